@@ -1,0 +1,565 @@
+//! The TradingView alert: parse, don't validate.
+//!
+//! Parsing happens in two steps because authentication sits between them: [`RawAlert::parse`]
+//! checks size and JSON syntax and takes the `passphrase` out of the body (so it can never
+//! reach the SignalId, the queue or the journal); after the caller has checked the secret,
+//! [`RawAlert::validate`] turns the rest into a typed [`Alert`] and its [`SignalId`].
+
+use crate::error::{AlertError, echo};
+use crate::routing::{Route, RoutingTable};
+use crate::signal::SignalId;
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::str::FromStr;
+
+/// Largest body accepted, checked before any parsing.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Action {
+    LongEntry,
+    ShortEntry,
+    LongExit,
+    ShortExit,
+    Flatten,
+}
+
+/// The position an action asks the account to end up in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetPosition {
+    /// Close a short if held, then hold a long.
+    Long,
+    /// Close a long if held, then hold a short.
+    Short,
+    /// Close the long if held; leave a short alone.
+    NoLong,
+    /// Close the short if held; leave a long alone.
+    NoShort,
+    /// Close whatever is held.
+    Flat,
+}
+
+impl Action {
+    pub const ALL: [Action; 5] = [
+        Self::LongEntry,
+        Self::ShortEntry,
+        Self::LongExit,
+        Self::ShortExit,
+        Self::Flatten,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LongEntry => "LONG_ENTRY",
+            Self::ShortEntry => "SHORT_ENTRY",
+            Self::LongExit => "LONG_EXIT",
+            Self::ShortExit => "SHORT_EXIT",
+            Self::Flatten => "FLATTEN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub fn target(self) -> TargetPosition {
+        match self {
+            Self::LongEntry => TargetPosition::Long,
+            Self::ShortEntry => TargetPosition::Short,
+            Self::LongExit => TargetPosition::NoLong,
+            Self::ShortExit => TargetPosition::NoShort,
+            Self::Flatten => TargetPosition::Flat,
+        }
+    }
+
+    /// The `signal.type` and `signal.direction` this action must come with.
+    fn expected_signal(self) -> (SignalType, Direction) {
+        match self {
+            Self::LongEntry => (SignalType::Entry, Direction::Long),
+            Self::ShortEntry => (SignalType::Entry, Direction::Short),
+            Self::LongExit => (SignalType::Exit, Direction::Long),
+            Self::ShortExit => (SignalType::Exit, Direction::Short),
+            Self::Flatten => (SignalType::Flatten, Direction::Flat),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SignalType {
+    Entry,
+    Exit,
+    Flatten,
+}
+
+impl SignalType {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Entry => "ENTRY",
+            Self::Exit => "EXIT",
+            Self::Flatten => "FLATTEN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Direction {
+    Long,
+    Short,
+    Flat,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Long => "LONG",
+            Self::Short => "SHORT",
+            Self::Flat => "FLAT",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalInfo {
+    #[serde(rename = "type")]
+    pub kind: SignalType,
+    pub direction: Direction,
+    pub trigger: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketData {
+    /// As TradingView sent it (`ES1!`, `EURUSD`); routing normalises it.
+    pub symbol: String,
+    /// As TradingView sent it (`CME_MINI`, `NYMEX_DL`).
+    pub exchange: String,
+    pub timeframe: String,
+    /// The bar's time (`{{time}}`).
+    pub timestamp: DateTime<Utc>,
+    /// When the alert fired (`{{timenow}}`); staleness is measured from it.
+    pub timenow: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceData {
+    pub open: Decimal,
+    pub high: Decimal,
+    pub low: Decimal,
+    pub close: Decimal,
+    pub volume: Decimal,
+}
+
+/// A validated alert. The passphrase is not part of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub action: Action,
+    pub indicator: String,
+    pub signal: SignalInfo,
+    pub market_data: MarketData,
+    pub price_data: PriceData,
+    /// Optional per-alert size override; the executor bounds it by the configured maximum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<Decimal>,
+}
+
+/// How old or how far ahead `timenow` may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    pub max_age: Duration,
+    pub max_skew: Duration,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::seconds(30),
+            max_skew: Duration::seconds(5),
+        }
+    }
+}
+
+impl Alert {
+    /// Refuses an alert whose `timenow` is older than the limit or too far ahead of `now`.
+    pub fn check_fresh(&self, now: DateTime<Utc>, limits: Freshness) -> Result<(), AlertError> {
+        let age = now - self.market_data.timenow;
+        if age > limits.max_age {
+            return Err(AlertError::StaleAlert {
+                age_secs: age.num_seconds(),
+                max_secs: limits.max_age.num_seconds(),
+            });
+        }
+        if -age > limits.max_skew {
+            return Err(AlertError::AlertFromFuture {
+                ahead_secs: (-age).num_seconds(),
+                skew_secs: limits.max_skew.num_seconds(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A body that is syntactically JSON, with the passphrase taken out.
+#[derive(Debug)]
+pub struct RawAlert {
+    root: Map<String, Value>,
+    passphrase: Option<SecretString>,
+}
+
+/// The outcome of [`RawAlert::validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedAlert {
+    pub alert: Alert,
+    pub signal_id: SignalId,
+    /// The alert as canonical JSON (sorted keys, no passphrase): what the journal keeps as raw.
+    pub canonical: String,
+}
+
+impl ValidatedAlert {
+    /// The checks that need the routing table and the time: routing, then freshness.
+    pub fn route_and_check(
+        &self,
+        table: &RoutingTable,
+        now: DateTime<Utc>,
+        freshness: Freshness,
+    ) -> Result<Route, AlertError> {
+        let md = &self.alert.market_data;
+        let route = table.route(&md.exchange, &md.symbol, now)?;
+        self.alert.check_fresh(now, freshness)?;
+        Ok(route)
+    }
+}
+
+impl RawAlert {
+    /// Size check, then JSON syntax, whatever the Content-Type said.
+    pub fn parse(body: &[u8]) -> Result<Self, AlertError> {
+        if body.len() > MAX_BODY_BYTES {
+            return Err(AlertError::PayloadTooLarge {
+                size: body.len(),
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            let full = e.to_string();
+            // serde_json appends " at line L column C"; we report those as fields.
+            let reason = full
+                .rsplit_once(" at line ")
+                .map_or(full.as_str(), |(r, _)| r)
+                .to_owned();
+            AlertError::MalformedJson {
+                line: e.line(),
+                column: e.column(),
+                reason,
+            }
+        })?;
+        let Value::Object(mut root) = value else {
+            return Err(invalid("body", "a JSON object"));
+        };
+        let passphrase = match root.remove("passphrase") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(SecretString::from(s)),
+            Some(_) => return Err(invalid("passphrase", "a string")),
+        };
+        Ok(Self { root, passphrase })
+    }
+
+    pub fn passphrase(&self) -> Option<&SecretString> {
+        self.passphrase.as_ref()
+    }
+
+    /// Every refusal of the design's alert section but staleness and routing, which need a
+    /// clock and the routing table.
+    pub fn validate(&self) -> Result<ValidatedAlert, AlertError> {
+        let mut placeholders = Vec::new();
+        for (key, value) in &self.root {
+            find_placeholders(key, value, &mut placeholders);
+        }
+        if !placeholders.is_empty() {
+            placeholders.sort();
+            return Err(AlertError::UnsubstitutedPlaceholder {
+                fields: placeholders,
+            });
+        }
+
+        let root = &self.root;
+        let action_raw = string(root, "", "action")?;
+        let action = Action::parse(action_raw).ok_or_else(|| AlertError::UnknownAction {
+            value: echo(action_raw),
+        })?;
+        let indicator = string(root, "", "indicator")?.to_owned();
+
+        let signal = object(root, "", "signal")?;
+        let kind = enum_field(
+            signal,
+            "signal.",
+            "type",
+            "one of ENTRY, EXIT, FLATTEN",
+            |s| {
+                [SignalType::Entry, SignalType::Exit, SignalType::Flatten]
+                    .into_iter()
+                    .find(|t| t.as_str() == s)
+            },
+        )?;
+        let direction = enum_field(
+            signal,
+            "signal.",
+            "direction",
+            "one of LONG, SHORT, FLAT",
+            |s| {
+                [Direction::Long, Direction::Short, Direction::Flat]
+                    .into_iter()
+                    .find(|d| d.as_str() == s)
+            },
+        )?;
+        let (expected_type, expected_direction) = action.expected_signal();
+        if (kind, direction) != (expected_type, expected_direction) {
+            return Err(AlertError::InconsistentSignal {
+                action: action.as_str(),
+                expected_type: expected_type.as_str(),
+                expected_direction: expected_direction.as_str(),
+                got_type: kind.as_str().to_owned(),
+                got_direction: direction.as_str().to_owned(),
+            });
+        }
+        let trigger = string(signal, "signal.", "trigger")?.to_owned();
+
+        let md = object(root, "", "market_data")?;
+        let symbol = non_empty(md, "market_data.", "symbol")?;
+        let exchange = non_empty(md, "market_data.", "exchange")?;
+        let timeframe = string_or_number(md, "market_data.", "timeframe")?;
+        let timestamp = time(md, "market_data.", "timestamp")?;
+        let timenow = time(md, "market_data.", "timenow")?;
+
+        let pd = object(root, "", "price_data")?;
+        let price = |key| decimal(pd, "price_data.", key, Sign::Positive);
+        let price_data = PriceData {
+            open: price("open")?,
+            high: price("high")?,
+            low: price("low")?,
+            close: price("close")?,
+            volume: decimal(pd, "price_data.", "volume", Sign::NonNegative)?,
+        };
+        let quantity = match root.get("quantity") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(decimal(root, "", "quantity", Sign::Positive)?),
+        };
+
+        let alert = Alert {
+            action,
+            indicator,
+            signal: SignalInfo {
+                kind,
+                direction,
+                trigger,
+            },
+            market_data: MarketData {
+                symbol,
+                exchange,
+                timeframe,
+                timestamp,
+                timenow,
+            },
+            price_data,
+            quantity,
+        };
+        let canonical = canonical_json(root);
+        let signal_id = SignalId::of_canonical(&canonical);
+        Ok(ValidatedAlert {
+            alert,
+            signal_id,
+            canonical,
+        })
+    }
+}
+
+fn invalid(field: &str, expected: &'static str) -> AlertError {
+    AlertError::InvalidField {
+        field: field.to_owned(),
+        expected,
+    }
+}
+
+fn get<'a>(obj: &'a Map<String, Value>, prefix: &str, key: &str) -> Result<&'a Value, AlertError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Err(AlertError::MissingField {
+            field: format!("{prefix}{key}"),
+        }),
+        Some(v) => Ok(v),
+    }
+}
+
+fn string<'a>(obj: &'a Map<String, Value>, prefix: &str, key: &str) -> Result<&'a str, AlertError> {
+    get(obj, prefix, key)?
+        .as_str()
+        .ok_or_else(|| invalid(&format!("{prefix}{key}"), "a string"))
+}
+
+fn non_empty(obj: &Map<String, Value>, prefix: &str, key: &str) -> Result<String, AlertError> {
+    let s = string(obj, prefix, key)?.trim();
+    if s.is_empty() {
+        return Err(invalid(&format!("{prefix}{key}"), "a non-empty string"));
+    }
+    Ok(s.to_owned())
+}
+
+fn string_or_number(
+    obj: &Map<String, Value>,
+    prefix: &str,
+    key: &str,
+) -> Result<String, AlertError> {
+    match get(obj, prefix, key)? {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        _ => Err(invalid(&format!("{prefix}{key}"), "a string or a number")),
+    }
+}
+
+fn object<'a>(
+    obj: &'a Map<String, Value>,
+    prefix: &str,
+    key: &str,
+) -> Result<&'a Map<String, Value>, AlertError> {
+    get(obj, prefix, key)?
+        .as_object()
+        .ok_or_else(|| invalid(&format!("{prefix}{key}"), "an object"))
+}
+
+fn enum_field<T>(
+    obj: &Map<String, Value>,
+    prefix: &str,
+    key: &str,
+    expected: &'static str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, AlertError> {
+    parse(string(obj, prefix, key)?).ok_or_else(|| invalid(&format!("{prefix}{key}"), expected))
+}
+
+fn time(obj: &Map<String, Value>, prefix: &str, key: &str) -> Result<DateTime<Utc>, AlertError> {
+    let raw = string(obj, prefix, key)?;
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| AlertError::InvalidTime {
+            field: format!("{prefix}{key}"),
+            value: echo(raw),
+        })
+}
+
+#[derive(Clone, Copy)]
+enum Sign {
+    Positive,
+    NonNegative,
+}
+
+/// Decimals arrive as strings (`"1.08345"`, what the samples send) or JSON numbers; a JSON
+/// number is read from its shortest round-trip text, never through arithmetic on an `f64`.
+fn decimal(
+    obj: &Map<String, Value>,
+    prefix: &str,
+    key: &str,
+    sign: Sign,
+) -> Result<Decimal, AlertError> {
+    let text = match get(obj, prefix, key)? {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(invalid(&format!("{prefix}{key}"), "a decimal number")),
+    };
+    let bad = |reason| AlertError::InvalidNumber {
+        field: format!("{prefix}{key}"),
+        value: echo(&text),
+        reason,
+    };
+    let parsed = if text.contains(['e', 'E']) {
+        Decimal::from_scientific(&text)
+    } else {
+        Decimal::from_str(&text)
+    }
+    .map_err(|_| bad("not a decimal number"))?;
+    match sign {
+        Sign::Positive if parsed <= Decimal::ZERO => Err(bad("must be greater than zero")),
+        Sign::NonNegative if parsed < Decimal::ZERO => Err(bad("must not be negative")),
+        _ => Ok(parsed.normalize()),
+    }
+}
+
+fn find_placeholders(path: &str, value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => {
+            if let Some(open) = s.find("{{")
+                && s[open..].contains("}}")
+            {
+                out.push(path.to_owned());
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                find_placeholders(&format!("{path}.{k}"), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                find_placeholders(&format!("{path}[{i}]"), v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Canonical JSON: keys sorted at every level, no whitespace. Independent of serde_json's
+/// map ordering features, so the SignalId cannot change when a dependency flips one on.
+fn canonical_json(root: &Map<String, Value>) -> String {
+    let mut out = String::with_capacity(512);
+    write_object(root, &mut out);
+    out
+}
+
+fn write_object(map: &Map<String, Value>, out: &mut String) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_unstable();
+    out.push('{');
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(key, out);
+        out.push(':');
+        write_value(&map[key], out);
+    }
+    out.push('}');
+}
+
+fn write_value(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(v, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => write_object(map, out),
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    // Serialising a plain str cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}

@@ -1,0 +1,110 @@
+//! Typed configuration, read once at cold start.
+//!
+//! Each binary builds its own config struct from an [`Env`]; a missing or unparsable setting
+//! fails at start with the setting's name. Reading through a trait keeps tests away from the
+//! process environment.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("missing setting {name}")]
+    Missing { name: String },
+    #[error("setting {name} is invalid: {reason}")]
+    Invalid { name: String, reason: String },
+}
+
+pub trait Env {
+    fn get(&self, name: &str) -> Option<String>;
+
+    /// A required setting; empty counts as missing.
+    fn required(&self, name: &str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or_else(|| ConfigError::Missing {
+            name: name.to_owned(),
+        })
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// An optional setting parsed with `FromStr`, or `default` when unset.
+    fn parsed_or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|e: T::Err| ConfigError::Invalid {
+                name: name.to_owned(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+/// A fixed set of settings, for tests and the local stack.
+#[derive(Debug, Clone, Default)]
+pub struct MapEnv(pub HashMap<String, String>);
+
+impl MapEnv {
+    pub fn new<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+}
+
+impl Env for MapEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_setting_names_itself() {
+        let env = MapEnv::new([("EMPTY", "  ")]);
+        assert_eq!(
+            env.required("EMPTY").unwrap_err().to_string(),
+            "missing setting EMPTY"
+        );
+        assert_eq!(
+            env.required("ABSENT").unwrap_err(),
+            ConfigError::Missing {
+                name: "ABSENT".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unparsable_setting_names_itself_and_the_reason() {
+        let env = MapEnv::new([("MAX_AGE_SECS", "soon")]);
+        let err = env.parsed_or("MAX_AGE_SECS", 30u64).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("setting MAX_AGE_SECS is invalid")
+        );
+        assert_eq!(MapEnv::default().parsed_or("MAX_AGE_SECS", 30u64), Ok(30));
+    }
+}

@@ -1,0 +1,28 @@
+//! What became of a signal at the broker. "Unknown" is a state of its own: it means the
+//! request may have reached the broker and must be resolved by lookup, never by resending.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The broker filled or accepted the order(s).
+    Filled,
+    /// The account was already at the target.
+    NoOp,
+    /// The broker gave a definitive no (margin, halted, invalid): journaled, not retried.
+    Rejected,
+    /// A local guard refused it (kill switch, max position, trading window, unroutable).
+    Refused,
+    /// Too old when it reached the executor.
+    Expired,
+    /// Timeout, 5xx or transport error after the request may have left.
+    Unknown,
+}
+
+impl Outcome {
+    /// Whether the signal is finished: only `Unknown` still needs work.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Unknown)
+    }
+}

@@ -1,0 +1,114 @@
+//! Ports: the capabilities the handlers need, as small traits. Adapters live elsewhere (the
+//! `aws-adapters` crate, the broker crates, [`crate::queue`] for the in-memory queue); the
+//! handlers are generic over these traits and are tested with in-process implementations.
+
+use crate::outcome::Outcome;
+use crate::routing::Broker;
+use crate::signal::SignalId;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use std::future::Future;
+
+/// One message for a FIFO queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FifoMessage {
+    pub group_id: String,
+    pub dedup_id: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    /// The queue service refused the message (bad parameters, missing queue): resending the
+    /// same message will not help.
+    #[error("queue {queue} refused the message: {reason}")]
+    Refused { queue: String, reason: String },
+    /// The queue could not be reached or failed; the message may be resent.
+    #[error("queue {queue} is unavailable: {reason}")]
+    Unavailable { queue: String, reason: String },
+}
+
+/// Sends to one FIFO queue.
+pub trait FifoQueue: Send + Sync {
+    /// Sends one message; a duplicate dedup id inside the window is accepted and dropped by
+    /// the queue, as SQS does.
+    fn send(&self, message: FifoMessage) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+impl<Q: FifoQueue + ?Sized> FifoQueue for std::sync::Arc<Q> {
+    fn send(&self, message: FifoMessage) -> impl Future<Output = Result<(), QueueError>> + Send {
+        (**self).send(message)
+    }
+}
+
+impl<Q: FifoQueue + ?Sized> FifoQueue for &Q {
+    fn send(&self, message: FifoMessage) -> impl Future<Output = Result<(), QueueError>> + Send {
+        (**self).send(message)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret {name} does not exist")]
+    NotFound { name: String },
+    #[error("secret {name} could not be read: {reason}")]
+    Unavailable { name: String, reason: String },
+}
+
+/// Reads secrets (SSM SecureString in AWS, the environment locally).
+pub trait SecretStore: Send + Sync {
+    fn secret(&self, name: &str) -> impl Future<Output = Result<SecretString, SecretError>> + Send;
+}
+
+/// The key of an idempotency record: one per broker account and signal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey {
+    pub broker: Broker,
+    pub account: String,
+    pub signal_id: SignalId,
+}
+
+/// What taking the idempotency record found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours: go on, and complete it before the lease ends.
+    Acquired,
+    /// A previous attempt's lease expired: ours now, but reconcile before acting.
+    TakenOver,
+    /// Another attempt holds a live lease: report the message failed and come back later.
+    Busy { lease_until: DateTime<Utc> },
+    /// Already done: acknowledge without touching the broker.
+    Completed { outcome: Outcome },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("idempotency store unavailable: {reason}")]
+pub struct StoreError {
+    pub reason: String,
+}
+
+/// Exactly-once bookkeeping for executors (DynamoDB conditional writes in AWS).
+pub trait IdempotencyStore: Send + Sync {
+    fn claim(
+        &self,
+        key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    fn complete(
+        &self,
+        key: &IdempotencyKey,
+        outcome: Outcome,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// An operator-facing notification (SNS in AWS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub subject: String,
+    pub message: String,
+}
+
+pub trait Notifier: Send + Sync {
+    fn notify(&self, note: Notification) -> impl Future<Output = Result<(), QueueError>> + Send;
+}

@@ -1,0 +1,408 @@
+//! The routing table: exchange + symbol → broker + instrument.
+//!
+//! The table is data (`routing.toml`, embedded; replaceable with `ROUTING_TABLE_FILE`), so
+//! adding a pair, a product or a roll rule is a config change. Routing is a pure function of
+//! the table, the alert's exchange and symbol, and the time it is given.
+
+use crate::config::{ConfigError, Env};
+use crate::error::{AlertError, echo};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Broker {
+    Oanda,
+    Tradovate,
+    Coinbase,
+}
+
+impl Broker {
+    pub const ALL: [Broker; 3] = [Self::Oanda, Self::Tradovate, Self::Coinbase];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oanda => "oanda",
+            Self::Tradovate => "tradovate",
+            Self::Coinbase => "coinbase",
+        }
+    }
+}
+
+impl fmt::Display for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A broker's own name for what it trades: `EUR_USD`, `BTC-USD`, `ESZ6`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Instrument(String);
+
+impl Instrument {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(name.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Instrument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a continuous futures symbol became a contract; logged and journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractResolution {
+    pub requested: String,
+    pub contract: String,
+    pub rule: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub broker: Broker,
+    pub instrument: Instrument,
+    pub resolution: Option<ContractResolution>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TableFile {
+    delayed_suffixes: Vec<String>,
+    exchanges: BTreeMap<String, Broker>,
+    oanda: PairRules,
+    coinbase: PairRules,
+    #[serde(default)]
+    futures: BTreeMap<String, RootFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PairRules {
+    quote_currencies: Vec<String>,
+    #[serde(default)]
+    aliases: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RootFile {
+    months: String,
+    roll_day: u32,
+    roll_months_before: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FuturesRoot {
+    /// Contract months, 1..=12, ascending.
+    months: Vec<u32>,
+    roll_day: u32,
+    roll_months_before: u32,
+}
+
+const MONTH_CODES: [char; 12] = ['F', 'G', 'H', 'J', 'K', 'M', 'N', 'Q', 'U', 'V', 'X', 'Z'];
+
+fn month_code(month: u32) -> char {
+    MONTH_CODES[(month - 1) as usize]
+}
+
+fn month_of_code(code: char) -> Option<u32> {
+    MONTH_CODES
+        .iter()
+        .position(|&c| c == code)
+        .map(|i| i as u32 + 1)
+}
+
+#[derive(Debug, Clone)]
+pub struct RoutingTable {
+    delayed_suffixes: Vec<String>,
+    exchanges: BTreeMap<String, Broker>,
+    oanda: PairRules,
+    coinbase: PairRules,
+    futures: BTreeMap<String, FuturesRoot>,
+}
+
+/// Why a routing table file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("routing table: {0}")]
+pub struct RoutingTableError(String);
+
+const EMBEDDED: &str = include_str!("../routing.toml");
+
+/// The setting that points at a replacement routing table.
+pub const ROUTING_TABLE_FILE: &str = "ROUTING_TABLE_FILE";
+
+impl RoutingTable {
+    /// The table shipped in the binary.
+    pub fn embedded() -> Self {
+        // The embedded table is checked by a unit test; failing here would be a build defect.
+        Self::from_toml(EMBEDDED).unwrap_or_else(|e| panic!("embedded routing.toml: {e}"))
+    }
+
+    /// The embedded table, or the file named by `ROUTING_TABLE_FILE`.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let Some(path) = env.optional(ROUTING_TABLE_FILE) else {
+            return Ok(Self::embedded());
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: ROUTING_TABLE_FILE.to_owned(),
+            reason,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| invalid(format!("{path}: {e}")))?;
+        Self::from_toml(&text).map_err(|e| invalid(format!("{path}: {e}")))
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, RoutingTableError> {
+        let file: TableFile = toml::from_str(text).map_err(|e| RoutingTableError(e.to_string()))?;
+        let upper_keys = |m: BTreeMap<String, String>| -> BTreeMap<String, String> {
+            m.into_iter()
+                .map(|(k, v)| (k.to_ascii_uppercase(), v))
+                .collect()
+        };
+        let pair_rules = |mut r: PairRules| {
+            r.quote_currencies = r
+                .quote_currencies
+                .iter()
+                .map(|q| q.to_ascii_uppercase())
+                .collect();
+            // Longest first, so USDT wins over USD.
+            r.quote_currencies
+                .sort_by_key(|q| std::cmp::Reverse(q.len()));
+            r.aliases = upper_keys(r.aliases);
+            r
+        };
+        let mut futures = BTreeMap::new();
+        for (root, spec) in file.futures {
+            let mut months = Vec::new();
+            for code in spec.months.chars() {
+                let m = month_of_code(code).ok_or_else(|| {
+                    RoutingTableError(format!("futures.{root}.months: {code:?} is not a month code (F G H J K M N Q U V X Z)"))
+                })?;
+                months.push(m);
+            }
+            months.sort_unstable();
+            months.dedup();
+            if months.is_empty() {
+                return Err(RoutingTableError(format!("futures.{root}.months is empty")));
+            }
+            if !(1..=28).contains(&spec.roll_day) {
+                return Err(RoutingTableError(format!(
+                    "futures.{root}.roll_day must be 1..=28, got {}",
+                    spec.roll_day
+                )));
+            }
+            if spec.roll_months_before > 11 {
+                return Err(RoutingTableError(format!(
+                    "futures.{root}.roll_months_before must be 0..=11, got {}",
+                    spec.roll_months_before
+                )));
+            }
+            futures.insert(
+                root.to_ascii_uppercase(),
+                FuturesRoot {
+                    months,
+                    roll_day: spec.roll_day,
+                    roll_months_before: spec.roll_months_before,
+                },
+            );
+        }
+        Ok(Self {
+            delayed_suffixes: file
+                .delayed_suffixes
+                .iter()
+                .map(|s| s.to_ascii_uppercase())
+                .collect(),
+            exchanges: file
+                .exchanges
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_uppercase(), v))
+                .collect(),
+            oanda: pair_rules(file.oanda),
+            coinbase: pair_rules(file.coinbase),
+            futures,
+        })
+    }
+
+    /// Routes an alert's exchange and symbol; `now` picks the front futures contract.
+    pub fn route(
+        &self,
+        exchange: &str,
+        symbol: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Route, AlertError> {
+        let upper = exchange.trim().to_ascii_uppercase();
+        let venue = self
+            .delayed_suffixes
+            .iter()
+            .find_map(|s| upper.strip_suffix(s.as_str()))
+            .unwrap_or(&upper);
+        let broker = *self
+            .exchanges
+            .get(venue)
+            .ok_or_else(|| AlertError::UnknownExchange {
+                value: echo(exchange),
+            })?;
+        let sym = symbol.trim().to_ascii_uppercase();
+        let unroutable = |reason: String| AlertError::UnroutableSymbol {
+            symbol: echo(symbol),
+            exchange: venue.to_owned(),
+            reason,
+        };
+        let (instrument, resolution) = match broker {
+            Broker::Oanda => (
+                pair(&self.oanda, &sym, '_', true).ok_or_else(|| {
+                    unroutable("not a BASE_QUOTE pair under the OANDA rules".into())
+                })?,
+                None,
+            ),
+            Broker::Coinbase => (
+                pair(&self.coinbase, &sym, '-', false).ok_or_else(|| {
+                    unroutable("not a BASE-QUOTE product under the Coinbase rules".into())
+                })?,
+                None,
+            ),
+            Broker::Tradovate => self.future(&sym, now).map_err(unroutable)?,
+        };
+        Ok(Route {
+            broker,
+            instrument: Instrument(instrument),
+            resolution,
+        })
+    }
+
+    fn future(
+        &self,
+        sym: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Option<ContractResolution>), String> {
+        let lookup = |root: &str| {
+            self.futures
+                .get(root)
+                .ok_or_else(|| format!("no futures root {root:?} in the routing table"))
+        };
+        if let Some(body) = sym.strip_suffix('!') {
+            let (root, digits) = split_trailing_digits(body);
+            let nth: usize = digits
+                .parse()
+                .ok()
+                .filter(|n| (1..=12).contains(n))
+                .ok_or_else(|| "a continuous symbol is ROOT1! to ROOT12!".to_owned())?;
+            let spec = lookup(root)?;
+            let contract = spec.nth_contract(root, now, nth);
+            let resolution = ContractResolution {
+                requested: sym.to_owned(),
+                contract: contract.clone(),
+                rule: spec.describe(root),
+            };
+            return Ok((contract, Some(resolution)));
+        }
+        let (head, year) = split_trailing_digits(sym);
+        let mut chars = head.chars();
+        let code = chars.next_back();
+        let root = chars.as_str();
+        let (Some(code), false, 1 | 2 | 4) = (code, root.is_empty(), year.len()) else {
+            return Err("neither a continuous symbol (ES1!) nor a contract (ESZ6, ESZ2026)".into());
+        };
+        let spec = lookup(root)?;
+        let month = month_of_code(code).ok_or_else(|| format!("{code:?} is not a month code"))?;
+        if !spec.months.contains(&month) {
+            let listed: String = spec.months.iter().map(|&m| month_code(m)).collect();
+            return Err(format!("{root} has no {code} contract (months {listed})"));
+        }
+        let full_year: i32 = match year.len() {
+            1 => None,
+            2 => year.parse::<i32>().ok().map(|y| 2000 + y),
+            _ => year.parse::<i32>().ok(),
+        }
+        .unwrap_or(now.year());
+        if full_year < now.year() {
+            return Err(format!("{sym} expired in {full_year}"));
+        }
+        let last_digit = year.chars().next_back().unwrap_or('0');
+        Ok((format!("{root}{code}{last_digit}"), None))
+    }
+}
+
+impl FuturesRoot {
+    fn roll_date(&self, year: i32, month: u32) -> Option<DateTime<Utc>> {
+        let index = year * 12 + month as i32 - 1 - self.roll_months_before as i32;
+        NaiveDate::from_ymd_opt(
+            index.div_euclid(12),
+            index.rem_euclid(12) as u32 + 1,
+            self.roll_day,
+        )
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+    }
+
+    /// The n-th (1-based) listed contract whose roll date is still ahead of `now`.
+    fn nth_contract(&self, root: &str, now: DateTime<Utc>, nth: usize) -> String {
+        let (mut year, mut month) = (now.year(), now.month());
+        let mut found = 0;
+        loop {
+            if self.months.contains(&month)
+                && self.roll_date(year, month).is_some_and(|roll| now < roll)
+            {
+                found += 1;
+                if found == nth {
+                    return format!("{root}{}{}", month_code(month), year.rem_euclid(10));
+                }
+            }
+            month += 1;
+            if month > 12 {
+                month = 1;
+                year += 1;
+            }
+        }
+    }
+
+    fn describe(&self, root: &str) -> String {
+        let listed: String = self.months.iter().map(|&m| month_code(m)).collect();
+        let when = match self.roll_months_before {
+            0 => "of its own month".to_owned(),
+            1 => "of the month before its month".to_owned(),
+            n => format!("of the month {n} months before its month"),
+        };
+        format!(
+            "{root}: months {listed}; a contract stops being front at 00:00 UTC on day {} {when}",
+            self.roll_day
+        )
+    }
+}
+
+fn split_trailing_digits(s: &str) -> (&str, &str) {
+    let cut = s.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    s.split_at(cut)
+}
+
+fn pair(rules: &PairRules, sym: &str, sep: char, three_three: bool) -> Option<String> {
+    if let Some(alias) = rules.aliases.get(sym) {
+        return Some(alias.clone());
+    }
+    let alnum = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
+    let parts: Vec<&str> = sym.split(['_', '/', '-']).collect();
+    match parts.as_slice() {
+        [base, quote] if alnum(base) && alnum(quote) => return Some(format!("{base}{sep}{quote}")),
+        [_] if alnum(sym) => {}
+        _ => return None,
+    }
+    for quote in &rules.quote_currencies {
+        if let Some(base) = sym.strip_suffix(quote.as_str())
+            && base.len() >= 2
+        {
+            return Some(format!("{base}{sep}{quote}"));
+        }
+    }
+    if three_three && sym.len() == 6 && sym.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Some(format!("{}{sep}{}", &sym[..3], &sym[3..]));
+    }
+    None
+}

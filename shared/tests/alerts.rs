@@ -1,0 +1,453 @@
+//! The alert parser against the sample alerts and against every refusal code.
+
+mod common;
+
+use common::{at, sample, sample_json, sample_now};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use shared::alert::{Freshness, MAX_BODY_BYTES, RawAlert, ValidatedAlert};
+use shared::routing::Broker;
+use shared::{Action, AlertError, ErrorCode, RoutingTable};
+use std::collections::HashSet;
+use std::str::FromStr;
+
+fn accept(body: &[u8]) -> Result<(ValidatedAlert, shared::Route), AlertError> {
+    let raw = RawAlert::parse(body)?;
+    let valid = raw.validate()?;
+    let route = valid.route_and_check(
+        &RoutingTable::embedded(),
+        sample_now(),
+        Freshness::default(),
+    )?;
+    Ok((valid, route))
+}
+
+#[test]
+fn every_sample_alert_gets_the_expected_verdict() {
+    let table: &[(&str, Result<(Action, Broker, &str), ErrorCode>)] = &[
+        (
+            "oanda-eurusd-long.json",
+            Ok((Action::LongEntry, Broker::Oanda, "EUR_USD")),
+        ),
+        (
+            "oanda-eurusd-short.json",
+            Ok((Action::ShortEntry, Broker::Oanda, "EUR_USD")),
+        ),
+        (
+            "coinbase-btcusd-long.json",
+            Ok((Action::LongEntry, Broker::Coinbase, "BTC-USD")),
+        ),
+        (
+            "coinbase-btcusd-short.json",
+            Ok((Action::ShortEntry, Broker::Coinbase, "BTC-USD")),
+        ),
+        (
+            "tradovate-es-long.json",
+            Ok((Action::LongEntry, Broker::Tradovate, "ESZ6")),
+        ),
+        (
+            "tradovate-mnq-short.json",
+            Ok((Action::ShortEntry, Broker::Tradovate, "MNQZ6")),
+        ),
+        (
+            "tradovate-gc-long.json",
+            Ok((Action::LongEntry, Broker::Tradovate, "GCZ6")),
+        ),
+        (
+            "tradovate-cl-short.json",
+            Ok((Action::ShortEntry, Broker::Tradovate, "CLF7")),
+        ),
+        ("minimal-test-webhook.json", Err(ErrorCode::MissingField)),
+        (
+            "unsubstituted-template.json",
+            Err(ErrorCode::UnsubstitutedPlaceholder),
+        ),
+    ];
+    for (file, expected) in table {
+        let got = accept(&sample(file));
+        match (expected, got) {
+            (Ok((action, broker, instrument)), Ok((valid, route))) => {
+                assert_eq!(valid.alert.action, *action, "{file}");
+                assert_eq!(route.broker, *broker, "{file}");
+                assert_eq!(route.instrument.as_str(), *instrument, "{file}");
+            }
+            (Err(code), Err(err)) => assert_eq!(err.code(), *code, "{file}: {err}"),
+            (expected, got) => panic!("{file}: expected {expected:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn sample_values_are_parsed_as_exact_decimals_and_utc_times() {
+    let (valid, _) = accept(&sample("oanda-eurusd-long.json")).unwrap();
+    let a = valid.alert;
+    assert_eq!(a.price_data.close, Decimal::from_str("1.08345").unwrap());
+    assert_eq!(a.price_data.volume, Decimal::from(1250));
+    assert_eq!(a.market_data.timenow, at("2026-11-23T14:32:00Z"));
+    assert_eq!(a.market_data.timestamp, at("2026-11-23T14:31:00Z"));
+    assert_eq!(a.market_data.timeframe, "1");
+    assert_eq!(a.quantity, None);
+}
+
+#[test]
+fn unsubstituted_template_lists_every_placeholder_at_once() {
+    let err = accept(&sample("unsubstituted-template.json")).unwrap_err();
+    let AlertError::UnsubstitutedPlaceholder { fields } = &err else {
+        panic!("got {err:?}");
+    };
+    let expected = [
+        "market_data.exchange",
+        "market_data.symbol",
+        "market_data.timeframe",
+        "market_data.timenow",
+        "market_data.timestamp",
+        "price_data.close",
+        "price_data.high",
+        "price_data.low",
+        "price_data.open",
+        "price_data.volume",
+    ];
+    assert_eq!(fields, &expected);
+    for field in expected {
+        assert!(err.to_string().contains(field), "{err} misses {field}");
+    }
+}
+
+#[test]
+fn minimal_webhook_is_refused_naming_the_missing_section() {
+    let err = accept(&sample("minimal-test-webhook.json")).unwrap_err();
+    assert_eq!(
+        err,
+        AlertError::MissingField {
+            field: "market_data".into()
+        }
+    );
+    assert_eq!(err.to_string(), "market_data is required");
+}
+
+fn with(path: &[&str], value: Value) -> Vec<u8> {
+    let mut doc = sample_json("oanda-eurusd-long.json");
+    let (last, parents) = path.split_last().unwrap();
+    let mut node = &mut doc;
+    for p in parents {
+        node = node.get_mut(*p).unwrap();
+    }
+    node.as_object_mut()
+        .unwrap()
+        .insert((*last).to_owned(), value);
+    serde_json::to_vec(&doc).unwrap()
+}
+
+fn without(path: &[&str]) -> Vec<u8> {
+    let mut doc = sample_json("oanda-eurusd-long.json");
+    let (last, parents) = path.split_last().unwrap();
+    let mut node = &mut doc;
+    for p in parents {
+        node = node.get_mut(*p).unwrap();
+    }
+    node.as_object_mut().unwrap().remove(*last);
+    serde_json::to_vec(&doc).unwrap()
+}
+
+/// One row per refusal: the body, the code, and words the message must contain.
+fn refusal_table() -> Vec<(&'static str, Vec<u8>, ErrorCode, &'static [&'static str])> {
+    let mut big = sample_json("oanda-eurusd-long.json");
+    big["pad"] = json!("x".repeat(MAX_BODY_BYTES));
+    vec![
+        (
+            "over 16 KiB",
+            serde_json::to_vec(&big).unwrap(),
+            ErrorCode::PayloadTooLarge,
+            &["16384"],
+        ),
+        (
+            "truncated JSON",
+            b"{\n  \"action\": \"LONG_ENTRY\",\n  ".to_vec(),
+            ErrorCode::MalformedJson,
+            &["line 3"],
+        ),
+        (
+            "not JSON at all",
+            b"buy EURUSD now".to_vec(),
+            ErrorCode::MalformedJson,
+            &["line 1, column 1"],
+        ),
+        (
+            "a JSON array",
+            b"[1,2]".to_vec(),
+            ErrorCode::InvalidField,
+            &["body", "object"],
+        ),
+        (
+            "no action",
+            without(&["action"]),
+            ErrorCode::MissingField,
+            &["action"],
+        ),
+        (
+            "no close",
+            without(&["price_data", "close"]),
+            ErrorCode::MissingField,
+            &["price_data.close"],
+        ),
+        (
+            "null timenow",
+            with(&["market_data", "timenow"], Value::Null),
+            ErrorCode::MissingField,
+            &["market_data.timenow"],
+        ),
+        (
+            "numeric symbol",
+            with(&["market_data", "symbol"], json!(42)),
+            ErrorCode::InvalidField,
+            &["market_data.symbol", "string"],
+        ),
+        (
+            "empty exchange",
+            with(&["market_data", "exchange"], json!("  ")),
+            ErrorCode::InvalidField,
+            &["market_data.exchange"],
+        ),
+        (
+            "passphrase not a string",
+            with(&["passphrase"], json!(123)),
+            ErrorCode::InvalidField,
+            &["passphrase"],
+        ),
+        (
+            "signal not an object",
+            with(&["signal"], json!("LONG")),
+            ErrorCode::InvalidField,
+            &["signal", "object"],
+        ),
+        (
+            "unknown direction",
+            with(&["signal", "direction"], json!("UP")),
+            ErrorCode::InvalidField,
+            &["signal.direction", "LONG, SHORT, FLAT"],
+        ),
+        (
+            "one placeholder",
+            with(&["price_data", "close"], json!("{{close}}")),
+            ErrorCode::UnsubstitutedPlaceholder,
+            &["price_data.close"],
+        ),
+        (
+            "unknown action",
+            with(&["action"], json!("BUY")),
+            ErrorCode::UnknownAction,
+            &["action", "BUY", "LONG_ENTRY"],
+        ),
+        (
+            "unknown exchange",
+            with(&["market_data", "exchange"], json!("NASDAQ")),
+            ErrorCode::UnknownExchange,
+            &["market_data.exchange", "NASDAQ"],
+        ),
+        (
+            "unroutable forex symbol",
+            with(&["market_data", "symbol"], json!("EUR_USD_X")),
+            ErrorCode::UnroutableSymbol,
+            &["market_data.symbol", "EUR_USD_X", "OANDA"],
+        ),
+        (
+            "unknown futures root on CME",
+            {
+                let b = with(&["market_data", "exchange"], json!("CME"));
+                let mut d: Value = serde_json::from_slice(&b).unwrap();
+                d["market_data"]["symbol"] = json!("ZZ1!");
+                serde_json::to_vec(&d).unwrap()
+            },
+            ErrorCode::UnroutableSymbol,
+            &["ZZ1!", "no futures root"],
+        ),
+        (
+            "entry with a short direction",
+            with(&["signal", "direction"], json!("SHORT")),
+            ErrorCode::InconsistentSignal,
+            &["LONG_ENTRY", "LONG", "SHORT"],
+        ),
+        (
+            "exit type on an entry",
+            with(&["signal", "type"], json!("EXIT")),
+            ErrorCode::InconsistentSignal,
+            &["signal.type ENTRY"],
+        ),
+        (
+            "price not a number",
+            with(&["price_data", "close"], json!("1.08.3")),
+            ErrorCode::InvalidNumber,
+            &["price_data.close", "1.08.3"],
+        ),
+        (
+            "negative price",
+            with(&["price_data", "open"], json!("-1")),
+            ErrorCode::InvalidNumber,
+            &["price_data.open", "greater than zero"],
+        ),
+        (
+            "zero quantity",
+            with(&["quantity"], json!(0)),
+            ErrorCode::InvalidNumber,
+            &["quantity"],
+        ),
+        (
+            "boolean volume",
+            with(&["price_data", "volume"], json!(true)),
+            ErrorCode::InvalidField,
+            &["price_data.volume"],
+        ),
+        (
+            "bad time",
+            with(&["market_data", "timenow"], json!("yesterday")),
+            ErrorCode::InvalidTime,
+            &["market_data.timenow", "yesterday"],
+        ),
+        (
+            "bar time without zone",
+            with(&["market_data", "timestamp"], json!("2026-11-23 14:31")),
+            ErrorCode::InvalidTime,
+            &["market_data.timestamp"],
+        ),
+        (
+            "31 s old",
+            with(&["market_data", "timenow"], json!("2026-11-23T14:31:30Z")),
+            ErrorCode::StaleAlert,
+            &["31 s old", "30 s"],
+        ),
+        (
+            "10 s ahead",
+            with(&["market_data", "timenow"], json!("2026-11-23T14:32:11Z")),
+            ErrorCode::AlertFromFuture,
+            &["10 s ahead"],
+        ),
+    ]
+}
+
+#[test]
+fn every_refusal_has_its_code_and_a_message_naming_the_field() {
+    let mut seen = HashSet::new();
+    for (case, body, code, words) in refusal_table() {
+        let err = accept(&body).expect_err(case);
+        assert_eq!(err.code(), code, "{case}: {err}");
+        let message = err.to_string();
+        for w in words {
+            assert!(message.contains(w), "{case}: {message:?} lacks {w:?}");
+        }
+        seen.insert(code);
+    }
+    let all: HashSet<_> = ErrorCode::ALL.into_iter().collect();
+    assert_eq!(seen, all, "a refusal code has no row in the table");
+}
+
+#[test]
+fn error_codes_are_stable_snake_case_strings() {
+    let codes: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(codes.len(), codes.iter().collect::<HashSet<_>>().len());
+    for c in codes {
+        assert!(
+            c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'),
+            "{c}"
+        );
+    }
+}
+
+#[test]
+fn malformed_json_reports_line_and_column() {
+    let err = accept(b"{\n  \"action\": LONG\n}").unwrap_err();
+    let AlertError::MalformedJson { line, column, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((line, column), (2, 13));
+}
+
+#[test]
+fn body_of_exactly_the_limit_is_parsed_not_refused_for_size() {
+    let mut doc = sample_json("oanda-eurusd-long.json");
+    let base = serde_json::to_vec(&doc).unwrap().len();
+    doc["pad"] = json!("x".repeat(MAX_BODY_BYTES - base - ",\"pad\":\"\"".len()));
+    let body = serde_json::to_vec(&doc).unwrap();
+    assert_eq!(body.len(), MAX_BODY_BYTES);
+    assert!(accept(&body).is_ok());
+}
+
+#[test]
+fn signal_id_ignores_passphrase_and_key_order_but_not_timenow() {
+    let id = |b: &[u8]| RawAlert::parse(b).unwrap().validate().unwrap().signal_id;
+    let plain = sample("oanda-eurusd-long.json");
+    let with_secret = with(&["passphrase"], json!("hunter2-hunter2-hunter2"));
+    assert_eq!(id(&plain), id(&with_secret));
+
+    let doc = sample_json("oanda-eurusd-long.json");
+    let mut reordered = serde_json::Map::new();
+    for key in ["price_data", "market_data", "signal", "indicator", "action"] {
+        reordered.insert(key.into(), doc[key].clone());
+    }
+    assert_eq!(id(&plain), id(&serde_json::to_vec(&reordered).unwrap()));
+
+    let refired = with(&["market_data", "timenow"], json!("2026-11-23T14:32:01Z"));
+    assert_ne!(id(&plain), id(&refired));
+}
+
+#[test]
+fn canonical_copy_never_holds_the_passphrase() {
+    let body = with(&["passphrase"], json!("correct-horse-battery-staple"));
+    let raw = RawAlert::parse(&body).unwrap();
+    assert!(raw.passphrase().is_some());
+    assert!(!format!("{raw:?}").contains("correct-horse"));
+    let valid = raw.validate().unwrap();
+    assert!(!valid.canonical.contains("correct-horse"));
+    assert!(!valid.canonical.contains("passphrase"));
+}
+
+#[test]
+fn numbers_may_come_as_json_numbers_and_quantity_is_optional() {
+    let mut doc = sample_json("oanda-eurusd-long.json");
+    doc["price_data"]["close"] = json!(1.08345);
+    doc["market_data"]["timeframe"] = json!(60);
+    doc["quantity"] = json!("2500");
+    let (valid, _) = accept(&serde_json::to_vec(&doc).unwrap()).unwrap();
+    assert_eq!(
+        valid.alert.price_data.close,
+        Decimal::from_str("1.08345").unwrap()
+    );
+    assert_eq!(valid.alert.market_data.timeframe, "60");
+    assert_eq!(valid.alert.quantity, Some(Decimal::from(2500)));
+}
+
+#[test]
+fn text_plain_bodies_with_crlf_and_tabs_parse_like_json() {
+    let text = String::from_utf8(sample("tradovate-es-long.json")).unwrap();
+    let crlf = text.replace('\n', "\r\n").replace("    ", "\t");
+    let a = RawAlert::parse(text.as_bytes())
+        .unwrap()
+        .validate()
+        .unwrap();
+    let b = RawAlert::parse(crlf.as_bytes())
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(a.signal_id, b.signal_id);
+}
+
+#[test]
+fn exits_and_flatten_need_their_own_signal_shape() {
+    let cases = [
+        ("LONG_EXIT", "EXIT", "LONG", true),
+        ("SHORT_EXIT", "EXIT", "SHORT", true),
+        ("FLATTEN", "FLATTEN", "FLAT", true),
+        ("FLATTEN", "EXIT", "LONG", false),
+        ("LONG_EXIT", "ENTRY", "LONG", false),
+    ];
+    for (action, kind, direction, ok) in cases {
+        let mut doc = sample_json("oanda-eurusd-long.json");
+        doc["action"] = json!(action);
+        doc["signal"]["type"] = json!(kind);
+        doc["signal"]["direction"] = json!(direction);
+        let got = accept(&serde_json::to_vec(&doc).unwrap());
+        assert_eq!(got.is_ok(), ok, "{action} {kind} {direction}: {got:?}");
+        if !ok {
+            assert_eq!(got.unwrap_err().code(), ErrorCode::InconsistentSignal);
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The routing table: names, delayed suffixes, the futures roll rule, and table validation.
+
+mod common;
+
+use common::at;
+use shared::config::MapEnv;
+use shared::routing::{Broker, RoutingTable};
+use shared::{AlertError, ErrorCode};
+
+fn route(exchange: &str, symbol: &str) -> Result<(Broker, String), ErrorCode> {
+    route_at(exchange, symbol, "2026-11-23T14:32:00Z")
+}
+
+fn route_at(exchange: &str, symbol: &str, now: &str) -> Result<(Broker, String), ErrorCode> {
+    RoutingTable::embedded()
+        .route(exchange, symbol, at(now))
+        .map(|r| (r.broker, r.instrument.to_string()))
+        .map_err(|e| e.code())
+}
+
+#[test]
+fn forex_symbols_in_every_spelling_map_to_the_oanda_instrument() {
+    for symbol in ["EURUSD", "EUR_USD", "EUR/USD", "eurusd"] {
+        assert_eq!(
+            route("OANDA", symbol),
+            Ok((Broker::Oanda, "EUR_USD".into())),
+            "{symbol}"
+        );
+    }
+    assert_eq!(
+        route("oanda", "USDJPY"),
+        Ok((Broker::Oanda, "USD_JPY".into()))
+    );
+    assert_eq!(
+        route("OANDA", "SPX500USD"),
+        Ok((Broker::Oanda, "SPX500_USD".into()))
+    );
+    assert_eq!(
+        route("OANDA", "NAS100"),
+        Ok((Broker::Oanda, "NAS100_USD".into()))
+    );
+    assert_eq!(
+        route("OANDA", "XAUUSD"),
+        Ok((Broker::Oanda, "XAU_USD".into()))
+    );
+}
+
+#[test]
+fn crypto_symbols_in_every_spelling_map_to_the_coinbase_product() {
+    for symbol in ["BTCUSD", "BTC_USD", "BTC-USD", "BTC/USD"] {
+        assert_eq!(
+            route("COINBASE", symbol),
+            Ok((Broker::Coinbase, "BTC-USD".into())),
+            "{symbol}"
+        );
+    }
+    assert_eq!(
+        route("COINBASE", "ETHUSDC"),
+        Ok((Broker::Coinbase, "ETH-USDC".into()))
+    );
+    assert_eq!(
+        route("COINBASE", "SOLUSDT"),
+        Ok((Broker::Coinbase, "SOL-USDT".into()))
+    );
+}
+
+#[test]
+fn delayed_data_suffixes_are_stripped_from_the_exchange() {
+    assert_eq!(
+        route("OANDA_DL", "EURUSD"),
+        Ok((Broker::Oanda, "EUR_USD".into()))
+    );
+    assert_eq!(
+        route("NYMEX_DL", "CL1!").map(|r| r.0),
+        Ok(Broker::Tradovate)
+    );
+    assert_eq!(
+        route("CME_MINI_DLY", "ES1!"),
+        Ok((Broker::Tradovate, "ESZ6".into()))
+    );
+}
+
+#[test]
+fn unknown_exchanges_and_unsplittable_symbols_are_refused() {
+    assert_eq!(route("NASDAQ", "AAPL"), Err(ErrorCode::UnknownExchange));
+    assert_eq!(route("", "EURUSD"), Err(ErrorCode::UnknownExchange));
+    assert_eq!(route("OANDA", "A"), Err(ErrorCode::UnroutableSymbol));
+    assert_eq!(
+        route("OANDA", "EUR_USD_X"),
+        Err(ErrorCode::UnroutableSymbol)
+    );
+    assert_eq!(route("COINBASE", "BTC"), Err(ErrorCode::UnroutableSymbol));
+    assert_eq!(route("CME_MINI", "ES"), Err(ErrorCode::UnroutableSymbol));
+    assert_eq!(route("CME_MINI", "ES0!"), Err(ErrorCode::UnroutableSymbol));
+}
+
+#[test]
+fn continuous_futures_follow_the_roll_rule_across_the_roll_date() {
+    // ES rolls on day 12 of its contract month (HMUZ).
+    assert_eq!(
+        route_at("CME_MINI", "ES1!", "2026-12-11T23:59:59Z"),
+        Ok((Broker::Tradovate, "ESZ6".into()))
+    );
+    assert_eq!(
+        route_at("CME_MINI", "ES1!", "2026-12-12T00:00:00Z"),
+        Ok((Broker::Tradovate, "ESH7".into()))
+    );
+    assert_eq!(
+        route_at("CME_MINI", "ES2!", "2026-11-23T00:00:00Z"),
+        Ok((Broker::Tradovate, "ESH7".into()))
+    );
+    assert_eq!(
+        route_at("CME_MINI", "MNQ1!", "2027-03-01T00:00:00Z"),
+        Ok((Broker::Tradovate, "MNQH7".into()))
+    );
+    // CL rolls on day 15 of the month before its contract month, every month listed.
+    assert_eq!(
+        route_at("NYMEX", "CL1!", "2026-11-14T12:00:00Z"),
+        Ok((Broker::Tradovate, "CLZ6".into()))
+    );
+    assert_eq!(
+        route_at("NYMEX", "CL1!", "2026-11-15T00:00:00Z"),
+        Ok((Broker::Tradovate, "CLF7".into()))
+    );
+    assert_eq!(
+        route_at("NYMEX", "CL1!", "2026-12-20T00:00:00Z"),
+        Ok((Broker::Tradovate, "CLG7".into()))
+    );
+    // GC lists GJMQVZ and rolls on day 25 of the month before.
+    assert_eq!(
+        route_at("COMEX", "GC1!", "2026-11-23T00:00:00Z"),
+        Ok((Broker::Tradovate, "GCZ6".into()))
+    );
+    assert_eq!(
+        route_at("COMEX", "GC1!", "2026-11-25T00:00:00Z"),
+        Ok((Broker::Tradovate, "GCG7".into()))
+    );
+}
+
+#[test]
+fn continuous_resolution_says_what_it_did_and_by_which_rule() {
+    let r = RoutingTable::embedded()
+        .route("CME_MINI", "ES1!", at("2026-11-23T14:32:00Z"))
+        .unwrap();
+    let res = r.resolution.unwrap();
+    assert_eq!(
+        (res.requested.as_str(), res.contract.as_str()),
+        ("ES1!", "ESZ6")
+    );
+    assert!(res.rule.contains("day 12"), "{}", res.rule);
+    let explicit = RoutingTable::embedded()
+        .route("CME_MINI", "ESZ6", at("2026-11-23T14:32:00Z"))
+        .unwrap();
+    assert_eq!(explicit.resolution, None);
+}
+
+#[test]
+fn explicit_contracts_resolve_to_themselves_in_tradovate_form() {
+    assert_eq!(
+        route("CME_MINI", "ESZ6"),
+        Ok((Broker::Tradovate, "ESZ6".into()))
+    );
+    assert_eq!(
+        route("CME_MINI", "ESZ2026"),
+        Ok((Broker::Tradovate, "ESZ6".into()))
+    );
+    assert_eq!(
+        route("CME_MINI", "ESH27"),
+        Ok((Broker::Tradovate, "ESH7".into()))
+    );
+    assert_eq!(route("CME_MINI", "ESF7"), Err(ErrorCode::UnroutableSymbol));
+    assert_eq!(
+        route("CME_MINI", "ESZ2025"),
+        Err(ErrorCode::UnroutableSymbol)
+    );
+}
+
+#[test]
+fn refusals_name_the_symbol_exchange_and_reason() {
+    let err = RoutingTable::embedded()
+        .route("CME_MINI_DL", "ESF7", at("2026-11-23T14:32:00Z"))
+        .unwrap_err();
+    let AlertError::UnroutableSymbol {
+        symbol,
+        exchange,
+        reason,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!((symbol.as_str(), exchange.as_str()), ("ESF7", "CME_MINI"));
+    assert!(reason.contains("months HMUZ"), "{reason}");
+}
+
+const CUSTOM: &str = r#"
+delayed_suffixes = ["_DL"]
+[exchanges]
+OANDA = "oanda"
+KRAKEN = "coinbase"
+CME = "tradovate"
+[oanda]
+quote_currencies = ["USD"]
+[coinbase]
+quote_currencies = ["USD"]
+[coinbase.aliases]
+XBTUSD = "BTC-USD"
+[futures.ES]
+months = "HMUZ"
+roll_day = 1
+roll_months_before = 1
+"#;
+
+#[test]
+fn the_table_is_data_a_replacement_changes_routing() {
+    let table = RoutingTable::from_toml(CUSTOM).unwrap();
+    let now = at("2026-11-23T00:00:00Z");
+    assert_eq!(
+        table
+            .route("KRAKEN", "XBTUSD", now)
+            .unwrap()
+            .instrument
+            .as_str(),
+        "BTC-USD"
+    );
+    // Rolls on Nov 1 for December: already H7 on Nov 23.
+    assert_eq!(
+        table.route("CME", "ES1!", now).unwrap().instrument.as_str(),
+        "ESH7"
+    );
+    assert_eq!(
+        table.route("COINBASE", "BTCUSD", now).unwrap_err().code(),
+        ErrorCode::UnknownExchange
+    );
+}
+
+#[test]
+fn replacement_table_is_loaded_from_the_file_the_setting_names() {
+    let dir = std::env::temp_dir().join(format!("routing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("routing.toml");
+    std::fs::write(&path, CUSTOM).unwrap();
+    let env = MapEnv::new([("ROUTING_TABLE_FILE", path.to_str().unwrap())]);
+    let table = RoutingTable::from_env(&env).unwrap();
+    assert!(
+        table
+            .route("KRAKEN", "XBTUSD", at("2026-11-23T00:00:00Z"))
+            .is_ok()
+    );
+
+    let missing = MapEnv::new([("ROUTING_TABLE_FILE", "/nonexistent/routing.toml")]);
+    let err = RoutingTable::from_env(&missing).unwrap_err().to_string();
+    assert!(
+        err.contains("ROUTING_TABLE_FILE") && err.contains("/nonexistent/routing.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_tables_are_refused_with_the_offending_key() {
+    let cases = [
+        (
+            CUSTOM.replace("roll_day = 1", "roll_day = 31"),
+            "futures.ES.roll_day",
+        ),
+        (CUSTOM.replace("\"HMUZ\"", "\"HMUA\""), "futures.ES.months"),
+        (CUSTOM.replace("\"coinbase\"", "\"binance\""), "binance"),
+        (
+            CUSTOM.replace("[oanda]", "[oanda]\nsurprise = 1"),
+            "surprise",
+        ),
+    ];
+    for (text, needle) in cases {
+        let err = RoutingTable::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+}
