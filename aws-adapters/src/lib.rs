@@ -1,1 +1,141 @@
-//! wip
+//! AWS implementations of the `shared` ports: SQS FIFO queues and SSM SecureString secrets.
+//!
+//! Kept out of `shared` so the domain core builds and tests without the AWS SDK. The SDK
+//! configuration honours `AWS_ENDPOINT_URL`, which is how tests and `cargo lambda watch`
+//! point every client at a local moto server.
+
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use secrecy::SecretString;
+use shared::ports::{FifoMessage, FifoQueue, QueueError, SecretError, SecretStore};
+
+/// The SDK configuration of a Lambda: region, credentials and endpoint from the environment.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// A configuration bound to one endpoint with static credentials: moto in tests, local runs.
+pub async fn local_sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .load()
+        .await
+}
+
+/// One SQS FIFO queue, by URL.
+#[derive(Debug, Clone)]
+pub struct SqsFifoQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsFifoQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// Throttling and server-side faults may pass; anything else the service said no to will not.
+fn classify<E, R>(queue: &str, err: SdkError<E, R>) -> QueueError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let queue = queue.to_owned();
+    match &err {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("Unknown").to_owned();
+            let message = service.err().message().unwrap_or_default().to_owned();
+            let reason = format!("{code}: {message}");
+            let transient = code.contains("Throttl")
+                || code.contains("RequestThrottled")
+                || code.contains("InternalError")
+                || code.contains("ServiceUnavailable")
+                || code.contains("KmsThrottled");
+            if transient {
+                QueueError::Unavailable { queue, reason }
+            } else {
+                QueueError::Refused { queue, reason }
+            }
+        }
+        SdkError::ConstructionFailure(_) => QueueError::Refused {
+            queue,
+            reason: format!("request could not be built: {err}"),
+        },
+        _ => QueueError::Unavailable {
+            queue,
+            reason: format!("{err}"),
+        },
+    }
+}
+
+impl FifoQueue for SqsFifoQueue {
+    async fn send(&self, message: FifoMessage) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_group_id(message.group_id)
+            .message_deduplication_id(message.dedup_id)
+            .message_body(message.body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&self.url, e))
+    }
+}
+
+/// SSM Parameter Store SecureString parameters, decrypted on read.
+#[derive(Debug, Clone)]
+pub struct SsmSecretStore {
+    client: aws_sdk_ssm::Client,
+}
+
+impl SsmSecretStore {
+    pub fn new(client: aws_sdk_ssm::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl SecretStore for SsmSecretStore {
+    async fn secret(&self, name: &str) -> Result<SecretString, SecretError> {
+        let out = self
+            .client
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| {
+                let service = e.as_service_error();
+                if service.is_some_and(|s| s.is_parameter_not_found()) {
+                    SecretError::NotFound {
+                        name: name.to_owned(),
+                    }
+                } else {
+                    // The SDK's error text carries codes and request ids, never the value.
+                    SecretError::Unavailable {
+                        name: name.to_owned(),
+                        reason: service
+                            .and_then(|s| s.code().map(str::to_owned))
+                            .unwrap_or_else(|| e.to_string()),
+                    }
+                }
+            })?;
+        out.parameter
+            .and_then(|p| p.value)
+            .map(SecretString::from)
+            .ok_or_else(|| SecretError::NotFound {
+                name: name.to_owned(),
+            })
+    }
+}

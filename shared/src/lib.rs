@@ -14,6 +14,7 @@ pub mod outcome;
 pub mod ports;
 pub mod queue;
 pub mod routing;
+pub mod secrets;
 pub mod signal;
 pub mod telemetry;
 
