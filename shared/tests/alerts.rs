@@ -1,4 +1,5 @@
 //! The alert parser against the sample alerts and against every refusal code.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -22,9 +23,12 @@ fn accept(body: &[u8]) -> Result<(ValidatedAlert, shared::Route), AlertError> {
     Ok((valid, route))
 }
 
+/// What a sample should come to: routed as (action, broker, instrument), or refused.
+type Verdict = Result<(Action, Broker, &'static str), ErrorCode>;
+
 #[test]
 fn every_sample_alert_gets_the_expected_verdict() {
-    let table: &[(&str, Result<(Action, Broker, &str), ErrorCode>)] = &[
+    let table: &[(&str, Verdict)] = &[
         (
             "oanda-eurusd-long.json",
             Ok((Action::LongEntry, Broker::Oanda, "EUR_USD")),

@@ -1,4 +1,5 @@
 //! Property tests: no input makes the parser, the validator or the router panic.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The routing table: names, delayed suffixes, the futures roll rule, and table validation.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,0 +1,163 @@
+//! Ingest settings, read once at cold start.
+
+use secrecy::{ExposeSecret, SecretString};
+use shared::RoutingTable;
+use shared::alert::Freshness;
+use shared::config::{ConfigError, Env};
+use std::net::IpAddr;
+
+/// TradingView's documented webhook source addresses.
+pub const TRADINGVIEW_IPS: [&str; 4] = [
+    "52.89.214.238",
+    "34.212.75.30",
+    "54.218.53.128",
+    "52.32.178.7",
+];
+
+/// A webhook secret shorter than this is refused at start: it would be guessable.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// Where the webhook secret comes from.
+#[derive(Debug)]
+pub enum SecretSource {
+    /// `WEBHOOK_SECRET`, for local runs.
+    Value(SecretString),
+    /// `WEBHOOK_SECRET_PARAM`: an SSM SecureString parameter name, read at cold start.
+    SsmParameter(String),
+}
+
+#[derive(Debug)]
+pub struct IngestConfig {
+    pub signals_queue_url: String,
+    pub secret: SecretSource,
+    pub freshness: Freshness,
+    /// `None`: every source address may post (the secret still applies).
+    pub ip_allowlist: Option<Vec<IpAddr>>,
+    pub routing: RoutingTable,
+}
+
+impl IngestConfig {
+    /// Settings: `SIGNALS_QUEUE_URL`; `WEBHOOK_SECRET` or `WEBHOOK_SECRET_PARAM`;
+    /// `MAX_ALERT_AGE_SECS` (30); `MAX_CLOCK_SKEW_SECS` (5); `IP_ALLOWLIST` (`off`,
+    /// `tradingview`, or a comma-separated list of addresses); `ROUTING_TABLE_FILE`.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let signals_queue_url = env.required("SIGNALS_QUEUE_URL")?;
+        let secret = match (
+            env.optional("WEBHOOK_SECRET"),
+            env.optional("WEBHOOK_SECRET_PARAM"),
+        ) {
+            (Some(value), _) => SecretSource::Value(check_secret(SecretString::from(value))?),
+            (None, Some(param)) => SecretSource::SsmParameter(param),
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    name: "WEBHOOK_SECRET or WEBHOOK_SECRET_PARAM".into(),
+                });
+            }
+        };
+        let max_age: u32 = env.parsed_or("MAX_ALERT_AGE_SECS", 30)?;
+        let max_skew: u32 = env.parsed_or("MAX_CLOCK_SKEW_SECS", 5)?;
+        let freshness = Freshness {
+            max_age: chrono::Duration::seconds(max_age.into()),
+            max_skew: chrono::Duration::seconds(max_skew.into()),
+        };
+        Ok(Self {
+            signals_queue_url,
+            secret,
+            freshness,
+            ip_allowlist: parse_allowlist(env.optional("IP_ALLOWLIST").as_deref())?,
+            routing: RoutingTable::from_env(env)?,
+        })
+    }
+}
+
+/// Checks a secret read from SSM or the environment.
+pub fn check_secret(secret: SecretString) -> Result<SecretString, ConfigError> {
+    if secret.expose_secret().chars().count() < MIN_SECRET_LEN {
+        return Err(ConfigError::Invalid {
+            name: "WEBHOOK_SECRET".into(),
+            reason: format!("must be at least {MIN_SECRET_LEN} characters"),
+        });
+    }
+    if secret.expose_secret().contains(['/', '?', '#', '%', ' ']) {
+        return Err(ConfigError::Invalid {
+            name: "WEBHOOK_SECRET".into(),
+            reason: "must not contain / ? # % or spaces (it may travel in the URL path)".into(),
+        });
+    }
+    Ok(secret)
+}
+
+fn parse_allowlist(raw: Option<&str>) -> Result<Option<Vec<IpAddr>>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "IP_ALLOWLIST".into(),
+        reason,
+    };
+    match raw.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("off") => Ok(None),
+        Some("tradingview") => Ok(Some(
+            TRADINGVIEW_IPS
+                .iter()
+                .filter_map(|ip| ip.parse().ok())
+                .collect(),
+        )),
+        Some(list) => list
+            .split(',')
+            .map(|ip| {
+                ip.trim()
+                    .parse()
+                    .map_err(|_| invalid(format!("{:?} is not an IP address", ip.trim())))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::config::MapEnv;
+
+    fn env(extra: &[(&str, &str)]) -> MapEnv {
+        let mut pairs = vec![("SIGNALS_QUEUE_URL", "http://q/signals.fifo")];
+        pairs.extend_from_slice(extra);
+        MapEnv::new(pairs)
+    }
+
+    #[test]
+    fn defaults_need_only_a_queue_and_a_secret() {
+        let cfg = IngestConfig::from_env(&env(&[("WEBHOOK_SECRET", "0123456789abcdef")])).unwrap();
+        assert_eq!(cfg.freshness, Freshness::default());
+        assert_eq!(cfg.ip_allowlist, None);
+        assert!(!format!("{cfg:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn missing_and_invalid_settings_are_named() {
+        let err = IngestConfig::from_env(&MapEnv::default()).unwrap_err();
+        assert_eq!(err.to_string(), "missing setting SIGNALS_QUEUE_URL");
+        let err = IngestConfig::from_env(&env(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing setting WEBHOOK_SECRET or WEBHOOK_SECRET_PARAM"
+        );
+        let err = IngestConfig::from_env(&env(&[("WEBHOOK_SECRET", "short")])).unwrap_err();
+        assert!(err.to_string().contains("WEBHOOK_SECRET") && !err.to_string().contains("short"));
+        let err = IngestConfig::from_env(&env(&[
+            ("WEBHOOK_SECRET_PARAM", "/p"),
+            ("IP_ALLOWLIST", "1.2.3.4,nope"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("IP_ALLOWLIST") && err.to_string().contains("nope"));
+    }
+
+    #[test]
+    fn allowlist_tradingview_means_the_four_documented_addresses() {
+        let cfg = IngestConfig::from_env(&env(&[
+            ("WEBHOOK_SECRET_PARAM", "/tv/secret"),
+            ("IP_ALLOWLIST", "TradingView"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.ip_allowlist.unwrap().len(), 4);
+        assert!(matches!(cfg.secret, SecretSource::SsmParameter(p) if p == "/tv/secret"));
+    }
+}

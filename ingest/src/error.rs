@@ -1,0 +1,70 @@
+//! What ingest answers, and the one place refusals become HTTP statuses.
+
+use shared::AlertError;
+use shared::ports::QueueError;
+
+/// Why an authentication failed. Only logged: every variant answers the same 401 body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    SourceIpNotAllowed,
+    NoSecret,
+    WrongSecret,
+}
+
+impl AuthFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SourceIpNotAllowed => "source_ip_not_allowed",
+            Self::NoSecret => "no_secret",
+            Self::WrongSecret => "wrong_secret",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("no such route")]
+    NotFound,
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    #[error("unauthorized")]
+    Unauthorized(AuthFailure),
+    #[error(transparent)]
+    Alert(#[from] AlertError),
+    #[error("the alert could not be queued: {0}")]
+    Enqueue(QueueError),
+}
+
+impl IngestError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::Unauthorized(_) => 401,
+            Self::Alert(AlertError::PayloadTooLarge { .. }) => 413,
+            Self::Alert(AlertError::MalformedJson { .. }) => 400,
+            Self::Alert(_) => 422,
+            Self::Enqueue(_) => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Alert(e) => e.code().as_str(),
+            Self::Enqueue(_) => "enqueue_failed",
+        }
+    }
+
+    /// The message the sender sees. Auth failures say nothing beyond the code; queue
+    /// failures do not expose queue names.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Unauthorized(_) => "unauthorized".into(),
+            Self::Enqueue(_) => "the alert could not be queued; resending it is safe".into(),
+            other => other.to_string(),
+        }
+    }
+}

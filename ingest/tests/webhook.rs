@@ -1,0 +1,318 @@
+//! The webhook handler driven by real API Gateway events, with an in-memory FIFO queue and a
+//! pinned clock.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::{Event, SECRET, alert, alert_with_passphrase, reply};
+use ingest::Ingest;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shared::RoutingTable;
+use shared::alert::Freshness;
+use shared::clock::ManualClock;
+use shared::message::SignalMessage;
+use shared::queue::MemoryFifoQueue;
+use shared::telemetry::{CapturedLogs, json_subscriber};
+use std::sync::Arc;
+
+fn now() -> DateTime<Utc> {
+    "2026-11-23T14:32:02Z".parse().unwrap()
+}
+
+type TestIngest = Ingest<Arc<MemoryFifoQueue<ManualClock>>, ManualClock>;
+
+fn ingest_with(
+    allowlist: Option<Vec<std::net::IpAddr>>,
+) -> (TestIngest, Arc<MemoryFifoQueue<ManualClock>>, ManualClock) {
+    let clock = ManualClock::new(now());
+    let queue = Arc::new(MemoryFifoQueue::new("signals", clock.clone()));
+    let ingest = Ingest::new(
+        queue.clone(),
+        clock.clone(),
+        &SecretString::from(SECRET),
+        Freshness::default(),
+        allowlist,
+        RoutingTable::embedded(),
+    );
+    (ingest, queue, clock)
+}
+
+fn ingest() -> (TestIngest, Arc<MemoryFifoQueue<ManualClock>>, ManualClock) {
+    ingest_with(None)
+}
+
+async fn send(ingest: &TestIngest, req: lambda_http::Request) -> (u16, Value) {
+    reply(ingest::lambda::serve(ingest, req).await.unwrap())
+}
+
+#[tokio::test]
+async fn text_plain_alert_with_body_passphrase_is_enqueued_by_symbol_and_signal_id() {
+    let (ingest, queue, _) = ingest();
+    let body = alert_with_passphrase("oanda-eurusd-long.json", SECRET);
+    let (status, reply) = send(&ingest, Event::post("/webhook", body).rest()).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["status"], "enqueued");
+    assert_eq!(reply["broker"], "oanda");
+    assert_eq!(reply["instrument"], "EUR_USD");
+
+    let sent = queue.messages();
+    assert_eq!(sent.len(), 1);
+    let msg: SignalMessage = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!(sent[0].group_id, "EURUSD");
+    assert_eq!(sent[0].dedup_id, msg.signal_id.as_str());
+    assert_eq!(reply["signal_id"], msg.signal_id.as_str());
+    assert_eq!(msg.received_at, now());
+    assert!(
+        !sent[0].body.contains(SECRET),
+        "the passphrase travelled on"
+    );
+}
+
+#[tokio::test]
+async fn application_json_alert_with_the_secret_in_the_path_is_enqueued() {
+    let (ingest, queue, _) = ingest();
+    let body = serde_json::to_vec(&alert("tradovate-es-long.json")).unwrap();
+    let (status, reply) = send(
+        &ingest,
+        Event::post(&format!("/webhook/{SECRET}"), body)
+            .json()
+            .rest(),
+    )
+    .await;
+    assert_eq!(
+        (status, reply["instrument"].clone()),
+        (200, json!("ESZ6")),
+        "{reply}"
+    );
+    assert_eq!(queue.messages()[0].group_id, "ES1!");
+}
+
+#[tokio::test]
+async fn base64_bodies_and_http_api_events_are_accepted_too() {
+    let (ingest, queue, _) = ingest();
+    let body = alert_with_passphrase("coinbase-btcusd-long.json", SECRET);
+    let (status, _) = send(
+        &ingest,
+        Event::post("/webhook", body.clone()).base64().rest(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let short = alert_with_passphrase("coinbase-btcusd-short.json", SECRET);
+    let (status, reply) = send(&ingest, Event::post("/webhook", short).json().http_v2()).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(queue.messages().len(), 2);
+}
+
+#[tokio::test]
+async fn a_resent_alert_gets_the_same_signal_id_and_is_queued_once() {
+    let (ingest, queue, clock) = ingest();
+    let body = alert_with_passphrase("oanda-eurusd-short.json", SECRET);
+    let (_, first) = send(&ingest, Event::post("/webhook", body.clone()).rest()).await;
+    clock.advance(chrono::Duration::seconds(5));
+    let (status, second) = send(&ingest, Event::post("/webhook", body).rest()).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["signal_id"], second["signal_id"]);
+    assert_eq!(queue.attempts(), 2);
+    assert_eq!(queue.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn every_auth_failure_answers_the_same_401_body_and_enqueues_nothing() {
+    let (ingest, queue, _) = ingest_with(Some(vec!["52.89.214.238".parse().unwrap()]));
+    let good = alert_with_passphrase("oanda-eurusd-long.json", SECRET);
+    let wrong = alert_with_passphrase("oanda-eurusd-long.json", "tv-secret-0123456788");
+    let none = serde_json::to_string(&alert("oanda-eurusd-long.json")).unwrap();
+    let cases = [
+        ("wrong body passphrase", Event::post("/webhook", wrong)),
+        (
+            "no passphrase at all",
+            Event::post("/webhook", none.clone()),
+        ),
+        (
+            "wrong path secret",
+            Event::post("/webhook/not-the-secret-at-all", good.clone()),
+        ),
+        (
+            "path secret a prefix",
+            Event::post("/webhook/tv-secret", none),
+        ),
+        (
+            "right secret, wrong source address",
+            Event::post("/webhook", good).with_source_ip("203.0.113.9"),
+        ),
+    ];
+    let mut bodies = Vec::new();
+    for (case, event) in cases {
+        let resp = ingest::lambda::serve(&ingest, event.rest()).await.unwrap();
+        assert_eq!(resp.status(), 401, "{case}");
+        bodies.push(resp.body().as_ref().to_vec());
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "401 bodies differ");
+    let body: Value = serde_json::from_slice(&bodies[0]).unwrap();
+    assert_eq!(
+        body,
+        json!({"error": {"code": "unauthorized", "message": "unauthorized"}})
+    );
+    assert_eq!(queue.attempts(), 0);
+}
+
+#[tokio::test]
+async fn allowlisted_source_address_with_the_secret_passes() {
+    let (ingest, _, _) = ingest_with(Some(vec!["52.89.214.238".parse().unwrap()]));
+    let body = alert_with_passphrase("oanda-eurusd-long.json", SECRET);
+    assert_eq!(
+        send(&ingest, Event::post("/webhook", body).rest()).await.0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn oversized_body_is_refused_before_parsing() {
+    let (ingest, queue, _) = ingest();
+    // Not JSON at all: a 413 rather than a 400 shows nothing tried to parse it.
+    let (status, reply) = send(
+        &ingest,
+        Event::post("/webhook", vec![b'x'; 16 * 1024 + 1]).rest(),
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert_eq!(reply["error"]["code"], "payload_too_large");
+    assert_eq!(queue.attempts(), 0);
+}
+
+#[tokio::test]
+async fn sender_mistakes_get_4xx_with_code_and_message() {
+    let (ingest, queue, _) = ingest();
+    let path = format!("/webhook/{SECRET}");
+    let mut stale = alert("oanda-eurusd-long.json");
+    stale["market_data"]["timenow"] = json!("2026-11-23T14:31:00Z");
+    let mut unknown = alert("oanda-eurusd-long.json");
+    unknown["market_data"]["exchange"] = json!("BINANCE");
+    let template = serde_json::to_string(&alert("unsubstituted-template.json")).unwrap();
+    let cases: [(&str, String, u16, &str, &str); 4] = [
+        (
+            "malformed",
+            "{\"action\": }".into(),
+            400,
+            "malformed_json",
+            "line 1, column 12",
+        ),
+        (
+            "template",
+            template,
+            422,
+            "unsubstituted_placeholder",
+            "market_data.symbol",
+        ),
+        ("stale", stale.to_string(), 422, "stale_alert", "62 s old"),
+        (
+            "exchange",
+            unknown.to_string(),
+            422,
+            "unknown_exchange",
+            "BINANCE",
+        ),
+    ];
+    for (case, body, status, code, words) in cases {
+        let (got, reply) = send(&ingest, Event::post(&path, body).rest()).await;
+        assert_eq!(got, status, "{case}: {reply}");
+        assert_eq!(reply["error"]["code"], code, "{case}");
+        assert!(
+            reply["error"]["message"].as_str().unwrap().contains(words),
+            "{case}: {reply}"
+        );
+    }
+    assert_eq!(queue.attempts(), 0);
+}
+
+#[tokio::test]
+async fn queue_failure_is_the_only_5xx_and_the_resend_then_succeeds() {
+    let (ingest, queue, _) = ingest();
+    queue.fail_group("EURUSD", 1);
+    let body = alert_with_passphrase("oanda-eurusd-long.json", SECRET);
+    let (status, reply) = send(&ingest, Event::post("/webhook", body.clone()).rest()).await;
+    assert_eq!(status, 503);
+    assert_eq!(reply["error"]["code"], "enqueue_failed");
+    assert!(
+        !reply.to_string().contains("signals"),
+        "queue name leaked: {reply}"
+    );
+    let (status, _) = send(&ingest, Event::post("/webhook", body).rest()).await;
+    assert_eq!(status, 200);
+    assert_eq!(queue.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn healthcheck_and_unknown_routes() {
+    let (ingest, _, _) = ingest();
+    let get = |path: &str| Event {
+        method: "GET",
+        ..Event::post(path, Vec::new())
+    };
+    assert_eq!(
+        send(&ingest, get("/healthcheck").rest()).await,
+        (200, json!({"status": "ok"}))
+    );
+    assert_eq!(send(&ingest, get("/healthcheck").http_v2()).await.0, 200);
+    assert_eq!(
+        send(&ingest, get("/webhook").rest()).await.1["error"]["code"],
+        "method_not_allowed"
+    );
+    assert_eq!(
+        send(&ingest, Event::post("/elsewhere", "{}").rest())
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        send(&ingest, Event::post("/webhook/a/b", "{}").rest())
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn logs_are_json_carry_the_signal_id_and_never_the_secret() {
+    let logs = CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(json_subscriber(logs.clone()));
+    let (ingest, _, _) = ingest();
+    let body = alert_with_passphrase("oanda-eurusd-long.json", SECRET);
+    let (_, ok) = send(&ingest, Event::post("/webhook", body).rest()).await;
+    let wrong = alert_with_passphrase("oanda-eurusd-long.json", "tv-secret-9999999999");
+    send(&ingest, Event::post("/webhook", wrong).rest()).await;
+    send(
+        &ingest,
+        Event::post(&format!("/webhook/{SECRET}x"), "{}").rest(),
+    )
+    .await;
+    send(
+        &ingest,
+        Event::post(&format!("/webhook/{SECRET}"), "{").rest(),
+    )
+    .await;
+
+    let text = logs.text();
+    assert!(
+        !text.contains("tv-secret"),
+        "a secret reached the logs:\n{text}"
+    );
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let enqueued = lines
+        .iter()
+        .find(|l| l["message"] == "alert enqueued")
+        .unwrap();
+    assert_eq!(enqueued["span"]["signal_id"], ok["signal_id"]);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["reason"] == "wrong_secret")
+            .count(),
+        2
+    );
+}
