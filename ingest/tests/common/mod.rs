@@ -3,8 +3,16 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use base64::Engine;
+use chrono::{DateTime, Utc};
+use ingest::Ingest;
+use secrecy::SecretString;
 use serde_json::{Value, json};
+use shared::RoutingTable;
+use shared::alert::Freshness;
+use shared::clock::ManualClock;
+use shared::queue::MemoryFifoQueue;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub const SECRET: &str = "tv-secret-0123456789";
 pub const TRADINGVIEW_IP: &str = "52.89.214.238";
@@ -128,4 +136,34 @@ pub fn reply(resp: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
     assert_eq!(resp.headers()["content-type"], "application/json");
     let body: &[u8] = resp.body().as_ref();
     (status, serde_json::from_slice(body).unwrap())
+}
+
+pub fn now() -> DateTime<Utc> {
+    "2026-11-23T14:32:02Z".parse().unwrap()
+}
+
+pub type TestIngest = Ingest<Arc<MemoryFifoQueue<ManualClock>>, ManualClock>;
+
+pub fn ingest_with(
+    allowlist: Option<Vec<std::net::IpAddr>>,
+) -> (TestIngest, Arc<MemoryFifoQueue<ManualClock>>, ManualClock) {
+    let clock = ManualClock::new(now());
+    let queue = Arc::new(MemoryFifoQueue::new("signals", clock.clone()));
+    let ingest = Ingest::new(
+        queue.clone(),
+        clock.clone(),
+        &SecretString::from(SECRET),
+        Freshness::default(),
+        allowlist,
+        RoutingTable::embedded(),
+    );
+    (ingest, queue, clock)
+}
+
+pub fn ingest() -> (TestIngest, Arc<MemoryFifoQueue<ManualClock>>, ManualClock) {
+    ingest_with(None)
+}
+
+pub async fn send(ingest: &TestIngest, req: lambda_http::Request) -> (u16, Value) {
+    reply(ingest::lambda::serve(ingest, req).await.unwrap())
 }

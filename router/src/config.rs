@@ -1,0 +1,40 @@
+//! Router settings, read once at cold start.
+
+use shared::RoutingTable;
+use shared::config::{ConfigError, Env};
+
+#[derive(Debug)]
+pub struct RouterConfig {
+    pub oanda_queue_url: String,
+    pub tradovate_queue_url: String,
+    pub coinbase_queue_url: String,
+    pub routing: RoutingTable,
+}
+
+impl RouterConfig {
+    /// Settings: `OANDA_QUEUE_URL`, `TRADOVATE_QUEUE_URL`, `COINBASE_QUEUE_URL`,
+    /// `ROUTING_TABLE_FILE` (optional).
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            oanda_queue_url: env.required("OANDA_QUEUE_URL")?,
+            tradovate_queue_url: env.required("TRADOVATE_QUEUE_URL")?,
+            coinbase_queue_url: env.required("COINBASE_QUEUE_URL")?,
+            routing: RoutingTable::from_env(env)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::config::MapEnv;
+
+    #[test]
+    fn each_broker_queue_is_required_by_name() {
+        let env = MapEnv::new([("OANDA_QUEUE_URL", "q1"), ("COINBASE_QUEUE_URL", "q3")]);
+        assert_eq!(
+            RouterConfig::from_env(&env).unwrap_err().to_string(),
+            "missing setting TRADOVATE_QUEUE_URL"
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! The router Lambda binary: configuration and clients built once, then the runtime loop.
+
+use aws_adapters::{SqsFifoQueue, load_sdk_config};
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{LambdaEvent, service_fn};
+use router::{BrokerQueues, Router, RouterConfig};
+use shared::clock::SystemClock;
+use shared::config::ProcessEnv;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init_json_logs();
+    let cfg = RouterConfig::from_env(&ProcessEnv)?;
+    let sqs = aws_sdk_sqs::Client::new(&load_sdk_config().await);
+    let queues = BrokerQueues {
+        oanda: SqsFifoQueue::new(sqs.clone(), cfg.oanda_queue_url),
+        tradovate: SqsFifoQueue::new(sqs.clone(), cfg.tradovate_queue_url),
+        coinbase: SqsFifoQueue::new(sqs, cfg.coinbase_queue_url),
+    };
+    let router = Router::new(queues, cfg.routing, SystemClock);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let deadline = event.context.deadline();
+        let router = &router;
+        async move { router.handle_batch(event.payload, Some(deadline)).await }
+    }))
+    .await
+}

@@ -1,0 +1,112 @@
+//! The router's FIFO batch semantics, on SQS events built from the real event fixture.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use shared::message::OrderIntent;
+use shared::{Action, RoutingTable};
+
+#[tokio::test]
+async fn a_failure_mid_batch_fails_the_rest_of_its_group_and_other_groups_go_on() {
+    let eur_long = signal("oanda-eurusd-long.json", 0);
+    let es_long = signal("tradovate-es-long.json", 0);
+    let eur_short = signal("oanda-eurusd-short.json", 1);
+    let btc_long = signal("coinbase-btcusd-long.json", 0);
+    let es_short = {
+        let mut s = signal("tradovate-es-long.json", 2);
+        s.alert.action = Action::ShortEntry;
+        s
+    };
+    let f = fixture(RoutingTable::embedded());
+    f.oanda.fail_group("EUR_USD", 1);
+    let (router, queues) = (&f.router, &f);
+    let batch = fifo_event(&[
+        record("m1", &es_long),
+        record("m2", &eur_long),
+        record("m3", &btc_long),
+        record("m4", &eur_short),
+        record("m5", &es_short),
+    ]);
+    let resp = router.handle_batch(batch, None).await.unwrap();
+    assert_eq!(failures(&resp), ["m2", "m4"]);
+    assert_eq!(intents(&queues.oanda), []);
+    assert_eq!(
+        intents(&queues.tradovate)
+            .into_iter()
+            .map(|i| i.2)
+            .collect::<Vec<_>>(),
+        [Action::LongEntry, Action::ShortEntry]
+    );
+    assert_eq!(intents(&queues.coinbase)[0].1, "BTC-USD");
+
+    // The retry brings back exactly the reported records, in order; now they go through.
+    let retry = fifo_event(&[record("m2", &eur_long), record("m4", &eur_short)]);
+    let resp = router.handle_batch(retry, None).await.unwrap();
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    let eur: Vec<_> = intents(&queues.oanda).into_iter().map(|i| i.2).collect();
+    assert_eq!(eur, [Action::LongEntry, Action::ShortEntry]);
+}
+
+#[tokio::test]
+async fn an_unreadable_body_is_reported_and_blocks_only_its_group() {
+    let f = fixture(RoutingTable::embedded());
+    let eur = signal("oanda-eurusd-long.json", 0);
+    let btc = signal("coinbase-btcusd-long.json", 0);
+    let mut wrong_version = signal("coinbase-btcusd-short.json", 5);
+    wrong_version.version = 99;
+    let batch = fifo_event(&[
+        ("p1", "EURUSD".into(), "not json".into()),
+        record("p2", &eur),
+        record("p3", &btc),
+        record("p4", &wrong_version),
+    ]);
+    let resp = f.router.handle_batch(batch, None).await.unwrap();
+    assert_eq!(failures(&resp), ["p1", "p2", "p4"]);
+}
+
+#[tokio::test]
+async fn records_are_not_started_past_the_deadline_margin() {
+    let f = fixture(RoutingTable::embedded());
+    let eur = signal("oanda-eurusd-long.json", 0);
+    let btc = signal("coinbase-btcusd-long.json", 0);
+    let deadline = std::time::SystemTime::now() + std::time::Duration::from_millis(500);
+    let resp = f
+        .router
+        .handle_batch(
+            fifo_event(&[record("d1", &eur), record("d2", &btc)]),
+            Some(deadline),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failures(&resp), ["d1", "d2"]);
+}
+
+#[tokio::test]
+async fn a_record_without_message_id_fails_the_whole_batch() {
+    let f = fixture(RoutingTable::embedded());
+    let mut ev = fifo_event(&[record("x1", &signal("oanda-eurusd-long.json", 0))]);
+    ev.records[0].message_id = None;
+    assert!(f.router.handle_batch(ev, None).await.is_err());
+}
+
+#[tokio::test]
+async fn continuous_futures_reach_the_executor_resolved_with_their_rule() {
+    let f = fixture(RoutingTable::embedded());
+    let (router, queues) = (&f.router, &f);
+    let cl = signal("tradovate-cl-short.json", 0);
+    router
+        .handle_batch(fifo_event(&[record("c1", &cl)]), None)
+        .await
+        .unwrap();
+    let msgs = queues.tradovate.messages();
+    let intent: OrderIntent = serde_json::from_str(&msgs[0].body).unwrap();
+    assert_eq!(intent.instrument.as_str(), "CLF7");
+    let res = intent.contract.unwrap();
+    assert_eq!(
+        (res.requested.as_str(), res.contract.as_str()),
+        ("CL1!", "CLF7")
+    );
+    assert_eq!(intent.reference_price.to_string(), "68.42");
+    assert_eq!(intent.signal_time, cl.alert.market_data.timenow);
+}
