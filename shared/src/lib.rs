@@ -9,6 +9,8 @@ pub mod alert;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod execution;
+pub mod memory;
 pub mod message;
 pub mod outcome;
 pub mod ports;

@@ -71,9 +71,10 @@ pub struct IdempotencyKey {
 /// What taking the idempotency record found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// Ours: go on, and complete it before the lease ends.
+    /// First attempt: ours, with a lease. Complete it before the lease ends.
     Acquired,
-    /// A previous attempt's lease expired: ours now, but reconcile before acting.
+    /// A previous attempt's lease expired: ours now, but the broker may already have seen
+    /// our orders, so reconcile (look up by client order id) before sending anything.
     TakenOver,
     /// Another attempt holds a live lease: report the message failed and come back later.
     Busy { lease_until: DateTime<Utc> },
@@ -87,19 +88,30 @@ pub struct StoreError {
     pub reason: String,
 }
 
-/// Exactly-once bookkeeping for executors (DynamoDB conditional writes in AWS).
+/// Exactly-once bookkeeping for executors (DynamoDB conditional writes in AWS). Times come
+/// from the caller's clock so leases are testable.
 pub trait IdempotencyStore: Send + Sync {
+    /// Takes the record: absent → `Acquired`; in progress with `lease_until` ≤ `now` →
+    /// `TakenOver` (lease renewed to `lease_until`); in progress and live → `Busy`;
+    /// completed → `Completed`. Atomic: of two concurrent claims, one gets `Busy`.
     fn claim(
         &self,
         key: &IdempotencyKey,
+        now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
+    /// Marks the record completed with its outcome (kept until `expires_at`, for TTL).
     fn complete(
         &self,
         key: &IdempotencyKey,
         outcome: Outcome,
+        expires_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Drops an in-progress record whose attempt sent nothing to the broker, so a retry need
+    /// not wait out the lease. Never called once an order may have left.
+    fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// An operator-facing notification (SNS in AWS).

@@ -1,0 +1,199 @@
+//! In-process adapters of the execution ports, for fast tests and the local stack. They keep
+//! the same contracts as the DynamoDB store and the SQL journal, which are tested against
+//! moto and real databases.
+
+use crate::execution::{JournalError, OrderRecord, SignalRecord, TradeJournal};
+use crate::outcome::Outcome;
+use crate::ports::{Claim, IdempotencyKey, IdempotencyStore, StoreError};
+use crate::signal::SignalId;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Record {
+    InProgress { lease_until: DateTime<Utc> },
+    Completed { outcome: Outcome },
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryIdempotencyStore {
+    records: Mutex<HashMap<IdempotencyKey, Record>>,
+}
+
+impl MemoryIdempotencyStore {
+    /// The outcome a completed record holds.
+    pub fn completed(&self, key: &IdempotencyKey) -> Option<Outcome> {
+        match lock(&self.records).get(key) {
+            Some(Record::Completed { outcome }) => Some(*outcome),
+            _ => None,
+        }
+    }
+}
+
+impl IdempotencyStore for MemoryIdempotencyStore {
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let mut records = lock(&self.records);
+        let claim = match records.get(key) {
+            None => Claim::Acquired,
+            Some(Record::Completed { outcome }) => {
+                return Ok(Claim::Completed { outcome: *outcome });
+            }
+            Some(Record::InProgress { lease_until: held }) if *held > now => {
+                return Ok(Claim::Busy { lease_until: *held });
+            }
+            Some(Record::InProgress { .. }) => Claim::TakenOver,
+        };
+        records.insert(key.clone(), Record::InProgress { lease_until });
+        Ok(claim)
+    }
+
+    async fn complete(
+        &self,
+        key: &IdempotencyKey,
+        outcome: Outcome,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        lock(&self.records).insert(key.clone(), Record::Completed { outcome });
+        Ok(())
+    }
+
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        let mut records = lock(&self.records);
+        if matches!(records.get(key), Some(Record::InProgress { .. })) {
+            records.remove(key);
+        }
+        Ok(())
+    }
+}
+
+/// A journal in memory, with a switch to simulate an outage.
+#[derive(Debug, Default)]
+pub struct MemoryJournal {
+    signals: Mutex<HashMap<SignalId, SignalRecord>>,
+    orders: Mutex<Vec<OrderRecord>>,
+    down: Mutex<bool>,
+}
+
+impl MemoryJournal {
+    pub fn set_down(&self, down: bool) {
+        *lock(&self.down) = down;
+    }
+
+    fn check(&self) -> Result<(), JournalError> {
+        if *lock(&self.down) {
+            Err(JournalError {
+                reason: "journal outage (simulated)".into(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn all_orders(&self) -> Vec<OrderRecord> {
+        lock(&self.orders).clone()
+    }
+}
+
+impl TradeJournal for MemoryJournal {
+    async fn upsert_signal(&self, record: &SignalRecord) -> Result<(), JournalError> {
+        self.check()?;
+        lock(&self.signals).insert(record.signal_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn upsert_order(&self, record: &OrderRecord) -> Result<(), JournalError> {
+        self.check()?;
+        let mut orders = lock(&self.orders);
+        let same = |o: &&mut OrderRecord| {
+            o.signal_id == record.signal_id
+                && o.broker == record.broker
+                && o.account == record.account
+                && o.leg == record.leg
+        };
+        match orders.iter_mut().find(|o| same(o)) {
+            Some(existing) => *existing = record.clone(),
+            None => orders.push(record.clone()),
+        }
+        Ok(())
+    }
+
+    async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
+        self.check()?;
+        Ok(lock(&self.signals).get(id).cloned())
+    }
+
+    async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
+        self.check()?;
+        let mut out: Vec<_> = lock(&self.orders)
+            .iter()
+            .filter(|o| &o.signal_id == id)
+            .cloned()
+            .collect();
+        out.sort_by_key(|o| o.leg);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::Broker;
+    use chrono::Duration;
+
+    fn key() -> IdempotencyKey {
+        IdempotencyKey {
+            broker: Broker::Oanda,
+            account: "101-004-1-001".into(),
+            signal_id: SignalId::of_canonical("{}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn claim_follows_the_lease_protocol() {
+        let store = MemoryIdempotencyStore::default();
+        let t0: DateTime<Utc> = "2026-11-23T14:32:00Z".parse().unwrap();
+        let lease = t0 + Duration::seconds(60);
+        assert_eq!(
+            store.claim(&key(), t0, lease).await.unwrap(),
+            Claim::Acquired
+        );
+        assert_eq!(
+            store.claim(&key(), t0, lease).await.unwrap(),
+            Claim::Busy { lease_until: lease }
+        );
+        let later = lease + Duration::seconds(1);
+        assert_eq!(
+            store
+                .claim(&key(), later, later + Duration::seconds(60))
+                .await
+                .unwrap(),
+            Claim::TakenOver
+        );
+        store
+            .complete(&key(), Outcome::Filled, later)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.claim(&key(), later, later).await.unwrap(),
+            Claim::Completed {
+                outcome: Outcome::Filled
+            }
+        );
+        store.release(&key()).await.unwrap();
+        assert_eq!(
+            store.completed(&key()),
+            Some(Outcome::Filled),
+            "release must not drop a completed record"
+        );
+    }
+}
