@@ -2,18 +2,14 @@
 //! moto-backed queues and scripted faults.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+pub use fifo_batch::MissingMessageId;
 use shared::RoutingTable;
 use shared::clock::Clock;
 use shared::message::{OrderIntent, SIGNAL_VERSION, SignalMessage};
 use shared::ports::{FifoMessage, FifoQueue, QueueError};
 use shared::routing::Broker;
-use std::collections::HashSet;
-use std::time::{Duration, SystemTime};
-use tracing::{Instrument, error, info, info_span, warn};
-
-/// Records are not started when less than this is left before the Lambda deadline: they are
-/// reported failed and come back, rather than being cut off mid-send.
-pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+use std::time::SystemTime;
+use tracing::{Instrument, error, info, info_span};
 
 #[derive(Debug)]
 pub struct BrokerQueues<Q> {
@@ -42,26 +38,6 @@ pub enum RecordError {
     UnknownVersion(u32),
     #[error("could not send the intent: {0}")]
     Send(#[from] QueueError),
-    #[error("an earlier record of message group {0:?} failed in this batch")]
-    GroupBlocked(Option<String>),
-    #[error("too close to the invocation deadline to start")]
-    OutOfTime,
-}
-
-/// The batch could not be answered record by record.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "SQS record without a messageId at position {0}: cannot report it, failing the whole batch"
-)]
-pub struct MissingMessageId(pub usize);
-
-impl From<MissingMessageId> for lambda_runtime::Diagnostic {
-    fn from(err: MissingMessageId) -> Self {
-        Self {
-            error_type: "MissingMessageId".into(),
-            error_message: err.to_string(),
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -86,30 +62,7 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         event: SqsEvent,
         deadline: Option<SystemTime>,
     ) -> Result<SqsBatchResponse, MissingMessageId> {
-        let mut response = SqsBatchResponse::default();
-        let mut failed_groups: HashSet<Option<String>> = HashSet::new();
-        for (position, record) in event.records.iter().enumerate() {
-            let id = record
-                .message_id
-                .clone()
-                .ok_or(MissingMessageId(position))?;
-            let group = record.attributes.get("MessageGroupId").cloned();
-            // Without a group id ordering cannot be scoped: a failure blocks everything after.
-            let blocked = failed_groups.contains(&group) || failed_groups.contains(&None);
-            let result = if blocked {
-                Err(RecordError::GroupBlocked(group.clone()))
-            } else if deadline.is_some_and(|d| SystemTime::now() + DEADLINE_MARGIN >= d) {
-                Err(RecordError::OutOfTime)
-            } else {
-                self.handle_record(record).await
-            };
-            if let Err(err) = result {
-                warn!(message_id = %id, group = ?group, error = %err, "record reported failed");
-                failed_groups.insert(group);
-                response.add_failure(id);
-            }
-        }
-        Ok(response)
+        fifo_batch::process(&event, deadline, |record| self.handle_record(record)).await
     }
 
     async fn handle_record(&self, record: &SqsMessage) -> Result<(), RecordError> {

@@ -1,4 +1,6 @@
 //! The router Lambda binary: configuration and clients built once, then the runtime loop.
+// The Lambda runtime nests our FIFO batch future deeply enough to pass the default limit.
+#![recursion_limit = "256"]
 
 use aws_adapters::{SqsFifoQueue, load_sdk_config};
 use aws_lambda_events::sqs::SqsEvent;

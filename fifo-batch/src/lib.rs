@@ -1,0 +1,133 @@
+//! Sequential SQS FIFO batch processing with `ReportBatchItemFailures`.
+//!
+//! Records of one message group must run in order and never concurrently. Once a record
+//! fails, every later record of its group is reported failed unprocessed, so the retry
+//! replays the group from the failure on. Without a group id ordering cannot be scoped, so a
+//! failure there blocks everything after it.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use std::collections::HashSet;
+use std::fmt::Display;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+use tracing::warn;
+
+/// Records are not started when less than this is left before the deadline: they come back
+/// rather than being cut off mid-request.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+
+/// A record without a `messageId` cannot be reported on its own: the whole batch fails.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "SQS record without a messageId at position {0}: cannot report it, failing the whole batch"
+)]
+pub struct MissingMessageId(pub usize);
+
+impl From<MissingMessageId> for lambda_runtime::Diagnostic {
+    fn from(err: MissingMessageId) -> Self {
+        Self {
+            error_type: "MissingMessageId".into(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+/// Runs `handle` over the batch in order and reports the records to retry.
+pub async fn process<'a, F, Fut, E>(
+    event: &'a SqsEvent,
+    deadline: Option<SystemTime>,
+    mut handle: F,
+) -> Result<SqsBatchResponse, MissingMessageId>
+where
+    F: FnMut(&'a SqsMessage) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let mut response = SqsBatchResponse::default();
+    let mut failed_groups: HashSet<Option<&str>> = HashSet::new();
+    for (position, record) in event.records.iter().enumerate() {
+        let id = record
+            .message_id
+            .clone()
+            .ok_or(MissingMessageId(position))?;
+        let group = record.attributes.get("MessageGroupId").map(String::as_str);
+        let skip = if failed_groups.contains(&group) || failed_groups.contains(&None) {
+            Some("an earlier record of its group failed in this batch".to_owned())
+        } else if deadline.is_some_and(|d| SystemTime::now() + DEADLINE_MARGIN >= d) {
+            Some("too close to the invocation deadline to start".to_owned())
+        } else {
+            handle(record).await.err().map(|e| e.to_string())
+        };
+        if let Some(reason) = skip {
+            warn!(message_id = %id, group = ?group, error = %reason, "record reported failed");
+            failed_groups.insert(group);
+            response.add_failure(id);
+        }
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(records: &[(&str, Option<&str>, &str)]) -> SqsEvent {
+        let records: Vec<_> = records
+            .iter()
+            .map(|(id, group, body)| {
+                let mut attrs = serde_json::Map::new();
+                if let Some(g) = group {
+                    attrs.insert("MessageGroupId".into(), json!(g));
+                }
+                json!({"messageId": id, "body": body, "attributes": attrs, "messageAttributes": {}})
+            })
+            .collect();
+        serde_json::from_value(json!({ "Records": records })).unwrap()
+    }
+
+    fn failed(resp: &SqsBatchResponse) -> Vec<String> {
+        resp.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect()
+    }
+
+    async fn run(ev: &SqsEvent) -> (Vec<String>, Vec<String>) {
+        let mut seen = Vec::new();
+        let resp = process(ev, None, |r| {
+            let body = r.body.clone().unwrap_or_default();
+            seen.push(body.clone());
+            async move {
+                if body.starts_with("fail") {
+                    Err("boom")
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await
+        .unwrap();
+        (failed(&resp), seen)
+    }
+
+    #[tokio::test]
+    async fn a_failure_blocks_later_records_of_its_group_only() {
+        let ev = event(&[
+            ("1", Some("A"), "a1"),
+            ("2", Some("A"), "fail a2"),
+            ("3", Some("B"), "b1"),
+            ("4", Some("A"), "a3"),
+            ("5", Some("B"), "b2"),
+        ]);
+        let (failed, seen) = run(&ev).await;
+        assert_eq!(failed, ["2", "4"]);
+        assert_eq!(seen, ["a1", "fail a2", "b1", "b2"]);
+    }
+
+    #[tokio::test]
+    async fn a_failure_without_a_group_blocks_everything_after_it() {
+        let ev = event(&[("1", None, "fail"), ("2", Some("B"), "b1")]);
+        assert_eq!(run(&ev).await.0, ["1", "2"]);
+    }
+}
