@@ -13,5 +13,6 @@
 
 pub mod killswitch;
 pub mod metrics;
+pub mod processor;
 pub mod risk;
 pub mod venue;

@@ -210,6 +210,36 @@ pub trait TradeJournal: Send + Sync {
     ) -> impl Future<Output = Result<Vec<OrderRecord>, JournalError>> + Send;
 }
 
+impl<T: TradeJournal + ?Sized> TradeJournal for std::sync::Arc<T> {
+    fn upsert_signal(
+        &self,
+        record: &SignalRecord,
+    ) -> impl Future<Output = Result<(), JournalError>> + Send {
+        (**self).upsert_signal(record)
+    }
+
+    fn upsert_order(
+        &self,
+        record: &OrderRecord,
+    ) -> impl Future<Output = Result<(), JournalError>> + Send {
+        (**self).upsert_order(record)
+    }
+
+    fn signal(
+        &self,
+        id: &SignalId,
+    ) -> impl Future<Output = Result<Option<SignalRecord>, JournalError>> + Send {
+        (**self).signal(id)
+    }
+
+    fn orders(
+        &self,
+        id: &SignalId,
+    ) -> impl Future<Output = Result<Vec<OrderRecord>, JournalError>> + Send {
+        (**self).orders(id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

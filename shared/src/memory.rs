@@ -4,7 +4,9 @@
 
 use crate::execution::{JournalError, OrderRecord, SignalRecord, TradeJournal};
 use crate::outcome::Outcome;
-use crate::ports::{Claim, IdempotencyKey, IdempotencyStore, StoreError};
+use crate::ports::{
+    Claim, IdempotencyKey, IdempotencyStore, Notification, Notifier, QueueError, StoreError,
+};
 use crate::signal::SignalId;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -141,6 +143,23 @@ impl TradeJournal for MemoryJournal {
             .collect();
         out.sort_by_key(|o| o.leg);
         Ok(out)
+    }
+}
+
+/// Keeps every notification, for tests and the local stack's console.
+#[derive(Debug, Default)]
+pub struct MemoryNotifier(Mutex<Vec<Notification>>);
+
+impl MemoryNotifier {
+    pub fn sent(&self) -> Vec<Notification> {
+        lock(&self.0).clone()
+    }
+}
+
+impl Notifier for MemoryNotifier {
+    async fn notify(&self, note: Notification) -> Result<(), QueueError> {
+        lock(&self.0).push(note);
+        Ok(())
     }
 }
 

@@ -60,9 +60,12 @@ pub struct OrderIntent {
     pub quantity_override: Option<Decimal>,
     pub signal_time: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
+    pub enqueued_at: DateTime<Utc>,
     pub routed_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<ContractResolution>,
+    /// The alert as canonical JSON without the passphrase, for the executor's journal.
+    pub raw: String,
 }
 
 impl OrderIntent {
@@ -81,8 +84,10 @@ impl OrderIntent {
             quantity_override: alert.quantity,
             signal_time: alert.market_data.timenow,
             received_at: signal.received_at,
+            enqueued_at: signal.enqueued_at,
             routed_at,
             contract: route.resolution,
+            raw: signal.raw.clone(),
         }
     }
 

@@ -124,3 +124,33 @@ pub struct Notification {
 pub trait Notifier: Send + Sync {
     fn notify(&self, note: Notification) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
+
+impl<T: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<T> {
+    fn claim(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
+        (**self).claim(key, now, lease_until)
+    }
+
+    fn complete(
+        &self,
+        key: &IdempotencyKey,
+        outcome: Outcome,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).complete(key, outcome, expires_at)
+    }
+
+    fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release(key)
+    }
+}
+
+impl<T: Notifier + ?Sized> Notifier for std::sync::Arc<T> {
+    fn notify(&self, note: Notification) -> impl Future<Output = Result<(), QueueError>> + Send {
+        (**self).notify(note)
+    }
+}

@@ -1,0 +1,425 @@
+//! The OANDA v20 REST client: one `reqwest::Client` (keep-alive, as OANDA asks), a bearer
+//! token that never leaves this module, reads retried with backoff, and order requests
+//! (create, close) sent exactly once per call.
+
+use crate::error::OandaError;
+use crate::models::*;
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::{Method, StatusCode};
+use rust_decimal::Decimal;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+pub const PRACTICE_URL: &str = "https://api-fxpractice.oanda.com";
+pub const LIVE_URL: &str = "https://api-fxtrade.oanda.com";
+
+/// Every order we send carries this tag in its client extensions.
+const TAG: &str = "tv-pipeline";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PositionSideKind {
+    Long,
+    Short,
+}
+
+/// An account's position in one instrument: long ≥ 0, short ≤ 0 (OANDA's signs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holdings {
+    pub long: Decimal,
+    pub short: Decimal,
+}
+
+/// What an order request (create or close) came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderResult {
+    Filled {
+        order_id: String,
+        units: Option<Decimal>,
+        price: Option<Decimal>,
+    },
+    /// Created and cancelled at once (201), e.g. `MARKET_HALTED`, `INSUFFICIENT_MARGIN`.
+    Cancelled { order_id: String, reason: String },
+    /// Refused outright (4xx): nothing was created.
+    Rejected { reason: String },
+    /// A close for a side that does not exist.
+    NothingToClose,
+}
+
+/// An order found by its client id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookedUp {
+    Filled {
+        order_id: String,
+        units: Option<Decimal>,
+        price: Option<Decimal>,
+    },
+    Cancelled {
+        order_id: String,
+        reason: String,
+    },
+    /// Still pending or triggered: a FOK market order should never stay here.
+    Open {
+        order_id: String,
+        state: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSettings {
+    pub timeout: Duration,
+    pub read_attempts: usize,
+    pub read_backoff: Duration,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(8),
+            read_attempts: 3,
+            read_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+pub struct OandaClient {
+    http: reqwest::Client,
+    base: String,
+    token: SecretString,
+    account: String,
+    settings: ClientSettings,
+}
+
+impl std::fmt::Debug for OandaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OandaClient")
+            .field("base", &self.base)
+            .field("account", &self.account)
+            .field("token", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl OandaClient {
+    pub fn new(
+        base: &str,
+        token: SecretString,
+        account: &str,
+        settings: ClientSettings,
+    ) -> Result<Self, OandaError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .map_err(|e| OandaError::Unreachable(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            account: account.to_owned(),
+            settings,
+        })
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!("{}/v3/accounts/{}{}", self.base, self.account, tail)
+    }
+
+    fn request(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .bearer_auth(self.token.expose_secret())
+            .header("Accept-Datetime-Format", "RFC3339")
+    }
+
+    async fn get_once<T: DeserializeOwned>(&self, url: &str) -> Result<Option<T>, OandaError> {
+        let resp = self
+            .request(Method::GET, url)
+            .send()
+            .await
+            .map_err(|e| OandaError::Unreachable(describe(e)))?;
+        let status = resp.status();
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| OandaError::Unreachable(describe(e)))?;
+        if !status.is_success() {
+            return Err(api_error(status, &bytes));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| OandaError::Unreachable(format!("unreadable {status} body: {e}")))
+    }
+
+    /// GET with backoff on transient failures; `None` on 404.
+    async fn get<T: DeserializeOwned>(&self, url: &str) -> Result<Option<T>, OandaError> {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.settings.read_backoff)
+            .with_max_times(self.settings.read_attempts.saturating_sub(1));
+        (|| self.get_once::<T>(url))
+            .retry(backoff)
+            .when(OandaError::is_transient)
+            .await
+    }
+
+    pub async fn position(&self, instrument: &str) -> Result<Holdings, OandaError> {
+        let found: Option<PositionResponse> = self
+            .get(&self.url(&format!("/positions/{instrument}")))
+            .await?;
+        Ok(found.map_or(
+            Holdings {
+                long: Decimal::ZERO,
+                short: Decimal::ZERO,
+            },
+            |r| Holdings {
+                long: r.position.long.units,
+                short: r.position.short.units,
+            },
+        ))
+    }
+
+    pub async fn account_summary(&self) -> Result<AccountSummary, OandaError> {
+        let found: Option<AccountSummaryResponse> = self.get(&self.url("/summary")).await?;
+        found.map(|r| r.account).ok_or_else(|| OandaError::Api {
+            status: 404,
+            code: "ACCOUNT_NOT_FOUND".into(),
+            message: format!("account {} not found", self.account),
+        })
+    }
+
+    async fn transaction(&self, id: &str) -> Result<Option<Transaction>, OandaError> {
+        let found: Option<TransactionResponse> =
+            self.get(&self.url(&format!("/transactions/{id}"))).await?;
+        Ok(found.map(|r| r.transaction))
+    }
+
+    /// Finds an order by its client id (`@id` order specifier); `None` if OANDA has none.
+    pub async fn order_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<LookedUp>, OandaError> {
+        let Some(found) = self
+            .get::<OrderLookupResponse>(&self.url(&format!("/orders/@{client_id}")))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let order = found.order;
+        Ok(Some(match order.state.as_str() {
+            "FILLED" => {
+                let fill = match &order.filling_transaction_id {
+                    Some(tx) => self.transaction(tx).await?,
+                    None => None,
+                };
+                LookedUp::Filled {
+                    order_id: order.id,
+                    units: fill.as_ref().and_then(|t| t.units),
+                    price: fill.and_then(|t| t.price),
+                }
+            }
+            "CANCELLED" => {
+                let cancel = match &order.cancelling_transaction_id {
+                    Some(tx) => self.transaction(tx).await?,
+                    None => None,
+                };
+                LookedUp::Cancelled {
+                    order_id: order.id,
+                    reason: cancel
+                        .and_then(|t| t.reason)
+                        .unwrap_or_else(|| "CANCELLED".into()),
+                }
+            }
+            _ => LookedUp::Open {
+                order_id: order.id,
+                state: order.state,
+            },
+        }))
+    }
+
+    /// A FOK market order for `units` (positive buys, negative sells), with
+    /// `positionFill: REDUCE_FIRST` so it can never leave both sides open on a hedging
+    /// account. Sent once: on `Err(Unknown)` look it up by `client_id`.
+    pub async fn market_order(
+        &self,
+        instrument: &str,
+        units: Decimal,
+        client_id: &str,
+    ) -> Result<OrderResult, OandaError> {
+        let body = CreateOrderBody {
+            order: MarketOrderRequest {
+                kind: "MARKET",
+                instrument: instrument.to_owned(),
+                units: units.normalize().to_string(),
+                time_in_force: "FOK",
+                position_fill: "REDUCE_FIRST",
+                client_extensions: ClientExtensions {
+                    id: client_id.to_owned(),
+                    tag: TAG.into(),
+                },
+            },
+        };
+        let (status, parsed) = self
+            .send_order(Method::POST, &self.url("/orders"), &body)
+            .await?;
+        if status == StatusCode::CREATED {
+            return created(
+                parsed.order_fill_transaction,
+                parsed.order_cancel_transaction,
+                parsed.order_create_transaction,
+            );
+        }
+        Ok(OrderResult::Rejected {
+            reason: reject_reason(&parsed, parsed.order_reject_transaction.as_ref(), status),
+        })
+    }
+
+    /// Closes one side of a position entirely (`"ALL"`): OANDA rejects the whole request
+    /// if it names a side that does not exist, so only the side held is named.
+    pub async fn close_position(
+        &self,
+        instrument: &str,
+        side: PositionSideKind,
+        client_id: &str,
+    ) -> Result<OrderResult, OandaError> {
+        let ext = Some(ClientExtensions {
+            id: client_id.to_owned(),
+            tag: TAG.into(),
+        });
+        let body = match side {
+            PositionSideKind::Long => ClosePositionBody {
+                long_units: Some("ALL"),
+                long_client_extensions: ext,
+                ..Default::default()
+            },
+            PositionSideKind::Short => ClosePositionBody {
+                short_units: Some("ALL"),
+                short_client_extensions: ext,
+                ..Default::default()
+            },
+        };
+        let url = self.url(&format!("/positions/{instrument}/close"));
+        let (status, p) = self.send_order(Method::PUT, &url, &body).await?;
+        if status == StatusCode::OK {
+            return match side {
+                PositionSideKind::Long => created(
+                    p.long_order_fill_transaction,
+                    p.long_order_cancel_transaction,
+                    p.long_order_create_transaction,
+                ),
+                PositionSideKind::Short => created(
+                    p.short_order_fill_transaction,
+                    p.short_order_cancel_transaction,
+                    p.short_order_create_transaction,
+                ),
+            };
+        }
+        if p.error_code.as_deref() == Some("CLOSEOUT_POSITION_DOESNT_EXIST") {
+            return Ok(OrderResult::NothingToClose);
+        }
+        let reject = match side {
+            PositionSideKind::Long => p.long_order_reject_transaction.as_ref(),
+            PositionSideKind::Short => p.short_order_reject_transaction.as_ref(),
+        };
+        Ok(OrderResult::Rejected {
+            reason: reject_reason(&p, reject, status),
+        })
+    }
+
+    /// Sends an order request once. 2xx and 4xx are OANDA's answer; anything else, or no
+    /// readable answer, is `Unknown`.
+    async fn send_order<B: serde::Serialize>(
+        &self,
+        method: Method,
+        url: &str,
+        body: &B,
+    ) -> Result<(StatusCode, OrderResponse), OandaError> {
+        let resp = self
+            .request(method, url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| OandaError::Unknown(describe(e)))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| OandaError::Unknown(describe(e)))?;
+        if !(status.is_success() || status.is_client_error()) {
+            return Err(OandaError::Unknown(format!("OANDA answered {status}")));
+        }
+        let parsed: OrderResponse = serde_json::from_slice(&bytes).unwrap_or_default();
+        if status.is_success()
+            && parsed.order_create_transaction.is_none()
+            && parsed.long_order_create_transaction.is_none()
+            && parsed.short_order_create_transaction.is_none()
+        {
+            return Err(OandaError::Unknown(format!("unreadable {status} body")));
+        }
+        Ok((status, parsed))
+    }
+}
+
+fn created(
+    fill: Option<Transaction>,
+    cancel: Option<Transaction>,
+    create: Option<Transaction>,
+) -> Result<OrderResult, OandaError> {
+    let order_id = create.map(|t| t.id).unwrap_or_default();
+    if let Some(fill) = fill {
+        return Ok(OrderResult::Filled {
+            order_id: fill.order_id.unwrap_or(order_id),
+            units: fill.units,
+            price: fill.price,
+        });
+    }
+    if let Some(cancel) = cancel {
+        return Ok(OrderResult::Cancelled {
+            order_id: cancel.order_id.unwrap_or(order_id),
+            reason: cancel.reason.unwrap_or_else(|| "CANCELLED".into()),
+        });
+    }
+    // Created but neither filled nor cancelled: a FOK order cannot stay like this, so we
+    // do not know what happened yet.
+    Err(OandaError::Unknown(format!(
+        "order {order_id} created without fill or cancel"
+    )))
+}
+
+fn reject_reason(body: &OrderResponse, reject: Option<&Transaction>, status: StatusCode) -> String {
+    reject
+        .and_then(|t| t.reject_reason.clone())
+        .or_else(|| body.error_code.clone())
+        .map(|code| match &body.error_message {
+            Some(m) => format!("{code}: {m}"),
+            None => code,
+        })
+        .or_else(|| body.error_message.clone())
+        .unwrap_or_else(|| format!("HTTP {status}"))
+}
+
+fn api_error(status: StatusCode, bytes: &[u8]) -> OandaError {
+    let body: ErrorBody = serde_json::from_slice(bytes).unwrap_or_default();
+    OandaError::Api {
+        status: status.as_u16(),
+        code: body.error_code.unwrap_or_default(),
+        message: body.error_message.unwrap_or_default(),
+    }
+}
+
+/// reqwest errors name the URL (no secret in it) and the cause; the bearer token is a header
+/// and never part of them.
+fn describe(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        e.without_url().to_string()
+    }
+}

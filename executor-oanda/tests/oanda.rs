@@ -1,0 +1,334 @@
+//! The OANDA executor end to end against the fake OANDA server: each scenario asserts how
+//! many order requests OANDA received and how many orders it created.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use chrono::Duration;
+use rust_decimal::Decimal;
+use shared::Action;
+use shared::execution::{Leg, SignalStatus, TradeJournal};
+use shared::outcome::Outcome;
+use support::fake_oanda::Fault;
+use support::{harness, harness_with, intent};
+
+fn d(n: i64) -> Decimal {
+    Decimal::from(n)
+}
+
+#[tokio::test]
+async fn reversal_closes_the_short_confirms_it_then_opens_long() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 0, -1000);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+
+    let calls: Vec<_> = h
+        .fake
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let acct = &h.fake.account;
+    assert_eq!(
+        calls,
+        [
+            format!("GET /v3/accounts/{acct}/positions/EUR_USD"),
+            format!("PUT /v3/accounts/{acct}/positions/EUR_USD/close"),
+            format!("GET /v3/accounts/{acct}/positions/EUR_USD"),
+            format!("POST /v3/accounts/{acct}/orders"),
+        ]
+    );
+    let orders = h.fake.order_requests();
+    assert_eq!(orders[0].body["shortUnits"], "ALL");
+    assert!(
+        orders[0].body.get("longUnits").is_none(),
+        "closed a side that did not exist"
+    );
+    let o = &orders[1].body["order"];
+    assert_eq!(
+        (
+            o["type"].as_str(),
+            o["units"].as_str(),
+            o["timeInForce"].as_str()
+        ),
+        (Some("MARKET"), Some("1000"), Some("FOK"))
+    );
+    assert_eq!(o["positionFill"], "REDUCE_FIRST");
+    assert!(
+        o["clientExtensions"]["id"]
+            .as_str()
+            .unwrap()
+            .ends_with("-o")
+    );
+    assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+    assert_eq!(h.fake.created_orders(), 2);
+    assert_eq!(h.fake.violations(), Vec::<String>::new());
+
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter().map(|l| (l.leg, l.outcome)).collect::<Vec<_>>(),
+        [(Leg::Close, Outcome::Filled), (Leg::Open, Outcome::Filled)]
+    );
+    assert_eq!(legs[1].fill_price, Some(Decimal::new(108345, 5)));
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::Filled);
+    assert!(signal.stages.broker_sent.is_some() && signal.stages.broker_acked.is_some());
+    let metric = &h.metrics.lines()[0];
+    assert_eq!(
+        (metric["Broker"].as_str(), metric["Outcome"].as_str()),
+        (Some("oanda"), Some("filled"))
+    );
+}
+
+#[tokio::test]
+async fn already_at_target_is_a_no_op_without_orders() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::LongEntry, 1))
+            .await
+            .unwrap(),
+        Outcome::NoOp
+    );
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::ShortExit, 2))
+            .await
+            .unwrap(),
+        Outcome::NoOp
+    );
+    assert_eq!(h.fake.order_requests().len(), 0);
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::Flatten, 3))
+            .await
+            .unwrap(),
+        Outcome::Filled
+    );
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
+    assert_eq!(h.fake.order_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_signal_delivered_twice_and_again_after_completion_sends_one_order() {
+    let h = harness().await;
+    let i = intent(Action::ShortEntry, 1);
+    let (a, b) = tokio::join!(h.executor.execute(&i), h.executor.execute(&i));
+    let results = [a.is_ok(), b.is_ok()];
+    assert_eq!(
+        results.iter().filter(|ok| **ok).count(),
+        1,
+        "one delivery wins, the other is told to come back"
+    );
+    assert_eq!(
+        h.executor.execute(&i).await.unwrap(),
+        Outcome::Filled,
+        "completed: acknowledged"
+    );
+    h.clock.advance(Duration::hours(1));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_requests().len(), 1);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
+}
+
+#[tokio::test]
+async fn a_5xx_after_the_order_was_created_is_resolved_by_lookup_one_order() {
+    let h = harness().await;
+    h.fake.script(Fault::ErrorAfterCreate);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_requests().len(), 1);
+    assert_eq!(h.fake.created_orders(), 1);
+    let lookups = h
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/orders/@tv-"))
+        .count();
+    assert_eq!(lookups, 1);
+    assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+}
+
+#[tokio::test]
+async fn a_timeout_after_the_order_was_created_is_resolved_by_lookup_one_order() {
+    let h = harness().await;
+    h.fake
+        .script(Fault::DelayAfterCreate(std::time::Duration::from_millis(
+            800,
+        )));
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_requests().len(), 1);
+    assert_eq!(h.fake.created_orders(), 1);
+}
+
+#[tokio::test]
+async fn a_5xx_before_creation_is_resent_once_with_the_same_client_id() {
+    let h = harness().await;
+    h.fake.script(Fault::ErrorBeforeCreate);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let posts = h.fake.order_requests();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(
+        posts[0].body, posts[1].body,
+        "the resend is the same request, same client id"
+    );
+    assert_eq!(h.fake.created_orders(), 1);
+}
+
+#[tokio::test]
+async fn two_failed_sends_that_created_nothing_leave_the_outcome_unknown_and_the_lease_held() {
+    let h = harness().await;
+    h.fake.script(Fault::ErrorBeforeCreate);
+    h.fake.script(Fault::ErrorBeforeCreate);
+    let i = intent(Action::LongEntry, 1);
+    assert!(h.executor.execute(&i).await.is_err());
+    assert_eq!(
+        h.fake.order_requests().len(),
+        2,
+        "never more than one resend"
+    );
+    assert_eq!(
+        h.journal
+            .signal(&i.signal_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        SignalStatus::Unknown
+    );
+    assert_eq!(h.notifier.sent().len(), 1);
+    // The redelivery inside the lease is told to wait; after it, takes over and reconciles.
+    assert!(h.executor.execute(&i).await.is_err());
+    assert_eq!(h.fake.order_requests().len(), 2);
+    h.clock.advance(Duration::seconds(61));
+    // Stale by now: the takeover recovers what exists and sends nothing new.
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Expired);
+    assert_eq!(h.fake.order_requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_definitive_reject_is_journaled_notified_acknowledged_and_not_retried() {
+    let h = harness().await;
+    h.fake.script(Fault::Cancel("INSUFFICIENT_MARGIN"));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::Rejected);
+    assert!(signal.reason.unwrap().contains("INSUFFICIENT_MARGIN"));
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].message.contains("INSUFFICIENT_MARGIN"));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.order_requests().len(), 1);
+
+    let h = harness().await;
+    h.fake.script(Fault::Reject("UNITS_PRECISION_EXCEEDED"));
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::ShortEntry, 2))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    assert_eq!(h.fake.created_orders(), 0);
+}
+
+#[tokio::test]
+async fn a_rejected_close_never_opens_the_other_side() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 0, -1000);
+    h.fake.script(Fault::Cancel("MARKET_HALTED"));
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::LongEntry, 1))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    assert_eq!(h.fake.order_requests().len(), 1);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
+}
+
+#[tokio::test]
+async fn a_crash_between_acceptance_and_the_journal_write_still_makes_one_order() {
+    let h = harness().await;
+    let i = intent(Action::LongEntry, 1);
+    h.journal.set_down(true);
+    assert!(
+        h.executor.execute(&i).await.is_err(),
+        "journal outage: reported failed"
+    );
+    assert_eq!(h.fake.created_orders(), 1);
+    h.journal.set_down(false);
+    assert!(
+        h.executor.execute(&i).await.is_err(),
+        "inside the lease the redelivery waits"
+    );
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_requests().len(), 1);
+    assert_eq!(h.fake.created_orders(), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    assert_eq!(legs[0].outcome, Outcome::Filled);
+}
+
+#[tokio::test]
+async fn stale_kill_switched_and_oversized_signals_are_refused_without_orders() {
+    let h = harness().await;
+    h.clock.advance(Duration::seconds(40));
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::LongEntry, 1))
+            .await
+            .unwrap(),
+        Outcome::Expired
+    );
+    assert_eq!(h.notifier.sent().len(), 1);
+
+    let h = harness_with(true).await;
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
+    assert!(
+        h.journal
+            .signal(&i.signal_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reason
+            .unwrap()
+            .contains("kill switch")
+    );
+
+    let h = harness().await;
+    let mut big = intent(Action::ShortEntry, 1);
+    big.quantity_override = Some(d(6000));
+    assert_eq!(h.executor.execute(&big).await.unwrap(), Outcome::Refused);
+    let reason = h
+        .journal
+        .signal(&big.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.contains("6000") && reason.contains("5000"),
+        "{reason}"
+    );
+    let mut ok = intent(Action::ShortEntry, 2);
+    ok.quantity_override = Some(d(2500));
+    assert_eq!(h.executor.execute(&ok).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-2500)));
+    assert_eq!(h.fake.order_requests().len(), 1);
+    assert!(
+        h.fake
+            .requests()
+            .iter()
+            .all(|r| r.body.to_string().find("6000").is_none())
+    );
+}

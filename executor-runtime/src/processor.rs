@@ -1,0 +1,317 @@
+//! The executor: the design's execution protocol around a [`Venue`].
+
+use crate::killswitch::KillSwitch;
+use crate::metrics::{MetricsSink, StageLatencies, outcome_line};
+use crate::risk::{Refusal, RiskConfig};
+use crate::venue::{ExecRequest, Execution, NothingSent, Venue};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use shared::clock::Clock;
+use shared::execution::{
+    JournalError, OrderRecord, SignalRecord, SignalStatus, StageTimes, TradeJournal,
+};
+use shared::message::{INTENT_VERSION, OrderIntent};
+use shared::outcome::Outcome;
+use shared::ports::{Claim, IdempotencyKey, IdempotencyStore, Notification, Notifier, StoreError};
+use std::sync::Arc;
+use std::time::SystemTime;
+use tracing::{Instrument, error, info, info_span, warn};
+
+pub use fifo_batch::MissingMessageId;
+
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    /// Older signals (from `timenow`) are expired at execution.
+    pub max_age: Duration,
+    /// How long an attempt owns a signal. Shorter than the queue's visibility timeout, so a
+    /// redelivered message finds the lease expired and takes over.
+    pub lease: Duration,
+    /// How long completed records are kept (DynamoDB TTL).
+    pub record_ttl: Duration,
+    pub risk: RiskConfig,
+}
+
+/// Why a record is reported failed; it comes back (and after enough receives, dead-letters).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("message body is not an order intent: {0}")]
+    Unreadable(String),
+    #[error("intent version {0} is not understood (this executor knows {INTENT_VERSION})")]
+    UnknownVersion(u32),
+    #[error("intent for {got} reached the {expected} executor")]
+    WrongBroker { got: String, expected: String },
+    #[error("another attempt holds the signal until {lease_until}")]
+    Busy { lease_until: DateTime<Utc> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("kill switch state unreadable: {0}")]
+    KillSwitch(String),
+    #[error(transparent)]
+    NothingSent(#[from] NothingSent),
+    #[error("outcome unknown after lookup: {0}")]
+    Unknown(String),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+pub struct Executor<V, S, J, N, K, C> {
+    pub venue: V,
+    pub store: S,
+    pub journal: J,
+    pub notifier: N,
+    pub kill_switch: K,
+    pub clock: C,
+    pub metrics: Arc<dyn MetricsSink>,
+    pub settings: ExecutorSettings,
+}
+
+impl<V, S, J, N, K, C> std::fmt::Debug for Executor<V, S, J, N, K, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V, S, J, N, K, C> Executor<V, S, J, N, K, C>
+where
+    V: Venue,
+    S: IdempotencyStore,
+    J: TradeJournal,
+    N: Notifier,
+    K: KillSwitch,
+    C: Clock,
+{
+    pub async fn handle_batch(
+        &self,
+        event: SqsEvent,
+        deadline: Option<SystemTime>,
+    ) -> Result<SqsBatchResponse, MissingMessageId> {
+        fifo_batch::process(&event, deadline, |record| self.handle_record(record)).await
+    }
+
+    async fn handle_record(&self, record: &SqsMessage) -> Result<(), RecordError> {
+        let intent: OrderIntent = serde_json::from_str(record.body.as_deref().unwrap_or_default())
+            .map_err(|e| RecordError::Unreadable(e.to_string()))?;
+        self.execute(&intent).await.map(|_| ())
+    }
+
+    /// Runs one intent through the protocol; `Ok` means acknowledge.
+    pub async fn execute(&self, intent: &OrderIntent) -> Result<Outcome, RecordError> {
+        if intent.version != INTENT_VERSION {
+            return Err(RecordError::UnknownVersion(intent.version));
+        }
+        if intent.broker != self.venue.broker() {
+            return Err(RecordError::WrongBroker {
+                got: intent.broker.to_string(),
+                expected: self.venue.broker().to_string(),
+            });
+        }
+        let span = info_span!("signal", signal_id = %intent.signal_id);
+        self.execute_inner(intent).instrument(span).await
+    }
+
+    async fn execute_inner(&self, intent: &OrderIntent) -> Result<Outcome, RecordError> {
+        let start = self.clock.now();
+        let key = IdempotencyKey {
+            broker: self.venue.broker(),
+            account: self.venue.account().to_owned(),
+            signal_id: intent.signal_id.clone(),
+        };
+        let takeover = match self
+            .store
+            .claim(&key, start, start + self.settings.lease)
+            .await?
+        {
+            Claim::Completed { outcome } => {
+                info!(outcome = ?outcome, "already completed; acknowledged without touching the broker");
+                return Ok(outcome);
+            }
+            Claim::Busy { lease_until } => return Err(RecordError::Busy { lease_until }),
+            Claim::Acquired => false,
+            Claim::TakenOver => {
+                warn!("previous attempt's lease expired; reconciling by lookup");
+                true
+            }
+        };
+
+        let age = start - intent.signal_time;
+        let stale = age > self.settings.max_age;
+        let mut blocked: Option<(Outcome, String)> = stale.then(|| {
+            (
+                Outcome::Expired,
+                format!(
+                    "signal is {} s old at execution, over the {} s limit",
+                    age.num_seconds(),
+                    self.settings.max_age.num_seconds()
+                ),
+            )
+        });
+        let mut quantity = Decimal::ZERO;
+        if blocked.is_none() {
+            match self.kill_switch.engaged().await {
+                Err(e) => {
+                    self.release_unless(takeover, &key).await;
+                    return Err(RecordError::KillSwitch(e));
+                }
+                Ok(true) => blocked = Some((Outcome::Refused, Refusal::KillSwitch.to_string())),
+                Ok(false) => match self.settings.risk.check(intent, start) {
+                    Ok(q) => quantity = q,
+                    Err(r) => blocked = Some((Outcome::Refused, r.to_string())),
+                },
+            }
+        }
+
+        let execution = match (&blocked, takeover) {
+            // Nothing was ever sent for this signal: no broker call at all.
+            (Some((outcome, reason)), false) => Execution {
+                outcome: *outcome,
+                legs: Vec::new(),
+                reason: Some(reason.clone()),
+            },
+            _ => {
+                let req = ExecRequest {
+                    intent,
+                    quantity,
+                    takeover,
+                    may_send: blocked.is_none(),
+                };
+                match self.venue.execute(&req).await {
+                    Ok(mut execution) => {
+                        // A takeover that may not send and found nothing keeps the guard's verdict.
+                        if let Some((outcome, reason)) = &blocked
+                            && execution.legs.is_empty()
+                        {
+                            execution.outcome = *outcome;
+                            execution.reason = Some(reason.clone());
+                        }
+                        execution
+                    }
+                    Err(nothing_sent) => {
+                        self.release_unless(takeover, &key).await;
+                        return Err(nothing_sent.into());
+                    }
+                }
+            }
+        };
+        self.finish(intent, &key, execution, start).await
+    }
+
+    async fn release_unless(&self, takeover: bool, key: &IdempotencyKey) {
+        // After a takeover an earlier attempt may have sent orders: keep the record so the
+        // next attempt reconciles too.
+        if !takeover && let Err(e) = self.store.release(key).await {
+            warn!(error = %e, "could not release the idempotency record; it will expire");
+        }
+    }
+
+    async fn finish(
+        &self,
+        intent: &OrderIntent,
+        key: &IdempotencyKey,
+        execution: Execution,
+        start: DateTime<Utc>,
+    ) -> Result<Outcome, RecordError> {
+        let outcome = execution.outcome;
+        let broker_sent = execution.legs.iter().filter_map(|l| l.sent_at).min();
+        let broker_acked = execution.legs.iter().filter_map(|l| l.acked_at).max();
+        let record = SignalRecord {
+            signal_id: intent.signal_id.clone(),
+            raw: intent.raw.clone(),
+            normalized: serde_json::to_value(intent).unwrap_or_default(),
+            symbol: intent.symbol.clone(),
+            exchange: intent.exchange.clone(),
+            action: intent.action.to_string(),
+            broker: Some(intent.broker),
+            instrument: Some(intent.instrument.to_string()),
+            contract_resolution: intent
+                .contract
+                .as_ref()
+                .map(|c| format!("{} -> {} ({})", c.requested, c.contract, c.rule)),
+            status: SignalStatus::from(outcome),
+            reason: execution.reason.clone(),
+            stages: StageTimes {
+                received: Some(intent.received_at),
+                enqueued: Some(intent.enqueued_at),
+                routed: Some(intent.routed_at),
+                executor_start: Some(start),
+                broker_sent,
+                broker_acked,
+            },
+        };
+        self.journal.upsert_signal(&record).await?;
+        for leg in &execution.legs {
+            self.journal
+                .upsert_order(&OrderRecord {
+                    signal_id: intent.signal_id.clone(),
+                    broker: intent.broker,
+                    account: key.account.clone(),
+                    instrument: intent.instrument.to_string(),
+                    leg: leg.leg,
+                    client_order_id: leg.client_order_id.clone(),
+                    broker_order_id: leg.broker_order_id.clone(),
+                    side: leg.side,
+                    quantity: leg.quantity,
+                    fill_price: leg.fill_price,
+                    outcome: leg.outcome,
+                    error: leg.error.clone(),
+                    sent_at: leg.sent_at,
+                    acked_at: leg.acked_at,
+                })
+                .await?;
+        }
+
+        let reason = execution.reason.as_deref().unwrap_or("");
+        match outcome {
+            Outcome::Filled | Outcome::NoOp => {
+                info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed")
+            }
+            Outcome::Refused => warn!(outcome = ?outcome, reason, "signal refused"),
+            Outcome::Rejected | Outcome::Expired | Outcome::Unknown => {
+                error!(outcome = ?outcome, reason, "signal not executed");
+                self.notify(intent, outcome, reason).await;
+            }
+        }
+        let ms = |from: DateTime<Utc>| Some((start - from).num_milliseconds());
+        self.metrics.emit(outcome_line(
+            intent.broker,
+            outcome,
+            StageLatencies {
+                signal_to_executor_ms: ms(intent.signal_time),
+                received_to_executor_ms: ms(intent.received_at),
+                routed_to_executor_ms: ms(intent.routed_at),
+                broker_ms: broker_sent
+                    .zip(broker_acked)
+                    .map(|(s, a)| (a - s).num_milliseconds()),
+            },
+            self.clock.now(),
+        ));
+
+        if outcome == Outcome::Unknown {
+            // Lease kept: the redelivery takes over and looks the orders up again.
+            return Err(RecordError::Unknown(reason.to_owned()));
+        }
+        let now = self.clock.now();
+        self.store
+            .complete(key, outcome, now + self.settings.record_ttl)
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn notify(&self, intent: &OrderIntent, outcome: Outcome, reason: &str) {
+        let note = Notification {
+            subject: format!(
+                "{} {:?}: {} {}",
+                intent.broker, outcome, intent.action, intent.instrument
+            ),
+            message: format!(
+                "signal {} ({} {} on {}) ended {:?}: {}",
+                intent.signal_id, intent.action, intent.symbol, intent.exchange, outcome, reason
+            ),
+        };
+        if let Err(e) = self.notifier.notify(note).await {
+            warn!(error = %e, "notification failed");
+        }
+    }
+}
