@@ -260,6 +260,75 @@ mod tests {
         assert!(Window::parse("Mon 7-8").is_err());
     }
 
+    fn intent(action: shared::Action, quantity: Option<Decimal>) -> OrderIntent {
+        let t: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        OrderIntent {
+            version: 1,
+            signal_id: shared::SignalId::of_canonical("x"),
+            broker: shared::Broker::Oanda,
+            instrument: shared::Instrument::new("EUR_USD"),
+            action,
+            target: action.target(),
+            symbol: "EURUSD".into(),
+            exchange: "OANDA".into(),
+            reference_price: Decimal::ONE,
+            quantity_override: quantity,
+            signal_time: t,
+            received_at: t,
+            enqueued_at: t,
+            routed_at: t,
+            contract: None,
+            raw: "{}".into(),
+        }
+    }
+
+    const CFG: &str = r#"
+default_size = "1"
+default_max_position = "3"
+[instruments.EUR_USD]
+size = "1000"
+max_position = "5000"
+max_override = "2000"
+windows = ["Mon-Fri 07:00-20:00"]
+"#;
+
+    #[test]
+    fn windows_refuse_entries_but_let_exits_through() {
+        let risk = RiskConfig::from_toml(CFG).unwrap();
+        let saturday: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        let monday: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
+        use shared::Action::*;
+        assert!(matches!(
+            risk.check(&intent(LongEntry, None), saturday),
+            Err(Refusal::OutsideTradingWindow { .. })
+        ));
+        for exit in [LongExit, ShortExit, Flatten] {
+            assert!(risk.check(&intent(exit, None), saturday).is_ok(), "{exit}");
+        }
+        assert_eq!(
+            risk.check(&intent(ShortEntry, None), monday),
+            Ok(Decimal::from(1000))
+        );
+    }
+
+    #[test]
+    fn override_is_bounded_and_unknown_instruments_use_the_defaults() {
+        let risk = RiskConfig::from_toml(CFG).unwrap();
+        let monday: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
+        let over = risk.check(
+            &intent(shared::Action::LongEntry, Some(Decimal::from(2001))),
+            monday,
+        );
+        assert!(matches!(over, Err(Refusal::OverrideTooLarge { .. })));
+        let ok = risk.check(
+            &intent(shared::Action::LongEntry, Some(Decimal::from(2000))),
+            monday,
+        );
+        assert_eq!(ok, Ok(Decimal::from(2000)));
+        assert_eq!(risk.instrument("GBP_USD").size, Decimal::ONE);
+        assert_eq!(risk.instrument("GBP_USD").max_position, Decimal::from(3));
+    }
+
     #[test]
     fn bad_config_names_the_key() {
         let err = RiskConfig::from_toml("default_size = \"0\"\ndefault_max_position = \"1\"")
