@@ -5,7 +5,8 @@
 use crate::execution::{JournalError, OrderRecord, SignalRecord, TradeJournal};
 use crate::outcome::Outcome;
 use crate::ports::{
-    Claim, IdempotencyKey, IdempotencyStore, Notification, Notifier, QueueError, StoreError,
+    Claim, IdempotencyKey, IdempotencyStore, LeaseLock, Notification, Notifier, QueueError,
+    StoreError, StoredToken, TokenStore,
 };
 use crate::signal::SignalId;
 use chrono::{DateTime, Utc};
@@ -143,6 +144,62 @@ impl TradeJournal for MemoryJournal {
             .collect();
         out.sort_by_key(|o| o.leg);
         Ok(out)
+    }
+}
+
+/// Tokens in memory, counting saves.
+#[derive(Debug, Default)]
+pub struct MemoryTokenStore {
+    tokens: Mutex<HashMap<String, StoredToken>>,
+    saves: Mutex<usize>,
+}
+
+impl MemoryTokenStore {
+    pub fn saves(&self) -> usize {
+        *lock(&self.saves)
+    }
+}
+
+impl TokenStore for MemoryTokenStore {
+    async fn load(&self, name: &str) -> Result<Option<StoredToken>, StoreError> {
+        Ok(lock(&self.tokens).get(name).cloned())
+    }
+
+    async fn save(&self, name: &str, token: &StoredToken) -> Result<(), StoreError> {
+        lock(&self.tokens).insert(name.to_owned(), token.clone());
+        *lock(&self.saves) += 1;
+        Ok(())
+    }
+}
+
+/// Named leases in memory.
+#[derive(Debug, Default)]
+pub struct MemoryLeaseLock(Mutex<HashMap<String, (String, DateTime<Utc>)>>);
+
+impl LeaseLock for MemoryLeaseLock {
+    async fn acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut held = lock(&self.0);
+        match held.get(name) {
+            Some((holder, until)) if holder != owner && *until > now => Ok(false),
+            _ => {
+                held.insert(name.to_owned(), (owner.to_owned(), lease_until));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        let mut held = lock(&self.0);
+        if held.get(name).is_some_and(|(holder, _)| holder == owner) {
+            held.remove(name);
+        }
+        Ok(())
     }
 }
 

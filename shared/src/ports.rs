@@ -154,3 +154,81 @@ impl<T: Notifier + ?Sized> Notifier for std::sync::Arc<T> {
         (**self).notify(note)
     }
 }
+
+/// A broker access token with its expiry, as the token cache keeps it.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    pub access_token: SecretString,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Where access tokens are shared between the refresher and executors (DynamoDB and an SSM
+/// SecureString in AWS). `name` identifies the credential set (e.g. `tradovate`).
+pub trait TokenStore: Send + Sync {
+    fn load(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<StoredToken>, StoreError>> + Send;
+    fn save(
+        &self,
+        name: &str,
+        token: &StoredToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A named lock with a lease, so two processes never refresh the same credential at once.
+pub trait LeaseLock: Send + Sync {
+    /// Takes the lock for `owner` until `lease_until` if it is free or its lease ended by
+    /// `now`. `Ok(false)`: someone else holds it.
+    fn acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Releases the lock if `owner` still holds it.
+    fn release(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
+    fn load(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<StoredToken>, StoreError>> + Send {
+        (**self).load(name)
+    }
+
+    fn save(
+        &self,
+        name: &str,
+        token: &StoredToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).save(name, token)
+    }
+}
+
+impl<T: LeaseLock + ?Sized> LeaseLock for std::sync::Arc<T> {
+    fn acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).acquire(name, owner, now, lease_until)
+    }
+
+    fn release(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release(name, owner)
+    }
+}
