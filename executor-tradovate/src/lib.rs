@@ -1,1 +1,9 @@
-//! Placeholder crate; see README.md.
+//! Tradovate: the REST client, token management shared with the token refresher, and the
+//! futures venue the executor Lambda runs.
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod models;
+pub mod token;
+pub mod venue;

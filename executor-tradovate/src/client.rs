@@ -1,0 +1,458 @@
+//! The Tradovate REST client.
+//!
+//! Tradovate answers most failures with HTTP 200 and a body that says so, so every body is
+//! read for `errorText`, `failureReason`, `violations` and penalty tickets before it is
+//! trusted. A penalty ticket means the request was not carried out: it is resent after
+//! `p-time` with the ticket added (a documented resend, not a blind retry); a captcha cannot be
+//! solved by a server and fails. A 429 is waited out when the server says for how long and
+//! that is short. Full logins are kept under 10 a minute.
+
+use crate::error::TvError;
+use crate::models::*;
+use backon::{ExponentialBuilder, Retryable};
+use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tracing::warn;
+
+pub const DEMO_URL: &str = "https://demo.tradovateapi.com/v1";
+pub const LIVE_URL: &str = "https://live.tradovateapi.com/v1";
+
+/// Tradovate allows about 10 authentication requests a minute; stay under it.
+pub const MAX_LOGINS_PER_MINUTE: usize = 9;
+
+/// The credential set of an API key. Secrets never print.
+pub struct Credentials {
+    pub name: String,
+    pub password: SecretString,
+    pub app_id: String,
+    pub app_version: String,
+    /// Stable per deployment: live checks it.
+    pub device_id: String,
+    pub cid: i64,
+    pub sec: SecretString,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("name", &self.name)
+            .field("app_id", &self.app_id)
+            .field("cid", &self.cid)
+            .field("password", &"[REDACTED]")
+            .field("sec", &"[REDACTED]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// An access token and when it expires.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub access_token: SecretString,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSettings {
+    pub timeout: Duration,
+    pub read_attempts: usize,
+    pub read_backoff: Duration,
+    /// The longest penalty or 429 wait honoured inside one invocation.
+    pub max_wait: Duration,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(8),
+            read_attempts: 3,
+            read_backoff: Duration::from_millis(100),
+            max_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct TradovateClient {
+    http: reqwest::Client,
+    base: String,
+    settings: ClientSettings,
+    logins: Mutex<VecDeque<Instant>>,
+}
+
+impl std::fmt::Debug for TradovateClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TradovateClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a failure of this request could mean it was carried out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Command,
+}
+
+impl TradovateClient {
+    pub fn new(base: &str, settings: ClientSettings) -> Result<Self, TvError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .map_err(|e| TvError::Unreachable(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            settings,
+            logins: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<Value>,
+        kind: Kind,
+    ) -> Result<Value, TvError> {
+        let url = format!("{}{}", self.base, path);
+        let mut body = body;
+        let lost = |what: String| match kind {
+            Kind::Command => TvError::Unknown(what),
+            Kind::Read => TvError::Unreachable(what),
+        };
+        for _ in 0..3 {
+            let mut req = self.http.request(method.clone(), &url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t.expose_secret());
+            }
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.map_err(|e| lost(describe(e)))?;
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED {
+                return Err(TvError::Unauthorized);
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let wait = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                match wait {
+                    Some(w) if w <= self.settings.max_wait => {
+                        warn!(wait_secs = w.as_secs(), "Tradovate 429; waiting as told");
+                        tokio::time::sleep(w).await;
+                        continue;
+                    }
+                    _ => return Err(TvError::RateLimited),
+                }
+            }
+            if status.is_server_error() {
+                return Err(lost(format!("Tradovate answered {status}")));
+            }
+            let bytes = resp.bytes().await.map_err(|e| lost(describe(e)))?;
+            if !status.is_success() {
+                return Err(TvError::Api {
+                    status: status.as_u16(),
+                    message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                });
+            }
+            let value: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| lost(format!("unreadable {status} body: {e}")))?;
+            if let Some(ticket) = value.get("p-ticket").and_then(Value::as_str) {
+                let wait_secs = value.get("p-time").and_then(Value::as_u64).unwrap_or(0);
+                let captcha = value
+                    .get("p-captcha")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                if captcha || Duration::from_secs(wait_secs) > self.settings.max_wait {
+                    return Err(TvError::Penalty { wait_secs, captcha });
+                }
+                warn!(
+                    wait_secs,
+                    "Tradovate penalty ticket; waiting, then resending with the ticket"
+                );
+                tokio::time::sleep(Duration::from_secs(wait_secs)).await;
+                if let Some(Value::Object(map)) = body.as_mut() {
+                    map.insert("p-ticket".into(), json!(ticket));
+                }
+                continue;
+            }
+            check_business(&value)?;
+            return Ok(value);
+        }
+        Err(TvError::Penalty {
+            wait_secs: 0,
+            captcha: false,
+        })
+    }
+
+    async fn read<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &SecretString,
+    ) -> Result<T, TvError> {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.settings.read_backoff)
+            .with_max_times(self.settings.read_attempts.saturating_sub(1));
+        let value = (|| self.call(Method::GET, path, Some(token), None, Kind::Read))
+            .retry(backoff)
+            .when(TvError::is_transient)
+            .await?;
+        serde_json::from_value(value)
+            .map_err(|e| TvError::Unreachable(format!("unexpected {path} body: {e}")))
+    }
+
+    fn note_login(&self) -> Result<(), TvError> {
+        let mut logins = self.logins.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        while logins
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
+            logins.pop_front();
+        }
+        if logins.len() >= MAX_LOGINS_PER_MINUTE {
+            return Err(TvError::LoginLimit(logins.len()));
+        }
+        logins.push_back(now);
+        Ok(())
+    }
+
+    /// A full login (`/auth/accesstokenrequest`): a new session. Prefer [`Self::renew_token`].
+    pub async fn request_token(&self, creds: &Credentials) -> Result<TokenGrant, TvError> {
+        self.note_login()?;
+        let body = json!({
+            "name": creds.name,
+            "password": creds.password.expose_secret(),
+            "appId": creds.app_id,
+            "appVersion": creds.app_version,
+            "deviceId": creds.device_id,
+            "cid": creds.cid,
+            "sec": creds.sec.expose_secret(),
+        });
+        let value = self
+            .call(
+                Method::POST,
+                "/auth/accesstokenrequest",
+                None,
+                Some(body),
+                Kind::Read,
+            )
+            .await?;
+        grant(&value)
+    }
+
+    /// Extends the current session (`/auth/renewaccesstoken`); fails once the token expired.
+    pub async fn renew_token(&self, token: &SecretString) -> Result<TokenGrant, TvError> {
+        let value = self
+            .call(
+                Method::GET,
+                "/auth/renewaccesstoken",
+                Some(token),
+                None,
+                Kind::Read,
+            )
+            .await?;
+        grant(&value)
+    }
+
+    pub async fn accounts(&self, token: &SecretString) -> Result<Vec<Account>, TvError> {
+        self.read("/account/list", token).await
+    }
+
+    pub async fn positions(&self, token: &SecretString) -> Result<Vec<Position>, TvError> {
+        self.read("/position/list", token).await
+    }
+
+    /// The account's net position in a contract (0 when none is listed).
+    pub async fn net_position(
+        &self,
+        token: &SecretString,
+        account_id: i64,
+        contract_id: i64,
+    ) -> Result<i64, TvError> {
+        Ok(self
+            .positions(token)
+            .await?
+            .iter()
+            .filter(|p| p.account_id == account_id && p.contract_id == contract_id)
+            .map(|p| p.net_pos)
+            .sum())
+    }
+
+    pub async fn contract(&self, token: &SecretString, name: &str) -> Result<Contract, TvError> {
+        self.read(&format!("/contract/find?name={name}"), token)
+            .await
+    }
+
+    /// Tradovate's own idea of the front month for a product root.
+    pub async fn roll_contract(
+        &self,
+        token: &SecretString,
+        root: &str,
+    ) -> Result<Contract, TvError> {
+        let body = json!({"name": root, "forward": true, "ifExpired": true});
+        let value = self
+            .call(
+                Method::POST,
+                "/contract/rollcontract",
+                Some(token),
+                Some(body),
+                Kind::Read,
+            )
+            .await?;
+        let parsed: RollContractResponse =
+            serde_json::from_value(value).map_err(|e| TvError::Unreachable(e.to_string()))?;
+        parsed
+            .contract
+            .ok_or_else(|| TvError::Refused(format!("no front month for {root}")))
+    }
+
+    /// A market order, `isAutomated: true`. Sent once (a penalty resend aside): on
+    /// `Err(Unknown)` reconcile by `cl_ord_id` and the position.
+    pub async fn place_market_order(
+        &self,
+        token: &SecretString,
+        order: &PlaceOrder<'_>,
+    ) -> Result<i64, TvError> {
+        let body = serde_json::to_value(order).map_err(|e| TvError::Refused(e.to_string()))?;
+        let value = self
+            .call(
+                Method::POST,
+                "/order/placeorder",
+                Some(token),
+                Some(body),
+                Kind::Command,
+            )
+            .await?;
+        order_id(&value)
+    }
+
+    /// Asks Tradovate to flatten a contract; asynchronous: poll the position.
+    pub async fn liquidate_position(
+        &self,
+        token: &SecretString,
+        account_id: i64,
+        contract_id: i64,
+    ) -> Result<i64, TvError> {
+        let body = serde_json::to_value(LiquidatePosition {
+            account_id,
+            contract_id,
+            admin: false,
+            is_automated: true,
+        })
+        .map_err(|e| TvError::Refused(e.to_string()))?;
+        let value = self
+            .call(
+                Method::POST,
+                "/order/liquidateposition",
+                Some(token),
+                Some(body),
+                Kind::Command,
+            )
+            .await?;
+        order_id(&value)
+    }
+
+    pub async fn order(&self, token: &SecretString, id: i64) -> Result<Order, TvError> {
+        self.read(&format!("/order/item?id={id}"), token).await
+    }
+
+    /// The account's orders carrying our `clOrdId`, newest last.
+    pub async fn orders_by_cl_ord_id(
+        &self,
+        token: &SecretString,
+        account_id: i64,
+        cl_ord_id: &str,
+    ) -> Result<Vec<Order>, TvError> {
+        let all: Vec<Order> = self
+            .read(&format!("/order/deps?masterid={account_id}"), token)
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter(|o| o.cl_ord_id.as_deref() == Some(cl_ord_id))
+            .collect())
+    }
+
+    pub async fn fills(&self, token: &SecretString, order_id: i64) -> Result<Vec<Fill>, TvError> {
+        self.read(&format!("/fill/deps?masterid={order_id}"), token)
+            .await
+    }
+}
+
+fn check_business(value: &Value) -> Result<(), TvError> {
+    if let Some(text) = value
+        .get("errorText")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
+        return Err(TvError::Refused(text.to_owned()));
+    }
+    if let Some(reason) = value
+        .get("failureReason")
+        .and_then(Value::as_str)
+        .filter(|r| *r != "Success")
+    {
+        let text = value
+            .get("failureText")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        return Err(TvError::Refused(format!("{reason}: {text}")));
+    }
+    if let Some(v) = value
+        .get("violations")
+        .and_then(Value::as_array)
+        .filter(|v| !v.is_empty())
+    {
+        return Err(TvError::Refused(format!(
+            "violations: {}",
+            Value::Array(v.clone())
+        )));
+    }
+    Ok(())
+}
+
+fn grant(value: &Value) -> Result<TokenGrant, TvError> {
+    let token = value.get("accessToken").and_then(Value::as_str);
+    let expires = value
+        .get("expirationTime")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+    match (token, expires) {
+        (Some(t), Some(e)) => Ok(TokenGrant {
+            access_token: SecretString::from(t.to_owned()),
+            expires_at: e.with_timezone(&Utc),
+        }),
+        _ => Err(TvError::Refused(
+            "token response without accessToken and expirationTime".into(),
+        )),
+    }
+}
+
+fn order_id(value: &Value) -> Result<i64, TvError> {
+    value
+        .get("orderId")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| TvError::Unknown("accepted answer without an orderId".into()))
+}
+
+/// reqwest errors without the URL; the token is a header and never part of them.
+fn describe(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        e.without_url().to_string()
+    }
+}

@@ -1,0 +1,39 @@
+//! Tradovate errors. Tradovate reports most failures as HTTP 200 with a body that says so;
+//! these variants say which kind, because the protocol treats them differently.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TvError {
+    /// An order request may have been carried out (timeout, 5xx, unreadable answer):
+    /// reconcile, never resend blindly.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// 401: the token is expired or invalid. The request was not carried out.
+    #[error("unauthorized (token expired or invalid)")]
+    Unauthorized,
+    /// HTTP 200 with `errorText`, `failureReason` or `violations`: a definitive no.
+    #[error("Tradovate refused: {0}")]
+    Refused(String),
+    /// A penalty we cannot wait out here (a captcha, or longer than we may wait).
+    #[error("Tradovate penalty: wait {wait_secs} s{}", if *.captcha { " (captcha: about an hour)" } else { "" })]
+    Penalty { wait_secs: u64, captcha: bool },
+    /// 429 without a wait we can honour.
+    #[error("Tradovate rate limit (429)")]
+    RateLimited,
+    /// Another HTTP error status.
+    #[error("Tradovate answered {status}: {message}")]
+    Api { status: u16, message: String },
+    /// A read failed after its retries.
+    #[error("Tradovate unreachable: {0}")]
+    Unreachable(String),
+    /// We refuse to log in again: the limit of logins per minute is reached.
+    #[error("login limit reached ({0} logins in the last minute)")]
+    LoginLimit(usize),
+}
+
+impl TvError {
+    /// Worth retrying a read with backoff.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unknown(_) | Self::Unreachable(_))
+            || matches!(self, Self::Api { status, .. } if *status >= 500)
+    }
+}

@@ -1,0 +1,258 @@
+//! Tradovate access tokens, shared by the refresher and the executors.
+//!
+//! Tokens live about 80 minutes. The refresher renews them on a schedule (renew while valid,
+//! full login only when there is nothing valid to renew). An executor that finds the token
+//! expired, or gets a 401, refreshes once itself. Every refresh happens under a named lease
+//! lock and re-reads the store once it holds the lock, so the schedule and an executor (or two
+//! executors) never both log in: the loser waits and picks up the winner's token.
+
+use crate::client::{Credentials, TokenGrant, TradovateClient};
+use crate::error::TvError;
+use chrono::Duration;
+use secrecy::{ExposeSecret, SecretString};
+use shared::clock::Clock;
+use shared::ports::{LeaseLock, StoreError, StoredToken, TokenStore};
+use std::sync::Arc;
+use tracing::{info, warn};
+
+/// The store key and lock name of the Tradovate credential.
+pub const TOKEN_NAME: &str = "tradovate";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    Tradovate(#[from] TvError),
+    #[error("token store: {0}")]
+    Store(#[from] StoreError),
+    #[error("another process is refreshing the token and did not finish in time")]
+    LockBusy,
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refreshed {
+    /// The stored token was still good for long enough.
+    StillValid,
+    /// Someone else refreshed it while we waited for the lock.
+    ByOther,
+    Renewed,
+    LoggedIn,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TokenPolicy {
+    /// The schedule renews when less than this remains (the official example: 15 min).
+    pub renew_before: Duration,
+    /// Executors treat a token with less than this left as expired.
+    pub min_validity: Duration,
+    /// How long one refresh may hold the lock.
+    pub lock_lease: Duration,
+    /// How long a process waits for another one's refresh.
+    pub wait_for_other: std::time::Duration,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        Self {
+            renew_before: Duration::minutes(20),
+            min_validity: Duration::seconds(60),
+            lock_lease: Duration::seconds(30),
+            wait_for_other: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct TokenManager<S, L, C> {
+    client: Arc<TradovateClient>,
+    creds: Credentials,
+    store: S,
+    lock: L,
+    clock: C,
+    /// Identifies this process as lock holder.
+    owner: String,
+    policy: TokenPolicy,
+}
+
+impl<S, L, C> std::fmt::Debug for TokenManager<S, L, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("creds", &self.creds)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+fn same(a: &SecretString, b: &SecretString) -> bool {
+    a.expose_secret() == b.expose_secret()
+}
+
+impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
+    pub fn new(
+        client: Arc<TradovateClient>,
+        creds: Credentials,
+        store: S,
+        lock: L,
+        clock: C,
+        owner: impl Into<String>,
+        policy: TokenPolicy,
+    ) -> Self {
+        Self {
+            client,
+            creds,
+            store,
+            lock,
+            clock,
+            owner: owner.into(),
+            policy,
+        }
+    }
+
+    pub fn client(&self) -> &TradovateClient {
+        &self.client
+    }
+
+    fn usable(&self, t: &StoredToken) -> bool {
+        t.expires_at - self.clock.now() > self.policy.min_validity
+    }
+
+    /// A token valid for at least `min_validity`, refreshing under the lock if needed.
+    pub async fn token(&self) -> Result<SecretString, TokenError> {
+        if let Some(t) = self.store.load(TOKEN_NAME).await?
+            && self.usable(&t)
+        {
+            return Ok(t.access_token);
+        }
+        info!("Tradovate token missing or expiring; refreshing");
+        self.refresh(None, false).await.map(|(t, _)| t)
+    }
+
+    /// After Tradovate refused `rejected` with a 401: a different, fresh token.
+    pub async fn after_unauthorized(
+        &self,
+        rejected: &SecretString,
+    ) -> Result<SecretString, TokenError> {
+        warn!("Tradovate answered 401; refreshing the token once");
+        self.refresh(Some(rejected), false).await.map(|(t, _)| t)
+    }
+
+    /// The refresher's run: renew when less than `renew_before` remains, log in when nothing
+    /// valid is stored.
+    pub async fn scheduled(&self) -> Result<Refreshed, TokenError> {
+        if let Some(t) = self.store.load(TOKEN_NAME).await?
+            && t.expires_at - self.clock.now() > self.policy.renew_before
+        {
+            return Ok(Refreshed::StillValid);
+        }
+        self.refresh(None, true).await.map(|(_, how)| how)
+    }
+
+    async fn refresh(
+        &self,
+        rejected: Option<&SecretString>,
+        scheduled: bool,
+    ) -> Result<(SecretString, Refreshed), TokenError> {
+        let started = std::time::Instant::now();
+        loop {
+            let now = self.clock.now();
+            if self
+                .lock
+                .acquire(TOKEN_NAME, &self.owner, now, now + self.policy.lock_lease)
+                .await?
+            {
+                let result = self.refresh_holding(rejected, scheduled).await;
+                if let Err(e) = self.lock.release(TOKEN_NAME, &self.owner).await {
+                    warn!(error = %e, "could not release the token lock; it will expire");
+                }
+                return result;
+            }
+            if started.elapsed() >= self.policy.wait_for_other {
+                return Err(TokenError::LockBusy);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if let Some(t) = self.store.load(TOKEN_NAME).await?
+                && self.usable(&t)
+                && !rejected.is_some_and(|r| same(r, &t.access_token))
+                && !scheduled
+            {
+                return Ok((t.access_token, Refreshed::ByOther));
+            }
+        }
+    }
+
+    async fn refresh_holding(
+        &self,
+        rejected: Option<&SecretString>,
+        scheduled: bool,
+    ) -> Result<(SecretString, Refreshed), TokenError> {
+        // Re-read under the lock: whoever held it before us may have refreshed already.
+        let current = self.store.load(TOKEN_NAME).await?;
+        if let Some(t) = &current {
+            let left = t.expires_at - self.clock.now();
+            let fresh_enough = if scheduled {
+                left > self.policy.renew_before
+            } else {
+                left > self.policy.min_validity
+            };
+            if fresh_enough && !rejected.is_some_and(|r| same(r, &t.access_token)) {
+                return Ok((t.access_token.clone(), Refreshed::ByOther));
+            }
+        }
+        let valid = current.filter(|t| {
+            t.expires_at > self.clock.now() && !rejected.is_some_and(|r| same(r, &t.access_token))
+        });
+        let (grant, how) = match valid {
+            Some(t) => match self.client.renew_token(&t.access_token).await {
+                Ok(g) => (g, Refreshed::Renewed),
+                Err(TvError::Unauthorized | TvError::Refused(_)) => {
+                    warn!("renewal refused; logging in");
+                    (
+                        self.client.request_token(&self.creds).await?,
+                        Refreshed::LoggedIn,
+                    )
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => (
+                self.client.request_token(&self.creds).await?,
+                Refreshed::LoggedIn,
+            ),
+        };
+        let TokenGrant {
+            access_token,
+            expires_at,
+        } = grant;
+        self.store
+            .save(
+                TOKEN_NAME,
+                &StoredToken {
+                    access_token: access_token.clone(),
+                    expires_at,
+                },
+            )
+            .await?;
+        info!(how = ?how, expires_at = %expires_at, "Tradovate token refreshed");
+        Ok((access_token, how))
+    }
+}
+
+/// Saves to both stores (the executors' fast cache and the SSM parameter operators see);
+/// loads from the first, falling back to the second.
+#[derive(Debug)]
+pub struct Mirrored<A, B>(pub A, pub B);
+
+impl<A: TokenStore, B: TokenStore> TokenStore for Mirrored<A, B> {
+    async fn load(&self, name: &str) -> Result<Option<StoredToken>, StoreError> {
+        match self.0.load(name).await {
+            Ok(Some(t)) => Ok(Some(t)),
+            first => match self.1.load(name).await {
+                Ok(found) => Ok(found),
+                Err(e) => first.and(Err(e)),
+            },
+        }
+    }
+
+    async fn save(&self, name: &str, token: &StoredToken) -> Result<(), StoreError> {
+        self.0.save(name, token).await?;
+        self.1.save(name, token).await
+    }
+}
