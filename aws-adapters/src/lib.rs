@@ -4,6 +4,8 @@
 //! configuration honours `AWS_ENDPOINT_URL`, which is how tests and `cargo lambda watch`
 //! point every client at a local moto server.
 
+pub mod tokens;
+
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use secrecy::SecretString;
 use shared::ports::{FifoMessage, FifoQueue, QueueError, SecretError, SecretStore};

@@ -1,0 +1,163 @@
+//! Token management against the fake Tradovate server: renew while valid, log in when not,
+//! and never two logins for two concurrent refreshes.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use chrono::Duration;
+use executor_tradovate::token::{Refreshed, TOKEN_NAME};
+use secrecy::{ExposeSecret, SecretString};
+use shared::clock::{Clock, ManualClock};
+use shared::memory::{MemoryLeaseLock, MemoryTokenStore};
+use shared::ports::{StoredToken, TokenStore};
+use std::sync::Arc;
+use support::fake_tradovate::FakeTradovate;
+use support::{t0, tokens};
+
+#[tokio::test]
+async fn scheduled_run_logs_in_when_empty_then_leaves_a_fresh_token_alone_then_renews() {
+    let fake = FakeTradovate::start(t0()).await;
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let m = tokens(
+        &fake,
+        store.clone(),
+        Arc::new(MemoryLeaseLock::default()),
+        clock.clone(),
+        "refresher",
+    );
+    assert_eq!(m.scheduled().await.unwrap(), Refreshed::LoggedIn);
+    assert_eq!(m.scheduled().await.unwrap(), Refreshed::StillValid);
+    // 65 minutes later less than 20 remain: renew, do not log in.
+    clock.advance(Duration::minutes(65));
+    fake.set_now(clock.now());
+    assert_eq!(m.scheduled().await.unwrap(), Refreshed::Renewed);
+    assert_eq!((fake.logins(), fake.renewals()), (1, 1));
+    let stored = store.load(TOKEN_NAME).await.unwrap().unwrap();
+    assert!(stored.expires_at > clock.now() + Duration::minutes(60));
+}
+
+#[tokio::test]
+async fn an_expired_token_is_replaced_by_a_new_login() {
+    let fake = FakeTradovate::start(t0()).await;
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let m = tokens(
+        &fake,
+        store.clone(),
+        Arc::new(MemoryLeaseLock::default()),
+        clock.clone(),
+        "refresher",
+    );
+    m.scheduled().await.unwrap();
+    clock.advance(Duration::minutes(90));
+    fake.set_now(clock.now());
+    assert_eq!(m.scheduled().await.unwrap(), Refreshed::LoggedIn);
+    assert_eq!((fake.logins(), fake.renewals()), (2, 0));
+}
+
+#[tokio::test]
+async fn a_renewal_the_server_refuses_falls_back_to_one_login() {
+    let fake = FakeTradovate::start(t0()).await;
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    // A token the server never issued, still valid by its stored expiry.
+    store
+        .save(
+            TOKEN_NAME,
+            &StoredToken {
+                access_token: SecretString::from("forged"),
+                expires_at: t0() + Duration::minutes(5),
+            },
+        )
+        .await
+        .unwrap();
+    let m = tokens(
+        &fake,
+        store.clone(),
+        Arc::new(MemoryLeaseLock::default()),
+        clock,
+        "refresher",
+    );
+    assert_eq!(m.scheduled().await.unwrap(), Refreshed::LoggedIn);
+    assert_eq!(fake.logins(), 1);
+    assert_ne!(
+        store
+            .load(TOKEN_NAME)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_token
+            .expose_secret(),
+        "forged"
+    );
+}
+
+#[tokio::test]
+async fn two_concurrent_refreshes_make_one_login() {
+    let fake = FakeTradovate::start(t0()).await;
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let lock = Arc::new(MemoryLeaseLock::default());
+    let schedule = tokens(
+        &fake,
+        store.clone(),
+        lock.clone(),
+        clock.clone(),
+        "refresher",
+    );
+    let executor = tokens(
+        &fake,
+        store.clone(),
+        lock.clone(),
+        clock.clone(),
+        "executor",
+    );
+    let (a, b) = tokio::join!(schedule.scheduled(), executor.token());
+    a.unwrap();
+    let token = b.unwrap();
+    assert_eq!(fake.logins(), 1);
+    assert_eq!(
+        store
+            .load(TOKEN_NAME)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_token
+            .expose_secret(),
+        token.expose_secret()
+    );
+}
+
+#[tokio::test]
+async fn the_login_limit_stops_a_tenth_login_within_a_minute() {
+    let fake = FakeTradovate::start(t0()).await;
+    let client = support::client(&fake);
+    for _ in 0..9 {
+        client.request_token(&support::credentials()).await.unwrap();
+    }
+    let err = client
+        .request_token(&support::credentials())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("login limit"), "{err}");
+    assert_eq!(fake.logins(), 9);
+}
+
+#[tokio::test]
+async fn credentials_and_managers_never_print_secrets() {
+    let fake = FakeTradovate::start(t0()).await;
+    let m = tokens(
+        &fake,
+        Arc::new(MemoryTokenStore::default()),
+        Arc::new(MemoryLeaseLock::default()),
+        ManualClock::new(t0()),
+        "x",
+    );
+    let shown = format!("{m:?} {:?}", support::credentials());
+    assert!(
+        !shown.contains(support::fake_tradovate::PASSWORD)
+            && !shown.contains(support::fake_tradovate::SEC),
+        "{shown}"
+    );
+}
