@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod execution;
+pub mod local_queue;
 pub mod memory;
 pub mod message;
 pub mod outcome;
