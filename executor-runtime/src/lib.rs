@@ -13,6 +13,7 @@
 
 pub mod killswitch;
 pub mod metrics;
+pub mod paper;
 pub mod processor;
 pub mod risk;
 pub mod venue;
