@@ -143,8 +143,12 @@ pub struct PaperSpot {
     dust: Decimal,
     /// Base amounts are rounded down to this many decimals.
     base_scale: u32,
-    wallet: Mutex<(BTreeMap<String, Decimal>, u64, BTreeMap<String, LegReport>)>,
+    wallet: Mutex<Wallet>,
 }
+
+/// Balances, orders made, and fills by client order id.
+#[derive(Debug, Default)]
+struct Wallet(BTreeMap<String, Decimal>, u64, BTreeMap<String, LegReport>);
 
 impl PaperSpot {
     pub fn new(
@@ -155,7 +159,7 @@ impl PaperSpot {
             account: account.into(),
             dust: Decimal::new(1, 5),
             base_scale: 8,
-            wallet: Mutex::new((balances.into_iter().collect(), 0, BTreeMap::new())),
+            wallet: Mutex::new(Wallet(balances.into_iter().collect(), 0, BTreeMap::new())),
         }
     }
 

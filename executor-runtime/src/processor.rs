@@ -91,6 +91,15 @@ where
         fifo_batch::process(&event, deadline, |record| self.handle_record(record)).await
     }
 
+    /// [`Self::handle_batch`] with the reason of each failure.
+    pub async fn handle_batch_with_errors(
+        &self,
+        event: SqsEvent,
+        deadline: Option<SystemTime>,
+    ) -> Result<(SqsBatchResponse, Vec<(String, String)>), MissingMessageId> {
+        fifo_batch::process_with_errors(&event, deadline, |record| self.handle_record(record)).await
+    }
+
     async fn handle_record(&self, record: &SqsMessage) -> Result<(), RecordError> {
         let intent: OrderIntent = serde_json::from_str(record.body.as_deref().unwrap_or_default())
             .map_err(|e| RecordError::Unreadable(e.to_string()))?;

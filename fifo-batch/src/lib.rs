@@ -36,13 +36,31 @@ impl From<MissingMessageId> for lambda_runtime::Diagnostic {
 pub async fn process<'a, F, Fut, E>(
     event: &'a SqsEvent,
     deadline: Option<SystemTime>,
-    mut handle: F,
+    handle: F,
 ) -> Result<SqsBatchResponse, MissingMessageId>
 where
     F: FnMut(&'a SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: Display,
 {
+    process_with_errors(event, deadline, handle)
+        .await
+        .map(|(response, _)| response)
+}
+
+/// [`process`], also returning why each failed record failed (message id, reason), for
+/// consumers that keep it (the local stack shows it on dead-lettered messages).
+pub async fn process_with_errors<'a, F, Fut, E>(
+    event: &'a SqsEvent,
+    deadline: Option<SystemTime>,
+    mut handle: F,
+) -> Result<(SqsBatchResponse, Vec<(String, String)>), MissingMessageId>
+where
+    F: FnMut(&'a SqsMessage) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let mut errors = Vec::new();
     let mut response = SqsBatchResponse::default();
     let mut failed_groups: HashSet<Option<&str>> = HashSet::new();
     for (position, record) in event.records.iter().enumerate() {
@@ -61,10 +79,11 @@ where
         if let Some(reason) = skip {
             warn!(message_id = %id, group = ?group, error = %reason, "record reported failed");
             failed_groups.insert(group);
+            errors.push((id.clone(), reason));
             response.add_failure(id);
         }
     }
-    Ok(response)
+    Ok((response, errors))
 }
 
 #[cfg(test)]

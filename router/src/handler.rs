@@ -65,6 +65,15 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         fifo_batch::process(&event, deadline, |record| self.handle_record(record)).await
     }
 
+    /// [`Self::handle_batch`] with the reason of each failure.
+    pub async fn handle_batch_with_errors(
+        &self,
+        event: SqsEvent,
+        deadline: Option<SystemTime>,
+    ) -> Result<(SqsBatchResponse, Vec<(String, String)>), MissingMessageId> {
+        fifo_batch::process_with_errors(&event, deadline, |record| self.handle_record(record)).await
+    }
+
     async fn handle_record(&self, record: &SqsMessage) -> Result<(), RecordError> {
         let body = record.body.as_deref().unwrap_or_default();
         let signal: SignalMessage =

@@ -222,6 +222,19 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         self.arrived.notify_waiters();
     }
 
+    /// Records why a received message failed, leaving it in flight until its visibility
+    /// timeout (as Lambda's event source mapping does with reported failures).
+    pub fn note_error(&self, receipt: &str, error: String) {
+        let mut st = self.lock();
+        if let Some(m) = st
+            .messages
+            .iter_mut()
+            .find(|m| m.receipt.as_deref() == Some(receipt))
+        {
+            m.last_error = Some(error);
+        }
+    }
+
     /// Every message without consuming it (for `dlq list` and status).
     pub fn peek(&self) -> Vec<Received> {
         self.lock()

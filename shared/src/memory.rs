@@ -102,6 +102,12 @@ impl MemoryJournal {
         }
     }
 
+    pub fn all_signals(&self) -> Vec<SignalRecord> {
+        let mut out: Vec<_> = lock(&self.signals).values().cloned().collect();
+        out.sort_by_key(|s| s.stages.received);
+        out
+    }
+
     pub fn all_orders(&self) -> Vec<OrderRecord> {
         lock(&self.orders).clone()
     }

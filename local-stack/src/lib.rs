@@ -1,0 +1,533 @@
+//! The local stack: the pipeline in one process, no AWS and no broker account.
+//!
+//! It serves the API Gateway routes on 127.0.0.1 and runs the real handler code: ingest's
+//! core, the router and the three executors (the shared runtime around a venue), over
+//! in-process SQS FIFO queues ([`LocalFifoQueue`]) that keep groups, the dedup window,
+//! visibility timeouts, redelivery and dead-lettering. Pollers play Lambda's event source
+//! mapping: batches of up to 10, acknowledged records deleted, reported failures left in
+//! flight until their visibility timeout. Brokers are paper brokers unless a broker's
+//! credentials and base URL are set, in which case its real client is used.
+
+pub mod console;
+pub mod venue;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::Duration;
+use console::{ConsoleJournal, line};
+use executor_runtime::killswitch::StaticKillSwitch;
+use executor_runtime::metrics::MetricsSink;
+use executor_runtime::paper::{PaperNetting, PaperSpot};
+use executor_runtime::processor::{Executor, ExecutorSettings, MissingMessageId};
+use executor_runtime::risk::RiskConfig;
+use ingest::{Ingest, WebhookRequest};
+use router::{BrokerQueues, Router};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde_json::json;
+use shared::RoutingTable;
+use shared::alert::Freshness;
+use shared::clock::SystemClock;
+use shared::config::Env;
+use shared::local_queue::{LocalFifoQueue, LocalQueueConfig, Received};
+use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
+use shared::routing::Broker;
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use venue::AnyVenue;
+
+/// The webhook secret the local stack uses unless `WEBHOOK_SECRET` is set. Local only.
+pub const LOCAL_SECRET: &str = "local-dev-secret-change-me";
+
+pub type Queue = Arc<LocalFifoQueue<SystemClock>>;
+type Journal = Arc<ConsoleJournal<Arc<MemoryJournal>>>;
+pub type LocalExecutor = Executor<
+    AnyVenue,
+    Arc<MemoryIdempotencyStore>,
+    Journal,
+    Arc<MemoryNotifier>,
+    StaticKillSwitch,
+    SystemClock,
+>;
+
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub port: u16,
+    pub secret: String,
+    pub visibility_timeout: Duration,
+    pub max_receives: u32,
+    pub freshness: Freshness,
+    pub usd_balance: Decimal,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self {
+            port: 8080,
+            secret: LOCAL_SECRET.into(),
+            visibility_timeout: Duration::seconds(5),
+            max_receives: 5,
+            freshness: Freshness::default(),
+            usd_balance: Decimal::from(10_000),
+        }
+    }
+}
+
+/// Discards metrics: the console lines say the same thing locally.
+#[derive(Debug)]
+struct NoMetrics;
+
+impl MetricsSink for NoMetrics {
+    fn emit(&self, _line: String) {}
+}
+
+#[derive(Debug)]
+pub struct Queues {
+    pub signals: Queue,
+    pub oanda: Queue,
+    pub tradovate: Queue,
+    pub coinbase: Queue,
+}
+
+impl Queues {
+    pub fn all(&self) -> [&Queue; 4] {
+        [&self.signals, &self.oanda, &self.tradovate, &self.coinbase]
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Queue> {
+        self.all()
+            .into_iter()
+            .find(|q| q.name() == name || q.dead_letters().is_some_and(|d| d.name() == name))
+    }
+}
+
+pub struct LocalStack {
+    pub addr: SocketAddr,
+    pub queues: Arc<Queues>,
+    pub journal: Arc<MemoryJournal>,
+    pub netting: [(Broker, Option<Arc<PaperNetting>>); 2],
+    pub spot: Arc<PaperSpot>,
+}
+
+impl std::fmt::Debug for LocalStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStack")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+fn queue(name: &str, cfg: &LocalConfig) -> Queue {
+    let dlq = Arc::new(LocalFifoQueue::new(
+        LocalQueueConfig {
+            name: format!("{name}-dlq.fifo"),
+            visibility_timeout: cfg.visibility_timeout,
+            max_receives: u32::MAX,
+        },
+        SystemClock,
+        None,
+    ));
+    Arc::new(LocalFifoQueue::new(
+        LocalQueueConfig {
+            name: format!("{name}.fifo"),
+            visibility_timeout: cfg.visibility_timeout,
+            max_receives: cfg.max_receives,
+        },
+        SystemClock,
+        Some(dlq),
+    ))
+}
+
+/// The SQS event Lambda's event source mapping would deliver for these messages.
+pub fn sqs_event(messages: &[Received], queue: &str) -> SqsEvent {
+    let records: Vec<_> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt,
+                "body": m.body,
+                "attributes": {
+                    "ApproximateReceiveCount": m.receive_count.to_string(),
+                    "MessageGroupId": m.group_id,
+                    "MessageDeduplicationId": m.dedup_id,
+                    "SentTimestamp": m.sent_at.timestamp_millis().to_string(),
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:local:000000000000:{queue}"),
+                "awsRegion": "local",
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap_or_default()
+}
+
+type BatchResult = Result<(SqsBatchResponse, Vec<(String, String)>), MissingMessageId>;
+
+/// Plays the event source mapping for one queue, forever.
+async fn poll<F, Fut>(queue: Queue, handler: F)
+where
+    F: Fn(SqsEvent) -> Fut,
+    Fut: Future<Output = BatchResult>,
+{
+    loop {
+        let batch = queue.receive(10);
+        if batch.is_empty() {
+            queue.wait(std::time::Duration::from_millis(100)).await;
+            continue;
+        }
+        let event = sqs_event(&batch, queue.name());
+        let (failed, errors): (HashSet<String>, Vec<(String, String)>) = match handler(event).await
+        {
+            Ok((resp, errors)) => (
+                resp.batch_item_failures
+                    .into_iter()
+                    .map(|f| f.item_identifier)
+                    .collect(),
+                errors,
+            ),
+            // A whole-batch failure: every record comes back after its visibility timeout.
+            Err(e) => (
+                batch.iter().map(|m| m.message_id.clone()).collect(),
+                vec![(String::new(), e.to_string())],
+            ),
+        };
+        for m in &batch {
+            if failed.contains(&m.message_id) {
+                let why = errors
+                    .iter()
+                    .find(|(id, _)| id == &m.message_id || id.is_empty())
+                    .map(|(_, e)| e.clone());
+                queue.note_error(&m.receipt, why.unwrap_or_else(|| "reported failed".into()));
+            } else {
+                queue.delete(&m.receipt);
+            }
+        }
+    }
+}
+
+fn executor(
+    venue: AnyVenue,
+    journal: Journal,
+    risk: &str,
+    freshness: Freshness,
+) -> Result<LocalExecutor, String> {
+    Ok(Executor {
+        venue,
+        store: Arc::new(MemoryIdempotencyStore::default()),
+        journal,
+        notifier: Arc::new(MemoryNotifier::default()),
+        kill_switch: StaticKillSwitch(false),
+        clock: SystemClock,
+        metrics: Arc::new(NoMetrics),
+        settings: ExecutorSettings {
+            max_age: freshness.max_age,
+            lease: Duration::seconds(30),
+            record_ttl: Duration::days(7),
+            risk: RiskConfig::from_toml(risk)?,
+        },
+    })
+}
+
+struct App {
+    ingest: Ingest<Queue, SystemClock>,
+    queues: Arc<Queues>,
+    journal: Arc<MemoryJournal>,
+    netting: [(Broker, Option<Arc<PaperNetting>>); 2],
+    spot: Arc<PaperSpot>,
+}
+
+async fn webhook(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> Response {
+    let reply = app
+        .ingest
+        .handle(WebhookRequest {
+            method: method.as_str(),
+            path: uri.path(),
+            source_ip: Some(peer.ip()),
+            body: &body,
+        })
+        .await;
+    if method == Method::POST {
+        match reply.status {
+            200 => line(&format!(
+                "alert  {} accepted -> {} {}",
+                reply.body["signal_id"]
+                    .as_str()
+                    .map(|s| &s[..12])
+                    .unwrap_or(""),
+                reply.body["broker"].as_str().unwrap_or(""),
+                reply.body["instrument"].as_str().unwrap_or("")
+            )),
+            status => line(&format!(
+                "alert  refused {status} {}: {}",
+                reply.body["error"]["code"].as_str().unwrap_or(""),
+                reply.body["error"]["message"].as_str().unwrap_or("")
+            )),
+        }
+    }
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(reply.body)).into_response()
+}
+
+async fn positions(State(app): State<Arc<App>>) -> Response {
+    let mut out = serde_json::Map::new();
+    for (broker, paper) in &app.netting {
+        let value = match paper {
+            Some(p) => json!(p.positions()),
+            None => json!("real broker: see the broker"),
+        };
+        out.insert(broker.to_string(), value);
+    }
+    out.insert("coinbase".into(), json!(app.spot.balances()));
+    axum::Json(serde_json::Value::Object(out)).into_response()
+}
+
+async fn trades(State(app): State<Arc<App>>) -> Response {
+    axum::Json(json!({"signals": app.journal.all_signals(), "orders": app.journal.all_orders()}))
+        .into_response()
+}
+
+async fn queues(State(app): State<Arc<App>>) -> Response {
+    let list: Vec<_> = app
+        .queues
+        .all()
+        .iter()
+        .map(|q| {
+            let dead: Vec<_> = q
+                .dead_letters()
+                .map(|d| d.peek())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| json!({"message_id": m.message_id, "group": m.group_id, "receive_count": m.receive_count,
+                                "sent_at": m.sent_at, "last_error": m.last_error, "source_queue": m.source_queue, "body": m.body}))
+                .collect();
+            json!({"name": q.name(), "depth": q.depth(), "dead_letters": dead})
+        })
+        .collect();
+    axum::Json(json!(list)).into_response()
+}
+
+/// Starts everything; returns once the HTTP listener is bound.
+pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, String> {
+    let queues = Arc::new(Queues {
+        signals: queue("signals", &cfg),
+        oanda: queue("oanda", &cfg),
+        tradovate: queue("tradovate", &cfg),
+        coinbase: queue("coinbase", &cfg),
+    });
+    let routing = RoutingTable::from_env(env).map_err(|e| e.to_string())?;
+    let memory = Arc::new(MemoryJournal::default());
+    let journal: Journal = Arc::new(ConsoleJournal(memory.clone()));
+
+    let (oanda_venue, oanda_paper) = real::oanda(env)?.map_or_else(
+        || {
+            let p = Arc::new(PaperNetting::new(Broker::Oanda, "paper-oanda"));
+            (AnyVenue::Netting(p.clone()), Some(p))
+        },
+        |v| (AnyVenue::Oanda(Box::new(v)), None),
+    );
+    let (tradovate_venue, tradovate_paper) = match real::tradovate(env).await? {
+        Some(v) => (AnyVenue::Tradovate(Box::new(v)), None),
+        None => {
+            let p = Arc::new(PaperNetting::new(Broker::Tradovate, "paper-tradovate"));
+            (AnyVenue::Netting(p.clone()), Some(p))
+        }
+    };
+    let spot = Arc::new(PaperSpot::new(
+        "paper-coinbase",
+        [("USD".to_owned(), cfg.usd_balance)],
+    ));
+    let coinbase_venue = AnyVenue::Spot(spot.clone());
+    for (broker, v) in [
+        (Broker::Oanda, &oanda_venue),
+        (Broker::Tradovate, &tradovate_venue),
+        (Broker::Coinbase, &coinbase_venue),
+    ] {
+        line(&format!("broker {broker}: {}", v.describe()));
+    }
+
+    let executors = [
+        (
+            queues.oanda.clone(),
+            executor(
+                oanda_venue,
+                journal.clone(),
+                executor_oanda::config::DEFAULT_RISK,
+                cfg.freshness,
+            )?,
+        ),
+        (
+            queues.tradovate.clone(),
+            executor(
+                tradovate_venue,
+                journal.clone(),
+                executor_tradovate::config::DEFAULT_RISK,
+                cfg.freshness,
+            )?,
+        ),
+        (
+            queues.coinbase.clone(),
+            executor(
+                coinbase_venue,
+                journal.clone(),
+                "default_size = \"100\"\ndefault_max_position = \"1000\"\n",
+                cfg.freshness,
+            )?,
+        ),
+    ];
+    for (q, ex) in executors {
+        let ex = Arc::new(ex);
+        tokio::spawn(poll(q, move |event| {
+            let ex = ex.clone();
+            async move { ex.handle_batch_with_errors(event, None).await }
+        }));
+    }
+    let router = Arc::new(Router::new(
+        BrokerQueues {
+            oanda: queues.oanda.clone(),
+            tradovate: queues.tradovate.clone(),
+            coinbase: queues.coinbase.clone(),
+        },
+        routing.clone(),
+        SystemClock,
+    ));
+    tokio::spawn(poll(queues.signals.clone(), move |event| {
+        let router = router.clone();
+        async move { router.handle_batch_with_errors(event, None).await }
+    }));
+
+    let ingest = Ingest::new(
+        queues.signals.clone(),
+        SystemClock,
+        &SecretString::from(cfg.secret.clone()),
+        cfg.freshness,
+        None,
+        routing,
+    );
+    let netting = [
+        (Broker::Oanda, oanda_paper),
+        (Broker::Tradovate, tradovate_paper),
+    ];
+    let app = Arc::new(App {
+        ingest,
+        queues: queues.clone(),
+        journal: memory.clone(),
+        netting: netting.clone(),
+        spot: spot.clone(),
+    });
+    let http = axum::Router::new()
+        .route("/local/positions", axum::routing::get(positions))
+        .route("/local/trades", axum::routing::get(trades))
+        .route("/local/queues", axum::routing::get(queues_route))
+        .fallback(webhook)
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            http.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    Ok(LocalStack {
+        addr,
+        queues,
+        journal: memory,
+        netting,
+        spot,
+    })
+}
+
+async fn queues_route(state: State<Arc<App>>) -> Response {
+    queues(state).await
+}
+
+mod real {
+    //! Real broker clients for the local stack, chosen only when a broker's credentials and
+    //! base URL are all set.
+
+    use super::venue::LocalTradovate;
+    use executor_oanda::client::{ClientSettings, OandaClient};
+    use executor_oanda::venue::OandaVenue;
+    use executor_tradovate::client::{ClientSettings as TvSettings, TradovateClient};
+    use executor_tradovate::token::{TokenManager, TokenPolicy};
+    use executor_tradovate::venue::{TradovateAccount, TradovateVenue, VenueSettings};
+    use secrecy::SecretString;
+    use shared::clock::SystemClock;
+    use shared::config::Env;
+    use std::sync::Arc;
+
+    pub fn oanda(env: &impl Env) -> Result<Option<OandaVenue<SystemClock>>, String> {
+        let (Some(url), Some(account), Some(token)) = (
+            env.optional("OANDA_BASE_URL"),
+            env.optional("OANDA_ACCOUNT"),
+            env.optional("OANDA_SECRET"),
+        ) else {
+            return Ok(None);
+        };
+        let client = OandaClient::new(
+            &url,
+            SecretString::from(token),
+            &account,
+            ClientSettings::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Some(OandaVenue::new(client, SystemClock)))
+    }
+
+    pub async fn tradovate(env: &impl Env) -> Result<Option<LocalTradovate>, String> {
+        let Some(url) = env.optional("TRADOVATE_BASE_URL") else {
+            return Ok(None);
+        };
+        let Ok(creds) = executor_tradovate::config::credentials(env) else {
+            return Ok(None);
+        };
+        let client =
+            Arc::new(TradovateClient::new(&url, TvSettings::default()).map_err(|e| e.to_string())?);
+        let tokens = Arc::new(TokenManager::new(
+            client.clone(),
+            creds,
+            Arc::default(),
+            Arc::default(),
+            SystemClock,
+            "local-stack",
+            TokenPolicy::default(),
+        ));
+        let token = tokens
+            .token()
+            .await
+            .map_err(|e| format!("Tradovate login: {e}"))?;
+        let accounts = client
+            .accounts(&token)
+            .await
+            .map_err(|e| format!("Tradovate accounts: {e}"))?;
+        let wanted = env.optional("TRADOVATE_ACCOUNT");
+        let account = accounts
+            .into_iter()
+            .find(|a| wanted.as_ref().is_none_or(|w| &a.name == w))
+            .ok_or("no Tradovate account matches TRADOVATE_ACCOUNT")?;
+        Ok(Some(TradovateVenue::new(
+            tokens,
+            TradovateAccount {
+                id: account.id,
+                name: account.name,
+            },
+            SystemClock,
+            VenueSettings::default(),
+        )))
+    }
+}

@@ -1,0 +1,273 @@
+//! `tvctl`: the operator CLI.
+//!
+//! Exit codes scripts can rely on: 0 success; 1 the request was refused or found nothing
+//! (a 4xx, a refused replay); 2 bad usage; 3 the target could not be reached or failed (5xx).
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use std::process::ExitCode;
+
+mod samples;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tvctl",
+    version,
+    about = "Run the local stack, send alerts, read trades and positions, inspect dead-letter queues."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the local stack: the real handlers over in-process queues, paper brokers unless a
+    /// broker's credentials and base URL are set. Prints one line per signal and per order.
+    Dev {
+        /// Port on 127.0.0.1 (0 picks a free one; the first line printed says which).
+        #[arg(long, env = "TVCTL_PORT", default_value_t = 8080)]
+        port: u16,
+        /// Webhook secret (the local default is printed at start).
+        #[arg(long, env = "WEBHOOK_SECRET")]
+        secret: Option<String>,
+        /// Seconds before an unacknowledged message comes back.
+        #[arg(long, default_value_t = 5)]
+        visibility_secs: i64,
+    },
+    /// Post an alert (a file, or a built-in sample by name) with the passphrase and a fresh
+    /// `timenow`/`timestamp` filled in.
+    Send {
+        /// A path to an alert JSON file, or a sample name (see `tvctl send --list`).
+        #[arg(required_unless_present = "list")]
+        alert: Option<String>,
+        /// List the built-in samples.
+        #[arg(long)]
+        list: bool,
+        #[arg(
+            long,
+            env = "TVCTL_URL",
+            default_value = "http://127.0.0.1:8080/webhook"
+        )]
+        url: String,
+        #[arg(long, env = "WEBHOOK_SECRET", default_value = local_stack::LOCAL_SECRET, hide_default_value = true)]
+        passphrase: String,
+        /// Use this `timenow` (RFC 3339) instead of now: the same value twice is a resend.
+        #[arg(long)]
+        timenow: Option<String>,
+        /// Make the alert this many seconds old (a stale alert).
+        #[arg(long, default_value_t = 0)]
+        age_secs: i64,
+        /// Override the action (LONG_ENTRY, SHORT_ENTRY, LONG_EXIT, SHORT_EXIT, FLATTEN).
+        #[arg(long)]
+        action: Option<String>,
+    },
+    /// What the journal holds.
+    Trades {
+        #[arg(long, env = "TVCTL_BASE", default_value = "http://127.0.0.1:8080")]
+        base: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What each account holds.
+    Positions {
+        #[arg(long, env = "TVCTL_BASE", default_value = "http://127.0.0.1:8080")]
+        base: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue depths and dead-letter queues of the local stack.
+    Status {
+        #[arg(long, env = "TVCTL_BASE", default_value = "http://127.0.0.1:8080")]
+        base: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+fn err(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(e) => {
+            err(&format!("tvctl: {e}"));
+            ExitCode::from(3)
+        }
+    }
+}
+
+async fn get_json(url: &str) -> Result<Value, String> {
+    let resp = reqwest::get(url)
+        .await
+        .map_err(|e| format!("{url}: {}", e.without_url()))?;
+    if !resp.status().is_success() {
+        return Err(format!("{url}: HTTP {}", resp.status()));
+    }
+    resp.json().await.map_err(|e| format!("{url}: {e}"))
+}
+
+async fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Dev {
+            port,
+            secret,
+            visibility_secs,
+        } => {
+            let cfg = local_stack::LocalConfig {
+                port,
+                secret: secret
+                    .clone()
+                    .unwrap_or_else(|| local_stack::LOCAL_SECRET.into()),
+                visibility_timeout: chrono::Duration::seconds(visibility_secs),
+                ..Default::default()
+            };
+            let stack = local_stack::start(cfg, &shared::config::ProcessEnv).await?;
+            out(&format!("listening on http://{}", stack.addr));
+            if secret.is_none() {
+                out(&format!(
+                    "webhook secret: {} (local default; set WEBHOOK_SECRET to change)",
+                    local_stack::LOCAL_SECRET
+                ));
+            }
+            out(&format!(
+                "post alerts to http://{}/webhook (or: tvctl send oanda-eurusd-long)",
+                stack.addr
+            ));
+            tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Send { list: true, .. } => {
+            for (name, _) in samples::SAMPLES {
+                out(name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Send {
+            alert,
+            url,
+            passphrase,
+            timenow,
+            age_secs,
+            action,
+            ..
+        } => {
+            let alert = alert.ok_or("an alert file or sample name is required")?;
+            let text = match samples::SAMPLES
+                .iter()
+                .find(|(n, _)| *n == alert.trim_end_matches(".json"))
+            {
+                Some((_, body)) => (*body).to_owned(),
+                None => std::fs::read_to_string(&alert).map_err(|e| format!("{alert}: {e}"))?,
+            };
+            let mut doc: Value =
+                serde_json::from_str(&text).map_err(|e| format!("{alert}: not JSON: {e}"))?;
+            let now = chrono::Utc::now() - chrono::Duration::seconds(age_secs);
+            let timenow =
+                timenow.unwrap_or_else(|| now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            if let Some(md) = doc.get_mut("market_data").and_then(Value::as_object_mut) {
+                md.insert("timenow".into(), json!(timenow));
+                md.insert("timestamp".into(), json!(timenow));
+            }
+            if let Some(a) = action {
+                let (kind, direction) = match a.as_str() {
+                    "LONG_ENTRY" => ("ENTRY", "LONG"),
+                    "SHORT_ENTRY" => ("ENTRY", "SHORT"),
+                    "LONG_EXIT" => ("EXIT", "LONG"),
+                    "SHORT_EXIT" => ("EXIT", "SHORT"),
+                    "FLATTEN" => ("FLATTEN", "FLAT"),
+                    other => return Err(format!("unknown action {other}")),
+                };
+                doc["action"] = json!(a);
+                doc["signal"]["type"] = json!(kind);
+                doc["signal"]["direction"] = json!(direction);
+            }
+            doc["passphrase"] = json!(passphrase);
+            let resp = reqwest::Client::new()
+                .post(&url)
+                .header("content-type", "text/plain; charset=utf-8")
+                .body(doc.to_string())
+                .send()
+                .await
+                .map_err(|e| format!("{url}: {}", e.without_url()))?;
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            out(&format!("{} {body}", status.as_u16()));
+            Ok(if status.is_success() {
+                ExitCode::SUCCESS
+            } else if status.is_client_error() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(3)
+            })
+        }
+        Command::Trades { base, json } => {
+            let v = get_json(&format!("{base}/local/trades")).await?;
+            if json {
+                out(&v.to_string());
+            } else {
+                for s in v["signals"].as_array().into_iter().flatten() {
+                    out(&format!(
+                        "{}  {:<11} {:<8} {:<9} {:<8} {}",
+                        s["signal_id"].as_str().map(|x| &x[..12]).unwrap_or(""),
+                        s["action"].as_str().unwrap_or(""),
+                        s["symbol"].as_str().unwrap_or(""),
+                        s["broker"].as_str().unwrap_or(""),
+                        s["status"].as_str().unwrap_or(""),
+                        s["reason"].as_str().unwrap_or("")
+                    ));
+                }
+                for o in v["orders"].as_array().into_iter().flatten() {
+                    out(&format!(
+                        "  order {} {} {} {} {} @ {} {}",
+                        o["signal_id"].as_str().map(|x| &x[..12]).unwrap_or(""),
+                        o["instrument"].as_str().unwrap_or(""),
+                        o["leg"].as_str().unwrap_or(""),
+                        o["side"].as_str().unwrap_or(""),
+                        o["quantity"].as_str().unwrap_or(""),
+                        o["fill_price"].as_str().unwrap_or("-"),
+                        o["outcome"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Positions { base, json } => {
+            let v = get_json(&format!("{base}/local/positions")).await?;
+            if json {
+                out(&v.to_string());
+            } else {
+                for (broker, held) in v.as_object().into_iter().flatten() {
+                    out(&format!("{broker}: {held}"));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { base, json } => {
+            let v = get_json(&format!("{base}/local/queues")).await?;
+            if json {
+                out(&v.to_string());
+            } else {
+                for q in v.as_array().into_iter().flatten() {
+                    out(&format!(
+                        "{:<20} depth {:<4} dead letters {}",
+                        q["name"].as_str().unwrap_or(""),
+                        q["depth"],
+                        q["dead_letters"].as_array().map_or(0, Vec::len)
+                    ));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

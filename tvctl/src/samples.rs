@@ -1,0 +1,44 @@
+//! The sample alerts, built in so `tvctl send <name>` works without the repository.
+
+pub const SAMPLES: [(&str, &str); 10] = [
+    (
+        "oanda-eurusd-long",
+        include_str!("../../shared/tests/alerts/oanda-eurusd-long.json"),
+    ),
+    (
+        "oanda-eurusd-short",
+        include_str!("../../shared/tests/alerts/oanda-eurusd-short.json"),
+    ),
+    (
+        "coinbase-btcusd-long",
+        include_str!("../../shared/tests/alerts/coinbase-btcusd-long.json"),
+    ),
+    (
+        "coinbase-btcusd-short",
+        include_str!("../../shared/tests/alerts/coinbase-btcusd-short.json"),
+    ),
+    (
+        "tradovate-es-long",
+        include_str!("../../shared/tests/alerts/tradovate-es-long.json"),
+    ),
+    (
+        "tradovate-mnq-short",
+        include_str!("../../shared/tests/alerts/tradovate-mnq-short.json"),
+    ),
+    (
+        "tradovate-gc-long",
+        include_str!("../../shared/tests/alerts/tradovate-gc-long.json"),
+    ),
+    (
+        "tradovate-cl-short",
+        include_str!("../../shared/tests/alerts/tradovate-cl-short.json"),
+    ),
+    (
+        "minimal-test-webhook",
+        include_str!("../../shared/tests/alerts/minimal-test-webhook.json"),
+    ),
+    (
+        "unsubstituted-template",
+        include_str!("../../shared/tests/alerts/unsubstituted-template.json"),
+    ),
+];
