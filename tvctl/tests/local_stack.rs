@@ -1,0 +1,179 @@
+//! End to end: `tvctl dev` as a process on a free port, the sample alerts posted over HTTP in
+//! sequence, then the journal and paper positions checked: the reversal happened, the
+//! duplicate and the stale alert did not trade, the Coinbase sell sold the wallet.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Stack {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Stack {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["dev", "--port", "0"])
+        .env_remove("WEBHOOK_SECRET")
+        .env_remove("OANDA_BASE_URL")
+        .env_remove("TRADOVATE_BASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("tvctl dev exited before listening")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.to_owned();
+        }
+    };
+    // Keep draining stdout so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    Stack { child, base }
+}
+
+fn sample(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/tests/alerts")
+        .join(format!("{name}.json"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+async fn post(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    timenow: chrono::DateTime<chrono::Utc>,
+) -> (u16, Value) {
+    let mut doc = sample(name);
+    let t = timenow.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    doc["market_data"]["timenow"] = json!(t);
+    doc["market_data"]["timestamp"] = json!(t);
+    doc["passphrase"] = json!(local_stack::LOCAL_SECRET);
+    let resp = client
+        .post(format!("{base}/webhook"))
+        .body(doc.to_string())
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+async fn get(base: &str, path: &str) -> Value {
+    reqwest::get(format!("{base}{path}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sample_alerts_trade_as_promised_on_the_local_stack() {
+    let stack = start();
+    let base = stack.base.as_str();
+    let client = reqwest::Client::new();
+    let now = chrono::Utc::now();
+    let mut ids = Vec::new();
+    for (i, name) in [
+        "oanda-eurusd-long",
+        "oanda-eurusd-short",
+        "coinbase-btcusd-long",
+        "coinbase-btcusd-short",
+        "tradovate-es-long",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (status, body) = post(
+            &client,
+            base,
+            name,
+            now + chrono::Duration::seconds(i as i64),
+        )
+        .await;
+        assert_eq!(status, 200, "{name}: {body}");
+        ids.push(body["signal_id"].as_str().unwrap().to_owned());
+    }
+    let (s1, first) = post(&client, base, "tradovate-cl-short", now).await;
+    let (s2, dup) = post(&client, base, "tradovate-cl-short", now).await;
+    assert_eq!((s1, s2), (200, 200));
+    assert_eq!(first["signal_id"], dup["signal_id"]);
+    let (stale, body) = post(
+        &client,
+        base,
+        "tradovate-gc-long",
+        now - chrono::Duration::seconds(90),
+    )
+    .await;
+    assert_eq!(
+        (stale, body["error"]["code"].as_str()),
+        (422, Some("stale_alert"))
+    );
+
+    // Bounded wait for the six distinct signals to reach a terminal state.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let trades = loop {
+        let t = get(base, "/local/trades").await;
+        if t["signals"].as_array().unwrap().len() >= 6 || Instant::now() > deadline {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let signals = trades["signals"].as_array().unwrap();
+    assert_eq!(signals.len(), 6, "{trades}");
+    assert!(signals.iter().all(|s| s["status"] == "filled"), "{trades}");
+    let orders = trades["orders"].as_array().unwrap();
+    let legs_of = |id: &str| -> Vec<(String, String)> {
+        orders
+            .iter()
+            .filter(|o| o["signal_id"] == id)
+            .map(|o| {
+                (
+                    o["leg"].as_str().unwrap().to_owned(),
+                    o["side"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    // The short on EURUSD reversed the long: close the long, then open the short.
+    assert_eq!(
+        legs_of(&ids[1]),
+        [
+            ("close".into(), "sell".into()),
+            ("open".into(), "sell".into())
+        ]
+    );
+    // The duplicate CL alert traded once.
+    assert_eq!(legs_of(first["signal_id"].as_str().unwrap()).len(), 1);
+    assert!(
+        !signals.iter().any(|s| s["symbol"] == "GC1!"),
+        "the stale alert reached the journal"
+    );
+
+    let positions = get(base, "/local/positions").await;
+    assert_eq!(positions["oanda"]["EUR_USD"], "-1000");
+    assert_eq!(positions["tradovate"]["ESZ6"], "1");
+    assert_eq!(positions["tradovate"]["CLF7"], "-1");
+    let btc: rust_decimal::Decimal = positions["coinbase"]["BTC"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(btc.is_zero(), "the sell left {btc} BTC");
+    assert!(positions["tradovate"].get("GCZ6").is_none());
+}
