@@ -146,7 +146,14 @@ where
         };
 
         let age = start - intent.signal_time;
-        let stale = age > self.settings.max_age;
+        // An operator's forced replay is the one way an old signal may still trade.
+        let stale = age > self.settings.max_age && !intent.replay_forced;
+        if intent.replay_forced {
+            warn!(
+                age_secs = age.num_seconds(),
+                "forced replay: staleness check skipped"
+            );
+        }
         let mut blocked: Option<(Outcome, String)> = stale.then(|| {
             (
                 Outcome::Expired,

@@ -279,6 +279,7 @@ mod tests {
             routed_at: t,
             contract: None,
             raw: "{}".into(),
+            replay_forced: false,
         }
     }
 

@@ -172,6 +172,7 @@ impl<Q: FifoQueue, C: Clock> Ingest<Q, C> {
                 enqueued_at: self.clock.now(),
                 alert: valid.alert,
                 raw: valid.canonical,
+                replay_forced: false,
             };
             let body = serde_json::to_string(&message).map_err(|e| {
                 IngestError::Enqueue(shared::ports::QueueError::Refused {

@@ -430,6 +430,9 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .route("/local/positions", axum::routing::get(positions))
         .route("/local/trades", axum::routing::get(trades))
         .route("/local/queues", axum::routing::get(queues_route))
+        .route("/local/dlq", axum::routing::get(dlq_list))
+        .route("/local/dlq/replay", axum::routing::post(dlq_replay))
+        .route("/local/audit", axum::routing::post(audit))
         .fallback(webhook)
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
@@ -454,6 +457,101 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
 
 async fn queues_route(state: State<Arc<App>>) -> Response {
     queues(state).await
+}
+
+fn dead_letter_queue<'a>(app: &'a App, name: &str) -> Option<&'a Queue> {
+    app.queues
+        .all()
+        .into_iter()
+        .find_map(|q| q.dead_letters().filter(|d| d.name() == name))
+}
+
+async fn dlq_list(
+    State(app): State<Arc<App>>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let name = q.get("queue").map(String::as_str).unwrap_or("");
+    let Some(dlq) = dead_letter_queue(&app, name) else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": format!("no dead-letter queue {name}")})),
+        )
+            .into_response();
+    };
+    let list: Vec<_> = dlq
+        .peek()
+        .into_iter()
+        .map(|m| json!({"message_id": m.message_id, "group": m.group_id, "receive_count": m.receive_count,
+                        "sent_at": m.sent_at, "last_error": m.last_error, "source_queue": m.source_queue, "body": m.body}))
+        .collect();
+    axum::Json(json!(list)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct ReplayRequest {
+    queue: String,
+    message_id: String,
+    body: String,
+    dedup_id: String,
+}
+
+/// Moves one dead letter back to the queue it came from, with the body the CLI prepared.
+async fn dlq_replay(
+    State(app): State<Arc<App>>,
+    axum::Json(req): axum::Json<ReplayRequest>,
+) -> Response {
+    let Some(source) = app
+        .queues
+        .all()
+        .into_iter()
+        .find(|q| q.dead_letters().is_some_and(|d| d.name() == req.queue))
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": format!("no dead-letter queue {}", req.queue)})),
+        )
+            .into_response();
+    };
+    let Some(dlq) = source.dead_letters() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Some(letter) = dlq
+        .peek()
+        .into_iter()
+        .find(|m| m.message_id == req.message_id)
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "no such message"})),
+        )
+            .into_response();
+    };
+    source.send_now(shared::ports::FifoMessage {
+        group_id: letter.group_id,
+        dedup_id: req.dedup_id,
+        body: req.body,
+    });
+    dlq.remove(&req.message_id);
+    line(&format!("replay {} -> {}", req.message_id, source.name()));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn audit(
+    State(app): State<Arc<App>>,
+    axum::Json(audits): axum::Json<Vec<shared::replay::ReplayAudit>>,
+) -> Response {
+    use shared::replay::AuditLog;
+    for a in &audits {
+        if let Err(e) = app.journal.record_replay(a).await {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"error": e.to_string()})),
+            )
+                .into_response();
+        }
+        line(&format!("audit  {} {} {}", a.queue, a.message_id, a.result));
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 mod real {

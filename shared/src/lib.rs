@@ -16,6 +16,7 @@ pub mod message;
 pub mod outcome;
 pub mod ports;
 pub mod queue;
+pub mod replay;
 pub mod routing;
 pub mod secrets;
 pub mod signal;

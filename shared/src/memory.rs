@@ -8,6 +8,7 @@ use crate::ports::{
     Claim, IdempotencyKey, IdempotencyStore, LeaseLock, Notification, Notifier, QueueError,
     StoreError, StoredToken, TokenStore,
 };
+use crate::replay::{AuditLog, ReplayAudit};
 use crate::signal::SignalId;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -84,6 +85,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
 pub struct MemoryJournal {
     signals: Mutex<HashMap<SignalId, SignalRecord>>,
     orders: Mutex<Vec<OrderRecord>>,
+    audits: Mutex<Vec<ReplayAudit>>,
     down: Mutex<bool>,
 }
 
@@ -106,6 +108,10 @@ impl MemoryJournal {
         let mut out: Vec<_> = lock(&self.signals).values().cloned().collect();
         out.sort_by_key(|s| s.stages.received);
         out
+    }
+
+    pub fn replay_audits(&self) -> Vec<ReplayAudit> {
+        lock(&self.audits).clone()
     }
 
     pub fn all_orders(&self) -> Vec<OrderRecord> {
@@ -150,6 +156,14 @@ impl TradeJournal for MemoryJournal {
             .collect();
         out.sort_by_key(|o| o.leg);
         Ok(out)
+    }
+}
+
+impl AuditLog for MemoryJournal {
+    async fn record_replay(&self, audit: &ReplayAudit) -> Result<(), JournalError> {
+        self.check()?;
+        lock(&self.audits).push(audit.clone());
+        Ok(())
     }
 }
 

@@ -21,6 +21,10 @@ pub struct SignalMessage {
     pub alert: Alert,
     /// The alert as canonical JSON without the passphrase: the journal's raw copy.
     pub raw: String,
+    /// Set by an operator's forced dead-letter replay: trade even though the signal is older
+    /// than its max age.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replay_forced: bool,
 }
 
 impl SignalMessage {
@@ -66,6 +70,9 @@ pub struct OrderIntent {
     pub contract: Option<ContractResolution>,
     /// The alert as canonical JSON without the passphrase, for the executor's journal.
     pub raw: String,
+    /// Carried over from a forced replay: the executor skips its staleness check.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replay_forced: bool,
 }
 
 impl OrderIntent {
@@ -88,6 +95,7 @@ impl OrderIntent {
             routed_at,
             contract: route.resolution,
             raw: signal.raw.clone(),
+            replay_forced: signal.replay_forced,
         }
     }
 

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use std::process::ExitCode;
 
+mod dlq;
 mod samples;
 
 #[derive(Parser, Debug)]
@@ -76,6 +77,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Dead-letter queues: list and show without consuming, replay to the source queue.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Queue depths and dead-letter queues of the local stack.
     Status {
         #[arg(long, env = "TVCTL_BASE", default_value = "http://127.0.0.1:8080")]
@@ -83,6 +89,161 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Which dead-letter queue: an SQS queue URL (real SQS, or moto through `AWS_ENDPOINT_URL`),
+/// or a queue of the local stack by name.
+#[derive(clap::Args, Debug)]
+struct DlqTarget {
+    /// The dead-letter queue's URL.
+    #[arg(long, conflicts_with = "local")]
+    queue_url: Option<String>,
+    /// The source queue's URL, where replays go (SQS does not record it on the message).
+    #[arg(long)]
+    source_url: Option<String>,
+    /// The local stack's base URL, with `--queue`.
+    #[arg(long)]
+    local: Option<String>,
+    /// The local stack's queue (`oanda.fifo`, or its DLQ `oanda-dlq.fifo`).
+    #[arg(long, default_value = "signals-dlq.fifo")]
+    queue: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum DlqCommand {
+    /// Every message with its signal, age, receive count and last error.
+    List {
+        #[command(flatten)]
+        target: DlqTarget,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One message in full.
+    Show {
+        #[command(flatten)]
+        target: DlqTarget,
+        message_id: String,
+    },
+    /// Send chosen messages (or `--all`) back to their source queue. A signal older than its
+    /// max age is refused unless `--force`. Every decision is written to the audit trail.
+    Replay {
+        #[command(flatten)]
+        target: DlqTarget,
+        message_ids: Vec<String>,
+        #[arg(long, conflicts_with = "message_ids")]
+        all: bool,
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, env = "MAX_ALERT_AGE_SECS", default_value_t = 30)]
+        max_age_secs: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn dlq_target(t: DlqTarget) -> Result<dlq::Target, String> {
+    match (t.queue_url, t.local) {
+        (Some(dlq_url), _) => {
+            let cfg = aws_adapters::load_sdk_config().await;
+            Ok(dlq::Target::Sqs {
+                client: aws_sdk_sqs::Client::new(&cfg),
+                dlq_url,
+                source_url: t.source_url,
+            })
+        }
+        (None, Some(base)) => Ok(dlq::Target::Local {
+            base,
+            queue: t.queue,
+        }),
+        (None, None) => Err("give --queue-url (SQS) or --local <base url> (local stack)".into()),
+    }
+}
+
+async fn run_dlq(command: DlqCommand) -> Result<ExitCode, String> {
+    let now = chrono::Utc::now();
+    match command {
+        DlqCommand::List { target, json } => {
+            let messages = dlq_target(target).await?.list(now).await?;
+            if json {
+                out(&serde_json::to_string(&messages).map_err(|e| e.to_string())?);
+            } else {
+                for m in &messages {
+                    out(&format!(
+                        "{}  group {}  receives {}  age {}s  signal {}  {}  last error: {}",
+                        m.message_id,
+                        m.group,
+                        m.receive_count,
+                        m.age_secs.map_or("?".into(), |a| a.to_string()),
+                        m.signal_id.as_deref().unwrap_or("?"),
+                        m.summary.as_deref().unwrap_or("unreadable body"),
+                        m.last_error.as_deref().unwrap_or("-")
+                    ));
+                }
+                out(&format!("{} message(s)", messages.len()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DlqCommand::Show { target, message_id } => {
+            let messages = dlq_target(target).await?.list(now).await?;
+            match messages.into_iter().find(|m| m.message_id == message_id) {
+                Some(m) => {
+                    let mut v = serde_json::to_value(&m).map_err(|e| e.to_string())?;
+                    v["body"] =
+                        serde_json::from_str(&m.body).unwrap_or(Value::String(m.body.clone()));
+                    out(&serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    err(&format!("no message {message_id}"));
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        DlqCommand::Replay {
+            target,
+            message_ids,
+            all,
+            force,
+            dry_run,
+            max_age_secs,
+            json,
+        } => {
+            if message_ids.is_empty() && !all {
+                return Err("name the messages to replay, or --all".into());
+            }
+            let target = dlq_target(target).await?;
+            let opts = dlq::ReplayOptions {
+                ids: message_ids,
+                all,
+                force,
+                dry_run,
+                max_age: chrono::Duration::seconds(max_age_secs),
+                operator: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+            };
+            let (outcomes, audits) = dlq::replay(&target, &opts, now).await?;
+            dlq::audit(&target, &audits).await?;
+            if json {
+                out(&serde_json::to_string(&outcomes).map_err(|e| e.to_string())?);
+            } else {
+                for o in &outcomes {
+                    out(&format!(
+                        "{}  {}  {}",
+                        o.message_id,
+                        o.signal_id.as_deref().unwrap_or("?"),
+                        o.result
+                    ));
+                }
+            }
+            let refused = outcomes.iter().any(|o| !o.replayed && !dry_run);
+            Ok(if refused {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
 }
 
 fn out(text: &str) {
@@ -253,6 +414,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dlq { command } => run_dlq(command).await,
         Command::Status { base, json } => {
             let v = get_json(&format!("{base}/local/queues")).await?;
             if json {
@@ -270,4 +432,10 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Audit records of an SQS replay go to the journal database named by `JOURNAL_URL`.
+async fn journal_audit(audits: &[shared::replay::ReplayAudit]) -> Result<(), String> {
+    let _ = audits;
+    Err("JOURNAL_URL support arrives with the journal crate".into())
 }

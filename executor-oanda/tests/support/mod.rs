@@ -122,6 +122,7 @@ pub fn intent(action: Action, n: u32) -> OrderIntent {
         routed_at: signal_time,
         contract: None,
         raw: format!("{{\"action\":\"{action}\"}}"),
+        replay_forced: false,
     }
 }
 

@@ -161,5 +161,6 @@ pub fn intent(action: Action, n: u32) -> OrderIntent {
             rule: "ES: months HMUZ; day 12 of its own month".into(),
         }),
         raw: "{}".into(),
+        replay_forced: false,
     }
 }

@@ -45,6 +45,7 @@ pub fn signal(name: &str, offset: i64) -> SignalMessage {
         enqueued_at: now(),
         alert: valid.alert,
         raw: valid.canonical,
+        replay_forced: false,
     }
 }
 

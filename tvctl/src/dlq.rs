@@ -1,0 +1,365 @@
+//! `tvctl dlq`: read a dead-letter queue without consuming it, show a message, and replay
+//! chosen messages (or all) to their source queue, against real SQS (or moto, through
+//! `AWS_ENDPOINT_URL`) or the local stack.
+//!
+//! Replay is receive-from-DLQ → send-to-source → delete, not SQS's `StartMessageMoveTask`:
+//! that would move everything blindly (no staleness check, no audit), and moto lacks it.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use shared::replay::{DeadLetter, Decision, ReplayAudit, decide};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadMessage {
+    pub message_id: String,
+    pub group: String,
+    pub receive_count: u32,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub source_queue: Option<String>,
+    pub signal_id: Option<String>,
+    pub summary: Option<String>,
+    pub age_secs: Option<i64>,
+    #[serde(skip)]
+    pub body: String,
+}
+
+impl DeadMessage {
+    fn describe(mut self, now: DateTime<Utc>) -> Self {
+        if let Ok(letter) = DeadLetter::parse(&self.body) {
+            self.signal_id = Some(letter.signal_id().to_string());
+            self.summary = Some(letter.summary());
+            self.age_secs = Some((now - letter.signal_time()).num_seconds());
+        }
+        self
+    }
+}
+
+/// Where the dead letters are.
+pub enum Target {
+    Sqs {
+        client: aws_sdk_sqs::Client,
+        dlq_url: String,
+        source_url: Option<String>,
+    },
+    Local {
+        base: String,
+        queue: String,
+    },
+}
+
+impl Target {
+    pub fn name(&self) -> String {
+        match self {
+            Self::Sqs { dlq_url, .. } => dlq_url.rsplit('/').next().unwrap_or(dlq_url).to_owned(),
+            Self::Local { queue, .. } => queue.clone(),
+        }
+    }
+
+    pub async fn list(&self, now: DateTime<Utc>) -> Result<Vec<DeadMessage>, String> {
+        let raw = match self {
+            Self::Sqs {
+                client, dlq_url, ..
+            } => sqs_peek(client, dlq_url).await?,
+            Self::Local { base, queue } => {
+                let v: Value = reqwest::get(format!("{base}/local/dlq?queue={queue}"))
+                    .await
+                    .map_err(|e| e.without_url().to_string())?
+                    .json()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let Some(err) = v.get("error") {
+                    return Err(err.to_string());
+                }
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| DeadMessage {
+                        message_id: m["message_id"].as_str().unwrap_or("").into(),
+                        group: m["group"].as_str().unwrap_or("").into(),
+                        receive_count: m["receive_count"].as_u64().unwrap_or(0) as u32,
+                        sent_at: m["sent_at"].as_str().and_then(|t| t.parse().ok()),
+                        last_error: m["last_error"].as_str().map(str::to_owned),
+                        source_queue: m["source_queue"].as_str().map(str::to_owned),
+                        signal_id: None,
+                        summary: None,
+                        age_secs: None,
+                        body: m["body"].as_str().unwrap_or("").into(),
+                    })
+                    .collect()
+            }
+        };
+        Ok(raw.into_iter().map(|m| m.describe(now)).collect())
+    }
+
+    /// Sends `body` to the source queue and removes the message from the DLQ.
+    async fn replay_one(
+        &self,
+        msg: &DeadMessage,
+        body: String,
+        dedup: String,
+    ) -> Result<(), String> {
+        match self {
+            Self::Sqs {
+                client,
+                dlq_url,
+                source_url,
+            } => {
+                let source = source_url
+                    .as_deref()
+                    .ok_or("--source-url is required to replay from SQS")?;
+                client
+                    .send_message()
+                    .queue_url(source)
+                    .message_group_id(&msg.group)
+                    .message_deduplication_id(dedup)
+                    .message_body(body)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "send to source: {}",
+                            aws_sdk_sqs::error::DisplayErrorContext(e)
+                        )
+                    })?;
+                sqs_delete(client, dlq_url, &msg.message_id).await
+            }
+            Self::Local { base, queue } => {
+                let resp = reqwest::Client::new()
+                    .post(format!("{base}/local/dlq/replay"))
+                    .json(&json!({"queue": queue, "message_id": msg.message_id, "body": body, "dedup_id": dedup}))
+                    .send()
+                    .await
+                    .map_err(|e| e.without_url().to_string())?;
+                if resp.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("local stack answered {}", resp.status()))
+                }
+            }
+        }
+    }
+}
+
+/// Receives everything (holding it briefly), then makes it all visible again.
+async fn sqs_peek(client: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<DeadMessage>, String> {
+    let mut out = Vec::new();
+    let mut receipts = Vec::new();
+    for _ in 0..100 {
+        let got = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| format!("receive: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        let batch = got.messages.unwrap_or_default();
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            let attrs: HashMap<String, String> = m
+                .attributes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v))
+                .collect();
+            receipts.push(m.receipt_handle.clone().unwrap_or_default());
+            out.push(DeadMessage {
+                message_id: m.message_id.unwrap_or_default(),
+                group: attrs.get("MessageGroupId").cloned().unwrap_or_default(),
+                // Minus the receive this listing just made.
+                receive_count: attrs
+                    .get("ApproximateReceiveCount")
+                    .and_then(|c| c.parse::<u32>().ok())
+                    .unwrap_or(1)
+                    .saturating_sub(1),
+                sent_at: attrs
+                    .get("SentTimestamp")
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .and_then(DateTime::from_timestamp_millis),
+                last_error: None,
+                source_queue: attrs.get("DeadLetterQueueSourceArn").cloned(),
+                signal_id: None,
+                summary: None,
+                age_secs: None,
+                body: m.body.unwrap_or_default(),
+            });
+        }
+    }
+    for r in receipts {
+        let _ = client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(r)
+            .visibility_timeout(0)
+            .send()
+            .await;
+    }
+    Ok(out)
+}
+
+async fn sqs_delete(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+    message_id: &str,
+) -> Result<(), String> {
+    let mut found = None;
+    let mut others = Vec::new();
+    for _ in 0..100 {
+        let got = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .send()
+            .await
+            .map_err(|e| format!("receive: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        let batch = got.messages.unwrap_or_default();
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            let receipt = m.receipt_handle.unwrap_or_default();
+            if m.message_id.as_deref() == Some(message_id) {
+                found = Some(receipt);
+            } else {
+                others.push(receipt);
+            }
+        }
+        if found.is_some() {
+            break;
+        }
+    }
+    for r in others {
+        let _ = client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(r)
+            .visibility_timeout(0)
+            .send()
+            .await;
+    }
+    let receipt = found
+        .ok_or_else(|| format!("message {message_id} is no longer in the dead-letter queue"))?;
+    client
+        .delete_message()
+        .queue_url(url)
+        .receipt_handle(receipt)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("delete: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+}
+
+/// The result of replaying one message, as printed and audited.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub message_id: String,
+    pub signal_id: Option<String>,
+    pub result: String,
+    pub replayed: bool,
+}
+
+pub struct ReplayOptions {
+    pub ids: Vec<String>,
+    pub all: bool,
+    pub force: bool,
+    pub dry_run: bool,
+    pub max_age: Duration,
+    pub operator: String,
+}
+
+/// Replays the chosen messages and returns what happened to each, plus the audit records.
+pub async fn replay(
+    target: &Target,
+    opts: &ReplayOptions,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Outcome>, Vec<ReplayAudit>), String> {
+    let messages = target.list(now).await?;
+    let chosen: Vec<_> = messages
+        .into_iter()
+        .filter(|m| opts.all || opts.ids.contains(&m.message_id))
+        .collect();
+    for id in &opts.ids {
+        if !chosen.iter().any(|m| &m.message_id == id) {
+            return Err(format!("message {id} is not in {}", target.name()));
+        }
+    }
+    let mut outcomes = Vec::new();
+    let mut audits = Vec::new();
+    for msg in chosen {
+        let letter = DeadLetter::parse(&msg.body);
+        let (result, replayed, forced, signal_id) = match &letter {
+            Err(e) => (format!("unreadable: {e}"), false, false, None),
+            Ok(letter) => {
+                let sid = Some(letter.signal_id().clone());
+                match decide(letter, now, opts.max_age, opts.force) {
+                    Decision::Refused { reason } => {
+                        (format!("refused: {reason}"), false, false, sid)
+                    }
+                    Decision::Replay { forced } if opts.dry_run => (
+                        format!("would replay{}", if forced { " (forced)" } else { "" }),
+                        false,
+                        forced,
+                        sid,
+                    ),
+                    Decision::Replay { forced } => {
+                        let dedup = format!("replay-{}", msg.message_id);
+                        target
+                            .replay_one(&msg, letter.replay_body(forced), dedup)
+                            .await?;
+                        (
+                            format!("replayed{}", if forced { " (forced)" } else { "" }),
+                            true,
+                            forced,
+                            sid,
+                        )
+                    }
+                }
+            }
+        };
+        audits.push(ReplayAudit {
+            at: now,
+            queue: target.name(),
+            message_id: msg.message_id.clone(),
+            signal_id: signal_id.clone(),
+            forced,
+            dry_run: opts.dry_run,
+            result: result.clone(),
+            operator: opts.operator.clone(),
+        });
+        outcomes.push(Outcome {
+            message_id: msg.message_id,
+            signal_id: signal_id.map(|s| s.to_string()),
+            result,
+            replayed,
+        });
+    }
+    Ok((outcomes, audits))
+}
+
+/// Writes the audit records: the local stack keeps them in its journal; against SQS they go
+/// to the journal named by `JOURNAL_URL`.
+pub async fn audit(target: &Target, audits: &[ReplayAudit]) -> Result<(), String> {
+    match target {
+        Target::Local { base, .. } => {
+            let resp = reqwest::Client::new()
+                .post(format!("{base}/local/audit"))
+                .json(audits)
+                .send()
+                .await
+                .map_err(|e| e.without_url().to_string())?;
+            if resp.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("audit not recorded: {}", resp.status()))
+            }
+        }
+        Target::Sqs { .. } => crate::journal_audit(audits).await,
+    }
+}
