@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command. On a fresh machine it installs what the tests need (moto, in a
-# virtualenv under .venv-test), starts a moto server on a free 127.0.0.1 port, runs rustfmt,
-# clippy and every test of the workspace, and stops what it started, pass or fail.
+# virtualenv under .venv-test; PostgreSQL if missing), starts a moto server and a throwaway
+# PostgreSQL cluster on free 127.0.0.1 ports, runs rustfmt, clippy and every test of the
+# workspace, and stops what it started, pass or fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -23,6 +24,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ -n "${pg_dir:-}" ] && rm -rf "$pg_dir"
 }
 trap cleanup EXIT INT TERM
 
@@ -39,6 +41,36 @@ done
 python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$moto_port/moto-api/', timeout=2)" \
   || { echo "moto did not start; see $run/moto.log"; exit 1; }
 export MOTO_ENDPOINT="http://127.0.0.1:$moto_port"
+
+# A throwaway PostgreSQL cluster for the journal tests, run as the `postgres` user (never as
+# root); as the current user when that is not root.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$pg_bin" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing PostgreSQL"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  else
+    echo "PostgreSQL is not installed (need /usr/lib/postgresql/*/bin)"; exit 1
+  fi
+fi
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+pg_dir=$(mktemp -d /tmp/tv-pipeline-pg.XXXXXX)
+[ "$(id -u)" = 0 ] && chown postgres: "$pg_dir"
+pg_port=$(free_port)
+echo "==> starting PostgreSQL on 127.0.0.1:$pg_port"
+as_pg "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >"$run/pg-initdb.log" 2>&1
+as_pg "$pg_bin/postgres" -D "$pg_dir/data" -k "$pg_dir" -h 127.0.0.1 -p "$pg_port" -c fsync=off >"$run/pg.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  "$pg_bin/pg_isready" -h 127.0.0.1 -p "$pg_port" -q && break
+  sleep 0.2
+done
+"$pg_bin/pg_isready" -h 127.0.0.1 -p "$pg_port" -q || { echo "PostgreSQL did not start; see $run/pg.log"; exit 1; }
+"$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres journal_test
+export JOURNAL_TEST_PG_URL="postgres://postgres@127.0.0.1:$pg_port/journal_test"
 
 echo "==> rustfmt"
 cargo fmt --all -- --check

@@ -86,3 +86,17 @@ pub trait Venue: Send + Sync {
         req: &ExecRequest<'_>,
     ) -> impl Future<Output = Result<Execution, NothingSent>> + Send;
 }
+
+impl<V: Venue + ?Sized> Venue for std::sync::Arc<V> {
+    fn broker(&self) -> Broker {
+        (**self).broker()
+    }
+
+    fn account(&self) -> &str {
+        (**self).account()
+    }
+
+    fn execute(&self, req: &ExecRequest<'_>) -> impl Future<Output = Result<Execution, NothingSent>> + Send {
+        (**self).execute(req)
+    }
+}

@@ -61,6 +61,11 @@ impl ClientOrderId {
         Self(format!("tv-{}-{tag}", &signal.as_str()[..24]))
     }
 
+    /// A client order id read back from the journal, as it was written.
+    pub fn from_stored(id: String) -> Self {
+        Self(id)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

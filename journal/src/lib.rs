@@ -1,0 +1,544 @@
+//! The trade journal: [`PgJournal`] (PostgreSQL, in AWS) and [`SqliteJournal`] (local),
+//! both implementing `shared`'s journal and audit ports with the same schema and semantics.
+//!
+//! Every write is an upsert on its natural key (a signal by SignalId, an order leg by signal,
+//! broker, account and leg), so a retry after a failed write rewrites the same rows. Stage
+//! times keep the first value recorded: a retry never erases or moves a stage that already
+//! happened. Decimals are stored exactly (NUMERIC, or decimal text in SQLite).
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use shared::execution::{
+    JournalError, OrderRecord, SignalRecord, SignalStatus, StageTimes, TradeJournal,
+};
+use shared::replay::{AuditLog, ReplayAudit};
+use shared::signal::SignalId;
+use std::str::FromStr;
+
+const UPSERT_SIGNAL: &str = "INSERT INTO signals (signal_id, raw, normalized, symbol, exchange, action, broker, instrument,
+    contract_resolution, status, reason, received_at, enqueued_at, routed_at, executor_start_at, broker_sent_at,
+    broker_acked_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, CURRENT_TIMESTAMP)
+  ON CONFLICT (signal_id) DO UPDATE SET
+    raw = EXCLUDED.raw, normalized = EXCLUDED.normalized, broker = COALESCE(EXCLUDED.broker, signals.broker),
+    instrument = COALESCE(EXCLUDED.instrument, signals.instrument),
+    contract_resolution = COALESCE(EXCLUDED.contract_resolution, signals.contract_resolution),
+    status = EXCLUDED.status, reason = EXCLUDED.reason,
+    received_at = COALESCE(signals.received_at, EXCLUDED.received_at),
+    enqueued_at = COALESCE(signals.enqueued_at, EXCLUDED.enqueued_at),
+    routed_at = COALESCE(signals.routed_at, EXCLUDED.routed_at),
+    executor_start_at = COALESCE(signals.executor_start_at, EXCLUDED.executor_start_at),
+    broker_sent_at = COALESCE(signals.broker_sent_at, EXCLUDED.broker_sent_at),
+    broker_acked_at = COALESCE(EXCLUDED.broker_acked_at, signals.broker_acked_at),
+    updated_at = CURRENT_TIMESTAMP";
+
+const UPSERT_ORDER: &str =
+    "INSERT INTO orders (signal_id, broker, account, leg, instrument, client_order_id,
+    broker_order_id, side, quantity, fill_price, outcome, error, sent_at, acked_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, CURRENT_TIMESTAMP)
+  ON CONFLICT (signal_id, broker, account, leg) DO UPDATE SET
+    instrument = EXCLUDED.instrument, client_order_id = EXCLUDED.client_order_id,
+    broker_order_id = COALESCE(EXCLUDED.broker_order_id, orders.broker_order_id),
+    side = EXCLUDED.side, quantity = EXCLUDED.quantity,
+    fill_price = COALESCE(EXCLUDED.fill_price, orders.fill_price),
+    outcome = EXCLUDED.outcome, error = EXCLUDED.error,
+    sent_at = COALESCE(orders.sent_at, EXCLUDED.sent_at),
+    acked_at = COALESCE(EXCLUDED.acked_at, orders.acked_at),
+    updated_at = CURRENT_TIMESTAMP";
+
+const SELECT_SIGNAL: &str = "SELECT signal_id, raw, normalized, symbol, exchange, action, broker, instrument,
+    contract_resolution, status, reason, received_at, enqueued_at, routed_at, executor_start_at, broker_sent_at,
+    broker_acked_at FROM signals WHERE signal_id = $1";
+
+const SELECT_ORDERS: &str = "SELECT signal_id, broker, account, leg, instrument, client_order_id, broker_order_id,
+    side, quantity, fill_price, outcome, error, sent_at, acked_at FROM orders WHERE signal_id = $1 ORDER BY leg";
+
+const RECENT_SIGNALS: &str = "SELECT signal_id FROM signals ORDER BY received_at DESC LIMIT $1";
+
+const INSERT_AUDIT: &str =
+    "INSERT INTO replay_audit (at, queue, message_id, signal_id, forced, dry_run, result, operator)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Database errors can carry connection details: keep the kind, drop the rest.
+fn db_error(what: &str, e: sqlx::Error) -> JournalError {
+    let kind = match &e {
+        sqlx::Error::Database(d) => format!("database error {}", d.code().unwrap_or_default()),
+        sqlx::Error::PoolTimedOut => "pool timed out".into(),
+        sqlx::Error::Io(_) => "I/O error".into(),
+        sqlx::Error::Configuration(_) => "bad configuration".into(),
+        sqlx::Error::Tls(_) => "TLS error".into(),
+        sqlx::Error::RowNotFound => "row not found".into(),
+        sqlx::Error::ColumnDecode { index, .. } => format!("column {index} unreadable"),
+        other => other.to_string().chars().take(120).collect(),
+    };
+    JournalError {
+        reason: format!("{what}: {kind}"),
+    }
+}
+
+fn parse_enum<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, JournalError> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| JournalError {
+        reason: format!("{what} {s:?} unreadable"),
+    })
+}
+
+fn enum_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn signal_id(s: &str) -> Result<SignalId, JournalError> {
+    s.parse().map_err(|_| JournalError {
+        reason: format!("signal id {s:?} unreadable"),
+    })
+}
+
+macro_rules! journal_impl {
+    ($name:ident, $db:ty, $pool:ty, $sql:expr, $dec_in:expr, $dec_out:expr, $time_in:expr, $time_out:expr) => {
+        #[derive(Clone)]
+        pub struct $name {
+            pool: $pool,
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                // Never the URL: it may hold a password.
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+
+        impl $name {
+            pub fn from_pool(pool: $pool) -> Self {
+                Self { pool }
+            }
+
+            pub fn pool(&self) -> &$pool {
+                &self.pool
+            }
+
+            async fn fetch_orders(&self, id: &str) -> Result<Vec<OrderRecord>, JournalError> {
+                use sqlx::Row;
+                let rows = sqlx::query(sqlx::AssertSqlSafe($sql(SELECT_ORDERS)))
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_error("orders read", e))?;
+                let mut out = Vec::new();
+                for r in rows {
+                    let get = |i: usize| -> Result<String, JournalError> {
+                        r.try_get::<String, _>(i)
+                            .map_err(|e| db_error("orders read", e))
+                    };
+                    let opt = |i: usize| -> Result<Option<String>, JournalError> {
+                        r.try_get::<Option<String>, _>(i)
+                            .map_err(|e| db_error("orders read", e))
+                    };
+                    out.push(OrderRecord {
+                        signal_id: signal_id(&get(0)?)?,
+                        broker: parse_enum("broker", &get(1)?)?,
+                        account: get(2)?,
+                        leg: parse_enum("leg", &get(3)?)?,
+                        instrument: get(4)?,
+                        client_order_id: shared::execution::ClientOrderId::from_stored(get(5)?),
+                        broker_order_id: opt(6)?,
+                        side: parse_enum("side", &get(7)?)?,
+                        quantity: $dec_out(&r, 8)?.unwrap_or_default(),
+                        fill_price: $dec_out(&r, 9)?,
+                        outcome: parse_enum("outcome", &get(10)?)?,
+                        error: opt(11)?,
+                        sent_at: $time_out(&r, 12)?,
+                        acked_at: $time_out(&r, 13)?,
+                    });
+                }
+                Ok(out)
+            }
+
+            /// The most recent signals, newest first.
+            pub async fn recent_signals(
+                &self,
+                limit: i64,
+            ) -> Result<Vec<SignalRecord>, JournalError> {
+                use sqlx::Row;
+                let rows = sqlx::query(sqlx::AssertSqlSafe($sql(RECENT_SIGNALS)))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_error("signals read", e))?;
+                let mut out = Vec::new();
+                for r in rows {
+                    let id: String = r.try_get(0).map_err(|e| db_error("signals read", e))?;
+                    if let Some(s) = self.signal(&signal_id(&id)?).await? {
+                        out.push(s);
+                    }
+                }
+                Ok(out)
+            }
+
+            /// The order legs of the most recent signals.
+            pub async fn recent_orders(
+                &self,
+                limit: i64,
+            ) -> Result<Vec<OrderRecord>, JournalError> {
+                let mut out = Vec::new();
+                for s in self.recent_signals(limit).await? {
+                    out.extend(self.fetch_orders(s.signal_id.as_str()).await?);
+                }
+                Ok(out)
+            }
+
+            pub async fn replay_audits(
+                &self,
+            ) -> Result<Vec<(String, String, String)>, JournalError> {
+                use sqlx::Row;
+                let rows =
+                    sqlx::query("SELECT queue, message_id, result FROM replay_audit ORDER BY id")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(|e| db_error("audit read", e))?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get(0).map_err(|e| db_error("audit read", e))?,
+                            r.try_get(1).map_err(|e| db_error("audit read", e))?,
+                            r.try_get(2).map_err(|e| db_error("audit read", e))?,
+                        ))
+                    })
+                    .collect()
+            }
+        }
+
+        impl TradeJournal for $name {
+            async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
+                let st: &StageTimes = &r.stages;
+                sqlx::query(sqlx::AssertSqlSafe($sql(UPSERT_SIGNAL)))
+                    .bind(r.signal_id.as_str())
+                    .bind(&r.raw)
+                    .bind(r.normalized.to_string())
+                    .bind(&r.symbol)
+                    .bind(&r.exchange)
+                    .bind(&r.action)
+                    .bind(r.broker.map(|b| b.to_string()))
+                    .bind(&r.instrument)
+                    .bind(&r.contract_resolution)
+                    .bind(r.status.as_str())
+                    .bind(&r.reason)
+                    .bind($time_in(st.received))
+                    .bind($time_in(st.enqueued))
+                    .bind($time_in(st.routed))
+                    .bind($time_in(st.executor_start))
+                    .bind($time_in(st.broker_sent))
+                    .bind($time_in(st.broker_acked))
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| db_error("signal upsert", e))
+            }
+
+            async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
+                sqlx::query(sqlx::AssertSqlSafe($sql(UPSERT_ORDER)))
+                    .bind(r.signal_id.as_str())
+                    .bind(r.broker.to_string())
+                    .bind(&r.account)
+                    .bind(r.leg.as_str())
+                    .bind(&r.instrument)
+                    .bind(r.client_order_id.as_str())
+                    .bind(&r.broker_order_id)
+                    .bind(r.side.as_str())
+                    .bind($dec_in(Some(r.quantity)))
+                    .bind($dec_in(r.fill_price))
+                    .bind(enum_text(&r.outcome))
+                    .bind(&r.error)
+                    .bind($time_in(r.sent_at))
+                    .bind($time_in(r.acked_at))
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| db_error("order upsert", e))
+            }
+
+            async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
+                use sqlx::Row;
+                let row = sqlx::query(sqlx::AssertSqlSafe($sql(SELECT_SIGNAL)))
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| db_error("signal read", e))?;
+                let Some(r) = row else { return Ok(None) };
+                let get = |i: usize| -> Result<String, JournalError> {
+                    r.try_get::<String, _>(i)
+                        .map_err(|e| db_error("signal read", e))
+                };
+                let opt = |i: usize| -> Result<Option<String>, JournalError> {
+                    r.try_get::<Option<String>, _>(i)
+                        .map_err(|e| db_error("signal read", e))
+                };
+                let status = get(9)?;
+                Ok(Some(SignalRecord {
+                    signal_id: signal_id(&get(0)?)?,
+                    raw: get(1)?,
+                    normalized: serde_json::from_str(&get(2)?).unwrap_or_default(),
+                    symbol: get(3)?,
+                    exchange: get(4)?,
+                    action: get(5)?,
+                    broker: opt(6)?.map(|b| parse_enum("broker", &b)).transpose()?,
+                    instrument: opt(7)?,
+                    contract_resolution: opt(8)?,
+                    status: SignalStatus::parse(&status).ok_or_else(|| JournalError {
+                        reason: format!("status {status:?} unreadable"),
+                    })?,
+                    reason: opt(10)?,
+                    stages: StageTimes {
+                        received: $time_out(&r, 11)?,
+                        enqueued: $time_out(&r, 12)?,
+                        routed: $time_out(&r, 13)?,
+                        executor_start: $time_out(&r, 14)?,
+                        broker_sent: $time_out(&r, 15)?,
+                        broker_acked: $time_out(&r, 16)?,
+                    },
+                }))
+            }
+
+            async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
+                let mut out = self.fetch_orders(id.as_str()).await?;
+                out.sort_by_key(|o| o.leg);
+                Ok(out)
+            }
+        }
+
+        impl AuditLog for $name {
+            async fn record_replay(&self, a: &ReplayAudit) -> Result<(), JournalError> {
+                sqlx::query(sqlx::AssertSqlSafe($sql(INSERT_AUDIT)))
+                    .bind($time_in(Some(a.at)))
+                    .bind(&a.queue)
+                    .bind(&a.message_id)
+                    .bind(a.signal_id.as_ref().map(|s| s.to_string()))
+                    .bind(a.forced)
+                    .bind(a.dry_run)
+                    .bind(&a.result)
+                    .bind(&a.operator)
+                    .execute(&self.pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| db_error("audit insert", e))
+            }
+        }
+    };
+}
+
+fn pg_sql(sql: &str) -> String {
+    sql.to_owned()
+}
+
+/// SQLite takes `?N` for numbered parameters.
+fn sqlite_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn pg_dec_out(r: &sqlx::postgres::PgRow, i: usize) -> Result<Option<Decimal>, JournalError> {
+    use sqlx::Row;
+    r.try_get::<Option<Decimal>, _>(i)
+        .map_err(|e| db_error("decimal read", e))
+}
+
+fn pg_time_out(r: &sqlx::postgres::PgRow, i: usize) -> Result<Option<DateTime<Utc>>, JournalError> {
+    use sqlx::Row;
+    r.try_get::<Option<DateTime<Utc>>, _>(i)
+        .map_err(|e| db_error("time read", e))
+}
+
+fn sqlite_dec_in(d: Option<Decimal>) -> Option<String> {
+    d.map(|d| d.to_string())
+}
+
+fn sqlite_dec_out(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Option<Decimal>, JournalError> {
+    use sqlx::Row;
+    let text: Option<String> = r.try_get(i).map_err(|e| db_error("decimal read", e))?;
+    text.map(|t| {
+        Decimal::from_str(&t).map_err(|_| JournalError {
+            reason: format!("decimal {t:?} unreadable"),
+        })
+    })
+    .transpose()
+}
+
+fn sqlite_time_in(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+}
+
+fn sqlite_time_out(
+    r: &sqlx::sqlite::SqliteRow,
+    i: usize,
+) -> Result<Option<DateTime<Utc>>, JournalError> {
+    use sqlx::Row;
+    let text: Option<String> = r.try_get(i).map_err(|e| db_error("time read", e))?;
+    text.map(|t| {
+        DateTime::parse_from_rfc3339(&t)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|_| JournalError {
+                reason: format!("time {t:?} unreadable"),
+            })
+    })
+    .transpose()
+}
+
+journal_impl!(
+    PgJournal,
+    sqlx::Postgres,
+    sqlx::PgPool,
+    pg_sql,
+    |d: Option<Decimal>| d,
+    pg_dec_out,
+    |t: Option<DateTime<Utc>>| t,
+    pg_time_out
+);
+journal_impl!(
+    SqliteJournal,
+    sqlx::Sqlite,
+    sqlx::SqlitePool,
+    sqlite_sql,
+    sqlite_dec_in,
+    sqlite_dec_out,
+    sqlite_time_in,
+    sqlite_time_out
+);
+
+impl PgJournal {
+    /// Connects and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, JournalError> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| db_error("connect", e))?;
+        let journal = Self { pool };
+        journal.migrate().await?;
+        Ok(journal)
+    }
+
+    pub async fn migrate(&self) -> Result<(), JournalError> {
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await
+            .map_err(|e| JournalError {
+                reason: format!("migration: {e}"),
+            })
+    }
+}
+
+impl SqliteJournal {
+    /// Opens (creating if needed) and brings the schema up to date. `url` is a `sqlite:`
+    /// URL or a file path.
+    pub async fn connect(url: &str) -> Result<Self, JournalError> {
+        let url = if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .map_err(|e| db_error("open", e))?
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        // In-memory databases live per connection: keep exactly one.
+        let max = if url.contains(":memory:") { 1 } else { 4 };
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(options)
+            .await
+            .map_err(|e| db_error("open", e))?;
+        let journal = Self { pool };
+        journal.migrate().await?;
+        Ok(journal)
+    }
+
+    pub async fn migrate(&self) -> Result<(), JournalError> {
+        sqlx::migrate!("migrations/sqlite")
+            .run(&self.pool)
+            .await
+            .map_err(|e| JournalError {
+                reason: format!("migration: {e}"),
+            })
+    }
+}
+
+/// Either journal, chosen by URL scheme (`postgres://…` or `sqlite:…`/a path).
+#[derive(Debug, Clone)]
+pub enum AnyJournal {
+    Postgres(PgJournal),
+    Sqlite(SqliteJournal),
+}
+
+impl AnyJournal {
+    pub async fn connect(url: &str) -> Result<Self, JournalError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            PgJournal::connect(url).await.map(Self::Postgres)
+        } else {
+            SqliteJournal::connect(url).await.map(Self::Sqlite)
+        }
+    }
+
+    pub async fn recent_signals(&self, limit: i64) -> Result<Vec<SignalRecord>, JournalError> {
+        match self {
+            Self::Postgres(j) => j.recent_signals(limit).await,
+            Self::Sqlite(j) => j.recent_signals(limit).await,
+        }
+    }
+
+    pub async fn recent_orders(&self, limit: i64) -> Result<Vec<OrderRecord>, JournalError> {
+        match self {
+            Self::Postgres(j) => j.recent_orders(limit).await,
+            Self::Sqlite(j) => j.recent_orders(limit).await,
+        }
+    }
+}
+
+impl TradeJournal for AnyJournal {
+    async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
+        match self {
+            Self::Postgres(j) => j.upsert_signal(r).await,
+            Self::Sqlite(j) => j.upsert_signal(r).await,
+        }
+    }
+
+    async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
+        match self {
+            Self::Postgres(j) => j.upsert_order(r).await,
+            Self::Sqlite(j) => j.upsert_order(r).await,
+        }
+    }
+
+    async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
+        match self {
+            Self::Postgres(j) => j.signal(id).await,
+            Self::Sqlite(j) => j.signal(id).await,
+        }
+    }
+
+    async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
+        match self {
+            Self::Postgres(j) => j.orders(id).await,
+            Self::Sqlite(j) => j.orders(id).await,
+        }
+    }
+}
+
+impl AuditLog for AnyJournal {
+    async fn record_replay(&self, a: &ReplayAudit) -> Result<(), JournalError> {
+        match self {
+            Self::Postgres(j) => j.record_replay(a).await,
+            Self::Sqlite(j) => j.record_replay(a).await,
+        }
+    }
+}

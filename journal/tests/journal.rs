@@ -1,0 +1,190 @@
+//! One body of journal tests run against SQLite (a temp file and in memory) and a real
+//! PostgreSQL (`JOURNAL_TEST_PG_URL`, a throwaway cluster `scripts/test.sh` starts).
+#![allow(clippy::unwrap_used)]
+
+use chrono::{DateTime, Duration, Utc};
+use journal::{AnyJournal, PgJournal, SqliteJournal};
+use rust_decimal::Decimal;
+use shared::execution::{
+    ClientOrderId, Leg, OrderRecord, Side, SignalRecord, SignalStatus, StageTimes, TradeJournal,
+};
+use shared::outcome::Outcome;
+use shared::replay::{AuditLog, ReplayAudit};
+use shared::routing::Broker;
+use shared::signal::SignalId;
+use std::str::FromStr;
+
+fn t0() -> DateTime<Utc> {
+    "2026-11-23T14:32:00.123456Z".parse().unwrap()
+}
+
+fn signal(id: &SignalId, status: SignalStatus, stages: StageTimes) -> SignalRecord {
+    SignalRecord {
+        signal_id: id.clone(),
+        raw: r#"{"action":"LONG_ENTRY"}"#.into(),
+        normalized: serde_json::json!({"action": "LONG_ENTRY", "symbol": "EURUSD"}),
+        symbol: "EURUSD".into(),
+        exchange: "OANDA".into(),
+        action: "LONG_ENTRY".into(),
+        broker: Some(Broker::Oanda),
+        instrument: Some("EUR_USD".into()),
+        contract_resolution: None,
+        status,
+        reason: None,
+        stages,
+    }
+}
+
+fn order(id: &SignalId, leg: Leg, qty: &str, price: Option<&str>, outcome: Outcome) -> OrderRecord {
+    OrderRecord {
+        signal_id: id.clone(),
+        broker: Broker::Oanda,
+        account: "101-004-1-001".into(),
+        instrument: "EUR_USD".into(),
+        leg,
+        client_order_id: ClientOrderId::new(id, leg),
+        broker_order_id: Some("6368".into()),
+        side: Side::Buy,
+        quantity: Decimal::from_str(qty).unwrap(),
+        fill_price: price.map(|p| Decimal::from_str(p).unwrap()),
+        outcome,
+        error: None,
+        sent_at: Some(t0()),
+        acked_at: Some(t0() + Duration::milliseconds(120)),
+    }
+}
+
+async fn contract(j: &impl TradeJournal, tag: &str) {
+    let id = SignalId::of_canonical(&format!(
+        "{tag}-{}",
+        Utc::now().timestamp_nanos_opt().unwrap()
+    ));
+    let first = StageTimes {
+        received: Some(t0()),
+        enqueued: Some(t0()),
+        routed: Some(t0()),
+        ..Default::default()
+    };
+    j.upsert_signal(&signal(&id, SignalStatus::Routed, first.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        j.signal(&id).await.unwrap().unwrap(),
+        signal(&id, SignalStatus::Routed, first.clone())
+    );
+
+    // A later upsert without the early stages keeps them, and adds its own.
+    let later = StageTimes {
+        executor_start: Some(t0() + Duration::seconds(1)),
+        ..Default::default()
+    };
+    let mut filled = signal(&id, SignalStatus::Filled, later);
+    filled.reason = Some("done".into());
+    j.upsert_signal(&filled).await.unwrap();
+    j.upsert_signal(&filled).await.unwrap();
+    let back = j.signal(&id).await.unwrap().unwrap();
+    assert_eq!(back.status, SignalStatus::Filled);
+    assert_eq!(back.stages.received, Some(t0()));
+    assert_eq!(
+        back.stages.executor_start,
+        Some(t0() + Duration::seconds(1))
+    );
+
+    // Two legs are two rows; a leg upserted again is updated, not duplicated.
+    j.upsert_order(&order(&id, Leg::Open, "1000", None, Outcome::Unknown))
+        .await
+        .unwrap();
+    j.upsert_order(&order(
+        &id,
+        Leg::Close,
+        "0.00012345",
+        Some("97123.45"),
+        Outcome::Filled,
+    ))
+    .await
+    .unwrap();
+    j.upsert_order(&order(
+        &id,
+        Leg::Open,
+        "1000",
+        Some("1.08345"),
+        Outcome::Filled,
+    ))
+    .await
+    .unwrap();
+    let legs = j.orders(&id).await.unwrap();
+    assert_eq!(legs.len(), 2);
+    assert_eq!((legs[0].leg, legs[1].leg), (Leg::Close, Leg::Open));
+    assert_eq!(legs[0].quantity.to_string(), "0.00012345");
+    assert_eq!(legs[0].fill_price.unwrap().to_string(), "97123.45");
+    assert_eq!(
+        (legs[1].outcome, legs[1].fill_price.unwrap().to_string()),
+        (Outcome::Filled, "1.08345".to_owned())
+    );
+    assert_eq!(
+        legs[1],
+        order(&id, Leg::Open, "1000", Some("1.08345"), Outcome::Filled)
+    );
+
+    assert!(
+        j.signal(&SignalId::of_canonical("absent"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn audit(j: &impl AuditLog) {
+    j.record_replay(&ReplayAudit {
+        at: t0(),
+        queue: "oanda-dlq.fifo".into(),
+        message_id: "m-1".into(),
+        signal_id: Some(SignalId::of_canonical("x")),
+        forced: true,
+        dry_run: false,
+        result: "replayed (forced)".into(),
+        operator: "ops".into(),
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
+    let path = std::env::temp_dir().join(format!("journal-test-{}.sqlite", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let j = SqliteJournal::connect(path.to_str().unwrap())
+        .await
+        .unwrap();
+    contract(&j, "sqlite").await;
+    audit(&j).await;
+    j.migrate().await.unwrap();
+    assert_eq!(j.replay_audits().await.unwrap()[0].2, "replayed (forced)");
+    // Reopening the file finds what was written.
+    let again = SqliteJournal::connect(path.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again.recent_signals(10).await.unwrap().len(), 1);
+    assert_eq!(again.recent_orders(10).await.unwrap().len(), 2);
+    assert!(!format!("{again:?}").contains(path.to_str().unwrap()));
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_journal_keeps_the_contract() {
+    let j = AnyJournal::connect("sqlite::memory:").await.unwrap();
+    contract(&j, "memory").await;
+    audit(&j).await;
+}
+
+#[tokio::test]
+async fn postgres_journal_keeps_the_contract_and_migrations_rerun() {
+    let url = std::env::var("JOURNAL_TEST_PG_URL")
+        .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
+    let j = PgJournal::connect(&url).await.unwrap();
+    contract(&j, "pg").await;
+    audit(&j).await;
+    j.migrate().await.unwrap();
+    let any = AnyJournal::connect(&url).await.unwrap();
+    assert!(!any.recent_signals(5).await.unwrap().is_empty());
+    assert!(!format!("{any:?}").contains("postgres://"));
+}
