@@ -214,6 +214,10 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, String> {
                 return Err("name the messages to replay, or --all".into());
             }
             let target = dlq_target(target).await?;
+            // Check the audit trail is reachable before anything moves.
+            if matches!(target, dlq::Target::Sqs { .. }) {
+                audit_journal().await?;
+            }
             let opts = dlq::ReplayOptions {
                 ids: message_ids,
                 all,
@@ -434,8 +438,21 @@ async fn run(command: Command) -> Result<ExitCode, String> {
     }
 }
 
-/// Audit records of an SQS replay go to the journal database named by `JOURNAL_URL`.
+/// The journal named by `JOURNAL_URL` (`postgres://…`, or a SQLite path), where SQS replays
+/// are audited.
+async fn audit_journal() -> Result<journal::AnyJournal, String> {
+    let url = std::env::var("JOURNAL_URL")
+        .map_err(|_| "JOURNAL_URL is not set: SQS replays are audited in the journal".to_owned())?;
+    journal::AnyJournal::connect(&url)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 async fn journal_audit(audits: &[shared::replay::ReplayAudit]) -> Result<(), String> {
-    let _ = audits;
-    Err("JOURNAL_URL support arrives with the journal crate".into())
+    use shared::replay::AuditLog;
+    let journal = audit_journal().await?;
+    for a in audits {
+        journal.record_replay(a).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

@@ -1,0 +1,311 @@
+//! Dead-letter handling against moto (`MOTO_ENDPOINT`, set by scripts/test.sh): a poisoned
+//! signal lands in the FIFO DLQ after max receives (the executor reports it failed each
+//! time); `tvctl dlq replay` refuses it as stale, replays it with `--force`, and the replay
+//! executes exactly once.
+#![allow(clippy::unwrap_used)]
+
+use aws_adapters::local_sdk_config;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use chrono::{Duration, Utc};
+use executor_runtime::killswitch::KillSwitch;
+use executor_runtime::metrics::CapturedMetrics;
+use executor_runtime::paper::PaperNetting;
+use executor_runtime::processor::{Executor, ExecutorSettings};
+use executor_runtime::risk::RiskConfig;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use shared::clock::SystemClock;
+use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
+use shared::message::{INTENT_VERSION, OrderIntent};
+use shared::outcome::Outcome;
+use shared::routing::{Broker, Instrument};
+use shared::{Action, SignalId};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Unreadable while poisoned: the executor reports the record failed, sending nothing.
+struct Poison(AtomicBool);
+
+impl KillSwitch for Poison {
+    async fn engaged(&self) -> Result<bool, String> {
+        if self.0.load(Ordering::SeqCst) {
+            Err("parameter store unreachable".into())
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+fn endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run the suite with scripts/test.sh, which starts moto")
+}
+
+async fn receive(client: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    client
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default()
+}
+
+fn event(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::sqs::SqsEvent {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let attrs = m.attributes.clone().unwrap_or_default();
+            let group = attrs
+                .get(&MessageSystemAttributeName::MessageGroupId)
+                .cloned()
+                .unwrap_or_default();
+            json!({"messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+                   "attributes": {"MessageGroupId": group}, "messageAttributes": {}})
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+fn journal_path() -> String {
+    std::env::temp_dir()
+        .join(format!("dlq-audit-{}.sqlite", std::process::id()))
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn tvctl(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(args)
+        .env("JOURNAL_URL", journal_path())
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes_once() {
+    let _ = std::fs::remove_file(journal_path());
+    let client = aws_sdk_sqs::Client::new(&local_sdk_config(&endpoint(), "us-east-1").await);
+    let suffix = format!("{}-{}", std::process::id(), Utc::now().timestamp_micros());
+    let dlq_url = client
+        .create_queue()
+        .queue_name(format!("oanda-dlq-{suffix}.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let url = client
+        .create_queue()
+        .queue_name(format!("oanda-{suffix}.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+
+    let venue = Arc::new(PaperNetting::new(Broker::Oanda, "paper"));
+    let poison = Poison(AtomicBool::new(true));
+    let executor = Executor {
+        venue: venue.clone(),
+        store: Arc::new(MemoryIdempotencyStore::default()),
+        journal: Arc::new(MemoryJournal::default()),
+        notifier: Arc::new(MemoryNotifier::default()),
+        kill_switch: poison,
+        clock: SystemClock,
+        metrics: Arc::new(CapturedMetrics::default()),
+        settings: ExecutorSettings {
+            max_age: Duration::seconds(30),
+            lease: Duration::seconds(60),
+            record_ttl: Duration::days(1),
+            risk: RiskConfig::from_toml(
+                "default_size = \"1000\"\ndefault_max_position = \"10000\"",
+            )
+            .unwrap(),
+        },
+    };
+
+    // Fired 20 s ago: fresh for the executor (30 s), stale for a replay held to 10 s.
+    let t = Utc::now() - Duration::seconds(20);
+    let intent = OrderIntent {
+        version: INTENT_VERSION,
+        signal_id: SignalId::of_canonical(&format!("dlq-{suffix}")),
+        broker: Broker::Oanda,
+        instrument: Instrument::new("EUR_USD"),
+        action: Action::LongEntry,
+        target: Action::LongEntry.target(),
+        symbol: "EURUSD".into(),
+        exchange: "OANDA".into(),
+        reference_price: Decimal::new(108345, 5),
+        quantity_override: None,
+        signal_time: t,
+        received_at: t,
+        enqueued_at: t,
+        routed_at: t,
+        contract: None,
+        raw: "{}".into(),
+        replay_forced: false,
+    };
+    client
+        .send_message()
+        .queue_url(&url)
+        .message_group_id("EUR_USD")
+        .message_deduplication_id(intent.signal_id.as_str())
+        .message_body(serde_json::to_string(&intent).unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let mut attempts = 0;
+    loop {
+        let got = receive(&client, &url).await;
+        if got.is_empty() {
+            break;
+        }
+        attempts += 1;
+        assert!(attempts <= 5, "never dead-lettered");
+        let resp = executor.handle_batch(event(&got), None).await.unwrap();
+        assert_eq!(resp.batch_item_failures.len(), 1);
+        for m in &got {
+            client
+                .change_message_visibility()
+                .queue_url(&url)
+                .receipt_handle(m.receipt_handle.clone().unwrap())
+                .visibility_timeout(0)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(attempts, 2, "maxReceiveCount 2");
+    assert_eq!(venue.orders(), 0);
+
+    let (code, listing) = tvctl(&["dlq", "list", "--queue-url", &dlq_url, "--json"]);
+    assert_eq!(code, 0, "{listing}");
+    let listed: Value = serde_json::from_str(listing.trim()).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listing}");
+    assert_eq!(listed[0]["signal_id"], intent.signal_id.as_str());
+    assert!(listed[0]["age_secs"].as_i64().unwrap() >= 20);
+    // Listing does not consume (SQS counts the listing's receive, so only ids are compared).
+    let again: Value = serde_json::from_str(
+        tvctl(&["dlq", "list", "--queue-url", &dlq_url, "--json"])
+            .1
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(again[0]["message_id"], listed[0]["message_id"]);
+
+    let (code, out) = tvctl(&[
+        "dlq",
+        "replay",
+        "--queue-url",
+        &dlq_url,
+        "--source-url",
+        &url,
+        "--all",
+        "--dry-run",
+        "--force",
+        "--max-age-secs",
+        "10",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("would replay (forced)"), "{out}");
+    assert!(
+        receive(&client, &url).await.is_empty(),
+        "a dry run sent something"
+    );
+
+    executor.kill_switch.0.store(false, Ordering::SeqCst);
+    let (code, out) = tvctl(&[
+        "dlq",
+        "replay",
+        "--queue-url",
+        &dlq_url,
+        "--source-url",
+        &url,
+        "--all",
+        "--max-age-secs",
+        "10",
+    ]);
+    assert_eq!(
+        code, 1,
+        "a stale signal must be refused without --force: {out}"
+    );
+    assert!(out.contains("refused") && out.contains("--force"), "{out}");
+    assert!(receive(&client, &url).await.is_empty());
+
+    let (code, out) = tvctl(&[
+        "dlq",
+        "replay",
+        "--queue-url",
+        &dlq_url,
+        "--source-url",
+        &url,
+        "--all",
+        "--force",
+        "--max-age-secs",
+        "10",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("replayed (forced)"), "{out}");
+    assert_eq!(
+        tvctl(&["dlq", "list", "--queue-url", &dlq_url, "--json"])
+            .1
+            .trim(),
+        "[]"
+    );
+
+    let audits = journal::SqliteJournal::connect(&journal_path())
+        .await
+        .unwrap()
+        .replay_audits()
+        .await
+        .unwrap();
+    let results: Vec<_> = audits
+        .iter()
+        .map(|a| a.2.split(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        results,
+        ["would replay (forced)", "refused", "replayed (forced)"]
+    );
+
+    let got = receive(&client, &url).await;
+    assert_eq!(got.len(), 1);
+    let resp = executor.handle_batch(event(&got), None).await.unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(venue.orders(), 1);
+    // Executing the same intent again (a second replay) is acknowledged without an order.
+    let replayed: OrderIntent = serde_json::from_str(got[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(executor.execute(&replayed).await.unwrap(), Outcome::Filled);
+    assert_eq!(venue.orders(), 1);
+}
