@@ -502,6 +502,14 @@ impl AnyJournal {
             Self::Sqlite(j) => j.recent_orders(limit).await,
         }
     }
+
+    /// (queue, message id, result) of every replay decision, oldest first.
+    pub async fn replay_audits(&self) -> Result<Vec<(String, String, String)>, JournalError> {
+        match self {
+            Self::Postgres(j) => j.replay_audits().await,
+            Self::Sqlite(j) => j.replay_audits().await,
+        }
+    }
 }
 
 impl TradeJournal for AnyJournal {

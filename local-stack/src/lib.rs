@@ -32,7 +32,7 @@ use shared::alert::Freshness;
 use shared::clock::SystemClock;
 use shared::config::Env;
 use shared::local_queue::{LocalFifoQueue, LocalQueueConfig, Received};
-use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
+use shared::memory::{MemoryIdempotencyStore, MemoryNotifier};
 use shared::routing::Broker;
 use std::collections::HashSet;
 use std::future::Future;
@@ -44,7 +44,7 @@ use venue::AnyVenue;
 pub const LOCAL_SECRET: &str = "local-dev-secret-change-me";
 
 pub type Queue = Arc<LocalFifoQueue<SystemClock>>;
-type Journal = Arc<ConsoleJournal<Arc<MemoryJournal>>>;
+type Journal = Arc<ConsoleJournal<journal::AnyJournal>>;
 pub type LocalExecutor = Executor<
     AnyVenue,
     Arc<MemoryIdempotencyStore>,
@@ -62,6 +62,8 @@ pub struct LocalConfig {
     pub max_receives: u32,
     pub freshness: Freshness,
     pub usd_balance: Decimal,
+    /// The SQLite journal file (or any journal URL).
+    pub journal_url: String,
 }
 
 impl Default for LocalConfig {
@@ -73,6 +75,7 @@ impl Default for LocalConfig {
             max_receives: 5,
             freshness: Freshness::default(),
             usd_balance: Decimal::from(10_000),
+            journal_url: ".tvctl/journal.sqlite".into(),
         }
     }
 }
@@ -108,7 +111,7 @@ impl Queues {
 pub struct LocalStack {
     pub addr: SocketAddr,
     pub queues: Arc<Queues>,
-    pub journal: Arc<MemoryJournal>,
+    pub journal: journal::AnyJournal,
     pub netting: [(Broker, Option<Arc<PaperNetting>>); 2],
     pub spot: Arc<PaperSpot>,
 }
@@ -237,7 +240,7 @@ fn executor(
 struct App {
     ingest: Ingest<Queue, SystemClock>,
     queues: Arc<Queues>,
-    journal: Arc<MemoryJournal>,
+    journal: journal::AnyJournal,
     netting: [(Broker, Option<Arc<PaperNetting>>); 2],
     spot: Arc<PaperSpot>,
 }
@@ -294,8 +297,27 @@ async fn positions(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn trades(State(app): State<Arc<App>>) -> Response {
-    axum::Json(json!({"signals": app.journal.all_signals(), "orders": app.journal.all_orders()}))
-        .into_response()
+    let read = async {
+        use shared::execution::TradeJournal;
+        let mut signals = app.journal.recent_signals(500).await?;
+        signals.reverse();
+        let mut orders = Vec::new();
+        for s in &signals {
+            orders.extend(app.journal.orders(&s.signal_id).await?);
+        }
+        let replays = app.journal.replay_audits().await?;
+        Ok::<_, shared::execution::JournalError>(
+            json!({"signals": signals, "orders": orders, "replays": replays}),
+        )
+    };
+    match read.await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
 }
 
 async fn queues(State(app): State<Arc<App>>) -> Response {
@@ -327,7 +349,16 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         coinbase: queue("coinbase", &cfg),
     });
     let routing = RoutingTable::from_env(env).map_err(|e| e.to_string())?;
-    let memory = Arc::new(MemoryJournal::default());
+    if let Some(dir) = std::path::Path::new(&cfg.journal_url)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let memory = journal::AnyJournal::connect(&cfg.journal_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    line(&format!("journal: {}", cfg.journal_url));
     let journal: Journal = Arc::new(ConsoleJournal(memory.clone()));
 
     let (oanda_venue, oanda_paper) = real::oanda(env)?.map_or_else(

@@ -35,6 +35,9 @@ enum Command {
         /// Seconds before an unacknowledged message comes back.
         #[arg(long, default_value_t = 5)]
         visibility_secs: i64,
+        /// The SQLite journal file.
+        #[arg(long, env = "TVCTL_JOURNAL", default_value = ".tvctl/journal.sqlite")]
+        journal: String,
     },
     /// Post an alert (a file, or a built-in sample by name) with the passphrase and a fresh
     /// `timenow`/`timestamp` filled in.
@@ -288,9 +291,11 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             port,
             secret,
             visibility_secs,
+            journal,
         } => {
             let cfg = local_stack::LocalConfig {
                 port,
+                journal_url: journal,
                 secret: secret
                     .clone()
                     .unwrap_or_else(|| local_stack::LOCAL_SECRET.into()),

@@ -22,7 +22,8 @@ impl Drop for Stack {
 
 fn start() -> Stack {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tvctl"))
-        .args(["dev", "--port", "0"])
+        .args(["dev", "--port", "0", "--journal"])
+        .arg(std::env::temp_dir().join(format!("local-stack-{}.sqlite", std::process::id())))
         .env_remove("WEBHOOK_SECRET")
         .env_remove("OANDA_BASE_URL")
         .env_remove("TRADOVATE_BASE_URL")
