@@ -4,7 +4,12 @@
 //! configuration honours `AWS_ENDPOINT_URL`, which is how tests and `cargo lambda watch`
 //! point every client at a local moto server.
 
+pub mod dynamodb;
+pub mod sns;
 pub mod tokens;
+
+pub use dynamodb::DynamoIdempotencyStore;
+pub use sns::SnsNotifier;
 
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use secrecy::SecretString;

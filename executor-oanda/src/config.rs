@@ -12,9 +12,6 @@ pub struct OandaSettings {
     pub base_url: String,
     /// `OANDA_ACCOUNT`.
     pub account: String,
-    /// `OANDA_SECRET_PARAM` (SSM SecureString name) in AWS; `OANDA_SECRET` read directly when
-    /// that is not set.
-    pub secret_param: Option<String>,
 }
 
 impl OandaSettings {
@@ -24,7 +21,6 @@ impl OandaSettings {
                 .optional("OANDA_BASE_URL")
                 .unwrap_or_else(|| PRACTICE_URL.to_owned()),
             account: env.required("OANDA_ACCOUNT")?,
-            secret_param: env.optional("OANDA_SECRET_PARAM"),
         })
     }
 }

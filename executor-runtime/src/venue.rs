@@ -96,7 +96,10 @@ impl<V: Venue + ?Sized> Venue for std::sync::Arc<V> {
         (**self).account()
     }
 
-    fn execute(&self, req: &ExecRequest<'_>) -> impl Future<Output = Result<Execution, NothingSent>> + Send {
+    fn execute(
+        &self,
+        req: &ExecRequest<'_>,
+    ) -> impl Future<Output = Result<Execution, NothingSent>> + Send {
         (**self).execute(req)
     }
 }

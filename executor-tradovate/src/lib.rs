@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod models;
 pub mod token;

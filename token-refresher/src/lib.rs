@@ -1,1 +1,59 @@
-//! Placeholder crate; see README.md.
+//! The token refresher's handler: one scheduled run renews or re-logs the Tradovate token
+//! under the lock, emits a metric either way, and notifies operators on failure (and fails
+//! the invocation, so the function's error alarm fires too).
+
+use executor_runtime::metrics::MetricsSink;
+use executor_tradovate::token::{Refreshed, TokenError, TokenManager};
+use serde_json::json;
+use shared::clock::Clock;
+use shared::ports::{LeaseLock, Notification, Notifier, TokenStore};
+use tracing::{error, info};
+
+/// One EMF line: `TokenRefreshes` or `TokenRefreshFailures` in namespace `TvPipeline`.
+fn metric(name: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    json!({
+        "_aws": {"Timestamp": at.timestamp_millis(), "CloudWatchMetrics": [{
+            "Namespace": executor_runtime::metrics::NAMESPACE,
+            "Dimensions": [["Broker"]],
+            "Metrics": [{"Name": name, "Unit": "Count"}],
+        }]},
+        "Broker": "tradovate",
+        name: 1,
+    })
+    .to_string()
+}
+
+pub async fn refresh<S, L, C, N>(
+    tokens: &TokenManager<S, L, C>,
+    notifier: &N,
+    metrics: &dyn MetricsSink,
+    clock: &impl Clock,
+) -> Result<Refreshed, TokenError>
+where
+    S: TokenStore,
+    L: LeaseLock,
+    C: Clock,
+    N: Notifier,
+{
+    match tokens.scheduled().await {
+        Ok(how) => {
+            info!(how = ?how, "token refresh run");
+            metrics.emit(metric("TokenRefreshes", clock.now()));
+            Ok(how)
+        }
+        Err(e) => {
+            error!(error = %e, "token refresh failed");
+            metrics.emit(metric("TokenRefreshFailures", clock.now()));
+            let note = Notification {
+                subject: "tradovate token refresh failed".into(),
+                message: format!(
+                    "The Tradovate token could not be refreshed: {e}. Executors will try once themselves; check credentials and penalties."
+                ),
+            };
+            if let Err(n) = notifier.notify(note).await {
+                error!(error = %n, "could not notify about the failed refresh");
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! The DynamoDB idempotency store against a real moto server (`MOTO_ENDPOINT`, exported by
+//! `scripts/test.sh`): the lease protocol with times passed in (no sleeping), exactly one
+//! winner among concurrent claims, independent keys, the stored item's layout, and the same
+//! answers as `MemoryIdempotencyStore` for one scripted history. Every test makes its own
+//! table, so tests share one server and run in parallel.
+#![allow(clippy::unwrap_used)]
+
+use aws_adapters::dynamodb::{DynamoIdempotencyStore, create_table, partition_key};
+use aws_adapters::local_sdk_config;
+use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
+use chrono::{DateTime, Duration, Utc};
+use shared::memory::MemoryIdempotencyStore;
+use shared::outcome::Outcome;
+use shared::ports::{Claim, IdempotencyKey, IdempotencyStore};
+use shared::routing::Broker;
+use shared::signal::SignalId;
+
+fn endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run scripts/test.sh, which starts moto and sets it")
+}
+
+fn unique(name: &str) -> String {
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    )
+}
+
+async fn client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&local_sdk_config(&endpoint(), "us-east-1").await)
+}
+
+/// A store over a fresh table, and the table's name.
+async fn store() -> (DynamoIdempotencyStore, String) {
+    let client = client().await;
+    let table = unique("idempotency");
+    create_table(&client, &table).await.unwrap();
+    (DynamoIdempotencyStore::new(client, &table), table)
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-11-23T14:32:00Z".parse().unwrap()
+}
+
+fn key_of(broker: Broker, account: &str, alert: &str) -> IdempotencyKey {
+    IdempotencyKey {
+        broker,
+        account: account.into(),
+        signal_id: SignalId::of_canonical(alert),
+    }
+}
+
+fn key() -> IdempotencyKey {
+    key_of(Broker::Oanda, "101-004-1-001", r#"{"alert":1}"#)
+}
+
+#[tokio::test]
+async fn first_claim_acquires_and_a_live_lease_is_busy_with_the_stored_lease() {
+    let (store, _) = store().await;
+    let lease = t0() + Duration::seconds(60);
+    assert_eq!(
+        store.claim(&key(), t0(), lease).await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        store.claim(&key(), t0(), lease).await.unwrap(),
+        Claim::Busy { lease_until: lease }
+    );
+    // A later attempt asking for a longer lease still sees (and keeps) the holder's.
+    let almost = lease - Duration::milliseconds(1);
+    assert_eq!(
+        store
+            .claim(&key(), almost, almost + Duration::seconds(60))
+            .await
+            .unwrap(),
+        Claim::Busy { lease_until: lease }
+    );
+}
+
+#[tokio::test]
+async fn an_ended_lease_is_taken_over_and_renewed() {
+    let (store, _) = store().await;
+    let lease = t0() + Duration::seconds(60);
+    store.claim(&key(), t0(), lease).await.unwrap();
+    // The lease ends at `lease_until` itself, as the port and the memory store say.
+    let renewed = lease + Duration::seconds(60);
+    assert_eq!(
+        store.claim(&key(), lease, renewed).await.unwrap(),
+        Claim::TakenOver
+    );
+    assert_eq!(
+        store.claim(&key(), lease, renewed).await.unwrap(),
+        Claim::Busy {
+            lease_until: renewed
+        },
+        "the take-over renewed the lease"
+    );
+    let much_later = renewed + Duration::hours(5);
+    assert_eq!(
+        store
+            .claim(&key(), much_later, much_later + Duration::seconds(60))
+            .await
+            .unwrap(),
+        Claim::TakenOver
+    );
+}
+
+#[tokio::test]
+async fn a_completed_record_answers_every_later_claim_with_its_outcome() {
+    let (store, _) = store().await;
+    let lease = t0() + Duration::seconds(60);
+    store.claim(&key(), t0(), lease).await.unwrap();
+    store
+        .complete(&key(), Outcome::Rejected, t0() + Duration::days(7))
+        .await
+        .unwrap();
+    for now in [
+        t0(),
+        lease + Duration::seconds(1),
+        t0() + Duration::days(400),
+    ] {
+        assert_eq!(
+            store
+                .claim(&key(), now, now + Duration::seconds(60))
+                .await
+                .unwrap(),
+            Claim::Completed {
+                outcome: Outcome::Rejected
+            },
+            "claim at {now}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_outcome_round_trips() {
+    let (store, _) = store().await;
+    let outcomes = [
+        Outcome::Filled,
+        Outcome::NoOp,
+        Outcome::Rejected,
+        Outcome::Refused,
+        Outcome::Expired,
+        Outcome::Unknown,
+    ];
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        let k = key_of(Broker::Coinbase, "portfolio", &format!("alert-{i}"));
+        // Completing without a claim is allowed: the port does not require one.
+        store.complete(&k, outcome, t0()).await.unwrap();
+        assert_eq!(
+            store.claim(&k, t0(), t0()).await.unwrap(),
+            Claim::Completed { outcome }
+        );
+    }
+}
+
+#[tokio::test]
+async fn release_frees_an_in_progress_record_but_keeps_a_completed_one() {
+    let (store, _) = store().await;
+    let lease = t0() + Duration::seconds(60);
+    store.claim(&key(), t0(), lease).await.unwrap();
+    store.release(&key()).await.unwrap();
+    assert_eq!(
+        store.claim(&key(), t0(), lease).await.unwrap(),
+        Claim::Acquired,
+        "a released record is free at once, lease or not"
+    );
+
+    store
+        .complete(&key(), Outcome::Filled, t0() + Duration::days(7))
+        .await
+        .unwrap();
+    store.release(&key()).await.unwrap();
+    assert_eq!(
+        store.claim(&key(), t0(), lease).await.unwrap(),
+        Claim::Completed {
+            outcome: Outcome::Filled
+        }
+    );
+
+    let never_claimed = key_of(Broker::Oanda, "101-004-1-001", "never");
+    store.release(&never_claimed).await.unwrap();
+}
+
+#[tokio::test]
+async fn ten_concurrent_claims_have_exactly_one_winner() {
+    let (store, _) = store().await;
+    // Several rounds, because one lucky round proves little about a race.
+    for round in 0..5 {
+        let k = key_of(Broker::Tradovate, "DEMO123", &format!("race-{round}"));
+        let lease = t0() + Duration::seconds(60);
+        let mut claims = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let (store, k) = (store.clone(), k.clone());
+            claims.spawn(async move { store.claim(&k, t0(), lease).await.unwrap() });
+        }
+        let claims = claims.join_all().await;
+        let acquired = claims.iter().filter(|c| **c == Claim::Acquired).count();
+        let busy = claims
+            .iter()
+            .filter(|c| **c == Claim::Busy { lease_until: lease })
+            .count();
+        assert_eq!((acquired, busy), (1, 9), "round {round}: {claims:?}");
+    }
+}
+
+#[tokio::test]
+async fn keys_differing_only_in_account_broker_or_signal_are_independent() {
+    let (store, _) = store().await;
+    let lease = t0() + Duration::seconds(60);
+    let base = key();
+    store.claim(&base, t0(), lease).await.unwrap();
+    store
+        .complete(&base, Outcome::Filled, t0() + Duration::days(7))
+        .await
+        .unwrap();
+    let other_account = IdempotencyKey {
+        account: "101-004-1-002".into(),
+        ..base.clone()
+    };
+    let other_broker = IdempotencyKey {
+        broker: Broker::Tradovate,
+        ..base.clone()
+    };
+    let other_signal = IdempotencyKey {
+        signal_id: SignalId::of_canonical("other"),
+        ..base.clone()
+    };
+    for k in [&other_account, &other_broker, &other_signal] {
+        assert_eq!(
+            store.claim(k, t0(), lease).await.unwrap(),
+            Claim::Acquired,
+            "{k:?}"
+        );
+    }
+    store.release(&other_account).await.unwrap();
+    assert_eq!(
+        store.claim(&base, t0(), lease).await.unwrap(),
+        Claim::Completed {
+            outcome: Outcome::Filled
+        }
+    );
+    assert_eq!(
+        store.claim(&other_broker, t0(), lease).await.unwrap(),
+        Claim::Busy { lease_until: lease }
+    );
+}
+
+/// Operators and the CDK TTL setting read these attributes, so their names, types and units
+/// are part of the contract.
+#[tokio::test]
+async fn items_have_the_documented_layout() {
+    let (store, table) = store().await;
+    let client = client().await;
+    let item = |k: IdempotencyKey| {
+        let client = client.clone();
+        let table = table.clone();
+        async move {
+            client
+                .get_item()
+                .table_name(table)
+                .key("pk", AttributeValue::S(partition_key(&k)))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
+        }
+    };
+    let k = key();
+    assert_eq!(
+        partition_key(&k),
+        format!("oanda#101-004-1-001#{}", k.signal_id)
+    );
+
+    let lease = t0() + Duration::milliseconds(60_123);
+    store.claim(&k, t0(), lease).await.unwrap();
+    let held = item(k.clone()).await;
+    assert_eq!(held["status"], AttributeValue::S("IN_PROGRESS".into()));
+    assert_eq!(
+        held["lease_until"],
+        AttributeValue::N(lease.timestamp_millis().to_string())
+    );
+    let ttl: i64 = held["expires_at"].as_n().unwrap().parse().unwrap();
+    assert!(
+        ttl >= (lease + Duration::days(1)).timestamp(),
+        "an abandoned record is kept well past its lease: {ttl}"
+    );
+
+    let expires = t0() + Duration::days(30);
+    store.complete(&k, Outcome::NoOp, expires).await.unwrap();
+    let done = item(k).await;
+    assert_eq!(done["status"], AttributeValue::S("COMPLETED".into()));
+    assert_eq!(done["outcome"], AttributeValue::S("no_op".into()));
+    assert_eq!(
+        done["expires_at"],
+        AttributeValue::N(expires.timestamp().to_string())
+    );
+    assert!(!done.contains_key("lease_until"));
+}
+
+#[tokio::test]
+async fn create_table_enables_ttl_and_can_run_again() {
+    let client = client().await;
+    let table = unique("idempotency-create");
+    create_table(&client, &table).await.unwrap();
+    create_table(&client, &table).await.unwrap();
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .time_to_live_description
+        .unwrap();
+    assert_eq!(ttl.attribute_name(), Some("expires_at"));
+    assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+}
+
+#[tokio::test]
+async fn a_missing_table_is_a_store_error_naming_the_service_error() {
+    let client = client().await;
+    let store = DynamoIdempotencyStore::new(client, unique("no-such-table"));
+    let err = store
+        .claim(&key(), t0(), t0() + Duration::seconds(60))
+        .await
+        .unwrap_err();
+    assert!(
+        err.reason.starts_with("claim: ResourceNotFoundException"),
+        "{err}"
+    );
+    assert!(store.release(&key()).await.is_err());
+    assert!(store.complete(&key(), Outcome::Filled, t0()).await.is_err());
+}
+
+/// One history, replayed against both stores: the DynamoDB store must answer exactly as the
+/// in-memory reference does, boundaries included.
+#[tokio::test]
+async fn answers_match_the_memory_store_for_a_scripted_history() {
+    #[derive(Debug, Clone, Copy)]
+    enum Op {
+        Take { key: usize, now: i64, lease: i64 },
+        Finish { key: usize, outcome: Outcome },
+        Free { key: usize },
+    }
+    let keys = [
+        key(),
+        key_of(Broker::Oanda, "101-004-1-002", r#"{"alert":1}"#),
+        key_of(Broker::Coinbase, "101-004-1-001", r#"{"alert":1}"#),
+    ];
+    let at = |s: i64| t0() + Duration::seconds(s);
+    use Op::*;
+    let script = [
+        Take {
+            key: 0,
+            now: 0,
+            lease: 30,
+        },
+        Take {
+            key: 1,
+            now: 0,
+            lease: 10,
+        },
+        Take {
+            key: 0,
+            now: 29,
+            lease: 90,
+        },
+        Take {
+            key: 0,
+            now: 30,
+            lease: 90,
+        },
+        Take {
+            key: 0,
+            now: 31,
+            lease: 120,
+        },
+        Free { key: 1 },
+        Take {
+            key: 1,
+            now: 1,
+            lease: 5,
+        },
+        Take {
+            key: 1,
+            now: 5,
+            lease: 50,
+        },
+        Finish {
+            key: 1,
+            outcome: Outcome::Unknown,
+        },
+        Take {
+            key: 1,
+            now: 500,
+            lease: 600,
+        },
+        Free { key: 1 },
+        Take {
+            key: 1,
+            now: 500,
+            lease: 600,
+        },
+        Free { key: 2 },
+        Take {
+            key: 2,
+            now: 0,
+            lease: 0,
+        },
+        Take {
+            key: 2,
+            now: 0,
+            lease: 10,
+        },
+        Finish {
+            key: 0,
+            outcome: Outcome::Expired,
+        },
+        Finish {
+            key: 0,
+            outcome: Outcome::Filled,
+        },
+        Take {
+            key: 0,
+            now: 9_999,
+            lease: 10_000,
+        },
+    ];
+    let (dynamo, _) = store().await;
+    let memory = MemoryIdempotencyStore::default();
+    for (step, op) in script.into_iter().enumerate() {
+        match op {
+            Take { key, now, lease } => {
+                let (k, now, lease) = (&keys[key], at(now), at(lease));
+                let want = memory.claim(k, now, lease).await.unwrap();
+                let got = dynamo.claim(k, now, lease).await.unwrap();
+                assert_eq!(got, want, "step {step}: {op:?}");
+            }
+            Finish { key, outcome } => {
+                memory.complete(&keys[key], outcome, t0()).await.unwrap();
+                dynamo.complete(&keys[key], outcome, t0()).await.unwrap();
+            }
+            Free { key } => {
+                memory.release(&keys[key]).await.unwrap();
+                dynamo.release(&keys[key]).await.unwrap();
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Cold-start wiring for the executor Lambdas. Everything here runs once per container,
+//! before the first event; a missing setting fails the start with its name.
+
+use aws_adapters::{DynamoIdempotencyStore, SnsNotifier, SsmSecretStore, load_sdk_config};
+use aws_lambda_events::sqs::SqsEvent;
+use chrono::Duration;
+use executor_runtime::killswitch::{KillSwitch, ParameterKillSwitch, StaticKillSwitch};
+use executor_runtime::metrics::StdoutMetrics;
+use executor_runtime::processor::{Executor, ExecutorSettings};
+use executor_runtime::risk::RiskConfig;
+use executor_runtime::venue::Venue;
+use lambda_runtime::{LambdaEvent, service_fn};
+use secrecy::SecretString;
+use shared::clock::SystemClock;
+use shared::config::{ConfigError, Env};
+use shared::execution::{JournalError, OrderRecord, SignalRecord, TradeJournal};
+use shared::ports::SecretStore;
+use shared::signal::SignalId;
+use std::sync::Arc;
+use tracing::info;
+
+/// The journal of a deployment: a database, or structured log lines when the cheap profile
+/// runs without one.
+#[derive(Debug, Clone)]
+pub enum DeployedJournal {
+    Database(journal::AnyJournal),
+    Log,
+}
+
+impl TradeJournal for DeployedJournal {
+    async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
+        match self {
+            Self::Database(j) => j.upsert_signal(r).await,
+            Self::Log => {
+                info!(journal = "signal", record = %serde_json::to_string(r).unwrap_or_default(), "journal");
+                Ok(())
+            }
+        }
+    }
+
+    async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
+        match self {
+            Self::Database(j) => j.upsert_order(r).await,
+            Self::Log => {
+                info!(journal = "order", record = %serde_json::to_string(r).unwrap_or_default(), "journal");
+                Ok(())
+            }
+        }
+    }
+
+    async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
+        match self {
+            Self::Database(j) => j.signal(id).await,
+            Self::Log => Ok(None),
+        }
+    }
+
+    async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
+        match self {
+            Self::Database(j) => j.orders(id).await,
+            Self::Log => Ok(Vec::new()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum DeployedKillSwitch {
+    Parameter(ParameterKillSwitch<SsmSecretStore>),
+    Off(StaticKillSwitch),
+}
+
+impl KillSwitch for DeployedKillSwitch {
+    async fn engaged(&self) -> Result<bool, String> {
+        match self {
+            Self::Parameter(k) => k.engaged().await,
+            Self::Off(k) => k.engaged().await,
+        }
+    }
+}
+
+pub type DeployedExecutor<V> = Executor<
+    V,
+    DynamoIdempotencyStore,
+    DeployedJournal,
+    SnsNotifier,
+    DeployedKillSwitch,
+    SystemClock,
+>;
+
+/// What every executor needs besides its venue.
+pub struct Common {
+    pub sdk: aws_config::SdkConfig,
+    pub secrets: SsmSecretStore,
+    store: DynamoIdempotencyStore,
+    journal: DeployedJournal,
+    notifier: SnsNotifier,
+    kill_switch: DeployedKillSwitch,
+    settings: ExecutorSettings,
+}
+
+impl std::fmt::Debug for Common {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Common")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(name: &str, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.into(),
+        reason: reason.to_string(),
+    }
+}
+
+impl Common {
+    pub async fn load(env: &impl Env, default_risk: &str) -> Result<Self, ConfigError> {
+        let sdk = load_sdk_config().await;
+        let secrets = SsmSecretStore::new(aws_sdk_ssm::Client::new(&sdk));
+        let store = DynamoIdempotencyStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            env.required("IDEMPOTENCY_TABLE")?,
+        );
+        let notifier = SnsNotifier::new(
+            aws_sdk_sns::Client::new(&sdk),
+            env.required("NOTIFY_TOPIC_ARN")?,
+        );
+        let journal = match (
+            env.optional("JOURNAL"),
+            env.optional("JOURNAL_URL"),
+            env.optional("JOURNAL_URL_PARAM"),
+        ) {
+            (Some(mode), _, _) if mode == "log" => DeployedJournal::Log,
+            (_, Some(url), _) => DeployedJournal::Database(
+                journal::AnyJournal::connect(&url)
+                    .await
+                    .map_err(|e| invalid("JOURNAL_URL", e))?,
+            ),
+            (_, None, Some(param)) => {
+                let url = secrets
+                    .secret(&param)
+                    .await
+                    .map_err(|e| invalid("JOURNAL_URL_PARAM", e))?;
+                use secrecy::ExposeSecret;
+                DeployedJournal::Database(
+                    journal::AnyJournal::connect(url.expose_secret())
+                        .await
+                        .map_err(|e| invalid("JOURNAL_URL_PARAM", e))?,
+                )
+            }
+            _ => {
+                return Err(ConfigError::Missing {
+                    name: "JOURNAL_URL, JOURNAL_URL_PARAM or JOURNAL=log".into(),
+                });
+            }
+        };
+        let kill_switch = match env.optional("KILL_SWITCH_PARAM") {
+            Some(name) => DeployedKillSwitch::Parameter(ParameterKillSwitch::new(
+                secrets.clone(),
+                name,
+                std::time::Duration::from_secs(15),
+            )),
+            None => DeployedKillSwitch::Off(StaticKillSwitch(false)),
+        };
+        let settings = ExecutorSettings {
+            max_age: Duration::seconds(env.parsed_or("MAX_ALERT_AGE_SECS", 30i64)?),
+            lease: Duration::seconds(env.parsed_or("LEASE_SECS", 60i64)?),
+            record_ttl: Duration::days(env.parsed_or("RECORD_TTL_DAYS", 30i64)?),
+            risk: RiskConfig::from_env(env, default_risk)?,
+        };
+        Ok(Self {
+            sdk,
+            secrets,
+            store,
+            journal,
+            notifier,
+            kill_switch,
+            settings,
+        })
+    }
+
+    /// A secret: the environment variable `name` locally, else the SSM SecureString named by
+    /// `<name>_PARAM`.
+    pub async fn secret(&self, env: &impl Env, name: &str) -> Result<SecretString, ConfigError> {
+        if let Some(v) = env.optional(name) {
+            return Ok(SecretString::from(v));
+        }
+        let param_name = format!("{name}_PARAM");
+        let param = env.optional(&param_name).ok_or(ConfigError::Missing {
+            name: format!("{name} or {param_name}"),
+        })?;
+        self.secrets
+            .secret(&param)
+            .await
+            .map_err(|e| invalid(&param_name, e))
+    }
+
+    pub fn executor<V: Venue>(self, venue: V) -> DeployedExecutor<V> {
+        Executor {
+            venue,
+            store: self.store,
+            journal: self.journal,
+            notifier: self.notifier,
+            kill_switch: self.kill_switch,
+            clock: SystemClock,
+            metrics: Arc::new(StdoutMetrics),
+            settings: self.settings,
+        }
+    }
+}
+
+/// The Lambda loop: SQS batches in, partial batch responses out.
+pub async fn run<V: Venue>(executor: DeployedExecutor<V>) -> Result<(), lambda_runtime::Error> {
+    let executor = &executor;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let deadline = event.context.deadline();
+        async move { executor.handle_batch(event.payload, Some(deadline)).await }
+    }))
+    .await
+}

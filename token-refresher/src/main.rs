@@ -1,0 +1,33 @@
+//! The token refresher Lambda (EventBridge schedule).
+
+use aws_adapters::{SnsNotifier, load_sdk_config};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use executor_runtime::metrics::StdoutMetrics;
+use lambda_runtime::{LambdaEvent, service_fn};
+use shared::clock::SystemClock;
+use shared::config::{Env, ProcessEnv};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init_json_logs();
+    let env = ProcessEnv;
+    let sdk = load_sdk_config().await;
+    let (tokens, _) = executor_tradovate::deploy::tokens(&env, &sdk, "token-refresher").await?;
+    let notifier = SnsNotifier::new(
+        aws_sdk_sns::Client::new(&sdk),
+        env.required("NOTIFY_TOPIC_ARN")?,
+    );
+    let (tokens, notifier) = (&tokens, &notifier);
+    lambda_runtime::run(service_fn(
+        move |_: LambdaEvent<EventBridgeEvent>| async move {
+            token_refresher::refresh(tokens, notifier, &StdoutMetrics, &SystemClock)
+                .await
+                .map(|how| format!("{how:?}"))
+                .map_err(|e| lambda_runtime::Diagnostic {
+                    error_type: "TokenRefreshFailed".into(),
+                    error_message: e.to_string(),
+                })
+        },
+    ))
+    .await
+}

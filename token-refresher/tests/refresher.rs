@@ -1,0 +1,157 @@
+//! The refresher's run against a minimal Tradovate auth endpoint: a successful login counts
+//! `TokenRefreshes`; a refused login counts `TokenRefreshFailures`, notifies operators and
+//! fails the run, without the password in the notification.
+#![allow(clippy::unwrap_used)]
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use executor_runtime::metrics::CapturedMetrics;
+use executor_tradovate::client::{ClientSettings, Credentials, TradovateClient};
+use executor_tradovate::token::{Refreshed, TokenManager, TokenPolicy};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shared::clock::ManualClock;
+use shared::memory::{MemoryLeaseLock, MemoryNotifier, MemoryTokenStore};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+const PASSWORD: &str = "pw-7c1d9e-never-logged";
+
+#[derive(Default)]
+struct Auth {
+    refuse: AtomicBool,
+    logins: AtomicUsize,
+}
+
+async fn login(State(auth): State<Arc<Auth>>, Json(body): Json<Value>) -> Json<Value> {
+    auth.logins.fetch_add(1, Ordering::SeqCst);
+    if auth.refuse.load(Ordering::SeqCst) || body["password"] != PASSWORD {
+        return Json(json!({"errorText": "Incorrect username or password. Please try again."}));
+    }
+    Json(json!({
+        "accessToken": "at-5b2e-session",
+        "expirationTime": "2026-11-23T16:02:00.000Z",
+        "userId": 7, "name": "trader"
+    }))
+}
+
+async fn serve(auth: Arc<Auth>) -> String {
+    let app = Router::new()
+        .route("/v1/auth/accesstokenrequest", post(login))
+        .with_state(auth);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+fn manager(url: &str) -> TokenManager<Arc<MemoryTokenStore>, Arc<MemoryLeaseLock>, ManualClock> {
+    let client = TradovateClient::new(
+        url,
+        ClientSettings {
+            timeout: std::time::Duration::from_secs(2),
+            read_attempts: 1,
+            read_backoff: std::time::Duration::from_millis(10),
+            max_wait: std::time::Duration::from_secs(1),
+        },
+    )
+    .unwrap();
+    let creds = Credentials {
+        name: "trader".into(),
+        password: SecretString::from(PASSWORD),
+        app_id: "tv-pipeline".into(),
+        app_version: "1.0".into(),
+        device_id: "device-1".into(),
+        cid: 8,
+        sec: SecretString::from("sec-secret-value"),
+    };
+    TokenManager::new(
+        Arc::new(client),
+        creds,
+        Arc::new(MemoryTokenStore::default()),
+        Arc::new(MemoryLeaseLock::default()),
+        ManualClock::new("2026-11-23T14:32:00Z".parse().unwrap()),
+        "refresher",
+        TokenPolicy::default(),
+    )
+}
+
+fn metric_names(metrics: &CapturedMetrics) -> Vec<String> {
+    metrics
+        .lines()
+        .iter()
+        .map(|l| {
+            l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_successful_login_counts_a_refresh_and_notifies_nobody() {
+    let auth = Arc::new(Auth::default());
+    let url = serve(auth.clone()).await;
+    let tokens = manager(&url);
+    let (notifier, metrics) = (MemoryNotifier::default(), CapturedMetrics::default());
+    let clock = ManualClock::new("2026-11-23T14:32:00Z".parse().unwrap());
+    let how = token_refresher::refresh(&tokens, &notifier, &metrics, &clock)
+        .await
+        .unwrap();
+    assert_eq!(how, Refreshed::LoggedIn);
+    assert_eq!(metric_names(&metrics), ["TokenRefreshes"]);
+    assert_eq!(metrics.lines()[0]["Broker"], "tradovate");
+    assert!(notifier.sent().is_empty());
+    assert_eq!(auth.logins.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_refused_login_counts_a_failure_notifies_and_fails_the_run() {
+    let auth = Arc::new(Auth::default());
+    auth.refuse.store(true, Ordering::SeqCst);
+    let url = serve(auth.clone()).await;
+    let tokens = manager(&url);
+    let (notifier, metrics) = (MemoryNotifier::default(), CapturedMetrics::default());
+    let clock = ManualClock::new("2026-11-23T14:32:00Z".parse().unwrap());
+    let err = token_refresher::refresh(&tokens, &notifier, &metrics, &clock)
+        .await
+        .unwrap_err();
+    assert_eq!(metric_names(&metrics), ["TokenRefreshFailures"]);
+    let sent = notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].subject.contains("token refresh failed"));
+    assert!(sent[0].message.contains(&err.to_string()));
+    for text in [
+        sent[0].message.as_str(),
+        &err.to_string(),
+        &format!("{err:?}"),
+    ] {
+        assert!(
+            !text.contains(PASSWORD) && !text.contains("sec-secret-value"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_is_a_failure_too() {
+    // A port nothing listens on: bind, learn the port, drop the listener.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tokens = manager(&format!("http://127.0.0.1:{port}/v1"));
+    let (notifier, metrics) = (MemoryNotifier::default(), CapturedMetrics::default());
+    let clock = ManualClock::new("2026-11-23T14:32:00Z".parse().unwrap());
+    assert!(
+        token_refresher::refresh(&tokens, &notifier, &metrics, &clock)
+            .await
+            .is_err()
+    );
+    assert_eq!(metric_names(&metrics), ["TokenRefreshFailures"]);
+    assert_eq!(notifier.sent().len(), 1);
+}
