@@ -1,0 +1,124 @@
+/**
+ * The deployment's choices, read from CDK context (`-c key=value`) once and checked, so the
+ * stack never sees a half-valid setting.
+ */
+
+export type Broker = 'oanda' | 'tradovate' | 'coinbase';
+export const ALL_BROKERS: readonly Broker[] = ['oanda', 'tradovate', 'coinbase'];
+
+export type JournalMode = 'log' | 'aurora';
+export type NatMode = 'instance' | 'gateway';
+
+export interface PipelineConfig {
+  /** Brokers whose executor is deployed. Every broker queue exists either way. */
+  readonly brokers: readonly Broker[];
+  /** Admit the webhook routes only from TradingView's documented addresses. */
+  readonly ipAllowlist: boolean;
+  readonly alarmEmail?: string;
+  readonly journal: JournalMode;
+  /** How executors in the VPC reach the brokers (journal=aurora only). */
+  readonly nat: NatMode;
+  /** Aurora pauses after this long without connections; 0 keeps it at 0.5 ACU instead. */
+  readonly auroraAutoPauseMinutes: number;
+  /** SSM prefix of every operator-set parameter, e.g. `/tv-pipeline`. */
+  readonly paramPrefix: string;
+  readonly throttleRate: number;
+  readonly throttleBurst: number;
+  /** Plain (non-secret) broker settings, passed as environment variables. */
+  readonly oandaAccount?: string;
+  readonly oandaBaseUrl?: string;
+  readonly tradovateAccount?: string;
+  readonly tradovateBaseUrl?: string;
+  readonly coinbaseApiKeyName?: string;
+  readonly coinbaseBaseUrl?: string;
+}
+
+export class ConfigError extends Error {}
+
+type Lookup = (key: string) => unknown;
+
+function text(get: Lookup, key: string): string | undefined {
+  const v = get(key);
+  if (v === undefined || v === null) return undefined;
+  const s = String(v).trim();
+  return s === '' ? undefined : s;
+}
+
+function oneOf<T extends string>(get: Lookup, key: string, allowed: readonly T[], fallback: T): T {
+  const v = text(get, key) ?? fallback;
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(`context ${key}=${v}: expected one of ${allowed.join(', ')}`);
+  }
+  return v as T;
+}
+
+function int(get: Lookup, key: string, fallback: number, min: number, max: number): number {
+  const v = text(get, key);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`context ${key}=${v}: expected an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function url(get: Lookup, key: string): string | undefined {
+  const v = text(get, key);
+  if (v !== undefined && !/^https:\/\/[^\s/]+/.test(v)) {
+    throw new ConfigError(`context ${key}=${v}: expected an https:// URL`);
+  }
+  return v;
+}
+
+/** Reads and checks every context option; `get` is `node.tryGetContext`. */
+export function readConfig(get: Lookup): PipelineConfig {
+  const brokerText = text(get, 'brokers') ?? ALL_BROKERS.join(',');
+  const brokers = brokerText
+    .split(',')
+    .map((b) => b.trim().toLowerCase())
+    .filter((b) => b !== '');
+  for (const b of brokers) {
+    if (!(ALL_BROKERS as readonly string[]).includes(b)) {
+      throw new ConfigError(`context brokers: unknown broker ${b} (known: ${ALL_BROKERS.join(', ')})`);
+    }
+  }
+  const unique = ALL_BROKERS.filter((b) => brokers.includes(b));
+
+  const allow = oneOf(get, 'ipAllowlist', ['off', 'tradingview'] as const, 'off');
+  const alarmEmail = text(get, 'alarmEmail');
+  if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
+    throw new ConfigError(`context alarmEmail=${alarmEmail}: not an email address`);
+  }
+  const paramPrefix = text(get, 'paramPrefix') ?? '/tv-pipeline';
+  if (!/^(\/[A-Za-z0-9_.-]+)+$/.test(paramPrefix)) {
+    throw new ConfigError(`context paramPrefix=${paramPrefix}: expected /segment[/segment…]`);
+  }
+
+  const config: PipelineConfig = {
+    brokers: unique,
+    ipAllowlist: allow === 'tradingview',
+    alarmEmail,
+    journal: oneOf(get, 'journal', ['log', 'aurora'] as const, 'log'),
+    nat: oneOf(get, 'nat', ['instance', 'gateway'] as const, 'instance'),
+    auroraAutoPauseMinutes: int(get, 'auroraAutoPauseMinutes', 60, 0, 1440),
+    paramPrefix,
+    throttleRate: int(get, 'throttleRate', 10, 1, 10000),
+    throttleBurst: int(get, 'throttleBurst', 20, 1, 5000),
+    oandaAccount: text(get, 'oandaAccount'),
+    oandaBaseUrl: url(get, 'oandaBaseUrl'),
+    tradovateAccount: text(get, 'tradovateAccount'),
+    tradovateBaseUrl: url(get, 'tradovateBaseUrl'),
+    coinbaseApiKeyName: text(get, 'coinbaseApiKeyName'),
+    coinbaseBaseUrl: url(get, 'coinbaseBaseUrl'),
+  };
+
+  // These are plain environment variables the executors require at cold start; deploying
+  // without them would give an executor that fails every message until it dead-letters.
+  if (config.brokers.includes('oanda') && config.oandaAccount === undefined) {
+    throw new ConfigError('context oandaAccount is required while brokers includes oanda');
+  }
+  if (config.brokers.includes('coinbase') && config.coinbaseApiKeyName === undefined) {
+    throw new ConfigError('context coinbaseApiKeyName is required while brokers includes coinbase');
+  }
+  return config;
+}
