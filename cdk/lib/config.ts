@@ -70,6 +70,15 @@ function url(get: Lookup, key: string): string | undefined {
   return v;
 }
 
+/** Aurora accepts an auto-pause delay from 5 minutes to 1 day; 0 here means never pause. */
+function pauseMinutes(get: Lookup): number {
+  const n = int(get, 'auroraAutoPauseMinutes', 60, 0, 1440);
+  if (n > 0 && n < 5) {
+    throw new ConfigError(`context auroraAutoPauseMinutes=${n}: expected 0 (never pause) or 5 to 1440`);
+  }
+  return n;
+}
+
 /** Reads and checks every context option; `get` is `node.tryGetContext`. */
 export function readConfig(get: Lookup): PipelineConfig {
   const brokerText = text(get, 'brokers') ?? ALL_BROKERS.join(',');
@@ -100,7 +109,7 @@ export function readConfig(get: Lookup): PipelineConfig {
     alarmEmail,
     journal: oneOf(get, 'journal', ['log', 'aurora'] as const, 'log'),
     nat: oneOf(get, 'nat', ['instance', 'gateway'] as const, 'instance'),
-    auroraAutoPauseMinutes: int(get, 'auroraAutoPauseMinutes', 60, 0, 1440),
+    auroraAutoPauseMinutes: pauseMinutes(get),
     paramPrefix,
     throttleRate: int(get, 'throttleRate', 10, 1, 10000),
     throttleBurst: int(get, 'throttleBurst', 20, 1, 5000),
