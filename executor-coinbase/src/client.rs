@@ -1,0 +1,441 @@
+//! The Advanced Trade REST client: one `reqwest::Client`, a fresh JWT per request (the key
+//! never leaves [`crate::auth`]), reads retried with backoff, and the order POST sent exactly
+//! once per call.
+
+use crate::auth::ApiKey;
+use crate::error::CoinbaseError;
+use crate::models::*;
+use backon::{ExponentialBuilder, Retryable};
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::{Method, StatusCode, Url};
+use rust_decimal::Decimal;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use shared::clock::Clock;
+use shared::execution::Side;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const LIVE_URL: &str = "https://api.coinbase.com/api/v3/brokerage";
+
+/// Pages are bounded so a misbehaving cursor can never loop forever.
+const MAX_PAGES: usize = 100;
+
+/// How much to buy or sell: quote currency to spend (BUY), base currency to sell (SELL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderSize {
+    Quote(Decimal),
+    Base(Decimal),
+}
+
+/// What `POST /orders` came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderAck {
+    /// `success: true`: Coinbase has the order (or already had one with this client id).
+    Accepted { order_id: String },
+    /// `success: false`, or a 4xx: nothing was created.
+    Rejected { reason: String },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSettings {
+    pub timeout: Duration,
+    pub read_attempts: usize,
+    pub read_backoff: Duration,
+    /// `limit` for paginated reads (Coinbase: at most 250 accounts per page).
+    pub page_limit: u32,
+    /// How many times to read an accepted order while it is not final yet.
+    pub fill_polls: usize,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(8),
+            read_attempts: 3,
+            read_backoff: Duration::from_millis(100),
+            page_limit: 250,
+            fill_polls: 3,
+        }
+    }
+}
+
+pub struct CoinbaseClient {
+    http: reqwest::Client,
+    base: Url,
+    /// `host[:port]` as the JWT's `uri` claim names it.
+    host: String,
+    key: ApiKey,
+    clock: Arc<dyn Clock>,
+    settings: ClientSettings,
+}
+
+impl std::fmt::Debug for CoinbaseClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoinbaseClient")
+            .field("base", &self.base.as_str())
+            .field("key", &self.key)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl CoinbaseClient {
+    /// `private_key` is the PEM (SEC1 or PKCS#8) or the base64 Ed25519 secret, as pasted.
+    pub fn new(
+        base_url: &str,
+        key_name: &str,
+        private_key: &SecretString,
+        clock: Arc<dyn Clock>,
+        settings: ClientSettings,
+    ) -> Result<Self, CoinbaseError> {
+        let key = ApiKey::parse(key_name, private_key)?;
+        Self::with_key(base_url, key, clock, settings)
+    }
+
+    pub fn with_key(
+        base_url: &str,
+        key: ApiKey,
+        clock: Arc<dyn Clock>,
+        settings: ClientSettings,
+    ) -> Result<Self, CoinbaseError> {
+        let base = Url::parse(base_url.trim_end_matches('/'))
+            .map_err(|e| CoinbaseError::BaseUrl(format!("{base_url:?}: {e}")))?;
+        let host = match (base.host_str(), base.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => return Err(CoinbaseError::BaseUrl(format!("{base_url:?} has no host"))),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .map_err(|e| CoinbaseError::Unreachable(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            host,
+            key,
+            clock,
+            settings,
+        })
+    }
+
+    /// The API key's name: it identifies the portfolio the executor trades.
+    pub fn key_name(&self) -> &str {
+        self.key.name()
+    }
+
+    fn path(&self, tail: &str) -> String {
+        format!("{}{tail}", self.base.path().trim_end_matches('/'))
+    }
+
+    /// A request with its own JWT, whose `uri` claim names the path without the query.
+    fn request(
+        &self,
+        method: Method,
+        tail: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::RequestBuilder, CoinbaseError> {
+        let path = self.path(tail);
+        let mut url = self.base.clone();
+        url.set_path(&path);
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        let token: SecretString =
+            self.key
+                .token(method.as_str(), &self.host, &path, self.clock.now())?;
+        Ok(self
+            .http
+            .request(method, url)
+            .bearer_auth(token.expose_secret()))
+    }
+
+    async fn get_once<T: DeserializeOwned>(
+        &self,
+        tail: &str,
+        query: &[(&str, String)],
+    ) -> Result<Option<T>, CoinbaseError> {
+        let resp = self
+            .request(Method::GET, tail, query)?
+            .send()
+            .await
+            .map_err(|e| CoinbaseError::Unreachable(describe(e)))?;
+        let status = resp.status();
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| CoinbaseError::Unreachable(describe(e)))?;
+        if !status.is_success() {
+            return Err(api_error(status, &bytes));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| CoinbaseError::Unreachable(format!("unreadable {status} body: {e}")))
+    }
+
+    /// GET with backoff on transient failures; `None` on 404. Each attempt signs anew.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        tail: &str,
+        query: &[(&str, String)],
+    ) -> Result<Option<T>, CoinbaseError> {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.settings.read_backoff)
+            .with_max_times(self.settings.read_attempts.saturating_sub(1));
+        (|| self.get_once::<T>(tail, query))
+            .retry(backoff)
+            .when(CoinbaseError::is_transient)
+            .await
+    }
+
+    /// Every account, page by page.
+    pub async fn accounts(&self) -> Result<Vec<Account>, CoinbaseError> {
+        let mut all = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..MAX_PAGES {
+            let mut query = vec![("limit", self.settings.page_limit.to_string())];
+            if !cursor.is_empty() {
+                query.push(("cursor", cursor.clone()));
+            }
+            let page: AccountsPage =
+                self.get("/accounts", &query)
+                    .await?
+                    .ok_or_else(|| CoinbaseError::Api {
+                        status: 404,
+                        error: "NOT_FOUND".into(),
+                        message: "accounts not found".into(),
+                    })?;
+            all.extend(page.accounts);
+            if !page.has_next || page.cursor.is_empty() {
+                return Ok(all);
+            }
+            cursor = page.cursor;
+        }
+        Err(CoinbaseError::Unreachable(format!(
+            "accounts did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    /// Available (not on hold) balance per currency, summed over the key's accounts.
+    pub async fn available_balances(&self) -> Result<BTreeMap<String, Decimal>, CoinbaseError> {
+        let mut out: BTreeMap<String, Decimal> = BTreeMap::new();
+        for a in self.accounts().await? {
+            *out.entry(a.currency).or_default() += a.available_balance.value;
+        }
+        Ok(out)
+    }
+
+    pub async fn product(&self, product_id: &str) -> Result<Product, CoinbaseError> {
+        self.get(&format!("/products/{product_id}"), &[])
+            .await?
+            .ok_or_else(|| CoinbaseError::Api {
+                status: 404,
+                error: "NOT_FOUND".into(),
+                message: format!("product {product_id} not found"),
+            })
+    }
+
+    /// `GET /orders/historical/{order_id}`; `None` if Coinbase has no such order.
+    pub async fn order(&self, order_id: &str) -> Result<Option<Order>, CoinbaseError> {
+        Ok(self
+            .get::<OrderResponse>(&format!("/orders/historical/{order_id}"), &[])
+            .await?
+            .map(|r| r.order))
+    }
+
+    /// Finds our order by its client order id. The list endpoint has no client id filter,
+    /// so this lists the product's orders created since `since` and matches the id.
+    pub async fn order_by_client_id(
+        &self,
+        product_id: &str,
+        client_order_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Order>, CoinbaseError> {
+        let mut cursor = String::new();
+        for _ in 0..MAX_PAGES {
+            let mut query = vec![
+                ("product_ids", product_id.to_owned()),
+                (
+                    "start_date",
+                    since.to_rfc3339_opts(SecondsFormat::Secs, true),
+                ),
+                ("limit", self.settings.page_limit.to_string()),
+            ];
+            if !cursor.is_empty() {
+                query.push(("cursor", cursor.clone()));
+            }
+            let Some(page) = self
+                .get::<OrdersPage>("/orders/historical/batch", &query)
+                .await?
+            else {
+                return Ok(None);
+            };
+            if let Some(found) = page
+                .orders
+                .into_iter()
+                .find(|o| o.client_order_id == client_order_id)
+            {
+                return Ok(Some(found));
+            }
+            if !page.has_next || page.cursor.is_empty() {
+                return Ok(None);
+            }
+            cursor = page.cursor;
+        }
+        Err(CoinbaseError::Unreachable(format!(
+            "order list did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    /// Reads an accepted order until it is final, a bounded number of times.
+    pub async fn settled_order(&self, order_id: &str) -> Result<Option<Order>, CoinbaseError> {
+        let mut last = None;
+        for poll in 0..self.settings.fill_polls.max(1) {
+            if poll > 0 {
+                tokio::time::sleep(self.settings.read_backoff).await;
+            }
+            last = self.order(order_id).await?;
+            if last.as_ref().is_some_and(Order::is_final) {
+                break;
+            }
+        }
+        Ok(last)
+    }
+
+    /// A market IOC order: BUY spends `quote_size`, SELL sells `base_size`. Sent once: on
+    /// `Err(Unknown)` look it up by `client_order_id`.
+    pub async fn market_order(
+        &self,
+        product_id: &str,
+        side: Side,
+        size: OrderSize,
+        client_order_id: &str,
+    ) -> Result<OrderAck, CoinbaseError> {
+        let (quote_size, base_size) = match size {
+            OrderSize::Quote(q) => (Some(q.normalize().to_string()), None),
+            OrderSize::Base(b) => (None, Some(b.normalize().to_string())),
+        };
+        let body = CreateOrderBody {
+            client_order_id: client_order_id.to_owned(),
+            product_id: product_id.to_owned(),
+            side: match side {
+                Side::Buy => "BUY",
+                Side::Sell => "SELL",
+            },
+            order_configuration: OrderConfiguration {
+                market_market_ioc: MarketIoc {
+                    quote_size,
+                    base_size,
+                },
+            },
+        };
+        let resp = self
+            .request(Method::POST, "/orders", &[])?
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| CoinbaseError::Unknown(describe(e)))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| CoinbaseError::Unknown(describe(e)))?;
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(auth_error(status, &bytes));
+        }
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(CoinbaseError::Unknown(format!(
+                "Coinbase answered {status}"
+            )));
+        }
+        if status.is_client_error() {
+            let CoinbaseError::Api { error, message, .. } = api_error(status, &bytes) else {
+                return Ok(OrderAck::Rejected {
+                    reason: format!("HTTP {status}"),
+                });
+            };
+            let reason = [error, message]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(": ");
+            return Ok(OrderAck::Rejected {
+                reason: if reason.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    reason
+                },
+            });
+        }
+        let parsed: CreateOrderResponse = serde_json::from_slice(&bytes)
+            .map_err(|_| CoinbaseError::Unknown(format!("unreadable {status} body")))?;
+        if parsed.success {
+            let order_id = parsed
+                .success_response
+                .map(|s| s.order_id)
+                .filter(|id| !id.is_empty())
+                .or(parsed.order_id.filter(|id| !id.is_empty()))
+                .ok_or_else(|| CoinbaseError::Unknown("success without an order id".to_owned()))?;
+            return Ok(OrderAck::Accepted { order_id });
+        }
+        let reason = parsed
+            .error_response
+            .map(|e| e.reason())
+            .filter(|r| !r.is_empty())
+            .or(parsed.failure_reason)
+            .unwrap_or_else(|| "success: false without a reason".to_owned());
+        Ok(OrderAck::Rejected { reason })
+    }
+}
+
+fn body_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.chars().take(200).collect::<String>().trim().to_owned()
+}
+
+fn auth_error(status: StatusCode, bytes: &[u8]) -> CoinbaseError {
+    let body: ErrorBody = serde_json::from_slice(bytes).unwrap_or_default();
+    let message = body
+        .message
+        .or(body.error)
+        .unwrap_or_else(|| body_text(bytes));
+    CoinbaseError::Auth {
+        status: status.as_u16(),
+        message,
+    }
+}
+
+fn api_error(status: StatusCode, bytes: &[u8]) -> CoinbaseError {
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        return auth_error(status, bytes);
+    }
+    let body: ErrorBody = serde_json::from_slice(bytes).unwrap_or_default();
+    CoinbaseError::Api {
+        status: status.as_u16(),
+        error: body.error.unwrap_or_default(),
+        message: body
+            .message
+            .or(body.error_details)
+            .unwrap_or_else(|| body_text(bytes)),
+    }
+}
+
+/// reqwest errors name the URL (no secret in it) and the cause; the token is a header and
+/// never part of them.
+fn describe(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        e.without_url().to_string()
+    }
+}

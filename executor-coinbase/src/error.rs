@@ -1,0 +1,43 @@
+//! Coinbase errors, split the way the execution protocol needs them: a definitive answer from
+//! Coinbase versus an outcome we cannot know without looking it up.
+
+use crate::auth::KeyError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoinbaseError {
+    /// The order request may have reached Coinbase (timeout, 5xx, 429, connection dropped,
+    /// unreadable 2xx): resolve by lookup, never by resending blindly.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// 401 or 403: the key is wrong, expired, lacks a scope, or the clock is off by more
+    /// than the token's two minutes.
+    #[error(
+        "Coinbase refused the API key ({status}): {message}; check COINBASE_API_KEY_NAME, the key's view/trade permissions and the clock"
+    )]
+    Auth { status: u16, message: String },
+    /// Coinbase answered with a definitive error status.
+    #[error("Coinbase answered {status}: {error} {message}")]
+    Api {
+        status: u16,
+        error: String,
+        message: String,
+    },
+    /// A read could not be completed after its retries.
+    #[error("Coinbase unreachable: {0}")]
+    Unreachable(String),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("invalid Coinbase base URL: {0}")]
+    BaseUrl(String),
+}
+
+impl CoinbaseError {
+    /// Worth retrying a read: the network or Coinbase's side failed, not our request.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unknown(_) | Self::Unreachable(_) => true,
+            Self::Api { status, .. } => *status == 429 || *status >= 500,
+            Self::Auth { .. } | Self::Key(_) | Self::BaseUrl(_) => false,
+        }
+    }
+}

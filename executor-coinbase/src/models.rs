@@ -1,0 +1,283 @@
+//! The parts of the Advanced Trade wire format the executor reads and writes. Numbers are
+//! decimal strings on the wire and `Decimal` here; Coinbase sends `""` for some absent
+//! numbers, read as `None`.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::str::FromStr;
+
+fn opt_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(serde_json::Number),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Text(s)) if s.trim().is_empty() => Ok(None),
+        Some(Raw::Text(s)) => Decimal::from_str(s.trim())
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        Some(Raw::Number(n)) => Decimal::from_str(&n.to_string())
+            .or_else(|_| Decimal::from_scientific(&n.to_string()))
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Balance {
+    pub value: Decimal,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    pub uuid: String,
+    pub currency: String,
+    pub available_balance: Balance,
+    #[serde(default)]
+    pub hold: Option<Balance>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountsPage {
+    pub accounts: Vec<Account>,
+    #[serde(default)]
+    pub has_next: bool,
+    #[serde(default)]
+    pub cursor: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Product {
+    pub product_id: String,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub price: Option<Decimal>,
+    pub base_increment: Decimal,
+    pub quote_increment: Decimal,
+    pub base_min_size: Decimal,
+    pub quote_min_size: Decimal,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub base_max_size: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub quote_max_size: Option<Decimal>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub trading_disabled: bool,
+    #[serde(default)]
+    pub is_disabled: bool,
+    #[serde(default)]
+    pub cancel_only: bool,
+    #[serde(default)]
+    pub limit_only: bool,
+    #[serde(default)]
+    pub base_currency_id: Option<String>,
+    #[serde(default)]
+    pub quote_currency_id: Option<String>,
+}
+
+impl Product {
+    /// Why a market order cannot be placed now, if it cannot.
+    pub fn not_tradable(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if self.trading_disabled || self.is_disabled {
+            why.push("trading disabled".to_owned());
+        }
+        if self.cancel_only {
+            why.push("cancel only".to_owned());
+        }
+        if self.limit_only {
+            why.push("limit orders only".to_owned());
+        }
+        if let Some(status) = &self.status
+            && !status.is_empty()
+            && !status.eq_ignore_ascii_case("online")
+        {
+            why.push(format!("status {status}"));
+        }
+        (!why.is_empty())
+            .then(|| format!("{} is not tradable: {}", self.product_id, why.join(", ")))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MarketIoc {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quote_size: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_size: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderConfiguration {
+    pub market_market_ioc: MarketIoc,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateOrderBody {
+    pub client_order_id: String,
+    pub product_id: String,
+    pub side: &'static str,
+    pub order_configuration: OrderConfiguration,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SuccessResponse {
+    #[serde(default)]
+    pub order_id: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ErrorResponse {
+    #[serde(default)]
+    pub error: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub error_details: String,
+    #[serde(default)]
+    pub preview_failure_reason: String,
+    #[serde(default)]
+    pub new_order_failure_reason: String,
+}
+
+impl ErrorResponse {
+    /// The broker's reason, e.g. `INSUFFICIENT_FUND: Insufficient balance in source account
+    /// (PREVIEW_INSUFFICIENT_FUND)`. Placeholder values (`UNKNOWN_*`) are left out.
+    pub fn reason(&self) -> String {
+        let meaningful =
+            |s: &str| !s.trim().is_empty() && !s.starts_with("UNKNOWN_") && s != "UNSPECIFIED";
+        let mut text = String::new();
+        if meaningful(&self.error) {
+            text.push_str(&self.error);
+        }
+        for part in [&self.message, &self.error_details] {
+            if meaningful(part) && !text.contains(part.as_str()) {
+                if !text.is_empty() {
+                    text.push_str(": ");
+                }
+                text.push_str(part);
+            }
+        }
+        let codes: Vec<&str> = [&self.preview_failure_reason, &self.new_order_failure_reason]
+            .into_iter()
+            .filter(|s| meaningful(s) && !text.contains(s.as_str()))
+            .map(String::as_str)
+            .collect();
+        if !codes.is_empty() {
+            text.push_str(&format!(" ({})", codes.join(", ")));
+        }
+        text.trim().to_owned()
+    }
+}
+
+/// The answer to `POST /orders`: HTTP 200 either way; `success` decides.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreateOrderResponse {
+    pub success: bool,
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+    #[serde(default)]
+    pub order_id: Option<String>,
+    #[serde(default)]
+    pub success_response: Option<SuccessResponse>,
+    #[serde(default)]
+    pub error_response: Option<ErrorResponse>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Order {
+    pub order_id: String,
+    pub product_id: String,
+    #[serde(default)]
+    pub side: String,
+    #[serde(default)]
+    pub client_order_id: String,
+    pub status: String,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub filled_size: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub average_filled_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub filled_value: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub total_fees: Option<Decimal>,
+    #[serde(default)]
+    pub reject_reason: Option<String>,
+    #[serde(default)]
+    pub reject_message: Option<String>,
+    #[serde(default)]
+    pub cancel_message: Option<String>,
+}
+
+impl Order {
+    /// No more fills will come: FILLED, or an IOC remainder cancelled/expired, or failed.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "FILLED" | "CANCELLED" | "EXPIRED" | "FAILED"
+        )
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderResponse {
+    pub order: Order,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrdersPage {
+    pub orders: Vec<Order>,
+    #[serde(default)]
+    pub has_next: bool,
+    #[serde(default)]
+    pub cursor: String,
+}
+
+/// A 4xx body: `{error, message, error_details}` as far as Coinbase documents it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub error_details: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_reason_names_the_error_message_and_preview_reason() {
+        let body: CreateOrderResponse = serde_json::from_str(
+            r#"{ "success": false, "failure_reason": "UNKNOWN_FAILURE_REASON", "order_id": "",
+                 "error_response": { "error": "INSUFFICIENT_FUND",
+                   "message": "Insufficient balance in source account", "error_details": "",
+                   "preview_failure_reason": "PREVIEW_INSUFFICIENT_FUND" },
+                 "order_configuration": { "market_market_ioc": { "quote_size": "10" } } }"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!body.success);
+        assert_eq!(
+            body.error_response.unwrap_or_default().reason(),
+            "INSUFFICIENT_FUND: Insufficient balance in source account (PREVIEW_INSUFFICIENT_FUND)"
+        );
+    }
+
+    #[test]
+    fn empty_numbers_read_as_absent() {
+        let order: Order = serde_json::from_str(
+            r#"{"order_id":"1","product_id":"BTC-USD","status":"OPEN","filled_size":"",
+                "average_filled_price":"0","client_order_id":"x"}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(order.filled_size, None);
+        assert_eq!(order.average_filled_price, Some(Decimal::ZERO));
+        assert!(!order.is_final());
+    }
+}

@@ -1,0 +1,493 @@
+//! The Coinbase executor end to end against the fake Coinbase server, through the real
+//! executor runtime: each scenario asserts how many orders the server was sent and created.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use chrono::Duration;
+use rust_decimal::Decimal;
+use secrecy::{ExposeSecret, SecretString};
+use shared::Action;
+use shared::clock::Clock;
+use shared::execution::{Leg, Side, SignalStatus, TradeJournal};
+use shared::outcome::Outcome;
+use std::str::FromStr;
+use support::fake_coinbase::{BASE_PATH, Fault};
+use support::{KEY_NAME, KeyFormat, TestKey, harness, harness_with, intent};
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn clean(h: &support::Harness) {
+    assert_eq!(h.fake.violations(), Vec::<String>::new());
+    assert_eq!(h.fake.auth_failures(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn long_entry_buys_the_quote_amount_with_one_market_ioc_order() {
+    let h = harness().await;
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+
+    let posts = h.fake.order_posts();
+    assert_eq!(posts.len(), 1);
+    let body = &posts[0].body;
+    assert_eq!(
+        body["client_order_id"].as_str().unwrap(),
+        shared::execution::ClientOrderId::new(&i.signal_id, Leg::Open).as_str()
+    );
+    assert_eq!(body["product_id"], "BTC-USD");
+    assert_eq!(body["side"], "BUY");
+    assert_eq!(
+        body["order_configuration"],
+        serde_json::json!({"market_market_ioc": {"quote_size": "100"}})
+    );
+    assert_eq!(h.fake.created_orders(), 1);
+    assert_eq!(h.fake.wallet("USD"), d("900"));
+    assert_eq!(h.fake.wallet("BTC"), d("0.002"));
+    assert!(
+        h.fake.calls_to("/accounts") >= 2,
+        "four wallets at two per page need at least two pages"
+    );
+    clean(&h);
+
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    let leg = &legs[0];
+    assert_eq!(
+        (leg.leg, leg.side, leg.outcome),
+        (Leg::Open, Side::Buy, Outcome::Filled)
+    );
+    assert_eq!(leg.quantity, d("0.002"), "the filled base size");
+    assert_eq!(leg.fill_price, Some(d("50000")));
+    assert_eq!(leg.broker_order_id.as_deref(), Some("0000-cb-order-0001"));
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::Filled);
+    assert!(signal.stages.broker_sent.is_some() && signal.stages.broker_acked.is_some());
+    let metric = &h.metrics.lines()[0];
+    assert_eq!(
+        (metric["Broker"].as_str(), metric["Outcome"].as_str()),
+        (Some("coinbase"), Some("filled"))
+    );
+}
+
+#[tokio::test]
+async fn long_entry_while_holding_is_a_no_op_but_dust_does_not_count() {
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.01");
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NoOp);
+    assert_eq!(h.fake.order_posts().len(), 0);
+    let reason = h
+        .journal
+        .signal(&i.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(reason.contains("already holding 0.01 BTC"), "{reason}");
+
+    h.fake.set_wallet("BTC", "0.000009");
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::LongEntry, 2))
+            .await
+            .unwrap(),
+        Outcome::Filled,
+        "below base_min_size is dust: buy"
+    );
+    assert_eq!(h.fake.order_posts().len(), 1);
+    clean(&h);
+}
+
+#[tokio::test]
+async fn short_entry_sells_the_balance_rounded_down_to_base_increment() {
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.123456789");
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let posts = h.fake.order_posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].body["side"], "SELL");
+    assert_eq!(
+        posts[0].body["order_configuration"],
+        serde_json::json!({"market_market_ioc": {"base_size": "0.12345678"}})
+    );
+    assert!(
+        posts[0].body["client_order_id"]
+            .as_str()
+            .unwrap()
+            .ends_with("-c")
+    );
+    assert_eq!(h.fake.wallet("BTC"), d("0.000000009"));
+    assert_eq!(h.fake.wallet("USD"), d("7172.83"));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        (legs[0].leg, legs[0].side, legs[0].quantity),
+        (Leg::Close, Side::Sell, d("0.12345678"))
+    );
+
+    // What is left is below the minimum: FLATTEN has nothing to sell.
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::Flatten, 2))
+            .await
+            .unwrap(),
+        Outcome::NoOp
+    );
+    assert_eq!(h.fake.order_posts().len(), 1);
+    clean(&h);
+}
+
+#[tokio::test]
+async fn a_coarser_increment_rounds_down_further() {
+    let h = harness().await;
+    h.fake
+        .update_product("BTC-USD", |p| p.base_increment = d("0.0001"));
+    h.fake.set_wallet("BTC", "0.56789");
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::LongExit, 1))
+            .await
+            .unwrap(),
+        Outcome::Filled
+    );
+    let posts = h.fake.order_posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(
+        posts[0].body["order_configuration"]["market_market_ioc"]["base_size"],
+        "0.5678"
+    );
+    assert_eq!(h.fake.wallet("BTC"), d("0.00009"));
+    clean(&h);
+}
+
+#[tokio::test]
+async fn a_balance_below_the_minimum_is_a_journaled_no_op_without_orders() {
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.000009");
+    let i = intent(Action::LongExit, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NoOp);
+    assert_eq!(h.fake.order_posts().len(), 0);
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::NoOp);
+    let reason = signal.reason.unwrap();
+    assert!(
+        reason.contains("0.000009 BTC") && reason.contains("below the minimum size 0.00001"),
+        "{reason}"
+    );
+    assert_eq!(h.notifier.sent().len(), 0);
+
+    // Spot holds no short: SHORT_EXIT never trades.
+    h.fake.set_wallet("BTC", "1");
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::ShortExit, 2))
+            .await
+            .unwrap(),
+        Outcome::NoOp
+    );
+    assert_eq!(h.fake.order_posts().len(), 0);
+    clean(&h);
+}
+
+#[tokio::test]
+async fn a_reject_is_journaled_notified_acknowledged_and_not_retried() {
+    let h = harness().await;
+    h.fake.script(Fault::Reject {
+        error: "INSUFFICIENT_FUND",
+        message: "Insufficient balance in source account",
+        preview_failure_reason: "PREVIEW_INSUFFICIENT_FUND",
+    });
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::Rejected);
+    let reason = signal.reason.unwrap();
+    assert!(
+        reason.contains("INSUFFICIENT_FUND")
+            && reason.contains("Insufficient balance")
+            && reason.contains("PREVIEW_INSUFFICIENT_FUND"),
+        "{reason}"
+    );
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].message.contains("INSUFFICIENT_FUND"));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.order_posts().len(), 1, "a reject is never resent");
+    assert_eq!(h.fake.created_orders(), 0);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs[0].outcome, Outcome::Rejected);
+
+    let h = harness().await;
+    h.fake.script(Fault::BadRequest("Invalid product_id"));
+    h.fake.set_wallet("BTC", "1");
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::ShortEntry, 2))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    assert_eq!(h.fake.order_posts().len(), 1);
+    assert_eq!(h.fake.created_orders(), 0);
+}
+
+#[tokio::test]
+async fn a_timeout_after_acceptance_is_resolved_by_lookup_one_order() {
+    let h = harness().await;
+    h.fake
+        .script(Fault::DelayAfterCreate(std::time::Duration::from_millis(
+            800,
+        )));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 1);
+    assert_eq!(h.fake.created_orders(), 1);
+    let lookups: Vec<_> = h
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == format!("{BASE_PATH}/orders/historical/batch"))
+        .collect();
+    assert_eq!(lookups.len(), 1);
+    let q = &lookups[0].query;
+    assert!(q.contains(&("product_ids".into(), "BTC-USD".into())));
+    assert!(q.iter().any(|(k, _)| k == "start_date"));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs[0].outcome, Outcome::Filled);
+    assert_eq!(
+        legs[0].broker_order_id.as_deref(),
+        Some("0000-cb-order-0001")
+    );
+    assert_eq!(legs[0].fill_price, Some(d("50000")));
+    clean(&h);
+}
+
+#[tokio::test]
+async fn a_5xx_after_the_order_was_created_is_resolved_by_lookup_one_order() {
+    let h = harness().await;
+    h.fake.set_page_size(1);
+    // Earlier orders push ours onto a later page of the order list.
+    h.fake.set_wallet("BTC", "0.5");
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::ShortEntry, 1))
+            .await
+            .unwrap(),
+        Outcome::Filled
+    );
+    h.fake.script(Fault::ErrorAfterCreate);
+    let i = intent(Action::LongEntry, 2);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 2);
+    assert_eq!(h.fake.created_orders(), 2);
+    clean(&h);
+}
+
+#[tokio::test]
+async fn a_5xx_without_creation_is_resent_once_with_the_same_client_order_id() {
+    let h = harness().await;
+    h.fake.script(Fault::ErrorBeforeCreate);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let posts = h.fake.order_posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(
+        posts[0].body, posts[1].body,
+        "the resend is the same request, same client order id"
+    );
+    assert_eq!(h.fake.created_orders(), 1);
+    clean(&h);
+}
+
+#[tokio::test]
+async fn two_sends_that_created_nothing_leave_it_unknown_with_the_lease_held() {
+    let h = harness().await;
+    h.fake.script(Fault::ErrorBeforeCreate);
+    h.fake.script(Fault::ErrorBeforeCreate);
+    let i = intent(Action::LongEntry, 1);
+    assert!(h.executor.execute(&i).await.is_err());
+    assert_eq!(h.fake.order_posts().len(), 2, "never more than one resend");
+    assert_eq!(
+        h.journal
+            .signal(&i.signal_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        SignalStatus::Unknown
+    );
+    assert_eq!(h.notifier.sent().len(), 1);
+    assert!(h.executor.execute(&i).await.is_err(), "lease still held");
+    h.clock.advance(Duration::seconds(61));
+    // Stale by now: the takeover looks the order up and sends nothing new.
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Expired);
+    assert_eq!(h.fake.order_posts().len(), 2);
+    assert_eq!(h.fake.created_orders(), 0);
+}
+
+#[tokio::test]
+async fn the_same_signal_delivered_twice_and_again_later_makes_one_order() {
+    let h = harness().await;
+    let i = intent(Action::LongEntry, 1);
+    let (a, b) = tokio::join!(h.executor.execute(&i), h.executor.execute(&i));
+    assert_eq!(
+        [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "one delivery wins, the other is told to come back"
+    );
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    h.clock.advance(Duration::hours(1));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 1);
+    assert_eq!(h.fake.created_orders(), 1);
+    clean(&h);
+}
+
+#[tokio::test]
+async fn a_crash_between_acceptance_and_the_journal_is_recovered_by_lookup_one_order() {
+    let h = harness().await;
+    let i = intent(Action::LongEntry, 1);
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&i).await.is_err());
+    assert_eq!(h.fake.created_orders(), 1);
+    h.journal.set_down(false);
+    h.clock.advance(Duration::seconds(61));
+    // The takeover finds the order by its client id; the wallet (now holding BTC) is not
+    // even read, and nothing is sent again.
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    assert_eq!(legs[0].outcome, Outcome::Filled);
+    assert_eq!(legs[0].quantity, d("0.002"));
+    clean(&h);
+}
+
+#[tokio::test]
+async fn a_resent_client_order_id_is_deduplicated_by_the_server() {
+    // The fake's documented assumption, exercised through the client directly.
+    let h = harness().await;
+    let client = h.executor.venue.client();
+    let coid = "tv-0123456789abcdef01234567-o";
+    let size = executor_coinbase::client::OrderSize::Quote(d("10"));
+    let first = client
+        .market_order("BTC-USD", Side::Buy, size, coid)
+        .await
+        .unwrap();
+    let second = client
+        .market_order("BTC-USD", Side::Buy, size, coid)
+        .await
+        .unwrap();
+    assert_eq!(first, second);
+    assert_eq!(h.fake.created_orders(), 1);
+    assert_eq!(h.fake.duplicate_posts(), 1);
+    assert_eq!(h.fake.wallet("USD"), d("990"));
+    clean(&h);
+}
+
+#[tokio::test]
+async fn pkcs8_escaped_sec1_and_ed25519_keys_are_accepted() {
+    for format in [
+        KeyFormat::Pkcs8,
+        KeyFormat::Sec1Escaped,
+        KeyFormat::Ed25519Raw,
+    ] {
+        let h = harness_with(format).await;
+        assert_eq!(
+            h.executor
+                .execute(&intent(Action::LongEntry, 1))
+                .await
+                .unwrap(),
+            Outcome::Filled,
+            "{format:?}"
+        );
+        assert_eq!(h.fake.order_posts().len(), 1, "{format:?}");
+        clean(&h);
+    }
+}
+
+#[tokio::test]
+async fn the_server_refuses_bad_tokens_and_accepts_the_clients() {
+    let h = harness().await;
+    let http = reqwest::Client::new();
+    let path = format!("{BASE_PATH}/accounts");
+    let url = format!("{}/accounts", h.fake.url);
+    let now = h.clock.now();
+    let sign = |key: &TestKey, uri_path: &str, at| {
+        executor_coinbase::auth::ApiKey::parse(&key.name, &key.secret())
+            .unwrap()
+            .token("GET", &h.fake.host, uri_path, at)
+            .unwrap()
+    };
+    let status = |token: Option<SecretString>| {
+        let req = http.get(&url);
+        let req = match token {
+            Some(t) => req.bearer_auth(t.expose_secret()),
+            None => req,
+        };
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+
+    assert_eq!(status(Some(sign(&h.key, &path, now))).await, 200);
+    let impostor = TestKey::generate(KEY_NAME, KeyFormat::Sec1);
+    assert_eq!(status(Some(sign(&impostor, &path, now))).await, 401);
+    let products = format!("{BASE_PATH}/products/BTC-USD");
+    assert_eq!(status(Some(sign(&h.key, &products, now))).await, 401);
+    let expired = now - Duration::seconds(121);
+    assert_eq!(status(Some(sign(&h.key, &path, expired))).await, 401);
+    let early = now + Duration::seconds(30);
+    assert_eq!(status(Some(sign(&h.key, &path, early))).await, 401);
+    let stranger = TestKey::generate("organizations/x/apiKeys/unknown", KeyFormat::Sec1);
+    assert_eq!(status(Some(sign(&stranger, &path, now))).await, 401);
+    assert_eq!(status(None).await, 401);
+    let failures = h.fake.auth_failures();
+    assert_eq!(failures.len(), 6, "{failures:#?}");
+    assert!(failures[0].contains("signature"), "{}", failures[0]);
+    assert!(failures[1].contains("uri"), "{}", failures[1]);
+
+    // The client's own requests, each with a fresh token, all pass.
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::LongEntry, 1))
+            .await
+            .unwrap(),
+        Outcome::Filled
+    );
+    assert_eq!(h.fake.auth_failures().len(), 6);
+    let tokens = h.fake.tokens();
+    let unique: std::collections::HashSet<_> = tokens.iter().collect();
+    assert_eq!(unique.len(), tokens.len(), "a token is never reused");
+}
+
+#[tokio::test]
+async fn a_wrong_key_sends_no_order_and_says_why() {
+    let h = harness().await;
+    let impostor = TestKey::generate(KEY_NAME, KeyFormat::Sec1);
+    let client = executor_coinbase::client::CoinbaseClient::new(
+        &h.fake.url,
+        KEY_NAME,
+        &impostor.secret(),
+        std::sync::Arc::new(h.clock.clone()),
+        support::client_settings(),
+    )
+    .unwrap();
+    let err = client.available_balances().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            executor_coinbase::error::CoinbaseError::Auth { status: 401, .. }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("refused the API key"), "{err}");
+    assert_eq!(
+        h.fake.auth_failures().len(),
+        1,
+        "a 401 is not retried: it is not transient"
+    );
+    assert_eq!(h.fake.order_posts().len(), 0);
+}

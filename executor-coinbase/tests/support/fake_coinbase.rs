@@ -1,0 +1,908 @@
+//! A Coinbase Advanced Trade server for tests, on 127.0.0.1, speaking the documented wire
+//! format (see `../shared/brokers.md` §3).
+//!
+//! Every request must carry a JWT that verifies against a registered public key: the `kid`
+//! picks the key, `alg` must be that key's, the signature must hold, `sub` = `kid`,
+//! `iss` = `cdp`, `nbf` ≤ now < `exp` with `exp - nbf` ≤ 120 s (now from the test's clock),
+//! a hex `nonce`, and `uri` = `"{METHOD} {host:port}{path}"` without the query. Anything else
+//! is a 401, counted in `auth_failures()`.
+//!
+//! It keeps wallets and products, pages accounts and order lists with a small page size,
+//! checks each order body (client id, exactly one `order_configuration` variant, sizes as
+//! decimal strings within the product's increments and minimums), fills market IOC orders at
+//! the product price without fees, and scripts faults on `POST /orders`.
+//!
+//! Assumption where the docs leave it open: a repeated `client_order_id` creates nothing and
+//! answers `success: true` with the order already stored under that id (Coinbase documents
+//! that the existing order is returned; the exact body is not documented).
+#![allow(dead_code, clippy::unwrap_used)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::clock::{Clock, ManualClock};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const BASE_PATH: &str = "/api/v3/brokerage";
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// `success: false` with this `error_response`: nothing is created.
+    Reject {
+        error: &'static str,
+        message: &'static str,
+        preview_failure_reason: &'static str,
+    },
+    /// A 400 validation error with a JSON body.
+    BadRequest(&'static str),
+    /// Create and fill the order, then answer 503.
+    ErrorAfterCreate,
+    /// Create and fill the order, then answer after this delay (beyond the client timeout).
+    DelayAfterCreate(Duration),
+    /// Answer 503 without creating anything.
+    ErrorBeforeCreate,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProductSpec {
+    pub base_increment: Decimal,
+    pub quote_increment: Decimal,
+    pub base_min_size: Decimal,
+    pub quote_min_size: Decimal,
+    pub price: Decimal,
+    pub trading_disabled: bool,
+}
+
+#[derive(Debug, Clone)]
+struct StoredOrder {
+    order_id: String,
+    client_order_id: String,
+    product_id: String,
+    side: String,
+    status: &'static str,
+    filled_size: Decimal,
+    price: Decimal,
+    filled_value: Decimal,
+    created: DateTime<Utc>,
+    configuration: Value,
+}
+
+struct Registered {
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+struct Inner {
+    keys: HashMap<String, Registered>,
+    wallets: BTreeMap<String, Decimal>,
+    products: HashMap<String, ProductSpec>,
+    orders: Vec<StoredOrder>,
+    requests: Vec<Recorded>,
+    violations: Vec<String>,
+    auth_failures: Vec<String>,
+    tokens: Vec<String>,
+    faults: VecDeque<Fault>,
+    page_size: usize,
+    duplicate_posts: usize,
+    next_id: u64,
+}
+
+#[derive(Clone)]
+pub struct FakeCoinbase {
+    /// The base URL a client is given: `http://127.0.0.1:PORT/api/v3/brokerage`.
+    pub url: String,
+    /// `127.0.0.1:PORT`, as the JWT `uri` claim must name it.
+    pub host: String,
+    inner: Arc<Mutex<Inner>>,
+    clock: ManualClock,
+}
+
+type Shared = (Arc<Mutex<Inner>>, ManualClock, String);
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+impl FakeCoinbase {
+    pub async fn start(clock: ManualClock) -> Self {
+        let mut products = HashMap::new();
+        products.insert(
+            "BTC-USD".to_owned(),
+            ProductSpec {
+                base_increment: d("0.00000001"),
+                quote_increment: d("0.01"),
+                base_min_size: d("0.00001"),
+                quote_min_size: d("1"),
+                price: d("50000"),
+                trading_disabled: false,
+            },
+        );
+        let wallets: BTreeMap<String, Decimal> = [
+            ("BTC", "0"),
+            ("ETH", "2.5"),
+            ("USD", "1000"),
+            ("USDC", "50"),
+        ]
+        .into_iter()
+        .map(|(c, v)| (c.to_owned(), d(v)))
+        .collect();
+        let inner = Arc::new(Mutex::new(Inner {
+            keys: HashMap::new(),
+            wallets,
+            products,
+            orders: Vec::new(),
+            requests: Vec::new(),
+            violations: Vec::new(),
+            auth_failures: Vec::new(),
+            tokens: Vec::new(),
+            faults: VecDeque::new(),
+            page_size: 2,
+            duplicate_posts: 0,
+            next_id: 0,
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let shared: Shared = (inner.clone(), clock.clone(), host.clone());
+        let app = Router::new().fallback(handle).with_state(shared);
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            url: format!("http://{host}{BASE_PATH}"),
+            host,
+            inner,
+            clock,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap()
+    }
+
+    /// Registers a P-256 public key under `kid` (ES256).
+    pub fn register_es256(&self, kid: &str, public: &p256::PublicKey) {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let point = public.to_encoded_point(false);
+        self.lock().keys.insert(
+            kid.to_owned(),
+            Registered {
+                alg: Algorithm::ES256,
+                key: DecodingKey::from_ec_der(point.as_bytes()),
+            },
+        );
+    }
+
+    /// Registers an Ed25519 public key (32 bytes) under `kid` (EdDSA).
+    pub fn register_ed25519(&self, kid: &str, public: &[u8]) {
+        use base64::Engine;
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public);
+        self.lock().keys.insert(
+            kid.to_owned(),
+            Registered {
+                alg: Algorithm::EdDSA,
+                key: DecodingKey::from_ed_components(&x).unwrap(),
+            },
+        );
+    }
+
+    pub fn set_wallet(&self, currency: &str, amount: &str) {
+        self.lock().wallets.insert(currency.to_owned(), d(amount));
+    }
+
+    pub fn wallet(&self, currency: &str) -> Decimal {
+        self.lock()
+            .wallets
+            .get(currency)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub fn update_product(&self, id: &str, f: impl FnOnce(&mut ProductSpec)) {
+        f(self.lock().products.get_mut(id).unwrap());
+    }
+
+    pub fn set_page_size(&self, n: usize) {
+        self.lock().page_size = n;
+    }
+
+    pub fn script(&self, fault: Fault) {
+        self.lock().faults.push_back(fault);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.lock().requests.clone()
+    }
+
+    /// Every authenticated `POST /orders`, whatever came of it.
+    pub fn order_posts(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path == format!("{BASE_PATH}/orders"))
+            .collect()
+    }
+
+    /// Requests to one path (after authentication), e.g. `/accounts`.
+    pub fn calls_to(&self, tail: &str) -> usize {
+        let path = format!("{BASE_PATH}{tail}");
+        self.requests().iter().filter(|r| r.path == path).count()
+    }
+
+    /// Orders created (and filled).
+    pub fn created_orders(&self) -> usize {
+        self.lock().orders.len()
+    }
+
+    /// POSTs that reused a client order id and were answered with the stored order.
+    pub fn duplicate_posts(&self) -> usize {
+        self.lock().duplicate_posts
+    }
+
+    /// Anything a real Coinbase would have refused, or the executor should never send.
+    pub fn violations(&self) -> Vec<String> {
+        self.lock().violations.clone()
+    }
+
+    /// Requests refused with 401, and why.
+    pub fn auth_failures(&self) -> Vec<String> {
+        self.lock().auth_failures.clone()
+    }
+
+    /// Every bearer token received (for the log test).
+    pub fn tokens(&self) -> Vec<String> {
+        self.lock().tokens.clone()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    nbf: i64,
+    exp: i64,
+    uri: String,
+}
+
+fn verify(
+    inner: &mut Inner,
+    now: i64,
+    method: &Method,
+    host: &str,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(), String> {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no Authorization header")?;
+    let token = auth
+        .strip_prefix("Bearer ")
+        .ok_or("Authorization is not Bearer")?;
+    inner.tokens.push(token.to_owned());
+    let header = jsonwebtoken::decode_header(token).map_err(|e| format!("header: {e}"))?;
+    let kid = header.kid.ok_or("no kid")?;
+    let registered = inner
+        .keys
+        .get(&kid)
+        .ok_or_else(|| format!("unknown kid {kid}"))?;
+    if header.alg != registered.alg {
+        return Err(format!("alg {:?}, key is {:?}", header.alg, registered.alg));
+    }
+    let nonce = header.nonce.unwrap_or_default();
+    if nonce.len() < 16 || !nonce.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("nonce {nonce:?} is not a random hex string"));
+    }
+    let mut validation = Validation::new(registered.alg);
+    // Time is checked below against the test's clock, not the wall clock.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims = HashSet::new();
+    let claims = jsonwebtoken::decode::<Claims>(token, &registered.key, &validation)
+        .map_err(|e| format!("signature or claims: {e}"))?
+        .claims;
+    if claims.sub != kid {
+        return Err(format!("sub {} is not the kid", claims.sub));
+    }
+    if claims.iss != "cdp" {
+        return Err(format!("iss {}", claims.iss));
+    }
+    if !(claims.nbf <= now && now < claims.exp) {
+        return Err(format!(
+            "now {now} outside nbf {} .. exp {}",
+            claims.nbf, claims.exp
+        ));
+    }
+    if claims.exp - claims.nbf > 120 {
+        return Err(format!("lifetime {} s over 120 s", claims.exp - claims.nbf));
+    }
+    let expected = format!("{method} {host}{path}");
+    if claims.uri != expected {
+        return Err(format!("uri {:?}, expected {expected:?}", claims.uri));
+    }
+    Ok(())
+}
+
+fn error(status: StatusCode, error: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": error, "error_details": "", "message": message})),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State((inner, clock, host)): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let query: Vec<(String, String)> = Query::try_from_uri(&uri)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
+    let now = clock.now();
+    let (response, delay) = {
+        let mut inner = inner.lock().unwrap();
+        if let Err(why) = verify(&mut inner, now.timestamp(), &method, &host, &path, &headers) {
+            inner.auth_failures.push(why);
+            return (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
+        }
+        let parsed: Value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).unwrap_or(Value::String("<not JSON>".into()))
+        };
+        inner.requests.push(Recorded {
+            method: method.to_string(),
+            path: path.clone(),
+            query: query.clone(),
+            body: parsed.clone(),
+        });
+        let Some(tail) = path.strip_prefix(BASE_PATH) else {
+            inner
+                .violations
+                .push(format!("{method} {path}: outside the API"));
+            return error(StatusCode::NOT_FOUND, "NOT_FOUND", "route not found");
+        };
+        let segments: Vec<&str> = tail.trim_matches('/').split('/').collect();
+        match (method.as_str(), segments.as_slice()) {
+            ("GET", ["accounts"]) => (accounts(&mut inner, &query), None),
+            ("GET", ["products", id]) => (product(&inner, id), None),
+            ("GET", ["orders", "historical", "batch"]) => (list_orders(&mut inner, &query), None),
+            ("GET", ["orders", "historical", id]) => (get_order(&inner, id), None),
+            ("POST", ["orders"]) => create_order(&mut inner, &headers, &parsed, now),
+            _ => {
+                inner
+                    .violations
+                    .push(format!("{method} {path}: unknown route"));
+                (
+                    error(StatusCode::NOT_FOUND, "NOT_FOUND", "route not found"),
+                    None,
+                )
+            }
+        }
+    };
+    // The lock is released before waiting: a delayed answer must not block lookups.
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    response
+}
+
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `limit` (default 49, at most 250) capped by the fake's small page size; `cursor` is the
+/// index of the first item.
+fn page(inner: &mut Inner, query: &[(String, String)], total: usize) -> (usize, usize) {
+    let limit = match param(query, "limit").map(str::parse::<usize>) {
+        None => 49,
+        Some(Ok(n)) if (1..=250).contains(&n) => n,
+        Some(other) => {
+            inner
+                .violations
+                .push(format!("limit {other:?} outside 1..=250"));
+            49
+        }
+    };
+    let start = match param(query, "cursor") {
+        None => 0,
+        Some(c) => c.parse().unwrap_or_else(|_| {
+            inner
+                .violations
+                .push(format!("cursor {c:?} was never issued"));
+            total
+        }),
+    };
+    let end = (start + limit.min(inner.page_size)).min(total);
+    (start.min(total), end)
+}
+
+fn paged(items: Vec<Value>, start: usize, end: usize, total: usize, key: &str) -> Response {
+    let has_next = end < total;
+    let mut body = json!({
+        "has_next": has_next,
+        "cursor": if has_next { end.to_string() } else { String::new() },
+        "size": end - start,
+    });
+    body[key] = Value::Array(items);
+    if key == "orders" {
+        body["sequence"] = json!("0");
+    }
+    axum::Json(body).into_response()
+}
+
+fn accounts(inner: &mut Inner, query: &[(String, String)]) -> Response {
+    let all: Vec<(String, Decimal)> = inner.wallets.iter().map(|(c, v)| (c.clone(), *v)).collect();
+    let (start, end) = page(inner, query, all.len());
+    let items = all[start..end]
+        .iter()
+        .map(|(currency, value)| {
+            json!({
+                "uuid": format!("acct-{}", currency.to_lowercase()),
+                "name": format!("{currency} Wallet"),
+                "currency": currency,
+                "available_balance": {"value": value.to_string(), "currency": currency},
+                "default": true,
+                "active": true,
+                "created_at": "2026-01-01T00:00:00Z",
+                "updated_at": "2026-01-01T00:00:00Z",
+                "deleted_at": null,
+                "type": if currency == "USD" { "ACCOUNT_TYPE_FIAT" } else { "ACCOUNT_TYPE_CRYPTO" },
+                "ready": true,
+                "hold": {"value": "0", "currency": currency},
+                "retail_portfolio_id": "portfolio-1",
+                "platform": "ACCOUNT_PLATFORM_CONSUMER",
+            })
+        })
+        .collect();
+    paged(items, start, end, all.len(), "accounts")
+}
+
+fn product(inner: &Inner, id: &str) -> Response {
+    let Some(p) = inner.products.get(id) else {
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "product not found");
+    };
+    let (base, quote) = id.split_once('-').unwrap();
+    axum::Json(json!({
+        "product_id": id,
+        "price": p.price.to_string(),
+        "price_percentage_change_24h": "0",
+        "volume_24h": "0",
+        "base_increment": p.base_increment.to_string(),
+        "quote_increment": p.quote_increment.to_string(),
+        "base_min_size": p.base_min_size.to_string(),
+        "base_max_size": "3400",
+        "quote_min_size": p.quote_min_size.to_string(),
+        "quote_max_size": "150000000",
+        "price_increment": "0.01",
+        "base_name": base,
+        "quote_name": quote,
+        "status": "online",
+        "trading_disabled": p.trading_disabled,
+        "is_disabled": false,
+        "cancel_only": false,
+        "limit_only": false,
+        "post_only": false,
+        "auction_mode": false,
+        "view_only": false,
+        "product_type": "SPOT",
+        "base_currency_id": base,
+        "quote_currency_id": quote,
+        "base_display_symbol": base,
+        "quote_display_symbol": quote,
+    }))
+    .into_response()
+}
+
+fn order_json(o: &StoredOrder) -> Value {
+    json!({
+        "order_id": o.order_id,
+        "product_id": o.product_id,
+        "user_id": "user-1",
+        "order_configuration": o.configuration,
+        "side": o.side,
+        "client_order_id": o.client_order_id,
+        "status": o.status,
+        "time_in_force": "IMMEDIATE_OR_CANCEL",
+        "created_time": o.created.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "completion_percentage": "100",
+        "filled_size": o.filled_size.to_string(),
+        "average_filled_price": o.price.to_string(),
+        "fee": "",
+        "number_of_fills": "1",
+        "filled_value": o.filled_value.to_string(),
+        "pending_cancel": false,
+        "size_in_quote": o.side == "BUY",
+        "total_fees": "0",
+        "size_inclusive_of_fees": false,
+        "total_value_after_fees": o.filled_value.to_string(),
+        "trigger_status": "INVALID_ORDER_TYPE",
+        "order_type": "MARKET",
+        "reject_reason": "REJECT_REASON_UNSPECIFIED",
+        "settled": true,
+        "product_type": "SPOT",
+        "reject_message": "",
+        "cancel_message": "",
+        "is_liquidation": false,
+        "last_fill_time": o.created.to_rfc3339_opts(SecondsFormat::Micros, true),
+    })
+}
+
+fn get_order(inner: &Inner, id: &str) -> Response {
+    match inner.orders.iter().find(|o| o.order_id == id) {
+        Some(o) => axum::Json(json!({ "order": order_json(o) })).into_response(),
+        None => error(StatusCode::NOT_FOUND, "NOT_FOUND", "order not found"),
+    }
+}
+
+fn list_orders(inner: &mut Inner, query: &[(String, String)]) -> Response {
+    let products: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "product_ids")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let since = param(query, "start_date").map(|s| s.parse::<DateTime<Utc>>());
+    let since = match since {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(_)) => {
+            inner
+                .violations
+                .push("start_date is not RFC 3339".to_owned());
+            return error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "start_date is not a valid timestamp",
+            );
+        }
+    };
+    // Newest first, as Coinbase lists them.
+    let matching: Vec<Value> = inner
+        .orders
+        .iter()
+        .rev()
+        .filter(|o| products.is_empty() || products.contains(&o.product_id.as_str()))
+        .filter(|o| since.is_none_or(|s| o.created >= s))
+        .map(order_json)
+        .collect();
+    let total = matching.len();
+    let (start, end) = page(inner, query, total);
+    paged(matching[start..end].to_vec(), start, end, total, "orders")
+}
+
+fn failure(error: &str, message: &str, preview: &str, configuration: &Value) -> Response {
+    axum::Json(json!({
+        "success": false,
+        "failure_reason": "UNKNOWN_FAILURE_REASON",
+        "order_id": "",
+        "error_response": {
+            "error": error,
+            "message": message,
+            "error_details": "",
+            "preview_failure_reason": preview,
+        },
+        "order_configuration": configuration,
+    }))
+    .into_response()
+}
+
+fn success(o: &StoredOrder) -> Response {
+    axum::Json(json!({
+        "success": true,
+        "failure_reason": "UNKNOWN_FAILURE_REASON",
+        "order_id": o.order_id,
+        "success_response": {
+            "order_id": o.order_id,
+            "product_id": o.product_id,
+            "side": o.side,
+            "client_order_id": o.client_order_id,
+        },
+        "order_configuration": o.configuration,
+    }))
+    .into_response()
+}
+
+/// A size as Coinbase takes it: a JSON string holding a positive decimal.
+fn size(v: &Value) -> Result<Decimal, String> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| format!("size {v} is not a string"))?;
+    let n = Decimal::from_str(s).map_err(|_| format!("size {s:?} is not a decimal"))?;
+    if n <= Decimal::ZERO {
+        return Err(format!("size {s:?} is not positive"));
+    }
+    Ok(n)
+}
+
+fn floor(v: Decimal, inc: Decimal) -> Decimal {
+    (v / inc).trunc() * inc
+}
+
+fn create_order(
+    inner: &mut Inner,
+    headers: &HeaderMap,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> (Response, Option<Duration>) {
+    let bad = |inner: &mut Inner, why: String| {
+        inner.violations.push(format!("POST /orders: {why}"));
+        (
+            error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &why),
+            None,
+        )
+    };
+    let json_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_type {
+        return bad(inner, "Content-Type is not application/json".into());
+    }
+    let configuration = body
+        .get("order_configuration")
+        .cloned()
+        .unwrap_or(Value::Null);
+    match inner.faults.pop_front() {
+        Some(Fault::ErrorBeforeCreate) => {
+            return (
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "service unavailable",
+                ),
+                None,
+            );
+        }
+        Some(Fault::BadRequest(message)) => {
+            return (
+                error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message),
+                None,
+            );
+        }
+        Some(Fault::Reject {
+            error,
+            message,
+            preview_failure_reason,
+        }) => {
+            return (
+                failure(error, message, preview_failure_reason, &configuration),
+                None,
+            );
+        }
+        other => {
+            if let Some(f) = other {
+                inner.faults.push_front(f);
+            }
+        }
+    }
+
+    let Some(coid) = body
+        .get("client_order_id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return bad(inner, "client_order_id missing or empty".into());
+    };
+    let Some(product_id) = body.get("product_id").and_then(Value::as_str) else {
+        return bad(inner, "product_id missing".into());
+    };
+    let side = body.get("side").and_then(Value::as_str).unwrap_or("");
+    if side != "BUY" && side != "SELL" {
+        return bad(inner, format!("side {side:?}"));
+    }
+    let Some(variants) = configuration.as_object() else {
+        return bad(inner, "order_configuration is not an object".into());
+    };
+    if variants.len() != 1 {
+        return bad(
+            inner,
+            format!(
+                "order_configuration has {} variants, not exactly one",
+                variants.len()
+            ),
+        );
+    }
+    let Some(ioc) = variants.get("market_market_ioc").and_then(Value::as_object) else {
+        return bad(
+            inner,
+            format!(
+                "order_configuration {:?} is not market_market_ioc",
+                variants.keys().collect::<Vec<_>>()
+            ),
+        );
+    };
+    let (quote_size, base_size) = (ioc.get("quote_size"), ioc.get("base_size"));
+    let sized = match (side, quote_size, base_size) {
+        ("BUY", Some(q), None) => size(q).map(|q| (Some(q), None)),
+        ("SELL", None, Some(b)) => size(b).map(|b| (None, Some(b))),
+        _ => Err(format!(
+            "{side} with market_market_ioc {ioc:?}: expected quote_size for BUY, base_size for SELL, one of them"
+        )),
+    };
+    let (quote, base) = match sized {
+        Ok(s) => s,
+        Err(why) => return bad(inner, why),
+    };
+
+    // The documented dedup: a reused client order id returns the order it already names.
+    if let Some(existing) = inner
+        .orders
+        .iter()
+        .find(|o| o.client_order_id == coid)
+        .cloned()
+    {
+        inner.duplicate_posts += 1;
+        if existing.product_id != product_id || existing.side != side {
+            inner.violations.push(format!(
+                "client_order_id {coid} reused for a different order"
+            ));
+        }
+        return (success(&existing), None);
+    }
+
+    let Some(p) = inner.products.get(product_id).cloned() else {
+        return (
+            failure(
+                "INVALID_PRODUCT_ID",
+                "Invalid product_id",
+                "PREVIEW_INVALID_PRODUCT_ID",
+                &configuration,
+            ),
+            None,
+        );
+    };
+    let (base_ccy, quote_ccy) = product_id.split_once('-').unwrap();
+    let wallet = |inner: &Inner, c: &str| inner.wallets.get(c).copied().unwrap_or_default();
+    let (filled_size, filled_value) = if let Some(q) = quote {
+        if floor(q, p.quote_increment) != q {
+            inner
+                .violations
+                .push(format!("quote_size {q} finer than {}", p.quote_increment));
+            return (
+                failure(
+                    "INVALID_SIZE_PRECISION",
+                    "Too many decimals in order amount",
+                    "PREVIEW_INVALID_QUOTE_SIZE_PRECISION",
+                    &configuration,
+                ),
+                None,
+            );
+        }
+        if q < p.quote_min_size {
+            inner
+                .violations
+                .push(format!("quote_size {q} under {}", p.quote_min_size));
+            return (
+                failure(
+                    "INVALID_LIMIT_PRICE",
+                    "Order size is too small",
+                    "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL",
+                    &configuration,
+                ),
+                None,
+            );
+        }
+        if q > wallet(inner, quote_ccy) {
+            return (
+                failure(
+                    "INSUFFICIENT_FUND",
+                    "Insufficient balance in source account",
+                    "PREVIEW_INSUFFICIENT_FUND",
+                    &configuration,
+                ),
+                None,
+            );
+        }
+        (floor(q / p.price, p.base_increment), q)
+    } else {
+        let b = base.unwrap();
+        if floor(b, p.base_increment) != b {
+            inner
+                .violations
+                .push(format!("base_size {b} finer than {}", p.base_increment));
+            return (
+                failure(
+                    "INVALID_SIZE_PRECISION",
+                    "Too many decimals in order amount",
+                    "PREVIEW_INVALID_SIZE_PRECISION",
+                    &configuration,
+                ),
+                None,
+            );
+        }
+        if b < p.base_min_size {
+            inner
+                .violations
+                .push(format!("base_size {b} under {}", p.base_min_size));
+            return (
+                failure(
+                    "INVALID_LIMIT_PRICE",
+                    "Order size is too small",
+                    "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
+                    &configuration,
+                ),
+                None,
+            );
+        }
+        if b > wallet(inner, base_ccy) {
+            inner
+                .violations
+                .push(format!("base_size {b} over the available balance"));
+            return (
+                failure(
+                    "INSUFFICIENT_FUND",
+                    "Insufficient balance in source account",
+                    "PREVIEW_INSUFFICIENT_FUND",
+                    &configuration,
+                ),
+                None,
+            );
+        }
+        (b, floor(b * p.price, p.quote_increment))
+    };
+    let (base_delta, quote_delta) = if side == "BUY" {
+        (filled_size, -filled_value)
+    } else {
+        (-filled_size, filled_value)
+    };
+    let b = wallet(inner, base_ccy) + base_delta;
+    let q = wallet(inner, quote_ccy) + quote_delta;
+    inner.wallets.insert(base_ccy.to_owned(), b);
+    inner.wallets.insert(quote_ccy.to_owned(), q);
+    inner.next_id += 1;
+    let order = StoredOrder {
+        order_id: format!("0000-cb-order-{:04}", inner.next_id),
+        client_order_id: coid.to_owned(),
+        product_id: product_id.to_owned(),
+        side: side.to_owned(),
+        status: "FILLED",
+        filled_size: filled_size.normalize(),
+        price: p.price,
+        filled_value: filled_value.normalize(),
+        created: now,
+        configuration,
+    };
+    inner.orders.push(order.clone());
+    match inner.faults.pop_front() {
+        Some(Fault::ErrorAfterCreate) => (
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error",
+            ),
+            None,
+        ),
+        Some(Fault::DelayAfterCreate(d)) => (success(&order), Some(d)),
+        Some(other) => {
+            inner.faults.push_front(other);
+            (success(&order), None)
+        }
+        None => (success(&order), None),
+    }
+}

@@ -1,0 +1,238 @@
+//! The executor under test: the real runtime and Coinbase venue, the fake Coinbase server,
+//! in-memory store, journal and notifier that tests can inspect, and API keys generated at
+//! test time.
+#![allow(dead_code, clippy::unwrap_used)]
+
+pub mod fake_coinbase;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use executor_coinbase::client::{ClientSettings, CoinbaseClient};
+use executor_coinbase::venue::CoinbaseVenue;
+use executor_runtime::killswitch::StaticKillSwitch;
+use executor_runtime::metrics::CapturedMetrics;
+use executor_runtime::processor::{Executor, ExecutorSettings};
+use executor_runtime::risk::RiskConfig;
+use fake_coinbase::FakeCoinbase;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
+use jsonwebtoken::{Algorithm, EncodingKey};
+use p256::pkcs8::{EncodePrivateKey, LineEnding};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use shared::clock::ManualClock;
+use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
+use shared::message::{INTENT_VERSION, OrderIntent};
+use shared::routing::{Broker, Instrument};
+use shared::{Action, SignalId};
+use std::sync::Arc;
+
+pub type TestExecutor = Executor<
+    CoinbaseVenue<ManualClock>,
+    Arc<MemoryIdempotencyStore>,
+    Arc<MemoryJournal>,
+    Arc<MemoryNotifier>,
+    StaticKillSwitch,
+    ManualClock,
+>;
+
+pub const RISK: &str = r#"
+default_size = "100"
+default_max_position = "1000"
+[instruments."BTC-USD"]
+size = "100"
+max_position = "500"
+"#;
+
+pub const KEY_NAME: &str = "organizations/0f7c1d2e-test-org/apiKeys/5b8e3a90-test-key";
+
+pub fn t0() -> DateTime<Utc> {
+    "2026-11-23T14:32:00Z".parse().unwrap()
+}
+
+/// How a test hands the private key to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// `BEGIN EC PRIVATE KEY`, what Coinbase issues.
+    Sec1,
+    /// `BEGIN PRIVATE KEY` (P-256).
+    Pkcs8,
+    /// SEC1 as it sits in Coinbase's JSON download: newlines written `\n`.
+    Sec1Escaped,
+    /// The CDP portal's Ed25519 secret: base64 of seed ‖ public key.
+    Ed25519Raw,
+}
+
+/// A key pair generated for this test run.
+pub struct TestKey {
+    pub name: String,
+    pub format: KeyFormat,
+    /// What the client is given.
+    pub secret_text: String,
+    /// Hex of the private scalar (or Ed25519 seed): must never show up anywhere.
+    pub private_hex: String,
+    /// The base64 lines of the PEM body, each of which must never show up either.
+    pub pem_lines: Vec<String>,
+    p256_public: Option<p256::PublicKey>,
+    ed25519_public: Option<Vec<u8>>,
+}
+
+impl TestKey {
+    pub fn generate(name: &str, format: KeyFormat) -> Self {
+        if format == KeyFormat::Ed25519Raw {
+            let seed: [u8; 32] = rand::random();
+            let mut der = vec![
+                0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+                0x04, 0x20,
+            ];
+            der.extend_from_slice(&seed);
+            let jwk =
+                Jwk::from_encoding_key(&EncodingKey::from_ed_der(&der), Algorithm::EdDSA).unwrap();
+            let AlgorithmParameters::OctetKeyPair(p) = jwk.algorithm else {
+                panic!("not an OKP")
+            };
+            let public = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p.x)
+                .unwrap();
+            let mut raw = seed.to_vec();
+            raw.extend_from_slice(&public);
+            let text = base64::engine::general_purpose::STANDARD.encode(&raw);
+            return Self {
+                name: name.to_owned(),
+                format,
+                secret_text: text.clone(),
+                private_hex: hex::encode(seed),
+                pem_lines: vec![text],
+                p256_public: None,
+                ed25519_public: Some(public),
+            };
+        }
+        let secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let pem: String = match format {
+            KeyFormat::Pkcs8 => secret.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+            _ => secret.to_sec1_pem(LineEnding::LF).unwrap().to_string(),
+        };
+        let pem_lines = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+            .map(str::to_owned)
+            .collect();
+        let secret_text = match format {
+            KeyFormat::Sec1Escaped => pem.replace('\n', "\\n"),
+            _ => pem,
+        };
+        Self {
+            name: name.to_owned(),
+            format,
+            secret_text,
+            private_hex: hex::encode(secret.to_bytes()),
+            pem_lines,
+            p256_public: Some(secret.public_key()),
+            ed25519_public: None,
+        }
+    }
+
+    pub fn secret(&self) -> SecretString {
+        SecretString::from(self.secret_text.clone())
+    }
+
+    pub fn register(&self, fake: &FakeCoinbase) {
+        match (&self.p256_public, &self.ed25519_public) {
+            (Some(p), _) => fake.register_es256(&self.name, p),
+            (None, Some(p)) => fake.register_ed25519(&self.name, p),
+            _ => unreachable!(),
+        }
+    }
+}
+
+pub struct Harness {
+    pub fake: FakeCoinbase,
+    pub key: TestKey,
+    pub executor: TestExecutor,
+    pub store: Arc<MemoryIdempotencyStore>,
+    pub journal: Arc<MemoryJournal>,
+    pub notifier: Arc<MemoryNotifier>,
+    pub metrics: Arc<CapturedMetrics>,
+    pub clock: ManualClock,
+}
+
+pub fn client_settings() -> ClientSettings {
+    ClientSettings {
+        timeout: std::time::Duration::from_millis(300),
+        read_attempts: 3,
+        read_backoff: std::time::Duration::from_millis(10),
+        page_limit: 250,
+        fill_polls: 3,
+    }
+}
+
+pub async fn harness() -> Harness {
+    harness_with(KeyFormat::Sec1).await
+}
+
+pub async fn harness_with(format: KeyFormat) -> Harness {
+    let clock = ManualClock::new(t0() + Duration::seconds(2));
+    let fake = FakeCoinbase::start(clock.clone()).await;
+    let key = TestKey::generate(KEY_NAME, format);
+    key.register(&fake);
+    let client = CoinbaseClient::new(
+        &fake.url,
+        &key.name,
+        &key.secret(),
+        Arc::new(clock.clone()),
+        client_settings(),
+    )
+    .unwrap();
+    let store = Arc::new(MemoryIdempotencyStore::default());
+    let journal = Arc::new(MemoryJournal::default());
+    let notifier = Arc::new(MemoryNotifier::default());
+    let metrics = Arc::new(CapturedMetrics::default());
+    let executor = Executor {
+        venue: CoinbaseVenue::new(client, clock.clone()),
+        store: store.clone(),
+        journal: journal.clone(),
+        notifier: notifier.clone(),
+        kill_switch: StaticKillSwitch(false),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        settings: ExecutorSettings {
+            max_age: Duration::seconds(30),
+            lease: Duration::seconds(60),
+            record_ttl: Duration::days(7),
+            risk: RiskConfig::from_toml(RISK).unwrap(),
+        },
+    };
+    Harness {
+        fake,
+        key,
+        executor,
+        store,
+        journal,
+        notifier,
+        metrics,
+        clock,
+    }
+}
+
+/// An intent as the router would send it; `n` makes distinct signals.
+pub fn intent(action: Action, n: u32) -> OrderIntent {
+    let signal_time = t0() + Duration::seconds(i64::from(n));
+    OrderIntent {
+        version: INTENT_VERSION,
+        signal_id: SignalId::of_canonical(&format!("coinbase-{action}-{n}")),
+        broker: Broker::Coinbase,
+        instrument: Instrument::new("BTC-USD"),
+        action,
+        target: action.target(),
+        symbol: "BTCUSD".into(),
+        exchange: "COINBASE".into(),
+        reference_price: Decimal::new(50000, 0),
+        quantity_override: None,
+        signal_time,
+        received_at: signal_time,
+        enqueued_at: signal_time,
+        routed_at: signal_time,
+        contract: None,
+        raw: format!("{{\"action\":\"{action}\"}}"),
+        replay_forced: false,
+    }
+}
