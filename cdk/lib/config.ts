@@ -31,6 +31,8 @@ export interface PipelineConfig {
   readonly tradovateBaseUrl?: string;
   readonly coinbaseApiKeyName?: string;
   readonly coinbaseBaseUrl?: string;
+  /** `RISK_CONFIG` (inline TOML: sizes and maximum positions) per executor. */
+  readonly riskConfig: Partial<Record<Broker, string>>;
 }
 
 export class ConfigError extends Error {}
@@ -119,6 +121,11 @@ export function readConfig(get: Lookup): PipelineConfig {
     tradovateBaseUrl: url(get, 'tradovateBaseUrl'),
     coinbaseApiKeyName: text(get, 'coinbaseApiKeyName'),
     coinbaseBaseUrl: url(get, 'coinbaseBaseUrl'),
+    riskConfig: {
+      oanda: text(get, 'oandaRiskConfig'),
+      tradovate: text(get, 'tradovateRiskConfig'),
+      coinbase: text(get, 'coinbaseRiskConfig'),
+    },
   };
 
   // These are plain environment variables the executors require at cold start; deploying

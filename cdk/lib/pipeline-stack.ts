@@ -226,7 +226,11 @@ export class PipelineStack extends Stack {
         memorySize: 512,
         // With JOURNAL=log these lines are the journal, so they are kept for a year.
         logRetention: cfg.journal === 'log' ? logs.RetentionDays.ONE_YEAR : logs.RetentionDays.THREE_MONTHS,
-        environment: { ...executorBase(), ...brokerEnv[broker] },
+        environment: {
+          ...executorBase(),
+          ...brokerEnv[broker],
+          ...optional({ RISK_CONFIG: cfg.riskConfig[broker] }),
+        },
         vpc,
         securityGroups: executorSg ? [executorSg] : undefined,
       });

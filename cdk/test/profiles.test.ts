@@ -124,6 +124,15 @@ describe('journal=aurora with a NAT gateway and no auto-pause', () => {
   });
 });
 
+describe('risk config', () => {
+  it('passes RISK_CONFIG to the chosen executor only', () => {
+    const toml = 'default_size = "2"\ndefault_max_position = "4"\n';
+    const { json } = synth({ tradovateRiskConfig: toml });
+    assert.equal(envOf(json, 'executor-tradovate').RISK_CONFIG, toml.trim());
+    assert.equal(envOf(json, 'executor-oanda').RISK_CONFIG, undefined);
+  });
+});
+
 describe('a subset of brokers', () => {
   it('deploys only the chosen executors but keeps every queue the router needs', () => {
     const { template, json } = synth({ brokers: 'oanda' });
