@@ -115,7 +115,7 @@ impl<C: Clock> CoinbaseVenue<C> {
 
     /// The leg as the order Coinbase holds says it went. The quantity becomes the filled
     /// base size when Coinbase reports one.
-    fn from_order(&self, mut report: LegReport, order: &Order) -> LegReport {
+    fn apply_order(&self, mut report: LegReport, order: &Order) -> LegReport {
         report.broker_order_id = Some(order.order_id.clone());
         report.acked_at = Some(self.clock.now());
         let filled = order.filled_size.unwrap_or_default();
@@ -170,7 +170,7 @@ impl<C: Clock> CoinbaseVenue<C> {
         report.acked_at = Some(self.clock.now());
         report.outcome = Outcome::Filled;
         match self.client.settled_order(&order_id).await {
-            Ok(Some(order)) => self.from_order(report, &order),
+            Ok(Some(order)) => self.apply_order(report, &order),
             Ok(None) => {
                 warn!(
                     leg = report.leg.as_str(),
@@ -243,7 +243,7 @@ impl<C: Clock> CoinbaseVenue<C> {
             match self.client.order_by_client_id(product, &coid, since).await {
                 Ok(Some(order)) => {
                     info!(leg = report.leg.as_str(), "order found by client order id");
-                    return Ok(self.from_order(report, &order));
+                    return Ok(self.apply_order(report, &order));
                 }
                 Ok(None) if attempt == 1 => {
                     info!(
@@ -298,7 +298,7 @@ impl<C: Clock> Venue for CoinbaseVenue<C> {
                     "previous attempt's order found by client order id"
                 );
                 let report = self.leg(req, leg, side, Decimal::ZERO);
-                return Ok(finish(self.from_order(report, &order)));
+                return Ok(finish(self.apply_order(report, &order)));
             }
             if !req.may_send {
                 return Ok(Execution::no_op("no order was sent for this signal"));
