@@ -181,12 +181,21 @@ fn event(frame: &Frame<'_>) -> Value {
             true,
         ),
     };
-    let path = frame.path.as_str();
+    let path = request_target(&frame.path);
+    let path = path.as_str();
     let method = frame.method.as_str();
     let fixture = if rest { REST_EVENT } else { HTTP_V2_EVENT };
     let mut ev: Value = serde_json::from_str(fixture).expect("the ingest test fixtures are JSON");
+    // API Gateway sets these itself, and lambda_http builds a URL from them with `unwrap`.
+    let forwarded: Vec<&(String, String)> = frame
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            !n.eq_ignore_ascii_case("host") && !n.eq_ignore_ascii_case("x-forwarded-proto")
+        })
+        .collect();
     let mut headers = Map::new();
-    for (name, value) in &frame.headers {
+    for (name, value) in forwarded.iter().copied() {
         match headers.get_mut(name) {
             Some(Value::String(prev)) => {
                 prev.push(',');
@@ -206,7 +215,7 @@ fn event(frame: &Frame<'_>) -> Value {
         ev["resource"] = json!(resource);
         ev["path"] = json!(path);
         ev["httpMethod"] = json!(method);
-        let multi: Map<String, Value> = frame.headers.iter().fold(Map::new(), |mut m, (n, v)| {
+        let multi: Map<String, Value> = forwarded.iter().fold(Map::new(), |mut m, (n, v)| {
             if let Value::Array(values) = m.entry(n.clone()).or_insert_with(|| json!([])) {
                 values.push(json!(v));
             }
@@ -236,6 +245,25 @@ fn event(frame: &Frame<'_>) -> Value {
     ev["body"] = body;
     ev["isBase64Encoded"] = json!(is_base64);
     ev
+}
+
+/// The path as API Gateway hands it over: it starts with `/` and holds no byte an HTTP request
+/// line cannot carry, so anything else is percent-encoded. Without this, lambda_http panics
+/// while building the request URL (`regressions/webhook/lambda-http-path-without-slash-panics.bin`),
+/// before the handler runs, on events API Gateway never sends.
+fn request_target(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 1);
+    if !path.starts_with('/') {
+        out.push('/');
+    }
+    for b in path.bytes() {
+        if b.is_ascii_graphic() && !matches!(b, b'?' | b'#') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Whether the sender itself wrote the secret somewhere the handler may echo: any field of
