@@ -4,8 +4,21 @@
 use shared::execution::{JournalError, OrderRecord, SignalRecord, SignalStatus, TradeJournal};
 use shared::signal::SignalId;
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Process-wide: a load run posts thousands of alerts and wants their lines gone.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silences (or restores) the console lines for the whole process.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
 
 pub fn line(text: &str) {
+    if QUIET.load(Ordering::Relaxed) {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     // The console is informational; a closed stdout must not stop trading.
     let _ = writeln!(out, "{text}");
@@ -63,5 +76,45 @@ impl<J: TradeJournal> TradeJournal for ConsoleJournal<J> {
 
     async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
         self.0.orders(id).await
+    }
+}
+
+/// Called with every signal record the journal has just written, on the executor's task: lets
+/// a load run see when each signal was filled. Keep it cheap.
+#[derive(Clone)]
+pub struct SignalObserver(pub Arc<dyn Fn(&SignalRecord) + Send + Sync>);
+
+impl std::fmt::Debug for SignalObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignalObserver")
+    }
+}
+
+/// A journal that tells an optional observer about each signal record after writing it.
+#[derive(Debug)]
+pub struct ObservedJournal<J> {
+    pub inner: J,
+    pub observer: Option<SignalObserver>,
+}
+
+impl<J: TradeJournal> TradeJournal for ObservedJournal<J> {
+    async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
+        self.inner.upsert_signal(r).await?;
+        if let Some(o) = &self.observer {
+            (o.0)(r);
+        }
+        Ok(())
+    }
+
+    async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
+        self.inner.upsert_order(r).await
+    }
+
+    async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
+        self.inner.signal(id).await
+    }
+
+    async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
+        self.inner.orders(id).await
     }
 }

@@ -16,7 +16,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
-use console::{ConsoleJournal, line};
+use console::{ConsoleJournal, ObservedJournal, SignalObserver, line};
 use executor_runtime::killswitch::StaticKillSwitch;
 use executor_runtime::metrics::MetricsSink;
 use executor_runtime::paper::{PaperNetting, PaperSpot};
@@ -44,7 +44,7 @@ use venue::AnyVenue;
 pub const LOCAL_SECRET: &str = "local-dev-secret-change-me";
 
 pub type Queue = Arc<LocalFifoQueue<SystemClock>>;
-type Journal = Arc<ConsoleJournal<journal::AnyJournal>>;
+type Journal = Arc<ConsoleJournal<ObservedJournal<journal::AnyJournal>>>;
 pub type LocalExecutor = Executor<
     AnyVenue,
     Arc<MemoryIdempotencyStore>,
@@ -64,6 +64,8 @@ pub struct LocalConfig {
     pub usd_balance: Decimal,
     /// The SQLite journal file (or any journal URL).
     pub journal_url: String,
+    /// Told about every signal record once journaled (the load run times fills with it).
+    pub observer: Option<SignalObserver>,
 }
 
 impl Default for LocalConfig {
@@ -76,6 +78,7 @@ impl Default for LocalConfig {
             freshness: Freshness::default(),
             usd_balance: Decimal::from(10_000),
             journal_url: ".tvctl/journal.sqlite".into(),
+            observer: None,
         }
     }
 }
@@ -359,7 +362,10 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .await
         .map_err(|e| e.to_string())?;
     line(&format!("journal: {}", cfg.journal_url));
-    let journal: Journal = Arc::new(ConsoleJournal(memory.clone()));
+    let journal: Journal = Arc::new(ConsoleJournal(ObservedJournal {
+        inner: memory.clone(),
+        observer: cfg.observer.clone(),
+    }));
 
     let (oanda_venue, oanda_paper) = real::oanda(env)?.map_or_else(
         || {
