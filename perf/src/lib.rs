@@ -1,1 +1,162 @@
-//! Placeholder; being written.
+//! Shared pieces of the two bench binaries: `load` (the local stack under load) and `report`
+//! (the Lambda binaries' size, cold start and memory).
+
+use std::time::Duration;
+
+/// The 50 symbols of the load run: (exchange, symbol, close). Every one routes with the
+/// embedded table: OANDA pairs split 3+3, continuous futures on listed roots, Coinbase
+/// products split on a listed quote currency.
+pub const SYMBOLS: [(&str, &str, &str); 50] = [
+    ("OANDA", "EURUSD", "1.08345"),
+    ("OANDA", "GBPUSD", "1.26510"),
+    ("OANDA", "USDJPY", "151.234"),
+    ("OANDA", "AUDUSD", "0.65432"),
+    ("OANDA", "USDCAD", "1.36120"),
+    ("OANDA", "USDCHF", "0.88210"),
+    ("OANDA", "NZDUSD", "0.59870"),
+    ("OANDA", "EURGBP", "0.85640"),
+    ("OANDA", "EURJPY", "163.870"),
+    ("OANDA", "GBPJPY", "191.330"),
+    ("OANDA", "EURCHF", "0.95560"),
+    ("OANDA", "AUDJPY", "98.9850"),
+    ("OANDA", "EURAUD", "1.65580"),
+    ("OANDA", "EURCAD", "1.47480"),
+    ("OANDA", "GBPCHF", "1.11590"),
+    ("OANDA", "CADJPY", "111.100"),
+    ("OANDA", "CHFJPY", "171.450"),
+    ("OANDA", "NZDJPY", "90.5400"),
+    ("OANDA", "AUDNZD", "1.09290"),
+    ("OANDA", "GBPAUD", "1.93350"),
+    ("CME_MINI", "ES1!", "5812.25"),
+    ("CME_MINI", "MES1!", "5812.25"),
+    ("CME_MINI", "NQ1!", "20511.50"),
+    ("CME_MINI", "MNQ1!", "20511.50"),
+    ("CBOT_MINI", "YM1!", "43012"),
+    ("CBOT_MINI", "MYM1!", "43012"),
+    ("CME_MINI", "RTY1!", "2311.4"),
+    ("CME_MINI", "M2K1!", "2311.4"),
+    ("NYMEX", "CL1!", "71.25"),
+    ("NYMEX", "MCL1!", "71.25"),
+    ("NYMEX", "NG1!", "3.215"),
+    ("COMEX", "GC1!", "2650.1"),
+    ("COMEX", "MGC1!", "2650.1"),
+    ("COMEX", "SI1!", "31.205"),
+    ("COMEX", "HG1!", "4.1235"),
+    ("CBOT", "ZB1!", "117.21875"),
+    ("CBOT", "ZN1!", "109.515625"),
+    ("CBOT", "ZC1!", "425.25"),
+    ("CBOT", "ZS1!", "995.5"),
+    ("CME_MINI", "ES2!", "5870.50"),
+    ("COINBASE", "BTCUSD", "97123.45"),
+    ("COINBASE", "ETHUSD", "3412.10"),
+    ("COINBASE", "SOLUSD", "241.33"),
+    ("COINBASE", "ADAUSD", "0.9812"),
+    ("COINBASE", "XRPUSD", "1.4321"),
+    ("COINBASE", "DOGEUSD", "0.38211"),
+    ("COINBASE", "LTCUSD", "98.77"),
+    ("COINBASE", "AVAXUSD", "42.18"),
+    ("COINBASE", "LINKUSD", "17.92"),
+    ("COINBASE", "DOTUSD", "8.811"),
+];
+
+/// An alert body as TradingView would post it: entries alternate with `long`.
+pub fn alert_body(
+    exchange: &str,
+    symbol: &str,
+    close: &str,
+    long: bool,
+    timenow: chrono::DateTime<chrono::Utc>,
+    passphrase: &str,
+) -> String {
+    let (action, direction) = if long {
+        ("LONG_ENTRY", "LONG")
+    } else {
+        ("SHORT_ENTRY", "SHORT")
+    };
+    let bar = timenow - chrono::Duration::seconds(60);
+    serde_json::json!({
+        "action": action,
+        "indicator": "Trend_Validator",
+        "signal": {"type": "ENTRY", "direction": direction, "trigger": "COLOR_CHANGE"},
+        "market_data": {
+            "symbol": symbol,
+            "exchange": exchange,
+            "timeframe": "1",
+            "timestamp": bar.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "timenow": timenow.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        },
+        "price_data": {"open": close, "high": close, "low": close, "close": close, "volume": "100"},
+        "passphrase": passphrase,
+    })
+    .to_string()
+}
+
+/// `VmHWM` (peak resident set) of a process, in KiB, from `/proc/<pid>/status`.
+pub fn vm_hwm_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The value at percentile `p` (0..=100) of sorted samples, nearest-rank.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_symbol_routes_with_the_embedded_table() {
+        let table = shared::RoutingTable::from_env(&shared::config::MapEnv::new(
+            Vec::<(String, String)>::new(),
+        ))
+        .unwrap();
+        let now = chrono::Utc::now();
+        let mut seen = std::collections::HashSet::new();
+        for (exchange, symbol, close) in SYMBOLS {
+            let body = alert_body(exchange, symbol, close, true, now, "x");
+            let valid = shared::alert::RawAlert::parse(body.as_bytes())
+                .unwrap()
+                .validate()
+                .unwrap();
+            let route = valid.route_and_check(&table, now, shared::alert::Freshness::default());
+            assert!(route.is_ok(), "{symbol}: {route:?}");
+            assert!(seen.insert(symbol), "{symbol} twice");
+        }
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let v: Vec<_> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 50.0), Duration::from_millis(50));
+        assert_eq!(percentile(&v, 99.0), Duration::from_millis(99));
+        assert_eq!(percentile(&v, 100.0), Duration::from_millis(100));
+        assert_eq!(median(vec![3.0, 1.0, 2.0, 10.0]), Some(2.5));
+    }
+}

@@ -1,0 +1,552 @@
+//! The local stack under load: alerts over real HTTP on 127.0.0.1, 50 symbols, alternating
+//! directions, each signal followed to its fill.
+//!
+//! Phase `throughput` posts a fixed number of alerts as fast as 50 senders (one per symbol,
+//! each waiting for its previous answer, so receipt order per symbol is the posting order)
+//! can, and reports alerts/s accepted and executed. Phase `paced` posts at a fixed rate for a
+//! fixed time and reports webhook-to-fill latency (POST sent to the executor's journaled
+//! fill) and peak memory. With `--phase both` (the default) each phase runs in a child
+//! process of its own, so each one's peak memory is its own. Exits 1 on a per-symbol
+//! ordering inversion, a lost alert or an alert that was not filled.
+#![allow(
+    clippy::print_stdout,
+    reason = "a bench binary: its figures are its output"
+)]
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, ValueEnum};
+use local_stack::console::SignalObserver;
+use perf::{SYMBOLS, alert_body, ms, percentile, vm_hwm_kib};
+use serde_json::{Value, json};
+use shared::execution::SignalStatus;
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    Both,
+    Throughput,
+    Paced,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum JournalKind {
+    /// A SQLite file in a temporary directory, as `tvctl dev` runs.
+    File,
+    /// An in-memory SQLite database.
+    Memory,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Load run of the local stack (127.0.0.1 only, bounded)")]
+struct Args {
+    /// Alerts posted in the throughput phase.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(50..=200_000))]
+    alerts: u32,
+    /// Alerts per second in the paced phase.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=5_000))]
+    rate: u32,
+    /// Duration of the paced phase, in seconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
+    secs: u64,
+    #[arg(long, value_enum, default_value = "both")]
+    phase: Phase,
+    #[arg(long, value_enum, default_value = "file")]
+    journal: JournalKind,
+    /// Keep the stack's console lines (one per alert, signal and order).
+    #[arg(long)]
+    console: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// How long to wait for the last fills after the last post, in seconds.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
+    drain_secs: u64,
+}
+
+/// A terminal journal record seen by the observer.
+#[derive(Debug, Clone)]
+struct Fill {
+    at: Instant,
+    status: SignalStatus,
+}
+
+#[derive(Debug, Default)]
+struct Fills {
+    by_id: HashMap<String, Fill>,
+    /// Signal ids in the order the executors journaled them.
+    order: Vec<String>,
+}
+
+/// One accepted alert.
+#[derive(Debug, Clone)]
+struct Sent {
+    symbol: usize,
+    seq: u32,
+    signal_id: String,
+    sent_at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Posted {
+    accepted: Vec<Sent>,
+    refused: HashMap<String, u32>,
+}
+
+struct Stack {
+    url: String,
+    fills: Arc<Mutex<Fills>>,
+    _dir: Option<TempDir>,
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn start_stack(args: &Args) -> Result<Stack, String> {
+    local_stack::console::set_quiet(!args.console);
+    let fills = Arc::new(Mutex::new(Fills::default()));
+    let seen = fills.clone();
+    let observer = SignalObserver(Arc::new(move |r| {
+        if matches!(
+            r.status,
+            SignalStatus::Received | SignalStatus::Routed | SignalStatus::Executing
+        ) {
+            return;
+        }
+        let at = Instant::now();
+        let mut f = lock(&seen);
+        let id = r.signal_id.as_str().to_owned();
+        if !f.by_id.contains_key(&id) {
+            f.by_id.insert(
+                id.clone(),
+                Fill {
+                    at,
+                    status: r.status,
+                },
+            );
+            f.order.push(id);
+        }
+    }));
+    let (journal_url, dir) = match args.journal {
+        JournalKind::Memory => ("sqlite::memory:".to_owned(), None),
+        JournalKind::File => {
+            let dir = std::env::temp_dir().join(format!("perf-load-{}", std::process::id()));
+            let url = dir.join("journal.sqlite").display().to_string();
+            (url, Some(TempDir(dir)))
+        }
+    };
+    let cfg = local_stack::LocalConfig {
+        port: 0,
+        journal_url,
+        observer: Some(observer),
+        ..Default::default()
+    };
+    // No broker settings: paper brokers, whatever this shell has set.
+    let env = shared::config::MapEnv::new(Vec::<(String, String)>::new());
+    let stack = local_stack::start(cfg, &env).await?;
+    Ok(Stack {
+        url: format!("http://{}/webhook", stack.addr),
+        fills,
+        _dir: dir,
+    })
+}
+
+/// Posts one alert; `Ok(signal id)` when accepted, `Err(refusal code)` otherwise.
+async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<String, String> {
+    let resp = client
+        .post(url)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("transport: {e}"))?;
+    let status = resp.status();
+    let v: Value = resp
+        .json()
+        .await
+        .map_err(|e| format!("HTTP {status}: {e}"))?;
+    match v["signal_id"].as_str() {
+        Some(id) if status.is_success() => Ok(id.to_owned()),
+        _ => Err(format!(
+            "HTTP {} {}",
+            status.as_u16(),
+            v["error"]["code"].as_str().unwrap_or("?")
+        )),
+    }
+}
+
+/// Sends one symbol's alerts in order, each after the previous one was answered.
+struct Sender {
+    client: reqwest::Client,
+    url: String,
+    symbol: usize,
+    seq: u32,
+    last_timenow: DateTime<Utc>,
+}
+
+impl Sender {
+    async fn send_next(&mut self, posted: &Mutex<Posted>) {
+        let (exchange, symbol, close) = SYMBOLS[self.symbol];
+        // A fresh timenow, strictly after the previous one: every alert is a new signal.
+        let now = Utc::now().max(self.last_timenow + chrono::Duration::microseconds(1));
+        self.last_timenow = now;
+        let body = alert_body(
+            exchange,
+            symbol,
+            close,
+            self.seq % 2 == 0,
+            now,
+            local_stack::LOCAL_SECRET,
+        );
+        let sent_at = Instant::now();
+        let result = post(&self.client, &self.url, body).await;
+        let mut p = lock(posted);
+        match result {
+            Ok(signal_id) => p.accepted.push(Sent {
+                symbol: self.symbol,
+                seq: self.seq,
+                signal_id,
+                sent_at,
+            }),
+            Err(code) => *p.refused.entry(code).or_default() += 1,
+        }
+        self.seq += 1;
+    }
+}
+
+fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(SYMBOLS.len())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Waits (bounded) until every accepted alert has a terminal journal record.
+async fn drain(fills: &Mutex<Fills>, posted: &Posted, limit: Duration) {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        let f = lock(fills);
+        if posted
+            .accepted
+            .iter()
+            .all(|s| f.by_id.contains_key(&s.signal_id))
+        {
+            return;
+        }
+        drop(f);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// What every phase checks: lost alerts, outcomes, and per-symbol order.
+fn verdict(fills: &Fills, posted: &Posted) -> Value {
+    let mut lost = 0u32;
+    let mut statuses: HashMap<&'static str, u32> = HashMap::new();
+    let mut seq_of: HashMap<&str, (usize, u32)> = HashMap::new();
+    for s in &posted.accepted {
+        seq_of.insert(&s.signal_id, (s.symbol, s.seq));
+        match fills.by_id.get(&s.signal_id) {
+            Some(f) => *statuses.entry(f.status.as_str()).or_default() += 1,
+            None => lost += 1,
+        }
+    }
+    let mut last: HashMap<usize, u32> = HashMap::new();
+    let mut inversions = 0u32;
+    for id in &fills.order {
+        let Some(&(symbol, seq)) = seq_of.get(id.as_str()) else {
+            continue;
+        };
+        if let Some(prev) = last.insert(symbol, seq)
+            && prev > seq
+        {
+            inversions += 1;
+        }
+    }
+    let not_filled: u32 = statuses
+        .iter()
+        .filter(|(k, _)| **k != "filled")
+        .map(|(_, v)| *v)
+        .sum();
+    json!({
+        "accepted": posted.accepted.len(),
+        "refused": posted.refused,
+        "lost": lost,
+        "outcomes": statuses,
+        "not_filled": not_filled,
+        "inversions": inversions,
+        "ok": lost == 0 && inversions == 0 && not_filled == 0 && posted.refused.is_empty(),
+    })
+}
+
+fn peak_mib() -> f64 {
+    vm_hwm_kib("self").map_or(0.0, |k| k as f64 / 1024.0)
+}
+
+async fn throughput(args: &Args) -> Result<Value, String> {
+    let stack = start_stack(args).await?;
+    let client = client()?;
+    let posted = Arc::new(Mutex::new(Posted::default()));
+    let n = SYMBOLS.len() as u32;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for symbol in 0..SYMBOLS.len() {
+        let count = args.alerts / n + u32::from((symbol as u32) < args.alerts % n);
+        let mut sender = Sender {
+            client: client.clone(),
+            url: stack.url.clone(),
+            symbol,
+            seq: 0,
+            last_timenow: DateTime::<Utc>::MIN_UTC,
+        };
+        let posted = posted.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..count {
+                sender.send_next(&posted).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())?;
+    }
+    let posted_in = started.elapsed();
+    let posted = std::mem::take(&mut *lock(&posted));
+    drain(&stack.fills, &posted, Duration::from_secs(args.drain_secs)).await;
+    let fills = lock(&stack.fills);
+    let last_fill = posted
+        .accepted
+        .iter()
+        .filter_map(|s| fills.by_id.get(&s.signal_id).map(|f| f.at))
+        .max()
+        .unwrap_or(started);
+    let executed = posted
+        .accepted
+        .iter()
+        .filter(|s| {
+            fills
+                .by_id
+                .get(&s.signal_id)
+                .is_some_and(|f| f.status == SignalStatus::Filled)
+        })
+        .count();
+    let elapsed = last_fill.duration_since(started);
+    let mut out = verdict(&fills, &posted);
+    out["phase"] = json!("throughput");
+    out["posted"] = json!(args.alerts);
+    out["accepted_per_s"] = json!(posted.accepted.len() as f64 / posted_in.as_secs_f64());
+    out["executed"] = json!(executed);
+    out["seconds"] = json!(elapsed.as_secs_f64());
+    out["executed_per_s"] = json!(executed as f64 / elapsed.as_secs_f64());
+    out["peak_mib"] = json!(peak_mib());
+    Ok(out)
+}
+
+async fn paced(args: &Args) -> Result<Value, String> {
+    let stack = start_stack(args).await?;
+    let client = client()?;
+    let posted = Arc::new(Mutex::new(Posted::default()));
+    let total = u64::from(args.rate) * args.secs;
+    let period = Duration::from_secs(1) / args.rate;
+    // One sender per symbol, fed by a channel: a slow answer delays only its own symbol.
+    let mut feeds = Vec::new();
+    let mut tasks = Vec::new();
+    for symbol in 0..SYMBOLS.len() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1024);
+        feeds.push(tx);
+        let mut sender = Sender {
+            client: client.clone(),
+            url: stack.url.clone(),
+            symbol,
+            seq: 0,
+            last_timenow: DateTime::<Utc>::MIN_UTC,
+        };
+        let posted = posted.clone();
+        tasks.push(tokio::spawn(async move {
+            while rx.recv().await.is_some() {
+                sender.send_next(&posted).await;
+            }
+        }));
+    }
+    let start = tokio::time::Instant::now();
+    let mut late = 0u64;
+    for k in 0..total {
+        let due = start + period * u32::try_from(k).unwrap_or(u32::MAX);
+        if tokio::time::Instant::now() > due + Duration::from_millis(5) {
+            late += 1;
+        }
+        tokio::time::sleep_until(due).await;
+        let feed = &feeds[(k % SYMBOLS.len() as u64) as usize];
+        feed.send(()).await.map_err(|e| e.to_string())?;
+    }
+    drop(feeds);
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())?;
+    }
+    let offered = start.elapsed();
+    let posted = std::mem::take(&mut *lock(&posted));
+    drain(&stack.fills, &posted, Duration::from_secs(args.drain_secs)).await;
+    let fills = lock(&stack.fills);
+    let mut latencies: Vec<Duration> = posted
+        .accepted
+        .iter()
+        .filter_map(|s| {
+            fills
+                .by_id
+                .get(&s.signal_id)
+                .map(|f| f.at.saturating_duration_since(s.sent_at))
+        })
+        .collect();
+    latencies.sort();
+    let mut out = verdict(&fills, &posted);
+    out["phase"] = json!("paced");
+    out["rate"] = json!(args.rate);
+    out["posted"] = json!(total);
+    out["offered_per_s"] = json!(total as f64 / offered.as_secs_f64());
+    out["late_dispatches"] = json!(late);
+    out["p50_ms"] = json!(ms(percentile(&latencies, 50.0)));
+    out["p99_ms"] = json!(ms(percentile(&latencies, 99.0)));
+    out["max_ms"] = json!(ms(percentile(&latencies, 100.0)));
+    out["peak_mib"] = json!(peak_mib());
+    Ok(out)
+}
+
+/// Runs one phase in a child process of this binary and returns its JSON figures.
+fn child(args: &Args, phase: &str) -> Result<Value, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--phase", phase, "--json"])
+        .args(["--alerts", &args.alerts.to_string()])
+        .args(["--rate", &args.rate.to_string()])
+        .args(["--secs", &args.secs.to_string()])
+        .args(["--drain-secs", &args.drain_secs.to_string()])
+        .args([
+            "--journal",
+            match args.journal {
+                JournalKind::File => "file",
+                JournalKind::Memory => "memory",
+            },
+        ]);
+    let out = cmd.output().map_err(|e| format!("{phase}: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or_default();
+    serde_json::from_str(last).map_err(|_| {
+        format!(
+            "{phase} phase gave no figures (exit {:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn f(v: &Value) -> String {
+    v.as_f64().map_or_else(|| v.to_string(), |x| format!("{x:.1}"))
+}
+
+fn print_table(figures: &[Value], journal: JournalKind) {
+    println!("Local stack load run (journal: {journal:?}, 50 symbols, paper brokers)\n");
+    println!("| figure | measured | target |");
+    println!("|---|---|---|");
+    for v in figures {
+        match v["phase"].as_str() {
+            Some("throughput") => {
+                println!(
+                    "| throughput: {} alerts, executed/s (first POST to last fill) | {} | >= 2000 |",
+                    v["posted"],
+                    f(&v["executed_per_s"])
+                );
+                println!(
+                    "| throughput: accepted/s at the webhook | {} | |",
+                    f(&v["accepted_per_s"])
+                );
+                println!(
+                    "| throughput: peak memory (VmHWM, MiB) | {} | |",
+                    f(&v["peak_mib"])
+                );
+            }
+            Some("paced") => {
+                println!(
+                    "| paced {}/s for {} alerts: webhook-to-fill p50 / p99 / max (ms) | {} / {} / {} | p99 <= 10 |",
+                    v["rate"],
+                    v["posted"],
+                    f(&v["p50_ms"]),
+                    f(&v["p99_ms"]),
+                    f(&v["max_ms"])
+                );
+                println!(
+                    "| paced: peak memory (VmHWM, MiB) | {} | |",
+                    f(&v["peak_mib"])
+                );
+            }
+            _ => {}
+        }
+        println!(
+            "| {}: lost / not filled / ordering inversions | {} / {} / {} | 0 / 0 / 0 |",
+            v["phase"].as_str().unwrap_or("?"),
+            v["lost"],
+            v["not_filled"],
+            v["inversions"]
+        );
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let figures: Result<Vec<Value>, String> = match args.phase {
+        Phase::Both => ["throughput", "paced"]
+            .iter()
+            .map(|p| child(&args, p))
+            .collect(),
+        phase => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(async {
+                    match phase {
+                        Phase::Throughput => throughput(&args).await,
+                        _ => paced(&args).await,
+                    }
+                })
+            })
+            .map(|v| vec![v]),
+    };
+    let figures = match figures {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("load: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.json {
+        let one = if figures.len() == 1 {
+            figures[0].clone()
+        } else {
+            json!(figures)
+        };
+        println!("{one}");
+    } else {
+        print_table(&figures, args.journal);
+        for v in &figures {
+            if !v["ok"].as_bool().unwrap_or(false) {
+                println!("\n{} phase details: {v}", v["phase"]);
+            }
+        }
+    }
+    if figures.iter().all(|v| v["ok"].as_bool().unwrap_or(false)) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
