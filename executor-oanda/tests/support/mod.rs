@@ -2,7 +2,7 @@
 //! in-memory store, journal and notifier that tests can inspect.
 #![allow(dead_code, clippy::unwrap_used)]
 
-pub mod fake_oanda;
+pub use broker_fakes::oanda as fake_oanda;
 
 use chrono::{DateTime, Duration, Utc};
 use executor_oanda::client::{ClientSettings, OandaClient};

@@ -2,7 +2,7 @@
 //! the fake server, with in-memory store, journal, notifier, token store and lock.
 #![allow(dead_code, clippy::unwrap_used)]
 
-pub mod fake_tradovate;
+pub use broker_fakes::tradovate as fake_tradovate;
 
 use chrono::{DateTime, Duration, Utc};
 use executor_runtime::killswitch::StaticKillSwitch;

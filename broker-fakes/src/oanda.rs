@@ -61,6 +61,7 @@ struct Inner {
     faults: VecDeque<Fault>,
     price: Decimal,
     created_orders: usize,
+    created_per_client_id: HashMap<String, usize>,
 }
 
 #[derive(Clone)]
@@ -151,6 +152,12 @@ impl FakeOanda {
     /// Orders OANDA actually created (filled or cancelled).
     pub fn created_orders(&self) -> usize {
         self.lock().created_orders
+    }
+
+    /// How many orders OANDA created under each client id: more than one would be a
+    /// duplicate order for one leg of one signal.
+    pub fn created_per_client_id(&self) -> HashMap<String, usize> {
+        self.lock().created_per_client_id.clone()
     }
 
     pub fn violations(&self) -> Vec<String> {
@@ -334,6 +341,10 @@ fn execute(
                         "timeInForce": "FOK", "reason": reason, "clientExtensions": {"id": client_id}});
     inner.transactions.insert(create_id.clone(), create.clone());
     inner.created_orders += 1;
+    *inner
+        .created_per_client_id
+        .entry(client_id.to_owned())
+        .or_default() += 1;
     let second_id = tx_id(inner);
     let second = if let Some(why) = cancel {
         json!({"id": second_id, "type": "ORDER_CANCEL", "orderID": create_id, "clientOrderID": client_id, "reason": why})
