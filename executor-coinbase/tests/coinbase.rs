@@ -269,8 +269,7 @@ async fn a_timeout_after_acceptance_is_resolved_by_lookup_one_order() {
 #[tokio::test]
 async fn a_5xx_after_the_order_was_created_is_resolved_by_lookup_one_order() {
     let h = harness().await;
-    h.fake.set_page_size(1);
-    // Earlier orders push ours onto a later page of the order list.
+    // An earlier order of the same product is in the list the lookup reads.
     h.fake.set_wallet("BTC", "0.5");
     assert_eq!(
         h.executor
@@ -490,4 +489,42 @@ async fn a_wrong_key_sends_no_order_and_says_why() {
         "a 401 is not retried: it is not transient"
     );
     assert_eq!(h.fake.order_posts().len(), 0);
+}
+
+#[tokio::test]
+async fn the_lookup_pages_through_the_order_list_to_find_an_older_order() {
+    let h = harness().await;
+    h.fake.set_page_size(1);
+    let client = h.executor.venue.client();
+    let size = executor_coinbase::client::OrderSize::Quote(d("10"));
+    for coid in [
+        "tv-aaaaaaaaaaaaaaaaaaaaaaaa-o",
+        "tv-bbbbbbbbbbbbbbbbbbbbbbbb-o",
+        "tv-cccccccccccccccccccccccc-o",
+    ] {
+        client
+            .market_order("BTC-USD", Side::Buy, size, coid)
+            .await
+            .unwrap();
+    }
+    let since = h.clock.now() - Duration::minutes(1);
+    let found = client
+        .order_by_client_id("BTC-USD", "tv-aaaaaaaaaaaaaaaaaaaaaaaa-o", since)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.order_id, "0000-cb-order-0001");
+    assert_eq!(found.status, "FILLED");
+    assert_eq!(
+        h.fake.calls_to("/orders/historical/batch"),
+        3,
+        "newest first, one per page: the oldest is on page three"
+    );
+    let missing = client
+        .order_by_client_id("BTC-USD", "tv-dddddddddddddddddddddddd-o", since)
+        .await
+        .unwrap();
+    assert!(missing.is_none());
+    assert_eq!(h.fake.calls_to("/orders/historical/batch"), 6);
+    clean(&h);
 }
