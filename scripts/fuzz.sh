@@ -50,7 +50,7 @@ for target in alert_parser webhook; do
         -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
     status=$?
     set -e
-    grep -E '^(#[0-9]+ +(INITED|DONE)|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb))' "$log" || true
+    grep -E '^(#[0-9]+[[:space:]]+DONE|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb))' "$log" || true
     if [ "$status" -ne 0 ]; then
         tail -n 60 "$log" >&2
         echo "== $target FAILED (exit $status); full log: $log" >&2
