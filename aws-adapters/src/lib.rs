@@ -5,10 +5,12 @@
 //! point every client at a local moto server.
 
 pub mod dynamodb;
+pub mod health;
 pub mod sns;
 pub mod tokens;
 
 pub use dynamodb::DynamoIdempotencyStore;
+pub use health::DynamoHealthStore;
 pub use sns::SnsNotifier;
 
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};

@@ -1,9 +1,12 @@
 //! Cold-start wiring for the executor Lambdas. Everything here runs once per container,
 //! before the first event; a missing setting fails the start with its name.
 
-use aws_adapters::{DynamoIdempotencyStore, SnsNotifier, SsmSecretStore, load_sdk_config};
+use aws_adapters::{
+    DynamoHealthStore, DynamoIdempotencyStore, SnsNotifier, SsmSecretStore, load_sdk_config,
+};
 use aws_lambda_events::sqs::SqsEvent;
 use chrono::Duration;
+use executor_runtime::health::Recorded;
 use executor_runtime::killswitch::{KillSwitch, ParameterKillSwitch, StaticKillSwitch};
 use executor_runtime::metrics::StdoutMetrics;
 use executor_runtime::processor::{Executor, ExecutorSettings};
@@ -78,8 +81,11 @@ impl KillSwitch for DeployedKillSwitch {
     }
 }
 
+/// A venue with its results recorded in the health table (when `HEALTH_TABLE` is set).
+pub type DeployedVenue<V> = Recorded<V, Option<DynamoHealthStore>, SystemClock>;
+
 pub type DeployedExecutor<V> = Executor<
-    V,
+    DeployedVenue<V>,
     DynamoIdempotencyStore,
     DeployedJournal,
     SnsNotifier,
@@ -95,6 +101,8 @@ pub struct Common {
     journal: DeployedJournal,
     notifier: SnsNotifier,
     kill_switch: DeployedKillSwitch,
+    /// `HEALTH_TABLE`: where the status endpoints read each broker's last success/failure.
+    pub health: Option<DynamoHealthStore>,
     settings: ExecutorSettings,
 }
 
@@ -168,7 +176,11 @@ impl Common {
             record_ttl: Duration::days(env.parsed_or("RECORD_TTL_DAYS", 30i64)?),
             risk: RiskConfig::from_env(env, default_risk)?,
         };
+        let health = env
+            .optional("HEALTH_TABLE")
+            .map(|table| DynamoHealthStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
         Ok(Self {
+            health,
             sdk,
             secrets,
             store,
@@ -197,7 +209,11 @@ impl Common {
 
     pub fn executor<V: Venue>(self, venue: V) -> DeployedExecutor<V> {
         Executor {
-            venue,
+            venue: Recorded {
+                venue,
+                health: self.health,
+                clock: SystemClock,
+            },
             store: self.store,
             journal: self.journal,
             notifier: self.notifier,

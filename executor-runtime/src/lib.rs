@@ -11,6 +11,7 @@
 //! reports the message failed: it comes back after the lease, is taken over, and the venue
 //! looks its orders up instead of sending them again.
 
+pub mod health;
 pub mod killswitch;
 pub mod metrics;
 pub mod paper;

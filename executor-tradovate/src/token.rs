@@ -8,7 +8,7 @@
 
 use crate::client::{Credentials, TokenGrant, TradovateClient};
 use crate::error::TvError;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use shared::clock::Clock;
 use shared::ports::{LeaseLock, StoreError, StoredToken, TokenStore};
@@ -133,6 +133,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
     ) -> Result<SecretString, TokenError> {
         warn!("Tradovate answered 401; refreshing the token once");
         self.refresh(Some(rejected), false).await.map(|(t, _)| t)
+    }
+
+    /// When the stored token expires, if one is stored: for the health record.
+    pub async fn stored_expiry(&self) -> Result<Option<DateTime<Utc>>, TokenError> {
+        Ok(self.store.load(TOKEN_NAME).await?.map(|t| t.expires_at))
     }
 
     /// The refresher's run: renew when less than `renew_before` remains, log in when nothing

@@ -1,6 +1,7 @@
 //! What ingest answers, and the one place refusals become HTTP statuses.
 
 use shared::AlertError;
+use shared::health::HealthError;
 use shared::ports::QueueError;
 
 /// Why an authentication failed. Only logged: every variant answers the same 401 body.
@@ -33,6 +34,8 @@ pub enum IngestError {
     Alert(#[from] AlertError),
     #[error("the alert could not be queued: {0}")]
     Enqueue(QueueError),
+    #[error("broker health could not be read: {0}")]
+    Health(HealthError),
 }
 
 impl IngestError {
@@ -44,7 +47,7 @@ impl IngestError {
             Self::Alert(AlertError::PayloadTooLarge { .. }) => 413,
             Self::Alert(AlertError::MalformedJson { .. }) => 400,
             Self::Alert(_) => 422,
-            Self::Enqueue(_) => 503,
+            Self::Enqueue(_) | Self::Health(_) => 503,
         }
     }
 
@@ -55,6 +58,7 @@ impl IngestError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Alert(e) => e.code().as_str(),
             Self::Enqueue(_) => "enqueue_failed",
+            Self::Health(_) => "health_unavailable",
         }
     }
 
@@ -64,6 +68,7 @@ impl IngestError {
         match self {
             Self::Unauthorized(_) => "unauthorized".into(),
             Self::Enqueue(_) => "the alert could not be queued; resending it is safe".into(),
+            Self::Health(_) => "broker health could not be read".into(),
             other => other.to_string(),
         }
     }

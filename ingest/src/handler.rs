@@ -8,8 +8,10 @@ use shared::RoutingTable;
 use shared::alert::{Freshness, MAX_BODY_BYTES, RawAlert};
 use shared::clock::Clock;
 use shared::error::AlertError;
+use shared::health::{HealthState, HealthStore, NoHealth};
 use shared::message::{SIGNAL_VERSION, SignalMessage};
 use shared::ports::{FifoMessage, FifoQueue};
+use shared::routing::Broker;
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 use tracing::{Instrument, info, info_span, warn};
@@ -39,8 +41,10 @@ impl Reply {
     }
 }
 
-pub struct Ingest<Q, C> {
+pub struct Ingest<Q, C, H = NoHealth> {
     queue: Q,
+    /// Where the status endpoints read each broker's health.
+    health: H,
     clock: C,
     /// Only the digest is kept: comparing digests is constant-time whatever the lengths.
     secret_digest: [u8; 32],
@@ -49,7 +53,7 @@ pub struct Ingest<Q, C> {
     routing: RoutingTable,
 }
 
-impl<Q, C> std::fmt::Debug for Ingest<Q, C> {
+impl<Q, C, H> std::fmt::Debug for Ingest<Q, C, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ingest")
             .field("secret", &"[REDACTED]")
@@ -59,11 +63,20 @@ impl<Q, C> std::fmt::Debug for Ingest<Q, C> {
     }
 }
 
+/// `/oandastatus` → OANDA, and so on for each broker.
+fn status_route(path: &str) -> Option<Broker> {
+    Broker::ALL.into_iter().find(|b| {
+        path.strip_prefix('/')
+            .and_then(|p| p.strip_suffix("status"))
+            == Some(b.as_str())
+    })
+}
+
 fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-impl<Q: FifoQueue, C: Clock> Ingest<Q, C> {
+impl<Q: FifoQueue, C: Clock> Ingest<Q, C, NoHealth> {
     pub fn new(
         queue: Q,
         clock: C,
@@ -74,11 +87,27 @@ impl<Q: FifoQueue, C: Clock> Ingest<Q, C> {
     ) -> Self {
         Self {
             queue,
+            health: NoHealth,
             clock,
             secret_digest: digest(secret.expose_secret().as_bytes()),
             freshness,
             allowlist,
             routing,
+        }
+    }
+}
+
+impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
+    /// Serves `GET /{broker}status` from `health`.
+    pub fn with_health<H2: HealthStore>(self, health: H2) -> Ingest<Q, C, H2> {
+        Ingest {
+            queue: self.queue,
+            health,
+            clock: self.clock,
+            secret_digest: self.secret_digest,
+            freshness: self.freshness,
+            allowlist: self.allowlist,
+            routing: self.routing,
         }
     }
 
@@ -92,6 +121,10 @@ impl<Q: FifoQueue, C: Clock> Ingest<Q, C> {
                 };
             }
             (_, "/healthcheck") => Err(IngestError::MethodNotAllowed),
+            (method, p) if status_route(p).is_some() => match (method, status_route(p)) {
+                ("GET", Some(broker)) => self.status(broker).await,
+                _ => Err(IngestError::MethodNotAllowed),
+            },
             ("POST", "/webhook") => self.webhook(None, req).await,
             ("POST", p) => match p.strip_prefix("/webhook/") {
                 Some(secret) if !secret.is_empty() && !secret.contains('/') => {
@@ -119,10 +152,46 @@ impl<Q: FifoQueue, C: Clock> Ingest<Q, C> {
                         warn!(code = err.code(), method = req.method, "no such route")
                     }
                     IngestError::Alert(e) => warn!(code = err.code(), error = %e, "alert refused"),
+                    IngestError::Health(e) => {
+                        warn!(code = err.code(), error = %e, "broker health unreadable")
+                    }
                 }
                 Reply::error(&err)
             }
         }
+    }
+
+    /// Coarse broker health: times and kinds only, never an error text that could carry an
+    /// account id. 503 when degraded, so an uptime check can alarm on the status code alone.
+    async fn status(&self, broker: Broker) -> Result<Reply, IngestError> {
+        let health = self
+            .health
+            .read(broker)
+            .await
+            .map_err(IngestError::Health)?;
+        let now = self.clock.now();
+        let state = health.state(now);
+        let mut body = json!({
+            "broker": broker.as_str(),
+            "status": state,
+            "last_success": health.last_success,
+            "last_failure": health.last_failure,
+            "last_failure_kind": health.last_failure_kind,
+        });
+        if broker == Broker::Tradovate {
+            body["token_expires_at"] = json!(health.token_expires_at);
+            body["token_refreshed_at"] = json!(health.token_refreshed_at);
+            body["token_expires_in_secs"] =
+                json!(health.token_expires_at.map(|e| (e - now).num_seconds()));
+        }
+        Ok(Reply {
+            status: if state == HealthState::Degraded {
+                503
+            } else {
+                200
+            },
+            body,
+        })
     }
 
     fn check_secret(&self, candidate: Option<&str>) -> Result<(), IngestError> {

@@ -4,6 +4,7 @@ use crate::handler::{Ingest, WebhookRequest};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::clock::Clock;
+use shared::health::HealthStore;
 use shared::ports::FifoQueue;
 use std::net::IpAddr;
 
@@ -17,8 +18,8 @@ fn source_ip(req: &Request) -> Option<IpAddr> {
     ip.parse().ok()
 }
 
-pub async fn serve<Q: FifoQueue, C: Clock>(
-    ingest: &Ingest<Q, C>,
+pub async fn serve<Q: FifoQueue, C: Clock, H: HealthStore>(
+    ingest: &Ingest<Q, C, H>,
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     let reply = ingest

@@ -9,6 +9,7 @@ use shared::{Action, RoutingTable};
 
 #[tokio::test]
 async fn a_failure_mid_batch_fails_the_rest_of_its_group_and_other_groups_go_on() {
+    shared::telemetry::init_test_logs();
     let eur_long = signal("oanda-eurusd-long.json", 0);
     let es_long = signal("tradovate-es-long.json", 0);
     let eur_short = signal("oanda-eurusd-short.json", 1);
@@ -50,6 +51,7 @@ async fn a_failure_mid_batch_fails_the_rest_of_its_group_and_other_groups_go_on(
 
 #[tokio::test]
 async fn an_unreadable_body_is_reported_and_blocks_only_its_group() {
+    shared::telemetry::init_test_logs();
     let f = fixture(RoutingTable::embedded());
     let eur = signal("oanda-eurusd-long.json", 0);
     let btc = signal("coinbase-btcusd-long.json", 0);
@@ -67,6 +69,7 @@ async fn an_unreadable_body_is_reported_and_blocks_only_its_group() {
 
 #[tokio::test]
 async fn records_are_not_started_past_the_deadline_margin() {
+    shared::telemetry::init_test_logs();
     let f = fixture(RoutingTable::embedded());
     let eur = signal("oanda-eurusd-long.json", 0);
     let btc = signal("coinbase-btcusd-long.json", 0);
@@ -84,6 +87,7 @@ async fn records_are_not_started_past_the_deadline_margin() {
 
 #[tokio::test]
 async fn a_record_without_message_id_fails_the_whole_batch() {
+    shared::telemetry::init_test_logs();
     let f = fixture(RoutingTable::embedded());
     let mut ev = fifo_event(&[record("x1", &signal("oanda-eurusd-long.json", 0))]);
     ev.records[0].message_id = None;
@@ -92,6 +96,7 @@ async fn a_record_without_message_id_fails_the_whole_batch() {
 
 #[tokio::test]
 async fn continuous_futures_reach_the_executor_resolved_with_their_rule() {
+    shared::telemetry::init_test_logs();
     let f = fixture(RoutingTable::embedded());
     let (router, queues) = (&f.router, &f);
     let cl = signal("tradovate-cl-short.json", 0);

@@ -212,6 +212,7 @@ fn intents(messages: &[Received]) -> Vec<(String, Action)> {
 
 #[tokio::test]
 async fn alerts_flow_from_webhook_through_signals_to_broker_queues_in_group_order() {
+    shared::telemetry::init_test_logs();
     let client = sqs().await;
     let signals_url = create_fifo(&client, "signals").await;
     let oanda_url = create_fifo(&client, "oanda").await;

@@ -16,6 +16,92 @@ pub fn env_filter() -> EnvFilter {
     EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
+/// With this variable set (the test script sets it), every log line of every test process,
+/// and of every binary the tests start, is also appended to a file in that directory, so
+/// that one audit can check the whole suite's output for credentials (`log-audit`).
+pub const CAPTURE_DIR_ENV: &str = "TV_LOG_CAPTURE_DIR";
+
+/// The capture file of this process, opened once; `None` when capture is off.
+fn capture_file() -> Option<&'static std::sync::Mutex<std::fs::File>> {
+    static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> =
+        std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = std::path::PathBuf::from(std::env::var_os(CAPTURE_DIR_ENV)?);
+        std::fs::create_dir_all(&dir).ok()?;
+        let exe = std::env::current_exe().ok();
+        let name = exe
+            .as_ref()
+            .and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "process".into());
+        let path = dir.join(format!("{name}-{}.jsonl", std::process::id()));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(std::sync::Mutex::new)
+    })
+    .as_ref()
+}
+
+fn capture(buf: &[u8]) {
+    if let Some(file) = capture_file() {
+        use std::io::Write;
+        let _ = file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write_all(buf);
+    }
+}
+
+/// Standard output, and the capture file when capture is on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StdoutTee;
+
+impl std::io::Write for StdoutTee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        capture(buf);
+        std::io::stdout().write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for StdoutTee {
+    type Writer = StdoutTee;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
+    }
+}
+
+/// Only the capture file (tests: their output is not for reading).
+#[derive(Debug, Clone, Copy, Default)]
+struct CaptureOnly;
+
+impl std::io::Write for CaptureOnly {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        capture(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for CaptureOnly {
+    type Writer = CaptureOnly;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
+    }
+}
+
 /// Installs the JSON subscriber for a binary. Safe to call once per process.
 pub fn init_json_logs() {
     let _ = tracing_subscriber::fmt()
@@ -26,7 +112,34 @@ pub fn init_json_logs() {
         .flatten_event(true)
         .with_target(false)
         .without_time()
+        .with_writer(StdoutTee)
         .try_init();
+}
+
+/// For test processes: when capture is on, every log line (debug and up) goes to the capture
+/// file. Idempotent; a no-op when capture is off, so tests behave the same either way.
+pub fn init_test_logs() {
+    if capture_file().is_some() {
+        // Our crates at debug; the SDK and HTTP stacks at info, or their wire chatter would
+        // bury the suite's own lines.
+        let filter = EnvFilter::new(
+            "info,shared=debug,ingest=debug,router=debug,fifo_batch=debug,executor_runtime=debug,\
+             executor_lambda=debug,executor_oanda=debug,executor_tradovate=debug,\
+             executor_coinbase=debug,token_refresher=debug,local_stack=debug,tvctl=debug,\
+             journal=debug,aws_adapters=debug,simulation=debug",
+        );
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .with_target(false)
+            .without_time()
+            .with_writer(CaptureOnly)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    }
 }
 
 /// The same format written to `writer`, for tests that inspect log lines.
@@ -58,6 +171,7 @@ impl CapturedLogs {
 
 impl std::io::Write for CapturedLogs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        capture(buf);
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -6,7 +6,9 @@ use executor_runtime::metrics::MetricsSink;
 use executor_tradovate::token::{Refreshed, TokenError, TokenManager};
 use serde_json::json;
 use shared::clock::Clock;
+use shared::health::{FailureKind, HealthEvent, HealthStore};
 use shared::ports::{LeaseLock, Notification, Notifier, TokenStore};
+use shared::routing::Broker;
 use tracing::{error, info};
 
 /// One EMF line: `TokenRefreshes` or `TokenRefreshFailures` in namespace `TvPipeline`.
@@ -23,9 +25,12 @@ fn metric(name: &str, at: chrono::DateTime<chrono::Utc>) -> String {
     .to_string()
 }
 
-pub async fn refresh<S, L, C, N>(
+/// One scheduled run. Health is recorded for the status endpoints (the token's expiry, or the
+/// failure); not being able to record it is logged and changes nothing else.
+pub async fn refresh<S, L, C, N, H>(
     tokens: &TokenManager<S, L, C>,
     notifier: &N,
+    health: &H,
     metrics: &dyn MetricsSink,
     clock: &impl Clock,
 ) -> Result<Refreshed, TokenError>
@@ -34,16 +39,31 @@ where
     L: LeaseLock,
     C: Clock,
     N: Notifier,
+    H: HealthStore,
 {
     match tokens.scheduled().await {
         Ok(how) => {
             info!(how = ?how, "token refresh run");
             metrics.emit(metric("TokenRefreshes", clock.now()));
+            match tokens.stored_expiry().await {
+                Ok(Some(expires_at)) => {
+                    let event = HealthEvent::Token { expires_at };
+                    if let Err(e) = health.record(Broker::Tradovate, clock.now(), event).await {
+                        error!(error = %e, "token expiry not recorded in the health table");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => error!(error = %e, "stored token expiry unreadable"),
+            }
             Ok(how)
         }
         Err(e) => {
             error!(error = %e, "token refresh failed");
             metrics.emit(metric("TokenRefreshFailures", clock.now()));
+            let event = HealthEvent::Failure(FailureKind::TokenRefresh);
+            if let Err(h) = health.record(Broker::Tradovate, clock.now(), event).await {
+                error!(error = %h, "token refresh failure not recorded in the health table");
+            }
             let note = Notification {
                 subject: "tradovate token refresh failed".into(),
                 message: format!(

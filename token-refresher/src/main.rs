@@ -17,10 +17,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         aws_sdk_sns::Client::new(&sdk),
         env.required("NOTIFY_TOPIC_ARN")?,
     );
-    let (tokens, notifier) = (&tokens, &notifier);
+    // HEALTH_TABLE: where the status endpoint reads the token's expiry.
+    let health = env
+        .optional("HEALTH_TABLE")
+        .map(|t| aws_adapters::DynamoHealthStore::new(aws_sdk_dynamodb::Client::new(&sdk), t));
+    let (tokens, notifier, health) = (&tokens, &notifier, &health);
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<EventBridgeEvent>| async move {
-            token_refresher::refresh(tokens, notifier, &StdoutMetrics, &SystemClock)
+            token_refresher::refresh(tokens, notifier, health, &StdoutMetrics, &SystemClock)
                 .await
                 .map(|how| format!("{how:?}"))
                 .map_err(|e| lambda_runtime::Diagnostic {

@@ -12,8 +12,10 @@ use executor_tradovate::client::{ClientSettings, Credentials, TradovateClient};
 use executor_tradovate::token::{Refreshed, TokenManager, TokenPolicy};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use shared::clock::ManualClock;
+use shared::clock::{Clock, ManualClock};
+use shared::health::{FailureKind, HealthState, HealthStore, MemoryHealth};
 use shared::memory::{MemoryLeaseLock, MemoryNotifier, MemoryTokenStore};
+use shared::routing::Broker;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -93,12 +95,14 @@ fn metric_names(metrics: &CapturedMetrics) -> Vec<String> {
 
 #[tokio::test]
 async fn a_successful_login_counts_a_refresh_and_notifies_nobody() {
+    shared::telemetry::init_test_logs();
     let auth = Arc::new(Auth::default());
     let url = serve(auth.clone()).await;
     let tokens = manager(&url);
     let (notifier, metrics) = (MemoryNotifier::default(), CapturedMetrics::default());
+    let health = MemoryHealth::default();
     let clock = ManualClock::new("2026-11-23T14:32:00Z".parse().unwrap());
-    let how = token_refresher::refresh(&tokens, &notifier, &metrics, &clock)
+    let how = token_refresher::refresh(&tokens, &notifier, &health, &metrics, &clock)
         .await
         .unwrap();
     assert_eq!(how, Refreshed::LoggedIn);
@@ -106,17 +110,25 @@ async fn a_successful_login_counts_a_refresh_and_notifies_nobody() {
     assert_eq!(metrics.lines()[0]["Broker"], "tradovate");
     assert!(notifier.sent().is_empty());
     assert_eq!(auth.logins.load(Ordering::SeqCst), 1);
+    let h = health.read(Broker::Tradovate).await.unwrap();
+    assert_eq!(
+        h.token_expires_at,
+        Some("2026-11-23T16:02:00Z".parse().unwrap())
+    );
+    assert_eq!(h.state(clock.now()), HealthState::Ok);
 }
 
 #[tokio::test]
 async fn a_refused_login_counts_a_failure_notifies_and_fails_the_run() {
+    shared::telemetry::init_test_logs();
     let auth = Arc::new(Auth::default());
     auth.refuse.store(true, Ordering::SeqCst);
     let url = serve(auth.clone()).await;
     let tokens = manager(&url);
     let (notifier, metrics) = (MemoryNotifier::default(), CapturedMetrics::default());
+    let health = MemoryHealth::default();
     let clock = ManualClock::new("2026-11-23T14:32:00Z".parse().unwrap());
-    let err = token_refresher::refresh(&tokens, &notifier, &metrics, &clock)
+    let err = token_refresher::refresh(&tokens, &notifier, &health, &metrics, &clock)
         .await
         .unwrap_err();
     assert_eq!(metric_names(&metrics), ["TokenRefreshFailures"]);
@@ -124,6 +136,9 @@ async fn a_refused_login_counts_a_failure_notifies_and_fails_the_run() {
     assert_eq!(sent.len(), 1);
     assert!(sent[0].subject.contains("token refresh failed"));
     assert!(sent[0].message.contains(&err.to_string()));
+    let h = health.read(Broker::Tradovate).await.unwrap();
+    assert_eq!(h.last_failure_kind, Some(FailureKind::TokenRefresh));
+    assert_eq!(h.state(clock.now()), HealthState::Degraded);
     for text in [
         sent[0].message.as_str(),
         &err.to_string(),
@@ -138,6 +153,7 @@ async fn a_refused_login_counts_a_failure_notifies_and_fails_the_run() {
 
 #[tokio::test]
 async fn an_unreachable_broker_is_a_failure_too() {
+    shared::telemetry::init_test_logs();
     // A port nothing listens on: bind, learn the port, drop the listener.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -146,9 +162,10 @@ async fn an_unreachable_broker_is_a_failure_too() {
         .port();
     let tokens = manager(&format!("http://127.0.0.1:{port}/v1"));
     let (notifier, metrics) = (MemoryNotifier::default(), CapturedMetrics::default());
+    let health = MemoryHealth::default();
     let clock = ManualClock::new("2026-11-23T14:32:00Z".parse().unwrap());
     assert!(
-        token_refresher::refresh(&tokens, &notifier, &metrics, &clock)
+        token_refresher::refresh(&tokens, &notifier, &health, &metrics, &clock)
             .await
             .is_err()
     );

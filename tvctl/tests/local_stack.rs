@@ -85,6 +85,7 @@ async fn get(base: &str, path: &str) -> Value {
 
 #[tokio::test]
 async fn sample_alerts_trade_as_promised_on_the_local_stack() {
+    shared::telemetry::init_test_logs();
     let stack = start();
     let base = stack.base.as_str();
     let client = reqwest::Client::new();

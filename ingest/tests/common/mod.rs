@@ -147,6 +147,7 @@ pub type TestIngest = Ingest<Arc<MemoryFifoQueue<ManualClock>>, ManualClock>;
 pub fn ingest_with(
     allowlist: Option<Vec<std::net::IpAddr>>,
 ) -> (TestIngest, Arc<MemoryFifoQueue<ManualClock>>, ManualClock) {
+    shared::telemetry::init_test_logs();
     let clock = ManualClock::new(now());
     let queue = Arc::new(MemoryFifoQueue::new("signals", clock.clone()));
     let ingest = Ingest::new(

@@ -1,0 +1,173 @@
+//! Broker health in DynamoDB: one item per broker, partition key `pk` = the broker's name
+//! (`oanda`, `tradovate`, `coinbase`).
+//!
+//! Attributes are RFC 3339 UTC strings with millisecond precision, so they compare in time
+//! order as strings: each write is conditional on moving its attribute forward, and an
+//! executor that finishes late never overwrites a newer result of another.
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use shared::health::{BrokerHealth, FailureKind, HealthError, HealthEvent, HealthStore};
+use shared::routing::Broker;
+
+const PK: &str = "pk";
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    table: &str,
+    what: &str,
+    e: SdkError<E, R>,
+) -> HealthError {
+    let reason = match e.as_service_error() {
+        Some(s) => format!(
+            "{}: {}",
+            s.code().unwrap_or("Unknown"),
+            s.message().unwrap_or_default()
+        ),
+        None => DisplayErrorContext(&e).to_string(),
+    };
+    HealthError(format!("{what} on table {table}: {reason}"))
+}
+
+/// `HealthStore` over one DynamoDB table (`HEALTH_TABLE`).
+#[derive(Debug, Clone)]
+pub struct DynamoHealthStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoHealthStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+impl HealthStore for DynamoHealthStore {
+    async fn record(
+        &self,
+        broker: Broker,
+        at: DateTime<Utc>,
+        event: HealthEvent,
+    ) -> Result<(), HealthError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(broker.as_str().to_owned()))
+            .expression_attribute_values(":at", AttributeValue::S(stamp(at)));
+        let update = match event {
+            HealthEvent::Success => update
+                .update_expression("SET last_success = :at")
+                .condition_expression("attribute_not_exists(last_success) OR last_success < :at"),
+            HealthEvent::Failure(kind) => update
+                .update_expression("SET last_failure = :at, last_failure_kind = :kind")
+                .condition_expression("attribute_not_exists(last_failure) OR last_failure < :at")
+                .expression_attribute_values(":kind", AttributeValue::S(kind.as_str().to_owned())),
+            HealthEvent::Token { expires_at } => update
+                .update_expression("SET token_refreshed_at = :at, token_expires_at = :exp")
+                .condition_expression(
+                    "attribute_not_exists(token_expires_at) OR token_expires_at < :exp",
+                )
+                .expression_attribute_values(":exp", AttributeValue::S(stamp(expires_at))),
+        };
+        match update.send().await {
+            Ok(_) => Ok(()),
+            // A newer record is already there: nothing to do.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(error(&self.table, "update", e)),
+        }
+    }
+
+    async fn read(&self, broker: Broker) -> Result<BrokerHealth, HealthError> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(broker.as_str().to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| error(&self.table, "read", e))?;
+        let Some(item) = got.item else {
+            return Ok(BrokerHealth::default());
+        };
+        let time = |name: &str| -> Result<Option<DateTime<Utc>>, HealthError> {
+            match item.get(name) {
+                None => Ok(None),
+                Some(AttributeValue::S(s)) => DateTime::parse_from_rfc3339(s)
+                    .map(|t| Some(t.with_timezone(&Utc)))
+                    .map_err(|e| HealthError(format!("{name} of {broker} is not a time: {e}"))),
+                Some(_) => Err(HealthError(format!("{name} of {broker} is not a string"))),
+            }
+        };
+        let kind = match item.get("last_failure_kind") {
+            Some(AttributeValue::S(s)) => Some(
+                serde_json::from_value::<FailureKind>(serde_json::Value::String(s.clone()))
+                    .map_err(|_| HealthError(format!("unknown failure kind {s:?} for {broker}")))?,
+            ),
+            _ => None,
+        };
+        Ok(BrokerHealth {
+            last_success: time("last_success")?,
+            last_failure: time("last_failure")?,
+            last_failure_kind: kind,
+            token_expires_at: time("token_expires_at")?,
+            token_refreshed_at: time("token_refreshed_at")?,
+        })
+    }
+}
+
+/// Creates the health table (on demand, `pk` string key) unless it exists: for tests and the
+/// local tooling; in AWS the CDK app owns it.
+pub async fn create_health_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<(), HealthError> {
+    let invalid =
+        |e: aws_sdk_dynamodb::error::BuildError| HealthError(format!("table definition: {e}"));
+    let made = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(PK)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(invalid)?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(PK)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(invalid)?,
+        )
+        .send()
+        .await;
+    match made {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(error(name, "create table", e)),
+    }
+}

@@ -1,0 +1,87 @@
+//! The DynamoDB health store against moto: records read back per broker, and a late writer
+//! never moves a time backwards.
+#![allow(clippy::unwrap_used)]
+
+use aws_adapters::health::{DynamoHealthStore, create_health_table};
+use aws_adapters::local_sdk_config;
+use chrono::{DateTime, Utc};
+use shared::health::{FailureKind, HealthEvent, HealthState, HealthStore};
+use shared::routing::Broker;
+
+fn t(s: &str) -> DateTime<Utc> {
+    format!("2026-11-23T14:{s}Z").parse().unwrap()
+}
+
+async fn store() -> DynamoHealthStore {
+    let endpoint = std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run scripts/test.sh, which starts moto and sets it");
+    let client = aws_sdk_dynamodb::Client::new(&local_sdk_config(&endpoint, "us-east-1").await);
+    let table = format!(
+        "health-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    create_health_table(&client, &table).await.unwrap();
+    create_health_table(&client, &table).await.unwrap();
+    DynamoHealthStore::new(client, table)
+}
+
+#[tokio::test]
+async fn events_read_back_per_broker_and_never_move_backwards() {
+    let s = store().await;
+    assert_eq!(
+        s.read(Broker::Oanda).await.unwrap().state(t("00:00")),
+        HealthState::Unknown
+    );
+    s.record(Broker::Oanda, t("01:00"), HealthEvent::Success)
+        .await
+        .unwrap();
+    s.record(
+        Broker::Oanda,
+        t("02:00"),
+        HealthEvent::Failure(FailureKind::Unknown),
+    )
+    .await
+    .unwrap();
+    // Finished later, started earlier: must not replace the newer success.
+    s.record(Broker::Oanda, t("00:30"), HealthEvent::Success)
+        .await
+        .unwrap();
+    let h = s.read(Broker::Oanda).await.unwrap();
+    assert_eq!(h.last_success, Some(t("01:00")));
+    assert_eq!(h.last_failure, Some(t("02:00")));
+    assert_eq!(h.last_failure_kind, Some(FailureKind::Unknown));
+    assert_eq!(h.state(t("03:00")), HealthState::Degraded);
+
+    s.record(
+        Broker::Tradovate,
+        t("05:00"),
+        HealthEvent::Token {
+            expires_at: t("45:00"),
+        },
+    )
+    .await
+    .unwrap();
+    let h = s.read(Broker::Tradovate).await.unwrap();
+    assert_eq!(
+        (h.token_refreshed_at, h.token_expires_at),
+        (Some(t("05:00")), Some(t("45:00")))
+    );
+    assert_eq!(h.state(t("10:00")), HealthState::Ok);
+    assert_eq!(h.state(t("45:00")), HealthState::Degraded);
+    assert_eq!(s.read(Broker::Coinbase).await.unwrap(), Default::default());
+}
+
+#[tokio::test]
+async fn a_missing_table_is_an_error_naming_it() {
+    let endpoint = std::env::var("MOTO_ENDPOINT").unwrap();
+    let client = aws_sdk_dynamodb::Client::new(&local_sdk_config(&endpoint, "us-east-1").await);
+    let s = DynamoHealthStore::new(client, "no-such-health-table");
+    let e = s.read(Broker::Oanda).await.unwrap_err();
+    assert!(e.to_string().contains("no-such-health-table"), "{e}");
+    let e = s
+        .record(Broker::Oanda, t("01:00"), HealthEvent::Success)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no-such-health-table"), "{e}");
+}

@@ -1,0 +1,96 @@
+//! The status endpoints, from real API Gateway events: each broker's health as recorded by
+//! executors and the token refresher, 503 when degraded, and nothing but times and kinds.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use serde_json::json;
+use shared::clock::Clock;
+use shared::health::{FailureKind, HealthEvent, HealthStore, MemoryHealth};
+use shared::routing::Broker;
+use std::sync::Arc;
+
+fn get(path: &str) -> Event {
+    Event {
+        method: "GET",
+        ..Event::post(path, Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn each_broker_reports_its_own_health() {
+    let (ingest, _, clock) = ingest();
+    let health = Arc::new(MemoryHealth::default());
+    let ingest = ingest.with_health(health.clone());
+    let send = |e: Event| {
+        let ingest = &ingest;
+        async move { reply(ingest::lambda::serve(ingest, e.rest()).await.unwrap()) }
+    };
+
+    // Nothing recorded yet: unknown, but the endpoint itself is fine.
+    let (status, body) = send(get("/oandastatus")).await;
+    assert_eq!((status, body["status"].clone()), (200, json!("unknown")));
+
+    let t1 = clock.now() - Duration::minutes(2);
+    health
+        .record(Broker::Oanda, t1, HealthEvent::Success)
+        .await
+        .unwrap();
+    let (status, body) = send(get("/oandastatus")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["broker"], "oanda");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["last_success"], json!(t1));
+    assert!(body.get("token_expires_at").is_none());
+
+    let t2 = clock.now() - Duration::minutes(1);
+    health
+        .record(
+            Broker::Coinbase,
+            t2,
+            HealthEvent::Failure(FailureKind::Unknown),
+        )
+        .await
+        .unwrap();
+    let (status, body) = send(get("/coinbasestatus")).await;
+    assert_eq!((status, body["status"].clone()), (503, json!("degraded")));
+    assert_eq!(body["last_failure_kind"], "unknown");
+    // OANDA is unaffected by Coinbase's trouble.
+    assert_eq!(send(get("/oandastatus")).await.0, 200);
+
+    health
+        .record(
+            Broker::Tradovate,
+            t2,
+            HealthEvent::Token {
+                expires_at: clock.now() + Duration::minutes(50),
+            },
+        )
+        .await
+        .unwrap();
+    let (status, body) = send(get("/tradovatestatus")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["token_expires_in_secs"], 3000);
+    clock.advance(Duration::minutes(51));
+    let (status, body) = send(get("/tradovatestatus")).await;
+    assert_eq!((status, body["status"].clone()), (503, json!("degraded")));
+    assert!(body["token_expires_in_secs"].as_i64().unwrap() < 0);
+}
+
+#[tokio::test]
+async fn status_routes_are_get_only_and_unknown_brokers_are_not_found() {
+    let (ingest, queue, _) = ingest();
+    assert_eq!(
+        send(&ingest, Event::post("/oandastatus", "{}").rest())
+            .await
+            .0,
+        405
+    );
+    assert_eq!(send(&ingest, get("/krakenstatus").rest()).await.0, 404);
+    // Without a health table the answer is "unknown", not an error.
+    let (status, body) = send(&ingest, get("/tradovatestatus").http_v2()).await;
+    assert_eq!((status, body["status"].clone()), (200, json!("unknown")));
+    assert!(queue.messages().is_empty());
+}

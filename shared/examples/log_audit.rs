@@ -1,0 +1,62 @@
+//! The suite-wide log audit: `scripts/test.sh` runs every test with `TV_LOG_CAPTURE_DIR` set,
+//! so each test process (and each binary the tests start) appends its log lines there; this
+//! reads all of them and fails on any credential, token, passphrase or private key.
+//!
+//! `cargo run -p shared --example log_audit -- <capture dir> <secrets file> [min lines]`
+#![allow(clippy::print_stdout, reason = "a command-line report")]
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(dir), Some(secrets)) = (args.first(), args.get(1)) else {
+        println!("usage: log_audit <capture dir> <secrets file> [min lines]");
+        return ExitCode::from(2);
+    };
+    let min_lines: usize = args.get(2).and_then(|m| m.parse().ok()).unwrap_or(1);
+    let secrets = match std::fs::read_to_string(secrets) {
+        Ok(text) => shared::log_audit::parse_secrets(&text),
+        Err(e) => {
+            println!("log audit: cannot read {secrets}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            println!("log audit: cannot read {dir}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (mut files, mut lines, mut findings) = (0usize, 0usize, Vec::new());
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        files += 1;
+        for (n, line) in text.lines().enumerate() {
+            lines += 1;
+            if let Some(why) = shared::log_audit::finding(line, &secrets) {
+                findings.push(format!("{}:{}: {why}", path.display(), n + 1));
+            }
+        }
+    }
+    println!(
+        "log audit: {lines} lines from {files} processes, {} listed credentials, {} findings",
+        secrets.len(),
+        findings.len()
+    );
+    for f in &findings {
+        println!("  {f}");
+    }
+    if lines < min_lines {
+        println!("log audit: expected at least {min_lines} lines; was capture on?");
+        return ExitCode::FAILURE;
+    }
+    if findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,256 @@
+//! Health of each broker path, as the status endpoints and `tvctl status` report it.
+//!
+//! Executors record how each conversation with their broker ended; the token refresher
+//! records the token's expiry. Reading it back needs no broker call, so a status check costs
+//! one key lookup and never touches an account.
+
+use crate::routing::Broker;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+/// Why a broker conversation did not end well, as far as health is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// Nothing could be sent (connection refused, auth failure before any order).
+    Unavailable,
+    /// An order's fate stayed unknown after lookup.
+    Unknown,
+    /// The broker said no (margin, halted, invalid).
+    Rejected,
+    /// The Tradovate token could not be refreshed.
+    TokenRefresh,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unavailable => "unavailable",
+            Self::Unknown => "unknown",
+            Self::Rejected => "rejected",
+            Self::TokenRefresh => "token_refresh",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthEvent {
+    /// The broker answered and did what was asked (a fill or a confirmed no-op).
+    Success,
+    Failure(FailureKind),
+    /// A fresh token is stored, valid until `expires_at`.
+    Token {
+        expires_at: DateTime<Utc>,
+    },
+}
+
+/// What is known about one broker path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerHealth {
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_failure: Option<DateTime<Utc>>,
+    pub last_failure_kind: Option<FailureKind>,
+    pub token_expires_at: Option<DateTime<Utc>>,
+    pub token_refreshed_at: Option<DateTime<Utc>>,
+}
+
+/// Overall state, from the most recent evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    /// Nothing recorded yet.
+    Unknown,
+    Ok,
+    /// The latest conversation failed, or the token has expired.
+    Degraded,
+}
+
+impl BrokerHealth {
+    pub fn apply(&mut self, at: DateTime<Utc>, event: HealthEvent) {
+        match event {
+            HealthEvent::Success => self.last_success = Some(at),
+            HealthEvent::Failure(kind) => {
+                self.last_failure = Some(at);
+                self.last_failure_kind = Some(kind);
+            }
+            HealthEvent::Token { expires_at } => {
+                self.token_expires_at = Some(expires_at);
+                self.token_refreshed_at = Some(at);
+            }
+        }
+    }
+
+    pub fn state(&self, now: DateTime<Utc>) -> HealthState {
+        if self.token_expires_at.is_some_and(|e| e <= now) {
+            return HealthState::Degraded;
+        }
+        match (self.last_success, self.last_failure) {
+            (None, None) if self.token_expires_at.is_none() => HealthState::Unknown,
+            (Some(ok), Some(bad)) if bad > ok => HealthState::Degraded,
+            (None, Some(_)) => HealthState::Degraded,
+            _ => HealthState::Ok,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("health store unavailable: {0}")]
+pub struct HealthError(pub String);
+
+/// Port: where broker health is kept (DynamoDB in AWS, memory locally).
+pub trait HealthStore: Send + Sync {
+    fn record(
+        &self,
+        broker: Broker,
+        at: DateTime<Utc>,
+        event: HealthEvent,
+    ) -> impl Future<Output = Result<(), HealthError>> + Send;
+
+    fn read(
+        &self,
+        broker: Broker,
+    ) -> impl Future<Output = Result<BrokerHealth, HealthError>> + Send;
+}
+
+impl<H: HealthStore + ?Sized> HealthStore for std::sync::Arc<H> {
+    fn record(
+        &self,
+        broker: Broker,
+        at: DateTime<Utc>,
+        event: HealthEvent,
+    ) -> impl Future<Output = Result<(), HealthError>> + Send {
+        (**self).record(broker, at, event)
+    }
+
+    fn read(
+        &self,
+        broker: Broker,
+    ) -> impl Future<Output = Result<BrokerHealth, HealthError>> + Send {
+        (**self).read(broker)
+    }
+}
+
+/// `None`: no health store configured; records nothing, reads an empty record.
+impl<H: HealthStore> HealthStore for Option<H> {
+    async fn record(
+        &self,
+        broker: Broker,
+        at: DateTime<Utc>,
+        event: HealthEvent,
+    ) -> Result<(), HealthError> {
+        match self {
+            Some(h) => h.record(broker, at, event).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn read(&self, broker: Broker) -> Result<BrokerHealth, HealthError> {
+        match self {
+            Some(h) => h.read(broker).await,
+            None => Ok(BrokerHealth::default()),
+        }
+    }
+}
+
+/// No health store configured: records nothing, reads nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHealth;
+
+impl HealthStore for NoHealth {
+    async fn record(&self, _: Broker, _: DateTime<Utc>, _: HealthEvent) -> Result<(), HealthError> {
+        Ok(())
+    }
+
+    async fn read(&self, _: Broker) -> Result<BrokerHealth, HealthError> {
+        Ok(BrokerHealth::default())
+    }
+}
+
+/// In-process health, for the local stack and tests.
+#[derive(Debug, Default)]
+pub struct MemoryHealth(Mutex<BTreeMap<Broker, BrokerHealth>>);
+
+impl HealthStore for MemoryHealth {
+    async fn record(
+        &self,
+        broker: Broker,
+        at: DateTime<Utc>,
+        event: HealthEvent,
+    ) -> Result<(), HealthError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(broker)
+            .or_default()
+            .apply(at, event);
+        Ok(())
+    }
+
+    async fn read(&self, broker: Broker) -> Result<BrokerHealth, HealthError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&broker)
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        format!("2026-11-23T14:{s}Z").parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn state_follows_the_latest_evidence() {
+        let mut h = BrokerHealth::default();
+        assert_eq!(h.state(t("00:00")), HealthState::Unknown);
+        h.apply(t("01:00"), HealthEvent::Success);
+        assert_eq!(h.state(t("02:00")), HealthState::Ok);
+        h.apply(t("03:00"), HealthEvent::Failure(FailureKind::Unknown));
+        assert_eq!(h.state(t("04:00")), HealthState::Degraded);
+        assert_eq!(h.last_failure_kind, Some(FailureKind::Unknown));
+        h.apply(t("05:00"), HealthEvent::Success);
+        assert_eq!(h.state(t("06:00")), HealthState::Ok);
+    }
+
+    #[test]
+    fn an_expired_token_degrades_even_after_a_success() {
+        let mut h = BrokerHealth::default();
+        h.apply(
+            t("00:00"),
+            HealthEvent::Token {
+                expires_at: t("10:00"),
+            },
+        );
+        assert_eq!(h.state(t("01:00")), HealthState::Ok);
+        h.apply(t("02:00"), HealthEvent::Success);
+        assert_eq!(h.state(t("10:00")), HealthState::Degraded);
+    }
+
+    #[tokio::test]
+    async fn memory_store_keeps_brokers_apart() {
+        let m = MemoryHealth::default();
+        m.record(Broker::Oanda, t("01:00"), HealthEvent::Success)
+            .await
+            .unwrap_or_default();
+        assert_eq!(
+            m.read(Broker::Oanda)
+                .await
+                .ok()
+                .and_then(|h| h.last_success),
+            Some(t("01:00"))
+        );
+        assert_eq!(
+            m.read(Broker::Coinbase).await.ok(),
+            Some(BrokerHealth::default())
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! The check behind the suite-wide log audit: does a log line carry a credential?
+//!
+//! Two kinds of evidence: the exact test credentials the suite uses (listed in
+//! `scripts/log-audit-secrets.txt`), and shapes no log line of ours should ever have whatever
+//! the value: a PEM block, a JWT, a bearer header with a value.
+
+/// Why `line` fails the audit, if it does.
+pub fn finding(line: &str, secrets: &[String]) -> Option<String> {
+    if let Some(s) = secrets
+        .iter()
+        .find(|s| !s.is_empty() && line.contains(s.as_str()))
+    {
+        // Say which entry without printing it whole.
+        let head: String = s.chars().take(4).collect();
+        return Some(format!("listed credential {head}…"));
+    }
+    if line.contains("-----BEGIN") {
+        return Some("PEM block".into());
+    }
+    if has_jwt(line) {
+        return Some("JWT".into());
+    }
+    if let Some(i) = line.find("Bearer ") {
+        let value = &line[i + "Bearer ".len()..];
+        if value
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        {
+            return Some("bearer header value".into());
+        }
+    }
+    None
+}
+
+/// `eyJ…` (base64url of `{"`) followed by a dot and a second base64url segment.
+fn has_jwt(line: &str) -> bool {
+    let b64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    line.match_indices("eyJ").any(|(i, _)| {
+        let rest = &line[i..];
+        let head = rest.chars().take_while(|c| b64(*c)).count();
+        head >= 10
+            && rest[head..].starts_with('.')
+            && rest[head + 1..].chars().take_while(|c| b64(*c)).count() >= 10
+    })
+}
+
+/// The listed credentials: one per line, `#` comments and blank lines ignored.
+pub fn parse_secrets(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed() -> Vec<String> {
+        parse_secrets("# test values\n\ntv-secret-0123456789\n")
+    }
+
+    #[test]
+    fn planted_credentials_are_found() {
+        let cases = [
+            r#"{"message":"x","secret":"tv-secret-0123456789"}"#,
+            r#"{"key":"-----BEGIN EC PRIVATE KEY-----\nMHc"}"#,
+            r#"{"auth":"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJvcmdhbml6YXRpb25zIn0.sig"}"#,
+            r#"{"header":"Authorization: Bearer abc123"}"#,
+        ];
+        for line in cases {
+            assert!(finding(line, &listed()).is_some(), "{line}");
+        }
+    }
+
+    #[test]
+    fn ordinary_lines_pass() {
+        let cases = [
+            r#"{"level":"INFO","message":"order sent","signal_id":"8d6c2c6e3f0b5a7e9a512b0d7e1f4c11"}"#,
+            r#"{"message":"token refreshed","token":"[REDACTED]","header":"Bearer [REDACTED]"}"#,
+            r#"{"message":"eyJ alone is not a token"}"#,
+        ];
+        for line in cases {
+            assert_eq!(finding(line, &listed()), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_finding_names_the_entry_without_printing_it() {
+        let f = finding("x tv-secret-0123456789 y", &listed()).unwrap_or_default();
+        assert!(!f.contains("0123456789"), "{f}");
+    }
+}
