@@ -86,7 +86,7 @@ impl Totals {
 
 /// Which broker mode a seed runs in when every `http_every`-th seed uses the real venues.
 pub fn mode_for(seed: u64, http_every: u64) -> BrokerMode {
-    if http_every > 0 && seed % http_every == 0 {
+    if http_every > 0 && seed.is_multiple_of(http_every) {
         BrokerMode::Http
     } else {
         BrokerMode::Model

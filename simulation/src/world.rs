@@ -152,6 +152,9 @@ impl VenueImpl {
     }
 }
 
+/// A venue call in progress: its signal, when it started, and the broker's counts before.
+type OpenCall = (SignalId, DateTime<Utc>, (u64, u64));
+
 /// The venue the executor sees: attributes what each call created at the broker to its
 /// signal, even when the call is abandoned by a crash.
 #[derive(Debug)]
@@ -162,7 +165,7 @@ pub struct SimVenue {
     crash: Arc<Crash>,
     log: Log,
     clock: ManualClock,
-    open_call: Mutex<Option<(SignalId, DateTime<Utc>, (u64, u64))>>,
+    open_call: Mutex<Option<OpenCall>>,
 }
 
 impl SimVenue {
