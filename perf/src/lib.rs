@@ -133,9 +133,10 @@ mod tests {
 
     #[test]
     fn every_symbol_routes_with_the_embedded_table() {
-        let table = shared::RoutingTable::from_env(&shared::config::MapEnv::new(
-            Vec::<(String, String)>::new(),
-        ))
+        let table = shared::RoutingTable::from_env(&shared::config::MapEnv::new(Vec::<(
+            String,
+            String,
+        )>::new()))
         .unwrap();
         let now = chrono::Utc::now();
         let mut seen = std::collections::HashSet::new();

@@ -206,7 +206,7 @@ impl Sender {
             exchange,
             symbol,
             close,
-            self.seq % 2 == 0,
+            self.seq.is_multiple_of(2),
             now,
             local_stack::LOCAL_SECRET,
         );
@@ -238,15 +238,16 @@ fn client() -> Result<reqwest::Client, String> {
 async fn drain(fills: &Mutex<Fills>, posted: &Posted, limit: Duration) {
     let until = Instant::now() + limit;
     while Instant::now() < until {
-        let f = lock(fills);
-        if posted
-            .accepted
-            .iter()
-            .all(|s| f.by_id.contains_key(&s.signal_id))
-        {
+        let done = {
+            let f = lock(fills);
+            posted
+                .accepted
+                .iter()
+                .all(|s| f.by_id.contains_key(&s.signal_id))
+        };
+        if done {
             return;
         }
-        drop(f);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -451,7 +452,8 @@ fn child(args: &Args, phase: &str) -> Result<Value, String> {
 }
 
 fn f(v: &Value) -> String {
-    v.as_f64().map_or_else(|| v.to_string(), |x| format!("{x:.1}"))
+    v.as_f64()
+        .map_or_else(|| v.to_string(), |x| format!("{x:.1}"))
 }
 
 fn print_table(figures: &[Value], journal: JournalKind) {

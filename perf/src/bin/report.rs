@@ -130,11 +130,7 @@ async fn next(State(mock): State<Mock>) -> Response {
     StatusCode::SERVICE_UNAVAILABLE.into_response()
 }
 
-async fn answer(
-    mock: Mock,
-    kind: &'static str,
-    body: axum::body::Bytes,
-) -> Response {
+async fn answer(mock: Mock, kind: &'static str, body: axum::body::Bytes) -> Response {
     let mut run = lock(&mock);
     run.answered = Some((
         Instant::now(),
@@ -167,7 +163,10 @@ async fn init_error(State(mock): State<Mock>, body: axum::body::Bytes) -> Respon
 
 async fn serve_mock(mock: Mock) -> Result<String, String> {
     let app = axum::Router::new()
-        .route("/2018-06-01/runtime/invocation/next", axum::routing::get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/next",
+            axum::routing::get(next),
+        )
         .route(
             "/2018-06-01/runtime/invocation/{id}/response",
             axum::routing::post(response),
@@ -293,7 +292,14 @@ async fn events(exchange: &str, symbol: &str, close: &str, seq: u32) -> Result<E
     let routing = shared::RoutingTable::from_env(&MapEnv::new(Vec::<(String, String)>::new()))
         .map_err(|e| e.to_string())?;
     // Each run a new signal: a fresh timenow, and entries alternate.
-    let body = alert_body(exchange, symbol, close, seq % 2 == 0, Utc::now(), SECRET);
+    let body = alert_body(
+        exchange,
+        symbol,
+        close,
+        seq.is_multiple_of(2),
+        Utc::now(),
+        SECRET,
+    );
     let signals = local_queue("signals.fifo");
     let ingest = ingest::Ingest::new(
         signals.clone(),
@@ -342,9 +348,10 @@ async fn events(exchange: &str, symbol: &str, close: &str, seq: u32) -> Result<E
     }
     let broker_event = broker_event.ok_or("the router sent nothing")?;
     // A REST API proxy event around the body, from the fixture the ingest tests use.
-    let mut webhook: Value =
-        serde_json::from_str(include_str!("../../../ingest/tests/fixtures/apigw-rest-request.json"))
-            .map_err(|e| e.to_string())?;
+    let mut webhook: Value = serde_json::from_str(include_str!(
+        "../../../ingest/tests/fixtures/apigw-rest-request.json"
+    ))
+    .map_err(|e| e.to_string())?;
     webhook["path"] = json!("/webhook");
     webhook["resource"] = json!("/webhook");
     webhook["pathParameters"] = Value::Null;
@@ -405,7 +412,11 @@ fn function_env(name: &str, aws: &Aws, fakes: &Fakes) -> Vec<(String, String)> {
             put("WEBHOOK_SECRET", SECRET);
         }
         "router" => {
-            for q in ["OANDA_QUEUE_URL", "TRADOVATE_QUEUE_URL", "COINBASE_QUEUE_URL"] {
+            for q in [
+                "OANDA_QUEUE_URL",
+                "TRADOVATE_QUEUE_URL",
+                "COINBASE_QUEUE_URL",
+            ] {
                 put(q, &aws_var(q));
             }
         }
@@ -524,7 +535,9 @@ async fn measure(
     let outcome = match (&run.answered, &run.init_error, exited) {
         (Some((_, kind, body)), _, _) => outcome(kind, body),
         (None, Some(e), _) => format!("init error: {}", e.chars().take(120).collect::<String>()),
-        (None, None, Some(status)) => format!("exited ({status}) before answering; see {}", log.display()),
+        (None, None, Some(status)) => {
+            format!("exited ({status}) before answering; see {}", log.display())
+        }
         (None, None, None) => format!("no answer within 30 s; see {}", log.display()),
     };
     Ok(Measured {
@@ -590,7 +603,10 @@ async fn report(args: &Args) -> Result<bool, String> {
         let exe = bin_dir.join(name);
         if !exe.is_file() {
             let why = if root.join(name).join("src/main.rs").is_file() {
-                format!("not built: run `cargo build --release --bins` (looked in {})", bin_dir.display())
+                format!(
+                    "not built: run `cargo build --release --bins` (looked in {})",
+                    bin_dir.display()
+                )
             } else {
                 "no Lambda binary yet (no src/main.rs)".into()
             };
@@ -668,7 +684,12 @@ async fn report(args: &Args) -> Result<bool, String> {
         let status = std::process::Command::new(&load)
             .args(["--journal", &args.load_journal])
             .status()
-            .map_err(|e| format!("{}: {e} (build it with cargo build -p perf --release --bins)", load.display()))?;
+            .map_err(|e| {
+                format!(
+                    "{}: {e} (build it with cargo build -p perf --release --bins)",
+                    load.display()
+                )
+            })?;
         all_ok &= status.success();
     }
     Ok(all_ok)
