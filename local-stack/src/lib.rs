@@ -45,8 +45,10 @@ pub const LOCAL_SECRET: &str = "local-dev-secret-change-me";
 
 pub type Queue = Arc<LocalFifoQueue<SystemClock>>;
 type Journal = Arc<ConsoleJournal<ObservedJournal<journal::AnyJournal>>>;
+/// Each broker's health, recorded around its venue, served by `GET /{broker}status`.
+pub type Health = Arc<shared::health::MemoryHealth>;
 pub type LocalExecutor = Executor<
-    AnyVenue,
+    executor_runtime::health::Recorded<AnyVenue, Health, SystemClock>,
     Arc<MemoryIdempotencyStore>,
     Journal,
     Arc<MemoryNotifier>,
@@ -219,12 +221,17 @@ where
 
 fn executor(
     venue: AnyVenue,
+    health: Health,
     journal: Journal,
     risk: &str,
     freshness: Freshness,
 ) -> Result<LocalExecutor, String> {
     Ok(Executor {
-        venue,
+        venue: executor_runtime::health::Recorded {
+            venue,
+            health,
+            clock: SystemClock,
+        },
         store: Arc::new(MemoryIdempotencyStore::default()),
         journal,
         notifier: Arc::new(MemoryNotifier::default()),
@@ -241,7 +248,7 @@ fn executor(
 }
 
 struct App {
-    ingest: Ingest<Queue, SystemClock>,
+    ingest: Ingest<Queue, SystemClock, Health>,
     queues: Arc<Queues>,
     journal: journal::AnyJournal,
     netting: [(Broker, Option<Arc<PaperNetting>>); 2],
@@ -385,7 +392,10 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         "paper-coinbase",
         [("USD".to_owned(), cfg.usd_balance)],
     ));
-    let coinbase_venue = AnyVenue::Spot(spot.clone());
+    let coinbase_venue = match real::coinbase(env)? {
+        Some(v) => AnyVenue::Coinbase(Box::new(v)),
+        None => AnyVenue::Spot(spot.clone()),
+    };
     for (broker, v) in [
         (Broker::Oanda, &oanda_venue),
         (Broker::Tradovate, &tradovate_venue),
@@ -394,11 +404,13 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         line(&format!("broker {broker}: {}", v.describe()));
     }
 
+    let health = Health::default();
     let executors = [
         (
             queues.oanda.clone(),
             executor(
                 oanda_venue,
+                health.clone(),
                 journal.clone(),
                 executor_oanda::config::DEFAULT_RISK,
                 cfg.freshness,
@@ -408,6 +420,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             queues.tradovate.clone(),
             executor(
                 tradovate_venue,
+                health.clone(),
                 journal.clone(),
                 executor_tradovate::config::DEFAULT_RISK,
                 cfg.freshness,
@@ -417,6 +430,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             queues.coinbase.clone(),
             executor(
                 coinbase_venue,
+                health.clone(),
                 journal.clone(),
                 "default_size = \"100\"\ndefault_max_position = \"1000\"\n",
                 cfg.freshness,
@@ -451,7 +465,8 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         cfg.freshness,
         None,
         routing,
-    );
+    )
+    .with_health(health);
     let netting = [
         (Broker::Oanda, oanda_paper),
         (Broker::Tradovate, tradovate_paper),
@@ -622,6 +637,31 @@ mod real {
         )
         .map_err(|e| e.to_string())?;
         Ok(Some(OandaVenue::new(client, SystemClock)))
+    }
+
+    pub fn coinbase(
+        env: &impl Env,
+    ) -> Result<Option<executor_coinbase::venue::CoinbaseVenue<SystemClock>>, String> {
+        use executor_coinbase::client::{ClientSettings as CbSettings, CoinbaseClient};
+        let (Some(url), Some(key_name), Some(pem)) = (
+            env.optional("COINBASE_BASE_URL"),
+            env.optional("COINBASE_API_KEY_NAME"),
+            env.optional("COINBASE_PRIVATE_KEY"),
+        ) else {
+            return Ok(None);
+        };
+        let client = CoinbaseClient::new(
+            &url,
+            &key_name,
+            &SecretString::from(pem),
+            Arc::new(SystemClock),
+            CbSettings::default(),
+        )
+        .map_err(|e| format!("COINBASE_PRIVATE_KEY: {e}"))?;
+        Ok(Some(executor_coinbase::venue::CoinbaseVenue::new(
+            client,
+            SystemClock,
+        )))
     }
 
     pub async fn tradovate(env: &impl Env) -> Result<Option<LocalTradovate>, String> {

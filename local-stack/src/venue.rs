@@ -1,6 +1,7 @@
 //! One venue type for the local stack: a paper broker, or a real broker client when its
 //! credentials and base URL are set.
 
+use executor_coinbase::venue::CoinbaseVenue;
 use executor_oanda::venue::OandaVenue;
 use executor_runtime::paper::{PaperNetting, PaperSpot};
 use executor_runtime::venue::{ExecRequest, Execution, NothingSent, Venue};
@@ -17,6 +18,7 @@ pub enum AnyVenue {
     Spot(Arc<PaperSpot>),
     Oanda(Box<OandaVenue<SystemClock>>),
     Tradovate(Box<LocalTradovate>),
+    Coinbase(Box<CoinbaseVenue<SystemClock>>),
 }
 
 impl std::fmt::Debug for AnyVenue {
@@ -29,7 +31,7 @@ impl AnyVenue {
     pub fn describe(&self) -> &'static str {
         match self {
             Self::Netting(_) | Self::Spot(_) => "paper",
-            Self::Oanda(_) | Self::Tradovate(_) => "REAL broker API",
+            Self::Oanda(_) | Self::Tradovate(_) | Self::Coinbase(_) => "REAL broker API",
         }
     }
 }
@@ -41,6 +43,7 @@ impl Venue for AnyVenue {
             Self::Spot(v) => v.broker(),
             Self::Oanda(v) => v.broker(),
             Self::Tradovate(v) => v.broker(),
+            Self::Coinbase(v) => v.broker(),
         }
     }
 
@@ -50,6 +53,7 @@ impl Venue for AnyVenue {
             Self::Spot(v) => v.account(),
             Self::Oanda(v) => v.account(),
             Self::Tradovate(v) => v.account(),
+            Self::Coinbase(v) => v.account(),
         }
     }
 
@@ -59,6 +63,7 @@ impl Venue for AnyVenue {
             Self::Spot(v) => v.execute(req).await,
             Self::Oanda(v) => v.execute(req).await,
             Self::Tradovate(v) => v.execute(req).await,
+            Self::Coinbase(v) => v.execute(req).await,
         }
     }
 }

@@ -85,7 +85,9 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
-    /// Queue depths and dead-letter queues of the local stack.
+    /// Health of each broker path (last success and failure, Tradovate token expiry), from
+    /// `GET /{broker}status` of the local stack or a deployed API, and the local stack's queue
+    /// depths and dead letters. Exit 1 when a broker path is degraded.
     Status {
         #[arg(long, env = "TVCTL_BASE", default_value = "http://127.0.0.1:8080")]
         base: String,
@@ -275,6 +277,19 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `GET /{broker}status`: 200 when healthy or unknown, 503 (with the same body) when degraded.
+async fn broker_status(base: &str, broker: &str) -> Result<Value, String> {
+    let url = format!("{base}/{broker}status");
+    let resp = reqwest::get(&url)
+        .await
+        .map_err(|e| format!("{url}: {}", e.without_url()))?;
+    let status = resp.status();
+    if !(status.is_success() || status.as_u16() == 503) {
+        return Err(format!("{url}: HTTP {status}"));
+    }
+    resp.json().await.map_err(|e| format!("{url}: {e}"))
+}
+
 async fn get_json(url: &str) -> Result<Value, String> {
     let resp = reqwest::get(url)
         .await
@@ -425,11 +440,39 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Dlq { command } => run_dlq(command).await,
         Command::Status { base, json } => {
-            let v = get_json(&format!("{base}/local/queues")).await?;
+            let mut brokers = Vec::new();
+            for broker in ["oanda", "tradovate", "coinbase"] {
+                brokers.push(broker_status(&base, broker).await?);
+            }
+            // Only the local stack has queues to show; a deployed API answers 404 there.
+            let queues = get_json(&format!("{base}/local/queues")).await.ok();
+            let degraded = brokers.iter().any(|b| b["status"] == "degraded");
             if json {
-                out(&v.to_string());
+                out(&json!({"brokers": brokers, "queues": queues}).to_string());
             } else {
-                for q in v.as_array().into_iter().flatten() {
+                for b in &brokers {
+                    let mut line = format!(
+                        "{:<10} {:<9} last success {}  last failure {}{}",
+                        b["broker"].as_str().unwrap_or(""),
+                        b["status"].as_str().unwrap_or(""),
+                        b["last_success"].as_str().unwrap_or("-"),
+                        b["last_failure"].as_str().unwrap_or("-"),
+                        b["last_failure_kind"]
+                            .as_str()
+                            .map(|k| format!(" ({k})"))
+                            .unwrap_or_default(),
+                    );
+                    if let Some(secs) = b["token_expires_in_secs"].as_i64() {
+                        line.push_str(&format!("  token expires in {secs} s"));
+                    }
+                    out(&line);
+                }
+                for q in queues
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     out(&format!(
                         "{:<20} depth {:<4} dead letters {}",
                         q["name"].as_str().unwrap_or(""),
@@ -438,7 +481,11 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                     ));
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if degraded {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }

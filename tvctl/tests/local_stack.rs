@@ -178,4 +178,19 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
         .unwrap();
     assert!(btc.is_zero(), "the sell left {btc} BTC");
     assert!(positions["tradovate"].get("GCZ6").is_none());
+
+    // Every broker path traded: the status endpoints say so, and so does `tvctl status`.
+    for broker in ["oanda", "tradovate", "coinbase"] {
+        let status = get(base, &format!("/{broker}status")).await;
+        assert_eq!(status["status"], "ok", "{broker}: {status}");
+        assert!(status["last_success"].is_string(), "{broker}: {status}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["status", "--json", "--base", base])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["brokers"].as_array().unwrap().len(), 3);
+    assert!(report["queues"].as_array().is_some_and(|q| !q.is_empty()));
 }
