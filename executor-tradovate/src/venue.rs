@@ -154,6 +154,34 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     }
 
     /// Liquidates and waits, bounded, for the position to show flat.
+    /// Takeover with a position to close: never liquidate again, only watch for flat.
+    async fn await_flat(&self, req: &ExecRequest<'_>, contract_id: i64, net: i64) -> Step {
+        let side = if net > 0 { Side::Sell } else { Side::Buy };
+        let mut report = self.leg(req, Leg::Close, side, Decimal::from(net.abs()));
+        for poll in 1..=self.settings.flat_polls {
+            tokio::time::sleep(self.settings.poll_interval).await;
+            match self.net(contract_id).await {
+                Ok(0) => {
+                    info!(
+                        polls = poll,
+                        "position flat: the earlier liquidation completed"
+                    );
+                    report.outcome = Outcome::Filled;
+                    report.acked_at = Some(self.clock.now());
+                    return Step::Done(report);
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "position read failed while waiting for flat"),
+            }
+        }
+        report.error = Some(format!(
+            "taken over with the position still open after {} polls; not liquidating a second \
+             time while an earlier liquidation may be working",
+            self.settings.flat_polls
+        ));
+        Step::Stop(report)
+    }
+
     async fn liquidate(&self, req: &ExecRequest<'_>, contract_id: i64, net: i64) -> Step {
         let side = if net > 0 { Side::Sell } else { Side::Buy };
         let mut report = self.leg(req, Leg::Close, side, Decimal::from(net.abs()));
@@ -418,7 +446,19 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Venue for TradovateVenue<S, 
             )));
         }
         let mut legs = Vec::new();
-        if close {
+        if close && req.takeover {
+            // A previous attempt may have a liquidation still working (it found the position
+            // not flat in time and gave up as unknown). A second liquidation could close twice
+            // and leave the account on the other side, so wait for the first one instead;
+            // still not flat → unknown again, and after max receives the dead-letter queue.
+            match self.await_flat(req, contract_id, net).await {
+                Step::Done(r) => legs.push(r),
+                Step::Stop(r) => {
+                    legs.push(r.clone());
+                    return Ok(finish(legs, Some(&r)));
+                }
+            }
+        } else if close {
             match self.liquidate(req, contract_id, net).await {
                 Step::Done(r) => legs.push(r),
                 Step::Stop(r) => {

@@ -226,3 +226,26 @@ async fn a_fractional_size_is_rejected_without_orders() {
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
     assert_eq!(h.fake.orders().len(), 0);
 }
+
+#[tokio::test]
+async fn a_takeover_waits_for_the_earlier_liquidation_and_never_liquidates_twice() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 2);
+    h.fake.liquidation_takes(None);
+    let mut i = intent(Action::ShortEntry, 1);
+    // Forced, as an operator's replay would be: the staleness check does not end it early.
+    i.replay_forced = true;
+    assert!(h.executor.execute(&i).await.is_err(), "unknown: not flat");
+    assert_eq!(h.fake.liquidations(), 1);
+    // The lease ends; the redelivered message is taken over while the position is still open.
+    h.clock.advance(Duration::seconds(61));
+    assert!(h.executor.execute(&i).await.is_err(), "still unknown");
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 0));
+    // The earlier liquidation completes at last: the next takeover opens the short, once.
+    h.fake.set_net("ESZ6", 0);
+    h.fake.liquidation_takes(Some(0));
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 1));
+    assert_eq!(h.fake.net("ESZ6"), -1);
+}

@@ -33,10 +33,10 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn error(err: &IngestError) -> Self {
+    fn error(err: &IngestError, message: String) -> Self {
         Self {
             status: err.status(),
-            body: json!({"error": {"code": err.code(), "message": err.public_message()}}),
+            body: json!({"error": {"code": err.code(), "message": message}}),
         }
     }
 }
@@ -48,6 +48,9 @@ pub struct Ingest<Q, C, H = NoHealth> {
     clock: C,
     /// Only the digest is kept: comparing digests is constant-time whatever the lengths.
     secret_digest: [u8; 32],
+    /// Kept only to scrub it from refusals: a sender who pastes the secret into another field
+    /// (or the method) must not see it echoed, nor find it in the logs.
+    secret: SecretString,
     freshness: Freshness,
     allowlist: Option<Vec<IpAddr>>,
     routing: RoutingTable,
@@ -90,6 +93,7 @@ impl<Q: FifoQueue, C: Clock> Ingest<Q, C, NoHealth> {
             health: NoHealth,
             clock,
             secret_digest: digest(secret.expose_secret().as_bytes()),
+            secret: secret.clone(),
             freshness,
             allowlist,
             routing,
@@ -105,6 +109,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
             health,
             clock: self.clock,
             secret_digest: self.secret_digest,
+            secret: self.secret,
             freshness: self.freshness,
             allowlist: self.allowlist,
             routing: self.routing,
@@ -149,15 +154,27 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                     }
                     // The path may hold the secret: never log it.
                     IngestError::NotFound | IngestError::MethodNotAllowed => {
-                        warn!(code = err.code(), method = req.method, "no such route")
+                        warn!(code = err.code(), method = %self.scrub(req.method), "no such route")
                     }
-                    IngestError::Alert(e) => warn!(code = err.code(), error = %e, "alert refused"),
+                    IngestError::Alert(e) => {
+                        warn!(code = err.code(), error = %self.scrub(&e.to_string()), "alert refused")
+                    }
                     IngestError::Health(e) => {
                         warn!(code = err.code(), error = %e, "broker health unreadable")
                     }
                 }
-                Reply::error(&err)
+                Reply::error(&err, self.scrub(&err.public_message()))
             }
+        }
+    }
+
+    /// `text` with every occurrence of the webhook secret replaced.
+    fn scrub(&self, text: &str) -> String {
+        let secret = self.secret.expose_secret();
+        if secret.is_empty() || !text.contains(secret) {
+            text.to_owned()
+        } else {
+            text.replace(secret, "[REDACTED]")
         }
     }
 

@@ -234,3 +234,30 @@ async fn healthcheck_and_unknown_routes() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_secret_pasted_into_another_field_is_never_echoed_or_logged() {
+    let (ingest, queue, _) = ingest();
+    let logs = shared::telemetry::CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(shared::telemetry::json_subscriber(logs.clone()));
+    for pointer in ["/action", "/market_data/exchange"] {
+        let mut doc = alert("tradovate-es-long.json");
+        *doc.pointer_mut(pointer).unwrap() = json!(SECRET);
+        let body = serde_json::to_vec(&doc).unwrap();
+        let (status, reply) = send(
+            &ingest,
+            Event::post(&format!("/webhook/{SECRET}"), body)
+                .json()
+                .rest(),
+        )
+        .await;
+        assert_eq!(status, 422, "{reply}");
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(!message.contains(SECRET), "{message}");
+        assert!(message.contains("[REDACTED]"), "{message}");
+    }
+    let text = logs.text();
+    assert!(text.contains("alert refused"), "{text}");
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(queue.messages().is_empty());
+}
