@@ -82,7 +82,7 @@ rm -rf "$TV_LOG_CAPTURE_DIR"
 cargo test --workspace --locked
 unset TV_LOG_CAPTURE_DIR
 echo "==> log audit: no credential, token, passphrase or private key in any captured line"
-cargo run -q --locked -p shared --example log_audit -- "$run/logs" scripts/log-audit-secrets.txt 1000
+cargo run -q --locked -p shared --example log_audit -- "$run/logs" scripts/log-audit-secrets.txt 200
 echo "==> CDK app: template tests and cdk-nag (no bundling)"
 bash cdk/test.sh
 echo "==> all tests passed"

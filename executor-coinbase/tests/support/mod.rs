@@ -170,6 +170,7 @@ pub async fn harness() -> Harness {
 }
 
 pub async fn harness_with(format: KeyFormat) -> Harness {
+    shared::telemetry::init_test_logs();
     let clock = ManualClock::new(t0() + Duration::seconds(2));
     let fake = FakeCoinbase::start(clock.clone()).await;
     let key = TestKey::generate(KEY_NAME, format);

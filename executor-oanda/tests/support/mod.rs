@@ -58,6 +58,7 @@ pub async fn harness() -> Harness {
 }
 
 pub async fn harness_with(kill_switch: bool) -> Harness {
+    shared::telemetry::init_test_logs();
     let fake = FakeOanda::start().await;
     let clock = ManualClock::new(t0() + Duration::seconds(2));
     let settings = ClientSettings {

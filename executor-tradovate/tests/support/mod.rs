@@ -88,6 +88,7 @@ pub struct Harness {
 }
 
 pub async fn harness() -> Harness {
+    shared::telemetry::init_test_logs();
     let now = t0() + Duration::seconds(2);
     let fake = FakeTradovate::start(now).await;
     let clock = ManualClock::new(now);
