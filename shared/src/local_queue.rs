@@ -53,6 +53,9 @@ struct Stored {
 struct State {
     messages: VecDeque<Stored>,
     seen: HashMap<String, DateTime<Utc>>,
+    /// `seen` in arrival order, so expiry looks only at the oldest entries instead of
+    /// sweeping the whole window on every send.
+    seen_order: VecDeque<(DateTime<Utc>, String)>,
     seq: u64,
 }
 
@@ -105,11 +108,27 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
     ) -> bool {
         let now = self.clock.now();
         let mut st = self.lock();
-        st.seen.retain(|_, at| now - *at < DEDUP_WINDOW);
-        if st.seen.contains_key(&message.dedup_id) {
+        while let Some((at, _)) = st.seen_order.front() {
+            if now - *at < DEDUP_WINDOW {
+                break;
+            }
+            if let Some((at, id)) = st.seen_order.pop_front()
+                && st.seen.get(&id) == Some(&at)
+            {
+                st.seen.remove(&id);
+            }
+        }
+        // An entry behind a newer one in `seen_order` (a clock that stepped back) is judged
+        // by its own time here, as SQS would.
+        if st
+            .seen
+            .get(&message.dedup_id)
+            .is_some_and(|at| now - *at < DEDUP_WINDOW)
+        {
             return false;
         }
         st.seen.insert(message.dedup_id.clone(), now);
+        st.seen_order.push_back((now, message.dedup_id.clone()));
         st.seq += 1;
         let message_id = format!("{}-{:08}", self.config.name, st.seq);
         st.messages.push_back(Stored {
