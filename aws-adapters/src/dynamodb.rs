@@ -238,33 +238,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
 /// exists, and enables TTL if it is off: for tests and the local tooling; in AWS the CDK app
 /// owns the table.
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), StoreError> {
-    let made = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(PK)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| invalid(format!("table definition: {e}")))?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(PK)
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(|e| invalid(format!("table definition: {e}")))?,
-        )
-        .send()
-        .await;
-    match made {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception()) => {}
-        Err(e) => return Err(sdk_error("create table", e)),
-    }
+    create_pk_table(client, name).await.map_err(invalid)?;
     // TTL cannot be set while the table is still being created.
     client
         .wait_until_table_exists()
@@ -303,4 +277,43 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
         .await
         .map(|_| ())
         .map_err(|e| sdk_error("enable TTL", e))
+}
+
+/// Creates an on-demand table keyed by the string attribute `pk` unless it exists: the one
+/// shape of every table here (idempotency, token cache, health). The error names the table.
+pub(crate) async fn create_pk_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<(), String> {
+    let definition = |e: aws_sdk_dynamodb::error::BuildError| format!("table definition: {e}");
+    let made = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(PK)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(definition)?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(PK)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(definition)?,
+        )
+        .send()
+        .await;
+    match made {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(format!("create table {name}: {}", DisplayErrorContext(e))),
+    }
 }

@@ -6,10 +6,7 @@
 //! executor that finishes late never overwrites a newer result of another.
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 use shared::health::{BrokerHealth, FailureKind, HealthError, HealthEvent, HealthStore};
 use shared::routing::Broker;
@@ -138,36 +135,7 @@ pub async fn create_health_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
 ) -> Result<(), HealthError> {
-    let invalid =
-        |e: aws_sdk_dynamodb::error::BuildError| HealthError(format!("table definition: {e}"));
-    let made = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(PK)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(invalid)?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(PK)
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(invalid)?,
-        )
-        .send()
-        .await;
-    match made {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(error(name, "create table", e)),
-    }
+    crate::dynamodb::create_pk_table(client, name)
+        .await
+        .map_err(HealthError)
 }

@@ -2,9 +2,7 @@
 //! SecureString copy under a prefix (`/tradovate/...`) that operators and other tools read.
 //! The token and its expiry are stored together so a reader never sees a mismatched pair.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -30,39 +28,9 @@ pub async fn create_token_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
 ) -> Result<(), StoreError> {
-    let made = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| store_error("table definition", e))?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(|e| store_error("table definition", e))?,
-        )
-        .send()
-        .await;
-    match made {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(store_error(
-            "create table",
-            aws_sdk_dynamodb::error::DisplayErrorContext(e),
-        )),
-    }
+    crate::dynamodb::create_pk_table(client, name)
+        .await
+        .map_err(|e| store_error("create table", e))
 }
 
 /// Tokens in the DynamoDB token-cache table, item `token#<name>`.
