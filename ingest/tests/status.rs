@@ -94,3 +94,40 @@ async fn status_routes_are_get_only_and_unknown_brokers_are_not_found() {
     assert_eq!((status, body["status"].clone()), (200, json!("unknown")));
     assert!(queue.messages().is_empty());
 }
+
+/// A health table that cannot be read.
+struct Broken;
+
+impl HealthStore for Broken {
+    async fn record(
+        &self,
+        _: Broker,
+        _: chrono::DateTime<chrono::Utc>,
+        _: shared::health::HealthEvent,
+    ) -> Result<(), shared::health::HealthError> {
+        Ok(())
+    }
+
+    async fn read(
+        &self,
+        _: Broker,
+    ) -> Result<shared::health::BrokerHealth, shared::health::HealthError> {
+        Err(shared::health::HealthError(
+            "read on table tv-health: AccessDeniedException".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_health_table_is_a_503_with_its_own_code_and_no_details() {
+    let (ingest, _, _) = ingest();
+    let ingest = ingest.with_health(Broken);
+    let (status, body) = reply(
+        ingest::lambda::serve(&ingest, get("/oandastatus").rest())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(status, 503);
+    assert_eq!(body["error"]["code"], "health_unavailable");
+    assert_eq!(body["error"]["message"], "broker health could not be read");
+}
