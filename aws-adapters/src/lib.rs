@@ -22,6 +22,22 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// A resource name (queue, table, topic, parameter path) that no other test in this run
+/// shares on one moto server. Tests of one binary run concurrently: a timestamp alone once
+/// gave two of them the same table, so a process-wide counter makes it unique.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    format!(
+        "{prefix}-{}-{}-{micros}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// A configuration bound to one endpoint with static credentials: moto in tests, local runs.
 pub async fn local_sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())

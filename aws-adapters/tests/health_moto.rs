@@ -16,11 +16,7 @@ async fn store() -> DynamoHealthStore {
     let endpoint = std::env::var("MOTO_ENDPOINT")
         .expect("MOTO_ENDPOINT is not set: run scripts/test.sh, which starts moto and sets it");
     let client = aws_sdk_dynamodb::Client::new(&local_sdk_config(&endpoint, "us-east-1").await);
-    let table = format!(
-        "health-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    );
+    let table = aws_adapters::unique_name("health");
     create_health_table(&client, &table).await.unwrap();
     create_health_table(&client, &table).await.unwrap();
     DynamoHealthStore::new(client, table)

@@ -21,11 +21,7 @@ fn endpoint() -> String {
 }
 
 fn unique(name: &str) -> String {
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    )
+    aws_adapters::unique_name(name)
 }
 
 async fn client() -> aws_sdk_dynamodb::Client {

@@ -17,7 +17,7 @@ async fn sqs() -> aws_sdk_sqs::Client {
 }
 
 async fn fifo_queue(client: &aws_sdk_sqs::Client, name: &str) -> String {
-    let name = format!("{name}-{}.fifo", std::process::id());
+    let name = format!("{}.fifo", aws_adapters::unique_name(name));
     client
         .create_queue()
         .queue_name(name)
@@ -110,7 +110,10 @@ async fn send_to_an_unreachable_endpoint_is_unavailable_not_refused() {
 async fn secure_string_is_read_decrypted_and_a_missing_one_is_named() {
     let cfg = local_sdk_config(&endpoint(), "us-east-1").await;
     let client = aws_sdk_ssm::Client::new(&cfg);
-    let name = format!("/tv-pipeline/test/{}/webhook-secret", std::process::id());
+    let name = format!(
+        "/{}/webhook-secret",
+        aws_adapters::unique_name("tv-pipeline-test")
+    );
     client
         .put_parameter()
         .name(&name)

@@ -7,7 +7,6 @@
 use aws_adapters::local_sdk_config;
 use aws_adapters::sns::{MAX_SUBJECT, SnsNotifier, sns_subject};
 use aws_sdk_sqs::types::QueueAttributeName;
-use chrono::Utc;
 use shared::ports::{Notification, Notifier, QueueError};
 
 fn endpoint() -> String {
@@ -16,11 +15,7 @@ fn endpoint() -> String {
 }
 
 fn unique(name: &str) -> String {
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    )
+    aws_adapters::unique_name(name)
 }
 
 /// A topic with one subscribed queue: the notifier, the SQS client and the queue URL.

@@ -13,11 +13,7 @@ fn endpoint() -> String {
 }
 
 fn unique(name: &str) -> String {
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_micros()
-    )
+    aws_adapters::unique_name(name)
 }
 
 fn t0() -> DateTime<Utc> {

@@ -7,7 +7,7 @@ mod support;
 
 use aws_adapters::local_sdk_config;
 use aws_adapters::tokens::{DynamoLeaseLock, DynamoTokenStore, SsmTokenStore, create_token_table};
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use executor_tradovate::token::{Mirrored, Refreshed, TOKEN_NAME, TokenManager, TokenPolicy};
 use secrecy::ExposeSecret;
 use shared::clock::{Clock, ManualClock};
@@ -29,7 +29,7 @@ async fn aws() -> Aws {
     let endpoint = std::env::var("MOTO_ENDPOINT")
         .expect("MOTO_ENDPOINT is not set: run the suite with scripts/test.sh, which starts moto");
     let cfg = local_sdk_config(&endpoint, "us-east-1").await;
-    let suffix = format!("{}-{}", std::process::id(), Utc::now().timestamp_micros());
+    let suffix = aws_adapters::unique_name("t");
     let ddb = aws_sdk_dynamodb::Client::new(&cfg);
     let table = format!("token-cache-{suffix}");
     create_token_table(&ddb, &table).await.unwrap();

@@ -36,11 +36,7 @@ async fn sqs() -> aws_sdk_sqs::Client {
 async fn create_fifo(client: &aws_sdk_sqs::Client, name: &str) -> String {
     client
         .create_queue()
-        .queue_name(format!(
-            "{name}-{}-{}.fifo",
-            std::process::id(),
-            Utc::now().timestamp_micros()
-        ))
+        .queue_name(format!("{}.fifo", aws_adapters::unique_name(name)))
         .attributes(QueueAttributeName::FifoQueue, "true")
         .attributes(QueueAttributeName::VisibilityTimeout, "60")
         .send()

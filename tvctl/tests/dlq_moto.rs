@@ -100,7 +100,7 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
     shared::telemetry::init_test_logs();
     let _ = std::fs::remove_file(journal_path());
     let client = aws_sdk_sqs::Client::new(&local_sdk_config(&endpoint(), "us-east-1").await);
-    let suffix = format!("{}-{}", std::process::id(), Utc::now().timestamp_micros());
+    let suffix = aws_adapters::unique_name("t");
     let dlq_url = client
         .create_queue()
         .queue_name(format!("oanda-dlq-{suffix}.fifo"))
