@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::ports::{FifoMessage, FifoQueue, QueueError};
 use crate::queue::DEDUP_WINDOW;
 use chrono::{DateTime, Duration, Utc};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Debug, Clone)]
@@ -49,14 +49,108 @@ struct Stored {
     last_error: Option<String>,
 }
 
+impl Stored {
+    fn received(&self, receipt: String) -> Received {
+        Received {
+            message_id: self.message_id.clone(),
+            receipt,
+            group_id: self.group_id.clone(),
+            dedup_id: self.dedup_id.clone(),
+            body: self.body.clone(),
+            receive_count: self.receive_count,
+            sent_at: self.sent_at,
+            source_queue: self.source_queue.clone(),
+            last_error: self.last_error.clone(),
+        }
+    }
+}
+
+/// One message group: its messages in order, and how many of them are in flight.
+#[derive(Debug, Default)]
+struct Group {
+    seqs: VecDeque<u64>,
+    in_flight: usize,
+}
+
+/// Indexed so that the costs under a backlog stay per message, not per queue length: a
+/// receive looks only at groups that can deliver (`ready`, ordered by their oldest message,
+/// which keeps the FIFO order across groups a linear scan would give) and at the messages in
+/// flight; a delete finds its message through the receipt.
 #[derive(Debug, Default)]
 struct State {
-    messages: VecDeque<Stored>,
+    messages: BTreeMap<u64, Stored>,
+    groups: HashMap<String, Group>,
+    /// (oldest message, group) of each group with messages and none in flight.
+    ready: BTreeSet<(u64, String)>,
+    in_flight: HashSet<u64>,
+    receipts: HashMap<String, u64>,
     seen: HashMap<String, DateTime<Utc>>,
     /// `seen` in arrival order, so expiry looks only at the oldest entries instead of
     /// sweeping the whole window on every send.
     seen_order: VecDeque<(DateTime<Utc>, String)>,
     seq: u64,
+}
+
+impl State {
+    /// The `ready` entry of `group` as it should be now, if any.
+    fn ready_key(&self, group: &str) -> Option<(u64, String)> {
+        let g = self.groups.get(group)?;
+        if g.in_flight > 0 {
+            return None;
+        }
+        g.seqs.front().map(|s| (*s, group.to_owned()))
+    }
+
+    /// Runs `change` on the group's bookkeeping and keeps `ready` in step with it.
+    fn with_group(&mut self, group: &str, change: impl FnOnce(&mut Self)) {
+        if let Some(k) = self.ready_key(group) {
+            self.ready.remove(&k);
+        }
+        change(self);
+        if self.groups.get(group).is_some_and(|g| g.seqs.is_empty()) {
+            self.groups.remove(group);
+        }
+        if let Some(k) = self.ready_key(group) {
+            self.ready.insert(k);
+        }
+    }
+
+    /// Takes a message out of the queue entirely (deleted, dead-lettered or replayed).
+    fn take(&mut self, seq: u64) -> Option<Stored> {
+        let m = self.messages.remove(&seq)?;
+        if let Some(r) = &m.receipt {
+            self.receipts.remove(r);
+        }
+        let was_in_flight = self.in_flight.remove(&seq);
+        self.with_group(&m.group_id.clone(), |st| {
+            if let Some(g) = st.groups.get_mut(&m.group_id) {
+                if let Some(i) = g.seqs.iter().position(|s| *s == seq) {
+                    g.seqs.remove(i);
+                }
+                if was_in_flight {
+                    g.in_flight -= 1;
+                }
+            }
+        });
+        Some(m)
+    }
+
+    /// Makes an in-flight message visible again.
+    fn make_visible(&mut self, seq: u64) {
+        if !self.in_flight.remove(&seq) {
+            return;
+        }
+        let Some(m) = self.messages.get_mut(&seq) else {
+            return;
+        };
+        m.invisible_until = None;
+        let group = m.group_id.clone();
+        self.with_group(&group, |st| {
+            if let Some(g) = st.groups.get_mut(&group) {
+                g.in_flight -= 1;
+            }
+        });
+    }
 }
 
 #[derive(Debug)]
@@ -100,6 +194,14 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         let _ = tokio::time::timeout(max, self.arrived.notified()).await;
     }
 
+    fn wake(&self) {
+        // `notify_waiters` wakes every poller waiting now but keeps no permit, so a message
+        // that arrives between a poller's empty receive and its `wait` would sit until the
+        // timeout; `notify_one` leaves that permit.
+        self.arrived.notify_waiters();
+        self.arrived.notify_one();
+    }
+
     fn push(
         &self,
         message: FifoMessage,
@@ -130,21 +232,29 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         st.seen.insert(message.dedup_id.clone(), now);
         st.seen_order.push_back((now, message.dedup_id.clone()));
         st.seq += 1;
-        let message_id = format!("{}-{:08}", self.config.name, st.seq);
-        st.messages.push_back(Stored {
-            message_id,
-            group_id: message.group_id,
-            dedup_id: message.dedup_id,
-            body: message.body,
-            sent_at: now,
-            receive_count: 0,
-            invisible_until: None,
-            receipt: None,
-            source_queue,
-            last_error,
+        let seq = st.seq;
+        let message_id = format!("{}-{:08}", self.config.name, seq);
+        let group = message.group_id.clone();
+        st.messages.insert(
+            seq,
+            Stored {
+                message_id,
+                group_id: message.group_id,
+                dedup_id: message.dedup_id,
+                body: message.body,
+                sent_at: now,
+                receive_count: 0,
+                invisible_until: None,
+                receipt: None,
+                source_queue,
+                last_error,
+            },
+        );
+        st.with_group(&group.clone(), |st| {
+            st.groups.entry(group).or_default().seqs.push_back(seq);
         });
         drop(st);
-        self.arrived.notify_waiters();
+        self.wake();
         true
     }
 
@@ -160,43 +270,74 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         let mut out = Vec::new();
         {
             let mut st = self.lock();
-            let mut blocked: HashSet<String> = HashSet::new();
-            let mut i = 0;
-            while i < st.messages.len() && out.len() < max {
-                let m = &mut st.messages[i];
-                if m.invisible_until.is_some_and(|t| t > now) {
-                    blocked.insert(m.group_id.clone());
-                    i += 1;
-                    continue;
-                }
-                if blocked.contains(&m.group_id) {
-                    i += 1;
-                    continue;
-                }
+            let expired: Vec<u64> = st
+                .in_flight
+                .iter()
+                .copied()
+                .filter(|s| {
+                    st.messages
+                        .get(s)
+                        .is_some_and(|m| m.invisible_until.is_none_or(|t| t <= now))
+                })
+                .collect();
+            for seq in expired {
+                st.make_visible(seq);
+            }
+            // A group taken in this receive may give its next messages too (as SQS does), in
+            // the same oldest-first order across groups; `next` holds those candidates.
+            let mut next: BTreeSet<(u64, String)> = BTreeSet::new();
+            while out.len() < max {
+                let from_ready = match (st.ready.first(), next.first()) {
+                    (Some(a), Some(b)) => a < b,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => break,
+                };
+                let Some((seq, group)) = (if from_ready {
+                    st.ready.pop_first()
+                } else {
+                    next.pop_first()
+                }) else {
+                    break;
+                };
+                let Some(m) = st.messages.get(&seq) else {
+                    break;
+                };
                 if m.receive_count >= self.config.max_receives && self.dead_letters.is_some() {
-                    if let Some(m) = st.messages.remove(i) {
+                    // `take` puts the group back in `ready` when nothing of it is in flight;
+                    // otherwise its next message stays a candidate of this receive.
+                    let taken_before = st.groups.get(&group).map_or(0, |g| g.in_flight);
+                    if let Some(m) = st.take(seq) {
                         to_dlq.push(m);
+                    }
+                    if taken_before > 0
+                        && let Some(g) = st.groups.get(&group)
+                        && let Some(n) = g.seqs.get(g.in_flight)
+                    {
+                        next.insert((*n, group));
                     }
                     continue;
                 }
                 st.seq += 1;
                 let receipt = format!("rh-{}-{}", self.config.name, st.seq);
-                let m = &mut st.messages[i];
+                let Some(m) = st.messages.get_mut(&seq) else {
+                    break;
+                };
                 m.receive_count += 1;
                 m.invisible_until = Some(now + self.config.visibility_timeout);
-                m.receipt = Some(receipt.clone());
-                out.push(Received {
-                    message_id: m.message_id.clone(),
-                    receipt,
-                    group_id: m.group_id.clone(),
-                    dedup_id: m.dedup_id.clone(),
-                    body: m.body.clone(),
-                    receive_count: m.receive_count,
-                    sent_at: m.sent_at,
-                    source_queue: m.source_queue.clone(),
-                    last_error: m.last_error.clone(),
-                });
-                i += 1;
+                let old = m.receipt.replace(receipt.clone());
+                out.push(m.received(receipt.clone()));
+                if let Some(old) = old {
+                    st.receipts.remove(&old);
+                }
+                st.receipts.insert(receipt, seq);
+                st.in_flight.insert(seq);
+                if let Some(g) = st.groups.get_mut(&group) {
+                    g.in_flight += 1;
+                    if let Some(n) = g.seqs.get(g.in_flight) {
+                        next.insert((*n, group));
+                    }
+                }
             }
         }
         if let Some(dlq) = &self.dead_letters {
@@ -218,37 +359,33 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
 
     pub fn delete(&self, receipt: &str) -> bool {
         let mut st = self.lock();
-        let before = st.messages.len();
-        st.messages
-            .retain(|m| m.receipt.as_deref() != Some(receipt));
-        before != st.messages.len()
+        let Some(seq) = st.receipts.get(receipt).copied() else {
+            return false;
+        };
+        st.take(seq).is_some()
     }
 
     /// Makes a received message visible again at once and records why it failed.
     pub fn release(&self, receipt: &str, error: Option<String>) {
         let mut st = self.lock();
-        if let Some(m) = st
-            .messages
-            .iter_mut()
-            .find(|m| m.receipt.as_deref() == Some(receipt))
-        {
-            m.invisible_until = None;
-            if error.is_some() {
+        if let Some(seq) = st.receipts.get(receipt).copied() {
+            if error.is_some()
+                && let Some(m) = st.messages.get_mut(&seq)
+            {
                 m.last_error = error;
             }
+            st.make_visible(seq);
         }
         drop(st);
-        self.arrived.notify_waiters();
+        self.wake();
     }
 
     /// Records why a received message failed, leaving it in flight until its visibility
     /// timeout (as Lambda's event source mapping does with reported failures).
     pub fn note_error(&self, receipt: &str, error: String) {
         let mut st = self.lock();
-        if let Some(m) = st
-            .messages
-            .iter_mut()
-            .find(|m| m.receipt.as_deref() == Some(receipt))
+        if let Some(seq) = st.receipts.get(receipt).copied()
+            && let Some(m) = st.messages.get_mut(&seq)
         {
             m.last_error = Some(error);
         }
@@ -258,27 +395,23 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
     pub fn peek(&self) -> Vec<Received> {
         self.lock()
             .messages
-            .iter()
-            .map(|m| Received {
-                message_id: m.message_id.clone(),
-                receipt: String::new(),
-                group_id: m.group_id.clone(),
-                dedup_id: m.dedup_id.clone(),
-                body: m.body.clone(),
-                receive_count: m.receive_count,
-                sent_at: m.sent_at,
-                source_queue: m.source_queue.clone(),
-                last_error: m.last_error.clone(),
-            })
+            .values()
+            .map(|m| m.received(String::new()))
             .collect()
     }
 
     /// Removes a message by id without a receipt (after a replay).
     pub fn remove(&self, message_id: &str) -> bool {
         let mut st = self.lock();
-        let before = st.messages.len();
-        st.messages.retain(|m| m.message_id != message_id);
-        before != st.messages.len()
+        let Some(seq) = st
+            .messages
+            .iter()
+            .find(|(_, m)| m.message_id == message_id)
+            .map(|(s, _)| *s)
+        else {
+            return false;
+        };
+        st.take(seq).is_some()
     }
 
     pub fn depth(&self) -> usize {
@@ -374,5 +507,155 @@ mod tests {
             (Some("q"), Some("boom"))
         );
         assert_eq!(q.depth(), 0);
+    }
+
+    /// The plain-list model the indexed queue must agree with: a group with any message in
+    /// flight is blocked; otherwise its visible messages go out oldest first, across groups.
+    struct ModelMsg {
+        group: String,
+        body: String,
+        receives: u32,
+        invisible_until: Option<DateTime<Utc>>,
+        receipt: Option<String>,
+    }
+
+    #[derive(Default)]
+    struct Model {
+        messages: Vec<ModelMsg>,
+        dead: Vec<String>,
+    }
+
+    impl Model {
+        fn send(&mut self, group: &str, body: &str) {
+            self.messages.push(ModelMsg {
+                group: group.into(),
+                body: body.into(),
+                receives: 0,
+                invisible_until: None,
+                receipt: None,
+            });
+        }
+        /// `receipts`: the ones the queue under test handed out, in order, to pair them up.
+        fn receive(
+            &mut self,
+            max: usize,
+            now: DateTime<Utc>,
+            receipts: &[String],
+        ) -> Vec<(String, u32)> {
+            for m in &mut self.messages {
+                if m.invisible_until.is_some_and(|t| t <= now) {
+                    m.invisible_until = None;
+                }
+            }
+            let blocked: HashSet<String> = self
+                .messages
+                .iter()
+                .filter(|m| m.invisible_until.is_some())
+                .map(|m| m.group.clone())
+                .collect();
+            let mut out = Vec::new();
+            let mut i = 0;
+            let mut r = receipts.iter();
+            while i < self.messages.len() && out.len() < max {
+                let m = &mut self.messages[i];
+                if blocked.contains(&m.group) {
+                    i += 1;
+                    continue;
+                }
+                if m.receives >= 2 {
+                    self.dead.push(self.messages.remove(i).body);
+                    continue;
+                }
+                m.receives += 1;
+                m.invisible_until = Some(now + Duration::seconds(30));
+                m.receipt = r.next().cloned();
+                out.push((m.body.clone(), m.receives));
+                i += 1;
+            }
+            out
+        }
+        fn delete(&mut self, receipt: &str) -> bool {
+            let before = self.messages.len();
+            self.messages
+                .retain(|m| m.receipt.as_deref() != Some(receipt));
+            before != self.messages.len()
+        }
+        fn release(&mut self, receipt: &str) {
+            if let Some(m) = self
+                .messages
+                .iter_mut()
+                .find(|m| m.receipt.as_deref() == Some(receipt))
+            {
+                m.invisible_until = None;
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Send(u8),
+        Receive(usize),
+        Delete(usize),
+        Release(usize),
+        Advance(i64),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0u8..4).prop_map(Op::Send),
+            3 => (1usize..5).prop_map(Op::Receive),
+            2 => any::<usize>().prop_map(Op::Delete),
+            1 => any::<usize>().prop_map(Op::Release),
+            1 => (1i64..40).prop_map(Op::Advance),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_indexed_queue_delivers_what_the_plain_list_model_does(
+            ops in proptest::collection::vec(op(), 1..120)
+        ) {
+            let clock = ManualClock::new(Utc::now());
+            let q = queue(&clock);
+            let mut model = Model::default();
+            let mut receipts: Vec<String> = Vec::new();
+            let mut n = 0;
+            for op in ops {
+                match op {
+                    Op::Send(g) => {
+                        n += 1;
+                        let body = format!("m{n}");
+                        let group = format!("G{g}");
+                        proptest::prop_assert!(q.send_now(msg(&group, &body)));
+                        model.send(&group, &body);
+                    }
+                    Op::Receive(max) => {
+                        let got = q.receive(max);
+                        let mine: Vec<String> = got.iter().map(|m| m.receipt.clone()).collect();
+                        let want = model.receive(max, clock.now(), &mine);
+                        let got: Vec<(String, u32)> =
+                            got.into_iter().map(|m| (m.body, m.receive_count)).collect();
+                        proptest::prop_assert_eq!(got, want);
+                        receipts.extend(mine);
+                    }
+                    Op::Delete(i) if !receipts.is_empty() => {
+                        let r = receipts[i % receipts.len()].clone();
+                        proptest::prop_assert_eq!(q.delete(&r), model.delete(&r));
+                    }
+                    Op::Release(i) if !receipts.is_empty() => {
+                        let r = receipts[i % receipts.len()].clone();
+                        q.release(&r, None);
+                        model.release(&r);
+                    }
+                    Op::Advance(s) => clock.advance(Duration::seconds(s)),
+                    _ => {}
+                }
+                proptest::prop_assert_eq!(q.depth(), model.messages.len());
+                let dead: Vec<String> =
+                    q.dead_letters().unwrap().peek().into_iter().map(|m| m.body).collect();
+                proptest::prop_assert_eq!(&dead, &model.dead);
+            }
+        }
     }
 }
