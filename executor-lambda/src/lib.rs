@@ -229,8 +229,11 @@ impl Common {
 pub async fn run<V: Venue>(executor: DeployedExecutor<V>) -> Result<(), lambda_runtime::Error> {
     let executor = &executor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let deadline = event.context.deadline();
-        async move { executor.handle_batch(event.payload, Some(deadline)).await }
+        let deadline = executor_runtime::processor::usable_deadline(
+            event.context.deadline(),
+            std::time::SystemTime::now(),
+        );
+        async move { executor.handle_batch(event.payload, deadline).await }
     }))
     .await
 }

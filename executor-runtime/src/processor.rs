@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use tracing::{Instrument, error, info, info_span, warn};
 
-pub use fifo_batch::MissingMessageId;
+pub use fifo_batch::{MissingMessageId, usable_deadline};
 
 #[derive(Debug, Clone)]
 pub struct ExecutorSettings {

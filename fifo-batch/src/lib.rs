@@ -16,6 +16,21 @@ use tracing::warn;
 /// rather than being cut off mid-request.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
+/// The invocation's deadline as the batch should honour it. Lambda always hands out an
+/// absolute time in the future; `cargo lambda watch` sends the constant 600000 ms (ten minutes
+/// after the epoch), which would make every record "too close to the deadline". A deadline
+/// more than a day in the past is such a placeholder, not a deadline: none is applied.
+pub fn usable_deadline(deadline: SystemTime, now: SystemTime) -> Option<SystemTime> {
+    const PLACEHOLDER_BEFORE: Duration = Duration::from_secs(24 * 3600);
+    match now.duration_since(deadline) {
+        Ok(past) if past > PLACEHOLDER_BEFORE => {
+            warn!("the runtime's invocation deadline is not a real time; applying none");
+            None
+        }
+        _ => Some(deadline),
+    }
+}
+
 /// A record without a `messageId` cannot be reported on its own: the whole batch fails.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -88,6 +103,18 @@ where
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_emulator_placeholder_deadline_is_ignored_and_a_real_one_kept() {
+        let now = SystemTime::now();
+        let watch = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(usable_deadline(watch, now), None);
+        let real = now + Duration::from_secs(30);
+        assert_eq!(usable_deadline(real, now), Some(real));
+        // Just missed (a slow start): still a real deadline, so records are held back.
+        let missed = now - Duration::from_secs(1);
+        assert_eq!(usable_deadline(missed, now), Some(missed));
+    }
     use super::*;
     use serde_json::json;
 

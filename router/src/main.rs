@@ -21,9 +21,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let router = Router::new(queues, cfg.routing, SystemClock);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        let deadline = event.context.deadline();
+        let deadline =
+            fifo_batch::usable_deadline(event.context.deadline(), std::time::SystemTime::now());
         let router = &router;
-        async move { router.handle_batch(event.payload, Some(deadline)).await }
+        async move { router.handle_batch(event.payload, deadline).await }
     }))
     .await
 }
