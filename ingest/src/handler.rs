@@ -168,14 +168,50 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         }
     }
 
-    /// `text` with every occurrence of the webhook secret replaced.
+    /// `text` with every occurrence of the webhook secret replaced, and with any start of it
+    /// that an echo cut off (`…`) replaced too: a secret pasted across the 64-character echo
+    /// limit must not leak its first characters either.
     fn scrub(&self, text: &str) -> String {
         let secret = self.secret.expose_secret();
-        if secret.is_empty() || !text.contains(secret) {
-            text.to_owned()
-        } else {
-            text.replace(secret, "[REDACTED]")
+        if secret.is_empty() {
+            return text.to_owned();
         }
+        // Refusals quote values with `{:?}`, which escapes quotes and backslashes.
+        let quoted = format!("{secret:?}");
+        let escaped = &quoted[1..quoted.len() - 1];
+        let forms: &[&str] = if escaped == secret {
+            &[secret]
+        } else {
+            &[secret, escaped]
+        };
+        let mut whole = text.to_owned();
+        for form in forms {
+            whole = whole.replace(form, "[REDACTED]");
+        }
+        let mut out = String::with_capacity(whole.len());
+        let mut rest = whole.as_str();
+        while let Some(cut) = rest.find('…') {
+            let before = &rest[..cut];
+            let fragment = forms
+                .iter()
+                .flat_map(|form| {
+                    (1..form.len())
+                        .filter(|&k| form.is_char_boundary(k))
+                        .filter(|&k| before.ends_with(&form[..k]))
+                })
+                .max();
+            match fragment {
+                Some(k) => {
+                    out.push_str(&before[..before.len() - k]);
+                    out.push_str("[REDACTED]");
+                }
+                None => out.push_str(before),
+            }
+            out.push('…');
+            rest = &rest[cut + '…'.len_utf8()..];
+        }
+        out.push_str(rest);
+        out
     }
 
     /// Coarse broker health: times and kinds only, never an error text that could carry an

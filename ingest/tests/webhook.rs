@@ -261,3 +261,73 @@ async fn a_secret_pasted_into_another_field_is_never_echoed_or_logged() {
     assert!(!text.contains(SECRET), "{text}");
     assert!(queue.messages().is_empty());
 }
+
+#[tokio::test]
+async fn a_secret_cut_by_the_echo_limit_leaks_not_even_its_start() {
+    let (ingest, _, _) = ingest();
+    let logs = shared::telemetry::CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(shared::telemetry::json_subscriber(logs.clone()));
+    // Refusals echo 64 characters: the secret starts 4 before the cut.
+    let pad = "x".repeat(60);
+    let mut doc = alert("tradovate-es-long.json");
+    doc["action"] = json!(format!("{pad}{SECRET}"));
+    let body = serde_json::to_vec(&doc).unwrap();
+    let (status, reply) = send(
+        &ingest,
+        Event::post(&format!("/webhook/{SECRET}"), body)
+            .json()
+            .rest(),
+    )
+    .await;
+    assert_eq!(status, 422, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("{pad}[REDACTED]…")), "{message}");
+    let start = &SECRET[..4];
+    assert!(!message.contains(&format!("{pad}{start}")), "{message}");
+    assert!(!logs.text().contains(&format!("{pad}{start}")));
+}
+
+#[tokio::test]
+async fn refusals_quote_sender_chosen_names_bounded() {
+    let (ingest, _, _) = ingest();
+    let long = "K".repeat(300);
+    let mut doc = alert("oanda-eurusd-long.json");
+    for i in 0..40 {
+        doc[format!("{long}{i}")] = json!("{{close}}");
+    }
+    let (status, reply) = send(
+        &ingest,
+        Event::post(
+            &format!("/webhook/{SECRET}"),
+            serde_json::to_vec(&doc).unwrap(),
+        )
+        .json()
+        .rest(),
+    )
+    .await;
+    assert_eq!(status, 422, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("unsubstituted TradingView placeholders in:"),
+        "{message}"
+    );
+    assert!(message.ends_with("and 20 more"), "{message}");
+    assert!(message.len() < 20 * 80 + 100, "{} bytes", message.len());
+
+    let mut doc = alert("tradovate-es-long.json");
+    doc["market_data"]["symbol"] = json!(format!("{long}1!"));
+    let (status, reply) = send(
+        &ingest,
+        Event::post(
+            &format!("/webhook/{SECRET}"),
+            serde_json::to_vec(&doc).unwrap(),
+        )
+        .json()
+        .rest(),
+    )
+    .await;
+    assert_eq!(status, 422, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert_eq!(reply["error"]["code"], "unroutable_symbol", "{reply}");
+    assert!(message.len() < 400, "{message}");
+}

@@ -499,7 +499,8 @@ fn find_placeholders(path: &str, value: &Value, out: &mut Vec<String>) {
             if let Some(open) = s.find("{{")
                 && s[open..].contains("}}")
             {
-                out.push(path.to_owned());
+                // The sender picks the field names: echo each one bounded.
+                out.push(echo(path));
             }
         }
         Value::Object(map) => {

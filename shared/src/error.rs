@@ -80,7 +80,7 @@ pub enum AlertError {
         field: String,
         expected: &'static str,
     },
-    #[error("unsubstituted TradingView placeholders in: {}", fields.join(", "))]
+    #[error("unsubstituted TradingView placeholders in: {}", list_fields(fields))]
     UnsubstitutedPlaceholder { fields: Vec<String> },
     #[error(
         "action: {value:?} is not one of LONG_ENTRY, SHORT_ENTRY, LONG_EXIT, SHORT_EXIT, FLATTEN"
@@ -139,6 +139,21 @@ impl AlertError {
             Self::AlertFromFuture { .. } => ErrorCode::AlertFromFuture,
         }
     }
+}
+
+/// The first fields in full, then how many more: the sender chose how many there are.
+fn list_fields(fields: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut out = fields
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if fields.len() > SHOWN {
+        out.push_str(&format!(" and {} more", fields.len() - SHOWN));
+    }
+    out
 }
 
 /// Echo at most this much of a sender's value back in an error, so a refusal cannot be used

@@ -286,7 +286,7 @@ impl RoutingTable {
         let lookup = |root: &str| {
             self.futures
                 .get(root)
-                .ok_or_else(|| format!("no futures root {root:?} in the routing table"))
+                .ok_or_else(|| format!("no futures root {:?} in the routing table", echo(root)))
         };
         if let Some(body) = sym.strip_suffix('!') {
             let (root, digits) = split_trailing_digits(body);
@@ -315,7 +315,10 @@ impl RoutingTable {
         let month = month_of_code(code).ok_or_else(|| format!("{code:?} is not a month code"))?;
         if !spec.months.contains(&month) {
             let listed: String = spec.months.iter().map(|&m| month_code(m)).collect();
-            return Err(format!("{root} has no {code} contract (months {listed})"));
+            return Err(format!(
+                "{} has no {code} contract (months {listed})",
+                echo(root)
+            ));
         }
         let full_year: i32 = match year.len() {
             1 => None,
@@ -324,7 +327,7 @@ impl RoutingTable {
         }
         .unwrap_or(now.year());
         if full_year < now.year() {
-            return Err(format!("{sym} expired in {full_year}"));
+            return Err(format!("{} expired in {full_year}", echo(sym)));
         }
         let last_digit = year.chars().next_back().unwrap_or('0');
         Ok((format!("{root}{code}{last_digit}"), None))
