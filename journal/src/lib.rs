@@ -455,8 +455,11 @@ impl SqliteJournal {
             // commit, which capped the local stack at about a hundred signals a second.
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5));
-        // In-memory databases live per connection: keep exactly one.
-        let max = if url.contains(":memory:") { 1 } else { 4 };
+        // One connection. In-memory databases live per connection; and a file has one writer
+        // at a time anyway: with more connections the others wait in SQLite's busy handler,
+        // which sleeps in steps of milliseconds, where the pool's queue hands over at once
+        // (the local stack's load run: about 1,800 signals/s with four, 2,500 with one).
+        let max = 1;
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(max)
             .connect_with(options)

@@ -68,6 +68,9 @@ pub struct LocalConfig {
     pub journal_url: String,
     /// Told about every signal record once journaled (the load run times fills with it).
     pub observer: Option<SignalObserver>,
+    /// Consumers per queue. Lambda runs a FIFO queue's message groups in parallel, one batch
+    /// per group at a time; the queue's group blocking keeps each group in order here too.
+    pub pollers: usize,
 }
 
 impl Default for LocalConfig {
@@ -81,6 +84,7 @@ impl Default for LocalConfig {
             usd_balance: Decimal::from(10_000),
             journal_url: ".tvctl/journal.sqlite".into(),
             observer: None,
+            pollers: 4,
         }
     }
 }
@@ -437,12 +441,16 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             )?,
         ),
     ];
+    let pollers = cfg.pollers.max(1);
     for (q, ex) in executors {
         let ex = Arc::new(ex);
-        tokio::spawn(poll(q, move |event| {
+        for _ in 0..pollers {
             let ex = ex.clone();
-            async move { ex.handle_batch_with_errors(event, None).await }
-        }));
+            tokio::spawn(poll(q.clone(), move |event| {
+                let ex = ex.clone();
+                async move { ex.handle_batch_with_errors(event, None).await }
+            }));
+        }
     }
     let router = Arc::new(Router::new(
         BrokerQueues {
@@ -453,10 +461,13 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         routing.clone(),
         SystemClock,
     ));
-    tokio::spawn(poll(queues.signals.clone(), move |event| {
+    for _ in 0..pollers {
         let router = router.clone();
-        async move { router.handle_batch_with_errors(event, None).await }
-    }));
+        tokio::spawn(poll(queues.signals.clone(), move |event| {
+            let router = router.clone();
+            async move { router.handle_batch_with_errors(event, None).await }
+        }));
+    }
 
     let ingest = Ingest::new(
         queues.signals.clone(),

@@ -61,6 +61,10 @@ struct Args {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Consumers per queue in the stack (its default is 4; Lambda runs message groups in
+    /// parallel the same way).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pollers: u64,
     /// How long to wait for the last fills after the last post, in seconds.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     drain_secs: u64,
@@ -151,6 +155,7 @@ async fn start_stack(args: &Args) -> Result<Stack, String> {
         port: 0,
         journal_url,
         observer: Some(observer),
+        pollers: usize::try_from(args.pollers).unwrap_or(1),
         ..Default::default()
     };
     // No broker settings: paper brokers, whatever this shell has set.
@@ -432,6 +437,7 @@ fn child(args: &Args, phase: &str) -> Result<Value, String> {
         .args(["--rate", &args.rate.to_string()])
         .args(["--secs", &args.secs.to_string()])
         .args(["--drain-secs", &args.drain_secs.to_string()])
+        .args(["--pollers", &args.pollers.to_string()])
         .args([
             "--journal",
             match args.journal {
