@@ -262,6 +262,23 @@ async fn a_secret_pasted_into_another_field_is_never_echoed_or_logged() {
     assert!(queue.messages().is_empty());
 }
 
+/// Posts `doc` with the right secret in the path: (status, reply).
+async fn post_doc(
+    ingest: &common::TestIngest,
+    doc: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    send(
+        ingest,
+        Event::post(
+            &format!("/webhook/{SECRET}"),
+            serde_json::to_vec(doc).unwrap(),
+        )
+        .json()
+        .rest(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_secret_cut_by_the_echo_limit_leaks_not_even_its_start() {
     let (ingest, _, _) = ingest();
@@ -271,14 +288,7 @@ async fn a_secret_cut_by_the_echo_limit_leaks_not_even_its_start() {
     let pad = "x".repeat(60);
     let mut doc = alert("tradovate-es-long.json");
     doc["action"] = json!(format!("{pad}{SECRET}"));
-    let body = serde_json::to_vec(&doc).unwrap();
-    let (status, reply) = send(
-        &ingest,
-        Event::post(&format!("/webhook/{SECRET}"), body)
-            .json()
-            .rest(),
-    )
-    .await;
+    let (status, reply) = post_doc(&ingest, &doc).await;
     assert_eq!(status, 422, "{reply}");
     let message = reply["error"]["message"].as_str().unwrap();
     assert!(message.contains(&format!("{pad}[REDACTED]…")), "{message}");
@@ -295,16 +305,7 @@ async fn refusals_quote_sender_chosen_names_bounded() {
     for i in 0..40 {
         doc[format!("{long}{i}")] = json!("{{close}}");
     }
-    let (status, reply) = send(
-        &ingest,
-        Event::post(
-            &format!("/webhook/{SECRET}"),
-            serde_json::to_vec(&doc).unwrap(),
-        )
-        .json()
-        .rest(),
-    )
-    .await;
+    let (status, reply) = post_doc(&ingest, &doc).await;
     assert_eq!(status, 422, "{reply}");
     let message = reply["error"]["message"].as_str().unwrap();
     assert!(
@@ -316,18 +317,9 @@ async fn refusals_quote_sender_chosen_names_bounded() {
 
     let mut doc = alert("tradovate-es-long.json");
     doc["market_data"]["symbol"] = json!(format!("{long}1!"));
-    let (status, reply) = send(
-        &ingest,
-        Event::post(
-            &format!("/webhook/{SECRET}"),
-            serde_json::to_vec(&doc).unwrap(),
-        )
-        .json()
-        .rest(),
-    )
-    .await;
+    let (status, reply) = post_doc(&ingest, &doc).await;
     assert_eq!(status, 422, "{reply}");
-    let message = reply["error"]["message"].as_str().unwrap();
     assert_eq!(reply["error"]["code"], "unroutable_symbol", "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
     assert!(message.len() < 400, "{message}");
 }
