@@ -142,12 +142,18 @@ impl<C: Clock> OandaVenue<C> {
         Step::Stop(report)
     }
 
-    async fn close(&self, req: &ExecRequest<'_>, side: PositionSideKind, units: Decimal) -> Step {
+    async fn close(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: Leg,
+        side: PositionSideKind,
+        units: Decimal,
+    ) -> Step {
         let trade_side = match side {
             PositionSideKind::Long => Side::Sell,
             PositionSideKind::Short => Side::Buy,
         };
-        let report = self.leg(req, Leg::Close, trade_side, units.abs());
+        let report = self.leg(req, leg, trade_side, units.abs());
         let instrument = req.intent.instrument.as_str();
         let coid = report.client_order_id.to_string();
         self.send_leg(report, || {
@@ -177,13 +183,15 @@ impl<C: Clock> OandaVenue<C> {
     /// After a takeover: what did the previous attempt get done?
     async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, OandaError> {
         let mut legs = Vec::new();
-        for leg in [Leg::Close, Leg::Open] {
+        for leg in [Leg::Close, Leg::CloseHedge, Leg::Open] {
             let coid = req.client_order_id(leg);
             if let Some(found) = self.client.order_by_client_id(coid.as_str()).await? {
-                // Side is not in the lookup; it follows from the target and the leg.
+                // Side is not in the lookup; it follows from the target and the leg (a hedged
+                // FLATTEN closes the long side first, so its second close buys).
                 let side = match (leg, req.intent.target) {
                     (Leg::Open, TargetPosition::Long)
-                    | (Leg::Close, TargetPosition::Short | TargetPosition::NoShort) => Side::Buy,
+                    | (Leg::Close, TargetPosition::Short | TargetPosition::NoShort)
+                    | (Leg::CloseHedge, _) => Side::Buy,
                     _ => Side::Sell,
                 };
                 let quantity = if leg == Leg::Open {
@@ -231,8 +239,12 @@ impl<C: Clock> Venue for OandaVenue<C> {
         let mut legs = Vec::new();
         if req.takeover {
             legs = self.recover(req).await.map_err(unreachable)?;
-            // The open leg is the last request a signal makes: if OANDA has it, we are done.
-            if let Some(open) = legs.iter().find(|l| l.leg == Leg::Open) {
+            // The open leg (or a hedged FLATTEN's second close) is the last request a signal
+            // makes: if OANDA has it, we are done.
+            if let Some(open) = legs
+                .iter()
+                .find(|l| matches!(l.leg, Leg::Open | Leg::CloseHedge))
+            {
                 let stopped = (open.outcome != Outcome::Filled).then(|| open.clone());
                 return Ok(finish(legs, stopped.as_ref()));
             }
@@ -280,13 +292,24 @@ impl<C: Clock> Venue for OandaVenue<C> {
                 PositionSideKind::Long => held.long,
                 PositionSideKind::Short => held.short,
             };
-            match self.close(req, side, units).await {
+            // A takeover of a hedged FLATTEN whose first close went through: what is left is
+            // the other side, under its own client id.
+            let leg = if req.intent.target == TargetPosition::Flat
+                && legs
+                    .iter()
+                    .any(|l| l.leg == Leg::Close && l.outcome == Outcome::Filled)
+            {
+                Leg::CloseHedge
+            } else {
+                Leg::Close
+            };
+            match self.close(req, leg, side, units).await {
                 Step::Done(report) => {
-                    legs.retain(|l| l.leg != Leg::Close);
+                    legs.retain(|l| l.leg != leg);
                     legs.push(report);
                 }
                 Step::Stop(report) => {
-                    legs.retain(|l| l.leg != Leg::Close);
+                    legs.retain(|l| l.leg != leg);
                     legs.push(report.clone());
                     return Ok(finish(legs, Some(&report)));
                 }
@@ -315,6 +338,7 @@ impl<C: Clock> Venue for OandaVenue<C> {
                 ));
             }
             if req.intent.target == TargetPosition::Flat
+                && leg == Leg::Close
                 && (after.long > zero || after.short < zero)
             {
                 let other = if after.long > zero {
@@ -327,9 +351,12 @@ impl<C: Clock> Venue for OandaVenue<C> {
                 } else {
                     after.short
                 };
-                if let Step::Stop(report) = self.close(req, other, units).await {
-                    legs.push(report.clone());
-                    return Ok(finish(legs, Some(&report)));
+                match self.close(req, Leg::CloseHedge, other, units).await {
+                    Step::Done(report) => legs.push(report),
+                    Step::Stop(report) => {
+                        legs.push(report.clone());
+                        return Ok(finish(legs, Some(&report)));
+                    }
                 }
             }
         }

@@ -332,3 +332,35 @@ async fn stale_kill_switched_and_oversized_signals_are_refused_without_orders() 
             .all(|r| r.body.to_string().find("6000").is_none())
     );
 }
+
+#[tokio::test]
+async fn flatten_on_a_hedging_account_closes_each_side_under_its_own_client_id() {
+    let h = harness().await;
+    h.fake.set_hedging(true);
+    h.fake.set_position("EUR_USD", 3000, -2000);
+    let i = intent(Action::Flatten, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
+
+    let orders = h.fake.order_requests();
+    assert_eq!(orders.len(), 2, "one close per side");
+    assert_eq!(orders[0].body["longUnits"], "ALL");
+    assert_eq!(orders[1].body["shortUnits"], "ALL");
+    let first = orders[0].body["longClientExtensions"]["id"].as_str().unwrap();
+    let second = orders[1].body["shortClientExtensions"]["id"].as_str().unwrap();
+    assert_ne!(first, second);
+    assert!(h.fake.created_per_client_id().values().all(|n| *n == 1));
+    assert_eq!(h.fake.violations(), Vec::<String>::new());
+
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.outcome, l.quantity))
+            .collect::<Vec<_>>(),
+        [
+            (Leg::Close, Outcome::Filled, d(3000)),
+            (Leg::CloseHedge, Outcome::Filled, d(2000)),
+        ],
+        "both closes journaled, each on its own row"
+    );
+}

@@ -15,6 +15,9 @@ use std::future::Future;
 #[serde(rename_all = "snake_case")]
 pub enum Leg {
     Close,
+    /// FLATTEN on a hedging account that holds both sides: the second side's close. A leg of
+    /// its own, so each close has its own client order id and journal row.
+    CloseHedge,
     Open,
 }
 
@@ -22,6 +25,7 @@ impl Leg {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Close => "close",
+            Self::CloseHedge => "close_hedge",
             Self::Open => "open",
         }
     }
@@ -56,6 +60,7 @@ impl ClientOrderId {
     pub fn new(signal: &SignalId, leg: Leg) -> Self {
         let tag = match leg {
             Leg::Close => 'c',
+            Leg::CloseHedge => 'h',
             Leg::Open => 'o',
         };
         Self(format!("tv-{}-{tag}", &signal.as_str()[..24]))
@@ -255,6 +260,7 @@ mod tests {
         let close = ClientOrderId::new(&s, Leg::Close);
         assert_eq!(close, ClientOrderId::new(&s, Leg::Close));
         assert_ne!(close, ClientOrderId::new(&s, Leg::Open));
+        assert_ne!(close, ClientOrderId::new(&s, Leg::CloseHedge));
         assert_eq!(close.as_str().len(), 29);
         assert!(close.as_str().starts_with("tv-") && close.as_str().ends_with("-c"));
     }

@@ -228,7 +228,7 @@ impl ModelBroker {
             .push(ModelOrder { rejected: false });
         let pos = book.positions.get(instrument).copied().unwrap_or_default();
         match leg {
-            Leg::Close => {
+            Leg::Close | Leg::CloseHedge => {
                 let long_side = units < Decimal::ZERO;
                 let lag = match fault {
                     Some(BrokerFault::SlowClose(n)) => n,
