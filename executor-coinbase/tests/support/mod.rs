@@ -3,7 +3,7 @@
 //! test time.
 #![allow(dead_code, clippy::unwrap_used)]
 
-pub mod fake_coinbase;
+pub use broker_fakes::coinbase as fake_coinbase;
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
