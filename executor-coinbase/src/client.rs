@@ -7,6 +7,7 @@ use crate::error::CoinbaseError;
 use crate::models::*;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, SecondsFormat, Utc};
+use executor_runtime::http::{self, ReadFailure, describe};
 use reqwest::{Method, StatusCode, Url};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
@@ -160,25 +161,7 @@ impl CoinbaseClient {
         tail: &str,
         query: &[(&str, String)],
     ) -> Result<Option<T>, CoinbaseError> {
-        let resp = self
-            .request(Method::GET, tail, query)?
-            .send()
-            .await
-            .map_err(|e| CoinbaseError::Unreachable(describe(e)))?;
-        let status = resp.status();
-        if status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| CoinbaseError::Unreachable(describe(e)))?;
-        if !status.is_success() {
-            return Err(api_error(status, &bytes));
-        }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| CoinbaseError::Unreachable(format!("unreadable {status} body: {e}")))
+        Ok(http::get_json(self.request(Method::GET, tail, query)?).await?)
     }
 
     /// GET with backoff on transient failures; `None` on 404. Each attempt signs anew.
@@ -413,6 +396,15 @@ fn auth_error(status: StatusCode, bytes: &[u8]) -> CoinbaseError {
     }
 }
 
+impl From<ReadFailure> for CoinbaseError {
+    fn from(f: ReadFailure) -> Self {
+        match f {
+            ReadFailure::Unreachable(why) => Self::Unreachable(why),
+            ReadFailure::Status(status, body) => api_error(status, &body),
+        }
+    }
+}
+
 fn api_error(status: StatusCode, bytes: &[u8]) -> CoinbaseError {
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         return auth_error(status, bytes);
@@ -425,17 +417,5 @@ fn api_error(status: StatusCode, bytes: &[u8]) -> CoinbaseError {
             .message
             .or(body.error_details)
             .unwrap_or_else(|| body_text(bytes)),
-    }
-}
-
-/// reqwest errors name the URL (no secret in it) and the cause; the token is a header and
-/// never part of them.
-fn describe(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else {
-        e.without_url().to_string()
     }
 }

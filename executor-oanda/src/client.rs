@@ -5,6 +5,7 @@
 use crate::error::OandaError;
 use crate::models::*;
 use backon::{ExponentialBuilder, Retryable};
+use executor_runtime::http::{self, ReadFailure, describe};
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
@@ -136,25 +137,7 @@ impl OandaClient {
     }
 
     async fn get_once<T: DeserializeOwned>(&self, url: &str) -> Result<Option<T>, OandaError> {
-        let resp = self
-            .request(Method::GET, url)
-            .send()
-            .await
-            .map_err(|e| OandaError::Unreachable(describe(e)))?;
-        let status = resp.status();
-        if status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| OandaError::Unreachable(describe(e)))?;
-        if !status.is_success() {
-            return Err(api_error(status, &bytes));
-        }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| OandaError::Unreachable(format!("unreadable {status} body: {e}")))
+        Ok(http::get_json(self.request(Method::GET, url)).await?)
     }
 
     /// GET with backoff on transient failures; `None` on 404.
@@ -403,23 +386,20 @@ fn reject_reason(body: &OrderResponse, reject: Option<&Transaction>, status: Sta
         .unwrap_or_else(|| format!("HTTP {status}"))
 }
 
+impl From<ReadFailure> for OandaError {
+    fn from(f: ReadFailure) -> Self {
+        match f {
+            ReadFailure::Unreachable(why) => Self::Unreachable(why),
+            ReadFailure::Status(status, body) => api_error(status, &body),
+        }
+    }
+}
+
 fn api_error(status: StatusCode, bytes: &[u8]) -> OandaError {
     let body: ErrorBody = serde_json::from_slice(bytes).unwrap_or_default();
     OandaError::Api {
         status: status.as_u16(),
         code: body.error_code.unwrap_or_default(),
         message: body.error_message.unwrap_or_default(),
-    }
-}
-
-/// reqwest errors name the URL (no secret in it) and the cause; the bearer token is a header
-/// and never part of them.
-fn describe(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else {
-        e.without_url().to_string()
     }
 }

@@ -12,6 +12,7 @@
 //! looks its orders up instead of sending them again.
 
 pub mod health;
+pub mod http;
 pub mod killswitch;
 pub mod metrics;
 pub mod paper;

@@ -11,6 +11,7 @@ use crate::error::TvError;
 use crate::models::*;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
+use executor_runtime::http::describe;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -444,15 +445,4 @@ fn order_id(value: &Value) -> Result<i64, TvError> {
         .get("orderId")
         .and_then(Value::as_i64)
         .ok_or_else(|| TvError::Unknown("accepted answer without an orderId".into()))
-}
-
-/// reqwest errors without the URL; the token is a header and never part of them.
-fn describe(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else {
-        e.without_url().to_string()
-    }
 }
