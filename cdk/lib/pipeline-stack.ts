@@ -52,6 +52,16 @@ export const VISIBILITY_FACTOR = 6;
 export const VPC_CIDR = '10.20.0.0/16';
 export const MAX_RECEIVE_COUNT = 5;
 
+/**
+ * How each function's binary is built: `cargo lambda build --profile lambda --package <name>
+ * --bin <name>`. The package flag makes cargo resolve that package's features alone; without
+ * it the whole workspace's features unify and the executors link SQLite (the local stack's
+ * journal). The `lambda` profile (root Cargo.toml) is the release profile at opt-level "s".
+ */
+export function bundlingOf(binary: string): { profile: string; cargoLambdaFlags: string[] } {
+  return { profile: 'lambda', cargoLambdaFlags: ['--package', binary] };
+}
+
 export interface PipelineStackProps extends StackProps {
   readonly config: PipelineConfig;
   /** The workspace `Cargo.toml`; defaults to the repository root above `cdk/`. */
@@ -387,6 +397,7 @@ export class PipelineStack extends Stack {
     const fn = new RustFunction(this, id, {
       manifestPath: this.manifestPath,
       binaryName: o.binary,
+      bundling: bundlingOf(o.binary),
       runtime: 'provided.al2023',
       architecture: lambda.Architecture.ARM_64,
       timeout: o.timeout,

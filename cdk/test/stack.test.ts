@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import {
+  bundlingOf,
   MAX_RECEIVE_COUNT,
   METRIC_NAMESPACE,
   STAGE_METRICS,
@@ -28,6 +29,14 @@ describe('default profile (JOURNAL=log, no IP allowlist)', () => {
       assert.equal(f.Properties.Handler, 'bootstrap', b);
       assert.deepEqual(f.Properties.Architectures, ['arm64'], b);
       assert.ok(f.Properties.LoggingConfig?.LogGroup, `${b} logs to its own group`);
+    }
+  });
+
+  it('builds each binary from its own package with the lambda profile', () => {
+    // `--package` keeps cargo from unifying features across the workspace (SQLite would
+    // otherwise end up in the executors); the profile dir matches what the bench report reads.
+    for (const b of BINARIES) {
+      assert.deepEqual(bundlingOf(b), { profile: 'lambda', cargoLambdaFlags: ['--package', b] }, b);
     }
   });
 

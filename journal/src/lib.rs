@@ -5,6 +5,12 @@
 //! broker, account and leg), so a retry after a failed write rewrites the same rows. Stage
 //! times keep the first value recorded: a retry never erases or moves a stage that already
 //! happened. Decimals are stored exactly (NUMERIC, or decimal text in SQLite).
+//!
+//! Each database is a cargo feature (`postgres`, `sqlite`; both by default). A build without
+//! one still compiles [`AnyJournal`], whose `connect` then refuses that URL scheme.
+
+#[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+compile_error!("the journal needs a database: enable the `postgres` or `sqlite` feature");
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -13,6 +19,7 @@ use shared::execution::{
 };
 use shared::replay::{AuditLog, ReplayAudit};
 use shared::signal::SignalId;
+#[cfg(feature = "sqlite")]
 use std::str::FromStr;
 
 const UPSERT_SIGNAL: &str = "INSERT INTO signals (signal_id, raw, normalized, symbol, exchange, action, broker, instrument,
@@ -327,11 +334,13 @@ macro_rules! journal_impl {
     };
 }
 
+#[cfg(feature = "postgres")]
 fn pg_sql(sql: &str) -> String {
     sql.to_owned()
 }
 
 /// SQLite takes `?N` for numbered parameters.
+#[cfg(feature = "sqlite")]
 fn sqlite_sql(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
@@ -345,22 +354,26 @@ fn sqlite_sql(sql: &str) -> String {
     out
 }
 
+#[cfg(feature = "postgres")]
 fn pg_dec_out(r: &sqlx::postgres::PgRow, i: usize) -> Result<Option<Decimal>, JournalError> {
     use sqlx::Row;
     r.try_get::<Option<Decimal>, _>(i)
         .map_err(|e| db_error("decimal read", e))
 }
 
+#[cfg(feature = "postgres")]
 fn pg_time_out(r: &sqlx::postgres::PgRow, i: usize) -> Result<Option<DateTime<Utc>>, JournalError> {
     use sqlx::Row;
     r.try_get::<Option<DateTime<Utc>>, _>(i)
         .map_err(|e| db_error("time read", e))
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_dec_in(d: Option<Decimal>) -> Option<String> {
     d.map(|d| d.to_string())
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_dec_out(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Option<Decimal>, JournalError> {
     use sqlx::Row;
     let text: Option<String> = r.try_get(i).map_err(|e| db_error("decimal read", e))?;
@@ -372,10 +385,12 @@ fn sqlite_dec_out(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Option<Decima
     .transpose()
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_time_in(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_time_out(
     r: &sqlx::sqlite::SqliteRow,
     i: usize,
@@ -392,6 +407,7 @@ fn sqlite_time_out(
     .transpose()
 }
 
+#[cfg(feature = "postgres")]
 journal_impl!(
     PgJournal,
     sqlx::Postgres,
@@ -402,6 +418,7 @@ journal_impl!(
     |t: Option<DateTime<Utc>>| t,
     pg_time_out
 );
+#[cfg(feature = "sqlite")]
 journal_impl!(
     SqliteJournal,
     sqlx::Sqlite,
@@ -413,6 +430,7 @@ journal_impl!(
     sqlite_time_out
 );
 
+#[cfg(feature = "postgres")]
 impl PgJournal {
     /// Connects and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self, JournalError> {
@@ -437,6 +455,7 @@ impl PgJournal {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl SqliteJournal {
     /// Opens (creating if needed) and brings the schema up to date. `url` is a `sqlite:`
     /// URL or a file path.
@@ -480,80 +499,100 @@ impl SqliteJournal {
     }
 }
 
-/// Either journal, chosen by URL scheme (`postgres://…` or `sqlite:…`/a path).
+/// Either journal, chosen by URL scheme (`postgres://…` or `sqlite:…`/a path). A variant exists
+/// only when its feature is enabled.
 #[derive(Debug, Clone)]
 pub enum AnyJournal {
+    #[cfg(feature = "postgres")]
     Postgres(PgJournal),
+    #[cfg(feature = "sqlite")]
     Sqlite(SqliteJournal),
+}
+
+/// Runs `$call` on whichever journal `$self` holds.
+macro_rules! each {
+    ($self:ident, $j:ident => $call:expr) => {
+        match $self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres($j) => $call,
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite($j) => $call,
+        }
+    };
+}
+
+/// The refusal of a URL whose database this build left out. It names the scheme only: the URL
+/// itself can carry a password.
+#[cfg(not(all(feature = "postgres", feature = "sqlite")))]
+fn not_built(database: &str, feature: &str) -> JournalError {
+    JournalError {
+        reason: format!("this build has no {database} journal (journal feature `{feature}`)"),
+    }
 }
 
 impl AnyJournal {
     pub async fn connect(url: &str) -> Result<Self, JournalError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            PgJournal::connect(url).await.map(Self::Postgres)
+            Self::connect_postgres(url).await
         } else {
-            SqliteJournal::connect(url).await.map(Self::Sqlite)
+            Self::connect_sqlite(url).await
         }
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn connect_postgres(url: &str) -> Result<Self, JournalError> {
+        PgJournal::connect(url).await.map(Self::Postgres)
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    async fn connect_postgres(_url: &str) -> Result<Self, JournalError> {
+        Err(not_built("PostgreSQL", "postgres"))
+    }
+
+    #[cfg(feature = "sqlite")]
+    async fn connect_sqlite(url: &str) -> Result<Self, JournalError> {
+        SqliteJournal::connect(url).await.map(Self::Sqlite)
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    async fn connect_sqlite(_url: &str) -> Result<Self, JournalError> {
+        Err(not_built("SQLite", "sqlite"))
     }
 
     pub async fn recent_signals(&self, limit: i64) -> Result<Vec<SignalRecord>, JournalError> {
-        match self {
-            Self::Postgres(j) => j.recent_signals(limit).await,
-            Self::Sqlite(j) => j.recent_signals(limit).await,
-        }
+        each!(self, j => j.recent_signals(limit).await)
     }
 
     pub async fn recent_orders(&self, limit: i64) -> Result<Vec<OrderRecord>, JournalError> {
-        match self {
-            Self::Postgres(j) => j.recent_orders(limit).await,
-            Self::Sqlite(j) => j.recent_orders(limit).await,
-        }
+        each!(self, j => j.recent_orders(limit).await)
     }
 
     /// (queue, message id, result) of every replay decision, oldest first.
     pub async fn replay_audits(&self) -> Result<Vec<(String, String, String)>, JournalError> {
-        match self {
-            Self::Postgres(j) => j.replay_audits().await,
-            Self::Sqlite(j) => j.replay_audits().await,
-        }
+        each!(self, j => j.replay_audits().await)
     }
 }
 
 impl TradeJournal for AnyJournal {
     async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
-        match self {
-            Self::Postgres(j) => j.upsert_signal(r).await,
-            Self::Sqlite(j) => j.upsert_signal(r).await,
-        }
+        each!(self, j => j.upsert_signal(r).await)
     }
 
     async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
-        match self {
-            Self::Postgres(j) => j.upsert_order(r).await,
-            Self::Sqlite(j) => j.upsert_order(r).await,
-        }
+        each!(self, j => j.upsert_order(r).await)
     }
 
     async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
-        match self {
-            Self::Postgres(j) => j.signal(id).await,
-            Self::Sqlite(j) => j.signal(id).await,
-        }
+        each!(self, j => j.signal(id).await)
     }
 
     async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
-        match self {
-            Self::Postgres(j) => j.orders(id).await,
-            Self::Sqlite(j) => j.orders(id).await,
-        }
+        each!(self, j => j.orders(id).await)
     }
 }
 
 impl AuditLog for AnyJournal {
     async fn record_replay(&self, a: &ReplayAudit) -> Result<(), JournalError> {
-        match self {
-            Self::Postgres(j) => j.record_replay(a).await,
-            Self::Sqlite(j) => j.record_replay(a).await,
-        }
+        each!(self, j => j.record_replay(a).await)
     }
 }
