@@ -7,6 +7,11 @@
 //! batch built by the real ingest and router code, an EventBridge schedule); the peak memory
 //! is the child's `VmHWM`, read when it has posted its response and asks for the next event.
 //! AWS calls go to moto when `MOTO_ENDPOINT` is set; brokers are the in-process fakes.
+//!
+//! The binaries measured are those the CDK deploys: each built on its own
+//! (`cargo build --profile lambda -p <name> --bin <name>`, which `--build` runs). A workspace
+//! build (`--bins`) would unify features across every member and link SQLite into the
+//! executors, which the deployed build does not.
 #![allow(
     clippy::print_stdout,
     reason = "a bench binary: its figures are its output"
@@ -15,6 +20,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use chrono::Utc;
 use clap::Parser;
 use perf::{alert_body, median, vm_hwm_kib};
@@ -48,9 +54,15 @@ struct Args {
     /// Runs per binary; the table shows medians.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
     runs: u32,
-    /// Where the release binaries are (built by `cargo build --release --bins`).
+    /// Cargo profile of the binaries: `lambda` is the one the CDK deploys.
+    #[arg(long, default_value = "lambda")]
+    profile: String,
+    /// Where the binaries are; by default the profile's directory under the target directory.
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Build each binary first, one package at a time, as the CDK bundling does.
+    #[arg(long)]
+    build: bool,
     /// Also run the local stack load run (the `load` binary next to this one).
     #[arg(long)]
     with_load: bool,
@@ -384,6 +396,8 @@ fn schedule_event() -> String {
 struct Fakes {
     oanda: broker_fakes::oanda::FakeOanda,
     tradovate: broker_fakes::tradovate::FakeTradovate,
+    /// A throwaway Ed25519 seed (the CDP portal's raw base64 form), made for this run.
+    coinbase_key: String,
 }
 
 /// The environment a function needs at cold start, besides the runtime's own.
@@ -432,6 +446,20 @@ fn function_env(name: &str, aws: &Aws, fakes: &Fakes) -> Vec<(String, String)> {
             put("IDEMPOTENCY_TABLE", &aws_var("IDEMPOTENCY_TABLE"));
             put("JOURNAL", "log");
             tradovate(&mut put);
+        }
+        "executor-coinbase" => {
+            put("IDEMPOTENCY_TABLE", &aws_var("IDEMPOTENCY_TABLE"));
+            put("NOTIFY_TOPIC_ARN", &aws_var("NOTIFY_TOPIC_ARN"));
+            put("JOURNAL", "log");
+            // There is no Coinbase fake outside executor-coinbase's tests: the order goes to a
+            // port that refuses, so the invocation reports the record failed after a full
+            // cold start, key parsing and the real event included.
+            put("COINBASE_BASE_URL", "http://127.0.0.1:9/api/v3/brokerage");
+            put(
+                "COINBASE_API_KEY_NAME",
+                "organizations/perf-report/apiKeys/perf-report",
+            );
+            put("COINBASE_PRIVATE_KEY", &fakes.coinbase_key);
         }
         "token-refresher" => tradovate(&mut put),
         _ => {}
@@ -567,17 +595,64 @@ fn verdict(v: Option<f64>, target: f64) -> &'static str {
     }
 }
 
+/// The directory cargo writes a profile's binaries to.
+fn profile_dir(profile: &str) -> &str {
+    match profile {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        other => other,
+    }
+}
+
+/// The build the CDK bundling runs for one function: its package alone, so cargo resolves the
+/// features that package needs and no more.
+fn build_command(profile: &str, name: &str) -> String {
+    format!("cargo build --locked --profile {profile} -p {name} --bin {name}")
+}
+
+fn build(root: &std::path::Path, profile: &str, name: &str) -> Result<(), String> {
+    eprintln!("report: {}", build_command(profile, name));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--locked",
+            "--profile",
+            profile,
+            "-p",
+            name,
+            "--bin",
+            name,
+        ])
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cargo build -p {name}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo build -p {name} failed ({status})"))
+    }
+}
+
 async fn report(args: &Args) -> Result<bool, String> {
     let root = workspace_root();
     let bin_dir = args.bin_dir.clone().unwrap_or_else(|| {
         std::env::var_os("CARGO_TARGET_DIR")
             .map_or_else(|| root.join("target"), PathBuf::from)
-            .join("release")
+            .join(profile_dir(&args.profile))
     });
+    if args.build {
+        for name in FUNCTIONS {
+            if root.join(name).join("src/main.rs").is_file() {
+                build(&root, &args.profile, name)?;
+            }
+        }
+    }
     let aws = aws().await?;
     let fakes = Fakes {
         oanda: broker_fakes::oanda::FakeOanda::start().await,
         tradovate: broker_fakes::tradovate::FakeTradovate::start(Utc::now()).await,
+        coinbase_key: base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>()),
     };
     let mock: Mock = Arc::default();
     let api = serve_mock(mock.clone()).await?;
@@ -585,7 +660,8 @@ async fn report(args: &Args) -> Result<bool, String> {
     std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
 
     println!(
-        "Lambda binaries ({} runs each, medians; AWS: {}; brokers: in-process fakes)\n",
+        "Lambda binaries (from {}; {} runs each, medians; AWS: {}; brokers: in-process fakes)\n",
+        bin_dir.display(),
         args.runs,
         if aws.moto {
             format!("moto at {}", aws.endpoint)
@@ -604,7 +680,8 @@ async fn report(args: &Args) -> Result<bool, String> {
         if !exe.is_file() {
             let why = if root.join(name).join("src/main.rs").is_file() {
                 format!(
-                    "not built: run `cargo build --release --bins` (looked in {})",
+                    "not built: run `{}` or pass --build (looked in {})",
+                    build_command(&args.profile, name),
                     bin_dir.display()
                 )
             } else {
@@ -625,12 +702,13 @@ async fn report(args: &Args) -> Result<bool, String> {
                 "ingest" | "router" | "executor-oanda" => {
                     events("OANDA", "EURUSD", "1.08345", seq).await?
                 }
+                "executor-coinbase" => events("COINBASE", "BTCUSD", "97123.45", seq).await?,
                 _ => events("CME_MINI", "ES1!", "6012.25", seq).await?,
             };
             let event = match name {
                 "ingest" => e.webhook,
                 "router" => e.signals,
-                "executor-oanda" | "executor-tradovate" => e.broker,
+                "executor-oanda" | "executor-tradovate" | "executor-coinbase" => e.broker,
                 _ => schedule_event(),
             };
             let log = logs.join(format!("{name}-{seq}.log"));
