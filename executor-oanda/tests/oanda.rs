@@ -346,8 +346,12 @@ async fn flatten_on_a_hedging_account_closes_each_side_under_its_own_client_id()
     assert_eq!(orders.len(), 2, "one close per side");
     assert_eq!(orders[0].body["longUnits"], "ALL");
     assert_eq!(orders[1].body["shortUnits"], "ALL");
-    let first = orders[0].body["longClientExtensions"]["id"].as_str().unwrap();
-    let second = orders[1].body["shortClientExtensions"]["id"].as_str().unwrap();
+    let first = orders[0].body["longClientExtensions"]["id"]
+        .as_str()
+        .unwrap();
+    let second = orders[1].body["shortClientExtensions"]["id"]
+        .as_str()
+        .unwrap();
     assert_ne!(first, second);
     assert!(h.fake.created_per_client_id().values().all(|n| *n == 1));
     assert_eq!(h.fake.violations(), Vec::<String>::new());
