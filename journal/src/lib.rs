@@ -432,17 +432,28 @@ journal_impl!(
 
 #[cfg(feature = "postgres")]
 impl PgJournal {
-    /// Connects and brings the schema up to date.
+    /// A pool that connects on first use, bringing the schema up to date on each new
+    /// connection. Nothing reaches the database here: an executor's cold start must not wait
+    /// for a paused Aurora (about 15 s to resume), whose first write, made after the broker
+    /// call, may wait instead.
     pub async fn connect(url: &str) -> Result<Self, JournalError> {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
-            .await
+            // Long enough for Aurora Serverless v2 to resume from zero capacity; well inside
+            // the executor's 60 s timeout.
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Cheap once applied: one read of the migrations table under its lock.
+                    sqlx::migrate!("migrations/postgres")
+                        .run_direct(None, conn, false)
+                        .await
+                        .map_err(|e| sqlx::Error::Migrate(Box::new(e)))
+                })
+            })
+            .connect_lazy(url)
             .map_err(|e| db_error("connect", e))?;
-        let journal = Self { pool };
-        journal.migrate().await?;
-        Ok(journal)
+        Ok(Self { pool })
     }
 
     pub async fn migrate(&self) -> Result<(), JournalError> {

@@ -188,3 +188,11 @@ async fn postgres_journal_keeps_the_contract_and_migrations_rerun() {
     assert!(!any.recent_signals(5).await.unwrap().is_empty());
     assert!(!format!("{any:?}").contains("postgres://"));
 }
+
+#[tokio::test]
+async fn postgres_connect_leaves_the_database_to_the_first_write() {
+    // Nothing listens on port 9: an eager connect (or migration) would fail here, as it would
+    // wait on a paused Aurora at an executor's cold start.
+    let j = PgJournal::connect("postgres://postgres@127.0.0.1:9/journal").await;
+    assert!(j.is_ok());
+}
