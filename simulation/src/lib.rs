@@ -110,7 +110,9 @@ pub fn run_one(seed: u64, opts: Options) -> Report {
 }
 
 /// Runs seeds `from..to` on `threads` threads (each its own single-threaded runtime, each
-/// seed its own world), returning the totals and the reports of failing seeds.
+/// seed its own world), returning the totals and the reports of failing seeds. Threads take
+/// the next seed from a shared counter: HTTP seeds (every `http_every`-th) cost several
+/// model seeds, and a fixed stride would hand them all to the same thread.
 pub fn run_many(
     from: u64,
     to: u64,
@@ -118,14 +120,18 @@ pub fn run_many(
     http_every: u64,
     opts: Options,
 ) -> (Totals, Vec<Report>) {
-    let threads = threads.max(1) as u64;
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(from));
+    let handles: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            let next = next.clone();
             std::thread::spawn(move || {
                 let mut totals = Totals::default();
                 let mut failures = Vec::new();
-                let mut seed = from + t;
-                while seed < to {
+                loop {
+                    let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if seed >= to {
+                        break;
+                    }
                     let o = Options {
                         mode: mode_for(seed, http_every),
                         ..opts
@@ -135,7 +141,6 @@ pub fn run_many(
                     if !report.ok() {
                         failures.push(report);
                     }
-                    seed += threads;
                 }
                 (totals, failures)
             })
