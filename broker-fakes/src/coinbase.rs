@@ -217,6 +217,11 @@ impl FakeCoinbase {
         f(self.lock().products.get_mut(id).unwrap());
     }
 
+    /// Lists one more product (`BASE-QUOTE`); the fake starts with `BTC-USD` only.
+    pub fn add_product(&self, id: &str, spec: ProductSpec) {
+        self.lock().products.insert(id.to_owned(), spec);
+    }
+
     pub fn set_page_size(&self, n: usize) {
         self.lock().page_size = n;
     }

@@ -3,9 +3,9 @@
 //! Each seed builds the pipeline in one process: the real ingest handler, router and
 //! executor runtime over in-process SQS FIFO queues ([`shared::local_queue`]) under a
 //! [`shared::clock::ManualClock`], with brokers played by venue-level models or by the real
-//! OANDA and Tradovate venues against fake servers. A seeded driver sends alerts (entries
-//! both ways, exits, duplicates, resends, stale ones), polls the queues in random batches,
-//! scripts faults (broker 5xx, rejects, accepted-then-timeout, slow liquidation, token
+//! OANDA, Tradovate and Coinbase venues against fake servers. A seeded driver sends alerts
+//! (entries both ways, exits, duplicates, resends, stale ones), polls the queues in random
+//! batches, scripts faults (broker 5xx, rejects, accepted-then-timeout, slow liquidation, token
 //! expiry, queue send failures and redeliveries, executor crashes between any two steps,
 //! journal outages) and replays dead letters with and without force. After a drain it checks
 //! the design's promises; see `README.md`.

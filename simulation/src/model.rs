@@ -2,7 +2,7 @@
 //! OANDA and Tradovate venues follow (read, close, confirm the close, open; an unknown
 //! outcome is looked up by client order id and resent at most once, with the same id, only
 //! if the broker never created it), and a fault wrapper around the paper spot wallet for
-//! Coinbase.
+//! Coinbase in model mode (HTTP mode runs the real Coinbase venue).
 //!
 //! They exist because the real venues talk HTTP: fast enough for some seeds (see
 //! `world::BrokerMode::Http`), too slow for thousands. Bugs can be planted here on purpose.

@@ -9,9 +9,12 @@ use crate::ports::{FlakyQueue, Queue, SimJournal, SimStore};
 use crate::record::{Crash, Log, VenueCall};
 use crate::rng::Rng;
 use aws_lambda_events::sqs::SqsEvent;
+use broker_fakes::coinbase::{FakeCoinbase, Fault as CoinbaseFault, ProductSpec};
 use broker_fakes::oanda::{FakeOanda, Fault as OandaFault};
 use broker_fakes::tradovate::{self as tv_fake, FakeTradovate, Fault as TvFault};
 use chrono::{DateTime, Duration, Utc};
+use executor_coinbase::client::{ClientSettings as CoinbaseSettings, CoinbaseClient};
+use executor_coinbase::venue::CoinbaseVenue;
 use executor_oanda::client::{ClientSettings as OandaSettings, OandaClient};
 use executor_oanda::venue::OandaVenue;
 use executor_runtime::killswitch::StaticKillSwitch;
@@ -46,13 +49,14 @@ use std::sync::{Arc, Mutex};
 
 const SECRET: &str = "sim-webhook-secret-0123456789";
 
-/// How the OANDA and Tradovate brokers are played.
+/// How the brokers are played.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BrokerMode {
-    /// Venue-level models with fault injection (fast).
+    /// Venue-level models with fault injection (fast); Coinbase is the runtime's
+    /// `PaperSpot` behind a fault wrapper.
     Model,
-    /// The real OANDA and Tradovate venues and clients against the fake servers over HTTP
-    /// on 127.0.0.1. Crashes are injected at the venue's boundary only.
+    /// The real OANDA, Tradovate and Coinbase venues and clients against the fake servers
+    /// over HTTP on 127.0.0.1. Crashes are injected at the venue's boundary only.
     Http,
 }
 
@@ -124,6 +128,7 @@ pub enum VenueImpl {
     Spot(FaultySpot),
     Oanda(Box<OandaVenue<ManualClock>>, FakeOanda),
     Tradovate(Box<TvVenue>, FakeTradovate),
+    Coinbase(Box<CoinbaseVenue<ManualClock>>, FakeCoinbase),
 }
 
 impl std::fmt::Debug for VenueImpl {
@@ -133,6 +138,7 @@ impl std::fmt::Debug for VenueImpl {
             Self::Spot(_) => "paper spot",
             Self::Oanda(..) => "OANDA over HTTP",
             Self::Tradovate(..) => "Tradovate over HTTP",
+            Self::Coinbase(..) => "Coinbase over HTTP",
         })
     }
 }
@@ -144,6 +150,7 @@ impl VenueImpl {
             Self::Model(v) => (v.broker.created(), 0),
             Self::Spot(s) => (s.spot.orders(), 0),
             Self::Oanda(_, f) => (f.created_orders() as u64, 0),
+            Self::Coinbase(_, f) => (f.created_orders() as u64, 0),
             Self::Tradovate(_, f) => {
                 let l = f.liquidations() as u64;
                 (f.orders().len() as u64 + l, l)
@@ -181,6 +188,7 @@ impl SimVenue {
             VenueImpl::Spot(v) => v.account().to_owned(),
             VenueImpl::Oanda(v, _) => v.account().to_owned(),
             VenueImpl::Tradovate(v, _) => v.account().to_owned(),
+            VenueImpl::Coinbase(v, _) => v.account().to_owned(),
         };
         Self {
             inner,
@@ -225,7 +233,10 @@ impl Venue for SimVenue {
     }
 
     async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
-        let http = matches!(self.inner, VenueImpl::Oanda(..) | VenueImpl::Tradovate(..));
+        let http = matches!(
+            self.inner,
+            VenueImpl::Oanda(..) | VenueImpl::Tradovate(..) | VenueImpl::Coinbase(..)
+        );
         if http {
             self.crash.gate("before venue.execute").await;
         }
@@ -242,6 +253,7 @@ impl Venue for SimVenue {
             VenueImpl::Spot(v) => v.execute(req).await,
             VenueImpl::Oanda(v, _) => v.execute(req).await,
             VenueImpl::Tradovate(v, _) => v.execute(req).await,
+            VenueImpl::Coinbase(v, _) => v.execute(req).await,
         };
         self.settle();
         if http {
@@ -363,6 +375,64 @@ fn tradovate_credentials() -> Credentials {
     }
 }
 
+/// The name of the API key the simulation's Coinbase client signs with.
+const COINBASE_KEY: &str = "organizations/sim-org/apiKeys/sim-key";
+
+/// The real Coinbase venue and client against the fake server: a P-256 key made for this
+/// run (registered with the fake, which verifies every request's JWT), the simulation's
+/// products, and a wallet of 10,000 USD as the paper venue has.
+async fn coinbase_over_http(clock: &ManualClock) -> Result<VenueImpl, String> {
+    use p256::pkcs8::LineEnding;
+    let fake = FakeCoinbase::start(clock.clone()).await;
+    let key = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+    fake.register_es256(COINBASE_KEY, &key.public_key());
+    let pem = key
+        .to_sec1_pem(LineEnding::LF)
+        .map_err(|e| format!("test key: {e}"))?;
+    for (ccy, amount) in [("USD", "10000"), ("BTC", "0"), ("ETH", "0"), ("USDC", "0")] {
+        fake.set_wallet(ccy, amount);
+    }
+    let spec = |price: &str, min: &str| -> Result<ProductSpec, String> {
+        let d = |s: &str| s.parse::<Decimal>().map_err(|e| format!("{s}: {e}"));
+        Ok(ProductSpec {
+            base_increment: d("0.00000001")?,
+            quote_increment: d("0.01")?,
+            base_min_size: d(min)?,
+            quote_min_size: d("1")?,
+            price: d(price)?,
+            trading_disabled: false,
+        })
+    };
+    fake.add_product("BTC-USD", spec("97123.45", "0.00001")?);
+    fake.add_product("ETH-USD", spec("3456.78", "0.0001")?);
+    // Lists come back a few items per page, so lookups by client order id page.
+    fake.set_page_size(4);
+    let client = CoinbaseClient::new(
+        &fake.url,
+        COINBASE_KEY,
+        &SecretString::from(pem.to_string()),
+        Arc::new(clock.clone()),
+        CoinbaseSettings {
+            // Short, so an accepted-then-timeout fault costs little real time.
+            timeout: COINBASE_TIMEOUT,
+            read_attempts: 2,
+            read_backoff: std::time::Duration::from_millis(1),
+            page_limit: 250,
+            fill_polls: 3,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(VenueImpl::Coinbase(
+        Box::new(CoinbaseVenue::new(client, clock.clone())),
+        fake,
+    ))
+}
+
+/// The Coinbase client's timeout in the simulation, and how long the fake holds back the
+/// answer to an order it created under an accepted-then-timeout fault.
+const COINBASE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(150);
+const COINBASE_LOST_ANSWER: std::time::Duration = std::time::Duration::from_millis(250);
+
 impl World {
     async fn new(seed: u64, opts: Options) -> Result<Self, String> {
         let mut rng = Rng::new(seed);
@@ -437,7 +507,7 @@ impl World {
                 flat_polls: 5,
             })
         };
-        let (oanda, tradovate) = match opts.mode {
+        let (oanda, tradovate, coinbase) = match opts.mode {
             BrokerMode::Model => (
                 model(Broker::Oanda, 0, "101-004-1234567-001"),
                 model(
@@ -445,6 +515,15 @@ impl World {
                     u32::try_from(rng.below(3)).unwrap_or(0),
                     "987654",
                 ),
+                VenueImpl::Spot(FaultySpot {
+                    spot: Arc::new(PaperSpot::new(
+                        "paper-coinbase",
+                        [("USD".to_owned(), Decimal::from(10_000))],
+                    )),
+                    faults: Mutex::default(),
+                    crash: crash.clone(),
+                    log: log.clone(),
+                }),
             ),
             BrokerMode::Http => {
                 let fake = FakeOanda::start().await;
@@ -497,18 +576,13 @@ impl World {
                         poll_interval: std::time::Duration::ZERO,
                     },
                 );
-                (oanda, VenueImpl::Tradovate(Box::new(venue), fake))
+                (
+                    oanda,
+                    VenueImpl::Tradovate(Box::new(venue), fake),
+                    coinbase_over_http(&clock).await?,
+                )
             }
         };
-        let spot = VenueImpl::Spot(FaultySpot {
-            spot: Arc::new(PaperSpot::new(
-                "paper-coinbase",
-                [("USD".to_owned(), Decimal::from(10_000))],
-            )),
-            faults: Mutex::default(),
-            crash: crash.clone(),
-            log: log.clone(),
-        });
         let risks = [
             (
                 Q::Oanda,
@@ -525,7 +599,7 @@ impl World {
             (
                 Q::Coinbase,
                 Broker::Coinbase,
-                spot,
+                coinbase,
                 "default_size = \"100\"\ndefault_max_position = \"1000\"\n",
             ),
         ];
@@ -866,6 +940,31 @@ impl World {
                     d
                 })
             }
+            (VenueImpl::Coinbase(_, fake), f) => {
+                let scripted = match f {
+                    BrokerFault::ErrorBeforeCreate => Some(CoinbaseFault::ErrorBeforeCreate),
+                    BrokerFault::ErrorAfterCreate => Some(CoinbaseFault::ErrorAfterCreate),
+                    BrokerFault::AcceptedThenTimeout => {
+                        Some(CoinbaseFault::DelayAfterCreate(COINBASE_LOST_ANSWER))
+                    }
+                    BrokerFault::Reject => Some(if self.rng.chance(50) {
+                        CoinbaseFault::Reject {
+                            error: "INSUFFICIENT_FUND",
+                            message: "Insufficient balance in source account",
+                            preview_failure_reason: "PREVIEW_INSUFFICIENT_FUND",
+                        }
+                    } else {
+                        CoinbaseFault::BadRequest("product is in cancel-only mode")
+                    }),
+                    _ => None,
+                };
+                scripted.map(|s| {
+                    self.log.fault(f.kind());
+                    let d = format!("{s:?}");
+                    fake.script(s);
+                    d
+                })
+            }
             (VenueImpl::Tradovate(_, fake), f) => {
                 let d = match f {
                     BrokerFault::ErrorBeforeCreate => {
@@ -1042,7 +1141,9 @@ impl World {
                     }
                     m.into_iter().collect()
                 }
-                VenueImpl::Spot(_) => Vec::new(),
+                // A repeated client order id creates nothing at Coinbase (documented dedup),
+                // so its orders are counted per signal below.
+                VenueImpl::Spot(_) | VenueImpl::Coinbase(..) => Vec::new(),
             };
             for (coid, n) in counts {
                 *per_coid.entry(coid).or_default() += n;
@@ -1097,6 +1198,14 @@ impl World {
             match &ex.venue.inner {
                 VenueImpl::Oanda(_, f) => violations.extend(f.violations()),
                 VenueImpl::Tradovate(_, f) => violations.extend(f.violations()),
+                VenueImpl::Coinbase(_, f) => {
+                    violations.extend(f.violations());
+                    violations.extend(
+                        f.auth_failures()
+                            .into_iter()
+                            .map(|why| format!("coinbase: 401 for the request's JWT: {why}")),
+                    );
+                }
                 VenueImpl::Model(v) => {
                     for (instrument, (long, short)) in v.broker.positions() {
                         tick("never_both_directions");
@@ -1199,6 +1308,9 @@ impl World {
         }
         let orders: u64 = calls.iter().map(|c| c.orders).sum();
         self.count_n("orders", orders);
+        for c in &calls {
+            self.count_n(&format!("orders_{}", c.broker.as_str()), c.orders);
+        }
         self.count_n("known_issue_tradovate_reliquidation", known.len() as u64);
         for k in known {
             self.event(format!("known issue (not failed): {k}"));

@@ -18,7 +18,8 @@ fn threads() -> usize {
 }
 
 /// Every seed in `0..SIM_SEEDS` (1,000 unless raised); every `SIM_HTTP_EVERY`-th seed (10)
-/// trades through the real OANDA and Tradovate venues against the fake servers over HTTP.
+/// trades through the real OANDA, Tradovate and Coinbase venues against the fake servers over
+/// HTTP.
 #[test]
 fn seeds_keep_every_invariant() {
     if std::env::var("SIM_SEED").is_ok() {
