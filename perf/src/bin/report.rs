@@ -20,13 +20,12 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use chrono::Utc;
 use clap::Parser;
 use perf::{alert_body, median, vm_hwm_kib};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use shared::clock::SystemClock;
+use shared::clock::{ManualClock, SystemClock};
 use shared::config::MapEnv;
 use shared::local_queue::{LocalFifoQueue, LocalQueueConfig};
 use std::collections::BTreeMap;
@@ -396,9 +395,14 @@ fn schedule_event() -> String {
 struct Fakes {
     oanda: broker_fakes::oanda::FakeOanda,
     tradovate: broker_fakes::tradovate::FakeTradovate,
-    /// A throwaway Ed25519 seed (the CDP portal's raw base64 form), made for this run.
+    coinbase: broker_fakes::coinbase::FakeCoinbase,
+    /// The fake's clock, which checks each JWT's `nbf`/`exp`: set to now before each run.
+    coinbase_clock: ManualClock,
+    /// A throwaway P-256 key in SEC1 PEM (what Coinbase issues), made for this run.
     coinbase_key: String,
 }
+
+const COINBASE_KEY_NAME: &str = "organizations/perf-report/apiKeys/perf-report";
 
 /// The environment a function needs at cold start, besides the runtime's own.
 fn function_env(name: &str, aws: &Aws, fakes: &Fakes) -> Vec<(String, String)> {
@@ -451,14 +455,8 @@ fn function_env(name: &str, aws: &Aws, fakes: &Fakes) -> Vec<(String, String)> {
             put("IDEMPOTENCY_TABLE", &aws_var("IDEMPOTENCY_TABLE"));
             put("NOTIFY_TOPIC_ARN", &aws_var("NOTIFY_TOPIC_ARN"));
             put("JOURNAL", "log");
-            // There is no Coinbase fake outside executor-coinbase's tests: the order goes to a
-            // port that refuses, so the invocation reports the record failed after a full
-            // cold start, key parsing and the real event included.
-            put("COINBASE_BASE_URL", "http://127.0.0.1:9/api/v3/brokerage");
-            put(
-                "COINBASE_API_KEY_NAME",
-                "organizations/perf-report/apiKeys/perf-report",
-            );
+            put("COINBASE_BASE_URL", &fakes.coinbase.url);
+            put("COINBASE_API_KEY_NAME", COINBASE_KEY_NAME);
             put("COINBASE_PRIVATE_KEY", &fakes.coinbase_key);
         }
         "token-refresher" => tradovate(&mut put),
@@ -649,11 +647,21 @@ async fn report(args: &Args) -> Result<bool, String> {
         }
     }
     let aws = aws().await?;
+    let coinbase_clock = ManualClock::new(Utc::now());
+    let coinbase_secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
     let fakes = Fakes {
         oanda: broker_fakes::oanda::FakeOanda::start().await,
         tradovate: broker_fakes::tradovate::FakeTradovate::start(Utc::now()).await,
-        coinbase_key: base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>()),
+        coinbase: broker_fakes::coinbase::FakeCoinbase::start(coinbase_clock.clone()).await,
+        coinbase_clock,
+        coinbase_key: coinbase_secret
+            .to_sec1_pem(p256::pkcs8::LineEnding::LF)
+            .map_err(|e| e.to_string())?
+            .to_string(),
     };
+    fakes
+        .coinbase
+        .register_es256(COINBASE_KEY_NAME, &coinbase_secret.public_key());
     let mock: Mock = Arc::default();
     let api = serve_mock(mock.clone()).await?;
     let logs = std::env::temp_dir().join(format!("perf-report-{}", std::process::id()));
@@ -711,6 +719,7 @@ async fn report(args: &Args) -> Result<bool, String> {
                 "executor-oanda" | "executor-tradovate" | "executor-coinbase" => e.broker,
                 _ => schedule_event(),
             };
+            fakes.coinbase_clock.set(Utc::now());
             let log = logs.join(format!("{name}-{seq}.log"));
             let m = measure(&exe, name, event, &mock, &api, &aws, &fakes, &log).await?;
             cold.extend(m.cold_ms);
