@@ -15,8 +15,12 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
+fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
 pub fn line(text: &str) {
-    if QUIET.load(Ordering::Relaxed) {
+    if quiet() {
         return;
     }
     let mut out = std::io::stdout().lock();
@@ -31,10 +35,12 @@ pub struct ConsoleJournal<J>(pub J);
 impl<J: TradeJournal> TradeJournal for ConsoleJournal<J> {
     async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
         self.0.upsert_signal(r).await?;
-        if !matches!(
-            r.status,
-            SignalStatus::Received | SignalStatus::Routed | SignalStatus::Executing
-        ) {
+        if !quiet()
+            && !matches!(
+                r.status,
+                SignalStatus::Received | SignalStatus::Routed | SignalStatus::Executing
+            )
+        {
             let reason = r
                 .reason
                 .as_deref()
@@ -55,6 +61,9 @@ impl<J: TradeJournal> TradeJournal for ConsoleJournal<J> {
 
     async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
         self.0.upsert_order(r).await?;
+        if quiet() {
+            return Ok(());
+        }
         let price = r.fill_price.map(|p| format!(" @ {p}")).unwrap_or_default();
         line(&format!(
             "order  {} {} {} {} {} {}{} -> {:?}",
