@@ -58,6 +58,21 @@ impl TradeJournal for DeployedJournal {
         }
     }
 
+    async fn record_execution(
+        &self,
+        signal: &SignalRecord,
+        orders: &[OrderRecord],
+    ) -> Result<(), JournalError> {
+        if let Self::Database(j) = self {
+            return j.record_execution(signal, orders).await;
+        }
+        self.upsert_signal(signal).await?;
+        for o in orders {
+            self.upsert_order(o).await?;
+        }
+        Ok(())
+    }
+
     async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
         match self {
             Self::Database(j) => j.orders(id).await,

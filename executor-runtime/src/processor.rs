@@ -256,27 +256,27 @@ where
                 broker_acked,
             },
         };
-        self.journal.upsert_signal(&record).await?;
-        for leg in &execution.legs {
-            self.journal
-                .upsert_order(&OrderRecord {
-                    signal_id: intent.signal_id.clone(),
-                    broker: intent.broker,
-                    account: key.account.clone(),
-                    instrument: intent.instrument.to_string(),
-                    leg: leg.leg,
-                    client_order_id: leg.client_order_id.clone(),
-                    broker_order_id: leg.broker_order_id.clone(),
-                    side: leg.side,
-                    quantity: leg.quantity,
-                    fill_price: leg.fill_price,
-                    outcome: leg.outcome,
-                    error: leg.error.clone(),
-                    sent_at: leg.sent_at,
-                    acked_at: leg.acked_at,
-                })
-                .await?;
-        }
+        let orders: Vec<OrderRecord> = execution
+            .legs
+            .iter()
+            .map(|leg| OrderRecord {
+                signal_id: intent.signal_id.clone(),
+                broker: intent.broker,
+                account: key.account.clone(),
+                instrument: intent.instrument.to_string(),
+                leg: leg.leg,
+                client_order_id: leg.client_order_id.clone(),
+                broker_order_id: leg.broker_order_id.clone(),
+                side: leg.side,
+                quantity: leg.quantity,
+                fill_price: leg.fill_price,
+                outcome: leg.outcome,
+                error: leg.error.clone(),
+                sent_at: leg.sent_at,
+                acked_at: leg.acked_at,
+            })
+            .collect();
+        self.journal.record_execution(&record, &orders).await?;
 
         let reason = execution.reason.as_deref().unwrap_or("");
         match outcome {

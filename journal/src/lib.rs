@@ -102,6 +102,52 @@ fn signal_id(s: &str) -> Result<SignalId, JournalError> {
     })
 }
 
+/// Binds a signal record's parameters, in `UPSERT_SIGNAL`'s order.
+macro_rules! bind_signal {
+    ($q:expr, $r:expr, $time_in:expr) => {{
+        let r: &SignalRecord = $r;
+        let st: &StageTimes = &r.stages;
+        $q.bind(r.signal_id.as_str())
+            .bind(&r.raw)
+            .bind(r.normalized.to_string())
+            .bind(&r.symbol)
+            .bind(&r.exchange)
+            .bind(&r.action)
+            .bind(r.broker.map(|b| b.to_string()))
+            .bind(&r.instrument)
+            .bind(&r.contract_resolution)
+            .bind(r.status.as_str())
+            .bind(&r.reason)
+            .bind($time_in(st.received))
+            .bind($time_in(st.enqueued))
+            .bind($time_in(st.routed))
+            .bind($time_in(st.executor_start))
+            .bind($time_in(st.broker_sent))
+            .bind($time_in(st.broker_acked))
+    }};
+}
+
+/// Binds an order record's parameters, in `UPSERT_ORDER`'s order.
+macro_rules! bind_order {
+    ($q:expr, $r:expr, $dec_in:expr, $time_in:expr) => {{
+        let r: &OrderRecord = $r;
+        $q.bind(r.signal_id.as_str())
+            .bind(r.broker.to_string())
+            .bind(&r.account)
+            .bind(r.leg.as_str())
+            .bind(&r.instrument)
+            .bind(r.client_order_id.as_str())
+            .bind(&r.broker_order_id)
+            .bind(r.side.as_str())
+            .bind($dec_in(Some(r.quantity)))
+            .bind($dec_in(r.fill_price))
+            .bind(enum_text(&r.outcome))
+            .bind(&r.error)
+            .bind($time_in(r.sent_at))
+            .bind($time_in(r.acked_at))
+    }};
+}
+
 macro_rules! journal_impl {
     ($name:ident, $db:ty, $pool:ty, $sql:expr, $dec_in:expr, $dec_out:expr, $time_in:expr, $time_out:expr) => {
         #[derive(Clone)]
@@ -218,51 +264,36 @@ macro_rules! journal_impl {
 
         impl TradeJournal for $name {
             async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
-                let st: &StageTimes = &r.stages;
-                sqlx::query(sqlx::AssertSqlSafe($sql(UPSERT_SIGNAL)))
-                    .bind(r.signal_id.as_str())
-                    .bind(&r.raw)
-                    .bind(r.normalized.to_string())
-                    .bind(&r.symbol)
-                    .bind(&r.exchange)
-                    .bind(&r.action)
-                    .bind(r.broker.map(|b| b.to_string()))
-                    .bind(&r.instrument)
-                    .bind(&r.contract_resolution)
-                    .bind(r.status.as_str())
-                    .bind(&r.reason)
-                    .bind($time_in(st.received))
-                    .bind($time_in(st.enqueued))
-                    .bind($time_in(st.routed))
-                    .bind($time_in(st.executor_start))
-                    .bind($time_in(st.broker_sent))
-                    .bind($time_in(st.broker_acked))
-                    .execute(&self.pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| db_error("signal upsert", e))
+                bind_signal!(
+                    sqlx::query(sqlx::AssertSqlSafe($sql(UPSERT_SIGNAL))),
+                    r,
+                    $time_in
+                )
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| db_error("signal upsert", e))
             }
 
             async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
-                sqlx::query(sqlx::AssertSqlSafe($sql(UPSERT_ORDER)))
-                    .bind(r.signal_id.as_str())
-                    .bind(r.broker.to_string())
-                    .bind(&r.account)
-                    .bind(r.leg.as_str())
-                    .bind(&r.instrument)
-                    .bind(r.client_order_id.as_str())
-                    .bind(&r.broker_order_id)
-                    .bind(r.side.as_str())
-                    .bind($dec_in(Some(r.quantity)))
-                    .bind($dec_in(r.fill_price))
-                    .bind(enum_text(&r.outcome))
-                    .bind(&r.error)
-                    .bind($time_in(r.sent_at))
-                    .bind($time_in(r.acked_at))
-                    .execute(&self.pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| db_error("order upsert", e))
+                bind_order!(
+                    sqlx::query(sqlx::AssertSqlSafe($sql(UPSERT_ORDER))),
+                    r,
+                    $dec_in,
+                    $time_in
+                )
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| db_error("order upsert", e))
+            }
+
+            async fn record_execution(
+                &self,
+                signal: &SignalRecord,
+                orders: &[OrderRecord],
+            ) -> Result<(), JournalError> {
+                self.write_execution(signal, orders).await
             }
 
             async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
@@ -352,6 +383,80 @@ fn sqlite_sql(sql: &str) -> String {
         }
     }
     out
+}
+
+/// `sql` with each `$N` written as a positional `?`, for a statement batch. sqlx binds a
+/// batch's positional parameters in order across its statements, but numbered ones only
+/// while none is missing before them, so later statements cannot number theirs. Positional is
+/// right only because every `$N` of the upserts appears once, in order (checked in a test).
+#[cfg(feature = "sqlite")]
+fn sqlite_positional(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The signal upsert and one order upsert per leg as one SQLite batch.
+#[cfg(feature = "sqlite")]
+fn sqlite_execution_sql(legs: usize) -> String {
+    let mut sql = sqlite_positional(UPSERT_SIGNAL);
+    let order = sqlite_positional(UPSERT_ORDER);
+    for _ in 0..legs {
+        sql.push_str(";\n");
+        sql.push_str(&order);
+    }
+    sql
+}
+
+#[cfg(feature = "sqlite")]
+impl SqliteJournal {
+    /// The signal and its legs in one statement batch: one hand-off to sqlx's SQLite worker
+    /// thread instead of one per row, which was a third of the local stack's CPU under load.
+    /// Each statement commits on its own, as separate upserts would; a retry rewrites them.
+    async fn write_execution(
+        &self,
+        signal: &SignalRecord,
+        orders: &[OrderRecord],
+    ) -> Result<(), JournalError> {
+        let mut q = bind_signal!(
+            sqlx::query(sqlx::AssertSqlSafe(sqlite_execution_sql(orders.len()))),
+            signal,
+            sqlite_time_in
+        );
+        for o in orders {
+            q = bind_order!(q, o, sqlite_dec_in, sqlite_time_in);
+        }
+        q.execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| db_error("signal and order upsert", e))
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl PgJournal {
+    /// PostgreSQL prepares one statement at a time: the rows go one after another.
+    async fn write_execution(
+        &self,
+        signal: &SignalRecord,
+        orders: &[OrderRecord],
+    ) -> Result<(), JournalError> {
+        self.upsert_signal(signal).await?;
+        for o in orders {
+            self.upsert_order(o).await?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -600,10 +705,43 @@ impl TradeJournal for AnyJournal {
     async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
         each!(self, j => j.orders(id).await)
     }
+
+    async fn record_execution(
+        &self,
+        signal: &SignalRecord,
+        orders: &[OrderRecord],
+    ) -> Result<(), JournalError> {
+        each!(self, j => j.record_execution(signal, orders).await)
+    }
 }
 
 impl AuditLog for AnyJournal {
     async fn record_replay(&self, a: &ReplayAudit) -> Result<(), JournalError> {
         each!(self, j => j.record_replay(a).await)
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+
+    /// The parameter numbers of `sql`, in the order they appear.
+    fn numbers(sql: &str) -> Vec<usize> {
+        sql.split('$')
+            .skip(1)
+            .filter_map(|t| {
+                let digits: String = t.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_upserts_use_each_parameter_once_in_order_so_a_batch_may_bind_them_by_position() {
+        for (sql, n) in [(UPSERT_SIGNAL, 17), (UPSERT_ORDER, 14)] {
+            assert_eq!(numbers(sql), (1..=n).collect::<Vec<_>>());
+            assert_eq!(sqlite_positional(sql).matches('?').count(), n);
+        }
+        assert_eq!(sqlite_execution_sql(2).matches('?').count(), 17 + 2 * 14);
     }
 }

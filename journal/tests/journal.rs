@@ -132,6 +132,49 @@ async fn contract(j: &impl TradeJournal, tag: &str) {
             .unwrap()
             .is_none()
     );
+
+    // A signal and its legs in one call (SQLite: one batch), twice: the same rows, updated.
+    let id = SignalId::of_canonical(&format!(
+        "{tag}-batch-{}",
+        Utc::now().timestamp_nanos_opt().unwrap()
+    ));
+    let stages = StageTimes {
+        received: Some(t0()),
+        broker_acked: Some(t0() + Duration::seconds(2)),
+        ..Default::default()
+    };
+    let legs = [
+        order(&id, Leg::Close, "3000", Some("1.08340"), Outcome::Filled),
+        order(
+            &id,
+            Leg::CloseHedge,
+            "2000",
+            Some("1.08342"),
+            Outcome::Filled,
+        ),
+        order(&id, Leg::Open, "1000", None, Outcome::Unknown),
+    ];
+    for _ in 0..2 {
+        j.record_execution(&signal(&id, SignalStatus::Filled, stages.clone()), &legs)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        j.signal(&id).await.unwrap().unwrap(),
+        signal(&id, SignalStatus::Filled, stages)
+    );
+    assert_eq!(j.orders(&id).await.unwrap(), legs);
+    j.record_execution(
+        &signal(&id, SignalStatus::Refused, StageTimes::default()),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        j.signal(&id).await.unwrap().unwrap().status,
+        SignalStatus::Refused
+    );
+    assert_eq!(j.orders(&id).await.unwrap().len(), 3);
 }
 
 async fn audit(j: &impl AuditLog) {
@@ -164,8 +207,9 @@ async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
     let again = SqliteJournal::connect(path.to_str().unwrap())
         .await
         .unwrap();
-    assert_eq!(again.recent_signals(10).await.unwrap().len(), 1);
-    assert_eq!(again.recent_orders(10).await.unwrap().len(), 2);
+    // The contract wrote two signals: one with two legs, one with three in a batch.
+    assert_eq!(again.recent_signals(10).await.unwrap().len(), 2);
+    assert_eq!(again.recent_orders(10).await.unwrap().len(), 5);
     assert!(!format!("{again:?}").contains(path.to_str().unwrap()));
 }
 

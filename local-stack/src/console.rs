@@ -32,50 +32,59 @@ pub fn line(text: &str) {
 #[derive(Debug)]
 pub struct ConsoleJournal<J>(pub J);
 
+fn print_signal(r: &SignalRecord) {
+    if quiet()
+        || matches!(
+            r.status,
+            SignalStatus::Received | SignalStatus::Routed | SignalStatus::Executing
+        )
+    {
+        return;
+    }
+    let reason = r
+        .reason
+        .as_deref()
+        .map(|x| format!(" ({x})"))
+        .unwrap_or_default();
+    line(&format!(
+        "signal {} {} {} on {} -> {}{}",
+        &r.signal_id.as_str()[..12],
+        r.action,
+        r.symbol,
+        r.broker.map(|b| b.to_string()).unwrap_or_default(),
+        r.status.as_str(),
+        reason
+    ));
+}
+
+fn print_order(r: &OrderRecord) {
+    if quiet() {
+        return;
+    }
+    let price = r.fill_price.map(|p| format!(" @ {p}")).unwrap_or_default();
+    line(&format!(
+        "order  {} {} {} {} {} {}{} -> {:?}",
+        &r.signal_id.as_str()[..12],
+        r.broker,
+        r.instrument,
+        r.leg.as_str(),
+        r.side.as_str(),
+        r.quantity,
+        price,
+        r.outcome
+    ));
+}
+
 impl<J: TradeJournal> TradeJournal for ConsoleJournal<J> {
     async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
         self.0.upsert_signal(r).await?;
-        if !quiet()
-            && !matches!(
-                r.status,
-                SignalStatus::Received | SignalStatus::Routed | SignalStatus::Executing
-            )
-        {
-            let reason = r
-                .reason
-                .as_deref()
-                .map(|x| format!(" ({x})"))
-                .unwrap_or_default();
-            line(&format!(
-                "signal {} {} {} on {} -> {}{}",
-                &r.signal_id.as_str()[..12],
-                r.action,
-                r.symbol,
-                r.broker.map(|b| b.to_string()).unwrap_or_default(),
-                r.status.as_str(),
-                reason
-            ));
-        }
+        print_signal(r);
         Ok(())
     }
 
     async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
         self.0.upsert_order(r).await?;
-        if quiet() {
-            return Ok(());
-        }
-        let price = r.fill_price.map(|p| format!(" @ {p}")).unwrap_or_default();
-        line(&format!(
-            "order  {} {} {} {} {} {}{} -> {:?}",
-            &r.signal_id.as_str()[..12],
-            r.broker,
-            r.instrument,
-            r.leg.as_str(),
-            r.side.as_str(),
-            r.quantity,
-            price,
-            r.outcome
-        ));
+        print_order(r);
         Ok(())
     }
 
@@ -85,6 +94,17 @@ impl<J: TradeJournal> TradeJournal for ConsoleJournal<J> {
 
     async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
         self.0.orders(id).await
+    }
+
+    async fn record_execution(
+        &self,
+        signal: &SignalRecord,
+        orders: &[OrderRecord],
+    ) -> Result<(), JournalError> {
+        self.0.record_execution(signal, orders).await?;
+        print_signal(signal);
+        orders.iter().for_each(print_order);
+        Ok(())
     }
 }
 
@@ -125,5 +145,17 @@ impl<J: TradeJournal> TradeJournal for ObservedJournal<J> {
 
     async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
         self.inner.orders(id).await
+    }
+
+    async fn record_execution(
+        &self,
+        signal: &SignalRecord,
+        orders: &[OrderRecord],
+    ) -> Result<(), JournalError> {
+        self.inner.record_execution(signal, orders).await?;
+        if let Some(o) = &self.observer {
+            (o.0)(signal);
+        }
+        Ok(())
     }
 }

@@ -218,9 +218,34 @@ pub trait TradeJournal: Send + Sync {
         &self,
         id: &SignalId,
     ) -> impl Future<Output = Result<Vec<OrderRecord>, JournalError>> + Send;
+
+    /// A signal's record and its order legs, in that order. By default one upsert after
+    /// another; a journal that can write them in one go (SQLite: one hand-off to its worker
+    /// thread) does.
+    fn record_execution(
+        &self,
+        signal: &SignalRecord,
+        orders: &[OrderRecord],
+    ) -> impl Future<Output = Result<(), JournalError>> + Send {
+        async move {
+            self.upsert_signal(signal).await?;
+            for order in orders {
+                self.upsert_order(order).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 impl<T: TradeJournal + ?Sized> TradeJournal for std::sync::Arc<T> {
+    fn record_execution(
+        &self,
+        signal: &SignalRecord,
+        orders: &[OrderRecord],
+    ) -> impl Future<Output = Result<(), JournalError>> + Send {
+        (**self).record_execution(signal, orders)
+    }
+
     fn upsert_signal(
         &self,
         record: &SignalRecord,
