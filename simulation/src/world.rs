@@ -8,7 +8,6 @@ use crate::model::{BrokerFault, Bug, FaultySpot, ModelBroker, ModelVenue};
 use crate::ports::{FlakyQueue, Queue, SimJournal, SimStore};
 use crate::record::{Crash, Log, VenueCall};
 use crate::rng::Rng;
-use aws_lambda_events::sqs::SqsEvent;
 use broker_fakes::coinbase::{FakeCoinbase, Fault as CoinbaseFault, ProductSpec};
 use broker_fakes::oanda::{FakeOanda, Fault as OandaFault};
 use broker_fakes::tradovate::{self as tv_fake, FakeTradovate, Fault as TvFault};
@@ -27,10 +26,10 @@ use executor_tradovate::client::{ClientSettings as TvSettings, Credentials, Trad
 use executor_tradovate::token::{TokenManager, TokenPolicy};
 use executor_tradovate::venue::{TradovateAccount, TradovateVenue, VenueSettings};
 use ingest::{Ingest, WebhookRequest};
+use local_stack::sqs_event;
 use router::{BrokerQueues, Router};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
-use serde_json::json;
 use shared::RoutingTable;
 use shared::alert::Freshness;
 use shared::clock::{Clock, ManualClock};
@@ -336,31 +335,6 @@ fn queue(name: &str, cfg: &Config, clock: &ManualClock) -> Queue {
         clock.clone(),
         Some(dlq),
     ))
-}
-
-/// The SQS event Lambda's event source mapping would deliver for these messages.
-fn sqs_event(messages: &[Received], queue: &str) -> SqsEvent {
-    let records: Vec<_> = messages
-        .iter()
-        .map(|m| {
-            json!({
-                "messageId": m.message_id,
-                "receiptHandle": m.receipt,
-                "body": m.body,
-                "attributes": {
-                    "ApproximateReceiveCount": m.receive_count.to_string(),
-                    "MessageGroupId": m.group_id,
-                    "MessageDeduplicationId": m.dedup_id,
-                    "SentTimestamp": m.sent_at.timestamp_millis().to_string(),
-                },
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": format!("arn:aws:sqs:local:000000000000:{queue}"),
-                "awsRegion": "local",
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap_or_default()
 }
 
 fn tradovate_credentials() -> Credentials {
