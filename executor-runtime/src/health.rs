@@ -27,6 +27,8 @@ pub fn health_event(result: &Result<Execution, NothingSent>) -> Option<HealthEve
             Outcome::Filled | Outcome::NoOp => Some(HealthEvent::Success),
             Outcome::Rejected => Some(HealthEvent::Failure(FailureKind::Rejected)),
             Outcome::Unknown => Some(HealthEvent::Failure(FailureKind::Unknown)),
+            // The broker answered (a rate limit): the path works, but is throttled.
+            Outcome::NotExecuted => Some(HealthEvent::Failure(FailureKind::Unavailable)),
             Outcome::Refused | Outcome::Expired => None,
         },
     }
@@ -133,7 +135,9 @@ mod tests {
         let i = intent(t0);
         let req = ExecRequest {
             intent: &i,
-            quantity: Decimal::ONE,
+            size: crate::venue::Size::Quantity(Decimal::ONE),
+            deadline: t0 + chrono::Duration::seconds(30),
+            max_notional: crate::risk::DEFAULT_MAX_NOTIONAL,
             takeover: false,
             may_send: true,
         };

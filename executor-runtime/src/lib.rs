@@ -11,11 +11,13 @@
 //! reports the message failed: it comes back after the lease, is taken over, and the venue
 //! looks its orders up instead of sending them again.
 
+pub mod drive;
 pub mod health;
 pub mod http;
 pub mod killswitch;
 pub mod metrics;
 pub mod paper;
+pub mod plan;
 pub mod processor;
 pub mod risk;
 pub mod venue;

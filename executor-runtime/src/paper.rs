@@ -1,69 +1,192 @@
-//! Paper brokers for the local stack and the simulation: the same [`Venue`] port as the real
-//! brokers, filling every order at the alert's close.
+//! Paper brokers for the local stack and the simulation: the same execution core as the
+//! real brokers ([`crate::drive`]: the planner, the pre-flight check, the recovery rule), with
+//! a broker conversation that fills every order at the alert's close.
 //!
 //! `PaperNetting` holds one net position per instrument (OANDA and Tradovate accounts here
 //! never hold both directions). `PaperSpot` holds wallet balances per currency (Coinbase):
 //! buys spend the configured quote amount, sells sell the whole base balance.
 
+use crate::drive::{self, Ack, Conversation, Found, ReadError, SendError};
+use crate::plan::{Book, Holdings, LegAction, PlannedLeg, TradingRules};
 use crate::venue::{ExecRequest, Execution, LegReport, NothingSent, Venue};
-use rust_decimal::Decimal;
-use shared::alert::TargetPosition;
-use shared::execution::{Leg, Side};
-use shared::outcome::Outcome;
+use rust_decimal::{Decimal, RoundingStrategy};
+use shared::clock::{Clock, SystemClock};
+use shared::execution::Side;
 use shared::routing::Broker;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-fn leg(req: &ExecRequest<'_>, leg: Leg, side: Side, quantity: Decimal, id: u64) -> LegReport {
-    LegReport {
-        leg,
-        side,
-        quantity,
-        client_order_id: req.client_order_id(leg),
-        broker_order_id: Some(format!("paper-{id}")),
-        fill_price: Some(req.intent.reference_price),
-        outcome: Outcome::Filled,
-        error: None,
-        sent_at: None,
-        acked_at: None,
-    }
-}
+/// Paper fills are synchronous: nothing to wait for before a lookup.
+const SETTLE: Duration = Duration::ZERO;
+
+/// Any size is fine on paper; the notional cap still applies.
+const PAPER_RULES: TradingRules = TradingRules {
+    increment: Decimal::ZERO,
+    min_size: Decimal::ZERO,
+    max_size: None,
+};
 
 #[derive(Debug, Default)]
-struct Book {
+struct Ledger {
     positions: BTreeMap<String, Decimal>,
     orders: u64,
-    /// Client order ids already filled: a takeover finds them instead of trading again.
-    filled: BTreeMap<String, LegReport>,
+    /// Fills by client order id: a lookup finds them instead of trading again.
+    filled: BTreeMap<String, Ack>,
 }
 
-#[derive(Debug)]
 pub struct PaperNetting {
     broker: Broker,
     account: String,
-    book: Mutex<Book>,
+    book: Mutex<Ledger>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for PaperNetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaperNetting")
+            .field("broker", &self.broker)
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PaperNetting {
     pub fn new(broker: Broker, account: impl Into<String>) -> Self {
+        Self::with_clock(broker, account, Arc::new(SystemClock))
+    }
+
+    /// With the clock the staleness budget is read from (the simulation's).
+    pub fn with_clock(broker: Broker, account: impl Into<String>, clock: Arc<dyn Clock>) -> Self {
         Self {
             broker,
             account: account.into(),
-            book: Mutex::new(Book::default()),
+            book: Mutex::new(Ledger::default()),
+            clock,
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn positions(&self) -> BTreeMap<String, Decimal> {
-        self.book
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .positions
-            .clone()
+        self.lock().positions.clone()
     }
 
     pub fn orders(&self) -> u64 {
-        self.book.lock().unwrap_or_else(|e| e.into_inner()).orders
+        self.lock().orders
     }
+}
+
+impl Conversation for PaperNetting {
+    type Mark = ();
+
+    fn broker(&self) -> Broker {
+        self.broker
+    }
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn book(&self) -> Book {
+        Book::Margin
+    }
+
+    fn settle_time(&self) -> Duration {
+        SETTLE
+    }
+
+    async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, ()), ReadError> {
+        let net = self
+            .lock()
+            .positions
+            .get(req.intent.instrument.as_str())
+            .copied()
+            .unwrap_or_default();
+        Ok((Holdings::net(net), ()))
+    }
+
+    async fn rules(&self, _: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
+        Ok(PAPER_RULES)
+    }
+
+    async fn send(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        report: &LegReport,
+    ) -> Result<Ack, SendError> {
+        let mut book = self.lock();
+        let name = req.intent.instrument.to_string();
+        let net = book.positions.get(&name).copied().unwrap_or_default();
+        let (quantity, after) = match (leg.action, leg.side) {
+            (LegAction::Close(_), _) => (net.abs(), Decimal::ZERO),
+            (LegAction::Open, Side::Buy) => (leg.quantity, net + leg.quantity),
+            (LegAction::Open, Side::Sell) => (leg.quantity, net - leg.quantity),
+        };
+        if quantity.is_zero() {
+            return Ok(Ack::NothingToClose);
+        }
+        book.orders += 1;
+        let ack = Ack::Filled {
+            order_id: Some(format!("paper-{}", book.orders)),
+            quantity: Some(quantity),
+            price: Some(req.intent.reference_price),
+        };
+        book.positions.insert(name, after);
+        book.filled
+            .insert(report.client_order_id.to_string(), ack.clone());
+        Ok(ack)
+    }
+
+    async fn lookup(
+        &self,
+        _: &ExecRequest<'_>,
+        _: &PlannedLeg,
+        report: &LegReport,
+        _: &(),
+    ) -> Found {
+        match self.lock().filled.get(report.client_order_id.as_str()) {
+            Some(ack) => Found::Order(ack.clone()),
+            None => Found::NotCreated,
+        }
+    }
+
+    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
+        recover_from(&self.lock().filled, req)
+    }
+}
+
+/// The legs an earlier attempt filled, from the paper book's record by client order id.
+fn recover_from(filled: &BTreeMap<String, Ack>, req: &ExecRequest<'_>) -> Vec<LegReport> {
+    use shared::execution::Leg;
+    [Leg::Close, Leg::CloseHedge, Leg::Open]
+        .into_iter()
+        .filter_map(|leg| {
+            let coid = req.client_order_id(leg);
+            let Some(Ack::Filled {
+                order_id,
+                quantity,
+                price,
+            }) = filled.get(coid.as_str())
+            else {
+                return None;
+            };
+            let side = match (leg, req.intent.target) {
+                (Leg::Open, shared::alert::TargetPosition::Long) => Side::Buy,
+                (Leg::Open, _) => Side::Sell,
+                (_, shared::alert::TargetPosition::Long) => Side::Buy,
+                _ => Side::Sell,
+            };
+            let mut r = LegReport::new(req, leg, side, quantity.unwrap_or_default());
+            r.broker_order_id = order_id.clone();
+            r.fill_price = *price;
+            r.outcome = shared::outcome::Outcome::Filled;
+            Some(r)
+        })
+        .collect()
 }
 
 impl Venue for PaperNetting {
@@ -76,67 +199,11 @@ impl Venue for PaperNetting {
     }
 
     async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
-        let mut book = self.book.lock().unwrap_or_else(|e| e.into_inner());
-        let mut legs: Vec<LegReport> = [Leg::Close, Leg::Open]
-            .iter()
-            .filter_map(|l| book.filled.get(req.client_order_id(*l).as_str()).cloned())
-            .collect();
-        if legs.iter().any(|l| l.leg == Leg::Open) || !req.may_send {
-            let outcome = if legs.is_empty() {
-                Outcome::NoOp
-            } else {
-                Outcome::Filled
-            };
-            return Ok(Execution {
-                outcome,
-                legs,
-                reason: None,
-            });
-        }
-        let name = req.intent.instrument.to_string();
-        let net = book.positions.get(&name).copied().unwrap_or_default();
-        let zero = Decimal::ZERO;
-        let (close, open) = match req.intent.target {
-            TargetPosition::Long => (net < zero, (net <= zero).then_some(req.quantity)),
-            TargetPosition::Short => (net > zero, (net >= zero).then_some(-req.quantity)),
-            TargetPosition::NoLong => (net > zero, None),
-            TargetPosition::NoShort => (net < zero, None),
-            TargetPosition::Flat => (net != zero, None),
-        };
-        if !close && open.is_none() {
-            return Ok(Execution::no_op(format!(
-                "already at target {:?} (net {net})",
-                req.intent.target
-            )));
-        }
-        if close && !legs.iter().any(|l| l.leg == Leg::Close) {
-            book.orders += 1;
-            let side = if net > zero { Side::Sell } else { Side::Buy };
-            let report = leg(req, Leg::Close, side, net.abs(), book.orders);
-            book.filled
-                .insert(report.client_order_id.to_string(), report.clone());
-            book.positions.insert(name.clone(), zero);
-            legs.push(report);
-        }
-        if let Some(units) = open {
-            book.orders += 1;
-            let side = if units > zero { Side::Buy } else { Side::Sell };
-            let report = leg(req, Leg::Open, side, units.abs(), book.orders);
-            book.filled
-                .insert(report.client_order_id.to_string(), report.clone());
-            book.positions.insert(name, units);
-            legs.push(report);
-        }
-        Ok(Execution {
-            outcome: Outcome::Filled,
-            legs,
-            reason: None,
-        })
+        drive::execute(self, &*self.clock, req).await
     }
 }
 
 /// A spot wallet: balances per currency; products are `BASE-QUOTE`.
-#[derive(Debug)]
 pub struct PaperSpot {
     account: String,
     /// Holding less base than this counts as holding nothing (dust).
@@ -144,35 +211,165 @@ pub struct PaperSpot {
     /// Base amounts are rounded down to this many decimals.
     base_scale: u32,
     wallet: Mutex<Wallet>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for PaperSpot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaperSpot")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Balances, orders made, and fills by client order id.
 #[derive(Debug, Default)]
-struct Wallet(BTreeMap<String, Decimal>, u64, BTreeMap<String, LegReport>);
+struct Wallet {
+    balances: BTreeMap<String, Decimal>,
+    orders: u64,
+    filled: BTreeMap<String, Ack>,
+}
 
 impl PaperSpot {
     pub fn new(
         account: impl Into<String>,
         balances: impl IntoIterator<Item = (String, Decimal)>,
     ) -> Self {
+        Self::with_clock(account, balances, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(
+        account: impl Into<String>,
+        balances: impl IntoIterator<Item = (String, Decimal)>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             account: account.into(),
             dust: Decimal::new(1, 5),
             base_scale: 8,
-            wallet: Mutex::new(Wallet(balances.into_iter().collect(), 0, BTreeMap::new())),
+            wallet: Mutex::new(Wallet {
+                balances: balances.into_iter().collect(),
+                ..Default::default()
+            }),
+            clock,
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Wallet> {
+        self.wallet.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn balances(&self) -> BTreeMap<String, Decimal> {
-        self.wallet
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .clone()
+        self.lock().balances.clone()
     }
 
     pub fn orders(&self) -> u64 {
-        self.wallet.lock().unwrap_or_else(|e| e.into_inner()).1
+        self.lock().orders
+    }
+
+    fn currencies<'a>(&self, req: &'a ExecRequest<'_>) -> Result<(&'a str, &'a str), ReadError> {
+        req.intent
+            .instrument
+            .as_str()
+            .split_once('-')
+            .ok_or_else(|| {
+                ReadError::Refused(format!("{} is not BASE-QUOTE", req.intent.instrument))
+            })
+    }
+}
+
+impl Conversation for PaperSpot {
+    type Mark = ();
+
+    fn broker(&self) -> Broker {
+        Broker::Coinbase
+    }
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn book(&self) -> Book {
+        Book::Spot
+    }
+
+    fn settle_time(&self) -> Duration {
+        SETTLE
+    }
+
+    async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, ()), ReadError> {
+        let (base, _) = self.currencies(req)?;
+        let held = self.lock().balances.get(base).copied().unwrap_or_default();
+        // Dust counts as nothing: it cannot be sold, and does not make a position.
+        let held = if held > self.dust { held } else { Decimal::ZERO };
+        Ok((Holdings::net(held), ()))
+    }
+
+    async fn rules(&self, _: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
+        Ok(PAPER_RULES)
+    }
+
+    async fn send(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        report: &LegReport,
+    ) -> Result<Ack, SendError> {
+        let (base, quote) = self
+            .currencies(req)
+            .map_err(|_| SendError::Rejected {
+                order_id: None,
+                reason: "not BASE-QUOTE".into(),
+            })?;
+        let price = req.intent.reference_price;
+        let mut w = self.lock();
+        let held = w.balances.get(base).copied().unwrap_or_default();
+        let cash = w.balances.get(quote).copied().unwrap_or_default();
+        let round = |d: Decimal| d.round_dp_with_strategy(self.base_scale, RoundingStrategy::ToZero);
+        let (base_qty, b, q) = match leg.side {
+            Side::Buy => {
+                if cash < leg.quantity {
+                    return Err(SendError::Rejected {
+                        order_id: None,
+                        reason: format!("insufficient {quote}: {cash} < {}", leg.quantity),
+                    });
+                }
+                let qty = round(leg.quantity / price);
+                (qty, held + qty, cash - qty * price)
+            }
+            Side::Sell => {
+                let qty = round(held);
+                (qty, held - qty, cash + qty * price)
+            }
+        };
+        w.balances.insert(base.to_owned(), b);
+        w.balances.insert(quote.to_owned(), q);
+        w.orders += 1;
+        let ack = Ack::Filled {
+            order_id: Some(format!("paper-{}", w.orders)),
+            quantity: Some(base_qty),
+            price: Some(price),
+        };
+        w.filled
+            .insert(report.client_order_id.to_string(), ack.clone());
+        Ok(ack)
+    }
+
+    async fn lookup(
+        &self,
+        _: &ExecRequest<'_>,
+        _: &PlannedLeg,
+        report: &LegReport,
+        _: &(),
+    ) -> Found {
+        match self.lock().filled.get(report.client_order_id.as_str()) {
+            Some(ack) => Found::Order(ack.clone()),
+            None => Found::NotCreated,
+        }
+    }
+
+    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
+        recover_from(&self.lock().filled, req)
     }
 }
 
@@ -186,83 +383,6 @@ impl Venue for PaperSpot {
     }
 
     async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
-        let mut w = self.wallet.lock().unwrap_or_else(|e| e.into_inner());
-        let coid = req.client_order_id(Leg::Open);
-        if let Some(done) = w.2.get(coid.as_str()) {
-            return Ok(Execution {
-                outcome: Outcome::Filled,
-                legs: vec![done.clone()],
-                reason: None,
-            });
-        }
-        if !req.may_send {
-            return Ok(Execution::no_op("nothing was sent"));
-        }
-        let product = req.intent.instrument.to_string();
-        let Some((base, quote)) = product.split_once('-') else {
-            return Ok(Execution {
-                outcome: Outcome::Rejected,
-                legs: Vec::new(),
-                reason: Some(format!("{product} is not BASE-QUOTE")),
-            });
-        };
-        let price = req.intent.reference_price;
-        let held = w.0.get(base).copied().unwrap_or_default();
-        let (side, base_qty) = match req.intent.target {
-            TargetPosition::Long if held > self.dust => {
-                return Ok(Execution::no_op(format!("already holding {held} {base}")));
-            }
-            TargetPosition::Long => {
-                let cash = w.0.get(quote).copied().unwrap_or_default();
-                if cash < req.quantity {
-                    return Ok(Execution {
-                        outcome: Outcome::Rejected,
-                        legs: Vec::new(),
-                        reason: Some(format!("insufficient {quote}: {cash} < {}", req.quantity)),
-                    });
-                }
-                (
-                    Side::Buy,
-                    (req.quantity / price).round_dp_with_strategy(
-                        self.base_scale,
-                        rust_decimal::RoundingStrategy::ToZero,
-                    ),
-                )
-            }
-            TargetPosition::NoShort => return Ok(Execution::no_op("spot cannot be short")),
-            _ if held <= self.dust => {
-                return Ok(Execution::no_op(format!(
-                    "{held} {base} is below the minimum size"
-                )));
-            }
-            _ => (
-                Side::Sell,
-                held.round_dp_with_strategy(
-                    self.base_scale,
-                    rust_decimal::RoundingStrategy::ToZero,
-                ),
-            ),
-        };
-        let notional = base_qty * price;
-        let (b, q) = match side {
-            Side::Buy => (
-                held + base_qty,
-                w.0.get(quote).copied().unwrap_or_default() - notional,
-            ),
-            Side::Sell => (
-                held - base_qty,
-                w.0.get(quote).copied().unwrap_or_default() + notional,
-            ),
-        };
-        w.0.insert(base.to_owned(), b);
-        w.0.insert(quote.to_owned(), q);
-        w.1 += 1;
-        let report = leg(req, Leg::Open, side, base_qty, w.1);
-        w.2.insert(coid.to_string(), report.clone());
-        Ok(Execution {
-            outcome: Outcome::Filled,
-            legs: vec![report],
-            reason: None,
-        })
+        drive::execute(self, &*self.clock, req).await
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::killswitch::KillSwitch;
 use crate::metrics::{MetricsSink, StageLatencies, outcome_line};
-use crate::risk::{Refusal, RiskConfig};
-use crate::venue::{ExecRequest, Execution, NothingSent, Venue};
+use crate::risk::{DEFAULT_MAX_NOTIONAL, Refusal, RiskConfig};
+use crate::venue::{ExecRequest, Execution, NothingSent, Size, Venue};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -49,8 +49,6 @@ pub enum RecordError {
     KillSwitch(String),
     #[error(transparent)]
     NothingSent(#[from] NothingSent),
-    #[error("outcome unknown after lookup: {0}")]
-    Unknown(String),
     #[error(transparent)]
     Journal(#[from] JournalError),
 }
@@ -164,7 +162,7 @@ where
                 ),
             )
         });
-        let mut quantity = Decimal::ZERO;
+        let mut size = (Size::Quantity(Decimal::ZERO), DEFAULT_MAX_NOTIONAL);
         if blocked.is_none() {
             match self.kill_switch.engaged().await {
                 Err(e) => {
@@ -173,7 +171,7 @@ where
                 }
                 Ok(true) => blocked = Some((Outcome::Refused, Refusal::KillSwitch.to_string())),
                 Ok(false) => match self.settings.risk.check(intent, start) {
-                    Ok(q) => quantity = q,
+                    Ok(s) => size = s,
                     Err(r) => blocked = Some((Outcome::Refused, r.to_string())),
                 },
             }
@@ -187,9 +185,17 @@ where
                 reason: Some(reason.clone()),
             },
             _ => {
+                // The staleness budget: waits end, and nothing new is sent, after it.
+                let deadline = if intent.replay_forced {
+                    start + self.settings.max_age
+                } else {
+                    intent.signal_time + self.settings.max_age
+                };
                 let req = ExecRequest {
                     intent,
-                    quantity,
+                    size: size.0,
+                    deadline,
+                    max_notional: size.1,
                     takeover,
                     may_send: blocked.is_none(),
                 };
@@ -265,6 +271,7 @@ where
                 account: key.account.clone(),
                 instrument: intent.instrument.to_string(),
                 leg: leg.leg,
+                attempt: leg.attempt,
                 client_order_id: leg.client_order_id.clone(),
                 broker_order_id: leg.broker_order_id.clone(),
                 side: leg.side,
@@ -284,7 +291,7 @@ where
                 info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed")
             }
             Outcome::Refused => warn!(outcome = ?outcome, reason, "signal refused"),
-            Outcome::Rejected | Outcome::Expired | Outcome::Unknown => {
+            Outcome::Rejected | Outcome::Expired | Outcome::NotExecuted | Outcome::Unknown => {
                 error!(outcome = ?outcome, reason, "signal not executed");
                 self.notify(intent, outcome, reason).await;
             }
@@ -304,10 +311,11 @@ where
             self.clock.now(),
         ));
 
-        if outcome == Outcome::Unknown {
-            // Lease kept: the redelivery takes over and looks the orders up again.
-            return Err(RecordError::Unknown(reason.to_owned()));
-        }
+        // Every outcome, unknown included, completes the record and acknowledges: the lookups
+        // the broker documents have been made, a redelivery would come after the staleness
+        // budget and could send nothing, and a message kept in the queue would block every
+        // later signal of its instrument. An unknown signal is journaled with its real cause
+        // and alarmed (above) for the operator to resolve.
         let now = self.clock.now();
         self.store
             .complete(key, outcome, now + self.settings.record_ttl)

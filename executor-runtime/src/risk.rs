@@ -11,26 +11,88 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use shared::alert::TargetPosition;
 use shared::config::{ConfigError, Env};
+use crate::venue::Size;
 use shared::message::OrderIntent;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RiskFile {
-    default_size: Decimal,
+    /// A size for every instrument without one of its own or of its class. Optional, and
+    /// best left out: one unit size cannot fit FX, metals and indices at once.
+    default_size: Option<Decimal>,
     default_max_position: Decimal,
+    /// The per-order notional cap (quote currency) where nothing narrower is set.
+    max_notional: Option<Decimal>,
+    #[serde(default)]
+    classes: BTreeMap<String, InstrumentFile>,
     #[serde(default)]
     instruments: BTreeMap<String, InstrumentFile>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InstrumentFile {
     size: Option<Decimal>,
+    /// Size by an amount of quote currency at the alert's close instead of a unit count.
+    notional: Option<Decimal>,
     max_position: Option<Decimal>,
     max_override: Option<Decimal>,
+    max_notional: Option<Decimal>,
     #[serde(default)]
     windows: Vec<String>,
+}
+
+/// The per-order notional cap when the configuration names none: 250,000 in the
+/// instrument's quote currency (about two E-mini S&P contracts). A configuration may set
+/// another cap, never none.
+pub const DEFAULT_MAX_NOTIONAL: Decimal = Decimal::from_parts(250_000, 0, 0, false, 0);
+
+/// The asset class an instrument's default size comes from (`[classes.<name>]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetClass {
+    /// A currency pair at OANDA (`EUR_USD`): both sides are currencies.
+    Fx,
+    /// A precious metal at OANDA (`XAU_USD`, `XAG_USD`, `XPT_USD`, `XPD_USD`).
+    Metal,
+    /// Any other OANDA instrument: indices, commodities, bonds (`SPX500_USD`, `BCO_USD`).
+    Cfd,
+    /// A futures contract at Tradovate.
+    Futures,
+    /// A spot product at Coinbase (its size is a quote amount).
+    Crypto,
+}
+
+/// Currencies OANDA lists pairs in; an instrument with both halves here is FX.
+const CURRENCIES: [&str; 20] = [
+    "USD", "EUR", "JPY", "GBP", "CHF", "CAD", "AUD", "NZD", "HKD", "SGD", "CNH", "ZAR", "MXN",
+    "NOK", "SEK", "DKK", "PLN", "HUF", "CZK", "TRY",
+];
+
+impl AssetClass {
+    pub fn of(broker: shared::Broker, instrument: &str) -> Self {
+        match broker {
+            shared::Broker::Tradovate => Self::Futures,
+            shared::Broker::Coinbase => Self::Crypto,
+            shared::Broker::Oanda => match instrument.split_once('_') {
+                Some((b, _)) if ["XAU", "XAG", "XPT", "XPD"].contains(&b) => Self::Metal,
+                Some((b, q)) if CURRENCIES.contains(&b) && CURRENCIES.contains(&q) => Self::Fx,
+                _ => Self::Cfd,
+            },
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fx => "fx",
+            Self::Metal => "metal",
+            Self::Cfd => "cfd",
+            Self::Futures => "futures",
+            Self::Crypto => "crypto",
+        }
+    }
+
+    const ALL: [Self; 5] = [Self::Fx, Self::Metal, Self::Cfd, Self::Futures, Self::Crypto];
 }
 
 /// One trading window: days of the week and a UTC time range (`Mon-Fri 07:00-20:00`).
@@ -88,18 +150,24 @@ impl Window {
     }
 }
 
+/// One instrument's guards, after its section, its class's and the defaults are merged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstrumentRisk {
-    pub size: Decimal,
+    /// `None`: no size is configured, and an entry is refused.
+    pub size: Option<Size>,
     pub max_position: Decimal,
     pub max_override: Decimal,
+    pub max_notional: Decimal,
     pub windows: Vec<Window>,
 }
 
 #[derive(Debug, Clone)]
 pub struct RiskConfig {
-    default: InstrumentRisk,
-    instruments: BTreeMap<String, InstrumentRisk>,
+    default: InstrumentFile,
+    default_max_position: Decimal,
+    max_notional: Decimal,
+    classes: BTreeMap<String, InstrumentFile>,
+    instruments: BTreeMap<String, InstrumentFile>,
 }
 
 /// Why a guard refused a signal: journaled as `refused` with this text.
@@ -119,6 +187,10 @@ pub enum Refusal {
         size: Decimal,
         max: Decimal,
     },
+    #[error(
+        "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional, or classes.{class}.size, in RISK_CONFIG"
+    )]
+    NoSize { instrument: String, class: &'static str },
     #[error("{instrument}: entries are outside its trading windows at {at}")]
     OutsideTradingWindow {
         instrument: String,
@@ -130,50 +202,59 @@ pub const RISK_CONFIG_FILE: &str = "RISK_CONFIG_FILE";
 pub const RISK_CONFIG: &str = "RISK_CONFIG";
 
 impl RiskConfig {
-    /// `default_size` and `default_max_position` apply to instruments without a section.
+    /// Parses the TOML; every amount must be positive, every window valid, and every class
+    /// one of `fx`, `metal`, `cfd`, `futures`, `crypto`. Errors name the key.
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let file: RiskFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        let positive = |what: &str, d: Decimal| {
-            if d > Decimal::ZERO {
-                Ok(d)
-            } else {
+        let positive = |what: &str, d: Option<Decimal>| match d {
+            Some(d) if d <= Decimal::ZERO => {
                 Err(format!("{what} must be greater than zero, got {d}"))
             }
+            _ => Ok(()),
         };
-        let default = InstrumentRisk {
-            size: positive("default_size", file.default_size)?,
-            max_position: positive("default_max_position", file.default_max_position)?,
-            max_override: file.default_max_position,
-            windows: Vec::new(),
-        };
-        let mut instruments = BTreeMap::new();
-        for (name, i) in file.instruments {
-            let max_position = positive(
-                &format!("instruments.{name}.max_position"),
-                i.max_position.unwrap_or(default.max_position),
-            )?;
-            let windows = i
-                .windows
-                .iter()
-                .map(|w| Window::parse(w).map_err(|e| format!("instruments.{name}.windows: {e}")))
-                .collect::<Result<_, _>>()?;
-            instruments.insert(
-                name.clone(),
-                InstrumentRisk {
-                    size: positive(
-                        &format!("instruments.{name}.size"),
-                        i.size.unwrap_or(default.size),
-                    )?,
-                    max_position,
-                    max_override: i.max_override.unwrap_or(max_position),
-                    windows,
-                },
-            );
+        positive("default_size", file.default_size)?;
+        positive("default_max_position", Some(file.default_max_position))?;
+        positive("max_notional", file.max_notional)?;
+        for (name, class) in &file.classes {
+            if !AssetClass::ALL.iter().any(|c| c.as_str() == name) {
+                return Err(format!(
+                    "classes.{name}: not an asset class (fx, metal, cfd, futures, crypto)"
+                ));
+            }
+            Self::check_section(&format!("classes.{name}"), class, &positive)?;
+        }
+        for (name, i) in &file.instruments {
+            Self::check_section(&format!("instruments.{name}"), i, &positive)?;
         }
         Ok(Self {
-            default,
-            instruments,
+            default: InstrumentFile {
+                size: file.default_size,
+                ..Default::default()
+            },
+            default_max_position: file.default_max_position,
+            max_notional: file.max_notional.unwrap_or(DEFAULT_MAX_NOTIONAL),
+            classes: file.classes,
+            instruments: file.instruments,
         })
+    }
+
+    fn check_section(
+        at: &str,
+        i: &InstrumentFile,
+        positive: &impl Fn(&str, Option<Decimal>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        if i.size.is_some() && i.notional.is_some() {
+            return Err(format!("{at}: set size or notional, not both"));
+        }
+        positive(&format!("{at}.size"), i.size)?;
+        positive(&format!("{at}.notional"), i.notional)?;
+        positive(&format!("{at}.max_position"), i.max_position)?;
+        positive(&format!("{at}.max_override"), i.max_override)?;
+        positive(&format!("{at}.max_notional"), i.max_notional)?;
+        for w in &i.windows {
+            Window::parse(w).map_err(|e| format!("{at}.windows: {e}"))?;
+        }
+        Ok(())
     }
 
     /// From `RISK_CONFIG` (inline TOML) or `RISK_CONFIG_FILE`; `fallback` (the executor's
@@ -196,15 +277,50 @@ impl RiskConfig {
         })
     }
 
-    pub fn instrument(&self, name: &str) -> &InstrumentRisk {
-        self.instruments.get(name).unwrap_or(&self.default)
+    /// The guards of one instrument: its own section first, then its class's, then the
+    /// defaults.
+    pub fn instrument(&self, class: AssetClass, name: &str) -> InstrumentRisk {
+        let empty = InstrumentFile::default();
+        let own = self.instruments.get(name).unwrap_or(&empty);
+        let class_file = self.classes.get(class.as_str()).unwrap_or(&empty);
+        let layers = [own, class_file, &self.default];
+        let size = layers.iter().find_map(|l| match (l.size, l.notional) {
+            (Some(q), _) => Some(Size::Quantity(q)),
+            (None, Some(n)) => Some(Size::Notional(n)),
+            _ => None,
+        });
+        let pick = |f: fn(&InstrumentFile) -> Option<Decimal>| layers.iter().find_map(|l| f(l));
+        let max_position = pick(|l| l.max_position).unwrap_or(self.default_max_position);
+        // A window list is the instrument's own, or else its class's.
+        let windows = [own, class_file]
+            .iter()
+            .find(|l| !l.windows.is_empty())
+            .map(|l| {
+                l.windows
+                    .iter()
+                    .filter_map(|w| Window::parse(w).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        InstrumentRisk {
+            size,
+            max_position,
+            max_override: pick(|l| l.max_override).unwrap_or(max_position),
+            max_notional: pick(|l| l.max_notional).unwrap_or(self.max_notional),
+            windows,
+        }
     }
 
-    /// The size to trade, after every guard but the kill switch (checked by the caller,
-    /// which reads it at run time).
-    pub fn check(&self, intent: &OrderIntent, now: DateTime<Utc>) -> Result<Decimal, Refusal> {
+    /// The size to trade and the per-order notional cap, after every guard but the kill
+    /// switch (checked by the caller, which reads it at run time). Exits need no size.
+    pub fn check(
+        &self,
+        intent: &OrderIntent,
+        now: DateTime<Utc>,
+    ) -> Result<(Size, Decimal), Refusal> {
         let name = intent.instrument.as_str();
-        let risk = self.instrument(name);
+        let class = AssetClass::of(intent.broker, name);
+        let risk = self.instrument(class, name);
         let is_entry = matches!(intent.target, TargetPosition::Long | TargetPosition::Short);
         if is_entry && !risk.windows.is_empty() && !risk.windows.iter().any(|w| w.contains(now)) {
             return Err(Refusal::OutsideTradingWindow {
@@ -220,17 +336,30 @@ impl RiskConfig {
                     max: risk.max_override,
                 });
             }
-            Some(requested) => requested,
-            None => risk.size,
+            Some(requested) => Size::Quantity(requested),
+            None => match risk.size {
+                Some(size) => size,
+                // An exit closes what is held; it needs no size of its own.
+                None if !is_entry => Size::Quantity(Decimal::ONE),
+                None => {
+                    return Err(Refusal::NoSize {
+                        instrument: name.to_owned(),
+                        class: class.as_str(),
+                    });
+                }
+            },
         };
-        if is_entry && size > risk.max_position {
+        if let Size::Quantity(size) = size
+            && is_entry
+            && size > risk.max_position
+        {
             return Err(Refusal::OverMaxPosition {
                 instrument: name.to_owned(),
                 size,
                 max: risk.max_position,
             });
         }
-        Ok(size)
+        Ok((size, risk.max_notional))
     }
 }
 
@@ -308,7 +437,7 @@ windows = ["Mon-Fri 07:00-20:00"]
         }
         assert_eq!(
             risk.check(&intent(ShortEntry, None), monday),
-            Ok(Decimal::from(1000))
+            Ok((Size::Quantity(Decimal::from(1000)), DEFAULT_MAX_NOTIONAL))
         );
     }
 
@@ -325,9 +454,79 @@ windows = ["Mon-Fri 07:00-20:00"]
             &intent(shared::Action::LongEntry, Some(Decimal::from(2000))),
             monday,
         );
-        assert_eq!(ok, Ok(Decimal::from(2000)));
-        assert_eq!(risk.instrument("GBP_USD").size, Decimal::ONE);
-        assert_eq!(risk.instrument("GBP_USD").max_position, Decimal::from(3));
+        assert_eq!(
+            ok,
+            Ok((Size::Quantity(Decimal::from(2000)), DEFAULT_MAX_NOTIONAL))
+        );
+        let gbp = risk.instrument(AssetClass::Fx, "GBP_USD");
+        assert_eq!(gbp.size, Some(Size::Quantity(Decimal::ONE)));
+        assert_eq!(gbp.max_position, Decimal::from(3));
+    }
+
+    fn on(broker: shared::Broker, instrument: &str, action: shared::Action) -> OrderIntent {
+        OrderIntent {
+            broker,
+            instrument: shared::Instrument::new(instrument),
+            ..intent(action, None)
+        }
+    }
+
+    #[test]
+    fn sizes_come_from_the_instrument_then_its_class_and_a_metal_without_one_is_refused() {
+        let risk = RiskConfig::from_toml(
+            r#"
+default_max_position = "100000"
+max_notional = "50000"
+[classes.fx]
+size = "1000"
+[instruments.SPX500_USD]
+notional = "5000"
+max_notional = "20000"
+"#,
+        )
+        .unwrap();
+        let monday: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
+        use shared::Action::*;
+        use shared::Broker::Oanda;
+        assert_eq!(
+            risk.check(&on(Oanda, "GBP_USD", LongEntry), monday),
+            Ok((Size::Quantity(Decimal::from(1000)), Decimal::from(50_000)))
+        );
+        assert_eq!(
+            risk.check(&on(Oanda, "SPX500_USD", LongEntry), monday),
+            Ok((Size::Notional(Decimal::from(5000)), Decimal::from(20_000)))
+        );
+        let gold = risk.check(&on(Oanda, "XAU_USD", LongEntry), monday);
+        assert!(
+            matches!(&gold, Err(Refusal::NoSize { class: "metal", .. })),
+            "{gold:?}"
+        );
+        assert!(gold.unwrap_err().to_string().contains("XAU_USD"));
+        // Exits close what is held: no size needed.
+        assert!(risk.check(&on(Oanda, "XAU_USD", Flatten), monday).is_ok());
+    }
+
+    #[test]
+    fn asset_classes_follow_the_instrument_names() {
+        use shared::Broker::*;
+        assert_eq!(AssetClass::of(Oanda, "EUR_USD"), AssetClass::Fx);
+        assert_eq!(AssetClass::of(Oanda, "XAU_USD"), AssetClass::Metal);
+        assert_eq!(AssetClass::of(Oanda, "SPX500_USD"), AssetClass::Cfd);
+        assert_eq!(AssetClass::of(Oanda, "BCO_USD"), AssetClass::Cfd);
+        assert_eq!(AssetClass::of(Tradovate, "ESZ6"), AssetClass::Futures);
+        assert_eq!(AssetClass::of(Coinbase, "BTC-USD"), AssetClass::Crypto);
+    }
+
+    #[test]
+    fn the_notional_cap_cannot_be_switched_off() {
+        let err = RiskConfig::from_toml("default_max_position = \"1\"\nmax_notional = \"0\"")
+            .unwrap_err();
+        assert!(err.contains("max_notional"), "{err}");
+        let err = RiskConfig::from_toml(
+            "default_max_position = \"1\"\n[classes.bonds]\nsize = \"1\"",
+        )
+        .unwrap_err();
+        assert!(err.contains("classes.bonds"), "{err}");
     }
 
     #[test]

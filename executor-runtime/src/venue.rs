@@ -4,6 +4,7 @@
 //! notifications, metrics); a venue owns only the broker conversation: read the position,
 //! close, confirm, open, and resolve any ambiguity by lookup.
 
+use crate::plan::NotionalLimit;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use shared::execution::{ClientOrderId, Leg, Side};
@@ -16,9 +17,15 @@ use std::future::Future;
 #[derive(Debug, Clone)]
 pub struct ExecRequest<'a> {
     pub intent: &'a OrderIntent,
-    /// Size of the position to hold after an entry (units, contracts or quote amount), as
-    /// configured or overridden, always positive.
-    pub quantity: Decimal,
+    /// Size of the position to hold after an entry, always positive: units, contracts or
+    /// (spot buy) quote amount, or a notional to convert at the alert's close.
+    pub size: Size,
+    /// The end of the staleness budget (`timenow` + the max age; for a forced replay, the
+    /// executor's start + the max age). Waits (a rate limit's, a settle time, a liquidation
+    /// to show flat) end there, and nothing new is sent after it.
+    pub deadline: DateTime<Utc>,
+    /// The per-order notional cap in the instrument's quote currency; always set.
+    pub max_notional: Decimal,
     /// A previous attempt's lease expired: the broker may already have our orders, so look
     /// them up by client order id before sending anything.
     pub takeover: bool,
@@ -26,9 +33,29 @@ pub struct ExecRequest<'a> {
     pub may_send: bool,
 }
 
+/// How large an entry is, as the risk configuration sizes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// Units, contracts, or for a spot buy the quote amount.
+    Quantity(Decimal),
+    /// An amount of quote currency, converted to units at the alert's close and rounded down
+    /// to the instrument's increment once the broker's rules are read.
+    Notional(Decimal),
+}
+
 impl ExecRequest<'_> {
     pub fn client_order_id(&self, leg: Leg) -> ClientOrderId {
         ClientOrderId::new(&self.intent.signal_id, leg)
+    }
+
+    /// The notional check of an open leg at the alert's close, `multiplier` being the
+    /// contract's point value (1 for FX, CFDs and spot).
+    pub fn notional_limit(&self, multiplier: Decimal) -> NotionalLimit {
+        NotionalLimit {
+            price: self.intent.reference_price,
+            multiplier,
+            cap: self.max_notional,
+        }
     }
 }
 
@@ -39,6 +66,9 @@ pub struct LegReport {
     pub side: Side,
     pub quantity: Decimal,
     pub client_order_id: ClientOrderId,
+    /// 1 for the first send of this leg, 2 for a send again with the same client order id
+    /// after the broker was shown not to have the first: one journal row per send.
+    pub attempt: u32,
     pub broker_order_id: Option<String>,
     pub fill_price: Option<Decimal>,
     pub outcome: Outcome,
@@ -58,10 +88,34 @@ pub struct Execution {
 
 impl Execution {
     pub fn no_op(reason: impl Into<String>) -> Self {
+        Self::without_legs(Outcome::NoOp, reason)
+    }
+
+    /// Ended before any order: a no-op, a refusal, a reject of the signal as a whole.
+    pub fn without_legs(outcome: Outcome, reason: impl Into<String>) -> Self {
         Self {
-            outcome: Outcome::NoOp,
+            outcome,
             legs: Vec::new(),
             reason: Some(reason.into()),
+        }
+    }
+}
+
+impl LegReport {
+    /// A leg about to be sent (or found): outcome unknown until the broker says.
+    pub fn new(req: &ExecRequest<'_>, leg: Leg, side: Side, quantity: Decimal) -> Self {
+        Self {
+            leg,
+            side,
+            quantity,
+            client_order_id: req.client_order_id(leg),
+            attempt: 1,
+            broker_order_id: None,
+            fill_price: None,
+            outcome: Outcome::Unknown,
+            error: None,
+            sent_at: None,
+            acked_at: None,
         }
     }
 }

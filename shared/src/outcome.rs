@@ -14,8 +14,13 @@ pub enum Outcome {
     Rejected,
     /// A local guard refused it (kill switch, max position, trading window, unroutable).
     Refused,
-    /// Too old when it reached the executor.
+    /// Too old when it reached the executor, or the staleness budget ran out before the
+    /// signal could complete.
     Expired,
+    /// The broker documented that it did not carry the request out (a rate limit, a penalty
+    /// ticket, "try later"), confirmed by lookup, and no later send fit the staleness budget.
+    /// Nothing was created; never journaled as `rejected`.
+    NotExecuted,
     /// Timeout, 5xx or transport error after the request may have left.
     Unknown,
 }

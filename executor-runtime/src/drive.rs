@@ -1,0 +1,523 @@
+//! The execution core every real broker shares: read holdings, [`plan`] the legs, check them
+//! all ([`preflight`]) before the first leaves, then send each leg with one recovery rule.
+//! A broker implements [`Conversation`] (how to read, send and look up); everything else is
+//! here, once.
+//!
+//! # One error classification
+//! Every order request ends in one of:
+//! - an [`Ack`]: the broker answered (filled, created-and-cancelled, nothing to close, or
+//!   accepted and still working when the wait ended);
+//! - [`SendError::Rejected`]: a definitive no; journaled `rejected`, never sent again;
+//! - [`SendError::NotExecuted`]: the broker documents that it did not carry the request out
+//!   (HTTP 429, a Tradovate penalty ticket). Wait as told while the staleness budget allows,
+//!   confirm by lookup that nothing was created, and send again with the same client order id;
+//!   when the budget does not allow it, the signal ends `not_executed`, never `rejected`;
+//! - [`SendError::Unknown`]: a timeout, a 5xx, a dropped connection: the request may have
+//!   been carried out. Wait the broker's settle time, then look the order up through the
+//!   sources the broker documents ([`Conversation::lookup`]). Send again (same client order
+//!   id) only when every source agrees nothing was created; a lookup that cannot tell ends the
+//!   signal `unknown`, alarmed.
+//!
+//! Each send is its own [`LegReport`] (attempt 1, 2, …), so the journal shows a second
+//! order for a leg as a second row.
+
+use crate::plan::{
+    Book, Holdings, LegAction, PlanRefusal, PlannedLeg, TradingRules, plan, preflight,
+};
+use crate::venue::{ExecRequest, Execution, LegReport, NothingSent, Size};
+use chrono::{DateTime, Utc};
+use rust_decimal::{Decimal, RoundingStrategy};
+use shared::clock::Clock;
+use shared::outcome::Outcome;
+use shared::routing::Broker;
+use std::future::Future;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// What the broker said about one order request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ack {
+    /// Filled (in full, or an IOC in part): what filled and at what average price, as far as
+    /// the broker reported it.
+    Filled {
+        order_id: Option<String>,
+        quantity: Option<Decimal>,
+        price: Option<Decimal>,
+    },
+    /// Created and then cancelled or rejected by the broker (OANDA's 201 with a cancel, a
+    /// Tradovate order ending `Rejected`): definitive, nothing filled.
+    Cancelled {
+        order_id: Option<String>,
+        reason: String,
+    },
+    /// The broker has the order but it had not filled when the wait ended: never send again.
+    Working { order_id: String },
+    /// A close found the side already flat.
+    NothingToClose,
+}
+
+/// How an order request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// A definitive no; nothing was created.
+    #[error("rejected: {reason}")]
+    Rejected {
+        order_id: Option<String>,
+        reason: String,
+    },
+    /// Documented as not carried out (429, a penalty): wait `retry_after` if given.
+    #[error("not executed: {reason}")]
+    NotExecuted {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// The request may have been carried out.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+}
+
+/// What a lookup through the broker's documented sources found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    Order(Ack),
+    /// Every documented source agrees: no such order was created.
+    NotCreated,
+    /// The sources could not be read, or disagree: the outcome stays unknown.
+    Inconclusive(String),
+}
+
+/// Why holdings or rules could not be read. Before the first order nothing was sent, so the
+/// message may come back; an instrument the broker does not know is a definitive no.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    Unavailable(String),
+    Refused(String),
+}
+
+/// The broker conversation: the only part of an executor that differs between brokers.
+pub trait Conversation: Send + Sync {
+    /// Read together with the holdings, handed to [`Conversation::lookup`] (OANDA: the
+    /// `lastTransactionID` from before the send).
+    type Mark: Clone + Send + Sync;
+
+    fn broker(&self) -> Broker;
+    fn account(&self) -> &str;
+    fn book(&self) -> Book;
+
+    /// How long after an ambiguous answer an order, a fill or a position may take to show
+    /// in the broker's lookups (asynchronous fills). Waited before every lookup.
+    fn settle_time(&self) -> Duration;
+
+    /// How often a close is checked for flat (and an order for its fill).
+    fn poll_interval(&self) -> Duration {
+        Duration::from_millis(250)
+    }
+
+    /// A close that the broker works asynchronously (Tradovate's liquidation) may still be
+    /// working after a crash: a takeover waits for flat instead of closing a second time.
+    fn closes_are_asynchronous(&self) -> bool {
+        false
+    }
+
+    /// Quote currency per unit per point of price (a futures contract's point value).
+    fn multiplier(&self, req: &ExecRequest<'_>) -> Decimal {
+        let _ = req;
+        Decimal::ONE
+    }
+
+    fn holdings(
+        &self,
+        req: &ExecRequest<'_>,
+    ) -> impl Future<Output = Result<(Holdings, Self::Mark), ReadError>> + Send;
+
+    /// The instrument's order-size rules, read from the broker.
+    fn rules(
+        &self,
+        req: &ExecRequest<'_>,
+    ) -> impl Future<Output = Result<TradingRules, ReadError>> + Send;
+
+    /// Sends one leg once. Never retried inside: the core decides about a second send.
+    fn send(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        report: &LegReport,
+    ) -> impl Future<Output = Result<Ack, SendError>> + Send;
+
+    /// Looks the leg's order up (by its client order id) through documented sources only.
+    fn lookup(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        report: &LegReport,
+        mark: &Self::Mark,
+    ) -> impl Future<Output = Found> + Send;
+
+    /// After a takeover: the legs an earlier attempt got done, as far as the broker's
+    /// documented sources tell (for the journal). The plan itself comes from the holdings.
+    fn recover(
+        &self,
+        req: &ExecRequest<'_>,
+        mark: &Self::Mark,
+    ) -> impl Future<Output = Vec<LegReport>> + Send {
+        let _ = (req, mark);
+        async { Vec::new() }
+    }
+}
+
+/// The time left until `deadline` by `clock`, as a wall-clock duration (zero when past).
+pub fn remaining<C: Clock + ?Sized>(clock: &C, deadline: DateTime<Utc>) -> Duration {
+    (deadline - clock.now()).to_std().unwrap_or_default()
+}
+
+/// Drives the account to `req.intent.target` through `conv`. `Err` only when nothing was sent.
+pub async fn execute<V: Conversation, C: Clock + ?Sized>(
+    conv: &V,
+    clock: &C,
+    req: &ExecRequest<'_>,
+) -> Result<Execution, NothingSent> {
+    let nothing = |why: String| NothingSent {
+        broker: conv.broker(),
+        reason: why,
+    };
+    let (held, mark) = match conv.holdings(req).await {
+        Ok(h) => h,
+        Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
+        Err(ReadError::Refused(why)) => {
+            return Ok(Execution::without_legs(Outcome::Rejected, why));
+        }
+    };
+    let mut legs = if req.takeover {
+        conv.recover(req, &mark).await
+    } else {
+        Vec::new()
+    };
+    if !req.may_send {
+        // Stale: report what an earlier attempt did, send nothing.
+        return Ok(finish(legs, None));
+    }
+    let rules = match conv.rules(req).await {
+        Ok(r) => r,
+        Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
+        Err(ReadError::Refused(why)) => {
+            return Ok(Execution::without_legs(Outcome::Rejected, why));
+        }
+    };
+    let multiplier = conv.multiplier(req);
+    let size = match size_in_units(req, &rules, multiplier) {
+        Ok(s) => s,
+        Err(refusal) => return Ok(Execution::without_legs(Outcome::Refused, refusal)),
+    };
+    let planned = plan(req.intent.target, held, size, conv.book());
+    if planned.is_empty() {
+        let mut e = Execution::no_op(format!(
+            "already at target {:?} (long {}, short {})",
+            req.intent.target, held.long, held.short
+        ));
+        if !legs.is_empty() {
+            e = finish(legs, None);
+        }
+        return Ok(e);
+    }
+    let limit = req.notional_limit(multiplier);
+    if let Err(refusal) = preflight(&planned, &rules, Some(&limit)) {
+        return Ok(refuse(refusal));
+    }
+
+    let mut mark = mark;
+    for leg in &planned {
+        if clock.now() >= req.deadline {
+            let reason = format!(
+                "staleness budget ran out at {} before the {} leg; not sent",
+                req.deadline,
+                leg.leg.as_str()
+            );
+            return Ok(finish(legs, Some((Outcome::Expired, reason))));
+        }
+        let closes = matches!(leg.action, LegAction::Close(_));
+        if closes && req.takeover && conv.closes_are_asynchronous() {
+            // An earlier attempt's close may still be working: never close twice.
+            match await_flat(conv, clock, req, leg).await {
+                Ok((report, fresh)) => {
+                    legs.retain(|l| l.leg != leg.leg);
+                    legs.push(report);
+                    mark = fresh;
+                    continue;
+                }
+                Err(report) => {
+                    let why = report.error.clone().unwrap_or_default();
+                    legs.push(report);
+                    return Ok(finish(legs, Some((Outcome::Unknown, why))));
+                }
+            }
+        }
+        let rows = send_leg(conv, clock, req, leg, &mark).await;
+        let last = rows.last().cloned();
+        legs.retain(|l| l.leg != leg.leg);
+        legs.extend(rows);
+        let Some(last) = last else { continue };
+        match last.outcome {
+            Outcome::Filled | Outcome::NoOp => {}
+            other => {
+                let why = last.error.clone().unwrap_or_default();
+                return Ok(finish(legs, Some((other, why))));
+            }
+        }
+        if closes {
+            // Never both directions: the next leg waits until the close shows in the position.
+            match confirm_flat(conv, clock, req, leg).await {
+                Ok(fresh) => mark = fresh,
+                Err(why) => return Ok(finish(legs, Some((Outcome::Unknown, why)))),
+            }
+        }
+    }
+    Ok(finish(legs, None))
+}
+
+fn refuse(refusal: PlanRefusal) -> Execution {
+    Execution::without_legs(
+        Outcome::Refused,
+        format!("{refusal}; nothing was sent"),
+    )
+}
+
+/// The entry size in the broker's units: a configured quantity as is, a notional converted
+/// at the alert's close and rounded down to the instrument's increment.
+fn size_in_units(
+    req: &ExecRequest<'_>,
+    rules: &TradingRules,
+    multiplier: Decimal,
+) -> Result<Decimal, String> {
+    match req.size {
+        Size::Quantity(q) => Ok(q),
+        Size::Notional(amount) => {
+            let per_unit = req.intent.reference_price * multiplier;
+            if per_unit <= Decimal::ZERO {
+                return Err("no usable price to size by notional".into());
+            }
+            let raw = amount / per_unit;
+            let units = if rules.increment > Decimal::ZERO {
+                (raw / rules.increment).round_dp_with_strategy(0, RoundingStrategy::ToZero)
+                    * rules.increment
+            } else {
+                raw
+            };
+            if units <= Decimal::ZERO {
+                return Err(format!(
+                    "notional {amount} at {} buys less than one increment ({})",
+                    req.intent.reference_price,
+                    rules.increment.normalize()
+                ));
+            }
+            Ok(units.normalize())
+        }
+    }
+}
+
+/// The signal's outcome from its legs: the stop reason if it stopped, else filled or no-op.
+fn finish(legs: Vec<LegReport>, stopped: Option<(Outcome, String)>) -> Execution {
+    match stopped {
+        Some((outcome, reason)) => Execution {
+            outcome,
+            legs,
+            reason: Some(reason),
+        },
+        None => Execution {
+            outcome: if legs.iter().any(|l| l.outcome == Outcome::Filled) {
+                Outcome::Filled
+            } else {
+                Outcome::NoOp
+            },
+            legs,
+            reason: None,
+        },
+    }
+}
+
+fn apply<C: Clock + ?Sized>(clock: &C, mut row: LegReport, ack: Ack) -> LegReport {
+    row.acked_at = Some(clock.now());
+    match ack {
+        Ack::Filled {
+            order_id,
+            quantity,
+            price,
+        } => {
+            row.broker_order_id = order_id.or(row.broker_order_id);
+            if let Some(q) = quantity.filter(|q| !q.is_zero()) {
+                row.quantity = q.abs();
+            }
+            row.fill_price = price.or(row.fill_price);
+            row.outcome = Outcome::Filled;
+        }
+        Ack::Cancelled { order_id, reason } => {
+            row.broker_order_id = order_id.or(row.broker_order_id);
+            row.outcome = Outcome::Rejected;
+            row.error = Some(reason);
+        }
+        Ack::Working { order_id } => {
+            row.error = Some(format!(
+                "order {order_id} accepted but not filled by the staleness deadline; not sent again"
+            ));
+            row.broker_order_id = Some(order_id);
+            row.outcome = Outcome::Unknown;
+        }
+        Ack::NothingToClose => row.outcome = Outcome::NoOp,
+    }
+    row
+}
+
+/// Sends one leg, resolving every failure by the classification above. Returns one row per
+/// send; the last row is the leg's result.
+pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
+    conv: &V,
+    clock: &C,
+    req: &ExecRequest<'_>,
+    leg: &PlannedLeg,
+    mark: &V::Mark,
+) -> Vec<LegReport> {
+    const MAX_SENDS: u32 = 3;
+    let mut rows = Vec::new();
+    let mut row = LegReport::new(req, leg.leg, leg.side, leg.quantity);
+    loop {
+        row.sent_at = Some(clock.now());
+        let failure = match conv.send(req, leg, &row).await {
+            Ok(ack) => {
+                rows.push(apply(clock, row, ack));
+                return rows;
+            }
+            Err(SendError::Rejected { order_id, reason }) => {
+                row.acked_at = Some(clock.now());
+                row.broker_order_id = order_id;
+                row.outcome = Outcome::Rejected;
+                row.error = Some(reason);
+                rows.push(row);
+                return rows;
+            }
+            Err(e) => e,
+        };
+        let wait = match &failure {
+            SendError::NotExecuted { retry_after, .. } => {
+                retry_after.unwrap_or(conv.settle_time()).max(conv.settle_time())
+            }
+            _ => conv.settle_time(),
+        };
+        let left = remaining(clock, req.deadline);
+        warn!(leg = leg.leg.as_str(), attempt = row.attempt, error = %failure, wait_ms = wait.as_millis() as u64, "order not confirmed; waiting, then looking it up");
+        if let SendError::NotExecuted { reason, .. } = &failure
+            && wait > left
+        {
+            // Documented as not carried out, and the broker's wait does not fit the budget.
+            row.acked_at = Some(clock.now());
+            row.outcome = Outcome::NotExecuted;
+            row.error = Some(format!(
+                "{reason}; the broker asks to wait {} ms, {} ms left in the staleness budget",
+                wait.as_millis(),
+                left.as_millis()
+            ));
+            rows.push(row);
+            return rows;
+        }
+        tokio::time::sleep(wait.min(left.max(conv.settle_time()))).await;
+        match conv.lookup(req, leg, &row, mark).await {
+            Found::Order(ack) => {
+                info!(leg = leg.leg.as_str(), "order found by lookup");
+                rows.push(apply(clock, row, ack));
+                return rows;
+            }
+            Found::Inconclusive(why) => {
+                row.outcome = Outcome::Unknown;
+                row.error = Some(format!("{failure}; lookup could not tell: {why}"));
+                rows.push(row);
+                return rows;
+            }
+            Found::NotCreated => {
+                let may_resend = row.attempt < MAX_SENDS && clock.now() < req.deadline;
+                row.acked_at = Some(clock.now());
+                row.outcome = Outcome::NotExecuted;
+                row.error = Some(format!("{failure}; not created (confirmed by lookup)"));
+                if !may_resend {
+                    if let Some(e) = row.error.as_mut() {
+                        e.push_str(&format!(
+                            "; not sent again after {} send(s) (limit {MAX_SENDS}, deadline {})",
+                            row.attempt, req.deadline
+                        ));
+                    }
+                    rows.push(row);
+                    return rows;
+                }
+                info!(
+                    leg = leg.leg.as_str(),
+                    attempt = row.attempt + 1,
+                    "the broker has no such order; sending again with the same client order id"
+                );
+                let next = LegReport {
+                    attempt: row.attempt + 1,
+                    ..LegReport::new(req, leg.leg, leg.side, leg.quantity)
+                };
+                rows.push(row);
+                row = next;
+            }
+        }
+    }
+}
+
+/// After a close filled: read the holdings until that side is flat, bounded by the deadline
+/// (and at least one settle time). Returns a fresh mark for the next leg's lookup.
+async fn confirm_flat<V: Conversation, C: Clock + ?Sized>(
+    conv: &V,
+    clock: &C,
+    req: &ExecRequest<'_>,
+    leg: &PlannedLeg,
+) -> Result<V::Mark, String> {
+    let bound = remaining(clock, req.deadline).max(conv.settle_time());
+    let until = tokio::time::Instant::now() + bound;
+    loop {
+        let last = match conv.holdings(req).await {
+            Ok((h, mark)) if side_flat(leg, &h) => return Ok(mark),
+            Ok((h, _)) => format!("long {}, short {}", h.long, h.short),
+            Err(ReadError::Unavailable(e) | ReadError::Refused(e)) => e,
+        };
+        if tokio::time::Instant::now() >= until {
+            return Err(format!(
+                "the position did not show the {} leg's side closed within {} ms (the staleness budget): {last}; nothing more sent",
+                leg.leg.as_str(),
+                bound.as_millis()
+            ));
+        }
+        tokio::time::sleep(conv.poll_interval()).await;
+    }
+}
+
+fn side_flat(leg: &PlannedLeg, h: &Holdings) -> bool {
+    match leg.action {
+        LegAction::Close(crate::plan::PositionSide::Long) => h.long.is_zero(),
+        LegAction::Close(crate::plan::PositionSide::Short) => h.short.is_zero(),
+        LegAction::Open => true,
+    }
+}
+
+/// A takeover that finds a side still open on a broker whose closes work asynchronously:
+/// wait for an earlier attempt's close to land rather than closing a second time.
+async fn await_flat<V: Conversation, C: Clock + ?Sized>(
+    conv: &V,
+    clock: &C,
+    req: &ExecRequest<'_>,
+    leg: &PlannedLeg,
+) -> Result<(LegReport, V::Mark), LegReport> {
+    let mut report = LegReport::new(req, leg.leg, leg.side, leg.quantity);
+    match confirm_flat(conv, clock, req, leg).await {
+        Ok(mark) => {
+            info!("position flat: an earlier attempt's close completed");
+            report.outcome = Outcome::Filled;
+            report.acked_at = Some(clock.now());
+            report.error = Some("closed by an earlier attempt (seen in the position)".into());
+            Ok((report, mark))
+        }
+        Err(why) => {
+            report.error = Some(format!(
+                "taken over with the position still open; not closing a second time while an earlier close may be working: {why}"
+            ));
+            Err(report)
+        }
+    }
+}
