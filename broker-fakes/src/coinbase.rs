@@ -1,5 +1,8 @@
 //! A Coinbase Advanced Trade server for tests, on 127.0.0.1, speaking the documented wire
-//! format (see `../shared/brokers.md` §3).
+//! format: the Advanced Trade REST reference
+//! (<https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/orders/create-order>
+//! and its sibling pages for accounts, products and orders) and the API key authentication
+//! guide (<https://docs.cdp.coinbase.com/coinbase-app/authentication-authorization/api-key-authentication>).
 //!
 //! Every request must carry a JWT that verifies against a registered public key: the `kid`
 //! picks the key, `alg` must be that key's, the signature must hold, `sub` = `kid`,

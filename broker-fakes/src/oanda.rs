@@ -1,21 +1,39 @@
-//! An OANDA v20 server for tests. It speaks the documented wire format (see
-//! `../shared/brokers.md` §1), keeps netting or hedging positions, checks every request the
-//! way the real API documents it (bearer token, JSON content type, order body fields,
-//! close-only-existing-sides), records every request, and can script faults on the order
-//! endpoints: an error or a delay after the order was created, an error before, a cancel, a
-//! reject. Anything a real OANDA would refuse is also kept in `violations()`, so a test can
-//! assert the client never sent it.
+//! An OANDA v20 server for tests that answers only what OANDA documents:
+//!
+//! - the official Swagger description, <https://github.com/oanda/v20-openapi>
+//!   (`json/v20.json`): request and response bodies, the `Transaction` types
+//!   (`MARKET_ORDER`, `ORDER_FILL`, `ORDER_CANCEL`, `MARKET_ORDER_REJECT`), the
+//!   `TransactionRejectReason` values and the `Instrument` definition;
+//! - <https://developer.oanda.com/rest-live-v20/order-ep/> (create an order, get one by
+//!   OrderID or `@ClientID`), <https://developer.oanda.com/rest-live-v20/position-ep/>
+//!   (close a position), <https://developer.oanda.com/rest-live-v20/transaction-ep/>
+//!   (`transactions/{id}`, `transactions/sinceid`),
+//!   <https://developer.oanda.com/rest-live-v20/account-ep/> (`summary`, `instruments`) and
+//!   <https://developer.oanda.com/rest-live-v20/best-practices/> (request rate limits).
+//!
+//! It keeps netting or hedging positions, checks every request the way the API documents it
+//! (bearer token, JSON content type, order body fields, close-only-existing-sides), enforces
+//! each instrument's `tradeUnitsPrecision`, `minimumTradeSize` and `maximumOrderUnits`
+//! (rejects are transactions too), lists every transaction by `sinceid`, records every
+//! request, and can script faults on the order endpoints: an error or a delay after the order
+//! was created, an error before, a 429, a cancel, a reject. FOK market orders complete within
+//! the request, as documented. OANDA documents client-id lookups (and
+//! `CLIENT_ORDER_ID_ALREADY_EXISTS`) only for pending orders, so with
+//! [`FakeOanda::strict_lookups`] on (the default) `GET orders/@clientID` does not find a
+//! filled or cancelled order. Anything a real OANDA would refuse is also kept in
+//! `violations()`, so a test can assert the client never sent it.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +50,12 @@ pub enum Fault {
     Cancel(&'static str),
     /// Refuse it: 400 with `orderRejectTransaction`.
     Reject(&'static str),
+    /// Answer 429 `{"errorMessage": …}` without carrying anything out (no transaction). The
+    /// best-practices page limits request rates; the 429 status itself is not among the
+    /// Swagger's listed responses for these endpoints, and no `Retry-After` is documented.
+    TooMany,
+    /// Behave normally for this request: lets a test aim a later fault at a later leg.
+    Pass,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,18 +68,38 @@ pub struct Recorded {
 #[derive(Debug, Clone)]
 struct OrderRec {
     id: String,
+    client_id: String,
+    instrument: String,
+    units: Decimal,
+    create_time: String,
     state: &'static str,
     filling: Option<String>,
     cancelling: Option<String>,
 }
 
+/// What the `instruments` endpoint says of one instrument, and what an order must respect.
+#[derive(Debug, Clone)]
+struct Rule {
+    kind: &'static str,
+    precision: u32,
+    minimum: Decimal,
+    maximum_order_units: Decimal,
+    pip_location: i32,
+    display_precision: u32,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
+    /// This server's base URL: the `pages` of a transactions query point back at it.
+    base_url: String,
+    account: String,
     positions: HashMap<String, (Decimal, Decimal)>,
     hedging: bool,
     next_tx: u64,
-    orders_by_client_id: HashMap<String, OrderRec>,
-    transactions: HashMap<String, Value>,
+    orders: Vec<OrderRec>,
+    transactions: BTreeMap<u64, Value>,
+    instruments: HashMap<String, Rule>,
+    strict: bool,
     requests: Vec<Recorded>,
     violations: Vec<String>,
     faults: VecDeque<Fault>,
@@ -79,13 +123,16 @@ impl FakeOanda {
         let token = "fake-oanda-token-5f1e9c".to_owned();
         let account = "101-004-1234567-001".to_owned();
         let inner = Arc::new(Mutex::new(Inner {
+            account: account.clone(),
             next_tx: 6000,
             price: Decimal::from_str("1.08345").unwrap(),
+            strict: true,
             ..Default::default()
         }));
         let shared: Shared = (inner.clone(), token.clone(), account.clone());
         let app = Router::new()
             .route("/v3/accounts/{account}/summary", get(summary))
+            .route("/v3/accounts/{account}/instruments", get(instruments))
             .route(
                 "/v3/accounts/{account}/positions/{instrument}",
                 get(position),
@@ -96,11 +143,24 @@ impl FakeOanda {
             )
             .route("/v3/accounts/{account}/orders", post(create_order))
             .route("/v3/accounts/{account}/orders/{spec}", get(order))
+            .route(
+                "/v3/accounts/{account}/transactions/sinceid",
+                get(transactions_since),
+            )
+            .route(
+                "/v3/accounts/{account}/transactions",
+                get(transactions_pages),
+            )
+            .route(
+                "/v3/accounts/{account}/transactions/idrange",
+                get(transactions_idrange),
+            )
             .route("/v3/accounts/{account}/transactions/{id}", get(transaction))
             .fallback(fallback)
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        inner.lock().unwrap().base_url = url.clone();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self {
             url,
@@ -123,6 +183,35 @@ impl FakeOanda {
 
     pub fn set_hedging(&self, hedging: bool) {
         self.lock().hedging = hedging;
+    }
+
+    /// The trading rules of one instrument, as `GET instruments` reports them and order
+    /// creation enforces them: `tradeUnitsPrecision` (decimal places of units),
+    /// `minimumTradeSize` and `maximumOrderUnits`. Without this, any `XXX_YYY` currency pair
+    /// has precision 0, minimum 1 and maximum 100000000; `XAU_USD` precision 0, minimum 1;
+    /// `SPX500_USD` precision 1, minimum 0.1; any other instrument is unknown
+    /// (`INSTRUMENT_UNKNOWN`).
+    pub fn set_instrument(&self, name: &str, precision: u32, min: Decimal, max_units: Decimal) {
+        let mut rule = default_rule(name).unwrap_or(Rule {
+            kind: kind_of(name),
+            precision,
+            minimum: min,
+            maximum_order_units: max_units,
+            pip_location: 0,
+            display_precision: 1,
+        });
+        rule.precision = precision;
+        rule.minimum = min;
+        rule.maximum_order_units = max_units;
+        self.lock().instruments.insert(name.to_owned(), rule);
+    }
+
+    /// On (the default): `GET orders/@clientID` finds only PENDING orders (404
+    /// `ORDER_DOESNT_EXIST` for a filled or cancelled one), since OANDA documents client-id
+    /// lookups and `CLIENT_ORDER_ID_ALREADY_EXISTS` only for pending orders. Off: it finds
+    /// any order by its client id.
+    pub fn strict_lookups(&self, strict: bool) {
+        self.lock().strict = strict;
     }
 
     pub fn position(&self, instrument: &str) -> (Decimal, Decimal) {
@@ -149,7 +238,7 @@ impl FakeOanda {
             .collect()
     }
 
-    /// Orders OANDA actually created (filled or cancelled).
+    /// Orders OANDA actually created (filled or cancelled); rejects are not orders.
     pub fn created_orders(&self) -> usize {
         self.lock().created_orders
     }
@@ -160,14 +249,103 @@ impl FakeOanda {
         self.lock().created_per_client_id.clone()
     }
 
+    /// Every transaction so far, oldest first (what `sinceid` from the start would list).
+    pub fn transactions(&self) -> Vec<Value> {
+        self.lock().transactions.values().cloned().collect()
+    }
+
     pub fn violations(&self) -> Vec<String> {
         self.lock().violations.clone()
     }
 }
 
+const METALS: [&str; 4] = ["XAU", "XAG", "XPT", "XPD"];
+
+fn is_pair(name: &str) -> bool {
+    let mut parts = name.split('_');
+    let ok = |p: Option<&str>| {
+        p.is_some_and(|p| p.len() == 3 && p.bytes().all(|b| b.is_ascii_uppercase()))
+    };
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+/// The Swagger's `InstrumentType`: CURRENCY, CFD or METAL.
+fn kind_of(name: &str) -> &'static str {
+    if METALS.iter().any(|m| name.starts_with(m)) {
+        "METAL"
+    } else if is_pair(name) {
+        "CURRENCY"
+    } else {
+        "CFD"
+    }
+}
+
+fn default_rule(name: &str) -> Option<Rule> {
+    let max = Decimal::from(100_000_000);
+    match name {
+        "XAU_USD" => Some(Rule {
+            kind: "METAL",
+            precision: 0,
+            minimum: Decimal::ONE,
+            maximum_order_units: max,
+            pip_location: -2,
+            display_precision: 3,
+        }),
+        "SPX500_USD" => Some(Rule {
+            kind: "CFD",
+            precision: 1,
+            minimum: Decimal::new(1, 1),
+            maximum_order_units: max,
+            pip_location: 0,
+            display_precision: 1,
+        }),
+        _ if is_pair(name) && kind_of(name) == "CURRENCY" => {
+            let jpy = name.ends_with("_JPY");
+            Some(Rule {
+                kind: "CURRENCY",
+                precision: 0,
+                minimum: Decimal::ONE,
+                maximum_order_units: max,
+                pip_location: if jpy { -2 } else { -4 },
+                display_precision: if jpy { 3 } else { 5 },
+            })
+        }
+        _ => None,
+    }
+}
+
+fn rule(inner: &Inner, name: &str) -> Option<Rule> {
+    inner
+        .instruments
+        .get(name)
+        .cloned()
+        .or_else(|| default_rule(name))
+}
+
+/// The Swagger's `Instrument` definition.
+fn instrument_json(name: &str, r: &Rule) -> Value {
+    json!({"name": name, "type": r.kind, "displayName": name.replace('_', "/"),
+           "pipLocation": r.pip_location, "displayPrecision": r.display_precision,
+           "tradeUnitsPrecision": r.precision, "minimumTradeSize": r.minimum.to_string(),
+           "maximumTrailingStopDistance": "1.00000", "minimumTrailingStopDistance": "0.00050",
+           "maximumPositionSize": "0", "maximumOrderUnits": r.maximum_order_units.to_string(),
+           "marginRate": "0.0333"})
+}
+
 fn tx_id(inner: &mut Inner) -> String {
     inner.next_tx += 1;
     inner.next_tx.to_string()
+}
+
+/// The Swagger's `Transaction` base fields (id, time, accountID, batchID) on top of `body`,
+/// stored for `transactions/{id}` and `sinceid`.
+fn store_tx(inner: &mut Inner, id: &str, batch: &str, mut body: Value) -> Value {
+    body["id"] = json!(id);
+    body["time"] = json!(Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true));
+    body["accountID"] = json!(inner.account);
+    body["batchID"] = json!(batch);
+    inner.transactions.insert(id.parse().unwrap(), body.clone());
+    body
 }
 
 fn record(inner: &mut Inner, method: &Method, path: String, body: &Bytes) {
@@ -245,6 +423,14 @@ fn violation(inner: &mut Inner, what: String) -> Response {
         .into_response()
 }
 
+fn too_many() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(json!({"errorMessage": "Requests are being rate limited"})),
+    )
+        .into_response()
+}
+
 async fn summary(
     State(s): State<Shared>,
     Path(account): Path<String>,
@@ -267,6 +453,50 @@ async fn summary(
         "lastTransactionID": last,
     }))
     .into_response()
+}
+
+/// `GET /v3/accounts/{id}/instruments?instruments=A,B`: `{instruments: [Instrument],
+/// lastTransactionID}`. Without the parameter, the instruments the fake knows by name.
+/// Unknown names are left out of the list.
+async fn instruments(
+    State(s): State<Shared>,
+    Path(account): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut inner = s.0.lock().unwrap();
+    let query = q
+        .get("instruments")
+        .map(|v| format!("?instruments={v}"))
+        .unwrap_or_default();
+    record(
+        &mut inner,
+        &Method::GET,
+        format!("/v3/accounts/{account}/instruments{query}"),
+        &Bytes::new(),
+    );
+    if let Some(r) = check(&mut inner, &s, &headers, &account, false) {
+        return r;
+    }
+    let names: Vec<String> = match q.get("instruments") {
+        Some(v) => v.split(',').map(str::to_owned).collect(),
+        None => {
+            let mut all: Vec<String> = ["EUR_USD", "USD_JPY", "GBP_USD", "XAU_USD", "SPX500_USD"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(inner.instruments.keys().cloned())
+                .collect();
+            all.sort();
+            all.dedup();
+            all
+        }
+    };
+    let list: Vec<Value> = names
+        .iter()
+        .filter_map(|n| rule(&inner, n).map(|r| instrument_json(n, &r)))
+        .collect();
+    axum::Json(json!({"instruments": list, "lastTransactionID": inner.next_tx.to_string()}))
+        .into_response()
 }
 
 async fn position(
@@ -337,9 +567,16 @@ fn execute(
     reason: &str,
 ) -> (Value, Value) {
     let create_id = tx_id(inner);
-    let create = json!({"id": create_id, "type": "MARKET_ORDER", "instrument": instrument, "units": units.to_string(),
-                        "timeInForce": "FOK", "reason": reason, "clientExtensions": {"id": client_id}});
-    inner.transactions.insert(create_id.clone(), create.clone());
+    let mut create = json!({"type": "MARKET_ORDER", "instrument": instrument, "units": units.to_string(),
+                            "timeInForce": "FOK", "reason": reason, "clientExtensions": {"id": client_id}});
+    if reason == "CLIENT_ORDER" {
+        create["positionFill"] = json!(if reduce_first {
+            "REDUCE_FIRST"
+        } else {
+            "OPEN_ONLY"
+        });
+    }
+    let create = store_tx(inner, &create_id, &create_id, create);
     inner.created_orders += 1;
     *inner
         .created_per_client_id
@@ -347,26 +584,36 @@ fn execute(
         .or_default() += 1;
     let second_id = tx_id(inner);
     let second = if let Some(why) = cancel {
-        json!({"id": second_id, "type": "ORDER_CANCEL", "orderID": create_id, "clientOrderID": client_id, "reason": why})
+        json!({"type": "ORDER_CANCEL", "orderID": create_id, "clientOrderID": client_id, "reason": why})
     } else {
         fill(inner, instrument, units, reduce_first);
-        json!({"id": second_id, "type": "ORDER_FILL", "orderID": create_id, "clientOrderID": client_id,
-               "instrument": instrument, "units": units.to_string(), "price": inner.price.to_string(), "reason": "MARKET_ORDER"})
+        // The Swagger's OrderFillReason: MARKET_ORDER for a client's market order,
+        // MARKET_ORDER_POSITION_CLOSEOUT for one created by a position close.
+        let fill_reason = if reason == "POSITION_CLOSEOUT" {
+            "MARKET_ORDER_POSITION_CLOSEOUT"
+        } else {
+            "MARKET_ORDER"
+        };
+        json!({"type": "ORDER_FILL", "orderID": create_id, "clientOrderID": client_id,
+               "instrument": instrument, "units": units.to_string(), "price": inner.price.to_string(),
+               "reason": fill_reason})
     };
-    inner.transactions.insert(second_id.clone(), second.clone());
-    inner.orders_by_client_id.insert(
-        client_id.to_owned(),
-        OrderRec {
-            id: create_id,
-            state: if cancel.is_some() {
-                "CANCELLED"
-            } else {
-                "FILLED"
-            },
-            filling: cancel.is_none().then(|| second_id.clone()),
-            cancelling: cancel.is_some().then_some(second_id),
+    let second = store_tx(inner, &second_id, &create_id, second);
+    let create_time = create["time"].as_str().unwrap_or("").to_owned();
+    inner.orders.push(OrderRec {
+        id: create_id,
+        client_id: client_id.to_owned(),
+        instrument: instrument.to_owned(),
+        units,
+        create_time,
+        state: if cancel.is_some() {
+            "CANCELLED"
+        } else {
+            "FILLED"
         },
-    );
+        filling: cancel.is_none().then(|| second_id.clone()),
+        cancelling: cancel.is_some().then_some(second_id),
+    });
     (create, second)
 }
 
@@ -386,6 +633,65 @@ async fn respond(fault: Option<Fault>, status: StatusCode, body: Value) -> Respo
         }
         _ => (status, axum::Json(body)).into_response(),
     }
+}
+
+/// A `MARKET_ORDER_REJECT` transaction (kept for `sinceid`) and the documented 400 body:
+/// `orderRejectTransaction`, `relatedTransactionIDs`, `lastTransactionID`, `errorCode`,
+/// `errorMessage`.
+fn reject(inner: &mut Inner, order: &Value, reason: &str, message: &str) -> Value {
+    let id = tx_id(inner);
+    let mut tx = json!({"type": "MARKET_ORDER_REJECT", "instrument": order["instrument"],
+                        "units": order["units"], "timeInForce": order["timeInForce"],
+                        "reason": "CLIENT_ORDER", "rejectReason": reason});
+    if let Some(pf) = order.get("positionFill") {
+        tx["positionFill"] = pf.clone();
+    }
+    if let Some(ext) = order.get("clientExtensions") {
+        tx["clientExtensions"] = ext.clone();
+    }
+    let tx = store_tx(inner, &id, &id, tx);
+    json!({"orderRejectTransaction": tx, "relatedTransactionIDs": [id], "lastTransactionID": id,
+           "errorCode": reason, "errorMessage": message})
+}
+
+/// The instrument's rules (Swagger `Instrument`; reject reasons from
+/// `TransactionRejectReason`, spelled as OANDA spells them).
+fn rule_reject(inner: &Inner, instrument: &str, units: Decimal) -> Option<(&'static str, String)> {
+    let Some(r) = rule(inner, instrument) else {
+        return Some((
+            "INSTRUMENT_UNKNOWN",
+            format!("The instrument {instrument} is unknown"),
+        ));
+    };
+    let size = units.abs();
+    if units.normalize().scale() > r.precision {
+        return Some((
+            "UNITS_PRECISION_EXCEEDED",
+            format!(
+                "The units {units} have more than {} decimal places",
+                r.precision
+            ),
+        ));
+    }
+    if size < r.minimum {
+        return Some((
+            "UNITS_MIMIMUM_NOT_MET",
+            format!(
+                "The units {units} are below the minimum trade size {}",
+                r.minimum
+            ),
+        ));
+    }
+    if size > r.maximum_order_units {
+        return Some((
+            "UNITS_LIMIT_EXCEEDED",
+            format!(
+                "The units {units} exceed the maximum order units {}",
+                r.maximum_order_units
+            ),
+        ));
+    }
+    None
 }
 
 async fn create_order(
@@ -455,41 +761,46 @@ async fn create_order(
         };
         let fault = next_fault(&mut inner);
         match &fault {
+            Some(Fault::TooMany) => return too_many(),
             Some(Fault::ErrorBeforeCreate) => {
                 return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response();
             }
-            Some(Fault::Reject(reason)) => {
-                let id = tx_id(&mut inner);
-                let body = json!({"orderRejectTransaction": {"id": id, "type": "MARKET_ORDER_REJECT", "instrument": instrument,
-                                   "units": units.to_string(), "rejectReason": reason},
-                                  "relatedTransactionIDs": [id], "lastTransactionID": id, "errorCode": reason,
-                                  "errorMessage": "The order request was rejected"});
-                return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
-            }
             _ => {}
         }
-        let cancel = match &fault {
-            Some(Fault::Cancel(reason)) => Some(*reason),
-            _ => None,
-        };
-        let (create, second) = execute(
-            &mut inner,
-            instrument,
-            units,
-            &client_id,
-            reduce_first,
-            cancel,
-            "CLIENT_ORDER",
-        );
-        let key = if cancel.is_some() {
-            "orderCancelTransaction"
+        // The instrument's tradeUnitsPrecision, minimumTradeSize and maximumOrderUnits: a
+        // reject is a transaction, not an order. A scripted error or delay still applies to
+        // the answer.
+        if let Some((reason, message)) = rule_reject(&inner, instrument, units) {
+            let body = reject(&mut inner, o, reason, &message);
+            (fault, StatusCode::BAD_REQUEST, body)
+        } else if let Some(Fault::Reject(reason)) = &fault {
+            let body = reject(&mut inner, o, reason, "The order request was rejected");
+            (None, StatusCode::BAD_REQUEST, body)
         } else {
-            "orderFillTransaction"
-        };
-        let last = inner.next_tx.to_string();
-        let reply =
-            json!({"orderCreateTransaction": create, key: second, "lastTransactionID": last});
-        (fault, StatusCode::CREATED, reply)
+            let cancel = match &fault {
+                Some(Fault::Cancel(reason)) => Some(*reason),
+                _ => None,
+            };
+            let (create, second) = execute(
+                &mut inner,
+                instrument,
+                units,
+                &client_id,
+                reduce_first,
+                cancel,
+                "CLIENT_ORDER",
+            );
+            let key = if cancel.is_some() {
+                "orderCancelTransaction"
+            } else {
+                "orderFillTransaction"
+            };
+            let last = inner.next_tx.to_string();
+            let ids = [create["id"].clone(), second["id"].clone()];
+            let reply = json!({"orderCreateTransaction": create, key: second,
+                               "relatedTransactionIDs": ids, "lastTransactionID": last});
+            (fault, StatusCode::CREATED, reply)
+        }
     };
     respond(fault, status, reply).await
 }
@@ -521,6 +832,10 @@ async fn close(
                 &mut inner,
                 "close names neither longUnits nor shortUnits as ALL".into(),
             );
+        }
+        if matches!(inner.faults.front(), Some(Fault::TooMany)) {
+            inner.faults.pop_front();
+            return too_many();
         }
         let (long, short) = inner
             .positions
@@ -580,6 +895,20 @@ async fn close(
     respond(fault, StatusCode::OK, reply).await
 }
 
+/// The Swagger's `MarketOrder` as `GET orders/{specifier}` answers it.
+fn order_json(o: &OrderRec) -> Value {
+    let mut v = json!({"id": o.id, "createTime": o.create_time, "type": "MARKET", "state": o.state,
+                       "instrument": o.instrument, "units": o.units.to_string(), "timeInForce": "FOK",
+                       "clientExtensions": {"id": o.client_id}});
+    if let Some(f) = &o.filling {
+        v["fillingTransactionID"] = json!(f);
+    }
+    if let Some(c) = &o.cancelling {
+        v["cancellingTransactionID"] = json!(c);
+    }
+    v
+}
+
 async fn order(
     State(s): State<Shared>,
     Path((account, spec)): Path<(String, String)>,
@@ -595,20 +924,152 @@ async fn order(
     if let Some(r) = check(&mut inner, &s, &headers, &account, false) {
         return r;
     }
-    let Some(client_id) = spec.strip_prefix('@') else {
+    // OrderSpecifier: "Either the Order's OANDA-assigned OrderID or the Order's
+    // client-provided ClientID prefixed by the "@" symbol".
+    let found = if let Some(client_id) = spec.strip_prefix('@') {
+        // Strict: client ids are documented as unique only among pending orders, so a
+        // lookup by client id finds only a PENDING order (FOK market orders never are).
+        let strict = inner.strict;
+        inner
+            .orders
+            .iter()
+            .rev()
+            .find(|o| o.client_id == client_id && (!strict || o.state == "PENDING"))
+    } else if spec.bytes().all(|b| b.is_ascii_digit()) && !spec.is_empty() {
+        inner.orders.iter().find(|o| o.id == spec)
+    } else {
         return violation(
             &mut inner,
-            format!("order specifier {spec:?} is not @clientID"),
+            format!("order specifier {spec:?} is neither an OrderID nor @ClientID"),
         );
     };
-    match inner.orders_by_client_id.get(client_id) {
+    match found {
         None => (StatusCode::NOT_FOUND, axum::Json(json!({"errorCode": "ORDER_DOESNT_EXIST", "errorMessage": "The order ID specified does not exist"}))).into_response(),
-        Some(o) => axum::Json(json!({"order": {"id": o.id, "type": "MARKET", "state": o.state,
-                                               "fillingTransactionID": o.filling, "cancellingTransactionID": o.cancelling,
-                                               "clientExtensions": {"id": client_id}},
-                                     "lastTransactionID": inner.next_tx.to_string()}))
+        Some(o) => axum::Json(json!({"order": order_json(o), "lastTransactionID": inner.next_tx.to_string()}))
         .into_response(),
     }
+}
+
+/// `GET transactions/sinceid?id=<TransactionID>`: every transaction after that id, oldest
+/// first, as `{transactions, lastTransactionID}`.
+async fn transactions_since(
+    State(s): State<Shared>,
+    Path(account): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut inner = s.0.lock().unwrap();
+    let id = q.get("id").cloned().unwrap_or_default();
+    record(
+        &mut inner,
+        &Method::GET,
+        format!("/v3/accounts/{account}/transactions/sinceid?id={id}"),
+        &Bytes::new(),
+    );
+    if let Some(r) = check(&mut inner, &s, &headers, &account, false) {
+        return r;
+    }
+    let Ok(since) = id.parse::<u64>() else {
+        return violation(
+            &mut inner,
+            format!("transactions/sinceid needs a TransactionID in id, got {id:?}"),
+        );
+    };
+    let list: Vec<Value> = inner
+        .transactions
+        .range(since.saturating_add(1)..)
+        .map(|(_, t)| t.clone())
+        .collect();
+    axum::Json(json!({"transactions": list, "lastTransactionID": inner.next_tx.to_string()}))
+        .into_response()
+}
+
+/// `GET transactions?from=<time>`: the documented paged query. Answers `{from, to, pageSize,
+/// count, pages, lastTransactionID}`, `pages` being `transactions/idrange` URLs over the
+/// transactions at or after `from` (one page here).
+async fn transactions_pages(
+    State(s): State<Shared>,
+    Path(account): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut inner = s.0.lock().unwrap();
+    let from = q.get("from").cloned().unwrap_or_default();
+    record(
+        &mut inner,
+        &Method::GET,
+        format!("/v3/accounts/{account}/transactions?from={from}"),
+        &Bytes::new(),
+    );
+    if let Some(r) = check(&mut inner, &s, &headers, &account, false) {
+        return r;
+    }
+    let Ok(since) = DateTime::parse_from_rfc3339(&from) else {
+        return violation(
+            &mut inner,
+            format!("transactions needs an RFC 3339 time in from, got {from:?}"),
+        );
+    };
+    let ids: Vec<u64> = inner
+        .transactions
+        .iter()
+        .filter(|(_, t)| {
+            t["time"]
+                .as_str()
+                .and_then(|x| DateTime::parse_from_rfc3339(x).ok())
+                .is_some_and(|x| x >= since)
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    let pages: Vec<String> = match (ids.first(), ids.last()) {
+        (Some(a), Some(b)) => vec![format!(
+            "{}/v3/accounts/{account}/transactions/idrange?from={a}&to={b}",
+            inner.base_url
+        )],
+        _ => Vec::new(),
+    };
+    axum::Json(
+        json!({"from": from, "to": Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+                      "pageSize": 1000, "count": ids.len(), "pages": pages,
+                      "lastTransactionID": inner.next_tx.to_string()}),
+    )
+    .into_response()
+}
+
+/// `GET transactions/idrange?from=<id>&to=<id>`: the transactions in that id range.
+async fn transactions_idrange(
+    State(s): State<Shared>,
+    Path(account): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut inner = s.0.lock().unwrap();
+    let (from, to) = (
+        q.get("from").cloned().unwrap_or_default(),
+        q.get("to").cloned().unwrap_or_default(),
+    );
+    record(
+        &mut inner,
+        &Method::GET,
+        format!("/v3/accounts/{account}/transactions/idrange?from={from}&to={to}"),
+        &Bytes::new(),
+    );
+    if let Some(r) = check(&mut inner, &s, &headers, &account, false) {
+        return r;
+    }
+    let (Ok(a), Ok(b)) = (from.parse::<u64>(), to.parse::<u64>()) else {
+        return violation(
+            &mut inner,
+            format!("transactions/idrange needs TransactionIDs, got {from:?}..{to:?}"),
+        );
+    };
+    let list: Vec<Value> = inner
+        .transactions
+        .range(a..=b)
+        .map(|(_, t)| t.clone())
+        .collect();
+    axum::Json(json!({"transactions": list, "lastTransactionID": inner.next_tx.to_string()}))
+        .into_response()
 }
 
 async fn transaction(
@@ -626,7 +1087,11 @@ async fn transaction(
     if let Some(r) = check(&mut inner, &s, &headers, &account, false) {
         return r;
     }
-    match inner.transactions.get(&id) {
+    match id
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| inner.transactions.get(&n))
+    {
         Some(t) => {
             axum::Json(json!({"transaction": t, "lastTransactionID": inner.next_tx.to_string()}))
                 .into_response()

@@ -1,22 +1,46 @@
-//! A Tradovate REST server for tests, after `../shared/brokers.md` §2. It issues and renews
-//! tokens (401 for expired or unknown bearers), answers business errors as HTTP 200 bodies,
-//! keeps signed `netPos` positions, fills market orders, liquidates asynchronously (flat
-//! after a number of position reads, or never), and scripts faults: a penalty ticket, a 401,
-//! a 429, a 5xx after the order was created. It checks each request as documented
-//! (`isAutomated`, `accountSpec`, `accountId`, integer `orderQty`, the ticket on a penalty
-//! resend) and keeps what a real server would refuse in `violations()`.
+//! A Tradovate REST server for tests that answers only what Tradovate documents:
+//!
+//! - the official OpenAPI description (<https://partner.tradovate.com/openapi.json>) and its
+//!   endpoint pages under <https://partner.tradovate.com/api/rest-api-endpoints/orders/> for
+//!   the `Order`, `Command`, `Fill` and `Position` entities and their `item`, `list` and `deps`
+//!   queries;
+//! - <https://partner.tradovate.com/api/rest-api-endpoints/orders/place-order> and
+//!   <https://partner.tradovate.com/api/rest-api-endpoints/orders/liquidate-position>: both
+//!   are requests, not results. `{orderId}` says the order was accepted; its fill, and the
+//!   position it moves, come later;
+//! - <https://partner.tradovate.com/overview/core-concepts/rate-limits> and
+//!   <https://partner.tradovate.com/overview/core-concepts/penalty-tickets>: a 429 has an
+//!   empty body and means the request was not carried out (the docs say to stop for about an
+//!   hour); a penalty ticket comes as HTTP 200 with `p-ticket`, `p-time` and `p-captcha`
+//!   instead of the result, and the request is resent with the ticket after `p-time`;
+//! - <https://partner.tradovate.com/overview/core-concepts/error-handling>: business errors
+//!   are HTTP 200 bodies (`errorText`, `failureReason`, `violations`).
+//!
+//! It issues and renews tokens (401 for expired or unknown bearers), keeps signed `netPos`
+//! positions per account, and models placement and liquidation as asynchronous: a market
+//! order is `Working` until [`FakeTradovate::set_fill_delay`] has passed (real time, checked
+//! lazily on each request), then `Filled` with a `Fill`, and only then does the position
+//! move. [`FakeTradovate::set_visibility_delay`] hides new orders and commands from every
+//! lookup for a while (a replica that lags). The documented `Order` entity has no `clOrdId`;
+//! the client's `clOrdId` is kept on the order's `New` `Command`, and a query that hopes to
+//! filter by it is a violation ([`FakeTradovate::strict_lookups`]). It checks each request as
+//! documented (`isAutomated`, `accountSpec`, `accountId`, integer `orderQty`, the ticket on a
+//! penalty resend, no resend before `p-time`) and keeps what a real server would refuse in
+//! `violations()`.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, SecondsFormat, Utc};
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
 
 pub const ACCOUNT_ID: i64 = 987654;
 pub const ACCOUNT_NAME: &str = "DEMO1234567";
@@ -25,28 +49,87 @@ pub const PASSWORD: &str = "fake-tradovate-password-9c2";
 pub const SEC: &str = "fake-tradovate-api-secret-77a";
 pub const CID: i64 = 1234;
 
+/// How long a placed market order (or a liquidation) stays `Working` by default.
+pub const DEFAULT_FILL_DELAY: StdDuration = StdDuration::from_millis(200);
+
 #[derive(Debug, Clone)]
 pub enum Fault {
     /// Next order command: a penalty ticket (`p-time` seconds), carried out on the resend.
     Penalty(u64),
     /// Next order command: 401 as if the token had just expired.
     Unauthorized,
-    /// Next order command: 429 with `Retry-After`.
+    /// Next order command: 429 with an empty body, nothing carried out (rate-limits page:
+    /// `HTTP/1.1 429 Too Many Requests`, `Content-Length: 0`, no `Retry-After`). For the given
+    /// number of seconds after it (real time) the server keeps answering every request with
+    /// 429, as the docs describe ("stops handling requests for a period of time"); `0`: only
+    /// this one request.
     TooMany(u64),
-    /// Next placement: create and fill the order, then answer 500.
+    /// Next placement: create the order (it fills after the fill delay, as any other), then
+    /// answer 500.
     ErrorAfterCreate,
     /// Next placement: answer 500 without creating anything.
     ErrorBeforeCreate,
 }
 
+/// An order the server created from a `placeorder` request.
 #[derive(Debug, Clone)]
 pub struct OrderRec {
     pub id: i64,
+    /// The request's `clOrdId`. It lives on the order's `New` command; the documented `Order`
+    /// entity has no such field and the fake never puts one on an order answer.
     pub cl_ord_id: Option<String>,
     pub contract_id: i64,
     pub action: String,
     pub qty: i64,
     pub body: Value,
+}
+
+/// A command the server created (one `New` command per placement or liquidation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRec {
+    pub id: i64,
+    pub order_id: i64,
+    pub cl_ord_id: Option<String>,
+    pub command_type: String,
+    pub command_status: String,
+    pub is_automated: Option<bool>,
+    pub custom_tag50: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Placement,
+    Liquidation,
+}
+
+#[derive(Debug, Clone)]
+struct FillRec {
+    id: i64,
+    action: String,
+    qty: i64,
+    price: Decimal,
+    timestamp: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+struct Placed {
+    rec: OrderRec,
+    account_id: i64,
+    origin: Origin,
+    timestamp: DateTime<Utc>,
+    created: Instant,
+    /// Documented `ordStatus` values only: `Working`, `Filled`, `Canceled`.
+    status: &'static str,
+    /// A liquidation: position reads still needed before it may land (`None`: never).
+    polls_left: Option<u32>,
+    fill: Option<FillRec>,
+}
+
+#[derive(Debug, Clone)]
+struct Cmd {
+    rec: CommandRec,
+    timestamp: DateTime<Utc>,
+    created: Instant,
 }
 
 #[derive(Debug)]
@@ -57,17 +140,24 @@ struct Inner {
     now: DateTime<Utc>,
     logins: usize,
     renewals: usize,
+    accounts: Vec<(i64, String)>,
     contracts: HashMap<String, i64>,
     front: HashMap<String, String>,
-    positions: HashMap<i64, i64>,
-    orders: Vec<OrderRec>,
+    /// (account id, contract id) → signed net position.
+    positions: HashMap<(i64, i64), i64>,
+    orders: Vec<Placed>,
+    commands: Vec<Cmd>,
     order_seq: i64,
-    /// contract id → position reads left before the liquidation lands (`None`: never).
-    liquidating: HashMap<i64, Option<u32>>,
+    command_seq: i64,
+    fill_seq: i64,
+    fill_delay: StdDuration,
+    visibility_delay: StdDuration,
+    strict: bool,
     liquidation_polls: Option<u32>,
     liquidations: usize,
     faults: VecDeque<Fault>,
-    pending_ticket: Option<String>,
+    pending_ticket: Option<(String, Instant)>,
+    blocked_until: Option<Instant>,
     violations: Vec<String>,
     price: Decimal,
 }
@@ -79,9 +169,11 @@ pub struct FakeTradovate {
 }
 
 type S = Arc<Mutex<Inner>>;
+type Q = Query<Vec<(String, String)>>;
 
 impl FakeTradovate {
-    /// `now` is the server's idea of the time (for token expiry), matching the test clock.
+    /// `now` is the server's idea of the time (for token expiry and entity timestamps),
+    /// matching the test clock. Fill and visibility delays are real time.
     pub async fn start(now: DateTime<Utc>) -> Self {
         let inner = Arc::new(Mutex::new(Inner {
             tokens: HashMap::new(),
@@ -90,6 +182,7 @@ impl FakeTradovate {
             now,
             logins: 0,
             renewals: 0,
+            accounts: vec![(ACCOUNT_ID, ACCOUNT_NAME.to_owned())],
             contracts: HashMap::from([
                 ("ESZ6".into(), 3570918),
                 ("MNQZ6".into(), 3570931),
@@ -102,12 +195,18 @@ impl FakeTradovate {
             ]),
             positions: HashMap::new(),
             orders: Vec::new(),
+            commands: Vec::new(),
             order_seq: 1_000_000,
-            liquidating: HashMap::new(),
+            command_seq: 5_000_000,
+            fill_seq: 9_000_000,
+            fill_delay: DEFAULT_FILL_DELAY,
+            visibility_delay: StdDuration::ZERO,
+            strict: true,
             liquidation_polls: Some(0),
             liquidations: 0,
             faults: VecDeque::new(),
             pending_ticket: None,
+            blocked_until: None,
             violations: Vec::new(),
             price: Decimal::new(601225, 2),
         }));
@@ -121,7 +220,11 @@ impl FakeTradovate {
             .route("/v1/order/placeorder", post(place))
             .route("/v1/order/liquidateposition", post(liquidate))
             .route("/v1/order/item", get(order_item))
+            .route("/v1/order/list", get(order_list))
             .route("/v1/order/deps", get(order_deps))
+            .route("/v1/command/item", get(command_item))
+            .route("/v1/command/list", get(command_list))
+            .route("/v1/command/deps", get(command_deps))
             .route("/v1/fill/deps", get(fill_deps))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -148,19 +251,56 @@ impl FakeTradovate {
             *exp = past;
         }
     }
+    /// The accounts `account/list` shows, `(id, name)`; the first one is the primary account
+    /// that [`Self::set_net`] and [`Self::net`] address. Default: one account,
+    /// [`ACCOUNT_ID`] / [`ACCOUNT_NAME`].
+    pub fn set_accounts(&self, accounts: Vec<(i64, String)>) {
+        assert!(!accounts.is_empty(), "the login sees at least one account");
+        self.lock().accounts = accounts;
+    }
+    /// Sets the primary account's net position in a contract.
     pub fn set_net(&self, contract: &str, net: i64) {
+        let account = self.lock().accounts[0].0;
+        self.set_net_for(account, contract, net);
+    }
+    /// The primary account's (filled) net position in a contract.
+    pub fn net(&self, contract: &str) -> i64 {
+        let account = self.lock().accounts[0].0;
+        self.net_for(account, contract)
+    }
+    pub fn set_net_for(&self, account_id: i64, contract: &str, net: i64) {
         let mut i = self.lock();
         let id = i.contracts[contract];
-        i.positions.insert(id, net);
+        i.positions.insert((account_id, id), net);
     }
-    pub fn net(&self, contract: &str) -> i64 {
-        let i = self.lock();
-        i.positions
-            .get(&i.contracts[contract])
-            .copied()
-            .unwrap_or(0)
+    /// The (filled) net position; orders still `Working` have not moved it. Settles what is
+    /// due first.
+    pub fn net_for(&self, account_id: i64, contract: &str) -> i64 {
+        let mut i = self.lock();
+        settle(&mut i);
+        let id = i.contracts[contract];
+        i.positions.get(&(account_id, id)).copied().unwrap_or(0)
     }
-    /// Liquidations land after this many position reads; `None`: never.
+    /// A placed market order fills this long after it was accepted (real time; default
+    /// [`DEFAULT_FILL_DELAY`]). A liquidation lands no earlier than this either.
+    pub fn set_fill_delay(&self, delay: StdDuration) {
+        self.lock().fill_delay = delay;
+    }
+    /// New orders, their commands and fills are invisible to every lookup (`order/item`,
+    /// `order/list`, `order/deps`, `command/*`, `fill/deps`) for this long after creation,
+    /// like a replica that lags (default: zero). Positions are not delayed.
+    pub fn set_visibility_delay(&self, delay: StdDuration) {
+        self.lock().visibility_delay = delay;
+    }
+    /// On (the default): a query parameter an endpoint does not document (such as a
+    /// `clOrdId` filter on `order/list` or `order/deps`) is a violation and is ignored, as
+    /// the documented queries take no such filter. Off: no violation, and a `clOrdId` filter
+    /// is applied (by the `New` command's `clOrdId`), for tests that opt into that assumption.
+    pub fn strict_lookups(&self, strict: bool) {
+        self.lock().strict = strict;
+    }
+    /// Liquidations land after this many position reads (and no earlier than the fill
+    /// delay); `None`: never (the order stays `Working`).
     pub fn liquidation_takes(&self, polls: Option<u32>) {
         self.lock().liquidation_polls = polls;
     }
@@ -176,9 +316,39 @@ impl FakeTradovate {
     pub fn liquidations(&self) -> usize {
         self.lock().liquidations
     }
-    /// Orders created (placements the server carried out).
+    /// Orders created from `placeorder` requests (placements the server carried out, filled
+    /// or not yet); liquidation orders are not included.
     pub fn orders(&self) -> Vec<OrderRec> {
-        self.lock().orders.clone()
+        self.lock()
+            .orders
+            .iter()
+            .filter(|o| o.origin == Origin::Placement)
+            .map(|o| o.rec.clone())
+            .collect()
+    }
+    /// How many orders were created whose `New` command carries this `clOrdId`: more than
+    /// one is a duplicate placement.
+    pub fn placements_for(&self, cl_ord_id: &str) -> usize {
+        self.lock()
+            .commands
+            .iter()
+            .filter(|c| {
+                c.rec.command_type == "New" && c.rec.cl_ord_id.as_deref() == Some(cl_ord_id)
+            })
+            .count()
+    }
+    /// Every command created so far (visible or not), oldest first.
+    pub fn commands(&self) -> Vec<CommandRec> {
+        self.lock().commands.iter().map(|c| c.rec.clone()).collect()
+    }
+    /// An order's `ordStatus` now (placements and liquidations), after settling what is due.
+    pub fn order_status(&self, order_id: i64) -> Option<String> {
+        let mut i = self.lock();
+        settle(&mut i);
+        i.orders
+            .iter()
+            .find(|o| o.rec.id == order_id)
+            .map(|o| o.status.to_owned())
     }
     pub fn violations(&self) -> Vec<String> {
         self.lock().violations.clone()
@@ -202,6 +372,159 @@ fn authorize(i: &Inner, headers: &HeaderMap) -> Option<Response> {
     (!ok).then(|| (StatusCode::UNAUTHORIZED, "Access is denied").into_response())
 }
 
+/// The rate-limits page: a 429 has `Content-Length: 0` and nothing else.
+fn too_many() -> Response {
+    (StatusCode::TOO_MANY_REQUESTS, "").into_response()
+}
+
+/// What every request goes through: due fills land, a rate-limit lockout answers 429, and
+/// (when `auth`) the bearer must be valid.
+fn begin(i: &mut Inner, headers: &HeaderMap, auth: bool) -> Option<Response> {
+    settle(i);
+    if i.blocked_until.is_some_and(|t| Instant::now() < t) {
+        return Some(too_many());
+    }
+    if auth {
+        return authorize(i, headers);
+    }
+    None
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Lands what is due: a placement once the fill delay has passed; a liquidation once the
+/// fill delay has passed and its position reads are used up. Done lazily on each request
+/// (the time is compared, no timer runs).
+fn settle(i: &mut Inner) {
+    let now = Instant::now();
+    let due: Vec<usize> = i
+        .orders
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.status == "Working" && now >= o.created + i.fill_delay)
+        .filter(|(_, o)| o.origin == Origin::Placement || o.polls_left == Some(0))
+        .map(|(n, _)| n)
+        .collect();
+    for n in due {
+        let (account, contract) = (i.orders[n].account_id, i.orders[n].rec.contract_id);
+        let net = i.positions.get(&(account, contract)).copied().unwrap_or(0);
+        let (action, qty, new_net) = match i.orders[n].origin {
+            Origin::Placement => {
+                let o = &i.orders[n].rec;
+                let signed = if o.action == "Buy" { o.qty } else { -o.qty };
+                (o.action.clone(), o.qty, net + signed)
+            }
+            Origin::Liquidation => {
+                let action = if net > 0 { "Sell" } else { "Buy" };
+                (action.to_owned(), net.abs(), 0)
+            }
+        };
+        if qty == 0 {
+            // A liquidation of a flat position: nothing to trade. The docs do not say what
+            // the order becomes; the fake cancels it and records no fill.
+            i.orders[n].status = "Canceled";
+            continue;
+        }
+        i.fill_seq += 1;
+        let fill = FillRec {
+            id: i.fill_seq,
+            action,
+            qty,
+            price: i.price,
+            timestamp: i.now,
+        };
+        let o = &mut i.orders[n];
+        o.status = "Filled";
+        o.fill = Some(fill);
+        i.positions.insert((account, contract), new_net);
+    }
+}
+
+fn visible(i: &Inner, created: Instant) -> bool {
+    Instant::now() >= created + i.visibility_delay
+}
+
+/// The documented `Order` entity (OpenAPI `Order`: id, accountId, contractId, timestamp,
+/// action, ordStatus, admin; optional spreadDefinitionId, executionProviderId, ocoId,
+/// parentId, linkedId). No `clOrdId`: that is a `Command` field.
+fn order_json(o: &Placed) -> Value {
+    json!({"id": o.rec.id, "accountId": o.account_id, "contractId": o.rec.contract_id,
+           "timestamp": stamp(o.timestamp), "action": o.rec.action, "ordStatus": o.status,
+           "admin": false})
+}
+
+/// The documented `Command` entity (OpenAPI `Command`: id, orderId, timestamp, clOrdId?,
+/// commandType, commandStatus, customTag50?, isAutomated?).
+fn command_json(c: &Cmd) -> Value {
+    let mut v = json!({"id": c.rec.id, "orderId": c.rec.order_id, "timestamp": stamp(c.timestamp),
+                       "commandType": c.rec.command_type, "commandStatus": c.rec.command_status});
+    if let Some(id) = &c.rec.cl_ord_id {
+        v["clOrdId"] = json!(id);
+    }
+    if let Some(tag) = &c.rec.custom_tag50 {
+        v["customTag50"] = json!(tag);
+    }
+    if let Some(auto) = c.rec.is_automated {
+        v["isAutomated"] = json!(auto);
+    }
+    v
+}
+
+/// The documented `Fill` entity (OpenAPI `Fill`: id, orderId, contractId, timestamp,
+/// tradeDate, action, qty, price (double), active, finallyPaired).
+fn fill_json(o: &Placed, f: &FillRec) -> Value {
+    json!({"id": f.id, "orderId": o.rec.id, "contractId": o.rec.contract_id,
+           "timestamp": stamp(f.timestamp),
+           "tradeDate": {"year": f.timestamp.year(), "month": f.timestamp.month(), "day": f.timestamp.day()},
+           "action": f.action, "qty": f.qty, "price": f.price.to_f64().unwrap_or(0.0),
+           "active": true, "finallyPaired": 0})
+}
+
+fn is_cl_ord_id_key(k: &str) -> bool {
+    k.replace(['_', '-'], "").eq_ignore_ascii_case("clordid")
+}
+
+/// Checks a query against the parameters the endpoint documents. Strict: anything else is a
+/// violation and ignored. Lenient: a `clOrdId` filter is returned for the caller to apply.
+fn check_query(
+    i: &mut Inner,
+    uri: &Uri,
+    q: &[(String, String)],
+    documented: &[&str],
+) -> Option<String> {
+    let mut filter = None;
+    for (k, v) in q {
+        if documented.contains(&k.as_str()) {
+            continue;
+        }
+        if i.strict {
+            let why = if is_cl_ord_id_key(k) {
+                " (no documented query filters by clOrdId, and the Order entity has none): ignored"
+            } else {
+                ": not a documented parameter, ignored"
+            };
+            i.violations
+                .push(format!("GET {uri}: query parameter {k}{why}"));
+        } else if is_cl_ord_id_key(k) {
+            filter = Some(v.clone());
+        }
+    }
+    filter
+}
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn new_command_cl_ord_id(i: &Inner, order_id: i64) -> Option<&str> {
+    i.commands
+        .iter()
+        .find(|c| c.rec.order_id == order_id && c.rec.command_type == "New")
+        .and_then(|c| c.rec.cl_ord_id.as_deref())
+}
+
 fn issue(i: &mut Inner) -> Value {
     i.token_seq += 1;
     let token = format!("tv-access-{}-{}", i.token_seq, i.now.timestamp());
@@ -211,8 +534,11 @@ fn issue(i: &mut Inner) -> Value {
            "userStatus": "Active", "userId": 4321, "name": USERNAME, "hasLive": false})
 }
 
-async fn login(State(s): State<S>, body: axum::Json<Value>) -> Response {
+async fn login(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) -> Response {
     let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, false) {
+        return r;
+    }
     let b = &body.0;
     for field in [
         "name",
@@ -239,7 +565,7 @@ async fn login(State(s): State<S>, body: axum::Json<Value>) -> Response {
 
 async fn renew(State(s): State<S>, headers: HeaderMap) -> Response {
     let mut i = s.lock().unwrap();
-    if let Some(r) = authorize(&i, &headers) {
+    if let Some(r) = begin(&mut i, &headers, true) {
         return r;
     }
     i.renewals += 1;
@@ -251,54 +577,47 @@ async fn renew(State(s): State<S>, headers: HeaderMap) -> Response {
 }
 
 async fn accounts(State(s): State<S>, headers: HeaderMap) -> Response {
-    let i = s.lock().unwrap();
-    if let Some(r) = authorize(&i, &headers) {
-        return r;
-    }
-    axum::Json(json!([{"id": ACCOUNT_ID, "name": ACCOUNT_NAME, "userId": 4321, "accountType": "Customer", "active": true}])).into_response()
-}
-
-async fn positions(State(s): State<S>, headers: HeaderMap) -> Response {
     let mut i = s.lock().unwrap();
-    if let Some(r) = authorize(&i, &headers) {
+    if let Some(r) = begin(&mut i, &headers, true) {
         return r;
-    }
-    // Asynchronous liquidation: it lands after enough reads.
-    let mut landed = Vec::new();
-    for (contract, left) in i.liquidating.iter_mut() {
-        if let Some(n) = left {
-            if *n == 0 {
-                landed.push(*contract);
-            } else {
-                *n -= 1;
-            }
-        }
-    }
-    for c in landed {
-        i.liquidating.remove(&c);
-        i.positions.insert(c, 0);
     }
     let list: Vec<Value> = i
-        .positions
+        .accounts
         .iter()
-        .map(|(c, n)| json!({"id": c + 7, "accountId": ACCOUNT_ID, "contractId": c, "netPos": n, "netPrice": "0"}))
+        .map(|(id, name)| json!({"id": id, "name": name, "userId": 4321, "accountType": "Customer", "active": true}))
         .collect();
     axum::Json(Value::Array(list)).into_response()
 }
 
-async fn contract_find(
-    State(s): State<S>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let i = s.lock().unwrap();
-    if let Some(r) = authorize(&i, &headers) {
+async fn positions(State(s): State<S>, headers: HeaderMap) -> Response {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
         return r;
     }
-    match q
-        .get("name")
-        .and_then(|n| i.contracts.get(n).map(|id| (n, id)))
-    {
+    // A liquidation still in flight needs this many more position reads before it may land.
+    for o in i.orders.iter_mut() {
+        if o.origin == Origin::Liquidation
+            && o.status == "Working"
+            && let Some(n) = o.polls_left.as_mut()
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
+    let mut list: Vec<(&(i64, i64), &i64)> = i.positions.iter().collect();
+    list.sort();
+    let list: Vec<Value> = list
+        .into_iter()
+        .map(|((a, c), n)| json!({"id": c + 7, "accountId": a, "contractId": c, "netPos": n}))
+        .collect();
+    axum::Json(Value::Array(list)).into_response()
+}
+
+async fn contract_find(State(s): State<S>, headers: HeaderMap, Query(q): Q) -> Response {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
+        return r;
+    }
+    match param(&q, "name").and_then(|n| i.contracts.get(n).map(|id| (n, id))) {
         Some((n, id)) => {
             axum::Json(json!({"id": id, "name": n, "contractMaturityId": 52000})).into_response()
         }
@@ -307,8 +626,8 @@ async fn contract_find(
 }
 
 async fn roll(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) -> Response {
-    let i = s.lock().unwrap();
-    if let Some(r) = authorize(&i, &headers) {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
         return r;
     }
     let name = body.0["name"].as_str().unwrap_or("").to_owned();
@@ -326,10 +645,15 @@ async fn roll(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) -
 
 /// Applies a scripted fault meant for an order command, if one is next.
 fn command_fault(i: &mut Inner, body: &Value) -> Option<Response> {
-    if let Some(ticket) = i.pending_ticket.take() {
+    if let Some((ticket, until)) = i.pending_ticket.take() {
+        // Penalty-tickets page: resend after `p-time` seconds with the `p-ticket` added.
         if body.get("p-ticket").and_then(Value::as_str) != Some(ticket.as_str()) {
             i.violations
                 .push("penalty resend without the p-ticket".into());
+        }
+        if Instant::now() < until {
+            i.violations
+                .push("penalty resend before p-time had passed".into());
         }
         return None;
     }
@@ -337,7 +661,8 @@ fn command_fault(i: &mut Inner, body: &Value) -> Option<Response> {
         Some(Fault::Penalty(secs)) => {
             i.faults.pop_front();
             let ticket = format!("ticket-{}", i.order_seq);
-            i.pending_ticket = Some(ticket.clone());
+            let until = Instant::now() + StdDuration::from_secs(secs);
+            i.pending_ticket = Some((ticket.clone(), until));
             Some(
                 axum::Json(json!({"p-ticket": ticket, "p-time": secs, "p-captcha": false}))
                     .into_response(),
@@ -349,22 +674,73 @@ fn command_fault(i: &mut Inner, body: &Value) -> Option<Response> {
         }
         Some(Fault::TooMany(secs)) => {
             i.faults.pop_front();
-            Some(
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [("retry-after", secs.to_string())],
-                    "",
-                )
-                    .into_response(),
-            )
+            if secs > 0 {
+                i.blocked_until = Some(Instant::now() + StdDuration::from_secs(secs));
+            }
+            Some(too_many())
         }
         _ => None,
     }
 }
 
+fn account_ok(i: &Inner, spec: &Value, id: &Value) -> Option<i64> {
+    i.accounts
+        .iter()
+        .find(|(aid, name)| id == aid && spec == name.as_str())
+        .map(|(aid, _)| *aid)
+}
+
+/// Creates an order and its `New` command; returns the order id.
+fn create(
+    i: &mut Inner,
+    account_id: i64,
+    origin: Origin,
+    rec: OrderRec,
+    cl_ord_id: Option<String>,
+    body: &Value,
+) -> i64 {
+    let now = Instant::now();
+    let id = rec.id;
+    let polls_left = match origin {
+        Origin::Placement => Some(0),
+        Origin::Liquidation => i.liquidation_polls,
+    };
+    i.orders.push(Placed {
+        rec,
+        account_id,
+        origin,
+        timestamp: i.now,
+        created: now,
+        status: "Working",
+        polls_left,
+        fill: None,
+    });
+    i.command_seq += 1;
+    let cmd = CommandRec {
+        id: i.command_seq,
+        order_id: id,
+        cl_ord_id,
+        command_type: "New".into(),
+        // The command was accepted and passed on; its order's status tells the rest.
+        command_status: "AtExecution".into(),
+        is_automated: body.get("isAutomated").and_then(Value::as_bool),
+        custom_tag50: body
+            .get("customTag50")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    };
+    let timestamp = i.now;
+    i.commands.push(Cmd {
+        rec: cmd,
+        timestamp,
+        created: now,
+    });
+    id
+}
+
 async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) -> Response {
     let mut i = s.lock().unwrap();
-    if let Some(r) = authorize(&i, &headers) {
+    if let Some(r) = begin(&mut i, &headers, true) {
         return r;
     }
     let b = body.0;
@@ -372,10 +748,13 @@ async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
         return r;
     }
     let mut bad = Vec::new();
+    // place-order page: "isAutomated: true // must be true if this isn't an order made
+    // directly by a human".
     if b["isAutomated"] != true {
         bad.push("isAutomated must be true for automated orders".to_owned());
     }
-    if b["accountSpec"] != ACCOUNT_NAME || b["accountId"] != ACCOUNT_ID {
+    let account = account_ok(&i, &b["accountSpec"], &b["accountId"]);
+    if account.is_none() {
         bad.push(format!(
             "accountSpec/accountId {} {}",
             b["accountSpec"], b["accountId"]
@@ -417,25 +796,27 @@ async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
     if matches!(fault, Some(Fault::ErrorBeforeCreate)) {
         return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
     }
-    let (contract, qty) = (contract.unwrap(), qty.unwrap());
-    let net = i.positions.get(&contract).copied().unwrap_or(0);
+    let (account, contract, qty) = (account.unwrap(), contract.unwrap(), qty.unwrap());
+    let net = i.positions.get(&(account, contract)).copied().unwrap_or(0);
     let signed = if b["action"] == "Buy" { qty } else { -qty };
     if net != 0 && (net > 0) != (signed > 0) {
         i.violations.push(format!(
             "order against an open opposite position (net {net}, order {signed})"
         ));
     }
-    i.positions.insert(contract, net + signed);
     i.order_seq += 1;
     let id = i.order_seq;
-    i.orders.push(OrderRec {
+    let cl_ord_id = b["clOrdId"].as_str().map(str::to_owned);
+    let rec = OrderRec {
         id,
-        cl_ord_id: b["clOrdId"].as_str().map(str::to_owned),
+        cl_ord_id: cl_ord_id.clone(),
         contract_id: contract,
         action: b["action"].as_str().unwrap_or("").to_owned(),
         qty,
         body: b.clone(),
-    });
+    };
+    // Asynchronous: the order is `Working` now and fills after the fill delay.
+    create(&mut i, account, Origin::Placement, rec, cl_ord_id, &b);
     if matches!(fault, Some(Fault::ErrorAfterCreate)) {
         return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
     }
@@ -444,14 +825,19 @@ async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
 
 async fn liquidate(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) -> Response {
     let mut i = s.lock().unwrap();
-    if let Some(r) = authorize(&i, &headers) {
+    if let Some(r) = begin(&mut i, &headers, true) {
         return r;
     }
     let b = body.0;
     if let Some(r) = command_fault(&mut i, &b) {
         return r;
     }
-    if b["accountId"] != ACCOUNT_ID
+    // liquidate-position page: the body is accountId, contractId, admin, customTag50?,
+    // isAutomated?.
+    let account = b["accountId"]
+        .as_i64()
+        .filter(|a| i.accounts.iter().any(|(id, _)| id == a));
+    if account.is_none()
         || b["admin"] != false
         || b["isAutomated"] != true
         || b["contractId"].as_i64().is_none()
@@ -462,67 +848,156 @@ async fn liquidate(State(s): State<S>, headers: HeaderMap, body: axum::Json<Valu
         )
         .into_response();
     }
-    let contract = b["contractId"].as_i64().unwrap();
+    // LiquidatePosition documents no clOrdId: strict, it is a violation and dropped.
+    let cl_ord_id = b["clOrdId"].as_str().map(str::to_owned);
+    let cl_ord_id = if cl_ord_id.is_some() && i.strict {
+        i.violations.push(
+            "liquidateposition with clOrdId: not a documented LiquidatePosition field, ignored"
+                .into(),
+        );
+        None
+    } else {
+        cl_ord_id
+    };
+    let (account, contract) = (account.unwrap(), b["contractId"].as_i64().unwrap());
     i.liquidations += 1;
-    let polls = i.liquidation_polls;
-    i.liquidating.insert(contract, polls);
+    let net = i.positions.get(&(account, contract)).copied().unwrap_or(0);
     i.order_seq += 1;
-    axum::Json(json!({"orderId": i.order_seq})).into_response()
+    let id = i.order_seq;
+    let rec = OrderRec {
+        id,
+        cl_ord_id: cl_ord_id.clone(),
+        contract_id: contract,
+        action: if net > 0 { "Sell" } else { "Buy" }.to_owned(),
+        qty: net.abs(),
+        body: b.clone(),
+    };
+    create(&mut i, account, Origin::Liquidation, rec, cl_ord_id, &b);
+    axum::Json(json!({"orderId": id})).into_response()
 }
 
-async fn order_item(
-    State(s): State<S>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let i = s.lock().unwrap();
-    if let Some(r) = authorize(&i, &headers) {
+async fn order_item(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q): Q) -> Response {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
         return r;
     }
-    let id: i64 = q.get("id").and_then(|v| v.parse().ok()).unwrap_or(0);
-    match i.orders.iter().find(|o| o.id == id) {
-        Some(o) => axum::Json(json!({"id": o.id, "accountId": ACCOUNT_ID, "contractId": o.contract_id, "action": o.action,
-                                     "ordStatus": "Filled", "clOrdId": o.cl_ord_id})).into_response(),
+    check_query(&mut i, &uri, &q, &["id"]);
+    let id: i64 = param(&q, "id").and_then(|v| v.parse().ok()).unwrap_or(0);
+    match i
+        .orders
+        .iter()
+        .find(|o| o.rec.id == id && visible(&i, o.created))
+    {
+        Some(o) => axum::Json(order_json(o)).into_response(),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
 
-async fn order_deps(
-    State(s): State<S>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let i = s.lock().unwrap();
-    if let Some(r) = authorize(&i, &headers) {
-        return r;
-    }
-    if q.get("masterid").map(String::as_str) != Some(&ACCOUNT_ID.to_string()) {
-        return axum::Json(json!([])).into_response();
-    }
+fn orders_answer(i: &Inner, account: Option<i64>, filter: Option<&str>) -> Response {
     let list: Vec<Value> = i
         .orders
         .iter()
-        .map(|o| json!({"id": o.id, "accountId": ACCOUNT_ID, "contractId": o.contract_id, "action": o.action,
-                         "ordStatus": "Filled", "clOrdId": o.cl_ord_id}))
+        .filter(|o| account.is_none_or(|a| o.account_id == a))
+        .filter(|o| visible(i, o.created))
+        .filter(|o| filter.is_none_or(|f| new_command_cl_ord_id(i, o.rec.id) == Some(f)))
+        .map(order_json)
         .collect();
     axum::Json(Value::Array(list)).into_response()
 }
 
-async fn fill_deps(
-    State(s): State<S>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let i = s.lock().unwrap();
-    if let Some(r) = authorize(&i, &headers) {
+/// `order/list`: every order of the user's accounts.
+async fn order_list(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q): Q) -> Response {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
         return r;
     }
-    let id: i64 = q.get("masterid").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let filter = check_query(&mut i, &uri, &q, &[]);
+    orders_answer(&i, None, filter.as_deref())
+}
+
+/// `order/deps?masterid=<accountId>`: the orders of one account.
+async fn order_deps(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q): Q) -> Response {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
+        return r;
+    }
+    let filter = check_query(&mut i, &uri, &q, &["masterid"]);
+    let Some(account) = param(&q, "masterid")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|a| i.accounts.iter().any(|(id, _)| id == a))
+    else {
+        return axum::Json(json!([])).into_response();
+    };
+    orders_answer(&i, Some(account), filter.as_deref())
+}
+
+fn commands_answer(i: &Inner, order: Option<i64>, filter: Option<&str>) -> Response {
+    let list: Vec<Value> = i
+        .commands
+        .iter()
+        .filter(|c| order.is_none_or(|o| c.rec.order_id == o))
+        .filter(|c| visible(i, c.created))
+        .filter(|c| filter.is_none_or(|f| c.rec.cl_ord_id.as_deref() == Some(f)))
+        .map(command_json)
+        .collect();
+    axum::Json(Value::Array(list)).into_response()
+}
+
+async fn command_item(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q): Q) -> Response {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
+        return r;
+    }
+    check_query(&mut i, &uri, &q, &["id"]);
+    let id: i64 = param(&q, "id").and_then(|v| v.parse().ok()).unwrap_or(0);
+    match i
+        .commands
+        .iter()
+        .find(|c| c.rec.id == id && visible(&i, c.created))
+    {
+        Some(c) => axum::Json(command_json(c)).into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+/// `command/list`: every command of the user.
+async fn command_list(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q): Q) -> Response {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
+        return r;
+    }
+    let filter = check_query(&mut i, &uri, &q, &[]);
+    commands_answer(&i, None, filter.as_deref())
+}
+
+/// `command/deps?masterid=<orderId>`: the commands of one order.
+async fn command_deps(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q): Q) -> Response {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
+        return r;
+    }
+    let filter = check_query(&mut i, &uri, &q, &["masterid"]);
+    let order: i64 = param(&q, "masterid")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    commands_answer(&i, Some(order), filter.as_deref())
+}
+
+/// `fill/deps?masterid=<orderId>`: the fills of one order (none while it is `Working`).
+async fn fill_deps(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q): Q) -> Response {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
+        return r;
+    }
+    check_query(&mut i, &uri, &q, &["masterid"]);
+    let id: i64 = param(&q, "masterid")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let list: Vec<Value> = i
         .orders
         .iter()
-        .filter(|o| o.id == id)
-        .map(|o| json!({"id": o.id + 1, "orderId": o.id, "qty": o.qty, "price": i.price.to_string().parse::<f64>().unwrap()}))
+        .filter(|o| o.rec.id == id && visible(&i, o.created))
+        .filter_map(|o| o.fill.as_ref().map(|f| fill_json(o, f)))
         .collect();
     axum::Json(Value::Array(list)).into_response()
 }

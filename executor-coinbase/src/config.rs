@@ -12,7 +12,8 @@ pub const PRIVATE_KEY: &str = "COINBASE_PRIVATE_KEY";
 
 /// Sizing used when no `RISK_CONFIG`/`RISK_CONFIG_FILE` is given: spend 100 of the quote
 /// currency (USD for BTC-USD) per long entry, never more than 1,000.
-pub const DEFAULT_RISK: &str = "default_size = \"100\"\ndefault_max_position = \"1000\"\n";
+pub const DEFAULT_RISK: &str =
+    "default_max_position = \"1000\"\n[classes.crypto]\nsize = \"100\"\n";
 
 /// Everything the client needs. `Debug` shows the key name and algorithm, never the key.
 #[derive(Debug)]

@@ -1,4 +1,6 @@
-//! Spot target semantics at Coinbase. A spot account holds the base currency or it does not:
+//! The Coinbase conversation of the shared execution core ([`executor_runtime::drive`]). A
+//! spot account holds the base currency or it does not, so the core plans with
+//! [`Book::Spot`]:
 //!
 //! - `LONG_ENTRY` buys for the configured quote amount (market IOC, `quote_size`) unless the
 //!   account already holds at least `base_min_size` of the base currency (less is dust);
@@ -7,22 +9,28 @@
 //!   nothing to sell and the signal is a journaled no-op;
 //! - `SHORT_EXIT` is a no-op: spot holds no short.
 //!
-//! A signal sends at most one order: a buy is its `open` leg, a sell its `close` leg, each
-//! with the deterministic client order id. An order whose outcome is unknown is looked up by
-//! that id; only if Coinbase has no such order is it sent once more, with the same id (which
-//! Coinbase documents as deduplicated anyway).
+//! A buy is the signal's `open` leg, a sell its `close` leg, each with the deterministic
+//! client order id. Recovery source: Coinbase documents that a `client_order_id` that is not
+//! unique creates no order and returns the existing one
+//! (<https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/orders/create-order>,
+//! `client_order_id`), and lists orders with their `client_order_id`
+//! (`GET /api/v3/brokerage/orders/historical/batch`). An order of unknown outcome is looked
+//! up there after the settle time; a send again reuses the same id, which Coinbase
+//! deduplicates. A 429 is treated as unknown too: Coinbase does not document whether the
+//! request was served, and the lookup plus the deduplicated id are safe either way.
 
 use crate::client::{CoinbaseClient, OrderAck, OrderSize};
 use crate::error::CoinbaseError;
 use crate::models::{Order, Product};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration as Span, Utc};
+use executor_runtime::drive::{self, Ack, Conversation, Found, ReadError, SendError};
+use executor_runtime::plan::{Book, Holdings, PlannedLeg, TradingRules};
 use executor_runtime::venue::{ExecRequest, Execution, LegReport, NothingSent, Venue};
 use rust_decimal::Decimal;
-use shared::alert::TargetPosition;
 use shared::clock::Clock;
-use shared::execution::{Leg, Side};
-use shared::outcome::Outcome;
+use shared::execution::Side;
 use shared::routing::Broker;
+use std::time::Duration;
 use tracing::{info, warn};
 
 /// How far before a signal's receipt the order lookup starts listing: covers clock skew
@@ -33,15 +41,48 @@ const LOOKUP_MARGIN_MINUTES: i64 = 10;
 pub struct CoinbaseVenue<C> {
     client: CoinbaseClient,
     clock: C,
+    settle: Duration,
 }
 
 impl<C: Clock> CoinbaseVenue<C> {
     pub fn new(client: CoinbaseClient, clock: C) -> Self {
-        Self { client, clock }
+        Self {
+            client,
+            clock,
+            settle: Duration::from_millis(500),
+        }
+    }
+
+    /// With another settle time before a lookup (tests).
+    pub fn with_settle_time(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
     }
 
     pub fn client(&self) -> &CoinbaseClient {
         &self.client
+    }
+
+    fn since(req: &ExecRequest<'_>) -> DateTime<Utc> {
+        req.intent.received_at.min(req.intent.signal_time) - Span::minutes(LOOKUP_MARGIN_MINUTES)
+    }
+
+    async fn product(&self, req: &ExecRequest<'_>) -> Result<Product, ReadError> {
+        let product_id = req.intent.instrument.as_str();
+        let product = match self.client.product(product_id).await {
+            Ok(p) => p,
+            Err(CoinbaseError::Api { status: 404, .. }) => {
+                return Err(ReadError::Refused(format!(
+                    "Coinbase has no product {product_id}"
+                )));
+            }
+            Err(e @ CoinbaseError::Auth { .. }) => return Err(ReadError::Refused(e.to_string())),
+            Err(e) => return Err(ReadError::Unavailable(e.to_string())),
+        };
+        if let Some(why) = product.not_tradable() {
+            return Err(ReadError::Refused(why));
+        }
+        Ok(product)
     }
 }
 
@@ -64,208 +105,53 @@ fn currencies(product: &Product) -> Option<(String, String)> {
     }
 }
 
-fn rejected(reason: String) -> Execution {
-    Execution {
-        outcome: Outcome::Rejected,
-        legs: Vec::new(),
-        reason: Some(reason),
-    }
-}
-
-fn finish(report: LegReport) -> Execution {
-    let reason = match report.outcome {
-        Outcome::Filled | Outcome::NoOp => None,
-        _ => report.error.clone(),
+/// What an order Coinbase holds came to. The quantity becomes the filled base size when
+/// Coinbase reports one.
+fn ack_of(order: &Order) -> Ack {
+    let filled = order.filled_size.unwrap_or_default();
+    let price = order.average_filled_price.filter(|p| *p > Decimal::ZERO);
+    let filled_ack = || Ack::Filled {
+        order_id: Some(order.order_id.clone()),
+        quantity: (filled > Decimal::ZERO).then_some(filled),
+        price,
     };
-    Execution {
-        outcome: report.outcome,
-        legs: vec![report],
-        reason,
-    }
-}
-
-impl<C: Clock> CoinbaseVenue<C> {
-    /// The one leg a target needs on spot: buy (open) for a long, sell (close) otherwise.
-    fn plan(target: TargetPosition) -> (Leg, Side) {
-        match target {
-            TargetPosition::Long => (Leg::Open, Side::Buy),
-            _ => (Leg::Close, Side::Sell),
+    match order.status.as_str() {
+        "FILLED" => filled_ack(),
+        // An IOC order may fill in part and cancel the rest: what filled is what counts.
+        "CANCELLED" | "EXPIRED" if filled > Decimal::ZERO => {
+            info!(status = order.status.as_str(), filled = %filled, "IOC order filled in part; the rest was cancelled");
+            filled_ack()
         }
-    }
-
-    fn leg(&self, req: &ExecRequest<'_>, leg: Leg, side: Side, quantity: Decimal) -> LegReport {
-        LegReport {
-            leg,
-            side,
-            quantity,
-            client_order_id: req.client_order_id(leg),
-            broker_order_id: None,
-            fill_price: None,
-            outcome: Outcome::Unknown,
-            error: None,
-            sent_at: None,
-            acked_at: None,
-        }
-    }
-
-    fn since(req: &ExecRequest<'_>) -> DateTime<Utc> {
-        req.intent.received_at.min(req.intent.signal_time)
-            - Duration::minutes(LOOKUP_MARGIN_MINUTES)
-    }
-
-    /// The leg as the order Coinbase holds says it went. The quantity becomes the filled
-    /// base size when Coinbase reports one.
-    fn apply_order(&self, mut report: LegReport, order: &Order) -> LegReport {
-        report.broker_order_id = Some(order.order_id.clone());
-        report.acked_at = Some(self.clock.now());
-        let filled = order.filled_size.unwrap_or_default();
-        if filled > Decimal::ZERO {
-            report.quantity = filled;
-        }
-        report.fill_price = order.average_filled_price.filter(|p| *p > Decimal::ZERO);
-        match order.status.as_str() {
-            "FILLED" => report.outcome = Outcome::Filled,
-            // An IOC order may fill in part and cancel the rest: what filled is what counts.
-            "CANCELLED" | "EXPIRED" if filled > Decimal::ZERO => {
-                info!(
-                    leg = report.leg.as_str(),
-                    status = order.status.as_str(),
-                    filled = %filled,
-                    "IOC order filled in part; the rest was cancelled"
-                );
-                report.outcome = Outcome::Filled;
-            }
-            "CANCELLED" | "EXPIRED" | "FAILED" => {
-                report.outcome = Outcome::Rejected;
-                let why = [
-                    &order.reject_reason,
-                    &order.reject_message,
-                    &order.cancel_message,
-                ]
-                .into_iter()
-                .flatten()
-                .filter(|s| {
-                    !s.is_empty() && !s.starts_with("UNKNOWN_") && !s.ends_with("UNSPECIFIED")
-                })
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(": ");
-                report.error = Some(if why.is_empty() {
+        "CANCELLED" | "EXPIRED" | "FAILED" => {
+            let why = [
+                &order.reject_reason,
+                &order.reject_message,
+                &order.cancel_message,
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty() && !s.starts_with("UNKNOWN_") && !s.ends_with("UNSPECIFIED"))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(": ");
+            Ack::Cancelled {
+                order_id: Some(order.order_id.clone()),
+                reason: if why.is_empty() {
                     format!("order {} ended {} unfilled", order.order_id, order.status)
                 } else {
                     format!("order {} ended {}: {why}", order.order_id, order.status)
-                });
-            }
-            // Accepted and still working (OPEN, PENDING, QUEUED): Coinbase has it, and a
-            // market IOC order does not stay there; the fill shows in the journal later.
-            _ => report.outcome = Outcome::Filled,
-        }
-        report
-    }
-
-    /// After `success: true`: read the order for its fill; if that read fails the order is
-    /// still accepted.
-    async fn accepted(&self, mut report: LegReport, order_id: String) -> LegReport {
-        report.broker_order_id = Some(order_id.clone());
-        report.acked_at = Some(self.clock.now());
-        report.outcome = Outcome::Filled;
-        match self.client.settled_order(&order_id).await {
-            Ok(Some(order)) => self.apply_order(report, &order),
-            Ok(None) => {
-                warn!(
-                    leg = report.leg.as_str(),
-                    "accepted order not readable yet; fill price unknown"
-                );
-                report
-            }
-            Err(e) => {
-                warn!(leg = report.leg.as_str(), error = %e, "accepted order could not be read; fill price unknown");
-                report
+                },
             }
         }
-    }
-
-    /// Sends the order once; on an unknown outcome looks it up by client order id, and
-    /// resends once with the same id only if Coinbase has no such order.
-    async fn send_leg(
-        &self,
-        req: &ExecRequest<'_>,
-        mut report: LegReport,
-        size: OrderSize,
-    ) -> Result<LegReport, NothingSent> {
-        let product = req.intent.instrument.as_str();
-        let coid = report.client_order_id.to_string();
-        let since = Self::since(req);
-        for attempt in 1..=2 {
-            let sent_at = self.clock.now();
-            let err = match self
-                .client
-                .market_order(product, report.side, size, &coid)
-                .await
-            {
-                Ok(OrderAck::Accepted { order_id }) => {
-                    report.sent_at.get_or_insert(sent_at);
-                    info!(
-                        leg = report.leg.as_str(),
-                        order_id = order_id.as_str(),
-                        "order accepted"
-                    );
-                    return Ok(self.accepted(report, order_id).await);
-                }
-                Ok(OrderAck::Rejected { reason }) => {
-                    report.sent_at.get_or_insert(sent_at);
-                    report.acked_at = Some(self.clock.now());
-                    report.outcome = Outcome::Rejected;
-                    report.error = Some(reason);
-                    return Ok(report);
-                }
-                // Refused before anything was created: definitive, and an operator must act.
-                Err(e @ CoinbaseError::Auth { .. }) => {
-                    report.sent_at.get_or_insert(sent_at);
-                    report.acked_at = Some(self.clock.now());
-                    report.outcome = Outcome::Rejected;
-                    report.error = Some(e.to_string());
-                    return Ok(report);
-                }
-                // Signing failed: the request never left.
-                Err(e @ CoinbaseError::Key(_)) if report.sent_at.is_none() => {
-                    return Err(NothingSent {
-                        broker: Broker::Coinbase,
-                        reason: e.to_string(),
-                    });
-                }
-                Err(e) => {
-                    report.sent_at.get_or_insert(sent_at);
-                    e
-                }
-            };
-            warn!(leg = report.leg.as_str(), attempt, error = %err, "order outcome unknown; looking it up by client order id");
-            match self.client.order_by_client_id(product, &coid, since).await {
-                Ok(Some(order)) => {
-                    info!(leg = report.leg.as_str(), "order found by client order id");
-                    return Ok(self.apply_order(report, &order));
-                }
-                Ok(None) if attempt == 1 => {
-                    info!(
-                        leg = report.leg.as_str(),
-                        "Coinbase has no such order; resending once with the same client order id"
-                    );
-                }
-                Ok(None) => {
-                    report.error = Some(format!("not created after two sends: {err}"));
-                    return Ok(report);
-                }
-                Err(lookup) => {
-                    report.error = Some(format!("{err}; lookup failed: {lookup}"));
-                    return Ok(report);
-                }
-            }
-        }
-        Ok(report)
+        // Accepted and still working (OPEN, PENDING, QUEUED): a market IOC order does not
+        // stay there; Coinbase has it, so it is never sent again.
+        _ => filled_ack(),
     }
 }
 
-impl<C: Clock> Venue for CoinbaseVenue<C> {
+impl<C: Clock> Conversation for CoinbaseVenue<C> {
+    type Mark = ();
+
     fn broker(&self) -> Broker {
         Broker::Coinbase
     }
@@ -275,96 +161,176 @@ impl<C: Clock> Venue for CoinbaseVenue<C> {
         self.client.key_name()
     }
 
-    async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
-        let unreachable = |e: CoinbaseError| NothingSent {
-            broker: Broker::Coinbase,
-            reason: e.to_string(),
-        };
-        if req.intent.target == TargetPosition::NoShort {
-            return Ok(Execution::no_op("spot holds no short: nothing to close"));
-        }
-        let product_id = req.intent.instrument.as_str();
-        let (leg, side) = Self::plan(req.intent.target);
-        if req.takeover || !req.may_send {
-            let coid = req.client_order_id(leg);
-            let found = self
-                .client
-                .order_by_client_id(product_id, coid.as_str(), Self::since(req))
-                .await
-                .map_err(unreachable)?;
-            if let Some(order) = found {
-                info!(
-                    leg = leg.as_str(),
-                    "previous attempt's order found by client order id"
-                );
-                let report = self.leg(req, leg, side, Decimal::ZERO);
-                return Ok(finish(self.apply_order(report, &order)));
-            }
-            if !req.may_send {
-                return Ok(Execution::no_op("no order was sent for this signal"));
-            }
-        }
+    fn book(&self) -> Book {
+        Book::Spot
+    }
 
-        let product = match self.client.product(product_id).await {
-            Ok(p) => p,
-            Err(CoinbaseError::Api { status: 404, .. }) => {
-                return Ok(rejected(format!("Coinbase has no product {product_id}")));
-            }
-            Err(e) => return Err(unreachable(e)),
-        };
-        if let Some(why) = product.not_tradable() {
-            return Ok(rejected(why));
-        }
-        let Some((base, quote)) = currencies(&product) else {
-            return Ok(rejected(format!("{product_id} is not BASE-QUOTE")));
+    fn settle_time(&self) -> Duration {
+        self.settle
+    }
+
+    /// A buy's size is its quote amount: its notional is the size itself.
+    fn notional_price(&self, _: &ExecRequest<'_>) -> Decimal {
+        Decimal::ONE
+    }
+
+    /// The available base balance, rounded down to `base_increment`; under `base_min_size`
+    /// it is dust and counts as nothing.
+    async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, ()), ReadError> {
+        let product = self.product(req).await?;
+        let Some((base, _)) = currencies(&product) else {
+            return Err(ReadError::Refused(format!(
+                "{} is not BASE-QUOTE",
+                product.product_id
+            )));
         };
         let balances = self
             .client
             .available_balances()
             .await
-            .map_err(unreachable)?;
-        let held = balances.get(&base).copied().unwrap_or_default();
-
-        let (size, quantity) = match side {
-            Side::Buy => {
-                if held > Decimal::ZERO && held >= product.base_min_size {
-                    return Ok(Execution::no_op(format!(
-                        "already holding {held} {base} (minimum size {})",
-                        product.base_min_size
-                    )));
-                }
-                let amount = floor_to_increment(req.quantity, product.quote_increment);
-                if amount <= Decimal::ZERO || amount < product.quote_min_size {
-                    return Ok(rejected(format!(
-                        "quote amount {amount} {quote} is below {product_id}'s minimum {}",
-                        product.quote_min_size
-                    )));
-                }
-                if let Some(max) = product.quote_max_size
-                    && max > Decimal::ZERO
-                    && amount > max
-                {
-                    return Ok(rejected(format!(
-                        "quote amount {amount} {quote} is over {product_id}'s maximum {max}"
-                    )));
-                }
-                (OrderSize::Quote(amount), amount)
-            }
-            Side::Sell => {
-                let size = floor_to_increment(held, product.base_increment);
-                if size <= Decimal::ZERO || size < product.base_min_size {
-                    return Ok(Execution::no_op(format!(
-                        "{held} {base} available, {size} after rounding down to {}: below the minimum size {}, nothing to sell",
-                        product.base_increment.normalize(),
-                        product.base_min_size.normalize()
-                    )));
-                }
-                (OrderSize::Base(size), size)
-            }
+            .map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        let held = floor_to_increment(
+            balances.get(&base).copied().unwrap_or_default(),
+            product.base_increment,
+        );
+        let held = if held > Decimal::ZERO && held >= product.base_min_size {
+            held
+        } else {
+            Decimal::ZERO
         };
-        let report = self.leg(req, leg, side, quantity);
-        let report = self.send_leg(req, report, size).await?;
-        Ok(finish(report))
+        Ok((Holdings::net(held), ()))
+    }
+
+    /// A buy spends a quote amount: `quote_increment`, `quote_min_size`, `quote_max_size`.
+    async fn rules(&self, req: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
+        let product = self.product(req).await?;
+        Ok(TradingRules {
+            increment: product.quote_increment,
+            min_size: product.quote_min_size,
+            max_size: product.quote_max_size.filter(|m| *m > Decimal::ZERO),
+        })
+    }
+
+    async fn send(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        report: &LegReport,
+    ) -> Result<Ack, SendError> {
+        let size = match leg.side {
+            Side::Buy => OrderSize::Quote(leg.quantity),
+            Side::Sell => OrderSize::Base(leg.quantity),
+        };
+        let product = req.intent.instrument.as_str();
+        match self
+            .client
+            .market_order(product, leg.side, size, report.client_order_id.as_str())
+            .await
+        {
+            Ok(OrderAck::Accepted { order_id }) => {
+                info!(
+                    leg = leg.leg.as_str(),
+                    order_id = order_id.as_str(),
+                    "order accepted"
+                );
+                Ok(match self.client.settled_order(&order_id).await {
+                    Ok(Some(order)) => ack_of(&order),
+                    other => {
+                        if let Err(e) = other {
+                            warn!(error = %e, "accepted order could not be read; fill price unknown");
+                        }
+                        Ack::Filled {
+                            order_id: Some(order_id),
+                            quantity: None,
+                            price: None,
+                        }
+                    }
+                })
+            }
+            Ok(OrderAck::Rejected { reason }) => Err(SendError::Rejected {
+                order_id: None,
+                reason,
+            }),
+            // Refused before anything was created: definitive, and an operator must act.
+            Err(e @ CoinbaseError::Auth { .. }) => Err(SendError::Rejected {
+                order_id: None,
+                reason: e.to_string(),
+            }),
+            // Signing failed: the request never left.
+            Err(e @ (CoinbaseError::Key(_) | CoinbaseError::BaseUrl(_))) => {
+                Err(SendError::NotExecuted {
+                    reason: e.to_string(),
+                    retry_after: None,
+                })
+            }
+            Err(e) => Err(SendError::Unknown(e.to_string())),
+        }
+    }
+
+    async fn lookup(
+        &self,
+        req: &ExecRequest<'_>,
+        _: &PlannedLeg,
+        report: &LegReport,
+        _: &(),
+    ) -> Found {
+        match self
+            .client
+            .order_by_client_id(
+                req.intent.instrument.as_str(),
+                report.client_order_id.as_str(),
+                Self::since(req),
+            )
+            .await
+        {
+            Ok(Some(order)) => Found::Order(ack_of(&order)),
+            Ok(None) => Found::NotCreated,
+            Err(e) => Found::Inconclusive(e.to_string()),
+        }
+    }
+
+    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
+        let mut legs = Vec::new();
+        for (leg, side) in [
+            (shared::execution::Leg::Close, Side::Sell),
+            (shared::execution::Leg::Open, Side::Buy),
+        ] {
+            let coid = req.client_order_id(leg);
+            if let Ok(Some(order)) = self
+                .client
+                .order_by_client_id(
+                    req.intent.instrument.as_str(),
+                    coid.as_str(),
+                    Self::since(req),
+                )
+                .await
+            {
+                let mut r = LegReport::new(req, leg, side, Decimal::ZERO);
+                r.broker_order_id = Some(order.order_id.clone());
+                r.quantity = order.filled_size.unwrap_or_default();
+                r.fill_price = order.average_filled_price;
+                r.outcome = match ack_of(&order) {
+                    Ack::Filled { .. } => shared::outcome::Outcome::Filled,
+                    _ => shared::outcome::Outcome::Rejected,
+                };
+                legs.push(r);
+            }
+        }
+        legs
+    }
+}
+
+impl<C: Clock> Venue for CoinbaseVenue<C> {
+    fn broker(&self) -> Broker {
+        Broker::Coinbase
+    }
+
+    fn account(&self) -> &str {
+        self.client.key_name()
+    }
+
+    async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
+        drive::execute(self, &self.clock, req).await
     }
 }
 

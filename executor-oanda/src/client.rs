@@ -7,7 +7,7 @@ use crate::models::*;
 use backon::{ExponentialBuilder, Retryable};
 use executor_runtime::http::{self, ReadFailure, describe};
 use reqwest::{Method, StatusCode};
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -29,6 +29,45 @@ pub enum PositionSideKind {
 pub struct Holdings {
     pub long: Decimal,
     pub short: Decimal,
+}
+
+/// An instrument's trading rules (`GET instruments`, Swagger `Instrument`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstrumentRules {
+    pub name: String,
+    /// `CURRENCY`, `CFD` or `METAL`.
+    pub kind: String,
+    /// `tradeUnitsPrecision`: decimal places allowed in units (more is rejected with
+    /// `UNITS_PRECISION_EXCEEDED`).
+    pub precision: u32,
+    /// `minimumTradeSize` (less is rejected with `UNITS_MIMIMUM_NOT_MET`).
+    pub minimum_trade_size: Decimal,
+    /// `maximumOrderUnits` (more is rejected with `UNITS_LIMIT_EXCEEDED`); `None` when not
+    /// given.
+    pub maximum_order_units: Option<Decimal>,
+    /// `maximumPositionSize`; `None` when not given or `0` (no maximum).
+    pub maximum_position_size: Option<Decimal>,
+}
+
+impl InstrumentRules {
+    /// `units` cut toward zero to the instrument's precision.
+    pub fn truncate(&self, units: Decimal) -> Decimal {
+        units.round_dp_with_strategy(self.precision, RoundingStrategy::ToZero)
+    }
+
+    /// The reject reason OANDA would give for `units`, if any.
+    pub fn violation(&self, units: Decimal) -> Option<&'static str> {
+        let size = units.abs();
+        if units.normalize().scale() > self.precision {
+            Some("UNITS_PRECISION_EXCEEDED")
+        } else if size < self.minimum_trade_size {
+            Some("UNITS_MIMIMUM_NOT_MET")
+        } else if self.maximum_order_units.is_some_and(|max| size > max) {
+            Some("UNITS_LIMIT_EXCEEDED")
+        } else {
+            None
+        }
+    }
 }
 
 /// What an order request (create or close) came to.
@@ -165,6 +204,109 @@ impl OandaClient {
                 short: r.position.short.units,
             },
         ))
+    }
+
+    /// The position and the account's `lastTransactionID` read with it: every transaction
+    /// after that id is listed by [`Self::transactions_since`]. No position (404): zero, with
+    /// the id from the account summary.
+    pub async fn position_and_last_tx(
+        &self,
+        instrument: &str,
+    ) -> Result<(Holdings, String), OandaError> {
+        let found: Option<PositionResponse> = self
+            .get(&self.url(&format!("/positions/{instrument}")))
+            .await?;
+        match found {
+            Some(r) => {
+                let last = r.last_transaction_id.ok_or_else(|| {
+                    OandaError::Unreachable("position answer without lastTransactionID".into())
+                })?;
+                Ok((
+                    Holdings {
+                        long: r.position.long.units,
+                        short: r.position.short.units,
+                    },
+                    last,
+                ))
+            }
+            None => {
+                let found: Option<AccountSummaryResponse> = self.get(&self.url("/summary")).await?;
+                let last = found.and_then(|r| r.last_transaction_id).ok_or_else(|| {
+                    OandaError::Unreachable("summary answer without lastTransactionID".into())
+                })?;
+                Ok((
+                    Holdings {
+                        long: Decimal::ZERO,
+                        short: Decimal::ZERO,
+                    },
+                    last,
+                ))
+            }
+        }
+    }
+
+    /// Every transaction after `id`, oldest first (`GET transactions/sinceid?id=`): creates,
+    /// fills, cancels and rejects alike.
+    pub async fn transactions_since(&self, id: &str) -> Result<Vec<Transaction>, OandaError> {
+        let found: Option<TransactionsSinceResponse> = self
+            .get(&self.url(&format!("/transactions/sinceid?id={id}")))
+            .await?;
+        found
+            .map(|r| r.transactions)
+            .ok_or_else(|| OandaError::Api {
+                status: 404,
+                code: String::new(),
+                message: format!("no transactions for account {}", self.account),
+            })
+    }
+
+    /// Every transaction at or after `from`, oldest first: `GET transactions?from=` answers
+    /// the `pages` (`transactions/idrange` URLs) that hold them, and each page is read
+    /// (<https://developer.oanda.com/rest-live-v20/transaction-ep/>). Used after a takeover,
+    /// when the earlier attempt's `lastTransactionID` is not known.
+    pub async fn transactions_from(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Transaction>, OandaError> {
+        let at = from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let found: Option<TransactionPagesResponse> = self
+            .get(&self.url(&format!("/transactions?from={at}&pageSize=1000")))
+            .await?;
+        let mut out = Vec::new();
+        for page in found.map(|r| r.pages).unwrap_or_default() {
+            // A page URL must point at the configured server: the bearer token goes nowhere else.
+            if !page.starts_with(&format!("{}/", self.base)) {
+                return Err(OandaError::Unreachable(format!(
+                    "transactions page outside {}: not followed",
+                    self.base
+                )));
+            }
+            let page: Option<TransactionsSinceResponse> = self.get(&page).await?;
+            out.extend(page.map(|p| p.transactions).unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    /// The trading rules of one instrument (`GET instruments?instruments=<name>`).
+    pub async fn instrument(&self, name: &str) -> Result<InstrumentRules, OandaError> {
+        let found: Option<InstrumentsResponse> = self
+            .get(&self.url(&format!("/instruments?instruments={name}")))
+            .await?;
+        let i = found
+            .and_then(|r| r.instruments.into_iter().find(|i| i.name == name))
+            .ok_or_else(|| OandaError::Api {
+                status: 404,
+                code: "INSTRUMENT_UNKNOWN".into(),
+                message: format!("instrument {name} not offered to this account"),
+            })?;
+        Ok(InstrumentRules {
+            name: i.name,
+            kind: i.kind,
+            precision: i.trade_units_precision,
+            minimum_trade_size: i.minimum_trade_size,
+            maximum_order_units: i.maximum_order_units,
+            maximum_position_size: i.maximum_position_size.filter(|m| !m.is_zero()),
+        })
     }
 
     pub async fn account_summary(&self) -> Result<AccountSummary, OandaError> {
@@ -329,6 +471,12 @@ impl OandaClient {
             .await
             .map_err(|e| OandaError::Unknown(describe(e)))?;
         let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // Refused for its rate: nothing was carried out, so this is no `Unknown`.
+            return Err(OandaError::RateLimited {
+                retry_after: retry_after(resp.headers()),
+            });
+        }
         let bytes = resp
             .bytes()
             .await
@@ -395,7 +543,23 @@ impl From<ReadFailure> for OandaError {
     }
 }
 
+/// `Retry-After` in seconds, if the answer has one.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
 fn api_error(status: StatusCode, bytes: &[u8]) -> OandaError {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        // A read's 429: the status is all the shared read path passes on.
+        return OandaError::RateLimited { retry_after: None };
+    }
     let body: ErrorBody = serde_json::from_slice(bytes).unwrap_or_default();
     OandaError::Api {
         status: status.as_u16(),

@@ -17,13 +17,20 @@ pub enum OandaError {
     /// A read could not be completed after its retries.
     #[error("OANDA unreachable: {0}")]
     Unreachable(String),
+    /// HTTP 429: OANDA refused the request for its rate, nothing was carried out
+    /// (<https://developer.oanda.com/rest-live-v20/best-practices/>). `retry_after` is the
+    /// `Retry-After` header when one came (seconds); OANDA documents none.
+    #[error("OANDA rate limit (HTTP 429){}", .retry_after.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        retry_after: Option<std::time::Duration>,
+    },
 }
 
 impl OandaError {
     /// Worth retrying a read: the network or OANDA's side failed, not our request.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Unknown(_) | Self::Unreachable(_) => true,
+            Self::Unknown(_) | Self::Unreachable(_) | Self::RateLimited { .. } => true,
             Self::Api { status, .. } => *status == 429 || *status >= 500,
         }
     }

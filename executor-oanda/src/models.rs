@@ -41,22 +41,64 @@ pub struct ClosePositionBody {
     pub short_client_extensions: Option<ClientExtensions>,
 }
 
+/// The client extensions a transaction carries (Swagger `ClientExtensions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct TxClientExtensions {
+    /// Empty when the extensions carry no id.
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// A transaction, with the fields of the kinds the executor reads (Swagger
+/// `MarketOrderTransaction`, `OrderFillTransaction`, `OrderCancelTransaction`,
+/// `MarketOrderRejectTransaction`, <https://github.com/oanda/v20-openapi> `json/v20.json`).
+/// OANDA spells identifiers with a capital `ID` (`orderID`, `clientOrderID`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Transaction {
     pub id: String,
+    /// `MARKET_ORDER`, `ORDER_FILL`, `ORDER_CANCEL`, `MARKET_ORDER_REJECT`, …
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]
+    pub time: Option<String>,
+    #[serde(default)]
+    pub instrument: Option<String>,
+    /// Fill and cancel: the order they belong to.
+    #[serde(default, rename = "orderID")]
     pub order_id: Option<String>,
+    /// Fill and cancel: the client id of that order, when it has one.
+    #[serde(default, rename = "clientOrderID")]
+    pub client_order_id: Option<String>,
+    /// Market order and market order reject: the request's client extensions.
+    #[serde(default)]
+    pub client_extensions: Option<TxClientExtensions>,
     #[serde(default)]
     pub units: Option<Decimal>,
     #[serde(default)]
     pub price: Option<Decimal>,
+    /// Why the transaction was made (create, fill, cancel reasons).
     #[serde(default)]
     pub reason: Option<String>,
+    /// A reject's `TransactionRejectReason`.
     #[serde(default)]
     pub reject_reason: Option<String>,
+}
+
+impl Transaction {
+    /// The client id this transaction is about: `clientExtensions.id` on a create or reject,
+    /// `clientOrderID` on a fill or cancel.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_extensions
+            .as_ref()
+            .map(|e| e.id.as_str())
+            .filter(|id| !id.is_empty())
+            .or(self.client_order_id.as_deref())
+    }
 }
 
 /// The 201/200/400 bodies of create and close, all optional: which ones are present says
@@ -98,6 +140,7 @@ pub struct Position {
 #[serde(rename_all = "camelCase")]
 pub struct PositionResponse {
     pub position: Position,
+    #[serde(default, rename = "lastTransactionID")]
     pub last_transaction_id: Option<String>,
 }
 
@@ -106,9 +149,9 @@ pub struct PositionResponse {
 pub struct Order {
     pub id: String,
     pub state: String,
-    #[serde(default)]
+    #[serde(default, rename = "fillingTransactionID")]
     pub filling_transaction_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, rename = "cancellingTransactionID")]
     pub cancelling_transaction_id: Option<String>,
 }
 
@@ -138,6 +181,40 @@ pub struct AccountSummary {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AccountSummaryResponse {
     pub account: AccountSummary,
+    #[serde(default, rename = "lastTransactionID")]
+    pub last_transaction_id: Option<String>,
+}
+
+/// `GET transactions/sinceid?id=`: every transaction after that id.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TransactionsSinceResponse {
+    pub transactions: Vec<Transaction>,
+    #[serde(default, rename = "lastTransactionID")]
+    pub last_transaction_id: Option<String>,
+}
+
+/// The Swagger `Instrument` fields the executor reads. Decimals travel as strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instrument {
+    pub name: String,
+    /// `CURRENCY`, `CFD` or `METAL`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Decimal places allowed in an order's units.
+    pub trade_units_precision: u32,
+    pub minimum_trade_size: Decimal,
+    #[serde(default)]
+    pub maximum_order_units: Option<Decimal>,
+    /// `0` means no maximum.
+    #[serde(default)]
+    pub maximum_position_size: Option<Decimal>,
+}
+
+/// `GET instruments?instruments=`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstrumentsResponse {
+    pub instruments: Vec<Instrument>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -145,4 +222,13 @@ pub struct AccountSummaryResponse {
 pub struct ErrorBody {
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+}
+
+/// `GET transactions?from=…`: the pages (`transactions/idrange` URLs) of the transactions in
+/// the time range.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionPagesResponse {
+    #[serde(default)]
+    pub pages: Vec<String>,
 }

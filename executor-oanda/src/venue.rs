@@ -1,224 +1,315 @@
-//! Target semantics at OANDA. Reads the position, closes only the side that exists, confirms
-//! the close by reading the position again, then opens with `REDUCE_FIRST`. An order request
-//! whose outcome is unknown is looked up by its client id; only if OANDA has no such order is
-//! it sent once more, with the same client id.
+//! The OANDA conversation of the shared execution core ([`executor_runtime::drive`]): read
+//! the position with the account's `lastTransactionID`, close a side (`PUT
+//! positions/{instrument}/close` naming only the side held), open with a FOK market order and
+//! `positionFill: REDUCE_FIRST`, and find an order of unknown outcome in the account's
+//! transactions. The plan, the pre-flight check, the waits and the resend rule are the core's.
+//!
+//! Recovery source: every change to an OANDA account is a transaction with an increasing id,
+//! and `GET /v3/accounts/{id}/transactions/sinceid?id=` lists all of them after an id
+//! (<https://developer.oanda.com/rest-live-v20/transaction-ep/>). The position read before a
+//! send returns `lastTransactionID` (<https://developer.oanda.com/rest-live-v20/position-ep/>),
+//! so after an ambiguous answer the transactions since then show our `MARKET_ORDER` (by its
+//! `clientExtensions.id`) with its `ORDER_FILL` or `ORDER_CANCEL`, or its
+//! `MARKET_ORDER_REJECT`, or nothing. The client id lookup `GET orders/@{id}` is not used:
+//! OANDA documents client ids as unique among *pending* orders only
+//! (`CLIENT_ORDER_ID_ALREADY_EXISTS`, <https://developer.oanda.com/rest-live-v20/order-df/>),
+//! and a FOK market order is never pending after its request.
 
-use crate::client::{Holdings, LookedUp, OandaClient, OrderResult, PositionSideKind};
+use crate::client::{Holdings as OandaHoldings, OandaClient, OrderResult, PositionSideKind};
 use crate::error::OandaError;
+use crate::models::Transaction;
+use executor_runtime::drive::{self, Ack, Conversation, Found, ReadError, SendError};
+use executor_runtime::plan::{Book, Holdings, LegAction, PlannedLeg, PositionSide, TradingRules};
 use executor_runtime::venue::{ExecRequest, Execution, LegReport, NothingSent, Venue};
 use rust_decimal::Decimal;
-use shared::alert::TargetPosition;
 use shared::clock::Clock;
 use shared::execution::{Leg, Side};
 use shared::outcome::Outcome;
 use shared::routing::Broker;
-use tracing::{info, warn};
+use std::time::Duration;
 
 #[derive(Debug)]
 pub struct OandaVenue<C> {
     client: OandaClient,
     clock: C,
+    settle: Duration,
 }
 
 impl<C: Clock> OandaVenue<C> {
     pub fn new(client: OandaClient, clock: C) -> Self {
-        Self { client, clock }
+        Self {
+            client,
+            clock,
+            // A FOK market order is filled or cancelled within its request
+            // (<https://developer.oanda.com/rest-live-v20/order-df/>, `TimeInForce`), so its
+            // transactions exist once the request is answered; a short wait covers a request
+            // still in flight when our side gave up.
+            settle: Duration::from_millis(500),
+        }
+    }
+
+    /// With another settle time (tests).
+    pub fn with_settle_time(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
     }
 }
 
-/// How far one leg got.
-enum Step {
-    Done(LegReport),
-    /// Stop here with this outcome (a reject, or still unknown after lookup).
-    Stop(LegReport),
+fn classify(e: OandaError) -> SendError {
+    match e {
+        // HTTP 429: the request was refused, nothing carried out
+        // (<https://developer.oanda.com/rest-live-v20/development-guide/>, rate limiting).
+        OandaError::RateLimited { retry_after } => SendError::NotExecuted {
+            reason: "OANDA rate limit (HTTP 429)".into(),
+            retry_after,
+        },
+        e => SendError::Unknown(e.to_string()),
+    }
 }
 
-impl<C: Clock> OandaVenue<C> {
-    fn leg(&self, req: &ExecRequest<'_>, leg: Leg, side: Side, quantity: Decimal) -> LegReport {
-        LegReport {
-            leg,
-            side,
-            quantity,
-            client_order_id: req.client_order_id(leg),
-            broker_order_id: None,
-            fill_price: None,
-            outcome: Outcome::Unknown,
-            error: None,
-            sent_at: None,
-            acked_at: None,
+fn read_error(e: OandaError) -> ReadError {
+    match e {
+        OandaError::Api { status, .. } if (400..500).contains(&status) && status != 429 => {
+            ReadError::Refused(e.to_string())
         }
+        e => ReadError::Unavailable(e.to_string()),
     }
+}
 
-    fn apply(&self, mut report: LegReport, result: &OrderResult) -> Step {
-        report.acked_at = Some(self.clock.now());
-        match result {
-            OrderResult::Filled {
-                order_id,
-                units,
-                price,
-            } => {
-                report.broker_order_id = Some(order_id.clone());
-                report.fill_price = *price;
-                if let Some(u) = units {
-                    report.quantity = u.abs();
-                }
-                report.outcome = Outcome::Filled;
-                Step::Done(report)
-            }
-            OrderResult::Cancelled { order_id, reason } => {
-                report.broker_order_id = Some(order_id.clone());
-                report.outcome = Outcome::Rejected;
-                report.error = Some(reason.clone());
-                Step::Stop(report)
-            }
-            OrderResult::Rejected { reason } => {
-                report.outcome = Outcome::Rejected;
-                report.error = Some(reason.clone());
-                Step::Stop(report)
-            }
-            OrderResult::NothingToClose => {
-                report.outcome = Outcome::NoOp;
-                Step::Done(report)
-            }
-        }
+fn ack_of(result: OrderResult) -> Result<Ack, SendError> {
+    match result {
+        OrderResult::Filled {
+            order_id,
+            units,
+            price,
+        } => Ok(Ack::Filled {
+            order_id: Some(order_id),
+            quantity: units,
+            price,
+        }),
+        OrderResult::Cancelled { order_id, reason } => Ok(Ack::Cancelled {
+            order_id: Some(order_id),
+            reason,
+        }),
+        OrderResult::Rejected { reason } => Err(SendError::Rejected {
+            order_id: None,
+            reason,
+        }),
+        OrderResult::NothingToClose => Ok(Ack::NothingToClose),
     }
+}
 
-    fn from_lookup(found: LookedUp) -> OrderResult {
-        match found {
-            LookedUp::Filled {
-                order_id,
-                units,
-                price,
-            } => OrderResult::Filled {
-                order_id,
-                units,
-                price,
-            },
-            LookedUp::Cancelled { order_id, reason } => OrderResult::Cancelled { order_id, reason },
-            // A FOK order still open is not a state we can act on.
-            LookedUp::Open { order_id, state } => OrderResult::Cancelled {
-                order_id,
-                reason: format!("order left {state}"),
-            },
-        }
-    }
-
-    /// Sends one order request; on an unknown outcome looks it up, and resends once with the
-    /// same client id only if OANDA never created it.
-    async fn send_leg<F, Fut>(&self, mut report: LegReport, send: F) -> Step
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<OrderResult, OandaError>>,
+/// What the transactions since the mark say about the order with `client_id`.
+pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Option<Ack> {
+    let ours = |t: &&Transaction| t.client_id() == Some(client_id);
+    if let Some(reject) = transactions
+        .iter()
+        .filter(ours)
+        .find(|t| t.kind.ends_with("_REJECT"))
     {
-        let coid = report.client_order_id.to_string();
-        for attempt in 1..=2 {
-            report.sent_at.get_or_insert(self.clock.now());
-            let err = match send().await {
-                Ok(result) => return self.apply(report, &result),
-                Err(e) => e,
-            };
-            warn!(leg = report.leg.as_str(), attempt, error = %err, "order outcome unknown; looking it up");
-            match self.client.order_by_client_id(&coid).await {
-                Ok(Some(found)) => {
-                    info!(leg = report.leg.as_str(), "order found by client id");
-                    return self.apply(report, &Self::from_lookup(found));
-                }
-                Ok(None) if attempt == 1 => {
-                    info!(
-                        leg = report.leg.as_str(),
-                        "OANDA has no such order; resending once with the same client id"
-                    );
-                }
-                Ok(None) => {
-                    report.error = Some(format!("not created after two sends: {err}"));
-                    return Step::Stop(report);
-                }
-                Err(lookup) => {
-                    report.error = Some(format!("{err}; lookup failed: {lookup}"));
-                    return Step::Stop(report);
-                }
-            }
-        }
-        Step::Stop(report)
+        return Some(Ack::Cancelled {
+            order_id: None,
+            reason: reject
+                .reject_reason
+                .clone()
+                .unwrap_or_else(|| reject.kind.clone()),
+        });
+    }
+    let create = transactions
+        .iter()
+        .filter(ours)
+        .find(|t| t.kind == "MARKET_ORDER")?;
+    let of_order = |t: &&Transaction| t.order_id.as_deref() == Some(create.id.as_str());
+    if let Some(fill) = transactions
+        .iter()
+        .filter(of_order)
+        .find(|t| t.kind == "ORDER_FILL")
+    {
+        return Some(Ack::Filled {
+            order_id: Some(create.id.clone()),
+            quantity: fill.units,
+            price: fill.price,
+        });
+    }
+    if let Some(cancel) = transactions
+        .iter()
+        .filter(of_order)
+        .find(|t| t.kind == "ORDER_CANCEL")
+    {
+        return Some(Ack::Cancelled {
+            order_id: Some(create.id.clone()),
+            reason: cancel.reason.clone().unwrap_or_else(|| "CANCELLED".into()),
+        });
+    }
+    // Created, neither filled nor cancelled yet: OANDA has it, so never send it again.
+    Some(Ack::Working {
+        order_id: create.id.clone(),
+    })
+}
+
+impl<C: Clock> Conversation for OandaVenue<C> {
+    /// The account's `lastTransactionID` read with the position.
+    type Mark = String;
+
+    fn broker(&self) -> Broker {
+        Broker::Oanda
     }
 
-    async fn close(
+    fn account(&self) -> &str {
+        self.client.account()
+    }
+
+    fn book(&self) -> Book {
+        Book::Margin
+    }
+
+    fn settle_time(&self) -> Duration {
+        self.settle
+    }
+
+    async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, String), ReadError> {
+        let (OandaHoldings { long, short }, last) = self
+            .client
+            .position_and_last_tx(req.intent.instrument.as_str())
+            .await
+            .map_err(read_error)?;
+        Ok((Holdings { long, short }, last))
+    }
+
+    /// `tradeUnitsPrecision`, `minimumTradeSize` and `maximumOrderUnits` of the instrument
+    /// (<https://developer.oanda.com/rest-live-v20/primitives-df/>, `Instrument`).
+    async fn rules(&self, req: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
+        let i = self
+            .client
+            .instrument(req.intent.instrument.as_str())
+            .await
+            .map_err(read_error)?;
+        Ok(TradingRules::with_precision(
+            i.precision,
+            i.minimum_trade_size,
+            i.maximum_order_units,
+        ))
+    }
+
+    async fn send(
         &self,
         req: &ExecRequest<'_>,
-        leg: Leg,
-        side: PositionSideKind,
-        units: Decimal,
-    ) -> Step {
-        let trade_side = match side {
-            PositionSideKind::Long => Side::Sell,
-            PositionSideKind::Short => Side::Buy,
-        };
-        let report = self.leg(req, leg, trade_side, units.abs());
+        leg: &PlannedLeg,
+        report: &LegReport,
+    ) -> Result<Ack, SendError> {
         let instrument = req.intent.instrument.as_str();
-        let coid = report.client_order_id.to_string();
-        self.send_leg(report, || {
-            self.client.close_position(instrument, side, &coid)
-        })
-        .await
-    }
-
-    async fn open(&self, req: &ExecRequest<'_>, side: Side) -> Step {
-        let report = self.leg(req, Leg::Open, side, req.quantity);
-        let units = match side {
-            Side::Buy => req.quantity,
-            Side::Sell => -req.quantity,
+        let coid = report.client_order_id.as_str();
+        let result = match leg.action {
+            LegAction::Close(side) => {
+                let side = match side {
+                    PositionSide::Long => PositionSideKind::Long,
+                    PositionSide::Short => PositionSideKind::Short,
+                };
+                self.client.close_position(instrument, side, coid).await
+            }
+            LegAction::Open => {
+                let units = match leg.side {
+                    Side::Buy => leg.quantity,
+                    Side::Sell => -leg.quantity,
+                };
+                self.client.market_order(instrument, units, coid).await
+            }
         };
-        let instrument = req.intent.instrument.as_str();
-        let coid = report.client_order_id.to_string();
-        self.send_leg(report, || {
-            self.client.market_order(instrument, units, &coid)
-        })
-        .await
+        ack_of(result.map_err(classify)?)
     }
 
-    async fn holdings(&self, req: &ExecRequest<'_>) -> Result<Holdings, OandaError> {
-        self.client.position(req.intent.instrument.as_str()).await
-    }
-
-    /// After a takeover: what did the previous attempt get done?
-    async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, OandaError> {
+    /// After a takeover the earlier attempt's `lastTransactionID` is lost: its transactions
+    /// are found by time instead (`GET transactions?from=`), from a margin before the signal
+    /// was received.
+    async fn recover(&self, req: &ExecRequest<'_>, _: &String) -> Vec<LegReport> {
+        let from =
+            req.intent.received_at.min(req.intent.signal_time) - chrono::Duration::minutes(10);
+        let transactions = match self.client.transactions_from(from).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "earlier attempt's transactions unreadable; journal may miss its legs");
+                return Vec::new();
+            }
+        };
         let mut legs = Vec::new();
         for leg in [Leg::Close, Leg::CloseHedge, Leg::Open] {
             let coid = req.client_order_id(leg);
-            if let Some(found) = self.client.order_by_client_id(coid.as_str()).await? {
-                // Side is not in the lookup; it follows from the target and the leg (a hedged
-                // FLATTEN closes the long side first, so its second close buys).
-                let side = match (leg, req.intent.target) {
-                    (Leg::Open, TargetPosition::Long)
-                    | (Leg::Close, TargetPosition::Short | TargetPosition::NoShort)
-                    | (Leg::CloseHedge, _) => Side::Buy,
-                    _ => Side::Sell,
+            let Some(ack) = find_in_transactions(&transactions, coid.as_str()) else {
+                continue;
+            };
+            let created = transactions
+                .iter()
+                .find(|t| t.kind == "MARKET_ORDER" && t.client_id() == Some(coid.as_str()));
+            let units = created.and_then(|t| t.units).unwrap_or_default();
+            let side = if units < Decimal::ZERO {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            let mut r = LegReport::new(req, leg, side, units.abs());
+            r.acked_at = Some(self.clock.now());
+            match ack {
+                Ack::Filled {
+                    order_id, price, ..
+                } => {
+                    r.broker_order_id = order_id;
+                    r.fill_price = price;
+                    r.outcome = Outcome::Filled;
+                }
+                Ack::Cancelled { order_id, reason } => {
+                    r.broker_order_id = order_id;
+                    r.error = Some(reason);
+                    r.outcome = Outcome::Rejected;
+                }
+                Ack::Working { order_id } => {
+                    r.broker_order_id = Some(order_id);
+                    r.outcome = Outcome::Unknown;
+                }
+                Ack::NothingToClose => continue,
+            }
+            legs.push(r);
+        }
+        legs
+    }
+
+    async fn lookup(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        report: &LegReport,
+        mark: &String,
+    ) -> Found {
+        let transactions = match self.client.transactions_since(mark).await {
+            Ok(t) => t,
+            Err(e) => return Found::Inconclusive(format!("transactions since {mark}: {e}")),
+        };
+        if let Some(ack) = find_in_transactions(&transactions, report.client_order_id.as_str()) {
+            return Found::Order(ack);
+        }
+        // The transactions are complete, and the position must agree with them.
+        match self.holdings(req).await {
+            Ok((h, _)) => {
+                let moved = match leg.action {
+                    LegAction::Close(PositionSide::Long) => h.long.is_zero(),
+                    LegAction::Close(PositionSide::Short) => h.short.is_zero(),
+                    LegAction::Open => match leg.side {
+                        Side::Buy => h.long > Decimal::ZERO,
+                        Side::Sell => h.short < Decimal::ZERO,
+                    },
                 };
-                let quantity = if leg == Leg::Open {
-                    req.quantity
+                if moved {
+                    Found::Inconclusive(format!(
+                        "no transaction of ours since {mark}, yet the position moved (long {}, short {})",
+                        h.long, h.short
+                    ))
                 } else {
-                    Decimal::ZERO
-                };
-                let report = self.leg(req, leg, side, quantity);
-                let (Step::Done(r) | Step::Stop(r)) = self.apply(report, &Self::from_lookup(found));
-                legs.push(r);
+                    Found::NotCreated
+                }
+            }
+            Err(ReadError::Unavailable(e) | ReadError::Refused(e)) => {
+                Found::Inconclusive(format!("position unreadable: {e}"))
             }
         }
-        Ok(legs)
-    }
-}
-
-fn finish(legs: Vec<LegReport>, stopped: Option<&LegReport>) -> Execution {
-    let outcome = match stopped {
-        Some(r) => r.outcome,
-        None if legs.iter().any(|l| l.outcome == Outcome::Filled) => Outcome::Filled,
-        None => Outcome::NoOp,
-    };
-    let reason = stopped.and_then(|r| r.error.clone());
-    Execution {
-        outcome,
-        legs,
-        reason,
     }
 }
 
@@ -232,151 +323,6 @@ impl<C: Clock> Venue for OandaVenue<C> {
     }
 
     async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
-        let unreachable = |e: OandaError| NothingSent {
-            broker: Broker::Oanda,
-            reason: e.to_string(),
-        };
-        let mut legs = Vec::new();
-        if req.takeover {
-            legs = self.recover(req).await.map_err(unreachable)?;
-            // The open leg (or a hedged FLATTEN's second close) is the last request a signal
-            // makes: if OANDA has it, we are done.
-            if let Some(open) = legs
-                .iter()
-                .find(|l| matches!(l.leg, Leg::Open | Leg::CloseHedge))
-            {
-                let stopped = (open.outcome != Outcome::Filled).then(|| open.clone());
-                return Ok(finish(legs, stopped.as_ref()));
-            }
-            if let Some(close) = legs.iter().find(|l| l.outcome == Outcome::Rejected) {
-                let close = close.clone();
-                return Ok(finish(legs, Some(&close)));
-            }
-        }
-        if !req.may_send {
-            return Ok(finish(legs, None));
-        }
-        let held = self.holdings(req).await.map_err(unreachable)?;
-        let zero = Decimal::ZERO;
-        let (close_side, open_side) = match req.intent.target {
-            TargetPosition::Long => (
-                (held.short < zero).then_some(PositionSideKind::Short),
-                (held.long <= zero).then_some(Side::Buy),
-            ),
-            TargetPosition::Short => (
-                (held.long > zero).then_some(PositionSideKind::Long),
-                (held.short >= zero).then_some(Side::Sell),
-            ),
-            TargetPosition::NoLong => ((held.long > zero).then_some(PositionSideKind::Long), None),
-            TargetPosition::NoShort => {
-                ((held.short < zero).then_some(PositionSideKind::Short), None)
-            }
-            TargetPosition::Flat => {
-                // Netting accounts hold one side; a hedging account may hold both, closed one
-                // request at a time (the first here, the other by the same logic below).
-                if held.long > zero {
-                    (Some(PositionSideKind::Long), None)
-                } else {
-                    ((held.short < zero).then_some(PositionSideKind::Short), None)
-                }
-            }
-        };
-        if close_side.is_none() && open_side.is_none() {
-            return Ok(Execution::no_op(format!(
-                "already at target {:?} (long {}, short {})",
-                req.intent.target, held.long, held.short
-            )));
-        }
-        if let Some(side) = close_side {
-            let units = match side {
-                PositionSideKind::Long => held.long,
-                PositionSideKind::Short => held.short,
-            };
-            // A takeover of a hedged FLATTEN whose first close went through: what is left is
-            // the other side, under its own client id.
-            let leg = if req.intent.target == TargetPosition::Flat
-                && legs
-                    .iter()
-                    .any(|l| l.leg == Leg::Close && l.outcome == Outcome::Filled)
-            {
-                Leg::CloseHedge
-            } else {
-                Leg::Close
-            };
-            match self.close(req, leg, side, units).await {
-                Step::Done(report) => {
-                    legs.retain(|l| l.leg != leg);
-                    legs.push(report);
-                }
-                Step::Stop(report) => {
-                    legs.retain(|l| l.leg != leg);
-                    legs.push(report.clone());
-                    return Ok(finish(legs, Some(&report)));
-                }
-            }
-            // Never both directions at once: the open waits until the close shows in the position.
-            let after = match self.holdings(req).await {
-                Ok(h) => h,
-                Err(e) => {
-                    return Ok(unknown(
-                        legs,
-                        format!("close sent, position unreadable: {e}"),
-                    ));
-                }
-            };
-            let still = match side {
-                PositionSideKind::Long => after.long > zero,
-                PositionSideKind::Short => after.short < zero,
-            };
-            if still {
-                return Ok(unknown(
-                    legs,
-                    format!(
-                        "close not confirmed: long {}, short {}",
-                        after.long, after.short
-                    ),
-                ));
-            }
-            if req.intent.target == TargetPosition::Flat
-                && leg == Leg::Close
-                && (after.long > zero || after.short < zero)
-            {
-                let other = if after.long > zero {
-                    PositionSideKind::Long
-                } else {
-                    PositionSideKind::Short
-                };
-                let units = if after.long > zero {
-                    after.long
-                } else {
-                    after.short
-                };
-                match self.close(req, Leg::CloseHedge, other, units).await {
-                    Step::Done(report) => legs.push(report),
-                    Step::Stop(report) => {
-                        legs.push(report.clone());
-                        return Ok(finish(legs, Some(&report)));
-                    }
-                }
-            }
-        }
-        if let Some(side) = open_side {
-            match self.open(req, side).await {
-                Step::Done(report) => legs.push(report),
-                Step::Stop(report) => {
-                    legs.push(report.clone());
-                    return Ok(finish(legs, Some(&report)));
-                }
-            }
-        }
-        Ok(finish(legs, None))
-    }
-}
-
-fn unknown(legs: Vec<LegReport>, reason: String) -> Execution {
-    Execution {
-        outcome: Outcome::Unknown,
-        legs,
-        reason: Some(reason),
+        drive::execute(self, &self.clock, req).await
     }
 }

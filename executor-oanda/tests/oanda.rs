@@ -34,6 +34,7 @@ async fn reversal_closes_the_short_confirms_it_then_opens_long() {
         calls,
         [
             format!("GET /v3/accounts/{acct}/positions/EUR_USD"),
+            format!("GET /v3/accounts/{acct}/instruments?instruments=EUR_USD"),
             format!("PUT /v3/accounts/{acct}/positions/EUR_USD/close"),
             format!("GET /v3/accounts/{acct}/positions/EUR_USD"),
             format!("POST /v3/accounts/{acct}/orders"),
@@ -141,13 +142,23 @@ async fn a_5xx_after_the_order_was_created_is_resolved_by_lookup_one_order() {
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.order_requests().len(), 1);
     assert_eq!(h.fake.created_orders(), 1);
-    let lookups = h
-        .fake
-        .requests()
+    let requests = h.fake.requests();
+    let lookups = requests
         .iter()
-        .filter(|r| r.path.contains("/orders/@tv-"))
+        .filter(|r| r.path.contains("/transactions/sinceid?id="))
         .count();
-    assert_eq!(lookups, 1);
+    assert_eq!(
+        lookups, 1,
+        "found in the transactions since the position read"
+    );
+    assert!(
+        !requests.iter().any(|r| r.path.contains("/orders/@")),
+        "OANDA documents client id lookups for pending orders only"
+    );
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    assert_eq!(legs[0].fill_price, Some(Decimal::new(108345, 5)));
+    assert!(legs[0].broker_order_id.is_some());
     assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
 }
 
@@ -180,34 +191,160 @@ async fn a_5xx_before_creation_is_resent_once_with_the_same_client_id() {
 }
 
 #[tokio::test]
-async fn two_failed_sends_that_created_nothing_leave_the_outcome_unknown_and_the_lease_held() {
+async fn two_failed_sends_that_created_nothing_end_not_executed_with_a_row_per_send() {
     let h = harness().await;
     h.fake.script(Fault::ErrorBeforeCreate);
     h.fake.script(Fault::ErrorBeforeCreate);
     let i = intent(Action::LongEntry, 1);
-    assert!(h.executor.execute(&i).await.is_err());
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NotExecuted);
     assert_eq!(
         h.fake.order_requests().len(),
         2,
         "never more than one resend"
     );
+    assert_eq!(h.fake.created_orders(), 0);
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::NotExecuted);
+    assert!(signal.reason.unwrap().contains("not created"));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(
-        h.journal
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [(1, Outcome::NotExecuted), (2, Outcome::NotExecuted)],
+        "one journal row per send"
+    );
+    assert_eq!(h.notifier.sent().len(), 1, "alarmed");
+    // Acknowledged: a redelivery touches nothing.
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NotExecuted);
+    assert_eq!(h.fake.order_requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_429_on_the_open_leg_of_a_reversal_is_confirmed_not_created_and_sent_again() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    h.fake.script(Fault::Pass);
+    h.fake.script(Fault::TooMany);
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [
+            (Leg::Close, 1, Outcome::Filled),
+            (Leg::Open, 1, Outcome::NotExecuted),
+            (Leg::Open, 2, Outcome::Filled),
+        ]
+    );
+    assert!(legs.iter().all(|l| l.outcome != Outcome::Rejected));
+    let per_id = h.fake.created_per_client_id();
+    assert!(per_id.values().all(|n| *n == 1), "{per_id:?}");
+    assert_eq!(h.fake.created_orders(), 2);
+}
+
+#[tokio::test]
+async fn a_429_on_the_close_leg_is_sent_again_and_the_reversal_completes() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    h.fake.script(Fault::TooMany);
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [
+            (Leg::Close, 1, Outcome::NotExecuted),
+            (Leg::Close, 2, Outcome::Filled),
+            (Leg::Open, 1, Outcome::Filled),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn fractional_units_on_a_reversal_are_refused_before_the_close_leaves() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    let mut i = intent(Action::ShortEntry, 1);
+    i.quantity_override = Some("1000.5".parse().unwrap());
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
+    assert!(h.fake.order_requests().is_empty(), "nothing sent");
+    assert_eq!(
+        h.fake.position("EUR_USD"),
+        (d(1000), d(0)),
+        "the long untouched"
+    );
+    let reason = h
+        .journal
+        .signal(&i.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.contains("1000.5") && reason.contains("increment 1"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn with_the_shipped_defaults_gold_and_an_index_are_refused_for_lack_of_a_size() {
+    let h = support::harness_with_risk(false, executor_oanda::config::DEFAULT_RISK).await;
+    for (instrument, price) in [("XAU_USD", "2650.12"), ("SPX500_USD", "5900.5")] {
+        let mut i = intent(Action::LongEntry, 1);
+        i.instrument = shared::Instrument::new(instrument);
+        i.signal_id = shared::SignalId::of_canonical(instrument);
+        i.reference_price = price.parse().unwrap();
+        assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
+        let reason = h
+            .journal
             .signal(&i.signal_id)
             .await
             .unwrap()
             .unwrap()
-            .status,
-        SignalStatus::Unknown
+            .reason
+            .unwrap();
+        assert!(
+            reason.contains("no size is configured") && reason.contains(instrument),
+            "{reason}"
+        );
+    }
+    assert!(h.fake.order_requests().is_empty());
+    // A currency pair keeps its default size.
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::LongEntry, 2))
+            .await
+            .unwrap(),
+        Outcome::Filled
     );
-    assert_eq!(h.notifier.sent().len(), 1);
-    // The redelivery inside the lease is told to wait; after it, takes over and reconciles.
-    assert!(h.executor.execute(&i).await.is_err());
-    assert_eq!(h.fake.order_requests().len(), 2);
-    h.clock.advance(Duration::seconds(61));
-    // Stale by now: the takeover recovers what exists and sends nothing new.
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Expired);
-    assert_eq!(h.fake.order_requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_configured_size_over_the_notional_cap_is_refused_before_any_order() {
+    let risk = "default_max_position = \"100000\"\n[instruments.XAU_USD]\nsize = \"1000\"\nmax_position = \"1000\"\n";
+    let h = support::harness_with_risk(false, risk).await;
+    let mut i = intent(Action::LongEntry, 1);
+    i.instrument = shared::Instrument::new("XAU_USD");
+    i.reference_price = "2650.12".parse().unwrap();
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
+    assert!(h.fake.order_requests().is_empty());
+    let reason = h
+        .journal
+        .signal(&i.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(reason.contains("per-order cap 250000"), "{reason}");
 }
 
 #[tokio::test]

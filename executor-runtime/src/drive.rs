@@ -22,7 +22,8 @@
 //! order for a leg as a second row.
 
 use crate::plan::{
-    Book, Holdings, LegAction, PlanRefusal, PlannedLeg, TradingRules, plan, preflight,
+    Book, Holdings, LegAction, NotionalLimit, PlanRefusal, PlannedLeg, TradingRules, plan,
+    preflight,
 };
 use crate::venue::{ExecRequest, Execution, LegReport, NothingSent, Size};
 use chrono::{DateTime, Utc};
@@ -125,6 +126,13 @@ pub trait Conversation: Send + Sync {
         Decimal::ONE
     }
 
+    /// The price an open leg's size is valued at for the notional cap and converted at for
+    /// notional sizing: the alert's close, or 1 where the size is already a quote amount
+    /// (a spot buy).
+    fn notional_price(&self, req: &ExecRequest<'_>) -> Decimal {
+        req.intent.reference_price
+    }
+
     fn holdings(
         &self,
         req: &ExecRequest<'_>,
@@ -203,8 +211,12 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
             return Ok(Execution::without_legs(Outcome::Rejected, why));
         }
     };
-    let multiplier = conv.multiplier(req);
-    let size = match size_in_units(req, &rules, multiplier) {
+    let limit = NotionalLimit {
+        price: conv.notional_price(req),
+        multiplier: conv.multiplier(req),
+        cap: req.max_notional,
+    };
+    let size = match size_in_units(req, &rules, &limit) {
         Ok(s) => s,
         Err(refusal) => return Ok(Execution::without_legs(Outcome::Refused, refusal)),
     };
@@ -219,7 +231,6 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
         }
         return Ok(e);
     }
-    let limit = req.notional_limit(multiplier);
     if let Err(refusal) = preflight(&planned, &rules, Some(&limit)) {
         return Ok(refuse(refusal));
     }
@@ -275,10 +286,7 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
 }
 
 fn refuse(refusal: PlanRefusal) -> Execution {
-    Execution::without_legs(
-        Outcome::Refused,
-        format!("{refusal}; nothing was sent"),
-    )
+    Execution::without_legs(Outcome::Refused, format!("{refusal}; nothing was sent"))
 }
 
 /// The entry size in the broker's units: a configured quantity as is, a notional converted
@@ -286,12 +294,12 @@ fn refuse(refusal: PlanRefusal) -> Execution {
 fn size_in_units(
     req: &ExecRequest<'_>,
     rules: &TradingRules,
-    multiplier: Decimal,
+    limit: &NotionalLimit,
 ) -> Result<Decimal, String> {
     match req.size {
         Size::Quantity(q) => Ok(q),
         Size::Notional(amount) => {
-            let per_unit = req.intent.reference_price * multiplier;
+            let per_unit = limit.price * limit.multiplier;
             if per_unit <= Decimal::ZERO {
                 return Err("no usable price to size by notional".into());
             }
@@ -375,7 +383,8 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
     leg: &PlannedLeg,
     mark: &V::Mark,
 ) -> Vec<LegReport> {
-    const MAX_SENDS: u32 = 3;
+    // The first send and one more: a broker that twice created nothing is not retried again.
+    const MAX_SENDS: u32 = 2;
     let mut rows = Vec::new();
     let mut row = LegReport::new(req, leg.leg, leg.side, leg.quantity);
     loop {
@@ -396,9 +405,9 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
             Err(e) => e,
         };
         let wait = match &failure {
-            SendError::NotExecuted { retry_after, .. } => {
-                retry_after.unwrap_or(conv.settle_time()).max(conv.settle_time())
-            }
+            SendError::NotExecuted { retry_after, .. } => retry_after
+                .unwrap_or(conv.settle_time())
+                .max(conv.settle_time()),
             _ => conv.settle_time(),
         };
         let left = remaining(clock, req.deadline);

@@ -293,6 +293,11 @@ impl Conversation for PaperSpot {
         Book::Spot
     }
 
+    /// A buy's size is its quote amount: its notional is the size itself.
+    fn notional_price(&self, _: &ExecRequest<'_>) -> Decimal {
+        Decimal::ONE
+    }
+
     fn settle_time(&self) -> Duration {
         SETTLE
     }
@@ -301,7 +306,11 @@ impl Conversation for PaperSpot {
         let (base, _) = self.currencies(req)?;
         let held = self.lock().balances.get(base).copied().unwrap_or_default();
         // Dust counts as nothing: it cannot be sold, and does not make a position.
-        let held = if held > self.dust { held } else { Decimal::ZERO };
+        let held = if held > self.dust {
+            held
+        } else {
+            Decimal::ZERO
+        };
         Ok((Holdings::net(held), ()))
     }
 
@@ -315,17 +324,16 @@ impl Conversation for PaperSpot {
         leg: &PlannedLeg,
         report: &LegReport,
     ) -> Result<Ack, SendError> {
-        let (base, quote) = self
-            .currencies(req)
-            .map_err(|_| SendError::Rejected {
-                order_id: None,
-                reason: "not BASE-QUOTE".into(),
-            })?;
+        let (base, quote) = self.currencies(req).map_err(|_| SendError::Rejected {
+            order_id: None,
+            reason: "not BASE-QUOTE".into(),
+        })?;
         let price = req.intent.reference_price;
         let mut w = self.lock();
         let held = w.balances.get(base).copied().unwrap_or_default();
         let cash = w.balances.get(quote).copied().unwrap_or_default();
-        let round = |d: Decimal| d.round_dp_with_strategy(self.base_scale, RoundingStrategy::ToZero);
+        let round =
+            |d: Decimal| d.round_dp_with_strategy(self.base_scale, RoundingStrategy::ToZero);
         let (base_qty, b, q) = match leg.side {
             Side::Buy => {
                 if cash < leg.quantity {

@@ -82,8 +82,16 @@ pub fn plan(target: TargetPosition, held: Holdings, size: Decimal, book: Book) -
         (_, t) => t,
     };
     let (close_long, close_short, open) = match target {
-        TargetPosition::Long => (false, held.short < zero, (held.long <= zero).then_some(Side::Buy)),
-        TargetPosition::Short => (held.long > zero, false, (held.short >= zero).then_some(Side::Sell)),
+        TargetPosition::Long => (
+            false,
+            held.short < zero,
+            (held.long <= zero).then_some(Side::Buy),
+        ),
+        TargetPosition::Short => (
+            held.long > zero,
+            false,
+            (held.short >= zero).then_some(Side::Sell),
+        ),
         TargetPosition::NoLong => (held.long > zero, false, None),
         TargetPosition::NoShort => (false, held.short < zero, None),
         TargetPosition::Flat => (held.long > zero, held.short < zero, None),
@@ -100,7 +108,11 @@ pub fn plan(target: TargetPosition, held: Holdings, size: Decimal, book: Book) -
     if close_short {
         // A hedging account flattening both sides: the second close is a leg of its own,
         // with its own client order id.
-        let leg = if close_long { Leg::CloseHedge } else { Leg::Close };
+        let leg = if close_long {
+            Leg::CloseHedge
+        } else {
+            Leg::Close
+        };
         legs.push(PlannedLeg {
             leg,
             action: LegAction::Close(PositionSide::Short),
@@ -355,7 +367,12 @@ mod tests {
 
     #[test]
     fn a_reversal_closes_then_opens() {
-        let legs = plan(TargetPosition::Short, Holdings::net(d(1000)), d(1000), Book::Margin);
+        let legs = plan(
+            TargetPosition::Short,
+            Holdings::net(d(1000)),
+            d(1000),
+            Book::Margin,
+        );
         assert_eq!(
             legs,
             vec![
@@ -378,7 +395,12 @@ mod tests {
     #[test]
     fn fractional_units_are_refused_before_the_close_leaves() {
         let q: Decimal = "1000.5".parse().unwrap_or_default();
-        let legs = plan(TargetPosition::Short, Holdings::net(d(1000)), q, Book::Margin);
+        let legs = plan(
+            TargetPosition::Short,
+            Holdings::net(d(1000)),
+            q,
+            Book::Margin,
+        );
         let err = preflight(&legs, &TradingRules::with_precision(0, d(1), None), None)
             .expect_err("1000.5 units at precision 0");
         assert!(err.to_string().contains("1000.5"), "{err}");
@@ -386,16 +408,37 @@ mod tests {
 
     #[test]
     fn the_notional_cap_bounds_an_open() {
-        let legs = plan(TargetPosition::Long, Holdings::default(), d(1000), Book::Margin);
+        let legs = plan(
+            TargetPosition::Long,
+            Holdings::default(),
+            d(1000),
+            Book::Margin,
+        );
         let cap = NotionalLimit {
             price: "2650.12".parse().unwrap_or_default(),
             multiplier: Decimal::ONE,
             cap: d(250_000),
         };
-        let err = preflight(&legs, &TradingRules::with_precision(0, d(1), None), Some(&cap))
-            .expect_err("1,000 oz of gold");
+        let err = preflight(
+            &legs,
+            &TradingRules::with_precision(0, d(1), None),
+            Some(&cap),
+        )
+        .expect_err("1,000 oz of gold");
         assert!(matches!(err, PlanRefusal::OverNotionalCap { .. }), "{err}");
-        let small = plan(TargetPosition::Long, Holdings::default(), d(10), Book::Margin);
-        assert!(preflight(&small, &TradingRules::with_precision(0, d(1), None), Some(&cap)).is_ok());
+        let small = plan(
+            TargetPosition::Long,
+            Holdings::default(),
+            d(10),
+            Book::Margin,
+        );
+        assert!(
+            preflight(
+                &small,
+                &TradingRules::with_precision(0, d(1), None),
+                Some(&cap)
+            )
+            .is_ok()
+        );
     }
 }

@@ -6,12 +6,12 @@
 //! largest position an entry can leave is its own size: checking the size against
 //! `max_position` bounds the position.
 
+use crate::venue::Size;
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use shared::alert::TargetPosition;
 use shared::config::{ConfigError, Env};
-use crate::venue::Size;
 use shared::message::OrderIntent;
 use std::collections::BTreeMap;
 
@@ -92,7 +92,13 @@ impl AssetClass {
         }
     }
 
-    const ALL: [Self; 5] = [Self::Fx, Self::Metal, Self::Cfd, Self::Futures, Self::Crypto];
+    const ALL: [Self; 5] = [
+        Self::Fx,
+        Self::Metal,
+        Self::Cfd,
+        Self::Futures,
+        Self::Crypto,
+    ];
 }
 
 /// One trading window: days of the week and a UTC time range (`Mon-Fri 07:00-20:00`).
@@ -190,7 +196,10 @@ pub enum Refusal {
     #[error(
         "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional, or classes.{class}.size, in RISK_CONFIG"
     )]
-    NoSize { instrument: String, class: &'static str },
+    NoSize {
+        instrument: String,
+        class: &'static str,
+    },
     #[error("{instrument}: entries are outside its trading windows at {at}")]
     OutsideTradingWindow {
         instrument: String,
@@ -522,10 +531,9 @@ max_notional = "20000"
         let err = RiskConfig::from_toml("default_max_position = \"1\"\nmax_notional = \"0\"")
             .unwrap_err();
         assert!(err.contains("max_notional"), "{err}");
-        let err = RiskConfig::from_toml(
-            "default_max_position = \"1\"\n[classes.bonds]\nsize = \"1\"",
-        )
-        .unwrap_err();
+        let err =
+            RiskConfig::from_toml("default_max_position = \"1\"\n[classes.bonds]\nsize = \"1\"")
+                .unwrap_err();
         assert!(err.contains("classes.bonds"), "{err}");
     }
 

@@ -4,7 +4,6 @@
 //! notifications, metrics); a venue owns only the broker conversation: read the position,
 //! close, confirm, open, and resolve any ambiguity by lookup.
 
-use crate::plan::NotionalLimit;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use shared::execution::{ClientOrderId, Leg, Side};
@@ -46,16 +45,6 @@ pub enum Size {
 impl ExecRequest<'_> {
     pub fn client_order_id(&self, leg: Leg) -> ClientOrderId {
         ClientOrderId::new(&self.intent.signal_id, leg)
-    }
-
-    /// The notional check of an open leg at the alert's close, `multiplier` being the
-    /// contract's point value (1 for FX, CFDs and spot).
-    pub fn notional_limit(&self, multiplier: Decimal) -> NotionalLimit {
-        NotionalLimit {
-            price: self.intent.reference_price,
-            multiplier,
-            cap: self.max_notional,
-        }
     }
 }
 

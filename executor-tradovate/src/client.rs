@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tracing::warn;
@@ -369,20 +369,74 @@ impl TradovateClient {
         self.read(&format!("/order/item?id={id}"), token).await
     }
 
-    /// The account's orders carrying our `clOrdId`, newest last.
+    /// The account's orders whose `New` command carries our `clOrdId`, oldest first.
+    ///
+    /// The documented `Order` entity has no `clOrdId` and no documented query filters by it
+    /// (OpenAPI `Order` and `Command` schemas, <https://partner.tradovate.com/openapi.json>):
+    /// the `clOrdId` is a field of the order's `New` command. So this reads every command
+    /// (`/command/list`), keeps the `New` ones with our `clOrdId`, and returns the account's
+    /// orders (`/order/deps?masterid=<accountId>`) they belong to. Both lists may lag a fresh
+    /// order: an empty answer soon after a placement is not proof that none was created.
     pub async fn orders_by_cl_ord_id(
         &self,
         token: &SecretString,
         account_id: i64,
         cl_ord_id: &str,
     ) -> Result<Vec<Order>, TvError> {
-        let all: Vec<Order> = self
-            .read(&format!("/order/deps?masterid={account_id}"), token)
-            .await?;
-        Ok(all
+        let ours: HashSet<i64> = self
+            .commands(token)
+            .await?
             .into_iter()
-            .filter(|o| o.cl_ord_id.as_deref() == Some(cl_ord_id))
-            .collect())
+            .filter(|c| c.command_type == "New" && c.cl_ord_id.as_deref() == Some(cl_ord_id))
+            .map(|c| c.order_id)
+            .collect();
+        if ours.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found: Vec<Order> = self
+            .account_orders(token, account_id)
+            .await?
+            .into_iter()
+            .filter(|o| ours.contains(&o.id))
+            .collect();
+        found.sort_by_key(|o| o.id);
+        Ok(found)
+    }
+
+    /// Every order of the user's accounts (`GET /order/list`).
+    pub async fn orders(&self, token: &SecretString) -> Result<Vec<Order>, TvError> {
+        self.read("/order/list", token).await
+    }
+
+    /// The orders of one account (`GET /order/deps?masterid=<accountId>`).
+    pub async fn account_orders(
+        &self,
+        token: &SecretString,
+        account_id: i64,
+    ) -> Result<Vec<Order>, TvError> {
+        self.read(&format!("/order/deps?masterid={account_id}"), token)
+            .await
+    }
+
+    /// The commands made about one order (`GET /command/deps?masterid=<orderId>`); a
+    /// placement's `New` command carries its `clOrdId`.
+    pub async fn commands_of(
+        &self,
+        token: &SecretString,
+        order_id: i64,
+    ) -> Result<Vec<Command>, TvError> {
+        self.read(&format!("/command/deps?masterid={order_id}"), token)
+            .await
+    }
+
+    /// Every command of the user (`GET /command/list`).
+    pub async fn commands(&self, token: &SecretString) -> Result<Vec<Command>, TvError> {
+        self.read("/command/list", token).await
+    }
+
+    /// One command by id (`GET /command/item?id=`).
+    pub async fn command(&self, token: &SecretString, id: i64) -> Result<Command, TvError> {
+        self.read(&format!("/command/item?id={id}"), token).await
     }
 
     pub async fn fills(&self, token: &SecretString, order_id: i64) -> Result<Vec<Fill>, TvError> {

@@ -4,14 +4,18 @@ use crate::client::{Credentials, DEMO_URL};
 use secrecy::SecretString;
 use shared::config::{ConfigError, Env};
 
-/// Sizing used when no `RISK_CONFIG`/`RISK_CONFIG_FILE` is given: 1 contract, max 5.
-pub const DEFAULT_RISK: &str = "default_size = \"1\"\ndefault_max_position = \"5\"\n";
+/// Sizing used when no `RISK_CONFIG`/`RISK_CONFIG_FILE` is given: 1 contract of any root,
+/// max 5, at most 500,000 USD of notional per order (one E-mini S&P contract at 6,000 is
+/// 300,000; one E-mini Nasdaq at 21,000 is 420,000).
+pub const DEFAULT_RISK: &str =
+    "default_max_position = \"5\"\n[classes.futures]\nsize = \"1\"\nmax_notional = \"500000\"\n";
 
 #[derive(Debug)]
 pub struct TradovateSettings {
     /// `TRADOVATE_BASE_URL`: demo by default; live must be chosen explicitly.
     pub base_url: String,
-    /// `TRADOVATE_ACCOUNT`: the account name to trade; optional when the user has one account.
+    /// `TRADOVATE_ACCOUNT`: the name of the account to trade. Optional only when the login
+    /// sees one account; see [`crate::account::choose`].
     pub account: Option<String>,
 }
 
@@ -21,7 +25,7 @@ impl TradovateSettings {
             base_url: env
                 .optional("TRADOVATE_BASE_URL")
                 .unwrap_or_else(|| DEMO_URL.to_owned()),
-            account: env.optional("TRADOVATE_ACCOUNT"),
+            account: env.optional(crate::account::SETTING),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Tradovate: the REST client, token management shared with the token refresher, and the
 //! futures venue the executor Lambda runs.
 
+pub mod account;
 pub mod client;
 pub mod config;
 pub mod deploy;

@@ -17,11 +17,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_else(|_| "executor-tradovate".into());
     let (tokens, settings) = executor_tradovate::deploy::tokens(&env, &common.sdk, &owner).await?;
     let token = tokens.token().await?;
-    let accounts = tokens.client().accounts(&token).await?;
-    let account = accounts
-        .into_iter()
-        .find(|a| settings.account.as_ref().is_none_or(|w| &a.name == w))
-        .ok_or("no Tradovate account matches TRADOVATE_ACCOUNT")?;
+    let account =
+        executor_tradovate::account::resolve(tokens.client(), &token, settings.account.as_deref())
+            .await?;
     let venue = TradovateVenue::new(
         tokens,
         TradovateAccount {

@@ -1,6 +1,9 @@
 //! The parts of Tradovate's wire format the executor and refresher use. IDs are 64-bit
-//! integers; quantities are whole contracts.
+//! integers; quantities are whole contracts. Entity shapes follow the official OpenAPI
+//! description (<https://partner.tradovate.com/openapi.json>, schemas `Order`, `Command`,
+//! `Fill`, `Position`).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,11 +41,46 @@ pub struct Order {
     pub id: i64,
     pub account_id: i64,
     pub contract_id: i64,
+    /// `Canceled`, `Completed`, `Expired`, `Filled`, `PendingCancel`, `PendingNew`,
+    /// `PendingReplace`, `Rejected`, `Suspended`, `Unknown` or `Working`.
     pub ord_status: String,
     #[serde(default)]
     pub action: Option<String>,
+    /// Creation time (`timestamp`, required in the OpenAPI `Order` schema).
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Not expected: the documented `Order` entity has no `clOrdId` (OpenAPI `Order` schema);
+    /// the `clOrdId` of a placement is on the order's `New` [`Command`] (see
+    /// `TradovateClient::commands_of`). Kept for code that still reads it; `None` from a
+    /// server that answers as documented.
     #[serde(default)]
     pub cl_ord_id: Option<String>,
+}
+
+/// A request made about an order (OpenAPI `Command` schema: `GET /command/item`,
+/// `/command/list`, `/command/deps?masterid=<orderId>`). A placement's `clOrdId` is here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Command {
+    pub id: i64,
+    pub order_id: i64,
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub cl_ord_id: Option<String>,
+    /// `New`, `Modify`, `Cancel`.
+    pub command_type: String,
+    /// `AtExecution`, `ExecutionRejected`, `ExecutionStopped`, `ExecutionSuspended`, `OnHold`,
+    /// `Pending`, `PendingExecution`, `Replaced`, `RiskPassed`, `RiskRejected`.
+    pub command_status: String,
+    #[serde(default)]
+    pub activation_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub user_id: Option<i64>,
+    #[serde(default)]
+    pub is_automated: Option<bool>,
+    #[serde(default)]
+    pub custom_tag50: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +89,15 @@ pub struct Fill {
     pub order_id: i64,
     pub qty: i64,
     pub price: rust_decimal::Decimal,
+    #[serde(default)]
+    pub id: Option<i64>,
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// `Buy` or `Sell`.
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub active: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,27 +1,41 @@
-//! Target semantics at Tradovate. Reversal = liquidate, poll the position until flat
-//! (bounded: past the bound the outcome is unknown and nothing is opened), then place the
-//! new order. A placement whose outcome is unknown is reconciled by `clOrdId` and by the
-//! position before it is ever sent again (once, with the same `clOrdId`).
+//! The Tradovate conversation of the shared execution core ([`executor_runtime::drive`]):
+//! read the net position, liquidate (a close), place a market order (an open), and find an
+//! order of unknown outcome through the sources Tradovate documents. The plan, the
+//! pre-flight check, the waits and the resend rule are the core's.
+//!
+//! Recovery sources, all from Tradovate's official OpenAPI
+//! (<https://partner.tradovate.com/openapi.json>, schemas `Order`, `Command`, `Fill`,
+//! `Position`):
+//! - the order's `New` command carries our `clOrdId` (`/command/list`); the `Order` entity
+//!   itself has no `clOrdId`, so it is never searched for one;
+//! - the account's orders (`/order/deps?masterid=<accountId>`) on the contract since the send:
+//!   an order we cannot tell apart from ours counts as ours (never a second send);
+//! - the position (`/position/list`, `netPos`) and the order's fills (`/fill/deps`).
+//!
+//! Placement and liquidation are asynchronous ("a request, not a guarantee":
+//! <https://partner.tradovate.com/api/rest-api-endpoints/orders/liquidate-position>): an
+//! `orderId` means accepted. So every lookup waits the settle time first, and a send is only
+//! repeated when the commands, the orders and the position all show nothing.
 
 use crate::client::TradovateClient;
 use crate::error::TvError;
-use crate::models::{OrderAction, PlaceOrder};
+use crate::models::{Order, OrderAction, PlaceOrder};
 use crate::token::{TokenError, TokenManager};
+use executor_runtime::drive::{self, Ack, Conversation, Found, ReadError, SendError};
+use executor_runtime::plan::{Book, Holdings, LegAction, PlannedLeg, TradingRules};
 use executor_runtime::venue::{ExecRequest, Execution, LegReport, NothingSent, Venue};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use secrecy::SecretString;
-use shared::alert::TargetPosition;
 use shared::clock::Clock;
-use shared::execution::{Leg, Side};
-use shared::outcome::Outcome;
+use shared::execution::Side;
 use shared::ports::{LeaseLock, TokenStore};
 use shared::routing::Broker;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::info;
 
 #[derive(Debug, Clone)]
 pub struct TradovateAccount {
@@ -32,21 +46,63 @@ pub struct TradovateAccount {
 
 #[derive(Debug, Clone, Copy)]
 pub struct VenueSettings {
-    /// Position polls after a liquidation before giving up as unknown.
-    pub flat_polls: u32,
-    /// Order status polls after a placement before giving up as unknown.
-    pub fill_polls: u32,
+    /// How long after an ambiguous answer an order, its command, its fill or the position
+    /// may take to show (placement and liquidation are asynchronous).
+    pub settle: Duration,
+    /// How often an accepted order is read for its fill, and a position for flat.
     pub poll_interval: Duration,
 }
 
 impl Default for VenueSettings {
     fn default() -> Self {
         Self {
-            flat_polls: 20,
-            fill_polls: 20,
+            settle: Duration::from_secs(2),
             poll_interval: Duration::from_millis(250),
         }
     }
+}
+
+/// Orders listed within this much before our send time may still be ours (clock skew).
+const SKEW: chrono::Duration = chrono::Duration::seconds(5);
+
+/// Tradovate documents a 429 as "stop for about an hour"
+/// (<https://partner.tradovate.com/overview/core-concepts/rate-limits>).
+const RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
+
+/// Contract point values (USD per point per contract), by root, from the exchanges'
+/// contract specifications (CME Group: E-mini S&P 500 $50, Micro $5; E-mini Nasdaq-100 $20,
+/// Micro $2; E-mini Dow $5, Micro $0.50; E-mini Russell 2000 $50, Micro $5; NYMEX WTI crude
+/// 1,000 barrels, Micro 100; COMEX gold 100 oz, Micro 10; silver 5,000 oz, Micro 1,000).
+/// Used only for the notional cap; a root not listed counts each point as $1,000,000, so
+/// the cap refuses it until its value is added here.
+const POINT_VALUES: &[(&str, i64, u32)] = &[
+    ("ES", 50, 0),
+    ("MES", 5, 0),
+    ("NQ", 20, 0),
+    ("MNQ", 2, 0),
+    ("YM", 5, 0),
+    ("MYM", 5, 1),
+    ("RTY", 50, 0),
+    ("M2K", 5, 0),
+    ("CL", 1000, 0),
+    ("MCL", 100, 0),
+    ("GC", 100, 0),
+    ("MGC", 10, 0),
+    ("SI", 5000, 0),
+    ("SIL", 1000, 0),
+];
+
+/// The point value of a contract name (`ESZ6` → root `ES` → 50).
+pub fn point_value(contract: &str) -> Decimal {
+    let root = contract
+        .get(..contract.len().saturating_sub(2))
+        .unwrap_or(contract);
+    POINT_VALUES
+        .iter()
+        .find(|(r, _, _)| *r == root)
+        .map_or(Decimal::from(1_000_000), |(_, n, scale)| {
+            Decimal::new(*n, *scale)
+        })
 }
 
 pub struct TradovateVenue<S, L, C> {
@@ -56,6 +112,10 @@ pub struct TradovateVenue<S, L, C> {
     clock: C,
     settings: VenueSettings,
     contracts: Mutex<HashMap<String, i64>>,
+    /// Order ids this venue learnt from Tradovate's answers, with the client order id of the
+    /// leg that sent them: a lookup never mistakes an earlier leg's order (a liquidation on the
+    /// same contract) for the order it looks for.
+    known: Mutex<HashMap<i64, String>>,
 }
 
 impl<S, L, C> std::fmt::Debug for TradovateVenue<S, L, C> {
@@ -66,9 +126,44 @@ impl<S, L, C> std::fmt::Debug for TradovateVenue<S, L, C> {
     }
 }
 
-enum Step {
-    Done(LegReport),
-    Stop(LegReport),
+/// How a send failed, in the core's classification.
+fn classify(e: TvError) -> SendError {
+    match e {
+        TvError::Refused(why) => SendError::Rejected {
+            order_id: None,
+            reason: why,
+        },
+        // Documented as not carried out: "rather than the result you asked for"
+        // (<https://partner.tradovate.com/overview/core-concepts/penalty-tickets>).
+        TvError::Penalty { wait_secs, captcha } => SendError::NotExecuted {
+            reason: TvError::Penalty { wait_secs, captcha }.to_string(),
+            retry_after: Some(if captcha {
+                RATE_LIMIT_WAIT
+            } else {
+                Duration::from_secs(wait_secs)
+            }),
+        },
+        TvError::RateLimited => SendError::NotExecuted {
+            reason: TvError::RateLimited.to_string(),
+            retry_after: Some(RATE_LIMIT_WAIT),
+        },
+        // Refused before it was carried out: a 401 after the one refresh, our own login limit.
+        e @ (TvError::Unauthorized | TvError::LoginLimit(_)) => SendError::NotExecuted {
+            reason: e.to_string(),
+            retry_after: None,
+        },
+        e @ TvError::Api { status, .. } if (400..500).contains(&status) && status != 423 => {
+            SendError::Rejected {
+                order_id: None,
+                reason: e.to_string(),
+            }
+        }
+        e => SendError::Unknown(e.to_string()),
+    }
+}
+
+fn unavailable(e: TvError) -> ReadError {
+    ReadError::Unavailable(e.to_string())
 }
 
 impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
@@ -85,7 +180,25 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             clock,
             settings,
             contracts: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn remember(&self, order_id: i64, client_order_id: &str) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: old entries only matter within one signal's staleness budget.
+        if known.len() > 10_000 {
+            known.clear();
+        }
+        known.insert(order_id, client_order_id.to_owned());
+    }
+
+    fn belongs_elsewhere(&self, order_id: i64, client_order_id: &str) -> bool {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&order_id)
+            .is_some_and(|c| c != client_order_id)
     }
 
     fn client(&self) -> &TradovateClient {
@@ -138,232 +251,137 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             .await
     }
 
-    fn leg(&self, req: &ExecRequest<'_>, leg: Leg, side: Side, quantity: Decimal) -> LegReport {
-        LegReport {
-            leg,
-            side,
-            quantity,
-            client_order_id: req.client_order_id(leg),
-            broker_order_id: None,
-            fill_price: None,
-            outcome: Outcome::Unknown,
-            error: None,
-            sent_at: None,
-            acked_at: None,
+    /// What an order Tradovate holds came to: its fills when filled, its end state when it
+    /// ended otherwise, `Working` while it works.
+    async fn outcome_of(&self, order: &Order) -> Result<Ack, TvError> {
+        let id = order.id;
+        match order.ord_status.as_str() {
+            "Filled" | "Completed" => {
+                let fills = self
+                    .authed(|t| async move { self.client().fills(&t, id).await })
+                    .await?;
+                let qty: i64 = fills.iter().map(|f| f.qty).sum();
+                let price = (qty > 0).then(|| {
+                    fills
+                        .iter()
+                        .map(|f| f.price * Decimal::from(f.qty))
+                        .sum::<Decimal>()
+                        / Decimal::from(qty)
+                });
+                Ok(Ack::Filled {
+                    order_id: Some(id.to_string()),
+                    quantity: (qty > 0).then(|| Decimal::from(qty)),
+                    price,
+                })
+            }
+            s @ ("Rejected" | "Canceled" | "Expired") => Ok(Ack::Cancelled {
+                order_id: Some(id.to_string()),
+                reason: format!("order {id} {s}"),
+            }),
+            _ => Ok(Ack::Working {
+                order_id: id.to_string(),
+            }),
         }
     }
 
-    /// Liquidates and waits, bounded, for the position to show flat.
-    /// Takeover with a position to close: never liquidate again, only watch for flat.
-    async fn await_flat(&self, req: &ExecRequest<'_>, contract_id: i64, net: i64) -> Step {
-        let side = if net > 0 { Side::Sell } else { Side::Buy };
-        let mut report = self.leg(req, Leg::Close, side, Decimal::from(net.abs()));
-        for poll in 1..=self.settings.flat_polls {
-            tokio::time::sleep(self.settings.poll_interval).await;
-            match self.net(contract_id).await {
-                Ok(0) => {
-                    info!(
-                        polls = poll,
-                        "position flat: the earlier liquidation completed"
-                    );
-                    report.outcome = Outcome::Filled;
-                    report.acked_at = Some(self.clock.now());
-                    return Step::Done(report);
-                }
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "position read failed while waiting for flat"),
-            }
+    /// A found order's outcome; one still working is followed to its fill like a placement.
+    async fn found(&self, req: &ExecRequest<'_>, order: &Order) -> Result<Ack, TvError> {
+        match self.outcome_of(order).await? {
+            Ack::Working { .. } => Ok(self.follow(req, order.id).await),
+            done => Ok(done),
         }
-        report.error = Some(format!(
-            "taken over with the position still open after {} polls; not liquidating a second \
-             time while an earlier liquidation may be working",
-            self.settings.flat_polls
-        ));
-        Step::Stop(report)
     }
 
-    async fn liquidate(&self, req: &ExecRequest<'_>, contract_id: i64, net: i64) -> Step {
-        let side = if net > 0 { Side::Sell } else { Side::Buy };
-        let mut report = self.leg(req, Leg::Close, side, Decimal::from(net.abs()));
-        report.sent_at = Some(self.clock.now());
-        let account = self.account.id;
-        match self
-            .authed(|t| async move {
-                self.client()
-                    .liquidate_position(&t, account, contract_id)
-                    .await
-            })
-            .await
-        {
-            Ok(id) => report.broker_order_id = Some(id.to_string()),
-            Err(TvError::Refused(why)) => {
-                report.outcome = Outcome::Rejected;
-                report.error = Some(why);
-                report.acked_at = Some(self.clock.now());
-                return Step::Stop(report);
-            }
-            // Unknown or throttled: the position will tell whether it happened.
-            Err(e) => warn!(error = %e, "liquidation outcome unknown; watching the position"),
-        }
-        for poll in 1..=self.settings.flat_polls {
-            match self.net(contract_id).await {
-                Ok(0) => {
-                    info!(polls = poll, "position flat after liquidation");
-                    report.outcome = Outcome::Filled;
-                    report.acked_at = Some(self.clock.now());
-                    return Step::Done(report);
-                }
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "position read failed while waiting for flat"),
-            }
-            tokio::time::sleep(self.settings.poll_interval).await;
-        }
-        report.error = Some(format!(
-            "position not flat after {} polls",
-            self.settings.flat_polls
-        ));
-        Step::Stop(report)
-    }
-
-    /// Follows an accepted order to its end state, bounded.
-    async fn confirm(&self, mut report: LegReport, order_id: i64) -> Step {
-        report.broker_order_id = Some(order_id.to_string());
-        for _ in 0..self.settings.fill_polls {
-            let status = self
+    /// Follows an accepted order to its end, bounded by the staleness budget (and at least
+    /// one settle time): fills are asynchronous.
+    async fn follow(&self, req: &ExecRequest<'_>, order_id: i64) -> Ack {
+        let bound = drive::remaining(&self.clock, req.deadline).max(self.settings.settle);
+        let until = tokio::time::Instant::now() + bound;
+        loop {
+            let read = self
                 .authed(|t| async move { self.client().order(&t, order_id).await })
-                .await
-                .map(|o| o.ord_status);
-            match status.as_deref() {
-                Ok("Filled") | Ok("Completed") => {
-                    let fills = self
-                        .authed(|t| async move { self.client().fills(&t, order_id).await })
-                        .await
-                        .unwrap_or_default();
-                    let qty: i64 = fills.iter().map(|f| f.qty).sum();
-                    if qty > 0 {
-                        let value: Decimal =
-                            fills.iter().map(|f| f.price * Decimal::from(f.qty)).sum();
-                        report.fill_price = Some(value / Decimal::from(qty));
-                    }
-                    report.outcome = Outcome::Filled;
-                    report.acked_at = Some(self.clock.now());
-                    return Step::Done(report);
-                }
-                Ok(s @ ("Rejected" | "Canceled" | "Expired")) => {
-                    report.outcome = Outcome::Rejected;
-                    report.error = Some(format!("order {order_id} {s}"));
-                    report.acked_at = Some(self.clock.now());
-                    return Step::Stop(report);
-                }
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "order status read failed"),
+                .await;
+            if let Ok(order) = &read
+                && let Ok(ack @ (Ack::Filled { .. } | Ack::Cancelled { .. })) =
+                    self.outcome_of(order).await
+            {
+                return ack;
+            }
+            if tokio::time::Instant::now() >= until {
+                return Ack::Working {
+                    order_id: order_id.to_string(),
+                };
             }
             tokio::time::sleep(self.settings.poll_interval).await;
         }
-        report.error = Some(format!(
-            "order {order_id} not filled after {} polls",
-            self.settings.fill_polls
-        ));
-        Step::Stop(report)
     }
 
-    async fn find_by_cl_ord_id(&self, cl_ord_id: &str) -> Result<Option<i64>, TvError> {
-        let account = self.account.id;
-        let found = self
-            .authed(|t| async move {
-                self.client()
-                    .orders_by_cl_ord_id(&t, account, cl_ord_id)
-                    .await
-            })
-            .await?;
-        Ok(found.last().map(|o| o.id))
-    }
-
-    async fn place(
+    async fn lookup_inner(
         &self,
         req: &ExecRequest<'_>,
-        side: Side,
-        qty: i64,
-        contract_id: i64,
-        target_net: i64,
-    ) -> Step {
-        let mut report = self.leg(req, Leg::Open, side, Decimal::from(qty));
-        let coid = report.client_order_id.to_string();
-        let order = PlaceOrder {
-            account_spec: &self.account.name,
-            account_id: self.account.id,
-            cl_ord_id: &coid,
-            action: match side {
-                Side::Buy => OrderAction::Buy,
-                Side::Sell => OrderAction::Sell,
-            },
-            symbol: req.intent.instrument.as_str(),
-            order_qty: qty,
-            order_type: "Market",
-            is_automated: true,
-        };
-        for attempt in 1..=2 {
-            report.sent_at.get_or_insert(self.clock.now());
-            let order = &order;
-            let sent = self
-                .authed(|t| async move { self.client().place_market_order(&t, order).await })
-                .await;
-            let err = match sent {
-                Ok(id) => return self.confirm(report, id).await,
-                Err(TvError::Refused(why)) => {
-                    report.outcome = Outcome::Rejected;
-                    report.error = Some(why);
-                    report.acked_at = Some(self.clock.now());
-                    return Step::Stop(report);
-                }
-                Err(e) => e,
-            };
-            warn!(attempt, error = %err, "placement outcome unknown; reconciling");
-            match self.find_by_cl_ord_id(&coid).await {
-                Ok(Some(id)) => return self.confirm(report, id).await,
-                Ok(None) => {}
-                Err(e) => {
-                    report.error = Some(format!("{err}; lookup failed: {e}"));
-                    return Step::Stop(report);
-                }
-            }
-            match self.net(contract_id).await {
-                Ok(net) if net == target_net => {
-                    report.outcome = Outcome::Filled;
-                    report.acked_at = Some(self.clock.now());
-                    report.error = Some("confirmed by position; no order id".into());
-                    return Step::Done(report);
-                }
-                Ok(_) if attempt == 1 && matches!(err, TvError::Unknown(_)) => {
-                    info!(
-                        "no such order and the position did not move; resending once with the same clOrdId"
-                    );
-                }
-                Ok(_) => {
-                    report.error = Some(format!("not placed: {err}"));
-                    return Step::Stop(report);
-                }
-                Err(e) => {
-                    report.error = Some(format!("{err}; position unreadable: {e}"));
-                    return Step::Stop(report);
-                }
+        leg: &PlannedLeg,
+        report: &LegReport,
+    ) -> Result<Found, TvError> {
+        let contract_id = self.contract_id(req.intent.instrument.as_str()).await?;
+        let account = self.account.id;
+        if leg.action == LegAction::Open {
+            let coid = report.client_order_id.as_str();
+            let ours = self
+                .authed(
+                    |t| async move { self.client().orders_by_cl_ord_id(&t, account, coid).await },
+                )
+                .await?;
+            if let Some(order) = ours.last() {
+                info!(order_id = order.id, "order found by its command's clOrdId");
+                self.remember(order.id, coid);
+                return Ok(Found::Order(self.found(req, order).await?));
             }
         }
-        Step::Stop(report)
-    }
-
-    async fn recover(&self, req: &ExecRequest<'_>) -> Result<Option<Step>, TvError> {
-        let coid = req.client_order_id(Leg::Open);
-        let Some(id) = self.find_by_cl_ord_id(coid.as_str()).await? else {
-            return Ok(None);
+        // An order on this contract since the send that we cannot tell apart from ours.
+        let since = report.sent_at.unwrap_or(req.intent.received_at) - SKEW;
+        let action = match leg.side {
+            Side::Buy => "Buy",
+            Side::Sell => "Sell",
         };
-        let side = if req.intent.target == TargetPosition::Long {
-            Side::Buy
-        } else {
-            Side::Sell
+        let orders = self
+            .authed(|t| async move { self.client().account_orders(&t, account).await })
+            .await?;
+        let coid = report.client_order_id.as_str();
+        if let Some(order) = orders.iter().rev().find(|o| {
+            o.contract_id == contract_id
+                && !self.belongs_elsewhere(o.id, coid)
+                && o.action.as_deref().is_none_or(|a| a == action)
+                && o.timestamp.is_none_or(|t| t >= since)
+        }) {
+            info!(
+                order_id = order.id,
+                "an order on the contract since the send; taken as ours"
+            );
+            self.remember(order.id, coid);
+            return Ok(Found::Order(self.found(req, order).await?));
+        }
+        let net = self.net(contract_id).await?;
+        let moved = match leg.action {
+            LegAction::Close(_) => net == 0,
+            // Before an open the plan left the account flat on this side.
+            LegAction::Open => match leg.side {
+                Side::Buy => net > 0,
+                Side::Sell => net < 0,
+            },
         };
-        let report = self.leg(req, Leg::Open, side, req.quantity);
-        Ok(Some(self.confirm(report, id).await))
+        if moved {
+            return Ok(match leg.action {
+                LegAction::Close(_) => Found::Order(Ack::Filled {
+                    order_id: None,
+                    quantity: None,
+                    price: None,
+                }),
+                LegAction::Open => Found::Inconclusive(format!(
+                    "the position shows {net} but no order of ours is listed"
+                )),
+            });
+        }
+        Ok(Found::NotCreated)
     }
 }
 
@@ -374,16 +392,122 @@ fn token_error(e: TokenError) -> TvError {
     }
 }
 
-fn finish(legs: Vec<LegReport>, stopped: Option<&LegReport>) -> Execution {
-    let outcome = match stopped {
-        Some(r) => r.outcome,
-        None if legs.iter().any(|l| l.outcome == Outcome::Filled) => Outcome::Filled,
-        None => Outcome::NoOp,
-    };
-    Execution {
-        outcome,
-        reason: stopped.and_then(|r| r.error.clone()),
-        legs,
+impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVenue<S, L, C> {
+    type Mark = ();
+
+    fn broker(&self) -> Broker {
+        Broker::Tradovate
+    }
+
+    fn account(&self) -> &str {
+        &self.account_key
+    }
+
+    fn book(&self) -> Book {
+        Book::Margin
+    }
+
+    fn settle_time(&self) -> Duration {
+        self.settings.settle
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.settings.poll_interval
+    }
+
+    fn closes_are_asynchronous(&self) -> bool {
+        true
+    }
+
+    fn multiplier(&self, req: &ExecRequest<'_>) -> Decimal {
+        point_value(req.intent.instrument.as_str())
+    }
+
+    async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, ()), ReadError> {
+        let name = req.intent.instrument.as_str();
+        let contract_id = match self.contract_id(name).await {
+            Ok(id) => id,
+            Err(TvError::Refused(why)) => {
+                return Err(ReadError::Refused(format!(
+                    "Tradovate does not know contract {name}: {why}"
+                )));
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        if let Some(res) = &req.intent.contract {
+            info!(requested = %res.requested, contract = %res.contract, contract_id, rule = %res.rule, "trading the resolved contract");
+        }
+        let net = self.net(contract_id).await.map_err(unavailable)?;
+        Ok((Holdings::net(Decimal::from(net)), ()))
+    }
+
+    /// Futures trade in whole contracts: `orderQty` is an integer in `PlaceOrder`.
+    async fn rules(&self, _: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
+        Ok(TradingRules::whole_contracts())
+    }
+
+    async fn send(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        report: &LegReport,
+    ) -> Result<Ack, SendError> {
+        let contract_id = self
+            .contract_id(req.intent.instrument.as_str())
+            .await
+            .map_err(|e| SendError::NotExecuted {
+                reason: e.to_string(),
+                retry_after: None,
+            })?;
+        let account = self.account.id;
+        let order_id = match leg.action {
+            LegAction::Close(_) => {
+                self.authed(|t| async move {
+                    self.client()
+                        .liquidate_position(&t, account, contract_id)
+                        .await
+                })
+                .await
+            }
+            LegAction::Open => {
+                let qty = leg.quantity.to_i64().ok_or_else(|| SendError::Rejected {
+                    order_id: None,
+                    reason: format!("{} is not a whole number of contracts", leg.quantity),
+                })?;
+                let order = PlaceOrder {
+                    account_spec: &self.account.name,
+                    account_id: account,
+                    cl_ord_id: report.client_order_id.as_str(),
+                    action: match leg.side {
+                        Side::Buy => OrderAction::Buy,
+                        Side::Sell => OrderAction::Sell,
+                    },
+                    symbol: req.intent.instrument.as_str(),
+                    order_qty: qty,
+                    order_type: "Market",
+                    is_automated: true,
+                };
+                let order = &order;
+                self.authed(|t| async move { self.client().place_market_order(&t, order).await })
+                    .await
+            }
+        }
+        .map_err(classify)?;
+        self.remember(order_id, report.client_order_id.as_str());
+        Ok(self.follow(req, order_id).await)
+    }
+
+    async fn lookup(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        report: &LegReport,
+        _: &(),
+    ) -> Found {
+        match self.lookup_inner(req, leg, report).await {
+            Ok(found) => found,
+            Err(e) => Found::Inconclusive(e.to_string()),
+        }
     }
 }
 
@@ -397,85 +521,6 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Venue for TradovateVenue<S, 
     }
 
     async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
-        let nothing = |e: TvError| NothingSent {
-            broker: Broker::Tradovate,
-            reason: e.to_string(),
-        };
-        let name = req.intent.instrument.as_str();
-        let contract_id = self.contract_id(name).await.map_err(nothing)?;
-        if let Some(res) = &req.intent.contract {
-            info!(requested = %res.requested, contract = %res.contract, contract_id, rule = %res.rule, "trading the resolved contract");
-        }
-        if req.takeover
-            && let Some(step) = self.recover(req).await.map_err(nothing)?
-        {
-            return Ok(match step {
-                Step::Done(r) => finish(vec![r], None),
-                Step::Stop(r) => finish(vec![r.clone()], Some(&r)),
-            });
-        }
-        if !req.may_send {
-            return Ok(finish(Vec::new(), None));
-        }
-        let Some(qty) = req
-            .quantity
-            .to_i64()
-            .filter(|q| Decimal::from(*q) == req.quantity && *q > 0)
-        else {
-            return Ok(Execution {
-                outcome: Outcome::Rejected,
-                legs: Vec::new(),
-                reason: Some(format!(
-                    "size {} is not a whole number of contracts",
-                    req.quantity
-                )),
-            });
-        };
-        let net = self.net(contract_id).await.map_err(nothing)?;
-        let (close, open) = match req.intent.target {
-            TargetPosition::Long => (net < 0, (net <= 0).then_some((Side::Buy, qty))),
-            TargetPosition::Short => (net > 0, (net >= 0).then_some((Side::Sell, -qty))),
-            TargetPosition::NoLong => (net > 0, None),
-            TargetPosition::NoShort => (net < 0, None),
-            TargetPosition::Flat => (net != 0, None),
-        };
-        if !close && open.is_none() {
-            return Ok(Execution::no_op(format!(
-                "already at target {:?} (net {net})",
-                req.intent.target
-            )));
-        }
-        let mut legs = Vec::new();
-        if close && req.takeover {
-            // A previous attempt may have a liquidation still working (it found the position
-            // not flat in time and gave up as unknown). A second liquidation could close twice
-            // and leave the account on the other side, so wait for the first one instead;
-            // still not flat → unknown again, and after max receives the dead-letter queue.
-            match self.await_flat(req, contract_id, net).await {
-                Step::Done(r) => legs.push(r),
-                Step::Stop(r) => {
-                    legs.push(r.clone());
-                    return Ok(finish(legs, Some(&r)));
-                }
-            }
-        } else if close {
-            match self.liquidate(req, contract_id, net).await {
-                Step::Done(r) => legs.push(r),
-                Step::Stop(r) => {
-                    legs.push(r.clone());
-                    return Ok(finish(legs, Some(&r)));
-                }
-            }
-        }
-        if let Some((side, target_net)) = open {
-            match self.place(req, side, qty, contract_id, target_net).await {
-                Step::Done(r) => legs.push(r),
-                Step::Stop(r) => {
-                    legs.push(r.clone());
-                    return Ok(finish(legs, Some(&r)));
-                }
-            }
-        }
-        Ok(finish(legs, None))
+        drive::execute(self, &self.clock, req).await
     }
 }

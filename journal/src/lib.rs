@@ -1,8 +1,9 @@
 //! The trade journal: [`PgJournal`] (PostgreSQL, in AWS) and [`SqliteJournal`] (local),
 //! both implementing `shared`'s journal and audit ports with the same schema and semantics.
 //!
-//! Every write is an upsert on its natural key (a signal by SignalId, an order leg by signal,
-//! broker, account and leg), so a retry after a failed write rewrites the same rows. Stage
+//! Every write is an upsert on its natural key (a signal by SignalId, an order by signal,
+//! broker, account, leg and attempt), so a retry after a failed write rewrites the same rows,
+//! while a leg sent a second time gets a row of its own and shows as a duplicate. Stage
 //! times keep the first value recorded: a retry never erases or moves a stage that already
 //! happened. Decimals are stored exactly (NUMERIC, or decimal text in SQLite).
 //!
@@ -40,10 +41,10 @@ const UPSERT_SIGNAL: &str = "INSERT INTO signals (signal_id, raw, normalized, sy
     updated_at = CURRENT_TIMESTAMP";
 
 const UPSERT_ORDER: &str =
-    "INSERT INTO orders (signal_id, broker, account, leg, instrument, client_order_id,
+    "INSERT INTO orders (signal_id, broker, account, leg, attempt, instrument, client_order_id,
     broker_order_id, side, quantity, fill_price, outcome, error, sent_at, acked_at, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, CURRENT_TIMESTAMP)
-  ON CONFLICT (signal_id, broker, account, leg) DO UPDATE SET
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, CURRENT_TIMESTAMP)
+  ON CONFLICT (signal_id, broker, account, leg, attempt) DO UPDATE SET
     instrument = EXCLUDED.instrument, client_order_id = EXCLUDED.client_order_id,
     broker_order_id = COALESCE(EXCLUDED.broker_order_id, orders.broker_order_id),
     side = EXCLUDED.side, quantity = EXCLUDED.quantity,
@@ -58,7 +59,8 @@ const SELECT_SIGNAL: &str = "SELECT signal_id, raw, normalized, symbol, exchange
     broker_acked_at FROM signals WHERE signal_id = $1";
 
 const SELECT_ORDERS: &str = "SELECT signal_id, broker, account, leg, instrument, client_order_id, broker_order_id,
-    side, quantity, fill_price, outcome, error, sent_at, acked_at FROM orders WHERE signal_id = $1 ORDER BY leg";
+    side, quantity, fill_price, outcome, error, sent_at, acked_at, attempt FROM orders WHERE signal_id = $1
+    ORDER BY leg, attempt";
 
 const RECENT_SIGNALS: &str = "SELECT signal_id FROM signals ORDER BY received_at DESC LIMIT $1";
 
@@ -135,6 +137,7 @@ macro_rules! bind_order {
             .bind(r.broker.to_string())
             .bind(&r.account)
             .bind(r.leg.as_str())
+            .bind(i64::from(r.attempt))
             .bind(&r.instrument)
             .bind(r.client_order_id.as_str())
             .bind(&r.broker_order_id)
@@ -188,11 +191,17 @@ macro_rules! journal_impl {
                         r.try_get::<Option<String>, _>(i)
                             .map_err(|e| db_error("orders read", e))
                     };
+                    let attempt = r
+                        .try_get::<i64, _>(14)
+                        .map_err(|e| db_error("orders read", e))?;
                     out.push(OrderRecord {
                         signal_id: signal_id(&get(0)?)?,
                         broker: parse_enum("broker", &get(1)?)?,
                         account: get(2)?,
                         leg: parse_enum("leg", &get(3)?)?,
+                        attempt: u32::try_from(attempt).map_err(|_| JournalError {
+                            reason: format!("attempt {attempt} unreadable"),
+                        })?,
                         instrument: get(4)?,
                         client_order_id: shared::execution::ClientOrderId::from_stored(get(5)?),
                         broker_order_id: opt(6)?,
@@ -340,7 +349,9 @@ macro_rules! journal_impl {
 
             async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
                 let mut out = self.fetch_orders(id.as_str()).await?;
-                out.sort_by_key(|o| o.leg);
+                // By the enum's order, not the text order of the column: it must not hang on
+                // how a leg is spelled.
+                out.sort_by_key(|o| (o.leg, o.attempt));
                 Ok(out)
             }
         }
@@ -738,10 +749,10 @@ mod tests {
 
     #[test]
     fn the_upserts_use_each_parameter_once_in_order_so_a_batch_may_bind_them_by_position() {
-        for (sql, n) in [(UPSERT_SIGNAL, 17), (UPSERT_ORDER, 14)] {
+        for (sql, n) in [(UPSERT_SIGNAL, 17), (UPSERT_ORDER, 15)] {
             assert_eq!(numbers(sql), (1..=n).collect::<Vec<_>>());
             assert_eq!(sqlite_positional(sql).matches('?').count(), n);
         }
-        assert_eq!(sqlite_execution_sql(2).matches('?').count(), 17 + 2 * 14);
+        assert_eq!(sqlite_execution_sql(2).matches('?').count(), 17 + 2 * 15);
     }
 }

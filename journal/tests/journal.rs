@@ -42,6 +42,7 @@ fn order(id: &SignalId, leg: Leg, qty: &str, price: Option<&str>, outcome: Outco
         account: "101-004-1-001".into(),
         instrument: "EUR_USD".into(),
         leg,
+        attempt: 1,
         client_order_id: ClientOrderId::new(id, leg),
         broker_order_id: Some("6368".into()),
         side: Side::Buy,
@@ -175,6 +176,63 @@ async fn contract(j: &impl TradeJournal, tag: &str) {
         SignalStatus::Refused
     );
     assert_eq!(j.orders(&id).await.unwrap().len(), 3);
+
+    attempts(j, tag).await;
+}
+
+/// The same leg sent twice: one row per attempt, each upserted on its own, read back by leg
+/// then attempt whatever order they were written in.
+async fn attempts(j: &impl TradeJournal, tag: &str) {
+    let id = SignalId::of_canonical(&format!(
+        "{tag}-attempts-{}",
+        Utc::now().timestamp_nanos_opt().unwrap()
+    ));
+    let send = |leg, attempt, broker_order_id: &str, outcome| OrderRecord {
+        attempt,
+        broker_order_id: Some(broker_order_id.into()),
+        ..order(&id, leg, "1000", None, outcome)
+    };
+    let first = send(Leg::Open, 1, "6368", Outcome::Unknown);
+    let mut second = send(Leg::Open, 2, "6371", Outcome::Unknown);
+    let close = send(Leg::Close, 1, "6367", Outcome::Filled);
+    j.upsert_order(&second).await.unwrap();
+    j.upsert_order(&first).await.unwrap();
+    j.upsert_order(&close).await.unwrap();
+    assert_eq!(
+        j.orders(&id).await.unwrap(),
+        [close.clone(), first.clone(), second.clone()]
+    );
+
+    // The second attempt written again, now filled: its own row is updated, the first kept.
+    second.outcome = Outcome::Filled;
+    second.fill_price = Some(Decimal::from_str("1.08345").unwrap());
+    for _ in 0..2 {
+        j.upsert_order(&second).await.unwrap();
+    }
+    let back = j.orders(&id).await.unwrap();
+    assert_eq!(back, [close.clone(), first.clone(), second.clone()]);
+    assert_eq!(
+        back.iter()
+            .map(|o| (o.leg, o.attempt, o.client_order_id.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (Leg::Close, 1, ClientOrderId::new(&id, Leg::Close)),
+            (Leg::Open, 1, ClientOrderId::new(&id, Leg::Open)),
+            (Leg::Open, 2, ClientOrderId::new(&id, Leg::Open)),
+        ]
+    );
+
+    // Both attempts in one call (SQLite: one batch), twice: still three rows.
+    let third = send(Leg::Open, 3, "6372", Outcome::Rejected);
+    for _ in 0..2 {
+        j.record_execution(
+            &signal(&id, SignalStatus::Filled, StageTimes::default()),
+            &[second.clone(), third.clone()],
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(j.orders(&id).await.unwrap(), [close, first, second, third]);
 }
 
 async fn audit(j: &impl AuditLog) {
@@ -207,9 +265,10 @@ async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
     let again = SqliteJournal::connect(path.to_str().unwrap())
         .await
         .unwrap();
-    // The contract wrote two signals: one with two legs, one with three in a batch.
-    assert_eq!(again.recent_signals(10).await.unwrap().len(), 2);
-    assert_eq!(again.recent_orders(10).await.unwrap().len(), 5);
+    // The contract wrote three signals: one with two legs, one with three in a batch, and one
+    // with a close and three attempts of its open.
+    assert_eq!(again.recent_signals(10).await.unwrap().len(), 3);
+    assert_eq!(again.recent_orders(10).await.unwrap().len(), 9);
     assert!(!format!("{again:?}").contains(path.to_str().unwrap()));
 }
 
@@ -239,4 +298,114 @@ async fn postgres_connect_leaves_the_database_to_the_first_write() {
     // wait on a paused Aurora at an executor's cold start.
     let j = PgJournal::connect("postgres://postgres@127.0.0.1:9/journal").await;
     assert!(j.is_ok());
+}
+
+/// An order row as the first schema wrote it, before attempts were counted.
+fn legacy_order_sql(placeholder: impl Fn(usize) -> String) -> String {
+    format!(
+        "INSERT INTO orders (signal_id, broker, account, leg, instrument, client_order_id, side,
+        quantity, outcome) VALUES ({}, 'oanda', '101-004-1-001', 'open', 'EUR_USD', {}, 'buy',
+        '1000', 'filled')",
+        placeholder(1),
+        placeholder(2)
+    )
+}
+
+/// After the upgrade the old row reads as attempt 1, and a second attempt of its leg is a row
+/// of its own.
+async fn legacy_row_is_the_first_attempt(j: &impl TradeJournal, id: &SignalId) {
+    let rows = j.orders(id).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].leg, rows[0].attempt, rows[0].quantity),
+        (Leg::Open, 1, Decimal::from(1000))
+    );
+    let second = OrderRecord {
+        attempt: 2,
+        ..rows[0].clone()
+    };
+    j.upsert_order(&second).await.unwrap();
+    assert_eq!(
+        j.orders(id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|o| o.attempt)
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+}
+
+#[tokio::test]
+async fn sqlite_upgrade_keeps_old_order_rows_as_first_attempts() {
+    let path = std::env::temp_dir().join(format!(
+        "journal-upgrade-test-{}.sqlite",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let id = SignalId::of_canonical("sqlite-upgrade");
+    let old = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(include_str!("../migrations/sqlite/0001_init.sql"))
+        .execute(&old)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(legacy_order_sql(|_| "?".into())))
+        .bind(id.as_str())
+        .bind(ClientOrderId::new(&id, Leg::Open).as_str())
+        .execute(&old)
+        .await
+        .unwrap();
+    old.close().await;
+
+    let j = SqliteJournal::connect(path.to_str().unwrap())
+        .await
+        .unwrap();
+    legacy_row_is_the_first_attempt(&j, &id).await;
+    j.pool().close().await;
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn postgres_upgrade_keeps_old_order_rows_as_first_attempts() {
+    let url = std::env::var("JOURNAL_TEST_PG_URL")
+        .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
+    // A database of its own, at the first schema: the shared one is already upgraded.
+    let db = format!(
+        "journal_upgrade_{}",
+        Utc::now().timestamp_nanos_opt().unwrap()
+    );
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let db_url = format!("{server}/{db}?{query}");
+
+    let id = SignalId::of_canonical("postgres-upgrade");
+    let old = sqlx::PgPool::connect(&db_url).await.unwrap();
+    sqlx::raw_sql(include_str!("../migrations/postgres/0001_init.sql"))
+        .execute(&old)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(legacy_order_sql(|n| format!("${n}"))))
+        .bind(id.as_str())
+        .bind(ClientOrderId::new(&id, Leg::Open).as_str())
+        .execute(&old)
+        .await
+        .unwrap();
+    old.close().await;
+
+    let j = PgJournal::connect(&db_url).await.unwrap();
+    legacy_row_is_the_first_attempt(&j, &id).await;
+    j.pool().close().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {db} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
 }

@@ -62,12 +62,19 @@ fn print_order(r: &OrderRecord) {
         return;
     }
     let price = r.fill_price.map(|p| format!(" @ {p}")).unwrap_or_default();
+    // A resend of a leg says so: it is the line a duplicate order would show up on.
+    let attempt = if r.attempt > 1 {
+        format!(" (attempt {})", r.attempt)
+    } else {
+        String::new()
+    };
     line(&format!(
-        "order  {} {} {} {} {} {}{} -> {:?}",
+        "order  {} {} {} {}{} {} {}{} -> {:?}",
         &r.signal_id.as_str()[..12],
         r.broker,
         r.instrument,
         r.leg.as_str(),
+        attempt,
         r.side.as_str(),
         r.quantity,
         price,

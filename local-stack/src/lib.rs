@@ -436,7 +436,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 coinbase_venue,
                 health.clone(),
                 journal.clone(),
-                "default_size = \"100\"\ndefault_max_position = \"1000\"\n",
+                executor_coinbase::config::DEFAULT_RISK,
                 cfg.freshness,
             )?,
         ),
@@ -697,15 +697,10 @@ mod real {
             .token()
             .await
             .map_err(|e| format!("Tradovate login: {e}"))?;
-        let accounts = client
-            .accounts(&token)
+        let wanted = env.optional(executor_tradovate::account::SETTING);
+        let account = executor_tradovate::account::resolve(&client, &token, wanted.as_deref())
             .await
-            .map_err(|e| format!("Tradovate accounts: {e}"))?;
-        let wanted = env.optional("TRADOVATE_ACCOUNT");
-        let account = accounts
-            .into_iter()
-            .find(|a| wanted.as_ref().is_none_or(|w| &a.name == w))
-            .ok_or("no Tradovate account matches TRADOVATE_ACCOUNT")?;
+            .map_err(|e| e.to_string())?;
         Ok(Some(TradovateVenue::new(
             tokens,
             TradovateAccount {

@@ -171,6 +171,8 @@ pub struct Alert {
     pub market_data: MarketData,
     pub price_data: PriceData,
     /// Optional per-alert size override; the executor bounds it by the configured maximum.
+    /// Only a plain decimal greater than zero is accepted (`1000`, `0.5`): no exponent, sign,
+    /// `_`, padding or leading zeros, at most 28 significant digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Decimal>,
 }
@@ -343,17 +345,17 @@ impl RawAlert {
         let timenow = time(md, "market_data.", "timenow")?;
 
         let pd = object(root, "", "price_data")?;
-        let price = |key| decimal(pd, "price_data.", key, Sign::Positive);
+        let price = |key| decimal(pd, "price_data.", key, Kind::Price);
         let price_data = PriceData {
             open: price("open")?,
             high: price("high")?,
             low: price("low")?,
             close: price("close")?,
-            volume: decimal(pd, "price_data.", "volume", Sign::NonNegative)?,
+            volume: decimal(pd, "price_data.", "volume", Kind::Volume)?,
         };
         let quantity = match root.get("quantity") {
             None | Some(Value::Null) => None,
-            Some(_) => Some(decimal(root, "", "quantity", Sign::Positive)?),
+            Some(_) => Some(decimal(root, "", "quantity", Kind::Size)?),
         };
 
         let alert = Alert {
@@ -456,22 +458,97 @@ fn time(obj: &Map<String, Value>, prefix: &str, key: &str) -> Result<DateTime<Ut
         })
 }
 
-#[derive(Clone, Copy)]
-enum Sign {
-    Positive,
-    NonNegative,
+/// What a decimal field holds, which decides how strictly its text is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// An order size (`quantity`): a plain decimal, greater than zero. It is traded as read,
+    /// so nothing that only looks like a number to a lenient parser gets through.
+    Size,
+    /// A bar price: greater than zero. A JSON number is read from its shortest round-trip
+    /// text, which uses an exponent for small or large values (`1e-7`, a plausible crypto
+    /// price), so an exponent is accepted here.
+    Price,
+    /// The bar's volume: read like a price, but zero is allowed.
+    Volume,
+}
+
+// The reasons of a refused size. Each starts with the rule, so the sender learns the accepted
+// form whichever detail was wrong.
+const PLAIN: &str = "must be a plain decimal like 1000 or 0.5";
+const PLAIN_PADDED: &str = "must be a plain decimal like 1000 or 0.5, without spaces around it";
+const PLAIN_SIGNED: &str = "must be a plain decimal like 1000 or 0.5, without a sign";
+const PLAIN_EXPONENT: &str = "must be a plain decimal like 1000 or 0.5, without an exponent";
+const PLAIN_UNDERSCORE: &str = "must be a plain decimal like 1000 or 0.5, without _ separators";
+const PLAIN_POINT: &str =
+    "must be a plain decimal like 1000 or 0.5, with digits on both sides of the point";
+const PLAIN_LEADING_ZERO: &str = "must be a plain decimal like 1000 or 0.5, without leading zeros";
+const TOO_MANY_DIGITS: &str = "must have at most 28 significant digits";
+const TOO_MANY_PLACES: &str = "must have at most 28 digits after the point";
+
+/// The most digits a size may have, significant or after the point: a `Decimal` holds any
+/// such value exactly. Beyond it `Decimal::from_str` may round silently
+/// (`0.00000000000000000000000000001` reads as zero), and a rounded size must not trade.
+const MAX_DIGITS: usize = 28;
+
+/// Why `text` is not a plain decimal: ASCII digits with at most one `.`, digits on both sides
+/// of it, no leading zeros (`0.5` but not `00.5`), no sign, exponent, `_` or whitespace, and
+/// at most 28 significant digits and 28 after the point. `5.` and `.5` are refused: a size is
+/// written in full, and a stray point more likely means a truncated value than a shorthand.
+fn plain_decimal(text: &str) -> Result<(), &'static str> {
+    if text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace) {
+        return Err(PLAIN_PADDED);
+    }
+    if text.starts_with(['+', '-']) {
+        return Err(PLAIN_SIGNED);
+    }
+    if text.contains(['e', 'E']) {
+        return Err(PLAIN_EXPONENT);
+    }
+    // rust_decimal's `from_str` skips underscores (`1_000` is 1000), so they are refused here.
+    if text.contains('_') {
+        return Err(PLAIN_UNDERSCORE);
+    }
+    let (int, frac) = match text.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (text, None),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if text.is_empty() || !digits(int) || !frac.is_none_or(digits) {
+        return Err(PLAIN);
+    }
+    if int.is_empty() || frac.is_some_and(str::is_empty) {
+        return Err(PLAIN_POINT);
+    }
+    if int.len() > 1 && int.starts_with('0') {
+        return Err(PLAIN_LEADING_ZERO);
+    }
+    let frac = frac.unwrap_or("");
+    let significant = int
+        .bytes()
+        .chain(frac.bytes())
+        .skip_while(|&b| b == b'0')
+        .count();
+    if significant > MAX_DIGITS {
+        return Err(TOO_MANY_DIGITS);
+    }
+    if frac.len() > MAX_DIGITS {
+        return Err(TOO_MANY_PLACES);
+    }
+    Ok(())
 }
 
 /// Decimals arrive as strings (`"1.08345"`, what the samples send) or JSON numbers; a JSON
 /// number is read from its shortest round-trip text, never through arithmetic on an `f64`.
+/// A string is taken as sent: padding is refused, not trimmed, and so is `_`, which
+/// rust_decimal would skip. A size must be a plain decimal ([`plain_decimal`]).
 fn decimal(
     obj: &Map<String, Value>,
     prefix: &str,
     key: &str,
-    sign: Sign,
+    kind: Kind,
 ) -> Result<Decimal, AlertError> {
     let text = match get(obj, prefix, key)? {
-        Value::String(s) => s.trim().to_owned(),
+        Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         _ => return Err(invalid(&format!("{prefix}{key}"), "a decimal number")),
     };
@@ -480,15 +557,28 @@ fn decimal(
         value: echo(&text),
         reason,
     };
-    let parsed = if text.contains(['e', 'E']) {
-        Decimal::from_scientific(&text)
+    let parsed = if kind == Kind::Size {
+        plain_decimal(&text).map_err(bad)?;
+        Decimal::from_str(&text).map_err(|_| bad(PLAIN))?
     } else {
-        Decimal::from_str(&text)
-    }
-    .map_err(|_| bad("not a decimal number"))?;
-    match sign {
-        Sign::Positive if parsed <= Decimal::ZERO => Err(bad("must be greater than zero")),
-        Sign::NonNegative if parsed < Decimal::ZERO => Err(bad("must not be negative")),
+        if text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace) {
+            return Err(bad("must not have spaces around it"));
+        }
+        if text.contains('_') {
+            return Err(bad("must not contain _ separators"));
+        }
+        if text.contains(['e', 'E']) {
+            Decimal::from_scientific(&text)
+        } else {
+            Decimal::from_str(&text)
+        }
+        .map_err(|_| bad("not a decimal number"))?
+    };
+    match kind {
+        Kind::Size | Kind::Price if parsed <= Decimal::ZERO => {
+            Err(bad("must be greater than zero"))
+        }
+        Kind::Volume if parsed < Decimal::ZERO => Err(bad("must not be negative")),
         _ => Ok(parsed.normalize()),
     }
 }

@@ -94,6 +94,7 @@ pub enum SignalStatus {
     Rejected,
     Refused,
     Expired,
+    NotExecuted,
     Unknown,
 }
 
@@ -108,6 +109,7 @@ impl SignalStatus {
             Self::Rejected => "rejected",
             Self::Refused => "refused",
             Self::Expired => "expired",
+            Self::NotExecuted => "not_executed",
             Self::Unknown => "unknown",
         }
     }
@@ -122,6 +124,7 @@ impl SignalStatus {
             Self::Rejected,
             Self::Refused,
             Self::Expired,
+            Self::NotExecuted,
             Self::Unknown,
         ]
         .into_iter()
@@ -137,6 +140,7 @@ impl From<Outcome> for SignalStatus {
             Outcome::Rejected => Self::Rejected,
             Outcome::Refused => Self::Refused,
             Outcome::Expired => Self::Expired,
+            Outcome::NotExecuted => Self::NotExecuted,
             Outcome::Unknown => Self::Unknown,
         }
     }
@@ -174,7 +178,9 @@ pub struct SignalRecord {
     pub stages: StageTimes,
 }
 
-/// One order leg as the journal keeps it. Upserted by (signal_id, broker, account, leg).
+/// One send of an order leg as the journal keeps it. Upserted by (signal_id, broker, account,
+/// leg, attempt): a leg sent twice keeps two rows, so a duplicate order shows in the journal
+/// instead of overwriting the first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRecord {
     pub signal_id: SignalId,
@@ -182,6 +188,10 @@ pub struct OrderRecord {
     pub account: String,
     pub instrument: String,
     pub leg: Leg,
+    /// Which send of this leg the row is: 1 for the first, 2 for a resend with the same
+    /// client order id, and so on. Records written before attempts were counted read as 1.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
     pub client_order_id: ClientOrderId,
     pub broker_order_id: Option<String>,
     pub side: Side,
@@ -191,6 +201,11 @@ pub struct OrderRecord {
     pub error: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
     pub acked_at: Option<DateTime<Utc>>,
+}
+
+/// The attempt of a record that does not say: the first send.
+fn first_attempt() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -206,6 +221,8 @@ pub trait TradeJournal: Send + Sync {
         &self,
         record: &SignalRecord,
     ) -> impl Future<Output = Result<(), JournalError>> + Send;
+    /// Writes one send of a leg; writing the same (signal, broker, account, leg, attempt)
+    /// again updates that row.
     fn upsert_order(
         &self,
         record: &OrderRecord,
@@ -214,6 +231,7 @@ pub trait TradeJournal: Send + Sync {
         &self,
         id: &SignalId,
     ) -> impl Future<Output = Result<Option<SignalRecord>, JournalError>> + Send;
+    /// Every order row of a signal, ordered by leg, then attempt.
     fn orders(
         &self,
         id: &SignalId,

@@ -134,6 +134,7 @@ impl TradeJournal for MemoryJournal {
                 && o.broker == record.broker
                 && o.account == record.account
                 && o.leg == record.leg
+                && o.attempt == record.attempt
         };
         match orders.iter_mut().find(|o| same(o)) {
             Some(existing) => *existing = record.clone(),
@@ -154,7 +155,7 @@ impl TradeJournal for MemoryJournal {
             .filter(|o| &o.signal_id == id)
             .cloned()
             .collect();
-        out.sort_by_key(|o| o.leg);
+        out.sort_by_key(|o| (o.leg, o.attempt));
         Ok(out)
     }
 }
@@ -290,6 +291,46 @@ mod tests {
             store.completed(&key()),
             Some(Outcome::Filled),
             "release must not drop a completed record"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_journal_keeps_a_row_per_attempt_of_a_leg() {
+        use crate::execution::{ClientOrderId, Leg, Side};
+        let id = SignalId::of_canonical("{}");
+        let send = |leg, attempt, outcome| OrderRecord {
+            signal_id: id.clone(),
+            broker: Broker::Oanda,
+            account: "101-004-1-001".into(),
+            instrument: "EUR_USD".into(),
+            leg,
+            attempt,
+            client_order_id: ClientOrderId::new(&id, leg),
+            broker_order_id: None,
+            side: Side::Buy,
+            quantity: 1000.into(),
+            fill_price: None,
+            outcome,
+            error: None,
+            sent_at: None,
+            acked_at: None,
+        };
+        let journal = MemoryJournal::default();
+        for record in [
+            send(Leg::Open, 2, Outcome::Unknown),
+            send(Leg::Open, 1, Outcome::Unknown),
+            send(Leg::Close, 1, Outcome::Filled),
+            send(Leg::Open, 2, Outcome::Filled),
+        ] {
+            journal.upsert_order(&record).await.unwrap();
+        }
+        assert_eq!(
+            journal.orders(&id).await.unwrap(),
+            [
+                send(Leg::Close, 1, Outcome::Filled),
+                send(Leg::Open, 1, Outcome::Unknown),
+                send(Leg::Open, 2, Outcome::Filled),
+            ]
         );
     }
 }

@@ -455,3 +455,164 @@ fn exits_and_flatten_need_their_own_signal_shape() {
         }
     }
 }
+
+fn with_quantity(value: Value) -> Vec<u8> {
+    with(&["quantity"], value)
+}
+
+#[test]
+fn a_quantity_must_be_a_plain_decimal() {
+    // One row per refused form: the value, and what the message must say besides `quantity`.
+    let plain = "must be a plain decimal like 1000 or 0.5";
+    let table: &[(&str, Value, &str)] = &[
+        ("exponent", json!("1e-28"), "without an exponent"),
+        ("capital exponent", json!("1E3"), "without an exponent"),
+        (
+            "exponent with a point",
+            json!("2.5e2"),
+            "without an exponent",
+        ),
+        // serde_json writes these f64s with an exponent: the text is judged, not the value.
+        ("JSON number 1e21", json!(1e21), "without an exponent"),
+        ("JSON number 1e-7", json!(1e-7), "without an exponent"),
+        (
+            "underscore separator",
+            json!("1_000"),
+            "without _ separators",
+        ),
+        ("leading underscore", json!("_1000"), "without _ separators"),
+        (
+            "trailing underscore",
+            json!("1000_"),
+            "without _ separators",
+        ),
+        ("leading space", json!(" 1000"), "without spaces around it"),
+        ("trailing space", json!("1000 "), "without spaces around it"),
+        ("tab", json!("\t1000"), "without spaces around it"),
+        ("newline", json!("1000\n"), "without spaces around it"),
+        (
+            "no-break space",
+            json!("\u{a0}1000"),
+            "without spaces around it",
+        ),
+        ("plus sign", json!("+1000"), "without a sign"),
+        ("minus sign", json!("-1000"), "without a sign"),
+        ("negative JSON number", json!(-5), "without a sign"),
+        (
+            "point without fraction",
+            json!("5."),
+            "digits on both sides",
+        ),
+        ("point without integer", json!(".5"), "digits on both sides"),
+        ("a lone point", json!("."), "digits on both sides"),
+        ("leading zeros", json!("007"), "without leading zeros"),
+        (
+            "leading zeros before a point",
+            json!("00.5"),
+            "without leading zeros",
+        ),
+        ("empty", json!(""), plain),
+        ("two points", json!("1.2.3"), plain),
+        ("thousands comma", json!("1,000"), plain),
+        ("decimal comma", json!("0,5"), plain),
+        ("space inside", json!("1 000"), plain),
+        ("hexadecimal", json!("0x10"), plain),
+        ("not a number", json!("NaN"), plain),
+        ("infinity", json!("inf"), plain),
+        ("non-ASCII digits", json!("\u{661}\u{662}"), plain),
+        ("full-width digit", json!("\u{ff11}"), plain),
+        (
+            "29 significant digits",
+            json!("12345678901234567890123456789"),
+            "at most 28 significant digits",
+        ),
+        (
+            "29 significant digits after the point",
+            json!("1.0000000000000000000000000001"),
+            "at most 28 significant digits",
+        ),
+        (
+            "29 digits after the point",
+            json!("0.00000000000000000000000000001"),
+            "at most 28 digits after the point",
+        ),
+        ("zero", json!("0"), "greater than zero"),
+        ("zero with places", json!("0.000"), "greater than zero"),
+        ("JSON zero", json!(0), "greater than zero"),
+    ];
+    for (case, value, why) in table {
+        let err = accept(&with_quantity(value.clone())).expect_err(case);
+        assert_eq!(err.code(), ErrorCode::InvalidNumber, "{case}: {err}");
+        let message = err.to_string();
+        assert!(message.starts_with("quantity: "), "{case}: {message:?}");
+        assert!(message.contains(why), "{case}: {message:?} lacks {why:?}");
+    }
+}
+
+#[test]
+fn a_plain_decimal_quantity_is_read_exactly() {
+    let table: &[(Value, &str)] = &[
+        (json!("1000"), "1000"),
+        (json!("0.5"), "0.5"),
+        (json!("1.50"), "1.5"),
+        (json!("0.00012345"), "0.00012345"),
+        (json!(2500), "2500"),
+        (json!(0.5), "0.5"),
+        (json!(2.0), "2"),
+        (
+            json!("1234567890123456789012345678"),
+            "1234567890123456789012345678",
+        ),
+        (
+            json!("0.0000000000000000000000000001"),
+            "0.0000000000000000000000000001",
+        ),
+    ];
+    for (value, expected) in table {
+        let (valid, _) =
+            accept(&with_quantity(value.clone())).unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert_eq!(
+            valid.alert.quantity.map(|q| q.to_string()).as_deref(),
+            Some(*expected),
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn prices_refuse_padding_and_underscores_but_take_json_numbers_with_exponents() {
+    let refused: &[(&[&str], Value, &str)] = &[
+        (
+            &["price_data", "close"],
+            json!(" 1.08345"),
+            "spaces around it",
+        ),
+        (
+            &["price_data", "close"],
+            json!("1.08345\n"),
+            "spaces around it",
+        ),
+        (&["price_data", "open"], json!("1_083.45"), "_ separators"),
+        (&["price_data", "volume"], json!("1_250"), "_ separators"),
+        (
+            &["price_data", "volume"],
+            json!(" 1250"),
+            "spaces around it",
+        ),
+    ];
+    for (path, value, why) in refused {
+        let err = accept(&with(path, value.clone())).expect_err(&value.to_string());
+        assert_eq!(err.code(), ErrorCode::InvalidNumber, "{err}");
+        let message = err.to_string();
+        assert!(message.contains(&path.join(".")), "{message:?}");
+        assert!(message.contains(why), "{message:?} lacks {why:?}");
+    }
+
+    // A tiny crypto price as a JSON number: serde_json's shortest text is `1e-7`.
+    let mut doc = sample_json("coinbase-btcusd-long.json");
+    for key in ["open", "high", "low", "close"] {
+        doc["price_data"][key] = json!(1e-7);
+    }
+    let (valid, _) = accept(&serde_json::to_vec(&doc).unwrap()).unwrap();
+    assert_eq!(valid.alert.price_data.close.to_string(), "0.0000001");
+}

@@ -8,16 +8,18 @@
 //! `world::BrokerMode::Http`), too slow for thousands. Bugs can be planted here on purpose.
 
 use crate::record::{Crash, Log};
+use executor_runtime::drive::{self, Ack, Conversation, Found, ReadError, SendError};
 use executor_runtime::paper::PaperSpot;
+use executor_runtime::plan::{Book as Plan, Holdings, LegAction, PlannedLeg, TradingRules, plan};
 use executor_runtime::venue::{ExecRequest, Execution, LegReport, NothingSent, Venue};
 use rust_decimal::Decimal;
-use shared::alert::TargetPosition;
-use shared::clock::{Clock, ManualClock};
+use shared::clock::ManualClock;
 use shared::execution::{ClientOrderId, Leg, Side};
 use shared::outcome::Outcome;
 use shared::routing::Broker;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// A fault the next broker call meets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +38,11 @@ pub enum BrokerFault {
     TokenExpired,
     /// The next position read fails (transient).
     ReadFailure,
+    /// The next order request answers 429: nothing is created.
+    RateLimited,
+    /// The order is created and the answer is a 5xx; the order shows in lookups only a
+    /// moment later (within the settle time), as an asynchronous broker's would.
+    LateFill,
 }
 
 impl BrokerFault {
@@ -48,6 +55,8 @@ impl BrokerFault {
             Self::SlowClose(_) => "slow_liquidation",
             Self::TokenExpired => "token_expiry",
             Self::ReadFailure => "broker_read_failure",
+            Self::RateLimited => "broker_rate_limit",
+            Self::LateFill => "late_fill",
         }
     }
 
@@ -58,6 +67,8 @@ impl BrokerFault {
                 | Self::ErrorAfterCreate
                 | Self::AcceptedThenTimeout
                 | Self::Reject
+                | Self::RateLimited
+                | Self::LateFill
         )
     }
 }
@@ -71,6 +82,9 @@ pub enum Bug {
     RetryOrderWithoutLookup,
     /// Open the new side without waiting for the close to show in the position.
     OpenBeforeCloseConfirmed,
+    /// Look an order up through a source the broker does not document (a real broker answers
+    /// it with nothing, so an order of unknown outcome always looks "not created").
+    TrustUndocumentedLookup,
     /// The idempotency store forgets: every claim is a first claim (no takeover, no
     /// "completed").
     ForgetfulStore,
@@ -79,6 +93,8 @@ pub enum Bug {
 #[derive(Debug, Clone)]
 struct ModelOrder {
     rejected: bool,
+    /// Not listed by lookups before this instant (a late fill).
+    visible_at: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +122,7 @@ pub struct ModelBroker {
 enum Sent {
     Created { id: String },
     Rejected(String),
+    RateLimited,
     Unknown(&'static str),
 }
 
@@ -188,9 +205,10 @@ impl ModelBroker {
     fn lookup(&self, coid: &ClientOrderId) -> Option<bool> {
         let mut book = self.lock();
         self.auth(&mut book);
+        let now = Instant::now();
         book.orders
             .get(coid.as_str())
-            .and_then(|v| v.first())
+            .and_then(|v| v.iter().find(|o| o.visible_at.is_none_or(|t| t <= now)))
             .map(|o| !o.rejected)
     }
 
@@ -211,11 +229,15 @@ impl ModelBroker {
         }
         match fault {
             Some(BrokerFault::ErrorBeforeCreate) => return Sent::Unknown("503 before create"),
+            Some(BrokerFault::RateLimited) => return Sent::RateLimited,
             Some(BrokerFault::Reject) => {
                 book.orders
                     .entry(coid.to_string())
                     .or_default()
-                    .push(ModelOrder { rejected: true });
+                    .push(ModelOrder {
+                        rejected: true,
+                        visible_at: None,
+                    });
                 return Sent::Rejected("INSUFFICIENT_MARGIN".into());
             }
             _ => {}
@@ -225,7 +247,11 @@ impl ModelBroker {
         book.orders
             .entry(coid.to_string())
             .or_default()
-            .push(ModelOrder { rejected: false });
+            .push(ModelOrder {
+                rejected: false,
+                visible_at: (fault == Some(BrokerFault::LateFill))
+                    .then(|| Instant::now() + MODEL_SETTLE / 2),
+            });
         let pos = book.positions.get(instrument).copied().unwrap_or_default();
         match leg {
             Leg::Close | Leg::CloseHedge => {
@@ -265,13 +291,16 @@ impl ModelBroker {
         }
         match fault {
             Some(BrokerFault::ErrorAfterCreate) => Sent::Unknown("503 after create"),
+            Some(BrokerFault::LateFill) => Sent::Unknown("503 after create; order listed late"),
             Some(BrokerFault::AcceptedThenTimeout) => Sent::Unknown("timed out"),
             _ => Sent::Created { id },
         }
     }
 }
 
-/// The venue logic over a [`ModelBroker`].
+/// The model broker's conversation with the shared execution core
+/// ([`executor_runtime::drive`]): the simulation runs the same planner, pre-flight check and
+/// recovery rule as the real venues; only the broker is a model.
 #[derive(Debug)]
 pub struct ModelVenue {
     pub broker: Arc<ModelBroker>,
@@ -279,122 +308,134 @@ pub struct ModelVenue {
     pub crash: Arc<Crash>,
     pub clock: ManualClock,
     pub bug: Bug,
-    /// Position reads while waiting for a close to show.
-    pub flat_polls: u32,
 }
 
-enum Step {
-    Done(LegReport),
-    Stop(LegReport),
-}
+/// The model's settle time: a late order shows within it (see [`BrokerFault::LateFill`]).
+const MODEL_SETTLE: Duration = Duration::from_millis(2);
 
-impl ModelVenue {
-    fn report(&self, req: &ExecRequest<'_>, leg: Leg, side: Side, qty: Decimal) -> LegReport {
-        LegReport {
-            leg,
-            side,
-            quantity: qty,
-            client_order_id: req.client_order_id(leg),
-            broker_order_id: None,
-            fill_price: None,
-            outcome: Outcome::Unknown,
-            error: None,
-            sent_at: None,
-            acked_at: None,
+impl Conversation for ModelVenue {
+    type Mark = ();
+
+    fn broker(&self) -> Broker {
+        self.broker.broker
+    }
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn book(&self) -> Plan {
+        Plan::Margin
+    }
+
+    fn settle_time(&self) -> Duration {
+        MODEL_SETTLE
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn closes_are_asynchronous(&self) -> bool {
+        self.broker.broker == Broker::Tradovate
+    }
+
+    async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, ()), ReadError> {
+        self.crash.gate("before broker read").await;
+        let r = self.broker.read(req.intent.instrument.as_str());
+        self.crash.gate("after broker read").await;
+        let (long, short) = r.map_err(ReadError::Unavailable)?;
+        Ok((Holdings { long, short }, ()))
+    }
+
+    /// Whole units: a fractional size is refused before anything is sent, as OANDA's
+    /// `tradeUnitsPrecision` 0 and Tradovate's integer `orderQty` require.
+    async fn rules(&self, _: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
+        Ok(TradingRules::with_precision(0, Decimal::ONE, None))
+    }
+
+    async fn send(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        report: &LegReport,
+    ) -> Result<Ack, SendError> {
+        let units = match (leg.action, leg.side) {
+            (LegAction::Close(_), Side::Sell) | (LegAction::Open, Side::Sell) => -leg.quantity,
+            _ => leg.quantity,
+        };
+        self.crash.gate("before broker order").await;
+        let sent = self.broker.send(
+            &report.client_order_id,
+            req.intent.instrument.as_str(),
+            leg.leg,
+            units,
+        );
+        self.crash.gate("after broker order").await;
+        match sent {
+            Sent::Created { id } => Ok(Ack::Filled {
+                order_id: Some(id),
+                quantity: Some(leg.quantity),
+                price: Some(req.intent.reference_price),
+            }),
+            Sent::Rejected(reason) => Err(SendError::Rejected {
+                order_id: None,
+                reason,
+            }),
+            Sent::RateLimited => Err(SendError::NotExecuted {
+                reason: "429 (simulated)".into(),
+                retry_after: Some(Duration::from_millis(1)),
+            }),
+            Sent::Unknown(why) => Err(SendError::Unknown(why.into())),
         }
     }
 
-    async fn read(&self, instrument: &str) -> Result<(Decimal, Decimal), String> {
-        self.crash.gate("before broker read").await;
-        let r = self.broker.read(instrument);
-        self.crash.gate("after broker read").await;
-        r
+    async fn lookup(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        report: &LegReport,
+        _: &(),
+    ) -> Found {
+        self.crash.gate("before broker lookup").await;
+        let found = match self.bug {
+            // An undocumented source a real broker answers with nothing.
+            Bug::TrustUndocumentedLookup | Bug::RetryOrderWithoutLookup => None,
+            _ => self.broker.lookup(&report.client_order_id),
+        };
+        self.crash.gate("after broker lookup").await;
+        match found {
+            Some(true) => Found::Order(Ack::Filled {
+                order_id: None,
+                quantity: Some(leg.quantity),
+                price: Some(req.intent.reference_price),
+            }),
+            Some(false) => Found::Order(Ack::Cancelled {
+                order_id: None,
+                reason: "found rejected".into(),
+            }),
+            None => Found::NotCreated,
+        }
     }
 
-    async fn send_leg(&self, mut report: LegReport, instrument: &str, units: Decimal) -> Step {
-        let coid = report.client_order_id.clone();
-        for attempt in 1..=2 {
-            report.sent_at.get_or_insert(self.clock.now());
-            self.crash.gate("before broker order").await;
-            let sent = self.broker.send(&coid, instrument, report.leg, units);
-            self.crash.gate("after broker order").await;
-            let why = match sent {
-                Sent::Created { id } => {
-                    report.broker_order_id = Some(id);
-                    report.outcome = Outcome::Filled;
-                    report.acked_at = Some(self.clock.now());
-                    return Step::Done(report);
-                }
-                Sent::Rejected(reason) => {
-                    report.outcome = Outcome::Rejected;
-                    report.error = Some(reason);
-                    return Step::Stop(report);
-                }
-                Sent::Unknown(why) => why,
-            };
-            if self.bug == Bug::RetryOrderWithoutLookup && attempt == 1 {
-                continue;
-            }
+    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
+        let mut legs = Vec::new();
+        for leg in [Leg::Close, Leg::CloseHedge, Leg::Open] {
+            let coid = req.client_order_id(leg);
             self.crash.gate("before broker lookup").await;
             let found = self.broker.lookup(&coid);
             self.crash.gate("after broker lookup").await;
-            match found {
-                Some(true) => {
-                    report.outcome = Outcome::Filled;
-                    report.acked_at = Some(self.clock.now());
-                    return Step::Done(report);
-                }
-                Some(false) => {
-                    report.outcome = Outcome::Rejected;
-                    report.error = Some("found rejected".into());
-                    return Step::Stop(report);
-                }
-                None if attempt == 1 => {}
-                None => {
-                    report.error = Some(format!("not created after two sends: {why}"));
-                    return Step::Stop(report);
-                }
+            if let Some(ok) = found {
+                let mut r = LegReport::new(req, leg, Side::Buy, Decimal::ZERO);
+                r.outcome = if ok {
+                    Outcome::Filled
+                } else {
+                    Outcome::Rejected
+                };
+                legs.push(r);
             }
         }
-        report.error = Some("outcome unknown".into());
-        Step::Stop(report)
-    }
-
-    /// Waits, bounded, until the closed side shows as zero.
-    async fn confirm_flat(&self, instrument: &str, long_side: bool) -> Result<bool, String> {
-        for _ in 0..self.flat_polls.max(1) {
-            let (long, short) = self.read(instrument).await?;
-            let still = if long_side {
-                long > Decimal::ZERO
-            } else {
-                short < Decimal::ZERO
-            };
-            if !still {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-}
-
-fn finish(legs: Vec<LegReport>, stopped: Option<&LegReport>) -> Execution {
-    let outcome = match stopped {
-        Some(r) => r.outcome,
-        None if legs.iter().any(|l| l.outcome == Outcome::Filled) => Outcome::Filled,
-        None => Outcome::NoOp,
-    };
-    Execution {
-        outcome,
-        reason: stopped.and_then(|r| r.error.clone()),
-        legs,
-    }
-}
-
-fn unknown(legs: Vec<LegReport>, reason: String) -> Execution {
-    Execution {
-        outcome: Outcome::Unknown,
-        legs,
-        reason: Some(reason),
+        legs
     }
 }
 
@@ -408,98 +449,48 @@ impl Venue for ModelVenue {
     }
 
     async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
-        let instrument = req.intent.instrument.as_str();
-        let nothing = |reason: String| NothingSent {
-            broker: self.broker.broker,
-            reason,
-        };
-        let mut legs: Vec<LegReport> = Vec::new();
-        if req.takeover {
-            for leg in [Leg::Close, Leg::Open] {
-                self.crash.gate("before broker lookup").await;
-                let found = self.broker.lookup(&req.client_order_id(leg));
-                self.crash.gate("after broker lookup").await;
-                if let Some(ok) = found {
-                    let mut r = self.report(req, leg, Side::Buy, Decimal::ZERO);
-                    r.outcome = if ok {
-                        Outcome::Filled
-                    } else {
-                        Outcome::Rejected
-                    };
-                    legs.push(r);
-                }
-            }
-            if let Some(open) = legs.iter().find(|l| l.leg == Leg::Open) {
-                let stopped = (open.outcome != Outcome::Filled).then(|| open.clone());
-                return Ok(finish(legs, stopped.as_ref()));
-            }
-            if let Some(close) = legs.iter().find(|l| l.outcome == Outcome::Rejected) {
-                let close = close.clone();
-                return Ok(finish(legs, Some(&close)));
-            }
+        if self.bug == Bug::OpenBeforeCloseConfirmed {
+            return open_before_close_confirmed(self, req).await;
         }
-        if !req.may_send {
-            return Ok(finish(legs, None));
+        drive::execute(self, &self.clock, req).await
+    }
+}
+
+/// The planted bug: send every planned leg at once, without waiting for a close to show in
+/// the position.
+async fn open_before_close_confirmed(
+    v: &ModelVenue,
+    req: &ExecRequest<'_>,
+) -> Result<Execution, NothingSent> {
+    let nothing = |reason: String| NothingSent {
+        broker: v.broker.broker,
+        reason,
+    };
+    let (held, ()) = v
+        .holdings(req)
+        .await
+        .map_err(|e| nothing(format!("{e:?}")))?;
+    let size = match req.size {
+        executor_runtime::venue::Size::Quantity(q) | executor_runtime::venue::Size::Notional(q) => {
+            q
         }
-        let (long, short) = self.read(instrument).await.map_err(nothing)?;
-        let zero = Decimal::ZERO;
-        let (close_long, close_short, open) = match req.intent.target {
-            TargetPosition::Long => (false, short < zero, (long <= zero).then_some(req.quantity)),
-            TargetPosition::Short => (long > zero, false, (short >= zero).then_some(-req.quantity)),
-            TargetPosition::NoLong => (long > zero, false, None),
-            TargetPosition::NoShort => (false, short < zero, None),
-            TargetPosition::Flat => (long > zero, short < zero, None),
-        };
-        if !close_long && !close_short && open.is_none() {
-            return Ok(Execution::no_op(format!(
-                "already at target {:?} (long {long}, short {short})",
-                req.intent.target
-            )));
-        }
-        for (close, long_side, units, side) in [
-            (close_long, true, -long, Side::Sell),
-            (close_short, false, -short, Side::Buy),
-        ] {
-            if !close {
-                continue;
-            }
-            // A close a previous attempt already sent is confirmed, never sent again.
-            if !legs.iter().any(|l| l.leg == Leg::Close) {
-                let report = self.report(req, Leg::Close, side, units.abs());
-                match self.send_leg(report, instrument, units).await {
-                    Step::Done(r) => legs.push(r),
-                    Step::Stop(r) => {
-                        legs.push(r.clone());
-                        return Ok(finish(legs, Some(&r)));
-                    }
-                }
-            }
-            if self.bug == Bug::OpenBeforeCloseConfirmed {
-                continue;
-            }
-            match self.confirm_flat(instrument, long_side).await {
-                Ok(true) => {}
-                Ok(false) => return Ok(unknown(legs, "close not confirmed".into())),
-                Err(e) => {
-                    return Ok(unknown(
-                        legs,
-                        format!("close sent, position unreadable: {e}"),
-                    ));
-                }
-            }
-        }
-        if let Some(units) = open {
-            let side = if units > zero { Side::Buy } else { Side::Sell };
-            let report = self.report(req, Leg::Open, side, units.abs());
-            match self.send_leg(report, instrument, units).await {
-                Step::Done(r) => legs.push(r),
-                Step::Stop(r) => {
-                    legs.push(r.clone());
-                    return Ok(finish(legs, Some(&r)));
-                }
-            }
-        }
-        Ok(finish(legs, None))
+    };
+    let mut legs = Vec::new();
+    for leg in plan(req.intent.target, held, size, Plan::Margin) {
+        legs.extend(drive::send_leg(v, &v.clock, req, &leg, &()).await);
+    }
+    Ok(Execution {
+        outcome: Outcome::Filled,
+        legs,
+        reason: None,
+    })
+}
+
+fn unknown(legs: Vec<LegReport>, reason: String) -> Execution {
+    Execution {
+        outcome: Outcome::Unknown,
+        legs,
+        reason: Some(reason),
     }
 }
 

@@ -478,7 +478,6 @@ impl World {
                 crash: crash.clone(),
                 clock: clock.clone(),
                 bug: opts.bug,
-                flat_polls: 5,
             })
         };
         let (oanda, tradovate, coinbase) = match opts.mode {
@@ -490,9 +489,10 @@ impl World {
                     "987654",
                 ),
                 VenueImpl::Spot(FaultySpot {
-                    spot: Arc::new(PaperSpot::new(
+                    spot: Arc::new(PaperSpot::with_clock(
                         "paper-coinbase",
                         [("USD".to_owned(), Decimal::from(10_000))],
+                        Arc::new(clock.clone()),
                     )),
                     faults: Mutex::default(),
                     crash: crash.clone(),
@@ -515,6 +515,8 @@ impl World {
                 let oanda =
                     VenueImpl::Oanda(Box::new(OandaVenue::new(client, clock.clone())), fake);
                 let fake = FakeTradovate::start(t0).await;
+                // Fills land after this much real time; the venue's settle time is longer.
+                fake.set_fill_delay(std::time::Duration::from_millis(20));
                 fake.liquidation_takes(Some(u32::try_from(rng.below(3)).unwrap_or(0)));
                 let client = Arc::new(
                     TradovateClient::new(
@@ -545,9 +547,9 @@ impl World {
                     },
                     clock.clone(),
                     VenueSettings {
-                        flat_polls: 5,
-                        fill_polls: 5,
-                        poll_interval: std::time::Duration::ZERO,
+                        // Longer than the fake's fill delay and order visibility lag.
+                        settle: std::time::Duration::from_millis(60),
+                        poll_interval: std::time::Duration::from_millis(5),
                     },
                 );
                 (
@@ -574,7 +576,7 @@ impl World {
                 Q::Coinbase,
                 Broker::Coinbase,
                 coinbase,
-                "default_size = \"100\"\ndefault_max_position = \"1000\"\n",
+                executor_coinbase::config::DEFAULT_RISK,
             ),
         ];
         let mut executors = BTreeMap::new();
@@ -871,6 +873,8 @@ impl World {
                     BrokerFault::SlowClose(reads),
                     BrokerFault::TokenExpired,
                     BrokerFault::ReadFailure,
+                    BrokerFault::RateLimited,
+                    BrokerFault::LateFill,
                 ]);
                 self.script_broker_fault(q, fault);
             }
@@ -899,7 +903,10 @@ impl World {
             (VenueImpl::Oanda(_, fake), f) => {
                 let scripted = match f {
                     BrokerFault::ErrorBeforeCreate => Some(OandaFault::ErrorBeforeCreate),
-                    BrokerFault::ErrorAfterCreate => Some(OandaFault::ErrorAfterCreate),
+                    BrokerFault::ErrorAfterCreate | BrokerFault::LateFill => {
+                        Some(OandaFault::ErrorAfterCreate)
+                    }
+                    BrokerFault::RateLimited => Some(OandaFault::TooMany),
                     BrokerFault::Reject => Some(if self.rng.chance(50) {
                         OandaFault::Reject("INSUFFICIENT_MARGIN")
                     } else {
@@ -917,7 +924,9 @@ impl World {
             (VenueImpl::Coinbase(_, fake), f) => {
                 let scripted = match f {
                     BrokerFault::ErrorBeforeCreate => Some(CoinbaseFault::ErrorBeforeCreate),
-                    BrokerFault::ErrorAfterCreate => Some(CoinbaseFault::ErrorAfterCreate),
+                    BrokerFault::ErrorAfterCreate | BrokerFault::LateFill => {
+                        Some(CoinbaseFault::ErrorAfterCreate)
+                    }
                     BrokerFault::AcceptedThenTimeout => {
                         Some(CoinbaseFault::DelayAfterCreate(COINBASE_LOST_ANSWER))
                     }
@@ -945,9 +954,15 @@ impl World {
                         fake.script(TvFault::ErrorBeforeCreate);
                         Some("ErrorBeforeCreate".to_owned())
                     }
-                    BrokerFault::ErrorAfterCreate => {
+                    // The fake fills every order after its fill delay: an error after create
+                    // is a late fill.
+                    BrokerFault::ErrorAfterCreate | BrokerFault::LateFill => {
                         fake.script(TvFault::ErrorAfterCreate);
                         Some("ErrorAfterCreate".to_owned())
+                    }
+                    BrokerFault::RateLimited => {
+                        fake.script(TvFault::TooMany(0));
+                        Some("TooMany".to_owned())
                     }
                     BrokerFault::SlowClose(n) => {
                         fake.liquidation_takes(Some(n));

@@ -413,16 +413,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                     ));
                 }
                 for o in v["orders"].as_array().into_iter().flatten() {
-                    out(&format!(
-                        "  order {} {} {} {} {} @ {} {}",
-                        o["signal_id"].as_str().map(|x| &x[..12]).unwrap_or(""),
-                        o["instrument"].as_str().unwrap_or(""),
-                        o["leg"].as_str().unwrap_or(""),
-                        o["side"].as_str().unwrap_or(""),
-                        o["quantity"].as_str().unwrap_or(""),
-                        o["fill_price"].as_str().unwrap_or("-"),
-                        o["outcome"].as_str().unwrap_or("")
-                    ));
+                    out(&order_line(o));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -492,6 +483,26 @@ async fn run(command: Command) -> Result<ExitCode, String> {
 
 /// The journal named by `JOURNAL_URL` (`postgres://…`, or a SQLite path), where SQS replays
 /// are audited.
+/// One order row of `tvctl trades`. A leg sent more than once says which send the row is, so
+/// a duplicate order stands out next to its first attempt.
+fn order_line(o: &Value) -> String {
+    let leg = o["leg"].as_str().unwrap_or("");
+    let leg = match o["attempt"].as_u64() {
+        Some(n) if n > 1 => format!("{leg} (attempt {n})"),
+        _ => leg.to_owned(),
+    };
+    format!(
+        "  order {} {} {} {} {} @ {} {}",
+        o["signal_id"].as_str().map(|x| &x[..12]).unwrap_or(""),
+        o["instrument"].as_str().unwrap_or(""),
+        leg,
+        o["side"].as_str().unwrap_or(""),
+        o["quantity"].as_str().unwrap_or(""),
+        o["fill_price"].as_str().unwrap_or("-"),
+        o["outcome"].as_str().unwrap_or("")
+    )
+}
+
 async fn audit_journal() -> Result<journal::AnyJournal, String> {
     let url = std::env::var("JOURNAL_URL")
         .map_err(|_| "JOURNAL_URL is not set: SQS replays are audited in the journal".to_owned())?;
@@ -507,4 +518,32 @@ async fn journal_audit(audits: &[shared::replay::ReplayAudit]) -> Result<(), Str
         journal.record_replay(a).await.map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_line_names_the_attempt_only_of_a_resend() {
+        let mut o = json!({
+            "signal_id": "0123456789abcdef0123456789abcdef",
+            "instrument": "EUR_USD",
+            "leg": "open",
+            "attempt": 1,
+            "side": "buy",
+            "quantity": "1000",
+            "fill_price": "1.08345",
+            "outcome": "filled",
+        });
+        assert_eq!(
+            order_line(&o),
+            "  order 0123456789ab EUR_USD open buy 1000 @ 1.08345 filled"
+        );
+        o["attempt"] = json!(2);
+        assert_eq!(
+            order_line(&o),
+            "  order 0123456789ab EUR_USD open (attempt 2) buy 1000 @ 1.08345 filled"
+        );
+    }
 }

@@ -32,8 +32,9 @@ pub type TestExecutor = Executor<
 >;
 
 pub const RISK: &str = r#"
-default_size = "1000"
 default_max_position = "10000"
+[classes.fx]
+size = "1000"
 [instruments.EUR_USD]
 size = "1000"
 max_position = "5000"
@@ -58,6 +59,12 @@ pub async fn harness() -> Harness {
 }
 
 pub async fn harness_with(kill_switch: bool) -> Harness {
+    harness_with_risk(kill_switch, RISK).await
+}
+
+/// With a risk configuration of the test's own (`executor_oanda::config::DEFAULT_RISK` for
+/// the shipped defaults).
+pub async fn harness_with_risk(kill_switch: bool, risk: &str) -> Harness {
     shared::telemetry::init_test_logs();
     let fake = FakeOanda::start().await;
     let clock = ManualClock::new(t0() + Duration::seconds(2));
@@ -78,7 +85,8 @@ pub async fn harness_with(kill_switch: bool) -> Harness {
     let notifier = Arc::new(MemoryNotifier::default());
     let metrics = Arc::new(CapturedMetrics::default());
     let executor = Executor {
-        venue: OandaVenue::new(client, clock.clone()),
+        venue: OandaVenue::new(client, clock.clone())
+            .with_settle_time(std::time::Duration::from_millis(20)),
         store: store.clone(),
         journal: journal.clone(),
         notifier: notifier.clone(),
@@ -89,7 +97,7 @@ pub async fn harness_with(kill_switch: bool) -> Harness {
             max_age: Duration::seconds(30),
             lease: Duration::seconds(60),
             record_ttl: Duration::days(7),
-            risk: RiskConfig::from_toml(RISK).unwrap(),
+            risk: RiskConfig::from_toml(risk).unwrap(),
         },
     };
     Harness {

@@ -108,8 +108,8 @@ pub async fn harness() -> Harness {
         },
         clock.clone(),
         VenueSettings {
-            flat_polls: 5,
-            fill_polls: 5,
+            // Longer than the fake's fill delay, so an asynchronous fill shows in lookups.
+            settle: std::time::Duration::from_millis(300),
             poll_interval: std::time::Duration::from_millis(5),
         },
     );

@@ -1,0 +1,82 @@
+//! The account choice at start, through the real client against the fake Tradovate server.
+#![allow(clippy::unwrap_used)]
+
+use broker_fakes::tradovate::{
+    ACCOUNT_ID, ACCOUNT_NAME, CID, FakeTradovate, PASSWORD, SEC, USERNAME,
+};
+use chrono::{DateTime, Utc};
+use executor_tradovate::account::{AccountError, resolve};
+use executor_tradovate::client::{ClientSettings, Credentials, TradovateClient};
+use secrecy::SecretString;
+
+// Self-contained rather than on `support`'s executor harness: only the client and the fake
+// take part in choosing the account.
+fn credentials() -> Credentials {
+    Credentials {
+        name: USERNAME.into(),
+        password: SecretString::from(PASSWORD),
+        app_id: "tv-pipeline".into(),
+        app_version: "1.0".into(),
+        device_id: "3f9a0c1e5b7d4a2f3f9a0c1e5b7d4a2f3f9a0c1e5b7d4a2f3f9a0c1e5b7d4a2f".into(),
+        cid: CID,
+        sec: SecretString::from(SEC),
+    }
+}
+
+#[tokio::test]
+async fn the_account_is_the_only_one_or_the_named_one_and_never_a_guess() {
+    let now: DateTime<Utc> = "2026-11-23T14:32:00Z".parse().unwrap();
+    let fake = FakeTradovate::start(now).await;
+    let client = TradovateClient::new(&fake.url, ClientSettings::default()).unwrap();
+    let token = client
+        .request_token(&credentials())
+        .await
+        .unwrap()
+        .access_token;
+
+    // One account and no setting: that account.
+    let only = resolve(&client, &token, None).await.unwrap();
+    assert_eq!((only.id, only.name.as_str()), (ACCOUNT_ID, ACCOUNT_NAME));
+
+    fake.set_accounts(vec![
+        (ACCOUNT_ID, ACCOUNT_NAME.into()),
+        (555_001, "LIVE777".into()),
+    ]);
+
+    // Several accounts and no setting: the start fails, naming them and the setting.
+    let err = resolve(&client, &token, None).await.unwrap_err();
+    assert!(matches!(err, AccountError::Unchosen { .. }), "{err:?}");
+    let message = err.to_string();
+    for part in [
+        format!("{ACCOUNT_NAME:?} id {ACCOUNT_ID}"),
+        "\"LIVE777\" id 555001".to_owned(),
+        "set TRADOVATE_ACCOUNT".to_owned(),
+    ] {
+        assert!(message.contains(&part), "{message} lacks {part}");
+    }
+
+    // The setting picks its account, whichever place it has in the list.
+    let live = resolve(&client, &token, Some("LIVE777")).await.unwrap();
+    assert_eq!((live.id, live.name.as_str()), (555_001, "LIVE777"));
+
+    // A setting that matches none: the start fails, naming the setting and the accounts.
+    let err = resolve(&client, &token, Some("LIVE778")).await.unwrap_err();
+    assert!(matches!(err, AccountError::NoMatch { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("TRADOVATE_ACCOUNT=\"LIVE778\" matches none"),
+        "{message}"
+    );
+    assert!(message.contains("\"LIVE777\" id 555001"), "{message}");
+
+    // No credential reaches an error, whatever it says.
+    for err in [
+        resolve(&client, &token, None).await.unwrap_err(),
+        resolve(&client, &token, Some("LIVE778")).await.unwrap_err(),
+    ] {
+        let shown = format!("{err} {err:?}");
+        for secret in [PASSWORD, SEC] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+}
