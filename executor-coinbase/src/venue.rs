@@ -150,7 +150,8 @@ fn ack_of(order: &Order) -> Ack {
 }
 
 impl<C: Clock> Conversation for CoinbaseVenue<C> {
-    type Mark = ();
+    /// What the wallet holds of the base currency, in words, for a no-op's reason.
+    type Mark = String;
 
     fn broker(&self) -> Broker {
         Broker::Coinbase
@@ -176,7 +177,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
 
     /// The available base balance, rounded down to `base_increment`; under `base_min_size`
     /// it is dust and counts as nothing.
-    async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, ()), ReadError> {
+    async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, String), ReadError> {
         let product = self.product(req).await?;
         let Some((base, _)) = currencies(&product) else {
             return Err(ReadError::Refused(format!(
@@ -189,16 +190,30 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             .available_balances()
             .await
             .map_err(|e| ReadError::Unavailable(e.to_string()))?;
-        let held = floor_to_increment(
-            balances.get(&base).copied().unwrap_or_default(),
-            product.base_increment,
+        let available = balances.get(&base).copied().unwrap_or_default();
+        let held = floor_to_increment(available, product.base_increment);
+        if held > Decimal::ZERO && held >= product.base_min_size {
+            let note = format!(
+                "already holding {available} {base} (minimum size {})",
+                product.base_min_size.normalize()
+            );
+            return Ok((Holdings::net(held), note));
+        }
+        let note = format!(
+            "{available} {base} available, {held} after rounding down to {}: below the minimum size {}, nothing to sell",
+            product.base_increment.normalize(),
+            product.base_min_size.normalize()
         );
-        let held = if held > Decimal::ZERO && held >= product.base_min_size {
-            held
-        } else {
-            Decimal::ZERO
-        };
-        Ok((Holdings::net(held), ()))
+        Ok((Holdings::net(Decimal::ZERO), note))
+    }
+
+    fn no_op_reason(&self, req: &ExecRequest<'_>, _: &Holdings, note: &String) -> String {
+        match req.intent.target {
+            shared::alert::TargetPosition::NoShort => {
+                "spot holds no short: nothing to close".into()
+            }
+            _ => note.clone(),
+        }
     }
 
     /// A buy spends a quote amount: `quote_increment`, `quote_min_size`, `quote_max_size`.
@@ -272,7 +287,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
         req: &ExecRequest<'_>,
         _: &PlannedLeg,
         report: &LegReport,
-        _: &(),
+        _: &String,
     ) -> Found {
         match self
             .client
@@ -289,7 +304,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
         }
     }
 
-    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
+    async fn recover(&self, req: &ExecRequest<'_>, _: &String) -> Vec<LegReport> {
         let mut legs = Vec::new();
         for (leg, side) in [
             (shared::execution::Leg::Close, Side::Sell),

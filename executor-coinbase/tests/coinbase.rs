@@ -303,12 +303,12 @@ async fn a_5xx_without_creation_is_resent_once_with_the_same_client_order_id() {
 }
 
 #[tokio::test]
-async fn two_sends_that_created_nothing_leave_it_unknown_with_the_lease_held() {
+async fn two_sends_that_created_nothing_end_not_executed_with_a_row_per_send() {
     let h = harness().await;
     h.fake.script(Fault::ErrorBeforeCreate);
     h.fake.script(Fault::ErrorBeforeCreate);
     let i = intent(Action::LongEntry, 1);
-    assert!(h.executor.execute(&i).await.is_err());
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NotExecuted);
     assert_eq!(h.fake.order_posts().len(), 2, "never more than one resend");
     assert_eq!(
         h.journal
@@ -317,13 +317,20 @@ async fn two_sends_that_created_nothing_leave_it_unknown_with_the_lease_held() {
             .unwrap()
             .unwrap()
             .status,
-        SignalStatus::Unknown
+        SignalStatus::NotExecuted
     );
+    let rows: Vec<_> = h
+        .journal
+        .orders(&i.signal_id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| (o.attempt, o.outcome))
+        .collect();
+    assert_eq!(rows, [(1, Outcome::NotExecuted), (2, Outcome::NotExecuted)]);
     assert_eq!(h.notifier.sent().len(), 1);
-    assert!(h.executor.execute(&i).await.is_err(), "lease still held");
-    h.clock.advance(Duration::seconds(61));
-    // Stale by now: the takeover looks the order up and sends nothing new.
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Expired);
+    // Acknowledged: a redelivery touches nothing.
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NotExecuted);
     assert_eq!(h.fake.order_posts().len(), 2);
     assert_eq!(h.fake.created_orders(), 0);
 }

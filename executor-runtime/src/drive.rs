@@ -133,6 +133,15 @@ pub trait Conversation: Send + Sync {
         req.intent.reference_price
     }
 
+    /// Why an account already at its target needs no order: journaled as the no-op's reason.
+    fn no_op_reason(&self, req: &ExecRequest<'_>, held: &Holdings, mark: &Self::Mark) -> String {
+        let _ = mark;
+        format!(
+            "already at target {:?} (long {}, short {})",
+            req.intent.target, held.long, held.short
+        )
+    }
+
     fn holdings(
         &self,
         req: &ExecRequest<'_>,
@@ -222,10 +231,7 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
     };
     let planned = plan(req.intent.target, held, size, conv.book());
     if planned.is_empty() {
-        let mut e = Execution::no_op(format!(
-            "already at target {:?} (long {}, short {})",
-            req.intent.target, held.long, held.short
-        ));
+        let mut e = Execution::no_op(conv.no_op_reason(req, &held, &mark));
         if !legs.is_empty() {
             e = finish(legs, None);
         }
@@ -415,11 +421,22 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
         if let SendError::NotExecuted { reason, .. } = &failure
             && wait > left
         {
-            // Documented as not carried out, and the broker's wait does not fit the budget.
+            // Documented as not carried out, and the broker's wait does not fit the budget:
+            // confirm by lookup after the settle time, and end `not_executed`.
+            tokio::time::sleep(conv.settle_time().min(left)).await;
+            let confirmed = match conv.lookup(req, leg, &row, mark).await {
+                Found::Order(ack) => {
+                    info!(leg = leg.leg.as_str(), "order found by lookup after all");
+                    rows.push(apply(clock, row, ack));
+                    return rows;
+                }
+                Found::NotCreated => "not created (confirmed by lookup)".to_owned(),
+                Found::Inconclusive(why) => format!("the lookup could not confirm it: {why}"),
+            };
             row.acked_at = Some(clock.now());
             row.outcome = Outcome::NotExecuted;
             row.error = Some(format!(
-                "{reason}; the broker asks to wait {} ms, {} ms left in the staleness budget",
+                "{reason}; {confirmed}; the broker asks to wait {} ms, {} ms left in the staleness budget",
                 wait.as_millis(),
                 left.as_millis()
             ));

@@ -285,16 +285,23 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     }
 
     /// A found order's outcome; one still working is followed to its fill like a placement.
-    async fn found(&self, req: &ExecRequest<'_>, order: &Order) -> Result<Ack, TvError> {
+    async fn found(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        order: &Order,
+    ) -> Result<Ack, TvError> {
         match self.outcome_of(order).await? {
-            Ack::Working { .. } => Ok(self.follow(req, order.id).await),
+            Ack::Working { .. } => Ok(self.follow(req, leg, order.id).await),
             done => Ok(done),
         }
     }
 
     /// Follows an accepted order to its end, bounded by the staleness budget (and at least
     /// one settle time): fills are asynchronous.
-    async fn follow(&self, req: &ExecRequest<'_>, order_id: i64) -> Ack {
+    /// A liquidation is also done when the position shows flat: Tradovate documents it as a
+    /// request to flatten, not as an order of a given size, so the position is its evidence.
+    async fn follow(&self, req: &ExecRequest<'_>, leg: &PlannedLeg, order_id: i64) -> Ack {
         let bound = drive::remaining(&self.clock, req.deadline).max(self.settings.settle);
         let until = tokio::time::Instant::now() + bound;
         loop {
@@ -306,6 +313,33 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     self.outcome_of(order).await
             {
                 return ack;
+            }
+            if matches!(leg.action, LegAction::Close(_))
+                && let Ok(contract_id) = self.contract_id(req.intent.instrument.as_str()).await
+                && let Ok(0) = self.net(contract_id).await
+            {
+                // Flat: the liquidation landed; its fills give the price when listed.
+                let price = match self
+                    .authed(|t| async move { self.client().fills(&t, order_id).await })
+                    .await
+                {
+                    Ok(fills) if !fills.is_empty() => {
+                        let qty: i64 = fills.iter().map(|f| f.qty).sum();
+                        (qty > 0).then(|| {
+                            fills
+                                .iter()
+                                .map(|f| f.price * Decimal::from(f.qty))
+                                .sum::<Decimal>()
+                                / Decimal::from(qty)
+                        })
+                    }
+                    _ => None,
+                };
+                return Ack::Filled {
+                    order_id: Some(order_id.to_string()),
+                    quantity: None,
+                    price,
+                };
             }
             if tokio::time::Instant::now() >= until {
                 return Ack::Working {
@@ -334,7 +368,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             if let Some(order) = ours.last() {
                 info!(order_id = order.id, "order found by its command's clOrdId");
                 self.remember(order.id, coid);
-                return Ok(Found::Order(self.found(req, order).await?));
+                return Ok(Found::Order(self.found(req, leg, order).await?));
             }
         }
         // An order on this contract since the send that we cannot tell apart from ours.
@@ -358,7 +392,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 "an order on the contract since the send; taken as ours"
             );
             self.remember(order.id, coid);
-            return Ok(Found::Order(self.found(req, order).await?));
+            return Ok(Found::Order(self.found(req, leg, order).await?));
         }
         let net = self.net(contract_id).await?;
         let moved = match leg.action {
@@ -494,7 +528,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         }
         .map_err(classify)?;
         self.remember(order_id, report.client_order_id.as_str());
-        Ok(self.follow(req, order_id).await)
+        Ok(self.follow(req, leg, order_id).await)
     }
 
     async fn lookup(

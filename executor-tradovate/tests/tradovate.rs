@@ -6,8 +6,11 @@ mod support;
 
 use chrono::Duration;
 use shared::Action;
+use shared::clock::Clock;
 use shared::execution::{Leg, SignalStatus, TradeJournal};
 use shared::outcome::Outcome;
+use shared::ports::{IdempotencyKey, IdempotencyStore};
+use shared::routing::Broker;
 use support::fake_tradovate::Fault;
 use support::{harness, intent};
 
@@ -41,29 +44,6 @@ async fn reversal_liquidates_waits_for_flat_then_opens_with_one_login() {
     );
     let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
     assert!(signal.contract_resolution.unwrap().contains("ES1! -> ESZ6"));
-}
-
-#[tokio::test]
-async fn a_liquidation_that_never_completes_is_unknown_and_opens_nothing() {
-    let h = harness().await;
-    h.fake.set_net("ESZ6", 2);
-    h.fake.liquidation_takes(None);
-    let i = intent(Action::ShortEntry, 1);
-    assert!(
-        h.executor.execute(&i).await.is_err(),
-        "unknown: reported for retry"
-    );
-    assert_eq!(h.fake.orders().len(), 0);
-    assert_eq!(h.fake.net("ESZ6"), 2);
-    assert_eq!(
-        h.journal
-            .signal(&i.signal_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        SignalStatus::Unknown
-    );
 }
 
 #[tokio::test]
@@ -166,35 +146,6 @@ async fn a_penalty_ticket_is_waited_out_and_resent_with_the_ticket() {
 }
 
 #[tokio::test]
-async fn a_429_with_retry_after_is_waited_out() {
-    let h = harness().await;
-    h.fake.script(Fault::TooMany(1));
-    assert_eq!(
-        h.executor
-            .execute(&intent(Action::LongEntry, 1))
-            .await
-            .unwrap(),
-        Outcome::Filled
-    );
-    assert_eq!(h.fake.orders().len(), 1);
-}
-
-#[tokio::test]
-async fn a_5xx_after_the_order_was_created_is_reconciled_one_order() {
-    let h = harness().await;
-    h.fake.script(Fault::ErrorAfterCreate);
-    let i = intent(Action::LongEntry, 1);
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
-    assert_eq!(h.fake.orders().len(), 1);
-    assert_eq!(h.fake.net("ESZ6"), 1);
-    let legs = h.journal.orders(&i.signal_id).await.unwrap();
-    assert_eq!(
-        legs[0].broker_order_id,
-        Some(h.fake.orders()[0].id.to_string())
-    );
-}
-
-#[tokio::test]
 async fn a_5xx_before_creation_is_resent_once_with_the_same_cl_ord_id() {
     let h = harness().await;
     h.fake.script(Fault::ErrorBeforeCreate);
@@ -219,33 +170,164 @@ async fn the_same_signal_twice_makes_one_order_and_one_login() {
 }
 
 #[tokio::test]
-async fn a_fractional_size_is_rejected_without_orders() {
-    let h = harness().await;
-    let mut i = intent(Action::LongEntry, 1);
-    i.quantity_override = Some(rust_decimal::Decimal::new(15, 1));
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
-    assert_eq!(h.fake.orders().len(), 0);
-}
-
-#[tokio::test]
-async fn a_takeover_waits_for_the_earlier_liquidation_and_never_liquidates_twice() {
+async fn a_liquidation_that_does_not_land_within_the_budget_ends_unknown_and_is_acknowledged() {
     let h = harness().await;
     h.fake.set_net("ESZ6", 2);
     h.fake.liquidation_takes(None);
-    let mut i = intent(Action::ShortEntry, 1);
-    // Forced, as an operator's replay would be: the staleness check does not end it early.
-    i.replay_forced = true;
-    assert!(h.executor.execute(&i).await.is_err(), "unknown: not flat");
+    let i = intent(Action::ShortEntry, 1);
+    // Two seconds of the staleness budget left.
+    h.clock.advance(Duration::seconds(27));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(
+        h.fake.orders().len(),
+        0,
+        "never opens on an unconfirmed close"
+    );
+    assert_eq!(h.fake.net("ESZ6"), 2);
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::Unknown);
+    let reason = signal.reason.unwrap();
+    assert!(
+        reason.contains("not filled by the staleness deadline"),
+        "the real cause, not a lease message: {reason}"
+    );
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert!(
+        legs[0].broker_order_id.is_some(),
+        "the liquidation's order id"
+    );
+    // Out of the way of later signals: a redelivery is acknowledged, nothing sent again.
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
     assert_eq!(h.fake.liquidations(), 1);
-    // The lease ends; the redelivered message is taken over while the position is still open.
-    h.clock.advance(Duration::seconds(61));
-    assert!(h.executor.execute(&i).await.is_err(), "still unknown");
-    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 0));
-    // The earlier liquidation completes at last: the next takeover opens the short, once.
-    h.fake.set_net("ESZ6", 0);
+}
+
+#[tokio::test]
+async fn a_liquidation_slower_than_five_seconds_still_completes_the_reversal() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 1);
+    h.fake
+        .set_fill_delay(std::time::Duration::from_millis(5_500));
     h.fake.liquidation_takes(Some(0));
-    h.clock.advance(Duration::seconds(61));
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let i = intent(Action::ShortEntry, 1);
+    let out = h.executor.execute(&i).await.unwrap();
+    assert_eq!(out, Outcome::Filled);
+    assert_eq!(h.fake.net("ESZ6"), -1);
     assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_5xx_after_the_order_was_created_with_a_late_fill_is_found_by_its_command_one_order() {
+    let h = harness().await;
+    // Listed a little late, filled later still: both inside the venue's settle time.
+    h.fake
+        .set_visibility_delay(std::time::Duration::from_millis(150));
+    h.fake.script(Fault::ErrorAfterCreate);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let coid = format!("tv-{}-o", &i.signal_id.as_str()[..24]);
+    assert_eq!(h.fake.placements_for(&coid), 1, "never sent twice");
+    assert_eq!(h.fake.net("ESZ6"), 1);
+    assert_eq!(h.fake.violations(), Vec::<String>::new());
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    assert_eq!(
+        legs[0].broker_order_id,
+        Some(h.fake.orders()[0].id.to_string())
+    );
+    assert_eq!(
+        legs[0].fill_price.map(|p| p.to_string()),
+        Some("6012.25".into())
+    );
+}
+
+#[tokio::test]
+async fn a_429_the_lookup_proves_not_placed_ends_not_executed_and_does_not_block() {
+    let h = harness().await;
+    h.fake.script(Fault::TooMany(0));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NotExecuted);
+    assert_eq!(h.fake.orders().len(), 0);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [(1, Outcome::NotExecuted)]
+    );
+    assert!(
+        legs[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("confirmed by lookup"),
+        "{:?}",
+        legs[0].error
+    );
+    // The next signal of the instrument goes through.
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::LongEntry, 2))
+            .await
+            .unwrap(),
+        Outcome::Filled
+    );
+}
+
+#[tokio::test]
+async fn a_fractional_size_is_refused_before_any_order() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", -1);
+    let mut i = intent(Action::LongEntry, 1);
+    i.quantity_override = Some(rust_decimal::Decimal::new(15, 1));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
+    assert_eq!((h.fake.orders().len(), h.fake.liquidations()), (0, 0));
+    assert_eq!(h.fake.net("ESZ6"), -1, "the short untouched");
+}
+
+#[tokio::test]
+async fn a_takeover_waits_for_an_earlier_liquidation_and_never_liquidates_twice() {
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(3);
+    h.fake.set_net("ESZ6", 2);
+    let mut i = intent(Action::ShortEntry, 1);
+    i.replay_forced = true;
+    // An earlier attempt claimed the signal, liquidated, and crashed.
+    let key = IdempotencyKey {
+        broker: Broker::Tradovate,
+        account: support::fake_tradovate::ACCOUNT_ID.to_string(),
+        signal_id: i.signal_id.clone(),
+    };
+    let now = h.clock.now();
+    h.executor
+        .store
+        .claim(&key, now, now + Duration::seconds(60))
+        .await
+        .unwrap();
+    h.clock.advance(Duration::seconds(61));
+    // Still open throughout: unknown, nothing sent.
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (0, 0));
+
+    // Another crashed attempt; this time its liquidation lands while the takeover waits.
+    let mut j = intent(Action::ShortEntry, 2);
+    j.replay_forced = true;
+    let key = IdempotencyKey {
+        signal_id: j.signal_id.clone(),
+        ..key
+    };
+    let now = h.clock.now();
+    h.executor
+        .store
+        .claim(&key, now, now + Duration::seconds(60))
+        .await
+        .unwrap();
+    h.clock.advance(Duration::seconds(61));
+    let fake = h.fake.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        fake.set_net("ESZ6", 0);
+    });
+    assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Filled);
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (0, 1));
     assert_eq!(h.fake.net("ESZ6"), -1);
 }

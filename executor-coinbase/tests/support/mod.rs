@@ -188,7 +188,8 @@ pub async fn harness_with(format: KeyFormat) -> Harness {
     let notifier = Arc::new(MemoryNotifier::default());
     let metrics = Arc::new(CapturedMetrics::default());
     let executor = Executor {
-        venue: CoinbaseVenue::new(client, clock.clone()),
+        venue: CoinbaseVenue::new(client, clock.clone())
+            .with_settle_time(std::time::Duration::from_millis(20)),
         store: store.clone(),
         journal: journal.clone(),
         notifier: notifier.clone(),

@@ -126,8 +126,7 @@ pub async fn harness() -> Harness {
             max_age: Duration::seconds(30),
             lease: Duration::seconds(60),
             record_ttl: Duration::days(7),
-            risk: RiskConfig::from_toml("default_size = \"1\"\ndefault_max_position = \"5\"")
-                .unwrap(),
+            risk: RiskConfig::from_toml(executor_tradovate::config::DEFAULT_RISK).unwrap(),
         },
     };
     Harness {
