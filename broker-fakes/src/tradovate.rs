@@ -69,6 +69,9 @@ pub enum Fault {
     ErrorAfterCreate,
     /// Next placement: answer 500 without creating anything.
     ErrorBeforeCreate,
+    /// Next order command: HTTP 200 with this `failureReason` (a definitive refusal, e.g.
+    /// `MaxPosLimitReached`), nothing created.
+    Refuse(&'static str),
 }
 
 /// An order the server created from a `placeorder` request.
@@ -668,6 +671,13 @@ fn command_fault(i: &mut Inner, body: &Value) -> Option<Response> {
                     .into_response(),
             )
         }
+        Some(Fault::Refuse(reason)) => {
+            i.faults.pop_front();
+            Some(
+                axum::Json(json!({"failureReason": reason, "failureText": "refused (scripted)"}))
+                    .into_response(),
+            )
+        }
         Some(Fault::Unauthorized) => {
             i.faults.pop_front();
             Some((StatusCode::UNAUTHORIZED, "Access is denied").into_response())
@@ -859,6 +869,13 @@ async fn liquidate(State(s): State<S>, headers: HeaderMap, body: axum::Json<Valu
     } else {
         cl_ord_id
     };
+    let fault = match i.faults.front() {
+        Some(Fault::ErrorAfterCreate | Fault::ErrorBeforeCreate) => i.faults.pop_front(),
+        _ => None,
+    };
+    if matches!(fault, Some(Fault::ErrorBeforeCreate)) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    }
     let (account, contract) = (account.unwrap(), b["contractId"].as_i64().unwrap());
     i.liquidations += 1;
     let net = i.positions.get(&(account, contract)).copied().unwrap_or(0);
@@ -873,6 +890,9 @@ async fn liquidate(State(s): State<S>, headers: HeaderMap, body: axum::Json<Valu
         body: b.clone(),
     };
     create(&mut i, account, Origin::Liquidation, rec, cl_ord_id, &b);
+    if matches!(fault, Some(Fault::ErrorAfterCreate)) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    }
     axum::Json(json!({"orderId": id})).into_response()
 }
 

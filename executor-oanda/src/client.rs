@@ -86,25 +86,6 @@ pub enum OrderResult {
     NothingToClose,
 }
 
-/// An order found by its client id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LookedUp {
-    Filled {
-        order_id: String,
-        units: Option<Decimal>,
-        price: Option<Decimal>,
-    },
-    Cancelled {
-        order_id: String,
-        reason: String,
-    },
-    /// Still pending or triggered: a FOK market order should never stay here.
-    Open {
-        order_id: String,
-        state: String,
-    },
-}
-
 #[derive(Debug, Clone, Copy)]
 pub struct ClientSettings {
     pub timeout: Duration,
@@ -316,55 +297,6 @@ impl OandaClient {
             code: "ACCOUNT_NOT_FOUND".into(),
             message: format!("account {} not found", self.account),
         })
-    }
-
-    async fn transaction(&self, id: &str) -> Result<Option<Transaction>, OandaError> {
-        let found: Option<TransactionResponse> =
-            self.get(&self.url(&format!("/transactions/{id}"))).await?;
-        Ok(found.map(|r| r.transaction))
-    }
-
-    /// Finds an order by its client id (`@id` order specifier); `None` if OANDA has none.
-    pub async fn order_by_client_id(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<LookedUp>, OandaError> {
-        let Some(found) = self
-            .get::<OrderLookupResponse>(&self.url(&format!("/orders/@{client_id}")))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let order = found.order;
-        Ok(Some(match order.state.as_str() {
-            "FILLED" => {
-                let fill = match &order.filling_transaction_id {
-                    Some(tx) => self.transaction(tx).await?,
-                    None => None,
-                };
-                LookedUp::Filled {
-                    order_id: order.id,
-                    units: fill.as_ref().and_then(|t| t.units),
-                    price: fill.and_then(|t| t.price),
-                }
-            }
-            "CANCELLED" => {
-                let cancel = match &order.cancelling_transaction_id {
-                    Some(tx) => self.transaction(tx).await?,
-                    None => None,
-                };
-                LookedUp::Cancelled {
-                    order_id: order.id,
-                    reason: cancel
-                        .and_then(|t| t.reason)
-                        .unwrap_or_else(|| "CANCELLED".into()),
-                }
-            }
-            _ => LookedUp::Open {
-                order_id: order.id,
-                state: order.state,
-            },
-        }))
     }
 
     /// A FOK market order for `units` (positive buys, negative sells), with

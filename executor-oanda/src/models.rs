@@ -146,27 +146,6 @@ pub struct PositionResponse {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Order {
-    pub id: String,
-    pub state: String,
-    #[serde(default, rename = "fillingTransactionID")]
-    pub filling_transaction_id: Option<String>,
-    #[serde(default, rename = "cancellingTransactionID")]
-    pub cancelling_transaction_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct OrderLookupResponse {
-    pub order: Order,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct TransactionResponse {
-    pub transaction: Transaction,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct AccountSummary {
     pub id: String,
     pub currency: String,

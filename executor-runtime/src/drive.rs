@@ -29,6 +29,7 @@ use crate::venue::{ExecRequest, Execution, LegReport, NothingSent, Size};
 use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use shared::clock::Clock;
+use shared::execution::Leg;
 use shared::outcome::Outcome;
 use shared::routing::Broker;
 use std::future::Future;
@@ -112,6 +113,13 @@ pub trait Conversation: Send + Sync {
     /// How often a close is checked for flat (and an order for its fill).
     fn poll_interval(&self) -> Duration {
         Duration::from_millis(250)
+    }
+
+    /// The longest a single wait (a close to show flat) may last in wall-clock time, whatever
+    /// the staleness budget leaves: the budget is read from the clock seam, which a simulation
+    /// does not move while it waits.
+    fn max_wait(&self) -> Duration {
+        Duration::MAX
     }
 
     /// A close that the broker works asynchronously (Tradovate's liquidation) may still be
@@ -213,6 +221,17 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
         // Stale: report what an earlier attempt did, send nothing.
         return Ok(finish(legs, None));
     }
+    // The open (or a hedged flatten's second close) is the last request a signal makes: if an
+    // earlier attempt's is at the broker, the signal is done, whatever the position shows now.
+    if let Some(last) = legs
+        .iter()
+        .find(|l| matches!(l.leg, Leg::Open | Leg::CloseHedge))
+        .or_else(|| legs.iter().find(|l| l.outcome == Outcome::Rejected))
+    {
+        let stop = (last.outcome != Outcome::Filled)
+            .then(|| (last.outcome, last.error.clone().unwrap_or_default()));
+        return Ok(finish(legs, stop));
+    }
     let rules = match conv.rules(req).await {
         Ok(r) => r,
         Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
@@ -241,6 +260,17 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
         return Ok(refuse(refusal));
     }
 
+    if let Some(again) = planned.iter().find(|p| legs.iter().any(|l| l.leg == p.leg)) {
+        // An earlier attempt's leg filled, yet the position needs one again: something else
+        // moved the account. Never a second order under one client order id.
+        let why = format!(
+            "an earlier attempt's {} leg is at the broker, yet the position (long {}, short {}) needs another: not sending it again",
+            again.leg.as_str(),
+            held.long,
+            held.short
+        );
+        return Ok(finish(legs, Some((Outcome::Unknown, why))));
+    }
     let mut mark = mark;
     for leg in &planned {
         if clock.now() >= req.deadline {
@@ -495,7 +525,9 @@ async fn confirm_flat<V: Conversation, C: Clock + ?Sized>(
     req: &ExecRequest<'_>,
     leg: &PlannedLeg,
 ) -> Result<V::Mark, String> {
-    let bound = remaining(clock, req.deadline).max(conv.settle_time());
+    let bound = remaining(clock, req.deadline)
+        .max(conv.settle_time())
+        .min(conv.max_wait());
     let until = tokio::time::Instant::now() + bound;
     loop {
         let last = match conv.holdings(req).await {

@@ -49,12 +49,8 @@ pub struct Order {
     /// Creation time (`timestamp`, required in the OpenAPI `Order` schema).
     #[serde(default)]
     pub timestamp: Option<DateTime<Utc>>,
-    /// Not expected: the documented `Order` entity has no `clOrdId` (OpenAPI `Order` schema);
-    /// the `clOrdId` of a placement is on the order's `New` [`Command`] (see
-    /// `TradovateClient::commands_of`). Kept for code that still reads it; `None` from a
-    /// server that answers as documented.
-    #[serde(default)]
-    pub cl_ord_id: Option<String>,
+    // No `clOrdId`: the documented `Order` entity has none (OpenAPI `Order` schema); a
+    // placement's `clOrdId` is on its `New` [`Command`].
 }
 
 /// A request made about an order (OpenAPI `Command` schema: `GET /command/item`,

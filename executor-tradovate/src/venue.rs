@@ -51,6 +51,10 @@ pub struct VenueSettings {
     pub settle: Duration,
     /// How often an accepted order is read for its fill, and a position for flat.
     pub poll_interval: Duration,
+    /// The longest one wait (a fill, a liquidation showing flat) may last in wall-clock time;
+    /// the staleness budget bounds it first. A simulation, whose clock does not move while a
+    /// venue waits, sets it short.
+    pub max_wait: Duration,
 }
 
 impl Default for VenueSettings {
@@ -58,6 +62,7 @@ impl Default for VenueSettings {
         Self {
             settle: Duration::from_secs(2),
             poll_interval: Duration::from_millis(250),
+            max_wait: Duration::from_secs(60),
         }
     }
 }
@@ -302,7 +307,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     /// A liquidation is also done when the position shows flat: Tradovate documents it as a
     /// request to flatten, not as an order of a given size, so the position is its evidence.
     async fn follow(&self, req: &ExecRequest<'_>, leg: &PlannedLeg, order_id: i64) -> Ack {
-        let bound = drive::remaining(&self.clock, req.deadline).max(self.settings.settle);
+        let bound = drive::remaining(&self.clock, req.deadline)
+            .max(self.settings.settle)
+            .min(self.settings.max_wait);
         let until = tokio::time::Instant::now() + bound;
         loop {
             let read = self
@@ -451,6 +458,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
 
     fn closes_are_asynchronous(&self) -> bool {
         true
+    }
+
+    fn max_wait(&self) -> Duration {
+        self.settings.max_wait
     }
 
     fn multiplier(&self, req: &ExecRequest<'_>) -> Decimal {

@@ -89,9 +89,20 @@ fn time(t: DateTime<Utc>) -> String {
 
 /// One alert body, with the secret in the `passphrase` field.
 pub fn body(chart: &Chart, action: &str, timenow: DateTime<Utc>, passphrase: &str) -> Vec<u8> {
+    body_with(chart, action, timenow, passphrase, None)
+}
+
+/// One alert body with an optional `quantity` override (a size the strategy sends).
+pub fn body_with(
+    chart: &Chart,
+    action: &str,
+    timenow: DateTime<Utc>,
+    passphrase: &str,
+    quantity: Option<&str>,
+) -> Vec<u8> {
     let (kind, direction) = parts(action);
     let c = chart.close;
-    json!({
+    let mut doc = json!({
         "passphrase": passphrase,
         "action": action,
         "indicator": "Trend_Validator",
@@ -101,7 +112,9 @@ pub fn body(chart: &Chart, action: &str, timenow: DateTime<Utc>, passphrase: &st
             "timestamp": time(timenow - Duration::seconds(60)), "timenow": time(timenow),
         },
         "price_data": {"open": c, "high": c, "low": c, "close": c, "volume": "1250"},
-    })
-    .to_string()
-    .into_bytes()
+    });
+    if let Some(q) = quantity {
+        doc["quantity"] = json!(q);
+    }
+    doc.to_string().into_bytes()
 }

@@ -11,6 +11,7 @@
 //! the design's promises; see `README.md`.
 
 pub mod alerts;
+pub mod http_venues;
 pub mod model;
 pub mod ports;
 pub mod record;

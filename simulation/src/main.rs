@@ -11,7 +11,7 @@ use std::time::Instant;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: simulation [--seed N | --seeds N [--from N]] [--http-every N] [--steps N] [--threads N]\n                  [--bug retry-order-without-lookup|open-before-close-confirmed|forgetful-store]"
+        "usage: simulation [--seed N | --seeds N [--from N]] [--http-every N] [--steps N] [--threads N]\n                  [--bug retry-order-without-lookup|open-before-close-confirmed|trust-undocumented-lookup|forgetful-store]"
     );
     std::process::exit(2)
 }
@@ -41,6 +41,7 @@ fn main() {
                 opts.bug = match args.next().as_deref() {
                     Some("retry-order-without-lookup") => Bug::RetryOrderWithoutLookup,
                     Some("open-before-close-confirmed") => Bug::OpenBeforeCloseConfirmed,
+                    Some("trust-undocumented-lookup") => Bug::TrustUndocumentedLookup,
                     Some("forgetful-store") => Bug::ForgetfulStore,
                     _ => usage(),
                 }

@@ -215,6 +215,16 @@ impl ModelBroker {
     /// One order request: a close of one side (all of it), or an open of `units` (signed).
     fn send(&self, coid: &ClientOrderId, instrument: &str, leg: Leg, units: Decimal) -> Sent {
         let mut book = self.lock();
+        if !units.fract().is_zero() {
+            // OANDA's `UNITS_PRECISION_EXCEEDED` / Tradovate's integer `orderQty`: a size the
+            // pre-flight check must have refused before anything was sent.
+            let v = format!(
+                "{}: fractional size {units} sent on {instrument} ({coid})",
+                self.broker
+            );
+            self.log.lock().violations.push(v);
+            return Sent::Rejected("UNITS_PRECISION_EXCEEDED".into());
+        }
         self.auth(&mut book);
         let fault = match book.faults.front().copied() {
             Some(f) if f.is_order_fault() => book.faults.pop_front(),
@@ -336,6 +346,12 @@ impl Conversation for ModelVenue {
         Duration::ZERO
     }
 
+    /// The model's slowest close lands within a few reads; the simulated clock does not move
+    /// while a venue waits, so the wait is bounded here rather than by the staleness budget.
+    fn max_wait(&self) -> Duration {
+        Duration::from_millis(20)
+    }
+
     fn closes_are_asynchronous(&self) -> bool {
         self.broker.broker == Broker::Tradovate
     }
@@ -365,12 +381,21 @@ impl Conversation for ModelVenue {
             _ => leg.quantity,
         };
         self.crash.gate("before broker order").await;
-        let sent = self.broker.send(
+        let mut sent = self.broker.send(
             &report.client_order_id,
             req.intent.instrument.as_str(),
             leg.leg,
             units,
         );
+        if self.bug == Bug::RetryOrderWithoutLookup && matches!(sent, Sent::Unknown(_)) {
+            // The planted bug: the same POST again, blind.
+            sent = self.broker.send(
+                &report.client_order_id,
+                req.intent.instrument.as_str(),
+                leg.leg,
+                units,
+            );
+        }
         self.crash.gate("after broker order").await;
         match sent {
             Sent::Created { id } => Ok(Ack::Filled {
@@ -400,7 +425,7 @@ impl Conversation for ModelVenue {
         self.crash.gate("before broker lookup").await;
         let found = match self.bug {
             // An undocumented source a real broker answers with nothing.
-            Bug::TrustUndocumentedLookup | Bug::RetryOrderWithoutLookup => None,
+            Bug::TrustUndocumentedLookup => None,
             _ => self.broker.lookup(&report.client_order_id),
         };
         self.crash.gate("after broker lookup").await;

@@ -3,18 +3,17 @@
 //! the real router and executors, faults scripted between steps, then a drain and the
 //! invariant checks.
 
-use crate::alerts::{ACTIONS, CHARTS, Chart, body};
+use crate::alerts::{ACTIONS, CHARTS, Chart, body, body_with};
+use crate::http_venues::{self, COINBASE_LOST_ANSWER};
 use crate::model::{BrokerFault, Bug, FaultySpot, ModelBroker, ModelVenue};
 use crate::ports::{FlakyQueue, Queue, SimJournal, SimStore};
 use crate::record::{Crash, Log, VenueCall};
 use crate::rng::Rng;
-use broker_fakes::coinbase::{FakeCoinbase, Fault as CoinbaseFault, ProductSpec};
+use broker_fakes::coinbase::{FakeCoinbase, Fault as CoinbaseFault};
 use broker_fakes::oanda::{FakeOanda, Fault as OandaFault};
-use broker_fakes::tradovate::{self as tv_fake, FakeTradovate, Fault as TvFault};
+use broker_fakes::tradovate::{FakeTradovate, Fault as TvFault};
 use chrono::{DateTime, Duration, Utc};
-use executor_coinbase::client::{ClientSettings as CoinbaseSettings, CoinbaseClient};
 use executor_coinbase::venue::CoinbaseVenue;
-use executor_oanda::client::{ClientSettings as OandaSettings, OandaClient};
 use executor_oanda::venue::OandaVenue;
 use executor_runtime::killswitch::StaticKillSwitch;
 use executor_runtime::metrics::MetricsSink;
@@ -22,9 +21,6 @@ use executor_runtime::paper::PaperSpot;
 use executor_runtime::processor::{Executor, ExecutorSettings};
 use executor_runtime::risk::RiskConfig;
 use executor_runtime::venue::{ExecRequest, Execution, NothingSent, Venue};
-use executor_tradovate::client::{ClientSettings as TvSettings, Credentials, TradovateClient};
-use executor_tradovate::token::{TokenManager, TokenPolicy};
-use executor_tradovate::venue::{TradovateAccount, TradovateVenue, VenueSettings};
 use ingest::{Ingest, WebhookRequest};
 use local_stack::sqs_event;
 use router::{BrokerQueues, Router};
@@ -35,9 +31,7 @@ use shared::alert::Freshness;
 use shared::clock::{Clock, ManualClock};
 use shared::execution::SignalStatus;
 use shared::local_queue::{LocalFifoQueue, LocalQueueConfig, Received};
-use shared::memory::{
-    MemoryIdempotencyStore, MemoryJournal, MemoryLeaseLock, MemoryNotifier, MemoryTokenStore,
-};
+use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
 use shared::ports::FifoMessage;
 use shared::replay::{DeadLetter, Decision, decide};
 use shared::routing::Broker;
@@ -120,7 +114,7 @@ impl MetricsSink for NoMetrics {
     fn emit(&self, _line: String) {}
 }
 
-type TvVenue = TradovateVenue<Arc<MemoryTokenStore>, Arc<MemoryLeaseLock>, ManualClock>;
+type TvVenue = http_venues::HttpTradovate;
 
 pub enum VenueImpl {
     Model(ModelVenue),
@@ -337,76 +331,6 @@ fn queue(name: &str, cfg: &Config, clock: &ManualClock) -> Queue {
     ))
 }
 
-fn tradovate_credentials() -> Credentials {
-    Credentials {
-        name: tv_fake::USERNAME.into(),
-        password: SecretString::from(tv_fake::PASSWORD),
-        app_id: "tv-pipeline".into(),
-        app_version: "1.0".into(),
-        device_id: "5e1a0c7d9b3f4e2a8c6d0b1f3e5a7c9d5e1a0c7d9b3f4e2a8c6d0b1f3e5a7c9d".into(),
-        cid: tv_fake::CID,
-        sec: SecretString::from(tv_fake::SEC),
-    }
-}
-
-/// The name of the API key the simulation's Coinbase client signs with.
-const COINBASE_KEY: &str = "organizations/sim-org/apiKeys/sim-key";
-
-/// The real Coinbase venue and client against the fake server: a P-256 key made for this
-/// run (registered with the fake, which verifies every request's JWT), the simulation's
-/// products, and a wallet of 10,000 USD as the paper venue has.
-async fn coinbase_over_http(clock: &ManualClock) -> Result<VenueImpl, String> {
-    use p256::pkcs8::LineEnding;
-    let fake = FakeCoinbase::start(clock.clone()).await;
-    let key = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
-    fake.register_es256(COINBASE_KEY, &key.public_key());
-    let pem = key
-        .to_sec1_pem(LineEnding::LF)
-        .map_err(|e| format!("test key: {e}"))?;
-    for (ccy, amount) in [("USD", "10000"), ("BTC", "0"), ("ETH", "0"), ("USDC", "0")] {
-        fake.set_wallet(ccy, amount);
-    }
-    let spec = |price: &str, min: &str| -> Result<ProductSpec, String> {
-        let d = |s: &str| s.parse::<Decimal>().map_err(|e| format!("{s}: {e}"));
-        Ok(ProductSpec {
-            base_increment: d("0.00000001")?,
-            quote_increment: d("0.01")?,
-            base_min_size: d(min)?,
-            quote_min_size: d("1")?,
-            price: d(price)?,
-            trading_disabled: false,
-        })
-    };
-    fake.add_product("BTC-USD", spec("97123.45", "0.00001")?);
-    fake.add_product("ETH-USD", spec("3456.78", "0.0001")?);
-    // Lists come back a few items per page, so lookups by client order id page.
-    fake.set_page_size(4);
-    let client = CoinbaseClient::new(
-        &fake.url,
-        COINBASE_KEY,
-        &SecretString::from(pem.to_string()),
-        Arc::new(clock.clone()),
-        CoinbaseSettings {
-            // Short, so an accepted-then-timeout fault costs little real time.
-            timeout: COINBASE_TIMEOUT,
-            read_attempts: 2,
-            read_backoff: std::time::Duration::from_millis(1),
-            page_limit: 250,
-            fill_polls: 3,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(VenueImpl::Coinbase(
-        Box::new(CoinbaseVenue::new(client, clock.clone())),
-        fake,
-    ))
-}
-
-/// The Coinbase client's timeout in the simulation, and how long the fake holds back the
-/// answer to an order it created under an accepted-then-timeout fault.
-const COINBASE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(150);
-const COINBASE_LOST_ANSWER: std::time::Duration = std::time::Duration::from_millis(250);
-
 impl World {
     async fn new(seed: u64, opts: Options) -> Result<Self, String> {
         let mut rng = Rng::new(seed);
@@ -500,62 +424,14 @@ impl World {
                 }),
             ),
             BrokerMode::Http => {
-                let fake = FakeOanda::start().await;
-                let client = OandaClient::new(
-                    &fake.url,
-                    SecretString::from(fake.token.clone()),
-                    &fake.account,
-                    OandaSettings {
-                        timeout: std::time::Duration::from_secs(5),
-                        read_attempts: 2,
-                        read_backoff: std::time::Duration::from_millis(1),
-                    },
-                )
-                .map_err(|e| e.to_string())?;
-                let oanda =
-                    VenueImpl::Oanda(Box::new(OandaVenue::new(client, clock.clone())), fake);
-                let fake = FakeTradovate::start(t0).await;
-                // Fills land after this much real time; the venue's settle time is longer.
-                fake.set_fill_delay(std::time::Duration::from_millis(20));
-                fake.liquidation_takes(Some(u32::try_from(rng.below(3)).unwrap_or(0)));
-                let client = Arc::new(
-                    TradovateClient::new(
-                        &fake.url,
-                        TvSettings {
-                            timeout: std::time::Duration::from_secs(5),
-                            read_attempts: 2,
-                            read_backoff: std::time::Duration::from_millis(1),
-                            max_wait: std::time::Duration::from_millis(100),
-                        },
-                    )
-                    .map_err(|e| e.to_string())?,
-                );
-                let tokens = TokenManager::new(
-                    client,
-                    tradovate_credentials(),
-                    Arc::new(MemoryTokenStore::default()),
-                    Arc::new(MemoryLeaseLock::default()),
-                    clock.clone(),
-                    "simulation",
-                    TokenPolicy::default(),
-                );
-                let venue = TradovateVenue::new(
-                    Arc::new(tokens),
-                    TradovateAccount {
-                        id: tv_fake::ACCOUNT_ID,
-                        name: tv_fake::ACCOUNT_NAME.into(),
-                    },
-                    clock.clone(),
-                    VenueSettings {
-                        // Longer than the fake's fill delay and order visibility lag.
-                        settle: std::time::Duration::from_millis(60),
-                        poll_interval: std::time::Duration::from_millis(5),
-                    },
-                );
+                let (oanda, oanda_fake) = http_venues::oanda(&clock).await?;
+                let (tradovate, tv) = http_venues::tradovate(&clock).await?;
+                tv.liquidation_takes(Some(u32::try_from(rng.below(3)).unwrap_or(0)));
+                let (coinbase, cb) = http_venues::coinbase(&clock).await?;
                 (
-                    oanda,
-                    VenueImpl::Tradovate(Box::new(venue), fake),
-                    coinbase_over_http(&clock).await?,
+                    VenueImpl::Oanda(Box::new(oanda), oanda_fake),
+                    VenueImpl::Tradovate(Box::new(tradovate), tv),
+                    VenueImpl::Coinbase(Box::new(coinbase), cb),
                 )
             }
         };
@@ -730,7 +606,18 @@ impl World {
             *self.rng.pick(ACTIONS)
         };
         let lag = Duration::milliseconds(i64::try_from(self.rng.below(2500)).unwrap_or(0));
-        let body = body(&chart, action, self.clock.now() - lag, SECRET);
+        // Now and then a size the instrument's precision does not allow: the executor must
+        // refuse it before any order (the model broker flags a fractional order it receives).
+        let odd_size = match chart.broker {
+            Broker::Oanda => "1000.5",
+            Broker::Tradovate => "1.5",
+            Broker::Coinbase => "100.005",
+        };
+        let fractional = self.rng.chance(4).then_some(odd_size);
+        if fractional.is_some() {
+            self.count("fractional_sizes_sent");
+        }
+        let body = body_with(&chart, action, self.clock.now() - lag, SECRET, fractional);
         self.count("alerts_sent");
         self.send_alert(body, &format!("{action} {}", chart.symbol))
             .await;
@@ -1258,6 +1145,10 @@ impl World {
                         | SignalStatus::Rejected
                         | SignalStatus::Refused
                         | SignalStatus::Expired
+                        | SignalStatus::NotExecuted
+                        // Journaled with its cause and alarmed, then acknowledged: an
+                        // unresolved signal never blocks its instrument's later signals.
+                        | SignalStatus::Unknown
                 )
             );
             if let Some(s) = status {

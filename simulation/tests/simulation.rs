@@ -120,3 +120,15 @@ fn planted_open_before_close_confirmed_is_caught() {
         "the simulation missed an open before the close was confirmed"
     );
 }
+
+/// A venue that trusts a lookup the broker does not document (a real broker answers it with
+/// nothing, so an order created before a 5xx or a late fill looks "not created") must be
+/// caught as a duplicate order for some seed among the first 200.
+#[test]
+fn planted_trust_in_an_undocumented_lookup_is_caught() {
+    let failed = caught(Bug::TrustUndocumentedLookup, 200);
+    assert!(
+        !failed.is_empty(),
+        "the simulation missed a lookup through an undocumented source"
+    );
+}

@@ -111,6 +111,7 @@ pub async fn harness() -> Harness {
             // Longer than the fake's fill delay, so an asynchronous fill shows in lookups.
             settle: std::time::Duration::from_millis(300),
             poll_interval: std::time::Duration::from_millis(5),
+            max_wait: std::time::Duration::from_secs(60),
         },
     );
     let journal = Arc::new(MemoryJournal::default());

@@ -1,0 +1,159 @@
+//! The real OANDA, Tradovate and Coinbase venues and clients against `broker-fakes`' servers,
+//! as the simulation's HTTP seeds and the venue contract suite (`tests/venue_contract.rs`)
+//! run them: short timeouts and settle times, each longer than its fake's fill delay and
+//! listing lag, so an asynchronous fill shows in the lookups.
+
+use broker_fakes::coinbase::{FakeCoinbase, ProductSpec};
+use broker_fakes::oanda::FakeOanda;
+use broker_fakes::tradovate::{self as tv_fake, FakeTradovate};
+use executor_coinbase::client::{ClientSettings as CoinbaseSettings, CoinbaseClient};
+use executor_coinbase::venue::CoinbaseVenue;
+use executor_oanda::client::{ClientSettings as OandaSettings, OandaClient};
+use executor_oanda::venue::OandaVenue;
+use executor_tradovate::client::{ClientSettings as TvSettings, Credentials, TradovateClient};
+use executor_tradovate::token::{TokenManager, TokenPolicy};
+use executor_tradovate::venue::{TradovateAccount, TradovateVenue, VenueSettings};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use shared::clock::{Clock, ManualClock};
+use shared::memory::{MemoryLeaseLock, MemoryTokenStore};
+use std::sync::Arc;
+
+/// The Tradovate venue as the simulation builds it.
+pub type HttpTradovate = TradovateVenue<Arc<MemoryTokenStore>, Arc<MemoryLeaseLock>, ManualClock>;
+
+/// The Tradovate fake's fill delay here, and the venue's settle time (longer).
+pub const TRADOVATE_FILL_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+pub const TRADOVATE_SETTLE: std::time::Duration = std::time::Duration::from_millis(60);
+
+pub async fn oanda(clock: &ManualClock) -> Result<(OandaVenue<ManualClock>, FakeOanda), String> {
+    let fake = FakeOanda::start().await;
+    let client = OandaClient::new(
+        &fake.url,
+        SecretString::from(fake.token.clone()),
+        &fake.account,
+        OandaSettings {
+            timeout: std::time::Duration::from_secs(5),
+            read_attempts: 2,
+            read_backoff: std::time::Duration::from_millis(1),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let venue = OandaVenue::new(client, clock.clone())
+        .with_settle_time(std::time::Duration::from_millis(20));
+    Ok((venue, fake))
+}
+
+pub async fn tradovate(clock: &ManualClock) -> Result<(HttpTradovate, FakeTradovate), String> {
+    let fake = FakeTradovate::start(clock.now()).await;
+    fake.set_fill_delay(TRADOVATE_FILL_DELAY);
+    let client = Arc::new(
+        TradovateClient::new(
+            &fake.url,
+            TvSettings {
+                timeout: std::time::Duration::from_secs(5),
+                read_attempts: 2,
+                read_backoff: std::time::Duration::from_millis(1),
+                max_wait: std::time::Duration::from_millis(100),
+            },
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    let tokens = TokenManager::new(
+        client,
+        tradovate_credentials(),
+        Arc::new(MemoryTokenStore::default()),
+        Arc::new(MemoryLeaseLock::default()),
+        clock.clone(),
+        "simulation",
+        TokenPolicy::default(),
+    );
+    let venue = TradovateVenue::new(
+        Arc::new(tokens),
+        TradovateAccount {
+            id: tv_fake::ACCOUNT_ID,
+            name: tv_fake::ACCOUNT_NAME.into(),
+        },
+        clock.clone(),
+        VenueSettings {
+            settle: TRADOVATE_SETTLE,
+            poll_interval: std::time::Duration::from_millis(5),
+            // The simulated clock stands still while the venue waits.
+            max_wait: std::time::Duration::from_millis(300),
+        },
+    );
+    Ok((venue, fake))
+}
+
+fn tradovate_credentials() -> Credentials {
+    Credentials {
+        name: tv_fake::USERNAME.into(),
+        password: SecretString::from(tv_fake::PASSWORD),
+        app_id: "tv-pipeline".into(),
+        app_version: "1.0".into(),
+        device_id: "5e1a0c7d9b3f4e2a8c6d0b1f3e5a7c9d5e1a0c7d9b3f4e2a8c6d0b1f3e5a7c9d".into(),
+        cid: tv_fake::CID,
+        sec: SecretString::from(tv_fake::SEC),
+    }
+}
+
+/// The name of the API key the simulation's Coinbase client signs with.
+const COINBASE_KEY: &str = "organizations/sim-org/apiKeys/sim-key";
+
+/// The real Coinbase venue and client against the fake server: a P-256 key made for this
+/// run (registered with the fake, which verifies every request's JWT), the simulation's
+/// products, and a wallet of 10,000 USD as the paper venue has.
+pub async fn coinbase(
+    clock: &ManualClock,
+) -> Result<(CoinbaseVenue<ManualClock>, FakeCoinbase), String> {
+    use p256::pkcs8::LineEnding;
+    let fake = FakeCoinbase::start(clock.clone()).await;
+    let key = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+    fake.register_es256(COINBASE_KEY, &key.public_key());
+    let pem = key
+        .to_sec1_pem(LineEnding::LF)
+        .map_err(|e| format!("test key: {e}"))?;
+    for (ccy, amount) in [("USD", "10000"), ("BTC", "0"), ("ETH", "0"), ("USDC", "0")] {
+        fake.set_wallet(ccy, amount);
+    }
+    let spec = |price: &str, min: &str| -> Result<ProductSpec, String> {
+        let d = |s: &str| s.parse::<Decimal>().map_err(|e| format!("{s}: {e}"));
+        Ok(ProductSpec {
+            base_increment: d("0.00000001")?,
+            quote_increment: d("0.01")?,
+            base_min_size: d(min)?,
+            quote_min_size: d("1")?,
+            price: d(price)?,
+            trading_disabled: false,
+        })
+    };
+    fake.add_product("BTC-USD", spec("97123.45", "0.00001")?);
+    fake.add_product("ETH-USD", spec("3456.78", "0.0001")?);
+    // Lists come back a few items per page, so lookups by client order id page.
+    fake.set_page_size(4);
+    let client = CoinbaseClient::new(
+        &fake.url,
+        COINBASE_KEY,
+        &SecretString::from(pem.to_string()),
+        Arc::new(clock.clone()),
+        CoinbaseSettings {
+            // Short, so an accepted-then-timeout fault costs little real time.
+            timeout: COINBASE_TIMEOUT,
+            read_attempts: 2,
+            read_backoff: std::time::Duration::from_millis(1),
+            page_limit: 250,
+            fill_polls: 3,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((
+        CoinbaseVenue::new(client, clock.clone())
+            .with_settle_time(std::time::Duration::from_millis(20)),
+        fake,
+    ))
+}
+
+/// The Coinbase client's timeout in the simulation, and how long the fake holds back the
+/// answer to an order it created under an accepted-then-timeout fault.
+pub const COINBASE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(150);
+pub const COINBASE_LOST_ANSWER: std::time::Duration = std::time::Duration::from_millis(250);
