@@ -148,14 +148,20 @@ impl Conversation for PaperNetting {
         report: &LegReport,
         _: &(),
     ) -> Found {
-        match self.lock().filled.get(report.client_order_id.as_str()) {
-            Some(ack) => Found::Order(ack.clone()),
-            None => Found::NotCreated,
-        }
+        found_in(&self.lock().filled, report)
     }
 
     async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
         recover_from(&self.lock().filled, req)
+    }
+}
+
+/// A paper order by its client order id: paper fills are booked at once, so the record is
+/// complete.
+fn found_in(filled: &BTreeMap<String, Ack>, report: &LegReport) -> Found {
+    match filled.get(report.client_order_id.as_str()) {
+        Some(ack) => Found::Order(ack.clone()),
+        None => Found::NotCreated,
     }
 }
 
@@ -370,10 +376,7 @@ impl Conversation for PaperSpot {
         report: &LegReport,
         _: &(),
     ) -> Found {
-        match self.lock().filled.get(report.client_order_id.as_str()) {
-            Some(ack) => Found::Order(ack.clone()),
-            None => Found::NotCreated,
-        }
+        found_in(&self.lock().filled, report)
     }
 
     async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {

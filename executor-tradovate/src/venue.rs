@@ -265,17 +265,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 let fills = self
                     .authed(|t| async move { self.client().fills(&t, id).await })
                     .await?;
-                let qty: i64 = fills.iter().map(|f| f.qty).sum();
-                let price = (qty > 0).then(|| {
-                    fills
-                        .iter()
-                        .map(|f| f.price * Decimal::from(f.qty))
-                        .sum::<Decimal>()
-                        / Decimal::from(qty)
-                });
+                let (quantity, price) = filled(&fills);
                 Ok(Ack::Filled {
                     order_id: Some(id.to_string()),
-                    quantity: (qty > 0).then(|| Decimal::from(qty)),
+                    quantity,
                     price,
                 })
             }
@@ -326,22 +319,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 && let Ok(0) = self.net(contract_id).await
             {
                 // Flat: the liquidation landed; its fills give the price when listed.
-                let price = match self
+                let fills = self
                     .authed(|t| async move { self.client().fills(&t, order_id).await })
                     .await
-                {
-                    Ok(fills) if !fills.is_empty() => {
-                        let qty: i64 = fills.iter().map(|f| f.qty).sum();
-                        (qty > 0).then(|| {
-                            fills
-                                .iter()
-                                .map(|f| f.price * Decimal::from(f.qty))
-                                .sum::<Decimal>()
-                                / Decimal::from(qty)
-                        })
-                    }
-                    _ => None,
-                };
+                    .unwrap_or_default();
+                let (_, price) = filled(&fills);
                 return Ack::Filled {
                     order_id: Some(order_id.to_string()),
                     quantity: None,
@@ -424,6 +406,16 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         }
         Ok(Found::NotCreated)
     }
+}
+
+/// The filled quantity and the average fill price of an order's fills (`/fill/deps`).
+fn filled(fills: &[crate::models::Fill]) -> (Option<Decimal>, Option<Decimal>) {
+    let qty: i64 = fills.iter().map(|f| f.qty).sum();
+    if qty <= 0 {
+        return (None, None);
+    }
+    let value: Decimal = fills.iter().map(|f| f.price * Decimal::from(f.qty)).sum();
+    (Some(Decimal::from(qty)), Some(value / Decimal::from(qty)))
 }
 
 fn token_error(e: TokenError) -> TvError {
