@@ -152,7 +152,10 @@ async fn sender_mistakes_get_4xx_with_code_and_message() {
     let mut unknown = alert("oanda-eurusd-long.json");
     unknown["market_data"]["exchange"] = json!("BINANCE");
     let template = serde_json::to_string(&alert("unsubstituted-template.json")).unwrap();
-    let cases: [(&str, String, u16, &str, &str); 4] = [
+    // September 2026 on 2026-11-23: expired on its roll date, 2026-09-12.
+    let mut expired = alert("tradovate-es-long.json");
+    expired["market_data"]["symbol"] = json!("ESU2026");
+    let cases: [(&str, String, u16, &str, &str); 5] = [
         (
             "malformed",
             "{\"action\": }".into(),
@@ -174,6 +177,13 @@ async fn sender_mistakes_get_4xx_with_code_and_message() {
             422,
             "unknown_exchange",
             "BINANCE",
+        ),
+        (
+            "expired contract",
+            expired.to_string(),
+            422,
+            "unroutable_symbol",
+            "expired: its roll date in the routing table was 2026-09-12",
         ),
     ];
     for (case, body, status, code, words) in cases {

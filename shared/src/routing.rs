@@ -98,6 +98,12 @@ struct RootFile {
     months: String,
     roll_day: u32,
     roll_months_before: u32,
+    /// The last trading day of a contract, as a day of the month `last_day_months_before`
+    /// months before its own month (CL: about day 20 of the month before). Unset: an explicit
+    /// contract counts as expired from its roll date on, which is earlier and so safe.
+    last_day: Option<u32>,
+    #[serde(default)]
+    last_day_months_before: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +112,8 @@ struct FuturesRoot {
     months: Vec<u32>,
     roll_day: u32,
     roll_months_before: u32,
+    /// (day, months before the contract month) of the last trading day, if configured.
+    last_day: Option<(u32, u32)>,
 }
 
 const MONTH_CODES: [char; 12] = ['F', 'G', 'H', 'J', 'K', 'M', 'N', 'Q', 'U', 'V', 'X', 'Z'];
@@ -205,12 +213,20 @@ impl RoutingTable {
                     spec.roll_months_before
                 )));
             }
+            if spec.last_day.is_some_and(|d| !(1..=31).contains(&d))
+                || spec.last_day_months_before > 11
+            {
+                return Err(RoutingTableError(format!(
+                    "futures.{root}.last_day must be 1..=31 and last_day_months_before 0..=11"
+                )));
+            }
             futures.insert(
                 root.to_ascii_uppercase(),
                 FuturesRoot {
                     months,
                     roll_day: spec.roll_day,
                     roll_months_before: spec.roll_months_before,
+                    last_day: spec.last_day.map(|d| (d, spec.last_day_months_before)),
                 },
             );
         }
@@ -320,21 +336,83 @@ impl RoutingTable {
                 echo(root)
             ));
         }
-        let full_year: i32 = match year.len() {
-            1 => None,
-            2 => year.parse::<i32>().ok().map(|y| 2000 + y),
-            _ => year.parse::<i32>().ok(),
+        let full_year = contract_year(year, now.year())
+            .ok_or_else(|| format!("{:?} is not a contract year", echo(year)))?;
+        let (last, what) = spec.last_trading(full_year, month);
+        if now >= last {
+            return Err(format!(
+                "{} ({} {full_year}) expired: its {what} was {}",
+                echo(sym),
+                month_name(month),
+                last.format("%Y-%m-%d %H:%M UTC")
+            ));
         }
-        .unwrap_or(now.year());
-        if full_year < now.year() {
-            return Err(format!("{} expired in {full_year}", echo(sym)));
-        }
-        let last_digit = year.chars().next_back().unwrap_or('0');
-        Ok((format!("{root}{code}{last_digit}"), None))
+        Ok((
+            format!("{root}{code}{}", full_year.rem_euclid(10)),
+            None,
+        ))
     }
 }
 
+/// The year of a contract code: four digits as written; one or two digits as the nearest year
+/// ending in them (`Z5` in 2026 is 2025, `H7` is 2027), never one a decade away. A tie (five
+/// years either way) is the past year: a contract listed five years out is not traded here.
+fn contract_year(digits: &str, now: i32) -> Option<i32> {
+    let n: i32 = digits.parse().ok()?;
+    let modulus = match digits.len() {
+        1 => 10,
+        2 => 100,
+        4 => return Some(n),
+        _ => return None,
+    };
+    let base = now - now.rem_euclid(modulus) + n;
+    [base - modulus, base, base + modulus]
+        .into_iter()
+        .min_by_key(|y| ((y - now).abs(), *y))
+}
+
+fn month_name(month: u32) -> &'static str {
+    [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ][(month as usize).saturating_sub(1).min(11)]
+}
+
 impl FuturesRoot {
+    /// When an explicit contract stops being tradable here, and what that moment is: the last
+    /// trading day (end of that day, UTC) where the table gives one, else the roll date.
+    fn last_trading(&self, year: i32, month: u32) -> (DateTime<Utc>, &'static str) {
+        let roll = self.roll_date(year, month);
+        if let Some((day, before)) = self.last_day {
+            let index = year * 12 + month as i32 - 1 - before as i32;
+            let (y, m) = (index.div_euclid(12), index.rem_euclid(12) as u32 + 1);
+            // Day 31 in a 30-day month: that month's last day.
+            let date = (1..=day)
+                .rev()
+                .find_map(|d| NaiveDate::from_ymd_opt(y, m, d))
+                .and_then(|d| d.succ_opt())
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc());
+            if let Some(end) = date {
+                return (end, "last trading day (end of day)");
+            }
+        }
+        match roll {
+            Some(r) => (r, "roll date in the routing table"),
+            None => (DateTime::<Utc>::MIN_UTC, "roll date in the routing table"),
+        }
+    }
+
     fn roll_date(&self, year: i32, month: u32) -> Option<DateTime<Utc>> {
         let index = year * 12 + month as i32 - 1 - self.roll_months_before as i32;
         NaiveDate::from_ymd_opt(

@@ -176,6 +176,81 @@ fn explicit_contracts_resolve_to_themselves_in_tradovate_form() {
     );
 }
 
+fn refusal(symbol: &str, now: &str) -> String {
+    match RoutingTable::embedded().route("CME_MINI", symbol, at(now)) {
+        Err(AlertError::UnroutableSymbol { reason, .. }) => reason,
+        other => panic!("{symbol} at {now}: {other:?}"),
+    }
+}
+
+#[test]
+fn an_explicit_contract_past_its_roll_date_is_refused_as_expired_with_the_date() {
+    // September 2026, on 2026-11-30: the year alone did not catch it.
+    let reason = refusal("ESU2026", "2026-11-30T12:00:00Z");
+    assert!(
+        reason.contains("expired") && reason.contains("2026-09-12"),
+        "{reason}"
+    );
+    // Every spelling of the same contract.
+    for s in ["ESU6", "ESU26"] {
+        assert!(refusal(s, "2026-11-30T12:00:00Z").contains("expired"), "{s}");
+    }
+    // Until its roll date it routes.
+    assert_eq!(
+        RoutingTable::embedded()
+            .route("CME_MINI", "ESZ6", at("2026-12-11T23:59:00Z"))
+            .map(|r| r.instrument.as_str().to_owned()),
+        Ok("ESZ6".to_owned())
+    );
+    assert!(refusal("ESZ6", "2026-12-12T00:00:00Z").contains("expired"));
+}
+
+#[test]
+fn a_short_year_is_the_nearest_year_ending_in_it_never_a_decade_away() {
+    // NQZ5 in 2026 is December 2025 (expired), not December 2035.
+    let reason = refusal("NQZ5", "2026-11-30T12:00:00Z");
+    assert!(
+        reason.contains("2025") && reason.contains("expired"),
+        "{reason}"
+    );
+    // ESH7 is March 2027.
+    assert_eq!(
+        RoutingTable::embedded()
+            .route("CME_MINI", "ESH7", at("2026-11-30T12:00:00Z"))
+            .map(|r| r.instrument.as_str().to_owned()),
+        Ok("ESH7".to_owned())
+    );
+    // Across a decade: in 2029, ESH0 is March 2030.
+    assert_eq!(
+        RoutingTable::embedded()
+            .route("CME_MINI", "ESH0", at("2029-11-30T12:00:00Z"))
+            .map(|r| r.instrument.as_str().to_owned()),
+        Ok("ESH0".to_owned())
+    );
+}
+
+#[test]
+fn a_configured_last_trading_day_replaces_the_roll_date_as_the_expiry() {
+    // CUSTOM rolls ES on the 1st of the month before: ESZ6 stops being front on Nov 1.
+    let rolled = RoutingTable::from_toml(CUSTOM).unwrap();
+    assert!(
+        rolled
+            .route("CME", "ESZ6", at("2026-12-05T00:00:00Z"))
+            .is_err()
+    );
+    let table = CUSTOM.replace(
+        "roll_months_before = 1\n",
+        "roll_months_before = 1\nlast_day = 18\n",
+    );
+    let t = RoutingTable::from_toml(&table).unwrap();
+    // After the roll but on the last trading day: still routes.
+    assert!(t.route("CME", "ESZ6", at("2026-12-18T20:00:00Z")).is_ok());
+    let err = t
+        .route("CME", "ESZ6", at("2026-12-19T00:00:00Z"))
+        .unwrap_err();
+    assert!(err.to_string().contains("last trading day"), "{err}");
+}
+
 #[test]
 fn refusals_name_the_symbol_exchange_and_reason() {
     let err = RoutingTable::embedded()
