@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use shared::outcome::Outcome;
-use shared::ports::{Claim, IdempotencyKey, IdempotencyStore, StoreError};
+use shared::ports::{Claim, IdempotencyKey, IdempotencyStore, InstrumentKey, StoreError};
 use std::collections::HashMap;
 
 const PK: &str = "pk";
@@ -23,6 +23,10 @@ const STATUS: &str = "status";
 const LEASE_UNTIL: &str = "lease_until";
 const OUTCOME: &str = "outcome";
 const EXPIRES_AT: &str = "expires_at";
+const SIGNAL_TIME: &str = "signal_time";
+/// How long an instrument's latest signal time is kept after it was written: long past any
+/// staleness limit, short enough that an instrument no longer traded drops out.
+const LATEST_TTL: Duration = Duration::days(90);
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const COMPLETED: &str = "COMPLETED";
 
@@ -207,6 +211,50 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .await
             .map(|_| ())
             .map_err(|e| sdk_error("complete", e))
+    }
+
+    async fn advance(
+        &self,
+        key: &InstrumentKey,
+        signal_time: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        // One item per instrument in the same table, beside the idempotency records; its key
+        // cannot collide with theirs (`latest#` prefix, and a SignalId is 32 hex characters).
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                PK,
+                s(&format!(
+                    "latest#{}#{}#{}",
+                    key.broker, key.account, key.instrument
+                )),
+            )
+            .item(SIGNAL_TIME, n(signal_time.timestamp_millis()))
+            .item(EXPIRES_AT, n((signal_time + LATEST_TTL).timestamp()))
+            .condition_expression("attribute_not_exists(pk) OR #t <= :t")
+            .expression_attribute_names("#t", SIGNAL_TIME)
+            .expression_attribute_values(":t", n(signal_time.timestamp_millis()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(None),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
+                    failed,
+                )) => failed
+                    .item()
+                    .and_then(|old| old.get(SIGNAL_TIME))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|ms| ms.parse::<i64>().ok())
+                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+                    .map(Some)
+                    .ok_or_else(|| invalid("a later signal is recorded without its time")),
+                _ => Err(sdk_error("advance", e)),
+            },
+        }
     }
 
     async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {

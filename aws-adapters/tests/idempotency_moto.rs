@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use chrono::{DateTime, Duration, Utc};
 use shared::memory::MemoryIdempotencyStore;
 use shared::outcome::Outcome;
-use shared::ports::{Claim, IdempotencyKey, IdempotencyStore};
+use shared::ports::{Claim, IdempotencyKey, IdempotencyStore, InstrumentKey};
 use shared::routing::Broker;
 use shared::signal::SignalId;
 
@@ -446,4 +446,51 @@ async fn answers_match_the_memory_store_for_a_scripted_history() {
             }
         }
     }
+}
+
+/// The latest signal time per instrument, by conditional write: a later time advances it, an
+/// equal one is not later, an older one is answered with the later time and changes nothing;
+/// the same history gives the same answers as the memory store. Ten concurrent writes of
+/// different times leave the latest of them.
+#[tokio::test]
+async fn the_latest_signal_time_per_instrument_only_moves_forward() {
+    let (store, _) = store().await;
+    let memory = MemoryIdempotencyStore::default();
+    let gbp = InstrumentKey {
+        broker: Broker::Oanda,
+        account: "101-004-1-001".into(),
+        instrument: "GBP_USD".into(),
+    };
+    let eur = InstrumentKey {
+        instrument: "EUR_USD".into(),
+        ..gbp.clone()
+    };
+    let s = |n: i64| t0() + Duration::seconds(n);
+    let history = [
+        (&gbp, s(10), None),
+        (&gbp, s(7), Some(s(10))),
+        (&gbp, s(10), None),
+        (&eur, s(5), None),
+        (&gbp, s(12), None),
+        (&gbp, s(11), Some(s(12))),
+    ];
+    for (key, at, expected) in history {
+        assert_eq!(store.advance(key, at).await.unwrap(), expected, "{at}");
+        assert_eq!(memory.advance(key, at).await.unwrap(), expected, "{at}");
+    }
+    let racing = InstrumentKey {
+        instrument: "USD_JPY".into(),
+        ..gbp.clone()
+    };
+    let store = std::sync::Arc::new(store);
+    let writes: Vec<_> = (0..10)
+        .map(|i| {
+            let (store, key) = (store.clone(), racing.clone());
+            tokio::spawn(async move { store.advance(&key, s(i)).await.unwrap() })
+        })
+        .collect();
+    for w in writes {
+        w.await.unwrap();
+    }
+    assert_eq!(store.advance(&racing, s(8)).await.unwrap(), Some(s(9)));
 }

@@ -505,3 +505,43 @@ async fn flatten_on_a_hedging_account_closes_each_side_under_its_own_client_id()
         "both closes journaled, each on its own row"
     );
 }
+
+#[tokio::test]
+async fn an_older_signal_arriving_after_a_newer_one_is_superseded_without_an_order() {
+    let h = harness().await;
+    let gbp = |action: Action, at: i64, n: u32| {
+        let mut i = intent(action, n);
+        i.instrument = shared::Instrument::new("GBP_USD");
+        i.signal_time = support::t0() + Duration::seconds(at);
+        i
+    };
+    // The SHORT_ENTRY fired at T arrives first; the LONG_ENTRY fired at T - 3 s after it.
+    let newer = gbp(Action::ShortEntry, 10, 1);
+    let older = gbp(Action::LongEntry, 7, 2);
+    assert_eq!(h.executor.execute(&newer).await.unwrap(), Outcome::Filled);
+    assert_eq!(
+        h.executor.execute(&older).await.unwrap(),
+        Outcome::Superseded
+    );
+    assert_eq!(h.fake.position("GBP_USD"), (d(0), d(-1000)), "ends short");
+    assert_eq!(h.fake.order_requests().len(), 1);
+    let signal = h.journal.signal(&older.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::Superseded);
+    assert!(signal.reason.unwrap().contains("later signal"));
+    assert!(h.journal.orders(&older.signal_id).await.unwrap().is_empty());
+    assert!(
+        h.notifier.sent().is_empty(),
+        "no alarm for a superseded signal"
+    );
+    // Another instrument is not affected, and an equal time is not older.
+    let same_time = gbp(Action::LongEntry, 10, 3);
+    assert_eq!(
+        h.executor.execute(&same_time).await.unwrap(),
+        Outcome::Filled
+    );
+    assert_eq!(h.fake.position("GBP_USD"), (d(1000), d(0)));
+    // An operator's forced replay of the old signal is not superseded.
+    let mut forced = gbp(Action::ShortEntry, 7, 4);
+    forced.replay_forced = true;
+    assert_eq!(h.executor.execute(&forced).await.unwrap(), Outcome::Filled);
+}

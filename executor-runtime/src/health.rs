@@ -29,7 +29,7 @@ pub fn health_event(result: &Result<Execution, NothingSent>) -> Option<HealthEve
             Outcome::Unknown => Some(HealthEvent::Failure(FailureKind::Unknown)),
             // The broker answered (a rate limit): the path works, but is throttled.
             Outcome::NotExecuted => Some(HealthEvent::Failure(FailureKind::Unavailable)),
-            Outcome::Refused | Outcome::Expired => None,
+            Outcome::Refused | Outcome::Expired | Outcome::Superseded => None,
         },
     }
 }

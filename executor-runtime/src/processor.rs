@@ -13,7 +13,9 @@ use shared::execution::{
 };
 use shared::message::{INTENT_VERSION, OrderIntent};
 use shared::outcome::Outcome;
-use shared::ports::{Claim, IdempotencyKey, IdempotencyStore, Notification, Notifier, StoreError};
+use shared::ports::{
+    Claim, IdempotencyKey, IdempotencyStore, InstrumentKey, Notification, Notifier, StoreError,
+};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -162,6 +164,32 @@ where
                 ),
             )
         });
+        // Signals of one instrument execute in `timenow` order: an older one than the latest
+        // recorded is superseded. A forced replay is an operator's explicit request and skips
+        // the check (it never moves the recorded time back).
+        if blocked.is_none() {
+            let instrument = InstrumentKey {
+                broker: key.broker,
+                account: key.account.clone(),
+                instrument: intent.instrument.to_string(),
+            };
+            match self.store.advance(&instrument, intent.signal_time).await {
+                Err(e) => {
+                    self.release_unless(takeover, &key).await;
+                    return Err(e.into());
+                }
+                Ok(Some(later)) if !intent.replay_forced => {
+                    blocked = Some((
+                        Outcome::Superseded,
+                        format!(
+                            "superseded: a later signal for {} (timenow {later}) has already executed; this one's timenow is {}",
+                            intent.instrument, intent.signal_time
+                        ),
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
         let mut size = (Size::Quantity(Decimal::ZERO), DEFAULT_MAX_NOTIONAL);
         if blocked.is_none() {
             match self.kill_switch.engaged().await {
@@ -291,6 +319,7 @@ where
                 info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed")
             }
             Outcome::Refused => warn!(outcome = ?outcome, reason, "signal refused"),
+            Outcome::Superseded => info!(outcome = ?outcome, reason, "signal superseded"),
             Outcome::Rejected | Outcome::Expired | Outcome::NotExecuted | Outcome::Unknown => {
                 error!(outcome = ?outcome, reason, "signal not executed");
                 self.notify(intent, outcome, reason).await;

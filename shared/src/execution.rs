@@ -95,6 +95,7 @@ pub enum SignalStatus {
     Refused,
     Expired,
     NotExecuted,
+    Superseded,
     Unknown,
 }
 
@@ -110,6 +111,7 @@ impl SignalStatus {
             Self::Refused => "refused",
             Self::Expired => "expired",
             Self::NotExecuted => "not_executed",
+            Self::Superseded => "superseded",
             Self::Unknown => "unknown",
         }
     }
@@ -125,6 +127,7 @@ impl SignalStatus {
             Self::Refused,
             Self::Expired,
             Self::NotExecuted,
+            Self::Superseded,
             Self::Unknown,
         ]
         .into_iter()
@@ -141,6 +144,7 @@ impl From<Outcome> for SignalStatus {
             Outcome::Refused => Self::Refused,
             Outcome::Expired => Self::Expired,
             Outcome::NotExecuted => Self::NotExecuted,
+            Outcome::Superseded => Self::Superseded,
             Outcome::Unknown => Self::Unknown,
         }
     }

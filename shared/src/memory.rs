@@ -5,8 +5,8 @@
 use crate::execution::{JournalError, OrderRecord, SignalRecord, TradeJournal};
 use crate::outcome::Outcome;
 use crate::ports::{
-    Claim, IdempotencyKey, IdempotencyStore, LeaseLock, Notification, Notifier, QueueError,
-    StoreError, StoredToken, TokenStore,
+    Claim, IdempotencyKey, IdempotencyStore, InstrumentKey, LeaseLock, Notification, Notifier,
+    QueueError, StoreError, StoredToken, TokenStore,
 };
 use crate::replay::{AuditLog, ReplayAudit};
 use crate::signal::SignalId;
@@ -27,6 +27,7 @@ enum Record {
 #[derive(Debug, Default)]
 pub struct MemoryIdempotencyStore {
     records: Mutex<HashMap<IdempotencyKey, Record>>,
+    latest: Mutex<HashMap<InstrumentKey, DateTime<Utc>>>,
 }
 
 impl MemoryIdempotencyStore {
@@ -77,6 +78,21 @@ impl IdempotencyStore for MemoryIdempotencyStore {
             records.remove(key);
         }
         Ok(())
+    }
+
+    async fn advance(
+        &self,
+        key: &InstrumentKey,
+        signal_time: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut latest = lock(&self.latest);
+        match latest.get(key) {
+            Some(later) if *later > signal_time => Ok(Some(*later)),
+            _ => {
+                latest.insert(key.clone(), signal_time);
+                Ok(None)
+            }
+        }
     }
 }
 

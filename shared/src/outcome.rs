@@ -21,6 +21,9 @@ pub enum Outcome {
     /// ticket, "try later"), confirmed by lookup, and no later send fit the staleness budget.
     /// Nothing was created; never journaled as `rejected`.
     NotExecuted,
+    /// Older (by the alert's `timenow`) than a signal already executed for the same account
+    /// and instrument: the strategy has moved on, so no order. Journaled and acknowledged.
+    Superseded,
     /// Timeout, 5xx or transport error after the request may have left.
     Unknown,
 }

@@ -68,6 +68,14 @@ pub struct IdempotencyKey {
     pub signal_id: SignalId,
 }
 
+/// The key of the signal order of one instrument in one broker account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InstrumentKey {
+    pub broker: Broker,
+    pub account: String,
+    pub instrument: String,
+}
+
 /// What taking the idempotency record found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -112,6 +120,16 @@ pub trait IdempotencyStore: Send + Sync {
     /// Drops an in-progress record whose attempt sent nothing to the broker, so a retry need
     /// not wait out the lease. Never called once an order may have left.
     fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records `signal_time` (the alert's `timenow`) as the latest signal of the instrument,
+    /// unless a later one is recorded: then answers that later time and records nothing.
+    /// Equal times are not later: two alerts of the same second both execute, in arrival
+    /// order. Atomic (a conditional write in DynamoDB), so it holds across containers.
+    fn advance(
+        &self,
+        key: &InstrumentKey,
+        signal_time: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
 }
 
 /// An operator-facing notification (SNS in AWS).
@@ -146,6 +164,14 @@ impl<T: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<T> {
 
     fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).release(key)
+    }
+
+    fn advance(
+        &self,
+        key: &InstrumentKey,
+        signal_time: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send {
+        (**self).advance(key, signal_time)
     }
 }
 

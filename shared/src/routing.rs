@@ -347,10 +347,7 @@ impl RoutingTable {
                 last.format("%Y-%m-%d %H:%M UTC")
             ));
         }
-        Ok((
-            format!("{root}{code}{}", full_year.rem_euclid(10)),
-            None,
-        ))
+        Ok((format!("{root}{code}{}", full_year.rem_euclid(10)), None))
     }
 }
 

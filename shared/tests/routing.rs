@@ -193,7 +193,10 @@ fn an_explicit_contract_past_its_roll_date_is_refused_as_expired_with_the_date()
     );
     // Every spelling of the same contract.
     for s in ["ESU6", "ESU26"] {
-        assert!(refusal(s, "2026-11-30T12:00:00Z").contains("expired"), "{s}");
+        assert!(
+            refusal(s, "2026-11-30T12:00:00Z").contains("expired"),
+            "{s}"
+        );
     }
     // Until its roll date it routes.
     assert_eq!(

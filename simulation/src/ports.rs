@@ -9,7 +9,8 @@ use shared::local_queue::LocalFifoQueue;
 use shared::memory::{MemoryIdempotencyStore, MemoryJournal};
 use shared::outcome::Outcome;
 use shared::ports::{
-    Claim, FifoMessage, FifoQueue, IdempotencyKey, IdempotencyStore, QueueError, StoreError,
+    Claim, FifoMessage, FifoQueue, IdempotencyKey, IdempotencyStore, InstrumentKey, QueueError,
+    StoreError,
 };
 use shared::signal::SignalId;
 use std::sync::Arc;
@@ -103,6 +104,17 @@ impl IdempotencyStore for SimStore {
         self.inner.release(key).await?;
         self.crash.gate("after store.release").await;
         Ok(())
+    }
+
+    async fn advance(
+        &self,
+        key: &InstrumentKey,
+        signal_time: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.crash.gate("before store.advance").await;
+        let later = self.inner.advance(key, signal_time).await?;
+        self.crash.gate("after store.advance").await;
+        Ok(later)
     }
 }
 

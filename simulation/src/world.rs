@@ -1146,6 +1146,7 @@ impl World {
                         | SignalStatus::Refused
                         | SignalStatus::Expired
                         | SignalStatus::NotExecuted
+                        | SignalStatus::Superseded
                         // Journaled with its cause and alarmed, then acknowledged: an
                         // unresolved signal never blocks its instrument's later signals.
                         | SignalStatus::Unknown
