@@ -8,6 +8,7 @@
 
 use crate::venue::Size;
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
+use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use shared::alert::TargetPosition;
@@ -101,22 +102,40 @@ impl AssetClass {
     ];
 }
 
-/// One trading window: days of the week and a UTC time range (`Mon-Fri 07:00-20:00`).
+/// One trading window: days of the week and a time range, in UTC or in an IANA time zone
+/// (`Mon-Fri 07:00-20:00`, `Mon-Fri 08:30-15:00 America/Chicago`). A zoned window follows the
+/// zone's daylight-saving changes: `08:30 America/Chicago` is 14:30 UTC in winter and 13:30
+/// UTC in summer. Time zones come from the IANA database (`chrono-tz`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     days: Vec<Weekday>,
     start: NaiveTime,
     end: NaiveTime,
+    zone: Option<Tz>,
 }
 
 impl Window {
+    /// Parses `<days> <HH:MM>-<HH:MM> [<IANA zone>]`; days are `Mon`..`Sun`, ranges
+    /// (`Mon-Fri`) and lists (`Sun,Wed`). Errors quote the window and name the part.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (days, times) = text
-            .trim()
-            .split_once(' ')
-            .ok_or_else(|| format!("{text:?}: expected `<days> <HH:MM>-<HH:MM>`"))?;
+        let mut parts = text.split_whitespace();
+        let (Some(days), Some(times)) = (parts.next(), parts.next()) else {
+            return Err(format!(
+                "{text:?}: expected `<days> <HH:MM>-<HH:MM> [time zone]`"
+            ));
+        };
+        let zone = match parts.next() {
+            None => None,
+            Some(name) => Some(name.parse::<Tz>().map_err(|_| {
+                format!("{text:?}: {name:?} is not an IANA time zone (e.g. America/Chicago)")
+            })?),
+        };
+        if parts.next().is_some() {
+            return Err(format!(
+                "{text:?}: expected `<days> <HH:MM>-<HH:MM> [time zone]`"
+            ));
+        }
         let (start, end) = times
-            .trim()
             .split_once('-')
             .ok_or_else(|| format!("{text:?}: expected a time range HH:MM-HH:MM"))?;
         let time = |t: &str| {
@@ -147,12 +166,19 @@ impl Window {
             days: out,
             start,
             end,
+            zone,
         })
     }
 
     fn contains(&self, t: DateTime<Utc>) -> bool {
-        let time = t.time();
-        self.days.contains(&t.weekday()) && time >= self.start && time < self.end
+        let (weekday, time) = match self.zone {
+            Some(zone) => {
+                let local = t.with_timezone(&zone);
+                (local.weekday(), local.time())
+            }
+            None => (t.weekday(), t.time()),
+        };
+        self.days.contains(&weekday) && time >= self.start && time < self.end
     }
 }
 
@@ -430,6 +456,28 @@ max_position = "5000"
 max_override = "2000"
 windows = ["Mon-Fri 07:00-20:00"]
 "#;
+
+    #[test]
+    fn a_zoned_window_follows_daylight_saving() {
+        let w = Window::parse("Mon-Fri 08:30-15:00 America/Chicago").unwrap();
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // Winter (CST, UTC-6): 08:30 Chicago is 14:30 UTC.
+        assert!(!w.contains(at("2026-11-23T14:00:00Z")));
+        assert!(w.contains(at("2026-11-23T14:30:00Z")));
+        // Summer (CDT, UTC-5): 08:30 Chicago is 13:30 UTC.
+        assert!(w.contains(at("2026-07-13T13:30:00Z")));
+        assert!(!w.contains(at("2026-07-13T20:30:00Z")));
+        // The same UTC hour is in the window in summer and not in winter.
+        assert!(w.contains(at("2026-07-13T14:00:00Z")) && !w.contains(at("2026-11-23T14:00:00Z")));
+        // The weekday is the zone's: Monday 02:00 UTC is still Sunday in Chicago.
+        let sunday_evening = Window::parse("Sun 17:00-23:59 America/Chicago").unwrap();
+        assert!(sunday_evening.contains(at("2026-11-23T02:00:00Z")));
+        assert!(
+            Window::parse("Mon 08:00-09:00 Mars/Olympus")
+                .unwrap_err()
+                .contains("IANA")
+        );
+    }
 
     #[test]
     fn windows_refuse_entries_but_let_exits_through() {
