@@ -219,6 +219,7 @@ impl FakeTradovate {
             .route("/v1/account/list", get(accounts))
             .route("/v1/position/list", get(positions))
             .route("/v1/contract/find", get(contract_find))
+            .route("/v1/contract/item", get(contract_item))
             .route("/v1/contract/rollcontract", post(roll))
             .route("/v1/order/placeorder", post(place))
             .route("/v1/order/liquidateposition", post(liquidate))
@@ -262,6 +263,11 @@ impl FakeTradovate {
         self.lock().accounts = accounts;
     }
     /// Sets the primary account's net position in a contract.
+    /// Lists another contract (`ESH7` after a roll), with its id.
+    pub fn add_contract(&self, name: &str, id: i64) {
+        self.lock().contracts.insert(name.to_owned(), id);
+    }
+
     pub fn set_net(&self, contract: &str, net: i64) {
         let account = self.lock().accounts[0].0;
         self.set_net_for(account, contract, net);
@@ -621,6 +627,21 @@ async fn contract_find(State(s): State<S>, headers: HeaderMap, Query(q): Q) -> R
         return r;
     }
     match param(&q, "name").and_then(|n| i.contracts.get(n).map(|id| (n, id))) {
+        Some((n, id)) => {
+            axum::Json(json!({"id": id, "name": n, "contractMaturityId": 52000})).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+/// `GET /contract/item?id=`: one contract by id (OpenAPI `Contract`).
+async fn contract_item(State(s): State<S>, headers: HeaderMap, Query(q): Q) -> Response {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
+        return r;
+    }
+    let id = param(&q, "id").and_then(|v| v.parse::<i64>().ok());
+    match i.contracts.iter().find(|(_, c)| Some(**c) == id) {
         Some((n, id)) => {
             axum::Json(json!({"id": id, "name": n, "contractMaturityId": 52000})).into_response()
         }

@@ -178,6 +178,17 @@ pub trait Conversation: Send + Sync {
         mark: &Self::Mark,
     ) -> impl Future<Output = Found> + Send;
 
+    /// When the signal's contract was resolved from a continuous symbol: the root's other
+    /// contracts the account still holds, by name (a position left in the contract the
+    /// symbol rolled away from).
+    fn earlier_contracts(
+        &self,
+        req: &ExecRequest<'_>,
+    ) -> impl Future<Output = Result<Vec<(String, Holdings)>, ReadError>> + Send {
+        let _ = req;
+        async { Ok(Vec::new()) }
+    }
+
     /// After a takeover: the legs an earlier attempt got done, as far as the broker's
     /// documented sources tell (for the journal). The plan itself comes from the holdings.
     fn recover(
@@ -249,7 +260,17 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
         Err(refusal) => return Ok(Execution::without_legs(Outcome::Refused, refusal)),
     };
     let planned = plan(req.intent.target, held, size, conv.book());
-    if planned.is_empty() {
+    let rolled = match &req.intent.contract {
+        Some(_) => match conv.earlier_contracts(req).await {
+            Ok(r) => r,
+            Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
+            Err(ReadError::Refused(why)) => {
+                return Ok(Execution::without_legs(Outcome::Rejected, why));
+            }
+        },
+        None => Vec::new(),
+    };
+    if planned.is_empty() && rolled.is_empty() {
         let mut e = Execution::no_op(conv.no_op_reason(req, &held, &mark));
         if !legs.is_empty() {
             e = finish(legs, None);
@@ -270,6 +291,15 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
             held.short
         );
         return Ok(finish(legs, Some((Outcome::Unknown, why))));
+    }
+    if !rolled.is_empty() {
+        match roll_over(conv, clock, req, &rolled).await {
+            Ok(rows) => legs.extend(rows),
+            Err((rows, outcome, why)) => {
+                legs.extend(rows);
+                return Ok(finish(legs, Some((outcome, why))));
+            }
+        }
     }
     let mut mark = mark;
     for leg in &planned {
@@ -319,6 +349,87 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
         }
     }
     Ok(finish(legs, None))
+}
+
+/// Closes a position left in the root's earlier contract, as the `close_rolled` leg, and
+/// confirms it flat, before anything is sent on the new contract. One earlier contract only:
+/// two would share the leg's client order id, so the signal is refused instead.
+async fn roll_over<V: Conversation, C: Clock + ?Sized>(
+    conv: &V,
+    clock: &C,
+    req: &ExecRequest<'_>,
+    rolled: &[(String, Holdings)],
+) -> Result<Vec<LegReport>, (Vec<LegReport>, Outcome, String)> {
+    let held: Vec<String> = rolled
+        .iter()
+        .map(|(c, h)| format!("{c} (net {})", h.long + h.short))
+        .collect();
+    let policy = req
+        .intent
+        .contract
+        .as_ref()
+        .map(|c| c.on_roll)
+        .unwrap_or_default();
+    if policy == shared::routing::RollPolicy::Refuse || rolled.len() > 1 {
+        let why = format!(
+            "{} rolled to {}, and the account still holds {}; {}: nothing sent",
+            req.intent.symbol,
+            req.intent.instrument,
+            held.join(", "),
+            if rolled.len() > 1 {
+                "more than one earlier contract"
+            } else {
+                "the root's roll policy is to refuse"
+            }
+        );
+        return Err((Vec::new(), Outcome::Rejected, why));
+    }
+    let (contract, holdings) = &rolled[0];
+    // The same signal, about the earlier contract: the conversation sends, looks up and
+    // confirms there.
+    let earlier = shared::message::OrderIntent {
+        instrument: shared::routing::Instrument::new(contract.clone()),
+        contract: None,
+        ..req.intent.clone()
+    };
+    let sub = ExecRequest {
+        intent: &earlier,
+        ..req.clone()
+    };
+    info!(
+        contract = contract.as_str(),
+        "closing the root's earlier contract before the roll"
+    );
+    let mut rows = Vec::new();
+    for mut leg in plan(
+        shared::alert::TargetPosition::Flat,
+        *holdings,
+        Decimal::ZERO,
+        conv.book(),
+    ) {
+        leg.leg = Leg::CloseRolled;
+        let (_, mark) = conv
+            .holdings(&sub)
+            .await
+            .map_err(|e| (rows.clone(), Outcome::Unknown, format!("{e:?}")))?;
+        let mut sent = send_leg(conv, clock, &sub, &leg, &mark).await;
+        for row in &mut sent {
+            row.instrument = Some(contract.clone());
+        }
+        let last = sent.last().cloned();
+        rows.extend(sent);
+        match last.map(|l| (l.outcome, l.error)) {
+            Some((Outcome::Filled | Outcome::NoOp, _)) => {}
+            Some((outcome, why)) => {
+                return Err((rows, outcome, why.unwrap_or_default()));
+            }
+            None => {}
+        }
+        confirm_flat(conv, clock, &sub, &leg)
+            .await
+            .map_err(|why| (rows.clone(), Outcome::Unknown, why))?;
+    }
+    Ok(rows)
 }
 
 fn refuse(refusal: PlanRefusal) -> Execution {

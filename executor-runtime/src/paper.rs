@@ -112,6 +112,28 @@ impl Conversation for PaperNetting {
         Ok(PAPER_RULES)
     }
 
+    /// Futures contracts of the same root (`ESZ6` and `ESH7`: the name less its month code
+    /// and year digit) held besides the signal's own.
+    async fn earlier_contracts(
+        &self,
+        req: &ExecRequest<'_>,
+    ) -> Result<Vec<(String, Holdings)>, ReadError> {
+        let name = req.intent.instrument.as_str();
+        let root = |n: &str| n.get(..n.len().saturating_sub(2)).map(str::to_owned);
+        Ok(self
+            .lock()
+            .positions
+            .iter()
+            .filter(|(n, net)| {
+                n.as_str() != name
+                    && !net.is_zero()
+                    && root(n) == root(name)
+                    && n.len() == name.len()
+            })
+            .map(|(n, net)| (n.clone(), Holdings::net(*net)))
+            .collect())
+    }
+
     async fn send(
         &self,
         req: &ExecRequest<'_>,
@@ -395,5 +417,88 @@ impl Venue for PaperSpot {
 
     async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
         drive::execute(self, &*self.clock, req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::venue::Size;
+    use shared::execution::Leg;
+    use shared::message::OrderIntent;
+    use shared::outcome::Outcome;
+    use shared::routing::{ContractResolution, Instrument, RollPolicy};
+
+    fn es1(action: shared::Action, contract: &str, n: u32) -> OrderIntent {
+        let t: chrono::DateTime<chrono::Utc> = "2026-12-14T15:00:00Z".parse().unwrap_or_default();
+        OrderIntent {
+            version: shared::message::INTENT_VERSION,
+            signal_id: shared::SignalId::of_canonical(&format!("{action}-{n}")),
+            broker: Broker::Tradovate,
+            instrument: Instrument::new(contract),
+            action,
+            target: action.target(),
+            symbol: "ES1!".into(),
+            exchange: "CME_MINI".into(),
+            reference_price: Decimal::from(6000),
+            quantity_override: None,
+            signal_time: t,
+            received_at: t,
+            enqueued_at: t,
+            routed_at: t,
+            contract: Some(ContractResolution {
+                requested: "ES1!".into(),
+                contract: contract.into(),
+                rule: "test".into(),
+                on_roll: RollPolicy::Close,
+            }),
+            raw: "{}".into(),
+            replay_forced: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn paper_futures_close_the_earlier_contract_when_the_symbol_rolls() {
+        let paper = PaperNetting::new(Broker::Tradovate, "paper");
+        let run = |i: OrderIntent| {
+            let paper = &paper;
+            async move {
+                let req = ExecRequest {
+                    intent: &i,
+                    size: Size::Quantity(Decimal::ONE),
+                    deadline: i.signal_time + chrono::Duration::days(365 * 100),
+                    max_notional: Decimal::from(1_000_000),
+                    takeover: false,
+                    may_send: true,
+                };
+                paper.execute(&req).await
+            }
+        };
+        let long = run(es1(shared::Action::LongEntry, "ESZ6", 1)).await;
+        assert_eq!(long.map(|e| e.outcome), Ok(Outcome::Filled));
+        let short = run(es1(shared::Action::ShortEntry, "ESH7", 2)).await;
+        let legs: Vec<_> = short
+            .map(|e| {
+                e.legs
+                    .iter()
+                    .map(|l| (l.leg, l.instrument.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            legs,
+            vec![
+                (Leg::CloseRolled, Some("ESZ6".to_owned())),
+                (Leg::Open, None)
+            ]
+        );
+        let positions = paper.positions();
+        assert_eq!(
+            (
+                positions.get("ESZ6").copied(),
+                positions.get("ESH7").copied()
+            ),
+            (Some(Decimal::ZERO), Some(Decimal::from(-1)))
+        );
     }
 }

@@ -297,7 +297,10 @@ where
                 signal_id: intent.signal_id.clone(),
                 broker: intent.broker,
                 account: key.account.clone(),
-                instrument: intent.instrument.to_string(),
+                instrument: leg
+                    .instrument
+                    .clone()
+                    .unwrap_or_else(|| intent.instrument.to_string()),
                 leg: leg.leg,
                 attempt: leg.attempt,
                 client_order_id: leg.client_order_id.clone(),

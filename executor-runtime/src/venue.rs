@@ -58,6 +58,9 @@ pub struct LegReport {
     /// 1 for the first send of this leg, 2 for a send again with the same client order id
     /// after the broker was shown not to have the first: one journal row per send.
     pub attempt: u32,
+    /// The contract this leg traded when it is not the signal's own (the `close_rolled` leg
+    /// of a roll closes the root's earlier contract).
+    pub instrument: Option<String>,
     pub broker_order_id: Option<String>,
     pub fill_price: Option<Decimal>,
     pub outcome: Outcome,
@@ -99,6 +102,7 @@ impl LegReport {
             quantity,
             client_order_id: req.client_order_id(leg),
             attempt: 1,
+            instrument: None,
             broker_order_id: None,
             fill_price: None,
             outcome: Outcome::Unknown,

@@ -291,6 +291,11 @@ impl TradovateClient {
             .sum())
     }
 
+    /// One contract by id (`GET /contract/item?id=`): a position names its contract by id.
+    pub async fn contract_by_id(&self, token: &SecretString, id: i64) -> Result<Contract, TvError> {
+        self.read(&format!("/contract/item?id={id}"), token).await
+    }
+
     pub async fn contract(&self, token: &SecretString, name: &str) -> Result<Contract, TvError> {
         self.read(&format!("/contract/find?name={name}"), token)
             .await

@@ -97,11 +97,16 @@ const POINT_VALUES: &[(&str, i64, u32)] = &[
     ("SIL", 1000, 0),
 ];
 
+/// The root of a contract name: `ESZ6` → `ES`, `MNQH7` → `MNQ` (month code and year digit off).
+pub fn contract_root(contract: &str) -> &str {
+    contract
+        .get(..contract.len().saturating_sub(2))
+        .unwrap_or(contract)
+}
+
 /// The point value of a contract name (`ESZ6` → root `ES` → 50).
 pub fn point_value(contract: &str) -> Decimal {
-    let root = contract
-        .get(..contract.len().saturating_sub(2))
-        .unwrap_or(contract);
+    let root = contract_root(contract);
     POINT_VALUES
         .iter()
         .find(|(r, _, _)| *r == root)
@@ -476,6 +481,41 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         }
         let net = self.net(contract_id).await.map_err(unavailable)?;
         Ok((Holdings::net(Decimal::from(net)), ()))
+    }
+
+    /// The account's positions in other contracts of the same root (`/position/list`, each
+    /// contract's name by `/contract/item`): what a roll left behind.
+    async fn earlier_contracts(
+        &self,
+        req: &ExecRequest<'_>,
+    ) -> Result<Vec<(String, Holdings)>, ReadError> {
+        let name = req.intent.instrument.as_str();
+        let root = contract_root(name);
+        let current = self.contract_id(name).await.map_err(unavailable)?;
+        let account = self.account.id;
+        let positions = self
+            .authed(|t| async move { self.client().positions(&t).await })
+            .await
+            .map_err(unavailable)?;
+        let mut out = Vec::new();
+        for p in positions
+            .iter()
+            .filter(|p| p.account_id == account && p.contract_id != current && p.net_pos != 0)
+        {
+            let id = p.contract_id;
+            let contract = self
+                .authed(|t| async move { self.client().contract_by_id(&t, id).await })
+                .await
+                .map_err(unavailable)?;
+            if contract_root(&contract.name) == root {
+                self.contracts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(contract.name.clone(), id);
+                out.push((contract.name, Holdings::net(Decimal::from(p.net_pos))));
+            }
+        }
+        Ok(out)
     }
 
     /// Futures trade in whole contracts: `orderQty` is an integer in `PlaceOrder`.

@@ -331,3 +331,87 @@ async fn a_takeover_waits_for_an_earlier_liquidation_and_never_liquidates_twice(
     assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (0, 1));
     assert_eq!(h.fake.net("ESZ6"), -1);
 }
+
+/// `ES1!` as the router resolves it at `at`, signalled then.
+fn continuous(
+    action: Action,
+    at: chrono::DateTime<chrono::Utc>,
+    n: u32,
+) -> shared::message::OrderIntent {
+    let route = shared::RoutingTable::embedded()
+        .route("CME_MINI", "ES1!", at)
+        .unwrap();
+    let mut i = intent(action, n);
+    i.instrument = route.instrument;
+    i.contract = route.resolution;
+    i.signal_time = at;
+    i.received_at = at;
+    i
+}
+
+#[tokio::test]
+async fn across_a_roll_the_earlier_contract_is_closed_as_its_own_leg_before_the_new_one() {
+    let h = harness().await;
+    let before = h.clock.now();
+    let long = continuous(Action::LongEntry, before, 1);
+    assert_eq!(long.instrument.as_str(), "ESZ6");
+    assert_eq!(h.executor.execute(&long).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.net("ESZ6"), 1);
+
+    // Three weeks later ES1! has rolled (2026-12-12) to March.
+    h.fake.add_contract("ESH7", 3_580_000);
+    h.clock.advance(Duration::days(21));
+    h.fake.set_now(h.clock.now());
+    let short = continuous(Action::ShortEntry, h.clock.now(), 2);
+    assert_eq!(short.instrument.as_str(), "ESH7");
+    assert_eq!(h.executor.execute(&short).await.unwrap(), Outcome::Filled);
+    assert_eq!(
+        (h.fake.net("ESZ6"), h.fake.net("ESH7")),
+        (0, -1),
+        "net ES exposure is the signal's target, no calendar spread"
+    );
+    let legs = h.journal.orders(&short.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.instrument.as_str(), l.outcome))
+            .collect::<Vec<_>>(),
+        [
+            (Leg::CloseRolled, "ESZ6", Outcome::Filled),
+            (Leg::Open, "ESH7", Outcome::Filled),
+        ]
+    );
+    assert_ne!(legs[0].client_order_id, legs[1].client_order_id);
+
+    // FLATTEN ES1! leaves nothing in either contract.
+    let flat = continuous(Action::Flatten, h.clock.now() + Duration::seconds(1), 3);
+    assert_eq!(h.executor.execute(&flat).await.unwrap(), Outcome::Filled);
+    assert_eq!((h.fake.net("ESZ6"), h.fake.net("ESH7")), (0, 0));
+}
+
+#[tokio::test]
+async fn a_root_set_to_refuse_on_roll_touches_nothing_and_alarms() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 1);
+    h.fake.add_contract("ESH7", 3_580_000);
+    h.clock.advance(Duration::days(21));
+    h.fake.set_now(h.clock.now());
+    let mut short = continuous(Action::ShortEntry, h.clock.now(), 1);
+    if let Some(c) = short.contract.as_mut() {
+        c.on_roll = shared::routing::RollPolicy::Refuse;
+    }
+    assert_eq!(h.executor.execute(&short).await.unwrap(), Outcome::Rejected);
+    assert_eq!((h.fake.net("ESZ6"), h.fake.net("ESH7")), (1, 0));
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (0, 0));
+    let reason = h
+        .journal
+        .signal(&short.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.contains("ESZ6") && reason.contains("refuse"),
+        "{reason}"
+    );
+}

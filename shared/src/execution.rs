@@ -14,6 +14,9 @@ use std::future::Future;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Leg {
+    /// A continuous symbol rolled to a new contract while the account still holds the
+    /// root's earlier contract: that contract's close, before anything on the new one.
+    CloseRolled,
     Close,
     /// FLATTEN on a hedging account that holds both sides: the second side's close. A leg of
     /// its own, so each close has its own client order id and journal row.
@@ -24,6 +27,7 @@ pub enum Leg {
 impl Leg {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::CloseRolled => "close_rolled",
             Self::Close => "close",
             Self::CloseHedge => "close_hedge",
             Self::Open => "open",
@@ -59,6 +63,7 @@ pub struct ClientOrderId(String);
 impl ClientOrderId {
     pub fn new(signal: &SignalId, leg: Leg) -> Self {
         let tag = match leg {
+            Leg::CloseRolled => 'r',
             Leg::Close => 'c',
             Leg::CloseHedge => 'h',
             Leg::Open => 'o',

@@ -64,6 +64,22 @@ pub struct ContractResolution {
     pub requested: String,
     pub contract: String,
     pub rule: String,
+    /// What the executor does when the account still holds the root's earlier contract.
+    #[serde(default)]
+    pub on_roll: RollPolicy,
+}
+
+/// What to do with a position in a root's earlier contract when a continuous symbol has
+/// rolled to a new one (`on_roll` per root in the routing table).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollPolicy {
+    /// Close the earlier contract as a leg of its own, then act on the new one, so the
+    /// account's net exposure in the root is the signal's target.
+    #[default]
+    Close,
+    /// Touch nothing: refuse the signal and alarm, naming the contract still held.
+    Refuse,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +120,8 @@ struct RootFile {
     last_day: Option<u32>,
     #[serde(default)]
     last_day_months_before: u32,
+    #[serde(default)]
+    on_roll: RollPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +132,7 @@ struct FuturesRoot {
     roll_months_before: u32,
     /// (day, months before the contract month) of the last trading day, if configured.
     last_day: Option<(u32, u32)>,
+    on_roll: RollPolicy,
 }
 
 const MONTH_CODES: [char; 12] = ['F', 'G', 'H', 'J', 'K', 'M', 'N', 'Q', 'U', 'V', 'X', 'Z'];
@@ -227,6 +246,7 @@ impl RoutingTable {
                     roll_day: spec.roll_day,
                     roll_months_before: spec.roll_months_before,
                     last_day: spec.last_day.map(|d| (d, spec.last_day_months_before)),
+                    on_roll: spec.on_roll,
                 },
             );
         }
@@ -317,6 +337,7 @@ impl RoutingTable {
                 requested: sym.to_owned(),
                 contract: contract.clone(),
                 rule: spec.describe(root),
+                on_roll: spec.on_roll,
             };
             return Ok((contract, Some(resolution)));
         }

@@ -264,7 +264,7 @@ impl ModelBroker {
             });
         let pos = book.positions.get(instrument).copied().unwrap_or_default();
         match leg {
-            Leg::Close | Leg::CloseHedge => {
+            Leg::CloseRolled | Leg::Close | Leg::CloseHedge => {
                 let long_side = units < Decimal::ZERO;
                 let lag = match fault {
                     Some(BrokerFault::SlowClose(n)) => n,

@@ -160,6 +160,7 @@ pub fn intent(action: Action, n: u32) -> OrderIntent {
             requested: "ES1!".into(),
             contract: "ESZ6".into(),
             rule: "ES: months HMUZ; day 12 of its own month".into(),
+            on_roll: shared::routing::RollPolicy::Close,
         }),
         raw: "{}".into(),
         replay_forced: false,
