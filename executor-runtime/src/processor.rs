@@ -168,10 +168,16 @@ where
         // recorded is superseded. A forced replay is an operator's explicit request and skips
         // the check (it never moves the recorded time back).
         if blocked.is_none() {
+            // A continuous symbol's signals are one series across its contracts (ES1! before
+            // and after a roll): their order is kept per symbol, not per contract.
+            let series = match &intent.contract {
+                Some(c) => c.requested.clone(),
+                None => intent.instrument.to_string(),
+            };
             let instrument = InstrumentKey {
                 broker: key.broker,
                 account: key.account.clone(),
-                instrument: intent.instrument.to_string(),
+                instrument: series,
             };
             match self.store.advance(&instrument, intent.signal_time).await {
                 Err(e) => {

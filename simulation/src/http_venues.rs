@@ -47,6 +47,9 @@ pub async fn oanda(clock: &ManualClock) -> Result<(OandaVenue<ManualClock>, Fake
 pub async fn tradovate(clock: &ManualClock) -> Result<(HttpTradovate, FakeTradovate), String> {
     let fake = FakeTradovate::start(clock.now()).await;
     fake.set_fill_delay(TRADOVATE_FILL_DELAY);
+    // The March contracts ES1! and MNQ1! roll to on 2026-12-12.
+    fake.add_contract("ESH7", 3_580_000);
+    fake.add_contract("MNQH7", 3_580_013);
     let client = Arc::new(
         TradovateClient::new(
             &fake.url,

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: simulation [--seed N | --seeds N [--from N]] [--http-every N] [--steps N] [--threads N]\n                  [--bug retry-order-without-lookup|open-before-close-confirmed|trust-undocumented-lookup|forgetful-store]"
+        "usage: simulation [--seed N | --seeds N [--from N]] [--http-every N] [--steps N] [--threads N]\n                  [--bug retry-order-without-lookup|open-before-close-confirmed|trust-undocumented-lookup|ignore-signal-order|forgetful-store]"
     );
     std::process::exit(2)
 }
@@ -42,6 +42,7 @@ fn main() {
                     Some("retry-order-without-lookup") => Bug::RetryOrderWithoutLookup,
                     Some("open-before-close-confirmed") => Bug::OpenBeforeCloseConfirmed,
                     Some("trust-undocumented-lookup") => Bug::TrustUndocumentedLookup,
+                    Some("ignore-signal-order") => Bug::IgnoreSignalOrder,
                     Some("forgetful-store") => Bug::ForgetfulStore,
                     _ => usage(),
                 }

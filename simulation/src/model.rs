@@ -85,6 +85,9 @@ pub enum Bug {
     /// Look an order up through a source the broker does not document (a real broker answers
     /// it with nothing, so an order of unknown outcome always looks "not created").
     TrustUndocumentedLookup,
+    /// The executor keeps no latest signal time per instrument: an alert that arrives after a
+    /// later-fired one still executes.
+    IgnoreSignalOrder,
     /// The idempotency store forgets: every claim is a first claim (no takeover, no
     /// "completed").
     ForgetfulStore,
@@ -443,9 +446,27 @@ impl Conversation for ModelVenue {
         }
     }
 
+    /// Futures contracts of the same root held besides the signal's own (a roll's leftover).
+    async fn earlier_contracts(
+        &self,
+        req: &ExecRequest<'_>,
+    ) -> Result<Vec<(String, Holdings)>, ReadError> {
+        let name = req.intent.instrument.as_str();
+        let root = |n: &str| n.get(..n.len().saturating_sub(2)).map(str::to_owned);
+        Ok(self
+            .broker
+            .positions()
+            .into_iter()
+            .filter(|(n, (l, s))| {
+                n != name && n.len() == name.len() && root(n) == root(name) && !(*l + *s).is_zero()
+            })
+            .map(|(n, (long, short))| (n, Holdings { long, short }))
+            .collect())
+    }
+
     async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
         let mut legs = Vec::new();
-        for leg in [Leg::Close, Leg::CloseHedge, Leg::Open] {
+        for leg in [Leg::CloseRolled, Leg::Close, Leg::CloseHedge, Leg::Open] {
             let coid = req.client_order_id(leg);
             self.crash.gate("before broker lookup").await;
             let found = self.broker.lookup(&coid);

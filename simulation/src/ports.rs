@@ -63,6 +63,8 @@ pub struct SimStore {
     pub log: Log,
     /// Planted bug: every claim is `Acquired` (a store that forgets).
     pub forgetful: bool,
+    /// Planted bug: the latest signal time is never kept (no ordering across alerts).
+    pub forget_order: bool,
 }
 
 impl IdempotencyStore for SimStore {
@@ -112,7 +114,11 @@ impl IdempotencyStore for SimStore {
         signal_time: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.crash.gate("before store.advance").await;
-        let later = self.inner.advance(key, signal_time).await?;
+        let later = if self.forget_order {
+            None
+        } else {
+            self.inner.advance(key, signal_time).await?
+        };
         self.crash.gate("after store.advance").await;
         Ok(later)
     }

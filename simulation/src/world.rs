@@ -334,9 +334,14 @@ fn queue(name: &str, cfg: &Config, clock: &ManualClock) -> Queue {
 impl World {
     async fn new(seed: u64, opts: Options) -> Result<Self, String> {
         let mut rng = Rng::new(seed);
-        let t0: DateTime<Utc> = "2026-11-23T14:30:00Z"
-            .parse()
-            .map_err(|e| format!("t0: {e}"))?;
+        // One seed in five starts minutes before ES and MNQ roll (2026-12-12 00:00 UTC), so
+        // their continuous symbols change contract while positions are held.
+        let start = if rng.chance(20) {
+            "2026-12-11T23:57:00Z"
+        } else {
+            "2026-11-23T14:30:00Z"
+        };
+        let t0: DateTime<Utc> = start.parse().map_err(|e| format!("t0: {e}"))?;
         let clock = ManualClock::new(t0);
         let log = Log::new(t0);
         let crash = Arc::new(Crash::default());
@@ -466,6 +471,7 @@ impl World {
                         crash: crash.clone(),
                         log: log.clone(),
                         forgetful: opts.bug == Bug::ForgetfulStore,
+                        forget_order: opts.bug == Bug::IgnoreSignalOrder,
                     },
                     journal: SimJournal {
                         inner: journal.clone(),
@@ -605,7 +611,10 @@ impl World {
         } else {
             *self.rng.pick(ACTIONS)
         };
-        let lag = Duration::milliseconds(i64::try_from(self.rng.below(2500)).unwrap_or(0));
+        // Alerts reach us a moment after they fire; now and then several seconds late, so a
+        // later alert of the same chart can arrive first (TradingView promises no order).
+        let late_ms = if self.rng.chance(15) { 12_000 } else { 2_500 };
+        let lag = Duration::milliseconds(i64::try_from(self.rng.below(late_ms)).unwrap_or(0));
         // Now and then a size the instrument's precision does not allow: the executor must
         // refuse it before any order (the model broker flags a fractional order it receives).
         let odd_size = match chart.broker {
@@ -1083,12 +1092,24 @@ impl World {
                     );
                 }
                 VenueImpl::Model(v) => {
+                    let mut per_root: BTreeMap<String, Vec<String>> = BTreeMap::new();
                     for (instrument, (long, short)) in v.broker.positions() {
                         tick("never_both_directions");
                         if long > Decimal::ZERO && short < Decimal::ZERO {
                             violations.push(format!(
                                 "{instrument} ends holding long {long} and short {short}"
                             ));
+                        }
+                        if v.broker.broker == Broker::Tradovate && !(long + short).is_zero() {
+                            let root = instrument[..instrument.len().saturating_sub(2)].to_owned();
+                            per_root.entry(root).or_default().push(instrument);
+                        }
+                    }
+                    // A roll closes the earlier contract: never a calendar spread left behind.
+                    for (root, held) in per_root {
+                        tick("one_contract_per_root");
+                        if held.len() > 1 {
+                            violations.push(format!("{root}: ends holding {}", held.join(" and ")));
                         }
                     }
                 }
@@ -1097,7 +1118,15 @@ impl World {
         }
         failures.extend(violations.into_iter().map(|v| format!("broker: {v}")));
 
-        // 3. Per-symbol execution order = receipt order (operator replays excepted).
+        // 3. Per-instrument execution order = receipt order (operator replays excepted). The
+        //    instrument is the routed one: across a roll, ES1!'s signals go to two contracts,
+        //    two FIFO groups, and their order is kept by `timenow` instead (check 6).
+        let routed: BTreeMap<SignalId, String> = self
+            .journal
+            .all_signals()
+            .into_iter()
+            .filter_map(|s| s.instrument.map(|i| (s.signal_id, i)))
+            .collect();
         let claims = self.log.lock().claims.clone();
         let mut last: BTreeMap<String, (u64, String)> = BTreeMap::new();
         for id in &claims {
@@ -1109,15 +1138,16 @@ impl World {
             }
             tick("per_symbol_order");
             let short = id.as_str()[..8].to_owned();
-            if let Some((prev, prev_id)) = last.get(&a.symbol)
+            let instrument = routed.get(id).unwrap_or(&a.symbol).clone();
+            if let Some((prev, prev_id)) = last.get(&instrument)
                 && *prev > a.seq
             {
                 failures.push(format!(
-                    "{}: signal #{} ({short}) executed after #{prev} ({prev_id})",
-                    a.symbol, a.seq
+                    "{instrument}: signal #{} ({short}) executed after #{prev} ({prev_id})",
+                    a.seq
                 ));
             }
-            last.insert(a.symbol.clone(), (a.seq, short));
+            last.insert(instrument, (a.seq, short));
         }
 
         // 4. Every accepted signal is terminal in the journal or in a dead-letter queue.
@@ -1163,6 +1193,56 @@ impl World {
                     "signal {} is neither terminal in the journal ({status:?}) nor dead-lettered",
                     &id.as_str()[..8]
                 ));
+            }
+        }
+
+        // 6. Per instrument the latest signal by `timenow` wins: the broker never receives an
+        //    order of a signal after one of a later-fired signal of the same instrument; an
+        //    older one arriving late is superseded. Forced replays excepted. A continuous
+        //    symbol is one series across its contracts (a roll changes the contract only).
+        let series: BTreeMap<SignalId, String> = self
+            .journal
+            .all_signals()
+            .into_iter()
+            .filter_map(|s| {
+                let key = match s.contract_resolution {
+                    Some(_) => Some(s.symbol.clone()),
+                    None => s.instrument.clone(),
+                };
+                key.map(|k| (s.signal_id, k))
+            })
+            .collect();
+        let mut sent: BTreeMap<String, Vec<(DateTime<Utc>, DateTime<Utc>, String)>> =
+            BTreeMap::new();
+        for c in calls.iter().filter(|c| c.orders > 0) {
+            if self.replayed.contains_key(&c.signal_id) {
+                continue;
+            }
+            let (Some(a), Some(key)) = (self.accepted.get(&c.signal_id), series.get(&c.signal_id))
+            else {
+                continue;
+            };
+            let id = c.signal_id.as_str()[..8].to_owned();
+            sent.entry(key.clone())
+                .or_default()
+                .push((c.at, a.timenow, id));
+        }
+        for (instrument, mut orders) in sent {
+            orders.sort();
+            let mut latest: Option<(DateTime<Utc>, String)> = None;
+            for (_, timenow, id) in orders {
+                tick("latest_signal_wins");
+                if let Some((t, prev)) = &latest
+                    && timenow < *t
+                    && id != *prev
+                {
+                    failures.push(format!(
+                        "{instrument}: signal {id} (timenow {timenow}) sent an order after {prev} (timenow {t}) had"
+                    ));
+                }
+                if latest.as_ref().is_none_or(|(t, _)| timenow >= *t) {
+                    latest = Some((timenow, id));
+                }
             }
         }
 

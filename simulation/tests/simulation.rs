@@ -132,3 +132,14 @@ fn planted_trust_in_an_undocumented_lookup_is_caught() {
         "the simulation missed a lookup through an undocumented source"
     );
 }
+
+/// An executor that keeps no latest signal time per instrument must be caught executing an
+/// alert after a later-fired one of the same instrument, for some seed among the first 200.
+#[test]
+fn planted_ignored_signal_order_is_caught() {
+    let failed = caught(Bug::IgnoreSignalOrder, 200);
+    assert!(
+        !failed.is_empty(),
+        "the simulation missed signals executed out of timenow order"
+    );
+}
