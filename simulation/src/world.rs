@@ -1212,8 +1212,9 @@ impl World {
                 key.map(|k| (s.signal_id, k))
             })
             .collect();
-        let mut sent: BTreeMap<String, Vec<(DateTime<Utc>, DateTime<Utc>, String)>> =
-            BTreeMap::new();
+        // Per series: (when the broker got the order, the signal's timenow, its short id).
+        type Sent = (DateTime<Utc>, DateTime<Utc>, String);
+        let mut sent: BTreeMap<String, Vec<Sent>> = BTreeMap::new();
         for c in calls.iter().filter(|c| c.orders > 0) {
             if self.replayed.contains_key(&c.signal_id) {
                 continue;
