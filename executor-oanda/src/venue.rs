@@ -167,6 +167,18 @@ impl<C: Clock> Conversation for OandaVenue<C> {
         self.settle
     }
 
+    /// A currency pair's units are an amount of its base currency (1,000 EUR_USD is
+    /// 1,000 EUR), so its notional is counted in base units: a cap in the quote currency
+    /// would refuse 2,000 USD_JPY (300,000 JPY, about 2,000 USD). Metals and CFDs are valued
+    /// at the alert's close in their quote currency.
+    fn notional_price(&self, req: &ExecRequest<'_>) -> Decimal {
+        match executor_runtime::risk::AssetClass::of(Broker::Oanda, req.intent.instrument.as_str())
+        {
+            executor_runtime::risk::AssetClass::Fx => Decimal::ONE,
+            _ => req.intent.reference_price,
+        }
+    }
+
     async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, String), ReadError> {
         let (OandaHoldings { long, short }, last) = self
             .client

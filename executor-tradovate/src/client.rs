@@ -148,13 +148,18 @@ impl TradovateClient {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok())
                     .map(Duration::from_secs);
-                match wait {
-                    Some(w) if w <= self.settings.max_wait => {
-                        warn!(wait_secs = w.as_secs(), "Tradovate 429; waiting as told");
+                match (kind, wait) {
+                    // A read may be asked again; an order command goes back to the execution
+                    // core, which confirms by lookup before any second send.
+                    (Kind::Read, Some(w)) if w <= self.settings.max_wait => {
+                        warn!(
+                            wait_secs = w.as_secs(),
+                            "Tradovate 429 on a read; waiting as told"
+                        );
                         tokio::time::sleep(w).await;
                         continue;
                     }
-                    _ => return Err(TvError::RateLimited),
+                    _ => return Err(TvError::RateLimited { retry_after: wait }),
                 }
             }
             if status.is_server_error() {
@@ -374,38 +379,30 @@ impl TradovateClient {
         self.read(&format!("/order/item?id={id}"), token).await
     }
 
-    /// The account's orders whose `New` command carries our `clOrdId`, oldest first.
+    /// The ids of the orders whose `New` command carries our `clOrdId`, oldest first.
     ///
     /// The documented `Order` entity has no `clOrdId` and no documented query filters by it
     /// (OpenAPI `Order` and `Command` schemas, <https://partner.tradovate.com/openapi.json>):
-    /// the `clOrdId` is a field of the order's `New` command. So this reads every command
-    /// (`/command/list`), keeps the `New` ones with our `clOrdId`, and returns the account's
-    /// orders (`/order/deps?masterid=<accountId>`) they belong to. Both lists may lag a fresh
-    /// order: an empty answer soon after a placement is not proof that none was created.
-    pub async fn orders_by_cl_ord_id(
+    /// the `clOrdId` is a field of the order's `New` command (`/command/list`). A command
+    /// names its order (`orderId`) whether or not the order is listed yet, so a command found
+    /// is proof the order exists. The list may lag a fresh order: an empty answer soon after a
+    /// placement is not proof that none was created.
+    pub async fn order_ids_by_cl_ord_id(
         &self,
         token: &SecretString,
-        account_id: i64,
         cl_ord_id: &str,
-    ) -> Result<Vec<Order>, TvError> {
-        let ours: HashSet<i64> = self
+    ) -> Result<Vec<i64>, TvError> {
+        let mut ids: Vec<i64> = self
             .commands(token)
             .await?
             .into_iter()
             .filter(|c| c.command_type == "New" && c.cl_ord_id.as_deref() == Some(cl_ord_id))
             .map(|c| c.order_id)
-            .collect();
-        if ours.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut found: Vec<Order> = self
-            .account_orders(token, account_id)
-            .await?
+            .collect::<HashSet<_>>()
             .into_iter()
-            .filter(|o| ours.contains(&o.id))
             .collect();
-        found.sort_by_key(|o| o.id);
-        Ok(found)
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// Every order of the user's accounts (`GET /order/list`).

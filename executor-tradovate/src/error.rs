@@ -16,9 +16,13 @@ pub enum TvError {
     /// A penalty we cannot wait out here (a captcha, or longer than we may wait).
     #[error("Tradovate penalty: wait {wait_secs} s{}", if *.captcha { " (captcha: about an hour)" } else { "" })]
     Penalty { wait_secs: u64, captcha: bool },
-    /// 429 without a wait we can honour.
+    /// 429: the request was not carried out. An order command is never re-sent by the
+    /// client: the execution core waits (`retry_after`, else Tradovate's hour), confirms by
+    /// lookup and decides.
     #[error("Tradovate rate limit (429)")]
-    RateLimited,
+    RateLimited {
+        retry_after: Option<std::time::Duration>,
+    },
     /// Another HTTP error status.
     #[error("Tradovate answered {status}: {message}")]
     Api { status: u16, message: String },

@@ -77,7 +77,9 @@ const RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
 /// Contract point values (USD per point per contract), by root, from the exchanges'
 /// contract specifications (CME Group: E-mini S&P 500 $50, Micro $5; E-mini Nasdaq-100 $20,
 /// Micro $2; E-mini Dow $5, Micro $0.50; E-mini Russell 2000 $50, Micro $5; NYMEX WTI crude
-/// 1,000 barrels, Micro 100; COMEX gold 100 oz, Micro 10; silver 5,000 oz, Micro 1,000).
+/// 1,000 barrels, Micro 100; Henry Hub natural gas 10,000 MMBtu; COMEX gold 100 oz, Micro 10;
+/// silver 5,000 oz, Micro 1,000; copper 25,000 lb; CBOT Treasury bond and 10-year note
+/// $1,000 per point; corn and soybeans 5,000 bushels quoted in cents, so $50 per cent).
 /// Used only for the notional cap; a root not listed counts each point as $1,000,000, so
 /// the cap refuses it until its value is added here.
 const POINT_VALUES: &[(&str, i64, u32)] = &[
@@ -95,6 +97,12 @@ const POINT_VALUES: &[(&str, i64, u32)] = &[
     ("MGC", 10, 0),
     ("SI", 5000, 0),
     ("SIL", 1000, 0),
+    ("NG", 10000, 0),
+    ("HG", 25000, 0),
+    ("ZB", 1000, 0),
+    ("ZN", 1000, 0),
+    ("ZC", 50, 0),
+    ("ZS", 50, 0),
 ];
 
 /// The root of a contract name: `ESZ6` → `ES`, `MNQH7` → `MNQ` (month code and year digit off).
@@ -153,9 +161,9 @@ fn classify(e: TvError) -> SendError {
                 Duration::from_secs(wait_secs)
             }),
         },
-        TvError::RateLimited => SendError::NotExecuted {
-            reason: TvError::RateLimited.to_string(),
-            retry_after: Some(RATE_LIMIT_WAIT),
+        TvError::RateLimited { retry_after } => SendError::NotExecuted {
+            reason: TvError::RateLimited { retry_after }.to_string(),
+            retry_after: Some(retry_after.unwrap_or(RATE_LIMIT_WAIT)),
         },
         // Refused before it was carried out: a 401 after the one refresh, our own login limit.
         e @ (TvError::Unauthorized | TvError::LoginLimit(_)) => SendError::NotExecuted {
@@ -352,20 +360,27 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     ) -> Result<Found, TvError> {
         let contract_id = self.contract_id(req.intent.instrument.as_str()).await?;
         let account = self.account.id;
+        let coid = report.client_order_id.as_str();
         if leg.action == LegAction::Open {
-            let coid = report.client_order_id.as_str();
-            let ours = self
-                .authed(
-                    |t| async move { self.client().orders_by_cl_ord_id(&t, account, coid).await },
-                )
+            let ids = self
+                .authed(|t| async move { self.client().order_ids_by_cl_ord_id(&t, coid).await })
                 .await?;
-            if let Some(order) = ours.last() {
-                info!(order_id = order.id, "order found by its command's clOrdId");
-                self.remember(order.id, coid);
-                return Ok(Found::Order(self.found(req, leg, order).await?));
+            if let Some(&id) = ids.last() {
+                // The command proves the order exists, listed or not yet.
+                info!(order_id = id, "order found by its command's clOrdId");
+                self.remember(id, coid);
+                let order = self
+                    .authed(|t| async move { self.client().order(&t, id).await })
+                    .await;
+                return Ok(Found::Order(match order {
+                    Ok(order) => self.found(req, leg, &order).await?,
+                    Err(_) => self.follow(req, leg, id).await,
+                }));
             }
         }
-        // An order on this contract since the send that we cannot tell apart from ours.
+        // An order on this contract since the send that we cannot tell apart from ours. Its
+        // commands tell it apart where they are listed: a placement's `New` command carries
+        // its `clOrdId`; a liquidation's carries none (`LiquidatePosition` has no such field).
         let since = report.sent_at.unwrap_or(req.intent.received_at) - SKEW;
         let action = match leg.side {
             Side::Buy => "Buy",
@@ -374,19 +389,49 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         let orders = self
             .authed(|t| async move { self.client().account_orders(&t, account).await })
             .await?;
-        let coid = report.client_order_id.as_str();
-        if let Some(order) = orders.iter().rev().find(|o| {
+        let candidates = orders.iter().rev().filter(|o| {
             o.contract_id == contract_id
                 && !self.belongs_elsewhere(o.id, coid)
                 && o.action.as_deref().is_none_or(|a| a == action)
                 && o.timestamp.is_none_or(|t| t >= since)
-        }) {
+        });
+        for order in candidates {
+            let id = order.id;
+            let commands = self
+                .authed(|t| async move { self.client().commands_of(&t, id).await })
+                .await?;
+            let new = commands.iter().find(|c| c.command_type == "New");
+            let other = match (leg.action, new.map(|c| c.cl_ord_id.as_deref())) {
+                // No command listed yet: it cannot be told apart, so it counts as ours.
+                (_, None) => false,
+                (LegAction::Open, Some(cl)) => cl != Some(coid),
+                // A close is a liquidation: an order placed with any clOrdId is not it.
+                (LegAction::Close(_), Some(cl)) => cl.is_some(),
+            };
+            if other {
+                continue;
+            }
             info!(
-                order_id = order.id,
+                order_id = id,
                 "an order on the contract since the send; taken as ours"
             );
-            self.remember(order.id, coid);
-            return Ok(Found::Order(self.found(req, leg, order).await?));
+            let ack = self.found(req, leg, order).await?;
+            // Taken without its command: an open must show in the position too, or it may be
+            // an earlier leg's liquidation that the lists name no better.
+            if leg.action == LegAction::Open && matches!(ack, Ack::Filled { .. }) {
+                let net = self.net(contract_id).await?;
+                let shows = match leg.side {
+                    Side::Buy => net > 0,
+                    Side::Sell => net < 0,
+                };
+                if !shows {
+                    return Ok(Found::Inconclusive(format!(
+                        "order {id} on the contract filled, but the position shows {net}: it may not be this open"
+                    )));
+                }
+            }
+            self.remember(id, coid);
+            return Ok(Found::Order(ack));
         }
         let net = self.net(contract_id).await?;
         let moved = match leg.action {

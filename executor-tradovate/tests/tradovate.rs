@@ -415,3 +415,32 @@ async fn a_root_set_to_refuse_on_roll_touches_nothing_and_alarms() {
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn an_open_lookup_never_takes_the_reversals_own_liquidation_for_the_open() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 1);
+    // Both legs answer 500: the liquidation after it was created, the open before. New
+    // orders are listed only after the venue's settle time has passed once.
+    h.fake
+        .set_visibility_delay(std::time::Duration::from_millis(500));
+    h.fake.script(Fault::ErrorAfterCreate);
+    h.fake.script(Fault::ErrorBeforeCreate);
+    let i = intent(Action::ShortEntry, 1);
+    let out = h.executor.execute(&i).await.unwrap();
+    let coid = format!("tv-{}-o", &i.signal_id.as_str()[..24]);
+    assert!(h.fake.placements_for(&coid) <= 1, "never two opens");
+    match out {
+        Outcome::Filled => assert_eq!(h.fake.net("ESZ6"), -1, "filled means short"),
+        other => assert_ne!(h.fake.net("ESZ6"), 1, "{other:?}"),
+    }
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    let liquidation = h.fake.liquidations();
+    assert_eq!(liquidation, 1);
+    assert!(
+        legs.iter()
+            .filter(|l| l.leg == Leg::Open && l.outcome == Outcome::Filled)
+            .all(|l| h.fake.net("ESZ6") == -1 && l.broker_order_id.is_some()),
+        "{legs:?}"
+    );
+}
