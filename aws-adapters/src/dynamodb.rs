@@ -86,7 +86,7 @@ fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
-fn invalid(reason: impl Into<String>) -> StoreError {
+pub(crate) fn invalid(reason: impl Into<String>) -> StoreError {
     StoreError {
         reason: reason.into(),
     }
@@ -94,7 +94,7 @@ fn invalid(reason: impl Into<String>) -> StoreError {
 
 /// Keeps the reason to what the service said (code and message) or the transport failure;
 /// the SDK's full debug output would drag in request ids and headers.
-fn sdk_error<E, R>(what: &str, err: SdkError<E, R>) -> StoreError
+pub(crate) fn sdk_error<E, R>(what: &str, err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,

@@ -5,6 +5,7 @@
 //! point every client at a local moto server.
 
 pub mod dynamodb;
+pub mod front_months;
 pub mod health;
 pub mod sns;
 pub mod tokens;

@@ -33,7 +33,19 @@ export interface PipelineConfig {
   readonly coinbaseBaseUrl?: string;
   /** `RISK_CONFIG` (inline TOML: sizes and maximum positions) per executor. */
   readonly riskConfig: Partial<Record<Broker, string>>;
+  /** Databento front months: a scheduled function caches the leading contract per root. */
+  readonly databento: boolean;
+  /** Futures roots whose front month is looked up (`ROOT.v.0` on GLBX.MDP3). */
+  readonly databentoRoots: readonly string[];
+  /** Minutes between two runs of the front-month refresher. */
+  readonly databentoScheduleMinutes: number;
 }
+
+/** The roots looked up when `databentoRoots` is not given (CME, CBOT, NYMEX, COMEX). */
+export const DEFAULT_DATABENTO_ROOTS: readonly string[] = [
+  'ES', 'MES', 'NQ', 'MNQ', 'YM', 'MYM', 'RTY', 'M2K', 'CL', 'MCL',
+  'NG', 'GC', 'MGC', 'SI', 'HG', 'ZB', 'ZN', 'ZC', 'ZS',
+];
 
 export class ConfigError extends Error {}
 
@@ -81,6 +93,22 @@ function pauseMinutes(get: Lookup): number {
   return n;
 }
 
+/** A comma list of futures roots: upper-case letters and digits, starting with a letter. */
+function roots(get: Lookup): string[] {
+  const v = text(get, 'databentoRoots');
+  if (v === undefined) return [...DEFAULT_DATABENTO_ROOTS];
+  const out: string[] = [];
+  for (const r of v.split(',').map((x) => x.trim().toUpperCase())) {
+    if (r === '') continue;
+    if (!/^[A-Z][A-Z0-9]{0,5}$/.test(r)) {
+      throw new ConfigError(`context databentoRoots: ${r} is not a futures root (letters and digits, e.g. ES,M2K)`);
+    }
+    if (!out.includes(r)) out.push(r);
+  }
+  if (out.length === 0) throw new ConfigError('context databentoRoots: expected at least one root');
+  return out;
+}
+
 /** Reads and checks every context option; `get` is `node.tryGetContext`. */
 export function readConfig(get: Lookup): PipelineConfig {
   const brokerText = text(get, 'brokers') ?? ALL_BROKERS.join(',');
@@ -126,6 +154,11 @@ export function readConfig(get: Lookup): PipelineConfig {
       tradovate: text(get, 'tradovateRiskConfig'),
       coinbase: text(get, 'coinbaseRiskConfig'),
     },
+    // Checked whether or not the feature is on, like auroraAutoPauseMinutes, so a typo
+    // surfaces before the day it is switched on.
+    databento: oneOf(get, 'databento', ['false', 'true'] as const, 'false') === 'true',
+    databentoRoots: roots(get),
+    databentoScheduleMinutes: int(get, 'databentoScheduleMinutes', 60, 15, 1440),
   };
 
   // These are plain environment variables the executors require at cold start; deploying

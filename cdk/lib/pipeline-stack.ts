@@ -40,12 +40,16 @@ export const TRADOVATE_TOKEN_PARAM = `${TRADOVATE_TOKEN_PREFIX}/tradovate/token`
 /** The credentials the Tradovate executor and the refresher read as `TRADOVATE_<X>_PARAM`. */
 export const TRADOVATE_CREDENTIALS = ['USERNAME', 'PASSWORD', 'APP_ID', 'DEVICE_ID', 'CID', 'SEC'] as const;
 
+/** Databento's CME Globex dataset, where `ROOT.v.0` names the root's highest-volume contract. */
+export const DATABENTO_DATASET = 'GLBX.MDP3';
+
 /** Timeouts. Each queue's visibility timeout is 6× its consumer's, as SQS + Lambda advise. */
 const TIMEOUT = {
   ingest: Duration.seconds(10),
   router: Duration.seconds(30),
   executor: Duration.seconds(60),
   refresher: Duration.seconds(60),
+  frontMonths: Duration.seconds(60),
 };
 export const VISIBILITY_FACTOR = 6;
 /** A literal range, so security group rules referring to it are checkable at synth. */
@@ -81,6 +85,7 @@ export function parameterNames(prefix: string) {
     tradovate,
     journalUrl: `${prefix}/journal-url`,
     killSwitch: `${prefix}/kill-switch`,
+    databentoApiKey: `${prefix}/databento/api-key`,
   };
 }
 
@@ -142,6 +147,8 @@ export class PipelineStack extends Stack {
     const idempotency = this.table('IdempotencyTable', 'expires_at');
     const tokens = this.table('TokenTable');
     const health = this.table('HealthTable');
+    // Only with databento=true: the front month per root, written by front-month-refresher.
+    const frontMonths = cfg.databento ? this.table('FrontMonthTable', 'expires_at') : undefined;
 
     // ---- journal (optional Aurora in a VPC) ----------------------------------------------
     const journalEnv: Record<string, string> =
@@ -180,6 +187,7 @@ export class PipelineStack extends Stack {
         OANDA_QUEUE_URL: brokerQueues.oanda.queueUrl,
         TRADOVATE_QUEUE_URL: brokerQueues.tradovate.queueUrl,
         COINBASE_QUEUE_URL: brokerQueues.coinbase.queueUrl,
+        ...(frontMonths ? { FRONT_MONTH_TABLE: frontMonths.tableName } : {}),
       },
     });
     this.allow(
@@ -187,6 +195,9 @@ export class PipelineStack extends Stack {
       ['sqs:SendMessage'],
       Object.values(brokerQueues).map((q) => q.queueArn),
     );
+    if (frontMonths) {
+      this.allow(router, ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Scan'], [frontMonths.tableArn]);
+    }
     this.consume(router, signals, 10, 5);
 
     // ---- executors -----------------------------------------------------------------------
@@ -292,6 +303,32 @@ export class PipelineStack extends Stack {
       this.tokenAlarms();
     }
 
+    // ---- Databento front months (optional) -----------------------------------------------
+    if (frontMonths) {
+      const refresher = this.rustFunction('FrontMonthRefresher', {
+        binary: 'front-month-refresher',
+        timeout: TIMEOUT.frontMonths,
+        memorySize: 256,
+        logRetention: logs.RetentionDays.THREE_MONTHS,
+        environment: {
+          FRONT_MONTH_TABLE: frontMonths.tableName,
+          FRONT_MONTH_ROOTS: cfg.databentoRoots.join(','),
+          DATABENTO_DATASET,
+          DATABENTO_API_KEY_PARAM: params.databentoApiKey,
+        },
+        // The next scheduled run is the retry; the router falls back to the roll rule meanwhile.
+        retryAttempts: 0,
+      });
+      this.allowParameters(refresher, 'read', [params.databentoApiKey]);
+      this.allow(refresher, ['dynamodb:PutItem'], [frontMonths.tableArn]);
+      new events.Rule(this, 'FrontMonthSchedule', {
+        description: 'Caches the Databento front month (ROOT.v.0) of each futures root for the router',
+        schedule: events.Schedule.rate(Duration.minutes(cfg.databentoScheduleMinutes)),
+        targets: [new targets.LambdaFunction(refresher, { retryAttempts: 0 })],
+      });
+      // Its Errors alarm comes with every other function's below.
+    }
+
     // ---- API -----------------------------------------------------------------------------
     this.api = this.restApi(ingest);
 
@@ -320,6 +357,7 @@ export class PipelineStack extends Stack {
     if (this.config.brokers.includes('tradovate')) out.push(...Object.values(params.tradovate));
     if (this.config.brokers.includes('coinbase')) out.push(params.coinbasePrivateKey);
     if (this.config.journal === 'aurora') out.push(params.journalUrl);
+    if (this.config.databento) out.push(params.databentoApiKey);
     return out;
   }
 

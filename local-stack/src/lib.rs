@@ -452,7 +452,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             }));
         }
     }
-    let router = Arc::new(Router::new(
+    let mut router = Router::new(
         BrokerQueues {
             oanda: queues.oanda.clone(),
             tradovate: queues.tradovate.clone(),
@@ -460,7 +460,11 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         },
         routing.clone(),
         SystemClock,
-    ));
+    );
+    if let Some(fronts) = front_months(env)? {
+        router = router.with_front_months(fronts, chrono::Duration::minutes(1));
+    }
+    let router = Arc::new(router);
     for _ in 0..pollers {
         let router = router.clone();
         tokio::spawn(poll(queues.signals.clone(), move |event| {
@@ -615,6 +619,64 @@ async fn audit(
         line(&format!("audit  {} {} {}", a.queue, a.message_id, a.result));
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// With `DATABENTO_API_KEY` set: front months from Databento, refreshed in memory every
+/// `DATABENTO_REFRESH_MINUTES` (60) for `FRONT_MONTH_ROOTS` (the table's roots by default);
+/// `DATABENTO_BASE_URL` points the client elsewhere. Unset: the roll rule alone.
+fn front_months(
+    env: &impl Env,
+) -> Result<Option<Arc<dyn shared::front_month::FrontMonthCache>>, String> {
+    let Some(key) = env.optional("DATABENTO_API_KEY") else {
+        return Ok(None);
+    };
+    let dataset = env
+        .optional("DATABENTO_DATASET")
+        .unwrap_or_else(|| front_month_refresher::DEFAULT_DATASET.to_owned());
+    let source = front_month_refresher::Databento::new(
+        &secrecy::SecretString::from(key),
+        &dataset,
+        env.optional("DATABENTO_BASE_URL").as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
+    let roots: Vec<String> = match env.optional("FRONT_MONTH_ROOTS") {
+        Some(list) => list
+            .split(',')
+            .map(|r| r.trim().to_ascii_uppercase())
+            .filter(|r| !r.is_empty())
+            .collect(),
+        None => front_month_refresher::DEFAULT_ROOTS
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect(),
+    };
+    let minutes: u64 = env
+        .optional("DATABENTO_REFRESH_MINUTES")
+        .map(|m| {
+            m.parse()
+                .map_err(|_| format!("DATABENTO_REFRESH_MINUTES={m:?}: not a whole number"))
+        })
+        .transpose()?
+        .unwrap_or(60)
+        .max(1);
+    let cache = Arc::new(shared::front_month::MemoryFrontMonths::default());
+    let shared_cache: Arc<dyn shared::front_month::FrontMonthCache> = cache.clone();
+    line(&format!(
+        "front months: Databento ({dataset}), {} roots, every {minutes} min",
+        roots.len()
+    ));
+    tokio::spawn(async move {
+        loop {
+            match front_month_refresher::refresh(&source, cache.as_ref(), &roots, &SystemClock)
+                .await
+            {
+                Ok(n) => line(&format!("front months: {n} cached from Databento")),
+                Err(e) => line(&format!("front months: {e}; the roll rule stands in")),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(minutes * 60)).await;
+        }
+    });
+    Ok(Some(shared_cache))
 }
 
 mod real {

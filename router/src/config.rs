@@ -9,17 +9,21 @@ pub struct RouterConfig {
     pub tradovate_queue_url: String,
     pub coinbase_queue_url: String,
     pub routing: RoutingTable,
+    /// `FRONT_MONTH_TABLE`: the DynamoDB cache of market-data front months (optional; unset,
+    /// the routing table's roll rule alone resolves continuous symbols).
+    pub front_month_table: Option<String>,
 }
 
 impl RouterConfig {
     /// Settings: `OANDA_QUEUE_URL`, `TRADOVATE_QUEUE_URL`, `COINBASE_QUEUE_URL`,
-    /// `ROUTING_TABLE_FILE` (optional).
+    /// `ROUTING_TABLE_FILE` (optional), `FRONT_MONTH_TABLE` (optional).
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
             oanda_queue_url: env.required("OANDA_QUEUE_URL")?,
             tradovate_queue_url: env.required("TRADOVATE_QUEUE_URL")?,
             coinbase_queue_url: env.required("COINBASE_QUEUE_URL")?,
             routing: RoutingTable::from_env(env)?,
+            front_month_table: env.optional("FRONT_MONTH_TABLE"),
         })
     }
 }

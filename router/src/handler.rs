@@ -2,14 +2,18 @@
 //! moto-backed queues and scripted faults.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
 pub use fifo_batch::MissingMessageId;
 use shared::RoutingTable;
 use shared::clock::Clock;
+use shared::front_month::{FrontMonthCache, Fronts, trusted};
 use shared::message::{OrderIntent, SIGNAL_VERSION, SignalMessage};
 use shared::ports::{FifoMessage, FifoQueue, QueueError};
 use shared::routing::Broker;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
-use tracing::{Instrument, error, info, info_span};
+use tracing::{Instrument, error, info, info_span, warn};
 
 #[derive(Debug)]
 pub struct BrokerQueues<Q> {
@@ -40,11 +44,27 @@ pub enum RecordError {
     Send(#[from] QueueError),
 }
 
-#[derive(Debug)]
 pub struct Router<Q, C> {
     queues: BrokerQueues<Q>,
     routing: RoutingTable,
     clock: C,
+    fronts: Option<FrontSource>,
+    disagreements: AtomicU64,
+}
+
+impl<Q, C> std::fmt::Debug for Router<Q, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("front_months", &self.fronts.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Market-data front months, read from their cache at most every `refresh`.
+struct FrontSource {
+    cache: Arc<dyn FrontMonthCache>,
+    refresh: chrono::Duration,
+    snapshot: Mutex<(Option<DateTime<Utc>>, Fronts)>,
 }
 
 impl<Q: FifoQueue, C: Clock> Router<Q, C> {
@@ -53,7 +73,52 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
             queues,
             routing,
             clock,
+            fronts: None,
+            disagreements: AtomicU64::new(0),
         }
+    }
+
+    /// Routes `ROOT1!` by the market-data front months in `cache` (read at most every
+    /// `refresh`), falling back to the table's roll rule where none is trusted.
+    pub fn with_front_months(
+        mut self,
+        cache: Arc<dyn FrontMonthCache>,
+        refresh: chrono::Duration,
+    ) -> Self {
+        self.fronts = Some(FrontSource {
+            cache,
+            refresh,
+            snapshot: Mutex::new((None, Fronts::new())),
+        });
+        self
+    }
+
+    /// How many times a market-data front month and the roll rule disagreed.
+    pub fn disagreements(&self) -> u64 {
+        self.disagreements.load(Ordering::Relaxed)
+    }
+
+    /// The trusted front months now, re-read from the cache when the copy is older than the
+    /// refresh interval. A cache that cannot be read leaves the roll rule in charge.
+    async fn current_fronts(&self, now: DateTime<Utc>) -> Fronts {
+        let Some(src) = &self.fronts else {
+            return Fronts::new();
+        };
+        {
+            let snap = src.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+            if snap.0.is_some_and(|at| now - at < src.refresh) {
+                return snap.1.clone();
+            }
+        }
+        let fresh = match src.cache.all(now).await {
+            Ok(all) => trusted(all, now),
+            Err(e) => {
+                warn!(error = %e, "front-month cache unreadable; the routing table's roll rule decides");
+                Fronts::new()
+            }
+        };
+        *src.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = (Some(now), fresh.clone());
+        fresh
     }
 
     /// Processes the batch in order and reports the records to retry.
@@ -85,7 +150,8 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         async {
             let md = &signal.alert.market_data;
             let now = self.clock.now();
-            let route = match self.routing.route(&md.exchange, &md.symbol, now) {
+            let fronts = self.current_fronts(now).await;
+            let route = match self.routing.route_with(&md.exchange, &md.symbol, now, &fronts) {
                 Ok(route) => route,
                 Err(refusal) => {
                     // Retrying cannot make it routable; acknowledging is the terminal state.
@@ -98,6 +164,14 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
                     return Ok(());
                 }
             };
+            if let Some(what) = &route.disagreement {
+                self.disagreements.fetch_add(1, Ordering::Relaxed);
+                warn!(
+                    metric = "front_month_disagreement",
+                    disagreement = what.as_str(),
+                    "market-data front month and roll rule disagree"
+                );
+            }
             if let Some(res) = &route.resolution {
                 info!(requested = %res.requested, contract = %res.contract, rule = %res.rule, "continuous contract resolved");
             }

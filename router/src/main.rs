@@ -2,6 +2,7 @@
 // The Lambda runtime nests our FIFO batch future deeply enough to pass the default limit.
 #![recursion_limit = "256"]
 
+use aws_adapters::front_months::DynamoFrontMonths;
 use aws_adapters::{SqsFifoQueue, load_sdk_config};
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -13,13 +14,19 @@ use shared::config::ProcessEnv;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_json_logs();
     let cfg = RouterConfig::from_env(&ProcessEnv)?;
-    let sqs = aws_sdk_sqs::Client::new(&load_sdk_config().await);
+    let sdk = load_sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queues = BrokerQueues {
         oanda: SqsFifoQueue::new(sqs.clone(), cfg.oanda_queue_url),
         tradovate: SqsFifoQueue::new(sqs.clone(), cfg.tradovate_queue_url),
         coinbase: SqsFifoQueue::new(sqs, cfg.coinbase_queue_url),
     };
-    let router = Router::new(queues, cfg.routing, SystemClock);
+    let mut router = Router::new(queues, cfg.routing, SystemClock);
+    if let Some(table) = cfg.front_month_table {
+        let cache = DynamoFrontMonths::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+        // Read at most every five minutes: the scheduled job refreshes hourly.
+        router = router.with_front_months(std::sync::Arc::new(cache), chrono::Duration::minutes(5));
+    }
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let deadline =
             fifo_batch::usable_deadline(event.context.deadline(), std::time::SystemTime::now());

@@ -115,3 +115,76 @@ async fn continuous_futures_reach_the_executor_resolved_with_their_rule() {
     assert_eq!(intent.reference_price.to_string(), "68.42");
     assert_eq!(intent.signal_time, cl.alert.market_data.timenow);
 }
+
+/// `ES1!` goes to the contract the market-data front months name where one is trusted, and
+/// to the roll rule's otherwise; each difference is counted.
+#[tokio::test]
+async fn a_continuous_symbol_follows_the_cached_front_month_and_falls_back_to_the_roll_rule() {
+    use shared::front_month::{FrontMonth, FrontMonthCache, MemoryFrontMonths};
+    shared::telemetry::init_test_logs();
+    let cache = std::sync::Arc::new(MemoryFrontMonths::default());
+    let mut f = fixture(RoutingTable::embedded());
+    f.router = f
+        .router
+        .with_front_months(cache.clone(), chrono::Duration::minutes(5));
+    let mut es = signal("tradovate-es-long.json", 0);
+    es.alert.market_data.symbol = "ES1!".into();
+
+    // Nothing cached: the roll rule's December contract.
+    let resp = f
+        .router
+        .handle_batch(fifo_event(&[record("m1", &es)]), None)
+        .await
+        .unwrap();
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    assert_eq!(intents(&f.tradovate)[0].1, "ESZ6");
+    assert_eq!(f.router.disagreements(), 0);
+
+    // Volume moved to March; the cache is read again after its refresh interval.
+    let front = FrontMonth {
+        root: "ES".into(),
+        contract: "ESH7".into(),
+        as_of: now(),
+    };
+    cache
+        .put(&front, now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    let f2 = {
+        let mut f2 = fixture(RoutingTable::embedded());
+        f2.router = f2
+            .router
+            .with_front_months(cache.clone(), chrono::Duration::minutes(5));
+        f2
+    };
+    let mut es2 = signal("tradovate-es-long.json", 1);
+    es2.alert.market_data.symbol = "ES1!".into();
+    f2.router
+        .handle_batch(fifo_event(&[record("m2", &es2)]), None)
+        .await
+        .unwrap();
+    assert_eq!(intents(&f2.tradovate)[0].1, "ESH7");
+    assert_eq!(f2.router.disagreements(), 1);
+
+    // An answer too old to trust: the roll rule again.
+    let stale = FrontMonth {
+        as_of: now() - chrono::Duration::days(3),
+        ..front
+    };
+    cache
+        .put(&stale, now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    let f3 = {
+        let mut f3 = fixture(RoutingTable::embedded());
+        f3.router = f3
+            .router
+            .with_front_months(cache, chrono::Duration::minutes(5));
+        f3
+    };
+    f3.router
+        .handle_batch(fifo_event(&[record("m3", &es2)]), None)
+        .await
+        .unwrap();
+    assert_eq!(intents(&f3.tradovate)[0].1, "ESZ6");
+}

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod execution;
+pub mod front_month;
 pub mod health;
 pub mod local_queue;
 pub mod log_audit;

@@ -6,6 +6,7 @@
 
 use crate::config::{ConfigError, Env};
 use crate::error::{AlertError, echo};
+use crate::front_month::Fronts;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -87,6 +88,9 @@ pub struct Route {
     pub broker: Broker,
     pub instrument: Instrument,
     pub resolution: Option<ContractResolution>,
+    /// A market-data front month that differed from the table's roll rule (or could not be
+    /// used): what each said. Logged and counted by the router.
+    pub disagreement: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,6 +278,20 @@ impl RoutingTable {
         symbol: &str,
         now: DateTime<Utc>,
     ) -> Result<Route, AlertError> {
+        self.route_with(exchange, symbol, now, &Fronts::new())
+    }
+
+    /// [`Self::route`], with front months from market data (`fronts`, by root): `ROOT1!`
+    /// resolves to the root's leading contract where one is known, is a listed month of the
+    /// root and has not expired; otherwise to the roll rule's. Every difference between the
+    /// two is reported in [`Route::disagreement`].
+    pub fn route_with(
+        &self,
+        exchange: &str,
+        symbol: &str,
+        now: DateTime<Utc>,
+        fronts: &Fronts,
+    ) -> Result<Route, AlertError> {
         let upper = exchange.trim().to_ascii_uppercase();
         let venue = self
             .delayed_suffixes
@@ -307,11 +325,66 @@ impl RoutingTable {
             ),
             Broker::Tradovate => self.future(&sym, now).map_err(unroutable)?,
         };
+        let (instrument, resolution, disagreement) =
+            self.with_front(instrument, resolution, &sym, now, fronts);
         Ok(Route {
             broker,
             instrument: Instrument(instrument),
             resolution,
+            disagreement,
         })
+    }
+
+    /// Replaces a `ROOT1!` resolution by the market-data front month where it may.
+    fn with_front(
+        &self,
+        instrument: String,
+        resolution: Option<ContractResolution>,
+        sym: &str,
+        now: DateTime<Utc>,
+        fronts: &Fronts,
+    ) -> (String, Option<ContractResolution>, Option<String>) {
+        let Some(mut res) = resolution else {
+            return (instrument, None, None);
+        };
+        let root = sym
+            .strip_suffix("1!")
+            .filter(|r| !r.ends_with(|c: char| c.is_ascii_digit()));
+        let Some(front) = root.and_then(|r| fronts.get(r)) else {
+            return (instrument, Some(res), None);
+        };
+        let as_of = front.as_of.format("%Y-%m-%d %H:%M UTC");
+        if front.contract == instrument {
+            res.rule = format!(
+                "{}; the market-data volume leader ({} as of {as_of}) agrees",
+                res.rule, front.contract
+            );
+            return (instrument, Some(res), None);
+        }
+        // The leader must be a contract of this root that routes today.
+        match self.future(&front.contract, now) {
+            Ok((contract, _)) if contract_root(&contract) == front.root => {
+                let what = format!(
+                    "{sym}: the market-data volume leader is {contract} (as of {as_of}), the roll rule says {instrument}; trading {contract}"
+                );
+                res.rule = format!(
+                    "market-data volume leader {contract} as of {as_of} (the table's rule gives {instrument})"
+                );
+                res.contract = contract.clone();
+                (contract, Some(res), Some(what))
+            }
+            other => {
+                let why = match other {
+                    Ok((c, _)) => format!("{c} is not a contract of {}", front.root),
+                    Err(e) => e,
+                };
+                let what = format!(
+                    "{sym}: the market-data front month {} is not usable ({why}); trading the roll rule's {instrument}",
+                    front.contract
+                );
+                (instrument, Some(res), Some(what))
+            }
+        }
     }
 
     fn future(
@@ -475,6 +548,13 @@ impl FuturesRoot {
             self.roll_day
         )
     }
+}
+
+/// A contract's root: `ESZ6` → `ES` (month code and one year digit off).
+fn contract_root(contract: &str) -> &str {
+    contract
+        .get(..contract.len().saturating_sub(2))
+        .unwrap_or(contract)
 }
 
 fn split_trailing_digits(s: &str) -> (&str, &str) {

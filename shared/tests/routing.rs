@@ -353,3 +353,59 @@ fn bad_tables_are_refused_with_the_offending_key() {
         assert!(err.contains(needle), "{needle}: {err}");
     }
 }
+
+fn fronts(root: &str, contract: &str) -> shared::front_month::Fronts {
+    let f = shared::front_month::FrontMonth {
+        root: root.into(),
+        contract: contract.into(),
+        as_of: at("2026-11-30T11:00:00Z"),
+    };
+    [(root.to_owned(), f)].into_iter().collect()
+}
+
+#[test]
+fn a_market_data_front_month_replaces_the_roll_rule_and_every_difference_is_reported() {
+    let t = RoutingTable::embedded();
+    let now = at("2026-11-30T12:00:00Z");
+    // Agreement: the rule's contract, nothing to report.
+    let same = t
+        .route_with("CME_MINI", "ES1!", now, &fronts("ES", "ESZ6"))
+        .unwrap();
+    assert_eq!(same.instrument.as_str(), "ESZ6");
+    assert_eq!(same.disagreement, None);
+    assert!(same.resolution.unwrap().rule.contains("agrees"));
+    // Volume has moved to March before the table's roll date.
+    let moved = t
+        .route_with("CME_MINI", "ES1!", now, &fronts("ES", "ESH7"))
+        .unwrap();
+    assert_eq!(moved.instrument.as_str(), "ESH7");
+    let res = moved.resolution.unwrap();
+    assert_eq!(res.contract, "ESH7");
+    assert!(res.rule.contains("volume leader ESH7"), "{}", res.rule);
+    assert!(
+        moved
+            .disagreement
+            .unwrap()
+            .contains("the roll rule says ESZ6")
+    );
+    // An answer that is not a tradable contract of the root changes nothing but is reported.
+    for bad in ["ESU6", "NQZ6", "ESF7"] {
+        let r = t
+            .route_with("CME_MINI", "ES1!", now, &fronts("ES", bad))
+            .unwrap();
+        assert_eq!(r.instrument.as_str(), "ESZ6", "{bad}");
+        assert!(r.disagreement.unwrap().contains("not usable"), "{bad}");
+    }
+    // Only the first contract follows the leader; ES2! and explicit contracts do not.
+    let second = t
+        .route_with("CME_MINI", "ES2!", now, &fronts("ES", "ESH7"))
+        .unwrap();
+    assert_eq!(
+        (second.instrument.as_str(), second.disagreement),
+        ("ESH7", None)
+    );
+    let explicit = t
+        .route_with("CME_MINI", "ESZ6", now, &fronts("ES", "ESH7"))
+        .unwrap();
+    assert_eq!(explicit.instrument.as_str(), "ESZ6");
+}

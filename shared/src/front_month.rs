@@ -1,0 +1,87 @@
+//! Front months from market data: which contract of a futures root leads (by volume), as a
+//! scheduled job learnt it from Databento, kept in a cache the router reads. The routing
+//! table's roll rule stays the fallback: an empty or stale cache, or an answer that is not a
+//! contract of the root, changes nothing.
+
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use crate::ports::StoreError;
+
+/// One root's leading contract as a market-data source named it (`ES` → `ESZ6`), and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontMonth {
+    pub root: String,
+    /// In the routing table's form: root, month code, one year digit.
+    pub contract: String,
+    pub as_of: DateTime<Utc>,
+}
+
+/// A boxed future, so the cache can be shared as a trait object.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where front months are kept (DynamoDB with a TTL in AWS, memory locally).
+pub trait FrontMonthCache: Send + Sync {
+    /// Writes one root's answer, kept until `expires_at`.
+    fn put<'a>(
+        &'a self,
+        front: &'a FrontMonth,
+        expires_at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Every root's latest answer not yet expired at `now`.
+    fn all(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<FrontMonth>, StoreError>>;
+}
+
+/// How long an answer is trusted: the scheduled job refreshes hourly by default, so two days
+/// of silence mean the job or Databento is down, and the roll rule takes over.
+pub const TRUSTED_FOR: Duration = Duration::days(2);
+
+/// The front months in memory.
+#[derive(Debug, Default)]
+pub struct MemoryFrontMonths {
+    entries: Mutex<BTreeMap<String, (FrontMonth, DateTime<Utc>)>>,
+}
+
+impl FrontMonthCache for MemoryFrontMonths {
+    fn put<'a>(
+        &'a self,
+        front: &'a FrontMonth,
+        expires_at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(front.root.clone(), (front.clone(), expires_at));
+            Ok(())
+        })
+    }
+
+    fn all(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<FrontMonth>, StoreError>> {
+        Box::pin(async move {
+            Ok(self
+                .entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .filter(|(_, until)| *until > now)
+                .map(|(f, _)| f.clone())
+                .collect())
+        })
+    }
+}
+
+/// What the router routes continuous symbols with: root → leading contract, as of a time.
+pub type Fronts = BTreeMap<String, FrontMonth>;
+
+/// The fronts still trusted at `now` (answered within [`TRUSTED_FOR`]).
+pub fn trusted(all: Vec<FrontMonth>, now: DateTime<Utc>) -> Fronts {
+    all.into_iter()
+        .filter(|f| now - f.as_of <= TRUSTED_FOR && f.as_of <= now + Duration::minutes(5))
+        .map(|f| (f.root.clone(), f))
+        .collect()
+}
