@@ -118,6 +118,9 @@ pub struct Common {
     kill_switch: DeployedKillSwitch,
     /// `HEALTH_TABLE`: where the status endpoints read each broker's last success/failure.
     pub health: Option<DynamoHealthStore>,
+    /// `DEAD_LETTER_QUEUE_URL`: the broker queue's FIFO dead-letter queue, where a signal
+    /// whose outcome stays unknown is sent (optional: unset, it is completed `unknown`).
+    dead_letters: Option<Arc<dyn shared::ports::DeadLetterQueue>>,
     settings: ExecutorSettings,
 }
 
@@ -194,7 +197,14 @@ impl Common {
         let health = env
             .optional("HEALTH_TABLE")
             .map(|table| DynamoHealthStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
+        let dead_letters = env.optional("DEAD_LETTER_QUEUE_URL").map(|url| {
+            Arc::new(aws_adapters::SqsFifoQueue::new(
+                aws_sdk_sqs::Client::new(&sdk),
+                url,
+            )) as Arc<dyn shared::ports::DeadLetterQueue>
+        });
         Ok(Self {
+            dead_letters,
             health,
             sdk,
             secrets,
@@ -224,6 +234,7 @@ impl Common {
 
     pub fn executor<V: Venue>(self, venue: V) -> DeployedExecutor<V> {
         Executor {
+            dead_letters: self.dead_letters,
             venue: Recorded {
                 venue,
                 health: self.health,

@@ -14,7 +14,8 @@ use shared::execution::{
 use shared::message::{INTENT_VERSION, OrderIntent};
 use shared::outcome::Outcome;
 use shared::ports::{
-    Claim, IdempotencyKey, IdempotencyStore, InstrumentKey, Notification, Notifier, StoreError,
+    Claim, DeadLetterQueue, FifoMessage, IdempotencyKey, IdempotencyStore, InstrumentKey,
+    Notification, Notifier, QueueError, StoreError,
 };
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -53,9 +54,15 @@ pub enum RecordError {
     NothingSent(#[from] NothingSent),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error("outcome unknown ({reason}); the dead-letter queue refused it: {error}")]
+    DeadLetter { reason: String, error: QueueError },
 }
 
 pub struct Executor<V, S, J, N, K, C> {
+    /// Where a signal whose outcome stays unknown goes, out of the way of its instrument's
+    /// later signals (the broker queue's FIFO dead-letter queue). `None`: it is completed as
+    /// `unknown` and acknowledged.
+    pub dead_letters: Option<Arc<dyn DeadLetterQueue>>,
     pub venue: V,
     pub store: S,
     pub journal: J,
@@ -349,11 +356,33 @@ where
             self.clock.now(),
         ));
 
-        // Every outcome, unknown included, completes the record and acknowledges: the lookups
-        // the broker documents have been made, a redelivery would come after the staleness
-        // budget and could send nothing, and a message kept in the queue would block every
-        // later signal of its instrument. An unknown signal is journaled with its real cause
-        // and alarmed (above) for the operator to resolve.
+        // An unknown outcome: the lookups the broker documents have been made, and a message
+        // kept in the queue would block every later signal of its instrument for as long as
+        // it is redelivered. It goes to the dead-letter queue now, journaled with its real
+        // cause and alarmed (above), and is acknowledged. The record keeps its lease, so an
+        // operator's replay from the dead-letter queue takes over and reconciles by lookup
+        // instead of sending again.
+        if outcome == Outcome::Unknown
+            && let Some(dlq) = &self.dead_letters
+        {
+            let message = FifoMessage {
+                group_id: intent.group_id(),
+                dedup_id: intent.signal_id.to_string(),
+                body: serde_json::to_string(intent).unwrap_or_default(),
+            };
+            dlq.dead_letter(message)
+                .await
+                .map_err(|error| RecordError::DeadLetter {
+                    reason: reason.to_owned(),
+                    error,
+                })?;
+            warn!(
+                reason,
+                "outcome unknown: sent to the dead-letter queue and acknowledged"
+            );
+            return Ok(outcome);
+        }
+        // Any other outcome (or no dead-letter queue) completes the record and acknowledges.
         let now = self.clock.now();
         self.store
             .complete(key, outcome, now + self.settings.record_ttl)

@@ -444,3 +444,45 @@ async fn an_open_lookup_never_takes_the_reversals_own_liquidation_for_the_open()
         "{legs:?}"
     );
 }
+
+#[tokio::test]
+async fn an_unknown_outcome_goes_to_the_dead_letter_queue_and_a_replay_reconciles() {
+    let mut h = harness().await;
+    let dlq = std::sync::Arc::new(shared::queue::MemoryFifoQueue::new(
+        "tradovate-dlq",
+        h.clock.clone(),
+    ));
+    h.executor.dead_letters = Some(dlq.clone());
+    h.fake.set_net("ESZ6", 2);
+    h.fake.liquidation_takes(None);
+    let mut i = intent(Action::ShortEntry, 1);
+    i.replay_forced = true;
+    h.executor.settings.max_age = Duration::seconds(2);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    let letters = dlq.messages();
+    assert_eq!(letters.len(), 1, "out of the way of later signals");
+    assert_eq!(letters[0].group_id, "ESZ6");
+    assert_eq!(letters[0].dedup_id, i.signal_id.as_str());
+    let replay: shared::message::OrderIntent = serde_json::from_str(&letters[0].body).unwrap();
+    assert_eq!(replay.signal_id, i.signal_id);
+    let reason = h
+        .journal
+        .signal(&i.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.contains("not filled by the staleness deadline"),
+        "{reason}"
+    );
+    // The operator replays it once the earlier liquidation has landed: the takeover finds
+    // the position flat and opens the short, liquidating nothing a second time.
+    h.fake.set_net("ESZ6", 0);
+    h.fake.liquidation_takes(Some(0));
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(h.executor.execute(&replay).await.unwrap(), Outcome::Filled);
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 1));
+    assert_eq!(h.fake.net("ESZ6"), -1);
+}

@@ -231,6 +231,7 @@ fn executor(
     freshness: Freshness,
 ) -> Result<LocalExecutor, String> {
     Ok(Executor {
+        dead_letters: None,
         venue: executor_runtime::health::Recorded {
             venue,
             health,
@@ -442,7 +443,11 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         ),
     ];
     let pollers = cfg.pollers.max(1);
-    for (q, ex) in executors {
+    for (q, mut ex) in executors {
+        // An unknown outcome goes to the broker queue's dead-letter queue, as in AWS.
+        ex.dead_letters = q
+            .dead_letters()
+            .map(|d| d.clone() as Arc<dyn shared::ports::DeadLetterQueue>);
         let ex = Arc::new(ex);
         for _ in 0..pollers {
             let ex = ex.clone();

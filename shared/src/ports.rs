@@ -60,6 +60,24 @@ pub trait SecretStore: Send + Sync {
     fn secret(&self, name: &str) -> impl Future<Output = Result<SecretString, SecretError>> + Send;
 }
 
+/// A FIFO dead-letter queue an executor hands a message to itself: object-safe, so an
+/// executor holds one without a type parameter. Every [`FifoQueue`] is one.
+pub trait DeadLetterQueue: Send + Sync {
+    fn dead_letter(
+        &self,
+        message: FifoMessage,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), QueueError>> + Send + '_>>;
+}
+
+impl<Q: FifoQueue> DeadLetterQueue for Q {
+    fn dead_letter(
+        &self,
+        message: FifoMessage,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), QueueError>> + Send + '_>> {
+        Box::pin(self.send(message))
+    }
+}
+
 /// The key of an idempotency record: one per broker account and signal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey {

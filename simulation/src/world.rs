@@ -465,6 +465,10 @@ impl World {
             executors.insert(
                 q,
                 Executor {
+                    // An unknown outcome goes to the broker queue's dead-letter queue.
+                    dead_letters: queues[&q]
+                        .dead_letters()
+                        .map(|d| d.clone() as Arc<dyn shared::ports::DeadLetterQueue>),
                     venue: SimVenue::new(venue, broker, crash.clone(), log.clone(), clock.clone()),
                     store: SimStore {
                         inner: Arc::new(MemoryIdempotencyStore::default()),

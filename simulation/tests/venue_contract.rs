@@ -137,6 +137,7 @@ fn bench<V: Venue>(
     let journal = Arc::new(MemoryJournal::default());
     Bench {
         exec: Executor {
+            dead_letters: None,
             venue,
             store: Arc::new(MemoryIdempotencyStore::default()),
             journal: journal.clone(),

@@ -137,6 +137,7 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
     let venue = Arc::new(PaperNetting::new(Broker::Oanda, "paper"));
     let poison = Poison(AtomicBool::new(true));
     let executor = Executor {
+        dead_letters: None,
         venue: venue.clone(),
         store: Arc::new(MemoryIdempotencyStore::default()),
         journal: Arc::new(MemoryJournal::default()),

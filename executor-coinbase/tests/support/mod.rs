@@ -188,6 +188,7 @@ pub async fn harness_with(format: KeyFormat) -> Harness {
     let notifier = Arc::new(MemoryNotifier::default());
     let metrics = Arc::new(CapturedMetrics::default());
     let executor = Executor {
+        dead_letters: None,
         venue: CoinbaseVenue::new(client, clock.clone())
             .with_settle_time(std::time::Duration::from_millis(20)),
         store: store.clone(),

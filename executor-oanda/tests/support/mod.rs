@@ -85,6 +85,7 @@ pub async fn harness_with_risk(kill_switch: bool, risk: &str) -> Harness {
     let notifier = Arc::new(MemoryNotifier::default());
     let metrics = Arc::new(CapturedMetrics::default());
     let executor = Executor {
+        dead_letters: None,
         venue: OandaVenue::new(client, clock.clone())
             .with_settle_time(std::time::Duration::from_millis(20)),
         store: store.clone(),

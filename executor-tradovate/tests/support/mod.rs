@@ -116,6 +116,7 @@ pub async fn harness() -> Harness {
     );
     let journal = Arc::new(MemoryJournal::default());
     let executor = Executor {
+        dead_letters: None,
         venue,
         store: Arc::new(MemoryIdempotencyStore::default()),
         journal: journal.clone(),
