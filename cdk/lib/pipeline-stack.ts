@@ -251,6 +251,9 @@ export class PipelineStack extends Stack {
           ...executorBase(),
           ...brokerEnv[broker],
           ...optional({ RISK_CONFIG: cfg.riskConfig[broker] }),
+          // Where the executor forwards a signal whose outcome stays unknown after the broker
+          // lookups (journaled and alarmed first), so it does not block its instrument.
+          DEAD_LETTER_QUEUE_URL: this.deadLetterQueues[broker].queueUrl,
         },
         vpc,
         securityGroups: executorSg ? [executorSg] : undefined,
@@ -264,6 +267,9 @@ export class PipelineStack extends Stack {
         'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [broker] },
       });
       this.allow(fn, ['sns:Publish'], [this.topic.topicArn]);
+      // Send only, and only to its own queue's dead-letter queue (SQS-managed SSE: no KMS
+      // grant). In the VPC this call goes out through the NAT, like SSM and SNS.
+      this.allow(fn, ['sqs:SendMessage'], [this.deadLetterQueues[broker].queueArn]);
       if (broker === 'tradovate') this.tradovateTokenAccess(fn, tokens);
       // One signal per invocation: a batch is processed in order, so a slow order at the
       // front would age the rest of the batch towards the staleness limit; concurrency

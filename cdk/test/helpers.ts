@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../lib/app';
 import { PipelineStack } from '../lib/pipeline-stack';
@@ -70,4 +71,74 @@ export function arnText(v: any): string {
   if (v.Ref) return `\${${v.Ref}}`;
   if (v['Fn::GetAtt']) return `\${${v['Fn::GetAtt'].join('.')}}`;
   return JSON.stringify(v);
+}
+
+export const EXECUTOR_BROKERS = ['oanda', 'tradovate', 'coinbase'] as const;
+
+/** The logical ids of the `TvPipeline-<name>.fifo` queue and of the dead-letter queue it redrives to. */
+export function queueIds(json: any, name: string): { queue: string; dlq: string } {
+  const found = resources(json, 'AWS::SQS::Queue').filter(
+    ([, q]) => q.Properties.QueueName === `TvPipeline-${name}.fifo`,
+  );
+  if (found.length !== 1) throw new Error(`expected one queue ${name}, found ${found.length}`);
+  const [queue, q] = found[0];
+  return { queue, dlq: q.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0] };
+}
+
+/** The statements of `binary`'s role with any `sqs:` action. */
+export function sqsStatementsOf(json: any, binary: string): any[] {
+  return statementsOf(json, binary).filter((s) => asList(s.Action).some((a: string) => a.startsWith('sqs:')));
+}
+
+/** The consume actions the SQS event source mapping grants on the queue it reads. */
+export const CONSUME_ACTIONS = [
+  'sqs:ChangeMessageVisibility',
+  'sqs:DeleteMessage',
+  'sqs:GetQueueAttributes',
+  'sqs:GetQueueUrl',
+  'sqs:ReceiveMessage',
+];
+
+/**
+ * Checks one deployed executor's dead-letter wiring: `DEAD_LETTER_QUEUE_URL` is the URL (Ref)
+ * of its own broker queue's FIFO dead-letter queue; exactly one statement allows
+ * `sqs:SendMessage`, on that DLQ's ARN alone (no other DLQ, not the main queue); the only
+ * other SQS statement is the event source mapping's consume grant on its own main queue.
+ */
+export function assertOwnDeadLetterQueue(json: any, broker: string): void {
+  const binary = `executor-${broker}`;
+  const { queue, dlq } = queueIds(json, broker);
+  const dlqResource = json.Resources[dlq];
+  assert.equal(dlqResource.Type, 'AWS::SQS::Queue', binary);
+  assert.equal(dlqResource.Properties.QueueName, `TvPipeline-${broker}-dlq.fifo`, binary);
+  assert.equal(dlqResource.Properties.FifoQueue, true, binary);
+  // It consumes the queue whose DLQ this is.
+  const mapping = resources(json, 'AWS::Lambda::EventSourceMapping').find(
+    ([, m]) => m.Properties.FunctionName.Ref === fn(json, binary)[0],
+  );
+  assert.equal(mapping?.[1].Properties.EventSourceArn['Fn::GetAtt'][0], queue, `${binary} consumes ${broker}`);
+
+  assert.deepEqual(envOf(json, binary).DEAD_LETTER_QUEUE_URL, { Ref: dlq }, `${binary} DEAD_LETTER_QUEUE_URL`);
+
+  const statements = sqsStatementsOf(json, binary);
+  const sends = statements.filter((s) => asList(s.Action).includes('sqs:SendMessage'));
+  assert.equal(sends.length, 1, `${binary}: one SendMessage statement, got ${JSON.stringify(sends)}`);
+  const [send] = sends;
+  assert.equal(send.Effect, 'Allow', binary);
+  assert.deepEqual(asList(send.Action), ['sqs:SendMessage'], binary);
+  assert.deepEqual(asList(send.Resource), [{ 'Fn::GetAtt': [dlq, 'Arn'] }], binary);
+  assert.equal(send.Condition, undefined, binary);
+  // Neither its own main queue nor any other queue or dead-letter queue.
+  const others = [
+    queue,
+    ...['signals', ...EXECUTOR_BROKERS.filter((b) => b !== broker)].flatMap((n) => Object.values(queueIds(json, n))),
+  ];
+  for (const other of others) {
+    assert.ok(!JSON.stringify(send.Resource).includes(`"${other}"`), `${binary} must not send to ${other}`);
+  }
+  // Everything else is the mapping's consume grant on its own main queue, which never sends.
+  const rest = statements.filter((s) => s !== send);
+  assert.equal(rest.length, 1, `${binary}: ${JSON.stringify(rest)}`);
+  assert.deepEqual(asList(rest[0].Action).sort(), CONSUME_ACTIONS, binary);
+  assert.deepEqual(asList(rest[0].Resource), [{ 'Fn::GetAtt': [queue, 'Arn'] }], binary);
 }

@@ -5,7 +5,17 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { buildApp } from '../lib/app';
 import { readConfig } from '../lib/config';
 import { TRADINGVIEW_IPS } from '../lib/pipeline-stack';
-import { BASE_CONTEXT, asList, envOf, fn, resources, statementsOf, synth } from './helpers';
+import {
+  BASE_CONTEXT,
+  EXECUTOR_BROKERS,
+  asList,
+  assertOwnDeadLetterQueue,
+  envOf,
+  fn,
+  resources,
+  statementsOf,
+  synth,
+} from './helpers';
 
 describe('IP allowlist on', () => {
   const { json } = synth({ ipAllowlist: 'tradingview' });
@@ -98,6 +108,25 @@ describe('journal=aurora (NAT instance)', () => {
     }
   });
 
+  it('lets each executor in the VPC send to its own DLQ, through the NAT like SSM and SNS (no interface endpoint)', () => {
+    for (const broker of EXECUTOR_BROKERS) assertOwnDeadLetterQueue(json, broker);
+    // The only endpoint is DynamoDB's gateway; SQS, SSM and SNS go out on 443 via the NAT.
+    for (const [id, e] of resources(json, 'AWS::EC2::VPCEndpoint')) assert.equal(e.Properties.VpcEndpointType, 'Gateway', id);
+    const routeTableOf = new Map(
+      resources(json, 'AWS::EC2::SubnetRouteTableAssociation').map(([, a]) => [a.Properties.SubnetId.Ref, a.Properties.RouteTableId.Ref]),
+    );
+    const defaultRoutes = resources(json, 'AWS::EC2::Route').filter(([, r]) => r.Properties.DestinationCidrBlock === '0.0.0.0/0');
+    const nat = resources(json, 'AWS::EC2::Instance')[0][0];
+    for (const broker of EXECUTOR_BROKERS) {
+      const subnets = fn(json, `executor-${broker}`)[1].Properties.VpcConfig.SubnetIds.map((s: any) => s.Ref);
+      assert.equal(subnets.length, 2, broker);
+      for (const subnet of subnets) {
+        const route = defaultRoutes.find(([, r]) => r.Properties.RouteTableId.Ref === routeTableOf.get(subnet));
+        assert.deepEqual(route?.[1].Properties.InstanceId, { Ref: nat }, `${broker} subnet ${subnet} routes out via the NAT`);
+      }
+    }
+  });
+
   it('still has no wildcard action or * resource outside the AWS managed VPC policy', () => {
     for (const [, p] of resources(json, 'AWS::IAM::Policy')) {
       for (const s of p.Properties.PolicyDocument.Statement) {
@@ -143,6 +172,8 @@ describe('a subset of brokers', () => {
     const metrics = resources(json, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties.MetricName);
     assert.ok(!metrics.includes('TokenRefreshFailures'));
     assert.equal(json.Outputs.SecureStringParameters.Value, '/tv-pipeline/webhook-secret,/tv-pipeline/oanda/secret');
+    // The deployed executor still gets its own DLQ; no function touches the others.
+    assertOwnDeadLetterQueue(json, 'oanda');
   });
 });
 

@@ -9,7 +9,18 @@ import {
   TRADOVATE_TOKEN_PARAM,
   VISIBILITY_FACTOR,
 } from '../lib/pipeline-stack';
-import { arnText, asList, envOf, fn, resources, statementsOf, synth } from './helpers';
+import {
+  arnText,
+  asList,
+  assertOwnDeadLetterQueue,
+  envOf,
+  EXECUTOR_BROKERS,
+  fn,
+  queueIds,
+  resources,
+  statementsOf,
+  synth,
+} from './helpers';
 
 const BINARIES = ['ingest', 'router', 'executor-oanda', 'executor-tradovate', 'executor-coinbase', 'token-refresher'];
 
@@ -47,7 +58,7 @@ describe('default profile (JOURNAL=log, no IP allowlist)', () => {
     };
     has('ingest', ['SIGNALS_QUEUE_URL', 'WEBHOOK_SECRET_PARAM', 'IP_ALLOWLIST', 'HEALTH_TABLE']);
     has('router', ['OANDA_QUEUE_URL', 'TRADOVATE_QUEUE_URL', 'COINBASE_QUEUE_URL']);
-    const common = ['IDEMPOTENCY_TABLE', 'NOTIFY_TOPIC_ARN', 'HEALTH_TABLE', 'KILL_SWITCH_PARAM', 'JOURNAL'];
+    const common = ['IDEMPOTENCY_TABLE', 'NOTIFY_TOPIC_ARN', 'HEALTH_TABLE', 'KILL_SWITCH_PARAM', 'JOURNAL', 'DEAD_LETTER_QUEUE_URL'];
     has('executor-oanda', [...common, 'OANDA_ACCOUNT', 'OANDA_SECRET_PARAM']);
     const tradovateCreds = ['USERNAME', 'PASSWORD', 'APP_ID', 'DEVICE_ID', 'CID', 'SEC'].map((c) => `TRADOVATE_${c}_PARAM`);
     has('executor-tradovate', [...common, ...tradovateCreds, 'TOKEN_TABLE', 'TRADOVATE_PARAM_PREFIX']);
@@ -304,12 +315,33 @@ describe('least privilege', () => {
         .flatMap((s) => asList(s.Resource).map(arnText))
         .sort();
     assert.deepEqual(sends('ingest'), ['${SignalsQueueECF37AE8.Arn}']);
-    assert.equal(sends('router').length, 3);
-    for (const b of ['executor-oanda', 'executor-tradovate', 'executor-coinbase', 'token-refresher']) {
-      assert.deepEqual(sends(b), [], b);
+    assert.deepEqual(sends('router'), ['coinbase', 'oanda', 'tradovate'].map((b) => `\${${queueIds(json, b).queue}.Arn}`));
+    // An executor sends only to its own queue's dead-letter queue (an unknown outcome).
+    for (const b of EXECUTOR_BROKERS) {
+      assert.deepEqual(sends(`executor-${b}`), [`\${${queueIds(json, b).dlq}.Arn}`], b);
     }
+    assert.deepEqual(sends('token-refresher'), []);
     const dynamo = (b: string) => statementsOf(json, b).filter((s) => asList(s.Action).some((a: string) => a.startsWith('dynamodb:')));
     assert.deepEqual(dynamo('router'), []);
     assert.deepEqual(dynamo('ingest').flatMap((s) => asList(s.Action)), ['dynamodb:GetItem']);
+  });
+});
+
+describe('executor dead letters (an unknown outcome goes to the DLQ at once)', () => {
+  const { json } = synth();
+
+  for (const broker of EXECUTOR_BROKERS) {
+    it(`gives executor-${broker} DEAD_LETTER_QUEUE_URL and sqs:SendMessage on its own queue's DLQ only`, () => {
+      assertOwnDeadLetterQueue(json, broker);
+    });
+  }
+
+  it('gives no other function DEAD_LETTER_QUEUE_URL or access to a dead-letter queue', () => {
+    const dlqs = ['signals', ...EXECUTOR_BROKERS].map((n) => queueIds(json, n).dlq);
+    for (const b of ['ingest', 'router', 'token-refresher']) {
+      assert.equal(envOf(json, b).DEAD_LETTER_QUEUE_URL, undefined, b);
+      const text = JSON.stringify(statementsOf(json, b));
+      for (const d of dlqs) assert.ok(!text.includes(`"${d}"`), `${b} reaches ${d}`);
+    }
   });
 });
