@@ -369,3 +369,72 @@ async fn an_exit_closes_the_holding_once_after_an_error_after_create<V: Venue>(b
         [(Leg::Close, Outcome::Filled)]
     );
 }
+
+contract!(a_reversal_closes_then_opens_one_order_per_leg);
+async fn a_reversal_closes_then_opens_one_order_per_leg<V: Venue>(b: Bench<V>) {
+    b.fake.hold_long();
+    // On spot a short entry sells what is held and opens nothing.
+    let i = b.intent(Action::ShortEntry, 1);
+    assert_eq!(b.exec.execute(&i).await.unwrap(), Outcome::Filled);
+    let rows = b.rows(&i).await;
+    let legs: Vec<_> = rows.iter().map(|r| (r.leg, r.outcome)).collect();
+    if b.broker == Broker::Coinbase {
+        assert_eq!(legs, [(Leg::Close, Outcome::Filled)]);
+        assert_eq!(b.fake.held(), Decimal::ZERO);
+    } else {
+        assert_eq!(
+            legs,
+            [(Leg::Close, Outcome::Filled), (Leg::Open, Outcome::Filled)]
+        );
+        assert!(b.fake.held() < Decimal::ZERO, "ends short");
+    }
+    assert_eq!(b.fake.created(), rows.len(), "one order per leg");
+    assert!(rows.iter().all(|r| r.broker_order_id.is_some()), "{rows:?}");
+}
+
+contract!(an_error_after_create_on_the_open_of_a_reversal_is_found_never_sent_twice);
+async fn an_error_after_create_on_the_open_of_a_reversal_is_found_never_sent_twice<V: Venue>(
+    b: Bench<V>,
+) {
+    if b.broker == Broker::Coinbase {
+        return; // a spot short entry has no open leg
+    }
+    b.fake.hold_long();
+    // The close goes through; the open is created and answered 5xx.
+    match &b.fake {
+        Fake::Oanda(x) => {
+            x.script(OandaFault::Pass);
+            x.script(OandaFault::ErrorAfterCreate);
+        }
+        // Tradovate's faults aim at placements only: the liquidation passes by itself.
+        Fake::Tradovate(x) => x.script(TvFault::ErrorAfterCreate),
+        Fake::Coinbase(_) => {}
+    }
+    let i = b.intent(Action::ShortEntry, 1);
+    assert_eq!(b.exec.execute(&i).await.unwrap(), Outcome::Filled);
+    assert!(b.fake.held() < Decimal::ZERO, "ends short");
+    assert_eq!(b.fake.created(), 2, "one close, one open");
+    let rows = b.rows(&i).await;
+    assert_eq!(
+        rows.iter().map(|r| (r.leg, r.attempt)).collect::<Vec<_>>(),
+        [(Leg::Close, 1), (Leg::Open, 1)]
+    );
+}
+
+contract!(a_rejected_close_never_opens_the_other_side);
+async fn a_rejected_close_never_opens_the_other_side<V: Venue>(b: Bench<V>) {
+    b.fake.hold_long();
+    match &b.fake {
+        // A position close is refused by a cancel of its closing order (`MARKET_HALTED`).
+        Fake::Oanda(x) => x.script(OandaFault::Cancel("MARKET_HALTED")),
+        _ => b.fake.script(Fault::Reject),
+    }
+    let i = b.intent(Action::ShortEntry, 1);
+    assert_eq!(b.exec.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert!(b.fake.held() > Decimal::ZERO, "still long, nothing opened");
+    let rows = b.rows(&i).await;
+    assert_eq!(
+        rows.iter().map(|r| (r.leg, r.outcome)).collect::<Vec<_>>(),
+        [(Leg::Close, Outcome::Rejected)]
+    );
+}
