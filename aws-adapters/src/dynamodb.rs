@@ -218,8 +218,10 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         key: &InstrumentKey,
         signal_time: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        // One item per instrument in the same table, beside the idempotency records; its key
-        // cannot collide with theirs (`latest#` prefix, and a SignalId is 32 hex characters).
+        // One item per instrument in the same table, beside the idempotency records. The key
+        // starts with the broker, as the executors' IAM policy requires of every key
+        // (`dynamodb:LeadingKeys`), and cannot collide with an idempotency record's (whose
+        // third part is a 32-hex SignalId, never an instrument under `latest`).
         let put = self
             .client
             .put_item()
@@ -227,7 +229,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .item(
                 PK,
                 s(&format!(
-                    "latest#{}#{}#{}",
+                    "{}#latest#{}#{}",
                     key.broker, key.account, key.instrument
                 )),
             )

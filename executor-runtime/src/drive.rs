@@ -260,15 +260,31 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
         Err(refusal) => return Ok(Execution::without_legs(Outcome::Refused, refusal)),
     };
     let planned = plan(req.intent.target, held, size, conv.book());
-    let rolled = match &req.intent.contract {
-        Some(_) => match conv.earlier_contracts(req).await {
-            Ok(r) => r,
+    // Only the front symbol (`ES1!`) rolls: its earlier contracts are what it rolled away
+    // from. `ES2!`'s, or a later contract held by another strategy, are not touched.
+    let rolls = req
+        .intent
+        .contract
+        .as_ref()
+        .is_some_and(|c| c.requested.ends_with("1!") && !c.requested.ends_with("11!"));
+    let rolled = match rolls {
+        true => match conv.earlier_contracts(req).await {
+            Ok(r) => r
+                .into_iter()
+                .filter(|(c, _)| {
+                    shared::routing::is_earlier_contract(
+                        c,
+                        req.intent.instrument.as_str(),
+                        req.intent.signal_time,
+                    )
+                })
+                .collect(),
             Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
             Err(ReadError::Refused(why)) => {
                 return Ok(Execution::without_legs(Outcome::Rejected, why));
             }
         },
-        None => Vec::new(),
+        false => Vec::new(),
     };
     if planned.is_empty() && rolled.is_empty() {
         let mut e = Execution::no_op(conv.no_op_reason(req, &held, &mark));
@@ -385,6 +401,18 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         return Err((Vec::new(), Outcome::Rejected, why));
     }
     let (contract, holdings) = &rolled[0];
+    // The signal's target for the root, applied to the earlier contract: an entry or a flatten
+    // closes it (an entry then opens on the new one), an exit closes only its own side.
+    use shared::alert::TargetPosition as T;
+    let target = match req.intent.target {
+        T::NoLong => T::NoLong,
+        T::NoShort => T::NoShort,
+        T::Long | T::Short | T::Flat => T::Flat,
+    };
+    let legs = plan(target, *holdings, Decimal::ZERO, conv.book());
+    if legs.is_empty() {
+        return Ok(Vec::new());
+    }
     // The same signal, about the earlier contract: the conversation sends, looks up and
     // confirms there.
     let earlier = shared::message::OrderIntent {
@@ -401,13 +429,31 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         "closing the root's earlier contract before the roll"
     );
     let mut rows = Vec::new();
-    for mut leg in plan(
-        shared::alert::TargetPosition::Flat,
-        *holdings,
-        Decimal::ZERO,
-        conv.book(),
-    ) {
+    for mut leg in legs {
         leg.leg = Leg::CloseRolled;
+        if clock.now() >= req.deadline {
+            let why = format!(
+                "staleness budget ran out at {} before closing {contract}; nothing more sent",
+                req.deadline
+            );
+            return Err((rows, Outcome::Expired, why));
+        }
+        if req.takeover && conv.closes_are_asynchronous() {
+            // An earlier attempt's close of this contract may still be working.
+            match await_flat(conv, clock, &sub, &leg).await {
+                Ok((mut report, _)) => {
+                    report.instrument = Some(contract.clone());
+                    rows.push(report);
+                    continue;
+                }
+                Err(mut report) => {
+                    report.instrument = Some(contract.clone());
+                    let why = report.error.clone().unwrap_or_default();
+                    rows.push(report);
+                    return Err((rows, Outcome::Unknown, why));
+                }
+            }
+        }
         let (_, mark) = conv
             .holdings(&sub)
             .await

@@ -367,7 +367,13 @@ where
         {
             let message = FifoMessage {
                 group_id: intent.group_id(),
-                dedup_id: intent.signal_id.to_string(),
+                // Unique per send: a second unknown outcome of the same signal (after a replay)
+                // inside SQS's five-minute deduplication window must not be dropped.
+                dedup_id: format!(
+                    "{}-{}",
+                    intent.signal_id,
+                    self.clock.now().timestamp_millis()
+                ),
                 body: serde_json::to_string(intent).unwrap_or_default(),
             };
             dlq.dead_letter(message)

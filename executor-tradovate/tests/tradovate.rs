@@ -462,7 +462,7 @@ async fn an_unknown_outcome_goes_to_the_dead_letter_queue_and_a_replay_reconcile
     let letters = dlq.messages();
     assert_eq!(letters.len(), 1, "out of the way of later signals");
     assert_eq!(letters[0].group_id, "ESZ6");
-    assert_eq!(letters[0].dedup_id, i.signal_id.as_str());
+    assert!(letters[0].dedup_id.starts_with(i.signal_id.as_str()));
     let replay: shared::message::OrderIntent = serde_json::from_str(&letters[0].body).unwrap();
     assert_eq!(replay.signal_id, i.signal_id);
     let reason = h
@@ -485,4 +485,26 @@ async fn an_unknown_outcome_goes_to_the_dead_letter_queue_and_a_replay_reconcile
     assert_eq!(h.executor.execute(&replay).await.unwrap(), Outcome::Filled);
     assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 1));
     assert_eq!(h.fake.net("ESZ6"), -1);
+}
+
+#[tokio::test]
+async fn a_roll_touches_neither_a_later_contract_nor_the_side_an_exit_keeps() {
+    let h = harness().await;
+    h.fake.add_contract("ESH7", 3_580_000);
+    h.fake.add_contract("ESM7", 3_580_001);
+    h.clock.advance(Duration::days(21));
+    h.fake.set_now(h.clock.now());
+    // Another strategy (ES2!) holds June; ES1! has rolled to March with December still long.
+    h.fake.set_net("ESM7", -1);
+    h.fake.set_net("ESZ6", 1);
+    // SHORT_EXIT keeps a long: December stays, June is not ES1!'s.
+    let keep = continuous(Action::ShortExit, h.clock.now(), 1);
+    assert_eq!(keep.instrument.as_str(), "ESH7");
+    assert_eq!(h.executor.execute(&keep).await.unwrap(), Outcome::NoOp);
+    assert_eq!((h.fake.net("ESZ6"), h.fake.net("ESM7")), (1, -1));
+    assert_eq!(h.fake.liquidations(), 0);
+    // LONG_EXIT closes the December long, and still not June.
+    let close = continuous(Action::LongExit, h.clock.now() + Duration::seconds(1), 2);
+    assert_eq!(h.executor.execute(&close).await.unwrap(), Outcome::Filled);
+    assert_eq!((h.fake.net("ESZ6"), h.fake.net("ESM7")), (0, -1));
 }

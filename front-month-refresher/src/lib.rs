@@ -67,8 +67,16 @@ impl Databento {
         dataset: &str,
         base_url: Option<&str>,
     ) -> Result<Self, RefreshError> {
+        // The client logs a key it finds malformed, whole: refuse such a key here instead, without
+        // quoting it (a key pasted with a non-breaking space, say).
+        let raw = key.expose_secret();
+        if !raw.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(RefreshError::Databento(
+                "API key: not plain ASCII without spaces (pasted with a stray character?)".into(),
+            ));
+        }
         let mut builder = databento::HistoricalClient::builder()
-            .key(key.expose_secret())
+            .key(raw)
             .map_err(|e| RefreshError::Databento(format!("API key: {e}")))?;
         if let Some(url) = base_url {
             let url = url

@@ -110,15 +110,25 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
                 return snap.1.clone();
             }
         }
-        let fresh = match src.cache.all(now).await {
-            Ok(all) => trusted(all, now),
-            Err(e) => {
-                warn!(error = %e, "front-month cache unreadable; the routing table's roll rule decides");
-                Fronts::new()
+        match src.cache.all(now).await {
+            Ok(all) => {
+                let fresh = trusted(all, now);
+                *src.snapshot.lock().unwrap_or_else(|e| e.into_inner()) =
+                    (Some(now), fresh.clone());
+                fresh
             }
-        };
-        *src.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = (Some(now), fresh.clone());
-        fresh
+            Err(e) => {
+                // Keep the copy we have (still bounded by the two-day trust), rather than
+                // flipping to the roll rule for a moment and back.
+                warn!(error = %e, "front-month cache unreadable; keeping the last copy");
+                let snap = src.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+                snap.1
+                    .values()
+                    .filter(|f| now - f.as_of <= shared::front_month::TRUSTED_FOR)
+                    .map(|f| (f.root.clone(), f.clone()))
+                    .collect()
+            }
+        }
     }
 
     /// Processes the batch in order and reports the records to retry.

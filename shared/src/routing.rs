@@ -432,6 +432,14 @@ impl RoutingTable {
         }
         let full_year = contract_year(year, now.year())
             .ok_or_else(|| format!("{:?} is not a contract year", echo(year)))?;
+        // Tradovate names a contract with one year digit: one a decade or more away would be
+        // written as this decade's.
+        if full_year - now.year() >= 9 {
+            return Err(format!(
+                "{} is {full_year}, too far out to name with one year digit",
+                echo(sym)
+            ));
+        }
         let (last, what) = spec.last_trading(full_year, month);
         if now >= last {
             return Err(format!(
@@ -547,6 +555,23 @@ impl FuturesRoot {
             "{root}: months {listed}; a contract stops being front at 00:00 UTC on day {} {when}",
             self.roll_day
         )
+    }
+}
+
+/// Whether `candidate` is a contract of `current`'s root that expires before it (`ESZ6`
+/// before `ESH7`): what a continuous symbol rolled away from. Years by the nearest-year rule
+/// at `now`.
+pub fn is_earlier_contract(candidate: &str, current: &str, now: DateTime<Utc>) -> bool {
+    let parse = |c: &str| -> Option<(String, i32, u32)> {
+        let (head, year) = split_trailing_digits(c);
+        let mut chars = head.chars();
+        let month = month_of_code(chars.next_back()?)?;
+        let root = chars.as_str().to_owned();
+        Some((root, contract_year(year, now.year())?, month))
+    };
+    match (parse(candidate), parse(current)) {
+        (Some((r1, y1, m1)), Some((r2, y2, m2))) => r1 == r2 && (y1, m1) < (y2, m2),
+        _ => false,
     }
 }
 

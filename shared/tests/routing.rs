@@ -409,3 +409,21 @@ fn a_market_data_front_month_replaces_the_roll_rule_and_every_difference_is_repo
         .unwrap();
     assert_eq!(explicit.instrument.as_str(), "ESZ6");
 }
+
+#[test]
+fn a_contract_a_decade_away_is_refused_not_rewritten_as_this_decades() {
+    for s in ["ESZ2036", "ESZ36"] {
+        let reason = refusal(s, "2026-11-30T12:00:00Z");
+        assert!(reason.contains("too far out"), "{s}: {reason}");
+    }
+}
+
+#[test]
+fn only_a_roots_earlier_contracts_are_earlier() {
+    use shared::routing::is_earlier_contract;
+    let now = at("2026-12-14T12:00:00Z");
+    assert!(is_earlier_contract("ESZ6", "ESH7", now));
+    assert!(!is_earlier_contract("ESM7", "ESH7", now), "later");
+    assert!(!is_earlier_contract("ESH7", "ESH7", now), "the same");
+    assert!(!is_earlier_contract("MESZ6", "ESH7", now), "another root");
+}
