@@ -545,3 +545,41 @@ async fn an_older_signal_arriving_after_a_newer_one_is_superseded_without_an_ord
     forced.replay_forced = true;
     assert_eq!(h.executor.execute(&forced).await.unwrap(), Outcome::Filled);
 }
+
+#[tokio::test]
+async fn a_trading_window_in_chicago_time_follows_daylight_saving() {
+    // 08:30-15:00 in Chicago: 14:30-21:00 UTC in November (CST).
+    let risk = r#"
+default_max_position = "10000"
+[classes.fx]
+size = "1000"
+[instruments.EUR_USD]
+windows = ["Mon-Fri 08:30-15:00 America/Chicago"]
+"#;
+    let h = support::harness_with_risk(false, risk).await;
+    // 13:40 UTC would be inside the window in summer (CDT), but is 07:40 in Chicago now.
+    h.clock.advance(Duration::minutes(-54));
+    let mut early = intent(Action::ShortEntry, 2);
+    early.signal_time = shared::clock::Clock::now(&h.clock);
+    assert_eq!(h.executor.execute(&early).await.unwrap(), Outcome::Refused);
+    let reason = h
+        .journal
+        .signal(&early.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(reason.contains("outside its trading windows"), "{reason}");
+    assert!(h.fake.order_requests().is_empty());
+    // 14:32 UTC is 08:32 in Chicago: inside.
+    h.clock.advance(Duration::minutes(54));
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::LongEntry, 3))
+            .await
+            .unwrap(),
+        Outcome::Filled
+    );
+    assert_eq!(h.fake.order_requests().len(), 1);
+}
