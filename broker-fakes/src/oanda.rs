@@ -975,9 +975,15 @@ async fn transactions_since(
             format!("transactions/sinceid needs a TransactionID in id, got {id:?}"),
         );
     };
+    transaction_list(&inner, since.saturating_add(1)..)
+}
+
+/// `{transactions, lastTransactionID}` for the transactions with ids in `ids`, oldest first:
+/// the answer of `sinceid` and of `idrange`.
+fn transaction_list(inner: &Inner, ids: impl std::ops::RangeBounds<u64>) -> Response {
     let list: Vec<Value> = inner
         .transactions
-        .range(since.saturating_add(1)..)
+        .range(ids)
         .map(|(_, t)| t.clone())
         .collect();
     axum::Json(json!({"transactions": list, "lastTransactionID": inner.next_tx.to_string()}))
@@ -1063,13 +1069,7 @@ async fn transactions_idrange(
             format!("transactions/idrange needs TransactionIDs, got {from:?}..{to:?}"),
         );
     };
-    let list: Vec<Value> = inner
-        .transactions
-        .range(a..=b)
-        .map(|(_, t)| t.clone())
-        .collect();
-    axum::Json(json!({"transactions": list, "lastTransactionID": inner.next_tx.to_string()}))
-        .into_response()
+    transaction_list(&inner, a..=b)
 }
 
 async fn transaction(

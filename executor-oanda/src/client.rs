@@ -7,7 +7,7 @@ use crate::models::*;
 use backon::{ExponentialBuilder, Retryable};
 use executor_runtime::http::{self, ReadFailure, describe};
 use reqwest::{Method, StatusCode};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -47,27 +47,6 @@ pub struct InstrumentRules {
     pub maximum_order_units: Option<Decimal>,
     /// `maximumPositionSize`; `None` when not given or `0` (no maximum).
     pub maximum_position_size: Option<Decimal>,
-}
-
-impl InstrumentRules {
-    /// `units` cut toward zero to the instrument's precision.
-    pub fn truncate(&self, units: Decimal) -> Decimal {
-        units.round_dp_with_strategy(self.precision, RoundingStrategy::ToZero)
-    }
-
-    /// The reject reason OANDA would give for `units`, if any.
-    pub fn violation(&self, units: Decimal) -> Option<&'static str> {
-        let size = units.abs();
-        if units.normalize().scale() > self.precision {
-            Some("UNITS_PRECISION_EXCEEDED")
-        } else if size < self.minimum_trade_size {
-            Some("UNITS_MIMIMUM_NOT_MET")
-        } else if self.maximum_order_units.is_some_and(|max| size > max) {
-            Some("UNITS_LIMIT_EXCEEDED")
-        } else {
-            None
-        }
-    }
 }
 
 /// What an order request (create or close) came to.

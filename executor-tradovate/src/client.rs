@@ -405,11 +405,6 @@ impl TradovateClient {
         Ok(ids)
     }
 
-    /// Every order of the user's accounts (`GET /order/list`).
-    pub async fn orders(&self, token: &SecretString) -> Result<Vec<Order>, TvError> {
-        self.read("/order/list", token).await
-    }
-
     /// The orders of one account (`GET /order/deps?masterid=<accountId>`).
     pub async fn account_orders(
         &self,
@@ -434,11 +429,6 @@ impl TradovateClient {
     /// Every command of the user (`GET /command/list`).
     pub async fn commands(&self, token: &SecretString) -> Result<Vec<Command>, TvError> {
         self.read("/command/list", token).await
-    }
-
-    /// One command by id (`GET /command/item?id=`).
-    pub async fn command(&self, token: &SecretString, id: i64) -> Result<Command, TvError> {
-        self.read(&format!("/command/item?id={id}"), token).await
     }
 
     pub async fn fills(&self, token: &SecretString, order_id: i64) -> Result<Vec<Fill>, TvError> {
