@@ -282,6 +282,33 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             Err(e) => Err(sdk_error("release", e)),
         }
     }
+
+    async fn hand_over(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, pk(key))
+            .update_expression("SET #lease = :now_ms")
+            .condition_expression("#status = :in_progress AND #lease > :now_ms")
+            .expression_attribute_names("#status", STATUS)
+            .expression_attribute_names("#lease", LEASE_UNTIL)
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(()),
+            // Completed, gone, or already expired: nothing to hand over.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error("hand over", e)),
+        }
+    }
 }
 
 /// Creates the idempotency table (on demand, `pk` string key, TTL on `expires_at`) unless it

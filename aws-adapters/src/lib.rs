@@ -7,11 +7,13 @@
 pub mod dynamodb;
 pub mod front_months;
 pub mod health;
+pub mod redelivery;
 pub mod sns;
 pub mod tokens;
 
 pub use dynamodb::DynamoIdempotencyStore;
 pub use health::DynamoHealthStore;
+pub use redelivery::{AfterBatch, redeliver_soon};
 pub use sns::SnsNotifier;
 
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};

@@ -181,6 +181,42 @@ async fn release_frees_an_in_progress_record_but_keeps_a_completed_one() {
 }
 
 #[tokio::test]
+async fn a_handed_over_lease_is_taken_over_at_once_and_a_completed_record_is_kept() {
+    let (store, _) = store().await;
+    let lease = t0() + Duration::seconds(60);
+    store.claim(&key(), t0(), lease).await.unwrap();
+    let failed_at = t0() + Duration::seconds(2);
+    store.hand_over(&key(), failed_at).await.unwrap();
+    // A second later, well inside the original lease: the retry reconciles instead of waiting.
+    let retry = failed_at + Duration::seconds(1);
+    assert_eq!(
+        store
+            .claim(&key(), retry, retry + Duration::seconds(60))
+            .await
+            .unwrap(),
+        Claim::TakenOver
+    );
+    store
+        .complete(&key(), Outcome::Filled, t0() + Duration::days(7))
+        .await
+        .unwrap();
+    store.hand_over(&key(), retry).await.unwrap();
+    assert_eq!(
+        store.claim(&key(), retry, lease).await.unwrap(),
+        Claim::Completed {
+            outcome: Outcome::Filled
+        }
+    );
+    // Never claimed: nothing to hand over, and no record is created.
+    let never_claimed = key_of(Broker::Oanda, "101-004-1-001", "never");
+    store.hand_over(&never_claimed, retry).await.unwrap();
+    assert_eq!(
+        store.claim(&never_claimed, retry, lease).await.unwrap(),
+        Claim::Acquired
+    );
+}
+
+#[tokio::test]
 async fn ten_concurrent_claims_have_exactly_one_winner() {
     let (store, _) = store().await;
     // Several rounds, because one lucky round proves little about a race.

@@ -23,5 +23,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Arc::new(SystemClock),
         ClientSettings::default(),
     )?;
-    executor_lambda::run(common.executor(CoinbaseVenue::new(client, SystemClock))).await
+    executor_lambda::run(common, CoinbaseVenue::new(client, SystemClock)).await
 }

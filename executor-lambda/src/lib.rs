@@ -121,6 +121,9 @@ pub struct Common {
     /// `DEAD_LETTER_QUEUE_URL`: the broker queue's FIFO dead-letter queue, where a signal
     /// whose outcome stays unknown is sent (optional: unset, it is completed `unknown`).
     dead_letters: Option<Arc<dyn shared::ports::DeadLetterQueue>>,
+    /// `SOURCE_QUEUE_URL`: the broker queue this executor consumes, where failed records are
+    /// made visible again within seconds (optional: unset, they wait out the queue's timeout).
+    source_queue_url: Option<String>,
     settings: ExecutorSettings,
 }
 
@@ -204,6 +207,7 @@ impl Common {
             )) as Arc<dyn shared::ports::DeadLetterQueue>
         });
         Ok(Self {
+            source_queue_url: env.optional("SOURCE_QUEUE_URL"),
             dead_letters,
             health,
             sdk,
@@ -251,15 +255,30 @@ impl Common {
     }
 }
 
-/// The Lambda loop: SQS batches in, partial batch responses out.
-pub async fn run<V: Venue>(executor: DeployedExecutor<V>) -> Result<(), lambda_runtime::Error> {
-    let executor = &executor;
+/// The Lambda loop: SQS batches in, partial batch responses out; failed records are made
+/// visible again within seconds on `SOURCE_QUEUE_URL` (the broker queue) and counted in the
+/// `RecordFailures` metric.
+pub async fn run<V: Venue>(common: Common, venue: V) -> Result<(), lambda_runtime::Error> {
+    let after = aws_adapters::AfterBatch::new(
+        aws_sdk_sqs::Client::new(&common.sdk),
+        common.source_queue_url.clone(),
+        &format!("executor-{}", venue.broker()),
+    );
+    let executor = common.executor(venue);
+    let (executor, after) = (&executor, &after);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let deadline = executor_runtime::processor::usable_deadline(
             event.context.deadline(),
             std::time::SystemTime::now(),
         );
-        async move { executor.handle_batch(event.payload, deadline).await }
+        async move {
+            let response = executor
+                .handle_batch(event.payload.clone(), deadline)
+                .await?;
+            let now = shared::clock::Clock::now(&SystemClock).timestamp_millis();
+            after.run(&event.payload, &response, now).await;
+            Ok::<_, executor_runtime::processor::MissingMessageId>(response)
+        }
     }))
     .await
 }

@@ -21,5 +21,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         &settings.account,
         ClientSettings::default(),
     )?;
-    executor_lambda::run(common.executor(OandaVenue::new(client, SystemClock))).await
+    executor_lambda::run(common, OandaVenue::new(client, SystemClock)).await
 }

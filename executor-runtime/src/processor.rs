@@ -269,7 +269,27 @@ where
         }
     }
 
+    /// Journals, alarms and completes an execution. When any of that fails the record comes
+    /// back (within seconds: see `fifo_batch::retry_delay`), so this attempt hands its lease
+    /// over: the redelivery takes over and reconciles by lookup at once instead of finding
+    /// the lease busy until it runs out, which would spend the retries and dead-letter it.
     async fn finish(
+        &self,
+        intent: &OrderIntent,
+        key: &IdempotencyKey,
+        execution: Execution,
+        start: DateTime<Utc>,
+    ) -> Result<Outcome, RecordError> {
+        let result = self.record(intent, key, execution, start).await;
+        if result.is_err()
+            && let Err(e) = self.store.hand_over(key, self.clock.now()).await
+        {
+            warn!(error = %e, "could not hand the lease over; the retry waits for it to end");
+        }
+        result
+    }
+
+    async fn record(
         &self,
         intent: &OrderIntent,
         key: &IdempotencyKey,

@@ -29,5 +29,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         SystemClock,
         VenueSettings::default(),
     );
-    executor_lambda::run(common.executor(venue)).await
+    executor_lambda::run(common, venue).await
 }

@@ -101,6 +101,78 @@ where
     Ok((response, errors))
 }
 
+/// How long a failed record stays invisible before it comes back, by its
+/// `ApproximateReceiveCount` (1 on the first receive): 1 s, 2 s, 4 s, then 8 s.
+///
+/// Without this, a failed record comes back only after the queue's visibility timeout (six
+/// times the consumer's timeout: minutes), far past a signal's 30-second staleness limit, and
+/// its message group stays blocked meanwhile. Four retries spend 15 s of waiting, so a
+/// transient fault (an unreachable store, a throttle, a held lease) clears inside the budget.
+pub fn retry_delay(receive_count: u32) -> Duration {
+    Duration::from_secs(1u64 << receive_count.saturating_sub(1).min(3))
+}
+
+/// One failed record to make visible again soon: its receipt handle and the delay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redelivery {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub delay: Duration,
+}
+
+/// The redeliveries of a batch response: every record reported failed, with the delay of
+/// [`retry_delay`]. Every failed record of a group is included, not only the first, because a
+/// FIFO group stays blocked while any of its messages is in flight (Amazon SQS Developer
+/// Guide, "FIFO queue message grouping"). A record without a receipt handle is left to the
+/// queue's visibility timeout.
+pub fn redeliveries(event: &SqsEvent, response: &SqsBatchResponse) -> Vec<Redelivery> {
+    let failed: HashSet<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    event
+        .records
+        .iter()
+        .filter_map(|r| {
+            let id = r.message_id.as_deref()?;
+            if !failed.contains(id) {
+                return None;
+            }
+            let count = r
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse::<u32>().ok())
+                .unwrap_or(1);
+            Some(Redelivery {
+                message_id: id.to_owned(),
+                receipt_handle: r.receipt_handle.clone()?,
+                delay: retry_delay(count),
+            })
+        })
+        .collect()
+}
+
+/// The CloudWatch embedded-metric line for `count` records a function reported failed:
+/// metric `RecordFailures` (Count) in namespace `TvPipeline`, without dimensions so the whole
+/// deployment is one metric (and one alarm); the function is a plain property of the line.
+/// `at_ms` is the time in milliseconds since the epoch.
+pub fn record_failures_line(function: &str, count: usize, at_ms: i64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": at_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "TvPipeline",
+                "Dimensions": [[]],
+                "Metrics": [{"Name": "RecordFailures", "Unit": "Count"}],
+            }],
+        },
+        "Function": function,
+        "RecordFailures": count,
+    })
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -169,6 +241,64 @@ mod tests {
         let (failed, seen) = run(&ev).await;
         assert_eq!(failed, ["2", "4"]);
         assert_eq!(seen, ["a1", "fail a2", "b1", "b2"]);
+    }
+
+    #[test]
+    fn the_retry_delay_doubles_by_receive_count_and_stays_inside_the_staleness_budget() {
+        let delays: Vec<u64> = (0..=7).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(delays, [1, 1, 2, 4, 8, 8, 8, 8]);
+        // Four retries (receives 1 to 4) wait 15 s in all: half the 30 s limit.
+        assert_eq!((1..=4).map(|n| retry_delay(n).as_secs()).sum::<u64>(), 15);
+    }
+
+    #[tokio::test]
+    async fn every_failed_record_is_redelivered_with_its_receive_counts_delay() {
+        let mut ev = event(&[
+            ("1", Some("A"), "a1"),
+            ("2", Some("A"), "fail a2"),
+            ("3", Some("B"), "b1"),
+            ("4", Some("A"), "a3"),
+        ]);
+        for (i, r) in ev.records.iter_mut().enumerate() {
+            r.receipt_handle = Some(format!("rh{}", i + 1));
+            r.attributes
+                .insert("ApproximateReceiveCount".into(), (i + 1).to_string());
+        }
+        let resp = process(&ev, None, |r| {
+            let fail = r.body.as_deref().unwrap_or_default().starts_with("fail");
+            async move { if fail { Err("boom") } else { Ok(()) } }
+        })
+        .await
+        .unwrap();
+        let plan = redeliveries(&ev, &resp);
+        assert_eq!(
+            plan,
+            [
+                Redelivery {
+                    message_id: "2".into(),
+                    receipt_handle: "rh2".into(),
+                    delay: Duration::from_secs(2),
+                },
+                Redelivery {
+                    message_id: "4".into(),
+                    receipt_handle: "rh4".into(),
+                    delay: Duration::from_secs(8),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_failure_metric_line_is_embedded_metric_format_without_dimensions() {
+        let line: serde_json::Value =
+            serde_json::from_str(&record_failures_line("router \"x\"", 3, 1_700_000_000_000))
+                .unwrap();
+        assert_eq!(line["RecordFailures"], 3);
+        assert_eq!(line["Function"], "router \"x\"");
+        let cw = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cw["Namespace"], "TvPipeline");
+        assert_eq!(cw["Dimensions"], serde_json::json!([[]]));
+        assert_eq!(cw["Metrics"][0]["Name"], "RecordFailures");
     }
 
     #[tokio::test]

@@ -16,6 +16,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let cfg = RouterConfig::from_env(&ProcessEnv)?;
     let sdk = load_sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
+    // The signals queue, whose failed records are made visible again within seconds.
+    let after = aws_adapters::AfterBatch::new(
+        sqs.clone(),
+        shared::config::Env::optional(&ProcessEnv, "SOURCE_QUEUE_URL"),
+        "router",
+    );
     let queues = BrokerQueues {
         oanda: SqsFifoQueue::new(sqs.clone(), cfg.oanda_queue_url),
         tradovate: SqsFifoQueue::new(sqs.clone(), cfg.tradovate_queue_url),
@@ -30,8 +36,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let deadline =
             fifo_batch::usable_deadline(event.context.deadline(), std::time::SystemTime::now());
-        let router = &router;
-        async move { router.handle_batch(event.payload, deadline).await }
+        let (router, after) = (&router, &after);
+        async move {
+            let response = router.handle_batch(event.payload.clone(), deadline).await?;
+            let now = shared::clock::Clock::now(&SystemClock).timestamp_millis();
+            after.run(&event.payload, &response, now).await;
+            Ok::<_, fifo_batch::MissingMessageId>(response)
+        }
     }))
     .await
 }

@@ -80,6 +80,16 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         Ok(())
     }
 
+    async fn hand_over(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut records = lock(&self.records);
+        if let Some(Record::InProgress { lease_until }) = records.get_mut(key)
+            && *lease_until > now
+        {
+            *lease_until = now;
+        }
+        Ok(())
+    }
+
     async fn advance(
         &self,
         key: &InstrumentKey,

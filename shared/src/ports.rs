@@ -139,6 +139,17 @@ pub trait IdempotencyStore: Send + Sync {
     /// not wait out the lease. Never called once an order may have left.
     fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Ends an in-progress record's lease at `now` without completing it, so the next claim
+    /// is `TakenOver` at once (and reconciles by lookup) instead of `Busy` until the lease
+    /// runs out. Called by an attempt that may have sent orders and then failed (a journal
+    /// write, say): its record comes back within seconds, well inside the lease. A completed
+    /// or absent record is left alone.
+    fn hand_over(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Records `signal_time` (the alert's `timenow`) as the latest signal of the instrument,
     /// unless a later one is recorded: then answers that later time and records nothing.
     /// Equal times are not later: two alerts of the same second both execute, in arrival
@@ -182,6 +193,14 @@ impl<T: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<T> {
 
     fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).release(key)
+    }
+
+    fn hand_over(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).hand_over(key, now)
     }
 
     fn advance(

@@ -108,6 +108,13 @@ impl IdempotencyStore for SimStore {
         Ok(())
     }
 
+    async fn hand_over(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.crash.gate("before store.hand_over").await;
+        self.inner.hand_over(key, now).await?;
+        self.crash.gate("after store.hand_over").await;
+        Ok(())
+    }
+
     async fn advance(
         &self,
         key: &InstrumentKey,
