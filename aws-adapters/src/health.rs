@@ -8,7 +8,9 @@
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
-use shared::health::{BrokerHealth, FailureKind, HealthError, HealthEvent, HealthStore};
+use shared::health::{
+    BrokerHealth, FailureKind, HealthError, HealthEvent, HealthStore, NotifyGate,
+};
 use shared::routing::Broker;
 
 const PK: &str = "pk";
@@ -138,4 +140,57 @@ pub async fn create_health_table(
     crate::dynamodb::create_pk_table(client, name)
         .await
         .map_err(HealthError)
+}
+
+/// The mail rate limit on the broker's health item: `notified_at` (the last mail, RFC 3339)
+/// and `held_back` (mails not sent since). Both updates are single conditional or atomic
+/// `UpdateItem` calls, so concurrent executors agree on who mails.
+impl NotifyGate for DynamoHealthStore {
+    async fn admit(
+        &self,
+        broker: Broker,
+        now: DateTime<Utc>,
+        min_interval: chrono::Duration,
+    ) -> Result<Option<u64>, HealthError> {
+        let key = AttributeValue::S(broker.as_str().to_owned());
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, key.clone())
+            .update_expression("SET notified_at = :now, held_back = :zero")
+            .condition_expression("attribute_not_exists(notified_at) OR notified_at <= :cutoff")
+            .expression_attribute_values(":now", AttributeValue::S(stamp(now)))
+            .expression_attribute_values(":cutoff", AttributeValue::S(stamp(now - min_interval)))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await;
+        match claimed {
+            Ok(out) => Ok(Some(
+                out.attributes
+                    .as_ref()
+                    .and_then(|old| old.get("held_back"))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+            )),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key(PK, key)
+                    .update_expression("ADD held_back :one")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .send()
+                    .await
+                    .map_err(|e| error(&self.table, "count a held-back mail", e))?;
+                Ok(None)
+            }
+            Err(e) => Err(error(&self.table, "claim a mail", e)),
+        }
+    }
 }

@@ -81,3 +81,44 @@ async fn a_missing_table_is_an_error_naming_it() {
         .unwrap_err();
     assert!(e.to_string().contains("no-such-health-table"), "{e}");
 }
+
+#[tokio::test]
+async fn the_mail_gate_admits_one_per_interval_per_broker_and_counts_the_rest() {
+    use shared::health::NotifyGate;
+    let s = store().await;
+    let every = chrono::Duration::minutes(15);
+    assert_eq!(
+        s.admit(Broker::Oanda, t("00:00"), every).await.unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        s.admit(Broker::Oanda, t("01:00"), every).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.admit(Broker::Oanda, t("14:59"), every).await.unwrap(),
+        None
+    );
+    // Another broker has its own interval.
+    assert_eq!(
+        s.admit(Broker::Coinbase, t("02:00"), every).await.unwrap(),
+        Some(0)
+    );
+    // The gate lives on the health item and leaves the health fields alone.
+    s.record(Broker::Oanda, t("03:00"), HealthEvent::Success)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.admit(Broker::Oanda, t("15:00"), every).await.unwrap(),
+        Some(2),
+        "two held back since the last mail"
+    );
+    assert_eq!(
+        s.admit(Broker::Oanda, t("16:00"), every).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.read(Broker::Oanda).await.unwrap().last_success,
+        Some(t("03:00"))
+    );
+}

@@ -9,6 +9,7 @@ use chrono::Duration;
 use executor_runtime::health::Recorded;
 use executor_runtime::killswitch::{KillSwitch, ParameterKillSwitch, StaticKillSwitch};
 use executor_runtime::metrics::StdoutMetrics;
+use executor_runtime::notify::{MemoryNotifyGate, RateLimited};
 use executor_runtime::processor::{Executor, ExecutorSettings};
 use executor_runtime::risk::RiskConfig;
 use executor_runtime::venue::Venue;
@@ -17,6 +18,7 @@ use secrecy::SecretString;
 use shared::clock::SystemClock;
 use shared::config::{ConfigError, Env};
 use shared::execution::{JournalError, OrderRecord, SignalRecord, TradeJournal};
+use shared::health::NotifyGate;
 use shared::ports::SecretStore;
 use shared::signal::SignalId;
 use std::sync::Arc;
@@ -99,11 +101,36 @@ impl KillSwitch for DeployedKillSwitch {
 /// A venue with its results recorded in the health table (when `HEALTH_TABLE` is set).
 pub type DeployedVenue<V> = Recorded<V, Option<DynamoHealthStore>, SystemClock>;
 
+/// Where the mail rate limit is kept: the health table when there is one (shared by every
+/// container), else this container's memory.
+#[derive(Debug)]
+pub enum DeployedGate {
+    Table(DynamoHealthStore),
+    Memory(MemoryNotifyGate),
+}
+
+impl NotifyGate for DeployedGate {
+    async fn admit(
+        &self,
+        broker: shared::routing::Broker,
+        now: chrono::DateTime<chrono::Utc>,
+        min_interval: Duration,
+    ) -> Result<Option<u64>, shared::health::HealthError> {
+        match self {
+            Self::Table(t) => t.admit(broker, now, min_interval).await,
+            Self::Memory(m) => m.admit(broker, now, min_interval).await,
+        }
+    }
+}
+
+/// Failure mails through SNS, at most one per broker every `NOTIFY_MIN_INTERVAL_SECS`.
+pub type DeployedNotifier = RateLimited<SnsNotifier, DeployedGate, SystemClock>;
+
 pub type DeployedExecutor<V> = Executor<
     DeployedVenue<V>,
     DynamoIdempotencyStore,
     DeployedJournal,
-    SnsNotifier,
+    DeployedNotifier,
     DeployedKillSwitch,
     SystemClock,
 >;
@@ -115,6 +142,9 @@ pub struct Common {
     store: DynamoIdempotencyStore,
     journal: DeployedJournal,
     notifier: SnsNotifier,
+    /// `NOTIFY_MIN_INTERVAL_SECS` (default 900): the least time between two failure mails
+    /// of this broker.
+    notify_interval: Duration,
     kill_switch: DeployedKillSwitch,
     /// `HEALTH_TABLE`: where the status endpoints read each broker's last success/failure.
     pub health: Option<DynamoHealthStore>,
@@ -206,7 +236,15 @@ impl Common {
                 url,
             )) as Arc<dyn shared::ports::DeadLetterQueue>
         });
+        let notify_interval = Duration::seconds(env.parsed_or(
+            "NOTIFY_MIN_INTERVAL_SECS",
+            executor_runtime::notify::DEFAULT_MIN_INTERVAL.num_seconds(),
+        )?);
+        if notify_interval < Duration::zero() {
+            return Err(invalid("NOTIFY_MIN_INTERVAL_SECS", "must not be negative"));
+        }
         Ok(Self {
+            notify_interval,
             source_queue_url: env.optional("SOURCE_QUEUE_URL"),
             dead_letters,
             health,
@@ -237,6 +275,11 @@ impl Common {
     }
 
     pub fn executor<V: Venue>(self, venue: V) -> DeployedExecutor<V> {
+        let broker = venue.broker();
+        let gate = match &self.health {
+            Some(table) => DeployedGate::Table(table.clone()),
+            None => DeployedGate::Memory(MemoryNotifyGate::default()),
+        };
         Executor {
             dead_letters: self.dead_letters,
             venue: Recorded {
@@ -246,7 +289,13 @@ impl Common {
             },
             store: self.store,
             journal: self.journal,
-            notifier: self.notifier,
+            notifier: RateLimited {
+                inner: self.notifier,
+                gate,
+                clock: SystemClock,
+                broker,
+                min_interval: self.notify_interval,
+            },
             kill_switch: self.kill_switch,
             clock: SystemClock,
             metrics: Arc::new(StdoutMetrics),

@@ -7,6 +7,7 @@ use shared::ports::{SecretError, SecretStore};
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tracing::warn;
 
 pub trait KillSwitch: Send + Sync {
     /// `Err` when the state cannot be read: the caller retries later rather than trade blind.
@@ -24,7 +25,9 @@ impl KillSwitch for StaticKillSwitch {
 }
 
 /// A parameter (SSM in AWS) holding `on`/`true`/`1` to engage, read at most every `ttl`.
-/// A missing parameter means disengaged.
+/// Any other value (`off`) lets signals trade. A missing parameter means engaged: the
+/// deployment creates it engaged, so its absence means a wrong name or a deleted parameter,
+/// and trading blind on a typo is the wrong way to fail.
 #[derive(Debug)]
 pub struct ParameterKillSwitch<S> {
     store: S,
@@ -57,10 +60,75 @@ impl<S: SecretStore> KillSwitch for ParameterKillSwitch<S> {
                 value.expose_secret().trim().to_ascii_lowercase().as_str(),
                 "on" | "true" | "1"
             ),
-            Err(SecretError::NotFound { .. }) => false,
+            Err(SecretError::NotFound { .. }) => {
+                warn!(
+                    parameter = %self.name,
+                    "kill switch parameter does not exist: trading is halted until it is set to off"
+                );
+                true
+            }
             Err(e) => return Err(e.to_string()),
         };
         *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), state));
         Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+    use std::collections::HashMap;
+
+    struct Params(Mutex<HashMap<String, String>>, bool);
+
+    impl SecretStore for Params {
+        async fn secret(&self, name: &str) -> Result<SecretString, SecretError> {
+            if self.1 {
+                return Err(SecretError::Unavailable {
+                    name: name.into(),
+                    reason: "throttled".into(),
+                });
+            }
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(name)
+                .map(|v| SecretString::from(v.clone()))
+                .ok_or(SecretError::NotFound { name: name.into() })
+        }
+    }
+
+    fn switch(value: Option<&str>) -> ParameterKillSwitch<Params> {
+        let mut map = HashMap::new();
+        if let Some(v) = value {
+            map.insert("/tv-pipeline/kill-switch".to_owned(), v.to_owned());
+        }
+        ParameterKillSwitch::new(
+            Params(Mutex::new(map), false),
+            "/tv-pipeline/kill-switch",
+            Duration::ZERO,
+        )
+    }
+
+    #[tokio::test]
+    async fn on_true_1_and_a_missing_parameter_engage_and_off_releases() {
+        for v in ["on", "ON ", "true", "1"] {
+            assert_eq!(switch(Some(v)).engaged().await, Ok(true), "{v}");
+        }
+        assert_eq!(switch(None).engaged().await, Ok(true), "missing parameter");
+        for v in ["off", "false", "0"] {
+            assert_eq!(switch(Some(v)).engaged().await, Ok(false), "{v}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_parameter_is_an_error_not_a_guess() {
+        let k = ParameterKillSwitch::new(
+            Params(Mutex::new(HashMap::new()), true),
+            "/tv-pipeline/kill-switch",
+            Duration::ZERO,
+        );
+        assert!(k.engaged().await.is_err());
     }
 }

@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod killswitch;
 pub mod metrics;
+pub mod notify;
 pub mod paper;
 pub mod plan;
 pub mod processor;

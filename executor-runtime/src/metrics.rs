@@ -60,37 +60,111 @@ pub struct StageLatencies {
     pub broker_ms: Option<i64>,
 }
 
+/// One executed signal as an embedded-metric line. Only what the deployed dashboard and alarms
+/// read is a metric, because each metric (name × dimension values) is billed monthly:
+/// `Signals` by `Broker` and `Outcome` (the outcome mix, and the heartbeat alarm on `filled`),
+/// and `SignalToExecutorMs` and `BrokerMs` by `Broker` alone. The two middle stages
+/// (`ReceivedToExecutorMs`, `RoutedToExecutorMs`) stay on the line as plain properties,
+/// searchable in CloudWatch Logs Insights at no metric cost.
 pub fn outcome_line(
     broker: Broker,
     outcome: Outcome,
     lat: StageLatencies,
     at: DateTime<Utc>,
 ) -> String {
-    let mut metrics = vec![json!({"Name": "Signals", "Unit": "Count"})];
+    let mut latency_metrics = Vec::new();
     let mut doc = json!({
         "Broker": broker.as_str(),
         "Outcome": serde_json::to_value(outcome).unwrap_or_default(),
         "Signals": 1,
     });
     let fields = [
-        ("SignalToExecutorMs", lat.signal_to_executor_ms),
-        ("ReceivedToExecutorMs", lat.received_to_executor_ms),
-        ("RoutedToExecutorMs", lat.routed_to_executor_ms),
-        ("BrokerMs", lat.broker_ms),
+        ("SignalToExecutorMs", lat.signal_to_executor_ms, true),
+        ("ReceivedToExecutorMs", lat.received_to_executor_ms, false),
+        ("RoutedToExecutorMs", lat.routed_to_executor_ms, false),
+        ("BrokerMs", lat.broker_ms, true),
     ];
-    for (name, value) in fields {
+    for (name, value, metric) in fields {
         if let Some(v) = value {
-            metrics.push(json!({"Name": name, "Unit": "Milliseconds"}));
+            if metric {
+                latency_metrics.push(json!({"Name": name, "Unit": "Milliseconds"}));
+            }
             doc[name] = json!(v);
         }
     }
+    let mut directives = vec![json!({
+        "Namespace": NAMESPACE,
+        "Dimensions": [["Broker", "Outcome"]],
+        "Metrics": [{"Name": "Signals", "Unit": "Count"}],
+    })];
+    if !latency_metrics.is_empty() {
+        directives.push(json!({
+            "Namespace": NAMESPACE,
+            "Dimensions": [["Broker"]],
+            "Metrics": latency_metrics,
+        }));
+    }
     doc["_aws"] = json!({
         "Timestamp": at.timestamp_millis(),
-        "CloudWatchMetrics": [{
-            "Namespace": NAMESPACE,
-            "Dimensions": [["Broker", "Outcome"]],
-            "Metrics": metrics,
-        }],
+        "CloudWatchMetrics": directives,
     });
     doc.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_signals_carries_the_outcome_and_only_two_latencies_are_metrics() {
+        let at: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let line = outcome_line(
+            Broker::Oanda,
+            Outcome::Filled,
+            StageLatencies {
+                signal_to_executor_ms: Some(900),
+                received_to_executor_ms: Some(400),
+                routed_to_executor_ms: Some(120),
+                broker_ms: Some(85),
+            },
+            at,
+        );
+        let doc: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        assert_eq!(doc["Broker"], "oanda");
+        assert_eq!(doc["Outcome"], "filled");
+        assert_eq!(doc["RoutedToExecutorMs"], 120, "kept as a property");
+        let directives = doc["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let names = |d: &serde_json::Value| -> Vec<String> {
+            d["Metrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| m["Name"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        assert_eq!(directives.len(), 2);
+        assert_eq!(directives[0]["Dimensions"], json!([["Broker", "Outcome"]]));
+        assert_eq!(names(&directives[0]), ["Signals"]);
+        assert_eq!(directives[1]["Dimensions"], json!([["Broker"]]));
+        assert_eq!(names(&directives[1]), ["SignalToExecutorMs", "BrokerMs"]);
+
+        // A refusal has no broker time: the latency directive carries only what exists.
+        let refused = outcome_line(
+            Broker::Oanda,
+            Outcome::Refused,
+            StageLatencies {
+                signal_to_executor_ms: Some(700),
+                ..StageLatencies::default()
+            },
+            at,
+        );
+        let doc: serde_json::Value = serde_json::from_str(&refused).unwrap_or_default();
+        assert_eq!(
+            names(&doc["_aws"]["CloudWatchMetrics"][1]),
+            ["SignalToExecutorMs"]
+        );
+    }
 }

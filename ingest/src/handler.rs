@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::RoutingTable;
-use shared::alert::{Freshness, MAX_BODY_BYTES, RawAlert};
+use shared::alert::{Freshness, MAX_BODY_BYTES, RawAlert, ValidatedAlert};
 use shared::clock::Clock;
 use shared::error::AlertError;
 use shared::health::{HealthState, HealthStore, NoHealth};
@@ -214,6 +214,45 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         out
     }
 
+    /// The alert without the webhook secret: a sender who pastes it into another field (the
+    /// `indicator`, say, besides the path) gets it replaced with `[REDACTED]` in every field
+    /// and in the canonical body, before anything is queued, journaled or logged. Answers the
+    /// fields it was found in (for the reply's warning and a log line that names no value).
+    /// The signal id was computed before, so a resend of the same body deduplicates as usual.
+    ///
+    /// # Errors
+    /// `invalid_field` when the alert no longer reads back once redacted (the secret sat in a
+    /// field with a fixed form); nothing is queued then.
+    fn redact(
+        &self,
+        mut valid: ValidatedAlert,
+    ) -> Result<(ValidatedAlert, Vec<String>), IngestError> {
+        let secret = self.secret.expose_secret();
+        if secret.is_empty() {
+            return Ok((valid, Vec::new()));
+        }
+        let mut canonical: serde_json::Value = match serde_json::from_str(&valid.canonical) {
+            Ok(v) => v,
+            Err(_) => return Ok((valid, Vec::new())),
+        };
+        let mut fields = Vec::new();
+        redact_strings(&mut canonical, secret, "", &mut fields);
+        if fields.is_empty() {
+            return Ok((valid, fields));
+        }
+        warn!(fields = %fields.join(", "), "webhook secret found in the alert body; redacted before queueing");
+        let mut alert = serde_json::to_value(&valid.alert).unwrap_or_default();
+        redact_strings(&mut alert, secret, "", &mut Vec::new());
+        valid.alert = serde_json::from_value(alert).map_err(|_| {
+            IngestError::Alert(AlertError::InvalidField {
+                field: fields.join(", "),
+                expected: "free of the webhook secret",
+            })
+        })?;
+        valid.canonical = canonical.to_string();
+        Ok((valid, fields))
+    }
+
     /// Coarse broker health: times and kinds only, never an error text that could carry an
     /// account id. 503 when degraded, so an uptime check can alarm on the status code alone.
     async fn status(&self, broker: Broker) -> Result<Reply, IngestError> {
@@ -283,7 +322,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         if path_secret.is_none() {
             self.check_secret(raw.passphrase().map(|s| s.expose_secret()))?;
         }
-        let valid = raw.validate()?;
+        let (valid, redacted) = self.redact(raw.validate()?)?;
         let span = info_span!("signal", signal_id = %valid.signal_id);
         async {
             let route = valid.route_and_check(&self.routing, received_at, self.freshness)?;
@@ -319,17 +358,58 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                 group = %group_id,
                 "alert enqueued"
             );
-            Ok(Reply {
-                status: 200,
-                body: json!({
-                    "signal_id": message.signal_id,
-                    "status": "enqueued",
-                    "broker": route.broker,
-                    "instrument": route.instrument,
-                }),
-            })
+            let mut body = json!({
+                "signal_id": message.signal_id,
+                "status": "enqueued",
+                "broker": route.broker,
+                "instrument": route.instrument,
+            });
+            if !redacted.is_empty() {
+                body["warnings"] = json!([format!(
+                    "the webhook secret was found in {} and replaced with [REDACTED] before the \
+                     alert was queued; remove it from the alert message",
+                    redacted.join(", ")
+                )]);
+            }
+            Ok(Reply { status: 200, body })
         }
         .instrument(span)
         .await
+    }
+}
+
+/// Replaces `secret` in every string of `value` (keys are the alert's own field names, never
+/// the sender's text), collecting the dotted paths of the strings that held it.
+fn redact_strings(
+    value: &mut serde_json::Value,
+    secret: &str,
+    path: &str,
+    found: &mut Vec<String>,
+) {
+    match value {
+        serde_json::Value::String(text) if text.contains(secret) => {
+            *text = text.replace(secret, "[REDACTED]");
+            found.push(if path.is_empty() {
+                "the body".into()
+            } else {
+                path.to_owned()
+            });
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                redact_strings(item, secret, &format!("{path}[{i}]"), found);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                redact_strings(item, secret, &child, found);
+            }
+        }
+        _ => {}
     }
 }

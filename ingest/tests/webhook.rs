@@ -272,6 +272,38 @@ async fn a_secret_pasted_into_another_field_is_never_echoed_or_logged() {
     assert!(queue.messages().is_empty());
 }
 
+#[tokio::test]
+async fn a_secret_pasted_into_a_free_text_field_never_reaches_the_queue_or_the_logs() {
+    let (ingest, queue, _) = ingest();
+    let logs = shared::telemetry::CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(shared::telemetry::json_subscriber(logs.clone()));
+    let mut doc = alert("oanda-eurusd-long.json");
+    doc["indicator"] = json!(format!("my strategy {SECRET}"));
+    let (status, reply) = post_doc(&ingest, &doc).await;
+    assert_eq!(status, 200, "{reply}");
+    let warning = reply["warnings"][0].as_str().unwrap();
+    assert!(warning.contains("indicator"), "{warning}");
+    assert!(!reply.to_string().contains(SECRET));
+
+    // The queued message (which the router forwards and the executor journals as raw and
+    // normalized) holds the redacted text in both the alert and the canonical body.
+    let sent = queue.messages();
+    assert_eq!(sent.len(), 1);
+    assert!(!sent[0].body.contains(SECRET), "{}", sent[0].body);
+    let msg: SignalMessage = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!(msg.alert.indicator, "my strategy [REDACTED]");
+    assert!(msg.raw.contains("my strategy [REDACTED]"), "{}", msg.raw);
+    assert_eq!(reply["signal_id"], msg.signal_id.as_str());
+    let text = logs.text();
+    assert!(text.contains("redacted before queueing"), "{text}");
+    assert!(!text.contains(SECRET), "{text}");
+
+    // TradingView resends the same body: the same signal id, deduplicated as before.
+    let (status, again) = post_doc(&ingest, &doc).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["signal_id"], reply["signal_id"]);
+}
+
 /// Posts `doc` with the right secret in the path: (status, reply).
 async fn post_doc(
     ingest: &common::TestIngest,

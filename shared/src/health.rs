@@ -115,6 +115,21 @@ pub trait HealthStore: Send + Sync {
     ) -> impl Future<Output = Result<BrokerHealth, HealthError>> + Send;
 }
 
+/// Port: how often an executor may mail about failed signals (the health table's item of the
+/// broker in AWS, memory locally). One mail per broker per interval, across every container,
+/// so an outage that fails a hundred signals sends one mail that counts them, not a hundred.
+pub trait NotifyGate: Send + Sync {
+    /// Claims the right to notify now. `Ok(Some(n))`: granted, the last notification was at
+    /// least `min_interval` before `now` (or there was none), and `n` were held back since.
+    /// `Ok(None)`: one was sent more recently; this one is counted as held back.
+    fn admit(
+        &self,
+        broker: Broker,
+        now: DateTime<Utc>,
+        min_interval: chrono::Duration,
+    ) -> impl Future<Output = Result<Option<u64>, HealthError>> + Send;
+}
+
 impl<H: HealthStore + ?Sized> HealthStore for std::sync::Arc<H> {
     fn record(
         &self,
