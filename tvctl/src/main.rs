@@ -145,6 +145,11 @@ enum DlqCommand {
         max_age_secs: i64,
         #[arg(long)]
         json: bool,
+        /// Against SQS: append the audit records to this file (JSON lines) instead of the
+        /// journal at `JOURNAL_URL`, for deployments whose database is out of reach
+        /// (`journal=log`, or Aurora in isolated subnets).
+        #[arg(long)]
+        audit_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -214,6 +219,7 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, String> {
             dry_run,
             max_age_secs,
             json,
+            audit_file,
         } => {
             if message_ids.is_empty() && !all {
                 return Err("name the messages to replay, or --all".into());
@@ -221,7 +227,14 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, String> {
             let target = dlq_target(target).await?;
             // Check the audit trail is reachable before anything moves.
             if matches!(target, dlq::Target::Sqs { .. }) {
-                audit_journal().await?;
+                match &audit_file {
+                    Some(path) => {
+                        open_audit_file(path)?;
+                    }
+                    None => {
+                        audit_journal().await?;
+                    }
+                }
             }
             let opts = dlq::ReplayOptions {
                 ids: message_ids,
@@ -232,7 +245,10 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, String> {
                 operator: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
             };
             let (outcomes, audits) = dlq::replay(&target, &opts, now).await?;
-            dlq::audit(&target, &audits).await?;
+            match (&target, &audit_file) {
+                (dlq::Target::Sqs { .. }, Some(path)) => file_audit(path, &audits)?,
+                _ => dlq::audit(&target, &audits).await?,
+            }
             if json {
                 out(&serde_json::to_string(&outcomes).map_err(|e| e.to_string())?);
             } else {
@@ -504,11 +520,45 @@ fn order_line(o: &Value) -> String {
 }
 
 async fn audit_journal() -> Result<journal::AnyJournal, String> {
-    let url = std::env::var("JOURNAL_URL")
-        .map_err(|_| "JOURNAL_URL is not set: SQS replays are audited in the journal".to_owned())?;
+    let url = std::env::var("JOURNAL_URL").map_err(|_| {
+        "no audit trail: SQS replays are audited in the journal at JOURNAL_URL, or with \
+         --audit-file <path> in a local JSON-lines file when the database is out of reach; \
+         nothing was replayed"
+            .to_owned()
+    })?;
     journal::AnyJournal::connect(&url)
         .await
         .map_err(|e| e.to_string())
+}
+
+fn open_audit_file(path: &std::path::Path) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| {
+            format!(
+                "audit file {} cannot be written ({e}); nothing was replayed",
+                path.display()
+            )
+        })
+}
+
+/// Appends one JSON line per audit record and syncs the file before returning.
+fn file_audit(
+    path: &std::path::Path,
+    audits: &[shared::replay::ReplayAudit],
+) -> Result<(), String> {
+    use std::io::Write;
+    let mut file = open_audit_file(path)?;
+    let mut text = String::new();
+    for a in audits {
+        text.push_str(&serde_json::to_string(a).map_err(|e| e.to_string())?);
+        text.push('\n');
+    }
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("audit file {}: {e}", path.display()))
 }
 
 async fn journal_audit(audits: &[shared::replay::ReplayAudit]) -> Result<(), String> {

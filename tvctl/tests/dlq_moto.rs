@@ -79,9 +79,19 @@ fn journal_path() -> String {
 }
 
 fn tvctl(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+    tvctl_with(args, Some(&journal_path()))
+}
+
+/// `tvctl` with `JOURNAL_URL` set to `journal`, or unset (a deployment whose database the
+/// operator cannot reach).
+fn tvctl_with(args: &[&str], journal: Option<&str>) -> (i32, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tvctl"));
+    match journal {
+        Some(url) => cmd.env("JOURNAL_URL", url),
+        None => cmd.env_remove("JOURNAL_URL"),
+    };
+    let out = cmd
         .args(args)
-        .env("JOURNAL_URL", journal_path())
         .env("AWS_ENDPOINT_URL", endpoint())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -310,4 +320,121 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
     let replayed: OrderIntent = serde_json::from_str(got[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(executor.execute(&replayed).await.unwrap(), Outcome::Filled);
     assert_eq!(venue.orders(), 1);
+}
+
+/// The runbook of a deployment without a reachable database (`journal=log`): the executor
+/// dead-lettered a signal whose outcome stayed unknown; the operator lists it, shows it, and
+/// replays it with the audit trail in a local file. Without either audit trail nothing moves.
+#[tokio::test]
+async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_one() {
+    let client = aws_sdk_sqs::Client::new(&local_sdk_config(&endpoint(), "us-east-1").await);
+    let suffix = aws_adapters::unique_name("r");
+    let create = |name: String| {
+        let client = client.clone();
+        async move {
+            client
+                .create_queue()
+                .queue_name(name)
+                .attributes(QueueAttributeName::FifoQueue, "true")
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap()
+        }
+    };
+    let dlq_url = create(format!("coinbase-dlq-{suffix}.fifo")).await;
+    let url = create(format!("coinbase-{suffix}.fifo")).await;
+    let t = Utc::now() - Duration::seconds(2);
+    let intent = OrderIntent {
+        version: INTENT_VERSION,
+        signal_id: SignalId::of_canonical(&format!("runbook-{suffix}")),
+        broker: Broker::Oanda,
+        instrument: Instrument::new("EUR_USD"),
+        action: Action::LongEntry,
+        target: Action::LongEntry.target(),
+        symbol: "EURUSD".into(),
+        exchange: "OANDA".into(),
+        reference_price: Decimal::new(108345, 5),
+        quantity_override: None,
+        signal_time: t,
+        received_at: t,
+        enqueued_at: t,
+        routed_at: t,
+        contract: None,
+        raw: "{}".into(),
+        replay_forced: false,
+    };
+    // What the executor sends for an unknown outcome: the intent, a unique dedup id.
+    client
+        .send_message()
+        .queue_url(&dlq_url)
+        .message_group_id("EUR_USD")
+        .message_deduplication_id(format!("{}-1", intent.signal_id))
+        .message_body(serde_json::to_string(&intent).unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let (code, listing) = tvctl_with(&["dlq", "list", "--queue-url", &dlq_url, "--json"], None);
+    assert_eq!(code, 0, "{listing}");
+    let listed: Value = serde_json::from_str(&listing).unwrap();
+    assert_eq!(listed[0]["signal_id"], intent.signal_id.as_str());
+    let id = listed[0]["message_id"].as_str().unwrap().to_owned();
+    let (code, shown) = tvctl_with(&["dlq", "show", "--queue-url", &dlq_url, &id], None);
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains(intent.signal_id.as_str()), "{shown}");
+
+    let replay = |audit: Option<&str>| {
+        let mut args = vec![
+            "dlq",
+            "replay",
+            "--queue-url",
+            &dlq_url,
+            "--source-url",
+            &url,
+            &id,
+        ];
+        if let Some(path) = audit {
+            args.extend(["--audit-file", path]);
+        }
+        args.iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<String>>()
+    };
+
+    // No JOURNAL_URL and no --audit-file: refused, naming both, and nothing moved.
+    let args = replay(None);
+    let (code, out) = tvctl_with(&args.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("--audit-file") && out.contains("JOURNAL_URL"),
+        "{out}"
+    );
+    assert!(receive(&client, &url).await.is_empty());
+
+    let audit = std::env::temp_dir().join(format!("replays-{suffix}.jsonl"));
+    let _ = std::fs::remove_file(&audit);
+    let audit_path = audit.to_string_lossy().into_owned();
+    let args = replay(Some(&audit_path));
+    let (code, out) = tvctl_with(&args.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("replayed"), "{out}");
+    let lines: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["message_id"], id.as_str());
+    assert_eq!(lines[0]["signal_id"], intent.signal_id.as_str());
+    assert_eq!(lines[0]["result"], "replayed");
+
+    let got = receive(&client, &url).await;
+    assert_eq!(got.len(), 1, "the source queue holds the replay");
+    let back: OrderIntent = serde_json::from_str(got[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(back.signal_id, intent.signal_id);
+    let (_, left) = tvctl_with(&["dlq", "list", "--queue-url", &dlq_url, "--json"], None);
+    assert_eq!(serde_json::from_str::<Value>(&left).unwrap(), json!([]));
+    let _ = std::fs::remove_file(&audit);
 }
