@@ -454,6 +454,15 @@ impl SqliteJournal {
     }
 }
 
+/// How long a journal session may sit idle before PostgreSQL closes it: one minute, well under
+/// Aurora's shortest auto-pause delay (five minutes).
+#[cfg(feature = "postgres")]
+pub const IDLE_SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The `application_name` of the journal's PostgreSQL sessions.
+#[cfg(feature = "postgres")]
+pub const APPLICATION_NAME: &str = "tv-pipeline-journal";
+
 #[cfg(feature = "postgres")]
 impl PgJournal {
     /// PostgreSQL prepares one statement at a time: the rows go one after another.
@@ -553,8 +562,30 @@ impl PgJournal {
     /// for a paused Aurora (about 15 s to resume), whose first write, made after the broker
     /// call, may wait instead.
     pub async fn connect(url: &str) -> Result<Self, JournalError> {
+        Self::connect_with_idle_timeout(url, IDLE_SESSION_TIMEOUT).await
+    }
+
+    /// [`Self::connect`] with each session closed by the server after `idle` without a
+    /// statement (PostgreSQL 14+ `idle_session_timeout`, set per session at connect, so no
+    /// server setting is needed). Aurora Serverless v2 pauses only while no session is open,
+    /// and a Lambda container frozen between invocations would otherwise hold its pooled
+    /// connections open for as long as it lives. The pool checks a connection before handing
+    /// it out and opens a new one in place of a closed one. The pool itself lets connections
+    /// go a little earlier, so a thawed container rarely meets a closed one.
+    ///
+    /// Sessions carry `application_name` = `tv-pipeline-journal`, so an operator can tell them
+    /// apart in `pg_stat_activity`.
+    ///
+    /// # Errors
+    /// [`JournalError`] when `url` is not a PostgreSQL URL.
+    pub async fn connect_with_idle_timeout(
+        url: &str,
+        idle: std::time::Duration,
+    ) -> Result<Self, JournalError> {
+        let options = Self::session_options(url, idle)?;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)
+            .idle_timeout(idle.mul_f32(0.8))
             // Long enough for Aurora Serverless v2 to resume from zero capacity; well inside
             // the executor's 60 s timeout.
             .acquire_timeout(std::time::Duration::from_secs(30))
@@ -567,9 +598,24 @@ impl PgJournal {
                         .map_err(|e| sqlx::Error::Migrate(Box::new(e)))
                 })
             })
-            .connect_lazy(url)
-            .map_err(|e| db_error("connect", e))?;
+            .connect_lazy_with(options);
         Ok(Self { pool })
+    }
+
+    /// The connect options of every journal session: `url`, the application name, and the
+    /// server-side idle timeout of [`Self::connect_with_idle_timeout`].
+    ///
+    /// # Errors
+    /// [`JournalError`] when `url` is not a PostgreSQL URL.
+    pub fn session_options(
+        url: &str,
+        idle: std::time::Duration,
+    ) -> Result<sqlx::postgres::PgConnectOptions, JournalError> {
+        use std::str::FromStr;
+        Ok(sqlx::postgres::PgConnectOptions::from_str(url)
+            .map_err(|e| db_error("connect", e))?
+            .application_name(APPLICATION_NAME)
+            .options([("idle_session_timeout", format!("{}ms", idle.as_millis()))]))
     }
 
     pub async fn migrate(&self) -> Result<(), JournalError> {

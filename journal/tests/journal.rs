@@ -300,6 +300,53 @@ async fn postgres_connect_leaves_the_database_to_the_first_write() {
     assert!(j.is_ok());
 }
 
+/// Aurora pauses only while no session is open: the server closes a journal session that sat
+/// idle past its timeout (set per session, no server setting needed), and the next write opens
+/// a new one instead of failing.
+#[tokio::test]
+async fn postgres_sessions_close_when_idle_and_the_next_write_reconnects() {
+    use sqlx::Connection;
+    let url = std::env::var("JOURNAL_TEST_PG_URL")
+        .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
+    let idle = std::time::Duration::from_millis(700);
+    let options = PgJournal::session_options(&url, idle).unwrap();
+    let mut session = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    let (timeout,): (String,) = sqlx::query_as("SHOW idle_session_timeout")
+        .fetch_one(&mut session)
+        .await
+        .unwrap();
+    assert_eq!(timeout, "700ms");
+    let (name,): (String,) = sqlx::query_as("SELECT current_setting('application_name')")
+        .fetch_one(&mut session)
+        .await
+        .unwrap();
+    assert_eq!(name, journal::APPLICATION_NAME);
+    tokio::time::sleep(idle * 3).await;
+    assert!(
+        sqlx::query("SELECT 1").execute(&mut session).await.is_err(),
+        "the server closed the idle session"
+    );
+
+    let j = PgJournal::connect_with_idle_timeout(&url, idle)
+        .await
+        .unwrap();
+    let first = SignalId::of_canonical("idle-session-first");
+    j.upsert_signal(&signal(&first, SignalStatus::Filled, StageTimes::default()))
+        .await
+        .unwrap();
+    tokio::time::sleep(idle * 3).await;
+    let second = SignalId::of_canonical("idle-session-second");
+    j.upsert_signal(&signal(
+        &second,
+        SignalStatus::Filled,
+        StageTimes::default(),
+    ))
+    .await
+    .unwrap();
+    assert!(j.signal(&first).await.unwrap().is_some());
+    assert!(j.signal(&second).await.unwrap().is_some());
+}
+
 /// An order row as the first schema wrote it, before attempts were counted.
 fn legacy_order_sql(placeholder: impl Fn(usize) -> String) -> String {
     format!(
