@@ -1,19 +1,43 @@
-import { App, AppProps, Validations } from 'aws-cdk-lib';
+import { App, AppProps, Environment, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { readConfig } from './config';
+import { ConfigError, PipelineConfig, readConfig } from './config';
 import { PipelineStack } from './pipeline-stack';
+
+/**
+ * The account and region the stack is bound to. Only the NAT instance needs one: its image is
+ * looked up once and kept in cdk.context.json, which CDK does only for a stack with a known
+ * account and region. The CDK CLI sets CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION from the
+ * credentials it deploys with. Every other profile stays environment-agnostic, as before.
+ */
+export function environmentFor(config: PipelineConfig, given?: Environment): Environment | undefined {
+  if (given !== undefined) return given;
+  if (config.journal !== 'aurora' || config.nat !== 'instance') return undefined;
+  const account = process.env.CDK_DEFAULT_ACCOUNT;
+  const region = process.env.CDK_DEFAULT_REGION;
+  if (!account || !region) {
+    throw new ConfigError(
+      'journal=aurora with nat=instance pins the NAT image in cdk.context.json, which needs the ' +
+        'target account and region: run the CDK CLI with credentials and a region (it sets ' +
+        'CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION), or choose -c nat=gateway',
+    );
+  }
+  return { account, region };
+}
 
 /**
  * Builds the app with the AwsSolutions checks attached, so `cdk synth`, `cdk deploy` and the
  * tests all fail on an unacknowledged finding.
  */
-export function buildApp(props?: AppProps & { manifestPath?: string }): { app: App; stack: PipelineStack } {
+export function buildApp(
+  props?: AppProps & { manifestPath?: string; env?: Environment },
+): { app: App; stack: PipelineStack } {
   const app = new App(props);
   const get = (key: string) => app.node.tryGetContext(key);
   const config = readConfig(get);
   const stack = new PipelineStack(app, String(get('stackName') ?? 'TvPipeline'), {
     config,
     manifestPath: props?.manifestPath,
+    env: environmentFor(config, props?.env),
     description: 'tv-pipeline: TradingView alerts to broker orders',
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

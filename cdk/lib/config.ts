@@ -10,8 +10,10 @@ export type JournalMode = 'log' | 'aurora';
 export type NatMode = 'instance' | 'gateway';
 
 export interface PipelineConfig {
-  /** Brokers whose executor is deployed. Every broker queue exists either way. */
+  /** Brokers whose executor is deployed (chosen explicitly). Every broker queue exists either way. */
   readonly brokers: readonly Broker[];
+  /** The operator's opt-in to a Coinbase executor against the production API (real money). */
+  readonly coinbaseLive: boolean;
   /** Admit the webhook routes only from TradingView's documented addresses. */
   readonly ipAllowlist: boolean;
   readonly alarmEmail?: string;
@@ -20,10 +22,15 @@ export interface PipelineConfig {
   readonly nat: NatMode;
   /** Aurora pauses after this long without connections; 0 keeps it at 0.5 ACU instead. */
   readonly auroraAutoPauseMinutes: number;
-  /** SSM prefix of every operator-set parameter, e.g. `/tv-pipeline`. */
+  /** SSM prefix of every parameter of the stack (set by the operator or the stack), e.g. `/tv-pipeline`. */
   readonly paramPrefix: string;
+  /** Stage throttling: steady requests per second, and the burst admitted at once. */
   readonly throttleRate: number;
   readonly throttleBurst: number;
+  /** Hours without a filled signal before a broker's heartbeat alarm fires; 0 = no alarm. */
+  readonly heartbeatHours: number;
+  /** `NOTIFY_MIN_INTERVAL_SECS` of the executors (their own default: 900) when set. */
+  readonly notifyMinIntervalSecs?: number;
   /** Plain (non-secret) broker settings, passed as environment variables. */
   readonly oandaAccount?: string;
   readonly oandaBaseUrl?: string;
@@ -46,6 +53,17 @@ export const DEFAULT_DATABENTO_ROOTS: readonly string[] = [
   'ES', 'MES', 'NQ', 'MNQ', 'YM', 'MYM', 'RTY', 'M2K', 'CL', 'MCL',
   'NG', 'GC', 'MGC', 'SI', 'HG', 'ZB', 'ZN', 'ZC', 'ZS',
 ];
+
+/** Defaults sized for bursts at bar close (README "Throttling"). */
+export const DEFAULT_THROTTLE_RATE = 50;
+export const DEFAULT_THROTTLE_BURST = 500;
+export const DEFAULT_HEARTBEAT_HOURS = 72;
+/** CloudWatch allows Period × EvaluationPeriods ≤ 7 days for periods of an hour or more. */
+export const MAX_HEARTBEAT_HOURS = 168;
+
+/** Coinbase's production API, and executor-coinbase's default `COINBASE_BASE_URL` (client.rs). */
+const COINBASE_PRODUCTION = /^https:\/\/api\.coinbase\.com(\/|$)/i;
+const COINBASE_DEFAULT_URL = 'https://api.coinbase.com/api/v3/brokerage';
 
 export class ConfigError extends Error {}
 
@@ -84,6 +102,10 @@ function url(get: Lookup, key: string): string | undefined {
   return v;
 }
 
+function optionalInt(get: Lookup, key: string, min: number, max: number): number | undefined {
+  return text(get, key) === undefined ? undefined : int(get, key, 0, min, max);
+}
+
 /** Aurora accepts an auto-pause delay from 5 minutes to 1 day; 0 here means never pause. */
 function pauseMinutes(get: Lookup): number {
   const n = int(get, 'auroraAutoPauseMinutes', 60, 0, 1440);
@@ -111,11 +133,19 @@ function roots(get: Lookup): string[] {
 
 /** Reads and checks every context option; `get` is `node.tryGetContext`. */
 export function readConfig(get: Lookup): PipelineConfig {
-  const brokerText = text(get, 'brokers') ?? ALL_BROKERS.join(',');
+  // No default: a deploy decides which brokers trade, never the app.
+  const brokerText = text(get, 'brokers');
+  const choices = `a comma list of ${ALL_BROKERS.join(', ')}, e.g. -c brokers=oanda`;
+  if (brokerText === undefined) {
+    throw new ConfigError(`context brokers is required: choose the executors to deploy, ${choices}`);
+  }
   const brokers = brokerText
     .split(',')
     .map((b) => b.trim().toLowerCase())
     .filter((b) => b !== '');
+  if (brokers.length === 0) {
+    throw new ConfigError(`context brokers=${brokerText}: expected at least one broker, ${choices}`);
+  }
   for (const b of brokers) {
     if (!(ALL_BROKERS as readonly string[]).includes(b)) {
       throw new ConfigError(`context brokers: unknown broker ${b} (known: ${ALL_BROKERS.join(', ')})`);
@@ -135,14 +165,17 @@ export function readConfig(get: Lookup): PipelineConfig {
 
   const config: PipelineConfig = {
     brokers: unique,
+    coinbaseLive: oneOf(get, 'coinbaseLive', ['false', 'true'] as const, 'false') === 'true',
     ipAllowlist: allow === 'tradingview',
     alarmEmail,
     journal: oneOf(get, 'journal', ['log', 'aurora'] as const, 'log'),
     nat: oneOf(get, 'nat', ['instance', 'gateway'] as const, 'instance'),
     auroraAutoPauseMinutes: pauseMinutes(get),
     paramPrefix,
-    throttleRate: int(get, 'throttleRate', 10, 1, 10000),
-    throttleBurst: int(get, 'throttleBurst', 20, 1, 5000),
+    throttleRate: int(get, 'throttleRate', DEFAULT_THROTTLE_RATE, 1, 10000),
+    throttleBurst: int(get, 'throttleBurst', DEFAULT_THROTTLE_BURST, 1, 5000),
+    heartbeatHours: int(get, 'heartbeatHours', DEFAULT_HEARTBEAT_HOURS, 0, MAX_HEARTBEAT_HOURS),
+    notifyMinIntervalSecs: optionalInt(get, 'notifyMinIntervalSecs', 1, 86400),
     oandaAccount: text(get, 'oandaAccount'),
     oandaBaseUrl: url(get, 'oandaBaseUrl'),
     tradovateAccount: text(get, 'tradovateAccount'),
@@ -168,6 +201,14 @@ export function readConfig(get: Lookup): PipelineConfig {
   }
   if (config.brokers.includes('coinbase') && config.coinbaseApiKeyName === undefined) {
     throw new ConfigError('context coinbaseApiKeyName is required while brokers includes coinbase');
+  }
+  const coinbaseUrl = config.coinbaseBaseUrl ?? COINBASE_DEFAULT_URL;
+  if (config.brokers.includes('coinbase') && COINBASE_PRODUCTION.test(coinbaseUrl) && !config.coinbaseLive) {
+    throw new ConfigError(
+      `brokers includes coinbase with the production API (${coinbaseUrl}): Coinbase has no sandbox ` +
+        'that executes orders, so this executor trades real money from its first signal. Deploy it ' +
+        'with -c coinbaseLive=true to confirm, or leave coinbase out of brokers.',
+    );
   }
   return config;
 }

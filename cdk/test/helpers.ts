@@ -3,12 +3,31 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../lib/app';
 import { PipelineStack } from '../lib/pipeline-stack';
 
-/** Context every test synth gets: no cargo build, and the plain broker settings. */
+/** What the CDK CLI would set from its credentials; only the NAT instance profile reads them. */
+export const TEST_ACCOUNT = '123456789012';
+export const TEST_REGION = 'us-east-1';
+process.env.CDK_DEFAULT_ACCOUNT = TEST_ACCOUNT;
+process.env.CDK_DEFAULT_REGION = TEST_REGION;
+
+/** The SSM parameter behind `MachineImage.latestAmazonLinux2023` for arm64. */
+export const AL2023_ARM64_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-arm64';
+/** The image id the tests pretend cdk.context.json holds for it. */
+export const PINNED_AMI = 'ami-0123456789abcdef0';
+
+/**
+ * Context every test synth gets: no cargo build, all three brokers (the Coinbase one
+ * confirmed live), the plain broker settings, and the values a first `cdk deploy` of the
+ * NAT instance profile records in cdk.context.json.
+ */
 export const BASE_CONTEXT: Record<string, unknown> = {
   // Skips RustFunction bundling: no cargo lambda, no cross target, nothing compiled.
   'aws:cdk:bundling-stacks': [],
+  brokers: 'oanda,tradovate,coinbase',
+  coinbaseLive: 'true',
   oandaAccount: '101-001-1234567-001',
   coinbaseApiKeyName: 'organizations/org-id/apiKeys/key-id',
+  [`availability-zones:account=${TEST_ACCOUNT}:region=${TEST_REGION}`]: ['us-east-1a', 'us-east-1b', 'us-east-1c'],
+  [`ssm:account=${TEST_ACCOUNT}:parameterName=${AL2023_ARM64_PARAMETER}:region=${TEST_REGION}`]: PINNED_AMI,
 };
 
 export interface Synth {
@@ -28,7 +47,9 @@ export function synth(context: Record<string, unknown> = {}): Synth {
   const hit = cache.get(key);
   if (hit) return hit;
   const { app, stack } = buildApp({ context: { ...BASE_CONTEXT, ...context } });
-  app.synth();
+  const assembly = app.synth();
+  // Every lookup is answered from the context above, as from cdk.context.json after a deploy.
+  assert.deepEqual(assembly.manifest.missing ?? [], [], 'context lookups left unanswered');
   const template = Template.fromStack(stack);
   const out = { stack, template, json: template.toJSON() };
   cache.set(key, out);
@@ -98,6 +119,27 @@ export const CONSUME_ACTIONS = [
   'sqs:GetQueueUrl',
   'sqs:ReceiveMessage',
 ];
+
+/** Every alarm's properties. */
+export function alarmsOf(json: any): any[] {
+  return resources(json, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+}
+
+/**
+ * The metrics an alarm is billed for: one for a standard alarm, one per metric queried for a
+ * metric math alarm (CloudWatch pricing: 0.10 USD per alarm metric a month).
+ */
+export function alarmMetricCount(alarm: any): number {
+  if (alarm.Metrics === undefined) return 1;
+  return alarm.Metrics.filter((m: any) => m.MetricStat !== undefined).length;
+}
+
+/** The logical id of the SNS topic (there is one). */
+export function topicId(json: any): string {
+  const topics = resources(json, 'AWS::SNS::Topic');
+  assert.equal(topics.length, 1);
+  return topics[0][0];
+}
 
 /**
  * Checks one deployed executor's dead-letter wiring: `DEAD_LETTER_QUEUE_URL` is the URL (Ref)

@@ -4,6 +4,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { buildApp } from '../lib/app';
 import { readConfig } from '../lib/config';
+import { VPC_ENI_ACTIONS } from '../lib/functions';
 import { TRADINGVIEW_IPS } from '../lib/pipeline-stack';
 import {
   BASE_CONTEXT,
@@ -127,11 +128,24 @@ describe('journal=aurora (NAT instance)', () => {
     }
   });
 
-  it('still has no wildcard action or * resource outside the AWS managed VPC policy', () => {
+  it('uses no AWS managed policy for the executors; the only * resource is their inline ENI statement', () => {
     for (const [, p] of resources(json, 'AWS::IAM::Policy')) {
       for (const s of p.Properties.PolicyDocument.Statement) {
         for (const a of asList(s.Action)) assert.ok(!String(a).includes('*'), String(a));
         for (const r of asList(s.Resource)) assert.notEqual(r, '*');
+      }
+    }
+    for (const b of EXECUTOR_BROKERS) {
+      const role = json.Resources[fn(json, `executor-${b}`)[1].Properties.Role['Fn::GetAtt'][0]];
+      assert.equal(role.Properties.ManagedPolicyArns, undefined, b);
+      const inline = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+      assert.deepEqual(inline, [{ Effect: 'Allow', Action: VPC_ENI_ACTIONS, Resource: '*' }], b);
+    }
+    for (const [id, r] of resources(json, 'AWS::IAM::Role')) {
+      for (const p of r.Properties.Policies ?? []) {
+        for (const s of p.PolicyDocument.Statement) {
+          if (asList(s.Resource).includes('*')) assert.deepEqual(s.Action, VPC_ENI_ACTIONS, id);
+        }
       }
     }
   });
@@ -181,7 +195,7 @@ describe('context checks', () => {
   const get = (ctx: Record<string, unknown>) => (k: string) => ({ ...BASE_CONTEXT, ...ctx })[k];
 
   it('reads the defaults', () => {
-    const c = readConfig(get({}));
+    const c = readConfig(get({ brokers: 'coinbase, OANDA,tradovate' }));
     assert.deepEqual(c.brokers, ['oanda', 'tradovate', 'coinbase']);
     assert.equal(c.journal, 'log');
     assert.equal(c.ipAllowlist, false);
@@ -198,6 +212,7 @@ describe('context checks', () => {
     assert.throws(() => readConfig(get({ oandaBaseUrl: 'http://plain' })), /https/);
     assert.throws(() => readConfig(get({ paramPrefix: 'no-slash' })), /paramPrefix/);
     assert.equal(readConfig(get({ brokers: 'tradovate', oandaAccount: undefined, coinbaseApiKeyName: undefined })).brokers[0], 'tradovate');
+    assert.throws(() => readConfig(get({ brokers: undefined })), /brokers is required/);
   });
 });
 

@@ -5,11 +5,12 @@ import {
   bundlingOf,
   MAX_RECEIVE_COUNT,
   METRIC_NAMESPACE,
+  parameterNames,
   STAGE_METRICS,
-  TRADOVATE_TOKEN_PARAM,
   VISIBILITY_FACTOR,
 } from '../lib/pipeline-stack';
 import {
+  alarmsOf,
   arnText,
   asList,
   assertOwnDeadLetterQueue,
@@ -20,11 +21,13 @@ import {
   resources,
   statementsOf,
   synth,
+  topicId,
 } from './helpers';
 
+const TRADOVATE_TOKEN_PARAM = parameterNames('/tv-pipeline').tradovateToken;
 const BINARIES = ['ingest', 'router', 'executor-oanda', 'executor-tradovate', 'executor-coinbase', 'token-refresher'];
 
-describe('default profile (JOURNAL=log, no IP allowlist)', () => {
+describe('all three brokers, JOURNAL=log, no IP allowlist', () => {
   const { template, json } = synth();
 
   it('passes the cdk-nag AwsSolutions checks (synth would throw otherwise)', () => {
@@ -57,8 +60,8 @@ describe('default profile (JOURNAL=log, no IP allowlist)', () => {
       for (const k of want) assert.ok(keys(b).includes(k), `${b} lacks ${k}: ${keys(b)}`);
     };
     has('ingest', ['SIGNALS_QUEUE_URL', 'WEBHOOK_SECRET_PARAM', 'IP_ALLOWLIST', 'HEALTH_TABLE']);
-    has('router', ['OANDA_QUEUE_URL', 'TRADOVATE_QUEUE_URL', 'COINBASE_QUEUE_URL']);
-    const common = ['IDEMPOTENCY_TABLE', 'NOTIFY_TOPIC_ARN', 'HEALTH_TABLE', 'KILL_SWITCH_PARAM', 'JOURNAL', 'DEAD_LETTER_QUEUE_URL'];
+    has('router', ['OANDA_QUEUE_URL', 'TRADOVATE_QUEUE_URL', 'COINBASE_QUEUE_URL', 'SOURCE_QUEUE_URL']);
+    const common = ['IDEMPOTENCY_TABLE', 'NOTIFY_TOPIC_ARN', 'HEALTH_TABLE', 'KILL_SWITCH_PARAM', 'JOURNAL', 'DEAD_LETTER_QUEUE_URL', 'SOURCE_QUEUE_URL'];
     has('executor-oanda', [...common, 'OANDA_ACCOUNT', 'OANDA_SECRET_PARAM']);
     const tradovateCreds = ['USERNAME', 'PASSWORD', 'APP_ID', 'DEVICE_ID', 'CID', 'SEC'].map((c) => `TRADOVATE_${c}_PARAM`);
     has('executor-tradovate', [...common, ...tradovateCreds, 'TOKEN_TABLE', 'TRADOVATE_PARAM_PREFIX']);
@@ -67,7 +70,9 @@ describe('default profile (JOURNAL=log, no IP allowlist)', () => {
     assert.equal(envOf(json, 'executor-oanda').JOURNAL, 'log');
     assert.equal(envOf(json, 'ingest').IP_ALLOWLIST, 'off');
     assert.equal(envOf(json, 'ingest').WEBHOOK_SECRET_PARAM, '/tv-pipeline/webhook-secret');
-    assert.equal(envOf(json, 'executor-tradovate').TRADOVATE_PARAM_PREFIX, '/tradovate');
+    // The token copy is `${TRADOVATE_PARAM_PREFIX}/tradovate/token` = `${paramPrefix}/tradovate/token`.
+    assert.equal(envOf(json, 'executor-tradovate').TRADOVATE_PARAM_PREFIX, '/tv-pipeline');
+    assert.equal(envOf(json, 'token-refresher').TRADOVATE_PARAM_PREFIX, '/tv-pipeline');
     // No secret value is ever in the template, only parameter names.
     for (const b of BINARIES) {
       for (const [k, v] of Object.entries(envOf(json, b))) {
@@ -167,7 +172,7 @@ describe('default profile (JOURNAL=log, no IP allowlist)', () => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       StageName: 'prod',
       MethodSettings: Match.arrayWith([
-        Match.objectLike({ ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20, LoggingLevel: 'OFF', DataTraceEnabled: false }),
+        Match.objectLike({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 500, LoggingLevel: 'OFF', DataTraceEnabled: false }),
       ]),
     });
     // No resource policy without the allowlist.
@@ -204,10 +209,13 @@ describe('default profile (JOURNAL=log, no IP allowlist)', () => {
     });
   });
 
-  it('alarms on DLQ depth, errors, oldest message, token refresh, API 4xx/5xx and latency, to SNS', () => {
-    const alarms = resources(json, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-    const topic = resources(json, 'AWS::SNS::Topic')[0][0];
-    for (const a of alarms) assert.deepEqual(a.AlarmActions, [{ Ref: topic }], a.AlarmDescription);
+  it('alarms on DLQ depth, errors, oldest message, token refresh, API refusals/5xx/latency, with alarm and OK actions to SNS', () => {
+    const alarms = alarmsOf(json);
+    const topic = topicId(json);
+    for (const a of alarms) {
+      assert.deepEqual(a.AlarmActions, [{ Ref: topic }], a.AlarmDescription);
+      assert.deepEqual(a.OKActions, [{ Ref: topic }], a.AlarmDescription);
+    }
     const count = (pred: (a: any) => boolean) => alarms.filter(pred).length;
     const dlqs = count((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible');
     assert.equal(dlqs, 4);
@@ -224,28 +232,40 @@ describe('default profile (JOURNAL=log, no IP allowlist)', () => {
     const missing = alarms.find((a) => a.MetricName === 'TokenRefreshes');
     assert.equal(missing?.TreatMissingData, 'breaching');
     assert.equal(count((a) => a.Namespace === 'AWS/ApiGateway' && a.MetricName === '5XXError' && a.Threshold === 1), 1);
-    assert.equal(count((a) => a.Namespace === 'AWS/ApiGateway' && a.MetricName === '4XXError' && a.Threshold === 20), 1);
+    // The fixed 4xx count is gone: refusals are alarmed as a ratio (monitoring.test.ts).
+    assert.equal(count((a) => a.MetricName === '4XXError'), 0);
     const latency = alarms.find((a) => a.Namespace === 'AWS/ApiGateway' && a.MetricName === 'Latency');
     assert.equal(latency?.ExtendedStatistic, 'p99');
     assert.equal(latency?.Threshold, 2000);
-    assert.equal(alarms.length, 4 + 4 + 6 + 2 + 3);
+    const heartbeats = count((a) => a.MetricName === 'Signals');
+    assert.equal(heartbeats, 3);
+    // DLQ 4, age 4, errors 6, token 2, API 5xx + latency + refused ratio 3, heartbeat 3,
+    // RecordFailures 1, Throttles 1.
+    assert.equal(alarms.length, 4 + 4 + 6 + 2 + 3 + 3 + 1 + 1);
   });
 
-  it('has a dashboard with the stage latencies and outcomes', () => {
+  it('has a dashboard with the stage latencies by broker, outcomes and record failures', () => {
     const [, d] = resources(json, 'AWS::CloudWatch::Dashboard')[0];
-    const body = JSON.stringify(d.Properties.DashboardBody);
-    for (const m of [...STAGE_METRICS, 'Signals', 'TokenRefreshFailures']) assert.ok(body.includes(m), m);
-    assert.ok(body.includes(`{${METRIC_NAMESPACE},Broker,Outcome}`));
+    // The body is JSON text joined with tokens; its literal parts are enough here.
+    const body: string = d.Properties.DashboardBody['Fn::Join'][1].filter((x: unknown) => typeof x === 'string').join('');
+    for (const m of [...STAGE_METRICS, 'Signals', 'RecordFailures', 'TokenRefreshFailures']) assert.ok(body.includes(m), m);
+    for (const m of STAGE_METRICS) assert.ok(body.includes(`{${METRIC_NAMESPACE},Broker} MetricName=\\"${m}\\"`), m);
+    assert.ok(body.includes(`{${METRIC_NAMESPACE},Broker,Outcome} MetricName=\\"Signals\\"`));
+    // The latencies have no Outcome dimension any more, and the dropped stages are gone.
+    for (const gone of ['ReceivedToExecutorMs', 'RoutedToExecutorMs']) assert.ok(!body.includes(gone), gone);
     assert.ok(body.includes('ApproximateAgeOfOldestMessage'));
   });
 
-  it('creates no parameter values and no VPC or database in this profile', () => {
-    template.resourceCountIs('AWS::SSM::Parameter', 0);
+  it('creates the kill switch parameter and no other, and no VPC or database in this profile', () => {
+    const params = resources(json, 'AWS::SSM::Parameter');
+    assert.equal(params.length, 1);
+    assert.equal(params[0][1].Properties.Name, '/tv-pipeline/kill-switch');
     template.resourceCountIs('AWS::EC2::VPC', 0);
     template.resourceCountIs('AWS::RDS::DBCluster', 0);
     const out = json.Outputs.SecureStringParameters.Value.split(',');
     assert.equal(out.length, 1 + 1 + 6 + 1);
     assert.ok(out.includes('/tv-pipeline/webhook-secret'));
+    assert.ok(!out.includes('/tv-pipeline/kill-switch'), 'the operator no longer creates the kill switch');
   });
 });
 

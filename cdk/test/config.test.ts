@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildApp, environmentFor } from '../lib/app';
+import {
+  ConfigError,
+  DEFAULT_HEARTBEAT_HOURS,
+  DEFAULT_THROTTLE_BURST,
+  DEFAULT_THROTTLE_RATE,
+  readConfig,
+} from '../lib/config';
+import { BASE_CONTEXT } from './helpers';
+
+const get = (ctx: Record<string, unknown>) => (k: string) => ({ ...BASE_CONTEXT, ...ctx })[k];
+const refuses = (ctx: Record<string, unknown>, re: RegExp) =>
+  assert.throws(
+    () => readConfig(get(ctx)),
+    (e: unknown) => e instanceof ConfigError && re.test(e.message),
+    JSON.stringify(ctx),
+  );
+
+describe('brokers are chosen explicitly', () => {
+  it('refuses a deploy without brokers, naming the choices', () => {
+    for (const missing of [undefined, '', '  ']) {
+      refuses({ brokers: missing }, /context brokers is required.*oanda, tradovate, coinbase.*-c brokers=oanda/);
+    }
+  });
+
+  it('refuses an empty list and unknown names', () => {
+    refuses({ brokers: ',' }, /brokers=,: expected at least one broker.*oanda, tradovate, coinbase/);
+    refuses({ brokers: 'oanda,ib' }, /unknown broker ib/);
+  });
+
+  it('takes one broker, or several in any order and case, once each', () => {
+    assert.deepEqual(readConfig(get({ brokers: 'oanda' })).brokers, ['oanda']);
+    assert.deepEqual(readConfig(get({ brokers: 'Coinbase,oanda, oanda' })).brokers, ['oanda', 'coinbase']);
+  });
+
+  it('stops the CLI synth with the ConfigError (bin/app.ts prints it without a stack trace)', () => {
+    const context = { ...BASE_CONTEXT };
+    delete context.brokers;
+    assert.throws(() => buildApp({ context }), (e: unknown) => e instanceof ConfigError);
+  });
+});
+
+describe('a Coinbase executor against production needs coinbaseLive=true', () => {
+  const live = (ctx: Record<string, unknown>) => readConfig(get({ brokers: 'coinbase', ...ctx }));
+
+  it('refuses the production URL, explicit or by default, without the opt-in', () => {
+    for (const url of [undefined, 'https://api.coinbase.com', 'https://api.coinbase.com/api/v3', 'https://API.coinbase.com/']) {
+      for (const flag of [undefined, 'false']) {
+        refuses(
+          { brokers: 'oanda,coinbase', coinbaseBaseUrl: url, coinbaseLive: flag },
+          /Coinbase has no sandbox that executes orders.*real money.*-c coinbaseLive=true/,
+        );
+      }
+    }
+  });
+
+  it('deploys it with coinbaseLive=true', () => {
+    assert.equal(live({ coinbaseLive: 'true' }).coinbaseLive, true);
+    assert.deepEqual(live({ coinbaseLive: 'true' }).brokers, ['coinbase']);
+  });
+
+  it('needs no opt-in for another URL (a mock) or without a Coinbase executor', () => {
+    assert.equal(live({ coinbaseLive: undefined, coinbaseBaseUrl: 'https://coinbase-mock.example.com' }).coinbaseLive, false);
+    assert.equal(live({ coinbaseLive: undefined, coinbaseBaseUrl: 'https://api.coinbase.com.example.com' }).coinbaseLive, false);
+    assert.deepEqual(readConfig(get({ brokers: 'oanda', coinbaseLive: undefined })).brokers, ['oanda']);
+  });
+
+  it('refuses a value other than true or false', () => {
+    refuses({ coinbaseLive: 'yes' }, /coinbaseLive=yes/);
+  });
+});
+
+describe('throttling, heartbeat and failure mail options', () => {
+  it('defaults to 50 req/s with a burst of 500, a 72-hour heartbeat, and the executors own mail interval', () => {
+    const c = readConfig(get({}));
+    assert.equal(c.throttleRate, DEFAULT_THROTTLE_RATE);
+    assert.equal(c.throttleBurst, DEFAULT_THROTTLE_BURST);
+    assert.deepEqual([DEFAULT_THROTTLE_RATE, DEFAULT_THROTTLE_BURST], [50, 500]);
+    assert.equal(c.heartbeatHours, DEFAULT_HEARTBEAT_HOURS);
+    assert.equal(DEFAULT_HEARTBEAT_HOURS, 72);
+    assert.equal(c.notifyMinIntervalSecs, undefined);
+  });
+
+  it('takes the documented ranges', () => {
+    const c = readConfig(get({ throttleRate: '200', throttleBurst: '2000', heartbeatHours: '168', notifyMinIntervalSecs: '3600' }));
+    assert.deepEqual([c.throttleRate, c.throttleBurst, c.heartbeatHours, c.notifyMinIntervalSecs], [200, 2000, 168, 3600]);
+    assert.equal(readConfig(get({ heartbeatHours: '0' })).heartbeatHours, 0);
+  });
+
+  it('refuses values out of range, naming the option', () => {
+    for (const bad of ['0', '10001', '2.5', 'fast']) refuses({ throttleRate: bad }, /throttleRate/);
+    for (const bad of ['0', '5001']) refuses({ throttleBurst: bad }, /throttleBurst/);
+    // CloudWatch: Period × EvaluationPeriods ≤ 7 days for hourly periods.
+    for (const bad of ['169', '-1', '1.5', 'weekly']) refuses({ heartbeatHours: bad }, /heartbeatHours=.*0 to 168/);
+    for (const bad of ['0', '86401', 'often']) refuses({ notifyMinIntervalSecs: bad }, /notifyMinIntervalSecs/);
+  });
+});
+
+describe('the stack environment', () => {
+  const cfg = (ctx: Record<string, unknown>) => readConfig(get(ctx));
+
+  it('stays environment-agnostic unless the NAT instance needs its image pinned', () => {
+    assert.equal(environmentFor(cfg({})), undefined);
+    assert.equal(environmentFor(cfg({ journal: 'aurora', nat: 'gateway' })), undefined);
+    assert.deepEqual(environmentFor(cfg({ journal: 'aurora' })), { account: '123456789012', region: 'us-east-1' });
+  });
+
+  it('refuses the NAT instance profile without an account and region, naming the way out', () => {
+    const saved = [process.env.CDK_DEFAULT_ACCOUNT, process.env.CDK_DEFAULT_REGION];
+    delete process.env.CDK_DEFAULT_ACCOUNT;
+    try {
+      assert.throws(
+        () => environmentFor(cfg({ journal: 'aurora' })),
+        (e: unknown) => e instanceof ConfigError && /cdk\.context\.json.*nat=gateway/.test(e.message),
+      );
+    } finally {
+      [process.env.CDK_DEFAULT_ACCOUNT, process.env.CDK_DEFAULT_REGION] = saved;
+    }
+  });
+});
