@@ -263,9 +263,15 @@ where
 
     async fn release_unless(&self, takeover: bool, key: &IdempotencyKey) {
         // After a takeover an earlier attempt may have sent orders: keep the record so the
-        // next attempt reconciles too.
-        if !takeover && let Err(e) = self.store.release(key).await {
-            warn!(error = %e, "could not release the idempotency record; it will expire");
+        // next attempt reconciles too, but hand its lease over, so that attempt (back within
+        // seconds) reconciles at once instead of finding the lease busy.
+        let result = if takeover {
+            self.store.hand_over(key, self.clock.now()).await
+        } else {
+            self.store.release(key).await
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "could not free the idempotency record; its lease will expire");
         }
     }
 
@@ -430,5 +436,108 @@ where
         if let Err(e) = self.notifier.notify(note).await {
             warn!(error = %e, "notification failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::killswitch::KillSwitch;
+    use crate::metrics::CapturedMetrics;
+    use crate::paper::PaperNetting;
+    use shared::clock::ManualClock;
+    use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
+    use shared::routing::{Broker, Instrument};
+    use shared::{Action, SignalId};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Unreadable for its first `n` reads.
+    struct FlakySwitch(AtomicU32);
+
+    impl KillSwitch for FlakySwitch {
+        async fn engaged(&self) -> Result<bool, String> {
+            match self
+                .0
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            {
+                Ok(_) => Err("parameter store throttled".into()),
+                Err(_) => Ok(false),
+            }
+        }
+    }
+
+    fn intent(at: DateTime<Utc>) -> OrderIntent {
+        OrderIntent {
+            version: INTENT_VERSION,
+            signal_id: SignalId::of_canonical("hand-over"),
+            broker: Broker::Oanda,
+            instrument: Instrument::new("EUR_USD"),
+            action: Action::LongEntry,
+            target: Action::LongEntry.target(),
+            symbol: "EURUSD".into(),
+            exchange: "OANDA".into(),
+            reference_price: Decimal::new(108_345, 5),
+            quantity_override: None,
+            signal_time: at,
+            received_at: at,
+            enqueued_at: at,
+            routed_at: at,
+            contract: None,
+            raw: "{}".into(),
+            replay_forced: false,
+        }
+    }
+
+    /// Each failure after a claim frees the lease for the retry that comes back within
+    /// seconds: a journal outage after the fill, then (on the takeover) an unreadable kill
+    /// switch. The third attempt, at the same instant, still takes over rather than finding
+    /// the lease busy, and reconciles the fill instead of sending again.
+    #[tokio::test]
+    async fn every_failed_attempt_hands_its_lease_to_the_quick_retry() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let venue = Arc::new(PaperNetting::with_clock(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+        ));
+        let journal = Arc::new(MemoryJournal::default());
+        let executor = Executor {
+            dead_letters: None,
+            venue: venue.clone(),
+            store: Arc::new(MemoryIdempotencyStore::default()),
+            journal: journal.clone(),
+            notifier: Arc::new(MemoryNotifier::default()),
+            kill_switch: FlakySwitch(AtomicU32::new(0)),
+            clock: clock.clone(),
+            metrics: Arc::new(CapturedMetrics::default()),
+            settings: ExecutorSettings {
+                max_age: Duration::seconds(30),
+                lease: Duration::seconds(60),
+                record_ttl: Duration::days(1),
+                risk: RiskConfig::from_toml(
+                    "default_size = \"1000\"\ndefault_max_position = \"10000\"",
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
+            },
+        };
+        let signal = intent(t0);
+
+        journal.set_down(true);
+        assert!(executor.execute(&signal).await.is_err());
+        journal.set_down(false);
+        assert_eq!(venue.orders(), 1, "filled before the journal failed");
+
+        clock.advance(Duration::seconds(1));
+        executor.kill_switch.0.store(1, Ordering::SeqCst);
+        let second = executor.execute(&signal).await;
+        assert!(
+            matches!(second, Err(RecordError::KillSwitch(_))),
+            "{second:?}"
+        );
+
+        let third = executor.execute(&signal).await;
+        assert!(matches!(third, Ok(Outcome::Filled)), "{third:?}");
+        assert_eq!(venue.orders(), 1, "reconciled, not sent again");
     }
 }
