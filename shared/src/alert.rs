@@ -254,6 +254,12 @@ impl RawAlert {
             });
         }
         let value: Value = serde_json::from_slice(body).map_err(|e| {
+            // TradingView substitutes placeholders as bare text, so a template with an unquoted
+            // one (`"close": {{close}}`) is invalid JSON until the alert fires; and one left
+            // unsubstituted stays invalid. Name the field, as for a quoted placeholder.
+            if let Some(fields) = unquoted_placeholders(body) {
+                return AlertError::UnsubstitutedPlaceholder { fields };
+            }
             let full = e.to_string();
             // serde_json appends " at line L column C"; we report those as fields.
             let reason = full
@@ -581,6 +587,54 @@ fn decimal(
         Kind::Volume if parsed < Decimal::ZERO => Err(bad("must not be negative")),
         _ => Ok(parsed.normalize()),
     }
+}
+
+/// The fields of placeholders written without quotes (`{{close}}` as a JSON value), when
+/// quoting them makes the body valid JSON: `None` when there are none, or when the body is
+/// invalid for another reason too (then the JSON error is the better answer).
+fn unquoted_placeholders(body: &[u8]) -> Option<Vec<String>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut quoted = String::with_capacity(text.len() + 16);
+    let (mut in_string, mut escaped, mut found) = (false, false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if rest.starts_with("{{")
+            && let Some(end) = rest.find("}}")
+            && !rest[2..end].contains(['"', '{', '}', '\n'])
+        {
+            quoted.push('"');
+            quoted.push_str(&rest[..end + 2]);
+            quoted.push('"');
+            rest = &rest[end + 2..];
+            found = true;
+            continue;
+        }
+        quoted.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    if !found {
+        return None;
+    }
+    let Value::Object(root) = serde_json::from_str::<Value>(&quoted).ok()? else {
+        return None;
+    };
+    let mut fields = Vec::new();
+    for (key, value) in &root {
+        if key != "passphrase" {
+            find_placeholders(key, value, &mut fields);
+        }
+    }
+    fields.sort();
+    (!fields.is_empty()).then_some(fields)
 }
 
 fn find_placeholders(path: &str, value: &Value, out: &mut Vec<String>) {

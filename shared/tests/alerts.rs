@@ -117,6 +117,40 @@ fn unsubstituted_template_lists_every_placeholder_at_once() {
     }
 }
 
+/// TradingView pastes placeholder values as bare text, so `"close": {{close}}` (no quotes) is
+/// a common template mistake: refused naming the field, as a quoted placeholder is, not as
+/// malformed JSON. A `{{` inside a string, or a body broken in another way, stays as before.
+#[test]
+fn an_unquoted_placeholder_is_named_like_a_quoted_one() {
+    let sample_text = String::from_utf8(sample("oanda-eurusd-long.json")).unwrap();
+    let body = sample_text.replace("\"close\": \"1.08345\"", "\"close\": {{close}}");
+    assert_ne!(body, sample_text, "the sample has the close to replace");
+    let err = RawAlert::parse(body.as_bytes()).unwrap_err();
+    assert_eq!(
+        err,
+        AlertError::UnsubstitutedPlaceholder {
+            fields: vec!["price_data.close".into()]
+        }
+    );
+    assert_eq!(err.code().as_str(), "unsubstituted_placeholder");
+
+    // Two of them, one quoted: both named, sorted.
+    let body_two = body.replace("\"volume\": \"1250\"", "\"volume\": \"{{volume}}\"");
+    let AlertError::UnsubstitutedPlaceholder { fields } =
+        RawAlert::parse(body_two.as_bytes()).unwrap_err()
+    else {
+        panic!("expected unsubstituted_placeholder");
+    };
+    assert_eq!(fields, ["price_data.close", "price_data.volume"]);
+
+    // Broken elsewhere as well (a missing comma): still malformed JSON, with its position.
+    let broken = body.replace("\"indicator\":", "\"indicator\" ");
+    assert!(matches!(
+        RawAlert::parse(broken.as_bytes()),
+        Err(AlertError::MalformedJson { .. })
+    ));
+}
+
 #[test]
 fn minimal_webhook_is_refused_naming_the_missing_section() {
     let err = accept(&sample("minimal-test-webhook.json")).unwrap_err();
