@@ -76,6 +76,12 @@ echo "==> rustfmt"
 cargo fmt --all -- --check
 echo "==> clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo deny: bans, licenses, sources (deny.toml)"
+if ! cargo deny --version 2>/dev/null | grep -q "0.18.3"; then
+  echo "==> installing cargo-deny 0.18.3"
+  cargo install --locked --quiet cargo-deny --version 0.18.3
+fi
+cargo deny --locked check bans licenses sources
 echo "==> tests (every log line captured for the audit)"
 export TV_LOG_CAPTURE_DIR="$run/logs"
 rm -rf "$TV_LOG_CAPTURE_DIR"
