@@ -283,23 +283,33 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         }
     }
 
-    async fn hand_over(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn hand_over(
+        &self,
+        key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let updated = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(PK, pk(key))
-            .update_expression("SET #lease = :now_ms")
-            .condition_expression("#status = :in_progress AND #lease > :now_ms")
+            .update_expression("SET #lease = :ended_ms")
+            // Only this attempt's own lease: a later attempt's is left alone.
+            .condition_expression("#status = :in_progress AND #lease = :mine_ms")
             .expression_attribute_names("#status", STATUS)
             .expression_attribute_names("#lease", LEASE_UNTIL)
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
-            .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
+            .expression_attribute_values(":mine_ms", n(lease_until.timestamp_millis()))
+            .expression_attribute_values(
+                ":ended_ms",
+                n((now - shared::ports::HAND_OVER_SKEW).timestamp_millis()),
+            )
             .send()
             .await;
         match updated {
             Ok(_) => Ok(()),
-            // Completed, gone, or already expired: nothing to hand over.
+            // Completed, gone, or another attempt's lease: nothing to hand over.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>

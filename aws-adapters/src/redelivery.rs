@@ -69,6 +69,9 @@ pub async fn redeliver_soon(
     Ok(())
 }
 
+/// The most time [`AfterBatch::run`] spends shortening visibilities.
+pub const AFTER_BATCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// What a Lambda consumer does after each batch: prints the `RecordFailures` metric line and
 /// shortens the failed records' visibility on `SOURCE_QUEUE_URL`. Built once per container.
 #[derive(Debug, Clone)]
@@ -89,12 +92,15 @@ impl AfterBatch {
     }
 
     /// Never fails the invocation: the response is what makes the records come back at all;
-    /// this only makes it sooner.
+    /// this only makes it sooner. Bounded by [`AFTER_BATCH_BUDGET`] and by the invocation's
+    /// `deadline` (less a margin for returning the response), so an unreachable SQS cannot
+    /// time the invocation out and fail the whole batch.
     pub async fn run(
         &self,
         event: &aws_lambda_events::sqs::SqsEvent,
         response: &aws_lambda_events::sqs::SqsBatchResponse,
         now_ms: i64,
+        deadline: Option<std::time::SystemTime>,
     ) {
         let failed = response.batch_item_failures.len();
         if failed == 0 {
@@ -111,8 +117,21 @@ impl AfterBatch {
             return;
         };
         let plan = fifo_batch::redeliveries(event, response);
-        if let Err(e) = redeliver_soon(&self.client, url, &plan).await {
-            warn!(error = %e, "failed records come back after the queue's visibility timeout");
+        let budget = deadline.map_or(AFTER_BATCH_BUDGET, |d| {
+            d.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default()
+                .saturating_sub(std::time::Duration::from_millis(500))
+                .min(AFTER_BATCH_BUDGET)
+        });
+        match tokio::time::timeout(budget, redeliver_soon(&self.client, url, &plan)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "failed records come back after the queue's visibility timeout");
+            }
+            Err(_) => warn!(
+                budget_ms = budget.as_millis() as u64,
+                "visibility not shortened in time: failed records come back after the queue's visibility timeout"
+            ),
         }
     }
 }

@@ -186,21 +186,29 @@ async fn a_handed_over_lease_is_taken_over_at_once_and_a_completed_record_is_kep
     let lease = t0() + Duration::seconds(60);
     store.claim(&key(), t0(), lease).await.unwrap();
     let failed_at = t0() + Duration::seconds(2);
-    store.hand_over(&key(), failed_at).await.unwrap();
-    // A second later, well inside the original lease: the retry reconciles instead of waiting.
-    let retry = failed_at + Duration::seconds(1);
+    // Not this attempt's lease (another value): left alone, still busy.
+    store
+        .hand_over(&key(), lease + Duration::seconds(1), failed_at)
+        .await
+        .unwrap();
     assert_eq!(
-        store
-            .claim(&key(), retry, retry + Duration::seconds(60))
-            .await
-            .unwrap(),
+        store.claim(&key(), failed_at, lease).await.unwrap(),
+        Claim::Busy { lease_until: lease }
+    );
+    store.hand_over(&key(), lease, failed_at).await.unwrap();
+    // A second later, well inside the original lease, and on a host whose clock runs 3 s
+    // behind: the retry reconciles instead of waiting.
+    let retry = failed_at + Duration::seconds(1) - Duration::seconds(3);
+    let renewed = retry + Duration::seconds(60);
+    assert_eq!(
+        store.claim(&key(), retry, renewed).await.unwrap(),
         Claim::TakenOver
     );
     store
         .complete(&key(), Outcome::Filled, t0() + Duration::days(7))
         .await
         .unwrap();
-    store.hand_over(&key(), retry).await.unwrap();
+    store.hand_over(&key(), renewed, retry).await.unwrap();
     assert_eq!(
         store.claim(&key(), retry, lease).await.unwrap(),
         Claim::Completed {
@@ -209,7 +217,7 @@ async fn a_handed_over_lease_is_taken_over_at_once_and_a_completed_record_is_kep
     );
     // Never claimed: nothing to hand over, and no record is created.
     let never_claimed = key_of(Broker::Oanda, "101-004-1-001", "never");
-    store.hand_over(&never_claimed, retry).await.unwrap();
+    store.hand_over(&never_claimed, lease, retry).await.unwrap();
     assert_eq!(
         store.claim(&never_claimed, retry, lease).await.unwrap(),
         Claim::Acquired

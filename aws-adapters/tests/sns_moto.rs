@@ -85,6 +85,7 @@ async fn a_notification_reaches_a_subscribed_queue_with_subject_and_message() {
         .notify(Notification {
             subject: "oanda Rejected: buy EUR_USD".into(),
             message: message.into(),
+            urgent: false,
         })
         .await
         .unwrap();
@@ -106,6 +107,7 @@ async fn a_long_non_ascii_subject_is_cleaned_and_still_publishes() {
         .notify(Notification {
             subject: subject.clone(),
             message: "body".into(),
+            urgent: false,
         })
         .await
         .unwrap();
@@ -125,6 +127,7 @@ async fn a_blank_subject_is_left_out_and_the_message_still_goes() {
         .notify(Notification {
             subject: " \n ".into(),
             message: "token refresh failed".into(),
+            urgent: false,
         })
         .await
         .unwrap();
@@ -149,6 +152,7 @@ async fn publishing_to_a_missing_topic_is_unavailable_naming_the_topic() {
         .notify(Notification {
             subject: "s".into(),
             message: "m".into(),
+            urgent: false,
         })
         .await
         .unwrap_err();

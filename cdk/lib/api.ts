@@ -162,7 +162,7 @@ export class WebhookApi extends Concern {
       id: 'AwsSolutions-APIG2',
       reason:
         'TradingView posts JSON as text/plain, which API Gateway body models do not cover; ingest ' +
-        'validates size, JSON and every field with stable error codes. Path parameters are validated.',
+        'validates size, JSON and every field with stable error codes, and checks the path secret in constant time.',
     });
     Validations.of(api).acknowledge({
       id: 'AwsSolutions-COG4',

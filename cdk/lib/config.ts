@@ -29,6 +29,8 @@ export interface PipelineConfig {
   readonly throttleBurst: number;
   /** Hours without a filled signal before a broker's heartbeat alarm fires; 0 = no alarm. */
   readonly heartbeatHours: number;
+  /** Concurrent executor invocations per broker (the event source's maximum concurrency). */
+  readonly executorConcurrency: number;
   /** `NOTIFY_MIN_INTERVAL_SECS` of the executors (their own default: 900) when set. */
   readonly notifyMinIntervalSecs?: number;
   /** Plain (non-secret) broker settings, passed as environment variables. */
@@ -62,7 +64,16 @@ export const DEFAULT_HEARTBEAT_HOURS = 72;
 export const MAX_HEARTBEAT_HOURS = 168;
 
 /** Coinbase's production API, and executor-coinbase's default `COINBASE_BASE_URL` (client.rs). */
-const COINBASE_PRODUCTION = /^https:\/\/api\.coinbase\.com(\/|$)/i;
+const COINBASE_PRODUCTION_HOST = 'api.coinbase.com';
+
+/** Whether a URL reaches Coinbase's production API, whatever its port or a trailing dot. */
+function isCoinbaseProduction(url: string): boolean {
+  try {
+    return new URL(url).hostname.toLowerCase().replace(/\.$/, '') === COINBASE_PRODUCTION_HOST;
+  } catch {
+    return false;
+  }
+}
 const COINBASE_DEFAULT_URL = 'https://api.coinbase.com/api/v3/brokerage';
 
 export class ConfigError extends Error {}
@@ -175,6 +186,8 @@ export function readConfig(get: Lookup): PipelineConfig {
     throttleRate: int(get, 'throttleRate', DEFAULT_THROTTLE_RATE, 1, 10000),
     throttleBurst: int(get, 'throttleBurst', DEFAULT_THROTTLE_BURST, 1, 5000),
     heartbeatHours: int(get, 'heartbeatHours', DEFAULT_HEARTBEAT_HOURS, 0, MAX_HEARTBEAT_HOURS),
+    // Lambda's SQS event sources accept a maximum concurrency from 2 to 1000.
+    executorConcurrency: int(get, 'executorConcurrency', 5, 2, 1000),
     notifyMinIntervalSecs: optionalInt(get, 'notifyMinIntervalSecs', 1, 86400),
     oandaAccount: text(get, 'oandaAccount'),
     oandaBaseUrl: url(get, 'oandaBaseUrl'),
@@ -203,7 +216,7 @@ export function readConfig(get: Lookup): PipelineConfig {
     throw new ConfigError('context coinbaseApiKeyName is required while brokers includes coinbase');
   }
   const coinbaseUrl = config.coinbaseBaseUrl ?? COINBASE_DEFAULT_URL;
-  if (config.brokers.includes('coinbase') && COINBASE_PRODUCTION.test(coinbaseUrl) && !config.coinbaseLive) {
+  if (config.brokers.includes('coinbase') && isCoinbaseProduction(coinbaseUrl) && !config.coinbaseLive) {
     throw new ConfigError(
       `brokers includes coinbase with the production API (${coinbaseUrl}): Coinbase has no sandbox ` +
         'that executes orders, so this executor trades real money from its first signal. Deploy it ' +

@@ -151,7 +151,8 @@ export class Executors extends Concern {
       });
       allowParameters(fn, 'read', [...brokerSecrets[broker], ...executorParams]);
       // Each executor may touch only its own broker's idempotency records and health item.
-      allow(fn, ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'], [tables.idempotency.tableArn], {
+      // UpdateItem: a failed attempt hands its lease over (aws-adapters dynamodb.rs hand_over).
+      allow(fn, ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'], [tables.idempotency.tableArn], {
         'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${broker}#*`] },
       });
       allow(fn, ['dynamodb:UpdateItem', 'dynamodb:GetItem'], [tables.health.tableArn], {
@@ -165,7 +166,7 @@ export class Executors extends Concern {
       // One signal per invocation: a batch is processed in order, so a slow order at the
       // front would age the rest of the batch towards the staleness limit; concurrency
       // across instruments comes from the message groups instead.
-      queues.consume(fn, broker, { batchSize: 1, maxConcurrency: 5 });
+      queues.consume(fn, broker, { batchSize: 1, maxConcurrency: props.config.executorConcurrency });
       this.executors[broker] = fn;
     }
 

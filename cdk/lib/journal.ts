@@ -3,7 +3,7 @@
  * through one NAT (an instance by default), and Aurora PostgreSQL Serverless v2 in isolated
  * subnets.
  */
-import { CfnOutput, Duration, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Names, RemovalPolicy, Stack, Validations, CfnResource } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
@@ -105,6 +105,9 @@ export class JournalDatabase extends Concern {
       // An Elastic IP replaces the address assigned at launch: it stays through stop/start,
       // a reboot, a recovery, and a replacement of the instance (CloudFormation moves it).
       this.egressIp = new ec2.CfnEIP(this, 'NatEip', { domain: 'vpc', instanceId: instance.instanceId });
+      // An Elastic IP associated with an instance needs the VPC's internet gateway attached
+      // first (AWS::EC2::EIP documentation: DependsOn the VPCGatewayAttachment).
+      this.egressIp.addDependency(this.vpc.node.findChild('VPCGW') as CfnResource);
       Validations.of(instance).acknowledge({
         id: 'AwsSolutions-EC28',
         reason:

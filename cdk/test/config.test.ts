@@ -42,11 +42,26 @@ describe('brokers are chosen explicitly', () => {
   });
 });
 
+describe('executorConcurrency', () => {
+  it('defaults to 5 and is checked', () => {
+    assert.equal(readConfig(get({ brokers: 'oanda' })).executorConcurrency, 5);
+    assert.equal(readConfig(get({ brokers: 'oanda', executorConcurrency: '20' })).executorConcurrency, 20);
+    refuses({ brokers: 'oanda', executorConcurrency: '1' }, /executorConcurrency=1/);
+  });
+});
+
 describe('a Coinbase executor against production needs coinbaseLive=true', () => {
   const live = (ctx: Record<string, unknown>) => readConfig(get({ brokers: 'coinbase', ...ctx }));
 
   it('refuses the production URL, explicit or by default, without the opt-in', () => {
-    for (const url of [undefined, 'https://api.coinbase.com', 'https://api.coinbase.com/api/v3', 'https://API.coinbase.com/']) {
+    for (const url of [
+      undefined,
+      'https://api.coinbase.com',
+      'https://api.coinbase.com/api/v3',
+      'https://API.coinbase.com/',
+      'https://api.coinbase.com:443/api/v3/brokerage',
+      'https://api.coinbase.com./api/v3/brokerage',
+    ]) {
       for (const flag of [undefined, 'false']) {
         refuses(
           { brokers: 'oanda,coinbase', coinbaseBaseUrl: url, coinbaseLive: flag },

@@ -9,6 +9,8 @@ const userDataOf = (instance: any): string => {
   return v;
 };
 
+const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
+
 describe('journal=aurora: the NAT instance', () => {
   const { json } = synth({ journal: 'aurora' });
   const [instanceId, instance] = resources(json, 'AWS::EC2::Instance')[0];
@@ -58,6 +60,9 @@ describe('journal=aurora: the NAT instance', () => {
     const [eipId, eip] = eips[0];
     assert.deepEqual(eip.Properties, { Domain: 'vpc', InstanceId: { Ref: instanceId } });
     assert.deepEqual(json.Outputs.EgressIp.Value, { 'Fn::GetAtt': [eipId, 'PublicIp'] });
+    // Associated at creation: the internet gateway must be attached first.
+    const [attachment] = resources(json, 'AWS::EC2::VPCGatewayAttachment').map(([id]) => id);
+    assert.ok(asList(eip.DependsOn ?? []).includes(attachment), JSON.stringify(eip.DependsOn));
   });
 
   it('leaves the engine defaults alone: the journal closes its own idle sessions', () => {

@@ -325,6 +325,14 @@ describe('least privilege', () => {
       const conditions = writes.map((s) => JSON.stringify(s.Condition ?? {}));
       assert.ok(conditions.some((c) => c.includes(`"${broker}#*"`)), `${broker} idempotency scope: ${conditions}`);
       assert.ok(conditions.some((c) => c.includes(`["${broker}"]`)), `${broker} health scope: ${conditions}`);
+      // Every call the DynamoDB idempotency adapter makes (claim, complete, release,
+      // hand_over, advance) is granted on the idempotency table.
+      const idem = statementsOf(json, `executor-${broker}`).find((s) =>
+        JSON.stringify(s.Condition ?? {}).includes(`"${broker}#*"`),
+      );
+      for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem']) {
+        assert.ok(asList(idem.Action).includes(action), `${broker}: ${action}`);
+      }
     }
   });
 

@@ -325,7 +325,7 @@ pub async fn run<V: Venue>(common: Common, venue: V) -> Result<(), lambda_runtim
                 .handle_batch(event.payload.clone(), deadline)
                 .await?;
             let now = shared::clock::Clock::now(&SystemClock).timestamp_millis();
-            after.run(&event.payload, &response, now).await;
+            after.run(&event.payload, &response, now, deadline).await;
             Ok::<_, executor_runtime::processor::MissingMessageId>(response)
         }
     }))

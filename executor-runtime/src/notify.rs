@@ -29,6 +29,9 @@ pub struct RateLimited<N, G, C> {
 
 impl<N: Notifier, G: NotifyGate, C: Clock> Notifier for RateLimited<N, G, C> {
     async fn notify(&self, mut note: Notification) -> Result<(), QueueError> {
+        if note.urgent {
+            return self.inner.notify(note).await;
+        }
         match self
             .gate
             .admit(self.broker, self.clock.now(), self.min_interval)
@@ -108,6 +111,7 @@ mod tests {
         let note = |i: u32| Notification {
             subject: format!("oanda Rejected {i}"),
             message: format!("signal {i} rejected"),
+            urgent: false,
         };
         for i in 0..5 {
             n.notify(note(i)).await.unwrap_or_default();

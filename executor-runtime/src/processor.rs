@@ -135,11 +135,8 @@ where
             account: self.venue.account().to_owned(),
             signal_id: intent.signal_id.clone(),
         };
-        let takeover = match self
-            .store
-            .claim(&key, start, start + self.settings.lease)
-            .await?
-        {
+        let lease_until = start + self.settings.lease;
+        let takeover = match self.store.claim(&key, start, lease_until).await? {
             Claim::Completed { outcome } => {
                 info!(outcome = ?outcome, "already completed; acknowledged without touching the broker");
                 return Ok(outcome);
@@ -188,7 +185,7 @@ where
             };
             match self.store.advance(&instrument, intent.signal_time).await {
                 Err(e) => {
-                    self.release_unless(takeover, &key).await;
+                    self.release_unless(takeover, &key, lease_until).await;
                     return Err(e.into());
                 }
                 Ok(Some(later)) if !intent.replay_forced => {
@@ -207,7 +204,7 @@ where
         if blocked.is_none() {
             match self.kill_switch.engaged().await {
                 Err(e) => {
-                    self.release_unless(takeover, &key).await;
+                    self.release_unless(takeover, &key, lease_until).await;
                     return Err(RecordError::KillSwitch(e));
                 }
                 Ok(true) => blocked = Some((Outcome::Refused, Refusal::KillSwitch.to_string())),
@@ -252,21 +249,29 @@ where
                         execution
                     }
                     Err(nothing_sent) => {
-                        self.release_unless(takeover, &key).await;
+                        self.release_unless(takeover, &key, lease_until).await;
                         return Err(nothing_sent.into());
                     }
                 }
             }
         };
-        self.finish(intent, &key, execution, start).await
+        self.finish(intent, &key, execution, start, lease_until)
+            .await
     }
 
-    async fn release_unless(&self, takeover: bool, key: &IdempotencyKey) {
+    async fn release_unless(
+        &self,
+        takeover: bool,
+        key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
+    ) {
         // After a takeover an earlier attempt may have sent orders: keep the record so the
         // next attempt reconciles too, but hand its lease over, so that attempt (back within
         // seconds) reconciles at once instead of finding the lease busy.
         let result = if takeover {
-            self.store.hand_over(key, self.clock.now()).await
+            self.store
+                .hand_over(key, lease_until, self.clock.now())
+                .await
         } else {
             self.store.release(key).await
         };
@@ -279,16 +284,27 @@ where
     /// back (within seconds: see `fifo_batch::retry_delay`), so this attempt hands its lease
     /// over: the redelivery takes over and reconciles by lookup at once instead of finding
     /// the lease busy until it runs out, which would spend the retries and dead-letter it.
+    ///
+    /// Not for an unknown outcome: its record keeps the lease whatever failed (the journal
+    /// write or the dead-letter send), so the quick retries find it busy and the queue's
+    /// redrive moves it to the dead-letter queue, for an operator, instead of a takeover a
+    /// second later that might send while the broker is still settling.
     async fn finish(
         &self,
         intent: &OrderIntent,
         key: &IdempotencyKey,
         execution: Execution,
         start: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
     ) -> Result<Outcome, RecordError> {
+        let unknown = execution.outcome == Outcome::Unknown;
         let result = self.record(intent, key, execution, start).await;
         if result.is_err()
-            && let Err(e) = self.store.hand_over(key, self.clock.now()).await
+            && !unknown
+            && let Err(e) = self
+                .store
+                .hand_over(key, lease_until, self.clock.now())
+                .await
         {
             warn!(error = %e, "could not hand the lease over; the retry waits for it to end");
         }
@@ -432,6 +448,7 @@ where
                 "signal {} ({} {} on {}) ended {:?}: {}",
                 intent.signal_id, intent.action, intent.symbol, intent.exchange, outcome, reason
             ),
+            urgent: outcome == Outcome::Unknown,
         };
         if let Err(e) = self.notifier.notify(note).await {
             warn!(error = %e, "notification failed");

@@ -75,6 +75,11 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: Display,
 {
+    // Checked before any record runs: failing the whole batch after some records executed
+    // would bring those back too.
+    if let Some(position) = event.records.iter().position(|r| r.message_id.is_none()) {
+        return Err(MissingMessageId(position));
+    }
     let mut errors = Vec::new();
     let mut response = SqsBatchResponse::default();
     let mut failed_groups: HashSet<Option<&str>> = HashSet::new();
@@ -299,6 +304,20 @@ mod tests {
         assert_eq!(cw["Namespace"], "TvPipeline");
         assert_eq!(cw["Dimensions"], serde_json::json!([[]]));
         assert_eq!(cw["Metrics"][0]["Name"], "RecordFailures");
+    }
+
+    #[tokio::test]
+    async fn a_record_without_a_message_id_fails_the_batch_before_any_record_runs() {
+        let mut ev = event(&[("1", Some("A"), "a1"), ("2", Some("A"), "a2")]);
+        ev.records[1].message_id = None;
+        let mut ran = 0;
+        let result = process(&ev, None, |_| {
+            ran += 1;
+            async { Ok::<(), &str>(()) }
+        })
+        .await;
+        assert!(matches!(result, Err(MissingMessageId(1))));
+        assert_eq!(ran, 0);
     }
 
     #[tokio::test]

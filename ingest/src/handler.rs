@@ -237,9 +237,19 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         };
         let mut fields = Vec::new();
         redact_strings(&mut canonical, secret, "", &mut fields);
+        // A key or a number can hold it too; those cannot be redacted without changing what
+        // the alert says, so the alert is refused (the message names no value).
+        if canonical.to_string().contains(secret) {
+            return Err(IngestError::Alert(AlertError::InvalidField {
+                field: "a key or number of the alert".into(),
+                expected: "free of the webhook secret",
+            }));
+        }
         if fields.is_empty() {
             return Ok((valid, fields));
         }
+        // Field paths are made of the sender's keys: scrubbed like any echo.
+        let fields: Vec<String> = fields.iter().map(|f| self.scrub(f)).collect();
         warn!(fields = %fields.join(", "), "webhook secret found in the alert body; redacted before queueing");
         let mut alert = serde_json::to_value(&valid.alert).unwrap_or_default();
         redact_strings(&mut alert, secret, "", &mut Vec::new());

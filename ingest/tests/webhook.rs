@@ -302,6 +302,23 @@ async fn a_secret_pasted_into_a_free_text_field_never_reaches_the_queue_or_the_l
     let (status, again) = post_doc(&ingest, &doc).await;
     assert_eq!(status, 200);
     assert_eq!(again["signal_id"], reply["signal_id"]);
+
+    // In a key (here with the secret in its value too), it cannot be redacted without
+    // changing the alert: refused, and neither the reply nor the logs carry it.
+    let mut keyed = alert("oanda-eurusd-long.json");
+    keyed["note"] = json!({ SECRET: format!("x {SECRET}") });
+    let (status, refused) = post_doc(&ingest, &keyed).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("free of the webhook secret"),
+        "{refused}"
+    );
+    assert!(!refused.to_string().contains(SECRET), "{refused}");
+    assert_eq!(queue.messages().len(), 1, "nothing more queued");
+    assert!(!logs.text().contains(SECRET));
 }
 
 /// Posts `doc` with the right secret in the path: (status, reply).

@@ -40,7 +40,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         async move {
             let response = router.handle_batch(event.payload.clone(), deadline).await?;
             let now = shared::clock::Clock::now(&SystemClock).timestamp_millis();
-            after.run(&event.payload, &response, now).await;
+            after.run(&event.payload, &response, now, deadline).await;
             Ok::<_, fifo_batch::MissingMessageId>(response)
         }
     }))

@@ -285,7 +285,7 @@ async fn a_failed_record_comes_back_within_seconds_in_group_order_and_nothing_ex
     );
     settle(&client, &signals_url, &first, &resp).await;
     router_after
-        .run(&first, &resp, Utc::now().timestamp_millis())
+        .run(&first, &resp, Utc::now().timestamp_millis(), None)
         .await;
 
     let waited = wait_visible(&client, &signals_url, &first).await;
@@ -344,7 +344,7 @@ async fn a_failed_record_comes_back_within_seconds_in_group_order_and_nothing_ex
     );
     settle(&client, &tradovate_url, &intents, &resp).await;
     executor_after
-        .run(&intents, &resp, Utc::now().timestamp_millis())
+        .run(&intents, &resp, Utc::now().timestamp_millis(), None)
         .await;
 
     let waited = wait_visible(&client, &tradovate_url, &intents).await;

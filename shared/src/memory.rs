@@ -80,12 +80,17 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         Ok(())
     }
 
-    async fn hand_over(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn hand_over(
+        &self,
+        key: &IdempotencyKey,
+        mine: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut records = lock(&self.records);
         if let Some(Record::InProgress { lease_until }) = records.get_mut(key)
-            && *lease_until > now
+            && *lease_until == mine
         {
-            *lease_until = now;
+            *lease_until = now - crate::ports::HAND_OVER_SKEW;
         }
         Ok(())
     }

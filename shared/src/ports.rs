@@ -114,6 +114,10 @@ pub struct StoreError {
     pub reason: String,
 }
 
+/// How far before `now` a handed-over lease ends: covers clock differences between the
+/// failed attempt's host and the retry's.
+pub const HAND_OVER_SKEW: chrono::Duration = chrono::Duration::seconds(5);
+
 /// Exactly-once bookkeeping for executors (DynamoDB conditional writes in AWS). Times come
 /// from the caller's clock so leases are testable.
 pub trait IdempotencyStore: Send + Sync {
@@ -139,14 +143,20 @@ pub trait IdempotencyStore: Send + Sync {
     /// not wait out the lease. Never called once an order may have left.
     fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Ends an in-progress record's lease at `now` without completing it, so the next claim
-    /// is `TakenOver` at once (and reconciles by lookup) instead of `Busy` until the lease
-    /// runs out. Called by an attempt that may have sent orders and then failed (a journal
-    /// write, say): its record comes back within seconds, well inside the lease. A completed
-    /// or absent record is left alone.
+    /// Ends this attempt's lease without completing the record, so the next claim is
+    /// `TakenOver` at once (and reconciles by lookup) instead of `Busy` until the lease runs
+    /// out. Called by an attempt that may have sent orders and then failed (a journal write,
+    /// say): its record comes back within seconds, well inside the lease.
+    ///
+    /// Only the attempt's own lease is ended: the record must still be in progress with
+    /// `lease_until` equal to the one this attempt claimed it with (a later attempt's lease is
+    /// left alone). The lease is set to [`HAND_OVER_SKEW`] before `now`, so a retry on a
+    /// host whose clock runs slightly behind still takes over. A completed or absent record
+    /// is left alone.
     fn hand_over(
         &self,
         key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -166,6 +176,8 @@ pub trait IdempotencyStore: Send + Sync {
 pub struct Notification {
     pub subject: String,
     pub message: String,
+    /// Sent whatever a rate limit says: an unknown outcome, which needs an operator.
+    pub urgent: bool,
 }
 
 pub trait Notifier: Send + Sync {
@@ -198,9 +210,10 @@ impl<T: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<T> {
     fn hand_over(
         &self,
         key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).hand_over(key, now)
+        (**self).hand_over(key, lease_until, now)
     }
 
     fn advance(

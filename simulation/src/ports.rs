@@ -108,9 +108,14 @@ impl IdempotencyStore for SimStore {
         Ok(())
     }
 
-    async fn hand_over(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn hand_over(
+        &self,
+        key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.crash.gate("before store.hand_over").await;
-        self.inner.hand_over(key, now).await?;
+        self.inner.hand_over(key, lease_until, now).await?;
         self.crash.gate("after store.hand_over").await;
         Ok(())
     }

@@ -69,6 +69,7 @@ where
                 message: format!(
                     "The Tradovate token could not be refreshed: {e}. Executors will try once themselves; check credentials and penalties."
                 ),
+                urgent: false,
             };
             if let Err(n) = notifier.notify(note).await {
                 error!(error = %n, "could not notify about the failed refresh");

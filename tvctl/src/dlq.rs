@@ -293,6 +293,9 @@ pub async fn replay(
     let mut outcomes = Vec::new();
     let mut audits = Vec::new();
     for msg in chosen {
+        // A failed send or delete stops the run, after its own audit line: the lines of the
+        // messages already moved are returned (and written) with it.
+        let mut stop = false;
         let letter = DeadLetter::parse(&msg.body);
         let (result, replayed, forced, signal_id) = match &letter {
             Err(e) => (format!("unreadable: {e}"), false, false, None),
@@ -310,15 +313,26 @@ pub async fn replay(
                     ),
                     Decision::Replay { forced } => {
                         let dedup = format!("replay-{}", msg.message_id);
-                        target
+                        match target
                             .replay_one(&msg, letter.replay_body(forced), dedup)
-                            .await?;
-                        (
-                            format!("replayed{}", if forced { " (forced)" } else { "" }),
-                            true,
-                            forced,
-                            sid,
-                        )
+                            .await
+                        {
+                            Ok(()) => (
+                                format!("replayed{}", if forced { " (forced)" } else { "" }),
+                                true,
+                                forced,
+                                sid,
+                            ),
+                            Err(e) => {
+                                stop = true;
+                                (
+                                    format!("failed (run stopped here): {e}"),
+                                    false,
+                                    forced,
+                                    sid,
+                                )
+                            }
+                        }
                     }
                 }
             }
@@ -339,6 +353,9 @@ pub async fn replay(
             result,
             replayed,
         });
+        if stop {
+            break;
+        }
     }
     Ok((outcomes, audits))
 }
