@@ -72,6 +72,20 @@ done
 "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres journal_test
 export JOURNAL_TEST_PG_URL="postgres://postgres@127.0.0.1:$pg_port/journal_test"
 
+# Debian's Chromium and chromedriver for the dashboard's browser test (local-stack/tests);
+# `apt-get update` only when the install fails on a stale or empty package list.
+if ! command -v chromedriver >/dev/null || [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing Chromium and chromedriver"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null \
+      || { apt-get update -q >/dev/null \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; }
+  else
+    echo "Chromium or chromedriver is missing and cannot be installed here (not root with apt-get);"
+    echo "the dashboard's browser test will fail: apt-get install chromium chromium-driver"
+  fi
+fi
+
 echo "==> rustfmt"
 cargo fmt --all -- --check
 echo "==> clippy"

@@ -84,6 +84,8 @@ struct StoredOrder {
     filled_size: Decimal,
     price: Decimal,
     filled_value: Decimal,
+    /// `total_fees`, in the quote currency: `filled_value` × the fee rate.
+    total_fees: Decimal,
     created: DateTime<Utc>,
     configuration: Value,
 }
@@ -106,6 +108,9 @@ struct Inner {
     page_size: usize,
     duplicate_posts: usize,
     next_id: u64,
+    /// The fee rate every fill pays (0 until set): Coinbase charges a fee on the filled value
+    /// in the quote currency and reports it as the order's `total_fees`.
+    fee_rate: Decimal,
 }
 
 #[derive(Clone)]
@@ -158,6 +163,7 @@ impl FakeCoinbase {
             tokens: Vec::new(),
             faults: VecDeque::new(),
             page_size: 2,
+            fee_rate: Decimal::ZERO,
             duplicate_posts: 0,
             next_id: 0,
         }));
@@ -223,6 +229,12 @@ impl FakeCoinbase {
     /// Lists one more product (`BASE-QUOTE`); the fake starts with `BTC-USD` only.
     pub fn add_product(&self, id: &str, spec: ProductSpec) {
         self.lock().products.insert(id.to_owned(), spec);
+    }
+
+    /// The fee rate of every later fill (`"0.006"` for 0.6 %), reported as `total_fees` and
+    /// taken from the quote wallet.
+    pub fn set_fee_rate(&self, rate: &str) {
+        self.lock().fee_rate = d(rate);
     }
 
     pub fn set_page_size(&self, n: usize) {
@@ -547,9 +559,13 @@ fn order_json(o: &StoredOrder) -> Value {
         "filled_value": o.filled_value.to_string(),
         "pending_cancel": false,
         "size_in_quote": o.side == "BUY",
-        "total_fees": "0",
+        "total_fees": o.total_fees.to_string(),
         "size_inclusive_of_fees": false,
-        "total_value_after_fees": o.filled_value.to_string(),
+        "total_value_after_fees": if o.side == "BUY" {
+            (o.filled_value + o.total_fees).to_string()
+        } else {
+            (o.filled_value - o.total_fees).to_string()
+        },
         "trigger_status": "INVALID_ORDER_TYPE",
         "order_type": "MARKET",
         "reject_reason": "REJECT_REASON_UNSPECIFIED",
@@ -879,8 +895,9 @@ fn create_order(
     } else {
         (-filled_size, filled_value)
     };
+    let total_fees = floor(filled_value * inner.fee_rate, p.quote_increment);
     let b = wallet(inner, base_ccy) + base_delta;
-    let q = wallet(inner, quote_ccy) + quote_delta;
+    let q = wallet(inner, quote_ccy) + quote_delta - total_fees;
     inner.wallets.insert(base_ccy.to_owned(), b);
     inner.wallets.insert(quote_ccy.to_owned(), q);
     inner.next_id += 1;
@@ -893,6 +910,7 @@ fn create_order(
         filled_size: filled_size.normalize(),
         price: p.price,
         filled_value: filled_value.normalize(),
+        total_fees: total_fees.normalize(),
         created: now,
         configuration,
     };

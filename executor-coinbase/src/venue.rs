@@ -114,6 +114,9 @@ fn ack_of(order: &Order) -> Ack {
         order_id: Some(order.order_id.clone()),
         quantity: (filled > Decimal::ZERO).then_some(filled),
         price,
+        // The order's `total_fees` (Advanced Trade API, Get Order: "total_fees", in the quote
+        // currency); zero or absent is no fee to report.
+        fee: order.total_fees.filter(|f| *f > Decimal::ZERO),
     };
     match order.status.as_str() {
         "FILLED" => filled_ack(),
@@ -258,6 +261,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                             order_id: Some(order_id),
                             quantity: None,
                             price: None,
+                            fee: None,
                         }
                     }
                 })

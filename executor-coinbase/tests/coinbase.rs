@@ -72,6 +72,25 @@ async fn long_entry_buys_the_quote_amount_with_one_market_ioc_order() {
     );
 }
 
+/// Coinbase reports a fill's fee as the order's `total_fees`; it reaches the journal row, where
+/// the analytics subtract it from the round trip's P&L.
+#[tokio::test]
+async fn the_fee_coinbase_reports_is_journaled_with_the_fill() {
+    let h = harness().await;
+    h.fake.set_fee_rate("0.006");
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    // 100 USD filled × 0.6 % = 0.60 USD.
+    assert_eq!(legs[0].fee, Some(d("0.6")));
+    assert_eq!(
+        h.fake.wallet("USD"),
+        d("899.4"),
+        "the fee left the quote wallet"
+    );
+    clean(&h);
+}
+
 #[tokio::test]
 async fn long_entry_while_holding_is_a_no_op_but_dust_does_not_count() {
     let h = harness().await;

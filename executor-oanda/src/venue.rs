@@ -86,6 +86,7 @@ fn ack_of(result: OrderResult) -> Result<Ack, SendError> {
             order_id: Some(order_id),
             quantity: units,
             price,
+            fee: None,
         }),
         OrderResult::Cancelled { order_id, reason } => Ok(Ack::Cancelled {
             order_id: Some(order_id),
@@ -129,6 +130,7 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
             order_id: Some(create.id.clone()),
             quantity: fill.units,
             price: fill.price,
+            fee: None,
         });
     }
     if let Some(cancel) = transactions

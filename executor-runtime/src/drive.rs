@@ -45,6 +45,8 @@ pub enum Ack {
         order_id: Option<String>,
         quantity: Option<Decimal>,
         price: Option<Decimal>,
+        /// The fill's fee in the quote currency, when the broker reports one.
+        fee: Option<Decimal>,
     },
     /// Created and then cancelled or rejected by the broker (OANDA's 201 with a cancel, a
     /// Tradovate order ending `Rejected`): definitive, nothing filled.
@@ -542,12 +544,14 @@ fn apply<C: Clock + ?Sized>(clock: &C, mut row: LegReport, ack: Ack) -> LegRepor
             order_id,
             quantity,
             price,
+            fee,
         } => {
             row.broker_order_id = order_id.or(row.broker_order_id);
             if let Some(q) = quantity.filter(|q| !q.is_zero()) {
                 row.quantity = q.abs();
             }
             row.fill_price = price.or(row.fill_price);
+            row.fee = fee.or(row.fee);
             row.outcome = Outcome::Filled;
         }
         Ack::Cancelled { order_id, reason } => {

@@ -156,6 +156,7 @@ impl Conversation for PaperNetting {
             order_id: Some(format!("paper-{}", book.orders)),
             quantity: Some(quantity),
             price: Some(req.intent.reference_price),
+            fee: None,
         };
         book.positions.insert(name, after);
         book.filled
@@ -198,6 +199,7 @@ fn recover_from(filled: &BTreeMap<String, Ack>, req: &ExecRequest<'_>) -> Vec<Le
                 order_id,
                 quantity,
                 price,
+                fee: None,
             }) = filled.get(coid.as_str())
             else {
                 return None;
@@ -385,6 +387,7 @@ impl Conversation for PaperSpot {
             order_id: Some(format!("paper-{}", w.orders)),
             quantity: Some(base_qty),
             price: Some(price),
+            fee: None,
         };
         w.filled
             .insert(report.client_order_id.to_string(), ack.clone());

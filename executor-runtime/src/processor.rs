@@ -367,6 +367,7 @@ where
                 error: leg.error.clone(),
                 sent_at: leg.sent_at,
                 acked_at: leg.acked_at,
+                fee: leg.fee,
             })
             .collect();
         self.journal.record_execution(&record, &orders).await?;

@@ -67,6 +67,9 @@ pub struct LegReport {
     pub error: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
     pub acked_at: Option<DateTime<Utc>>,
+    /// The fee the broker reported for the fill, in the quote currency (Coinbase's
+    /// `total_fees`); `None` when it reports none.
+    pub fee: Option<Decimal>,
 }
 
 /// How an execution ended.
@@ -105,6 +108,7 @@ impl LegReport {
             instrument: None,
             broker_order_id: None,
             fill_price: None,
+            fee: None,
             outcome: Outcome::Unknown,
             error: None,
             sent_at: None,

@@ -74,53 +74,15 @@ const SKEW: chrono::Duration = chrono::Duration::seconds(5);
 /// (<https://partner.tradovate.com/overview/core-concepts/rate-limits>).
 const RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
 
-/// Contract point values (USD per point per contract), by root, from the exchanges'
-/// contract specifications (CME Group: E-mini S&P 500 $50, Micro $5; E-mini Nasdaq-100 $20,
-/// Micro $2; E-mini Dow $5, Micro $0.50; E-mini Russell 2000 $50, Micro $5; NYMEX WTI crude
-/// 1,000 barrels, Micro 100; Henry Hub natural gas 10,000 MMBtu; COMEX gold 100 oz, Micro 10;
-/// silver 5,000 oz, Micro 1,000; copper 25,000 lb; CBOT Treasury bond and 10-year note
-/// $1,000 per point; corn and soybeans 5,000 bushels quoted in cents, so $50 per cent).
-/// Used only for the notional cap; a root not listed counts each point as $1,000,000, so
-/// the cap refuses it until its value is added here.
-const POINT_VALUES: &[(&str, i64, u32)] = &[
-    ("ES", 50, 0),
-    ("MES", 5, 0),
-    ("NQ", 20, 0),
-    ("MNQ", 2, 0),
-    ("YM", 5, 0),
-    ("MYM", 5, 1),
-    ("RTY", 50, 0),
-    ("M2K", 5, 0),
-    ("CL", 1000, 0),
-    ("MCL", 100, 0),
-    ("GC", 100, 0),
-    ("MGC", 10, 0),
-    ("SI", 5000, 0),
-    ("SIL", 1000, 0),
-    ("NG", 10000, 0),
-    ("HG", 25000, 0),
-    ("ZB", 1000, 0),
-    ("ZN", 1000, 0),
-    ("ZC", 50, 0),
-    ("ZS", 50, 0),
-];
+/// The root of a contract name: `ESZ6` → `ES` (see `shared::contract_specs`).
+pub use shared::contract_specs::contract_root;
 
-/// The root of a contract name: `ESZ6` → `ES`, `MNQH7` → `MNQ` (month code and year digit off).
-pub fn contract_root(contract: &str) -> &str {
-    contract
-        .get(..contract.len().saturating_sub(2))
-        .unwrap_or(contract)
-}
-
-/// The point value of a contract name (`ESZ6` → root `ES` → 50).
+/// The point value of a contract name (`ESZ6` → root `ES` → 50), from
+/// `shared::contract_specs` (the exchanges' contract specifications, cited there). Used only
+/// for the notional cap; a root not listed counts each point as $1,000,000, so the cap
+/// refuses it until its value is added there.
 pub fn point_value(contract: &str) -> Decimal {
-    let root = contract_root(contract);
-    POINT_VALUES
-        .iter()
-        .find(|(r, _, _)| *r == root)
-        .map_or(Decimal::from(1_000_000), |(_, n, scale)| {
-            Decimal::new(*n, *scale)
-        })
+    shared::contract_specs::point_value(contract).unwrap_or(Decimal::from(1_000_000))
 }
 
 pub struct TradovateVenue<S, L, C> {
@@ -283,6 +245,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     order_id: Some(id.to_string()),
                     quantity,
                     price,
+                    fee: None,
                 })
             }
             s @ ("Rejected" | "Canceled" | "Expired") => Ok(Ack::Cancelled {
@@ -341,6 +304,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     order_id: Some(order_id.to_string()),
                     quantity: None,
                     price,
+                    fee: None,
                 };
             }
             if tokio::time::Instant::now() >= until {
@@ -448,6 +412,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     order_id: None,
                     quantity: None,
                     price: None,
+                    fee: None,
                 }),
                 LegAction::Open => Found::Inconclusive(format!(
                     "the position shows {net} but no order of ours is listed"

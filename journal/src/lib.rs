@@ -42,8 +42,8 @@ const UPSERT_SIGNAL: &str = "INSERT INTO signals (signal_id, raw, normalized, sy
 
 const UPSERT_ORDER: &str =
     "INSERT INTO orders (signal_id, broker, account, leg, attempt, instrument, client_order_id,
-    broker_order_id, side, quantity, fill_price, outcome, error, sent_at, acked_at, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, CURRENT_TIMESTAMP)
+    broker_order_id, side, quantity, fill_price, outcome, error, sent_at, acked_at, fee, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, CURRENT_TIMESTAMP)
   ON CONFLICT (signal_id, broker, account, leg, attempt) DO UPDATE SET
     instrument = EXCLUDED.instrument, client_order_id = EXCLUDED.client_order_id,
     broker_order_id = COALESCE(EXCLUDED.broker_order_id, orders.broker_order_id),
@@ -52,6 +52,7 @@ const UPSERT_ORDER: &str =
     outcome = EXCLUDED.outcome, error = EXCLUDED.error,
     sent_at = COALESCE(orders.sent_at, EXCLUDED.sent_at),
     acked_at = COALESCE(EXCLUDED.acked_at, orders.acked_at),
+    fee = COALESCE(EXCLUDED.fee, orders.fee),
     updated_at = CURRENT_TIMESTAMP";
 
 const SELECT_SIGNAL: &str = "SELECT signal_id, raw, normalized, symbol, exchange, action, broker, instrument,
@@ -59,8 +60,17 @@ const SELECT_SIGNAL: &str = "SELECT signal_id, raw, normalized, symbol, exchange
     broker_acked_at FROM signals WHERE signal_id = $1";
 
 const SELECT_ORDERS: &str = "SELECT signal_id, broker, account, leg, instrument, client_order_id, broker_order_id,
-    side, quantity, fill_price, outcome, error, sent_at, acked_at, attempt FROM orders WHERE signal_id = $1
+    side, quantity, fill_price, outcome, error, sent_at, acked_at, attempt, fee FROM orders WHERE signal_id = $1
     ORDER BY leg, attempt";
+
+const ALL_ORDERS: &str =
+    "SELECT signal_id, broker, account, leg, instrument, client_order_id, broker_order_id,
+    side, quantity, fill_price, outcome, error, sent_at, acked_at, attempt, fee FROM orders
+    ORDER BY signal_id, leg, attempt";
+
+const ALL_SIGNALS: &str = "SELECT signal_id, raw, normalized, symbol, exchange, action, broker, instrument,
+    contract_resolution, status, reason, received_at, enqueued_at, routed_at, executor_start_at, broker_sent_at,
+    broker_acked_at FROM signals ORDER BY received_at";
 
 const RECENT_SIGNALS: &str = "SELECT signal_id FROM signals ORDER BY received_at DESC LIMIT $1";
 
@@ -148,6 +158,7 @@ macro_rules! bind_order {
             .bind(&r.error)
             .bind($time_in(r.sent_at))
             .bind($time_in(r.acked_at))
+            .bind($dec_in(r.fee))
     }};
 }
 
@@ -175,12 +186,36 @@ macro_rules! journal_impl {
             }
 
             async fn fetch_orders(&self, id: &str) -> Result<Vec<OrderRecord>, JournalError> {
-                use sqlx::Row;
                 let rows = sqlx::query(sqlx::AssertSqlSafe($sql(SELECT_ORDERS)))
                     .bind(id)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(|e| db_error("orders read", e))?;
+                Self::orders_of(rows)
+            }
+
+            /// Every order row of the journal, one query (for reports over the whole journal).
+            pub async fn all_orders(&self) -> Result<Vec<OrderRecord>, JournalError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe($sql(ALL_ORDERS)))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_error("orders read", e))?;
+                Self::orders_of(rows)
+            }
+
+            /// Every signal row of the journal, oldest first, one query.
+            pub async fn all_signals(&self) -> Result<Vec<SignalRecord>, JournalError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe($sql(ALL_SIGNALS)))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_error("signals read", e))?;
+                rows.iter().map(Self::signal_of).collect()
+            }
+
+            fn orders_of(
+                rows: Vec<<$db as sqlx::Database>::Row>,
+            ) -> Result<Vec<OrderRecord>, JournalError> {
+                use sqlx::Row;
                 let mut out = Vec::new();
                 for r in rows {
                     let get = |i: usize| -> Result<String, JournalError> {
@@ -212,6 +247,7 @@ macro_rules! journal_impl {
                         error: opt(11)?,
                         sent_at: $time_out(&r, 12)?,
                         acked_at: $time_out(&r, 13)?,
+                        fee: $dec_out(&r, 15)?,
                     });
                 }
                 Ok(out)
@@ -306,13 +342,26 @@ macro_rules! journal_impl {
             }
 
             async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
-                use sqlx::Row;
                 let row = sqlx::query(sqlx::AssertSqlSafe($sql(SELECT_SIGNAL)))
                     .bind(id.as_str())
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(|e| db_error("signal read", e))?;
-                let Some(r) = row else { return Ok(None) };
+                row.as_ref().map(Self::signal_of).transpose()
+            }
+
+            async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
+                let mut out = self.fetch_orders(id.as_str()).await?;
+                // By the enum's order, not the text order of the column: it must not hang on
+                // how a leg is spelled.
+                out.sort_by_key(|o| (o.leg, o.attempt));
+                Ok(out)
+            }
+        }
+
+        impl $name {
+            fn signal_of(r: &<$db as sqlx::Database>::Row) -> Result<SignalRecord, JournalError> {
+                use sqlx::Row;
                 let get = |i: usize| -> Result<String, JournalError> {
                     r.try_get::<String, _>(i)
                         .map_err(|e| db_error("signal read", e))
@@ -322,7 +371,7 @@ macro_rules! journal_impl {
                         .map_err(|e| db_error("signal read", e))
                 };
                 let status = get(9)?;
-                Ok(Some(SignalRecord {
+                Ok(SignalRecord {
                     signal_id: signal_id(&get(0)?)?,
                     raw: get(1)?,
                     normalized: serde_json::from_str(&get(2)?).unwrap_or_default(),
@@ -344,15 +393,7 @@ macro_rules! journal_impl {
                         broker_sent: $time_out(&r, 15)?,
                         broker_acked: $time_out(&r, 16)?,
                     },
-                }))
-            }
-
-            async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
-                let mut out = self.fetch_orders(id.as_str()).await?;
-                // By the enum's order, not the text order of the column: it must not hang on
-                // how a leg is spelled.
-                out.sort_by_key(|o| (o.leg, o.attempt));
-                Ok(out)
+                })
             }
         }
 
@@ -508,6 +549,45 @@ fn sqlite_dec_out(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Option<Decima
         })
     })
     .transpose()
+}
+
+/// Every signal as one JSON array in the records' own serde shape: SQLite keeps times as
+/// RFC 3339 text and decimals as text, which is how the records deserialize them.
+#[cfg(feature = "sqlite")]
+const SQLITE_ALL_SIGNALS_JSON: &str = "SELECT json_group_array(json_object(
+    'signal_id', signal_id, 'raw', raw, 'normalized', json(normalized), 'symbol', symbol,
+    'exchange', exchange, 'action', action, 'broker', broker, 'instrument', instrument,
+    'contract_resolution', contract_resolution, 'status', status, 'reason', reason,
+    'stages', json_object('received', received_at, 'enqueued', enqueued_at, 'routed', routed_at,
+      'executor_start', executor_start_at, 'broker_sent', broker_sent_at,
+      'broker_acked', broker_acked_at)))
+  FROM (SELECT * FROM signals ORDER BY received_at)";
+
+/// Every order row as one JSON array, as [`SQLITE_ALL_SIGNALS_JSON`].
+#[cfg(feature = "sqlite")]
+const SQLITE_ALL_ORDERS_JSON: &str = "SELECT json_group_array(json_object(
+    'signal_id', signal_id, 'broker', broker, 'account', account, 'instrument', instrument,
+    'leg', leg, 'attempt', attempt, 'client_order_id', client_order_id,
+    'broker_order_id', broker_order_id, 'side', side, 'quantity', quantity,
+    'fill_price', fill_price, 'outcome', outcome, 'error', error, 'sent_at', sent_at,
+    'acked_at', acked_at, 'fee', fee))
+  FROM (SELECT * FROM orders ORDER BY signal_id, leg, attempt)";
+
+#[cfg(feature = "sqlite")]
+impl SqliteJournal {
+    async fn all_as_json<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &'static str,
+        what: &str,
+    ) -> Result<Vec<T>, JournalError> {
+        let (text,): (String,) = sqlx::query_as(sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| db_error(what, e))?;
+        serde_json::from_str(&text).map_err(|e| JournalError {
+            reason: format!("{what} read: {e}"),
+        })
+    }
 }
 
 #[cfg(feature = "sqlite")]
@@ -736,6 +816,28 @@ impl AnyJournal {
         each!(self, j => j.recent_signals(limit).await)
     }
 
+    /// Every signal row, oldest first, in one query. SQLite builds the whole answer as one
+    /// JSON document in its own code: reading 100,000 rows one by one through sqlx's worker
+    /// thread took seconds.
+    pub async fn all_signals(&self) -> Result<Vec<SignalRecord>, JournalError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(j) => j.all_signals().await,
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(j) => j.all_as_json(SQLITE_ALL_SIGNALS_JSON, "signals").await,
+        }
+    }
+
+    /// Every order row, in one query (one JSON document with SQLite, as above).
+    pub async fn all_orders(&self) -> Result<Vec<OrderRecord>, JournalError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(j) => j.all_orders().await,
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(j) => j.all_as_json(SQLITE_ALL_ORDERS_JSON, "orders").await,
+        }
+    }
+
     pub async fn recent_orders(&self, limit: i64) -> Result<Vec<OrderRecord>, JournalError> {
         each!(self, j => j.recent_orders(limit).await)
     }
@@ -795,10 +897,10 @@ mod tests {
 
     #[test]
     fn the_upserts_use_each_parameter_once_in_order_so_a_batch_may_bind_them_by_position() {
-        for (sql, n) in [(UPSERT_SIGNAL, 17), (UPSERT_ORDER, 15)] {
+        for (sql, n) in [(UPSERT_SIGNAL, 17), (UPSERT_ORDER, 16)] {
             assert_eq!(numbers(sql), (1..=n).collect::<Vec<_>>());
             assert_eq!(sqlite_positional(sql).matches('?').count(), n);
         }
-        assert_eq!(sqlite_execution_sql(2).matches('?').count(), 17 + 2 * 15);
+        assert_eq!(sqlite_execution_sql(2).matches('?').count(), 17 + 2 * 16);
     }
 }

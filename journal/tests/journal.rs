@@ -52,6 +52,8 @@ fn order(id: &SignalId, leg: Leg, qty: &str, price: Option<&str>, outcome: Outco
         error: None,
         sent_at: Some(t0()),
         acked_at: Some(t0() + Duration::milliseconds(120)),
+        // A fee on every filled row, so both drivers round-trip it.
+        fee: price.map(|_| Decimal::new(125, 3)),
     }
 }
 
@@ -270,6 +272,22 @@ async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
     assert_eq!(again.recent_signals(10).await.unwrap().len(), 3);
     assert_eq!(again.recent_orders(10).await.unwrap().len(), 9);
     assert!(!format!("{again:?}").contains(path.to_str().unwrap()));
+}
+
+/// The whole journal in two queries (what `tvctl report` reads), fees included.
+#[tokio::test]
+async fn every_signal_and_order_reads_back_in_one_query_each() {
+    let j = AnyJournal::connect("sqlite::memory:").await.unwrap();
+    contract(&j, "all").await;
+    let signals = j.all_signals().await.unwrap();
+    let orders = j.all_orders().await.unwrap();
+    assert!(!signals.is_empty());
+    assert!(!orders.is_empty());
+    for o in &orders {
+        let one = j.orders(&o.signal_id).await.unwrap();
+        assert!(one.contains(o), "{o:?}");
+    }
+    assert!(orders.iter().any(|o| o.fee == Some(Decimal::new(125, 3))));
 }
 
 #[tokio::test]

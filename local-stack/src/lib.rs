@@ -9,14 +9,16 @@
 //! credentials and base URL are set, in which case its real client is used.
 
 pub mod console;
+pub mod dashboard;
 pub mod venue;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
 use console::{ConsoleJournal, ObservedJournal, SignalObserver, line};
+use dashboard::{Dashboard, DashboardJournal};
 use executor_runtime::killswitch::StaticKillSwitch;
 use executor_runtime::metrics::MetricsSink;
 use executor_runtime::paper::{PaperNetting, PaperSpot};
@@ -44,7 +46,7 @@ use venue::AnyVenue;
 pub const LOCAL_SECRET: &str = "local-dev-secret-change-me";
 
 pub type Queue = Arc<LocalFifoQueue<SystemClock>>;
-type Journal = Arc<ConsoleJournal<ObservedJournal<journal::AnyJournal>>>;
+type Journal = Arc<ConsoleJournal<DashboardJournal<ObservedJournal<journal::AnyJournal>>>>;
 /// Each broker's health, recorded around its venue, served by `GET /{broker}status`.
 pub type Health = Arc<shared::health::MemoryHealth>;
 pub type LocalExecutor = Executor<
@@ -258,6 +260,24 @@ struct App {
     journal: journal::AnyJournal,
     netting: [(Broker, Option<Arc<PaperNetting>>); 2],
     spot: Arc<PaperSpot>,
+    live: Arc<dashboard::Live>,
+}
+
+async fn dashboard_state(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    dashboard::state(app.live.clone(), &headers).await
+}
+
+async fn dashboard_events(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    dashboard::events(app.live.clone(), &headers)
+}
+
+/// The action of an accepted alert, for the dashboard's row before the executor records the
+/// signal. Read as the enum, so no free text of the body (where a misplaced secret could
+/// sit) reaches the page; serde skips the rest of the body without keeping it.
+#[derive(Default, serde::Deserialize)]
+struct AlertHead {
+    #[serde(default)]
+    action: Option<shared::Action>,
 }
 
 async fn webhook(
@@ -277,6 +297,23 @@ async fn webhook(
         })
         .await;
     if method == Method::POST {
+        let dashboard = &app.live.dashboard;
+        match reply.status {
+            200 => {
+                let head: AlertHead = serde_json::from_slice(&body).unwrap_or_default();
+                dashboard.accepted(
+                    reply.body["signal_id"].as_str().unwrap_or(""),
+                    serde_json::from_value(reply.body["broker"].clone()).ok(),
+                    reply.body["instrument"].as_str(),
+                    &head.action.map(|a| a.to_string()).unwrap_or_default(),
+                );
+            }
+            status => dashboard.refused(
+                status,
+                reply.body["error"]["code"].as_str().unwrap_or(""),
+                reply.body["error"]["message"].as_str().unwrap_or(""),
+            ),
+        }
         match reply.status {
             200 => line(&format!(
                 "alert  {} accepted -> {} {}",
@@ -374,9 +411,13 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .await
         .map_err(|e| e.to_string())?;
     line(&format!("journal: {}", cfg.journal_url));
-    let journal: Journal = Arc::new(ConsoleJournal(ObservedJournal {
-        inner: memory.clone(),
-        observer: cfg.observer.clone(),
+    let dashboard = Arc::new(Dashboard::default());
+    let journal: Journal = Arc::new(ConsoleJournal(DashboardJournal {
+        inner: ObservedJournal {
+            inner: memory.clone(),
+            observer: cfg.observer.clone(),
+        },
+        dashboard: dashboard.clone(),
     }));
 
     let (oanda_venue, oanda_paper) = real::oanda(env)?.map_or_else(
@@ -397,9 +438,9 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         "paper-coinbase",
         [("USD".to_owned(), cfg.usd_balance)],
     ));
-    let coinbase_venue = match real::coinbase(env)? {
-        Some(v) => AnyVenue::Coinbase(Box::new(v)),
-        None => AnyVenue::Spot(spot.clone()),
+    let (coinbase_venue, spot_paper) = match real::coinbase(env)? {
+        Some(v) => (AnyVenue::Coinbase(Box::new(v)), None),
+        None => (AnyVenue::Spot(spot.clone()), Some(spot.clone())),
     };
     for (broker, v) in [
         (Broker::Oanda, &oanda_venue),
@@ -486,19 +527,40 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         None,
         routing,
     )
-    .with_health(health);
+    .with_health(health.clone());
     let netting = [
         (Broker::Oanda, oanda_paper),
         (Broker::Tradovate, tradovate_paper),
     ];
+    let live = Arc::new(dashboard::Live {
+        dashboard,
+        sources: dashboard::Sources {
+            queues: queues.clone(),
+            netting: netting.clone(),
+            spot: spot_paper,
+            health,
+        },
+    });
     let app = Arc::new(App {
         ingest,
         queues: queues.clone(),
         journal: memory.clone(),
         netting: netting.clone(),
         spot: spot.clone(),
+        live,
     });
+    // The dashboard's routes are GET only; any other method falls through to ingest, which
+    // answers them as it did before the dashboard existed.
     let http = axum::Router::new()
+        .route("/", axum::routing::get(dashboard::page).fallback(webhook))
+        .route(
+            "/dashboard/state",
+            axum::routing::get(dashboard_state).fallback(webhook),
+        )
+        .route(
+            "/dashboard/events",
+            axum::routing::get(dashboard_events).fallback(webhook),
+        )
         .route("/local/positions", axum::routing::get(positions))
         .route("/local/trades", axum::routing::get(trades))
         .route("/local/queues", axum::routing::get(queues_route))
@@ -511,6 +573,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    line(&format!("dashboard: http://{addr}/"));
     tokio::spawn(async move {
         let _ = axum::serve(
             listener,

@@ -210,6 +210,11 @@ pub struct OrderRecord {
     pub error: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
     pub acked_at: Option<DateTime<Utc>>,
+    /// The fee or commission the broker reported for this fill, in the instrument's quote
+    /// currency (Coinbase's `total_fees`); `None` when the broker reports none. Records
+    /// written before fees were kept read as `None`.
+    #[serde(default)]
+    pub fee: Option<Decimal>,
 }
 
 /// The attempt of a record that does not say: the first send.

@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod clock;
 pub mod config;
+pub mod contract_specs;
 pub mod error;
 pub mod execution;
 pub mod front_month;

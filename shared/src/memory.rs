@@ -345,6 +345,7 @@ mod tests {
             error: None,
             sent_at: None,
             acked_at: None,
+            fee: None,
         };
         let journal = MemoryJournal::default();
         for record in [

@@ -172,6 +172,16 @@ const EMBEDDED: &str = include_str!("../routing.toml");
 pub const ROUTING_TABLE_FILE: &str = "ROUTING_TABLE_FILE";
 
 impl RoutingTable {
+    /// The exchange names (as TradingView's `{{exchange}}` gives them) this table sends to
+    /// `broker`, in name order.
+    pub fn exchanges_of(&self, broker: Broker) -> Vec<&str> {
+        self.exchanges
+            .iter()
+            .filter(|(_, b)| **b == broker)
+            .map(|(e, _)| e.as_str())
+            .collect()
+    }
+
     /// The table shipped in the binary.
     pub fn embedded() -> Self {
         // The embedded table is checked by a unit test; failing here would be a build defect.

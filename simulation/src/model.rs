@@ -405,6 +405,7 @@ impl Conversation for ModelVenue {
                 order_id: Some(id),
                 quantity: Some(leg.quantity),
                 price: Some(req.intent.reference_price),
+                fee: None,
             }),
             Sent::Rejected(reason) => Err(SendError::Rejected {
                 order_id: None,
@@ -437,6 +438,7 @@ impl Conversation for ModelVenue {
                 order_id: None,
                 quantity: Some(leg.quantity),
                 price: Some(req.intent.reference_price),
+                fee: None,
             }),
             Some(false) => Found::Order(Ack::Cancelled {
                 order_id: None,

@@ -94,6 +94,68 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What the strategy earned and what execution cost, from the journal: realized P&L
+    /// (first in, first out), open positions, trade statistics, slippage, stage latencies and
+    /// outcomes. One self-contained HTML file (charts inline, nothing loaded from the
+    /// network), or `--json`, or `--csv` (the trades).
+    Report {
+        /// A SQLite journal file or a PostgreSQL URL.
+        #[arg(
+            long,
+            env = "TVCTL_JOURNAL",
+            default_value = ".tvctl/journal.sqlite",
+            conflicts_with = "log_lines"
+        )]
+        journal: String,
+        /// A file of `journal=log` lines exported from CloudWatch Logs (README).
+        #[arg(long)]
+        log_lines: Option<std::path::PathBuf>,
+        /// Signals from this time on (RFC 3339, or a date `2026-11-30`), by the alert's `timenow`.
+        #[arg(long)]
+        since: Option<String>,
+        /// Signals before this time (RFC 3339, or a date: that day excluded).
+        #[arg(long)]
+        until: Option<String>,
+        /// `indicator/timeframe`, e.g. `Trend_Validator/5`.
+        #[arg(long)]
+        strategy: Option<String>,
+        /// A broker instrument (`EUR_USD`, `ESZ6`, `BTC-USD`) or the alert's symbol.
+        #[arg(long)]
+        instrument: Option<String>,
+        /// Where the HTML goes.
+        #[arg(long, short, default_value = "report.html")]
+        output: std::path::PathBuf,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        #[arg(long)]
+        csv: bool,
+    },
+    /// The TradingView alert message to paste for a broker and symbol (placeholders in
+    /// place, each quoted so the body is valid JSON), and the webhook URL to use.
+    AlertTemplate {
+        /// `oanda`, `tradovate` or `coinbase`.
+        broker: String,
+        /// The chart's symbol as TradingView names it (`EURUSD`, `ES1!`, `BTCUSD`).
+        symbol: String,
+        #[arg(long, default_value = "LONG_ENTRY")]
+        action: String,
+    },
+}
+
+/// A time bound: RFC 3339, or a date (its midnight UTC).
+fn time_bound(name: &str, text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            format!(
+                "--{name} {text:?}: expected RFC 3339 (2026-11-30T14:00:00Z) or a date (2026-11-30)"
+            )
+        })
 }
 
 /// Which dead-letter queue: an SQS queue URL (real SQS, or moto through `AWS_ENDPOINT_URL`),
@@ -446,6 +508,95 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dlq { command } => run_dlq(command).await,
+        Command::Report {
+            journal,
+            log_lines,
+            since,
+            until,
+            strategy,
+            instrument,
+            output,
+            json,
+            csv,
+        } => {
+            use tvctl::report;
+            let filter = analytics::Filter {
+                since: since
+                    .as_deref()
+                    .map(|t| time_bound("since", t))
+                    .transpose()?,
+                until: until
+                    .as_deref()
+                    .map(|t| time_bound("until", t))
+                    .transpose()?,
+                strategy,
+                instrument,
+            };
+            let (source, name) = match log_lines {
+                Some(path) => {
+                    let name = path.display().to_string();
+                    (report::Source::LogLines(path), name)
+                }
+                None => {
+                    let name = if journal.contains("://") && !journal.starts_with("sqlite:") {
+                        "PostgreSQL journal".to_owned()
+                    } else {
+                        journal.clone()
+                    };
+                    (report::Source::Journal(journal), name)
+                }
+            };
+            let (signals, orders) = report::load(&source).await?;
+            let r = analytics::analyze(&signals, &orders, &filter);
+            if json {
+                out(&serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?);
+            } else if csv {
+                let text = report::csv(&r);
+                out(text.trim_end());
+            } else {
+                std::fs::write(&output, report::html(&r, &filter, &name))
+                    .map_err(|e| format!("{}: {e}", output.display()))?;
+                out(&format!(
+                    "{}: {} signals, {} trades",
+                    output.display(),
+                    r.signals,
+                    r.trades.len()
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::AlertTemplate {
+            broker,
+            symbol,
+            action,
+        } => {
+            let b = match broker.to_ascii_lowercase().as_str() {
+                "oanda" => shared::routing::Broker::Oanda,
+                "tradovate" => shared::routing::Broker::Tradovate,
+                "coinbase" => shared::routing::Broker::Coinbase,
+                other => {
+                    return Err(format!(
+                        "broker {other:?}: expected oanda, tradovate or coinbase"
+                    ));
+                }
+            };
+            let (text, exchange) = tvctl::template::template(
+                &shared::RoutingTable::embedded(),
+                b,
+                &symbol,
+                &action.to_ascii_uppercase(),
+                chrono::Utc::now(),
+            )?;
+            out(&format!(
+                "Create the alert on the {symbol} chart of {exchange} (TradingView fills in \
+                 {{{{ticker}}}}, {{{{exchange}}}} and the prices when it fires).\n\n\
+                 Webhook URL:\n  local:      http://127.0.0.1:8080/webhook/<your webhook secret>\n  \
+                 deployment: <the stack's WebhookUrl output>/<your webhook secret>\n\
+                 (or leave the URL without it and add \"passphrase\": \"<secret>\" to the message)\n\n\
+                 Message:\n{text}"
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status { base, json } => {
             let mut brokers = Vec::new();
             for broker in ["oanda", "tradovate", "coinbase"] {

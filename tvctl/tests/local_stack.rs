@@ -3,49 +3,10 @@
 //! duplicate and the stale alert did not trade, the Coinbase sell sold the wallet.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Stack {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Stack {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tvctl"))
-        .args(["dev", "--port", "0", "--journal"])
-        .arg(std::env::temp_dir().join(format!("local-stack-{}.sqlite", std::process::id())))
-        .env_remove("WEBHOOK_SECRET")
-        .env_remove("OANDA_BASE_URL")
-        .env_remove("TRADOVATE_BASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("tvctl dev exited before listening")
-            .unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.to_owned();
-        }
-    };
-    // Keep draining stdout so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Stack { child, base }
-}
 
 fn sample(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -86,7 +47,9 @@ async fn get(base: &str, path: &str) -> Value {
 #[tokio::test]
 async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     shared::telemetry::init_test_logs();
-    let stack = start();
+    let stack = common::start(
+        &std::env::temp_dir().join(format!("local-stack-{}.sqlite", std::process::id())),
+    );
     let base = stack.base.as_str();
     let client = reqwest::Client::new();
     let now = chrono::Utc::now();

@@ -1,0 +1,691 @@
+//! Performance analytics over the trade journal. Pure: the caller reads the journal (SQLite,
+//! PostgreSQL or `journal=log` lines) and passes its rows; [`analyze`] returns a [`Report`]
+//! that `tvctl report` renders as HTML, JSON or CSV.
+//!
+//! Money is in the instrument's quote currency and never summed across currencies. Futures
+//! P&L is points × contracts × the contract's point value ([`shared::contract_specs`]).
+
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use shared::contract_specs;
+use shared::execution::{OrderRecord, Side, SignalRecord, SignalStatus};
+use shared::outcome::Outcome;
+use shared::routing::Broker;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+#[cfg(test)]
+mod tests;
+
+/// Which signals a report covers. Times compare with the alert's `timenow` (the journal's
+/// `received` time when the alert has none).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// `indicator/timeframe`, as [`Report`] names strategies (e.g. `Trend_Validator/1`).
+    pub strategy: Option<String>,
+    /// The broker's instrument name (`EUR_USD`, `ESZ6`, `BTC-USD`) or the alert's symbol.
+    pub instrument: Option<String>,
+}
+
+/// How an instrument's prices and quantities turn into money.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Spec {
+    /// Money per 1.0 of price per unit of quantity: 1 for currency units, coins and shares;
+    /// the point value for a futures contract. `None`: unknown (P&L stays in points).
+    pub multiplier: Option<Decimal>,
+    /// The quote currency (`USD` for `EUR_USD`, `BTC-USD` and CME futures).
+    pub currency: String,
+    /// The price increment a trader counts slippage in, with its name: a pip (0.0001, or 0.01
+    /// for JPY quotes) for currency pairs, a tick for futures. `None` for the rest.
+    pub increment: Option<(Decimal, &'static str)>,
+}
+
+/// The [`Spec`] of a broker's instrument name.
+pub fn spec(broker: Broker, instrument: &str) -> Spec {
+    match broker {
+        Broker::Oanda => {
+            let (base, quote) = instrument.split_once('_').unwrap_or((instrument, "?"));
+            let metal = matches!(base, "XAU" | "XAG" | "XPT" | "XPD");
+            let pair = base.len() == 3 && quote.len() == 3 && !metal;
+            // OANDA's pip is the fourth decimal, the second for JPY quotes (its instruments
+            // endpoint, `pipLocation`: -4, or -2 for JPY).
+            let pip = if quote == "JPY" {
+                Decimal::new(1, 2)
+            } else {
+                Decimal::new(1, 4)
+            };
+            Spec {
+                multiplier: Some(Decimal::ONE),
+                currency: quote.to_owned(),
+                increment: pair.then_some((pip, "pip")),
+            }
+        }
+        Broker::Tradovate => Spec {
+            multiplier: contract_specs::point_value(instrument),
+            currency: "USD".into(),
+            increment: contract_specs::tick_size(instrument).map(|t| (t, "tick")),
+        },
+        Broker::Coinbase => Spec {
+            multiplier: Some(Decimal::ONE),
+            currency: instrument
+                .split_once('-')
+                .map_or("?", |(_, q)| q)
+                .to_owned(),
+            increment: None,
+        },
+    }
+}
+
+/// One fill as the report counts it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fill {
+    pub signal_id: String,
+    pub broker: Broker,
+    pub account: String,
+    pub instrument: String,
+    pub strategy: String,
+    pub at: DateTime<Utc>,
+    pub side: Side,
+    pub quantity: Decimal,
+    pub price: Decimal,
+    pub fee: Decimal,
+}
+
+/// A fill that closed (part of) a position: the lots it matched, first in first out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trade {
+    pub broker: Broker,
+    pub instrument: String,
+    pub strategy: String,
+    pub currency: String,
+    /// Long when the closed lots were bought.
+    pub long: bool,
+    pub quantity: Decimal,
+    /// The matched lots' average entry price.
+    pub entry_price: Decimal,
+    pub exit_price: Decimal,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: DateTime<Utc>,
+    /// Points × quantity × multiplier, minus the fees of the closing fill and the matched
+    /// share of the opening fills' fees. In points when the multiplier is unknown.
+    pub pnl: Decimal,
+}
+
+/// What is still held, valued at the last known price.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenPosition {
+    pub broker: Broker,
+    pub account: String,
+    pub instrument: String,
+    pub currency: String,
+    /// Signed: positive long, negative short.
+    pub quantity: Decimal,
+    pub average_price: Decimal,
+    pub last_price: Decimal,
+    pub last_price_at: DateTime<Utc>,
+    pub unrealized: Decimal,
+}
+
+/// Trade statistics of a group of trades, all in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Stats {
+    pub trades: u64,
+    pub wins: u64,
+    pub losses: u64,
+    /// Wins ÷ trades; `None` without trades.
+    pub win_rate: Option<Decimal>,
+    pub realized: Decimal,
+    pub fees: Decimal,
+    pub average_win: Option<Decimal>,
+    pub average_loss: Option<Decimal>,
+    /// Gross profit ÷ gross loss; `None` without a losing trade.
+    pub profit_factor: Option<Decimal>,
+    /// The largest fall of the realized equity curve from a previous peak (≥ 0).
+    pub max_drawdown: Decimal,
+}
+
+/// One row of a grouped summary: a key (instrument, broker or strategy) in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub key: String,
+    pub currency: String,
+    pub stats: Stats,
+    /// Time a position was open, in seconds (instrument rows only; 0 elsewhere).
+    pub exposure_secs: i64,
+}
+
+/// Slippage of one fill against its alert's close; positive is worse for the account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Slippage {
+    pub signal_id: String,
+    pub instrument: String,
+    pub side: Side,
+    pub alert_close: Decimal,
+    pub fill_price: Decimal,
+    pub price: Decimal,
+    /// In pips or ticks, with the unit's name; `None` when the instrument has neither.
+    pub increments: Option<(Decimal, &'static str)>,
+    pub bps: Decimal,
+    pub money: Option<Decimal>,
+    pub currency: String,
+}
+
+/// Percentiles of one stage's latency, in milliseconds (nearest rank).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageLatency {
+    pub stage: &'static str,
+    pub count: usize,
+    pub p50_ms: i64,
+    pub p95_ms: i64,
+    pub p99_ms: i64,
+}
+
+/// One point of a realized equity curve.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EquityPoint {
+    pub at: DateTime<Utc>,
+    pub equity: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Report {
+    pub signals: usize,
+    /// Signals by journal status (`filled`, `refused`, `expired`, …).
+    pub outcomes: BTreeMap<String, u64>,
+    /// Refused signals by reason, rejected ones by the broker's reason.
+    pub refusals: BTreeMap<String, u64>,
+    pub rejections: BTreeMap<String, u64>,
+    /// Per quote currency: realized P&L statistics over every trade.
+    pub totals: BTreeMap<String, Stats>,
+    pub by_instrument: Vec<Summary>,
+    pub by_broker: Vec<Summary>,
+    pub by_strategy: Vec<Summary>,
+    /// Per quote currency: the realized equity curve, one point per trade.
+    pub equity: BTreeMap<String, Vec<EquityPoint>>,
+    pub trades: Vec<Trade>,
+    pub open_positions: Vec<OpenPosition>,
+    pub slippage: Vec<Slippage>,
+    pub latency: Vec<StageLatency>,
+    /// What the report could not value (an unknown point value, a fill without a signal).
+    pub warnings: Vec<String>,
+}
+
+/// What the report needs of a signal, read once from its journal row.
+struct SignalInfo<'a> {
+    record: &'a SignalRecord,
+    strategy: String,
+    alert_time: Option<DateTime<Utc>>,
+    close: Option<Decimal>,
+}
+
+/// The few fields of the journal's raw alert the report reads; the rest is skipped unparsed.
+#[derive(serde::Deserialize, Default)]
+struct RawView {
+    indicator: Option<String>,
+    #[serde(default)]
+    market_data: MarketView,
+    #[serde(default)]
+    price_data: PriceView,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct MarketView {
+    timeframe: Option<String>,
+    timenow: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PriceView {
+    /// A string in alerts this project accepts; a number in older journals.
+    close: Option<serde_json::Value>,
+}
+
+fn info(record: &SignalRecord) -> SignalInfo<'_> {
+    let raw: RawView = serde_json::from_str(&record.raw).unwrap_or_default();
+    let strategy = format!(
+        "{}/{}",
+        raw.indicator.as_deref().unwrap_or("?"),
+        raw.market_data.timeframe.as_deref().unwrap_or("?")
+    );
+    let alert_time = raw
+        .market_data
+        .timenow
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let close = match &raw.price_data.close {
+        Some(serde_json::Value::String(s)) => s.parse().ok(),
+        Some(serde_json::Value::Number(n)) => n.to_string().parse().ok(),
+        _ => None,
+    };
+    SignalInfo {
+        record,
+        strategy,
+        alert_time,
+        close,
+    }
+}
+
+impl SignalInfo<'_> {
+    fn time(&self) -> Option<DateTime<Utc>> {
+        self.alert_time.or(self.record.stages.received)
+    }
+
+    fn matches(&self, f: &Filter) -> bool {
+        let t = self.time();
+        if f.since.is_some_and(|s| t.is_none_or(|t| t < s)) {
+            return false;
+        }
+        if f.until.is_some_and(|u| t.is_none_or(|t| t >= u)) {
+            return false;
+        }
+        if f.strategy.as_ref().is_some_and(|s| *s != self.strategy) {
+            return false;
+        }
+        if let Some(want) = &f.instrument {
+            let r = self.record;
+            if r.instrument.as_deref() != Some(want.as_str()) && r.symbol != *want {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// An open lot: signed quantity, price, time, and its remaining share of its fill's fee.
+#[derive(Debug, Clone)]
+struct Lot {
+    quantity: Decimal,
+    price: Decimal,
+    at: DateTime<Utc>,
+    fee: Decimal,
+}
+
+/// The report over the journal's rows. Signals outside `filter` and their orders are left
+/// out; P&L is matched over the fills of the signals kept, in fill time order.
+pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter) -> Report {
+    let infos: HashMap<&str, SignalInfo<'_>> = signals
+        .iter()
+        .map(|s| (s.signal_id.as_str(), info(s)))
+        .filter(|(_, i)| i.matches(filter))
+        .collect();
+    let mut report = Report {
+        signals: infos.len(),
+        ..Report::default()
+    };
+    for i in infos.values() {
+        let r = i.record;
+        *report
+            .outcomes
+            .entry(r.status.as_str().to_owned())
+            .or_default() += 1;
+        let reason = r.reason.clone().unwrap_or_else(|| "(no reason)".into());
+        match r.status {
+            SignalStatus::Refused => *report.refusals.entry(reason).or_default() += 1,
+            SignalStatus::Rejected => *report.rejections.entry(reason).or_default() += 1,
+            _ => {}
+        }
+    }
+
+    // Fills, in time order; a row sent twice keeps its own row (the journal keeps both).
+    let mut fills: Vec<Fill> = Vec::new();
+    for o in orders {
+        let Some(i) = infos.get(o.signal_id.as_str()) else {
+            continue;
+        };
+        let (Some(price), true) = (o.fill_price, o.outcome == Outcome::Filled) else {
+            continue;
+        };
+        if o.quantity <= Decimal::ZERO {
+            continue;
+        }
+        let at = o
+            .acked_at
+            .or(o.sent_at)
+            .or(i.record.stages.broker_acked)
+            .or(i.time());
+        let Some(at) = at else {
+            report
+                .warnings
+                .push(format!("fill of {} has no time; left out", o.signal_id));
+            continue;
+        };
+        fills.push(Fill {
+            signal_id: o.signal_id.to_string(),
+            broker: o.broker,
+            account: o.account.clone(),
+            instrument: o.instrument.clone(),
+            strategy: i.strategy.clone(),
+            at,
+            side: o.side,
+            quantity: o.quantity,
+            price,
+            fee: o.fee.unwrap_or_default(),
+        });
+    }
+    fills.sort_by_key(|f| f.at);
+
+    // Slippage against the alert's close.
+    for f in &fills {
+        let Some(close) = infos.get(f.signal_id.as_str()).and_then(|i| i.close) else {
+            continue;
+        };
+        if close.is_zero() {
+            continue;
+        }
+        let sp = spec(f.broker, &f.instrument);
+        let sign = if f.side == Side::Buy {
+            Decimal::ONE
+        } else {
+            -Decimal::ONE
+        };
+        let price = (f.price - close) * sign;
+        report.slippage.push(Slippage {
+            signal_id: f.signal_id.clone(),
+            instrument: f.instrument.clone(),
+            side: f.side,
+            alert_close: close,
+            fill_price: f.price,
+            price,
+            increments: sp.increment.map(|(inc, name)| (price / inc, name)),
+            bps: (price / close * Decimal::from(10_000)).round_dp(2),
+            money: sp.multiplier.map(|m| price * f.quantity * m),
+            currency: sp.currency,
+        });
+    }
+
+    // FIFO matching per broker, account and instrument.
+    let mut books: BTreeMap<(Broker, String, String), VecDeque<Lot>> = BTreeMap::new();
+    let mut exposure: HashMap<String, (i64, Option<DateTime<Utc>>)> = HashMap::new();
+    let mut last_price: HashMap<(Broker, String), (DateTime<Utc>, Decimal)> = HashMap::new();
+    let mut unknown_multiplier = std::collections::BTreeSet::new();
+    for f in &fills {
+        let sp = spec(f.broker, &f.instrument);
+        if sp.multiplier.is_none() {
+            unknown_multiplier.insert(f.instrument.clone());
+        }
+        let multiplier = sp.multiplier.unwrap_or(Decimal::ONE);
+        last_price.insert((f.broker, f.instrument.clone()), (f.at, f.price));
+        let book = books
+            .entry((f.broker, f.account.clone(), f.instrument.clone()))
+            .or_default();
+        let was_open = !book.is_empty();
+        let signed = if f.side == Side::Buy {
+            f.quantity
+        } else {
+            -f.quantity
+        };
+        let mut left = signed;
+        let mut closed = Decimal::ZERO;
+        let mut cost = Decimal::ZERO;
+        let mut pnl = Decimal::ZERO;
+        let mut fees = Decimal::ZERO;
+        let mut opened_at = f.at;
+        let mut long = false;
+        while !left.is_zero() {
+            let Some(lot) = book.front_mut() else { break };
+            if lot.quantity.is_sign_positive() == left.is_sign_positive() {
+                break;
+            }
+            let matched = lot.quantity.abs().min(left.abs());
+            let direction = if lot.quantity.is_sign_positive() {
+                Decimal::ONE
+            } else {
+                -Decimal::ONE
+            };
+            long = direction.is_sign_positive();
+            if closed.is_zero() {
+                opened_at = lot.at;
+            }
+            pnl += (f.price - lot.price) * matched * direction * multiplier;
+            cost += lot.price * matched;
+            let share = lot.fee * matched / lot.quantity.abs();
+            fees += share;
+            lot.fee -= share;
+            lot.quantity -= matched * direction;
+            left += matched * direction;
+            closed += matched;
+            if lot.quantity.is_zero() {
+                book.pop_front();
+            }
+        }
+        // The fill's own fee, split between what it closed and what it opened.
+        let closing_fee = f.fee * closed / f.quantity;
+        if !closed.is_zero() {
+            fees += closing_fee;
+            report.trades.push(Trade {
+                broker: f.broker,
+                instrument: f.instrument.clone(),
+                strategy: f.strategy.clone(),
+                currency: sp.currency.clone(),
+                long,
+                quantity: closed,
+                entry_price: cost / closed,
+                exit_price: f.price,
+                opened_at,
+                closed_at: f.at,
+                pnl: pnl - fees,
+            });
+        }
+        if !left.is_zero() {
+            book.push_back(Lot {
+                quantity: left,
+                price: f.price,
+                at: f.at,
+                fee: f.fee - closing_fee,
+            });
+        }
+        // Exposure: time with a position open, per instrument.
+        let e = exposure.entry(f.instrument.clone()).or_insert((0, None));
+        match (was_open, book.is_empty()) {
+            (false, false) => e.1 = Some(f.at),
+            (true, true) => {
+                if let Some(start) = e.1.take() {
+                    e.0 += (f.at - start).num_seconds();
+                }
+            }
+            _ => {}
+        }
+    }
+    for name in unknown_multiplier {
+        report.warnings.push(format!(
+            "{name}: no known point value; its P&L is in points, not money"
+        ));
+    }
+
+    // Alerts' closes are prices too: the latest of those and the fills values open lots.
+    for i in infos.values() {
+        let (Some(broker), Some(instrument), Some(close), Some(at)) = (
+            i.record.broker,
+            i.record.instrument.clone(),
+            i.close,
+            i.time(),
+        ) else {
+            continue;
+        };
+        let slot = last_price
+            .entry((broker, instrument))
+            .or_insert((at, close));
+        if at > slot.0 {
+            *slot = (at, close);
+        }
+    }
+    for ((broker, account, instrument), book) in &books {
+        if book.is_empty() {
+            continue;
+        }
+        let quantity: Decimal = book.iter().map(|l| l.quantity).sum();
+        let cost: Decimal = book.iter().map(|l| l.quantity * l.price).sum();
+        let sp = spec(*broker, instrument);
+        let (at, last) = last_price[&(*broker, instrument.clone())];
+        let average_price = cost / quantity;
+        report.open_positions.push(OpenPosition {
+            broker: *broker,
+            account: account.clone(),
+            instrument: instrument.clone(),
+            currency: sp.currency.clone(),
+            quantity,
+            average_price,
+            last_price: last,
+            last_price_at: at,
+            unrealized: (last - average_price) * quantity * sp.multiplier.unwrap_or(Decimal::ONE),
+        });
+    }
+
+    // Statistics: overall per currency, and grouped.
+    let mut by_currency: BTreeMap<String, Vec<&Trade>> = BTreeMap::new();
+    for t in &report.trades {
+        by_currency.entry(t.currency.clone()).or_default().push(t);
+    }
+    for (currency, trades) in &by_currency {
+        report.totals.insert(currency.clone(), stats(trades));
+        let mut equity = Decimal::ZERO;
+        let curve = trades
+            .iter()
+            .map(|t| {
+                equity += t.pnl;
+                EquityPoint {
+                    at: t.closed_at,
+                    equity,
+                }
+            })
+            .collect();
+        report.equity.insert(currency.clone(), curve);
+    }
+    let fees_of = |key: &dyn Fn(&Fill) -> String, k: &str| -> Decimal {
+        fills.iter().filter(|f| key(f) == k).map(|f| f.fee).sum()
+    };
+    let group = |key: &dyn Fn(&Trade) -> String| -> Vec<Summary> {
+        let mut groups: BTreeMap<(String, String), Vec<&Trade>> = BTreeMap::new();
+        for t in &report.trades {
+            groups
+                .entry((key(t), t.currency.clone()))
+                .or_default()
+                .push(t);
+        }
+        groups
+            .into_iter()
+            .map(|((key, currency), trades)| Summary {
+                key,
+                currency,
+                stats: stats(&trades),
+                exposure_secs: 0,
+            })
+            .collect()
+    };
+    report.by_instrument = group(&|t| t.instrument.clone());
+    for s in &mut report.by_instrument {
+        s.exposure_secs = exposure.get(&s.key).map_or(0, |e| e.0);
+        s.stats.fees = fees_of(&|f| f.instrument.clone(), &s.key);
+    }
+    report.by_broker = group(&|t| t.broker.as_str().to_owned());
+    report.by_strategy = group(&|t| t.strategy.clone());
+    for s in report.totals.values_mut() {
+        s.fees = Decimal::ZERO;
+    }
+    for f in &fills {
+        let currency = spec(f.broker, &f.instrument).currency;
+        if let Some(s) = report.totals.get_mut(&currency) {
+            s.fees += f.fee;
+        }
+    }
+
+    report.latency = latencies(infos.values());
+    report.trades.sort_by_key(|t| t.closed_at);
+    report
+}
+
+fn stats(trades: &[&Trade]) -> Stats {
+    let wins: Vec<Decimal> = trades
+        .iter()
+        .map(|t| t.pnl)
+        .filter(|p| *p > Decimal::ZERO)
+        .collect();
+    let losses: Vec<Decimal> = trades
+        .iter()
+        .map(|t| t.pnl)
+        .filter(|p| *p < Decimal::ZERO)
+        .collect();
+    let gross_win: Decimal = wins.iter().sum();
+    let gross_loss: Decimal = losses.iter().sum();
+    let n = trades.len() as u64;
+    let (mut equity, mut peak, mut drawdown) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    for t in trades {
+        equity += t.pnl;
+        peak = peak.max(equity);
+        drawdown = drawdown.max(peak - equity);
+    }
+    Stats {
+        trades: n,
+        wins: wins.len() as u64,
+        losses: losses.len() as u64,
+        win_rate: (n > 0).then(|| Decimal::from(wins.len() as u64) / Decimal::from(n)),
+        realized: trades.iter().map(|t| t.pnl).sum(),
+        fees: Decimal::ZERO,
+        average_win: (!wins.is_empty()).then(|| gross_win / Decimal::from(wins.len() as u64)),
+        average_loss: (!losses.is_empty()).then(|| gross_loss / Decimal::from(losses.len() as u64)),
+        profit_factor: (!gross_loss.is_zero()).then(|| gross_win / -gross_loss),
+        max_drawdown: drawdown,
+    }
+}
+
+/// One stage of a signal: its name and the times it runs between.
+type Stage = (&'static str, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// The stages of a signal, in pipeline order.
+fn stages(i: &SignalInfo<'_>) -> [Stage; 7] {
+    let s = &i.record.stages;
+    [
+        ("alert_to_received", i.alert_time, s.received),
+        ("received_to_enqueued", s.received, s.enqueued),
+        ("enqueued_to_routed", s.enqueued, s.routed),
+        ("routed_to_executor", s.routed, s.executor_start),
+        ("executor_to_sent", s.executor_start, s.broker_sent),
+        ("sent_to_acked", s.broker_sent, s.broker_acked),
+        ("alert_to_acked", i.alert_time, s.broker_acked),
+    ]
+}
+
+fn latencies<'a>(infos: impl Iterator<Item = &'a SignalInfo<'a>>) -> Vec<StageLatency> {
+    let mut samples: BTreeMap<usize, (&'static str, Vec<i64>)> = BTreeMap::new();
+    for i in infos {
+        for (n, (name, from, to)) in stages(i).into_iter().enumerate() {
+            if let (Some(a), Some(b)) = (from, to) {
+                samples
+                    .entry(n)
+                    .or_insert((name, Vec::new()))
+                    .1
+                    .push((b - a).num_milliseconds());
+            }
+        }
+    }
+    samples
+        .into_values()
+        .map(|(stage, mut v)| {
+            v.sort_unstable();
+            StageLatency {
+                stage,
+                count: v.len(),
+                p50_ms: percentile(&v, 50),
+                p95_ms: percentile(&v, 95),
+                p99_ms: percentile(&v, 99),
+            }
+        })
+        .collect()
+}
+
+/// Nearest-rank percentile of sorted samples: the smallest value with at least `p` % of the
+/// samples at or below it.
+pub fn percentile(sorted: &[i64], p: u32) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (sorted.len() * p as usize).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+/// Seconds as a `Duration`, for callers that print exposure.
+pub fn exposure(secs: i64) -> Duration {
+    Duration::seconds(secs)
+}

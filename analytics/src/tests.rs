@@ -1,0 +1,480 @@
+//! Hand-computed journals: each figure below is worked out in the comment beside it.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use shared::execution::{ClientOrderId, Leg, StageTimes};
+use shared::signal::SignalId;
+use std::str::FromStr;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn at(hms: &str) -> DateTime<Utc> {
+    format!("2026-11-30T{hms}Z").parse().unwrap()
+}
+
+/// A journal signal row: the alert's strategy, time and close in `raw`, as ingest keeps it.
+fn signal(
+    id: &str,
+    broker: Broker,
+    instrument: &str,
+    status: SignalStatus,
+    close: &str,
+    hms: &str,
+) -> SignalRecord {
+    let t = at(hms);
+    SignalRecord {
+        signal_id: SignalId::of_canonical(id),
+        raw: serde_json::json!({
+            "indicator": "Trend_Validator",
+            "market_data": {"timeframe": "5", "timenow": t.to_rfc3339()},
+            "price_data": {"close": close},
+        })
+        .to_string(),
+        normalized: serde_json::Value::Null,
+        symbol: instrument.replace(['_', '-'], ""),
+        exchange: "X".into(),
+        action: "LONG_ENTRY".into(),
+        broker: Some(broker),
+        instrument: Some(instrument.into()),
+        contract_resolution: None,
+        status,
+        reason: None,
+        stages: StageTimes {
+            received: Some(t + Duration::milliseconds(100)),
+            enqueued: Some(t + Duration::milliseconds(120)),
+            routed: Some(t + Duration::milliseconds(200)),
+            executor_start: Some(t + Duration::milliseconds(300)),
+            broker_sent: Some(t + Duration::milliseconds(350)),
+            broker_acked: Some(t + Duration::milliseconds(450)),
+        },
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fill(
+    id: &str,
+    broker: Broker,
+    instrument: &str,
+    leg: Leg,
+    side: Side,
+    qty: &str,
+    price: &str,
+    fee: Option<&str>,
+    hms: &str,
+) -> OrderRecord {
+    OrderRecord {
+        signal_id: SignalId::of_canonical(id),
+        broker,
+        account: "acct".into(),
+        instrument: instrument.into(),
+        leg,
+        attempt: 1,
+        client_order_id: ClientOrderId::new(&SignalId::of_canonical(id), leg),
+        broker_order_id: Some("1".into()),
+        side,
+        quantity: d(qty),
+        fill_price: Some(d(price)),
+        outcome: Outcome::Filled,
+        error: None,
+        sent_at: Some(at(hms)),
+        acked_at: Some(at(hms) + Duration::milliseconds(100)),
+        fee: fee.map(d),
+    }
+}
+
+#[test]
+fn a_reversal_closes_the_long_as_one_trade_and_opens_the_short() {
+    let o = Broker::Oanda;
+    let signals = [
+        signal(
+            "a",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.08000",
+            "10:00:00",
+        ),
+        signal(
+            "b",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.08500",
+            "11:00:00",
+        ),
+    ];
+    let orders = [
+        fill(
+            "a",
+            o,
+            "EUR_USD",
+            Leg::Open,
+            Side::Buy,
+            "1000",
+            "1.08010",
+            None,
+            "10:00:01",
+        ),
+        fill(
+            "b",
+            o,
+            "EUR_USD",
+            Leg::Close,
+            Side::Sell,
+            "1000",
+            "1.08490",
+            None,
+            "11:00:01",
+        ),
+        fill(
+            "b",
+            o,
+            "EUR_USD",
+            Leg::Open,
+            Side::Sell,
+            "1000",
+            "1.08490",
+            None,
+            "11:00:02",
+        ),
+    ];
+    let r = analyze(&signals, &orders, &Filter::default());
+    // (1.08490 − 1.08010) × 1,000 = 4.80 USD.
+    assert_eq!(r.trades.len(), 1);
+    let t = &r.trades[0];
+    assert!(t.long);
+    assert_eq!(
+        (t.quantity, t.entry_price, t.exit_price),
+        (d("1000"), d("1.08010"), d("1.08490"))
+    );
+    assert_eq!(t.pnl, d("4.80"));
+    assert_eq!(t.currency, "USD");
+    let usd = &r.totals["USD"];
+    assert_eq!(
+        (usd.trades, usd.wins, usd.win_rate),
+        (1, 1, Some(Decimal::ONE))
+    );
+    assert_eq!(usd.profit_factor, None, "no losing trade");
+    // Short 1,000 at 1.08490, last price the latest fill (11:00:02, after the alert): 0.
+    assert_eq!(r.open_positions.len(), 1);
+    let p = &r.open_positions[0];
+    assert_eq!(
+        (p.quantity, p.average_price, p.unrealized),
+        (d("-1000"), d("1.08490"), d("0"))
+    );
+    // Every fill 1 pip worse than its alert's close: 0.0001 × 1,000 = 0.10 USD each.
+    assert_eq!(r.slippage.len(), 3);
+    for s in &r.slippage {
+        assert_eq!(s.price, d("0.0001"), "{s:?}");
+        assert_eq!(s.increments, Some((d("1"), "pip")));
+        assert_eq!(s.money, Some(d("0.10")));
+    }
+    // 0.0001 / 1.08 × 10,000 = 0.93 bps.
+    assert_eq!(r.slippage[0].bps, d("0.93"));
+    // Long from 10:00:01.1 to 11:00:01.1, then short to the end: one closed interval.
+    assert_eq!(r.by_instrument[0].exposure_secs, 3600);
+}
+
+#[test]
+fn a_partial_exit_realizes_its_part_and_values_the_rest_at_the_last_close() {
+    let o = Broker::Oanda;
+    let mut later = signal(
+        "c",
+        o,
+        "EUR_USD",
+        SignalStatus::Refused,
+        "1.10300",
+        "12:00:00",
+    );
+    later.reason = Some("refused: max position".into());
+    let signals = [
+        signal(
+            "a",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.10000",
+            "10:00:00",
+        ),
+        signal(
+            "b",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.10200",
+            "11:00:00",
+        ),
+        later,
+    ];
+    let orders = [
+        fill(
+            "a",
+            o,
+            "EUR_USD",
+            Leg::Open,
+            Side::Buy,
+            "2000",
+            "1.10000",
+            None,
+            "10:00:01",
+        ),
+        fill(
+            "b",
+            o,
+            "EUR_USD",
+            Leg::Close,
+            Side::Sell,
+            "500",
+            "1.10200",
+            None,
+            "11:00:01",
+        ),
+    ];
+    let r = analyze(&signals, &orders, &Filter::default());
+    // 0.0020 × 500 = 1.00 USD realized; 1,500 left at 1.10000.
+    assert_eq!(r.trades.len(), 1);
+    assert_eq!(
+        (r.trades[0].quantity, r.trades[0].pnl),
+        (d("500"), d("1.00"))
+    );
+    let p = &r.open_positions[0];
+    assert_eq!((p.quantity, p.average_price), (d("1500"), d("1.10000")));
+    // The refused alert at 12:00 is the latest price: (1.10300 − 1.10000) × 1,500 = 4.50.
+    assert_eq!(
+        (p.last_price, p.last_price_at),
+        (d("1.10300"), at("12:00:00"))
+    );
+    assert_eq!(p.unrealized, d("4.50"));
+    assert_eq!(r.outcomes["refused"], 1);
+}
+
+#[test]
+fn a_futures_round_trip_is_multiplied_by_the_point_value() {
+    let t = Broker::Tradovate;
+    let signals = [
+        signal("a", t, "ESZ6", SignalStatus::Filled, "5000.00", "14:30:00"),
+        signal("b", t, "ESZ6", SignalStatus::Filled, "5005.00", "15:00:00"),
+    ];
+    let orders = [
+        fill(
+            "a",
+            t,
+            "ESZ6",
+            Leg::Open,
+            Side::Buy,
+            "2",
+            "5000.25",
+            None,
+            "14:30:01",
+        ),
+        fill(
+            "b",
+            t,
+            "ESZ6",
+            Leg::Close,
+            Side::Sell,
+            "2",
+            "5004.75",
+            None,
+            "15:00:01",
+        ),
+    ];
+    let r = analyze(&signals, &orders, &Filter::default());
+    // 4.50 points × 2 contracts × 50 USD = 450.00 USD.
+    assert_eq!(r.trades[0].pnl, d("450.00"));
+    assert!(r.open_positions.is_empty());
+    // The buy: 0.25 worse = 1 tick = 0.25 × 2 × 50 = 25 USD; the sell: 0.25 worse too.
+    assert_eq!(r.slippage[0].increments, Some((d("1"), "tick")));
+    assert_eq!(r.slippage[0].money, Some(d("25.0000")));
+    assert_eq!(r.slippage[1].price, d("0.25"));
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+
+    // A root without a known point value: P&L in points, and a warning names it.
+    let orders = [
+        fill(
+            "a",
+            t,
+            "ZZZZ6",
+            Leg::Open,
+            Side::Buy,
+            "1",
+            "10",
+            None,
+            "14:30:01",
+        ),
+        fill(
+            "b",
+            t,
+            "ZZZZ6",
+            Leg::Close,
+            Side::Sell,
+            "1",
+            "12",
+            None,
+            "15:00:01",
+        ),
+    ];
+    let r = analyze(&signals, &orders, &Filter::default());
+    assert_eq!(r.trades[0].pnl, d("2"));
+    assert!(r.warnings[0].contains("ZZZZ6"), "{:?}", r.warnings);
+}
+
+#[test]
+fn a_coinbase_round_trip_pays_both_fees() {
+    let c = Broker::Coinbase;
+    let signals = [
+        signal("a", c, "BTC-USD", SignalStatus::Filled, "60000", "09:00:00"),
+        signal("b", c, "BTC-USD", SignalStatus::Filled, "61000", "10:00:00"),
+    ];
+    let orders = [
+        fill(
+            "a",
+            c,
+            "BTC-USD",
+            Leg::Open,
+            Side::Buy,
+            "0.01",
+            "60000",
+            Some("6.00"),
+            "09:00:01",
+        ),
+        fill(
+            "b",
+            c,
+            "BTC-USD",
+            Leg::Close,
+            Side::Sell,
+            "0.01",
+            "61000",
+            Some("6.10"),
+            "10:00:01",
+        ),
+    ];
+    let r = analyze(&signals, &orders, &Filter::default());
+    // 1,000 × 0.01 = 10.00 gross, minus 6.00 + 6.10 in fees = −2.10 USD: a losing trade.
+    assert_eq!(r.trades[0].pnl, d("-2.10"));
+    let usd = &r.totals["USD"];
+    assert_eq!(
+        (usd.wins, usd.losses, usd.win_rate),
+        (0, 1, Some(Decimal::ZERO))
+    );
+    assert_eq!(usd.average_loss, Some(d("-2.10")));
+    assert_eq!(usd.profit_factor, Some(Decimal::ZERO));
+    assert_eq!(usd.fees, d("12.10"));
+    assert_eq!(usd.max_drawdown, d("2.10"));
+    assert_eq!(r.slippage[0].increments, None, "coins have no pip or tick");
+}
+
+#[test]
+fn a_day_with_expired_and_refused_signals_counts_every_outcome() {
+    let o = Broker::Oanda;
+    let with = |id: &str, status: SignalStatus, reason: Option<&str>, hms: &str| {
+        let mut s = signal(id, o, "EUR_USD", status, "1.1", hms);
+        s.reason = reason.map(str::to_owned);
+        s
+    };
+    let signals = [
+        with("1", SignalStatus::Filled, None, "09:00:00"),
+        with(
+            "2",
+            SignalStatus::Expired,
+            Some("signal is 41 s old"),
+            "09:05:00",
+        ),
+        with(
+            "3",
+            SignalStatus::Refused,
+            Some("kill switch engaged"),
+            "09:10:00",
+        ),
+        with(
+            "4",
+            SignalStatus::Refused,
+            Some("kill switch engaged"),
+            "09:15:00",
+        ),
+        with("5", SignalStatus::Refused, Some("max position"), "09:20:00"),
+        with(
+            "6",
+            SignalStatus::Rejected,
+            Some("INSUFFICIENT_MARGIN"),
+            "09:25:00",
+        ),
+        with(
+            "7",
+            SignalStatus::Superseded,
+            Some("superseded"),
+            "09:30:00",
+        ),
+        // The next day: outside the filter below.
+        {
+            let mut s = with("8", SignalStatus::Filled, None, "09:35:00");
+            s.raw = s.raw.replace("2026-11-30", "2026-12-01");
+            s
+        },
+    ];
+    let day = Filter {
+        since: Some(at("00:00:00")),
+        until: Some(at("00:00:00") + Duration::days(1)),
+        ..Filter::default()
+    };
+    let r = analyze(&signals, &[], &day);
+    assert_eq!(r.signals, 7);
+    let counts: Vec<(&str, u64)> = r.outcomes.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(
+        counts,
+        [
+            ("expired", 1),
+            ("filled", 1),
+            ("refused", 3),
+            ("rejected", 1),
+            ("superseded", 1)
+        ]
+    );
+    assert_eq!(r.refusals["kill switch engaged"], 2);
+    assert_eq!(r.refusals["max position"], 1);
+    assert_eq!(r.rejections["INSUFFICIENT_MARGIN"], 1);
+    // Each stage of the constructed signals took the same time: 100 ms alert → received, …
+    let by_stage: BTreeMap<&str, i64> = r.latency.iter().map(|l| (l.stage, l.p50_ms)).collect();
+    assert_eq!(by_stage["alert_to_received"], 100);
+    assert_eq!(by_stage["routed_to_executor"], 100);
+    assert_eq!(by_stage["alert_to_acked"], 450);
+    // A strategy filter that matches nothing.
+    let none = Filter {
+        strategy: Some("Other/1".into()),
+        ..Filter::default()
+    };
+    assert_eq!(analyze(&signals, &[], &none).signals, 0);
+}
+
+#[test]
+fn drawdown_is_the_largest_fall_from_a_peak_and_percentiles_are_nearest_rank() {
+    let trade = |pnl: &str| Trade {
+        broker: Broker::Oanda,
+        instrument: "EUR_USD".into(),
+        strategy: "s".into(),
+        currency: "USD".into(),
+        long: true,
+        quantity: d("1"),
+        entry_price: d("1"),
+        exit_price: d("1"),
+        opened_at: at("00:00:00"),
+        closed_at: at("00:00:00"),
+        pnl: d(pnl),
+    };
+    let trades = [trade("10"), trade("-30"), trade("5")];
+    let s = stats(&trades.iter().collect::<Vec<_>>());
+    // Equity 10, −20, −15: peak 10, lowest −20 → 30.
+    assert_eq!(s.max_drawdown, d("30"));
+    // 15 / 30.
+    assert_eq!(s.profit_factor, Some(d("0.5")));
+    let v: Vec<i64> = (1..=100).collect();
+    assert_eq!(
+        (percentile(&v, 50), percentile(&v, 95), percentile(&v, 99)),
+        (50, 95, 99)
+    );
+    assert_eq!(percentile(&[7], 99), 7);
+    assert_eq!(percentile(&[], 50), 0);
+}

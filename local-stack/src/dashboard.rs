@@ -1,0 +1,984 @@
+//! The live dashboard of the local stack: one read-only page at `/`, its JSON snapshot at
+//! `GET /dashboard/state` and its updates as server-sent events at `GET /dashboard/events`.
+//!
+//! What it shows comes from two places. Signals, their legs, the last alert close per
+//! instrument and the refusals are pushed here as they happen: by [`DashboardJournal`] (a
+//! journal decorator, so the page shows exactly what the journal recorded) and by the
+//! webhook handler (accepted and refused alerts). Positions, broker health and the queues are
+//! read from the paper brokers, the health store and the local queues whenever an update is
+//! sent, so they are never out of step with what `tvctl positions` and `tvctl status` say.
+//!
+//! The page is embedded in the binary and fetches nothing from outside; a Content Security
+//! Policy pins its one inline script by hash and allows connections to this origin only. No
+//! route here changes anything, and none shows a secret: signals are reduced to the fields
+//! below, never the alert body.
+
+use crate::{Health, Queues};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use executor_runtime::paper::{PaperNetting, PaperSpot};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{Value, json};
+use shared::execution::{JournalError, OrderRecord, SignalRecord, SignalStatus, TradeJournal};
+use shared::health::{HealthState, HealthStore};
+use shared::outcome::Outcome;
+use shared::routing::Broker;
+use shared::signal::SignalId;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::{broadcast, mpsc};
+
+/// The page: HTML with its CSS and JS inline, embedded at build time.
+const PAGE: &str = include_str!("dashboard.html");
+
+/// Signals kept for the page, newest first; older ones are in the journal (`tvctl trades`).
+const MAX_SIGNALS: usize = 100;
+/// Refusals kept, whatever their age, so an alert storm cannot grow memory without bound.
+const MAX_REFUSALS: usize = 500;
+/// Client order ids remembered against double booking; a load run makes many more fills.
+const MAX_BOOKED: usize = 10_000;
+/// Dead letters listed per queue (the count is always exact).
+const MAX_LETTERS: usize = 10;
+/// Free text from an alert (symbol, action) is cut to this many characters on the page.
+const MAX_TEXT: usize = 40;
+/// How often a connected page gets positions, health and queues when they have changed.
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The refusals shown: those of the last hour.
+fn refusal_window() -> chrono::Duration {
+    chrono::Duration::hours(1)
+}
+
+/// One leg of a signal as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LegView {
+    pub instrument: String,
+    pub leg: &'static str,
+    pub attempt: u32,
+    pub side: &'static str,
+    pub quantity: Decimal,
+    pub fill_price: Option<Decimal>,
+    pub outcome: Outcome,
+}
+
+/// One signal as the page shows it: no alert body, no passphrase, no client order id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignalView {
+    pub signal_id: String,
+    pub broker: Option<Broker>,
+    pub instrument: Option<String>,
+    pub symbol: String,
+    pub action: String,
+    /// `enqueued` until the executor has journaled it, then the journal's status.
+    pub status: String,
+    pub reason: Option<String>,
+    /// The alert's close, which paper fills use and the P&L is marked at.
+    pub close: Option<Decimal>,
+    pub first_seen: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub legs: Vec<LegView>,
+}
+
+/// An alert ingest refused, or a signal an executor refused or found expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    pub at: DateTime<Utc>,
+    /// `ingest` or `executor`.
+    pub stage: &'static str,
+    /// The HTTP status ingest answered with (ingest refusals only).
+    pub http_status: Option<u16>,
+    pub code: String,
+    /// Ingest's public message (already scrubbed of the secret) or the executor's reason.
+    pub message: String,
+    pub signal_id: Option<String>,
+    pub broker: Option<Broker>,
+    pub instrument: Option<String>,
+}
+
+/// The net position and its average price, from the fills this process has seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CostBasis {
+    pub net: Decimal,
+    /// `None` while flat.
+    pub average: Option<Decimal>,
+}
+
+impl CostBasis {
+    /// Books one fill: adding to a position moves the average, reducing it keeps the average,
+    /// going through zero starts a new average at the fill price.
+    pub fn apply(&mut self, buy: bool, quantity: Decimal, price: Decimal) {
+        let signed = if buy { quantity } else { -quantity };
+        let after = self.net + signed;
+        let same_way = self.net.is_zero() || (self.net.is_sign_positive() == buy);
+        self.average = if after.is_zero() {
+            None
+        } else if same_way {
+            let held = self.net.abs() * self.average.unwrap_or(price);
+            Some((held + quantity * price) / after.abs())
+        } else if after.is_sign_positive() == self.net.is_sign_positive() {
+            self.average
+        } else {
+            Some(price)
+        };
+        self.net = after;
+    }
+}
+
+#[derive(Debug, Default)]
+struct Board {
+    signals: VecDeque<SignalView>,
+    /// The latest alert close per broker and instrument, with the alert's time: a replay of
+    /// an older signal does not set the price back.
+    last_close: BTreeMap<(Broker, String), (DateTime<Utc>, Decimal)>,
+    costs: BTreeMap<(Broker, String), CostBasis>,
+    /// Fills already booked, by client order id (one order at the broker, however often it
+    /// was sent): a replay that journals the same legs again must not count them twice.
+    booked: HashSet<String>,
+    /// `booked` in booking order, so the oldest are forgotten past [`MAX_BOOKED`].
+    booked_order: VecDeque<String>,
+    refusals: VecDeque<Refusal>,
+}
+
+impl Board {
+    fn signal_mut(&mut self, id: &str, now: DateTime<Utc>) -> &mut SignalView {
+        let at = match self.signals.iter().position(|s| s.signal_id == id) {
+            Some(i) => i,
+            None => {
+                self.signals.push_front(SignalView {
+                    signal_id: id.to_owned(),
+                    broker: None,
+                    instrument: None,
+                    symbol: String::new(),
+                    action: String::new(),
+                    status: "enqueued".into(),
+                    reason: None,
+                    close: None,
+                    first_seen: now,
+                    updated_at: now,
+                    legs: Vec::new(),
+                });
+                self.signals.truncate(MAX_SIGNALS);
+                0
+            }
+        };
+        // Present by construction; `position` above found it or it was just pushed.
+        &mut self.signals[at]
+    }
+
+    /// Whether this fill is new (and remembers it).
+    fn book(&mut self, client_order_id: &str) -> bool {
+        if !self.booked.insert(client_order_id.to_owned()) {
+            return false;
+        }
+        self.booked_order.push_back(client_order_id.to_owned());
+        if self.booked_order.len() > MAX_BOOKED
+            && let Some(old) = self.booked_order.pop_front()
+        {
+            self.booked.remove(&old);
+        }
+        true
+    }
+
+    fn push_refusal(&mut self, r: Refusal) {
+        self.refusals.push_front(r);
+        self.refusals.truncate(MAX_REFUSALS);
+        let since = Utc::now() - refusal_window();
+        while self.refusals.back().is_some_and(|r| r.at < since) {
+            self.refusals.pop_back();
+        }
+    }
+}
+
+/// A change pushed to every connected page: the SSE event name and its JSON.
+#[derive(Debug, Clone)]
+struct Update {
+    kind: &'static str,
+    json: Arc<str>,
+}
+
+/// What the dashboard has seen, and the channel its pages listen on.
+#[derive(Debug)]
+pub struct Dashboard {
+    board: Mutex<Board>,
+    updates: broadcast::Sender<Update>,
+}
+
+impl Default for Dashboard {
+    fn default() -> Self {
+        Self {
+            board: Mutex::default(),
+            // A page that falls this far behind gets a fresh snapshot instead.
+            updates: broadcast::channel(256).0,
+        }
+    }
+}
+
+fn cut(text: &str) -> String {
+    text.chars().take(MAX_TEXT).collect()
+}
+
+impl Dashboard {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Board> {
+        // A panic elsewhere must not take the dashboard (or trading, which feeds it) down.
+        self.board.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish(&self, kind: &'static str, value: &impl Serialize) {
+        let json = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+        // No page connected is the usual case; nothing to do then.
+        let _ = self.updates.send(Update {
+            kind,
+            json: json.into(),
+        });
+    }
+
+    /// Ingest accepted an alert and queued it. `action` is read from the validated body by
+    /// the caller; nothing else of the body is kept. The symbol follows with the executor's
+    /// record, which carries the alert as ingest redacted it.
+    pub fn accepted(
+        &self,
+        signal_id: &str,
+        broker: Option<Broker>,
+        instrument: Option<&str>,
+        action: &str,
+    ) {
+        let now = Utc::now();
+        let view = {
+            let mut board = self.lock();
+            let s = board.signal_mut(signal_id, now);
+            // The executor may have journaled it already (the queue is fast): fill gaps only.
+            s.broker = s.broker.or(broker);
+            if s.instrument.is_none() {
+                s.instrument = instrument.map(cut);
+            }
+            if s.action.is_empty() {
+                s.action = cut(action);
+            }
+            s.clone()
+        };
+        self.publish("signal", &view);
+    }
+
+    /// Ingest refused an alert.
+    pub fn refused(&self, http_status: u16, code: &str, message: &str) {
+        let r = Refusal {
+            at: Utc::now(),
+            stage: "ingest",
+            http_status: Some(http_status),
+            code: code.to_owned(),
+            message: message.to_owned(),
+            signal_id: None,
+            broker: None,
+            instrument: None,
+        };
+        self.lock().push_refusal(r.clone());
+        self.publish("refusal", &r);
+    }
+
+    /// A signal record (and, with `record_execution`, its legs) the journal has just written.
+    pub fn journaled(&self, record: &SignalRecord, orders: Option<&[OrderRecord]>) {
+        let now = Utc::now();
+        // The order intent the executor journals: the alert's close and time, validated.
+        let field = |name: &str| record.normalized.get(name).cloned();
+        let close =
+            field("reference_price").and_then(|p| serde_json::from_value::<Decimal>(p).ok());
+        let alert_time = field("signal_time")
+            .and_then(|t| serde_json::from_value::<DateTime<Utc>>(t).ok())
+            .unwrap_or(now);
+        let (view, refusal) = {
+            let mut board = self.lock();
+            if let (Some(b), Some(i), Some(c)) = (record.broker, &record.instrument, close) {
+                let latest = board
+                    .last_close
+                    .entry((b, i.clone()))
+                    .or_insert((alert_time, c));
+                if alert_time >= latest.0 {
+                    *latest = (alert_time, c);
+                }
+            }
+            for o in orders.unwrap_or_default() {
+                let Some(price) = o.fill_price.filter(|_| o.outcome == Outcome::Filled) else {
+                    continue;
+                };
+                if o.quantity.is_zero() || !board.book(o.client_order_id.as_str()) {
+                    continue;
+                }
+                board
+                    .costs
+                    .entry((o.broker, o.instrument.clone()))
+                    .or_default()
+                    .apply(o.side == shared::execution::Side::Buy, o.quantity, price);
+            }
+            let s = board.signal_mut(record.signal_id.as_str(), now);
+            s.broker = record.broker.or(s.broker);
+            s.instrument = record
+                .instrument
+                .as_deref()
+                .map(cut)
+                .or(s.instrument.take());
+            s.symbol = cut(&record.symbol);
+            s.action = cut(&record.action);
+            s.status = record.status.as_str().to_owned();
+            s.reason = record.reason.clone();
+            s.close = close.or(s.close);
+            s.updated_at = now;
+            if let Some(orders) = orders {
+                s.legs = orders
+                    .iter()
+                    .map(|o| LegView {
+                        instrument: o.instrument.clone(),
+                        leg: o.leg.as_str(),
+                        attempt: o.attempt,
+                        side: o.side.as_str(),
+                        quantity: o.quantity,
+                        fill_price: o.fill_price,
+                        outcome: o.outcome,
+                    })
+                    .collect();
+            }
+            let view = s.clone();
+            let refusal = matches!(record.status, SignalStatus::Refused | SignalStatus::Expired)
+                .then(|| Refusal {
+                    at: now,
+                    stage: "executor",
+                    http_status: None,
+                    code: record.status.as_str().to_owned(),
+                    message: record.reason.clone().unwrap_or_default(),
+                    signal_id: Some(record.signal_id.as_str().to_owned()),
+                    broker: record.broker,
+                    instrument: record.instrument.clone(),
+                });
+            if let Some(r) = &refusal {
+                board.push_refusal(r.clone());
+            }
+            (view, refusal)
+        };
+        self.publish("signal", &view);
+        if let Some(r) = refusal {
+            self.publish("refusal", &r);
+        }
+    }
+
+    fn signals(&self) -> Vec<SignalView> {
+        self.lock().signals.iter().cloned().collect()
+    }
+
+    fn recent_refusals(&self, now: DateTime<Utc>) -> Vec<Refusal> {
+        let since = now - refusal_window();
+        self.lock()
+            .refusals
+            .iter()
+            .filter(|r| r.at >= since)
+            .cloned()
+            .collect()
+    }
+}
+
+/// A journal that tells the dashboard about every record after it is written.
+#[derive(Debug)]
+pub struct DashboardJournal<J> {
+    pub inner: J,
+    pub dashboard: Arc<Dashboard>,
+}
+
+impl<J: TradeJournal> TradeJournal for DashboardJournal<J> {
+    async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
+        self.inner.upsert_signal(r).await?;
+        self.dashboard.journaled(r, None);
+        Ok(())
+    }
+
+    async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
+        // A lone leg row: the signal's next record (`record_execution`) carries every leg.
+        self.inner.upsert_order(r).await
+    }
+
+    async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
+        self.inner.signal(id).await
+    }
+
+    async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
+        self.inner.orders(id).await
+    }
+
+    async fn record_execution(
+        &self,
+        signal: &SignalRecord,
+        orders: &[OrderRecord],
+    ) -> Result<(), JournalError> {
+        self.inner.record_execution(signal, orders).await?;
+        self.dashboard.journaled(signal, Some(orders));
+        Ok(())
+    }
+}
+
+/// Where the dashboard reads positions, health and queues from.
+#[derive(Debug)]
+pub struct Sources {
+    pub queues: Arc<Queues>,
+    /// OANDA and Tradovate: the paper book, or `None` for a real broker.
+    pub netting: [(Broker, Option<Arc<PaperNetting>>); 2],
+    /// The paper Coinbase wallet, or `None` for the real broker.
+    pub spot: Option<Arc<PaperSpot>>,
+    pub health: Health,
+}
+
+/// The dashboard's routes' state.
+#[derive(Debug)]
+pub struct Live {
+    pub dashboard: Arc<Dashboard>,
+    pub sources: Sources,
+}
+
+/// The currency a position's P&L is in: the quote currency of `EUR_USD` or `BTC-USD`, USD
+/// for a futures contract whose point value is known (`shared::contract_specs`), else points.
+fn pnl_unit(broker: Broker, instrument: &str) -> String {
+    match broker {
+        Broker::Tradovate if shared::contract_specs::point_value(instrument).is_some() => {
+            "USD".into()
+        }
+        Broker::Tradovate => "points".into(),
+        Broker::Oanda => instrument.rsplit('_').next().unwrap_or_default().to_owned(),
+        Broker::Coinbase => instrument.rsplit('-').next().unwrap_or_default().to_owned(),
+    }
+}
+
+/// One position row: the broker's position, the average price when this process saw every
+/// fill that made it, and the P&L at the latest alert close.
+fn position_row(
+    broker: Broker,
+    instrument: &str,
+    position: Decimal,
+    cost: Option<CostBasis>,
+    last: Option<Decimal>,
+) -> Value {
+    let average = cost.filter(|c| c.net == position).and_then(|c| c.average);
+    // Futures: points × contracts × the contract's point value, when it is known.
+    let multiplier = match broker {
+        Broker::Tradovate => {
+            shared::contract_specs::point_value(instrument).unwrap_or(Decimal::ONE)
+        }
+        _ => Decimal::ONE,
+    };
+    let pnl = average.zip(last).map(|(avg, last)| {
+        ((last - avg) * position * multiplier)
+            .round_dp(2)
+            .normalize()
+    });
+    json!({
+        "instrument": instrument,
+        "position": position.normalize(),
+        "average_price": average.map(|a| a.round_dp(8).normalize()),
+        "last_price": last,
+        "unrealized_pnl": pnl,
+        "pnl_unit": pnl_unit(broker, instrument),
+    })
+}
+
+impl Live {
+    fn positions(&self) -> Value {
+        let (last, costs) = {
+            let b = self.dashboard.lock();
+            (b.last_close.clone(), b.costs.clone())
+        };
+        let key = |b: Broker, i: &str| (b, i.to_owned());
+        let mut out = Vec::new();
+        for (broker, paper) in &self.sources.netting {
+            let Some(paper) = paper else {
+                out.push(real(*broker));
+                continue;
+            };
+            let rows: Vec<_> = paper
+                .positions()
+                .into_iter()
+                .filter(|(_, net)| !net.is_zero())
+                .map(|(i, net)| {
+                    let k = key(*broker, &i);
+                    position_row(
+                        *broker,
+                        &i,
+                        net,
+                        costs.get(&k).copied(),
+                        last.get(&k).map(|(_, c)| *c),
+                    )
+                })
+                .collect();
+            out.push(json!({"broker": broker, "source": "paper", "rows": rows}));
+        }
+        match &self.sources.spot {
+            None => out.push(real(Broker::Coinbase)),
+            Some(spot) => {
+                let wallet = spot.balances();
+                // Products are known from the alerts; a product's position is its base balance.
+                let products: std::collections::BTreeSet<&String> = last
+                    .keys()
+                    .chain(costs.keys())
+                    .filter(|(b, _)| *b == Broker::Coinbase)
+                    .map(|(_, i)| i)
+                    .collect();
+                let rows: Vec<_> = products
+                    .into_iter()
+                    .filter_map(|p| {
+                        let base = p.split_once('-')?.0;
+                        let held = wallet.get(base).copied().filter(|h| !h.is_zero())?;
+                        let k = key(Broker::Coinbase, p);
+                        Some(position_row(
+                            Broker::Coinbase,
+                            p,
+                            held,
+                            costs.get(&k).copied(),
+                            last.get(&k).map(|(_, c)| *c),
+                        ))
+                    })
+                    .collect();
+                let wallet: BTreeMap<_, _> = wallet
+                    .into_iter()
+                    .map(|(c, a)| (c, a.normalize()))
+                    .collect();
+                out.push(json!({"broker": "coinbase", "source": "paper", "rows": rows, "wallet": wallet}));
+            }
+        }
+        Value::Array(out)
+    }
+
+    async fn health(&self) -> Value {
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for broker in Broker::ALL {
+            out.push(match self.sources.health.read(broker).await {
+                Ok(h) => json!({
+                    "broker": broker,
+                    "status": match h.state(now) {
+                        HealthState::Unknown => "unknown",
+                        HealthState::Ok => "ok",
+                        HealthState::Degraded => "degraded",
+                    },
+                    "last_success": h.last_success,
+                    "last_failure": h.last_failure,
+                    "last_failure_kind": h.last_failure_kind,
+                    "token_expires_at": h.token_expires_at,
+                }),
+                Err(_) => json!({"broker": broker, "status": "unreadable"}),
+            });
+        }
+        Value::Array(out)
+    }
+
+    fn queues(&self) -> Value {
+        self.sources
+            .queues
+            .all()
+            .iter()
+            .map(|q| {
+                let dlq = q.dead_letters();
+                // The letters' bodies hold the alert: never sent to the page.
+                let letters: Vec<_> = dlq
+                    .map(|d| d.peek())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .take(MAX_LETTERS)
+                    .map(|m| {
+                        json!({
+                            "message_id": m.message_id,
+                            "group": m.group_id,
+                            "receive_count": m.receive_count,
+                            "sent_at": m.sent_at,
+                            "last_error": m.last_error,
+                        })
+                    })
+                    .collect();
+                json!({
+                    "name": q.name(),
+                    "depth": q.depth(),
+                    "dead_letter_queue": dlq.map(|d| d.name()),
+                    "dead_letters": dlq.map(|d| d.depth()).unwrap_or_default(),
+                    "letters": letters,
+                })
+            })
+            .collect()
+    }
+
+    /// Positions, health and queues: what is read, not pushed.
+    async fn status(&self) -> Value {
+        json!({
+            "positions": self.positions(),
+            "health": self.health().await,
+            "queues": self.queues(),
+        })
+    }
+
+    /// Everything the page shows.
+    pub async fn snapshot(&self) -> Value {
+        let now = Utc::now();
+        json!({
+            "generated_at": now,
+            "signals": self.dashboard.signals(),
+            "refusals": self.dashboard.recent_refusals(now),
+            "status": self.status().await,
+        })
+    }
+}
+
+fn real(broker: Broker) -> Value {
+    json!({
+        "broker": broker,
+        "source": "real",
+        "rows": [],
+        "note": "positions from the broker are not read by the dashboard",
+    })
+}
+
+/// The dashboard answers only to a loopback host name. A page elsewhere could otherwise
+/// point a DNS name of its own at 127.0.0.1 (DNS rebinding) and read positions through the
+/// visitor's browser; cross-origin reads are already blocked by the browser's same-origin
+/// rule, since no route here sends CORS headers.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().map(|n| format!("[{n}]"))
+    } else {
+        host.split(':').next().map(str::to_owned)
+    };
+    matches!(name.as_deref(), Some("127.0.0.1" | "localhost" | "[::1]"))
+}
+
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        axum::Json(json!({"error": "the dashboard answers on 127.0.0.1 or localhost only"})),
+    )
+        .into_response()
+}
+
+/// The text of the page's one inline script, which the policy below allows by its hash.
+fn page_script() -> &'static str {
+    PAGE.split_once("<script>")
+        .and_then(|(_, rest)| rest.split_once("</script>"))
+        .map(|(s, _)| s)
+        .unwrap_or_default()
+}
+
+/// The Content Security Policy of the page: its own inline script (by hash) and style, and
+/// connections to this origin only. Nothing from anywhere else loads, even if injected.
+fn content_security_policy() -> &'static str {
+    static CSP: OnceLock<String> = OnceLock::new();
+    CSP.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash =
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(page_script()));
+        format!(
+            "default-src 'none'; script-src 'sha256-{hash}'; style-src 'unsafe-inline'; \
+             connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+             frame-ancestors 'none'"
+        )
+    })
+}
+
+/// Headers every dashboard answer carries.
+fn protect(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp
+}
+
+/// `GET /`: the page.
+pub async fn page(headers: HeaderMap) -> Response {
+    if !loopback_host(&headers) {
+        return forbidden();
+    }
+    let mut resp = protect(axum::response::Html(PAGE).into_response());
+    if let Ok(csp) = HeaderValue::from_str(content_security_policy()) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    resp
+}
+
+/// `GET /dashboard/state`: everything the page shows, as JSON.
+pub async fn state(live: Arc<Live>, headers: &HeaderMap) -> Response {
+    if !loopback_host(headers) {
+        return forbidden();
+    }
+    protect(axum::Json(live.snapshot().await).into_response())
+}
+
+fn event(kind: &str, json: &str) -> Event {
+    Event::default().event(kind).data(json)
+}
+
+/// `GET /dashboard/events`: a `snapshot` first, then `signal` and `refusal` as they happen
+/// and `status` (positions, health, queues) whenever it has changed, checked after every
+/// update and every second.
+pub fn events(live: Arc<Live>, headers: &HeaderMap) -> Response {
+    if !loopback_host(headers) {
+        return forbidden();
+    }
+    let (tx, rx) = mpsc::channel::<Event>(64);
+    // Subscribed before the snapshot is taken: nothing falls between the two.
+    let mut updates = live.dashboard.updates.subscribe();
+    tokio::spawn(async move {
+        let snapshot = live.snapshot().await;
+        let mut last_status = snapshot["status"].to_string();
+        if tx
+            .send(event("snapshot", &snapshot.to_string()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut tick = tokio::time::interval(STATUS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let next = tokio::select! {
+                u = updates.recv() => match u {
+                    Ok(u) => Some(event(u.kind, &u.json)),
+                    // Fell behind: a fresh snapshot replaces what was missed.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        Some(event("snapshot", &live.snapshot().await.to_string()))
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = tick.tick() => None,
+                // The page went away: stop reading for it.
+                () = tx.closed() => return,
+            };
+            if let Some(e) = next
+                && tx.send(e).await.is_err()
+            {
+                return;
+            }
+            let status = live.status().await.to_string();
+            if status != last_status {
+                if tx.send(event("status", &status)).await.is_err() {
+                    return;
+                }
+                last_status = status;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+    });
+    protect(
+        Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn cost_basis_averages_adds_keeps_on_reduce_and_restarts_through_zero() {
+        let mut c = CostBasis::default();
+        c.apply(true, d("2"), d("100"));
+        c.apply(true, d("2"), d("110"));
+        assert_eq!((c.net, c.average), (d("4"), Some(d("105"))));
+        c.apply(false, d("1"), d("120"));
+        assert_eq!((c.net, c.average), (d("3"), Some(d("105"))));
+        c.apply(false, d("5"), d("90"));
+        assert_eq!((c.net, c.average), (d("-2"), Some(d("90"))));
+        c.apply(true, d("2"), d("80"));
+        assert_eq!((c.net, c.average), (d("0"), None));
+        c.apply(false, d("3"), d("50"));
+        assert_eq!((c.net, c.average), (d("-3"), Some(d("50"))));
+    }
+
+    #[test]
+    fn a_row_shows_pnl_only_when_the_seen_fills_explain_the_position() {
+        let cost = CostBasis {
+            net: d("1000"),
+            average: Some(d("1.08")),
+        };
+        let row = position_row(
+            Broker::Oanda,
+            "EUR_USD",
+            d("1000"),
+            Some(cost),
+            Some(d("1.09")),
+        );
+        assert_eq!(row["unrealized_pnl"], json!("10"));
+        assert_eq!(row["pnl_unit"], json!("USD"));
+        let short = position_row(
+            Broker::Tradovate,
+            "ESZ6",
+            d("-2"),
+            Some(CostBasis {
+                net: d("-2"),
+                average: Some(d("6000")),
+            }),
+            Some(d("5990.25")),
+        );
+        // 9.75 points × 2 contracts × 50 USD a point.
+        assert_eq!(short["unrealized_pnl"], json!("975"));
+        assert_eq!(short["pnl_unit"], json!("USD"));
+        // Fills before this process started (or missed): no average, no P&L, the position still.
+        let unexplained = position_row(Broker::Oanda, "EUR_USD", d("2000"), Some(cost), None);
+        assert_eq!(unexplained["average_price"], Value::Null);
+        assert_eq!(unexplained["unrealized_pnl"], Value::Null);
+        assert_eq!(unexplained["position"], json!("2000"));
+    }
+
+    #[test]
+    fn only_loopback_hosts_are_served() {
+        let host = |h: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(
+                header::HOST,
+                HeaderValue::from_str(h).unwrap_or(HeaderValue::from_static("x")),
+            );
+            loopback_host(&m)
+        };
+        assert!(host("127.0.0.1:8080"));
+        assert!(host("localhost:8080"));
+        assert!(host("localhost"));
+        assert!(host("[::1]:8080"));
+        assert!(!host("evil.example:8080"));
+        assert!(!host("127.0.0.1.evil.example"));
+        assert!(!loopback_host(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_policy_pins_the_page_script_and_nothing_external_is_referenced() {
+        let csp = content_security_policy();
+        assert!(csp.contains("script-src 'sha256-"), "{csp}");
+        assert!(
+            page_script().contains("EventSource"),
+            "the script was found"
+        );
+        assert_eq!(PAGE.matches("<script").count(), 1, "one inline script");
+        for external in ["http://", "https://", "//cdn", "@import", "src="] {
+            assert!(!PAGE.contains(external), "the page references {external}");
+        }
+    }
+
+    /// Records built from JSON, as the journal reads them back, so new optional fields of the
+    /// journal's types do not break these tests.
+    fn signal(status: &str, reason: Option<&str>) -> SignalRecord {
+        serde_json::from_value(json!({
+            "signal_id": "0123456789abcdef0123456789abcdef",
+            "raw": "{\"action\":\"LONG_ENTRY\"}",
+            "normalized": {"reference_price": "1.1"},
+            "symbol": "EURUSD", "exchange": "OANDA", "action": "LONG_ENTRY",
+            "broker": "oanda", "instrument": "EUR_USD", "contract_resolution": null,
+            "status": status, "reason": reason, "stages": {},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn open_leg(price: &str) -> OrderRecord {
+        serde_json::from_value(json!({
+            "signal_id": "0123456789abcdef0123456789abcdef", "broker": "oanda",
+            "account": "paper-oanda", "instrument": "EUR_USD", "leg": "open", "attempt": 1,
+            "client_order_id": "tv-0123456789abcdef01234567-o", "broker_order_id": "paper-1",
+            "side": "buy", "quantity": "1000", "fill_price": price, "outcome": "filled",
+            "error": null, "sent_at": null, "acked_at": null,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn journaled_legs_book_once_and_ingest_does_not_undo_the_executor() {
+        let dash = Dashboard::default();
+        let mut pages = dash.updates.subscribe();
+        let legs = [open_leg("1.1")];
+        dash.journaled(&signal("filled", None), Some(&legs));
+        // A replay journals the same order again: the position is not doubled.
+        dash.journaled(&signal("filled", None), Some(&legs));
+        // Ingest's answer may come after the executor's record: it does not reset the status.
+        dash.accepted(
+            "0123456789abcdef0123456789abcdef",
+            Some(Broker::Oanda),
+            Some("EUR_USD"),
+            "LONG_ENTRY",
+        );
+        let board = dash.lock();
+        let key = (Broker::Oanda, "EUR_USD".to_owned());
+        assert_eq!(
+            board.costs.get(&key),
+            Some(&CostBasis {
+                net: d("1000"),
+                average: Some(d("1.1"))
+            })
+        );
+        assert_eq!(board.last_close.get(&key).map(|(_, c)| *c), Some(d("1.1")));
+        assert_eq!(board.signals.len(), 1);
+        assert_eq!(board.signals[0].status, "filled");
+        assert_eq!(board.signals[0].legs[0].fill_price, Some(d("1.1")));
+        drop(board);
+        assert_eq!(pages.try_recv().map(|u| u.kind).ok(), Some("signal"));
+    }
+
+    #[test]
+    fn an_older_signal_replayed_later_does_not_set_the_last_close_back() {
+        let dash = Dashboard::default();
+        let at = |close: &str, time: &str| {
+            let mut r = signal("filled", None);
+            r.normalized = json!({"reference_price": close, "signal_time": time});
+            r
+        };
+        dash.journaled(&at("1.2", "2026-11-30T10:00:00Z"), None);
+        dash.journaled(&at("1.0", "2026-11-30T09:00:00Z"), None);
+        let key = (Broker::Oanda, "EUR_USD".to_owned());
+        assert_eq!(
+            dash.lock().last_close.get(&key).map(|(_, c)| *c),
+            Some(d("1.2"))
+        );
+    }
+
+    #[test]
+    fn an_executor_refusal_is_listed_with_its_reason() {
+        let dash = Dashboard::default();
+        dash.journaled(&signal("refused", Some("max position")), Some(&[]));
+        let shown = dash.recent_refusals(Utc::now());
+        assert_eq!(
+            (
+                shown[0].stage,
+                shown[0].code.as_str(),
+                shown[0].message.as_str()
+            ),
+            ("executor", "refused", "max position")
+        );
+    }
+
+    #[test]
+    fn refusals_older_than_an_hour_are_not_shown() {
+        let dash = Dashboard::default();
+        dash.refused(422, "stale_alert", "too old");
+        dash.lock().refusals.push_back(Refusal {
+            at: Utc::now() - chrono::Duration::minutes(61),
+            stage: "ingest",
+            http_status: Some(401),
+            code: "unauthorized".into(),
+            message: "unauthorized".into(),
+            signal_id: None,
+            broker: None,
+            instrument: None,
+        });
+        let shown = dash.recent_refusals(Utc::now());
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].code, "stale_alert");
+    }
+}

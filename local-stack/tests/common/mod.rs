@@ -1,0 +1,74 @@
+//! What the dashboard tests share: the local stack in this process on a free 127.0.0.1 port
+//! with paper brokers, and the sample alerts posted as TradingView would.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// The running stack and its base URL, `http://127.0.0.1:PORT`.
+pub struct Stack {
+    pub base: String,
+    pub stack: local_stack::LocalStack,
+}
+
+/// Starts the local stack: paper brokers whatever this shell has set, an in-memory journal,
+/// console lines off (they would bypass the test harness's capture).
+pub async fn start() -> Stack {
+    shared::telemetry::init_test_logs();
+    local_stack::console::set_quiet(true);
+    let cfg = local_stack::LocalConfig {
+        port: 0,
+        journal_url: "sqlite::memory:".into(),
+        ..Default::default()
+    };
+    let env = shared::config::MapEnv::new(Vec::<(String, String)>::new());
+    let stack = local_stack::start(cfg, &env).await.unwrap();
+    Stack {
+        base: format!("http://{}", stack.addr),
+        stack,
+    }
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A sample from `shared/tests/alerts`, timed now, with the given passphrase.
+pub fn alert(name: &str, passphrase: &str) -> String {
+    let path = workspace()
+        .join("shared/tests/alerts")
+        .join(format!("{name}.json"));
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let t = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    doc["market_data"]["timenow"] = json!(t);
+    doc["market_data"]["timestamp"] = json!(t);
+    doc["passphrase"] = json!(passphrase);
+    doc.to_string()
+}
+
+/// Posts a sample to `POST /webhook` with the local secret: (status, body).
+pub async fn post(base: &str, name: &str) -> (u16, Value) {
+    post_with(base, name, local_stack::LOCAL_SECRET).await
+}
+
+/// Posts a sample with the given passphrase.
+pub async fn post_with(base: &str, name: &str, passphrase: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/webhook"))
+        .body(alert(name, passphrase))
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+/// `GET` a JSON route of the stack.
+pub async fn get_json(base: &str, path: &str) -> Value {
+    reqwest::get(format!("{base}{path}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

@@ -1,0 +1,202 @@
+//! The dashboard's routes over HTTP, without a browser: the page and its protections, the
+//! event stream (a snapshot, then the signal, its leg and the position as they happen), the
+//! JSON snapshot, refusals, and that no secret reaches any of them.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Reads the event stream until `done` holds for the text received so far, for at most
+/// `limit`; returns that text.
+async fn read_events(
+    resp: &mut reqwest::Response,
+    limit: Duration,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + limit;
+    let mut text = String::new();
+    while !done(&text) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "no such event within {limit:?}; got:\n{text}"
+        );
+        match tokio::time::timeout(left, resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(Ok(None)) => panic!("the event stream ended; got:\n{text}"),
+            Ok(Err(e)) => panic!("the event stream failed: {e}"),
+            Err(_) => panic!("no such event within {limit:?}; got:\n{text}"),
+        }
+    }
+    text
+}
+
+/// The `data:` of every event of this name in the stream text, parsed.
+fn events_named(text: &str, name: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter(|block| block.lines().any(|l| l == format!("event: {name}")))
+        .filter_map(|block| {
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+                .collect::<Vec<_>>()
+                .join("\n");
+            serde_json::from_str(&data).ok()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_is_embedded_protected_and_read_only() {
+    let stack = common::start().await;
+    let base = stack.base.as_str();
+
+    let resp = reqwest::get(format!("{base}/")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let csp = resp
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    assert!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/html")),
+    );
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("id=\"signals\""));
+    for external in ["http://", "https://"] {
+        assert!(!html.contains(external), "the page refers to {external}");
+    }
+
+    // Another host name (DNS rebinding) gets nothing.
+    let client = reqwest::Client::new();
+    for path in ["/", "/dashboard/state", "/dashboard/events"] {
+        let resp = client
+            .get(format!("{base}{path}"))
+            .header("host", "dashboard.example.com")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{path}");
+    }
+
+    // Not a state-changing route: other methods go to ingest as before the dashboard.
+    for path in ["/", "/dashboard/state", "/dashboard/events"] {
+        let resp = client.post(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+    }
+    // The API routes are as they were.
+    let health = common::get_json(base, "/healthcheck").await;
+    assert_eq!(health["status"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_bring_the_signal_its_leg_and_the_position_as_they_happen() {
+    let stack = common::start().await;
+    let base = stack.base.as_str();
+
+    let mut events = reqwest::get(format!("{base}/dashboard/events"))
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    assert!(
+        events
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/event-stream"))
+    );
+    let first = read_events(&mut events, Duration::from_secs(5), |t| {
+        t.contains("event: snapshot") && t.contains("\n\n")
+    })
+    .await;
+    let snapshot = &events_named(&first, "snapshot")[0];
+    assert_eq!(snapshot["signals"], serde_json::json!([]));
+    assert_eq!(snapshot["status"]["queues"].as_array().unwrap().len(), 4);
+
+    let (status, body) = common::post(base, "oanda-eurusd-long").await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["signal_id"].as_str().unwrap().to_owned();
+    let (refused, _) = common::post_with(base, "coinbase-btcusd-long", "not-the-secret").await;
+    assert_eq!(refused, 401);
+
+    let text = read_events(&mut events, Duration::from_secs(10), |t| {
+        let filled = events_named(t, "signal")
+            .iter()
+            .any(|s| s["signal_id"] == id.as_str() && s["status"] == "filled");
+        let positioned = events_named(t, "status").iter().any(|s| {
+            s["positions"][0]["rows"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["instrument"] == "EUR_USD"))
+        });
+        filled && positioned && t.contains("event: refusal")
+    })
+    .await;
+    let signal = events_named(&text, "signal")
+        .into_iter()
+        .rfind(|s| s["signal_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(signal["broker"], "oanda");
+    assert_eq!(signal["instrument"], "EUR_USD");
+    assert_eq!(signal["action"], "LONG_ENTRY");
+    assert_eq!(signal["close"], "1.08345");
+    let leg = &signal["legs"][0];
+    assert_eq!(
+        (
+            &leg["leg"],
+            &leg["side"],
+            &leg["outcome"],
+            &leg["fill_price"]
+        ),
+        (
+            &Value::from("open"),
+            &Value::from("buy"),
+            &Value::from("filled"),
+            &Value::from("1.08345")
+        )
+    );
+    let refusal = &events_named(&text, "refusal")[0];
+    assert_eq!(
+        (&refusal["code"], &refusal["http_status"]),
+        (&Value::from("unauthorized"), &Value::from(401))
+    );
+
+    // The snapshot says the same, with the position valued at the alert's close.
+    let state = common::get_json(base, "/dashboard/state").await;
+    let paper = common::get_json(base, "/local/positions").await;
+    let row = &state["status"]["positions"][0]["rows"][0];
+    assert_eq!(row["instrument"], "EUR_USD");
+    assert_eq!(
+        row["position"].as_str().and_then(|p| p.parse::<f64>().ok()),
+        paper["oanda"]["EUR_USD"]
+            .as_str()
+            .and_then(|p| p.parse::<f64>().ok())
+    );
+    assert_eq!(row["average_price"], "1.08345");
+    assert_eq!(row["last_price"], "1.08345");
+    assert_eq!(row["unrealized_pnl"], "0");
+    assert_eq!(row["pnl_unit"], "USD");
+    assert_eq!(state["refusals"][0]["code"], "unauthorized");
+    let health = state["status"]["health"].as_array().unwrap();
+    assert!(
+        health
+            .iter()
+            .any(|h| h["broker"] == "oanda" && h["status"] == "ok")
+    );
+
+    // No secret anywhere: not the webhook secret, not the wrong passphrase, not a body.
+    for text in [state.to_string(), text] {
+        for secret in [local_stack::LOCAL_SECRET, "not-the-secret", "passphrase"] {
+            assert!(!text.contains(secret), "{secret} shown");
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! `tvctl report`: the journal's analytics ([`analytics::analyze`]) as one self-contained HTML
+//! file (inline SVG charts drawn with `plotters`, markup with `maud`; nothing loaded from the
+//! network), JSON, or CSV of the trades.
+
+use analytics::{Filter, Report};
+use maud::{DOCTYPE, Markup, html};
+use plotters::prelude::*;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use shared::execution::{OrderRecord, SignalRecord};
+
+/// Where the journal is: a SQLite file or PostgreSQL URL, or a file of `journal=log` lines.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Journal(String),
+    LogLines(std::path::PathBuf),
+}
+
+/// Every signal and order row of the source.
+///
+/// # Errors
+/// A message naming the source when it cannot be opened or read.
+pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord>), String> {
+    match source {
+        Source::Journal(url) => {
+            let journal = journal::AnyJournal::connect(url)
+                .await
+                .map_err(|e| format!("journal {}: {e}", redact_url(url)))?;
+            let signals = journal.all_signals().await.map_err(|e| e.to_string())?;
+            let orders = journal.all_orders().await.map_err(|e| e.to_string())?;
+            Ok((signals, orders))
+        }
+        Source::LogLines(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            parse_log_lines(&text)
+        }
+    }
+}
+
+/// A URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// The journal records in `journal=log` lines: the executors' JSON log lines whose `fields`
+/// carry `journal` (`signal` or `order`) and `record` (the row as JSON). Anything before a
+/// line's first `{` (a timestamp and stream name, as `aws logs` prints them) is skipped, and
+/// lines that are not journal records are ignored. A record written twice (an upsert) keeps
+/// its last version: signals by id, orders by (signal, leg, attempt).
+///
+/// # Errors
+/// The line number of a journal line whose record does not parse.
+pub fn parse_log_lines(text: &str) -> Result<(Vec<SignalRecord>, Vec<OrderRecord>), String> {
+    let mut signals: Vec<SignalRecord> = Vec::new();
+    let mut orders: Vec<OrderRecord> = Vec::new();
+    let mut signal_at = std::collections::HashMap::new();
+    let mut order_at = std::collections::HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let Some(start) = line.find('{') else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(&line[start..]) else {
+            continue;
+        };
+        let fields = &doc["fields"];
+        let (Some(kind), Some(record)) = (fields["journal"].as_str(), fields["record"].as_str())
+        else {
+            continue;
+        };
+        let bad = |e: serde_json::Error| format!("line {}: {kind} record: {e}", n + 1);
+        match kind {
+            "signal" => {
+                let r: SignalRecord = serde_json::from_str(record).map_err(bad)?;
+                match signal_at.get(r.signal_id.as_str()) {
+                    Some(&i) => signals[i] = r,
+                    None => {
+                        signal_at.insert(r.signal_id.to_string(), signals.len());
+                        signals.push(r);
+                    }
+                }
+            }
+            "order" => {
+                let r: OrderRecord = serde_json::from_str(record).map_err(bad)?;
+                let key = (r.signal_id.to_string(), r.leg, r.attempt);
+                match order_at.get(&key) {
+                    Some(&i) => orders[i] = r,
+                    None => {
+                        order_at.insert(key, orders.len());
+                        orders.push(r);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((signals, orders))
+}
+
+/// The trades as CSV: one row per closing fill.
+pub fn csv(report: &Report) -> String {
+    let mut out = String::from(
+        "closed_at,broker,instrument,strategy,side,quantity,entry_price,exit_price,pnl,currency\n",
+    );
+    for t in &report.trades {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            t.closed_at.to_rfc3339(),
+            t.broker,
+            csv_field(&t.instrument),
+            csv_field(&t.strategy),
+            if t.long { "long" } else { "short" },
+            t.quantity,
+            t.entry_price,
+            t.exit_price,
+            t.pnl,
+            t.currency
+        ));
+    }
+    out
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn f64_of(d: Decimal) -> f64 {
+    // Charts only: every figure in the tables and the JSON stays a Decimal.
+    d.to_f64().unwrap_or(0.0)
+}
+
+/// The realized equity curve of one currency as an SVG line chart.
+fn equity_svg(currency: &str, points: &[analytics::EquityPoint]) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 280)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let ys: Vec<f64> = std::iter::once(0.0)
+            .chain(points.iter().map(|p| f64_of(p.equity)))
+            .collect();
+        let (lo, hi) = ys
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(*y), hi.max(*y)));
+        let pad = ((hi - lo) * 0.1).max(1e-9);
+        let chart = ChartBuilder::on(&root)
+            .caption(format!("Realized equity ({currency})"), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0usize..points.len().max(1), (lo - pad)..(hi + pad));
+        if let Ok(mut chart) = chart {
+            let _ = chart.configure_mesh().x_desc("trade").draw();
+            let _ = chart.draw_series(LineSeries::new(
+                ys.iter().enumerate().map(|(i, y)| (i, *y)),
+                &BLUE,
+            ));
+        }
+        let _ = root.present();
+    }
+    svg
+}
+
+/// A horizontal-free bar chart of labelled values (P&L by instrument, latency by stage).
+fn bars_svg(title: &str, bars: &[(String, f64)]) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 280)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let lo = bars.iter().map(|b| b.1).fold(0.0_f64, f64::min);
+        let hi = bars.iter().map(|b| b.1).fold(0.0_f64, f64::max);
+        let pad = ((hi - lo) * 0.1).max(1e-9);
+        let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        let chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0usize..bars.len().max(1), (lo - pad)..(hi + pad));
+        if let Ok(mut chart) = chart {
+            let _ = chart
+                .configure_mesh()
+                .x_labels(bars.len().max(1))
+                .x_label_formatter(&|i| labels.get(*i).cloned().unwrap_or_default())
+                .draw();
+            let _ = chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+                let color = if *v >= 0.0 { GREEN } else { RED };
+                Rectangle::new([(i, 0.0), (i + 1, *v)], color.mix(0.6).filled())
+            }));
+        }
+        let _ = root.present();
+    }
+    svg
+}
+
+/// Slippage in basis points, as a histogram of 1-bp buckets from −10 to +10 (the ends hold
+/// everything beyond).
+fn slippage_svg(report: &Report) -> String {
+    let mut counts = [0u32; 21];
+    for s in &report.slippage {
+        let bucket = f64_of(s.bps).round().clamp(-10.0, 10.0) as i64 + 10;
+        if let Some(c) = counts.get_mut(bucket as usize) {
+            *c += 1;
+        }
+    }
+    let bars: Vec<(String, f64)> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("{}", i as i64 - 10), f64::from(*c)))
+        .collect();
+    bars_svg("Slippage (bps, positive = worse; fills per bucket)", &bars)
+}
+
+fn decimal_cell(d: Option<Decimal>) -> String {
+    d.map_or_else(|| "–".into(), |d| d.round_dp(4).normalize().to_string())
+}
+
+/// The report as one HTML document with inline SVG charts and CSS.
+pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
+    let by_instrument: Vec<(String, f64)> = report
+        .by_instrument
+        .iter()
+        .map(|s| {
+            (
+                format!("{} ({})", s.key, s.currency),
+                f64_of(s.stats.realized),
+            )
+        })
+        .collect();
+    let latency: Vec<(String, f64)> = report
+        .latency
+        .iter()
+        .map(|l| (l.stage.replace('_', " "), l.p50_ms as f64))
+        .collect();
+    let page: Markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "tv-pipeline report" }
+                style { (maud::PreEscaped(CSS)) }
+            }
+            body {
+                h1 { "Strategy report" }
+                p class="meta" {
+                    "Source: " (source) ". "
+                    @if let Some(s) = filter.since { "Since " (s.to_rfc3339()) ". " }
+                    @if let Some(u) = filter.until { "Until " (u.to_rfc3339()) ". " }
+                    @if let Some(s) = &filter.strategy { "Strategy " (s) ". " }
+                    @if let Some(i) = &filter.instrument { "Instrument " (i) ". " }
+                    (report.signals) " signals."
+                }
+                @for w in &report.warnings { p class="warn" { (w) } }
+                section id="summary" {
+                    h2 { "Summary" }
+                    table {
+                        tr { th { "Currency" } th { "Trades" } th { "Win rate" } th { "Realized P&L" } th { "Fees" } th { "Avg win" } th { "Avg loss" } th { "Profit factor" } th { "Max drawdown" } }
+                        @for (currency, s) in &report.totals {
+                            tr {
+                                td { (currency) } td { (s.trades) }
+                                td { (decimal_cell(s.win_rate.map(|w| w * Decimal::from(100)))) "%" }
+                                td { (decimal_cell(Some(s.realized))) } td { (decimal_cell(Some(s.fees))) }
+                                td { (decimal_cell(s.average_win)) } td { (decimal_cell(s.average_loss)) }
+                                td { (decimal_cell(s.profit_factor)) } td { (decimal_cell(Some(s.max_drawdown))) }
+                            }
+                        }
+                    }
+                }
+                section id="equity" {
+                    h2 { "Equity curve" }
+                    @for (currency, points) in &report.equity { (maud::PreEscaped(equity_svg(currency, points))) }
+                    @if report.equity.is_empty() { p { "No closed trade yet." } }
+                }
+                section id="instruments" {
+                    h2 { "P&L by instrument" }
+                    (maud::PreEscaped(bars_svg("Realized P&L by instrument", &by_instrument)))
+                    table {
+                        tr { th { "Instrument" } th { "Currency" } th { "Trades" } th { "Realized" } th { "Fees" } th { "Exposure (h)" } }
+                        @for s in &report.by_instrument {
+                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(Some(s.stats.fees))) } td { (format!("{:.1}", s.exposure_secs as f64 / 3600.0)) } }
+                        }
+                    }
+                    h3 { "By strategy" }
+                    table {
+                        tr { th { "Strategy" } th { "Currency" } th { "Trades" } th { "Win rate" } th { "Realized" } }
+                        @for s in &report.by_strategy {
+                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(s.stats.win_rate.map(|w| w * Decimal::from(100)))) "%" } td { (decimal_cell(Some(s.stats.realized))) } }
+                        }
+                    }
+                }
+                section id="positions" {
+                    h2 { "Open positions" }
+                    table {
+                        tr { th { "Broker" } th { "Instrument" } th { "Quantity" } th { "Average" } th { "Last" } th { "Unrealized" } }
+                        @for p in &report.open_positions {
+                            tr { td { (p.broker) } td { (p.instrument) } td { (p.quantity) } td { (decimal_cell(Some(p.average_price))) } td { (p.last_price) } td { (decimal_cell(Some(p.unrealized))) " " (p.currency) } }
+                        }
+                    }
+                }
+                section id="slippage" {
+                    h2 { "Execution quality: slippage against the alert's close" }
+                    (maud::PreEscaped(slippage_svg(report)))
+                }
+                section id="latency" {
+                    h2 { "Latency by stage" }
+                    (maud::PreEscaped(bars_svg("p50 latency by stage (ms)", &latency)))
+                    table {
+                        tr { th { "Stage" } th { "Count" } th { "p50 ms" } th { "p95 ms" } th { "p99 ms" } }
+                        @for l in &report.latency {
+                            tr { td { (l.stage) } td { (l.count) } td { (l.p50_ms) } td { (l.p95_ms) } td { (l.p99_ms) } }
+                        }
+                    }
+                }
+                section id="outcomes" {
+                    h2 { "Outcomes" }
+                    table {
+                        tr { th { "Status" } th { "Signals" } }
+                        @for (k, v) in &report.outcomes { tr { td { (k) } td { (v) } } }
+                    }
+                    h3 { "Refusals by reason" }
+                    table { @for (k, v) in &report.refusals { tr { td { (k) } td { (v) } } } }
+                    h3 { "Rejections by broker reason" }
+                    table { @for (k, v) in &report.rejections { tr { td { (k) } td { (v) } } } }
+                }
+            }
+        }
+    };
+    page.into_string()
+}
+
+const CSS: &str = "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}\
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}\
+td:first-child,th:first-child{text-align:left}.meta{color:#555}.warn{color:#a60}svg{display:block;margin:.5em 0}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_log_lines_read_back_with_their_last_version() {
+        let signal = r#"{"signal_id":"0123456789abcdef0123456789abcdef","raw":"{}","normalized":null,"symbol":"EURUSD","exchange":"OANDA","action":"LONG_ENTRY","broker":"oanda","instrument":"EUR_USD","contract_resolution":null,"status":"executing","reason":null,"stages":{"received":null,"enqueued":null,"routed":null,"executor_start":null,"broker_sent":null,"broker_acked":null}}"#;
+        let line = |record: &str| {
+            serde_json::json!({
+                "level": "INFO",
+                "fields": {"journal": "signal", "record": record, "message": "journal"},
+            })
+            .to_string()
+        };
+        let filled = signal.replace("\"executing\"", "\"filled\"");
+        let text = format!(
+            "2026-11-30T10:00:00Z stream {}\nnot json\n{{\"fields\":{{\"message\":\"other\"}}}}\n{}\n",
+            line(signal),
+            line(&filled)
+        );
+        let (signals, orders) = parse_log_lines(&text).unwrap_or_default();
+        assert_eq!(signals.len(), 1);
+        assert_eq!(signals[0].status.as_str(), "filled");
+        assert!(orders.is_empty());
+        let broken = line("{\"signal_id\": 3}");
+        assert!(parse_log_lines(&broken).unwrap_err().starts_with("line 1:"));
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting_and_urls_lose_their_password() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(
+            redact_url("postgres://user:pw@host:5432/db"),
+            "postgres://…@host:5432/db"
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! `tvctl alert-template`: the exact TradingView alert message for a broker and symbol, with
+//! TradingView's placeholders in place (each one quoted, so the body stays valid JSON whatever
+//! TradingView substitutes), and the webhook URL to paste.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use shared::RoutingTable;
+use shared::routing::Broker;
+
+/// The alert message as JSON text, and the exchange it names.
+///
+/// # Errors
+/// Names the broker and symbol when the routing table sends that symbol to no exchange of
+/// that broker (with the exchanges tried), or the action when it is not one of the five.
+pub fn template(
+    table: &RoutingTable,
+    broker: Broker,
+    symbol: &str,
+    action: &str,
+    now: DateTime<Utc>,
+) -> Result<(String, String), String> {
+    let (kind, direction) = match action {
+        "LONG_ENTRY" => ("ENTRY", "LONG"),
+        "SHORT_ENTRY" => ("ENTRY", "SHORT"),
+        "LONG_EXIT" => ("EXIT", "LONG"),
+        "SHORT_EXIT" => ("EXIT", "SHORT"),
+        "FLATTEN" => ("FLATTEN", "FLAT"),
+        other => {
+            return Err(format!(
+                "action {other:?} is not one of LONG_ENTRY, SHORT_ENTRY, LONG_EXIT, SHORT_EXIT, FLATTEN"
+            ));
+        }
+    };
+    let exchanges = table.exchanges_of(broker);
+    let exchange = exchanges
+        .iter()
+        .find(|e| table.route(e, symbol, now).is_ok())
+        .ok_or_else(|| {
+            let why = exchanges
+                .first()
+                .and_then(|e| table.route(e, symbol, now).err())
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            format!(
+                "{symbol} does not route to {broker} on any of its exchanges ({}){why}",
+                exchanges.join(", ")
+            )
+        })?;
+    let body: Value = json!({
+        "action": action,
+        "indicator": "My_Strategy",
+        "signal": {"type": kind, "direction": direction, "trigger": "{{strategy.order.comment}}"},
+        "market_data": {
+            // The chart's own symbol and exchange, as TradingView fills them in; the alert
+            // must be created on this symbol's chart.
+            "symbol": "{{ticker}}",
+            "exchange": "{{exchange}}",
+            "timeframe": "{{interval}}",
+            "timestamp": "{{time}}",
+            "timenow": "{{timenow}}",
+        },
+        "price_data": {
+            "open": "{{open}}",
+            "high": "{{high}}",
+            "low": "{{low}}",
+            "close": "{{close}}",
+            "volume": "{{volume}}",
+        },
+    });
+    let text = serde_json::to_string_pretty(&body).map_err(|e| e.to_string())?;
+    Ok((text, (*exchange).to_owned()))
+}
+
+/// What TradingView would send for `template` on a chart of `symbol` on `exchange` at `now`:
+/// every placeholder replaced by a plausible value (prices as decimal strings).
+pub fn substitute(template: &str, symbol: &str, exchange: &str, now: DateTime<Utc>) -> String {
+    let bar = now - chrono::Duration::seconds(now.timestamp() % 60);
+    [
+        ("{{ticker}}", symbol.to_owned()),
+        ("{{exchange}}", exchange.to_owned()),
+        ("{{interval}}", "5".to_owned()),
+        (
+            "{{time}}",
+            bar.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ),
+        (
+            "{{timenow}}",
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ),
+        ("{{open}}", "1.0841".to_owned()),
+        ("{{high}}", "1.0846".to_owned()),
+        ("{{low}}", "1.0839".to_owned()),
+        ("{{close}}", "1.0845".to_owned()),
+        ("{{volume}}", "1250".to_owned()),
+        ("{{strategy.order.comment}}", "crossover".to_owned()),
+    ]
+    .iter()
+    .fold(template.to_owned(), |t, (k, v)| t.replace(k, v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::alert::{Freshness, RawAlert};
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-30T15:00:07Z".parse().unwrap_or_default()
+    }
+
+    /// The printed template, filled in as TradingView would, is accepted and routed to the
+    /// broker asked for, for a currency pair, a continuous future and a crypto pair.
+    #[test]
+    fn a_filled_in_template_is_accepted_and_routed_to_its_broker() {
+        let table = RoutingTable::embedded();
+        for (broker, symbol, instrument) in [
+            (Broker::Oanda, "EURUSD", "EUR_USD"),
+            (Broker::Tradovate, "ES1!", "ESZ6"),
+            (Broker::Coinbase, "BTCUSD", "BTC-USD"),
+        ] {
+            for action in ["LONG_ENTRY", "SHORT_EXIT", "FLATTEN"] {
+                let (text, exchange) = template(&table, broker, symbol, action, now())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let body = substitute(&text, symbol, &exchange, now());
+                let valid = RawAlert::parse(body.as_bytes())
+                    .and_then(|r| r.validate())
+                    .unwrap_or_else(|e| panic!("{broker} {symbol} {action}: {e}"));
+                let route = valid
+                    .route_and_check(&table, now(), Freshness::default())
+                    .unwrap_or_else(|e| panic!("{broker} {symbol}: {e}"));
+                assert_eq!(route.broker, broker);
+                assert_eq!(route.instrument.as_str(), instrument);
+            }
+        }
+    }
+
+    #[test]
+    fn a_symbol_of_another_broker_or_a_wrong_action_is_refused_by_name() {
+        let table = RoutingTable::embedded();
+        let err = template(&table, Broker::Coinbase, "ES1!", "LONG_ENTRY", now()).unwrap_err();
+        assert!(err.contains("ES1!") && err.contains("coinbase"), "{err}");
+        let err = template(&table, Broker::Oanda, "EURUSD", "BUY", now()).unwrap_err();
+        assert!(err.contains("\"BUY\""), "{err}");
+    }
+}

@@ -1,0 +1,50 @@
+//! What the `tvctl` tests share: `tvctl dev` as a child process on a free port.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A running `tvctl dev`, killed when dropped.
+pub struct Stack {
+    child: Child,
+    pub base: String,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `tvctl dev --port 0` on `journal`, with paper brokers and the local secret (the
+/// shell's broker, secret and risk settings removed), and waits for its address.
+pub fn start(journal: &std::path::Path) -> Stack {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["dev", "--port", "0", "--journal"])
+        .arg(journal)
+        .env_remove("WEBHOOK_SECRET")
+        .env_remove("OANDA_BASE_URL")
+        .env_remove("TRADOVATE_BASE_URL")
+        .env_remove("COINBASE_BASE_URL")
+        .env_remove("RISK_CONFIG")
+        .env_remove("RISK_CONFIG_FILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("tvctl dev exited before listening")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.to_owned();
+        }
+    };
+    // Keep draining stdout so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    Stack { child, base }
+}

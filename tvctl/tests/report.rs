@@ -1,0 +1,213 @@
+//! `tvctl report` on a journal the local stack produced: `tvctl dev` as a process, a scripted
+//! run of alerts posted over HTTP (paper brokers fill at the alert's close), then the report's
+//! JSON checked for figures worked out by hand, its CSV for the trades, and its HTML for every
+//! section and for having nothing to load from the network.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A sample alert with this action, close and `timenow`.
+fn alert(sample: &str, action: &str, close: &str, timenow: chrono::DateTime<chrono::Utc>) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/tests/alerts")
+        .join(format!("{sample}.json"));
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let (kind, direction) = match action {
+        "LONG_ENTRY" => ("ENTRY", "LONG"),
+        "SHORT_ENTRY" => ("ENTRY", "SHORT"),
+        "LONG_EXIT" => ("EXIT", "LONG"),
+        _ => unreachable!("not scripted"),
+    };
+    let t = timenow.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    doc["action"] = json!(action);
+    doc["signal"]["type"] = json!(kind);
+    doc["signal"]["direction"] = json!(direction);
+    doc["market_data"]["timenow"] = json!(t);
+    doc["market_data"]["timestamp"] = json!(t);
+    for field in ["open", "high", "low", "close"] {
+        doc["price_data"][field] = json!(close);
+    }
+    doc["passphrase"] = json!(local_stack::LOCAL_SECRET);
+    doc
+}
+
+fn tvctl(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(args)
+        .env_remove("TVCTL_JOURNAL")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
+    let dir = std::env::temp_dir().join(format!("tvctl-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal = dir.join("journal.sqlite");
+    let stack = common::start(&journal);
+    let client = reqwest::Client::new();
+    let t0 = chrono::Utc::now() - chrono::Duration::seconds(10);
+    let at = |s: i64| t0 + chrono::Duration::seconds(s);
+    // Paper brokers fill at the alert's close, with the default sizes: 1,000 units of a pair,
+    // one contract.
+    let run = [
+        alert("oanda-eurusd-long", "LONG_ENTRY", "1.10000", at(0)),
+        alert("oanda-eurusd-long", "SHORT_ENTRY", "1.10200", at(1)),
+        alert("oanda-eurusd-long", "LONG_ENTRY", "1.10100", at(2)),
+        alert("tradovate-es-long", "LONG_ENTRY", "5000.00", at(0)),
+        alert("tradovate-es-long", "LONG_EXIT", "5004.50", at(1)),
+    ];
+    for doc in &run {
+        let resp = client
+            .post(format!("{}/webhook", stack.base))
+            .body(doc.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    }
+    // Bounded wait for the five signals to end.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let t: Value = reqwest::get(format!("{}/local/trades", stack.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let signals = t["signals"].as_array().unwrap();
+        if signals.len() == 5 && signals.iter().all(|s| s["status"] == "filled") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "signals did not all fill: {t}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(stack);
+
+    let path = journal.to_string_lossy().into_owned();
+    let (code, text) = tvctl(&["report", "--journal", &path, "--json"]);
+    assert_eq!(code, 0, "{text}");
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["signals"], 5);
+    assert_eq!(r["outcomes"], json!({"filled": 5}));
+    // EUR_USD: long 1,000 at 1.10000, closed at 1.10200 (+2.00), short 1,000 closed at 1.10100
+    // (+1.00), long 1,000 left open at 1.10100. ESZ6: 4.50 points × 50 USD (+225.00).
+    let pnl: Vec<(String, String)> = r["trades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let pnl: rust_decimal::Decimal = t["pnl"].as_str().unwrap().parse().unwrap();
+            (
+                t["instrument"].as_str().unwrap().to_owned(),
+                pnl.normalize().to_string(),
+            )
+        })
+        .collect();
+    let mut sorted = pnl.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            ("ESZ6".to_owned(), "225".to_owned()),
+            ("EUR_USD".to_owned(), "1".to_owned()),
+            ("EUR_USD".to_owned(), "2".to_owned()),
+        ],
+        "{pnl:?}"
+    );
+    let usd = &r["totals"]["USD"];
+    let realized: rust_decimal::Decimal = usd["realized"].as_str().unwrap().parse().unwrap();
+    assert_eq!(realized.normalize().to_string(), "228");
+    assert_eq!(
+        (usd["trades"].as_u64(), usd["wins"].as_u64()),
+        (Some(3), Some(3))
+    );
+    let open = r["open_positions"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["instrument"], "EUR_USD");
+    assert_eq!(open[0]["quantity"], "1000");
+    // Paper fills at the close: no slippage anywhere.
+    assert!(
+        r["slippage"].as_array().unwrap().iter().all(|s| s["price"]
+            .as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+            .is_zero()),
+        "{}",
+        r["slippage"]
+    );
+    let stages: Vec<&str> = r["latency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["stage"].as_str().unwrap())
+        .collect();
+    assert!(stages.contains(&"routed_to_executor"), "{stages:?}");
+
+    // Filters: one instrument, and a window that ends before the run.
+    let (_, text) = tvctl(&[
+        "report",
+        "--journal",
+        &path,
+        "--json",
+        "--instrument",
+        "ESZ6",
+    ]);
+    let only: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(only["signals"], 2);
+    let (_, text) = tvctl(&[
+        "report",
+        "--journal",
+        &path,
+        "--json",
+        "--until",
+        "2020-01-01",
+    ]);
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["signals"], 0);
+
+    let (code, csv) = tvctl(&["report", "--journal", &path, "--csv"]);
+    assert_eq!(code, 0, "{csv}");
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.starts_with("closed_at,broker,instrument"));
+
+    let html_path = dir.join("report.html");
+    let (code, out) = tvctl(&[
+        "report",
+        "--journal",
+        &path,
+        "--output",
+        &html_path.to_string_lossy(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    for section in [
+        "id=\"summary\"",
+        "id=\"equity\"",
+        "id=\"instruments\"",
+        "id=\"positions\"",
+        "id=\"slippage\"",
+        "id=\"latency\"",
+        "id=\"outcomes\"",
+    ] {
+        assert!(html.contains(section), "missing {section}");
+    }
+    assert!(
+        html.matches("<svg").count() >= 4,
+        "the charts are inline SVG"
+    );
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "loads nothing"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
