@@ -64,7 +64,13 @@ pub fn spec(broker: Broker, instrument: &str) -> Spec {
         }
         Broker::Tradovate => Spec {
             multiplier: contract_specs::point_value(instrument),
-            currency: "USD".into(),
+            // Money only with a known point value; otherwise the P&L is points and is kept
+            // apart from every USD total.
+            currency: if contract_specs::point_value(instrument).is_some() {
+                "USD".into()
+            } else {
+                "points".into()
+            },
             increment: contract_specs::tick_size(instrument).map(|t| (t, "tick")),
         },
         Broker::Coinbase => Spec {
@@ -91,6 +97,15 @@ pub struct Fill {
     pub quantity: Decimal,
     pub price: Decimal,
     pub fee: Decimal,
+    /// Its signal passes the report's filter (fills of other signals still move positions).
+    #[serde(skip)]
+    pub selected: bool,
+    /// The journal has no fill price for it (a close found by position): the alert's close
+    /// (or the instrument's last fill) stands in, and the report says so.
+    pub estimated: bool,
+    /// A leg on another contract than its signal's (the close of a roll).
+    #[serde(skip)]
+    pub other_contract: bool,
 }
 
 /// A fill that closed (part of) a position: the lots it matched, first in first out.
@@ -108,9 +123,14 @@ pub struct Trade {
     pub exit_price: Decimal,
     pub opened_at: DateTime<Utc>,
     pub closed_at: DateTime<Utc>,
-    /// Points × quantity × multiplier, minus the fees of the closing fill and the matched
-    /// share of the opening fills' fees. In points when the multiplier is unknown.
+    /// Points × quantity × multiplier, minus [`Trade::fees`]. In points when the multiplier
+    /// is unknown (then `currency` is `points`).
     pub pnl: Decimal,
+    /// The closing fill's fee for what it closed plus the matched share of the opening
+    /// fills' fees.
+    pub fees: Decimal,
+    /// A price in it was estimated (see [`Fill::estimated`]).
+    pub estimated: bool,
 }
 
 /// What is still held, valued at the last known price.
@@ -126,6 +146,8 @@ pub struct OpenPosition {
     pub last_price: Decimal,
     pub last_price_at: DateTime<Utc>,
     pub unrealized: Decimal,
+    /// Fees paid on the lots still open (not yet in any realized figure).
+    pub fees: Decimal,
 }
 
 /// Trade statistics of a group of trades, all in one currency.
@@ -137,6 +159,7 @@ pub struct Stats {
     /// Wins ÷ trades; `None` without trades.
     pub win_rate: Option<Decimal>,
     pub realized: Decimal,
+    /// Fees already subtracted from `realized` (see [`Trade::fees`]).
     pub fees: Decimal,
     pub average_win: Option<Decimal>,
     pub average_loss: Option<Decimal>,
@@ -152,7 +175,8 @@ pub struct Summary {
     pub key: String,
     pub currency: String,
     pub stats: Stats,
-    /// Time a position was open, in seconds (instrument rows only; 0 elsewhere).
+    /// Time a position was open, in seconds, summed over accounts (instrument rows only; 0
+    /// elsewhere).
     pub exposure_secs: i64,
 }
 
@@ -208,7 +232,8 @@ pub struct Report {
     pub open_positions: Vec<OpenPosition>,
     pub slippage: Vec<Slippage>,
     pub latency: Vec<StageLatency>,
-    /// What the report could not value (an unknown point value, a fill without a signal).
+    /// What the report could not value exactly (an unknown point value, a fill without a
+    /// price or a time, a fill without its signal).
     pub warnings: Vec<String>,
 }
 
@@ -300,27 +325,34 @@ struct Lot {
     price: Decimal,
     at: DateTime<Utc>,
     fee: Decimal,
+    estimated: bool,
 }
 
 /// The report over the journal's rows. Signals outside `filter` and their orders are left
 /// out; P&L is matched over the fills of the signals kept, in fill time order.
 pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter) -> Report {
-    let infos: HashMap<&str, SignalInfo<'_>> = signals
+    // Every signal counts for positions (a filter must not cut a round trip in half); only
+    // the selected ones count for outcomes, slippage, latency and trades.
+    let all: HashMap<&str, SignalInfo<'_>> = signals
         .iter()
         .map(|s| (s.signal_id.as_str(), info(s)))
-        .filter(|(_, i)| i.matches(filter))
         .collect();
+    let selected = |id: &str| all.get(id).is_some_and(|i| i.matches(filter));
+    let infos: Vec<&SignalInfo<'_>> = all.values().filter(|i| i.matches(filter)).collect();
     let mut report = Report {
         signals: infos.len(),
         ..Report::default()
     };
-    for i in infos.values() {
+    for i in &infos {
         let r = i.record;
         *report
             .outcomes
             .entry(r.status.as_str().to_owned())
             .or_default() += 1;
-        let reason = r.reason.clone().unwrap_or_else(|| "(no reason)".into());
+        let reason = r
+            .reason
+            .as_deref()
+            .map_or_else(|| "(no reason)".to_owned(), reason_kind);
         match r.status {
             SignalStatus::Refused => *report.refusals.entry(reason).or_default() += 1,
             SignalStatus::Rejected => *report.rejections.entry(reason).or_default() += 1,
@@ -330,16 +362,33 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
 
     // Fills, in time order; a row sent twice keeps its own row (the journal keeps both).
     let mut fills: Vec<Fill> = Vec::new();
+    let (mut orphans, mut estimated) = (0usize, 0usize);
     for o in orders {
-        let Some(i) = infos.get(o.signal_id.as_str()) else {
-            continue;
-        };
-        let (Some(price), true) = (o.fill_price, o.outcome == Outcome::Filled) else {
-            continue;
-        };
-        if o.quantity <= Decimal::ZERO {
+        if o.outcome != Outcome::Filled || o.quantity <= Decimal::ZERO {
             continue;
         }
+        let Some(i) = all.get(o.signal_id.as_str()) else {
+            orphans += 1;
+            continue;
+        };
+        // After `until`, nothing counts, positions included.
+        if filter
+            .until
+            .is_some_and(|u| i.time().is_some_and(|t| t >= u))
+        {
+            continue;
+        }
+        // A close found by position has no price in the journal: its alert's close stands in
+        // (a position must still move, or every later trade would be matched wrongly).
+        let (price, guessed) = match (o.fill_price, i.close) {
+            (Some(p), _) => (p, false),
+            (None, Some(close)) => (close, true),
+            (None, None) => {
+                orphans += 1;
+                continue;
+            }
+        };
+        estimated += usize::from(guessed);
         let at = o
             .acked_at
             .or(o.sent_at)
@@ -362,13 +411,30 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             quantity: o.quantity,
             price,
             fee: o.fee.unwrap_or_default(),
+            selected: selected(o.signal_id.as_str()),
+            estimated: guessed,
+            other_contract: i.record.instrument.as_deref() != Some(o.instrument.as_str()),
         });
     }
     fills.sort_by_key(|f| f.at);
+    if orphans > 0 {
+        report.warnings.push(format!(
+            "{orphans} filled leg(s) without their signal or any price: left out"
+        ));
+    }
+    if estimated > 0 {
+        report.warnings.push(format!(
+            "{estimated} filled leg(s) without a fill price (closes found by position): valued at their alert's close"
+        ));
+    }
 
-    // Slippage against the alert's close.
-    for f in &fills {
-        let Some(close) = infos.get(f.signal_id.as_str()).and_then(|i| i.close) else {
+    // Slippage against the alert's close: the selected fills on the signal's own contract
+    // (a roll's close trades another contract, whose price the alert does not give).
+    for f in fills
+        .iter()
+        .filter(|f| f.selected && !f.estimated && !f.other_contract)
+    {
+        let Some(close) = all.get(f.signal_id.as_str()).and_then(|i| i.close) else {
             continue;
         };
         if close.is_zero() {
@@ -397,7 +463,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
 
     // FIFO matching per broker, account and instrument.
     let mut books: BTreeMap<(Broker, String, String), VecDeque<Lot>> = BTreeMap::new();
-    let mut exposure: HashMap<String, (i64, Option<DateTime<Utc>>)> = HashMap::new();
+    let mut exposure: HashMap<(String, String), (i64, Option<DateTime<Utc>>)> = HashMap::new();
     let mut last_price: HashMap<(Broker, String), (DateTime<Utc>, Decimal)> = HashMap::new();
     let mut unknown_multiplier = std::collections::BTreeSet::new();
     for f in &fills {
@@ -423,6 +489,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         let mut fees = Decimal::ZERO;
         let mut opened_at = f.at;
         let mut long = false;
+        let mut guessed = f.estimated;
         while !left.is_zero() {
             let Some(lot) = book.front_mut() else { break };
             if lot.quantity.is_sign_positive() == left.is_sign_positive() {
@@ -440,6 +507,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             }
             pnl += (f.price - lot.price) * matched * direction * multiplier;
             cost += lot.price * matched;
+            guessed |= lot.estimated;
             let share = lot.fee * matched / lot.quantity.abs();
             fees += share;
             lot.fee -= share;
@@ -452,7 +520,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         }
         // The fill's own fee, split between what it closed and what it opened.
         let closing_fee = f.fee * closed / f.quantity;
-        if !closed.is_zero() {
+        if !closed.is_zero() && f.selected {
             fees += closing_fee;
             report.trades.push(Trade {
                 broker: f.broker,
@@ -466,6 +534,8 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 opened_at,
                 closed_at: f.at,
                 pnl: pnl - fees,
+                fees,
+                estimated: guessed,
             });
         }
         if !left.is_zero() {
@@ -474,10 +544,13 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 price: f.price,
                 at: f.at,
                 fee: f.fee - closing_fee,
+                estimated: f.estimated,
             });
         }
         // Exposure: time with a position open, per instrument.
-        let e = exposure.entry(f.instrument.clone()).or_insert((0, None));
+        let e = exposure
+            .entry((f.account.clone(), f.instrument.clone()))
+            .or_insert((0, None));
         match (was_open, book.is_empty()) {
             (false, false) => e.1 = Some(f.at),
             (true, true) => {
@@ -495,7 +568,10 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     }
 
     // Alerts' closes are prices too: the latest of those and the fills values open lots.
-    for i in infos.values() {
+    for i in all
+        .values()
+        .filter(|i| filter.until.is_none_or(|u| i.time().is_some_and(|t| t < u)))
+    {
         let (Some(broker), Some(instrument), Some(close), Some(at)) = (
             i.record.broker,
             i.record.instrument.clone(),
@@ -512,7 +588,12 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         }
     }
     for ((broker, account, instrument), book) in &books {
-        if book.is_empty() {
+        if book.is_empty()
+            || filter
+                .instrument
+                .as_ref()
+                .is_some_and(|want| want != instrument)
+        {
             continue;
         }
         let quantity: Decimal = book.iter().map(|l| l.quantity).sum();
@@ -530,6 +611,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             last_price: last,
             last_price_at: at,
             unrealized: (last - average_price) * quantity * sp.multiplier.unwrap_or(Decimal::ONE),
+            fees: book.iter().map(|l| l.fee).sum(),
         });
     }
 
@@ -553,9 +635,6 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             .collect();
         report.equity.insert(currency.clone(), curve);
     }
-    let fees_of = |key: &dyn Fn(&Fill) -> String, k: &str| -> Decimal {
-        fills.iter().filter(|f| key(f) == k).map(|f| f.fee).sum()
-    };
     let group = |key: &dyn Fn(&Trade) -> String| -> Vec<Summary> {
         let mut groups: BTreeMap<(String, String), Vec<&Trade>> = BTreeMap::new();
         for t in &report.trades {
@@ -576,24 +655,34 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     };
     report.by_instrument = group(&|t| t.instrument.clone());
     for s in &mut report.by_instrument {
-        s.exposure_secs = exposure.get(&s.key).map_or(0, |e| e.0);
-        s.stats.fees = fees_of(&|f| f.instrument.clone(), &s.key);
+        s.exposure_secs = exposure
+            .iter()
+            .filter(|((_, instrument), _)| *instrument == s.key)
+            .map(|(_, e)| e.0)
+            .sum();
     }
     report.by_broker = group(&|t| t.broker.as_str().to_owned());
     report.by_strategy = group(&|t| t.strategy.clone());
-    for s in report.totals.values_mut() {
-        s.fees = Decimal::ZERO;
-    }
-    for f in &fills {
-        let currency = spec(f.broker, &f.instrument).currency;
-        if let Some(s) = report.totals.get_mut(&currency) {
-            s.fees += f.fee;
-        }
-    }
 
-    report.latency = latencies(infos.values());
+    report.latency = latencies(infos.iter().copied());
     report.trades.sort_by_key(|t| t.closed_at);
     report
+}
+
+/// A reason without its figures, so refusals of one kind group together ("alert quantity 5
+/// is over …" and "… 7 …" are one row): every run of digits becomes `#`.
+fn reason_kind(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    for c in reason.chars() {
+        if c.is_ascii_digit() {
+            if !out.ends_with('#') {
+                out.push('#');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn stats(trades: &[&Trade]) -> Stats {
@@ -622,7 +711,7 @@ fn stats(trades: &[&Trade]) -> Stats {
         losses: losses.len() as u64,
         win_rate: (n > 0).then(|| Decimal::from(wins.len() as u64) / Decimal::from(n)),
         realized: trades.iter().map(|t| t.pnl).sum(),
-        fees: Decimal::ZERO,
+        fees: trades.iter().map(|t| t.fees).sum(),
         average_win: (!wins.is_empty()).then(|| gross_win / Decimal::from(wins.len() as u64)),
         average_loss: (!losses.is_empty()).then(|| gross_loss / Decimal::from(losses.len() as u64)),
         profit_factor: (!gross_loss.is_zero()).then(|| gross_win / -gross_loss),

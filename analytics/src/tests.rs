@@ -318,7 +318,157 @@ fn a_futures_round_trip_is_multiplied_by_the_point_value() {
     ];
     let r = analyze(&signals, &orders, &Filter::default());
     assert_eq!(r.trades[0].pnl, d("2"));
+    assert_eq!(r.trades[0].currency, "points", "kept apart from USD");
+    assert!(r.totals.get("USD").is_none());
     assert!(r.warnings[0].contains("ZZZZ6"), "{:?}", r.warnings);
+}
+
+/// A filter selects what is reported, not what is matched: a round trip whose entry is
+/// before `since` still closes its long, and nothing is left open.
+#[test]
+fn a_time_filter_keeps_round_trips_whole() {
+    let o = Broker::Oanda;
+    let signals = [
+        signal(
+            "a",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.10000",
+            "10:00:00",
+        ),
+        signal(
+            "b",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.10200",
+            "11:00:00",
+        ),
+    ];
+    let orders = [
+        fill(
+            "a",
+            o,
+            "EUR_USD",
+            Leg::Open,
+            Side::Buy,
+            "1000",
+            "1.10000",
+            None,
+            "10:00:01",
+        ),
+        fill(
+            "b",
+            o,
+            "EUR_USD",
+            Leg::Close,
+            Side::Sell,
+            "1000",
+            "1.10200",
+            None,
+            "11:00:01",
+        ),
+    ];
+    let since = Filter {
+        since: Some(at("10:30:00")),
+        ..Filter::default()
+    };
+    let r = analyze(&signals, &orders, &since);
+    assert_eq!(r.signals, 1);
+    assert_eq!(r.trades.len(), 1);
+    assert_eq!(r.trades[0].pnl, d("2.00000"));
+    assert!(r.open_positions.is_empty(), "{:?}", r.open_positions);
+    // Until before the close: the long is open, no trade yet.
+    let until = Filter {
+        until: Some(at("10:30:00")),
+        ..Filter::default()
+    };
+    let r = analyze(&signals, &orders, &until);
+    assert!(r.trades.is_empty());
+    assert_eq!(r.open_positions[0].quantity, d("1000"));
+}
+
+/// A close the journal has without a price (found by position) still moves the position,
+/// valued at its alert's close and flagged; a roll's close on the earlier contract is not
+/// measured against the new contract's close.
+#[test]
+fn a_close_without_a_price_and_a_rolled_close_are_handled_apart() {
+    let t = Broker::Tradovate;
+    let signals = [
+        signal("a", t, "ESZ6", SignalStatus::Filled, "5000", "10:00:00"),
+        signal("b", t, "ESZ6", SignalStatus::Filled, "5010", "11:00:00"),
+        signal("c", t, "ESH7", SignalStatus::Filled, "5060", "12:00:00"),
+    ];
+    let mut priceless = fill(
+        "b",
+        t,
+        "ESZ6",
+        Leg::Close,
+        Side::Sell,
+        "1",
+        "0",
+        None,
+        "11:00:01",
+    );
+    priceless.fill_price = None;
+    let orders = [
+        fill(
+            "a",
+            t,
+            "ESZ6",
+            Leg::Open,
+            Side::Buy,
+            "1",
+            "5000",
+            None,
+            "10:00:01",
+        ),
+        priceless,
+        fill(
+            "b",
+            t,
+            "ESZ6",
+            Leg::Open,
+            Side::Buy,
+            "1",
+            "5010",
+            None,
+            "11:00:02",
+        ),
+        fill(
+            "c",
+            t,
+            "ESZ6",
+            Leg::CloseRolled,
+            Side::Sell,
+            "1",
+            "5001",
+            None,
+            "12:00:01",
+        ),
+    ];
+    let r = analyze(&signals, &orders, &Filter::default());
+    // 10 points × 50 (estimated at the alert's close), then 5010 → 5001: −9 × 50.
+    let pnl: Vec<Decimal> = r.trades.iter().map(|t| t.pnl).collect();
+    assert_eq!(pnl, [d("500"), d("-450")]);
+    assert!(r.trades[0].estimated && !r.trades[1].estimated);
+    assert!(r.open_positions.is_empty());
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("without a fill price")),
+        "{:?}",
+        r.warnings
+    );
+    // Slippage: the two priced fills on their signal's own contract only.
+    let measured: Vec<&str> = r.slippage.iter().map(|s| s.signal_id.as_str()).collect();
+    assert_eq!(measured.len(), 2, "{measured:?}");
+    assert!(
+        r.slippage
+            .iter()
+            .all(|s| s.instrument == "ESZ6" && s.alert_close != d("5060"))
+    );
 }
 
 #[test]
@@ -363,6 +513,8 @@ fn a_coinbase_round_trip_pays_both_fees() {
     assert_eq!(usd.average_loss, Some(d("-2.10")));
     assert_eq!(usd.profit_factor, Some(Decimal::ZERO));
     assert_eq!(usd.fees, d("12.10"));
+    assert_eq!(r.by_broker[0].stats.fees, d("12.10"));
+    assert_eq!(r.by_strategy[0].stats.fees, d("12.10"));
     assert_eq!(usd.max_drawdown, d("2.10"));
     assert_eq!(r.slippage[0].increments, None, "coins have no pip or tick");
 }
@@ -450,6 +602,15 @@ fn a_day_with_expired_and_refused_signals_counts_every_outcome() {
 }
 
 #[test]
+fn refusals_of_one_kind_group_whatever_their_figures() {
+    assert_eq!(
+        reason_kind("alert quantity 5 is over the maximum 10"),
+        reason_kind("alert quantity 7 is over the maximum 12")
+    );
+    assert_eq!(reason_kind("signal is 41 s old"), "signal is # s old");
+}
+
+#[test]
 fn drawdown_is_the_largest_fall_from_a_peak_and_percentiles_are_nearest_rank() {
     let trade = |pnl: &str| Trade {
         broker: Broker::Oanda,
@@ -463,6 +624,8 @@ fn drawdown_is_the_largest_fall_from_a_peak_and_percentiles_are_nearest_rank() {
         opened_at: at("00:00:00"),
         closed_at: at("00:00:00"),
         pnl: d(pnl),
+        fees: Decimal::ZERO,
+        estimated: false,
     };
     let trades = [trade("10"), trade("-30"), trade("5")];
     let s = stats(&trades.iter().collect::<Vec<_>>());

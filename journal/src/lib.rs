@@ -563,6 +563,17 @@ const SQLITE_ALL_SIGNALS_JSON: &str = "SELECT json_group_array(json_object(
       'broker_acked', broker_acked_at)))
   FROM (SELECT * FROM signals ORDER BY received_at)";
 
+/// [`SQLITE_ALL_SIGNALS_JSON`] without the `normalized` intent.
+#[cfg(feature = "sqlite")]
+const SQLITE_REPORT_SIGNALS_JSON: &str = "SELECT json_group_array(json_object(
+    'signal_id', signal_id, 'raw', raw, 'normalized', NULL, 'symbol', symbol,
+    'exchange', exchange, 'action', action, 'broker', broker, 'instrument', instrument,
+    'contract_resolution', contract_resolution, 'status', status, 'reason', reason,
+    'stages', json_object('received', received_at, 'enqueued', enqueued_at, 'routed', routed_at,
+      'executor_start', executor_start_at, 'broker_sent', broker_sent_at,
+      'broker_acked', broker_acked_at)))
+  FROM (SELECT * FROM signals ORDER BY received_at)";
+
 /// Every order row as one JSON array, as [`SQLITE_ALL_SIGNALS_JSON`].
 #[cfg(feature = "sqlite")]
 const SQLITE_ALL_ORDERS_JSON: &str = "SELECT json_group_array(json_object(
@@ -575,7 +586,7 @@ const SQLITE_ALL_ORDERS_JSON: &str = "SELECT json_group_array(json_object(
 
 #[cfg(feature = "sqlite")]
 impl SqliteJournal {
-    async fn all_as_json<T: serde::de::DeserializeOwned>(
+    async fn all_as_json<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         sql: &'static str,
         what: &str,
@@ -584,9 +595,18 @@ impl SqliteJournal {
             .fetch_one(&self.pool)
             .await
             .map_err(|e| db_error(what, e))?;
-        serde_json::from_str(&text).map_err(|e| JournalError {
-            reason: format!("{what} read: {e}"),
+        // Parsed on a blocking thread: the connection is free for the next query meanwhile
+        // (a report reads the orders while the signals parse).
+        let what = what.to_owned();
+        tokio::task::spawn_blocking(move || {
+            serde_json::from_str(&text).map_err(|e| JournalError {
+                reason: format!("{what} read: {e}"),
+            })
         })
+        .await
+        .map_err(|e| JournalError {
+            reason: format!("journal read task: {e}"),
+        })?
     }
 }
 
@@ -825,6 +845,18 @@ impl AnyJournal {
             Self::Postgres(j) => j.all_signals().await,
             #[cfg(feature = "sqlite")]
             Self::Sqlite(j) => j.all_as_json(SQLITE_ALL_SIGNALS_JSON, "signals").await,
+        }
+    }
+
+    /// Every signal row as [`Self::all_signals`] does, but with SQLite without the
+    /// `normalized` intent (left `null`): what a report reads, where parsing every intent
+    /// was a quarter of the time of a 100,000-signal report. PostgreSQL rows come whole.
+    pub async fn signals_for_report(&self) -> Result<Vec<SignalRecord>, JournalError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(j) => j.all_signals().await,
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(j) => j.all_as_json(SQLITE_REPORT_SIGNALS_JSON, "signals").await,
         }
     }
 

@@ -288,6 +288,16 @@ async fn every_signal_and_order_reads_back_in_one_query_each() {
         assert!(one.contains(o), "{o:?}");
     }
     assert!(orders.iter().any(|o| o.fee == Some(Decimal::new(125, 3))));
+    // What a report reads: the same rows without their intent.
+    let light = j.signals_for_report().await.unwrap();
+    assert_eq!(light.len(), signals.len());
+    for (a, b) in light.iter().zip(&signals) {
+        assert_eq!(a.normalized, serde_json::Value::Null);
+        assert_eq!(
+            (&a.signal_id, &a.raw, &a.stages),
+            (&b.signal_id, &b.raw, &b.stages)
+        );
+    }
 }
 
 #[tokio::test]

@@ -609,10 +609,11 @@ fn unquoted_placeholders(body: &[u8]) -> Option<Vec<String>> {
             in_string = true;
         } else if rest.starts_with("{{")
             && let Some(end) = rest.find("}}")
-            && !rest[2..end].contains(['"', '{', '}', '\n'])
+            && !rest[2..end].contains(['{', '}', '\n'])
         {
+            // `{{plot("RSI")}}` holds quotes: escaped, so the quoted placeholder stays valid.
             quoted.push('"');
-            quoted.push_str(&rest[..end + 2]);
+            quoted.push_str(&rest[..end + 2].replace('\\', "\\\\").replace('"', "\\\""));
             quoted.push('"');
             rest = &rest[end + 2..];
             found = true;

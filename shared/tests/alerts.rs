@@ -143,6 +143,15 @@ fn an_unquoted_placeholder_is_named_like_a_quoted_one() {
     };
     assert_eq!(fields, ["price_data.close", "price_data.volume"]);
 
+    // A placeholder with quotes of its own, unquoted, in another field.
+    let plot = body.replace("\"volume\": \"1250\"", "\"volume\": {{plot(\"RSI\")}}");
+    let AlertError::UnsubstitutedPlaceholder { fields } =
+        RawAlert::parse(plot.as_bytes()).unwrap_err()
+    else {
+        panic!("expected unsubstituted_placeholder");
+    };
+    assert_eq!(fields, ["price_data.close", "price_data.volume"]);
+
     // Broken elsewhere as well (a missing comma): still malformed JSON, with its position.
     let broken = body.replace("\"indicator\":", "\"indicator\" ");
     assert!(matches!(

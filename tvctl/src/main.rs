@@ -588,8 +588,12 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 chrono::Utc::now(),
             )?;
             out(&format!(
-                "Create the alert on the {symbol} chart of {exchange} (TradingView fills in \
-                 {{{{ticker}}}}, {{{{exchange}}}} and the prices when it fires).\n\n\
+                "Create an indicator or price alert on the {symbol} chart (its exchange must be \
+                 one of: {exchange}); TradingView fills in {{{{ticker}}}}, {{{{exchange}}}} and \
+                 the prices when it fires. One alert per action. For a strategy, whose alert \
+                 fires on every order with one message, put this JSON (one per action) in each \
+                 order's alert_message in Pine and {{{{strategy.order.alert_message}}}} as the \
+                 alert's message.\n\n\
                  Webhook URL:\n  local:      http://127.0.0.1:8080/webhook/<your webhook secret>\n  \
                  deployment: <the stack's WebhookUrl output>/<your webhook secret>\n\
                  (or leave the URL without it and add \"passphrase\": \"<secret>\" to the message)\n\n\

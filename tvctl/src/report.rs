@@ -23,11 +23,22 @@ pub enum Source {
 pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord>), String> {
     match source {
         Source::Journal(url) => {
+            // A report reads: a mistyped SQLite path must not become a new, empty journal.
+            let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:");
+            if !is_postgres && !path.starts_with(':') && !std::path::Path::new(path).exists() {
+                return Err(format!("no journal at {path}"));
+            }
             let journal = journal::AnyJournal::connect(url)
                 .await
                 .map_err(|e| format!("journal {}: {e}", redact_url(url)))?;
-            let signals = journal.all_signals().await.map_err(|e| e.to_string())?;
-            let orders = journal.all_orders().await.map_err(|e| e.to_string())?;
+            // Both at once: one parses while the other is read.
+            let (signals, orders) =
+                tokio::join!(journal.signals_for_report(), journal.all_orders());
+            let signals = signals.map_err(|e| e.to_string())?;
+            let orders = orders.map_err(|e| e.to_string())?;
             Ok((signals, orders))
         }
         Source::LogLines(path) => {
@@ -46,8 +57,9 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-/// The journal records in `journal=log` lines: the executors' JSON log lines whose `fields`
-/// carry `journal` (`signal` or `order`) and `record` (the row as JSON). Anything before a
+/// The journal records in `journal=log` lines: the executors' JSON log lines that carry
+/// `journal` (`signal` or `order`) and `record` (the row as JSON), at the top level as the
+/// Lambdas write them (`shared::telemetry::init_json_logs` flattens events) or under `fields`. Anything before a
 /// line's first `{` (a timestamp and stream name, as `aws logs` prints them) is skipped, and
 /// lines that are not journal records are ignored. A record written twice (an upsert) keeps
 /// its last version: signals by id, orders by (signal, leg, attempt).
@@ -66,7 +78,13 @@ pub fn parse_log_lines(text: &str) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
         let Ok(doc) = serde_json::from_str::<serde_json::Value>(&line[start..]) else {
             continue;
         };
-        let fields = &doc["fields"];
+        // The Lambdas log flat JSON (`journal` and `record` at the top); a subscriber that
+        // nests an event's fields puts them under `fields`.
+        let fields = if doc.get("journal").is_some() {
+            &doc
+        } else {
+            &doc["fields"]
+        };
         let (Some(kind), Some(record)) = (fields["journal"].as_str(), fields["record"].as_str())
         else {
             continue;
@@ -97,6 +115,13 @@ pub fn parse_log_lines(text: &str) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
             _ => {}
         }
     }
+    if signals.is_empty() && orders.is_empty() && !text.trim().is_empty() {
+        return Err(
+            "no journal record in these lines: export the executors' `journal=log` lines \
+             (README: aws logs tail … --filter-pattern '{ $.journal = \"*\" }')"
+                .into(),
+        );
+    }
     Ok((signals, orders))
 }
 
@@ -123,12 +148,18 @@ pub fn csv(report: &Report) -> String {
     out
 }
 
-/// A CSV field, quoted when it holds a comma, a quote or a line break.
+/// A CSV field, quoted when it holds a comma, a quote or a line break; a leading `=`, `+`,
+/// `-` or `@` is prefixed with `'` so a spreadsheet does not run it as a formula.
 fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_owned()
+        s
     }
 }
 
@@ -346,16 +377,20 @@ mod tests {
     #[test]
     fn journal_log_lines_read_back_with_their_last_version() {
         let signal = r#"{"signal_id":"0123456789abcdef0123456789abcdef","raw":"{}","normalized":null,"symbol":"EURUSD","exchange":"OANDA","action":"LONG_ENTRY","broker":"oanda","instrument":"EUR_USD","contract_resolution":null,"status":"executing","reason":null,"stages":{"received":null,"enqueued":null,"routed":null,"executor_start":null,"broker_sent":null,"broker_acked":null}}"#;
+        // As the executors write it: flattened, `journal` and `record` at the top.
         let line = |record: &str| {
             serde_json::json!({
                 "level": "INFO",
-                "fields": {"journal": "signal", "record": record, "message": "journal"},
+                "journal": "signal",
+                "record": record,
+                "message": "journal",
+                "span": {"signal_id": "0123", "name": "signal"},
             })
             .to_string()
         };
         let filled = signal.replace("\"executing\"", "\"filled\"");
         let text = format!(
-            "2026-11-30T10:00:00Z stream {}\nnot json\n{{\"fields\":{{\"message\":\"other\"}}}}\n{}\n",
+            "2026-11-30T10:00:00Z stream {}\nnot json\n{{\"message\":\"other\"}}\n{}\n",
             line(signal),
             line(&filled)
         );
@@ -365,6 +400,8 @@ mod tests {
         assert!(orders.is_empty());
         let broken = line("{\"signal_id\": 3}");
         assert!(parse_log_lines(&broken).unwrap_err().starts_with("line 1:"));
+        // Lines without any journal record (the wrong log group): an error, not an empty report.
+        assert!(parse_log_lines("{\"message\":\"alert enqueued\"}\n").is_err());
     }
 
     #[test]
@@ -372,6 +409,7 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
         assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
         assert_eq!(
             redact_url("postgres://user:pw@host:5432/db"),
             "postgres://…@host:5432/db"

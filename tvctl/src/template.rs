@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use shared::RoutingTable;
 use shared::routing::Broker;
 
-/// The alert message as JSON text, and the exchange it names.
+/// The alert message as JSON text, and the exchanges (as TradingView names them) whose charts
+/// route to `broker` for this symbol.
 ///
 /// # Errors
 /// Names the broker and symbol when the routing table sends that symbol to no exchange of
@@ -32,24 +33,28 @@ pub fn template(
         }
     };
     let exchanges = table.exchanges_of(broker);
-    let exchange = exchanges
+    let routed: Vec<&str> = exchanges
         .iter()
-        .find(|e| table.route(e, symbol, now).is_ok())
-        .ok_or_else(|| {
-            let why = exchanges
-                .first()
-                .and_then(|e| table.route(e, symbol, now).err())
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default();
-            format!(
-                "{symbol} does not route to {broker} on any of its exchanges ({}){why}",
-                exchanges.join(", ")
-            )
-        })?;
+        .copied()
+        .filter(|e| table.route(e, symbol, now).is_ok())
+        .collect();
+    if routed.is_empty() {
+        let why = exchanges
+            .first()
+            .and_then(|e| table.route(e, symbol, now).err())
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        return Err(format!(
+            "{symbol} does not route to {broker} on any of its exchanges ({}){why}",
+            exchanges.join(", ")
+        ));
+    }
     let body: Value = json!({
         "action": action,
         "indicator": "My_Strategy",
-        "signal": {"type": kind, "direction": direction, "trigger": "{{strategy.order.comment}}"},
+        // Free text for the trader; a placeholder here would stay unsubstituted on an
+        // indicator alert (`{{strategy.…}}` exists on strategy alerts only).
+        "signal": {"type": kind, "direction": direction, "trigger": "my_trigger"},
         "market_data": {
             // The chart's own symbol and exchange, as TradingView fills them in; the alert
             // must be created on this symbol's chart.
@@ -68,7 +73,7 @@ pub fn template(
         },
     });
     let text = serde_json::to_string_pretty(&body).map_err(|e| e.to_string())?;
-    Ok((text, (*exchange).to_owned()))
+    Ok((text, routed.join(", ")))
 }
 
 /// What TradingView would send for `template` on a chart of `symbol` on `exchange` at `now`:
@@ -92,7 +97,6 @@ pub fn substitute(template: &str, symbol: &str, exchange: &str, now: DateTime<Ut
         ("{{low}}", "1.0839".to_owned()),
         ("{{close}}", "1.0845".to_owned()),
         ("{{volume}}", "1250".to_owned()),
-        ("{{strategy.order.comment}}", "crossover".to_owned()),
     ]
     .iter()
     .fold(template.to_owned(), |t, (k, v)| t.replace(k, v))
@@ -120,7 +124,8 @@ mod tests {
             for action in ["LONG_ENTRY", "SHORT_EXIT", "FLATTEN"] {
                 let (text, exchange) = template(&table, broker, symbol, action, now())
                     .unwrap_or_else(|e| panic!("{e}"));
-                let body = substitute(&text, symbol, &exchange, now());
+                let first = exchange.split(", ").next().unwrap_or_default();
+                let body = substitute(&text, symbol, first, now());
                 let valid = RawAlert::parse(body.as_bytes())
                     .and_then(|r| r.validate())
                     .unwrap_or_else(|e| panic!("{broker} {symbol} {action}: {e}"));

@@ -51,13 +51,31 @@ fn rows(i: usize, t0: DateTime<Utc>) -> (SignalRecord, OrderRecord) {
     let long = (i / 50).is_multiple_of(2);
     let signal = SignalRecord {
         signal_id: id.clone(),
+        // Rows the size of real ones: the whole canonical alert, and the intent as the
+        // executor journals it.
         raw: serde_json::json!({
+            "action": if long { "LONG_ENTRY" } else { "SHORT_ENTRY" },
             "indicator": format!("S{}", i % 3),
-            "market_data": {"timeframe": "5", "timenow": t.to_rfc3339()},
-            "price_data": {"close": close.to_string()},
+            "market_data": {
+                "exchange": "X", "symbol": instrument, "timeframe": "5",
+                "timenow": t.to_rfc3339(), "timestamp": t.to_rfc3339(),
+            },
+            "price_data": {
+                "close": close.to_string(), "high": close.to_string(), "low": close.to_string(),
+                "open": close.to_string(), "volume": "1250",
+            },
+            "signal": {"direction": if long { "LONG" } else { "SHORT" }, "trigger": "COLOR_CHANGE", "type": "ENTRY"},
         })
         .to_string(),
-        normalized: serde_json::Value::Null,
+        normalized: serde_json::json!({
+            "version": 1, "signal_id": id.as_str(), "broker": broker, "instrument": instrument,
+            "action": if long { "LONG_ENTRY" } else { "SHORT_ENTRY" },
+            "target": if long { "long" } else { "short" }, "symbol": instrument, "exchange": "X",
+            "reference_price": close.to_string(), "quantity_override": null,
+            "signal_time": t.to_rfc3339(), "received_at": t.to_rfc3339(),
+            "enqueued_at": t.to_rfc3339(), "routed_at": t.to_rfc3339(), "contract": null,
+            "raw": "{\"action\":\"LONG_ENTRY\",\"indicator\":\"S0\"}", "replay_forced": false,
+        }),
         symbol: instrument.clone(),
         exchange: "X".into(),
         action: if long { "LONG_ENTRY" } else { "SHORT_ENTRY" }.into(),
