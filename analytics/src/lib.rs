@@ -318,6 +318,9 @@ impl SignalInfo<'_> {
     }
 }
 
+/// Seconds a book held a position, and since when it holds the current one.
+type Exposure = (i64, Option<DateTime<Utc>>);
+
 /// An open lot: signed quantity, price, time, and its remaining share of its fill's fee.
 #[derive(Debug, Clone)]
 struct Lot {
@@ -463,7 +466,8 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
 
     // FIFO matching per broker, account and instrument.
     let mut books: BTreeMap<(Broker, String, String), VecDeque<Lot>> = BTreeMap::new();
-    let mut exposure: HashMap<(String, String), (i64, Option<DateTime<Utc>>)> = HashMap::new();
+    // Per (account, instrument): seconds with a position open, and since when it is open.
+    let mut exposure: HashMap<(String, String), Exposure> = HashMap::new();
     let mut last_price: HashMap<(Broker, String), (DateTime<Utc>, Decimal)> = HashMap::new();
     let mut unknown_multiplier = std::collections::BTreeSet::new();
     for f in &fills {

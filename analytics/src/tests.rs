@@ -319,7 +319,7 @@ fn a_futures_round_trip_is_multiplied_by_the_point_value() {
     let r = analyze(&signals, &orders, &Filter::default());
     assert_eq!(r.trades[0].pnl, d("2"));
     assert_eq!(r.trades[0].currency, "points", "kept apart from USD");
-    assert!(r.totals.get("USD").is_none());
+    assert!(!r.totals.contains_key("USD"));
     assert!(r.warnings[0].contains("ZZZZ6"), "{:?}", r.warnings);
 }
 
