@@ -34,9 +34,14 @@ pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
             let journal = journal::AnyJournal::connect(url)
                 .await
                 .map_err(|e| format!("journal {}: {e}", redact_url(url)))?;
-            // Both at once: one parses while the other is read.
+            // Both at once, on two connections: SQLite builds each answer in one thread, so
+            // the two queries take the machine's two cores (a WAL journal admits concurrent
+            // readers).
+            let second = journal::AnyJournal::connect(url)
+                .await
+                .map_err(|e| format!("journal {}: {e}", redact_url(url)))?;
             let (signals, orders) =
-                tokio::join!(journal.signals_for_report(), journal.all_orders());
+                tokio::join!(journal.signals_for_report(), second.all_orders());
             let signals = signals.map_err(|e| e.to_string())?;
             let orders = orders.map_err(|e| e.to_string())?;
             Ok((signals, orders))
