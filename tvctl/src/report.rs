@@ -40,8 +40,7 @@ pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
             let second = journal::AnyJournal::connect(url)
                 .await
                 .map_err(|e| format!("journal {}: {e}", redact_url(url)))?;
-            let (signals, orders) =
-                tokio::join!(journal.signals_for_report(), second.all_orders());
+            let (signals, orders) = tokio::join!(journal.signals_for_report(), second.all_orders());
             let signals = signals.map_err(|e| e.to_string())?;
             let orders = orders.map_err(|e| e.to_string())?;
             Ok((signals, orders))
