@@ -552,27 +552,33 @@ fn sqlite_dec_out(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Option<Decima
 }
 
 /// Every signal as one JSON array in the records' own serde shape: SQLite keeps times as
-/// RFC 3339 text and decimals as text, which is how the records deserialize them.
+/// RFC 3339 text and decimals as text, which is how the records deserialize them. The
+/// argument is the SQL of the `normalized` field.
 #[cfg(feature = "sqlite")]
-const SQLITE_ALL_SIGNALS_JSON: &str = "SELECT json_group_array(json_object(
-    'signal_id', signal_id, 'raw', raw, 'normalized', json(normalized), 'symbol', symbol,
+macro_rules! sqlite_signals_json {
+    ($normalized:literal) => {
+        concat!(
+            "SELECT json_group_array(json_object(
+    'signal_id', signal_id, 'raw', raw, 'normalized', ",
+            $normalized,
+            ", 'symbol', symbol,
     'exchange', exchange, 'action', action, 'broker', broker, 'instrument', instrument,
     'contract_resolution', contract_resolution, 'status', status, 'reason', reason,
     'stages', json_object('received', received_at, 'enqueued', enqueued_at, 'routed', routed_at,
       'executor_start', executor_start_at, 'broker_sent', broker_sent_at,
       'broker_acked', broker_acked_at)))
-  FROM (SELECT * FROM signals ORDER BY received_at)";
+  FROM (SELECT * FROM signals ORDER BY received_at)"
+        )
+    };
+}
 
-/// [`SQLITE_ALL_SIGNALS_JSON`] without the `normalized` intent.
+/// Every signal, whole.
 #[cfg(feature = "sqlite")]
-const SQLITE_REPORT_SIGNALS_JSON: &str = "SELECT json_group_array(json_object(
-    'signal_id', signal_id, 'raw', raw, 'normalized', NULL, 'symbol', symbol,
-    'exchange', exchange, 'action', action, 'broker', broker, 'instrument', instrument,
-    'contract_resolution', contract_resolution, 'status', status, 'reason', reason,
-    'stages', json_object('received', received_at, 'enqueued', enqueued_at, 'routed', routed_at,
-      'executor_start', executor_start_at, 'broker_sent', broker_sent_at,
-      'broker_acked', broker_acked_at)))
-  FROM (SELECT * FROM signals ORDER BY received_at)";
+const SQLITE_ALL_SIGNALS_JSON: &str = sqlite_signals_json!("json(normalized)");
+
+/// Every signal without its `normalized` intent (`null`).
+#[cfg(feature = "sqlite")]
+const SQLITE_REPORT_SIGNALS_JSON: &str = sqlite_signals_json!("NULL");
 
 /// Every order row as one JSON array, as [`SQLITE_ALL_SIGNALS_JSON`].
 #[cfg(feature = "sqlite")]
