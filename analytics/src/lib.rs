@@ -226,6 +226,8 @@ pub struct Report {
     pub by_instrument: Vec<Summary>,
     pub by_broker: Vec<Summary>,
     pub by_strategy: Vec<Summary>,
+    /// Per UTC day the trades closed (`2026-11-30`), in day order.
+    pub by_day: Vec<Summary>,
     /// Per quote currency: the realized equity curve, one point per trade.
     pub equity: BTreeMap<String, Vec<EquityPoint>>,
     pub trades: Vec<Trade>,
@@ -667,6 +669,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     }
     report.by_broker = group(&|t| t.broker.as_str().to_owned());
     report.by_strategy = group(&|t| t.strategy.clone());
+    report.by_day = group(&|t| t.closed_at.date_naive().to_string());
 
     report.latency = latencies(infos.iter().copied());
     report.trades.sort_by_key(|t| t.closed_at);

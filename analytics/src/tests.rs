@@ -157,6 +157,13 @@ fn a_reversal_closes_the_long_as_one_trade_and_opens_the_short() {
         (1, 1, Some(Decimal::ONE))
     );
     assert_eq!(usd.profit_factor, None, "no losing trade");
+    // Per broker, strategy and day: the one trade, closed on 2026-11-30.
+    assert_eq!(r.by_broker[0].key, "oanda");
+    assert_eq!(r.by_strategy[0].key, "Trend_Validator/5");
+    assert_eq!(
+        (r.by_day[0].key.as_str(), r.by_day[0].stats.realized),
+        ("2026-11-30", d("4.80"))
+    );
     // Short 1,000 at 1.08490, last price the latest fill (11:00:02, after the alert): 0.
     assert_eq!(r.open_positions.len(), 1);
     let p = &r.open_positions[0];

@@ -322,6 +322,20 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                             tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(Some(s.stats.fees))) } td { (format!("{:.1}", s.exposure_secs as f64 / 3600.0)) } }
                         }
                     }
+                    h3 { "By broker" }
+                    table {
+                        tr { th { "Broker" } th { "Currency" } th { "Trades" } th { "Win rate" } th { "Realized" } th { "Fees" } }
+                        @for s in &report.by_broker {
+                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(s.stats.win_rate.map(|w| w * Decimal::from(100)))) "%" } td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(Some(s.stats.fees))) } }
+                        }
+                    }
+                    h3 { "By day (UTC, by closing fill)" }
+                    table {
+                        tr { th { "Day" } th { "Currency" } th { "Trades" } th { "Win rate" } th { "Realized" } }
+                        @for s in &report.by_day {
+                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(s.stats.win_rate.map(|w| w * Decimal::from(100)))) "%" } td { (decimal_cell(Some(s.stats.realized))) } }
+                        }
+                    }
                     h3 { "By strategy" }
                     table {
                         tr { th { "Strategy" } th { "Currency" } th { "Trades" } th { "Win rate" } th { "Realized" } }
