@@ -37,6 +37,29 @@ impl KillSwitch for Poison {
     }
 }
 
+/// A LONG_ENTRY EUR_USD intent on OANDA, fired at `t`.
+fn intent_at(name: &str, t: chrono::DateTime<Utc>) -> OrderIntent {
+    OrderIntent {
+        version: INTENT_VERSION,
+        signal_id: SignalId::of_canonical(name),
+        broker: Broker::Oanda,
+        instrument: Instrument::new("EUR_USD"),
+        action: Action::LongEntry,
+        target: Action::LongEntry.target(),
+        symbol: "EURUSD".into(),
+        exchange: "OANDA".into(),
+        reference_price: Decimal::new(108345, 5),
+        quantity_override: None,
+        signal_time: t,
+        received_at: t,
+        enqueued_at: t,
+        routed_at: t,
+        contract: None,
+        raw: "{}".into(),
+        replay_forced: false,
+    }
+}
+
 fn endpoint() -> String {
     std::env::var("MOTO_ENDPOINT")
         .expect("MOTO_ENDPOINT is not set: run the suite with scripts/test.sh, which starts moto")
@@ -168,25 +191,7 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
 
     // Fired 20 s ago: fresh for the executor (30 s), stale for a replay held to 10 s.
     let t = Utc::now() - Duration::seconds(20);
-    let intent = OrderIntent {
-        version: INTENT_VERSION,
-        signal_id: SignalId::of_canonical(&format!("dlq-{suffix}")),
-        broker: Broker::Oanda,
-        instrument: Instrument::new("EUR_USD"),
-        action: Action::LongEntry,
-        target: Action::LongEntry.target(),
-        symbol: "EURUSD".into(),
-        exchange: "OANDA".into(),
-        reference_price: Decimal::new(108345, 5),
-        quantity_override: None,
-        signal_time: t,
-        received_at: t,
-        enqueued_at: t,
-        routed_at: t,
-        contract: None,
-        raw: "{}".into(),
-        replay_forced: false,
-    };
+    let intent = intent_at(&format!("dlq-{suffix}"), t);
     client
         .send_message()
         .queue_url(&url)
@@ -346,25 +351,7 @@ async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_on
     let dlq_url = create(format!("coinbase-dlq-{suffix}.fifo")).await;
     let url = create(format!("coinbase-{suffix}.fifo")).await;
     let t = Utc::now() - Duration::seconds(2);
-    let intent = OrderIntent {
-        version: INTENT_VERSION,
-        signal_id: SignalId::of_canonical(&format!("runbook-{suffix}")),
-        broker: Broker::Oanda,
-        instrument: Instrument::new("EUR_USD"),
-        action: Action::LongEntry,
-        target: Action::LongEntry.target(),
-        symbol: "EURUSD".into(),
-        exchange: "OANDA".into(),
-        reference_price: Decimal::new(108345, 5),
-        quantity_override: None,
-        signal_time: t,
-        received_at: t,
-        enqueued_at: t,
-        routed_at: t,
-        contract: None,
-        raw: "{}".into(),
-        replay_forced: false,
-    };
+    let intent = intent_at(&format!("runbook-{suffix}"), t);
     // What the executor sends for an unknown outcome: the intent, a unique dedup id.
     client
         .send_message()
