@@ -5,7 +5,7 @@
 //! Money is in the instrument's quote currency and never summed across currencies. Futures
 //! P&L is points × contracts × the contract's point value ([`shared::contract_specs`]).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use shared::contract_specs;
@@ -184,6 +184,8 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Slippage {
     pub signal_id: String,
+    /// When the broker filled (acknowledged) the order.
+    pub at: DateTime<Utc>,
     pub instrument: String,
     pub side: Side,
     pub alert_close: Decimal,
@@ -228,6 +230,10 @@ pub struct Report {
     pub by_strategy: Vec<Summary>,
     /// Per UTC day the trades closed (`2026-11-30`), in day order.
     pub by_day: Vec<Summary>,
+    /// Per ISO 8601 week (UTC) the trades closed (`2026-W49`, weeks start on Monday), in order.
+    pub by_week: Vec<Summary>,
+    /// Per UTC calendar month the trades closed (`2026-11`), in order.
+    pub by_month: Vec<Summary>,
     /// Per quote currency: the realized equity curve, one point per trade.
     pub equity: BTreeMap<String, Vec<EquityPoint>>,
     pub trades: Vec<Trade>,
@@ -454,6 +460,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         let price = (f.price - close) * sign;
         report.slippage.push(Slippage {
             signal_id: f.signal_id.clone(),
+            at: f.at,
             instrument: f.instrument.clone(),
             side: f.side,
             alert_close: close,
@@ -670,6 +677,11 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     report.by_broker = group(&|t| t.broker.as_str().to_owned());
     report.by_strategy = group(&|t| t.strategy.clone());
     report.by_day = group(&|t| t.closed_at.date_naive().to_string());
+    report.by_week = group(&|t| {
+        let w = t.closed_at.iso_week();
+        format!("{}-W{:02}", w.year(), w.week())
+    });
+    report.by_month = group(&|t| t.closed_at.format("%Y-%m").to_string());
 
     report.latency = latencies(infos.iter().copied());
     report.trades.sort_by_key(|t| t.closed_at);

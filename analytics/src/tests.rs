@@ -10,8 +10,13 @@ fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
 
+/// `"10:00:00"` on Monday 2026-11-30, or a whole UTC time (`"2026-12-01T10:00:00"`).
 fn at(hms: &str) -> DateTime<Utc> {
-    format!("2026-11-30T{hms}Z").parse().unwrap()
+    if hms.contains('T') {
+        format!("{hms}Z").parse().unwrap()
+    } else {
+        format!("2026-11-30T{hms}Z").parse().unwrap()
+    }
 }
 
 /// A journal signal row: the alert's strategy, time and close in `raw`, as ingest keeps it.
@@ -647,4 +652,89 @@ fn drawdown_is_the_largest_fall_from_a_peak_and_percentiles_are_nearest_rank() {
     );
     assert_eq!(percentile(&[7], 99), 7);
     assert_eq!(percentile(&[], 50), 0);
+}
+
+#[test]
+fn trades_group_by_utc_day_iso_week_and_month_of_their_closing_fill() {
+    let o = Broker::Oanda;
+    // Three round trips of 1,000 EUR_USD, each a buy then a sell the same day:
+    // Sunday 2026-11-29 (ISO week 48): +10 pips = 1.00 USD;
+    // Monday 2026-11-30 (week 49): −5 pips = −0.50 USD;
+    // Tuesday 2026-12-01 (week 49, December): +20 pips = 2.00 USD.
+    let days = [
+        ("2026-11-29", "1.10000", "1.10100"),
+        ("2026-11-30", "1.10000", "1.09950"),
+        ("2026-12-01", "1.10000", "1.10200"),
+    ];
+    let mut signals = Vec::new();
+    let mut orders = Vec::new();
+    for (n, (day, buy, sell)) in days.iter().enumerate() {
+        let (open, close) = (format!("o{n}"), format!("c{n}"));
+        let (t1, t2) = (format!("{day}T10:00:00"), format!("{day}T11:00:00"));
+        signals.push(signal(&open, o, "EUR_USD", SignalStatus::Filled, buy, &t1));
+        signals.push(signal(
+            &close,
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            sell,
+            &t2,
+        ));
+        orders.push(fill(
+            &open,
+            o,
+            "EUR_USD",
+            Leg::Open,
+            Side::Buy,
+            "1000",
+            buy,
+            None,
+            &t1,
+        ));
+        orders.push(fill(
+            &close,
+            o,
+            "EUR_USD",
+            Leg::Close,
+            Side::Sell,
+            "1000",
+            sell,
+            None,
+            &t2,
+        ));
+    }
+    let r = analyze(&signals, &orders, &Filter::default());
+    let rows = |g: &[Summary]| -> Vec<(String, u64, Decimal)> {
+        g.iter()
+            .map(|s| (s.key.clone(), s.stats.trades, s.stats.realized))
+            .collect()
+    };
+    assert_eq!(
+        rows(&r.by_day),
+        vec![
+            ("2026-11-29".into(), 1, d("1.00")),
+            ("2026-11-30".into(), 1, d("-0.50")),
+            ("2026-12-01".into(), 1, d("2.00")),
+        ]
+    );
+    assert_eq!(
+        rows(&r.by_week),
+        vec![
+            ("2026-W48".into(), 1, d("1.00")),
+            ("2026-W49".into(), 2, d("1.50"))
+        ]
+    );
+    assert_eq!(
+        rows(&r.by_month),
+        vec![
+            ("2026-11".into(), 2, d("0.50")),
+            ("2026-12".into(), 1, d("2.00"))
+        ]
+    );
+    // Week 49: one win of 2.00, one loss of 0.50: profit factor 4, drawdown 0.50.
+    let w49 = &r.by_week[1].stats;
+    assert_eq!(
+        (w49.profit_factor, w49.max_drawdown),
+        (Some(d("4")), d("0.50"))
+    );
 }

@@ -59,6 +59,20 @@ pub const SYMBOLS: [(&str, &str, &str); 50] = [
     ("COINBASE", "DOTUSD", "8.811"),
 ];
 
+/// The close of a load run's alert: the table's close for the even (long) entries, one unit
+/// of its last digit more for the odd (short) ones (`5812.25` → `5812.26`), so every reversal
+/// at a paper broker (which fills at the close) realizes that unit: a long bought at the
+/// close and sold one unit higher, then a short sold there and bought back at the close.
+pub fn alert_close(close: &str, seq: u32) -> String {
+    if seq.is_multiple_of(2) {
+        return close.to_owned();
+    }
+    match close.parse::<rust_decimal::Decimal>() {
+        Ok(c) => (c + rust_decimal::Decimal::new(1, c.scale())).to_string(),
+        Err(_) => close.to_owned(),
+    }
+}
+
 /// An alert body as TradingView would post it: entries alternate with `long`.
 pub fn alert_body(
     exchange: &str,

@@ -8,6 +8,7 @@ use plotters::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use shared::execution::{OrderRecord, SignalRecord};
+use std::collections::BTreeMap;
 
 /// Where the journal is: a SQLite file or PostgreSQL URL, or a file of `journal=log` lines.
 #[derive(Debug, Clone)]
@@ -257,6 +258,76 @@ fn decimal_cell(d: Option<Decimal>) -> String {
     d.map_or_else(|| "–".into(), |d| d.round_dp(4).normalize().to_string())
 }
 
+/// A table of one grouping of trades: key, currency, trades, win rate, realized, drawdown.
+fn period_table(title: &str, key: &str, rows: &[analytics::Summary]) -> Markup {
+    html! {
+        h3 { (title) }
+        table {
+            tr { th { (key) } th { "Currency" } th { "Trades" } th { "Win rate" } th { "Realized" } th { "Profit factor" } th { "Max drawdown" } }
+            @for s in rows {
+                tr {
+                    td { (s.key) } td { (s.currency) } td { (s.stats.trades) }
+                    td { (decimal_cell(s.stats.win_rate.map(|w| w * Decimal::from(100)))) "%" }
+                    td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(s.stats.profit_factor)) }
+                    td { (decimal_cell(Some(s.stats.max_drawdown))) }
+                }
+            }
+        }
+    }
+}
+
+/// The most recent fills listed one per row in the HTML; `--json` carries all.
+const SLIPPAGE_ROWS: usize = 200;
+
+/// Per instrument and currency: fills, Σ bps, Σ pips or ticks with the unit, Σ money.
+type SlippageSums = (u64, Decimal, Option<(Decimal, &'static str)>, Decimal);
+
+/// Slippage per instrument (mean and sum) and the most recent fills one per row.
+fn slippage_tables(report: &Report) -> Markup {
+    let mut per: BTreeMap<(&str, &str), SlippageSums> = BTreeMap::new();
+    for s in &report.slippage {
+        let e = per
+            .entry((s.instrument.as_str(), s.currency.as_str()))
+            .or_insert((0, Decimal::ZERO, None, Decimal::ZERO));
+        e.0 += 1;
+        e.1 += s.bps;
+        if let Some((n, unit)) = s.increments {
+            let (sum, _) = e.2.get_or_insert((Decimal::ZERO, unit));
+            *sum += n;
+        }
+        e.3 += s.money.unwrap_or_default();
+    }
+    let skipped = report.slippage.len().saturating_sub(SLIPPAGE_ROWS);
+    html! {
+        h3 { "By instrument" }
+        table {
+            tr { th { "Instrument" } th { "Fills" } th { "Mean bps" } th { "Mean pips/ticks" } th { "Total cost" } th { "Currency" } }
+            @for ((instrument, currency), (n, bps, incr, money)) in &per {
+                tr {
+                    td { (instrument) } td { (n) }
+                    td { (decimal_cell(Some(*bps / Decimal::from(*n)))) }
+                    td { @if let Some((sum, unit)) = incr { (decimal_cell(Some(*sum / Decimal::from(*n)))) " " (unit) } @else { "–" } }
+                    td { (decimal_cell(Some(*money))) } td { (currency) }
+                }
+            }
+        }
+        h3 { "Fills" }
+        @if skipped > 0 { p class="meta" { "The last " (SLIPPAGE_ROWS) " of " (report.slippage.len()) " fills; --json lists every one." } }
+        table {
+            tr { th { "Filled (UTC)" } th { "Signal" } th { "Instrument" } th { "Side" } th { "Alert close" } th { "Fill" } th { "Slippage" } th { "Pips/ticks" } th { "bps" } th { "Money" } }
+            @for s in report.slippage.iter().skip(skipped) {
+                tr {
+                    td { (s.at.format("%Y-%m-%d %H:%M:%S%.3f")) } td { (s.signal_id) } td { (s.instrument) } td { (s.side.as_str()) }
+                    td { (s.alert_close) } td { (s.fill_price) } td { (decimal_cell(Some(s.price))) }
+                    td { @if let Some((n, unit)) = s.increments { (decimal_cell(Some(n))) " " (unit) } @else { "–" } }
+                    td { (decimal_cell(Some(s.bps))) }
+                    td { (decimal_cell(s.money)) " " (s.currency) }
+                }
+            }
+        }
+    }
+}
+
 /// The report as one HTML document with inline SVG charts and CSS.
 pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
     let by_instrument: Vec<(String, f64)> = report
@@ -329,20 +400,13 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                             tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(s.stats.win_rate.map(|w| w * Decimal::from(100)))) "%" } td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(Some(s.stats.fees))) } }
                         }
                     }
-                    h3 { "By day (UTC, by closing fill)" }
-                    table {
-                        tr { th { "Day" } th { "Currency" } th { "Trades" } th { "Win rate" } th { "Realized" } }
-                        @for s in &report.by_day {
-                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(s.stats.win_rate.map(|w| w * Decimal::from(100)))) "%" } td { (decimal_cell(Some(s.stats.realized))) } }
-                        }
-                    }
-                    h3 { "By strategy" }
-                    table {
-                        tr { th { "Strategy" } th { "Currency" } th { "Trades" } th { "Win rate" } th { "Realized" } }
-                        @for s in &report.by_strategy {
-                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(s.stats.win_rate.map(|w| w * Decimal::from(100)))) "%" } td { (decimal_cell(Some(s.stats.realized))) } }
-                        }
-                    }
+                }
+                section id="periods" {
+                    h2 { "P&L by period (UTC, by closing fill)" }
+                    (period_table("By day", "Day", &report.by_day))
+                    (period_table("By ISO week", "Week", &report.by_week))
+                    (period_table("By month", "Month", &report.by_month))
+                    (period_table("By strategy", "Strategy", &report.by_strategy))
                 }
                 section id="positions" {
                     h2 { "Open positions" }
@@ -356,6 +420,7 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                 section id="slippage" {
                     h2 { "Execution quality: slippage against the alert's close" }
                     (maud::PreEscaped(slippage_svg(report)))
+                    (slippage_tables(report))
                 }
                 section id="latency" {
                     h2 { "Latency by stage" }

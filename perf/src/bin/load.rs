@@ -16,7 +16,7 @@
 use chrono::{DateTime, Utc};
 use clap::{Parser, ValueEnum};
 use local_stack::console::SignalObserver;
-use perf::{SYMBOLS, alert_body, ms, percentile, vm_hwm_kib};
+use perf::{SYMBOLS, alert_body, alert_close, ms, percentile, vm_hwm_kib};
 use serde_json::{Value, json};
 use shared::execution::SignalStatus;
 use std::collections::HashMap;
@@ -65,6 +65,9 @@ struct Args {
     /// parallel the same way).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     pollers: u64,
+    /// Write the file journal here and keep it (for `tvctl report`); the file must not exist.
+    #[arg(long, conflicts_with = "journal")]
+    keep_journal: Option<std::path::PathBuf>,
     /// How long to wait for the last fills after the last post, in seconds.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     drain_secs: u64,
@@ -143,9 +146,15 @@ async fn start_stack(args: &Args) -> Result<Stack, String> {
             f.order.push(id);
         }
     }));
-    let (journal_url, dir) = match args.journal {
-        JournalKind::Memory => ("sqlite::memory:".to_owned(), None),
-        JournalKind::File => {
+    let (journal_url, dir) = match (&args.keep_journal, args.journal) {
+        (Some(path), _) => {
+            if path.exists() {
+                return Err(format!("{}: exists; give a new file", path.display()));
+            }
+            (path.display().to_string(), None)
+        }
+        (None, JournalKind::Memory) => ("sqlite::memory:".to_owned(), None),
+        (None, JournalKind::File) => {
             let dir = std::env::temp_dir().join(format!("perf-load-{}", std::process::id()));
             let url = dir.join("journal.sqlite").display().to_string();
             (url, Some(TempDir(dir)))
@@ -204,13 +213,14 @@ struct Sender {
 impl Sender {
     async fn send_next(&mut self, posted: &Mutex<Posted>) {
         let (exchange, symbol, close) = SYMBOLS[self.symbol];
+        let close = alert_close(close, self.seq);
         // A fresh timenow, strictly after the previous one: every alert is a new signal.
         let now = Utc::now().max(self.last_timenow + chrono::Duration::microseconds(1));
         self.last_timenow = now;
         let body = alert_body(
             exchange,
             symbol,
-            close,
+            &close,
             self.seq.is_multiple_of(2),
             now,
             local_stack::LOCAL_SECRET,
@@ -515,6 +525,9 @@ fn print_table(figures: &[Value], journal: JournalKind) {
 fn main() -> ExitCode {
     let args = Args::parse();
     let figures: Result<Vec<Value>, String> = match args.phase {
+        Phase::Both if args.keep_journal.is_some() => {
+            Err("--keep-journal keeps one phase's journal: give --phase throughput or paced".into())
+        }
         Phase::Both => ["throughput", "paced"]
             .iter()
             .map(|p| child(&args, p))
