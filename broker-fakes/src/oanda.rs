@@ -104,6 +104,10 @@ struct Inner {
     violations: Vec<String>,
     faults: VecDeque<Fault>,
     price: Decimal,
+    /// Home-currency commission per fill and the quote → home conversion factor every fill
+    /// reports (`commission`, `gain/lossQuoteHomeConversionFactor`).
+    commission: Decimal,
+    quote_home_factor: Decimal,
     created_orders: usize,
     created_per_client_id: HashMap<String, usize>,
 }
@@ -126,6 +130,7 @@ impl FakeOanda {
             account: account.clone(),
             next_tx: 6000,
             price: Decimal::from_str("1.08345").unwrap(),
+            quote_home_factor: Decimal::ONE,
             strict: true,
             ..Default::default()
         }));
@@ -179,6 +184,15 @@ impl FakeOanda {
             instrument.into(),
             (Decimal::from(long), Decimal::from(short)),
         );
+    }
+
+    /// What every later `ORDER_FILL` reports: `commission` (in the account's home currency,
+    /// always positive) and the quote → home conversion factor of gains and losses (home =
+    /// quote × factor). By default 0 commission and factor 1.
+    pub fn set_commission(&self, commission: &str, quote_home_factor: &str) {
+        let mut inner = self.lock();
+        inner.commission = Decimal::from_str(commission).unwrap();
+        inner.quote_home_factor = Decimal::from_str(quote_home_factor).unwrap();
     }
 
     pub fn set_hedging(&self, hedging: bool) {
@@ -594,9 +608,15 @@ fn execute(
         } else {
             "MARKET_ORDER"
         };
+        // OrderFillTransaction's cost fields (v20 Swagger): `commission` and
+        // `guaranteedExecutionFee` in the home currency, `financing`, and the conversion
+        // factors of the quote currency into the home currency.
+        let factor = inner.quote_home_factor.to_string();
         json!({"type": "ORDER_FILL", "orderID": create_id, "clientOrderID": client_id,
                "instrument": instrument, "units": units.to_string(), "price": inner.price.to_string(),
-               "reason": fill_reason})
+               "reason": fill_reason, "commission": inner.commission.to_string(),
+               "guaranteedExecutionFee": "0.0000", "financing": "0.0000",
+               "gainQuoteHomeConversionFactor": factor, "lossQuoteHomeConversionFactor": factor})
     };
     let second = store_tx(inner, &second_id, &create_id, second);
     let create_time = create["time"].as_str().unwrap_or("").to_owned();

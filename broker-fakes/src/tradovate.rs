@@ -154,6 +154,9 @@ struct Inner {
     command_seq: i64,
     fill_seq: i64,
     fill_delay: StdDuration,
+    /// The per-contract fees every fill reports (`fillFee/deps`): (commission, exchange fee,
+    /// clearing fee, NFA fee, currency id); `None`: no `FillFee` listed for any fill.
+    fill_fee: Option<(Decimal, Decimal, Decimal, Decimal, i64)>,
     visibility_delay: StdDuration,
     strict: bool,
     liquidation_polls: Option<u32>,
@@ -203,6 +206,7 @@ impl FakeTradovate {
             command_seq: 5_000_000,
             fill_seq: 9_000_000,
             fill_delay: DEFAULT_FILL_DELAY,
+            fill_fee: None,
             visibility_delay: StdDuration::ZERO,
             strict: true,
             liquidation_polls: Some(0),
@@ -230,6 +234,7 @@ impl FakeTradovate {
             .route("/v1/command/list", get(command_list))
             .route("/v1/command/deps", get(command_deps))
             .route("/v1/fill/deps", get(fill_deps))
+            .route("/v1/fillFee/deps", get(fill_fee_deps))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -294,6 +299,19 @@ impl FakeTradovate {
     /// [`DEFAULT_FILL_DELAY`]). A liquidation lands no earlier than this either.
     pub fn set_fill_delay(&self, delay: StdDuration) {
         self.lock().fill_delay = delay;
+    }
+    /// Every fill lists one `FillFee` (`fillFee/deps?masterid=<fillId>`) of these amounts per
+    /// contract filled, all in currency `currency_id`. Without this call, no fill lists any.
+    pub fn set_fill_fee(
+        &self,
+        commission: &str,
+        exchange: &str,
+        clearing: &str,
+        nfa: &str,
+        currency_id: i64,
+    ) {
+        let d = |v: &str| v.parse::<Decimal>().unwrap();
+        self.lock().fill_fee = Some((d(commission), d(exchange), d(clearing), d(nfa), currency_id));
     }
     /// New orders, their commands and fills are invisible to every lookup (`order/item`,
     /// `order/list`, `order/deps`, `command/*`, `fill/deps`) for this long after creation,
@@ -1022,6 +1040,37 @@ async fn command_deps(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q)
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     commands_answer(&i, Some(order), filter.as_deref())
+}
+
+/// `fillFee/deps?masterid=<fillId>`: the `FillFee` entities of one fill (Tradovate partner
+/// API, Orders: Fill Fee Dependents), amounts as JSON numbers (`double` in the schema).
+async fn fill_fee_deps(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q): Q) -> Response {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
+        return r;
+    }
+    check_query(&mut i, &uri, &q, &["masterid"]);
+    let id: i64 = param(&q, "masterid")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let fill = i
+        .orders
+        .iter()
+        .filter(|o| visible(&i, o.created))
+        .find_map(|o| o.fill.as_ref().filter(|f| f.id == id));
+    let list: Vec<Value> = match (fill, i.fill_fee) {
+        (Some(f), Some((commission, exchange, clearing, nfa, currency))) => {
+            let per = |fee: Decimal| (fee * Decimal::from(f.qty)).to_f64().unwrap_or(0.0);
+            vec![
+                json!({"id": f.id, "commission": per(commission), "commissionCurrencyId": currency,
+                        "exchangeFee": per(exchange), "exchangeCurrencyId": currency,
+                        "clearingFee": per(clearing), "clearingCurrencyId": currency,
+                        "nfaFee": per(nfa), "nfaCurrencyId": currency}),
+            ]
+        }
+        _ => Vec::new(),
+    };
+    axum::Json(Value::Array(list)).into_response()
 }
 
 /// `fill/deps?masterid=<orderId>`: the fills of one order (none while it is `Working`).

@@ -56,6 +56,8 @@ pub enum OrderResult {
         order_id: String,
         units: Option<Decimal>,
         price: Option<Decimal>,
+        /// The fill's costs in the quote currency ([`crate::models::Transaction::fee_in_quote`]).
+        fee: Option<Decimal>,
     },
     /// Created and cancelled at once (201), e.g. `MARKET_HALTED`, `INSUFFICIENT_MARGIN`.
     Cancelled { order_id: String, reason: String },
@@ -415,6 +417,7 @@ fn created(
     let order_id = create.map(|t| t.id).unwrap_or_default();
     if let Some(fill) = fill {
         return Ok(OrderResult::Filled {
+            fee: fill.fee_in_quote(),
             order_id: fill.order_id.unwrap_or(order_id),
             units: fill.units,
             price: fill.price,

@@ -87,9 +87,41 @@ pub struct Transaction {
     /// A reject's `TransactionRejectReason`.
     #[serde(default)]
     pub reject_reason: Option<String>,
+    /// Fill: "the commission charged in the Account's home currency as a result of filling
+    /// the Order", always positive (Swagger `OrderFillTransaction.commission`).
+    #[serde(default)]
+    pub commission: Option<Decimal>,
+    /// Fill: the fee of a guaranteed stop loss order, in the home currency
+    /// (`OrderFillTransaction.guaranteedExecutionFee`).
+    #[serde(default)]
+    pub guaranteed_execution_fee: Option<Decimal>,
+    /// Fill: the factor converting losses in the instrument's quote currency into the home
+    /// currency (home = quote × factor; `OrderFillTransaction.lossQuoteHomeConversionFactor`).
+    #[serde(default)]
+    pub loss_quote_home_conversion_factor: Option<Decimal>,
 }
 
 impl Transaction {
+    /// A fill's costs in the instrument's quote currency, the currency the journal values the
+    /// fill in: (`commission` + `guaranteedExecutionFee`) ÷ `lossQuoteHomeConversionFactor`.
+    /// `None` when the fill reports no cost field, or a non-zero cost without a usable factor
+    /// (then the cost cannot be put in the quote currency, and the report says the fee is
+    /// unknown rather than guess). Financing is not a fee of the fill and is left out.
+    pub fn fee_in_quote(&self) -> Option<Decimal> {
+        if self.commission.is_none() && self.guaranteed_execution_fee.is_none() {
+            return None;
+        }
+        let home = self.commission.unwrap_or_default().abs()
+            + self.guaranteed_execution_fee.unwrap_or_default().abs();
+        if home.is_zero() {
+            return Some(Decimal::ZERO);
+        }
+        let factor = self
+            .loss_quote_home_conversion_factor
+            .filter(|f| *f > Decimal::ZERO)?;
+        home.checked_div(factor).map(|q| q.round_dp(8))
+    }
+
     /// The client id this transaction is about: `clientExtensions.id` on a create or reject,
     /// `clientOrderID` on a fill or cancel.
     pub fn client_id(&self) -> Option<&str> {
@@ -210,4 +242,42 @@ pub struct ErrorBody {
 pub struct TransactionPagesResponse {
     #[serde(default)]
     pub pages: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn fill(fields: serde_json::Value) -> Transaction {
+        let mut v = serde_json::json!({"id": "6369", "type": "ORDER_FILL"});
+        v.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_fill_cost_is_put_in_the_quote_currency_or_left_unknown() {
+        // USD account, USD_JPY: 0.10 USD commission, 1 JPY = 0.0066 USD → 15.15151515 JPY.
+        let t = fill(
+            serde_json::json!({"commission": "0.1000", "guaranteedExecutionFee": "0.0000",
+                                        "lossQuoteHomeConversionFactor": "0.0066"}),
+        );
+        assert_eq!(t.fee_in_quote(), Some("15.15151515".parse().unwrap()));
+        // A guaranteed stop's fee counts too.
+        let t = fill(
+            serde_json::json!({"commission": "0", "guaranteedExecutionFee": "0.25",
+                                        "lossQuoteHomeConversionFactor": "1"}),
+        );
+        assert_eq!(t.fee_in_quote(), Some("0.25".parse().unwrap()));
+        // Nothing charged: 0 whatever the factor.
+        let t = fill(serde_json::json!({"commission": "0.0000"}));
+        assert_eq!(t.fee_in_quote(), Some(Decimal::ZERO));
+        // A cost without a factor cannot be converted: unknown, not a guess.
+        let t = fill(serde_json::json!({"commission": "0.1000"}));
+        assert_eq!(t.fee_in_quote(), None);
+        // No cost field at all: unknown.
+        assert_eq!(fill(serde_json::json!({})).fee_in_quote(), None);
+    }
 }

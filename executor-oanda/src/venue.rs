@@ -82,11 +82,12 @@ fn ack_of(result: OrderResult) -> Result<Ack, SendError> {
             order_id,
             units,
             price,
+            fee,
         } => Ok(Ack::Filled {
             order_id: Some(order_id),
             quantity: units,
             price,
-            fee: None,
+            fee,
         }),
         OrderResult::Cancelled { order_id, reason } => Ok(Ack::Cancelled {
             order_id: Some(order_id),
@@ -130,7 +131,7 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
             order_id: Some(create.id.clone()),
             quantity: fill.units,
             price: fill.price,
-            fee: None,
+            fee: fill.fee_in_quote(),
         });
     }
     if let Some(cancel) = transactions
@@ -264,10 +265,14 @@ impl<C: Clock> Conversation for OandaVenue<C> {
             r.acked_at = Some(self.clock.now());
             match ack {
                 Ack::Filled {
-                    order_id, price, ..
+                    order_id,
+                    price,
+                    fee,
+                    ..
                 } => {
                     r.broker_order_id = order_id;
                     r.fill_price = price;
+                    r.fee = fee;
                     r.outcome = Outcome::Filled;
                 }
                 Ack::Cancelled { order_id, reason } => {

@@ -581,3 +581,23 @@ windows = ["Mon-Fri 08:30-15:00 America/Chicago"]
     );
     assert_eq!(h.fake.order_requests().len(), 1);
 }
+
+/// OANDA reports each fill's `commission` in the account's home currency; the journal keeps
+/// it per leg, in the quote currency, for the report to subtract from the round trip.
+#[tokio::test]
+async fn the_commission_of_each_fill_is_journaled_in_the_quote_currency() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 0, -1000);
+    // A USD account trading EUR_USD: quote and home are both USD, factor 1.
+    h.fake.set_commission("0.0500", "1");
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter().map(|l| (l.leg, l.fee)).collect::<Vec<_>>(),
+        [
+            (Leg::Close, Some(Decimal::new(5, 2))),
+            (Leg::Open, Some(Decimal::new(5, 2)))
+        ]
+    );
+}

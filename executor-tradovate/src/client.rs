@@ -435,6 +435,17 @@ impl TradovateClient {
         self.read(&format!("/fill/deps?masterid={order_id}"), token)
             .await
     }
+
+    /// The fees of one fill (`GET /fillFee/deps?masterid=<fillId>`, Tradovate partner API,
+    /// Orders: Fill Fee Dependents).
+    pub async fn fill_fees(
+        &self,
+        token: &SecretString,
+        fill_id: i64,
+    ) -> Result<Vec<FillFee>, TvError> {
+        self.read(&format!("/fillFee/deps?masterid={fill_id}"), token)
+            .await
+    }
 }
 
 fn check_business(value: &Value) -> Result<(), TvError> {

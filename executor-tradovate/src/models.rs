@@ -96,6 +96,78 @@ pub struct Fill {
     pub active: Option<bool>,
 }
 
+/// The fees of one fill (Tradovate partner API, Orders: "Fill Fee Dependents",
+/// `GET /fillFee/deps?masterid=<fillId>`, schema `FillFee`): each amount is a `double` or
+/// null with the id of its currency. The schema says nothing of sign or of when the fees of a
+/// new fill are listed, so the executor reads them as they come and records none when it
+/// cannot be sure ([`FillFee::total`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FillFee {
+    #[serde(default)]
+    pub clearing_fee: Option<rust_decimal::Decimal>,
+    #[serde(default)]
+    pub clearing_currency_id: Option<i64>,
+    #[serde(default)]
+    pub exchange_fee: Option<rust_decimal::Decimal>,
+    #[serde(default)]
+    pub exchange_currency_id: Option<i64>,
+    #[serde(default)]
+    pub nfa_fee: Option<rust_decimal::Decimal>,
+    #[serde(default)]
+    pub nfa_currency_id: Option<i64>,
+    #[serde(default)]
+    pub brokerage_fee: Option<rust_decimal::Decimal>,
+    #[serde(default)]
+    pub brokerage_currency_id: Option<i64>,
+    /// "IP/TT Fee".
+    #[serde(default)]
+    pub ip_fee: Option<rust_decimal::Decimal>,
+    #[serde(default)]
+    pub ip_currency_id: Option<i64>,
+    #[serde(default)]
+    pub commission: Option<rust_decimal::Decimal>,
+    #[serde(default)]
+    pub commission_currency_id: Option<i64>,
+    #[serde(default)]
+    pub order_routing_fee: Option<rust_decimal::Decimal>,
+    #[serde(default)]
+    pub order_routing_currency_id: Option<i64>,
+}
+
+impl FillFee {
+    /// Every amount of these fees summed as a cost (absolute values), with the one currency
+    /// id they are all in. `None` when an amount has no currency id or the amounts are in
+    /// more than one currency: the journal keeps one figure per fill, and adding two
+    /// currencies would be wrong.
+    pub fn total(fees: &[FillFee]) -> Option<(rust_decimal::Decimal, Option<i64>)> {
+        let mut sum = rust_decimal::Decimal::ZERO;
+        let mut currency: Option<i64> = None;
+        for f in fees {
+            for (amount, id) in [
+                (f.clearing_fee, f.clearing_currency_id),
+                (f.exchange_fee, f.exchange_currency_id),
+                (f.nfa_fee, f.nfa_currency_id),
+                (f.brokerage_fee, f.brokerage_currency_id),
+                (f.ip_fee, f.ip_currency_id),
+                (f.commission, f.commission_currency_id),
+                (f.order_routing_fee, f.order_routing_currency_id),
+            ] {
+                let Some(amount) = amount.filter(|a| !a.is_zero()) else {
+                    continue;
+                };
+                let id = id?;
+                if currency.is_some_and(|c| c != id) {
+                    return None;
+                }
+                currency = Some(id);
+                sum += amount.abs();
+            }
+        }
+        Some((sum, currency))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum OrderAction {
     Buy,
@@ -122,4 +194,39 @@ pub struct LiquidatePosition {
     pub contract_id: i64,
     pub admin: bool,
     pub is_automated: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn fee(v: serde_json::Value) -> FillFee {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn fill_fees_add_up_in_one_currency_or_not_at_all() {
+        let a = fee(
+            serde_json::json!({"commission": 0.59, "commissionCurrencyId": 1,
+                                       "exchangeFee": 1.38, "exchangeCurrencyId": 1, "nfaFee": null}),
+        );
+        let b = fee(serde_json::json!({"clearingFee": 0.19, "clearingCurrencyId": 1}));
+        assert_eq!(
+            FillFee::total(&[a.clone(), b]),
+            Some(("2.16".parse().unwrap(), Some(1)))
+        );
+        // Another currency: no single figure.
+        let c = fee(serde_json::json!({"nfaFee": 0.02, "nfaCurrencyId": 2}));
+        assert_eq!(FillFee::total(&[a.clone(), c]), None);
+        // An amount without its currency: unknown.
+        let d = fee(serde_json::json!({"ipFee": 0.1}));
+        assert_eq!(FillFee::total(&[a, d]), None);
+        // Zero amounts need no currency.
+        let z = fee(serde_json::json!({"commission": 0.0}));
+        assert_eq!(
+            FillFee::total(&[z]),
+            Some((rust_decimal::Decimal::ZERO, None))
+        );
+    }
 }

@@ -19,7 +19,7 @@
 
 use crate::client::TradovateClient;
 use crate::error::TvError;
-use crate::models::{Order, OrderAction, PlaceOrder};
+use crate::models::{FillFee, Order, OrderAction, PlaceOrder};
 use crate::token::{TokenError, TokenManager};
 use executor_runtime::drive::{self, Ack, Conversation, Found, ReadError, SendError};
 use executor_runtime::plan::{Book, Holdings, LegAction, PlannedLeg, TradingRules};
@@ -245,7 +245,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     order_id: Some(id.to_string()),
                     quantity,
                     price,
-                    fee: None,
+                    fee: self.fees_of(&fills).await,
                 })
             }
             s @ ("Rejected" | "Canceled" | "Expired") => Ok(Ack::Cancelled {
@@ -256,6 +256,32 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 order_id: id.to_string(),
             }),
         }
+    }
+
+    /// What Tradovate charged for these fills (`fillFee/deps` per fill, summed by
+    /// [`FillFee::total`]), taken to be in the contract's currency: the schema names each
+    /// amount's currency only by id, and every contract of the routing table is a US dollar
+    /// contract. `None` (unknown, not zero) when a fill has no id, a lookup fails, a fill has
+    /// no fee listed (the documents do not say when fees of a new fill appear) or the fees
+    /// are in several currencies. Read only after the order filled: a failure here costs
+    /// the report a figure, never an order.
+    async fn fees_of(&self, fills: &[crate::models::Fill]) -> Option<Decimal> {
+        if fills.is_empty() {
+            return None;
+        }
+        let mut all = Vec::new();
+        for f in fills {
+            let id = f.id?;
+            let fees = self
+                .authed(|t| async move { self.client().fill_fees(&t, id).await })
+                .await
+                .ok()?;
+            if fees.is_empty() {
+                return None;
+            }
+            all.extend(fees);
+        }
+        FillFee::total(&all).map(|(sum, _)| sum)
     }
 
     /// A found order's outcome; one still working is followed to its fill like a placement.
@@ -304,7 +330,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     order_id: Some(order_id.to_string()),
                     quantity: None,
                     price,
-                    fee: None,
+                    fee: self.fees_of(&fills).await,
                 };
             }
             if tokio::time::Instant::now() >= until {

@@ -508,3 +508,25 @@ async fn a_roll_touches_neither_a_later_contract_nor_the_side_an_exit_keeps() {
     assert_eq!(h.executor.execute(&close).await.unwrap(), Outcome::Filled);
     assert_eq!((h.fake.net("ESZ6"), h.fake.net("ESM7")), (0, -1));
 }
+
+/// Tradovate lists each fill's fees (`fillFee/deps`); the journal keeps their sum per leg
+/// (commission, exchange, clearing and NFA fees, all in one currency), and none when the
+/// broker lists none: unknown, not zero.
+#[tokio::test]
+async fn the_fees_tradovate_lists_for_a_fill_are_journaled_with_the_leg() {
+    let h = harness().await;
+    // Per contract: 0.59 commission, 1.38 exchange, 0.19 clearing, 0.02 NFA = 2.18.
+    h.fake.set_fill_fee("0.59", "1.38", "0.19", "0.02", 1);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    assert_eq!(legs[0].fee, Some("2.18".parse().unwrap()));
+    assert_eq!(h.fake.violations(), Vec::<String>::new());
+
+    let h = harness().await;
+    let i = intent(Action::LongEntry, 2);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs[0].fee, None, "no fee listed: unknown");
+}
