@@ -1,12 +1,14 @@
 //! `tvctl report` on a journal the local stack produced: `tvctl dev` as a process, a scripted
 //! run of alerts posted over HTTP (paper brokers fill at the alert's close), then the report's
 //! JSON checked for figures worked out by hand, its CSV for the trades, and its HTML for every
-//! section and for having nothing to load from the network.
+//! section and for having nothing to load from the network; the same rows copied into
+//! PostgreSQL report alike.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use serde_json::{Value, json};
+use shared::execution::TradeJournal;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -33,6 +35,69 @@ fn alert(sample: &str, action: &str, close: &str, timenow: chrono::DateTime<chro
     }
     doc["passphrase"] = json!(local_stack::LOCAL_SECRET);
     doc
+}
+
+/// Every RFC 3339 time in `v` cut to whole microseconds.
+fn to_micros(v: Value) -> Value {
+    use chrono::SubsecRound;
+    match v {
+        Value::String(s) => match chrono::DateTime::parse_from_rfc3339(&s) {
+            Ok(t) => Value::String(
+                t.with_timezone(&chrono::Utc)
+                    .trunc_subsecs(6)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            ),
+            Err(_) => Value::String(s),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(to_micros).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, to_micros(v))).collect()),
+        v => v,
+    }
+}
+
+/// A database of its own on the throwaway PostgreSQL cluster the test command starts
+/// (`JOURNAL_TEST_PG_URL`), dropped at the end.
+struct PgDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create() -> Self {
+        use sqlx::Connection;
+        let admin = std::env::var("JOURNAL_TEST_PG_URL").expect(
+            "JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL",
+        );
+        // A name of digits and letters only: safe to put in the statement.
+        let name = format!("tvctl_report_{}", std::process::id());
+        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
+        .execute(&mut c)
+        .await
+        .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        let url = format!("{base}/{name}");
+        Self { admin, name, url }
+    }
+
+    async fn drop(self) {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&self.admin).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    }
 }
 
 fn tvctl(args: &[&str]) -> (i32, String) {
@@ -174,6 +239,28 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
         "2020-01-01",
     ]);
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["signals"], 0);
+
+    // The same rows in PostgreSQL (a database of this test's own on the throwaway cluster):
+    // `tvctl report` on its URL prints the same report.
+    let pg = PgDatabase::create().await;
+    let sqlite = journal::AnyJournal::connect(&path).await.unwrap();
+    let postgres = journal::AnyJournal::connect(&pg.url).await.unwrap();
+    for s in sqlite.all_signals().await.unwrap() {
+        postgres.upsert_signal(&s).await.unwrap();
+    }
+    for o in sqlite.all_orders().await.unwrap() {
+        postgres.upsert_order(&o).await.unwrap();
+    }
+    drop(postgres);
+    let (code, text) = tvctl(&["report", "--journal", &pg.url, "--json"]);
+    assert_eq!(code, 0, "{text}");
+    // PostgreSQL keeps times to the microsecond, SQLite to the nanosecond: alike otherwise.
+    assert_eq!(
+        to_micros(serde_json::from_str::<Value>(&text).unwrap()),
+        to_micros(r.clone())
+    );
+    assert!(!text.contains(&pg.url), "the URL is not printed");
+    pg.drop().await;
 
     let (code, csv) = tvctl(&["report", "--journal", &path, "--csv"]);
     assert_eq!(code, 0, "{csv}");
