@@ -339,6 +339,24 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
     }
 }
 
+/// The available balance of the product's base currency (`BTC` of `BTC-USD`) over the
+/// account list (`GET /api/v3/brokerage/accounts`): spot holds no short.
+impl<C: Clock> executor_runtime::venue::PositionRead for CoinbaseVenue<C> {
+    async fn position(&self, instrument: &str) -> Result<Decimal, ReadError> {
+        let Some((base, _)) = instrument.split_once('-') else {
+            return Err(ReadError::Refused(format!(
+                "{instrument} is not BASE-QUOTE"
+            )));
+        };
+        let balances = self
+            .client
+            .available_balances()
+            .await
+            .map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        Ok(balances.get(base).copied().unwrap_or_default())
+    }
+}
+
 impl<C: Clock> Venue for CoinbaseVenue<C> {
     fn broker(&self) -> Broker {
         Broker::Coinbase

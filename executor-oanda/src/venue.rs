@@ -332,6 +332,15 @@ impl<C: Clock> Conversation for OandaVenue<C> {
     }
 }
 
+/// `GET /v3/accounts/{id}/positions/{instrument}`: long units plus short units (the short
+/// side's units are negative, <https://developer.oanda.com/rest-live-v20/position-df/>).
+impl<C: Clock> executor_runtime::venue::PositionRead for OandaVenue<C> {
+    async fn position(&self, instrument: &str) -> Result<Decimal, ReadError> {
+        let held = self.client.position(instrument).await.map_err(read_error)?;
+        Ok(held.long + held.short)
+    }
+}
+
 impl<C: Clock> Venue for OandaVenue<C> {
     fn broker(&self) -> Broker {
         Broker::Oanda

@@ -138,6 +138,21 @@ pub trait Venue: Send + Sync {
     ) -> impl Future<Output = Result<Execution, NothingSent>> + Send;
 }
 
+/// A broker's position in one instrument, read without trading: what a dashboard shows next
+/// to the journal. Never used to decide an order (the executors read holdings through their
+/// [`crate::drive::Conversation`]).
+pub trait PositionRead: Send + Sync {
+    /// The signed net position in `instrument` (units, contracts, or for spot the base
+    /// currency's available balance), as the broker reports it now.
+    ///
+    /// # Errors
+    /// [`crate::drive::ReadError`] when the broker could not be read or refused the read.
+    fn position(
+        &self,
+        instrument: &str,
+    ) -> impl Future<Output = Result<Decimal, crate::drive::ReadError>> + Send;
+}
+
 impl<V: Venue + ?Sized> Venue for std::sync::Arc<V> {
     fn broker(&self) -> Broker {
         (**self).broker()

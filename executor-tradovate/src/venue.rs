@@ -624,6 +624,17 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
     }
 }
 
+/// The account's `netPos` in the contract (`/contract/find`, `/position/list`).
+impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> executor_runtime::venue::PositionRead
+    for TradovateVenue<S, L, C>
+{
+    async fn position(&self, instrument: &str) -> Result<Decimal, ReadError> {
+        let contract_id = self.contract_id(instrument).await.map_err(unavailable)?;
+        let net = self.net(contract_id).await.map_err(unavailable)?;
+        Ok(Decimal::from(net))
+    }
+}
+
 impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Venue for TradovateVenue<S, L, C> {
     fn broker(&self) -> Broker {
         Broker::Tradovate

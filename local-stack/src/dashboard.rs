@@ -13,12 +13,15 @@
 //! route here changes anything, and none shows a secret: signals are reduced to the fields
 //! below, never the alert body.
 
+use crate::venue::AnyVenue;
 use crate::{Health, Queues};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use executor_runtime::drive::ReadError;
 use executor_runtime::paper::{PaperNetting, PaperSpot};
+use executor_runtime::venue::PositionRead;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -27,7 +30,7 @@ use shared::health::{HealthState, HealthStore};
 use shared::outcome::Outcome;
 use shared::routing::Broker;
 use shared::signal::SignalId;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{broadcast, mpsc};
@@ -424,14 +427,30 @@ pub struct Sources {
     pub netting: [(Broker, Option<Arc<PaperNetting>>); 2],
     /// The paper Coinbase wallet, or `None` for the real broker.
     pub spot: Option<Arc<PaperSpot>>,
+    /// The real brokers' clients (none for a paper broker): positions are read from them.
+    pub real: Vec<(Broker, AnyVenue)>,
     pub health: Health,
 }
+
+/// How long one read of a real broker's positions is shown before it is read again (unless a
+/// fill came in since): a page open for hours costs a broker request per instrument every
+/// few seconds at most.
+const REAL_READ_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest wait for one position read; a slow broker shows an error, not a stuck page.
+const REAL_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Instruments read per broker and update: those of this run's alerts, at most this many.
+const REAL_READ_MAX: usize = 20;
+
+/// The latest read of each real broker: when, after how many booked fills, and the block.
+#[derive(Debug, Default)]
+pub struct RealReads(std::sync::Mutex<HashMap<Broker, (std::time::Instant, usize, Value)>>);
 
 /// The dashboard's routes' state.
 #[derive(Debug)]
 pub struct Live {
     pub dashboard: Arc<Dashboard>,
     pub sources: Sources,
+    pub real_reads: RealReads,
 }
 
 /// The currency a position's P&L is in: the quote currency of `EUR_USD` or `BTC-USD`, USD
@@ -480,16 +499,83 @@ fn position_row(
 }
 
 impl Live {
-    fn positions(&self) -> Value {
-        let (last, costs) = {
+    /// A real broker's positions in the instruments of this run's alerts, read through its
+    /// client ([`PositionRead`]); reused for [`REAL_READ_EVERY`] while no new fill came in.
+    async fn real_positions(
+        &self,
+        broker: Broker,
+        last: &BTreeMap<(Broker, String), (DateTime<Utc>, Decimal)>,
+        costs: &BTreeMap<(Broker, String), CostBasis>,
+        fills: usize,
+    ) -> Value {
+        let lock = || self.real_reads.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, seen, v)) = lock().get(&broker)
+            && *seen == fills
+            && at.elapsed() < REAL_READ_EVERY
+        {
+            return v.clone();
+        }
+        let Some((_, venue)) = self.sources.real.iter().find(|(b, _)| *b == broker) else {
+            return json!({"broker": broker, "source": "real", "rows": [], "errors": ["no client"]});
+        };
+        let instruments: std::collections::BTreeSet<&String> = last
+            .keys()
+            .chain(costs.keys())
+            .filter(|(b, _)| *b == broker)
+            .map(|(_, i)| i)
+            .collect();
+        let mut rows = Vec::new();
+        let mut errors = Vec::new();
+        for i in instruments.iter().take(REAL_READ_MAX) {
+            match tokio::time::timeout(REAL_READ_TIMEOUT, venue.position(i)).await {
+                Ok(Ok(net)) if net.is_zero() => {}
+                Ok(Ok(net)) => {
+                    let k = (broker, (*i).clone());
+                    rows.push(position_row(
+                        broker,
+                        i,
+                        net,
+                        costs.get(&k).copied(),
+                        last.get(&k).map(|(_, c)| *c),
+                    ));
+                }
+                Ok(Err(ReadError::Unavailable(e) | ReadError::Refused(e))) => {
+                    errors.push(format!("{i}: {e}"));
+                }
+                Err(_) => errors.push(format!(
+                    "{i}: no answer within {} s",
+                    REAL_READ_TIMEOUT.as_secs()
+                )),
+            }
+        }
+        if instruments.len() > REAL_READ_MAX {
+            errors.push(format!(
+                "{} more instruments not read (at most {REAL_READ_MAX})",
+                instruments.len() - REAL_READ_MAX
+            ));
+        }
+        let v = json!({
+            "broker": broker,
+            "source": "real",
+            "rows": rows,
+            "errors": errors,
+            "read_at": Utc::now(),
+            "hint": "read from the broker for the instruments of this run's alerts",
+        });
+        lock().insert(broker, (std::time::Instant::now(), fills, v.clone()));
+        v
+    }
+
+    async fn positions(&self) -> Value {
+        let (last, costs, fills) = {
             let b = self.dashboard.lock();
-            (b.last_close.clone(), b.costs.clone())
+            (b.last_close.clone(), b.costs.clone(), b.booked.len())
         };
         let key = |b: Broker, i: &str| (b, i.to_owned());
         let mut out = Vec::new();
         for (broker, paper) in &self.sources.netting {
             let Some(paper) = paper else {
-                out.push(real(*broker));
+                out.push(self.real_positions(*broker, &last, &costs, fills).await);
                 continue;
             };
             let rows: Vec<_> = paper
@@ -510,7 +596,10 @@ impl Live {
             out.push(json!({"broker": broker, "source": "paper", "rows": rows}));
         }
         match &self.sources.spot {
-            None => out.push(real(Broker::Coinbase)),
+            None => out.push(
+                self.real_positions(Broker::Coinbase, &last, &costs, fills)
+                    .await,
+            ),
             Some(spot) => {
                 let wallet = spot.balances();
                 // Products are known from the alerts; a product's position is its base balance.
@@ -605,7 +694,7 @@ impl Live {
     /// Positions, health and queues: what is read, not pushed.
     async fn status(&self) -> Value {
         json!({
-            "positions": self.positions(),
+            "positions": self.positions().await,
             "health": self.health().await,
             "queues": self.queues(),
         })
@@ -621,15 +710,6 @@ impl Live {
             "status": self.status().await,
         })
     }
-}
-
-fn real(broker: Broker) -> Value {
-    json!({
-        "broker": broker,
-        "source": "real",
-        "rows": [],
-        "note": "positions from the broker are not read by the dashboard",
-    })
 }
 
 /// The dashboard answers only to a loopback host name. A page elsewhere could otherwise

@@ -425,10 +425,10 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             let p = Arc::new(PaperNetting::new(Broker::Oanda, "paper-oanda"));
             (AnyVenue::Netting(p.clone()), Some(p))
         },
-        |v| (AnyVenue::Oanda(Box::new(v)), None),
+        |v| (AnyVenue::Oanda(Arc::new(v)), None),
     );
     let (tradovate_venue, tradovate_paper) = match real::tradovate(env).await? {
-        Some(v) => (AnyVenue::Tradovate(Box::new(v)), None),
+        Some(v) => (AnyVenue::Tradovate(Arc::new(v)), None),
         None => {
             let p = Arc::new(PaperNetting::new(Broker::Tradovate, "paper-tradovate"));
             (AnyVenue::Netting(p.clone()), Some(p))
@@ -439,7 +439,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         [("USD".to_owned(), cfg.usd_balance)],
     ));
     let (coinbase_venue, spot_paper) = match real::coinbase(env)? {
-        Some(v) => (AnyVenue::Coinbase(Box::new(v)), None),
+        Some(v) => (AnyVenue::Coinbase(Arc::new(v)), None),
         None => (AnyVenue::Spot(spot.clone()), Some(spot.clone())),
     };
     for (broker, v) in [
@@ -450,6 +450,16 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         line(&format!("broker {broker}: {}", v.describe()));
     }
 
+    // The real brokers' clients, for the dashboard's position reads.
+    let real_venues: Vec<(Broker, AnyVenue)> = [
+        (Broker::Oanda, &oanda_venue),
+        (Broker::Tradovate, &tradovate_venue),
+        (Broker::Coinbase, &coinbase_venue),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_real())
+    .map(|(b, v)| (b, v.clone()))
+    .collect();
     let health = Health::default();
     let executors = [
         (
@@ -534,10 +544,12 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     ];
     let live = Arc::new(dashboard::Live {
         dashboard,
+        real_reads: dashboard::RealReads::default(),
         sources: dashboard::Sources {
             queues: queues.clone(),
             netting: netting.clone(),
             spot: spot_paper,
+            real: real_venues,
             health,
         },
     });

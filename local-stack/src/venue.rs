@@ -3,9 +3,11 @@
 
 use executor_coinbase::venue::CoinbaseVenue;
 use executor_oanda::venue::OandaVenue;
+use executor_runtime::drive::ReadError;
 use executor_runtime::paper::{PaperNetting, PaperSpot};
-use executor_runtime::venue::{ExecRequest, Execution, NothingSent, Venue};
+use executor_runtime::venue::{ExecRequest, Execution, NothingSent, PositionRead, Venue};
 use executor_tradovate::venue::TradovateVenue;
+use rust_decimal::Decimal;
 use shared::clock::SystemClock;
 use shared::memory::{MemoryLeaseLock, MemoryTokenStore};
 use shared::routing::Broker;
@@ -13,12 +15,15 @@ use std::sync::Arc;
 
 pub type LocalTradovate = TradovateVenue<Arc<MemoryTokenStore>, Arc<MemoryLeaseLock>, SystemClock>;
 
+/// Shared (`Arc`) so the executor trades through it and the dashboard reads positions
+/// through the same client.
+#[derive(Clone)]
 pub enum AnyVenue {
     Netting(Arc<PaperNetting>),
     Spot(Arc<PaperSpot>),
-    Oanda(Box<OandaVenue<SystemClock>>),
-    Tradovate(Box<LocalTradovate>),
-    Coinbase(Box<CoinbaseVenue<SystemClock>>),
+    Oanda(Arc<OandaVenue<SystemClock>>),
+    Tradovate(Arc<LocalTradovate>),
+    Coinbase(Arc<CoinbaseVenue<SystemClock>>),
 }
 
 impl std::fmt::Debug for AnyVenue {
@@ -64,6 +69,31 @@ impl Venue for AnyVenue {
             Self::Oanda(v) => v.execute(req).await,
             Self::Tradovate(v) => v.execute(req).await,
             Self::Coinbase(v) => v.execute(req).await,
+        }
+    }
+}
+
+impl AnyVenue {
+    /// True for a real broker's client, false for a paper broker.
+    pub fn is_real(&self) -> bool {
+        matches!(
+            self,
+            Self::Oanda(_) | Self::Tradovate(_) | Self::Coinbase(_)
+        )
+    }
+}
+
+impl PositionRead for AnyVenue {
+    async fn position(&self, instrument: &str) -> Result<Decimal, ReadError> {
+        match self {
+            Self::Netting(v) => Ok(v.positions().get(instrument).copied().unwrap_or_default()),
+            Self::Spot(v) => {
+                let base = instrument.split_once('-').map_or(instrument, |(b, _)| b);
+                Ok(v.balances().get(base).copied().unwrap_or_default())
+            }
+            Self::Oanda(v) => v.position(instrument).await,
+            Self::Tradovate(v) => v.position(instrument).await,
+            Self::Coinbase(v) => v.position(instrument).await,
         }
     }
 }

@@ -200,3 +200,74 @@ async fn events_bring_the_signal_its_leg_and_the_position_as_they_happen() {
         }
     }
 }
+
+/// With a real OANDA configured (here the HTTP fake that speaks OANDA's documented API), the
+/// dashboard reads the position from the broker, not from a paper book, and shows no secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_brokers_position_is_read_from_the_broker() {
+    let fake = broker_fakes::oanda::FakeOanda::start().await;
+    let stack = common::start_with(vec![
+        ("OANDA_BASE_URL".into(), fake.url.clone()),
+        ("OANDA_ACCOUNT".into(), fake.account.clone()),
+        ("OANDA_SECRET".into(), fake.token.clone()),
+    ])
+    .await;
+    let (status, body) = common::post(&stack.base, "oanda-eurusd-long").await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["signal_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let state = loop {
+        let state = common::get_json(&stack.base, "/dashboard/state").await;
+        let filled = state["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["signal_id"] == id.as_str() && s["status"] == "filled");
+        let oanda = state["status"]["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["broker"] == "oanda")
+            .cloned()
+            .unwrap();
+        if filled && !oanda["rows"].as_array().unwrap().is_empty() {
+            break state;
+        }
+        assert!(Instant::now() < deadline, "no position read: {state:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let oanda = state["status"]["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["broker"] == "oanda")
+        .unwrap();
+    assert_eq!(oanda["source"], "real");
+    assert_eq!(oanda["errors"], serde_json::json!([]));
+    let row = &oanda["rows"][0];
+    assert_eq!(row["instrument"], "EUR_USD");
+    // What the broker holds, read from it: the fake's long side.
+    let (long, short) = fake.position("EUR_USD");
+    assert_eq!(row["position"], (long + short).to_string());
+    assert_eq!(row["position"], "1000");
+    // Bought at the alert's close (the fake fills at 1.08345): 0 USD.
+    assert_eq!(row["unrealized_pnl"], "0");
+    let requests = fake.requests();
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/positions/EUR_USD"))
+            .count()
+            >= 2,
+        "the executor's read and the dashboard's"
+    );
+    assert!(!state.to_string().contains(&fake.token), "no secret");
+    // Paper brokers stay paper.
+    let tradovate = state["status"]["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["broker"] == "tradovate")
+        .unwrap();
+    assert_eq!(tradovate["source"], "paper");
+}

@@ -14,6 +14,12 @@ pub struct Stack {
 /// Starts the local stack: paper brokers whatever this shell has set, an in-memory journal,
 /// console lines off (they would bypass the test harness's capture).
 pub async fn start() -> Stack {
+    start_with(Vec::new()).await
+}
+
+/// Starts the local stack with these settings (a real broker's base URL and credentials make
+/// it trade through that broker's client).
+pub async fn start_with(vars: Vec<(String, String)>) -> Stack {
     shared::telemetry::init_test_logs();
     local_stack::console::set_quiet(true);
     let cfg = local_stack::LocalConfig {
@@ -21,7 +27,7 @@ pub async fn start() -> Stack {
         journal_url: "sqlite::memory:".into(),
         ..Default::default()
     };
-    let env = shared::config::MapEnv::new(Vec::<(String, String)>::new());
+    let env = shared::config::MapEnv::new(vars);
     let stack = local_stack::start(cfg, &env).await.unwrap();
     Stack {
         base: format!("http://{}", stack.addr),
