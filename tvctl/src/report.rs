@@ -204,7 +204,8 @@ fn equity_svg(currency: &str, points: &[analytics::EquityPoint]) -> String {
     svg
 }
 
-/// A horizontal-free bar chart of labelled values (P&L by instrument, latency by stage).
+/// A vertical bar chart of labelled values (P&L by instrument, latency by stage), each bar
+/// centred on its label.
 fn bars_svg(title: &str, bars: &[(String, f64)]) -> String {
     let mut svg = String::new();
     {
@@ -219,21 +220,51 @@ fn bars_svg(title: &str, bars: &[(String, f64)]) -> String {
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(0usize..bars.len().max(1), (lo - pad)..(hi + pad));
+            .build_cartesian_2d(
+                (0usize..bars.len().saturating_sub(1)).into_segmented(),
+                (lo - pad)..(hi + pad),
+            );
         if let Ok(mut chart) = chart {
             let _ = chart
                 .configure_mesh()
+                .disable_x_mesh()
                 .x_labels(bars.len().max(1))
-                .x_label_formatter(&|i| labels.get(*i).cloned().unwrap_or_default())
+                .x_label_formatter(&|v| match v {
+                    SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                    _ => String::new(),
+                })
                 .draw();
             let _ = chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
                 let color = if *v >= 0.0 { GREEN } else { RED };
-                Rectangle::new([(i, 0.0), (i + 1, *v)], color.mix(0.6).filled())
+                let mut bar = Rectangle::new(
+                    [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)],
+                    color.mix(0.6).filled(),
+                );
+                bar.set_margin(0, 0, 4, 4);
+                bar
             }));
         }
         let _ = root.present();
     }
     svg
+}
+
+/// A time span for the exposure column: `45 s`, `12 min`, `3.5 h`, `2.1 d`.
+fn span(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 2 * 3600 => format!("{} min", s / 60),
+        s if s < 2 * 86_400 => format!("{:.1} h", s as f64 / 3600.0),
+        s => format!("{:.1} d", s as f64 / 86_400.0),
+    }
+}
+
+/// A win rate as a percentage with one decimal (`41.1%`).
+fn rate(r: Option<Decimal>) -> String {
+    r.map_or_else(
+        || "–".into(),
+        |r| format!("{}%", (r * Decimal::from(100)).round_dp(1).normalize()),
+    )
 }
 
 /// Slippage in basis points, as a histogram of 1-bp buckets from −10 to +10 (the ends hold
@@ -267,7 +298,7 @@ fn period_table(title: &str, key: &str, rows: &[analytics::Summary]) -> Markup {
             @for s in rows {
                 tr {
                     td { (s.key) } td { (s.currency) } td { (s.stats.trades) }
-                    td { (decimal_cell(s.stats.win_rate.map(|w| w * Decimal::from(100)))) "%" }
+                    td { (rate(s.stats.win_rate)) }
                     td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(s.stats.profit_factor)) }
                     td { (decimal_cell(Some(s.stats.max_drawdown))) }
                 }
@@ -371,7 +402,7 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                         @for (currency, s) in &report.totals {
                             tr {
                                 td { (currency) } td { (s.trades) }
-                                td { (decimal_cell(s.win_rate.map(|w| w * Decimal::from(100)))) "%" }
+                                td { (rate(s.win_rate)) }
                                 td { (decimal_cell(Some(s.realized))) } td { (decimal_cell(Some(s.fees))) }
                                 td { (decimal_cell(s.average_win)) } td { (decimal_cell(s.average_loss)) }
                                 td { (decimal_cell(s.profit_factor)) } td { (decimal_cell(Some(s.max_drawdown))) }
@@ -388,16 +419,16 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                     h2 { "P&L by instrument" }
                     (maud::PreEscaped(bars_svg("Realized P&L by instrument", &by_instrument)))
                     table {
-                        tr { th { "Instrument" } th { "Currency" } th { "Trades" } th { "Realized" } th { "Fees" } th { "Exposure (h)" } }
+                        tr { th { "Instrument" } th { "Currency" } th { "Trades" } th { "Realized" } th { "Fees" } th { "Exposure" } }
                         @for s in &report.by_instrument {
-                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(Some(s.stats.fees))) } td { (format!("{:.1}", s.exposure_secs as f64 / 3600.0)) } }
+                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(Some(s.stats.fees))) } td { (span(s.exposure_secs)) } }
                         }
                     }
                     h3 { "By broker" }
                     table {
                         tr { th { "Broker" } th { "Currency" } th { "Trades" } th { "Win rate" } th { "Realized" } th { "Fees" } }
                         @for s in &report.by_broker {
-                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(s.stats.win_rate.map(|w| w * Decimal::from(100)))) "%" } td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(Some(s.stats.fees))) } }
+                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (rate(s.stats.win_rate)) } td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(Some(s.stats.fees))) } }
                         }
                     }
                 }
