@@ -237,7 +237,10 @@ fn bars_svg(title: &str, bars: &[(String, f64)]) -> String {
             let _ = chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
                 let color = if *v >= 0.0 { GREEN } else { RED };
                 let mut bar = Rectangle::new(
-                    [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)],
+                    [
+                        (SegmentValue::Exact(i), 0.0),
+                        (SegmentValue::Exact(i + 1), *v),
+                    ],
                     color.mix(0.6).filled(),
                 );
                 bar.set_margin(0, 0, 4, 4);
