@@ -659,3 +659,97 @@ fn prices_refuse_padding_and_underscores_but_take_json_numbers_with_exponents() 
     let (valid, _) = accept(&serde_json::to_vec(&doc).unwrap()).unwrap();
     assert_eq!(valid.alert.price_data.close.to_string(), "0.0000001");
 }
+
+/// The unquoted-placeholder mistake in each field where TradingView users put a placeholder:
+/// every one is named on its own, none is reported as malformed JSON.
+#[test]
+fn an_unquoted_placeholder_is_named_in_every_field_it_is_put_in() {
+    let sample_text = String::from_utf8(sample("oanda-eurusd-long.json")).unwrap();
+    // (quoted value in the sample, unquoted placeholder, field the error names)
+    let cases = [
+        (
+            r#""action": "LONG_ENTRY""#,
+            r#""action": {{strategy.order.action}}"#,
+            "action",
+        ),
+        (
+            r#""indicator": "Trend_Validator""#,
+            r#""indicator": {{strategy.order.comment}}"#,
+            "indicator",
+        ),
+        (
+            r#""direction": "LONG""#,
+            r#""direction": {{strategy.market_position}}"#,
+            "signal.direction",
+        ),
+        (
+            r#""trigger": "COLOR_CHANGE_BLUE""#,
+            r#""trigger": {{strategy.order.id}}"#,
+            "signal.trigger",
+        ),
+        (
+            r#""symbol": "EURUSD""#,
+            r#""symbol": {{ticker}}"#,
+            "market_data.symbol",
+        ),
+        (
+            r#""exchange": "OANDA""#,
+            r#""exchange": {{exchange}}"#,
+            "market_data.exchange",
+        ),
+        (
+            r#""timeframe": "1""#,
+            r#""timeframe": {{interval}}"#,
+            "market_data.timeframe",
+        ),
+        (
+            r#""timestamp": "2026-11-23T14:31:00Z""#,
+            r#""timestamp": {{time}}"#,
+            "market_data.timestamp",
+        ),
+        (
+            r#""timenow": "2026-11-23T14:32:00Z""#,
+            r#""timenow": {{timenow}}"#,
+            "market_data.timenow",
+        ),
+        (
+            r#""open": "1.08345""#,
+            r#""open": {{open}}"#,
+            "price_data.open",
+        ),
+        (
+            r#""high": "1.08345""#,
+            r#""high": {{high}}"#,
+            "price_data.high",
+        ),
+        (r#""low": "1.08345""#, r#""low": {{low}}"#, "price_data.low"),
+        (
+            r#""close": "1.08345""#,
+            r#""close": {{close}}"#,
+            "price_data.close",
+        ),
+        (
+            r#""volume": "1250""#,
+            r#""volume": {{volume}}"#,
+            "price_data.volume",
+        ),
+        (
+            r#""indicator": "Trend_Validator""#,
+            r#""indicator": "Trend_Validator", "quantity": {{strategy.order.contracts}}"#,
+            "quantity",
+        ),
+    ];
+    for (quoted, unquoted, field) in cases {
+        let body = sample_text.replacen(quoted, unquoted, 1);
+        assert_ne!(body, sample_text, "the sample has {quoted}");
+        let err = RawAlert::parse(body.as_bytes()).unwrap_err();
+        assert_eq!(
+            err,
+            AlertError::UnsubstitutedPlaceholder {
+                fields: vec![field.into()]
+            },
+            "{unquoted}"
+        );
+        assert_eq!(err.code().as_str(), "unsubstituted_placeholder");
+    }
+}
