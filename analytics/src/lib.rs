@@ -42,15 +42,21 @@ pub struct Spec {
     pub increment: Option<(Decimal, &'static str)>,
 }
 
+/// The G10 currencies, the ones [`spec`] counts pips between.
+const G10: [&str; 10] = [
+    "USD", "EUR", "JPY", "GBP", "CHF", "CAD", "AUD", "NZD", "NOK", "SEK",
+];
+
 /// The [`Spec`] of a broker's instrument name.
 pub fn spec(broker: Broker, instrument: &str) -> Spec {
     match broker {
         Broker::Oanda => {
             let (base, quote) = instrument.split_once('_').unwrap_or((instrument, "?"));
-            let metal = matches!(base, "XAU" | "XAG" | "XPT" | "XPD");
-            let pair = base.len() == 3 && quote.len() == 3 && !metal;
-            // OANDA's pip is the fourth decimal, the second for JPY quotes (its instruments
-            // endpoint, `pipLocation`: -4, or -2 for JPY).
+            // Pips only between two G10 currencies, where the convention is settled: the
+            // fourth decimal, the second for JPY quotes (OANDA's instruments endpoint,
+            // `pipLocation` -4 or -2). A CFD such as `BCO_USD` or `XAU_USD`, or a pair with
+            // another currency, gets no pip: its slippage is in price and basis points.
+            let pair = G10.contains(&base) && G10.contains(&quote);
             let pip = if quote == "JPY" {
                 Decimal::new(1, 2)
             } else {

@@ -738,3 +738,17 @@ fn trades_group_by_utc_day_iso_week_and_month_of_their_closing_fill() {
         (Some(d("4")), d("0.50"))
     );
 }
+
+#[test]
+fn pips_are_counted_between_g10_currencies_only() {
+    let pip = |i: &str| spec(Broker::Oanda, i).increment;
+    assert_eq!(pip("EUR_USD"), Some((d("0.0001"), "pip")));
+    assert_eq!(pip("USD_JPY"), Some((d("0.01"), "pip")));
+    assert_eq!(pip("EUR_NOK"), Some((d("0.0001"), "pip")));
+    // CFDs and metals that look like pairs: no pip.
+    for cfd in ["BCO_USD", "XAU_USD", "XAG_USD", "SPX500_USD", "DE30_EUR"] {
+        assert_eq!(pip(cfd), None, "{cfd}");
+    }
+    // Their P&L is still in the quote currency.
+    assert_eq!(spec(Broker::Oanda, "BCO_USD").currency, "USD");
+}
