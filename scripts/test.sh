@@ -96,11 +96,19 @@ if ! cargo deny --version 2>/dev/null | grep -q "0.18.3"; then
   cargo install --locked --quiet cargo-deny --version 0.18.3
 fi
 cargo deny --locked check bans licenses sources
+echo "==> cargo machete: no declared dependency left unused"
+if ! cargo machete --version 2>/dev/null | grep -q "0.9.2"; then
+  echo "==> installing cargo-machete 0.9.2"
+  cargo install --locked --quiet cargo-machete --version 0.9.2
+fi
+cargo machete
 echo "==> tests (every log line captured for the audit)"
 export TV_LOG_CAPTURE_DIR="$run/logs"
 rm -rf "$TV_LOG_CAPTURE_DIR"
 cargo test --workspace --locked
 unset TV_LOG_CAPTURE_DIR
+echo "==> fuzz regressions: the seeds and every saved reproducer replayed on stable"
+cargo test --manifest-path fuzz/Cargo.toml --locked
 echo "==> log audit: no credential, token, passphrase or private key in any captured line"
 cargo run -q --locked -p shared --example log_audit -- "$run/logs" scripts/log-audit-secrets.txt 200
 echo "==> CDK app: template tests and cdk-nag (no bundling)"
