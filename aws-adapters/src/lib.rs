@@ -31,6 +31,10 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
 pub fn unique_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a name unique across runs, not a time any decision reads"
+    )]
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros());

@@ -3,6 +3,8 @@
 //! transaction by `sinceid`, enforces instrument rules, and does not find a filled order by
 //! client id.
 #![allow(clippy::unwrap_used)]
+// The fakes start at the broker's own time, as a real server does.
+#![allow(clippy::disallowed_methods)]
 
 use broker_fakes::oanda::{self, FakeOanda};
 use broker_fakes::tradovate::{self as tv, FakeTradovate};

@@ -316,10 +316,13 @@ pub async fn run<V: Venue>(common: Common, venue: V) -> Result<(), lambda_runtim
     let executor = common.executor(venue);
     let (executor, after) = (&executor, &after);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let deadline = executor_runtime::processor::usable_deadline(
-            event.context.deadline(),
-            std::time::SystemTime::now(),
-        );
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "Lambda gives its deadline as a wall-clock instant: only the system clock compares with it"
+        )]
+        let now = std::time::SystemTime::now();
+        let deadline =
+            executor_runtime::processor::usable_deadline(event.context.deadline(), now);
         async move {
             let response = executor
                 .handle_batch(event.payload.clone(), deadline)

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use journal::{AnyJournal, PgJournal, SqliteJournal};
 use rust_decimal::Decimal;
+use shared::clock::Clock as _;
 use shared::execution::{
     ClientOrderId, Leg, OrderRecord, Side, SignalRecord, SignalStatus, StageTimes, TradeJournal,
 };
@@ -60,7 +61,10 @@ fn order(id: &SignalId, leg: Leg, qty: &str, price: Option<&str>, outcome: Outco
 async fn contract(j: &impl TradeJournal, tag: &str) {
     let id = SignalId::of_canonical(&format!(
         "{tag}-{}",
-        Utc::now().timestamp_nanos_opt().unwrap()
+        shared::clock::SystemClock
+            .now()
+            .timestamp_nanos_opt()
+            .unwrap()
     ));
     let first = StageTimes {
         received: Some(t0()),
@@ -139,7 +143,10 @@ async fn contract(j: &impl TradeJournal, tag: &str) {
     // A signal and its legs in one call (SQLite: one batch), twice: the same rows, updated.
     let id = SignalId::of_canonical(&format!(
         "{tag}-batch-{}",
-        Utc::now().timestamp_nanos_opt().unwrap()
+        shared::clock::SystemClock
+            .now()
+            .timestamp_nanos_opt()
+            .unwrap()
     ));
     let stages = StageTimes {
         received: Some(t0()),
@@ -187,7 +194,10 @@ async fn contract(j: &impl TradeJournal, tag: &str) {
 async fn attempts(j: &impl TradeJournal, tag: &str) {
     let id = SignalId::of_canonical(&format!(
         "{tag}-attempts-{}",
-        Utc::now().timestamp_nanos_opt().unwrap()
+        shared::clock::SystemClock
+            .now()
+            .timestamp_nanos_opt()
+            .unwrap()
     ));
     let send = |leg, attempt, broker_order_id: &str, outcome| OrderRecord {
         attempt,
@@ -449,7 +459,10 @@ async fn postgres_upgrade_keeps_old_order_rows_as_first_attempts() {
     // A database of its own, at the first schema: the shared one is already upgraded.
     let db = format!(
         "journal_upgrade_{}",
-        Utc::now().timestamp_nanos_opt().unwrap()
+        shared::clock::SystemClock
+            .now()
+            .timestamp_nanos_opt()
+            .unwrap()
     );
     let admin = sqlx::PgPool::connect(&url).await.unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))

@@ -25,6 +25,7 @@ use executor_runtime::venue::PositionRead;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
+use shared::clock::{Clock, SystemClock};
 use shared::execution::{JournalError, OrderRecord, SignalRecord, SignalStatus, TradeJournal};
 use shared::health::{HealthState, HealthStore};
 use shared::outcome::Outcome;
@@ -186,10 +187,10 @@ impl Board {
         true
     }
 
-    fn push_refusal(&mut self, r: Refusal) {
+    fn push_refusal(&mut self, r: Refusal, now: DateTime<Utc>) {
         self.refusals.push_front(r);
         self.refusals.truncate(MAX_REFUSALS);
-        let since = Utc::now() - refusal_window();
+        let since = now - refusal_window();
         while self.refusals.back().is_some_and(|r| r.at < since) {
             self.refusals.pop_back();
         }
@@ -204,18 +205,33 @@ struct Update {
 }
 
 /// What the dashboard has seen, and the channel its pages listen on.
-#[derive(Debug)]
 pub struct Dashboard {
     board: Mutex<Board>,
     updates: broadcast::Sender<Update>,
+    /// Times of signals, refusals and reads (the system clock but in tests).
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Dashboard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dashboard").finish_non_exhaustive()
+    }
 }
 
 impl Default for Dashboard {
     fn default() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+}
+
+impl Dashboard {
+    /// A dashboard that reads the time from `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         Self {
             board: Mutex::default(),
             // A page that falls this far behind gets a fresh snapshot instead.
             updates: broadcast::channel(256).0,
+            clock,
         }
     }
 }
@@ -249,7 +265,7 @@ impl Dashboard {
         instrument: Option<&str>,
         action: &str,
     ) {
-        let now = Utc::now();
+        let now = self.clock.now();
         let view = {
             let mut board = self.lock();
             let s = board.signal_mut(signal_id, now);
@@ -269,7 +285,7 @@ impl Dashboard {
     /// Ingest refused an alert.
     pub fn refused(&self, http_status: u16, code: &str, message: &str) {
         let r = Refusal {
-            at: Utc::now(),
+            at: self.clock.now(),
             stage: "ingest",
             http_status: Some(http_status),
             code: code.to_owned(),
@@ -278,13 +294,14 @@ impl Dashboard {
             broker: None,
             instrument: None,
         };
-        self.lock().push_refusal(r.clone());
+        let now = self.clock.now();
+        self.lock().push_refusal(r.clone(), now);
         self.publish("refusal", &r);
     }
 
     /// A signal record (and, with `record_execution`, its legs) the journal has just written.
     pub fn journaled(&self, record: &SignalRecord, orders: Option<&[OrderRecord]>) {
-        let now = Utc::now();
+        let now = self.clock.now();
         // The order intent the executor journals: the alert's close and time, validated.
         let field = |name: &str| record.normalized.get(name).cloned();
         let close =
@@ -356,7 +373,7 @@ impl Dashboard {
                     instrument: record.instrument.clone(),
                 });
             if let Some(r) = &refusal {
-                board.push_refusal(r.clone());
+                board.push_refusal(r.clone(), now);
             }
             (view, refusal)
         };
@@ -559,7 +576,7 @@ impl Live {
             "source": "real",
             "rows": rows,
             "errors": errors,
-            "read_at": Utc::now(),
+            "read_at": self.dashboard.clock.now(),
             "hint": "read from the broker for the instruments of this run's alerts",
         });
         lock().insert(broker, (std::time::Instant::now(), fills, v.clone()));
@@ -635,7 +652,7 @@ impl Live {
     }
 
     async fn health(&self) -> Value {
-        let now = Utc::now();
+        let now = self.dashboard.clock.now();
         let mut out = Vec::new();
         for broker in Broker::ALL {
             out.push(match self.sources.health.read(broker).await {
@@ -702,7 +719,7 @@ impl Live {
 
     /// Everything the page shows.
     pub async fn snapshot(&self) -> Value {
-        let now = Utc::now();
+        let now = self.dashboard.clock.now();
         json!({
             "generated_at": now,
             "signals": self.dashboard.signals(),
@@ -1032,7 +1049,7 @@ mod tests {
     fn an_executor_refusal_is_listed_with_its_reason() {
         let dash = Dashboard::default();
         dash.journaled(&signal("refused", Some("max position")), Some(&[]));
-        let shown = dash.recent_refusals(Utc::now());
+        let shown = dash.recent_refusals(dash.clock.now());
         assert_eq!(
             (
                 shown[0].stage,
@@ -1048,7 +1065,7 @@ mod tests {
         let dash = Dashboard::default();
         dash.refused(422, "stale_alert", "too old");
         dash.lock().refusals.push_back(Refusal {
-            at: Utc::now() - chrono::Duration::minutes(61),
+            at: dash.clock.now() - chrono::Duration::minutes(61),
             stage: "ingest",
             http_status: Some(401),
             code: "unauthorized".into(),
@@ -1057,7 +1074,7 @@ mod tests {
             broker: None,
             instrument: None,
         });
-        let shown = dash.recent_refusals(Utc::now());
+        let shown = dash.recent_refusals(dash.clock.now());
         assert_eq!(shown.len(), 1);
         assert_eq!(shown[0].code, "stale_alert");
     }

@@ -152,7 +152,7 @@ mod tests {
             String,
         )>::new()))
         .unwrap();
-        let now = chrono::Utc::now();
+        let now = shared::clock::Clock::now(&shared::clock::SystemClock);
         let mut seen = std::collections::HashSet::new();
         for (exchange, symbol, close) in SYMBOLS {
             let body = alert_body(exchange, symbol, close, true, now, "x");

@@ -73,6 +73,10 @@ async fn records_are_not_started_past_the_deadline_margin() {
     let f = fixture(RoutingTable::embedded());
     let eur = signal("oanda-eurusd-long.json", 0);
     let btc = signal("coinbase-btcusd-long.json", 0);
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a Lambda-style deadline is a wall-clock instant"
+    )]
     let deadline = std::time::SystemTime::now() + std::time::Duration::from_millis(500);
     let resp = f
         .router

@@ -13,7 +13,7 @@
 use aws_adapters::{AfterBatch, SqsFifoQueue, local_sdk_config};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use executor_runtime::killswitch::StaticKillSwitch;
 use executor_runtime::metrics::CapturedMetrics;
 use executor_runtime::paper::PaperNetting;
@@ -25,6 +25,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::RoutingTable;
 use shared::alert::Freshness;
+use shared::clock::Clock as _;
 use shared::clock::SystemClock;
 use shared::execution::SignalStatus;
 use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
@@ -65,7 +66,7 @@ fn es_alert(ago_ms: i64, short: bool) -> String {
         .join("../shared/tests/alerts/tradovate-es-long.json");
     let mut doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     doc["market_data"]["timenow"] =
-        json!((Utc::now() - Duration::milliseconds(ago_ms)).to_rfc3339());
+        json!((shared::clock::SystemClock.now() - Duration::milliseconds(ago_ms)).to_rfc3339());
     if short {
         doc["action"] = json!("SHORT_ENTRY");
         doc["signal"]["direction"] = json!("SHORT");
@@ -285,7 +286,12 @@ async fn a_failed_record_comes_back_within_seconds_in_group_order_and_nothing_ex
     );
     settle(&client, &signals_url, &first, &resp).await;
     router_after
-        .run(&first, &resp, Utc::now().timestamp_millis(), None)
+        .run(
+            &first,
+            &resp,
+            shared::clock::SystemClock.now().timestamp_millis(),
+            None,
+        )
         .await;
 
     let waited = wait_visible(&client, &signals_url, &first).await;
@@ -344,7 +350,12 @@ async fn a_failed_record_comes_back_within_seconds_in_group_order_and_nothing_ex
     );
     settle(&client, &tradovate_url, &intents, &resp).await;
     executor_after
-        .run(&intents, &resp, Utc::now().timestamp_millis(), None)
+        .run(
+            &intents,
+            &resp,
+            shared::clock::SystemClock.now().timestamp_millis(),
+            None,
+        )
         .await;
 
     let waited = wait_visible(&client, &tradovate_url, &intents).await;

@@ -13,9 +13,17 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods, reason = "the clock seam itself")]
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+}
+
+/// A fixed time for tests that need some start but no particular one: Monday 2026-11-30
+/// 12:00:00 UTC. (Tests whose outcome depends on the date, such as a futures roll, set their
+/// own.)
+pub fn test_epoch() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_796_040_000, 0).unwrap_or_default()
 }
 
 /// A clock that only moves when told to; cloning shares the same time.

@@ -462,7 +462,7 @@ mod tests {
 
     #[test]
     fn a_group_waits_while_its_earlier_message_is_in_flight() {
-        let clock = ManualClock::new(Utc::now());
+        let clock = ManualClock::new(crate::clock::test_epoch());
         let q = queue(&clock);
         q.send_now(msg("A", "a1"));
         q.send_now(msg("A", "a2"));
@@ -475,7 +475,7 @@ mod tests {
 
     #[test]
     fn dedup_survives_deletion_for_five_minutes() {
-        let clock = ManualClock::new(Utc::now());
+        let clock = ManualClock::new(crate::clock::test_epoch());
         let q = queue(&clock);
         assert!(q.send_now(msg("A", "x")));
         let got = q.receive(1);
@@ -487,7 +487,7 @@ mod tests {
 
     #[test]
     fn unacknowledged_messages_return_after_the_visibility_timeout_then_dead_letter() {
-        let clock = ManualClock::new(Utc::now());
+        let clock = ManualClock::new(crate::clock::test_epoch());
         let q = queue(&clock);
         q.send_now(msg("A", "p"));
         assert_eq!(q.receive(1)[0].receive_count, 1);
@@ -616,7 +616,7 @@ mod tests {
         fn the_indexed_queue_delivers_what_the_plain_list_model_does(
             ops in proptest::collection::vec(op(), 1..120)
         ) {
-            let clock = ManualClock::new(Utc::now());
+            let clock = ManualClock::new(crate::clock::test_epoch());
             let q = queue(&clock);
             let mut model = Model::default();
             let mut receipts: Vec<String> = Vec::new();

@@ -94,7 +94,7 @@ mod tests {
 
     #[tokio::test]
     async fn duplicate_dedup_id_is_dropped_inside_the_window_only() {
-        let clock = ManualClock::new(Utc::now());
+        let clock = ManualClock::new(crate::clock::test_epoch());
         let q = MemoryFifoQueue::new("signals", clock.clone());
         q.send(msg("EURUSD", "a")).await.unwrap();
         q.send(msg("EURUSD", "a")).await.unwrap();
@@ -107,7 +107,7 @@ mod tests {
 
     #[tokio::test]
     async fn scripted_failures_hit_only_their_group() {
-        let q = MemoryFifoQueue::new("oanda", ManualClock::new(Utc::now()));
+        let q = MemoryFifoQueue::new("oanda", ManualClock::new(crate::clock::test_epoch()));
         q.fail_group("EUR_USD", 1);
         assert!(matches!(
             q.send(msg("EUR_USD", "a")).await,

@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
+use shared::clock::Clock as _;
 use std::process::ExitCode;
 
 mod dlq;
@@ -234,7 +235,7 @@ async fn dlq_target(t: DlqTarget) -> Result<dlq::Target, String> {
 }
 
 async fn run_dlq(command: DlqCommand) -> Result<ExitCode, String> {
-    let now = chrono::Utc::now();
+    let now = shared::clock::SystemClock.now();
     match command {
         DlqCommand::List { target, json } => {
             let messages = dlq_target(target).await?.list(now).await?;
@@ -435,7 +436,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             };
             let mut doc: Value =
                 serde_json::from_str(&text).map_err(|e| format!("{alert}: not JSON: {e}"))?;
-            let now = chrono::Utc::now() - chrono::Duration::seconds(age_secs);
+            let now = shared::clock::SystemClock.now() - chrono::Duration::seconds(age_secs);
             let timenow =
                 timenow.unwrap_or_else(|| now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             if let Some(md) = doc.get_mut("market_data").and_then(Value::as_object_mut) {
@@ -585,7 +586,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 b,
                 &symbol,
                 &action.to_ascii_uppercase(),
-                chrono::Utc::now(),
+                shared::clock::SystemClock.now(),
             )?;
             out(&format!(
                 "Create an indicator or price alert on the {symbol} chart (its exchange must be \

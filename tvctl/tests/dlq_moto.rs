@@ -14,6 +14,7 @@ use executor_runtime::processor::{Executor, ExecutorSettings};
 use executor_runtime::risk::RiskConfig;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use shared::clock::Clock as _;
 use shared::clock::SystemClock;
 use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
 use shared::message::{INTENT_VERSION, OrderIntent};
@@ -190,7 +191,7 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
     };
 
     // Fired 20 s ago: fresh for the executor (30 s), stale for a replay held to 10 s.
-    let t = Utc::now() - Duration::seconds(20);
+    let t = shared::clock::SystemClock.now() - Duration::seconds(20);
     let intent = intent_at(&format!("dlq-{suffix}"), t);
     client
         .send_message()
@@ -350,7 +351,7 @@ async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_on
     };
     let dlq_url = create(format!("coinbase-dlq-{suffix}.fifo")).await;
     let url = create(format!("coinbase-{suffix}.fifo")).await;
-    let t = Utc::now() - Duration::seconds(2);
+    let t = shared::clock::SystemClock.now() - Duration::seconds(2);
     let intent = intent_at(&format!("runbook-{suffix}"), t);
     // What the executor sends for an unknown outcome: the intent, a unique dedup id.
     client

@@ -6,6 +6,7 @@
 mod common;
 
 use serde_json::{Value, json};
+use shared::clock::Clock as _;
 use std::time::{Duration, Instant};
 
 fn sample(name: &str) -> Value {
@@ -52,7 +53,7 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     );
     let base = stack.base.as_str();
     let client = reqwest::Client::new();
-    let now = chrono::Utc::now();
+    let now = shared::clock::SystemClock.now();
     let mut ids = Vec::new();
     for (i, name) in [
         "oanda-eurusd-long",

@@ -8,6 +8,7 @@
 mod common;
 
 use serde_json::{Value, json};
+use shared::clock::Clock as _;
 use shared::execution::TradeJournal;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -120,7 +121,7 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
     let journal = dir.join("journal.sqlite");
     let stack = common::start(&journal);
     let client = reqwest::Client::new();
-    let t0 = chrono::Utc::now() - chrono::Duration::seconds(10);
+    let t0 = shared::clock::SystemClock.now() - chrono::Duration::seconds(10);
     let at = |s: i64| t0 + chrono::Duration::seconds(s);
     // Paper brokers fill at the alert's close, with the default sizes: 1,000 units of a pair,
     // one contract.

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use serde_json::{Value, json};
+use shared::clock::Clock as _;
 use std::path::PathBuf;
 
 /// The running stack and its base URL, `http://127.0.0.1:PORT`.
@@ -46,7 +47,9 @@ pub fn alert(name: &str, passphrase: &str) -> String {
         .join("shared/tests/alerts")
         .join(format!("{name}.json"));
     let mut doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let t = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let t = shared::clock::SystemClock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     doc["market_data"]["timenow"] = json!(t);
     doc["market_data"]["timestamp"] = json!(t);
     doc["passphrase"] = json!(passphrase);

@@ -18,6 +18,7 @@ use clap::{Parser, ValueEnum};
 use local_stack::console::SignalObserver;
 use perf::{SYMBOLS, alert_body, alert_close, ms, percentile, vm_hwm_kib};
 use serde_json::{Value, json};
+use shared::clock::Clock as _;
 use shared::execution::SignalStatus;
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -215,7 +216,9 @@ impl Sender {
         let (exchange, symbol, close) = SYMBOLS[self.symbol];
         let close = alert_close(close, self.seq);
         // A fresh timenow, strictly after the previous one: every alert is a new signal.
-        let now = Utc::now().max(self.last_timenow + chrono::Duration::microseconds(1));
+        let now = shared::clock::SystemClock
+            .now()
+            .max(self.last_timenow + chrono::Duration::microseconds(1));
         self.last_timenow = now;
         let body = alert_body(
             exchange,

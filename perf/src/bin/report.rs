@@ -20,11 +20,11 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use clap::Parser;
 use perf::{alert_body, median, vm_hwm_kib};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use shared::clock::Clock as _;
 use shared::clock::{ManualClock, SystemClock};
 use shared::config::MapEnv;
 use shared::local_queue::{LocalFifoQueue, LocalQueueConfig};
@@ -106,7 +106,8 @@ async fn next(State(mock): State<Mock>) -> Response {
         }
     };
     if let Some(event) = first {
-        let deadline = (Utc::now() + chrono::Duration::seconds(30)).timestamp_millis();
+        let deadline =
+            (shared::clock::SystemClock.now() + chrono::Duration::seconds(30)).timestamp_millis();
         let mut headers = HeaderMap::new();
         let set = |h: &mut HeaderMap, k: &'static str, v: String| {
             if let Ok(v) = HeaderValue::from_str(&v) {
@@ -308,7 +309,7 @@ async fn events(exchange: &str, symbol: &str, close: &str, seq: u32) -> Result<E
         symbol,
         close,
         seq.is_multiple_of(2),
-        Utc::now(),
+        shared::clock::SystemClock.now(),
         SECRET,
     );
     let signals = local_queue("signals.fifo");
@@ -384,7 +385,7 @@ fn schedule_event() -> String {
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "123456789012",
-        "time": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "time": shared::clock::SystemClock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/token-refresh"],
         "detail": {}
@@ -647,11 +648,12 @@ async fn report(args: &Args) -> Result<bool, String> {
         }
     }
     let aws = aws().await?;
-    let coinbase_clock = ManualClock::new(Utc::now());
+    let coinbase_clock = ManualClock::new(shared::clock::SystemClock.now());
     let coinbase_secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
     let fakes = Fakes {
         oanda: broker_fakes::oanda::FakeOanda::start().await,
-        tradovate: broker_fakes::tradovate::FakeTradovate::start(Utc::now()).await,
+        tradovate: broker_fakes::tradovate::FakeTradovate::start(shared::clock::SystemClock.now())
+            .await,
         coinbase: broker_fakes::coinbase::FakeCoinbase::start(coinbase_clock.clone()).await,
         coinbase_clock,
         coinbase_key: coinbase_secret
@@ -719,7 +721,7 @@ async fn report(args: &Args) -> Result<bool, String> {
                 "executor-oanda" | "executor-tradovate" | "executor-coinbase" => e.broker,
                 _ => schedule_event(),
             };
-            fakes.coinbase_clock.set(Utc::now());
+            fakes.coinbase_clock.set(shared::clock::SystemClock.now());
             let log = logs.join(format!("{name}-{seq}.log"));
             let m = measure(&exe, name, event, &mock, &api, &aws, &fakes, &log).await?;
             cold.extend(m.cold_ms);
