@@ -17,7 +17,7 @@ pub const SETTING: &str = "TRADOVATE_ACCOUNT";
 /// broker shows in its UI, not credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenAccount {
-    pub id: i64,
+    pub id: crate::models::AccountId,
     pub name: String,
 }
 
@@ -130,7 +130,7 @@ mod tests {
     fn accounts(list: &[(i64, &str)]) -> Vec<Account> {
         list.iter()
             .map(|&(id, name)| Account {
-                id,
+                id: crate::models::AccountId(id),
                 name: name.to_owned(),
             })
             .collect()
@@ -138,7 +138,7 @@ mod tests {
 
     fn chosen(result: Result<Account, AccountError>) -> (i64, String) {
         let a = result.unwrap_or_else(|e| panic!("no account chosen: {e}"));
-        (a.id, a.name)
+        (a.id.0, a.name)
     }
 
     #[test]
@@ -216,7 +216,7 @@ mod tests {
     fn a_long_list_is_cut_in_the_message() {
         let list: Vec<_> = (0..25)
             .map(|id| Account {
-                id,
+                id: crate::models::AccountId(id),
                 name: format!("A{id}"),
             })
             .collect();

@@ -284,8 +284,8 @@ impl TradovateClient {
     pub async fn net_position(
         &self,
         token: &SecretString,
-        account_id: i64,
-        contract_id: i64,
+        account_id: AccountId,
+        contract_id: ContractId,
     ) -> Result<i64, TvError> {
         Ok(self
             .positions(token)
@@ -297,7 +297,11 @@ impl TradovateClient {
     }
 
     /// One contract by id (`GET /contract/item?id=`): a position names its contract by id.
-    pub async fn contract_by_id(&self, token: &SecretString, id: i64) -> Result<Contract, TvError> {
+    pub async fn contract_by_id(
+        &self,
+        token: &SecretString,
+        id: ContractId,
+    ) -> Result<Contract, TvError> {
         self.read(&format!("/contract/item?id={id}"), token).await
     }
 
@@ -335,7 +339,7 @@ impl TradovateClient {
         &self,
         token: &SecretString,
         order: &PlaceOrder<'_>,
-    ) -> Result<i64, TvError> {
+    ) -> Result<OrderId, TvError> {
         let body = serde_json::to_value(order).map_err(|e| TvError::Refused(e.to_string()))?;
         let value = self
             .call(
@@ -353,9 +357,9 @@ impl TradovateClient {
     pub async fn liquidate_position(
         &self,
         token: &SecretString,
-        account_id: i64,
-        contract_id: i64,
-    ) -> Result<i64, TvError> {
+        account_id: AccountId,
+        contract_id: ContractId,
+    ) -> Result<OrderId, TvError> {
         let body = serde_json::to_value(LiquidatePosition {
             account_id,
             contract_id,
@@ -375,7 +379,7 @@ impl TradovateClient {
         order_id(&value)
     }
 
-    pub async fn order(&self, token: &SecretString, id: i64) -> Result<Order, TvError> {
+    pub async fn order(&self, token: &SecretString, id: OrderId) -> Result<Order, TvError> {
         self.read(&format!("/order/item?id={id}"), token).await
     }
 
@@ -391,8 +395,8 @@ impl TradovateClient {
         &self,
         token: &SecretString,
         cl_ord_id: &str,
-    ) -> Result<Vec<i64>, TvError> {
-        let mut ids: Vec<i64> = self
+    ) -> Result<Vec<OrderId>, TvError> {
+        let mut ids: Vec<OrderId> = self
             .commands(token)
             .await?
             .into_iter()
@@ -409,7 +413,7 @@ impl TradovateClient {
     pub async fn account_orders(
         &self,
         token: &SecretString,
-        account_id: i64,
+        account_id: AccountId,
     ) -> Result<Vec<Order>, TvError> {
         self.read(&format!("/order/deps?masterid={account_id}"), token)
             .await
@@ -420,7 +424,7 @@ impl TradovateClient {
     pub async fn commands_of(
         &self,
         token: &SecretString,
-        order_id: i64,
+        order_id: OrderId,
     ) -> Result<Vec<Command>, TvError> {
         self.read(&format!("/command/deps?masterid={order_id}"), token)
             .await
@@ -431,7 +435,11 @@ impl TradovateClient {
         self.read("/command/list", token).await
     }
 
-    pub async fn fills(&self, token: &SecretString, order_id: i64) -> Result<Vec<Fill>, TvError> {
+    pub async fn fills(
+        &self,
+        token: &SecretString,
+        order_id: OrderId,
+    ) -> Result<Vec<Fill>, TvError> {
         self.read(&format!("/fill/deps?masterid={order_id}"), token)
             .await
     }
@@ -441,7 +449,7 @@ impl TradovateClient {
     pub async fn fill_fees(
         &self,
         token: &SecretString,
-        fill_id: i64,
+        fill_id: FillId,
     ) -> Result<Vec<FillFee>, TvError> {
         self.read(&format!("/fillFee/deps?masterid={fill_id}"), token)
             .await
@@ -497,9 +505,10 @@ fn grant(value: &Value) -> Result<TokenGrant, TvError> {
     }
 }
 
-fn order_id(value: &Value) -> Result<i64, TvError> {
+fn order_id(value: &Value) -> Result<OrderId, TvError> {
     value
         .get("orderId")
         .and_then(Value::as_i64)
+        .map(OrderId)
         .ok_or_else(|| TvError::Unknown("accepted answer without an orderId".into()))
 }

@@ -6,10 +6,46 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// A Tradovate entity id: a 64-bit integer on the wire (`"id": 987654`), one type per kind
+/// of entity so an account id cannot be passed where a contract id is wanted.
+macro_rules! entity_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+entity_id!(
+    /// An account (`Account.id`, `accountId` in positions, orders and requests).
+    AccountId
+);
+entity_id!(
+    /// A contract (`Contract.id`, `contractId`): one delivery month of a product, e.g. `ESZ6`.
+    ContractId
+);
+entity_id!(
+    /// An order (`Order.id`, `orderId`): what `placeorder` and `liquidateposition` return.
+    OrderId
+);
+entity_id!(
+    /// A fill (`Fill.id`; the `masterid` of `fillFee/deps`).
+    FillId
+);
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
-    pub id: i64,
+    pub id: AccountId,
     pub name: String,
 }
 
@@ -18,15 +54,15 @@ pub struct Account {
 pub struct Position {
     #[serde(default)]
     pub id: i64,
-    pub account_id: i64,
-    pub contract_id: i64,
+    pub account_id: AccountId,
+    pub contract_id: ContractId,
     pub net_pos: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Contract {
-    pub id: i64,
+    pub id: ContractId,
     pub name: String,
 }
 
@@ -38,9 +74,9 @@ pub struct RollContractResponse {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
-    pub id: i64,
-    pub account_id: i64,
-    pub contract_id: i64,
+    pub id: OrderId,
+    pub account_id: AccountId,
+    pub contract_id: ContractId,
     /// `Canceled`, `Completed`, `Expired`, `Filled`, `PendingCancel`, `PendingNew`,
     /// `PendingReplace`, `Rejected`, `Suspended`, `Unknown` or `Working`.
     pub ord_status: String,
@@ -59,7 +95,7 @@ pub struct Order {
 #[serde(rename_all = "camelCase")]
 pub struct Command {
     pub id: i64,
-    pub order_id: i64,
+    pub order_id: OrderId,
     #[serde(default)]
     pub timestamp: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -82,11 +118,11 @@ pub struct Command {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Fill {
-    pub order_id: i64,
+    pub order_id: OrderId,
     pub qty: i64,
     pub price: rust_decimal::Decimal,
     #[serde(default)]
-    pub id: Option<i64>,
+    pub id: Option<FillId>,
     #[serde(default)]
     pub timestamp: Option<DateTime<Utc>>,
     /// `Buy` or `Sell`.
@@ -178,7 +214,7 @@ pub enum OrderAction {
 #[serde(rename_all = "camelCase")]
 pub struct PlaceOrder<'a> {
     pub account_spec: &'a str,
-    pub account_id: i64,
+    pub account_id: AccountId,
     pub cl_ord_id: &'a str,
     pub action: OrderAction,
     pub symbol: &'a str,
@@ -190,8 +226,8 @@ pub struct PlaceOrder<'a> {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiquidatePosition {
-    pub account_id: i64,
-    pub contract_id: i64,
+    pub account_id: AccountId,
+    pub contract_id: ContractId,
     pub admin: bool,
     pub is_automated: bool,
 }

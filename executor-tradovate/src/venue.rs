@@ -19,7 +19,7 @@
 
 use crate::client::TradovateClient;
 use crate::error::TvError;
-use crate::models::{FillFee, Order, OrderAction, PlaceOrder};
+use crate::models::{AccountId, ContractId, FillFee, Order, OrderAction, OrderId, PlaceOrder};
 use crate::token::{TokenError, TokenManager};
 use executor_runtime::drive::{self, Ack, Conversation, Found, ReadError, SendError};
 use executor_runtime::plan::{Book, Holdings, LegAction, PlannedLeg, TradingRules};
@@ -39,7 +39,7 @@ use tracing::info;
 
 #[derive(Debug, Clone)]
 pub struct TradovateAccount {
-    pub id: i64,
+    pub id: AccountId,
     /// `accountSpec` in orders.
     pub name: String,
 }
@@ -91,11 +91,11 @@ pub struct TradovateVenue<S, L, C> {
     account_key: String,
     clock: C,
     settings: VenueSettings,
-    contracts: Mutex<HashMap<String, i64>>,
+    contracts: Mutex<HashMap<String, ContractId>>,
     /// Order ids this venue learnt from Tradovate's answers, with the client order id of the
     /// leg that sent them: a lookup never mistakes an earlier leg's order (a liquidation on the
     /// same contract) for the order it looks for.
-    known: Mutex<HashMap<i64, String>>,
+    known: Mutex<HashMap<OrderId, String>>,
 }
 
 impl<S, L, C> std::fmt::Debug for TradovateVenue<S, L, C> {
@@ -164,7 +164,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         }
     }
 
-    fn remember(&self, order_id: i64, client_order_id: &str) {
+    fn remember(&self, order_id: OrderId, client_order_id: &str) {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         // Bounded: old entries only matter within one signal's staleness budget.
         if known.len() > 10_000 {
@@ -173,7 +173,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         known.insert(order_id, client_order_id.to_owned());
     }
 
-    fn belongs_elsewhere(&self, order_id: i64, client_order_id: &str) -> bool {
+    fn belongs_elsewhere(&self, order_id: OrderId, client_order_id: &str) -> bool {
         self.known
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -206,7 +206,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         }
     }
 
-    async fn contract_id(&self, name: &str) -> Result<i64, TvError> {
+    async fn contract_id(&self, name: &str) -> Result<ContractId, TvError> {
         if let Some(id) = self
             .contracts
             .lock()
@@ -225,7 +225,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         Ok(contract.id)
     }
 
-    async fn net(&self, contract_id: i64) -> Result<i64, TvError> {
+    async fn net(&self, contract_id: ContractId) -> Result<i64, TvError> {
         let account = self.account.id;
         self.authed(|t| async move { self.client().net_position(&t, account, contract_id).await })
             .await
@@ -301,7 +301,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     /// one settle time): fills are asynchronous.
     /// A liquidation is also done when the position shows flat: Tradovate documents it as a
     /// request to flatten, not as an order of a given size, so the position is its evidence.
-    async fn follow(&self, req: &ExecRequest<'_>, leg: &PlannedLeg, order_id: i64) -> Ack {
+    async fn follow(&self, req: &ExecRequest<'_>, leg: &PlannedLeg, order_id: OrderId) -> Ack {
         let bound = drive::remaining(&self.clock, req.deadline)
             .max(self.settings.settle)
             .min(self.settings.max_wait);
@@ -357,7 +357,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 .await?;
             if let Some(&id) = ids.last() {
                 // The command proves the order exists, listed or not yet.
-                info!(order_id = id, "order found by its command's clOrdId");
+                info!(order_id = id.0, "order found by its command's clOrdId");
                 self.remember(id, coid);
                 let order = self
                     .authed(|t| async move { self.client().order(&t, id).await })
@@ -402,7 +402,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 continue;
             }
             info!(
-                order_id = id,
+                order_id = id.0,
                 "an order on the contract since the send; taken as ours"
             );
             let ack = self.found(req, leg, order).await?;
@@ -513,7 +513,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             Err(e) => return Err(unavailable(e)),
         };
         if let Some(res) = &req.intent.contract {
-            info!(requested = %res.requested, contract = %res.contract, contract_id, rule = %res.rule, "trading the resolved contract");
+            info!(requested = %res.requested, contract = %res.contract, contract_id = contract_id.0, rule = %res.rule, "trading the resolved contract");
         }
         let net = self.net(contract_id).await.map_err(unavailable)?;
         Ok((Holdings::net(Decimal::from(net)), ()))

@@ -36,7 +36,7 @@ async fn the_account_is_the_only_one_or_the_named_one_and_never_a_guess() {
 
     // One account and no setting: that account.
     let only = resolve(&client, &token, None).await.unwrap();
-    assert_eq!((only.id, only.name.as_str()), (ACCOUNT_ID, ACCOUNT_NAME));
+    assert_eq!((only.id.0, only.name.as_str()), (ACCOUNT_ID, ACCOUNT_NAME));
 
     fake.set_accounts(vec![
         (ACCOUNT_ID, ACCOUNT_NAME.into()),
@@ -57,7 +57,7 @@ async fn the_account_is_the_only_one_or_the_named_one_and_never_a_guess() {
 
     // The setting picks its account, whichever place it has in the list.
     let live = resolve(&client, &token, Some("LIVE777")).await.unwrap();
-    assert_eq!((live.id, live.name.as_str()), (555_001, "LIVE777"));
+    assert_eq!((live.id.0, live.name.as_str()), (555_001, "LIVE777"));
 
     // A setting that matches none: the start fails, naming the setting and the accounts.
     let err = resolve(&client, &token, Some("LIVE778")).await.unwrap_err();

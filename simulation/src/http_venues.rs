@@ -74,7 +74,7 @@ pub async fn tradovate(clock: &ManualClock) -> Result<(HttpTradovate, FakeTradov
     let venue = TradovateVenue::new(
         Arc::new(tokens),
         TradovateAccount {
-            id: tv_fake::ACCOUNT_ID,
+            id: executor_tradovate::models::AccountId(tv_fake::ACCOUNT_ID),
             name: tv_fake::ACCOUNT_NAME.into(),
         },
         clock.clone(),

@@ -103,7 +103,7 @@ pub async fn harness() -> Harness {
     let venue = TradovateVenue::new(
         manager,
         TradovateAccount {
-            id: ACCOUNT_ID,
+            id: executor_tradovate::models::AccountId(ACCOUNT_ID),
             name: ACCOUNT_NAME.into(),
         },
         clock.clone(),
