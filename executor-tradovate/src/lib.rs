@@ -4,6 +4,7 @@
 pub mod account;
 pub mod client;
 pub mod config;
+#[cfg(feature = "aws")]
 pub mod deploy;
 pub mod error;
 pub mod models;
