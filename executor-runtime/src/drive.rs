@@ -191,6 +191,14 @@ pub trait Conversation: Send + Sync {
         async { Ok(Vec::new()) }
     }
 
+    /// The fee of a filled leg, for a broker that reports fees only by a separate read (the
+    /// journal's `fee`, in the instrument's quote currency). Asked after every order of the
+    /// signal is done, never between legs, within [`FEE_READ`]; `None`: unknown.
+    fn leg_fee(&self, report: &LegReport) -> impl Future<Output = Option<Decimal>> + Send {
+        let _ = report;
+        async { None }
+    }
+
     /// After a takeover: the legs an earlier attempt got done, as far as the broker's
     /// documented sources tell (for the journal). The plan itself comes from the holdings.
     fn recover(
@@ -210,6 +218,30 @@ pub fn remaining<C: Clock + ?Sized>(clock: &C, deadline: DateTime<Utc>) -> Durat
 
 /// Drives the account to `req.intent.target` through `conv`. `Err` only when nothing was sent.
 pub async fn execute<V: Conversation, C: Clock + ?Sized>(
+    conv: &V,
+    clock: &C,
+    req: &ExecRequest<'_>,
+) -> Result<Execution, NothingSent> {
+    let mut done = execute_legs(conv, clock, req).await?;
+    // Fees a broker gives only by a separate read: asked once every order of the signal is
+    // done, so no read delays a leg; each bounded, and an unknown fee is left unknown.
+    for leg in done
+        .legs
+        .iter_mut()
+        .filter(|l| l.outcome == Outcome::Filled && l.fee.is_none())
+    {
+        leg.fee = tokio::time::timeout(FEE_READ, conv.leg_fee(leg))
+            .await
+            .ok()
+            .flatten();
+    }
+    Ok(done)
+}
+
+/// The longest wait for one leg's fee read after the signal's orders are done.
+pub const FEE_READ: Duration = Duration::from_secs(2);
+
+async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     conv: &V,
     clock: &C,
     req: &ExecRequest<'_>,

@@ -245,7 +245,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     order_id: Some(id.to_string()),
                     quantity,
                     price,
-                    fee: self.fees_of(&fills).await,
+                    fee: None,
                 })
             }
             s @ ("Rejected" | "Canceled" | "Expired") => Ok(Ack::Cancelled {
@@ -263,8 +263,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     /// amount's currency only by id, and every contract of the routing table is a US dollar
     /// contract. `None` (unknown, not zero) when a fill has no id, a lookup fails, a fill has
     /// no fee listed (the documents do not say when fees of a new fill appear) or the fees
-    /// are in several currencies. Read only after the order filled: a failure here costs
-    /// the report a figure, never an order.
+    /// are in several currencies. Asked through [`Conversation::leg_fee`], after every order
+    /// of the signal is done: a failure here costs the report a figure, never an order.
     async fn fees_of(&self, fills: &[crate::models::Fill]) -> Option<Decimal> {
         if fills.is_empty() {
             return None;
@@ -330,7 +330,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     order_id: Some(order_id.to_string()),
                     quantity: None,
                     price,
-                    fee: self.fees_of(&fills).await,
+                    fee: None,
                 };
             }
             if tokio::time::Instant::now() >= until {
@@ -491,6 +491,16 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
 
     fn closes_are_asynchronous(&self) -> bool {
         true
+    }
+
+    /// The leg's order's fills (`fill/deps`), then their fees (`fillFee/deps`).
+    async fn leg_fee(&self, report: &LegReport) -> Option<Decimal> {
+        let id = OrderId(report.broker_order_id.as_deref()?.parse().ok()?);
+        let fills = self
+            .authed(|t| async move { self.client().fills(&t, id).await })
+            .await
+            .ok()?;
+        self.fees_of(&fills).await
     }
 
     fn max_wait(&self) -> Duration {
