@@ -81,7 +81,13 @@ const INSERT_AUDIT: &str =
 /// Database errors can carry connection details: keep the kind, drop the rest.
 fn db_error(what: &str, e: sqlx::Error) -> JournalError {
     let kind = match &e {
-        sqlx::Error::Database(d) => format!("database error {}", d.code().unwrap_or_default()),
+        // The server's message names what is wrong (`database "x" does not exist`), never a
+        // password; cut to a line.
+        sqlx::Error::Database(d) => format!(
+            "database error {}: {}",
+            d.code().unwrap_or_default(),
+            d.message().chars().take(160).collect::<String>()
+        ),
         sqlx::Error::PoolTimedOut => "pool timed out".into(),
         sqlx::Error::Io(_) => "I/O error".into(),
         sqlx::Error::Configuration(_) => "bad configuration".into(),
@@ -810,6 +816,69 @@ fn not_built(database: &str, feature: &str) -> JournalError {
 }
 
 impl AnyJournal {
+    /// Opens an existing journal to read it and never to write: no migration, no file
+    /// created, SQLite opened read-only, PostgreSQL sessions read-only
+    /// (`default_transaction_read_only`). What a report uses, so it works with a read-only
+    /// role or file and cannot change the database it is pointed at. Connects at once and
+    /// gives up after 10 s.
+    ///
+    /// # Errors
+    /// [`JournalError`] when the database cannot be opened (never naming the URL).
+    pub async fn open_read_only(url: &str) -> Result<Self, JournalError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::read_only_postgres(url).await
+        } else {
+            Self::read_only_sqlite(url).await
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn read_only_postgres(url: &str) -> Result<Self, JournalError> {
+        use std::str::FromStr;
+        let options = sqlx::postgres::PgConnectOptions::from_str(url)
+            .map_err(|e| db_error("connect", e))?
+            .application_name(APPLICATION_NAME)
+            .options([("default_transaction_read_only", "on")]);
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| db_error("connect", e))?;
+        Ok(Self::Postgres(PgJournal::from_pool(pool)))
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    async fn read_only_postgres(_url: &str) -> Result<Self, JournalError> {
+        Err(not_built("PostgreSQL", "postgres"))
+    }
+
+    #[cfg(feature = "sqlite")]
+    async fn read_only_sqlite(url: &str) -> Result<Self, JournalError> {
+        use std::str::FromStr;
+        let url = if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .map_err(|e| db_error("open", e))?
+            .read_only(true)
+            .create_if_missing(false)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|e| db_error("open", e))?;
+        Ok(Self::Sqlite(SqliteJournal::from_pool(pool)))
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    async fn read_only_sqlite(_url: &str) -> Result<Self, JournalError> {
+        Err(not_built("SQLite", "sqlite"))
+    }
+
     pub async fn connect(url: &str) -> Result<Self, JournalError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Self::connect_postgres(url).await

@@ -31,13 +31,18 @@ enum Command {
         #[arg(long, env = "TVCTL_PORT", default_value_t = 8080)]
         port: u16,
         /// Webhook secret (the local default is printed at start).
-        #[arg(long, env = "WEBHOOK_SECRET")]
+        #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
         secret: Option<String>,
         /// Seconds before an unacknowledged message comes back.
         #[arg(long, default_value_t = 5)]
         visibility_secs: i64,
         /// The SQLite journal file.
-        #[arg(long, env = "TVCTL_JOURNAL", default_value = ".tvctl/journal.sqlite")]
+        #[arg(
+            long,
+            env = "TVCTL_JOURNAL",
+            hide_env_values = true,
+            default_value = ".tvctl/journal.sqlite"
+        )]
         journal: String,
     },
     /// Post an alert (a file, or a built-in sample by name) with the passphrase and a fresh
@@ -55,7 +60,7 @@ enum Command {
             default_value = "http://127.0.0.1:8080/webhook"
         )]
         url: String,
-        #[arg(long, env = "WEBHOOK_SECRET", default_value = local_stack::LOCAL_SECRET, hide_default_value = true)]
+        #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true, default_value = local_stack::LOCAL_SECRET, hide_default_value = true)]
         passphrase: String,
         /// Use this `timenow` (RFC 3339) instead of now: the same value twice is a resend.
         #[arg(long)]
@@ -104,6 +109,7 @@ enum Command {
         #[arg(
             long,
             env = "TVCTL_JOURNAL",
+            hide_env_values = true,
             default_value = ".tvctl/journal.sqlite",
             conflicts_with = "log_lines"
         )]

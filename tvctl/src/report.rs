@@ -32,13 +32,14 @@ pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
             if !is_postgres && !path.starts_with(':') && !std::path::Path::new(path).exists() {
                 return Err(format!("no journal at {path}"));
             }
-            let journal = journal::AnyJournal::connect(url)
+            // Read-only: a report never migrates or writes the journal it is pointed at.
+            let journal = journal::AnyJournal::open_read_only(url)
                 .await
                 .map_err(|e| format!("journal {}: {e}", redact_url(url)))?;
             // Both at once, on two connections: SQLite builds each answer in one thread, so
             // the two queries take the machine's two cores (a WAL journal admits concurrent
             // readers).
-            let second = journal::AnyJournal::connect(url)
+            let second = journal::AnyJournal::open_read_only(url)
                 .await
                 .map_err(|e| format!("journal {}: {e}", redact_url(url)))?;
             let (signals, orders) = tokio::join!(journal.signals_for_report(), second.all_orders());

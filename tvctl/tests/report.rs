@@ -88,6 +88,19 @@ impl PgDatabase {
         Self { admin, name, url }
     }
 
+    /// Tables in the database's `public` schema.
+    async fn tables(&self) -> i64 {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        n
+    }
+
     async fn drop(self) {
         use sqlx::Connection;
         let mut c = sqlx::PgConnection::connect(&self.admin).await.unwrap();
@@ -244,6 +257,12 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
     // The same rows in PostgreSQL (a database of this test's own on the throwaway cluster):
     // `tvctl report` on its URL prints the same report.
     let pg = PgDatabase::create().await;
+    // On the database still empty: the report fails naming what is missing, and creates
+    // nothing (it opens the journal read-only, never migrating).
+    let (code, text) = tvctl(&["report", "--journal", &pg.url, "--json"]);
+    assert_ne!(code, 0, "{text}");
+    assert!(text.contains("does not exist"), "{text}");
+    assert_eq!(pg.tables().await, 0, "the report created tables");
     let sqlite = journal::AnyJournal::connect(&path).await.unwrap();
     let postgres = journal::AnyJournal::connect(&pg.url).await.unwrap();
     for s in sqlite.all_signals().await.unwrap() {
@@ -298,4 +317,32 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
         "loads nothing"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Help never prints a setting's value taken from the environment: a journal URL carries
+/// the database password, `WEBHOOK_SECRET` the webhook's.
+#[test]
+fn help_shows_no_secret_from_the_environment() {
+    for (args, var, value) in [
+        (
+            ["report", "--help"],
+            "TVCTL_JOURNAL",
+            "postgres://u:s3cretpw@127.0.0.1/db",
+        ),
+        (["send", "--help"], "WEBHOOK_SECRET", "hush-hush-0123456789"),
+        (["dev", "--help"], "WEBHOOK_SECRET", "hush-hush-0123456789"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+            .args(args)
+            .env(var, value)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains(var), "{args:?} names {var}: {text}");
+        assert!(
+            !text.contains("s3cretpw") && !text.contains("hush-hush"),
+            "{args:?}: {text}"
+        );
+    }
 }
