@@ -333,7 +333,9 @@ impl SignalInfo<'_> {
 }
 
 /// Seconds a book held a position, and since when it holds the current one.
-type Exposure = (i64, Option<DateTime<Utc>>);
+/// Milliseconds counted, and since when (with whether the opening fill was selected) the
+/// current position is open.
+type Exposure = (i64, Option<(DateTime<Utc>, bool)>);
 
 /// An open lot: signed quantity, price, time, and its remaining share of its fill's fee.
 #[derive(Debug, Clone)]
@@ -343,6 +345,8 @@ struct Lot {
     at: DateTime<Utc>,
     fee: Decimal,
     estimated: bool,
+    /// From a fill of a signal the filter selects.
+    selected: bool,
 }
 
 /// The report over the journal's rows. Signals outside `filter` and their orders are left
@@ -564,17 +568,21 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 at: f.at,
                 fee: f.fee - closing_fee,
                 estimated: f.estimated,
+                selected: f.selected,
             });
         }
         // Exposure: time with a position open, per instrument.
         let e = exposure
             .entry((f.account.clone(), f.instrument.clone()))
             .or_insert((0, None));
+        // A stretch counts when the filter selects its opening or its closing fill.
         match (was_open, book.is_empty()) {
-            (false, false) => e.1 = Some(f.at),
+            (false, false) => e.1 = Some((f.at, f.selected)),
             (true, true) => {
-                if let Some(start) = e.1.take() {
-                    e.0 += (f.at - start).num_seconds();
+                if let Some((start, opened_selected)) = e.1.take()
+                    && (opened_selected || f.selected)
+                {
+                    e.0 += (f.at - start).num_milliseconds();
                 }
             }
             _ => {}
@@ -606,13 +614,18 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             *slot = (at, close);
         }
     }
+    // Positions still open count their time up to the journal's latest fill or alert.
+    let as_of = last_price.values().map(|(at, _)| *at).max();
+    for e in exposure.values_mut() {
+        if let (Some((start, true)), Some(end)) = (e.1, as_of) {
+            e.0 += (end - start).num_milliseconds().max(0);
+        }
+    }
+    // With a strategy or instrument filter, a position shows when a lot of it comes from a
+    // signal the filter selects (an instrument given as the alert's symbol included).
+    let narrowed = filter.strategy.is_some() || filter.instrument.is_some();
     for ((broker, account, instrument), book) in &books {
-        if book.is_empty()
-            || filter
-                .instrument
-                .as_ref()
-                .is_some_and(|want| want != instrument)
-        {
+        if book.is_empty() || (narrowed && !book.iter().any(|l| l.selected)) {
             continue;
         }
         let quantity: Decimal = book.iter().map(|l| l.quantity).sum();
@@ -678,7 +691,8 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             .iter()
             .filter(|((_, instrument), _)| *instrument == s.key)
             .map(|(_, e)| e.0)
-            .sum();
+            .sum::<i64>()
+            / 1000;
     }
     report.by_broker = group(&|t| t.broker.as_str().to_owned());
     report.by_strategy = group(&|t| t.strategy.clone());

@@ -752,3 +752,101 @@ fn pips_are_counted_between_g10_currencies_only() {
     // Their P&L is still in the quote currency.
     assert_eq!(spec(Broker::Oanda, "BCO_USD").currency, "USD");
 }
+
+#[test]
+fn filters_narrow_open_positions_and_exposure_to_the_signals_they_select() {
+    let o = Broker::Oanda;
+    // Long 1,000 EUR_USD at 10:00 (signal a), closed at 11:00 (b), long again at 12:00 (c),
+    // still open; the journal's latest price is c's fill, 12:00:00.1.
+    let signals = [
+        signal(
+            "a",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.10000",
+            "10:00:00",
+        ),
+        signal(
+            "b",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.10100",
+            "11:00:00",
+        ),
+        signal(
+            "c",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.10200",
+            "12:00:00",
+        ),
+    ];
+    let orders = [
+        fill(
+            "a",
+            o,
+            "EUR_USD",
+            Leg::Open,
+            Side::Buy,
+            "1000",
+            "1.10000",
+            None,
+            "10:00:00",
+        ),
+        fill(
+            "b",
+            o,
+            "EUR_USD",
+            Leg::Close,
+            Side::Sell,
+            "1000",
+            "1.10100",
+            None,
+            "11:00:00",
+        ),
+        fill(
+            "c",
+            o,
+            "EUR_USD",
+            Leg::Open,
+            Side::Buy,
+            "1000",
+            "1.10200",
+            None,
+            "12:00:00",
+        ),
+    ];
+    // The alert's symbol selects like the instrument: the open position is shown.
+    let by_symbol = Filter {
+        instrument: Some("EURUSD".into()),
+        ..Filter::default()
+    };
+    let r = analyze(&signals, &orders, &by_symbol);
+    assert_eq!(r.open_positions.len(), 1);
+    // A strategy nothing matches: no position, no trade.
+    let none = Filter {
+        strategy: Some("nope/1".into()),
+        ..Filter::default()
+    };
+    let r = analyze(&signals, &orders, &none);
+    assert!(r.open_positions.is_empty() && r.trades.is_empty());
+    // Since 10:30: the first stretch (10:00-11:00) is closed by b, selected, so it counts; the
+    // open stretch from 12:00:00.1 runs to the latest price at 12:00:00.1: 3,600 s in all.
+    let since = Filter {
+        since: Some(at("10:30:00")),
+        ..Filter::default()
+    };
+    let r = analyze(&signals, &orders, &since);
+    assert_eq!(r.by_instrument[0].exposure_secs, 3600);
+    // Since 11:30: only c is selected; the closed stretch is left out.
+    let later = Filter {
+        since: Some(at("11:30:00")),
+        ..Filter::default()
+    };
+    let r = analyze(&signals, &orders, &later);
+    assert!(r.by_instrument.is_empty(), "no trade closed after 11:30");
+    assert_eq!(r.open_positions.len(), 1);
+}
