@@ -458,9 +458,23 @@ const REAL_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3)
 /// Instruments read per broker and update: those of this run's alerts, at most this many.
 const REAL_READ_MAX: usize = 20;
 
-/// The latest read of each real broker: when, after how many booked fills, and the block.
+/// The latest read of each real broker: when, after how many booked fills, and the block. One
+/// lock per broker, held while its broker is read: pages asking at once share one read.
 #[derive(Debug, Default)]
-pub struct RealReads(std::sync::Mutex<HashMap<Broker, (std::time::Instant, usize, Value)>>);
+pub struct RealReads([tokio::sync::Mutex<Option<(std::time::Instant, usize, Value)>>; 3]);
+
+impl RealReads {
+    fn slot(
+        &self,
+        broker: Broker,
+    ) -> &tokio::sync::Mutex<Option<(std::time::Instant, usize, Value)>> {
+        &self.0[match broker {
+            Broker::Oanda => 0,
+            Broker::Tradovate => 1,
+            Broker::Coinbase => 2,
+        }]
+    }
+}
 
 /// The dashboard's routes' state.
 #[derive(Debug)]
@@ -525,8 +539,8 @@ impl Live {
         costs: &BTreeMap<(Broker, String), CostBasis>,
         fills: usize,
     ) -> Value {
-        let lock = || self.real_reads.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, seen, v)) = lock().get(&broker)
+        let mut slot = self.real_reads.slot(broker).lock().await;
+        if let Some((at, seen, v)) = slot.as_ref()
             && *seen == fills
             && at.elapsed() < REAL_READ_EVERY
         {
@@ -541,13 +555,18 @@ impl Live {
             .filter(|(b, _)| *b == broker)
             .map(|(_, i)| i)
             .collect();
+        // Every instrument at once, each bounded: a slow broker costs the page one timeout.
+        let reads = instruments.iter().take(REAL_READ_MAX).map(|i| async move {
+            let read = tokio::time::timeout(REAL_READ_TIMEOUT, venue.position(i)).await;
+            (*i, read)
+        });
         let mut rows = Vec::new();
         let mut errors = Vec::new();
-        for i in instruments.iter().take(REAL_READ_MAX) {
-            match tokio::time::timeout(REAL_READ_TIMEOUT, venue.position(i)).await {
+        for (i, read) in futures_util::future::join_all(reads).await {
+            match read {
                 Ok(Ok(net)) if net.is_zero() => {}
                 Ok(Ok(net)) => {
-                    let k = (broker, (*i).clone());
+                    let k = (broker, i.clone());
                     rows.push(position_row(
                         broker,
                         i,
@@ -579,7 +598,7 @@ impl Live {
             "read_at": self.dashboard.clock.now(),
             "hint": "read from the broker for the instruments of this run's alerts",
         });
-        lock().insert(broker, (std::time::Instant::now(), fills, v.clone()));
+        *slot = Some((std::time::Instant::now(), fills, v.clone()));
         v
     }
 
@@ -589,10 +608,20 @@ impl Live {
             (b.last_close.clone(), b.costs.clone(), b.booked.len())
         };
         let key = |b: Broker, i: &str| (b, i.to_owned());
+        // The real brokers read at once, before the paper books are laid out.
+        let mut real: HashMap<Broker, Value> = futures_util::future::join_all(
+            self.sources
+                .real
+                .iter()
+                .map(|(b, _)| async { (*b, self.real_positions(*b, &last, &costs, fills).await) }),
+        )
+        .await
+        .into_iter()
+        .collect();
         let mut out = Vec::new();
         for (broker, paper) in &self.sources.netting {
             let Some(paper) = paper else {
-                out.push(self.real_positions(*broker, &last, &costs, fills).await);
+                out.push(real.remove(broker).unwrap_or(Value::Null));
                 continue;
             };
             let rows: Vec<_> = paper
@@ -613,10 +642,7 @@ impl Live {
             out.push(json!({"broker": broker, "source": "paper", "rows": rows}));
         }
         match &self.sources.spot {
-            None => out.push(
-                self.real_positions(Broker::Coinbase, &last, &costs, fills)
-                    .await,
-            ),
+            None => out.push(real.remove(&Broker::Coinbase).unwrap_or(Value::Null)),
             Some(spot) => {
                 let wallet = spot.balances();
                 // Products are known from the alerts; a product's position is its base balance.
