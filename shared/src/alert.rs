@@ -607,10 +607,11 @@ fn unquoted_placeholders(body: &[u8]) -> Option<Vec<String>> {
             }
         } else if c == '"' {
             in_string = true;
-        } else if rest.starts_with("{{")
+        } else if let Some(at) = placeholder_start(rest)
             && let Some(end) = rest.find("}}")
-            && !rest[2..end].contains(['{', '}', '\n'])
+            && !rest[at + 2..end].contains(['{', '}', '\n'])
         {
+            // `-{{strategy.position_size}}` (a sign before it) is quoted whole.
             // `{{plot("RSI")}}` holds quotes: escaped, so the quoted placeholder stays valid.
             quoted.push('"');
             quoted.push_str(&rest[..end + 2].replace('\\', "\\\\").replace('"', "\\\""));
@@ -625,8 +626,12 @@ fn unquoted_placeholders(body: &[u8]) -> Option<Vec<String>> {
     if !found {
         return None;
     }
-    let Value::Object(root) = serde_json::from_str::<Value>(&quoted).ok()? else {
-        return None;
+    let root = match serde_json::from_str::<Value>(&quoted).ok()? {
+        Value::Object(root) => root,
+        // The whole body one placeholder (`{{strategy.order.alert_message}}` left as it is,
+        // as on an alert that is not a strategy's order).
+        Value::String(s) if s.contains("{{") => return Some(vec!["(the whole body)".into()]),
+        _ => return None,
     };
     let mut fields = Vec::new();
     for (key, value) in &root {
@@ -636,6 +641,17 @@ fn unquoted_placeholders(body: &[u8]) -> Option<Vec<String>> {
     }
     fields.sort();
     (!fields.is_empty()).then_some(fields)
+}
+
+/// Where a placeholder starts at the head of `rest`: `{{` at 0, or after a sign at 1.
+fn placeholder_start(rest: &str) -> Option<usize> {
+    if rest.starts_with("{{") {
+        Some(0)
+    } else if rest.starts_with("-{{") {
+        Some(1)
+    } else {
+        None
+    }
 }
 
 fn find_placeholders(path: &str, value: &Value, out: &mut Vec<String>) {

@@ -753,3 +753,34 @@ fn an_unquoted_placeholder_is_named_in_every_field_it_is_put_in() {
         assert_eq!(err.code().as_str(), "unsubstituted_placeholder");
     }
 }
+
+/// Two more forms of the mistake: a sign before the placeholder (`-{{strategy.position_size}}`
+/// for a short size) and a body that is the placeholder alone (`{{strategy.order.alert_message}}`
+/// on an alert that is not a strategy's order, so TradingView leaves it as it is).
+#[test]
+fn a_signed_placeholder_and_a_placeholder_body_are_named_too() {
+    let sample_text = String::from_utf8(sample("oanda-eurusd-long.json")).unwrap();
+    let signed = sample_text.replacen(
+        r#""indicator": "Trend_Validator""#,
+        r#""indicator": "Trend_Validator", "quantity": -{{strategy.position_size}}"#,
+        1,
+    );
+    assert_eq!(
+        RawAlert::parse(signed.as_bytes()).unwrap_err(),
+        AlertError::UnsubstitutedPlaceholder {
+            fields: vec!["quantity".into()]
+        }
+    );
+    let whole = RawAlert::parse(b"{{strategy.order.alert_message}}").unwrap_err();
+    assert_eq!(err_code(&whole), "unsubstituted_placeholder");
+    assert!(whole.to_string().contains("whole body"), "{whole}");
+    // Not a placeholder: still malformed JSON.
+    assert!(matches!(
+        RawAlert::parse(b"{{ not json"),
+        Err(AlertError::MalformedJson { .. })
+    ));
+}
+
+fn err_code(e: &AlertError) -> &'static str {
+    e.code().as_str()
+}
