@@ -355,10 +355,27 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command).await {
         Ok(code) => code,
-        Err(e) => {
+        Err(Failure::Usage(e)) => {
+            err(&format!("tvctl: {e}"));
+            ExitCode::from(2)
+        }
+        Err(Failure::Unreachable(e)) => {
             err(&format!("tvctl: {e}"));
             ExitCode::from(3)
         }
+    }
+}
+
+/// Why a command failed: what it was given is wrong (exit 2, as for a bad flag), or its
+/// target could not be reached or answered with a 5xx (exit 3).
+enum Failure {
+    Usage(String),
+    Unreachable(String),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Self::Unreachable(e)
     }
 }
 
@@ -385,7 +402,7 @@ async fn get_json(url: &str) -> Result<Value, String> {
     resp.json().await.map_err(|e| format!("{url}: {e}"))
 }
 
-async fn run(command: Command) -> Result<ExitCode, String> {
+async fn run(command: Command) -> Result<ExitCode, Failure> {
     match command {
         Command::Dev {
             port,
@@ -432,7 +449,8 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             action,
             ..
         } => {
-            let alert = alert.ok_or("an alert file or sample name is required")?;
+            let alert = alert
+                .ok_or_else(|| Failure::Usage("an alert file or sample name is required".into()))?;
             let text = match samples::SAMPLES
                 .iter()
                 .find(|(n, _)| *n == alert.trim_end_matches(".json"))
@@ -456,7 +474,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                     "LONG_EXIT" => ("EXIT", "LONG"),
                     "SHORT_EXIT" => ("EXIT", "SHORT"),
                     "FLATTEN" => ("FLATTEN", "FLAT"),
-                    other => return Err(format!("unknown action {other}")),
+                    other => return Err(Failure::Usage(format!("unknown action {other}"))),
                 };
                 doc["action"] = json!(a);
                 doc["signal"]["type"] = json!(kind);
@@ -514,7 +532,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dlq { command } => run_dlq(command).await,
+        Command::Dlq { command } => Ok(run_dlq(command).await?),
         Command::Report {
             journal,
             log_lines,
@@ -531,11 +549,13 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 since: since
                     .as_deref()
                     .map(|t| time_bound("since", t))
-                    .transpose()?,
+                    .transpose()
+                    .map_err(Failure::Usage)?,
                 until: until
                     .as_deref()
                     .map(|t| time_bound("until", t))
-                    .transpose()?,
+                    .transpose()
+                    .map_err(Failure::Usage)?,
                 strategy,
                 instrument,
             };
@@ -550,6 +570,13 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                     } else {
                         journal.clone()
                     };
+                    let path = journal
+                        .trim_start_matches("sqlite://")
+                        .trim_start_matches("sqlite:");
+                    let sqlite = !journal.contains("://") || journal.starts_with("sqlite:");
+                    if sqlite && !path.starts_with(':') && !std::path::Path::new(path).exists() {
+                        return Err(Failure::Usage(format!("no journal at {path}")));
+                    }
                     (report::Source::Journal(journal), name)
                 }
             };
@@ -582,9 +609,9 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 "tradovate" => shared::routing::Broker::Tradovate,
                 "coinbase" => shared::routing::Broker::Coinbase,
                 other => {
-                    return Err(format!(
+                    return Err(Failure::Usage(format!(
                         "broker {other:?}: expected oanda, tradovate or coinbase"
-                    ));
+                    )));
                 }
             };
             let (text, exchange) = tvctl::template::template(
@@ -593,7 +620,8 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 &symbol,
                 &action.to_ascii_uppercase(),
                 shared::clock::SystemClock.now(),
-            )?;
+            )
+            .map_err(Failure::Usage)?;
             out(&format!(
                 "Create an indicator or price alert on the {symbol} chart (its exchange must be \
                  one of: {exchange}); TradingView fills in {{{{ticker}}}}, {{{{exchange}}}} and \

@@ -346,3 +346,23 @@ fn help_shows_no_secret_from_the_environment() {
         );
     }
 }
+
+/// What the user typed wrong exits 2 (bad usage), as the README says, not 3 (unreachable).
+#[test]
+fn bad_input_exits_with_the_usage_code() {
+    for args in [
+        vec![
+            "report",
+            "--journal",
+            "/nonexistent/journal.sqlite",
+            "--json",
+        ],
+        vec!["report", "--since", "yesterday-ish", "--json"],
+        vec!["alert-template", "oanda", "EURUSD", "--action", "BUY"],
+        vec!["alert-template", "nyse", "EURUSD"],
+    ] {
+        let (code, text) = tvctl(&args);
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(text.starts_with("tvctl: "), "{args:?}: {text}");
+    }
+}
