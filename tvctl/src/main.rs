@@ -629,7 +629,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                  fires on every order with one message, put this JSON (one per action) in each \
                  order's alert_message in Pine and {{{{strategy.order.alert_message}}}} as the \
                  alert's message.\n\n\
-                 Webhook URL:\n  local:      http://127.0.0.1:8080/webhook/<your webhook secret>\n  \
+                 Webhook URL:\n  local:      http://127.0.0.1:<port of tvctl dev, 8080 by default>/webhook/<your webhook secret>\n  \
+                 \x20           (for `tvctl send` and curl: TradingView's servers cannot reach your 127.0.0.1)\n  \
                  deployment: <the stack's WebhookUrl output>/<your webhook secret>\n\
                  (or leave the URL without it and add \"passphrase\": \"<secret>\" to the message)\n\n\
                  Message:\n{text}"

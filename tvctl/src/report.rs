@@ -134,11 +134,11 @@ pub fn parse_log_lines(text: &str) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
 /// The trades as CSV: one row per closing fill.
 pub fn csv(report: &Report) -> String {
     let mut out = String::from(
-        "closed_at,broker,instrument,strategy,side,quantity,entry_price,exit_price,pnl,currency\n",
+        "closed_at,broker,instrument,strategy,side,quantity,entry_price,exit_price,pnl,fees,currency,estimated\n",
     );
     for t in &report.trades {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
             t.closed_at.to_rfc3339(),
             t.broker,
             csv_field(&t.instrument),
@@ -148,7 +148,9 @@ pub fn csv(report: &Report) -> String {
             t.entry_price,
             t.exit_price,
             t.pnl,
-            t.currency
+            t.fees,
+            t.currency,
+            t.estimated
         ));
     }
     out
@@ -365,16 +367,14 @@ fn slippage_tables(report: &Report) -> Markup {
 
 /// The report as one HTML document with inline SVG charts and CSS.
 pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
-    let by_instrument: Vec<(String, f64)> = report
-        .by_instrument
-        .iter()
-        .map(|s| {
-            (
-                format!("{} ({})", s.key, s.currency),
-                f64_of(s.stats.realized),
-            )
-        })
-        .collect();
+    // One chart per currency: a JPY or points bar beside USD ones would mislead.
+    let mut by_instrument: BTreeMap<&str, Vec<(String, f64)>> = BTreeMap::new();
+    for s in &report.by_instrument {
+        by_instrument
+            .entry(s.currency.as_str())
+            .or_default()
+            .push((s.key.clone(), f64_of(s.stats.realized)));
+    }
     let latency: Vec<(String, f64)> = report
         .latency
         .iter()
@@ -421,7 +421,9 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                 }
                 section id="instruments" {
                     h2 { "P&L by instrument" }
-                    (maud::PreEscaped(bars_svg("Realized P&L by instrument", &by_instrument)))
+                    @for (currency, bars) in &by_instrument {
+                        (maud::PreEscaped(bars_svg(&format!("Realized P&L by instrument ({currency})"), bars)))
+                    }
                     table {
                         tr { th { "Instrument" } th { "Currency" } th { "Trades" } th { "Realized" } th { "Fees" } th { "Exposure" } }
                         @for s in &report.by_instrument {
