@@ -110,7 +110,7 @@ unset TV_LOG_CAPTURE_DIR
 echo "==> fuzz regressions: the seeds and every saved reproducer replayed on stable"
 cargo test --manifest-path fuzz/Cargo.toml --locked
 echo "==> log audit: no credential, token, passphrase or private key in any captured line"
-cargo run -q --locked -p shared --example log_audit -- "$run/logs" scripts/log-audit-secrets.txt 200
+cargo run -q --locked -p log-audit -- "$run/logs" scripts/log-audit-secrets.txt 200
 echo "==> CDK app: template tests and cdk-nag (no bundling)"
 bash cdk/test.sh
 echo "==> all tests passed"

@@ -448,7 +448,7 @@ async fn an_open_lookup_never_takes_the_reversals_own_liquidation_for_the_open()
 #[tokio::test]
 async fn an_unknown_outcome_goes_to_the_dead_letter_queue_and_a_replay_reconciles() {
     let mut h = harness().await;
-    let dlq = std::sync::Arc::new(shared::queue::MemoryFifoQueue::new(
+    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
         "tradovate-dlq",
         h.clock.clone(),
     ));

@@ -36,7 +36,7 @@ use shared::alert::Freshness;
 use shared::clock::ManualClock;
 use shared::message::SignalMessage;
 use shared::ports::{FifoMessage, FifoQueue, QueueError};
-use shared::queue::MemoryFifoQueue;
+use test_kit::fifo::MemoryFifoQueue;
 use std::io::Write;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};

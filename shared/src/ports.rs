@@ -29,6 +29,11 @@ pub enum QueueError {
 }
 
 /// Sends to one FIFO queue.
+/// SQS FIFO's deduplication window: a message with the dedup id of one sent in the last five
+/// minutes is accepted and dropped (Amazon SQS Developer Guide, "Using the message deduplication
+/// ID").
+pub const DEDUP_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
+
 pub trait FifoQueue: Send + Sync {
     /// Sends one message; a duplicate dedup id inside the window is accepted and dropped by
     /// the queue, as SQS does.

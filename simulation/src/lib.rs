@@ -1,7 +1,7 @@
 //! A deterministic, seeded simulation of the whole pipeline.
 //!
 //! Each seed builds the pipeline in one process: the real ingest handler, router and
-//! executor runtime over in-process SQS FIFO queues ([`shared::local_queue`]) under a
+//! executor runtime over in-process SQS FIFO queues ([`local_sqs`]) under a
 //! [`shared::clock::ManualClock`], with brokers played by venue-level models or by the real
 //! OANDA, Tradovate and Coinbase venues against fake servers. A seeded driver sends alerts
 //! (entries both ways, exits, duplicates, resends, stale ones), polls the queues in random

@@ -3,9 +3,9 @@
 
 use crate::record::{Crash, Log};
 use chrono::{DateTime, Utc};
+use local_sqs::LocalFifoQueue;
 use shared::clock::ManualClock;
 use shared::execution::{JournalError, OrderRecord, SignalRecord, TradeJournal};
-use shared::local_queue::LocalFifoQueue;
 use shared::memory::{MemoryIdempotencyStore, MemoryJournal};
 use shared::outcome::Outcome;
 use shared::ports::{

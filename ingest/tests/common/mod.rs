@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use shared::RoutingTable;
 use shared::alert::Freshness;
 use shared::clock::ManualClock;
-use shared::queue::MemoryFifoQueue;
 use std::path::PathBuf;
 use std::sync::Arc;
+use test_kit::fifo::MemoryFifoQueue;
 
 pub const SECRET: &str = "tv-secret-0123456789";
 pub const TRADINGVIEW_IP: &str = "52.89.214.238";

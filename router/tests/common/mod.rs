@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 use shared::alert::RawAlert;
 use shared::clock::ManualClock;
 use shared::message::{OrderIntent, SIGNAL_VERSION, SignalMessage};
-use shared::queue::MemoryFifoQueue;
 use shared::{Action, RoutingTable};
 use std::path::PathBuf;
 use std::sync::Arc;
+use test_kit::fifo::MemoryFifoQueue;
 
 pub fn now() -> DateTime<Utc> {
     "2026-11-23T14:32:03Z".parse().unwrap()

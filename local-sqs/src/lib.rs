@@ -5,10 +5,9 @@
 //! unacknowledged message comes back, and a dead-letter queue once a message has been
 //! received `max_receives` times.
 
-use crate::clock::Clock;
-use crate::ports::{FifoMessage, FifoQueue, QueueError};
-use crate::queue::DEDUP_WINDOW;
 use chrono::{DateTime, Duration, Utc};
+use shared::clock::Clock;
+use shared::ports::{DEDUP_WINDOW, FifoMessage, FifoQueue, QueueError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -429,7 +428,7 @@ impl<C: Clock + Clone> FifoQueue for LocalFifoQueue<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use shared::clock::ManualClock;
 
     fn queue(clock: &ManualClock) -> LocalFifoQueue<ManualClock> {
         let dlq = Arc::new(LocalFifoQueue::new(
@@ -462,7 +461,7 @@ mod tests {
 
     #[test]
     fn a_group_waits_while_its_earlier_message_is_in_flight() {
-        let clock = ManualClock::new(crate::clock::test_epoch());
+        let clock = ManualClock::new(shared::clock::test_epoch());
         let q = queue(&clock);
         q.send_now(msg("A", "a1"));
         q.send_now(msg("A", "a2"));
@@ -475,7 +474,7 @@ mod tests {
 
     #[test]
     fn dedup_survives_deletion_for_five_minutes() {
-        let clock = ManualClock::new(crate::clock::test_epoch());
+        let clock = ManualClock::new(shared::clock::test_epoch());
         let q = queue(&clock);
         assert!(q.send_now(msg("A", "x")));
         let got = q.receive(1);
@@ -487,7 +486,7 @@ mod tests {
 
     #[test]
     fn unacknowledged_messages_return_after_the_visibility_timeout_then_dead_letter() {
-        let clock = ManualClock::new(crate::clock::test_epoch());
+        let clock = ManualClock::new(shared::clock::test_epoch());
         let q = queue(&clock);
         q.send_now(msg("A", "p"));
         assert_eq!(q.receive(1)[0].receive_count, 1);
@@ -616,7 +615,7 @@ mod tests {
         fn the_indexed_queue_delivers_what_the_plain_list_model_does(
             ops in proptest::collection::vec(op(), 1..120)
         ) {
-            let clock = ManualClock::new(crate::clock::test_epoch());
+            let clock = ManualClock::new(shared::clock::test_epoch());
             let q = queue(&clock);
             let mut model = Model::default();
             let mut receipts: Vec<String> = Vec::new();

@@ -2,7 +2,7 @@
 //! so each test process (and each binary the tests start) appends its log lines there; this
 //! reads all of them and fails on any credential, token, passphrase or private key.
 //!
-//! `cargo run -p shared --example log_audit -- <capture dir> <secrets file> [min lines]`
+//! `cargo run -p log-audit -- <capture dir> <secrets file> [min lines]`
 #![allow(clippy::print_stdout, reason = "a command-line report")]
 
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     };
     let min_lines: usize = args.get(2).and_then(|m| m.parse().ok()).unwrap_or(1);
     let secrets = match std::fs::read_to_string(secrets) {
-        Ok(text) => shared::log_audit::parse_secrets(&text),
+        Ok(text) => log_audit::parse_secrets(&text),
         Err(e) => {
             println!("log audit: cannot read {secrets}: {e}");
             return ExitCode::from(2);
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         files += 1;
         for (n, line) in text.lines().enumerate() {
             lines += 1;
-            if let Some(why) = shared::log_audit::finding(line, &secrets) {
+            if let Some(why) = log_audit::finding(line, &secrets) {
                 findings.push(format!("{}:{}: {why}", path.display(), n + 1));
             }
         }

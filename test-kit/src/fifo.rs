@@ -2,14 +2,11 @@
 //! five-minute window on the dedup id), for handler tests and local runs. Faults can be
 //! scripted per message group.
 
-use crate::clock::Clock;
-use crate::ports::{FifoMessage, FifoQueue, QueueError};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
+use shared::clock::Clock;
+use shared::ports::{DEDUP_WINDOW, FifoMessage, FifoQueue, QueueError};
 use std::collections::HashMap;
 use std::sync::Mutex;
-
-/// SQS FIFO's deduplication window.
-pub const DEDUP_WINDOW: Duration = Duration::minutes(5);
 
 #[derive(Debug, Default)]
 struct State {
@@ -82,7 +79,7 @@ impl<C: Clock> FifoQueue for MemoryFifoQueue<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use shared::clock::ManualClock;
 
     fn msg(group: &str, dedup: &str) -> FifoMessage {
         FifoMessage {
@@ -94,7 +91,7 @@ mod tests {
 
     #[tokio::test]
     async fn duplicate_dedup_id_is_dropped_inside_the_window_only() {
-        let clock = ManualClock::new(crate::clock::test_epoch());
+        let clock = ManualClock::new(shared::clock::test_epoch());
         let q = MemoryFifoQueue::new("signals", clock.clone());
         q.send(msg("EURUSD", "a")).await.unwrap();
         q.send(msg("EURUSD", "a")).await.unwrap();
@@ -107,7 +104,7 @@ mod tests {
 
     #[tokio::test]
     async fn scripted_failures_hit_only_their_group() {
-        let q = MemoryFifoQueue::new("oanda", ManualClock::new(crate::clock::test_epoch()));
+        let q = MemoryFifoQueue::new("oanda", ManualClock::new(shared::clock::test_epoch()));
         q.fail_group("EUR_USD", 1);
         assert!(matches!(
             q.send(msg("EUR_USD", "a")).await,
