@@ -6,34 +6,25 @@
 pub use broker_fakes::coinbase as fake_coinbase;
 
 use base64::Engine;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use executor_coinbase::client::{ClientSettings, CoinbaseClient};
 use executor_coinbase::venue::CoinbaseVenue;
-use executor_runtime::killswitch::StaticKillSwitch;
 use executor_runtime::metrics::CapturedMetrics;
-use executor_runtime::processor::{Executor, ExecutorSettings};
-use executor_runtime::risk::RiskConfig;
 use fake_coinbase::FakeCoinbase;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
+use shared::Action;
 use shared::clock::ManualClock;
 use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
-use shared::message::{INTENT_VERSION, OrderIntent};
-use shared::routing::{Broker, Instrument};
-use shared::{Action, SignalId};
+use shared::message::OrderIntent;
+use shared::routing::Broker;
 use std::sync::Arc;
+use test_kit::executor::{IntentFor, Ports};
 
-pub type TestExecutor = Executor<
-    CoinbaseVenue<ManualClock>,
-    Arc<MemoryIdempotencyStore>,
-    Arc<MemoryJournal>,
-    Arc<MemoryNotifier>,
-    StaticKillSwitch,
-    ManualClock,
->;
+pub type TestExecutor = test_kit::executor::TestExecutor<CoinbaseVenue<ManualClock>>;
 
 pub const RISK: &str = r#"
 default_size = "100"
@@ -45,9 +36,7 @@ max_position = "500"
 
 pub const KEY_NAME: &str = "organizations/0f7c1d2e-test-org/apiKeys/5b8e3a90-test-key";
 
-pub fn t0() -> DateTime<Utc> {
-    "2026-11-23T14:32:00Z".parse().unwrap()
-}
+pub use test_kit::executor::t0;
 
 /// How a test hands the private key to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,27 +172,15 @@ pub async fn harness_with(format: KeyFormat) -> Harness {
         client_settings(),
     )
     .unwrap();
-    let store = Arc::new(MemoryIdempotencyStore::default());
-    let journal = Arc::new(MemoryJournal::default());
-    let notifier = Arc::new(MemoryNotifier::default());
-    let metrics = Arc::new(CapturedMetrics::default());
-    let executor = Executor {
-        dead_letters: None,
-        venue: CoinbaseVenue::new(client, clock.clone())
-            .with_settle_time(std::time::Duration::from_millis(20)),
-        store: store.clone(),
-        journal: journal.clone(),
-        notifier: notifier.clone(),
-        kill_switch: StaticKillSwitch(false),
-        clock: clock.clone(),
-        metrics: metrics.clone(),
-        settings: ExecutorSettings {
-            max_age: Duration::seconds(30),
-            lease: Duration::seconds(60),
-            record_ttl: Duration::days(7),
-            risk: RiskConfig::from_toml(RISK).unwrap(),
-        },
-    };
+    let venue = CoinbaseVenue::new(client, clock.clone())
+        .with_settle_time(std::time::Duration::from_millis(20));
+    let (executor, ports) = test_kit::executor::executor(venue, &clock, false, RISK);
+    let Ports {
+        store,
+        journal,
+        notifier,
+        metrics,
+    } = ports;
     Harness {
         fake,
         key,
@@ -218,24 +195,14 @@ pub async fn harness_with(format: KeyFormat) -> Harness {
 
 /// An intent as the router would send it; `n` makes distinct signals.
 pub fn intent(action: Action, n: u32) -> OrderIntent {
-    let signal_time = t0() + Duration::seconds(i64::from(n));
-    OrderIntent {
-        version: INTENT_VERSION,
-        signal_id: SignalId::of_canonical(&format!("coinbase-{action}-{n}")),
+    IntentFor {
         broker: Broker::Coinbase,
-        instrument: Instrument::new("BTC-USD"),
-        action,
-        target: action.target(),
-        symbol: "BTCUSD".into(),
-        exchange: "COINBASE".into(),
+        instrument: "BTC-USD",
+        symbol: "BTCUSD",
+        exchange: "COINBASE",
         reference_price: Decimal::new(50000, 0),
-        quantity_override: None,
-        signal_time,
-        received_at: signal_time,
-        enqueued_at: signal_time,
-        routed_at: signal_time,
+        id_prefix: "coinbase-",
         contract: None,
-        raw: format!("{{\"action\":\"{action}\"}}"),
-        replay_forced: false,
     }
+    .intent(action, n)
 }

@@ -4,32 +4,23 @@
 
 pub use broker_fakes::oanda as fake_oanda;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use executor_oanda::client::{ClientSettings, OandaClient};
 use executor_oanda::venue::OandaVenue;
-use executor_runtime::killswitch::StaticKillSwitch;
 use executor_runtime::metrics::CapturedMetrics;
-use executor_runtime::processor::{Executor, ExecutorSettings};
-use executor_runtime::risk::RiskConfig;
 use fake_oanda::FakeOanda;
 use rust_decimal::Decimal;
 use secrecy::SecretString;
+use shared::Action;
 use shared::alert::TargetPosition;
 use shared::clock::ManualClock;
 use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
-use shared::message::{INTENT_VERSION, OrderIntent};
-use shared::routing::{Broker, Instrument};
-use shared::{Action, SignalId};
+use shared::message::OrderIntent;
+use shared::routing::Broker;
 use std::sync::Arc;
+use test_kit::executor::{IntentFor, Ports};
 
-pub type TestExecutor = Executor<
-    OandaVenue<ManualClock>,
-    Arc<MemoryIdempotencyStore>,
-    Arc<MemoryJournal>,
-    Arc<MemoryNotifier>,
-    StaticKillSwitch,
-    ManualClock,
->;
+pub type TestExecutor = test_kit::executor::TestExecutor<OandaVenue<ManualClock>>;
 
 pub const RISK: &str = r#"
 default_max_position = "10000"
@@ -40,9 +31,7 @@ size = "1000"
 max_position = "5000"
 "#;
 
-pub fn t0() -> DateTime<Utc> {
-    "2026-11-23T14:32:00Z".parse().unwrap()
-}
+pub use test_kit::executor::t0;
 
 pub struct Harness {
     pub fake: FakeOanda,
@@ -80,27 +69,15 @@ pub async fn harness_with_risk(kill_switch: bool, risk: &str) -> Harness {
         settings,
     )
     .unwrap();
-    let store = Arc::new(MemoryIdempotencyStore::default());
-    let journal = Arc::new(MemoryJournal::default());
-    let notifier = Arc::new(MemoryNotifier::default());
-    let metrics = Arc::new(CapturedMetrics::default());
-    let executor = Executor {
-        dead_letters: None,
-        venue: OandaVenue::new(client, clock.clone())
-            .with_settle_time(std::time::Duration::from_millis(20)),
-        store: store.clone(),
-        journal: journal.clone(),
-        notifier: notifier.clone(),
-        kill_switch: StaticKillSwitch(kill_switch),
-        clock: clock.clone(),
-        metrics: metrics.clone(),
-        settings: ExecutorSettings {
-            max_age: Duration::seconds(30),
-            lease: Duration::seconds(60),
-            record_ttl: Duration::days(7),
-            risk: RiskConfig::from_toml(risk).unwrap(),
-        },
-    };
+    let venue = OandaVenue::new(client, clock.clone())
+        .with_settle_time(std::time::Duration::from_millis(20));
+    let (executor, ports) = test_kit::executor::executor(venue, &clock, kill_switch, risk);
+    let Ports {
+        store,
+        journal,
+        notifier,
+        metrics,
+    } = ports;
     Harness {
         fake,
         executor,
@@ -114,26 +91,16 @@ pub async fn harness_with_risk(kill_switch: bool, risk: &str) -> Harness {
 
 /// An intent as the router would send it; `n` makes distinct signals.
 pub fn intent(action: Action, n: u32) -> OrderIntent {
-    let signal_time = t0() + Duration::seconds(i64::from(n));
-    OrderIntent {
-        version: INTENT_VERSION,
-        signal_id: SignalId::of_canonical(&format!("{action}-{n}")),
+    IntentFor {
         broker: Broker::Oanda,
-        instrument: Instrument::new("EUR_USD"),
-        action,
-        target: action.target(),
-        symbol: "EURUSD".into(),
-        exchange: "OANDA".into(),
+        instrument: "EUR_USD",
+        symbol: "EURUSD",
+        exchange: "OANDA",
         reference_price: Decimal::new(108345, 5),
-        quantity_override: None,
-        signal_time,
-        received_at: signal_time,
-        enqueued_at: signal_time,
-        routed_at: signal_time,
+        id_prefix: "",
         contract: None,
-        raw: format!("{{\"action\":\"{action}\"}}"),
-        replay_forced: false,
     }
+    .intent(action, n)
 }
 
 pub fn target(i: &OrderIntent) -> TargetPosition {

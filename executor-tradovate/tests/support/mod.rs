@@ -4,29 +4,22 @@
 
 pub use broker_fakes::tradovate as fake_tradovate;
 
-use chrono::{DateTime, Duration, Utc};
-use executor_runtime::killswitch::StaticKillSwitch;
-use executor_runtime::metrics::CapturedMetrics;
-use executor_runtime::processor::{Executor, ExecutorSettings};
-use executor_runtime::risk::RiskConfig;
+use chrono::Duration;
 use executor_tradovate::client::{ClientSettings, Credentials, TradovateClient};
 use executor_tradovate::token::{TokenManager, TokenPolicy};
 use executor_tradovate::venue::{TradovateAccount, TradovateVenue, VenueSettings};
 use fake_tradovate::*;
 use rust_decimal::Decimal;
 use secrecy::SecretString;
+use shared::Action;
 use shared::clock::ManualClock;
-use shared::memory::{
-    MemoryIdempotencyStore, MemoryJournal, MemoryLeaseLock, MemoryNotifier, MemoryTokenStore,
-};
-use shared::message::{INTENT_VERSION, OrderIntent};
-use shared::routing::{Broker, ContractResolution, Instrument};
-use shared::{Action, SignalId};
+use shared::memory::{MemoryJournal, MemoryLeaseLock, MemoryTokenStore};
+use shared::message::OrderIntent;
+use shared::routing::{Broker, ContractResolution};
 use std::sync::Arc;
+use test_kit::executor::IntentFor;
 
-pub fn t0() -> DateTime<Utc> {
-    "2026-11-23T14:32:00Z".parse().unwrap()
-}
+pub use test_kit::executor::t0;
 
 pub fn credentials() -> Credentials {
     Credentials {
@@ -70,13 +63,8 @@ pub fn tokens(
     )
 }
 
-pub type TestExecutor = Executor<
+pub type TestExecutor = test_kit::executor::TestExecutor<
     TradovateVenue<Arc<MemoryTokenStore>, Arc<MemoryLeaseLock>, ManualClock>,
-    Arc<MemoryIdempotencyStore>,
-    Arc<MemoryJournal>,
-    Arc<MemoryNotifier>,
-    StaticKillSwitch,
-    ManualClock,
 >;
 
 pub struct Harness {
@@ -114,23 +102,13 @@ pub async fn harness() -> Harness {
             max_wait: std::time::Duration::from_secs(60),
         },
     );
-    let journal = Arc::new(MemoryJournal::default());
-    let executor = Executor {
-        dead_letters: None,
+    let (executor, ports) = test_kit::executor::executor(
         venue,
-        store: Arc::new(MemoryIdempotencyStore::default()),
-        journal: journal.clone(),
-        notifier: Arc::new(MemoryNotifier::default()),
-        kill_switch: StaticKillSwitch(false),
-        clock: clock.clone(),
-        metrics: Arc::new(CapturedMetrics::default()),
-        settings: ExecutorSettings {
-            max_age: Duration::seconds(30),
-            lease: Duration::seconds(60),
-            record_ttl: Duration::days(7),
-            risk: RiskConfig::from_toml(executor_tradovate::config::DEFAULT_RISK).unwrap(),
-        },
-    };
+        &clock,
+        false,
+        executor_tradovate::config::DEFAULT_RISK,
+    );
+    let journal = ports.journal;
     Harness {
         fake,
         executor,
@@ -140,30 +118,22 @@ pub async fn harness() -> Harness {
     }
 }
 
+/// An intent as the router would send it for `ES1!` resolved to ESZ6; `n` makes distinct
+/// signals.
 pub fn intent(action: Action, n: u32) -> OrderIntent {
-    let t = t0() + Duration::seconds(i64::from(n));
-    OrderIntent {
-        version: INTENT_VERSION,
-        signal_id: SignalId::of_canonical(&format!("tv-{action}-{n}")),
+    IntentFor {
         broker: Broker::Tradovate,
-        instrument: Instrument::new("ESZ6"),
-        action,
-        target: action.target(),
-        symbol: "ES1!".into(),
-        exchange: "CME_MINI".into(),
+        instrument: "ESZ6",
+        symbol: "ES1!",
+        exchange: "CME_MINI",
         reference_price: Decimal::new(601225, 2),
-        quantity_override: None,
-        signal_time: t,
-        received_at: t,
-        enqueued_at: t,
-        routed_at: t,
+        id_prefix: "tv-",
         contract: Some(ContractResolution {
             requested: "ES1!".into(),
             contract: "ESZ6".into(),
             rule: "ES: months HMUZ; day 12 of its own month".into(),
             on_roll: shared::routing::RollPolicy::Close,
         }),
-        raw: "{}".into(),
-        replay_forced: false,
     }
+    .intent(action, n)
 }

@@ -1,0 +1,114 @@
+//! The executor under test: the real runtime ([`Executor`]) around a broker venue, with
+//! in-memory ports the test reads back, and intents as the router sends them.
+
+use chrono::{DateTime, Duration, Utc};
+use executor_runtime::killswitch::StaticKillSwitch;
+use executor_runtime::metrics::CapturedMetrics;
+use executor_runtime::processor::{Executor, ExecutorSettings};
+use executor_runtime::risk::RiskConfig;
+use rust_decimal::Decimal;
+use shared::clock::ManualClock;
+use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
+use shared::message::{INTENT_VERSION, OrderIntent};
+use shared::routing::{Broker, ContractResolution, Instrument};
+use shared::{Action, SignalId};
+use std::sync::Arc;
+
+/// An executor over `V` with in-memory idempotency store, journal and notifier.
+pub type TestExecutor<V> = Executor<
+    V,
+    Arc<MemoryIdempotencyStore>,
+    Arc<MemoryJournal>,
+    Arc<MemoryNotifier>,
+    StaticKillSwitch,
+    ManualClock,
+>;
+
+/// What an executor under test writes to, for the test to read.
+#[derive(Debug, Clone, Default)]
+pub struct Ports {
+    pub store: Arc<MemoryIdempotencyStore>,
+    pub journal: Arc<MemoryJournal>,
+    pub notifier: Arc<MemoryNotifier>,
+    pub metrics: Arc<CapturedMetrics>,
+}
+
+/// `venue` under the real executor with the deployed settings (alerts older than 30 s are
+/// stale, a 60 s lease, records kept 7 days), the risk configuration `risk` (TOML, as
+/// `RISK_CONFIG` holds it) and the kill switch engaged when `kill_switch`.
+///
+/// # Panics
+/// When `risk` is not a valid risk configuration (a test's own mistake).
+pub fn executor<V>(
+    venue: V,
+    clock: &ManualClock,
+    kill_switch: bool,
+    risk: &str,
+) -> (TestExecutor<V>, Ports) {
+    let ports = Ports::default();
+    let executor = Executor {
+        dead_letters: None,
+        venue,
+        store: ports.store.clone(),
+        journal: ports.journal.clone(),
+        notifier: ports.notifier.clone(),
+        kill_switch: StaticKillSwitch(kill_switch),
+        clock: clock.clone(),
+        metrics: ports.metrics.clone(),
+        settings: ExecutorSettings {
+            max_age: Duration::seconds(30),
+            lease: Duration::seconds(60),
+            record_ttl: Duration::days(7),
+            risk: RiskConfig::from_toml(risk)
+                .unwrap_or_else(|e| panic!("the test's risk configuration: {e}")),
+        },
+    };
+    (executor, ports)
+}
+
+/// When the executor tests' alerts fire: Monday 2026-11-23 14:32:00 UTC (ESZ6 is then the
+/// ES front month).
+pub fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_444_320, 0).unwrap_or_default()
+}
+
+/// The broker side of a test's intents: what the router would have resolved.
+#[derive(Debug, Clone)]
+pub struct IntentFor {
+    pub broker: Broker,
+    pub instrument: &'static str,
+    pub symbol: &'static str,
+    pub exchange: &'static str,
+    /// The alert's close.
+    pub reference_price: Decimal,
+    /// Makes the signal ids of one test file distinct from another's.
+    pub id_prefix: &'static str,
+    pub contract: Option<ContractResolution>,
+}
+
+impl IntentFor {
+    /// The intent of the `n`th alert with `action`, fired `n` seconds after [`t0`]; distinct
+    /// `(action, n)` make distinct signals.
+    pub fn intent(&self, action: Action, n: u32) -> OrderIntent {
+        let t = t0() + Duration::seconds(i64::from(n));
+        OrderIntent {
+            version: INTENT_VERSION,
+            signal_id: SignalId::of_canonical(&format!("{}{action}-{n}", self.id_prefix)),
+            broker: self.broker,
+            instrument: Instrument::new(self.instrument),
+            action,
+            target: action.target(),
+            symbol: self.symbol.into(),
+            exchange: self.exchange.into(),
+            reference_price: self.reference_price,
+            quantity_override: None,
+            signal_time: t,
+            received_at: t,
+            enqueued_at: t,
+            routed_at: t,
+            contract: self.contract.clone(),
+            raw: format!("{{\"action\":\"{action}\"}}"),
+            replay_forced: false,
+        }
+    }
+}
