@@ -1,6 +1,30 @@
-//! Ports: the capabilities the handlers need, as small traits. Adapters live elsewhere (the
-//! `aws-adapters` crate, the broker crates, [`crate::queue`] for the in-memory queue); the
-//! handlers are generic over these traits and are tested with in-process implementations.
+//! Ports: the capabilities the handlers need, as small traits, all listed here. Adapters live
+//! elsewhere (the `aws-adapters` crate, the broker crates, [`crate::memory`] for the local
+//! stack, `local-sqs` and `test-kit` for queues); the handlers are generic over these traits
+//! and are tested with in-process implementations.
+//!
+//! | port | what for | deployed by | locally |
+//! |---|---|---|---|
+//! | [`FifoQueue`] | send to an SQS FIFO queue | `aws-adapters::SqsFifoQueue` | `local-sqs` |
+//! | [`DeadLetterQueue`] | park a message an executor cannot finish | SQS | `local-sqs` |
+//! | [`SecretStore`] | read a credential | SSM SecureString | settings |
+//! | [`IdempotencyStore`] | one execution per signal (lease, outcome) | DynamoDB | [`crate::memory`] |
+//! | [`Notifier`] | tell the operator (failures, unknown outcomes) | SNS | [`crate::memory`] |
+//! | [`TokenStore`], [`LeaseLock`] | the Tradovate token and its renewal lock | SSM, DynamoDB | [`crate::memory`] |
+//! | [`TradeJournal`] | the trade journal | PostgreSQL or log lines (`journal`) | SQLite |
+//! | [`HealthStore`], [`NotifyGate`] | broker path health, the mail gate | DynamoDB | [`crate::memory`] |
+//! | [`FrontMonthCache`] | front months from Databento | DynamoDB | none (the roll rule) |
+//! | [`AuditLog`] | who replayed which dead letter | the journal or a file | the journal |
+//! | [`Clock`] | the time (see [`crate::clock`]) | `SystemClock` | `SystemClock` |
+//!
+//! The executors add two of their own in `executor-runtime`: `KillSwitch` (SSM parameter)
+//! and `MetricsSink` (CloudWatch EMF lines), and the broker conversation (`Conversation`).
+
+pub use crate::clock::Clock;
+pub use crate::execution::TradeJournal;
+pub use crate::front_month::FrontMonthCache;
+pub use crate::health::{HealthStore, NotifyGate};
+pub use crate::replay::AuditLog;
 
 use crate::outcome::Outcome;
 use crate::routing::Broker;
