@@ -19,13 +19,20 @@ use std::str::FromStr;
 /// Largest body accepted, checked before any parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// The alert's `action`: what the strategy asks for. On the wire it is `LONG_ENTRY`,
+/// `SHORT_ENTRY`, `LONG_EXIT`, `SHORT_EXIT` or `FLATTEN`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Action {
+    /// `LONG_ENTRY`: end up long, closing a short first if one is held.
     LongEntry,
+    /// `SHORT_ENTRY`: end up short, closing a long first if one is held.
     ShortEntry,
+    /// `LONG_EXIT`: close a long if one is held; a short is left alone.
     LongExit,
+    /// `SHORT_EXIT`: close a short if one is held; a long is left alone.
     ShortExit,
+    /// `FLATTEN`: close whatever is held.
     Flatten,
 }
 
@@ -46,6 +53,7 @@ pub enum TargetPosition {
 }
 
 impl Action {
+    /// Every action, in declaration order.
     pub const ALL: [Action; 5] = [
         Self::LongEntry,
         Self::ShortEntry,
@@ -54,6 +62,7 @@ impl Action {
         Self::Flatten,
     ];
 
+    /// The wire form, e.g. `LONG_ENTRY`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LongEntry => "LONG_ENTRY",
@@ -64,10 +73,12 @@ impl Action {
         }
     }
 
+    /// Reads the wire form: an exact, case-sensitive match, `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
 
+    /// The position this action asks the account to end up in.
     pub fn target(self) -> TargetPosition {
         match self {
             Self::LongEntry => TargetPosition::Long,
@@ -96,11 +107,16 @@ impl fmt::Display for Action {
     }
 }
 
+/// The alert's `signal.type`; it must agree with the action (see
+/// [`AlertError::InconsistentSignal`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SignalType {
+    /// `ENTRY`: goes with `LONG_ENTRY` and `SHORT_ENTRY`.
     Entry,
+    /// `EXIT`: goes with `LONG_EXIT` and `SHORT_EXIT`.
     Exit,
+    /// `FLATTEN`: goes with `FLATTEN`.
     Flatten,
 }
 
@@ -114,11 +130,16 @@ impl SignalType {
     }
 }
 
+/// The alert's `signal.direction`; it must agree with the action (see
+/// [`AlertError::InconsistentSignal`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Direction {
+    /// `LONG`: goes with `LONG_ENTRY` and `LONG_EXIT`.
     Long,
+    /// `SHORT`: goes with `SHORT_ENTRY` and `SHORT_EXIT`.
     Short,
+    /// `FLAT`: goes with `FLATTEN`.
     Flat,
 }
 
@@ -132,20 +153,27 @@ impl Direction {
     }
 }
 
+/// The alert's `signal` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalInfo {
+    /// `signal.type` (named `type` on the wire).
     #[serde(rename = "type")]
     pub kind: SignalType,
+    /// `signal.direction`.
     pub direction: Direction,
+    /// What fired the signal, free text such as `COLOR_CHANGE_BLUE`; kept, not interpreted.
     pub trigger: String,
 }
 
+/// The alert's `market_data` object: which market and bar fired the alert, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MarketData {
     /// As TradingView sent it (`ES1!`, `EURUSD`); routing normalises it.
     pub symbol: String,
     /// As TradingView sent it (`CME_MINI`, `NYMEX_DL`).
     pub exchange: String,
+    /// The chart interval as TradingView sent it (`{{interval}}`: `1`, `60`, `D`); a JSON
+    /// number is kept as its text.
     pub timeframe: String,
     /// The bar's time (`{{time}}`).
     pub timestamp: DateTime<Utc>,
@@ -153,22 +181,35 @@ pub struct MarketData {
     pub timenow: DateTime<Utc>,
 }
 
+/// The alert's `price_data` object: the bar's prices and volume. Each arrives as a decimal
+/// string like `"1.08345"` or a JSON number, and is kept normalised (no trailing zeros).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PriceData {
+    /// The bar's opening price; greater than zero.
     pub open: Decimal,
+    /// The bar's highest price; greater than zero.
     pub high: Decimal,
+    /// The bar's lowest price; greater than zero.
     pub low: Decimal,
+    /// The bar's closing price; greater than zero.
     pub close: Decimal,
+    /// The bar's volume; zero or more.
     pub volume: Decimal,
 }
 
 /// A validated alert. The passphrase is not part of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
+    /// What the strategy asks for.
     pub action: Action,
+    /// The name of the indicator or strategy that sent the alert (`Trend_Validator`); may
+    /// be empty.
     pub indicator: String,
+    /// The `signal` object, consistent with `action`.
     pub signal: SignalInfo,
+    /// Symbol, exchange, interval and times of the alert.
     pub market_data: MarketData,
+    /// The bar's prices and volume.
     pub price_data: PriceData,
     /// Optional per-alert size override; the executor bounds it by the configured maximum.
     /// Only a plain decimal greater than zero is accepted (`1000`, `0.5`): no exponent, sign,
@@ -180,7 +221,11 @@ pub struct Alert {
 /// How old or how far ahead `timenow` may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Freshness {
+    /// How old `timenow` may be at the check; older is [`AlertError::StaleAlert`]. Default
+    /// 30 seconds.
     pub max_age: Duration,
+    /// How far ahead of the clock `timenow` may be; further is
+    /// [`AlertError::AlertFromFuture`]. Default 5 seconds.
     pub max_skew: Duration,
 }
 
@@ -223,7 +268,9 @@ pub struct RawAlert {
 /// The outcome of [`RawAlert::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidatedAlert {
+    /// The typed alert.
     pub alert: Alert,
+    /// The alert's identity: [`SignalId::of_canonical`] of `canonical`.
     pub signal_id: SignalId,
     /// The alert as canonical JSON (sorted keys, no passphrase): what the journal keeps as raw.
     pub canonical: String,
@@ -283,6 +330,8 @@ impl RawAlert {
         Ok(Self { root, passphrase })
     }
 
+    /// The body's `passphrase`, taken out of the JSON by [`Self::parse`]; `None` when it was
+    /// absent or `null`.
     pub fn passphrase(&self) -> Option<&SecretString> {
         self.passphrase.as_ref()
     }

@@ -4,7 +4,10 @@
 use chrono::{DateTime, Duration, Utc};
 use std::sync::{Arc, Mutex};
 
+/// The source of the current time. [`SystemClock`] in the binaries, [`ManualClock`] in
+/// tests; `Arc<C>` and `&C` of a clock are clocks too.
 pub trait Clock: Send + Sync {
+    /// The current time, in UTC.
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -31,14 +34,17 @@ pub fn test_epoch() -> DateTime<Utc> {
 pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
 
 impl ManualClock {
+    /// A clock stopped at `at`.
     pub fn new(at: DateTime<Utc>) -> Self {
         Self(Arc::new(Mutex::new(at)))
     }
 
+    /// Moves this clock and its clones to `at`, forward or back.
     pub fn set(&self, at: DateTime<Utc>) {
         *self.lock() = at;
     }
 
+    /// Adds `by` to the time of this clock and its clones (a negative `by` moves it back).
     pub fn advance(&self, by: Duration) {
         let mut now = self.lock();
         *now += by;

@@ -7,15 +7,29 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+/// Why a setting could not be read; the message names the setting.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// A required setting is unset, empty or only whitespace.
     #[error("missing setting {name}")]
-    Missing { name: String },
+    Missing {
+        /// The setting's name (an environment variable name).
+        name: String,
+    },
+    /// The setting is present but does not parse as the expected type.
     #[error("setting {name} is invalid: {reason}")]
-    Invalid { name: String, reason: String },
+    Invalid {
+        /// The setting's name (an environment variable name).
+        name: String,
+        /// The parser's error message.
+        reason: String,
+    },
 }
 
+/// A source of settings by name: [`ProcessEnv`] in the deployed binaries, [`MapEnv`] in tests
+/// and the local stack. Implementors provide [`get`](Env::get); the rest builds on it.
 pub trait Env {
+    /// The raw value of `name`, untrimmed; `None` when unset.
     fn get(&self, name: &str) -> Option<String>;
 
     /// A required setting; empty counts as missing.
@@ -25,6 +39,7 @@ pub trait Env {
         })
     }
 
+    /// The value of `name` with surrounding whitespace trimmed; `None` when unset or blank.
     fn optional(&self, name: &str) -> Option<String> {
         self.get(name)
             .map(|v| v.trim().to_owned())
@@ -62,6 +77,8 @@ impl Env for ProcessEnv {
 pub struct MapEnv(pub HashMap<String, String>);
 
 impl MapEnv {
+    /// Settings from `(name, value)` pairs; a later pair replaces an earlier one of the same
+    /// name.
     pub fn new<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
         Self(
             pairs

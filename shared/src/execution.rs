@@ -17,14 +17,21 @@ pub enum Leg {
     /// A continuous symbol rolled to a new contract while the account still holds the
     /// root's earlier contract: that contract's close, before anything on the new one.
     CloseRolled,
+    /// Closes a held side the target does not allow (the long before a short entry, the
+    /// short on `SHORT_EXIT`); when FLATTEN closes both sides of a hedging account, the long.
+    /// On Coinbase every sell is this leg.
     Close,
     /// FLATTEN on a hedging account that holds both sides: the second side's close. A leg of
     /// its own, so each close has its own client order id and journal row.
     CloseHedge,
+    /// Opens the side an entry asks for, after any closes; left out when that side is
+    /// already held. On Coinbase every buy is this leg.
     Open,
 }
 
 impl Leg {
+    /// The leg's snake_case name, as serialized and stored in the journal's `leg` column:
+    /// `close_rolled`, `close`, `close_hedge` or `open`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CloseRolled => "close_rolled",
@@ -35,14 +42,18 @@ impl Leg {
     }
 }
 
+/// The direction of one order leg at the broker; journaled per leg as `buy` or `sell`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
+    /// Opens a long or closes a short (on Coinbase, spends quote currency on the base).
     Buy,
+    /// Opens a short or closes a long (on Coinbase, sells the base currency held).
     Sell,
 }
 
 impl Side {
+    /// The side's lower-case name, as serialized and journaled: `buy` or `sell`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Buy => "buy",
@@ -54,13 +65,15 @@ impl Side {
 /// The client order id of one leg of one signal: a pure function of both, so a redelivery,
 /// a replay or a take-over after a crash produces the same id and finds the first attempt.
 ///
-/// Form: `tv-<first 24 hex of SignalId>-<c|o>` (29 characters): short enough for every broker's
-/// limit, ASCII, no characters any of them reserve.
+/// Form: `tv-<first 24 hex of SignalId>-<r|c|h|o>` (29 characters): short enough for every
+/// broker's limit, ASCII, no characters any of them reserve.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ClientOrderId(String);
 
 impl ClientOrderId {
+    /// The id of `leg` of `signal`: `tv-`, the first 24 hex characters of the SignalId, `-`,
+    /// then `r`, `c`, `h` or `o` for `close_rolled`, `close`, `close_hedge` or `open`.
     pub fn new(signal: &SignalId, leg: Leg) -> Self {
         let tag = match leg {
             Leg::CloseRolled => 'r',
@@ -76,6 +89,7 @@ impl ClientOrderId {
         Self(id)
     }
 
+    /// The id as sent to the broker and stored in the journal.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -91,20 +105,38 @@ impl fmt::Display for ClientOrderId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalStatus {
+    /// Accepted by ingest and queued for the router. Nothing journals this status today:
+    /// the executor writes only the terminal ones below.
     Received,
+    /// Routed: an order intent is on the broker's queue. Not journaled today (see `Received`).
     Routed,
+    /// An executor is working on it. Not journaled today (see `Received`).
     Executing,
+    /// The broker filled or accepted the signal's order legs.
     Filled,
+    /// Nothing to do: the account already held the target position.
     NoOp,
+    /// The broker definitively refused an order (margin, market halted, invalid); not retried.
     Rejected,
+    /// A local guard stopped it before any order (kill switch, trading window, size limits).
     Refused,
+    /// Older than the max age when the executor got it, or the staleness budget ran out
+    /// before it completed.
     Expired,
+    /// The broker documented that it did not carry an order out (rate limit, "try later"), a
+    /// lookup confirmed nothing was created, and no resend fit the staleness budget.
     NotExecuted,
+    /// A later signal (by the alert's `timenow`) for the same account and instrument had
+    /// already executed, so no order was sent.
     Superseded,
+    /// An order may have reached the broker but its result could not be confirmed; resolve it
+    /// by lookup, never by resending. The executor alarms and dead-letters the message.
     Unknown,
 }
 
 impl SignalStatus {
+    /// The status's snake_case name, as serialized and stored in the journal's `status`
+    /// column (`no_op`, `not_executed`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Received => "received",
@@ -121,6 +153,8 @@ impl SignalStatus {
         }
     }
 
+    /// The status whose [`Self::as_str`] name is `s` (exact, lower case); `None` for any
+    /// other string.
     pub fn parse(s: &str) -> Option<Self> {
         [
             Self::Received,
@@ -158,32 +192,48 @@ impl From<Outcome> for SignalStatus {
 /// The design's stage timestamps, journaled per signal.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageTimes {
+    /// When ingest received the alert's HTTP request (UTC).
     pub received: Option<DateTime<Utc>>,
+    /// When ingest handed the signal to the `signals` queue (UTC).
     pub enqueued: Option<DateTime<Utc>>,
+    /// When the router routed it and built the order intent (UTC).
     pub routed: Option<DateTime<Utc>>,
+    /// When the executor started the attempt that journaled it (UTC).
     pub executor_start: Option<DateTime<Utc>>,
+    /// When the first order leg was sent to the broker (UTC); `None` if nothing was sent.
     pub broker_sent: Option<DateTime<Utc>>,
+    /// When the broker's last answer on a leg arrived, or a lookup settled it (UTC); `None`
+    /// if no leg got one.
     pub broker_acked: Option<DateTime<Utc>>,
 }
 
 /// One signal as the journal keeps it. Upserted by `signal_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalRecord {
+    /// The signal's id: the row's key.
     pub signal_id: SignalId,
     /// Canonical alert JSON without the passphrase.
     pub raw: String,
-    /// The validated alert, as JSON.
+    /// What the executor worked from: the `OrderIntent` the router sent, as JSON.
     pub normalized: serde_json::Value,
+    /// The alert's symbol as TradingView sent it (`EURUSD`, `ES1!`).
     pub symbol: String,
+    /// The alert's exchange as TradingView sent it (`OANDA`, `CME_MINI`).
     pub exchange: String,
+    /// The alert's action in upper snake case (`LONG_ENTRY`, `FLATTEN`, ...).
     pub action: String,
+    /// The broker the signal was routed to; `None` if it was journaled before routing.
     pub broker: Option<Broker>,
+    /// The broker's instrument it was routed to (`EUR_USD`, `ESZ6`, `BTC-USD`); `None` if it
+    /// was journaled before routing.
     pub instrument: Option<String>,
     /// How a continuous futures symbol was resolved, if it was.
     pub contract_resolution: Option<String>,
+    /// Where the signal stands; the executor writes the terminal status of its outcome.
     pub status: SignalStatus,
     /// Why it was refused, rejected or left unknown.
     pub reason: Option<String>,
+    /// When the signal passed each stage of the pipeline.
     pub stages: StageTimes,
 }
 
@@ -192,23 +242,45 @@ pub struct SignalRecord {
 /// instead of overwriting the first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRecord {
+    /// The signal this leg belongs to.
     pub signal_id: SignalId,
+    /// The broker the leg was sent to.
     pub broker: Broker,
+    /// The account traded, as the executor names it: the OANDA account id, the Tradovate
+    /// account id, or the Coinbase API key name.
     pub account: String,
+    /// The instrument the leg traded: the signal's, or for `close_rolled` the root's earlier
+    /// contract.
     pub instrument: String,
+    /// Which leg of the signal this is.
     pub leg: Leg,
     /// Which send of this leg the row is: 1 for the first, 2 for a resend with the same
     /// client order id, and so on. Records written before attempts were counted read as 1.
     #[serde(default = "first_attempt")]
     pub attempt: u32,
+    /// The id sent with the order; the same for every attempt of the leg.
     pub client_order_id: ClientOrderId,
+    /// The broker's own id for the order, once the broker or a lookup gave one.
     pub broker_order_id: Option<String>,
+    /// Buy or sell.
     pub side: Side,
+    /// The order's size, always positive: units for OANDA, whole contracts for Tradovate, base
+    /// currency for Coinbase (for a Coinbase buy not known to have filled, the quote amount it
+    /// was to spend). Replaced by the filled size when the broker reports one.
     pub quantity: Decimal,
+    /// The average fill price the broker reported, per unit as the broker quotes it (quote
+    /// currency for OANDA and Coinbase, the contract's price for Tradovate); `None` until
+    /// filled or when the broker gives none.
     pub fill_price: Option<Decimal>,
+    /// What became of this send.
     pub outcome: Outcome,
+    /// Why the send did not simply fill (the broker's reject reason, what a lookup found),
+    /// or how a fill was established; `None` for a plain fill.
     pub error: Option<String>,
+    /// When this send left for the broker (UTC); `None` if this attempt did not send it (a
+    /// close found already done after a takeover).
     pub sent_at: Option<DateTime<Utc>>,
+    /// When the broker answered or a lookup settled the send (UTC); `None` if neither did.
     pub acked_at: Option<DateTime<Utc>>,
     /// The fee or commission the broker reported for this fill, in the instrument's quote
     /// currency (Coinbase's `total_fees`); `None` when the broker reports none. Records
@@ -222,15 +294,20 @@ fn first_attempt() -> u32 {
     1
 }
 
+/// A journal read or write failed: the database could not be reached or refused the
+/// statement, or a stored row could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("journal unavailable: {reason}")]
 pub struct JournalError {
+    /// What failed, for logs (`status "x" unreadable`, the database's error kind).
     pub reason: String,
 }
 
 /// The trade journal (PostgreSQL in AWS, SQLite locally). Every write is an idempotent
 /// upsert, so a retry after a failed write rewrites the same rows without touching a broker.
 pub trait TradeJournal: Send + Sync {
+    /// Writes a signal's record, updating the row with the same `signal_id` if there is one.
+    /// Fails with [`JournalError`] when the journal cannot be written.
     fn upsert_signal(
         &self,
         record: &SignalRecord,
@@ -241,6 +318,8 @@ pub trait TradeJournal: Send + Sync {
         &self,
         record: &OrderRecord,
     ) -> impl Future<Output = Result<(), JournalError>> + Send;
+    /// A signal's record, or `None` if the journal has none. Fails with [`JournalError`]
+    /// when the journal cannot be read or the row cannot be decoded.
     fn signal(
         &self,
         id: &SignalId,

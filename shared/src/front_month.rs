@@ -14,9 +14,12 @@ use crate::ports::StoreError;
 /// One root's leading contract as a market-data source named it (`ES` → `ESZ6`), and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrontMonth {
+    /// The futures root, as the routing table names it (`ES`, `CL`).
     pub root: String,
     /// In the routing table's form: root, month code, one year digit.
     pub contract: String,
+    /// When the refresher asked the source (UTC); [`trusted`] drops answers older than
+    /// [`TRUSTED_FOR`].
     pub as_of: DateTime<Utc>,
 }
 

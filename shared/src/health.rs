@@ -26,6 +26,8 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// The snake_case name, as serde writes it and the DynamoDB item stores it
+    /// (`last_failure_kind`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unavailable => "unavailable",
@@ -36,13 +38,16 @@ impl FailureKind {
     }
 }
 
+/// What happened on a broker path, as passed to [`HealthStore::record`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HealthEvent {
     /// The broker answered and did what was asked (a fill or a confirmed no-op).
     Success,
+    /// The conversation ended badly, for this reason.
     Failure(FailureKind),
     /// A fresh token is stored, valid until `expires_at`.
     Token {
+        /// When the new token expires (UTC).
         expires_at: DateTime<Utc>,
     },
 }
@@ -50,10 +55,16 @@ pub enum HealthEvent {
 /// What is known about one broker path.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerHealth {
+    /// When a conversation last succeeded (UTC).
     pub last_success: Option<DateTime<Utc>>,
+    /// When a conversation or token refresh last failed (UTC).
     pub last_failure: Option<DateTime<Utc>>,
+    /// Why that last failure happened.
     pub last_failure_kind: Option<FailureKind>,
+    /// When the latest stored token expires (UTC); only for a broker whose token the
+    /// refresher renews (Tradovate).
     pub token_expires_at: Option<DateTime<Utc>>,
+    /// When that token was recorded (UTC).
     pub token_refreshed_at: Option<DateTime<Utc>>,
 }
 
@@ -63,12 +74,15 @@ pub struct BrokerHealth {
 pub enum HealthState {
     /// Nothing recorded yet.
     Unknown,
+    /// No failure since the latest success, and any recorded token is still valid.
     Ok,
     /// The latest conversation failed, or the token has expired.
     Degraded,
 }
 
 impl BrokerHealth {
+    /// Folds in `event`, observed at `at` (UTC): sets the matching time, plus the failure
+    /// kind or the token's expiry. The last call wins, whatever the times.
     pub fn apply(&mut self, at: DateTime<Utc>, event: HealthEvent) {
         match event {
             HealthEvent::Success => self.last_success = Some(at),
@@ -83,6 +97,8 @@ impl BrokerHealth {
         }
     }
 
+    /// The state at `now`: `Degraded` when the token has expired by `now` or a failure is the
+    /// latest conversation result, `Unknown` when nothing is recorded, `Ok` otherwise.
     pub fn state(&self, now: DateTime<Utc>) -> HealthState {
         if self.token_expires_at.is_some_and(|e| e <= now) {
             return HealthState::Degraded;
@@ -96,12 +112,17 @@ impl BrokerHealth {
     }
 }
 
+/// The health store (or the [`NotifyGate`] on it) could not be read or written: a DynamoDB
+/// error, or a stored attribute that does not parse. The text says what failed and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("health store unavailable: {0}")]
 pub struct HealthError(pub String);
 
 /// Port: where broker health is kept (DynamoDB in AWS, memory locally).
 pub trait HealthStore: Send + Sync {
+    /// Records `event` for `broker` at `at` (UTC). `DynamoHealthStore` (`aws-adapters`)
+    /// writes a time only if it is later than the stored one, so a late writer never hides a
+    /// newer result. `Err` when the store cannot be written.
     fn record(
         &self,
         broker: Broker,
@@ -109,6 +130,8 @@ pub trait HealthStore: Send + Sync {
         event: HealthEvent,
     ) -> impl Future<Output = Result<(), HealthError>> + Send;
 
+    /// What is recorded for `broker`: an empty [`BrokerHealth`] when nothing is. `Err` when
+    /// the store cannot be read or an attribute does not parse.
     fn read(
         &self,
         broker: Broker,

@@ -5,6 +5,8 @@
 //! exchange, the ports (traits) adapters implement, the [`Clock`](clock::Clock) seam and the
 //! typed configuration helpers.
 
+#![warn(missing_docs)]
+
 pub mod alert;
 pub mod clock;
 pub mod config;

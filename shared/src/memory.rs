@@ -24,6 +24,8 @@ enum Record {
     Completed { outcome: Outcome },
 }
 
+/// [`IdempotencyStore`] in memory: the lease protocol of `DynamoIdempotencyStore`, without
+/// expiry (`expires_at` is ignored). Never fails.
 #[derive(Debug, Default)]
 pub struct MemoryIdempotencyStore {
     records: Mutex<HashMap<IdempotencyKey, Record>>,
@@ -121,6 +123,8 @@ pub struct MemoryJournal {
 }
 
 impl MemoryJournal {
+    /// Simulates an outage: while `down` is true, every journal read and write (replay audit
+    /// lines included) fails with a [`JournalError`].
     pub fn set_down(&self, down: bool) {
         *lock(&self.down) = down;
     }
@@ -135,16 +139,20 @@ impl MemoryJournal {
         }
     }
 
+    /// Every signal record, oldest `received` first. Works during a simulated outage.
     pub fn all_signals(&self) -> Vec<SignalRecord> {
         let mut out: Vec<_> = lock(&self.signals).values().cloned().collect();
         out.sort_by_key(|s| s.stages.received);
         out
     }
 
+    /// Every replay audit line, in the order recorded.
     pub fn replay_audits(&self) -> Vec<ReplayAudit> {
         lock(&self.audits).clone()
     }
 
+    /// Every order record (one per signal, broker, account, leg and attempt), in the order first
+    /// written; an upsert replaces a row in place.
     pub fn all_orders(&self) -> Vec<OrderRecord> {
         lock(&self.orders).clone()
     }
@@ -207,6 +215,7 @@ pub struct MemoryTokenStore {
 }
 
 impl MemoryTokenStore {
+    /// How many times [`TokenStore::save`] has been called.
     pub fn saves(&self) -> usize {
         *lock(&self.saves)
     }
@@ -260,6 +269,7 @@ impl LeaseLock for MemoryLeaseLock {
 pub struct MemoryNotifier(Mutex<Vec<Notification>>);
 
 impl MemoryNotifier {
+    /// Every notification received so far, oldest first.
     pub fn sent(&self) -> Vec<Notification> {
         lock(&self.0).clone()
     }

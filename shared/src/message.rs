@@ -8,16 +8,25 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// The [`SignalMessage`] shape this build writes and reads. The router fails a message of
+/// any other version, so it is retried and finally dead-lettered instead of misread.
 pub const SIGNAL_VERSION: u32 = 1;
+/// The [`OrderIntent`] shape this build writes and reads. An executor fails an intent of any
+/// other version, so it is retried and finally dead-lettered instead of misread.
 pub const INTENT_VERSION: u32 = 1;
 
 /// ingest → `signals` queue (group = symbol, dedup id = SignalId).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalMessage {
+    /// The shape's version: [`SIGNAL_VERSION`] when ingest wrote it.
     pub version: u32,
+    /// The alert's id; also the message's SQS deduplication id.
     pub signal_id: SignalId,
+    /// When ingest received the alert's HTTP request (UTC).
     pub received_at: DateTime<Utc>,
+    /// When ingest built this message, just before sending it to the queue (UTC).
     pub enqueued_at: DateTime<Utc>,
+    /// The validated alert, passphrase removed.
     pub alert: Alert,
     /// The alert as canonical JSON without the passphrase: the journal's raw copy.
     pub raw: String,
@@ -49,23 +58,42 @@ pub fn group_id_for(symbol: &str) -> String {
 /// router → `<broker>` queue (group = broker instrument, dedup id = SignalId).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderIntent {
+    /// The shape's version: [`INTENT_VERSION`] when the router wrote it.
     pub version: u32,
+    /// The alert's id: the SQS deduplication id, the idempotency key (with broker and
+    /// account) and the journal key.
     pub signal_id: SignalId,
+    /// The broker whose executor must trade it; an executor fails an intent for another.
     pub broker: Broker,
+    /// What to trade, in the broker's naming (`EUR_USD`, `ESZ6`, `BTC-USD`); also the
+    /// message group, so one instrument's intents execute in order.
     pub instrument: Instrument,
+    /// The alert's action.
     pub action: Action,
+    /// The position the action asks the account to end up in ([`Action::target`]).
     pub target: TargetPosition,
     /// The alert's symbol and exchange as sent, for the journal and logs.
     pub symbol: String,
+    /// The alert's exchange as sent (`OANDA`, `CME_MINI`).
     pub exchange: String,
     /// The alert's close: paper fills use it, live executors log slippage against it.
     pub reference_price: Decimal,
+    /// The alert's `quantity`, if set: the entry size in place of the configured one, in the
+    /// broker's units (units for OANDA, whole contracts for Tradovate, quote amount for a
+    /// Coinbase buy). The executor refuses it above the configured maximum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity_override: Option<Decimal>,
+    /// The alert's `timenow` (UTC): staleness is measured from it, and an instrument's
+    /// signals execute in its order.
     pub signal_time: DateTime<Utc>,
+    /// When ingest received the alert's HTTP request (UTC), from the [`SignalMessage`].
     pub received_at: DateTime<Utc>,
+    /// When ingest queued the signal (UTC), from the [`SignalMessage`].
     pub enqueued_at: DateTime<Utc>,
+    /// When the router routed the signal and built this intent (UTC).
     pub routed_at: DateTime<Utc>,
+    /// How a continuous futures symbol (`ES1!`) resolved to `instrument`; `None` for any
+    /// other symbol.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<ContractResolution>,
     /// The alert as canonical JSON without the passphrase, for the executor's journal.
@@ -76,6 +104,8 @@ pub struct OrderIntent {
 }
 
 impl OrderIntent {
+    /// The intent for `signal` as `route` routed it at `routed_at`: copies the alert's action,
+    /// symbol, close, quantity and `timenow`, and the signal's stage times and replay flag.
     pub fn new(signal: &SignalMessage, route: Route, routed_at: DateTime<Utc>) -> Self {
         let alert = &signal.alert;
         Self {
@@ -99,6 +129,8 @@ impl OrderIntent {
         }
     }
 
+    /// The FIFO message group on the broker queue: the instrument, upper-cased and cut to
+    /// SQS's limit, so one instrument's intents execute in order.
     pub fn group_id(&self) -> String {
         group_id_for(self.instrument.as_str())
     }

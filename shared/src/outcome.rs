@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The state of one signal at the broker, serialised in snake_case (`filled`, `no_op`,
+/// `not_executed`, ...). Every state but `Unknown` is final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {

@@ -36,28 +36,50 @@ use std::future::Future;
 /// One message for a FIFO queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FifoMessage {
+    /// The message group: messages of one group are delivered in send order, one at a time.
+    /// The upper-cased symbol or instrument ([`crate::message::group_id_for`]), at most 128
+    /// characters.
     pub group_id: String,
+    /// The deduplication id: a message whose id was sent within [`DEDUP_WINDOW`] is dropped.
+    /// Usually the signal id, so an alert delivered twice is queued once.
     pub dedup_id: String,
+    /// The payload: JSON of a [`SignalMessage`](crate::message::SignalMessage) or an
+    /// [`OrderIntent`](crate::message::OrderIntent).
     pub body: String,
 }
 
+/// Why a message was not sent to a queue (or, from a [`Notifier`], not published to its
+/// topic).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
     /// The queue service refused the message (bad parameters, missing queue): resending the
     /// same message will not help.
     #[error("queue {queue} refused the message: {reason}")]
-    Refused { queue: String, reason: String },
+    Refused {
+        /// The queue's URL or name.
+        queue: String,
+        /// The service's error code and message, or why the request could not be built.
+        reason: String,
+    },
     /// The queue could not be reached or failed; the message may be resent.
     #[error("queue {queue} is unavailable: {reason}")]
-    Unavailable { queue: String, reason: String },
+    Unavailable {
+        /// The queue's URL or name (the SNS topic's name for a notification).
+        queue: String,
+        /// The service's error code and message (throttling, internal error) or the
+        /// transport failure.
+        reason: String,
+    },
 }
 
-/// Sends to one FIFO queue.
 /// SQS FIFO's deduplication window: a message with the dedup id of one sent in the last five
 /// minutes is accepted and dropped (Amazon SQS Developer Guide, "Using the message deduplication
 /// ID").
 pub const DEDUP_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 
+/// Sends to one SQS FIFO queue: `SqsFifoQueue` in `aws-adapters` (errors: throttling and
+/// service faults are `QueueError::Unavailable`, other refusals `QueueError::Refused`), the
+/// `local-sqs` queues locally and `test-kit`'s queue in tests.
 pub trait FifoQueue: Send + Sync {
     /// Sends one message; a duplicate dedup id inside the window is accepted and dropped by
     /// the queue, as SQS does.
@@ -76,22 +98,41 @@ impl<Q: FifoQueue + ?Sized> FifoQueue for &Q {
     }
 }
 
+/// Why a secret could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
+    /// No such secret: SSM answered `ParameterNotFound` or the parameter has no value;
+    /// locally, the environment variable is unset or empty. Retrying will not help.
     #[error("secret {name} does not exist")]
-    NotFound { name: String },
+    NotFound {
+        /// The SSM parameter name or environment variable asked for.
+        name: String,
+    },
+    /// The store failed or refused the read (access denied, throttling, network); it may
+    /// pass on a later attempt.
     #[error("secret {name} could not be read: {reason}")]
-    Unavailable { name: String, reason: String },
+    Unavailable {
+        /// The SSM parameter name asked for.
+        name: String,
+        /// The service's error code or the transport error; never the secret's value.
+        reason: String,
+    },
 }
 
 /// Reads secrets (SSM SecureString in AWS, the environment locally).
 pub trait SecretStore: Send + Sync {
+    /// The decrypted value of the secret `name`: an SSM parameter name for `SsmSecretStore`
+    /// (`aws-adapters`), an environment variable for
+    /// [`EnvSecretStore`](crate::secrets::EnvSecretStore). Errors: [`SecretError::NotFound`]
+    /// when it does not exist, [`SecretError::Unavailable`] when the store fails.
     fn secret(&self, name: &str) -> impl Future<Output = Result<SecretString, SecretError>> + Send;
 }
 
 /// A FIFO dead-letter queue an executor hands a message to itself: object-safe, so an
 /// executor holds one without a type parameter. Every [`FifoQueue`] is one.
 pub trait DeadLetterQueue: Send + Sync {
+    /// Sends `message` to the dead-letter queue, with the same promise and errors as
+    /// [`FifoQueue::send`] (in AWS an `SqsFifoQueue` on the broker queue's DLQ).
     fn dead_letter(
         &self,
         message: FifoMessage,
@@ -110,16 +151,24 @@ impl<Q: FifoQueue> DeadLetterQueue for Q {
 /// The key of an idempotency record: one per broker account and signal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey {
+    /// The broker the orders go to.
     pub broker: Broker,
+    /// The broker account id the orders are placed in.
     pub account: String,
+    /// The signal being executed. DynamoDB keys the record `{broker}#{account}#{signal_id}`.
     pub signal_id: SignalId,
 }
 
 /// The key of the signal order of one instrument in one broker account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct InstrumentKey {
+    /// The broker the orders go to.
     pub broker: Broker,
+    /// The broker account id the orders are placed in.
     pub account: String,
+    /// The series whose signals are ordered: the broker's instrument (e.g. `EUR_USD`), or
+    /// for a continuous futures symbol the symbol as requested (`ES1!`), so the order holds
+    /// across a roll.
     pub instrument: String,
 }
 
@@ -132,14 +181,25 @@ pub enum Claim {
     /// our orders, so reconcile (look up by client order id) before sending anything.
     TakenOver,
     /// Another attempt holds a live lease: report the message failed and come back later.
-    Busy { lease_until: DateTime<Utc> },
+    Busy {
+        /// When the other attempt's lease ends (UTC).
+        lease_until: DateTime<Utc>,
+    },
     /// Already done: acknowledge without touching the broker.
-    Completed { outcome: Outcome },
+    Completed {
+        /// The outcome the attempt that finished recorded.
+        outcome: Outcome,
+    },
 }
 
+/// A store behind [`IdempotencyStore`], [`TokenStore`] or [`LeaseLock`] could not be read
+/// or written (a DynamoDB or SSM call failed, or a stored item is malformed). The executor
+/// leaves the message for a later retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("idempotency store unavailable: {reason}")]
 pub struct StoreError {
+    /// The operation that failed and the service's error code and message, or what is
+    /// wrong with the stored item.
     pub reason: String,
 }
 
@@ -203,13 +263,21 @@ pub trait IdempotencyStore: Send + Sync {
 /// An operator-facing notification (SNS in AWS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
+    /// A one-line subject; the SNS adapter turns non-ASCII characters into `?` and cuts it at
+    /// 100 characters.
     pub subject: String,
+    /// The plain-text body, sent as is.
     pub message: String,
     /// Sent whatever a rate limit says: an unknown outcome, which needs an operator.
     pub urgent: bool,
 }
 
+/// Tells the operator: `SnsNotifier` (one SNS topic) in `aws-adapters`,
+/// [`MemoryNotifier`](crate::memory::MemoryNotifier) locally. `executor-runtime`'s
+/// `RateLimited` wraps one to send at most one non-urgent mail per broker per interval.
 pub trait Notifier: Send + Sync {
+    /// Publishes `note`. The SNS adapter reports every failure as
+    /// [`QueueError::Unavailable`] with the topic's name; callers only log it.
     fn notify(&self, note: Notification) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
@@ -263,17 +331,25 @@ impl<T: Notifier + ?Sized> Notifier for std::sync::Arc<T> {
 /// A broker access token with its expiry, as the token cache keeps it.
 #[derive(Debug, Clone)]
 pub struct StoredToken {
+    /// The bearer token the broker API expects; never logged.
     pub access_token: SecretString,
+    /// When the broker stops accepting the token (UTC).
     pub expires_at: DateTime<Utc>,
 }
 
 /// Where access tokens are shared between the refresher and executors (DynamoDB and an SSM
 /// SecureString in AWS). `name` identifies the credential set (e.g. `tradovate`).
 pub trait TokenStore: Send + Sync {
+    /// The token stored under `name` (`DynamoTokenStore`: item `token#<name>`;
+    /// `SsmTokenStore`: parameter `<prefix>/<name>/token`;
+    /// [`MemoryTokenStore`](crate::memory::MemoryTokenStore) locally), or `Ok(None)` when
+    /// there is none. `Err` when the store cannot be read or (SSM) the stored value is not the
+    /// expected JSON.
     fn load(
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<StoredToken>, StoreError>> + Send;
+    /// Stores `token` under `name`, replacing any earlier one; `Err` when the write fails.
     fn save(
         &self,
         name: &str,

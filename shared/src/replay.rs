@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 
+/// A message read from a dead-letter queue, as the router or an executor would have read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeadLetter {
     /// From the `signals` dead-letter queue (router input).
@@ -22,6 +23,8 @@ pub enum DeadLetter {
 }
 
 impl DeadLetter {
+    /// Reads a message body: an [`OrderIntent`] when it parses as one, else a
+    /// [`SignalMessage`]; `Err` with the JSON error when it is neither.
     pub fn parse(body: &str) -> Result<Self, String> {
         if let Ok(i) = serde_json::from_str::<OrderIntent>(body) {
             return Ok(Self::Intent(i));
@@ -31,6 +34,7 @@ impl DeadLetter {
             .map_err(|e| format!("neither a signal nor an order intent: {e}"))
     }
 
+    /// The id of the signal the message carries.
     pub fn signal_id(&self) -> &SignalId {
         match self {
             Self::Signal(s) => &s.signal_id,
@@ -46,6 +50,8 @@ impl DeadLetter {
         }
     }
 
+    /// The FIFO message group to send it back under, the one its queue uses: the symbol for
+    /// a signal, the broker instrument for an intent.
     pub fn group_id(&self) -> String {
         match self {
             Self::Signal(s) => s.group_id(),
@@ -53,6 +59,8 @@ impl DeadLetter {
         }
     }
 
+    /// A one-line description for listings: `<action> <symbol> on <exchange>` for a signal,
+    /// `<action> <instrument> at <broker>` for an intent.
     pub fn summary(&self) -> String {
         match self {
             Self::Signal(s) => format!(
@@ -83,10 +91,22 @@ impl DeadLetter {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "decision")]
 pub enum Decision {
-    Replay { forced: bool },
-    Refused { reason: String },
+    /// Send it back to its source queue.
+    Replay {
+        /// The signal is older than the max age and the operator forced it: the body is
+        /// marked so the executor trades it anyway.
+        forced: bool,
+    },
+    /// Leave it in the dead-letter queue: the signal is older than the max age and the
+    /// operator did not force it.
+    Refused {
+        /// For the operator: the signal's age and the max age, in seconds.
+        reason: String,
+    },
 }
 
+/// Whether `letter` may be replayed at `now`: refused when its signal (by `timenow`) is older
+/// than `max_age`, unless `force`; a replay of such an old signal is marked forced.
 pub fn decide(letter: &DeadLetter, now: DateTime<Utc>, max_age: Duration, force: bool) -> Decision {
     let age = now - letter.signal_time();
     if age > max_age && !force {
@@ -106,18 +126,29 @@ pub fn decide(letter: &DeadLetter, now: DateTime<Utc>, max_age: Duration, force:
 /// One line of the replay audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplayAudit {
+    /// When the replay ran (UTC).
     pub at: DateTime<Utc>,
+    /// The dead-letter queue's name (in SQS the last part of its URL).
     pub queue: String,
+    /// The dead-lettered message's id (the SQS message id).
     pub message_id: String,
+    /// The signal the message carries; `None` when its body could not be read.
     pub signal_id: Option<SignalId>,
+    /// Whether the replay was, or would be, forced past the max age.
     pub forced: bool,
+    /// A dry run: nothing was sent or deleted.
     pub dry_run: bool,
     /// `replayed`, `refused: …`, `would replay`, `unreadable: …`.
     pub result: String,
+    /// Who ran the replay (`tvctl` takes `$USER`, or `unknown`).
     pub operator: String,
 }
 
+/// Port: where replay audit lines are kept, the trade journal: the `journal` crate's
+/// PostgreSQL or SQLite journal, [`MemoryJournal`](crate::memory::MemoryJournal) locally.
 pub trait AuditLog: Send + Sync {
+    /// Appends `audit` to the trail; `Err` when the journal cannot be written (a database
+    /// error, or the memory journal's simulated outage).
     fn record_replay(
         &self,
         audit: &ReplayAudit,

@@ -12,17 +12,24 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// A broker the pipeline trades at; each has its own queue and executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Broker {
+    /// OANDA (v20 REST API): forex and CFD pairs such as `EUR_USD`, sized in units.
     Oanda,
+    /// Tradovate: CME, CBOT, NYMEX and COMEX futures such as `ESZ6`, sized in whole contracts.
     Tradovate,
+    /// Coinbase Advanced Trade: spot crypto products such as `BTC-USD`; long or flat only.
     Coinbase,
 }
 
 impl Broker {
+    /// Every broker, in declaration order.
     pub const ALL: [Broker; 3] = [Self::Oanda, Self::Tradovate, Self::Coinbase];
 
+    /// The broker's lower-case name (`oanda`, `tradovate`, `coinbase`), as serialized, in
+    /// the routing table and in its queue's name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Oanda => "oanda",
@@ -44,10 +51,12 @@ impl fmt::Display for Broker {
 pub struct Instrument(String);
 
 impl Instrument {
+    /// Wraps a broker's instrument name as given; nothing is checked.
     pub fn new(name: impl Into<String>) -> Self {
         Self(name.into())
     }
 
+    /// The name as the broker spells it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -62,8 +71,13 @@ impl fmt::Display for Instrument {
 /// How a continuous futures symbol became a contract; logged and journaled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContractResolution {
+    /// The continuous symbol the alert named, trimmed and upper-cased (`ES1!`).
     pub requested: String,
+    /// The contract it resolved to, in Tradovate's form: root, month code, one year digit
+    /// (`ESZ6`).
     pub contract: String,
+    /// Plain-English account of what picked the contract: the root's roll rule, or the
+    /// market-data volume leader and its time.
     pub rule: String,
     /// What the executor does when the account still holds the root's earlier contract.
     #[serde(default)]
@@ -83,10 +97,15 @@ pub enum RollPolicy {
     Refuse,
 }
 
+/// Where one alert goes, as [`RoutingTable::route`] decides; the router turns it into an
+/// [`OrderIntent`](crate::message::OrderIntent).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
+    /// The broker whose executor trades it.
     pub broker: Broker,
+    /// What to trade, in the broker's naming (`EUR_USD`, `ESZ6`, `BTC-USD`).
     pub instrument: Instrument,
+    /// How a continuous futures symbol (`ES1!`) resolved; `None` for any other symbol.
     pub resolution: Option<ContractResolution>,
     /// A market-data front month that differed from the table's roll rule (or could not be
     /// used): what each said. Logged and counted by the router.
@@ -152,6 +171,9 @@ fn month_of_code(code: char) -> Option<u32> {
         .map(|i| i as u32 + 1)
 }
 
+/// The parsed routing table: exchange to broker, the OANDA and Coinbase pair-naming rules,
+/// and each futures root's contract months and roll rule. Built by [`Self::embedded`],
+/// [`Self::from_env`] or [`Self::from_toml`].
 #[derive(Debug, Clone)]
 pub struct RoutingTable {
     delayed_suffixes: Vec<String>,
@@ -201,6 +223,10 @@ impl RoutingTable {
         Self::from_toml(&text).map_err(|e| invalid(format!("{path}: {e}")))
     }
 
+    /// Parses a table in `routing.toml`'s format; names are upper-cased. Fails with
+    /// [`RoutingTableError`] on invalid TOML, a missing or unknown key, or a futures root
+    /// with a bad month code, no months, `roll_day` outside 1..=28, `roll_months_before`
+    /// over 11, `last_day` outside 1..=31 or `last_day_months_before` over 11.
     pub fn from_toml(text: &str) -> Result<Self, RoutingTableError> {
         let file: TableFile = toml::from_str(text).map_err(|e| RoutingTableError(e.to_string()))?;
         let upper_keys = |m: BTreeMap<String, String>| -> BTreeMap<String, String> {

@@ -5,6 +5,8 @@
 use crate::ports::{SecretError, SecretStore};
 use secrecy::SecretString;
 
+/// A [`SecretStore`] that reads each secret from the environment variable of that name; an
+/// unset, empty or non-UTF-8 variable is [`SecretError::NotFound`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EnvSecretStore;
 

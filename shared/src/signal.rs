@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::str::FromStr;
 
+/// The identity of one alert: 32 lowercase hex characters (the first 128 bits of SHA-256 over
+/// the canonical alert JSON). Serialised as that string; deserialising checks the form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SignalId(String);
@@ -17,16 +19,21 @@ pub struct SignalId(String);
 const LEN: usize = 32;
 
 impl SignalId {
+    /// The id of canonical alert JSON (as in
+    /// [`ValidatedAlert::canonical`](crate::alert::ValidatedAlert)): same text, same id.
     pub fn of_canonical(canonical: &str) -> Self {
         let digest = Sha256::digest(canonical.as_bytes());
         Self(hex::encode(&digest[..LEN / 2]))
     }
 
+    /// The 32 lowercase hex characters.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
+/// Text that is not a SignalId (not exactly 32 lowercase hex characters), from `parse`,
+/// `try_from` or deserialising. Holds the text, cut to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a SignalId is {LEN} lowercase hex characters, got {0:?}")]
 pub struct InvalidSignalId(String);

@@ -164,6 +164,8 @@ where
 pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl CapturedLogs {
+    /// Everything written so far, one JSON log line per line; invalid UTF-8 is replaced
+    /// with U+FFFD.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
     }
