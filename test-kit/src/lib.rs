@@ -8,6 +8,7 @@
 //!   deduplication window, whose sends can be made to fail per message group;
 //! - [`test_epoch`]: a fixed time for tests that need some start but no particular one.
 
+#[cfg(feature = "executor")]
 pub mod executor;
 pub mod fifo;
 
