@@ -10,6 +10,8 @@
 //! Each database is a cargo feature (`postgres`, `sqlite`; both by default). A build without
 //! one still compiles [`AnyJournal`], whose `connect` then refuses that URL scheme.
 
+#![warn(missing_docs)]
+
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("the journal needs a database: enable the `postgres` or `sqlite` feature");
 
@@ -170,6 +172,7 @@ macro_rules! bind_order {
 
 macro_rules! journal_impl {
     ($name:ident, $db:ty, $pool:ty, $sql:expr, $dec_in:expr, $dec_out:expr, $time_in:expr, $time_out:expr) => {
+        /// A journal over one database's connection pool; cloning shares the pool.
         #[derive(Clone)]
         pub struct $name {
             pool: $pool,
@@ -183,10 +186,12 @@ macro_rules! journal_impl {
         }
 
         impl $name {
+            /// A journal over `pool` as it is: no migration (see `migrate`).
             pub fn from_pool(pool: $pool) -> Self {
                 Self { pool }
             }
 
+            /// The connection pool, for tests and tools that query the tables directly.
             pub fn pool(&self) -> &$pool {
                 &self.pool
             }
@@ -292,6 +297,11 @@ macro_rules! journal_impl {
                 Ok(out)
             }
 
+            /// Every dead-letter replay decision of the audit trail in the order written, as
+            /// (queue, message id, result) text.
+            ///
+            /// # Errors
+            /// [`JournalError`] when the table cannot be read.
             pub async fn replay_audits(
                 &self,
             ) -> Result<Vec<(String, String, String)>, JournalError> {
@@ -730,6 +740,11 @@ impl PgJournal {
             .options([("idle_session_timeout", format!("{}ms", idle.as_millis()))]))
     }
 
+    /// Brings the PostgreSQL schema up to date (`migrations/postgres`); applied migrations
+    /// are skipped.
+    ///
+    /// # Errors
+    /// [`JournalError`] naming the migration that failed.
     pub async fn migrate(&self) -> Result<(), JournalError> {
         sqlx::migrate!("migrations/postgres")
             .run(&self.pool)
@@ -774,6 +789,11 @@ impl SqliteJournal {
         Ok(journal)
     }
 
+    /// Brings the SQLite schema up to date (`migrations/sqlite`); applied migrations are
+    /// skipped.
+    ///
+    /// # Errors
+    /// [`JournalError`] naming the migration that failed.
     pub async fn migrate(&self) -> Result<(), JournalError> {
         sqlx::migrate!("migrations/sqlite")
             .run(&self.pool)
@@ -788,8 +808,10 @@ impl SqliteJournal {
 /// only when its feature is enabled.
 #[derive(Debug, Clone)]
 pub enum AnyJournal {
+    /// A `postgres://` or `postgresql://` URL.
     #[cfg(feature = "postgres")]
     Postgres(PgJournal),
+    /// A `sqlite:` URL or a file path.
     #[cfg(feature = "sqlite")]
     Sqlite(SqliteJournal),
 }
@@ -879,6 +901,12 @@ impl AnyJournal {
         Err(not_built("SQLite", "sqlite"))
     }
 
+    /// Opens the journal at `url` for writing: PostgreSQL (connected lazily, migrated on each
+    /// new session) or SQLite (the file created if missing, migrated now).
+    ///
+    /// # Errors
+    /// [`JournalError`] when the URL is of a database this build left out, or SQLite cannot
+    /// be opened or migrated (never naming the URL, which may hold a password).
     pub async fn connect(url: &str) -> Result<Self, JournalError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Self::connect_postgres(url).await
@@ -907,6 +935,10 @@ impl AnyJournal {
         Err(not_built("SQLite", "sqlite"))
     }
 
+    /// The latest `limit` signals, newest first (`tvctl trades`).
+    ///
+    /// # Errors
+    /// [`JournalError`] when the rows cannot be read.
     pub async fn recent_signals(&self, limit: i64) -> Result<Vec<SignalRecord>, JournalError> {
         each!(self, j => j.recent_signals(limit).await)
     }
@@ -945,6 +977,10 @@ impl AnyJournal {
         }
     }
 
+    /// The order rows of the latest `limit` signals.
+    ///
+    /// # Errors
+    /// [`JournalError`] when the rows cannot be read.
     pub async fn recent_orders(&self, limit: i64) -> Result<Vec<OrderRecord>, JournalError> {
         each!(self, j => j.recent_orders(limit).await)
     }
