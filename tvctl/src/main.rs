@@ -570,12 +570,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     } else {
                         journal.clone()
                     };
-                    let path = journal
-                        .trim_start_matches("sqlite://")
-                        .trim_start_matches("sqlite:");
-                    let sqlite = !journal.contains("://") || journal.starts_with("sqlite:");
-                    if sqlite && !path.starts_with(':') && !std::path::Path::new(path).exists() {
-                        return Err(Failure::Usage(format!("no journal at {path}")));
+                    if let Some(missing) = report::missing_journal(&journal) {
+                        return Err(Failure::Usage(missing));
                     }
                     (report::Source::Journal(journal), name)
                 }

@@ -24,13 +24,8 @@ pub enum Source {
 pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord>), String> {
     match source {
         Source::Journal(url) => {
-            // A report reads: a mistyped SQLite path must not become a new, empty journal.
-            let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-            let path = url
-                .trim_start_matches("sqlite://")
-                .trim_start_matches("sqlite:");
-            if !is_postgres && !path.starts_with(':') && !std::path::Path::new(path).exists() {
-                return Err(format!("no journal at {path}"));
+            if let Some(missing) = missing_journal(url) {
+                return Err(missing);
             }
             // Read-only: a report never migrates or writes the journal it is pointed at.
             let journal = journal::AnyJournal::open_read_only(url)
@@ -53,6 +48,17 @@ pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
             parse_log_lines(&text)
         }
     }
+}
+
+/// `Some("no journal at PATH")` when `url` names a SQLite file that does not exist: a report
+/// reads, and a mistyped path must not pass for an empty journal.
+pub fn missing_journal(url: &str) -> Option<String> {
+    let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    (!is_postgres && !path.starts_with(':') && !std::path::Path::new(path).exists())
+        .then(|| format!("no journal at {path}"))
 }
 
 /// A URL without its password, for messages.
