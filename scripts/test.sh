@@ -9,6 +9,10 @@ root=$PWD
 run="$root/.test-run"
 mkdir -p "$run"
 
+# A one-off build: incremental state would only cost disk (gigabytes on a cold target).
+export CARGO_INCREMENTAL=0
+echo "==> disk before: $(df -h --output=avail . | tail -n 1 | tr -d ' ') free"
+
 venv="$root/.venv-test"
 if [ ! -x "$venv/bin/moto_server" ]; then
   echo "==> installing moto into $venv"
@@ -113,4 +117,5 @@ echo "==> log audit: no credential, token, passphrase or private key in any capt
 cargo run -q --locked -p log-audit -- "$run/logs" scripts/log-audit-secrets.txt 200
 echo "==> CDK app: template tests and cdk-nag (no bundling)"
 bash cdk/test.sh
+echo "==> disk after: $(df -h --output=avail . | tail -n 1 | tr -d ' ') free; target: $(du -sh target 2>/dev/null | cut -f1)"
 echo "==> all tests passed"
