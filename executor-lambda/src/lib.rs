@@ -14,7 +14,6 @@ use executor_runtime::processor::{Executor, ExecutorSettings};
 use executor_runtime::risk::RiskConfig;
 use executor_runtime::venue::Venue;
 use lambda_runtime::{LambdaEvent, service_fn};
-use secrecy::SecretString;
 use shared::clock::SystemClock;
 use shared::config::{ConfigError, Env};
 use shared::execution::{JournalError, OrderRecord, SignalRecord, TradeJournal};
@@ -256,22 +255,6 @@ impl Common {
             kill_switch,
             settings,
         })
-    }
-
-    /// A secret: the environment variable `name` locally, else the SSM SecureString named by
-    /// `<name>_PARAM`.
-    pub async fn secret(&self, env: &impl Env, name: &str) -> Result<SecretString, ConfigError> {
-        if let Some(v) = env.optional(name) {
-            return Ok(SecretString::from(v));
-        }
-        let param_name = format!("{name}_PARAM");
-        let param = env.optional(&param_name).ok_or(ConfigError::Missing {
-            name: format!("{name} or {param_name}"),
-        })?;
-        self.secrets
-            .secret(&param)
-            .await
-            .map_err(|e| invalid(&param_name, e))
     }
 
     pub fn executor<V: Venue>(self, venue: V) -> DeployedExecutor<V> {

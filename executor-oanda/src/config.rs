@@ -1,7 +1,12 @@
-//! Settings of the OANDA executor, read once at cold start.
+//! Settings of the OANDA executor and the factory that turns them into a venue: one type, one
+//! set of defaults, used by the Lambda (`main.rs`), the local stack and the simulation.
 
-use crate::client::PRACTICE_URL;
-use shared::config::{ConfigError, Env};
+use crate::client::{ClientSettings, OandaClient, PRACTICE_URL};
+use crate::venue::OandaVenue;
+use secrecy::SecretString;
+use shared::clock::Clock;
+use shared::config::{ConfigError, Env, Variable};
+use shared::ports::SecretStore;
 
 /// Sizing used when no `RISK_CONFIG`/`RISK_CONFIG_FILE` is given: 1,000 units of a currency
 /// pair, max 10,000. Metals (`XAU_USD`) and CFDs (`SPX500_USD`) have no default size: a
@@ -10,21 +15,141 @@ use shared::config::{ConfigError, Env};
 /// The per-order notional cap is the runtime's default (250,000 of the quote currency).
 pub const DEFAULT_RISK: &str = "default_max_position = \"10000\"\n[classes.fx]\nsize = \"1000\"\n";
 
+/// `OANDA_ACCOUNT`: the v20 account to trade.
+pub const ACCOUNT: Variable = Variable {
+    name: "OANDA_ACCOUNT",
+    secret: false,
+    required: true,
+    default: None,
+    about: "the v20 account id to trade, as OANDA shows it (e.g. `101-001-1234567-001`)",
+};
+
+/// `OANDA_SECRET`: the personal access token (a credential).
+pub const SECRET: Variable = Variable {
+    name: "OANDA_SECRET",
+    secret: true,
+    required: true,
+    default: None,
+    about: "the personal access token of the account's login",
+};
+
+/// `OANDA_BASE_URL`: the REST host.
+pub const BASE_URL: Variable = Variable {
+    name: "OANDA_BASE_URL",
+    secret: false,
+    required: false,
+    default: Some(PRACTICE_URL),
+    about: "the v20 REST host: practice unless live (`https://api-fxtrade.oanda.com`) is set",
+};
+
+/// Every variable the OANDA settings read, in the order the README's table lists them.
+pub const VARIABLES: &[Variable] = &[ACCOUNT, SECRET, BASE_URL];
+
+/// The OANDA settings. `Debug` never shows the token.
 #[derive(Debug)]
 pub struct OandaSettings {
-    /// `OANDA_BASE_URL`: practice by default; live must be chosen explicitly.
+    /// [`BASE_URL`]: practice by default; live must be chosen explicitly.
     pub base_url: String,
-    /// `OANDA_ACCOUNT`.
+    /// [`ACCOUNT`].
     pub account: String,
+    token: SecretString,
 }
 
 impl OandaSettings {
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+    /// Reads [`VARIABLES`]; the token through [`shared::config::secret`] (the variable, or the
+    /// secret named by `OANDA_SECRET_PARAM` in `store`).
+    ///
+    /// Errors: [`ConfigError::Missing`] naming the first unset required variable,
+    /// [`ConfigError::Invalid`] when the secret store fails.
+    pub async fn load(env: &impl Env, store: &impl SecretStore) -> Result<Self, ConfigError> {
+        let account = env.required(ACCOUNT.name)?;
+        let token = shared::config::secret(env, store, SECRET.name).await?;
         Ok(Self {
             base_url: env
-                .optional("OANDA_BASE_URL")
+                .optional(BASE_URL.name)
                 .unwrap_or_else(|| PRACTICE_URL.to_owned()),
-            account: env.required("OANDA_ACCOUNT")?,
+            account,
+            token,
         })
+    }
+
+    /// `None` when none of [`VARIABLES`] is set (the local stack then trades on its paper
+    /// broker), else [`load`](Self::load): a partly configured broker is an error naming
+    /// what is missing, never a silent fall-back to paper.
+    pub async fn load_if_configured(
+        env: &impl Env,
+        store: &impl SecretStore,
+    ) -> Result<Option<Self>, ConfigError> {
+        if !VARIABLES.iter().any(|v| v.is_set(env)) {
+            return Ok(None);
+        }
+        Self::load(env, store).await.map(Some)
+    }
+
+    /// The HTTP client with the given timeouts and retries.
+    ///
+    /// Errors: [`ConfigError::Invalid`] naming `OANDA_BASE_URL` when the client cannot be
+    /// built for it.
+    pub fn client(&self, settings: ClientSettings) -> Result<OandaClient, ConfigError> {
+        OandaClient::new(&self.base_url, self.token.clone(), &self.account, settings).map_err(|e| {
+            ConfigError::Invalid {
+                name: BASE_URL.name.into(),
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// The venue the executor trades through, with the client's default settings.
+    ///
+    /// Errors: as [`client`](Self::client).
+    pub fn venue<C: Clock>(&self, clock: C) -> Result<OandaVenue<C>, ConfigError> {
+        Ok(OandaVenue::new(
+            self.client(ClientSettings::default())?,
+            clock,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use shared::config::MapEnv;
+    use shared::secrets::EnvSecretStore;
+
+    #[tokio::test]
+    async fn defaults_to_practice_and_never_prints_the_token() {
+        let env = MapEnv::new([
+            ("OANDA_ACCOUNT", "101-001-1-001"),
+            ("OANDA_SECRET", "tok-abc"),
+        ]);
+        let s = OandaSettings::load(&env, &EnvSecretStore).await.unwrap();
+        assert_eq!(s.base_url, PRACTICE_URL);
+        assert_eq!(s.token.expose_secret(), "tok-abc");
+        assert!(!format!("{s:?}").contains("tok-abc"));
+        let venue = s.venue(shared::clock::SystemClock).unwrap();
+        assert_eq!(
+            executor_runtime::venue::Venue::account(&venue),
+            "101-001-1-001"
+        );
+    }
+
+    #[tokio::test]
+    async fn unset_is_paper_and_partial_names_what_is_missing() {
+        let none = OandaSettings::load_if_configured(&MapEnv::default(), &EnvSecretStore).await;
+        assert!(none.unwrap().is_none());
+        let partial = MapEnv::new([("OANDA_BASE_URL", "https://api-fxtrade.oanda.com")]);
+        let err = OandaSettings::load_if_configured(&partial, &EnvSecretStore)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "missing setting OANDA_ACCOUNT");
+        let no_token = MapEnv::new([("OANDA_ACCOUNT", "101-001-1-001")]);
+        let err = OandaSettings::load_if_configured(&no_token, &EnvSecretStore)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing setting OANDA_SECRET or OANDA_SECRET_PARAM"
+        );
     }
 }

@@ -42,8 +42,13 @@ pub enum Ack {
     /// Filled (in full, or an IOC in part): what filled and at what average price, as far as
     /// the broker reported it.
     Filled {
+        /// The broker's id for the order, when the answer carried one.
         order_id: Option<String>,
+        /// The quantity the broker reports filled, sign dropped; it replaces the size sent in
+        /// the journal (the Coinbase venue reports a base amount, even for a buy sent as a
+        /// quote amount). `None` or zero keeps the size sent.
         quantity: Option<Decimal>,
+        /// The average fill price (quote currency per unit; points for a futures contract).
         price: Option<Decimal>,
         /// The fill's fee in the quote currency, when the broker reports one.
         fee: Option<Decimal>,
@@ -51,11 +56,16 @@ pub enum Ack {
     /// Created and then cancelled or rejected by the broker (OANDA's 201 with a cancel, a
     /// Tradovate order ending `Rejected`): definitive, nothing filled.
     Cancelled {
+        /// The broker's id for the order, when it assigned one.
         order_id: Option<String>,
+        /// The broker's reason, journaled as the leg's `error`; the leg ends `rejected`.
         reason: String,
     },
     /// The broker has the order but it had not filled when the wait ended: never send again.
-    Working { order_id: String },
+    Working {
+        /// The broker's id for the working order: journaled, and the leg ends `unknown`.
+        order_id: String,
+    },
     /// A close found the side already flat.
     NothingToClose,
 }
@@ -66,13 +76,18 @@ pub enum SendError {
     /// A definitive no; nothing was created.
     #[error("rejected: {reason}")]
     Rejected {
+        /// The broker's id for the order, when it assigned one before refusing it.
         order_id: Option<String>,
+        /// The broker's reason, journaled as the leg's `error`.
         reason: String,
     },
     /// Documented as not carried out (429, a penalty): wait `retry_after` if given.
     #[error("not executed: {reason}")]
     NotExecuted {
+        /// What the broker said (`OANDA rate limit (HTTP 429)`, a penalty ticket).
         reason: String,
+        /// How long the broker asks to wait. The core waits at least the settle time, and
+        /// ends the leg `not_executed` when the wait does not fit the staleness budget.
         retry_after: Option<Duration>,
     },
     /// The request may have been carried out.
@@ -83,6 +98,7 @@ pub enum SendError {
 /// What a lookup through the broker's documented sources found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
+    /// The order exists: what the broker reports about it, taken as the send's answer.
     Order(Ack),
     /// Every documented source agrees: no such order was created.
     NotCreated,
@@ -94,7 +110,11 @@ pub enum Found {
 /// message may come back; an instrument the broker does not know is a definitive no.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadError {
+    /// The broker could not be read (unreachable, a server error, a rate limit). Before the
+    /// first order the signal fails with [`NothingSent`] and comes back through the queue.
     Unavailable(String),
+    /// The broker refused the read (e.g. an instrument it does not know): before the first
+    /// order the signal ends `rejected` with this text.
     Refused(String),
 }
 
@@ -104,8 +124,13 @@ pub trait Conversation: Send + Sync {
     /// `lastTransactionID` from before the send).
     type Mark: Clone + Send + Sync;
 
+    /// The broker spoken to; named in [`NothingSent`] when a read fails before any order.
     fn broker(&self) -> Broker;
+    /// The account read and traded (what the broker's `Venue::account` reports). The core
+    /// never reads it.
     fn account(&self) -> &str;
+    /// How the account holds positions: [`Book::Margin`] (long or short) or [`Book::Spot`]
+    /// (no short); it decides what [`plan`] makes of a short entry.
     fn book(&self) -> Book;
 
     /// How long after an ambiguous answer an order, a fill or a position may take to show
@@ -152,6 +177,8 @@ pub trait Conversation: Send + Sync {
         )
     }
 
+    /// What the account holds in `req.intent.instrument`, with the [`Self::Mark`] lookups
+    /// start from. Read before planning, then after each close until its side shows flat.
     fn holdings(
         &self,
         req: &ExecRequest<'_>,

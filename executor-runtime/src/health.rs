@@ -13,8 +13,11 @@ use tracing::warn;
 /// `venue` with each execution's result written to `health`.
 #[derive(Debug, Clone)]
 pub struct Recorded<V, H, C> {
+    /// The venue that trades; its results pass through unchanged.
     pub venue: V,
+    /// The store the status endpoints read; a failed write is logged, never returned.
     pub health: H,
+    /// Stamps each recorded event (UTC).
     pub clock: C,
 }
 

@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tracing::warn;
 
+/// Whether trading is stopped. Asked once per signal that is neither stale nor superseded,
+/// before the risk guards; engaged, the signal ends `refused` with nothing sent.
 pub trait KillSwitch: Send + Sync {
     /// `Err` when the state cannot be read: the caller retries later rather than trade blind.
     fn engaged(&self) -> impl Future<Output = Result<bool, String>> + Send;
@@ -37,6 +39,8 @@ pub struct ParameterKillSwitch<S> {
 }
 
 impl<S: SecretStore> ParameterKillSwitch<S> {
+    /// Reads parameter `name` through `store` (the SSM adapter in AWS) and caches each state
+    /// read for `ttl`; a failed read is not cached. `Duration::ZERO` reads on every signal.
     pub fn new(store: S, name: impl Into<String>, ttl: Duration) -> Self {
         Self {
             store,

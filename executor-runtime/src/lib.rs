@@ -11,6 +11,8 @@
 //! reports the message failed: it comes back after the lease, is taken over, and the venue
 //! looks its orders up instead of sending them again.
 
+#![warn(missing_docs)]
+
 pub mod drive;
 pub mod health;
 pub mod http;

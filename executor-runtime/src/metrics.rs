@@ -8,9 +8,15 @@ use shared::routing::Broker;
 use std::io::Write;
 use std::sync::Mutex;
 
+/// The CloudWatch namespace of every metric line; the CDK dashboard and alarms read the same
+/// name (`METRIC_NAMESPACE` in `cdk/lib/common.ts`).
 pub const NAMESPACE: &str = "TvPipeline";
 
+/// Where embedded-metric lines go: stdout in Lambda, memory in tests
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>).
 pub trait MetricsSink: Send + Sync {
+    /// Takes one EMF JSON document, without a trailing newline. Infallible on purpose: a
+    /// metric that cannot be written must not fail a trade.
     fn emit(&self, line: String);
 }
 
@@ -31,6 +37,8 @@ impl MetricsSink for StdoutMetrics {
 pub struct CapturedMetrics(Mutex<Vec<String>>);
 
 impl CapturedMetrics {
+    /// The lines emitted so far, oldest first, parsed as JSON; a line that is not JSON is
+    /// left out.
     pub fn lines(&self) -> Vec<serde_json::Value> {
         self.0
             .lock()

@@ -20,10 +20,17 @@ pub const DEFAULT_MIN_INTERVAL: Duration = Duration::minutes(15);
 /// failure nobody hears of.
 #[derive(Debug)]
 pub struct RateLimited<N, G, C> {
+    /// The notifier that sends (SNS in AWS).
     pub inner: N,
+    /// Grants or holds back each non-urgent mail and counts the held back (the health
+    /// table in AWS, [`MemoryNotifyGate`] otherwise).
     pub gate: G,
+    /// The `now` handed to the gate (UTC).
     pub clock: C,
+    /// The broker whose failure mails share one interval.
     pub broker: Broker,
+    /// At most one non-urgent mail per this interval; urgent ones (an unknown outcome) always
+    /// go. Shown in whole minutes in the mail text.
     pub min_interval: Duration,
 }
 

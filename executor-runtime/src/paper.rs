@@ -35,6 +35,9 @@ struct Ledger {
     filled: BTreeMap<String, Ack>,
 }
 
+/// A paper margin account (OANDA, Tradovate): one signed net position per instrument, every
+/// order filled at once at the alert's close. Fills are kept by client order id, so a lookup
+/// or a takeover finds them instead of trading again.
 pub struct PaperNetting {
     broker: Broker,
     account: String,
@@ -52,6 +55,7 @@ impl std::fmt::Debug for PaperNetting {
 }
 
 impl PaperNetting {
+    /// An empty paper account `account` at `broker`, on the system clock.
     pub fn new(broker: Broker, account: impl Into<String>) -> Self {
         Self::with_clock(broker, account, Arc::new(SystemClock))
     }
@@ -70,10 +74,13 @@ impl PaperNetting {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The net position per instrument name (> 0 long, < 0 short); an instrument closed to
+    /// flat stays listed at zero.
     pub fn positions(&self) -> BTreeMap<String, Decimal> {
         self.lock().positions.clone()
     }
 
+    /// How many orders filled so far; a close that found nothing to close is not one.
     pub fn orders(&self) -> u64 {
         self.lock().orders
     }
@@ -261,6 +268,8 @@ struct Wallet {
 }
 
 impl PaperSpot {
+    /// A paper Coinbase wallet `account` holding `balances` (currency code → amount), on the
+    /// system clock.
     pub fn new(
         account: impl Into<String>,
         balances: impl IntoIterator<Item = (String, Decimal)>,
@@ -268,6 +277,7 @@ impl PaperSpot {
         Self::with_clock(account, balances, Arc::new(SystemClock))
     }
 
+    /// As [`Self::new`], with the clock the staleness budget is read from (the simulation's).
     pub fn with_clock(
         account: impl Into<String>,
         balances: impl IntoIterator<Item = (String, Decimal)>,
@@ -289,10 +299,12 @@ impl PaperSpot {
         self.wallet.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Every currency's balance (code → amount) after the fills so far.
     pub fn balances(&self) -> BTreeMap<String, Decimal> {
         self.lock().balances.clone()
     }
 
+    /// How many orders filled so far.
     pub fn orders(&self) -> u64 {
         self.lock().orders
     }

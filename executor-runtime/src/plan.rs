@@ -19,7 +19,9 @@ use shared::execution::{Leg, Side};
 /// netting account (Tradovate, OANDA non-hedging, a spot wallet) has at most one non-zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Holdings {
+    /// Units or contracts held long, ≥ 0 (a spot wallet's base balance).
     pub long: Decimal,
+    /// Units or contracts held short, ≤ 0; always zero in a spot wallet.
     pub short: Decimal,
 }
 
@@ -32,6 +34,7 @@ impl Holdings {
         }
     }
 
+    /// Nothing held on either side.
     pub fn is_flat(&self) -> bool {
         self.long.is_zero() && self.short.is_zero()
     }
@@ -40,7 +43,9 @@ impl Holdings {
 /// The side of a position a close leg takes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PositionSide {
+    /// The long side ([`Holdings::long`]), closed by a sell.
     Long,
+    /// The short side ([`Holdings::short`]), closed by a buy.
     Short,
 }
 
@@ -57,8 +62,11 @@ pub enum LegAction {
 /// One leg of a plan, in the order it must be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlannedLeg {
+    /// Which leg; with the SignalId it names the client order id.
     pub leg: Leg,
+    /// Close a whole side, or open `quantity`.
     pub action: LegAction,
+    /// The order's direction at the broker.
     pub side: Side,
     /// Units, contracts or (a spot buy) quote amount; always positive.
     pub quantity: Decimal,
@@ -172,6 +180,7 @@ pub struct NotionalLimit {
     /// Quote currency per unit per point: 1 for FX, metals, CFDs and spot; the contract's
     /// point value for futures.
     pub multiplier: Decimal,
+    /// The largest notional one open leg may have, in the quote currency.
     pub cap: Decimal,
 }
 
@@ -181,31 +190,49 @@ pub enum PlanRefusal {
     #[error(
         "{leg} size {quantity} is not a multiple of the instrument's increment {increment} (the broker would refuse it)"
     )]
+    /// The open leg's size is not a multiple of the instrument's increment.
     Precision {
+        /// The leg's journal name (only the open leg is checked: `open`).
         leg: &'static str,
+        /// The size planned, in the leg's units.
         quantity: Decimal,
+        /// The instrument's increment.
         increment: Decimal,
     },
     #[error("{leg} size {quantity} is under the instrument's minimum {min}")]
+    /// The open leg's size is under the instrument's minimum, or not positive.
     UnderMinimum {
+        /// The leg's journal name (`open`).
         leg: &'static str,
+        /// The size planned, in the leg's units.
         quantity: Decimal,
+        /// The instrument's smallest order.
         min: Decimal,
     },
     #[error("{leg} size {quantity} is over the instrument's maximum order size {max}")]
+    /// The open leg's size is over the instrument's largest order.
     OverMaximum {
+        /// The leg's journal name (`open`).
         leg: &'static str,
+        /// The size planned, in the leg's units.
         quantity: Decimal,
+        /// The instrument's largest order.
         max: Decimal,
     },
     #[error(
         "{leg} notional {notional} (size {quantity} at {price}) is over the per-order cap {cap}"
     )]
+    /// The open leg's notional (size × price × multiplier) is over the per-order cap.
     OverNotionalCap {
+        /// The leg's journal name (`open`).
         leg: &'static str,
+        /// The size planned, in the leg's units.
         quantity: Decimal,
+        /// The price it was valued at: the alert's close, or 1 for a spot buy.
         price: Decimal,
+        /// Size × price × multiplier, in the quote currency.
         notional: Decimal,
+        /// The cap, in the quote currency.
         cap: Decimal,
     },
 }

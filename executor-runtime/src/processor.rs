@@ -23,6 +23,8 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 pub use fifo_batch::{MissingMessageId, usable_deadline};
 
+/// The protocol's time limits and the risk guards, fixed for the executor's life (only the
+/// kill switch is read at run time).
 #[derive(Debug, Clone)]
 pub struct ExecutorSettings {
     /// Older signals (from `timenow`) are expired at execution.
@@ -32,44 +34,82 @@ pub struct ExecutorSettings {
     pub lease: Duration,
     /// How long completed records are kept (DynamoDB TTL).
     pub record_ttl: Duration,
+    /// Sizing and guards, checked on each signal that is neither stale nor superseded, once
+    /// the kill switch is found off.
     pub risk: RiskConfig,
 }
 
 /// Why a record is reported failed; it comes back (and after enough receives, dead-letters).
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
+    /// The SQS body does not parse as an [`OrderIntent`]: the parser's error.
     #[error("message body is not an order intent: {0}")]
     Unreadable(String),
+    /// The intent's `version`, which is not [`INTENT_VERSION`]: the router and this
+    /// executor were deployed at different message versions.
     #[error("intent version {0} is not understood (this executor knows {INTENT_VERSION})")]
     UnknownVersion(u32),
+    /// The intent names another broker than this executor's venue: a queue wired wrong.
     #[error("intent for {got} reached the {expected} executor")]
-    WrongBroker { got: String, expected: String },
+    WrongBroker {
+        /// The intent's broker.
+        got: String,
+        /// This executor's broker.
+        expected: String,
+    },
+    /// Another attempt holds a live lease on the signal's idempotency record.
     #[error("another attempt holds the signal until {lease_until}")]
-    Busy { lease_until: DateTime<Utc> },
+    Busy {
+        /// When that lease ends (UTC); after it, a redelivery takes over.
+        lease_until: DateTime<Utc>,
+    },
+    /// The idempotency store failed to claim or complete the record, or to advance the
+    /// series' latest `timenow`.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The kill switch state could not be read: the signal is not traded blind.
     #[error("kill switch state unreadable: {0}")]
     KillSwitch(String),
+    /// The broker could not be reached before any order; the lease is freed for the retry.
     #[error(transparent)]
     NothingSent(#[from] NothingSent),
+    /// The execution could not be journaled: the retry takes over and reconciles by lookup
+    /// (an unknown outcome keeps its lease instead).
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// An unknown outcome could not be moved to the dead-letter queue; the record keeps its
+    /// lease, so the queue's own redrive dead-letters the message.
     #[error("outcome unknown ({reason}); the dead-letter queue refused it: {error}")]
-    DeadLetter { reason: String, error: QueueError },
+    DeadLetter {
+        /// Why the outcome is unknown (the execution's reason).
+        reason: String,
+        /// The dead-letter queue's error.
+        error: QueueError,
+    },
 }
 
+/// The execution protocol around one [`Venue`], generic over its ports so the Lambda, the
+/// local stack and the tests plug in their own store, journal, notifier, switch and clock.
 pub struct Executor<V, S, J, N, K, C> {
     /// Where a signal whose outcome stays unknown goes, out of the way of its instrument's
     /// later signals (the broker queue's FIFO dead-letter queue). `None`: it is completed as
     /// `unknown` and acknowledged.
     pub dead_letters: Option<Arc<dyn DeadLetterQueue>>,
+    /// The broker account the signals trade.
     pub venue: V,
+    /// Idempotency records (claim, lease, completion) and each series' latest `timenow`.
     pub store: S,
+    /// Where each execution is upserted: the signal's row and one row per leg send.
     pub journal: J,
+    /// Told of each rejected, expired, not-executed or unknown outcome (unknown: urgent).
     pub notifier: N,
+    /// Read on each signal that is neither stale nor superseded.
     pub kill_switch: K,
+    /// The time of staleness, leases, stage times and metric timestamps.
     pub clock: C,
+    /// Receives one embedded-metric line per executed signal.
     pub metrics: Arc<dyn MetricsSink>,
+    /// Time limits and risk guards.
     pub settings: ExecutorSettings,
 }
 
@@ -90,6 +130,11 @@ where
     K: KillSwitch,
     C: Clock,
 {
+    /// Runs an SQS batch in order and reports failed records, with every later record of
+    /// their message group, as `batchItemFailures`
+    /// (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html>).
+    /// No record starts within [`fifo_batch::DEADLINE_MARGIN`] of `deadline`. `Err` when a
+    /// record has no message id: the whole batch fails.
     pub async fn handle_batch(
         &self,
         event: SqsEvent,

@@ -71,6 +71,9 @@ const CURRENCIES: [&str; 20] = [
 ];
 
 impl AssetClass {
+    /// The class of `instrument` at `broker`: Tradovate is futures, Coinbase crypto; an OANDA
+    /// name is a metal (`XAU_`, `XAG_`, `XPT_`, `XPD_`), FX (both halves in the currency list)
+    /// or else a CFD.
     pub fn of(broker: shared::Broker, instrument: &str) -> Self {
         match broker {
             shared::Broker::Tradovate => Self::Futures,
@@ -83,6 +86,8 @@ impl AssetClass {
         }
     }
 
+    /// The lower-case name a `[classes.<name>]` section uses: `fx`, `metal`, `cfd`, `futures`
+    /// or `crypto`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Fx => "fx",
@@ -187,12 +192,19 @@ impl Window {
 pub struct InstrumentRisk {
     /// `None`: no size is configured, and an entry is refused.
     pub size: Option<Size>,
+    /// The largest quantity an entry may trade, in the instrument's units. Checked against
+    /// quantity sizes only: a notional size is bounded by `max_notional` instead.
     pub max_position: Decimal,
+    /// The largest quantity an alert's `quantity` may ask for; `max_position` when unset.
     pub max_override: Decimal,
+    /// The per-order notional cap, in the quote currency.
     pub max_notional: Decimal,
+    /// When entries may trade; empty means always. Exits are never held to them.
     pub windows: Vec<Window>,
 }
 
+/// The risk configuration (TOML): top-level defaults, `[classes.<class>]` and
+/// `[instruments.<name>]` sections, the most specific one that sets a key winning.
 #[derive(Debug, Clone)]
 pub struct RiskConfig {
     default: InstrumentFile,
@@ -205,35 +217,53 @@ pub struct RiskConfig {
 /// Why a guard refused a signal: journaled as `refused` with this text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// The kill switch is engaged: entries and exits alike.
     #[error("kill switch is engaged")]
     KillSwitch,
+    /// The alert's `quantity` is over the instrument's `max_override`.
     #[error("alert quantity {requested} is over the {max} allowed for {instrument}")]
     OverrideTooLarge {
+        /// The instrument, as the broker names it.
         instrument: String,
+        /// The alert's quantity, in the broker's units.
         requested: Decimal,
+        /// The `max_override` in force.
         max: Decimal,
     },
+    /// An entry's quantity is over the instrument's `max_position`.
     #[error("size {size} for {instrument} is over its max position {max}")]
     OverMaxPosition {
+        /// The instrument, as the broker names it.
         instrument: String,
+        /// The quantity the entry would hold.
         size: Decimal,
+        /// The `max_position` in force.
         max: Decimal,
     },
     #[error(
         "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional, or classes.{class}.size, in RISK_CONFIG"
     )]
+    /// An entry with no quantity override, for an instrument with no size at any layer.
     NoSize {
+        /// The instrument, as the broker names it.
         instrument: String,
+        /// Its asset class's name ([`AssetClass::as_str`]).
         class: &'static str,
     },
+    /// An entry at a time outside every one of the instrument's windows.
     #[error("{instrument}: entries are outside its trading windows at {at}")]
     OutsideTradingWindow {
+        /// The instrument, as the broker names it.
         instrument: String,
+        /// The time checked: the executor's start on the signal (UTC).
         at: DateTime<Utc>,
     },
 }
 
+/// The environment variable naming a file that holds the risk TOML; read when
+/// [`RISK_CONFIG`] is unset.
 pub const RISK_CONFIG_FILE: &str = "RISK_CONFIG_FILE";
+/// The environment variable holding the risk TOML inline; it wins over [`RISK_CONFIG_FILE`].
 pub const RISK_CONFIG: &str = "RISK_CONFIG";
 
 impl RiskConfig {

@@ -15,6 +15,7 @@ use std::future::Future;
 /// What the runtime asks of a venue.
 #[derive(Debug, Clone)]
 pub struct ExecRequest<'a> {
+    /// The routed signal: instrument, target, the alert's close and its times.
     pub intent: &'a OrderIntent,
     /// Size of the position to hold after an entry, always positive: units, contracts or
     /// (spot buy) quote amount, or a notional to convert at the alert's close.
@@ -43,6 +44,8 @@ pub enum Size {
 }
 
 impl ExecRequest<'_> {
+    /// The client order id of `leg` of this signal ([`ClientOrderId::new`]): the same on
+    /// every attempt, so a lookup finds what an earlier one sent.
     pub fn client_order_id(&self, leg: Leg) -> ClientOrderId {
         ClientOrderId::new(&self.intent.signal_id, leg)
     }
@@ -51,9 +54,14 @@ impl ExecRequest<'_> {
 /// One leg as the broker reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegReport {
+    /// Which leg this send was.
     pub leg: Leg,
+    /// The order's direction at the broker.
     pub side: Side,
+    /// The size sent (units, contracts, or a spot buy's quote amount), replaced by the
+    /// quantity the broker reports filled when it reports one.
     pub quantity: Decimal,
+    /// The id sent with the order, derived from the signal and the leg.
     pub client_order_id: ClientOrderId,
     /// 1 for the first send of this leg, 2 for a send again with the same client order id
     /// after the broker was shown not to have the first: one journal row per send.
@@ -61,11 +69,18 @@ pub struct LegReport {
     /// The contract this leg traded when it is not the signal's own (the `close_rolled` leg
     /// of a roll closes the root's earlier contract).
     pub instrument: Option<String>,
+    /// The broker's own id for the order, once an answer or a lookup gave one.
     pub broker_order_id: Option<String>,
+    /// The average fill price reported (quote currency per unit; points for futures).
     pub fill_price: Option<Decimal>,
+    /// How this send ended: filled, no-op (nothing to close), rejected, not executed or
+    /// unknown until the broker says.
     pub outcome: Outcome,
+    /// Why it did not fill, or how it was resolved (by lookup, by an earlier attempt).
     pub error: Option<String>,
+    /// When the request left (UTC); `None` for a leg only found by recovery.
     pub sent_at: Option<DateTime<Utc>>,
+    /// When the broker's answer, or a lookup's verdict, was recorded (UTC).
     pub acked_at: Option<DateTime<Utc>>,
     /// The fee the broker reported for the fill, in the quote currency (Coinbase's
     /// `total_fees`); `None` when it reports none.
@@ -75,13 +90,16 @@ pub struct LegReport {
 /// How an execution ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Execution {
+    /// The signal's outcome, journaled as its status.
     pub outcome: Outcome,
+    /// Every send, in order (a leg sent twice has two); empty when nothing was sent.
     pub legs: Vec<LegReport>,
     /// Why it was rejected, a no-op, or unknown.
     pub reason: Option<String>,
 }
 
 impl Execution {
+    /// The account was already at its target: no legs, `reason` saying what it held.
     pub fn no_op(reason: impl Into<String>) -> Self {
         Self::without_legs(Outcome::NoOp, reason)
     }
@@ -121,11 +139,16 @@ impl LegReport {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{broker} unavailable before any order was sent: {reason}")]
 pub struct NothingSent {
+    /// The broker that could not be reached.
     pub broker: Broker,
+    /// What failed (`connection failed`, a server error), without URLs.
     pub reason: String,
 }
 
+/// One broker account the executor trades, driven to each intent's target. Implemented by
+/// each broker crate, the paper brokers and [`crate::health::Recorded`].
 pub trait Venue: Send + Sync {
+    /// The broker: an intent for another is refused, and it is part of the idempotency key.
     fn broker(&self) -> Broker;
 
     /// The account the venue trades, part of the idempotency key.

@@ -28,6 +28,7 @@ pub const LIVE_URL: &str = "https://live.tradovateapi.com/v1";
 pub const MAX_LOGINS_PER_MINUTE: usize = 9;
 
 /// The credential set of an API key. Secrets never print.
+#[derive(Clone)]
 pub struct Credentials {
     pub name: String,
     pub password: SecretString,

@@ -1,8 +1,15 @@
-//! Settings of the Tradovate executor and the token refresher, read once at cold start.
+//! Settings of the Tradovate executor and the token refresher, and the factory that turns them
+//! into a token manager and a venue: one type, one set of defaults, used by the Lambdas
+//! (`main.rs`, `deploy.rs`), the local stack and the simulation.
 
-use crate::client::{Credentials, DEMO_URL};
-use secrecy::SecretString;
-use shared::config::{ConfigError, Env};
+use crate::client::{ClientSettings, Credentials, DEMO_URL, TradovateClient};
+use crate::token::{TokenManager, TokenPolicy};
+use crate::venue::{TradovateAccount, TradovateVenue, VenueSettings};
+use secrecy::{ExposeSecret, SecretString};
+use shared::clock::Clock;
+use shared::config::{ConfigError, Env, Variable};
+use shared::ports::{LeaseLock, SecretStore, TokenStore};
+use std::sync::Arc;
 
 /// Sizing used when no `RISK_CONFIG`/`RISK_CONFIG_FILE` is given: 1 contract of any root,
 /// max 5, at most 500,000 USD of notional per order (one E-mini S&P contract at 6,000 is
@@ -10,42 +17,280 @@ use shared::config::{ConfigError, Env};
 pub const DEFAULT_RISK: &str =
     "default_max_position = \"5\"\n[classes.futures]\nsize = \"1\"\nmax_notional = \"500000\"\n";
 
-#[derive(Debug)]
-pub struct TradovateSettings {
-    /// `TRADOVATE_BASE_URL`: demo by default; live must be chosen explicitly.
-    pub base_url: String,
-    /// `TRADOVATE_ACCOUNT`: the name of the account to trade. Optional only when the login
-    /// sees one account; see [`crate::account::choose`].
-    pub account: Option<String>,
-}
-
-impl TradovateSettings {
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            base_url: env
-                .optional("TRADOVATE_BASE_URL")
-                .unwrap_or_else(|| DEMO_URL.to_owned()),
-            account: env.optional(crate::account::SETTING),
-        })
+const fn credential(name: &'static str, about: &'static str) -> Variable {
+    Variable {
+        name,
+        secret: true,
+        required: true,
+        default: None,
+        about,
     }
 }
 
-/// The credential set from the environment (locally) or from values read out of SSM (in AWS,
-/// the binary reads each `*_PARAM` and passes a map here).
-pub fn credentials(env: &impl Env) -> Result<Credentials, ConfigError> {
-    let cid = env.required("TRADOVATE_CID")?;
-    Ok(Credentials {
-        name: env.required("TRADOVATE_USERNAME")?,
-        password: SecretString::from(env.required("TRADOVATE_PASSWORD")?),
-        app_id: env.required("TRADOVATE_APP_ID")?,
-        app_version: env
-            .optional("TRADOVATE_APP_VERSION")
-            .unwrap_or_else(|| "1.0".into()),
-        device_id: env.required("TRADOVATE_DEVICE_ID")?,
-        cid: cid.parse().map_err(|_| ConfigError::Invalid {
-            name: "TRADOVATE_CID".into(),
+/// The six credentials of `POST /auth/accesstokenrequest`
+/// (<https://api.tradovate.com/#tag/Access/operation/accessTokenRequest>), each a variable
+/// or, in AWS, an SSM SecureString named by `<name>_PARAM`.
+pub const CREDENTIALS: [Variable; 6] = [
+    credential("TRADOVATE_USERNAME", "the login's user name (`name`)"),
+    credential("TRADOVATE_PASSWORD", "the login's password"),
+    credential(
+        "TRADOVATE_APP_ID",
+        "the registered application's id (`appId`)",
+    ),
+    credential(
+        "TRADOVATE_DEVICE_ID",
+        "a stable id of this deployment (`deviceId`); live checks it",
+    ),
+    credential(
+        "TRADOVATE_CID",
+        "the API key's client id (`cid`), an integer",
+    ),
+    credential("TRADOVATE_SEC", "the API key's secret (`sec`)"),
+];
+
+/// `TRADOVATE_APP_VERSION`.
+pub const APP_VERSION: Variable = Variable {
+    name: "TRADOVATE_APP_VERSION",
+    secret: false,
+    required: false,
+    default: Some("1.0"),
+    about: "the application version sent with the login (`appVersion`)",
+};
+
+/// `TRADOVATE_ACCOUNT`.
+pub const ACCOUNT: Variable = Variable {
+    name: crate::account::SETTING,
+    secret: false,
+    required: false,
+    default: None,
+    about: "the exact name of the account to trade; unset, the login must see exactly one",
+};
+
+/// `TRADOVATE_BASE_URL`.
+pub const BASE_URL: Variable = Variable {
+    name: "TRADOVATE_BASE_URL",
+    secret: false,
+    required: false,
+    default: Some(DEMO_URL),
+    about: "the REST base: demo unless live (`https://live.tradovateapi.com/v1`) is set",
+};
+
+/// Every variable the Tradovate settings read, in the order the README's table lists them.
+pub const VARIABLES: &[Variable] = &[
+    CREDENTIALS[0],
+    CREDENTIALS[1],
+    CREDENTIALS[2],
+    CREDENTIALS[3],
+    CREDENTIALS[4],
+    CREDENTIALS[5],
+    APP_VERSION,
+    ACCOUNT,
+    BASE_URL,
+];
+
+/// `TOKEN_TABLE`: the DynamoDB table of the token cache and its renewal lock (AWS only; the
+/// local stack keeps both in memory).
+pub const TOKEN_TABLE: Variable = Variable {
+    name: "TOKEN_TABLE",
+    secret: false,
+    required: true,
+    default: None,
+    about: "the DynamoDB table of the access token and its renewal lock",
+};
+
+/// `TRADOVATE_PARAM_PREFIX`: where the SSM copy of the token lives (AWS only).
+pub const PARAM_PREFIX: Variable = Variable {
+    name: "TRADOVATE_PARAM_PREFIX",
+    secret: false,
+    required: false,
+    default: Some("/tradovate"),
+    about: "the SSM path prefix of the token's copy (`<prefix>/tradovate/token`)",
+};
+
+/// What the deployed executor and token refresher read besides [`VARIABLES`].
+pub const DEPLOYED: &[Variable] = &[TOKEN_TABLE, PARAM_PREFIX];
+
+/// The Tradovate settings. `Debug` never shows the password or the API secret.
+#[derive(Debug)]
+pub struct TradovateSettings {
+    /// [`BASE_URL`]: demo by default; live must be chosen explicitly.
+    pub base_url: String,
+    /// [`ACCOUNT`]: the name of the account to trade. Optional only when the login sees one
+    /// account; see [`crate::account::choose`].
+    pub account: Option<String>,
+    /// The login.
+    pub credentials: Credentials,
+}
+
+impl TradovateSettings {
+    /// Reads [`VARIABLES`]; each credential through [`shared::config::secret`] (the variable,
+    /// or the secret named by `<name>_PARAM` in `store`).
+    ///
+    /// Errors: [`ConfigError::Missing`] naming the first credential set in neither form;
+    /// [`ConfigError::Invalid`] for a `TRADOVATE_CID` that is not an integer or a failing
+    /// secret store.
+    pub async fn load(env: &impl Env, store: &impl SecretStore) -> Result<Self, ConfigError> {
+        let mut values = Vec::with_capacity(CREDENTIALS.len());
+        for c in &CREDENTIALS {
+            values.push(shared::config::secret(env, store, c.name).await?);
+        }
+        let plain = |i: usize| values[i].expose_secret().trim().to_owned();
+        let cid = plain(4).parse().map_err(|_| ConfigError::Invalid {
+            name: CREDENTIALS[4].name.into(),
             reason: "must be an integer API key id".into(),
-        })?,
-        sec: SecretString::from(env.required("TRADOVATE_SEC")?),
-    })
+        })?;
+        let credentials = Credentials {
+            name: plain(0),
+            password: values[1].clone(),
+            app_id: plain(2),
+            app_version: env
+                .optional(APP_VERSION.name)
+                .unwrap_or_else(|| "1.0".into()),
+            device_id: plain(3),
+            cid,
+            sec: SecretString::from(plain(5)),
+        };
+        Ok(Self {
+            base_url: env
+                .optional(BASE_URL.name)
+                .unwrap_or_else(|| DEMO_URL.to_owned()),
+            account: env.optional(ACCOUNT.name),
+            credentials,
+        })
+    }
+
+    /// `None` when none of [`VARIABLES`] is set (the local stack then trades on its paper
+    /// broker), else [`load`](Self::load): a partly configured broker is an error naming
+    /// what is missing, never a silent fall-back to paper.
+    pub async fn load_if_configured(
+        env: &impl Env,
+        store: &impl SecretStore,
+    ) -> Result<Option<Self>, ConfigError> {
+        if !VARIABLES.iter().any(|v| v.is_set(env)) {
+            return Ok(None);
+        }
+        Self::load(env, store).await.map(Some)
+    }
+
+    /// The HTTP client with the given timeouts and retries.
+    ///
+    /// Errors: [`ConfigError::Invalid`] naming `TRADOVATE_BASE_URL` when the client cannot be
+    /// built for it.
+    pub fn client(&self, settings: ClientSettings) -> Result<TradovateClient, ConfigError> {
+        TradovateClient::new(&self.base_url, settings).map_err(|e| ConfigError::Invalid {
+            name: BASE_URL.name.into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The token manager over `store` and `lock` (DynamoDB and SSM in AWS, memory locally);
+    /// `owner` names this process in the renewal lock.
+    ///
+    /// Errors: as [`client`](Self::client).
+    pub fn tokens<S: TokenStore, L: LeaseLock, C: Clock>(
+        &self,
+        client: ClientSettings,
+        store: S,
+        lock: L,
+        clock: C,
+        owner: &str,
+    ) -> Result<TokenManager<S, L, C>, ConfigError> {
+        Ok(TokenManager::new(
+            Arc::new(self.client(client)?),
+            self.credentials.clone(),
+            store,
+            lock,
+            clock,
+            owner,
+            TokenPolicy::default(),
+        ))
+    }
+
+    /// The venue: logs in (or reuses the stored token), lists the accounts the login sees and
+    /// picks [`ACCOUNT`] among them.
+    ///
+    /// Errors: [`ConfigError::Invalid`] naming `TRADOVATE_USERNAME` when the login fails and
+    /// `TRADOVATE_ACCOUNT` when no single account can be chosen (the message lists the
+    /// accounts seen, names and ids).
+    pub async fn venue<S: TokenStore, L: LeaseLock, C: Clock + Clone>(
+        &self,
+        tokens: Arc<TokenManager<S, L, C>>,
+        clock: C,
+        settings: VenueSettings,
+    ) -> Result<TradovateVenue<S, L, C>, ConfigError> {
+        let token = tokens.token().await.map_err(|e| ConfigError::Invalid {
+            name: CREDENTIALS[0].name.into(),
+            reason: format!("Tradovate login: {e}"),
+        })?;
+        let account = crate::account::resolve(tokens.client(), &token, self.account.as_deref())
+            .await
+            .map_err(|e| ConfigError::Invalid {
+                name: ACCOUNT.name.into(),
+                reason: e.to_string(),
+            })?;
+        Ok(TradovateVenue::new(
+            tokens,
+            TradovateAccount {
+                id: account.id,
+                name: account.name,
+            },
+            clock,
+            settings,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::config::MapEnv;
+    use shared::secrets::EnvSecretStore;
+
+    fn full() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("TRADOVATE_USERNAME", "trader"),
+            ("TRADOVATE_PASSWORD", "pw-secret"),
+            ("TRADOVATE_APP_ID", "app"),
+            ("TRADOVATE_DEVICE_ID", "dev-1"),
+            ("TRADOVATE_CID", " 42 "),
+            ("TRADOVATE_SEC", "sec-secret"),
+        ]
+    }
+
+    #[tokio::test]
+    async fn defaults_to_demo_and_never_prints_a_secret() {
+        let s = TradovateSettings::load(&MapEnv::new(full()), &EnvSecretStore)
+            .await
+            .unwrap();
+        assert_eq!(s.base_url, DEMO_URL);
+        assert_eq!(s.credentials.cid, 42);
+        assert_eq!(s.credentials.app_version, "1.0");
+        assert_eq!(s.account, None);
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("pw-secret") && !shown.contains("sec-secret"),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unset_is_paper_and_partial_or_bad_names_the_variable() {
+        let none = TradovateSettings::load_if_configured(&MapEnv::default(), &EnvSecretStore).await;
+        assert!(none.unwrap().is_none());
+        let mut partial = full();
+        partial.retain(|(k, _)| *k != "TRADOVATE_SEC");
+        let err = TradovateSettings::load_if_configured(&MapEnv::new(partial), &EnvSecretStore)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing setting TRADOVATE_SEC or TRADOVATE_SEC_PARAM"
+        );
+        let mut bad = full();
+        bad.push(("TRADOVATE_CID", "forty-two"));
+        let err = TradovateSettings::load(&MapEnv::new(bad), &EnvSecretStore)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("TRADOVATE_CID"), "{err}");
+    }
 }

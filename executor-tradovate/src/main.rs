@@ -4,7 +4,7 @@
 #![recursion_limit = "256"]
 
 use executor_tradovate::config::DEFAULT_RISK;
-use executor_tradovate::venue::{TradovateAccount, TradovateVenue, VenueSettings};
+use executor_tradovate::venue::VenueSettings;
 use shared::clock::SystemClock;
 use shared::config::ProcessEnv;
 
@@ -16,18 +16,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let owner =
         std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_else(|_| "executor-tradovate".into());
     let (tokens, settings) = executor_tradovate::deploy::tokens(&env, &common.sdk, &owner).await?;
-    let token = tokens.token().await?;
-    let account =
-        executor_tradovate::account::resolve(tokens.client(), &token, settings.account.as_deref())
-            .await?;
-    let venue = TradovateVenue::new(
-        tokens,
-        TradovateAccount {
-            id: account.id,
-            name: account.name,
-        },
-        SystemClock,
-        VenueSettings::default(),
-    );
+    let venue = settings
+        .venue(tokens, SystemClock, VenueSettings::default())
+        .await?;
     executor_lambda::run(common, venue).await
 }

@@ -5,8 +5,9 @@
 //! in-process SQS FIFO queues ([`LocalFifoQueue`]) that keep groups, the dedup window,
 //! visibility timeouts, redelivery and dead-lettering. Pollers play Lambda's event source
 //! mapping: batches of up to 10, acknowledged records deleted, reported failures left in
-//! flight until their visibility timeout. Brokers are paper brokers unless a broker's
-//! credentials and base URL are set, in which case its real client is used.
+//! flight until their visibility timeout. Brokers are paper brokers unless one of a broker's
+//! variables is set (the executors' own settings: `executor_oanda::config::VARIABLES`, ...),
+//! in which case its real client is used and a missing variable fails the start.
 
 pub mod console;
 pub mod dashboard;
@@ -420,7 +421,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         dashboard: dashboard.clone(),
     }));
 
-    let (oanda_venue, oanda_paper) = real::oanda(env)?.map_or_else(
+    let (oanda_venue, oanda_paper) = real::oanda(env).await?.map_or_else(
         || {
             let p = Arc::new(PaperNetting::new(Broker::Oanda, "paper-oanda"));
             (AnyVenue::Netting(p.clone()), Some(p))
@@ -438,7 +439,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         "paper-coinbase",
         [("USD".to_owned(), cfg.usd_balance)],
     ));
-    let (coinbase_venue, spot_paper) = match real::coinbase(env)? {
+    let (coinbase_venue, spot_paper) = match real::coinbase(env).await? {
         Some(v) => (AnyVenue::Coinbase(Arc::new(v)), None),
         None => (AnyVenue::Spot(spot.clone()), Some(spot.clone())),
     };
@@ -760,97 +761,84 @@ fn front_months(
 }
 
 mod real {
-    //! Real broker clients for the local stack, chosen only when a broker's credentials and
-    //! base URL are all set.
+    //! Real broker clients for the local stack: the executors' own settings and factories
+    //! (`executor_*::config`), with the same variables and defaults as the Lambdas. A broker
+    //! none of whose variables is set trades on its paper broker; a partly set one fails the
+    //! start, naming what is missing.
 
     use super::venue::LocalTradovate;
-    use executor_oanda::client::{ClientSettings, OandaClient};
+    use executor_coinbase::config::CoinbaseSettings;
+    use executor_coinbase::venue::CoinbaseVenue;
+    use executor_oanda::config::OandaSettings;
     use executor_oanda::venue::OandaVenue;
-    use executor_tradovate::client::{ClientSettings as TvSettings, TradovateClient};
-    use executor_tradovate::token::{TokenManager, TokenPolicy};
-    use executor_tradovate::venue::{TradovateAccount, TradovateVenue, VenueSettings};
+    use executor_tradovate::client::ClientSettings as TvSettings;
+    use executor_tradovate::config::TradovateSettings;
+    use executor_tradovate::venue::VenueSettings;
     use secrecy::SecretString;
     use shared::clock::SystemClock;
     use shared::config::Env;
+    use shared::ports::{SecretError, SecretStore};
     use std::sync::Arc;
 
-    pub fn oanda(env: &impl Env) -> Result<Option<OandaVenue<SystemClock>>, String> {
-        let (Some(url), Some(account), Some(token)) = (
-            env.optional("OANDA_BASE_URL"),
-            env.optional("OANDA_ACCOUNT"),
-            env.optional("OANDA_SECRET"),
-        ) else {
-            return Ok(None);
-        };
-        let client = OandaClient::new(
-            &url,
-            SecretString::from(token),
-            &account,
-            ClientSettings::default(),
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(Some(OandaVenue::new(client, SystemClock)))
+    /// Locally every credential is its variable: a `<NAME>_PARAM` (an SSM parameter name)
+    /// cannot be read without AWS, and says so.
+    struct NoSsm;
+
+    impl SecretStore for NoSsm {
+        async fn secret(&self, name: &str) -> Result<SecretString, SecretError> {
+            Err(SecretError::Unavailable {
+                name: name.to_owned(),
+                reason: "SSM parameters are read only in AWS; set the variable itself".into(),
+            })
+        }
     }
 
-    pub fn coinbase(
-        env: &impl Env,
-    ) -> Result<Option<executor_coinbase::venue::CoinbaseVenue<SystemClock>>, String> {
-        use executor_coinbase::client::{ClientSettings as CbSettings, CoinbaseClient};
-        let (Some(url), Some(key_name), Some(pem)) = (
-            env.optional("COINBASE_BASE_URL"),
-            env.optional("COINBASE_API_KEY_NAME"),
-            env.optional("COINBASE_PRIVATE_KEY"),
-        ) else {
+    pub async fn oanda(env: &impl Env) -> Result<Option<OandaVenue<SystemClock>>, String> {
+        let Some(settings) = OandaSettings::load_if_configured(env, &NoSsm)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
             return Ok(None);
         };
-        let client = CoinbaseClient::new(
-            &url,
-            &key_name,
-            &SecretString::from(pem),
-            Arc::new(SystemClock),
-            CbSettings::default(),
-        )
-        .map_err(|e| format!("COINBASE_PRIVATE_KEY: {e}"))?;
-        Ok(Some(executor_coinbase::venue::CoinbaseVenue::new(
-            client,
-            SystemClock,
-        )))
+        settings
+            .venue(SystemClock)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    pub async fn coinbase(env: &impl Env) -> Result<Option<CoinbaseVenue<SystemClock>>, String> {
+        let Some(settings) = CoinbaseSettings::load_if_configured(env, &NoSsm)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        settings
+            .venue(SystemClock)
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 
     pub async fn tradovate(env: &impl Env) -> Result<Option<LocalTradovate>, String> {
-        let Some(url) = env.optional("TRADOVATE_BASE_URL") else {
+        let Some(settings) = TradovateSettings::load_if_configured(env, &NoSsm)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
             return Ok(None);
         };
-        let Ok(creds) = executor_tradovate::config::credentials(env) else {
-            return Ok(None);
-        };
-        let client =
-            Arc::new(TradovateClient::new(&url, TvSettings::default()).map_err(|e| e.to_string())?);
-        let tokens = Arc::new(TokenManager::new(
-            client.clone(),
-            creds,
-            Arc::default(),
-            Arc::default(),
-            SystemClock,
-            "local-stack",
-            TokenPolicy::default(),
-        ));
-        let token = tokens
-            .token()
-            .await
-            .map_err(|e| format!("Tradovate login: {e}"))?;
-        let wanted = env.optional(executor_tradovate::account::SETTING);
-        let account = executor_tradovate::account::resolve(&client, &token, wanted.as_deref())
-            .await
+        let tokens = settings
+            .tokens(
+                TvSettings::default(),
+                Arc::default(),
+                Arc::default(),
+                SystemClock,
+                "local-stack",
+            )
             .map_err(|e| e.to_string())?;
-        Ok(Some(TradovateVenue::new(
-            tokens,
-            TradovateAccount {
-                id: account.id,
-                name: account.name,
-            },
-            SystemClock,
-            VenueSettings::default(),
-        )))
+        settings
+            .venue(Arc::new(tokens), SystemClock, VenueSettings::default())
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 }

@@ -4,6 +4,8 @@
 //! fails at start with the setting's name. Reading through a trait keeps tests away from the
 //! process environment.
 
+use crate::ports::SecretStore;
+use secrecy::SecretString;
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -93,6 +95,59 @@ impl Env for MapEnv {
     fn get(&self, name: &str) -> Option<String> {
         self.0.get(name).cloned()
     }
+}
+
+/// One setting a binary reads: its name, whether it is a credential, its default and what it
+/// is for. Each broker crate lists its own (`executor_oanda::settings::VARIABLES`, ...); the
+/// README's table and the CDK stack's environment are checked against those lists in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    /// The environment variable's name, e.g. `OANDA_ACCOUNT`.
+    pub name: &'static str,
+    /// A credential: read from the variable itself, or (in AWS) from the SSM SecureString
+    /// named by `<name>_PARAM` (see [`secret`]). Never logged.
+    pub secret: bool,
+    /// Whether a configured binary fails to start without it.
+    pub required: bool,
+    /// The value used when the variable is unset; `None` when it has no default.
+    pub default: Option<&'static str>,
+    /// What the setting is, in a sentence.
+    pub about: &'static str,
+}
+
+impl Variable {
+    /// True when the variable (or, for a credential, its `_PARAM` form) is set and not blank.
+    pub fn is_set(&self, env: &impl Env) -> bool {
+        env.optional(self.name).is_some()
+            || (self.secret && env.optional(&format!("{}_PARAM", self.name)).is_some())
+    }
+}
+
+/// A credential named `name`: the variable `name` when it is set (locally), else the secret
+/// that the variable `<name>_PARAM` names, read from `store` (SSM in AWS).
+///
+/// Errors: [`ConfigError::Missing`] naming both forms when neither is set;
+/// [`ConfigError::Invalid`] naming `<name>_PARAM` when the store cannot give the secret (the
+/// reason is the store's error, which never holds the value).
+pub async fn secret(
+    env: &impl Env,
+    store: &impl SecretStore,
+    name: &str,
+) -> Result<SecretString, ConfigError> {
+    if let Some(v) = env.optional(name) {
+        return Ok(SecretString::from(v));
+    }
+    let param_name = format!("{name}_PARAM");
+    let param = env.optional(&param_name).ok_or(ConfigError::Missing {
+        name: format!("{name} or {param_name}"),
+    })?;
+    store
+        .secret(&param)
+        .await
+        .map_err(|e| ConfigError::Invalid {
+            name: param_name,
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]

@@ -6,17 +6,20 @@
 use broker_fakes::coinbase::{FakeCoinbase, ProductSpec};
 use broker_fakes::oanda::FakeOanda;
 use broker_fakes::tradovate::{self as tv_fake, FakeTradovate};
-use executor_coinbase::client::{ClientSettings as CoinbaseSettings, CoinbaseClient};
+use executor_coinbase::client::ClientSettings as CoinbaseSettings;
+use executor_coinbase::config::CoinbaseSettings as CoinbaseConfig;
 use executor_coinbase::venue::CoinbaseVenue;
-use executor_oanda::client::{ClientSettings as OandaSettings, OandaClient};
+use executor_oanda::client::ClientSettings as OandaSettings;
+use executor_oanda::config::OandaSettings as OandaConfig;
 use executor_oanda::venue::OandaVenue;
-use executor_tradovate::client::{ClientSettings as TvSettings, Credentials, TradovateClient};
-use executor_tradovate::token::{TokenManager, TokenPolicy};
+use executor_tradovate::client::ClientSettings as TvSettings;
+use executor_tradovate::config::TradovateSettings as TradovateConfig;
 use executor_tradovate::venue::{TradovateAccount, TradovateVenue, VenueSettings};
 use rust_decimal::Decimal;
-use secrecy::SecretString;
 use shared::clock::{Clock, ManualClock};
+use shared::config::MapEnv;
 use shared::memory::{MemoryLeaseLock, MemoryTokenStore};
+use shared::secrets::EnvSecretStore;
 use std::sync::Arc;
 
 /// The Tradovate venue as the simulation builds it.
@@ -28,17 +31,22 @@ pub const TRADOVATE_SETTLE: std::time::Duration = std::time::Duration::from_mill
 
 pub async fn oanda(clock: &ManualClock) -> Result<(OandaVenue<ManualClock>, FakeOanda), String> {
     let fake = FakeOanda::start().await;
-    let client = OandaClient::new(
-        &fake.url,
-        SecretString::from(fake.token.clone()),
-        &fake.account,
-        OandaSettings {
-            timeout: std::time::Duration::from_secs(5),
-            read_attempts: 2,
-            read_backoff: std::time::Duration::from_millis(1),
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    // The executor's own settings and factory, as the Lambda and the local stack read them.
+    let env = MapEnv::new([
+        ("OANDA_BASE_URL", fake.url.as_str()),
+        ("OANDA_ACCOUNT", fake.account.as_str()),
+        ("OANDA_SECRET", fake.token.as_str()),
+    ]);
+    let client = OandaConfig::load(&env, &EnvSecretStore)
+        .await
+        .and_then(|s| {
+            s.client(OandaSettings {
+                timeout: std::time::Duration::from_secs(5),
+                read_attempts: 2,
+                read_backoff: std::time::Duration::from_millis(1),
+            })
+        })
+        .map_err(|e| e.to_string())?;
     let venue = OandaVenue::new(client, clock.clone())
         .with_settle_time(std::time::Duration::from_millis(20));
     Ok((venue, fake))
@@ -50,27 +58,23 @@ pub async fn tradovate(clock: &ManualClock) -> Result<(HttpTradovate, FakeTradov
     // The March contracts ES1! and MNQ1! roll to on 2026-12-12.
     fake.add_contract("ESH7", 3_580_000);
     fake.add_contract("MNQH7", 3_580_013);
-    let client = Arc::new(
-        TradovateClient::new(
-            &fake.url,
+    let settings = TradovateConfig::load(&tradovate_env(&fake.url), &EnvSecretStore)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tokens = settings
+        .tokens(
             TvSettings {
                 timeout: std::time::Duration::from_secs(5),
                 read_attempts: 2,
                 read_backoff: std::time::Duration::from_millis(1),
                 max_wait: std::time::Duration::from_millis(100),
             },
+            Arc::new(MemoryTokenStore::default()),
+            Arc::new(MemoryLeaseLock::default()),
+            clock.clone(),
+            "simulation",
         )
-        .map_err(|e| e.to_string())?,
-    );
-    let tokens = TokenManager::new(
-        client,
-        tradovate_credentials(),
-        Arc::new(MemoryTokenStore::default()),
-        Arc::new(MemoryLeaseLock::default()),
-        clock.clone(),
-        "simulation",
-        TokenPolicy::default(),
-    );
+        .map_err(|e| e.to_string())?;
     let venue = TradovateVenue::new(
         Arc::new(tokens),
         TradovateAccount {
@@ -88,16 +92,20 @@ pub async fn tradovate(clock: &ManualClock) -> Result<(HttpTradovate, FakeTradov
     Ok((venue, fake))
 }
 
-fn tradovate_credentials() -> Credentials {
-    Credentials {
-        name: tv_fake::USERNAME.into(),
-        password: SecretString::from(tv_fake::PASSWORD),
-        app_id: "tv-pipeline".into(),
-        app_version: "1.0".into(),
-        device_id: "5e1a0c7d9b3f4e2a8c6d0b1f3e5a7c9d5e1a0c7d9b3f4e2a8c6d0b1f3e5a7c9d".into(),
-        cid: tv_fake::CID,
-        sec: SecretString::from(tv_fake::SEC),
-    }
+/// The fake's login as the Tradovate settings read it.
+fn tradovate_env(url: &str) -> MapEnv {
+    MapEnv::new([
+        ("TRADOVATE_BASE_URL", url),
+        ("TRADOVATE_USERNAME", tv_fake::USERNAME),
+        ("TRADOVATE_PASSWORD", tv_fake::PASSWORD),
+        ("TRADOVATE_APP_ID", "tv-pipeline"),
+        (
+            "TRADOVATE_DEVICE_ID",
+            "5e1a0c7d9b3f4e2a8c6d0b1f3e5a7c9d5e1a0c7d9b3f4e2a8c6d0b1f3e5a7c9d",
+        ),
+        ("TRADOVATE_CID", &tv_fake::CID.to_string()),
+        ("TRADOVATE_SEC", tv_fake::SEC),
+    ])
 }
 
 /// The name of the API key the simulation's Coinbase client signs with.
@@ -134,21 +142,28 @@ pub async fn coinbase(
     fake.add_product("ETH-USD", spec("3456.78", "0.0001")?);
     // Lists come back a few items per page, so lookups by client order id page.
     fake.set_page_size(4);
-    let client = CoinbaseClient::new(
-        &fake.url,
-        COINBASE_KEY,
-        &SecretString::from(pem.to_string()),
-        Arc::new(clock.clone()),
-        CoinbaseSettings {
-            // Short, so an accepted-then-timeout fault costs little real time.
-            timeout: COINBASE_TIMEOUT,
-            read_attempts: 2,
-            read_backoff: std::time::Duration::from_millis(1),
-            page_limit: 250,
-            fill_polls: 3,
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    let pem = pem.to_string();
+    let env = MapEnv::new([
+        ("COINBASE_BASE_URL", fake.url.as_str()),
+        ("COINBASE_API_KEY_NAME", COINBASE_KEY),
+        ("COINBASE_PRIVATE_KEY", pem.as_str()),
+    ]);
+    let client = CoinbaseConfig::load(&env, &EnvSecretStore)
+        .await
+        .and_then(|s| {
+            s.client(
+                Arc::new(clock.clone()),
+                CoinbaseSettings {
+                    // Short, so an accepted-then-timeout fault costs little real time.
+                    timeout: COINBASE_TIMEOUT,
+                    read_attempts: 2,
+                    read_backoff: std::time::Duration::from_millis(1),
+                    page_limit: 250,
+                    fill_polls: 3,
+                },
+            )
+        })
+        .map_err(|e| e.to_string())?;
     Ok((
         CoinbaseVenue::new(client, clock.clone())
             .with_settle_time(std::time::Duration::from_millis(20)),
