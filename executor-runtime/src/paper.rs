@@ -27,12 +27,140 @@ const PAPER_RULES: TradingRules = TradingRules {
     max_size: None,
 };
 
+/// How many fills a paper broker with a [`PaperLog`] keeps in memory; older ones are read
+/// back from the log when a lookup asks for them. Without a log every fill stays in memory.
+pub const FILLS_IN_MEMORY: usize = 10_000;
+
+/// One paper fill as a [`PaperLog`] keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaperFill {
+    /// The paper broker's order id (`paper-<n>`).
+    pub order_id: String,
+    /// The quantity filled: units or contracts for a margin account, the base amount for spot.
+    pub quantity: Decimal,
+    /// The fill price: the alert's close, in the quote currency (points for futures).
+    pub price: Decimal,
+}
+
+impl PaperFill {
+    fn ack(&self) -> Ack {
+        Ack::Filled {
+            order_id: Some(self.order_id.clone()),
+            quantity: Some(self.quantity),
+            price: Some(self.price),
+            fee: None,
+        }
+    }
+}
+
+/// A paper broker's book as a [`PaperLog`] kept it, to start it again.
+#[derive(Debug, Clone, Default)]
+pub struct PaperBook {
+    /// Net positions (instrument → signed quantity) or balances (currency → amount).
+    pub holdings: BTreeMap<String, Decimal>,
+    /// The most recent fills by client order id, oldest first (at most [`FILLS_IN_MEMORY`]).
+    pub recent: Vec<(String, PaperFill)>,
+    /// How many orders the account has filled.
+    pub orders: u64,
+}
+
+/// Where a paper broker writes its book so that it outlives the process: the local stack's
+/// SQLite file (`local-store`). Called under the book's lock, before the fill is answered;
+/// errors are the store's message.
+pub trait PaperLog: Send + Sync {
+    /// A fill of `account`, and the holdings it changed (instrument or currency → amount
+    /// after it), written together.
+    fn filled(
+        &self,
+        account: &str,
+        client_order_id: &str,
+        fill: &PaperFill,
+        holdings: &[(String, Decimal)],
+        orders: u64,
+    ) -> Result<(), String>;
+
+    /// A fill memory no longer holds, by client order id; `None` when there is none.
+    fn fill(&self, account: &str, client_order_id: &str) -> Result<Option<PaperFill>, String>;
+}
+
+/// Fills by client order id: a lookup finds them instead of trading again. With a log, only
+/// the most recent [`FILLS_IN_MEMORY`] stay here.
+#[derive(Default)]
+struct Fills {
+    by_id: BTreeMap<String, PaperFill>,
+    order: std::collections::VecDeque<String>,
+    log: Option<Arc<dyn PaperLog>>,
+}
+
+impl std::fmt::Debug for Fills {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fills")
+            .field("in_memory", &self.by_id.len())
+            .field("durable", &self.log.is_some())
+            .finish()
+    }
+}
+
+impl Fills {
+    fn restore(log: Arc<dyn PaperLog>, recent: Vec<(String, PaperFill)>) -> Self {
+        let mut f = Self {
+            log: Some(log),
+            ..Self::default()
+        };
+        for (id, fill) in recent {
+            f.keep(id, fill);
+        }
+        f
+    }
+
+    /// Writes the fill and the holdings it changed to the log, if any: before memory changes,
+    /// so a failed write leaves the book as it was.
+    fn write(
+        &self,
+        account: &str,
+        id: &str,
+        fill: &PaperFill,
+        holdings: &[(String, Decimal)],
+        orders: u64,
+    ) -> Result<(), SendError> {
+        match &self.log {
+            None => Ok(()),
+            Some(log) => log
+                .filled(account, id, fill, holdings, orders)
+                .map_err(|e| SendError::Rejected {
+                    order_id: None,
+                    reason: format!("paper book not written, nothing filled: {e}"),
+                }),
+        }
+    }
+
+    fn keep(&mut self, id: String, fill: PaperFill) {
+        if self.by_id.insert(id.clone(), fill).is_none() {
+            self.order.push_back(id);
+        }
+        while self.log.is_some() && self.order.len() > FILLS_IN_MEMORY {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+
+    fn get(&self, account: &str, id: &str) -> Result<Option<Ack>, String> {
+        if let Some(f) = self.by_id.get(id) {
+            return Ok(Some(f.ack()));
+        }
+        match &self.log {
+            None => Ok(None),
+            Some(log) => Ok(log.fill(account, id)?.map(|f| f.ack())),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Ledger {
     positions: BTreeMap<String, Decimal>,
     orders: u64,
-    /// Fills by client order id: a lookup finds them instead of trading again.
-    filled: BTreeMap<String, Ack>,
+    filled: Fills,
 }
 
 /// A paper margin account (OANDA, Tradovate): one signed net position per instrument, every
@@ -68,6 +196,24 @@ impl PaperNetting {
             book: Mutex::new(Ledger::default()),
             clock,
         }
+    }
+
+    /// A paper account whose every fill is written to `log` first, started from the book
+    /// the log kept.
+    pub fn restore(
+        broker: Broker,
+        account: impl Into<String>,
+        clock: Arc<dyn Clock>,
+        log: Arc<dyn PaperLog>,
+        book: PaperBook,
+    ) -> Self {
+        let me = Self::with_clock(broker, account, clock);
+        *me.lock() = Ledger {
+            positions: book.holdings,
+            orders: book.orders,
+            filled: Fills::restore(log, book.recent),
+        };
+        me
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ledger> {
@@ -158,16 +304,19 @@ impl Conversation for PaperNetting {
         if quantity.is_zero() {
             return Ok(Ack::NothingToClose);
         }
-        book.orders += 1;
-        let ack = Ack::Filled {
-            order_id: Some(format!("paper-{}", book.orders)),
-            quantity: Some(quantity),
-            price: Some(req.intent.reference_price),
-            fee: None,
+        let orders = book.orders + 1;
+        let fill = PaperFill {
+            order_id: format!("paper-{orders}"),
+            quantity,
+            price: req.intent.reference_price,
         };
-        book.positions.insert(name, after);
+        let id = report.client_order_id.to_string();
         book.filled
-            .insert(report.client_order_id.to_string(), ack.clone());
+            .write(&self.account, &id, &fill, &[(name.clone(), after)], orders)?;
+        book.orders = orders;
+        book.positions.insert(name, after);
+        let ack = fill.ack();
+        book.filled.keep(id, fill);
         Ok(ack)
     }
 
@@ -178,36 +327,39 @@ impl Conversation for PaperNetting {
         report: &LegReport,
         _: &(),
     ) -> Found {
-        found_in(&self.lock().filled, report)
+        found_in(&self.lock().filled, &self.account, report)
     }
 
     async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
-        recover_from(&self.lock().filled, req)
+        recover_from(&self.lock().filled, &self.account, req)
     }
 }
 
 /// A paper order by its client order id: paper fills are booked at once, so the record is
 /// complete.
-fn found_in(filled: &BTreeMap<String, Ack>, report: &LegReport) -> Found {
-    match filled.get(report.client_order_id.as_str()) {
-        Some(ack) => Found::Order(ack.clone()),
-        None => Found::NotCreated,
+fn found_in(filled: &Fills, account: &str, report: &LegReport) -> Found {
+    match filled.get(account, report.client_order_id.as_str()) {
+        Ok(Some(ack)) => Found::Order(ack),
+        Ok(None) => Found::NotCreated,
+        Err(e) => Found::Inconclusive(e),
     }
 }
 
 /// The legs an earlier attempt filled, from the paper book's record by client order id.
-fn recover_from(filled: &BTreeMap<String, Ack>, req: &ExecRequest<'_>) -> Vec<LegReport> {
+fn recover_from(filled: &Fills, account: &str, req: &ExecRequest<'_>) -> Vec<LegReport> {
     use shared::execution::Leg;
     [Leg::Close, Leg::CloseHedge, Leg::Open]
         .into_iter()
         .filter_map(|leg| {
             let coid = req.client_order_id(leg);
-            let Some(Ack::Filled {
+            // A fill the log cannot read back is left out: the lookup of that leg (which
+            // answers `Inconclusive`) keeps the signal from trading it again.
+            let Ok(Some(Ack::Filled {
                 order_id,
                 quantity,
                 price,
                 fee: None,
-            }) = filled.get(coid.as_str())
+            })) = filled.get(account, coid.as_str())
             else {
                 return None;
             };
@@ -218,8 +370,8 @@ fn recover_from(filled: &BTreeMap<String, Ack>, req: &ExecRequest<'_>) -> Vec<Le
                 _ => Side::Sell,
             };
             let mut r = LegReport::new(req, leg, side, quantity.unwrap_or_default());
-            r.broker_order_id = order_id.clone();
-            r.fill_price = *price;
+            r.broker_order_id = order_id;
+            r.fill_price = price;
             r.outcome = shared::outcome::Outcome::Filled;
             Some(r)
         })
@@ -264,7 +416,7 @@ impl std::fmt::Debug for PaperSpot {
 struct Wallet {
     balances: BTreeMap<String, Decimal>,
     orders: u64,
-    filled: BTreeMap<String, Ack>,
+    filled: Fills,
 }
 
 impl PaperSpot {
@@ -293,6 +445,23 @@ impl PaperSpot {
             }),
             clock,
         }
+    }
+
+    /// A paper wallet whose every fill is written to `log` first, started from the book the
+    /// log kept (its `holdings` are the balances).
+    pub fn restore(
+        account: impl Into<String>,
+        clock: Arc<dyn Clock>,
+        log: Arc<dyn PaperLog>,
+        book: PaperBook,
+    ) -> Self {
+        let me = Self::with_clock(account, [], clock);
+        *me.lock() = Wallet {
+            balances: book.holdings,
+            orders: book.orders,
+            filled: Fills::restore(log, book.recent),
+        };
+        me
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Wallet> {
@@ -392,17 +561,22 @@ impl Conversation for PaperSpot {
                 (qty, held - qty, cash + qty * price)
             }
         };
-        w.balances.insert(base.to_owned(), b);
-        w.balances.insert(quote.to_owned(), q);
-        w.orders += 1;
-        let ack = Ack::Filled {
-            order_id: Some(format!("paper-{}", w.orders)),
-            quantity: Some(base_qty),
-            price: Some(price),
-            fee: None,
+        let orders = w.orders + 1;
+        let fill = PaperFill {
+            order_id: format!("paper-{orders}"),
+            quantity: base_qty,
+            price,
         };
+        let id = report.client_order_id.to_string();
+        let changed = [(base.to_owned(), b), (quote.to_owned(), q)];
         w.filled
-            .insert(report.client_order_id.to_string(), ack.clone());
+            .write(&self.account, &id, &fill, &changed, orders)?;
+        for (ccy, amount) in changed {
+            w.balances.insert(ccy, amount);
+        }
+        w.orders = orders;
+        let ack = fill.ack();
+        w.filled.keep(id, fill);
         Ok(ack)
     }
 
@@ -413,11 +587,11 @@ impl Conversation for PaperSpot {
         report: &LegReport,
         _: &(),
     ) -> Found {
-        found_in(&self.lock().filled, report)
+        found_in(&self.lock().filled, &self.account, report)
     }
 
     async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
-        recover_from(&self.lock().filled, req)
+        recover_from(&self.lock().filled, &self.account, req)
     }
 }
 

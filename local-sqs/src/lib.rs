@@ -34,6 +34,60 @@ pub struct Received {
     pub last_error: Option<String>,
 }
 
+/// A message as a [`QueueLog`] keeps it: what must outlive the process. Receipts and
+/// visibility are not kept: after a restart every message is visible at once, as if its
+/// visibility timeout had passed (the executors' idempotency records make that safe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durable {
+    /// The queue's sequence number: the FIFO order across restarts.
+    pub seq: u64,
+    /// The id a consumer sees (`<queue>-<seq>`).
+    pub message_id: String,
+    /// The message group (the instrument's symbol).
+    pub group_id: String,
+    /// The deduplication id (the SignalId, or the source message id in a dead-letter queue).
+    pub dedup_id: String,
+    /// The body, as sent.
+    pub body: String,
+    /// When it was sent (UTC).
+    pub sent_at: DateTime<Utc>,
+    /// How many times it has been received: kept so a restart does not reset the count that
+    /// moves a message to its dead-letter queue.
+    pub receive_count: u32,
+    /// Set on dead-lettered messages: the queue it came from.
+    pub source_queue: Option<String>,
+    /// The last error a consumer reported for it.
+    pub last_error: Option<String>,
+}
+
+/// Where a queue writes its state so that it outlives the process: the local stack's SQLite
+/// file (`local-store`). Every call is made under the queue's lock, before the operation
+/// answers: a message is on disk before [`FifoQueue::send`] returns `Ok`. Errors are the
+/// store's message; a failed `sent` fails the send (nothing is accepted that is not kept).
+pub trait QueueLog: Send + Sync + std::fmt::Debug {
+    /// A message accepted by `queue`, and its dedup id seen at `message.sent_at`.
+    fn sent(&self, queue: &str, message: &Durable) -> Result<(), String>;
+    /// A message received once more.
+    fn received(&self, queue: &str, seq: u64, receive_count: u32) -> Result<(), String>;
+    /// A message deleted, dead-lettered (after its copy was sent to the dead-letter queue) or
+    /// removed after a replay.
+    fn removed(&self, queue: &str, seq: u64) -> Result<(), String>;
+    /// The error a consumer reported for a message.
+    fn noted(&self, queue: &str, seq: u64, error: &str) -> Result<(), String>;
+}
+
+/// What a [`QueueLog`] kept of one queue, to start it again with [`LocalFifoQueue::restore`].
+#[derive(Debug, Clone, Default)]
+pub struct Saved {
+    /// The messages still in the queue, in any order.
+    pub messages: Vec<Durable>,
+    /// Dedup ids seen inside the window, with the time each was seen (UTC).
+    pub seen: Vec<(String, DateTime<Utc>)>,
+    /// The highest sequence number the queue ever gave, so message ids are never reused (a
+    /// dead-letter queue deduplicates on them).
+    pub last_seq: u64,
+}
+
 #[derive(Debug, Clone)]
 struct Stored {
     message_id: String,
@@ -49,6 +103,20 @@ struct Stored {
 }
 
 impl Stored {
+    fn durable(&self, seq: u64) -> Durable {
+        Durable {
+            seq,
+            message_id: self.message_id.clone(),
+            group_id: self.group_id.clone(),
+            dedup_id: self.dedup_id.clone(),
+            body: self.body.clone(),
+            sent_at: self.sent_at,
+            receive_count: self.receive_count,
+            source_queue: self.source_queue.clone(),
+            last_error: self.last_error.clone(),
+        }
+    }
+
     fn received(&self, receipt: String) -> Received {
         Received {
             message_id: self.message_id.clone(),
@@ -159,6 +227,8 @@ pub struct LocalFifoQueue<C> {
     state: Mutex<State>,
     dead_letters: Option<Arc<LocalFifoQueue<C>>>,
     arrived: tokio::sync::Notify,
+    log: Option<Arc<dyn QueueLog>>,
+    deleted: std::sync::atomic::AtomicU64,
 }
 
 impl<C: Clock + Clone> LocalFifoQueue<C> {
@@ -173,6 +243,80 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
             state: Mutex::new(State::default()),
             dead_letters,
             arrived: tokio::sync::Notify::new(),
+            log: None,
+            deleted: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// A queue whose every change is written to `log` first, started from what `log` kept
+    /// (`saved`): its messages in their order, visible at once, with their receive counts,
+    /// and its dedup window.
+    pub fn restore(
+        config: LocalQueueConfig,
+        clock: C,
+        dead_letters: Option<Arc<LocalFifoQueue<C>>>,
+        log: Arc<dyn QueueLog>,
+        saved: Saved,
+    ) -> Self {
+        let mut q = Self::new(config, clock, dead_letters);
+        {
+            let mut st = q.lock();
+            st.seq = saved.last_seq;
+            let mut seen = saved.seen;
+            seen.sort_by_key(|a| a.1);
+            for (id, at) in seen {
+                st.seen.insert(id.clone(), at);
+                st.seen_order.push_back((at, id));
+            }
+            let mut messages = saved.messages;
+            messages.sort_by_key(|m| m.seq);
+            for m in messages {
+                st.seq = st.seq.max(m.seq);
+                let group = m.group_id.clone();
+                let seq = m.seq;
+                st.messages.insert(
+                    seq,
+                    Stored {
+                        message_id: m.message_id,
+                        group_id: m.group_id,
+                        dedup_id: m.dedup_id,
+                        body: m.body,
+                        sent_at: m.sent_at,
+                        receive_count: m.receive_count,
+                        invisible_until: None,
+                        receipt: None,
+                        source_queue: m.source_queue,
+                        last_error: m.last_error,
+                    },
+                );
+                st.with_group(&group.clone(), |st| {
+                    st.groups.entry(group).or_default().seqs.push_back(seq);
+                });
+            }
+        }
+        q.log = Some(log);
+        q
+    }
+
+    /// Writes to the log, if any; `what` names the operation in the error.
+    fn persist(
+        &self,
+        what: &str,
+        f: impl FnOnce(&dyn QueueLog) -> Result<(), String>,
+    ) -> Result<(), String> {
+        match &self.log {
+            None => Ok(()),
+            Some(log) => {
+                f(log.as_ref()).map_err(|e| format!("queue {} {what}: {e}", self.config.name))
+            }
+        }
+    }
+
+    /// Logs a failed write of an operation that has already happened in memory: at worst a
+    /// restart delivers the message once more (the idempotency records absorb it).
+    fn persist_or_warn(&self, what: &str, f: impl FnOnce(&dyn QueueLog) -> Result<(), String>) {
+        if let Err(e) = self.persist(what, f) {
+            tracing::warn!(error = %e, "local queue state not written");
         }
     }
 
@@ -206,7 +350,7 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         message: FifoMessage,
         source_queue: Option<String>,
         last_error: Option<String>,
-    ) -> bool {
+    ) -> Result<bool, String> {
         let now = self.clock.now();
         let mut st = self.lock();
         while let Some((at, _)) = st.seen_order.front() {
@@ -226,40 +370,53 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
             .get(&message.dedup_id)
             .is_some_and(|at| now - *at < DEDUP_WINDOW)
         {
-            return false;
+            return Ok(false);
         }
-        st.seen.insert(message.dedup_id.clone(), now);
-        st.seen_order.push_back((now, message.dedup_id.clone()));
-        st.seq += 1;
-        let seq = st.seq;
-        let message_id = format!("{}-{:08}", self.config.name, seq);
-        let group = message.group_id.clone();
-        st.messages.insert(
-            seq,
-            Stored {
-                message_id,
-                group_id: message.group_id,
-                dedup_id: message.dedup_id,
-                body: message.body,
-                sent_at: now,
-                receive_count: 0,
-                invisible_until: None,
-                receipt: None,
-                source_queue,
-                last_error,
-            },
-        );
+        let seq = st.seq + 1;
+        let stored = Stored {
+            message_id: format!("{}-{:08}", self.config.name, seq),
+            group_id: message.group_id,
+            dedup_id: message.dedup_id,
+            body: message.body,
+            sent_at: now,
+            receive_count: 0,
+            invisible_until: None,
+            receipt: None,
+            source_queue,
+            last_error,
+        };
+        // On disk before it is in the queue: a failed write accepts nothing.
+        self.persist("send", |log| {
+            log.sent(&self.config.name, &stored.durable(seq))
+        })?;
+        st.seq = seq;
+        st.seen.insert(stored.dedup_id.clone(), now);
+        st.seen_order.push_back((now, stored.dedup_id.clone()));
+        let group = stored.group_id.clone();
+        st.messages.insert(seq, stored);
         st.with_group(&group.clone(), |st| {
             st.groups.entry(group).or_default().seqs.push_back(seq);
         });
         drop(st);
         self.wake();
-        true
+        Ok(true)
     }
 
     /// Sends; `false` when the dedup id was seen inside the window (dropped, as SQS does).
-    pub fn send_now(&self, message: FifoMessage) -> bool {
+    ///
+    /// Errors: the [`QueueLog`]'s, when the message could not be written (then it is not in
+    /// the queue).
+    pub fn try_send(&self, message: FifoMessage) -> Result<bool, String> {
         self.push(message, None, None)
+    }
+
+    /// [`try_send`](Self::try_send) for a queue without a [`QueueLog`], which cannot fail; with
+    /// one, a failed write is logged and answers `false`.
+    pub fn send_now(&self, message: FifoMessage) -> bool {
+        self.try_send(message).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "local queue refused a message");
+            false
+        })
     }
 
     /// Up to `max` messages in FIFO order, skipping groups with a message in flight.
@@ -307,7 +464,7 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
                     // otherwise its next message stays a candidate of this receive.
                     let taken_before = st.groups.get(&group).map_or(0, |g| g.in_flight);
                     if let Some(m) = st.take(seq) {
-                        to_dlq.push(m);
+                        to_dlq.push((seq, m));
                     }
                     if taken_before > 0
                         && let Some(g) = st.groups.get(&group)
@@ -324,7 +481,9 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
                 };
                 m.receive_count += 1;
                 m.invisible_until = Some(now + self.config.visibility_timeout);
+                let count = m.receive_count;
                 let old = m.receipt.replace(receipt.clone());
+                self.persist_or_warn("receive", |log| log.received(&self.config.name, seq, count));
                 out.push(m.received(receipt.clone()));
                 if let Some(old) = old {
                     st.receipts.remove(&old);
@@ -340,9 +499,11 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
             }
         }
         if let Some(dlq) = &self.dead_letters {
-            for m in to_dlq {
-                // A FIFO dead-letter queue replaces the dedup id with the message id.
-                dlq.push(
+            for (seq, m) in to_dlq {
+                // A FIFO dead-letter queue replaces the dedup id with the message id. The copy
+                // is written before the original is removed: a crash in between leaves both,
+                // and the dead-letter queue's dedup window drops the second copy.
+                let moved = dlq.push(
                     FifoMessage {
                         group_id: m.group_id,
                         dedup_id: m.message_id,
@@ -351,27 +512,48 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
                     Some(self.config.name.clone()),
                     m.last_error,
                 );
+                match moved {
+                    Ok(_) => self
+                        .persist_or_warn("dead-letter", |log| log.removed(&self.config.name, seq)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "dead letter not written; kept in its queue for a restart")
+                    }
+                }
             }
         }
         out
     }
 
+    /// Deletes a received message by its receipt; `false` for an unknown or stale receipt.
     pub fn delete(&self, receipt: &str) -> bool {
         let mut st = self.lock();
         let Some(seq) = st.receipts.get(receipt).copied() else {
             return false;
         };
-        st.take(seq).is_some()
+        let taken = st.take(seq).is_some();
+        if taken {
+            self.persist_or_warn("delete", |log| log.removed(&self.config.name, seq));
+            self.deleted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// How many messages consumers have deleted (finished) since the queue started: the
+    /// local stack's admission control measures the drain rate with it.
+    pub fn deleted(&self) -> u64 {
+        self.deleted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Makes a received message visible again at once and records why it failed.
     pub fn release(&self, receipt: &str, error: Option<String>) {
         let mut st = self.lock();
         if let Some(seq) = st.receipts.get(receipt).copied() {
-            if error.is_some()
+            if let Some(e) = &error
                 && let Some(m) = st.messages.get_mut(&seq)
             {
-                m.last_error = error;
+                m.last_error = Some(e.clone());
+                self.persist_or_warn("note", |log| log.noted(&self.config.name, seq, e));
             }
             st.make_visible(seq);
         }
@@ -386,6 +568,7 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         if let Some(seq) = st.receipts.get(receipt).copied()
             && let Some(m) = st.messages.get_mut(&seq)
         {
+            self.persist_or_warn("note", |log| log.noted(&self.config.name, seq, &error));
             m.last_error = Some(error);
         }
     }
@@ -410,9 +593,14 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         else {
             return false;
         };
-        st.take(seq).is_some()
+        let taken = st.take(seq).is_some();
+        if taken {
+            self.persist_or_warn("remove", |log| log.removed(&self.config.name, seq));
+        }
+        taken
     }
 
+    /// The number of messages in the queue, in flight or not.
     pub fn depth(&self) -> usize {
         self.lock().messages.len()
     }
@@ -420,8 +608,12 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
 
 impl<C: Clock + Clone> FifoQueue for LocalFifoQueue<C> {
     async fn send(&self, message: FifoMessage) -> Result<(), QueueError> {
-        self.send_now(message);
-        Ok(())
+        self.try_send(message)
+            .map(|_| ())
+            .map_err(|reason| QueueError::Unavailable {
+                queue: self.config.name.clone(),
+                reason,
+            })
     }
 }
 

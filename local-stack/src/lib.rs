@@ -9,6 +9,7 @@
 //! variables is set (the executors' own settings: `executor_oanda::config::VARIABLES`, ...),
 //! in which case its real client is used and a missing variable fails the start.
 
+pub mod admission;
 pub mod console;
 pub mod dashboard;
 pub mod venue;
@@ -27,6 +28,7 @@ use executor_runtime::processor::{Executor, ExecutorSettings, MissingMessageId};
 use executor_runtime::risk::RiskConfig;
 use ingest::{Ingest, WebhookRequest};
 use local_sqs::{LocalFifoQueue, LocalQueueConfig, Received};
+use local_store::LocalStore;
 use router::{BrokerQueues, Router};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
@@ -35,7 +37,7 @@ use shared::RoutingTable;
 use shared::alert::Freshness;
 use shared::clock::SystemClock;
 use shared::config::Env;
-use shared::memory::{MemoryIdempotencyStore, MemoryNotifier};
+use shared::memory::MemoryNotifier;
 use shared::routing::Broker;
 use std::collections::HashSet;
 use std::future::Future;
@@ -52,7 +54,7 @@ type Journal = Arc<ConsoleJournal<DashboardJournal<ObservedJournal<journal::AnyJ
 pub type Health = Arc<shared::health::MemoryHealth>;
 pub type LocalExecutor = Executor<
     executor_runtime::health::Recorded<AnyVenue, Health, SystemClock>,
-    Arc<MemoryIdempotencyStore>,
+    Arc<LocalStore>,
     Journal,
     Arc<MemoryNotifier>,
     StaticKillSwitch,
@@ -69,6 +71,10 @@ pub struct LocalConfig {
     pub usd_balance: Decimal,
     /// The SQLite journal file (or any journal URL).
     pub journal_url: String,
+    /// The SQLite file of the queues, idempotency records and paper books; `None`: beside
+    /// a journal file (`<journal stem>.state.sqlite`), or in memory when the journal is not a
+    /// file (`sqlite::memory:`, PostgreSQL), which a restart does not keep.
+    pub state_path: Option<std::path::PathBuf>,
     /// Told about every signal record once journaled (the load run times fills with it).
     pub observer: Option<SignalObserver>,
     /// Consumers per queue. Lambda runs a FIFO queue's message groups in parallel, one batch
@@ -86,6 +92,7 @@ impl Default for LocalConfig {
             freshness: Freshness::default(),
             usd_balance: Decimal::from(10_000),
             journal_url: ".tvctl/journal.sqlite".into(),
+            state_path: None,
             observer: None,
             pollers: 4,
         }
@@ -136,25 +143,77 @@ impl std::fmt::Debug for LocalStack {
     }
 }
 
-fn queue(name: &str, cfg: &LocalConfig) -> Queue {
-    let dlq = Arc::new(LocalFifoQueue::new(
+impl LocalConfig {
+    /// Where the durable state lives: [`state_path`](Self::state_path), else beside a journal
+    /// file; `None` when it lives in memory.
+    pub fn state_file(&self) -> Option<std::path::PathBuf> {
+        if let Some(p) = &self.state_path {
+            return Some(p.clone());
+        }
+        let url = self.journal_url.as_str();
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        if path.contains("://") || path.starts_with("sqlite:") || path.contains(":memory:") {
+            return None;
+        }
+        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+        let stem = path.file_stem()?.to_string_lossy().into_owned();
+        Some(path.with_file_name(format!("{stem}.state.sqlite")))
+    }
+
+    /// The file the handlers' JSON log lines go to (`tvctl dev` installs it): beside the state
+    /// file (`<journal stem>.log`); `None` when the state is in memory.
+    pub fn log_file(&self) -> Option<std::path::PathBuf> {
+        let state = self.state_file()?;
+        let name = state
+            .file_name()?
+            .to_string_lossy()
+            .replace(".state.sqlite", ".log");
+        Some(state.with_file_name(if name.ends_with(".log") {
+            name
+        } else {
+            format!("{name}.log")
+        }))
+    }
+
+    /// The executors' lease: it must end before the last receive of an unacknowledged
+    /// message, so a takeover reconciles it before it is dead-lettered. Receives come at
+    /// least one visibility timeout apart, so the last of `max_receives` comes no sooner than
+    /// `(max_receives - 1) × visibility`; the lease is one visibility shorter than that (at
+    /// least one visibility): 15 s for the default 5 receives of 5 s.
+    pub fn lease(&self) -> Duration {
+        let receives = i32::try_from(self.max_receives.saturating_sub(2).max(1)).unwrap_or(1);
+        self.visibility_timeout * receives
+    }
+}
+
+fn queue(name: &str, cfg: &LocalConfig, store: &Arc<LocalStore>) -> Result<Queue, String> {
+    let now = shared::clock::Clock::now(&SystemClock);
+    let log = store.clone() as Arc<dyn local_sqs::QueueLog>;
+    let dlq_name = format!("{name}-dlq.fifo");
+    let dlq = Arc::new(LocalFifoQueue::restore(
         LocalQueueConfig {
-            name: format!("{name}-dlq.fifo"),
+            name: dlq_name.clone(),
             visibility_timeout: cfg.visibility_timeout,
             max_receives: u32::MAX,
         },
         SystemClock,
         None,
+        log.clone(),
+        store.queue(&dlq_name, now)?,
     ));
-    Arc::new(LocalFifoQueue::new(
+    let main = format!("{name}.fifo");
+    let saved = store.queue(&main, now)?;
+    Ok(Arc::new(LocalFifoQueue::restore(
         LocalQueueConfig {
-            name: format!("{name}.fifo"),
+            name: main,
             visibility_timeout: cfg.visibility_timeout,
             max_receives: cfg.max_receives,
         },
         SystemClock,
         Some(dlq),
-    ))
+        log,
+        saved,
+    )))
 }
 
 /// The SQS event Lambda's event source mapping would deliver for these messages.
@@ -230,8 +289,9 @@ fn executor(
     venue: AnyVenue,
     health: Health,
     journal: Journal,
+    store: Arc<LocalStore>,
     risk: &str,
-    freshness: Freshness,
+    cfg: &LocalConfig,
 ) -> Result<LocalExecutor, String> {
     Ok(Executor {
         dead_letters: None,
@@ -240,15 +300,15 @@ fn executor(
             health,
             clock: SystemClock,
         },
-        store: Arc::new(MemoryIdempotencyStore::default()),
+        store,
         journal,
         notifier: Arc::new(MemoryNotifier::default()),
         kill_switch: StaticKillSwitch(false),
         clock: SystemClock,
         metrics: Arc::new(NoMetrics),
         settings: ExecutorSettings {
-            max_age: freshness.max_age,
-            lease: Duration::seconds(30),
+            max_age: cfg.freshness.max_age,
+            lease: cfg.lease(),
             record_ttl: Duration::days(7),
             risk: RiskConfig::from_toml(risk)?,
         },
@@ -257,6 +317,7 @@ fn executor(
 
 struct App {
     ingest: Ingest<Queue, SystemClock, Health>,
+    admission: Arc<admission::Admission>,
     queues: Arc<Queues>,
     journal: journal::AnyJournal,
     netting: [(Broker, Option<Arc<PaperNetting>>); 2],
@@ -281,6 +342,63 @@ struct AlertHead {
     action: Option<shared::Action>,
 }
 
+/// A host name the local stack answers to: loopback only, so a web page cannot reach it
+/// through a DNS name that resolves to 127.0.0.1 (DNS rebinding).
+fn loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() => name,
+        _ => host,
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+fn forbidden(code: &str, message: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        axum::Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
+}
+
+/// Keeps web pages out: the local stack trades, and a page the user visits could otherwise
+/// post a `text/plain` alert to it (a CORS simple request needs no preflight). Browsers mark
+/// every such request with `Origin`; TradingView, `tvctl` and curl send none. Only the
+/// dashboard's own reads (a GET whose origin is the stack itself) may carry one, and any
+/// request must name a loopback host.
+async fn browser_guard(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    if let Some(h) = &host
+        && !loopback_host(h)
+    {
+        return forbidden(
+            "forbidden_host",
+            "the local stack answers only to 127.0.0.1 or localhost",
+        );
+    }
+    if let Some(origin) = req.headers().get(axum::http::header::ORIGIN) {
+        let own = host
+            .as_deref()
+            .is_some_and(|h| origin.as_bytes() == format!("http://{h}").as_bytes());
+        if req.method() != Method::GET || !own {
+            tracing::warn!(method = %req.method(), path = req.uri().path(), "browser request refused");
+            line(&format!(
+                "refused a request from a web page ({} {}): the local stack trades",
+                req.method(),
+                req.uri().path()
+            ));
+            return forbidden(
+                "browser_request",
+                "requests from a web page (an Origin header) are refused: the local stack trades; post alerts with tvctl send or curl",
+            );
+        }
+    }
+    next.run(req).await
+}
+
 async fn webhook(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -288,6 +406,32 @@ async fn webhook(
     uri: Uri,
     body: axum::body::Bytes,
 ) -> Response {
+    if method == Method::POST
+        && let Err(r) = app.admission.admit()
+    {
+        app.live.dashboard.refused(
+            503,
+            "backlog",
+            &format!("backlog {} over {}", r.backlog, r.threshold),
+        );
+        let mut resp = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "error": {
+                "code": "backlog",
+                "message": format!(
+                    "{} alerts are queued, more than can execute within the staleness budget \
+                     ({} at the measured rate); send again after {} s",
+                    r.backlog, r.threshold, r.retry_after_secs
+                ),
+            }})),
+        )
+            .into_response();
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(r.retry_after_secs),
+        );
+        return resp;
+    }
     let reply = app
         .ingest
         .handle(WebhookRequest {
@@ -395,12 +539,34 @@ async fn queues(State(app): State<Arc<App>>) -> Response {
 
 /// Starts everything; returns once the HTTP listener is bound.
 pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, String> {
-    let queues = Arc::new(Queues {
-        signals: queue("signals", &cfg),
-        oanda: queue("oanda", &cfg),
-        tradovate: queue("tradovate", &cfg),
-        coinbase: queue("coinbase", &cfg),
+    let store = Arc::new(match cfg.state_file() {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            line(&format!(
+                "state: {} (queues, idempotency, paper books)",
+                path.display()
+            ));
+            LocalStore::open(&path).map_err(|e| e.to_string())?
+        }
+        None => {
+            line("state: in memory (the journal is not a file): a restart forgets the queues");
+            LocalStore::in_memory().map_err(|e| e.to_string())?
+        }
     });
+    let queues = Arc::new(Queues {
+        signals: queue("signals", &cfg, &store)?,
+        oanda: queue("oanda", &cfg, &store)?,
+        tradovate: queue("tradovate", &cfg, &store)?,
+        coinbase: queue("coinbase", &cfg, &store)?,
+    });
+    let restored: usize = queues.all().iter().map(|q| q.depth()).sum();
+    if restored > 0 {
+        line(&format!(
+            "restored {restored} queued message(s) from the state file"
+        ));
+    }
     let routing = RoutingTable::from_env(env).map_err(|e| e.to_string())?;
     if let Some(dir) = std::path::Path::new(&cfg.journal_url)
         .parent()
@@ -421,23 +587,42 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         dashboard: dashboard.clone(),
     }));
 
-    let (oanda_venue, oanda_paper) = real::oanda(env).await?.map_or_else(
-        || {
-            let p = Arc::new(PaperNetting::new(Broker::Oanda, "paper-oanda"));
-            (AnyVenue::Netting(p.clone()), Some(p))
-        },
-        |v| (AnyVenue::Oanda(Arc::new(v)), None),
-    );
-    let (tradovate_venue, tradovate_paper) = match real::tradovate(env).await? {
-        Some(v) => (AnyVenue::Tradovate(Arc::new(v)), None),
+    let paper_netting = |broker: Broker, account: &str| -> Result<Arc<PaperNetting>, String> {
+        let book = store.paper_book(account)?.unwrap_or_default();
+        Ok(Arc::new(PaperNetting::restore(
+            broker,
+            account,
+            Arc::new(SystemClock),
+            store.clone(),
+            book,
+        )))
+    };
+    let (oanda_venue, oanda_paper) = match real::oanda(env).await? {
+        Some(v) => (AnyVenue::Oanda(Arc::new(v)), None),
         None => {
-            let p = Arc::new(PaperNetting::new(Broker::Tradovate, "paper-tradovate"));
+            let p = paper_netting(Broker::Oanda, "paper-oanda")?;
             (AnyVenue::Netting(p.clone()), Some(p))
         }
     };
-    let spot = Arc::new(PaperSpot::new(
+    let (tradovate_venue, tradovate_paper) = match real::tradovate(env).await? {
+        Some(v) => (AnyVenue::Tradovate(Arc::new(v)), None),
+        None => {
+            let p = paper_netting(Broker::Tradovate, "paper-tradovate")?;
+            (AnyVenue::Netting(p.clone()), Some(p))
+        }
+    };
+    let spot_book =
+        store
+            .paper_book("paper-coinbase")?
+            .unwrap_or_else(|| executor_runtime::paper::PaperBook {
+                holdings: [("USD".to_owned(), cfg.usd_balance)].into_iter().collect(),
+                ..Default::default()
+            });
+    let spot = Arc::new(PaperSpot::restore(
         "paper-coinbase",
-        [("USD".to_owned(), cfg.usd_balance)],
+        Arc::new(SystemClock),
+        store.clone(),
+        spot_book,
     ));
     let (coinbase_venue, spot_paper) = match real::coinbase(env).await? {
         Some(v) => (AnyVenue::Coinbase(Arc::new(v)), None),
@@ -461,6 +646,15 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     .filter(|(_, v)| v.is_real())
     .map(|(b, v)| (b, v.clone()))
     .collect();
+    if cfg.secret == LOCAL_SECRET && !real_venues.is_empty() {
+        let names: Vec<String> = real_venues.iter().map(|(b, _)| b.to_string()).collect();
+        return Err(format!(
+            "refusing to start: a real broker is configured ({}) and the webhook secret is the \
+             local default, which is printed in the README; set WEBHOOK_SECRET (at least 16 \
+             URL-safe characters) or unset the broker's variables to trade on paper",
+            names.join(", ")
+        ));
+    }
     let health = Health::default();
     let executors = [
         (
@@ -469,8 +663,9 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 oanda_venue,
                 health.clone(),
                 journal.clone(),
+                store.clone(),
                 executor_oanda::config::DEFAULT_RISK,
-                cfg.freshness,
+                &cfg,
             )?,
         ),
         (
@@ -479,8 +674,9 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 tradovate_venue,
                 health.clone(),
                 journal.clone(),
+                store.clone(),
                 executor_tradovate::config::DEFAULT_RISK,
-                cfg.freshness,
+                &cfg,
             )?,
         ),
         (
@@ -489,8 +685,9 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 coinbase_venue,
                 health.clone(),
                 journal.clone(),
+                store.clone(),
                 executor_coinbase::config::DEFAULT_RISK,
-                cfg.freshness,
+                &cfg,
             )?,
         ),
     ];
@@ -554,8 +751,11 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             health,
         },
     });
+    let admission = admission::Admission::new(queues.clone(), cfg.freshness.max_age);
+    admission.spawn_meter();
     let app = Arc::new(App {
         ingest,
+        admission,
         queues: queues.clone(),
         journal: memory.clone(),
         netting: netting.clone(),
@@ -581,19 +781,15 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .route("/local/dlq/replay", axum::routing::post(dlq_replay))
         .route("/local/audit", axum::routing::post(audit))
         .fallback(webhook)
-        .with_state(app);
+        .with_state(app)
+        .layer(axum::middleware::from_fn(body_deadline))
+        .layer(axum::middleware::from_fn(browser_guard));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     line(&format!("dashboard: http://{addr}/"));
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            http.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
+    tokio::spawn(serve(listener, http));
     Ok(LocalStack {
         addr,
         queues,
@@ -601,6 +797,63 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         netting,
         spot,
     })
+}
+
+/// How long a client may take to send a request's headers, then its body: a slow or
+/// unfinished request is dropped instead of holding a connection (and its memory) forever.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// See [`HEADER_TIMEOUT`].
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The largest request body read (axum's default limit).
+const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// Reads the whole body within [`BODY_TIMEOUT`], answering `408` when it does not come.
+async fn body_deadline(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            axum::Json(json!({ "error": { "code": "request_timeout",
+                "message": format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs()) }})),
+        )
+            .into_response(),
+        Ok(Err(e)) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(json!({ "error": { "code": "body_unreadable", "message": e.to_string() }})),
+        )
+            .into_response(),
+        Ok(Ok(bytes)) => {
+            next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+    }
+}
+
+/// Serves `app` on `listener`, HTTP/1.1, with [`HEADER_TIMEOUT`] on every request's headers
+/// (hyper's `header_read_timeout`, which needs a timer: axum's `serve` sets none).
+async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            // The peer's address, as `into_make_service_with_connect_info` would give it.
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    let mut app = app.clone();
+                    async move { tower_service::Service::call(&mut app, req).await }
+                },
+            );
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 async fn queues_route(state: State<Arc<App>>) -> Response {

@@ -212,7 +212,8 @@ async fn a_real_brokers_position_is_read_from_the_broker() {
         ("OANDA_SECRET".into(), fake.token.clone()),
     ])
     .await;
-    let (status, body) = common::post(&stack.base, "oanda-eurusd-long").await;
+    let (status, body) =
+        common::post_with(&stack.base, "oanda-eurusd-long", common::REAL_BROKER_SECRET).await;
     assert_eq!(status, 200, "{body}");
     let id = body["signal_id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(20);

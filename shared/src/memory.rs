@@ -20,15 +20,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Record {
-    InProgress { lease_until: DateTime<Utc> },
-    Completed { outcome: Outcome },
+    InProgress {
+        lease_until: DateTime<Utc>,
+    },
+    Completed {
+        outcome: Outcome,
+        expires_at: DateTime<Utc>,
+    },
 }
 
-/// [`IdempotencyStore`] in memory: the lease protocol of `DynamoIdempotencyStore`, without
-/// expiry (`expires_at` is ignored). Never fails.
+/// [`IdempotencyStore`] in memory: the lease protocol of `DynamoIdempotencyStore`, and its
+/// expiry: a completed record past its `expires_at` counts as absent (DynamoDB's TTL deletes
+/// it), and expired records are dropped as claims go on, so memory stays bounded. Never
+/// fails.
 #[derive(Debug, Default)]
 pub struct MemoryIdempotencyStore {
     records: Mutex<HashMap<IdempotencyKey, Record>>,
+    /// The number of records after the last sweep of expired ones.
+    swept_at: Mutex<usize>,
     latest: Mutex<HashMap<InstrumentKey, DateTime<Utc>>>,
 }
 
@@ -36,7 +45,7 @@ impl MemoryIdempotencyStore {
     /// The outcome a completed record holds.
     pub fn completed(&self, key: &IdempotencyKey) -> Option<Outcome> {
         match lock(&self.records).get(key) {
-            Some(Record::Completed { outcome }) => Some(*outcome),
+            Some(Record::Completed { outcome, .. }) => Some(*outcome),
             _ => None,
         }
     }
@@ -50,9 +59,19 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         lease_until: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
         let mut records = lock(&self.records);
+        // Drops expired records once the map has doubled since the last sweep: the cost stays
+        // per claim on average.
+        let swept = *lock(&self.swept_at);
+        if records.len() >= 1024 && records.len() >= 2 * swept {
+            records.retain(
+                |_, r| !matches!(r, Record::Completed { expires_at, .. } if *expires_at <= now),
+            );
+            *lock(&self.swept_at) = records.len();
+        }
         let claim = match records.get(key) {
             None => Claim::Acquired,
-            Some(Record::Completed { outcome }) => {
+            Some(Record::Completed { expires_at, .. }) if *expires_at <= now => Claim::Acquired,
+            Some(Record::Completed { outcome, .. }) => {
                 return Ok(Claim::Completed { outcome: *outcome });
             }
             Some(Record::InProgress { lease_until: held }) if *held > now => {
@@ -68,9 +87,15 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         &self,
         key: &IdempotencyKey,
         outcome: Outcome,
-        _expires_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        lock(&self.records).insert(key.clone(), Record::Completed { outcome });
+        lock(&self.records).insert(
+            key.clone(),
+            Record::Completed {
+                outcome,
+                expires_at,
+            },
+        );
         Ok(())
     }
 
@@ -297,6 +322,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn completed_records_expire_and_are_dropped() {
+        let store = MemoryIdempotencyStore::default();
+        let t0: DateTime<Utc> = "2026-11-23T14:32:00Z".parse().unwrap();
+        let expires = t0 + Duration::days(7);
+        let k = |n: usize| IdempotencyKey {
+            signal_id: SignalId::of_canonical(&n.to_string()),
+            ..key()
+        };
+        for n in 0..2_000 {
+            store.claim(&k(n), t0, t0).await.unwrap();
+            store
+                .complete(&k(n), Outcome::Filled, expires)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.claim(&k(1), t0, t0).await.unwrap(),
+            Claim::Completed {
+                outcome: Outcome::Filled
+            }
+        );
+        // Past the expiry the record counts as absent, and the sweep bounds memory.
+        assert_eq!(
+            store.claim(&k(1), expires, expires).await.unwrap(),
+            Claim::Acquired
+        );
+        for n in 2_000..4_100 {
+            store.claim(&k(n), expires, expires).await.unwrap();
+        }
+        assert!(
+            lock(&store.records).len() < 4_000,
+            "expired records were dropped"
+        );
+    }
+
+    #[tokio::test]
     async fn claim_follows_the_lease_protocol() {
         let store = MemoryIdempotencyStore::default();
         let t0: DateTime<Utc> = "2026-11-23T14:32:00Z".parse().unwrap();
@@ -318,7 +379,7 @@ mod tests {
             Claim::TakenOver
         );
         store
-            .complete(&key(), Outcome::Filled, later)
+            .complete(&key(), Outcome::Filled, later + Duration::days(7))
             .await
             .unwrap();
         assert_eq!(

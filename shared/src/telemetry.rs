@@ -102,6 +102,56 @@ impl<'a> MakeWriter<'a> for CaptureOnly {
     }
 }
 
+/// A log file (appended to), and the capture file when capture is on: the local stack's
+/// handler lines, which have no CloudWatch to go to.
+#[derive(Debug, Clone)]
+pub struct FileTee(std::sync::Arc<std::sync::Mutex<std::fs::File>>);
+
+impl std::io::Write for FileTee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        capture(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for FileTee {
+    type Writer = FileTee;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Installs the JSON subscriber writing to the file at `path` (created, or appended to), each
+/// line with its UTC time: the local stack's handlers log there, beside its journal.
+///
+/// Errors: the file cannot be opened, or a subscriber is already installed.
+pub fn init_json_logs_to(path: &std::path::Path) -> Result<(), String> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(env_filter())
+        .with_current_span(true)
+        .with_span_list(false)
+        .flatten_event(true)
+        .with_target(false)
+        .with_writer(FileTee(std::sync::Arc::new(std::sync::Mutex::new(file))))
+        .try_init()
+        .map_err(|e| format!("log subscriber: {e}"))
+}
+
 /// Installs the JSON subscriber for a binary. Safe to call once per process.
 pub fn init_json_logs() {
     let _ = tracing_subscriber::fmt()

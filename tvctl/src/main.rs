@@ -419,6 +419,15 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 visibility_timeout: chrono::Duration::seconds(visibility_secs),
                 ..Default::default()
             };
+            // The handlers' warnings and errors: JSON lines in a file beside the journal (the
+            // console shows one line per alert and order).
+            if let Some(log) = cfg.log_file() {
+                if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                }
+                shared::telemetry::init_json_logs_to(&log)?;
+                out(&format!("handler logs: {}", log.display()));
+            }
             let stack = local_stack::start(cfg, &shared::config::ProcessEnv).await?;
             out(&format!("listening on http://{}", stack.addr));
             if secret.is_none() {

@@ -18,14 +18,24 @@ pub async fn start() -> Stack {
     start_with(Vec::new()).await
 }
 
+/// The webhook secret of a stack started with a real broker's settings.
+pub const REAL_BROKER_SECRET: &str = "test-secret-for-a-real-broker";
+
 /// Starts the local stack with these settings (a real broker's base URL and credentials make
 /// it trade through that broker's client).
 pub async fn start_with(vars: Vec<(String, String)>) -> Stack {
     shared::telemetry::init_test_logs();
     local_stack::console::set_quiet(true);
+    // A real broker is refused with the local default secret.
+    let secret = if vars.is_empty() {
+        local_stack::LOCAL_SECRET
+    } else {
+        REAL_BROKER_SECRET
+    };
     let cfg = local_stack::LocalConfig {
         port: 0,
         journal_url: "sqlite::memory:".into(),
+        secret: secret.into(),
         ..Default::default()
     };
     let env = shared::config::MapEnv::new(vars);

@@ -1,0 +1,164 @@
+//! A local stack safe to leave running: web pages are refused (an `Origin` header, a host name
+//! that is not loopback), a slow request is dropped, and the stack does not start with the
+//! README's default secret when a real broker is configured.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn a_web_page_cannot_post_an_alert() {
+    let stack = common::start().await;
+    let body = common::alert("oanda-eurusd-long", local_stack::LOCAL_SECRET);
+    let client = reqwest::Client::new();
+    // What a page on another site sends: a CORS simple request, text/plain, with its origin.
+    let resp = client
+        .post(format!("{}/webhook", stack.base))
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "browser_request");
+    // Even the stack's own origin may not post (the dashboard only reads).
+    let own = stack.base.clone();
+    let resp = client
+        .post(format!("{}/webhook", stack.base))
+        .header("origin", own.as_str())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    // A DNS name pointing at 127.0.0.1 (rebinding) is not the stack's host.
+    let resp = client
+        .post(format!("{}/webhook", stack.base))
+        .header("host", "evil.example:8080")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "forbidden_host");
+    // Nothing of it reached the queues; the same alert without a browser's marks is traded.
+    let state = common::get_json(&stack.base, "/dashboard/state").await;
+    assert_eq!(state["signals"], serde_json::json!([]), "{state}");
+    let (status, reply) = common::post(&stack.base, "oanda-eurusd-long").await;
+    assert_eq!(status, 200, "{reply}");
+    // The dashboard's own reads (a GET from its own origin) still work.
+    let resp = client
+        .get(format!("{}/dashboard/state", stack.base))
+        .header("origin", own.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+/// Sends `head` on a raw connection and returns how long the stack kept it open (bounded).
+fn held_open(addr: &str, head: &[u8], limit: Duration) -> (Duration, Vec<u8>) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(limit)).unwrap();
+    s.write_all(head).unwrap();
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    (start.elapsed(), got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_and_bodies_are_dropped() {
+    let stack = common::start().await;
+    let addr = stack.base.trim_start_matches("http://").to_owned();
+    let limit = Duration::from_secs(30);
+    // Headers that never end: the connection is closed after the header timeout.
+    let a = addr.clone();
+    let (held, _) = tokio::task::spawn_blocking(move || {
+        held_open(&a, b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\n", limit)
+    })
+    .await
+    .unwrap();
+    assert!(
+        held >= local_stack::HEADER_TIMEOUT - Duration::from_millis(500) && held < limit,
+        "held {held:?}"
+    );
+    // A body that never comes: 408 after the body timeout.
+    let (held, answer) = tokio::task::spawn_blocking(move || {
+        held_open(
+            &addr,
+            b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500\r\n\r\n{\"action\"",
+            limit,
+        )
+    })
+    .await
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(held < limit, "held {held:?}");
+}
+
+#[tokio::test]
+async fn a_real_broker_needs_a_secret_of_its_own() {
+    let fake = broker_fakes::oanda::FakeOanda::start().await;
+    let cfg = local_stack::LocalConfig {
+        port: 0,
+        journal_url: "sqlite::memory:".into(),
+        ..Default::default()
+    };
+    let env = shared::config::MapEnv::new([
+        ("OANDA_BASE_URL", fake.url.as_str()),
+        ("OANDA_ACCOUNT", fake.account.as_str()),
+        ("OANDA_SECRET", fake.token.as_str()),
+    ]);
+    let err = local_stack::start(cfg, &env).await.unwrap_err();
+    assert!(err.contains("WEBHOOK_SECRET"), "{err}");
+    assert!(err.contains("oanda"), "{err}");
+    // A broker set only in part is an error naming what is missing, not paper.
+    let cfg = local_stack::LocalConfig {
+        port: 0,
+        journal_url: "sqlite::memory:".into(),
+        secret: common::REAL_BROKER_SECRET.into(),
+        ..Default::default()
+    };
+    let partial = shared::config::MapEnv::new([("OANDA_ACCOUNT", fake.account.as_str())]);
+    let err = local_stack::start(cfg, &partial).await.unwrap_err();
+    assert_eq!(err, "missing setting OANDA_SECRET or OANDA_SECRET_PARAM");
+}
+
+#[test]
+fn the_lease_ends_before_the_last_receive() {
+    let cfg = local_stack::LocalConfig::default();
+    // 5 receives, 5 s apart: the fifth comes 20 s after the first at the soonest.
+    assert_eq!(cfg.lease(), chrono::Duration::seconds(15));
+    assert!(cfg.lease() < cfg.visibility_timeout * (cfg.max_receives as i32 - 1));
+    let one = local_stack::LocalConfig {
+        visibility_timeout: chrono::Duration::seconds(1),
+        max_receives: 2,
+        ..Default::default()
+    };
+    assert_eq!(one.lease(), chrono::Duration::seconds(1));
+    let files = local_stack::LocalConfig {
+        journal_url: "/tmp/x/journal.sqlite".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        files.state_file().unwrap(),
+        std::path::Path::new("/tmp/x/journal.state.sqlite")
+    );
+    assert_eq!(
+        files.log_file().unwrap(),
+        std::path::Path::new("/tmp/x/journal.log")
+    );
+    let memory = local_stack::LocalConfig {
+        journal_url: "sqlite::memory:".into(),
+        ..Default::default()
+    };
+    assert_eq!(memory.state_file(), None);
+}

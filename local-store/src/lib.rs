@@ -1,0 +1,755 @@
+//! The local stack's durable state, in one SQLite file beside its journal: the queues'
+//! messages, receive counts and dedup windows ([`local_sqs::QueueLog`]), the executors'
+//! idempotency records and latest signal times ([`IdempotencyStore`]), and the paper brokers'
+//! books ([`PaperLog`]).
+//!
+//! Every write is its own transaction, made before the operation it records answers: a message
+//! the webhook accepted (answered 200) is on disk, and a fill the paper broker made is on disk
+//! with the position it changed. The file runs in WAL mode with `synchronous=NORMAL`: a
+//! committed write survives the process being killed (`kill -9`), though not a power cut
+//! (<https://www.sqlite.org/pragma.html#pragma_synchronous>, "WAL mode is safe from corruption
+//! with synchronous=NORMAL", and a commit reaches the WAL file before it returns).
+//!
+//! Records expire as their DynamoDB counterparts do: completed idempotency records at their
+//! `expires_at`, dedup entries after the five-minute window; both are swept as writes go on,
+//! so the file and memory stay bounded.
+
+use chrono::{DateTime, Utc};
+use executor_runtime::paper::{FILLS_IN_MEMORY, PaperBook, PaperFill, PaperLog};
+use local_sqs::{Durable, QueueLog, Saved};
+use rusqlite::{Connection, OptionalExtension, params};
+use rust_decimal::Decimal;
+use shared::outcome::Outcome;
+use shared::ports::{
+    Claim, DEDUP_WINDOW, HAND_OVER_SKEW, IdempotencyKey, IdempotencyStore, InstrumentKey,
+    StoreError,
+};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+/// How many writes pass between two sweeps of expired records.
+const SWEEP_EVERY: u64 = 1_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS queue_message (
+    queue TEXT NOT NULL, seq INTEGER NOT NULL, message_id TEXT NOT NULL, group_id TEXT NOT NULL,
+    dedup_id TEXT NOT NULL, body TEXT NOT NULL, sent_at_ms INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL, source_queue TEXT, last_error TEXT,
+    PRIMARY KEY (queue, seq));
+CREATE TABLE IF NOT EXISTS queue_seen (
+    queue TEXT NOT NULL, dedup_id TEXT NOT NULL, at_ms INTEGER NOT NULL,
+    PRIMARY KEY (queue, dedup_id));
+CREATE INDEX IF NOT EXISTS queue_seen_at ON queue_seen (at_ms);
+CREATE TABLE IF NOT EXISTS queue_seq (queue TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY, lease_until_ms INTEGER, outcome TEXT, expires_at_ms INTEGER);
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at_ms);
+CREATE TABLE IF NOT EXISTS latest_signal (key TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS paper_holding (
+    account TEXT NOT NULL, name TEXT NOT NULL, amount TEXT NOT NULL,
+    PRIMARY KEY (account, name));
+CREATE TABLE IF NOT EXISTS paper_fill (
+    account TEXT NOT NULL, client_order_id TEXT NOT NULL, order_id TEXT NOT NULL,
+    quantity TEXT NOT NULL, price TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (account, client_order_id));
+CREATE TABLE IF NOT EXISTS paper_account (account TEXT PRIMARY KEY, orders INTEGER NOT NULL);
+";
+
+/// Why the state file could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+#[error("local state {path}: {reason}")]
+pub struct OpenError {
+    /// The file.
+    pub path: String,
+    /// SQLite's message.
+    pub reason: String,
+}
+
+/// The state file: one connection, one writer at a time (each write is short).
+pub struct LocalStore {
+    conn: Mutex<Connection>,
+    writes: std::sync::atomic::AtomicU64,
+    path: String,
+}
+
+impl std::fmt::Debug for LocalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(v).unwrap_or_default()
+}
+
+fn text(e: rusqlite::Error) -> String {
+    e.to_string()
+}
+
+fn decimal(s: &str) -> Result<Decimal, String> {
+    s.parse().map_err(|e| format!("stored amount {s:?}: {e}"))
+}
+
+impl LocalStore {
+    /// Opens (or creates) the state file at `path` and its tables.
+    ///
+    /// Errors: [`OpenError`] naming the file when SQLite cannot open it or create the tables.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let err = |e: rusqlite::Error| OpenError {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        // WAL: readers never block the writer, and a commit appends to the log instead of
+        // rewriting pages. NORMAL: no fsync per commit (a committed write outlives the process,
+        // not a power cut). The checkpoint runs in the background of SQLite's own writes.
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+        )
+        .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            writes: std::sync::atomic::AtomicU64::new(0),
+            path: path.display().to_string(),
+        })
+    }
+
+    /// A state that lives in memory only (a journal that is not a file): the same tables,
+    /// kept until the process ends.
+    ///
+    /// Errors: [`OpenError`] when SQLite cannot create the tables.
+    pub fn in_memory() -> Result<Self, OpenError> {
+        let err = |e: rusqlite::Error| OpenError {
+            path: ":memory:".into(),
+            reason: e.to_string(),
+        };
+        let conn = Connection::open_in_memory().map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            writes: std::sync::atomic::AtomicU64::new(0),
+            path: ":memory:".into(),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Deletes what has expired, every [`SWEEP_EVERY`] writes: dedup entries older than the
+    /// window (as of `now`) and completed idempotency records past their `expires_at`.
+    fn maybe_sweep(&self, conn: &Connection, now: DateTime<Utc>) {
+        let n = self
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !n.is_multiple_of(SWEEP_EVERY) {
+            return;
+        }
+        let swept = conn
+            .execute(
+                "DELETE FROM queue_seen WHERE at_ms <= ?1",
+                params![ms(now - DEDUP_WINDOW)],
+            )
+            .and_then(|_| {
+                conn.execute(
+                    "DELETE FROM idempotency WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1",
+                    params![ms(now)],
+                )
+            });
+        if let Err(e) = swept {
+            tracing::warn!(error = %e, "local state: expired records not swept");
+        }
+    }
+
+    /// What the file kept of queue `queue`: its messages and its dedup window as of `now`.
+    ///
+    /// Errors: SQLite's message.
+    pub fn queue(&self, queue: &str, now: DateTime<Utc>) -> Result<Saved, String> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, message_id, group_id, dedup_id, body, sent_at_ms, receive_count,
+                        source_queue, last_error
+                 FROM queue_message WHERE queue = ?1 ORDER BY seq",
+            )
+            .map_err(text)?;
+        let messages = stmt
+            .query_map(params![queue], |r| {
+                Ok(Durable {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    message_id: r.get(1)?,
+                    group_id: r.get(2)?,
+                    dedup_id: r.get(3)?,
+                    body: r.get(4)?,
+                    sent_at: from_ms(r.get(5)?),
+                    receive_count: r.get(6)?,
+                    source_queue: r.get(7)?,
+                    last_error: r.get(8)?,
+                })
+            })
+            .map_err(text)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(text)?;
+        let mut stmt = conn
+            .prepare("SELECT dedup_id, at_ms FROM queue_seen WHERE queue = ?1 AND at_ms > ?2")
+            .map_err(text)?;
+        let seen = stmt
+            .query_map(params![queue, ms(now - DEDUP_WINDOW)], |r| {
+                Ok((r.get::<_, String>(0)?, from_ms(r.get(1)?)))
+            })
+            .map_err(text)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(text)?;
+        let last_seq: Option<i64> = conn
+            .query_row(
+                "SELECT seq FROM queue_seq WHERE queue = ?1",
+                params![queue],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(text)?;
+        Ok(Saved {
+            messages,
+            seen,
+            last_seq: last_seq.unwrap_or_default() as u64,
+        })
+    }
+
+    /// The book `account`'s paper broker kept: its holdings, its most recent fills (at most
+    /// [`FILLS_IN_MEMORY`]) and its order count; `None` for an account never traded.
+    ///
+    /// Errors: SQLite's message, or an amount that does not parse.
+    pub fn paper_book(&self, account: &str) -> Result<Option<PaperBook>, String> {
+        let conn = self.conn();
+        let orders: Option<i64> = conn
+            .query_row(
+                "SELECT orders FROM paper_account WHERE account = ?1",
+                params![account],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(text)?;
+        let Some(orders) = orders else {
+            return Ok(None);
+        };
+        let mut stmt = conn
+            .prepare("SELECT name, amount FROM paper_holding WHERE account = ?1")
+            .map_err(text)?;
+        let holdings = stmt
+            .query_map(params![account], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(text)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(text)?
+            .into_iter()
+            .map(|(n, a)| decimal(&a).map(|d| (n, d)))
+            .collect::<Result<_, _>>()?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT client_order_id, order_id, quantity, price FROM paper_fill
+                 WHERE account = ?1 ORDER BY n DESC LIMIT ?2",
+            )
+            .map_err(text)?;
+        let rows = stmt
+            .query_map(params![account, FILLS_IN_MEMORY as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(text)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(text)?;
+        let mut recent = rows
+            .into_iter()
+            .map(|(id, order_id, q, p)| {
+                Ok((
+                    id,
+                    PaperFill {
+                        order_id,
+                        quantity: decimal(&q)?,
+                        price: decimal(&p)?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        recent.reverse();
+        Ok(Some(PaperBook {
+            holdings,
+            recent,
+            orders: orders as u64,
+        }))
+    }
+
+    fn idempotency_key(key: &IdempotencyKey) -> String {
+        format!("{}#{}#{}", key.broker.as_str(), key.account, key.signal_id)
+    }
+
+    fn instrument_key(key: &InstrumentKey) -> String {
+        format!("{}#{}#{}", key.broker.as_str(), key.account, key.instrument)
+    }
+
+    fn store_error(op: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |e| StoreError {
+            reason: format!("local state {op}: {e}"),
+        }
+    }
+}
+
+impl QueueLog for LocalStore {
+    fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(text)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO queue_message (queue, seq, message_id, group_id, dedup_id, body,
+                 sent_at_ms, receive_count, source_queue, last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                queue,
+                m.seq as i64,
+                m.message_id,
+                m.group_id,
+                m.dedup_id,
+                m.body,
+                ms(m.sent_at),
+                m.receive_count,
+                m.source_queue,
+                m.last_error
+            ],
+        )
+        .map_err(text)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO queue_seen (queue, dedup_id, at_ms) VALUES (?1, ?2, ?3)",
+            params![queue, m.dedup_id, ms(m.sent_at)],
+        )
+        .map_err(text)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO queue_seq (queue, seq) VALUES (?1, ?2)",
+            params![queue, m.seq as i64],
+        )
+        .map_err(text)?;
+        tx.commit().map_err(text)?;
+        self.maybe_sweep(&conn, m.sent_at);
+        Ok(())
+    }
+
+    fn received(&self, queue: &str, seq: u64, receive_count: u32) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "UPDATE queue_message SET receive_count = ?3 WHERE queue = ?1 AND seq = ?2",
+                params![queue, seq as i64, receive_count],
+            )
+            .map(|_| ())
+            .map_err(text)
+    }
+
+    fn removed(&self, queue: &str, seq: u64) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "DELETE FROM queue_message WHERE queue = ?1 AND seq = ?2",
+                params![queue, seq as i64],
+            )
+            .map(|_| ())
+            .map_err(text)
+    }
+
+    fn noted(&self, queue: &str, seq: u64, error: &str) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "UPDATE queue_message SET last_error = ?3 WHERE queue = ?1 AND seq = ?2",
+                params![queue, seq as i64, error],
+            )
+            .map(|_| ())
+            .map_err(text)
+    }
+}
+
+impl PaperLog for LocalStore {
+    fn filled(
+        &self,
+        account: &str,
+        client_order_id: &str,
+        fill: &PaperFill,
+        holdings: &[(String, Decimal)],
+        orders: u64,
+    ) -> Result<(), String> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(text)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO paper_fill (account, client_order_id, order_id, quantity, price, n)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                account,
+                client_order_id,
+                fill.order_id,
+                fill.quantity.to_string(),
+                fill.price.to_string(),
+                orders as i64
+            ],
+        )
+        .map_err(text)?;
+        for (name, amount) in holdings {
+            tx.execute(
+                "INSERT OR REPLACE INTO paper_holding (account, name, amount) VALUES (?1, ?2, ?3)",
+                params![account, name, amount.to_string()],
+            )
+            .map_err(text)?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO paper_account (account, orders) VALUES (?1, ?2)",
+            params![account, orders as i64],
+        )
+        .map_err(text)?;
+        tx.commit().map_err(text)
+    }
+
+    fn fill(&self, account: &str, client_order_id: &str) -> Result<Option<PaperFill>, String> {
+        let row: Option<(String, String, String)> = self
+            .conn()
+            .query_row(
+                "SELECT order_id, quantity, price FROM paper_fill
+                 WHERE account = ?1 AND client_order_id = ?2",
+                params![account, client_order_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(text)?;
+        row.map(|(order_id, q, p)| {
+            Ok(PaperFill {
+                order_id,
+                quantity: decimal(&q)?,
+                price: decimal(&p)?,
+            })
+        })
+        .transpose()
+    }
+}
+
+/// The lease protocol of `DynamoIdempotencyStore` (conditional writes there, one SQLite
+/// transaction here), with expiry: a completed record past its `expires_at` counts as absent,
+/// as DynamoDB's TTL would have deleted it.
+impl IdempotencyStore for LocalStore {
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let k = Self::idempotency_key(key);
+        let err = Self::store_error("claim");
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(&err)?;
+        let row: Option<(Option<i64>, Option<String>, Option<i64>)> = tx
+            .query_row(
+                "SELECT lease_until_ms, outcome, expires_at_ms FROM idempotency WHERE key = ?1",
+                params![k],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(&err)?;
+        let claim = match row {
+            Some((_, Some(_), Some(exp))) if exp <= ms(now) => Claim::Acquired,
+            Some((_, Some(outcome), _)) => {
+                let outcome: Outcome = serde_json::from_value(serde_json::Value::String(
+                    outcome.clone(),
+                ))
+                .map_err(|e| StoreError {
+                    reason: format!("local state: stored outcome {outcome:?}: {e}"),
+                })?;
+                return Ok(Claim::Completed { outcome });
+            }
+            Some((Some(held), None, _)) if held > ms(now) => {
+                return Ok(Claim::Busy {
+                    lease_until: from_ms(held),
+                });
+            }
+            Some(_) => Claim::TakenOver,
+            None => Claim::Acquired,
+        };
+        tx.execute(
+            "INSERT OR REPLACE INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
+             VALUES (?1, ?2, NULL, NULL)",
+            params![k, ms(lease_until)],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        self.maybe_sweep(&conn, now);
+        Ok(claim)
+    }
+
+    async fn complete(
+        &self,
+        key: &IdempotencyKey,
+        outcome: Outcome,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let name = serde_json::to_value(outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
+                 VALUES (?1, NULL, ?2, ?3)",
+                params![Self::idempotency_key(key), name, ms(expires_at)],
+            )
+            .map(|_| ())
+            .map_err(Self::store_error("complete"))
+    }
+
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM idempotency WHERE key = ?1 AND outcome IS NULL",
+                params![Self::idempotency_key(key)],
+            )
+            .map(|_| ())
+            .map_err(Self::store_error("release"))
+    }
+
+    async fn hand_over(
+        &self,
+        key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE idempotency SET lease_until_ms = ?3
+                 WHERE key = ?1 AND outcome IS NULL AND lease_until_ms = ?2",
+                params![
+                    Self::idempotency_key(key),
+                    ms(lease_until),
+                    ms(now - HAND_OVER_SKEW)
+                ],
+            )
+            .map(|_| ())
+            .map_err(Self::store_error("hand over"))
+    }
+
+    async fn advance(
+        &self,
+        key: &InstrumentKey,
+        signal_time: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let k = Self::instrument_key(key);
+        let err = Self::store_error("advance");
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(&err)?;
+        let later: Option<i64> = tx
+            .query_row(
+                "SELECT at_ms FROM latest_signal WHERE key = ?1",
+                params![k],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&err)?;
+        if let Some(at) = later.filter(|at| *at > ms(signal_time)) {
+            return Ok(Some(from_ms(at)));
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO latest_signal (key, at_ms) VALUES (?1, ?2)",
+            params![k, ms(signal_time)],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use shared::routing::Broker;
+    use shared::signal::SignalId;
+
+    fn t0() -> DateTime<Utc> {
+        shared::clock::test_epoch()
+    }
+
+    fn key(n: u8) -> IdempotencyKey {
+        IdempotencyKey {
+            broker: Broker::Oanda,
+            account: "101-001-1-001".into(),
+            signal_id: SignalId::of_canonical(&format!("signal {n}")),
+        }
+    }
+
+    fn file(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("local-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        dir.join("state.sqlite")
+    }
+
+    #[tokio::test]
+    async fn the_lease_protocol_holds_across_a_reopen_and_completed_records_expire() {
+        let path = file("lease");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let k = key(1);
+        let lease = t0() + Duration::seconds(15);
+        assert_eq!(s.claim(&k, t0(), lease).await, Ok(Claim::Acquired));
+        drop(s);
+        // The process died holding the lease: the record is still there, busy until it ends.
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let later = t0() + Duration::seconds(1);
+        assert_eq!(
+            s.claim(&k, later, later + Duration::seconds(15)).await,
+            Ok(Claim::Busy { lease_until: lease })
+        );
+        let after = lease + Duration::seconds(1);
+        let lease2 = after + Duration::seconds(15);
+        assert_eq!(s.claim(&k, after, lease2).await, Ok(Claim::TakenOver));
+        // Handing over ends only this attempt's lease.
+        s.hand_over(&k, lease, after)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            s.claim(&k, after, lease2).await,
+            Ok(Claim::Busy { .. })
+        ));
+        s.hand_over(&k, lease2, after)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.claim(&k, after, lease2).await, Ok(Claim::TakenOver));
+        let expires = after + Duration::days(7);
+        s.complete(&k, Outcome::Filled, expires)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.claim(&k, after, lease2).await,
+            Ok(Claim::Completed {
+                outcome: Outcome::Filled
+            })
+        );
+        // Past its expiry a record is gone, as DynamoDB's TTL would have it.
+        assert_eq!(
+            s.claim(&k, expires, expires + Duration::seconds(15)).await,
+            Ok(Claim::Acquired)
+        );
+        // Release drops only an in-progress record.
+        s.release(&k).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.claim(&k, expires, lease2).await, Ok(Claim::Acquired));
+    }
+
+    #[tokio::test]
+    async fn signal_order_survives_a_reopen() {
+        let path = file("advance");
+        let k = InstrumentKey {
+            broker: Broker::Oanda,
+            account: "a".into(),
+            instrument: "EUR_USD".into(),
+        };
+        {
+            let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.advance(&k, t0()).await, Ok(None));
+        }
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let older = t0() - Duration::seconds(1);
+        assert_eq!(s.advance(&k, older).await, Ok(Some(t0())));
+        assert_eq!(
+            s.advance(&k, t0()).await,
+            Ok(None),
+            "equal times are not older"
+        );
+    }
+
+    #[test]
+    fn a_queue_comes_back_with_its_messages_counts_and_dedup_window() {
+        let path = file("queue");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let m = |seq: u64, dedup: &str| Durable {
+            seq,
+            message_id: format!("q-{seq:08}"),
+            group_id: "EURUSD".into(),
+            dedup_id: dedup.into(),
+            body: format!("body {dedup}"),
+            sent_at: t0(),
+            receive_count: 0,
+            source_queue: None,
+            last_error: None,
+        };
+        s.sent("q", &m(1, "a")).unwrap_or_else(|e| panic!("{e}"));
+        s.sent("q", &m(2, "b")).unwrap_or_else(|e| panic!("{e}"));
+        s.sent("q", &m(3, "c")).unwrap_or_else(|e| panic!("{e}"));
+        s.received("q", 2, 3).unwrap_or_else(|e| panic!("{e}"));
+        s.noted("q", 2, "boom").unwrap_or_else(|e| panic!("{e}"));
+        s.removed("q", 3).unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(saved.messages.len(), 2);
+        assert_eq!(saved.messages[1].receive_count, 3);
+        assert_eq!(saved.messages[1].last_error.as_deref(), Some("boom"));
+        assert_eq!(saved.last_seq, 3, "message ids are never reused");
+        let mut seen: Vec<_> = saved.seen.iter().map(|(d, _)| d.as_str()).collect();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            ["a", "b", "c"],
+            "a deleted message's dedup id is still seen"
+        );
+        // Five minutes on, the window has passed.
+        let later = s
+            .queue("q", t0() + DEDUP_WINDOW)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(later.seen.is_empty());
+        assert!(
+            s.queue("other", t0())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .messages
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_paper_book_comes_back_with_its_holdings_and_fills() {
+        let path = file("paper");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.paper_book("paper-oanda").unwrap_or_default().is_none());
+        let fill = |n: u64| PaperFill {
+            order_id: format!("paper-{n}"),
+            quantity: Decimal::from(1000),
+            price: "1.08345".parse().unwrap_or_default(),
+        };
+        s.filled(
+            "paper-oanda",
+            "c1",
+            &fill(1),
+            &[("EUR_USD".into(), Decimal::from(1000))],
+            1,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        s.filled(
+            "paper-oanda",
+            "c2",
+            &fill(2),
+            &[("EUR_USD".into(), Decimal::from(-1000))],
+            2,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let book = s
+            .paper_book("paper-oanda")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_default();
+        assert_eq!(book.orders, 2);
+        assert_eq!(book.holdings.get("EUR_USD"), Some(&Decimal::from(-1000)));
+        let ids: Vec<_> = book.recent.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["c1", "c2"], "oldest first");
+        assert_eq!(s.fill("paper-oanda", "c2"), Ok(Some(fill(2))));
+        assert_eq!(s.fill("paper-oanda", "c3"), Ok(None));
+    }
+}

@@ -1,0 +1,292 @@
+//! The local stack keeps its promises across a crash. `tvctl dev` runs as a process on a
+//! state file and a journal file, trading OANDA through the HTTP fake (a real broker client
+//! against a server that speaks OANDA's documented API) and Tradovate on its paper broker. It
+//! is killed with SIGKILL in the middle of a load, started again on the same files, and every
+//! alert is sent again, the answered ones as TradingView resends them and the unanswered
+//! ones. Then:
+//!
+//! - every alert is executed: one terminal journal record per signal, none left behind;
+//! - no order was sent twice: at the OANDA fake, one order request per client order id; at
+//!   the paper broker, as many fills as distinct client order ids.
+#![allow(clippy::unwrap_used)]
+
+use broker_fakes::oanda::FakeOanda;
+use shared::clock::Clock;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "crash-test-secret-4f8a1c9e";
+const SYMBOLS: [(&str, &str, &str); 5] = [
+    ("OANDA", "EURUSD", "1.08345"),
+    ("OANDA", "GBPUSD", "1.26510"),
+    ("OANDA", "USDJPY", "151.234"),
+    ("CME_MINI", "ES1!", "5812.25"),
+    ("CME_MINI", "NQ1!", "20511.50"),
+];
+const ALERTS: usize = 400;
+
+/// Every broker variable, removed from the child's environment before the test sets its own.
+const BROKER_VARIABLES: [&str; 14] = [
+    "OANDA_ACCOUNT",
+    "OANDA_SECRET",
+    "OANDA_BASE_URL",
+    "TRADOVATE_USERNAME",
+    "TRADOVATE_PASSWORD",
+    "TRADOVATE_APP_ID",
+    "TRADOVATE_DEVICE_ID",
+    "TRADOVATE_CID",
+    "TRADOVATE_SEC",
+    "TRADOVATE_APP_VERSION",
+    "TRADOVATE_ACCOUNT",
+    "TRADOVATE_BASE_URL",
+    "COINBASE_API_KEY_NAME",
+    "COINBASE_PRIVATE_KEY",
+];
+
+struct Dev {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path, port: u16, oanda: &FakeOanda) -> Dev {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tvctl"));
+    cmd.args(["dev", "--port", &port.to_string(), "--visibility-secs", "1"])
+        .arg("--journal")
+        .arg(dir.join("journal.sqlite"));
+    for v in BROKER_VARIABLES {
+        cmd.env_remove(v);
+    }
+    let mut child = cmd
+        .env_remove("RISK_CONFIG")
+        .env_remove("RISK_CONFIG_FILE")
+        .env_remove("COINBASE_BASE_URL")
+        .env("WEBHOOK_SECRET", SECRET)
+        .env("OANDA_BASE_URL", &oanda.url)
+        .env("OANDA_ACCOUNT", &oanda.account)
+        .env("OANDA_SECRET", &oanda.token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("tvctl dev exited before listening")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    Dev { child, base }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Alert `i`: symbols in turn, each symbol alternating long and short entries, every one a
+/// new signal (its own `timenow`).
+fn alert(i: usize, timenow: chrono::DateTime<chrono::Utc>) -> String {
+    let (exchange, symbol, close) = SYMBOLS[i % SYMBOLS.len()];
+    let long = (i / SYMBOLS.len()).is_multiple_of(2);
+    let (action, direction) = if long {
+        ("LONG_ENTRY", "LONG")
+    } else {
+        ("SHORT_ENTRY", "SHORT")
+    };
+    serde_json::json!({
+        "action": action,
+        "indicator": "Trend_Validator",
+        "signal": {"type": "ENTRY", "direction": direction, "trigger": "COLOR_CHANGE"},
+        "market_data": {
+            "symbol": symbol,
+            "exchange": exchange,
+            "timeframe": "1",
+            "timestamp": (timenow - chrono::Duration::seconds(60))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "timenow": timenow.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        },
+        "price_data": {"open": close, "high": close, "low": close, "close": close, "volume": "100"},
+        "passphrase": SECRET,
+    })
+    .to_string()
+}
+
+/// Posts `body`; the signal id when answered 200, `None` when the request failed (the process
+/// was killed) or was refused.
+async fn post(client: &reqwest::Client, base: &str, body: &str) -> Option<String> {
+    let resp = client
+        .post(format!("{base}/webhook"))
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(body.to_owned())
+        .send()
+        .await
+        .ok()?;
+    if resp.status() != 200 {
+        return None;
+    }
+    let v: serde_json::Value = resp.json().await.ok()?;
+    v["signal_id"].as_str().map(str::to_owned)
+}
+
+/// The journal's signals: id → status.
+fn journal(dir: &Path) -> HashMap<String, String> {
+    let conn = rusqlite::Connection::open(dir.join("journal.sqlite")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT signal_id, status FROM signals")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_load_then_resend_everything_executes_each_alert_once() {
+    let dir = std::env::temp_dir().join(format!("tvctl-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let oanda = FakeOanda::start().await;
+    let port = free_port();
+    let dev = Arc::new(Mutex::new(Some(start(&dir, port, &oanda))));
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+
+    // Every alert's body, fixed now: a resend is the same body, as TradingView's is.
+    let t0 = shared::clock::SystemClock.now();
+    let bodies: Vec<String> = (0..ALERTS)
+        .map(|i| alert(i, t0 + chrono::Duration::microseconds(i as i64)))
+        .collect();
+
+    // One sender per symbol, each alert after the previous one was answered (so each symbol's
+    // signals arrive in order and none is superseded); the stack is killed once a third of
+    // the alerts are answered.
+    let answered = Arc::new(Mutex::new(HashSet::new()));
+    let killed_at = ALERTS / 3;
+    let mut senders = Vec::new();
+    for s in 0..SYMBOLS.len() {
+        let (client, base, bodies) = (client.clone(), base.clone(), bodies.clone());
+        let (answered, dev) = (answered.clone(), dev.clone());
+        senders.push(tokio::spawn(async move {
+            for i in (s..ALERTS).step_by(SYMBOLS.len()) {
+                let Some(id) = post(&client, &base, &bodies[i]).await else {
+                    break;
+                };
+                let mut a = answered.lock().unwrap();
+                a.insert(id);
+                if a.len() == killed_at {
+                    // SIGKILL: no shutdown, no flush.
+                    if let Some(d) = dev.lock().unwrap().as_mut() {
+                        d.child.kill().unwrap();
+                    }
+                }
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    let before_kill = answered.lock().unwrap().len();
+    assert!(
+        before_kill >= killed_at && before_kill < ALERTS,
+        "the kill came mid-load: {before_kill} of {ALERTS} answered"
+    );
+    drop(dev.lock().unwrap().take());
+
+    // Started again on the same files; every alert sent again.
+    let dev = start(&dir, port, &oanda);
+    let mut ids = HashSet::new();
+    for body in &bodies {
+        let id = post(&client, &dev.base, body)
+            .await
+            .expect("every alert is accepted after the restart");
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), ALERTS, "each alert is its own signal");
+    assert!(
+        answered.lock().unwrap().is_subset(&ids),
+        "a resend has the id of the first send"
+    );
+
+    // Every signal reaches a terminal record (bounded wait).
+    let until = Instant::now() + Duration::from_secs(60);
+    let statuses = loop {
+        let j = journal(&dir);
+        let pending: Vec<_> = ids
+            .iter()
+            .filter(|id| {
+                !j.get(*id)
+                    .is_some_and(|s| s != "executing" && s != "unknown")
+            })
+            .collect();
+        if pending.is_empty() {
+            break j;
+        }
+        assert!(
+            Instant::now() < until,
+            "{} of {ALERTS} signals not executed after the restart, e.g. {:?}",
+            pending.len(),
+            pending
+                .iter()
+                .take(3)
+                .map(|id| (id, j.get(*id)))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut by_status: HashMap<&str, usize> = HashMap::new();
+    for id in &ids {
+        *by_status.entry(statuses[id].as_str()).or_default() += 1;
+    }
+    assert_eq!(
+        by_status.get("filled").copied().unwrap_or_default(),
+        ALERTS,
+        "every alert filled (none expired, lost or refused): {by_status:?}"
+    );
+
+    // At the OANDA fake: one order request per client order id.
+    let per_id = oanda.created_per_client_id();
+    let twice: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "orders sent twice at OANDA: {twice:?}");
+    let posts = oanda.order_requests().len();
+    assert_eq!(posts, per_id.len(), "one order request per client order id");
+    assert!(posts >= ALERTS * 3 / 5, "OANDA traded: {posts} orders");
+
+    // At the paper broker: as many fills as distinct client order ids.
+    let state = rusqlite::Connection::open(dir.join("journal.state.sqlite")).unwrap();
+    let (orders, fills): (i64, i64) = state
+        .query_row(
+            "SELECT (SELECT orders FROM paper_account WHERE account = 'paper-tradovate'),
+                    (SELECT COUNT(*) FROM paper_fill WHERE account = 'paper-tradovate')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(orders, fills, "a paper client order id filled twice");
+    assert!(
+        fills >= (ALERTS * 2 / 5) as i64,
+        "Tradovate paper traded: {fills} fills"
+    );
+    drop(dev);
+    let _ = std::fs::remove_dir_all(&dir);
+}
