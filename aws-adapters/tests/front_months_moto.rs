@@ -4,14 +4,9 @@
 
 use aws_adapters::dynamodb::create_table;
 use aws_adapters::front_months::DynamoFrontMonths;
-use aws_adapters::local_sdk_config;
 use chrono::{DateTime, Duration, Utc};
 use shared::front_month::{FrontMonth, FrontMonthCache};
-
-fn endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run scripts/test.sh, which starts moto and sets it")
-}
+use test_kit::moto;
 
 fn now() -> DateTime<Utc> {
     "2026-11-30T12:00:00Z".parse().unwrap()
@@ -19,9 +14,8 @@ fn now() -> DateTime<Utc> {
 
 #[tokio::test]
 async fn front_months_round_trip_and_expired_ones_are_left_out() {
-    let client = aws_sdk_dynamodb::Client::new(&local_sdk_config(&endpoint(), "us-east-1").await);
-    let table = aws_adapters::unique_name("front-months");
-    create_table(&client, &table).await.unwrap();
+    let client = moto::dynamodb().await;
+    let table = moto::table(&client, "front-months", create_table).await;
     let cache = DynamoFrontMonths::new(client, &table);
     let front = |root: &str, contract: &str| FrontMonth {
         root: root.into(),

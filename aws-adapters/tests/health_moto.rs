@@ -3,21 +3,19 @@
 #![allow(clippy::unwrap_used)]
 
 use aws_adapters::health::{DynamoHealthStore, create_health_table};
-use aws_adapters::local_sdk_config;
 use chrono::{DateTime, Utc};
 use shared::health::{FailureKind, HealthEvent, HealthState, HealthStore};
 use shared::routing::Broker;
+use test_kit::moto;
 
 fn t(s: &str) -> DateTime<Utc> {
     format!("2026-11-23T14:{s}Z").parse().unwrap()
 }
 
 async fn store() -> DynamoHealthStore {
-    let endpoint = std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run scripts/test.sh, which starts moto and sets it");
-    let client = aws_sdk_dynamodb::Client::new(&local_sdk_config(&endpoint, "us-east-1").await);
-    let table = aws_adapters::unique_name("health");
-    create_health_table(&client, &table).await.unwrap();
+    let client = moto::dynamodb().await;
+    let table = moto::table(&client, "health", create_health_table).await;
+    // Creating it again leaves it as it is.
     create_health_table(&client, &table).await.unwrap();
     DynamoHealthStore::new(client, table)
 }
@@ -70,8 +68,7 @@ async fn events_read_back_per_broker_and_never_move_backwards() {
 
 #[tokio::test]
 async fn a_missing_table_is_an_error_naming_it() {
-    let endpoint = std::env::var("MOTO_ENDPOINT").unwrap();
-    let client = aws_sdk_dynamodb::Client::new(&local_sdk_config(&endpoint, "us-east-1").await);
+    let client = moto::dynamodb().await;
     let s = DynamoHealthStore::new(client, "no-such-health-table");
     let e = s.read(Broker::Oanda).await.unwrap_err();
     assert!(e.to_string().contains("no-such-health-table"), "{e}");

@@ -6,38 +6,21 @@
 #![allow(clippy::unwrap_used)]
 
 use aws_adapters::dynamodb::{DynamoIdempotencyStore, create_table, partition_key};
-use aws_adapters::local_sdk_config;
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use shared::memory::MemoryIdempotencyStore;
 use shared::outcome::Outcome;
 use shared::ports::{Claim, IdempotencyKey, IdempotencyStore, InstrumentKey};
 use shared::routing::Broker;
 use shared::signal::SignalId;
-
-fn endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run scripts/test.sh, which starts moto and sets it")
-}
-
-fn unique(name: &str) -> String {
-    aws_adapters::unique_name(name)
-}
-
-async fn client() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&local_sdk_config(&endpoint(), "us-east-1").await)
-}
+use test_kit::moto::{self, unique_name};
+use test_kit::time::t0;
 
 /// A store over a fresh table, and the table's name.
 async fn store() -> (DynamoIdempotencyStore, String) {
-    let client = client().await;
-    let table = unique("idempotency");
-    create_table(&client, &table).await.unwrap();
+    let client = moto::dynamodb().await;
+    let table = moto::table(&client, "idempotency", create_table).await;
     (DynamoIdempotencyStore::new(client, &table), table)
-}
-
-fn t0() -> DateTime<Utc> {
-    "2026-11-23T14:32:00Z".parse().unwrap()
 }
 
 fn key_of(broker: Broker, account: &str, alert: &str) -> IdempotencyKey {
@@ -293,7 +276,7 @@ async fn keys_differing_only_in_account_broker_or_signal_are_independent() {
 #[tokio::test]
 async fn items_have_the_documented_layout() {
     let (store, table) = store().await;
-    let client = client().await;
+    let client = moto::dynamodb().await;
     let item = |k: IdempotencyKey| {
         let client = client.clone();
         let table = table.clone();
@@ -344,8 +327,8 @@ async fn items_have_the_documented_layout() {
 
 #[tokio::test]
 async fn create_table_enables_ttl_and_can_run_again() {
-    let client = client().await;
-    let table = unique("idempotency-create");
+    let client = moto::dynamodb().await;
+    let table = unique_name("idempotency-create");
     create_table(&client, &table).await.unwrap();
     create_table(&client, &table).await.unwrap();
     let ttl = client
@@ -362,8 +345,8 @@ async fn create_table_enables_ttl_and_can_run_again() {
 
 #[tokio::test]
 async fn a_missing_table_is_a_store_error_naming_the_service_error() {
-    let client = client().await;
-    let store = DynamoIdempotencyStore::new(client, unique("no-such-table"));
+    let client = moto::dynamodb().await;
+    let store = DynamoIdempotencyStore::new(client, unique_name("no-such-table"));
     let err = store
         .claim(&key(), t0(), t0() + Duration::seconds(60))
         .await

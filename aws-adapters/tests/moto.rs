@@ -6,28 +6,7 @@
 use aws_adapters::{SqsFifoQueue, SsmSecretStore, local_sdk_config};
 use secrecy::ExposeSecret;
 use shared::ports::{FifoMessage, FifoQueue, QueueError, SecretError, SecretStore};
-
-fn endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run the suite with scripts/test.sh, which starts moto")
-}
-
-async fn sqs() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&local_sdk_config(&endpoint(), "us-east-1").await)
-}
-
-async fn fifo_queue(client: &aws_sdk_sqs::Client, name: &str) -> String {
-    let name = format!("{}.fifo", aws_adapters::unique_name(name));
-    client
-        .create_queue()
-        .queue_name(name)
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap()
-}
+use test_kit::moto::{endpoint, fifo_queue, sdk_config, sqs, unique_name};
 
 fn msg(group: &str, dedup: &str, body: &str) -> FifoMessage {
     FifoMessage {
@@ -97,7 +76,7 @@ async fn send_to_a_missing_queue_is_a_refusal_naming_the_queue() {
 #[tokio::test]
 async fn send_to_an_unreachable_endpoint_is_unavailable_not_refused() {
     // A port nothing listens on: the request never reaches a queue service.
-    let cfg = local_sdk_config("http://127.0.0.1:9", "us-east-1").await;
+    let cfg = local_sdk_config("http://127.0.0.1:9", test_kit::moto::REGION).await;
     let client = aws_sdk_sqs::Client::new(&cfg);
     let err = SqsFifoQueue::new(client, "http://127.0.0.1:9/1/q.fifo")
         .send(msg("EURUSD", "x", "y"))
@@ -108,12 +87,8 @@ async fn send_to_an_unreachable_endpoint_is_unavailable_not_refused() {
 
 #[tokio::test]
 async fn secure_string_is_read_decrypted_and_a_missing_one_is_named() {
-    let cfg = local_sdk_config(&endpoint(), "us-east-1").await;
-    let client = aws_sdk_ssm::Client::new(&cfg);
-    let name = format!(
-        "/{}/webhook-secret",
-        aws_adapters::unique_name("tv-pipeline-test")
-    );
+    let client = aws_sdk_ssm::Client::new(&sdk_config().await);
+    let name = format!("/{}/webhook-secret", unique_name("tv-pipeline-test"));
     client
         .put_parameter()
         .name(&name)

@@ -4,26 +4,16 @@
 //! topic and queue.
 #![allow(clippy::unwrap_used)]
 
-use aws_adapters::local_sdk_config;
 use aws_adapters::sns::{MAX_SUBJECT, SnsNotifier, sns_subject};
-use aws_sdk_sqs::types::QueueAttributeName;
 use shared::ports::{Notification, Notifier, QueueError};
-
-fn endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run scripts/test.sh, which starts moto and sets it")
-}
-
-fn unique(name: &str) -> String {
-    aws_adapters::unique_name(name)
-}
+use test_kit::moto::{queue_arn, sdk_config, unique_name};
 
 /// A topic with one subscribed queue: the notifier, the SQS client and the queue URL.
 async fn topic_with_queue(name: &str) -> (SnsNotifier, aws_sdk_sqs::Client, String) {
-    let cfg = local_sdk_config(&endpoint(), "us-east-1").await;
+    let cfg = sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&cfg);
     let sqs = aws_sdk_sqs::Client::new(&cfg);
-    let name = unique(name);
+    let name = unique_name(name);
     let topic = sns
         .create_topic()
         .name(&name)
@@ -40,20 +30,10 @@ async fn topic_with_queue(name: &str) -> (SnsNotifier, aws_sdk_sqs::Client, Stri
         .unwrap()
         .queue_url
         .unwrap();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
     sns.subscribe()
         .topic_arn(&topic)
         .protocol("sqs")
-        .endpoint(queue_arn)
+        .endpoint(queue_arn(&sqs, &queue).await)
         .send()
         .await
         .unwrap();
@@ -142,10 +122,9 @@ async fn a_blank_subject_is_left_out_and_the_message_still_goes() {
 
 #[tokio::test]
 async fn publishing_to_a_missing_topic_is_unavailable_naming_the_topic() {
-    let cfg = local_sdk_config(&endpoint(), "us-east-1").await;
-    let name = unique("no-such-topic");
+    let name = unique_name("no-such-topic");
     let notifier = SnsNotifier::new(
-        aws_sdk_sns::Client::new(&cfg),
+        aws_sdk_sns::Client::new(&sdk_config().await),
         format!("arn:aws:sns:us-east-1:123456789012:{name}"),
     );
     let err = notifier

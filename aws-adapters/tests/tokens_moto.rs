@@ -1,31 +1,18 @@
 //! Token cache, lease lock and SSM token parameter against moto (`MOTO_ENDPOINT`).
 #![allow(clippy::unwrap_used)]
 
-use aws_adapters::local_sdk_config;
 use aws_adapters::tokens::{DynamoLeaseLock, DynamoTokenStore, SsmTokenStore, create_token_table};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use shared::ports::{LeaseLock, StoredToken, TokenStore};
-
-fn endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run the suite with scripts/test.sh, which starts moto")
-}
-
-fn unique(name: &str) -> String {
-    aws_adapters::unique_name(name)
-}
-
-fn t0() -> DateTime<Utc> {
-    "2026-11-23T14:32:00Z".parse().unwrap()
-}
+use test_kit::moto::{self, sdk_config, unique_name};
+use test_kit::time::t0;
 
 #[tokio::test]
 async fn token_round_trips_through_dynamodb_and_ssm() {
-    let cfg = local_sdk_config(&endpoint(), "us-east-1").await;
-    let table = unique("tokens");
+    let cfg = sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&cfg);
-    create_token_table(&ddb, &table).await.unwrap();
+    let table = moto::table(&ddb, "tokens", create_token_table).await;
     let token = StoredToken {
         access_token: SecretString::from("tok-123"),
         expires_at: t0() + Duration::minutes(80),
@@ -41,7 +28,7 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
 
     let ssm = SsmTokenStore::new(
         aws_sdk_ssm::Client::new(&cfg),
-        format!("/{}", unique("tradovate")),
+        format!("/{}", unique_name("tradovate")),
     );
     assert!(ssm.load("tradovate").await.unwrap().is_none());
     ssm.save("tradovate", &token).await.unwrap();
@@ -55,10 +42,8 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
 
 #[tokio::test]
 async fn lease_lock_has_one_holder_until_release_or_expiry() {
-    let cfg = local_sdk_config(&endpoint(), "us-east-1").await;
-    let table = unique("locks");
-    let ddb = aws_sdk_dynamodb::Client::new(&cfg);
-    create_token_table(&ddb, &table).await.unwrap();
+    let ddb = moto::dynamodb().await;
+    let table = moto::table(&ddb, "locks", create_token_table).await;
     let lock = DynamoLeaseLock::new(ddb, &table);
     let until = t0() + Duration::seconds(30);
     assert!(lock.acquire("tradovate", "a", t0(), until).await.unwrap());

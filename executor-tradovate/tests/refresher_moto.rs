@@ -5,7 +5,6 @@
 
 mod support;
 
-use aws_adapters::local_sdk_config;
 use aws_adapters::tokens::{DynamoLeaseLock, DynamoTokenStore, SsmTokenStore, create_token_table};
 use chrono::Duration;
 use executor_tradovate::token::{Mirrored, Refreshed, TOKEN_NAME, TokenManager, TokenPolicy};
@@ -14,6 +13,7 @@ use shared::clock::{Clock, ManualClock};
 use shared::ports::TokenStore;
 use support::fake_tradovate::FakeTradovate;
 use support::{client, credentials, t0};
+use test_kit::moto;
 
 type Manager =
     TokenManager<Mirrored<DynamoTokenStore, SsmTokenStore>, DynamoLeaseLock, ManualClock>;
@@ -26,18 +26,14 @@ struct Aws {
 }
 
 async fn aws() -> Aws {
-    let endpoint = std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run the suite with scripts/test.sh, which starts moto");
-    let cfg = local_sdk_config(&endpoint, "us-east-1").await;
-    let suffix = aws_adapters::unique_name("t");
+    let cfg = moto::sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&cfg);
-    let table = format!("token-cache-{suffix}");
-    create_token_table(&ddb, &table).await.unwrap();
+    let table = moto::table(&ddb, "token-cache", create_token_table).await;
     Aws {
         ddb,
         ssm: aws_sdk_ssm::Client::new(&cfg),
         table,
-        prefix: format!("/tradovate-{suffix}"),
+        prefix: format!("/{}", moto::unique_name("tradovate")),
     }
 }
 

@@ -2,7 +2,7 @@
 //! PostgreSQL (`JOURNAL_TEST_PG_URL`, a throwaway cluster `scripts/test.sh` starts).
 #![allow(clippy::unwrap_used)]
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use journal::{AnyJournal, PgJournal, SqliteJournal};
 use rust_decimal::Decimal;
 use shared::clock::Clock as _;
@@ -14,10 +14,7 @@ use shared::replay::{AuditLog, ReplayAudit};
 use shared::routing::Broker;
 use shared::signal::SignalId;
 use std::str::FromStr;
-
-fn t0() -> DateTime<Utc> {
-    "2026-11-23T14:32:00.123456Z".parse().unwrap()
-}
+use test_kit::time::t0_micros;
 
 fn signal(id: &SignalId, status: SignalStatus, stages: StageTimes) -> SignalRecord {
     SignalRecord {
@@ -51,8 +48,8 @@ fn order(id: &SignalId, leg: Leg, qty: &str, price: Option<&str>, outcome: Outco
         fill_price: price.map(|p| Decimal::from_str(p).unwrap()),
         outcome,
         error: None,
-        sent_at: Some(t0()),
-        acked_at: Some(t0() + Duration::milliseconds(120)),
+        sent_at: Some(t0_micros()),
+        acked_at: Some(t0_micros() + Duration::milliseconds(120)),
         // A fee on every filled row, so both drivers round-trip it.
         fee: price.map(|_| Decimal::new(125, 3)),
     }
@@ -67,9 +64,9 @@ async fn contract(j: &impl TradeJournal, tag: &str) {
             .unwrap()
     ));
     let first = StageTimes {
-        received: Some(t0()),
-        enqueued: Some(t0()),
-        routed: Some(t0()),
+        received: Some(t0_micros()),
+        enqueued: Some(t0_micros()),
+        routed: Some(t0_micros()),
         ..Default::default()
     };
     j.upsert_signal(&signal(&id, SignalStatus::Routed, first.clone()))
@@ -82,7 +79,7 @@ async fn contract(j: &impl TradeJournal, tag: &str) {
 
     // A later upsert without the early stages keeps them, and adds its own.
     let later = StageTimes {
-        executor_start: Some(t0() + Duration::seconds(1)),
+        executor_start: Some(t0_micros() + Duration::seconds(1)),
         ..Default::default()
     };
     let mut filled = signal(&id, SignalStatus::Filled, later);
@@ -91,10 +88,10 @@ async fn contract(j: &impl TradeJournal, tag: &str) {
     j.upsert_signal(&filled).await.unwrap();
     let back = j.signal(&id).await.unwrap().unwrap();
     assert_eq!(back.status, SignalStatus::Filled);
-    assert_eq!(back.stages.received, Some(t0()));
+    assert_eq!(back.stages.received, Some(t0_micros()));
     assert_eq!(
         back.stages.executor_start,
-        Some(t0() + Duration::seconds(1))
+        Some(t0_micros() + Duration::seconds(1))
     );
 
     // Two legs are two rows; a leg upserted again is updated, not duplicated.
@@ -149,8 +146,8 @@ async fn contract(j: &impl TradeJournal, tag: &str) {
             .unwrap()
     ));
     let stages = StageTimes {
-        received: Some(t0()),
-        broker_acked: Some(t0() + Duration::seconds(2)),
+        received: Some(t0_micros()),
+        broker_acked: Some(t0_micros() + Duration::seconds(2)),
         ..Default::default()
     };
     let legs = [
@@ -249,7 +246,7 @@ async fn attempts(j: &impl TradeJournal, tag: &str) {
 
 async fn audit(j: &impl AuditLog) {
     j.record_replay(&ReplayAudit {
-        at: t0(),
+        at: t0_micros(),
         queue: "oanda-dlq.fifo".into(),
         message_id: "m-1".into(),
         signal_id: Some(SignalId::of_canonical("x")),

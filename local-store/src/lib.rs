@@ -143,27 +143,34 @@ impl LocalStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Deletes what has expired, every [`SWEEP_EVERY`] writes: dedup entries older than the
-    /// window (as of `now`) and completed idempotency records past their `expires_at`.
+    /// Deletes what has expired as of `now`: dedup entries older than the window and
+    /// completed idempotency records past their `expires_at`.
+    ///
+    /// Errors: SQLite's message.
+    pub fn sweep(&self, now: DateTime<Utc>) -> Result<(), String> {
+        Self::sweep_with(&self.conn(), now).map_err(text)
+    }
+
+    fn sweep_with(conn: &Connection, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
+        conn.execute(
+            "DELETE FROM queue_seen WHERE at_ms <= ?1",
+            params![ms(now - DEDUP_WINDOW)],
+        )?;
+        conn.execute(
+            "DELETE FROM idempotency WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1",
+            params![ms(now)],
+        )?;
+        Ok(())
+    }
+
+    /// [`sweep`](Self::sweep), every [`SWEEP_EVERY`] writes.
     fn maybe_sweep(&self, conn: &Connection, now: DateTime<Utc>) {
         let n = self
             .writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if !n.is_multiple_of(SWEEP_EVERY) {
-            return;
-        }
-        let swept = conn
-            .execute(
-                "DELETE FROM queue_seen WHERE at_ms <= ?1",
-                params![ms(now - DEDUP_WINDOW)],
-            )
-            .and_then(|_| {
-                conn.execute(
-                    "DELETE FROM idempotency WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1",
-                    params![ms(now)],
-                )
-            });
-        if let Err(e) = swept {
+        if n.is_multiple_of(SWEEP_EVERY)
+            && let Err(e) = Self::sweep_with(conn, now)
+        {
             tracing::warn!(error = %e, "local state: expired records not swept");
         }
     }
@@ -436,8 +443,9 @@ impl PaperLog for LocalStore {
 }
 
 /// The lease protocol of `DynamoIdempotencyStore` (conditional writes there, one SQLite
-/// transaction here), with expiry: a completed record past its `expires_at` counts as absent,
-/// as DynamoDB's TTL would have deleted it.
+/// transaction here), with its expiry: as DynamoDB's TTL deletes an item some time after its
+/// `expires_at`, completed records past it are deleted by the sweep every [`SWEEP_EVERY`]
+/// writes.
 impl IdempotencyStore for LocalStore {
     async fn claim(
         &self,
@@ -458,7 +466,6 @@ impl IdempotencyStore for LocalStore {
             .optional()
             .map_err(&err)?;
         let claim = match row {
-            Some((_, Some(_), Some(exp))) if exp <= ms(now) => Claim::Acquired,
             Some((_, Some(outcome), _)) => {
                 let outcome: Outcome = serde_json::from_value(serde_json::Value::String(
                     outcome.clone(),
@@ -633,7 +640,13 @@ mod tests {
                 outcome: Outcome::Filled
             })
         );
-        // Past its expiry a record is gone, as DynamoDB's TTL would have it.
+        // Until swept, an expired record is still read (as DynamoDB's is until its TTL
+        // deletion); the sweep deletes it.
+        assert!(matches!(
+            s.claim(&k, expires, expires + Duration::seconds(15)).await,
+            Ok(Claim::Completed { .. })
+        ));
+        s.sweep(expires).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             s.claim(&k, expires, expires + Duration::seconds(15)).await,
             Ok(Claim::Acquired)

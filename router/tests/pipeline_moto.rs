@@ -4,7 +4,7 @@
 //! Requires `MOTO_ENDPOINT` (set by `scripts/test.sh`).
 #![allow(clippy::unwrap_used)]
 
-use aws_adapters::{SqsFifoQueue, local_sdk_config};
+use aws_adapters::SqsFifoQueue;
 use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::{DateTime, Duration, Utc};
@@ -20,6 +20,7 @@ use shared::{Action, RoutingTable};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use test_kit::moto::{self, sqs};
 
 const SECRET: &str = "pipeline-secret-0123456789";
 
@@ -27,23 +28,10 @@ fn now() -> DateTime<Utc> {
     "2026-11-23T14:32:02Z".parse().unwrap()
 }
 
-async fn sqs() -> aws_sdk_sqs::Client {
-    let endpoint = std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run the suite with scripts/test.sh, which starts moto");
-    aws_sdk_sqs::Client::new(&local_sdk_config(&endpoint, "us-east-1").await)
-}
-
+/// A FIFO queue whose received messages stay hidden for 60 s.
 async fn create_fifo(client: &aws_sdk_sqs::Client, name: &str) -> String {
-    client
-        .create_queue()
-        .queue_name(format!("{}.fifo", aws_adapters::unique_name(name)))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::VisibilityTimeout, "60")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap()
+    let visibility = (QueueAttributeName::VisibilityTimeout, "60".to_owned());
+    moto::fifo_queue_with(client, name, [visibility]).await
 }
 
 fn alert_body(name: &str, offset_secs: i64, action: Option<(&str, &str)>) -> String {

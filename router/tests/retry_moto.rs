@@ -10,7 +10,7 @@
 //! was filled before the journal failure is reconciled, not sent again.
 #![allow(clippy::unwrap_used)]
 
-use aws_adapters::{AfterBatch, SqsFifoQueue, local_sdk_config};
+use aws_adapters::{AfterBatch, SqsFifoQueue};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::Duration;
@@ -35,29 +35,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
+use test_kit::moto::{self, sqs};
 
 const SECRET: &str = "retry-secret-0123456789abc";
 
-async fn sqs() -> aws_sdk_sqs::Client {
-    let endpoint = std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run the suite with scripts/test.sh, which starts moto");
-    aws_sdk_sqs::Client::new(&local_sdk_config(&endpoint, "us-east-1").await)
-}
-
+/// A FIFO queue with the visibility timeout of its deployed twin.
 async fn create_fifo(client: &aws_sdk_sqs::Client, name: &str, visibility_secs: u32) -> String {
-    client
-        .create_queue()
-        .queue_name(format!("{}.fifo", aws_adapters::unique_name(name)))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            visibility_secs.to_string(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap()
+    let visibility = (
+        QueueAttributeName::VisibilityTimeout,
+        visibility_secs.to_string(),
+    );
+    moto::fifo_queue_with(client, name, [visibility]).await
 }
 
 /// The ES alert fixture at `timenow` = now − `ago_ms`, long or short.

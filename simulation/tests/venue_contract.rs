@@ -8,32 +8,19 @@
 use broker_fakes::coinbase::{FakeCoinbase, Fault as CbFault};
 use broker_fakes::oanda::{FakeOanda, Fault as OandaFault};
 use broker_fakes::tradovate::{FakeTradovate, Fault as TvFault};
-use chrono::{DateTime, Duration, Utc};
-use executor_runtime::killswitch::StaticKillSwitch;
-use executor_runtime::metrics::CapturedMetrics;
-use executor_runtime::processor::{Executor, ExecutorSettings};
-use executor_runtime::risk::RiskConfig;
+use chrono::Duration;
 use executor_runtime::venue::Venue;
 use rust_decimal::Decimal;
 use shared::Action;
 use shared::clock::ManualClock;
 use shared::execution::{Leg, OrderRecord, SignalStatus, TradeJournal};
-use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
-use shared::message::{INTENT_VERSION, OrderIntent};
+use shared::memory::MemoryJournal;
+use shared::message::OrderIntent;
 use shared::outcome::Outcome;
-use shared::routing::{Broker, Instrument};
-use shared::signal::SignalId;
+use shared::routing::Broker;
 use simulation::http_venues;
 use std::sync::Arc;
-
-type Exec<V> = Executor<
-    V,
-    Arc<MemoryIdempotencyStore>,
-    Arc<MemoryJournal>,
-    Arc<MemoryNotifier>,
-    StaticKillSwitch,
-    ManualClock,
->;
+use test_kit::executor::{IntentFor, TestExecutor, executor, t0};
 
 /// A fault every venue can be given, each as its fake scripts it.
 #[derive(Debug, Clone, Copy)]
@@ -108,25 +95,13 @@ impl Fake {
 }
 
 struct Bench<V> {
-    exec: Exec<V>,
+    exec: TestExecutor<V>,
     fake: Fake,
     journal: Arc<MemoryJournal>,
     broker: Broker,
 }
 
-fn t0() -> DateTime<Utc> {
-    "2026-11-23T14:30:00Z".parse().unwrap()
-}
-
-fn settings(risk: &str) -> ExecutorSettings {
-    ExecutorSettings {
-        max_age: Duration::seconds(30),
-        lease: Duration::seconds(60),
-        record_ttl: Duration::days(7),
-        risk: RiskConfig::from_toml(risk).unwrap(),
-    }
-}
-
+/// `venue` under the executor with the deployed settings, the test's `fake` behind it.
 fn bench<V: Venue>(
     venue: V,
     fake: Fake,
@@ -134,52 +109,51 @@ fn bench<V: Venue>(
     broker: Broker,
     risk: &str,
 ) -> Bench<V> {
-    let journal = Arc::new(MemoryJournal::default());
+    let (exec, ports) = executor(venue, &clock, false, risk);
     Bench {
-        exec: Executor {
-            dead_letters: None,
-            venue,
-            store: Arc::new(MemoryIdempotencyStore::default()),
-            journal: journal.clone(),
-            notifier: Arc::new(MemoryNotifier::default()),
-            kill_switch: StaticKillSwitch(false),
-            clock,
-            metrics: Arc::new(CapturedMetrics::default()),
-            settings: settings(risk),
-        },
+        exec,
         fake,
-        journal,
+        journal: ports.journal,
         broker,
     }
 }
 
 impl<V: Venue> Bench<V> {
+    /// The `n`th alert with `action` for this venue's broker; signal ids name the broker.
     fn intent(&self, action: Action, n: u32) -> OrderIntent {
-        let t = t0() + Duration::seconds(i64::from(n));
-        let (instrument, symbol, exchange, price) = match self.broker {
-            Broker::Oanda => ("EUR_USD", "EURUSD", "OANDA", Decimal::new(108345, 5)),
-            Broker::Tradovate => ("ESZ6", "ESZ6", "CME_MINI", Decimal::new(601225, 2)),
-            Broker::Coinbase => ("BTC-USD", "BTCUSD", "COINBASE", Decimal::new(9712345, 2)),
+        let (id_prefix, instrument, symbol, exchange, reference_price) = match self.broker {
+            Broker::Oanda => (
+                "oanda-",
+                "EUR_USD",
+                "EURUSD",
+                "OANDA",
+                Decimal::new(108345, 5),
+            ),
+            Broker::Tradovate => (
+                "tradovate-",
+                "ESZ6",
+                "ESZ6",
+                "CME_MINI",
+                Decimal::new(601225, 2),
+            ),
+            Broker::Coinbase => (
+                "coinbase-",
+                "BTC-USD",
+                "BTCUSD",
+                "COINBASE",
+                Decimal::new(9712345, 2),
+            ),
         };
-        OrderIntent {
-            version: INTENT_VERSION,
-            signal_id: SignalId::of_canonical(&format!("{}-{action}-{n}", self.broker)),
+        IntentFor {
             broker: self.broker,
-            instrument: Instrument::new(instrument),
-            action,
-            target: action.target(),
-            symbol: symbol.into(),
-            exchange: exchange.into(),
-            reference_price: price,
-            quantity_override: None,
-            signal_time: t,
-            received_at: t,
-            enqueued_at: t,
-            routed_at: t,
+            instrument,
+            symbol,
+            exchange,
+            reference_price,
+            id_prefix,
             contract: None,
-            raw: "{}".into(),
-            replay_forced: false,
         }
+        .intent(action, n)
     }
 
     async fn rows(&self, i: &OrderIntent) -> Vec<OrderRecord> {

@@ -1,7 +1,9 @@
 //! The executor under test: the real runtime ([`Executor`]) around a broker venue, with
 //! in-memory ports the test reads back, and intents as the router sends them.
 
-use chrono::{DateTime, Duration, Utc};
+pub use crate::time::t0;
+
+use chrono::Duration;
 use executor_runtime::killswitch::StaticKillSwitch;
 use executor_runtime::metrics::CapturedMetrics;
 use executor_runtime::processor::{Executor, ExecutorSettings};
@@ -27,9 +29,13 @@ pub type TestExecutor<V> = Executor<
 /// What an executor under test writes to, for the test to read.
 #[derive(Debug, Clone, Default)]
 pub struct Ports {
+    /// The idempotency records: claims, leases and outcomes.
     pub store: Arc<MemoryIdempotencyStore>,
+    /// The signal and order rows the executor journals.
     pub journal: Arc<MemoryJournal>,
+    /// The notifications (mails) the executor sends.
     pub notifier: Arc<MemoryNotifier>,
+    /// The metrics the executor emits.
     pub metrics: Arc<CapturedMetrics>,
 }
 
@@ -66,23 +72,22 @@ pub fn executor<V>(
     (executor, ports)
 }
 
-/// When the executor tests' alerts fire: Monday 2026-11-23 14:32:00 UTC (ESZ6 is then the
-/// ES front month).
-pub fn t0() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_795_444_320, 0).unwrap_or_default()
-}
-
 /// The broker side of a test's intents: what the router would have resolved.
 #[derive(Debug, Clone)]
 pub struct IntentFor {
+    /// The broker the intent is routed to.
     pub broker: Broker,
+    /// The broker's name for the instrument (`EUR_USD`, `ESZ6`, `BTC-USD`).
     pub instrument: &'static str,
+    /// The alert's symbol, as TradingView sends it.
     pub symbol: &'static str,
+    /// The alert's exchange, as TradingView sends it.
     pub exchange: &'static str,
     /// The alert's close.
     pub reference_price: Decimal,
     /// Makes the signal ids of one test file distinct from another's.
     pub id_prefix: &'static str,
+    /// How the router resolved a futures root to its contract, if it did.
     pub contract: Option<ContractResolution>,
 }
 

@@ -16,6 +16,8 @@ struct State {
     attempts: usize,
 }
 
+/// A FIFO queue in memory: what was sent, in order, with SQS's deduplication window read on
+/// `C` and the failures a test scripted.
 #[derive(Debug)]
 pub struct MemoryFifoQueue<C> {
     name: String,
@@ -24,6 +26,7 @@ pub struct MemoryFifoQueue<C> {
 }
 
 impl<C: Clock> MemoryFifoQueue<C> {
+    /// An empty queue called `name` (the name its errors give), reading the time on `clock`.
     pub fn new(name: impl Into<String>, clock: C) -> Self {
         Self {
             name: name.into(),

@@ -4,7 +4,6 @@
 //! executes exactly once.
 #![allow(clippy::unwrap_used)]
 
-use aws_adapters::local_sdk_config;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::{Duration, Utc};
 use executor_runtime::killswitch::KillSwitch;
@@ -24,6 +23,7 @@ use shared::{Action, SignalId};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use test_kit::moto::{self, endpoint};
 
 /// Unreadable while poisoned: the executor reports the record failed, sending nothing.
 struct Poison(AtomicBool);
@@ -59,11 +59,6 @@ fn intent_at(name: &str, t: chrono::DateTime<Utc>) -> OrderIntent {
         raw: "{}".into(),
         replay_forced: false,
     }
-}
-
-fn endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run the suite with scripts/test.sh, which starts moto")
 }
 
 async fn receive(client: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
@@ -119,7 +114,7 @@ fn tvctl_with(args: &[&str], journal: Option<&str>) -> (i32, String) {
         .env("AWS_ENDPOINT_URL", endpoint())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
+        .env("AWS_REGION", moto::REGION)
         .env_remove("AWS_PROFILE")
         .output()
         .unwrap();
@@ -133,40 +128,19 @@ fn tvctl_with(args: &[&str], journal: Option<&str>) -> (i32, String) {
 async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes_once() {
     shared::telemetry::init_test_logs();
     let _ = std::fs::remove_file(journal_path());
-    let client = aws_sdk_sqs::Client::new(&local_sdk_config(&endpoint(), "us-east-1").await);
-    let suffix = aws_adapters::unique_name("t");
-    let dlq_url = client
-        .create_queue()
-        .queue_name(format!("oanda-dlq-{suffix}.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    let url = client
-        .create_queue()
-        .queue_name(format!("oanda-{suffix}.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let client = moto::sqs().await;
+    let suffix = moto::unique_name("t");
+    let dlq_url = moto::fifo_queue(&client, "oanda-dlq").await;
+    let redrive = json!({
+        "deadLetterTargetArn": moto::queue_arn(&client, &dlq_url).await,
+        "maxReceiveCount": 2,
+    });
+    let url = moto::fifo_queue_with(
+        &client,
+        "oanda",
+        [(QueueAttributeName::RedrivePolicy, redrive.to_string())],
+    )
+    .await;
 
     let venue = Arc::new(PaperNetting::new(Broker::Oanda, "paper"));
     let poison = Poison(AtomicBool::new(true));
@@ -333,24 +307,10 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
 /// replays it with the audit trail in a local file. Without either audit trail nothing moves.
 #[tokio::test]
 async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_one() {
-    let client = aws_sdk_sqs::Client::new(&local_sdk_config(&endpoint(), "us-east-1").await);
-    let suffix = aws_adapters::unique_name("r");
-    let create = |name: String| {
-        let client = client.clone();
-        async move {
-            client
-                .create_queue()
-                .queue_name(name)
-                .attributes(QueueAttributeName::FifoQueue, "true")
-                .send()
-                .await
-                .unwrap()
-                .queue_url
-                .unwrap()
-        }
-    };
-    let dlq_url = create(format!("coinbase-dlq-{suffix}.fifo")).await;
-    let url = create(format!("coinbase-{suffix}.fifo")).await;
+    let client = moto::sqs().await;
+    let suffix = moto::unique_name("r");
+    let dlq_url = moto::fifo_queue(&client, "coinbase-dlq").await;
+    let url = moto::fifo_queue(&client, "coinbase").await;
     let t = shared::clock::SystemClock.now() - Duration::seconds(2);
     let intent = intent_at(&format!("runbook-{suffix}"), t);
     // What the executor sends for an unknown outcome: the intent, a unique dedup id.
