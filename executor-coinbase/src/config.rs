@@ -5,7 +5,7 @@ use crate::client::{ClientSettings, CoinbaseClient, LIVE_URL};
 use crate::venue::CoinbaseVenue;
 use secrecy::SecretString;
 use shared::clock::Clock;
-use shared::config::{ConfigError, Env, Variable};
+use shared::config::{BrokerSettings, ConfigError, Env, Variable};
 use shared::ports::SecretStore;
 use std::sync::Arc;
 
@@ -59,31 +59,22 @@ pub struct CoinbaseSettings {
     pub key: ApiKey,
 }
 
-impl CoinbaseSettings {
+impl BrokerSettings for CoinbaseSettings {
+    const VARIABLES: &'static [Variable] = VARIABLES;
+
     /// Reads [`VARIABLES`]; the private key through [`shared::config::secret`] (the variable,
     /// or the secret named by `COINBASE_PRIVATE_KEY_PARAM` in `store`), parsed at once.
     ///
     /// Errors: as [`from_env`](Self::from_env), and [`ConfigError::Missing`] naming both forms
     /// of the private key when neither is set.
-    pub async fn load(env: &impl Env, store: &impl SecretStore) -> Result<Self, ConfigError> {
+    async fn load(env: &impl Env, store: &impl SecretStore) -> Result<Self, ConfigError> {
         env.required(API_KEY_NAME)?;
         let private_key = shared::config::secret(env, store, PRIVATE_KEY).await?;
         Self::from_env(env, &private_key)
     }
+}
 
-    /// `None` when none of [`VARIABLES`] is set (the local stack then trades on its paper
-    /// broker), else [`load`](Self::load): a partly configured broker is an error naming
-    /// what is missing.
-    pub async fn load_if_configured(
-        env: &impl Env,
-        store: &impl SecretStore,
-    ) -> Result<Option<Self>, ConfigError> {
-        if !VARIABLES.iter().any(|v| v.is_set(env)) {
-            return Ok(None);
-        }
-        Self::load(env, store).await.map(Some)
-    }
-
+impl CoinbaseSettings {
     /// The settings from `env` and a private key already read. The key is parsed here, so an
     /// unreadable key fails the start with the setting's name and never its value.
     ///

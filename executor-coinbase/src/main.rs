@@ -4,7 +4,7 @@
 
 use executor_coinbase::config::{CoinbaseSettings, DEFAULT_RISK};
 use shared::clock::SystemClock;
-use shared::config::ProcessEnv;
+use shared::config::{BrokerSettings, ProcessEnv};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -5,7 +5,7 @@ use crate::client::{ClientSettings, OandaClient, PRACTICE_URL};
 use crate::venue::OandaVenue;
 use secrecy::SecretString;
 use shared::clock::Clock;
-use shared::config::{ConfigError, Env, Variable};
+use shared::config::{BrokerSettings, ConfigError, Env, Variable};
 use shared::ports::SecretStore;
 
 /// Sizing used when no `RISK_CONFIG`/`RISK_CONFIG_FILE` is given: 1,000 units of a currency
@@ -55,13 +55,15 @@ pub struct OandaSettings {
     token: SecretString,
 }
 
-impl OandaSettings {
+impl BrokerSettings for OandaSettings {
+    const VARIABLES: &'static [Variable] = VARIABLES;
+
     /// Reads [`VARIABLES`]; the token through [`shared::config::secret`] (the variable, or the
     /// secret named by `OANDA_SECRET_PARAM` in `store`).
     ///
     /// Errors: [`ConfigError::Missing`] naming the first unset required variable,
     /// [`ConfigError::Invalid`] when the secret store fails.
-    pub async fn load(env: &impl Env, store: &impl SecretStore) -> Result<Self, ConfigError> {
+    async fn load(env: &impl Env, store: &impl SecretStore) -> Result<Self, ConfigError> {
         let account = env.required(ACCOUNT.name)?;
         let token = shared::config::secret(env, store, SECRET.name).await?;
         Ok(Self {
@@ -72,20 +74,9 @@ impl OandaSettings {
             token,
         })
     }
+}
 
-    /// `None` when none of [`VARIABLES`] is set (the local stack then trades on its paper
-    /// broker), else [`load`](Self::load): a partly configured broker is an error naming
-    /// what is missing, never a silent fall-back to paper.
-    pub async fn load_if_configured(
-        env: &impl Env,
-        store: &impl SecretStore,
-    ) -> Result<Option<Self>, ConfigError> {
-        if !VARIABLES.iter().any(|v| v.is_set(env)) {
-            return Ok(None);
-        }
-        Self::load(env, store).await.map(Some)
-    }
-
+impl OandaSettings {
     /// The HTTP client with the given timeouts and retries.
     ///
     /// Errors: [`ConfigError::Invalid`] naming `OANDA_BASE_URL` when the client cannot be

@@ -4,7 +4,7 @@
 
 use executor_oanda::config::{DEFAULT_RISK, OandaSettings};
 use shared::clock::SystemClock;
-use shared::config::ProcessEnv;
+use shared::config::{BrokerSettings, ProcessEnv};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -7,7 +7,7 @@ use crate::token::{TokenManager, TokenPolicy};
 use crate::venue::{TradovateAccount, TradovateVenue, VenueSettings};
 use secrecy::{ExposeSecret, SecretString};
 use shared::clock::Clock;
-use shared::config::{ConfigError, Env, Variable};
+use shared::config::{BrokerSettings, ConfigError, Env, Variable};
 use shared::ports::{LeaseLock, SecretStore, TokenStore};
 use std::sync::Arc;
 
@@ -122,14 +122,16 @@ pub struct TradovateSettings {
     pub credentials: Credentials,
 }
 
-impl TradovateSettings {
+impl BrokerSettings for TradovateSettings {
+    const VARIABLES: &'static [Variable] = VARIABLES;
+
     /// Reads [`VARIABLES`]; each credential through [`shared::config::secret`] (the variable,
     /// or the secret named by `<name>_PARAM` in `store`).
     ///
     /// Errors: [`ConfigError::Missing`] naming the first credential set in neither form;
     /// [`ConfigError::Invalid`] for a `TRADOVATE_CID` that is not an integer or a failing
     /// secret store.
-    pub async fn load(env: &impl Env, store: &impl SecretStore) -> Result<Self, ConfigError> {
+    async fn load(env: &impl Env, store: &impl SecretStore) -> Result<Self, ConfigError> {
         let mut values = Vec::with_capacity(CREDENTIALS.len());
         for c in &CREDENTIALS {
             values.push(shared::config::secret(env, store, c.name).await?);
@@ -158,20 +160,9 @@ impl TradovateSettings {
             credentials,
         })
     }
+}
 
-    /// `None` when none of [`VARIABLES`] is set (the local stack then trades on its paper
-    /// broker), else [`load`](Self::load): a partly configured broker is an error naming
-    /// what is missing, never a silent fall-back to paper.
-    pub async fn load_if_configured(
-        env: &impl Env,
-        store: &impl SecretStore,
-    ) -> Result<Option<Self>, ConfigError> {
-        if !VARIABLES.iter().any(|v| v.is_set(env)) {
-            return Ok(None);
-        }
-        Self::load(env, store).await.map(Some)
-    }
-
+impl TradovateSettings {
     /// The HTTP client with the given timeouts and retries.
     ///
     /// Errors: [`ConfigError::Invalid`] naming `TRADOVATE_BASE_URL` when the client cannot be

@@ -9,7 +9,7 @@ use crate::token::{Mirrored, TokenManager};
 use aws_adapters::SsmSecretStore;
 use aws_adapters::tokens::{DynamoLeaseLock, DynamoTokenStore, SsmTokenStore};
 use shared::clock::SystemClock;
-use shared::config::{ConfigError, Env};
+use shared::config::{BrokerSettings, ConfigError, Env};
 use std::sync::Arc;
 
 /// The token manager over the deployed stores.

@@ -1,27 +1,14 @@
 //! The account choice at start, through the real client against the fake Tradovate server.
 #![allow(clippy::unwrap_used)]
 
-use broker_fakes::tradovate::{
-    ACCOUNT_ID, ACCOUNT_NAME, CID, FakeTradovate, PASSWORD, SEC, USERNAME,
-};
+use broker_fakes::tradovate::{ACCOUNT_ID, ACCOUNT_NAME, FakeTradovate, PASSWORD, SEC};
 use chrono::{DateTime, Utc};
 use executor_tradovate::account::{AccountError, resolve};
-use executor_tradovate::client::{ClientSettings, Credentials, TradovateClient};
-use secrecy::SecretString;
+use executor_tradovate::client::{ClientSettings, TradovateClient};
 
-// Self-contained rather than on `support`'s executor harness: only the client and the fake
-// take part in choosing the account.
-fn credentials() -> Credentials {
-    Credentials {
-        name: USERNAME.into(),
-        password: SecretString::from(PASSWORD),
-        app_id: "tv-pipeline".into(),
-        app_version: "1.0".into(),
-        device_id: "3f9a0c1e5b7d4a2f3f9a0c1e5b7d4a2f3f9a0c1e5b7d4a2f3f9a0c1e5b7d4a2f".into(),
-        cid: CID,
-        sec: SecretString::from(SEC),
-    }
-}
+mod support;
+
+use support::credentials;
 
 #[tokio::test]
 async fn the_account_is_the_only_one_or_the_named_one_and_never_a_guess() {

@@ -1029,7 +1029,7 @@ mod real {
     use executor_tradovate::venue::VenueSettings;
     use secrecy::SecretString;
     use shared::clock::SystemClock;
-    use shared::config::Env;
+    use shared::config::{BrokerSettings, Env};
     use shared::ports::{SecretError, SecretStore};
     use std::sync::Arc;
 

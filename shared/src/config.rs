@@ -123,6 +123,35 @@ impl Variable {
     }
 }
 
+/// A broker's settings: its variables and how to read them. Each broker crate has one type
+/// (`OandaSettings`, `TradovateSettings`, `CoinbaseSettings`) that its Lambda, the local stack
+/// and the simulation all load.
+pub trait BrokerSettings: Sized {
+    /// Every variable the settings read, in the order the README's table lists them.
+    const VARIABLES: &'static [Variable];
+
+    /// Reads the settings; credentials through [`secret`].
+    ///
+    /// Errors: [`ConfigError::Missing`] naming the first unset required variable,
+    /// [`ConfigError::Invalid`] naming one that does not parse or a failing secret store.
+    #[allow(async_fn_in_trait)]
+    async fn load(env: &impl Env, store: &impl SecretStore) -> Result<Self, ConfigError>;
+
+    /// `None` when none of [`VARIABLES`](Self::VARIABLES) is set (the local stack then trades
+    /// on its paper broker), else [`load`](Self::load): a partly configured broker is an error
+    /// naming what is missing, never a silent fall-back to paper.
+    #[allow(async_fn_in_trait)]
+    async fn load_if_configured(
+        env: &impl Env,
+        store: &impl SecretStore,
+    ) -> Result<Option<Self>, ConfigError> {
+        if !Self::VARIABLES.iter().any(|v| v.is_set(env)) {
+            return Ok(None);
+        }
+        Self::load(env, store).await.map(Some)
+    }
+}
+
 /// A credential named `name`: the variable `name` when it is set (locally), else the secret
 /// that the variable `<name>_PARAM` names, read from `store` (SSM in AWS).
 ///

@@ -17,7 +17,7 @@ use executor_tradovate::config::TradovateSettings as TradovateConfig;
 use executor_tradovate::venue::{TradovateAccount, TradovateVenue, VenueSettings};
 use rust_decimal::Decimal;
 use shared::clock::{Clock, ManualClock};
-use shared::config::MapEnv;
+use shared::config::{BrokerSettings, MapEnv};
 use shared::memory::{MemoryLeaseLock, MemoryTokenStore};
 use shared::secrets::EnvSecretStore;
 use std::sync::Arc;

@@ -302,14 +302,26 @@ fn verdict(fills: &Fills, posted: &Posted) -> Value {
         .filter(|(k, _)| **k != "filled")
         .map(|(_, v)| *v)
         .sum();
+    // Admission control may refuse alerts with 503 (TradingView sends them again): that is
+    // the stack keeping its promise under a burst. Any other refusal, and any accepted alert
+    // that expired in a queue, fails the run.
+    let backlog_503: u32 = posted
+        .refused
+        .iter()
+        .filter(|(code, _)| code.as_str() == "HTTP 503 backlog")
+        .map(|(_, n)| *n)
+        .sum();
+    let other_refusals = posted.refused.values().sum::<u32>() - backlog_503;
     json!({
         "accepted": posted.accepted.len(),
         "refused": posted.refused,
+        "refused_503_backlog": backlog_503,
         "lost": lost,
         "outcomes": statuses,
+        "expired_after_accepted": statuses.get("expired").copied().unwrap_or_default(),
         "not_filled": not_filled,
         "inversions": inversions,
-        "ok": lost == 0 && inversions == 0 && not_filled == 0 && posted.refused.is_empty(),
+        "ok": lost == 0 && inversions == 0 && not_filled == 0 && other_refusals == 0,
     })
 }
 
