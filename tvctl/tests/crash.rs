@@ -10,6 +10,8 @@
 //!   the paper broker, as many fills as distinct client order ids.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use broker_fakes::oanda::FakeOanda;
 use shared::clock::Clock;
 use std::collections::{HashMap, HashSet};
@@ -29,24 +31,6 @@ const SYMBOLS: [(&str, &str, &str); 5] = [
 ];
 const ALERTS: usize = 400;
 
-/// Every broker variable, removed from the child's environment before the test sets its own.
-const BROKER_VARIABLES: [&str; 14] = [
-    "OANDA_ACCOUNT",
-    "OANDA_SECRET",
-    "OANDA_BASE_URL",
-    "TRADOVATE_USERNAME",
-    "TRADOVATE_PASSWORD",
-    "TRADOVATE_APP_ID",
-    "TRADOVATE_DEVICE_ID",
-    "TRADOVATE_CID",
-    "TRADOVATE_SEC",
-    "TRADOVATE_APP_VERSION",
-    "TRADOVATE_ACCOUNT",
-    "TRADOVATE_BASE_URL",
-    "COINBASE_API_KEY_NAME",
-    "COINBASE_PRIVATE_KEY",
-];
-
 struct Dev {
     child: Child,
     base: String,
@@ -64,13 +48,12 @@ fn start(dir: &Path, port: u16, oanda: &FakeOanda) -> Dev {
     cmd.args(["dev", "--port", &port.to_string(), "--visibility-secs", "1"])
         .arg("--journal")
         .arg(dir.join("journal.sqlite"));
-    for v in BROKER_VARIABLES {
+    for v in common::BROKER_VARIABLES {
         cmd.env_remove(v);
     }
     let mut child = cmd
         .env_remove("RISK_CONFIG")
         .env_remove("RISK_CONFIG_FILE")
-        .env_remove("COINBASE_BASE_URL")
         .env("WEBHOOK_SECRET", SECRET)
         .env("OANDA_BASE_URL", &oanda.url)
         .env("OANDA_ACCOUNT", &oanda.account)

@@ -4,6 +4,25 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+/// Every broker variable (`executor_*::config::VARIABLES`).
+pub const BROKER_VARIABLES: [&str; 15] = [
+    "OANDA_ACCOUNT",
+    "OANDA_SECRET",
+    "OANDA_BASE_URL",
+    "TRADOVATE_USERNAME",
+    "TRADOVATE_PASSWORD",
+    "TRADOVATE_APP_ID",
+    "TRADOVATE_DEVICE_ID",
+    "TRADOVATE_CID",
+    "TRADOVATE_SEC",
+    "TRADOVATE_APP_VERSION",
+    "TRADOVATE_ACCOUNT",
+    "TRADOVATE_BASE_URL",
+    "COINBASE_API_KEY_NAME",
+    "COINBASE_PRIVATE_KEY",
+    "COINBASE_BASE_URL",
+];
+
 /// A running `tvctl dev`, killed when dropped.
 pub struct Stack {
     child: Child,
@@ -20,13 +39,15 @@ impl Drop for Stack {
 /// Starts `tvctl dev --port 0` on `journal`, with paper brokers and the local secret (the
 /// shell's broker, secret and risk settings removed), and waits for its address.
 pub fn start(journal: &std::path::Path) -> Stack {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tvctl"));
+    // Any broker variable of this shell would make that broker real.
+    for v in BROKER_VARIABLES {
+        cmd.env_remove(v);
+    }
+    let mut child = cmd
         .args(["dev", "--port", "0", "--journal"])
         .arg(journal)
         .env_remove("WEBHOOK_SECRET")
-        .env_remove("OANDA_BASE_URL")
-        .env_remove("TRADOVATE_BASE_URL")
-        .env_remove("COINBASE_BASE_URL")
         .env_remove("RISK_CONFIG")
         .env_remove("RISK_CONFIG_FILE")
         .stdout(Stdio::piped())
