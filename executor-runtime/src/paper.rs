@@ -127,9 +127,10 @@ impl Fills {
             None => Ok(()),
             Some(log) => log
                 .filled(account, id, fill, holdings, orders)
-                .map_err(|e| SendError::Rejected {
-                    order_id: None,
+                // Nothing changed: the leg may be sent again.
+                .map_err(|e| SendError::NotExecuted {
                     reason: format!("paper book not written, nothing filled: {e}"),
+                    retry_after: None,
                 }),
         }
     }

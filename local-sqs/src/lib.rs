@@ -561,6 +561,27 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         self.wake();
     }
 
+    /// Keeps a received message invisible for another visibility timeout from now (SQS's
+    /// `ChangeMessageVisibility`); nothing for an unknown or stale receipt.
+    pub fn extend(&self, receipt: &str) {
+        let until = self.clock.now() + self.config.visibility_timeout;
+        let mut st = self.lock();
+        if let Some(seq) = st.receipts.get(receipt).copied()
+            && st.in_flight.contains(&seq)
+            && let Some(m) = st.messages.get_mut(&seq)
+        {
+            m.invisible_until = Some(until);
+        }
+    }
+
+    /// The visibility timeout (for a consumer's heartbeat).
+    pub fn visibility_timeout(&self) -> std::time::Duration {
+        self.config
+            .visibility_timeout
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(1))
+    }
+
     /// Records why a received message failed, leaving it in flight until its visibility
     /// timeout (as Lambda's event source mapping does with reported failures).
     pub fn note_error(&self, receipt: &str, error: String) {
@@ -649,6 +670,134 @@ mod tests {
             dedup_id: dedup.into(),
             body: dedup.into(),
         }
+    }
+
+    /// What [`MemLog`] keeps: messages by (queue, seq), and (queue, dedup id, time) seen.
+    type Kept = (
+        BTreeMap<(String, u64), Durable>,
+        Vec<(String, String, DateTime<Utc>)>,
+    );
+
+    /// A [`QueueLog`] in memory, to restore queues from.
+    #[derive(Debug, Default)]
+    struct MemLog(Mutex<Kept>);
+
+    impl MemLog {
+        fn saved(&self, queue: &str) -> Saved {
+            let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let messages: Vec<Durable> =
+                g.0.iter()
+                    .filter(|((q, _), _)| q == queue)
+                    .map(|(_, m)| m.clone())
+                    .collect();
+            Saved {
+                last_seq: messages.iter().map(|m| m.seq).max().unwrap_or_default(),
+                messages,
+                seen: g
+                    .1
+                    .iter()
+                    .filter(|(q, _, _)| q == queue)
+                    .map(|(_, d, at)| (d.clone(), *at))
+                    .collect(),
+            }
+        }
+    }
+
+    impl QueueLog for MemLog {
+        fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
+            let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            g.0.insert((queue.into(), m.seq), m.clone());
+            g.1.push((queue.into(), m.dedup_id.clone(), m.sent_at));
+            Ok(())
+        }
+        fn received(&self, queue: &str, seq: u64, n: u32) -> Result<(), String> {
+            let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(m) = g.0.get_mut(&(queue.to_owned(), seq)) {
+                m.receive_count = n;
+            }
+            Ok(())
+        }
+        fn removed(&self, queue: &str, seq: u64) -> Result<(), String> {
+            let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            g.0.remove(&(queue.to_owned(), seq));
+            Ok(())
+        }
+        fn noted(&self, queue: &str, seq: u64, error: &str) -> Result<(), String> {
+            let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(m) = g.0.get_mut(&(queue.to_owned(), seq)) {
+                m.last_error = Some(error.into());
+            }
+            Ok(())
+        }
+    }
+
+    fn durable_queue(clock: &ManualClock, log: &Arc<MemLog>) -> LocalFifoQueue<ManualClock> {
+        let cfg = |name: &str, max_receives| LocalQueueConfig {
+            name: name.into(),
+            visibility_timeout: Duration::seconds(30),
+            max_receives,
+        };
+        let dlq = Arc::new(LocalFifoQueue::restore(
+            cfg("q-dlq", 100),
+            clock.clone(),
+            None,
+            log.clone(),
+            log.saved("q-dlq"),
+        ));
+        LocalFifoQueue::restore(
+            cfg("q", 3),
+            clock.clone(),
+            Some(dlq),
+            log.clone(),
+            log.saved("q"),
+        )
+    }
+
+    #[test]
+    fn a_restored_queue_keeps_order_receive_counts_dedup_and_dead_letters() {
+        let clock = ManualClock::new(shared::clock::test_epoch());
+        let log = Arc::new(MemLog::default());
+        let q = durable_queue(&clock, &log);
+        for (g, d) in [("A", "a1"), ("A", "a2"), ("B", "b1"), ("B", "b2")] {
+            assert!(q.send_now(msg(g, d)));
+        }
+        assert_eq!(q.receive(1)[0].body, "a1");
+        let b1 = q.receive(1);
+        assert_eq!(b1[0].body, "b1", "group A waits for a1");
+        assert!(q.delete(&b1[0].receipt), "b1 done");
+        clock.advance(Duration::seconds(31));
+        let a1 = q.receive(1);
+        assert_eq!((a1[0].body.as_str(), a1[0].receive_count), ("a1", 2));
+        drop(q);
+        // The process dies with a1 in flight: after the restart it is visible at once, in
+        // its place, with its two receives counted.
+        let q = durable_queue(&clock, &log);
+        let a1 = q.receive(1);
+        assert_eq!((a1[0].body.as_str(), a1[0].receive_count), ("a1", 3));
+        let b2 = q.receive(1);
+        assert_eq!((b2[0].body.as_str(), b2[0].receive_count), ("b2", 1));
+        assert!(
+            !q.send_now(msg("B", "b1")),
+            "the dedup window outlived the restart"
+        );
+        // Its fourth receive moves a1 to the dead-letter queue; a2 comes next.
+        q.release(&a1[0].receipt, Some("boom".into()));
+        let rest: Vec<_> = q.receive(10).into_iter().map(|m| m.body).collect();
+        assert_eq!(rest, ["a2"]);
+        let dead = q.dead_letters().map(|d| d.peek()).unwrap_or_default();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(
+            (dead[0].body.as_str(), dead[0].last_error.as_deref()),
+            ("a1", Some("boom"))
+        );
+        assert!(log.saved("q").messages.iter().all(|m| m.body != "a1"));
+        // Restarted again: the dead letter is still there and ids go on from the last one.
+        drop(q);
+        let q = durable_queue(&clock, &log);
+        assert_eq!(q.dead_letters().map(|d| d.depth()), Some(1));
+        assert!(q.send_now(msg("C", "c1")));
+        let ids: Vec<_> = q.peek().into_iter().map(|m| m.message_id).collect();
+        assert!(ids.contains(&"q-00000005".to_owned()), "{ids:?}");
     }
 
     #[test]

@@ -33,11 +33,12 @@ pub struct Sample {
 
 /// The drain rate between two readings (messages per second), when it measures capacity: the
 /// queues held messages at both ends (an idle pipeline finishes little because nothing
-/// comes, not because it cannot) and something finished.
+/// comes, not because it cannot). A busy window that finished nothing is a stalled pipeline
+/// (a broker refusing or timing out): its rate is 0.
 pub fn rate_between(a: &Sample, b: &Sample) -> Option<u64> {
     let secs = b.at.checked_duration_since(a.at)?.as_secs_f64();
     let done = b.finished.checked_sub(a.finished)?;
-    (a.busy && b.busy && secs > 0.0 && done > 0).then(|| (done as f64 / secs) as u64)
+    (a.busy && b.busy && secs > 0.0).then(|| (done as f64 / secs) as u64)
 }
 
 /// The admission state shared by the webhook and the measuring task.
@@ -46,8 +47,10 @@ pub struct Admission {
     queues: Arc<Queues>,
     /// Half the staleness budget.
     budget: Duration,
-    /// Messages finished per second in the last busy window; 0 before the first.
+    /// Messages finished per second in the last busy window.
     rate: AtomicU64,
+    /// Whether a busy window was measured yet.
+    measured: std::sync::atomic::AtomicBool,
     last_logged: Mutex<Option<(Instant, u64)>>,
 }
 
@@ -70,6 +73,7 @@ impl Admission {
             queues,
             budget,
             rate: AtomicU64::new(0),
+            measured: std::sync::atomic::AtomicBool::new(false),
             last_logged: Mutex::new(None),
         })
     }
@@ -92,7 +96,8 @@ impl Admission {
     /// The current threshold (messages); `None` before the rate is measured.
     pub fn threshold(&self) -> Option<u64> {
         let rate = self.rate.load(Ordering::Relaxed);
-        (rate > 0)
+        self.measured
+            .load(Ordering::Relaxed)
             .then_some((rate as f64 * self.budget.as_secs_f64()) as u64)
             .map(|t| t.max(MIN_THRESHOLD))
     }
@@ -142,6 +147,7 @@ impl Admission {
     /// Takes `rate` (messages finished per second while busy) as the pipeline's capacity.
     pub fn observe(&self, rate: u64) {
         self.rate.store(rate, Ordering::Relaxed);
+        self.measured.store(true, Ordering::Relaxed);
         self.log_threshold();
     }
 
@@ -208,7 +214,8 @@ mod tests {
         );
         assert_eq!(rate_between(&s(0, 0, false), &s(500, 1_000, true)), None);
         assert_eq!(rate_between(&s(0, 0, true), &s(500, 1_000, false)), None);
-        assert_eq!(rate_between(&s(0, 5, true), &s(500, 5, true)), None);
+        // Busy and nothing finished: stalled.
+        assert_eq!(rate_between(&s(0, 5, true), &s(500, 5, true)), Some(0));
     }
 
     #[test]
@@ -238,8 +245,9 @@ mod tests {
                 retry_after_secs: 6
             })
         );
-        // A very slow measure never refuses under the floor.
-        admission.observe(1);
+        // A stalled pipeline refuses above the floor; never under it.
+        admission.observe(0);
         assert_eq!(admission.threshold(), Some(MIN_THRESHOLD));
+        assert!(admission.admit().is_err());
     }
 }

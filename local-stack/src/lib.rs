@@ -256,8 +256,23 @@ where
             continue;
         }
         let event = sqs_event(&batch, queue.name());
-        let (failed, errors): (HashSet<String>, Vec<(String, String)>) = match handler(event).await
-        {
+        // While the handler runs its messages stay invisible (as a Lambda function's do for
+        // the queue's visibility timeout, which covers the function's): a long execution is
+        // never received a second time and raced by a takeover.
+        let handled = handler(event);
+        tokio::pin!(handled);
+        let heartbeat = queue.visibility_timeout() / 2;
+        let result = loop {
+            tokio::select! {
+                r = &mut handled => break r,
+                () = tokio::time::sleep(heartbeat) => {
+                    for m in &batch {
+                        queue.extend(&m.receipt);
+                    }
+                }
+            }
+        };
+        let (failed, errors): (HashSet<String>, Vec<(String, String)>) = match result {
             Ok((resp, errors)) => (
                 resp.batch_item_failures
                     .into_iter()
@@ -555,6 +570,16 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             LocalStore::in_memory().map_err(|e| e.to_string())?
         }
     });
+    // The state file is this process's alone (`LocalStore::open` locks it): every lease in
+    // it was held by a process that has ended, so a takeover may reconcile at once.
+    let released = store
+        .release_leases(shared::clock::Clock::now(&SystemClock))
+        .map_err(|e| format!("local state: {e}"))?;
+    if released > 0 {
+        line(&format!(
+            "took over {released} signal(s) in progress when the last run ended: reconciled by client order id"
+        ));
+    }
     let queues = Arc::new(Queues {
         signals: queue("signals", &cfg, &store)?,
         oanda: queue("oanda", &cfg, &store)?,
@@ -834,8 +859,14 @@ async fn body_deadline(req: axum::extract::Request, next: axum::middleware::Next
 async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
+        let (stream, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of file descriptors, say: wait instead of spinning on the error.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let app = app.clone();
         tokio::spawn(async move {
@@ -927,11 +958,18 @@ async fn dlq_replay(
         )
             .into_response();
     };
-    source.send_now(shared::ports::FifoMessage {
+    // The letter leaves the dead-letter queue only once its copy is kept in the source queue.
+    if let Err(e) = source.try_send(shared::ports::FifoMessage {
         group_id: letter.group_id,
         dedup_id: req.dedup_id,
         body: req.body,
-    });
+    }) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": format!("not replayed, the letter is kept: {e}")})),
+        )
+            .into_response();
+    }
     dlq.remove(&req.message_id);
     line(&format!("replay {} -> {}", req.message_id, source.name()));
     StatusCode::NO_CONTENT.into_response()

@@ -70,6 +70,9 @@ pub struct LocalStore {
     conn: Mutex<Connection>,
     writes: std::sync::atomic::AtomicU64,
     path: String,
+    /// `<path>.lock`, locked exclusively for the store's life: two processes on one state
+    /// file would execute each other's messages and overwrite each other's rows.
+    _lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for LocalStore {
@@ -105,10 +108,25 @@ impl LocalStore {
             path: path.display().to_string(),
             reason: e.to_string(),
         };
+        let lock_path = path.with_extension("sqlite.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| OpenError {
+                path: lock_path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        lock.try_lock().map_err(|e| OpenError {
+            path: path.display().to_string(),
+            reason: format!("in use by another process (another tvctl dev?): {e}"),
+        })?;
         let conn = Connection::open(path).map_err(err)?;
         // WAL: readers never block the writer, and a commit appends to the log instead of
         // rewriting pages. NORMAL: no fsync per commit (a committed write outlives the process,
-        // not a power cut). The checkpoint runs in the background of SQLite's own writes.
+        // not a power cut). SQLite checkpoints the log inside the commit that crosses its
+        // threshold (1,000 pages), with an fsync: that commit is slower.
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
         )
@@ -118,7 +136,23 @@ impl LocalStore {
             conn: Mutex::new(conn),
             writes: std::sync::atomic::AtomicU64::new(0),
             path: path.display().to_string(),
+            _lock: Some(lock),
         })
+    }
+
+    /// Ends every lease of an in-progress idempotency record ([`HAND_OVER_SKEW`] before
+    /// `now`), so the next claim takes it over and reconciles by lookup at once: called at
+    /// start, when the file is locked to this process and every lease in it belonged to a
+    /// process that has ended. Returns how many there were.
+    ///
+    /// Errors: SQLite's message.
+    pub fn release_leases(&self, now: DateTime<Utc>) -> Result<usize, String> {
+        self.conn()
+            .execute(
+                "UPDATE idempotency SET lease_until_ms = ?1 WHERE outcome IS NULL",
+                params![ms(now - HAND_OVER_SKEW)],
+            )
+            .map_err(text)
     }
 
     /// A state that lives in memory only (a journal that is not a file): the same tables,
@@ -136,6 +170,7 @@ impl LocalStore {
             conn: Mutex::new(conn),
             writes: std::sync::atomic::AtomicU64::new(0),
             path: ":memory:".into(),
+            _lock: None,
         })
     }
 

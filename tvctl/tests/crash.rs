@@ -34,6 +34,8 @@ const ALERTS: usize = 400;
 struct Dev {
     child: Child,
     base: String,
+    /// Messages the start found in the state file ("restored N queued message(s)").
+    restored: usize,
 }
 
 impl Drop for Dev {
@@ -63,17 +65,28 @@ fn start(dir: &Path, port: u16, oanda: &FakeOanda) -> Dev {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut restored = 0;
     let base = loop {
         let line = lines
             .next()
             .expect("tvctl dev exited before listening")
             .unwrap();
+        if let Some(n) = line
+            .split_once("restored ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+        {
+            restored = n.parse().unwrap_or_default();
+        }
         if let Some(url) = line.strip_prefix("listening on ") {
             break url.to_owned();
         }
     };
     std::thread::spawn(move || for _ in lines.by_ref() {});
-    Dev { child, base }
+    Dev {
+        child,
+        base,
+        restored,
+    }
 }
 
 fn free_port() -> u16 {
@@ -141,6 +154,36 @@ fn journal(dir: &Path) -> HashMap<String, String> {
         .unwrap()
 }
 
+/// Waits (bounded) until every signal of `ids` has a terminal journal record; the journal.
+async fn wait_terminal(dir: &Path, ids: &HashSet<String>) -> HashMap<String, String> {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let j = journal(dir);
+        let pending: Vec<_> = ids
+            .iter()
+            .filter(|id| {
+                !j.get(*id)
+                    .is_some_and(|s| s != "executing" && s != "unknown")
+            })
+            .collect();
+        if pending.is_empty() {
+            return j;
+        }
+        assert!(
+            Instant::now() < until,
+            "{} of {} signals not executed after the restart, e.g. {:?}",
+            pending.len(),
+            ids.len(),
+            pending
+                .iter()
+                .take(3)
+                .map(|id| (id, j.get(*id)))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_load_then_resend_everything_executes_each_alert_once() {
     let dir = std::env::temp_dir().join(format!("tvctl-crash-{}", std::process::id()));
@@ -196,8 +239,20 @@ async fn sigkill_mid_load_then_resend_everything_executes_each_alert_once() {
     );
     drop(dev.lock().unwrap().take());
 
-    // Started again on the same files; every alert sent again.
+    // Started again on the same files. First, with nothing sent again, every alert answered
+    // before the kill executes: from the queues the state file kept.
     let dev = start(&dir, port, &oanda);
+    let answered = answered.lock().unwrap().clone();
+    eprintln!(
+        "answered before the kill: {}; restored queued messages: {}",
+        answered.len(),
+        dev.restored
+    );
+    assert!(dev.restored > 0, "the kill left no backlog to restore");
+    let executed_before_resend = wait_terminal(&dir, &answered).await;
+
+    // Then every alert is sent again, as TradingView resends: the answered ones are dropped
+    // by the dedup window, the others execute.
     let mut ids = HashSet::new();
     for body in &bodies {
         let id = post(&client, &dev.base, body)
@@ -207,36 +262,17 @@ async fn sigkill_mid_load_then_resend_everything_executes_each_alert_once() {
     }
     assert_eq!(ids.len(), ALERTS, "each alert is its own signal");
     assert!(
-        answered.lock().unwrap().is_subset(&ids),
+        answered.is_subset(&ids),
         "a resend has the id of the first send"
     );
-
-    // Every signal reaches a terminal record (bounded wait).
-    let until = Instant::now() + Duration::from_secs(60);
-    let statuses = loop {
-        let j = journal(&dir);
-        let pending: Vec<_> = ids
-            .iter()
-            .filter(|id| {
-                !j.get(*id)
-                    .is_some_and(|s| s != "executing" && s != "unknown")
-            })
-            .collect();
-        if pending.is_empty() {
-            break j;
-        }
-        assert!(
-            Instant::now() < until,
-            "{} of {ALERTS} signals not executed after the restart, e.g. {:?}",
-            pending.len(),
-            pending
-                .iter()
-                .take(3)
-                .map(|id| (id, j.get(*id)))
-                .collect::<Vec<_>>()
+    let statuses = wait_terminal(&dir, &ids).await;
+    for id in &answered {
+        assert_eq!(
+            statuses.get(id),
+            executed_before_resend.get(id),
+            "{id} changed after its resend"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    }
     let mut by_status: HashMap<&str, usize> = HashMap::new();
     for id in &ids {
         *by_status.entry(statuses[id].as_str()).or_default() += 1;
