@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 /// How often the drain rate is measured.
 pub const WINDOW: Duration = Duration::from_millis(500);
 
+/// Busy windows in a row that finished nothing before the pipeline counts as stalled (2 s).
+pub const STALL_WINDOWS: u32 = 4;
+
 /// Below this backlog nothing is refused, whatever the rate says (a few messages are noise).
 pub const MIN_THRESHOLD: u64 = 200;
 
@@ -125,11 +128,31 @@ impl Admission {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(WINDOW);
             let mut last = me.sample();
+            let mut stalled = 0u32;
             loop {
                 tick.tick().await;
                 let now = me.sample();
-                if let Some(rate) = rate_between(&last, &now) {
-                    me.observe(rate);
+                match rate_between(&last, &now) {
+                    // A stall is believed after a few windows in a row: one empty window is
+                    // as likely a batch in flight or messages still in the first queue.
+                    Some(0) => {
+                        stalled += 1;
+                        if stalled >= STALL_WINDOWS {
+                            me.observe(0);
+                        }
+                    }
+                    Some(rate) => {
+                        stalled = 0;
+                        // Smoothed: one fast or slow window moves the threshold by a third.
+                        let prev = me.rate.load(Ordering::Relaxed);
+                        let smoothed = if me.measured.load(Ordering::Relaxed) && prev > 0 {
+                            (prev * 2 + rate) / 3
+                        } else {
+                            rate
+                        };
+                        me.observe(smoothed);
+                    }
+                    None => stalled = 0,
                 }
                 last = now;
             }

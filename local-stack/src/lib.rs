@@ -37,7 +37,6 @@ use shared::RoutingTable;
 use shared::alert::Freshness;
 use shared::clock::SystemClock;
 use shared::config::Env;
-use shared::memory::MemoryNotifier;
 use shared::routing::Broker;
 use std::collections::HashSet;
 use std::future::Future;
@@ -56,7 +55,7 @@ pub type LocalExecutor = Executor<
     executor_runtime::health::Recorded<AnyVenue, Health, SystemClock>,
     Arc<LocalStore>,
     Journal,
-    Arc<MemoryNotifier>,
+    Arc<ConsoleNotifier>,
     StaticKillSwitch,
     SystemClock,
 >;
@@ -96,6 +95,22 @@ impl Default for LocalConfig {
             observer: None,
             pollers: 4,
         }
+    }
+}
+
+/// The operator's mail, locally: a console line and a log line (the handlers' log file),
+/// nothing kept in memory.
+#[derive(Debug)]
+pub struct ConsoleNotifier;
+
+impl shared::ports::Notifier for ConsoleNotifier {
+    async fn notify(
+        &self,
+        note: shared::ports::Notification,
+    ) -> Result<(), shared::ports::QueueError> {
+        tracing::warn!(subject = %note.subject, urgent = note.urgent, message = %note.message, "operator notification");
+        line(&format!("notify {}", note.subject));
+        Ok(())
     }
 }
 
@@ -216,29 +231,36 @@ fn queue(name: &str, cfg: &LocalConfig, store: &Arc<LocalStore>) -> Result<Queue
     )))
 }
 
-/// The SQS event Lambda's event source mapping would deliver for these messages.
+/// The SQS event Lambda's event source mapping would deliver for these messages, built
+/// field by field (the types are `non_exhaustive`: defaults, then assignments), without a
+/// JSON round trip.
 pub fn sqs_event(messages: &[Received], queue: &str) -> SqsEvent {
-    let records: Vec<_> = messages
+    let arn = format!("arn:aws:sqs:local:000000000000:{queue}");
+    let records = messages
         .iter()
         .map(|m| {
-            json!({
-                "messageId": m.message_id,
-                "receiptHandle": m.receipt,
-                "body": m.body,
-                "attributes": {
-                    "ApproximateReceiveCount": m.receive_count.to_string(),
-                    "MessageGroupId": m.group_id,
-                    "MessageDeduplicationId": m.dedup_id,
-                    "SentTimestamp": m.sent_at.timestamp_millis().to_string(),
-                },
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": format!("arn:aws:sqs:local:000000000000:{queue}"),
-                "awsRegion": "local",
-            })
+            let mut r = aws_lambda_events::sqs::SqsMessage::default();
+            r.message_id = Some(m.message_id.clone());
+            r.receipt_handle = Some(m.receipt.clone());
+            r.body = Some(m.body.clone());
+            r.attributes = [
+                ("ApproximateReceiveCount", m.receive_count.to_string()),
+                ("MessageGroupId", m.group_id.clone()),
+                ("MessageDeduplicationId", m.dedup_id.clone()),
+                ("SentTimestamp", m.sent_at.timestamp_millis().to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            r.event_source = Some("aws:sqs".into());
+            r.event_source_arn = Some(arn.clone());
+            r.aws_region = Some("local".into());
+            r
         })
         .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap_or_default()
+    let mut event = SqsEvent::default();
+    event.records = records;
+    event
 }
 
 type BatchResult = Result<(SqsBatchResponse, Vec<(String, String)>), MissingMessageId>;
@@ -317,7 +339,7 @@ fn executor(
         },
         store,
         journal,
-        notifier: Arc::new(MemoryNotifier::default()),
+        notifier: Arc::new(ConsoleNotifier),
         kill_switch: StaticKillSwitch(false),
         clock: SystemClock,
         metrics: Arc::new(NoMetrics),

@@ -91,6 +91,12 @@ fn from_ms(v: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(v).unwrap_or_default()
 }
 
+/// Runs `sql` through the connection's statement cache: the statements are a fixed set, and
+/// preparing one on every call was a large part of a write's cost.
+fn run(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
 fn text(e: rusqlite::Error) -> String {
     e.to_string()
 }
@@ -132,6 +138,7 @@ impl LocalStore {
         )
         .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        conn.set_prepared_statement_cache_capacity(32);
         Ok(Self {
             conn: Mutex::new(conn),
             writes: std::sync::atomic::AtomicU64::new(0),
@@ -147,12 +154,12 @@ impl LocalStore {
     ///
     /// Errors: SQLite's message.
     pub fn release_leases(&self, now: DateTime<Utc>) -> Result<usize, String> {
-        self.conn()
-            .execute(
-                "UPDATE idempotency SET lease_until_ms = ?1 WHERE outcome IS NULL",
-                params![ms(now - HAND_OVER_SKEW)],
-            )
-            .map_err(text)
+        run(
+            &self.conn(),
+            "UPDATE idempotency SET lease_until_ms = ?1 WHERE outcome IS NULL",
+            params![ms(now - HAND_OVER_SKEW)],
+        )
+        .map_err(text)
     }
 
     /// A state that lives in memory only (a journal that is not a file): the same tables,
@@ -187,11 +194,13 @@ impl LocalStore {
     }
 
     fn sweep_with(conn: &Connection, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
-        conn.execute(
+        run(
+            conn,
             "DELETE FROM queue_seen WHERE at_ms <= ?1",
             params![ms(now - DEDUP_WINDOW)],
         )?;
-        conn.execute(
+        run(
+            conn,
             "DELETE FROM idempotency WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1",
             params![ms(now)],
         )?;
@@ -352,7 +361,7 @@ impl QueueLog for LocalStore {
     fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(text)?;
-        tx.execute(
+        run(&tx,
             "INSERT OR REPLACE INTO queue_message (queue, seq, message_id, group_id, dedup_id, body,
                  sent_at_ms, receive_count, source_queue, last_error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -370,12 +379,14 @@ impl QueueLog for LocalStore {
             ],
         )
         .map_err(text)?;
-        tx.execute(
+        run(
+            &tx,
             "INSERT OR REPLACE INTO queue_seen (queue, dedup_id, at_ms) VALUES (?1, ?2, ?3)",
             params![queue, m.dedup_id, ms(m.sent_at)],
         )
         .map_err(text)?;
-        tx.execute(
+        run(
+            &tx,
             "INSERT OR REPLACE INTO queue_seq (queue, seq) VALUES (?1, ?2)",
             params![queue, m.seq as i64],
         )
@@ -386,33 +397,33 @@ impl QueueLog for LocalStore {
     }
 
     fn received(&self, queue: &str, seq: u64, receive_count: u32) -> Result<(), String> {
-        self.conn()
-            .execute(
-                "UPDATE queue_message SET receive_count = ?3 WHERE queue = ?1 AND seq = ?2",
-                params![queue, seq as i64, receive_count],
-            )
-            .map(|_| ())
-            .map_err(text)
+        run(
+            &self.conn(),
+            "UPDATE queue_message SET receive_count = ?3 WHERE queue = ?1 AND seq = ?2",
+            params![queue, seq as i64, receive_count],
+        )
+        .map(|_| ())
+        .map_err(text)
     }
 
     fn removed(&self, queue: &str, seq: u64) -> Result<(), String> {
-        self.conn()
-            .execute(
-                "DELETE FROM queue_message WHERE queue = ?1 AND seq = ?2",
-                params![queue, seq as i64],
-            )
-            .map(|_| ())
-            .map_err(text)
+        run(
+            &self.conn(),
+            "DELETE FROM queue_message WHERE queue = ?1 AND seq = ?2",
+            params![queue, seq as i64],
+        )
+        .map(|_| ())
+        .map_err(text)
     }
 
     fn noted(&self, queue: &str, seq: u64, error: &str) -> Result<(), String> {
-        self.conn()
-            .execute(
-                "UPDATE queue_message SET last_error = ?3 WHERE queue = ?1 AND seq = ?2",
-                params![queue, seq as i64, error],
-            )
-            .map(|_| ())
-            .map_err(text)
+        run(
+            &self.conn(),
+            "UPDATE queue_message SET last_error = ?3 WHERE queue = ?1 AND seq = ?2",
+            params![queue, seq as i64, error],
+        )
+        .map(|_| ())
+        .map_err(text)
     }
 }
 
@@ -427,7 +438,7 @@ impl PaperLog for LocalStore {
     ) -> Result<(), String> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(text)?;
-        tx.execute(
+        run(&tx,
             "INSERT OR REPLACE INTO paper_fill (account, client_order_id, order_id, quantity, price, n)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -441,13 +452,15 @@ impl PaperLog for LocalStore {
         )
         .map_err(text)?;
         for (name, amount) in holdings {
-            tx.execute(
+            run(
+                &tx,
                 "INSERT OR REPLACE INTO paper_holding (account, name, amount) VALUES (?1, ?2, ?3)",
                 params![account, name, amount.to_string()],
             )
             .map_err(text)?;
         }
-        tx.execute(
+        run(
+            &tx,
             "INSERT OR REPLACE INTO paper_account (account, orders) VALUES (?1, ?2)",
             params![account, orders as i64],
         )
@@ -518,7 +531,8 @@ impl IdempotencyStore for LocalStore {
             Some(_) => Claim::TakenOver,
             None => Claim::Acquired,
         };
-        tx.execute(
+        run(
+            &tx,
             "INSERT OR REPLACE INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
              VALUES (?1, ?2, NULL, NULL)",
             params![k, ms(lease_until)],
@@ -539,24 +553,24 @@ impl IdempotencyStore for LocalStore {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
+        run(
+            &self.conn(),
+            "INSERT OR REPLACE INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
                  VALUES (?1, NULL, ?2, ?3)",
-                params![Self::idempotency_key(key), name, ms(expires_at)],
-            )
-            .map(|_| ())
-            .map_err(Self::store_error("complete"))
+            params![Self::idempotency_key(key), name, ms(expires_at)],
+        )
+        .map(|_| ())
+        .map_err(Self::store_error("complete"))
     }
 
     async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "DELETE FROM idempotency WHERE key = ?1 AND outcome IS NULL",
-                params![Self::idempotency_key(key)],
-            )
-            .map(|_| ())
-            .map_err(Self::store_error("release"))
+        run(
+            &self.conn(),
+            "DELETE FROM idempotency WHERE key = ?1 AND outcome IS NULL",
+            params![Self::idempotency_key(key)],
+        )
+        .map(|_| ())
+        .map_err(Self::store_error("release"))
     }
 
     async fn hand_over(
@@ -565,18 +579,18 @@ impl IdempotencyStore for LocalStore {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE idempotency SET lease_until_ms = ?3
+        run(
+            &self.conn(),
+            "UPDATE idempotency SET lease_until_ms = ?3
                  WHERE key = ?1 AND outcome IS NULL AND lease_until_ms = ?2",
-                params![
-                    Self::idempotency_key(key),
-                    ms(lease_until),
-                    ms(now - HAND_OVER_SKEW)
-                ],
-            )
-            .map(|_| ())
-            .map_err(Self::store_error("hand over"))
+            params![
+                Self::idempotency_key(key),
+                ms(lease_until),
+                ms(now - HAND_OVER_SKEW)
+            ],
+        )
+        .map(|_| ())
+        .map_err(Self::store_error("hand over"))
     }
 
     async fn advance(
@@ -599,7 +613,8 @@ impl IdempotencyStore for LocalStore {
         if let Some(at) = later.filter(|at| *at > ms(signal_time)) {
             return Ok(Some(from_ms(at)));
         }
-        tx.execute(
+        run(
+            &tx,
             "INSERT OR REPLACE INTO latest_signal (key, at_ms) VALUES (?1, ?2)",
             params![k, ms(signal_time)],
         )
