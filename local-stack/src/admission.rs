@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 /// How often the drain rate is measured.
 pub const WINDOW: Duration = Duration::from_millis(500);
 
-/// Busy windows in a row that finished nothing before the pipeline counts as stalled (2 s).
-pub const STALL_WINDOWS: u32 = 4;
+/// Busy windows in a row that finished nothing before the pipeline counts as stalled (5 s).
+pub const STALL_WINDOWS: u32 = 10;
 
 /// Below this backlog nothing is refused, whatever the rate says (a few messages are noise).
 pub const MIN_THRESHOLD: u64 = 200;
