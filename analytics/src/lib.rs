@@ -424,7 +424,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         fills.push(Fill {
             signal_id: o.signal_id.to_string(),
             broker: o.broker,
-            account: o.account.clone(),
+            account: o.account.to_string(),
             instrument: o.instrument.clone(),
             strategy: i.strategy.clone(),
             at,

@@ -111,7 +111,7 @@ fn ack_of(order: &Order) -> Ack {
     let filled = order.filled_size.unwrap_or_default();
     let price = order.average_filled_price.filter(|p| *p > Decimal::ZERO);
     let filled_ack = || Ack::Filled {
-        order_id: Some(order.order_id.clone()),
+        order_id: Some(order.order_id.as_str().into()),
         quantity: (filled > Decimal::ZERO).then_some(filled),
         price,
         // The order's `total_fees` (Advanced Trade API, Get Order: "total_fees", in the quote
@@ -138,7 +138,7 @@ fn ack_of(order: &Order) -> Ack {
             .collect::<Vec<_>>()
             .join(": ");
             Ack::Cancelled {
-                order_id: Some(order.order_id.clone()),
+                order_id: Some(order.order_id.as_str().into()),
                 reason: if why.is_empty() {
                     format!("order {} ended {} unfilled", order.order_id, order.status)
                 } else {
@@ -258,7 +258,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                             warn!(error = %e, "accepted order could not be read; fill price unknown");
                         }
                         Ack::Filled {
-                            order_id: Some(order_id),
+                            order_id: Some(order_id.into()),
                             quantity: None,
                             price: None,
                             fee: None,
@@ -325,7 +325,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 .await
             {
                 let mut r = LegReport::new(req, leg, side, Decimal::ZERO);
-                r.broker_order_id = Some(order.order_id.clone());
+                r.broker_order_id = Some(order.order_id.as_str().into());
                 r.quantity = order.filled_size.unwrap_or_default();
                 r.fill_price = order.average_filled_price;
                 r.outcome = match ack_of(&order) {

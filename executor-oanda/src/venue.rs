@@ -84,13 +84,13 @@ fn ack_of(result: OrderResult) -> Result<Ack, SendError> {
             price,
             fee,
         } => Ok(Ack::Filled {
-            order_id: Some(order_id),
+            order_id: Some(order_id.into()),
             quantity: units,
             price,
             fee,
         }),
         OrderResult::Cancelled { order_id, reason } => Ok(Ack::Cancelled {
-            order_id: Some(order_id),
+            order_id: Some(order_id.into()),
             reason,
         }),
         OrderResult::Rejected { reason } => Err(SendError::Rejected {
@@ -128,7 +128,7 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
         .find(|t| t.kind == "ORDER_FILL")
     {
         return Some(Ack::Filled {
-            order_id: Some(create.id.clone()),
+            order_id: Some(create.id.as_str().into()),
             quantity: fill.units,
             price: fill.price,
             fee: fill.fee_in_quote(),
@@ -140,13 +140,13 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
         .find(|t| t.kind == "ORDER_CANCEL")
     {
         return Some(Ack::Cancelled {
-            order_id: Some(create.id.clone()),
+            order_id: Some(create.id.as_str().into()),
             reason: cancel.reason.clone().unwrap_or_else(|| "CANCELLED".into()),
         });
     }
     // Created, neither filled nor cancelled yet: OANDA has it, so never send it again.
     Some(Ack::Working {
-        order_id: create.id.clone(),
+        order_id: create.id.as_str().into(),
     })
 }
 

@@ -29,7 +29,7 @@ use crate::venue::{ExecRequest, Execution, LegReport, NothingSent, Size};
 use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use shared::clock::Clock;
-use shared::execution::Leg;
+use shared::execution::{BrokerOrderId, Leg};
 use shared::outcome::Outcome;
 use shared::routing::Broker;
 use std::future::Future;
@@ -43,7 +43,7 @@ pub enum Ack {
     /// the broker reported it.
     Filled {
         /// The broker's id for the order, when the answer carried one.
-        order_id: Option<String>,
+        order_id: Option<BrokerOrderId>,
         /// The quantity the broker reports filled, sign dropped; it replaces the size sent in
         /// the journal (the Coinbase venue reports a base amount, even for a buy sent as a
         /// quote amount). `None` or zero keeps the size sent.
@@ -57,14 +57,14 @@ pub enum Ack {
     /// Tradovate order ending `Rejected`): definitive, nothing filled.
     Cancelled {
         /// The broker's id for the order, when it assigned one.
-        order_id: Option<String>,
+        order_id: Option<BrokerOrderId>,
         /// The broker's reason, journaled as the leg's `error`; the leg ends `rejected`.
         reason: String,
     },
     /// The broker has the order but it had not filled when the wait ended: never send again.
     Working {
         /// The broker's id for the working order: journaled, and the leg ends `unknown`.
-        order_id: String,
+        order_id: BrokerOrderId,
     },
     /// A close found the side already flat.
     NothingToClose,
@@ -77,7 +77,7 @@ pub enum SendError {
     #[error("rejected: {reason}")]
     Rejected {
         /// The broker's id for the order, when it assigned one before refusing it.
-        order_id: Option<String>,
+        order_id: Option<BrokerOrderId>,
         /// The broker's reason, journaled as the leg's `error`.
         reason: String,
     },

@@ -45,7 +45,7 @@ pub struct PaperFill {
 impl PaperFill {
     fn ack(&self) -> Ack {
         Ack::Filled {
-            order_id: Some(self.order_id.clone()),
+            order_id: Some(self.order_id.as_str().into()),
             quantity: Some(self.quantity),
             price: Some(self.price),
             fee: None,

@@ -177,7 +177,7 @@ where
         let start = self.clock.now();
         let key = IdempotencyKey {
             broker: self.venue.broker(),
-            account: self.venue.account().to_owned(),
+            account: self.venue.account().into(),
             signal_id: intent.signal_id.clone(),
         };
         let lease_until = start + self.settings.lease;

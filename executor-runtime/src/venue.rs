@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use shared::execution::{ClientOrderId, Leg, Side};
+use shared::execution::{BrokerOrderId, ClientOrderId, Leg, Side};
 use shared::message::OrderIntent;
 use shared::outcome::Outcome;
 use shared::routing::Broker;
@@ -70,7 +70,7 @@ pub struct LegReport {
     /// of a roll closes the root's earlier contract).
     pub instrument: Option<String>,
     /// The broker's own id for the order, once an answer or a lookup gave one.
-    pub broker_order_id: Option<String>,
+    pub broker_order_id: Option<BrokerOrderId>,
     /// The average fill price reported (quote currency per unit; points for futures).
     pub fill_price: Option<Decimal>,
     /// How this send ended: filled, no-op (nothing to close), rejected, not executed or

@@ -242,18 +242,18 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     .await?;
                 let (quantity, price) = filled(&fills);
                 Ok(Ack::Filled {
-                    order_id: Some(id.to_string()),
+                    order_id: Some(id.to_string().into()),
                     quantity,
                     price,
                     fee: None,
                 })
             }
             s @ ("Rejected" | "Canceled" | "Expired") => Ok(Ack::Cancelled {
-                order_id: Some(id.to_string()),
+                order_id: Some(id.to_string().into()),
                 reason: format!("order {id} {s}"),
             }),
             _ => Ok(Ack::Working {
-                order_id: id.to_string(),
+                order_id: id.to_string().into(),
             }),
         }
     }
@@ -327,7 +327,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     .unwrap_or_default();
                 let (_, price) = filled(&fills);
                 return Ack::Filled {
-                    order_id: Some(order_id.to_string()),
+                    order_id: Some(order_id.to_string().into()),
                     quantity: None,
                     price,
                     fee: None,
@@ -335,7 +335,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             }
             if tokio::time::Instant::now() >= until {
                 return Ack::Working {
-                    order_id: order_id.to_string(),
+                    order_id: order_id.to_string().into(),
                 };
             }
             tokio::time::sleep(self.settings.poll_interval).await;
@@ -495,7 +495,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
 
     /// The leg's order's fills (`fill/deps`), then their fees (`fillFee/deps`).
     async fn leg_fee(&self, report: &LegReport) -> Option<Decimal> {
-        let id = OrderId(report.broker_order_id.as_deref()?.parse().ok()?);
+        let id = OrderId(report.broker_order_id.as_ref()?.as_str().parse().ok()?);
         let fills = self
             .authed(|t| async move { self.client().fills(&t, id).await })
             .await

@@ -231,8 +231,8 @@ async fn a_5xx_after_the_order_was_created_with_a_late_fill_is_found_by_its_comm
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(legs.len(), 1);
     assert_eq!(
-        legs[0].broker_order_id,
-        Some(h.fake.orders()[0].id.to_string())
+        legs[0].broker_order_id.as_deref(),
+        Some(h.fake.orders()[0].id.to_string().as_str())
     );
     assert_eq!(
         legs[0].fill_price.map(|p| p.to_string()),
@@ -294,7 +294,7 @@ async fn a_takeover_waits_for_an_earlier_liquidation_and_never_liquidates_twice(
     // An earlier attempt claimed the signal, liquidated, and crashed.
     let key = IdempotencyKey {
         broker: Broker::Tradovate,
-        account: support::fake_tradovate::ACCOUNT_ID.to_string(),
+        account: support::fake_tradovate::ACCOUNT_ID.to_string().into(),
         signal_id: i.signal_id.clone(),
     };
     let now = h.clock.now();

@@ -18,7 +18,7 @@ compile_error!("the journal needs a database: enable the `postgres` or `sqlite` 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use shared::execution::{
-    JournalError, OrderRecord, SignalRecord, SignalStatus, StageTimes, TradeJournal,
+    BrokerOrderId, JournalError, OrderRecord, SignalRecord, SignalStatus, StageTimes, TradeJournal,
 };
 use shared::replay::{AuditLog, ReplayAudit};
 use shared::signal::SignalId;
@@ -153,12 +153,12 @@ macro_rules! bind_order {
         let r: &OrderRecord = $r;
         $q.bind(r.signal_id.as_str())
             .bind(r.broker.to_string())
-            .bind(&r.account)
+            .bind(r.account.as_str())
             .bind(r.leg.as_str())
             .bind(i64::from(r.attempt))
             .bind(&r.instrument)
             .bind(r.client_order_id.as_str())
-            .bind(&r.broker_order_id)
+            .bind(r.broker_order_id.as_ref().map(BrokerOrderId::as_str))
             .bind(r.side.as_str())
             .bind($dec_in(Some(r.quantity)))
             .bind($dec_in(r.fill_price))
@@ -243,14 +243,14 @@ macro_rules! journal_impl {
                     out.push(OrderRecord {
                         signal_id: signal_id(&get(0)?)?,
                         broker: parse_enum("broker", &get(1)?)?,
-                        account: get(2)?,
+                        account: get(2)?.into(),
                         leg: parse_enum("leg", &get(3)?)?,
                         attempt: u32::try_from(attempt).map_err(|_| JournalError {
                             reason: format!("attempt {attempt} unreadable"),
                         })?,
                         instrument: get(4)?,
                         client_order_id: shared::execution::ClientOrderId::from_stored(get(5)?),
-                        broker_order_id: opt(6)?,
+                        broker_order_id: opt(6)?.map(BrokerOrderId::from),
                         side: parse_enum("side", &get(7)?)?,
                         quantity: $dec_out(&r, 8)?.unwrap_or_default(),
                         fill_price: $dec_out(&r, 9)?,

@@ -101,6 +101,103 @@ impl fmt::Display for ClientOrderId {
     }
 }
 
+/// The id a broker gave an order: OANDA's order or transaction id (`"6372"`), Tradovate's
+/// `orderId` (an integer, written in decimal), Coinbase's `order_id` (a UUID), or the paper
+/// broker's `paper-<n>`. Opaque: only compared, journaled and shown. Kept apart from
+/// [`ClientOrderId`], the id we choose, which it is easy to mix up with as both are strings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BrokerOrderId(String);
+
+impl BrokerOrderId {
+    /// The id as the broker wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Read as text (`order.broker_order_id.as_deref() == Some("6372")`); building one takes a
+/// `From`, so a client order id is never passed where a broker's id is meant.
+impl std::ops::Deref for BrokerOrderId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for BrokerOrderId {
+    fn from(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl From<&str> for BrokerOrderId {
+    fn from(id: &str) -> Self {
+        Self(id.to_owned())
+    }
+}
+
+impl fmt::Display for BrokerOrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The broker account orders go to: OANDA's v20 account id (`101-001-1234567-001`),
+/// Tradovate's account name (`DEMO123456`), Coinbase's API key name (it picks the
+/// portfolio), or a paper broker's name (`paper-oanda`). It keys the idempotency records and
+/// the journal's orders, where it is easy to mix up with an instrument or a client order id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BrokerAccount(String);
+
+impl BrokerAccount {
+    /// The account as the broker names it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Read as text; building one takes a `From`.
+impl std::ops::Deref for BrokerAccount {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for BrokerAccount {
+    fn from(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl From<&str> for BrokerAccount {
+    fn from(id: &str) -> Self {
+        Self(id.to_owned())
+    }
+}
+
+impl PartialEq<str> for BrokerAccount {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for BrokerAccount {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Display for BrokerAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Where a signal is in its life; the terminal ones mirror [`Outcome`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -248,7 +345,7 @@ pub struct OrderRecord {
     pub broker: Broker,
     /// The account traded, as the executor names it: the OANDA account id, the Tradovate
     /// account id, or the Coinbase API key name.
-    pub account: String,
+    pub account: BrokerAccount,
     /// The instrument the leg traded: the signal's, or for `close_rolled` the root's earlier
     /// contract.
     pub instrument: String,
@@ -261,7 +358,7 @@ pub struct OrderRecord {
     /// The id sent with the order; the same for every attempt of the leg.
     pub client_order_id: ClientOrderId,
     /// The broker's own id for the order, once the broker or a lookup gave one.
-    pub broker_order_id: Option<String>,
+    pub broker_order_id: Option<BrokerOrderId>,
     /// Buy or sell.
     pub side: Side,
     /// The order's size, always positive: units for OANDA, whole contracts for Tradovate, base

@@ -154,7 +154,7 @@ pub struct IdempotencyKey {
     /// The broker the orders go to.
     pub broker: Broker,
     /// The broker account id the orders are placed in.
-    pub account: String,
+    pub account: crate::execution::BrokerAccount,
     /// The signal being executed. DynamoDB keys the record `{broker}#{account}#{signal_id}`.
     pub signal_id: SignalId,
 }
@@ -165,7 +165,7 @@ pub struct InstrumentKey {
     /// The broker the orders go to.
     pub broker: Broker,
     /// The broker account id the orders are placed in.
-    pub account: String,
+    pub account: crate::execution::BrokerAccount,
     /// The series whose signals are ordered: the broker's instrument (e.g. `EUR_USD`), or
     /// for a continuous futures symbol the symbol as requested (`ES1!`), so the order holds
     /// across a roll.

@@ -402,7 +402,7 @@ impl Conversation for ModelVenue {
         self.crash.gate("after broker order").await;
         match sent {
             Sent::Created { id } => Ok(Ack::Filled {
-                order_id: Some(id),
+                order_id: Some(id.into()),
                 quantity: Some(leg.quantity),
                 price: Some(req.intent.reference_price),
                 fee: None,

@@ -101,7 +101,7 @@ fn rows(i: usize, t0: DateTime<Utc>) -> (SignalRecord, OrderRecord) {
         instrument,
         leg: Leg::Open,
         attempt: 1,
-        broker_order_id: Some(i.to_string()),
+        broker_order_id: Some(i.to_string().into()),
         side: if long { Side::Buy } else { Side::Sell },
         quantity: Decimal::ONE,
         fill_price: Some(close + Decimal::new(1, 2)),
