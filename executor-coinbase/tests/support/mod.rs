@@ -9,7 +9,6 @@ use base64::Engine;
 use chrono::Duration;
 use executor_coinbase::client::{ClientSettings, CoinbaseClient};
 use executor_coinbase::venue::CoinbaseVenue;
-use executor_runtime::metrics::CapturedMetrics;
 use fake_coinbase::FakeCoinbase;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{Algorithm, EncodingKey};
@@ -18,7 +17,6 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 use shared::Action;
 use shared::clock::ManualClock;
-use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
 use shared::message::OrderIntent;
 use shared::routing::Broker;
 use std::sync::Arc;
@@ -137,11 +135,18 @@ pub struct Harness {
     pub fake: FakeCoinbase,
     pub key: TestKey,
     pub executor: TestExecutor,
-    pub store: Arc<MemoryIdempotencyStore>,
-    pub journal: Arc<MemoryJournal>,
-    pub notifier: Arc<MemoryNotifier>,
-    pub metrics: Arc<CapturedMetrics>,
+    /// The in-memory ports (`h.store`, `h.journal`, `h.notifier`, `h.metrics` through
+    /// `Deref`).
+    pub ports: Ports,
     pub clock: ManualClock,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = Ports;
+
+    fn deref(&self) -> &Ports {
+        &self.ports
+    }
 }
 
 pub fn client_settings() -> ClientSettings {
@@ -175,20 +180,11 @@ pub async fn harness_with(format: KeyFormat) -> Harness {
     let venue = CoinbaseVenue::new(client, clock.clone())
         .with_settle_time(std::time::Duration::from_millis(20));
     let (executor, ports) = test_kit::executor::executor(venue, &clock, false, RISK);
-    let Ports {
-        store,
-        journal,
-        notifier,
-        metrics,
-    } = ports;
     Harness {
         fake,
         key,
         executor,
-        store,
-        journal,
-        notifier,
-        metrics,
+        ports,
         clock,
     }
 }

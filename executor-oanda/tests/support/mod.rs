@@ -7,17 +7,14 @@ pub use broker_fakes::oanda as fake_oanda;
 use chrono::Duration;
 use executor_oanda::client::{ClientSettings, OandaClient};
 use executor_oanda::venue::OandaVenue;
-use executor_runtime::metrics::CapturedMetrics;
 use fake_oanda::FakeOanda;
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use shared::Action;
 use shared::alert::TargetPosition;
 use shared::clock::ManualClock;
-use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
 use shared::message::OrderIntent;
 use shared::routing::Broker;
-use std::sync::Arc;
 use test_kit::executor::{IntentFor, Ports};
 
 pub type TestExecutor = test_kit::executor::TestExecutor<OandaVenue<ManualClock>>;
@@ -36,11 +33,18 @@ pub use test_kit::executor::t0;
 pub struct Harness {
     pub fake: FakeOanda,
     pub executor: TestExecutor,
-    pub store: Arc<MemoryIdempotencyStore>,
-    pub journal: Arc<MemoryJournal>,
-    pub notifier: Arc<MemoryNotifier>,
-    pub metrics: Arc<CapturedMetrics>,
+    /// The in-memory ports (`h.store`, `h.journal`, `h.notifier`, `h.metrics` through
+    /// `Deref`).
+    pub ports: Ports,
     pub clock: ManualClock,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = Ports;
+
+    fn deref(&self) -> &Ports {
+        &self.ports
+    }
 }
 
 pub async fn harness() -> Harness {
@@ -72,19 +76,10 @@ pub async fn harness_with_risk(kill_switch: bool, risk: &str) -> Harness {
     let venue = OandaVenue::new(client, clock.clone())
         .with_settle_time(std::time::Duration::from_millis(20));
     let (executor, ports) = test_kit::executor::executor(venue, &clock, kill_switch, risk);
-    let Ports {
-        store,
-        journal,
-        notifier,
-        metrics,
-    } = ports;
     Harness {
         fake,
         executor,
-        store,
-        journal,
-        notifier,
-        metrics,
+        ports,
         clock,
     }
 }
