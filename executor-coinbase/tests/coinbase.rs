@@ -457,15 +457,15 @@ async fn the_server_refuses_bad_tokens_and_accepts_the_clients() {
         async move { req.send().await.unwrap().status().as_u16() }
     };
 
-    assert_eq!(status(Some(sign(&h.key, &path, now))).await, 200);
+    assert_eq!(status(Some(sign(&h.extra, &path, now))).await, 200);
     let impostor = TestKey::generate(KEY_NAME, KeyFormat::Sec1);
     assert_eq!(status(Some(sign(&impostor, &path, now))).await, 401);
     let products = format!("{BASE_PATH}/products/BTC-USD");
-    assert_eq!(status(Some(sign(&h.key, &products, now))).await, 401);
+    assert_eq!(status(Some(sign(&h.extra, &products, now))).await, 401);
     let expired = now - Duration::seconds(121);
-    assert_eq!(status(Some(sign(&h.key, &path, expired))).await, 401);
+    assert_eq!(status(Some(sign(&h.extra, &path, expired))).await, 401);
     let early = now + Duration::seconds(30);
-    assert_eq!(status(Some(sign(&h.key, &path, early))).await, 401);
+    assert_eq!(status(Some(sign(&h.extra, &path, early))).await, 401);
     let stranger = TestKey::generate("organizations/x/apiKeys/unknown", KeyFormat::Sec1);
     assert_eq!(status(Some(sign(&stranger, &path, now))).await, 401);
     assert_eq!(status(None).await, 401);

@@ -89,7 +89,7 @@ async fn no_key_material_or_token_in_logs_errors_or_debug() {
     let tokens = h.fake.tokens();
     assert!(tokens.len() >= 10, "expected many signed requests");
     let text = logs.text();
-    assert_secret_free(&text, &h.key, &tokens, "logs");
+    assert_secret_free(&text, &h.extra, &tokens, "logs");
     assert_secret_free(&text, &impostor, &tokens, "logs");
     assert_secret_free(&err.to_string(), &impostor, &tokens, "error");
 
@@ -110,18 +110,18 @@ async fn no_key_material_or_token_in_logs_errors_or_debug() {
         format!("{:?}", h.executor.venue),
         format!("{:?}", h.executor.venue.client()),
         format!("{wrong:?}"),
-        format!("{:?}", ApiKey::parse(KEY_NAME, &h.key.secret()).unwrap()),
+        format!("{:?}", ApiKey::parse(KEY_NAME, &h.extra.secret()).unwrap()),
     ];
     for text in &debug {
-        assert_secret_free(text, &h.key, &tokens, "Debug");
+        assert_secret_free(text, &h.extra, &tokens, "Debug");
         assert_secret_free(text, &impostor, &tokens, "Debug");
         assert!(text.contains("REDACTED"), "{text}");
     }
 
     let env = MapEnv::new([("COINBASE_API_KEY_NAME", KEY_NAME)]);
-    let settings = CoinbaseSettings::from_env(&env, &h.key.secret()).unwrap();
+    let settings = CoinbaseSettings::from_env(&env, &h.extra.secret()).unwrap();
     let printed = format!("{settings:?}");
-    assert_secret_free(&printed, &h.key, &tokens, "settings Debug");
+    assert_secret_free(&printed, &h.extra, &tokens, "settings Debug");
     assert!(printed.contains(KEY_NAME) && printed.contains("REDACTED"));
 }
 

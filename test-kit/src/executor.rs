@@ -72,6 +72,61 @@ pub fn executor<V>(
     (executor, ports)
 }
 
+/// An executor under test and what a test reads around it: the fake broker `F` (an HTTP fake
+/// of `broker-fakes`), the executor over venue `V`, its in-memory [`Ports`] (read through
+/// `Deref`: `h.store`, `h.journal`, `h.notifier`, `h.metrics`), the clock, and `extra`, what a
+/// broker's tests need besides (Coinbase's API key; `()` otherwise).
+pub struct Harness<F, V, X = ()> {
+    /// The broker's fake server.
+    pub fake: F,
+    /// The executor under test.
+    pub executor: TestExecutor<V>,
+    /// Its in-memory ports.
+    pub ports: Ports,
+    /// The clock the executor reads.
+    pub clock: ManualClock,
+    /// Whatever else the broker's tests need.
+    pub extra: X,
+}
+
+impl<F, V, X> std::fmt::Debug for Harness<F, V, X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Harness")
+            .field("ports", &self.ports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, V, X> std::ops::Deref for Harness<F, V, X> {
+    type Target = Ports;
+
+    fn deref(&self) -> &Ports {
+        &self.ports
+    }
+}
+
+/// [`executor`] over `venue`, in a [`Harness`] with its fake broker and `extra`.
+///
+/// # Panics
+/// As [`executor`].
+pub fn harness<F, V, X>(
+    fake: F,
+    venue: V,
+    clock: ManualClock,
+    kill_switch: bool,
+    risk: &str,
+    extra: X,
+) -> Harness<F, V, X> {
+    let (executor, ports) = executor(venue, &clock, kill_switch, risk);
+    Harness {
+        fake,
+        executor,
+        ports,
+        clock,
+        extra,
+    }
+}
+
 /// The broker side of a test's intents: what the router would have resolved.
 #[derive(Debug, Clone)]
 pub struct IntentFor {

@@ -20,7 +20,7 @@ use shared::clock::ManualClock;
 use shared::message::OrderIntent;
 use shared::routing::Broker;
 use std::sync::Arc;
-use test_kit::executor::{IntentFor, Ports};
+use test_kit::executor::IntentFor;
 
 pub type TestExecutor = test_kit::executor::TestExecutor<CoinbaseVenue<ManualClock>>;
 
@@ -131,23 +131,9 @@ impl TestKey {
     }
 }
 
-pub struct Harness {
-    pub fake: FakeCoinbase,
-    pub key: TestKey,
-    pub executor: TestExecutor,
-    /// The in-memory ports (`h.store`, `h.journal`, `h.notifier`, `h.metrics` through
-    /// `Deref`).
-    pub ports: Ports,
-    pub clock: ManualClock,
-}
-
-impl std::ops::Deref for Harness {
-    type Target = Ports;
-
-    fn deref(&self) -> &Ports {
-        &self.ports
-    }
-}
+/// The Coinbase executor against the Coinbase fake; `extra` is the API key it signs with
+/// (`h.extra`).
+pub type Harness = test_kit::executor::Harness<FakeCoinbase, CoinbaseVenue<ManualClock>, TestKey>;
 
 pub fn client_settings() -> ClientSettings {
     ClientSettings {
@@ -179,14 +165,7 @@ pub async fn harness_with(format: KeyFormat) -> Harness {
     .unwrap();
     let venue = CoinbaseVenue::new(client, clock.clone())
         .with_settle_time(std::time::Duration::from_millis(20));
-    let (executor, ports) = test_kit::executor::executor(venue, &clock, false, RISK);
-    Harness {
-        fake,
-        key,
-        executor,
-        ports,
-        clock,
-    }
+    test_kit::executor::harness(fake, venue, clock, false, RISK, key)
 }
 
 /// An intent as the router would send it; `n` makes distinct signals.

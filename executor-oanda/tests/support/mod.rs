@@ -15,7 +15,7 @@ use shared::alert::TargetPosition;
 use shared::clock::ManualClock;
 use shared::message::OrderIntent;
 use shared::routing::Broker;
-use test_kit::executor::{IntentFor, Ports};
+use test_kit::executor::IntentFor;
 
 pub type TestExecutor = test_kit::executor::TestExecutor<OandaVenue<ManualClock>>;
 
@@ -30,22 +30,8 @@ max_position = "5000"
 
 pub use test_kit::executor::t0;
 
-pub struct Harness {
-    pub fake: FakeOanda,
-    pub executor: TestExecutor,
-    /// The in-memory ports (`h.store`, `h.journal`, `h.notifier`, `h.metrics` through
-    /// `Deref`).
-    pub ports: Ports,
-    pub clock: ManualClock,
-}
-
-impl std::ops::Deref for Harness {
-    type Target = Ports;
-
-    fn deref(&self) -> &Ports {
-        &self.ports
-    }
-}
+/// The OANDA executor against the OANDA fake.
+pub type Harness = test_kit::executor::Harness<FakeOanda, OandaVenue<ManualClock>>;
 
 pub async fn harness() -> Harness {
     harness_with(false).await
@@ -75,13 +61,7 @@ pub async fn harness_with_risk(kill_switch: bool, risk: &str) -> Harness {
     .unwrap();
     let venue = OandaVenue::new(client, clock.clone())
         .with_settle_time(std::time::Duration::from_millis(20));
-    let (executor, ports) = test_kit::executor::executor(venue, &clock, kill_switch, risk);
-    Harness {
-        fake,
-        executor,
-        ports,
-        clock,
-    }
+    test_kit::executor::harness(fake, venue, clock, kill_switch, risk, ())
 }
 
 /// An intent as the router would send it; `n` makes distinct signals.
