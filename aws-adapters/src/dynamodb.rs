@@ -110,13 +110,6 @@ where
     StoreError { reason }
 }
 
-fn outcome_name(outcome: Outcome) -> Result<String, StoreError> {
-    match serde_json::to_value(outcome) {
-        Ok(serde_json::Value::String(name)) => Ok(name),
-        _ => Err(invalid(format!("outcome {outcome:?} has no string name"))),
-    }
-}
-
 /// What a stored item says about the record, for a claim that lost the condition.
 fn existing_claim(item: &Item) -> Result<Claim, StoreError> {
     let status = item.get(STATUS).and_then(|v| v.as_s().ok());
@@ -126,8 +119,8 @@ fn existing_claim(item: &Item) -> Result<Claim, StoreError> {
                 .get(OUTCOME)
                 .and_then(|v| v.as_s().ok())
                 .ok_or_else(|| invalid("completed record has no outcome"))?;
-            let outcome = serde_json::from_value(serde_json::Value::String(name.clone()))
-                .map_err(|_| invalid(format!("completed record has unknown outcome {name:?}")))?;
+            let outcome = Outcome::from_name(name)
+                .ok_or_else(|| invalid(format!("completed record has unknown outcome {name:?}")))?;
             Ok(Claim::Completed { outcome })
         }
         Some(IN_PROGRESS) => {
@@ -205,7 +198,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .table_name(&self.table)
             .item(PK, pk(key))
             .item(STATUS, s(COMPLETED))
-            .item(OUTCOME, AttributeValue::S(outcome_name(outcome)?))
+            .item(OUTCOME, AttributeValue::S(outcome.as_str().into()))
             .item(EXPIRES_AT, n(expires_at.timestamp()))
             .send()
             .await

@@ -68,6 +68,31 @@ pub struct Refusal {
     pub retry_after_secs: u64,
 }
 
+impl Refusal {
+    /// The webhook's answer: `503` with `Retry-After` (whole seconds) and the error body
+    /// `{"error": {"code": "backlog", "message": ...}}` naming the backlog and the threshold.
+    pub fn response(&self) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let mut resp = (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "error": {
+                "code": "backlog",
+                "message": format!(
+                    "{} alerts are queued, more than can execute within the staleness budget \
+                     ({} at the measured rate); send again after {} s",
+                    self.backlog, self.threshold, self.retry_after_secs
+                ),
+            }})),
+        )
+            .into_response();
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(self.retry_after_secs),
+        );
+        resp
+    }
+}
+
 impl Admission {
     /// Admission for these queues with `max_age` as the staleness budget.
     pub fn new(queues: Arc<Queues>, max_age: chrono::Duration) -> Arc<Self> {
@@ -267,6 +292,34 @@ mod tests {
                 threshold: 750,
                 retry_after_secs: 6
             })
+        );
+        // The answer TradingView gets: 503, when to come back, and why.
+        let refusal = admission.admit().err().unwrap_or(Refusal {
+            backlog: 0,
+            threshold: 0,
+            retry_after_secs: 0,
+        });
+        let resp = refusal.response();
+        assert_eq!(resp.status(), 503);
+        assert_eq!(
+            resp.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("6")
+        );
+        let body = futures_util::FutureExt::now_or_never(axum::body::to_bytes(
+            resp.into_body(),
+            usize::MAX,
+        ));
+        let body: serde_json::Value = body
+            .and_then(Result::ok)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        assert_eq!(body["error"]["code"], "backlog");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("1000 alerts are queued") && message.contains("(750 at"),
+            "{message}"
         );
         // A stalled pipeline refuses above the floor; never under it.
         admission.observe(0);

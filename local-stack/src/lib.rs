@@ -451,23 +451,7 @@ async fn webhook(
             "backlog",
             &format!("backlog {} over {}", r.backlog, r.threshold),
         );
-        let mut resp = (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "error": {
-                "code": "backlog",
-                "message": format!(
-                    "{} alerts are queued, more than can execute within the staleness budget \
-                     ({} at the measured rate); send again after {} s",
-                    r.backlog, r.threshold, r.retry_after_secs
-                ),
-            }})),
-        )
-            .into_response();
-        resp.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from(r.retry_after_secs),
-        );
-        return resp;
+        return r.response();
     }
     let reply = app
         .ingest

@@ -105,6 +105,20 @@ async fn slow_headers_and_bodies_are_dropped() {
 }
 
 #[tokio::test]
+async fn an_oversized_body_is_refused_by_name() {
+    let stack = common::start().await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/webhook", stack.base))
+        .body(vec![b' '; 3 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "body_unreadable", "{v}");
+}
+
+#[tokio::test]
 async fn a_real_broker_needs_a_secret_of_its_own() {
     let fake = broker_fakes::oanda::FakeOanda::start().await;
     let cfg = local_stack::LocalConfig {

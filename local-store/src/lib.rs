@@ -515,11 +515,8 @@ impl IdempotencyStore for LocalStore {
             .map_err(&err)?;
         let claim = match row {
             Some((_, Some(outcome), _)) => {
-                let outcome: Outcome = serde_json::from_value(serde_json::Value::String(
-                    outcome.clone(),
-                ))
-                .map_err(|e| StoreError {
-                    reason: format!("local state: stored outcome {outcome:?}: {e}"),
+                let outcome = Outcome::from_name(&outcome).ok_or_else(|| StoreError {
+                    reason: format!("local state: unknown stored outcome {outcome:?}"),
                 })?;
                 return Ok(Claim::Completed { outcome });
             }
@@ -549,15 +546,11 @@ impl IdempotencyStore for LocalStore {
         outcome: Outcome,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let name = serde_json::to_value(outcome)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
         run(
             &self.conn(),
             "INSERT OR REPLACE INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
                  VALUES (?1, NULL, ?2, ?3)",
-            params![Self::idempotency_key(key), name, ms(expires_at)],
+            params![Self::idempotency_key(key), outcome.as_str(), ms(expires_at)],
         )
         .map(|_| ())
         .map_err(Self::store_error("complete"))

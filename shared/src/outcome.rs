@@ -31,8 +31,57 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in declaration order.
+    pub const ALL: [Outcome; 8] = [
+        Self::Filled,
+        Self::NoOp,
+        Self::Rejected,
+        Self::Refused,
+        Self::Expired,
+        Self::NotExecuted,
+        Self::Superseded,
+        Self::Unknown,
+    ];
+
+    /// The stored name, the same as serde's (`filled`, `no_op`, ...): what the idempotency
+    /// stores write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Filled => "filled",
+            Self::NoOp => "no_op",
+            Self::Rejected => "rejected",
+            Self::Refused => "refused",
+            Self::Expired => "expired",
+            Self::NotExecuted => "not_executed",
+            Self::Superseded => "superseded",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The outcome a stored name stands for; `None` for a name that is none of them.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+
     /// Whether the signal is finished: only `Unknown` still needs work.
     pub fn is_terminal(self) -> bool {
         !matches!(self, Self::Unknown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_names_are_serdes_and_read_back() {
+        for o in Outcome::ALL {
+            assert_eq!(
+                serde_json::to_value(o).ok(),
+                Some(serde_json::Value::String(o.as_str().into()))
+            );
+            assert_eq!(Outcome::from_name(o.as_str()), Some(o));
+        }
+        assert_eq!(Outcome::from_name("Filled"), None);
     }
 }
