@@ -60,11 +60,21 @@ pub struct Durable {
     pub last_error: Option<String>,
 }
 
+/// What [`QueueLog::flush`] returns.
+pub type Flush<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
 /// Where a queue writes its state so that it outlives the process: the local stack's SQLite
-/// file (`local-store`). Every call is made under the queue's lock, before the operation
-/// answers: a message is on disk before [`FifoQueue::send`] returns `Ok`. Errors are the
-/// store's message; a failed `sent` fails the send (nothing is accepted that is not kept).
+/// file (`local-store`). Every call is made under the queue's lock, in the order of the
+/// queue's operations; a log may group writes and commit them later, in that order, and
+/// [`flush`](Self::flush) waits until they are committed: a message is on disk before
+/// [`FifoQueue::send`] returns `Ok`. Errors are the store's message; a failed `sent` or
+/// flush fails the send (nothing is accepted that is not kept).
 pub trait QueueLog: Send + Sync + std::fmt::Debug {
+    /// Waits until every write made so far is durable. By default there is nothing to wait
+    /// for (a log that commits each write as it is made).
+    fn flush(&self) -> Flush<'_> {
+        Box::pin(async { Ok(()) })
+    }
     /// A message accepted by `queue`, and its dedup id seen at `message.sent_at`.
     fn sent(&self, queue: &str, message: &Durable) -> Result<(), String>;
     /// A message received once more.
@@ -317,6 +327,17 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
     fn persist_or_warn(&self, what: &str, f: impl FnOnce(&dyn QueueLog) -> Result<(), String>) {
         if let Err(e) = self.persist(what, f) {
             tracing::warn!(error = %e, "local queue state not written");
+        }
+    }
+
+    /// Waits until every change made so far is durable in the queue's [`QueueLog`] (at once
+    /// without one).
+    ///
+    /// Errors: the log's message.
+    pub async fn flush(&self) -> Result<(), String> {
+        match &self.log {
+            Some(log) => log.flush().await,
+            None => Ok(()),
         }
     }
 
@@ -628,13 +649,15 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
 }
 
 impl<C: Clock + Clone> FifoQueue for LocalFifoQueue<C> {
+    /// Accepts the message and waits until it is durable ([`QueueLog::flush`]), so `Ok`
+    /// means kept across a crash.
     async fn send(&self, message: FifoMessage) -> Result<(), QueueError> {
-        self.try_send(message)
-            .map(|_| ())
-            .map_err(|reason| QueueError::Unavailable {
-                queue: self.config.name.clone(),
-                reason,
-            })
+        let unavailable = |reason| QueueError::Unavailable {
+            queue: self.config.name.clone(),
+            reason,
+        };
+        self.try_send(message).map_err(unavailable)?;
+        self.flush().await.map_err(unavailable)
     }
 }
 

@@ -48,7 +48,8 @@ use venue::AnyVenue;
 pub const LOCAL_SECRET: &str = "local-dev-secret-change-me";
 
 pub type Queue = Arc<LocalFifoQueue<SystemClock>>;
-type Journal = Arc<ConsoleJournal<DashboardJournal<ObservedJournal<journal::AnyJournal>>>>;
+type Journal =
+    Arc<ConsoleJournal<DashboardJournal<ObservedJournal<StateFirst<journal::AnyJournal>>>>>;
 /// Each broker's health, recorded around its venue, served by `GET /{broker}status`.
 pub type Health = Arc<shared::health::MemoryHealth>;
 pub type LocalExecutor = Executor<
@@ -79,6 +80,10 @@ pub struct LocalConfig {
     /// Consumers per queue. Lambda runs a FIFO queue's message groups in parallel, one batch
     /// per group at a time; the queue's group blocking keeps each group in order here too.
     pub pollers: usize,
+    /// Run the router and the executors (the default). `false` starts the webhook alone, with
+    /// no consumer and no admission control, so accepted alerts stay queued: the load run
+    /// measures the webhook's own cost this way.
+    pub consumers: bool,
 }
 
 impl Default for LocalConfig {
@@ -94,6 +99,7 @@ impl Default for LocalConfig {
             state_path: None,
             observer: None,
             pollers: 4,
+            consumers: true,
         }
     }
 }
@@ -111,6 +117,68 @@ impl shared::ports::Notifier for ConsoleNotifier {
         tracing::warn!(subject = %note.subject, urgent = note.urgent, message = %note.message, "operator notification");
         line(&format!("notify {}", note.subject));
         Ok(())
+    }
+}
+
+/// The journal behind the state file: every write first waits until the state file's writes
+/// so far are committed ([`LocalStore::flush`]). The journal is another file; without this a
+/// crash could leave it recording a paper fill the state file never kept, and the fill would
+/// be made again, at another price, under the same client order id.
+#[derive(Debug, Clone)]
+pub struct StateFirst<J> {
+    /// The state file.
+    pub store: Arc<LocalStore>,
+    /// The journal.
+    pub inner: J,
+}
+
+impl<J: shared::execution::TradeJournal> StateFirst<J> {
+    async fn state_kept(&self) -> Result<(), shared::execution::JournalError> {
+        self.store
+            .flush()
+            .await
+            .map_err(|reason| shared::execution::JournalError { reason })
+    }
+}
+
+impl<J: shared::execution::TradeJournal> shared::execution::TradeJournal for StateFirst<J> {
+    async fn upsert_signal(
+        &self,
+        r: &shared::execution::SignalRecord,
+    ) -> Result<(), shared::execution::JournalError> {
+        self.state_kept().await?;
+        self.inner.upsert_signal(r).await
+    }
+
+    async fn upsert_order(
+        &self,
+        r: &shared::execution::OrderRecord,
+    ) -> Result<(), shared::execution::JournalError> {
+        self.state_kept().await?;
+        self.inner.upsert_order(r).await
+    }
+
+    async fn signal(
+        &self,
+        id: &shared::signal::SignalId,
+    ) -> Result<Option<shared::execution::SignalRecord>, shared::execution::JournalError> {
+        self.inner.signal(id).await
+    }
+
+    async fn orders(
+        &self,
+        id: &shared::signal::SignalId,
+    ) -> Result<Vec<shared::execution::OrderRecord>, shared::execution::JournalError> {
+        self.inner.orders(id).await
+    }
+
+    async fn record_execution(
+        &self,
+        signal: &shared::execution::SignalRecord,
+        orders: &[shared::execution::OrderRecord],
+    ) -> Result<(), shared::execution::JournalError> {
+        self.state_kept().await?;
+        self.inner.record_execution(signal, orders).await
     }
 }
 
@@ -612,7 +680,10 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     let dashboard = Arc::new(Dashboard::default());
     let journal: Journal = Arc::new(ConsoleJournal(DashboardJournal {
         inner: ObservedJournal {
-            inner: memory.clone(),
+            inner: StateFirst {
+                store: store.clone(),
+                inner: memory.clone(),
+            },
             observer: cfg.observer.clone(),
         },
         dashboard: dashboard.clone(),
@@ -722,7 +793,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             )?,
         ),
     ];
-    let pollers = cfg.pollers.max(1);
+    let pollers = if cfg.consumers { cfg.pollers.max(1) } else { 0 };
     for (q, mut ex) in executors {
         // An unknown outcome goes to the broker queue's dead-letter queue, as in AWS.
         ex.dead_letters = q
@@ -783,7 +854,9 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         },
     });
     let admission = admission::Admission::new(queues.clone(), cfg.freshness.max_age);
-    admission.spawn_meter();
+    if cfg.consumers {
+        admission.spawn_meter();
+    }
     let app = Arc::new(App {
         ingest,
         admission,
@@ -977,6 +1050,13 @@ async fn dlq_replay(
             .into_response();
     }
     dlq.remove(&req.message_id);
+    if let Err(e) = source.flush().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": format!("replay not kept: {e}")})),
+        )
+            .into_response();
+    }
     line(&format!("replay {} -> {}", req.message_id, source.name()));
     StatusCode::NO_CONTENT.into_response()
 }

@@ -3,12 +3,24 @@
 //! idempotency records and latest signal times ([`IdempotencyStore`]), and the paper brokers'
 //! books ([`PaperLog`]).
 //!
-//! Every write is its own transaction, made before the operation it records answers: a message
-//! the webhook accepted (answered 200) is on disk, and a fill the paper broker made is on disk
-//! with the position it changed. The file runs in WAL mode with `synchronous=NORMAL`: a
-//! committed write survives the process being killed (`kill -9`), though not a power cut
+//! Writes are grouped: each one goes into the transaction that is open on the store's one
+//! connection, and a committer thread commits it when somebody waits for durability
+//! ([`LocalStore::flush`]) or within [`IDLE_COMMIT`]. Whatever must be on disk before the
+//! world hears of it waits for its commit: a message the webhook accepted, before the 200
+//! (the queue's `send` flushes); an idempotency claim, before an order leaves; a paper fill,
+//! before the journal records it (the local stack's journal flushes first). A crash loses
+//! only writes nobody waited for, and only a suffix of them: commits follow the order of the
+//! writes, so what survives is always a state the stack went through (a receive count, a
+//! deletion after a journaled fill: their loss redelivers a message that is then found done).
+//! Many waiters share one commit, so a commit's cost is spread over a batch of signals.
+//!
+//! The file runs in WAL mode with `synchronous=NORMAL`: a committed write survives the process
+//! being killed (`kill -9`), though not a power cut
 //! (<https://www.sqlite.org/pragma.html#pragma_synchronous>, "WAL mode is safe from corruption
-//! with synchronous=NORMAL", and a commit reaches the WAL file before it returns).
+//! with synchronous=NORMAL", and a commit reaches the WAL file before it returns). The
+//! automatic checkpoint is off (it would run inside a commit, holding up every writer); the
+//! committer checkpoints from a connection of its own
+//! (<https://www.sqlite.org/wal.html#automatic_checkpoint>).
 //!
 //! Records expire as their DynamoDB counterparts do: completed idempotency records at their
 //! `expires_at`, dedup entries after the five-minute window; both are swept as writes go on,
@@ -25,7 +37,8 @@ use shared::ports::{
     StoreError,
 };
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// How many writes pass between two sweeps of expired records.
 const SWEEP_EVERY: u64 = 1_000;
@@ -65,14 +78,147 @@ pub struct OpenError {
     pub reason: String,
 }
 
-/// The state file: one connection, one writer at a time (each write is short).
+/// How long a write may wait for its commit when nobody flushes.
+pub const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The least time between two commits: under load, waiters that come within it share the
+/// next commit (at 200 alerts/s they come further apart and are committed at once).
+pub const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Commits between two checkpoints of the write-ahead log.
+const CHECKPOINT_EVERY: u64 = 256;
+
+/// The connection and whether a transaction is open on it.
+struct Inner {
+    conn: Connection,
+    open: bool,
+}
+
+/// What the committer has made durable: writes numbered `..=committed` are on disk; writes
+/// in `failed_after + 1..=failed_upto` were in a commit that failed and are lost.
+#[derive(Debug, Clone, Default)]
+struct Durability {
+    committed: u64,
+    failed_after: u64,
+    failed_upto: u64,
+    error: Option<std::sync::Arc<str>>,
+}
+
+/// What the store and its committer thread share.
+struct Shared {
+    inner: Mutex<Inner>,
+    /// Writes made so far; the committer reads it under `inner`'s lock.
+    written: AtomicU64,
+    /// The highest write number somebody waits for.
+    requested: Mutex<u64>,
+    wake: Condvar,
+    shutdown: AtomicBool,
+    durable: tokio::sync::watch::Sender<Durability>,
+}
+
+/// The state file: one connection; writes grouped into transactions committed by a thread of
+/// the store's own (see the crate's documentation).
 pub struct LocalStore {
-    conn: Mutex<Connection>,
-    writes: std::sync::atomic::AtomicU64,
+    shared: Arc<Shared>,
+    committer: Option<std::thread::JoinHandle<()>>,
+    writes: AtomicU64,
     path: String,
     /// `<path>.lock`, locked exclusively for the store's life: two processes on one state
     /// file would execute each other's messages and overwrite each other's rows.
     _lock: Option<std::fs::File>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// Commits the open transaction, if any, and publishes how far writes are durable.
+    fn commit(&self) -> Result<(), String> {
+        let (upto, result) = {
+            let mut inner = lock(&self.inner);
+            let upto = self.written.load(Ordering::Acquire);
+            let result = if inner.open {
+                inner.open = false;
+                let r = inner.conn.execute_batch("COMMIT");
+                if r.is_err() && !inner.conn.is_autocommit() {
+                    // SQLite keeps the transaction after some failed commits (SQLITE_BUSY):
+                    // end it, so the next write starts afresh and the state stays a prefix.
+                    let _ = inner.conn.execute_batch("ROLLBACK");
+                }
+                r.map_err(text)
+            } else {
+                Ok(())
+            };
+            (upto, result)
+        };
+        match &result {
+            Ok(()) => self
+                .durable
+                .send_modify(|d| d.committed = d.committed.max(upto)),
+            Err(e) => {
+                tracing::error!(error = %e, "local state: commit failed, its writes are lost");
+                self.durable.send_modify(|d| {
+                    d.failed_after = d.committed;
+                    d.failed_upto = upto;
+                    d.error = Some(e.as_str().into());
+                });
+            }
+        }
+        result
+    }
+
+    /// The committer thread: commits when a flush waits, or [`IDLE_COMMIT`] after a write,
+    /// and checkpoints the log every [`CHECKPOINT_EVERY`] commits from its own connection.
+    fn run_committer(self: Arc<Self>, checkpoint: Option<Connection>) {
+        let mut commits = 0u64;
+        let mut last = std::time::Instant::now();
+        loop {
+            {
+                let mut requested = lock(&self.requested);
+                loop {
+                    let done = self.durable.borrow().committed;
+                    if self.shutdown.load(Ordering::Acquire) || *requested > done {
+                        break;
+                    }
+                    let (guard, waited) = self
+                        .wake
+                        .wait_timeout(requested, IDLE_COMMIT)
+                        .unwrap_or_else(|e| e.into_inner());
+                    requested = guard;
+                    if waited.timed_out() {
+                        break;
+                    }
+                }
+            }
+            if let Some(rest) = COMMIT_GAP.checked_sub(last.elapsed()) {
+                std::thread::sleep(rest);
+            }
+            last = std::time::Instant::now();
+            let _ = self.commit();
+            commits += 1;
+            if let Some(c) = &checkpoint
+                && commits.is_multiple_of(CHECKPOINT_EVERY)
+                && let Err(e) = c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")
+            {
+                tracing::warn!(error = %e, "local state: checkpoint failed");
+            }
+            if self.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for LocalStore {
+    /// Commits what is pending and stops the committer.
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.wake.notify_all();
+        if let Some(t) = self.committer.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for LocalStore {
@@ -131,20 +277,100 @@ impl LocalStore {
         let conn = Connection::open(path).map_err(err)?;
         // WAL: readers never block the writer, and a commit appends to the log instead of
         // rewriting pages. NORMAL: no fsync per commit (a committed write outlives the process,
-        // not a power cut). SQLite checkpoints the log inside the commit that crosses its
-        // threshold (1,000 pages), with an fsync: that commit is slower.
+        // not a power cut). No automatic checkpoint: it would run inside a commit, with an
+        // fsync, while every writer waits; the committer checkpoints instead.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
+             PRAGMA wal_autocheckpoint=0;",
         )
         .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        conn.set_prepared_statement_cache_capacity(32);
-        Ok(Self {
-            conn: Mutex::new(conn),
-            writes: std::sync::atomic::AtomicU64::new(0),
+        let checkpoint = Connection::open(path).map_err(err)?;
+        checkpoint
+            .execute_batch("PRAGMA busy_timeout=5000;")
+            .map_err(err)?;
+        Self::started(
+            conn,
+            Some(checkpoint),
+            path.display().to_string(),
+            Some(lock),
+        )
+        .map_err(|reason| OpenError {
             path: path.display().to_string(),
-            _lock: Some(lock),
+            reason,
         })
+    }
+
+    /// The store around an open connection, with its committer thread running.
+    fn started(
+        conn: Connection,
+        checkpoint: Option<Connection>,
+        path: String,
+        lock: Option<std::fs::File>,
+    ) -> Result<Self, String> {
+        conn.set_prepared_statement_cache_capacity(32);
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner { conn, open: false }),
+            written: AtomicU64::new(0),
+            requested: Mutex::new(0),
+            wake: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            durable: tokio::sync::watch::Sender::new(Durability::default()),
+        });
+        let committer = std::thread::Builder::new()
+            .name("local-store-commit".into())
+            .spawn({
+                let shared = shared.clone();
+                move || shared.run_committer(checkpoint)
+            })
+            .map_err(|e| format!("committer thread: {e}"))?;
+        Ok(Self {
+            shared,
+            committer: Some(committer),
+            writes: AtomicU64::new(0),
+            path,
+            _lock: lock,
+        })
+    }
+
+    /// Waits until every write made before the call is committed (group commit: one commit
+    /// serves every waiter that came before it).
+    ///
+    /// Errors: SQLite's message when the commit that held these writes failed (they are lost,
+    /// and the caller must not report them done).
+    pub async fn flush(&self) -> Result<(), String> {
+        let target = self.shared.written.load(Ordering::Acquire);
+        let mut rx = self.shared.durable.subscribe();
+        if rx.borrow().committed >= target {
+            return Ok(());
+        }
+        {
+            let mut requested = lock(&self.shared.requested);
+            *requested = (*requested).max(target);
+        }
+        self.shared.wake.notify_one();
+        let state = rx
+            .wait_for(|d| {
+                d.committed >= target || (d.failed_after < target && target <= d.failed_upto)
+            })
+            .await
+            .map_err(|_| "local state: the committer has stopped".to_owned())?
+            .clone();
+        if state.committed >= target {
+            Ok(())
+        } else {
+            Err(format!(
+                "local state: commit failed: {}",
+                state.error.as_deref().unwrap_or("unknown error")
+            ))
+        }
+    }
+
+    /// Commits what is pending now, on the caller's thread (start-up, tests).
+    ///
+    /// Errors: SQLite's message.
+    pub fn commit(&self) -> Result<(), String> {
+        self.shared.commit()
     }
 
     /// Ends every lease of an in-progress idempotency record ([`HAND_OVER_SKEW`] before
@@ -154,12 +380,14 @@ impl LocalStore {
     ///
     /// Errors: SQLite's message.
     pub fn release_leases(&self, now: DateTime<Utc>) -> Result<usize, String> {
-        run(
-            &self.conn(),
+        let n = run(
+            &self.writing().map_err(text)?.conn,
             "UPDATE idempotency SET lease_until_ms = ?1 WHERE outcome IS NULL",
             params![ms(now - HAND_OVER_SKEW)],
         )
-        .map_err(text)
+        .map_err(text)?;
+        self.commit()?;
+        Ok(n)
     }
 
     /// A state that lives in memory only (a journal that is not a file): the same tables,
@@ -173,16 +401,33 @@ impl LocalStore {
         };
         let conn = Connection::open_in_memory().map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-            writes: std::sync::atomic::AtomicU64::new(0),
+        Self::started(conn, None, ":memory:".into(), None).map_err(|reason| OpenError {
             path: ":memory:".into(),
-            _lock: None,
+            reason,
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    /// The connection, for a read.
+    fn conn(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.shared.inner)
+    }
+
+    /// One statement, written in the open transaction.
+    fn write_one(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        run(&self.writing()?.conn, sql, params)
+    }
+
+    /// The connection inside the open transaction (begun if none is), for one write; the write
+    /// is counted before it is made, and made under the lock the committer takes, so a flush
+    /// that counts it waits for a commit that includes it.
+    fn writing(&self) -> rusqlite::Result<MutexGuard<'_, Inner>> {
+        let mut inner = lock(&self.shared.inner);
+        if !inner.open {
+            inner.conn.execute_batch("BEGIN")?;
+            inner.open = true;
+        }
+        self.shared.written.fetch_add(1, Ordering::AcqRel);
+        Ok(inner)
     }
 
     /// Deletes what has expired as of `now`: dedup entries older than the window and
@@ -190,7 +435,7 @@ impl LocalStore {
     ///
     /// Errors: SQLite's message.
     pub fn sweep(&self, now: DateTime<Utc>) -> Result<(), String> {
-        Self::sweep_with(&self.conn(), now).map_err(text)
+        Self::sweep_with(&self.writing().map_err(text)?.conn, now).map_err(text)
     }
 
     fn sweep_with(conn: &Connection, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
@@ -223,7 +468,8 @@ impl LocalStore {
     ///
     /// Errors: SQLite's message.
     pub fn queue(&self, queue: &str, now: DateTime<Utc>) -> Result<Saved, String> {
-        let conn = self.conn();
+        let guard = self.conn();
+        let conn = &guard.conn;
         let mut stmt = conn
             .prepare(
                 "SELECT seq, message_id, group_id, dedup_id, body, sent_at_ms, receive_count,
@@ -278,7 +524,8 @@ impl LocalStore {
     ///
     /// Errors: SQLite's message, or an amount that does not parse.
     pub fn paper_book(&self, account: &str) -> Result<Option<PaperBook>, String> {
-        let conn = self.conn();
+        let guard = self.conn();
+        let conn = &guard.conn;
         let orders: Option<i64> = conn
             .query_row(
                 "SELECT orders FROM paper_account WHERE account = ?1",
@@ -342,6 +589,53 @@ impl LocalStore {
         }))
     }
 
+    /// [`IdempotencyStore::claim`]'s read and write, in the open transaction (not yet
+    /// committed).
+    fn claim_now(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let k = Self::idempotency_key(key);
+        let err = Self::store_error("claim");
+        let mut guard = self.writing().map_err(&err)?;
+        let tx = guard.conn.savepoint().map_err(&err)?;
+        let row: Option<(Option<i64>, Option<String>, Option<i64>)> = tx
+            .query_row(
+                "SELECT lease_until_ms, outcome, expires_at_ms FROM idempotency WHERE key = ?1",
+                params![k],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(&err)?;
+        let claim = match row {
+            Some((_, Some(outcome), _)) => {
+                let outcome = Outcome::from_name(&outcome).ok_or_else(|| StoreError {
+                    reason: format!("local state: unknown stored outcome {outcome:?}"),
+                })?;
+                return Ok(Claim::Completed { outcome });
+            }
+            Some((Some(held), None, _)) if held > ms(now) => {
+                return Ok(Claim::Busy {
+                    lease_until: from_ms(held),
+                });
+            }
+            Some(_) => Claim::TakenOver,
+            None => Claim::Acquired,
+        };
+        run(
+            &tx,
+            "INSERT OR REPLACE INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
+             VALUES (?1, ?2, NULL, NULL)",
+            params![k, ms(lease_until)],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        self.maybe_sweep(&guard.conn, now);
+        Ok(claim)
+    }
+
     fn idempotency_key(key: &IdempotencyKey) -> String {
         format!("{}#{}#{}", key.broker.as_str(), key.account, key.signal_id)
     }
@@ -358,9 +652,13 @@ impl LocalStore {
 }
 
 impl QueueLog for LocalStore {
+    fn flush(&self) -> local_sqs::Flush<'_> {
+        Box::pin(LocalStore::flush(self))
+    }
+
     fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(text)?;
+        let mut guard = self.writing().map_err(text)?;
+        let tx = guard.conn.savepoint().map_err(text)?;
         run(&tx,
             "INSERT OR REPLACE INTO queue_message (queue, seq, message_id, group_id, dedup_id, body,
                  sent_at_ms, receive_count, source_queue, last_error)
@@ -392,13 +690,12 @@ impl QueueLog for LocalStore {
         )
         .map_err(text)?;
         tx.commit().map_err(text)?;
-        self.maybe_sweep(&conn, m.sent_at);
+        self.maybe_sweep(&guard.conn, m.sent_at);
         Ok(())
     }
 
     fn received(&self, queue: &str, seq: u64, receive_count: u32) -> Result<(), String> {
-        run(
-            &self.conn(),
+        self.write_one(
             "UPDATE queue_message SET receive_count = ?3 WHERE queue = ?1 AND seq = ?2",
             params![queue, seq as i64, receive_count],
         )
@@ -407,8 +704,7 @@ impl QueueLog for LocalStore {
     }
 
     fn removed(&self, queue: &str, seq: u64) -> Result<(), String> {
-        run(
-            &self.conn(),
+        self.write_one(
             "DELETE FROM queue_message WHERE queue = ?1 AND seq = ?2",
             params![queue, seq as i64],
         )
@@ -417,8 +713,7 @@ impl QueueLog for LocalStore {
     }
 
     fn noted(&self, queue: &str, seq: u64, error: &str) -> Result<(), String> {
-        run(
-            &self.conn(),
+        self.write_one(
             "UPDATE queue_message SET last_error = ?3 WHERE queue = ?1 AND seq = ?2",
             params![queue, seq as i64, error],
         )
@@ -436,8 +731,8 @@ impl PaperLog for LocalStore {
         holdings: &[(String, Decimal)],
         orders: u64,
     ) -> Result<(), String> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(text)?;
+        let mut guard = self.writing().map_err(text)?;
+        let tx = guard.conn.savepoint().map_err(text)?;
         run(&tx,
             "INSERT OR REPLACE INTO paper_fill (account, client_order_id, order_id, quantity, price, n)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -471,6 +766,7 @@ impl PaperLog for LocalStore {
     fn fill(&self, account: &str, client_order_id: &str) -> Result<Option<PaperFill>, String> {
         let row: Option<(String, String, String)> = self
             .conn()
+            .conn
             .query_row(
                 "SELECT order_id, quantity, price FROM paper_fill
                  WHERE account = ?1 AND client_order_id = ?2",
@@ -501,42 +797,12 @@ impl IdempotencyStore for LocalStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
-        let k = Self::idempotency_key(key);
-        let err = Self::store_error("claim");
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(&err)?;
-        let row: Option<(Option<i64>, Option<String>, Option<i64>)> = tx
-            .query_row(
-                "SELECT lease_until_ms, outcome, expires_at_ms FROM idempotency WHERE key = ?1",
-                params![k],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(&err)?;
-        let claim = match row {
-            Some((_, Some(outcome), _)) => {
-                let outcome = Outcome::from_name(&outcome).ok_or_else(|| StoreError {
-                    reason: format!("local state: unknown stored outcome {outcome:?}"),
-                })?;
-                return Ok(Claim::Completed { outcome });
-            }
-            Some((Some(held), None, _)) if held > ms(now) => {
-                return Ok(Claim::Busy {
-                    lease_until: from_ms(held),
-                });
-            }
-            Some(_) => Claim::TakenOver,
-            None => Claim::Acquired,
-        };
-        run(
-            &tx,
-            "INSERT OR REPLACE INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
-             VALUES (?1, ?2, NULL, NULL)",
-            params![k, ms(lease_until)],
-        )
-        .map_err(&err)?;
-        tx.commit().map_err(&err)?;
-        self.maybe_sweep(&conn, now);
+        let claim = self.claim_now(key, now, lease_until)?;
+        if matches!(claim, Claim::Acquired | Claim::TakenOver) {
+            // The claim is on disk before the executor acts on it (an order leaves): a crash
+            // after the order finds the lease, and the takeover reconciles instead of sending.
+            self.flush().await.map_err(|reason| StoreError { reason })?;
+        }
         Ok(claim)
     }
 
@@ -546,8 +812,7 @@ impl IdempotencyStore for LocalStore {
         outcome: Outcome,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        run(
-            &self.conn(),
+        self.write_one(
             "INSERT OR REPLACE INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
                  VALUES (?1, NULL, ?2, ?3)",
             params![Self::idempotency_key(key), outcome.as_str(), ms(expires_at)],
@@ -557,8 +822,7 @@ impl IdempotencyStore for LocalStore {
     }
 
     async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
-        run(
-            &self.conn(),
+        self.write_one(
             "DELETE FROM idempotency WHERE key = ?1 AND outcome IS NULL",
             params![Self::idempotency_key(key)],
         )
@@ -572,8 +836,7 @@ impl IdempotencyStore for LocalStore {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        run(
-            &self.conn(),
+        self.write_one(
             "UPDATE idempotency SET lease_until_ms = ?3
                  WHERE key = ?1 AND outcome IS NULL AND lease_until_ms = ?2",
             params![
@@ -593,8 +856,8 @@ impl IdempotencyStore for LocalStore {
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let k = Self::instrument_key(key);
         let err = Self::store_error("advance");
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(&err)?;
+        let mut guard = self.writing().map_err(&err)?;
+        let tx = guard.conn.savepoint().map_err(&err)?;
         let later: Option<i64> = tx
             .query_row(
                 "SELECT at_ms FROM latest_signal WHERE key = ?1",

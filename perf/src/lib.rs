@@ -107,11 +107,59 @@ pub fn alert_body(
 
 /// `VmHWM` (peak resident set) of a process, in KiB, from `/proc/<pid>/status`.
 pub fn vm_hwm_kib(pid: &str) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// `VmRSS` (resident set now) of a process, in KiB, from `/proc/<pid>/status`.
+pub fn vm_rss_kib(pid: &str) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+fn status_kib(pid: &str, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time of each live thread of this process: (thread name, nanoseconds on a CPU), from
+/// the first field of `/proc/self/task/<tid>/schedstat` (nanosecond resolution, where
+/// `/proc/.../stat`'s ticks are 10 ms) and `/proc/self/task/<tid>/comm`, keyed by thread id.
+/// A thread that ended is missing: callers compare two readings of long-lived threads.
+pub fn thread_cpu_ns() -> std::collections::HashMap<u64, (String, u64)> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        let path = entry.path();
+        let ns = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()));
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if let Some(ns) = ns {
+            out.insert(tid, (name.trim().to_owned(), ns));
+        }
+    }
+    out
+}
+
+/// CPU time (ns) that the threads whose name `matches` spent between two [`thread_cpu_ns`]
+/// readings; a thread born between them counts from zero.
+pub fn cpu_between(
+    before: &std::collections::HashMap<u64, (String, u64)>,
+    after: &std::collections::HashMap<u64, (String, u64)>,
+    matches: impl Fn(&str) -> bool,
+) -> u64 {
+    after
+        .iter()
+        .filter(|(_, (name, _))| matches(name))
+        .map(|(tid, (_, ns))| ns - before.get(tid).map_or(0, |(_, b)| (*b).min(*ns)))
+        .sum()
 }
 
 /// The value at percentile `p` (0..=100) of sorted samples, nearest-rank.

@@ -30,6 +30,9 @@ enum Phase {
     Both,
     Throughput,
     Paced,
+    /// The webhook alone: no router and no executor, accepted alerts stay queued; the stack's
+    /// CPU per accepted request.
+    Webhook,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,6 +72,9 @@ struct Args {
     /// Write the file journal here and keep it (for `tvctl report`); the file must not exist.
     #[arg(long, conflicts_with = "journal")]
     keep_journal: Option<std::path::PathBuf>,
+    /// Seconds between two samples of the resident memory in the paced phase.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    sample_secs: u64,
     /// How long to wait for the last fills after the last post, in seconds.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     drain_secs: u64,
@@ -122,7 +128,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn start_stack(args: &Args) -> Result<Stack, String> {
+async fn start_stack(args: &Args, consumers: bool) -> Result<Stack, String> {
     local_stack::console::set_quiet(!args.console);
     let fills = Arc::new(Mutex::new(Fills::default()));
     let seen = fills.clone();
@@ -166,6 +172,7 @@ async fn start_stack(args: &Args) -> Result<Stack, String> {
         journal_url,
         observer: Some(observer),
         pollers: usize::try_from(args.pollers).unwrap_or(1),
+        consumers,
         ..Default::default()
     };
     // No broker settings: paper brokers, whatever this shell has set.
@@ -329,8 +336,9 @@ fn peak_mib() -> f64 {
     vm_hwm_kib("self").map_or(0.0, |k| k as f64 / 1024.0)
 }
 
-async fn throughput(args: &Args) -> Result<Value, String> {
-    let stack = start_stack(args).await?;
+/// Posts `args.alerts` alerts through one sender per symbol; returns what was posted and how
+/// long posting took.
+async fn post_all(args: &Args, stack: &Stack) -> Result<(Posted, Instant, Duration), String> {
     let client = client()?;
     let posted = Arc::new(Mutex::new(Posted::default()));
     let n = SYMBOLS.len() as u32;
@@ -357,6 +365,26 @@ async fn throughput(args: &Args) -> Result<Value, String> {
     }
     let posted_in = started.elapsed();
     let posted = std::mem::take(&mut *lock(&posted));
+    Ok((posted, started, posted_in))
+}
+
+/// The webhook alone: every alert is posted, accepted and queued, nothing consumes them.
+async fn webhook(args: &Args, stack: &Stack) -> Result<Value, String> {
+    let (posted, _, posted_in) = post_all(args, stack).await?;
+    let refused: u32 = posted.refused.values().sum();
+    Ok(json!({
+        "phase": "webhook",
+        "posted": args.alerts,
+        "accepted": posted.accepted.len(),
+        "refused": posted.refused,
+        "accepted_per_s": posted.accepted.len() as f64 / posted_in.as_secs_f64(),
+        "peak_mib": peak_mib(),
+        "ok": refused == 0,
+    }))
+}
+
+async fn throughput(args: &Args, stack: &Stack) -> Result<Value, String> {
+    let (posted, started, posted_in) = post_all(args, stack).await?;
     drain(&stack.fills, &posted, Duration::from_secs(args.drain_secs)).await;
     let fills = lock(&stack.fills);
     let last_fill = posted
@@ -387,9 +415,23 @@ async fn throughput(args: &Args) -> Result<Value, String> {
     Ok(out)
 }
 
-async fn paced(args: &Args) -> Result<Value, String> {
-    let stack = start_stack(args).await?;
+async fn paced(args: &Args, stack: &Stack) -> Result<Value, String> {
     let client = client()?;
+    // Resident memory every `sample_secs`, while the alerts go in.
+    let every = Duration::from_secs(args.sample_secs);
+    let samples = Arc::new(Mutex::new(Vec::<(f64, f64)>::new()));
+    let sampler = tokio::spawn({
+        let samples = samples.clone();
+        async move {
+            let start = Instant::now();
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tick.tick().await;
+                let mib = perf::vm_rss_kib("self").map_or(0.0, |k| k as f64 / 1024.0);
+                lock(&samples).push((start.elapsed().as_secs_f64().round(), mib));
+            }
+        }
+    });
     let posted = Arc::new(Mutex::new(Posted::default()));
     let total = u64::from(args.rate) * args.secs;
     let period = Duration::from_secs(1) / args.rate;
@@ -429,6 +471,8 @@ async fn paced(args: &Args) -> Result<Value, String> {
         t.await.map_err(|e| e.to_string())?;
     }
     let offered = start.elapsed();
+    sampler.abort();
+    let samples = std::mem::take(&mut *lock(&samples));
     let posted = std::mem::take(&mut *lock(&posted));
     drain(&stack.fills, &posted, Duration::from_secs(args.drain_secs)).await;
     let fills = lock(&stack.fills);
@@ -453,6 +497,71 @@ async fn paced(args: &Args) -> Result<Value, String> {
     out["p99_ms"] = json!(ms(percentile(&latencies, 99.0)));
     out["max_ms"] = json!(ms(percentile(&latencies, 100.0)));
     out["peak_mib"] = json!(peak_mib());
+    out["rss_mib_samples"] = json!(samples);
+    // Flatness over the second half of the run (after the warm-up): the largest distance of a
+    // sample from those samples' mean, in percent of the mean.
+    let half = offered.as_secs_f64() / 2.0;
+    let late: Vec<f64> = samples
+        .iter()
+        .filter(|(t, _)| *t >= half)
+        .map(|(_, m)| *m)
+        .collect();
+    if !late.is_empty() {
+        let mean = late.iter().sum::<f64>() / late.len() as f64;
+        let spread = late.iter().map(|m| (m - mean).abs()).fold(0.0, f64::max);
+        out["rss_mib_second_half"] = json!({
+            "samples": late.len(),
+            "min": late.iter().copied().fold(f64::INFINITY, f64::min),
+            "max": late.iter().copied().fold(0.0, f64::max),
+            "mean": mean,
+            "max_deviation_pct": spread / mean * 100.0,
+        });
+    }
+    Ok(out)
+}
+
+/// The threads of the load's own HTTP clients; every other thread is the stack's.
+const CLIENT_THREADS: &str = "load-client";
+
+/// Runs one phase: the stack on a runtime of its own (2 workers, as Lambda's 2 cores would
+/// not be shared), the senders on another, so the stack's CPU time is told apart from the
+/// senders' by thread ([`perf::thread_cpu_ns`]): every thread not named [`CLIENT_THREADS`]
+/// (the stack's workers, SQLite's and the state file's threads) counts as the stack's.
+fn run_phase(args: &Args, phase: Phase) -> Result<Value, String> {
+    let runtime = |name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let stack_rt = runtime("stack")?;
+    let client_rt = runtime(CLIENT_THREADS)?;
+    let stack = stack_rt.block_on(start_stack(args, phase != Phase::Webhook))?;
+    let before = perf::thread_cpu_ns();
+    let mut out = client_rt.block_on(async {
+        match phase {
+            Phase::Throughput => throughput(args, &stack).await,
+            Phase::Webhook => webhook(args, &stack).await,
+            _ => paced(args, &stack).await,
+        }
+    })?;
+    let after = perf::thread_cpu_ns();
+    let stack_ns = perf::cpu_between(&before, &after, |n| !n.starts_with(CLIENT_THREADS));
+    let client_ns = perf::cpu_between(&before, &after, |n| n.starts_with(CLIENT_THREADS));
+    // Per signal executed (end to end), or per request accepted (the webhook alone).
+    let per = match phase {
+        Phase::Webhook => out["accepted"].as_u64(),
+        _ => out["outcomes"]["filled"].as_u64(),
+    }
+    .unwrap_or(0)
+    .max(1) as f64;
+    out["stack_cpu_s"] = json!(stack_ns as f64 / 1e9);
+    out["stack_cpu_us_per_signal"] = json!(stack_ns as f64 / 1e3 / per);
+    out["client_cpu_us_per_alert"] = json!(client_ns as f64 / 1e3 / per);
+    drop(stack);
+    stack_rt.shutdown_timeout(Duration::from_secs(1));
     Ok(out)
 }
 
@@ -492,15 +601,26 @@ fn f(v: &Value) -> String {
 
 fn print_table(figures: &[Value], journal: JournalKind) {
     println!("Local stack load run (journal: {journal:?}, 50 symbols, paper brokers)\n");
+    println!(
+        "The stack's CPU: every thread but the senders' ({CLIENT_THREADS}), from /proc/self/task/*/schedstat.\n"
+    );
     println!("| figure | measured | target |");
     println!("|---|---|---|");
     for v in figures {
         match v["phase"].as_str() {
             Some("throughput") => {
                 println!(
-                    "| throughput: {} alerts, executed/s (first POST to last fill) | {} | >= 2000 |",
+                    "| throughput: {} alerts, executed/s (first POST to last fill) | {} | >= 10000 |",
                     v["posted"],
                     f(&v["executed_per_s"])
+                );
+                println!(
+                    "| throughput: the stack's CPU per executed signal (us) | {} | <= 80 |",
+                    f(&v["stack_cpu_us_per_signal"])
+                );
+                println!(
+                    "| throughput: answered 503 backlog | {} | |",
+                    v["refused_503_backlog"]
                 );
                 println!(
                     "| throughput: accepted/s at the webhook | {} | |",
@@ -513,7 +633,7 @@ fn print_table(figures: &[Value], journal: JournalKind) {
             }
             Some("paced") => {
                 println!(
-                    "| paced {}/s for {} alerts: webhook-to-fill p50 / p99 / max (ms) | {} / {} / {} | p99 <= 10 |",
+                    "| paced {}/s for {} alerts: webhook-to-fill p50 / p99 / max (ms) | {} / {} / {} | p99 <= 5 |",
                     v["rate"],
                     v["posted"],
                     f(&v["p50_ms"]),
@@ -524,6 +644,29 @@ fn print_table(figures: &[Value], journal: JournalKind) {
                     "| paced: peak memory (VmHWM, MiB) | {} | |",
                     f(&v["peak_mib"])
                 );
+                let half = &v["rss_mib_second_half"];
+                println!(
+                    "| paced: resident memory over the second half, min / max (MiB), largest deviation from the mean | {} / {} / {} % | <= 10 % |",
+                    f(&half["min"]),
+                    f(&half["max"]),
+                    f(&half["max_deviation_pct"])
+                );
+                println!(
+                    "| paced: the stack's CPU per executed signal (us) | {} | |",
+                    f(&v["stack_cpu_us_per_signal"])
+                );
+            }
+            Some("webhook") => {
+                println!(
+                    "| webhook alone: {} alerts, accepted/s | {} | |",
+                    v["posted"],
+                    f(&v["accepted_per_s"])
+                );
+                println!(
+                    "| webhook alone: the stack's CPU per accepted request (us) | {} | <= 40 |",
+                    f(&v["stack_cpu_us_per_signal"])
+                );
+                continue;
             }
             _ => {}
         }
@@ -543,23 +686,11 @@ fn main() -> ExitCode {
         Phase::Both if args.keep_journal.is_some() => {
             Err("--keep-journal keeps one phase's journal: give --phase throughput or paced".into())
         }
-        Phase::Both => ["throughput", "paced"]
+        Phase::Both => ["throughput", "paced", "webhook"]
             .iter()
             .map(|p| child(&args, p))
             .collect(),
-        phase => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())
-            .and_then(|rt| {
-                rt.block_on(async {
-                    match phase {
-                        Phase::Throughput => throughput(&args).await,
-                        _ => paced(&args).await,
-                    }
-                })
-            })
-            .map(|v| vec![v]),
+        phase => run_phase(&args, phase).map(|v| vec![v]),
     };
     let figures = match figures {
         Ok(v) => v,
