@@ -1,11 +1,13 @@
-//! The bench report: for each Lambda binary, its release size, cold start to ready and peak
-//! memory for one invocation; with `--with-load`, the local stack's load figures too.
+//! The bench report: for each Lambda binary, its release size, cold start to ready, peak
+//! memory and the wall and CPU time of one invocation and of the cold start; with
+//! `--with-load`, the local stack's load figures too.
 //!
 //! Cold start to ready is the time from spawning the process to its first
 //! `GET /2018-06-01/runtime/invocation/next` on a Lambda runtime API this report serves on
 //! 127.0.0.1. That request is answered with a realistic event (an API Gateway webhook, an SQS
 //! batch built by the real ingest and router code, an EventBridge schedule); the peak memory
 //! is the child's `VmHWM`, read when it has posted its response and asks for the next event.
+//! CPU times come from the scheduler's per-thread counters (see [`cpu_ns`]).
 //! AWS calls go to moto when `MOTO_ENDPOINT` is set; brokers are the in-process fakes.
 //!
 //! The binaries measured are those the CDK deploys: each built on its own
@@ -78,7 +80,78 @@ struct Run {
     first_next: Option<Instant>,
     answered: Option<(Instant, &'static str, String)>,
     hwm_kib: Option<u64>,
+    /// The child's CPU time when the mock hands out the first event (the end of the cold start).
+    cpu_at_first: Option<ThreadCpu>,
+    /// The child's CPU time when it asks for its second event (the invocation is over).
+    cpu_at_second: Option<ThreadCpu>,
     init_error: Option<String>,
+}
+
+/// CPU time so far of each thread of a process: thread id to nanoseconds on a CPU.
+type ThreadCpu = BTreeMap<u32, u64>;
+
+/// How long [`cpu_ns`] waits at most for a moment when none of the child's threads is
+/// running (the child is waiting on the mock, so this is the end of a syscall, not work).
+const SETTLE_MAX: Duration = Duration::from_millis(2);
+
+/// The CPU time, user and system, of each thread of process `pid`: the first field of
+/// `/proc/<pid>/task/<tid>/schedstat`, nanoseconds on a CPU (the scheduler's
+/// `sum_exec_runtime`, the figure CPU time clocks are built on, not tick-sampled like
+/// `/proc/<pid>/stat`). `None` when a thread's counter cannot be read (no `/proc`, or a
+/// kernel without `CONFIG_SCHED_INFO`, where the file is missing or reads `0 0 0`).
+///
+/// A thread's counter is brought up to date only when the scheduler switches it out or at a
+/// tick, so a thread on a CPU can be up to one tick (4 ms at `HZ=250`) behind. The report
+/// reads at moments when the child waits on the runtime API mock, so this waits (briefly,
+/// with a thread sleep: a tokio sleep rounds up to a millisecond, which the first event's
+/// wall time would include) until no thread of the child is in state `R`; after
+/// [`SETTLE_MAX`] it takes the reading as it is. Threads that have exited are not in
+/// `/proc/<pid>/task` any more and their time is not counted (the binaries' tokio threads
+/// live as long as the process).
+fn cpu_ns(pid: u32) -> Option<ThreadCpu> {
+    let task = PathBuf::from(format!("/proc/{pid}/task"));
+    let until = Instant::now() + SETTLE_MAX;
+    loop {
+        let mut cpu = ThreadCpu::new();
+        let mut running = false;
+        for entry in std::fs::read_dir(&task).ok()? {
+            let entry = entry.ok()?;
+            let tid = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `tid (comm) S ...`: the state follows the last `)`, as comm may hold one.
+            let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+            running |= state.is_some_and(|s| s.starts_with('R'));
+            let schedstat = std::fs::read_to_string(entry.path().join("schedstat")).ok()?;
+            cpu.insert(tid, schedstat.split_whitespace().next()?.parse().ok()?);
+        }
+        // A kernel without scheduler statistics prints zeros: nothing measured, not zero CPU.
+        if cpu.is_empty() || cpu.values().all(|&ns| ns == 0) {
+            return None;
+        }
+        if !running || Instant::now() >= until {
+            return Some(cpu);
+        }
+        std::thread::sleep(Duration::from_micros(20));
+    }
+}
+
+/// CPU time from the first reading to the second, in ms: per thread the second counter
+/// minus the first (0 for a thread born in between). `None` when a thread of the first
+/// reading is gone by the second, as its time is then counted nowhere.
+fn cpu_ms_between(first: &ThreadCpu, second: &ThreadCpu) -> Option<f64> {
+    if first.keys().any(|tid| !second.contains_key(tid)) {
+        return None;
+    }
+    let mut ns = 0u64;
+    for (tid, now) in second {
+        ns += now.checked_sub(first.get(tid).copied().unwrap_or(0))?;
+    }
+    Some(ns as f64 / 1e6)
+}
+
+/// The total CPU time of a reading, in ms.
+fn cpu_ms_total(cpu: &ThreadCpu) -> f64 {
+    cpu.values().sum::<u64>() as f64 / 1e6
 }
 
 type Mock = Arc<Mutex<Run>>;
@@ -89,23 +162,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 async fn next(State(mock): State<Mock>) -> Response {
     let now = Instant::now();
-    let first = {
+    let (first, second, pid) = {
         let mut run = lock(&mock);
-        match run.event.take() {
-            Some(event) => {
-                run.first_next = Some(now);
-                Some(event)
-            }
-            None => {
-                // The second request for work: the invocation is over; this is the peak.
-                if run.answered.is_some() && run.hwm_kib.is_none() {
-                    run.hwm_kib = run.pid.and_then(|p| vm_hwm_kib(&p.to_string()));
-                }
-                None
-            }
+        let first = run.event.take();
+        if first.is_some() {
+            run.first_next = Some(now);
         }
+        // The second request for work: the invocation is over; this is the peak.
+        let second = first.is_none() && run.answered.is_some() && run.hwm_kib.is_none();
+        (first, second, run.pid)
     };
+    if second {
+        // Read before `hwm_kib` is set: `measure` kills the child once it is.
+        let cpu = pid.and_then(cpu_ns);
+        let mut run = lock(&mock);
+        run.cpu_at_second = cpu;
+        run.hwm_kib = pid.and_then(|p| vm_hwm_kib(&p.to_string()));
+    }
     if let Some(event) = first {
+        // The cold start's end and the invocation's start, before the child has the event.
+        let cpu = pid.and_then(cpu_ns);
+        lock(&mock).cpu_at_first = cpu;
         let deadline =
             (shared::clock::SystemClock.now() + chrono::Duration::seconds(30)).timestamp_millis();
         let mut headers = HeaderMap::new();
@@ -470,7 +547,11 @@ fn function_env(name: &str, aws: &Aws, fakes: &Fakes) -> Vec<(String, String)> {
 #[derive(Debug)]
 struct Measured {
     cold_ms: Option<f64>,
+    /// CPU time from spawn to the first event being handed out.
+    init_cpu_ms: Option<f64>,
     invoke_ms: Option<f64>,
+    /// CPU time from the first event being handed out to the request for the second.
+    invoke_cpu_ms: Option<f64>,
     hwm_mib: Option<f64>,
     outcome: String,
 }
@@ -559,6 +640,12 @@ async fn measure(
         .first_next
         .zip(run.answered.as_ref().map(|a| a.0))
         .map(|(a, b)| perf::ms(b - a));
+    let init_cpu_ms = run.cpu_at_first.as_ref().map(cpu_ms_total);
+    let invoke_cpu_ms = run
+        .cpu_at_first
+        .as_ref()
+        .zip(run.cpu_at_second.as_ref())
+        .and_then(|(a, b)| cpu_ms_between(a, b));
     let outcome = match (&run.answered, &run.init_error, exited) {
         (Some((_, kind, body)), _, _) => outcome(kind, body),
         (None, Some(e), _) => format!("init error: {}", e.chars().take(120).collect::<String>()),
@@ -569,7 +656,9 @@ async fn measure(
     };
     Ok(Measured {
         cold_ms,
+        init_cpu_ms,
         invoke_ms,
+        invoke_cpu_ms,
         hwm_mib: run.hwm_kib.map(|k| k as f64 / 1024.0),
         outcome,
     })
@@ -584,6 +673,11 @@ fn workspace_root() -> PathBuf {
 
 fn fmt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{x:.1}"))
+}
+
+/// A CPU time: `n/a` when it could not be read, which is not zero.
+fn fmt_cpu(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".into(), |x| format!("{x:.1}"))
 }
 
 fn verdict(v: Option<f64>, target: f64) -> &'static str {
@@ -680,9 +774,9 @@ async fn report(args: &Args) -> Result<bool, String> {
         }
     );
     println!(
-        "| binary | size (MiB) | cold start to ready (ms) | peak memory (MiB) | invocation (ms) | invocation result |"
+        "| binary | size (MiB) | cold start to ready (ms) | init CPU (ms) | peak memory (MiB) | invocation (ms) | invocation CPU (ms) | invocation result |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut notes = Vec::new();
     let mut all_ok = true;
     for name in FUNCTIONS {
@@ -697,7 +791,7 @@ async fn report(args: &Args) -> Result<bool, String> {
             } else {
                 "no Lambda binary yet (no src/main.rs)".into()
             };
-            println!("| {name} | - | - | - | - | skipped: {why} |");
+            println!("| {name} | - | - | - | - | - | - | skipped: {why} |");
             continue;
         }
         let size = std::fs::metadata(&exe)
@@ -706,6 +800,8 @@ async fn report(args: &Args) -> Result<bool, String> {
         let mut cold = Vec::new();
         let mut hwm = Vec::new();
         let mut invoke = Vec::new();
+        let mut init_cpu = Vec::new();
+        let mut invoke_cpu = Vec::new();
         let mut outcomes: BTreeMap<String, u32> = BTreeMap::new();
         for seq in 0..args.runs {
             let e = match name {
@@ -727,23 +823,28 @@ async fn report(args: &Args) -> Result<bool, String> {
             cold.extend(m.cold_ms);
             hwm.extend(m.hwm_mib);
             invoke.extend(m.invoke_ms);
+            init_cpu.extend(m.init_cpu_ms);
+            invoke_cpu.extend(m.invoke_cpu_ms);
             *outcomes.entry(m.outcome).or_default() += 1;
         }
         let (c, h, i) = (median(cold), median(hwm), median(invoke));
+        let (ic, vc) = (median(init_cpu), median(invoke_cpu));
         let result = outcomes
             .iter()
             .map(|(o, n)| format!("{o} ×{n}"))
             .collect::<Vec<_>>()
             .join(", ");
         println!(
-            "| {name} | {} {} | {} {} | {} {} | {} | {result} |",
+            "| {name} | {} {} | {} {} | {} | {} {} | {} | {} | {result} |",
             fmt(size),
             verdict(size, SIZE_TARGET_MIB),
             fmt(c),
             verdict(c, COLD_START_TARGET_MS),
+            fmt_cpu(ic),
             fmt(h),
             verdict(h, MEMORY_TARGET_MIB),
             fmt(i),
+            fmt_cpu(vc),
         );
         for (v, t) in [
             (size, SIZE_TARGET_MIB),
@@ -761,6 +862,9 @@ async fn report(args: &Args) -> Result<bool, String> {
     );
     println!(
         "Cold start = spawn to the first GET .../runtime/invocation/next; peak memory = the child's VmHWM when it asks for its second event."
+    );
+    println!(
+        "CPU = user + system, summed over the child's threads from /proc/<pid>/task/*/schedstat: init from spawn to the first event handed out, invocation from then to the request for the second; n/a when unreadable."
     );
     for n in notes {
         println!("Note: {n}");
