@@ -356,13 +356,15 @@ impl LocalStore {
             .await
             .map_err(|_| "local state: the committer has stopped".to_owned())?
             .clone();
-        if state.committed >= target {
-            Ok(())
-        } else {
+        // The failure first: after a failed commit the next one (with nothing open) moves
+        // `committed` past the lost writes, and they must not read as kept.
+        if state.failed_after < target && target <= state.failed_upto {
             Err(format!(
                 "local state: commit failed: {}",
                 state.error.as_deref().unwrap_or("unknown error")
             ))
+        } else {
+            Ok(())
         }
     }
 
