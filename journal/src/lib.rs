@@ -170,12 +170,76 @@ macro_rules! bind_order {
     }};
 }
 
+/// One signal's records, waiting in a [`GroupCommit`], and who waits for them.
+struct Execution {
+    signal: SignalRecord,
+    orders: Vec<OrderRecord>,
+    done: tokio::sync::oneshot::Sender<Result<(), JournalError>>,
+}
+
+/// Group commit of [`TradeJournal::record_execution`]: executions that arrive while one write
+/// is under way wait, and the next writer writes them all in one transaction (SQLite: up to
+/// [`GROUP_MAX`] signals per statement batch and commit). Under load this turns a commit per
+/// signal into a commit per batch; alone, a signal is written at once. Each caller returns
+/// only once its own records are committed, or with the error of the write that held them.
+#[derive(Default)]
+struct GroupCommit {
+    pending: std::sync::Mutex<Vec<Execution>>,
+    writer: tokio::sync::Mutex<()>,
+}
+
+/// The most signals written in one SQLite statement batch.
+const GROUP_MAX: usize = 8;
+
+impl GroupCommit {
+    fn enqueue(
+        &self,
+        signal: &SignalRecord,
+        orders: &[OrderRecord],
+    ) -> tokio::sync::oneshot::Receiver<Result<(), JournalError>> {
+        let (done, written) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Execution {
+                signal: signal.clone(),
+                orders: orders.to_vec(),
+                done,
+            });
+        written
+    }
+
+    fn take(&self) -> Vec<Execution> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn answer(batch: Vec<Execution>, result: &Result<(), JournalError>) {
+        for e in batch {
+            let _ = e.done.send(result.clone());
+        }
+    }
+
+    /// A waiter's result; a writer that was dropped mid-write (its caller cancelled) wrote
+    /// nothing this waiter can count on.
+    fn outcome(
+        written: Result<Result<(), JournalError>, tokio::sync::oneshot::error::RecvError>,
+    ) -> Result<(), JournalError> {
+        written.unwrap_or_else(|_| {
+            Err(JournalError {
+                reason: "signal and order upsert: the write was abandoned".into(),
+            })
+        })
+    }
+}
+
 macro_rules! journal_impl {
     ($name:ident, $db:ty, $pool:ty, $sql:expr, $dec_in:expr, $dec_out:expr, $time_in:expr, $time_out:expr) => {
         /// A journal over one database's connection pool; cloning shares the pool.
         #[derive(Clone)]
         pub struct $name {
             pool: $pool,
+            /// Executions waiting to be written together (see [`GroupCommit`]).
+            group: std::sync::Arc<GroupCommit>,
         }
 
         impl std::fmt::Debug for $name {
@@ -188,7 +252,10 @@ macro_rules! journal_impl {
         impl $name {
             /// A journal over `pool` as it is: no migration (see `migrate`).
             pub fn from_pool(pool: $pool) -> Self {
-                Self { pool }
+                Self {
+                    pool,
+                    group: Default::default(),
+                }
             }
 
             /// The connection pool, for tests and tools that query the tables directly.
@@ -354,7 +421,22 @@ macro_rules! journal_impl {
                 signal: &SignalRecord,
                 orders: &[OrderRecord],
             ) -> Result<(), JournalError> {
-                self.write_execution(signal, orders).await
+                let mut done = self.group.enqueue(signal, orders);
+                // Whoever takes the writer's lock writes every execution waiting then, in
+                // one transaction; the others find theirs written when it is released.
+                let writer = tokio::select! {
+                    biased;
+                    written = &mut done => return GroupCommit::outcome(written),
+                    writer = self.group.writer.lock() => writer,
+                };
+                if let Ok(written) = done.try_recv() {
+                    return written;
+                }
+                let batch = self.group.take();
+                let result = self.write_executions(&batch).await;
+                GroupCommit::answer(batch, &result);
+                drop(writer);
+                GroupCommit::outcome(done.await)
             }
 
             async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
@@ -495,56 +577,57 @@ fn sqlite_positional(sql: &str) -> String {
     out
 }
 
-/// The signal upsert and one order upsert per leg as one SQLite batch, in one transaction:
-/// one commit (one WAL append) per signal, and never a signal without its legs.
+/// `signals` signal upserts, then `legs` order upserts, as one SQLite batch in one
+/// transaction: one hand-off to sqlx's worker thread and one commit (one WAL append) for a
+/// group of signals, and never a signal without its legs. Cached per shape (at most
+/// [`GROUP_MAX`] signals).
 #[cfg(feature = "sqlite")]
-fn sqlite_execution_sql(legs: usize) -> &'static str {
-    cached_sql((UPSERT_SIGNAL, legs), || {
+fn sqlite_execution_sql(signals: usize, legs: usize) -> &'static str {
+    cached_sql((UPSERT_ORDER, signals * 1024 + legs), || {
         let mut sql = String::from("BEGIN;\n");
-        sql.push_str(&sqlite_positional(UPSERT_SIGNAL));
+        let signal = sqlite_positional(UPSERT_SIGNAL);
+        for _ in 0..signals {
+            sql.push_str(&signal);
+            sql.push_str(";\n");
+        }
         let order = sqlite_positional(UPSERT_ORDER);
         for _ in 0..legs {
-            sql.push_str(";\n");
             sql.push_str(&order);
+            sql.push_str(";\n");
         }
-        sql.push_str(";\nCOMMIT;");
+        sql.push_str("COMMIT;");
         sql
     })
 }
 
 #[cfg(feature = "sqlite")]
 impl SqliteJournal {
-    /// The signal and its legs in one statement batch and one transaction: one hand-off to
-    /// sqlx's SQLite worker thread instead of one per row (which was a third of the local
-    /// stack's CPU under load) and one commit. A failed batch is rolled back, so the
-    /// connection is not left inside a transaction; a retry writes it all again.
-    async fn write_execution(
-        &self,
-        signal: &SignalRecord,
-        orders: &[OrderRecord],
-    ) -> Result<(), JournalError> {
-        let mut q = bind_signal!(
-            sqlx::query(sqlx::AssertSqlSafe(sqlite_execution_sql(orders.len()))),
-            signal,
-            sqlite_time_in
-        );
-        for o in orders {
-            q = bind_order!(q, o, sqlite_dec_in, sqlite_time_in);
-        }
-        // One connection: the rollback runs on the connection the batch failed on.
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| db_error("signal and order upsert", e))?;
-        match q.execute(&mut *conn).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
+    /// Writes `batch` in statement batches of up to [`GROUP_MAX`] signals each, each batch one
+    /// transaction. A failed batch is rolled back, so the connection is not left inside a
+    /// transaction, and the error is every waiter's: a retry writes it all again (upserts).
+    async fn write_executions(&self, batch: &[Execution]) -> Result<(), JournalError> {
+        for group in batch.chunks(GROUP_MAX) {
+            let legs = group.iter().map(|e| e.orders.len()).sum();
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sqlite_execution_sql(group.len(), legs)));
+            for e in group {
+                q = bind_signal!(q, &e.signal, sqlite_time_in);
+            }
+            for o in group.iter().flat_map(|e| &e.orders) {
+                q = bind_order!(q, o, sqlite_dec_in, sqlite_time_in);
+            }
+            // One connection: the rollback runs on the connection the batch failed on.
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(|e| db_error("signal and order upsert", e))?;
+            if let Err(e) = q.execute(&mut *conn).await {
                 // "cannot rollback - no transaction is active" when BEGIN itself failed.
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                Err(db_error("signal and order upsert", e))
+                return Err(db_error("signal and order upsert", e));
             }
         }
+        Ok(())
     }
 }
 
@@ -560,24 +643,22 @@ pub const APPLICATION_NAME: &str = "tv-pipeline-journal";
 #[cfg(feature = "postgres")]
 impl PgJournal {
     /// PostgreSQL prepares one statement at a time: the rows go one after another, in one
-    /// transaction (one commit, and never a signal without its legs). Dropping an
-    /// uncommitted transaction rolls it back.
-    async fn write_execution(
-        &self,
-        signal: &SignalRecord,
-        orders: &[OrderRecord],
-    ) -> Result<(), JournalError> {
+    /// transaction for the whole batch (one commit, and never a signal without its legs).
+    /// Dropping an uncommitted transaction rolls it back.
+    async fn write_executions(&self, batch: &[Execution]) -> Result<(), JournalError> {
         let err = |e| db_error("signal and order upsert", e);
         let mut tx = self.pool.begin().await.map_err(err)?;
-        bind_signal!(
-            sqlx::query(sqlx::AssertSqlSafe(UPSERT_SIGNAL)),
-            signal,
-            |t: Option<DateTime<Utc>>| t
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-        for o in orders {
+        for e in batch {
+            bind_signal!(
+                sqlx::query(sqlx::AssertSqlSafe(UPSERT_SIGNAL)),
+                &e.signal,
+                |t: Option<DateTime<Utc>>| t
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        for o in batch.iter().flat_map(|e| &e.orders) {
             bind_order!(
                 sqlx::query(sqlx::AssertSqlSafe(UPSERT_ORDER)),
                 o,
@@ -777,7 +858,7 @@ impl PgJournal {
                 })
             })
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// The connect options of every journal session: `url`, the application name, and the
@@ -829,6 +910,9 @@ impl SqliteJournal {
             // crash, losing at most the last commits on a power cut, and spares an fsync per
             // commit, which capped the local stack at about a hundred signals a second.
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            // Room for every shape of the grouped execution batch (up to GROUP_MAX signals,
+            // their legs) beside the other statements.
+            .statement_cache_capacity(256)
             .busy_timeout(std::time::Duration::from_secs(5));
         // One connection. In-memory databases live per connection; and a file has one writer
         // at a time anyway: with more connections the others wait in SQLite's busy handler,
@@ -840,7 +924,7 @@ impl SqliteJournal {
             .connect_with(options)
             .await
             .map_err(|e| db_error("open", e))?;
-        let journal = Self { pool };
+        let journal = Self::from_pool(pool);
         journal.migrate().await?;
         Ok(journal)
     }
@@ -1100,6 +1184,10 @@ mod tests {
             assert_eq!(numbers(sql), (1..=n).collect::<Vec<_>>());
             assert_eq!(sqlite_positional(sql).matches('?').count(), n);
         }
-        assert_eq!(sqlite_execution_sql(2).matches('?').count(), 17 + 2 * 16);
+        assert_eq!(sqlite_execution_sql(1, 2).matches('?').count(), 17 + 2 * 16);
+        assert_eq!(
+            sqlite_execution_sql(3, 4).matches('?').count(),
+            3 * 17 + 4 * 16
+        );
     }
 }

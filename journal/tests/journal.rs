@@ -186,6 +186,73 @@ async fn contract(j: &impl TradeJournal, tag: &str) {
     attempts(j, tag).await;
 }
 
+/// Executions written at once from many tasks (the journal groups the waiting ones into one
+/// transaction): every signal reads back with exactly its own legs, whichever task wrote it.
+async fn concurrent_executions<J: TradeJournal + Clone + Send + Sync + 'static>(j: &J, tag: &str) {
+    let stamp = shared::clock::SystemClock
+        .now()
+        .timestamp_nanos_opt()
+        .unwrap();
+    let ids: Vec<SignalId> = (0..40)
+        .map(|n| SignalId::of_canonical(&format!("{tag}-group-{stamp}-{n}")))
+        .collect();
+    let tasks: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let (j, id) = (j.clone(), id.clone());
+            tokio::spawn(async move {
+                // 0, 1 or 2 legs, so batches mix shapes.
+                let legs: Vec<OrderRecord> = [Leg::Close, Leg::Open][..n % 3]
+                    .iter()
+                    .map(|&leg| {
+                        order(
+                            &id,
+                            leg,
+                            &format!("{}", n + 1),
+                            Some("1.1"),
+                            Outcome::Filled,
+                        )
+                    })
+                    .collect();
+                j.record_execution(
+                    &signal(&id, SignalStatus::Filled, StageTimes::default()),
+                    &legs,
+                )
+                .await
+                .unwrap();
+                legs
+            })
+        })
+        .collect();
+    for (id, task) in ids.iter().zip(tasks) {
+        let legs = task.await.unwrap();
+        let back = j.signal(id).await.unwrap().unwrap();
+        assert_eq!(back.status, SignalStatus::Filled);
+        assert_eq!(j.orders(id).await.unwrap(), legs, "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_executions_from_many_tasks_each_read_back_whole() {
+    let path = std::env::temp_dir().join(format!("journal-group-{}.sqlite", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let j = SqliteJournal::connect(path.to_str().unwrap())
+        .await
+        .unwrap();
+    concurrent_executions(&j, "sqlite").await;
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_executions_from_many_tasks_each_read_back_whole() {
+    let url = std::env::var("JOURNAL_TEST_PG_URL")
+        .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
+    let j = PgJournal::connect(&url).await.unwrap();
+    j.migrate().await.unwrap();
+    concurrent_executions(&j, "pg").await;
+}
+
 /// The same leg sent twice: one row per attempt, each upserted on its own, read back by leg
 /// then attempt whatever order they were written in.
 async fn attempts(j: &impl TradeJournal, tag: &str) {

@@ -359,10 +359,10 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
     }
 
     fn wake(&self) {
-        // `notify_waiters` wakes every poller waiting now but keeps no permit, so a message
-        // that arrives between a poller's empty receive and its `wait` would sit until the
-        // timeout; `notify_one` leaves that permit.
-        self.arrived.notify_waiters();
+        // One poller per message: it receives up to a batch, and waking every poller for each
+        // message cost each of them a wake-up and a timer for nothing under load. When no
+        // poller waits, `notify_one` keeps a permit, so a message that arrives between a
+        // poller's empty receive and its `wait` wakes it at once.
         self.arrived.notify_one();
     }
 
