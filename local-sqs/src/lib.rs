@@ -239,6 +239,9 @@ pub struct LocalFifoQueue<C> {
     arrived: tokio::sync::Notify,
     log: Option<Arc<dyn QueueLog>>,
     deleted: std::sync::atomic::AtomicU64,
+    /// Whether [`FifoQueue::send`] waits for its write to be committed (see
+    /// [`LocalFifoQueue::sends_wait_for_commit`]).
+    send_waits: bool,
 }
 
 impl<C: Clock + Clone> LocalFifoQueue<C> {
@@ -255,7 +258,19 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
             arrived: tokio::sync::Notify::new(),
             log: None,
             deleted: std::sync::atomic::AtomicU64::new(0),
+            send_waits: true,
         }
+    }
+
+    /// Whether a send waits until its write is committed (the default: `true`). A queue fed
+    /// only by a consumer of another queue of the same log need not wait: its send is written
+    /// before that consumer's delete, and a log commits writes in order, so a crash that loses
+    /// the send loses the delete too and the message is delivered again (and deduplicated).
+    /// The wait belongs before a step the world sees: a webhook's 200, an order.
+    #[must_use]
+    pub fn sends_wait_for_commit(mut self, wait: bool) -> Self {
+        self.send_waits = wait;
+        self
     }
 
     /// A queue whose every change is written to `log` first, started from what `log` kept
@@ -650,13 +665,17 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
 
 impl<C: Clock + Clone> FifoQueue for LocalFifoQueue<C> {
     /// Accepts the message and waits until it is durable ([`QueueLog::flush`]), so `Ok`
-    /// means kept across a crash.
+    /// means kept across a crash; unless the queue was built not to wait
+    /// ([`LocalFifoQueue::sends_wait_for_commit`]).
     async fn send(&self, message: FifoMessage) -> Result<(), QueueError> {
         let unavailable = |reason| QueueError::Unavailable {
             queue: self.config.name.clone(),
             reason,
         };
         self.try_send(message).map_err(unavailable)?;
+        if !self.send_waits {
+            return Ok(());
+        }
         self.flush().await.map_err(unavailable)
     }
 }
@@ -821,6 +840,60 @@ mod tests {
         assert!(q.send_now(msg("C", "c1")));
         let ids: Vec<_> = q.peek().into_iter().map(|m| m.message_id).collect();
         assert!(ids.contains(&"q-00000005".to_owned()), "{ids:?}");
+    }
+
+    /// A log whose commit never comes: its writes are made, its flush never finishes.
+    #[derive(Debug, Default)]
+    struct StuckLog(MemLog);
+
+    impl QueueLog for StuckLog {
+        fn flush(&self) -> Flush<'_> {
+            Box::pin(std::future::pending())
+        }
+        fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
+            self.0.sent(queue, m)
+        }
+        fn received(&self, queue: &str, seq: u64, n: u32) -> Result<(), String> {
+            self.0.received(queue, seq, n)
+        }
+        fn removed(&self, queue: &str, seq: u64) -> Result<(), String> {
+            self.0.removed(queue, seq)
+        }
+        fn noted(&self, queue: &str, seq: u64, error: &str) -> Result<(), String> {
+            self.0.noted(queue, seq, error)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_send_waits_for_its_commit_unless_the_queue_was_built_not_to() {
+        let clock = ManualClock::new(shared::clock::test_epoch());
+        let log = Arc::new(StuckLog::default());
+        let build = |name: &str| {
+            LocalFifoQueue::restore(
+                LocalQueueConfig {
+                    name: name.into(),
+                    visibility_timeout: Duration::seconds(30),
+                    max_receives: 3,
+                },
+                clock.clone(),
+                None,
+                log.clone(),
+                Saved::default(),
+            )
+        };
+        let waits = build("waits");
+        let sent = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            waits.send(msg("A", "a1")),
+        )
+        .await;
+        assert!(sent.is_err(), "a send returned before its commit");
+        let quick = build("quick").sends_wait_for_commit(false);
+        quick.send(msg("A", "a1")).await.unwrap();
+        // Either way the message was written to the log and is in the queue.
+        assert_eq!(log.0.saved("quick").messages.len(), 1);
+        assert_eq!(log.0.saved("waits").messages.len(), 1);
+        assert_eq!(quick.receive(1)[0].body, "a1");
     }
 
     #[test]

@@ -214,7 +214,7 @@ impl Admission {
                 threshold = t,
                 "admission threshold measured"
             );
-            crate::console::line(&format!(
+            crate::console::line(format_args!(
                 "admission: {rate} signals/s measured; alerts beyond a backlog of {t} get 503"
             ));
         }

@@ -19,7 +19,9 @@ fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }
 
-pub fn line(text: &str) {
+/// Prints one console line, formatted only when the console is not quiet (a load run posts
+/// thousands of alerts a second and wants no formatting cost for lines nobody sees).
+pub fn line(text: std::fmt::Arguments<'_>) {
     if quiet() {
         return;
     }
@@ -46,7 +48,7 @@ fn print_signal(r: &SignalRecord) {
         .as_deref()
         .map(|x| format!(" ({x})"))
         .unwrap_or_default();
-    line(&format!(
+    line(format_args!(
         "signal {} {} {} on {} -> {}{}",
         &r.signal_id.as_str()[..12],
         r.action,
@@ -68,7 +70,7 @@ fn print_order(r: &OrderRecord) {
     } else {
         String::new()
     };
-    line(&format!(
+    line(format_args!(
         "order  {} {} {} {}{} {} {}{} -> {:?}",
         &r.signal_id.as_str()[..12],
         r.broker,

@@ -247,8 +247,11 @@ impl Dashboard {
     }
 
     fn publish(&self, kind: &'static str, value: &impl Serialize) {
+        // No page connected is the usual case; nothing to serialize then.
+        if self.updates.receiver_count() == 0 {
+            return;
+        }
         let json = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
-        // No page connected is the usual case; nothing to do then.
         let _ = self.updates.send(Update {
             kind,
             json: json.into(),

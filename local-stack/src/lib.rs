@@ -115,7 +115,7 @@ impl shared::ports::Notifier for ConsoleNotifier {
         note: shared::ports::Notification,
     ) -> Result<(), shared::ports::QueueError> {
         tracing::warn!(subject = %note.subject, urgent = note.urgent, message = %note.message, "operator notification");
-        line(&format!("notify {}", note.subject));
+        line(format_args!("notify {}", note.subject));
         Ok(())
     }
 }
@@ -269,7 +269,12 @@ impl LocalConfig {
     }
 }
 
-fn queue(name: &str, cfg: &LocalConfig, store: &Arc<LocalStore>) -> Result<Queue, String> {
+fn queue(
+    name: &str,
+    cfg: &LocalConfig,
+    store: &Arc<LocalStore>,
+    send_waits: bool,
+) -> Result<Queue, String> {
     let now = shared::clock::Clock::now(&SystemClock);
     let log = store.clone() as Arc<dyn local_sqs::QueueLog>;
     let dlq_name = format!("{name}-dlq.fifo");
@@ -286,17 +291,20 @@ fn queue(name: &str, cfg: &LocalConfig, store: &Arc<LocalStore>) -> Result<Queue
     ));
     let main = format!("{name}.fifo");
     let saved = store.queue(&main, now)?;
-    Ok(Arc::new(LocalFifoQueue::restore(
-        LocalQueueConfig {
-            name: main,
-            visibility_timeout: cfg.visibility_timeout,
-            max_receives: cfg.max_receives,
-        },
-        SystemClock,
-        Some(dlq),
-        log,
-        saved,
-    )))
+    Ok(Arc::new(
+        LocalFifoQueue::restore(
+            LocalQueueConfig {
+                name: main,
+                visibility_timeout: cfg.visibility_timeout,
+                max_receives: cfg.max_receives,
+            },
+            SystemClock,
+            Some(dlq),
+            log,
+            saved,
+        )
+        .sends_wait_for_commit(send_waits),
+    ))
 }
 
 /// The SQS event Lambda's event source mapping would deliver for these messages, built
@@ -490,7 +498,7 @@ async fn browser_guard(req: axum::extract::Request, next: axum::middleware::Next
             .is_some_and(|h| origin.as_bytes() == format!("http://{h}").as_bytes());
         if req.method() != Method::GET || !own {
             tracing::warn!(method = %req.method(), path = req.uri().path(), "browser request refused");
-            line(&format!(
+            line(format_args!(
                 "refused a request from a web page ({} {}): the local stack trades",
                 req.method(),
                 req.uri().path()
@@ -549,7 +557,7 @@ async fn webhook(
             ),
         }
         match reply.status {
-            200 => line(&format!(
+            200 => line(format_args!(
                 "alert  {} accepted -> {} {}",
                 reply.body["signal_id"]
                     .as_str()
@@ -558,7 +566,7 @@ async fn webhook(
                 reply.body["broker"].as_str().unwrap_or(""),
                 reply.body["instrument"].as_str().unwrap_or("")
             )),
-            status => line(&format!(
+            status => line(format_args!(
                 "alert  refused {status} {}: {}",
                 reply.body["error"]["code"].as_str().unwrap_or(""),
                 reply.body["error"]["message"].as_str().unwrap_or("")
@@ -633,14 +641,16 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             }
-            line(&format!(
+            line(format_args!(
                 "state: {} (queues, idempotency, paper books)",
                 path.display()
             ));
             LocalStore::open(&path).map_err(|e| e.to_string())?
         }
         None => {
-            line("state: in memory (the journal is not a file): a restart forgets the queues");
+            line(format_args!(
+                "state: in memory (the journal is not a file): a restart forgets the queues"
+            ));
             LocalStore::in_memory().map_err(|e| e.to_string())?
         }
     });
@@ -650,19 +660,22 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .release_leases(shared::clock::Clock::now(&SystemClock))
         .map_err(|e| format!("local state: {e}"))?;
     if released > 0 {
-        line(&format!(
+        line(format_args!(
             "took over {released} signal(s) in progress when the last run ended: reconciled by client order id"
         ));
     }
     let queues = Arc::new(Queues {
-        signals: queue("signals", &cfg, &store)?,
-        oanda: queue("oanda", &cfg, &store)?,
-        tradovate: queue("tradovate", &cfg, &store)?,
-        coinbase: queue("coinbase", &cfg, &store)?,
+        // The webhook's 200 waits for its alert's commit; the router's sends to the broker
+        // queues need not (see `sends_wait_for_commit`): an order waits for its claim's
+        // commit, which comes after theirs.
+        signals: queue("signals", &cfg, &store, true)?,
+        oanda: queue("oanda", &cfg, &store, false)?,
+        tradovate: queue("tradovate", &cfg, &store, false)?,
+        coinbase: queue("coinbase", &cfg, &store, false)?,
     });
     let restored: usize = queues.all().iter().map(|q| q.depth()).sum();
     if restored > 0 {
-        line(&format!(
+        line(format_args!(
             "restored {restored} queued message(s) from the state file"
         ));
     }
@@ -676,7 +689,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     let memory = journal::AnyJournal::connect(&cfg.journal_url)
         .await
         .map_err(|e| e.to_string())?;
-    line(&format!("journal: {}", cfg.journal_url));
+    line(format_args!("journal: {}", cfg.journal_url));
     let dashboard = Arc::new(Dashboard::default());
     let journal: Journal = Arc::new(ConsoleJournal(DashboardJournal {
         inner: ObservedJournal {
@@ -735,7 +748,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         (Broker::Tradovate, &tradovate_venue),
         (Broker::Coinbase, &coinbase_venue),
     ] {
-        line(&format!("broker {broker}: {}", v.describe()));
+        line(format_args!("broker {broker}: {}", v.describe()));
     }
 
     // The real brokers' clients, for the dashboard's position reads.
@@ -892,7 +905,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    line(&format!("dashboard: http://{addr}/"));
+    line(format_args!("dashboard: http://{addr}/"));
     tokio::spawn(serve(listener, http));
     Ok(LocalStack {
         addr,
@@ -1057,7 +1070,11 @@ async fn dlq_replay(
         )
             .into_response();
     }
-    line(&format!("replay {} -> {}", req.message_id, source.name()));
+    line(format_args!(
+        "replay {} -> {}",
+        req.message_id,
+        source.name()
+    ));
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -1074,7 +1091,10 @@ async fn audit(
             )
                 .into_response();
         }
-        line(&format!("audit  {} {} {}", a.queue, a.message_id, a.result));
+        line(format_args!(
+            "audit  {} {} {}",
+            a.queue, a.message_id, a.result
+        ));
     }
     StatusCode::NO_CONTENT.into_response()
 }
@@ -1119,7 +1139,7 @@ fn front_months(
         .max(1);
     let cache = Arc::new(shared::front_month::MemoryFrontMonths::default());
     let shared_cache: Arc<dyn shared::front_month::FrontMonthCache> = cache.clone();
-    line(&format!(
+    line(format_args!(
         "front months: Databento ({dataset}), {} roots, every {minutes} min",
         roots.len()
     ));
@@ -1128,8 +1148,8 @@ fn front_months(
             match front_month_refresher::refresh(&source, cache.as_ref(), &roots, &SystemClock)
                 .await
             {
-                Ok(n) => line(&format!("front months: {n} cached from Databento")),
-                Err(e) => line(&format!("front months: {e}; the roll rule stands in")),
+                Ok(n) => line(format_args!("front months: {n} cached from Databento")),
+                Err(e) => line(format_args!("front months: {e}; the roll rule stands in")),
             }
             tokio::time::sleep(std::time::Duration::from_secs(minutes * 60)).await;
         }
