@@ -341,7 +341,24 @@ pub fn sqs_event(messages: &[Received], queue: &str) -> SqsEvent {
 
 type BatchResult = Result<(SqsBatchResponse, Vec<(String, String)>), MissingMessageId>;
 
-/// Plays the event source mapping for one queue, forever.
+/// The received messages split by message group, each group in its order, groups in the
+/// order their first message came.
+fn by_group(batch: &[Received]) -> Vec<Vec<Received>> {
+    let mut groups: Vec<Vec<Received>> = Vec::new();
+    for m in batch {
+        match groups.iter_mut().find(|g| g[0].group_id == m.group_id) {
+            Some(g) => g.push(m.clone()),
+            None => groups.push(vec![m.clone()]),
+        }
+    }
+    groups
+}
+
+/// Plays the event source mapping for one queue, forever. Like the mapping of a FIFO queue,
+/// which invokes a function for several message groups at once, it hands each message group
+/// of what it received to an invocation of its own and runs them together; each invocation
+/// handles its records in order, so a group never runs twice at once. Running them together
+/// lets their claims and journal writes share commits.
 async fn poll<F, Fut>(queue: Queue, handler: F)
 where
     F: Fn(SqsEvent) -> Fut,
@@ -353,14 +370,16 @@ where
             queue.wait(std::time::Duration::from_millis(100)).await;
             continue;
         }
-        let event = sqs_event(&batch, queue.name());
-        // While the handler runs its messages stay invisible (as a Lambda function's do for
+        let groups = by_group(&batch);
+        // While the handlers run their messages stay invisible (as a Lambda function's do for
         // the queue's visibility timeout, which covers the function's): a long execution is
         // never received a second time and raced by a takeover.
-        let handled = handler(event);
+        let handled = futures_util::future::join_all(
+            groups.iter().map(|g| handler(sqs_event(g, queue.name()))),
+        );
         tokio::pin!(handled);
         let heartbeat = queue.visibility_timeout() / 2;
-        let result = loop {
+        let results = loop {
             tokio::select! {
                 r = &mut handled => break r,
                 () = tokio::time::sleep(heartbeat) => {
@@ -370,29 +389,31 @@ where
                 }
             }
         };
-        let (failed, errors): (HashSet<String>, Vec<(String, String)>) = match result {
-            Ok((resp, errors)) => (
-                resp.batch_item_failures
-                    .into_iter()
-                    .map(|f| f.item_identifier)
-                    .collect(),
-                errors,
-            ),
-            // A whole-batch failure: every record comes back after its visibility timeout.
-            Err(e) => (
-                batch.iter().map(|m| m.message_id.clone()).collect(),
-                vec![(String::new(), e.to_string())],
-            ),
-        };
-        for m in &batch {
-            if failed.contains(&m.message_id) {
-                let why = errors
-                    .iter()
-                    .find(|(id, _)| id == &m.message_id || id.is_empty())
-                    .map(|(_, e)| e.clone());
-                queue.note_error(&m.receipt, why.unwrap_or_else(|| "reported failed".into()));
-            } else {
-                queue.delete(&m.receipt);
+        for (group, result) in groups.iter().zip(results) {
+            let (failed, errors): (HashSet<String>, Vec<(String, String)>) = match result {
+                Ok((resp, errors)) => (
+                    resp.batch_item_failures
+                        .into_iter()
+                        .map(|f| f.item_identifier)
+                        .collect(),
+                    errors,
+                ),
+                // A whole-batch failure: every record comes back after its visibility timeout.
+                Err(e) => (
+                    group.iter().map(|m| m.message_id.clone()).collect(),
+                    vec![(String::new(), e.to_string())],
+                ),
+            };
+            for m in group {
+                if failed.contains(&m.message_id) {
+                    let why = errors
+                        .iter()
+                        .find(|(id, _)| id == &m.message_id || id.is_empty())
+                        .map(|(_, e)| e.clone());
+                    queue.note_error(&m.receipt, why.unwrap_or_else(|| "reported failed".into()));
+                } else {
+                    queue.delete(&m.receipt);
+                }
             }
         }
     }
@@ -1237,5 +1258,41 @@ mod real {
             .await
             .map(Some)
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received(group: &str, n: u32) -> Received {
+        Received {
+            message_id: format!("{group}{n}"),
+            receipt: format!("r-{group}{n}"),
+            group_id: group.into(),
+            dedup_id: format!("d-{group}{n}"),
+            body: String::new(),
+            receive_count: 1,
+            sent_at: chrono::DateTime::UNIX_EPOCH,
+            source_queue: None,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_splits_by_group_keeping_each_groups_order() {
+        let batch = [
+            received("A", 1),
+            received("B", 1),
+            received("A", 2),
+            received("C", 1),
+            received("B", 2),
+            received("A", 3),
+        ];
+        let ids: Vec<Vec<String>> = by_group(&batch)
+            .into_iter()
+            .map(|g| g.into_iter().map(|m| m.message_id).collect())
+            .collect();
+        assert_eq!(ids, [vec!["A1", "A2", "A3"], vec!["B1", "B2"], vec!["C1"]]);
     }
 }
