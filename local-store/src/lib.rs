@@ -49,10 +49,9 @@ CREATE TABLE IF NOT EXISTS queue_message (
     dedup_id TEXT NOT NULL, body TEXT NOT NULL, sent_at_ms INTEGER NOT NULL,
     receive_count INTEGER NOT NULL, source_queue TEXT, last_error TEXT,
     PRIMARY KEY (queue, seq));
-CREATE TABLE IF NOT EXISTS queue_seen (
-    queue TEXT NOT NULL, dedup_id TEXT NOT NULL, at_ms INTEGER NOT NULL,
-    PRIMARY KEY (queue, dedup_id));
-CREATE INDEX IF NOT EXISTS queue_seen_at ON queue_seen (at_ms);
+CREATE TABLE IF NOT EXISTS queue_dedup (
+    queue TEXT NOT NULL, dedup_id TEXT NOT NULL, at_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS queue_dedup_at ON queue_dedup (at_ms);
 CREATE TABLE IF NOT EXISTS queue_seq (queue TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY, lease_until_ms INTEGER, outcome TEXT, expires_at_ms INTEGER);
@@ -66,6 +65,13 @@ CREATE TABLE IF NOT EXISTS paper_fill (
     quantity TEXT NOT NULL, price TEXT NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (account, client_order_id));
 CREATE TABLE IF NOT EXISTS paper_account (account TEXT PRIMARY KEY, orders INTEGER NOT NULL);
+";
+
+/// Files written before the dedup window became an append-only log kept it in `queue_seen`,
+/// keyed by dedup id: its rows move to `queue_dedup` and the table goes.
+const MIGRATE_QUEUE_SEEN: &str = "
+INSERT INTO queue_dedup (queue, dedup_id, at_ms) SELECT queue, dedup_id, at_ms FROM queue_seen;
+DROP TABLE queue_seen;
 ";
 
 /// Why the state file could not be opened or read.
@@ -285,6 +291,17 @@ impl LocalStore {
         )
         .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        let old_dedup: bool = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'queue_seen'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if old_dedup {
+            conn.execute_batch(&format!("BEGIN; {MIGRATE_QUEUE_SEEN} COMMIT;"))
+                .map_err(err)?;
+        }
         let checkpoint = Connection::open(path).map_err(err)?;
         checkpoint
             .execute_batch("PRAGMA busy_timeout=5000;")
@@ -443,7 +460,7 @@ impl LocalStore {
     fn sweep_with(conn: &Connection, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
         run(
             conn,
-            "DELETE FROM queue_seen WHERE at_ms <= ?1",
+            "DELETE FROM queue_dedup WHERE at_ms <= ?1",
             params![ms(now - DEDUP_WINDOW)],
         )?;
         run(
@@ -497,7 +514,10 @@ impl LocalStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(text)?;
         let mut stmt = conn
-            .prepare("SELECT dedup_id, at_ms FROM queue_seen WHERE queue = ?1 AND at_ms > ?2")
+            .prepare(
+                "SELECT dedup_id, MAX(at_ms) FROM queue_dedup WHERE queue = ?1 AND at_ms > ?2
+                 GROUP BY dedup_id",
+            )
             .map_err(text)?;
         let seen = stmt
             .query_map(params![queue, ms(now - DEDUP_WINDOW)], |r| {
@@ -681,7 +701,11 @@ impl QueueLog for LocalStore {
         .map_err(text)?;
         run(
             &tx,
-            "INSERT OR REPLACE INTO queue_seen (queue, dedup_id, at_ms) VALUES (?1, ?2, ?3)",
+            // Appended, not keyed by dedup id: dedup ids are hashes, and a unique index on
+            // them made every send write a page at random (a 5-minute window at thousands
+            // of alerts a second spans thousands of pages); appended rows share the last
+            // page. The window is checked in memory; this only restores it.
+            "INSERT INTO queue_dedup (queue, dedup_id, at_ms) VALUES (?1, ?2, ?3)",
             params![queue, m.dedup_id, ms(m.sent_at)],
         )
         .map_err(text)?;
@@ -1032,6 +1056,60 @@ mod tests {
                 .messages
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_file_with_the_keyed_dedup_table_keeps_its_window_when_opened() {
+        let path = file("old-dedup");
+        {
+            let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            conn.execute_batch(&format!(
+                "CREATE TABLE queue_seen (
+                     queue TEXT NOT NULL, dedup_id TEXT NOT NULL, at_ms INTEGER NOT NULL,
+                     PRIMARY KEY (queue, dedup_id));
+                 INSERT INTO queue_seen VALUES ('q', 'a', {});",
+                ms(t0())
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(saved.seen, [("a".to_owned(), t0())]);
+        drop(s);
+        // Opened again: migrated once, nothing doubled.
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.queue("q", t0())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .seen
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_dedup_id_accepted_again_after_its_window_comes_back_once_with_its_last_time() {
+        let path = file("dedup-again");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let m = |seq: u64, at: DateTime<Utc>| Durable {
+            seq,
+            message_id: format!("q-{seq:08}"),
+            group_id: "EURUSD".into(),
+            dedup_id: "a".into(),
+            body: String::new(),
+            sent_at: at,
+            receive_count: 0,
+            source_queue: None,
+            last_error: None,
+        };
+        let again = t0() + DEDUP_WINDOW + Duration::seconds(1);
+        s.sent("q", &m(1, t0())).unwrap_or_else(|e| panic!("{e}"));
+        s.sent("q", &m(2, again)).unwrap_or_else(|e| panic!("{e}"));
+        // Seen from a time when both are inside a window: one entry, the later time.
+        let saved = s
+            .queue("q", t0() + Duration::seconds(2))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(saved.seen, [("a".to_owned(), again)]);
     }
 
     #[test]
