@@ -382,3 +382,37 @@ async fn refusals_quote_sender_chosen_names_bounded() {
     let message = reply["error"]["message"].as_str().unwrap();
     assert!(message.len() < 400, "{message}");
 }
+
+/// A secret with characters JSON escapes (a quote, a backslash) is found in a free-text field
+/// all the same, though the canonical body holds it escaped.
+#[tokio::test]
+async fn a_secret_with_escaped_characters_pasted_into_a_field_is_redacted() {
+    let secret = r#"tv"se\cret-0123456789"#;
+    let clock = shared::clock::ManualClock::new(now());
+    let queue = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
+        "signals",
+        clock.clone(),
+    ));
+    let ingest = ingest::Ingest::new(
+        queue.clone(),
+        clock,
+        &secrecy::SecretString::from(secret),
+        shared::alert::Freshness::default(),
+        None,
+        shared::RoutingTable::embedded(),
+    );
+    let mut doc = alert("oanda-eurusd-long.json");
+    doc["passphrase"] = json!(secret);
+    doc["indicator"] = json!(format!("my strategy {secret}"));
+    let (status, reply) = send(
+        &ingest,
+        Event::post("/webhook", serde_json::to_string(&doc).unwrap()).rest(),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply["warnings"][0].as_str().unwrap().contains("indicator"));
+    let sent = queue.messages();
+    let msg: SignalMessage = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!(msg.alert.indicator, "my strategy [REDACTED]");
+    assert!(!msg.raw.contains("se\\\\cret"), "{}", msg.raw);
+}
