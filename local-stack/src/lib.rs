@@ -54,7 +54,7 @@ type Journal =
 pub type Health = Arc<shared::health::MemoryHealth>;
 pub type LocalExecutor = Executor<
     executor_runtime::health::Recorded<AnyVenue, Health, SystemClock>,
-    Arc<LocalStore>,
+    local_store::Claims,
     Journal,
     Arc<ConsoleNotifier>,
     StaticKillSwitch,
@@ -427,6 +427,13 @@ fn executor(
     risk: &str,
     cfg: &LocalConfig,
 ) -> Result<LocalExecutor, String> {
+    // A paper broker keeps its fills in the state file, after the claim: the claim needs no
+    // commit of its own before the order (see `Claims`).
+    let store = if venue.is_real() {
+        local_store::Claims::orders_leave(store)
+    } else {
+        local_store::Claims::fills_in_this_file(store)
+    };
     Ok(Executor {
         dead_letters: None,
         venue: executor_runtime::health::Recorded {

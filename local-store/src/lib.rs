@@ -812,6 +812,79 @@ impl PaperLog for LocalStore {
     }
 }
 
+/// One executor's idempotency records in the state file: [`LocalStore`]'s, with whether a
+/// claim waits for its commit before the executor goes on to send orders.
+///
+/// An order to a real broker leaves the process: its claim must be on disk first, so that a
+/// crash after the order finds the lease and the takeover reconciles instead of sending again
+/// ([`Claims::orders_leave`]). A paper broker's fill is written to this same file after the
+/// claim, and a commit keeps the order of writes: a crash that loses the claim loses the fill
+/// with it, and the signal runs again against a book that never saw it
+/// ([`Claims::fills_in_this_file`]). The journal, a file of its own, is written only after a
+/// flush (the local stack's `StateFirst`), which covers both.
+#[derive(Debug, Clone)]
+pub struct Claims {
+    store: Arc<LocalStore>,
+    wait: bool,
+}
+
+impl Claims {
+    /// For an executor trading with a real broker: a claim waits for its commit.
+    pub fn orders_leave(store: Arc<LocalStore>) -> Self {
+        Self { store, wait: true }
+    }
+
+    /// For an executor trading with a paper broker that keeps its fills in `store`: a claim
+    /// is committed with the fill it leads to (or lost with it).
+    pub fn fills_in_this_file(store: Arc<LocalStore>) -> Self {
+        Self { store, wait: false }
+    }
+}
+
+impl IdempotencyStore for Claims {
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        if self.wait {
+            return self.store.claim(key, now, lease_until).await;
+        }
+        self.store.claim_now(key, now, lease_until)
+    }
+
+    async fn complete(
+        &self,
+        key: &IdempotencyKey,
+        outcome: Outcome,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.store.complete(key, outcome, expires_at).await
+    }
+
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        self.store.release(key).await
+    }
+
+    async fn hand_over(
+        &self,
+        key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.store.hand_over(key, lease_until, now).await
+    }
+
+    async fn advance(
+        &self,
+        key: &InstrumentKey,
+        signal_time: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.store.advance(key, signal_time).await
+    }
+}
+
 /// The lease protocol of `DynamoIdempotencyStore` (conditional writes there, one SQLite
 /// transaction here), with its expiry: as DynamoDB's TTL deletes an item some time after its
 /// `expires_at`, completed records past it are deleted by the sweep every [`SWEEP_EVERY`]
@@ -986,6 +1059,42 @@ mod tests {
         // Release drops only an in-progress record.
         s.release(&k).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.claim(&k, expires, lease2).await, Ok(Claim::Acquired));
+    }
+
+    #[tokio::test]
+    async fn a_claim_before_a_real_order_is_on_disk_when_it_returns() {
+        let path = file("claims");
+        let store = Arc::new(LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}")));
+        let real = Claims::orders_leave(store.clone());
+        let lease = t0() + Duration::seconds(15);
+        assert_eq!(real.claim(&key(1), t0(), lease).await, Ok(Claim::Acquired));
+        // Another connection (what a restarted process reads) sees the lease at once.
+        let reader = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let held: i64 = reader
+            .query_row(
+                "SELECT lease_until_ms FROM idempotency WHERE key = ?1",
+                params![LocalStore::idempotency_key(&key(1))],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(held, ms(lease));
+        // A paper executor's claims keep the same protocol.
+        let paper = Claims::fills_in_this_file(store.clone());
+        assert_eq!(paper.claim(&key(2), t0(), lease).await, Ok(Claim::Acquired));
+        assert_eq!(
+            paper.claim(&key(2), t0(), lease).await,
+            Ok(Claim::Busy { lease_until: lease })
+        );
+        paper
+            .complete(&key(2), Outcome::Filled, t0() + Duration::days(7))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            real.claim(&key(2), t0(), lease).await,
+            Ok(Claim::Completed {
+                outcome: Outcome::Filled
+            })
+        );
     }
 
     #[tokio::test]
