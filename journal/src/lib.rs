@@ -931,6 +931,34 @@ impl PgJournal {
     }
 }
 
+/// How often the SQLite journal's log is checkpointed.
+#[cfg(feature = "sqlite")]
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Checkpoints the write-ahead log (PASSIVE: it copies what no reader needs and waits for
+/// nobody) every [`CHECKPOINT_EVERY`] on `conn`, beside the writer, until the journal is
+/// dropped (`open` is its group commit, shared by every clone).
+#[cfg(feature = "sqlite")]
+async fn checkpoint_while_open(
+    mut conn: sqlx::SqliteConnection,
+    open: std::sync::Weak<GroupCommit>,
+) {
+    use sqlx::Connection as _;
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if open.strong_count() == 0 {
+            break;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut conn)
+            .await
+        {
+            tracing::warn!(error = %e, "journal: checkpoint failed");
+        }
+    }
+    let _ = conn.close().await;
+}
+
 #[cfg(feature = "sqlite")]
 impl SqliteJournal {
     /// Opens (creating if needed) and brings the schema up to date. `url` is a `sqlite:`
@@ -952,6 +980,10 @@ impl SqliteJournal {
             // Room for every shape of the grouped execution batch (up to GROUP_MAX signals,
             // their legs) beside the other statements.
             .statement_cache_capacity(256)
+            // No checkpoint inside a commit (SQLite's default, every 1,000 pages, with an
+            // fsync, while the executors' writes wait): a task checkpoints from a connection
+            // of its own (<https://www.sqlite.org/wal.html#automatic_checkpoint>).
+            .pragma("wal_autocheckpoint", "0")
             .busy_timeout(std::time::Duration::from_secs(5));
         // One connection. In-memory databases live per connection; and a file has one writer
         // at a time anyway: with more connections the others wait in SQLite's busy handler,
@@ -963,11 +995,20 @@ impl SqliteJournal {
             // A file on this machine does not go stale the way a network session can: no
             // ping to the connection's thread before every use.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| db_error("open", e))?;
         let journal = Self::from_pool(pool);
         journal.migrate().await?;
+        if !url.contains(":memory:") && !url.contains("mode=memory") {
+            let checkpoints = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
+                .await
+                .map_err(|e| db_error("open", e))?;
+            tokio::spawn(checkpoint_while_open(
+                checkpoints,
+                std::sync::Arc::downgrade(&journal.group),
+            ));
+        }
         Ok(journal)
     }
 

@@ -561,3 +561,37 @@ async fn postgres_upgrade_keeps_old_order_rows_as_first_attempts() {
     .await
     .unwrap();
 }
+
+/// The SQLite journal's log is checkpointed beside the writer (no checkpoint runs inside a
+/// commit): a signal written reaches the database file itself within moments, read here with
+/// the log ignored (`immutable=1`).
+#[tokio::test]
+async fn sqlite_file_journal_checkpoints_its_log_in_the_background() {
+    let path = std::env::temp_dir().join(format!("journal-ckpt-{}.sqlite", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let j = SqliteJournal::connect(path.to_str().unwrap())
+        .await
+        .unwrap();
+    let id = SignalId::of_canonical("checkpointed");
+    j.record_execution(
+        &signal(&id, SignalStatus::Filled, StageTimes::default()),
+        &[],
+    )
+    .await
+    .unwrap();
+    let file_only = format!("sqlite://{}?immutable=true", path.display());
+    let mut found = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let Ok(r) = journal::AnyJournal::open_read_only(&file_only).await else {
+            continue;
+        };
+        if r.signal(&id).await.ok().flatten().is_some() {
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "the signal never reached the database file");
+    drop(j);
+    let _ = std::fs::remove_file(&path);
+}

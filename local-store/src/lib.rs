@@ -175,8 +175,33 @@ impl Shared {
     }
 
     /// The committer thread: commits when a flush waits, or [`IDLE_COMMIT`] after a write,
-    /// and checkpoints the log every [`CHECKPOINT_EVERY`] commits from its own connection.
+    /// and every [`CHECKPOINT_EVERY`] commits asks the checkpoint thread for a checkpoint
+    /// (from a connection of its own: in WAL mode a checkpoint runs beside the writer, and
+    /// its copying and `fsync` no longer hold up the next commit and its waiters).
     fn run_committer(self: Arc<Self>, checkpoint: Option<Connection>) {
+        let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+        let checkpointer = checkpoint.and_then(|c| {
+            std::thread::Builder::new()
+                .name("local-store-ckpt".into())
+                .spawn(move || {
+                    for () in asked {
+                        if let Err(e) = c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                            tracing::warn!(error = %e, "local state: checkpoint failed");
+                        }
+                    }
+                })
+                .map_err(|e| tracing::warn!(error = %e, "local state: no checkpoint thread"))
+                .ok()
+        });
+        self.commit_loop(checkpointer.is_some().then_some(&ask));
+        // Ends the checkpoint thread once it has done what it was asked.
+        drop(ask);
+        if let Some(t) = checkpointer {
+            let _ = t.join();
+        }
+    }
+
+    fn commit_loop(&self, checkpoint: Option<&std::sync::mpsc::SyncSender<()>>) {
         let mut commits = 0u64;
         let mut last = std::time::Instant::now();
         loop {
@@ -203,11 +228,11 @@ impl Shared {
             last = std::time::Instant::now();
             let _ = self.commit();
             commits += 1;
-            if let Some(c) = &checkpoint
+            if let Some(ask) = checkpoint
                 && commits.is_multiple_of(CHECKPOINT_EVERY)
-                && let Err(e) = c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")
             {
-                tracing::warn!(error = %e, "local state: checkpoint failed");
+                // Full: one is asked for already, and it will see these commits too.
+                let _ = ask.try_send(());
             }
             if self.shutdown.load(Ordering::Acquire) {
                 return;
