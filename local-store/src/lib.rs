@@ -7,8 +7,9 @@
 //! connection, and a committer thread commits it when somebody waits for durability
 //! ([`LocalStore::flush`]) or within [`IDLE_COMMIT`]. Whatever must be on disk before the
 //! world hears of it waits for its commit: a message the webhook accepted, before the 200
-//! (the queue's `send` flushes); an idempotency claim, before an order leaves; a paper fill,
-//! before the journal records it (the local stack's journal flushes first). A crash loses
+//! (the queue's `send` flushes, unless the queue was built not to wait); an idempotency
+//! claim, before an order to a real broker leaves ([`Claims`]); a paper fill, before the
+//! journal records it (the local stack's journal flushes first). A crash loses
 //! only writes nobody waited for, and only a suffix of them: commits follow the order of the
 //! writes, so what survives is always a state the stack went through (a receive count, a
 //! deletion after a journaled fill: their loss redelivers a message that is then found done).
@@ -18,8 +19,8 @@
 //! being killed (`kill -9`), though not a power cut
 //! (<https://www.sqlite.org/pragma.html#pragma_synchronous>, "WAL mode is safe from corruption
 //! with synchronous=NORMAL", and a commit reaches the WAL file before it returns). The
-//! automatic checkpoint is off (it would run inside a commit, holding up every writer); the
-//! committer checkpoints from a connection of its own
+//! automatic checkpoint is off (it would run inside a commit, holding up every writer); a
+//! thread of its own checkpoints from a connection of its own when the committer asks
 //! (<https://www.sqlite.org/wal.html#automatic_checkpoint>).
 //!
 //! Records expire as their DynamoDB counterparts do: completed idempotency records at their
