@@ -38,7 +38,7 @@ use shared::alert::Freshness;
 use shared::clock::SystemClock;
 use shared::config::Env;
 use shared::routing::Broker;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -310,10 +310,10 @@ fn queue(
 /// The SQS event Lambda's event source mapping would deliver for these messages, built
 /// field by field (the types are `non_exhaustive`: defaults, then assignments), without a
 /// JSON round trip.
-pub fn sqs_event(messages: &[Received], queue: &str) -> SqsEvent {
+pub fn sqs_event<'a>(messages: impl IntoIterator<Item = &'a Received>, queue: &str) -> SqsEvent {
     let arn = format!("arn:aws:sqs:local:000000000000:{queue}");
     let records = messages
-        .iter()
+        .into_iter()
         .map(|m| {
             let mut r = aws_lambda_events::sqs::SqsMessage::default();
             r.message_id = Some(m.message_id.clone());
@@ -339,16 +339,45 @@ pub fn sqs_event(messages: &[Received], queue: &str) -> SqsEvent {
     event
 }
 
-type BatchResult = Result<(SqsBatchResponse, Vec<(String, String)>), MissingMessageId>;
+/// What a consumer's batch handler answers: the records to retry with why, or a whole-batch
+/// failure.
+pub type BatchResult = Result<(SqsBatchResponse, Vec<(String, String)>), MissingMessageId>;
+
+/// Why each record of a handled batch failed, by message id: the records the handler reported
+/// failed (`batchItemFailures`) with the reason it gave, or every record of `messages` when
+/// the whole batch failed (they come back after their visibility timeout). A record absent
+/// here is done, to be deleted.
+pub fn failed_records<'a>(
+    messages: impl IntoIterator<Item = &'a Received>,
+    result: BatchResult,
+) -> HashMap<String, String> {
+    match result {
+        Ok((resp, errors)) => resp
+            .batch_item_failures
+            .into_iter()
+            .map(|f| {
+                let why = errors
+                    .iter()
+                    .find(|(id, _)| id == &f.item_identifier || id.is_empty())
+                    .map_or_else(|| "reported failed".to_owned(), |(_, e)| e.clone());
+                (f.item_identifier, why)
+            })
+            .collect(),
+        Err(e) => messages
+            .into_iter()
+            .map(|m| (m.message_id.clone(), e.to_string()))
+            .collect(),
+    }
+}
 
 /// The received messages split by message group, each group in its order, groups in the
 /// order their first message came.
-fn by_group(batch: &[Received]) -> Vec<Vec<Received>> {
-    let mut groups: Vec<Vec<Received>> = Vec::new();
+fn by_group(batch: &[Received]) -> Vec<Vec<&Received>> {
+    let mut groups: Vec<Vec<&Received>> = Vec::new();
     for m in batch {
         match groups.iter_mut().find(|g| g[0].group_id == m.group_id) {
-            Some(g) => g.push(m.clone()),
-            None => groups.push(vec![m.clone()]),
+            Some(g) => g.push(m),
+            None => groups.push(vec![m]),
         }
     }
     groups
@@ -375,7 +404,9 @@ where
         // the queue's visibility timeout, which covers the function's): a long execution is
         // never received a second time and raced by a takeover.
         let handled = futures_util::future::join_all(
-            groups.iter().map(|g| handler(sqs_event(g, queue.name()))),
+            groups
+                .iter()
+                .map(|g| handler(sqs_event(g.iter().copied(), queue.name()))),
         );
         tokio::pin!(handled);
         let heartbeat = queue.visibility_timeout() / 2;
@@ -390,29 +421,13 @@ where
             }
         };
         for (group, result) in groups.iter().zip(results) {
-            let (failed, errors): (HashSet<String>, Vec<(String, String)>) = match result {
-                Ok((resp, errors)) => (
-                    resp.batch_item_failures
-                        .into_iter()
-                        .map(|f| f.item_identifier)
-                        .collect(),
-                    errors,
-                ),
-                // A whole-batch failure: every record comes back after its visibility timeout.
-                Err(e) => (
-                    group.iter().map(|m| m.message_id.clone()).collect(),
-                    vec![(String::new(), e.to_string())],
-                ),
-            };
+            let failed = failed_records(group.iter().copied(), result);
             for m in group {
-                if failed.contains(&m.message_id) {
-                    let why = errors
-                        .iter()
-                        .find(|(id, _)| id == &m.message_id || id.is_empty())
-                        .map(|(_, e)| e.clone());
-                    queue.note_error(&m.receipt, why.unwrap_or_else(|| "reported failed".into()));
-                } else {
-                    queue.delete(&m.receipt);
+                match failed.get(&m.message_id) {
+                    Some(why) => queue.note_error(&m.receipt, why.clone()),
+                    None => {
+                        queue.delete(&m.receipt);
+                    }
                 }
             }
         }
@@ -1287,6 +1302,22 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_record_carries_its_reason_and_a_failed_batch_fails_every_record() {
+        let batch = [received("A", 1), received("A", 2), received("B", 1)];
+        let mut resp = SqsBatchResponse::default();
+        resp.add_failure("A1".to_owned());
+        resp.add_failure("A2".to_owned());
+        let errors = vec![("A1".to_owned(), "broker down".to_owned())];
+        let failed = failed_records(&batch, Ok((resp, errors)));
+        assert_eq!(failed.len(), 2, "B1 succeeded: {failed:?}");
+        assert_eq!(failed["A1"], "broker down");
+        assert_eq!(failed["A2"], "reported failed");
+        let whole = failed_records(&batch, Err(MissingMessageId(1)));
+        assert_eq!(whole.len(), 3);
+        assert!(whole["B1"].contains("position 1"), "{whole:?}");
+    }
+
+    #[test]
     fn a_batch_splits_by_group_keeping_each_groups_order() {
         let batch = [
             received("A", 1),
@@ -1298,7 +1329,7 @@ mod tests {
         ];
         let ids: Vec<Vec<String>> = by_group(&batch)
             .into_iter()
-            .map(|g| g.into_iter().map(|m| m.message_id).collect())
+            .map(|g| g.into_iter().map(|m| m.message_id.clone()).collect())
             .collect();
         assert_eq!(ids, [vec!["A1", "A2", "A3"], vec!["B1", "B2"], vec!["C1"]]);
     }

@@ -23,7 +23,7 @@ use executor_runtime::risk::RiskConfig;
 use executor_runtime::venue::{ExecRequest, Execution, NothingSent, Venue};
 use ingest::{Ingest, WebhookRequest};
 use local_sqs::{LocalFifoQueue, LocalQueueConfig, Received};
-use local_stack::sqs_event;
+use local_stack::{failed_records, sqs_event};
 use router::{BrokerQueues, Router};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
@@ -36,7 +36,7 @@ use shared::ports::FifoMessage;
 use shared::replay::{DeadLetter, Decision, decide};
 use shared::routing::Broker;
 use shared::signal::SignalId;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -705,30 +705,16 @@ impl World {
         let Some(result) = result else {
             return true;
         };
-        let (failed, errors): (HashSet<String>, Vec<(String, String)>) = match result {
-            Ok((resp, errors)) => (
-                resp.batch_item_failures
-                    .into_iter()
-                    .map(|f| f.item_identifier)
-                    .collect(),
-                errors,
-            ),
-            Err(e) => (
-                ids.iter().cloned().collect(),
-                vec![(String::new(), e.to_string())],
-            ),
-        };
+        let failed = failed_records(&batch, result);
         for m in &batch {
-            if failed.contains(&m.message_id) {
-                let why = errors
-                    .iter()
-                    .find(|(id, _)| id == &m.message_id || id.is_empty())
-                    .map(|(_, e)| e.clone())
-                    .unwrap_or_else(|| "reported failed".into());
-                self.event(format!("{q:?} {} failed: {why}", m.message_id));
-                queue.note_error(&m.receipt, why);
-            } else {
-                queue.delete(&m.receipt);
+            match failed.get(&m.message_id) {
+                Some(why) => {
+                    self.event(format!("{q:?} {} failed: {why}", m.message_id));
+                    queue.note_error(&m.receipt, why.clone());
+                }
+                None => {
+                    queue.delete(&m.receipt);
+                }
             }
         }
         self.event(format!(
