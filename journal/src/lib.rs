@@ -190,6 +190,9 @@ struct Execution {
 #[derive(Default)]
 struct GroupCommit {
     pending: std::sync::Mutex<Pending>,
+    /// SQLite: set by the checkpoint task when the log is [`RESTART_FRAMES`] long; the drain
+    /// clears it once its catch-up checkpoint has copied every frame.
+    restart_due: std::sync::atomic::AtomicBool,
 }
 
 /// What waits for the drain, and whether one runs.
@@ -666,6 +669,23 @@ impl SqliteJournal {
                 return Err(db_error("signal and order upsert", e));
             }
         }
+        if self
+            .group
+            .restart_due
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            // Between two transactions, on the writer's connection: what the checkpoint task
+            // has not copied yet; once every frame is in, the next write rewinds the log (see
+            // RESTART_FRAMES). Busy or incomplete, it is tried after the next batch.
+            match wal_checkpoint(&mut conn).await {
+                Ok((0, log, copied)) if log == copied => self
+                    .group
+                    .restart_due
+                    .store(false, std::sync::atomic::Ordering::Release),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "journal: catch-up checkpoint"),
+            }
+        }
         Ok(())
     }
 }
@@ -935,6 +955,32 @@ impl PgJournal {
 #[cfg(feature = "sqlite")]
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Frames in the SQLite journal's write-ahead log (16 MiB of 4 KiB pages) past which the
+/// drain has the log start over.
+///
+/// SQLite rewinds the log only when a write begins with every frame already copied into the
+/// database (<https://www.sqlite.org/wal.html#avoiding_excessively_large_wal_files>). The
+/// checkpoint task, beside a drain that writes every few milliseconds, never finds that
+/// moment, and the log grew without end (about 400 MB a minute at 200 signals/s). So once
+/// the task finds the log this long, the drain, after its next batch, checkpoints what was
+/// written since (the task copied the rest) and its next write rewinds the log.
+#[cfg(feature = "sqlite")]
+pub const RESTART_FRAMES: i64 = 4096;
+
+/// The size the SQLite journal's log file is cut back to when it starts over (64 MiB)
+/// (<https://www.sqlite.org/pragma.html#pragma_journal_size_limit>).
+#[cfg(feature = "sqlite")]
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
+/// A PASSIVE checkpoint: (1 if it could not run to the end, frames in the log, frames copied
+/// into the database) (<https://www.sqlite.org/pragma.html#pragma_wal_checkpoint>).
+#[cfg(feature = "sqlite")]
+async fn wal_checkpoint(conn: &mut sqlx::SqliteConnection) -> Result<(i64, i64, i64), sqlx::Error> {
+    sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(conn)
+        .await
+}
+
 /// Checkpoints the write-ahead log (PASSIVE: it copies what no reader needs and waits for
 /// nobody) every [`CHECKPOINT_EVERY`] on `conn`, beside the writer, until the journal is
 /// dropped (`open` is its group commit, shared by every clone).
@@ -949,11 +995,16 @@ async fn checkpoint_while_open(
         if open.strong_count() == 0 {
             break;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&mut conn)
-            .await
-        {
-            tracing::warn!(error = %e, "journal: checkpoint failed");
+        match wal_checkpoint(&mut conn).await {
+            Ok((_, log, _)) if log >= RESTART_FRAMES => {
+                if let Some(group) = open.upgrade() {
+                    group
+                        .restart_due
+                        .store(true, std::sync::atomic::Ordering::Release);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "journal: checkpoint failed"),
         }
     }
     let _ = conn.close().await;
@@ -984,6 +1035,7 @@ impl SqliteJournal {
             // fsync, while the executors' writes wait): a task checkpoints from a connection
             // of its own (<https://www.sqlite.org/wal.html#automatic_checkpoint>).
             .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
             .busy_timeout(std::time::Duration::from_secs(5));
         // One connection. In-memory databases live per connection; and a file has one writer
         // at a time anyway: with more connections the others wait in SQLite's busy handler,

@@ -95,6 +95,22 @@ pub const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
 /// Commits between two checkpoints of the write-ahead log.
 const CHECKPOINT_EVERY: u64 = 256;
 
+/// Frames in the write-ahead log (16 MiB of 4 KiB pages) past which the committer has the log
+/// start over from its beginning.
+///
+/// SQLite rewinds the log only when a writer starts a transaction with every frame already
+/// copied into the database (<https://www.sqlite.org/wal.html#avoiding_excessively_large_wal_files>).
+/// A checkpoint beside a writer that commits every few milliseconds never finds that moment,
+/// and the log grew without end: about 1 GB a minute at 200 alerts/s, its index mapped into
+/// the process. So once a background checkpoint finds the log this long, the committer,
+/// between two of its transactions, checkpoints what was written since (a few hundred
+/// frames at most: the background one copied the rest) and the next write rewinds the log.
+pub const RESTART_FRAMES: i64 = 4096;
+
+/// The size the write-ahead log file is cut back to when it starts over (64 MiB), so a burst
+/// does not leave a large file behind (<https://www.sqlite.org/pragma.html#pragma_journal_size_limit>).
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
 /// The connection and whether a transaction is open on it.
 struct Inner {
     conn: Connection,
@@ -121,6 +137,9 @@ struct Shared {
     wake: Condvar,
     shutdown: AtomicBool,
     durable: tokio::sync::watch::Sender<Durability>,
+    /// Set by the checkpoint thread when the log is [`RESTART_FRAMES`] long; the committer
+    /// clears it once a checkpoint between two transactions has copied every frame.
+    restart_due: AtomicBool,
 }
 
 /// The state file: one connection; writes grouped into transactions committed by a thread of
@@ -153,6 +172,9 @@ impl Shared {
                     // end it, so the next write starts afresh and the state stays a prefix.
                     let _ = inner.conn.execute_batch("ROLLBACK");
                 }
+                if r.is_ok() && self.restart_due.load(Ordering::Acquire) {
+                    self.catch_up(&inner.conn);
+                }
                 r.map_err(text)
             } else {
                 Ok(())
@@ -175,20 +197,45 @@ impl Shared {
         result
     }
 
+    /// The checkpoint thread's checkpoint, on `conn` (not the writer's): PASSIVE, beside the
+    /// writes; a log found [`RESTART_FRAMES`] long asks the committer to catch up.
+    fn checkpoint_beside(&self, conn: &Connection) {
+        match wal_checkpoint(conn) {
+            Ok((_, log, _)) if log >= RESTART_FRAMES => {
+                self.restart_due.store(true, Ordering::Release);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "local state: checkpoint failed"),
+        }
+    }
+
+    /// Checkpoints on the writer's connection, between two transactions, what the background
+    /// checkpoint has not copied yet; when every frame is in the database the next write
+    /// starts the log over (see [`RESTART_FRAMES`]). PASSIVE waits for nobody: busy (the
+    /// background checkpoint runs) or incomplete, it is tried again after the next commit.
+    fn catch_up(&self, conn: &Connection) {
+        match wal_checkpoint(conn) {
+            Ok((0, log, copied)) if log == copied => {
+                self.restart_due.store(false, Ordering::Release);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "local state: catch-up checkpoint"),
+        }
+    }
+
     /// The committer thread: commits when a flush waits, or [`IDLE_COMMIT`] after a write,
     /// and every [`CHECKPOINT_EVERY`] commits asks the checkpoint thread for a checkpoint
     /// (from a connection of its own: in WAL mode a checkpoint runs beside the writer, and
     /// its copying and `fsync` no longer hold up the next commit and its waiters).
     fn run_committer(self: Arc<Self>, checkpoint: Option<Connection>) {
         let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+        let shared = self.clone();
         let checkpointer = checkpoint.and_then(|c| {
             std::thread::Builder::new()
                 .name("local-store-ckpt".into())
                 .spawn(move || {
                     for () in asked {
-                        if let Err(e) = c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
-                            tracing::warn!(error = %e, "local state: checkpoint failed");
-                        }
+                        shared.checkpoint_beside(&c);
                     }
                 })
                 .map_err(|e| tracing::warn!(error = %e, "local state: no checkpoint thread"))
@@ -275,6 +322,15 @@ fn run(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite:
     conn.prepare_cached(sql)?.execute(params)
 }
 
+/// A PASSIVE checkpoint of the write-ahead log: (1 if it could not run to the end, frames in
+/// the log, frames copied into the database)
+/// (<https://www.sqlite.org/pragma.html#pragma_wal_checkpoint>).
+fn wal_checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+}
+
 fn text(e: rusqlite::Error) -> String {
     e.to_string()
 }
@@ -311,10 +367,10 @@ impl LocalStore {
         // rewriting pages. NORMAL: no fsync per commit (a committed write outlives the process,
         // not a power cut). No automatic checkpoint: it would run inside a commit, with an
         // fsync, while every writer waits; the committer checkpoints instead.
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
-             PRAGMA wal_autocheckpoint=0;",
-        )
+                 PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WAL_SIZE_LIMIT};"
+        ))
         .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         let old_dedup: bool = conn
@@ -359,6 +415,7 @@ impl LocalStore {
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
             durable: tokio::sync::watch::Sender::new(Durability::default()),
+            restart_due: AtomicBool::new(false),
         });
         let committer = std::thread::Builder::new()
             .name("local-store-commit".into())
@@ -1245,6 +1302,56 @@ mod tests {
             .queue("q", t0() + Duration::seconds(2))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(saved.seen, [("a".to_owned(), again)]);
+    }
+
+    /// The write-ahead log's checkpoint sequence number (bytes 12..16 of its header), which
+    /// SQLite raises each time the log starts over (<https://www.sqlite.org/fileformat.html#walformat>).
+    fn wal_restarts(path: &Path) -> Option<u32> {
+        let wal = std::fs::read(path.with_extension("sqlite-wal")).ok()?;
+        Some(u32::from_be_bytes(wal.get(12..16)?.try_into().ok()?))
+    }
+
+    #[test]
+    fn the_write_ahead_log_starts_over_under_steady_writes() {
+        let path = file("wal");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let checkpoints = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let body = "x".repeat(8 << 10);
+        let m = |seq: u64| Durable {
+            seq,
+            message_id: format!("q-{seq:08}"),
+            group_id: "EURUSD".into(),
+            dedup_id: format!("d{seq}"),
+            body: body.clone(),
+            sent_at: t0(),
+            receive_count: 0,
+            source_queue: None,
+            last_error: None,
+        };
+        // As under load: the checkpoint thread's checkpoint always runs while a transaction
+        // is open, so it never finds the log fully copied when the next one begins; only the
+        // committer's catch-up lets the log start over.
+        let bound = 3 * RESTART_FRAMES as u64 * 4096;
+        let mut first = None;
+        for seq in 1..=20_000u64 {
+            s.sent("q", &m(seq)).unwrap_or_else(|e| panic!("{e}"));
+            if seq > 1 {
+                s.removed("q", seq - 1).unwrap_or_else(|e| panic!("{e}"));
+            }
+            s.shared.checkpoint_beside(&checkpoints);
+            s.commit().unwrap_or_else(|e| panic!("{e}"));
+            let size = std::fs::metadata(path.with_extension("sqlite-wal"))
+                .map(|m| m.len())
+                .unwrap_or_default();
+            assert!(size <= bound, "the log is {size} bytes after {seq} writes");
+            let restarts = wal_restarts(&path);
+            match first {
+                None => first = restarts,
+                Some(n) if restarts.is_some_and(|r| r > n) => return,
+                Some(_) => {}
+            }
+        }
+        panic!("the log never started over");
     }
 
     #[test]
