@@ -87,11 +87,31 @@ struct Fill {
     status: SignalStatus,
 }
 
+/// A signal id as a number: ids are 32 hex digits (128 bits). The run keeps one per alert
+/// three times over; as strings they grew the process by a few hundred bytes an alert, which
+/// the paced phase's memory samples counted as the stack's.
+type Key = u128;
+
+fn key(signal_id: &str) -> Option<Key> {
+    Key::from_str_radix(signal_id, 16).ok()
+}
+
 #[derive(Debug, Default)]
 struct Fills {
-    by_id: HashMap<String, Fill>,
+    by_id: HashMap<Key, Fill>,
     /// Signal ids in the order the executors journaled them.
-    order: Vec<String>,
+    order: Vec<Key>,
+}
+
+impl Fills {
+    /// Room for `alerts` up front: inserts land all over the table, so its pages are in use
+    /// early and the paced phase's memory samples do not see it grow by doubling.
+    fn with_capacity(alerts: usize) -> Self {
+        Self {
+            by_id: HashMap::with_capacity(alerts),
+            order: Vec::with_capacity(alerts),
+        }
+    }
 }
 
 /// One accepted alert.
@@ -99,7 +119,7 @@ struct Fills {
 struct Sent {
     symbol: usize,
     seq: u32,
-    signal_id: String,
+    signal_id: Key,
     sent_at: Instant,
 }
 
@@ -128,9 +148,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn start_stack(args: &Args, consumers: bool) -> Result<Stack, String> {
+/// Starts the stack; `alerts` is how many the phase will post (room for their fills).
+async fn start_stack(args: &Args, consumers: bool, alerts: usize) -> Result<Stack, String> {
     local_stack::console::set_quiet(!args.console);
-    let fills = Arc::new(Mutex::new(Fills::default()));
+    let fills = Arc::new(Mutex::new(Fills::with_capacity(alerts)));
     let seen = fills.clone();
     let observer = SignalObserver(Arc::new(move |r| {
         if matches!(
@@ -140,16 +161,15 @@ async fn start_stack(args: &Args, consumers: bool) -> Result<Stack, String> {
             return;
         }
         let at = Instant::now();
+        let Some(id) = key(r.signal_id.as_str()) else {
+            return;
+        };
         let mut f = lock(&seen);
-        let id = r.signal_id.as_str().to_owned();
-        if !f.by_id.contains_key(&id) {
-            f.by_id.insert(
-                id.clone(),
-                Fill {
-                    at,
-                    status: r.status,
-                },
-            );
+        if let std::collections::hash_map::Entry::Vacant(e) = f.by_id.entry(id) {
+            e.insert(Fill {
+                at,
+                status: r.status,
+            });
             f.order.push(id);
         }
     }));
@@ -186,7 +206,7 @@ async fn start_stack(args: &Args, consumers: bool) -> Result<Stack, String> {
 }
 
 /// Posts one alert; `Ok(signal id)` when accepted, `Err(refusal code)` otherwise.
-async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<String, String> {
+async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<Key, String> {
     let resp = client
         .post(url)
         .header("content-type", "text/plain; charset=utf-8")
@@ -199,8 +219,8 @@ async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<Strin
         .json()
         .await
         .map_err(|e| format!("HTTP {status}: {e}"))?;
-    match v["signal_id"].as_str() {
-        Some(id) if status.is_success() => Ok(id.to_owned()),
+    match v["signal_id"].as_str().and_then(key) {
+        Some(id) if status.is_success() => Ok(id),
         _ => Err(format!(
             "HTTP {} {}",
             status.as_u16(),
@@ -284,9 +304,9 @@ async fn drain(fills: &Mutex<Fills>, posted: &Posted, limit: Duration) {
 fn verdict(fills: &Fills, posted: &Posted) -> Value {
     let mut lost = 0u32;
     let mut statuses: HashMap<&'static str, u32> = HashMap::new();
-    let mut seq_of: HashMap<&str, (usize, u32)> = HashMap::new();
+    let mut seq_of: HashMap<Key, (usize, u32)> = HashMap::new();
     for s in &posted.accepted {
-        seq_of.insert(&s.signal_id, (s.symbol, s.seq));
+        seq_of.insert(s.signal_id, (s.symbol, s.seq));
         match fills.by_id.get(&s.signal_id) {
             Some(f) => *statuses.entry(f.status.as_str()).or_default() += 1,
             None => lost += 1,
@@ -295,7 +315,7 @@ fn verdict(fills: &Fills, posted: &Posted) -> Value {
     let mut last: HashMap<usize, u32> = HashMap::new();
     let mut inversions = 0u32;
     for id in &fills.order {
-        let Some(&(symbol, seq)) = seq_of.get(id.as_str()) else {
+        let Some(&(symbol, seq)) = seq_of.get(id) else {
             continue;
         };
         if let Some(prev) = last.insert(symbol, seq)
@@ -432,8 +452,11 @@ async fn paced(args: &Args, stack: &Stack) -> Result<Value, String> {
             }
         }
     });
-    let posted = Arc::new(Mutex::new(Posted::default()));
     let total = u64::from(args.rate) * args.secs;
+    let posted = Arc::new(Mutex::new(Posted {
+        accepted: Vec::with_capacity(usize::try_from(total).unwrap_or_default()),
+        refused: HashMap::new(),
+    }));
     let period = Duration::from_secs(1) / args.rate;
     // One sender per symbol, fed by a channel: a slow answer delays only its own symbol.
     let mut feeds = Vec::new();
@@ -538,7 +561,12 @@ fn run_phase(args: &Args, phase: Phase) -> Result<Value, String> {
     };
     let stack_rt = runtime("stack")?;
     let client_rt = runtime(CLIENT_THREADS)?;
-    let stack = stack_rt.block_on(start_stack(args, phase != Phase::Webhook))?;
+    let alerts = match phase {
+        Phase::Paced => u64::from(args.rate) * args.secs,
+        _ => u64::from(args.alerts),
+    };
+    let alerts = usize::try_from(alerts).unwrap_or_default();
+    let stack = stack_rt.block_on(start_stack(args, phase != Phase::Webhook, alerts))?;
     let before = perf::thread_cpu_ns();
     let mut out = client_rt.block_on(async {
         match phase {
