@@ -127,13 +127,24 @@ struct Durability {
     error: Option<std::sync::Arc<str>>,
 }
 
+/// What flushes ask of the committer.
+#[derive(Default)]
+struct Requested {
+    /// The highest write number somebody waits for.
+    upto: u64,
+    /// The committer sleeps on `wake`: only then does a flush wake it (a notification is a
+    /// system call, on every flush; a committer awake sees `upto` before it sleeps again).
+    waiting: bool,
+}
+
 /// What the store and its committer thread share.
 struct Shared {
     inner: Mutex<Inner>,
     /// Writes made so far; the committer reads it under `inner`'s lock.
     written: AtomicU64,
-    /// The highest write number somebody waits for.
-    requested: Mutex<u64>,
+    /// The highest write number somebody waits for, and whether the committer sleeps on
+    /// `wake`.
+    requested: Mutex<Requested>,
     wake: Condvar,
     shutdown: AtomicBool,
     durable: tokio::sync::watch::Sender<Durability>,
@@ -166,7 +177,7 @@ impl Shared {
             let upto = self.written.load(Ordering::Acquire);
             let result = if inner.open {
                 inner.open = false;
-                let r = inner.conn.execute_batch("COMMIT");
+                let r = run(&inner.conn, "COMMIT", []).map(|_| ());
                 if r.is_err() && !inner.conn.is_autocommit() {
                     // SQLite keeps the transaction after some failed commits (SQLITE_BUSY):
                     // end it, so the next write starts afresh and the state stays a prefix.
@@ -257,14 +268,16 @@ impl Shared {
                 let mut requested = lock(&self.requested);
                 loop {
                     let done = self.durable.borrow().committed;
-                    if self.shutdown.load(Ordering::Acquire) || *requested > done {
+                    if self.shutdown.load(Ordering::Acquire) || requested.upto > done {
                         break;
                     }
+                    requested.waiting = true;
                     let (guard, waited) = self
                         .wake
                         .wait_timeout(requested, IDLE_COMMIT)
                         .unwrap_or_else(|e| e.into_inner());
                     requested = guard;
+                    requested.waiting = false;
                     if waited.timed_out() {
                         break;
                     }
@@ -320,6 +333,28 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 /// preparing one on every call was a large part of a write's cost.
 fn run(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
     conn.prepare_cached(sql)?.execute(params)
+}
+
+/// Runs `writes` inside a savepoint of the open transaction: all of them or, on an error, none
+/// (the savepoint is rolled back, the rest of the transaction kept). The savepoint's
+/// statements come from the statement cache; rusqlite's `savepoint()` parsed two statements on
+/// every call, a write's largest cost after its own SQL.
+fn all_or_none<T>(
+    conn: &Connection,
+    writes: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    run(conn, "SAVEPOINT local_write", [])?;
+    match writes(conn) {
+        Ok(v) => {
+            run(conn, "RELEASE local_write", [])?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = run(conn, "ROLLBACK TO local_write", []);
+            let _ = run(conn, "RELEASE local_write", []);
+            Err(e)
+        }
+    }
 }
 
 /// A PASSIVE checkpoint of the write-ahead log: (1 if it could not run to the end, frames in
@@ -407,11 +442,11 @@ impl LocalStore {
         path: String,
         lock: Option<std::fs::File>,
     ) -> Result<Self, String> {
-        conn.set_prepared_statement_cache_capacity(32);
+        conn.set_prepared_statement_cache_capacity(64);
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner { conn, open: false }),
             written: AtomicU64::new(0),
-            requested: Mutex::new(0),
+            requested: Mutex::new(Requested::default()),
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
             durable: tokio::sync::watch::Sender::new(Durability::default()),
@@ -444,11 +479,14 @@ impl LocalStore {
         if rx.borrow().committed >= target {
             return Ok(());
         }
-        {
+        let sleeping = {
             let mut requested = lock(&self.shared.requested);
-            *requested = (*requested).max(target);
+            requested.upto = requested.upto.max(target);
+            requested.waiting
+        };
+        if sleeping {
+            self.shared.wake.notify_one();
         }
-        self.shared.wake.notify_one();
         let state = rx
             .wait_for(|d| {
                 d.committed >= target || (d.failed_after < target && target <= d.failed_upto)
@@ -525,7 +563,7 @@ impl LocalStore {
     fn writing(&self) -> rusqlite::Result<MutexGuard<'_, Inner>> {
         let mut inner = lock(&self.shared.inner);
         if !inner.open {
-            inner.conn.execute_batch("BEGIN")?;
+            run(&inner.conn, "BEGIN", [])?;
             inner.open = true;
         }
         self.shared.written.fetch_add(1, Ordering::AcqRel);
@@ -704,14 +742,14 @@ impl LocalStore {
     ) -> Result<Claim, StoreError> {
         let k = Self::idempotency_key(key);
         let err = Self::store_error("claim");
-        let mut guard = self.writing().map_err(&err)?;
-        let tx = guard.conn.savepoint().map_err(&err)?;
+        // One write after a read, both under the connection's lock: no savepoint needed.
+        let guard = self.writing().map_err(&err)?;
+        let tx = &guard.conn;
         let row: Option<(Option<i64>, Option<String>, Option<i64>)> = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT lease_until_ms, outcome, expires_at_ms FROM idempotency WHERE key = ?1",
-                params![k],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
+            .and_then(|mut q| q.query_row(params![k], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
             .optional()
             .map_err(&err)?;
         let claim = match row {
@@ -730,13 +768,12 @@ impl LocalStore {
             None => Claim::Acquired,
         };
         run(
-            &tx,
+            tx,
             "INSERT OR REPLACE INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
              VALUES (?1, ?2, NULL, NULL)",
             params![k, ms(lease_until)],
         )
         .map_err(&err)?;
-        tx.commit().map_err(&err)?;
         self.maybe_sweep(&guard.conn, now);
         Ok(claim)
     }
@@ -762,43 +799,42 @@ impl QueueLog for LocalStore {
     }
 
     fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
-        let mut guard = self.writing().map_err(text)?;
-        let tx = guard.conn.savepoint().map_err(text)?;
-        run(&tx,
-            "INSERT OR REPLACE INTO queue_message (queue, seq, message_id, group_id, dedup_id, body,
-                 sent_at_ms, receive_count, source_queue, last_error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                queue,
-                m.seq as i64,
-                m.message_id,
-                m.group_id,
-                m.dedup_id,
-                m.body,
-                ms(m.sent_at),
-                m.receive_count,
-                m.source_queue,
-                m.last_error
-            ],
-        )
+        let guard = self.writing().map_err(text)?;
+        all_or_none(&guard.conn, |tx| {
+            run(
+                tx,
+                "INSERT OR REPLACE INTO queue_message (queue, seq, message_id, group_id, dedup_id,
+                     body, sent_at_ms, receive_count, source_queue, last_error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    queue,
+                    m.seq as i64,
+                    m.message_id,
+                    m.group_id,
+                    m.dedup_id,
+                    m.body,
+                    ms(m.sent_at),
+                    m.receive_count,
+                    m.source_queue,
+                    m.last_error
+                ],
+            )?;
+            run(
+                tx,
+                // Appended, not keyed by dedup id: dedup ids are hashes, and a unique index on
+                // them made every send write a page at random (a 5-minute window at thousands
+                // of alerts a second spans thousands of pages); appended rows share the last
+                // page. The window is checked in memory; this only restores it.
+                "INSERT INTO queue_dedup (queue, dedup_id, at_ms) VALUES (?1, ?2, ?3)",
+                params![queue, m.dedup_id, ms(m.sent_at)],
+            )?;
+            run(
+                tx,
+                "INSERT OR REPLACE INTO queue_seq (queue, seq) VALUES (?1, ?2)",
+                params![queue, m.seq as i64],
+            )
+        })
         .map_err(text)?;
-        run(
-            &tx,
-            // Appended, not keyed by dedup id: dedup ids are hashes, and a unique index on
-            // them made every send write a page at random (a 5-minute window at thousands
-            // of alerts a second spans thousands of pages); appended rows share the last
-            // page. The window is checked in memory; this only restores it.
-            "INSERT INTO queue_dedup (queue, dedup_id, at_ms) VALUES (?1, ?2, ?3)",
-            params![queue, m.dedup_id, ms(m.sent_at)],
-        )
-        .map_err(text)?;
-        run(
-            &tx,
-            "INSERT OR REPLACE INTO queue_seq (queue, seq) VALUES (?1, ?2)",
-            params![queue, m.seq as i64],
-        )
-        .map_err(text)?;
-        tx.commit().map_err(text)?;
         self.maybe_sweep(&guard.conn, m.sent_at);
         Ok(())
     }
@@ -840,48 +876,53 @@ impl PaperLog for LocalStore {
         holdings: &[(String, Decimal)],
         orders: u64,
     ) -> Result<(), String> {
-        let mut guard = self.writing().map_err(text)?;
-        let tx = guard.conn.savepoint().map_err(text)?;
-        run(&tx,
-            "INSERT OR REPLACE INTO paper_fill (account, client_order_id, order_id, quantity, price, n)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                account,
-                client_order_id,
-                fill.order_id,
-                fill.quantity.to_string(),
-                fill.price.to_string(),
-                orders as i64
-            ],
-        )
-        .map_err(text)?;
-        for (name, amount) in holdings {
+        let guard = self.writing().map_err(text)?;
+        all_or_none(&guard.conn, |tx| {
             run(
-                &tx,
-                "INSERT OR REPLACE INTO paper_holding (account, name, amount) VALUES (?1, ?2, ?3)",
-                params![account, name, amount.to_string()],
+                tx,
+                "INSERT OR REPLACE INTO paper_fill
+                     (account, client_order_id, order_id, quantity, price, n)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    account,
+                    client_order_id,
+                    fill.order_id,
+                    fill.quantity.to_string(),
+                    fill.price.to_string(),
+                    orders as i64
+                ],
+            )?;
+            for (name, amount) in holdings {
+                run(
+                    tx,
+                    "INSERT OR REPLACE INTO paper_holding (account, name, amount)
+                     VALUES (?1, ?2, ?3)",
+                    params![account, name, amount.to_string()],
+                )?;
+            }
+            run(
+                tx,
+                "INSERT OR REPLACE INTO paper_account (account, orders) VALUES (?1, ?2)",
+                params![account, orders as i64],
             )
-            .map_err(text)?;
-        }
-        run(
-            &tx,
-            "INSERT OR REPLACE INTO paper_account (account, orders) VALUES (?1, ?2)",
-            params![account, orders as i64],
-        )
-        .map_err(text)?;
-        tx.commit().map_err(text)
+        })
+        .map(|_| ())
+        .map_err(text)
     }
 
     fn fill(&self, account: &str, client_order_id: &str) -> Result<Option<PaperFill>, String> {
         let row: Option<(String, String, String)> = self
             .conn()
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT order_id, quantity, price FROM paper_fill
                  WHERE account = ?1 AND client_order_id = ?2",
-                params![account, client_order_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
+            .and_then(|mut q| {
+                q.query_row(params![account, client_order_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+            })
             .optional()
             .map_err(text)?;
         row.map(|(order_id, q, p)| {
@@ -1038,26 +1079,23 @@ impl IdempotencyStore for LocalStore {
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let k = Self::instrument_key(key);
         let err = Self::store_error("advance");
-        let mut guard = self.writing().map_err(&err)?;
-        let tx = guard.conn.savepoint().map_err(&err)?;
+        // One write after a read, both under the connection's lock: no savepoint needed.
+        let guard = self.writing().map_err(&err)?;
+        let tx = &guard.conn;
         let later: Option<i64> = tx
-            .query_row(
-                "SELECT at_ms FROM latest_signal WHERE key = ?1",
-                params![k],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT at_ms FROM latest_signal WHERE key = ?1")
+            .and_then(|mut q| q.query_row(params![k], |r| r.get(0)))
             .optional()
             .map_err(&err)?;
         if let Some(at) = later.filter(|at| *at > ms(signal_time)) {
             return Ok(Some(from_ms(at)));
         }
         run(
-            &tx,
+            tx,
             "INSERT OR REPLACE INTO latest_signal (key, at_ms) VALUES (?1, ?2)",
             params![k, ms(signal_time)],
         )
         .map_err(&err)?;
-        tx.commit().map_err(&err)?;
         Ok(None)
     }
 }
@@ -1248,6 +1286,46 @@ mod tests {
                 .messages
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_send_that_fails_halfway_leaves_nothing_and_keeps_the_others_in_its_transaction() {
+        let path = file("half-send");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        // The dedup row of "bad" is refused: the send's second statement fails after its
+        // message row was written.
+        lock(&s.shared.inner)
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON queue_dedup WHEN NEW.dedup_id = 'bad'
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let m = |seq: u64, dedup: &str| Durable {
+            seq,
+            message_id: format!("q-{seq:08}"),
+            group_id: "EURUSD".into(),
+            dedup_id: dedup.into(),
+            body: String::new(),
+            sent_at: t0(),
+            receive_count: 0,
+            source_queue: None,
+            last_error: None,
+        };
+        s.sent("q", &m(1, "a")).unwrap_or_else(|e| panic!("{e}"));
+        let refused = s.sent("q", &m(2, "bad"));
+        assert!(refused.is_err_and(|e| e.contains("refused")));
+        s.sent("q", &m(3, "c")).unwrap_or_else(|e| panic!("{e}"));
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+        let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [1, 3], "no message row without its dedup row");
+        let mut seen: Vec<_> = saved.seen.iter().map(|(d, _)| d.as_str()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, ["a", "c"]);
+        assert_eq!(saved.last_seq, 3);
     }
 
     #[test]
