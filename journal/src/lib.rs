@@ -190,6 +190,7 @@ struct Execution {
 #[derive(Default)]
 struct GroupCommit {
     pending: std::sync::Mutex<Pending>,
+    #[cfg(feature = "sqlite")]
     /// SQLite: set by the checkpoint task when the log is [`RESTART_FRAMES`] long; the drain
     /// clears it once its catch-up checkpoint has copied every frame.
     restart_due: std::sync::atomic::AtomicBool,
@@ -203,6 +204,7 @@ struct Pending {
 }
 
 /// The most signals written in one SQLite statement batch.
+#[cfg(feature = "sqlite")]
 const GROUP_MAX: usize = 8;
 
 impl GroupCommit {
@@ -474,6 +476,8 @@ macro_rules! journal_impl {
                         while let Some(batch) = journal.group.next_batch() {
                             let result = journal.write_executions(&batch).await;
                             GroupCommit::answer(batch, &result);
+                            // After the answers: nobody waits on what it does.
+                            journal.after_batch().await;
                         }
                     });
                 }
@@ -669,24 +673,40 @@ impl SqliteJournal {
                 return Err(db_error("signal and order upsert", e));
             }
         }
-        if self
+        Ok(())
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl SqliteJournal {
+    /// After a batch is answered: when the checkpoint task found the log
+    /// [`RESTART_FRAMES`] long, checkpoints on the writer's connection, between two
+    /// transactions, what the task has not copied yet; once every frame is in, the next write
+    /// rewinds the log. Busy or incomplete, it is tried after the next batch; and if that
+    /// write finds a reader on the log, SQLite skips the rewind and the task flags it again.
+    async fn after_batch(&self) {
+        if !self
             .group
             .restart_due
             .load(std::sync::atomic::Ordering::Acquire)
         {
-            // Between two transactions, on the writer's connection: what the checkpoint task
-            // has not copied yet; once every frame is in, the next write rewinds the log (see
-            // RESTART_FRAMES). Busy or incomplete, it is tried after the next batch.
-            match wal_checkpoint(&mut conn).await {
-                Ok((0, log, copied)) if log == copied => self
-                    .group
-                    .restart_due
-                    .store(false, std::sync::atomic::Ordering::Release),
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "journal: catch-up checkpoint"),
-            }
+            return;
         }
-        Ok(())
+        let mut conn = match self.pool.acquire().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "journal: catch-up checkpoint");
+                return;
+            }
+        };
+        match wal_checkpoint(&mut conn).await {
+            Ok((0, log, copied)) if log == copied => self
+                .group
+                .restart_due
+                .store(false, std::sync::atomic::Ordering::Release),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "journal: catch-up checkpoint"),
+        }
     }
 }
 
@@ -701,6 +721,9 @@ pub const APPLICATION_NAME: &str = "tv-pipeline-journal";
 
 #[cfg(feature = "postgres")]
 impl PgJournal {
+    /// Nothing to do after a batch: PostgreSQL checkpoints on its own.
+    async fn after_batch(&self) {}
+
     /// PostgreSQL prepares one statement at a time: the rows go one after another, in one
     /// transaction for the whole batch (one commit, and never a signal without its legs).
     /// Dropping an uncommitted transaction rolls it back.

@@ -635,7 +635,9 @@ async fn sqlite_file_journal_log_starts_over_under_steady_writes() {
             })
         })
         .collect();
-    let bound = 3 * journal::RESTART_FRAMES as u64 * 4096;
+    // Room for the frames written while the flagging checkpoint and its fsync ran on a busy
+    // disk; without the catch-up the log passes it within seconds.
+    let bound = 6 * journal::RESTART_FRAMES as u64 * 4096;
     let mut first = None;
     let mut outcome = Err("the log never started over".to_owned());
     for _ in 0..1_200 {

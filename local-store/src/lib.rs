@@ -21,7 +21,10 @@
 //! with synchronous=NORMAL", and a commit reaches the WAL file before it returns). The
 //! automatic checkpoint is off (it would run inside a commit, holding up every writer); a
 //! thread of its own checkpoints from a connection of its own when the committer asks
-//! (<https://www.sqlite.org/wal.html#automatic_checkpoint>).
+//! (<https://www.sqlite.org/wal.html#automatic_checkpoint>). When that thread finds the log
+//! [`RESTART_FRAMES`] long, the committer, after announcing its next commit, copies the few
+//! frames left itself (with the checkpoint's `fsync`, while the next write waits), so that
+//! write rewinds the log.
 //!
 //! Records expire as their DynamoDB counterparts do: completed idempotency records at their
 //! `expires_at`, dedup entries after the five-minute window; both are swept as writes go on,
@@ -184,6 +187,10 @@ impl Shared {
                     let _ = inner.conn.execute_batch("ROLLBACK");
                 }
                 if r.is_ok() && self.restart_due.load(Ordering::Acquire) {
+                    // Its waiters hear of the commit first; the next write waits for the
+                    // catch-up, which must run before a transaction begins.
+                    self.durable
+                        .send_modify(|d| d.committed = d.committed.max(upto));
                     self.catch_up(&inner.conn);
                 }
                 r.map_err(text)
@@ -237,7 +244,8 @@ impl Shared {
     /// The committer thread: commits when a flush waits, or [`IDLE_COMMIT`] after a write,
     /// and every [`CHECKPOINT_EVERY`] commits asks the checkpoint thread for a checkpoint
     /// (from a connection of its own: in WAL mode a checkpoint runs beside the writer, and
-    /// its copying and `fsync` no longer hold up the next commit and its waiters).
+    /// its copying and `fsync` no longer hold up the next commit and its waiters; only the
+    /// occasional catch-up of [`RESTART_FRAMES`] runs on the committer).
     fn run_committer(self: Arc<Self>, checkpoint: Option<Connection>) {
         let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
         let shared = self.clone();
@@ -305,7 +313,11 @@ impl Shared {
 impl Drop for LocalStore {
     /// Commits what is pending and stops the committer.
     fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::Release);
+        {
+            // Under the lock the committer checks it in, so it cannot miss it and sleep on.
+            let _requested = lock(&self.shared.requested);
+            self.shared.shutdown.store(true, Ordering::Release);
+        }
         self.shared.wake.notify_all();
         if let Some(t) = self.committer.take() {
             let _ = t.join();
@@ -344,11 +356,8 @@ fn all_or_none<T>(
     writes: impl FnOnce(&Connection) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
     run(conn, "SAVEPOINT local_write", [])?;
-    match writes(conn) {
-        Ok(v) => {
-            run(conn, "RELEASE local_write", [])?;
-            Ok(v)
-        }
+    match writes(conn).and_then(|v| run(conn, "RELEASE local_write", []).map(|_| v)) {
+        Ok(v) => Ok(v),
         Err(e) => {
             let _ = run(conn, "ROLLBACK TO local_write", []);
             let _ = run(conn, "RELEASE local_write", []);
@@ -401,7 +410,8 @@ impl LocalStore {
         // WAL: readers never block the writer, and a commit appends to the log instead of
         // rewriting pages. NORMAL: no fsync per commit (a committed write outlives the process,
         // not a power cut). No automatic checkpoint: it would run inside a commit, with an
-        // fsync, while every writer waits; the committer checkpoints instead.
+        // fsync, while every writer waits; a thread checkpoints instead (and the committer
+        // catches up now and then, see RESTART_FRAMES).
         conn.execute_batch(&format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
                  PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WAL_SIZE_LIMIT};"
