@@ -572,6 +572,21 @@ impl LocalStore {
     /// that counts it waits for a commit that includes it.
     fn writing(&self) -> rusqlite::Result<MutexGuard<'_, Inner>> {
         let mut inner = lock(&self.shared.inner);
+        if inner.open && inner.conn.is_autocommit() {
+            // SQLite ended the transaction itself: after some errors (SQLITE_FULL, IOERR,
+            // NOMEM) it rolls the whole transaction back
+            // (<https://www.sqlite.org/lang_transaction.html#response_to_errors_within_a_transaction>).
+            // Its writes are lost and their waiters must hear so; and the writes after it
+            // need a transaction of their own, not one commit each outside any.
+            inner.open = false;
+            let upto = self.shared.written.load(Ordering::Acquire);
+            tracing::error!("local state: SQLite rolled a transaction back, its writes are lost");
+            self.shared.durable.send_modify(|d| {
+                d.failed_after = d.committed;
+                d.failed_upto = upto;
+                d.error = Some("SQLite rolled the transaction back after an error".into());
+            });
+        }
         if !inner.open {
             run(&inner.conn, "BEGIN", [])?;
             inner.open = true;
@@ -1336,6 +1351,47 @@ mod tests {
         seen.sort_unstable();
         assert_eq!(seen, ["a", "c"]);
         assert_eq!(saved.last_seq, 3);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_sqlite_rolled_back_fails_its_waiters_and_not_the_writes_after_it() {
+        let path = file("rolled-back");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let m = |seq: u64| Durable {
+            seq,
+            message_id: format!("q-{seq:08}"),
+            group_id: "EURUSD".into(),
+            dedup_id: format!("d{seq}"),
+            body: String::new(),
+            sent_at: t0(),
+            receive_count: 0,
+            source_queue: None,
+            last_error: None,
+        };
+        s.sent("q", &m(1)).unwrap_or_else(|e| panic!("{e}"));
+        // What SQLite does on its own after SQLITE_FULL or an I/O error: the open
+        // transaction is gone.
+        lock(&s.shared.inner)
+            .conn
+            .execute_batch("ROLLBACK")
+            .unwrap_or_else(|e| panic!("{e}"));
+        // A waiter for the first write: polled once, so it has counted its target.
+        let mut lost = Box::pin(s.flush());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let _ = std::future::Future::poll(lost.as_mut(), &mut cx);
+        s.sent("q", &m(2)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            lost.await.is_err(),
+            "the rolled-back write is not reported kept"
+        );
+        s.flush()
+            .await
+            .unwrap_or_else(|e| panic!("the write after it is kept: {e}"));
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+        let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [2]);
     }
 
     #[test]
