@@ -205,14 +205,20 @@ impl Shared {
                 .send_modify(|d| d.committed = d.committed.max(upto)),
             Err(e) => {
                 tracing::error!(error = %e, "local state: commit failed, its writes are lost");
-                self.durable.send_modify(|d| {
-                    d.failed_after = d.committed;
-                    d.failed_upto = upto;
-                    d.error = Some(e.as_str().into());
-                });
+                self.lost(upto, e);
             }
         }
         result
+    }
+
+    /// Publishes that the writes after the last commit, up to `upto`, are lost: their flushes
+    /// answer `error`.
+    fn lost(&self, upto: u64, error: &str) {
+        self.durable.send_modify(|d| {
+            d.failed_after = d.committed;
+            d.failed_upto = upto;
+            d.error = Some(error.into());
+        });
     }
 
     /// The checkpoint thread's checkpoint, on `conn` (not the writer's): PASSIVE, beside the
@@ -345,6 +351,16 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 /// preparing one on every call was a large part of a write's cost.
 fn run(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
     conn.prepare_cached(sql)?.execute(params)
+}
+
+/// The row `sql` finds, if any, read by `read`, through the statement cache as [`run`].
+fn one_row<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    conn.prepare_cached(sql)?.query_row(params, read).optional()
 }
 
 /// Runs `writes` inside a savepoint of the open transaction: all of them or, on an error, none
@@ -581,11 +597,8 @@ impl LocalStore {
             inner.open = false;
             let upto = self.shared.written.load(Ordering::Acquire);
             tracing::error!("local state: SQLite rolled a transaction back, its writes are lost");
-            self.shared.durable.send_modify(|d| {
-                d.failed_after = d.committed;
-                d.failed_upto = upto;
-                d.error = Some("SQLite rolled the transaction back after an error".into());
-            });
+            self.shared
+                .lost(upto, "SQLite rolled the transaction back after an error");
         }
         if !inner.open {
             run(&inner.conn, "BEGIN", [])?;
@@ -770,13 +783,13 @@ impl LocalStore {
         // One write after a read, both under the connection's lock: no savepoint needed.
         let guard = self.writing().map_err(&err)?;
         let tx = &guard.conn;
-        let row: Option<(Option<i64>, Option<String>, Option<i64>)> = tx
-            .prepare_cached(
-                "SELECT lease_until_ms, outcome, expires_at_ms FROM idempotency WHERE key = ?1",
-            )
-            .and_then(|mut q| q.query_row(params![k], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
-            .optional()
-            .map_err(&err)?;
+        let row: Option<(Option<i64>, Option<String>, Option<i64>)> = one_row(
+            tx,
+            "SELECT lease_until_ms, outcome, expires_at_ms FROM idempotency WHERE key = ?1",
+            params![k],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(&err)?;
         let claim = match row {
             Some((_, Some(outcome), _)) => {
                 let outcome = Outcome::from_name(&outcome).ok_or_else(|| StoreError {
@@ -936,20 +949,14 @@ impl PaperLog for LocalStore {
     }
 
     fn fill(&self, account: &str, client_order_id: &str) -> Result<Option<PaperFill>, String> {
-        let row: Option<(String, String, String)> = self
-            .conn()
-            .conn
-            .prepare_cached(
-                "SELECT order_id, quantity, price FROM paper_fill
-                 WHERE account = ?1 AND client_order_id = ?2",
-            )
-            .and_then(|mut q| {
-                q.query_row(params![account, client_order_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-            })
-            .optional()
-            .map_err(text)?;
+        let row: Option<(String, String, String)> = one_row(
+            &self.conn().conn,
+            "SELECT order_id, quantity, price FROM paper_fill
+             WHERE account = ?1 AND client_order_id = ?2",
+            params![account, client_order_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(text)?;
         row.map(|(order_id, q, p)| {
             Ok(PaperFill {
                 order_id,
@@ -1107,11 +1114,13 @@ impl IdempotencyStore for LocalStore {
         // One write after a read, both under the connection's lock: no savepoint needed.
         let guard = self.writing().map_err(&err)?;
         let tx = &guard.conn;
-        let later: Option<i64> = tx
-            .prepare_cached("SELECT at_ms FROM latest_signal WHERE key = ?1")
-            .and_then(|mut q| q.query_row(params![k], |r| r.get(0)))
-            .optional()
-            .map_err(&err)?;
+        let later: Option<i64> = one_row(
+            tx,
+            "SELECT at_ms FROM latest_signal WHERE key = ?1",
+            params![k],
+            |r| r.get(0),
+        )
+        .map_err(&err)?;
         if let Some(at) = later.filter(|at| *at > ms(signal_time)) {
             return Ok(Some(from_ms(at)));
         }

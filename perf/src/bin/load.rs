@@ -80,6 +80,13 @@ struct Args {
     drain_secs: u64,
 }
 
+impl Args {
+    /// How many alerts the paced phase posts: `rate` a second for `secs`.
+    fn paced_alerts(&self) -> u64 {
+        u64::from(self.rate) * self.secs
+    }
+}
+
 /// A terminal journal record seen by the observer.
 #[derive(Debug, Clone)]
 struct Fill {
@@ -452,7 +459,7 @@ async fn paced(args: &Args, stack: &Stack) -> Result<Value, String> {
             }
         }
     });
-    let total = u64::from(args.rate) * args.secs;
+    let total = args.paced_alerts();
     let posted = Arc::new(Mutex::new(Posted {
         accepted: Vec::with_capacity(usize::try_from(total).unwrap_or_default()),
         refused: HashMap::new(),
@@ -562,7 +569,7 @@ fn run_phase(args: &Args, phase: Phase) -> Result<Value, String> {
     let stack_rt = runtime("stack")?;
     let client_rt = runtime(CLIENT_THREADS)?;
     let alerts = match phase {
-        Phase::Paced => u64::from(args.rate) * args.secs,
+        Phase::Paced => args.paced_alerts(),
         _ => u64::from(args.alerts),
     };
     let alerts = usize::try_from(alerts).unwrap_or_default();
