@@ -26,9 +26,13 @@
 //! frames left itself (with the checkpoint's `fsync`, while the next write waits), so that
 //! write rewinds the log.
 //!
+//! Each queue operation is one statement. A removed message's row stays, emptied, as the
+//! record of its dedup id and sequence number, so a send writes one row and needs no
+//! savepoint.
+//!
 //! Records expire as their DynamoDB counterparts do: completed idempotency records at their
-//! `expires_at`, dedup entries after the five-minute window; both are swept as writes go on,
-//! so the file and memory stay bounded.
+//! `expires_at`, dedup entries (removed messages) after the five-minute window; both are swept
+//! as writes go on, so the file and memory stay bounded.
 
 use chrono::{DateTime, Utc};
 use executor_runtime::paper::{FILLS_IN_MEMORY, PaperBook, PaperFill, PaperLog};
@@ -52,6 +56,7 @@ CREATE TABLE IF NOT EXISTS queue_message (
     queue TEXT NOT NULL, seq INTEGER NOT NULL, message_id TEXT NOT NULL, group_id TEXT NOT NULL,
     dedup_id TEXT NOT NULL, body TEXT NOT NULL, sent_at_ms INTEGER NOT NULL,
     receive_count INTEGER NOT NULL, source_queue TEXT, last_error TEXT,
+    removed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (queue, seq));
 CREATE TABLE IF NOT EXISTS queue_dedup (
     queue TEXT NOT NULL, dedup_id TEXT NOT NULL, at_ms INTEGER NOT NULL);
@@ -70,6 +75,12 @@ CREATE TABLE IF NOT EXISTS paper_fill (
     PRIMARY KEY (account, client_order_id));
 CREATE TABLE IF NOT EXISTS paper_account (account TEXT PRIMARY KEY, orders INTEGER NOT NULL);
 ";
+
+/// A removed message's row stays, emptied, as its queue's record of the dedup id and the
+/// sequence number until the window has passed; the sweep finds such rows by this index. Made
+/// after [`SCHEMA`], once a file from before `removed` has the column.
+const REMOVED_INDEX: &str = "CREATE INDEX IF NOT EXISTS queue_message_removed
+    ON queue_message (sent_at_ms) WHERE removed";
 
 /// Files written before the dedup window became an append-only log kept it in `queue_seen`,
 /// keyed by dedup id: its rows move to `queue_dedup` and the table goes.
@@ -382,6 +393,24 @@ fn all_or_none<T>(
     }
 }
 
+/// Creates what is missing of [`SCHEMA`], adds `queue_message.removed` to a file from before
+/// it (its messages were all in their queues: removal deleted the row then), and makes
+/// [`REMOVED_INDEX`].
+fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    let has_removed: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('queue_message') WHERE name = 'removed'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_removed {
+        conn.execute_batch(
+            "ALTER TABLE queue_message ADD COLUMN removed INTEGER NOT NULL DEFAULT 0",
+        )?;
+    }
+    conn.execute_batch(REMOVED_INDEX)
+}
+
 /// A PASSIVE checkpoint of the write-ahead log: (1 if it could not run to the end, frames in
 /// the log, frames copied into the database)
 /// (<https://www.sqlite.org/pragma.html#pragma_wal_checkpoint>).
@@ -433,7 +462,7 @@ impl LocalStore {
                  PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WAL_SIZE_LIMIT};"
         ))
         .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        create_tables(&conn).map_err(err)?;
         let old_dedup: bool = conn
             .query_row(
                 "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'queue_seen'",
@@ -566,7 +595,7 @@ impl LocalStore {
             reason: e.to_string(),
         };
         let conn = Connection::open_in_memory().map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        create_tables(&conn).map_err(err)?;
         Self::started(conn, None, ":memory:".into(), None).map_err(|reason| OpenError {
             path: ":memory:".into(),
             reason,
@@ -608,8 +637,8 @@ impl LocalStore {
         Ok(inner)
     }
 
-    /// Deletes what has expired as of `now`: dedup entries older than the window and
-    /// completed idempotency records past their `expires_at`.
+    /// Deletes what has expired as of `now`: removed messages and dedup entries older than the
+    /// window, and completed idempotency records past their `expires_at`.
     ///
     /// Errors: SQLite's message.
     pub fn sweep(&self, now: DateTime<Utc>) -> Result<(), String> {
@@ -617,10 +646,28 @@ impl LocalStore {
     }
 
     fn sweep_with(conn: &Connection, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
+        let cutoff = ms(now - DEDUP_WINDOW);
+        // A queue's highest sequence number may be on a row about to go: kept first. The
+        // index is named: for the GROUP BY, SQLite would rather walk every row by the primary
+        // key than sort the few rows that go.
+        run(
+            conn,
+            "INSERT INTO queue_seq (queue, seq)
+             SELECT queue, MAX(seq) FROM queue_message INDEXED BY queue_message_removed
+             WHERE removed AND sent_at_ms <= ?1 GROUP BY queue
+             ON CONFLICT (queue) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            params![cutoff],
+        )?;
+        run(
+            conn,
+            "DELETE FROM queue_message WHERE removed AND sent_at_ms <= ?1",
+            params![cutoff],
+        )?;
+        // Rows of files from before removed rows were kept.
         run(
             conn,
             "DELETE FROM queue_dedup WHERE at_ms <= ?1",
-            params![ms(now - DEDUP_WINDOW)],
+            params![cutoff],
         )?;
         run(
             conn,
@@ -652,7 +699,7 @@ impl LocalStore {
             .prepare(
                 "SELECT seq, message_id, group_id, dedup_id, body, sent_at_ms, receive_count,
                         source_queue, last_error
-                 FROM queue_message WHERE queue = ?1 ORDER BY seq",
+                 FROM queue_message WHERE queue = ?1 AND NOT removed ORDER BY seq",
             )
             .map_err(text)?;
         let messages = stmt
@@ -674,7 +721,11 @@ impl LocalStore {
             .map_err(text)?;
         let mut stmt = conn
             .prepare(
-                "SELECT dedup_id, MAX(at_ms) FROM queue_dedup WHERE queue = ?1 AND at_ms > ?2
+                "SELECT dedup_id, MAX(at_ms) FROM (
+                     SELECT dedup_id, sent_at_ms AS at_ms FROM queue_message
+                     WHERE queue = ?1 AND sent_at_ms > ?2
+                     UNION ALL
+                     SELECT dedup_id, at_ms FROM queue_dedup WHERE queue = ?1 AND at_ms > ?2)
                  GROUP BY dedup_id",
             )
             .map_err(text)?;
@@ -685,18 +736,20 @@ impl LocalStore {
             .map_err(text)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(text)?;
-        let last_seq: Option<i64> = conn
+        // The highest of a row still there (removed or not) and of what the sweep kept of
+        // rows it deleted.
+        let last_seq: i64 = conn
             .query_row(
-                "SELECT seq FROM queue_seq WHERE queue = ?1",
+                "SELECT MAX(COALESCE((SELECT seq FROM queue_seq WHERE queue = ?1), 0),
+                            COALESCE((SELECT MAX(seq) FROM queue_message WHERE queue = ?1), 0))",
                 params![queue],
                 |r| r.get(0),
             )
-            .optional()
             .map_err(text)?;
         Ok(Saved {
             messages,
             seen,
-            last_seq: last_seq.unwrap_or_default() as u64,
+            last_seq: last_seq as u64,
         })
     }
 
@@ -838,40 +891,27 @@ impl QueueLog for LocalStore {
 
     fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
         let guard = self.writing().map_err(text)?;
-        all_or_none(&guard.conn, |tx| {
-            run(
-                tx,
-                "INSERT OR REPLACE INTO queue_message (queue, seq, message_id, group_id, dedup_id,
-                     body, sent_at_ms, receive_count, source_queue, last_error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    queue,
-                    m.seq as i64,
-                    m.message_id,
-                    m.group_id,
-                    m.dedup_id,
-                    m.body,
-                    ms(m.sent_at),
-                    m.receive_count,
-                    m.source_queue,
-                    m.last_error
-                ],
-            )?;
-            run(
-                tx,
-                // Appended, not keyed by dedup id: dedup ids are hashes, and a unique index on
-                // them made every send write a page at random (a 5-minute window at thousands
-                // of alerts a second spans thousands of pages); appended rows share the last
-                // page. The window is checked in memory; this only restores it.
-                "INSERT INTO queue_dedup (queue, dedup_id, at_ms) VALUES (?1, ?2, ?3)",
-                params![queue, m.dedup_id, ms(m.sent_at)],
-            )?;
-            run(
-                tx,
-                "INSERT OR REPLACE INTO queue_seq (queue, seq) VALUES (?1, ?2)",
-                params![queue, m.seq as i64],
-            )
-        })
+        // One statement, so no savepoint: the row is the message while it is queued, and
+        // once removed, the queue's record of its dedup id and its sequence number until the
+        // window has passed (`removed`). A unique (queue, seq) refuses a number given twice.
+        run(
+            &guard.conn,
+            "INSERT INTO queue_message (queue, seq, message_id, group_id, dedup_id,
+                 body, sent_at_ms, receive_count, source_queue, last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                queue,
+                m.seq as i64,
+                m.message_id,
+                m.group_id,
+                m.dedup_id,
+                m.body,
+                ms(m.sent_at),
+                m.receive_count,
+                m.source_queue,
+                m.last_error
+            ],
+        )
         .map_err(text)?;
         self.maybe_sweep(&guard.conn, m.sent_at);
         Ok(())
@@ -888,7 +928,9 @@ impl QueueLog for LocalStore {
 
     fn removed(&self, queue: &str, seq: u64) -> Result<(), String> {
         self.write_one(
-            "DELETE FROM queue_message WHERE queue = ?1 AND seq = ?2",
+            // Kept, emptied, for the dedup window and the sequence number (see `sent`).
+            "UPDATE queue_message SET removed = 1, body = '', last_error = NULL
+             WHERE queue = ?1 AND seq = ?2",
             params![queue, seq as i64],
         )
         .map(|_| ())
@@ -1320,18 +1362,79 @@ mod tests {
                 .messages
                 .is_empty()
         );
+        // Swept once the window has passed: the removed row goes, the queued ones stay, and
+        // the highest sequence number (the removed message's) is still known.
+        s.sweep(t0() + DEDUP_WINDOW)
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        let rows: i64 = lock(&s.shared.inner)
+            .conn
+            .query_row("SELECT COUNT(*) FROM queue_message", [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rows, 2, "the removed message's row is swept");
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let swept = s
+            .queue("q", t0() + DEDUP_WINDOW)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let seqs: Vec<_> = swept.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [1, 2]);
+        assert_eq!(
+            swept.last_seq, 3,
+            "message ids are never reused after a sweep"
+        );
     }
 
     #[test]
-    fn a_send_that_fails_halfway_leaves_nothing_and_keeps_the_others_in_its_transaction() {
-        let path = file("half-send");
+    fn a_file_from_before_removed_rows_were_kept_opens_with_its_messages() {
+        let path = file("old-queue");
+        {
+            let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            conn.execute_batch(&format!(
+                "CREATE TABLE queue_message (
+                     queue TEXT NOT NULL, seq INTEGER NOT NULL, message_id TEXT NOT NULL,
+                     group_id TEXT NOT NULL, dedup_id TEXT NOT NULL, body TEXT NOT NULL,
+                     sent_at_ms INTEGER NOT NULL, receive_count INTEGER NOT NULL,
+                     source_queue TEXT, last_error TEXT, PRIMARY KEY (queue, seq));
+                 CREATE TABLE queue_dedup (
+                     queue TEXT NOT NULL, dedup_id TEXT NOT NULL, at_ms INTEGER NOT NULL);
+                 CREATE TABLE queue_seq (queue TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+                 INSERT INTO queue_message VALUES ('q', 7, 'q-00000007', 'EURUSD', 'b', 'body',
+                     {at}, 1, NULL, NULL);
+                 INSERT INTO queue_dedup VALUES ('q', 'a', {at}), ('q', 'b', {at});
+                 INSERT INTO queue_seq VALUES ('q', 9);",
+                at = ms(t0())
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        // The dedup row of "bad" is refused: the send's second statement fails after its
-        // message row was written.
+        let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+        let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [7]);
+        assert_eq!(saved.last_seq, 9);
+        let mut seen: Vec<_> = saved.seen.iter().map(|(d, _)| d.as_str()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, ["a", "b"]);
+        // And it takes the new writes.
+        s.removed("q", 7).unwrap_or_else(|e| panic!("{e}"));
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            s.queue("q", t0())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .messages
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_send_that_fails_leaves_nothing_and_keeps_the_others_in_its_transaction() {
+        let path = file("failed-send");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        // The row of "bad" is refused, as a full disk would refuse it.
         lock(&s.shared.inner)
             .conn
             .execute_batch(
-                "CREATE TRIGGER refuse BEFORE INSERT ON queue_dedup WHEN NEW.dedup_id = 'bad'
+                "CREATE TRIGGER refuse BEFORE INSERT ON queue_message WHEN NEW.dedup_id = 'bad'
                  BEGIN SELECT RAISE(ABORT, 'refused'); END;",
             )
             .unwrap_or_else(|e| panic!("{e}"));
@@ -1355,7 +1458,7 @@ mod tests {
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
         let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
-        assert_eq!(seqs, [1, 3], "no message row without its dedup row");
+        assert_eq!(seqs, [1, 3], "nothing of the refused send");
         let mut seen: Vec<_> = saved.seen.iter().map(|(d, _)| d.as_str()).collect();
         seen.sort_unstable();
         assert_eq!(seen, ["a", "c"]);
