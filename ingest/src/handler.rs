@@ -26,10 +26,25 @@ pub struct WebhookRequest<'a> {
     pub body: &'a [u8],
 }
 
+/// The HTTP status and JSON body to answer with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    /// What was queued, for an alert that was (status 200): the body says the same in JSON,
+    /// this spares a caller that shows it (the local stack's console and dashboard) reading
+    /// it back.
+    pub accepted: Option<Accepted>,
+}
+
+/// An alert ingest queued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    pub signal_id: shared::SignalId,
+    pub broker: Broker,
+    /// The broker's instrument the routing table gave.
+    pub instrument: String,
+    pub action: shared::Action,
 }
 
 impl Reply {
@@ -37,6 +52,7 @@ impl Reply {
         Self {
             status: err.status(),
             body: json!({"error": {"code": err.code(), "message": message}}),
+            accepted: None,
         }
     }
 }
@@ -123,6 +139,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                 return Reply {
                     status: 200,
                     body: json!({"status": "ok"}),
+                    accepted: None,
                 };
             }
             (_, "/healthcheck") => Err(IngestError::MethodNotAllowed),
@@ -306,6 +323,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                 200
             },
             body,
+            accepted: None,
         })
     }
 
@@ -394,7 +412,16 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                     redacted.join(", ")
                 )]);
             }
-            Ok(Reply { status: 200, body })
+            Ok(Reply {
+                status: 200,
+                body,
+                accepted: Some(Accepted {
+                    signal_id: message.signal_id,
+                    broker: route.broker,
+                    instrument: route.instrument.to_string(),
+                    action: message.alert.action,
+                }),
+            })
         }
         .instrument(span)
         .await

@@ -13,4 +13,4 @@ pub mod lambda;
 
 pub use config::{IngestConfig, SecretSource};
 pub use error::IngestError;
-pub use handler::{Ingest, Reply, WebhookRequest};
+pub use handler::{Accepted, Ingest, Reply, WebhookRequest};

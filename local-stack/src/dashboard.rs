@@ -246,9 +246,14 @@ impl Dashboard {
         self.board.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether a page is connected; when none is (the usual case), there is nothing to copy
+    /// or serialize for it.
+    fn listened(&self) -> bool {
+        self.updates.receiver_count() > 0
+    }
+
     fn publish(&self, kind: &'static str, value: &impl Serialize) {
-        // No page connected is the usual case; nothing to serialize then.
-        if self.updates.receiver_count() == 0 {
+        if !self.listened() {
             return;
         }
         let json = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
@@ -280,9 +285,11 @@ impl Dashboard {
             if s.action.is_empty() {
                 s.action = cut(action);
             }
-            s.clone()
+            self.listened().then(|| s.clone())
         };
-        self.publish("signal", &view);
+        if let Some(view) = view {
+            self.publish("signal", &view);
+        }
     }
 
     /// Ingest refused an alert.
@@ -363,7 +370,7 @@ impl Dashboard {
                     })
                     .collect();
             }
-            let view = s.clone();
+            let view = self.listened().then(|| s.clone());
             let refusal = matches!(record.status, SignalStatus::Refused | SignalStatus::Expired)
                 .then(|| Refusal {
                     at: now,
@@ -380,7 +387,9 @@ impl Dashboard {
             }
             (view, refusal)
         };
-        self.publish("signal", &view);
+        if let Some(view) = view {
+            self.publish("signal", &view);
+        }
         if let Some(r) = refusal {
             self.publish("refusal", &r);
         }

@@ -489,15 +489,6 @@ async fn dashboard_events(State(app): State<Arc<App>>, headers: HeaderMap) -> Re
     dashboard::events(app.live.clone(), &headers)
 }
 
-/// The action of an accepted alert, for the dashboard's row before the executor records the
-/// signal. Read as the enum, so no free text of the body (where a misplaced secret could
-/// sit) reaches the page; serde skips the rest of the body without keeping it.
-#[derive(Default, serde::Deserialize)]
-struct AlertHead {
-    #[serde(default)]
-    action: Option<shared::Action>,
-}
-
 /// A host name the local stack answers to: loopback only, so a web page cannot reach it
 /// through a DNS name that resolves to 127.0.0.1 (DNS rebinding).
 fn loopback_host(host: &str) -> bool {
@@ -583,37 +574,31 @@ async fn webhook(
         .await;
     if method == Method::POST {
         let dashboard = &app.live.dashboard;
-        match reply.status {
-            200 => {
-                let head: AlertHead = serde_json::from_slice(&body).unwrap_or_default();
+        match &reply.accepted {
+            Some(a) => {
+                let signal_id = a.signal_id.as_str();
                 dashboard.accepted(
-                    reply.body["signal_id"].as_str().unwrap_or(""),
-                    serde_json::from_value(reply.body["broker"].clone()).ok(),
-                    reply.body["instrument"].as_str(),
-                    &head.action.map(|a| a.to_string()).unwrap_or_default(),
+                    signal_id,
+                    Some(a.broker),
+                    Some(&a.instrument),
+                    a.action.as_str(),
                 );
+                line(format_args!(
+                    "alert  {} accepted -> {} {}",
+                    signal_id.get(..12).unwrap_or(signal_id),
+                    a.broker.as_str(),
+                    a.instrument
+                ));
             }
-            status => dashboard.refused(
-                status,
-                reply.body["error"]["code"].as_str().unwrap_or(""),
-                reply.body["error"]["message"].as_str().unwrap_or(""),
-            ),
-        }
-        match reply.status {
-            200 => line(format_args!(
-                "alert  {} accepted -> {} {}",
-                reply.body["signal_id"]
-                    .as_str()
-                    .map(|s| &s[..12])
-                    .unwrap_or(""),
-                reply.body["broker"].as_str().unwrap_or(""),
-                reply.body["instrument"].as_str().unwrap_or("")
-            )),
-            status => line(format_args!(
-                "alert  refused {status} {}: {}",
-                reply.body["error"]["code"].as_str().unwrap_or(""),
-                reply.body["error"]["message"].as_str().unwrap_or("")
-            )),
+            None => {
+                let code = reply.body["error"]["code"].as_str().unwrap_or("");
+                let message = reply.body["error"]["message"].as_str().unwrap_or("");
+                dashboard.refused(reply.status, code, message);
+                line(format_args!(
+                    "alert  refused {} {code}: {message}",
+                    reply.status
+                ));
+            }
         }
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

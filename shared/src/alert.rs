@@ -703,24 +703,52 @@ fn placeholder_start(rest: &str) -> Option<usize> {
     }
 }
 
-fn find_placeholders(path: &str, value: &Value, out: &mut Vec<String>) {
+fn find_placeholders<'a>(path: &'a str, value: &'a Value, out: &mut Vec<String>) {
+    let mut trail = vec![Step::Key(path)];
+    walk_placeholders(&mut trail, value, out);
+}
+
+/// One step of the path to a nested value: a key, or an index into an array.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The path's text is built only for a value that holds a placeholder, not for every nested
+/// value of every alert.
+fn walk_placeholders<'a>(trail: &mut Vec<Step<'a>>, value: &'a Value, out: &mut Vec<String>) {
     match value {
         Value::String(s) => {
             if let Some(open) = s.find("{{")
                 && s[open..].contains("}}")
             {
+                let mut path = String::new();
+                for (i, step) in trail.iter().enumerate() {
+                    match step {
+                        Step::Key(k) if i == 0 => path.push_str(k),
+                        Step::Key(k) => {
+                            path.push('.');
+                            path.push_str(k);
+                        }
+                        Step::Index(n) => path.push_str(&format!("[{n}]")),
+                    }
+                }
                 // The sender picks the field names: echo each one bounded.
-                out.push(echo(path));
+                out.push(echo(&path));
             }
         }
         Value::Object(map) => {
             for (k, v) in map {
-                find_placeholders(&format!("{path}.{k}"), v, out);
+                trail.push(Step::Key(k));
+                walk_placeholders(trail, v, out);
+                trail.pop();
             }
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                find_placeholders(&format!("{path}[{i}]"), v, out);
+                trail.push(Step::Index(i));
+                walk_placeholders(trail, v, out);
+                trail.pop();
             }
         }
         _ => {}

@@ -117,6 +117,19 @@ fn unsubstituted_template_lists_every_placeholder_at_once() {
     }
 }
 
+/// A placeholder deep in a field the alert does not define is named by its whole path, keys
+/// and array indexes, and only such fields are named.
+#[test]
+fn a_nested_placeholder_is_named_by_its_path() {
+    let mut alert = sample_json("oanda-eurusd-long.json");
+    alert["extra"] = json!({ "notes": ["fine", { "tag": "{{ticker}}" }], "ok": "{{" });
+    let err = accept(alert.to_string().as_bytes()).unwrap_err();
+    let AlertError::UnsubstitutedPlaceholder { fields } = &err else {
+        panic!("got {err:?}");
+    };
+    assert_eq!(fields, &["extra.notes[1].tag"]);
+}
+
 /// TradingView pastes placeholder values as bare text, so `"close": {{close}}` (no quotes) is
 /// a common template mistake: refused naming the field, as a quoted placeholder is, not as
 /// malformed JSON. A `{{` inside a string, or a body broken in another way, stays as before.
