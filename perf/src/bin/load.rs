@@ -62,6 +62,11 @@ struct Args {
     /// Keep the stack's console lines (one per alert, signal and order).
     #[arg(long)]
     console: bool,
+    /// Write the handlers' JSON log lines to a file beside the journal, as `tvctl dev` does
+    /// (`LocalConfig::log_file`, at `RUST_LOG`'s level, `info` by default); without it the
+    /// run installs no log subscriber and logging costs nothing.
+    #[arg(long)]
+    handler_log: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -202,6 +207,15 @@ async fn start_stack(args: &Args, consumers: bool, alerts: usize) -> Result<Stac
         consumers,
         ..Default::default()
     };
+    if args.handler_log {
+        let log = cfg
+            .log_file()
+            .ok_or("--handler-log needs a file journal (the log goes beside it)")?;
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        shared::telemetry::init_json_logs_to(&log)?;
+    }
     // No broker settings: paper brokers, whatever this shell has set.
     let env = shared::config::MapEnv::new(Vec::<(String, String)>::new());
     let stack = local_stack::start(cfg, &env).await?;
@@ -610,6 +624,7 @@ fn child(args: &Args, phase: &str) -> Result<Value, String> {
         .args(["--secs", &args.secs.to_string()])
         .args(["--drain-secs", &args.drain_secs.to_string()])
         .args(["--pollers", &args.pollers.to_string()])
+        .args(args.handler_log.then_some("--handler-log"))
         .args([
             "--journal",
             match args.journal {
