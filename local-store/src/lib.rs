@@ -1362,16 +1362,22 @@ mod tests {
                 .messages
                 .is_empty()
         );
+        let rows = |s: &LocalStore| -> i64 {
+            lock(&s.shared.inner)
+                .conn
+                .query_row("SELECT COUNT(*) FROM queue_message", [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        // A sweep inside the window keeps the removed message's row.
+        s.sweep(t0() + DEDUP_WINDOW - Duration::milliseconds(1))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rows(&s), 3, "a removed row is kept while its window lasts");
         // Swept once the window has passed: the removed row goes, the queued ones stay, and
         // the highest sequence number (the removed message's) is still known.
         s.sweep(t0() + DEDUP_WINDOW)
             .unwrap_or_else(|e| panic!("{e}"));
         s.commit().unwrap_or_else(|e| panic!("{e}"));
-        let rows: i64 = lock(&s.shared.inner)
-            .conn
-            .query_row("SELECT COUNT(*) FROM queue_message", [], |r| r.get(0))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(rows, 2, "the removed message's row is swept");
+        assert_eq!(rows(&s), 2, "the removed message's row is swept");
         drop(s);
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let swept = s
@@ -1382,6 +1388,18 @@ mod tests {
         assert_eq!(
             swept.last_seq, 3,
             "message ids are never reused after a sweep"
+        );
+        // An older message removed and swept later does not lower the number kept.
+        s.removed("q", 1).unwrap_or_else(|e| panic!("{e}"));
+        s.sweep(t0() + DEDUP_WINDOW)
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rows(&s), 1);
+        assert_eq!(
+            s.queue("q", t0() + DEDUP_WINDOW)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .last_seq,
+            3
         );
     }
 

@@ -63,8 +63,8 @@ struct Args {
     #[arg(long)]
     console: bool,
     /// Write the handlers' JSON log lines to a file beside the journal, as `tvctl dev` does
-    /// (`LocalConfig::log_file`, at `RUST_LOG`'s level, `info` by default); without it the
-    /// run installs no log subscriber and logging costs nothing.
+    /// (`LocalConfig::log_file`, at `RUST_LOG`'s level, warnings and errors by default);
+    /// without it the run installs no log subscriber and logging costs nothing.
     #[arg(long)]
     handler_log: bool,
     /// Print one JSON object instead of the table.
