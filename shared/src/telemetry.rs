@@ -10,10 +10,15 @@ use tracing_subscriber::fmt::MakeWriter;
 /// The filter: `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's logging controls), then `RUST_LOG`,
 /// then `info`.
 pub fn env_filter() -> EnvFilter {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
-    EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"))
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG"));
+    filter(level.ok(), "info")
+}
+
+/// `level` as a filter (any case), or `default` when it is unset or does not parse.
+fn filter(level: Option<String>, default: &str) -> EnvFilter {
+    level
+        .and_then(|l| EnvFilter::try_new(l.to_ascii_lowercase()).ok())
+        .unwrap_or_else(|| EnvFilter::new(default))
 }
 
 /// With this variable set (the test script sets it), every log line of every test process,
@@ -142,8 +147,7 @@ pub fn local_filter() -> EnvFilter {
     } else {
         "warn"
     };
-    let level = std::env::var("RUST_LOG").unwrap_or_else(|_| default.into());
-    EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("warn"))
+    filter(std::env::var("RUST_LOG").ok(), default)
 }
 
 /// Installs the JSON subscriber writing to the file at `path` (created, or appended to), each
