@@ -34,7 +34,9 @@ trap cleanup EXIT INT TERM
 
 moto_port=$(free_port)
 echo "==> starting moto on 127.0.0.1:$moto_port"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$run/moto.log" 2>&1 &
+# Through a launcher that serves DynamoDB requests one at a time, as DynamoDB applies a
+# conditional write atomically and moto does not (see the launcher's docstring).
+"$venv/bin/python" scripts/moto_server.py -H 127.0.0.1 -p "$moto_port" >"$run/moto.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$moto_port/moto-api/', timeout=1)" 2>/dev/null; then
