@@ -295,7 +295,8 @@ async fn sigkill_mid_load_then_resend_everything_executes_each_alert_once() {
     let state = rusqlite::Connection::open(dir.join("journal.state.sqlite")).unwrap();
     let (orders, fills): (i64, i64) = state
         .query_row(
-            "SELECT (SELECT orders FROM paper_account WHERE account = 'paper-tradovate'),
+            // A fill's `n` is the account's order count after it.
+            "SELECT (SELECT MAX(n) FROM paper_fill WHERE account = 'paper-tradovate'),
                     (SELECT COUNT(*) FROM paper_fill WHERE account = 'paper-tradovate')",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
