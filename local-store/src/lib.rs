@@ -717,16 +717,26 @@ impl LocalStore {
     /// ([`PAPER_FOLD`]): a book's read then replays at most the fills of [`SWEEP_EVERY`]
     /// writes.
     fn fold_paper(conn: &Connection) -> Result<(), String> {
-        for (account, n, holdings) in &unfolded_fills(conn, None)? {
+        // The last amount of each holding and the last count of each account: one upsert
+        // each, not one per fill.
+        let mut amounts = std::collections::BTreeMap::new();
+        let mut counts = std::collections::BTreeMap::new();
+        for (account, n, holdings) in unfolded_fills(conn, None)? {
             for (name, amount) in holdings {
-                run(
-                    conn,
-                    "INSERT OR REPLACE INTO paper_holding (account, name, amount)
-                     VALUES (?1, ?2, ?3)",
-                    params![account, name, amount.to_string()],
-                )
-                .map_err(text)?;
+                amounts.insert((account.clone(), name), amount);
             }
+            counts.insert(account, n);
+        }
+        for ((account, name), amount) in &amounts {
+            run(
+                conn,
+                "INSERT OR REPLACE INTO paper_holding (account, name, amount)
+                 VALUES (?1, ?2, ?3)",
+                params![account, name, amount.to_string()],
+            )
+            .map_err(text)?;
+        }
+        for (account, n) in &counts {
             run(
                 conn,
                 "INSERT INTO paper_account (account, orders) VALUES (?1, ?2)
