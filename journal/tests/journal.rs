@@ -233,9 +233,20 @@ async fn concurrent_executions<J: TradeJournal + Clone + Send + Sync + 'static>(
     }
 }
 
+/// A journal file's path in a directory of its own, removed with the file's log when the
+/// returned guard is dropped.
+fn temp_journal(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{name}-"))
+        .tempdir()
+        .unwrap_or_else(|e| panic!("temporary directory: {e}"));
+    let path = dir.path().join(format!("{name}.sqlite"));
+    (dir, path)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_executions_from_many_tasks_each_read_back_whole() {
-    let path = std::env::temp_dir().join(format!("journal-group-{}.sqlite", std::process::id()));
+    let (_dir, path) = temp_journal("journal-group");
     let _ = std::fs::remove_file(&path);
     let j = SqliteJournal::connect(path.to_str().unwrap())
         .await
@@ -328,7 +339,7 @@ async fn audit(j: &impl AuditLog) {
 
 #[tokio::test]
 async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
-    let path = std::env::temp_dir().join(format!("journal-test-{}.sqlite", std::process::id()));
+    let (_dir, path) = temp_journal("journal-test");
     let _ = std::fs::remove_file(&path);
     let j = SqliteJournal::connect(path.to_str().unwrap())
         .await
@@ -487,10 +498,7 @@ async fn legacy_row_is_the_first_attempt(j: &impl TradeJournal, id: &SignalId) {
 
 #[tokio::test]
 async fn sqlite_upgrade_keeps_old_order_rows_as_first_attempts() {
-    let path = std::env::temp_dir().join(format!(
-        "journal-upgrade-test-{}.sqlite",
-        std::process::id()
-    ));
+    let (_dir, path) = temp_journal("journal-upgrade-test");
     let _ = std::fs::remove_file(&path);
     let id = SignalId::of_canonical("sqlite-upgrade");
     let old = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
@@ -567,7 +575,7 @@ async fn postgres_upgrade_keeps_old_order_rows_as_first_attempts() {
 /// the log ignored (`immutable=1`).
 #[tokio::test]
 async fn sqlite_file_journal_checkpoints_its_log_in_the_background() {
-    let path = std::env::temp_dir().join(format!("journal-ckpt-{}.sqlite", std::process::id()));
+    let (_dir, path) = temp_journal("journal-ckpt");
     let _ = std::fs::remove_file(&path);
     let j = SqliteJournal::connect(path.to_str().unwrap())
         .await
@@ -608,7 +616,7 @@ fn wal_restarts(wal: &std::path::Path) -> Option<u32> {
 /// bounded instead of growing with every signal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_file_journal_log_starts_over_under_steady_writes() {
-    let path = std::env::temp_dir().join(format!("journal-wal-{}.sqlite", std::process::id()));
+    let (_dir, path) = temp_journal("journal-wal");
     let wal = path.with_extension("sqlite-wal");
     let _ = std::fs::remove_file(&path);
     let j = SqliteJournal::connect(path.to_str().unwrap())

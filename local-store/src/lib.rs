@@ -1300,16 +1300,20 @@ mod tests {
         }
     }
 
-    fn file(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("local-store-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_default();
-        dir.join("state.sqlite")
+    /// A state file's path in a directory of its own, removed (with the file's log and
+    /// lock) when the returned guard is dropped.
+    fn file(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("local-store-{name}-"))
+            .tempdir()
+            .unwrap_or_else(|e| panic!("temporary directory: {e}"));
+        let path = dir.path().join("state.sqlite");
+        (dir, path)
     }
 
     #[tokio::test]
     async fn the_lease_protocol_holds_across_a_reopen_and_completed_records_expire() {
-        let path = file("lease");
+        let (_dir, path) = file("lease");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let k = key(1);
         let lease = t0() + Duration::seconds(15);
@@ -1365,7 +1369,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_claim_before_a_real_order_is_on_disk_when_it_returns() {
-        let path = file("claims");
+        let (_dir, path) = file("claims");
         let store = Arc::new(LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}")));
         let real = Claims::orders_leave(store.clone());
         let lease = t0() + Duration::seconds(15);
@@ -1401,7 +1405,7 @@ mod tests {
 
     #[tokio::test]
     async fn signal_order_survives_a_reopen() {
-        let path = file("advance");
+        let (_dir, path) = file("advance");
         let k = InstrumentKey {
             broker: Broker::Oanda,
             account: "a".into(),
@@ -1423,7 +1427,7 @@ mod tests {
 
     #[test]
     fn a_queue_comes_back_with_its_messages_counts_and_dedup_window() {
-        let path = file("queue");
+        let (_dir, path) = file("queue");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let m = |seq: u64, dedup: &str| Durable {
             seq,
@@ -1510,7 +1514,7 @@ mod tests {
 
     #[test]
     fn a_file_from_before_removed_rows_were_kept_opens_with_its_messages() {
-        let path = file("old-queue");
+        let (_dir, path) = file("old-queue");
         {
             let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
             conn.execute_batch(&format!(
@@ -1551,7 +1555,7 @@ mod tests {
 
     #[test]
     fn a_send_that_fails_leaves_nothing_and_keeps_the_others_in_its_transaction() {
-        let path = file("failed-send");
+        let (_dir, path) = file("failed-send");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         // The row of "bad" is refused, as a full disk would refuse it.
         lock(&s.shared.inner)
@@ -1590,7 +1594,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_transaction_sqlite_rolled_back_fails_its_waiters_and_not_the_writes_after_it() {
-        let path = file("rolled-back");
+        let (_dir, path) = file("rolled-back");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let m = |seq: u64| Durable {
             seq,
@@ -1631,7 +1635,7 @@ mod tests {
 
     #[test]
     fn a_file_with_the_keyed_dedup_table_keeps_its_window_when_opened() {
-        let path = file("old-dedup");
+        let (_dir, path) = file("old-dedup");
         {
             let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
             conn.execute_batch(&format!(
@@ -1660,7 +1664,7 @@ mod tests {
 
     #[test]
     fn a_dedup_id_accepted_again_after_its_window_comes_back_once_with_its_last_time() {
-        let path = file("dedup-again");
+        let (_dir, path) = file("dedup-again");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let m = |seq: u64, at: DateTime<Utc>| Durable {
             seq,
@@ -1692,7 +1696,7 @@ mod tests {
 
     #[test]
     fn the_write_ahead_log_starts_over_under_steady_writes() {
-        let path = file("wal");
+        let (_dir, path) = file("wal");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let checkpoints = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let body = "x".repeat(8 << 10);
@@ -1735,7 +1739,7 @@ mod tests {
 
     #[test]
     fn a_paper_book_comes_back_with_its_holdings_and_fills() {
-        let path = file("paper");
+        let (_dir, path) = file("paper");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(s.paper_book("paper-oanda").unwrap_or_default().is_none());
         let fill = |n: u64| PaperFill {
@@ -1787,7 +1791,7 @@ mod tests {
 
     #[test]
     fn a_paper_book_folded_by_a_sweep_comes_back_with_the_fills_after_it() {
-        let path = file("paper-fold");
+        let (_dir, path) = file("paper-fold");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let spot = |s: &LocalStore, id: &str, n: u64, btc: &str, usd: &str| {
             s.filled(
@@ -1860,7 +1864,7 @@ mod tests {
 
     #[test]
     fn a_file_from_before_fills_carried_their_holdings_keeps_its_book() {
-        let path = file("old-paper");
+        let (_dir, path) = file("old-paper");
         {
             let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
             conn.execute_batch(
