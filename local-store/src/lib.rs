@@ -49,7 +49,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-/// How many writes pass between two sweeps of expired records.
+/// How many sends and claims pass between two sweeps (expired records, the paper fills' fold).
 const SWEEP_EVERY: u64 = 1_000;
 
 const SCHEMA: &str = "
@@ -77,20 +77,22 @@ CREATE TABLE IF NOT EXISTS paper_fill (
 CREATE TABLE IF NOT EXISTS paper_account (account TEXT PRIMARY KEY, orders INTEGER NOT NULL);
 ";
 
-/// How far the paper fills' holdings are folded into `paper_holding` and `paper_account`:
-/// every `paper_fill` row up to `last_rowid`. A fill is one row that carries the holdings it
-/// changed (`holdings`, JSON `[[name, amount], ...]`, the amounts after the fill); the sweep
-/// folds the rows after the mark, in the order they were written (rowid order: fills are
-/// never deleted, so a new row's rowid is above every other,
-/// <https://www.sqlite.org/autoinc.html>), and a book is read as what is folded plus the rows
-/// after the mark. A file from before starts with its mark on its last fill, whose holdings
-/// its `paper_holding` rows already hold.
-const PAPER_FOLD: &str = "
-CREATE TABLE IF NOT EXISTS paper_fold (
-    id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL);
-INSERT OR IGNORE INTO paper_fold (id, last_rowid)
-    SELECT 1, COALESCE(MAX(rowid), 0) FROM paper_fill;
-";
+/// Paper fills by account in order: a fill is one `paper_fill` row carrying the holdings it
+/// changed (`holdings`, JSON `[[name, amount], ...]`, the amounts after the fill) and the
+/// account's order count after it (`n`, which only grows: fills are written under the book's
+/// lock). The sweep folds the rows above an account's folded count (`paper_account.orders`)
+/// into `paper_holding`, and a book is read as what is folded plus those rows, both found by
+/// this index. Made after [`SCHEMA`], once a file from before `holdings` has the column.
+const PAPER_FILL_INDEX: &str = "CREATE INDEX IF NOT EXISTS paper_fill_n ON paper_fill (account, n)";
+
+/// The accounts that have paper fills, one index seek each rather than a scan of every fill.
+const PAPER_ACCOUNTS: &str = "
+WITH RECURSIVE accounts(account) AS (
+    SELECT MIN(account) FROM paper_fill
+    UNION ALL
+    SELECT (SELECT MIN(account) FROM paper_fill WHERE account > accounts.account)
+    FROM accounts WHERE accounts.account IS NOT NULL)
+SELECT account FROM accounts WHERE account IS NOT NULL";
 
 /// A removed message's row stays, emptied, as its queue's record of the dedup id and the
 /// sequence number until the window has passed; the sweep finds such rows by this index. Made
@@ -344,8 +346,17 @@ impl Shared {
 }
 
 impl Drop for LocalStore {
-    /// Commits what is pending and stops the committer.
+    /// Folds the paper fills, commits what is pending and stops the committer. (A file closed
+    /// so holds its whole paper book in `paper_holding`, which is all an older `tvctl` reads.)
     fn drop(&mut self) {
+        match self.writing() {
+            Ok(guard) => {
+                if let Err(e) = Self::fold_paper(&guard.conn) {
+                    tracing::warn!(error = %e, "local state: paper fills not folded at close");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "local state: paper fills not folded at close"),
+        }
         {
             // Under the lock the committer checks it in, so it cannot miss it and sleep on.
             let _requested = lock(&self.shared.requested);
@@ -402,7 +413,7 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
 /// Creates what is missing of [`SCHEMA`], adds `queue_message.removed` to a file from before
 /// it (its messages were all in their queues: removal deleted the row then) and
 /// `paper_fill.holdings` to one from before a fill was one row (its holdings were all in
-/// `paper_holding`), and makes [`REMOVED_INDEX`] and [`PAPER_FOLD`].
+/// `paper_holding`), and makes [`REMOVED_INDEX`] and [`PAPER_FILL_INDEX`].
 fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
     if !has_column(conn, "queue_message", "removed")? {
@@ -414,7 +425,7 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch("ALTER TABLE paper_fill ADD COLUMN holdings TEXT")?;
     }
     conn.execute_batch(REMOVED_INDEX)?;
-    conn.execute_batch(PAPER_FOLD)
+    conn.execute_batch(PAPER_FILL_INDEX)
 }
 
 /// A PASSIVE checkpoint of the write-ahead log: (1 if it could not run to the end, frames in
@@ -450,38 +461,32 @@ fn decode_holdings(text: &str) -> Result<Vec<(String, Decimal)>, String> {
         .collect()
 }
 
-/// A paper fill not yet folded into its book: (account, orders count after the fill,
-/// holdings it changed).
-type UnfoldedFill = (String, i64, Vec<(String, Decimal)>);
+/// A paper fill not yet folded into its book: (orders count after the fill, holdings it
+/// changed).
+type UnfoldedFill = (i64, Vec<(String, Decimal)>);
 
-/// The paper fills written after the fold's mark, oldest first, of `account` or of every
-/// account: (account, orders count after the fill, holdings it changed). A row whose count is not above its
-/// account's folded count is left out: an older `tvctl` wrote it (no holdings) and folded
-/// its holdings itself.
-fn unfolded_fills(conn: &Connection, account: Option<&str>) -> Result<Vec<UnfoldedFill>, String> {
+/// `account`'s paper fills above its folded count, in order: (orders count after the fill,
+/// holdings it changed). Rows without holdings are left out: an older `tvctl` wrote them and
+/// folded them itself (it sets the folded count to its own fills' count, so its rows are not
+/// above it anyway).
+fn unfolded_fills(conn: &Connection, account: &str) -> Result<Vec<UnfoldedFill>, String> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT f.account, f.n, f.holdings FROM paper_fill f
-             LEFT JOIN paper_account a ON a.account = f.account
-             WHERE f.rowid > (SELECT last_rowid FROM paper_fold WHERE id = 1)
-               AND (?1 IS NULL OR f.account = ?1)
-               AND f.n > COALESCE(a.orders, 0) AND f.holdings IS NOT NULL
-             ORDER BY f.rowid",
+            "SELECT n, holdings FROM paper_fill
+             WHERE account = ?1 AND holdings IS NOT NULL
+               AND n > COALESCE((SELECT orders FROM paper_account WHERE account = ?1), 0)
+             ORDER BY n",
         )
         .map_err(text)?;
     let rows = stmt
         .query_map(params![account], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-            ))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })
         .map_err(text)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(text)?;
     rows.into_iter()
-        .map(|(account, n, h)| decode_holdings(&h).map(|h| (account, n, h)))
+        .map(|(n, h)| decode_holdings(&h).map(|h| (n, h)))
         .collect()
 }
 
@@ -712,48 +717,45 @@ impl LocalStore {
         Self::fold_paper(conn)
     }
 
-    /// Folds the paper fills written since the last fold into `paper_holding` and
-    /// `paper_account`, in the order they were written, and moves the mark past them
-    /// ([`PAPER_FOLD`]): a book's read then replays at most the fills of [`SWEEP_EVERY`]
-    /// writes.
+    /// Folds each account's paper fills above its folded count into `paper_holding` and
+    /// `paper_account`, in order ([`PAPER_FILL_INDEX`]): a book's read then replays only
+    /// the fills since the last sweep.
     fn fold_paper(conn: &Connection) -> Result<(), String> {
-        // The last amount of each holding and the last count of each account: one upsert
-        // each, not one per fill.
-        let mut amounts = std::collections::BTreeMap::new();
-        let mut counts = std::collections::BTreeMap::new();
-        for (account, n, holdings) in unfolded_fills(conn, None)? {
-            for (name, amount) in holdings {
-                amounts.insert((account.clone(), name), amount);
+        let accounts = {
+            let mut stmt = conn.prepare_cached(PAPER_ACCOUNTS).map_err(text)?;
+            stmt.query_map([], |r| r.get::<_, String>(0))
+                .map_err(text)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(text)?
+        };
+        for account in accounts {
+            let fills = unfolded_fills(conn, &account)?;
+            let Some(last) = fills.last().map(|f| f.0) else {
+                continue;
+            };
+            // The last amount of each holding: one write each, not one per fill.
+            let mut amounts = std::collections::BTreeMap::new();
+            for (_, holdings) in fills {
+                amounts.extend(holdings);
             }
-            counts.insert(account, n);
-        }
-        for ((account, name), amount) in &amounts {
-            run(
-                conn,
-                "INSERT OR REPLACE INTO paper_holding (account, name, amount)
-                 VALUES (?1, ?2, ?3)",
-                params![account, name, amount.to_string()],
-            )
-            .map_err(text)?;
-        }
-        for (account, n) in &counts {
+            for (name, amount) in &amounts {
+                run(
+                    conn,
+                    "INSERT OR REPLACE INTO paper_holding (account, name, amount)
+                     VALUES (?1, ?2, ?3)",
+                    params![account, name, amount.to_string()],
+                )
+                .map_err(text)?;
+            }
             run(
                 conn,
                 "INSERT INTO paper_account (account, orders) VALUES (?1, ?2)
                  ON CONFLICT (account) DO UPDATE SET orders = MAX(orders, excluded.orders)",
-                params![account, n],
+                params![account, last],
             )
             .map_err(text)?;
         }
-        // Past every row, the ones left out too (an older tvctl's, already in the book).
-        run(
-            conn,
-            "UPDATE paper_fold SET last_rowid = (SELECT COALESCE(MAX(rowid), 0) FROM paper_fill)
-             WHERE id = 1",
-            [],
-        )
-        .map(|_| ())
-        .map_err(text)
+        Ok(())
     }
 
     /// Deletes what has expired as of `now` (see [`sweep`](Self::sweep)).
@@ -797,7 +799,7 @@ impl LocalStore {
         if n.is_multiple_of(SWEEP_EVERY)
             && let Err(e) = Self::sweep_with(conn, now)
         {
-            tracing::warn!(error = %e, "local state: expired records not swept");
+            tracing::warn!(error = %e, "local state: not swept (expired records, paper fills to fold)");
         }
     }
 
@@ -880,8 +882,8 @@ impl LocalStore {
             )
             .optional()
             .map_err(text)?;
-        let unfolded = unfolded_fills(conn, Some(account))?;
-        let Some(mut orders) = folded.or_else(|| unfolded.first().map(|f| f.1)) else {
+        let unfolded = unfolded_fills(conn, account)?;
+        let Some(mut orders) = folded.or_else(|| unfolded.first().map(|f| f.0)) else {
             return Ok(None);
         };
         let mut stmt = conn
@@ -897,8 +899,8 @@ impl LocalStore {
             .into_iter()
             .map(|(n, a)| decimal(&a).map(|d| (n, d)))
             .collect::<Result<_, _>>()?;
-        // The fills after the fold, over what it folded, in the order they were written.
-        for (_, n, changed) in unfolded {
+        // The fills after the fold, over what it folded, in order.
+        for (n, changed) in unfolded {
             holdings.extend(changed);
             orders = orders.max(n);
         }
@@ -1075,7 +1077,7 @@ impl PaperLog for LocalStore {
         orders: u64,
     ) -> Result<(), String> {
         // One row, so one statement and no savepoint: the holdings ride on the fill, and the
-        // sweep folds them into the book (PAPER_FOLD).
+        // sweep folds them into the book (PAPER_FILL_INDEX).
         let holdings = encode_holdings(holdings);
         self.write_one(
             "INSERT OR REPLACE INTO paper_fill
@@ -1763,8 +1765,17 @@ mod tests {
             2,
         )
         .unwrap_or_else(|e| panic!("{e}"));
+        // What a restart after a kill reads: nothing folded yet, both fills replayed in order.
+        let live = s
+            .paper_book("paper-oanda")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_default();
+        assert_eq!(live.orders, 2);
+        assert_eq!(live.holdings.get("EUR_USD"), Some(&Decimal::from(-1000)));
+        assert_eq!(holding_rows(&s), 0, "no sweep yet");
         drop(s);
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(holding_rows(&s), 1, "a closed store folded its fills");
         let book = s
             .paper_book("paper-oanda")
             .unwrap_or_else(|e| panic!("{e}"))
@@ -1775,6 +1786,13 @@ mod tests {
         assert_eq!(ids, ["c1", "c2"], "oldest first");
         assert_eq!(s.fill("paper-oanda", "c2"), Ok(Some(fill(2))));
         assert_eq!(s.fill("paper-oanda", "c3"), Ok(None));
+    }
+
+    fn holding_rows(s: &LocalStore) -> i64 {
+        s.conn()
+            .conn
+            .query_row("SELECT COUNT(*) FROM paper_holding", [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn paper_fill(n: u64) -> PaperFill {
@@ -1815,24 +1833,29 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         s.sweep(t0()).unwrap_or_else(|e| panic!("{e}"));
-        let folded: i64 = s
-            .conn()
-            .conn
-            .query_row("SELECT COUNT(*) FROM paper_holding", [], |r| r.get(0))
-            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            folded, 3,
+            holding_rows(&s),
+            3,
             "BTC and USD of one account, EUR_USD of the other"
         );
-        // After the fold: one currency changes, the other keeps its folded amount.
+        // After the fold: BTC changes twice, USD once; the folded amounts are older.
+        spot(&s, "c3", 3, "0", "100000");
         s.filled(
             "paper-coinbase",
-            "c3",
-            &paper_fill(3),
-            &[("BTC".into(), dec("0"))],
-            3,
+            "c4",
+            &paper_fill(4),
+            &[("BTC".into(), dec("0.1"))],
+            4,
         )
         .unwrap_or_else(|e| panic!("{e}"));
+        // What a restart after a kill reads: the fold, then the two fills after it, in order.
+        let live = s
+            .paper_book("paper-coinbase")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_default();
+        assert_eq!(live.orders, 4);
+        assert_eq!(live.holdings.get("BTC"), Some(&dec("0.1")));
+        assert_eq!(live.holdings.get("USD"), Some(&dec("100000")));
         s.commit().unwrap_or_else(|e| panic!("{e}"));
         drop(s);
 
@@ -1841,11 +1864,10 @@ mod tests {
             .paper_book("paper-coinbase")
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_default();
-        assert_eq!(book.orders, 3);
-        assert_eq!(book.holdings.get("BTC"), Some(&dec("0")));
-        assert_eq!(book.holdings.get("USD"), Some(&dec("75000")));
+        assert_eq!(book.orders, 4);
+        assert_eq!(book.holdings, live.holdings);
         let ids: Vec<_> = book.recent.iter().map(|(id, _)| id.as_str()).collect();
-        assert_eq!(ids, ["c1", "c2", "c3"]);
+        assert_eq!(ids, ["c1", "c2", "c3", "c4"]);
         let oanda = s
             .paper_book("paper-oanda")
             .unwrap_or_else(|e| panic!("{e}"))
@@ -1891,24 +1913,19 @@ mod tests {
         assert_eq!(book.orders, 2);
         assert_eq!(book.holdings.get("EUR_USD"), Some(&Decimal::from(-1000)));
         assert_eq!(book.recent.len(), 2);
-        // A new fill, then one written the old way (as an older tvctl would, folding its
-        // holdings itself): the older tool's later fill wins, not the replay of the new one.
-        s.filled(
-            "a",
-            "c3",
-            &paper_fill(3),
-            &[("EUR_USD".into(), Decimal::from(1000))],
-            3,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        s.commit().unwrap_or_else(|e| panic!("{e}"));
         drop(s);
+        // A newer tvctl killed after a fill it had not folded yet, then an older one that
+        // reads only the folded book and writes its next fill the old way (folding it itself):
+        // the older tool's fill is the book's latest, and the newer row is not replayed over it.
         {
             let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
             conn.execute_batch(
-                "INSERT INTO paper_fill (account, client_order_id, order_id, quantity, price, n)
-                     VALUES ('a', 'c4', 'paper-4', '2000', '1.3', 4);
-                 INSERT OR REPLACE INTO paper_holding VALUES ('a', 'EUR_USD', '-1000');
+                "INSERT INTO paper_fill VALUES ('a', 'c3', 'paper-3', '2000', '1.3', 3,
+                     '[[\"EUR_USD\",\"1000\"]]');
+                 INSERT INTO paper_fill (account, client_order_id, order_id, quantity, price, n)
+                     VALUES ('a', 'c3-old', 'paper-3', '2000', '1.3', 3),
+                            ('a', 'c4', 'paper-4', '1000', '1.4', 4);
+                 INSERT OR REPLACE INTO paper_holding VALUES ('a', 'EUR_USD', '-2000');
                  INSERT OR REPLACE INTO paper_account VALUES ('a', 4);",
             )
             .unwrap_or_else(|e| panic!("{e}"));
@@ -1919,13 +1936,13 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_default();
         assert_eq!(book.orders, 4);
-        assert_eq!(book.holdings.get("EUR_USD"), Some(&Decimal::from(-1000)));
+        assert_eq!(book.holdings.get("EUR_USD"), Some(&Decimal::from(-2000)));
         s.sweep(t0()).unwrap_or_else(|e| panic!("{e}"));
         let swept = s
             .paper_book("a")
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_default();
-        assert_eq!(swept.holdings.get("EUR_USD"), Some(&Decimal::from(-1000)));
+        assert_eq!(swept.holdings.get("EUR_USD"), Some(&Decimal::from(-2000)));
         assert_eq!(swept.orders, 4);
     }
 }
