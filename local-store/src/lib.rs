@@ -1766,26 +1766,27 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         // What a restart after a kill reads: nothing folded yet, both fills replayed in order.
-        let live = s
-            .paper_book("paper-oanda")
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_default();
+        let live = read_book(&s, "paper-oanda");
         assert_eq!(live.orders, 2);
         assert_eq!(live.holdings.get("EUR_USD"), Some(&Decimal::from(-1000)));
         assert_eq!(holding_rows(&s), 0, "no sweep yet");
         drop(s);
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(holding_rows(&s), 1, "a closed store folded its fills");
-        let book = s
-            .paper_book("paper-oanda")
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_default();
+        let book = read_book(&s, "paper-oanda");
         assert_eq!(book.orders, 2);
         assert_eq!(book.holdings.get("EUR_USD"), Some(&Decimal::from(-1000)));
         let ids: Vec<_> = book.recent.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["c1", "c2"], "oldest first");
         assert_eq!(s.fill("paper-oanda", "c2"), Ok(Some(fill(2))));
         assert_eq!(s.fill("paper-oanda", "c3"), Ok(None));
+    }
+
+    /// `account`'s book as a restart reads it (an empty one when it never traded).
+    fn read_book(s: &LocalStore, account: &str) -> PaperBook {
+        s.paper_book(account)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_default()
     }
 
     fn holding_rows(s: &LocalStore) -> i64 {
@@ -1849,10 +1850,7 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         // What a restart after a kill reads: the fold, then the two fills after it, in order.
-        let live = s
-            .paper_book("paper-coinbase")
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_default();
+        let live = read_book(&s, "paper-coinbase");
         assert_eq!(live.orders, 4);
         assert_eq!(live.holdings.get("BTC"), Some(&dec("0.1")));
         assert_eq!(live.holdings.get("USD"), Some(&dec("100000")));
@@ -1860,27 +1858,18 @@ mod tests {
         drop(s);
 
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let book = s
-            .paper_book("paper-coinbase")
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_default();
+        let book = read_book(&s, "paper-coinbase");
         assert_eq!(book.orders, 4);
         assert_eq!(book.holdings, live.holdings);
         let ids: Vec<_> = book.recent.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["c1", "c2", "c3", "c4"]);
-        let oanda = s
-            .paper_book("paper-oanda")
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_default();
+        let oanda = read_book(&s, "paper-oanda");
         assert_eq!(oanda.orders, 1);
         assert_eq!(oanda.holdings.len(), 1);
         assert_eq!(oanda.holdings.get("EUR_USD"), Some(&Decimal::from(-1000)));
         // A second sweep folds the last fill too, and the book reads the same.
         s.sweep(t0()).unwrap_or_else(|e| panic!("{e}"));
-        let again = s
-            .paper_book("paper-coinbase")
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_default();
+        let again = read_book(&s, "paper-coinbase");
         assert_eq!((again.orders, again.holdings), (book.orders, book.holdings));
     }
 
@@ -1906,10 +1895,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         }
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let book = s
-            .paper_book("a")
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_default();
+        let book = read_book(&s, "a");
         assert_eq!(book.orders, 2);
         assert_eq!(book.holdings.get("EUR_USD"), Some(&Decimal::from(-1000)));
         assert_eq!(book.recent.len(), 2);
@@ -1931,17 +1917,11 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         }
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let book = s
-            .paper_book("a")
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_default();
+        let book = read_book(&s, "a");
         assert_eq!(book.orders, 4);
         assert_eq!(book.holdings.get("EUR_USD"), Some(&Decimal::from(-2000)));
         s.sweep(t0()).unwrap_or_else(|e| panic!("{e}"));
-        let swept = s
-            .paper_book("a")
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_default();
+        let swept = read_book(&s, "a");
         assert_eq!(swept.holdings.get("EUR_USD"), Some(&Decimal::from(-2000)));
         assert_eq!(swept.orders, 4);
     }
