@@ -7,14 +7,16 @@
 //!
 //! - every alert is executed: one terminal journal record per signal, none left behind;
 //! - no order was sent twice: at the OANDA fake, one order request per client order id; at
-//!   the paper broker, as many fills as distinct client order ids.
+//!   the paper broker, as many fills as distinct client order ids;
+//! - the paper book the state file gives a restart nets every leg the journal filled.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use broker_fakes::oanda::FakeOanda;
+use rust_decimal::Decimal;
 use shared::clock::Clock;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -307,6 +309,47 @@ async fn sigkill_mid_load_then_resend_everything_executes_each_alert_once() {
         fills >= (ALERTS * 2 / 5) as i64,
         "Tradovate paper traded: {fills} fills"
     );
+    drop(state);
     drop(dev);
+
+    // And the paper book the state file gives a restart (its folded holdings and the fills
+    // after the last fold) nets every leg the journal has filled, contract by contract.
+    let journal = rusqlite::Connection::open(dir.join("journal.sqlite")).unwrap();
+    let mut stmt = journal
+        .prepare(
+            "SELECT instrument, side, quantity FROM orders
+             WHERE account = 'paper-tradovate' AND outcome = 'filled'
+             GROUP BY client_order_id",
+        )
+        .unwrap();
+    let mut net: BTreeMap<String, Decimal> = BTreeMap::new();
+    for row in stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .unwrap()
+    {
+        let (instrument, side, quantity) = row.unwrap();
+        let quantity: Decimal = quantity.parse().unwrap();
+        *net.entry(instrument).or_default() += if side == "buy" { quantity } else { -quantity };
+    }
+    net.retain(|_, q| !q.is_zero());
+    let store = local_store::LocalStore::open(&dir.join("journal.state.sqlite")).unwrap();
+    let mut book = store
+        .paper_book("paper-tradovate")
+        .unwrap()
+        .unwrap_or_default()
+        .holdings;
+    book.retain(|_, q| !q.is_zero());
+    assert!(!net.is_empty(), "the paper account ends holding contracts");
+    assert_eq!(
+        book, net,
+        "the restored paper book nets the journal's fills"
+    );
+    drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
