@@ -79,13 +79,6 @@ pub trait QueueLog: Send + Sync + std::fmt::Debug {
     fn sent(&self, queue: &str, message: &Durable) -> Result<(), String>;
     /// A message received once more.
     fn received(&self, queue: &str, seq: u64, receive_count: u32) -> Result<(), String>;
-    /// The messages of one receive, each with its new receive count (sequence number, count),
-    /// in one write where the log can; by default one [`received`](Self::received) each.
-    fn received_all(&self, queue: &str, counts: &[(u64, u32)]) -> Result<(), String> {
-        counts
-            .iter()
-            .try_for_each(|&(seq, n)| self.received(queue, seq, n))
-    }
     /// A message deleted, dead-lettered (after its copy was sent to the dead-letter queue) or
     /// removed after a replay.
     fn removed(&self, queue: &str, seq: u64) -> Result<(), String>;
@@ -467,9 +460,6 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         let now = self.clock.now();
         let mut to_dlq = Vec::new();
         let mut out = Vec::new();
-        // The new receive counts, written together before the lock is released (so before
-        // any delete of these messages).
-        let mut counts = Vec::new();
         {
             let mut st = self.lock();
             let expired: Vec<u64> = st
@@ -527,8 +517,9 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
                 };
                 m.receive_count += 1;
                 m.invisible_until = Some(now + self.config.visibility_timeout);
-                counts.push((seq, m.receive_count));
+                let count = m.receive_count;
                 let old = m.receipt.replace(receipt.clone());
+                self.persist_or_warn("receive", |log| log.received(&self.config.name, seq, count));
                 out.push(m.received(receipt.clone()));
                 if let Some(old) = old {
                     st.receipts.remove(&old);
@@ -541,11 +532,6 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
                         next.insert((*n, group));
                     }
                 }
-            }
-            if !counts.is_empty() {
-                self.persist_or_warn("receive", |log| {
-                    log.received_all(&self.config.name, &counts)
-                });
             }
         }
         if let Some(dlq) = &self.dead_letters {

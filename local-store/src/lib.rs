@@ -401,28 +401,6 @@ fn one_row<T>(
     conn.prepare_cached(sql)?.query_row(params, read).optional()
 }
 
-/// The most receive counts [`LocalStore`] writes in one statement (a receive takes at most 10
-/// messages, as SQS's `ReceiveMessage` does).
-const RECEIVE_BATCH_MAX: usize = 10;
-
-/// One `UPDATE` of `k` messages' receive counts (2 ≤ `k` ≤ [`RECEIVE_BATCH_MAX`]):
-/// `?1` the queue, then each message's sequence number and count. Built once per `k`.
-fn received_all_sql(k: usize) -> &'static str {
-    static SQL: [std::sync::OnceLock<String>; RECEIVE_BATCH_MAX + 1] =
-        [const { std::sync::OnceLock::new() }; RECEIVE_BATCH_MAX + 1];
-    SQL[k].get_or_init(|| {
-        let cases: String = (0..k)
-            .map(|i| format!(" WHEN ?{} THEN ?{}", 2 + 2 * i, 3 + 2 * i))
-            .collect();
-        let seqs: Vec<String> = (0..k).map(|i| format!("?{}", 2 + 2 * i)).collect();
-        format!(
-            "UPDATE queue_message SET receive_count = CASE seq{cases} END
-             WHERE queue = ?1 AND seq IN ({})",
-            seqs.join(", ")
-        )
-    })
-}
-
 /// Whether `table` has a column named `column`.
 fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     conn.query_row(
@@ -1068,29 +1046,6 @@ impl QueueLog for LocalStore {
         .map_err(text)
     }
 
-    fn received_all(&self, queue: &str, counts: &[(u64, u32)]) -> Result<(), String> {
-        match counts {
-            [] => Ok(()),
-            [(seq, n)] => self.received(queue, *seq, *n),
-            _ if counts.len() > RECEIVE_BATCH_MAX => counts
-                .iter()
-                .try_for_each(|&(seq, n)| self.received(queue, seq, n)),
-            _ => {
-                let mut values: Vec<rusqlite::types::Value> = vec![queue.to_owned().into()];
-                for &(seq, n) in counts {
-                    values.push((seq as i64).into());
-                    values.push(i64::from(n).into());
-                }
-                self.write_one(
-                    received_all_sql(counts.len()),
-                    rusqlite::params_from_iter(values),
-                )
-                .map(|_| ())
-                .map_err(text)
-            }
-        }
-    }
-
     fn removed(&self, queue: &str, seq: u64) -> Result<(), String> {
         self.write_one(
             // Kept, emptied, for the dedup window and the sequence number (see `sent`).
@@ -1470,51 +1425,6 @@ mod tests {
             Ok(None),
             "equal times are not older"
         );
-    }
-
-    #[test]
-    fn the_receive_counts_of_one_receive_are_written_together_and_come_back() {
-        let (_dir, path) = file("receive-all");
-        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let m = |seq: u64| Durable {
-            seq,
-            message_id: format!("q-{seq:08}"),
-            group_id: format!("G{}", seq % 2),
-            dedup_id: format!("d{seq}"),
-            body: format!("body {seq}"),
-            sent_at: t0(),
-            receive_count: 0,
-            source_queue: None,
-            last_error: None,
-        };
-        for seq in 1..=4 {
-            s.sent("q", &m(seq)).unwrap_or_else(|e| panic!("{e}"));
-            // The same sequence numbers in another queue are other messages.
-            s.sent("other", &m(seq)).unwrap_or_else(|e| panic!("{e}"));
-        }
-        // One statement for several (not in order, not contiguous), and the per-message
-        // fallback past the batch size.
-        s.received_all("q", &[(4, 2), (1, 1), (2, 5)])
-            .unwrap_or_else(|e| panic!("{e}"));
-        let many: Vec<(u64, u32)> = (0..=RECEIVE_BATCH_MAX as u64).map(|_| (3, 7)).collect();
-        s.received_all("other", &many)
-            .unwrap_or_else(|e| panic!("{e}"));
-        s.commit().unwrap_or_else(|e| panic!("{e}"));
-        drop(s);
-        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let counts = |queue: &str| -> Vec<(u64, u32)> {
-            let mut c: Vec<_> = s
-                .queue(queue, t0())
-                .unwrap_or_else(|e| panic!("{e}"))
-                .messages
-                .iter()
-                .map(|m| (m.seq, m.receive_count))
-                .collect();
-            c.sort_unstable();
-            c
-        };
-        assert_eq!(counts("q"), [(1, 1), (2, 5), (3, 0), (4, 2)]);
-        assert_eq!(counts("other"), [(1, 0), (2, 0), (3, 7), (4, 0)]);
     }
 
     #[test]
