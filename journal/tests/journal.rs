@@ -247,12 +247,10 @@ fn temp_journal(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_executions_from_many_tasks_each_read_back_whole() {
     let (_dir, path) = temp_journal("journal-group");
-    let _ = std::fs::remove_file(&path);
     let j = SqliteJournal::connect(path.to_str().unwrap())
         .await
         .unwrap();
     concurrent_executions(&j, "sqlite").await;
-    let _ = std::fs::remove_file(&path);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -340,7 +338,6 @@ async fn audit(j: &impl AuditLog) {
 #[tokio::test]
 async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
     let (_dir, path) = temp_journal("journal-test");
-    let _ = std::fs::remove_file(&path);
     let j = SqliteJournal::connect(path.to_str().unwrap())
         .await
         .unwrap();
@@ -499,7 +496,6 @@ async fn legacy_row_is_the_first_attempt(j: &impl TradeJournal, id: &SignalId) {
 #[tokio::test]
 async fn sqlite_upgrade_keeps_old_order_rows_as_first_attempts() {
     let (_dir, path) = temp_journal("journal-upgrade-test");
-    let _ = std::fs::remove_file(&path);
     let id = SignalId::of_canonical("sqlite-upgrade");
     let old = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
         .await
@@ -521,7 +517,6 @@ async fn sqlite_upgrade_keeps_old_order_rows_as_first_attempts() {
         .unwrap();
     legacy_row_is_the_first_attempt(&j, &id).await;
     j.pool().close().await;
-    let _ = std::fs::remove_file(&path);
 }
 
 #[tokio::test]
@@ -576,7 +571,6 @@ async fn postgres_upgrade_keeps_old_order_rows_as_first_attempts() {
 #[tokio::test]
 async fn sqlite_file_journal_checkpoints_its_log_in_the_background() {
     let (_dir, path) = temp_journal("journal-ckpt");
-    let _ = std::fs::remove_file(&path);
     let j = SqliteJournal::connect(path.to_str().unwrap())
         .await
         .unwrap();
@@ -601,7 +595,6 @@ async fn sqlite_file_journal_checkpoints_its_log_in_the_background() {
     }
     assert!(found, "the signal never reached the database file");
     drop(j);
-    let _ = std::fs::remove_file(&path);
 }
 
 /// The checkpoint sequence number in a write-ahead log's header (bytes 12..16), which SQLite
@@ -618,7 +611,6 @@ fn wal_restarts(wal: &std::path::Path) -> Option<u32> {
 async fn sqlite_file_journal_log_starts_over_under_steady_writes() {
     let (_dir, path) = temp_journal("journal-wal");
     let wal = path.with_extension("sqlite-wal");
-    let _ = std::fs::remove_file(&path);
     let j = SqliteJournal::connect(path.to_str().unwrap())
         .await
         .unwrap();
@@ -671,6 +663,5 @@ async fn sqlite_file_journal_log_starts_over_under_steady_writes() {
         w.await.unwrap();
     }
     drop(j);
-    let _ = std::fs::remove_file(&path);
     outcome.unwrap();
 }
