@@ -37,7 +37,7 @@ fn signal(
             "price_data": {"close": close},
         })
         .to_string(),
-        normalized: serde_json::Value::Null,
+        normalized: shared::execution::RawJson::default(),
         symbol: instrument.replace(['_', '-'], ""),
         exchange: "X".into(),
         action: "LONG_ENTRY".into(),

@@ -369,7 +369,7 @@ where
         let record = SignalRecord {
             signal_id: intent.signal_id.clone(),
             raw: intent.raw.clone(),
-            normalized: serde_json::to_value(intent).unwrap_or_default(),
+            normalized: shared::execution::RawJson::of(intent),
             symbol: intent.symbol.clone(),
             exchange: intent.exchange.clone(),
             action: intent.action.to_string(),

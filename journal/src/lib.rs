@@ -18,7 +18,8 @@ compile_error!("the journal needs a database: enable the `postgres` or `sqlite` 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use shared::execution::{
-    BrokerOrderId, JournalError, OrderRecord, SignalRecord, SignalStatus, StageTimes, TradeJournal,
+    BrokerOrderId, JournalError, OrderRecord, RawJson, SignalRecord, SignalStatus, StageTimes,
+    TradeJournal,
 };
 use shared::replay::{AuditLog, ReplayAudit};
 use shared::signal::SignalId;
@@ -129,7 +130,7 @@ macro_rules! bind_signal {
         let st: &StageTimes = &r.stages;
         $q.bind(r.signal_id.as_str())
             .bind(&r.raw)
-            .bind(r.normalized.to_string())
+            .bind(r.normalized.as_str())
             .bind(&r.symbol)
             .bind(&r.exchange)
             .bind(&r.action)
@@ -517,7 +518,7 @@ macro_rules! journal_impl {
                 Ok(SignalRecord {
                     signal_id: signal_id(&get(0)?)?,
                     raw: get(1)?,
-                    normalized: serde_json::from_str(&get(2)?).unwrap_or_default(),
+                    normalized: RawJson::parse(get(2)?).unwrap_or_default(),
                     symbol: get(3)?,
                     exchange: get(4)?,
                     action: get(5)?,

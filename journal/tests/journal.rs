@@ -20,7 +20,7 @@ fn signal(id: &SignalId, status: SignalStatus, stages: StageTimes) -> SignalReco
     SignalRecord {
         signal_id: id.clone(),
         raw: r#"{"action":"LONG_ENTRY"}"#.into(),
-        normalized: serde_json::json!({"action": "LONG_ENTRY", "symbol": "EURUSD"}),
+        normalized: serde_json::json!({"action": "LONG_ENTRY", "symbol": "EURUSD"}).into(),
         symbol: "EURUSD".into(),
         exchange: "OANDA".into(),
         action: "LONG_ENTRY".into(),
@@ -374,7 +374,7 @@ async fn every_signal_and_order_reads_back_in_one_query_each() {
     let light = j.signals_for_report().await.unwrap();
     assert_eq!(light.len(), signals.len());
     for (a, b) in light.iter().zip(&signals) {
-        assert_eq!(a.normalized, serde_json::Value::Null);
+        assert_eq!(a.normalized, shared::execution::RawJson::default());
         assert_eq!(
             (&a.signal_id, &a.raw, &a.stages),
             (&b.signal_id, &b.raw, &b.stages)

@@ -132,6 +132,14 @@ impl CostBasis {
     }
 }
 
+/// The fields of a journaled order intent the dashboard reads: the alert's close and time
+/// (`shared::message::OrderIntent`'s `reference_price` and `signal_time`).
+#[derive(Debug, Default, serde::Deserialize)]
+struct IntentPrice {
+    reference_price: Option<Decimal>,
+    signal_time: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Default)]
 struct Board {
     signals: VecDeque<SignalView>,
@@ -313,12 +321,11 @@ impl Dashboard {
     pub fn journaled(&self, record: &SignalRecord, orders: Option<&[OrderRecord]>) {
         let now = self.clock.now();
         // The order intent the executor journals: the alert's close and time, validated.
-        let field = |name: &str| record.normalized.get(name).cloned();
-        let close =
-            field("reference_price").and_then(|p| serde_json::from_value::<Decimal>(p).ok());
-        let alert_time = field("signal_time")
-            .and_then(|t| serde_json::from_value::<DateTime<Utc>>(t).ok())
-            .unwrap_or(now);
+        let IntentPrice {
+            reference_price: close,
+            signal_time,
+        } = record.normalized.read().unwrap_or_default();
+        let alert_time = signal_time.unwrap_or(now);
         let (view, refusal) = {
             let mut board = self.lock();
             if let (Some(b), Some(i), Some(c)) = (record.broker, &record.instrument, close) {
@@ -1071,7 +1078,7 @@ mod tests {
         let dash = Dashboard::default();
         let at = |close: &str, time: &str| {
             let mut r = signal("filled", None);
-            r.normalized = json!({"reference_price": close, "signal_time": time});
+            r.normalized = json!({"reference_price": close, "signal_time": time}).into();
             r
         };
         dash.journaled(&at("1.2", "2026-11-30T10:00:00Z"), None);

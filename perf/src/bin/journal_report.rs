@@ -75,7 +75,7 @@ fn rows(i: usize, t0: DateTime<Utc>) -> (SignalRecord, OrderRecord) {
             "signal_time": t.to_rfc3339(), "received_at": t.to_rfc3339(),
             "enqueued_at": t.to_rfc3339(), "routed_at": t.to_rfc3339(), "contract": null,
             "raw": "{\"action\":\"LONG_ENTRY\",\"indicator\":\"S0\"}", "replay_forced": false,
-        }),
+        }).into(),
         symbol: instrument.clone(),
         exchange: "X".into(),
         action: if long { "LONG_ENTRY" } else { "SHORT_ENTRY" }.into(),
