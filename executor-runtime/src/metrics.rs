@@ -2,7 +2,7 @@
 //! pipeline turns into metrics without an API call on the hot path.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde::Serialize;
 use shared::outcome::Outcome;
 use shared::routing::Broker;
 use std::io::Write;
@@ -18,6 +18,25 @@ pub trait MetricsSink: Send + Sync {
     /// Takes one EMF JSON document, without a trailing newline. Infallible on purpose: a
     /// metric that cannot be written must not fail a trade.
     fn emit(&self, line: String);
+
+    /// Whether lines are kept at all. A sink that drops them answers `false`, and the
+    /// executor spares building one per signal.
+    fn keeps(&self) -> bool {
+        true
+    }
+}
+
+/// Drops every line: for the local stack and the simulation, whose consoles and reports say
+/// the same thing.
+#[derive(Debug, Default)]
+pub struct DiscardMetrics;
+
+impl MetricsSink for DiscardMetrics {
+    fn emit(&self, _line: String) {}
+
+    fn keeps(&self) -> bool {
+        false
+    }
 }
 
 /// Writes to stdout, where Lambda collects EMF lines.
@@ -80,48 +99,96 @@ pub fn outcome_line(
     lat: StageLatencies,
     at: DateTime<Utc>,
 ) -> String {
-    let mut latency_metrics = Vec::new();
-    let mut doc = json!({
-        "Broker": broker.as_str(),
-        "Outcome": serde_json::to_value(outcome).unwrap_or_default(),
-        "Signals": 1,
-    });
-    let fields = [
-        ("SignalToExecutorMs", lat.signal_to_executor_ms, true),
-        ("ReceivedToExecutorMs", lat.received_to_executor_ms, false),
-        ("RoutedToExecutorMs", lat.routed_to_executor_ms, false),
-        ("BrokerMs", lat.broker_ms, true),
-    ];
-    for (name, value, metric) in fields {
-        if let Some(v) = value {
-            if metric {
-                latency_metrics.push(json!({"Name": name, "Unit": "Milliseconds"}));
-            }
-            doc[name] = json!(v);
-        }
-    }
-    let mut directives = vec![json!({
-        "Namespace": NAMESPACE,
-        "Dimensions": [["Broker", "Outcome"]],
-        "Metrics": [{"Name": "Signals", "Unit": "Count"}],
-    })];
+    const MS: &str = "Milliseconds";
+    let latency_metrics: Vec<MetricName> = [
+        ("SignalToExecutorMs", lat.signal_to_executor_ms),
+        ("BrokerMs", lat.broker_ms),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_some())
+    .map(|(name, _)| MetricName { name, unit: MS })
+    .collect();
+    let mut directives = vec![Directive {
+        namespace: NAMESPACE,
+        dimensions: &[&["Broker", "Outcome"]],
+        metrics: vec![MetricName {
+            name: "Signals",
+            unit: "Count",
+        }],
+    }];
     if !latency_metrics.is_empty() {
-        directives.push(json!({
-            "Namespace": NAMESPACE,
-            "Dimensions": [["Broker"]],
-            "Metrics": latency_metrics,
-        }));
+        directives.push(Directive {
+            namespace: NAMESPACE,
+            dimensions: &[&["Broker"]],
+            metrics: latency_metrics,
+        });
     }
-    doc["_aws"] = json!({
-        "Timestamp": at.timestamp_millis(),
-        "CloudWatchMetrics": directives,
-    });
-    doc.to_string()
+    let doc = OutcomeLine {
+        broker: broker.as_str(),
+        outcome,
+        signals: 1,
+        signal_to_executor_ms: lat.signal_to_executor_ms,
+        received_to_executor_ms: lat.received_to_executor_ms,
+        routed_to_executor_ms: lat.routed_to_executor_ms,
+        broker_ms: lat.broker_ms,
+        aws: Metadata {
+            timestamp: at.timestamp_millis(),
+            cloud_watch_metrics: directives,
+        },
+    };
+    // Plain structs of strings and numbers: serializing cannot fail.
+    serde_json::to_string(&doc).unwrap_or_default()
+}
+
+/// [`outcome_line`]'s document, written straight from these fields (a `json!` tree cost the
+/// executor a tree of maps per signal).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct OutcomeLine {
+    broker: &'static str,
+    outcome: Outcome,
+    signals: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal_to_executor_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    received_to_executor_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    routed_to_executor_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    broker_ms: Option<i64>,
+    #[serde(rename = "_aws")]
+    aws: Metadata,
+}
+
+/// The EMF `_aws` member.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Metadata {
+    timestamp: i64,
+    #[serde(rename = "CloudWatchMetrics")]
+    cloud_watch_metrics: Vec<Directive>,
+}
+
+/// One metric directive: which members are metrics, and by which dimensions.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Directive {
+    namespace: &'static str,
+    dimensions: &'static [&'static [&'static str]],
+    metrics: Vec<MetricName>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MetricName {
+    name: &'static str,
+    unit: &'static str,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn only_signals_carries_the_outcome_and_only_two_latencies_are_metrics() {
@@ -141,6 +208,15 @@ mod tests {
         assert_eq!(doc["Broker"], "oanda");
         assert_eq!(doc["Outcome"], "filled");
         assert_eq!(doc["RoutedToExecutorMs"], 120, "kept as a property");
+        assert_eq!(doc["ReceivedToExecutorMs"], 400);
+        assert_eq!(doc["SignalToExecutorMs"], 900);
+        assert_eq!(doc["BrokerMs"], 85);
+        assert_eq!(doc["Signals"], 1);
+        assert_eq!(doc["_aws"]["Timestamp"], at.timestamp_millis());
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "TvPipeline"
+        );
         let directives = doc["_aws"]["CloudWatchMetrics"]
             .as_array()
             .cloned()
@@ -170,6 +246,11 @@ mod tests {
             at,
         );
         let doc: serde_json::Value = serde_json::from_str(&refused).unwrap_or_default();
+        assert_eq!(doc["Outcome"], "refused");
+        assert!(
+            doc.get("BrokerMs").is_none(),
+            "no null for a stage that did not happen"
+        );
         assert_eq!(
             names(&doc["_aws"]["CloudWatchMetrics"][1]),
             ["SignalToExecutorMs"]

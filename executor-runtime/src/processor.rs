@@ -430,19 +430,21 @@ where
             }
         }
         let ms = |from: DateTime<Utc>| Some((start - from).num_milliseconds());
-        self.metrics.emit(outcome_line(
-            intent.broker,
-            outcome,
-            StageLatencies {
-                signal_to_executor_ms: ms(intent.signal_time),
-                received_to_executor_ms: ms(intent.received_at),
-                routed_to_executor_ms: ms(intent.routed_at),
-                broker_ms: broker_sent
-                    .zip(broker_acked)
-                    .map(|(s, a)| (a - s).num_milliseconds()),
-            },
-            self.clock.now(),
-        ));
+        if self.metrics.keeps() {
+            self.metrics.emit(outcome_line(
+                intent.broker,
+                outcome,
+                StageLatencies {
+                    signal_to_executor_ms: ms(intent.signal_time),
+                    received_to_executor_ms: ms(intent.received_at),
+                    routed_to_executor_ms: ms(intent.routed_at),
+                    broker_ms: broker_sent
+                        .zip(broker_acked)
+                        .map(|(s, a)| (a - s).num_milliseconds()),
+                },
+                self.clock.now(),
+            ));
+        }
 
         // An unknown outcome: the lookups the broker documents have been made, and a message
         // kept in the queue would block every later signal of its instrument for as long as

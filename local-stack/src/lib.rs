@@ -22,7 +22,7 @@ use chrono::Duration;
 use console::{ConsoleJournal, ObservedJournal, SignalObserver, line};
 use dashboard::{Dashboard, DashboardJournal};
 use executor_runtime::killswitch::StaticKillSwitch;
-use executor_runtime::metrics::MetricsSink;
+use executor_runtime::metrics::DiscardMetrics;
 use executor_runtime::paper::{PaperNetting, PaperSpot};
 use executor_runtime::processor::{Executor, ExecutorSettings, MissingMessageId};
 use executor_runtime::risk::RiskConfig;
@@ -180,14 +180,6 @@ impl<J: shared::execution::TradeJournal> shared::execution::TradeJournal for Sta
         self.state_kept().await?;
         self.inner.record_execution(signal, orders).await
     }
-}
-
-/// Discards metrics: the console lines say the same thing locally.
-#[derive(Debug)]
-struct NoMetrics;
-
-impl MetricsSink for NoMetrics {
-    fn emit(&self, _line: String) {}
 }
 
 #[derive(Debug)]
@@ -461,7 +453,7 @@ fn executor(
         notifier: Arc::new(ConsoleNotifier),
         kill_switch: StaticKillSwitch(false),
         clock: SystemClock,
-        metrics: Arc::new(NoMetrics),
+        metrics: Arc::new(DiscardMetrics),
         settings: ExecutorSettings {
             max_age: cfg.freshness.max_age,
             lease: cfg.lease(),

@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use executor_coinbase::venue::CoinbaseVenue;
 use executor_oanda::venue::OandaVenue;
 use executor_runtime::killswitch::StaticKillSwitch;
-use executor_runtime::metrics::MetricsSink;
+use executor_runtime::metrics::DiscardMetrics;
 use executor_runtime::paper::PaperSpot;
 use executor_runtime::processor::{Executor, ExecutorSettings};
 use executor_runtime::risk::RiskConfig;
@@ -106,12 +106,6 @@ impl Report {
         }
         out
     }
-}
-
-struct NoMetrics;
-
-impl MetricsSink for NoMetrics {
-    fn emit(&self, _line: String) {}
 }
 
 type TvVenue = http_venues::HttpTradovate;
@@ -486,7 +480,7 @@ impl World {
                     notifier: Arc::new(MemoryNotifier::default()),
                     kill_switch: StaticKillSwitch(false),
                     clock: clock.clone(),
-                    metrics: Arc::new(NoMetrics),
+                    metrics: Arc::new(DiscardMetrics),
                     settings: ExecutorSettings {
                         max_age: cfg.max_age,
                         lease: cfg.lease,
