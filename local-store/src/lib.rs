@@ -953,9 +953,22 @@ impl LocalStore {
     ) -> Result<Claim, StoreError> {
         let k = Self::idempotency_key(key);
         let err = Self::store_error("claim");
-        // One write after a read, both under the connection's lock: no savepoint needed.
+        // Every statement under the connection's lock: no savepoint needed.
         let guard = self.writing().map_err(&err)?;
         let tx = &guard.conn;
+        // Almost every claim is of a signal never seen: one statement claims it. Only a key
+        // already held is read and judged below.
+        let inserted = run(
+            tx,
+            "INSERT INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
+             VALUES (?1, ?2, NULL, NULL) ON CONFLICT (key) DO NOTHING",
+            params![k, ms(lease_until)],
+        )
+        .map_err(&err)?;
+        if inserted == 1 {
+            self.maybe_sweep(&guard.conn, now);
+            return Ok(Claim::Acquired);
+        }
         let row: Option<(Option<i64>, Option<String>, Option<i64>)> = one_row(
             tx,
             "SELECT lease_until_ms, outcome, expires_at_ms FROM idempotency WHERE key = ?1",
