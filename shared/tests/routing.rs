@@ -314,9 +314,8 @@ fn the_table_is_data_a_replacement_changes_routing() {
 
 #[test]
 fn replacement_table_is_loaded_from_the_file_the_setting_names() {
-    let dir = std::env::temp_dir().join(format!("routing-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("routing.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routing.toml");
     std::fs::write(&path, CUSTOM).unwrap();
     let env = MapEnv::new([("ROUTING_TABLE_FILE", path.to_str().unwrap())]);
     let table = RoutingTable::from_env(&env).unwrap();

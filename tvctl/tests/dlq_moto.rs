@@ -300,6 +300,9 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
     let replayed: OrderIntent = serde_json::from_str(got[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(executor.execute(&replayed).await.unwrap(), Outcome::Filled);
     assert_eq!(venue.orders(), 1);
+    for file in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{file}", journal_path()));
+    }
 }
 
 /// The runbook of a deployment without a reachable database (`journal=log`): the executor

@@ -48,9 +48,9 @@ async fn get(base: &str, path: &str) -> Value {
 #[tokio::test]
 async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     shared::telemetry::init_test_logs();
-    let stack = common::start(
-        &std::env::temp_dir().join(format!("local-stack-{}.sqlite", std::process::id())),
-    );
+    // The journal, the state file and the handler log, removed with the directory.
+    let dir = tempfile::tempdir().unwrap();
+    let stack = common::start(&dir.path().join("local-stack.sqlite"));
     let base = stack.base.as_str();
     let client = reqwest::Client::new();
     let now = shared::clock::SystemClock.now();
