@@ -73,7 +73,8 @@ pub struct LocalConfig {
     pub journal_url: String,
     /// The SQLite file of the queues, idempotency records and paper books; `None`: beside
     /// a journal file (`<journal stem>.state.sqlite`), or in memory when the journal is not a
-    /// file (`sqlite::memory:`, PostgreSQL), which a restart does not keep.
+    /// file (`sqlite::memory:`, PostgreSQL), which a restart does not keep (and which
+    /// [`start`] refuses when a real broker is configured).
     pub state_path: Option<std::path::PathBuf>,
     /// Told about every signal record once journaled (the load run times fills with it).
     pub observer: Option<SignalObserver>,
@@ -219,18 +220,34 @@ impl std::fmt::Debug for LocalStack {
 }
 
 impl LocalConfig {
-    /// Where the durable state lives: [`state_path`](Self::state_path), else beside a journal
-    /// file; `None` when it lives in memory.
+    /// The journal's SQLite file when [`journal_url`](Self::journal_url) names one: a path, or
+    /// a `sqlite:` / `sqlite://` URL (its `?` parameters dropped), read as sqlx reads it
+    /// (<https://docs.rs/sqlx/0.9.0/sqlx/sqlite/struct.SqliteConnectOptions.html>). `None` for
+    /// an in-memory database (`:memory:`, `mode=memory`, no path) or another scheme
+    /// (`postgres://…`).
+    pub fn journal_file(&self) -> Option<std::path::PathBuf> {
+        let url = self.journal_url.as_str();
+        let rest = match url.strip_prefix("sqlite://") {
+            Some(rest) => rest,
+            None => url.strip_prefix("sqlite:").unwrap_or(url),
+        };
+        let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
+        let in_memory =
+            path.is_empty() || path == ":memory:" || params.split('&').any(|p| p == "mode=memory");
+        if in_memory || path.contains("://") {
+            return None;
+        }
+        Some(std::path::PathBuf::from(path))
+    }
+
+    /// Where the durable state lives: [`state_path`](Self::state_path), else beside the
+    /// [`journal_file`](Self::journal_file) (`<journal stem>.state.sqlite`); `None` when it
+    /// lives in memory.
     pub fn state_file(&self) -> Option<std::path::PathBuf> {
         if let Some(p) = &self.state_path {
             return Some(p.clone());
         }
-        let url = self.journal_url.as_str();
-        let path = url.strip_prefix("sqlite://").unwrap_or(url);
-        if path.contains("://") || path.starts_with("sqlite:") || path.contains(":memory:") {
-            return None;
-        }
-        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+        let path = self.journal_file()?;
         let stem = path.file_stem()?.to_string_lossy().into_owned();
         Some(path.with_file_name(format!("{stem}.state.sqlite")))
     }
@@ -656,6 +673,7 @@ async fn queues(State(app): State<Arc<App>>) -> Response {
 
 /// Starts everything; returns once the HTTP listener is bound.
 pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, String> {
+    let state_in_memory = cfg.state_file().is_none();
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -700,9 +718,8 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         ));
     }
     let routing = RoutingTable::from_env(env).map_err(|e| e.to_string())?;
-    if let Some(dir) = std::path::Path::new(&cfg.journal_url)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
+    if let Some(file) = cfg.journal_file()
+        && let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
     {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -788,6 +805,18 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
              local default, which is printed in the README; set WEBHOOK_SECRET (at least 16 \
              URL-safe characters) or unset the broker's variables to trade on paper",
             names.join(", ")
+        ));
+    }
+    if state_in_memory && !real_venues.is_empty() {
+        let names: Vec<String> = real_venues.iter().map(|(b, _)| b.to_string()).collect();
+        return Err(format!(
+            "refusing to start: a real broker is configured ({}) and the local state (queues, \
+             idempotency records) would live in memory, because the journal `{}` is not a \
+             SQLite file: a crash or a restart could then lose an accepted alert or send its \
+             order twice; give a SQLite journal file, or a state file (`tvctl dev --state \
+             PATH`)",
+            names.join(", "),
+            cfg.journal_url
         ));
     }
     let health = Health::default();

@@ -146,6 +146,56 @@ async fn a_real_broker_needs_a_secret_of_its_own() {
     assert_eq!(err, "missing setting OANDA_SECRET or OANDA_SECRET_PARAM");
 }
 
+/// A real broker with the queues and idempotency records in memory: a crash would lose an
+/// accepted alert or let its resend trade again, so the stack does not start; a journal
+/// file in any form sqlx reads (`sqlite:` and `sqlite://` URLs too) keeps a state file
+/// beside it, and so does a state path given with a journal that is not a file.
+#[tokio::test]
+async fn a_real_broker_needs_its_state_in_a_file() {
+    local_stack::console::set_quiet(true);
+    let fake = broker_fakes::oanda::FakeOanda::start().await;
+    let env = shared::config::MapEnv::new([
+        ("OANDA_BASE_URL", fake.url.as_str()),
+        ("OANDA_ACCOUNT", fake.account.as_str()),
+        ("OANDA_SECRET", fake.token.as_str()),
+    ]);
+    let real =
+        |journal_url: String, state_path: Option<std::path::PathBuf>| local_stack::LocalConfig {
+            port: 0,
+            journal_url,
+            state_path,
+            secret: common::REAL_BROKER_SECRET.into(),
+            ..Default::default()
+        };
+    for url in [
+        "sqlite::memory:",
+        "sqlite://?mode=memory",
+        "sqlite:j.sqlite?mode=memory",
+    ] {
+        let err = local_stack::start(real(url.into(), None), &env)
+            .await
+            .unwrap_err();
+        assert!(err.contains("refusing to start"), "{url}: {err}");
+        assert!(err.contains("in memory") && err.contains("oanda"), "{err}");
+        assert!(err.contains("--state"), "{err}");
+        assert!(!err.contains(fake.token.as_str()), "{err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // `sqlite:` with a relative-looking path under the temporary directory, and a parameter.
+    let url = format!("sqlite:{}/sub/j.sqlite?mode=rwc", dir.path().display());
+    let cfg = real(url, None);
+    let state = dir.path().join("sub/j.state.sqlite");
+    assert_eq!(cfg.state_file().as_deref(), Some(state.as_path()));
+    local_stack::start(cfg, &env).await.unwrap();
+    assert!(state.exists() && dir.path().join("sub/j.sqlite").exists());
+    // A journal that is not a file, with a state path of its own.
+    let kept = dir.path().join("kept.state.sqlite");
+    local_stack::start(real("sqlite::memory:".into(), Some(kept.clone())), &env)
+        .await
+        .unwrap();
+    assert!(kept.exists());
+}
+
 #[test]
 fn the_lease_ends_before_the_last_receive() {
     let cfg = local_stack::LocalConfig::default();
@@ -175,4 +225,30 @@ fn the_lease_ends_before_the_last_receive() {
         ..Default::default()
     };
     assert_eq!(memory.state_file(), None);
+    // Every form sqlx opens as a file keeps its state beside it; only memory and other
+    // databases do not.
+    let state = |journal_url: &str| {
+        local_stack::LocalConfig {
+            journal_url: journal_url.into(),
+            ..Default::default()
+        }
+        .state_file()
+    };
+    let beside = Some(std::path::PathBuf::from("data/j.state.sqlite"));
+    assert_eq!(state("sqlite:data/j.sqlite"), beside);
+    assert_eq!(state("sqlite://data/j.sqlite?mode=rwc"), beside);
+    assert_eq!(state("data/j.sqlite"), beside);
+    assert_eq!(
+        state("sqlite:///tmp/j.sqlite"),
+        Some(std::path::PathBuf::from("/tmp/j.state.sqlite"))
+    );
+    for memory in [
+        "sqlite::memory:",
+        "sqlite://:memory:",
+        "sqlite://?mode=memory",
+        "sqlite:j.sqlite?cache=shared&mode=memory",
+        "postgres://u@127.0.0.1/journal",
+    ] {
+        assert_eq!(state(memory), None, "{memory}");
+    }
 }

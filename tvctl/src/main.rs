@@ -36,7 +36,7 @@ enum Command {
         /// Seconds before an unacknowledged message comes back.
         #[arg(long, default_value_t = 5)]
         visibility_secs: i64,
-        /// The SQLite journal file.
+        /// The journal: a SQLite file (or `sqlite:` URL), or a PostgreSQL URL.
         #[arg(
             long,
             env = "TVCTL_JOURNAL",
@@ -44,6 +44,11 @@ enum Command {
             default_value = ".tvctl/journal.sqlite"
         )]
         journal: String,
+        /// The SQLite file of the queues, idempotency records and paper books (default:
+        /// beside a journal file, `<journal stem>.state.sqlite`). Needed with a journal that
+        /// is not a file to trade a real broker.
+        #[arg(long, env = "TVCTL_STATE")]
+        state: Option<std::path::PathBuf>,
     },
     /// Post an alert (a file, or a built-in sample by name) with the passphrase and a fresh
     /// `timenow`/`timestamp` filled in.
@@ -414,10 +419,12 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             secret,
             visibility_secs,
             journal,
+            state,
         } => {
             let cfg = local_stack::LocalConfig {
                 port,
                 journal_url: journal,
+                state_path: state,
                 secret: secret
                     .clone()
                     .unwrap_or_else(|| local_stack::LOCAL_SECRET.into()),

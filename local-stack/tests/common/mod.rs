@@ -10,6 +10,8 @@ use std::path::PathBuf;
 pub struct Stack {
     pub base: String,
     pub stack: local_stack::LocalStack,
+    /// The state file's directory of a stack trading a real broker, removed when dropped.
+    pub state_dir: Option<tempfile::TempDir>,
 }
 
 /// Starts the local stack: paper brokers whatever this shell has set, an in-memory journal,
@@ -22,7 +24,7 @@ pub async fn start() -> Stack {
 pub const REAL_BROKER_SECRET: &str = "test-secret-for-a-real-broker";
 
 /// Starts the local stack with these settings (a real broker's base URL and credentials make
-/// it trade through that broker's client).
+/// it trade through that broker's client, with its state in a temporary file).
 pub async fn start_with(vars: Vec<(String, String)>) -> Stack {
     shared::telemetry::init_test_logs();
     local_stack::console::set_quiet(true);
@@ -32,10 +34,13 @@ pub async fn start_with(vars: Vec<(String, String)>) -> Stack {
     } else {
         REAL_BROKER_SECRET
     };
+    // A real broker is refused with its queues and idempotency records in memory.
+    let state_dir = (!vars.is_empty()).then(|| tempfile::tempdir().unwrap());
     let cfg = local_stack::LocalConfig {
         port: 0,
         journal_url: "sqlite::memory:".into(),
         secret: secret.into(),
+        state_path: state_dir.as_ref().map(|d| d.path().join("state.sqlite")),
         ..Default::default()
     };
     let env = shared::config::MapEnv::new(vars);
@@ -43,6 +48,7 @@ pub async fn start_with(vars: Vec<(String, String)>) -> Stack {
     Stack {
         base: format!("http://{}", stack.addr),
         stack,
+        state_dir,
     }
 }
 
