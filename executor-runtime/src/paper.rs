@@ -40,6 +40,10 @@ pub struct PaperFill {
     pub quantity: Decimal,
     /// The fill price: the alert's close, in the quote currency (points for futures).
     pub price: Decimal,
+    /// The order's side; `None` for a fill a log kept before it recorded sides. A takeover
+    /// journals a recovered leg with it: a close to flat is a sell after a long and a buy after
+    /// a short, which the signal alone does not tell.
+    pub side: Option<Side>,
 }
 
 impl PaperFill {
@@ -146,13 +150,13 @@ impl Fills {
         }
     }
 
-    fn get(&self, account: &str, id: &str) -> Result<Option<Ack>, String> {
+    fn get(&self, account: &str, id: &str) -> Result<Option<PaperFill>, String> {
         if let Some(f) = self.by_id.get(id) {
-            return Ok(Some(f.ack()));
+            return Ok(Some(f.clone()));
         }
         match &self.log {
             None => Ok(None),
-            Some(log) => Ok(log.fill(account, id)?.map(|f| f.ack())),
+            Some(log) => log.fill(account, id),
         }
     }
 }
@@ -310,6 +314,7 @@ impl Conversation for PaperNetting {
             order_id: format!("paper-{orders}"),
             quantity,
             price: req.intent.reference_price,
+            side: Some(if after > net { Side::Buy } else { Side::Sell }),
         };
         let id = report.client_order_id.to_string();
         book.filled
@@ -340,7 +345,7 @@ impl Conversation for PaperNetting {
 /// complete.
 fn found_in(filled: &Fills, account: &str, report: &LegReport) -> Found {
     match filled.get(account, report.client_order_id.as_str()) {
-        Ok(Some(ack)) => Found::Order(ack),
+        Ok(Some(fill)) => Found::Order(fill.ack()),
         Ok(None) => Found::NotCreated,
         Err(e) => Found::Inconclusive(e),
     }
@@ -355,24 +360,18 @@ fn recover_from(filled: &Fills, account: &str, req: &ExecRequest<'_>) -> Vec<Leg
             let coid = req.client_order_id(leg);
             // A fill the log cannot read back is left out: the lookup of that leg (which
             // answers `Inconclusive`) keeps the signal from trading it again.
-            let Ok(Some(Ack::Filled {
-                order_id,
-                quantity,
-                price,
-                fee: None,
-            })) = filled.get(account, coid.as_str())
-            else {
+            let Ok(Some(fill)) = filled.get(account, coid.as_str()) else {
                 return None;
             };
-            let side = match (leg, req.intent.target) {
-                (Leg::Open, shared::alert::TargetPosition::Long) => Side::Buy,
-                (Leg::Open, _) => Side::Sell,
+            // A fill kept before sides were recorded: its side as the target implies (a
+            // close to flat read as a sell).
+            let side = fill.side.unwrap_or(match (leg, req.intent.target) {
                 (_, shared::alert::TargetPosition::Long) => Side::Buy,
                 _ => Side::Sell,
-            };
-            let mut r = LegReport::new(req, leg, side, quantity.unwrap_or_default());
-            r.broker_order_id = order_id;
-            r.fill_price = price;
+            });
+            let mut r = LegReport::new(req, leg, side, fill.quantity);
+            r.broker_order_id = Some(fill.order_id.as_str().into());
+            r.fill_price = Some(fill.price);
             r.outcome = shared::outcome::Outcome::Filled;
             Some(r)
         })
@@ -567,6 +566,7 @@ impl Conversation for PaperSpot {
             order_id: format!("paper-{orders}"),
             quantity: base_qty,
             price,
+            side: Some(leg.side),
         };
         let id = report.client_order_id.to_string();
         let changed = [(base.to_owned(), b), (quote.to_owned(), q)];
@@ -690,5 +690,55 @@ mod tests {
             ),
             (Some(Decimal::ZERO), Some(Decimal::from(-1)))
         );
+    }
+
+    /// A takeover journals the legs an earlier attempt filled with the sides they were filled
+    /// with: closing a short is a buy whatever the exit is called, closing a long a sell.
+    #[tokio::test]
+    async fn a_takeover_recovers_each_close_with_the_side_it_was_filled_with() {
+        use shared::Action::{Flatten, LongEntry, LongExit, ShortEntry, ShortExit};
+        let paper = PaperNetting::new(Broker::Tradovate, "paper");
+        let run = |i: OrderIntent, takeover: bool| {
+            let paper = &paper;
+            async move {
+                let req = ExecRequest {
+                    intent: &i,
+                    size: Size::Quantity(Decimal::ONE),
+                    deadline: i.signal_time + chrono::Duration::days(365 * 100),
+                    max_notional: Decimal::from(1_000_000),
+                    takeover,
+                    // A takeover past the deadline: it reports what was done, sends nothing.
+                    may_send: !takeover,
+                };
+                paper
+                    .execute(&req)
+                    .await
+                    .map(|e| {
+                        e.legs
+                            .iter()
+                            .map(|l| (l.leg, l.side, l.quantity, l.outcome))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            }
+        };
+        let one = Decimal::ONE;
+        for (n, (entry, action, side)) in [
+            (ShortEntry, ShortExit, Side::Buy),
+            (ShortEntry, Flatten, Side::Buy),
+            (LongEntry, LongExit, Side::Sell),
+            (LongEntry, Flatten, Side::Sell),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let n = u32::try_from(n).unwrap_or_default() * 2;
+            run(es1(entry, "ESZ6", n), false).await;
+            let exit = es1(action, "ESZ6", n + 1);
+            let done = run(exit.clone(), false).await;
+            assert_eq!(done, vec![(Leg::Close, side, one, Outcome::Filled)]);
+            assert_eq!(paper.positions().get("ESZ6"), Some(&Decimal::ZERO));
+            assert_eq!(run(exit, true).await, done, "{entry} then {action}");
+        }
     }
 }

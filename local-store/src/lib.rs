@@ -40,6 +40,7 @@ use executor_runtime::paper::{FILLS_IN_MEMORY, PaperBook, PaperFill, PaperLog};
 use local_sqs::{Durable, QueueLog, Saved};
 use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
+use shared::execution::Side;
 use shared::outcome::Outcome;
 use shared::ports::{
     Claim, DEDUP_WINDOW, HAND_OVER_SKEW, IdempotencyKey, IdempotencyStore, InstrumentKey,
@@ -72,7 +73,7 @@ CREATE TABLE IF NOT EXISTS paper_holding (
     PRIMARY KEY (account, name));
 CREATE TABLE IF NOT EXISTS paper_fill (
     account TEXT NOT NULL, client_order_id TEXT NOT NULL, order_id TEXT NOT NULL,
-    quantity TEXT NOT NULL, price TEXT NOT NULL, n INTEGER NOT NULL, holdings TEXT,
+    quantity TEXT NOT NULL, price TEXT NOT NULL, n INTEGER NOT NULL, holdings TEXT, side TEXT,
     PRIMARY KEY (account, client_order_id));
 CREATE TABLE IF NOT EXISTS paper_account (account TEXT PRIMARY KEY, orders INTEGER NOT NULL);
 ";
@@ -411,9 +412,9 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
 }
 
 /// Creates what is missing of [`SCHEMA`], adds `queue_message.removed` to a file from before
-/// it (its messages were all in their queues: removal deleted the row then) and
+/// it (its messages were all in their queues: removal deleted the row then),
 /// `paper_fill.holdings` to one from before a fill was one row (its holdings were all in
-/// `paper_holding`), and makes [`REMOVED_INDEX`] and [`PAPER_FILL_INDEX`].
+/// `paper_holding`) and `paper_fill.side` to one from before fills kept their side, and makes [`REMOVED_INDEX`] and [`PAPER_FILL_INDEX`].
 fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
     if !has_column(conn, "queue_message", "removed")? {
@@ -423,6 +424,10 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     }
     if !has_column(conn, "paper_fill", "holdings")? {
         conn.execute_batch("ALTER TABLE paper_fill ADD COLUMN holdings TEXT")?;
+    }
+    // Fills from before it read back without a side (`PaperFill::side`).
+    if !has_column(conn, "paper_fill", "side")? {
+        conn.execute_batch("ALTER TABLE paper_fill ADD COLUMN side TEXT")?;
     }
     conn.execute_batch(REMOVED_INDEX)?;
     conn.execute_batch(PAPER_FILL_INDEX)
@@ -906,7 +911,7 @@ impl LocalStore {
         }
         let mut stmt = conn
             .prepare(
-                "SELECT client_order_id, order_id, quantity, price FROM paper_fill
+                "SELECT client_order_id, order_id, quantity, price, side FROM paper_fill
                  WHERE account = ?1 ORDER BY n DESC LIMIT ?2",
             )
             .map_err(text)?;
@@ -914,9 +919,7 @@ impl LocalStore {
             .query_map(params![account, FILLS_IN_MEMORY as i64], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
+                    (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
                 ))
             })
             .map_err(text)?
@@ -924,16 +927,7 @@ impl LocalStore {
             .map_err(text)?;
         let mut recent = rows
             .into_iter()
-            .map(|(id, order_id, q, p)| {
-                Ok((
-                    id,
-                    PaperFill {
-                        order_id,
-                        quantity: decimal(&q)?,
-                        price: decimal(&p)?,
-                    },
-                ))
-            })
+            .map(|(id, row)| Ok((id, paper_fill(row)?)))
             .collect::<Result<Vec<_>, String>>()?;
         recent.reverse();
         Ok(Some(PaperBook {
@@ -1094,8 +1088,8 @@ impl PaperLog for LocalStore {
         let holdings = encode_holdings(holdings);
         self.write_one(
             "INSERT OR REPLACE INTO paper_fill
-                 (account, client_order_id, order_id, quantity, price, n, holdings)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (account, client_order_id, order_id, quantity, price, n, holdings, side)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 account,
                 client_order_id,
@@ -1103,7 +1097,8 @@ impl PaperLog for LocalStore {
                 fill.quantity.to_string(),
                 fill.price.to_string(),
                 orders as i64,
-                holdings
+                holdings,
+                fill.side.map(Side::as_str)
             ],
         )
         .map(|_| ())
@@ -1111,23 +1106,35 @@ impl PaperLog for LocalStore {
     }
 
     fn fill(&self, account: &str, client_order_id: &str) -> Result<Option<PaperFill>, String> {
-        let row: Option<(String, String, String)> = one_row(
+        let row: Option<FillRow> = one_row(
             &self.conn().conn,
-            "SELECT order_id, quantity, price FROM paper_fill
+            "SELECT order_id, quantity, price, side FROM paper_fill
              WHERE account = ?1 AND client_order_id = ?2",
             params![account, client_order_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .map_err(text)?;
-        row.map(|(order_id, q, p)| {
-            Ok(PaperFill {
-                order_id,
-                quantity: decimal(&q)?,
-                price: decimal(&p)?,
-            })
-        })
-        .transpose()
+        row.map(paper_fill).transpose()
     }
+}
+
+/// A `paper_fill` row's order id, quantity, price and side, as stored.
+type FillRow = (String, String, String, Option<String>);
+
+/// A [`FillRow`] read back; the error names what did not read.
+fn paper_fill((order_id, quantity, price, side): FillRow) -> Result<PaperFill, String> {
+    let side = match side.as_deref() {
+        None => None,
+        Some("buy") => Some(Side::Buy),
+        Some("sell") => Some(Side::Sell),
+        Some(other) => return Err(format!("paper fill side {other:?} is neither buy nor sell")),
+    };
+    Ok(PaperFill {
+        order_id,
+        quantity: decimal(&quantity)?,
+        price: decimal(&price)?,
+        side,
+    })
 }
 
 /// One executor's idempotency records in the state file: [`LocalStore`]'s, with whether a
@@ -1761,6 +1768,7 @@ mod tests {
             order_id: format!("paper-{n}"),
             quantity: Decimal::from(1000),
             price: "1.08345".parse().unwrap_or_default(),
+            side: Some(if n == 1 { Side::Buy } else { Side::Sell }),
         };
         s.filled(
             "paper-oanda",
@@ -1814,6 +1822,7 @@ mod tests {
             order_id: format!("paper-{n}"),
             quantity: Decimal::from(n),
             price: Decimal::from(100 + n),
+            side: Some(Side::Buy),
         }
     }
 
@@ -1912,6 +1921,12 @@ mod tests {
         assert_eq!(book.orders, 2);
         assert_eq!(book.holdings.get("EUR_USD"), Some(&Decimal::from(-1000)));
         assert_eq!(book.recent.len(), 2);
+        // Their sides were not kept: they read back without one (the file gained the column).
+        assert!(
+            book.recent.iter().all(|(_, f)| f.side.is_none()),
+            "{book:?}"
+        );
+        assert_eq!(s.fill("a", "c2").map(|f| f.map(|f| f.side)), Ok(Some(None)));
         drop(s);
         // A newer tvctl killed after a fill it had not folded yet, then an older one that
         // reads only the folded book and writes its next fill the old way (folding it itself):
@@ -1919,7 +1934,8 @@ mod tests {
         {
             let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
             conn.execute_batch(
-                "INSERT INTO paper_fill VALUES ('a', 'c3', 'paper-3', '2000', '1.3', 3,
+                "INSERT INTO paper_fill (account, client_order_id, order_id, quantity, price, n,
+                     holdings) VALUES ('a', 'c3', 'paper-3', '2000', '1.3', 3,
                      '[[\"EUR_USD\",\"1000\"]]');
                  INSERT INTO paper_fill (account, client_order_id, order_id, quantity, price, n)
                      VALUES ('a', 'c3-old', 'paper-3', '2000', '1.3', 3),
