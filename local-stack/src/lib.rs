@@ -221,10 +221,10 @@ impl std::fmt::Debug for LocalStack {
 
 impl LocalConfig {
     /// The journal's SQLite file when [`journal_url`](Self::journal_url) names one: a path, or
-    /// a `sqlite:` / `sqlite://` URL (its `?` parameters dropped), read as sqlx reads it
-    /// (<https://docs.rs/sqlx/0.9.0/sqlx/sqlite/struct.SqliteConnectOptions.html>). `None` for
-    /// an in-memory database (`:memory:`, `mode=memory`, no path) or another scheme
-    /// (`postgres://…`).
+    /// a `sqlite:` / `sqlite://` URL, read as sqlx reads it (its `?` parameters dropped, `%XX`
+    /// escapes decoded: <https://docs.rs/sqlx/0.9.0/sqlx/sqlite/struct.SqliteConnectOptions.html>).
+    /// `None` for an in-memory database (`:memory:`, `mode=memory`, no path), a path that is
+    /// not UTF-8 once decoded, or another scheme (`postgres://…`).
     pub fn journal_file(&self) -> Option<std::path::PathBuf> {
         let url = self.journal_url.as_str();
         let rest = match url.strip_prefix("sqlite://") {
@@ -237,7 +237,30 @@ impl LocalConfig {
         if in_memory || path.contains("://") {
             return None;
         }
-        Some(std::path::PathBuf::from(path))
+        let path = percent_encoding::percent_decode_str(path)
+            .decode_utf8()
+            .ok()?;
+        Some(std::path::PathBuf::from(path.as_ref()))
+    }
+
+    /// The journal as the console and errors name it: a file's path, or a URL without its
+    /// user, password and parameters (`postgres://127.0.0.1:5432/journal`).
+    pub fn journal_shown(&self) -> String {
+        if let Some(file) = self.journal_file() {
+            return file.display().to_string();
+        }
+        let url = self.journal_url.as_str();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.split('?').next().unwrap_or_default().to_owned();
+        };
+        let rest = rest.split('?').next().unwrap_or_default();
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if path.is_empty() {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}/{path}")
+        }
     }
 
     /// Where the durable state lives: [`state_path`](Self::state_path), else beside the
@@ -256,15 +279,14 @@ impl LocalConfig {
     /// file (`<journal stem>.log`); `None` when the state is in memory.
     pub fn log_file(&self) -> Option<std::path::PathBuf> {
         let state = self.state_file()?;
-        let name = state
-            .file_name()?
-            .to_string_lossy()
-            .replace(".state.sqlite", ".log");
-        Some(state.with_file_name(if name.ends_with(".log") {
-            name
-        } else {
-            format!("{name}.log")
-        }))
+        let name = state.file_name()?.to_string_lossy().into_owned();
+        // Never the state file itself, whatever it is called.
+        Some(
+            state.with_file_name(match name.strip_suffix(".state.sqlite") {
+                Some(stem) => format!("{stem}.log"),
+                None => format!("{name}.log"),
+            }),
+        )
     }
 
     /// The executors' lease: it must end before the last receive of an unacknowledged
@@ -671,9 +693,52 @@ async fn queues(State(app): State<Arc<App>>) -> Response {
     axum::Json(json!(list)).into_response()
 }
 
+/// What the stack does not start with when real brokers (`configured`, by name) trade: the
+/// README's default secret, or its queues and idempotency records in memory, where a crash or
+/// a restart could lose an accepted alert or send its order twice. Judged before any broker
+/// client logs in and before any file is made.
+fn refuse_unsafe(cfg: &LocalConfig, configured: &[&str]) -> Result<(), String> {
+    if configured.is_empty() {
+        return Ok(());
+    }
+    let names = configured.join(", ");
+    if cfg.secret == LOCAL_SECRET {
+        return Err(format!(
+            "refusing to start: a real broker is configured ({names}) and the webhook secret is \
+             the local default, which is printed in the README; set WEBHOOK_SECRET (at least 16 \
+             URL-safe characters) or unset the broker's variables to trade on paper"
+        ));
+    }
+    if cfg.state_file().is_none() {
+        return Err(format!(
+            "refusing to start: a real broker is configured ({names}) and the local state \
+             (queues, idempotency records) would live in memory, because the journal ({}) is \
+             not a SQLite file: a crash or a restart could then lose an accepted alert or send \
+             its order twice; give a SQLite journal file, or a state file (`tvctl dev --state \
+             PATH`)",
+            cfg.journal_shown()
+        ));
+    }
+    Ok(())
+}
+
 /// Starts everything; returns once the HTTP listener is bound.
 pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, String> {
-    let state_in_memory = cfg.state_file().is_none();
+    // SQLite reads a name starting with `file:` as a URI (<https://www.sqlite.org/uri.html>),
+    // which the state file's lock (`<path>.lock`) would not follow.
+    for (what, path) in [
+        ("journal", cfg.journal_file()),
+        ("state file", cfg.state_file()),
+    ] {
+        if let Some(path) = path.filter(|p| p.to_string_lossy().starts_with("file:")) {
+            return Err(format!(
+                "the {what} {} is a SQLite URI (file:...): give the file's path",
+                path.display()
+            ));
+        }
+    }
+    let brokers = real::Configured::load(env).await?;
+    refuse_unsafe(&cfg, &brokers.names())?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -726,7 +791,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     let memory = journal::AnyJournal::connect(&cfg.journal_url)
         .await
         .map_err(|e| e.to_string())?;
-    line(format_args!("journal: {}", cfg.journal_url));
+    line(format_args!("journal: {}", cfg.journal_shown()));
     let dashboard = Arc::new(Dashboard::default());
     let journal: Journal = Arc::new(ConsoleJournal(DashboardJournal {
         inner: ObservedJournal {
@@ -749,14 +814,14 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             book,
         )))
     };
-    let (oanda_venue, oanda_paper) = match real::oanda(env).await? {
+    let (oanda_venue, oanda_paper) = match real::oanda(brokers.oanda)? {
         Some(v) => (AnyVenue::Oanda(Arc::new(v)), None),
         None => {
             let p = paper_netting(Broker::Oanda, "paper-oanda")?;
             (AnyVenue::Netting(p.clone()), Some(p))
         }
     };
-    let (tradovate_venue, tradovate_paper) = match real::tradovate(env).await? {
+    let (tradovate_venue, tradovate_paper) = match real::tradovate(brokers.tradovate).await? {
         Some(v) => (AnyVenue::Tradovate(Arc::new(v)), None),
         None => {
             let p = paper_netting(Broker::Tradovate, "paper-tradovate")?;
@@ -776,7 +841,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         store.clone(),
         spot_book,
     ));
-    let (coinbase_venue, spot_paper) = match real::coinbase(env).await? {
+    let (coinbase_venue, spot_paper) = match real::coinbase(brokers.coinbase)? {
         Some(v) => (AnyVenue::Coinbase(Arc::new(v)), None),
         None => (AnyVenue::Spot(spot.clone()), Some(spot.clone())),
     };
@@ -798,27 +863,6 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     .filter(|(_, v)| v.is_real())
     .map(|(b, v)| (b, v.clone()))
     .collect();
-    if cfg.secret == LOCAL_SECRET && !real_venues.is_empty() {
-        let names: Vec<String> = real_venues.iter().map(|(b, _)| b.to_string()).collect();
-        return Err(format!(
-            "refusing to start: a real broker is configured ({}) and the webhook secret is the \
-             local default, which is printed in the README; set WEBHOOK_SECRET (at least 16 \
-             URL-safe characters) or unset the broker's variables to trade on paper",
-            names.join(", ")
-        ));
-    }
-    if state_in_memory && !real_venues.is_empty() {
-        let names: Vec<String> = real_venues.iter().map(|(b, _)| b.to_string()).collect();
-        return Err(format!(
-            "refusing to start: a real broker is configured ({}) and the local state (queues, \
-             idempotency records) would live in memory, because the journal `{}` is not a \
-             SQLite file: a crash or a restart could then lose an accepted alert or send its \
-             order twice; give a SQLite journal file, or a state file (`tvctl dev --state \
-             PATH`)",
-            names.join(", "),
-            cfg.journal_url
-        ));
-    }
     let health = Health::default();
     let executors = [
         (
@@ -1239,11 +1283,47 @@ mod real {
         }
     }
 
-    pub async fn oanda(env: &impl Env) -> Result<Option<OandaVenue<SystemClock>>, String> {
-        let Some(settings) = OandaSettings::load_if_configured(env, &NoSsm)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
+    /// The real brokers the environment configures, read but not yet connected to: the
+    /// start judges what it may do with them before any client logs in.
+    pub struct Configured {
+        pub oanda: Option<OandaSettings>,
+        pub tradovate: Option<TradovateSettings>,
+        pub coinbase: Option<CoinbaseSettings>,
+    }
+
+    impl Configured {
+        /// Errors: a broker set only in part, naming what is missing.
+        pub async fn load(env: &impl Env) -> Result<Self, String> {
+            Ok(Self {
+                oanda: OandaSettings::load_if_configured(env, &NoSsm)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                tradovate: TradovateSettings::load_if_configured(env, &NoSsm)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                coinbase: CoinbaseSettings::load_if_configured(env, &NoSsm)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            })
+        }
+
+        /// The brokers configured, by name.
+        pub fn names(&self) -> Vec<&'static str> {
+            [
+                ("oanda", self.oanda.is_some()),
+                ("tradovate", self.tradovate.is_some()),
+                ("coinbase", self.coinbase.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, set)| set.then_some(name))
+            .collect()
+        }
+    }
+
+    pub fn oanda(
+        settings: Option<OandaSettings>,
+    ) -> Result<Option<OandaVenue<SystemClock>>, String> {
+        let Some(settings) = settings else {
             return Ok(None);
         };
         settings
@@ -1252,11 +1332,10 @@ mod real {
             .map_err(|e| e.to_string())
     }
 
-    pub async fn coinbase(env: &impl Env) -> Result<Option<CoinbaseVenue<SystemClock>>, String> {
-        let Some(settings) = CoinbaseSettings::load_if_configured(env, &NoSsm)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
+    pub fn coinbase(
+        settings: Option<CoinbaseSettings>,
+    ) -> Result<Option<CoinbaseVenue<SystemClock>>, String> {
+        let Some(settings) = settings else {
             return Ok(None);
         };
         settings
@@ -1265,11 +1344,11 @@ mod real {
             .map_err(|e| e.to_string())
     }
 
-    pub async fn tradovate(env: &impl Env) -> Result<Option<LocalTradovate>, String> {
-        let Some(settings) = TradovateSettings::load_if_configured(env, &NoSsm)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
+    /// Logs in to Tradovate (the first token).
+    pub async fn tradovate(
+        settings: Option<TradovateSettings>,
+    ) -> Result<Option<LocalTradovate>, String> {
+        let Some(settings) = settings else {
             return Ok(None);
         };
         let tokens = settings

@@ -167,10 +167,14 @@ async fn a_real_broker_needs_its_state_in_a_file() {
             secret: common::REAL_BROKER_SECRET.into(),
             ..Default::default()
         };
-    for url in [
-        "sqlite::memory:",
-        "sqlite://?mode=memory",
-        "sqlite:j.sqlite?mode=memory",
+    for (url, shown) in [
+        ("sqlite::memory:", "sqlite::memory:"),
+        ("sqlite://?mode=memory", "sqlite://"),
+        ("sqlite:j.sqlite?mode=memory", "sqlite:j.sqlite"),
+        (
+            "postgres://trader:pg-password-1@127.0.0.1:1/journal?password=pg-password-2",
+            "postgres://127.0.0.1:1/journal",
+        ),
     ] {
         let err = local_stack::start(real(url.into(), None), &env)
             .await
@@ -178,8 +182,34 @@ async fn a_real_broker_needs_its_state_in_a_file() {
         assert!(err.contains("refusing to start"), "{url}: {err}");
         assert!(err.contains("in memory") && err.contains("oanda"), "{err}");
         assert!(err.contains("--state"), "{err}");
-        assert!(!err.contains(fake.token.as_str()), "{err}");
+        assert!(err.contains(&format!("({shown})")), "{err}");
+        for secret in [fake.token.as_str(), "pg-password", "trader"] {
+            assert!(!err.contains(secret), "{err}");
+        }
     }
+    // Judged before a broker client logs in: a Tradovate that cannot be reached is not
+    // what the start reports.
+    let tradovate = shared::config::MapEnv::new([
+        ("TRADOVATE_BASE_URL", "http://127.0.0.1:1"),
+        ("TRADOVATE_USERNAME", "u"),
+        ("TRADOVATE_PASSWORD", "p"),
+        ("TRADOVATE_APP_ID", "a"),
+        ("TRADOVATE_DEVICE_ID", "d"),
+        ("TRADOVATE_CID", "1"),
+        ("TRADOVATE_SEC", "s"),
+    ]);
+    let err = local_stack::start(real("sqlite::memory:".into(), None), &tradovate)
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with("refusing to start: a real broker is configured (tradovate)"),
+        "{err}"
+    );
+    // A SQLite URI filename would open the file while its lock is taken on another name.
+    let err = local_stack::start(real("sqlite:file:j.sqlite".into(), None), &env)
+        .await
+        .unwrap_err();
+    assert!(err.contains("is a SQLite URI"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     // `sqlite:` with a relative-looking path under the temporary directory, and a parameter.
     let url = format!("sqlite:{}/sub/j.sqlite?mode=rwc", dir.path().display());
@@ -194,6 +224,13 @@ async fn a_real_broker_needs_its_state_in_a_file() {
         .await
         .unwrap();
     assert!(kept.exists());
+    // A journal file whose directory is not the state file's, with an escaped space.
+    let url = format!("sqlite://{}/my%20journal/j.sqlite", dir.path().display());
+    let state = dir.path().join("elsewhere.sqlite");
+    local_stack::start(real(url, Some(state.clone())), &env)
+        .await
+        .unwrap();
+    assert!(dir.path().join("my journal/j.sqlite").exists() && state.exists());
 }
 
 #[test]
@@ -235,6 +272,36 @@ fn the_lease_ends_before_the_last_receive() {
         .state_file()
     };
     let beside = Some(std::path::PathBuf::from("data/j.state.sqlite"));
+    assert_eq!(
+        state("sqlite:my%20data/j.sqlite"),
+        Some(std::path::PathBuf::from("my data/j.state.sqlite")),
+        "escapes decoded as sqlx decodes them"
+    );
+    // The log is never the state file, whatever the state file is called.
+    let named = |state_path: &str| local_stack::LocalConfig {
+        state_path: Some(state_path.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        named("st/s.log").log_file(),
+        Some(std::path::PathBuf::from("st/s.log.log"))
+    );
+    assert_eq!(
+        named("st/x.state.sqlite").log_file(),
+        Some(std::path::PathBuf::from("st/x.log"))
+    );
+    let shown = |journal_url: &str| {
+        local_stack::LocalConfig {
+            journal_url: journal_url.into(),
+            ..Default::default()
+        }
+        .journal_shown()
+    };
+    assert_eq!(shown("sqlite://data/j.sqlite?mode=rwc"), "data/j.sqlite");
+    assert_eq!(
+        shown("postgres://u:secret@db.internal:5432/journal?sslmode=require&password=x"),
+        "postgres://db.internal:5432/journal"
+    );
     assert_eq!(state("sqlite:data/j.sqlite"), beside);
     assert_eq!(state("sqlite://data/j.sqlite?mode=rwc"), beside);
     assert_eq!(state("data/j.sqlite"), beside);

@@ -47,7 +47,7 @@ enum Command {
         /// The SQLite file of the queues, idempotency records and paper books (default:
         /// beside a journal file, `<journal stem>.state.sqlite`). Needed with a journal that
         /// is not a file to trade a real broker.
-        #[arg(long, env = "TVCTL_STATE")]
+        #[arg(long, env = "TVCTL_STATE", hide_env_values = true)]
         state: Option<std::path::PathBuf>,
     },
     /// Post an alert (a file, or a built-in sample by name) with the passphrase and a fresh
