@@ -317,6 +317,57 @@ impl Dashboard {
         self.publish("refusal", &r);
     }
 
+    /// Books what the journal already held when the stack started: every filled leg of
+    /// `accounts` (broker → the account it trades now; another account's fills, say a paper
+    /// run's in a journal now used with a real broker, are left out), oldest first by the
+    /// broker's acknowledgement, else its send (as `tvctl report` orders fills), and each
+    /// instrument's latest alert close among `recent` signals. A position carried over a
+    /// restart keeps its average price and unrealized P&L this way; the signals are not
+    /// listed again (the journal's own view, `tvctl trades`, has them).
+    pub fn restore(
+        &self,
+        orders: &[OrderRecord],
+        recent: &[SignalRecord],
+        accounts: &[(Broker, String)],
+    ) {
+        let mut fills: Vec<_> = orders
+            .iter()
+            .filter(|o| {
+                o.outcome == Outcome::Filled
+                    && !o.quantity.is_zero()
+                    && accounts
+                        .iter()
+                        .any(|(b, a)| *b == o.broker && a.as_str() == o.account.as_str())
+            })
+            .filter_map(|o| Some((o.acked_at.or(o.sent_at)?, o.fill_price?, o)))
+            .collect();
+        fills.sort_by_key(|(at, _, _)| *at);
+        let mut board = self.lock();
+        for (_, price, o) in fills {
+            if board.book(o.client_order_id.as_str()) {
+                board
+                    .costs
+                    .entry((o.broker, o.instrument.clone()))
+                    .or_default()
+                    .apply(o.side == shared::execution::Side::Buy, o.quantity, price);
+            }
+        }
+        for r in recent {
+            let IntentPrice {
+                reference_price,
+                signal_time,
+            } = r.normalized.read().unwrap_or_default();
+            if let (Some(b), Some(i), Some(c), Some(t)) =
+                (r.broker, &r.instrument, reference_price, signal_time)
+            {
+                let latest = board.last_close.entry((b, i.clone())).or_insert((t, c));
+                if t >= latest.0 {
+                    *latest = (t, c);
+                }
+            }
+        }
+    }
+
     /// A signal record (and, with `record_execution`, its legs) the journal has just written.
     pub fn journaled(&self, record: &SignalRecord, orders: Option<&[OrderRecord]>) {
         let now = self.clock.now();
@@ -516,8 +567,9 @@ fn pnl_unit(broker: Broker, instrument: &str) -> String {
     }
 }
 
-/// One position row: the broker's position, the average price when this process saw every
-/// fill that made it, and the P&L at the latest alert close.
+/// One position row: the broker's position, the average price when the fills booked (the
+/// journal's at the start, [`Dashboard::restore`], then each one journaled) explain it, and
+/// the P&L at the latest alert close.
 fn position_row(
     broker: Broker,
     instrument: &str,
@@ -1122,5 +1174,60 @@ mod tests {
         let shown = dash.recent_refusals(dash.clock.now());
         assert_eq!(shown.len(), 1);
         assert_eq!(shown[0].code, "stale_alert");
+    }
+
+    /// A filled leg of `account` with its own client order id: `signed` units (a sell when
+    /// negative) at `price`, acknowledged at `hour`:00 on 2026-11-30 (UTC).
+    fn leg(account: &str, n: u32, signed: &str, price: &str, hour: u32) -> OrderRecord {
+        let mut o = open_leg(price);
+        let at = format!("2026-11-30T{hour:02}:00:00Z");
+        let side = if signed.starts_with('-') {
+            "sell"
+        } else {
+            "buy"
+        };
+        o.account = serde_json::from_value(json!(account)).unwrap_or_else(|e| panic!("{e}"));
+        o.client_order_id = serde_json::from_value(json!(format!("tv-{n:024}-o")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        o.side = serde_json::from_value(json!(side)).unwrap_or_else(|e| panic!("{e}"));
+        o.quantity = d(signed.trim_start_matches('-'));
+        o.acked_at = Some(at.parse().unwrap_or_else(|e| panic!("{e}")));
+        o
+    }
+
+    #[test]
+    fn a_restart_books_the_journals_fills_in_time_order_for_the_accounts_it_trades() {
+        let dash = Dashboard::default();
+        let orders = [
+            // Read back in the journal's key order, not in time order: the sell comes first.
+            leg("paper-oanda", 3, "-1000", "1.30", 12),
+            leg("paper-oanda", 1, "1000", "1.10", 10),
+            leg("paper-oanda", 2, "1000", "1.20", 11),
+            // Another account's fill (an earlier run on another broker account).
+            leg("101-004-1", 4, "5000", "1.00", 11),
+        ];
+        let mut recent = signal("filled", None);
+        recent.normalized =
+            json!({"reference_price": "1.25", "signal_time": "2026-11-30T12:00:00Z"}).into();
+        dash.restore(&orders, &[recent], &[(Broker::Oanda, "paper-oanda".into())]);
+        let key = (Broker::Oanda, "EUR_USD".to_owned());
+        // Long 2,000 at 1.15, then 1,000 sold: long 1,000 at 1.15 (booked in the order read,
+        // the sell first, it would be 1,000 at 1.20).
+        let restored = CostBasis {
+            net: d("1000"),
+            average: Some(d("1.15")),
+        };
+        assert_eq!(dash.lock().costs.get(&key), Some(&restored));
+        assert_eq!(
+            dash.lock().last_close.get(&key).map(|(_, c)| *c),
+            Some(d("1.25"))
+        );
+        assert!(
+            dash.lock().signals.is_empty(),
+            "signals are not listed again"
+        );
+        // A takeover journals one of them again after the restart: not booked twice.
+        dash.journaled(&signal("filled", None), Some(&orders[..1]));
+        assert_eq!(dash.lock().costs.get(&key), Some(&restored));
     }
 }

@@ -852,6 +852,25 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     ] {
         line(format_args!("broker {broker}: {}", v.describe()));
     }
+    // What the journal already holds: positions carried over a restart keep their average
+    // price (the dashboard).
+    {
+        use executor_runtime::venue::Venue as _;
+        let accounts: Vec<(Broker, String)> = [
+            (Broker::Oanda, &oanda_venue),
+            (Broker::Tradovate, &tradovate_venue),
+            (Broker::Coinbase, &coinbase_venue),
+        ]
+        .into_iter()
+        .map(|(b, v)| (b, v.account().to_owned()))
+        .collect();
+        let orders = memory.all_orders().await.map_err(|e| e.to_string())?;
+        let recent = memory
+            .recent_signals(500)
+            .await
+            .map_err(|e| e.to_string())?;
+        dashboard.restore(&orders, &recent, &accounts);
+    }
 
     // The real brokers' clients, for the dashboard's position reads.
     let real_venues: Vec<(Broker, AnyVenue)> = [

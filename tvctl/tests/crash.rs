@@ -310,6 +310,28 @@ async fn sigkill_mid_load_then_resend_everything_executes_each_alert_once() {
         "Tradovate paper traded: {fills} fills"
     );
     drop(state);
+
+    // The restarted stack's dashboard gives every paper position held its average price:
+    // the fills journaled before the kill were booked at the start, its own after them.
+    let board: serde_json::Value = client
+        .get(format!("{}/dashboard/state", dev.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rows = board["status"]["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["broker"] == "tradovate")
+        .and_then(|b| b["rows"].as_array().cloned())
+        .unwrap_or_default();
+    assert!(!rows.is_empty(), "paper positions shown: {board}");
+    for row in &rows {
+        assert!(row["average_price"].is_string(), "no average price: {row}");
+    }
     drop(dev);
 
     // And the paper book the state file gives a restart (its folded holdings and the fills
