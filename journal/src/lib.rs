@@ -1103,6 +1103,91 @@ impl SqliteJournal {
     }
 }
 
+/// Where a journal URL leads, read as [`AnyJournal::connect`] reads it: PostgreSQL for a
+/// `postgres://` or `postgresql://` URL, else SQLite through sqlx, which drops a `sqlite://`
+/// or `sqlite:` prefix and the `?` parameters and decodes `%XX` escapes
+/// (<https://docs.rs/sqlx/0.9.0/sqlx/sqlite/struct.SqliteConnectOptions.html>).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A PostgreSQL database.
+    Postgres,
+    /// A SQLite database in memory: `:memory:`, `mode=memory`, or no path.
+    Memory,
+    /// A SQLite file, by its path.
+    File(std::path::PathBuf),
+    /// What SQLite would open, but not as the file the text names, or not a file anyone
+    /// means: the reason, naming none of the text. [`AnyJournal::connect`] and
+    /// [`AnyJournal::open_read_only`] refuse it.
+    Unusable(&'static str),
+}
+
+impl Location {
+    /// Reads `url` (see [`Location`]).
+    pub fn of(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Self::Postgres;
+        }
+        let rest = match url.strip_prefix("sqlite://") {
+            Some(rest) => rest,
+            None => url.strip_prefix("sqlite:").unwrap_or(url),
+        };
+        let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
+        let decoded = |t: &str| {
+            percent_encoding::percent_decode_str(t)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        if path.is_empty()
+            || path == ":memory:"
+            || params.split('&').any(|p| decoded(p) == "mode=memory")
+        {
+            return Self::Memory;
+        }
+        if path.contains("://") {
+            return Self::Unusable("a URL of a database other than PostgreSQL or SQLite");
+        }
+        // libpq's `host=… user=… password=…` form: sqlx would make a file of that name.
+        if path.split_whitespace().filter(|t| t.contains('=')).count() > 1
+            || path.to_ascii_lowercase().contains("password=")
+        {
+            return Self::Unusable(
+                "connection settings (key=value), not a URL: give postgres://… or a SQLite file path",
+            );
+        }
+        let Ok(path) = percent_encoding::percent_decode_str(path).decode_utf8() else {
+            return Self::Unusable(
+                "a SQLite path that is not UTF-8 once its %XX escapes are decoded",
+            );
+        };
+        // SQLite reads a name starting with `file:` as a URI (<https://www.sqlite.org/uri.html>).
+        if path.starts_with("file:") {
+            return Self::Unusable("a SQLite URI (file:…): give the file's path");
+        }
+        Self::File(std::path::PathBuf::from(path.as_ref()))
+    }
+}
+
+/// The journal as a message names it: a SQLite file's path, else what kind of journal it is.
+/// Never a database URL itself, which can carry a user and password (anywhere: an unescaped
+/// `/` or `?` in a password defeats any parse).
+pub fn shown(url: &str) -> String {
+    match Location::of(url) {
+        Location::File(path) => path.display().to_string(),
+        Location::Memory => "SQLite in memory".into(),
+        Location::Postgres => "a PostgreSQL URL (not shown)".into(),
+        Location::Unusable(_) => "an unusable journal setting (not shown)".into(),
+    }
+}
+
+fn usable(url: &str) -> Result<(), JournalError> {
+    match Location::of(url) {
+        Location::Unusable(why) => Err(JournalError {
+            reason: format!("journal: {why}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Either journal, chosen by URL scheme (`postgres://…` or `sqlite:…`/a path). A variant exists
 /// only when its feature is enabled.
 #[derive(Debug, Clone)]
@@ -1144,8 +1229,10 @@ impl AnyJournal {
     /// gives up after 10 s.
     ///
     /// # Errors
-    /// [`JournalError`] when the database cannot be opened (never naming the URL).
+    /// [`JournalError`] when the setting is [`Location::Unusable`] or the database cannot be
+    /// opened (never naming the URL).
     pub async fn open_read_only(url: &str) -> Result<Self, JournalError> {
+        usable(url)?;
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Self::read_only_postgres(url).await
         } else {
@@ -1204,9 +1291,11 @@ impl AnyJournal {
     /// new session) or SQLite (the file created if missing, migrated now).
     ///
     /// # Errors
-    /// [`JournalError`] when the URL is of a database this build left out, or SQLite cannot
-    /// be opened or migrated (never naming the URL, which may hold a password).
+    /// [`JournalError`] when the setting is [`Location::Unusable`], the URL is of a database
+    /// this build left out, or SQLite cannot be opened or migrated (never naming the URL,
+    /// which may hold a password).
     pub async fn connect(url: &str) -> Result<Self, JournalError> {
+        usable(url)?;
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Self::connect_postgres(url).await
         } else {
@@ -1348,5 +1437,67 @@ mod tests {
             sqlite_execution_sql(3, 4).matches('?').count(),
             3 * 17 + 4 * 16
         );
+    }
+
+    #[test]
+    fn a_journal_setting_is_read_as_the_journal_opens_it() {
+        use std::path::PathBuf;
+        let file = |p: &str| Location::File(PathBuf::from(p));
+        for (url, expected) in [
+            ("data/j.sqlite", file("data/j.sqlite")),
+            ("sqlite:data/j.sqlite", file("data/j.sqlite")),
+            ("sqlite://data/j.sqlite?mode=rwc", file("data/j.sqlite")),
+            ("sqlite:///tmp/j.sqlite", file("/tmp/j.sqlite")),
+            ("sqlite:my%20data/j.sqlite", file("my data/j.sqlite")),
+            ("sqlite::memory:", Location::Memory),
+            ("sqlite://:memory:", Location::Memory),
+            ("sqlite://?mode=memory", Location::Memory),
+            (
+                "sqlite:j.sqlite?cache=shared&mode=m%65mory",
+                Location::Memory,
+            ),
+            ("sqlite:", Location::Memory),
+            ("postgres://u:p@h/db", Location::Postgres),
+            ("postgresql://h/db", Location::Postgres),
+        ] {
+            assert_eq!(Location::of(url), expected, "{url}");
+        }
+        for url in [
+            "mysql://u:p@h/db",
+            "sqlite:file:j.sqlite",
+            "file:j.sqlite",
+            "host=db user=u password=p dbname=j",
+            "password=p",
+            "sqlite:%FF.sqlite",
+        ] {
+            assert!(matches!(Location::of(url), Location::Unusable(_)), "{url}");
+        }
+        assert_eq!(shown("sqlite://data/j.sqlite?mode=rwc"), "data/j.sqlite");
+        for url in [
+            "postgres://u:p/w?@h/db",
+            "host=h password=pw",
+            "mysql://u:pw@h",
+        ] {
+            let s = shown(url);
+            assert!(!s.contains("pw") && !s.contains("u:p"), "{s}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unusable_setting_is_refused_without_being_echoed() {
+        for url in [
+            "host=db user=u password=secret-pw dbname=j",
+            "sqlite:file:x.sqlite",
+        ] {
+            let err = AnyJournal::connect(url).await.map(|_| ()).unwrap_err();
+            assert!(!err.reason.contains("secret-pw"), "{}", err.reason);
+            assert!(err.reason.starts_with("journal: "), "{}", err.reason);
+            let err = AnyJournal::open_read_only(url)
+                .await
+                .map(|_| ())
+                .unwrap_err();
+            assert!(err.reason.starts_with("journal: "), "{}", err.reason);
+        }
+        assert!(!std::path::Path::new("host=db user=u password=secret-pw dbname=j").exists());
     }
 }

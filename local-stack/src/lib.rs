@@ -220,47 +220,20 @@ impl std::fmt::Debug for LocalStack {
 }
 
 impl LocalConfig {
-    /// The journal's SQLite file when [`journal_url`](Self::journal_url) names one: a path, or
-    /// a `sqlite:` / `sqlite://` URL, read as sqlx reads it (its `?` parameters dropped, `%XX`
-    /// escapes decoded: <https://docs.rs/sqlx/0.9.0/sqlx/sqlite/struct.SqliteConnectOptions.html>).
-    /// `None` for an in-memory database (`:memory:`, `mode=memory`, no path), a path that is
-    /// not UTF-8 once decoded, or another scheme (`postgres://…`).
+    /// The journal's SQLite file when [`journal_url`](Self::journal_url) names one, as
+    /// [`journal::Location`] reads it (a path, or a `sqlite:` / `sqlite://` URL); `None` for
+    /// PostgreSQL, SQLite in memory, or a setting the journal refuses.
     pub fn journal_file(&self) -> Option<std::path::PathBuf> {
-        let url = self.journal_url.as_str();
-        let rest = match url.strip_prefix("sqlite://") {
-            Some(rest) => rest,
-            None => url.strip_prefix("sqlite:").unwrap_or(url),
-        };
-        let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
-        let in_memory =
-            path.is_empty() || path == ":memory:" || params.split('&').any(|p| p == "mode=memory");
-        if in_memory || path.contains("://") {
-            return None;
+        match journal::Location::of(&self.journal_url) {
+            journal::Location::File(path) => Some(path),
+            _ => None,
         }
-        let path = percent_encoding::percent_decode_str(path)
-            .decode_utf8()
-            .ok()?;
-        Some(std::path::PathBuf::from(path.as_ref()))
     }
 
-    /// The journal as the console and errors name it: a file's path, or a URL without its
-    /// user, password and parameters (`postgres://127.0.0.1:5432/journal`).
+    /// The journal as the console and errors name it ([`journal::shown`]): a file's path,
+    /// else its kind, never a database URL (which can carry a password).
     pub fn journal_shown(&self) -> String {
-        if let Some(file) = self.journal_file() {
-            return file.display().to_string();
-        }
-        let url = self.journal_url.as_str();
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return url.split('?').next().unwrap_or_default().to_owned();
-        };
-        let rest = rest.split('?').next().unwrap_or_default();
-        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        if path.is_empty() {
-            format!("{scheme}://{host}")
-        } else {
-            format!("{scheme}://{host}/{path}")
-        }
+        journal::shown(&self.journal_url)
     }
 
     /// Where the durable state lives: [`state_path`](Self::state_path), else beside the
@@ -280,13 +253,15 @@ impl LocalConfig {
     pub fn log_file(&self) -> Option<std::path::PathBuf> {
         let state = self.state_file()?;
         let name = state.file_name()?.to_string_lossy().into_owned();
-        // Never the state file itself, whatever it is called.
-        Some(
-            state.with_file_name(match name.strip_suffix(".state.sqlite") {
-                Some(stem) => format!("{stem}.log"),
-                None => format!("{name}.log"),
-            }),
-        )
+        let log = state.with_file_name(match name.strip_suffix(".state.sqlite") {
+            Some(stem) => format!("{stem}.log"),
+            None => format!("{name}.log"),
+        });
+        // Never the journal (`j.log` beside `j.state.sqlite`) nor the state file.
+        if self.journal_file().as_deref() == Some(log.as_path()) {
+            return Some(state.with_file_name(format!("{name}.log")));
+        }
+        Some(log)
     }
 
     /// The executors' lease: it must end before the last receive of an unacknowledged
@@ -693,6 +668,31 @@ async fn queues(State(app): State<Arc<App>>) -> Response {
     axum::Json(json!(list)).into_response()
 }
 
+/// What [`start`] refuses, judged before any broker client logs in and before any file is
+/// made (`tvctl dev` calls it before it opens its log file): a journal setting the journal
+/// refuses ([`journal::Location::Unusable`]), a state file named as a SQLite URI (`file:…`,
+/// which SQLite would open as a URI while the state file's lock took the literal name), a
+/// broker set only in part, and what [`refuse_unsafe`] refuses.
+///
+/// # Errors
+/// What was wrong, in a sentence naming no secret.
+pub async fn check(cfg: &LocalConfig, env: &impl Env) -> Result<(), String> {
+    if let journal::Location::Unusable(why) = journal::Location::of(&cfg.journal_url) {
+        return Err(format!("the journal setting is unusable: {why}"));
+    }
+    if let Some(state) = cfg
+        .state_file()
+        .filter(|p| p.to_string_lossy().starts_with("file:"))
+    {
+        return Err(format!(
+            "the state file {} is a SQLite URI (file:...): give the file's path",
+            state.display()
+        ));
+    }
+    let brokers = real::Configured::load(env).await?;
+    refuse_unsafe(cfg, &brokers.names())
+}
+
 /// What the stack does not start with when real brokers (`configured`, by name) trade: the
 /// README's default secret, or its queues and idempotency records in memory, where a crash or
 /// a restart could lose an accepted alert or send its order twice. Judged before any broker
@@ -724,21 +724,8 @@ fn refuse_unsafe(cfg: &LocalConfig, configured: &[&str]) -> Result<(), String> {
 
 /// Starts everything; returns once the HTTP listener is bound.
 pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, String> {
-    // SQLite reads a name starting with `file:` as a URI (<https://www.sqlite.org/uri.html>),
-    // which the state file's lock (`<path>.lock`) would not follow.
-    for (what, path) in [
-        ("journal", cfg.journal_file()),
-        ("state file", cfg.state_file()),
-    ] {
-        if let Some(path) = path.filter(|p| p.to_string_lossy().starts_with("file:")) {
-            return Err(format!(
-                "the {what} {} is a SQLite URI (file:...): give the file's path",
-                path.display()
-            ));
-        }
-    }
+    check(&cfg, env).await?;
     let brokers = real::Configured::load(env).await?;
-    refuse_unsafe(&cfg, &brokers.names())?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -168,12 +168,12 @@ async fn a_real_broker_needs_its_state_in_a_file() {
             ..Default::default()
         };
     for (url, shown) in [
-        ("sqlite::memory:", "sqlite::memory:"),
-        ("sqlite://?mode=memory", "sqlite://"),
-        ("sqlite:j.sqlite?mode=memory", "sqlite:j.sqlite"),
+        ("sqlite::memory:", "SQLite in memory"),
+        ("sqlite://?mode=memory", "SQLite in memory"),
+        ("sqlite:j.sqlite?mode=m%65mory", "SQLite in memory"),
         (
-            "postgres://trader:pg-password-1@127.0.0.1:1/journal?password=pg-password-2",
-            "postgres://127.0.0.1:1/journal",
+            "postgres://trader:pg/password-1@127.0.0.1:1/journal?password=pg-password-2",
+            "a PostgreSQL URL (not shown)",
         ),
     ] {
         let err = local_stack::start(real(url.into(), None), &env)
@@ -205,11 +205,23 @@ async fn a_real_broker_needs_its_state_in_a_file() {
         err.starts_with("refusing to start: a real broker is configured (tradovate)"),
         "{err}"
     );
-    // A SQLite URI filename would open the file while its lock is taken on another name.
-    let err = local_stack::start(real("sqlite:file:j.sqlite".into(), None), &env)
-        .await
-        .unwrap_err();
-    assert!(err.contains("is a SQLite URI"), "{err}");
+    // A SQLite URI filename would open the file while its lock is taken on another name;
+    // libpq's key=value settings would become a file's name. Refused, and not echoed.
+    for (journal_url, state_path, why) in [
+        ("sqlite:file:j.sqlite", None, "SQLite URI"),
+        ("j.sqlite", Some("file:s.sqlite".into()), "SQLite URI"),
+        (
+            "host=db user=trader password=pg-pw dbname=j",
+            None,
+            "key=value",
+        ),
+    ] {
+        let err = local_stack::start(real(journal_url.into(), state_path), &env)
+            .await
+            .unwrap_err();
+        assert!(err.contains(why), "{err}");
+        assert!(!err.contains("pg-pw") && !err.contains("trader"), "{err}");
+    }
     let dir = tempfile::tempdir().unwrap();
     // `sqlite:` with a relative-looking path under the temporary directory, and a parameter.
     let url = format!("sqlite:{}/sub/j.sqlite?mode=rwc", dir.path().display());
@@ -298,9 +310,20 @@ fn the_lease_ends_before_the_last_receive() {
         .journal_shown()
     };
     assert_eq!(shown("sqlite://data/j.sqlite?mode=rwc"), "data/j.sqlite");
+    for url in [
+        "postgres://u:secret@db.internal:5432/journal?sslmode=require&password=x",
+        "postgresql://u:se/cret?@db.internal/journal",
+    ] {
+        assert_eq!(shown(url), "a PostgreSQL URL (not shown)");
+    }
+    // The log is never the journal either.
+    let journal_log = local_stack::LocalConfig {
+        journal_url: "data/j.log".into(),
+        ..Default::default()
+    };
     assert_eq!(
-        shown("postgres://u:secret@db.internal:5432/journal?sslmode=require&password=x"),
-        "postgres://db.internal:5432/journal"
+        journal_log.log_file(),
+        Some(std::path::PathBuf::from("data/j.state.sqlite.log"))
     );
     assert_eq!(state("sqlite:data/j.sqlite"), beside);
     assert_eq!(state("sqlite://data/j.sqlite?mode=rwc"), beside);

@@ -431,6 +431,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 visibility_timeout: chrono::Duration::seconds(visibility_secs),
                 ..Default::default()
             };
+            // What the stack refuses, refused before the log file is made.
+            local_stack::check(&cfg, &shared::config::ProcessEnv).await?;
             // The handlers' warnings and errors: JSON lines in a file beside the journal (the
             // console shows one line per alert and order).
             if let Some(log) = cfg.log_file() {
@@ -586,10 +588,9 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     (report::Source::LogLines(path), name)
                 }
                 None => {
-                    let name = if journal.contains("://") && !journal.starts_with("sqlite:") {
-                        "PostgreSQL journal".to_owned()
-                    } else {
-                        journal.clone()
+                    let name = match journal::Location::of(&journal) {
+                        journal::Location::Postgres => "PostgreSQL journal".to_owned(),
+                        _ => journal::shown(&journal),
                     };
                     if let Some(missing) = report::missing_journal(&journal) {
                         return Err(Failure::Usage(missing));

@@ -30,13 +30,13 @@ pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
             // Read-only: a report never migrates or writes the journal it is pointed at.
             let journal = journal::AnyJournal::open_read_only(url)
                 .await
-                .map_err(|e| format!("journal {}: {e}", redact_url(url)))?;
+                .map_err(|e| format!("journal {}: {e}", journal::shown(url)))?;
             // Both at once, on two connections: SQLite builds each answer in one thread, so
             // the two queries take the machine's two cores (a WAL journal admits concurrent
             // readers).
             let second = journal::AnyJournal::open_read_only(url)
                 .await
-                .map_err(|e| format!("journal {}: {e}", redact_url(url)))?;
+                .map_err(|e| format!("journal {}: {e}", journal::shown(url)))?;
             let (signals, orders) = tokio::join!(journal.signals_for_report(), second.all_orders());
             let signals = signals.map_err(|e| e.to_string())?;
             let orders = orders.map_err(|e| e.to_string())?;
@@ -53,19 +53,11 @@ pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
 /// `Some("no journal at PATH")` when `url` names a SQLite file that does not exist: a report
 /// reads, and a mistyped path must not pass for an empty journal.
 pub fn missing_journal(url: &str) -> Option<String> {
-    let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    (!is_postgres && !path.starts_with(':') && !std::path::Path::new(path).exists())
-        .then(|| format!("no journal at {path}"))
-}
-
-/// A URL without its password, for messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
-        _ => url.to_owned(),
+    match journal::Location::of(url) {
+        journal::Location::File(path) if !path.exists() => {
+            Some(format!("no journal at {}", path.display()))
+        }
+        _ => None,
     }
 }
 
@@ -536,9 +528,16 @@ mod tests {
         assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-        assert_eq!(
-            redact_url("postgres://user:pw@host:5432/db"),
-            "postgres://…@host:5432/db"
-        );
+        for url in [
+            "postgres://user:pw@host:5432/db",
+            "postgres://user:p/w?x@host/db",
+            "postgres://host/db?user=u&password=pw",
+        ] {
+            let shown = journal::shown(url);
+            assert!(!shown.contains("pw") && !shown.contains("user"), "{shown}");
+        }
+        // Connection settings are not taken for a file's name.
+        assert_eq!(missing_journal("host=h user=u password=pw dbname=j"), None);
+        assert!(journal::shown("host=h password=pw").contains("not shown"));
     }
 }
