@@ -1127,32 +1127,39 @@ impl Location {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Self::Postgres;
         }
-        let rest = match url.strip_prefix("sqlite://") {
-            Some(rest) => rest,
-            None => url.strip_prefix("sqlite:").unwrap_or(url),
-        };
+        // As sqlx trims them: every leading `sqlite://`, then every leading `sqlite:`.
+        let rest = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
         let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
-        let decoded = |t: &str| {
+        let decode = |t: &str| {
             percent_encoding::percent_decode_str(t)
                 .decode_utf8_lossy()
                 .into_owned()
         };
-        if path.is_empty()
-            || path == ":memory:"
-            || params.split('&').any(|p| decoded(p) == "mode=memory")
+        let lower = decode(rest).to_ascii_lowercase();
+        // Something meant for a database server, not a file's name: a URL (`user:pw@host`,
+        // `mysql://`, a mistyped `postgresql:/`) or libpq's `host=… password=…` settings.
+        if lower.contains("://")
+            || lower.contains("password")
+            || (lower.contains('@') && path.contains(':'))
         {
-            return Self::Memory;
+            return Self::Unusable(
+                "it looks like a database server's URL or settings, and only PostgreSQL \
+                 (postgres://…) or a SQLite file path is read",
+            );
         }
-        if path.contains("://") {
-            return Self::Unusable("a URL of a database other than PostgreSQL or SQLite");
-        }
-        // libpq's `host=… user=… password=…` form: sqlx would make a file of that name.
-        if path.split_whitespace().filter(|t| t.contains('=')).count() > 1
-            || path.to_ascii_lowercase().contains("password=")
-        {
+        if path.split_whitespace().filter(|t| t.contains('=')).count() > 1 {
             return Self::Unusable(
                 "connection settings (key=value), not a URL: give postgres://… or a SQLite file path",
             );
+        }
+        let in_memory_param = |p: &str| {
+            let p = decode(p);
+            p == "mode=memory" || p == "vfs=memdb"
+        };
+        if path.is_empty() || decode(path) == ":memory:" || params.split('&').any(in_memory_param) {
+            return Self::Memory;
         }
         let Ok(path) = percent_encoding::percent_decode_str(path).decode_utf8() else {
             return Self::Unusable(
@@ -1462,8 +1469,18 @@ mod tests {
         ] {
             assert_eq!(Location::of(url), expected, "{url}");
         }
+        assert_eq!(
+            Location::of("sqlite:sqlite:j.db"),
+            file("j.db"),
+            "sqlx trims both"
+        );
+        assert_eq!(Location::of("sqlite:%3Amemory%3A"), Location::Memory);
+        assert_eq!(Location::of("sqlite:j.db?vfs=memdb"), Location::Memory);
         for url in [
             "mysql://u:p@h/db",
+            "postgresql:/trader:pw@db/j",
+            "postgres%3A//u:pw@h/db",
+            "host=db password = pw",
             "sqlite:file:j.sqlite",
             "file:j.sqlite",
             "host=db user=u password=p dbname=j",

@@ -152,6 +152,8 @@ struct Board {
     booked: HashSet<String>,
     /// `booked` in booking order, so the oldest are forgotten past [`MAX_BOOKED`].
     booked_order: VecDeque<String>,
+    /// Fills booked so far, ever: what tells a real broker's position read that a fill came.
+    booked_total: usize,
     refusals: VecDeque<Refusal>,
 }
 
@@ -187,6 +189,7 @@ impl Board {
             return false;
         }
         self.booked_order.push_back(client_order_id.to_owned());
+        self.booked_total += 1;
         if self.booked_order.len() > MAX_BOOKED
             && let Some(old) = self.booked_order.pop_front()
         {
@@ -317,39 +320,67 @@ impl Dashboard {
         self.publish("refusal", &r);
     }
 
-    /// Books what the journal already held when the stack started: every filled leg of
-    /// `accounts` (broker → the account it trades now; another account's fills, say a paper
-    /// run's in a journal now used with a real broker, are left out), oldest first by the
-    /// broker's acknowledgement, else its send (as `tvctl report` orders fills), and each
-    /// instrument's latest alert close among `recent` signals. A position carried over a
-    /// restart keeps its average price and unrealized P&L this way; the signals are not
-    /// listed again (the journal's own view, `tvctl trades`, has them).
+    /// Books, when the stack starts, the journal's fills of the paper accounts, so a position
+    /// carried over a restart keeps its average price and unrealized P&L; and each
+    /// instrument's latest alert close among `recent` signals.
+    ///
+    /// `paper` names each paper account (broker, account) with the number of orders its book
+    /// has filled. Its fills are put in order by the paper order number in their broker order
+    /// id (`paper-<n>`, the account's n-th order), which every paper fill has, a takeover's
+    /// recovered one too, where times can be missing. The journal lags the book by at most the
+    /// fills a takeover is about to journal (a crash between a fill and its record): those
+    /// come through [`journaled`](Self::journaled) after this, last, as they were filled. An
+    /// account is left unbooked, as before the restart, when its journal is not its book's: a
+    /// book that never filled (a new state file beside an old journal), a fill numbered past
+    /// the book's count, or one whose order id does not read. Real brokers' positions are not
+    /// restored: what they hold can have changed outside the journal.
     pub fn restore(
         &self,
         orders: &[OrderRecord],
         recent: &[SignalRecord],
-        accounts: &[(Broker, String)],
+        paper: &[(Broker, String, u64)],
     ) {
-        let mut fills: Vec<_> = orders
-            .iter()
-            .filter(|o| {
-                o.outcome == Outcome::Filled
-                    && !o.quantity.is_zero()
-                    && accounts
-                        .iter()
-                        .any(|(b, a)| *b == o.broker && a.as_str() == o.account.as_str())
-            })
-            .filter_map(|o| Some((o.acked_at.or(o.sent_at)?, o.fill_price?, o)))
-            .collect();
-        fills.sort_by_key(|(at, _, _)| *at);
         let mut board = self.lock();
-        for (_, price, o) in fills {
-            if board.book(o.client_order_id.as_str()) {
-                board
-                    .costs
-                    .entry((o.broker, o.instrument.clone()))
+        for (broker, account, book_orders) in paper {
+            let mut fills = Vec::new();
+            let mut ours = *book_orders > 0;
+            for o in orders.iter().filter(|o| {
+                o.broker == *broker
+                    && o.account.as_str() == account.as_str()
+                    && o.outcome == Outcome::Filled
+                    && !o.quantity.is_zero()
+            }) {
+                let n = o
+                    .broker_order_id
+                    .as_ref()
+                    .and_then(|id| id.as_str().strip_prefix("paper-")?.parse::<u64>().ok());
+                match (n, o.fill_price) {
+                    (Some(n), Some(price)) if n <= *book_orders => fills.push((n, price, o)),
+                    _ => ours = false,
+                }
+            }
+            if !ours {
+                continue;
+            }
+            fills.sort_by_key(|(n, _, _)| *n);
+            // Every fill is remembered (the newest [`MAX_BOOKED`]): a takeover's record of one
+            // of them after the start, the close of a last reversal say, is not booked twice.
+            for (_, _, o) in &fills {
+                board.book(o.client_order_id.as_str());
+            }
+            let mut by_instrument: BTreeMap<&str, Vec<(Decimal, &OrderRecord)>> = BTreeMap::new();
+            for (_, price, o) in fills {
+                by_instrument
+                    .entry(o.instrument.as_str())
                     .or_default()
-                    .apply(o.side == shared::execution::Side::Buy, o.quantity, price);
+                    .push((price, o));
+            }
+            for (instrument, fills) in by_instrument {
+                let mut cost = CostBasis::default();
+                for (price, o) in fills {
+                    cost.apply(o.side == shared::execution::Side::Buy, o.quantity, price);
+                }
+                board.costs.insert((*broker, instrument.to_owned()), cost);
             }
         }
         for r in recent {
@@ -567,9 +598,9 @@ fn pnl_unit(broker: Broker, instrument: &str) -> String {
     }
 }
 
-/// One position row: the broker's position, the average price when the fills booked (the
-/// journal's at the start, [`Dashboard::restore`], then each one journaled) explain it, and
-/// the P&L at the latest alert close.
+/// One position row: the broker's position, the average price when the fills booked (a paper
+/// account's from the journal at the start, [`Dashboard::restore`], then each one journaled)
+/// explain it, and the P&L at the latest alert close.
 fn position_row(
     broker: Broker,
     instrument: &str,
@@ -676,7 +707,7 @@ impl Live {
     async fn positions(&self) -> Value {
         let (last, costs, fills) = {
             let b = self.dashboard.lock();
-            (b.last_close.clone(), b.costs.clone(), b.booked.len())
+            (b.last_close.clone(), b.costs.clone(), b.booked_total)
         };
         let key = |b: Broker, i: &str| (b, i.to_owned());
         // The real brokers read at once, before the paper books are laid out.
@@ -1176,43 +1207,49 @@ mod tests {
         assert_eq!(shown[0].code, "stale_alert");
     }
 
-    /// A filled leg of `account` with its own client order id: `signed` units (a sell when
-    /// negative) at `price`, acknowledged at `hour`:00 on 2026-11-30 (UTC).
-    fn leg(account: &str, n: u32, signed: &str, price: &str, hour: u32) -> OrderRecord {
+    /// A filled leg of `account`, its `n`-th paper order: `signed` units (a sell when
+    /// negative) at `price`, with no time (as a takeover's recovered leg).
+    fn leg(account: &str, n: u32, signed: &str, price: &str) -> OrderRecord {
         let mut o = open_leg(price);
-        let at = format!("2026-11-30T{hour:02}:00:00Z");
         let side = if signed.starts_with('-') {
             "sell"
         } else {
             "buy"
         };
-        o.account = serde_json::from_value(json!(account)).unwrap_or_else(|e| panic!("{e}"));
-        o.client_order_id = serde_json::from_value(json!(format!("tv-{n:024}-o")))
-            .unwrap_or_else(|e| panic!("{e}"));
-        o.side = serde_json::from_value(json!(side)).unwrap_or_else(|e| panic!("{e}"));
+        fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
+            serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"))
+        }
+        o.account = from(json!(account));
+        o.client_order_id = from(json!(format!("tv-{n:024}-o")));
+        o.broker_order_id = Some(from(json!(format!("paper-{n}"))));
+        o.side = from(json!(side));
         o.quantity = d(signed.trim_start_matches('-'));
-        o.acked_at = Some(at.parse().unwrap_or_else(|e| panic!("{e}")));
         o
     }
 
     #[test]
-    fn a_restart_books_the_journals_fills_in_time_order_for_the_accounts_it_trades() {
+    fn a_restart_books_a_paper_accounts_fills_in_order_number_order() {
         let dash = Dashboard::default();
         let orders = [
-            // Read back in the journal's key order, not in time order: the sell comes first.
-            leg("paper-oanda", 3, "-1000", "1.30", 12),
-            leg("paper-oanda", 1, "1000", "1.10", 10),
-            leg("paper-oanda", 2, "1000", "1.20", 11),
+            // Read back in the journal's key order, not in order number order.
+            leg("paper-oanda", 12, "-1000", "1.30"),
+            leg("paper-oanda", 2, "-500", "1.00"),
+            leg("paper-oanda", 10, "1000", "1.10"),
+            leg("paper-oanda", 11, "1000", "1.20"),
+            leg("paper-oanda", 1, "500", "0.90"),
             // Another account's fill (an earlier run on another broker account).
-            leg("101-004-1", 4, "5000", "1.00", 11),
+            leg("101-004-1", 4, "5000", "1.00"),
         ];
         let mut recent = signal("filled", None);
         recent.normalized =
             json!({"reference_price": "1.25", "signal_time": "2026-11-30T12:00:00Z"}).into();
-        dash.restore(&orders, &[recent], &[(Broker::Oanda, "paper-oanda".into())]);
+        let book = |orders: u64| vec![(Broker::Oanda, "paper-oanda".to_owned(), orders)];
+        // The book has filled one more order than the journal holds (a crash before its
+        // record): a takeover journals it after the start.
+        dash.restore(&orders, &[recent], &book(13));
         let key = (Broker::Oanda, "EUR_USD".to_owned());
-        // Long 2,000 at 1.15, then 1,000 sold: long 1,000 at 1.15 (booked in the order read,
-        // the sell first, it would be 1,000 at 1.20).
+        // Flat after order 2; then long 2,000 at 1.15, 1,000 sold: long 1,000 at 1.15 (in
+        // the order read, it would be 1,000 at 1.20).
         let restored = CostBasis {
             net: d("1000"),
             average: Some(d("1.15")),
@@ -1226,8 +1263,33 @@ mod tests {
             dash.lock().signals.is_empty(),
             "signals are not listed again"
         );
-        // A takeover journals one of them again after the restart: not booked twice.
-        dash.journaled(&signal("filled", None), Some(&orders[..1]));
-        assert_eq!(dash.lock().costs.get(&key), Some(&restored));
+        assert_eq!(
+            dash.lock().booked.len(),
+            5,
+            "the account's fills are remembered"
+        );
+        // A takeover journals two of them again (one from before the position was last
+        // flat), and the one the journal missed.
+        let missed = leg("paper-oanda", 13, "500", "1.45");
+        let again = [orders[0].clone(), orders[1].clone(), missed];
+        dash.journaled(&signal("filled", None), Some(&again));
+        let after = CostBasis {
+            net: d("1500"),
+            average: Some(d("1.25")),
+        };
+        assert_eq!(dash.lock().costs.get(&key), Some(&after));
+
+        // Journals that are not this book's: not booked, as before a restart.
+        let mut unreadable = orders.to_vec();
+        unreadable[3].broker_order_id = None;
+        for (orders, count, why) in [
+            (&orders[..], 0, "a new state file beside an old journal"),
+            (&orders[..], 11, "fills numbered past the book's count"),
+            (&unreadable[..], 13, "an order id that does not read"),
+        ] {
+            let fresh = Dashboard::default();
+            fresh.restore(orders, &[], &book(count));
+            assert_eq!(fresh.lock().costs.get(&key), None, "{why}");
+        }
     }
 }

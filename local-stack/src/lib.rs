@@ -257,8 +257,14 @@ impl LocalConfig {
             Some(stem) => format!("{stem}.log"),
             None => format!("{name}.log"),
         });
-        // Never the journal (`j.log` beside `j.state.sqlite`) nor the state file.
-        if self.journal_file().as_deref() == Some(log.as_path()) {
+        // Never the journal (`j.log` beside `j.state.sqlite`) nor the state file: compared by
+        // name, whatever way the directories are spelled.
+        if self
+            .journal_file()
+            .as_deref()
+            .and_then(std::path::Path::file_name)
+            == log.file_name()
+        {
             return Some(state.with_file_name(format!("{name}.log")));
         }
         Some(log)
@@ -839,24 +845,33 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     ] {
         line(format_args!("broker {broker}: {}", v.describe()));
     }
-    // What the journal already holds: positions carried over a restart keep their average
-    // price (the dashboard).
+    // What the journal already holds: paper positions carried over a restart keep their
+    // average price on the dashboard. A display only: a journal that cannot be read leaves
+    // them without one, and the stack starts.
     {
         use executor_runtime::venue::Venue as _;
-        let accounts: Vec<(Broker, String)> = [
-            (Broker::Oanda, &oanda_venue),
-            (Broker::Tradovate, &tradovate_venue),
-            (Broker::Coinbase, &coinbase_venue),
+        let mut paper: Vec<(Broker, String, u64)> = [
+            (Broker::Oanda, &oanda_paper),
+            (Broker::Tradovate, &tradovate_paper),
         ]
         .into_iter()
-        .map(|(b, v)| (b, v.account().to_owned()))
+        .filter_map(|(b, p)| p.as_ref().map(|p| (b, p.account().to_owned(), p.orders())))
         .collect();
-        let orders = memory.all_orders().await.map_err(|e| e.to_string())?;
-        let recent = memory
-            .recent_signals(500)
-            .await
-            .map_err(|e| e.to_string())?;
-        dashboard.restore(&orders, &recent, &accounts);
+        if let Some(spot) = &spot_paper {
+            paper.push((Broker::Coinbase, spot.account().to_owned(), spot.orders()));
+        }
+        if !paper.is_empty() {
+            let read = async {
+                Ok::<_, shared::execution::JournalError>((
+                    memory.all_orders().await?,
+                    memory.recent_signals(500).await?,
+                ))
+            };
+            match read.await {
+                Ok((orders, recent)) => dashboard.restore(&orders, &recent, &paper),
+                Err(e) => tracing::warn!(error = %e, "journal not read for the dashboard"),
+            }
+        }
     }
 
     // The real brokers' clients, for the dashboard's position reads.

@@ -213,8 +213,9 @@ async fn a_real_broker_needs_its_state_in_a_file() {
         (
             "host=db user=trader password=pg-pw dbname=j",
             None,
-            "key=value",
+            "settings",
         ),
+        ("host=db user=trader dbname=j", None, "key=value"),
     ] {
         let err = local_stack::start(real(journal_url.into(), state_path), &env)
             .await

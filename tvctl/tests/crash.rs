@@ -312,25 +312,35 @@ async fn sigkill_mid_load_then_resend_everything_executes_each_alert_once() {
     drop(state);
 
     // The restarted stack's dashboard gives every paper position held its average price:
-    // the fills journaled before the kill were booked at the start, its own after them.
-    let board: serde_json::Value = client
-        .get(format!("{}/dashboard/state", dev.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let rows = board["status"]["positions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["broker"] == "tradovate")
-        .and_then(|b| b["rows"].as_array().cloned())
-        .unwrap_or_default();
-    assert!(!rows.is_empty(), "paper positions shown: {board}");
-    for row in &rows {
-        assert!(row["average_price"].is_string(), "no average price: {row}");
+    // the fills journaled before the kill were booked at the start, its own after them (each
+    // right after its journal commit, so read until it shows, bounded).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let board: serde_json::Value = client
+            .get(format!("{}/dashboard/state", dev.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rows = board["status"]["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["broker"] == "tradovate")
+            .and_then(|b| b["rows"].as_array().cloned())
+            .unwrap_or_default();
+        assert!(!rows.is_empty(), "paper positions shown: {board}");
+        let missing: Vec<_> = rows
+            .iter()
+            .filter(|r| !r["average_price"].is_string())
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no average price: {missing:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(dev);
 
