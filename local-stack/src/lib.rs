@@ -686,14 +686,17 @@ pub async fn check(cfg: &LocalConfig, env: &impl Env) -> Result<(), String> {
     if let journal::Location::Unusable(why) = journal::Location::of(&cfg.journal_url) {
         return Err(format!("the journal setting is unusable: {why}"));
     }
-    if let Some(state) = cfg
-        .state_file()
-        .filter(|p| p.to_string_lossy().starts_with("file:"))
-    {
-        return Err(format!(
-            "the state file {} is a SQLite URI (file:...): give the file's path",
-            state.display()
-        ));
+    // SQLite opens `:memory:` and an empty name in memory, and reads a name starting with
+    // `file:` as a URI (<https://www.sqlite.org/inmemorydb.html>,
+    // <https://www.sqlite.org/uri.html>): none is the file a state path promises.
+    if let Some(state) = cfg.state_file() {
+        let name = state.to_string_lossy();
+        if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+            return Err(format!(
+                "the state file `{name}` is not a file's path (SQLite would open it in memory \
+                 or as a URI): give the file's path"
+            ));
+        }
     }
     let brokers = real::Configured::load(env).await?;
     refuse_unsafe(cfg, &brokers.names())
@@ -727,6 +730,9 @@ fn refuse_unsafe(cfg: &LocalConfig, configured: &[&str]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The longest the start waits for the journal's fills for the dashboard ([`Dashboard::restore`]).
+const RESTORE_READ: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Starts everything; returns once the HTTP listener is bound.
 pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, String> {
@@ -860,16 +866,22 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         if let Some(spot) = &spot_paper {
             paper.push((Broker::Coinbase, spot.account().to_owned(), spot.orders()));
         }
-        if !paper.is_empty() {
+        // Books that never filled have nothing to restore; a journal that does not answer
+        // soon (a PostgreSQL server down) does not hold the webhook back.
+        if paper.iter().any(|(_, _, orders)| *orders > 0) {
             let read = async {
                 Ok::<_, shared::execution::JournalError>((
                     memory.all_orders().await?,
                     memory.recent_signals(500).await?,
                 ))
             };
-            match read.await {
-                Ok((orders, recent)) => dashboard.restore(&orders, &recent, &paper),
-                Err(e) => tracing::warn!(error = %e, "journal not read for the dashboard"),
+            match tokio::time::timeout(RESTORE_READ, read).await {
+                Ok(Ok((orders, recent))) => dashboard.restore(&orders, &recent, &paper),
+                Ok(Err(e)) => tracing::warn!(error = %e, "journal not read for the dashboard"),
+                Err(_) => tracing::warn!(
+                    secs = RESTORE_READ.as_secs(),
+                    "journal not read for the dashboard in time"
+                ),
             }
         }
     }

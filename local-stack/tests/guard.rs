@@ -209,7 +209,16 @@ async fn a_real_broker_needs_its_state_in_a_file() {
     // libpq's key=value settings would become a file's name. Refused, and not echoed.
     for (journal_url, state_path, why) in [
         ("sqlite:file:j.sqlite", None, "SQLite URI"),
-        ("j.sqlite", Some("file:s.sqlite".into()), "SQLite URI"),
+        (
+            "j.sqlite",
+            Some("file:s.sqlite".into()),
+            "not a file's path",
+        ),
+        (
+            "sqlite::memory:",
+            Some(":memory:".into()),
+            "not a file's path",
+        ),
         (
             "host=db user=trader password=pg-pw dbname=j",
             None,
