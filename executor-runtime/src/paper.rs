@@ -647,22 +647,25 @@ mod tests {
         }
     }
 
+    /// One contract of `i`, with all the time in the world; a takeover is past its deadline:
+    /// it reports what an earlier attempt did and sends nothing.
+    fn one_contract(i: &OrderIntent, takeover: bool) -> ExecRequest<'_> {
+        ExecRequest {
+            intent: i,
+            size: Size::Quantity(Decimal::ONE),
+            deadline: i.signal_time + chrono::Duration::days(365 * 100),
+            max_notional: Decimal::from(1_000_000),
+            takeover,
+            may_send: !takeover,
+        }
+    }
+
     #[tokio::test]
     async fn paper_futures_close_the_earlier_contract_when_the_symbol_rolls() {
         let paper = PaperNetting::new(Broker::Tradovate, "paper");
         let run = |i: OrderIntent| {
             let paper = &paper;
-            async move {
-                let req = ExecRequest {
-                    intent: &i,
-                    size: Size::Quantity(Decimal::ONE),
-                    deadline: i.signal_time + chrono::Duration::days(365 * 100),
-                    max_notional: Decimal::from(1_000_000),
-                    takeover: false,
-                    may_send: true,
-                };
-                paper.execute(&req).await
-            }
+            async move { paper.execute(&one_contract(&i, false)).await }
         };
         let long = run(es1(shared::Action::LongEntry, "ESZ6", 1)).await;
         assert_eq!(long.map(|e| e.outcome), Ok(Outcome::Filled));
@@ -701,17 +704,8 @@ mod tests {
         let run = |i: OrderIntent, takeover: bool| {
             let paper = &paper;
             async move {
-                let req = ExecRequest {
-                    intent: &i,
-                    size: Size::Quantity(Decimal::ONE),
-                    deadline: i.signal_time + chrono::Duration::days(365 * 100),
-                    max_notional: Decimal::from(1_000_000),
-                    takeover,
-                    // A takeover past the deadline: it reports what was done, sends nothing.
-                    may_send: !takeover,
-                };
                 paper
-                    .execute(&req)
+                    .execute(&one_contract(&i, takeover))
                     .await
                     .map(|e| {
                         e.legs

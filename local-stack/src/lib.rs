@@ -683,6 +683,11 @@ async fn queues(State(app): State<Arc<App>>) -> Response {
 /// # Errors
 /// What was wrong, in a sentence naming no secret.
 pub async fn check(cfg: &LocalConfig, env: &impl Env) -> Result<(), String> {
+    checked(cfg, env).await.map(|_| ())
+}
+
+/// [`check`], giving the real brokers' settings it read.
+async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<real::Configured, String> {
     if let journal::Location::Unusable(why) = journal::Location::of(&cfg.journal_url) {
         return Err(format!("the journal setting is unusable: {why}"));
     }
@@ -699,7 +704,8 @@ pub async fn check(cfg: &LocalConfig, env: &impl Env) -> Result<(), String> {
         }
     }
     let brokers = real::Configured::load(env).await?;
-    refuse_unsafe(cfg, &brokers.names())
+    refuse_unsafe(cfg, &brokers.names())?;
+    Ok(brokers)
 }
 
 /// What the stack does not start with when real brokers (`configured`, by name) trade: the
@@ -736,8 +742,7 @@ const RESTORE_READ: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Starts everything; returns once the HTTP listener is bound.
 pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, String> {
-    check(&cfg, env).await?;
-    let brokers = real::Configured::load(env).await?;
+    let brokers = checked(&cfg, env).await?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
