@@ -369,6 +369,23 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         );
         return Ok(finish(legs, Some((Outcome::Unknown, why))));
     }
+    if !rolled.is_empty()
+        && !conv.closes_are_asynchronous()
+        && legs.iter().any(|l| l.leg == Leg::CloseRolled)
+    {
+        // An earlier attempt closed the earlier contract, yet it is held again. (Where closes
+        // work asynchronously, `roll_over` waits for that close to show instead.)
+        let why = format!(
+            "an earlier attempt's {} leg is at the broker, yet {} is still held: not sending it again",
+            Leg::CloseRolled.as_str(),
+            rolled
+                .iter()
+                .map(|(c, _)| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(finish(legs, Some((Outcome::Unknown, why))));
+    }
     if !rolled.is_empty() {
         match roll_over(conv, clock, req, &rolled).await {
             Ok(rows) => legs.extend(rows),

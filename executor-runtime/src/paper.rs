@@ -44,6 +44,10 @@ pub struct PaperFill {
     /// journals a recovered leg with it: a close to flat is a sell after a long and a buy after
     /// a short, which the signal alone does not tell.
     pub side: Option<Side>,
+    /// The instrument filled (contract, pair or product); `None` for a fill a log kept before
+    /// it recorded instruments. A takeover journals a recovered `close_rolled` leg with it:
+    /// that leg traded the root's earlier contract, not the signal's.
+    pub instrument: Option<String>,
 }
 
 impl PaperFill {
@@ -315,6 +319,7 @@ impl Conversation for PaperNetting {
             quantity,
             price: req.intent.reference_price,
             side: Some(if after > net { Side::Buy } else { Side::Sell }),
+            instrument: Some(name.clone()),
         };
         let id = report.client_order_id.to_string();
         book.filled
@@ -354,7 +359,7 @@ fn found_in(filled: &Fills, account: &str, report: &LegReport) -> Found {
 /// The legs an earlier attempt filled, from the paper book's record by client order id.
 fn recover_from(filled: &Fills, account: &str, req: &ExecRequest<'_>) -> Vec<LegReport> {
     use shared::execution::Leg;
-    [Leg::Close, Leg::CloseHedge, Leg::Open]
+    [Leg::CloseRolled, Leg::Close, Leg::CloseHedge, Leg::Open]
         .into_iter()
         .filter_map(|leg| {
             let coid = req.client_order_id(leg);
@@ -362,6 +367,13 @@ fn recover_from(filled: &Fills, account: &str, req: &ExecRequest<'_>) -> Vec<Leg
             // answers `Inconclusive`) keeps the signal from trading it again.
             let Ok(Some(fill)) = filled.get(account, coid.as_str()) else {
                 return None;
+            };
+            // The close of the root's earlier contract is journaled under that contract; a
+            // fill kept before instruments were recorded does not say which, and is left out
+            // rather than journaled under the signal's own contract.
+            let instrument = match leg {
+                Leg::CloseRolled => Some(fill.instrument.clone()?),
+                _ => None,
             };
             // A fill kept before sides were recorded: its side as the target implies (a
             // close to flat read as a sell).
@@ -373,6 +385,7 @@ fn recover_from(filled: &Fills, account: &str, req: &ExecRequest<'_>) -> Vec<Leg
             r.broker_order_id = Some(fill.order_id.as_str().into());
             r.fill_price = Some(fill.price);
             r.outcome = shared::outcome::Outcome::Filled;
+            r.instrument = instrument;
             Some(r)
         })
         .collect()
@@ -567,6 +580,7 @@ impl Conversation for PaperSpot {
             quantity: base_qty,
             price,
             side: Some(leg.side),
+            instrument: Some(req.intent.instrument.to_string()),
         };
         let id = report.client_order_id.to_string();
         let changed = [(base.to_owned(), b), (quote.to_owned(), q)];
@@ -734,5 +748,116 @@ mod tests {
             assert_eq!(paper.positions().get("ESZ6"), Some(&Decimal::ZERO));
             assert_eq!(run(exit, true).await, done, "{entry} then {action}");
         }
+    }
+
+    /// A takeover of a signal that rolled journals the close of the earlier contract under
+    /// that contract, beside the open on the new one, as the attempt before it did.
+    #[tokio::test]
+    async fn a_takeover_recovers_the_close_of_the_earlier_contract() {
+        let paper = PaperNetting::new(Broker::Tradovate, "paper");
+        let run = |i: OrderIntent, takeover: bool| {
+            let paper = &paper;
+            async move {
+                paper
+                    .execute(&one_contract(&i, takeover))
+                    .await
+                    .map(|e| {
+                        e.legs
+                            .iter()
+                            .map(|l| (l.leg, l.instrument.clone(), l.side, l.outcome))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            }
+        };
+        run(es1(shared::Action::LongEntry, "ESZ6", 1), false).await;
+        let roll = es1(shared::Action::ShortEntry, "ESH7", 2);
+        let done = run(roll.clone(), false).await;
+        assert_eq!(
+            done,
+            vec![
+                (
+                    Leg::CloseRolled,
+                    Some("ESZ6".to_owned()),
+                    Side::Sell,
+                    Outcome::Filled
+                ),
+                (Leg::Open, None, Side::Sell, Outcome::Filled)
+            ]
+        );
+        assert_eq!(run(roll, true).await, done);
+        assert_eq!(paper.orders(), 3, "the takeover sent nothing");
+    }
+
+    /// The paper book as a restart finds it; its log keeps nothing more.
+    struct NoLog;
+
+    impl PaperLog for NoLog {
+        fn filled(
+            &self,
+            _: &str,
+            _: &str,
+            _: &PaperFill,
+            _: &[(String, Decimal)],
+            _: u64,
+        ) -> Result<(), String> {
+            Ok(())
+        }
+
+        fn fill(&self, _: &str, _: &str) -> Result<Option<PaperFill>, String> {
+            Ok(None)
+        }
+    }
+
+    /// An earlier attempt's close of the earlier contract is at the broker, yet that contract
+    /// is held: the takeover never sends a second order under the leg's client order id.
+    #[tokio::test]
+    async fn a_takeover_never_closes_the_earlier_contract_twice() {
+        let roll = es1(shared::Action::ShortEntry, "ESH7", 2);
+        let coid = ExecRequest {
+            may_send: true,
+            ..one_contract(&roll, true)
+        }
+        .client_order_id(Leg::CloseRolled)
+        .to_string();
+        let closed = PaperFill {
+            order_id: "paper-2".into(),
+            quantity: Decimal::ONE,
+            price: Decimal::from(6000),
+            side: Some(Side::Sell),
+            instrument: Some("ESZ6".into()),
+        };
+        let paper = PaperNetting::restore(
+            Broker::Tradovate,
+            "paper",
+            Arc::new(SystemClock),
+            Arc::new(NoLog),
+            PaperBook {
+                holdings: [("ESZ6".to_owned(), Decimal::ONE)].into_iter().collect(),
+                recent: vec![(coid, closed)],
+                orders: 2,
+            },
+        );
+        let done = paper
+            .execute(&ExecRequest {
+                may_send: true,
+                ..one_contract(&roll, true)
+            })
+            .await;
+        let (outcome, legs) = done
+            .map(|e| {
+                (
+                    e.outcome,
+                    e.legs
+                        .iter()
+                        .map(|l| (l.leg, l.instrument.clone()))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(outcome, Outcome::Unknown);
+        assert_eq!(legs, vec![(Leg::CloseRolled, Some("ESZ6".to_owned()))]);
+        assert_eq!(paper.orders(), 2, "nothing sent");
+        assert_eq!(paper.positions().get("ESZ6"), Some(&Decimal::ONE));
     }
 }

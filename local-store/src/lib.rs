@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS paper_holding (
 CREATE TABLE IF NOT EXISTS paper_fill (
     account TEXT NOT NULL, client_order_id TEXT NOT NULL, order_id TEXT NOT NULL,
     quantity TEXT NOT NULL, price TEXT NOT NULL, n INTEGER NOT NULL, holdings TEXT, side TEXT,
+    instrument TEXT,
     PRIMARY KEY (account, client_order_id));
 CREATE TABLE IF NOT EXISTS paper_account (account TEXT PRIMARY KEY, orders INTEGER NOT NULL);
 ";
@@ -414,7 +415,8 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
 /// Creates what is missing of [`SCHEMA`], adds `queue_message.removed` to a file from before
 /// it (its messages were all in their queues: removal deleted the row then),
 /// `paper_fill.holdings` to one from before a fill was one row (its holdings were all in
-/// `paper_holding`) and `paper_fill.side` to one from before fills kept their side, and makes [`REMOVED_INDEX`] and [`PAPER_FILL_INDEX`].
+/// `paper_holding`), `paper_fill.side` and `paper_fill.instrument` to one from before fills
+/// kept them, and makes [`REMOVED_INDEX`] and [`PAPER_FILL_INDEX`].
 fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
     if !has_column(conn, "queue_message", "removed")? {
@@ -428,6 +430,10 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     // Fills from before it read back without a side (`PaperFill::side`).
     if !has_column(conn, "paper_fill", "side")? {
         conn.execute_batch("ALTER TABLE paper_fill ADD COLUMN side TEXT")?;
+    }
+    // Fills from before it read back without an instrument (`PaperFill::instrument`).
+    if !has_column(conn, "paper_fill", "instrument")? {
+        conn.execute_batch("ALTER TABLE paper_fill ADD COLUMN instrument TEXT")?;
     }
     conn.execute_batch(REMOVED_INDEX)?;
     conn.execute_batch(PAPER_FILL_INDEX)
@@ -911,15 +917,15 @@ impl LocalStore {
         }
         let mut stmt = conn
             .prepare(
-                "SELECT client_order_id, order_id, quantity, price, side FROM paper_fill
-                 WHERE account = ?1 ORDER BY n DESC LIMIT ?2",
+                "SELECT client_order_id, order_id, quantity, price, side, instrument
+                 FROM paper_fill WHERE account = ?1 ORDER BY n DESC LIMIT ?2",
             )
             .map_err(text)?;
         let rows = stmt
             .query_map(params![account, FILLS_IN_MEMORY as i64], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
-                    (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+                    (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
                 ))
             })
             .map_err(text)?
@@ -1088,8 +1094,9 @@ impl PaperLog for LocalStore {
         let holdings = encode_holdings(holdings);
         self.write_one(
             "INSERT OR REPLACE INTO paper_fill
-                 (account, client_order_id, order_id, quantity, price, n, holdings, side)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 (account, client_order_id, order_id, quantity, price, n, holdings, side,
+                  instrument)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 account,
                 client_order_id,
@@ -1098,7 +1105,8 @@ impl PaperLog for LocalStore {
                 fill.price.to_string(),
                 orders as i64,
                 holdings,
-                fill.side.map(Side::as_str)
+                fill.side.map(Side::as_str),
+                fill.instrument
             ],
         )
         .map(|_| ())
@@ -1108,21 +1116,21 @@ impl PaperLog for LocalStore {
     fn fill(&self, account: &str, client_order_id: &str) -> Result<Option<PaperFill>, String> {
         let row: Option<FillRow> = one_row(
             &self.conn().conn,
-            "SELECT order_id, quantity, price, side FROM paper_fill
+            "SELECT order_id, quantity, price, side, instrument FROM paper_fill
              WHERE account = ?1 AND client_order_id = ?2",
             params![account, client_order_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .map_err(text)?;
         row.map(paper_fill).transpose()
     }
 }
 
-/// A `paper_fill` row's order id, quantity, price and side, as stored.
-type FillRow = (String, String, String, Option<String>);
+/// A `paper_fill` row's order id, quantity, price, side and instrument, as stored.
+type FillRow = (String, String, String, Option<String>, Option<String>);
 
 /// A [`FillRow`] read back; the error names what did not read.
-fn paper_fill((order_id, quantity, price, side): FillRow) -> Result<PaperFill, String> {
+fn paper_fill((order_id, quantity, price, side, instrument): FillRow) -> Result<PaperFill, String> {
     let side = match side.as_deref() {
         None => None,
         Some("buy") => Some(Side::Buy),
@@ -1134,6 +1142,7 @@ fn paper_fill((order_id, quantity, price, side): FillRow) -> Result<PaperFill, S
         quantity: decimal(&quantity)?,
         price: decimal(&price)?,
         side,
+        instrument,
     })
 }
 
@@ -1769,6 +1778,7 @@ mod tests {
             quantity: Decimal::from(1000),
             price: "1.08345".parse().unwrap_or_default(),
             side: Some(if n == 1 { Side::Buy } else { Side::Sell }),
+            instrument: Some("EUR_USD".into()),
         };
         s.filled(
             "paper-oanda",
@@ -1799,6 +1809,8 @@ mod tests {
         assert_eq!(book.holdings.get("EUR_USD"), Some(&Decimal::from(-1000)));
         let ids: Vec<_> = book.recent.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["c1", "c2"], "oldest first");
+        // Each fill whole, its side and instrument too: what a takeover journals.
+        assert_eq!(book.recent[0].1, fill(1));
         assert_eq!(s.fill("paper-oanda", "c2"), Ok(Some(fill(2))));
         assert_eq!(s.fill("paper-oanda", "c3"), Ok(None));
     }
@@ -1823,6 +1835,7 @@ mod tests {
             quantity: Decimal::from(n),
             price: Decimal::from(100 + n),
             side: Some(Side::Buy),
+            instrument: Some("BTC-USD".into()),
         }
     }
 
@@ -1923,7 +1936,9 @@ mod tests {
         assert_eq!(book.recent.len(), 2);
         // Their sides were not kept: they read back without one (the file gained the column).
         assert!(
-            book.recent.iter().all(|(_, f)| f.side.is_none()),
+            book.recent
+                .iter()
+                .all(|(_, f)| f.side.is_none() && f.instrument.is_none()),
             "{book:?}"
         );
         assert_eq!(s.fill("a", "c2").map(|f| f.map(|f| f.side)), Ok(Some(None)));
