@@ -632,6 +632,119 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             Err(e) => Found::Inconclusive(e.to_string()),
         }
     }
+
+    /// After a takeover: the earlier attempt's open, found by its `New` command's `clOrdId`
+    /// (`/command/list`; OpenAPI `Command` schema) and followed like a placement (one still
+    /// working, for at least the settle time). A found open ends the signal: the core never
+    /// places a second one, where a market order resting in a locked market, or a fill the
+    /// position does not show yet, would otherwise be doubled. Commands that cannot be read
+    /// end it `unknown` for the same reason.
+    ///
+    /// An earlier close is not reported: a liquidation carries no `clOrdId` (OpenAPI
+    /// `LiquidatePosition` has no such field), so it cannot be told apart from another order
+    /// on the contract. The journal then lacks that close; the plan comes from the position.
+    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
+        use shared::alert::TargetPosition;
+        use shared::execution::Leg;
+        use shared::outcome::Outcome;
+        let side = match req.intent.target {
+            TargetPosition::Long => Side::Buy,
+            TargetPosition::Short => Side::Sell,
+            // No open in an exit or a flatten.
+            TargetPosition::Flat | TargetPosition::NoLong | TargetPosition::NoShort => {
+                return Vec::new();
+            }
+        };
+        let coid = req.client_order_id(Leg::Open);
+        let mut report = LegReport::new(req, Leg::Open, side, Decimal::ZERO);
+        let unknown = |mut report: LegReport, why: String| {
+            report.outcome = Outcome::Unknown;
+            report.error = Some(why);
+            vec![report]
+        };
+        let cl = coid.as_str();
+        let ids = match self
+            .authed(|t| async move { self.client().order_ids_by_cl_ord_id(&t, cl).await })
+            .await
+        {
+            Ok(ids) => ids,
+            Err(e) => {
+                return unknown(
+                    report,
+                    format!(
+                        "an earlier attempt's open could not be looked up ({e}): not placing one"
+                    ),
+                );
+            }
+        };
+        let Some(&id) = ids.last() else {
+            return Vec::new();
+        };
+        info!(
+            order_id = id.0,
+            "an earlier attempt's open, found by its command's clOrdId"
+        );
+        self.remember(id, cl);
+        report.broker_order_id = Some(id.to_string().into());
+        let leg = PlannedLeg {
+            leg: Leg::Open,
+            action: LegAction::Open,
+            side,
+            quantity: Decimal::ZERO,
+        };
+        let ack = match self
+            .authed(|t| async move { self.client().order(&t, id).await })
+            .await
+        {
+            Ok(order) => {
+                if let Some(action) = order.action.as_deref() {
+                    report.side = if action == "Sell" {
+                        Side::Sell
+                    } else {
+                        Side::Buy
+                    };
+                }
+                self.found(req, &leg, &order).await
+            }
+            Err(_) => Ok(self.follow(req, &leg, id).await),
+        };
+        report.acked_at = Some(self.clock.now());
+        match ack {
+            Ok(Ack::Filled {
+                quantity: Some(quantity),
+                price,
+                fee,
+                ..
+            }) => {
+                report.quantity = quantity;
+                report.fill_price = price;
+                report.fee = fee;
+                report.outcome = Outcome::Filled;
+                vec![report]
+            }
+            Ok(Ack::Filled { quantity: None, .. }) => unknown(
+                report,
+                format!(
+                    "order {id} of an earlier attempt filled, its fills not listed yet: not placing another"
+                ),
+            ),
+            Ok(Ack::Cancelled { reason, .. }) => {
+                report.outcome = Outcome::Rejected;
+                report.error = Some(reason);
+                vec![report]
+            }
+            Ok(Ack::Working { .. } | Ack::NothingToClose) => unknown(
+                report,
+                format!("order {id} of an earlier attempt is still working: not placing another"),
+            ),
+            Err(e) => unknown(
+                report,
+                format!(
+                    "order {id} of an earlier attempt could not be read ({e}): not placing another"
+                ),
+            ),
+        }
+    }
 }
 
 /// The account's `netPos` in the contract (`/contract/find`, `/position/list`).

@@ -332,6 +332,95 @@ async fn a_takeover_waits_for_an_earlier_liquidation_and_never_liquidates_twice(
     assert_eq!(h.fake.net("ESZ6"), -1);
 }
 
+/// An earlier attempt places the open of `i` and crashes before it fills: its future is
+/// dropped once the fake has the order, leaving the claim in progress; the clock then passes
+/// the claim's lease.
+async fn crash_after_the_open_is_placed(h: &support::Harness, i: &shared::message::OrderIntent) {
+    {
+        let first = h.executor.execute(i);
+        tokio::pin!(first);
+        let placed = async {
+            while h.fake.orders().is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::select! {
+            r = &mut first => panic!("the first attempt ended before placing: {r:?}"),
+            () = placed => {}
+        }
+    }
+    h.clock.advance(Duration::seconds(61));
+}
+
+/// A takeover that finds the earlier attempt's open still working (a market order resting
+/// in a locked market) places no second one: the position does not show it yet.
+#[tokio::test]
+async fn a_takeover_finds_a_working_open_by_its_command_and_never_places_a_second() {
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(3);
+    h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
+    let mut i = intent(Action::LongEntry, 1);
+    i.replay_forced = true;
+    crash_after_the_open_is_placed(&h, &i).await;
+    assert_eq!(h.fake.net("ESZ6"), 0, "the open rests");
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    let coid = format!("tv-{}-o", &i.signal_id.as_str()[..24]);
+    assert_eq!(h.fake.placements_for(&coid), 1, "never a second open");
+    assert_eq!(h.fake.orders().len(), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.outcome, l.broker_order_id.is_some()))
+            .collect::<Vec<_>>(),
+        [(Leg::Open, Outcome::Unknown, true)]
+    );
+    assert!(
+        legs[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("still working"),
+        "{:?}",
+        legs[0].error
+    );
+}
+
+/// The earlier attempt's open filled before the crash: the takeover journals it with its
+/// fill, where the position alone read as nothing to do.
+#[tokio::test]
+async fn a_takeover_journals_the_earlier_attempts_filled_open() {
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(3);
+    let mut i = intent(Action::ShortEntry, 1);
+    i.replay_forced = true;
+    crash_after_the_open_is_placed(&h, &i).await;
+    while h.fake.net("ESZ6") == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.orders().len(), 1, "nothing placed again");
+    assert_eq!(h.fake.net("ESZ6"), -1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (
+                l.leg,
+                l.side,
+                l.quantity.to_string(),
+                l.fill_price.is_some(),
+                l.outcome
+            ))
+            .collect::<Vec<_>>(),
+        [(
+            Leg::Open,
+            shared::execution::Side::Sell,
+            "1".to_owned(),
+            true,
+            Outcome::Filled
+        )]
+    );
+}
+
 /// `ES1!` as the router resolves it at `at`, signalled then.
 fn continuous(
     action: Action,
