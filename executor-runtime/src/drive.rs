@@ -227,7 +227,10 @@ pub trait Conversation: Send + Sync {
     }
 
     /// After a takeover: the legs an earlier attempt got done, as far as the broker's
-    /// documented sources tell (for the journal). The plan itself comes from the holdings.
+    /// documented sources tell, for the journal and for the plan: a recovered open (or a
+    /// hedged flatten's second close) ends the signal with its outcome, and a leg that is not
+    /// filled (`unknown`, `rejected`) is the outcome of a takeover that may not send. The rest
+    /// of the plan comes from the holdings.
     fn recover(
         &self,
         req: &ExecRequest<'_>,
@@ -290,8 +293,13 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         Vec::new()
     };
     if !req.may_send {
-        // Stale: report what an earlier attempt did, send nothing.
-        return Ok(finish(legs, None));
+        // Stale: report what an earlier attempt did, send nothing. A leg it left unknown or
+        // refused is the signal's outcome (an alarm, a dead letter), never a no-op.
+        let stop = legs
+            .iter()
+            .find(|l| !matches!(l.outcome, Outcome::Filled | Outcome::NoOp))
+            .map(|l| (l.outcome, l.error.clone().unwrap_or_default()));
+        return Ok(finish(legs, stop));
     }
     // The open (or a hedged flatten's second close) is the last request a signal makes: if an
     // earlier attempt's is at the broker, the signal is done, whatever the position shows now.

@@ -291,6 +291,9 @@ where
                             execution.outcome = *outcome;
                             execution.reason = Some(reason.clone());
                         }
+                        if takeover {
+                            self.number_as_journaled(intent, &mut execution).await;
+                        }
                         execution
                     }
                     Err(nothing_sent) => {
@@ -354,6 +357,33 @@ where
             warn!(error = %e, "could not hand the lease over; the retry waits for it to end");
         }
         result
+    }
+
+    /// A takeover reports an order an earlier attempt sent as the leg's first send; when the
+    /// journal already holds that order (same leg, same broker order id) under another
+    /// attempt, the leg takes that attempt, so the order keeps one row (the journal keys rows
+    /// by signal, broker, account, leg and attempt). A journal that cannot be read leaves the
+    /// numbers as they are.
+    async fn number_as_journaled(&self, intent: &OrderIntent, execution: &mut Execution) {
+        if execution.legs.iter().all(|l| l.broker_order_id.is_none()) {
+            return;
+        }
+        let journaled = match self.journal.orders(&intent.signal_id).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                warn!(error = %e, "journal unreadable; a recovered order may get a row of its own");
+                return;
+            }
+        };
+        for leg in &mut execution.legs {
+            if let Some(row) = journaled.iter().find(|r| {
+                r.leg == leg.leg
+                    && r.broker_order_id.is_some()
+                    && r.broker_order_id == leg.broker_order_id
+            }) {
+                leg.attempt = row.attempt;
+            }
+        }
     }
 
     async fn record(

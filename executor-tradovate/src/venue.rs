@@ -634,15 +634,18 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
     }
 
     /// After a takeover: the earlier attempt's open, found by its `New` command's `clOrdId`
-    /// (`/command/list`; OpenAPI `Command` schema) and followed like a placement (one still
-    /// working, for at least the settle time). A found open ends the signal: the core never
-    /// places a second one, where a market order resting in a locked market, or a fill the
-    /// position does not show yet, would otherwise be doubled. Commands that cannot be read
-    /// end it `unknown` for the same reason.
+    /// (`/command/list`, read after the settle time as a lookup is: the list may lag a fresh
+    /// order; OpenAPI `Command` schema) and followed like a placement (one still working, for
+    /// at least the settle time). A found open ends the signal with its outcome: the core
+    /// never places a second one, where a market order resting in a locked market, or a fill
+    /// the position does not show yet, would otherwise be doubled. Commands that cannot be
+    /// read, two orders under the `clOrdId`, or a fill not listed yet end it `unknown` for the
+    /// same reason. An order of another account (one login, several accounts) is not ours.
     ///
-    /// An earlier close is not reported: a liquidation carries no `clOrdId` (OpenAPI
+    /// An earlier close is not reported here: a liquidation carries no `clOrdId` (OpenAPI
     /// `LiquidatePosition` has no such field), so it cannot be told apart from another order
-    /// on the contract. The journal then lacks that close; the plan comes from the position.
+    /// on the contract. The plan comes from the position; a close the takeover waits for is
+    /// journaled as it lands, one that landed before is not.
     async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
         use shared::alert::TargetPosition;
         use shared::execution::Leg;
@@ -656,13 +659,20 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             }
         };
         let coid = req.client_order_id(Leg::Open);
-        let mut report = LegReport::new(req, Leg::Open, side, Decimal::ZERO);
+        // The size asked for, as a row of a leg not filled carries: the journal keeps one row
+        // per send, and this one may replace the earlier attempt's.
+        let asked = match req.size {
+            executor_runtime::venue::Size::Quantity(q) => q,
+            executor_runtime::venue::Size::Notional(_) => Decimal::ZERO,
+        };
+        let mut report = LegReport::new(req, Leg::Open, side, asked);
         let unknown = |mut report: LegReport, why: String| {
             report.outcome = Outcome::Unknown;
             report.error = Some(why);
             vec![report]
         };
         let cl = coid.as_str();
+        tokio::time::sleep(self.settings.settle).await;
         let ids = match self
             .authed(|t| async move { self.client().order_ids_by_cl_ord_id(&t, cl).await })
             .await
@@ -677,8 +687,19 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
                 );
             }
         };
-        let Some(&id) = ids.last() else {
-            return Vec::new();
+        let id = match ids.as_slice() {
+            [] => return Vec::new(),
+            [id] => *id,
+            more => {
+                let ids: Vec<String> = more.iter().map(|i| i.to_string()).collect();
+                return unknown(
+                    report,
+                    format!(
+                        "orders {} all carry this signal's open clOrdId: not placing another",
+                        ids.join(", ")
+                    ),
+                );
+            }
         };
         info!(
             order_id = id.0,
@@ -696,6 +717,13 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             .authed(|t| async move { self.client().order(&t, id).await })
             .await
         {
+            Ok(order) if order.account_id != self.account.id => {
+                info!(
+                    order_id = id.0,
+                    "the open found by clOrdId is another account's: not ours"
+                );
+                return Vec::new();
+            }
             Ok(order) => {
                 if let Some(action) = order.action.as_deref() {
                     report.side = if action == "Sell" {

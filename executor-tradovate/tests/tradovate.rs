@@ -385,6 +385,73 @@ async fn a_takeover_finds_a_working_open_by_its_command_and_never_places_a_secon
     );
 }
 
+/// The usual takeover comes after the staleness budget (the lease outlives it): it may send
+/// nothing, and a working open it finds is the signal's outcome, an alarm, never a no-op.
+#[tokio::test]
+async fn a_stale_takeover_that_finds_a_working_open_ends_unknown() {
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(3);
+    h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
+    let i = intent(Action::LongEntry, 1);
+    crash_after_the_open_is_placed(&h, &i).await;
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.orders().len(), 1);
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::Unknown);
+    assert!(
+        signal
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("still working"),
+        "{:?}",
+        signal.reason
+    );
+}
+
+/// A takeover that finds the order of the open's second send keeps it on that send's row:
+/// one order, one row, where the first send (created nothing) stays `not_executed`.
+#[tokio::test]
+async fn a_recovered_open_keeps_the_attempt_it_was_journaled_under() {
+    let mut h = harness().await;
+    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
+        "tradovate-dlq",
+        h.clock.clone(),
+    ));
+    h.executor.dead_letters = Some(dlq.clone());
+    h.executor.settings.max_age = Duration::seconds(3);
+    h.fake.script(Fault::ErrorBeforeCreate);
+    h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
+    let mut i = intent(Action::LongEntry, 1);
+    i.replay_forced = true;
+    // The first send created nothing, the second rests past the budget: unknown, journaled.
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    let rows = |legs: Vec<shared::execution::OrderRecord>| {
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome, l.broker_order_id.is_some()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rows(h.journal.orders(&i.signal_id).await.unwrap()),
+        [
+            (1, Outcome::NotExecuted, false),
+            (2, Outcome::Unknown, true)
+        ]
+    );
+    // It fills; the operator replays the dead letter once the lease has run out.
+    h.fake.set_fill_delay(std::time::Duration::ZERO);
+    h.clock.advance(Duration::seconds(61));
+    let letters = dlq.messages();
+    assert_eq!(letters.len(), 1);
+    let replay: shared::message::OrderIntent = serde_json::from_str(&letters[0].body).unwrap();
+    assert_eq!(h.executor.execute(&replay).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.orders().len(), 1);
+    assert_eq!(
+        rows(h.journal.orders(&i.signal_id).await.unwrap()),
+        [(1, Outcome::NotExecuted, false), (2, Outcome::Filled, true)]
+    );
+}
+
 /// The earlier attempt's open filled before the crash: the takeover journals it with its
 /// fill, where the position alone read as nothing to do.
 #[tokio::test]
