@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use shared::clock::Clock;
 use shared::execution::{
-    JournalError, OrderRecord, SignalRecord, SignalStatus, StageTimes, TradeJournal,
+    JournalError, Leg, OrderRecord, SignalRecord, SignalStatus, StageTimes, TradeJournal,
 };
 use shared::message::{INTENT_VERSION, OrderIntent};
 use shared::outcome::Outcome;
@@ -284,9 +284,19 @@ where
                 };
                 match self.venue.execute(&req).await {
                     Ok(mut execution) => {
-                        // A takeover that may not send and found nothing keeps the guard's verdict.
+                        // A takeover that may not send and found nothing keeps the guard's
+                        // verdict; so does one that found an entry's closes filled and no
+                        // open (the account is not at the target), its legs journaled.
+                        let entry = matches!(
+                            intent.target,
+                            shared::alert::TargetPosition::Long
+                                | shared::alert::TargetPosition::Short
+                        );
+                        let unopened = entry
+                            && execution.outcome == Outcome::Filled
+                            && !execution.legs.iter().any(|l| l.leg == Leg::Open);
                         if let Some((outcome, reason)) = &blocked
-                            && execution.legs.is_empty()
+                            && (execution.legs.is_empty() || unopened)
                         {
                             execution.outcome = *outcome;
                             execution.reason = Some(reason.clone());
@@ -634,5 +644,98 @@ mod tests {
         let third = executor.execute(&signal).await;
         assert!(matches!(third, Ok(Outcome::Filled)), "{third:?}");
         assert_eq!(venue.orders(), 1, "reconciled, not sent again");
+    }
+
+    /// Keeps nothing: the paper book as a restart found it is all the test needs.
+    struct NoLog;
+
+    impl crate::paper::PaperLog for NoLog {
+        fn filled(
+            &self,
+            _: &str,
+            _: &str,
+            _: &crate::paper::PaperFill,
+            _: &[(String, Decimal)],
+            _: u64,
+        ) -> Result<(), String> {
+            Ok(())
+        }
+
+        fn fill(&self, _: &str, _: &str) -> Result<Option<crate::paper::PaperFill>, String> {
+            Ok(None)
+        }
+    }
+
+    /// An earlier attempt at a reversal closed the short and crashed before the open; the
+    /// takeover comes after the staleness budget. It journals the close and ends `expired`
+    /// (the account is flat, not long), not `filled`.
+    #[tokio::test]
+    async fn a_stale_takeover_that_finds_only_the_close_of_an_entry_ends_expired() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let signal = intent(t0);
+        let close = crate::paper::PaperFill {
+            order_id: "paper-2".into(),
+            quantity: Decimal::from(1000),
+            price: Decimal::new(108_345, 5),
+            side: Some(shared::execution::Side::Buy),
+            instrument: Some("EUR_USD".into()),
+        };
+        let coid = shared::execution::ClientOrderId::new(&signal.signal_id, Leg::Close);
+        let venue = Arc::new(PaperNetting::restore(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+            Arc::new(NoLog),
+            crate::paper::PaperBook {
+                holdings: [("EUR_USD".to_owned(), Decimal::ZERO)]
+                    .into_iter()
+                    .collect(),
+                recent: vec![(coid.to_string(), close)],
+                orders: 2,
+            },
+        ));
+        let journal = Arc::new(MemoryJournal::default());
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        let key = IdempotencyKey {
+            broker: Broker::Oanda,
+            account: "paper".into(),
+            signal_id: signal.signal_id.clone(),
+        };
+        store
+            .claim(&key, t0, t0 + Duration::seconds(60))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let executor = Executor {
+            dead_letters: None,
+            venue: venue.clone(),
+            store,
+            journal: journal.clone(),
+            notifier: Arc::new(MemoryNotifier::default()),
+            kill_switch: FlakySwitch(AtomicU32::new(0)),
+            clock: clock.clone(),
+            metrics: Arc::new(CapturedMetrics::default()),
+            settings: ExecutorSettings {
+                max_age: Duration::seconds(30),
+                lease: Duration::seconds(60),
+                record_ttl: Duration::days(1),
+                risk: RiskConfig::from_toml(
+                    "default_size = \"1000\"\ndefault_max_position = \"10000\"",
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
+            },
+        };
+        clock.advance(Duration::seconds(61));
+        let out = executor.execute(&signal).await;
+        assert!(matches!(out, Ok(Outcome::Expired)), "{out:?}");
+        assert_eq!(venue.orders(), 2, "nothing sent");
+        let legs = journal
+            .orders(&signal.signal_id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            legs.iter().map(|l| (l.leg, l.outcome)).collect::<Vec<_>>(),
+            [(Leg::Close, Outcome::Filled)]
+        );
     }
 }
