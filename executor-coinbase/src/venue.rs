@@ -328,10 +328,22 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 r.broker_order_id = Some(order.order_id.as_str().into());
                 r.quantity = order.filled_size.unwrap_or_default();
                 r.fill_price = order.average_filled_price;
-                r.outcome = match ack_of(&order) {
-                    Ack::Filled { .. } => shared::outcome::Outcome::Filled,
-                    _ => shared::outcome::Outcome::Rejected,
-                };
+                match ack_of(&order) {
+                    Ack::Filled { .. } => r.outcome = shared::outcome::Outcome::Filled,
+                    Ack::Cancelled { reason, .. } => {
+                        r.outcome = shared::outcome::Outcome::Rejected;
+                        r.error = Some(reason);
+                    }
+                    // Still open at the exchange (OPEN, PENDING, QUEUED): not done, and never
+                    // sent again; the signal ends unknown, for an operator.
+                    Ack::Working { .. } | Ack::NothingToClose => {
+                        r.outcome = shared::outcome::Outcome::Unknown;
+                        r.error = Some(format!(
+                            "order {} of an earlier attempt is still {}: not sending another",
+                            order.order_id, order.status
+                        ));
+                    }
+                }
                 legs.push(r);
             }
         }

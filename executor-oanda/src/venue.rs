@@ -281,6 +281,10 @@ impl<C: Clock> Conversation for OandaVenue<C> {
                     r.outcome = Outcome::Rejected;
                 }
                 Ack::Working { order_id } => {
+                    r.error = Some(format!(
+                        "order {} of an earlier attempt is not done: not sending another",
+                        order_id.as_str()
+                    ));
                     r.broker_order_id = Some(order_id);
                     r.outcome = Outcome::Unknown;
                 }

@@ -294,11 +294,29 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     };
     if !req.may_send {
         // Stale: report what an earlier attempt did, send nothing. A leg it left unknown or
-        // refused is the signal's outcome (an alarm, a dead letter), never a no-op.
+        // refused is the signal's outcome (an alarm, a dead letter), never a no-op; legs that
+        // filled without bringing the account to the target (a reversal's close, and no open)
+        // leave the signal expired, not filled.
         let stop = legs
             .iter()
             .find(|l| !matches!(l.outcome, Outcome::Filled | Outcome::NoOp))
-            .map(|l| (l.outcome, l.error.clone().unwrap_or_default()));
+            .map(|l| (l.outcome, l.error.clone().unwrap_or_default()))
+            .or_else(|| {
+                let short_of_target = !legs.is_empty()
+                    && !plan(req.intent.target, held, Decimal::ONE, conv.book()).is_empty();
+                short_of_target.then(|| {
+                    (
+                        Outcome::Expired,
+                        format!(
+                            "an earlier attempt's {} filled, and the staleness budget ran out before the account reached the target; nothing more sent",
+                            legs.iter()
+                                .map(|l| l.leg.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })
+            });
         return Ok(finish(legs, stop));
     }
     // The open (or a hedged flatten's second close) is the last request a signal makes: if an

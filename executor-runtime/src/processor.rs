@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use shared::clock::Clock;
 use shared::execution::{
-    JournalError, Leg, OrderRecord, SignalRecord, SignalStatus, StageTimes, TradeJournal,
+    JournalError, OrderRecord, SignalRecord, SignalStatus, StageTimes, TradeJournal,
 };
 use shared::message::{INTENT_VERSION, OrderIntent};
 use shared::outcome::Outcome;
@@ -22,6 +22,10 @@ use std::time::SystemTime;
 use tracing::{Instrument, error, info, info_span, warn};
 
 pub use fifo_batch::{MissingMessageId, usable_deadline};
+
+/// The longest a takeover waits for the journal's rows of its signal (to number a recovered
+/// order as journaled): well inside a Lambda invocation's time, beside the record's own write.
+pub const JOURNAL_READ: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The protocol's time limits and the risk guards, fixed for the executor's life (only the
 /// kill switch is read at run time).
@@ -285,18 +289,10 @@ where
                 match self.venue.execute(&req).await {
                     Ok(mut execution) => {
                         // A takeover that may not send and found nothing keeps the guard's
-                        // verdict; so does one that found an entry's closes filled and no
-                        // open (the account is not at the target), its legs journaled.
-                        let entry = matches!(
-                            intent.target,
-                            shared::alert::TargetPosition::Long
-                                | shared::alert::TargetPosition::Short
-                        );
-                        let unopened = entry
-                            && execution.outcome == Outcome::Filled
-                            && !execution.legs.iter().any(|l| l.leg == Leg::Open);
+                        // verdict; so does one whose earlier attempt's legs left the account
+                        // short of the target (the core answers `expired`), its legs journaled.
                         if let Some((outcome, reason)) = &blocked
-                            && (execution.legs.is_empty() || unopened)
+                            && (execution.legs.is_empty() || execution.outcome == Outcome::Expired)
                         {
                             execution.outcome = *outcome;
                             execution.reason = Some(reason.clone());
@@ -370,28 +366,42 @@ where
     }
 
     /// A takeover reports an order an earlier attempt sent as the leg's first send; when the
-    /// journal already holds that order (same leg, same broker order id) under another
-    /// attempt, the leg takes that attempt, so the order keeps one row (the journal keys rows
-    /// by signal, broker, account, leg and attempt). A journal that cannot be read leaves the
-    /// numbers as they are.
+    /// journal already holds that order (same broker, account, leg and broker order id) under
+    /// another attempt, the leg takes that attempt, so the order keeps one row (the journal
+    /// keys rows by signal, broker, account, leg and attempt), and its journaled size when
+    /// the broker gave none. A journal that cannot be read within [`JOURNAL_READ`] (or one
+    /// that keeps no rows, `JOURNAL=log`) leaves the rows as reported.
     async fn number_as_journaled(&self, intent: &OrderIntent, execution: &mut Execution) {
         if execution.legs.iter().all(|l| l.broker_order_id.is_none()) {
             return;
         }
-        let journaled = match self.journal.orders(&intent.signal_id).await {
-            Ok(rows) => rows,
-            Err(e) => {
+        let read = tokio::time::timeout(JOURNAL_READ, self.journal.orders(&intent.signal_id));
+        let journaled = match read.await {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => {
                 warn!(error = %e, "journal unreadable; a recovered order may get a row of its own");
                 return;
             }
+            Err(_) => {
+                warn!("journal read timed out; a recovered order may get a row of its own");
+                return;
+            }
         };
+        let account = self.venue.account();
         for leg in &mut execution.legs {
             if let Some(row) = journaled.iter().find(|r| {
-                r.leg == leg.leg
+                r.broker == intent.broker
+                    && r.account.as_str() == account
+                    && r.leg == leg.leg
                     && r.broker_order_id.is_some()
                     && r.broker_order_id == leg.broker_order_id
             }) {
                 leg.attempt = row.attempt;
+                // A broker read that gave no size (a stale takeover asks none) keeps the one
+                // journaled.
+                if leg.quantity.is_zero() {
+                    leg.quantity = row.quantity;
+                }
             }
         }
     }
@@ -551,6 +561,7 @@ mod tests {
     use crate::metrics::CapturedMetrics;
     use crate::paper::PaperNetting;
     use shared::clock::ManualClock;
+    use shared::execution::Leg;
     use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
     use shared::routing::{Broker, Instrument};
     use shared::{Action, SignalId};
@@ -666,49 +677,53 @@ mod tests {
         }
     }
 
-    /// An earlier attempt at a reversal closed the short and crashed before the open; the
-    /// takeover comes after the staleness budget. It journals the close and ends `expired`
-    /// (the account is flat, not long), not `filled`.
-    #[tokio::test]
-    async fn a_stale_takeover_that_finds_only_the_close_of_an_entry_ends_expired() {
-        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
-        let clock = ManualClock::new(t0);
-        let signal = intent(t0);
-        let close = crate::paper::PaperFill {
+    /// The book an earlier attempt left: `holdings`, and its fill of `signal`'s `leg`.
+    fn left_by_an_earlier_attempt(
+        signal: &OrderIntent,
+        leg: Leg,
+        side: shared::execution::Side,
+        holdings: &[(&str, i64)],
+    ) -> crate::paper::PaperBook {
+        let fill = crate::paper::PaperFill {
             order_id: "paper-2".into(),
-            quantity: Decimal::from(1000),
-            price: Decimal::new(108_345, 5),
-            side: Some(shared::execution::Side::Buy),
-            instrument: Some("EUR_USD".into()),
+            quantity: Decimal::ONE,
+            price: signal.reference_price,
+            side: Some(side),
+            instrument: Some(signal.instrument.to_string()),
         };
-        let coid = shared::execution::ClientOrderId::new(&signal.signal_id, Leg::Close);
-        let venue = Arc::new(PaperNetting::restore(
-            Broker::Oanda,
-            "paper",
-            Arc::new(clock.clone()),
-            Arc::new(NoLog),
-            crate::paper::PaperBook {
-                holdings: [("EUR_USD".to_owned(), Decimal::ZERO)]
-                    .into_iter()
-                    .collect(),
-                recent: vec![(coid.to_string(), close)],
-                orders: 2,
-            },
-        ));
+        let coid = shared::execution::ClientOrderId::new(&signal.signal_id, leg);
+        crate::paper::PaperBook {
+            holdings: holdings
+                .iter()
+                .map(|(name, n)| ((*name).to_owned(), Decimal::from(*n)))
+                .collect(),
+            recent: vec![(coid.to_string(), fill)],
+            orders: 2,
+        }
+    }
+
+    /// `signal` claimed by an earlier attempt at its signal time, then taken over after the
+    /// lease (so after the staleness budget) on `venue`: the outcome and the journaled legs.
+    async fn stale_takeover<V: Venue>(
+        venue: V,
+        signal: &OrderIntent,
+        clock: &ManualClock,
+    ) -> (Result<Outcome, RecordError>, Vec<(Leg, Outcome)>) {
         let journal = Arc::new(MemoryJournal::default());
         let store = Arc::new(MemoryIdempotencyStore::default());
         let key = IdempotencyKey {
-            broker: Broker::Oanda,
-            account: "paper".into(),
+            broker: venue.broker(),
+            account: venue.account().into(),
             signal_id: signal.signal_id.clone(),
         };
+        let t0 = signal.signal_time;
         store
             .claim(&key, t0, t0 + Duration::seconds(60))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let executor = Executor {
             dead_letters: None,
-            venue: venue.clone(),
+            venue,
             store,
             journal: journal.clone(),
             notifier: Arc::new(MemoryNotifier::default()),
@@ -720,22 +735,80 @@ mod tests {
                 lease: Duration::seconds(60),
                 record_ttl: Duration::days(1),
                 risk: RiskConfig::from_toml(
-                    "default_size = \"1000\"\ndefault_max_position = \"10000\"",
+                    "default_size = \"1\"\ndefault_max_position = \"10000\"",
                 )
                 .unwrap_or_else(|e| panic!("{e}")),
             },
         };
         clock.advance(Duration::seconds(61));
-        let out = executor.execute(&signal).await;
-        assert!(matches!(out, Ok(Outcome::Expired)), "{out:?}");
-        assert_eq!(venue.orders(), 2, "nothing sent");
+        let out = executor.execute(signal).await;
         let legs = journal
             .orders(&signal.signal_id)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            legs.iter().map(|l| (l.leg, l.outcome)).collect::<Vec<_>>(),
-            [(Leg::Close, Outcome::Filled)]
+            .unwrap_or_else(|e| panic!("{e}"))
+            .iter()
+            .map(|l| (l.leg, l.outcome))
+            .collect();
+        (out, legs)
+    }
+
+    /// An earlier attempt at a reversal closed the short and crashed before the open; the
+    /// takeover comes after the staleness budget. It journals the close and ends `expired`
+    /// (the account is flat, not long), not `filled`.
+    #[tokio::test]
+    async fn a_stale_takeover_that_finds_only_the_close_of_an_entry_ends_expired() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let signal = intent(t0);
+        let book = left_by_an_earlier_attempt(
+            &signal,
+            Leg::Close,
+            shared::execution::Side::Buy,
+            &[("EUR_USD", 0)],
         );
+        let venue = Arc::new(PaperNetting::restore(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+            Arc::new(NoLog),
+            book,
+        ));
+        let (out, legs) = stale_takeover(venue.clone(), &signal, &clock).await;
+        assert!(matches!(out, Ok(Outcome::Expired)), "{out:?}");
+        assert_eq!(venue.orders(), 2, "nothing sent");
+        assert_eq!(legs, [(Leg::Close, Outcome::Filled)]);
+    }
+
+    /// A spot short entry is a sale and no open: an earlier attempt's filled sale left the
+    /// wallet at the target, so the stale takeover reads it `filled`.
+    #[tokio::test]
+    async fn a_stale_takeover_of_a_spot_short_entry_whose_sale_filled_is_filled() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let signal = OrderIntent {
+            broker: Broker::Coinbase,
+            instrument: Instrument::new("BTC-USD"),
+            action: Action::ShortEntry,
+            target: Action::ShortEntry.target(),
+            symbol: "BTCUSD".into(),
+            exchange: "COINBASE".into(),
+            reference_price: Decimal::from(90_000),
+            ..intent(t0)
+        };
+        let book = left_by_an_earlier_attempt(
+            &signal,
+            Leg::Close,
+            shared::execution::Side::Sell,
+            &[("BTC", 0), ("USD", 100_000)],
+        );
+        let venue = Arc::new(crate::paper::PaperSpot::restore(
+            "paper",
+            Arc::new(clock.clone()),
+            Arc::new(NoLog),
+            book,
+        ));
+        let (out, legs) = stale_takeover(venue, &signal, &clock).await;
+        assert!(matches!(out, Ok(Outcome::Filled)), "{out:?}");
+        assert_eq!(legs, [(Leg::Close, Outcome::Filled)]);
     }
 }

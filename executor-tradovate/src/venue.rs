@@ -660,7 +660,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         };
         let coid = req.client_order_id(Leg::Open);
         // The size asked for, as a row of a leg not filled carries: the journal keeps one row
-        // per send, and this one may replace the earlier attempt's.
+        // per send, and this one may replace the earlier attempt's. A stale takeover asks
+        // none (zero): the executor keeps the size journaled for the order then.
         let asked = match req.size {
             executor_runtime::venue::Size::Quantity(q) => q,
             executor_runtime::venue::Size::Notional(_) => Decimal::ZERO,
@@ -687,11 +688,29 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
                 );
             }
         };
-        let id = match ids.as_slice() {
-            [] => return Vec::new(),
-            [id] => *id,
-            more => {
-                let ids: Vec<String> = more.iter().map(|i| i.to_string()).collect();
+        // Each order read once: one of another account (one login, several accounts) is not
+        // ours; one that cannot be read is counted as ours.
+        let mut ours = Vec::new();
+        for id in ids {
+            match self
+                .authed(|t| async move { self.client().order(&t, id).await })
+                .await
+            {
+                Ok(order) if order.account_id != self.account.id => {
+                    info!(
+                        order_id = id.0,
+                        "an open found by clOrdId is another account's: not ours"
+                    );
+                }
+                Ok(order) => ours.push((id, Some(order))),
+                Err(_) => ours.push((id, None)),
+            }
+        }
+        let (id, order) = match ours.len() {
+            0 => return Vec::new(),
+            1 => ours.remove(0),
+            _ => {
+                let ids: Vec<String> = ours.iter().map(|(i, _)| i.to_string()).collect();
                 return unknown(
                     report,
                     format!(
@@ -713,18 +732,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             side,
             quantity: Decimal::ZERO,
         };
-        let ack = match self
-            .authed(|t| async move { self.client().order(&t, id).await })
-            .await
-        {
-            Ok(order) if order.account_id != self.account.id => {
-                info!(
-                    order_id = id.0,
-                    "the open found by clOrdId is another account's: not ours"
-                );
-                return Vec::new();
-            }
-            Ok(order) => {
+        let ack = match order {
+            Some(order) => {
                 if let Some(action) = order.action.as_deref() {
                     report.side = if action == "Sell" {
                         Side::Sell
@@ -734,7 +743,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
                 }
                 self.found(req, &leg, &order).await
             }
-            Err(_) => Ok(self.follow(req, &leg, id).await),
+            None => Ok(self.follow(req, &leg, id).await),
         };
         report.acked_at = Some(self.clock.now());
         match ack {

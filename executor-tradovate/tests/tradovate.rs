@@ -452,6 +452,32 @@ async fn a_recovered_open_keeps_the_attempt_it_was_journaled_under() {
     );
 }
 
+/// A stale takeover asks no size: the open's row keeps the size journaled when it was sent.
+#[tokio::test]
+async fn a_stale_takeover_keeps_the_journaled_size_of_a_working_open() {
+    let mut h = harness().await;
+    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
+        "tradovate-dlq",
+        h.clock.clone(),
+    ));
+    h.executor.dead_letters = Some(dlq.clone());
+    h.executor.settings.max_age = Duration::seconds(3);
+    h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    let rows = |legs: Vec<shared::execution::OrderRecord>| {
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome, l.quantity.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let sent = rows(h.journal.orders(&i.signal_id).await.unwrap());
+    assert_eq!(sent, [(1, Outcome::Unknown, "1".to_owned())]);
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(rows(h.journal.orders(&i.signal_id).await.unwrap()), sent);
+    assert_eq!(h.fake.orders().len(), 1);
+}
+
 /// The earlier attempt's open filled before the crash: the takeover journals it with its
 /// fill, where the position alone read as nothing to do.
 #[tokio::test]
