@@ -228,9 +228,8 @@ pub trait Conversation: Send + Sync {
 
     /// After a takeover: the legs an earlier attempt got done, as far as the broker's
     /// documented sources tell, for the journal and for the plan: a recovered open (or a
-    /// hedged flatten's second close) ends the signal with its outcome, and a leg that is not
-    /// filled (`unknown`, `rejected`) is the outcome of a takeover that may not send. The rest
-    /// of the plan comes from the holdings.
+    /// hedged flatten's second close) ends the signal with its outcome, and so does a leg not
+    /// done (`unknown`, `rejected`: an alarm). The rest of the plan comes from the holdings.
     fn recover(
         &self,
         req: &ExecRequest<'_>,
@@ -292,42 +291,40 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     } else {
         Vec::new()
     };
-    if !req.may_send {
-        // Stale: report what an earlier attempt did, send nothing. A leg it left unknown or
-        // refused is the signal's outcome (an alarm, a dead letter), never a no-op; legs that
-        // filled without bringing the account to the target (a reversal's close, and no open)
-        // leave the signal expired, not filled.
-        let stop = legs
-            .iter()
-            .find(|l| !matches!(l.outcome, Outcome::Filled | Outcome::NoOp))
-            .map(|l| (l.outcome, l.error.clone().unwrap_or_default()))
-            .or_else(|| {
-                let short_of_target = !legs.is_empty()
-                    && !plan(req.intent.target, held, Decimal::ONE, conv.book()).is_empty();
-                short_of_target.then(|| {
-                    (
-                        Outcome::Expired,
-                        format!(
-                            "an earlier attempt's {} filled, and the staleness budget ran out before the account reached the target; nothing more sent",
-                            legs.iter()
-                                .map(|l| l.leg.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                })
-            });
-        return Ok(finish(legs, stop));
-    }
     // The open (or a hedged flatten's second close) is the last request a signal makes: if an
     // earlier attempt's is at the broker, the signal is done, whatever the position shows now.
+    // A leg it left not done (unknown, refused) is the signal's outcome too: an alarm and a
+    // dead letter, never a plan that reads the position as done or sends past it.
     if let Some(last) = legs
         .iter()
         .find(|l| matches!(l.leg, Leg::Open | Leg::CloseHedge))
-        .or_else(|| legs.iter().find(|l| l.outcome == Outcome::Rejected))
+        .or_else(|| {
+            legs.iter()
+                .find(|l| !matches!(l.outcome, Outcome::Filled | Outcome::NoOp))
+        })
     {
         let stop = (last.outcome != Outcome::Filled)
             .then(|| (last.outcome, last.error.clone().unwrap_or_default()));
+        return Ok(finish(legs, stop));
+    }
+    if !req.may_send {
+        // Stale: report what an earlier attempt did, send nothing. Closes that filled without
+        // bringing the account to the target (a reversal's close, and no open) leave the
+        // signal expired, not filled.
+        let short_of_target = !legs.is_empty()
+            && !plan(req.intent.target, held, Decimal::ONE, conv.book()).is_empty();
+        let stop = short_of_target.then(|| {
+            (
+                Outcome::Expired,
+                format!(
+                    "an earlier attempt's {} filled, and the staleness budget ran out before the account reached the target; nothing more sent",
+                    legs.iter()
+                        .map(|l| l.leg.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        });
         return Ok(finish(legs, stop));
     }
     let rules = match conv.rules(req).await {

@@ -397,9 +397,9 @@ where
                     && r.broker_order_id == leg.broker_order_id
             }) {
                 leg.attempt = row.attempt;
-                // A broker read that gave no size (a stale takeover asks none) keeps the one
-                // journaled.
-                if leg.quantity.is_zero() {
+                // A leg not filled whose broker read gave no size (a stale takeover asks none)
+                // keeps the one journaled; a fill's size is the broker's.
+                if leg.quantity.is_zero() && leg.outcome != Outcome::Filled {
                     leg.quantity = row.quantity;
                 }
             }
@@ -810,5 +810,131 @@ mod tests {
         let (out, legs) = stale_takeover(venue, &signal, &clock).await;
         assert!(matches!(out, Ok(Outcome::Filled)), "{out:?}");
         assert_eq!(legs, [(Leg::Close, Outcome::Filled)]);
+    }
+
+    /// A broker whose account holds `held` whatever is sent, and whose earlier attempt left
+    /// `recovered` (leg, side, outcome); it counts what is sent.
+    struct Scripted {
+        held: Decimal,
+        recovered: Vec<(Leg, shared::execution::Side, Outcome)>,
+        sent: AtomicU32,
+    }
+
+    impl crate::drive::Conversation for Scripted {
+        type Mark = ();
+
+        fn broker(&self) -> Broker {
+            Broker::Oanda
+        }
+
+        fn account(&self) -> &str {
+            "scripted"
+        }
+
+        fn book(&self) -> crate::plan::Book {
+            crate::plan::Book::Margin
+        }
+
+        fn settle_time(&self) -> std::time::Duration {
+            std::time::Duration::ZERO
+        }
+
+        async fn holdings(
+            &self,
+            _: &ExecRequest<'_>,
+        ) -> Result<(crate::plan::Holdings, ()), crate::drive::ReadError> {
+            Ok((crate::plan::Holdings::net(self.held), ()))
+        }
+
+        async fn rules(
+            &self,
+            _: &ExecRequest<'_>,
+        ) -> Result<crate::plan::TradingRules, crate::drive::ReadError> {
+            Err(crate::drive::ReadError::Unavailable(
+                "no rules in this test".into(),
+            ))
+        }
+
+        async fn send(
+            &self,
+            _: &ExecRequest<'_>,
+            _: &crate::plan::PlannedLeg,
+            _: &crate::venue::LegReport,
+        ) -> Result<crate::drive::Ack, crate::drive::SendError> {
+            self.sent.fetch_add(1, Ordering::SeqCst);
+            Ok(crate::drive::Ack::NothingToClose)
+        }
+
+        async fn lookup(
+            &self,
+            _: &ExecRequest<'_>,
+            _: &crate::plan::PlannedLeg,
+            _: &crate::venue::LegReport,
+            _: &(),
+        ) -> crate::drive::Found {
+            crate::drive::Found::NotCreated
+        }
+
+        async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<crate::venue::LegReport> {
+            self.recovered
+                .iter()
+                .map(|&(leg, side, outcome)| {
+                    let mut r = crate::venue::LegReport::new(req, leg, side, Decimal::ONE);
+                    r.outcome = outcome;
+                    r
+                })
+                .collect()
+        }
+    }
+
+    /// A takeover (`may_send` as given) of `action` on `broker`: the outcome and what it sent.
+    async fn take_over(broker: Scripted, action: Action, may_send: bool) -> (Outcome, u32) {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let signal = OrderIntent {
+            action,
+            target: action.target(),
+            ..intent(t0)
+        };
+        let req = ExecRequest {
+            intent: &signal,
+            size: Size::Quantity(Decimal::ONE),
+            deadline: t0 + Duration::seconds(30),
+            max_notional: Decimal::from(1_000_000),
+            takeover: true,
+            may_send,
+        };
+        let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req).await;
+        let outcome = done.map(|e| e.outcome).unwrap_or_else(|e| panic!("{e:?}"));
+        (outcome, broker.sent.load(Ordering::SeqCst))
+    }
+
+    /// An earlier attempt's close still working at the broker: the position reads flat, yet
+    /// the signal is not done; it ends `unknown` (an alarm), not `no_op`.
+    #[tokio::test]
+    async fn a_takeover_that_finds_an_earlier_close_still_working_ends_unknown() {
+        let broker = Scripted {
+            held: Decimal::ZERO,
+            recovered: vec![(Leg::Close, shared::execution::Side::Sell, Outcome::Unknown)],
+            sent: AtomicU32::new(0),
+        };
+        assert_eq!(
+            take_over(broker, Action::LongExit, true).await,
+            (Outcome::Unknown, 0)
+        );
+    }
+
+    /// An earlier attempt's open filled, and the position does not show it yet: a stale
+    /// takeover reads the signal `filled`, as one that may send does.
+    #[tokio::test]
+    async fn a_stale_takeover_that_finds_the_open_filled_is_filled_whatever_the_position_shows() {
+        let broker = Scripted {
+            held: Decimal::ZERO,
+            recovered: vec![(Leg::Open, shared::execution::Side::Buy, Outcome::Filled)],
+            sent: AtomicU32::new(0),
+        };
+        assert_eq!(
+            take_over(broker, Action::LongEntry, false).await,
+            (Outcome::Filled, 0)
+        );
     }
 }
