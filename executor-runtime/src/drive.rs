@@ -308,16 +308,17 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         return Ok(finish(legs, stop));
     }
     if !req.may_send {
-        // Stale: report what an earlier attempt did, send nothing. Closes that filled without
-        // bringing the account to the target (a reversal's close, and no open) leave the
-        // signal expired, not filled.
+        // Past the staleness budget, or blocked by a guard: report what an earlier attempt
+        // did, send nothing. Closes that filled without bringing the account to the target (a
+        // reversal's close, and no open) leave the signal expired, not filled (the executor
+        // gives the guard's own verdict).
         let short_of_target = !legs.is_empty()
             && !plan(req.intent.target, held, Decimal::ONE, conv.book()).is_empty();
         let stop = short_of_target.then(|| {
             (
                 Outcome::Expired,
                 format!(
-                    "an earlier attempt's {} filled, and the staleness budget ran out before the account reached the target; nothing more sent",
+                    "an earlier attempt's {} filled, short of the target; nothing more sent",
                     legs.iter()
                         .map(|l| l.leg.as_str())
                         .collect::<Vec<_>>()

@@ -624,6 +624,29 @@ impl Venue for PaperSpot {
     }
 }
 
+/// For tests: a log that keeps nothing, for a book started from a [`PaperBook`] as a restart
+/// finds it.
+#[cfg(test)]
+pub(crate) struct NoLog;
+
+#[cfg(test)]
+impl PaperLog for NoLog {
+    fn filled(
+        &self,
+        _: &str,
+        _: &str,
+        _: &PaperFill,
+        _: &[(String, Decimal)],
+        _: u64,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn fill(&self, _: &str, _: &str) -> Result<Option<PaperFill>, String> {
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -787,26 +810,6 @@ mod tests {
         );
         assert_eq!(run(roll, true).await, done);
         assert_eq!(paper.orders(), 3, "the takeover sent nothing");
-    }
-
-    /// The paper book as a restart finds it; its log keeps nothing more.
-    struct NoLog;
-
-    impl PaperLog for NoLog {
-        fn filled(
-            &self,
-            _: &str,
-            _: &str,
-            _: &PaperFill,
-            _: &[(String, Decimal)],
-            _: u64,
-        ) -> Result<(), String> {
-            Ok(())
-        }
-
-        fn fill(&self, _: &str, _: &str) -> Result<Option<PaperFill>, String> {
-            Ok(None)
-        }
     }
 
     /// An earlier attempt's close of the earlier contract is at the broker, yet that contract

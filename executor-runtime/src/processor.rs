@@ -295,7 +295,10 @@ where
                             && (execution.legs.is_empty() || execution.outcome == Outcome::Expired)
                         {
                             execution.outcome = *outcome;
-                            execution.reason = Some(reason.clone());
+                            execution.reason = Some(match execution.reason.take() {
+                                Some(found) => format!("{reason} ({found})"),
+                                None => reason.clone(),
+                            });
                         }
                         if takeover {
                             self.number_as_journaled(intent, &mut execution).await;
@@ -368,8 +371,9 @@ where
     /// A takeover reports an order an earlier attempt sent as the leg's first send; when the
     /// journal already holds that order (same broker, account, leg and broker order id) under
     /// another attempt, the leg takes that attempt, so the order keeps one row (the journal
-    /// keys rows by signal, broker, account, leg and attempt), and its journaled size when
-    /// the broker gave none. A journal that cannot be read within [`JOURNAL_READ`] (or one
+    /// keys rows by signal, broker, account, leg and attempt), and, when the leg is not
+    /// filled and came without a size (a takeover that may not send asks none), its
+    /// journaled size. A journal that cannot be read within [`JOURNAL_READ`] (or one
     /// that keeps no rows, `JOURNAL=log`) leaves the rows as reported.
     async fn number_as_journaled(&self, intent: &OrderIntent, execution: &mut Execution) {
         if execution.legs.iter().all(|l| l.broker_order_id.is_none()) {
@@ -657,26 +661,6 @@ mod tests {
         assert_eq!(venue.orders(), 1, "reconciled, not sent again");
     }
 
-    /// Keeps nothing: the paper book as a restart found it is all the test needs.
-    struct NoLog;
-
-    impl crate::paper::PaperLog for NoLog {
-        fn filled(
-            &self,
-            _: &str,
-            _: &str,
-            _: &crate::paper::PaperFill,
-            _: &[(String, Decimal)],
-            _: u64,
-        ) -> Result<(), String> {
-            Ok(())
-        }
-
-        fn fill(&self, _: &str, _: &str) -> Result<Option<crate::paper::PaperFill>, String> {
-            Ok(None)
-        }
-    }
-
     /// The book an earlier attempt left: `holdings`, and its fill of `signal`'s `leg`.
     fn left_by_an_earlier_attempt(
         signal: &OrderIntent,
@@ -770,7 +754,7 @@ mod tests {
             Broker::Oanda,
             "paper",
             Arc::new(clock.clone()),
-            Arc::new(NoLog),
+            Arc::new(crate::paper::NoLog),
             book,
         ));
         let (out, legs) = stale_takeover(venue.clone(), &signal, &clock).await;
@@ -804,7 +788,7 @@ mod tests {
         let venue = Arc::new(crate::paper::PaperSpot::restore(
             "paper",
             Arc::new(clock.clone()),
-            Arc::new(NoLog),
+            Arc::new(crate::paper::NoLog),
             book,
         ));
         let (out, legs) = stale_takeover(venue, &signal, &clock).await;

@@ -639,8 +639,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
     /// at least the settle time). A found open ends the signal with its outcome: the core
     /// never places a second one, where a market order resting in a locked market, or a fill
     /// the position does not show yet, would otherwise be doubled. Commands that cannot be
-    /// read, two of the account's orders under the `clOrdId`, or a fill not listed yet end it `unknown` for the
-    /// same reason. An order of another account (one login, several accounts) is not ours.
+    /// read, two of the account's orders under the `clOrdId`, or a fill not listed yet end it
+    /// `unknown` for the same reason. An order of another account (one login, several
+    /// accounts) is not ours.
     ///
     /// An earlier close is not reported here: a liquidation carries no `clOrdId` (OpenAPI
     /// `LiquidatePosition` has no such field), so it cannot be told apart from another order
