@@ -586,6 +586,43 @@ mod tests {
         }
     }
 
+    /// An executor over `venue` with the deployed time limits (30 s staleness, 60 s lease),
+    /// a kill switch that reads, and `size` units by default.
+    fn paper_executor<V: Venue>(
+        venue: V,
+        store: Arc<MemoryIdempotencyStore>,
+        journal: Arc<MemoryJournal>,
+        clock: &ManualClock,
+        size: &str,
+    ) -> Executor<
+        V,
+        Arc<MemoryIdempotencyStore>,
+        Arc<MemoryJournal>,
+        Arc<MemoryNotifier>,
+        FlakySwitch,
+        ManualClock,
+    > {
+        Executor {
+            dead_letters: None,
+            venue,
+            store,
+            journal,
+            notifier: Arc::new(MemoryNotifier::default()),
+            kill_switch: FlakySwitch(AtomicU32::new(0)),
+            clock: clock.clone(),
+            metrics: Arc::new(CapturedMetrics::default()),
+            settings: ExecutorSettings {
+                max_age: Duration::seconds(30),
+                lease: Duration::seconds(60),
+                record_ttl: Duration::days(1),
+                risk: RiskConfig::from_toml(&format!(
+                    "default_size = \"{size}\"\ndefault_max_position = \"10000\""
+                ))
+                .unwrap_or_else(|e| panic!("{e}")),
+            },
+        }
+    }
+
     fn intent(at: DateTime<Utc>) -> OrderIntent {
         OrderIntent {
             version: INTENT_VERSION,
@@ -622,25 +659,13 @@ mod tests {
             Arc::new(clock.clone()),
         ));
         let journal = Arc::new(MemoryJournal::default());
-        let executor = Executor {
-            dead_letters: None,
-            venue: venue.clone(),
-            store: Arc::new(MemoryIdempotencyStore::default()),
-            journal: journal.clone(),
-            notifier: Arc::new(MemoryNotifier::default()),
-            kill_switch: FlakySwitch(AtomicU32::new(0)),
-            clock: clock.clone(),
-            metrics: Arc::new(CapturedMetrics::default()),
-            settings: ExecutorSettings {
-                max_age: Duration::seconds(30),
-                lease: Duration::seconds(60),
-                record_ttl: Duration::days(1),
-                risk: RiskConfig::from_toml(
-                    "default_size = \"1000\"\ndefault_max_position = \"10000\"",
-                )
-                .unwrap_or_else(|e| panic!("{e}")),
-            },
-        };
+        let executor = paper_executor(
+            venue.clone(),
+            Arc::new(MemoryIdempotencyStore::default()),
+            journal.clone(),
+            &clock,
+            "1000",
+        );
         let signal = intent(t0);
 
         journal.set_down(true);
@@ -705,25 +730,7 @@ mod tests {
             .claim(&key, t0, t0 + Duration::seconds(60))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let executor = Executor {
-            dead_letters: None,
-            venue,
-            store,
-            journal: journal.clone(),
-            notifier: Arc::new(MemoryNotifier::default()),
-            kill_switch: FlakySwitch(AtomicU32::new(0)),
-            clock: clock.clone(),
-            metrics: Arc::new(CapturedMetrics::default()),
-            settings: ExecutorSettings {
-                max_age: Duration::seconds(30),
-                lease: Duration::seconds(60),
-                record_ttl: Duration::days(1),
-                risk: RiskConfig::from_toml(
-                    "default_size = \"1\"\ndefault_max_position = \"10000\"",
-                )
-                .unwrap_or_else(|e| panic!("{e}")),
-            },
-        };
+        let executor = paper_executor(venue, store, journal.clone(), clock, "1");
         clock.advance(Duration::seconds(61));
         let out = executor.execute(signal).await;
         let legs = journal

@@ -332,6 +332,19 @@ async fn a_takeover_waits_for_an_earlier_liquidation_and_never_liquidates_twice(
     assert_eq!(h.fake.net("ESZ6"), -1);
 }
 
+/// Gives the executor a dead-letter queue, as deployed: an unknown outcome keeps its lease
+/// and goes there, and a replay of it is a takeover.
+fn dead_letters(
+    h: &mut support::Harness,
+) -> std::sync::Arc<test_kit::fifo::MemoryFifoQueue<shared::clock::ManualClock>> {
+    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
+        "tradovate-dlq",
+        h.clock.clone(),
+    ));
+    h.executor.dead_letters = Some(dlq.clone());
+    dlq
+}
+
 /// An earlier attempt places the open of `i` and crashes before it fills: its future is
 /// dropped once the fake has the order, leaving the claim in progress; the clock then passes
 /// the claim's lease.
@@ -414,11 +427,7 @@ async fn a_stale_takeover_that_finds_a_working_open_ends_unknown() {
 #[tokio::test]
 async fn a_recovered_open_keeps_the_attempt_it_was_journaled_under() {
     let mut h = harness().await;
-    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
-        "tradovate-dlq",
-        h.clock.clone(),
-    ));
-    h.executor.dead_letters = Some(dlq.clone());
+    let dlq = dead_letters(&mut h);
     h.executor.settings.max_age = Duration::seconds(3);
     h.fake.script(Fault::ErrorBeforeCreate);
     h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
@@ -456,15 +465,12 @@ async fn a_recovered_open_keeps_the_attempt_it_was_journaled_under() {
 #[tokio::test]
 async fn a_stale_takeover_keeps_the_journaled_size_of_a_working_open() {
     let mut h = harness().await;
-    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
-        "tradovate-dlq",
-        h.clock.clone(),
-    ));
-    h.executor.dead_letters = Some(dlq.clone());
+    let dlq = dead_letters(&mut h);
     h.executor.settings.max_age = Duration::seconds(3);
     h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
     let i = intent(Action::LongEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(dlq.messages().len(), 1, "dead-lettered, its lease kept");
     let rows = |legs: Vec<shared::execution::OrderRecord>| {
         legs.iter()
             .map(|l| (l.attempt, l.outcome, l.quantity.to_string()))
@@ -630,11 +636,7 @@ async fn an_open_lookup_never_takes_the_reversals_own_liquidation_for_the_open()
 #[tokio::test]
 async fn an_unknown_outcome_goes_to_the_dead_letter_queue_and_a_replay_reconciles() {
     let mut h = harness().await;
-    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
-        "tradovate-dlq",
-        h.clock.clone(),
-    ));
-    h.executor.dead_letters = Some(dlq.clone());
+    let dlq = dead_letters(&mut h);
     h.fake.set_net("ESZ6", 2);
     h.fake.liquidation_takes(None);
     let mut i = intent(Action::ShortEntry, 1);
