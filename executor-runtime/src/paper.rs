@@ -732,6 +732,15 @@ mod tests {
         );
     }
 
+    /// The legs one contract of `i` reports on `paper` (none when nothing was sent).
+    async fn legs_of(paper: &PaperNetting, i: &OrderIntent, takeover: bool) -> Vec<LegReport> {
+        paper
+            .execute(&one_contract(i, takeover))
+            .await
+            .map(|e| e.legs)
+            .unwrap_or_default()
+    }
+
     /// A takeover journals the legs an earlier attempt filled with the sides they were filled
     /// with: closing a short is a buy whatever the exit is called, closing a long a sell.
     #[tokio::test]
@@ -741,16 +750,11 @@ mod tests {
         let run = |i: OrderIntent, takeover: bool| {
             let paper = &paper;
             async move {
-                paper
-                    .execute(&one_contract(&i, takeover))
+                legs_of(paper, &i, takeover)
                     .await
-                    .map(|e| {
-                        e.legs
-                            .iter()
-                            .map(|l| (l.leg, l.side, l.quantity, l.outcome))
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default()
+                    .iter()
+                    .map(|l| (l.leg, l.side, l.quantity, l.outcome))
+                    .collect::<Vec<_>>()
             }
         };
         let one = Decimal::ONE;
@@ -781,16 +785,11 @@ mod tests {
         let run = |i: OrderIntent, takeover: bool| {
             let paper = &paper;
             async move {
-                paper
-                    .execute(&one_contract(&i, takeover))
+                legs_of(paper, &i, takeover)
                     .await
-                    .map(|e| {
-                        e.legs
-                            .iter()
-                            .map(|l| (l.leg, l.instrument.clone(), l.side, l.outcome))
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default()
+                    .iter()
+                    .map(|l| (l.leg, l.instrument.clone(), l.side, l.outcome))
+                    .collect::<Vec<_>>()
             }
         };
         run(es1(shared::Action::LongEntry, "ESZ6", 1), false).await;
