@@ -328,12 +328,12 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         });
         return Ok(finish(legs, stop));
     }
+    // From here on a refusal keeps what an earlier attempt left (`legs`): its fills are
+    // journaled, and the executor alarms on a refusal that comes after some of them.
     let rules = match conv.rules(req).await {
         Ok(r) => r,
         Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
-        Err(ReadError::Refused(why)) => {
-            return Ok(Execution::without_legs(Outcome::Rejected, why));
-        }
+        Err(ReadError::Refused(why)) => return Ok(finish(legs, Some((Outcome::Rejected, why)))),
     };
     let limit = NotionalLimit {
         price: conv.notional_price(req),
@@ -342,7 +342,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     };
     let size = match size_in_units(req, &rules, &limit) {
         Ok(s) => s,
-        Err(refusal) => return Ok(Execution::without_legs(Outcome::Refused, refusal)),
+        Err(refusal) => return Ok(finish(legs, Some((Outcome::Refused, refusal)))),
     };
     let planned = plan(req.intent.target, held, size, conv.book());
     // Only the front symbol (`ES1!`) rolls: its earlier contracts are what it rolled away
@@ -366,7 +366,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 .collect(),
             Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
             Err(ReadError::Refused(why)) => {
-                return Ok(Execution::without_legs(Outcome::Rejected, why));
+                return Ok(finish(legs, Some((Outcome::Rejected, why))));
             }
         },
         false => Vec::new(),
@@ -379,7 +379,10 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         return Ok(e);
     }
     if let Err(refusal) = preflight(&planned, &rules, Some(&limit)) {
-        return Ok(refuse(refusal));
+        return Ok(Execution {
+            legs,
+            ..refuse(refusal)
+        });
     }
 
     if let Some(again) = planned.iter().find(|p| legs.iter().any(|l| l.leg == p.leg)) {

@@ -472,7 +472,14 @@ where
         self.journal.record_execution(&record, &orders).await?;
 
         let reason = execution.reason.as_deref().unwrap_or("");
+        // A refusal or a newer signal that stops a takeover after an earlier attempt's orders
+        // filled (half a reversal, say) leaves the account short of the target: an alarm.
+        let part_done = execution.legs.iter().any(|l| l.outcome == Outcome::Filled);
         match outcome {
+            Outcome::Refused | Outcome::Superseded if part_done => {
+                error!(outcome = ?outcome, reason, "signal stopped after some of its orders filled");
+                self.notify(intent, outcome, reason).await;
+            }
             Outcome::Filled | Outcome::NoOp => {
                 info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed")
             }
@@ -809,6 +816,8 @@ mod tests {
         held: Decimal,
         recovered: Vec<(Leg, shared::execution::Side, Outcome)>,
         sent: AtomicU32,
+        /// The broker's refusal of the rules read; none: the read fails (retryable).
+        rules_refused: Option<&'static str>,
     }
 
     impl crate::drive::Conversation for Scripted {
@@ -841,9 +850,10 @@ mod tests {
             &self,
             _: &ExecRequest<'_>,
         ) -> Result<crate::plan::TradingRules, crate::drive::ReadError> {
-            Err(crate::drive::ReadError::Unavailable(
-                "no rules in this test".into(),
-            ))
+            Err(match self.rules_refused {
+                Some(why) => crate::drive::ReadError::Refused(why.into()),
+                None => crate::drive::ReadError::Unavailable("no rules in this test".into()),
+            })
         }
 
         async fn send(
@@ -878,8 +888,9 @@ mod tests {
         }
     }
 
-    /// A takeover (`may_send` as given) of `action` on `broker`: the outcome and what it sent.
-    async fn take_over(broker: Scripted, action: Action, may_send: bool) -> (Outcome, u32) {
+    /// A takeover (`may_send` as given) of `action` on `broker`: the execution and how many
+    /// orders it sent.
+    async fn take_over(broker: Scripted, action: Action, may_send: bool) -> (Execution, u32) {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
         let signal = OrderIntent {
             action,
@@ -895,8 +906,8 @@ mod tests {
             may_send,
         };
         let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req).await;
-        let outcome = done.map(|e| e.outcome).unwrap_or_else(|e| panic!("{e:?}"));
-        (outcome, broker.sent.load(Ordering::SeqCst))
+        let execution = done.unwrap_or_else(|e| panic!("{e:?}"));
+        (execution, broker.sent.load(Ordering::SeqCst))
     }
 
     /// An earlier attempt's close still working at the broker: the position reads flat, yet
@@ -907,11 +918,10 @@ mod tests {
             held: Decimal::ZERO,
             recovered: vec![(Leg::Close, shared::execution::Side::Sell, Outcome::Unknown)],
             sent: AtomicU32::new(0),
+            rules_refused: None,
         };
-        assert_eq!(
-            take_over(broker, Action::LongExit, true).await,
-            (Outcome::Unknown, 0)
-        );
+        let (execution, sent) = take_over(broker, Action::LongExit, true).await;
+        assert_eq!((execution.outcome, sent), (Outcome::Unknown, 0));
     }
 
     /// An earlier attempt's open filled, and the position does not show it yet: a stale
@@ -922,10 +932,84 @@ mod tests {
             held: Decimal::ZERO,
             recovered: vec![(Leg::Open, shared::execution::Side::Buy, Outcome::Filled)],
             sent: AtomicU32::new(0),
+            rules_refused: None,
         };
-        assert_eq!(
-            take_over(broker, Action::LongEntry, false).await,
-            (Outcome::Filled, 0)
+        let (execution, sent) = take_over(broker, Action::LongEntry, false).await;
+        assert_eq!((execution.outcome, sent), (Outcome::Filled, 0));
+    }
+
+    /// An earlier attempt at a reversal closed the short; the takeover, free to send, finds
+    /// the instrument refused by the broker. It sends nothing, and its answer keeps the
+    /// close that filled, so the journal has it.
+    #[tokio::test]
+    async fn a_takeover_refused_after_an_earlier_close_filled_keeps_that_close() {
+        let broker = Scripted {
+            held: Decimal::ZERO,
+            recovered: vec![(Leg::Close, shared::execution::Side::Buy, Outcome::Filled)],
+            sent: AtomicU32::new(0),
+            rules_refused: Some("instrument halted"),
+        };
+        let (execution, sent) = take_over(broker, Action::LongEntry, true).await;
+        assert_eq!((execution.outcome, sent), (Outcome::Rejected, 0));
+        let legs: Vec<_> = execution.legs.iter().map(|l| (l.leg, l.outcome)).collect();
+        assert_eq!(legs, [(Leg::Close, Outcome::Filled)]);
+    }
+
+    /// An earlier attempt at a reversal closed the short and failed before the open, handing
+    /// its lease over; the quick takeover, within the staleness budget, is refused by the risk
+    /// limits. The account is flat, not long: the refusal is alarmed, the close journaled.
+    #[tokio::test]
+    async fn a_takeover_refused_after_half_a_reversal_alarms() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let signal = intent(t0);
+        let book = left_by_an_earlier_attempt(
+            &signal,
+            Leg::Close,
+            shared::execution::Side::Buy,
+            &[("EUR_USD", 0)],
         );
+        let venue = Arc::new(PaperNetting::restore(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+            Arc::new(crate::paper::NoLog),
+            book,
+        ));
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        let key = IdempotencyKey {
+            broker: Broker::Oanda,
+            account: "paper".into(),
+            signal_id: signal.signal_id.clone(),
+        };
+        let lease = t0 + Duration::seconds(60);
+        let handed = async {
+            store.claim(&key, t0, lease).await?;
+            store.hand_over(&key, lease, t0).await
+        };
+        handed.await.unwrap_or_else(|e| panic!("{e}"));
+        let journal = Arc::new(MemoryJournal::default());
+        // Over the default max position (10,000): the risk limits refuse the entry.
+        let executor = paper_executor(venue.clone(), store, journal.clone(), &clock, "20000");
+        clock.advance(Duration::seconds(1));
+
+        let out = executor.execute(&signal).await;
+        assert!(matches!(out, Ok(Outcome::Refused)), "{out:?}");
+        assert_eq!(venue.orders(), 2, "nothing sent");
+        let notes = executor.notifier.sent();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].message.contains("max position"),
+            "{}",
+            notes[0].message
+        );
+        let legs: Vec<_> = journal
+            .orders(&signal.signal_id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .iter()
+            .map(|l| (l.leg, l.outcome))
+            .collect();
+        assert_eq!(legs, [(Leg::Close, Outcome::Filled)]);
     }
 }
