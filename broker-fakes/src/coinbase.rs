@@ -121,6 +121,7 @@ pub struct FakeCoinbase {
     pub host: String,
     inner: Arc<Mutex<Inner>>,
     clock: ManualClock,
+    outage: crate::ReadOutage,
 }
 
 type Shared = (Arc<Mutex<Inner>>, ManualClock, String);
@@ -170,14 +171,25 @@ impl FakeCoinbase {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let host = listener.local_addr().unwrap().to_string();
         let shared: Shared = (inner.clone(), clock.clone(), host.clone());
-        let app = Router::new().fallback(handle).with_state(shared);
+        let outage = crate::ReadOutage::new(
+            json!({"error": "UNAVAILABLE", "error_details": "", "message": "service unavailable"}),
+        );
+        let app = Router::new().fallback(handle).with_state(shared).layer(
+            axum::middleware::from_fn_with_state(outage.clone(), crate::ReadOutage::layer),
+        );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self {
             url: format!("http://{host}{BASE_PATH}"),
             host,
             inner,
             clock,
+            outage,
         }
+    }
+
+    /// The next `n` GET requests whose path contains `part` (`/orders/historical`) answer 503.
+    pub fn fail_reads(&self, part: &str, n: usize) {
+        self.outage.fail(part, n);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

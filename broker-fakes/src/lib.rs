@@ -10,3 +10,54 @@
 pub mod coinbase;
 pub mod oanda;
 pub mod tradovate;
+
+use std::sync::{Arc, Mutex};
+
+/// Reads a fake fails for a while: the next `n` GET requests whose path contains a given
+/// part answer 503 with the broker's error body, and carry nothing out (a server error or
+/// an outage, as any broker can answer). Cloning shares the state.
+#[derive(Clone)]
+pub struct ReadOutage {
+    left: Arc<Mutex<Option<(String, usize)>>>,
+    body: serde_json::Value,
+}
+
+impl ReadOutage {
+    /// No outage yet; `body` is what a failed read answers.
+    pub fn new(body: serde_json::Value) -> Self {
+        Self {
+            left: Arc::new(Mutex::new(None)),
+            body,
+        }
+    }
+
+    /// Fails the next `n` GET requests whose path contains `part`.
+    pub fn fail(&self, part: &str, n: usize) {
+        *self.left.lock().unwrap_or_else(|e| e.into_inner()) = Some((part.to_owned(), n));
+    }
+
+    /// The middleware: a GET under the outage answers 503, the rest go on.
+    pub async fn layer(
+        axum::extract::State(outage): axum::extract::State<Self>,
+        req: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        if req.method() == axum::http::Method::GET {
+            let mut left = outage.left.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((part, n)) = left.as_mut()
+                && *n > 0
+                && req.uri().path().contains(part.as_str())
+            {
+                *n -= 1;
+                drop(left);
+                return (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    axum::Json(outage.body.clone()),
+                )
+                    .into_response();
+            }
+        }
+        next.run(req).await
+    }
+}

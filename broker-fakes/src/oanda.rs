@@ -118,6 +118,7 @@ pub struct FakeOanda {
     pub token: String,
     pub account: String,
     inner: Arc<Mutex<Inner>>,
+    outage: crate::ReadOutage,
 }
 
 type Shared = (Arc<Mutex<Inner>>, String, String);
@@ -163,6 +164,11 @@ impl FakeOanda {
             .route("/v3/accounts/{account}/transactions/{id}", get(transaction))
             .fallback(fallback)
             .with_state(shared);
+        let outage = crate::ReadOutage::new(json!({"errorMessage": "Service Unavailable"}));
+        let app = app.layer(axum::middleware::from_fn_with_state(
+            outage.clone(),
+            crate::ReadOutage::layer,
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         inner.lock().unwrap().base_url = url.clone();
@@ -172,7 +178,13 @@ impl FakeOanda {
             token,
             account,
             inner,
+            outage,
         }
+    }
+
+    /// The next `n` GET requests whose path contains `part` (`/transactions`) answer 503.
+    pub fn fail_reads(&self, part: &str, n: usize) {
+        self.outage.fail(part, n);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -308,14 +308,20 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
         }
     }
 
-    async fn recover(&self, req: &ExecRequest<'_>, _: &String) -> Vec<LegReport> {
+    async fn recover(
+        &self,
+        req: &ExecRequest<'_>,
+        _: &String,
+    ) -> Result<Vec<LegReport>, ReadError> {
         let mut legs = Vec::new();
         for (leg, side) in [
             (shared::execution::Leg::Close, Side::Sell),
             (shared::execution::Leg::Open, Side::Buy),
         ] {
             let coid = req.client_order_id(leg);
-            if let Ok(Some(order)) = self
+            // Unreadable: the signal comes back through the queue (nothing sent), rather than
+            // plan from the wallet alone and journal the earlier attempt's fills as nothing.
+            let found = self
                 .client
                 .order_by_client_id(
                     req.intent.instrument.as_str(),
@@ -323,7 +329,8 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                     Self::since(req),
                 )
                 .await
-            {
+                .map_err(|e| ReadError::Unavailable(format!("orders: {e}")))?;
+            if let Some(order) = found {
                 let mut r = LegReport::new(req, leg, side, Decimal::ZERO);
                 r.broker_order_id = Some(order.order_id.as_str().into());
                 r.quantity = order.filled_size.unwrap_or_default();
@@ -347,7 +354,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 legs.push(r);
             }
         }
-        legs
+        Ok(legs)
     }
 }
 

@@ -392,6 +392,31 @@ async fn a_crash_between_acceptance_and_the_journal_is_recovered_by_lookup_one_o
     clean(&h);
 }
 
+/// A takeover that cannot read the earlier attempt's orders sends nothing and journals
+/// nothing: the signal comes back through the queue, and the next takeover journals the fill.
+/// (Before, it went on as if the earlier attempt had sent nothing.)
+#[tokio::test]
+async fn a_takeover_that_cannot_read_the_orders_comes_back_for_them() {
+    let h = harness().await;
+    let i = intent(Action::LongEntry, 1);
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&i).await.is_err());
+    h.journal.set_down(false);
+    h.clock.advance(Duration::seconds(61));
+    h.fake.fail_reads("/orders/historical", 100);
+    let out = h.executor.execute(&i).await;
+    assert!(out.is_err(), "{out:?}");
+    assert!(h.journal.orders(&i.signal_id).await.unwrap().is_empty());
+    assert!(h.journal.signal(&i.signal_id).await.unwrap().is_none());
+    h.fake.fail_reads("/orders/historical", 0);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    assert_eq!(legs[0].outcome, Outcome::Filled);
+    clean(&h);
+}
+
 #[tokio::test]
 async fn a_resent_client_order_id_is_deduplicated_by_the_server() {
     // The fake's documented assumption, exercised through the client directly.

@@ -236,16 +236,20 @@ impl<C: Clock> Conversation for OandaVenue<C> {
     /// After a takeover the earlier attempt's `lastTransactionID` is lost: its transactions
     /// are found by time instead (`GET transactions?from=`), from a margin before the signal
     /// was received.
-    async fn recover(&self, req: &ExecRequest<'_>, _: &String) -> Vec<LegReport> {
+    async fn recover(
+        &self,
+        req: &ExecRequest<'_>,
+        _: &String,
+    ) -> Result<Vec<LegReport>, ReadError> {
         let from =
             req.intent.received_at.min(req.intent.signal_time) - chrono::Duration::minutes(10);
-        let transactions = match self.client.transactions_from(from).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(error = %e, "earlier attempt's transactions unreadable; journal may miss its legs");
-                return Vec::new();
-            }
-        };
+        // Unreadable: the signal comes back through the queue (nothing sent), rather than
+        // plan from the position alone and journal the earlier attempt's fills as nothing.
+        let transactions = self
+            .client
+            .transactions_from(from)
+            .await
+            .map_err(|e| ReadError::Unavailable(format!("transactions: {e}")))?;
         let mut legs = Vec::new();
         for leg in [Leg::Close, Leg::CloseHedge, Leg::Open] {
             let coid = req.client_order_id(leg);
@@ -292,7 +296,7 @@ impl<C: Clock> Conversation for OandaVenue<C> {
             }
             legs.push(r);
         }
-        legs
+        Ok(legs)
     }
 
     async fn lookup(

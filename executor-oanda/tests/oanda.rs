@@ -412,6 +412,32 @@ async fn a_crash_between_acceptance_and_the_journal_write_still_makes_one_order(
     assert_eq!(legs[0].outcome, Outcome::Filled);
 }
 
+/// A takeover that cannot read the earlier attempt's transactions sends nothing and journals
+/// nothing: the signal comes back through the queue, and the next takeover journals the fill.
+/// (Planned from the position alone, it read the long as already there: `no_op`, and the
+/// journal lacked the order.)
+#[tokio::test]
+async fn a_takeover_that_cannot_read_the_transactions_comes_back_for_them() {
+    let h = harness().await;
+    let i = intent(Action::LongEntry, 1);
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&i).await.is_err());
+    h.journal.set_down(false);
+    h.clock.advance(Duration::seconds(2));
+    h.fake.fail_reads("/transactions", 100);
+    let out = h.executor.execute(&i).await;
+    assert!(out.is_err(), "{out:?}");
+    assert!(h.journal.orders(&i.signal_id).await.unwrap().is_empty());
+    assert!(h.journal.signal(&i.signal_id).await.unwrap().is_none());
+    h.fake.fail_reads("/transactions", 0);
+    h.clock.advance(Duration::seconds(2));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_requests().len(), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    assert_eq!(legs[0].outcome, Outcome::Filled);
+}
+
 #[tokio::test]
 async fn stale_kill_switched_and_oversized_signals_are_refused_without_orders() {
     let h = harness().await;

@@ -230,13 +230,17 @@ pub trait Conversation: Send + Sync {
     /// documented sources tell, for the journal and for the plan: a recovered open (or a
     /// hedged flatten's second close) ends the signal with its outcome, and so does a leg not
     /// done (`unknown`, `rejected`: an alarm). The rest of the plan comes from the holdings.
+    ///
+    /// Errors: [`ReadError::Unavailable`] when those sources cannot be read: the takeover
+    /// sends nothing and the signal comes back through the queue, rather than plan from the
+    /// holdings alone and journal an earlier attempt's fills as nothing done.
     fn recover(
         &self,
         req: &ExecRequest<'_>,
         mark: &Self::Mark,
-    ) -> impl Future<Output = Vec<LegReport>> + Send {
+    ) -> impl Future<Output = Result<Vec<LegReport>, ReadError>> + Send {
         let _ = (req, mark);
-        async { Vec::new() }
+        async { Ok(Vec::new()) }
     }
 }
 
@@ -287,7 +291,14 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         }
     };
     let mut legs = if req.takeover {
-        conv.recover(req, &mark).await
+        match conv.recover(req, &mark).await {
+            Ok(legs) => legs,
+            Err(ReadError::Unavailable(why) | ReadError::Refused(why)) => {
+                return Err(nothing(format!(
+                    "an earlier attempt's orders could not be read: {why}"
+                )));
+            }
+        }
     } else {
         Vec::new()
     };

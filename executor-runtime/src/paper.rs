@@ -341,7 +341,7 @@ impl Conversation for PaperNetting {
         found_in(&self.lock().filled, &self.account, report)
     }
 
-    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
+    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Result<Vec<LegReport>, ReadError> {
         recover_from(&self.lock().filled, &self.account, req)
     }
 }
@@ -357,16 +357,22 @@ fn found_in(filled: &Fills, account: &str, report: &LegReport) -> Found {
 }
 
 /// The legs an earlier attempt filled, from the paper book's record by client order id.
-fn recover_from(filled: &Fills, account: &str, req: &ExecRequest<'_>) -> Vec<LegReport> {
+///
+/// Errors: [`ReadError::Unavailable`] when the log cannot read a fill back.
+fn recover_from(
+    filled: &Fills,
+    account: &str,
+    req: &ExecRequest<'_>,
+) -> Result<Vec<LegReport>, ReadError> {
     use shared::execution::Leg;
     [Leg::CloseRolled, Leg::Close, Leg::CloseHedge, Leg::Open]
         .into_iter()
         .filter_map(|leg| {
             let coid = req.client_order_id(leg);
-            // A fill the log cannot read back is left out: the lookup of that leg (which
-            // answers `Inconclusive`) keeps the signal from trading it again.
-            let Ok(Some(fill)) = filled.get(account, coid.as_str()) else {
-                return None;
+            let fill = match filled.get(account, coid.as_str()) {
+                Ok(Some(fill)) => fill,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(ReadError::Unavailable(e))),
             };
             // The close of the root's earlier contract is journaled under that contract; a
             // fill kept before instruments were recorded does not say which, and is left out
@@ -386,7 +392,7 @@ fn recover_from(filled: &Fills, account: &str, req: &ExecRequest<'_>) -> Vec<Leg
             r.fill_price = Some(fill.price);
             r.outcome = shared::outcome::Outcome::Filled;
             r.instrument = instrument;
-            Some(r)
+            Some(Ok(r))
         })
         .collect()
 }
@@ -605,7 +611,7 @@ impl Conversation for PaperSpot {
         found_in(&self.lock().filled, &self.account, report)
     }
 
-    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
+    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Result<Vec<LegReport>, ReadError> {
         recover_from(&self.lock().filled, &self.account, req)
     }
 }

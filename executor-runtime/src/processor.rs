@@ -876,15 +876,20 @@ mod tests {
             crate::drive::Found::NotCreated
         }
 
-        async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<crate::venue::LegReport> {
-            self.recovered
+        async fn recover(
+            &self,
+            req: &ExecRequest<'_>,
+            _: &(),
+        ) -> Result<Vec<crate::venue::LegReport>, crate::drive::ReadError> {
+            Ok(self
+                .recovered
                 .iter()
                 .map(|&(leg, side, outcome)| {
                     let mut r = crate::venue::LegReport::new(req, leg, side, Decimal::ONE);
                     r.outcome = outcome;
                     r
                 })
-                .collect()
+                .collect())
         }
     }
 

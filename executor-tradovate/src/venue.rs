@@ -633,6 +633,15 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         }
     }
 
+    /// After a takeover: the earlier attempt's open ([`Self::recovered_open`]), which ends an
+    /// open it cannot read `unknown` itself, so this never fails.
+    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Result<Vec<LegReport>, ReadError> {
+        Ok(self.recovered_open(req).await)
+    }
+}
+
+/// The account's `netPos` in the contract (`/contract/find`, `/position/list`).
+impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     /// After a takeover: the earlier attempt's open, found by its `New` command's `clOrdId`
     /// (`/command/list`, read after the settle time as a lookup is: the list may lag a fresh
     /// order; OpenAPI `Command` schema) and followed like a placement (one still working, for
@@ -647,7 +656,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
     /// `LiquidatePosition` has no such field), so it cannot be told apart from another order
     /// on the contract. The plan comes from the position; a close the takeover waits for is
     /// journaled as it lands, one that landed before is not.
-    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Vec<LegReport> {
+    async fn recovered_open(&self, req: &ExecRequest<'_>) -> Vec<LegReport> {
         use shared::alert::TargetPosition;
         use shared::execution::Leg;
         use shared::outcome::Outcome;
@@ -785,7 +794,6 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
     }
 }
 
-/// The account's `netPos` in the contract (`/contract/find`, `/position/list`).
 impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> executor_runtime::venue::PositionRead
     for TradovateVenue<S, L, C>
 {
