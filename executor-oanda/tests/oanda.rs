@@ -608,6 +608,36 @@ windows = ["Mon-Fri 08:30-15:00 America/Chicago"]
     assert_eq!(h.fake.order_requests().len(), 1);
 }
 
+/// An exit closes what is held whatever the entry sizing says: a notional too small for one
+/// unit refuses a reversal's open (and so the whole reversal, before any order), never the
+/// exit of the position already open; nor does an alert quantity over `max_override`.
+#[tokio::test]
+async fn an_exit_is_never_held_back_by_entry_sizing() {
+    let risk = r#"
+default_max_position = "10000"
+[classes.fx]
+notional = "0.5"
+max_override = "2000"
+"#;
+    let h = support::harness_with_risk(false, risk).await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    let reversal = intent(Action::ShortEntry, 1);
+    assert_eq!(
+        h.executor.execute(&reversal).await.unwrap(),
+        Outcome::Refused
+    );
+    assert!(h.fake.order_requests().is_empty());
+    let exit = intent(Action::LongExit, 2);
+    assert_eq!(h.executor.execute(&exit).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (Decimal::ZERO, Decimal::ZERO));
+    h.fake.set_position("EUR_USD", 0, -1000);
+    let mut exit = intent(Action::ShortExit, 3);
+    exit.quantity_override = Some(Decimal::from(100_000));
+    assert_eq!(h.executor.execute(&exit).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (Decimal::ZERO, Decimal::ZERO));
+    assert_eq!(h.fake.order_requests().len(), 2);
+}
+
 /// OANDA reports each fill's `commission` in the account's home currency; the journal keeps
 /// it per leg, in the quote currency, for the report to subtract from the round trip.
 #[tokio::test]

@@ -351,9 +351,15 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         multiplier: conv.multiplier(req),
         cap: req.max_notional,
     };
-    let size = match size_in_units(req, &rules, &limit) {
-        Ok(s) => s,
-        Err(refusal) => return Ok(finish(legs, Some((Outcome::Refused, refusal)))),
+    // Only an open is sized: an exit, a flatten or a spot sale closes what is held, and no
+    // size rule (a notional short of one increment after a rally) may keep it open.
+    let opens = plan(req.intent.target, held, Decimal::ONE, conv.book())
+        .iter()
+        .any(|l| l.leg == Leg::Open);
+    let size = match opens.then(|| size_in_units(req, &rules, &limit)) {
+        None => Decimal::ZERO,
+        Some(Ok(s)) => s,
+        Some(Err(refusal)) => return Ok(finish(legs, Some((Outcome::Refused, refusal)))),
     };
     let planned = plan(req.intent.target, held, size, conv.book());
     // Only the front symbol (`ES1!`) rolls: its earlier contracts are what it rolled away

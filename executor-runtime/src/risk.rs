@@ -394,6 +394,9 @@ impl RiskConfig {
             });
         }
         let size = match intent.quantity_override {
+            // An exit closes what is held whatever quantity the alert carries: no size rule
+            // keeps a position open.
+            Some(_) if !is_entry => Size::Quantity(Decimal::ONE),
             Some(requested) if requested > risk.max_override => {
                 return Err(Refusal::OverrideTooLarge {
                     instrument: name.to_owned(),
@@ -521,6 +524,12 @@ windows = ["Mon-Fri 07:00-20:00"]
         ));
         for exit in [LongExit, ShortExit, Flatten] {
             assert!(risk.check(&intent(exit, None), saturday).is_ok(), "{exit}");
+            // Nor does an alert's quantity over `max_override` hold an exit back.
+            let quantity = Some(Decimal::from(100_000));
+            assert!(
+                risk.check(&intent(exit, quantity), monday).is_ok(),
+                "{exit}"
+            );
         }
         assert_eq!(
             risk.check(&intent(ShortEntry, None), monday),
