@@ -155,6 +155,13 @@ pub trait Conversation: Send + Sync {
         false
     }
 
+    /// Whether [`Conversation::recover`] reports an earlier attempt's closes. Where it cannot
+    /// (a Tradovate liquidation carries no client order id), a takeover that may not send
+    /// and finds the account short of the target reads it as possibly half done.
+    fn recovers_closes(&self) -> bool {
+        true
+    }
+
     /// Quote currency per unit per point of price (a futures contract's point value).
     fn multiplier(&self, req: &ExecRequest<'_>) -> Decimal {
         let _ = req;
@@ -286,6 +293,14 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     let (held, mark) = match conv.holdings(req).await {
         Ok(h) => h,
         Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
+        // A takeover cannot look the earlier attempt's orders up without the holdings' mark:
+        // what it did is not known (an alarm, a dead letter, and a replay reconciles later).
+        Err(ReadError::Refused(why)) if req.takeover => {
+            return Ok(Execution::without_legs(
+                Outcome::Unknown,
+                format!("{why}; an earlier attempt's orders were not looked up"),
+            ));
+        }
         Err(ReadError::Refused(why)) => {
             return Ok(Execution::without_legs(Outcome::Rejected, why));
         }
@@ -322,22 +337,24 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         // Past the staleness budget, or blocked by a guard: report what an earlier attempt
         // did, send nothing. Closes that filled without bringing the account to the target (a
         // reversal's close, and no open) leave the signal expired, not filled (the executor
-        // gives the guard's own verdict).
-        let short_of_target = !legs.is_empty()
-            && !plan(req.intent.target, held, Decimal::ONE, conv.book()).is_empty();
-        let stop = short_of_target.then(|| {
-            (
-                Outcome::Expired,
-                format!(
-                    "an earlier attempt's {} filled, short of the target; nothing more sent",
-                    legs.iter()
-                        .map(|l| l.leg.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        });
-        return Ok(finish(legs, stop));
+        // gives the guard's own verdict, with an alarm). Where closes cannot be looked up, an
+        // account short of the target may be one an earlier attempt closed: the same.
+        let short = !plan(req.intent.target, held, Decimal::ONE, conv.book()).is_empty();
+        let stop = match (short, legs.is_empty()) {
+            (true, false) => Some(format!(
+                "an earlier attempt's {} filled, short of the target; nothing more sent",
+                legs.iter()
+                    .map(|l| l.leg.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            (true, true) if !conv.recovers_closes() => Some(format!(
+                "the account (long {}, short {}) is short of the target, and an earlier attempt's close cannot be looked up; nothing sent",
+                held.long, held.short
+            )),
+            _ => None,
+        };
+        return Ok(finish(legs, stop.map(|why| (Outcome::Expired, why))));
     }
     // From here on a refusal keeps what an earlier attempt left (`legs`): its fills are
     // journaled, and the executor alarms on a refusal that comes after some of them.
@@ -396,9 +413,15 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         return Ok(e);
     }
     if let Err(refusal) = preflight(&planned, &rules, Some(&limit)) {
-        return Ok(Execution {
-            legs,
-            ..refuse(refusal)
+        return Ok(match legs.is_empty() {
+            true => refuse(refusal),
+            false => finish(
+                legs,
+                Some((
+                    Outcome::Refused,
+                    format!("{refusal}; nothing more was sent after an earlier attempt's close"),
+                )),
+            ),
         });
     }
 

@@ -264,6 +264,9 @@ where
             }
         }
 
+        // A guard's verdict on a takeover whose earlier attempt left the account short of the
+        // target (half a reversal): alarmed, as `expired` is.
+        let mut stopped_short = false;
         let execution = match (&blocked, takeover) {
             // Nothing was ever sent for this signal: no broker call at all.
             (Some((outcome, reason)), false) => Execution {
@@ -291,9 +294,13 @@ where
                         // A takeover that may not send and found nothing keeps the guard's
                         // verdict; so does one whose earlier attempt's legs left the account
                         // short of the target (the core answers `expired`), its legs journaled.
+                        // One the core found unknown stays unknown.
+                        let found_nothing =
+                            execution.legs.is_empty() && execution.outcome == Outcome::NoOp;
                         if let Some((outcome, reason)) = &blocked
-                            && (execution.legs.is_empty() || execution.outcome == Outcome::Expired)
+                            && (found_nothing || execution.outcome == Outcome::Expired)
                         {
+                            stopped_short = execution.outcome == Outcome::Expired;
                             execution.outcome = *outcome;
                             execution.reason = Some(match execution.reason.take() {
                                 Some(found) => format!("{reason} ({found})"),
@@ -312,7 +319,7 @@ where
                 }
             }
         };
-        self.finish(intent, &key, execution, start, lease_until)
+        self.finish(intent, &key, execution, start, lease_until, stopped_short)
             .await
     }
 
@@ -353,9 +360,12 @@ where
         execution: Execution,
         start: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        stopped_short: bool,
     ) -> Result<Outcome, RecordError> {
         let unknown = execution.outcome == Outcome::Unknown;
-        let result = self.record(intent, key, execution, start).await;
+        let result = self
+            .record(intent, key, execution, start, stopped_short)
+            .await;
         if result.is_err()
             && !unknown
             && let Err(e) = self
@@ -416,6 +426,7 @@ where
         key: &IdempotencyKey,
         execution: Execution,
         start: DateTime<Utc>,
+        stopped_short: bool,
     ) -> Result<Outcome, RecordError> {
         let outcome = execution.outcome;
         let broker_sent = execution.legs.iter().filter_map(|l| l.sent_at).min();
@@ -473,8 +484,10 @@ where
 
         let reason = execution.reason.as_deref().unwrap_or("");
         // A refusal or a newer signal that stops a takeover after an earlier attempt's orders
-        // filled (half a reversal, say) leaves the account short of the target: an alarm.
-        let part_done = execution.legs.iter().any(|l| l.outcome == Outcome::Filled);
+        // filled (half a reversal, say), or with the account short of the target where closes
+        // cannot be looked up: an alarm.
+        let part_done =
+            stopped_short || execution.legs.iter().any(|l| l.outcome == Outcome::Filled);
         match outcome {
             Outcome::Refused | Outcome::Superseded if part_done => {
                 error!(outcome = ?outcome, reason, "signal stopped after some of its orders filled");
@@ -812,12 +825,28 @@ mod tests {
 
     /// A broker whose account holds `held` whatever is sent, and whose earlier attempt left
     /// `recovered` (leg, side, outcome); it counts what is sent.
+    #[derive(Default)]
     struct Scripted {
         held: Decimal,
         recovered: Vec<(Leg, shared::execution::Side, Outcome)>,
         sent: AtomicU32,
-        /// The broker's refusal of the rules read; none: the read fails (retryable).
-        rules_refused: Option<&'static str>,
+        rules: ScriptedRules,
+        /// The broker's refusal of the holdings read.
+        holdings_refused: Option<&'static str>,
+        /// Its `recover` cannot report closes (Tradovate's liquidations).
+        closes_unrecoverable: bool,
+    }
+
+    /// What a [`Scripted`] broker answers a rules read.
+    #[derive(Default)]
+    enum ScriptedRules {
+        /// The read fails (retryable).
+        #[default]
+        Unreadable,
+        /// The broker refuses it, with this text.
+        Refused(&'static str),
+        /// These rules.
+        Rules(crate::plan::TradingRules),
     }
 
     impl crate::drive::Conversation for Scripted {
@@ -843,17 +872,27 @@ mod tests {
             &self,
             _: &ExecRequest<'_>,
         ) -> Result<(crate::plan::Holdings, ()), crate::drive::ReadError> {
-            Ok((crate::plan::Holdings::net(self.held), ()))
+            match self.holdings_refused {
+                Some(why) => Err(crate::drive::ReadError::Refused(why.into())),
+                None => Ok((crate::plan::Holdings::net(self.held), ())),
+            }
         }
 
         async fn rules(
             &self,
             _: &ExecRequest<'_>,
         ) -> Result<crate::plan::TradingRules, crate::drive::ReadError> {
-            Err(match self.rules_refused {
-                Some(why) => crate::drive::ReadError::Refused(why.into()),
-                None => crate::drive::ReadError::Unavailable("no rules in this test".into()),
-            })
+            match &self.rules {
+                ScriptedRules::Unreadable => Err(crate::drive::ReadError::Unavailable(
+                    "no rules in this test".into(),
+                )),
+                ScriptedRules::Refused(why) => Err(crate::drive::ReadError::Refused((*why).into())),
+                ScriptedRules::Rules(r) => Ok(*r),
+            }
+        }
+
+        fn recovers_closes(&self) -> bool {
+            !self.closes_unrecoverable
         }
 
         async fn send(
@@ -896,6 +935,16 @@ mod tests {
     /// A takeover (`may_send` as given) of `action` on `broker`: the execution and how many
     /// orders it sent.
     async fn take_over(broker: Scripted, action: Action, may_send: bool) -> (Execution, u32) {
+        take_over_sized(broker, action, may_send, Size::Quantity(Decimal::ONE)).await
+    }
+
+    /// [`take_over`] with the entry `size`.
+    async fn take_over_sized(
+        broker: Scripted,
+        action: Action,
+        may_send: bool,
+        size: Size,
+    ) -> (Execution, u32) {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
         let signal = OrderIntent {
             action,
@@ -904,7 +953,7 @@ mod tests {
         };
         let req = ExecRequest {
             intent: &signal,
-            size: Size::Quantity(Decimal::ONE),
+            size,
             deadline: t0 + Duration::seconds(30),
             max_notional: Decimal::from(1_000_000),
             takeover: true,
@@ -922,8 +971,7 @@ mod tests {
         let broker = Scripted {
             held: Decimal::ZERO,
             recovered: vec![(Leg::Close, shared::execution::Side::Sell, Outcome::Unknown)],
-            sent: AtomicU32::new(0),
-            rules_refused: None,
+            ..Default::default()
         };
         let (execution, sent) = take_over(broker, Action::LongExit, true).await;
         assert_eq!((execution.outcome, sent), (Outcome::Unknown, 0));
@@ -936,8 +984,7 @@ mod tests {
         let broker = Scripted {
             held: Decimal::ZERO,
             recovered: vec![(Leg::Open, shared::execution::Side::Buy, Outcome::Filled)],
-            sent: AtomicU32::new(0),
-            rules_refused: None,
+            ..Default::default()
         };
         let (execution, sent) = take_over(broker, Action::LongEntry, false).await;
         assert_eq!((execution.outcome, sent), (Outcome::Filled, 0));
@@ -951,8 +998,8 @@ mod tests {
         let broker = Scripted {
             held: Decimal::ZERO,
             recovered: vec![(Leg::Close, shared::execution::Side::Buy, Outcome::Filled)],
-            sent: AtomicU32::new(0),
-            rules_refused: Some("instrument halted"),
+            rules: ScriptedRules::Refused("instrument halted"),
+            ..Default::default()
         };
         let (execution, sent) = take_over(broker, Action::LongEntry, true).await;
         assert_eq!((execution.outcome, sent), (Outcome::Rejected, 0));
@@ -960,9 +1007,147 @@ mod tests {
         assert_eq!(legs, [(Leg::Close, Outcome::Filled)]);
     }
 
+    /// Whole units, at most `max` per order.
+    fn whole_units(max: Option<Decimal>) -> ScriptedRules {
+        ScriptedRules::Rules(crate::plan::TradingRules {
+            increment: Decimal::ONE,
+            min_size: Decimal::ONE,
+            max_size: max,
+        })
+    }
+
+    /// The legs of `execution`, as (leg, outcome).
+    fn legs_and_outcomes(execution: &Execution) -> Vec<(Leg, Outcome)> {
+        execution.legs.iter().map(|l| (l.leg, l.outcome)).collect()
+    }
+
+    /// A takeover free to send, after an earlier attempt's close filled, whose open cannot be
+    /// sized (a notional short of one unit) or passes no pre-flight check (over the broker's
+    /// largest order): refused, nothing sent, the close kept and named in the reason.
+    #[tokio::test]
+    async fn a_takeover_refused_by_its_size_or_pre_flight_keeps_the_earlier_close() {
+        let closed = || vec![(Leg::Close, shared::execution::Side::Buy, Outcome::Filled)];
+        let tiny = Size::Notional(Decimal::new(5, 1));
+        let broker = Scripted {
+            recovered: closed(),
+            rules: whole_units(None),
+            ..Default::default()
+        };
+        let (execution, sent) = take_over_sized(broker, Action::LongEntry, true, tiny).await;
+        assert_eq!((execution.outcome, sent), (Outcome::Refused, 0));
+        assert_eq!(
+            legs_and_outcomes(&execution),
+            [(Leg::Close, Outcome::Filled)]
+        );
+
+        let broker = Scripted {
+            recovered: closed(),
+            rules: whole_units(Some(Decimal::ONE)),
+            ..Default::default()
+        };
+        let two = Size::Quantity(Decimal::TWO);
+        let (execution, sent) = take_over_sized(broker, Action::LongEntry, true, two).await;
+        assert_eq!((execution.outcome, sent), (Outcome::Refused, 0));
+        assert_eq!(
+            legs_and_outcomes(&execution),
+            [(Leg::Close, Outcome::Filled)]
+        );
+        let reason = execution.reason.unwrap_or_default();
+        assert!(
+            reason.contains("after an earlier attempt's close"),
+            "{reason}"
+        );
+    }
+
+    /// A takeover whose holdings read is refused cannot look the earlier attempt's orders
+    /// up: what it did is unknown (a dead letter, an alarm), not a plain rejection.
+    #[tokio::test]
+    async fn a_takeover_whose_holdings_are_refused_ends_unknown() {
+        let broker = Scripted {
+            holdings_refused: Some("product is cancel-only"),
+            ..Default::default()
+        };
+        let (execution, sent) = take_over(broker, Action::LongEntry, true).await;
+        assert_eq!((execution.outcome, sent), (Outcome::Unknown, 0));
+    }
+
+    /// Where closes cannot be looked up (Tradovate's liquidations), a takeover that may not
+    /// send and finds the account short of the target reads it as possibly half done
+    /// (`expired`); where they can, and none is found, nothing was done (`no_op`).
+    #[tokio::test]
+    async fn a_stale_takeover_short_of_the_target_is_half_done_only_where_closes_are_unseen() {
+        let unseen = Scripted {
+            closes_unrecoverable: true,
+            ..Default::default()
+        };
+        let (execution, sent) = take_over(unseen, Action::LongEntry, false).await;
+        assert_eq!((execution.outcome, sent), (Outcome::Expired, 0));
+        let reason = execution.reason.unwrap_or_default();
+        assert!(reason.contains("cannot be looked up"), "{reason}");
+        let (execution, _) = take_over(Scripted::default(), Action::LongEntry, false).await;
+        assert_eq!(execution.outcome, Outcome::NoOp);
+    }
+
+    impl Venue for Scripted {
+        fn broker(&self) -> Broker {
+            Broker::Oanda
+        }
+
+        fn account(&self) -> &str {
+            "scripted"
+        }
+
+        async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
+            let clock = ManualClock::new(req.intent.signal_time);
+            crate::drive::execute(self, &clock, req).await
+        }
+    }
+
+    /// A quick takeover refused by the risk limits (so it may not send) on a broker whose
+    /// closes cannot be looked up, the account flat where the signal wants it long: an
+    /// earlier attempt may have closed it, so the refusal is alarmed. Where closes can be
+    /// looked up and none was found, it only logs.
+    #[tokio::test]
+    async fn a_guarded_takeover_short_of_the_target_alarms_where_closes_are_unseen() {
+        for (unseen, alarms) in [(true, 1), (false, 0)] {
+            let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+            let clock = ManualClock::new(t0);
+            let signal = intent(t0);
+            let store = Arc::new(MemoryIdempotencyStore::default());
+            let key = IdempotencyKey {
+                broker: Broker::Oanda,
+                account: "scripted".into(),
+                signal_id: signal.signal_id.clone(),
+            };
+            let lease = t0 + Duration::seconds(60);
+            let handed = async {
+                store.claim(&key, t0, lease).await?;
+                store.hand_over(&key, lease, t0).await
+            };
+            handed.await.unwrap_or_else(|e| panic!("{e}"));
+            let broker = Scripted {
+                closes_unrecoverable: unseen,
+                ..Default::default()
+            };
+            let journal = Arc::new(MemoryJournal::default());
+            // Over the default max position (10,000): the risk limits refuse the entry.
+            let executor = paper_executor(broker, store, journal, &clock, "20000");
+            clock.advance(Duration::seconds(1));
+            let out = executor.execute(&signal).await;
+            assert!(matches!(out, Ok(Outcome::Refused)), "{out:?}");
+            assert_eq!(executor.venue.sent.load(Ordering::SeqCst), 0);
+            assert_eq!(
+                executor.notifier.sent().len(),
+                alarms,
+                "unseen closes: {unseen}"
+            );
+        }
+    }
+
     /// An earlier attempt at a reversal closed the short and failed before the open, handing
     /// its lease over; the quick takeover, within the staleness budget, is refused by the risk
-    /// limits. The account is flat, not long: the refusal is alarmed, the close journaled.
+    /// limits, so it may not send. The account is flat, not long: the refusal is alarmed, the
+    /// close journaled.
     #[tokio::test]
     async fn a_takeover_refused_after_half_a_reversal_alarms() {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();

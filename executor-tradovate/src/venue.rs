@@ -493,6 +493,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         true
     }
 
+    /// A liquidation carries no `clOrdId` (OpenAPI `LiquidatePosition`): an earlier attempt's
+    /// close cannot be told apart from another order on the contract.
+    fn recovers_closes(&self) -> bool {
+        false
+    }
+
     /// The leg's order's fills (`fill/deps`), then their fees (`fillFee/deps`).
     async fn leg_fee(&self, report: &LegReport) -> Option<Decimal> {
         let id = OrderId(report.broker_order_id.as_ref()?.as_str().parse().ok()?);
