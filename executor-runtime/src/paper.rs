@@ -256,6 +256,17 @@ impl Conversation for PaperNetting {
         Book::Margin
     }
 
+    /// A paper futures account values a contract at its point value, as the real one does,
+    /// so the notional cap refuses on paper what it would refuse live.
+    fn multiplier(&self, req: &ExecRequest<'_>) -> Decimal {
+        match self.broker {
+            Broker::Tradovate => {
+                shared::contract_specs::capped_point_value(req.intent.instrument.as_str())
+            }
+            _ => Decimal::ONE,
+        }
+    }
+
     fn settle_time(&self) -> Duration {
         SETTLE
     }
@@ -736,6 +747,24 @@ mod tests {
             ),
             (Some(Decimal::ZERO), Some(Decimal::from(-1)))
         );
+    }
+
+    /// A paper futures account values a contract at its point value for the notional cap, as
+    /// the real one does: two ES at 6,000 (600,000 USD) are over a 500,000 cap, one is not.
+    #[tokio::test]
+    async fn the_paper_notional_cap_counts_the_point_value() {
+        let paper = PaperNetting::new(Broker::Tradovate, "paper");
+        let i = es1(shared::Action::LongEntry, "ESZ6", 1);
+        let sized = |n: i64| ExecRequest {
+            size: Size::Quantity(Decimal::from(n)),
+            max_notional: Decimal::from(500_000),
+            ..one_contract(&i, false)
+        };
+        let two = paper.execute(&sized(2)).await.map(|e| e.outcome);
+        assert_eq!(two, Ok(Outcome::Refused));
+        assert_eq!(paper.orders(), 0);
+        let one = paper.execute(&sized(1)).await.map(|e| e.outcome);
+        assert_eq!(one, Ok(Outcome::Filled));
     }
 
     /// The legs one contract of `i` reports on `paper` (none when nothing was sent).

@@ -77,14 +77,6 @@ const RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
 /// The root of a contract name: `ESZ6` → `ES` (see `shared::contract_specs`).
 pub use shared::contract_specs::contract_root;
 
-/// The point value of a contract name (`ESZ6` → root `ES` → 50), from
-/// `shared::contract_specs` (the exchanges' contract specifications, cited there). Used only
-/// for the notional cap; a root not listed counts each point as $1,000,000, so the cap
-/// refuses it until its value is added there.
-pub fn point_value(contract: &str) -> Decimal {
-    shared::contract_specs::point_value(contract).unwrap_or(Decimal::from(1_000_000))
-}
-
 pub struct TradovateVenue<S, L, C> {
     tokens: Arc<TokenManager<S, L, C>>,
     account: TradovateAccount,
@@ -513,8 +505,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         self.settings.max_wait
     }
 
+    /// The contract's point value (`ESZ6` → 50), from the exchanges' contract specifications
+    /// (`shared::contract_specs`); used only for the notional cap, which refuses a root not
+    /// listed there.
     fn multiplier(&self, req: &ExecRequest<'_>) -> Decimal {
-        point_value(req.intent.instrument.as_str())
+        shared::contract_specs::capped_point_value(req.intent.instrument.as_str())
     }
 
     async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, ()), ReadError> {

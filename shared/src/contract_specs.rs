@@ -60,6 +60,13 @@ pub fn point_value(contract: &str) -> Option<Decimal> {
     find(contract).map(|(_, (n, scale), _)| Decimal::new(*n, *scale))
 }
 
+/// The point value the per-order notional cap counts for a contract name: its
+/// [`point_value`], or 1,000,000 USD per point for a root not listed, so the cap refuses it
+/// until its value is added here.
+pub fn capped_point_value(contract: &str) -> Decimal {
+    point_value(contract).unwrap_or(Decimal::from(1_000_000))
+}
+
 /// The minimum price fluctuation of a contract name (`ESZ6` → 0.25); `None` for an unknown
 /// root.
 pub fn tick_size(contract: &str) -> Option<Decimal> {
