@@ -308,11 +308,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
         }
     }
 
-    async fn recover(
-        &self,
-        req: &ExecRequest<'_>,
-        _: &String,
-    ) -> Result<Vec<LegReport>, ReadError> {
+    async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, ReadError> {
         let mut legs = Vec::new();
         for (leg, side) in [
             (shared::execution::Leg::Close, Side::Sell),

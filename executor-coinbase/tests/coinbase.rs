@@ -392,11 +392,11 @@ async fn a_crash_between_acceptance_and_the_journal_is_recovered_by_lookup_one_o
     clean(&h);
 }
 
-/// A takeover that cannot read the earlier attempt's orders sends nothing and journals
-/// nothing: the signal comes back through the queue, and the next takeover journals the fill.
-/// (Before, it went on as if the earlier attempt had sent nothing.)
+/// A stale takeover (past the staleness budget: it may not send) that cannot read the earlier
+/// attempt's orders ends `unknown`, journaled with why and alarmed, nothing sent. (Before, it
+/// went on as if the earlier attempt had sent nothing: `expired`, its fill never journaled.)
 #[tokio::test]
-async fn a_takeover_that_cannot_read_the_orders_comes_back_for_them() {
+async fn a_stale_takeover_that_cannot_read_the_orders_ends_unknown() {
     let h = harness().await;
     let i = intent(Action::LongEntry, 1);
     h.journal.set_down(true);
@@ -404,16 +404,26 @@ async fn a_takeover_that_cannot_read_the_orders_comes_back_for_them() {
     h.journal.set_down(false);
     h.clock.advance(Duration::seconds(61));
     h.fake.fail_reads("/orders/historical", 100);
-    let out = h.executor.execute(&i).await;
-    assert!(out.is_err(), "{out:?}");
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    let reason = signal.reason.unwrap_or_default();
+    assert!(reason.contains("could not be read"), "{reason}");
     assert!(h.journal.orders(&i.signal_id).await.unwrap().is_empty());
-    assert!(h.journal.signal(&i.signal_id).await.unwrap().is_none());
-    h.fake.fail_reads("/orders/historical", 0);
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.notifier.sent().len(), 1);
     assert_eq!(h.fake.order_posts().len(), 1);
-    let legs = h.journal.orders(&i.signal_id).await.unwrap();
-    assert_eq!(legs.len(), 1);
-    assert_eq!(legs[0].outcome, Outcome::Filled);
+    clean(&h);
+}
+
+/// A short entry on spot sells what is held: an alert quantity over `max_override` does not
+/// hold the sale back (the limits size entries), and the whole balance is sold.
+#[tokio::test]
+async fn a_spot_sale_is_not_held_back_by_the_alert_quantity() {
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.5");
+    let mut sale = intent(Action::ShortEntry, 1);
+    sale.quantity_override = Some(Decimal::from(5_000));
+    assert_eq!(h.executor.execute(&sale).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.wallet("BTC"), Decimal::ZERO);
     clean(&h);
 }
 

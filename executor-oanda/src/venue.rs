@@ -236,11 +236,7 @@ impl<C: Clock> Conversation for OandaVenue<C> {
     /// After a takeover the earlier attempt's `lastTransactionID` is lost: its transactions
     /// are found by time instead (`GET transactions?from=`), from a margin before the signal
     /// was received.
-    async fn recover(
-        &self,
-        req: &ExecRequest<'_>,
-        _: &String,
-    ) -> Result<Vec<LegReport>, ReadError> {
+    async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, ReadError> {
         let from =
             req.intent.received_at.min(req.intent.signal_time) - chrono::Duration::minutes(10);
         // Unreadable: the signal comes back through the queue (nothing sent), rather than

@@ -22,8 +22,7 @@
 //! order for a leg as a second row.
 
 use crate::plan::{
-    Book, Holdings, LegAction, NotionalLimit, PlanRefusal, PlannedLeg, TradingRules, plan,
-    preflight,
+    Book, Holdings, LegAction, NotionalLimit, PlannedLeg, TradingRules, plan, preflight,
 };
 use crate::venue::{ExecRequest, Execution, LegReport, NothingSent, Size};
 use chrono::{DateTime, Utc};
@@ -239,14 +238,14 @@ pub trait Conversation: Send + Sync {
     /// done (`unknown`, `rejected`: an alarm). The rest of the plan comes from the holdings.
     ///
     /// Errors: [`ReadError::Unavailable`] when those sources cannot be read: the takeover
-    /// sends nothing and the signal comes back through the queue, rather than plan from the
-    /// holdings alone and journal an earlier attempt's fills as nothing done.
+    /// sends nothing, rather than plan from the holdings alone and journal an earlier
+    /// attempt's fills as nothing done. One that may still send comes back through the queue;
+    /// one that may not ends `unknown` (journaled, an alarm, a dead letter).
     fn recover(
         &self,
         req: &ExecRequest<'_>,
-        mark: &Self::Mark,
     ) -> impl Future<Output = Result<Vec<LegReport>, ReadError>> + Send {
-        let _ = (req, mark);
+        let _ = req;
         async { Ok(Vec::new()) }
     }
 }
@@ -290,32 +289,42 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         broker: conv.broker(),
         reason: why,
     };
+    // A takeover's first read: what the earlier attempt left at the broker.
+    let recovered = || async {
+        match conv.recover(req).await {
+            Ok(legs) => Ok(legs),
+            Err(ReadError::Unavailable(why) | ReadError::Refused(why)) => {
+                let why = format!("an earlier attempt's orders could not be read: {why}");
+                // One that may still send comes back through the queue and reads again; one
+                // that may not (past the budget, guarded) would only be retried into the
+                // dead-letter queue without a record: it ends unknown now, with its reason.
+                Err(match req.may_send {
+                    true => Err(nothing(why)),
+                    false => Ok(Execution::without_legs(Outcome::Unknown, why)),
+                })
+            }
+        }
+    };
     let (held, mark) = match conv.holdings(req).await {
         Ok(h) => h,
         Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
-        // A takeover cannot look the earlier attempt's orders up without the holdings' mark:
-        // what it did is not known (an alarm, a dead letter, and a replay reconciles later).
-        Err(ReadError::Refused(why)) if req.takeover => {
-            return Ok(Execution::without_legs(
-                Outcome::Unknown,
-                format!("{why}; an earlier attempt's orders were not looked up"),
-            ));
-        }
         Err(ReadError::Refused(why)) => {
-            return Ok(Execution::without_legs(Outcome::Rejected, why));
+            let legs = match req.takeover {
+                true => match recovered().await {
+                    Ok(legs) => legs,
+                    Err(done) => return done,
+                },
+                false => Vec::new(),
+            };
+            return Ok(stop_before_sending(legs, Outcome::Rejected, why));
         }
     };
-    let mut legs = if req.takeover {
-        match conv.recover(req, &mark).await {
+    let mut legs = match req.takeover {
+        true => match recovered().await {
             Ok(legs) => legs,
-            Err(ReadError::Unavailable(why) | ReadError::Refused(why)) => {
-                return Err(nothing(format!(
-                    "an earlier attempt's orders could not be read: {why}"
-                )));
-            }
-        }
-    } else {
-        Vec::new()
+            Err(done) => return done,
+        },
+        false => Vec::new(),
     };
     // The open (or a hedged flatten's second close) is the last request a signal makes: if an
     // earlier attempt's is at the broker, the signal is done, whatever the position shows now.
@@ -349,8 +358,8 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                     .join(", ")
             )),
             (true, true) if !conv.recovers_closes() => Some(format!(
-                "the account (long {}, short {}) is short of the target, and an earlier attempt's close cannot be looked up; nothing sent",
-                held.long, held.short
+                "the account (long {}, short {}) is not at the target {:?}, and an earlier attempt's close cannot be looked up; nothing sent",
+                held.long, held.short, req.intent.target
             )),
             _ => None,
         };
@@ -361,7 +370,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     let rules = match conv.rules(req).await {
         Ok(r) => r,
         Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
-        Err(ReadError::Refused(why)) => return Ok(finish(legs, Some((Outcome::Rejected, why)))),
+        Err(ReadError::Refused(why)) => {
+            return Ok(stop_before_sending(legs, Outcome::Rejected, why));
+        }
     };
     let limit = NotionalLimit {
         price: conv.notional_price(req),
@@ -376,7 +387,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     let size = match opens.then(|| size_in_units(req, &rules, &limit)) {
         None => Decimal::ZERO,
         Some(Ok(s)) => s,
-        Some(Err(refusal)) => return Ok(finish(legs, Some((Outcome::Refused, refusal)))),
+        Some(Err(refusal)) => return Ok(stop_before_sending(legs, Outcome::Refused, refusal)),
     };
     let planned = plan(req.intent.target, held, size, conv.book());
     // Only the front symbol (`ES1!`) rolls: its earlier contracts are what it rolled away
@@ -400,7 +411,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 .collect(),
             Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
             Err(ReadError::Refused(why)) => {
-                return Ok(finish(legs, Some((Outcome::Rejected, why))));
+                return Ok(stop_before_sending(legs, Outcome::Rejected, why));
             }
         },
         false => Vec::new(),
@@ -413,16 +424,11 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         return Ok(e);
     }
     if let Err(refusal) = preflight(&planned, &rules, Some(&limit)) {
-        return Ok(match legs.is_empty() {
-            true => refuse(refusal),
-            false => finish(
-                legs,
-                Some((
-                    Outcome::Refused,
-                    format!("{refusal}; nothing more was sent after an earlier attempt's close"),
-                )),
-            ),
-        });
+        return Ok(stop_before_sending(
+            legs,
+            Outcome::Refused,
+            format!("{refusal}; nothing was sent"),
+        ));
     }
 
     if let Some(again) = planned.iter().find(|p| legs.iter().any(|l| l.leg == p.leg)) {
@@ -623,8 +629,23 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
     Ok(rows)
 }
 
-fn refuse(refusal: PlanRefusal) -> Execution {
-    Execution::without_legs(Outcome::Refused, format!("{refusal}; nothing was sent"))
+/// Ends the signal with `outcome` before this attempt sends anything, keeping the legs an
+/// earlier attempt left (a takeover): they are journaled, and the reason names the ones that
+/// filled, so the alarm says the account moved.
+fn stop_before_sending(legs: Vec<LegReport>, outcome: Outcome, why: String) -> Execution {
+    let filled: Vec<&str> = legs
+        .iter()
+        .filter(|l| l.outcome == Outcome::Filled)
+        .map(|l| l.leg.as_str())
+        .collect();
+    let why = match filled.is_empty() {
+        true => why,
+        false => format!(
+            "{why} (after an earlier attempt's {} filled)",
+            filled.join(", ")
+        ),
+    };
+    finish(legs, Some((outcome, why)))
 }
 
 /// The entry size in the broker's units: a configured quantity as is, a notional converted

@@ -352,7 +352,7 @@ impl Conversation for PaperNetting {
         found_in(&self.lock().filled, &self.account, report)
     }
 
-    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Result<Vec<LegReport>, ReadError> {
+    async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, ReadError> {
         recover_from(&self.lock().filled, &self.account, req)
     }
 }
@@ -622,7 +622,7 @@ impl Conversation for PaperSpot {
         found_in(&self.lock().filled, &self.account, report)
     }
 
-    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Result<Vec<LegReport>, ReadError> {
+    async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, ReadError> {
         recover_from(&self.lock().filled, &self.account, req)
     }
 }

@@ -484,13 +484,17 @@ where
 
         let reason = execution.reason.as_deref().unwrap_or("");
         // A refusal or a newer signal that stops a takeover after an earlier attempt's orders
-        // filled (half a reversal, say), or with the account short of the target where closes
-        // cannot be looked up: an alarm.
-        let part_done =
-            stopped_short || execution.legs.iter().any(|l| l.outcome == Outcome::Filled);
+        // filled (half a reversal, say): an alarm. So does a refusal that leaves the account
+        // short of the target where closes cannot be looked up; a newer signal has moved the
+        // account since, so its superseding one says nothing of that.
+        let part_filled = execution.legs.iter().any(|l| l.outcome == Outcome::Filled);
         match outcome {
-            Outcome::Refused | Outcome::Superseded if part_done => {
+            Outcome::Refused | Outcome::Superseded if part_filled => {
                 error!(outcome = ?outcome, reason, "signal stopped after some of its orders filled");
+                self.notify(intent, outcome, reason).await;
+            }
+            Outcome::Refused if stopped_short => {
+                error!(outcome = ?outcome, reason, "signal stopped short of its target");
                 self.notify(intent, outcome, reason).await;
             }
             Outcome::Filled | Outcome::NoOp => {
@@ -918,7 +922,6 @@ mod tests {
         async fn recover(
             &self,
             req: &ExecRequest<'_>,
-            _: &(),
         ) -> Result<Vec<crate::venue::LegReport>, crate::drive::ReadError> {
             Ok(self
                 .recovered
@@ -1039,6 +1042,11 @@ mod tests {
             legs_and_outcomes(&execution),
             [(Leg::Close, Outcome::Filled)]
         );
+        let reason = execution.reason.unwrap_or_default();
+        assert!(
+            reason.contains("after an earlier attempt's close filled"),
+            "{reason}"
+        );
 
         let broker = Scripted {
             recovered: closed(),
@@ -1053,22 +1061,34 @@ mod tests {
             [(Leg::Close, Outcome::Filled)]
         );
         let reason = execution.reason.unwrap_or_default();
+        assert!(reason.contains("nothing was sent"), "{reason}");
         assert!(
-            reason.contains("after an earlier attempt's close"),
+            reason.contains("after an earlier attempt's close filled"),
             "{reason}"
         );
     }
 
-    /// A takeover whose holdings read is refused cannot look the earlier attempt's orders
-    /// up: what it did is unknown (a dead letter, an alarm), not a plain rejection.
+    /// A takeover whose holdings read is refused still looks the earlier attempt's orders up:
+    /// rejected, nothing sent, its filled close kept and named in the reason.
     #[tokio::test]
-    async fn a_takeover_whose_holdings_are_refused_ends_unknown() {
+    async fn a_takeover_whose_holdings_are_refused_keeps_the_earlier_close() {
         let broker = Scripted {
             holdings_refused: Some("product is cancel-only"),
+            recovered: vec![(Leg::Close, shared::execution::Side::Buy, Outcome::Filled)],
             ..Default::default()
         };
         let (execution, sent) = take_over(broker, Action::LongEntry, true).await;
-        assert_eq!((execution.outcome, sent), (Outcome::Unknown, 0));
+        assert_eq!((execution.outcome, sent), (Outcome::Rejected, 0));
+        assert_eq!(
+            legs_and_outcomes(&execution),
+            [(Leg::Close, Outcome::Filled)]
+        );
+        let reason = execution.reason.unwrap_or_default();
+        assert!(reason.starts_with("product is cancel-only"), "{reason}");
+        assert!(
+            reason.contains("after an earlier attempt's close filled"),
+            "{reason}"
+        );
     }
 
     /// Where closes cannot be looked up (Tradovate's liquidations), a takeover that may not
@@ -1106,10 +1126,11 @@ mod tests {
     /// A quick takeover refused by the risk limits (so it may not send) on a broker whose
     /// closes cannot be looked up, the account flat where the signal wants it long: an
     /// earlier attempt may have closed it, so the refusal is alarmed. Where closes can be
-    /// looked up and none was found, it only logs.
+    /// looked up and none was found, it only logs; so does a superseded one (a newer signal
+    /// has moved the account since).
     #[tokio::test]
     async fn a_guarded_takeover_short_of_the_target_alarms_where_closes_are_unseen() {
-        for (unseen, alarms) in [(true, 1), (false, 0)] {
+        for (unseen, superseded, alarms) in [(true, false, 1), (false, false, 0), (true, true, 0)] {
             let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
             let clock = ManualClock::new(t0);
             let signal = intent(t0);
@@ -1125,6 +1146,15 @@ mod tests {
                 store.hand_over(&key, lease, t0).await
             };
             handed.await.unwrap_or_else(|e| panic!("{e}"));
+            if superseded {
+                let series = InstrumentKey {
+                    broker: Broker::Oanda,
+                    account: "scripted".into(),
+                    instrument: signal.instrument.to_string(),
+                };
+                let newer = store.advance(&series, t0 + Duration::seconds(1)).await;
+                newer.unwrap_or_else(|e| panic!("{e}"));
+            }
             let broker = Scripted {
                 closes_unrecoverable: unseen,
                 ..Default::default()
@@ -1134,13 +1164,14 @@ mod tests {
             let executor = paper_executor(broker, store, journal, &clock, "20000");
             clock.advance(Duration::seconds(1));
             let out = executor.execute(&signal).await;
-            assert!(matches!(out, Ok(Outcome::Refused)), "{out:?}");
+            let case = format!("unseen closes: {unseen}, superseded: {superseded}");
+            let verdict = match superseded {
+                true => Outcome::Superseded,
+                false => Outcome::Refused,
+            };
+            assert_eq!(out.ok(), Some(verdict), "{case}");
             assert_eq!(executor.venue.sent.load(Ordering::SeqCst), 0);
-            assert_eq!(
-                executor.notifier.sent().len(),
-                alarms,
-                "unseen closes: {unseen}"
-            );
+            assert_eq!(executor.notifier.sent().len(), alarms, "{case}");
         }
     }
 

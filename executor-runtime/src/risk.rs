@@ -386,7 +386,13 @@ impl RiskConfig {
         let name = intent.instrument.as_str();
         let class = AssetClass::of(intent.broker, name);
         let risk = self.instrument(class, name);
-        let is_entry = matches!(intent.target, TargetPosition::Long | TargetPosition::Short);
+        // A short entry on a spot product is a sale of what is held (spot holds no short):
+        // an exit as far as the limits go.
+        let is_entry = match intent.target {
+            TargetPosition::Long => true,
+            TargetPosition::Short => class != AssetClass::Crypto,
+            TargetPosition::Flat | TargetPosition::NoLong | TargetPosition::NoShort => false,
+        };
         if is_entry && !risk.windows.is_empty() && !risk.windows.iter().any(|w| w.contains(now)) {
             return Err(Refusal::OutsideTradingWindow {
                 instrument: name.to_owned(),
@@ -565,6 +571,41 @@ windows = ["Mon-Fri 07:00-20:00"]
             instrument: shared::Instrument::new(instrument),
             ..intent(action, None)
         }
+    }
+
+    /// A spot short entry sells what is held: no window, `max_override` or size holds it
+    /// back, as none holds an exit back; a spot long entry is still an entry.
+    #[test]
+    fn a_spot_sale_is_held_back_by_no_entry_limit() {
+        let risk = RiskConfig::from_toml(
+            r#"
+default_max_position = "1000"
+[classes.crypto]
+notional = "100"
+max_override = "500"
+windows = ["Mon-Fri 07:00-20:00"]
+"#,
+        )
+        .unwrap();
+        let saturday: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        let sale = OrderIntent {
+            quantity_override: Some(Decimal::from(5000)),
+            ..on(
+                shared::Broker::Coinbase,
+                "BTC-USD",
+                shared::Action::ShortEntry,
+            )
+        };
+        assert!(risk.check(&sale, saturday).is_ok());
+        let buy = on(
+            shared::Broker::Coinbase,
+            "BTC-USD",
+            shared::Action::LongEntry,
+        );
+        assert!(matches!(
+            risk.check(&buy, saturday),
+            Err(Refusal::OutsideTradingWindow { .. })
+        ));
     }
 
     #[test]

@@ -636,12 +636,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
 
     /// After a takeover: the earlier attempt's open ([`Self::recovered_open`]), which ends an
     /// open it cannot read `unknown` itself, so this never fails.
-    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Result<Vec<LegReport>, ReadError> {
+    async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, ReadError> {
         Ok(self.recovered_open(req).await)
     }
 }
 
-/// The account's `netPos` in the contract (`/contract/find`, `/position/list`).
 impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     /// After a takeover: the earlier attempt's open, found by its `New` command's `clOrdId`
     /// (`/command/list`, read after the settle time as a lookup is: the list may lag a fresh
@@ -795,6 +794,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     }
 }
 
+/// The account's `netPos` in the contract (`/contract/find`, `/position/list`).
 impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> executor_runtime::venue::PositionRead
     for TradovateVenue<S, L, C>
 {

@@ -317,7 +317,12 @@ async fn a_failed_record_comes_back_within_seconds_in_group_order_and_nothing_ex
             // The deployed lease: far longer than the retry delays.
             lease: Duration::seconds(60),
             record_ttl: Duration::days(1),
-            risk: RiskConfig::from_toml("default_size = 1\ndefault_max_position = 5").unwrap(),
+            // The Tradovate executor's own cap: one ES (about 300,000 USD at the fixture's
+            // close, point value 50) is over the 250,000 of a configuration without one.
+            risk: RiskConfig::from_toml(
+                "default_size = 1\ndefault_max_position = 5\nmax_notional = \"500000\"",
+            )
+            .unwrap(),
         },
     };
     let executor_after = AfterBatch::new(

@@ -466,7 +466,7 @@ impl Conversation for ModelVenue {
             .collect())
     }
 
-    async fn recover(&self, req: &ExecRequest<'_>, _: &()) -> Result<Vec<LegReport>, ReadError> {
+    async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, ReadError> {
         let mut legs = Vec::new();
         for leg in [Leg::CloseRolled, Leg::Close, Leg::CloseHedge, Leg::Open] {
             let coid = req.client_order_id(leg);
