@@ -285,22 +285,18 @@ impl Dashboard {
         action: &str,
     ) {
         let now = self.clock.now();
-        let view = {
-            let mut board = self.lock();
-            let s = board.signal_mut(signal_id, now);
-            // The executor may have journaled it already (the queue is fast): fill gaps only.
-            s.broker = s.broker.or(broker);
-            if s.instrument.is_none() {
-                s.instrument = instrument.map(cut);
-            }
-            if s.action.is_empty() {
-                s.action = cut(action);
-            }
-            self.listened().then(|| s.clone())
-        };
-        if let Some(view) = view {
-            self.publish("signal", &view);
+        let mut board = self.lock();
+        let s = board.signal_mut(signal_id, now);
+        // The executor may have journaled it already (the queue is fast): fill gaps only.
+        s.broker = s.broker.or(broker);
+        if s.instrument.is_none() {
+            s.instrument = instrument.map(cut);
         }
+        if s.action.is_empty() {
+            s.action = cut(action);
+        }
+        // Under the lock, as in `journaled`: in the order the views were made.
+        self.publish("signal", &*s);
     }
 
     /// Ingest refused an alert.
@@ -408,7 +404,7 @@ impl Dashboard {
             signal_time,
         } = record.normalized.read().unwrap_or_default();
         let alert_time = signal_time.unwrap_or(now);
-        let (view, refusal) = {
+        {
             let mut board = self.lock();
             if let (Some(b), Some(i), Some(c)) = (record.broker, &record.instrument, close) {
                 let latest = board
@@ -474,13 +470,15 @@ impl Dashboard {
             if let Some(r) = &refusal {
                 board.push_refusal(r.clone(), now);
             }
-            (view, refusal)
-        };
-        if let Some(view) = view {
-            self.publish("signal", &view);
-        }
-        if let Some(r) = refusal {
-            self.publish("refusal", &r);
+            // Published under the board's lock, so a page gets a signal's views in the order
+            // they were made: a view published after the lock could overtake a newer one (an
+            // `enqueued` after its `filled`) and leave the page showing the older.
+            if let Some(view) = view {
+                self.publish("signal", &view);
+            }
+            if let Some(r) = refusal {
+                self.publish("refusal", &r);
+            }
         }
     }
 
