@@ -315,8 +315,9 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             (shared::execution::Leg::Open, Side::Buy),
         ] {
             let coid = req.client_order_id(leg);
-            // Unreadable: the signal comes back through the queue (nothing sent), rather than
-            // plan from the wallet alone and journal the earlier attempt's fills as nothing.
+            // Unreadable: nothing is sent (the core has the signal come back, or end unknown when
+            // it may not send), rather than a plan from the wallet alone that journals the earlier
+            // attempt's fills as nothing.
             let found = self
                 .client
                 .order_by_client_id(

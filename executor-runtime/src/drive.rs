@@ -106,7 +106,8 @@ pub enum Found {
 }
 
 /// Why holdings or rules could not be read. Before the first order nothing was sent, so the
-/// message may come back; an instrument the broker does not know is a definitive no.
+/// message may come back; an instrument the broker does not know is a definitive no. (From
+/// [`Conversation::recover`] either one means the same: see there.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadError {
     /// The broker could not be read (unreachable, a server error, a rate limit). Before the
@@ -295,9 +296,10 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             Ok(legs) => Ok(legs),
             Err(ReadError::Unavailable(why) | ReadError::Refused(why)) => {
                 let why = format!("an earlier attempt's orders could not be read: {why}");
-                // One that may still send comes back through the queue and reads again; one
-                // that may not (past the budget, guarded) would only be retried into the
-                // dead-letter queue without a record: it ends unknown now, with its reason.
+                // The broker clients have retried the read already. One that may still send
+                // comes back through the queue and reads again; one that may not (past the
+                // budget, or guarded) ends unknown now, journaled with its reason and
+                // alarmed, rather than be retried into the dead-letter queue without a record.
                 Err(match req.may_send {
                     true => Err(nothing(why)),
                     false => Ok(Execution::without_legs(Outcome::Unknown, why)),
@@ -316,6 +318,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 },
                 false => Vec::new(),
             };
+            if let Some(stop) = decided_by(&legs) {
+                return Ok(finish(legs, stop));
+            }
             return Ok(stop_before_sending(legs, Outcome::Rejected, why));
         }
     };
@@ -326,20 +331,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         },
         false => Vec::new(),
     };
-    // The open (or a hedged flatten's second close) is the last request a signal makes: if an
-    // earlier attempt's is at the broker, the signal is done, whatever the position shows now.
-    // A leg it left not done (unknown, refused) is the signal's outcome too: an alarm and a
-    // dead letter, never a plan that reads the position as done or sends past it.
-    if let Some(last) = legs
-        .iter()
-        .find(|l| matches!(l.leg, Leg::Open | Leg::CloseHedge))
-        .or_else(|| {
-            legs.iter()
-                .find(|l| !matches!(l.outcome, Outcome::Filled | Outcome::NoOp))
-        })
-    {
-        let stop = (last.outcome != Outcome::Filled)
-            .then(|| (last.outcome, last.error.clone().unwrap_or_default()));
+    if let Some(stop) = decided_by(&legs) {
         return Ok(finish(legs, stop));
     }
     if !req.may_send {
@@ -627,6 +619,26 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
             .map_err(|why| (rows.clone(), Outcome::Unknown, why))?;
     }
     Ok(rows)
+}
+
+/// The end an earlier attempt's `legs` already decide, with its stop as [`finish`] takes it.
+/// The open (or a hedged flatten's second close) is the last request a signal makes: if an
+/// earlier attempt's is at the broker, the signal is done, whatever the position shows now. A
+/// leg it left not done (unknown, refused) is the signal's outcome too: an alarm and a dead
+/// letter, never a plan that reads the position as done or sends past it. `None`: the legs
+/// leave the rest to the plan.
+fn decided_by(legs: &[LegReport]) -> Option<Option<(Outcome, String)>> {
+    let last = legs
+        .iter()
+        .find(|l| matches!(l.leg, Leg::Open | Leg::CloseHedge))
+        .or_else(|| {
+            legs.iter()
+                .find(|l| !matches!(l.outcome, Outcome::Filled | Outcome::NoOp))
+        })?;
+    Some(
+        (last.outcome != Outcome::Filled)
+            .then(|| (last.outcome, last.error.clone().unwrap_or_default())),
+    )
 }
 
 /// Ends the signal with `outcome` before this attempt sends anything, keeping the legs an

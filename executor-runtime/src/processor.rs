@@ -265,7 +265,7 @@ where
         }
 
         // A guard's verdict on a takeover whose earlier attempt left the account short of the
-        // target (half a reversal): alarmed, as `expired` is.
+        // target (half a reversal): alarmed.
         let mut stopped_short = false;
         let execution = match (&blocked, takeover) {
             // Nothing was ever sent for this signal: no broker call at all.
@@ -297,6 +297,14 @@ where
                         // One the core found unknown stays unknown.
                         let found_nothing =
                             execution.legs.is_empty() && execution.outcome == Outcome::NoOp;
+                        if let Some((_, reason)) = &blocked
+                            && execution.outcome == Outcome::Unknown
+                        {
+                            execution.reason = Some(match execution.reason.take() {
+                                Some(found) => format!("{reason} ({found})"),
+                                None => reason.clone(),
+                            });
+                        }
                         if let Some((outcome, reason)) = &blocked
                             && (found_nothing || execution.outcome == Outcome::Expired)
                         {
@@ -484,16 +492,17 @@ where
 
         let reason = execution.reason.as_deref().unwrap_or("");
         // A refusal or a newer signal that stops a takeover after an earlier attempt's orders
-        // filled (half a reversal, say): an alarm. So does a refusal that leaves the account
-        // short of the target where closes cannot be looked up; a newer signal has moved the
-        // account since, so its superseding one says nothing of that.
+        // filled (half a reversal, say): an alarm. So does one that leaves the account short
+        // of the target where closes cannot be looked up. (The newer signal of a superseded
+        // one may have moved the account since, or may itself have been refused: it is
+        // alarmed rather than left to a log line.)
         let part_filled = execution.legs.iter().any(|l| l.outcome == Outcome::Filled);
         match outcome {
             Outcome::Refused | Outcome::Superseded if part_filled => {
                 error!(outcome = ?outcome, reason, "signal stopped after some of its orders filled");
                 self.notify(intent, outcome, reason).await;
             }
-            Outcome::Refused if stopped_short => {
+            Outcome::Refused | Outcome::Superseded if stopped_short => {
                 error!(outcome = ?outcome, reason, "signal stopped short of its target");
                 self.notify(intent, outcome, reason).await;
             }
@@ -1089,6 +1098,21 @@ mod tests {
             reason.contains("after an earlier attempt's close filled"),
             "{reason}"
         );
+
+        // An open found decides the signal as it does when the holdings read: still working,
+        // unknown (a dead letter); filled, filled.
+        for (open, outcome) in [
+            (Outcome::Unknown, Outcome::Unknown),
+            (Outcome::Filled, Outcome::Filled),
+        ] {
+            let broker = Scripted {
+                holdings_refused: Some("product is cancel-only"),
+                recovered: vec![(Leg::Open, shared::execution::Side::Buy, open)],
+                ..Default::default()
+            };
+            let (execution, sent) = take_over(broker, Action::LongEntry, true).await;
+            assert_eq!((execution.outcome, sent), (outcome, 0));
+        }
     }
 
     /// Where closes cannot be looked up (Tradovate's liquidations), a takeover that may not
@@ -1123,14 +1147,13 @@ mod tests {
         }
     }
 
-    /// A quick takeover refused by the risk limits (so it may not send) on a broker whose
-    /// closes cannot be looked up, the account flat where the signal wants it long: an
-    /// earlier attempt may have closed it, so the refusal is alarmed. Where closes can be
-    /// looked up and none was found, it only logs; so does a superseded one (a newer signal
-    /// has moved the account since).
+    /// A quick takeover refused by the risk limits, or superseded (so it may not send), on a
+    /// broker whose closes cannot be looked up, the account flat where the signal wants it
+    /// long: an earlier attempt may have closed it, so it is alarmed. Where closes can be
+    /// looked up and none was found, it only logs.
     #[tokio::test]
     async fn a_guarded_takeover_short_of_the_target_alarms_where_closes_are_unseen() {
-        for (unseen, superseded, alarms) in [(true, false, 1), (false, false, 0), (true, true, 0)] {
+        for (unseen, superseded, alarms) in [(true, false, 1), (false, false, 0), (true, true, 1)] {
             let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
             let clock = ManualClock::new(t0);
             let signal = intent(t0);

@@ -29,7 +29,8 @@ pub struct ExecRequest<'a> {
     /// A previous attempt's lease expired: the broker may already have our orders, so look
     /// them up by client order id before sending anything.
     pub takeover: bool,
-    /// False when the signal is stale: recover what a previous attempt did, send nothing new.
+    /// False when the signal is stale or a guard blocks it (kill switch, risk limits, a newer
+    /// signal): recover what a previous attempt did, send nothing new.
     pub may_send: bool,
 }
 
