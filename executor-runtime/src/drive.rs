@@ -290,50 +290,37 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         broker: conv.broker(),
         reason: why,
     };
-    // A takeover's first read: what the earlier attempt left at the broker.
-    let recovered = || async {
-        match conv.recover(req).await {
-            Ok(legs) => Ok(legs),
+    let holdings = match conv.holdings(req).await {
+        Ok(h) => Ok(h),
+        Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
+        Err(ReadError::Refused(why)) => Err(why),
+    };
+    // A takeover's first read (even when the holdings read was refused): what the earlier
+    // attempt left at the broker.
+    let mut legs = match req.takeover {
+        false => Vec::new(),
+        true => match conv.recover(req).await {
+            Ok(legs) => legs,
             Err(ReadError::Unavailable(why) | ReadError::Refused(why)) => {
                 let why = format!("an earlier attempt's orders could not be read: {why}");
                 // The broker clients have retried the read already. One that may still send
                 // comes back through the queue and reads again; one that may not (past the
                 // budget, or guarded) ends unknown now, journaled with its reason and
                 // alarmed, rather than be retried into the dead-letter queue without a record.
-                Err(match req.may_send {
+                return match req.may_send {
                     true => Err(nothing(why)),
                     false => Ok(Execution::without_legs(Outcome::Unknown, why)),
-                })
+                };
             }
-        }
-    };
-    let (held, mark) = match conv.holdings(req).await {
-        Ok(h) => h,
-        Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
-        Err(ReadError::Refused(why)) => {
-            let legs = match req.takeover {
-                true => match recovered().await {
-                    Ok(legs) => legs,
-                    Err(done) => return done,
-                },
-                false => Vec::new(),
-            };
-            if let Some(stop) = decided_by(&legs) {
-                return Ok(finish(legs, stop));
-            }
-            return Ok(stop_before_sending(legs, Outcome::Rejected, why));
-        }
-    };
-    let mut legs = match req.takeover {
-        true => match recovered().await {
-            Ok(legs) => legs,
-            Err(done) => return done,
         },
-        false => Vec::new(),
     };
     if let Some(stop) = decided_by(&legs) {
         return Ok(finish(legs, stop));
     }
+    let (held, mark) = match holdings {
+        Ok(h) => h,
+        Err(why) => return Ok(stop_before_sending(legs, Outcome::Rejected, why)),
+    };
     if !req.may_send {
         // Past the staleness budget, or blocked by a guard: report what an earlier attempt
         // did, send nothing. Closes that filled without bringing the account to the target (a

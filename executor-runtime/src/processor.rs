@@ -1147,6 +1147,26 @@ mod tests {
         }
     }
 
+    /// A store where an earlier attempt at `signal` on the OANDA `account` claimed it at its
+    /// signal time and, failing, handed its lease over: the next attempt takes over at once,
+    /// within the staleness budget.
+    async fn handed_over(signal: &OrderIntent, account: &str) -> Arc<MemoryIdempotencyStore> {
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        let key = IdempotencyKey {
+            broker: Broker::Oanda,
+            account: account.into(),
+            signal_id: signal.signal_id.clone(),
+        };
+        let t0 = signal.signal_time;
+        let lease = t0 + Duration::seconds(60);
+        let handed = async {
+            store.claim(&key, t0, lease).await?;
+            store.hand_over(&key, lease, t0).await
+        };
+        handed.await.unwrap_or_else(|e| panic!("{e}"));
+        store
+    }
+
     /// A quick takeover refused by the risk limits, or superseded (so it may not send), on a
     /// broker whose closes cannot be looked up, the account flat where the signal wants it
     /// long: an earlier attempt may have closed it, so it is alarmed. Where closes can be
@@ -1157,18 +1177,7 @@ mod tests {
             let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
             let clock = ManualClock::new(t0);
             let signal = intent(t0);
-            let store = Arc::new(MemoryIdempotencyStore::default());
-            let key = IdempotencyKey {
-                broker: Broker::Oanda,
-                account: "scripted".into(),
-                signal_id: signal.signal_id.clone(),
-            };
-            let lease = t0 + Duration::seconds(60);
-            let handed = async {
-                store.claim(&key, t0, lease).await?;
-                store.hand_over(&key, lease, t0).await
-            };
-            handed.await.unwrap_or_else(|e| panic!("{e}"));
+            let store = handed_over(&signal, "scripted").await;
             if superseded {
                 let series = InstrumentKey {
                     broker: Broker::Oanda,
@@ -1220,18 +1229,7 @@ mod tests {
             Arc::new(crate::paper::NoLog),
             book,
         ));
-        let store = Arc::new(MemoryIdempotencyStore::default());
-        let key = IdempotencyKey {
-            broker: Broker::Oanda,
-            account: "paper".into(),
-            signal_id: signal.signal_id.clone(),
-        };
-        let lease = t0 + Duration::seconds(60);
-        let handed = async {
-            store.claim(&key, t0, lease).await?;
-            store.hand_over(&key, lease, t0).await
-        };
-        handed.await.unwrap_or_else(|e| panic!("{e}"));
+        let store = handed_over(&signal, "paper").await;
         let journal = Arc::new(MemoryJournal::default());
         // Over the default max position (10,000): the risk limits refuse the entry.
         let executor = paper_executor(venue.clone(), store, journal.clone(), &clock, "20000");
