@@ -725,10 +725,106 @@ impl PgJournal {
     /// Nothing to do after a batch: PostgreSQL checkpoints on its own.
     async fn after_batch(&self) {}
 
-    /// PostgreSQL prepares one statement at a time: the rows go one after another, in one
-    /// transaction for the whole batch (one commit, and never a signal without its legs).
-    /// Dropping an uncommitted transaction rolls it back.
+    /// A batch is one statement, [`pg_executions_sql`]: one round trip and one implicit
+    /// transaction, so never a signal without its legs. A batch that holds a key twice (a
+    /// signal, or a leg's attempt, written again while the first write waited) goes row by row
+    /// instead: PostgreSQL refuses to update one row twice in a statement ("ON CONFLICT DO
+    /// UPDATE command cannot affect row a second time",
+    /// <https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFLICT>).
     async fn write_executions(&self, batch: &[Execution]) -> Result<(), JournalError> {
+        if repeats_a_key(batch) {
+            return self.write_rows(batch).await;
+        }
+        let signals: Vec<&SignalRecord> = batch.iter().map(|e| &e.signal).collect();
+        let orders: Vec<&OrderRecord> = batch.iter().flat_map(|e| &e.orders).collect();
+        let s_text =
+            |f: fn(&SignalRecord) -> &str| signals.iter().map(|r| f(r)).collect::<Vec<_>>();
+        let s_opt =
+            |f: fn(&SignalRecord) -> Option<&str>| signals.iter().map(|r| f(r)).collect::<Vec<_>>();
+        let s_time = |f: fn(&StageTimes) -> Option<DateTime<Utc>>| {
+            signals.iter().map(|r| f(&r.stages)).collect::<Vec<_>>()
+        };
+        let o_text = |f: fn(&OrderRecord) -> &str| orders.iter().map(|r| f(r)).collect::<Vec<_>>();
+        let o_time = |f: fn(&OrderRecord) -> Option<DateTime<Utc>>| {
+            orders.iter().map(|r| f(r)).collect::<Vec<_>>()
+        };
+        let o_dec = |f: fn(&OrderRecord) -> Option<Decimal>| {
+            orders.iter().map(|r| f(r)).collect::<Vec<_>>()
+        };
+        sqlx::query(sqlx::AssertSqlSafe(pg_executions_sql()))
+            .bind(s_text(|r| r.signal_id.as_str()))
+            .bind(s_text(|r| &r.raw))
+            .bind(s_text(|r| r.normalized.as_str()))
+            .bind(s_text(|r| &r.symbol))
+            .bind(s_text(|r| &r.exchange))
+            .bind(s_text(|r| &r.action))
+            .bind(
+                signals
+                    .iter()
+                    .map(|r| r.broker.map(|b| b.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(s_opt(|r| r.instrument.as_deref()))
+            .bind(s_opt(|r| r.contract_resolution.as_deref()))
+            .bind(s_text(|r| r.status.as_str()))
+            .bind(s_opt(|r| r.reason.as_deref()))
+            .bind(s_time(|t| t.received))
+            .bind(s_time(|t| t.enqueued))
+            .bind(s_time(|t| t.routed))
+            .bind(s_time(|t| t.executor_start))
+            .bind(s_time(|t| t.broker_sent))
+            .bind(s_time(|t| t.broker_acked))
+            .bind(o_text(|r| r.signal_id.as_str()))
+            .bind(
+                orders
+                    .iter()
+                    .map(|r| r.broker.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(o_text(|r| r.account.as_str()))
+            .bind(o_text(|r| r.leg.as_str()))
+            .bind(
+                orders
+                    .iter()
+                    .map(|r| i64::from(r.attempt))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(o_text(|r| &r.instrument))
+            .bind(o_text(|r| r.client_order_id.as_str()))
+            .bind(
+                orders
+                    .iter()
+                    .map(|r| r.broker_order_id.as_ref().map(BrokerOrderId::as_str))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(o_text(|r| r.side.as_str()))
+            .bind(o_dec(|r| Some(r.quantity)))
+            .bind(o_dec(|r| r.fill_price))
+            .bind(
+                orders
+                    .iter()
+                    .map(|r| enum_text(&r.outcome))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                orders
+                    .iter()
+                    .map(|r| r.error.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(o_time(|r| r.sent_at))
+            .bind(o_time(|r| r.acked_at))
+            .bind(o_dec(|r| r.fee))
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| db_error("signal and order upsert", e))
+    }
+
+    /// The rows one after another, in one transaction for the whole batch (one commit, and
+    /// never a signal without its legs); each upsert sees the rows written before it, as
+    /// separate calls would. Dropping an uncommitted transaction rolls it back.
+    async fn write_rows(&self, batch: &[Execution]) -> Result<(), JournalError> {
         let err = |e| db_error("signal and order upsert", e);
         let mut tx = self.pool.begin().await.map_err(err)?;
         for e in batch {
@@ -754,6 +850,105 @@ impl PgJournal {
         }
         tx.commit().await.map_err(err)
     }
+}
+
+/// Whether a batch holds one signal, or one leg's attempt, more than once.
+#[cfg(feature = "postgres")]
+fn repeats_a_key(batch: &[Execution]) -> bool {
+    let mut signals = std::collections::HashSet::new();
+    let mut legs = std::collections::HashSet::new();
+    batch
+        .iter()
+        .any(|e| !signals.insert(e.signal.signal_id.as_str()))
+        || batch.iter().flat_map(|e| &e.orders).any(|o| {
+            !legs.insert((
+                o.signal_id.as_str(),
+                o.broker,
+                o.account.as_str(),
+                o.leg.as_str(),
+                o.attempt,
+            ))
+        })
+}
+
+/// The SQL types of `UPSERT_SIGNAL`'s parameters, in order.
+#[cfg(feature = "postgres")]
+const SIGNAL_TYPES: [&str; 17] = [
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+];
+
+/// The SQL types of `UPSERT_ORDER`'s parameters, in order.
+#[cfg(feature = "postgres")]
+const ORDER_TYPES: [&str; 16] = [
+    "text",
+    "text",
+    "text",
+    "text",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "numeric",
+    "numeric",
+    "text",
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "numeric",
+];
+
+/// `UPSERT_SIGNAL` and `UPSERT_ORDER` as one statement over arrays: each parameter is a
+/// column's values for the whole batch (`$1` every signal id, ...), `UNNEST` turns them back
+/// into rows, and each upsert is a data-modifying `WITH` query of the statement
+/// (<https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING>). The
+/// upserts' own text is reused, so their conflict rules cannot drift apart. Built once.
+#[cfg(feature = "postgres")]
+fn pg_executions_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let signals = pg_unnest(UPSERT_SIGNAL, &SIGNAL_TYPES, 0);
+        let orders = pg_unnest(UPSERT_ORDER, &ORDER_TYPES, SIGNAL_TYPES.len());
+        format!(
+            "WITH s AS ({signals} RETURNING 1), o AS ({orders} RETURNING 1) \
+             SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM o)"
+        )
+    })
+}
+
+/// An upsert of `VALUES ($1, ..., CURRENT_TIMESTAMP)` rewritten to insert the rows of its
+/// parameters' arrays, numbered from `first + 1`.
+#[cfg(feature = "postgres")]
+fn pg_unnest(upsert: &str, types: &[&str], first: usize) -> String {
+    let (head, rest) = upsert.split_once("VALUES").expect("an upsert has VALUES");
+    let (_, conflict) = rest
+        .split_once("ON CONFLICT")
+        .expect("an upsert has ON CONFLICT");
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", first + i + 1))
+        .collect();
+    format!(
+        "{head}SELECT *, CURRENT_TIMESTAMP FROM UNNEST({}) ON CONFLICT{conflict}",
+        arrays.join(", ")
+    )
 }
 
 #[cfg(feature = "postgres")]

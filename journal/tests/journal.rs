@@ -233,6 +233,62 @@ async fn concurrent_executions<J: TradeJournal + Clone + Send + Sync + 'static>(
     }
 }
 
+/// One signal written from many tasks at once, as a takeover and a late retry could: the
+/// executions that wait together hold the same signal and leg, and each write still succeeds
+/// (PostgreSQL refuses one statement updating a row twice, so such a batch goes row by row).
+async fn one_signal_from_many_tasks<J: TradeJournal + Clone + Send + Sync + 'static>(
+    j: &J,
+    tag: &str,
+) {
+    let id = SignalId::of_canonical(&format!(
+        "{tag}-same-{}",
+        shared::clock::SystemClock
+            .now()
+            .timestamp_nanos_opt()
+            .unwrap()
+    ));
+    let tasks: Vec<_> = (0..24)
+        .map(|n| {
+            let (j, id) = (j.clone(), id.clone());
+            tokio::spawn(async move {
+                let leg = order(&id, Leg::Open, "1000", Some("1.1"), Outcome::Filled);
+                let status = if n % 2 == 0 {
+                    SignalStatus::Filled
+                } else {
+                    SignalStatus::Executing
+                };
+                j.record_execution(&signal(&id, status, StageTimes::default()), &[leg])
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert!(j.signal(&id).await.unwrap().is_some());
+    let legs = j.orders(&id).await.unwrap();
+    assert_eq!(legs.len(), 1, "{legs:?}");
+    assert_eq!(legs[0].outcome, Outcome::Filled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_one_signal_from_many_tasks_is_written_each_time() {
+    let (_dir, path) = temp_journal("journal-same");
+    let j = SqliteJournal::connect(path.to_str().unwrap())
+        .await
+        .unwrap();
+    one_signal_from_many_tasks(&j, "sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_one_signal_from_many_tasks_is_written_each_time() {
+    let url = std::env::var("JOURNAL_TEST_PG_URL")
+        .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
+    let j = PgJournal::connect(&url).await.unwrap();
+    j.migrate().await.unwrap();
+    one_signal_from_many_tasks(&j, "pg").await;
+}
+
 /// A journal file's path in a directory of its own, removed with the file's log when the
 /// returned guard is dropped.
 fn temp_journal(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {

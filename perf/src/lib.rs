@@ -188,6 +188,111 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// The journal rows of the `i`-th of a run's filled signals (one open fill each, rows the size
+/// of real ones), over 50 instruments of the three brokers, `i` seconds after `t0`; `tag`
+/// makes the signal ids a run's own.
+pub fn journal_rows(
+    i: usize,
+    t0: chrono::DateTime<chrono::Utc>,
+    tag: &str,
+) -> (
+    shared::execution::SignalRecord,
+    shared::execution::OrderRecord,
+) {
+    use chrono::Duration;
+    use rust_decimal::Decimal;
+    use shared::execution::{
+        ClientOrderId, Leg, OrderRecord, Side, SignalRecord, SignalStatus, StageTimes,
+    };
+    use shared::outcome::Outcome;
+    use shared::routing::Broker;
+    use shared::signal::SignalId;
+    let (broker, instrument, base) = match i % 50 {
+        n if n < 20 => (
+            Broker::Oanda,
+            format!("P{n:02}_USD"),
+            Decimal::new(108_000, 5),
+        ),
+        n if n < 40 => (
+            Broker::Tradovate,
+            "ESZ6".to_owned(),
+            Decimal::from(5000 + n as i64),
+        ),
+        n => (
+            Broker::Coinbase,
+            format!("C{n:02}-USD"),
+            Decimal::from(60_000 + n as i64),
+        ),
+    };
+    let t = t0 + Duration::seconds(i as i64);
+    let close = base + Decimal::new((i % 97) as i64, 2);
+    let id = SignalId::of_canonical(&format!("{tag}-{i}"));
+    let long = (i / 50).is_multiple_of(2);
+    let signal = SignalRecord {
+        signal_id: id.clone(),
+        // Rows the size of real ones: the whole canonical alert, and the intent as the
+        // executor journals it.
+        raw: serde_json::json!({
+            "action": if long { "LONG_ENTRY" } else { "SHORT_ENTRY" },
+            "indicator": format!("S{}", i % 3),
+            "market_data": {
+                "exchange": "X", "symbol": instrument, "timeframe": "5",
+                "timenow": t.to_rfc3339(), "timestamp": t.to_rfc3339(),
+            },
+            "price_data": {
+                "close": close.to_string(), "high": close.to_string(), "low": close.to_string(),
+                "open": close.to_string(), "volume": "1250",
+            },
+            "signal": {"direction": if long { "LONG" } else { "SHORT" }, "trigger": "COLOR_CHANGE", "type": "ENTRY"},
+        })
+        .to_string(),
+        normalized: serde_json::json!({
+            "version": 1, "signal_id": id.as_str(), "broker": broker, "instrument": instrument,
+            "action": if long { "LONG_ENTRY" } else { "SHORT_ENTRY" },
+            "target": if long { "long" } else { "short" }, "symbol": instrument, "exchange": "X",
+            "reference_price": close.to_string(), "quantity_override": null,
+            "signal_time": t.to_rfc3339(), "received_at": t.to_rfc3339(),
+            "enqueued_at": t.to_rfc3339(), "routed_at": t.to_rfc3339(), "contract": null,
+            "raw": "{\"action\":\"LONG_ENTRY\",\"indicator\":\"S0\"}", "replay_forced": false,
+        }).into(),
+        symbol: instrument.clone(),
+        exchange: "X".into(),
+        action: if long { "LONG_ENTRY" } else { "SHORT_ENTRY" }.into(),
+        broker: Some(broker),
+        instrument: Some(instrument.clone()),
+        contract_resolution: None,
+        status: SignalStatus::Filled,
+        reason: None,
+        stages: StageTimes {
+            received: Some(t + Duration::milliseconds(80)),
+            enqueued: Some(t + Duration::milliseconds(90)),
+            routed: Some(t + Duration::milliseconds(120)),
+            executor_start: Some(t + Duration::milliseconds(150)),
+            broker_sent: Some(t + Duration::milliseconds(160)),
+            broker_acked: Some(t + Duration::milliseconds(240)),
+        },
+    };
+    let order = OrderRecord {
+        client_order_id: ClientOrderId::new(&id, Leg::Open),
+        signal_id: id,
+        broker,
+        account: "bench".into(),
+        instrument,
+        leg: Leg::Open,
+        attempt: 1,
+        broker_order_id: Some(i.to_string().into()),
+        side: if long { Side::Buy } else { Side::Sell },
+        quantity: Decimal::ONE,
+        fill_price: Some(close + Decimal::new(1, 2)),
+        outcome: Outcome::Filled,
+        error: None,
+        sent_at: Some(t + Duration::milliseconds(160)),
+        acked_at: Some(t + Duration::milliseconds(240)),
+        fee: (broker == Broker::Coinbase).then(|| Decimal::new(6, 0)),
+    };
+    (signal, order)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
