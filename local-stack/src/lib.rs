@@ -451,7 +451,7 @@ fn executor(
     health: Health,
     journal: Journal,
     store: Arc<LocalStore>,
-    risk: &str,
+    risk: RiskConfig,
     cfg: &LocalConfig,
 ) -> Result<LocalExecutor, String> {
     // A paper broker keeps its fills in the state file, after the claim: the claim needs no
@@ -478,7 +478,7 @@ fn executor(
             max_age: cfg.freshness.max_age,
             lease: cfg.lease(),
             record_ttl: Duration::days(7),
-            risk: RiskConfig::from_toml(risk)?,
+            risk,
         },
     })
 }
@@ -543,11 +543,11 @@ async fn browser_guard(req: axum::extract::Request, next: axum::middleware::Next
             .as_deref()
             .is_some_and(|h| origin.as_bytes() == format!("http://{h}").as_bytes());
         if req.method() != Method::GET || !own {
-            tracing::warn!(method = %req.method(), path = req.uri().path(), "browser request refused");
+            let path = shown_path(req.uri().path());
+            tracing::warn!(method = %req.method(), path = %path, "browser request refused");
             line(format_args!(
-                "refused a request from a web page ({} {}): the local stack trades",
+                "refused a request from a web page ({} {path}): the local stack trades",
                 req.method(),
-                req.uri().path()
             ));
             return forbidden(
                 "browser_request",
@@ -556,6 +556,17 @@ async fn browser_guard(req: axum::extract::Request, next: axum::middleware::Next
         }
     }
     next.run(req).await
+}
+
+/// A request's path as logs may show it: its first segment only, `/…` standing for the rest.
+/// `/webhook/{secret}` carries the webhook secret (right or wrong, a secret all the same), and
+/// a refused request may put one anywhere after the first segment.
+fn shown_path(path: &str) -> String {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    match rest.split_once('/') {
+        Some((first, _)) => format!("/{first}/…"),
+        None => format!("/{rest}"),
+    }
 }
 
 async fn webhook(
@@ -688,6 +699,9 @@ pub async fn check(cfg: &LocalConfig, env: &impl Env) -> Result<(), String> {
 
 /// [`check`], giving the real brokers' settings it read.
 async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<real::Configured, String> {
+    queue_settings(cfg)?;
+    // A risk file that does not parse fails the start, before any broker logs in.
+    RiskConfig::from_env(env, executor_oanda::config::DEFAULT_RISK).map_err(|e| e.to_string())?;
     if let journal::Location::Unusable(why) = journal::Location::of(&cfg.journal_url) {
         return Err(format!("the journal setting is unusable: {why}"));
     }
@@ -706,6 +720,32 @@ async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<real::Configured, 
     let brokers = real::Configured::load(env).await?;
     refuse_unsafe(cfg, &brokers.names())?;
     Ok(brokers)
+}
+
+/// The queues' visibility timeout and receive count, as SQS bounds them (visibility 0 s to
+/// 12 h, `maxReceiveCount` 1 to 1,000:
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html>,
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html>),
+/// narrowed to what keeps a signal executed once here: the executors' lease is made of the
+/// visibility ([`LocalConfig::lease`]), so a visibility under a second would let a message
+/// come back, and a second executor take the signal over, while the first still sends; and
+/// fewer than 3 receives leave no receive after the lease for a takeover to reconcile an
+/// unknown outcome before the message is dead-lettered.
+fn queue_settings(cfg: &LocalConfig) -> Result<(), String> {
+    let secs = cfg.visibility_timeout.num_milliseconds() as f64 / 1000.0;
+    if !(1.0..=43_200.0).contains(&secs) {
+        return Err(format!(
+            "the visibility timeout is {secs} s: give 1 to 43200 seconds (5 is the default); \
+             under a second a message comes back while its signal is still executing"
+        ));
+    }
+    if !(3..=1_000).contains(&cfg.max_receives) {
+        return Err(format!(
+            "max receives is {}: give 3 to 1000 (5 is the default)",
+            cfg.max_receives
+        ));
+    }
+    Ok(())
 }
 
 /// What the stack does not start with when real brokers (`configured`, by name) trade: the
@@ -902,6 +942,21 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     .map(|(b, v)| (b, v.clone()))
     .collect();
     let health = Health::default();
+    // `RISK_CONFIG` / `RISK_CONFIG_FILE`, as each executor Lambda reads them: one file for
+    // the three executors here, in place of each one's built-in defaults.
+    let risk = |defaults: &str| RiskConfig::from_env(env, defaults).map_err(|e| e.to_string());
+    use executor_runtime::risk::{RISK_CONFIG, RISK_CONFIG_FILE};
+    match (env.optional(RISK_CONFIG), env.optional(RISK_CONFIG_FILE)) {
+        (Some(_), _) => line(format_args!(
+            "risk: {RISK_CONFIG}, for the three executors (in place of their defaults)"
+        )),
+        (None, Some(path)) => line(format_args!(
+            "risk: {RISK_CONFIG_FILE} {path}, for the three executors (in place of their defaults)"
+        )),
+        (None, None) => line(format_args!(
+            "risk: each executor's defaults (set {RISK_CONFIG} or {RISK_CONFIG_FILE} to size and cap orders)"
+        )),
+    }
     let executors = [
         (
             queues.oanda.clone(),
@@ -910,7 +965,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 health.clone(),
                 journal.clone(),
                 store.clone(),
-                executor_oanda::config::DEFAULT_RISK,
+                risk(executor_oanda::config::DEFAULT_RISK)?,
                 &cfg,
             )?,
         ),
@@ -921,7 +976,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 health.clone(),
                 journal.clone(),
                 store.clone(),
-                executor_tradovate::config::DEFAULT_RISK,
+                risk(executor_tradovate::config::DEFAULT_RISK)?,
                 &cfg,
             )?,
         ),
@@ -932,7 +987,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 health.clone(),
                 journal.clone(),
                 store.clone(),
-                executor_coinbase::config::DEFAULT_RISK,
+                risk(executor_coinbase::config::DEFAULT_RISK)?,
                 &cfg,
             )?,
         ),
@@ -1408,6 +1463,17 @@ mod real {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_logged_path_keeps_only_its_first_segment() {
+        assert_eq!(
+            super::shown_path("/webhook/local-dev-secret-change-me"),
+            "/webhook/…"
+        );
+        assert_eq!(super::shown_path("/webhook"), "/webhook");
+        assert_eq!(super::shown_path("/a/b/secret"), "/a/…");
+        assert_eq!(super::shown_path("/"), "/");
+    }
     use super::*;
 
     fn received(group: &str, n: u32) -> Received {
