@@ -170,7 +170,10 @@ impl TradovateClient {
             if !status.is_success() {
                 return Err(TvError::Api {
                     status: status.as_u16(),
-                    message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                    message: scrubbed(&String::from_utf8_lossy(&bytes), body.as_ref())
+                        .chars()
+                        .take(200)
+                        .collect(),
                 });
             }
             let value: Value = serde_json::from_slice(&bytes)
@@ -194,7 +197,10 @@ impl TradovateClient {
                 }
                 continue;
             }
-            check_business(&value)?;
+            check_business(&value).map_err(|e| match e {
+                TvError::Refused(why) => TvError::Refused(scrubbed(&why, body.as_ref())),
+                other => other,
+            })?;
             return Ok(value);
         }
         Err(TvError::Penalty {
@@ -481,12 +487,43 @@ fn check_business(value: &Value) -> Result<(), TvError> {
         .and_then(Value::as_array)
         .filter(|v| !v.is_empty())
     {
+        // A violation is `{constraint, value, description}`: its `value` is what was sent
+        // (on a login, possibly the password), so only the other two are kept.
+        let shown: Vec<String> = v
+            .iter()
+            .map(|v| {
+                let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
+                format!("{} ({})", field("description"), field("constraint"))
+            })
+            .collect();
         return Err(TvError::Refused(format!(
             "violations: {}",
-            Value::Array(v.clone())
+            shown.join("; ")
         )));
     }
     Ok(())
+}
+
+/// `text` (an error answer's words) with every string the request's `body` carried written
+/// `[REDACTED]`: an answer may echo what it was sent, a login's password and API secret
+/// among it, and errors are logged and mailed.
+fn scrubbed(text: &str, body: Option<&Value>) -> String {
+    fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::String(s) if s.len() >= 4 => out.push(s),
+            Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            Value::Object(map) => map.values().for_each(|i| strings(i, out)),
+            _ => {}
+        }
+    }
+    let mut sent = Vec::new();
+    if let Some(b) = body {
+        strings(b, &mut sent);
+    }
+    // Longest first, so a value that holds another is replaced whole.
+    sent.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    sent.into_iter()
+        .fold(text.to_owned(), |t, s| t.replace(s, "[REDACTED]"))
 }
 
 fn grant(value: &Value) -> Result<TokenGrant, TvError> {
@@ -512,4 +549,30 @@ fn order_id(value: &Value) -> Result<OrderId, TvError> {
         .and_then(Value::as_i64)
         .map(OrderId)
         .ok_or_else(|| TvError::Unknown("accepted answer without an orderId".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_refusal_never_repeats_what_the_login_sent() {
+        let sent = json!({"name": "trader", "password": "pw-7c1d9e-never-logged", "sec": "sec-secret-value", "cid": 8});
+        // A violation names the field by constraint and description; its value is dropped.
+        let answer = json!({"violations": [{"constraint": "Size", "value": "pw-7c1d9e-never-logged",
+                                            "description": "password too long"}]});
+        let TvError::Refused(why) = check_business(&answer).unwrap_err() else {
+            panic!("a violation is a refusal")
+        };
+        assert_eq!(why, "violations: password too long (Size)");
+        // Any other answer text that echoes the request has each sent string replaced.
+        let echoed = r#"{"error":"bad request {\"password\":\"pw-7c1d9e-never-logged\",\"sec\":\"sec-secret-value\"}"}"#;
+        let shown = scrubbed(echoed, Some(&sent));
+        for secret in ["pw-7c1d9e-never-logged", "sec-secret-value", "trader"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("[REDACTED]"), "{shown}");
+        assert_eq!(scrubbed("plain", None), "plain");
+    }
 }

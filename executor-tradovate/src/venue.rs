@@ -347,13 +347,27 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             let ids = self
                 .authed(|t| async move { self.client().order_ids_by_cl_ord_id(&t, coid).await })
                 .await?;
-            if let Some(&id) = ids.last() {
-                // The command proves the order exists, listed or not yet.
-                info!(order_id = id.0, "order found by its command's clOrdId");
-                self.remember(id, coid);
+            // Newest first. One login may see several accounts, and the same alert sent to the
+            // deployment of each carries the same `clOrdId`: an order of another account is
+            // not ours (the `Order` entity names its `accountId`, OpenAPI `Order` schema,
+            // <https://partner.tradovate.com/openapi.json>). One that cannot be read is
+            // followed as ours: never placed again.
+            for &id in ids.iter().rev() {
                 let order = self
                     .authed(|t| async move { self.client().order(&t, id).await })
                     .await;
+                if let Ok(o) = &order
+                    && o.account_id != account
+                {
+                    info!(
+                        order_id = id.0,
+                        "an order found by clOrdId is another account's: not ours"
+                    );
+                    continue;
+                }
+                // The command proves the order exists, listed or not yet.
+                info!(order_id = id.0, "order found by its command's clOrdId");
+                self.remember(id, coid);
                 return Ok(Found::Order(match order {
                     Ok(order) => self.found(req, leg, &order).await?,
                     Err(_) => self.follow(req, leg, id).await,

@@ -145,6 +145,44 @@ async fn a_penalty_ticket_is_waited_out_and_resent_with_the_ticket() {
     assert_eq!(h.fake.logins(), 1);
 }
 
+/// One login, two accounts, each with a deployment of its own, and the same alert sent to both
+/// (so the same `clOrdId`): the second account's send fails without creating anything, and
+/// its lookup finds the first account's order by `clOrdId`. That order is not its own: it
+/// places its own, and each account ends long one.
+#[tokio::test]
+async fn a_lookup_never_takes_another_accounts_order_for_its_own() {
+    let first = harness().await;
+    first.fake.set_accounts(vec![
+        (
+            support::fake_tradovate::ACCOUNT_ID,
+            support::fake_tradovate::ACCOUNT_NAME.into(),
+        ),
+        (555_001, "LIVE777".into()),
+    ]);
+    let other = support::harness_on(first.fake.clone(), 555_001, "LIVE777").await;
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(other.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    first.fake.script(Fault::ErrorBeforeCreate);
+    assert_eq!(first.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(
+        (
+            first
+                .fake
+                .net_for(support::fake_tradovate::ACCOUNT_ID, "ESZ6"),
+            first.fake.net_for(555_001, "ESZ6")
+        ),
+        (1, 1)
+    );
+    let orders = first.fake.orders();
+    assert_eq!(orders.len(), 2, "{orders:?}");
+    let legs = first.journal.orders(&i.signal_id).await.unwrap();
+    let theirs = other.journal.orders(&i.signal_id).await.unwrap();
+    assert_ne!(
+        legs.last().unwrap().broker_order_id,
+        theirs[0].broker_order_id
+    );
+}
+
 #[tokio::test]
 async fn a_5xx_before_creation_is_resent_once_with_the_same_cl_ord_id() {
     let h = harness().await;

@@ -76,9 +76,15 @@ pub struct Harness {
 }
 
 pub async fn harness() -> Harness {
+    let fake = FakeTradovate::start(t0() + Duration::seconds(2)).await;
+    harness_on(fake, ACCOUNT_ID, ACCOUNT_NAME).await
+}
+
+/// An executor trading the account `account_id`/`account_name` of `fake`'s login (which must
+/// list it: `FakeTradovate::set_accounts`).
+pub async fn harness_on(fake: FakeTradovate, account_id: i64, account_name: &str) -> Harness {
     shared::telemetry::init_test_logs();
     let now = t0() + Duration::seconds(2);
-    let fake = FakeTradovate::start(now).await;
     let clock = ManualClock::new(now);
     let token_store = Arc::new(MemoryTokenStore::default());
     let manager = Arc::new(tokens(
@@ -91,8 +97,8 @@ pub async fn harness() -> Harness {
     let venue = TradovateVenue::new(
         manager,
         TradovateAccount {
-            id: executor_tradovate::models::AccountId(ACCOUNT_ID),
-            name: ACCOUNT_NAME.into(),
+            id: executor_tradovate::models::AccountId(account_id),
+            name: account_name.into(),
         },
         clock.clone(),
         VenueSettings {
