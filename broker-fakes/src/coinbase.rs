@@ -54,6 +54,12 @@ pub enum Fault {
     DelayAfterCreate(Duration),
     /// Answer 503 without creating anything.
     ErrorBeforeCreate,
+    /// Create the order and answer `success: true`, but show it `OPEN` with nothing filled to
+    /// the next `reads` reads of the order (`GET /orders/historical/{id}`); then it is final:
+    /// filled, or (`cancelled`) `CANCELLED` with nothing filled and the wallets untouched, as
+    /// an IOC order that found no liquidity ends. Coinbase documents no time within which a
+    /// market IOC order is final.
+    WorkingFor { reads: usize, cancelled: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +94,8 @@ struct StoredOrder {
     total_fees: Decimal,
     created: DateTime<Utc>,
     configuration: Value,
+    /// Reads of the order left that show it `OPEN` with nothing filled ([`Fault::WorkingFor`]).
+    shown_open: usize,
 }
 
 struct Registered {
@@ -422,7 +430,7 @@ async fn handle(
             ("GET", ["accounts"]) => (accounts(&mut inner, &query), None),
             ("GET", ["products", id]) => (product(&inner, id), None),
             ("GET", ["orders", "historical", "batch"]) => (list_orders(&mut inner, &query), None),
-            ("GET", ["orders", "historical", id]) => (get_order(&inner, id), None),
+            ("GET", ["orders", "historical", id]) => (get_order(&mut inner, id), None),
             ("POST", ["orders"]) => create_order(&mut inner, &headers, &parsed, now),
             _ => {
                 inner
@@ -553,6 +561,21 @@ fn product(inner: &Inner, id: &str) -> Response {
 }
 
 fn order_json(o: &StoredOrder) -> Value {
+    if o.shown_open > 0 {
+        let mut open = order_json(&StoredOrder {
+            shown_open: 0,
+            status: "OPEN",
+            filled_size: Decimal::ZERO,
+            filled_value: Decimal::ZERO,
+            total_fees: Decimal::ZERO,
+            ..o.clone()
+        });
+        open["completion_percentage"] = json!("0");
+        open["number_of_fills"] = json!("0");
+        open["average_filled_price"] = json!("0");
+        open["settled"] = json!(false);
+        return open;
+    }
     json!({
         "order_id": o.order_id,
         "product_id": o.product_id,
@@ -590,9 +613,13 @@ fn order_json(o: &StoredOrder) -> Value {
     })
 }
 
-fn get_order(inner: &Inner, id: &str) -> Response {
-    match inner.orders.iter().find(|o| o.order_id == id) {
-        Some(o) => axum::Json(json!({ "order": order_json(o) })).into_response(),
+fn get_order(inner: &mut Inner, id: &str) -> Response {
+    match inner.orders.iter_mut().find(|o| o.order_id == id) {
+        Some(o) => {
+            let shown = order_json(o);
+            o.shown_open = o.shown_open.saturating_sub(1);
+            axum::Json(json!({ "order": shown })).into_response()
+        }
         None => error(StatusCode::NOT_FOUND, "NOT_FOUND", "order not found"),
     }
 }
@@ -907,24 +934,40 @@ fn create_order(
     } else {
         (-filled_size, filled_value)
     };
+    let working = match inner.faults.front() {
+        Some(&Fault::WorkingFor { reads, cancelled }) => {
+            inner.faults.pop_front();
+            Some((reads, cancelled))
+        }
+        _ => None,
+    };
+    let cancelled = working.is_some_and(|(_, cancelled)| cancelled);
+    let (filled_size, filled_value) = if cancelled {
+        (Decimal::ZERO, Decimal::ZERO)
+    } else {
+        (filled_size, filled_value)
+    };
     let total_fees = floor(filled_value * inner.fee_rate, p.quote_increment);
-    let b = wallet(inner, base_ccy) + base_delta;
-    let q = wallet(inner, quote_ccy) + quote_delta - total_fees;
-    inner.wallets.insert(base_ccy.to_owned(), b);
-    inner.wallets.insert(quote_ccy.to_owned(), q);
+    if !cancelled {
+        let b = wallet(inner, base_ccy) + base_delta;
+        let q = wallet(inner, quote_ccy) + quote_delta - total_fees;
+        inner.wallets.insert(base_ccy.to_owned(), b);
+        inner.wallets.insert(quote_ccy.to_owned(), q);
+    }
     inner.next_id += 1;
     let order = StoredOrder {
         order_id: format!("0000-cb-order-{:04}", inner.next_id),
         client_order_id: coid.to_owned(),
         product_id: product_id.to_owned(),
         side: side.to_owned(),
-        status: "FILLED",
+        status: if cancelled { "CANCELLED" } else { "FILLED" },
         filled_size: filled_size.normalize(),
         price: p.price,
         filled_value: filled_value.normalize(),
         total_fees: total_fees.normalize(),
         created: now,
         configuration,
+        shown_open: working.map_or(0, |(reads, _)| reads),
     };
     inner.orders.push(order.clone());
     match inner.faults.pop_front() {

@@ -46,8 +46,12 @@ pub struct ClientSettings {
     pub read_backoff: Duration,
     /// `limit` for paginated reads (Coinbase: at most 250 accounts per page).
     pub page_limit: u32,
-    /// How many times to read an accepted order while it is not final yet.
-    pub fill_polls: usize,
+    /// The least time an accepted order is followed while it is not final yet, even when the
+    /// staleness budget is spent (a first read may come before the fill).
+    pub fill_settle: Duration,
+    /// The most time an accepted order is followed while it is not final yet; within it,
+    /// the staleness budget's remainder bounds the wait.
+    pub fill_wait: Duration,
 }
 
 impl Default for ClientSettings {
@@ -57,7 +61,8 @@ impl Default for ClientSettings {
             read_attempts: 3,
             read_backoff: Duration::from_millis(100),
             page_limit: 250,
-            fill_polls: 3,
+            fill_settle: Duration::from_secs(1),
+            fill_wait: Duration::from_secs(10),
         }
     }
 }
@@ -278,19 +283,28 @@ impl CoinbaseClient {
         )))
     }
 
-    /// Reads an accepted order until it is final, a bounded number of times.
-    pub async fn settled_order(&self, order_id: &str) -> Result<Option<Order>, CoinbaseError> {
-        let mut last = None;
-        for poll in 0..self.settings.fill_polls.max(1) {
-            if poll > 0 {
-                tokio::time::sleep(self.settings.read_backoff).await;
+    /// Reads an accepted order until it is final (`FILLED`, `CANCELLED`, `EXPIRED`,
+    /// `FAILED`) or `wait` has passed, `read_backoff` apart; answers the last read, which may
+    /// be an order still working, none (not listed yet) or an error.
+    pub async fn settled_order(
+        &self,
+        order_id: &str,
+        wait: Duration,
+    ) -> Result<Option<Order>, CoinbaseError> {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            let read = self.order(order_id).await;
+            let done = matches!(&read, Ok(Some(o)) if o.is_final());
+            if done || tokio::time::Instant::now() >= until {
+                return read;
             }
-            last = self.order(order_id).await?;
-            if last.as_ref().is_some_and(Order::is_final) {
-                break;
-            }
+            tokio::time::sleep(self.settings.read_backoff).await;
         }
-        Ok(last)
+    }
+
+    /// The settings this client was made with.
+    pub fn settings(&self) -> &ClientSettings {
+        &self.settings
     }
 
     /// A market IOC order: BUY spends `quote_size`, SELL sells `base_size`. Sent once: on

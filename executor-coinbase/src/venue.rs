@@ -146,9 +146,13 @@ fn ack_of(order: &Order) -> Ack {
                 },
             }
         }
-        // Accepted and still working (OPEN, PENDING, QUEUED): a market IOC order does not
-        // stay there; Coinbase has it, so it is never sent again.
-        _ => filled_ack(),
+        // Anything else (OPEN, QUEUED, CANCEL_QUEUED, UNKNOWN_ORDER_STATUS, a status not
+        // listed): not final. Coinbase documents no time within which a market IOC order is
+        // final, nor that one cannot end CANCELLED unfilled, so it is not taken for a fill:
+        // Coinbase has it, it is never sent again, and the leg ends unknown for an operator.
+        _ => Ack::Working {
+            order_id: order.order_id.as_str().into(),
+        },
     }
 }
 
@@ -251,17 +255,29 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                     order_id = order_id.as_str(),
                     "order accepted"
                 );
-                Ok(match self.client.settled_order(&order_id).await {
+                // Followed until final, within the staleness budget (at least the settle
+                // time, at most the fill wait).
+                let settings = self.client.settings();
+                let wait = drive::remaining(&self.clock, req.deadline)
+                    .max(settings.fill_settle)
+                    .min(settings.fill_wait.max(settings.fill_settle));
+                Ok(match self.client.settled_order(&order_id, wait).await {
                     Ok(Some(order)) => ack_of(&order),
-                    other => {
-                        if let Err(e) = other {
-                            warn!(error = %e, "accepted order could not be read; fill price unknown");
+                    // Accepted, then not to be read: whether it filled is unknown, and it is
+                    // never sent again.
+                    Ok(None) => {
+                        warn!(
+                            order_id = order_id.as_str(),
+                            "accepted order not found when read"
+                        );
+                        Ack::Working {
+                            order_id: order_id.into(),
                         }
-                        Ack::Filled {
-                            order_id: Some(order_id.into()),
-                            quantity: None,
-                            price: None,
-                            fee: None,
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "accepted order could not be read");
+                        Ack::Working {
+                            order_id: order_id.into(),
                         }
                     }
                 })

@@ -285,6 +285,59 @@ async fn a_timeout_after_acceptance_is_resolved_by_lookup_one_order() {
     clean(&h);
 }
 
+/// Coinbase documents no time within which a market IOC order is final: one still `OPEN`
+/// when the wait ends (it then ends `CANCELLED` with nothing filled) is not a fill. The leg
+/// ends unknown, naming the order, with an alarm, and the order is never sent again.
+#[tokio::test]
+async fn an_order_still_working_when_the_wait_ends_is_unknown_not_filled() {
+    let h = harness().await;
+    h.fake.script(Fault::WorkingFor {
+        reads: 10_000,
+        cancelled: true,
+    });
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.order_posts().len(), 1);
+    assert_eq!(h.fake.wallet("USD"), d("1000"), "nothing filled");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    assert_eq!(legs[0].outcome, Outcome::Unknown);
+    assert_eq!(
+        legs[0].broker_order_id.as_deref(),
+        Some("0000-cb-order-0001")
+    );
+    let error = legs[0].error.clone().unwrap_or_default();
+    assert!(error.contains("not filled"), "{error}");
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::Unknown);
+    assert_eq!(h.notifier.sent().len(), 1);
+    // Delivered again: the order is found, still not final, and not sent a second time.
+    let again = h.executor.execute(&i).await.unwrap();
+    assert_ne!(again, Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 1);
+    clean(&h);
+}
+
+/// An order shown `OPEN` for its first reads is followed until it fills.
+#[tokio::test]
+async fn an_order_that_fills_after_some_reads_is_followed_to_its_fill() {
+    let h = harness().await;
+    h.fake.script(Fault::WorkingFor {
+        reads: 3,
+        cancelled: false,
+    });
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        (legs[0].outcome, legs[0].quantity, legs[0].fill_price),
+        (Outcome::Filled, d("0.002"), Some(d("50000")))
+    );
+    assert!(h.fake.calls_to("/orders/historical/0000-cb-order-0001") >= 4);
+    assert_eq!(h.fake.order_posts().len(), 1);
+    clean(&h);
+}
+
 #[tokio::test]
 async fn a_5xx_after_the_order_was_created_is_resolved_by_lookup_one_order() {
     let h = harness().await;

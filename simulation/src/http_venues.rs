@@ -159,7 +159,8 @@ pub async fn coinbase(
                     read_attempts: 2,
                     read_backoff: std::time::Duration::from_millis(1),
                     page_limit: 250,
-                    fill_polls: 3,
+                    fill_settle: std::time::Duration::from_millis(20),
+                    fill_wait: std::time::Duration::from_millis(200),
                 },
             )
         })

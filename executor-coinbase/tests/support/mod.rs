@@ -141,7 +141,8 @@ pub fn client_settings() -> ClientSettings {
         read_attempts: 3,
         read_backoff: std::time::Duration::from_millis(10),
         page_limit: 250,
-        fill_polls: 3,
+        fill_settle: std::time::Duration::from_millis(50),
+        fill_wait: std::time::Duration::from_millis(300),
     }
 }
 
