@@ -98,7 +98,11 @@ impl std::fmt::Debug for TradovateClient {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Read,
-    Command,
+    /// An order command; a penalty is waited out and the command resent only when the wait
+    /// fits within `budget` (the signal's staleness budget left): nothing is sent after it.
+    Command {
+        budget: Duration,
+    },
 }
 
 impl TradovateClient {
@@ -126,7 +130,7 @@ impl TradovateClient {
         let url = format!("{}{}", self.base, path);
         let mut body = body;
         let lost = |what: String| match kind {
-            Kind::Command => TvError::Unknown(what),
+            Kind::Command { .. } => TvError::Unknown(what),
             Kind::Read => TvError::Unreachable(what),
         };
         for _ in 0..3 {
@@ -184,7 +188,11 @@ impl TradovateClient {
                     .get("p-captcha")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                if captcha || Duration::from_secs(wait_secs) > self.settings.max_wait {
+                let may_wait = match kind {
+                    Kind::Command { budget } => budget.min(self.settings.max_wait),
+                    Kind::Read => self.settings.max_wait,
+                };
+                if captcha || Duration::from_secs(wait_secs) > may_wait {
                     return Err(TvError::Penalty { wait_secs, captcha });
                 }
                 warn!(
@@ -340,12 +348,14 @@ impl TradovateClient {
             .ok_or_else(|| TvError::Refused(format!("no front month for {root}")))
     }
 
-    /// A market order, `isAutomated: true`. Sent once (a penalty resend aside): on
-    /// `Err(Unknown)` reconcile by `cl_ord_id` and the position.
+    /// A market order, `isAutomated: true`. Sent once (a penalty resend aside, only within
+    /// `budget`, the staleness budget left): on `Err(Unknown)` reconcile by `cl_ord_id` and
+    /// the position.
     pub async fn place_market_order(
         &self,
         token: &SecretString,
         order: &PlaceOrder<'_>,
+        budget: Duration,
     ) -> Result<OrderId, TvError> {
         let body = serde_json::to_value(order).map_err(|e| TvError::Refused(e.to_string()))?;
         let value = self
@@ -354,18 +364,20 @@ impl TradovateClient {
                 "/order/placeorder",
                 Some(token),
                 Some(body),
-                Kind::Command,
+                Kind::Command { budget },
             )
             .await?;
         order_id(&value)
     }
 
-    /// Asks Tradovate to flatten a contract; asynchronous: poll the position.
+    /// Asks Tradovate to flatten a contract; asynchronous: poll the position. A penalty
+    /// resend only within `budget`, as [`Self::place_market_order`].
     pub async fn liquidate_position(
         &self,
         token: &SecretString,
         account_id: AccountId,
         contract_id: ContractId,
+        budget: Duration,
     ) -> Result<OrderId, TvError> {
         let body = serde_json::to_value(LiquidatePosition {
             account_id,
@@ -380,7 +392,7 @@ impl TradovateClient {
                 "/order/liquidateposition",
                 Some(token),
                 Some(body),
-                Kind::Command,
+                Kind::Command { budget },
             )
             .await?;
         order_id(&value)

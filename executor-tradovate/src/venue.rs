@@ -119,11 +119,14 @@ fn classify(e: TvError) -> SendError {
             reason: TvError::RateLimited { retry_after }.to_string(),
             retry_after: Some(retry_after.unwrap_or(RATE_LIMIT_WAIT)),
         },
-        // Refused before it was carried out: a 401 after the one refresh, our own login limit.
-        e @ (TvError::Unauthorized | TvError::LoginLimit(_)) => SendError::NotExecuted {
-            reason: e.to_string(),
-            retry_after: None,
-        },
+        // Refused before it was carried out: a 401 after the one refresh, our own login limit,
+        // a 401 whose refresh outlasted the staleness budget.
+        e @ (TvError::Unauthorized | TvError::LoginLimit(_) | TvError::PastDeadline) => {
+            SendError::NotExecuted {
+                reason: e.to_string(),
+                retry_after: None,
+            }
+        }
         e @ TvError::Api { status, .. } if (400..500).contains(&status) && status != 423 => {
             SendError::Rejected {
                 order_id: None,
@@ -193,6 +196,36 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     .await
                     .map_err(token_error)?;
                 f(fresh).await
+            }
+            other => other,
+        }
+    }
+
+    /// [`Self::authed`] for an order command: `f` is given the staleness budget left at each
+    /// run, and after a 401 the command is run again only while the signal's `deadline` has not
+    /// passed (renewing the token may take seconds): nothing is sent after it.
+    async fn authed_command<T, F, Fut>(
+        &self,
+        deadline: chrono::DateTime<chrono::Utc>,
+        f: F,
+    ) -> Result<T, TvError>
+    where
+        F: Fn(SecretString, Duration) -> Fut,
+        Fut: Future<Output = Result<T, TvError>>,
+    {
+        let token = self.tokens.token().await.map_err(token_error)?;
+        match f(token.clone(), drive::remaining(&self.clock, deadline)).await {
+            Err(TvError::Unauthorized) => {
+                let fresh = self
+                    .tokens
+                    .after_unauthorized(&token)
+                    .await
+                    .map_err(token_error)?;
+                let left = drive::remaining(&self.clock, deadline);
+                if left.is_zero() {
+                    return Err(TvError::PastDeadline);
+                }
+                f(fresh, left).await
             }
             other => other,
         }
@@ -600,9 +633,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         let account = self.account.id;
         let order_id = match leg.action {
             LegAction::Close(_) => {
-                self.authed(|t| async move {
+                self.authed_command(req.deadline, |t, budget| async move {
                     self.client()
-                        .liquidate_position(&t, account, contract_id)
+                        .liquidate_position(&t, account, contract_id, budget)
                         .await
                 })
                 .await
@@ -626,8 +659,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
                     is_automated: true,
                 };
                 let order = &order;
-                self.authed(|t| async move { self.client().place_market_order(&t, order).await })
-                    .await
+                self.authed_command(req.deadline, |t, budget| async move {
+                    self.client().place_market_order(&t, order, budget).await
+                })
+                .await
             }
         }
         .map_err(classify)?;

@@ -183,6 +183,30 @@ async fn a_lookup_never_takes_another_accounts_order_for_its_own() {
     );
 }
 
+/// A penalty ticket whose wait outlasts the staleness budget is not waited out: the order
+/// would go out after the deadline. The leg ends not executed and nothing is placed.
+#[tokio::test]
+async fn a_penalty_longer_than_the_budget_left_is_not_waited_out() {
+    let h = harness().await;
+    let i = intent(Action::ShortEntry, 1);
+    // The deadline is the signal's time plus 30 s: one second of it is left.
+    h.clock.set(i.signal_time + Duration::seconds(29));
+    h.fake.script(Fault::Penalty(2));
+    let outcome = h.executor.execute(&i).await.unwrap();
+    assert_ne!(outcome, Outcome::Filled);
+    assert_eq!(
+        h.fake.orders().len(),
+        0,
+        "nothing placed after the deadline"
+    );
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.last().unwrap().outcome,
+        Outcome::NotExecuted,
+        "{legs:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_5xx_before_creation_is_resent_once_with_the_same_cl_ord_id() {
     let h = harness().await;
