@@ -45,7 +45,9 @@ pub const BASE_URL: Variable = Variable {
 pub const VARIABLES: &[Variable] = &[KEY_NAME, KEY, BASE_URL];
 
 /// Sizing used when no `RISK_CONFIG`/`RISK_CONFIG_FILE` is given: spend 100 of the quote
-/// currency (USD for BTC-USD) per long entry, never more than 1,000.
+/// currency (USD for BTC-USD) per long entry, never more than 1,000, on a product quoted in
+/// money (class `crypto`); one quoted in another crypto asset (`crypto_cross`, ETH-BTC) has
+/// no size until configured.
 pub const DEFAULT_RISK: &str =
     "default_max_position = \"1000\"\n[classes.crypto]\nsize = \"100\"\n";
 

@@ -60,9 +60,19 @@ pub enum AssetClass {
     Cfd,
     /// A futures contract at Tradovate.
     Futures,
-    /// A spot product at Coinbase (its size is a quote amount).
+    /// A spot product at Coinbase quoted in a fiat currency or a USD stablecoin (`BTC-USD`,
+    /// `ETH-USDC`; its size is a quote amount).
     Crypto,
+    /// A spot product at Coinbase quoted in another crypto asset (`ETH-BTC`): a quote amount
+    /// there is worth what that asset is worth, so no size given in dollars' terms (the
+    /// executor's default of 100) may apply to it; its own section or `classes.crypto_cross`
+    /// sizes it.
+    CryptoCross,
 }
+
+/// Quote currencies of Coinbase products whose amounts are money's (fiat, or a stablecoin
+/// pegged to the US dollar): a product quoted in any other is [`AssetClass::CryptoCross`].
+const MONEY_QUOTES: [&str; 5] = ["USD", "USDC", "USDT", "EUR", "GBP"];
 
 /// Currencies OANDA lists pairs in; an instrument with both halves here is FX.
 const CURRENCIES: [&str; 20] = [
@@ -77,7 +87,10 @@ impl AssetClass {
     pub fn of(broker: shared::Broker, instrument: &str) -> Self {
         match broker {
             shared::Broker::Tradovate => Self::Futures,
-            shared::Broker::Coinbase => Self::Crypto,
+            shared::Broker::Coinbase => match instrument.rsplit_once('-') {
+                Some((_, quote)) if MONEY_QUOTES.contains(&quote) => Self::Crypto,
+                _ => Self::CryptoCross,
+            },
             shared::Broker::Oanda => match instrument.split_once('_') {
                 Some((b, _)) if ["XAU", "XAG", "XPT", "XPD"].contains(&b) => Self::Metal,
                 Some((b, q)) if CURRENCIES.contains(&b) && CURRENCIES.contains(&q) => Self::Fx,
@@ -95,15 +108,22 @@ impl AssetClass {
             Self::Cfd => "cfd",
             Self::Futures => "futures",
             Self::Crypto => "crypto",
+            Self::CryptoCross => "crypto_cross",
         }
     }
 
-    const ALL: [Self; 5] = [
+    /// A spot product (Coinbase): a short entry sells what is held.
+    pub fn is_spot(self) -> bool {
+        matches!(self, Self::Crypto | Self::CryptoCross)
+    }
+
+    const ALL: [Self; 6] = [
         Self::Fx,
         Self::Metal,
         Self::Cfd,
         Self::Futures,
         Self::Crypto,
+        Self::CryptoCross,
     ];
 }
 
@@ -390,7 +410,7 @@ impl RiskConfig {
         // an exit as far as the limits go.
         let is_entry = match intent.target {
             TargetPosition::Long => true,
-            TargetPosition::Short => class != AssetClass::Crypto,
+            TargetPosition::Short => !class.is_spot(),
             TargetPosition::Flat | TargetPosition::NoLong | TargetPosition::NoShort => false,
         };
         if is_entry && !risk.windows.is_empty() && !risk.windows.iter().any(|w| w.contains(now)) {
@@ -652,6 +672,45 @@ max_notional = "20000"
         assert_eq!(AssetClass::of(Oanda, "BCO_USD"), AssetClass::Cfd);
         assert_eq!(AssetClass::of(Tradovate, "ESZ6"), AssetClass::Futures);
         assert_eq!(AssetClass::of(Coinbase, "BTC-USD"), AssetClass::Crypto);
+        assert_eq!(AssetClass::of(Coinbase, "ETH-USDC"), AssetClass::Crypto);
+        assert_eq!(AssetClass::of(Coinbase, "ETH-BTC"), AssetClass::CryptoCross);
+        assert_eq!(
+            AssetClass::of(Coinbase, "DOGE-ETH"),
+            AssetClass::CryptoCross
+        );
+    }
+
+    /// Coinbase's default buys 100 of the quote currency: 100 USD of BTC-USD, but 100 BTC of
+    /// ETH-BTC (millions of dollars). A product quoted in another crypto asset gets no default
+    /// size: its entry is refused until configured; selling what is held needs none.
+    #[test]
+    fn a_crypto_quoted_product_has_no_default_size() {
+        use shared::Action::*;
+        use shared::Broker::Coinbase;
+        let risk = RiskConfig::from_toml(
+            "default_max_position = \"1000\"\n[classes.crypto]\nsize = \"100\"\n",
+        )
+        .unwrap();
+        let now: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
+        let on = |instrument: &str, action| on(Coinbase, instrument, action);
+        assert_eq!(
+            risk.check(&on("BTC-USD", LongEntry), now).unwrap().0,
+            Size::Quantity(Decimal::from(100))
+        );
+        let err = risk.check(&on("ETH-BTC", LongEntry), now).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no size is configured for ETH-BTC (crypto_cross): set instruments.ETH-BTC.size or .notional, or classes.crypto_cross.size, in RISK_CONFIG"
+        );
+        assert!(risk.check(&on("ETH-BTC", ShortEntry), now).is_ok());
+        let sized = RiskConfig::from_toml(
+            "default_max_position = \"1000\"\n[classes.crypto_cross]\nsize = \"0.01\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            sized.check(&on("ETH-BTC", LongEntry), now).unwrap().0,
+            Size::Quantity(Decimal::new(1, 2))
+        );
     }
 
     #[test]
