@@ -700,6 +700,10 @@ pub async fn check(cfg: &LocalConfig, env: &impl Env) -> Result<(), String> {
 /// [`check`], giving the real brokers' settings it read.
 async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<real::Configured, String> {
     queue_settings(cfg)?;
+    // The deployed webhook's rules for its secret (length, nothing a URL path would alter):
+    // a secret it would refuse is refused here too, naming the rule, never the secret.
+    ingest::config::check_secret(secrecy::SecretString::from(cfg.secret.clone()))
+        .map_err(|e| e.to_string())?;
     // A risk file that does not parse fails the start, before any broker logs in.
     RiskConfig::from_env(env, executor_oanda::config::DEFAULT_RISK).map_err(|e| e.to_string())?;
     if let journal::Location::Unusable(why) = journal::Location::of(&cfg.journal_url) {

@@ -134,7 +134,8 @@ async fn an_oversized_body_is_refused_by_name() {
 
 /// A visibility timeout of 0 (or less) let a message come back while its signal executed and
 /// a second executor take it over at once (its lease is made of the visibility): one order
-/// filled twice. Such settings are refused at start, by name.
+/// filled twice. Such settings are refused at start, by name, as is a webhook secret the
+/// deployed webhook would refuse (`tvctl dev --secret x` refused every alert instead).
 #[tokio::test]
 async fn queue_settings_that_would_execute_a_signal_twice_are_refused() {
     local_stack::console::set_quiet(true);
@@ -155,6 +156,24 @@ async fn queue_settings_that_would_execute_a_signal_twice_are_refused() {
         };
         let err = local_stack::start(cfg, &env).await.unwrap_err();
         assert!(err.starts_with(named), "{err}");
+    }
+    // A secret the deployed webhook would refuse is refused here too, by its rule.
+    for (secret, rule) in [
+        ("x", "at least 16 characters"),
+        ("abc/defghijklmnopq", "must not contain /"),
+    ] {
+        let cfg = local_stack::LocalConfig {
+            port: 0,
+            journal_url: "sqlite::memory:".into(),
+            secret: secret.into(),
+            ..Default::default()
+        };
+        let err = local_stack::start(cfg, &env).await.unwrap_err();
+        assert!(
+            err.contains("WEBHOOK_SECRET") && err.contains(rule),
+            "{err}"
+        );
+        assert!(secret.len() < 4 || !err.contains(secret), "{err}");
     }
     // The smallest accepted visibility starts.
     let cfg = local_stack::LocalConfig {
