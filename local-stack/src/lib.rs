@@ -641,10 +641,32 @@ async fn positions(State(app): State<Arc<App>>) -> Response {
     axum::Json(serde_json::Value::Object(out)).into_response()
 }
 
-async fn trades(State(app): State<Arc<App>>) -> Response {
+/// How many signals `GET /local/trades` gives by default, and at most (`?limit=N`).
+const TRADES_SHOWN: i64 = 500;
+const TRADES_MAX: i64 = 100_000;
+
+/// The latest `?limit` signals (500 by default, at most 100,000), oldest first, with their
+/// legs and the replay audit; `more` says the journal holds older ones.
+async fn trades(
+    State(app): State<Arc<App>>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let limit = match q.get("limit").map(|l| l.parse::<i64>()) {
+        None => TRADES_SHOWN,
+        Some(Ok(n)) if (1..=TRADES_MAX).contains(&n) => n,
+        Some(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": format!("limit must be a whole number from 1 to {TRADES_MAX}")})),
+            )
+                .into_response();
+        }
+    };
     let read = async {
         use shared::execution::TradeJournal;
-        let mut signals = app.journal.recent_signals(500).await?;
+        let mut signals = app.journal.recent_signals(limit + 1).await?;
+        let more = signals.len() as i64 > limit;
+        signals.truncate(limit as usize);
         signals.reverse();
         let mut orders = Vec::new();
         for s in &signals {
@@ -652,7 +674,7 @@ async fn trades(State(app): State<Arc<App>>) -> Response {
         }
         let replays = app.journal.replay_audits().await?;
         Ok::<_, shared::execution::JournalError>(
-            json!({"signals": signals, "orders": orders, "replays": replays}),
+            json!({"signals": signals, "orders": orders, "replays": replays, "limit": limit, "more": more}),
         )
     };
     match read.await {

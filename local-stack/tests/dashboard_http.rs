@@ -5,7 +5,7 @@
 
 mod common;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// Reads the event stream until `done` holds for the text received so far, for at most
@@ -271,4 +271,40 @@ async fn a_real_brokers_position_is_read_from_the_broker() {
         .find(|b| b["broker"] == "tradovate")
         .unwrap();
     assert_eq!(tradovate["source"], "paper");
+}
+
+/// `GET /local/trades` (what `tvctl trades` prints) gives the latest `?limit` signals and
+/// says when the journal holds older ones (it showed the last 500 without a word).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trades_route_says_when_the_journal_holds_more_than_it_shows() {
+    let stack = common::start().await;
+    for name in [
+        "oanda-eurusd-long",
+        "coinbase-btcusd-long",
+        "tradovate-es-long",
+    ] {
+        let (status, body) = common::post(&stack.base, name).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let all = common::get_json(&stack.base, "/local/trades").await;
+        if all["signals"].as_array().unwrap().len() == 3 {
+            assert_eq!((&all["limit"], &all["more"]), (&json!(500), &json!(false)));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{all}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let two = common::get_json(&stack.base, "/local/trades?limit=2").await;
+    assert_eq!(two["signals"].as_array().unwrap().len(), 2);
+    assert_eq!(two["more"], true);
+    let three = common::get_json(&stack.base, "/local/trades?limit=3").await;
+    assert_eq!(three["more"], false);
+    for bad in ["0", "-1", "x", "100001"] {
+        let resp = reqwest::get(format!("{}/local/trades?limit={bad}", stack.base))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
+    }
 }

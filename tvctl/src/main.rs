@@ -83,6 +83,10 @@ enum Command {
         base: String,
         #[arg(long)]
         json: bool,
+        /// How many of the latest signals (1 to 100,000); a line says when the journal holds
+        /// older ones (`tvctl report` reads them all).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
     },
     /// What each account holds.
     Positions {
@@ -522,8 +526,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 ExitCode::from(3)
             })
         }
-        Command::Trades { base, json } => {
-            let v = get_json(&format!("{base}/local/trades")).await?;
+        Command::Trades { base, json, limit } => {
+            let v = get_json(&format!("{base}/local/trades?limit={limit}")).await?;
             if json {
                 out(&v.to_string());
             } else {
@@ -540,6 +544,11 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 }
                 for o in v["orders"].as_array().into_iter().flatten() {
                     out(&order_line(o));
+                }
+                if v["more"] == true {
+                    out(&format!(
+                        "(the latest {limit} signals; the journal holds older ones: --limit N shows more, tvctl report reads them all)"
+                    ));
                 }
             }
             Ok(ExitCode::SUCCESS)
