@@ -289,8 +289,13 @@ fn slippage_svg(report: &Report) -> String {
     bars_svg("Slippage (bps, positive = worse; fills per bucket)", &bars)
 }
 
+/// A figure to 8 significant digits: an average price keeps the digits its instrument quotes
+/// (1.27001, a coin at 0.00001), where 4 decimals showed `1.27` and `0`.
 fn decimal_cell(d: Option<Decimal>) -> String {
-    d.map_or_else(|| "–".into(), |d| d.round_dp(4).normalize().to_string())
+    d.map_or_else(
+        || "–".into(),
+        |d| d.round_sf(8).unwrap_or(d).normalize().to_string(),
+    )
 }
 
 /// A table of one grouping of trades: key, currency, trades, win rate, realized, drawdown.
@@ -490,6 +495,19 @@ td:first-child,th:first-child{text-align:left}.meta{color:#555}.warn{color:#a60}
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_figure_keeps_its_instruments_digits() {
+        use std::str::FromStr;
+        let cell = |s: &str| super::decimal_cell(Some(Decimal::from_str(s).unwrap()));
+        assert_eq!(cell("1.27001"), "1.27001");
+        assert_eq!(cell("0.00001"), "0.00001");
+        assert_eq!(cell("1.2700133333333333"), "1.2700133");
+        assert_eq!(cell("6012.25"), "6012.25");
+        assert_eq!(cell("-150.000"), "-150");
+        assert_eq!(super::decimal_cell(None), "–");
+    }
+
     use super::*;
 
     #[test]
