@@ -172,6 +172,7 @@ struct Inner {
 pub struct FakeTradovate {
     pub url: String,
     inner: Arc<Mutex<Inner>>,
+    outage: crate::ReadOutage,
 }
 
 type S = Arc<Mutex<Inner>>;
@@ -236,10 +237,20 @@ impl FakeTradovate {
             .route("/v1/fill/deps", get(fill_deps))
             .route("/v1/fillFee/deps", get(fill_fee_deps))
             .with_state(inner.clone());
+        let outage = crate::ReadOutage::new(json!({"errorText": "Service Unavailable"}));
+        let app = app.layer(axum::middleware::from_fn_with_state(
+            outage.clone(),
+            crate::ReadOutage::layer,
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, inner }
+        Self { url, inner, outage }
+    }
+
+    /// The next `n` GET requests whose path contains `part` (`/order/item`) answer 503.
+    pub fn fail_reads(&self, part: &str, n: usize) {
+        self.outage.fail(part, n);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

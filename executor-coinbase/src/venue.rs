@@ -86,6 +86,39 @@ impl<C: Clock> CoinbaseVenue<C> {
     }
 }
 
+impl<C: Clock> CoinbaseVenue<C> {
+    /// What an order Coinbase accepted came to: it is read until final, within the staleness
+    /// budget (at least `fill_settle`, at most `fill_wait`). Still not final, not found or
+    /// unreadable, it is [`Ack::Working`]: whether it filled is unknown, and it is never sent
+    /// again.
+    async fn followed(&self, req: &ExecRequest<'_>, order_id: String) -> Ack {
+        let settings = self.client.settings();
+        let wait = drive::remaining(&self.clock, req.deadline)
+            .max(settings.fill_settle)
+            .min(settings.fill_wait.max(settings.fill_settle));
+        match self.client.settled_order(&order_id, wait).await {
+            Ok(Some(order)) => ack_of(&order),
+            Ok(None) => {
+                warn!(
+                    order_id = order_id.as_str(),
+                    "accepted order not found when read"
+                );
+                Ack::Working {
+                    order_id: order_id.into(),
+                    reason: "not found when read, so whether it filled is unknown".into(),
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "accepted order could not be read");
+                Ack::Working {
+                    order_id: order_id.into(),
+                    reason: format!("could not be read ({e}), so whether it filled is unknown"),
+                }
+            }
+        }
+    }
+}
+
 /// `value` rounded down to a multiple of `increment`, in decimal arithmetic.
 pub fn floor_to_increment(value: Decimal, increment: Decimal) -> Decimal {
     if increment <= Decimal::ZERO {
@@ -150,8 +183,9 @@ fn ack_of(order: &Order) -> Ack {
         // listed): not final. Coinbase documents no time within which a market IOC order is
         // final, nor that one cannot end CANCELLED unfilled, so it is not taken for a fill:
         // Coinbase has it, it is never sent again, and the leg ends unknown for an operator.
-        _ => Ack::Working {
+        status => Ack::Working {
             order_id: order.order_id.as_str().into(),
+            reason: format!("still {status} when last read, {filled} filled so far"),
         },
     }
 }
@@ -255,32 +289,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                     order_id = order_id.as_str(),
                     "order accepted"
                 );
-                // Followed until final, within the staleness budget (at least the settle
-                // time, at most the fill wait).
-                let settings = self.client.settings();
-                let wait = drive::remaining(&self.clock, req.deadline)
-                    .max(settings.fill_settle)
-                    .min(settings.fill_wait.max(settings.fill_settle));
-                Ok(match self.client.settled_order(&order_id, wait).await {
-                    Ok(Some(order)) => ack_of(&order),
-                    // Accepted, then not to be read: whether it filled is unknown, and it is
-                    // never sent again.
-                    Ok(None) => {
-                        warn!(
-                            order_id = order_id.as_str(),
-                            "accepted order not found when read"
-                        );
-                        Ack::Working {
-                            order_id: order_id.into(),
-                        }
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "accepted order could not be read");
-                        Ack::Working {
-                            order_id: order_id.into(),
-                        }
-                    }
-                })
+                Ok(self.followed(req, order_id).await)
             }
             Ok(OrderAck::Rejected { reason }) => Err(SendError::Rejected {
                 order_id: None,
@@ -318,6 +327,10 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             )
             .await
         {
+            // Found, not final yet: followed as an accepted order is.
+            Ok(Some(order)) if !order.is_final() => {
+                Found::Order(self.followed(req, order.order_id).await)
+            }
             Ok(Some(order)) => Found::Order(ack_of(&order)),
             Ok(None) => Found::NotCreated,
             Err(e) => Found::Inconclusive(e.to_string()),

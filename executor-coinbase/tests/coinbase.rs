@@ -307,14 +307,40 @@ async fn an_order_still_working_when_the_wait_ends_is_unknown_not_filled() {
         Some("0000-cb-order-0001")
     );
     let error = legs[0].error.clone().unwrap_or_default();
-    assert!(error.contains("not filled"), "{error}");
+    assert!(
+        error.contains("outcome unknown") && error.contains("still OPEN"),
+        "{error}"
+    );
     let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
     assert_eq!(signal.status, SignalStatus::Unknown);
     assert_eq!(h.notifier.sent().len(), 1);
-    // Delivered again: the order is found, still not final, and not sent a second time.
-    let again = h.executor.execute(&i).await.unwrap();
-    assert_ne!(again, Outcome::Filled);
+    // Delivered again: the signal's record is complete; nothing is sent a second time.
+    h.executor.execute(&i).await.unwrap();
     assert_eq!(h.fake.order_posts().len(), 1);
+    clean(&h);
+}
+
+/// A send whose answer never came (timeout) is looked up; the order found is not final yet:
+/// it is followed as an accepted order is, to its fill, not ended unknown at once.
+#[tokio::test]
+async fn an_order_found_by_lookup_still_working_is_followed_to_its_fill() {
+    let h = harness().await;
+    h.fake.script(Fault::WorkingFor {
+        reads: 3,
+        cancelled: false,
+    });
+    h.fake
+        .script(Fault::DelayAfterCreate(std::time::Duration::from_millis(
+            800,
+        )));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        (legs[0].outcome, legs[0].fill_price),
+        (Outcome::Filled, Some(d("50000")))
+    );
     clean(&h);
 }
 

@@ -147,6 +147,7 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
     // Created, neither filled nor cancelled yet: OANDA has it, so never send it again.
     Some(Ack::Working {
         order_id: create.id.as_str().into(),
+        reason: "created, neither filled nor cancelled in the transactions read".into(),
     })
 }
 
@@ -281,7 +282,7 @@ impl<C: Clock> Conversation for OandaVenue<C> {
                     r.error = Some(reason);
                     r.outcome = Outcome::Rejected;
                 }
-                Ack::Working { order_id } => {
+                Ack::Working { order_id, .. } => {
                     r.error = Some(format!(
                         "order {} of an earlier attempt is not done: not sending another",
                         order_id.as_str()

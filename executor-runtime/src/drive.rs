@@ -60,10 +60,15 @@ pub enum Ack {
         /// The broker's reason, journaled as the leg's `error`; the leg ends `rejected`.
         reason: String,
     },
-    /// The broker has the order but it had not filled when the wait ended: never send again.
+    /// The broker has the order, but whether it filled is not known: it had not filled when
+    /// the wait ended, or it could not be read. Never sent again; the leg ends `unknown`.
     Working {
-        /// The broker's id for the working order: journaled, and the leg ends `unknown`.
+        /// The broker's id for the order: journaled.
         order_id: BrokerOrderId,
+        /// What is known of it, journaled as the leg's `error` after the order's id (`still
+        /// OPEN when the wait ended`, `could not be read: ...`): an operator reads it before
+        /// acting, so it never says "not filled" of an order that may have filled.
+        reason: String,
     },
     /// A close found the side already flat.
     NothingToClose,
@@ -722,9 +727,9 @@ fn apply<C: Clock + ?Sized>(clock: &C, mut row: LegReport, ack: Ack) -> LegRepor
             row.outcome = Outcome::Rejected;
             row.error = Some(reason);
         }
-        Ack::Working { order_id } => {
+        Ack::Working { order_id, reason } => {
             row.error = Some(format!(
-                "order {order_id} accepted but not filled by the staleness deadline; not sent again"
+                "order {order_id} accepted, outcome unknown: {reason}; not sent again"
             ));
             row.broker_order_id = Some(order_id);
             row.outcome = Outcome::Unknown;

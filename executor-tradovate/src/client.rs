@@ -129,6 +129,12 @@ impl TradovateClient {
     ) -> Result<Value, TvError> {
         let url = format!("{}{}", self.base, path);
         let mut body = body;
+        // An order command's budget ends at a fixed instant: each penalty is measured against
+        // what is left of it, not against the whole.
+        let budget_ends = match kind {
+            Kind::Command { budget } => Some(tokio::time::Instant::now() + budget),
+            Kind::Read => None,
+        };
         let lost = |what: String| match kind {
             Kind::Command { .. } => TvError::Unknown(what),
             Kind::Read => TvError::Unreachable(what),
@@ -188,9 +194,11 @@ impl TradovateClient {
                     .get("p-captcha")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                let may_wait = match kind {
-                    Kind::Command { budget } => budget.min(self.settings.max_wait),
-                    Kind::Read => self.settings.max_wait,
+                let may_wait = match budget_ends {
+                    Some(end) => end
+                        .saturating_duration_since(tokio::time::Instant::now())
+                        .min(self.settings.max_wait),
+                    None => self.settings.max_wait,
                 };
                 if captcha || Duration::from_secs(wait_secs) > may_wait {
                     return Err(TvError::Penalty { wait_secs, captcha });
@@ -516,26 +524,36 @@ fn check_business(value: &Value) -> Result<(), TvError> {
     Ok(())
 }
 
-/// `text` (an error answer's words) with every string the request's `body` carried written
-/// `[REDACTED]`: an answer may echo what it was sent, a login's password and API secret
-/// among it, and errors are logged and mailed.
+/// The request fields that hold a credential: a login's `password` and API secret `sec`
+/// (`/auth/accesstokenrequest`).
+const SECRET_FIELDS: [&str; 2] = ["password", "sec"];
+
+/// `text` (an error answer's words) with the request's credentials written `[REDACTED]`, as
+/// sent and as JSON would escape them: an answer may echo what it was sent, and errors are
+/// logged and mailed. Other fields (a symbol, an action) stay, so the error still names them.
 fn scrubbed(text: &str, body: Option<&Value>) -> String {
-    fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
-        match v {
-            Value::String(s) if s.len() >= 4 => out.push(s),
-            Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
-            Value::Object(map) => map.values().for_each(|i| strings(i, out)),
-            _ => {}
+    let mut secrets: Vec<String> = Vec::new();
+    if let Some(Value::Object(map)) = body {
+        for field in SECRET_FIELDS {
+            if let Some(Value::String(v)) = map.get(field)
+                && !v.is_empty()
+            {
+                // As sent, escaped once (echoed inside a JSON document) and twice (inside a
+                // JSON string of one).
+                let mut form = v.clone();
+                for _ in 0..3 {
+                    secrets.push(form.clone());
+                    let quoted = Value::String(form).to_string();
+                    form = quoted[1..quoted.len() - 1].to_owned();
+                }
+            }
         }
     }
-    let mut sent = Vec::new();
-    if let Some(b) = body {
-        strings(b, &mut sent);
-    }
     // Longest first, so a value that holds another is replaced whole.
-    sent.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    sent.into_iter()
-        .fold(text.to_owned(), |t, s| t.replace(s, "[REDACTED]"))
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
+        .iter()
+        .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "[REDACTED]"))
 }
 
 fn grant(value: &Value) -> Result<TokenGrant, TvError> {
@@ -570,7 +588,7 @@ mod tests {
 
     #[test]
     fn a_refusal_never_repeats_what_the_login_sent() {
-        let sent = json!({"name": "trader", "password": "pw-7c1d9e-never-logged", "sec": "sec-secret-value", "cid": 8});
+        let sent = json!({"name": "trader", "password": "pw-7c1d9e-never-logged", "sec": "sec-\"secret\"-value", "cid": 8});
         // A violation names the field by constraint and description; its value is dropped.
         let answer = json!({"violations": [{"constraint": "Size", "value": "pw-7c1d9e-never-logged",
                                             "description": "password too long"}]});
@@ -578,13 +596,22 @@ mod tests {
             panic!("a violation is a refusal")
         };
         assert_eq!(why, "violations: password too long (Size)");
-        // Any other answer text that echoes the request has each sent string replaced.
-        let echoed = r#"{"error":"bad request {\"password\":\"pw-7c1d9e-never-logged\",\"sec\":\"sec-secret-value\"}"}"#;
-        let shown = scrubbed(echoed, Some(&sent));
-        for secret in ["pw-7c1d9e-never-logged", "sec-secret-value", "trader"] {
-            assert!(!shown.contains(secret), "{shown}");
+        // An answer that echoes the request has its credentials replaced, as sent or
+        // JSON-escaped (the API secret holds quotes): echoed as a document, and as a string.
+        for echoed in [
+            r#"{"error":"bad request","request":{"name":"trader","password":"pw-7c1d9e-never-logged","sec":"sec-\"secret\"-value"}}"#,
+            r#"{"error":"bad request {\"name\":\"trader\",\"password\":\"pw-7c1d9e-never-logged\",\"sec\":\"sec-\\\"secret\\\"-value\"}"}"#,
+        ] {
+            let shown = scrubbed(echoed, Some(&sent));
+            for secret in ["pw-7c1d9e-never-logged", "secret"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+            // What is not a credential still names what was wrong.
+            assert!(
+                shown.contains("trader") && shown.contains("[REDACTED]"),
+                "{shown}"
+            );
         }
-        assert!(shown.contains("[REDACTED]"), "{shown}");
         assert_eq!(scrubbed("plain", None), "plain");
     }
 }

@@ -30,8 +30,8 @@ pub enum TvError {
     #[error("Tradovate unreachable: {0}")]
     Unreachable(String),
     /// An order command not sent (again): the signal's staleness deadline passed first (while
-    /// a refused token was renewed).
-    #[error("not sent: the staleness deadline passed while the token was renewed")]
+    /// the token was got or renewed).
+    #[error("not sent: the staleness deadline passed while the token was got or renewed")]
     PastDeadline,
     /// We refuse to log in again: the limit of logins per minute is reached.
     #[error("login limit reached ({0} logins in the last minute)")]

@@ -214,7 +214,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         Fut: Future<Output = Result<T, TvError>>,
     {
         let token = self.tokens.token().await.map_err(token_error)?;
-        match f(token.clone(), drive::remaining(&self.clock, deadline)).await {
+        // The token may have taken a login (seconds) to get.
+        let left = drive::remaining(&self.clock, deadline);
+        if left.is_zero() {
+            return Err(TvError::PastDeadline);
+        }
+        match f(token.clone(), left).await {
             Err(TvError::Unauthorized) => {
                 let fresh = self
                     .tokens
@@ -277,8 +282,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 order_id: Some(id.to_string().into()),
                 reason: format!("order {id} {s}"),
             }),
-            _ => Ok(Ack::Working {
+            s => Ok(Ack::Working {
                 order_id: id.to_string().into(),
+                reason: format!("{s}, not filled yet"),
             }),
         }
     }
@@ -335,6 +341,19 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             let read = self
                 .authed(|t| async move { self.client().order(&t, order_id).await })
                 .await;
+            // An order found by `clOrdId` whose first read failed may be another account's
+            // (one login, several accounts): its fill is not ours.
+            if let Ok(order) = &read
+                && order.account_id != self.account.id
+            {
+                return Ack::Working {
+                    order_id: order_id.to_string().into(),
+                    reason: format!(
+                        "it is account {}'s, not this account's, so whether this account's order was placed is unknown",
+                        order.account_id
+                    ),
+                };
+            }
             if let Ok(order) = &read
                 && let Ok(ack @ (Ack::Filled { .. } | Ack::Cancelled { .. })) =
                     self.outcome_of(order).await
@@ -361,6 +380,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             if tokio::time::Instant::now() >= until {
                 return Ack::Working {
                     order_id: order_id.to_string().into(),
+                    reason: "not filled when the staleness budget's wait ended".into(),
                 };
             }
             tokio::time::sleep(self.settings.poll_interval).await;

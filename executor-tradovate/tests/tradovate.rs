@@ -183,6 +183,39 @@ async fn a_lookup_never_takes_another_accounts_order_for_its_own() {
     );
 }
 
+/// The same, when the first read of the other account's order fails: the order is followed,
+/// and what follows it sees whose it is. Never journaled as this account's fill: the outcome
+/// is unknown (whether this account's order was placed), and nothing is placed blindly.
+#[tokio::test]
+async fn an_unreadable_order_found_by_cl_ord_id_is_not_taken_for_ours_once_read() {
+    let first = harness().await;
+    first.fake.set_accounts(vec![
+        (
+            support::fake_tradovate::ACCOUNT_ID,
+            support::fake_tradovate::ACCOUNT_NAME.into(),
+        ),
+        (555_001, "LIVE777".into()),
+    ]);
+    let other = support::harness_on(first.fake.clone(), 555_001, "LIVE777").await;
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(other.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    first.fake.script(Fault::ErrorBeforeCreate);
+    // The lookup's read of the order fails (both of its attempts); later reads succeed.
+    first.fake.fail_reads("/order/item", 2);
+    let outcome = first.executor.execute(&i).await.unwrap();
+    assert_eq!(outcome, Outcome::Unknown);
+    assert_eq!(
+        first
+            .fake
+            .net_for(support::fake_tradovate::ACCOUNT_ID, "ESZ6"),
+        0
+    );
+    assert_eq!(first.fake.orders().len(), 1, "only the other account's");
+    let legs = first.journal.orders(&i.signal_id).await.unwrap();
+    let error = legs.last().unwrap().error.clone().unwrap_or_default();
+    assert!(error.contains("account 555001"), "{error}");
+}
+
 /// A penalty ticket whose wait outlasts the staleness budget is not waited out: the order
 /// would go out after the deadline. The leg ends not executed and nothing is placed.
 #[tokio::test]
@@ -250,7 +283,7 @@ async fn a_liquidation_that_does_not_land_within_the_budget_ends_unknown_and_is_
     assert_eq!(signal.status, SignalStatus::Unknown);
     let reason = signal.reason.unwrap();
     assert!(
-        reason.contains("not filled by the staleness deadline"),
+        reason.contains("not filled when the staleness budget's wait ended"),
         "the real cause, not a lease message: {reason}"
     );
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
@@ -720,7 +753,7 @@ async fn an_unknown_outcome_goes_to_the_dead_letter_queue_and_a_replay_reconcile
         .reason
         .unwrap();
     assert!(
-        reason.contains("not filled by the staleness deadline"),
+        reason.contains("not filled when the staleness budget's wait ended"),
         "{reason}"
     );
     // The operator replays it once the earlier liquidation has landed: the takeover finds
