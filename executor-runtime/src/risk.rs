@@ -65,7 +65,9 @@ pub enum AssetClass {
     Crypto,
     /// A spot product at Coinbase quoted in another crypto asset (`ETH-BTC`): a quote amount
     /// there is worth what that asset is worth, so no size given in dollars' terms (the
-    /// executor's default of 100) may apply to it; its own section or `classes.crypto_cross`
+    /// executor's default of 100, `default_size`, an alert's quantity under the defaults'
+    /// `max_override`) may apply to it: an entry needs its own section or
+    /// `classes.crypto_cross`, and its size comes from one of them or the alert.
     /// sizes it.
     CryptoCross,
 }
@@ -99,8 +101,8 @@ impl AssetClass {
         }
     }
 
-    /// The lower-case name a `[classes.<name>]` section uses: `fx`, `metal`, `cfd`, `futures`
-    /// or `crypto`.
+    /// The lower-case name a `[classes.<name>]` section uses: `fx`, `metal`, `cfd`, `futures`,
+    /// `crypto` or `crypto_cross`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Fx => "fx",
@@ -288,7 +290,7 @@ pub const RISK_CONFIG: &str = "RISK_CONFIG";
 
 impl RiskConfig {
     /// Parses the TOML; every amount must be positive, every window valid, and every class
-    /// one of `fx`, `metal`, `cfd`, `futures`, `crypto`. Errors name the key.
+    /// one of `fx`, `metal`, `cfd`, `futures`, `crypto`, `crypto_cross`. Errors name the key.
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let file: RiskFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let positive = |what: &str, d: Option<Decimal>| match d {
@@ -303,7 +305,7 @@ impl RiskConfig {
         for (name, class) in &file.classes {
             if !AssetClass::ALL.iter().any(|c| c.as_str() == name) {
                 return Err(format!(
-                    "classes.{name}: not an asset class (fx, metal, cfd, futures, crypto)"
+                    "classes.{name}: not an asset class (fx, metal, cfd, futures, crypto, crypto_cross)"
                 ));
             }
             Self::check_section(&format!("classes.{name}"), class, &positive)?;
@@ -369,7 +371,14 @@ impl RiskConfig {
         let own = self.instruments.get(name).unwrap_or(&empty);
         let class_file = self.classes.get(class.as_str()).unwrap_or(&empty);
         let layers = [own, class_file, &self.default];
-        let size = layers.iter().find_map(|l| match (l.size, l.notional) {
+        // A crypto-quoted product's size never comes from the defaults (they are amounts of
+        // money; its quote is a crypto asset).
+        let sized = if class == AssetClass::CryptoCross {
+            &layers[..2]
+        } else {
+            &layers[..]
+        };
+        let size = sized.iter().find_map(|l| match (l.size, l.notional) {
             (Some(q), _) => Some(Size::Quantity(q)),
             (None, Some(n)) => Some(Size::Notional(n)),
             _ => None,
@@ -413,6 +422,18 @@ impl RiskConfig {
             TargetPosition::Short => !class.is_spot(),
             TargetPosition::Flat | TargetPosition::NoLong | TargetPosition::NoShort => false,
         };
+        // A crypto-quoted product trades only once configured: the defaults' sizes and caps
+        // are amounts of money, and even an alert's quantity is checked against them.
+        if is_entry
+            && class == AssetClass::CryptoCross
+            && !self.instruments.contains_key(name)
+            && !self.classes.contains_key(class.as_str())
+        {
+            return Err(Refusal::NoSize {
+                instrument: name.to_owned(),
+                class: class.as_str(),
+            });
+        }
         if is_entry && !risk.windows.is_empty() && !risk.windows.iter().any(|w| w.contains(now)) {
             return Err(Refusal::OutsideTradingWindow {
                 instrument: name.to_owned(),
@@ -703,6 +724,23 @@ max_notional = "20000"
             "no size is configured for ETH-BTC (crypto_cross): set instruments.ETH-BTC.size or .notional, or classes.crypto_cross.size, in RISK_CONFIG"
         );
         assert!(risk.check(&on("ETH-BTC", ShortEntry), now).is_ok());
+        // Nor do the defaults let an alert's quantity (meant as dollars?) through, nor
+        // `default_size`.
+        let quantity = OrderIntent {
+            quantity_override: Some(Decimal::from(50)),
+            ..on("ETH-BTC", LongEntry)
+        };
+        assert!(matches!(
+            risk.check(&quantity, now),
+            Err(Refusal::NoSize { .. })
+        ));
+        let default_size =
+            RiskConfig::from_toml("default_size = \"100\"\ndefault_max_position = \"1000\"\n")
+                .unwrap();
+        assert!(matches!(
+            default_size.check(&on("ETH-BTC", LongEntry), now),
+            Err(Refusal::NoSize { .. })
+        ));
         let sized = RiskConfig::from_toml(
             "default_max_position = \"1000\"\n[classes.crypto_cross]\nsize = \"0.01\"\n",
         )
