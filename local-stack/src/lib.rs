@@ -719,15 +719,15 @@ pub async fn check(cfg: &LocalConfig, env: &impl Env) -> Result<(), String> {
     checked(cfg, env).await.map(|_| ())
 }
 
-/// [`check`], giving the real brokers' settings it read.
-async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<real::Configured, String> {
+/// [`check`], giving the real brokers' settings and the risk settings it read.
+async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<Checked, String> {
     queue_settings(cfg)?;
     // The deployed webhook's rules for its secret (length, nothing a URL path would alter):
     // a secret it would refuse is refused here too, naming the rule, never the secret.
     ingest::config::check_secret(secrecy::SecretString::from(cfg.secret.clone()))
         .map_err(|e| e.to_string())?;
-    // A risk file that does not parse fails the start, before any broker logs in.
-    RiskConfig::from_env(env, executor_oanda::config::DEFAULT_RISK).map_err(|e| e.to_string())?;
+    // Risk files that do not parse fail the start, before any broker logs in.
+    let risk = Risks::read(env)?;
     if let journal::Location::Unusable(why) = journal::Location::of(&cfg.journal_url) {
         return Err(format!("the journal setting is unusable: {why}"));
     }
@@ -745,7 +745,81 @@ async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<real::Configured, 
     }
     let brokers = real::Configured::load(env).await?;
     refuse_unsafe(cfg, &brokers.names())?;
-    Ok(brokers)
+    Ok(Checked { brokers, risk })
+}
+
+/// What [`check`] read and judged, for the start.
+struct Checked {
+    brokers: real::Configured,
+    risk: Risks,
+}
+
+/// The three local executors' risk settings, each read as the CDK gives each executor Lambda
+/// its own `RISK_CONFIG` (`oandaRiskConfig`, ...): `OANDA_RISK_CONFIG` (inline TOML) or
+/// `OANDA_RISK_CONFIG_FILE`, and the same for `TRADOVATE_` and `COINBASE_`; unset, the
+/// executor's defaults. One file for all three would size each broker in another's units (a
+/// `default_size` of 1,000 units of a currency pair is 1,000 contracts or 1,000 USD of
+/// crypto), so the plain names are refused here, naming these.
+struct Risks {
+    oanda: RiskConfig,
+    tradovate: RiskConfig,
+    coinbase: RiskConfig,
+    /// Where each came from, for the start-up line.
+    shown: String,
+}
+
+impl Risks {
+    fn read(env: &impl Env) -> Result<Self, String> {
+        use executor_runtime::risk::{RISK_CONFIG, RISK_CONFIG_FILE};
+        if let Some(name) = [RISK_CONFIG, RISK_CONFIG_FILE]
+            .into_iter()
+            .find(|n| env.optional(n).is_some())
+        {
+            return Err(format!(
+                "{name} is read per executor here, as each executor Lambda has its own: set \
+                 OANDA_{name}, TRADOVATE_{name} or COINBASE_{name}"
+            ));
+        }
+        let mut shown = Vec::new();
+        let mut one = |broker: &str, defaults: &str| {
+            /// `env` with every name read under the broker's prefix.
+            struct Prefixed<'a, E>(&'a E, &'a str);
+            impl<E: Env> Env for Prefixed<'_, E> {
+                fn get(&self, name: &str) -> Option<String> {
+                    self.0.get(&format!("{}_{name}", self.1))
+                }
+            }
+            let prefixed = Prefixed(env, broker);
+            let source = match (
+                prefixed.optional(RISK_CONFIG),
+                prefixed.optional(RISK_CONFIG_FILE),
+            ) {
+                (Some(_), _) => format!("{broker}_{RISK_CONFIG}"),
+                (None, Some(path)) => format!("{broker}_{RISK_CONFIG_FILE} {path}"),
+                (None, None) => "defaults".to_owned(),
+            };
+            shown.push(format!("{} {source}", broker.to_lowercase()));
+            RiskConfig::from_env(&prefixed, defaults).map_err(|e| match e {
+                shared::config::ConfigError::Invalid { name, reason } => {
+                    shared::config::ConfigError::Invalid {
+                        name: format!("{broker}_{name}"),
+                        reason,
+                    }
+                    .to_string()
+                }
+                other => other.to_string(),
+            })
+        };
+        let oanda = one("OANDA", executor_oanda::config::DEFAULT_RISK)?;
+        let tradovate = one("TRADOVATE", executor_tradovate::config::DEFAULT_RISK)?;
+        let coinbase = one("COINBASE", executor_coinbase::config::DEFAULT_RISK)?;
+        Ok(Self {
+            oanda,
+            tradovate,
+            coinbase,
+            shown: shown.join(", "),
+        })
+    }
 }
 
 /// The queues' visibility timeout and receive count, as SQS bounds them (visibility 0 s to
@@ -808,7 +882,7 @@ const RESTORE_READ: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Starts everything; returns once the HTTP listener is bound.
 pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, String> {
-    let brokers = checked(&cfg, env).await?;
+    let Checked { brokers, risk } = checked(&cfg, env).await?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -968,21 +1042,10 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     .map(|(b, v)| (b, v.clone()))
     .collect();
     let health = Health::default();
-    // `RISK_CONFIG` / `RISK_CONFIG_FILE`, as each executor Lambda reads them: one file for
-    // the three executors here, in place of each one's built-in defaults.
-    let risk = |defaults: &str| RiskConfig::from_env(env, defaults).map_err(|e| e.to_string());
-    use executor_runtime::risk::{RISK_CONFIG, RISK_CONFIG_FILE};
-    match (env.optional(RISK_CONFIG), env.optional(RISK_CONFIG_FILE)) {
-        (Some(_), _) => line(format_args!(
-            "risk: {RISK_CONFIG}, for the three executors (in place of their defaults)"
-        )),
-        (None, Some(path)) => line(format_args!(
-            "risk: {RISK_CONFIG_FILE} {path}, for the three executors (in place of their defaults)"
-        )),
-        (None, None) => line(format_args!(
-            "risk: each executor's defaults (set {RISK_CONFIG} or {RISK_CONFIG_FILE} to size and cap orders)"
-        )),
-    }
+    line(format_args!(
+        "risk: {} (<BROKER>_RISK_CONFIG or _RISK_CONFIG_FILE size and cap orders)",
+        risk.shown
+    ));
     let executors = [
         (
             queues.oanda.clone(),
@@ -991,7 +1054,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 health.clone(),
                 journal.clone(),
                 store.clone(),
-                risk(executor_oanda::config::DEFAULT_RISK)?,
+                risk.oanda,
                 &cfg,
             )?,
         ),
@@ -1002,7 +1065,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 health.clone(),
                 journal.clone(),
                 store.clone(),
-                risk(executor_tradovate::config::DEFAULT_RISK)?,
+                risk.tradovate,
                 &cfg,
             )?,
         ),
@@ -1013,7 +1076,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 health.clone(),
                 journal.clone(),
                 store.clone(),
-                risk(executor_coinbase::config::DEFAULT_RISK)?,
+                risk.coinbase,
                 &cfg,
             )?,
         ),
@@ -1146,11 +1209,25 @@ async fn body_deadline(req: axum::extract::Request, next: axum::middleware::Next
                 "message": format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs()) }})),
         )
             .into_response(),
-        Ok(Err(e)) => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            axum::Json(json!({ "error": { "code": "body_unreadable", "message": e.to_string() }})),
-        )
-            .into_response(),
+        Ok(Err(e)) => {
+            let e = e.into_inner();
+            // Over the read limit: the alert is far over ingest's own (16 KiB), and says so by
+            // the same code.
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    axum::Json(json!({ "error": { "code": "payload_too_large",
+                        "message": format!("the body is over {MAX_BODY} bytes; an alert may be at most {} bytes", shared::alert::MAX_BODY_BYTES) }})),
+                )
+                    .into_response()
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({ "error": { "code": "body_unreadable", "message": e.to_string() }})),
+                )
+                    .into_response()
+            }
+        }
         Ok(Ok(bytes)) => {
             next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes)))
                 .await

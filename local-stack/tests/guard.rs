@@ -129,7 +129,12 @@ async fn an_oversized_body_is_refused_by_name() {
         .unwrap();
     assert_eq!(resp.status(), 413);
     let v: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "body_unreadable", "{v}");
+    // The code ingest gives a body over its 16 KiB, whichever limit stopped the read.
+    assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("16384"),
+        "{v}"
+    );
 }
 
 /// A visibility timeout of 0 (or less) let a message come back while its signal executed and
@@ -185,11 +190,13 @@ async fn queue_settings_that_would_execute_a_signal_twice_are_refused() {
     local_stack::start(cfg, &env).await.unwrap();
 }
 
-/// `RISK_CONFIG` sizes and caps the local executors' orders as it does each executor Lambda's
-/// (it was read by none of them here, while refusals told the trader to set it); one that
-/// does not parse fails the start, naming the setting.
+/// Each local executor's risk settings size and cap its orders, as each executor Lambda's
+/// `RISK_CONFIG` does (they were read by none of them here, while refusals told the trader to
+/// set them): `OANDA_RISK_CONFIG` and the like. The plain name is refused, naming those (one
+/// file would size each broker in another's units), and a file that does not parse fails the
+/// start, naming its setting.
 #[tokio::test]
-async fn the_risk_settings_size_the_local_executors_orders() {
+async fn each_executors_risk_settings_size_its_orders() {
     local_stack::console::set_quiet(true);
     let cfg = || local_stack::LocalConfig {
         port: 0,
@@ -197,25 +204,43 @@ async fn the_risk_settings_size_the_local_executors_orders() {
         ..Default::default()
     };
     let env = shared::config::MapEnv::new([(
-        "RISK_CONFIG",
+        "OANDA_RISK_CONFIG",
         "default_max_position = \"10000\"\n[classes.fx]\nsize = \"2500\"\n",
     )]);
     let stack = local_stack::start(cfg(), &env).await.unwrap();
     let base = format!("http://{}", stack.addr);
-    let (status, reply) = common::post(&base, "oanda-eurusd-long").await;
-    assert_eq!(status, 200, "{reply}");
+    for name in ["oanda-eurusd-long", "coinbase-btcusd-long"] {
+        let (status, reply) = common::post(&base, name).await;
+        assert_eq!(status, 200, "{reply}");
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let paper = common::get_json(&base, "/local/positions").await;
-        if paper["oanda"]["EUR_USD"] == "2500" {
+        // OANDA's own size; Coinbase kept its default (100 USD spent of 10,000).
+        let usd = paper["coinbase"]["USD"]
+            .as_str()
+            .and_then(|u| u.parse::<f64>().ok());
+        if paper["oanda"]["EUR_USD"] == "2500" && usd.is_some_and(|u| (9899.0..9901.0).contains(&u))
+        {
             break;
         }
         assert!(Instant::now() < deadline, "{paper}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let bad = shared::config::MapEnv::new([("RISK_CONFIG", "[classes.fx]\nsize = 2500\n")]);
+    let shared_file =
+        shared::config::MapEnv::new([("RISK_CONFIG", "default_max_position = \"1\"\n")]);
+    let err = local_stack::start(cfg(), &shared_file).await.unwrap_err();
+    assert!(
+        err.contains("OANDA_RISK_CONFIG") && err.contains("COINBASE_RISK_CONFIG"),
+        "{err}"
+    );
+    let bad =
+        shared::config::MapEnv::new([("TRADOVATE_RISK_CONFIG", "[classes.futures]\nsize = 2\n")]);
     let err = local_stack::start(cfg(), &bad).await.unwrap_err();
-    assert!(err.starts_with("setting RISK_CONFIG is invalid"), "{err}");
+    assert!(
+        err.starts_with("setting TRADOVATE_RISK_CONFIG is invalid"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
