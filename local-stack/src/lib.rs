@@ -822,21 +822,26 @@ impl Risks {
     }
 }
 
+/// The shortest visibility timeout the local queues take, in seconds (see [`queue_settings`]).
+pub const MIN_VISIBILITY_SECS: f64 = 5.0;
+
 /// The queues' visibility timeout and receive count, as SQS bounds them (visibility 0 s to
 /// 12 h, `maxReceiveCount` 1 to 1,000:
 /// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html>,
 /// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html>),
-/// narrowed to what keeps a signal executed once here: the executors' lease is made of the
-/// visibility ([`LocalConfig::lease`]), so a visibility under a second would let a message
-/// come back, and a second executor take the signal over, while the first still sends; and
-/// fewer than 3 receives leave no receive after the lease for a takeover to reconcile an
-/// unknown outcome before the message is dead-lettered.
+/// narrowed to what keeps a signal executed once here. A message's visibility is extended every
+/// half of it while its signal executes, and the executors' lease is made of it
+/// ([`LocalConfig::lease`]): with a short one, a pause of a busy machine (or, under a second,
+/// none at all: `--visibility-secs 0` filled one order twice) lets the message come back and a
+/// second executor take the signal over while the first still sends. 5 s (the default) leaves
+/// 2.5 s between extensions. Fewer than 3 receives leave no receive after the lease for a
+/// takeover to reconcile an unknown outcome before the message is dead-lettered.
 fn queue_settings(cfg: &LocalConfig) -> Result<(), String> {
     let secs = cfg.visibility_timeout.num_milliseconds() as f64 / 1000.0;
-    if !(1.0..=43_200.0).contains(&secs) {
+    if !(MIN_VISIBILITY_SECS..=43_200.0).contains(&secs) {
         return Err(format!(
-            "the visibility timeout is {secs} s: give 1 to 43200 seconds (5 is the default); \
-             under a second a message comes back while its signal is still executing"
+            "the visibility timeout is {secs} s: give {MIN_VISIBILITY_SECS} to 43200 seconds; \
+             a shorter one can bring a message back while its signal is still executing"
         ));
     }
     if !(3..=1_000).contains(&cfg.max_receives) {

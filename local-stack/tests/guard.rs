@@ -149,6 +149,7 @@ async fn queue_settings_that_would_execute_a_signal_twice_are_refused() {
         (0, 5, "the visibility timeout is 0 s"),
         (-5_000, 5, "the visibility timeout is -5 s"),
         (500, 5, "the visibility timeout is 0.5 s"),
+        (4_000, 5, "the visibility timeout is 4 s"),
         (43_201_000, 5, "the visibility timeout is 43201 s"),
         (5_000, 2, "max receives is 2"),
     ] {
@@ -184,7 +185,7 @@ async fn queue_settings_that_would_execute_a_signal_twice_are_refused() {
     let cfg = local_stack::LocalConfig {
         port: 0,
         journal_url: "sqlite::memory:".into(),
-        visibility_timeout: chrono::Duration::seconds(1),
+        visibility_timeout: chrono::Duration::seconds(5),
         ..Default::default()
     };
     local_stack::start(cfg, &env).await.unwrap();

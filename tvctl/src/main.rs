@@ -33,7 +33,7 @@ enum Command {
         /// Webhook secret (the local default is printed at start).
         #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
         secret: Option<String>,
-        /// Seconds before an unacknowledged message comes back.
+        /// Seconds before an unacknowledged message comes back (5 to 43200).
         #[arg(long, default_value_t = 5)]
         visibility_secs: i64,
         /// The journal: a SQLite file (or `sqlite:` URL), or a PostgreSQL URL.

@@ -49,7 +49,7 @@ impl Drop for Dev {
 
 fn start(dir: &Path, port: u16, oanda: &FakeOanda) -> Dev {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tvctl"));
-    cmd.args(["dev", "--port", &port.to_string(), "--visibility-secs", "1"])
+    cmd.args(["dev", "--port", &port.to_string(), "--visibility-secs", "5"])
         .arg("--journal")
         .arg(dir.join("journal.sqlite"));
     for v in common::BROKER_VARIABLES {
@@ -58,6 +58,8 @@ fn start(dir: &Path, port: u16, oanda: &FakeOanda) -> Dev {
     let mut child = cmd
         .env_remove("RISK_CONFIG")
         .env_remove("RISK_CONFIG_FILE")
+        .env_remove("OANDA_RISK_CONFIG")
+        .env_remove("OANDA_RISK_CONFIG_FILE")
         .env("WEBHOOK_SECRET", SECRET)
         .env("OANDA_BASE_URL", &oanda.url)
         .env("OANDA_ACCOUNT", &oanda.account)
