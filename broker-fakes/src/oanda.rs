@@ -879,9 +879,37 @@ async fn close(
             inner.violations.push(format!(
                 "close of a side that does not exist on {instrument}"
             ));
-            let body = json!({"errorCode": "CLOSEOUT_POSITION_DOESNT_EXIST",
-                              "errorMessage": "The Position requested to be closed out does not exist",
-                              "lastTransactionID": inner.next_tx.to_string()});
+            // Each named side gets a reject transaction, stored like any other (the missing
+            // side `CLOSEOUT_POSITION_DOESNT_EXIST`, the existing one
+            // `CLOSEOUT_POSITION_REJECT`), carrying the request's client extensions.
+            let mut body = json!({"errorCode": "CLOSEOUT_POSITION_DOESNT_EXIST",
+                                  "errorMessage": "The Position requested to be closed out does not exist"});
+            let batch = (inner.next_tx + 1).to_string();
+            for (named, prefix, held, ext) in [
+                (long_all, "long", long, "longClientExtensions"),
+                (short_all, "short", short, "shortClientExtensions"),
+            ] {
+                if !named {
+                    continue;
+                }
+                let id = tx_id(&mut inner);
+                let reason = if held.is_zero() {
+                    "CLOSEOUT_POSITION_DOESNT_EXIST"
+                } else {
+                    "CLOSEOUT_POSITION_REJECT"
+                };
+                let reject = store_tx(
+                    &mut inner,
+                    &id,
+                    &batch,
+                    json!({"type": "MARKET_ORDER_REJECT", "instrument": instrument,
+                           "units": "0", "timeInForce": "FOK", "positionFill": "REDUCE_ONLY",
+                           "reason": "POSITION_CLOSEOUT", "clientExtensions": doc[ext].clone(),
+                           "rejectReason": reason}),
+                );
+                body[format!("{prefix}OrderRejectTransaction")] = reject;
+            }
+            body["lastTransactionID"] = json!(inner.next_tx.to_string());
             return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
         }
         let fault = next_fault(&mut inner);

@@ -109,6 +109,13 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
         .filter(ours)
         .find(|t| t.kind.ends_with("_REJECT"))
     {
+        // A close of a side that was already flat: the PUT's own answer reads the same code
+        // as nothing to close, and so does its transaction ("treat
+        // CLOSEOUT_POSITION_DOESNT_EXIST on an idempotent retry as already flat"): a
+        // takeover or a lookup must not read it as a refused close and stop the open.
+        if reject.reject_reason.as_deref() == Some("CLOSEOUT_POSITION_DOESNT_EXIST") {
+            return Some(Ack::NothingToClose);
+        }
         return Some(Ack::Cancelled {
             order_id: None,
             reason: reject
@@ -358,5 +365,38 @@ impl<C: Clock> Venue for OandaVenue<C> {
 
     async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
         drive::execute(self, &self.clock, req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn reject(reason: &str) -> Vec<Transaction> {
+        serde_json::from_value(serde_json::json!([{
+            "id": "6390", "type": "MARKET_ORDER_REJECT", "instrument": "EUR_USD",
+            "clientExtensions": {"id": "tv-abc-c"}, "rejectReason": reason,
+        }]))
+        .unwrap()
+    }
+
+    /// A close's reject for a side already flat reads as nothing to close, as the PUT's own
+    /// answer does, so a lookup or a takeover does not stop a reversal's open on it; any other
+    /// reject is a refusal.
+    #[test]
+    fn a_close_of_a_flat_side_found_in_the_transactions_is_nothing_to_close() {
+        assert_eq!(
+            find_in_transactions(&reject("CLOSEOUT_POSITION_DOESNT_EXIST"), "tv-abc-c"),
+            Some(Ack::NothingToClose)
+        );
+        assert!(matches!(
+            find_in_transactions(&reject("MARKET_HALTED"), "tv-abc-c"),
+            Some(Ack::Cancelled { reason, .. }) if reason == "MARKET_HALTED"
+        ));
+        assert_eq!(
+            find_in_transactions(&reject("MARKET_HALTED"), "tv-other"),
+            None
+        );
     }
 }
