@@ -119,6 +119,11 @@ struct Inner {
     /// The fee rate every fill pays (0 until set): Coinbase charges a fee on the filled value
     /// in the quote currency and reports it as the order's `total_fees`.
     fee_rate: Decimal,
+    /// A reused client order id is answered `success: false` (see [`FakeCoinbase::undocumented_duplicate_failure`]).
+    duplicates_fail: bool,
+    /// List reads (`orders/historical/batch`) left that leave out the newest order: an order
+    /// list lagging a fresh order, which no document rules out.
+    list_lag: usize,
 }
 
 #[derive(Clone)]
@@ -173,6 +178,8 @@ impl FakeCoinbase {
             faults: VecDeque::new(),
             page_size: 2,
             fee_rate: Decimal::ZERO,
+            duplicates_fail: false,
+            list_lag: 0,
             duplicate_posts: 0,
             next_id: 0,
         }));
@@ -259,6 +266,18 @@ impl FakeCoinbase {
 
     pub fn set_page_size(&self, n: usize) {
         self.lock().page_size = n;
+    }
+
+    /// Answers a reused client order id with `success: false` instead of the order it names:
+    /// Coinbase documents the dedup, not how its answer reads.
+    pub fn undocumented_duplicate_failure(&self) {
+        self.lock().duplicates_fail = true;
+    }
+
+    /// The next `n` order list reads leave out the newest order, as a list lagging a fresh
+    /// order would.
+    pub fn lag_order_list(&self, n: usize) {
+        self.lock().list_lag = n;
     }
 
     pub fn script(&self, fault: Fault) {
@@ -645,11 +664,14 @@ fn list_orders(inner: &mut Inner, query: &[(String, String)]) -> Response {
             );
         }
     };
-    // Newest first, as Coinbase lists them.
+    // Newest first, as Coinbase lists them; a lagging list has not got the newest yet.
+    let skip = usize::from(inner.list_lag > 0);
+    inner.list_lag = inner.list_lag.saturating_sub(1);
     let matching: Vec<Value> = inner
         .orders
         .iter()
         .rev()
+        .skip(skip)
         .filter(|o| products.is_empty() || products.contains(&o.product_id.as_str()))
         .filter(|o| since.is_none_or(|s| o.created >= s))
         .map(order_json)
@@ -825,6 +847,19 @@ fn create_order(
             inner.violations.push(format!(
                 "client_order_id {coid} reused for a different order"
             ));
+        }
+        // Coinbase does not document how the duplicate's answer reads: the code must be
+        // safe if it is a failure too.
+        if inner.duplicates_fail {
+            return (
+                failure(
+                    "UNKNOWN_FAILURE_REASON",
+                    "duplicate client_order_id",
+                    "",
+                    &configuration,
+                ),
+                None,
+            );
         }
         return (success(&existing), None);
     }

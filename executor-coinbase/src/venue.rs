@@ -291,6 +291,31 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 );
                 Ok(self.followed(req, order_id).await)
             }
+            // A send again (same `client_order_id`) after a lookup found nothing: Coinbase
+            // documents that a repeated id returns the order already made, but not how that
+            // answer reads (brokers' `success: false` for a duplicate is not excluded). A refusal
+            // of a send again is believed only once the order list still shows no order.
+            Ok(OrderAck::Rejected { reason }) if report.attempt > 1 => {
+                match self
+                    .client
+                    .order_by_client_id(
+                        req.intent.instrument.as_str(),
+                        report.client_order_id.as_str(),
+                        Self::since(req),
+                    )
+                    .await
+                {
+                    Ok(Some(order)) => Ok(self.followed(req, order.order_id).await),
+                    Ok(None) => Err(SendError::Rejected {
+                        order_id: None,
+                        reason,
+                    }),
+                    // Refused, or the first send's order not listed: not known which.
+                    Err(e) => Err(SendError::Unknown(format!(
+                        "{reason}; the order list could not be read to tell it from the first send's order: {e}"
+                    ))),
+                }
+            }
             Ok(OrderAck::Rejected { reason }) => Err(SendError::Rejected {
                 order_id: None,
                 reason,

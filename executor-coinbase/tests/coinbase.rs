@@ -364,6 +364,32 @@ async fn an_order_that_fills_after_some_reads_is_followed_to_its_fill() {
     clean(&h);
 }
 
+/// The answer was lost, the lookup's list did not show the order yet, and the send again
+/// (same client order id) was answered `success: false`, a way Coinbase does not rule out for
+/// a duplicate. The refusal is not believed until the list is read again: the first send's
+/// order is found there, and journaled filled, not rejected.
+#[tokio::test]
+async fn a_refused_send_again_is_checked_against_the_order_list() {
+    let h = harness().await;
+    h.fake
+        .script(Fault::DelayAfterCreate(std::time::Duration::from_millis(
+            800,
+        )));
+    h.fake.lag_order_list(1);
+    h.fake.undocumented_duplicate_failure();
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.created_orders(), 1);
+    assert_eq!(h.fake.order_posts().len(), 2);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    let last = legs.last().unwrap();
+    assert_eq!(
+        (last.outcome, last.broker_order_id.as_deref()),
+        (Outcome::Filled, Some("0000-cb-order-0001"))
+    );
+    clean(&h);
+}
+
 #[tokio::test]
 async fn a_5xx_after_the_order_was_created_is_resolved_by_lookup_one_order() {
     let h = harness().await;
