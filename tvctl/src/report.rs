@@ -289,12 +289,21 @@ fn slippage_svg(report: &Report) -> String {
     bars_svg("Slippage (bps, positive = worse; fills per bucket)", &bars)
 }
 
-/// A figure to 8 significant digits: an average price keeps the digits its instrument quotes
-/// (1.27001, a coin at 0.00001), where 4 decimals showed `1.27` and `0`.
+/// A figure with every integer digit and at least 8 significant digits, at least 4 decimals:
+/// an average price keeps the digits its instrument quotes (1.27001, a coin at 0.00001), where
+/// 4 decimals showed `1.27` and `0`; a large P&L keeps its units.
 fn decimal_cell(d: Option<Decimal>) -> String {
     d.map_or_else(
         || "–".into(),
-        |d| d.round_sf(8).unwrap_or(d).normalize().to_string(),
+        |d| {
+            let shown = if d.abs() >= Decimal::ONE {
+                let integer_digits = d.abs().trunc().to_string().len() as u32;
+                d.round_dp(8u32.saturating_sub(integer_digits).max(4))
+            } else {
+                d.round_sf(8).unwrap_or(d)
+            };
+            shown.normalize().to_string()
+        },
     )
 }
 
@@ -505,6 +514,8 @@ mod tests {
         assert_eq!(cell("1.2700133333333333"), "1.2700133");
         assert_eq!(cell("6012.25"), "6012.25");
         assert_eq!(cell("-150.000"), "-150");
+        assert_eq!(cell("123456789.123456"), "123456789.1235");
+        assert_eq!(cell("-0.000012345678912"), "-0.000012345679");
         assert_eq!(super::decimal_cell(None), "–");
     }
 
