@@ -307,6 +307,18 @@ impl RawAlert {
             if let Some(fields) = unquoted_placeholders(body) {
                 return AlertError::UnsubstitutedPlaceholder { fields };
             }
+            // A file saved with a byte order mark (some Windows editors) and posted as is: the
+            // JSON is fine, the three bytes before it are not, and serde_json says only
+            // "expected value" at column 1.
+            if body.starts_with(b"\xEF\xBB\xBF") {
+                return AlertError::MalformedJson {
+                    line: 1,
+                    column: 1,
+                    reason: "the body starts with a UTF-8 byte order mark (EF BB BF): send the \
+                             JSON without it"
+                        .into(),
+                };
+            }
             let full = e.to_string();
             // serde_json appends " at line L column C"; we report those as fields.
             let reason = full

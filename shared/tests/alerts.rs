@@ -421,6 +421,19 @@ fn malformed_json_reports_line_and_column() {
     assert_eq!((line, column), (2, 13));
 }
 
+/// A sample saved with a byte order mark (some Windows editors) is refused naming the mark,
+/// not as "expected value at line 1, column 1".
+#[test]
+fn a_byte_order_mark_is_named() {
+    let mut body = b"\xEF\xBB\xBF".to_vec();
+    body.extend(serde_json::to_vec(&sample_json("oanda-eurusd-long.json")).unwrap());
+    let err = accept(&body).unwrap_err();
+    let AlertError::MalformedJson { reason, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(reason.contains("byte order mark"), "{reason}");
+}
+
 #[test]
 fn body_of_exactly_the_limit_is_parsed_not_refused_for_size() {
     let mut doc = sample_json("oanda-eurusd-long.json");

@@ -483,10 +483,16 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 .find(|(n, _)| *n == alert.trim_end_matches(".json"))
             {
                 Some((_, body)) => (*body).to_owned(),
-                None => std::fs::read_to_string(&alert).map_err(|e| format!("{alert}: {e}"))?,
+                // Neither a sample nor a readable file, or not JSON: the command was wrong,
+                // not the stack unreachable (exit 2, not 3).
+                None => std::fs::read_to_string(&alert).map_err(|e| {
+                    Failure::Usage(format!(
+                        "{alert}: {e} (not a file, nor a sample: see tvctl send --list)"
+                    ))
+                })?,
             };
-            let mut doc: Value =
-                serde_json::from_str(&text).map_err(|e| format!("{alert}: not JSON: {e}"))?;
+            let mut doc: Value = serde_json::from_str(&text)
+                .map_err(|e| Failure::Usage(format!("{alert}: not JSON: {e}")))?;
             let now = shared::clock::SystemClock.now() - chrono::Duration::seconds(age_secs);
             let timenow =
                 timenow.unwrap_or_else(|| now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));

@@ -360,6 +360,9 @@ fn bad_input_exits_with_the_usage_code() {
         vec!["report", "--since", "yesterday-ish", "--json"],
         vec!["alert-template", "oanda", "EURUSD", "--action", "BUY"],
         vec!["alert-template", "nyse", "EURUSD"],
+        // Neither a sample nor a file; a file that is not JSON.
+        vec!["send", "no-such-sample", "--url", "http://127.0.0.1:9"],
+        vec!["send", "Cargo.toml", "--url", "http://127.0.0.1:9"],
     ] {
         let (code, text) = tvctl(&args);
         assert_eq!(code, 2, "{args:?}: {text}");
