@@ -291,11 +291,12 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 );
                 Ok(self.followed(req, order_id).await)
             }
-            // A send again (same `client_order_id`) after a lookup found nothing: Coinbase
-            // documents that a repeated id returns the order already made, but not how that
-            // answer reads (brokers' `success: false` for a duplicate is not excluded). A refusal
-            // of a send again is believed only once the order list still shows no order.
-            Ok(OrderAck::Rejected { reason }) if report.attempt > 1 => {
+            // A send again (same `client_order_id`) after a lookup found nothing, or a
+            // takeover's first send: Coinbase documents that a repeated id returns the order
+            // already made, but not how that answer reads (`success: false` for a duplicate is
+            // not excluded). Such a refusal is not believed: the order list is read again, and
+            // what it does not show yet goes back to the core as unknown, to be looked up.
+            Ok(OrderAck::Rejected { reason }) if report.attempt > 1 || req.takeover => {
                 match self
                     .client
                     .order_by_client_id(
@@ -306,10 +307,11 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                     .await
                 {
                     Ok(Some(order)) => Ok(self.followed(req, order.order_id).await),
-                    Ok(None) => Err(SendError::Rejected {
-                        order_id: None,
-                        reason,
-                    }),
+                    // Not listed yet, maybe (a list may lag an order by a while): not
+                    // believed as a refusal; the core waits its settle time and looks again.
+                    Ok(None) => Err(SendError::Unknown(format!(
+                        "{reason}; an earlier send under this client order id may have made an order the list does not show yet"
+                    ))),
                     // Refused, or the first send's order not listed: not known which.
                     Err(e) => Err(SendError::Unknown(format!(
                         "{reason}; the order list could not be read to tell it from the first send's order: {e}"
@@ -386,15 +388,39 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 r.broker_order_id = Some(order.order_id.as_str().into());
                 r.quantity = order.filled_size.unwrap_or_default();
                 r.fill_price = order.average_filled_price;
-                match ack_of(&order) {
-                    Ack::Filled { .. } => r.outcome = shared::outcome::Outcome::Filled,
+                // Not final yet (a crash right after the send): followed as an accepted order
+                // is, before anything is decided.
+                let ack = if order.is_final() {
+                    ack_of(&order)
+                } else {
+                    self.followed(req, order.order_id.clone()).await
+                };
+                match ack {
+                    Ack::Filled {
+                        quantity,
+                        price,
+                        fee,
+                        ..
+                    } => {
+                        r.outcome = shared::outcome::Outcome::Filled;
+                        r.quantity = quantity.unwrap_or(r.quantity);
+                        r.fill_price = price.or(r.fill_price);
+                        r.fee = fee;
+                    }
                     Ack::Cancelled { reason, .. } => {
                         r.outcome = shared::outcome::Outcome::Rejected;
                         r.error = Some(reason);
                     }
-                    // Still open at the exchange (OPEN, PENDING, QUEUED): not done, and never
-                    // sent again; the signal ends unknown, for an operator.
-                    Ack::Working { .. } | Ack::NothingToClose => {
+                    // Still not final, or unreadable: never sent again; the signal ends
+                    // unknown, for an operator.
+                    Ack::Working { reason, .. } => {
+                        r.outcome = shared::outcome::Outcome::Unknown;
+                        r.error = Some(format!(
+                            "order {} of an earlier attempt, outcome unknown: {reason}; not sending another",
+                            order.order_id
+                        ));
+                    }
+                    Ack::NothingToClose => {
                         r.outcome = shared::outcome::Outcome::Unknown;
                         r.error = Some(format!(
                             "order {} of an earlier attempt is still {}: not sending another",

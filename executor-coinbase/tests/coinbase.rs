@@ -375,7 +375,9 @@ async fn a_refused_send_again_is_checked_against_the_order_list() {
         .script(Fault::DelayAfterCreate(std::time::Duration::from_millis(
             800,
         )));
-    h.fake.lag_order_list(1);
+    // The lookup and the read right after the refusal both miss it; the core's next
+    // lookup, a settle time later, finds it.
+    h.fake.lag_order_list(2);
     h.fake.undocumented_duplicate_failure();
     let i = intent(Action::LongEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);

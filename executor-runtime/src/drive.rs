@@ -777,7 +777,10 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
         };
         let left = remaining(clock, req.deadline);
         warn!(leg = leg.leg.as_str(), attempt = row.attempt, error = %failure, wait_ms = wait.as_millis() as u64, "order not confirmed; waiting, then looking it up");
-        if let SendError::NotExecuted { reason, .. } = &failure
+        if let SendError::NotExecuted {
+            reason,
+            retry_after,
+        } = &failure
             && wait > left
         {
             // Documented as not carried out, and the broker's wait does not fit the budget:
@@ -794,9 +797,12 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
             };
             row.acked_at = Some(clock.now());
             row.outcome = Outcome::NotExecuted;
+            let asked = match retry_after {
+                Some(w) => format!("the broker asks to wait {} ms", w.as_millis()),
+                None => format!("the settle time is {} ms", wait.as_millis()),
+            };
             row.error = Some(format!(
-                "{reason}; {confirmed}; the broker asks to wait {} ms, {} ms left in the staleness budget",
-                wait.as_millis(),
+                "{reason}; {confirmed}; {asked}, {} ms left in the staleness budget",
                 left.as_millis()
             ));
             rows.push(row);

@@ -263,7 +263,7 @@ pub enum Refusal {
         max: Decimal,
     },
     #[error(
-        "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional, or classes.{class}.size, in RISK_CONFIG"
+        "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional, or classes.{class}.size, in its executor's risk settings (RISK_CONFIG; locally OANDA_, TRADOVATE_ or COINBASE_RISK_CONFIG)"
     )]
     /// An entry with no quantity override, for an instrument with no size at any layer.
     NoSize {
@@ -271,6 +271,16 @@ pub enum Refusal {
         instrument: String,
         /// Its asset class's name ([`AssetClass::as_str`]).
         class: &'static str,
+    },
+    /// An entry on a product quoted in a crypto asset whose own section, or
+    /// `classes.crypto_cross`, sets no `max_notional`: the default cap is an amount of money,
+    /// meaningless in BTC.
+    #[error(
+        "{instrument} is quoted in a crypto asset: set instruments.{instrument}.max_notional or classes.crypto_cross.max_notional (in its quote currency) in its executor's risk settings"
+    )]
+    NoCrossCap {
+        /// The instrument, as the broker names it.
+        instrument: String,
     },
     /// An entry at a time outside every one of the instrument's windows.
     #[error("{instrument}: entries are outside its trading windows at {at}")]
@@ -424,15 +434,23 @@ impl RiskConfig {
         };
         // A crypto-quoted product trades only once configured: the defaults' sizes and caps
         // are amounts of money, and even an alert's quantity is checked against them.
-        if is_entry
-            && class == AssetClass::CryptoCross
-            && !self.instruments.contains_key(name)
-            && !self.classes.contains_key(class.as_str())
-        {
-            return Err(Refusal::NoSize {
-                instrument: name.to_owned(),
-                class: class.as_str(),
-            });
+        if is_entry && class == AssetClass::CryptoCross {
+            let own = self.instruments.get(name);
+            let cross = self.classes.get(class.as_str());
+            if own.is_none() && cross.is_none() {
+                return Err(Refusal::NoSize {
+                    instrument: name.to_owned(),
+                    class: class.as_str(),
+                });
+            }
+            // Its cap must be its own: every open leg is held to it, an alert's quantity too.
+            if own.and_then(|l| l.max_notional).is_none()
+                && cross.and_then(|l| l.max_notional).is_none()
+            {
+                return Err(Refusal::NoCrossCap {
+                    instrument: name.to_owned(),
+                });
+            }
         }
         if is_entry && !risk.windows.is_empty() && !risk.windows.iter().any(|w| w.contains(now)) {
             return Err(Refusal::OutsideTradingWindow {
@@ -721,7 +739,7 @@ max_notional = "20000"
         let err = risk.check(&on("ETH-BTC", LongEntry), now).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "no size is configured for ETH-BTC (crypto_cross): set instruments.ETH-BTC.size or .notional, or classes.crypto_cross.size, in RISK_CONFIG"
+            "no size is configured for ETH-BTC (crypto_cross): set instruments.ETH-BTC.size or .notional, or classes.crypto_cross.size, in its executor's risk settings (RISK_CONFIG; locally OANDA_, TRADOVATE_ or COINBASE_RISK_CONFIG)"
         );
         assert!(risk.check(&on("ETH-BTC", ShortEntry), now).is_ok());
         // Nor do the defaults let an alert's quantity (meant as dollars?) through, nor
@@ -741,13 +759,22 @@ max_notional = "20000"
             default_size.check(&on("ETH-BTC", LongEntry), now),
             Err(Refusal::NoSize { .. })
         ));
+        // Sized but with no cap of its own: the default cap is money, not BTC.
         let sized = RiskConfig::from_toml(
             "default_max_position = \"1000\"\n[classes.crypto_cross]\nsize = \"0.01\"\n",
         )
         .unwrap();
+        assert!(matches!(
+            sized.check(&on("ETH-BTC", LongEntry), now),
+            Err(Refusal::NoCrossCap { .. })
+        ));
+        let capped = RiskConfig::from_toml(
+            "default_max_position = \"1000\"\n[classes.crypto_cross]\nsize = \"0.01\"\nmax_notional = \"0.05\"\n",
+        )
+        .unwrap();
         assert_eq!(
-            sized.check(&on("ETH-BTC", LongEntry), now).unwrap().0,
-            Size::Quantity(Decimal::new(1, 2))
+            capped.check(&on("ETH-BTC", LongEntry), now).unwrap(),
+            (Size::Quantity(Decimal::new(1, 2)), Decimal::new(5, 2))
         );
     }
 

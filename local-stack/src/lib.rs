@@ -643,9 +643,10 @@ async fn positions(State(app): State<Arc<App>>) -> Response {
 
 /// How many signals `GET /local/trades` gives by default, and at most (`?limit=N`).
 const TRADES_SHOWN: i64 = 500;
-const TRADES_MAX: i64 = 100_000;
+const TRADES_MAX: i64 = 10_000;
 
-/// The latest `?limit` signals (500 by default, at most 100,000), oldest first, with their
+/// The latest `?limit` signals (500 by default, at most 10,000: each signal's legs are one
+/// journal read), oldest first, with their
 /// legs and the replay audit; `more` says the journal holds older ones.
 async fn trades(
     State(app): State<Arc<App>>,

@@ -83,9 +83,9 @@ enum Command {
         base: String,
         #[arg(long)]
         json: bool,
-        /// How many of the latest signals (1 to 100,000); a line says when the journal holds
+        /// How many of the latest signals (1 to 10,000); a line says when the journal holds
         /// older ones (`tvctl report` reads them all).
-        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
     },
     /// What each account holds.

@@ -44,6 +44,11 @@ pub fn start(journal: &std::path::Path) -> Stack {
     for v in BROKER_VARIABLES {
         cmd.env_remove(v);
     }
+    // The local executors' risk settings: each broker's own, as a developer's shell may set.
+    for broker in ["OANDA", "TRADOVATE", "COINBASE"] {
+        cmd.env_remove(format!("{broker}_RISK_CONFIG"));
+        cmd.env_remove(format!("{broker}_RISK_CONFIG_FILE"));
+    }
     let mut child = cmd
         .args(["dev", "--port", "0", "--journal"])
         .arg(journal)
