@@ -183,6 +183,40 @@ async fn a_lookup_never_takes_another_accounts_order_for_its_own() {
     );
 }
 
+/// Two penalties, each shorter than the budget left when the command was sent, but not
+/// together: the second is not waited out (the order would go out after the deadline).
+#[tokio::test]
+async fn penalties_in_a_row_are_held_to_what_is_left_of_the_budget() {
+    let h = harness().await;
+    let i = intent(Action::ShortEntry, 1);
+    // 1.5 s of the 30 s budget left.
+    h.clock.set(i.signal_time + Duration::milliseconds(28_500));
+    h.fake.script(Fault::Penalty(1));
+    h.fake.script(Fault::Penalty(1));
+    // The executor's clock follows real time, as the penalty waits do.
+    let clock = h.clock.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            clock.advance(Duration::milliseconds(20));
+        }
+    });
+    let outcome = h.executor.execute(&i).await.unwrap();
+    ticker.abort();
+    assert_ne!(outcome, Outcome::Filled);
+    assert_eq!(
+        h.fake.orders().len(),
+        0,
+        "nothing placed after the deadline"
+    );
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.last().unwrap().outcome,
+        Outcome::NotExecuted,
+        "{legs:?}"
+    );
+}
+
 /// The same, when the first read of the other account's order fails: the order is followed,
 /// and what follows it sees whose it is. Never journaled as this account's fill: the outcome
 /// is unknown (whether this account's order was placed), and nothing is placed blindly.
