@@ -662,14 +662,27 @@ fn size_in_units(
     match req.size {
         Size::Quantity(q) => Ok(q),
         Size::Notional(amount) => {
-            let per_unit = limit.price * limit.multiplier;
+            // An absurd close (out of decimal range either way) sizes nothing.
+            let out_of_range = || {
+                format!(
+                    "notional {amount} at {} is out of range to size by",
+                    req.intent.reference_price
+                )
+            };
+            let per_unit = limit
+                .price
+                .checked_mul(limit.multiplier)
+                .ok_or_else(out_of_range)?;
             if per_unit <= Decimal::ZERO {
                 return Err("no usable price to size by notional".into());
             }
-            let raw = amount / per_unit;
+            let raw = amount.checked_div(per_unit).ok_or_else(out_of_range)?;
             let units = if rules.increment > Decimal::ZERO {
-                (raw / rules.increment).round_dp_with_strategy(0, RoundingStrategy::ToZero)
-                    * rules.increment
+                raw.checked_div(rules.increment)
+                    .ok_or_else(out_of_range)?
+                    .round_dp_with_strategy(0, RoundingStrategy::ToZero)
+                    .checked_mul(rules.increment)
+                    .ok_or_else(out_of_range)?
             } else {
                 raw
             };

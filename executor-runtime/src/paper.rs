@@ -20,10 +20,19 @@ use std::time::Duration;
 /// Paper fills are synchronous: nothing to wait for before a lookup.
 const SETTLE: Duration = Duration::ZERO;
 
-/// Any size is fine on paper; the notional cap still applies.
+/// Any size is fine on paper spot; the notional cap still applies.
 const PAPER_RULES: TradingRules = TradingRules {
     increment: Decimal::ZERO,
     min_size: Decimal::ZERO,
+    max_size: None,
+};
+
+/// A paper margin account trades whole units (OANDA's currency pairs, metals and most CFDs
+/// have a `tradeUnitsPrecision` of 0) or whole contracts (Tradovate): a notional size is
+/// rounded down to one, and a finer alert quantity refused, as the real broker would.
+const PAPER_NETTING_RULES: TradingRules = TradingRules {
+    increment: Decimal::ONE,
+    min_size: Decimal::ONE,
     max_size: None,
 };
 
@@ -282,7 +291,7 @@ impl Conversation for PaperNetting {
     }
 
     async fn rules(&self, _: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
-        Ok(PAPER_RULES)
+        Ok(PAPER_NETTING_RULES)
     }
 
     /// Futures contracts of the same root (`ESZ6` and `ESH7`: the name less its month code
@@ -765,6 +774,23 @@ mod tests {
         assert_eq!(paper.orders(), 0);
         let one = paper.execute(&sized(1)).await.map(|e| e.outcome);
         assert_eq!(one, Ok(Outcome::Filled));
+    }
+
+    /// A notional size on a paper futures account buys whole contracts, rounded down, as the
+    /// real one would (it bought 2.18978... CL contracts); a fraction of one is refused.
+    #[tokio::test]
+    async fn a_paper_notional_size_buys_whole_contracts() {
+        let paper = PaperNetting::new(Broker::Tradovate, "paper");
+        let i = es1(shared::Action::LongEntry, "ESZ6", 1);
+        let by_notional = |amount: i64| ExecRequest {
+            size: Size::Notional(Decimal::from(amount)),
+            max_notional: Decimal::from(5_000_000),
+            ..one_contract(&i, false)
+        };
+        let e = paper.execute(&by_notional(700_000)).await.unwrap();
+        assert_eq!(e.outcome, Outcome::Filled, "{e:?}");
+        assert_eq!(e.legs[0].quantity, Decimal::from(2), "{e:?}");
+        assert_eq!(paper.positions().get("ESZ6"), Some(&Decimal::from(2)));
     }
 
     /// The legs one contract of `i` reports on `paper` (none when nothing was sent).

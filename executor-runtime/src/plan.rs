@@ -273,7 +273,11 @@ pub fn preflight(
             });
         }
         if let Some(n) = notional {
-            let value = q * n.price * n.multiplier;
+            // Out of decimal range (an absurd close): over any cap.
+            let value = q
+                .checked_mul(n.price)
+                .and_then(|v| v.checked_mul(n.multiplier))
+                .unwrap_or(Decimal::MAX);
             if value > n.cap {
                 return Err(PlanRefusal::OverNotionalCap {
                     leg: name,

@@ -132,7 +132,10 @@ impl AssetClass {
 /// One trading window: days of the week and a time range, in UTC or in an IANA time zone
 /// (`Mon-Fri 07:00-20:00`, `Mon-Fri 08:30-15:00 America/Chicago`). A zoned window follows the
 /// zone's daylight-saving changes: `08:30 America/Chicago` is 14:30 UTC in winter and 13:30
-/// UTC in summer. Time zones come from the IANA database (`chrono-tz`).
+/// UTC in summer. Time zones come from the IANA database (`chrono-tz`). A window whose end
+/// comes before its start runs past midnight into the next day, and its days are the days it
+/// opens (`Sun-Thu 17:00-16:00 America/Chicago`: Sunday 17:00 to Monday 16:00, ..., Thursday
+/// 17:00 to Friday 16:00, as futures sessions run); a start equal to its end is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     days: Vec<Weekday>,
@@ -170,6 +173,11 @@ impl Window {
                 .map_err(|_| format!("{text:?}: {t:?} is not HH:MM"))
         };
         let (start, end) = (time(start)?, time(end)?);
+        if start == end {
+            return Err(format!(
+                "{text:?}: the window opens and closes at the same time"
+            ));
+        }
         let day = |d: &str| {
             d.trim()
                 .parse::<Weekday>()
@@ -205,7 +213,13 @@ impl Window {
             }
             None => (t.weekday(), t.time()),
         };
-        self.days.contains(&weekday) && time >= self.start && time < self.end
+        if self.start < self.end {
+            self.days.contains(&weekday) && time >= self.start && time < self.end
+        } else {
+            // Past midnight: opened today, or opened yesterday and not closed yet.
+            (self.days.contains(&weekday) && time >= self.start)
+                || (self.days.contains(&weekday.pred()) && time < self.end)
+        }
     }
 }
 
@@ -499,6 +513,36 @@ impl RiskConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A session that runs past midnight (a futures session, an FX session) holds from its
+    /// opening day's start to the next day's end, in its zone.
+    #[test]
+    fn a_window_past_midnight_runs_into_the_next_day() {
+        let w = Window::parse("Sun-Thu 17:00-16:00 America/Chicago").unwrap();
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // 2026-11-24 is a Tuesday; Chicago is UTC-6 in November.
+        assert!(w.contains(at("2026-11-25T02:36:00Z")), "Tuesday 20:36");
+        assert!(w.contains(at("2026-11-24T15:00:00Z")), "Tuesday 09:00");
+        assert!(
+            !w.contains(at("2026-11-24T22:30:00Z")),
+            "Tuesday 16:30, the break"
+        );
+        assert!(
+            w.contains(at("2026-11-27T21:00:00Z")),
+            "Friday 15:00, Thursday's session"
+        );
+        assert!(
+            !w.contains(at("2026-11-28T00:00:00Z")),
+            "Friday 18:00, closed"
+        );
+        assert!(w.contains(at("2026-11-30T00:00:00Z")), "Sunday 18:00");
+        assert!(!w.contains(at("2026-11-29T21:00:00Z")), "Sunday 15:00");
+        assert!(
+            Window::parse("Mon 08:00-08:00")
+                .unwrap_err()
+                .contains("same time")
+        );
+    }
 
     #[test]
     fn windows_parse_day_ranges_and_lists() {

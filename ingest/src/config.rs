@@ -78,10 +78,18 @@ pub fn check_secret(secret: SecretString) -> Result<SecretString, ConfigError> {
             reason: format!("must be at least {MIN_SECRET_LEN} characters"),
         });
     }
-    if secret.expose_secret().contains(['/', '?', '#', '%', ' ']) {
+    // It may travel in the URL path, where clients percent-encode anything but printable
+    // ASCII and the path's own delimiters would change the route.
+    if secret
+        .expose_secret()
+        .chars()
+        .any(|c| !c.is_ascii_graphic() || ['/', '?', '#', '%'].contains(&c))
+    {
         return Err(ConfigError::Invalid {
             name: "WEBHOOK_SECRET".into(),
-            reason: "must not contain / ? # % or spaces (it may travel in the URL path)".into(),
+            reason:
+                "must be printable ASCII without / ? # % or spaces (it may travel in the URL path)"
+                    .into(),
         });
     }
     Ok(secret)

@@ -839,10 +839,16 @@ pub const MIN_VISIBILITY_SECS: f64 = 5.0;
 /// takeover to reconcile an unknown outcome before the message is dead-lettered.
 fn queue_settings(cfg: &LocalConfig) -> Result<(), String> {
     let secs = cfg.visibility_timeout.num_milliseconds() as f64 / 1000.0;
-    if !(MIN_VISIBILITY_SECS..=43_200.0).contains(&secs) {
+    if secs < MIN_VISIBILITY_SECS {
         return Err(format!(
             "the visibility timeout is {secs} s: give {MIN_VISIBILITY_SECS} to 43200 seconds; \
              a shorter one can bring a message back while its signal is still executing"
+        ));
+    }
+    if secs > 43_200.0 {
+        return Err(format!(
+            "the visibility timeout is {secs} s: give {MIN_VISIBILITY_SECS} to 43200 seconds \
+             (12 hours, the most SQS allows)"
         ));
     }
     if !(3..=1_000).contains(&cfg.max_receives) {

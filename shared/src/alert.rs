@@ -19,6 +19,11 @@ use std::str::FromStr;
 /// Largest body accepted, checked before any parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// The largest price or quantity an alert may carry (10^12).
+const LARGEST: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
+/// The smallest price an alert may carry (10^-12).
+const SMALLEST_PRICE: Decimal = Decimal::from_parts(1, 0, 0, false, 12);
+
 /// The alert's `action`: what the strategy asks for. On the wire it is `LONG_ENTRY`,
 /// `SHORT_ENTRY`, `LONG_EXIT`, `SHORT_EXIT` or `FLATTEN`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -645,6 +650,10 @@ fn decimal(
         Kind::Size | Kind::Price if parsed <= Decimal::ZERO => {
             Err(bad("must be greater than zero"))
         }
+        // No instrument of these brokers is priced, nor any order sized, beyond these; a value
+        // far outside them overflows the notional arithmetic (price × quantity × multiplier).
+        Kind::Size | Kind::Price if parsed > LARGEST => Err(bad("must be at most 1000000000000")),
+        Kind::Price if parsed < SMALLEST_PRICE => Err(bad("must be at least 0.000000000001")),
         Kind::Volume if parsed < Decimal::ZERO => Err(bad("must not be negative")),
         _ => Ok(parsed.normalize()),
     }

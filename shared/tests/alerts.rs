@@ -346,6 +346,27 @@ fn refusal_table() -> Vec<(&'static str, Vec<u8>, ErrorCode, &'static [&'static 
             &["price_data.open", "greater than zero"],
         ),
         (
+            "price out of range (it overflowed the notional arithmetic)",
+            with(&["price_data", "close"], json!("7e28")),
+            ErrorCode::InvalidNumber,
+            &["price_data.close", "at most 1000000000000"],
+        ),
+        (
+            "price too small to size by",
+            with(
+                &["price_data", "close"],
+                json!("0.0000000000000000000000001"),
+            ),
+            ErrorCode::InvalidNumber,
+            &["price_data.close", "at least 0.000000000001"],
+        ),
+        (
+            "quantity out of range",
+            with(&["quantity"], json!("79228162514264337593543950335")),
+            ErrorCode::InvalidNumber,
+            &["quantity", "at most"],
+        ),
+        (
             "zero quantity",
             with(&["quantity"], json!(0)),
             ErrorCode::InvalidNumber,
@@ -629,8 +650,8 @@ fn a_plain_decimal_quantity_is_read_exactly() {
         (json!(0.5), "0.5"),
         (json!(2.0), "2"),
         (
-            json!("1234567890123456789012345678"),
-            "1234567890123456789012345678",
+            json!("999999999999.9999999999999999"),
+            "999999999999.9999999999999999",
         ),
         (
             json!("0.0000000000000000000000000001"),

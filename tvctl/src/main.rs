@@ -435,8 +435,11 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 visibility_timeout: chrono::Duration::seconds(visibility_secs),
                 ..Default::default()
             };
-            // What the stack refuses, refused before the log file is made.
-            local_stack::check(&cfg, &shared::config::ProcessEnv).await?;
+            // What the stack refuses, refused before the log file is made: the settings
+            // given are wrong (exit 2).
+            local_stack::check(&cfg, &shared::config::ProcessEnv)
+                .await
+                .map_err(Failure::Usage)?;
             // The handlers' warnings and errors: JSON lines in a file beside the journal (the
             // console shows one line per alert and order).
             if let Some(log) = cfg.log_file() {
@@ -491,8 +494,18 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     ))
                 })?,
             };
+            if text.starts_with('\u{feff}') {
+                return Err(Failure::Usage(format!(
+                    "{alert}: starts with a UTF-8 byte order mark (EF BB BF): save it without one"
+                )));
+            }
             let mut doc: Value = serde_json::from_str(&text)
                 .map_err(|e| Failure::Usage(format!("{alert}: not JSON: {e}")))?;
+            if !doc.is_object() {
+                return Err(Failure::Usage(format!(
+                    "{alert}: an alert is a JSON object ({{...}}), not this"
+                )));
+            }
             let now = shared::clock::SystemClock.now() - chrono::Duration::seconds(age_secs);
             let timenow =
                 timenow.unwrap_or_else(|| now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));

@@ -363,6 +363,14 @@ fn bad_input_exits_with_the_usage_code() {
         // Neither a sample nor a file; a file that is not JSON.
         vec!["send", "no-such-sample", "--url", "http://127.0.0.1:9"],
         vec!["send", "Cargo.toml", "--url", "http://127.0.0.1:9"],
+        // JSON that is not an object; settings the local stack refuses.
+        vec![
+            "send",
+            "tests/fixtures/not-an-object.json",
+            "--url",
+            "http://127.0.0.1:9",
+        ],
+        vec!["dev", "--port", "0", "--visibility-secs", "4"],
     ] {
         let (code, text) = tvctl(&args);
         assert_eq!(code, 2, "{args:?}: {text}");
