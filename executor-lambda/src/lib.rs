@@ -172,7 +172,11 @@ fn invalid(name: &str, reason: impl std::fmt::Display) -> ConfigError {
 }
 
 impl Common {
-    pub async fn load(env: &impl Env, default_risk: &str) -> Result<Self, ConfigError> {
+    pub async fn load(
+        env: &impl Env,
+        default_risk: &str,
+        broker: shared::routing::Broker,
+    ) -> Result<Self, ConfigError> {
         let sdk = load_sdk_config().await;
         let secrets = SsmSecretStore::new(aws_sdk_ssm::Client::new(&sdk));
         let store = DynamoIdempotencyStore::new(
@@ -224,7 +228,15 @@ impl Common {
             max_age: Duration::seconds(env.parsed_or("MAX_ALERT_AGE_SECS", 30i64)?),
             lease: Duration::seconds(env.parsed_or("LEASE_SECS", 60i64)?),
             record_ttl: Duration::days(env.parsed_or("RECORD_TTL_DAYS", 30i64)?),
-            risk: RiskConfig::from_env(env, default_risk)?,
+            risk: {
+                let risk = RiskConfig::from_env(env, default_risk)?;
+                risk.check_names(broker)
+                    .map_err(|reason| ConfigError::Invalid {
+                        name: "RISK_CONFIG".into(),
+                        reason,
+                    })?;
+                risk
+            },
         };
         let health = env
             .optional("HEALTH_TABLE")

@@ -10,7 +10,8 @@ use shared::config::{BrokerSettings, ProcessEnv};
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_json_logs();
     let env = ProcessEnv;
-    let common = executor_lambda::Common::load(&env, DEFAULT_RISK).await?;
+    let common =
+        executor_lambda::Common::load(&env, DEFAULT_RISK, shared::routing::Broker::Oanda).await?;
     let settings = OandaSettings::load(&env, &common.secrets).await?;
     executor_lambda::run(common, settings.venue(SystemClock)?).await
 }

@@ -388,11 +388,63 @@ impl RiskConfig {
         })
     }
 
-    /// The guards of one instrument: its own section first, then its class's, then the
-    /// defaults.
+    /// Every `[instruments.<name>]` section names an instrument as `broker` does (OANDA
+    /// `EUR_USD`, Coinbase `BTC-USD`, Tradovate a root `ES` or a contract `ESZ6`): a section
+    /// under another name (`EURUSD`, the TradingView symbol) would never apply, and the
+    /// executor would trade the class's size instead, without a word.
+    ///
+    /// # Errors
+    /// The first section whose name cannot be one of `broker`'s, and the form it must take.
+    pub fn check_names(&self, broker: shared::Broker) -> Result<(), String> {
+        let word = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        };
+        for name in self.instruments.keys() {
+            let (ok, form) = match broker {
+                shared::Broker::Oanda => (
+                    name.split_once('_')
+                        .is_some_and(|(b, q)| word(b) && word(q)),
+                    "BASE_QUOTE, as OANDA names it (EUR_USD, XAU_USD, SPX500_USD)",
+                ),
+                shared::Broker::Coinbase => (
+                    name.split_once('-')
+                        .is_some_and(|(b, q)| word(b) && word(q)),
+                    "BASE-QUOTE, as Coinbase names it (BTC-USD)",
+                ),
+                shared::Broker::Tradovate => (
+                    word(name),
+                    "a root (ES) or a contract (ESZ6), as Tradovate names them",
+                ),
+            };
+            if !ok {
+                return Err(format!(
+                    "instruments.{name}: an instrument is named {form}; this section would never apply"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The guards of one instrument: its own section first (a futures contract's, else its
+    /// root's), then its class's, then the defaults.
     pub fn instrument(&self, class: AssetClass, name: &str) -> InstrumentRisk {
         let empty = InstrumentFile::default();
-        let own = self.instruments.get(name).unwrap_or(&empty);
+        // A futures contract's section, else its root's (`ESZ6`, else `ES`): a root's holds
+        // across rolls.
+        let own = self
+            .instruments
+            .get(name)
+            .or_else(|| {
+                (class == AssetClass::Futures)
+                    .then(|| {
+                        self.instruments
+                            .get(shared::contract_specs::contract_root(name))
+                    })
+                    .flatten()
+            })
+            .unwrap_or(&empty);
         let class_file = self.classes.get(class.as_str()).unwrap_or(&empty);
         let layers = [own, class_file, &self.default];
         // A crypto-quoted product's size never comes from the defaults (they are amounts of
@@ -513,6 +565,47 @@ impl RiskConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A section under a name the broker does not use (the TradingView symbol) is refused
+    /// by name; a futures root's section sizes each of its contracts, across a roll.
+    #[test]
+    fn sections_are_named_as_the_broker_names_instruments() {
+        use shared::Broker::*;
+        let risk = |toml: &str| {
+            RiskConfig::from_toml(&format!("default_max_position = \"10\"\n{toml}")).unwrap()
+        };
+        let fx = risk("[instruments.EURUSD]\nsize = \"7\"\n");
+        let err = fx.check_names(Oanda).unwrap_err();
+        assert!(
+            err.starts_with("instruments.EURUSD: an instrument is named BASE_QUOTE"),
+            "{err}"
+        );
+        assert!(
+            risk("[instruments.EUR_USD]\nsize = \"7\"\n")
+                .check_names(Oanda)
+                .is_ok()
+        );
+        assert!(
+            risk("[instruments.BTCUSD]\nsize = \"7\"\n")
+                .check_names(Coinbase)
+                .is_err()
+        );
+        assert!(
+            risk("[instruments.\"ES1!\"]\nsize = \"2\"\n")
+                .check_names(Tradovate)
+                .is_err()
+        );
+        let es = risk("[instruments.ES]\nsize = \"2\"\n[instruments.ESZ6]\nsize = \"3\"\n");
+        assert!(es.check_names(Tradovate).is_ok());
+        let size = |contract: &str| es.instrument(AssetClass::Futures, contract).size;
+        assert_eq!(size("ESZ6"), Some(Size::Quantity(Decimal::from(3))));
+        assert_eq!(
+            size("ESH7"),
+            Some(Size::Quantity(Decimal::from(2))),
+            "the root's, after the roll"
+        );
+        assert_eq!(size("NQH7"), None);
+    }
 
     /// A session that runs past midnight (a futures session, an FX session) holds from its
     /// opening day's start to the next day's end, in its zone.

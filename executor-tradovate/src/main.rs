@@ -12,7 +12,9 @@ use shared::config::ProcessEnv;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_json_logs();
     let env = ProcessEnv;
-    let common = executor_lambda::Common::load(&env, DEFAULT_RISK).await?;
+    let common =
+        executor_lambda::Common::load(&env, DEFAULT_RISK, shared::routing::Broker::Tradovate)
+            .await?;
     let owner =
         std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_else(|_| "executor-tradovate".into());
     let (tokens, settings) = executor_tradovate::deploy::tokens(&env, &common.sdk, &owner).await?;

@@ -782,7 +782,7 @@ impl Risks {
             ));
         }
         let mut shown = Vec::new();
-        let mut one = |broker: &str, defaults: &str| {
+        let mut one = |broker: &str, defaults: &str, named: Broker| {
             /// `env` with every name read under the broker's prefix.
             struct Prefixed<'a, E>(&'a E, &'a str);
             impl<E: Env> Env for Prefixed<'_, E> {
@@ -800,7 +800,14 @@ impl Risks {
                 (None, None) => "defaults".to_owned(),
             };
             shown.push(format!("{} {source}", broker.to_lowercase()));
-            RiskConfig::from_env(&prefixed, defaults).map_err(|e| match e {
+            let invalid = |reason| {
+                shared::config::ConfigError::Invalid {
+                    name: format!("{broker}_{RISK_CONFIG}"),
+                    reason,
+                }
+                .to_string()
+            };
+            let risk = RiskConfig::from_env(&prefixed, defaults).map_err(|e| match e {
                 shared::config::ConfigError::Invalid { name, reason } => {
                     shared::config::ConfigError::Invalid {
                         name: format!("{broker}_{name}"),
@@ -809,11 +816,21 @@ impl Risks {
                     .to_string()
                 }
                 other => other.to_string(),
-            })
+            })?;
+            risk.check_names(named).map_err(invalid)?;
+            Ok::<_, String>(risk)
         };
-        let oanda = one("OANDA", executor_oanda::config::DEFAULT_RISK)?;
-        let tradovate = one("TRADOVATE", executor_tradovate::config::DEFAULT_RISK)?;
-        let coinbase = one("COINBASE", executor_coinbase::config::DEFAULT_RISK)?;
+        let oanda = one("OANDA", executor_oanda::config::DEFAULT_RISK, Broker::Oanda)?;
+        let tradovate = one(
+            "TRADOVATE",
+            executor_tradovate::config::DEFAULT_RISK,
+            Broker::Tradovate,
+        )?;
+        let coinbase = one(
+            "COINBASE",
+            executor_coinbase::config::DEFAULT_RISK,
+            Broker::Coinbase,
+        )?;
         Ok(Self {
             oanda,
             tradovate,

@@ -245,6 +245,16 @@ async fn each_executors_risk_settings_size_its_orders() {
         err.starts_with("setting TRADOVATE_RISK_CONFIG is invalid"),
         "{err}"
     );
+    // A section under the TradingView symbol would never apply: refused, naming it.
+    let symbol = shared::config::MapEnv::new([(
+        "OANDA_RISK_CONFIG",
+        "default_max_position = \"10000\"\n[instruments.EURUSD]\nsize = \"7\"\n",
+    )]);
+    let err = local_stack::start(cfg(), &symbol).await.unwrap_err();
+    assert!(
+        err.starts_with("setting OANDA_RISK_CONFIG is invalid: instruments.EURUSD:"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
