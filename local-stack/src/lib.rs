@@ -906,6 +906,9 @@ fn refuse_unsafe(cfg: &LocalConfig, configured: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// The longest the start waits for a PostgreSQL journal's first read.
+const JOURNAL_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The longest the start waits for the journal's fills for the dashboard ([`Dashboard::restore`]).
 const RESTORE_READ: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -964,6 +967,23 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     let memory = journal::AnyJournal::connect(&cfg.journal_url)
         .await
         .map_err(|e| e.to_string())?;
+    // PostgreSQL connects on first use (as the executor Lambdas do, for a paused Aurora):
+    // one read now, so a journal that cannot be reached fails the start by name instead of
+    // every signal failing later while paper orders fill.
+    if let journal::AnyJournal::Postgres(_) = &memory {
+        let read = tokio::time::timeout(JOURNAL_CHECK, memory.recent_signals(1)).await;
+        let why = match read {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer within {} s", JOURNAL_CHECK.as_secs())),
+        };
+        if let Some(why) = why {
+            return Err(format!(
+                "the journal ({}) cannot be used: {why}",
+                cfg.journal_shown()
+            ));
+        }
+    }
     line(format_args!("journal: {}", cfg.journal_shown()));
     let dashboard = Arc::new(Dashboard::default());
     let journal: Journal = Arc::new(ConsoleJournal(DashboardJournal {

@@ -257,6 +257,29 @@ async fn each_executors_risk_settings_size_its_orders() {
     );
 }
 
+/// A PostgreSQL journal that cannot be reached fails the start, naming the journal's kind
+/// and never its URL (before, paper orders filled while every journal write failed, with
+/// nothing on the console).
+#[tokio::test]
+async fn an_unreachable_postgresql_journal_fails_the_start() {
+    local_stack::console::set_quiet(true);
+    let cfg = local_stack::LocalConfig {
+        port: 0,
+        journal_url: "postgres://trader:pg-pw-5f2c@127.0.0.1:1/journal".into(),
+        ..Default::default()
+    };
+    let env = shared::config::MapEnv::new(Vec::<(&str, &str)>::new());
+    let err = local_stack::start(cfg, &env).await.unwrap_err();
+    assert!(
+        err.starts_with("the journal (a PostgreSQL URL (not shown)) cannot be used"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("pg-pw-5f2c") && !err.contains("trader"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_real_broker_needs_a_secret_of_its_own() {
     let fake = broker_fakes::oanda::FakeOanda::start().await;
