@@ -87,6 +87,22 @@ impl<C: Clock> CoinbaseVenue<C> {
 }
 
 impl<C: Clock> CoinbaseVenue<C> {
+    /// The signal's order under `client_order_id` in the product's order list since shortly
+    /// before the signal, if listed.
+    async fn listed(
+        &self,
+        req: &ExecRequest<'_>,
+        client_order_id: &str,
+    ) -> Result<Option<Order>, CoinbaseError> {
+        self.client
+            .order_by_client_id(
+                req.intent.instrument.as_str(),
+                client_order_id,
+                Self::since(req),
+            )
+            .await
+    }
+
     /// What an order Coinbase accepted came to: it is read until final, within the staleness
     /// budget (at least `fill_settle`, at most `fill_wait`). Still not final, not found or
     /// unreadable, it is [`Ack::Working`]: whether it filled is unknown, and it is never sent
@@ -297,15 +313,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             // not excluded). Such a refusal is not believed: the order list is read again, and
             // what it does not show yet goes back to the core as unknown, to be looked up.
             Ok(OrderAck::Rejected { reason }) if report.attempt > 1 || req.takeover => {
-                match self
-                    .client
-                    .order_by_client_id(
-                        req.intent.instrument.as_str(),
-                        report.client_order_id.as_str(),
-                        Self::since(req),
-                    )
-                    .await
-                {
+                match self.listed(req, report.client_order_id.as_str()).await {
                     Ok(Some(order)) => Ok(self.followed(req, order.order_id).await),
                     // Not listed yet, maybe (a list may lag an order by a while): not
                     // believed as a refusal; the core waits its settle time and looks again.
@@ -345,15 +353,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
         report: &LegReport,
         _: &String,
     ) -> Found {
-        match self
-            .client
-            .order_by_client_id(
-                req.intent.instrument.as_str(),
-                report.client_order_id.as_str(),
-                Self::since(req),
-            )
-            .await
-        {
+        match self.listed(req, report.client_order_id.as_str()).await {
             // Found, not final yet: followed as an accepted order is.
             Ok(Some(order)) if !order.is_final() => {
                 Found::Order(self.followed(req, order.order_id).await)
@@ -375,12 +375,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             // it may not send), rather than a plan from the wallet alone that journals the earlier
             // attempt's fills as nothing.
             let found = self
-                .client
-                .order_by_client_id(
-                    req.intent.instrument.as_str(),
-                    coid.as_str(),
-                    Self::since(req),
-                )
+                .listed(req, coid.as_str())
                 .await
                 .map_err(|e| ReadError::Unavailable(format!("orders: {e}")))?;
             if let Some(order) = found {
