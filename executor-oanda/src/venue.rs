@@ -104,6 +104,27 @@ fn ack_of(result: OrderResult) -> Result<Ack, SendError> {
 /// What the transactions since the mark say about the order with `client_id`.
 pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Option<Ack> {
     let ours = |t: &&Transaction| t.client_id() == Some(client_id);
+    let create = transactions
+        .iter()
+        .filter(ours)
+        .find(|t| t.kind == "MARKET_ORDER");
+    // A fill first: whatever else the id also carries (a later send's reject), an order that
+    // filled is what the account holds.
+    if let Some(create) = create {
+        let of_order = |t: &&Transaction| t.order_id.as_deref() == Some(create.id.as_str());
+        if let Some(fill) = transactions
+            .iter()
+            .filter(of_order)
+            .find(|t| t.kind == "ORDER_FILL")
+        {
+            return Some(Ack::Filled {
+                order_id: Some(create.id.as_str().into()),
+                quantity: fill.units,
+                price: fill.price,
+                fee: fill.fee_in_quote(),
+            });
+        }
+    }
     if let Some(reject) = transactions
         .iter()
         .filter(ours)
@@ -124,23 +145,8 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
                 .unwrap_or_else(|| reject.kind.clone()),
         });
     }
-    let create = transactions
-        .iter()
-        .filter(ours)
-        .find(|t| t.kind == "MARKET_ORDER")?;
+    let create = create?;
     let of_order = |t: &&Transaction| t.order_id.as_deref() == Some(create.id.as_str());
-    if let Some(fill) = transactions
-        .iter()
-        .filter(of_order)
-        .find(|t| t.kind == "ORDER_FILL")
-    {
-        return Some(Ack::Filled {
-            order_id: Some(create.id.as_str().into()),
-            quantity: fill.units,
-            price: fill.price,
-            fee: fill.fee_in_quote(),
-        });
-    }
     if let Some(cancel) = transactions
         .iter()
         .filter(of_order)
@@ -398,5 +404,23 @@ mod tests {
             find_in_transactions(&reject("MARKET_HALTED"), "tv-other"),
             None
         );
+    }
+
+    /// A close that filled, then a later send of it rejected as flat, under one client id:
+    /// the fill is what the account holds, and is what the lookup reports.
+    #[test]
+    fn a_fill_wins_over_a_later_reject_of_the_same_client_id() {
+        let mut txs: Vec<Transaction> = serde_json::from_value(serde_json::json!([
+            {"id": "6380", "type": "MARKET_ORDER", "instrument": "EUR_USD",
+             "clientExtensions": {"id": "tv-abc-c"}, "units": "-1000"},
+            {"id": "6381", "type": "ORDER_FILL", "orderID": "6380", "instrument": "EUR_USD",
+             "units": "-1000", "price": "1.08490"},
+        ]))
+        .unwrap();
+        txs.extend(reject("CLOSEOUT_POSITION_DOESNT_EXIST"));
+        assert!(matches!(
+            find_in_transactions(&txs, "tv-abc-c"),
+            Some(Ack::Filled { order_id: Some(id), .. }) if id.as_str() == "6380"
+        ));
     }
 }
