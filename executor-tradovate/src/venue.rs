@@ -213,27 +213,18 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         F: Fn(SecretString, Duration) -> Fut,
         Fut: Future<Output = Result<T, TvError>>,
     {
-        let token = self.tokens.token().await.map_err(token_error)?;
-        // The token may have taken a login (seconds) to get.
-        let left = drive::remaining(&self.clock, deadline);
-        if left.is_zero() {
-            return Err(TvError::PastDeadline);
-        }
-        match f(token.clone(), left).await {
-            Err(TvError::Unauthorized) => {
-                let fresh = self
-                    .tokens
-                    .after_unauthorized(&token)
-                    .await
-                    .map_err(token_error)?;
-                let left = drive::remaining(&self.clock, deadline);
-                if left.is_zero() {
-                    return Err(TvError::PastDeadline);
+        // Checked at each run: the token may have taken a login (seconds) to get, or to renew.
+        self.authed(|t| {
+            let left = drive::remaining(&self.clock, deadline);
+            let run = (!left.is_zero()).then(|| f(t, left));
+            async move {
+                match run {
+                    Some(run) => run.await,
+                    None => Err(TvError::PastDeadline),
                 }
-                f(fresh, left).await
             }
-            other => other,
-        }
+        })
+        .await
     }
 
     async fn contract_id(&self, name: &str) -> Result<ContractId, TvError> {
