@@ -61,3 +61,38 @@ impl ReadOutage {
         next.run(req).await
     }
 }
+
+/// A server that is not a broker: every request is answered `status` with a plain-text page
+/// repeating the request line and its headers, `Authorization` included, as a debugging
+/// server, a misconfigured proxy or a wrong base URL can. A client's error built from such an
+/// answer must not carry the credential it sent.
+pub struct EchoServer {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+impl EchoServer {
+    /// Serves on a free port of 127.0.0.1 until the test's runtime ends.
+    pub async fn start(status: u16) -> Self {
+        let status =
+            axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| async move {
+            let mut page = format!("{} {}\n", req.method(), req.uri());
+            for (name, value) in req.headers() {
+                page.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("?")));
+            }
+            (status, page)
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind 127.0.0.1: {e}"));
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .unwrap_or_else(|e| panic!("local addr: {e}"))
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url }
+    }
+}

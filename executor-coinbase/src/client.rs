@@ -7,7 +7,7 @@ use crate::error::CoinbaseError;
 use crate::models::*;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, SecondsFormat, Utc};
-use executor_runtime::http::{self, ReadFailure, describe};
+use executor_runtime::http::{self, ReadFailure, describe, shown_text};
 use reqwest::{Method, StatusCode, Url};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
@@ -393,9 +393,10 @@ impl CoinbaseClient {
     }
 }
 
+/// The body's first words, credentials redacted: an answer that is not Coinbase's JSON (a
+/// proxy, a wrong base URL) can echo the request's `Authorization: Bearer <JWT>`.
 fn body_text(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    text.chars().take(200).collect::<String>().trim().to_owned()
+    shown_text(bytes)
 }
 
 fn auth_error(status: StatusCode, bytes: &[u8]) -> CoinbaseError {

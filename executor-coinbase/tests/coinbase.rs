@@ -696,3 +696,29 @@ async fn the_lookup_pages_through_the_order_list_to_find_an_older_order() {
     assert_eq!(h.fake.calls_to("/orders/historical/batch"), 6);
     clean(&h);
 }
+
+/// A server that is not Coinbase (a wrong base URL, a proxy) answering with the request's
+/// headers: the error names the status, never the JWT the client signed, whether the answer
+/// reads as refused credentials (401) or as any other error (400).
+#[tokio::test]
+async fn an_answer_echoing_the_authorization_header_never_carries_the_jwt() {
+    use executor_coinbase::client::CoinbaseClient;
+    for status in [401, 400] {
+        let echo = broker_fakes::EchoServer::start(status).await;
+        let clock = shared::clock::ManualClock::new(support::t0());
+        let key = TestKey::generate(KEY_NAME, KeyFormat::Sec1);
+        let client = CoinbaseClient::new(
+            &echo.url,
+            &key.name,
+            &key.secret(),
+            std::sync::Arc::new(clock),
+            support::client_settings(),
+        )
+        .unwrap();
+        let err = client.product("BTC-USD").await.unwrap_err();
+        let shown = format!("{err} | {err:?}");
+        assert!(shown.contains(&status.to_string()), "{shown}");
+        assert!(shown.contains("Bearer [REDACTED]"), "{shown}");
+        assert!(!shown.contains("eyJ"), "no JWT: {shown}");
+    }
+}

@@ -5,7 +5,7 @@
 use crate::error::OandaError;
 use crate::models::*;
 use backon::{ExponentialBuilder, Retryable};
-use executor_runtime::http::{self, ReadFailure, describe};
+use executor_runtime::http::{self, ReadFailure, describe, shown_text};
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
@@ -441,10 +441,14 @@ fn reject_reason(body: &OrderResponse, reject: Option<&Transaction>, status: Sta
         .and_then(|t| t.reject_reason.clone())
         .or_else(|| body.error_code.clone())
         .map(|code| match &body.error_message {
-            Some(m) => format!("{code}: {m}"),
+            Some(m) => format!("{code}: {}", shown_text(m.as_bytes())),
             None => code,
         })
-        .or_else(|| body.error_message.clone())
+        .or_else(|| {
+            body.error_message
+                .as_deref()
+                .map(|m| shown_text(m.as_bytes()))
+        })
         .unwrap_or_else(|| format!("HTTP {status}"))
 }
 
@@ -478,6 +482,8 @@ fn api_error(status: StatusCode, bytes: &[u8]) -> OandaError {
     OandaError::Api {
         status: status.as_u16(),
         code: body.error_code.unwrap_or_default(),
-        message: body.error_message.unwrap_or_default(),
+        // The broker's words, with any echoed bearer token redacted: errors are journaled,
+        // logged and mailed.
+        message: shown_text(body.error_message.unwrap_or_default().as_bytes()),
     }
 }

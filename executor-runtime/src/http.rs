@@ -48,3 +48,164 @@ pub fn describe(e: reqwest::Error) -> String {
         e.without_url().to_string()
     }
 }
+
+/// How much of a broker's error body an error keeps, in characters.
+pub const SHOWN_CHARS: usize = 200;
+
+/// The first [`SHOWN_CHARS`] characters of a broker's error body (lossy UTF-8, trimmed),
+/// with credentials written `[REDACTED]` first: what follows `Bearer` (the scheme of every
+/// broker's `Authorization` header here: OANDA's API token, Tradovate's access token,
+/// Coinbase's JWT; RFC 6750 §2.1) and any JSON Web Token (three base64url parts, the first
+/// starting `eyJ`, RFC 7519 §3). A wrong base URL, a proxy or a debugging server can echo the
+/// request's headers, and error text is journaled, logged and mailed. Redacting before cutting
+/// keeps a token split by the cut from leaving a readable prefix.
+pub fn shown_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let redacted = redact_jwts(&redact_bearer(&text));
+    redacted
+        .chars()
+        .take(SHOWN_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// A character of an RFC 6750 `b64token` (`ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" /
+/// "/"` then `"="`s), the token after `Bearer`.
+fn token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=')
+}
+
+/// The shortest run taken for a token: the brokers' tokens are far longer (an OANDA token is
+/// 65 characters), and prose ("the bearer of") is not redacted.
+const MIN_TOKEN_CHARS: usize = 16;
+
+/// `text` with the token after every `Bearer` (any case, then spaces, or a JSON-escaped
+/// space) replaced.
+fn redact_bearer(text: &str) -> String {
+    const SCHEME: &str = "bearer";
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(SCHEME).map(|i| i + from) {
+        let mut end = at + SCHEME.len();
+        // Separators between the scheme and the token: spaces, tabs, `\u0020`, `%20`, `:`.
+        loop {
+            let tail = &text[end..];
+            if let Some(c) = tail
+                .chars()
+                .next()
+                .filter(|c| matches!(c, ' ' | '\t' | ':'))
+            {
+                end += c.len_utf8();
+            } else if tail.starts_with("\\u0020") {
+                end += 6;
+            } else if tail.starts_with("%20") {
+                end += 3;
+            } else {
+                break;
+            }
+        }
+        let token_len: usize = text[end..]
+            .chars()
+            .take_while(|c| token_char(*c))
+            .map(char::len_utf8)
+            .sum();
+        let starts_word = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        if starts_word && end > at + SCHEME.len() && token_len >= MIN_TOKEN_CHARS {
+            out.push_str(&text[rest..end]);
+            out.push_str("[REDACTED]");
+            rest = end + token_len;
+            from = rest;
+        } else {
+            from = at + SCHEME.len();
+        }
+    }
+    out.push_str(&text[rest..]);
+    out
+}
+
+/// `text` with every JSON Web Token (`eyJ…`, three dot-separated base64url parts) replaced.
+fn redact_jwts(text: &str) -> String {
+    let b64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    let mut from = 0;
+    while let Some(at) = text[from..].find("eyJ").map(|i| i + from) {
+        // Three parts of base64url joined by two dots (the signature may be empty: "alg":
+        // "none").
+        let mut end = at;
+        let mut parts = 0;
+        loop {
+            let len: usize = text[end..].chars().take_while(|c| b64url(*c)).count();
+            end += len;
+            parts += 1;
+            if parts < 3 && text[end..].starts_with('.') {
+                end += 1;
+            } else {
+                break;
+            }
+        }
+        let starts_word = text[..at].chars().next_back().is_none_or(|c| !b64url(c));
+        if parts == 3 && starts_word {
+            out.push_str(&text[rest..at]);
+            out.push_str("[REDACTED]");
+            rest = end;
+            from = end;
+        } else {
+            from = at + 3;
+        }
+    }
+    out.push_str(&text[rest..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_echoed_authorization_header_never_shows_its_token() {
+        let token = "0a1b2c3d4e5f-6a7b8c9d0e1f2a3b4c5d6e7f-8a9b0c1d2e3f4a5b6c7d8e9f";
+        for echoed in [
+            format!("GET /v3/accounts HTTP/1.1\r\nAuthorization: Bearer {token}\r\n"),
+            format!(r#"{{"headers":{{"authorization":["bearer  {token}"]}}}}"#),
+            format!(r#"{{"Authorization":"Bearer\u0020{token}"}}"#),
+            format!("authorization=Bearer%20{token}&x=1"),
+        ] {
+            let shown = shown_text(echoed.as_bytes());
+            assert!(!shown.contains(&token[..8]), "{shown}");
+            assert!(shown.contains("[REDACTED]"), "{shown}");
+        }
+        // The words around it stay, so the error still says what happened.
+        assert_eq!(
+            shown_text(format!("bad gateway; Authorization: Bearer {token} rejected").as_bytes()),
+            "bad gateway; Authorization: Bearer [REDACTED] rejected"
+        );
+        // A word that merely contains "bearer" is kept whole.
+        assert_eq!(
+            shown_text(b"the bearer of this note"),
+            "the bearer of this note"
+        );
+    }
+
+    #[test]
+    fn a_jwt_anywhere_is_redacted_and_the_cut_comes_after() {
+        let jwt = "eyJhbGciOiJFUzI1NiIsImtpZCI6Im9yZ2FuaXphdGlvbnMvYWJjIn0.eyJzdWIiOiJvcmdhbml6YXRpb25zIn0.c2lnbmF0dXJl";
+        let shown = shown_text(format!(r#"{{"jwt":"{jwt}","error":"UNAUTHORIZED"}}"#).as_bytes());
+        assert_eq!(shown, r#"{"jwt":"[REDACTED]","error":"UNAUTHORIZED"}"#);
+        // A token cut by the length limit leaves no prefix behind.
+        let long = format!("{} Bearer {}", "x".repeat(SHOWN_CHARS - 12), "t".repeat(64));
+        let shown = shown_text(long.as_bytes());
+        assert!(!shown.contains("ttt"), "{shown}");
+        assert_eq!(shown.chars().count(), SHOWN_CHARS);
+        // Not a JWT: one part, or "eyJ" inside a longer word.
+        assert_eq!(shown_text(b"eyJust text"), "eyJust text");
+        assert_eq!(shown_text(b"keyJ.a.b"), "keyJ.a.b");
+    }
+}

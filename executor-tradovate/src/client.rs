@@ -11,7 +11,7 @@ use crate::error::TvError;
 use crate::models::*;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
-use executor_runtime::http::describe;
+use executor_runtime::http::{describe, shown_text};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -180,10 +180,11 @@ impl TradovateClient {
             if !status.is_success() {
                 return Err(TvError::Api {
                     status: status.as_u16(),
-                    message: scrubbed(&String::from_utf8_lossy(&bytes), body.as_ref())
-                        .chars()
-                        .take(200)
-                        .collect(),
+                    // The login's fields first, then any bearer token or JWT (an echo of
+                    // the `Authorization` header), then the cut.
+                    message: shown_text(
+                        scrubbed(&String::from_utf8_lossy(&bytes), body.as_ref()).as_bytes(),
+                    ),
                 });
             }
             let value: Value = serde_json::from_slice(&bytes)

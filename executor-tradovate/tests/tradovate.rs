@@ -843,3 +843,28 @@ async fn the_fees_tradovate_lists_for_a_fill_are_journaled_with_the_leg() {
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(legs[0].fee, None, "no fee listed: unknown");
 }
+
+/// A server that is not Tradovate (a wrong base URL, a proxy) answering with the request's
+/// headers: the error names the status, never the access token it was sent.
+#[tokio::test]
+async fn an_answer_echoing_the_authorization_header_never_carries_the_token() {
+    use executor_tradovate::client::{ClientSettings, TradovateClient};
+    let echo = broker_fakes::EchoServer::start(400).await;
+    let settings = ClientSettings {
+        timeout: std::time::Duration::from_millis(500),
+        read_attempts: 1,
+        read_backoff: std::time::Duration::from_millis(10),
+        max_wait: std::time::Duration::from_secs(1),
+    };
+    let client = TradovateClient::new(&echo.url, settings).unwrap();
+    let token =
+        secrecy::SecretString::from("tv-access-0123456789abcdef0123456789abcdef".to_owned());
+    let err = client.accounts(&token).await.unwrap_err();
+    let shown = format!("{err} | {err:?}");
+    assert!(shown.contains("400"), "{shown}");
+    assert!(
+        shown.contains("Bearer [REDACTED]"),
+        "the echo is kept, redacted: {shown}"
+    );
+    assert!(!shown.contains("0123456789abcdef"), "{shown}");
+}
