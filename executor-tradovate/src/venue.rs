@@ -378,6 +378,29 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         }
     }
 
+    /// Order `id`, read again every poll interval while a read fails, within the budget
+    /// [`Self::follow`] waits (the staleness budget, at least one settle time); the last
+    /// failure once it is spent.
+    async fn read_within_budget(
+        &self,
+        req: &ExecRequest<'_>,
+        id: OrderId,
+    ) -> Result<Order, TvError> {
+        let bound = drive::remaining(&self.clock, req.deadline)
+            .max(self.settings.settle)
+            .min(self.settings.max_wait);
+        let until = tokio::time::Instant::now() + bound;
+        loop {
+            let read = self
+                .authed(|t| async move { self.client().order(&t, id).await })
+                .await;
+            if read.is_ok() || tokio::time::Instant::now() >= until {
+                return read;
+            }
+            tokio::time::sleep(self.settings.poll_interval).await;
+        }
+    }
+
     async fn lookup_inner(
         &self,
         req: &ExecRequest<'_>,
@@ -395,11 +418,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             // deployment of each carries the same `clOrdId`: an order of another account is
             // not ours (the `Order` entity names its `accountId`, OpenAPI `Order` schema,
             // <https://partner.tradovate.com/openapi.json>). One that cannot be read is
-            // followed as ours: never placed again.
+            // read again until the budget's wait ends, so that one of another account is
+            // passed over and the next id looked at; one never read is followed as ours (its
+            // account unknown): never placed again.
             for &id in ids.iter().rev() {
-                let order = self
-                    .authed(|t| async move { self.client().order(&t, id).await })
-                    .await;
+                let order = self.read_within_budget(req, id).await;
                 if let Ok(o) = &order
                     && o.account_id != account
                 {

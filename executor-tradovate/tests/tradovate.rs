@@ -217,11 +217,12 @@ async fn penalties_in_a_row_are_held_to_what_is_left_of_the_budget() {
     );
 }
 
-/// The same, when the first read of the other account's order fails: the order is followed,
-/// and what follows it sees whose it is. Never journaled as this account's fill: the outcome
-/// is unknown (whether this account's order was placed), and nothing is placed blindly.
+/// The same, when the first reads of the other account's order fail: it is read again until
+/// it is readable, seen to be another account's and passed over, so the lookup goes on (this
+/// account's orders on the contract), finds nothing of this account's, and the order is sent
+/// once. Never journaled as this account's fill on the strength of the other's.
 #[tokio::test]
-async fn an_unreadable_order_found_by_cl_ord_id_is_not_taken_for_ours_once_read() {
+async fn an_unreadable_order_found_by_cl_ord_id_is_read_again_and_passed_over_if_not_ours() {
     let first = harness().await;
     first.fake.set_accounts(vec![
         (
@@ -234,20 +235,49 @@ async fn an_unreadable_order_found_by_cl_ord_id_is_not_taken_for_ours_once_read(
     let i = intent(Action::LongEntry, 1);
     assert_eq!(other.executor.execute(&i).await.unwrap(), Outcome::Filled);
     first.fake.script(Fault::ErrorBeforeCreate);
-    // The lookup's read of the order fails (both of its attempts); later reads succeed.
+    // The lookup's first read of the order fails (both of the client's attempts); later
+    // reads succeed.
     first.fake.fail_reads("/order/item", 2);
     let outcome = first.executor.execute(&i).await.unwrap();
-    assert_eq!(outcome, Outcome::Unknown);
+    assert_eq!(outcome, Outcome::Filled);
     assert_eq!(
-        first
-            .fake
-            .net_for(support::fake_tradovate::ACCOUNT_ID, "ESZ6"),
-        0
+        (
+            first
+                .fake
+                .net_for(support::fake_tradovate::ACCOUNT_ID, "ESZ6"),
+            first.fake.net_for(555_001, "ESZ6")
+        ),
+        (1, 1)
     );
-    assert_eq!(first.fake.orders().len(), 1, "only the other account's");
+    assert_eq!(first.fake.orders().len(), 2, "one order for each account");
     let legs = first.journal.orders(&i.signal_id).await.unwrap();
-    let error = legs.last().unwrap().error.clone().unwrap_or_default();
-    assert!(error.contains("account 555001"), "{error}");
+    let theirs = other.journal.orders(&i.signal_id).await.unwrap();
+    assert_ne!(
+        legs.last().unwrap().broker_order_id,
+        theirs[0].broker_order_id
+    );
+}
+
+/// An order found by `clOrdId` that cannot be read within the budget is followed as ours
+/// (whose it is stays unknown): the leg ends unknown, alarmed, and nothing is placed again.
+#[tokio::test]
+async fn an_order_found_by_cl_ord_id_never_read_is_never_placed_again() {
+    let first = harness().await;
+    first.fake.set_accounts(vec![
+        (
+            support::fake_tradovate::ACCOUNT_ID,
+            support::fake_tradovate::ACCOUNT_NAME.into(),
+        ),
+        (555_001, "LIVE777".into()),
+    ]);
+    let other = support::harness_on(first.fake.clone(), 555_001, "LIVE777").await;
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(other.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    first.fake.script(Fault::ErrorBeforeCreate);
+    first.fake.fail_reads("/order/item", 10_000);
+    let outcome = first.executor.execute(&i).await.unwrap();
+    assert_eq!(outcome, Outcome::Unknown);
+    assert_eq!(first.fake.orders().len(), 1, "only the other account's");
 }
 
 /// A penalty ticket whose wait outlasts the staleness budget is not waited out: the order
