@@ -25,7 +25,8 @@ pub struct Filter {
     pub until: Option<DateTime<Utc>>,
     /// `indicator/timeframe`, as [`Report`] names strategies (e.g. `Trend_Validator/1`).
     pub strategy: Option<String>,
-    /// The broker's instrument name (`EUR_USD`, `ESZ6`, `BTC-USD`) or the alert's symbol.
+    /// The broker's instrument name (`EUR_USD`, `ESZ6`, `BTC-USD`) or the alert's symbol, in
+    /// any case.
     pub instrument: Option<String>,
 }
 
@@ -323,8 +324,15 @@ impl SignalInfo<'_> {
             return false;
         }
         if let Some(want) = &f.instrument {
+            // Case does not matter: brokers name instruments in capitals (`EUR_USD`, `ESZ6`,
+            // `BTC-USD`), and `eur_usd` typed at a prompt means the same one.
             let r = self.record;
-            if r.instrument.as_deref() != Some(want.as_str()) && r.symbol != *want {
+            if !r
+                .instrument
+                .as_deref()
+                .is_some_and(|i| i.eq_ignore_ascii_case(want))
+                && !r.symbol.eq_ignore_ascii_case(want)
+            {
                 return false;
             }
         }

@@ -826,6 +826,16 @@ fn filters_narrow_open_positions_and_exposure_to_the_signals_they_select() {
     };
     let r = analyze(&signals, &orders, &by_symbol);
     assert_eq!(r.open_positions.len(), 1);
+    // In any case, as the instrument or as the symbol.
+    for typed in ["eur_usd", "eurusd", "Eur_Usd"] {
+        let f = Filter {
+            instrument: Some(typed.into()),
+            ..Filter::default()
+        };
+        let r = analyze(&signals, &orders, &f);
+        assert_eq!(r.open_positions.len(), 1, "{typed}");
+        assert_eq!(r.by_instrument.len(), 1, "{typed}");
+    }
     // A strategy nothing matches: no position, no trade.
     let none = Filter {
         strategy: Some("nope/1".into()),

@@ -135,7 +135,7 @@ enum Command {
         /// `indicator/timeframe`, e.g. `Trend_Validator/5`.
         #[arg(long)]
         strategy: Option<String>,
-        /// A broker instrument (`EUR_USD`, `ESZ6`, `BTC-USD`) or the alert's symbol.
+        /// A broker instrument (`EUR_USD`, `ESZ6`, `BTC-USD`) or the alert's symbol, in any case.
         #[arg(long)]
         instrument: Option<String>,
         /// Where the HTML goes.
