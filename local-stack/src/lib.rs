@@ -729,8 +729,38 @@ async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<Checked, String> {
         .map_err(|e| e.to_string())?;
     // Risk files that do not parse fail the start, before any broker logs in.
     let risk = Risks::read(env)?;
+    if cfg.journal_url.trim().is_empty() {
+        // An unset variable in `--journal "$JOURNAL"`: SQLite would keep the journal in
+        // memory and a restart would forget every trade.
+        return Err(
+            "the journal setting is empty: give a SQLite file path, `sqlite::memory:` for a \
+             journal a restart forgets, or a PostgreSQL URL"
+                .into(),
+        );
+    }
     if let journal::Location::Unusable(why) = journal::Location::of(&cfg.journal_url) {
         return Err(format!("the journal setting is unusable: {why}"));
+    }
+    // A path that exists must be a file: a directory or a device (`/dev/null`) fails only
+    // once SQLite opens it, after the state file and the log beside it were made.
+    for (what, path) in [
+        ("journal", cfg.journal_file()),
+        ("state file", cfg.state_file()),
+    ] {
+        if let Some(path) = path
+            && let Ok(meta) = std::fs::metadata(&path)
+            && !meta.is_file()
+        {
+            return Err(format!(
+                "the {what} {} is {}: give a SQLite file's path (it is made if missing)",
+                path.display(),
+                if meta.is_dir() {
+                    "a directory, not a file"
+                } else {
+                    "not a regular file"
+                }
+            ));
+        }
     }
     // SQLite opens `:memory:` and an empty name in memory, and reads a name starting with
     // `file:` as a URI (<https://www.sqlite.org/inmemorydb.html>,

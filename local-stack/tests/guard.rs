@@ -280,6 +280,47 @@ async fn an_unreachable_postgresql_journal_fails_the_start() {
     );
 }
 
+/// A journal path that is a directory or a device, or an empty journal setting, fails the
+/// start by name, and before anything is made: no state file, no log beside it.
+#[tokio::test]
+async fn a_journal_path_that_is_not_a_file_fails_the_start_and_makes_nothing() {
+    local_stack::console::set_quiet(true);
+    let dir = tempfile::tempdir().unwrap();
+    let env = shared::config::MapEnv::new(Vec::<(&str, &str)>::new());
+    let taken = dir.path().join("journal.sqlite");
+    std::fs::create_dir(&taken).unwrap();
+    for (journal, expected) in [
+        (taken.display().to_string(), "is a directory, not a file"),
+        ("/dev/null".to_owned(), "is not a regular file"),
+        (String::new(), "the journal setting is empty"),
+        ("  ".to_owned(), "the journal setting is empty"),
+    ] {
+        let cfg = local_stack::LocalConfig {
+            port: 0,
+            journal_url: journal.clone(),
+            ..Default::default()
+        };
+        let err = local_stack::start(cfg, &env).await.unwrap_err();
+        assert!(err.contains(expected), "{journal:?}: {err}");
+    }
+    let made: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(made, vec![std::ffi::OsString::from("journal.sqlite")]);
+    assert!(!std::path::Path::new("/dev/null.state.sqlite").exists());
+    // A state path that is a directory is refused the same way.
+    let cfg = local_stack::LocalConfig {
+        port: 0,
+        journal_url: dir.path().join("j.sqlite").display().to_string(),
+        state_path: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let err = local_stack::start(cfg, &env).await.unwrap_err();
+    assert!(err.contains("the state file"), "{err}");
+    assert!(err.contains("is a directory"), "{err}");
+}
+
 #[tokio::test]
 async fn a_real_broker_needs_a_secret_of_its_own() {
     let fake = broker_fakes::oanda::FakeOanda::start().await;
