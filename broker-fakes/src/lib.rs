@@ -74,6 +74,16 @@ pub struct EchoServer {
 impl EchoServer {
     /// Serves on a free port of 127.0.0.1 until the test's runtime ends.
     pub async fn start(status: u16) -> Self {
+        Self::serve(status, false).await
+    }
+
+    /// The same page as a JSON answer, in each field a broker's error has (`message`,
+    /// `error`, `errorMessage`, `errorCode`, `errorText`), as a gateway answering in JSON can.
+    pub async fn start_json(status: u16) -> Self {
+        Self::serve(status, true).await
+    }
+
+    async fn serve(status: u16, json: bool) -> Self {
         let status =
             axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
         let app = axum::Router::new().fallback(move |req: axum::extract::Request| async move {
@@ -81,7 +91,16 @@ impl EchoServer {
             for (name, value) in req.headers() {
                 page.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("?")));
             }
-            (status, page)
+            if json {
+                let fields = ["message", "error", "errorMessage", "errorCode", "errorText"];
+                let body: serde_json::Map<String, serde_json::Value> = fields
+                    .iter()
+                    .map(|f| ((*f).to_owned(), serde_json::Value::String(page.clone())))
+                    .collect();
+                axum::response::IntoResponse::into_response((status, axum::Json(body)))
+            } else {
+                axum::response::IntoResponse::into_response((status, page))
+            }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

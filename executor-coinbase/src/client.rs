@@ -388,7 +388,10 @@ impl CoinbaseClient {
             .map(|e| e.reason())
             .filter(|r| !r.is_empty())
             .or(parsed.failure_reason)
-            .unwrap_or_else(|| "success: false without a reason".to_owned());
+            .map_or_else(
+                || "success: false without a reason".to_owned(),
+                |r| shown_text(r.as_bytes()),
+            );
         Ok(OrderAck::Rejected { reason })
     }
 }
@@ -401,10 +404,12 @@ fn body_text(bytes: &[u8]) -> String {
 
 fn auth_error(status: StatusCode, bytes: &[u8]) -> CoinbaseError {
     let body: ErrorBody = serde_json::from_slice(bytes).unwrap_or_default();
+    // Every string of the body goes through `shown_text`: a JSON answer that is not
+    // Coinbase's can carry the echoed JWT in any field.
     let message = body
         .message
         .or(body.error)
-        .unwrap_or_else(|| body_text(bytes));
+        .map_or_else(|| body_text(bytes), |m| shown_text(m.as_bytes()));
     CoinbaseError::Auth {
         status: status.as_u16(),
         message,
@@ -427,10 +432,10 @@ fn api_error(status: StatusCode, bytes: &[u8]) -> CoinbaseError {
     let body: ErrorBody = serde_json::from_slice(bytes).unwrap_or_default();
     CoinbaseError::Api {
         status: status.as_u16(),
-        error: body.error.unwrap_or_default(),
+        error: shown_text(body.error.unwrap_or_default().as_bytes()),
         message: body
             .message
             .or(body.error_details)
-            .unwrap_or_else(|| body_text(bytes)),
+            .map_or_else(|| body_text(bytes), |m| shown_text(m.as_bytes())),
     }
 }

@@ -703,8 +703,12 @@ async fn the_lookup_pages_through_the_order_list_to_find_an_older_order() {
 #[tokio::test]
 async fn an_answer_echoing_the_authorization_header_never_carries_the_jwt() {
     use executor_coinbase::client::CoinbaseClient;
-    for status in [401, 400] {
-        let echo = broker_fakes::EchoServer::start(status).await;
+    for (status, json) in [(401, false), (400, false), (401, true), (400, true)] {
+        let echo = if json {
+            broker_fakes::EchoServer::start_json(status).await
+        } else {
+            broker_fakes::EchoServer::start(status).await
+        };
         let clock = shared::clock::ManualClock::new(support::t0());
         let key = TestKey::generate(KEY_NAME, KeyFormat::Sec1);
         let client = CoinbaseClient::new(
@@ -718,7 +722,7 @@ async fn an_answer_echoing_the_authorization_header_never_carries_the_jwt() {
         let err = client.product("BTC-USD").await.unwrap_err();
         let shown = format!("{err} | {err:?}");
         assert!(shown.contains(&status.to_string()), "{shown}");
-        assert!(shown.contains("Bearer [REDACTED]"), "{shown}");
+        assert!(shown.contains("Bearer [REDACTED]"), "{json}: {shown}");
         assert!(!shown.contains("eyJ"), "no JWT: {shown}");
     }
 }

@@ -481,7 +481,7 @@ fn api_error(status: StatusCode, bytes: &[u8]) -> OandaError {
     let body: ErrorBody = serde_json::from_slice(bytes).unwrap_or_default();
     OandaError::Api {
         status: status.as_u16(),
-        code: body.error_code.unwrap_or_default(),
+        code: shown_text(body.error_code.unwrap_or_default().as_bytes()),
         // The broker's words, with any echoed bearer token redacted: errors are journaled,
         // logged and mailed.
         message: shown_text(body.error_message.unwrap_or_default().as_bytes()),

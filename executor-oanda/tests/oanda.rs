@@ -657,3 +657,27 @@ async fn the_commission_of_each_fill_is_journaled_in_the_quote_currency() {
         ]
     );
 }
+
+/// A server that is not OANDA (a wrong base URL, a gateway) answering in JSON with the
+/// request's headers in its error fields: the error keeps the words, never the API token.
+#[tokio::test]
+async fn an_answer_echoing_the_authorization_header_never_carries_the_token() {
+    use executor_oanda::client::{ClientSettings, OandaClient};
+    let echo = broker_fakes::EchoServer::start_json(400).await;
+    let token = "0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d-6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b";
+    let client = OandaClient::new(
+        &echo.url,
+        secrecy::SecretString::from(token.to_owned()),
+        "101-004-1234567-001",
+        ClientSettings {
+            timeout: std::time::Duration::from_millis(300),
+            read_attempts: 1,
+            read_backoff: std::time::Duration::from_millis(10),
+        },
+    )
+    .unwrap();
+    let err = client.account_summary().await.unwrap_err();
+    let shown = format!("{err} | {err:?}");
+    assert!(shown.contains("Bearer [REDACTED]"), "{shown}");
+    assert!(!shown.contains(&token[..12]), "{shown}");
+}

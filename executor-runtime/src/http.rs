@@ -32,9 +32,13 @@ pub async fn get_json<T: DeserializeOwned>(
     if !status.is_success() {
         return Err(ReadFailure::Status(status, bytes.to_vec()));
     }
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| ReadFailure::Unreachable(format!("unreadable {status} body: {e}")))
+    // serde_json's error can quote what it could not take, which may be an echo.
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        ReadFailure::Unreachable(format!(
+            "unreadable {status} body: {}",
+            shown_text(e.to_string().as_bytes())
+        ))
+    })
 }
 
 /// A transport error in a few words, without the URL. Tokens travel in headers and are never
@@ -54,9 +58,12 @@ pub const SHOWN_CHARS: usize = 200;
 
 /// The first [`SHOWN_CHARS`] characters of a broker's error body (lossy UTF-8, trimmed),
 /// with credentials written `[REDACTED]` first: what follows `Bearer` (the scheme of every
-/// broker's `Authorization` header here: OANDA's API token, Tradovate's access token,
-/// Coinbase's JWT; RFC 6750 §2.1) and any JSON Web Token (three base64url parts, the first
-/// starting `eyJ`, RFC 7519 §3). A wrong base URL, a proxy or a debugging server can echo the
+/// broker's `Authorization` header here: OANDA's API token,
+/// <https://developer.oanda.com/rest-live-v20/development-guide/>; Tradovate's access token,
+/// <https://partner.tradovate.com/overview/quick-setup/access-token-request>; Coinbase's JWT,
+/// <https://docs.cdp.coinbase.com/coinbase-app/authentication-authorization/api-key-authentication>;
+/// the `b64token` syntax of RFC 6750 §2.1) and any JSON Web Token (three base64url parts, the
+/// first starting `eyJ`, the encoded `{"`, RFC 7519 §3). A wrong base URL, a proxy or a debugging server can echo the
 /// request's headers, and error text is journaled, logged and mailed. Redacting before cutting
 /// keeps a token split by the cut from leaving a readable prefix.
 pub fn shown_text(bytes: &[u8]) -> String {
@@ -76,8 +83,9 @@ fn token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=')
 }
 
-/// The shortest run taken for a token: the brokers' tokens are far longer (an OANDA token is
-/// 65 characters), and prose ("the bearer of") is not redacted.
+/// The shortest run taken for a token, so that prose ("the bearer of") is not redacted. No
+/// broker documents its token's length: a shorter token would be left as it is; the tokens in
+/// the brokers' examples are far longer.
 const MIN_TOKEN_CHARS: usize = 16;
 
 /// `text` with the token after every `Bearer` (any case, then spaces, or a JSON-escaped
@@ -90,13 +98,14 @@ fn redact_bearer(text: &str) -> String {
     let mut from = 0;
     while let Some(at) = lower[from..].find(SCHEME).map(|i| i + from) {
         let mut end = at + SCHEME.len();
-        // Separators between the scheme and the token: spaces, tabs, `\u0020`, `%20`, `:`.
+        // Separators between the scheme and the token: spaces, tabs, `\u0020`, `%20`, `+` (a
+        // form-encoded space), `:`.
         loop {
             let tail = &text[end..];
             if let Some(c) = tail
                 .chars()
                 .next()
-                .filter(|c| matches!(c, ' ' | '\t' | ':'))
+                .filter(|c| matches!(c, ' ' | '\t' | ':' | '+'))
             {
                 end += c.len_utf8();
             } else if tail.starts_with("\\u0020") {
@@ -107,22 +116,30 @@ fn redact_bearer(text: &str) -> String {
                 break;
             }
         }
+        let starts_word = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        if !starts_word || end == at + SCHEME.len() {
+            // Not the scheme: on after it, without measuring what follows (a body of
+            // `bearerbearer…` is read once).
+            from = at + SCHEME.len();
+            continue;
+        }
         let token_len: usize = text[end..]
             .chars()
             .take_while(|c| token_char(*c))
             .map(char::len_utf8)
             .sum();
-        let starts_word = text[..at]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !c.is_alphanumeric());
-        if starts_word && end > at + SCHEME.len() && token_len >= MIN_TOKEN_CHARS {
+        if token_len >= MIN_TOKEN_CHARS {
             out.push_str(&text[rest..end]);
             out.push_str("[REDACTED]");
             rest = end + token_len;
             from = rest;
         } else {
-            from = at + SCHEME.len();
+            // Too short for a token: on from its start, which a later `Bearer` may be
+            // (`Bearer Bearer <token>`); it is under MIN_TOKEN_CHARS, so read at most twice.
+            from = end;
         }
     }
     out.push_str(&text[rest..]);
@@ -155,10 +172,10 @@ fn redact_jwts(text: &str) -> String {
             out.push_str(&text[rest..at]);
             out.push_str("[REDACTED]");
             rest = end;
-            from = end;
-        } else {
-            from = at + 3;
         }
+        // On after the run either way: a token starting inside it would end where it ends,
+        // with no more parts (and a body of `eyJeyJ…` is read once).
+        from = end.max(at + 3);
     }
     out.push_str(&text[rest..]);
     out
@@ -177,6 +194,7 @@ mod tests {
             format!(r#"{{"headers":{{"authorization":["bearer  {token}"]}}}}"#),
             format!(r#"{{"Authorization":"Bearer\u0020{token}"}}"#),
             format!("authorization=Bearer%20{token}&x=1"),
+            format!("authorization=Bearer+{token}&x=1"),
         ] {
             let shown = shown_text(echoed.as_bytes());
             assert!(!shown.contains(&token[..8]), "{shown}");
@@ -204,6 +222,21 @@ mod tests {
         let shown = shown_text(long.as_bytes());
         assert!(!shown.contains("ttt"), "{shown}");
         assert_eq!(shown.chars().count(), SHOWN_CHARS);
+        // Hostile bodies stay linear: a megabyte of either pattern is read once.
+        for unit in ["bearer", "eyJ", "Bearer bearer "] {
+            let body = unit.repeat((1 << 20) / unit.len());
+            let started = std::time::Instant::now();
+            let _ = shown_text(body.as_bytes());
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{unit}"
+            );
+        }
+        // A short word after the scheme does not hide a token after it.
+        assert_eq!(
+            shown_text(format!("Bearer Bearer {}", "k".repeat(40)).as_bytes()),
+            "Bearer Bearer [REDACTED]"
+        );
         // Not a JWT: one part, or "eyJ" inside a longer word.
         assert_eq!(shown_text(b"eyJust text"), "eyJust text");
         assert_eq!(shown_text(b"keyJ.a.b"), "keyJ.a.b");

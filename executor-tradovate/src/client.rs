@@ -187,8 +187,12 @@ impl TradovateClient {
                     ),
                 });
             }
-            let value: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| lost(format!("unreadable {status} body: {e}")))?;
+            let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                lost(format!(
+                    "unreadable {status} body: {}",
+                    shown_text(e.to_string().as_bytes())
+                ))
+            })?;
             if let Some(ticket) = value.get("p-ticket").and_then(Value::as_str) {
                 let wait_secs = value.get("p-time").and_then(Value::as_u64).unwrap_or(0);
                 let captcha = value
@@ -215,7 +219,9 @@ impl TradovateClient {
                 continue;
             }
             check_business(&value).map_err(|e| match e {
-                TvError::Refused(why) => TvError::Refused(scrubbed(&why, body.as_ref())),
+                TvError::Refused(why) => {
+                    TvError::Refused(shown_text(scrubbed(&why, body.as_ref()).as_bytes()))
+                }
                 other => other,
             })?;
             return Ok(value);
@@ -238,8 +244,13 @@ impl TradovateClient {
             .retry(backoff)
             .when(TvError::is_transient)
             .await?;
-        serde_json::from_value(value)
-            .map_err(|e| TvError::Unreachable(format!("unexpected {path} body: {e}")))
+        // serde_json's error can quote what it could not take.
+        serde_json::from_value(value).map_err(|e| {
+            TvError::Unreachable(format!(
+                "unexpected {path} body: {}",
+                shown_text(e.to_string().as_bytes())
+            ))
+        })
     }
 
     fn note_login(&self) -> Result<(), TvError> {

@@ -332,8 +332,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             let read = self
                 .authed(|t| async move { self.client().order(&t, order_id).await })
                 .await;
-            // An order found by `clOrdId` whose first read failed may be another account's
-            // (one login, several accounts): its fill is not ours.
+            // An order found by `clOrdId` that was not read within the budget may be another
+            // account's (one login, several accounts): its fill is not ours.
             if let Ok(order) = &read
                 && order.account_id != self.account.id
             {
@@ -378,9 +378,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         }
     }
 
-    /// Order `id`, read again every poll interval while a read fails, within the budget
-    /// [`Self::follow`] waits (the staleness budget, at least one settle time); the last
-    /// failure once it is spent.
+    /// Order `id`, read again every poll interval while a read fails for a reason another
+    /// read may not meet (the server unreachable or failing, a 404 while a fresh order is not
+    /// listed yet), within the budget [`Self::follow`] waits (the staleness budget, at least
+    /// one settle time); the last failure once it is spent. A rate limit, a penalty or a
+    /// refused login ends it at once: reading on would only lengthen the ban.
     async fn read_within_budget(
         &self,
         req: &ExecRequest<'_>,
@@ -394,7 +396,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             let read = self
                 .authed(|t| async move { self.client().order(&t, id).await })
                 .await;
-            if read.is_ok() || tokio::time::Instant::now() >= until {
+            let again = read
+                .as_ref()
+                .is_err_and(|e| e.is_transient() || matches!(e, TvError::Api { status: 404, .. }));
+            if !again || tokio::time::Instant::now() >= until {
                 return read;
             }
             tokio::time::sleep(self.settings.poll_interval).await;

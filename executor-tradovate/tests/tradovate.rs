@@ -879,22 +879,29 @@ async fn the_fees_tradovate_lists_for_a_fill_are_journaled_with_the_leg() {
 #[tokio::test]
 async fn an_answer_echoing_the_authorization_header_never_carries_the_token() {
     use executor_tradovate::client::{ClientSettings, TradovateClient};
-    let echo = broker_fakes::EchoServer::start(400).await;
-    let settings = ClientSettings {
-        timeout: std::time::Duration::from_millis(500),
-        read_attempts: 1,
-        read_backoff: std::time::Duration::from_millis(10),
-        max_wait: std::time::Duration::from_secs(1),
-    };
-    let client = TradovateClient::new(&echo.url, settings).unwrap();
-    let token =
-        secrecy::SecretString::from("tv-access-0123456789abcdef0123456789abcdef".to_owned());
-    let err = client.accounts(&token).await.unwrap_err();
-    let shown = format!("{err} | {err:?}");
-    assert!(shown.contains("400"), "{shown}");
-    assert!(
-        shown.contains("Bearer [REDACTED]"),
-        "the echo is kept, redacted: {shown}"
-    );
-    assert!(!shown.contains("0123456789abcdef"), "{shown}");
+    // As text with an error status, and as JSON with 200 and an `errorText` (a business
+    // failure, as Tradovate words one).
+    for (status, json) in [(400, false), (200, true)] {
+        let echo = if json {
+            broker_fakes::EchoServer::start_json(status).await
+        } else {
+            broker_fakes::EchoServer::start(status).await
+        };
+        let settings = ClientSettings {
+            timeout: std::time::Duration::from_millis(500),
+            read_attempts: 1,
+            read_backoff: std::time::Duration::from_millis(10),
+            max_wait: std::time::Duration::from_secs(1),
+        };
+        let client = TradovateClient::new(&echo.url, settings).unwrap();
+        let token =
+            secrecy::SecretString::from("tv-access-0123456789abcdef0123456789abcdef".to_owned());
+        let err = client.accounts(&token).await.unwrap_err();
+        let shown = format!("{err} | {err:?}");
+        assert!(
+            shown.contains("Bearer [REDACTED]"),
+            "the echo is kept, redacted: {shown}"
+        );
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+    }
 }
