@@ -259,7 +259,7 @@ async fn an_unreadable_order_found_by_cl_ord_id_is_read_again_and_passed_over_if
 }
 
 /// An order found by `clOrdId` that cannot be read within the budget is followed as ours
-/// (whose it is stays unknown): the leg ends unknown, alarmed, and nothing is placed again.
+/// (whose it is stays unknown): the leg ends unknown and nothing is placed again.
 #[tokio::test]
 async fn an_order_found_by_cl_ord_id_never_read_is_never_placed_again() {
     let first = harness().await;
