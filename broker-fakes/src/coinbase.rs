@@ -284,6 +284,14 @@ impl FakeCoinbase {
         self.lock().faults.push_back(fault);
     }
 
+    /// Every order still shown `OPEN` ([`Fault::WorkingFor`]) is shown so for `reads` more
+    /// reads, then final: an order that stays open across a crash and ends later.
+    pub fn open_for(&self, reads: usize) {
+        for o in self.lock().orders.iter_mut().filter(|o| o.shown_open > 0) {
+            o.shown_open = reads;
+        }
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }

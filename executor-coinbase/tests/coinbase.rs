@@ -499,6 +499,37 @@ async fn a_crash_between_acceptance_and_the_journal_is_recovered_by_lookup_one_o
     clean(&h);
 }
 
+/// An order still open when its attempt ended (crashed before the journal) is found by the
+/// takeover by its client id and followed until it is final: journaled filled, never sent
+/// again. The takeover is stale (its lease outlived the staleness budget), so it follows for
+/// one settle time: the order is open for one more read.
+#[tokio::test]
+async fn a_takeover_follows_an_order_still_open_to_its_fill() {
+    let mut settings = support::client_settings();
+    // A settle long enough that the takeover's first read (open) comes well inside it.
+    settings.fill_settle = std::time::Duration::from_millis(500);
+    settings.fill_wait = std::time::Duration::from_millis(500);
+    let h = support::harness_with_settings(KeyFormat::Sec1, settings).await;
+    let i = intent(Action::LongEntry, 1);
+    h.fake.script(Fault::WorkingFor {
+        reads: usize::MAX,
+        cancelled: false,
+    });
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&i).await.is_err());
+    assert_eq!(h.fake.created_orders(), 1);
+    h.journal.set_down(false);
+    h.fake.open_for(1);
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 1, "never sent again");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1, "{legs:?}");
+    assert_eq!(legs[0].outcome, Outcome::Filled);
+    assert_eq!(legs[0].quantity, d("0.002"));
+    clean(&h);
+}
+
 /// A stale takeover (past the staleness budget: it may not send) that cannot read the earlier
 /// attempt's orders ends `unknown`, journaled with why and alarmed, nothing sent. (Before, it
 /// went on as if the earlier attempt had sent nothing: `expired`, its fill never journaled.)

@@ -151,6 +151,11 @@ pub async fn harness() -> Harness {
 }
 
 pub async fn harness_with(format: KeyFormat) -> Harness {
+    harness_with_settings(format, client_settings()).await
+}
+
+/// With client settings of the test's own (how long an accepted order is followed).
+pub async fn harness_with_settings(format: KeyFormat, settings: ClientSettings) -> Harness {
     shared::telemetry::init_test_logs();
     let clock = ManualClock::new(t0() + Duration::seconds(2));
     let fake = FakeCoinbase::start(clock.clone()).await;
@@ -161,7 +166,7 @@ pub async fn harness_with(format: KeyFormat) -> Harness {
         &key.name,
         &key.secret(),
         Arc::new(clock.clone()),
-        client_settings(),
+        settings,
     )
     .unwrap();
     let venue = CoinbaseVenue::new(client, clock.clone())
