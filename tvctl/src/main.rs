@@ -610,6 +610,12 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 strategy,
                 instrument,
             };
+            if !json
+                && !csv
+                && let Some(why) = report::unwritable_output(&output)
+            {
+                return Err(Failure::Usage(why));
+            }
             let (source, name) = match log_lines {
                 Some(path) => {
                     let name = path.display().to_string();

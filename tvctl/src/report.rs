@@ -61,6 +61,44 @@ pub fn missing_journal(url: &str) -> Option<String> {
     }
 }
 
+/// Why `--output` must not be written: it exists and is not an HTML report (the journal, its
+/// state file, a log), or it is not a regular file. `None` when it may be (missing, empty, or a
+/// report written before). A report goes where the trader says, but never over their trade
+/// history: `-o .tvctl/journal.sqlite` once overwrote the live journal.
+pub fn unwritable_output(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() {
+        return Some(format!(
+            "{} is not a regular file: give the HTML report's path",
+            path.display()
+        ));
+    }
+    let mut head = [0u8; 16];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..read];
+    const DOCTYPE: &[u8] = b"<!doctype html";
+    if head.is_empty()
+        || head
+            .get(..DOCTYPE.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(DOCTYPE))
+    {
+        return None;
+    }
+    // The SQLite file header, <https://www.sqlite.org/fileformat.html#the_database_header>.
+    let what = if head.starts_with(b"SQLite format 3\0") {
+        "a SQLite database (a journal or the local state?)"
+    } else {
+        "not an HTML report"
+    };
+    Some(format!(
+        "{} exists and is {what}: it is not overwritten; give another --output",
+        path.display()
+    ))
+}
+
 /// The journal records in `journal=log` lines: the executors' JSON log lines that carry
 /// `journal` (`signal` or `order`) and `record` (the row as JSON), at the top level as the
 /// Lambdas write them (`shared::telemetry::init_json_logs` flattens events) or under `fields`. Anything before a

@@ -316,6 +316,35 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "loads nothing"
     );
+    // A report is written again over a report, never over the journal it reads nor any other
+    // file that is not a report (the journal was once overwritten, its history lost).
+    let (code, out) = tvctl(&[
+        "report",
+        "--journal",
+        &path,
+        "-o",
+        &html_path.to_string_lossy(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let journal_bytes = std::fs::read(&path).unwrap();
+    let (code, out) = tvctl(&["report", "--journal", &path, "-o", &path]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("is a SQLite database"), "{out}");
+    assert!(out.contains("not overwritten"), "{out}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        journal_bytes,
+        "the journal is untouched"
+    );
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, "my notes").unwrap();
+    let (code, out) = tvctl(&["report", "--journal", &path, "-o", &notes.to_string_lossy()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("not an HTML report"), "{out}");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes");
+    let (code, out) = tvctl(&["report", "--journal", &path, "-o", &dir.to_string_lossy()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("not a regular file"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
