@@ -1380,14 +1380,19 @@ async fn dlq_list(
 }
 
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ReplayRequest {
     queue: String,
     message_id: String,
-    body: String,
-    dedup_id: String,
+    /// Past its staleness budget, replayed anyway (`tvctl dlq replay --force`).
+    #[serde(default)]
+    forced: bool,
 }
 
-/// Moves one dead letter back to the queue it came from, with the body the CLI prepared.
+/// Moves one dead letter back to the queue it came from: its own body (marked forced when
+/// asked), under the dedup id `replay-<message id>`, as `tvctl dlq replay` sends it to SQS. The
+/// request names the letter only: a body of the caller's is never queued, so this endpoint
+/// cannot place an order the pipeline was not sent.
 async fn dlq_replay(
     State(app): State<Arc<App>>,
     axum::Json(req): axum::Json<ReplayRequest>,
@@ -1418,11 +1423,21 @@ async fn dlq_replay(
         )
             .into_response();
     };
+    let body = match shared::replay::DeadLetter::parse(&letter.body) {
+        Ok(l) => l.replay_body(req.forced),
+        Err(e) => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(json!({"error": format!("not replayed, the letter is kept: {e}")})),
+            )
+                .into_response();
+        }
+    };
     // The letter leaves the dead-letter queue only once its copy is kept in the source queue.
     if let Err(e) = source.try_send(shared::ports::FifoMessage {
         group_id: letter.group_id,
-        dedup_id: req.dedup_id,
-        body: req.body,
+        dedup_id: format!("replay-{}", req.message_id),
+        body,
     }) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -94,12 +94,15 @@ impl Target {
         Ok(raw.into_iter().map(|m| m.describe(now)).collect())
     }
 
-    /// Sends `body` to the source queue and removes the message from the DLQ.
+    /// Sends `body` to the source queue and removes the message from the DLQ. The local stack
+    /// is told only which letter, and whether forced: it builds the body and dedup id from the
+    /// letter it keeps, so its endpoint never queues a body of the caller's.
     async fn replay_one(
         &self,
         msg: &DeadMessage,
         body: String,
         dedup: String,
+        forced: bool,
     ) -> Result<(), String> {
         match self {
             Self::Sqs {
@@ -129,7 +132,7 @@ impl Target {
             Self::Local { base, queue } => {
                 let resp = reqwest::Client::new()
                     .post(format!("{base}/local/dlq/replay"))
-                    .json(&json!({"queue": queue, "message_id": msg.message_id, "body": body, "dedup_id": dedup}))
+                    .json(&json!({"queue": queue, "message_id": msg.message_id, "forced": forced}))
                     .send()
                     .await
                     .map_err(|e| e.without_url().to_string())?;
@@ -314,7 +317,7 @@ pub async fn replay(
                     Decision::Replay { forced } => {
                         let dedup = format!("replay-{}", msg.message_id);
                         match target
-                            .replay_one(&msg, letter.replay_body(forced), dedup)
+                            .replay_one(&msg, letter.replay_body(forced), dedup, forced)
                             .await
                         {
                             Ok(()) => (
