@@ -398,22 +398,26 @@ async fn broker_status(base: &str, broker: &str) -> Result<Value, String> {
     let url = format!("{base}/{broker}status");
     let resp = reqwest::get(&url)
         .await
-        .map_err(|e| format!("{url}: {}", e.without_url()))?;
+        .map_err(|e| format!("{}: {}", tvctl::shown_url(&url), e.without_url()))?;
     let status = resp.status();
     if !(status.is_success() || status.as_u16() == 503) {
-        return Err(format!("{url}: HTTP {status}"));
+        return Err(format!("{}: HTTP {status}", tvctl::shown_url(&url)));
     }
-    resp.json().await.map_err(|e| format!("{url}: {e}"))
+    resp.json()
+        .await
+        .map_err(|e| format!("{}: {e}", tvctl::shown_url(&url)))
 }
 
 async fn get_json(url: &str) -> Result<Value, String> {
     let resp = reqwest::get(url)
         .await
-        .map_err(|e| format!("{url}: {}", e.without_url()))?;
+        .map_err(|e| format!("{}: {}", tvctl::shown_url(&url), e.without_url()))?;
     if !resp.status().is_success() {
-        return Err(format!("{url}: HTTP {}", resp.status()));
+        return Err(format!("{}: HTTP {}", tvctl::shown_url(url), resp.status()));
     }
-    resp.json().await.map_err(|e| format!("{url}: {e}"))
+    resp.json()
+        .await
+        .map_err(|e| format!("{}: {e}", tvctl::shown_url(&url)))
 }
 
 async fn run(command: Command) -> Result<ExitCode, Failure> {
@@ -533,7 +537,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 .body(doc.to_string())
                 .send()
                 .await
-                .map_err(|e| format!("{url}: {}", e.without_url()))?;
+                .map_err(|e| format!("{}: {}", tvctl::shown_url(&url), e.without_url()))?;
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
             out(&format!("{} {body}", status.as_u16()));

@@ -406,3 +406,34 @@ fn bad_input_exits_with_the_usage_code() {
         assert!(text.starts_with("tvctl: "), "{args:?}: {text}");
     }
 }
+
+/// A failed send or status read names the URL without its secret parts: the webhook secret
+/// in the path (the URL `alert-template` gives), a password in the base URL, or text that is
+/// not a URL at all.
+#[test]
+fn a_failed_request_never_prints_the_secret_in_its_url() {
+    for args in [
+        vec![
+            "send",
+            "oanda-eurusd-long",
+            "--url",
+            "http://127.0.0.1:9/webhook/MYSECRETVALUE123456",
+        ],
+        vec![
+            "send",
+            "oanda-eurusd-long",
+            "--url",
+            "not a url MYSECRETVALUE123456",
+        ],
+        vec![
+            "status",
+            "--base",
+            "http://trader:MYSECRETVALUE123456@127.0.0.1:9",
+        ],
+    ] {
+        let (code, text) = tvctl(&args);
+        assert_ne!(code, 0, "{args:?}: {text}");
+        assert!(text.starts_with("tvctl: "), "{args:?}: {text}");
+        assert!(!text.contains("MYSECRET"), "{args:?}: {text}");
+    }
+}
