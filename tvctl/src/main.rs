@@ -411,13 +411,13 @@ async fn broker_status(base: &str, broker: &str) -> Result<Value, String> {
 async fn get_json(url: &str) -> Result<Value, String> {
     let resp = reqwest::get(url)
         .await
-        .map_err(|e| format!("{}: {}", tvctl::shown_url(&url), e.without_url()))?;
+        .map_err(|e| format!("{}: {}", tvctl::shown_url(url), e.without_url()))?;
     if !resp.status().is_success() {
         return Err(format!("{}: HTTP {}", tvctl::shown_url(url), resp.status()));
     }
     resp.json()
         .await
-        .map_err(|e| format!("{}: {e}", tvctl::shown_url(&url)))
+        .map_err(|e| format!("{}: {e}", tvctl::shown_url(url)))
 }
 
 async fn run(command: Command) -> Result<ExitCode, Failure> {
