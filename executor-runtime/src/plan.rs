@@ -220,7 +220,7 @@ pub enum PlanRefusal {
         max: Decimal,
     },
     #[error(
-        "{leg} notional {notional} (size {quantity} at {price}) is over the per-order cap {cap}"
+        "{leg} notional {notional} (size {quantity} at {price}) is over the per-order cap {cap} (both in the instrument's quote currency; max_notional in its executor's risk settings)"
     )]
     /// The open leg's notional (size × price × multiplier) is over the per-order cap.
     OverNotionalCap {

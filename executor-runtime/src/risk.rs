@@ -316,7 +316,18 @@ impl RiskConfig {
     /// Parses the TOML; every amount must be positive, every window valid, and every class
     /// one of `fx`, `metal`, `cfd`, `futures`, `crypto`, `crypto_cross`. Errors name the key.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        let file: RiskFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let file: RiskFile = toml::from_str(text).map_err(|e| {
+            // A file replaces the shipped settings whole, so the one required key is easy to
+            // leave out when adding an instrument's section: say what it is.
+            if e.message().contains("missing field `default_max_position`") {
+                "default_max_position is required (at the top, before any [section]): the \
+                 largest position, in units or contracts, of an instrument whose section sets \
+                 no max_position; a risk file replaces the shipped settings whole"
+                    .to_owned()
+            } else {
+                e.to_string()
+            }
+        })?;
         let positive = |what: &str, d: Option<Decimal>| match d {
             Some(d) if d <= Decimal::ZERO => {
                 Err(format!("{what} must be greater than zero, got {d}"))
@@ -913,6 +924,12 @@ max_notional = "20000"
             capped.check(&on("ETH-BTC", LongEntry), now).unwrap(),
             (Size::Quantity(Decimal::new(1, 2)), Decimal::new(5, 2))
         );
+    }
+
+    #[test]
+    fn a_file_without_default_max_position_says_it_is_required() {
+        let err = RiskConfig::from_toml("[instruments.XAU_USD]\nsize = \"5\"\n").unwrap_err();
+        assert!(err.starts_with("default_max_position is required"), "{err}");
     }
 
     #[test]
