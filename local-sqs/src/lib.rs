@@ -610,6 +610,11 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         }
     }
 
+    /// How many receives a message gets before the next one moves it to the dead-letter queue.
+    pub fn max_receives(&self) -> u32 {
+        self.config.max_receives
+    }
+
     /// The visibility timeout (for a consumer's heartbeat).
     pub fn visibility_timeout(&self) -> std::time::Duration {
         self.config

@@ -436,7 +436,27 @@ where
             let failed = failed_records(group.iter().copied(), result);
             for m in group {
                 match failed.get(&m.message_id) {
-                    Some(why) => queue.note_error(&m.receipt, why.clone()),
+                    Some(why) => {
+                        // On the console too: a signal that keeps failing ends in a dead-letter
+                        // queue, and the journal has no row for it (it never got that far).
+                        let last = m.receive_count >= queue.max_receives();
+                        line(format_args!(
+                            "failed {} message {} (receive {} of {}): {why}{}",
+                            queue.name(),
+                            m.message_id,
+                            m.receive_count,
+                            queue.max_receives(),
+                            match (last, queue.dead_letters()) {
+                                (true, Some(dlq)) => format!(
+                                    "; next it goes to the dead-letter queue: tvctl dlq list \
+                                     --local <this stack's URL> --queue {}",
+                                    dlq.name()
+                                ),
+                                _ => "; it comes back after the visibility timeout".to_owned(),
+                            }
+                        ));
+                        queue.note_error(&m.receipt, why.clone());
+                    }
                     None => {
                         queue.delete(&m.receipt);
                     }

@@ -241,10 +241,23 @@ async fn dlq_target(t: DlqTarget) -> Result<dlq::Target, String> {
                 source_url: t.source_url,
             })
         }
-        (None, Some(base)) => Ok(dlq::Target::Local {
-            base,
-            queue: t.queue,
-        }),
+        (None, Some(base)) => {
+            if reqwest::Url::parse(&base).is_err() {
+                return Err(format!(
+                    "--local takes the local stack's base URL (http://127.0.0.1:8080), not {}; \
+                     the queue goes in --queue (oanda-dlq.fifo)",
+                    if base.len() <= 40 && !base.contains('/') {
+                        format!("{base:?}")
+                    } else {
+                        "this".to_owned()
+                    }
+                ));
+            }
+            Ok(dlq::Target::Local {
+                base: base.trim_end_matches('/').to_owned(),
+                queue: t.queue,
+            })
+        }
         (None, None) => Err("give --queue-url (SQS) or --local <base url> (local stack)".into()),
     }
 }
