@@ -312,6 +312,24 @@ impl SignalInfo<'_> {
         self.alert_time.or(self.record.stages.received)
     }
 
+    /// Whether the filter selects a fill of this signal on `instrument`: the signal's time and
+    /// strategy as for the signal, and the instrument the fill's own (a roll's close of the
+    /// earlier contract belongs to that contract, not to the signal's new one), or the alert's
+    /// symbol for a fill on the signal's own contract.
+    fn selects_fill(&self, f: &Filter, instrument: &str) -> bool {
+        let Some(want) = &f.instrument else {
+            return self.matches(f);
+        };
+        let own = self.record.instrument.as_deref() == Some(instrument);
+        let unnarrowed = Filter {
+            instrument: None,
+            ..f.clone()
+        };
+        self.matches(&unnarrowed)
+            && (instrument.eq_ignore_ascii_case(want)
+                || (own && self.record.symbol.eq_ignore_ascii_case(want)))
+    }
+
     fn matches(&self, f: &Filter) -> bool {
         let t = self.time();
         if f.since.is_some_and(|s| t.is_none_or(|t| t < s)) {
@@ -366,7 +384,6 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         .iter()
         .map(|s| (s.signal_id.as_str(), info(s)))
         .collect();
-    let selected = |id: &str| all.get(id).is_some_and(|i| i.matches(filter));
     let infos: Vec<&SignalInfo<'_>> = all.values().filter(|i| i.matches(filter)).collect();
     let mut report = Report {
         signals: infos.len(),
@@ -440,7 +457,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             quantity: o.quantity,
             price,
             fee: o.fee.unwrap_or_default(),
-            selected: selected(o.signal_id.as_str()),
+            selected: i.selects_fill(filter, &o.instrument),
             estimated: guessed,
             other_contract: i.record.instrument.as_deref() != Some(o.instrument.as_str()),
         });

@@ -464,6 +464,22 @@ fn a_close_without_a_price_and_a_rolled_close_are_handled_apart() {
     // 10 points × 50 (estimated at the alert's close), then 5010 → 5001: −9 × 50.
     let pnl: Vec<Decimal> = r.trades.iter().map(|t| t.pnl).collect();
     assert_eq!(pnl, [d("500"), d("-450")]);
+    // By instrument, the rolled close belongs to the contract it traded (ESZ6), not to its
+    // signal's new one (ESH7): both ESZ6 trades are ESZ6's, none is ESH7's.
+    let by = |name: &str| {
+        let f = Filter {
+            instrument: Some(name.into()),
+            ..Filter::default()
+        };
+        analyze(&signals, &orders, &f)
+            .trades
+            .iter()
+            .map(|t| t.pnl)
+            .collect::<Vec<Decimal>>()
+    };
+    assert_eq!(by("ESZ6"), [d("500"), d("-450")]);
+    assert_eq!(by("esz6"), [d("500"), d("-450")]);
+    assert!(by("ESH7").is_empty(), "{:?}", by("ESH7"));
     assert!(r.trades[0].estimated && !r.trades[1].estimated);
     assert!(r.open_positions.is_empty());
     assert!(
