@@ -106,6 +106,7 @@ impl CoinbaseClient {
         clock: Arc<dyn Clock>,
         settings: ClientSettings,
     ) -> Result<Self, CoinbaseError> {
+        http::check_base_url("COINBASE_BASE_URL", base_url).map_err(CoinbaseError::BaseUrl)?;
         let base = Url::parse(base_url.trim_end_matches('/'))
             .map_err(|e| CoinbaseError::BaseUrl(format!("{base_url:?}: {e}")))?;
         let host = match (base.host_str(), base.port()) {

@@ -109,6 +109,7 @@ impl OandaClient {
         account: &str,
         settings: ClientSettings,
     ) -> Result<Self, OandaError> {
+        http::check_base_url("OANDA_BASE_URL", base).map_err(OandaError::Unreachable)?;
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .build()

@@ -53,6 +53,39 @@ pub fn describe(e: reqwest::Error) -> String {
     }
 }
 
+/// Checks a broker's base URL before any credential is sent to it: an `https` URL, or `http`
+/// to this machine (the loopback address, as the tests' broker fakes and a local proxy are).
+/// A bearer token over plain HTTP to another host would cross the network readable.
+///
+/// # Errors
+/// What is wrong with it, naming the variable (`name`), never echoing the text when it does
+/// not parse (it may be a credential pasted in the wrong place).
+pub fn check_base_url(name: &str, url: &str) -> Result<(), String> {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Err(format!(
+            "{name} is not a URL: give the broker's https://… base URL"
+        ));
+    };
+    let loopback = parsed.host_str().is_some_and(|h| {
+        h == "localhost"
+            || h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "{name} is plain http to another machine: the credentials would cross the network \
+             unencrypted; give the broker's https://… base URL"
+        )),
+        other => Err(format!(
+            "{name} has the scheme {other:?}: give the broker's https://… base URL"
+        )),
+    }
+}
+
 /// How much of a broker's error body an error keeps, in characters.
 pub const SHOWN_CHARS: usize = 200;
 
@@ -210,6 +243,27 @@ mod tests {
             shown_text(b"the bearer of this note"),
             "the bearer of this note"
         );
+    }
+
+    #[test]
+    fn a_base_url_is_https_or_this_machine() {
+        for ok in [
+            "https://api-fxtrade.oanda.com",
+            "http://127.0.0.1:9001",
+            "http://localhost:8080/v1",
+            "http://[::1]:80",
+        ] {
+            assert_eq!(check_base_url("X_BASE_URL", ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("not a url", "is not a URL"),
+            ("ftp://api.example", "scheme \"ftp\""),
+            ("http://api-fxtrade.oanda.com", "plain http"),
+        ] {
+            let err = check_base_url("X_BASE_URL", bad).unwrap_err();
+            assert!(err.starts_with("X_BASE_URL"), "{err}");
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -578,6 +578,19 @@ async fn browser_guard(req: axum::extract::Request, next: axum::middleware::Next
     next.run(req).await
 }
 
+/// A base URL as the console shows it: scheme, host and port, without a user or password or
+/// anything after the host.
+fn shown_host(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if scheme.is_empty() {
+        host.to_owned()
+    } else {
+        format!("{scheme}://{host}")
+    }
+}
+
 /// A request's path as logs may show it: its first segment only, `/…` standing for the rest.
 /// `/webhook/{secret}` carries the webhook secret (right or wrong, a secret all the same), and
 /// a refused request may put one anywhere after the first segment.
@@ -795,6 +808,25 @@ async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<Checked, String> {
         }
     }
     let brokers = real::Configured::load(env).await?;
+    // Before any file is made or any client logs in.
+    for (name, url) in [
+        (
+            "OANDA_BASE_URL",
+            brokers.oanda.as_ref().map(|s| &s.base_url),
+        ),
+        (
+            "TRADOVATE_BASE_URL",
+            brokers.tradovate.as_ref().map(|s| &s.base_url),
+        ),
+        (
+            "COINBASE_BASE_URL",
+            brokers.coinbase.as_ref().map(|s| &s.base_url),
+        ),
+    ] {
+        if let Some(url) = url {
+            executor_runtime::http::check_base_url(name, url)?;
+        }
+    }
     refuse_unsafe(cfg, &brokers.names())?;
     Ok(Checked { brokers, risk })
 }
@@ -1057,6 +1089,13 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             book,
         )))
     };
+    // Where each real broker is reached, for the start line: practice and live differ only
+    // by host (api-fxpractice.oanda.com and api-fxtrade.oanda.com, say).
+    let hosts = [
+        brokers.oanda.as_ref().map(|s| shown_host(&s.base_url)),
+        brokers.tradovate.as_ref().map(|s| shown_host(&s.base_url)),
+        brokers.coinbase.as_ref().map(|s| shown_host(&s.base_url)),
+    ];
     let (oanda_venue, oanda_paper) = match real::oanda(brokers.oanda)? {
         Some(v) => (AnyVenue::Oanda(Arc::new(v)), None),
         None => {
@@ -1088,12 +1127,18 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         Some(v) => (AnyVenue::Coinbase(Arc::new(v)), None),
         None => (AnyVenue::Spot(spot.clone()), Some(spot.clone())),
     };
-    for (broker, v) in [
+    for ((broker, v), host) in [
         (Broker::Oanda, &oanda_venue),
         (Broker::Tradovate, &tradovate_venue),
         (Broker::Coinbase, &coinbase_venue),
-    ] {
-        line(format_args!("broker {broker}: {}", v.describe()));
+    ]
+    .into_iter()
+    .zip(hosts)
+    {
+        match host {
+            Some(host) => line(format_args!("broker {broker}: {} at {host}", v.describe())),
+            None => line(format_args!("broker {broker}: {}", v.describe())),
+        }
     }
     // What the journal already holds: paper positions carried over a restart keep their
     // average price on the dashboard. A display only: a journal that cannot be read leaves
@@ -1680,6 +1725,19 @@ mod real {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_broker_base_url_is_shown_by_its_host() {
+        assert_eq!(
+            shown_host("https://api-fxtrade.oanda.com/v3"),
+            "https://api-fxtrade.oanda.com"
+        );
+        assert_eq!(
+            shown_host("https://user:pw@live.tradovateapi.com/v1?x=1"),
+            "https://live.tradovateapi.com"
+        );
+        assert_eq!(shown_host("http://127.0.0.1:9001"), "http://127.0.0.1:9001");
+    }
 
     #[test]
     fn a_logged_path_keeps_only_its_first_segment() {

@@ -321,6 +321,34 @@ async fn a_journal_path_that_is_not_a_file_fails_the_start_and_makes_nothing() {
     assert!(err.contains("is a directory"), "{err}");
 }
 
+/// A real broker's base URL that is not https (or http to this machine) fails the start by
+/// the variable's name: the token would cross the network readable, or go nowhere sensible.
+#[tokio::test]
+async fn a_real_brokers_base_url_must_be_https() {
+    local_stack::console::set_quiet(true);
+    for (url, why) in [
+        ("http://api-fxtrade.oanda.com", "plain http"),
+        ("ftp://api-fxtrade.oanda.com", "scheme"),
+        ("not a url", "is not a URL"),
+    ] {
+        let cfg = local_stack::LocalConfig {
+            port: 0,
+            journal_url: "sqlite::memory:".into(),
+            secret: "a-secret-of-its-own-1234".into(),
+            ..Default::default()
+        };
+        let env = shared::config::MapEnv::new([
+            ("OANDA_BASE_URL", url),
+            ("OANDA_ACCOUNT", "101-004-1234567-001"),
+            ("OANDA_SECRET", "token-0123456789abcdef"),
+        ]);
+        let err = local_stack::start(cfg, &env).await.unwrap_err();
+        assert!(err.starts_with("OANDA_BASE_URL"), "{url}: {err}");
+        assert!(err.contains(why), "{url}: {err}");
+        assert!(!err.contains("token-0123"), "{err}");
+    }
+}
+
 #[tokio::test]
 async fn a_real_broker_needs_a_secret_of_its_own() {
     let fake = broker_fakes::oanda::FakeOanda::start().await;
