@@ -23,7 +23,8 @@ mod tests;
 pub struct Filter {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
-    /// `indicator/timeframe`, as [`Report`] names strategies (e.g. `Trend_Validator/1`).
+    /// `indicator/timeframe`, as [`Report`] names strategies (e.g. `Trend_Validator/1`), in any
+    /// case.
     pub strategy: Option<String>,
     /// The broker's instrument name (`EUR_USD`, `ESZ6`, `BTC-USD`) or the alert's symbol, in
     /// any case.
@@ -163,7 +164,7 @@ pub struct Stats {
     pub trades: u64,
     pub wins: u64,
     pub losses: u64,
-    /// Wins ÷ trades; `None` without trades.
+    /// Wins ÷ trades, to 4 decimal places; `None` without trades.
     pub win_rate: Option<Decimal>,
     pub realized: Decimal,
     /// Fees already subtracted from `realized` (see [`Trade::fees`]).
@@ -338,7 +339,11 @@ impl SignalInfo<'_> {
         if f.until.is_some_and(|u| t.is_none_or(|t| t >= u)) {
             return false;
         }
-        if f.strategy.as_ref().is_some_and(|s| *s != self.strategy) {
+        // Case does not matter, as for instruments: `trend_validator/5` is `Trend_Validator/5`.
+        if f.strategy
+            .as_ref()
+            .is_some_and(|s| !s.eq_ignore_ascii_case(&self.strategy))
+        {
             return false;
         }
         if let Some(want) = &f.instrument {
@@ -773,7 +778,9 @@ fn stats(trades: &[&Trade]) -> Stats {
         trades: n,
         wins: wins.len() as u64,
         losses: losses.len() as u64,
-        win_rate: (n > 0).then(|| Decimal::from(wins.len() as u64) / Decimal::from(n)),
+        // A ratio shown to people: 0.6667, not 28 digits of 2 ÷ 3.
+        win_rate: (n > 0)
+            .then(|| (Decimal::from(wins.len() as u64) / Decimal::from(n)).round_dp(4)),
         realized: trades.iter().map(|t| t.pnl).sum(),
         fees: trades.iter().map(|t| t.fees).sum(),
         average_win: (!wins.is_empty()).then(|| gross_win / Decimal::from(wins.len() as u64)),

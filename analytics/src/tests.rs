@@ -627,6 +627,63 @@ fn a_day_with_expired_and_refused_signals_counts_every_outcome() {
         ..Filter::default()
     };
     assert_eq!(analyze(&signals, &[], &none).signals, 0);
+    // The strategy in another case is the same strategy.
+    let lower = Filter {
+        strategy: Some("trend_validator/5".into()),
+        ..Filter::default()
+    };
+    assert_eq!(
+        analyze(&signals, &[], &lower).signals,
+        analyze(&signals, &[], &Filter::default()).signals
+    );
+}
+
+/// A win rate is shown to 4 decimal places: 2 wins of 3 trades is 0.6667.
+#[test]
+fn a_win_rate_is_rounded_for_people() {
+    let o = Broker::Oanda;
+    let mut signals = Vec::new();
+    let mut orders = Vec::new();
+    // Three round trips of 1,000 EUR_USD: +1, +1 and −1 pip.
+    for (n, (open, close)) in [
+        ("1.10000", "1.10010"),
+        ("1.10000", "1.10010"),
+        ("1.10010", "1.10000"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (a, b) = (format!("o{n}"), format!("c{n}"));
+        let (ta, tb) = (format!("1{n}:00:00"), format!("1{n}:30:00"));
+        signals.push(signal(&a, o, "EUR_USD", SignalStatus::Filled, open, &ta));
+        signals.push(signal(&b, o, "EUR_USD", SignalStatus::Filled, close, &tb));
+        orders.push(fill(
+            &a,
+            o,
+            "EUR_USD",
+            Leg::Open,
+            Side::Buy,
+            "1000",
+            open,
+            None,
+            &ta,
+        ));
+        orders.push(fill(
+            &b,
+            o,
+            "EUR_USD",
+            Leg::Close,
+            Side::Sell,
+            "1000",
+            close,
+            None,
+            &tb,
+        ));
+    }
+    let r = analyze(&signals, &orders, &Filter::default());
+    let usd = &r.totals["USD"];
+    assert_eq!((usd.trades, usd.wins), (3, 2));
+    assert_eq!(usd.win_rate, Some(d("0.6667")));
 }
 
 #[test]

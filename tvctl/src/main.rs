@@ -27,7 +27,8 @@ enum Command {
     /// Run the local stack: the real handlers over in-process queues, paper brokers unless a
     /// broker's credentials and base URL are set. Prints one line per signal and per order.
     Dev {
-        /// Port on 127.0.0.1 (0 picks a free one; the first line printed says which).
+        /// Port on 127.0.0.1 (0 picks a free one; the `listening on` line printed once the
+        /// stack has started says which).
         #[arg(long, env = "TVCTL_PORT", default_value_t = 8080)]
         port: u16,
         /// Webhook secret (the local default is printed at start).
@@ -132,7 +133,7 @@ enum Command {
         /// Signals before this time (RFC 3339, or a date: that day excluded).
         #[arg(long)]
         until: Option<String>,
-        /// `indicator/timeframe`, e.g. `Trend_Validator/5`.
+        /// `indicator/timeframe`, e.g. `Trend_Validator/5`, in any case.
         #[arg(long)]
         strategy: Option<String>,
         /// A broker instrument (`EUR_USD`, `ESZ6`, `BTC-USD`) or the alert's symbol, in any case.
@@ -627,6 +628,22 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 strategy,
                 instrument,
             };
+            // Filters that can select nothing are mistakes, not empty reports.
+            if let (Some(s), Some(u)) = (filter.since, filter.until)
+                && s >= u
+            {
+                return Err(Failure::Usage(format!(
+                    "--since {s} is not before --until {u}: nothing could be selected"
+                )));
+            }
+            for (name, value) in [
+                ("--strategy", &filter.strategy),
+                ("--instrument", &filter.instrument),
+            ] {
+                if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                    return Err(Failure::Usage(format!("{name} is empty")));
+                }
+            }
             if !json
                 && !csv
                 && let Some(why) = report::unwritable_output(&output)

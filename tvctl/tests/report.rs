@@ -379,6 +379,26 @@ fn help_shows_no_secret_from_the_environment() {
 /// What the user typed wrong exits 2 (bad usage), as the README says, not 3 (unreachable).
 #[test]
 fn bad_input_exits_with_the_usage_code() {
+    // Filters that could select nothing are named, before the journal is even looked for.
+    for (args, says) in [
+        (
+            vec!["--since", "2026-12-02", "--until", "2026-12-01"],
+            "is not before --until",
+        ),
+        (vec!["--instrument", ""], "--instrument is empty"),
+        (vec!["--strategy", " "], "--strategy is empty"),
+    ] {
+        let mut all = vec![
+            "report",
+            "--journal",
+            "/nonexistent/journal.sqlite",
+            "--json",
+        ];
+        all.extend(&args);
+        let (code, text) = tvctl(&all);
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?}: {text}");
+    }
     for args in [
         vec![
             "report",
