@@ -305,7 +305,7 @@ impl RawAlert {
                 limit: MAX_BODY_BYTES,
             });
         }
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let value: Value = unique_keys(body).map_err(|e| {
             // TradingView substitutes placeholders as bare text, so a template with an unquoted
             // one (`"close": {{close}}`) is invalid JSON until the alert fires; and one left
             // unsubstituted stays invalid. Name the field, as for a quoted placeholder.
@@ -822,4 +822,77 @@ fn write_value(value: &Value, out: &mut String) {
 fn write_string(s: &str, out: &mut String) {
     // Serialising a plain str cannot fail.
     out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+/// `body` parsed as serde_json's `Value` would be, but a key given twice in one object is an
+/// error (serde_json keeps the last silently): `"quantity": "1", ..., "quantity": "999999"`
+/// from a template edited twice must not trade the one the sender did not mean. The error
+/// carries the line and column, as a syntax error does.
+fn unique_keys(body: &[u8]) -> Result<Value, serde_json::Error> {
+    use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+
+    struct Unique;
+
+    impl<'de> DeserializeSeed<'de> for Unique {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Unique {
+        type Value = Value;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(v) = seq.next_element_seed(Unique)? {
+                items.push(v);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = serde_json::Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    return Err(A::Error::custom(format_args!(
+                        "the key {key:?} appears twice in one object (keep one)"
+                    )));
+                }
+                let value = map.next_value_seed(Unique)?;
+                out.insert(key, value);
+            }
+            Ok(Value::Object(out))
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = Unique.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }

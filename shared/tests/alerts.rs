@@ -442,6 +442,32 @@ fn malformed_json_reports_line_and_column() {
     assert_eq!((line, column), (2, 13));
 }
 
+/// A key given twice (a template edited twice) is refused naming the key, where serde_json
+/// alone keeps the last; in a nested object too. The sample itself, with no key twice, reads.
+#[test]
+fn a_key_given_twice_is_refused_by_name() {
+    let text = serde_json::to_string(&sample_json("oanda-eurusd-long.json")).unwrap();
+    assert!(accept(text.as_bytes()).is_ok());
+    let twice = text.replacen('{', "{\"quantity\":\"999999\",\"quantity\":\"1\",", 1);
+    let err = accept(twice.as_bytes()).unwrap_err();
+    let AlertError::MalformedJson { reason, line, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(reason.contains("\"quantity\" appears twice"), "{reason}");
+    assert_eq!(*line, 1);
+    let nested = text.replacen(
+        "\"market_data\":{",
+        "\"market_data\":{\"symbol\":\"GBPUSD\",",
+        1,
+    );
+    assert_ne!(nested, text, "the sample has a market_data object");
+    let err = accept(nested.as_bytes()).unwrap_err();
+    assert!(
+        err.to_string().contains("\"symbol\" appears twice"),
+        "{err}"
+    );
+}
+
 /// A sample saved with a byte order mark (some Windows editors) is refused naming the mark,
 /// not as "expected value at line 1, column 1".
 #[test]
