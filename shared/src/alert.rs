@@ -827,8 +827,12 @@ fn write_string(s: &str, out: &mut String) {
 /// `body` parsed as serde_json's `Value` would be, but a key given twice in one object is an
 /// error (serde_json keeps the last silently): `"quantity": "1", ..., "quantity": "999999"`
 /// from a template edited twice must not trade the one the sender did not mean. The error
-/// carries the line and column, as a syntax error does.
-fn unique_keys(body: &[u8]) -> Result<Value, serde_json::Error> {
+/// carries the line and column, as a syntax error does. `tvctl send` reads alert files with it
+/// too, so a file the webhook would refuse is refused before it is sent.
+///
+/// # Errors
+/// serde_json's error: a syntax error, or a key given twice.
+pub fn unique_keys(body: &[u8]) -> Result<Value, serde_json::Error> {
     use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
 
     struct Unique;

@@ -517,7 +517,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     "{alert}: starts with a UTF-8 byte order mark (EF BB BF): save it without one"
                 )));
             }
-            let mut doc: Value = serde_json::from_str(&text)
+            // As ingest reads it: a key given twice is refused here too, not merged.
+            let mut doc: Value = shared::alert::unique_keys(text.as_bytes())
                 .map_err(|e| Failure::Usage(format!("{alert}: not JSON: {e}")))?;
             if !doc.is_object() {
                 return Err(Failure::Usage(format!(

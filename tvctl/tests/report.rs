@@ -419,6 +419,13 @@ fn bad_input_exits_with_the_usage_code() {
             "--url",
             "http://127.0.0.1:9",
         ],
+        // A key given twice, which the webhook refuses too.
+        vec![
+            "send",
+            "tests/fixtures/key-twice.json",
+            "--url",
+            "http://127.0.0.1:9",
+        ],
         vec!["dev", "--port", "0", "--visibility-secs", "4"],
     ] {
         let (code, text) = tvctl(&args);
