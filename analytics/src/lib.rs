@@ -316,19 +316,24 @@ impl SignalInfo<'_> {
     /// Whether the filter selects a fill of this signal on `instrument`: the signal's time and
     /// strategy as for the signal, and the instrument the fill's own (a roll's close of the
     /// earlier contract belongs to that contract, not to the signal's new one), or the alert's
-    /// symbol for a fill on the signal's own contract.
+    /// symbol (`ES1!` selects every contract its signals traded) unless the filter names the
+    /// signal's own contract.
     fn selects_fill(&self, f: &Filter, instrument: &str) -> bool {
         let Some(want) = &f.instrument else {
             return self.matches(f);
         };
-        let own = self.record.instrument.as_deref() == Some(instrument);
+        let names_own_contract = self
+            .record
+            .instrument
+            .as_deref()
+            .is_some_and(|i| i.eq_ignore_ascii_case(want));
         let unnarrowed = Filter {
             instrument: None,
             ..f.clone()
         };
         self.matches(&unnarrowed)
             && (instrument.eq_ignore_ascii_case(want)
-                || (own && self.record.symbol.eq_ignore_ascii_case(want)))
+                || (!names_own_contract && self.record.symbol.eq_ignore_ascii_case(want)))
     }
 
     fn matches(&self, f: &Filter) -> bool {

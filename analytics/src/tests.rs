@@ -480,6 +480,26 @@ fn a_close_without_a_price_and_a_rolled_close_are_handled_apart() {
     assert_eq!(by("ESZ6"), [d("500"), d("-450")]);
     assert_eq!(by("esz6"), [d("500"), d("-450")]);
     assert!(by("ESH7").is_empty(), "{:?}", by("ESH7"));
+    // The alert's continuous symbol selects every contract its signals traded, the rolled
+    // close included.
+    let continuous: Vec<SignalRecord> = signals
+        .iter()
+        .cloned()
+        .map(|mut s| {
+            s.symbol = "ES1!".into();
+            s
+        })
+        .collect();
+    let f = Filter {
+        instrument: Some("es1!".into()),
+        ..Filter::default()
+    };
+    let pnl: Vec<Decimal> = analyze(&continuous, &orders, &f)
+        .trades
+        .iter()
+        .map(|t| t.pnl)
+        .collect();
+    assert_eq!(pnl, [d("500"), d("-450")]);
     assert!(r.trades[0].estimated && !r.trades[1].estimated);
     assert!(r.open_positions.is_empty());
     assert!(

@@ -757,3 +757,23 @@ async fn an_answer_echoing_the_authorization_header_never_carries_the_jwt() {
         assert!(!shown.contains("eyJ"), "no JWT: {shown}");
     }
 }
+
+/// The client refuses a base URL the JWT must not go to: plain http to another machine.
+#[test]
+fn the_client_refuses_plain_http_to_another_machine() {
+    use executor_coinbase::client::CoinbaseClient;
+    let key = TestKey::generate(KEY_NAME, KeyFormat::Sec1);
+    let err = CoinbaseClient::new(
+        "http://api.coinbase.com",
+        &key.name,
+        &key.secret(),
+        std::sync::Arc::new(shared::clock::ManualClock::new(support::t0())),
+        support::client_settings(),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string().contains("COINBASE_BASE_URL is plain http"),
+        "{err}"
+    );
+}

@@ -109,7 +109,7 @@ impl OandaClient {
         account: &str,
         settings: ClientSettings,
     ) -> Result<Self, OandaError> {
-        http::check_base_url("OANDA_BASE_URL", base).map_err(OandaError::Unreachable)?;
+        http::check_base_url("OANDA_BASE_URL", base).map_err(OandaError::BaseUrl)?;
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .build()

@@ -24,6 +24,9 @@ pub enum OandaError {
     RateLimited {
         retry_after: Option<std::time::Duration>,
     },
+    /// The base URL refused before any request (see `executor_runtime::http::check_base_url`).
+    #[error("{0}")]
+    BaseUrl(String),
 }
 
 impl OandaError {
@@ -32,6 +35,7 @@ impl OandaError {
         match self {
             Self::Unknown(_) | Self::Unreachable(_) | Self::RateLimited { .. } => true,
             Self::Api { status, .. } => *status == 429 || *status >= 500,
+            Self::BaseUrl(_) => false,
         }
     }
 }

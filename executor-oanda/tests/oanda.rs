@@ -681,3 +681,26 @@ async fn an_answer_echoing_the_authorization_header_never_carries_the_token() {
     assert!(shown.contains("Bearer [REDACTED]"), "{shown}");
     assert!(!shown.contains(&token[..12]), "{shown}");
 }
+
+/// The client refuses a base URL the token must not go to: plain http to another machine.
+#[test]
+fn the_client_refuses_plain_http_to_another_machine() {
+    use executor_oanda::client::{ClientSettings, OandaClient};
+    let settings = ClientSettings {
+        timeout: std::time::Duration::from_millis(300),
+        read_attempts: 1,
+        read_backoff: std::time::Duration::from_millis(10),
+    };
+    let err = OandaClient::new(
+        "http://api-fxtrade.oanda.com",
+        secrecy::SecretString::from("token-0123456789abcdef".to_owned()),
+        "101-004-1234567-001",
+        settings,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string().starts_with("OANDA_BASE_URL is plain http"),
+        "{err}"
+    );
+}

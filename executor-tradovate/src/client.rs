@@ -108,7 +108,7 @@ enum Kind {
 impl TradovateClient {
     pub fn new(base: &str, settings: ClientSettings) -> Result<Self, TvError> {
         executor_runtime::http::check_base_url("TRADOVATE_BASE_URL", base)
-            .map_err(TvError::Unreachable)?;
+            .map_err(TvError::BaseUrl)?;
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .build()

@@ -33,6 +33,9 @@ pub enum TvError {
     /// the token was got or renewed).
     #[error("not sent: the staleness deadline passed while the token was got or renewed")]
     PastDeadline,
+    /// The base URL refused before any request (see `executor_runtime::http::check_base_url`).
+    #[error("{0}")]
+    BaseUrl(String),
     /// We refuse to log in again: the limit of logins per minute is reached.
     #[error("login limit reached ({0} logins in the last minute)")]
     LoginLimit(usize),

@@ -905,3 +905,23 @@ async fn an_answer_echoing_the_authorization_header_never_carries_the_token() {
         assert!(!shown.contains("0123456789abcdef"), "{shown}");
     }
 }
+
+/// The client refuses a base URL the token must not go to: plain http to another machine.
+#[test]
+fn the_client_refuses_plain_http_to_another_machine() {
+    use executor_tradovate::client::{ClientSettings, TradovateClient};
+    let settings = ClientSettings {
+        timeout: std::time::Duration::from_millis(500),
+        read_attempts: 1,
+        read_backoff: std::time::Duration::from_millis(10),
+        max_wait: std::time::Duration::from_secs(1),
+    };
+    let err = TradovateClient::new("http://live.tradovateapi.com/v1", settings)
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .starts_with("TRADOVATE_BASE_URL is plain http"),
+        "{err}"
+    );
+}

@@ -69,7 +69,7 @@ impl Target {
                     .map_err(|e| e.without_url().to_string())?
                     .json()
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| e.without_url().to_string())?;
                 if let Some(err) = v.get("error") {
                     return Err(err.to_string());
                 }

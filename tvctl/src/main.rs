@@ -243,16 +243,13 @@ async fn dlq_target(t: DlqTarget) -> Result<dlq::Target, String> {
             })
         }
         (None, Some(base)) => {
-            if reqwest::Url::parse(&base).is_err() {
-                return Err(format!(
-                    "--local takes the local stack's base URL (http://127.0.0.1:8080), not {}; \
-                     the queue goes in --queue (oanda-dlq.fifo)",
-                    if base.len() <= 40 && !base.contains('/') {
-                        format!("{base:?}")
-                    } else {
-                        "this".to_owned()
-                    }
-                ));
+            let url = reqwest::Url::parse(&base).ok();
+            if !url.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
+                return Err(
+                    "--local takes the local stack's base URL (http://127.0.0.1:8080); the \
+                     queue goes in --queue (oanda-dlq.fifo)"
+                        .into(),
+                );
             }
             Ok(dlq::Target::Local {
                 base: base.trim_end_matches('/').to_owned(),
@@ -419,7 +416,7 @@ async fn broker_status(base: &str, broker: &str) -> Result<Value, String> {
     }
     resp.json()
         .await
-        .map_err(|e| format!("{}: {e}", tvctl::shown_url(&url)))
+        .map_err(|e| format!("{}: {}", tvctl::shown_url(&url), e.without_url()))
 }
 
 async fn get_json(url: &str) -> Result<Value, String> {
@@ -431,7 +428,7 @@ async fn get_json(url: &str) -> Result<Value, String> {
     }
     resp.json()
         .await
-        .map_err(|e| format!("{}: {e}", tvctl::shown_url(url)))
+        .map_err(|e| format!("{}: {}", tvctl::shown_url(url), e.without_url()))
 }
 
 async fn run(command: Command) -> Result<ExitCode, Failure> {

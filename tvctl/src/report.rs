@@ -67,7 +67,14 @@ pub fn missing_journal(url: &str) -> Option<String> {
 /// history: `-o .tvctl/journal.sqlite` once overwrote the live journal.
 pub fn unwritable_output(path: &std::path::Path) -> Option<String> {
     use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
     let meta = std::fs::metadata(path).ok()?;
+    let kind = meta.file_type();
+    // A terminal, a pipe or /dev/stdout takes the HTML as a stream; a directory or a disk
+    // (block device) never.
+    if kind.is_char_device() || kind.is_fifo() {
+        return None;
+    }
     if !meta.is_file() {
         return Some(format!(
             "{} is not a regular file: give the HTML report's path",
@@ -75,9 +82,13 @@ pub fn unwritable_output(path: &std::path::Path) -> Option<String> {
         ));
     }
     let mut head = [0u8; 16];
-    let read = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
+    let Ok(read) = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)) else {
+        // What cannot be read cannot be told apart from a journal.
+        return Some(format!(
+            "{} exists and cannot be read: it is not overwritten; give another --output",
+            path.display()
+        ));
+    };
     let head = &head[..read];
     const DOCTYPE: &[u8] = b"<!doctype html";
     if head.is_empty()
