@@ -10,7 +10,21 @@ use shared::ports::FifoMessage;
 
 /// A signal dead-lettered from the signals queue, as the router's queue would keep it.
 fn dead_signal() -> (shared::SignalId, FifoMessage) {
-    let body = common::alert("oanda-eurusd-long", local_stack::LOCAL_SECRET);
+    dead_signal_aged(0)
+}
+
+/// The same, for an alert fired `age_secs` ago.
+fn dead_signal_aged(age_secs: i64) -> (shared::SignalId, FifoMessage) {
+    let mut doc: serde_json::Value = serde_json::from_str(&common::alert(
+        "oanda-eurusd-long",
+        local_stack::LOCAL_SECRET,
+    ))
+    .unwrap();
+    let t = (shared::clock::SystemClock.now() - chrono::Duration::seconds(age_secs))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    doc["market_data"]["timenow"] = serde_json::json!(t);
+    doc["market_data"]["timestamp"] = serde_json::json!(t);
+    let body = doc.to_string();
     let valid = shared::alert::RawAlert::parse(body.as_bytes())
         .unwrap()
         .validate()
@@ -109,4 +123,48 @@ async fn an_unreadable_letter_is_kept() {
         "{v}"
     );
     assert_eq!(dlq.peek().len(), 1);
+}
+
+/// A letter past its staleness budget executes only when the replay is forced: unforced it
+/// ends expired, forced it fills (the letter goes back marked `replay_forced`).
+#[tokio::test]
+async fn only_a_forced_replay_executes_a_stale_letter() {
+    let stack = common::start().await;
+    let dlq = stack.stack.queues.signals.dead_letters().unwrap().clone();
+    let client = reqwest::Client::new();
+    let url = format!("{}/local/dlq/replay", stack.base);
+    let mut outcomes = Vec::new();
+    for forced in [false, true] {
+        // Ten minutes old, a second apart, so the two are different signals.
+        let (signal_id, letter) = dead_signal_aged(600 + i64::from(forced));
+        assert!(dlq.try_send(letter).unwrap());
+        let id = dlq.peek()[0].message_id.clone();
+        let resp = client
+            .post(&url)
+            .json(&serde_json::json!({"queue": dlq.name(), "message_id": id, "forced": forced}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let status = loop {
+            let signal = stack.stack.journal.signal(&signal_id).await.unwrap();
+            if let Some(s) = signal.filter(|s| {
+                !matches!(
+                    s.status,
+                    SignalStatus::Received | SignalStatus::Routed | SignalStatus::Executing
+                )
+            }) {
+                break s.status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "forced {forced}: no outcome"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        outcomes.push(status);
+    }
+    assert_ne!(outcomes[0], SignalStatus::Filled, "{outcomes:?}");
+    assert_eq!(outcomes[1], SignalStatus::Filled, "{outcomes:?}");
 }
