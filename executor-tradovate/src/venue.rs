@@ -319,15 +319,21 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         }
     }
 
+    /// When following an order ends: the staleness budget left, at least one settle time, at
+    /// most the longest wait.
+    fn wait_ends(&self, req: &ExecRequest<'_>) -> tokio::time::Instant {
+        let bound = drive::remaining(&self.clock, req.deadline)
+            .max(self.settings.settle)
+            .min(self.settings.max_wait);
+        tokio::time::Instant::now() + bound
+    }
+
     /// Follows an accepted order to its end, bounded by the staleness budget (and at least
     /// one settle time): fills are asynchronous.
     /// A liquidation is also done when the position shows flat: Tradovate documents it as a
     /// request to flatten, not as an order of a given size, so the position is its evidence.
     async fn follow(&self, req: &ExecRequest<'_>, leg: &PlannedLeg, order_id: OrderId) -> Ack {
-        let bound = drive::remaining(&self.clock, req.deadline)
-            .max(self.settings.settle)
-            .min(self.settings.max_wait);
-        let until = tokio::time::Instant::now() + bound;
+        let until = self.wait_ends(req);
         loop {
             let read = self
                 .authed(|t| async move { self.client().order(&t, order_id).await })
@@ -388,10 +394,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         req: &ExecRequest<'_>,
         id: OrderId,
     ) -> Result<Order, TvError> {
-        let bound = drive::remaining(&self.clock, req.deadline)
-            .max(self.settings.settle)
-            .min(self.settings.max_wait);
-        let until = tokio::time::Instant::now() + bound;
+        let until = self.wait_ends(req);
         loop {
             let read = self
                 .authed(|t| async move { self.client().order(&t, id).await })

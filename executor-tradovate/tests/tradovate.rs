@@ -145,12 +145,14 @@ async fn a_penalty_ticket_is_waited_out_and_resent_with_the_ticket() {
     assert_eq!(h.fake.logins(), 1);
 }
 
-/// One login, two accounts, each with a deployment of its own, and the same alert sent to both
-/// (so the same `clOrdId`): the second account's send fails without creating anything, and
-/// its lookup finds the first account's order by `clOrdId`. That order is not its own: it
-/// places its own, and each account ends long one.
-#[tokio::test]
-async fn a_lookup_never_takes_another_accounts_order_for_its_own() {
+/// One login that sees two accounts, a deployment for each, and one alert sent to both (so
+/// one `clOrdId`): the second account (`other`, 555001) has filled it; the next placement of
+/// the first fails without creating anything. Answers (first, other, the intent).
+async fn one_login_two_accounts() -> (
+    support::Harness,
+    support::Harness,
+    shared::message::OrderIntent,
+) {
     let first = harness().await;
     first.fake.set_accounts(vec![
         (
@@ -163,6 +165,16 @@ async fn a_lookup_never_takes_another_accounts_order_for_its_own() {
     let i = intent(Action::LongEntry, 1);
     assert_eq!(other.executor.execute(&i).await.unwrap(), Outcome::Filled);
     first.fake.script(Fault::ErrorBeforeCreate);
+    (first, other, i)
+}
+
+/// One login, two accounts, each with a deployment of its own, and the same alert sent to both
+/// (so the same `clOrdId`): the second account's send fails without creating anything, and
+/// its lookup finds the first account's order by `clOrdId`. That order is not its own: it
+/// places its own, and each account ends long one.
+#[tokio::test]
+async fn a_lookup_never_takes_another_accounts_order_for_its_own() {
+    let (first, other, i) = one_login_two_accounts().await;
     assert_eq!(first.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(
         (
@@ -223,18 +235,7 @@ async fn penalties_in_a_row_are_held_to_what_is_left_of_the_budget() {
 /// once. Never journaled as this account's fill on the strength of the other's.
 #[tokio::test]
 async fn an_unreadable_order_found_by_cl_ord_id_is_read_again_and_passed_over_if_not_ours() {
-    let first = harness().await;
-    first.fake.set_accounts(vec![
-        (
-            support::fake_tradovate::ACCOUNT_ID,
-            support::fake_tradovate::ACCOUNT_NAME.into(),
-        ),
-        (555_001, "LIVE777".into()),
-    ]);
-    let other = support::harness_on(first.fake.clone(), 555_001, "LIVE777").await;
-    let i = intent(Action::LongEntry, 1);
-    assert_eq!(other.executor.execute(&i).await.unwrap(), Outcome::Filled);
-    first.fake.script(Fault::ErrorBeforeCreate);
+    let (first, other, i) = one_login_two_accounts().await;
     // The lookup's first read of the order fails (both of the client's attempts); later
     // reads succeed.
     first.fake.fail_reads("/order/item", 2);
@@ -262,18 +263,7 @@ async fn an_unreadable_order_found_by_cl_ord_id_is_read_again_and_passed_over_if
 /// (whose it is stays unknown): the leg ends unknown and nothing is placed again.
 #[tokio::test]
 async fn an_order_found_by_cl_ord_id_never_read_is_never_placed_again() {
-    let first = harness().await;
-    first.fake.set_accounts(vec![
-        (
-            support::fake_tradovate::ACCOUNT_ID,
-            support::fake_tradovate::ACCOUNT_NAME.into(),
-        ),
-        (555_001, "LIVE777".into()),
-    ]);
-    let other = support::harness_on(first.fake.clone(), 555_001, "LIVE777").await;
-    let i = intent(Action::LongEntry, 1);
-    assert_eq!(other.executor.execute(&i).await.unwrap(), Outcome::Filled);
-    first.fake.script(Fault::ErrorBeforeCreate);
+    let (first, _other, i) = one_login_two_accounts().await;
     first.fake.fail_reads("/order/item", 10_000);
     let outcome = first.executor.execute(&i).await.unwrap();
     assert_eq!(outcome, Outcome::Unknown);
