@@ -997,6 +997,10 @@ const RESTORE_READ: std::time::Duration = std::time::Duration::from_secs(5);
 /// Starts everything; returns once the HTTP listener is bound.
 pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, String> {
     let Checked { brokers, risk } = checked(&cfg, env).await?;
+    // The port first: a port in use fails the start before any file is made.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -1320,9 +1324,6 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .with_state(app)
         .layer(axum::middleware::from_fn(body_deadline))
         .layer(axum::middleware::from_fn(browser_guard));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
-        .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     line(format_args!("dashboard: http://{addr}/"));
     tokio::spawn(serve(listener, http));

@@ -309,6 +309,20 @@ async fn a_journal_path_that_is_not_a_file_fails_the_start_and_makes_nothing() {
         .collect();
     assert_eq!(made, vec![std::ffi::OsString::from("journal.sqlite")]);
     assert!(!std::path::Path::new("/dev/null.state.sqlite").exists());
+    // A port in use fails the start before the journal, the state file or the log is made.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cfg = local_stack::LocalConfig {
+        port: taken.local_addr().unwrap().port(),
+        journal_url: dir.path().join("busy.sqlite").display().to_string(),
+        ..Default::default()
+    };
+    let err = local_stack::start(cfg, &env).await.unwrap_err();
+    assert!(err.starts_with("cannot listen on 127.0.0.1:"), "{err}");
+    let made: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(made, vec![std::ffi::OsString::from("journal.sqlite")]);
     // A state path that is a directory is refused the same way.
     let cfg = local_stack::LocalConfig {
         port: 0,
