@@ -19,7 +19,7 @@ use shared::ports::{
 };
 use std::sync::Arc;
 use std::time::SystemTime;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, error, error_span, info, warn};
 
 pub use fifo_batch::{MissingMessageId, usable_deadline};
 
@@ -173,7 +173,9 @@ where
                 expected: self.venue.broker().to_string(),
             });
         }
-        let span = info_span!("signal", signal_id = %intent.signal_id);
+        // At ERROR level, so the span is kept whatever the level filter: a warning or an error
+        // must name its signal when only those are logged (`tvctl dev`'s default).
+        let span = error_span!("signal", signal_id = %intent.signal_id);
         self.execute_inner(intent).instrument(span).await
     }
 

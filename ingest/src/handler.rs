@@ -14,7 +14,7 @@ use shared::ports::{FifoMessage, FifoQueue};
 use shared::routing::Broker;
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, error_span, info, warn};
 
 /// What the edge extracted from the HTTP request.
 #[derive(Debug, Clone, Copy)]
@@ -364,7 +364,9 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
             self.check_secret(raw.passphrase().map(|s| s.expose_secret()))?;
         }
         let (valid, redacted) = self.redact(raw.validate()?)?;
-        let span = info_span!("signal", signal_id = %valid.signal_id);
+        // At ERROR level, so the span is kept whatever the level filter: a warning or an error
+        // must name its signal when only those are logged (`tvctl dev`'s default).
+        let span = error_span!("signal", signal_id = %valid.signal_id);
         async {
             let route = valid.route_and_check(&self.routing, received_at, self.freshness)?;
             let message = SignalMessage {

@@ -13,7 +13,7 @@ use shared::routing::Broker;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, error, error_span, info, warn};
 
 #[derive(Debug)]
 pub struct BrokerQueues<Q> {
@@ -156,7 +156,9 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         if signal.version != SIGNAL_VERSION {
             return Err(RecordError::UnknownVersion(signal.version));
         }
-        let span = info_span!("signal", signal_id = %signal.signal_id);
+        // At ERROR level, so the span is kept whatever the level filter: a warning or an error
+        // must name its signal when only those are logged (`tvctl dev`'s default).
+        let span = error_span!("signal", signal_id = %signal.signal_id);
         async {
             let md = &signal.alert.market_data;
             let now = self.clock.now();

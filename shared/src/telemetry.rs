@@ -218,9 +218,18 @@ pub fn json_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
+    json_subscriber_at(writer, "debug")
+}
+
+/// [`json_subscriber`] with another level filter (`"warn"`: what `tvctl dev` writes by
+/// default), in `EnvFilter` syntax.
+pub fn json_subscriber_at<W>(writer: W, filter: &str) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(EnvFilter::new("debug"))
+        .with_env_filter(EnvFilter::new(filter))
         .with_current_span(true)
         .with_span_list(false)
         .flatten_event(true)
