@@ -593,6 +593,18 @@ impl Conversation for PaperSpot {
                     });
                 }
                 let qty = round(leg.quantity / price);
+                if qty.is_zero() {
+                    // Coinbase refuses an order under the product's minimum; a paper fill of
+                    // nothing would be journaled as a position that does not exist.
+                    return Err(SendError::Rejected {
+                        order_id: None,
+                        reason: format!(
+                            "{} {quote} at {price} buys less than the smallest amount of {base} \
+                             (1e-{}): nothing bought",
+                            leg.quantity, self.base_scale
+                        ),
+                    });
+                }
                 (qty, held + qty, cash - qty * price)
             }
             Side::Sell => {
@@ -721,6 +733,36 @@ mod tests {
             takeover,
             may_send: !takeover,
         }
+    }
+
+    /// A buy too small for one unit of the coin's smallest amount is refused, not filled with
+    /// nothing (which the journal kept as an open position the wallet never held).
+    #[tokio::test]
+    async fn a_paper_buy_of_less_than_the_smallest_amount_is_refused() {
+        let paper = PaperSpot::new("paper", [("USD".to_owned(), Decimal::from(1000))]);
+        let mut i = es1(shared::Action::LongEntry, "ETH-USD", 1);
+        i.broker = Broker::Coinbase;
+        i.contract = None;
+        i.symbol = "ETHUSD".into();
+        i.reference_price = Decimal::from(3000);
+        let req = ExecRequest {
+            size: Size::Quantity(Decimal::new(1, 5)),
+            ..one_contract(&i, false)
+        };
+        let done = paper.execute(&req).await.unwrap();
+        assert_eq!(done.outcome, Outcome::Rejected, "{done:?}");
+        assert!(
+            done.legs[0]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("nothing bought")),
+            "{done:?}"
+        );
+        assert_eq!(paper.balances().get("USD"), Some(&Decimal::from(1000)));
+        assert_eq!(
+            paper.balances().get("ETH").copied().unwrap_or_default(),
+            Decimal::ZERO
+        );
     }
 
     #[tokio::test]
