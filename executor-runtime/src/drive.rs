@@ -688,8 +688,9 @@ fn size_in_units(
             };
             if units <= Decimal::ZERO {
                 return Err(format!(
-                    "notional {amount} at {} buys less than one increment ({})",
+                    "notional {amount} at {}{} buys less than one increment ({})",
                     req.intent.reference_price,
+                    crate::plan::per_point(limit.multiplier),
                     rules.increment.normalize()
                 ));
             }

@@ -171,6 +171,16 @@ impl TradingRules {
     }
 }
 
+/// ` × point value 50` for a multiplier other than 1 (a future's), else nothing: what a
+/// message about a notional shows so its arithmetic adds up.
+pub fn per_point(multiplier: Decimal) -> String {
+    if multiplier == Decimal::ONE {
+        String::new()
+    } else {
+        format!(" × point value {}", multiplier.normalize())
+    }
+}
+
 /// The per-order notional cap: `quantity × price × multiplier` of an open leg, in the
 /// instrument's quote currency, must stay at or under `cap`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,7 +230,8 @@ pub enum PlanRefusal {
         max: Decimal,
     },
     #[error(
-        "{leg} notional {notional} (size {quantity} at {price}) is over the per-order cap {cap} (both in the instrument's quote currency; max_notional in its executor's risk settings)"
+        "{leg} notional {notional} (size {quantity} at {price}{}) is over the per-order cap {cap} (both in the instrument's quote currency; max_notional in its executor's risk settings)",
+        per_point(*.multiplier)
     )]
     /// The open leg's notional (size × price × multiplier) is over the per-order cap.
     OverNotionalCap {
@@ -232,6 +243,8 @@ pub enum PlanRefusal {
         price: Decimal,
         /// Size × price × multiplier, in the quote currency.
         notional: Decimal,
+        /// Quote currency per unit per point (a future's point value; 1 otherwise).
+        multiplier: Decimal,
         /// The cap, in the quote currency.
         cap: Decimal,
     },
@@ -284,6 +297,7 @@ pub fn preflight(
                     quantity: q,
                     price: n.price,
                     notional: value.normalize(),
+                    multiplier: n.multiplier,
                     cap: n.cap.normalize(),
                 });
             }
@@ -457,6 +471,30 @@ mod tests {
         )
         .expect_err("1,000 oz of gold");
         assert!(matches!(err, PlanRefusal::OverNotionalCap { .. }), "{err}");
+        assert!(err.to_string().contains("(size 1000 at 2650.12)"), "{err}");
+        // A future's message shows its point value, so the figures add up.
+        let es = plan(
+            TargetPosition::Long,
+            Holdings::default(),
+            d(2),
+            Book::Margin,
+        );
+        let es_cap = NotionalLimit {
+            price: "6010.25".parse().unwrap_or_default(),
+            multiplier: d(50),
+            cap: d(600_000),
+        };
+        let err = preflight(
+            &es,
+            &TradingRules::with_precision(0, d(1), None),
+            Some(&es_cap),
+        )
+        .expect_err("2 ES at 6010.25 × 50 is 601,025");
+        assert!(
+            err.to_string()
+                .starts_with("open notional 601025 (size 2 at 6010.25 × point value 50)"),
+            "{err}"
+        );
         let small = plan(
             TargetPosition::Long,
             Holdings::default(),
