@@ -257,7 +257,9 @@ pub enum Refusal {
     #[error("kill switch is engaged")]
     KillSwitch,
     /// The alert's `quantity` is over the instrument's `max_override`.
-    #[error("alert quantity {requested} is over the {max} allowed for {instrument}")]
+    #[error(
+        "alert quantity {requested} is over the {max} allowed for {instrument} (max_override in its executor's risk settings)"
+    )]
     OverrideTooLarge {
         /// The instrument, as the broker names it.
         instrument: String,

@@ -140,7 +140,7 @@ enum Command {
         #[arg(long)]
         instrument: Option<String>,
         /// Where the HTML goes.
-        #[arg(long, short, default_value = "report.html")]
+        #[arg(long, short, default_value = "report.html", conflicts_with_all = ["json", "csv"])]
         output: std::path::PathBuf,
         #[arg(long, conflicts_with = "csv")]
         json: bool,

@@ -50,12 +50,27 @@ pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
     }
 }
 
-/// `Some("no journal at PATH")` when `url` names a SQLite file that does not exist: a report
-/// reads, and a mistyped path must not pass for an empty journal.
+/// Why `url` is not a journal to report on: empty, or a SQLite path that does not exist, is a
+/// directory, or is the local stack's state file (`<stem>.state.sqlite`, beside the journal).
+/// A report reads, and a mistyped path must not pass for an empty journal.
 pub fn missing_journal(url: &str) -> Option<String> {
+    if url.trim().is_empty() {
+        return Some("the journal setting is empty: give the journal's path or URL".into());
+    }
     match journal::Location::of(url) {
         journal::Location::File(path) if !path.exists() => {
             Some(format!("no journal at {}", path.display()))
+        }
+        journal::Location::File(path) if path.is_dir() => Some(format!(
+            "{} is a directory: give the journal file's path",
+            path.display()
+        )),
+        journal::Location::File(path) if path.to_string_lossy().ends_with(".state.sqlite") => {
+            Some(format!(
+                "{} is the local stack's state file (queues, paper books), not its journal: \
+                 the journal is the file beside it without `.state`",
+                path.display()
+            ))
         }
         _ => None,
     }

@@ -402,6 +402,36 @@ fn bad_input_exits_with_the_usage_code() {
         assert_eq!(code, 2, "{args:?}: {text}");
         assert!(text.contains(says), "{args:?}: {text}");
     }
+    // Journal paths that are not a journal, named as such; -o with --json, which ignores it.
+    let dir = std::env::temp_dir().join(format!("tvctl-not-a-journal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("journal.state.sqlite");
+    std::fs::write(&state, b"").unwrap();
+    let dir_text = dir.to_string_lossy().into_owned();
+    let state_text = state.to_string_lossy().into_owned();
+    for (args, says) in [
+        (
+            vec!["report", "--journal", "", "--json"],
+            "the journal setting is empty",
+        ),
+        (
+            vec!["report", "--journal", &dir_text, "--json"],
+            "is a directory",
+        ),
+        (
+            vec!["report", "--journal", &state_text, "--json"],
+            "is the local stack's state file",
+        ),
+        (
+            vec!["report", "--json", "-o", "out.html"],
+            "cannot be used with",
+        ),
+    ] {
+        let (code, text) = tvctl(&args);
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?}: {text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     for args in [
         vec![
             "report",
