@@ -409,7 +409,7 @@ async fn broker_status(base: &str, broker: &str) -> Result<Value, String> {
     let url = format!("{base}/{broker}status");
     let resp = reqwest::get(&url)
         .await
-        .map_err(|e| format!("{}: {}", tvctl::shown_url(&url), e.without_url()))?;
+        .map_err(|e| request_failed(&url, e))?;
     let status = resp.status();
     if !(status.is_success() || status.as_u16() == 503) {
         return Err(format!("{}: HTTP {status}", tvctl::shown_url(&url)));
@@ -419,10 +419,22 @@ async fn broker_status(base: &str, broker: &str) -> Result<Value, String> {
         .map_err(|e| format!("{}: {}", tvctl::shown_url(&url), e.without_url()))
 }
 
+/// A request that got no answer, named by its URL without secrets; a refused connection says
+/// what usually causes it.
+fn request_failed(url: &str, e: reqwest::Error) -> String {
+    let hint = if e.is_connect() {
+        " (nothing answers there: is `tvctl dev` running, and on that port? --url or TVCTL_URL \
+         for send, --base or TVCTL_BASE for the others)"
+    } else {
+        ""
+    };
+    format!("{}: {}{hint}", tvctl::shown_url(url), e.without_url())
+}
+
 async fn get_json(url: &str) -> Result<Value, String> {
     let resp = reqwest::get(url)
         .await
-        .map_err(|e| format!("{}: {}", tvctl::shown_url(url), e.without_url()))?;
+        .map_err(|e| request_failed(url, e))?;
     if !resp.status().is_success() {
         return Err(format!("{}: HTTP {}", tvctl::shown_url(url), resp.status()));
     }
@@ -549,7 +561,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 .body(doc.to_string())
                 .send()
                 .await
-                .map_err(|e| format!("{}: {}", tvctl::shown_url(&url), e.without_url()))?;
+                .map_err(|e| request_failed(&url, e))?;
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
             out(&format!("{} {body}", status.as_u16()));
