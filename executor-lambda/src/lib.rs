@@ -230,7 +230,7 @@ impl Common {
             record_ttl: Duration::days(env.parsed_or("RECORD_TTL_DAYS", 30i64)?),
             risk: {
                 let risk = RiskConfig::from_env(env, default_risk)?;
-                risk.check_names(broker)
+                risk.check_for(broker)
                     .map_err(|reason| ConfigError::Invalid {
                         name: "RISK_CONFIG".into(),
                         reason,

@@ -401,14 +401,76 @@ impl RiskConfig {
         })
     }
 
-    /// Every `[instruments.<name>]` section names an instrument as `broker` does (OANDA
-    /// `EUR_USD`, Coinbase `BTC-USD`, Tradovate a root `ES` or a contract `ESZ6`): a section
-    /// under another name (`EURUSD`, the TradingView symbol) would never apply, and the
-    /// executor would trade the class's size instead, without a word.
+    /// What can be judged of these settings for `broker` before any signal, so that a file
+    /// that could never trade fails the start instead of every entry:
+    /// - every `[instruments.<name>]` section names an instrument as `broker` does (OANDA
+    ///   `EUR_USD`, Coinbase `BTC-USD`, Tradovate a root `ES` or a contract `ESZ6`): a section
+    ///   under another name (`EURUSD`, the TradingView symbol) would never apply, and the
+    ///   executor would trade the class's size instead, without a word;
+    /// - at Tradovate, sizes and limits are whole contracts (`orderQty` is an integer,
+    ///   OpenAPI `PlaceOrder`, <https://partner.tradovate.com/openapi.json>);
+    /// - a section's `size` is within its `max_position` (or `default_max_position`):
+    ///   otherwise every entry would be refused.
     ///
     /// # Errors
-    /// The first section whose name cannot be one of `broker`'s, and the form it must take.
-    pub fn check_names(&self, broker: shared::Broker) -> Result<(), String> {
+    /// The first setting that fails, naming it and what it must be.
+    pub fn check_for(&self, broker: shared::Broker) -> Result<(), String> {
+        // Each section's size against the max_position it trades under: its own, else (an
+        // instrument's) its class's, else the default.
+        let limit_of = |at: &str, section: &InstrumentFile| -> Decimal {
+            let class = at
+                .strip_prefix("instruments.")
+                .and_then(|n| self.classes.get(AssetClass::of(broker, n).as_str()));
+            section
+                .max_position
+                .or(class.and_then(|c| c.max_position))
+                .unwrap_or(self.default_max_position)
+        };
+        let sections = std::iter::once(("default_size".to_owned(), &self.default))
+            .chain(
+                self.classes
+                    .iter()
+                    .map(|(n, c)| (format!("classes.{n}"), c)),
+            )
+            .chain(
+                self.instruments
+                    .iter()
+                    .map(|(n, i)| (format!("instruments.{n}"), i)),
+            );
+        for (at, section) in sections {
+            let limit = limit_of(&at, section);
+            if let Some(size) = section.size
+                && size > limit
+            {
+                return Err(format!(
+                    "{at}: size {size} is over the max_position {limit} it trades under: every \
+                     entry would be refused"
+                ));
+            }
+            if broker == shared::Broker::Tradovate {
+                for (what, v) in [
+                    ("size", section.size),
+                    ("max_position", section.max_position),
+                    ("max_override", section.max_override),
+                ] {
+                    if let Some(v) = v
+                        && !v.fract().is_zero()
+                    {
+                        return Err(format!(
+                            "{at}.{what}: {v} is not a whole number of contracts (Tradovate \
+                             trades whole contracts)"
+                        ));
+                    }
+                }
+            }
+        }
+        if broker == shared::Broker::Tradovate && !self.default_max_position.fract().is_zero() {
+            return Err(format!(
+                "default_max_position: {} is not a whole number of contracts (Tradovate trades \
+                 whole contracts)",
+                self.default_max_position
+            ));
+        }
         let word = |s: &str| {
             !s.is_empty()
                 && s.chars()
@@ -588,28 +650,61 @@ mod tests {
             RiskConfig::from_toml(&format!("default_max_position = \"10\"\n{toml}")).unwrap()
         };
         let fx = risk("[instruments.EURUSD]\nsize = \"7\"\n");
-        let err = fx.check_names(Oanda).unwrap_err();
+        let err = fx.check_for(Oanda).unwrap_err();
         assert!(
             err.starts_with("instruments.EURUSD: an instrument is named BASE_QUOTE"),
             "{err}"
         );
         assert!(
             risk("[instruments.EUR_USD]\nsize = \"7\"\n")
-                .check_names(Oanda)
+                .check_for(Oanda)
                 .is_ok()
         );
         assert!(
             risk("[instruments.BTCUSD]\nsize = \"7\"\n")
-                .check_names(Coinbase)
+                .check_for(Coinbase)
                 .is_err()
         );
         assert!(
             risk("[instruments.\"ES1!\"]\nsize = \"2\"\n")
-                .check_names(Tradovate)
+                .check_for(Tradovate)
                 .is_err()
         );
         let es = risk("[instruments.ES]\nsize = \"2\"\n[instruments.ESZ6]\nsize = \"3\"\n");
-        assert!(es.check_names(Tradovate).is_ok());
+        assert!(es.check_for(Tradovate).is_ok());
+        // Settings that could never trade fail before any signal.
+        let half = RiskConfig::from_toml(
+            "default_max_position = \"5\"\n[instruments.NQ]\nsize = \"0.5\"\n",
+        )
+        .unwrap();
+        let err = half.check_for(Tradovate).unwrap_err();
+        assert!(
+            err.starts_with("instruments.NQ.size: 0.5 is not a whole number"),
+            "{err}"
+        );
+        let coins = RiskConfig::from_toml(
+            "default_max_position = \"5\"\n[instruments.BTC-USD]\nsize = \"0.5\"\n",
+        )
+        .unwrap();
+        assert!(
+            coins.check_for(Coinbase).is_ok(),
+            "fractions are fine elsewhere"
+        );
+        let over = RiskConfig::from_toml(
+            "default_max_position = \"10000\"\n[classes.fx]\nsize = \"1000\"\nmax_position = \"500\"\n",
+        )
+        .unwrap();
+        let err = over.check_for(Oanda).unwrap_err();
+        assert!(
+            err.starts_with("classes.fx: size 1000 is over the max_position 500"),
+            "{err}"
+        );
+        // An instrument trades under its class's max_position when it sets none.
+        let under_class = RiskConfig::from_toml(
+            "default_max_position = \"100\"\n[classes.fx]\nmax_position = \"100000\"\n[instruments.EUR_USD]\nsize = \"50000\"\n",
+        )
+        .unwrap();
+        assert!(under_class.check_for(Oanda).is_ok());
         let size = |contract: &str| es.instrument(AssetClass::Futures, contract).size;
         assert_eq!(size("ESZ6"), Some(Size::Quantity(Decimal::from(3))));
         assert_eq!(

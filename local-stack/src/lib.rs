@@ -899,7 +899,7 @@ impl Risks {
                 }
                 other => other.to_string(),
             })?;
-            risk.check_names(named).map_err(invalid)?;
+            risk.check_for(named).map_err(invalid)?;
             Ok::<_, String>(risk)
         };
         let oanda = one("OANDA", executor_oanda::config::DEFAULT_RISK, Broker::Oanda)?;
