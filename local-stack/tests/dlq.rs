@@ -135,8 +135,9 @@ async fn only_a_forced_replay_executes_a_stale_letter() {
     let url = format!("{}/local/dlq/replay", stack.base);
     let mut outcomes = Vec::new();
     for forced in [false, true] {
-        // Ten minutes old, a second apart, so the two are different signals.
-        let (signal_id, letter) = dead_signal_aged(600 + i64::from(forced));
+        // Ten and eleven minutes old: different signals (a second apart could fall in one
+        // second of the clock, the same `timenow`, the same signal).
+        let (signal_id, letter) = dead_signal_aged(600 + 60 * i64::from(forced));
         assert!(dlq.try_send(letter).unwrap());
         let id = dlq.peek()[0].message_id.clone();
         let resp = client
