@@ -327,28 +327,13 @@ impl SignalInfo<'_> {
             .instrument
             .as_deref()
             .is_some_and(|i| i.eq_ignore_ascii_case(want));
-        let unnarrowed = Filter {
-            instrument: None,
-            ..f.clone()
-        };
-        self.matches(&unnarrowed)
+        self.in_time_and_strategy(f)
             && (instrument.eq_ignore_ascii_case(want)
                 || (!names_own_contract && self.record.symbol.eq_ignore_ascii_case(want)))
     }
 
     fn matches(&self, f: &Filter) -> bool {
-        let t = self.time();
-        if f.since.is_some_and(|s| t.is_none_or(|t| t < s)) {
-            return false;
-        }
-        if f.until.is_some_and(|u| t.is_none_or(|t| t >= u)) {
-            return false;
-        }
-        // Case does not matter, as for instruments: `trend_validator/5` is `Trend_Validator/5`.
-        if f.strategy
-            .as_ref()
-            .is_some_and(|s| !s.eq_ignore_ascii_case(&self.strategy))
-        {
+        if !self.in_time_and_strategy(f) {
             return false;
         }
         if let Some(want) = &f.instrument {
@@ -363,6 +348,25 @@ impl SignalInfo<'_> {
             {
                 return false;
             }
+        }
+        true
+    }
+
+    /// The filter's time bounds and strategy, its instrument left aside.
+    fn in_time_and_strategy(&self, f: &Filter) -> bool {
+        let t = self.time();
+        if f.since.is_some_and(|s| t.is_none_or(|t| t < s)) {
+            return false;
+        }
+        if f.until.is_some_and(|u| t.is_none_or(|t| t >= u)) {
+            return false;
+        }
+        // Case does not matter, as for instruments: `trend_validator/5` is `Trend_Validator/5`.
+        if f.strategy
+            .as_ref()
+            .is_some_and(|s| !s.eq_ignore_ascii_case(&self.strategy))
+        {
+            return false;
         }
         true
     }
