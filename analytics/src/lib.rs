@@ -169,9 +169,11 @@ pub struct Stats {
     pub realized: Decimal,
     /// Fees already subtracted from `realized` (see [`Trade::fees`]).
     pub fees: Decimal,
+    /// The mean winning and losing trade, to two decimal places more than the finest P&L
+    /// among the trades; `None` without a win (a loss).
     pub average_win: Option<Decimal>,
     pub average_loss: Option<Decimal>,
-    /// Gross profit ÷ gross loss; `None` without a losing trade.
+    /// Gross profit ÷ gross loss, to 4 decimal places; `None` without a losing trade.
     pub profit_factor: Option<Decimal>,
     /// The largest fall of the realized equity curve from a previous peak (≥ 0).
     pub max_drawdown: Decimal,
@@ -777,6 +779,9 @@ fn stats(trades: &[&Trade]) -> Stats {
     let gross_win: Decimal = wins.iter().sum();
     let gross_loss: Decimal = losses.iter().sum();
     let n = trades.len() as u64;
+    // An average of money keeps two decimal places more than the finest P&L it averages
+    // (10 ÷ 3 USD is 3.33, 0.10001 ÷ 3 BTC is 0.0333367), not the 28 digits of a division.
+    let average_dp = trades.iter().map(|t| t.pnl.scale()).max().unwrap_or(0) + 2;
     let (mut equity, mut peak, mut drawdown) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
     for t in trades {
         equity += t.pnl;
@@ -792,9 +797,12 @@ fn stats(trades: &[&Trade]) -> Stats {
             .then(|| (Decimal::from(wins.len() as u64) / Decimal::from(n)).round_dp(4)),
         realized: trades.iter().map(|t| t.pnl).sum(),
         fees: trades.iter().map(|t| t.fees).sum(),
-        average_win: (!wins.is_empty()).then(|| gross_win / Decimal::from(wins.len() as u64)),
-        average_loss: (!losses.is_empty()).then(|| gross_loss / Decimal::from(losses.len() as u64)),
-        profit_factor: (!gross_loss.is_zero()).then(|| gross_win / -gross_loss),
+        average_win: (!wins.is_empty())
+            .then(|| (gross_win / Decimal::from(wins.len() as u64)).round_dp(average_dp)),
+        average_loss: (!losses.is_empty())
+            .then(|| (gross_loss / Decimal::from(losses.len() as u64)).round_dp(average_dp)),
+        // A ratio, shown like the win rate: 2.3333, not 28 digits of 7 ÷ 3.
+        profit_factor: (!gross_loss.is_zero()).then(|| (gross_win / -gross_loss).round_dp(4)),
         max_drawdown: drawdown,
     }
 }

@@ -738,6 +738,17 @@ fn drawdown_is_the_largest_fall_from_a_peak_and_percentiles_are_nearest_rank() {
     assert_eq!(s.max_drawdown, d("30"));
     // 15 / 30.
     assert_eq!(s.profit_factor, Some(d("0.5")));
+    // Divisions that do not end are rounded: averages two places past the finest P&L,
+    // the profit factor like the win rate.
+    let trades = [trade("10"), trade("-3"), trade("5.1"), trade("-3")];
+    let s = stats(&trades.iter().collect::<Vec<_>>());
+    assert_eq!(s.average_win, Some(d("7.550")));
+    assert_eq!(s.average_loss, Some(d("-3.000")));
+    // 15.1 / 6.
+    assert_eq!(s.profit_factor, Some(d("2.5167")));
+    let trades = [trade("10"), trade("0.00001"), trade("-7"), trade("3")];
+    let s = stats(&trades.iter().collect::<Vec<_>>());
+    assert_eq!(s.average_win, Some(d("4.3333367")));
     let v: Vec<i64> = (1..=100).collect();
     assert_eq!(
         (percentile(&v, 50), percentile(&v, 95), percentile(&v, 99)),
