@@ -228,15 +228,7 @@ impl Common {
             max_age: Duration::seconds(env.parsed_or("MAX_ALERT_AGE_SECS", 30i64)?),
             lease: Duration::seconds(env.parsed_or("LEASE_SECS", 60i64)?),
             record_ttl: Duration::days(env.parsed_or("RECORD_TTL_DAYS", 30i64)?),
-            risk: {
-                let risk = RiskConfig::from_env(env, default_risk)?;
-                risk.check_for(broker)
-                    .map_err(|reason| ConfigError::Invalid {
-                        name: "RISK_CONFIG".into(),
-                        reason,
-                    })?;
-                risk
-            },
+            risk: RiskConfig::from_env(env, default_risk, broker)?,
         };
         let health = env
             .optional("HEALTH_TABLE")

@@ -382,8 +382,18 @@ impl RiskConfig {
     }
 
     /// From `RISK_CONFIG` (inline TOML) or `RISK_CONFIG_FILE`; `fallback` (the executor's
-    /// built-in defaults) when neither is set.
-    pub fn from_env(env: &impl Env, fallback: &str) -> Result<Self, ConfigError> {
+    /// built-in defaults) when neither is set; the settings must pass [`Self::check_for`]
+    /// `broker`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the variable the settings came from (`RISK_CONFIG` or
+    /// `RISK_CONFIG_FILE`) with what is wrong: an unreadable file, bad TOML, or a setting
+    /// that fails the check.
+    pub fn from_env(
+        env: &impl Env,
+        fallback: &str,
+        broker: shared::Broker,
+    ) -> Result<Self, ConfigError> {
         let (name, text) = match (env.optional(RISK_CONFIG), env.optional(RISK_CONFIG_FILE)) {
             (Some(inline), _) => (RISK_CONFIG, inline),
             (None, Some(path)) => (
@@ -395,10 +405,12 @@ impl RiskConfig {
             ),
             (None, None) => (RISK_CONFIG, fallback.to_owned()),
         };
-        Self::from_toml(&text).map_err(|reason| ConfigError::Invalid {
-            name: name.into(),
-            reason,
-        })
+        Self::from_toml(&text)
+            .and_then(|risk| risk.check_for(broker).map(|()| risk))
+            .map_err(|reason| ConfigError::Invalid {
+                name: name.into(),
+                reason,
+            })
     }
 
     /// What can be judged of these settings for `broker` before any signal, so that a file
@@ -713,6 +725,30 @@ mod tests {
             "the root's, after the roll"
         );
         assert_eq!(size("NQH7"), None);
+    }
+
+    /// A setting that fails the check is reported under the variable it came from: the file's
+    /// variable when the settings are a file.
+    #[test]
+    fn a_failed_check_names_the_variable_the_settings_came_from() {
+        use shared::config::MapEnv;
+        let over = "default_max_position = \"100\"\n[classes.fx]\nsize = \"1000\"\n";
+        let path = std::env::temp_dir().join(format!("risk-check-{}.toml", std::process::id()));
+        std::fs::write(&path, over).unwrap();
+        let from_file = MapEnv::new([(RISK_CONFIG_FILE, path.to_str().unwrap())]);
+        let err = RiskConfig::from_env(&from_file, "", shared::Broker::Oanda).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        let shown = err.to_string();
+        assert!(shown.contains("RISK_CONFIG_FILE"), "{shown}");
+        assert!(shown.contains("classes.fx: size 1000 is over"), "{shown}");
+        let inline = MapEnv::new([(RISK_CONFIG, over)]);
+        let shown = RiskConfig::from_env(&inline, "", shared::Broker::Oanda)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            shown.contains("RISK_CONFIG") && !shown.contains("RISK_CONFIG_FILE"),
+            "{shown}"
+        );
     }
 
     /// A session that runs past midnight (a futures session, an FX session) holds from its

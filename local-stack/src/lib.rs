@@ -882,14 +882,7 @@ impl Risks {
                 (None, None) => "defaults".to_owned(),
             };
             shown.push(format!("{} {source}", broker.to_lowercase()));
-            let invalid = |reason| {
-                shared::config::ConfigError::Invalid {
-                    name: format!("{broker}_{RISK_CONFIG}"),
-                    reason,
-                }
-                .to_string()
-            };
-            let risk = RiskConfig::from_env(&prefixed, defaults).map_err(|e| match e {
+            RiskConfig::from_env(&prefixed, defaults, named).map_err(|e| match e {
                 shared::config::ConfigError::Invalid { name, reason } => {
                     shared::config::ConfigError::Invalid {
                         name: format!("{broker}_{name}"),
@@ -898,9 +891,7 @@ impl Risks {
                     .to_string()
                 }
                 other => other.to_string(),
-            })?;
-            risk.check_for(named).map_err(invalid)?;
-            Ok::<_, String>(risk)
+            })
         };
         let oanda = one("OANDA", executor_oanda::config::DEFAULT_RISK, Broker::Oanda)?;
         let tradovate = one(

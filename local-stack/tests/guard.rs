@@ -255,6 +255,21 @@ async fn each_executors_risk_settings_size_its_orders() {
         err.starts_with("setting OANDA_RISK_CONFIG is invalid: instruments.EURUSD:"),
         "{err}"
     );
+    // The same from a file: the error names the file's setting, where the trader looks.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("oanda-risk.toml");
+    std::fs::write(
+        &file,
+        "default_max_position = \"10000\"\n[instruments.EURUSD]\nsize = \"7\"\n",
+    )
+    .unwrap();
+    let from_file =
+        shared::config::MapEnv::new([("OANDA_RISK_CONFIG_FILE", file.to_str().unwrap())]);
+    let err = local_stack::start(cfg(), &from_file).await.unwrap_err();
+    assert!(
+        err.starts_with("setting OANDA_RISK_CONFIG_FILE is invalid: instruments.EURUSD:"),
+        "{err}"
+    );
 }
 
 /// A PostgreSQL journal that cannot be reached fails the start, naming the journal's kind
