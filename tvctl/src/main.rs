@@ -260,11 +260,18 @@ async fn dlq_target(t: DlqTarget) -> Result<dlq::Target, String> {
     }
 }
 
-async fn run_dlq(command: DlqCommand) -> Result<ExitCode, String> {
+/// The `dlq` commands. A command given wrongly (no target, no message named, a target that
+/// is not a URL, no audit trail named, an audit file that cannot be written) is a usage error
+/// (exit 2); a queue, journal or local stack that fails to answer is exit 3.
+async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
     let now = shared::clock::SystemClock.now();
     match command {
         DlqCommand::List { target, json } => {
-            let messages = dlq_target(target).await?.list(now).await?;
+            let messages = dlq_target(target)
+                .await
+                .map_err(Failure::Usage)?
+                .list(now)
+                .await?;
             if json {
                 out(&serde_json::to_string(&messages).map_err(|e| e.to_string())?);
             } else {
@@ -285,7 +292,11 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         DlqCommand::Show { target, message_id } => {
-            let messages = dlq_target(target).await?.list(now).await?;
+            let messages = dlq_target(target)
+                .await
+                .map_err(Failure::Usage)?
+                .list(now)
+                .await?;
             match messages.into_iter().find(|m| m.message_id == message_id) {
                 Some(m) => {
                     let mut v = serde_json::to_value(&m).map_err(|e| e.to_string())?;
@@ -311,14 +322,16 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, String> {
             audit_file,
         } => {
             if message_ids.is_empty() && !all {
-                return Err("name the messages to replay, or --all".into());
+                return Err(Failure::Usage(
+                    "name the messages to replay, or --all".into(),
+                ));
             }
-            let target = dlq_target(target).await?;
+            let target = dlq_target(target).await.map_err(Failure::Usage)?;
             // Check the audit trail is reachable before anything moves.
             if matches!(target, dlq::Target::Sqs { .. }) {
                 match &audit_file {
                     Some(path) => {
-                        open_audit_file(path)?;
+                        open_audit_file(path).map_err(Failure::Usage)?;
                     }
                     None => {
                         audit_journal().await?;
@@ -611,7 +624,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dlq { command } => Ok(run_dlq(command).await?),
+        Command::Dlq { command } => run_dlq(command).await,
         Command::Report {
             journal,
             log_lines,
@@ -806,16 +819,20 @@ fn order_line(o: &Value) -> String {
     )
 }
 
-async fn audit_journal() -> Result<journal::AnyJournal, String> {
+/// The journal at `JOURNAL_URL`, which audits SQS replays: unset is a usage error, a journal
+/// that cannot be reached exit 3.
+async fn audit_journal() -> Result<journal::AnyJournal, Failure> {
     let url = std::env::var("JOURNAL_URL").map_err(|_| {
-        "no audit trail: SQS replays are audited in the journal at JOURNAL_URL, or with \
-         --audit-file <path> in a local JSON-lines file when the database is out of reach; \
-         nothing was replayed"
-            .to_owned()
+        Failure::Usage(
+            "no audit trail: SQS replays are audited in the journal at JOURNAL_URL, or with \
+             --audit-file <path> in a local JSON-lines file when the database is out of reach; \
+             nothing was replayed"
+                .to_owned(),
+        )
     })?;
     journal::AnyJournal::connect(&url)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| Failure::Unreachable(e.to_string()))
 }
 
 fn open_audit_file(path: &std::path::Path) -> Result<std::fs::File, String> {
@@ -850,7 +867,9 @@ fn file_audit(
 
 async fn journal_audit(audits: &[shared::replay::ReplayAudit]) -> Result<(), String> {
     use shared::replay::AuditLog;
-    let journal = audit_journal().await?;
+    let journal = audit_journal().await.map_err(|e| match e {
+        Failure::Usage(e) | Failure::Unreachable(e) => e,
+    })?;
     for a in audits {
         journal.record_replay(a).await.map_err(|e| e.to_string())?;
     }

@@ -1,0 +1,53 @@
+//! `tvctl dlq` given wrongly exits 2 (usage), as every other command does; a target that
+//! does not answer exits 3. Before, every `dlq` failure exited 3, so a script could not tell
+//! a typo from an outage.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+fn tvctl(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(args)
+        .env_remove("JOURNAL_URL")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn a_dlq_command_given_wrongly_is_a_usage_error_and_an_absent_stack_is_not() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let local = format!("http://127.0.0.1:{closed}");
+    for (args, says) in [
+        (vec!["dlq", "list"], "give --queue-url (SQS) or --local"),
+        (
+            vec!["dlq", "list", "--local", "oanda-dlq.fifo"],
+            "--local takes the local stack's base URL",
+        ),
+        (
+            vec!["dlq", "replay", "--local", &local],
+            "name the messages to replay, or --all",
+        ),
+        (
+            vec!["dlq", "replay", "--queue-url", &local, "m-1"],
+            "no audit trail",
+        ),
+    ] {
+        let (code, text) = tvctl(&args);
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?}: {text}");
+    }
+    // Given rightly, but nothing listens there.
+    let (code, text) = tvctl(&["dlq", "list", "--local", &local]);
+    assert_eq!(code, 3, "{text}");
+}
