@@ -758,8 +758,15 @@ async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<Checked, String> {
     queue_settings(cfg)?;
     // The deployed webhook's rules for its secret (length, nothing a URL path would alter):
     // a secret it would refuse is refused here too, naming the rule, never the secret.
-    ingest::config::check_secret(secrecy::SecretString::from(cfg.secret.clone()))
-        .map_err(|e| e.to_string())?;
+    // Locally the secret comes from `tvctl dev --secret` as often as from the variable.
+    ingest::config::check_secret(secrecy::SecretString::from(cfg.secret.clone())).map_err(|e| {
+        match e {
+            shared::config::ConfigError::Invalid { reason, .. } => {
+                format!("the webhook secret (--secret or WEBHOOK_SECRET) {reason}")
+            }
+            other => other.to_string(),
+        }
+    })?;
     // Risk files that do not parse fail the start, before any broker logs in.
     let risk = Risks::read(env)?;
     if cfg.journal_url.trim().is_empty() {
@@ -962,8 +969,8 @@ fn refuse_unsafe(cfg: &LocalConfig, configured: &[&str]) -> Result<(), String> {
     if cfg.secret == LOCAL_SECRET {
         return Err(format!(
             "refusing to start: a real broker is configured ({names}) and the webhook secret is \
-             the local default, which is printed in the README; set WEBHOOK_SECRET (at least 16 \
-             URL-safe characters) or unset the broker's variables to trade on paper"
+             the local default, which is printed in the README; set WEBHOOK_SECRET or `tvctl dev \
+             --secret` (at least 16 URL-safe characters) or unset the broker's variables to trade on paper"
         ));
     }
     if cfg.state_file().is_none() {

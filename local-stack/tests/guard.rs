@@ -178,8 +178,10 @@ async fn queue_settings_that_would_execute_a_signal_twice_are_refused() {
             ..Default::default()
         };
         let err = local_stack::start(cfg, &env).await.unwrap_err();
+        // Named as both places the trader may have set it.
         assert!(
-            err.contains("WEBHOOK_SECRET") && err.contains(rule),
+            err.starts_with("the webhook secret (--secret or WEBHOOK_SECRET) ")
+                && err.contains(rule),
             "{err}"
         );
         assert!(secret.len() < 4 || !err.contains(secret), "{err}");

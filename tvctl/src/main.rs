@@ -493,7 +493,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             out(&format!("listening on http://{}", stack.addr));
             if secret.is_none() {
                 out(&format!(
-                    "webhook secret: {} (local default; set WEBHOOK_SECRET to change)",
+                    "webhook secret: {} (local default; set WEBHOOK_SECRET or --secret to change)",
                     local_stack::LOCAL_SECRET
                 ));
             }
