@@ -209,6 +209,22 @@ describe('all three brokers, JOURNAL=log, no IP allowlist', () => {
     });
   });
 
+  it("lets this account's CloudWatch alarms publish to the topic, whose own policy replaces SNS's default", () => {
+    const policies = resources(json, 'AWS::SNS::TopicPolicy');
+    assert.equal(policies.length, 1);
+    const [, policy] = policies[0];
+    assert.deepEqual(policy.Properties.Topics, [{ Ref: topicId(json) }]);
+    const allows = policy.Properties.PolicyDocument.Statement.filter((s: any) => s.Effect === 'Allow');
+    assert.equal(allows.length, 1, JSON.stringify(allows));
+    const [allow] = allows;
+    assert.deepEqual(allow.Principal, { Service: 'cloudwatch.amazonaws.com' });
+    assert.equal(allow.Action, 'sns:Publish');
+    assert.deepEqual(allow.Resource, { Ref: topicId(json) });
+    assert.deepEqual(allow.Condition.StringEquals, { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
+    const source = arnText(allow.Condition.ArnLike['aws:SourceArn']);
+    assert.match(source, /^arn:\$\{AWS::Partition\}:cloudwatch:\$\{AWS::Region\}:\$\{AWS::AccountId\}:alarm:\*$/);
+  });
+
   it('alarms on DLQ depth, errors, oldest message, token refresh, API refusals/5xx/latency, with alarm and OK actions to SNS', () => {
     const alarms = alarmsOf(json);
     const topic = topicId(json);
