@@ -87,6 +87,30 @@ function text(get: Lookup, key: string): string | undefined {
   return s === '' ? undefined : s;
 }
 
+/**
+ * The most bytes of risk TOML an executor's `RISK_CONFIG` may hold. Lambda allows 4 KB of
+ * environment variables per function in all
+ * (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); the executor's
+ * other variables (table names, topic ARN, queue URL, parameter names) take up to about 1.5
+ * KB. A longer TOML would fail the deploy itself, after the synth had passed.
+ */
+export const RISK_CONFIG_MAX_BYTES = 2048;
+
+/** A risk TOML from the context, within [RISK_CONFIG_MAX_BYTES]. */
+function riskText(get: Lookup, key: string): string | undefined {
+  const s = text(get, key);
+  const bytes = s === undefined ? 0 : Buffer.byteLength(s, 'utf8');
+  if (bytes > RISK_CONFIG_MAX_BYTES) {
+    throw new ConfigError(
+      `context ${key} is ${bytes} bytes; it becomes the executor's RISK_CONFIG variable, and ` +
+        `Lambda allows 4 KB of environment variables per function, so keep it within ` +
+        `${RISK_CONFIG_MAX_BYTES} bytes (drop comments and blank lines, or size by class ` +
+        `rather than per instrument)`,
+    );
+  }
+  return s;
+}
+
 function oneOf<T extends string>(get: Lookup, key: string, allowed: readonly T[], fallback: T): T {
   const v = text(get, key) ?? fallback;
   if (!(allowed as readonly string[]).includes(v)) {
@@ -196,9 +220,9 @@ export function readConfig(get: Lookup): PipelineConfig {
     coinbaseApiKeyName: text(get, 'coinbaseApiKeyName'),
     coinbaseBaseUrl: url(get, 'coinbaseBaseUrl'),
     riskConfig: {
-      oanda: text(get, 'oandaRiskConfig'),
-      tradovate: text(get, 'tradovateRiskConfig'),
-      coinbase: text(get, 'coinbaseRiskConfig'),
+      oanda: riskText(get, 'oandaRiskConfig'),
+      tradovate: riskText(get, 'tradovateRiskConfig'),
+      coinbase: riskText(get, 'coinbaseRiskConfig'),
     },
     // Checked whether or not the feature is on, like auroraAutoPauseMinutes, so a typo
     // surfaces before the day it is switched on.

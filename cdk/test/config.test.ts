@@ -7,6 +7,7 @@ import {
   DEFAULT_THROTTLE_BURST,
   DEFAULT_THROTTLE_RATE,
   readConfig,
+  RISK_CONFIG_MAX_BYTES,
 } from '../lib/config';
 import { BASE_CONTEXT } from './helpers';
 
@@ -17,6 +18,18 @@ const refuses = (ctx: Record<string, unknown>, re: RegExp) =>
     (e: unknown) => e instanceof ConfigError && re.test(e.message),
     JSON.stringify(ctx),
   );
+
+describe('risk settings', () => {
+  it('refuses a risk TOML that would not fit in a Lambda environment, naming its size', () => {
+    const section = (i: number) => `[instruments.EUR_X${i}]\nsize = "1000"\nmax_position = "10000"\n`;
+    let big = 'default_max_position = "10"\n';
+    for (let i = 0; Buffer.byteLength(big.trim()) <= RISK_CONFIG_MAX_BYTES; i++) big += section(i);
+    const size = Buffer.byteLength(big.trim());
+    refuses({ oandaRiskConfig: big }, new RegExp(`context oandaRiskConfig is ${size} bytes.*4 KB`));
+    const fits = big.slice(0, RISK_CONFIG_MAX_BYTES);
+    assert.equal(readConfig(get({ tradovateRiskConfig: fits })).riskConfig.tradovate, fits.trim());
+  });
+});
 
 describe('brokers are chosen explicitly', () => {
   it('refuses a deploy without brokers, naming the choices', () => {
