@@ -88,7 +88,8 @@ export class Executors extends Concern {
       (['oanda', 'tradovate', 'coinbase'] as const).map((b) => queues.queues[b].queueArn),
     );
     if (frontMonths) {
-      allow(this.router, ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Scan'], [frontMonths.tableArn]);
+      // The router reads the whole (small) table with Scan (aws-adapters front_months.rs).
+      allow(this.router, ['dynamodb:Scan'], [frontMonths.tableArn]);
     }
     queues.consume(this.router, 'signals', { batchSize: 10, maxConcurrency: 5 });
 

@@ -6,7 +6,7 @@ import { BASE_CONTEXT, arnText, asList, envOf, fn, resources, statementsOf, synt
 
 const BINARY = 'front-month-refresher';
 const API_KEY_PARAM = '/tv-pipeline/databento/api-key';
-const ROUTER_READS = ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Scan'];
+const ROUTER_READS = ['dynamodb:Scan'];
 
 const functionsOf = (json: any) =>
   resources(json, 'AWS::Lambda::Function').map(([, f]) => f.Properties.Description as string);
