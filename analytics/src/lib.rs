@@ -425,7 +425,14 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     // Fills, in time order; a row sent twice keeps its own row (the journal keeps both).
     let mut fills: Vec<Fill> = Vec::new();
     let (mut orphans, mut estimated) = (0usize, 0usize);
-    for o in orders {
+    // A signal's legs in the order they are sent (a roll's close, the close, the open), so a
+    // leg without a time of its own is placed after the legs before it.
+    let mut ordered: Vec<&OrderRecord> = orders.iter().collect();
+    ordered.sort_by(|a, b| {
+        (a.signal_id.as_str(), a.leg, a.attempt).cmp(&(b.signal_id.as_str(), b.leg, b.attempt))
+    });
+    let mut previous_leg: Option<(&str, DateTime<Utc>)> = None;
+    for o in ordered {
         if o.outcome != Outcome::Filled || o.quantity <= Decimal::ZERO {
             continue;
         }
@@ -451,17 +458,29 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             }
         };
         estimated += usize::from(guessed);
+        // A fill a takeover found after a crash has no send or acknowledgement time: the
+        // signal's executor start stands in. It came after the previous signal of the
+        // instrument had finished (one signal at a time per instrument), where the alert's own
+        // time could come before that signal's fills and reorder the trades.
         let at = o
             .acked_at
             .or(o.sent_at)
             .or(i.record.stages.broker_acked)
+            .or(i.record.stages.broker_sent)
+            .or(i.record.stages.executor_start)
             .or(i.time());
-        let Some(at) = at else {
+        let Some(mut at) = at else {
             report
                 .warnings
                 .push(format!("fill of {} has no time; left out", o.signal_id));
             continue;
         };
+        if let Some((signal, before)) = previous_leg
+            && signal == o.signal_id.as_str()
+        {
+            at = at.max(before);
+        }
+        previous_leg = Some((o.signal_id.as_str(), at));
         fills.push(Fill {
             signal_id: o.signal_id.to_string(),
             broker: o.broker,

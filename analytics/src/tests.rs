@@ -964,3 +964,95 @@ fn filters_narrow_open_positions_and_exposure_to_the_signals_they_select() {
     assert!(r.by_instrument.is_empty(), "no trade closed after 11:30");
     assert_eq!(r.open_positions.len(), 1);
 }
+
+/// After a crash, a takeover journals the fills it finds at the broker without send or
+/// acknowledgement times. Such a fill is placed by its signal's executor start (after the
+/// instrument's previous signal finished), not by its alert's time, which came before that
+/// signal's late fill; and never before an earlier leg of its own signal.
+#[test]
+fn a_fill_found_by_a_takeover_keeps_its_place_in_the_trades() {
+    let o = Broker::Oanda;
+    let eur = "EUR_USD";
+    // A: long at 1.08000, its alert at 10:00:00, filled late at 10:00:05 (a queue behind).
+    let a = signal("a", o, eur, SignalStatus::Filled, "1.08000", "10:00:00");
+    // B: a reversal whose alert came at 10:00:01, executed from 10:00:06; its close was
+    // journaled at 10:00:07 before the crash, its open found by the takeover.
+    let mut b = signal("b", o, eur, SignalStatus::Filled, "1.09000", "10:00:01");
+    b.stages.broker_sent = None;
+    b.stages.broker_acked = None;
+    b.stages.executor_start = Some(at("10:00:06"));
+    // C: back to long at 10:00:10.
+    let c = signal("c", o, eur, SignalStatus::Filled, "1.08500", "10:00:10");
+    let mut b_open = fill(
+        "b",
+        o,
+        eur,
+        Leg::Open,
+        Side::Sell,
+        "1000",
+        "1.09050",
+        None,
+        "10:00:00",
+    );
+    b_open.sent_at = None;
+    b_open.acked_at = None;
+    let orders = [
+        fill(
+            "a",
+            o,
+            eur,
+            Leg::Open,
+            Side::Buy,
+            "1000",
+            "1.08000",
+            None,
+            "10:00:05",
+        ),
+        b_open,
+        fill(
+            "b",
+            o,
+            eur,
+            Leg::Close,
+            Side::Sell,
+            "1000",
+            "1.09000",
+            None,
+            "10:00:07",
+        ),
+        fill(
+            "c",
+            o,
+            eur,
+            Leg::Close,
+            Side::Buy,
+            "1000",
+            "1.08500",
+            None,
+            "10:00:10",
+        ),
+        fill(
+            "c",
+            o,
+            eur,
+            Leg::Open,
+            Side::Buy,
+            "1000",
+            "1.08500",
+            None,
+            "10:00:10",
+        ),
+    ];
+    let r = analyze(&[a, b, c], &orders, &Filter::default());
+    let trades: Vec<(bool, Decimal)> = r.trades.iter().map(|t| (t.long, t.pnl)).collect();
+    // The long closed by B's close at 1.09000: +10.00; the short B opened at 1.09050 closed by
+    // C at 1.08500: +5.50.
+    assert_eq!(
+        trades,
+        [(true, d("10")), (false, d("5.5"))],
+        "{:?}",
+        r.trades
+    );
+    assert_eq!(r.open_positions.len(), 1);
+    assert_eq!(r.open_positions[0].quantity, d("1000"));
+}
