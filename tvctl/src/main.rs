@@ -444,6 +444,24 @@ fn request_failed(url: &str, e: reqwest::Error) -> String {
     format!("{}: {}{hint}", tvctl::shown_url(url), e.without_url())
 }
 
+/// The `tvctl send` line `tvctl dev` suggests: `tvctl send` posts to `TVCTL_URL` or port
+/// 8080 with `WEBHOOK_SECRET` or the local default, so the line names this stack's URL when
+/// that would go elsewhere (another stack on this machine could trade it), and the secret's
+/// variable, never its value, when this stack's secret came from `--secret`.
+fn send_hint(addr: std::net::SocketAddr, tvctl_url: Option<&str>, secret_in_env: bool) -> String {
+    let url = format!("http://{addr}/webhook");
+    let default_url = tvctl_url.unwrap_or("http://127.0.0.1:8080/webhook");
+    let mut line = String::new();
+    if !secret_in_env {
+        line.push_str("WEBHOOK_SECRET=<your secret> ");
+    }
+    line.push_str("tvctl send oanda-eurusd-long");
+    if default_url.trim_end_matches('/') != url {
+        line.push_str(&format!(" --url {url}"));
+    }
+    line
+}
+
 async fn get_json(url: &str) -> Result<Value, String> {
     let resp = reqwest::get(url)
         .await
@@ -497,9 +515,16 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     local_stack::LOCAL_SECRET
                 ));
             }
+            let secret_in_env = secret.is_none()
+                || std::env::var("WEBHOOK_SECRET").ok().as_deref() == secret.as_deref();
             out(&format!(
-                "post alerts to http://{}/webhook (or: tvctl send oanda-eurusd-long)",
-                stack.addr
+                "post alerts to http://{}/webhook (or: {})",
+                stack.addr,
+                send_hint(
+                    stack.addr,
+                    std::env::var("TVCTL_URL").ok().as_deref(),
+                    secret_in_env
+                )
             ));
             tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
@@ -879,6 +904,27 @@ async fn journal_audit(audits: &[shared::replay::ReplayAudit]) -> Result<(), Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_suggested_send_reaches_this_stack() {
+        let at = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        assert_eq!(
+            send_hint(at(8080), None, true),
+            "tvctl send oanda-eurusd-long"
+        );
+        assert_eq!(
+            send_hint(at(8181), None, true),
+            "tvctl send oanda-eurusd-long --url http://127.0.0.1:8181/webhook"
+        );
+        assert_eq!(
+            send_hint(at(8181), Some("http://127.0.0.1:8181/webhook"), true),
+            "tvctl send oanda-eurusd-long"
+        );
+        assert_eq!(
+            send_hint(at(8080), Some("http://127.0.0.1:9000/webhook"), false),
+            "WEBHOOK_SECRET=<your secret> tvctl send oanda-eurusd-long --url http://127.0.0.1:8080/webhook"
+        );
+    }
 
     #[test]
     fn an_order_line_names_the_attempt_only_of_a_resend() {
