@@ -727,6 +727,34 @@ mod tests {
         assert_eq!(size("NQH7"), None);
     }
 
+    /// The README's sizing example starts, and sizes the pairs it names within their caps:
+    /// the cap is in each pair's quote currency, so 1,000 USD_JPY at 150 (150,000 JPY) needs
+    /// the JPY cap the example gives it.
+    #[test]
+    fn the_readme_sizing_example_trades_what_it_names() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("```toml\ndefault_max_position = \"10000\"\n")
+            .expect("the README's sizing example")
+            + "```toml\n".len();
+        let end = start + readme[start..].find("```").unwrap();
+        let risk = RiskConfig::from_toml(&readme[start..end]).unwrap();
+        risk.check_for(shared::Broker::Oanda).unwrap();
+        for (pair, price) in [("EUR_USD", "1.08"), ("USD_JPY", "150"), ("XAU_USD", "2650")] {
+            let class = AssetClass::of(shared::Broker::Oanda, pair);
+            let r = risk.instrument(class, pair);
+            let Some(Size::Quantity(units)) = r.size else {
+                panic!("{pair}: {:?}", r.size);
+            };
+            let notional = units * Decimal::from_str_exact(price).unwrap();
+            assert!(
+                notional <= r.max_notional,
+                "{pair}: {notional} over {}",
+                r.max_notional
+            );
+        }
+    }
+
     /// A setting that fails the check is reported under the variable it came from: the file's
     /// variable when the settings are a file.
     #[test]
