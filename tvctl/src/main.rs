@@ -507,7 +507,17 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 shared::telemetry::init_json_logs_to(&log)?;
                 out(&format!("handler logs: {}", log.display()));
             }
-            let stack = local_stack::start(cfg, &shared::config::ProcessEnv).await?;
+            // What it was given is wrong (a setting, a port in use, a state file another
+            // `tvctl dev` holds): exit 2; a journal database that cannot be used: exit 3.
+            let stack = local_stack::start(cfg, &shared::config::ProcessEnv)
+                .await
+                .map_err(|e| {
+                    if e.starts_with("the journal (") && e.contains(") cannot be used") {
+                        Failure::Unreachable(e)
+                    } else {
+                        Failure::Usage(e)
+                    }
+                })?;
             out(&format!("listening on http://{}", stack.addr));
             if secret.is_none() {
                 out(&format!(
@@ -714,7 +724,22 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     (report::Source::Journal(journal), name)
                 }
             };
-            let (signals, orders) = report::load(&source).await?;
+            // The HTML's folder must exist before the journal is read (a large journal takes
+            // seconds), and a wrong folder is a usage error like any other wrong path.
+            if !json
+                && !csv
+                && let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty())
+                && !dir.is_dir()
+            {
+                return Err(Failure::Usage(format!(
+                    "{}: no such folder for the report",
+                    dir.display()
+                )));
+            }
+            let (signals, orders) = report::load(&source).await.map_err(|e| match e {
+                report::LoadError::NotAJournal(why) => Failure::Usage(why),
+                report::LoadError::Unavailable(why) => Failure::Unreachable(why),
+            })?;
             let r = analytics::analyze(&signals, &orders, &filter);
             if json {
                 out(&serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?);
@@ -723,7 +748,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 out(text.trim_end());
             } else {
                 std::fs::write(&output, report::html(&r, &filter, &name))
-                    .map_err(|e| format!("{}: {e}", output.display()))?;
+                    .map_err(|e| Failure::Usage(format!("{}: {e}", output.display())))?;
                 out(&format!(
                     "{}: {} signals, {} trades",
                     output.display(),

@@ -17,35 +17,73 @@ pub enum Source {
     LogLines(std::path::PathBuf),
 }
 
+/// Why a source could not be read: it is not a journal (what was named is wrong: `tvctl`
+/// exits 2), or it could not be opened or read (exit 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    NotAJournal(String),
+    Unavailable(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotAJournal(why) | Self::Unavailable(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<LoadError> for String {
+    fn from(e: LoadError) -> Self {
+        e.to_string()
+    }
+}
+
 /// Every signal and order row of the source.
 ///
 /// # Errors
-/// A message naming the source when it cannot be opened or read.
-pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord>), String> {
+/// [`LoadError::NotAJournal`] for a path or URL that names no journal (see
+/// [`missing_journal`]), or a database without the journal's tables; otherwise
+/// [`LoadError::Unavailable`], naming the source, when it cannot be opened or read.
+pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord>), LoadError> {
     match source {
         Source::Journal(url) => {
             if let Some(missing) = missing_journal(url) {
-                return Err(missing);
+                return Err(LoadError::NotAJournal(missing));
             }
+            let unavailable =
+                |e: String| LoadError::Unavailable(format!("journal {}: {e}", journal::shown(url)));
             // Read-only: a report never migrates or writes the journal it is pointed at.
             let journal = journal::AnyJournal::open_read_only(url)
                 .await
-                .map_err(|e| format!("journal {}: {e}", journal::shown(url)))?;
+                .map_err(|e| unavailable(e.to_string()))?;
             // Both at once, on two connections: SQLite builds each answer in one thread, so
             // the two queries take the machine's two cores (a WAL journal admits concurrent
             // readers).
             let second = journal::AnyJournal::open_read_only(url)
                 .await
-                .map_err(|e| format!("journal {}: {e}", journal::shown(url)))?;
+                .map_err(|e| unavailable(e.to_string()))?;
             let (signals, orders) = tokio::join!(journal.signals_for_report(), second.all_orders());
-            let signals = signals.map_err(|e| e.to_string())?;
-            let orders = orders.map_err(|e| e.to_string())?;
-            Ok((signals, orders))
+            let read = |e: shared::execution::JournalError| {
+                let text = e.to_string();
+                // SQLite's "no such table: signals", PostgreSQL's `relation "signals" does
+                // not exist`: a database, but not a journal (or one no executor ever wrote).
+                if text.contains("no such table") || text.contains("does not exist") {
+                    LoadError::NotAJournal(format!(
+                        "{} is not a journal: it has no journal tables (a file the local \
+                         stack or an executor never wrote to)",
+                        journal::shown(url)
+                    ))
+                } else {
+                    unavailable(text)
+                }
+            };
+            Ok((signals.map_err(read)?, orders.map_err(read)?))
         }
         Source::LogLines(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            parse_log_lines(&text)
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| LoadError::Unavailable(format!("{}: {e}", path.display())))?;
+            parse_log_lines(&text).map_err(LoadError::Unavailable)
         }
     }
 }
@@ -65,6 +103,11 @@ pub fn missing_journal(url: &str) -> Option<String> {
             "{} is a directory: give the journal file's path",
             path.display()
         )),
+        journal::Location::Memory => Some(format!(
+            "{} is a journal in memory, which holds nothing: give the journal file's path",
+            journal::shown(url)
+        )),
+        journal::Location::Unusable(why) => Some(format!("not a journal to report on: {why}")),
         journal::Location::File(path) if path.to_string_lossy().ends_with(".state.sqlite") => {
             Some(format!(
                 "{} is the local stack's state file (queues, paper books), not its journal: \

@@ -158,3 +158,21 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     assert_eq!(report["brokers"].as_array().unwrap().len(), 3);
     assert!(report["queues"].as_array().is_some_and(|q| !q.is_empty()));
 }
+
+/// A second `tvctl dev` on a journal another one runs on is refused as a usage error (exit 2),
+/// naming the other process; it is not an unreachable target (exit 3).
+#[test]
+fn a_second_stack_on_the_same_journal_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.sqlite");
+    let _first = common::start(&journal);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["dev", "--port", "0", "--journal"])
+        .arg(&journal)
+        .env_remove("WEBHOOK_SECRET")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("in use by another process"), "{text}");
+}

@@ -409,6 +409,13 @@ fn bad_input_exits_with_the_usage_code() {
     std::fs::write(&state, b"").unwrap();
     let dir_text = dir.to_string_lossy().into_owned();
     let state_text = state.to_string_lossy().into_owned();
+    // A SQLite database, but not a journal: no table of one.
+    let empty = dir.join("other.sqlite");
+    rusqlite::Connection::open(&empty)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x INTEGER);")
+        .unwrap();
+    let empty_text = empty.to_string_lossy().into_owned();
     for (args, says) in [
         (
             vec!["report", "--journal", "", "--json"],
@@ -425,6 +432,24 @@ fn bad_input_exits_with_the_usage_code() {
         (
             vec!["report", "--json", "-o", "out.html"],
             "cannot be used with",
+        ),
+        (
+            vec!["report", "--journal", "sqlite::memory:", "--json"],
+            "is a journal in memory, which holds nothing",
+        ),
+        (
+            vec!["report", "--journal", &empty_text, "--json"],
+            "is not a journal: it has no journal tables",
+        ),
+        (
+            vec![
+                "report",
+                "--journal",
+                &empty_text,
+                "-o",
+                "/nonexistent/dir/r.html",
+            ],
+            "/nonexistent/dir: no such folder for the report",
         ),
     ] {
         let (code, text) = tvctl(&args);
