@@ -3,6 +3,7 @@
 //! (`main.rs`, `deploy.rs`), the local stack and the simulation.
 
 use crate::client::{ClientSettings, Credentials, DEMO_URL, TradovateClient};
+use crate::error::TvError;
 use crate::token::{TokenManager, TokenPolicy};
 use crate::venue::{TradovateAccount, TradovateVenue, VenueSettings};
 use secrecy::{ExposeSecret, SecretString};
@@ -209,16 +210,30 @@ impl TradovateSettings {
         clock: C,
         settings: VenueSettings,
     ) -> Result<TradovateVenue<S, L, C>, ConfigError> {
-        let token = tokens.token().await.map_err(|e| ConfigError::Invalid {
+        let login_failed = |e: crate::token::TokenError| ConfigError::Invalid {
             name: CREDENTIALS[0].name.into(),
             reason: format!("Tradovate login: {e}"),
+        };
+        let token = tokens.token().await.map_err(login_failed)?;
+        let wanted = self.account.as_deref();
+        let account = match crate::account::resolve(tokens.client(), &token, wanted).await {
+            // A stored token that has not expired by its clock but that Tradovate no longer
+            // takes (its session ended: another login, a changed password): a fresh one, once,
+            // as every later request does (`TradovateVenue`); otherwise every cold start would
+            // fail until the refresher replaced the token.
+            Err(crate::account::AccountError::List(TvError::Unauthorized)) => {
+                let fresh = tokens
+                    .after_unauthorized(&token)
+                    .await
+                    .map_err(login_failed)?;
+                crate::account::resolve(tokens.client(), &fresh, wanted).await
+            }
+            other => other,
+        }
+        .map_err(|e| ConfigError::Invalid {
+            name: ACCOUNT.name.into(),
+            reason: e.to_string(),
         })?;
-        let account = crate::account::resolve(tokens.client(), &token, self.account.as_deref())
-            .await
-            .map_err(|e| ConfigError::Invalid {
-                name: ACCOUNT.name.into(),
-                reason: e.to_string(),
-            })?;
         Ok(TradovateVenue::new(
             tokens,
             TradovateAccount {

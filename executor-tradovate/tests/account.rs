@@ -67,3 +67,39 @@ async fn the_account_is_the_only_one_or_the_named_one_and_never_a_guess() {
         }
     }
 }
+
+/// A stored token Tradovate no longer takes, though its expiry has not come (its session ended:
+/// another login with the same credentials, a changed password): the start logs in again once
+/// and chooses the account, where it used to fail every cold start until the refresher ran.
+#[tokio::test]
+async fn a_start_with_a_revoked_stored_token_logs_in_again() {
+    use executor_tradovate::config::TradovateSettings;
+    use executor_tradovate::venue::VenueSettings;
+    use shared::clock::ManualClock;
+    use shared::memory::{MemoryLeaseLock, MemoryTokenStore};
+    use std::sync::Arc;
+    let now: DateTime<Utc> = "2026-11-23T14:32:00Z".parse().unwrap();
+    let fake = FakeTradovate::start(now).await;
+    let clock = ManualClock::new(now);
+    let tokens = Arc::new(support::tokens(
+        &fake,
+        Arc::new(MemoryTokenStore::default()),
+        Arc::new(MemoryLeaseLock::default()),
+        clock.clone(),
+        "executor",
+    ));
+    // An earlier process logged in and stored its token; the server then ended the session.
+    tokens.token().await.unwrap();
+    fake.expire_tokens();
+    let settings = TradovateSettings {
+        base_url: fake.url.clone(),
+        account: None,
+        credentials: credentials(),
+    };
+    let venue = settings
+        .venue(tokens, clock, VenueSettings::default())
+        .await;
+    assert!(venue.is_ok(), "{:?}", venue.err());
+    // The first login, then a fresh token after the 401 (a failed renewal and a login).
+    assert_eq!(fake.logins(), 2);
+}
