@@ -16,6 +16,14 @@ use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 use tracing::{Instrument, error_span, info, warn};
 
+/// The longest the webhook waits for the queue to take an alert before it answers 503
+/// `enqueue_failed`. TradingView cancels a webhook request after 3 s and resends only one
+/// answered with a 5xx, never one that timed out (TradingView, "About webhooks":
+/// <https://www.tradingview.com/support/solutions/43000529348-about-webhooks/>): the SDK's own
+/// retries on a throttled or slow queue could otherwise outlast it, and the alert would be
+/// lost without a resend. The rest of the 3 s is for API Gateway, the Lambda and the network.
+pub const ENQUEUE_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the edge extracted from the HTTP request.
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookRequest<'a> {
@@ -385,13 +393,21 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                 })
             })?;
             let group_id = message.group_id();
-            self.queue
-                .send(FifoMessage {
-                    group_id: group_id.clone(),
-                    dedup_id: message.signal_id.to_string(),
-                    body,
-                })
+            let send = self.queue.send(FifoMessage {
+                group_id: group_id.clone(),
+                dedup_id: message.signal_id.to_string(),
+                body,
+            });
+            // A 503 TradingView never reads is a lost alert: it is answered within the budget,
+            // and a send that lands after all makes the resend a duplicate the queue drops.
+            tokio::time::timeout(ENQUEUE_BUDGET, send)
                 .await
+                .map_err(|_| {
+                    IngestError::Enqueue(shared::ports::QueueError::Unavailable {
+                        queue: "signals".into(),
+                        reason: format!("no answer within {} ms", ENQUEUE_BUDGET.as_millis()),
+                    })
+                })?
                 .map_err(IngestError::Enqueue)?;
             info!(
                 action = %message.alert.action,

@@ -215,6 +215,40 @@ async fn queue_failure_is_the_only_5xx_and_the_resend_then_succeeds() {
     assert_eq!(queue.messages().len(), 1);
 }
 
+/// A queue that never answers (SDK retries on a throttled queue) gets a 503 within the budget,
+/// before TradingView's 3 s, so TradingView resends the alert instead of dropping it.
+#[tokio::test(start_paused = true)]
+async fn a_queue_that_does_not_answer_in_time_is_a_503_tradingview_resends() {
+    struct Stalled;
+    impl shared::ports::FifoQueue for Stalled {
+        async fn send(
+            &self,
+            _: shared::ports::FifoMessage,
+        ) -> Result<(), shared::ports::QueueError> {
+            std::future::pending().await
+        }
+    }
+    let clock = shared::clock::ManualClock::new(now());
+    let ingest = ingest::Ingest::new(
+        Stalled,
+        clock,
+        &secrecy::SecretString::from(SECRET),
+        shared::alert::Freshness::default(),
+        None,
+        shared::RoutingTable::embedded(),
+    );
+    let started = tokio::time::Instant::now();
+    let body = alert_with_passphrase("oanda-eurusd-long.json", SECRET);
+    let reply = ingest::lambda::serve(&ingest, Event::post("/webhook", body).rest())
+        .await
+        .unwrap();
+    assert_eq!(started.elapsed(), ingest::handler::ENQUEUE_BUDGET);
+    assert!(ingest::handler::ENQUEUE_BUDGET < std::time::Duration::from_secs(3));
+    assert_eq!(reply.status().as_u16(), 503);
+    let reply: Value = serde_json::from_slice(reply.body()).unwrap();
+    assert_eq!(reply["error"]["code"], "enqueue_failed");
+}
+
 #[tokio::test]
 async fn healthcheck_and_unknown_routes() {
     let (ingest, _, _) = ingest();
