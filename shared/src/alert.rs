@@ -296,6 +296,61 @@ impl ValidatedAlert {
     }
 }
 
+/// The keys an alert is read by, per object (`""` is the top level).
+const KNOWN_KEYS: [(&str, &[&str]); 4] = [
+    (
+        "",
+        &[
+            "passphrase",
+            "action",
+            "indicator",
+            "signal",
+            "market_data",
+            "price_data",
+            "quantity",
+        ],
+    ),
+    ("signal.", &["type", "direction", "trigger"]),
+    (
+        "market_data.",
+        &["symbol", "exchange", "timeframe", "timestamp", "timenow"],
+    ),
+    ("price_data.", &["open", "high", "low", "close", "volume"]),
+];
+
+/// Refuses a key the alert would ignore though the sender meant one it reads: a known key in
+/// another case (`"Quantity": "5"` would trade the configured size, not 5) or `quantity` inside
+/// one of the nested objects. Other extra keys are the sender's own and pass.
+fn misplaced_keys(root: &serde_json::Map<String, Value>) -> Result<(), AlertError> {
+    for (prefix, known) in KNOWN_KEYS {
+        let object = match prefix.strip_suffix('.') {
+            None => Some(root),
+            Some(name) => root.get(name).and_then(Value::as_object),
+        };
+        for key in object.into_iter().flat_map(|o| o.keys()) {
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            let field = || format!("{prefix}{}", echo(key));
+            if known.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                return Err(AlertError::InvalidField {
+                    field: field(),
+                    expected: "written in lower case, as documented (keys are case-sensitive: \
+                               as written it would be ignored)",
+                });
+            }
+            if !prefix.is_empty() && key.eq_ignore_ascii_case("quantity") {
+                return Err(AlertError::InvalidField {
+                    field: field(),
+                    expected: "at the top level of the alert (anywhere else `quantity` would \
+                               be ignored and the configured size traded)",
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 impl RawAlert {
     /// Size check, then JSON syntax, whatever the Content-Type said.
     pub fn parse(body: &[u8]) -> Result<Self, AlertError> {
@@ -368,6 +423,7 @@ impl RawAlert {
         }
 
         let root = &self.root;
+        misplaced_keys(root)?;
         let action_raw = string(root, "", "action")?;
         let action = Action::parse(action_raw).ok_or_else(|| AlertError::UnknownAction {
             value: echo(action_raw),
@@ -449,6 +505,17 @@ impl RawAlert {
             quantity,
         };
         let canonical = canonical_json(root);
+        // SQS takes only the XML character range in a message body (#x9, #xA, #xD, #x20 to
+        // #xD7FF, #xE000 to #xFFFD, #x10000 to #x10FFFF: SendMessage's `MessageBody`,
+        // <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html>).
+        // The canonical JSON escapes control characters but writes these two as they are: the
+        // queue would refuse every resend of the alert, so it is refused here, once.
+        if canonical.contains(['\u{FFFE}', '\u{FFFF}']) {
+            return Err(AlertError::InvalidField {
+                field: "body".into(),
+                expected: "free of the characters U+FFFE and U+FFFF, which the queue cannot carry",
+            });
+        }
         let signal_id = SignalId::of_canonical(&canonical);
         Ok(ValidatedAlert {
             alert,
@@ -884,8 +951,11 @@ pub fn unique_keys(body: &[u8]) -> Result<Value, serde_json::Error> {
             let mut out = serde_json::Map::new();
             while let Some(key) = map.next_key::<String>()? {
                 if out.contains_key(&key) {
+                    // Cut like every echo: this runs before the secret is checked, and a
+                    // sender's 16 KiB key must not come back in the answer and the log.
                     return Err(A::Error::custom(format_args!(
-                        "the key {key:?} appears twice in one object (keep one)"
+                        "the key {:?} appears twice in one object (keep one)",
+                        crate::error::echo(&key)
                     )));
                 }
                 let value = map.next_value_seed(Unique)?;

@@ -466,6 +466,57 @@ fn a_key_given_twice_is_refused_by_name() {
         err.to_string().contains("\"symbol\" appears twice"),
         "{err}"
     );
+    // A sender's huge key is cut like every echo (this answer comes before the secret check).
+    let key = "K".repeat(8_000);
+    let huge = format!("{{\"{key}\":1,\"{key}\":1}}");
+    let shown = accept(huge.as_bytes()).unwrap_err().to_string();
+    assert!(
+        shown.len() < 300,
+        "{} bytes: {}",
+        shown.len(),
+        &shown[..200]
+    );
+    assert!(shown.contains("appears twice"), "{shown}");
+}
+
+/// A key the alert would ignore though the sender meant one it reads is refused by name: a
+/// known key in another case (`Quantity` would trade the configured size) or `quantity`
+/// inside a nested object. Keys of the sender's own still pass.
+#[test]
+fn a_known_key_in_another_case_or_place_is_refused_by_name() {
+    let sample = sample_json("oanda-eurusd-long.json");
+    let refused = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = sample.clone();
+        edit(&mut v);
+        let err = accept(serde_json::to_string(&v).unwrap().as_bytes()).unwrap_err();
+        assert_eq!(err.code().as_str(), "invalid_field", "{err}");
+        err.to_string()
+    };
+    let shown = refused(&|v| v["Quantity"] = serde_json::json!("5"));
+    assert!(
+        shown.starts_with("Quantity must be written in lower case"),
+        "{shown}"
+    );
+    let shown = refused(&|v| v["price_data"]["quantity"] = serde_json::json!("5"));
+    assert!(
+        shown.starts_with("price_data.quantity must be at the top level"),
+        "{shown}"
+    );
+    let shown = refused(&|v| v["market_data"]["Symbol"] = serde_json::json!("GBPUSD"));
+    assert!(
+        shown.starts_with("market_data.Symbol must be written in lower case"),
+        "{shown}"
+    );
+    // A character the queue cannot carry would fail every resend: refused once, here.
+    let shown = refused(&|v| v["indicator"] = serde_json::json!("trend\u{FFFF}"));
+    assert!(
+        shown.starts_with("body must be free of the characters U+FFFE and U+FFFF"),
+        "{shown}"
+    );
+    let mut own = sample.clone();
+    own["note"] = serde_json::json!("from my strategy");
+    own["market_data"]["session"] = serde_json::json!("london");
+    assert!(accept(serde_json::to_string(&own).unwrap().as_bytes()).is_ok());
 }
 
 /// A sample saved with a byte order mark (some Windows editors) is refused naming the mark,
