@@ -78,18 +78,18 @@ pub fn check_secret(secret: SecretString) -> Result<SecretString, ConfigError> {
             reason: format!("must be at least {MIN_SECRET_LEN} characters"),
         });
     }
-    // It may travel in the URL path, where clients percent-encode anything but printable
-    // ASCII and the path's own delimiters would change the route.
-    if secret
-        .expose_secret()
-        .chars()
-        .any(|c| !c.is_ascii_graphic() || ['/', '?', '#', '%'].contains(&c))
-    {
+    // It may travel in the URL path, where a path segment carries unreserved characters and
+    // sub-delimiters, `:` and `@` as they are (RFC 3986, 3.3); clients percent-encode the
+    // rest (`"`, `\`, `<`, `{`, a space, …), which would then never match, and `/ ? # %`
+    // would change the route. `"` and `\` would also be escaped in JSON, where the secret
+    // is looked for to redact it.
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@".contains(c);
+    if !secret.expose_secret().chars().all(allowed) {
         return Err(ConfigError::Invalid {
             name: "WEBHOOK_SECRET".into(),
-            reason:
-                "must be printable ASCII without / ? # % or spaces (it may travel in the URL path)"
-                    .into(),
+            reason: "must be URL-safe: letters, digits and - . _ ~ ! $ & ' ( ) * + , ; = : @ \
+                     only (it may travel in the URL path)"
+                .into(),
         });
     }
     Ok(secret)
@@ -150,6 +150,25 @@ mod tests {
         );
         let err = IngestConfig::from_env(&env(&[("WEBHOOK_SECRET", "short")])).unwrap_err();
         assert!(err.to_string().contains("WEBHOOK_SECRET") && !err.to_string().contains("short"));
+        // Characters a client would percent-encode in the path, or JSON would escape.
+        for secret in [
+            "0123456789abcde\"",
+            "0123456789abcde\\",
+            "0123456789abcde{",
+            "0123456789abcde^",
+            "0123456789 abcde",
+            "0123456789abcde/",
+        ] {
+            let err = IngestConfig::from_env(&env(&[("WEBHOOK_SECRET", secret)])).unwrap_err();
+            assert!(
+                err.to_string().contains("must be URL-safe"),
+                "{secret}: {err}"
+            );
+        }
+        assert!(
+            IngestConfig::from_env(&env(&[("WEBHOOK_SECRET", "a-b.c_d~e!f$g&h'(i)*+,;=:@")]))
+                .is_ok()
+        );
         let err = IngestConfig::from_env(&env(&[
             ("WEBHOOK_SECRET_PARAM", "/p"),
             ("IP_ALLOWLIST", "1.2.3.4,nope"),
