@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tracing::info;
+use tracing::{info, warn};
 
 #[derive(Debug, Clone)]
 pub struct TradovateAccount {
@@ -180,8 +180,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         self.tokens.client()
     }
 
-    /// Runs `f` with a token; on a 401 refreshes once (under the lock) and runs it again. A
-    /// 401 means the request was not carried out, so the second run is not a blind retry.
+    /// Runs the read `f` with a token; on a 401 refreshes once (under the lock) and runs it
+    /// again: a read asked twice changes nothing. Order commands go through
+    /// [`Self::authed_command`], which never runs them twice.
     async fn authed<T, F, Fut>(&self, f: F) -> Result<T, TvError>
     where
         F: Fn(SecretString) -> Fut,
@@ -201,30 +202,36 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         }
     }
 
-    /// [`Self::authed`] for an order command: `f` is given the staleness budget left at each
-    /// run, and after a 401 the command is run again only while the signal's `deadline` has not
-    /// passed (renewing the token may take seconds): nothing is sent after it.
+    /// An order command with a token: `f` is given the staleness budget left, and is not run
+    /// once the signal's `deadline` has passed (getting the token may take a login, seconds).
+    /// A 401 renews the token for the next request but does not run the command again: the
+    /// execution core sends it again only after a lookup finds no such order. HTTP says a 401
+    /// request "has not been applied" (RFC 9110, 15.5.2), but Tradovate's documentation does
+    /// not say so of its order commands, and an order POST is never sent twice blindly.
     async fn authed_command<T, F, Fut>(
         &self,
         deadline: chrono::DateTime<chrono::Utc>,
         f: F,
     ) -> Result<T, TvError>
     where
-        F: Fn(SecretString, Duration) -> Fut,
+        F: FnOnce(SecretString, Duration) -> Fut,
         Fut: Future<Output = Result<T, TvError>>,
     {
-        // Checked at each run: the token may have taken a login (seconds) to get, or to renew.
-        self.authed(|t| {
-            let left = drive::remaining(&self.clock, deadline);
-            let run = (!left.is_zero()).then(|| f(t, left));
-            async move {
-                match run {
-                    Some(run) => run.await,
-                    None => Err(TvError::PastDeadline),
+        let token = self.tokens.token().await.map_err(token_error)?;
+        let left = drive::remaining(&self.clock, deadline);
+        if left.is_zero() {
+            return Err(TvError::PastDeadline);
+        }
+        match f(token.clone(), left).await {
+            Err(TvError::Unauthorized) => {
+                // For the lookup and the core's next send; a failure here is theirs to meet.
+                if let Err(e) = self.tokens.after_unauthorized(&token).await {
+                    warn!(error = %e, "Tradovate 401 on an order command; the token could not be renewed");
                 }
+                Err(TvError::Unauthorized)
             }
-        })
-        .await
+            other => other,
+        }
     }
 
     async fn contract_id(&self, name: &str) -> Result<ContractId, TvError> {

@@ -104,22 +104,32 @@ async fn a_token_expiring_mid_flight_is_refreshed_once_and_the_order_goes_throug
     assert_eq!(h.fake.net("ESZ6"), -1);
 }
 
+/// A 401 on an order renews the token, and the order is sent again only after a lookup found
+/// none: Tradovate does not document that a 401 order command was not placed, so the second
+/// send is never blind. The journal shows both attempts.
 #[tokio::test]
 async fn a_401_on_the_order_refreshes_the_token_and_sends_once_more() {
     let h = harness().await;
     h.fake.script(Fault::Unauthorized);
-    assert_eq!(
-        h.executor
-            .execute(&intent(Action::LongEntry, 1))
-            .await
-            .unwrap(),
-        Outcome::Filled
-    );
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.orders().len(), 1);
     assert_eq!(
         h.fake.logins() + h.fake.renewals(),
         2,
         "one login, then one refresh"
+    );
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    let attempts: Vec<(u32, Outcome)> = legs.iter().map(|l| (l.attempt, l.outcome)).collect();
+    assert_eq!(
+        attempts,
+        [(1, Outcome::NotExecuted), (2, Outcome::Filled)],
+        "{legs:?}"
+    );
+    let first = legs[0].error.as_deref().unwrap_or_default();
+    assert!(
+        first.contains("not created (confirmed by lookup)"),
+        "{first}"
     );
 }
 
