@@ -119,14 +119,15 @@ fn classify(e: TvError) -> SendError {
             reason: TvError::RateLimited { retry_after }.to_string(),
             retry_after: Some(retry_after.unwrap_or(RATE_LIMIT_WAIT)),
         },
-        // Refused before it was carried out: a 401 after the one refresh, our own login limit,
-        // a 401 whose refresh outlasted the staleness budget.
-        e @ (TvError::Unauthorized | TvError::LoginLimit(_) | TvError::PastDeadline) => {
-            SendError::NotExecuted {
-                reason: e.to_string(),
-                retry_after: None,
-            }
-        }
+        // Refused or never sent: a 401, our own login limit, a deadline passed while the token
+        // was got, no token to send with.
+        e @ (TvError::Unauthorized
+        | TvError::LoginLimit(_)
+        | TvError::PastDeadline
+        | TvError::NoToken(_)) => SendError::NotExecuted {
+            reason: e.to_string(),
+            retry_after: None,
+        },
         e @ TvError::Api { status, .. } if (400..500).contains(&status) && status != 423 => {
             SendError::Rejected {
                 order_id: None,
@@ -547,11 +548,12 @@ fn filled(fills: &[crate::models::Fill]) -> (Option<Decimal>, Option<Decimal>) {
     (Some(Decimal::from(qty)), Some(value / Decimal::from(qty)))
 }
 
+/// A token that could not be got: nothing was sent with it. Its own kind, so that a refused
+/// login is not read as Tradovate refusing the request (a contract lookup ended `rejected`,
+/// "Tradovate does not know contract ESZ6"), nor a lock or store failure before a send as an
+/// order whose fate is unknown.
 fn token_error(e: TokenError) -> TvError {
-    match e {
-        TokenError::Tradovate(e) => e,
-        other => TvError::Unreachable(other.to_string()),
-    }
+    TvError::NoToken(e.to_string())
 }
 
 impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVenue<S, L, C> {

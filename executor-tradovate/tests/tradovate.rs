@@ -104,6 +104,40 @@ async fn a_token_expiring_mid_flight_is_refreshed_once_and_the_order_goes_throug
     assert_eq!(h.fake.net("ESZ6"), -1);
 }
 
+/// A refused login (a changed password) is told as what it is: not as Tradovate refusing
+/// the contract (it ended `rejected`, "Tradovate does not know contract ESZ6"), and nothing is
+/// sent.
+#[tokio::test]
+async fn a_refused_login_is_not_a_refused_contract() {
+    let fake =
+        support::fake_tradovate::FakeTradovate::start(support::t0() + chrono::Duration::seconds(2))
+            .await;
+    let wrong = executor_tradovate::client::Credentials {
+        password: secrecy::SecretString::from("not-the-password"),
+        ..support::credentials()
+    };
+    let h = support::harness_with(
+        fake,
+        support::fake_tradovate::ACCOUNT_ID,
+        support::fake_tradovate::ACCOUNT_NAME,
+        wrong,
+    )
+    .await;
+    let i = intent(Action::LongEntry, 1);
+    let outcome = h.executor.execute(&i).await;
+    assert!(h.fake.orders().is_empty());
+    assert_ne!(
+        outcome.as_ref().ok(),
+        Some(&Outcome::Rejected),
+        "{outcome:?}"
+    );
+    let signal = h.journal.signal(&i.signal_id).await.unwrap();
+    let said = format!("{outcome:?} {signal:?}");
+    assert!(!said.contains("does not know contract"), "{said}");
+    assert!(said.contains("no Tradovate token"), "{said}");
+    assert!(!said.contains("not-the-password"), "{said}");
+}
+
 /// A 401 on an order renews the token, and the order is sent again only after a lookup found
 /// none: Tradovate does not document that a 401 order command was not placed, so the second
 /// send is never blind. The journal shows both attempts.

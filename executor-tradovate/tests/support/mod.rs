@@ -83,16 +83,28 @@ pub async fn harness() -> Harness {
 /// An executor trading the account `account_id`/`account_name` of `fake`'s login (which must
 /// list it: `FakeTradovate::set_accounts`).
 pub async fn harness_on(fake: FakeTradovate, account_id: i64, account_name: &str) -> Harness {
+    harness_with(fake, account_id, account_name, credentials()).await
+}
+
+/// [`harness_on`] logging in with `login` (a wrong password, say).
+pub async fn harness_with(
+    fake: FakeTradovate,
+    account_id: i64,
+    account_name: &str,
+    login: Credentials,
+) -> Harness {
     shared::telemetry::init_test_logs();
     let now = t0() + Duration::seconds(2);
     let clock = ManualClock::new(now);
     let token_store = Arc::new(MemoryTokenStore::default());
-    let manager = Arc::new(tokens(
-        &fake,
+    let manager = Arc::new(TokenManager::new(
+        client(&fake),
+        login,
         token_store.clone(),
         Arc::new(MemoryLeaseLock::default()),
         clock.clone(),
         "executor",
+        TokenPolicy::default(),
     ));
     let venue = TradovateVenue::new(
         manager,
