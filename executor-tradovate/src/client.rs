@@ -42,10 +42,12 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The username and the API key id are kept as secrets too (SecureString parameters,
+        // `config::CREDENTIALS`).
         f.debug_struct("Credentials")
-            .field("name", &self.name)
+            .field("name", &"[REDACTED]")
             .field("app_id", &self.app_id)
-            .field("cid", &self.cid)
+            .field("cid", &"[REDACTED]")
             .field("password", &"[REDACTED]")
             .field("sec", &"[REDACTED]")
             .finish_non_exhaustive()

@@ -273,10 +273,11 @@ mod tests {
         assert_eq!(s.credentials.app_version, "1.0");
         assert_eq!(s.account, None);
         let shown = format!("{s:?}");
-        assert!(
-            !shown.contains("pw-secret") && !shown.contains("sec-secret"),
-            "{shown}"
-        );
+        // Every credential kept as a secret (a SecureString parameter), the username and the
+        // API key id included.
+        for secret in ["pw-secret", "sec-secret", "trader", "42"] {
+            assert!(!shown.contains(secret), "{secret}: {shown}");
+        }
     }
 
     #[tokio::test]

@@ -196,7 +196,9 @@ pub enum Claim {
 /// or written (a DynamoDB or SSM call failed, or a stored item is malformed). The executor
 /// leaves the message for a later retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("idempotency store unavailable: {reason}")]
+// The reason names the operation (`claim`, `token load`, `lock acquire`, …): the store
+// behind a token or a lock is not the idempotency store.
+#[error("store unavailable: {reason}")]
 pub struct StoreError {
     /// The operation that failed and the service's error code and message, or what is
     /// wrong with the stored item.
