@@ -70,8 +70,8 @@ pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
                 // not exist`: a database, but not a journal (or one no executor ever wrote).
                 if text.contains("no such table") || text.contains("does not exist") {
                     LoadError::NotAJournal(format!(
-                        "{} is not a journal: it has no journal tables (a file the local \
-                         stack or an executor never wrote to)",
+                        "{} is not a journal: it has no journal tables (no executor or local \
+                         stack has written a journal there)",
                         journal::shown(url)
                     ))
                 } else {
@@ -672,8 +672,10 @@ mod tests {
             let shown = journal::shown(url);
             assert!(!shown.contains("pw") && !shown.contains("user"), "{shown}");
         }
-        // Connection settings are not taken for a file's name.
-        assert_eq!(missing_journal("host=h user=u password=pw dbname=j"), None);
+        // Connection settings are not taken for a file's name, and not echoed.
+        let said = missing_journal("host=h user=u password=pw dbname=j").unwrap();
+        assert!(said.starts_with("not a journal to report on"), "{said}");
+        assert!(!said.contains("pw"), "{said}");
         assert!(journal::shown("host=h password=pw").contains("not shown"));
     }
 }

@@ -260,8 +260,11 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
     // On the database still empty: the report fails naming what is missing, and creates
     // nothing (it opens the journal read-only, never migrating).
     let (code, text) = tvctl(&["report", "--journal", &pg.url, "--json"]);
-    assert_ne!(code, 0, "{text}");
-    assert!(text.contains("does not exist"), "{text}");
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("is not a journal: it has no journal tables"),
+        "{text}"
+    );
     assert_eq!(pg.tables().await, 0, "the report created tables");
     let sqlite = journal::AnyJournal::connect(&path).await.unwrap();
     let postgres = journal::AnyJournal::connect(&pg.url).await.unwrap();
