@@ -12,7 +12,8 @@ use shared::ports::SecretStore;
 /// pair, max 10,000. Metals (`XAU_USD`) and CFDs (`SPX500_USD`) have no default size: a
 /// unit of gold or of an index is worth thousands, so an entry is refused until
 /// `instruments.<name>.size` / `.notional` or `classes.metal` / `classes.cfd` is configured.
-/// The per-order notional cap is the runtime's default (250,000 of the quote currency).
+/// The per-order notional cap is the runtime's default: 250,000, in base units for a currency
+/// pair (`executor_runtime::risk::notional_price`).
 pub const DEFAULT_RISK: &str = "default_max_position = \"10000\"\n[classes.fx]\nsize = \"1000\"\n";
 
 /// `OANDA_ACCOUNT`: the v20 account to trade.

@@ -184,16 +184,26 @@ impl<C: Clock> Conversation for OandaVenue<C> {
         self.settle
     }
 
+    /// No: OANDA documents client ids as unique among pending orders only
+    /// (`CLIENT_ORDER_ID_ALREADY_EXISTS`, <https://developer.oanda.com/rest-live-v20/order-df/>),
+    /// so a second FOK market order with our id would fill as well, and it documents no time
+    /// within which a request that timed out or got a 5xx is done or listed. An order not
+    /// found after the settle time may still fill: the leg ends `unknown`, alarmed, and the
+    /// trader decides.
+    fn resends_after_unknown(&self) -> bool {
+        false
+    }
+
     /// A currency pair's units are an amount of its base currency (1,000 EUR_USD is
-    /// 1,000 EUR), so its notional is counted in base units: a cap in the quote currency
-    /// would refuse 2,000 USD_JPY (300,000 JPY, about 2,000 USD). Metals and CFDs are valued
-    /// at the alert's close in their quote currency.
+    /// 1,000 EUR), so its notional is counted in base units; metals and CFDs are valued at
+    /// the alert's close in their quote currency ([`executor_runtime::risk::notional_price`],
+    /// which the paper account uses too).
     fn notional_price(&self, req: &ExecRequest<'_>) -> Decimal {
-        match executor_runtime::risk::AssetClass::of(Broker::Oanda, req.intent.instrument.as_str())
-        {
-            executor_runtime::risk::AssetClass::Fx => Decimal::ONE,
-            _ => req.intent.reference_price,
-        }
+        executor_runtime::risk::notional_price(
+            Broker::Oanda,
+            req.intent.instrument.as_str(),
+            req.intent.reference_price,
+        )
     }
 
     async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, String), ReadError> {

@@ -160,6 +160,16 @@ pub trait Conversation: Send + Sync {
         false
     }
 
+    /// Whether a leg whose send ended [`SendError::Unknown`] (a timeout, a 5xx) is sent again
+    /// when the lookup after the settle time finds nothing. Only where the broker documents
+    /// that a second order with the same client order id cannot fill as well (Coinbase returns
+    /// the first order) is that safe whatever the broker does; where it documents no time
+    /// within which an order is listed and no such rule (OANDA), the order may still fill after
+    /// the lookup, and the leg ends `unknown`, alarmed, instead.
+    fn resends_after_unknown(&self) -> bool {
+        true
+    }
+
     /// Whether [`Conversation::recover`] reports an earlier attempt's closes. Where it cannot
     /// (a Tradovate liquidation carries no client order id), a takeover that may not send
     /// and finds the account short of the target reads it as possibly half done.
@@ -832,6 +842,19 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
             Found::Inconclusive(why) => {
                 row.outcome = Outcome::Unknown;
                 row.error = Some(format!("{failure}; lookup could not tell: {why}"));
+                rows.push(row);
+                return rows;
+            }
+            Found::NotCreated
+                if matches!(failure, SendError::Unknown(_)) && !conv.resends_after_unknown() =>
+            {
+                row.outcome = Outcome::Unknown;
+                row.error = Some(format!(
+                    "{failure}; nothing found by lookup after the settle time, but {} documents \
+                     no time within which an order is listed: not sent again, as the first \
+                     could still fill",
+                    conv.broker()
+                ));
                 rows.push(row);
                 return rows;
             }

@@ -276,6 +276,16 @@ impl Conversation for PaperNetting {
         }
     }
 
+    /// As the real account values it ([`crate::risk::notional_price`]): a currency pair at
+    /// OANDA in base units, so the cap refuses on paper what it would refuse live.
+    fn notional_price(&self, req: &ExecRequest<'_>) -> Decimal {
+        crate::risk::notional_price(
+            self.broker,
+            req.intent.instrument.as_str(),
+            req.intent.reference_price,
+        )
+    }
+
     fn settle_time(&self) -> Duration {
         SETTLE
     }
@@ -816,6 +826,46 @@ mod tests {
         assert_eq!(paper.orders(), 0);
         let one = paper.execute(&sized(1)).await.map(|e| e.outcome);
         assert_eq!(one, Ok(Outcome::Filled));
+    }
+
+    /// A paper OANDA account counts a currency pair's notional in units of its base currency,
+    /// as the real one does (`OandaVenue`): 2,000 USD_JPY at 150 is 2,000 of notional under a
+    /// 100,000 cap (it was 300,000 on paper and refused, while live filled), and a notional
+    /// size of 20,000 trades 20,000 units; a metal is still valued at its price.
+    #[tokio::test]
+    async fn a_paper_currency_pair_counts_its_notional_in_base_units() {
+        let paper = PaperNetting::new(Broker::Oanda, "paper");
+        let mut i = es1(shared::Action::LongEntry, "USD_JPY", 1);
+        i.broker = Broker::Oanda;
+        i.contract = None;
+        i.symbol = "USDJPY".into();
+        i.reference_price = Decimal::from(150);
+        let capped = |size: Size| ExecRequest {
+            size,
+            max_notional: Decimal::from(100_000),
+            ..one_contract(&i, false)
+        };
+        let done = paper
+            .execute(&capped(Size::Quantity(Decimal::from(2_000))))
+            .await
+            .unwrap();
+        assert_eq!(done.outcome, Outcome::Filled, "{done:?}");
+        let fresh = PaperNetting::new(Broker::Oanda, "paper");
+        let done = fresh
+            .execute(&capped(Size::Notional(Decimal::from(20_000))))
+            .await
+            .unwrap();
+        assert_eq!(done.outcome, Outcome::Filled, "{done:?}");
+        assert_eq!(done.legs[0].quantity, Decimal::from(20_000));
+        let mut gold = i.clone();
+        gold.instrument = Instrument::new("XAU_USD");
+        gold.reference_price = Decimal::from(2_650);
+        let req = ExecRequest {
+            size: Size::Quantity(Decimal::from(100)),
+            max_notional: Decimal::from(100_000),
+            ..one_contract(&gold, false)
+        };
+        assert_eq!(paper.execute(&req).await.unwrap().outcome, Outcome::Refused);
     }
 
     /// A notional size on a paper futures account buys whole contracts, rounded down, as the

@@ -181,16 +181,18 @@ pub fn per_point(multiplier: Decimal) -> String {
     }
 }
 
-/// The per-order notional cap: `quantity × price × multiplier` of an open leg, in the
-/// instrument's quote currency, must stay at or under `cap`.
+/// The per-order notional cap: `quantity × price × multiplier` of an open leg must stay at or
+/// under `cap` (in the quote currency; `price` is 1 where the size itself is the notional: a
+/// currency pair at OANDA, a Coinbase buy; see `crate::risk::notional_price`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotionalLimit {
-    /// The alert's close: the best price known before sending.
+    /// The alert's close (the best price known before sending), or 1 where the size itself is
+    /// the notional.
     pub price: Decimal,
     /// Quote currency per unit per point: 1 for FX, metals, CFDs and spot; the contract's
     /// point value for futures.
     pub multiplier: Decimal,
-    /// The largest notional one open leg may have, in the quote currency.
+    /// The largest notional one open leg may have.
     pub cap: Decimal,
 }
 
@@ -230,7 +232,7 @@ pub enum PlanRefusal {
         max: Decimal,
     },
     #[error(
-        "{leg} notional {notional} (size {quantity} at {price}{}) is over the per-order cap {cap} (both in the instrument's quote currency; max_notional in its executor's risk settings)",
+        "{leg} notional {notional} (size {quantity} at {price}{}) is over the per-order cap {cap} (both in the instrument's quote currency, a currency pair's in units of its base currency; max_notional in its executor's risk settings)",
         per_point(*.multiplier)
     )]
     /// The open leg's notional (size × price × multiplier) is over the per-order cap.

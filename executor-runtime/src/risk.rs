@@ -23,7 +23,7 @@ struct RiskFile {
     /// best left out: one unit size cannot fit FX, metals and indices at once.
     default_size: Option<Decimal>,
     default_max_position: Decimal,
-    /// The per-order notional cap (quote currency) where nothing narrower is set.
+    /// The per-order notional cap ([`notional_price`]) where nothing narrower is set.
     max_notional: Option<Decimal>,
     #[serde(default)]
     classes: BTreeMap<String, InstrumentFile>,
@@ -35,7 +35,8 @@ struct RiskFile {
 #[serde(deny_unknown_fields)]
 struct InstrumentFile {
     size: Option<Decimal>,
-    /// Size by an amount of quote currency at the alert's close instead of a unit count.
+    /// Size by a notional ([`notional_price`]: an amount of quote currency at the alert's
+    /// close; of base currency for a currency pair at OANDA) instead of a unit count.
     notional: Option<Decimal>,
     max_position: Option<Decimal>,
     max_override: Option<Decimal>,
@@ -44,10 +45,27 @@ struct InstrumentFile {
     windows: Vec<String>,
 }
 
-/// The per-order notional cap when the configuration names none: 250,000 in the
-/// instrument's quote currency (about two E-mini S&P contracts). A configuration may set
+/// The per-order notional cap when the configuration names none: 250,000, counted as
+/// [`notional_price`] says (about two E-mini S&P contracts; 250,000 units of a currency pair). A configuration may set
 /// another cap, never none.
 pub const DEFAULT_MAX_NOTIONAL: Decimal = Decimal::from_parts(250_000, 0, 0, false, 0);
+
+/// The price an open leg's size is valued at for the notional cap and converted at for a
+/// `notional` size, live and on paper alike: a currency pair at OANDA is counted in units of
+/// its base currency (price 1: 1,000 USD_JPY is 1,000 USD of notional, whatever the alert's
+/// close says), everything else at the alert's `close` in its quote currency (a futures
+/// contract then times its point value, a Coinbase buy is its quote amount: see each
+/// venue's `notional_price`).
+///
+/// A pair's cap in base units holds the same for every pair (one in its quote currency
+/// allowed 1,667 USD of USD_JPY where it allowed 250,000 EUR_USD) and does not depend on the
+/// alert's close, which a template mistake could make wrong.
+pub fn notional_price(broker: shared::Broker, instrument: &str, close: Decimal) -> Decimal {
+    match AssetClass::of(broker, instrument) {
+        AssetClass::Fx => Decimal::ONE,
+        _ => close,
+    }
+}
 
 /// The asset class an instrument's default size comes from (`[classes.<name>]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,7 +251,7 @@ pub struct InstrumentRisk {
     pub max_position: Decimal,
     /// The largest quantity an alert's `quantity` may ask for; `max_position` when unset.
     pub max_override: Decimal,
-    /// The per-order notional cap, in the quote currency.
+    /// The per-order notional cap ([`notional_price`]).
     pub max_notional: Decimal,
     /// When entries may trade; empty means always. Exits are never held to them.
     pub windows: Vec<Window>,
@@ -727,9 +745,8 @@ mod tests {
         assert_eq!(size("NQH7"), None);
     }
 
-    /// The README's sizing example starts, and sizes the pairs it names within their caps:
-    /// the cap is in each pair's quote currency, so 1,000 USD_JPY at 150 (150,000 JPY) needs
-    /// the JPY cap the example gives it.
+    /// The README's sizing example starts, and sizes what it names within their caps: a
+    /// currency pair's notional in its base units, a metal's at its price.
     #[test]
     fn the_readme_sizing_example_trades_what_it_names() {
         let readme = include_str!("../../README.md");
@@ -746,7 +763,8 @@ mod tests {
             let Some(Size::Quantity(units)) = r.size else {
                 panic!("{pair}: {:?}", r.size);
             };
-            let notional = units * Decimal::from_str_exact(price).unwrap();
+            let close = Decimal::from_str_exact(price).unwrap();
+            let notional = units * notional_price(shared::Broker::Oanda, pair, close);
             assert!(
                 notional <= r.max_notional,
                 "{pair}: {notional} over {}",

@@ -24,7 +24,7 @@ pub struct ExecRequest<'a> {
     /// executor's start + the max age). Waits (a rate limit's, a settle time, a liquidation
     /// to show flat) end there, and nothing new is sent after it.
     pub deadline: DateTime<Utc>,
-    /// The per-order notional cap in the instrument's quote currency; always set.
+    /// The per-order notional cap (counted as `crate::risk::notional_price` says); always set.
     pub max_notional: Decimal,
     /// A previous attempt's lease expired: the broker may already have our orders, so look
     /// them up by client order id before sending anything.
@@ -39,8 +39,9 @@ pub struct ExecRequest<'a> {
 pub enum Size {
     /// Units, contracts, or for a spot buy the quote amount.
     Quantity(Decimal),
-    /// An amount of quote currency, converted to units at the alert's close and rounded down
-    /// to the instrument's increment once the broker's rules are read.
+    /// A notional (`crate::risk::notional_price`: quote currency at the alert's close, base
+    /// units for a currency pair at OANDA), converted to units and rounded down to the
+    /// instrument's increment once the broker's rules are read.
     Notional(Decimal),
 }
 
