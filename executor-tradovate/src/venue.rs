@@ -575,6 +575,15 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         self.settings.settle
     }
 
+    /// No: Tradovate documents placement as "a request, not a guarantee" and no time within
+    /// which a placed order's command is listed, nor that a second order with the same
+    /// `clOrdId` is refused (OpenAPI `PlaceOrder`, <https://partner.tradovate.com/openapi.json>).
+    /// An order not found after the settle time may still be placed: the leg ends `unknown`,
+    /// alarmed, and the trader decides.
+    fn resends_after_unknown(&self) -> bool {
+        false
+    }
+
     fn poll_interval(&self) -> Duration {
         self.settings.poll_interval
     }

@@ -208,7 +208,8 @@ async fn one_login_two_accounts() -> (
     let other = support::harness_on(first.fake.clone(), 555_001, "LIVE777").await;
     let i = intent(Action::LongEntry, 1);
     assert_eq!(other.executor.execute(&i).await.unwrap(), Outcome::Filled);
-    first.fake.script(Fault::ErrorBeforeCreate);
+    // A 401: not placed, looked up before any second placement.
+    first.fake.script(Fault::Unauthorized);
     (first, other, i)
 }
 
@@ -334,18 +335,20 @@ async fn a_penalty_longer_than_the_budget_left_is_not_waited_out() {
     );
 }
 
+/// A 500 on a placement that created nothing the lookup can see: Tradovate documents no
+/// time within which a placed order's command is listed and no refusal of a second order with
+/// the same `clOrdId`, so it is not placed again. The leg ends `unknown`, alarmed.
 #[tokio::test]
-async fn a_5xx_before_creation_is_resent_once_with_the_same_cl_ord_id() {
+async fn a_5xx_that_created_nothing_visible_is_never_placed_again() {
     let h = harness().await;
     h.fake.script(Fault::ErrorBeforeCreate);
-    assert_eq!(
-        h.executor
-            .execute(&intent(Action::ShortEntry, 1))
-            .await
-            .unwrap(),
-        Outcome::Filled
-    );
-    assert_eq!(h.fake.orders().len(), 1);
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.orders().len(), 0);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1, "{legs:?}");
+    let why = legs[0].error.as_deref().unwrap_or_default();
+    assert!(why.contains("not sent again"), "{why}");
 }
 
 #[tokio::test]
@@ -618,7 +621,7 @@ async fn a_recovered_open_keeps_the_attempt_it_was_journaled_under() {
     let mut h = harness().await;
     let dlq = dead_letters(&mut h);
     h.executor.settings.max_age = Duration::seconds(3);
-    h.fake.script(Fault::ErrorBeforeCreate);
+    h.fake.script(Fault::Unauthorized);
     h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
     let mut i = intent(Action::LongEntry, 1);
     i.replay_forced = true;

@@ -270,10 +270,10 @@ async fn an_error_after_create_is_found_by_lookup_never_sent_twice<V: Venue>(b: 
     assert!(rows[0].broker_order_id.is_some(), "{rows:?}");
 }
 
-/// After a 5xx that created nothing the lookup can see: sent again with the same id where the
-/// venue allows it (`Conversation::resends_after_unknown`); at OANDA, which documents neither
-/// a client id that stops a second FOK order nor a time within which an order is listed,
-/// never sent again: `unknown`, one row.
+/// After a 5xx that created nothing the lookup can see: sent again with the same id only where
+/// the broker documents that a second order with it cannot fill as well (Coinbase returns the
+/// first: `Conversation::resends_after_unknown`); at OANDA and Tradovate, which document
+/// neither that nor a time within which an order is listed, never: `unknown`, one row.
 contract!(an_error_before_create_is_sent_again_with_the_same_id);
 async fn an_error_before_create_is_sent_again_with_the_same_id<V: Venue>(b: Bench<V>) {
     b.fake.script(Fault::ErrorBeforeCreate);
@@ -281,7 +281,7 @@ async fn an_error_before_create_is_sent_again_with_the_same_id<V: Venue>(b: Benc
     let outcome = b.exec.execute(&i).await.unwrap();
     let rows = b.rows(&i).await;
     let attempts: Vec<(u32, Outcome)> = rows.iter().map(|r| (r.attempt, r.outcome)).collect();
-    if b.broker == Broker::Oanda {
+    if b.broker != Broker::Coinbase {
         assert_eq!(outcome, Outcome::Unknown);
         assert_eq!(b.fake.created(), 0);
         assert_eq!(attempts, [(1, Outcome::Unknown)]);
@@ -298,10 +298,11 @@ async fn two_failed_sends_end_not_executed_and_nothing_is_held<V: Venue>(b: Benc
     b.fake.script(Fault::ErrorBeforeCreate);
     b.fake.script(Fault::ErrorBeforeCreate);
     let i = b.intent(Action::LongEntry, 1);
-    // OANDA sends once and ends `unknown` (above); the others twice, then `not_executed`.
+    // OANDA and Tradovate send once and end `unknown` (above); Coinbase twice, then
+    // `not_executed`.
     let (outcome, status, sends) = match b.broker {
-        Broker::Oanda => (Outcome::Unknown, SignalStatus::Unknown, 1),
-        _ => (Outcome::NotExecuted, SignalStatus::NotExecuted, 2),
+        Broker::Coinbase => (Outcome::NotExecuted, SignalStatus::NotExecuted, 2),
+        _ => (Outcome::Unknown, SignalStatus::Unknown, 1),
     };
     assert_eq!(b.exec.execute(&i).await.unwrap(), outcome);
     assert_eq!(b.status(&i).await, status);
