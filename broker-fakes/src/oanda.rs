@@ -857,8 +857,17 @@ async fn close(
         let Ok(doc) = serde_json::from_slice::<Value>(&body) else {
             return violation(&mut inner, "close body is not JSON".into());
         };
-        let long_all = doc["longUnits"].as_str() == Some("ALL");
-        let short_all = doc["shortUnits"].as_str() == Some("ALL");
+        // An omitted side's documented default is ALL (`PositionCloseRequest`): a client that
+        // leaves one out relies on a reading of the docs that a hedging account would punish.
+        for side in ["longUnits", "shortUnits"] {
+            if doc.get(side).is_none() {
+                inner.violations.push(format!(
+                    "close omits {side}, whose documented default is ALL"
+                ));
+            }
+        }
+        let long_all = doc["longUnits"].as_str().is_none_or(|u| u == "ALL");
+        let short_all = doc["shortUnits"].as_str().is_none_or(|u| u == "ALL");
         if !long_all && !short_all {
             return violation(
                 &mut inner,

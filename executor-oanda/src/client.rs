@@ -319,7 +319,11 @@ impl OandaClient {
     }
 
     /// Closes one side of a position entirely (`"ALL"`): OANDA rejects the whole request
-    /// if it names a side that does not exist, so only the side held is named.
+    /// if it closes a side that does not exist, so only the side held is closed. The other
+    /// side is named `"NONE"`: the documented default of an omitted side is `ALL`
+    /// (`PositionCloseRequest`, `longUnits`/`shortUnits` "default=ALL",
+    /// <https://developer.oanda.com/rest-live-v20/position-ep/>), which on a hedging account
+    /// would close the side the plan keeps.
     pub async fn close_position(
         &self,
         instrument: &str,
@@ -334,11 +338,13 @@ impl OandaClient {
             PositionSideKind::Long => ClosePositionBody {
                 long_units: Some("ALL"),
                 long_client_extensions: ext,
+                short_units: Some("NONE"),
                 ..Default::default()
             },
             PositionSideKind::Short => ClosePositionBody {
                 short_units: Some("ALL"),
                 short_client_extensions: ext,
+                long_units: Some("NONE"),
                 ..Default::default()
             },
         };

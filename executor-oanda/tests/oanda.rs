@@ -42,10 +42,12 @@ async fn reversal_closes_the_short_confirms_it_then_opens_long() {
     );
     let orders = h.fake.order_requests();
     assert_eq!(orders[0].body["shortUnits"], "ALL");
-    assert!(
-        orders[0].body.get("longUnits").is_none(),
+    // Named NONE, not left out: an omitted side's documented default is ALL.
+    assert_eq!(
+        orders[0].body["longUnits"], "NONE",
         "closed a side that did not exist"
     );
+    assert_eq!(h.fake.violations(), Vec::<String>::new());
     let o = &orders[1].body["order"];
     assert_eq!(
         (
