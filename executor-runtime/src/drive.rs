@@ -15,8 +15,10 @@
 //! - [`SendError::Unknown`]: a timeout, a 5xx, a dropped connection: the request may have
 //!   been carried out. Wait the broker's settle time, then look the order up through the
 //!   sources the broker documents ([`Conversation::lookup`]). Send again (same client order
-//!   id) only when every source agrees nothing was created; a lookup that cannot tell ends the
-//!   signal `unknown`, alarmed.
+//!   id) only when every source agrees nothing was created and the broker documents that a
+//!   second order with that id cannot fill as well ([`Conversation::resends_after_unknown`]);
+//!   otherwise, and after the last send allowed, nothing found is no proof (a late order, a
+//!   lagging list): the leg ends `unknown`, alarmed, as it does when a lookup cannot tell.
 //!
 //! Each send is its own [`LegReport`] (attempt 1, 2, …), so the journal shows a second
 //! order for a leg as a second row.
@@ -869,6 +871,20 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
                             "; not sent again after {} send(s) (limit {MAX_SENDS}, deadline {})",
                             row.attempt, req.deadline
                         ));
+                    }
+                    // A send that timed out or got a 5xx may have been carried out, and a
+                    // broker may list an order later than the lookup: nothing found is not
+                    // proof, and with no send left to settle it the leg's fate is unknown,
+                    // alarmed, not `not_executed` (a 429 or a penalty, documented as not
+                    // carried out, stays `not_executed`).
+                    if matches!(failure, SendError::Unknown(_)) {
+                        row.outcome = Outcome::Unknown;
+                        row.error = row.error.map(|e| {
+                            e.replace(
+                                "not created (confirmed by lookup)",
+                                "nothing found by lookup, which cannot rule out a late order",
+                            )
+                        });
                     }
                     rows.push(row);
                     return rows;
