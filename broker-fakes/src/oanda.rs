@@ -625,7 +625,7 @@ fn execute(
         // factors of the quote currency into the home currency.
         let factor = inner.quote_home_factor.to_string();
         json!({"type": "ORDER_FILL", "orderID": create_id, "clientOrderID": client_id,
-               "instrument": instrument, "units": units.to_string(), "price": inner.price.to_string(),
+               "instrument": instrument, "units": units.to_string(), "price": inner.price.to_string(), "fullVWAP": inner.price.to_string(),
                "reason": fill_reason, "commission": inner.commission.to_string(),
                "guaranteedExecutionFee": "0.0000", "financing": "0.0000",
                "gainQuoteHomeConversionFactor": factor, "lossQuoteHomeConversionFactor": factor})

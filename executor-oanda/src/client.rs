@@ -425,9 +425,9 @@ fn created(
     if let Some(fill) = fill {
         return Ok(OrderResult::Filled {
             fee: fill.fee_in_quote(),
+            price: fill.fill_price(),
             order_id: fill.order_id.unwrap_or(order_id),
             units: fill.units,
-            price: fill.price,
         });
     }
     if let Some(cancel) = cancel {

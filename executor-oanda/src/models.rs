@@ -79,8 +79,15 @@ pub struct Transaction {
     pub client_extensions: Option<TxClientExtensions>,
     #[serde(default)]
     pub units: Option<Decimal>,
+    /// Fill: the price "in the absence of guaranteed price execution", which the Swagger
+    /// marks "deprecated and should no longer be used"; read only when `fullVWAP` is absent
+    /// (see [`Transaction::fill_price`]).
     #[serde(default)]
     pub price: Option<Decimal>,
+    /// Fill: the volume-weighted average price of all the fill's units (`fullVWAP`,
+    /// `OrderFillTransaction`, <https://developer.oanda.com/rest-live-v20/transaction-df/>).
+    #[serde(default, rename = "fullVWAP")]
+    pub full_vwap: Option<Decimal>,
     /// Why the transaction was made (create, fill, cancel reasons).
     #[serde(default)]
     pub reason: Option<String>,
@@ -102,6 +109,12 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    /// A fill's average price: `fullVWAP`, else the deprecated `price` that older answers
+    /// carry alone.
+    pub fn fill_price(&self) -> Option<Decimal> {
+        self.full_vwap.or(self.price)
+    }
+
     /// A fill's costs in the instrument's quote currency, the currency the journal values the
     /// fill in: (`commission` + `guaranteedExecutionFee`) ÷ `lossQuoteHomeConversionFactor`.
     /// `None` when the fill reports no cost field, or a non-zero cost without a usable factor
@@ -248,6 +261,15 @@ pub struct TransactionPagesResponse {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_fill_price_is_its_full_vwap_before_the_deprecated_price() {
+        let fill = |json: &str| serde_json::from_str::<Transaction>(json).unwrap();
+        let both = fill(r#"{"id":"7","type":"ORDER_FILL","price":"1.08340","fullVWAP":"1.08345"}"#);
+        assert_eq!(both.fill_price(), Some("1.08345".parse().unwrap()));
+        let old = fill(r#"{"id":"7","type":"ORDER_FILL","price":"1.08340"}"#);
+        assert_eq!(old.fill_price(), Some("1.08340".parse().unwrap()));
+    }
 
     fn fill(fields: serde_json::Value) -> Transaction {
         let mut v = serde_json::json!({"id": "6369", "type": "ORDER_FILL"});

@@ -120,7 +120,7 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
             return Some(Ack::Filled {
                 order_id: Some(create.id.as_str().into()),
                 quantity: fill.units,
-                price: fill.price,
+                price: fill.fill_price(),
                 fee: fill.fee_in_quote(),
             });
         }
