@@ -337,6 +337,40 @@ async fn a_configured_size_over_the_notional_cap_is_refused_before_any_order() {
     assert!(reason.contains("per-order cap 250000"), "{reason}");
 }
 
+/// A reversal whose close filled and whose open OANDA cancelled (insufficient margin): the
+/// account is flat, not short. The signal ends `rejected`, and its reason and alarm say the
+/// close filled, so the trader knows the account moved.
+#[tokio::test]
+async fn an_open_cancelled_after_the_close_filled_says_the_account_moved() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    h.fake.script(Fault::Pass);
+    h.fake.script(Fault::Cancel("INSUFFICIENT_MARGIN"));
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
+    let reason = h
+        .journal
+        .signal(&i.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap_or_default();
+    assert!(reason.contains("INSUFFICIENT_MARGIN"), "{reason}");
+    assert!(
+        reason.contains("after this signal's close filled"),
+        "{reason}"
+    );
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        format!("{:?}", sent[0]).contains("after this signal's close filled"),
+        "{:?}",
+        sent[0]
+    );
+}
+
 #[tokio::test]
 async fn a_definitive_reject_is_journaled_notified_acknowledged_and_not_retried() {
     let h = harness().await;

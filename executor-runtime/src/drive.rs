@@ -499,7 +499,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         match last.outcome {
             Outcome::Filled | Outcome::NoOp => {}
             other => {
-                let why = last.error.clone().unwrap_or_default();
+                let why = after_filled(&legs, leg.leg, last.error.clone().unwrap_or_default());
                 return Ok(finish(legs, Some((other, why))));
             }
         }
@@ -643,6 +643,24 @@ fn decided_by(legs: &[LegReport]) -> Option<Option<(Outcome, String)>> {
         (last.outcome != Outcome::Filled)
             .then(|| (last.outcome, last.error.clone().unwrap_or_default())),
     )
+}
+
+/// The reason of a leg that ends the signal after other legs of it filled (a reversal's
+/// close filled, then its open was refused): it says so, so the alarm tells the trader the
+/// account moved and is not at the signal's target.
+fn after_filled(legs: &[LegReport], failed: Leg, why: String) -> String {
+    let filled: Vec<&str> = legs
+        .iter()
+        .filter(|l| l.leg != failed && l.outcome == Outcome::Filled)
+        .map(|l| l.leg.as_str())
+        .collect();
+    match filled.is_empty() {
+        true => why,
+        false => format!(
+            "{why} (after this signal's {} filled: the account is not at the signal's target)",
+            filled.join(", ")
+        ),
+    }
 }
 
 /// Ends the signal with `outcome` before this attempt sends anything, keeping the legs an
