@@ -39,11 +39,15 @@ pub enum TvError {
     /// We refuse to log in again: the limit of logins per minute is reached.
     #[error("login limit reached ({0} logins in the last minute)")]
     LoginLimit(usize),
-    /// No token to send with: its login or renewal was refused or failed, or the token store
-    /// or its lock could not be used. Nothing was sent. Not worth asking again at once: a
-    /// refused login tried again and again could lock the user out.
+    /// No token to send with: its login or renewal failed, or the token store or its lock
+    /// could not be used. Nothing was sent.
     #[error("no Tradovate token: {0}")]
     NoToken(String),
+    /// No token: Tradovate refused the login (a changed password, a wrong API key). Nothing
+    /// was sent, and the signal is not retried: a refused login tried again and again could
+    /// lock the user out.
+    #[error("no Tradovate token: the login was refused: {0}")]
+    LoginRefused(String),
 }
 
 impl TvError {

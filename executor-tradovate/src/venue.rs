@@ -124,7 +124,8 @@ fn classify(e: TvError) -> SendError {
         e @ (TvError::Unauthorized
         | TvError::LoginLimit(_)
         | TvError::PastDeadline
-        | TvError::NoToken(_)) => SendError::NotExecuted {
+        | TvError::NoToken(_)
+        | TvError::LoginRefused(_)) => SendError::NotExecuted {
             reason: e.to_string(),
             retry_after: None,
         },
@@ -553,7 +554,10 @@ fn filled(fills: &[crate::models::Fill]) -> (Option<Decimal>, Option<Decimal>) {
 /// "Tradovate does not know contract ESZ6"), nor a lock or store failure before a send as an
 /// order whose fate is unknown.
 fn token_error(e: TokenError) -> TvError {
-    TvError::NoToken(e.to_string())
+    match e {
+        TokenError::Tradovate(TvError::Refused(why)) => TvError::LoginRefused(why),
+        other => TvError::NoToken(other.to_string()),
+    }
 }
 
 impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVenue<S, L, C> {
@@ -628,6 +632,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
                     "Tradovate does not know contract {name}: {why}"
                 )));
             }
+            // Not asked again and again with the same refused credentials.
+            Err(e @ TvError::LoginRefused(_)) => return Err(ReadError::Refused(e.to_string())),
             Err(e) => return Err(unavailable(e)),
         };
         if let Some(res) = &req.intent.contract {

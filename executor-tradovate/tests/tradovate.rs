@@ -105,8 +105,8 @@ async fn a_token_expiring_mid_flight_is_refreshed_once_and_the_order_goes_throug
 }
 
 /// A refused login (a changed password) is told as what it is: not as Tradovate refusing
-/// the contract (it ended `rejected`, "Tradovate does not know contract ESZ6"), and nothing is
-/// sent.
+/// the contract (it ended `rejected`, "Tradovate does not know contract ESZ6"); nothing is
+/// sent, and the signal is not left to be retried with the same refused credentials.
 #[tokio::test]
 async fn a_refused_login_is_not_a_refused_contract() {
     let fake =
@@ -126,16 +126,19 @@ async fn a_refused_login_is_not_a_refused_contract() {
     let i = intent(Action::LongEntry, 1);
     let outcome = h.executor.execute(&i).await;
     assert!(h.fake.orders().is_empty());
-    assert_ne!(
+    let signal = h.journal.signal(&i.signal_id).await.unwrap();
+    let said = format!("{outcome:?} {signal:?}");
+    assert!(!said.contains("does not know contract"), "{said}");
+    assert!(said.contains("the login was refused"), "{said}");
+    assert!(!said.contains("not-the-password"), "{said}");
+    // Ended, rejected for the refused login (alarmed), not left for redeliveries that would
+    // log in again with the same credentials.
+    assert_eq!(
         outcome.as_ref().ok(),
         Some(&Outcome::Rejected),
         "{outcome:?}"
     );
-    let signal = h.journal.signal(&i.signal_id).await.unwrap();
-    let said = format!("{outcome:?} {signal:?}");
-    assert!(!said.contains("does not know contract"), "{said}");
-    assert!(said.contains("no Tradovate token"), "{said}");
-    assert!(!said.contains("not-the-password"), "{said}");
+    assert_eq!(h.fake.logins(), 0);
 }
 
 /// A 401 on an order renews the token, and the order is sent again only after a lookup found

@@ -270,10 +270,10 @@ async fn an_error_after_create_is_found_by_lookup_never_sent_twice<V: Venue>(b: 
     assert!(rows[0].broker_order_id.is_some(), "{rows:?}");
 }
 
-/// After a 5xx that created nothing the lookup can see: sent again with the same id only where
-/// the broker documents that a second order with it cannot fill as well (Coinbase returns the
-/// first: `Conversation::resends_after_unknown`); at OANDA and Tradovate, which document
-/// neither that nor a time within which an order is listed, never: `unknown`, one row.
+// After a 5xx that created nothing the lookup can see: sent again with the same id only where
+// the broker documents that a second order with it cannot fill as well (Coinbase returns the
+// first: `Conversation::resends_after_unknown`); at OANDA and Tradovate, which document
+// neither that nor a time within which an order is listed, never: `unknown`, one row.
 contract!(an_error_before_create_is_sent_again_with_the_same_id);
 async fn an_error_before_create_is_sent_again_with_the_same_id<V: Venue>(b: Bench<V>) {
     b.fake.script(Fault::ErrorBeforeCreate);
@@ -293,9 +293,9 @@ async fn an_error_before_create_is_sent_again_with_the_same_id<V: Venue>(b: Benc
     assert_eq!(rows[0].client_order_id, rows[1].client_order_id);
 }
 
-/// Two 5xx that created nothing visible: nothing found is no proof (a late order, a lagging
-/// list), so the signal ends `unknown`, alarmed, never `not_executed`. OANDA and Tradovate send
-/// once (above), Coinbase twice with the same id.
+// Two 5xx that created nothing visible: nothing found is no proof (a late order, a lagging
+// list), so the signal ends `unknown`, alarmed, never `not_executed`. OANDA and Tradovate send
+// once (above), Coinbase twice with the same id.
 contract!(two_failed_sends_end_unknown_and_nothing_is_held);
 async fn two_failed_sends_end_unknown_and_nothing_is_held<V: Venue>(b: Bench<V>) {
     b.fake.script(Fault::ErrorBeforeCreate);
