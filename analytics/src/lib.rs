@@ -799,8 +799,9 @@ fn stats(trades: &[&Trade]) -> Stats {
     let gross_loss: Decimal = losses.iter().sum();
     let n = trades.len() as u64;
     // An average of money keeps two decimal places more than the finest P&L it averages
-    // (10 ÷ 3 USD is 3.33, 0.10001 ÷ 3 BTC is 0.0333367), not the 28 digits of a division.
-    let average_dp = trades.iter().map(|t| t.pnl.scale()).max().unwrap_or(0) + 2;
+    // (10 ÷ 3 USD is 3.33, 0.10001 ÷ 3 BTC is 0.0333367), not the 28 digits of a division,
+    // and at most 10 (a P&L carrying a share of a fee can have 28 places itself).
+    let average_dp = (trades.iter().map(|t| t.pnl.scale()).max().unwrap_or(0) + 2).min(10);
     let (mut equity, mut peak, mut drawdown) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
     for t in trades {
         equity += t.pnl;

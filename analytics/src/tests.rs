@@ -749,6 +749,14 @@ fn drawdown_is_the_largest_fall_from_a_peak_and_percentiles_are_nearest_rank() {
     let trades = [trade("10"), trade("0.00001"), trade("-7"), trade("3")];
     let s = stats(&trades.iter().collect::<Vec<_>>());
     assert_eq!(s.average_win, Some(d("4.3333367")));
+    // A P&L of 28 places (a share of a fee) averages to 10.
+    let third = Decimal::ONE / Decimal::from(3);
+    let trades = [trade("1"), trade("1")].map(|mut t| {
+        t.pnl += third;
+        t
+    });
+    let s = stats(&trades.iter().collect::<Vec<_>>());
+    assert_eq!(s.average_win.unwrap().scale(), 10);
     let v: Vec<i64> = (1..=100).collect();
     assert_eq!(
         (percentile(&v, 50), percentile(&v, 95), percentile(&v, 99)),
