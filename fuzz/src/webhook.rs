@@ -124,7 +124,10 @@ impl FifoQueue for Queue {
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
+        // Timers on: the webhook bounds its queue send (`ingest::handler::ENQUEUE_BUDGET`), as
+        // the Lambda runtime and the local stack allow.
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("a current-thread runtime")
     })

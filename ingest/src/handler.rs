@@ -172,7 +172,14 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
             Err(err) => {
                 match &err {
                     IngestError::Unauthorized(why) => {
-                        warn!(code = err.code(), reason = why.as_str(), source_ip = ?req.source_ip, "alert refused")
+                        warn!(
+                            code = err.code(),
+                            reason = why.as_str(),
+                            source_ip = req
+                                .source_ip
+                                .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+                            "alert refused"
+                        )
                     }
                     IngestError::Enqueue(e) => {
                         warn!(code = err.code(), error = %e, "alert not enqueued")

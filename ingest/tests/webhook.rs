@@ -239,9 +239,14 @@ async fn a_queue_that_does_not_answer_in_time_is_a_503_tradingview_resends() {
     );
     let started = tokio::time::Instant::now();
     let body = alert_with_passphrase("oanda-eurusd-long.json", SECRET);
-    let reply = ingest::lambda::serve(&ingest, Event::post("/webhook", body).rest())
-        .await
-        .unwrap();
+    // Bounded, so that without the budget this fails instead of waiting for ever.
+    let reply = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        ingest::lambda::serve(&ingest, Event::post("/webhook", body).rest()),
+    )
+    .await
+    .expect("answered before a minute")
+    .unwrap();
     assert_eq!(started.elapsed(), ingest::handler::ENQUEUE_BUDGET);
     assert!(ingest::handler::ENQUEUE_BUDGET < std::time::Duration::from_secs(3));
     assert_eq!(reply.status().as_u16(), 503);

@@ -371,10 +371,18 @@ fn span(secs: i64) -> String {
 }
 
 /// A win rate as a percentage with one decimal (`41.1%`).
-fn rate(r: Option<Decimal>) -> String {
-    r.map_or_else(
-        || "–".into(),
-        |r| format!("{}%", (r * Decimal::from(100)).round_dp(1).normalize()),
+/// The win rate in percent to one place, from the counts: not from the 4-place ratio, whose
+/// rounding would round again (6 of 11 is 54.545…%, shown 54.5%, not 54.6%).
+fn rate(s: &analytics::Stats) -> String {
+    if s.trades == 0 {
+        return "–".into();
+    }
+    let percent = Decimal::from(s.wins * 100) / Decimal::from(s.trades);
+    format!(
+        "{}%",
+        percent
+            .round_dp_with_strategy(1, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+            .normalize()
     )
 }
 
@@ -423,7 +431,7 @@ fn period_table(title: &str, key: &str, rows: &[analytics::Summary]) -> Markup {
             @for s in rows {
                 tr {
                     td { (s.key) } td { (s.currency) } td { (s.stats.trades) }
-                    td { (rate(s.stats.win_rate)) }
+                    td { (rate(&s.stats)) }
                     td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(s.stats.profit_factor)) }
                     td { (decimal_cell(Some(s.stats.max_drawdown))) }
                 }
@@ -525,7 +533,7 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                         @for (currency, s) in &report.totals {
                             tr {
                                 td { (currency) } td { (s.trades) }
-                                td { (rate(s.win_rate)) }
+                                td { (rate(s)) }
                                 td { (decimal_cell(Some(s.realized))) } td { (decimal_cell(Some(s.fees))) }
                                 td { (decimal_cell(s.average_win)) } td { (decimal_cell(s.average_loss)) }
                                 td { (decimal_cell(s.profit_factor)) } td { (decimal_cell(Some(s.max_drawdown))) }
@@ -553,7 +561,7 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                     table {
                         tr { th { "Broker" } th { "Currency" } th { "Trades" } th { "Win rate" } th { "Realized" } th { "Fees" } }
                         @for s in &report.by_broker {
-                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (rate(s.stats.win_rate)) } td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(Some(s.stats.fees))) } }
+                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (rate(&s.stats)) } td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(Some(s.stats.fees))) } }
                         }
                     }
                 }
@@ -656,6 +664,20 @@ mod tests {
         assert!(parse_log_lines(&broken).unwrap_err().starts_with("line 1:"));
         // Lines without any journal record (the wrong log group): an error, not an empty report.
         assert!(parse_log_lines("{\"message\":\"alert enqueued\"}\n").is_err());
+    }
+
+    #[test]
+    fn a_win_rate_is_rounded_once_from_its_counts() {
+        let stats = |wins, trades| analytics::Stats {
+            wins,
+            trades,
+            win_rate: Some(Decimal::new(5455, 4)),
+            ..Default::default()
+        };
+        // 6 of 11 is 54.545…%: 54.5%, where the 4-place ratio 0.5455 rounded again gave 54.6%.
+        assert_eq!(rate(&stats(6, 11)), "54.5%");
+        assert_eq!(rate(&stats(2, 3)), "66.7%");
+        assert_eq!(rate(&stats(0, 0)), "–");
     }
 
     #[test]
