@@ -649,35 +649,30 @@ fn decided_by(legs: &[LegReport]) -> Option<Option<(Outcome, String)>> {
 /// close filled, then its open was refused): it says so, so the alarm tells the trader the
 /// account moved and is not at the signal's target.
 fn after_filled(legs: &[LegReport], failed: Leg, why: String) -> String {
-    let filled: Vec<&str> = legs
-        .iter()
-        .filter(|l| l.leg != failed && l.outcome == Outcome::Filled)
-        .map(|l| l.leg.as_str())
-        .collect();
-    match filled.is_empty() {
-        true => why,
-        false => format!(
-            "{why} (after this signal's {} filled: the account is not at the signal's target)",
-            filled.join(", ")
+    match filled_legs(legs.iter().filter(|l| l.leg != failed)) {
+        None => why,
+        Some(filled) => format!(
+            "{why} (after this signal's {filled} filled: the account is not at the signal's target)"
         ),
     }
+}
+
+/// The names of the legs among `legs` that filled (`close, open`); `None` when none did.
+fn filled_legs<'a>(legs: impl Iterator<Item = &'a LegReport>) -> Option<String> {
+    let filled: Vec<&str> = legs
+        .filter(|l| l.outcome == Outcome::Filled)
+        .map(|l| l.leg.as_str())
+        .collect();
+    (!filled.is_empty()).then(|| filled.join(", "))
 }
 
 /// Ends the signal with `outcome` before this attempt sends anything, keeping the legs an
 /// earlier attempt left (a takeover): they are journaled, and the reason names the ones that
 /// filled, so the alarm says the account moved.
 fn stop_before_sending(legs: Vec<LegReport>, outcome: Outcome, why: String) -> Execution {
-    let filled: Vec<&str> = legs
-        .iter()
-        .filter(|l| l.outcome == Outcome::Filled)
-        .map(|l| l.leg.as_str())
-        .collect();
-    let why = match filled.is_empty() {
-        true => why,
-        false => format!(
-            "{why} (after an earlier attempt's {} filled)",
-            filled.join(", ")
-        ),
+    let why = match filled_legs(legs.iter()) {
+        None => why,
+        Some(filled) => format!("{why} (after an earlier attempt's {filled} filled)"),
     };
     finish(legs, Some((outcome, why)))
 }
@@ -884,26 +879,21 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
                 row.outcome = Outcome::NotExecuted;
                 row.error = Some(format!("{failure}; not created (confirmed by lookup)"));
                 if !may_resend {
-                    if let Some(e) = row.error.as_mut() {
-                        e.push_str(&format!(
-                            "; not sent again after {} send(s) (limit {MAX_SENDS}, deadline {})",
-                            row.attempt, req.deadline
-                        ));
-                    }
                     // A send that timed out or got a 5xx may have been carried out, and a
                     // broker may list an order later than the lookup: nothing found is not
                     // proof, and with no send left to settle it the leg's fate is unknown,
                     // alarmed, not `not_executed` (a 429 or a penalty, documented as not
                     // carried out, stays `not_executed`).
-                    if matches!(failure, SendError::Unknown(_)) {
+                    let found = if matches!(failure, SendError::Unknown(_)) {
                         row.outcome = Outcome::Unknown;
-                        row.error = row.error.map(|e| {
-                            e.replace(
-                                "not created (confirmed by lookup)",
-                                "nothing found by lookup, which cannot rule out a late order",
-                            )
-                        });
-                    }
+                        "nothing found by lookup, which cannot rule out a late order"
+                    } else {
+                        "not created (confirmed by lookup)"
+                    };
+                    row.error = Some(format!(
+                        "{failure}; {found}; not sent again after {} send(s) (limit {MAX_SENDS}, deadline {})",
+                        row.attempt, req.deadline
+                    ));
                     rows.push(row);
                     return rows;
                 }
