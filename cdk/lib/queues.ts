@@ -65,6 +65,19 @@ export class Queues extends Concern {
       // The producers set MessageDeduplicationId = SignalId; content-based dedup would
       // hash the body instead and is left off so that a missing id fails loudly.
       contentBasedDeduplication: false,
+      // High-throughput FIFO: without it a FIFO queue takes 300 SendMessage calls a second
+      // (Amazon SQS Developer Guide, "Amazon SQS FIFO queue quotas":
+      // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-fifo.html),
+      // fewer than the burst the API admits at a bar close (500 by default), and a throttled
+      // send that outlasts ingest's 2 s budget is a 503. The limit becomes per message group
+      // ("High throughput for FIFO queues":
+      // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/high-throughput-fifo.html),
+      // at no extra charge. Deduplication per group loses nothing: a message's dedup id is its
+      // SignalId, and one signal always goes to one group (its symbol; its instrument, and
+      // should a roll re-route it the executor's idempotency record, keyed on SignalId,
+      // broker and account, stops the second).
+      deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       // Covers a record still in flight when its invocation times out. A record the function

@@ -102,6 +102,9 @@ describe('all three brokers, JOURNAL=log, no IP allowlist', () => {
     for (const [id, q] of mains) {
       const redrive = q.Properties.RedrivePolicy;
       assert.equal(redrive.maxReceiveCount, MAX_RECEIVE_COUNT, id);
+      // High-throughput FIFO: 300 sends a second per queue would throttle a bar close's burst.
+      assert.equal(q.Properties.DeduplicationScope, 'messageGroup', id);
+      assert.equal(q.Properties.FifoThroughputLimit, 'perMessageGroupId', id);
       const dlq = byId.get(redrive.deadLetterTargetArn['Fn::GetAtt'][0]);
       assert.equal(dlq?.Properties.FifoQueue, true, `${id} dead-letters to a FIFO queue`);
       assert.equal(dlq?.Properties.MessageRetentionPeriod, 14 * 24 * 3600);
