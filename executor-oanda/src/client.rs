@@ -389,7 +389,13 @@ impl OandaClient {
             .json(body)
             .send()
             .await
-            .map_err(|e| OandaError::Unknown(describe(e)))?;
+            .map_err(|e| {
+                if http::never_sent(&e) {
+                    OandaError::NotSent(describe(e))
+                } else {
+                    OandaError::Unknown(describe(e))
+                }
+            })?;
         let status = resp.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
             // Refused for its rate: nothing was carried out, so this is no `Unknown`.

@@ -7,6 +7,11 @@ pub enum OandaError {
     /// for an order, resolve by lookup, never by resending blindly.
     #[error("outcome unknown: {0}")]
     Unknown(String),
+    /// An order request that never left: the connection to OANDA could not be made
+    /// (`executor_runtime::http::never_sent`). Nothing was carried out; the execution core
+    /// still confirms by lookup before it sends again.
+    #[error("not sent: could not connect to OANDA ({0})")]
+    NotSent(String),
     /// OANDA answered with a definitive error status.
     #[error("OANDA answered {status}: {code} {message}")]
     Api {
@@ -33,7 +38,10 @@ impl OandaError {
     /// Worth retrying a read: the network or OANDA's side failed, not our request.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Unknown(_) | Self::Unreachable(_) | Self::RateLimited { .. } => true,
+            Self::Unknown(_)
+            | Self::NotSent(_)
+            | Self::Unreachable(_)
+            | Self::RateLimited { .. } => true,
             Self::Api { status, .. } => *status == 429 || *status >= 500,
             Self::BaseUrl(_) => false,
         }

@@ -63,6 +63,12 @@ fn classify(e: OandaError) -> SendError {
             reason: "OANDA rate limit (HTTP 429)".into(),
             retry_after,
         },
+        // No connection was made, so OANDA never saw the request: the core confirms by
+        // lookup that nothing was created before it sends again.
+        e @ OandaError::NotSent(_) => SendError::NotExecuted {
+            reason: e.to_string(),
+            retry_after: None,
+        },
         e => SendError::Unknown(e.to_string()),
     }
 }
@@ -388,6 +394,40 @@ impl<C: Clock> Venue for OandaVenue<C> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// An order whose connection could not be made never reached OANDA: it is `not executed`
+    /// (the core confirms by lookup, then may send again), never an `unknown` that dead-letters
+    /// the signal and alarms.
+    #[tokio::test]
+    async fn an_order_whose_connection_was_never_made_is_not_executed_not_unknown() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+        drop(closed);
+        let client = OandaClient::new(
+            &base,
+            secrecy::SecretString::from("token-never-sent"),
+            "101-001-1-001",
+            crate::client::ClientSettings::default(),
+        )
+        .unwrap();
+        let err = client
+            .market_order("EUR_USD", Decimal::ONE, "tv-abc-o")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, OandaError::NotSent(_)), "{err:?}");
+        match classify(err) {
+            SendError::NotExecuted {
+                reason,
+                retry_after: None,
+            } => assert!(reason.contains("could not connect to OANDA"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        // A failure after the request may have left stays unknown.
+        assert!(matches!(
+            classify(OandaError::Unknown("timed out".into())),
+            SendError::Unknown(_)
+        ));
+    }
 
     fn reject(reason: &str) -> Vec<Transaction> {
         serde_json::from_value(serde_json::json!([{

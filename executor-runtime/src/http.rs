@@ -41,6 +41,20 @@ pub async fn get_json<T: DeserializeOwned>(
     })
 }
 
+/// Whether a failed request provably never left: the connection to the broker could not be
+/// made (refused, unreachable, a DNS failure, a TLS handshake that failed), so not one byte of
+/// the request was written. reqwest reports these with `is_connect`: "Returns true if the
+/// error is related to connect" (<https://docs.rs/reqwest/0.13/reqwest/struct.Error.html#method.is_connect>),
+/// found as hyper-util's client error "from `Connect`"
+/// (<https://docs.rs/hyper-util/0.1/hyper_util/client/legacy/struct.Error.html#method.is_connect>),
+/// which that client raises only while it gets a connection, before it hands the request to
+/// one (`Client::connection_for` in `client/legacy/client.rs`). Any other transport
+/// error (a timeout, a connection dropped mid-request, an unreadable answer) may have reached
+/// the broker and is not this.
+pub fn never_sent(e: &reqwest::Error) -> bool {
+    e.is_connect()
+}
+
 /// A transport error in a few words, without the URL. Tokens travel in headers and are never
 /// part of a reqwest error.
 pub fn describe(e: reqwest::Error) -> String {
@@ -294,5 +308,45 @@ mod tests {
         // Not a JWT: one part, or "eyJ" inside a longer word.
         assert_eq!(shown_text(b"eyJust text"), "eyJust text");
         assert_eq!(shown_text(b"keyJ.a.b"), "keyJ.a.b");
+    }
+
+    /// A port nobody listens on, and a server that takes the request and hangs up without an
+    /// answer: only the first provably never got the request.
+    #[tokio::test]
+    async fn only_a_connection_never_made_counts_as_never_sent() {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let refused = client
+            .post(format!("http://127.0.0.1:{closed_port}/orders"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(never_sent(&refused), "{refused:?}");
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            use std::io::Read;
+            let (mut socket, _) = listener.accept().unwrap();
+            // Read the request, then hang up: the broker may have acted on it.
+            let mut buf = vec![0u8; 4096];
+            let n = socket.read(&mut buf).unwrap();
+            drop(socket);
+            n
+        });
+        let dropped = client
+            .post(format!("http://127.0.0.1:{port}/orders"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(server.join().unwrap() > 0, "the request reached the server");
+        assert!(!never_sent(&dropped), "{dropped:?}");
     }
 }

@@ -11,7 +11,7 @@ use crate::error::TvError;
 use crate::models::*;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
-use executor_runtime::http::{describe, shown_text};
+use executor_runtime::http::{describe, never_sent, shown_text};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -151,7 +151,10 @@ impl TradovateClient {
             if let Some(b) = &body {
                 req = req.json(b);
             }
-            let resp = req.send().await.map_err(|e| lost(describe(e)))?;
+            let resp = req.send().await.map_err(|e| match kind {
+                Kind::Command { .. } if never_sent(&e) => TvError::NotSent(describe(e)),
+                _ => lost(describe(e)),
+            })?;
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED {
                 return Err(TvError::Unauthorized);
@@ -601,6 +604,42 @@ fn order_id(value: &Value) -> Result<OrderId, TvError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// An order command whose connection could not be made never reached Tradovate: it is
+    /// `NotSent`, which the venue reads as not executed, never `Unknown`; a read that cannot
+    /// connect stays `Unreachable`.
+    #[tokio::test]
+    async fn a_command_whose_connection_was_never_made_is_not_sent() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+        drop(closed);
+        let settings = ClientSettings {
+            read_attempts: 1,
+            ..ClientSettings::default()
+        };
+        let client = TradovateClient::new(&base, settings).unwrap();
+        let token = SecretString::from("token-never-sent");
+        let order = PlaceOrder {
+            account_spec: "DEMO123",
+            account_id: AccountId(1),
+            cl_ord_id: "tv-abc-o",
+            action: OrderAction::Buy,
+            symbol: "ESZ6",
+            order_qty: 1,
+            order_type: "Market",
+            is_automated: true,
+        };
+        let err = client
+            .place_market_order(&token, &order, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, TvError::NotSent(why) if why == "connection failed"),
+            "{err:?}"
+        );
+        let err = client.order(&token, OrderId(7)).await.unwrap_err();
+        assert!(matches!(err, TvError::Unreachable(_)), "{err:?}");
+    }
 
     #[test]
     fn a_refusal_never_repeats_what_the_login_sent() {

@@ -23,6 +23,11 @@ pub enum TvError {
     RateLimited {
         retry_after: Option<std::time::Duration>,
     },
+    /// An order command that never left: the connection to Tradovate could not be made
+    /// (`executor_runtime::http::never_sent`). Nothing was carried out; the execution core
+    /// still confirms by lookup before it sends again.
+    #[error("not sent: could not connect to Tradovate ({0})")]
+    NotSent(String),
     /// Another HTTP error status.
     #[error("Tradovate answered {status}: {message}")]
     Api { status: u16, message: String },

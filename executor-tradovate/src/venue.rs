@@ -120,8 +120,9 @@ fn classify(e: TvError) -> SendError {
             retry_after: Some(retry_after.unwrap_or(RATE_LIMIT_WAIT)),
         },
         // Refused or never sent: a 401, our own login limit, a deadline passed while the token
-        // was got, no token to send with.
+        // was got, no token to send with, no connection made.
         e @ (TvError::Unauthorized
+        | TvError::NotSent(_)
         | TvError::LoginLimit(_)
         | TvError::PastDeadline
         | TvError::NoToken(_)
@@ -931,5 +932,25 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Venue for TradovateVenue<S, 
 
     async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
         drive::execute(self, &self.clock, req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command that never left is not executed (the core looks it up before any second
+    /// send); one that may have reached Tradovate stays unknown.
+    #[test]
+    fn a_command_never_sent_is_not_executed_and_a_lost_one_unknown() {
+        assert!(matches!(
+            classify(TvError::NotSent("connection failed".into())),
+            SendError::NotExecuted { reason, retry_after: None }
+                if reason == "not sent: could not connect to Tradovate (connection failed)"
+        ));
+        assert!(matches!(
+            classify(TvError::Unknown("timed out".into())),
+            SendError::Unknown(_)
+        ));
     }
 }
