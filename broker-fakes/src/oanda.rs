@@ -84,6 +84,9 @@ struct Rule {
     precision: u32,
     minimum: Decimal,
     maximum_order_units: Decimal,
+    /// `maximumPositionSize`; zero (the default) means no maximum. Reported, not enforced:
+    /// OANDA documents the field, not the reject an order over it gets.
+    maximum_position_size: Decimal,
     pip_location: i32,
     display_precision: u32,
 }
@@ -223,6 +226,7 @@ impl FakeOanda {
             precision,
             minimum: min,
             maximum_order_units: max_units,
+            maximum_position_size: Decimal::ZERO,
             pip_location: 0,
             display_precision: 1,
         });
@@ -230,6 +234,15 @@ impl FakeOanda {
         rule.minimum = min;
         rule.maximum_order_units = max_units;
         self.lock().instruments.insert(name.to_owned(), rule);
+    }
+
+    /// The `maximumPositionSize` `GET instruments` reports for `name` (a known instrument;
+    /// `0`, the default, means no maximum).
+    pub fn set_max_position(&self, name: &str, max: Decimal) {
+        let mut inner = self.lock();
+        let mut rule = rule(&inner, name).expect("a known instrument");
+        rule.maximum_position_size = max;
+        inner.instruments.insert(name.to_owned(), rule);
     }
 
     /// On (the default): `GET orders/@clientID` finds only PENDING orders (404
@@ -314,6 +327,7 @@ fn default_rule(name: &str) -> Option<Rule> {
             precision: 0,
             minimum: Decimal::ONE,
             maximum_order_units: max,
+            maximum_position_size: Decimal::ZERO,
             pip_location: -2,
             display_precision: 3,
         }),
@@ -322,6 +336,7 @@ fn default_rule(name: &str) -> Option<Rule> {
             precision: 1,
             minimum: Decimal::new(1, 1),
             maximum_order_units: max,
+            maximum_position_size: Decimal::ZERO,
             pip_location: 0,
             display_precision: 1,
         }),
@@ -332,6 +347,7 @@ fn default_rule(name: &str) -> Option<Rule> {
                 precision: 0,
                 minimum: Decimal::ONE,
                 maximum_order_units: max,
+                maximum_position_size: Decimal::ZERO,
                 pip_location: if jpy { -2 } else { -4 },
                 display_precision: if jpy { 3 } else { 5 },
             })
@@ -354,7 +370,8 @@ fn instrument_json(name: &str, r: &Rule) -> Value {
            "pipLocation": r.pip_location, "displayPrecision": r.display_precision,
            "tradeUnitsPrecision": r.precision, "minimumTradeSize": r.minimum.to_string(),
            "maximumTrailingStopDistance": "1.00000", "minimumTrailingStopDistance": "0.00050",
-           "maximumPositionSize": "0", "maximumOrderUnits": r.maximum_order_units.to_string(),
+           "maximumPositionSize": r.maximum_position_size.to_string(),
+           "maximumOrderUnits": r.maximum_order_units.to_string(),
            "marginRate": "0.0333"})
 }
 

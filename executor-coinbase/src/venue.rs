@@ -280,6 +280,8 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             increment: product.quote_increment,
             min_size: product.quote_min_size,
             max_size: product.quote_max_size.filter(|m| *m > Decimal::ZERO),
+            // Coinbase publishes no position limit for a spot wallet.
+            max_position: None,
         })
     }
 

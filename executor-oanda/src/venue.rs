@@ -221,19 +221,21 @@ impl<C: Clock> Conversation for OandaVenue<C> {
         Ok((Holdings { long, short }, last))
     }
 
-    /// `tradeUnitsPrecision`, `minimumTradeSize` and `maximumOrderUnits` of the instrument
-    /// (<https://developer.oanda.com/rest-live-v20/primitives-df/>, `Instrument`).
+    /// `tradeUnitsPrecision`, `minimumTradeSize`, `maximumOrderUnits` and
+    /// `maximumPositionSize` ("the maximum position size allowed for this instrument. Can be
+    /// zero, which means no maximum") of the instrument
+    /// (<https://developer.oanda.com/rest-live-v20/primitives-df/>, `Instrument`): a reversal
+    /// whose open would pass the position limit is refused before its close leaves.
     async fn rules(&self, req: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
         let i = self
             .client
             .instrument(req.intent.instrument.as_str())
             .await
             .map_err(read_error)?;
-        Ok(TradingRules::with_precision(
-            i.precision,
-            i.minimum_trade_size,
-            i.maximum_order_units,
-        ))
+        Ok(
+            TradingRules::with_precision(i.precision, i.minimum_trade_size, i.maximum_order_units)
+                .with_max_position(i.maximum_position_size),
+        )
     }
 
     async fn send(

@@ -284,6 +284,32 @@ async fn fractional_units_on_a_reversal_are_refused_before_the_close_leaves() {
     );
 }
 
+/// OANDA publishes each instrument's `maximumPositionSize`: a reversal whose open would pass
+/// it is refused before the close leaves, not half-done (closed, then the open rejected).
+#[tokio::test]
+async fn a_reversal_over_the_maximum_position_size_is_refused_before_the_close_leaves() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    h.fake.set_max_position("EUR_USD", d(999));
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
+    assert!(h.fake.order_requests().is_empty(), "nothing sent");
+    assert_eq!(
+        h.fake.position("EUR_USD"),
+        (d(1000), d(0)),
+        "the long untouched"
+    );
+    let reason = h
+        .journal
+        .signal(&i.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(reason.contains("maximum position size 999"), "{reason}");
+}
+
 #[tokio::test]
 async fn with_the_shipped_defaults_gold_and_an_index_are_refused_for_lack_of_a_size() {
     let h = support::harness_with_risk(false, executor_oanda::config::DEFAULT_RISK).await;

@@ -25,6 +25,7 @@ const PAPER_RULES: TradingRules = TradingRules {
     increment: Decimal::ZERO,
     min_size: Decimal::ZERO,
     max_size: None,
+    max_position: None,
 };
 
 /// A paper margin account trades whole units (OANDA's currency pairs, metals and most CFDs
@@ -34,6 +35,7 @@ const PAPER_NETTING_RULES: TradingRules = TradingRules {
     increment: Decimal::ONE,
     min_size: Decimal::ONE,
     max_size: None,
+    max_position: None,
 };
 
 /// How many fills a paper broker with a [`PaperLog`] keeps in memory; older ones are read

@@ -149,6 +149,10 @@ pub struct TradingRules {
     pub min_size: Decimal,
     /// The largest order, if the broker publishes one (OANDA `maximumOrderUnits`).
     pub max_size: Option<Decimal>,
+    /// The largest position the instrument allows on a side, if the broker publishes one
+    /// (OANDA `maximumPositionSize`). An open leg opens a side from flat ([`plan`]), so its
+    /// size is the position after it.
+    pub max_position: Option<Decimal>,
 }
 
 impl TradingRules {
@@ -158,6 +162,7 @@ impl TradingRules {
             increment: Decimal::ONE,
             min_size: Decimal::ONE,
             max_size: None,
+            max_position: None,
         }
     }
 
@@ -167,7 +172,14 @@ impl TradingRules {
             increment: Decimal::new(1, decimals),
             min_size,
             max_size,
+            max_position: None,
         }
+    }
+
+    /// With the largest position the instrument allows (`None`: no limit published).
+    pub fn with_max_position(mut self, max_position: Option<Decimal>) -> Self {
+        self.max_position = max_position;
+        self
     }
 }
 
@@ -232,6 +244,18 @@ pub enum PlanRefusal {
         max: Decimal,
     },
     #[error(
+        "{leg} size {quantity} is over the instrument's maximum position size {max} (the broker would refuse the position)"
+    )]
+    /// The open leg would make a position larger than the instrument allows.
+    OverMaximumPosition {
+        /// The leg's journal name (`open`).
+        leg: &'static str,
+        /// The size planned, in the leg's units: the position after the leg.
+        quantity: Decimal,
+        /// The instrument's largest position.
+        max: Decimal,
+    },
+    #[error(
         "{leg} notional {notional} (size {quantity} at {price}{}) is over the per-order cap {cap} (both in the instrument's quote currency, a currency pair's in units of its base currency; max_notional in its executor's risk settings)",
         per_point(*.multiplier)
     )]
@@ -254,8 +278,8 @@ pub enum PlanRefusal {
 
 /// Checks every leg the signal will send before the first one leaves, so a signal that
 /// cannot complete leaves the account untouched. Closes take out a whole side (the broker
-/// sizes them), so only the open leg is checked against increment, minimum, maximum and
-/// the notional cap.
+/// sizes them), so only the open leg is checked against increment, minimum, maximum order
+/// size, maximum position size and the notional cap.
 pub fn preflight(
     legs: &[PlannedLeg],
     rules: &TradingRules,
@@ -282,6 +306,15 @@ pub fn preflight(
             && q > max
         {
             return Err(PlanRefusal::OverMaximum {
+                leg: name,
+                quantity: q,
+                max: max.normalize(),
+            });
+        }
+        if let Some(max) = rules.max_position.filter(|m| *m > Decimal::ZERO)
+            && q > max
+        {
+            return Err(PlanRefusal::OverMaximumPosition {
                 leg: name,
                 quantity: q,
                 max: max.normalize(),
@@ -451,6 +484,34 @@ mod tests {
         let err = preflight(&legs, &TradingRules::with_precision(0, d(1), None), None)
             .expect_err("1000.5 units at precision 0");
         assert!(err.to_string().contains("1000.5"), "{err}");
+    }
+
+    #[test]
+    fn a_reversal_over_the_maximum_position_is_refused_before_the_close_leaves() {
+        let legs = plan(
+            TargetPosition::Short,
+            Holdings::net(d(1000)),
+            d(1000),
+            Book::Margin,
+        );
+        let rules = TradingRules::with_precision(0, d(1), Some(d(100_000)));
+        let err = preflight(&legs, &rules.with_max_position(Some(d(999))), None)
+            .expect_err("a position of 1000 where 999 is the most");
+        assert_eq!(
+            err,
+            PlanRefusal::OverMaximumPosition {
+                leg: "open",
+                quantity: d(1000),
+                max: d(999)
+            }
+        );
+        assert!(
+            err.to_string().contains("maximum position size 999"),
+            "{err}"
+        );
+        // At the limit, and with OANDA's 0 ("no maximum"), it passes.
+        assert!(preflight(&legs, &rules.with_max_position(Some(d(1000))), None).is_ok());
+        assert!(preflight(&legs, &rules.with_max_position(Some(d(0))), None).is_ok());
     }
 
     #[test]

@@ -1027,6 +1027,7 @@ mod tests {
             increment: Decimal::ONE,
             min_size: Decimal::ONE,
             max_size: max,
+            max_position: None,
         })
     }
 
