@@ -159,6 +159,25 @@ fn currencies(product: &Product) -> Option<(String, String)> {
 fn ack_of(order: &Order) -> Ack {
     let filled = order.filled_size.unwrap_or_default();
     let price = order.average_filled_price.filter(|p| *p > Decimal::ZERO);
+    // Get Order documents `filled_size` but not that it is always there. Without it, a filled
+    // buy (sized in the quote currency) would be journaled with its quote amount as the base
+    // size bought, and a partial fill read as unfilled. Only a sell filled in full keeps its
+    // planned size (the base size asked); anything else with a fill and no size is unknown,
+    // for an operator, rather than a wrong position and P&L.
+    if filled <= Decimal::ZERO {
+        let sold_in_full = order.status == "FILLED" && order.side == "SELL";
+        let filled_some =
+            order.status == "FILLED" || order.filled_value.is_some_and(|v| v > Decimal::ZERO);
+        if filled_some && !sold_in_full {
+            return Ack::Working {
+                order_id: order.order_id.as_str().into(),
+                reason: format!(
+                    "{} with a fill but no filled_size: the base size it traded is unknown",
+                    order.status
+                ),
+            };
+        }
+    }
     let filled_ack = || Ack::Filled {
         order_id: Some(order.order_id.as_str().into()),
         quantity: (filled > Decimal::ZERO).then_some(filled),
@@ -466,12 +485,53 @@ impl<C: Clock> Venue for CoinbaseVenue<C> {
 
 #[cfg(test)]
 mod tests {
-    use super::floor_to_increment;
+    use super::{Ack, Order, ack_of, floor_to_increment};
     use rust_decimal::Decimal;
     use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap_or_default()
+    }
+
+    fn order(json: &str) -> Order {
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"))
+    }
+
+    /// A fill whose base size Coinbase did not report is never journaled with the planned
+    /// quote amount as its size: a buy (or a partial fill) without `filled_size` is unknown;
+    /// a sell filled in full keeps the base size it asked for.
+    #[test]
+    fn a_fill_without_a_filled_size_is_unknown_unless_a_sell_filled_in_full() {
+        let buy = order(
+            r#"{"order_id":"o1","product_id":"BTC-USD","side":"BUY","status":"FILLED",
+                "average_filled_price":"50000","filled_value":"1000"}"#,
+        );
+        assert!(
+            matches!(ack_of(&buy), Ack::Working { reason, .. } if reason.contains("no filled_size")),
+            "{:?}",
+            ack_of(&buy)
+        );
+        let partial = order(
+            r#"{"order_id":"o2","product_id":"BTC-USD","side":"SELL","status":"CANCELLED",
+                "filled_value":"250"}"#,
+        );
+        assert!(matches!(ack_of(&partial), Ack::Working { .. }));
+        let sell = order(
+            r#"{"order_id":"o3","product_id":"BTC-USD","side":"SELL","status":"FILLED",
+                "average_filled_price":"50000"}"#,
+        );
+        assert!(
+            matches!(ack_of(&sell), Ack::Filled { quantity: None, price: Some(p), .. } if p == d("50000"))
+        );
+        // With the size reported, a buy is a fill of that size; an unfilled cancel is a no.
+        let sized = order(
+            r#"{"order_id":"o4","product_id":"BTC-USD","side":"BUY","status":"FILLED",
+                "filled_size":"0.02","average_filled_price":"50000"}"#,
+        );
+        assert!(matches!(ack_of(&sized), Ack::Filled { quantity: Some(q), .. } if q == d("0.02")));
+        let unfilled =
+            order(r#"{"order_id":"o5","product_id":"BTC-USD","side":"BUY","status":"CANCELLED"}"#);
+        assert!(matches!(ack_of(&unfilled), Ack::Cancelled { .. }));
     }
 
     #[test]
