@@ -686,9 +686,9 @@ fn decimal(
     key: &str,
     kind: Kind,
 ) -> Result<Decimal, AlertError> {
-    let text = match get(obj, prefix, key)? {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
+    let (text, number) = match get(obj, prefix, key)? {
+        Value::String(s) => (s.clone(), false),
+        Value::Number(n) => (n.to_string(), true),
         _ => return Err(invalid(&format!("{prefix}{key}"), "a decimal number")),
     };
     let bad = |reason| AlertError::InvalidNumber {
@@ -697,8 +697,15 @@ fn decimal(
         reason,
     };
     let parsed = if kind == Kind::Size {
-        plain_decimal(&text).map_err(bad)?;
-        Decimal::from_str(&text).map_err(|_| bad(PLAIN))?
+        // A JSON number's text is serde_json's shortest round-trip form, which writes small
+        // and large values with an exponent (`0.000001` sent comes out `1e-6`): the sender
+        // wrote a number, not that text, so it is read as the plain decimal it stands for.
+        let plain = match Decimal::from_scientific(&text) {
+            Ok(value) if number && text.contains(['e', 'E']) => value.normalize().to_string(),
+            _ => text.clone(),
+        };
+        plain_decimal(&plain).map_err(bad)?;
+        Decimal::from_str(&plain).map_err(|_| bad(PLAIN))?
     } else {
         if text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace) {
             return Err(bad("must not have spaces around it"));

@@ -639,9 +639,12 @@ fn a_quantity_must_be_a_plain_decimal() {
             json!("2.5e2"),
             "without an exponent",
         ),
-        // serde_json writes these f64s with an exponent: the text is judged, not the value.
-        ("JSON number 1e21", json!(1e21), "without an exponent"),
-        ("JSON number 1e-7", json!(1e-7), "without an exponent"),
+        // A JSON number is read by its value (serde_json writes this one `1e21`).
+        (
+            "JSON number 1e21",
+            json!(1e21),
+            "must be at most 1000000000000",
+        ),
         (
             "underscore separator",
             json!("1_000"),
@@ -726,6 +729,10 @@ fn a_plain_decimal_quantity_is_read_exactly() {
         (json!(2500), "2500"),
         (json!(0.5), "0.5"),
         (json!(2.0), "2"),
+        // Sent as `0.000001`, read by serde_json as the f64 whose shortest text is `1e-6`: the
+        // sender wrote no exponent, and the value is what counts.
+        (json!(0.000001), "0.000001"),
+        (json!(1e-7), "0.0000001"),
         (
             json!("999999999999.9999999999999999"),
             "999999999999.9999999999999999",
