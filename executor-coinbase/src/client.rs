@@ -114,9 +114,7 @@ impl CoinbaseClient {
             (Some(h), None) => h.to_owned(),
             (None, _) => return Err(CoinbaseError::BaseUrl(format!("{base_url:?} has no host"))),
         };
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .build()
+        let http = executor_runtime::http::broker_client(settings.timeout)
             .map_err(|e| CoinbaseError::Unreachable(format!("HTTP client: {e}")))?;
         Ok(Self {
             http,
@@ -349,7 +347,12 @@ impl CoinbaseClient {
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(auth_error(status, &bytes));
         }
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        // A 3xx too: no redirect is followed (`http::broker_client`), and Coinbase documents
+        // none, so what it means for the order is unknown.
+        if status.is_server_error()
+            || status.is_redirection()
+            || status == StatusCode::TOO_MANY_REQUESTS
+        {
             return Err(CoinbaseError::Unknown(format!(
                 "Coinbase answered {status}"
             )));

@@ -110,9 +110,7 @@ impl OandaClient {
         settings: ClientSettings,
     ) -> Result<Self, OandaError> {
         http::check_base_url("OANDA_BASE_URL", base).map_err(OandaError::BaseUrl)?;
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .build()
+        let http = http::broker_client(settings.timeout)
             .map_err(|e| OandaError::Unreachable(format!("HTTP client: {e}")))?;
         Ok(Self {
             http,

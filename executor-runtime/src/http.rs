@@ -41,6 +41,23 @@ pub async fn get_json<T: DeserializeOwned>(
     })
 }
 
+/// The HTTP client every broker conversation uses: `timeout` for a whole request, and no
+/// redirect followed. reqwest follows up to ten by default and re-sends a request's body on a
+/// 307 or 308 (<https://docs.rs/reqwest/0.13/reqwest/redirect/index.html>): an order POST
+/// answered with one by a proxy or a misconfigured base URL would be sent a second time by the
+/// library, out of the execution core's sight, and a redirect's own connection failure would
+/// look like a request that never left ([`never_sent`]). No broker here documents a redirect;
+/// a 3xx is an answer like any other status (an unknown outcome for an order).
+///
+/// # Errors
+/// reqwest's, when its TLS backend cannot start.
+pub fn broker_client(timeout: std::time::Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 /// Whether a failed request provably never left: the connection to the broker could not be
 /// made (refused, unreachable, a DNS failure, a TLS handshake that failed), so not one byte of
 /// the request was written. reqwest reports these with `is_connect`: "Returns true if the
@@ -348,5 +365,45 @@ mod tests {
             .unwrap_err();
         assert!(server.join().unwrap() > 0, "the request reached the server");
         assert!(!never_sent(&dropped), "{dropped:?}");
+    }
+
+    /// A 307 to an order POST is the answer, not an instruction to send the order again.
+    #[tokio::test]
+    async fn a_redirect_is_answered_never_followed() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 4096];
+            let mut requests = usize::from(socket.read(&mut buf).unwrap() > 0);
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{port}/orders\r\n\
+                 Content-Length: 0\r\n\r\n"
+            );
+            socket.write_all(answer.as_bytes()).unwrap();
+            // A followed redirect comes back on this kept-alive connection or on a new one.
+            socket
+                .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+                .unwrap();
+            if socket.read(&mut buf).is_ok_and(|n| n > 0) {
+                requests += 1;
+            }
+            listener.set_nonblocking(true).unwrap();
+            if listener.accept().is_ok() {
+                requests += 1;
+            }
+            requests
+        });
+        let client = broker_client(std::time::Duration::from_secs(5)).unwrap();
+        let answer = client
+            .post(format!("http://127.0.0.1:{port}/orders"))
+            .body(r#"{"order":{"units":"1000"}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), reqwest::StatusCode::TEMPORARY_REDIRECT);
+        drop(answer);
+        assert_eq!(server.join().unwrap(), 1, "the order was sent once");
     }
 }

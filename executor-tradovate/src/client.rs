@@ -111,9 +111,7 @@ impl TradovateClient {
     pub fn new(base: &str, settings: ClientSettings) -> Result<Self, TvError> {
         executor_runtime::http::check_base_url("TRADOVATE_BASE_URL", base)
             .map_err(TvError::BaseUrl)?;
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .build()
+        let http = executor_runtime::http::broker_client(settings.timeout)
             .map_err(|e| TvError::Unreachable(format!("HTTP client: {e}")))?;
         Ok(Self {
             http,
