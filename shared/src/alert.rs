@@ -217,8 +217,9 @@ pub struct Alert {
     /// The bar's prices and volume.
     pub price_data: PriceData,
     /// Optional per-alert size override; the executor bounds it by the configured maximum.
-    /// Only a plain decimal greater than zero is accepted (`1000`, `0.5`): no exponent, sign,
-    /// `_`, padding or leading zeros, at most 28 significant digits.
+    /// Only a plain decimal greater than zero is accepted (`1000`, `0.5`): as a string, no
+    /// exponent, sign, `_`, padding or leading zeros, at most 28 significant digits; a JSON
+    /// number is read by its value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Decimal>,
 }
@@ -700,9 +701,19 @@ fn decimal(
         // A JSON number's text is serde_json's shortest round-trip form, which writes small
         // and large values with an exponent (`0.000001` sent comes out `1e-6`): the sender
         // wrote a number, not that text, so it is read as the plain decimal it stands for.
-        let plain = match Decimal::from_scientific(&text) {
-            Ok(value) if number && text.contains(['e', 'E']) => value.normalize().to_string(),
-            _ => text.clone(),
+        let plain = if number && text.contains(['e', 'E']) {
+            match Decimal::from_scientific(&text) {
+                Ok(value) if value > LARGEST => return Err(bad("must be at most 1000000000000")),
+                Ok(value) => value.normalize().to_string(),
+                // Beyond what a decimal holds: the sign, else the exponent's says which way.
+                Err(_) if text.starts_with('-') => return Err(bad(PLAIN_SIGNED)),
+                Err(_) if text.contains("e-") || text.contains("E-") => {
+                    return Err(bad(TOO_MANY_PLACES));
+                }
+                Err(_) => return Err(bad("must be at most 1000000000000")),
+            }
+        } else {
+            text.clone()
         };
         plain_decimal(&plain).map_err(bad)?;
         Decimal::from_str(&plain).map_err(|_| bad(PLAIN))?

@@ -639,12 +639,40 @@ fn a_quantity_must_be_a_plain_decimal() {
             json!("2.5e2"),
             "without an exponent",
         ),
-        // A JSON number is read by its value (serde_json writes this one `1e21`).
+        // A JSON number is read by its value (serde_json's text for these has an exponent,
+        // `1e+21`), and refused for what is wrong with the value.
         (
             "JSON number 1e21",
             json!(1e21),
             "must be at most 1000000000000",
         ),
+        (
+            "JSON number 5e28",
+            json!(5e28),
+            "must be at most 1000000000000",
+        ),
+        (
+            "JSON number 1e30",
+            json!(1e30),
+            "must be at most 1000000000000",
+        ),
+        (
+            "JSON number 1e300",
+            json!(1e300),
+            "must be at most 1000000000000",
+        ),
+        (
+            "JSON number 1e-29",
+            json!(1e-29),
+            "at most 28 digits after the point",
+        ),
+        (
+            "JSON number 5e-324",
+            json!(5e-324),
+            "at most 28 digits after the point",
+        ),
+        ("JSON number -1e-7", json!(-1e-7), "without a sign"),
+        ("JSON number -1e30", json!(-1e30), "without a sign"),
         (
             "underscore separator",
             json!("1_000"),
