@@ -104,6 +104,8 @@ struct Registered {
 }
 
 struct Inner {
+    /// Orders are shown without `filled_size` (`omit_filled_size`).
+    omits_filled_size: bool,
     keys: HashMap<String, Registered>,
     wallets: BTreeMap<String, Decimal>,
     products: HashMap<String, ProductSpec>,
@@ -167,6 +169,7 @@ impl FakeCoinbase {
         .map(|(c, v)| (c.to_owned(), d(v)))
         .collect();
         let inner = Arc::new(Mutex::new(Inner {
+            omits_filled_size: false,
             keys: HashMap::new(),
             wallets,
             products,
@@ -266,6 +269,12 @@ impl FakeCoinbase {
 
     pub fn set_page_size(&self, n: usize) {
         self.lock().page_size = n;
+    }
+
+    /// Shows every order without its `filled_size`: Get Order documents the field, not that it
+    /// is always there.
+    pub fn omit_filled_size(&self) {
+        self.lock().omits_filled_size = true;
     }
 
     /// Answers a reused client order id with `success: false` instead of the order it names:
@@ -640,10 +649,20 @@ fn order_json(o: &StoredOrder) -> Value {
     })
 }
 
+/// [`order_json`], without `filled_size` when the fake is told to omit it.
+fn shown_order(o: &StoredOrder, omits_filled_size: bool) -> Value {
+    let mut v = order_json(o);
+    if omits_filled_size && let Some(map) = v.as_object_mut() {
+        map.remove("filled_size");
+    }
+    v
+}
+
 fn get_order(inner: &mut Inner, id: &str) -> Response {
+    let omits = inner.omits_filled_size;
     match inner.orders.iter_mut().find(|o| o.order_id == id) {
         Some(o) => {
-            let shown = order_json(o);
+            let shown = shown_order(o, omits);
             o.shown_open = o.shown_open.saturating_sub(1);
             axum::Json(json!({ "order": shown })).into_response()
         }
@@ -682,7 +701,7 @@ fn list_orders(inner: &mut Inner, query: &[(String, String)]) -> Response {
         .skip(skip)
         .filter(|o| products.is_empty() || products.contains(&o.product_id.as_str()))
         .filter(|o| since.is_none_or(|s| o.created >= s))
-        .map(order_json)
+        .map(|o| shown_order(o, inner.omits_filled_size))
         .collect();
     let total = matching.len();
     let (start, end) = page(inner, query, total);

@@ -418,10 +418,21 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                         fee,
                         ..
                     } => {
-                        r.outcome = shared::outcome::Outcome::Filled;
                         r.quantity = quantity.unwrap_or(r.quantity);
                         r.fill_price = price.or(r.fill_price);
                         r.fee = fee;
+                        if r.quantity > Decimal::ZERO {
+                            r.outcome = shared::outcome::Outcome::Filled;
+                        } else {
+                            // A sell filled in full keeps the size it asked for on the send
+                            // path; here that size is not known (`ack_of`).
+                            r.outcome = shared::outcome::Outcome::Unknown;
+                            r.error = Some(format!(
+                                "order {} of an earlier attempt is {} without a filled_size: the \
+                                 size it traded is unknown; not sending another",
+                                order.order_id, order.status
+                            ));
+                        }
                     }
                     Ack::Cancelled { reason, .. } => {
                         r.outcome = shared::outcome::Outcome::Rejected;

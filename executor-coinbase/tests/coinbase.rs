@@ -496,6 +496,52 @@ async fn a_crash_between_acceptance_and_the_journal_is_recovered_by_lookup_one_o
     clean(&h);
 }
 
+/// Get Order documents `filled_size`, not that it is always there: a buy reported filled
+/// without it is never journaled with the quote amount as the size bought, and a takeover's
+/// sell without it not as a fill of nothing. Each leg ends unknown, naming its order, and
+/// nothing is sent again.
+#[tokio::test]
+async fn a_fill_reported_without_its_size_ends_unknown_and_is_never_sent_again() {
+    let h = harness().await;
+    h.fake.omit_filled_size();
+    let buy = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&buy).await.unwrap(), Outcome::Unknown);
+    let legs = h.journal.orders(&buy.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    assert_eq!(legs[0].outcome, Outcome::Unknown);
+    assert!(
+        legs[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no filled_size")),
+        "{:?}",
+        legs[0].error
+    );
+    assert_eq!(h.fake.order_posts().len(), 1);
+
+    // A sell whose attempt crashed before the journal: the takeover finds it filled, without
+    // a size.
+    let sell = intent(Action::LongExit, 2);
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&sell).await.is_err());
+    assert_eq!(h.fake.order_posts().len(), 2);
+    h.journal.set_down(false);
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(h.executor.execute(&sell).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.order_posts().len(), 2, "never sent again");
+    let legs = h.journal.orders(&sell.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    assert_eq!(legs[0].outcome, Outcome::Unknown);
+    assert!(
+        legs[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("without a filled_size")),
+        "{:?}",
+        legs[0].error
+    );
+}
+
 /// An order still open when its attempt ended (crashed before the journal) is found by the
 /// takeover by its client id and followed until it is final: journaled filled, never sent
 /// again. The takeover is stale (its lease outlived the staleness budget), so it follows for
