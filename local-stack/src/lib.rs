@@ -1415,11 +1415,35 @@ async fn queues_route(state: State<Arc<App>>) -> Response {
     queues(state).await
 }
 
-fn dead_letter_queue<'a>(app: &'a App, name: &str) -> Option<&'a Queue> {
+/// The queue whose dead-letter queue is `name`, or that is `name` itself (`oanda.fifo` names
+/// its dead letters as well as `oanda-dlq.fifo` does, as `tvctl dlq --help` says).
+fn source_of<'a>(app: &'a App, name: &str) -> Option<&'a Queue> {
     app.queues
         .all()
         .into_iter()
-        .find_map(|q| q.dead_letters().filter(|d| d.name() == name))
+        .find(|q| q.name() == name || q.dead_letters().is_some_and(|d| d.name() == name))
+}
+
+fn dead_letter_queue<'a>(app: &'a App, name: &str) -> Option<&'a Queue> {
+    source_of(app, name).and_then(|q| q.dead_letters())
+}
+
+/// 404 for a queue the local stack does not have, naming the ones it has.
+fn no_such_dead_letter_queue(app: &App, name: &str) -> Response {
+    let names: Vec<String> = app
+        .queues
+        .all()
+        .into_iter()
+        .filter_map(|q| q.dead_letters().map(|d| d.name().to_owned()))
+        .collect();
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"error": format!(
+            "no dead-letter queue {name}: the local stack's are {}",
+            names.join(", ")
+        )})),
+    )
+        .into_response()
 }
 
 async fn dlq_list(
@@ -1428,11 +1452,7 @@ async fn dlq_list(
 ) -> Response {
     let name = q.get("queue").map(String::as_str).unwrap_or("");
     let Some(dlq) = dead_letter_queue(&app, name) else {
-        return (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": format!("no dead-letter queue {name}")})),
-        )
-            .into_response();
+        return no_such_dead_letter_queue(&app, name);
     };
     let list: Vec<_> = dlq
         .peek()
@@ -1461,17 +1481,8 @@ async fn dlq_replay(
     State(app): State<Arc<App>>,
     axum::Json(req): axum::Json<ReplayRequest>,
 ) -> Response {
-    let Some(source) = app
-        .queues
-        .all()
-        .into_iter()
-        .find(|q| q.dead_letters().is_some_and(|d| d.name() == req.queue))
-    else {
-        return (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": format!("no dead-letter queue {}", req.queue)})),
-        )
-            .into_response();
+    let Some(source) = source_of(&app, &req.queue) else {
+        return no_such_dead_letter_queue(&app, &req.queue);
     };
     let Some(dlq) = source.dead_letters() else {
         return StatusCode::NOT_FOUND.into_response();

@@ -37,6 +37,23 @@ impl DeadMessage {
     }
 }
 
+/// Why listing or replaying dead letters failed, by the exit code it calls for.
+#[derive(Debug)]
+pub enum DlqError {
+    /// What was given is wrong (a queue the local stack does not have): exit 2.
+    Usage(String),
+    /// A message named is not in the dead-letter queue: exit 1.
+    NotFound(String),
+    /// The queue or local stack did not answer: exit 3.
+    Unavailable(String),
+}
+
+impl From<String> for DlqError {
+    fn from(e: String) -> Self {
+        Self::Unavailable(e)
+    }
+}
+
 /// Where the dead letters are.
 pub enum Target {
     Sqs {
@@ -58,20 +75,27 @@ impl Target {
         }
     }
 
-    pub async fn list(&self, now: DateTime<Utc>) -> Result<Vec<DeadMessage>, String> {
+    pub async fn list(&self, now: DateTime<Utc>) -> Result<Vec<DeadMessage>, DlqError> {
         let raw = match self {
             Self::Sqs {
                 client, dlq_url, ..
             } => sqs_peek(client, dlq_url).await?,
             Self::Local { base, queue } => {
-                let v: Value = reqwest::get(format!("{base}/local/dlq?queue={queue}"))
-                    .await
-                    .map_err(|e| e.without_url().to_string())?
-                    .json()
+                let resp = reqwest::Client::new()
+                    .get(format!("{base}/local/dlq"))
+                    .query(&[("queue", queue)])
+                    .send()
                     .await
                     .map_err(|e| e.without_url().to_string())?;
+                let status = resp.status();
+                let v: Value = resp.json().await.map_err(|e| e.without_url().to_string())?;
                 if let Some(err) = v.get("error") {
-                    return Err(err.to_string());
+                    let text = err.as_str().map_or_else(|| err.to_string(), str::to_owned);
+                    return Err(if status.is_client_error() {
+                        DlqError::Usage(text)
+                    } else {
+                        DlqError::Unavailable(format!("local stack answered {status}: {text}"))
+                    });
                 }
                 v.as_array()
                     .into_iter()
@@ -282,7 +306,7 @@ pub async fn replay(
     target: &Target,
     opts: &ReplayOptions,
     now: DateTime<Utc>,
-) -> Result<(Vec<Outcome>, Vec<ReplayAudit>), String> {
+) -> Result<(Vec<Outcome>, Vec<ReplayAudit>), DlqError> {
     let messages = target.list(now).await?;
     let chosen: Vec<_> = messages
         .into_iter()
@@ -290,7 +314,10 @@ pub async fn replay(
         .collect();
     for id in &opts.ids {
         if !chosen.iter().any(|m| &m.message_id == id) {
-            return Err(format!("message {id} is not in {}", target.name()));
+            return Err(DlqError::NotFound(format!(
+                "message {id} is not in {}",
+                target.name()
+            )));
         }
     }
     let mut outcomes = Vec::new();

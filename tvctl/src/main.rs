@@ -115,15 +115,11 @@ enum Command {
     /// outcomes. One self-contained HTML file (charts inline, nothing loaded from the
     /// network), or `--json`, or `--csv` (the trades).
     Report {
-        /// A SQLite journal file or a PostgreSQL URL.
-        #[arg(
-            long,
-            env = "TVCTL_JOURNAL",
-            hide_env_values = true,
-            default_value = ".tvctl/journal.sqlite",
-            conflicts_with = "log_lines"
-        )]
-        journal: String,
+        /// A SQLite journal file or a PostgreSQL URL [default: `TVCTL_JOURNAL`, else
+        /// .tvctl/journal.sqlite]. `TVCTL_JOURNAL` in the environment does not stand in the way
+        /// of `--log-lines`; `--journal` given with it does.
+        #[arg(long, conflicts_with = "log_lines")]
+        journal: Option<String>,
         /// A file of `journal=log` lines exported from CloudWatch Logs (README).
         #[arg(long)]
         log_lines: Option<std::path::PathBuf>,
@@ -397,6 +393,10 @@ async fn main() -> ExitCode {
             err(&format!("tvctl: {e}"));
             ExitCode::from(2)
         }
+        Err(Failure::Refused(e)) => {
+            err(&format!("tvctl: {e}"));
+            ExitCode::from(1)
+        }
         Err(Failure::Unreachable(e)) => {
             err(&format!("tvctl: {e}"));
             ExitCode::from(3)
@@ -404,10 +404,13 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Why a command failed: what it was given is wrong (exit 2, as for a bad flag), or its
-/// target could not be reached or answered with a 5xx (exit 3).
+/// Why a command failed: what it was given is wrong (exit 2, as for a bad flag), its target
+/// refused it (a 4xx) or had nothing of what was asked (exit 1), or its target could not be
+/// reached or answered with a 5xx (exit 3).
 enum Failure {
     Usage(String),
+    /// The target answered: a 4xx, or nothing of what was asked for (exit 1).
+    Refused(String),
     Unreachable(String),
 }
 
@@ -417,19 +420,42 @@ impl From<String> for Failure {
     }
 }
 
+impl From<dlq::DlqError> for Failure {
+    fn from(e: dlq::DlqError) -> Self {
+        match e {
+            dlq::DlqError::Usage(e) => Self::Usage(e),
+            dlq::DlqError::NotFound(e) => Self::Refused(e),
+            dlq::DlqError::Unavailable(e) => Self::Unreachable(e),
+        }
+    }
+}
+
 /// `GET /{broker}status`: 200 when healthy or unknown, 503 (with the same body) when degraded.
-async fn broker_status(base: &str, broker: &str) -> Result<Value, String> {
+async fn broker_status(base: &str, broker: &str) -> Result<Value, Failure> {
     let url = format!("{base}/{broker}status");
     let resp = reqwest::get(&url)
         .await
         .map_err(|e| request_failed(&url, e))?;
     let status = resp.status();
     if !(status.is_success() || status.as_u16() == 503) {
-        return Err(format!("{}: HTTP {status}", tvctl::shown_url(&url)));
+        return Err(answered(&url, status));
     }
-    resp.json()
-        .await
-        .map_err(|e| format!("{}: {}", tvctl::shown_url(&url), e.without_url()))
+    resp.json().await.map_err(|e| {
+        Failure::Unreachable(format!("{}: {}", tvctl::shown_url(&url), e.without_url()))
+    })
+}
+
+/// An answer other than the one expected: a 4xx is a refusal (exit 1; `--base` naming a path
+/// of the stack rather than its root answers 404 or 405), anything else a failing target.
+fn answered(url: &str, status: reqwest::StatusCode) -> Failure {
+    let text = format!("{}: HTTP {status}", tvctl::shown_url(url));
+    if status.is_client_error() {
+        Failure::Refused(format!(
+            "{text} (--base takes the stack's root URL, like http://127.0.0.1:8080)"
+        ))
+    } else {
+        Failure::Unreachable(text)
+    }
 }
 
 /// A request that got no answer, named by its URL without secrets; a refused connection says
@@ -462,16 +488,16 @@ fn send_hint(addr: std::net::SocketAddr, tvctl_url: Option<&str>, secret_in_env:
     line
 }
 
-async fn get_json(url: &str) -> Result<Value, String> {
+async fn get_json(url: &str) -> Result<Value, Failure> {
     let resp = reqwest::get(url)
         .await
         .map_err(|e| request_failed(url, e))?;
     if !resp.status().is_success() {
-        return Err(format!("{}: HTTP {}", tvctl::shown_url(url), resp.status()));
+        return Err(answered(url, resp.status()));
     }
-    resp.json()
-        .await
-        .map_err(|e| format!("{}: {}", tvctl::shown_url(url), e.without_url()))
+    resp.json().await.map_err(|e| {
+        Failure::Unreachable(format!("{}: {}", tvctl::shown_url(url), e.without_url()))
+    })
 }
 
 async fn run(command: Command) -> Result<ExitCode, Failure> {
@@ -582,7 +608,30 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     "{alert}: an alert is a JSON object ({{...}}), not this"
                 )));
             }
-            let now = shared::clock::SystemClock.now() - chrono::Duration::seconds(age_secs);
+            let url_ok = reqwest::Url::parse(&url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+            if !url_ok {
+                // Not echoed: the URL may carry the webhook secret in its path.
+                return Err(Failure::Usage(
+                    "--url (or TVCTL_URL) is not an http(s) URL: give the webhook's URL, like \
+                     http://127.0.0.1:8080/webhook"
+                        .into(),
+                ));
+            }
+            let now = chrono::Duration::try_seconds(age_secs)
+                .and_then(|age| shared::clock::SystemClock.now().checked_sub_signed(age))
+                .ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "--age-secs {age_secs} is out of range (an alert's age in seconds)"
+                    ))
+                })?;
+            if let Some(t) = &timenow
+                && chrono::DateTime::parse_from_rfc3339(t).is_err()
+            {
+                return Err(Failure::Usage(format!(
+                    "--timenow {t:?} is not an RFC 3339 time, like 2026-12-02T14:00:00Z"
+                )));
+            }
             let timenow =
                 timenow.unwrap_or_else(|| now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             if let Some(md) = doc.get_mut("market_data").and_then(Value::as_object_mut) {
@@ -672,6 +721,9 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             csv,
         } => {
             use tvctl::report;
+            let journal = journal
+                .or_else(|| std::env::var("TVCTL_JOURNAL").ok())
+                .unwrap_or_else(|| ".tvctl/journal.sqlite".to_owned());
             let filter = analytics::Filter {
                 since: since
                     .as_deref()
@@ -918,7 +970,7 @@ fn file_audit(
 async fn journal_audit(audits: &[shared::replay::ReplayAudit]) -> Result<(), String> {
     use shared::replay::AuditLog;
     let journal = audit_journal().await.map_err(|e| match e {
-        Failure::Usage(e) | Failure::Unreachable(e) => e,
+        Failure::Usage(e) | Failure::Refused(e) | Failure::Unreachable(e) => e,
     })?;
     for a in audits {
         journal.record_replay(a).await.map_err(|e| e.to_string())?;

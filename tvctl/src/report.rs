@@ -51,8 +51,18 @@ pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
             if let Some(missing) = missing_journal(url) {
                 return Err(LoadError::NotAJournal(missing));
             }
-            let unavailable =
-                |e: String| LoadError::Unavailable(format!("journal {}: {e}", journal::shown(url)));
+            let unavailable = |e: String| {
+                // SQLite's answer for a file that is not a database (a log, a text file): a
+                // wrong path, not an unreachable journal.
+                if e.contains("file is not a database") {
+                    LoadError::NotAJournal(format!(
+                        "{} is not a journal: it is not a SQLite database",
+                        journal::shown(url)
+                    ))
+                } else {
+                    LoadError::Unavailable(format!("journal {}: {e}", journal::shown(url)))
+                }
+            };
             // Read-only: a report never migrates or writes the journal it is pointed at.
             let journal = journal::AnyJournal::open_read_only(url)
                 .await
@@ -81,9 +91,11 @@ pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
             Ok((signals.map_err(read)?, orders.map_err(read)?))
         }
         Source::LogLines(path) => {
+            // A file that cannot be read, or holds no journal record, is the wrong file given
+            // (exit 2), as a journal path that does not exist is.
             let text = std::fs::read_to_string(path)
-                .map_err(|e| LoadError::Unavailable(format!("{}: {e}", path.display())))?;
-            parse_log_lines(&text).map_err(LoadError::Unavailable)
+                .map_err(|e| LoadError::NotAJournal(format!("{}: {e}", path.display())))?;
+            parse_log_lines(&text).map_err(LoadError::NotAJournal)
         }
     }
 }

@@ -157,6 +157,61 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["brokers"].as_array().unwrap().len(), 3);
     assert!(report["queues"].as_array().is_some_and(|q| !q.is_empty()));
+
+    // Exit codes as the README gives them: 1 refused or found nothing, 2 bad usage; 3 only
+    // for a target that does not answer or answers 5xx.
+    let webhook = format!("{base}/webhook");
+    for (args, code, says) in [
+        (
+            vec!["status", "--base", webhook.as_str()],
+            1,
+            "--base takes the stack's root URL",
+        ),
+        (
+            vec!["dlq", "list", "--local", base, "--queue", "nope.fifo"],
+            2,
+            "no dead-letter queue nope.fifo: the local stack's are signals-dlq.fifo",
+        ),
+        // A source queue names its dead letters, as the help says.
+        (
+            vec!["dlq", "list", "--local", base, "--queue", "oanda.fifo"],
+            0,
+            "0 message(s)",
+        ),
+        (
+            vec!["dlq", "replay", "--local", base, "m-absent", "--dry-run"],
+            1,
+            "message m-absent is not in signals-dlq.fifo",
+        ),
+        (
+            vec!["send", "oanda-eurusd-long", "--url", "not-a-url"],
+            2,
+            "is not an http(s) URL",
+        ),
+        (
+            vec!["send", "oanda-eurusd-long", "--age-secs", "99999999999999"],
+            2,
+            "--age-secs 99999999999999 is out of range",
+        ),
+        (
+            vec!["send", "oanda-eurusd-long", "--timenow", "notatime"],
+            2,
+            "--timenow \"notatime\" is not an RFC 3339 time",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?}: {text}");
+        assert!(
+            !text.contains("\"no dead"),
+            "a message, not a JSON string: {text}"
+        );
+    }
 }
 
 /// A second `tvctl dev` on a journal another one runs on is refused as a usage error (exit 2),

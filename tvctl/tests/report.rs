@@ -419,6 +419,10 @@ fn bad_input_exits_with_the_usage_code() {
         .execute_batch("CREATE TABLE t (x INTEGER);")
         .unwrap();
     let empty_text = empty.to_string_lossy().into_owned();
+    // Neither a database nor a log of journal records.
+    let text_file = dir.join("notes.txt");
+    std::fs::write(&text_file, "a trader's notes, not a journal\n").unwrap();
+    let text_file = text_file.to_string_lossy().into_owned();
     for (args, says) in [
         (
             vec!["report", "--journal", "", "--json"],
@@ -445,6 +449,18 @@ fn bad_input_exits_with_the_usage_code() {
             "is not a journal: it has no journal tables",
         ),
         (
+            vec!["report", "--journal", &text_file, "--json"],
+            "is not a journal: it is not a SQLite database",
+        ),
+        (
+            vec!["report", "--log-lines", "/nonexistent/lines.log", "--json"],
+            "/nonexistent/lines.log",
+        ),
+        (
+            vec!["report", "--log-lines", &text_file, "--json"],
+            "no journal record in these lines",
+        ),
+        (
             vec![
                 "report",
                 "--journal",
@@ -459,6 +475,15 @@ fn bad_input_exits_with_the_usage_code() {
         assert_eq!(code, 2, "{args:?}: {text}");
         assert!(text.contains(says), "{args:?}: {text}");
     }
+    // TVCTL_JOURNAL in the environment does not stand in the way of --log-lines: the lines
+    // are read (and found to hold no record), not refused as "cannot be used with --journal".
+    let out = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["report", "--log-lines", &text_file, "--json"])
+        .env("TVCTL_JOURNAL", "/nonexistent/journal.sqlite")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("no journal record in these lines"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
     for args in [
         vec![
