@@ -185,9 +185,11 @@ pub struct Summary {
     pub key: String,
     pub currency: String,
     pub stats: Stats,
-    /// Time a position was open, in seconds, summed over accounts (instrument rows only; 0
-    /// elsewhere).
-    pub exposure_secs: i64,
+    /// Time a position was open, in seconds, summed over accounts: on instrument rows only
+    /// (absent from the other groups, where a sum over instruments would count overlapping
+    /// positions twice).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exposure_secs: Option<i64>,
 }
 
 /// Slippage of one fill against its alert's close; positive is worse for the account.
@@ -741,18 +743,20 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 key,
                 currency,
                 stats: stats(&trades),
-                exposure_secs: 0,
+                exposure_secs: None,
             })
             .collect()
     };
     report.by_instrument = group(&|t| t.instrument.clone());
     for s in &mut report.by_instrument {
-        s.exposure_secs = exposure
-            .iter()
-            .filter(|((_, instrument), _)| *instrument == s.key)
-            .map(|(_, e)| e.0)
-            .sum::<i64>()
-            / 1000;
+        s.exposure_secs = Some(
+            exposure
+                .iter()
+                .filter(|((_, instrument), _)| *instrument == s.key)
+                .map(|(_, e)| e.0)
+                .sum::<i64>()
+                / 1000,
+        );
     }
     report.by_broker = group(&|t| t.broker.as_str().to_owned());
     report.by_strategy = group(&|t| t.strategy.clone());

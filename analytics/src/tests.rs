@@ -165,6 +165,16 @@ fn a_reversal_closes_the_long_as_one_trade_and_opens_the_short() {
     // Per broker, strategy and day: the one trade, closed on 2026-11-30.
     assert_eq!(r.by_broker[0].key, "oanda");
     assert_eq!(r.by_strategy[0].key, "Trend_Validator/5");
+    // Exposure is an instrument's: other groups carry none rather than a 0 that reads as data.
+    let json = serde_json::to_value(&r).unwrap();
+    assert!(json["by_instrument"][0]["exposure_secs"].is_i64(), "{json}");
+    for group in ["by_broker", "by_strategy", "by_day", "by_week", "by_month"] {
+        assert!(
+            json[group][0].get("exposure_secs").is_none(),
+            "{group}: {}",
+            json[group][0]
+        );
+    }
     assert_eq!(
         (r.by_day[0].key.as_str(), r.by_day[0].stats.realized),
         ("2026-11-30", d("4.80"))
@@ -186,7 +196,7 @@ fn a_reversal_closes_the_long_as_one_trade_and_opens_the_short() {
     // 0.0001 / 1.08 × 10,000 = 0.93 bps.
     assert_eq!(r.slippage[0].bps, d("0.93"));
     // Long from 10:00:01.1 to 11:00:01.1, then short to the end: one closed interval.
-    assert_eq!(r.by_instrument[0].exposure_secs, 3600);
+    assert_eq!(r.by_instrument[0].exposure_secs, Some(3600));
 }
 
 #[test]
@@ -962,7 +972,7 @@ fn filters_narrow_open_positions_and_exposure_to_the_signals_they_select() {
         ..Filter::default()
     };
     let r = analyze(&signals, &orders, &since);
-    assert_eq!(r.by_instrument[0].exposure_secs, 3600);
+    assert_eq!(r.by_instrument[0].exposure_secs, Some(3600));
     // Since 11:30: only c is selected; the closed stretch is left out.
     let later = Filter {
         since: Some(at("11:30:00")),

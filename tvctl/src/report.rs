@@ -566,7 +566,7 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                     table {
                         tr { th { "Instrument" } th { "Currency" } th { "Trades" } th { "Realized" } th { "Fees" } th { "Exposure" } }
                         @for s in &report.by_instrument {
-                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(Some(s.stats.fees))) } td { (span(s.exposure_secs)) } }
+                            tr { td { (s.key) } td { (s.currency) } td { (s.stats.trades) } td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(Some(s.stats.fees))) } td { (s.exposure_secs.map(span).unwrap_or_default()) } }
                         }
                     }
                     h3 { "By broker" }
