@@ -617,6 +617,20 @@ impl Conversation for PaperSpot {
                         ),
                     });
                 }
+                if held + qty <= self.dust {
+                    // A holding this small reads as nothing: no exit could ever sell it, while
+                    // the journal, positions and report would show it open.
+                    return Err(SendError::Rejected {
+                        order_id: None,
+                        reason: format!(
+                            "{} {quote} at {price} buys {qty} {base}, no more than the {} the \
+                             paper wallet counts as dust (it could never be sold): nothing \
+                             bought; size the entry larger",
+                            leg.quantity,
+                            self.dust.normalize()
+                        ),
+                    });
+                }
                 (qty, held + qty, cash - qty * price)
             }
             Side::Sell => {
@@ -775,6 +789,37 @@ mod tests {
             paper.balances().get("ETH").copied().unwrap_or_default(),
             Decimal::ZERO
         );
+    }
+
+    /// A buy that would leave a holding the wallet counts as dust is refused: no exit could
+    /// sell it, while the journal and positions showed it open.
+    #[tokio::test]
+    async fn a_paper_buy_of_dust_is_refused() {
+        let paper = PaperSpot::new("paper", [("USD".to_owned(), Decimal::from(1000))]);
+        let mut i = es1(shared::Action::LongEntry, "BTC-USD", 1);
+        i.broker = Broker::Coinbase;
+        i.contract = None;
+        i.symbol = "BTCUSD".into();
+        i.reference_price = Decimal::from(97_250);
+        // 0.5 USD buys 0.00000514 BTC, under the 0.00001 of dust.
+        let req = ExecRequest {
+            size: Size::Quantity(Decimal::new(5, 1)),
+            ..one_contract(&i, false)
+        };
+        let done = paper.execute(&req).await.unwrap();
+        assert_eq!(done.outcome, Outcome::Rejected, "{done:?}");
+        let why = done.legs[0].error.clone().unwrap_or_default();
+        assert!(
+            why.contains("buys 0.00000514 BTC") && why.contains("dust"),
+            "{why}"
+        );
+        assert_eq!(paper.balances().get("USD"), Some(&Decimal::from(1000)));
+        // 5 USD buys 0.00005141 BTC: a position an exit can sell.
+        let req = ExecRequest {
+            size: Size::Quantity(Decimal::from(5)),
+            ..one_contract(&i, false)
+        };
+        assert_eq!(paper.execute(&req).await.unwrap().outcome, Outcome::Filled);
     }
 
     #[tokio::test]
