@@ -725,11 +725,21 @@ fn decimal(
             return Err(bad("must not contain _ separators"));
         }
         if text.contains(['e', 'E']) {
-            Decimal::from_scientific(&text)
+            Decimal::from_scientific(&text).map_err(|_| {
+                // A JSON number beyond what a decimal holds (`1e30`, `5e-324`): named by the
+                // bound it passes, not as "not a number".
+                let tiny = text.contains("e-") || text.contains("E-");
+                bad(match (number, kind, tiny) {
+                    (true, _, _) if text.starts_with('-') => "must be greater than zero",
+                    (true, Kind::Price, true) => "must be at least 0.000000000001",
+                    (true, Kind::Price, false) => "must be at most 1000000000000",
+                    (true, Kind::Volume, _) => "is out of range",
+                    _ => "not a decimal number",
+                })
+            })?
         } else {
-            Decimal::from_str(&text)
+            Decimal::from_str(&text).map_err(|_| bad("not a decimal number"))?
         }
-        .map_err(|_| bad("not a decimal number"))?
     };
     match kind {
         Kind::Size | Kind::Price if parsed <= Decimal::ZERO => {

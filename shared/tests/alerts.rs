@@ -761,6 +761,10 @@ fn a_plain_decimal_quantity_is_read_exactly() {
         // sender wrote no exponent, and the value is what counts.
         (json!(0.000001), "0.000001"),
         (json!(1e-7), "0.0000001"),
+        // Read exactly (serde_json's `float_roundtrip`): without it this came back as
+        // 1.0000000000000001e-28, 29 places, and was refused.
+        (json!(1e-28), "0.0000000000000000000000000001"),
+        (json!(1.5e-27), "0.0000000000000000000000000015"),
         (
             json!("999999999999.9999999999999999"),
             "999999999999.9999999999999999",
@@ -801,6 +805,28 @@ fn prices_refuse_padding_and_underscores_but_take_json_numbers_with_exponents() 
             json!(" 1250"),
             "spaces around it",
         ),
+        // JSON numbers beyond a decimal's range, named by the bound they pass.
+        (
+            &["price_data", "close"],
+            json!(1e30),
+            "must be at most 1000000000000",
+        ),
+        (
+            &["price_data", "close"],
+            json!(1e-30),
+            "must be at least 0.000000000001",
+        ),
+        (
+            &["price_data", "close"],
+            json!(5e-324),
+            "must be at least 0.000000000001",
+        ),
+        (
+            &["price_data", "close"],
+            json!(-1e30),
+            "must be greater than zero",
+        ),
+        (&["price_data", "volume"], json!(1e30), "is out of range"),
     ];
     for (path, value, why) in refused {
         let err = accept(&with(path, value.clone())).expect_err(&value.to_string());
