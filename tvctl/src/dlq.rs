@@ -37,6 +37,11 @@ impl DeadMessage {
     }
 }
 
+/// `tvctl`'s HTTP client ([`tvctl::http_client`]): no redirect, a timeout.
+fn crate_client() -> Result<reqwest::Client, String> {
+    tvctl::http_client()
+}
+
 /// Why listing or replaying dead letters failed, by the exit code it calls for.
 #[derive(Debug)]
 pub enum DlqError {
@@ -81,7 +86,7 @@ impl Target {
                 client, dlq_url, ..
             } => sqs_peek(client, dlq_url).await?,
             Self::Local { base, queue } => {
-                let resp = reqwest::Client::new()
+                let resp = crate_client()?
                     .get(format!("{base}/local/dlq"))
                     .query(&[("queue", queue)])
                     .send()
@@ -154,7 +159,7 @@ impl Target {
                 sqs_delete(client, dlq_url, &msg.message_id).await
             }
             Self::Local { base, queue } => {
-                let resp = reqwest::Client::new()
+                let resp = crate_client()?
                     .post(format!("{base}/local/dlq/replay"))
                     .json(&json!({"queue": queue, "message_id": msg.message_id, "forced": forced}))
                     .send()
@@ -395,7 +400,7 @@ pub async fn replay(
 pub async fn audit(target: &Target, audits: &[ReplayAudit]) -> Result<(), String> {
     match target {
         Target::Local { base, .. } => {
-            let resp = reqwest::Client::new()
+            let resp = crate_client()?
                 .post(format!("{base}/local/audit"))
                 .json(audits)
                 .send()

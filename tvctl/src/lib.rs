@@ -4,6 +4,48 @@
 pub mod report;
 pub mod template;
 
+/// How long `tvctl` waits for a whole answer: a stack or webhook that takes the connection and
+/// never answers is unreachable (exit 3), not a command that hangs.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The HTTP client of every `tvctl` request: [`REQUEST_TIMEOUT`], and no redirect followed.
+/// A redirect would carry an alert, with its passphrase in the body or the secret in the path,
+/// to whatever host the answer names, and a redirected `send` could read a status page's 200
+/// as an accepted alert; a 3xx is shown as the answer it is.
+///
+/// # Errors
+/// reqwest's, when its TLS backend cannot start.
+pub fn http_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// A base URL as given to `--base`, `--local` or `--url`: `http` or `https` with a host, no
+/// query or fragment; a trailing `/` is dropped so that paths join with one. `what` names the
+/// flag in the refusal, which never echoes the text (it may hold a secret).
+///
+/// # Errors
+/// What is wrong, naming `what`.
+pub fn base_url(what: &str, text: &str) -> Result<String, String> {
+    let ok = reqwest::Url::parse(text).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.has_host()
+            && u.query().is_none()
+            && u.fragment().is_none()
+    });
+    if ok {
+        Ok(text.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!(
+            "{what} is not an http(s) URL without a query, like http://127.0.0.1:8080"
+        ))
+    }
+}
+
 /// A URL as `tvctl` prints it in a message: scheme, host and port, and the path's first
 /// segment, `/…` standing for the rest; no user or password, no query. The webhook URL carries
 /// the secret in its path (`/webhook/<secret>`, as `alert-template` gives it), and a base URL

@@ -69,7 +69,7 @@ enum Command {
         #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true, default_value = local_stack::LOCAL_SECRET, hide_default_value = true)]
         passphrase: String,
         /// Use this `timenow` (RFC 3339) instead of now: the same value twice is a resend.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "age_secs")]
         timenow: Option<String>,
         /// Make the alert this many seconds old (a stale alert).
         #[arg(long, default_value_t = 0)]
@@ -433,16 +433,27 @@ impl From<dlq::DlqError> for Failure {
 /// `GET /{broker}status`: 200 when healthy or unknown, 503 (with the same body) when degraded.
 async fn broker_status(base: &str, broker: &str) -> Result<Value, Failure> {
     let url = format!("{base}/{broker}status");
-    let resp = reqwest::get(&url)
+    let resp = tvctl::http_client()?
+        .get(&url)
+        .send()
         .await
         .map_err(|e| request_failed(&url, e))?;
     let status = resp.status();
     if !(status.is_success() || status.as_u16() == 503) {
         return Err(answered(&url, status));
     }
-    resp.json().await.map_err(|e| {
+    let body: Value = resp.json().await.map_err(|e| {
         Failure::Unreachable(format!("{}: {}", tvctl::shown_url(&url), e.without_url()))
-    })
+    })?;
+    // Any JSON is not an answer: a server that is not the pipeline's names no broker, or
+    // another one.
+    if body.get("broker").and_then(Value::as_str) != Some(broker) {
+        return Err(Failure::Unreachable(format!(
+            "{}: not a broker status answer (is --base the pipeline's root URL?)",
+            tvctl::shown_url(&url)
+        )));
+    }
+    Ok(body)
 }
 
 /// An answer other than the one expected: a 4xx is a refusal (exit 1; `--base` naming a path
@@ -489,7 +500,9 @@ fn send_hint(addr: std::net::SocketAddr, tvctl_url: Option<&str>, secret_in_env:
 }
 
 async fn get_json(url: &str) -> Result<Value, Failure> {
-    let resp = reqwest::get(url)
+    let resp = tvctl::http_client()?
+        .get(url)
+        .send()
         .await
         .map_err(|e| request_failed(url, e))?;
     if !resp.status().is_success() {
@@ -618,11 +631,16 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         .into(),
                 ));
             }
+            // Ten years either way: enough for any stale or early alert a test wants, and a
+            // timestamp that stays a four-digit year (RFC 3339).
+            const MAX_AGE_SECS: i64 = 10 * 366 * 86_400;
             let now = chrono::Duration::try_seconds(age_secs)
+                .filter(|_| age_secs.abs() <= MAX_AGE_SECS)
                 .and_then(|age| shared::clock::SystemClock.now().checked_sub_signed(age))
                 .ok_or_else(|| {
                     Failure::Usage(format!(
-                        "--age-secs {age_secs} is out of range (an alert's age in seconds)"
+                        "--age-secs {age_secs} is out of range (an alert's age in seconds, at \
+                         most {MAX_AGE_SECS} either way)"
                     ))
                 })?;
             if let Some(t) = &timenow
@@ -652,7 +670,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 doc["signal"]["direction"] = json!(direction);
             }
             doc["passphrase"] = json!(passphrase);
-            let resp = reqwest::Client::new()
+            let resp = tvctl::http_client()?
                 .post(&url)
                 .header("content-type", "text/plain; charset=utf-8")
                 .body(doc.to_string())
@@ -671,6 +689,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             })
         }
         Command::Trades { base, json, limit } => {
+            let base = tvctl::base_url("--base (or TVCTL_BASE)", &base).map_err(Failure::Usage)?;
             let v = get_json(&format!("{base}/local/trades?limit={limit}")).await?;
             if json {
                 out(&v.to_string());
@@ -698,6 +717,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Positions { base, json } => {
+            let base = tvctl::base_url("--base (or TVCTL_BASE)", &base).map_err(Failure::Usage)?;
             let v = get_json(&format!("{base}/local/positions")).await?;
             if json {
                 out(&v.to_string());
@@ -849,6 +869,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { base, json } => {
+            let base = tvctl::base_url("--base (or TVCTL_BASE)", &base).map_err(Failure::Usage)?;
             let mut brokers = Vec::new();
             for broker in ["oanda", "tradovate", "coinbase"] {
                 brokers.push(broker_status(&base, broker).await?);

@@ -1,0 +1,151 @@
+//! `tvctl`'s own HTTP requests: no redirect followed (an alert and its secret never go to a
+//! host an answer names), base URLs checked before any request, and an answer that is not
+//! the pipeline's not taken for one.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::Duration;
+
+fn tvctl(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(args)
+        .env_remove("TVCTL_BASE")
+        .env_remove("TVCTL_URL")
+        .env_remove("WEBHOOK_SECRET")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// Answers each of the next `n` connections with `answer`, then returns what each request
+/// said; a listener that has no request within 2 s stops early.
+fn serve(listener: TcpListener, n: usize, answer: String) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        listener.set_nonblocking(false).unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..n {
+            let (mut socket, _) = listener.accept().unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            let mut buf = vec![0u8; 16 * 1024];
+            let got = socket.read(&mut buf).unwrap_or(0);
+            seen.push(String::from_utf8_lossy(&buf[..got]).into_owned());
+            let _ = socket.write_all(answer.as_bytes());
+        }
+        seen
+    })
+}
+
+/// Whether anything connects to `listener` within `wait`.
+fn connected_within(listener: &TcpListener, wait: Duration) -> bool {
+    listener.set_nonblocking(true).unwrap();
+    let end = std::time::Instant::now() + wait;
+    while std::time::Instant::now() < end {
+        if listener.accept().is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn a_redirect_is_never_followed_with_the_alert_and_its_secret() {
+    let elsewhere = TcpListener::bind("127.0.0.1:0").unwrap();
+    let captured = elsewhere.local_addr().unwrap().port();
+    let webhook = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = webhook.local_addr().unwrap().port();
+    let server = serve(
+        webhook,
+        1,
+        format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{captured}/captured\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    let url = format!("http://127.0.0.1:{port}/webhook/A-SECRET-IN-THE-PATH-1234");
+    let (code, text) = tvctl(&["send", "oanda-eurusd-long", "--url", &url]);
+    let seen = server.join().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].starts_with("POST /webhook/"), "{}", seen[0]);
+    assert!(
+        !connected_within(&elsewhere, Duration::from_millis(500)),
+        "the alert went on to the host the answer named"
+    );
+    // The 307 is the answer shown: not an accepted alert.
+    assert_eq!(code, 3, "{text}");
+    assert!(text.starts_with("307"), "{text}");
+}
+
+#[test]
+fn base_urls_are_checked_before_any_request_and_a_trailing_slash_is_fine() {
+    for args in [
+        vec!["status", "--base", "notaurl"],
+        vec!["trades", "--base", "ftp://127.0.0.1:9"],
+        vec!["positions", "--base", "http://127.0.0.1:9?x=1"],
+        vec![
+            "send",
+            "oanda-eurusd-long",
+            "--timenow",
+            "2026-12-02T14:00:00Z",
+            "--age-secs",
+            "60",
+            "--url",
+            "http://127.0.0.1:9/webhook",
+        ],
+        vec![
+            "send",
+            "oanda-eurusd-long",
+            "--age-secs",
+            "64000000000",
+            "--url",
+            "http://127.0.0.1:9/webhook",
+        ],
+    ] {
+        let (code, text) = tvctl(&args);
+        assert_eq!(code, 2, "{args:?}: {text}");
+    }
+    // A trailing slash joins with one: the request reaches `/oandastatus`, not `//oandastatus`.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = r#"{"broker":"oanda","status":"ok"}"#;
+    let server = serve(
+        listener,
+        1,
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let base = format!("http://127.0.0.1:{port}/");
+    let _ = tvctl(&["status", "--base", &base]);
+    let seen = server.join().unwrap();
+    assert!(seen[0].starts_with("GET /oandastatus "), "{}", seen[0]);
+}
+
+/// A server that answers every GET with some JSON is not the pipeline: its answer is not
+/// printed as a broker's health (exit 3, naming the URL).
+#[test]
+fn a_status_answer_that_names_another_broker_is_not_taken_for_one() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = r#"{"signal_id":"x","status":"enqueued","broker":"oanda"}"#;
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // `status` asks oanda first (answered as oanda), then tradovate, answered as oanda too.
+    let server = serve(listener, 2, answer);
+    let (code, text) = tvctl(&["status", "--base", &format!("http://127.0.0.1:{port}")]);
+    let _ = server.join();
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("not a broker status answer"), "{text}");
+}
