@@ -86,12 +86,13 @@ impl Target {
                 client, dlq_url, ..
             } => sqs_peek(client, dlq_url).await?,
             Self::Local { base, queue } => {
+                let url = format!("{base}/local/dlq");
                 let resp = crate_client()?
-                    .get(format!("{base}/local/dlq"))
+                    .get(&url)
                     .query(&[("queue", queue)])
                     .send()
                     .await
-                    .map_err(|e| e.without_url().to_string())?;
+                    .map_err(|e| tvctl::request_failed(&url, e))?;
                 let status = resp.status();
                 let v: Value = resp.json().await.map_err(|e| e.without_url().to_string())?;
                 if let Some(err) = v.get("error") {
@@ -159,12 +160,13 @@ impl Target {
                 sqs_delete(client, dlq_url, &msg.message_id).await
             }
             Self::Local { base, queue } => {
+                let url = format!("{base}/local/dlq/replay");
                 let resp = crate_client()?
-                    .post(format!("{base}/local/dlq/replay"))
+                    .post(&url)
                     .json(&json!({"queue": queue, "message_id": msg.message_id, "forced": forced}))
                     .send()
                     .await
-                    .map_err(|e| e.without_url().to_string())?;
+                    .map_err(|e| tvctl::request_failed(&url, e))?;
                 if resp.status().is_success() {
                     Ok(())
                 } else {
@@ -400,12 +402,13 @@ pub async fn replay(
 pub async fn audit(target: &Target, audits: &[ReplayAudit]) -> Result<(), String> {
     match target {
         Target::Local { base, .. } => {
+            let url = format!("{base}/local/audit");
             let resp = crate_client()?
-                .post(format!("{base}/local/audit"))
+                .post(&url)
                 .json(audits)
                 .send()
                 .await
-                .map_err(|e| e.without_url().to_string())?;
+                .map_err(|e| tvctl::request_failed(&url, e))?;
             if resp.status().is_success() {
                 Ok(())
             } else {

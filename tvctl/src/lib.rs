@@ -24,6 +24,20 @@ pub fn http_client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("HTTP client: {e}"))
 }
 
+/// A request that got no answer, named by its URL without secrets; a refused connection says
+/// what usually causes it.
+pub fn request_failed(url: &str, e: reqwest::Error) -> String {
+    let hint = if e.is_connect() {
+        " (nothing answers there: is `tvctl dev` running, and on that port? --url or TVCTL_URL \
+         for send, --local for dlq, --base or TVCTL_BASE for the others)"
+    } else if e.is_timeout() {
+        " (no answer within 30 s)"
+    } else {
+        ""
+    };
+    format!("{}: {}{hint}", shown_url(url), e.without_url())
+}
+
 /// A base URL as given to `--base`, `--local` or `--url`: `http` or `https` with a host, no
 /// query or fragment; a trailing `/` is dropped so that paths join with one. `what` names the
 /// flag in the refusal, which never echoes the text (it may hold a secret).

@@ -469,17 +469,7 @@ fn answered(url: &str, status: reqwest::StatusCode) -> Failure {
     }
 }
 
-/// A request that got no answer, named by its URL without secrets; a refused connection says
-/// what usually causes it.
-fn request_failed(url: &str, e: reqwest::Error) -> String {
-    let hint = if e.is_connect() {
-        " (nothing answers there: is `tvctl dev` running, and on that port? --url or TVCTL_URL \
-         for send, --base or TVCTL_BASE for the others)"
-    } else {
-        ""
-    };
-    format!("{}: {}{hint}", tvctl::shown_url(url), e.without_url())
-}
+use tvctl::request_failed;
 
 /// The `tvctl send` line `tvctl dev` suggests: `tvctl send` posts to `TVCTL_URL` or port
 /// 8080 with `WEBHOOK_SECRET` or the local default, so the line names this stack's URL when

@@ -50,4 +50,10 @@ fn a_dlq_command_given_wrongly_is_a_usage_error_and_an_absent_stack_is_not() {
     // Given rightly, but nothing listens there.
     let (code, text) = tvctl(&["dlq", "list", "--local", &local]);
     assert_eq!(code, 3, "{text}");
+    // Named, with what usually causes it.
+    assert!(
+        text.contains(&format!("http://127.0.0.1:{closed}/local/…"))
+            && text.contains("is `tvctl dev` running"),
+        "{text}"
+    );
 }
