@@ -730,10 +730,14 @@ fn decimal(
                 // bound it passes, not as "not a number".
                 let tiny = text.contains("e-") || text.contains("E-");
                 bad(match (number, kind, tiny) {
+                    (true, Kind::Volume, _) if text.starts_with('-') => "must not be negative",
                     (true, _, _) if text.starts_with('-') => "must be greater than zero",
                     (true, Kind::Price, true) => "must be at least 0.000000000001",
                     (true, Kind::Price, false) => "must be at most 1000000000000",
-                    (true, Kind::Volume, _) => "is out of range",
+                    (true, Kind::Volume, true) => {
+                        "must be 0 or have at most 28 digits after the point"
+                    }
+                    (true, Kind::Volume, false) => "is beyond a decimal's range",
                     _ => "not a decimal number",
                 })
             })?
