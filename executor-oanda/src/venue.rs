@@ -397,6 +397,58 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// A 307 to an order POST is OANDA's answer, an unknown outcome: the client never sends
+    /// the order again to the address it names (reqwest would, body and all).
+    #[tokio::test]
+    async fn a_redirect_answering_an_order_is_unknown_and_never_followed() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut posts = 0;
+            listener.set_nonblocking(true).unwrap();
+            let end = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while std::time::Instant::now() < end {
+                let Ok((mut socket, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                socket.set_nonblocking(false).unwrap();
+                socket
+                    .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+                    .unwrap();
+                let mut buf = vec![0u8; 8192];
+                while let Ok(n) = socket.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if buf[..n].starts_with(b"POST") {
+                        posts += 1;
+                    }
+                    let answer = format!(
+                        "HTTP/1.1 307 Temporary Redirect\r\nLocation: \
+                         http://127.0.0.1:{port}/v3/again\r\nContent-Length: 0\r\n\r\n"
+                    );
+                    let _ = socket.write_all(answer.as_bytes());
+                }
+            }
+            posts
+        });
+        let client = OandaClient::new(
+            &format!("http://127.0.0.1:{port}"),
+            secrecy::SecretString::from("token-never-shown"),
+            "101-001-1-001",
+            crate::client::ClientSettings::default(),
+        )
+        .unwrap();
+        let err = client
+            .market_order("EUR_USD", Decimal::ONE, "tv-abc-o")
+            .await
+            .unwrap_err();
+        assert!(matches!(classify(err), SendError::Unknown(_)));
+        assert_eq!(server.join().unwrap(), 1, "the order was posted once");
+    }
+
     /// An order whose connection could not be made never reached OANDA: it is `not executed`
     /// (the core confirms by lookup, then may send again), never an `unknown` that dead-letters
     /// the signal and alarms.
