@@ -1439,7 +1439,8 @@ fn no_such_dead_letter_queue(app: &App, name: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
         axum::Json(json!({"error": format!(
-            "no dead-letter queue {name}: the local stack's are {}",
+            "no dead-letter queue {name}: the local stack's are {} (or name the queue they \
+             belong to, such as signals.fifo)",
             names.join(", ")
         )})),
     )

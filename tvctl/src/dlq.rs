@@ -94,7 +94,10 @@ impl Target {
                     .await
                     .map_err(|e| tvctl::request_failed(&url, e))?;
                 let status = resp.status();
-                let v: Value = resp.json().await.map_err(|e| e.without_url().to_string())?;
+                let v: Value = resp
+                    .json()
+                    .await
+                    .map_err(|e| format!("{}: {}", tvctl::shown_url(&url), e.without_url()))?;
                 if let Some(err) = v.get("error") {
                     let text = err.as_str().map_or_else(|| err.to_string(), str::to_owned);
                     return Err(if status.is_client_error() {
@@ -102,6 +105,15 @@ impl Target {
                     } else {
                         DlqError::Unavailable(format!("local stack answered {status}: {text}"))
                     });
+                }
+                // Anything but a list is no answer: never printed as an empty dead-letter queue
+                // (a deployed API's 403, another server's JSON).
+                if !status.is_success() || !v.is_array() {
+                    return Err(DlqError::Unavailable(format!(
+                        "{}: HTTP {status}, not the local stack's dead-letter list (--local \
+                         takes the local stack's base URL)",
+                        tvctl::shown_url(&url)
+                    )));
                 }
                 v.as_array()
                     .into_iter()

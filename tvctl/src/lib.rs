@@ -38,25 +38,26 @@ pub fn request_failed(url: &str, e: reqwest::Error) -> String {
     format!("{}: {}{hint}", shown_url(url), e.without_url())
 }
 
-/// A base URL as given to `--base`, `--local` or `--url`: `http` or `https` with a host, no
-/// query or fragment; a trailing `/` is dropped so that paths join with one. `what` names the
-/// flag in the refusal, which never echoes the text (it may hold a secret).
+/// A base URL as given to `--base` or `--local`: `http` or `https` with a host, no query or
+/// fragment, as parsed (surrounding spaces dropped); a trailing `/` is dropped so that paths
+/// join with one. `what` names the flag in the refusal, which never echoes the text (it may
+/// hold a secret).
 ///
 /// # Errors
 /// What is wrong, naming `what`.
 pub fn base_url(what: &str, text: &str) -> Result<String, String> {
-    let ok = reqwest::Url::parse(text).is_ok_and(|u| {
-        matches!(u.scheme(), "http" | "https")
-            && u.has_host()
-            && u.query().is_none()
-            && u.fragment().is_none()
-    });
-    if ok {
-        Ok(text.trim_end_matches('/').to_owned())
-    } else {
-        Err(format!(
+    match reqwest::Url::parse(text) {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https")
+                && u.has_host()
+                && u.query().is_none()
+                && u.fragment().is_none() =>
+        {
+            Ok(u.as_str().trim_end_matches('/').to_owned())
+        }
+        _ => Err(format!(
             "{what} is not an http(s) URL without a query, like http://127.0.0.1:8080"
-        ))
+        )),
     }
 }
 

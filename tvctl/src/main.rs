@@ -239,16 +239,13 @@ async fn dlq_target(t: DlqTarget) -> Result<dlq::Target, String> {
             })
         }
         (None, Some(base)) => {
-            let url = reqwest::Url::parse(&base).ok();
-            if !url.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
-                return Err(
-                    "--local takes the local stack's base URL (http://127.0.0.1:8080); the \
-                     queue goes in --queue (oanda-dlq.fifo)"
-                        .into(),
-                );
-            }
+            let base = tvctl::base_url("--local", &base).map_err(|_| {
+                "--local takes the local stack's base URL (http://127.0.0.1:8080); the queue \
+                 goes in --queue (oanda-dlq.fifo)"
+                    .to_owned()
+            })?;
             Ok(dlq::Target::Local {
-                base: base.trim_end_matches('/').to_owned(),
+                base,
                 queue: t.queue,
             })
         }
@@ -439,17 +436,32 @@ async fn broker_status(base: &str, broker: &str) -> Result<Value, Failure> {
         .await
         .map_err(|e| request_failed(&url, e))?;
     let status = resp.status();
+    // `status` exits 1 for a degraded broker: a status it could not read (a 4xx, a throttled
+    // API) is exit 3, so that a monitor paging on 1 pages on the brokers only.
     if !(status.is_success() || status.as_u16() == 503) {
-        return Err(answered(&url, status));
+        return Err(match answered(&url, status) {
+            Failure::Refused(why) => Failure::Unreachable(why),
+            other => other,
+        });
     }
     let body: Value = resp.json().await.map_err(|e| {
         Failure::Unreachable(format!("{}: {}", tvctl::shown_url(&url), e.without_url()))
     })?;
+    // The pipeline's own error (a 503 `health_unavailable`), named as it said it.
+    if let Some(error) = body.get("error") {
+        return Err(Failure::Unreachable(format!(
+            "{}: HTTP {status}: {} {}",
+            tvctl::shown_url(&url),
+            error["code"].as_str().unwrap_or(""),
+            error["message"].as_str().unwrap_or("")
+        )));
+    }
     // Any JSON is not an answer: a server that is not the pipeline's names no broker, or
     // another one.
     if body.get("broker").and_then(Value::as_str) != Some(broker) {
         return Err(Failure::Unreachable(format!(
-            "{}: not a broker status answer (is --base the pipeline's root URL?)",
+            "{}: not a broker status answer (is --base the pipeline's root URL, or the API's \
+             stage URL when deployed?)",
             tvctl::shown_url(&url)
         )));
     }
@@ -462,7 +474,8 @@ fn answered(url: &str, status: reqwest::StatusCode) -> Failure {
     let text = format!("{}: HTTP {status}", tvctl::shown_url(url));
     if status.is_client_error() {
         Failure::Refused(format!(
-            "{text} (--base takes the stack's root URL, like http://127.0.0.1:8080)"
+            "{text} (--base takes the stack's root URL: http://127.0.0.1:8080 locally, the API's \
+             stage URL when deployed)"
         ))
     } else {
         Failure::Unreachable(text)
@@ -666,7 +679,20 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 .body(doc.to_string())
                 .send()
                 .await
-                .map_err(|e| request_failed(&url, e))?;
+                .map_err(|e| {
+                    let timed_out = e.is_timeout();
+                    let mut why = request_failed(&url, e);
+                    if timed_out {
+                        // The webhook may have queued it: a plain rerun has a fresh timenow, a
+                        // new signal, and could trade twice.
+                        why.push_str(
+                            "; the alert may have been queued: check `tvctl trades` before \
+                             sending again, and resend with the same --timenow so that it \
+                             deduplicates",
+                        );
+                    }
+                    why
+                })?;
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
             out(&format!("{} {body}", status.as_u16()));

@@ -149,3 +149,34 @@ fn a_status_answer_that_names_another_broker_is_not_taken_for_one() {
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("not a broker status answer"), "{text}");
 }
+
+/// A deployed API's 403 (or any answer but the local stack's list) is not an empty
+/// dead-letter queue: "0 message(s)" would tell an operator nothing was dead-lettered.
+#[test]
+fn a_dead_letter_list_that_is_not_one_is_never_shown_as_empty() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = r#"{"message":"Missing Authentication Token"}"#;
+    let server = serve(
+        listener,
+        1,
+        format!(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let (code, text) = tvctl(&[
+        "dlq",
+        "list",
+        "--local",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    let _ = server.join();
+    assert_eq!(code, 3, "{text}");
+    assert!(!text.contains("0 message(s)"), "{text}");
+    assert!(
+        text.contains("not the local stack's dead-letter list"),
+        "{text}"
+    );
+}

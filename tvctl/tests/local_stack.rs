@@ -162,8 +162,14 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     // for a target that does not answer or answers 5xx.
     let webhook = format!("{base}/webhook");
     for (args, code, says) in [
+        // A status it cannot read is not a degraded broker (exit 1): exit 3.
         (
             vec!["status", "--base", webhook.as_str()],
+            3,
+            "--base takes the stack's root URL",
+        ),
+        (
+            vec!["trades", "--base", webhook.as_str()],
             1,
             "--base takes the stack's root URL",
         ),
