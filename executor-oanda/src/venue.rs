@@ -397,6 +397,17 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// A client of `base` with the default settings.
+    fn client_at(base: &str) -> OandaClient {
+        OandaClient::new(
+            base,
+            secrecy::SecretString::from("token-never-shown"),
+            "101-001-1-001",
+            crate::client::ClientSettings::default(),
+        )
+        .unwrap()
+    }
+
     /// A 307 to an order POST is OANDA's answer, an unknown outcome: the client never sends
     /// the order again to the address it names (reqwest would, body and all).
     #[tokio::test]
@@ -434,13 +445,7 @@ mod tests {
             }
             posts
         });
-        let client = OandaClient::new(
-            &format!("http://127.0.0.1:{port}"),
-            secrecy::SecretString::from("token-never-shown"),
-            "101-001-1-001",
-            crate::client::ClientSettings::default(),
-        )
-        .unwrap();
+        let client = client_at(&format!("http://127.0.0.1:{port}"));
         let err = client
             .market_order("EUR_USD", Decimal::ONE, "tv-abc-o")
             .await
@@ -457,13 +462,7 @@ mod tests {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
         drop(closed);
-        let client = OandaClient::new(
-            &base,
-            secrecy::SecretString::from("token-never-sent"),
-            "101-001-1-001",
-            crate::client::ClientSettings::default(),
-        )
-        .unwrap();
+        let client = client_at(&base);
         let err = client
             .market_order("EUR_USD", Decimal::ONE, "tv-abc-o")
             .await

@@ -42,6 +42,15 @@ fn serve(listener: TcpListener, n: usize, answer: String) -> std::thread::JoinHa
     })
 }
 
+/// An HTTP/1.1 answer with a JSON body, closing the connection.
+fn json_answer(status: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 /// Whether anything connects to `listener` within `wait`.
 fn connected_within(listener: &TcpListener, wait: Duration) -> bool {
     listener.set_nonblocking(true).unwrap();
@@ -115,15 +124,7 @@ fn base_urls_are_checked_before_any_request_and_a_trailing_slash_is_fine() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let body = r#"{"broker":"oanda","status":"ok"}"#;
-    let server = serve(
-        listener,
-        1,
-        format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
+    let server = serve(listener, 1, json_answer("200 OK", body));
     let base = format!("http://127.0.0.1:{port}/");
     let _ = tvctl(&["status", "--base", &base]);
     let seen = server.join().unwrap();
@@ -137,11 +138,7 @@ fn a_status_answer_that_names_another_broker_is_not_taken_for_one() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let body = r#"{"signal_id":"x","status":"enqueued","broker":"oanda"}"#;
-    let answer = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let answer = json_answer("200 OK", body);
     // `status` asks oanda first (answered as oanda), then tradovate, answered as oanda too.
     let server = serve(listener, 2, answer);
     let (code, text) = tvctl(&["status", "--base", &format!("http://127.0.0.1:{port}")]);
@@ -157,15 +154,7 @@ fn a_dead_letter_list_that_is_not_one_is_never_shown_as_empty() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let body = r#"{"message":"Missing Authentication Token"}"#;
-    let server = serve(
-        listener,
-        1,
-        format!(
-            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
+    let server = serve(listener, 1, json_answer("403 Forbidden", body));
     let (code, text) = tvctl(&[
         "dlq",
         "list",
