@@ -190,7 +190,7 @@ impl Target {
 }
 
 /// Receives everything (holding it briefly), then makes it all visible again.
-async fn sqs_peek(client: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<DeadMessage>, String> {
+async fn sqs_peek(client: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<DeadMessage>, DlqError> {
     let mut out = Vec::new();
     let mut receipts = Vec::new();
     for _ in 0..100 {
@@ -202,7 +202,21 @@ async fn sqs_peek(client: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<DeadMes
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
             .send()
             .await
-            .map_err(|e| format!("receive: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                // SQS answered 4xx (no such queue, access denied): the URL or the credentials
+                // given are wrong (exit 2), not an unreachable SQS (exit 3).
+                let given_wrongly = e
+                    .raw_response()
+                    .is_some_and(|r| r.status().is_client_error());
+                let text = format!("receive: {}", aws_sdk_sqs::error::DisplayErrorContext(e));
+                if given_wrongly {
+                    DlqError::Usage(format!(
+                        "{text} (check --queue-url and the AWS credentials)"
+                    ))
+                } else {
+                    DlqError::Unavailable(text)
+                }
+            })?;
         let batch = got.messages.unwrap_or_default();
         if batch.is_empty() {
             break;

@@ -124,6 +124,15 @@ fn tvctl_with(args: &[&str], journal: Option<&str>) -> (i32, String) {
     )
 }
 
+/// A queue URL SQS does not know is the operator's mistake (exit 2), not an unreachable SQS.
+#[test]
+fn a_queue_sqs_does_not_know_is_a_usage_error() {
+    let url = format!("{}/123456789012/no-such-queue-dlq.fifo", endpoint());
+    let (code, text) = tvctl(&["dlq", "list", "--queue-url", &url]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("check --queue-url"), "{text}");
+}
+
 #[tokio::test]
 async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes_once() {
     shared::telemetry::init_test_logs();
