@@ -331,10 +331,7 @@ mod tests {
     /// answer: only the first provably never got the request.
     #[tokio::test]
     async fn only_a_connection_never_made_counts_as_never_sent() {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .build()
-            .unwrap();
+        let client = broker_client(std::time::Duration::from_secs(5)).unwrap();
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let closed_port = closed.local_addr().unwrap().port();
         drop(closed);

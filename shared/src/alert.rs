@@ -677,6 +677,23 @@ fn plain_decimal(text: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Why a JSON number no decimal holds (`1e30`, `5e-324`) is refused: named by the rule it
+/// breaks, which its sign and its exponent's sign tell, not as "not a number".
+fn beyond_a_decimal(kind: Kind, text: &str) -> &'static str {
+    let negative = text.starts_with('-');
+    let tiny = text.contains("e-") || text.contains("E-");
+    match (kind, negative, tiny) {
+        (Kind::Size, true, _) => PLAIN_SIGNED,
+        (Kind::Price, true, _) => "must be greater than zero",
+        (Kind::Volume, true, _) => "must not be negative",
+        (Kind::Size, false, true) => TOO_MANY_PLACES,
+        (Kind::Price, false, true) => "must be at least 0.000000000001",
+        (Kind::Volume, false, true) => "must be 0 or have at most 28 digits after the point",
+        (Kind::Size | Kind::Price, false, false) => "must be at most 1000000000000",
+        (Kind::Volume, false, false) => "is beyond a decimal's range",
+    }
+}
+
 /// Decimals arrive as strings (`"1.08345"`, what the samples send) or JSON numbers; a JSON
 /// number is read from its shortest round-trip text, never through arithmetic on an `f64`.
 /// A string is taken as sent: padding is refused, not trimmed, and so is `_`, which
@@ -705,12 +722,7 @@ fn decimal(
             match Decimal::from_scientific(&text) {
                 Ok(value) if value > LARGEST => return Err(bad("must be at most 1000000000000")),
                 Ok(value) => value.normalize().to_string(),
-                // Beyond what a decimal holds: the sign, else the exponent's says which way.
-                Err(_) if text.starts_with('-') => return Err(bad(PLAIN_SIGNED)),
-                Err(_) if text.contains("e-") || text.contains("E-") => {
-                    return Err(bad(TOO_MANY_PLACES));
-                }
-                Err(_) => return Err(bad("must be at most 1000000000000")),
+                Err(_) => return Err(bad(beyond_a_decimal(kind, &text))),
             }
         } else {
             text.clone()
@@ -726,19 +738,10 @@ fn decimal(
         }
         if text.contains(['e', 'E']) {
             Decimal::from_scientific(&text).map_err(|_| {
-                // A JSON number beyond what a decimal holds (`1e30`, `5e-324`): named by the
-                // bound it passes, not as "not a number".
-                let tiny = text.contains("e-") || text.contains("E-");
-                bad(match (number, kind, tiny) {
-                    (true, Kind::Volume, _) if text.starts_with('-') => "must not be negative",
-                    (true, _, _) if text.starts_with('-') => "must be greater than zero",
-                    (true, Kind::Price, true) => "must be at least 0.000000000001",
-                    (true, Kind::Price, false) => "must be at most 1000000000000",
-                    (true, Kind::Volume, true) => {
-                        "must be 0 or have at most 28 digits after the point"
-                    }
-                    (true, Kind::Volume, false) => "is beyond a decimal's range",
-                    _ => "not a decimal number",
+                bad(if number {
+                    beyond_a_decimal(kind, &text)
+                } else {
+                    "not a decimal number"
                 })
             })?
         } else {

@@ -37,11 +37,6 @@ impl DeadMessage {
     }
 }
 
-/// `tvctl`'s HTTP client ([`tvctl::http_client`]): no redirect, a timeout.
-fn crate_client() -> Result<reqwest::Client, String> {
-    tvctl::http_client()
-}
-
 /// Why listing or replaying dead letters failed, by the exit code it calls for.
 #[derive(Debug)]
 pub enum DlqError {
@@ -87,7 +82,7 @@ impl Target {
             } => sqs_peek(client, dlq_url).await?,
             Self::Local { base, queue } => {
                 let url = format!("{base}/local/dlq");
-                let resp = crate_client()?
+                let resp = tvctl::http_client()?
                     .get(&url)
                     .query(&[("queue", queue)])
                     .send()
@@ -173,7 +168,7 @@ impl Target {
             }
             Self::Local { base, queue } => {
                 let url = format!("{base}/local/dlq/replay");
-                let resp = crate_client()?
+                let resp = tvctl::http_client()?
                     .post(&url)
                     .json(&json!({"queue": queue, "message_id": msg.message_id, "forced": forced}))
                     .send()
@@ -429,7 +424,7 @@ pub async fn audit(target: &Target, audits: &[ReplayAudit]) -> Result<(), String
     match target {
         Target::Local { base, .. } => {
             let url = format!("{base}/local/audit");
-            let resp = crate_client()?
+            let resp = tvctl::http_client()?
                 .post(&url)
                 .json(audits)
                 .send()
