@@ -374,8 +374,9 @@ impl OandaClient {
         })
     }
 
-    /// Sends an order request once. 2xx and 4xx are OANDA's answer; anything else, or no
-    /// readable answer, is `Unknown`.
+    /// Sends an order request once. 2xx and the 4xx statuses OANDA documents for an order
+    /// ([`DOCUMENTED_ORDER_REFUSALS`]) are OANDA's answer; anything else, or no readable
+    /// answer, is `Unknown`.
     async fn send_order<B: serde::Serialize>(
         &self,
         method: Method,
@@ -405,7 +406,7 @@ impl OandaClient {
             .bytes()
             .await
             .map_err(|e| OandaError::Unknown(describe(e)))?;
-        if !(status.is_success() || status.is_client_error()) {
+        if !(status.is_success() || DOCUMENTED_ORDER_REFUSALS.contains(&status.as_u16())) {
             return Err(OandaError::Unknown(format!("OANDA answered {status}")));
         }
         let parsed: OrderResponse = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -419,6 +420,14 @@ impl OandaClient {
         Ok((status, parsed))
     }
 }
+
+/// The error statuses OANDA's v20 specification gives for creating an order (400, 401, 403,
+/// 404, 405) and for closing a position (400, 401, 404, 405)
+/// (<https://developer.oanda.com/rest-live-v20/order-ep/>,
+/// <https://developer.oanda.com/rest-live-v20/position-ep/>): OANDA's own refusal, nothing
+/// created. Any other 4xx (a 408 or 409 from a proxy in between, say) is not documented to
+/// mean that, so the order's outcome is unknown and it is looked up, never taken as refused.
+const DOCUMENTED_ORDER_REFUSALS: [u16; 5] = [400, 401, 403, 404, 405];
 
 fn created(
     fill: Option<Transaction>,
@@ -437,7 +446,10 @@ fn created(
     if let Some(cancel) = cancel {
         return Ok(OrderResult::Cancelled {
             order_id: cancel.order_id.unwrap_or(order_id),
-            reason: cancel.reason.unwrap_or_else(|| "CANCELLED".into()),
+            // Cut and redacted as a reject's reason is (see `reject_reason`).
+            reason: cancel
+                .reason
+                .map_or_else(|| "CANCELLED".into(), |r| shown_text(r.as_bytes())),
         });
     }
     // Created but neither filled nor cancelled: a FOK order cannot stay like this, so we
@@ -447,13 +459,20 @@ fn created(
     )))
 }
 
+/// The words of a refused order: the reject transaction's reason or the answer's code, and its
+/// message. Each goes through `shown_text` (cut, bearer tokens and JWTs redacted): a gateway or
+/// debugging server at the base URL can answer in OANDA's shape with the request's headers in
+/// any field, and this text is journaled, logged and mailed.
 fn reject_reason(body: &OrderResponse, reject: Option<&Transaction>, status: StatusCode) -> String {
     reject
         .and_then(|t| t.reject_reason.clone())
         .or_else(|| body.error_code.clone())
-        .map(|code| match &body.error_message {
-            Some(m) => format!("{code}: {}", shown_text(m.as_bytes())),
-            None => code,
+        .map(|code| {
+            let code = shown_text(code.as_bytes());
+            match &body.error_message {
+                Some(m) => format!("{code}: {}", shown_text(m.as_bytes())),
+                None => code,
+            }
         })
         .or_else(|| {
             body.error_message

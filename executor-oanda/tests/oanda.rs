@@ -708,15 +708,11 @@ async fn the_commission_of_each_fill_is_journaled_in_the_quote_currency() {
     );
 }
 
-/// A server that is not OANDA (a wrong base URL, a gateway) answering in JSON with the
-/// request's headers in its error fields: the error keeps the words, never the API token.
-#[tokio::test]
-async fn an_answer_echoing_the_authorization_header_never_carries_the_token() {
+/// A client of `url` with the API token `token`, one read attempt, a 300 ms timeout.
+fn client_at(url: &str, token: &str) -> executor_oanda::client::OandaClient {
     use executor_oanda::client::{ClientSettings, OandaClient};
-    let echo = broker_fakes::EchoServer::start_json(400).await;
-    let token = "0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d-6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b";
-    let client = OandaClient::new(
-        &echo.url,
+    OandaClient::new(
+        url,
         secrecy::SecretString::from(token.to_owned()),
         "101-004-1234567-001",
         ClientSettings {
@@ -725,11 +721,74 @@ async fn an_answer_echoing_the_authorization_header_never_carries_the_token() {
             read_backoff: std::time::Duration::from_millis(10),
         },
     )
-    .unwrap();
-    let err = client.account_summary().await.unwrap_err();
+    .unwrap()
+}
+
+/// A server that is not OANDA (a wrong base URL, a gateway) answering in JSON with the
+/// request's headers in its error fields: the error keeps the words, never the API token.
+#[tokio::test]
+async fn an_answer_echoing_the_authorization_header_never_carries_the_token() {
+    let echo = broker_fakes::EchoServer::start_json(400).await;
+    let token = "0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d-6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b";
+    let err = client_at(&echo.url, token)
+        .account_summary()
+        .await
+        .unwrap_err();
     let shown = format!("{err} | {err:?}");
     assert!(shown.contains("Bearer [REDACTED]"), "{shown}");
     assert!(!shown.contains(&token[..12]), "{shown}");
+}
+
+/// The same server answering an order and a close 400 in OANDA's error shape, its `errorCode`
+/// holding the request's headers: the refusal's reason (journaled, logged, mailed) keeps the
+/// words, never the API token.
+#[tokio::test]
+async fn a_refused_order_echoing_the_authorization_header_never_carries_the_token() {
+    use executor_oanda::client::{OrderResult, PositionSideKind};
+    let echo = broker_fakes::EchoServer::start_json(400).await;
+    let token = "0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d-6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b";
+    let client = client_at(&echo.url, token);
+    let order = client
+        .market_order("EUR_USD", Decimal::new(1000, 0), "tv-0123456789abcdef")
+        .await;
+    let close = client
+        .close_position("EUR_USD", PositionSideKind::Long, "tv-0123456789abcdef")
+        .await;
+    for result in [order, close] {
+        let Ok(OrderResult::Rejected { reason }) = &result else {
+            panic!("{result:?}");
+        };
+        assert!(reason.contains("Bearer [REDACTED]"), "{reason}");
+        assert!(!reason.contains(&token[..12]), "{reason}");
+    }
+}
+
+/// A 4xx OANDA does not document for an order (a proxy's 409 or 408, which may come after
+/// OANDA filled it) is an unknown outcome, to be looked up, not a refusal; a documented 400
+/// is a refusal.
+#[tokio::test]
+async fn an_undocumented_4xx_to_an_order_is_an_unknown_outcome() {
+    use executor_oanda::client::OrderResult;
+    use executor_oanda::error::OandaError;
+    let token = "0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d-6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b";
+    for status in [408, 409, 422] {
+        let echo = broker_fakes::EchoServer::start_json(status).await;
+        let result = client_at(&echo.url, token)
+            .market_order("EUR_USD", Decimal::new(1000, 0), "tv-0123456789abcdef")
+            .await;
+        assert!(
+            matches!(result, Err(OandaError::Unknown(_))),
+            "{status}: {result:?}"
+        );
+    }
+    let echo = broker_fakes::EchoServer::start_json(404).await;
+    let result = client_at(&echo.url, token)
+        .market_order("EUR_USD", Decimal::new(1000, 0), "tv-0123456789abcdef")
+        .await;
+    assert!(
+        matches!(result, Ok(OrderResult::Rejected { .. })),
+        "{result:?}"
+    );
 }
 
 /// The client refuses a base URL the token must not go to: plain http to another machine.
