@@ -349,9 +349,13 @@ impl CoinbaseClient {
         }
         // A 3xx too: no redirect is followed (`http::broker_client`), and Coinbase documents
         // none, so what it means for the order is unknown.
+        // Any 4xx but a 400 too: Coinbase documents a 400 with an `error` body for a request
+        // it refused (its SDK's `handle_exception`), and 401 and 403 (above); a 404, 408 or 409
+        // (a proxy in between, say) is not documented to mean nothing was placed, so it is
+        // looked up (by `client_order_id`, which Coinbase deduplicates) rather than believed.
         if status.is_server_error()
             || status.is_redirection()
-            || status == StatusCode::TOO_MANY_REQUESTS
+            || (status.is_client_error() && status != StatusCode::BAD_REQUEST)
         {
             return Err(CoinbaseError::Unknown(format!(
                 "Coinbase answered {status}"

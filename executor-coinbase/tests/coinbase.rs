@@ -801,6 +801,44 @@ async fn an_answer_echoing_the_authorization_header_never_carries_the_jwt() {
     }
 }
 
+/// A 4xx to an order other than Coinbase's documented 400 (a proxy's 408 or 409, which may
+/// come after Coinbase placed it) is an unknown outcome, to be looked up; a 400 is a refusal,
+/// its reason without the JWT.
+#[tokio::test]
+async fn an_undocumented_4xx_to_an_order_is_an_unknown_outcome() {
+    use executor_coinbase::client::{CoinbaseClient, OrderAck, OrderSize};
+    use executor_coinbase::error::CoinbaseError;
+    for status in [400, 404, 408, 409] {
+        let echo = broker_fakes::EchoServer::start_json(status).await;
+        let key = TestKey::generate(KEY_NAME, KeyFormat::Sec1);
+        let client = CoinbaseClient::new(
+            &echo.url,
+            &key.name,
+            &key.secret(),
+            std::sync::Arc::new(shared::clock::ManualClock::new(support::t0())),
+            support::client_settings(),
+        )
+        .unwrap();
+        let ack = client
+            .market_order(
+                "BTC-USD",
+                Side::Buy,
+                OrderSize::Quote(Decimal::new(100, 0)),
+                "tv-0123456789abcdef-o",
+            )
+            .await;
+        match (status, &ack) {
+            (400, Ok(OrderAck::Rejected { reason })) => {
+                assert!(reason.contains("Bearer [REDACTED]"), "{reason}");
+                assert!(!reason.contains("eyJ"), "no JWT: {reason}");
+            }
+            (400, _) => panic!("{ack:?}"),
+            (_, Err(CoinbaseError::Unknown(_))) => {}
+            _ => panic!("{status}: {ack:?}"),
+        }
+    }
+}
+
 /// The client refuses a base URL the JWT must not go to: plain http to another machine.
 #[test]
 fn the_client_refuses_plain_http_to_another_machine() {
