@@ -251,11 +251,15 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
         Decimal::ONE
     }
 
-    /// The available base balance, rounded down to `base_increment`; under `base_min_size`
-    /// it is dust and counts as nothing.
+    /// The available base balance, rounded down to `base_increment`. It counts as nothing
+    /// (dust) under `base_min_size`, or when it is worth less than `quote_min_size` at the
+    /// product's `price` (Get Product's fields, Advanced Trade API): BTC-USD's `base_min_size`
+    /// can be a single satoshi, and a leftover of a few cents (a hold released after a sell,
+    /// a sell filled in part) must not read as a long position that turns every later
+    /// LONG_ENTRY into "already holding". Without a price only `base_min_size` applies.
     async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, String), ReadError> {
         let product = self.product(req).await?;
-        let Some((base, _)) = currencies(&product) else {
+        let Some((base, quote)) = currencies(&product) else {
             return Err(ReadError::Refused(format!(
                 "{} is not BASE-QUOTE",
                 product.product_id
@@ -268,6 +272,23 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             .map_err(|e| ReadError::Unavailable(e.to_string()))?;
         let available = balances.get(&base).copied().unwrap_or_default();
         let held = floor_to_increment(available, product.base_increment);
+        let worth = product
+            .price
+            .filter(|p| *p > Decimal::ZERO)
+            .map(|p| (p, held * p));
+        if let Some((price, worth)) = worth
+            && held >= product.base_min_size
+            && worth < product.quote_min_size
+        {
+            let note = format!(
+                "{held} {base} available, worth {} at {}: under the minimum order of {} {}, nothing to sell",
+                worth.round_dp(8).normalize(),
+                price.normalize(),
+                product.quote_min_size.normalize(),
+                quote
+            );
+            return Ok((Holdings::net(Decimal::ZERO), note));
+        }
         if held > Decimal::ZERO && held >= product.base_min_size {
             let note = format!(
                 "already holding {available} {base} (minimum size {})",
