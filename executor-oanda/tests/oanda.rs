@@ -210,6 +210,37 @@ async fn a_5xx_that_created_nothing_visible_is_never_sent_again_and_ends_unknown
     assert_eq!(h.fake.order_requests().len(), 1);
 }
 
+/// The operator's forced replay of that dead letter, once the lease has run out, sends the
+/// order again: its row is a second attempt, and the first send's row (unknown, a 503) stays,
+/// so the journal shows both sends where the replay's had overwritten the first.
+#[tokio::test]
+async fn a_forced_replay_of_an_unknown_outcome_journals_its_send_as_another_attempt() {
+    let mut h = harness().await;
+    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
+        "oanda-dlq",
+        h.clock.clone(),
+    ));
+    h.executor.dead_letters = Some(dlq.clone());
+    h.fake.script(Fault::ErrorBeforeCreate);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(dlq.messages().len(), 1);
+    h.clock.advance(Duration::seconds(61));
+    let mut replay: shared::message::OrderIntent =
+        serde_json::from_str(&dlq.messages()[0].body).unwrap();
+    replay.replay_forced = true;
+    assert_eq!(h.executor.execute(&replay).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_requests().len(), 2);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome, l.sent_at.is_some()))
+            .collect::<Vec<_>>(),
+        [(1, Outcome::Unknown, true), (2, Outcome::Filled, true)],
+        "{legs:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_429_on_the_open_leg_of_a_reversal_is_confirmed_not_created_and_sent_again() {
     let h = harness().await;

@@ -395,8 +395,17 @@ where
     /// filled and came without a size (a takeover that may not send asks none), its
     /// journaled size. A journal that cannot be read within [`JOURNAL_READ`] (or one
     /// that keeps no rows, `JOURNAL=log`) leaves the rows as reported.
+    ///
+    /// A send this takeover made itself (it has a send time) whose broker order id no row
+    /// holds is numbered after the leg's journaled attempts: an operator's forced replay of
+    /// an unknown outcome sends again, and its row must not overwrite the first send's,
+    /// which may still fill (the journal then shows both sends, as the broker may).
     async fn number_as_journaled(&self, intent: &OrderIntent, execution: &mut Execution) {
-        if execution.legs.iter().all(|l| l.broker_order_id.is_none()) {
+        if execution
+            .legs
+            .iter()
+            .all(|l| l.broker_order_id.is_none() && l.sent_at.is_none())
+        {
             return;
         }
         let read = tokio::time::timeout(JOURNAL_READ, self.journal.orders(&intent.signal_id));
@@ -426,6 +435,18 @@ where
                 if leg.quantity.is_zero() && leg.outcome != Outcome::Filled {
                     leg.quantity = row.quantity;
                 }
+            } else if leg.sent_at.is_some()
+                && let Some(last) = journaled
+                    .iter()
+                    .filter(|r| {
+                        r.broker == intent.broker
+                            && r.account.as_str() == account
+                            && r.leg == leg.leg
+                    })
+                    .map(|r| r.attempt)
+                    .max()
+            {
+                leg.attempt += last;
             }
         }
     }
