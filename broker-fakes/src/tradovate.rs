@@ -72,6 +72,10 @@ pub enum Fault {
     /// Next order command: HTTP 200 with this `failureReason` (a definitive refusal, e.g.
     /// `MaxPosLimitReached`), nothing created.
     Refuse(&'static str),
+    /// Next placement: create the order (it fills after the fill delay), then answer with its
+    /// `orderId` and this `failureReason` together, which OpenAPI `PlaceOrderResult` allows
+    /// (every field optional) and the documentation does not explain.
+    FailureWithOrder(&'static str),
 }
 
 /// An order the server created from a `placeorder` request.
@@ -853,7 +857,9 @@ async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
         .into_response();
     }
     let fault = match i.faults.front() {
-        Some(Fault::ErrorAfterCreate | Fault::ErrorBeforeCreate) => i.faults.pop_front(),
+        Some(Fault::ErrorAfterCreate | Fault::ErrorBeforeCreate | Fault::FailureWithOrder(_)) => {
+            i.faults.pop_front()
+        }
         _ => None,
     };
     if matches!(fault, Some(Fault::ErrorBeforeCreate)) {
@@ -882,6 +888,14 @@ async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
     create(&mut i, account, Origin::Placement, rec, cl_ord_id, &b);
     if matches!(fault, Some(Fault::ErrorAfterCreate)) {
         return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    }
+    if let Some(Fault::FailureWithOrder(reason)) = fault {
+        return axum::Json(json!({
+            "orderId": id,
+            "failureReason": reason,
+            "failureText": "scripted",
+        }))
+        .into_response();
     }
     axum::Json(json!({"orderId": id})).into_response()
 }

@@ -46,7 +46,8 @@ impl std::fmt::Debug for Credentials {
         // `config::CREDENTIALS`).
         f.debug_struct("Credentials")
             .field("name", &"[REDACTED]")
-            .field("app_id", &self.app_id)
+            .field("app_id", &"[REDACTED]")
+            .field("device_id", &"[REDACTED]")
             .field("cid", &"[REDACTED]")
             .field("password", &"[REDACTED]")
             .field("sec", &"[REDACTED]")
@@ -226,6 +227,9 @@ impl TradovateClient {
             check_business(&value).map_err(|e| match e {
                 TvError::Refused(why) => {
                     TvError::Refused(shown_text(scrubbed(&why, body.as_ref()).as_bytes()))
+                }
+                TvError::Unknown(why) => {
+                    TvError::Unknown(shown_text(scrubbed(&why, body.as_ref()).as_bytes()))
                 }
                 other => other,
             })?;
@@ -500,6 +504,10 @@ impl TradovateClient {
     }
 }
 
+/// `failureReason` values (OpenAPI `PlaceOrderResult`) that do not say whether an order was
+/// left behind: a risk check that timed out, a reason Tradovate itself does not know.
+const AMBIGUOUS_FAILURES: [&str; 2] = ["RiskCheckTimeout", "UnknownReason"];
+
 fn check_business(value: &Value) -> Result<(), TvError> {
     if let Some(text) = value
         .get("errorText")
@@ -517,6 +525,19 @@ fn check_business(value: &Value) -> Result<(), TvError> {
             .get("failureText")
             .and_then(Value::as_str)
             .unwrap_or("");
+        // OpenAPI `PlaceOrderResult` makes `orderId` and `failureReason` both optional and
+        // does not say what both together mean; nor whether a risk check that timed out, or
+        // an unknown reason, left an order behind. Those are unknown outcomes, looked up
+        // (the order's command carries our `clOrdId`), never taken as "nothing created".
+        if value.get("orderId").is_some_and(|id| !id.is_null())
+            || AMBIGUOUS_FAILURES.contains(&reason)
+        {
+            let id = value.get("orderId").map(Value::to_string);
+            return Err(TvError::Unknown(format!(
+                "{reason}: {text}{}",
+                id.map_or_else(String::new, |id| format!(" (with orderId {id})"))
+            )));
+        }
         return Err(TvError::Refused(format!("{reason}: {text}")));
     }
     if let Some(v) = value
@@ -541,9 +562,9 @@ fn check_business(value: &Value) -> Result<(), TvError> {
     Ok(())
 }
 
-/// The request fields that hold a credential: a login's `password` and API secret `sec`
-/// (`/auth/accesstokenrequest`).
-const SECRET_FIELDS: [&str; 2] = ["password", "sec"];
+/// The request fields that hold a credential: a login's `password`, API secret `sec`, and the
+/// `deviceId` and `appId` the deployment keeps as secret settings (`/auth/accesstokenrequest`).
+const SECRET_FIELDS: [&str; 4] = ["password", "sec", "deviceId", "appId"];
 
 /// `text` (an error answer's words) with the request's credentials written `[REDACTED]`, as
 /// sent and as JSON would escape them: an answer may echo what it was sent, and errors are
@@ -666,5 +687,40 @@ mod tests {
             );
         }
         assert_eq!(scrubbed("plain", None), "plain");
+        // The device and app ids are secret settings too, and the Debug print hides them.
+        let sent = json!({"appId": "app-3f9a2c", "deviceId": "dev-8e1b7d44", "password": "pw-41"});
+        let shown = scrubbed("echo appId=app-3f9a2c deviceId=dev-8e1b7d44", Some(&sent));
+        assert_eq!(shown, "echo appId=[REDACTED] deviceId=[REDACTED]");
+        let creds = Credentials {
+            name: "trader".into(),
+            password: SecretString::from("p"),
+            app_id: "app-3f9a2c".into(),
+            app_version: "1.0".into(),
+            device_id: "dev-8e1b7d44".into(),
+            cid: 8,
+            sec: SecretString::from("s"),
+        };
+        let debug = format!("{creds:?}");
+        assert!(
+            !debug.contains("app-3f9a2c") && !debug.contains("dev-8e1b7d44"),
+            "{debug}"
+        );
+    }
+
+    /// A failure reason beside an order id, or one that does not say whether an order was
+    /// left behind, is an unknown outcome (looked up); any other reason is a refusal.
+    #[test]
+    fn a_failure_reason_that_may_have_left_an_order_is_unknown() {
+        for answer in [
+            json!({"orderId": 77, "failureReason": "MaxPosLimitReached", "failureText": "x"}),
+            json!({"failureReason": "RiskCheckTimeout", "failureText": "x"}),
+            json!({"failureReason": "UnknownReason"}),
+        ] {
+            let err = check_business(&answer).unwrap_err();
+            assert!(matches!(err, TvError::Unknown(_)), "{answer}: {err:?}");
+        }
+        let err = check_business(&json!({"failureReason": "MaxPosLimitReached"})).unwrap_err();
+        assert!(matches!(err, TvError::Refused(_)), "{err:?}");
+        assert!(check_business(&json!({"orderId": 77, "failureReason": "Success"})).is_ok());
     }
 }

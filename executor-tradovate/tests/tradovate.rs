@@ -170,6 +170,24 @@ async fn a_401_on_the_order_refreshes_the_token_and_sends_once_more() {
     );
 }
 
+/// A placement answered with its `orderId` and a `failureReason` together (the schema allows
+/// it, the documentation does not say what it means) left an order: it is looked up and
+/// followed to its fill, not journaled as refused while it works at the broker.
+#[tokio::test]
+async fn an_order_id_beside_a_failure_reason_is_looked_up_and_followed() {
+    let h = harness().await;
+    h.fake.script(Fault::FailureWithOrder("MaxPosLimitReached"));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.orders().len(), 1, "never placed a second time");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter().map(|l| l.outcome).collect::<Vec<_>>(),
+        [Outcome::Filled],
+        "{legs:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_penalty_ticket_is_waited_out_and_resent_with_the_ticket() {
     let h = harness().await;
