@@ -162,6 +162,7 @@ struct Inner {
     /// clearing fee, NFA fee, currency id); `None`: no `FillFee` listed for any fill.
     fill_fee: Option<(Decimal, Decimal, Decimal, Decimal, i64)>,
     visibility_delay: StdDuration,
+    command_delay: StdDuration,
     strict: bool,
     liquidation_polls: Option<u32>,
     liquidations: usize,
@@ -213,6 +214,7 @@ impl FakeTradovate {
             fill_delay: DEFAULT_FILL_DELAY,
             fill_fee: None,
             visibility_delay: StdDuration::ZERO,
+            command_delay: StdDuration::ZERO,
             strict: true,
             liquidation_polls: Some(0),
             liquidations: 0,
@@ -333,6 +335,14 @@ impl FakeTradovate {
     /// like a replica that lags (default: zero). Positions are not delayed.
     pub fn set_visibility_delay(&self, delay: StdDuration) {
         self.lock().visibility_delay = delay;
+    }
+
+    /// New commands (`command/list`, `command/deps`, `command/item`) are invisible for this
+    /// long after creation, on top of [`Self::set_visibility_delay`], while the orders show:
+    /// Tradovate documents no time within which either list shows a placement, nor that they
+    /// lag together (default: zero).
+    pub fn set_command_delay(&self, delay: StdDuration) {
+        self.lock().command_delay = delay;
     }
     /// On (the default): a query parameter an endpoint does not document (such as a
     /// `clOrdId` filter on `order/list` or `order/deps`) is a violation and is ignored, as
@@ -1023,7 +1033,7 @@ fn commands_answer(i: &Inner, order: Option<i64>, filter: Option<&str>) -> Respo
         .commands
         .iter()
         .filter(|c| order.is_none_or(|o| c.rec.order_id == o))
-        .filter(|c| visible(i, c.created))
+        .filter(|c| visible(i, c.created + i.command_delay))
         .filter(|c| filter.is_none_or(|f| c.rec.cl_ord_id.as_deref() == Some(f)))
         .map(command_json)
         .collect();
@@ -1040,7 +1050,7 @@ async fn command_item(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q)
     match i
         .commands
         .iter()
-        .find(|c| c.rec.id == id && visible(&i, c.created))
+        .find(|c| c.rec.id == id && visible(&i, c.created + i.command_delay))
     {
         Some(c) => axum::Json(command_json(c)).into_response(),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),

@@ -833,7 +833,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             }
         }
         let (id, order) = match ours.len() {
-            0 => return Vec::new(),
+            0 => return self.open_not_listed(req, side, report).await,
             1 => ours.remove(0),
             _ => {
                 let ids: Vec<String> = ours.iter().map(|(i, _)| i.to_string()).collect();
@@ -907,6 +907,74 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 ),
             ),
         }
+    }
+}
+
+impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
+    /// After a takeover, when no command lists the earlier attempt's open: the other sources
+    /// a lookup reads, after the settle time (the account's orders on the contract since the
+    /// alert, then the position). Tradovate documents no time within which a placement's
+    /// command is listed, nor that the lists lag together, and the position the plan comes
+    /// from was read before the settle time. An order there that may be the open, or a
+    /// position already on the open's side, ends the signal `unknown` (never a second open);
+    /// only when every source shows nothing does the core plan from the position.
+    async fn open_not_listed(
+        &self,
+        req: &ExecRequest<'_>,
+        side: Side,
+        mut report: LegReport,
+    ) -> Vec<LegReport> {
+        use shared::execution::Leg;
+        use shared::outcome::Outcome;
+        let leg = PlannedLeg {
+            leg: Leg::Open,
+            action: LegAction::Open,
+            side,
+            quantity: Decimal::ZERO,
+        };
+        let why = match self.lookup_inner(req, &leg, &report).await {
+            Ok(Found::NotCreated) => return Vec::new(),
+            Ok(Found::Order(Ack::Filled {
+                order_id,
+                quantity: Some(quantity),
+                price,
+                fee,
+            })) => {
+                report.broker_order_id = order_id;
+                report.quantity = quantity;
+                report.fill_price = price;
+                report.fee = fee;
+                report.outcome = Outcome::Filled;
+                report.acked_at = Some(self.clock.now());
+                return vec![report];
+            }
+            Ok(Found::Order(ack)) => {
+                let state = match ack {
+                    Ack::Working { order_id, .. } => {
+                        report.broker_order_id = Some(order_id);
+                        "still working".to_owned()
+                    }
+                    Ack::Cancelled { order_id, reason } => {
+                        report.broker_order_id = order_id;
+                        format!("cancelled: {reason}")
+                    }
+                    Ack::Filled { order_id, .. } => {
+                        report.broker_order_id = order_id;
+                        "filled, its fills not listed yet".to_owned()
+                    }
+                    Ack::NothingToClose => "nothing to close".to_owned(),
+                };
+                format!(
+                    "an order on the contract since the alert, not listed under this signal's clOrdId, may be an earlier attempt's open ({state})"
+                )
+            }
+            Ok(Found::Inconclusive(why)) => why,
+            Err(e) => format!("an earlier attempt's open could not be looked up ({e})"),
+        };
+        report.outcome = Outcome::Unknown;
+        report.error = Some(format!("{why}: not placing another"));
+        report.acked_at = Some(self.clock.now());
+        vec![report]
     }
 }
 

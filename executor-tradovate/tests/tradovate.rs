@@ -578,6 +578,32 @@ async fn crash_after_the_open_is_placed(h: &support::Harness, i: &shared::messag
     h.clock.advance(Duration::seconds(61));
 }
 
+/// The same, when no command lists the open yet (Tradovate documents no time within which
+/// one is listed) while the account's orders show it: the takeover reads the orders and the
+/// position as a lookup does, and places no second open.
+#[tokio::test]
+async fn a_takeover_whose_open_has_no_command_listed_yet_never_places_a_second() {
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(3);
+    h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
+    h.fake
+        .set_command_delay(std::time::Duration::from_secs(3600));
+    let mut i = intent(Action::LongEntry, 1);
+    i.replay_forced = true;
+    crash_after_the_open_is_placed(&h, &i).await;
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.orders().len(), 1, "never a second open");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.outcome, l.broker_order_id.is_some()))
+            .collect::<Vec<_>>(),
+        [(Leg::Open, Outcome::Unknown, true)]
+    );
+    let why = legs[0].error.as_deref().unwrap_or_default();
+    assert!(why.contains("still working"), "{why}");
+}
+
 /// A takeover that finds the earlier attempt's open still working (a market order resting
 /// in a locked market) places no second one: the position does not show it yet.
 #[tokio::test]
