@@ -169,6 +169,7 @@ struct Inner {
     faults: VecDeque<Fault>,
     pending_ticket: Option<(String, Instant)>,
     blocked_until: Option<Instant>,
+    rate_limited: usize,
     violations: Vec<String>,
     price: Decimal,
 }
@@ -221,6 +222,7 @@ impl FakeTradovate {
             faults: VecDeque::new(),
             pending_ticket: None,
             blocked_until: None,
+            rate_limited: 0,
             violations: Vec::new(),
             price: Decimal::new(601225, 2),
         }));
@@ -337,6 +339,17 @@ impl FakeTradovate {
         self.lock().visibility_delay = delay;
     }
 
+    /// From now on, for `duration` (real time), every request is answered 429 with an empty
+    /// body, as after a rate limit ("stops handling requests for a period of time").
+    pub fn rate_limit_for(&self, duration: StdDuration) {
+        self.lock().blocked_until = Some(Instant::now() + duration);
+    }
+
+    /// How many requests were answered 429 while the server stopped handling requests.
+    pub fn rate_limited_answers(&self) -> usize {
+        self.lock().rate_limited
+    }
+
     /// New commands (`command/list`, `command/deps`, `command/item`) are invisible for this
     /// long after creation, on top of [`Self::set_visibility_delay`], while the orders show:
     /// Tradovate documents no time within which either list shows a placement, nor that they
@@ -434,6 +447,7 @@ fn too_many() -> Response {
 fn begin(i: &mut Inner, headers: &HeaderMap, auth: bool) -> Option<Response> {
     settle(i);
     if i.blocked_until.is_some_and(|t| Instant::now() < t) {
+        i.rate_limited += 1;
         return Some(too_many());
     }
     if auth {

@@ -348,6 +348,18 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             let read = self
                 .authed(|t| async move { self.client().order(&t, order_id).await })
                 .await;
+            // Tradovate asks a client that got a 429 to stop ("stops handling requests for a
+            // period of time", about an hour; <https://partner.tradovate.com/overview/core-concepts/rate-limits>),
+            // and a penalty says when to come back: reading on every poll interval would only
+            // lengthen the ban, for this signal and every later one. The order is left as is.
+            if let Err(e @ (TvError::RateLimited { .. } | TvError::Penalty { .. })) = &read {
+                return Ack::Working {
+                    order_id: order_id.to_string().into(),
+                    reason: format!(
+                        "could not be followed: {e}; stopped reading, as Tradovate asks"
+                    ),
+                };
+            }
             // An order found by `clOrdId` that was not read within the budget may be another
             // account's (one login, several accounts): its fill is not ours.
             if let Ok(order) = &read

@@ -604,6 +604,39 @@ async fn a_takeover_whose_open_has_no_command_listed_yet_never_places_a_second()
     assert!(why.contains("still working"), "{why}");
 }
 
+/// Tradovate stops handling requests after a 429: while an open is followed to its fill, a
+/// 429 ends the following at once (the leg `unknown`, the order left as is), where polling on
+/// every interval until the budget ran out would lengthen the ban.
+#[tokio::test]
+async fn a_429_while_following_an_order_stops_the_reads() {
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(20);
+    h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
+    let i = intent(Action::LongEntry, 1);
+    let run = h.executor.execute(&i);
+    tokio::pin!(run);
+    let placed = async {
+        while h.fake.orders().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        r = &mut run => panic!("ended before placing: {r:?}"),
+        () = placed => {}
+    }
+    h.fake.rate_limit_for(std::time::Duration::from_secs(3600));
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .expect("the following stops at the first 429, well before the 20 s budget");
+    assert_eq!(outcome.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.orders().len(), 1);
+    assert!(
+        h.fake.rate_limited_answers() <= 2,
+        "{} requests answered 429",
+        h.fake.rate_limited_answers()
+    );
+}
+
 /// A takeover that finds the earlier attempt's open still working (a market order resting
 /// in a locked market) places no second one: the position does not show it yet.
 #[tokio::test]
