@@ -384,6 +384,8 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                     retry_after: None,
                 })
             }
+            // Its text only: the core's own error says "outcome unknown" already.
+            Err(CoinbaseError::Unknown(why)) => Err(SendError::Unknown(why)),
             Err(e) => Err(SendError::Unknown(e.to_string())),
         }
     }

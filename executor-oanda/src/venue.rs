@@ -69,6 +69,8 @@ fn classify(e: OandaError) -> SendError {
             reason: e.to_string(),
             retry_after: None,
         },
+        // Its text only: the core's own error says "outcome unknown" already.
+        OandaError::Unknown(why) => SendError::Unknown(why),
         e => SendError::Unknown(e.to_string()),
     }
 }

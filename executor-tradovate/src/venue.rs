@@ -136,6 +136,8 @@ fn classify(e: TvError) -> SendError {
                 reason: e.to_string(),
             }
         }
+        // Its text only: the core's own error says "outcome unknown" already.
+        TvError::Unknown(why) => SendError::Unknown(why),
         e => SendError::Unknown(e.to_string()),
     }
 }
