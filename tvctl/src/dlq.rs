@@ -360,6 +360,10 @@ pub async fn replay(
             Ok(letter) => {
                 let sid = Some(letter.signal_id().clone());
                 match decide(letter, now, opts.max_age, opts.force) {
+                    // A dry run says what the run would do, a refusal too.
+                    Decision::Refused { reason } if opts.dry_run => {
+                        (format!("would be refused: {reason}"), false, false, sid)
+                    }
                     Decision::Refused { reason } => {
                         (format!("refused: {reason}"), false, false, sid)
                     }

@@ -245,6 +245,20 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
         "a dry run sent something"
     );
 
+    let (_, out) = tvctl(&[
+        "dlq",
+        "replay",
+        "--queue-url",
+        &dlq_url,
+        "--source-url",
+        &url,
+        "--all",
+        "--dry-run",
+        "--max-age-secs",
+        "10",
+    ]);
+    assert!(out.contains("would be refused"), "{out}");
+
     executor.kill_switch.0.store(false, Ordering::SeqCst);
     let (code, out) = tvctl(&[
         "dlq",
@@ -297,7 +311,12 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
         .collect();
     assert_eq!(
         results,
-        ["would replay (forced)", "refused", "replayed (forced)"]
+        [
+            "would replay (forced)",
+            "would be refused",
+            "refused",
+            "replayed (forced)"
+        ]
     );
 
     let got = receive(&client, &url).await;
