@@ -3,7 +3,8 @@
 //! [`Book::Spot`]:
 //!
 //! - `LONG_ENTRY` buys for the configured quote amount (market IOC, `quote_size`) unless the
-//!   account already holds at least `base_min_size` of the base currency (less is dust);
+//!   account already holds at least `base_min_size` of the base currency, worth at least
+//!   `quote_min_size` at the product's price (less is no position);
 //! - `SHORT_ENTRY`, `LONG_EXIT` and `FLATTEN` sell the whole available base balance (market
 //!   IOC, `base_size`), rounded down to `base_increment`; below `base_min_size` there is
 //!   nothing to sell and the signal is a journaled no-op;
@@ -202,7 +203,8 @@ fn ack_of(order: &Order) -> Ack {
             .into_iter()
             .flatten()
             .filter(|s| !s.is_empty() && !s.starts_with("UNKNOWN_") && !s.ends_with("UNSPECIFIED"))
-            .cloned()
+            // Cut and redacted: journaled, logged and mailed.
+            .map(|s| executor_runtime::http::shown_text(s.as_bytes()))
             .collect::<Vec<_>>()
             .join(": ");
             Ack::Cancelled {
@@ -252,11 +254,13 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
     }
 
     /// The available base balance, rounded down to `base_increment`. It counts as nothing
-    /// (dust) under `base_min_size`, or when it is worth less than `quote_min_size` at the
-    /// product's `price` (Get Product's fields, Advanced Trade API): BTC-USD's `base_min_size`
-    /// can be a single satoshi, and a leftover of a few cents (a hold released after a sell,
-    /// a sell filled in part) must not read as a long position that turns every later
-    /// LONG_ENTRY into "already holding". Without a price only `base_min_size` applies.
+    /// (dust) under `base_min_size`; and for a LONG_ENTRY also when it is worth less than
+    /// `quote_min_size` at the product's `price` (Get Product's fields, Advanced Trade API):
+    /// BTC-USD's `base_min_size` can be a single satoshi, and a leftover of a few cents (a
+    /// hold released after a sell, a sell filled in part) must not read as a long position
+    /// that turns every later LONG_ENTRY into "already holding". An exit still sells it:
+    /// Coinbase documents no minimum value for a sell sized in the base currency. Without a
+    /// price only `base_min_size` applies.
     async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, String), ReadError> {
         let product = self.product(req).await?;
         let Some((base, quote)) = currencies(&product) else {
@@ -277,11 +281,12 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             .filter(|p| *p > Decimal::ZERO)
             .map(|p| (p, held * p));
         if let Some((price, worth)) = worth
+            && req.intent.target == shared::alert::TargetPosition::Long
             && held >= product.base_min_size
             && worth < product.quote_min_size
         {
             let note = format!(
-                "{held} {base} available, worth {} at {}: under the minimum order of {} {}, nothing to sell",
+                "{held} {base} available, worth {} at {}: under the minimum order of {} {}, not a position",
                 worth.round_dp(8).normalize(),
                 price.normalize(),
                 product.quote_min_size.normalize(),

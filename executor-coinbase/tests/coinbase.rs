@@ -122,32 +122,18 @@ async fn long_entry_while_holding_is_a_no_op_but_dust_does_not_count() {
 }
 
 /// With `base_min_size` one satoshi (as BTC-USD may list it), a leftover worth less than
-/// `quote_min_size` at the product's price is dust too: LONG_ENTRY buys, and no exit tries to
-/// sell it. One worth more is a position.
+/// `quote_min_size` at the product's price is no long position: LONG_ENTRY buys. One worth
+/// more is a position. An exit still sells a small leftover.
 #[tokio::test]
-async fn a_leftover_worth_less_than_the_minimum_order_is_dust() {
+async fn a_leftover_worth_less_than_the_minimum_order_is_no_long_position() {
     let h = harness().await;
     h.fake
         .update_product("BTC-USD", |p| p.base_min_size = Decimal::new(1, 8));
     // 0.00001 BTC at 50,000 is 0.50 USD, under the 1 USD minimum order.
     h.fake.set_wallet("BTC", "0.00001");
-    let exit = intent(Action::LongExit, 1);
-    assert_eq!(h.executor.execute(&exit).await.unwrap(), Outcome::NoOp);
-    let reason = h
-        .journal
-        .signal(&exit.signal_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .reason
-        .unwrap();
-    assert!(
-        reason.contains("worth 0.5 at 50000: under the minimum order of 1 USD"),
-        "{reason}"
-    );
     assert_eq!(
         h.executor
-            .execute(&intent(Action::LongEntry, 2))
+            .execute(&intent(Action::LongEntry, 1))
             .await
             .unwrap(),
         Outcome::Filled
@@ -157,12 +143,23 @@ async fn a_leftover_worth_less_than_the_minimum_order_is_dust() {
     h.fake.set_wallet("BTC", "0.0001");
     assert_eq!(
         h.executor
-            .execute(&intent(Action::LongEntry, 3))
+            .execute(&intent(Action::LongEntry, 2))
             .await
             .unwrap(),
         Outcome::NoOp
     );
     assert_eq!(h.fake.order_posts().len(), 1);
+    // An exit sells even the 0.50 USD leftover.
+    h.fake.set_wallet("BTC", "0.00001");
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::LongExit, 3))
+            .await
+            .unwrap(),
+        Outcome::Filled
+    );
+    assert_eq!(h.fake.order_posts().len(), 2);
+    assert_eq!(h.fake.wallet("BTC"), Decimal::ZERO);
     clean(&h);
 }
 

@@ -302,7 +302,13 @@ impl OandaClient {
             },
         };
         let (status, parsed) = self
-            .send_order(Method::POST, &self.url("/orders"), &body)
+            .send_order(
+                Method::POST,
+                &self.url("/orders"),
+                &body,
+                StatusCode::CREATED,
+                &ORDER_REFUSALS,
+            )
             .await?;
         if status == StatusCode::CREATED {
             return created(
@@ -347,7 +353,9 @@ impl OandaClient {
             },
         };
         let url = self.url(&format!("/positions/{instrument}/close"));
-        let (status, p) = self.send_order(Method::PUT, &url, &body).await?;
+        let (status, p) = self
+            .send_order(Method::PUT, &url, &body, StatusCode::OK, &CLOSE_REFUSALS)
+            .await?;
         if status == StatusCode::OK {
             return match side {
                 PositionSideKind::Long => created(
@@ -374,14 +382,16 @@ impl OandaClient {
         })
     }
 
-    /// Sends an order request once. 2xx and the 4xx statuses OANDA documents for an order
-    /// ([`DOCUMENTED_ORDER_REFUSALS`]) are OANDA's answer; anything else, or no readable
-    /// answer, is `Unknown`.
+    /// Sends an order request once. The documented `success` status and the documented
+    /// refusals (`refusals`, [`ORDER_REFUSALS`] or [`CLOSE_REFUSALS`]) are OANDA's answer;
+    /// anything else (another 2xx, another 4xx, a 5xx), or no readable answer, is `Unknown`.
     async fn send_order<B: serde::Serialize>(
         &self,
         method: Method,
         url: &str,
         body: &B,
+        success: StatusCode,
+        refusals: &[u16],
     ) -> Result<(StatusCode, OrderResponse), OandaError> {
         let resp = self
             .request(method, url)
@@ -406,7 +416,7 @@ impl OandaClient {
             .bytes()
             .await
             .map_err(|e| OandaError::Unknown(describe(e)))?;
-        if !(status.is_success() || DOCUMENTED_ORDER_REFUSALS.contains(&status.as_u16())) {
+        if status != success && !refusals.contains(&status.as_u16()) {
             return Err(OandaError::Unknown(format!("OANDA answered {status}")));
         }
         let parsed: OrderResponse = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -421,13 +431,16 @@ impl OandaClient {
     }
 }
 
-/// The error statuses OANDA's v20 specification gives for creating an order (400, 401, 403,
-/// 404, 405) and for closing a position (400, 401, 404, 405)
-/// (<https://developer.oanda.com/rest-live-v20/order-ep/>,
-/// <https://developer.oanda.com/rest-live-v20/position-ep/>): OANDA's own refusal, nothing
+/// The error statuses OANDA's v20 specification gives for creating an order
+/// (<https://developer.oanda.com/rest-live-v20/order-ep/>): OANDA's own refusal, nothing
 /// created. Any other 4xx (a 408 or 409 from a proxy in between, say) is not documented to
-/// mean that, so the order's outcome is unknown and it is looked up, never taken as refused.
-const DOCUMENTED_ORDER_REFUSALS: [u16; 5] = [400, 401, 403, 404, 405];
+/// mean that, so the order's outcome is unknown and it is looked up, never taken as refused;
+/// so is a 2xx other than the documented 201.
+const ORDER_REFUSALS: [u16; 5] = [400, 401, 403, 404, 405];
+
+/// The same for closing a position (<https://developer.oanda.com/rest-live-v20/position-ep/>),
+/// whose success is a 200.
+const CLOSE_REFUSALS: [u16; 4] = [400, 401, 404, 405];
 
 fn created(
     fill: Option<Transaction>,

@@ -147,10 +147,14 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
         }
         return Some(Ack::Cancelled {
             order_id: None,
-            reason: reject
-                .reject_reason
-                .clone()
-                .unwrap_or_else(|| reject.kind.clone()),
+            // Cut and redacted: journaled, logged and mailed (see the client's `reject_reason`).
+            reason: executor_runtime::http::shown_text(
+                reject
+                    .reject_reason
+                    .as_deref()
+                    .unwrap_or(reject.kind.as_str())
+                    .as_bytes(),
+            ),
         });
     }
     let create = create?;
@@ -162,7 +166,10 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
     {
         return Some(Ack::Cancelled {
             order_id: Some(create.id.as_str().into()),
-            reason: cancel.reason.clone().unwrap_or_else(|| "CANCELLED".into()),
+            reason: cancel.reason.as_deref().map_or_else(
+                || "CANCELLED".into(),
+                |r| executor_runtime::http::shown_text(r.as_bytes()),
+            ),
         });
     }
     // Created, neither filled nor cancelled yet: OANDA has it, so never send it again.

@@ -822,6 +822,53 @@ async fn an_undocumented_4xx_to_an_order_is_an_unknown_outcome() {
     );
 }
 
+/// A success status OANDA does not document for the request (a 200 to an order, a 201 to a
+/// close), even with a fill in its body, is an unknown outcome to look up, not a refusal
+/// read as "HTTP 200".
+#[tokio::test]
+async fn an_undocumented_success_status_to_an_order_is_an_unknown_outcome() {
+    use executor_oanda::client::PositionSideKind;
+    use executor_oanda::error::OandaError;
+    let filled = serde_json::json!({
+        "orderCreateTransaction": {"id": "7", "type": "MARKET_ORDER"},
+        "orderFillTransaction": {"id": "8", "type": "ORDER_FILL", "orderID": "7", "units": "1000", "price": "1.1"},
+        "longOrderCreateTransaction": {"id": "7", "type": "MARKET_ORDER"},
+        "longOrderFillTransaction": {"id": "8", "type": "ORDER_FILL", "orderID": "7", "units": "-1000", "price": "1.1"},
+    });
+    for status in [200, 201] {
+        let body = filled.clone();
+        let app = axum::Router::new().fallback(move || async move {
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                axum::Json(body),
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = client_at(
+            &url,
+            "0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d-6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b",
+        );
+        let result = match status {
+            200 => {
+                client
+                    .market_order("EUR_USD", Decimal::new(1000, 0), "tv-01-o")
+                    .await
+            }
+            _ => {
+                client
+                    .close_position("EUR_USD", PositionSideKind::Long, "tv-01-c")
+                    .await
+            }
+        };
+        assert!(
+            matches!(result, Err(OandaError::Unknown(_))),
+            "{status}: {result:?}"
+        );
+    }
+}
+
 /// The client refuses a base URL the token must not go to: plain http to another machine.
 #[test]
 fn the_client_refuses_plain_http_to_another_machine() {

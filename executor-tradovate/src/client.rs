@@ -509,12 +509,34 @@ impl TradovateClient {
 const AMBIGUOUS_FAILURES: [&str; 2] = ["RiskCheckTimeout", "UnknownReason"];
 
 fn check_business(value: &Value) -> Result<(), TvError> {
+    let Some((refusal, ambiguous)) = refusal_of(value) else {
+        return Ok(());
+    };
+    // OpenAPI `PlaceOrderResult` makes `orderId`, `failureReason` and `errorText` all optional
+    // and does not say what an `orderId` beside a failure means; nor whether a risk check that
+    // timed out, or an unknown reason, left an order behind. Those are unknown outcomes,
+    // looked up (a placement by its command's `clOrdId`, a liquidation through the account's
+    // orders and the position), never taken as "nothing created".
+    let order_id = value.get("orderId").filter(|id| !id.is_null());
+    match order_id {
+        Some(id) => Err(TvError::Unknown(format!(
+            "{refusal} (with orderId {})",
+            id.as_str().map_or_else(|| id.to_string(), str::to_owned)
+        ))),
+        None if ambiguous => Err(TvError::Unknown(refusal)),
+        None => Err(TvError::Refused(refusal)),
+    }
+}
+
+/// The failure an answer reports (`errorText`, a `failureReason` other than `Success`, or
+/// `violations`), and whether its reason is one of [`AMBIGUOUS_FAILURES`]; `None`: none.
+fn refusal_of(value: &Value) -> Option<(String, bool)> {
     if let Some(text) = value
         .get("errorText")
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
     {
-        return Err(TvError::Refused(text.to_owned()));
+        return Some((text.to_owned(), false));
     }
     if let Some(reason) = value
         .get("failureReason")
@@ -525,41 +547,25 @@ fn check_business(value: &Value) -> Result<(), TvError> {
             .get("failureText")
             .and_then(Value::as_str)
             .unwrap_or("");
-        // OpenAPI `PlaceOrderResult` makes `orderId` and `failureReason` both optional and
-        // does not say what both together mean; nor whether a risk check that timed out, or
-        // an unknown reason, left an order behind. Those are unknown outcomes, looked up
-        // (the order's command carries our `clOrdId`), never taken as "nothing created".
-        if value.get("orderId").is_some_and(|id| !id.is_null())
-            || AMBIGUOUS_FAILURES.contains(&reason)
-        {
-            let id = value.get("orderId").map(Value::to_string);
-            return Err(TvError::Unknown(format!(
-                "{reason}: {text}{}",
-                id.map_or_else(String::new, |id| format!(" (with orderId {id})"))
-            )));
-        }
-        return Err(TvError::Refused(format!("{reason}: {text}")));
+        return Some((
+            format!("{reason}: {text}"),
+            AMBIGUOUS_FAILURES.contains(&reason),
+        ));
     }
-    if let Some(v) = value
+    let v = value
         .get("violations")
         .and_then(Value::as_array)
-        .filter(|v| !v.is_empty())
-    {
-        // A violation is `{constraint, value, description}`: its `value` is what was sent
-        // (on a login, possibly the password), so only the other two are kept.
-        let shown: Vec<String> = v
-            .iter()
-            .map(|v| {
-                let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
-                format!("{} ({})", field("description"), field("constraint"))
-            })
-            .collect();
-        return Err(TvError::Refused(format!(
-            "violations: {}",
-            shown.join("; ")
-        )));
-    }
-    Ok(())
+        .filter(|v| !v.is_empty())?;
+    // A violation is `{constraint, value, description}`: its `value` is what was sent (on a
+    // login, possibly the password), so only the other two are kept.
+    let shown: Vec<String> = v
+        .iter()
+        .map(|v| {
+            let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
+            format!("{} ({})", field("description"), field("constraint"))
+        })
+        .collect();
+    Some((format!("violations: {}", shown.join("; ")), false))
 }
 
 /// The request fields that hold a credential: a login's `password`, API secret `sec`, and the
@@ -713,11 +719,18 @@ mod tests {
     fn a_failure_reason_that_may_have_left_an_order_is_unknown() {
         for answer in [
             json!({"orderId": 77, "failureReason": "MaxPosLimitReached", "failureText": "x"}),
-            json!({"failureReason": "RiskCheckTimeout", "failureText": "x"}),
+            json!({"orderId": 77, "errorText": "refused"}),
+            json!({"orderId": "77", "violations": [{"constraint": "c", "description": "d"}]}),
+            json!({"failureReason": "RiskCheckTimeout", "failureText": "x", "orderId": null}),
             json!({"failureReason": "UnknownReason"}),
         ] {
             let err = check_business(&answer).unwrap_err();
             assert!(matches!(err, TvError::Unknown(_)), "{answer}: {err:?}");
+            let shown = err.to_string();
+            assert!(
+                !shown.contains("null") && !shown.contains("\"77\""),
+                "{shown}"
+            );
         }
         let err = check_business(&json!({"failureReason": "MaxPosLimitReached"})).unwrap_err();
         assert!(matches!(err, TvError::Refused(_)), "{err:?}");

@@ -130,12 +130,15 @@ fn classify(e: TvError) -> SendError {
             reason: e.to_string(),
             retry_after: None,
         },
-        e @ TvError::Api { status, .. } if (400..500).contains(&status) && status != 423 => {
-            SendError::Rejected {
-                order_id: None,
-                reason: e.to_string(),
-            }
-        }
+        // A 400 (malformed) or 404 (not found) is Tradovate's refusal (its error-handling
+        // page); 401 and 429 are handled above. Any other 4xx (a 423 lockout warning, a
+        // proxy's 408 or 409) is not documented to mean nothing was carried out: unknown.
+        e @ TvError::Api {
+            status: 400 | 404, ..
+        } => SendError::Rejected {
+            order_id: None,
+            reason: e.to_string(),
+        },
         // Its text only: the core's own error says "outcome unknown" already.
         TvError::Unknown(why) => SendError::Unknown(why),
         e => SendError::Unknown(e.to_string()),
@@ -287,7 +290,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             }),
             s => Ok(Ack::Working {
                 order_id: id.to_string().into(),
-                reason: format!("{s}, not filled yet"),
+                reason: format!(
+                    "{}, not filled yet",
+                    executor_runtime::http::shown_text(s.as_bytes())
+                ),
             }),
         }
     }
@@ -1034,5 +1040,27 @@ mod tests {
             classify(TvError::Unknown("timed out".into())),
             SendError::Unknown(_)
         ));
+    }
+
+    /// A 400 or 404 to an order command is Tradovate's refusal; another 4xx (a 423 lockout
+    /// warning, a proxy's 408 or 409) may come after the order was carried out: unknown.
+    #[test]
+    fn only_a_documented_4xx_to_an_order_is_a_refusal() {
+        let api = |status| TvError::Api {
+            status,
+            message: "x".into(),
+        };
+        for status in [400, 404] {
+            assert!(
+                matches!(classify(api(status)), SendError::Rejected { .. }),
+                "{status}"
+            );
+        }
+        for status in [403, 408, 409, 422, 423] {
+            assert!(
+                matches!(classify(api(status)), SendError::Unknown(_)),
+                "{status}"
+            );
+        }
     }
 }
