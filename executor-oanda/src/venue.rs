@@ -371,7 +371,7 @@ impl<C: Clock> Conversation for OandaVenue<C> {
                     Found::NotCreated
                 }
             }
-            Err(ReadError::Unavailable(e) | ReadError::Refused(e)) => {
+            Err(ReadError::Unavailable(e) | ReadError::Refused(e) | ReadError::RateLimited(e)) => {
                 Found::Inconclusive(format!("position unreadable: {e}"))
             }
         }

@@ -123,6 +123,10 @@ pub enum ReadError {
     /// The broker refused the read (e.g. an instrument it does not know): before the first
     /// order the signal ends `rejected` with this text.
     Refused(String),
+    /// The broker refused the read for its rate and asks the client to stop for a while
+    /// (Tradovate's 429 or penalty ticket). Before the first order it is [`Self::Unavailable`];
+    /// a wait for the position to show a close stops at once rather than read on.
+    RateLimited(String),
 }
 
 /// The broker conversation: the only part of an executor that differs between brokers.
@@ -309,7 +313,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     };
     let holdings = match conv.holdings(req).await {
         Ok(h) => Ok(h),
-        Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
+        Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
+            return Err(nothing(why));
+        }
         Err(ReadError::Refused(why)) => Err(why),
     };
     // A takeover's first read (even when the holdings read was refused): what the earlier
@@ -318,7 +324,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         false => Vec::new(),
         true => match conv.recover(req).await {
             Ok(legs) => legs,
-            Err(ReadError::Unavailable(why) | ReadError::Refused(why)) => {
+            Err(
+                ReadError::Unavailable(why) | ReadError::Refused(why) | ReadError::RateLimited(why),
+            ) => {
                 let why = format!("an earlier attempt's orders could not be read: {why}");
                 // The broker clients have retried the read already. One that may still send
                 // comes back through the queue and reads again; one that may not (past the
@@ -365,7 +373,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     // journaled, and the executor alarms on a refusal that comes after some of them.
     let rules = match conv.rules(req).await {
         Ok(r) => r,
-        Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
+        Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
+            return Err(nothing(why));
+        }
         Err(ReadError::Refused(why)) => {
             return Ok(stop_before_sending(legs, Outcome::Rejected, why));
         }
@@ -405,7 +415,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                     )
                 })
                 .collect(),
-            Err(ReadError::Unavailable(why)) => return Err(nothing(why)),
+            Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
+                return Err(nothing(why));
+            }
             Err(ReadError::Refused(why)) => {
                 return Ok(stop_before_sending(legs, Outcome::Rejected, why));
             }
@@ -930,6 +942,12 @@ async fn confirm_flat<V: Conversation, C: Clock + ?Sized>(
             Ok((h, mark)) if side_flat(leg, &h) => return Ok(mark),
             Ok((h, _)) => format!("long {}, short {}", h.long, h.short),
             Err(ReadError::Unavailable(e) | ReadError::Refused(e)) => e,
+            // Reading on every poll interval would only lengthen the ban.
+            Err(ReadError::RateLimited(e)) => {
+                return Err(format!(
+                    "the position could not be read ({e}); stopped reading, as the broker asks; nothing more sent"
+                ));
+            }
         };
         if tokio::time::Instant::now() >= until {
             return Err(format!(

@@ -871,6 +871,12 @@ mod tests {
         holdings_refused: Option<&'static str>,
         /// Its `recover` cannot report closes (Tradovate's liquidations).
         closes_unrecoverable: bool,
+        /// Its closes land asynchronously (Tradovate's liquidations): a takeover waits for flat.
+        closes_asynchronous: bool,
+        /// After this many holdings reads, every read is refused for its rate.
+        rate_limited_after: Option<u32>,
+        /// The holdings reads made.
+        reads: AtomicU32,
     }
 
     /// What a [`Scripted`] broker answers a rules read.
@@ -908,10 +914,18 @@ mod tests {
             &self,
             _: &ExecRequest<'_>,
         ) -> Result<(crate::plan::Holdings, ()), crate::drive::ReadError> {
+            let n = self.reads.fetch_add(1, Ordering::SeqCst);
+            if self.rate_limited_after.is_some_and(|after| n >= after) {
+                return Err(crate::drive::ReadError::RateLimited("429".into()));
+            }
             match self.holdings_refused {
                 Some(why) => Err(crate::drive::ReadError::Refused(why.into())),
                 None => Ok((crate::plan::Holdings::net(self.held), ())),
             }
+        }
+
+        fn closes_are_asynchronous(&self) -> bool {
+            self.closes_asynchronous
         }
 
         async fn rules(
@@ -997,6 +1011,48 @@ mod tests {
         let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req).await;
         let execution = done.unwrap_or_else(|e| panic!("{e:?}"));
         (execution, broker.sent.load(Ordering::SeqCst))
+    }
+
+    /// A takeover of a reversal waits for an earlier attempt's close to show in the position;
+    /// when the broker starts refusing reads for their rate it stops at once (`unknown`,
+    /// nothing sent) instead of reading every poll interval until the budget ends, which
+    /// would lengthen the ban.
+    #[tokio::test]
+    async fn a_wait_for_an_earlier_close_stops_at_a_rate_limit() {
+        let broker = Scripted {
+            held: -Decimal::ONE,
+            closes_unrecoverable: true,
+            closes_asynchronous: true,
+            rate_limited_after: Some(1),
+            rules: whole_units(None),
+            ..Default::default()
+        };
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let signal = OrderIntent {
+            action: Action::LongEntry,
+            target: Action::LongEntry.target(),
+            ..intent(t0)
+        };
+        let req = ExecRequest {
+            intent: &signal,
+            size: Size::Quantity(Decimal::ONE),
+            deadline: t0 + Duration::seconds(30),
+            max_notional: Decimal::from(1_000_000),
+            takeover: true,
+            may_send: true,
+        };
+        let execution = crate::drive::execute(&broker, &ManualClock::new(t0), &req)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(execution.outcome, Outcome::Unknown);
+        assert_eq!(broker.sent.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            broker.reads.load(Ordering::SeqCst),
+            2,
+            "one read after the 429"
+        );
+        let why = execution.reason.unwrap_or_default();
+        assert!(why.contains("stopped reading"), "{why}");
     }
 
     /// An earlier attempt's close still working at the broker: the position reads flat, yet

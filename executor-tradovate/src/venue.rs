@@ -145,8 +145,16 @@ fn classify(e: TvError) -> SendError {
     }
 }
 
+/// A read that failed: a 429 or a penalty ticket is a rate limit (Tradovate asks a client to
+/// stop for a while: <https://partner.tradovate.com/overview/core-concepts/rate-limits>),
+/// anything else unavailable.
 fn unavailable(e: TvError) -> ReadError {
-    ReadError::Unavailable(e.to_string())
+    match e {
+        TvError::RateLimited { .. } | TvError::Penalty { .. } => {
+            ReadError::RateLimited(e.to_string())
+        }
+        e => ReadError::Unavailable(e.to_string()),
+    }
 }
 
 impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {

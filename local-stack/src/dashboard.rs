@@ -675,7 +675,9 @@ impl Live {
                         last.get(&k).map(|(_, c)| *c),
                     ));
                 }
-                Ok(Err(ReadError::Unavailable(e) | ReadError::Refused(e))) => {
+                Ok(Err(
+                    ReadError::Unavailable(e) | ReadError::Refused(e) | ReadError::RateLimited(e),
+                )) => {
                     errors.push(format!("{i}: {e}"));
                 }
                 Err(_) => errors.push(format!(
