@@ -565,17 +565,25 @@ async fn crash_after_the_open_is_placed(h: &support::Harness, i: &shared::messag
     {
         let first = h.executor.execute(i);
         tokio::pin!(first);
-        let placed = async {
-            while h.fake.orders().is_empty() {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-        };
-        tokio::select! {
-            r = &mut first => panic!("the first attempt ended before placing: {r:?}"),
-            () = placed => {}
-        }
+        until_placed(h, first).await;
     }
     h.clock.advance(Duration::seconds(61));
+}
+
+/// Runs `execution` until the fake has an order; panics if it ends before placing one.
+async fn until_placed<F: std::future::Future<Output = R>, R: std::fmt::Debug>(
+    h: &support::Harness,
+    execution: std::pin::Pin<&mut F>,
+) {
+    let placed = async {
+        while h.fake.orders().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        r = execution => panic!("the execution ended before placing: {r:?}"),
+        () = placed => {}
+    }
 }
 
 /// The same, when no command lists the open yet (Tradovate documents no time within which
@@ -615,15 +623,7 @@ async fn a_429_while_following_an_order_stops_the_reads() {
     let i = intent(Action::LongEntry, 1);
     let run = h.executor.execute(&i);
     tokio::pin!(run);
-    let placed = async {
-        while h.fake.orders().is_empty() {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    };
-    tokio::select! {
-        r = &mut run => panic!("ended before placing: {r:?}"),
-        () = placed => {}
-    }
+    until_placed(&h, run.as_mut()).await;
     h.fake.rate_limit_for(std::time::Duration::from_secs(3600));
     let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), run)
         .await
