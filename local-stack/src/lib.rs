@@ -1455,13 +1455,32 @@ async fn dlq_list(
     let Some(dlq) = dead_letter_queue(&app, name) else {
         return no_such_dead_letter_queue(&app, name);
     };
-    let list: Vec<_> = dlq
-        .peek()
-        .into_iter()
-        .map(|m| json!({"message_id": m.message_id, "group": m.group_id, "receive_count": m.receive_count,
-                        "sent_at": m.sent_at, "last_error": m.last_error, "source_queue": m.source_queue, "body": m.body}))
-        .collect();
+    let mut list = Vec::new();
+    for m in dlq.peek() {
+        // An executor dead-letters an unknown outcome itself, with no receive error: the
+        // journal has why (its status and reason), which the operator needs before a replay.
+        let last_error = match m.last_error {
+            Some(e) => Some(e),
+            None => journaled_reason(&app, &m.body).await,
+        };
+        list.push(json!({"message_id": m.message_id, "group": m.group_id, "receive_count": m.receive_count,
+                         "sent_at": m.sent_at, "last_error": last_error, "source_queue": m.source_queue, "body": m.body}));
+    }
     axum::Json(json!(list)).into_response()
+}
+
+/// The journal's status and reason for the signal of a dead letter's `body` (`journaled
+/// unknown: ...`); `None` when the body names no signal, or the journal has no row for it or
+/// cannot be read.
+async fn journaled_reason(app: &App, body: &str) -> Option<String> {
+    let letter = shared::replay::DeadLetter::parse(body).ok()?;
+    let record = shared::execution::TradeJournal::signal(&app.journal, letter.signal_id())
+        .await
+        .ok()??;
+    Some(match record.reason {
+        Some(reason) => format!("journaled {}: {reason}", record.status.as_str()),
+        None => format!("journaled {}", record.status.as_str()),
+    })
 }
 
 #[derive(serde::Deserialize)]

@@ -169,3 +169,51 @@ async fn only_a_forced_replay_executes_a_stale_letter() {
     assert_ne!(outcomes[0], SignalStatus::Filled, "{outcomes:?}");
     assert_eq!(outcomes[1], SignalStatus::Filled, "{outcomes:?}");
 }
+
+/// An executor dead-letters an unknown outcome itself, so the letter has no receive error:
+/// the list shows the journal's status and reason for its signal, which the operator needs
+/// before deciding on a replay.
+#[tokio::test]
+async fn a_listed_letter_without_an_error_shows_the_journaled_reason() {
+    let stack = common::start().await;
+    let dlq = stack.stack.queues.signals.dead_letters().unwrap().clone();
+    let (signal_id, letter) = dead_signal();
+    assert!(dlq.try_send(letter).unwrap());
+    let list = |base: String| async move {
+        let v: serde_json::Value = reqwest::get(format!("{base}/local/dlq?queue=signals-dlq.fifo"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v[0]["last_error"].clone()
+    };
+    assert_eq!(
+        list(stack.base.clone()).await,
+        serde_json::Value::Null,
+        "no row yet"
+    );
+    stack
+        .stack
+        .journal
+        .upsert_signal(&shared::execution::SignalRecord {
+            signal_id,
+            raw: "{}".into(),
+            normalized: shared::execution::RawJson::of(&serde_json::json!({})),
+            symbol: "EURUSD".into(),
+            exchange: "OANDA".into(),
+            action: "LONG_ENTRY".into(),
+            broker: None,
+            instrument: None,
+            contract_resolution: None,
+            status: SignalStatus::Unknown,
+            reason: Some("OANDA answered 503 Service Unavailable; nothing found by lookup".into()),
+            stages: shared::execution::StageTimes::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        list(stack.base.clone()).await,
+        "journaled unknown: OANDA answered 503 Service Unavailable; nothing found by lookup"
+    );
+}
