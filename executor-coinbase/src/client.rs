@@ -391,6 +391,14 @@ impl CoinbaseClient {
                 .ok_or_else(|| CoinbaseError::Unknown("success without an order id".to_owned()))?;
             return Ok(OrderAck::Accepted { order_id });
         }
+        // An order id beside `success: false`: Coinbase does not say what that means, so the
+        // order may exist. Unknown, looked up by `client_order_id` (which Coinbase
+        // deduplicates), never taken as refused.
+        let order_id = parsed
+            .success_response
+            .map(|s| s.order_id)
+            .filter(|id| !id.is_empty())
+            .or(parsed.order_id.filter(|id| !id.is_empty()));
         let reason = parsed
             .error_response
             .map(|e| e.reason())
@@ -400,6 +408,12 @@ impl CoinbaseClient {
                 || "success: false without a reason".to_owned(),
                 |r| shown_text(r.as_bytes()),
             );
+        if let Some(id) = order_id {
+            return Err(CoinbaseError::Unknown(format!(
+                "success: false with order id {}: {reason}",
+                shown_text(id.as_bytes())
+            )));
+        }
         Ok(OrderAck::Rejected { reason })
     }
 }

@@ -174,7 +174,7 @@ fn ack_of(order: &Order) -> Ack {
                 order_id: order.order_id.as_str().into(),
                 reason: format!(
                     "{} with a fill but no filled_size: the base size it traded is unknown",
-                    order.status
+                    executor_runtime::http::shown_text(order.status.as_bytes())
                 ),
             };
         }
@@ -222,7 +222,10 @@ fn ack_of(order: &Order) -> Ack {
         // Coinbase has it, it is never sent again, and the leg ends unknown for an operator.
         status => Ack::Working {
             order_id: order.order_id.as_str().into(),
-            reason: format!("still {status} when last read, {filled} filled so far"),
+            reason: format!(
+                "still {} when last read, {filled} filled so far",
+                executor_runtime::http::shown_text(status.as_bytes())
+            ),
         },
     }
 }

@@ -881,6 +881,42 @@ async fn an_undocumented_4xx_to_an_order_is_an_unknown_outcome() {
     }
 }
 
+/// `success: false` with an order id (Coinbase does not say what both mean): the order may
+/// exist, so the outcome is unknown (looked up by client order id), not a refusal.
+#[tokio::test]
+async fn a_refusal_that_names_an_order_id_is_an_unknown_outcome() {
+    use executor_coinbase::client::{CoinbaseClient, OrderSize};
+    use executor_coinbase::error::CoinbaseError;
+    let app = axum::Router::new().fallback(|| async {
+        axum::Json(serde_json::json!({
+            "success": false,
+            "order_id": "11111-00000-000000",
+            "error_response": {"error": "UNKNOWN_FAILURE_REASON", "message": "x"},
+        }))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let key = TestKey::generate(KEY_NAME, KeyFormat::Sec1);
+    let client = CoinbaseClient::new(
+        &url,
+        &key.name,
+        &key.secret(),
+        std::sync::Arc::new(shared::clock::ManualClock::new(support::t0())),
+        support::client_settings(),
+    )
+    .unwrap();
+    let ack = client
+        .market_order(
+            "BTC-USD",
+            Side::Buy,
+            OrderSize::Quote(Decimal::new(100, 0)),
+            "tv-0123456789abcdef-o",
+        )
+        .await;
+    assert!(matches!(ack, Err(CoinbaseError::Unknown(_))), "{ack:?}");
+}
+
 /// The client refuses a base URL the JWT must not go to: plain http to another machine.
 #[test]
 fn the_client_refuses_plain_http_to_another_machine() {

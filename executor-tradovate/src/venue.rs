@@ -582,9 +582,13 @@ fn filled(fills: &[crate::models::Fill]) -> (Option<Decimal>, Option<Decimal>) {
 /// login is not read as Tradovate refusing the request (a contract lookup ended `rejected`,
 /// "Tradovate does not know contract ESZ6"), nor a lock or store failure before a send as an
 /// order whose fate is unknown.
+///
+/// A rate limit or penalty on the login or renewal stays itself, so that a wait for a fill or
+/// a flat position stops reading (and renewing) rather than lengthen the ban.
 fn token_error(e: TokenError) -> TvError {
     match e {
         TokenError::Tradovate(TvError::Refused(why)) => TvError::LoginRefused(why),
+        TokenError::Tradovate(e @ (TvError::RateLimited { .. } | TvError::Penalty { .. })) => e,
         other => TvError::NoToken(other.to_string()),
     }
 }
@@ -1048,6 +1052,27 @@ mod tests {
             classify(TvError::Unknown("timed out".into())),
             SendError::Unknown(_)
         ));
+    }
+
+    /// A rate limit or penalty met while getting a token is still a rate limit to a read (a
+    /// wait stops on it); another token failure is unavailable.
+    #[test]
+    fn a_rate_limit_while_getting_a_token_stays_a_rate_limit() {
+        let limited = token_error(TokenError::Tradovate(TvError::RateLimited {
+            retry_after: None,
+        }));
+        assert!(
+            matches!(limited, TvError::RateLimited { .. }),
+            "{limited:?}"
+        );
+        assert!(matches!(unavailable(limited), ReadError::RateLimited(_)));
+        let penalty = token_error(TokenError::Tradovate(TvError::Penalty {
+            wait_secs: 30,
+            captcha: false,
+        }));
+        assert!(matches!(unavailable(penalty), ReadError::RateLimited(_)));
+        let down = token_error(TokenError::Tradovate(TvError::Unreachable("x".into())));
+        assert!(matches!(unavailable(down), ReadError::Unavailable(_)));
     }
 
     /// A 400 or 404 to an order command is Tradovate's refusal; another 4xx (a 423 lockout
