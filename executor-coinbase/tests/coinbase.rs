@@ -848,27 +848,11 @@ async fn an_answer_echoing_the_authorization_header_never_carries_the_jwt() {
 /// its reason without the JWT.
 #[tokio::test]
 async fn an_undocumented_4xx_to_an_order_is_an_unknown_outcome() {
-    use executor_coinbase::client::{CoinbaseClient, OrderAck, OrderSize};
+    use executor_coinbase::client::OrderAck;
     use executor_coinbase::error::CoinbaseError;
     for status in [400, 404, 408, 409] {
         let echo = broker_fakes::EchoServer::start_json(status).await;
-        let key = TestKey::generate(KEY_NAME, KeyFormat::Sec1);
-        let client = CoinbaseClient::new(
-            &echo.url,
-            &key.name,
-            &key.secret(),
-            std::sync::Arc::new(shared::clock::ManualClock::new(support::t0())),
-            support::client_settings(),
-        )
-        .unwrap();
-        let ack = client
-            .market_order(
-                "BTC-USD",
-                Side::Buy,
-                OrderSize::Quote(Decimal::new(100, 0)),
-                "tv-0123456789abcdef-o",
-            )
-            .await;
+        let ack = buy_at(&echo.url).await;
         match (status, &ack) {
             (400, Ok(OrderAck::Rejected { reason })) => {
                 assert!(reason.contains("Bearer [REDACTED]"), "{reason}");
@@ -885,7 +869,6 @@ async fn an_undocumented_4xx_to_an_order_is_an_unknown_outcome() {
 /// exist, so the outcome is unknown (looked up by client order id), not a refusal.
 #[tokio::test]
 async fn a_refusal_that_names_an_order_id_is_an_unknown_outcome() {
-    use executor_coinbase::client::{CoinbaseClient, OrderSize};
     use executor_coinbase::error::CoinbaseError;
     let app = axum::Router::new().fallback(|| async {
         axum::Json(serde_json::json!({
@@ -897,24 +880,31 @@ async fn a_refusal_that_names_an_order_id_is_an_unknown_outcome() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
+    let ack = buy_at(&url).await;
+    assert!(matches!(ack, Err(CoinbaseError::Unknown(_))), "{ack:?}");
+}
+
+/// A 100 USD market buy of BTC-USD sent by a client of `url` with a fresh key.
+async fn buy_at(
+    url: &str,
+) -> Result<executor_coinbase::client::OrderAck, executor_coinbase::error::CoinbaseError> {
+    use executor_coinbase::client::{CoinbaseClient, OrderSize};
     let key = TestKey::generate(KEY_NAME, KeyFormat::Sec1);
-    let client = CoinbaseClient::new(
-        &url,
+    CoinbaseClient::new(
+        url,
         &key.name,
         &key.secret(),
         std::sync::Arc::new(shared::clock::ManualClock::new(support::t0())),
         support::client_settings(),
     )
-    .unwrap();
-    let ack = client
-        .market_order(
-            "BTC-USD",
-            Side::Buy,
-            OrderSize::Quote(Decimal::new(100, 0)),
-            "tv-0123456789abcdef-o",
-        )
-        .await;
-    assert!(matches!(ack, Err(CoinbaseError::Unknown(_))), "{ack:?}");
+    .unwrap()
+    .market_order(
+        "BTC-USD",
+        Side::Buy,
+        OrderSize::Quote(Decimal::new(100, 0)),
+        "tv-0123456789abcdef-o",
+    )
+    .await
 }
 
 /// The client refuses a base URL the JWT must not go to: plain http to another machine.
