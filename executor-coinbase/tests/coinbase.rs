@@ -637,6 +637,32 @@ async fn a_stale_takeover_that_cannot_read_the_orders_ends_unknown() {
     clean(&h);
 }
 
+/// The same for a takeover that may still send (an operator's forced replay, or a lease that
+/// ran out inside the budget): it ends `unknown`, journaled and alarmed, nothing sent. Sent
+/// back through the queue instead, its quick redeliveries ended in the dead-letter queue
+/// with no journal row and no alarm, while the earlier attempt's order had filled.
+#[tokio::test]
+async fn a_takeover_that_may_send_and_cannot_read_the_orders_ends_unknown() {
+    let h = harness().await;
+    let mut i = intent(Action::LongEntry, 1);
+    i.replay_forced = true;
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&i).await.is_err());
+    h.journal.set_down(false);
+    h.clock.advance(Duration::seconds(61));
+    h.fake.fail_reads("/orders/historical", 100);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    let reason = signal.reason.unwrap_or_default();
+    assert!(
+        reason.contains("earlier attempt's orders could not be read"),
+        "{reason}"
+    );
+    assert_eq!(h.notifier.sent().len(), 1);
+    assert_eq!(h.fake.order_posts().len(), 1);
+    clean(&h);
+}
+
 /// A short entry on spot sells what is held: an alert quantity over `max_override` does not
 /// hold the sale back (the limits size entries), and the whole balance is sold.
 #[tokio::test]

@@ -493,26 +493,41 @@ async fn a_crash_between_acceptance_and_the_journal_write_still_makes_one_order(
     assert_eq!(legs[0].outcome, Outcome::Filled);
 }
 
-/// A takeover that cannot read the earlier attempt's transactions sends nothing and journals
-/// nothing: the signal comes back through the queue, and the next takeover journals the fill.
-/// (Planned from the position alone, it read the long as already there: `no_op`, and the
-/// journal lacked the order.)
+/// A takeover that cannot read the earlier attempt's transactions sends nothing and ends
+/// `unknown`: journaled with why, alarmed and dead-lettered, its lease kept. (Sent back
+/// through the queue, its redeliveries seconds apart ended in the dead-letter queue with no
+/// journal row and no alarm while the order had filled; planned from the position alone, it
+/// read the long as already there.) The operator's replay takes over and journals the fill.
 #[tokio::test]
-async fn a_takeover_that_cannot_read_the_transactions_comes_back_for_them() {
-    let h = harness().await;
+async fn a_takeover_that_cannot_read_the_transactions_ends_unknown_and_a_replay_finds_the_fill() {
+    let mut h = harness().await;
+    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
+        "oanda-dlq",
+        h.clock.clone(),
+    ));
+    h.executor.dead_letters = Some(dlq.clone());
     let i = intent(Action::LongEntry, 1);
     h.journal.set_down(true);
     assert!(h.executor.execute(&i).await.is_err());
     h.journal.set_down(false);
     h.clock.advance(Duration::seconds(2));
     h.fake.fail_reads("/transactions", 100);
-    let out = h.executor.execute(&i).await;
-    assert!(out.is_err(), "{out:?}");
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
     assert!(h.journal.orders(&i.signal_id).await.unwrap().is_empty());
-    assert!(h.journal.signal(&i.signal_id).await.unwrap().is_none());
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    let reason = signal.reason.unwrap_or_default();
+    assert!(
+        reason.contains("earlier attempt's orders could not be read"),
+        "{reason}"
+    );
+    assert!(!h.notifier.sent().is_empty(), "alarmed");
+    assert_eq!(dlq.messages().len(), 1);
     h.fake.fail_reads("/transactions", 0);
-    h.clock.advance(Duration::seconds(2));
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    h.clock.advance(Duration::seconds(61));
+    let mut replay: shared::message::OrderIntent =
+        serde_json::from_str(&dlq.messages()[0].body).unwrap();
+    replay.replay_forced = true;
+    assert_eq!(h.executor.execute(&replay).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.order_requests().len(), 1);
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(legs.len(), 1);

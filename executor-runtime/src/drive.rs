@@ -311,12 +311,21 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         broker: conv.broker(),
         reason: why,
     };
+    // A takeover cannot come back through the queue for a read that failed: its redeliveries
+    // follow each other within seconds, inside the staleness budget, and the last one lands
+    // in the dead-letter queue with no journal row and no alarm, while an earlier attempt's
+    // orders may have filled. It ends `unknown` instead (journaled, alarmed, dead-lettered by
+    // the executor with its lease kept, so a replay takes over and reads again).
     let holdings = match conv.holdings(req).await {
         Ok(h) => Ok(h),
-        Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
+        Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) if !req.takeover => {
             return Err(nothing(why));
         }
-        Err(ReadError::Refused(why)) => Err(why),
+        Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => Err((
+            Outcome::Unknown,
+            format!("the position could not be read after an earlier attempt: {why}"),
+        )),
+        Err(ReadError::Refused(why)) => Err((Outcome::Rejected, why)),
     };
     // A takeover's first read (even when the holdings read was refused): what the earlier
     // attempt left at the broker.
@@ -328,14 +337,11 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 ReadError::Unavailable(why) | ReadError::Refused(why) | ReadError::RateLimited(why),
             ) => {
                 let why = format!("an earlier attempt's orders could not be read: {why}");
-                // The broker clients have retried the read already. One that may still send
-                // comes back through the queue and reads again; one that may not (past the
-                // budget, or guarded) ends unknown now, journaled with its reason and
-                // alarmed, rather than be retried into the dead-letter queue without a record.
-                return match req.may_send {
-                    true => Err(nothing(why)),
-                    false => Ok(Execution::without_legs(Outcome::Unknown, why)),
-                };
+                // The broker clients have retried the read already. It ends unknown now,
+                // journaled with its reason and alarmed, whether it may still send or not
+                // (see above: retried through the queue it would be dead-lettered without a
+                // record).
+                return Ok(Execution::without_legs(Outcome::Unknown, why));
             }
         },
     };
@@ -344,7 +350,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     }
     let (held, mark) = match holdings {
         Ok(h) => h,
-        Err(why) => return Ok(stop_before_sending(legs, Outcome::Rejected, why)),
+        Err((outcome, why)) => return Ok(stop_before_sending(legs, outcome, why)),
     };
     if !req.may_send {
         // Past the staleness budget, or blocked by a guard: report what an earlier attempt
