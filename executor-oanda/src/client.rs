@@ -149,6 +149,112 @@ impl OandaClient {
             .retry(backoff)
             .when(OandaError::is_transient)
             .await
+            .map_err(|e| self.scrub_error(e))
+    }
+
+    /// `text` with the API token written `[REDACTED]` wherever it stands: an answer (a
+    /// gateway, a debugging server at the base URL) may echo it without the `Bearer` that
+    /// `shown_text` redacts by, and error texts are journaled, logged and mailed.
+    fn scrub(&self, text: &str) -> String {
+        let token = self.token.expose_secret();
+        if token.is_empty() {
+            text.to_owned()
+        } else {
+            text.replace(token, "[REDACTED]")
+        }
+    }
+
+    fn scrub_error(&self, e: OandaError) -> OandaError {
+        match e {
+            OandaError::Unknown(w) => OandaError::Unknown(self.scrub(&w)),
+            OandaError::NotSent(w) => OandaError::NotSent(self.scrub(&w)),
+            OandaError::Unreachable(w) => OandaError::Unreachable(self.scrub(&w)),
+            OandaError::Api {
+                status,
+                code,
+                message,
+            } => OandaError::Api {
+                status,
+                code: self.scrub(&code),
+                message: self.scrub(&message),
+            },
+            other => other,
+        }
+    }
+
+    fn scrub_result(
+        &self,
+        result: Result<OrderResult, OandaError>,
+    ) -> Result<OrderResult, OandaError> {
+        match result {
+            Ok(OrderResult::Rejected { reason }) => Ok(OrderResult::Rejected {
+                reason: self.scrub(&reason),
+            }),
+            Ok(OrderResult::Cancelled { order_id, reason }) => Ok(OrderResult::Cancelled {
+                order_id,
+                reason: self.scrub(&reason),
+            }),
+            Ok(other) => Ok(other),
+            Err(e) => Err(self.scrub_error(e)),
+        }
+    }
+
+    fn scrub_transactions(
+        &self,
+        found: Result<Vec<Transaction>, OandaError>,
+    ) -> Result<Vec<Transaction>, OandaError> {
+        let mut txs = found.map_err(|e| self.scrub_error(e))?;
+        for t in &mut txs {
+            t.kind = self.scrub(&t.kind);
+            t.reason = t.reason.as_deref().map(|r| self.scrub(r));
+            t.reject_reason = t.reject_reason.as_deref().map(|r| self.scrub(r));
+        }
+        Ok(txs)
+    }
+
+    /// A market order: see [`Self::market_order_unscrubbed`]; every text it returns is
+    /// scrubbed of the API token ([`Self::scrub`]).
+    pub async fn market_order(
+        &self,
+        instrument: &str,
+        units: Decimal,
+        client_id: &str,
+    ) -> Result<OrderResult, OandaError> {
+        let result = self
+            .market_order_unscrubbed(instrument, units, client_id)
+            .await;
+        self.scrub_result(result)
+    }
+
+    /// A close of one side: see [`Self::close_position_unscrubbed`]; every text it returns is
+    /// scrubbed of the API token.
+    pub async fn close_position(
+        &self,
+        instrument: &str,
+        side: PositionSideKind,
+        client_id: &str,
+    ) -> Result<OrderResult, OandaError> {
+        let result = self
+            .close_position_unscrubbed(instrument, side, client_id)
+            .await;
+        self.scrub_result(result)
+    }
+
+    /// Every transaction after `id`: see [`Self::transactions_since_unscrubbed`]; their
+    /// reasons scrubbed of the API token.
+    pub async fn transactions_since(&self, id: &str) -> Result<Vec<Transaction>, OandaError> {
+        let found = self.transactions_since_unscrubbed(id).await;
+        self.scrub_transactions(found)
+    }
+
+    /// Every transaction at or after `from`: see [`Self::transactions_from_unscrubbed`];
+    /// their reasons scrubbed of the API token.
+    pub async fn transactions_from(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Transaction>, OandaError> {
+        let found = self.transactions_from_unscrubbed(from).await;
+        self.scrub_transactions(found)
     }
 
     pub async fn position(&self, instrument: &str) -> Result<Holdings, OandaError> {
@@ -208,7 +314,10 @@ impl OandaClient {
 
     /// Every transaction after `id`, oldest first (`GET transactions/sinceid?id=`): creates,
     /// fills, cancels and rejects alike.
-    pub async fn transactions_since(&self, id: &str) -> Result<Vec<Transaction>, OandaError> {
+    async fn transactions_since_unscrubbed(
+        &self,
+        id: &str,
+    ) -> Result<Vec<Transaction>, OandaError> {
         let found: Option<TransactionsSinceResponse> = self
             .get(&self.url(&format!("/transactions/sinceid?id={id}")))
             .await?;
@@ -225,7 +334,7 @@ impl OandaClient {
     /// the `pages` (`transactions/idrange` URLs) that hold them, and each page is read
     /// (<https://developer.oanda.com/rest-live-v20/transaction-ep/>). Used after a takeover,
     /// when the earlier attempt's `lastTransactionID` is not known.
-    pub async fn transactions_from(
+    async fn transactions_from_unscrubbed(
         &self,
         from: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Transaction>, OandaError> {
@@ -282,7 +391,7 @@ impl OandaClient {
     /// A FOK market order for `units` (positive buys, negative sells), with
     /// `positionFill: REDUCE_FIRST` so it can never leave both sides open on a hedging
     /// account. Sent once: on `Err(Unknown)` look it up by `client_id`.
-    pub async fn market_order(
+    async fn market_order_unscrubbed(
         &self,
         instrument: &str,
         units: Decimal,
@@ -328,7 +437,7 @@ impl OandaClient {
     /// (`PositionCloseRequest`, `longUnits`/`shortUnits` "default=ALL",
     /// <https://developer.oanda.com/rest-live-v20/position-ep/>), which on a hedging account
     /// would close the side the plan keeps.
-    pub async fn close_position(
+    async fn close_position_unscrubbed(
         &self,
         instrument: &str,
         side: PositionSideKind,

@@ -809,6 +809,52 @@ async fn a_refused_order_echoing_the_authorization_header_never_carries_the_toke
     }
 }
 
+/// A server that echoes the token without the word `Bearer` (`token <value> invalid`), in
+/// every field of an error: no text the client returns carries it, for an order, a close or a
+/// read.
+#[tokio::test]
+async fn a_token_echoed_without_bearer_is_scrubbed_by_its_value() {
+    use executor_oanda::client::{OrderResult, PositionSideKind};
+    let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
+        let sent = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim_start_matches("Bearer ")
+            .to_owned();
+        let words = format!("token {sent} invalid");
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({
+                "errorCode": words, "errorMessage": words,
+                "orderRejectTransaction": {"id": "1", "type": "MARKET_ORDER_REJECT", "rejectReason": words},
+            })),
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let token = "tokH4-SEKRET-9f8e7d6c5b4a";
+    let client = client_at(&url, token);
+    let order = client
+        .market_order("EUR_USD", Decimal::new(1000, 0), "tv-01-o")
+        .await;
+    let close = client
+        .close_position("EUR_USD", PositionSideKind::Long, "tv-01-c")
+        .await;
+    for result in [order, close] {
+        let Ok(OrderResult::Rejected { reason }) = &result else {
+            panic!("{result:?}");
+        };
+        assert!(reason.contains("token [REDACTED] invalid"), "{reason}");
+        assert!(!reason.contains("SEKRET"), "{reason}");
+    }
+    let err = client.account_summary().await.unwrap_err();
+    let shown = format!("{err} | {err:?}");
+    assert!(!shown.contains("SEKRET"), "{shown}");
+    assert!(shown.contains("[REDACTED]"), "{shown}");
+}
+
 /// A 4xx OANDA does not document for an order (a proxy's 409 or 408, which may come after
 /// OANDA filled it) is an unknown outcome, to be looked up, not a refusal; a documented 400
 /// is a refusal.
