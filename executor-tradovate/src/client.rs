@@ -122,7 +122,29 @@ impl TradovateClient {
         })
     }
 
+    /// [`Self::call_unscrubbed`], every error text scrubbed of the access token sent by its
+    /// value: an answer (a gateway, a debugging server at the base URL) may echo it without
+    /// the `Bearer` that `shown_text` redacts by, and error texts are journaled, logged and
+    /// mailed.
     async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<Value>,
+        kind: Kind,
+    ) -> Result<Value, TvError> {
+        let result = self.call_unscrubbed(method, path, token, body, kind).await;
+        match token
+            .map(ExposeSecret::expose_secret)
+            .filter(|t| !t.is_empty())
+        {
+            Some(t) => result.map_err(|e| without_token(e, t)),
+            None => result,
+        }
+    }
+
+    async fn call_unscrubbed(
         &self,
         method: Method,
         path: &str,
@@ -504,6 +526,22 @@ impl TradovateClient {
     }
 }
 
+/// `e` with `token` written `[REDACTED]` in its text.
+fn without_token(e: TvError, token: &str) -> TvError {
+    let clean = |w: String| w.replace(token, "[REDACTED]");
+    match e {
+        TvError::Unknown(w) => TvError::Unknown(clean(w)),
+        TvError::Refused(w) => TvError::Refused(clean(w)),
+        TvError::NotSent(w) => TvError::NotSent(clean(w)),
+        TvError::Unreachable(w) => TvError::Unreachable(clean(w)),
+        TvError::Api { status, message } => TvError::Api {
+            status,
+            message: clean(message),
+        },
+        other => other,
+    }
+}
+
 /// `failureReason` values (OpenAPI `PlaceOrderResult`) that do not say whether an order was
 /// left behind: a risk check that timed out, a reason Tradovate itself does not know.
 const AMBIGUOUS_FAILURES: [&str; 2] = ["RiskCheckTimeout", "UnknownReason"];
@@ -711,6 +749,46 @@ mod tests {
             !debug.contains("app-3f9a2c") && !debug.contains("dev-8e1b7d44"),
             "{debug}"
         );
+    }
+
+    /// An order answered 400 with the access token echoed without `Bearer`: the error keeps
+    /// the words, never the token.
+    #[tokio::test]
+    async fn a_token_echoed_without_bearer_is_scrubbed_by_its_value() {
+        let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
+            let sent = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .trim_start_matches("Bearer ")
+                .to_owned();
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("token {sent} invalid"),
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = TradovateClient::new(&base, ClientSettings::default()).unwrap();
+        let token = SecretString::from("tv-access-SEKRET-42");
+        let order = PlaceOrder {
+            account_spec: "DEMO123",
+            account_id: AccountId(1),
+            cl_ord_id: "tv-abc-o",
+            action: OrderAction::Buy,
+            symbol: "ESZ6",
+            order_qty: 1,
+            order_type: "Market",
+            is_automated: true,
+        };
+        let err = client
+            .place_market_order(&token, &order, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        let shown = format!("{err} | {err:?}");
+        assert!(shown.contains("token [REDACTED] invalid"), "{shown}");
+        assert!(!shown.contains("SEKRET"), "{shown}");
     }
 
     /// A failure reason beside an order id, or one that does not say whether an order was
