@@ -382,23 +382,19 @@ impl CoinbaseClient {
         }
         let parsed: CreateOrderResponse = serde_json::from_slice(&bytes)
             .map_err(|_| CoinbaseError::Unknown(format!("unreadable {status} body")))?;
+        let order_id = parsed
+            .success_response
+            .map(|s| s.order_id)
+            .filter(|id| !id.is_empty())
+            .or(parsed.order_id.filter(|id| !id.is_empty()));
         if parsed.success {
-            let order_id = parsed
-                .success_response
-                .map(|s| s.order_id)
-                .filter(|id| !id.is_empty())
-                .or(parsed.order_id.filter(|id| !id.is_empty()))
+            let order_id = order_id
                 .ok_or_else(|| CoinbaseError::Unknown("success without an order id".to_owned()))?;
             return Ok(OrderAck::Accepted { order_id });
         }
         // An order id beside `success: false`: Coinbase does not say what that means, so the
         // order may exist. Unknown, looked up by `client_order_id` (which Coinbase
         // deduplicates), never taken as refused.
-        let order_id = parsed
-            .success_response
-            .map(|s| s.order_id)
-            .filter(|id| !id.is_empty())
-            .or(parsed.order_id.filter(|id| !id.is_empty()));
         let reason = parsed
             .error_response
             .map(|e| e.reason())
