@@ -668,6 +668,20 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// A market buy of one ESZ6 for account 1.
+    fn one_contract() -> PlaceOrder<'static> {
+        PlaceOrder {
+            account_spec: "DEMO123",
+            account_id: AccountId(1),
+            cl_ord_id: "tv-abc-o",
+            action: OrderAction::Buy,
+            symbol: "ESZ6",
+            order_qty: 1,
+            order_type: "Market",
+            is_automated: true,
+        }
+    }
+
     /// An order command whose connection could not be made never reached Tradovate: it is
     /// `NotSent`, which the venue reads as not executed, never `Unknown`; a read that cannot
     /// connect stays `Unreachable`.
@@ -682,18 +696,8 @@ mod tests {
         };
         let client = TradovateClient::new(&base, settings).unwrap();
         let token = SecretString::from("token-never-sent");
-        let order = PlaceOrder {
-            account_spec: "DEMO123",
-            account_id: AccountId(1),
-            cl_ord_id: "tv-abc-o",
-            action: OrderAction::Buy,
-            symbol: "ESZ6",
-            order_qty: 1,
-            order_type: "Market",
-            is_automated: true,
-        };
         let err = client
-            .place_market_order(&token, &order, Duration::from_secs(5))
+            .place_market_order(&token, &one_contract(), Duration::from_secs(5))
             .await
             .unwrap_err();
         assert!(
@@ -772,18 +776,8 @@ mod tests {
         tokio::spawn(async move { axum::serve(listener, app).await });
         let client = TradovateClient::new(&base, ClientSettings::default()).unwrap();
         let token = SecretString::from("tv-access-SEKRET-42");
-        let order = PlaceOrder {
-            account_spec: "DEMO123",
-            account_id: AccountId(1),
-            cl_ord_id: "tv-abc-o",
-            action: OrderAction::Buy,
-            symbol: "ESZ6",
-            order_qty: 1,
-            order_type: "Market",
-            is_automated: true,
-        };
         let err = client
-            .place_market_order(&token, &order, Duration::from_secs(5))
+            .place_market_order(&token, &one_contract(), Duration::from_secs(5))
             .await
             .unwrap_err();
         let shown = format!("{err} | {err:?}");
