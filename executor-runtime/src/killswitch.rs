@@ -26,10 +26,12 @@ impl KillSwitch for StaticKillSwitch {
     }
 }
 
-/// A parameter (SSM in AWS) holding `on`/`true`/`1` to engage, read at most every `ttl`.
-/// Any other value (`off`) lets signals trade. A missing parameter means engaged: the
-/// deployment creates it engaged, so its absence means a wrong name or a deleted parameter,
-/// and trading blind on a typo is the wrong way to fail.
+/// A parameter (SSM in AWS) read at most every `ttl`: `off`, `false` or `0` (any case, spaces
+/// around ignored) lets signals trade; `on`, `true` or `1` engages it, and so does any other
+/// value (`stop`, `halt`, a typo such as `onn`), with a warning naming it: an operator who
+/// wrote something to stop trading meant to stop it. A missing parameter means engaged too:
+/// the deployment creates it engaged, so its absence means a wrong name or a deleted
+/// parameter, and trading blind on a typo is the wrong way to fail.
 #[derive(Debug)]
 pub struct ParameterKillSwitch<S> {
     store: S,
@@ -60,10 +62,17 @@ impl<S: SecretStore> KillSwitch for ParameterKillSwitch<S> {
         }
         let state = match self.store.secret(&self.name).await {
             // Not a secret; the secret port is just the way to reach the SSM adapter.
-            Ok(value) => matches!(
-                value.expose_secret().trim().to_ascii_lowercase().as_str(),
-                "on" | "true" | "1"
-            ),
+            Ok(value) => match value.expose_secret().trim().to_ascii_lowercase().as_str() {
+                "off" | "false" | "0" => false,
+                "on" | "true" | "1" => true,
+                _ => {
+                    warn!(
+                        parameter = %self.name,
+                        "kill switch parameter is neither on nor off: trading is halted until it is set to off"
+                    );
+                    true
+                }
+            },
             Err(SecretError::NotFound { .. }) => {
                 warn!(
                     parameter = %self.name,
@@ -121,8 +130,16 @@ mod tests {
             assert_eq!(switch(Some(v)).engaged().await, Ok(true), "{v}");
         }
         assert_eq!(switch(None).engaged().await, Ok(true), "missing parameter");
-        for v in ["off", "false", "0"] {
+        for v in ["off", "false", "0", " OFF "] {
             assert_eq!(switch(Some(v)).engaged().await, Ok(false), "{v}");
+        }
+    }
+
+    /// A value that is neither on nor off (`stop`, a typo) halts trading: it fails closed.
+    #[tokio::test]
+    async fn any_other_value_engages() {
+        for v in ["stop", "halt", "yes", "onn", "of", ""] {
+            assert_eq!(switch(Some(v)).engaged().await, Ok(true), "{v:?}");
         }
     }
 
