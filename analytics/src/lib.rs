@@ -9,7 +9,7 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use shared::contract_specs;
-use shared::execution::{OrderRecord, Side, SignalRecord, SignalStatus};
+use shared::execution::{Leg, OrderRecord, Side, SignalRecord, SignalStatus};
 use shared::outcome::Outcome;
 use shared::routing::Broker;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -114,6 +114,14 @@ pub struct Fill {
     /// A leg on another contract than its signal's (the close of a roll).
     #[serde(skip)]
     pub other_contract: bool,
+    /// The leg: only an open starts a position; a close finds the one it closes or none.
+    #[serde(skip)]
+    pub leg: Leg,
+    /// When it was sent (its acknowledgement when the journal has no send time): the order
+    /// the fills are matched in. A leg whose outcome a later replay found keeps its first
+    /// send time but is acknowledged at the replay, hours after the signals that followed it.
+    #[serde(skip)]
+    pub sent: DateTime<Utc>,
 }
 
 /// A fill that closed (part of) a position: the lots it matched, first in first out.
@@ -287,6 +295,13 @@ struct PriceView {
     close: Option<serde_json::Value>,
 }
 
+/// A price as the alert gave it: `1.08345`, or with an exponent (`1.234e-5`).
+fn decimal(text: &str) -> Option<Decimal> {
+    text.parse()
+        .ok()
+        .or_else(|| Decimal::from_scientific(text).ok())
+}
+
 fn info(record: &SignalRecord) -> SignalInfo<'_> {
     let raw: RawView = serde_json::from_str(&record.raw).unwrap_or_default();
     let strategy = format!(
@@ -300,8 +315,10 @@ fn info(record: &SignalRecord) -> SignalInfo<'_> {
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&Utc));
     let close = match &raw.price_data.close {
-        Some(serde_json::Value::String(s)) => s.parse().ok(),
-        Some(serde_json::Value::Number(n)) => n.to_string().parse().ok(),
+        Some(serde_json::Value::String(s)) => decimal(s),
+        // serde_json prints a small number with an exponent (`1.234e-5`), which ingest
+        // accepted; `Decimal::from_str` does not read it.
+        Some(serde_json::Value::Number(n)) => decimal(&n.to_string()),
         _ => None,
     };
     SignalInfo {
@@ -427,6 +444,9 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     // Fills, in time order; a row sent twice keeps its own row (the journal keeps both).
     let mut fills: Vec<Fill> = Vec::new();
     let (mut orphans, mut estimated) = (0usize, 0usize);
+    // Legs that may have filled at the broker without the journal knowing (an unknown
+    // outcome), and fills whose fee the broker did not report: the report says so.
+    let (mut unknown, mut no_fee) = (0usize, 0usize);
     // A signal's legs in the order they are sent (a roll's close, the close, the open), so a
     // leg without a time of its own is placed after the legs before it.
     let mut ordered: Vec<&OrderRecord> = orders.iter().collect();
@@ -435,6 +455,13 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     });
     let mut previous_leg: Option<(&str, DateTime<Utc>)> = None;
     for o in ordered {
+        if o.outcome == Outcome::Unknown
+            && all
+                .get(o.signal_id.as_str())
+                .is_some_and(|i| i.in_time_and_strategy(filter))
+        {
+            unknown += 1;
+        }
         if o.outcome != Outcome::Filled || o.quantity <= Decimal::ZERO {
             continue;
         }
@@ -464,14 +491,23 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         // signal's executor start stands in. It came after the previous signal of the
         // instrument had finished (one signal at a time per instrument), where the alert's own
         // time could come before that signal's fills and reorder the trades.
+        let stand_in = i
+            .record
+            .stages
+            .broker_sent
+            .or(i.record.stages.broker_acked)
+            .or(i.record.stages.executor_start)
+            .or(i.time());
+        // (`at`: when it filled, as shown; `sent`: the order it is matched in.)
+        let stages = &i.record.stages;
         let at = o
             .acked_at
             .or(o.sent_at)
-            .or(i.record.stages.broker_acked)
-            .or(i.record.stages.broker_sent)
-            .or(i.record.stages.executor_start)
-            .or(i.time());
-        let Some(mut at) = at else {
+            .or(stages.broker_acked)
+            .or(stages.broker_sent)
+            .or(stand_in);
+        let sent = o.sent_at.or(o.acked_at).or(stand_in);
+        let (Some(mut at), Some(mut sent)) = (at, sent) else {
             report
                 .warnings
                 .push(format!("fill of {} has no time; left out", o.signal_id));
@@ -480,9 +516,11 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         if let Some((signal, before)) = previous_leg
             && signal == o.signal_id.as_str()
         {
-            at = at.max(before);
+            sent = sent.max(before);
+            at = at.max(sent);
         }
-        previous_leg = Some((o.signal_id.as_str(), at));
+        previous_leg = Some((o.signal_id.as_str(), sent));
+        no_fee += usize::from(o.fee.is_none());
         fills.push(Fill {
             signal_id: o.signal_id.to_string(),
             broker: o.broker,
@@ -497,9 +535,14 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             selected: i.selects_fill(filter, &o.instrument),
             estimated: guessed,
             other_contract: i.record.instrument.as_deref() != Some(o.instrument.as_str()),
+            leg: o.leg,
+            sent,
         });
     }
-    fills.sort_by_key(|f| f.at);
+    // In the order the legs were sent: one instrument's signals run one at a time, so this is
+    // the order they changed the position in, where an acknowledgement time can come hours
+    // late (an unknown outcome a replay resolved).
+    fills.sort_by_key(|f| (f.sent, f.at));
     if orphans > 0 {
         report.warnings.push(format!(
             "{orphans} filled leg(s) without their signal or any price: left out"
@@ -507,7 +550,17 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     }
     if estimated > 0 {
         report.warnings.push(format!(
-            "{estimated} filled leg(s) without a fill price (closes found by position): valued at their alert's close"
+            "{estimated} filled leg(s) without a fill price (closes found by position): valued at their alert's close, or a rolled contract's close at that contract's last fill"
+        ));
+    }
+    if unknown > 0 {
+        report.warnings.push(format!(
+            "{unknown} leg(s) of unknown outcome: they may have filled at the broker and are not counted; `tvctl dlq replay` looks them up"
+        ));
+    }
+    if no_fee > 0 {
+        report.warnings.push(format!(
+            "{no_fee} fill(s) without a fee reported by the broker: their P&L is before that fee"
         ));
     }
 
@@ -551,7 +604,20 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     let mut exposure: HashMap<(String, String), Exposure> = HashMap::new();
     let mut last_price: HashMap<(Broker, String), (DateTime<Utc>, Decimal)> = HashMap::new();
     let mut unknown_multiplier = std::collections::BTreeSet::new();
-    for f in &fills {
+    // Closes with nothing (or less than they closed) to match: units the journal never saw
+    // opened, per instrument.
+    let mut unopened: BTreeMap<String, Decimal> = BTreeMap::new();
+    for f in &mut fills {
+        // A rolled contract's close found by position has no price, and the alert's close is
+        // the new contract's: the old contract's own last fill stands in (the calendar
+        // spread, times the point value, would otherwise count as P&L).
+        if f.estimated
+            && f.other_contract
+            && let Some((_, last)) = last_price.get(&(f.broker, f.instrument.clone()))
+        {
+            f.price = *last;
+        }
+        let f = &*f;
         let sp = spec(f.broker, &f.instrument);
         if sp.multiplier.is_none() {
             unknown_multiplier.insert(f.instrument.clone());
@@ -623,7 +689,11 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 estimated: guessed,
             });
         }
-        if !left.is_zero() {
+        if !left.is_zero() && f.leg != Leg::Open {
+            // A close opens nothing: what it sold (or bought) beyond the journal's lots was
+            // held before the journal began, or opened by a leg of unknown outcome.
+            *unopened.entry(f.instrument.clone()).or_default() += left.abs();
+        } else if !left.is_zero() {
             book.push_back(Lot {
                 quantity: left,
                 price: f.price,
@@ -649,6 +719,12 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             }
             _ => {}
         }
+    }
+    for (instrument, quantity) in unopened {
+        report.warnings.push(format!(
+            "{instrument}: closes of {} unit(s) the journal never saw opened (held before the journal began, or opened by a leg of unknown outcome): no P&L counted for them",
+            quantity.normalize()
+        ));
     }
     for name in unknown_multiplier {
         report.warnings.push(format!(

@@ -67,7 +67,9 @@ impl PaperFill {
             order_id: Some(self.order_id.as_str().into()),
             quantity: Some(self.quantity),
             price: Some(self.price),
-            fee: None,
+            // A paper broker charges nothing: a known zero, where `None` is a fee the broker
+            // did not report (the report warns of those).
+            fee: Some(Decimal::ZERO),
         }
     }
 }

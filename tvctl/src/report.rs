@@ -180,12 +180,29 @@ pub fn unwritable_output(path: &std::path::Path) -> Option<String> {
     ))
 }
 
+/// An order written again, as the database journal's upsert keeps it: the later record, but
+/// the first send time, and the broker order id, fill price, acknowledgement and fee of the
+/// earlier one where the later has none (a takeover's row can lack them).
+fn merged(earlier: &OrderRecord, later: OrderRecord) -> OrderRecord {
+    OrderRecord {
+        broker_order_id: later
+            .broker_order_id
+            .or_else(|| earlier.broker_order_id.clone()),
+        fill_price: later.fill_price.or(earlier.fill_price),
+        sent_at: earlier.sent_at.or(later.sent_at),
+        acked_at: later.acked_at.or(earlier.acked_at),
+        fee: later.fee.or(earlier.fee),
+        ..later
+    }
+}
+
 /// The journal records in `journal=log` lines: the executors' JSON log lines that carry
 /// `journal` (`signal` or `order`) and `record` (the row as JSON), at the top level as the
 /// Lambdas write them (`shared::telemetry::init_json_logs` flattens events) or under `fields`. Anything before a
 /// line's first `{` (a timestamp and stream name, as `aws logs` prints them) is skipped, and
 /// lines that are not journal records are ignored. A record written twice (an upsert) keeps
-/// its last version: signals by id, orders by (signal, leg, attempt).
+/// its last version: signals by id, orders by (signal, leg, attempt), merged as the database
+/// journal merges them (the first send time kept).
 ///
 /// # Errors
 /// The line number of a journal line whose record does not parse.
@@ -228,7 +245,7 @@ pub fn parse_log_lines(text: &str) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
                 let r: OrderRecord = serde_json::from_str(record).map_err(bad)?;
                 let key = (r.signal_id.to_string(), r.leg, r.attempt);
                 match order_at.get(&key) {
-                    Some(&i) => orders[i] = r,
+                    Some(&i) => orders[i] = merged(&orders[i], r),
                     None => {
                         order_at.insert(key, orders.len());
                         orders.push(r);
