@@ -20,9 +20,32 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use secrecy::SecretString;
 use shared::ports::{FifoMessage, FifoQueue, QueueError, SecretError, SecretStore};
 
-/// The SDK configuration of a Lambda: region, credentials and endpoint from the environment.
+/// The SDK configuration of a Lambda: region, credentials and endpoint from the environment,
+/// and [`lambda_timeouts`].
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(lambda_timeouts())
+        .load()
+        .await
+}
+
+/// How long one AWS request may take before it is given up (and retried by the SDK, up to
+/// its attempts), and the whole call with its retries. The SDK's defaults bound only the
+/// connect (3.1 s): a request on a pooled connection that died while the Lambda was frozen
+/// waits for an answer that never comes, until the function's own timeout (the router's
+/// 30 s, a whole batch returning only after its visibility timeout, its signals then
+/// expired). AWS's SQS, DynamoDB, SSM and SNS calls answer within tens of milliseconds in a
+/// region; 3 s per attempt leaves room for a cold connection and a slow moment.
+///
+/// A retried call whose first attempt did reach AWS is safe here: SQS FIFO sends carry a
+/// deduplication id, and the idempotency claim is a conditional write that a repeat finds
+/// taken (the record then comes back and reconciles).
+pub fn lambda_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_millis(3_100))
+        .operation_attempt_timeout(std::time::Duration::from_secs(3))
+        .operation_timeout(std::time::Duration::from_secs(10))
+        .build()
 }
 
 /// A resource name (queue, table, topic, parameter path) that no other test in this run
