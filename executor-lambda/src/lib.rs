@@ -36,7 +36,7 @@ impl TradeJournal for DeployedJournal {
         match self {
             Self::Database(j) => j.upsert_signal(r).await,
             Self::Log => {
-                info!(journal = "signal", record = %serde_json::to_string(r).unwrap_or_default(), "journal");
+                info!(target: shared::telemetry::JOURNAL_TARGET, journal = "signal", record = %serde_json::to_string(r).unwrap_or_default(), "journal");
                 Ok(())
             }
         }
@@ -46,7 +46,7 @@ impl TradeJournal for DeployedJournal {
         match self {
             Self::Database(j) => j.upsert_order(r).await,
             Self::Log => {
-                info!(journal = "order", record = %serde_json::to_string(r).unwrap_or_default(), "journal");
+                info!(target: shared::telemetry::JOURNAL_TARGET, journal = "order", record = %serde_json::to_string(r).unwrap_or_default(), "journal");
                 Ok(())
             }
         }

@@ -14,11 +14,51 @@ pub fn env_filter() -> EnvFilter {
     filter(level.ok(), "info")
 }
 
-/// `level` as a filter (any case), or `default` when it is unset or does not parse.
+/// Crates whose `debug` and `trace` lines can carry what a request carried: the Lambda
+/// runtime logs each raw event at `trace` (an API Gateway event holds the webhook's path
+/// secret and the alert's passphrase), the HTTP, TLS, SDK and database stacks their requests
+/// and headers. Whatever level an operator sets, they log warnings and errors only.
+const CAPPED: [&str; 14] = [
+    "lambda_runtime",
+    "lambda_http",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+    "tower",
+    "aws_smithy_runtime",
+    "aws_smithy_http_client",
+    "aws_sigv4",
+    "aws_config",
+    "sqlx",
+    "tokio_postgres",
+];
+
+/// The target of the journal's records when the journal is the log (`JOURNAL=log`): kept at
+/// any level, so an operator who sets `warn` to cut the log bill keeps the journal.
+pub const JOURNAL_TARGET: &str = "journal_record";
+
+/// `level` (any case), or `default` when it is unset or does not parse, as `EnvFilter`
+/// directives, with [`CAPPED`] at `warn` and [`JOURNAL_TARGET`] at `info` whatever the level.
+pub fn directives(level: Option<String>, default: &str) -> String {
+    let mut d = level
+        .map(|l| l.to_ascii_lowercase())
+        .filter(|l| EnvFilter::try_new(l).is_ok())
+        .unwrap_or_else(|| default.to_owned());
+    for target in CAPPED {
+        d.push(',');
+        d.push_str(target);
+        d.push_str("=warn");
+    }
+    d.push(',');
+    d.push_str(JOURNAL_TARGET);
+    d.push_str("=info");
+    d
+}
+
 fn filter(level: Option<String>, default: &str) -> EnvFilter {
-    level
-        .and_then(|l| EnvFilter::try_new(l.to_ascii_lowercase()).ok())
-        .unwrap_or_else(|| EnvFilter::new(default))
+    EnvFilter::new(directives(level, default))
 }
 
 /// With this variable set (the test script sets it), every log line of every test process,
@@ -271,5 +311,49 @@ impl<'a> MakeWriter<'a> for CapturedLogs {
 
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logged(level: &str, emit: impl FnOnce()) -> String {
+        let logs = CapturedLogs::default();
+        let subscriber = json_subscriber_at(logs.clone(), &directives(Some(level.into()), "info"));
+        tracing::subscriber::with_default(subscriber, emit);
+        logs.text()
+    }
+
+    /// At `TRACE` the Lambda runtime would print each raw event, the webhook's path secret
+    /// in it, and the HTTP stack its headers; our own crates do log at that level.
+    #[test]
+    fn trace_leaves_the_runtime_and_the_http_stacks_at_warnings() {
+        let text = logged("TRACE", || {
+            tracing::trace!(
+                target: "lambda_runtime::layers::api_response",
+                body = "/webhook/s3cret-path",
+                "raw JSON event received from Lambda"
+            );
+            tracing::debug!(target: "hyper_util::client", "authorization: Bearer tok3n");
+            tracing::trace!(target: "executor_runtime::drive", "ours at trace");
+            tracing::warn!(target: "lambda_runtime", "the runtime's warning");
+        });
+        assert!(!text.contains("s3cret-path"), "{text}");
+        assert!(!text.contains("tok3n"), "{text}");
+        assert!(text.contains("ours at trace"), "{text}");
+        assert!(text.contains("the runtime's warning"), "{text}");
+    }
+
+    /// At `warn` the journal's records (`JOURNAL=log`) still reach the log; other info lines
+    /// do not.
+    #[test]
+    fn warn_keeps_the_journal_records() {
+        let text = logged("warn", || {
+            tracing::info!(target: JOURNAL_TARGET, journal = "signal", record = "{}", "journal");
+            tracing::info!(target: "executor_lambda", "an info line");
+        });
+        assert!(text.contains(r#""journal":"signal""#), "{text}");
+        assert!(!text.contains("an info line"), "{text}");
     }
 }
