@@ -1,4 +1,5 @@
-//! The Coinbase executor Lambda: key, client and settings built once, then the runtime loop.
+//! The Coinbase executor Lambda: settings read, then the runtime loop, which builds the key and
+//! client on its first batch.
 // The Lambda runtime nests the FIFO batch future deeply enough to pass the default limit.
 #![recursion_limit = "256"]
 
@@ -13,6 +14,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let common =
         executor_lambda::Common::load(&env, DEFAULT_RISK, shared::routing::Broker::Coinbase)
             .await?;
-    let settings = CoinbaseSettings::load(&env, &common.secrets).await?;
-    executor_lambda::run(common, settings.venue(SystemClock)?).await
+    // Built on the first batch (secrets read from SSM): see `executor_lambda::Starting`.
+    let secrets = common.secrets.clone();
+    executor_lambda::run(common, shared::routing::Broker::Coinbase, || async {
+        let settings = CoinbaseSettings::load(&env, &secrets)
+            .await
+            .map_err(|e| e.to_string())?;
+        settings.venue(SystemClock).map_err(|e| e.to_string())
+    })
+    .await
 }

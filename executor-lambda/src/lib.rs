@@ -4,7 +4,9 @@
 use aws_adapters::{
     DynamoHealthStore, DynamoIdempotencyStore, SnsNotifier, SsmSecretStore, load_sdk_config,
 };
-use aws_lambda_events::sqs::SqsEvent;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use executor_runtime::processor::MissingMessageId;
+use std::future::Future;
 use chrono::Duration;
 use executor_runtime::health::Recorded;
 use executor_runtime::killswitch::{KillSwitch, ParameterKillSwitch, StaticKillSwitch};
@@ -21,7 +23,7 @@ use shared::health::NotifyGate;
 use shared::ports::SecretStore;
 use shared::signal::SignalId;
 use std::sync::Arc;
-use tracing::info;
+use tracing::{info, warn};
 
 /// The journal of a deployment: a database, or structured log lines when the cheap profile
 /// runs without one.
@@ -291,16 +293,108 @@ impl Common {
     }
 }
 
+/// What every batch runs on, started on the first batch rather than before the Lambda loop,
+/// and started again on the next batch after a failed start.
+///
+/// An executor's start reads the network: its broker secrets from SSM, and at Tradovate a
+/// login and the account list (a cold container waits up to 10 s for another one's login,
+/// then gives up). Failing there, before the runtime hands out the batch, failed the
+/// invocation as a whole: its records came back only after the queue's visibility timeout
+/// (360 s), past every signal's 30 s staleness budget. Started here instead, a failed start
+/// reports each record failed, so they come back within seconds (`AfterBatch`) and the next
+/// batch starts it again.
+pub struct Starting<T, S> {
+    ready: tokio::sync::OnceCell<T>,
+    start: S,
+}
+
+impl<T, S> std::fmt::Debug for Starting<T, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Starting")
+            .field("started", &self.ready.initialized())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, S, Fut, E> Starting<T, S>
+where
+    S: Fn() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    /// Not started yet: `start` runs on the first [`Self::batch`].
+    pub fn new(start: S) -> Self {
+        Self {
+            ready: tokio::sync::OnceCell::new(),
+            start,
+        }
+    }
+
+    /// Runs `handle` over the started value, starting it first if need be. When the start
+    /// fails, every record of `event` is reported failed with the reason (nothing of the
+    /// batch ran), and the next batch tries the start again.
+    ///
+    /// # Errors
+    /// A record without a message id, as [`fifo_batch::process`].
+    pub async fn batch<'a, H, HFut>(
+        &'a self,
+        event: &SqsEvent,
+        deadline: Option<std::time::SystemTime>,
+        handle: H,
+    ) -> Result<SqsBatchResponse, MissingMessageId>
+    where
+        H: FnOnce(&'a T) -> HFut,
+        HFut: Future<Output = Result<SqsBatchResponse, MissingMessageId>>,
+    {
+        match self.ready.get_or_try_init(|| (self.start)()).await {
+            Ok(started) => handle(started).await,
+            Err(e) => {
+                let why = format!("the executor could not start: {e}");
+                warn!(error = %why, "every record of the batch comes back within seconds");
+                fifo_batch::process(event, deadline, |_| {
+                    let why = why.clone();
+                    async move { Err::<(), String>(why) }
+                })
+                .await
+            }
+        }
+    }
+}
+
 /// The Lambda loop: SQS batches in, partial batch responses out; failed records are made
 /// visible again within seconds on `SOURCE_QUEUE_URL` (the broker queue) and counted in the
-/// `RecordFailures` metric.
-pub async fn run<V: Venue>(common: Common, venue: V) -> Result<(), lambda_runtime::Error> {
+/// `RecordFailures` metric. The venue is built by `venue` on the first batch ([`Starting`]):
+/// a start that fails (an SSM read, a broker login) fails that batch's records, which come
+/// back within seconds, and the next batch builds it again.
+pub async fn run<V, F, Fut, E>(
+    common: Common,
+    broker: shared::routing::Broker,
+    venue: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    V: Venue,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<V, E>>,
+    E: std::fmt::Display,
+{
     let after = aws_adapters::AfterBatch::new(
         aws_sdk_sqs::Client::new(&common.sdk),
         common.source_queue_url.clone(),
-        &format!("executor-{}", venue.broker()),
+        &format!("executor-{broker}"),
     );
-    let executor = common.executor(venue);
+    // Handed to the executor once the venue is built; a failed build keeps it for the next.
+    let common = std::sync::Mutex::new(Some(common));
+    let common = &common;
+    let venue = &venue;
+    let executor = Starting::new(move || async move {
+        let venue = venue().await.map_err(|e| e.to_string())?;
+        let common = common
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| "started twice".to_owned())?;
+        Ok::<_, String>(common.executor(venue))
+    });
     let (executor, after) = (&executor, &after);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         #[allow(
@@ -312,7 +406,9 @@ pub async fn run<V: Venue>(common: Common, venue: V) -> Result<(), lambda_runtim
             executor_runtime::processor::usable_deadline(event.context.deadline(), now);
         async move {
             let response = executor
-                .handle_batch(event.payload.clone(), deadline)
+                .batch(&event.payload, deadline, |executor| {
+                    executor.handle_batch(event.payload.clone(), deadline)
+                })
                 .await?;
             let now = shared::clock::Clock::now(&SystemClock).timestamp_millis();
             after.run(&event.payload, &response, now, deadline).await;
@@ -320,4 +416,63 @@ pub async fn run<V: Venue>(common: Common, venue: V) -> Result<(), lambda_runtim
         }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn event(groups: &[(&str, &str)]) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        for (id, group) in groups {
+            let mut m = aws_lambda_events::sqs::SqsMessage::default();
+            m.message_id = Some((*id).to_owned());
+            m.attributes
+                .insert("MessageGroupId".to_owned(), (*group).to_owned());
+            event.records.push(m);
+        }
+        event
+    }
+
+    fn failed(r: &SqsBatchResponse) -> Vec<&str> {
+        r.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+
+    /// A start that fails (a login refused for a moment) fails the batch's records, each
+    /// one, without running them; the next batch starts again and runs; a started value is
+    /// not started a third time.
+    #[tokio::test]
+    async fn a_failed_start_fails_the_batch_and_the_next_batch_starts_again() {
+        let starts = AtomicUsize::new(0);
+        let started = Starting::new(|| {
+            let n = starts.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err("Tradovate login: the lock is busy".to_owned())
+                } else {
+                    Ok(n)
+                }
+            }
+        });
+        let ran = AtomicUsize::new(0);
+        let batch = event(&[("m1", "EURUSD"), ("m2", "GBPUSD")]);
+        let handle = |value: &usize| {
+            ran.fetch_add(*value, Ordering::SeqCst);
+            async { Ok(SqsBatchResponse::default()) }
+        };
+        let first = started.batch(&batch, None, handle).await.unwrap();
+        assert_eq!(failed(&first), ["m1", "m2"]);
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "nothing of the batch ran");
+
+        let second = started.batch(&batch, None, handle).await.unwrap();
+        assert!(failed(&second).is_empty());
+        assert_eq!(ran.load(Ordering::SeqCst), 1, "ran on the value of the second start");
+        started.batch(&batch, None, handle).await.unwrap();
+        assert_eq!(starts.load(Ordering::SeqCst), 2, "started once it worked, not again");
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+    }
 }

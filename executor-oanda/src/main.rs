@@ -1,4 +1,5 @@
-//! The OANDA executor Lambda: clients and settings built once, then the runtime loop.
+//! The OANDA executor Lambda: settings read, then the runtime loop, which builds the client on
+//! its first batch.
 // The Lambda runtime nests the FIFO batch future deeply enough to pass the default limit.
 #![recursion_limit = "256"]
 
@@ -12,6 +13,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let env = ProcessEnv;
     let common =
         executor_lambda::Common::load(&env, DEFAULT_RISK, shared::routing::Broker::Oanda).await?;
-    let settings = OandaSettings::load(&env, &common.secrets).await?;
-    executor_lambda::run(common, settings.venue(SystemClock)?).await
+    // Built on the first batch (secrets read from SSM): see `executor_lambda::Starting`.
+    let secrets = common.secrets.clone();
+    executor_lambda::run(common, shared::routing::Broker::Oanda, || async {
+        let settings = OandaSettings::load(&env, &secrets)
+            .await
+            .map_err(|e| e.to_string())?;
+        settings.venue(SystemClock).map_err(|e| e.to_string())
+    })
+    .await
 }

@@ -1,5 +1,5 @@
-//! The Tradovate executor Lambda: credentials, token manager and account resolved once, then
-//! the runtime loop.
+//! The Tradovate executor Lambda: the runtime loop, which resolves credentials, token manager
+//! and account on its first batch (again on the next after a failed start).
 // The Lambda runtime nests the FIFO batch future deeply enough to pass the default limit.
 #![recursion_limit = "256"]
 
@@ -17,9 +17,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .await?;
     let owner =
         std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_else(|_| "executor-tradovate".into());
-    let (tokens, settings) = executor_tradovate::deploy::tokens(&env, &common.sdk, &owner).await?;
-    let venue = settings
-        .venue(tokens, SystemClock, VenueSettings::default())
-        .await?;
-    executor_lambda::run(common, venue).await
+    let sdk = common.sdk.clone();
+    // Built on the first batch (secrets from SSM, the login, the account list), and again on
+    // the next batch after a failed start: see `executor_lambda::Starting`.
+    executor_lambda::run(common, shared::routing::Broker::Tradovate, || async {
+        let (tokens, settings) = executor_tradovate::deploy::tokens(&env, &sdk, &owner)
+            .await
+            .map_err(|e| e.to_string())?;
+        settings
+            .venue(tokens, SystemClock, VenueSettings::default())
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await
 }
