@@ -318,6 +318,9 @@ pub struct Outcome {
     pub signal_id: Option<String>,
     pub result: String,
     pub replayed: bool,
+    /// A dry run's message that a run would replay (`result` "would replay").
+    #[serde(skip)]
+    pub would_replay: bool,
 }
 
 pub struct ReplayOptions {
@@ -355,6 +358,7 @@ pub async fn replay(
         // messages already moved are returned (and written) with it.
         let mut stop = false;
         let letter = DeadLetter::parse(&msg.body);
+        let mut would_replay = false;
         let (result, replayed, forced, signal_id) = match &letter {
             Err(e) => (format!("unreadable: {e}"), false, false, None),
             Ok(letter) => {
@@ -367,12 +371,15 @@ pub async fn replay(
                     Decision::Refused { reason } => {
                         (format!("refused: {reason}"), false, false, sid)
                     }
-                    Decision::Replay { forced } if opts.dry_run => (
-                        format!("would replay{}", if forced { " (forced)" } else { "" }),
-                        false,
-                        forced,
-                        sid,
-                    ),
+                    Decision::Replay { forced } if opts.dry_run => {
+                        would_replay = true;
+                        (
+                            format!("would replay{}", if forced { " (forced)" } else { "" }),
+                            false,
+                            forced,
+                            sid,
+                        )
+                    }
                     Decision::Replay { forced } => {
                         let dedup = format!("replay-{}", msg.message_id);
                         match target
@@ -414,6 +421,7 @@ pub async fn replay(
             signal_id: signal_id.map(|s| s.to_string()),
             result,
             replayed,
+            would_replay,
         });
         if stop {
             break;

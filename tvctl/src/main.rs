@@ -356,7 +356,9 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                     ));
                 }
             }
-            let refused = outcomes.iter().any(|o| !o.replayed && !dry_run);
+            // A dry run says what the run would do, exit code included: 1 when it would
+            // refuse a message (scripts check before they replay).
+            let refused = outcomes.iter().any(|o| !o.replayed && !o.would_replay);
             Ok(if refused {
                 ExitCode::from(1)
             } else {

@@ -245,7 +245,7 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
         "a dry run sent something"
     );
 
-    let (_, out) = tvctl(&[
+    let (code, out) = tvctl(&[
         "dlq",
         "replay",
         "--queue-url",
@@ -258,6 +258,8 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
         "10",
     ]);
     assert!(out.contains("would be refused"), "{out}");
+    // Exit 1, as the run itself would: a script checks with a dry run before it replays.
+    assert_eq!(code, 1, "{out}");
 
     executor.kill_switch.0.store(false, Ordering::SeqCst);
     let (code, out) = tvctl(&[
