@@ -1086,10 +1086,11 @@ fn a_fill_found_by_a_takeover_keeps_its_place_in_the_trades() {
 /// Three EUR_USD reversals on an account that was long 1,000 before the journal began.
 fn reversals_from_a_long_held_before() -> (Vec<SignalRecord>, Vec<OrderRecord>) {
     let o = Broker::Oanda;
+    let eur_usd = |id, close, hms| signal(id, o, "EUR_USD", SignalStatus::Filled, close, hms);
     let signals = vec![
-        signal("s1", o, "EUR_USD", SignalStatus::Filled, "1.08500", "10:00:00"),
-        signal("s2", o, "EUR_USD", SignalStatus::Filled, "1.08000", "11:00:00"),
-        signal("s3", o, "EUR_USD", SignalStatus::Filled, "1.09000", "12:00:00"),
+        eur_usd("s1", "1.08500", "10:00:00"),
+        eur_usd("s2", "1.08000", "11:00:00"),
+        eur_usd("s3", "1.09000", "12:00:00"),
     ];
     let leg = |id: &str, leg: Leg, side: Side, price: &str, hms: &str| {
         fill(id, o, "EUR_USD", leg, side, "1000", price, Some("0"), hms)
@@ -1134,10 +1135,11 @@ fn a_close_of_a_position_held_before_the_journal_opens_nothing() {
 #[test]
 fn a_leg_of_unknown_outcome_is_warned_of_and_once_found_keeps_its_place() {
     let o = Broker::Oanda;
+    let eur_usd = |id, status, close, hms| signal(id, o, "EUR_USD", status, close, hms);
     let signals = [
-        signal("u1", o, "EUR_USD", SignalStatus::Unknown, "1.08000", "10:00:00"),
-        signal("u2", o, "EUR_USD", SignalStatus::Filled, "1.08500", "11:00:00"),
-        signal("u3", o, "EUR_USD", SignalStatus::Filled, "1.08200", "12:00:00"),
+        eur_usd("u1", SignalStatus::Unknown, "1.08000", "10:00:00"),
+        eur_usd("u2", SignalStatus::Filled, "1.08500", "11:00:00"),
+        eur_usd("u3", SignalStatus::Filled, "1.08200", "12:00:00"),
     ];
     let leg = |id: &str, leg: Leg, side: Side, price: &str, hms: &str| {
         fill(id, o, "EUR_USD", leg, side, "1000", price, Some("0"), hms)

@@ -55,7 +55,10 @@ async fn a_request_never_answered_fails_within_the_operation_timeout() {
     let timeouts = lambda_timeouts();
     let attempt = timeouts.operation_attempt_timeout().unwrap();
     let operation = timeouts.operation_timeout().unwrap();
-    assert!(took >= attempt, "gave up after {took:?}, before one attempt's {attempt:?}");
+    assert!(
+        took >= attempt,
+        "gave up after {took:?}, before one attempt's {attempt:?}"
+    );
     assert!(
         took < operation + Duration::from_secs(2),
         "gave up after {took:?}, the operation's bound is {operation:?}"

@@ -5,13 +5,12 @@ use aws_adapters::{
     DynamoHealthStore, DynamoIdempotencyStore, SnsNotifier, SsmSecretStore, load_sdk_config,
 };
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use executor_runtime::processor::MissingMessageId;
-use std::future::Future;
 use chrono::Duration;
 use executor_runtime::health::Recorded;
 use executor_runtime::killswitch::{KillSwitch, ParameterKillSwitch, StaticKillSwitch};
 use executor_runtime::metrics::StdoutMetrics;
 use executor_runtime::notify::{MemoryNotifyGate, RateLimited};
+use executor_runtime::processor::MissingMessageId;
 use executor_runtime::processor::{Executor, ExecutorSettings};
 use executor_runtime::risk::RiskConfig;
 use executor_runtime::venue::Venue;
@@ -22,6 +21,7 @@ use shared::execution::{JournalError, OrderRecord, SignalRecord, TradeJournal};
 use shared::health::NotifyGate;
 use shared::ports::SecretStore;
 use shared::signal::SignalId;
+use std::future::Future;
 use std::sync::Arc;
 use tracing::{info, warn};
 
@@ -470,9 +470,17 @@ mod tests {
 
         let second = started.batch(&batch, None, handle).await.unwrap();
         assert!(failed(&second).is_empty());
-        assert_eq!(ran.load(Ordering::SeqCst), 1, "ran on the value of the second start");
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            1,
+            "ran on the value of the second start"
+        );
         started.batch(&batch, None, handle).await.unwrap();
-        assert_eq!(starts.load(Ordering::SeqCst), 2, "started once it worked, not again");
+        assert_eq!(
+            starts.load(Ordering::SeqCst),
+            2,
+            "started once it worked, not again"
+        );
         assert_eq!(ran.load(Ordering::SeqCst), 2);
     }
 }
