@@ -36,7 +36,7 @@ async fn a_request_never_answered_fails_within_the_operation_timeout() {
         .await;
     let queue = SqsFifoQueue::new(
         aws_sdk_sqs::Client::new(&sdk),
-        &format!("{endpoint}/000000000000/signals.fifo"),
+        format!("{endpoint}/000000000000/signals.fifo"),
     );
     let start = Instant::now();
     // Without a bound this send would wait for as long as the connection stays open.
