@@ -295,13 +295,6 @@ struct PriceView {
     close: Option<serde_json::Value>,
 }
 
-/// A price as the alert gave it: `1.08345`, or with an exponent (`1.234e-5`).
-fn decimal(text: &str) -> Option<Decimal> {
-    text.parse()
-        .ok()
-        .or_else(|| Decimal::from_scientific(text).ok())
-}
-
 fn info(record: &SignalRecord) -> SignalInfo<'_> {
     let raw: RawView = serde_json::from_str(&record.raw).unwrap_or_default();
     let strategy = format!(
@@ -315,10 +308,9 @@ fn info(record: &SignalRecord) -> SignalInfo<'_> {
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&Utc));
     let close = match &raw.price_data.close {
-        Some(serde_json::Value::String(s)) => decimal(s),
-        // serde_json prints a small number with an exponent (`1.234e-5`), which ingest
-        // accepted; `Decimal::from_str` does not read it.
-        Some(serde_json::Value::Number(n)) => decimal(&n.to_string()),
+        Some(serde_json::Value::String(s)) => s.parse().ok(),
+        // As the alert wrote it, an exponent included (`1.234e-5`: `Decimal` reads it).
+        Some(serde_json::Value::Number(n)) => n.to_string().parse().ok(),
         _ => None,
     };
     SignalInfo {
@@ -453,7 +445,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     ordered.sort_by(|a, b| {
         (a.signal_id.as_str(), a.leg, a.attempt).cmp(&(b.signal_id.as_str(), b.leg, b.attempt))
     });
-    let mut previous_leg: Option<(&str, DateTime<Utc>)> = None;
+    let mut previous_leg: Option<(&str, DateTime<Utc>, DateTime<Utc>)> = None;
     for o in ordered {
         if o.outcome == Outcome::Unknown
             && all
@@ -513,13 +505,13 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 .push(format!("fill of {} has no time; left out", o.signal_id));
             continue;
         };
-        if let Some((signal, before)) = previous_leg
+        if let Some((signal, sent_before, at_before)) = previous_leg
             && signal == o.signal_id.as_str()
         {
-            sent = sent.max(before);
-            at = at.max(sent);
+            sent = sent.max(sent_before);
+            at = at.max(at_before);
         }
-        previous_leg = Some((o.signal_id.as_str(), sent));
+        previous_leg = Some((o.signal_id.as_str(), sent, at));
         no_fee += usize::from(o.fee.is_none());
         fills.push(Fill {
             signal_id: o.signal_id.to_string(),
