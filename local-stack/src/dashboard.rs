@@ -552,21 +552,30 @@ pub struct Sources {
 /// fill came in since): a page open for hours costs a broker request per instrument every
 /// few seconds at most.
 const REAL_READ_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a broker that refused a position read for its rate (Tradovate's 429 or penalty
+/// ticket, `ReadError::RateLimited`) is not read again by the dashboard, new fills or not.
+/// Tradovate asks a client that got a 429 to stop ("stops handling requests for a period of
+/// time", about an hour; <https://partner.tradovate.com/overview/core-concepts/rate-limits>),
+/// and a page re-reading every few seconds would lengthen the lockout the executor's own
+/// orders then meet.
+pub const RATE_LIMITED_HOLD: std::time::Duration = std::time::Duration::from_secs(3600);
 /// The longest wait for one position read; a slow broker shows an error, not a stuck page.
 const REAL_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Instruments read per broker and update: those of this run's alerts, at most this many.
 const REAL_READ_MAX: usize = 20;
 
-/// The latest read of each real broker: when, after how many booked fills, and the block. One
-/// lock per broker, held while its broker is read: pages asking at once share one read.
+/// The latest read of each real broker: when, after how many booked fills, the block, and
+/// whether the broker refused it for its rate. One lock per broker, held while its broker is
+/// read: pages asking at once share one read.
 #[derive(Debug, Default)]
-pub struct RealReads([tokio::sync::Mutex<Option<(std::time::Instant, usize, Value)>>; 3]);
+pub struct RealReads([tokio::sync::Mutex<Option<RealRead>>; 3]);
+
+/// One read of a real broker's positions: when, after how many booked fills, the block, and
+/// whether a read was refused for the broker's rate.
+type RealRead = (std::time::Instant, usize, Value, bool);
 
 impl RealReads {
-    fn slot(
-        &self,
-        broker: Broker,
-    ) -> &tokio::sync::Mutex<Option<(std::time::Instant, usize, Value)>> {
+    fn slot(&self, broker: Broker) -> &tokio::sync::Mutex<Option<RealRead>> {
         &self.0[match broker {
             Broker::Oanda => 0,
             Broker::Tradovate => 1,
@@ -640,9 +649,9 @@ impl Live {
         fills: usize,
     ) -> Value {
         let mut slot = self.real_reads.slot(broker).lock().await;
-        if let Some((at, seen, v)) = slot.as_ref()
-            && *seen == fills
-            && at.elapsed() < REAL_READ_EVERY
+        if let Some((at, seen, v, limited)) = slot.as_ref()
+            && ((*seen == fills && at.elapsed() < REAL_READ_EVERY)
+                || (*limited && at.elapsed() < RATE_LIMITED_HOLD))
         {
             return v.clone();
         }
@@ -662,6 +671,7 @@ impl Live {
         });
         let mut rows = Vec::new();
         let mut errors = Vec::new();
+        let mut limited = false;
         for (i, read) in futures_util::future::join_all(reads).await {
             match read {
                 Ok(Ok(net)) if net.is_zero() => {}
@@ -675,9 +685,11 @@ impl Live {
                         last.get(&k).map(|(_, c)| *c),
                     ));
                 }
-                Ok(Err(
-                    ReadError::Unavailable(e) | ReadError::Refused(e) | ReadError::RateLimited(e),
-                )) => {
+                Ok(Err(ReadError::RateLimited(e))) => {
+                    limited = true;
+                    errors.push(format!("{i}: {e}"));
+                }
+                Ok(Err(ReadError::Unavailable(e) | ReadError::Refused(e))) => {
                     errors.push(format!("{i}: {e}"));
                 }
                 Err(_) => errors.push(format!(
@@ -685,6 +697,14 @@ impl Live {
                     REAL_READ_TIMEOUT.as_secs()
                 )),
             }
+        }
+        if limited {
+            let next = self.dashboard.clock.now()
+                + chrono::Duration::from_std(RATE_LIMITED_HOLD).unwrap_or_default();
+            errors.push(format!(
+                "the broker limits this client's rate: positions are not read again before {} (the broker asks clients to pause after a rate limit)",
+                next.format("%H:%M UTC")
+            ));
         }
         if instruments.len() > REAL_READ_MAX {
             errors.push(format!(
@@ -700,7 +720,7 @@ impl Live {
             "read_at": self.dashboard.clock.now(),
             "hint": "read from the broker for the instruments of this run's alerts",
         });
-        *slot = Some((std::time::Instant::now(), fills, v.clone()));
+        *slot = Some((std::time::Instant::now(), fills, v.clone(), limited));
         v
     }
 

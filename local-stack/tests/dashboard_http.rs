@@ -308,3 +308,78 @@ async fn the_trades_route_says_when_the_journal_holds_more_than_it_shows() {
         assert_eq!(resp.status(), 400, "{bad}");
     }
 }
+
+/// With a real Tradovate that answers 429 (the HTTP fake speaking its documented API), the
+/// dashboard shows the rate limit and stops reading positions: Tradovate asks a client to
+/// pause after a 429, and a page that re-read every 5 s would lengthen the lockout that the
+/// executor's orders then meet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_broker_is_not_read_again_by_the_dashboard() {
+    use broker_fakes::tradovate as tv;
+    let fake = tv::FakeTradovate::start(chrono::Utc::now()).await;
+    let stack = common::start_with(vec![
+        ("TRADOVATE_BASE_URL".into(), fake.url.clone()),
+        ("TRADOVATE_USERNAME".into(), tv::USERNAME.into()),
+        ("TRADOVATE_PASSWORD".into(), tv::PASSWORD.into()),
+        ("TRADOVATE_APP_ID".into(), "tv-pipeline-test".into()),
+        ("TRADOVATE_DEVICE_ID".into(), "device-1".into()),
+        ("TRADOVATE_CID".into(), tv::CID.to_string()),
+        ("TRADOVATE_SEC".into(), tv::SEC.into()),
+    ])
+    .await;
+    let (status, body) =
+        common::post_with(&stack.base, "tradovate-es-long", common::REAL_BROKER_SECRET).await;
+    assert_eq!(status, 200, "{body}");
+    let tradovate = |state: &Value| {
+        state["status"]["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["broker"] == "tradovate")
+            .cloned()
+            .unwrap()
+    };
+    // The long read from the broker, once it filled.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = common::get_json(&stack.base, "/dashboard/state").await;
+        if !tradovate(&state)["rows"].as_array().unwrap().is_empty() {
+            assert_eq!(tradovate(&state)["source"], "real");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no position read: {state:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    fake.rate_limit_for(Duration::from_secs(120));
+    // The next read after the cached one (5 s) meets the 429.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let limited = loop {
+        let state = common::get_json(&stack.base, "/dashboard/state").await;
+        let errors = tradovate(&state)["errors"].to_string();
+        if errors.contains("not read again before") {
+            break errors;
+        }
+        assert!(Instant::now() < deadline, "no rate limit shown: {state:#}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let answered = fake.rate_limited_answers();
+    assert!(answered > 0, "{limited}");
+    // Longer than the 5 s a read is kept for: the page asks on, the broker is not asked.
+    let until = Instant::now() + Duration::from_secs(7);
+    while Instant::now() < until {
+        let state = common::get_json(&stack.base, "/dashboard/state").await;
+        assert!(
+            tradovate(&state)["errors"]
+                .to_string()
+                .contains("not read again before")
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        fake.rate_limited_answers(),
+        answered,
+        "the dashboard read a rate-limited broker again"
+    );
+    assert!(!limited.contains(tv::PASSWORD) && !limited.contains(tv::SEC));
+}
