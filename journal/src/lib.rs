@@ -338,45 +338,64 @@ macro_rules! journal_impl {
                 rows.iter().map(Self::signal_of).collect()
             }
 
+            /// Every signal and every order row, each row that cannot be read left out and
+            /// named (see [`AnyJournal::report_signals`]).
+            pub async fn lenient_signals(&self) -> Result<Lenient<SignalRecord>, JournalError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe($sql(ALL_SIGNALS)))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_error("signals read", e))?;
+                Ok(lenient(&rows, Self::signal_of, "signal"))
+            }
+
+            /// Every order row, as [`Self::lenient_signals`].
+            pub async fn lenient_orders(&self) -> Result<Lenient<OrderRecord>, JournalError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe($sql(ALL_ORDERS)))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_error("orders read", e))?;
+                Ok(lenient(&rows, Self::order_of, "order of signal"))
+            }
+
             fn orders_of(
                 rows: Vec<<$db as sqlx::Database>::Row>,
             ) -> Result<Vec<OrderRecord>, JournalError> {
+                rows.iter().map(Self::order_of).collect()
+            }
+
+            fn order_of(r: &<$db as sqlx::Database>::Row) -> Result<OrderRecord, JournalError> {
                 use sqlx::Row;
-                let mut out = Vec::new();
-                for r in rows {
-                    let get = |i: usize| -> Result<String, JournalError> {
-                        r.try_get::<String, _>(i)
-                            .map_err(|e| db_error("orders read", e))
-                    };
-                    let opt = |i: usize| -> Result<Option<String>, JournalError> {
-                        r.try_get::<Option<String>, _>(i)
-                            .map_err(|e| db_error("orders read", e))
-                    };
-                    let attempt = r
-                        .try_get::<i64, _>(14)
-                        .map_err(|e| db_error("orders read", e))?;
-                    out.push(OrderRecord {
-                        signal_id: signal_id(&get(0)?)?,
-                        broker: parse_enum("broker", &get(1)?)?,
-                        account: get(2)?.into(),
-                        leg: parse_enum("leg", &get(3)?)?,
-                        attempt: u32::try_from(attempt).map_err(|_| JournalError {
-                            reason: format!("attempt {attempt} unreadable"),
-                        })?,
-                        instrument: get(4)?,
-                        client_order_id: shared::execution::ClientOrderId::from_stored(get(5)?),
-                        broker_order_id: opt(6)?.map(BrokerOrderId::from),
-                        side: parse_enum("side", &get(7)?)?,
-                        quantity: $dec_out(&r, 8)?.unwrap_or_default(),
-                        fill_price: $dec_out(&r, 9)?,
-                        outcome: parse_enum("outcome", &get(10)?)?,
-                        error: opt(11)?,
-                        sent_at: $time_out(&r, 12)?,
-                        acked_at: $time_out(&r, 13)?,
-                        fee: $dec_out(&r, 15)?,
-                    });
-                }
-                Ok(out)
+                let get = |i: usize| -> Result<String, JournalError> {
+                    r.try_get::<String, _>(i)
+                        .map_err(|e| db_error("orders read", e))
+                };
+                let opt = |i: usize| -> Result<Option<String>, JournalError> {
+                    r.try_get::<Option<String>, _>(i)
+                        .map_err(|e| db_error("orders read", e))
+                };
+                let attempt = r
+                    .try_get::<i64, _>(14)
+                    .map_err(|e| db_error("orders read", e))?;
+                Ok(OrderRecord {
+                    signal_id: signal_id(&get(0)?)?,
+                    broker: parse_enum("broker", &get(1)?)?,
+                    account: get(2)?.into(),
+                    leg: parse_enum("leg", &get(3)?)?,
+                    attempt: u32::try_from(attempt).map_err(|_| JournalError {
+                        reason: format!("attempt {attempt} unreadable"),
+                    })?,
+                    instrument: get(4)?,
+                    client_order_id: shared::execution::ClientOrderId::from_stored(get(5)?),
+                    broker_order_id: opt(6)?.map(BrokerOrderId::from),
+                    side: parse_enum("side", &get(7)?)?,
+                    quantity: $dec_out(r, 8)?.unwrap_or_default(),
+                    fill_price: $dec_out(r, 9)?,
+                    outcome: parse_enum("outcome", &get(10)?)?,
+                    error: opt(11)?,
+                    sent_at: $time_out(r, 12)?,
+                    acked_at: $time_out(r, 13)?,
+                    fee: $dec_out(r, 15)?,
+                })
             }
 
             /// The most recent signals, newest first.
@@ -1021,8 +1040,78 @@ const SQLITE_ALL_ORDERS_JSON: &str = "SELECT json_group_array(json_object(
     'acked_at', acked_at, 'fee', fee))
   FROM (SELECT * FROM orders ORDER BY signal_id, leg, attempt)";
 
+/// Rows read, and each row that could not be read, named ("signal 3f2a…: outcome \"x\"
+/// unreadable"): a report on a journal that a newer executor wrote (a status this build does
+/// not know) reads every other row instead of failing whole.
+pub type Lenient<T> = (Vec<T>, Vec<String>);
+
+/// Each of `rows` through `read`, the rows it cannot read named by their signal id (the first
+/// column of the journal's row queries).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn lenient<R: sqlx::Row, T>(
+    rows: &[R],
+    read: impl Fn(&R) -> Result<T, JournalError>,
+    what: &str,
+) -> Lenient<T>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut out = (Vec::new(), Vec::new());
+    for r in rows {
+        match read(r) {
+            Ok(t) => out.0.push(t),
+            Err(e) => {
+                let id = r.try_get::<String, _>(0).unwrap_or_else(|_| "?".into());
+                out.1.push(format!("{what} {id}: {}", e.reason));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(feature = "sqlite")]
 impl SqliteJournal {
+    /// As [`Self::all_as_json`], each row that does not parse left out and named.
+    async fn all_as_json_lenient<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+        what: &'static str,
+    ) -> Result<Lenient<T>, JournalError> {
+        let (text,): (String,) = sqlx::query_as(sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| db_error(what, e))?;
+        tokio::task::spawn_blocking(move || {
+            let rows: Vec<Box<serde_json::value::RawValue>> =
+                serde_json::from_str(&text).map_err(|e| JournalError {
+                    reason: format!("{what} read: {e}"),
+                })?;
+            #[derive(serde::Deserialize)]
+            struct Id {
+                signal_id: Option<String>,
+            }
+            let mut out = (Vec::with_capacity(rows.len()), Vec::new());
+            for row in rows {
+                match serde_json::from_str::<T>(row.get()) {
+                    Ok(t) => out.0.push(t),
+                    Err(e) => {
+                        let id = serde_json::from_str::<Id>(row.get())
+                            .ok()
+                            .and_then(|i| i.signal_id)
+                            .unwrap_or_else(|| "?".into());
+                        out.1.push(format!("{what} of signal {id}: {e}"));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| JournalError {
+            reason: format!("journal read task: {e}"),
+        })?
+    }
+
     async fn all_as_json<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         sql: &'static str,
@@ -1554,6 +1643,38 @@ impl AnyJournal {
             Self::Postgres(j) => j.all_signals().await,
             #[cfg(feature = "sqlite")]
             Self::Sqlite(j) => j.all_as_json(SQLITE_REPORT_SIGNALS_JSON, "signals").await,
+        }
+    }
+
+    /// What a report reads: every signal row as [`Self::signals_for_report`] does, with each
+    /// row that cannot be read (a status, leg or number this build does not know, written by
+    /// a newer executor) left out and named, where one such row failed the whole read.
+    ///
+    /// # Errors
+    /// [`JournalError`] when the table cannot be read at all.
+    pub async fn report_signals(&self) -> Result<Lenient<SignalRecord>, JournalError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(j) => j.lenient_signals().await,
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(j) => {
+                j.all_as_json_lenient(SQLITE_REPORT_SIGNALS_JSON, "row")
+                    .await
+            }
+        }
+    }
+
+    /// Every order row as [`Self::all_orders`] does, each row that cannot be read left out and
+    /// named, as [`Self::report_signals`].
+    ///
+    /// # Errors
+    /// [`JournalError`] when the table cannot be read at all.
+    pub async fn report_orders(&self) -> Result<Lenient<OrderRecord>, JournalError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(j) => j.lenient_orders().await,
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(j) => j.all_as_json_lenient(SQLITE_ALL_ORDERS_JSON, "order").await,
         }
     }
 

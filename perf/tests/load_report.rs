@@ -38,7 +38,8 @@ async fn the_report_of_a_load_run_has_its_exact_figures_and_every_section() {
     assert_eq!(figures["executed"], 500, "{figures}");
 
     let source = tvctl::report::Source::Journal(journal.display().to_string());
-    let (signals, orders) = tvctl::report::load(&source).await.unwrap();
+    let (signals, orders, unreadable) = tvctl::report::load(&source).await.unwrap();
+    assert!(unreadable.is_empty(), "{unreadable:?}");
     let filter = analytics::Filter::default();
     let r = analytics::analyze(&signals, &orders, &filter);
     assert_eq!(r.signals, 500);

@@ -826,11 +826,13 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     dir.display()
                 )));
             }
-            let (signals, orders) = report::load(&source).await.map_err(|e| match e {
-                report::LoadError::NotAJournal(why) => Failure::Usage(why),
-                report::LoadError::Unavailable(why) => Failure::Unreachable(why),
-            })?;
-            let r = analytics::analyze(&signals, &orders, &filter);
+            let (signals, orders, unreadable) =
+                report::load(&source).await.map_err(|e| match e {
+                    report::LoadError::NotAJournal(why) => Failure::Usage(why),
+                    report::LoadError::Unavailable(why) => Failure::Unreachable(why),
+                })?;
+            let mut r = analytics::analyze(&signals, &orders, &filter);
+            r.warnings.extend(report::unreadable_warnings(&unreadable));
             if json {
                 out(&serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?);
             } else if csv {

@@ -39,13 +39,19 @@ impl From<LoadError> for String {
     }
 }
 
-/// Every signal and order row of the source.
+/// What a report reads: the signal rows, the order rows, and each journal row that could not
+/// be read, named (left out of the report, which says so).
+pub type Loaded = (Vec<SignalRecord>, Vec<OrderRecord>, Vec<String>);
+
+/// Every signal and order row of the source. A row that cannot be read (a status or leg a
+/// newer executor wrote) is left out and named in the third list, where it failed the whole
+/// report.
 ///
 /// # Errors
 /// [`LoadError::NotAJournal`] for a path or URL that names no journal (see
 /// [`missing_journal`]), or a database without the journal's tables; otherwise
 /// [`LoadError::Unavailable`], naming the source, when it cannot be opened or read.
-pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord>), LoadError> {
+pub async fn load(source: &Source) -> Result<Loaded, LoadError> {
     match source {
         Source::Journal(url) => {
             if let Some(missing) = missing_journal(url) {
@@ -73,7 +79,7 @@ pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
             let second = journal::AnyJournal::open_read_only(url)
                 .await
                 .map_err(|e| unavailable(e.to_string()))?;
-            let (signals, orders) = tokio::join!(journal.signals_for_report(), second.all_orders());
+            let (signals, orders) = tokio::join!(journal.report_signals(), second.report_orders());
             let read = |e: shared::execution::JournalError| {
                 let text = e.to_string();
                 // SQLite's "no such table: signals", PostgreSQL's `relation "signals" does
@@ -88,16 +94,38 @@ pub async fn load(source: &Source) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
                     unavailable(text)
                 }
             };
-            Ok((signals.map_err(read)?, orders.map_err(read)?))
+            let ((signals, mut unreadable), (orders, unread_orders)) =
+                (signals.map_err(read)?, orders.map_err(read)?);
+            unreadable.extend(unread_orders);
+            Ok((signals, orders, unreadable))
         }
         Source::LogLines(path) => {
             // A file that cannot be read, or holds no journal record, is the wrong file given
             // (exit 2), as a journal path that does not exist is.
             let text = std::fs::read_to_string(path)
                 .map_err(|e| LoadError::NotAJournal(format!("{}: {e}", path.display())))?;
-            parse_log_lines(&text).map_err(LoadError::NotAJournal)
+            let (signals, orders) = parse_log_lines(&text).map_err(LoadError::NotAJournal)?;
+            Ok((signals, orders, Vec::new()))
         }
     }
+}
+
+/// The report's warnings for the journal rows it could not read: how many, and the first few
+/// by name (a status or leg this build does not know suggests a newer executor wrote them).
+pub fn unreadable_warnings(unreadable: &[String]) -> Vec<String> {
+    const SHOWN: usize = 5;
+    if unreadable.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![format!(
+        "{} journal row(s) could not be read and are left out (written by a newer version of the executors?); figures that depend on them are incomplete",
+        unreadable.len()
+    )];
+    out.extend(unreadable.iter().take(SHOWN).cloned());
+    if unreadable.len() > SHOWN {
+        out.push(format!("… and {} more", unreadable.len() - SHOWN));
+    }
+    out
 }
 
 /// Why `url` is not a journal to report on: empty, or a SQLite path that does not exist, is a

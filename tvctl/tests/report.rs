@@ -283,7 +283,56 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
         to_micros(r.clone())
     );
     assert!(!text.contains(&pg.url), "the URL is not printed");
+
+    // A row this build cannot read (a status a newer executor might write) is left out and
+    // named; the rest is reported, where the whole report failed with exit 3 ("unreachable").
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+        sqlx::query("UPDATE orders SET outcome = 'from_a_newer_executor' WHERE leg = 'close'")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let (code, text) = tvctl(&["report", "--journal", &pg.url, "--json"]);
+    assert_eq!(code, 0, "{text}");
+    let unread: Value = serde_json::from_str(&text).unwrap();
+    let warnings = unread["warnings"].to_string();
+    assert!(
+        warnings.contains("journal row(s) could not be read")
+            && warnings.contains("from_a_newer_executor"),
+        "{warnings}"
+    );
+    assert_eq!(unread["signals"], r["signals"], "every signal still read");
     pg.drop().await;
+
+    // The same in SQLite, on a copy of the journal.
+    let copy = dir.join("newer.sqlite");
+    // `VACUUM INTO` copies what the write-ahead log holds too.
+    rusqlite::Connection::open(&journal)
+        .unwrap()
+        .execute("VACUUM INTO ?1", [copy.to_string_lossy()])
+        .unwrap();
+    rusqlite::Connection::open(&copy)
+        .unwrap()
+        .execute(
+            "UPDATE signals SET status = 'from_a_newer_executor' WHERE rowid = (SELECT MIN(rowid) FROM signals)",
+            [],
+        )
+        .unwrap();
+    let (code, text) = tvctl(&["report", "--journal", &copy.to_string_lossy(), "--json"]);
+    assert_eq!(code, 0, "{text}");
+    let unread: Value = serde_json::from_str(&text).unwrap();
+    let warnings = unread["warnings"].to_string();
+    assert!(
+        warnings.contains("1 journal row(s) could not be read")
+            && warnings.contains("from_a_newer_executor"),
+        "{warnings}"
+    );
+    assert_eq!(
+        unread["signals"].as_u64().unwrap() + 1,
+        r["signals"].as_u64().unwrap()
+    );
 
     let (code, csv) = tvctl(&["report", "--journal", &path, "--csv"]);
     assert_eq!(code, 0, "{csv}");

@@ -44,7 +44,7 @@ async fn main() -> Result<(), String> {
     );
 
     let start = Instant::now();
-    let (signals, orders) =
+    let (signals, orders, _) =
         tvctl::report::load(&tvctl::report::Source::Journal(args.journal.clone())).await?;
     let read = start.elapsed();
     let t = Instant::now();
