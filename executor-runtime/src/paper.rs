@@ -49,7 +49,8 @@ pub struct PaperFill {
     pub order_id: String,
     /// The quantity filled: units or contracts for a margin account, the base amount for spot.
     pub quantity: Decimal,
-    /// The fill price: the alert's close, in the quote currency (points for futures).
+    /// The fill price: the alert's close, in the quote currency (points for futures); a roll's
+    /// close of the earlier contract fills at that contract's latest paper fill.
     pub price: Decimal,
     /// The order's side; `None` for a fill a log kept before it recorded sides. A takeover
     /// journals a recovered leg with it: a close to flat is a sell after a long and a buy after
@@ -183,6 +184,10 @@ struct Ledger {
     positions: BTreeMap<String, Decimal>,
     orders: u64,
     filled: Fills,
+    /// Each instrument's latest fill price: a roll's close of the earlier contract fills at it
+    /// (a paper account has no price of that contract, and the alert's close is the new
+    /// one's: the calendar spread would show as a gain or a loss).
+    last_prices: BTreeMap<String, Decimal>,
 }
 
 /// A paper margin account (OANDA, Tradovate): one signed net position per instrument, every
@@ -230,10 +235,16 @@ impl PaperNetting {
         book: PaperBook,
     ) -> Self {
         let me = Self::with_clock(broker, account, clock);
+        let last_prices = book
+            .recent
+            .iter()
+            .filter_map(|(_, f)| Some((f.instrument.clone()?, f.price)))
+            .collect();
         *me.lock() = Ledger {
             positions: book.holdings,
             orders: book.orders,
             filled: Fills::restore(log, book.recent),
+            last_prices,
         };
         me
     }
@@ -348,10 +359,20 @@ impl Conversation for PaperNetting {
             return Ok(Ack::NothingToClose);
         }
         let orders = book.orders + 1;
+        // A roll's close trades the earlier contract, which the alert gives no price of: its
+        // own latest fill stands in (none known: the alert's close, as before).
+        let price = match leg.leg {
+            shared::execution::Leg::CloseRolled => book
+                .last_prices
+                .get(&name)
+                .copied()
+                .unwrap_or(req.intent.reference_price),
+            _ => req.intent.reference_price,
+        };
         let fill = PaperFill {
             order_id: format!("paper-{orders}"),
             quantity,
-            price: req.intent.reference_price,
+            price,
             side: Some(if after > net { Side::Buy } else { Side::Sell }),
             instrument: Some(name.clone()),
         };
@@ -359,6 +380,7 @@ impl Conversation for PaperNetting {
         book.filled
             .write(&self.account, &id, &fill, &[(name.clone(), after)], orders)?;
         book.orders = orders;
+        book.last_prices.insert(name.clone(), price);
         book.positions.insert(name, after);
         let ack = fill.ack();
         book.filled.keep(id, fill);
@@ -833,20 +855,29 @@ mod tests {
         };
         let long = run(es1(shared::Action::LongEntry, "ESZ6", 1)).await;
         assert_eq!(long.map(|e| e.outcome), Ok(Outcome::Filled));
-        let short = run(es1(shared::Action::ShortEntry, "ESH7", 2)).await;
+        // After the roll the alert's close is the new contract's (6,040 against 6,000).
+        let mut after_roll = es1(shared::Action::ShortEntry, "ESH7", 2);
+        after_roll.reference_price = Decimal::from(6040);
+        let short = run(after_roll).await;
         let legs: Vec<_> = short
             .map(|e| {
                 e.legs
                     .iter()
-                    .map(|l| (l.leg, l.instrument.clone()))
+                    .map(|l| (l.leg, l.instrument.clone(), l.fill_price))
                     .collect()
             })
             .unwrap_or_default();
+        // ESZ6 is closed at its own last fill (no gain or loss is made up from the calendar
+        // spread), ESH7 opened at the alert's close.
         assert_eq!(
             legs,
             vec![
-                (Leg::CloseRolled, Some("ESZ6".to_owned())),
-                (Leg::Open, None)
+                (
+                    Leg::CloseRolled,
+                    Some("ESZ6".to_owned()),
+                    Some(Decimal::from(6000))
+                ),
+                (Leg::Open, None, Some(Decimal::from(6040)))
             ]
         );
         let positions = paper.positions();
