@@ -646,6 +646,11 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                 section id="latency" {
                     h2 { "Latency by stage" }
                     (maud::PreEscaped(bars_svg("p50 latency by stage (ms)", &latency)))
+                    p {
+                        "Stages from the alert (alert_to_…) start at TradingView's {{timenow}}, \
+                         which is whole seconds: up to a second of them is that rounding, not \
+                         the pipeline. The other stages are timed by the pipeline's own clock."
+                    }
                     table {
                         tr { th { "Stage" } th { "Count" } th { "p50 ms" } th { "p95 ms" } th { "p99 ms" } }
                         @for l in &report.latency {
