@@ -207,6 +207,8 @@ pub struct Slippage {
     /// When the broker filled (acknowledged) the order.
     pub at: DateTime<Utc>,
     pub instrument: String,
+    /// The leg (a reversal's close and open are two fills of one signal, same side).
+    pub leg: Leg,
     pub side: Side,
     pub alert_close: Decimal,
     pub fill_price: Decimal,
@@ -579,6 +581,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             signal_id: f.signal_id.clone(),
             at: f.at,
             instrument: f.instrument.clone(),
+            leg: f.leg,
             side: f.side,
             alert_close: close,
             fill_price: f.price,

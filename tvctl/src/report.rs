@@ -535,10 +535,10 @@ fn slippage_tables(report: &Report) -> Markup {
         h3 { "Fills" }
         @if skipped > 0 { p class="meta" { "The last " (SLIPPAGE_ROWS) " of " (report.slippage.len()) " fills; --json lists every one." } }
         table {
-            tr { th { "Filled (UTC)" } th { "Signal" } th { "Instrument" } th { "Side" } th { "Alert close" } th { "Fill" } th { "Slippage" } th { "Pips/ticks" } th { "bps" } th { "Money" } }
+            tr { th { "Filled (UTC)" } th { "Signal" } th { "Instrument" } th { "Leg" } th { "Side" } th { "Alert close" } th { "Fill" } th { "Slippage" } th { "Pips/ticks" } th { "bps" } th { "Money" } }
             @for s in report.slippage.iter().skip(skipped) {
                 tr {
-                    td { (s.at.format("%Y-%m-%d %H:%M:%S%.3f")) } td { (s.signal_id) } td { (s.instrument) } td { (s.side.as_str()) }
+                    td { (s.at.format("%Y-%m-%d %H:%M:%S%.3f")) } td { (s.signal_id) } td { (s.instrument) } td { (s.leg.as_str()) } td { (s.side.as_str()) }
                     td { (s.alert_close) } td { (s.fill_price) } td { (decimal_cell(Some(s.price))) }
                     td { @if let Some((n, unit)) = s.increments { (decimal_cell(Some(n))) " " (unit) } @else { "–" } }
                     td { (decimal_cell(Some(s.bps))) }
