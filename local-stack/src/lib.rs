@@ -1043,6 +1043,15 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         ));
     }
     let routing = RoutingTable::from_env(env).map_err(|e| e.to_string())?;
+    // Which table routes: a file given for a roll or a new instrument changes what every
+    // continuous symbol trades, so the start says so.
+    match env.optional(shared::routing::ROUTING_TABLE_FILE) {
+        Some(file) => line(format_args!(
+            "routing: {file} ({})",
+            shared::routing::ROUTING_TABLE_FILE
+        )),
+        None => line(format_args!("routing: the embedded table")),
+    }
     if let Some(file) = cfg.journal_file()
         && let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
     {

@@ -237,3 +237,56 @@ fn a_second_stack_on_the_same_journal_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("in use by another process"), "{text}");
 }
+
+/// The start names the routing table it routes with: a `ROUTING_TABLE_FILE` given for a roll
+/// changes what every continuous symbol trades, and a user should not have to guess.
+#[test]
+fn the_start_names_the_routing_table() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("after-roll.toml");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(workspace.join("shared/routing.toml"), &table).unwrap();
+    let lines_of = |routing: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"));
+        for v in common::BROKER_VARIABLES {
+            cmd.env_remove(v);
+        }
+        cmd.env_remove("ROUTING_TABLE_FILE");
+        if let Some(file) = routing {
+            cmd.env("ROUTING_TABLE_FILE", file);
+        }
+        let journal = dir
+            .path()
+            .join(format!("journal-{}.sqlite", routing.is_some()));
+        let mut child = cmd
+            .args(["dev", "--port", "0", "--journal"])
+            .arg(&journal)
+            .env_remove("WEBHOOK_SECRET")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines().take(50) {
+            let line = line.unwrap();
+            let done = line.starts_with("listening on ");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        seen
+    };
+    let given = lines_of(Some(&table));
+    let shown = format!("routing: {} (ROUTING_TABLE_FILE)", table.display());
+    assert!(given.contains(&shown), "{given:#?}");
+    let embedded = lines_of(None);
+    assert!(
+        embedded.contains(&"routing: the embedded table".to_owned()),
+        "{embedded:#?}"
+    );
+}
