@@ -316,7 +316,8 @@ async fn the_trades_route_says_when_the_journal_holds_more_than_it_shows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_broker_is_not_read_again_by_the_dashboard() {
     use broker_fakes::tradovate as tv;
-    let fake = tv::FakeTradovate::start(chrono::Utc::now()).await;
+    let fake =
+        tv::FakeTradovate::start(shared::clock::Clock::now(&shared::clock::SystemClock)).await;
     let stack = common::start_with(vec![
         ("TRADOVATE_BASE_URL".into(), fake.url.clone()),
         ("TRADOVATE_USERNAME".into(), tv::USERNAME.into()),
