@@ -50,7 +50,8 @@ pub struct PaperFill {
     /// The quantity filled: units or contracts for a margin account, the base amount for spot.
     pub quantity: Decimal,
     /// The fill price: the alert's close, in the quote currency (points for futures); a roll's
-    /// close of the earlier contract fills at that contract's latest paper fill.
+    /// close of the earlier contract fills at that contract's latest price (its latest alert's
+    /// close or paper fill).
     pub price: Decimal,
     /// The order's side; `None` for a fill a log kept before it recorded sides. A takeover
     /// journals a recovered leg with it: a close to flat is a sell after a long and a buy after
@@ -184,9 +185,9 @@ struct Ledger {
     positions: BTreeMap<String, Decimal>,
     orders: u64,
     filled: Fills,
-    /// Each instrument's latest fill price: a roll's close of the earlier contract fills at it
-    /// (a paper account has no price of that contract, and the alert's close is the new
-    /// one's: the calendar spread would show as a gain or a loss).
+    /// Each instrument's latest price: its latest alert's close, or fill. A roll's close of the
+    /// earlier contract fills at it (a paper account has no other price of that contract, and
+    /// the roll's alert prices the new one: the calendar spread would show as a gain or loss).
     last_prices: BTreeMap<String, Decimal>,
 }
 
@@ -359,8 +360,9 @@ impl Conversation for PaperNetting {
             return Ok(Ack::NothingToClose);
         }
         let orders = book.orders + 1;
-        // A roll's close trades the earlier contract, which the alert gives no price of: its
-        // own latest fill stands in (none known: the alert's close, as before).
+        // A roll's close trades the earlier contract, which the alert gives no price of: that
+        // contract's latest price stands in (its latest alert or fill; none known: the
+        // alert's close, as before).
         let price = match leg.leg {
             shared::execution::Leg::CloseRolled => book
                 .last_prices
@@ -463,6 +465,13 @@ impl Venue for PaperNetting {
     }
 
     async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
+        // Every alert prices its instrument, whether or not it trades (an entry already
+        // held, an exit with nothing to close): the price a roll's close of this contract
+        // fills at later, where its last fill could be far behind the market.
+        self.lock().last_prices.insert(
+            req.intent.instrument.to_string(),
+            req.intent.reference_price,
+        );
         drive::execute(self, &*self.clock, req).await
     }
 }
@@ -855,9 +864,13 @@ mod tests {
         };
         let long = run(es1(shared::Action::LongEntry, "ESZ6", 1)).await;
         assert_eq!(long.map(|e| e.outcome), Ok(Outcome::Filled));
-        // After the roll the alert's close is the new contract's (6,040 against 6,000).
+        // Another long entry, already held, at 6,100: nothing trades, but ESZ6 is at 6,100.
+        let mut held = es1(shared::Action::LongEntry, "ESZ6", 3);
+        held.reference_price = Decimal::from(6100);
+        assert_eq!(run(held).await.map(|e| e.outcome), Ok(Outcome::NoOp));
+        // After the roll the alert's close is the new contract's (6,140 against 6,100).
         let mut after_roll = es1(shared::Action::ShortEntry, "ESH7", 2);
-        after_roll.reference_price = Decimal::from(6040);
+        after_roll.reference_price = Decimal::from(6140);
         let short = run(after_roll).await;
         let legs: Vec<_> = short
             .map(|e| {
@@ -867,17 +880,17 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default();
-        // ESZ6 is closed at its own last fill (no gain or loss is made up from the calendar
-        // spread), ESH7 opened at the alert's close.
+        // ESZ6 is closed at its own latest price, its last alert's (no gain or loss is made
+        // up from the calendar spread), ESH7 opened at the alert's close.
         assert_eq!(
             legs,
             vec![
                 (
                     Leg::CloseRolled,
                     Some("ESZ6".to_owned()),
-                    Some(Decimal::from(6000))
+                    Some(Decimal::from(6100))
                 ),
-                (Leg::Open, None, Some(Decimal::from(6040)))
+                (Leg::Open, None, Some(Decimal::from(6140)))
             ]
         );
         let positions = paper.positions();
