@@ -137,7 +137,10 @@ pub struct Trade {
     /// The matched lots' average entry price.
     pub entry_price: Decimal,
     pub exit_price: Decimal,
+    /// When the first matched lot's order was sent (the order the fills are matched in: a
+    /// leg a replay found filled hours later keeps its send time).
     pub opened_at: DateTime<Utc>,
+    /// When the closing fill was acknowledged.
     pub closed_at: DateTime<Utc>,
     /// Points × quantity × multiplier, minus [`Trade::fees`]. In points when the multiplier
     /// is unknown (then `currency` is `points`).
@@ -633,7 +636,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         let mut cost = Decimal::ZERO;
         let mut pnl = Decimal::ZERO;
         let mut fees = Decimal::ZERO;
-        let mut opened_at = f.at;
+        let mut opened_at = f.sent;
         let mut long = false;
         let mut guessed = f.estimated;
         while !left.is_zero() {
@@ -692,7 +695,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             book.push_back(Lot {
                 quantity: left,
                 price: f.price,
-                at: f.at,
+                at: f.sent,
                 fee: f.fee - closing_fee,
                 estimated: f.estimated,
                 selected: f.selected,
@@ -704,12 +707,12 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             .or_insert((0, None));
         // A stretch counts when the filter selects its opening or its closing fill.
         match (was_open, book.is_empty()) {
-            (false, false) => e.1 = Some((f.at, f.selected)),
+            (false, false) => e.1 = Some((f.sent, f.selected)),
             (true, true) => {
                 if let Some((start, opened_selected)) = e.1.take()
                     && (opened_selected || f.selected)
                 {
-                    e.0 += (f.at - start).num_milliseconds();
+                    e.0 += (f.sent - start).num_milliseconds();
                 }
             }
             _ => {}

@@ -1177,6 +1177,17 @@ fn a_leg_of_unknown_outcome_is_warned_of_and_once_found_keeps_its_place() {
     let pnl: Vec<Decimal> = r.trades.iter().map(|t| t.pnl).collect();
     assert_eq!(pnl, [d("5.00000"), d("3.00000")]);
     assert!(r.trades[0].long && !r.trades[1].long);
+    // Opened when it was sent (10:00:01), not when the replay found it (16:00): a trade
+    // never closes before it opens, and the time in the market is not negative.
+    assert_eq!(r.trades[0].opened_at, at("10:00:01"));
+    assert!(
+        r.trades.iter().all(|t| t.opened_at <= t.closed_at),
+        "{:?}",
+        r.trades
+    );
+    // Long 10:00:01 → 11:00:01 (3,600 s), short 11:00:02 → 12:00:01 (3,599 s), long again
+    // from 12:00:02 to the journal's last fill (12:00:02.1): 7,199 s in whole seconds.
+    assert_eq!(r.by_instrument[0].exposure_secs, Some(7199));
     assert_eq!(r.open_positions[0].quantity, d("1000"));
     assert_eq!(r.open_positions[0].average_price, d("1.082"));
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
@@ -1237,15 +1248,16 @@ fn a_priceless_rolled_close_is_valued_at_its_own_contracts_last_fill() {
     assert_eq!(r.open_positions[0].instrument, "ESH7");
 }
 
-/// An alert close that ingest accepted as a JSON number with an exponent (`1.234e-5`), as the
-/// journal's raw copy keeps it: it still counts as the alert's close.
+/// An alert close that ingest accepted as a JSON number with an exponent (`1.234e-7`, which
+/// serde_json also prints with one when the raw copy is parsed): it still counts as the
+/// alert's close.
 #[test]
 fn an_alert_close_with_an_exponent_is_read() {
     let c = Broker::Coinbase;
     let mut s = signal("e1", c, "SHIB-USD", SignalStatus::Filled, "0", "10:00:00");
     // As the alert wrote it (the journal keeps the alert's own text).
     s.raw = format!(
-        r#"{{"indicator":"Trend_Validator","market_data":{{"timeframe":"5","timenow":"{}"}},"price_data":{{"close":1.234e-5}}}}"#,
+        r#"{{"indicator":"Trend_Validator","market_data":{{"timeframe":"5","timenow":"{}"}},"price_data":{{"close":1.234e-7}}}}"#,
         at("10:00:00").to_rfc3339()
     );
     let orders = [fill(
@@ -1255,11 +1267,11 @@ fn an_alert_close_with_an_exponent_is_read() {
         Leg::Open,
         Side::Buy,
         "1000000",
-        "0.00001235",
+        "0.0000001235",
         Some("0"),
         "10:00:01",
     )];
     let r = analyze(&[s], &orders, &Filter::default());
     assert_eq!(r.slippage.len(), 1);
-    assert_eq!(r.slippage[0].alert_close, d("0.00001234"));
+    assert_eq!(r.slippage[0].alert_close, d("0.0000001234"));
 }

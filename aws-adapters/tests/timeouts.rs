@@ -8,6 +8,21 @@ use shared::ports::{FifoMessage, FifoQueue};
 use std::io::Read;
 use std::time::{Duration, Instant};
 
+/// The Lambdas' configuration carries the bounds (the test below uses them on its own
+/// configuration, pointed at the silent server).
+#[tokio::test]
+async fn the_lambdas_sdk_configuration_bounds_every_request() {
+    let sdk = aws_adapters::load_sdk_config().await;
+    let t = sdk.timeout_config().expect("a timeout configuration");
+    let want = lambda_timeouts();
+    assert_eq!(
+        t.operation_attempt_timeout(),
+        want.operation_attempt_timeout()
+    );
+    assert_eq!(t.operation_timeout(), want.operation_timeout());
+    assert!(want.operation_attempt_timeout().is_some() && want.operation_timeout().is_some());
+}
+
 #[tokio::test]
 async fn a_request_never_answered_fails_within_the_operation_timeout() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
