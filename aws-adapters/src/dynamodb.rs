@@ -24,6 +24,10 @@ const LEASE_UNTIL: &str = "lease_until";
 const OUTCOME: &str = "outcome";
 const EXPIRES_AT: &str = "expires_at";
 const SIGNAL_TIME: &str = "signal_time";
+/// A value drawn for each claim call and written with its lease: when the SDK sends the call
+/// again (a timed-out attempt whose write had landed, a 5xx after the write), the repeat's
+/// condition fails on the call's own write, which this tells apart from another's.
+const CLAIM_TOKEN: &str = "claim_token";
 /// How long an instrument's latest signal time is kept after it was written: long past any
 /// staleness limit, short enough that an instrument no longer traded drops out.
 const LATEST_TTL: Duration = Duration::days(90);
@@ -136,12 +140,23 @@ fn existing_claim(item: &Item) -> Result<Claim, StoreError> {
     }
 }
 
-impl IdempotencyStore for DynamoIdempotencyStore {
-    async fn claim(
+impl DynamoIdempotencyStore {
+    /// [`IdempotencyStore::claim`] under `token`, which `claim` draws at random for each call:
+    /// a condition that fails on an in-progress record carrying this very token met the
+    /// call's own write, landed on an attempt the SDK then sent again (the attempt timed out,
+    /// or the answer was lost), and is answered [`Claim::TakenOver`]: the lease is this
+    /// call's, and whether the first attempt took over an earlier one is lost with its answer,
+    /// so the executor reconciles by lookup before it sends, the safe side. (Answered
+    /// `Busy`, the signal would wait out its own lease and expire.)
+    ///
+    /// # Errors
+    /// [`StoreError`] when DynamoDB cannot be reached or answers with an error.
+    pub async fn claim_as(
         &self,
         key: &IdempotencyKey,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        token: &str,
     ) -> Result<Claim, StoreError> {
         let put = self
             .client
@@ -150,6 +165,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .item(PK, pk(key))
             .item(STATUS, s(IN_PROGRESS))
             .item(LEASE_UNTIL, n(lease_until.timestamp_millis()))
+            .item(CLAIM_TOKEN, s(token))
             .item(
                 EXPIRES_AT,
                 n((lease_until + self.in_progress_ttl).timestamp()),
@@ -175,6 +191,14 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                 Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
                     failed,
                 )) => match failed.item() {
+                    Some(old)
+                        if old.get(STATUS).and_then(|v| v.as_s().ok()).map(String::as_str)
+                            == Some(IN_PROGRESS)
+                            && old.get(CLAIM_TOKEN).and_then(|v| v.as_s().ok()).map(String::as_str)
+                                == Some(token) =>
+                    {
+                        Ok(Claim::TakenOver)
+                    }
                     Some(old) => existing_claim(old),
                     // The condition can only fail on an existing item, so this is a
                     // service fault; the caller retries the message later.
@@ -183,6 +207,19 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                 _ => Err(sdk_error("claim", e)),
             },
         }
+    }
+}
+
+impl IdempotencyStore for DynamoIdempotencyStore {
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        // 128 random bits: no two calls, in any container, draw the same.
+        let token = format!("{:032x}", rand::random::<u128>());
+        self.claim_as(key, now, lease_until, &token).await
     }
 
     async fn complete(

@@ -38,8 +38,8 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
 /// region; 3 s per attempt leaves room for a cold connection and a slow moment.
 ///
 /// A retried call whose first attempt did reach AWS is safe here: SQS FIFO sends carry a
-/// deduplication id, and the idempotency claim is a conditional write that a repeat finds
-/// taken (the record then comes back and reconciles).
+/// deduplication id, and the idempotency claim's repeat recognizes its own write by its
+/// `claim_token` and holds the lease, reconciling before it sends.
 pub fn lambda_timeouts() -> aws_config::timeout::TimeoutConfig {
     aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(std::time::Duration::from_millis(3_100))

@@ -521,3 +521,46 @@ async fn the_latest_signal_time_per_instrument_only_moves_forward() {
     }
     assert_eq!(store.advance(&racing, s(8)).await.unwrap(), Some(s(9)));
 }
+
+/// The SDK sends a claim again when an attempt times out or its answer is lost, though its
+/// write may have landed: the repeat (same call, same token) meets its own lease and is the
+/// lease holder, reconciling first (`TakenOver`), where it was `Busy` and the signal waited
+/// out its own lease and expired. Another call (another token) still finds the lease busy.
+#[tokio::test]
+async fn a_claim_sent_again_by_the_sdk_holds_its_own_lease() {
+    let (store, _) = store().await;
+    let lease = t0() + Duration::seconds(60);
+    assert_eq!(
+        store.claim_as(&key(), t0(), lease, "call-1").await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        store.claim_as(&key(), t0(), lease, "call-1").await.unwrap(),
+        Claim::TakenOver
+    );
+    assert_eq!(
+        store.claim_as(&key(), t0(), lease, "call-2").await.unwrap(),
+        Claim::Busy { lease_until: lease }
+    );
+    // Two claims through the port draw two tokens: the second is busy.
+    let other = key_of(Broker::Oanda, "101-004-1-001", r#"{"alert":2}"#);
+    assert_eq!(
+        store.claim(&other, t0(), lease).await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        store.claim(&other, t0(), lease).await.unwrap(),
+        Claim::Busy { lease_until: lease }
+    );
+    // A completed record answers with its outcome, whatever the token.
+    store
+        .complete(&key(), Outcome::Filled, t0() + Duration::days(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_as(&key(), t0(), lease, "call-1").await.unwrap(),
+        Claim::Completed {
+            outcome: Outcome::Filled
+        }
+    );
+}
