@@ -40,12 +40,34 @@ const CAPPED: [&str; 14] = [
 pub const JOURNAL_TARGET: &str = "journal_record";
 
 /// `level` (any case), or `default` when it is unset or does not parse, as `EnvFilter`
-/// directives, with [`CAPPED`] at `warn` and [`JOURNAL_TARGET`] at `info` whatever the level.
+/// directives, with [`CAPPED`] at `warn` and [`JOURNAL_TARGET`] at `info` whatever the level:
+/// a directive of `level` naming a capped crate or one of its modules
+/// (`lambda_runtime::layers=trace`, which `EnvFilter` would prefer as the more specific) is
+/// left out.
 pub fn directives(level: Option<String>, default: &str) -> String {
-    let mut d = level
+    let given = level
         .map(|l| l.to_ascii_lowercase())
         .filter(|l| EnvFilter::try_new(l).is_ok())
         .unwrap_or_else(|| default.to_owned());
+    let capped = |directive: &str| {
+        let target = directive
+            .split(['[', '='])
+            .next()
+            .unwrap_or_default()
+            .trim();
+        directive.contains('=')
+            && CAPPED.iter().any(|c| {
+                target == *c
+                    || target
+                        .strip_prefix(c)
+                        .is_some_and(|rest| rest.starts_with("::"))
+            })
+    };
+    let mut d = given
+        .split(',')
+        .filter(|directive| !capped(directive))
+        .collect::<Vec<_>>()
+        .join(",");
     for target in CAPPED {
         d.push(',');
         d.push_str(target);
@@ -343,6 +365,19 @@ mod tests {
         assert!(!text.contains("tok3n"), "{text}");
         assert!(text.contains("ours at trace"), "{text}");
         assert!(text.contains("the runtime's warning"), "{text}");
+        // Nor when the level names the runtime's module itself.
+        let text = logged("info,lambda_runtime::layers=trace,hyper=debug", || {
+            tracing::trace!(
+                target: "lambda_runtime::layers::api_response",
+                body = "/webhook/s3cret-path",
+                "raw JSON event received from Lambda"
+            );
+            tracing::debug!(target: "hyper::proto", "authorization: Bearer tok3n");
+            tracing::info!(target: "executor_runtime", "ours at info");
+        });
+        assert!(!text.contains("s3cret-path"), "{text}");
+        assert!(!text.contains("tok3n"), "{text}");
+        assert!(text.contains("ours at info"), "{text}");
     }
 
     /// At `warn` the journal's records (`JOURNAL=log`) still reach the log; other info lines
