@@ -104,8 +104,7 @@ pub async fn load(source: &Source) -> Result<Loaded, LoadError> {
             // (exit 2), as a journal path that does not exist is.
             let text = std::fs::read_to_string(path)
                 .map_err(|e| LoadError::NotAJournal(format!("{}: {e}", path.display())))?;
-            let (signals, orders) = parse_log_lines(&text).map_err(LoadError::NotAJournal)?;
-            Ok((signals, orders, Vec::new()))
+            parse_log_lines(&text).map_err(LoadError::NotAJournal)
         }
     }
 }
@@ -230,11 +229,13 @@ fn merged(earlier: &OrderRecord, later: OrderRecord) -> OrderRecord {
 /// line's first `{` (a timestamp and stream name, as `aws logs` prints them) is skipped, and
 /// lines that are not journal records are ignored. A record written twice (an upsert) keeps
 /// its last version: signals by id, orders by (signal, leg, attempt), merged as the database
-/// journal merges them (the first send time kept).
+/// journal merges them (the first send time kept). A journal line whose record does not
+/// parse (a status a newer executor wrote) is left out and named by its line number.
 ///
 /// # Errors
-/// The line number of a journal line whose record does not parse.
-pub fn parse_log_lines(text: &str) -> Result<(Vec<SignalRecord>, Vec<OrderRecord>), String> {
+/// No journal record in the lines, or none that parses (the first one's line number).
+pub fn parse_log_lines(text: &str) -> Result<Loaded, String> {
+    let mut unreadable = Vec::new();
     let mut signals: Vec<SignalRecord> = Vec::new();
     let mut orders: Vec<OrderRecord> = Vec::new();
     let mut signal_at = std::collections::HashMap::new();
@@ -260,7 +261,13 @@ pub fn parse_log_lines(text: &str) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
         let bad = |e: serde_json::Error| format!("line {}: {kind} record: {e}", n + 1);
         match kind {
             "signal" => {
-                let r: SignalRecord = serde_json::from_str(record).map_err(bad)?;
+                let r: SignalRecord = match serde_json::from_str(record) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        unreadable.push(bad(e));
+                        continue;
+                    }
+                };
                 match signal_at.get(r.signal_id.as_str()) {
                     Some(&i) => signals[i] = r,
                     None => {
@@ -270,7 +277,13 @@ pub fn parse_log_lines(text: &str) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
                 }
             }
             "order" => {
-                let r: OrderRecord = serde_json::from_str(record).map_err(bad)?;
+                let r: OrderRecord = match serde_json::from_str(record) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        unreadable.push(bad(e));
+                        continue;
+                    }
+                };
                 let key = (r.signal_id.to_string(), r.leg, r.attempt);
                 match order_at.get(&key) {
                     Some(&i) => orders[i] = merged(&orders[i], r),
@@ -283,6 +296,12 @@ pub fn parse_log_lines(text: &str) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
             _ => {}
         }
     }
+    if signals.is_empty()
+        && orders.is_empty()
+        && let Some(first) = unreadable.first()
+    {
+        return Err(first.clone());
+    }
     if signals.is_empty() && orders.is_empty() && !text.trim().is_empty() {
         return Err(
             "no journal record in these lines: export the executors' `journal=log` lines \
@@ -290,7 +309,7 @@ pub fn parse_log_lines(text: &str) -> Result<(Vec<SignalRecord>, Vec<OrderRecord
                 .into(),
         );
     }
-    Ok((signals, orders))
+    Ok((signals, orders, unreadable))
 }
 
 /// The trades as CSV: one row per closing fill.
@@ -718,10 +737,23 @@ mod tests {
             line(signal),
             line(&filled)
         );
-        let (signals, orders) = parse_log_lines(&text).unwrap_or_default();
+        let (signals, orders, unreadable) = parse_log_lines(&text).unwrap_or_default();
         assert_eq!(signals.len(), 1);
         assert_eq!(signals[0].status.as_str(), "filled");
-        assert!(orders.is_empty());
+        assert!(orders.is_empty() && unreadable.is_empty());
+        // A record this build cannot read beside readable ones: left out and named by line.
+        let newer = signal
+            .replace("0123456789abcdef", "fedcba9876543210")
+            .replace("\"executing\"", "\"from_a_newer_executor\"");
+        let text = format!("{}\n{}\n", line(&filled), line(&newer));
+        let (signals, _, unreadable) = parse_log_lines(&text).unwrap_or_default();
+        assert_eq!(signals.len(), 1);
+        assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+        assert!(
+            unreadable[0].starts_with("line 2: signal record")
+                && unreadable[0].contains("from_a_newer_executor"),
+            "{unreadable:?}"
+        );
         let broken = line("{\"signal_id\": 3}");
         assert!(parse_log_lines(&broken).unwrap_err().starts_with("line 1:"));
         // Lines without any journal record (the wrong log group): an error, not an empty report.
