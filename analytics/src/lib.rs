@@ -517,7 +517,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             at = at.max(at_before);
         }
         previous_leg = Some((o.signal_id.as_str(), sent, at));
-        no_fee += usize::from(o.fee.is_none());
+        no_fee += usize::from(o.fee.is_none() && i.selects_fill(filter, &o.instrument));
         fills.push(Fill {
             signal_id: o.signal_id.to_string(),
             broker: o.broker,

@@ -316,6 +316,18 @@ fn a_futures_round_trip_is_multiplied_by_the_point_value() {
         r.warnings,
         ["2 fill(s) without a fee reported by the broker: their P&L is before that fee"]
     );
+    // A report of another instrument leaves these fills out, and says nothing of their fees.
+    let other = Filter {
+        instrument: Some("NQZ6".into()),
+        ..Filter::default()
+    };
+    let r = analyze(&signals, &orders, &other);
+    assert!(r.trades.is_empty());
+    assert!(
+        r.warnings.iter().all(|w| !w.contains("without a fee")),
+        "{:?}",
+        r.warnings
+    );
 
     // A root without a known point value: P&L in points, and a warning names it.
     let orders = [

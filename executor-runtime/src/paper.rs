@@ -254,6 +254,13 @@ impl PaperNetting {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Notes `price` as `instrument`'s latest, as each alert's execution does: a stack started
+    /// again gives the closes its journal holds, oldest first, so a roll's close of a contract
+    /// fills at its latest alert close, not at an older fill the book kept.
+    pub fn note_price(&self, instrument: &str, price: Decimal) {
+        self.lock().last_prices.insert(instrument.to_owned(), price);
+    }
+
     /// The net position per instrument name (> 0 long, < 0 short); an instrument closed to
     /// flat stays listed at zero.
     pub fn positions(&self) -> BTreeMap<String, Decimal> {
@@ -448,6 +455,8 @@ fn recover_from(
             let mut r = LegReport::new(req, leg, side, fill.quantity);
             r.broker_order_id = Some(fill.order_id.as_str().into());
             r.fill_price = Some(fill.price);
+            // As when it filled: a paper broker charges nothing.
+            r.fee = Some(Decimal::ZERO);
             r.outcome = shared::outcome::Outcome::Filled;
             r.instrument = instrument;
             Some(Ok(r))
@@ -864,10 +873,12 @@ mod tests {
         };
         let long = run(es1(shared::Action::LongEntry, "ESZ6", 1)).await;
         assert_eq!(long.map(|e| e.outcome), Ok(Outcome::Filled));
-        // Another long entry, already held, at 6,100: nothing trades, but ESZ6 is at 6,100.
+        // Another long entry, already held, at 6,050: nothing trades, but ESZ6 is at 6,050.
         let mut held = es1(shared::Action::LongEntry, "ESZ6", 3);
-        held.reference_price = Decimal::from(6100);
+        held.reference_price = Decimal::from(6050);
         assert_eq!(run(held).await.map(|e| e.outcome), Ok(Outcome::NoOp));
+        // A later close noted from the journal (a stack started again): 6,100.
+        paper.note_price("ESZ6", Decimal::from(6100));
         // After the roll the alert's close is the new contract's (6,140 against 6,100).
         let mut after_roll = es1(shared::Action::ShortEntry, "ESH7", 2);
         after_roll.reference_price = Decimal::from(6140);
@@ -999,11 +1010,14 @@ mod tests {
                 legs_of(paper, &i, takeover)
                     .await
                     .iter()
-                    .map(|l| (l.leg, l.side, l.quantity, l.outcome))
+                    .map(|l| (l.leg, l.side, l.quantity, l.outcome, l.fee))
                     .collect::<Vec<_>>()
             }
         };
         let one = Decimal::ONE;
+        // A paper fill's fee is a known zero, the recovered one's too (the report warns of
+        // fills without a fee).
+        let zero = Some(Decimal::ZERO);
         for (n, (entry, action, side)) in [
             (ShortEntry, ShortExit, Side::Buy),
             (ShortEntry, Flatten, Side::Buy),
@@ -1017,7 +1031,7 @@ mod tests {
             run(es1(entry, "ESZ6", n), false).await;
             let exit = es1(action, "ESZ6", n + 1);
             let done = run(exit.clone(), false).await;
-            assert_eq!(done, vec![(Leg::Close, side, one, Outcome::Filled)]);
+            assert_eq!(done, vec![(Leg::Close, side, one, Outcome::Filled, zero)]);
             assert_eq!(paper.positions().get("ESZ6"), Some(&Decimal::ZERO));
             assert_eq!(run(exit, true).await, done, "{entry} then {action}");
         }

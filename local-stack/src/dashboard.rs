@@ -140,6 +140,25 @@ struct IntentPrice {
     signal_time: Option<DateTime<Utc>>,
 }
 
+/// The alert closes of the journaled signals that executed (filled, or held as they were),
+/// oldest first, as (broker, instrument, close), from `recent` given newest first (as
+/// `recent_signals` reads them). A paper book notes them after a restart, so a roll's close
+/// of a contract fills at that contract's latest alert close, as it would have before it.
+/// A signal refused, failed or of unknown outcome did not trade and gives none; nor does one
+/// without an instrument or whose intent has no readable close.
+pub(crate) fn executed_closes(
+    recent: &[SignalRecord],
+) -> impl Iterator<Item = (Broker, &str, Decimal)> {
+    use shared::execution::SignalStatus as S;
+    recent.iter().rev().filter_map(|r| {
+        if !matches!(r.status, S::Filled | S::NoOp) {
+            return None;
+        }
+        let close = r.normalized.read::<IntentPrice>().ok()?.reference_price?;
+        Some((r.broker?, r.instrument.as_deref()?, close))
+    })
+}
+
 #[derive(Debug, Default)]
 struct Board {
     signals: VecDeque<SignalView>,
@@ -1245,6 +1264,39 @@ mod tests {
         o.side = from(json!(side));
         o.quantity = d(signed.trim_start_matches('-'));
         o
+    }
+
+    #[test]
+    fn a_restart_gives_the_paper_books_the_closes_of_executed_signals_oldest_first() {
+        let at = |status: &str, instrument: Option<&str>, close: Option<&str>| {
+            let mut r = signal(status, None);
+            r.broker = Some(Broker::Tradovate);
+            r.instrument = instrument.map(str::to_owned);
+            r.normalized = json!({"reference_price": close}).into();
+            r
+        };
+        // Newest first, as the journal reads them.
+        let recent = [
+            at("refused", Some("ESZ6"), Some("6300")),
+            at("filled", Some("ESZ6"), Some("6100")),
+            at("unknown", Some("ESZ6"), Some("6200")),
+            at("filled", None, Some("6150")),
+            at("no_op", Some("ESZ6"), Some("6050")),
+            at("filled", Some("ESZ6"), None),
+            at("filled", Some("NQZ6"), Some("21000")),
+        ];
+        let closes: Vec<_> = executed_closes(&recent)
+            .map(|(b, i, c)| (b, i.to_owned(), c))
+            .collect();
+        let es = |c: &str| (Broker::Tradovate, "ESZ6".to_owned(), d(c));
+        assert_eq!(
+            closes,
+            [
+                (Broker::Tradovate, "NQZ6".to_owned(), d("21000")),
+                es("6050"),
+                es("6100"),
+            ]
+        );
     }
 
     #[test]

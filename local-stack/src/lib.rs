@@ -1176,7 +1176,21 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 ))
             };
             match tokio::time::timeout(RESTORE_READ, read).await {
-                Ok(Ok((orders, recent))) => dashboard.restore(&orders, &recent, &paper),
+                Ok(Ok((orders, recent))) => {
+                    dashboard.restore(&orders, &recent, &paper);
+                    // A roll's paper close fills at its contract's latest alert close: those
+                    // of the signals that executed before the restart, oldest first.
+                    for (broker, instrument, close) in dashboard::executed_closes(&recent) {
+                        let book = match broker {
+                            Broker::Oanda => &oanda_paper,
+                            Broker::Tradovate => &tradovate_paper,
+                            Broker::Coinbase => continue,
+                        };
+                        if let Some(book) = book {
+                            book.note_price(instrument, close);
+                        }
+                    }
+                }
                 Ok(Err(e)) => tracing::warn!(error = %e, "journal not read for the dashboard"),
                 Err(_) => tracing::warn!(
                     secs = RESTORE_READ.as_secs(),
