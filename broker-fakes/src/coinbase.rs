@@ -60,6 +60,12 @@ pub enum Fault {
     /// an IOC order that found no liquidity ends. Coinbase documents no time within which a
     /// market IOC order is final.
     WorkingFor { reads: usize, cancelled: bool },
+    /// Liquidity for only this share (0 to 1) of the next order: it fills that much,
+    /// rounded down to the product's `base_increment`, and ends `CANCELLED` with that
+    /// `filled_size`, the rest not filled, as a market IOC order may. (Coinbase documents
+    /// neither a partly filled IOC order's final status nor that one is never `FILLED`:
+    /// clients must read the size.)
+    FillInPart(Decimal),
 }
 
 #[derive(Debug, Clone)]
@@ -991,6 +997,20 @@ fn create_order(
         }
         (b, floor(b * p.price, p.quote_increment))
     };
+    let in_part = match inner.faults.front() {
+        Some(&Fault::FillInPart(share)) => {
+            inner.faults.pop_front();
+            Some(share)
+        }
+        _ => None,
+    };
+    let (filled_size, filled_value) = match in_part {
+        Some(share) => {
+            let b = floor(filled_size * share, p.base_increment);
+            (b, floor(b * p.price, p.quote_increment))
+        }
+        None => (filled_size, filled_value),
+    };
     let (base_delta, quote_delta) = if side == "BUY" {
         (filled_size, -filled_value)
     } else {
@@ -1022,7 +1042,11 @@ fn create_order(
         client_order_id: coid.to_owned(),
         product_id: product_id.to_owned(),
         side: side.to_owned(),
-        status: if cancelled { "CANCELLED" } else { "FILLED" },
+        status: if cancelled || in_part.is_some() {
+            "CANCELLED"
+        } else {
+            "FILLED"
+        },
         filled_size: filled_size.normalize(),
         price: p.price,
         filled_value: filled_value.normalize(),

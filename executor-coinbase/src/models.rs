@@ -211,9 +211,44 @@ pub struct Order {
     pub reject_message: Option<String>,
     #[serde(default)]
     pub cancel_message: Option<String>,
+    /// The configuration the order was created with (Get Order's `order_configuration`):
+    /// what a market IOC order asked for. Kept as text: a value this client cannot read
+    /// must not make the order unreadable.
+    #[serde(default)]
+    pub order_configuration: Option<ConfigurationRead>,
+}
+
+/// What [`Order::order_configuration`] says of a market IOC order.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConfigurationRead {
+    #[serde(default)]
+    pub market_market_ioc: Option<IocRead>,
+}
+
+/// A market IOC order's size: `quote_size` (a buy, quote currency) or `base_size` (a sell).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct IocRead {
+    #[serde(default)]
+    pub quote_size: Option<String>,
+    #[serde(default)]
+    pub base_size: Option<String>,
 }
 
 impl Order {
+    /// The size the order asked for, as (base size, quote size), each when it reads as a
+    /// number.
+    pub fn asked(&self) -> (Option<Decimal>, Option<Decimal>) {
+        let ioc = self
+            .order_configuration
+            .as_ref()
+            .and_then(|c| c.market_market_ioc.as_ref());
+        let read = |s: Option<&String>| s.and_then(|s| Decimal::from_str(s.trim()).ok());
+        (
+            read(ioc.and_then(|i| i.base_size.as_ref())),
+            read(ioc.and_then(|i| i.quote_size.as_ref())),
+        )
+    }
+
     /// No more fills will come: FILLED, or an IOC remainder cancelled/expired, or failed.
     pub fn is_final(&self) -> bool {
         matches!(

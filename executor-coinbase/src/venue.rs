@@ -187,13 +187,50 @@ fn ack_of(order: &Order) -> Ack {
         // currency); zero or absent is no fee to report.
         fee: order.total_fees.filter(|f| *f > Decimal::ZERO),
     };
+    // What filled of a market IOC order that did not fill in full: the leg is filled at that
+    // size, and the signal stops there and is alarmed.
+    let in_part = || {
+        let (base, quote) = order
+            .product_id
+            .split_once('-')
+            .unwrap_or((order.product_id.as_str(), ""));
+        let (asked_base, asked_quote) = order.asked();
+        let of = match (order.side.as_str(), asked_base, asked_quote) {
+            ("SELL", Some(b), _) => format!("sold {filled} of the {b} {base} asked"),
+            ("BUY", _, Some(q)) => format!(
+                "bought {filled} {base} for {} of the {q} {quote} asked",
+                order.filled_value.unwrap_or_default()
+            ),
+            _ => format!("{filled} {base} filled"),
+        };
+        warn!(status = order.status.as_str(), filled = %filled, "IOC order filled in part");
+        Ack::FilledInPart {
+            order_id: Some(order.order_id.as_str().into()),
+            quantity: (filled > Decimal::ZERO).then_some(filled),
+            price,
+            fee: order.total_fees.filter(|f| *f > Decimal::ZERO),
+            rest: format!(
+                "order {} {of}; Coinbase ended it {}, the rest unfilled (immediate or cancel)",
+                order.order_id,
+                executor_runtime::http::shown_text(order.status.as_bytes())
+            ),
+        }
+    };
     match order.status.as_str() {
+        // A sell asks a base size: a fill reported below it is a fill in part, whichever
+        // status it ends with (Coinbase documents no final status of a partly filled market
+        // IOC order). A buy asks a quote amount, which fees and rounding keep a full fill's
+        // value under: only its status tells.
+        "FILLED"
+            if order.side == "SELL"
+                && filled > Decimal::ZERO
+                && order.asked().0.is_some_and(|asked| filled < asked) =>
+        {
+            in_part()
+        }
         "FILLED" => filled_ack(),
         // An IOC order may fill in part and cancel the rest: what filled is what counts.
-        "CANCELLED" | "EXPIRED" if filled > Decimal::ZERO => {
-            info!(status = order.status.as_str(), filled = %filled, "IOC order filled in part; the rest was cancelled");
-            filled_ack()
-        }
+        "CANCELLED" | "EXPIRED" if filled > Decimal::ZERO => in_part(),
         "CANCELLED" | "EXPIRED" | "FAILED" => {
             let why = [
                 &order.reject_reason,
@@ -442,6 +479,11 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 } else {
                     self.followed(req, order.order_id.clone()).await
                 };
+                let (ack, rest) = ack.split_in_part();
+                if let Some(rest) = rest {
+                    r.in_part = true;
+                    r.error = Some(rest);
+                }
                 match ack {
                     Ack::Filled {
                         quantity,
@@ -478,6 +520,8 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                             order.order_id
                         ));
                     }
+                    // Made a fill above.
+                    Ack::FilledInPart { .. } => {}
                     Ack::NothingToClose => {
                         r.outcome = shared::outcome::Outcome::Unknown;
                         r.error = Some(format!(
@@ -574,6 +618,41 @@ mod tests {
         let unfilled =
             order(r#"{"order_id":"o5","product_id":"BTC-USD","side":"BUY","status":"CANCELLED"}"#);
         assert!(matches!(ack_of(&unfilled), Ack::Cancelled { .. }));
+    }
+
+    /// A sell reported `FILLED` below the base size it asked is a fill in part all the same:
+    /// Coinbase documents no final status of a partly filled market IOC order.
+    #[test]
+    fn a_sell_filled_below_its_asked_size_is_a_fill_in_part_whatever_its_status() {
+        let sell = |status: &str, filled: &str| {
+            order(&format!(
+                r#"{{"order_id":"o6","product_id":"BTC-USD","side":"SELL","status":"{status}",
+                    "filled_size":"{filled}","average_filled_price":"50000",
+                    "order_configuration":{{"market_market_ioc":{{"base_size":"0.5"}}}}}}"#
+            ))
+        };
+        for status in ["FILLED", "CANCELLED", "EXPIRED"] {
+            let ack = ack_of(&sell(status, "0.2"));
+            assert!(
+                matches!(&ack, Ack::FilledInPart { quantity: Some(q), rest, .. }
+                    if *q == d("0.2") && rest.contains("sold 0.2 of the 0.5 BTC asked")),
+                "{status}: {ack:?}"
+            );
+        }
+        assert!(matches!(ack_of(&sell("FILLED", "0.5")), Ack::Filled { .. }));
+        // A buy's quote amount is not compared: fees and rounding keep a full fill under it.
+        let buy = order(
+            r#"{"order_id":"o7","product_id":"BTC-USD","side":"BUY","status":"FILLED",
+                "filled_size":"0.0019","filled_value":"95",
+                "order_configuration":{"market_market_ioc":{"quote_size":"100"}}}"#,
+        );
+        assert!(matches!(ack_of(&buy), Ack::Filled { .. }));
+        // An unreadable configuration leaves the order readable.
+        let odd = order(
+            r#"{"order_id":"o8","product_id":"BTC-USD","side":"SELL","status":"FILLED",
+                "filled_size":"0.2","order_configuration":{"market_market_ioc":{"base_size":"x"}}}"#,
+        );
+        assert!(matches!(ack_of(&odd), Ack::Filled { .. }));
     }
 
     #[test]

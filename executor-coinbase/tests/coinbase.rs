@@ -296,6 +296,82 @@ async fn a_reject_is_journaled_notified_acknowledged_and_not_retried() {
     assert_eq!(h.fake.created_orders(), 0);
 }
 
+/// A market IOC order that finds liquidity for only part of it fills that part and Coinbase
+/// cancels the rest: the leg is journaled at the size that filled, the signal is `filled` with
+/// a reason that says it fell short, and the operator is told. A sell in part is `filled` too
+/// (it used to wait out the staleness budget for a flat position that could not come, and
+/// end `unknown`).
+#[tokio::test]
+async fn an_ioc_order_filled_in_part_is_journaled_at_its_size_and_alarmed() {
+    let h = harness().await;
+    h.fake.script(Fault::FillInPart(d("0.4")));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 1, "nothing sent for the rest");
+    assert_eq!(h.fake.wallet("BTC"), d("0.0008"));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    assert_eq!(
+        (legs[0].outcome, legs[0].quantity),
+        (Outcome::Filled, d("0.0008"))
+    );
+    let leg_error = legs[0].error.clone().unwrap();
+    assert!(
+        leg_error.contains("bought 0.0008 BTC for 40 of the 100 USD asked")
+            && leg_error.contains("CANCELLED"),
+        "{leg_error}"
+    );
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::Filled);
+    let reason = signal.reason.unwrap();
+    assert!(reason.contains("open leg filled in part"), "{reason}");
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1, "a fill in part is told");
+    assert!(
+        sent[0].subject.contains("FilledInPart") && sent[0].message.contains("filled in part"),
+        "{:?}",
+        sent[0]
+    );
+
+    // A sell in part: told at once, with what was sold and what is left unsold.
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.5");
+    h.fake.script(Fault::FillInPart(d("0.25")));
+    let i = intent(Action::LongExit, 2);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.wallet("BTC"), d("0.375"));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        (legs[0].outcome, legs[0].quantity),
+        (Outcome::Filled, d("0.125"))
+    );
+    let reason = h
+        .journal
+        .signal(&i.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.contains("close leg filled in part")
+            && reason.contains("sold 0.125 of the 0.5 BTC asked"),
+        "{reason}"
+    );
+    assert_eq!(h.notifier.sent().len(), 1);
+    // A fill in full (the rest, sold by the next exit) is not told.
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::LongExit, 3))
+            .await
+            .unwrap(),
+        Outcome::Filled
+    );
+    assert_eq!(h.fake.wallet("BTC"), Decimal::ZERO);
+    assert_eq!(h.notifier.sent().len(), 1);
+    clean(&h);
+}
+
 #[tokio::test]
 async fn a_timeout_after_acceptance_is_resolved_by_lookup_one_order() {
     let h = harness().await;

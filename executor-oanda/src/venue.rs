@@ -306,7 +306,14 @@ impl<C: Clock> Conversation for OandaVenue<C> {
             let mut r = LegReport::new(req, leg, side, units.abs());
             r.acked_at = Some(self.clock.now());
             match ack {
+                // (OANDA's market orders fill or are cancelled whole: no fill in part comes.)
                 Ack::Filled {
+                    order_id,
+                    price,
+                    fee,
+                    ..
+                }
+                | Ack::FilledInPart {
                     order_id,
                     price,
                     fee,

@@ -54,6 +54,22 @@ pub enum Ack {
         /// The fill's fee in the quote currency, when the broker reports one.
         fee: Option<Decimal>,
     },
+    /// Filled in part, the rest cancelled by the broker (an immediate-or-cancel order that
+    /// found too little to trade): the leg is filled at `quantity`, the signal stops there,
+    /// short of its target, and is alarmed. `rest` says what did not fill, journaled as the
+    /// leg's `error` and the signal's reason.
+    FilledInPart {
+        /// As [`Ack::Filled`]'s.
+        order_id: Option<BrokerOrderId>,
+        /// The quantity that filled, as [`Ack::Filled`]'s.
+        quantity: Option<Decimal>,
+        /// The average price of what filled.
+        price: Option<Decimal>,
+        /// The fee of what filled, in the quote currency.
+        fee: Option<Decimal>,
+        /// What did not fill, in words (the order, what it asked, how the broker ended it).
+        rest: String,
+    },
     /// Created and then cancelled or rejected by the broker (OANDA's 201 with a cancel, a
     /// Tradovate order ending `Rejected`): definitive, nothing filled.
     Cancelled {
@@ -74,6 +90,31 @@ pub enum Ack {
     },
     /// A close found the side already flat.
     NothingToClose,
+}
+
+impl Ack {
+    /// [`Ack::FilledInPart`] as the [`Ack::Filled`] of what did fill, with what did not; any
+    /// other answer as it is, with `None`.
+    pub fn split_in_part(self) -> (Self, Option<String>) {
+        match self {
+            Self::FilledInPart {
+                order_id,
+                quantity,
+                price,
+                fee,
+                rest,
+            } => (
+                Self::Filled {
+                    order_id,
+                    quantity,
+                    price,
+                    fee,
+                },
+                Some(rest),
+            ),
+            other => (other, None),
+        }
+    }
 }
 
 /// How an order request failed.
@@ -515,6 +556,16 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         legs.extend(rows);
         let Some(last) = last else { continue };
         match last.outcome {
+            // Short of its size: nothing more is sent for the signal (a reversal's open after
+            // a close that left part of the position), and it is alarmed.
+            Outcome::Filled if last.in_part => {
+                let why = format!(
+                    "the {} leg filled in part: {}; nothing more sent",
+                    leg.leg.as_str(),
+                    last.error.as_deref().unwrap_or("the rest was not filled")
+                );
+                return Ok(finish(legs, Some((Outcome::Filled, why))));
+            }
             Outcome::Filled | Outcome::NoOp => {}
             other => {
                 let why = after_filled(&legs, leg.leg, last.error.clone().unwrap_or_default());
@@ -764,6 +815,11 @@ fn finish(legs: Vec<LegReport>, stopped: Option<(Outcome, String)>) -> Execution
 
 fn apply<C: Clock + ?Sized>(clock: &C, mut row: LegReport, ack: Ack) -> LegReport {
     row.acked_at = Some(clock.now());
+    let (ack, rest) = ack.split_in_part();
+    if let Some(rest) = rest {
+        row.in_part = true;
+        row.error = Some(rest);
+    }
     match ack {
         Ack::Filled {
             order_id,
@@ -792,6 +848,8 @@ fn apply<C: Clock + ?Sized>(clock: &C, mut row: LegReport, ack: Ack) -> LegRepor
             row.outcome = Outcome::Unknown;
         }
         Ack::NothingToClose => row.outcome = Outcome::NoOp,
+        // Made a fill above.
+        Ack::FilledInPart { .. } => {}
     }
     row
 }

@@ -520,7 +520,16 @@ where
         // one may have moved the account since, or may itself have been refused: it is
         // alarmed rather than left to a log line.)
         let part_filled = execution.legs.iter().any(|l| l.outcome == Outcome::Filled);
+        let in_part = execution
+            .legs
+            .iter()
+            .any(|l| l.outcome == Outcome::Filled && l.in_part);
         match outcome {
+            // A fill short of its size: the account is not at the signal's target.
+            Outcome::Filled if in_part => {
+                error!(outcome = ?outcome, reason, "signal filled in part");
+                self.notify(intent, outcome, reason).await;
+            }
             Outcome::Refused | Outcome::Superseded if part_filled => {
                 error!(outcome = ?outcome, reason, "signal stopped after some of its orders filled");
                 self.notify(intent, outcome, reason).await;
@@ -597,14 +606,19 @@ where
     }
 
     async fn notify(&self, intent: &OrderIntent, outcome: Outcome, reason: &str) {
+        // A fill is told only when it fell short of its size.
+        let ended = match outcome {
+            Outcome::Filled => "FilledInPart".to_owned(),
+            other => format!("{other:?}"),
+        };
         let note = Notification {
             subject: format!(
-                "{} {:?}: {} {}",
-                intent.broker, outcome, intent.action, intent.instrument
+                "{} {ended}: {} {}",
+                intent.broker, intent.action, intent.instrument
             ),
             message: format!(
-                "signal {} ({} {} on {}) ended {:?}: {}",
-                intent.signal_id, intent.action, intent.symbol, intent.exchange, outcome, reason
+                "signal {} ({} {} on {}) ended {ended}: {}",
+                intent.signal_id, intent.action, intent.symbol, intent.exchange, reason
             ),
             urgent: outcome == Outcome::Unknown,
         };

@@ -87,6 +87,9 @@ pub struct LegReport {
     /// The fee the broker reported for the fill, in the quote currency (Coinbase's
     /// `total_fees`); `None` when it reports none.
     pub fee: Option<Decimal>,
+    /// Filled in part, the rest cancelled by the broker ([`crate::drive::Ack::FilledInPart`]):
+    /// `error` says what did not fill. Not journaled as such; the processor alarms on it.
+    pub in_part: bool,
 }
 
 /// How an execution ended.
@@ -133,6 +136,7 @@ impl LegReport {
             error: None,
             sent_at: None,
             acked_at: None,
+            in_part: false,
         }
     }
 }

@@ -905,24 +905,34 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         };
         report.acked_at = Some(self.clock.now());
         match ack {
-            Ok(Ack::Filled {
-                quantity: Some(quantity),
-                price,
-                fee,
-                ..
-            }) => {
+            Ok(
+                Ack::Filled {
+                    quantity: Some(quantity),
+                    price,
+                    fee,
+                    ..
+                }
+                | Ack::FilledInPart {
+                    quantity: Some(quantity),
+                    price,
+                    fee,
+                    ..
+                },
+            ) => {
                 report.quantity = quantity;
                 report.fill_price = price;
                 report.fee = fee;
                 report.outcome = Outcome::Filled;
                 vec![report]
             }
-            Ok(Ack::Filled { quantity: None, .. }) => unknown(
-                report,
-                format!(
-                    "order {id} of an earlier attempt filled, its fills not listed yet: not placing another"
-                ),
-            ),
+            Ok(Ack::Filled { quantity: None, .. } | Ack::FilledInPart { quantity: None, .. }) => {
+                unknown(
+                    report,
+                    format!(
+                        "order {id} of an earlier attempt filled, its fills not listed yet: not placing another"
+                    ),
+                )
+            }
             Ok(Ack::Cancelled { reason, .. }) => {
                 report.outcome = Outcome::Rejected;
                 report.error = Some(reason);
@@ -966,12 +976,21 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         };
         let why = match self.lookup_inner(req, &leg, &report).await {
             Ok(Found::NotCreated) => return Vec::new(),
-            Ok(Found::Order(Ack::Filled {
-                order_id,
-                quantity: Some(quantity),
-                price,
-                fee,
-            })) => {
+            Ok(Found::Order(
+                Ack::Filled {
+                    order_id,
+                    quantity: Some(quantity),
+                    price,
+                    fee,
+                }
+                | Ack::FilledInPart {
+                    order_id,
+                    quantity: Some(quantity),
+                    price,
+                    fee,
+                    ..
+                },
+            )) => {
                 report.broker_order_id = order_id;
                 report.quantity = quantity;
                 report.fill_price = price;
@@ -990,7 +1009,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                         report.broker_order_id = order_id;
                         format!("cancelled: {reason}")
                     }
-                    Ack::Filled { order_id, .. } => {
+                    Ack::Filled { order_id, .. } | Ack::FilledInPart { order_id, .. } => {
                         report.broker_order_id = order_id;
                         "filled, its fills not listed yet".to_owned()
                     }
