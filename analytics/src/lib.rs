@@ -245,9 +245,12 @@ pub struct Report {
     pub signals: usize,
     /// Signals by journal status (`filled`, `refused`, `expired`, …).
     pub outcomes: BTreeMap<String, u64>,
-    /// Refused signals by reason, rejected ones by the broker's reason.
+    /// Refused signals by reason, rejected ones by the broker's reason, expired ones by why
+    /// (too old on arrival, the staleness budget run out before a leg), each reason with its
+    /// figures masked ([`reason_kind`]).
     pub refusals: BTreeMap<String, u64>,
     pub rejections: BTreeMap<String, u64>,
+    pub expirations: BTreeMap<String, u64>,
     /// Per quote currency: realized P&L statistics over every trade.
     pub totals: BTreeMap<String, Stats>,
     pub by_instrument: Vec<Summary>,
@@ -434,6 +437,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         match r.status {
             SignalStatus::Refused => *report.refusals.entry(reason).or_default() += 1,
             SignalStatus::Rejected => *report.rejections.entry(reason).or_default() += 1,
+            SignalStatus::Expired => *report.expirations.entry(reason).or_default() += 1,
             _ => {}
         }
     }
@@ -443,7 +447,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     let (mut orphans, mut estimated) = (0usize, 0usize);
     // Legs that may have filled at the broker without the journal knowing (an unknown
     // outcome), and fills whose fee the broker did not report: the report says so.
-    let (mut unknown, mut no_fee) = (0usize, 0usize);
+    let (mut unknown, mut no_fee, mut paper) = (0usize, 0usize, 0usize);
     // A signal's legs in the order they are sent (a roll's close, the close, the open), so a
     // leg without a time of its own is placed after the legs before it.
     let mut ordered: Vec<&OrderRecord> = orders.iter().collect();
@@ -517,7 +521,9 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             at = at.max(at_before);
         }
         previous_leg = Some((o.signal_id.as_str(), sent, at));
-        no_fee += usize::from(o.fee.is_none() && i.selects_fill(filter, &o.instrument));
+        let selected = i.selects_fill(filter, &o.instrument);
+        no_fee += usize::from(o.fee.is_none() && selected);
+        paper += usize::from(selected && o.account.to_string().starts_with(PAPER_ACCOUNT));
         fills.push(Fill {
             signal_id: o.signal_id.to_string(),
             broker: o.broker,
@@ -553,6 +559,11 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     if unknown > 0 {
         report.warnings.push(format!(
             "{unknown} leg(s) of unknown outcome: they may have filled at the broker and are not counted; `tvctl dlq replay` looks them up"
+        ));
+    }
+    if paper > 0 {
+        report.warnings.push(format!(
+            "{paper} fill(s) of a paper account (the local stack's paper brokers, filled at the alert's close): simulated, not a broker's"
         ));
     }
     if no_fee > 0 {
@@ -846,18 +857,43 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     report
 }
 
+/// How the local stack's paper accounts are named (`paper-oanda`, `paper-tradovate`,
+/// `paper-coinbase`): their fills are simulated, and the report says so.
+pub const PAPER_ACCOUNT: &str = "paper-";
+
 /// A reason without its figures, so refusals of one kind group together ("alert quantity 5
-/// is over …" and "… 7 …" are one row): every run of digits becomes `#`.
+/// is over …" and "… 7 …" are one row): every number (digits, with any `.`, `,` or `:`
+/// between digits: `1,000.50`, `12:00:00`) becomes `#`. Digits that end a word stay, as
+/// they are part of a name: a contract (`MESZ6`), an account, an order id (`0000-cb-order-0001`
+/// keeps nothing, `ESH27` keeps its year).
 fn reason_kind(reason: &str) -> String {
+    let chars: Vec<char> = reason.chars().collect();
     let mut out = String::with_capacity(reason.len());
-    for c in reason.chars() {
-        if c.is_ascii_digit() {
-            if !out.ends_with('#') {
-                out.push('#');
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let after_letter = i > 0 && (chars[i - 1].is_alphabetic() || chars[i - 1] == '_');
+        if c.is_ascii_digit() && !after_letter {
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || (matches!(chars[i], '.' | ',' | ':')
+                        && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+            {
+                i += 1;
             }
-        } else {
-            out.push(c);
+            out.push('#');
+            continue;
         }
+        if c.is_ascii_digit() {
+            // A name's digits: kept whole.
+            while i < chars.len() && chars[i].is_ascii_alphanumeric() {
+                out.push(chars[i]);
+                i += 1;
+            }
+            continue;
+        }
+        out.push(c);
+        i += 1;
     }
     out
 }

@@ -743,6 +743,32 @@ fn refusals_of_one_kind_group_whatever_their_figures() {
         reason_kind("alert quantity 7 is over the maximum 12")
     );
     assert_eq!(reason_kind("signal is 41 s old"), "signal is # s old");
+    // A number is one `#`, its separators included; a name keeps its digits.
+    assert_eq!(
+        reason_kind("notional 1,000.50 USD over 500 at 12:00:00"),
+        "notional # USD over # at #"
+    );
+    assert_eq!(
+        reason_kind("MESZ6 still held; ESH27 and 101-004-1 refused"),
+        "MESZ6 still held; ESH27 and #-#-# refused"
+    );
+}
+
+/// Expired signals are listed by why, as refusals are.
+#[test]
+fn expired_signals_are_listed_by_reason() {
+    let t = Broker::Oanda;
+    let mut old = signal("a", t, "EUR_USD", SignalStatus::Expired, "1.1", "14:00:00");
+    old.reason = Some("signal is 41 s old on arrival (limit 30 s)".into());
+    let mut late = signal("b", t, "EUR_USD", SignalStatus::Expired, "1.1", "14:01:00");
+    late.reason = Some("signal is 45 s old on arrival (limit 30 s)".into());
+    let r = analyze(&[old, late], &[], &Filter::default());
+    assert_eq!(
+        r.expirations
+            .get("signal is # s old on arrival (limit # s)"),
+        Some(&2)
+    );
+    assert!(r.refusals.is_empty());
 }
 
 #[test]
@@ -1286,4 +1312,69 @@ fn an_alert_close_with_an_exponent_is_read() {
     let r = analyze(&[s], &orders, &Filter::default());
     assert_eq!(r.slippage.len(), 1);
     assert_eq!(r.slippage[0].alert_close, d("0.0000001234"));
+}
+
+/// Fills of the local stack's paper accounts are named as simulated; a broker's are not.
+#[test]
+fn paper_fills_are_named_as_simulated() {
+    let t = Broker::Oanda;
+    let signals = [
+        signal(
+            "a",
+            t,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.1000",
+            "14:00:00",
+        ),
+        signal(
+            "b",
+            t,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.1010",
+            "14:30:00",
+        ),
+    ];
+    let mut orders = [
+        fill(
+            "a",
+            t,
+            "EUR_USD",
+            Leg::Open,
+            Side::Buy,
+            "1000",
+            "1.1000",
+            Some("0"),
+            "14:00:01",
+        ),
+        fill(
+            "b",
+            t,
+            "EUR_USD",
+            Leg::Close,
+            Side::Sell,
+            "1000",
+            "1.1010",
+            Some("0"),
+            "14:30:01",
+        ),
+    ];
+    let named = |orders: &[OrderRecord]| {
+        analyze(&signals, orders, &Filter::default())
+            .warnings
+            .into_iter()
+            .filter(|w| w.contains("paper account"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(named(&orders), Vec::<String>::new());
+    for o in &mut orders {
+        o.account = "paper-oanda".into();
+    }
+    let warnings = named(&orders);
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].starts_with("2 fill(s) of a paper account"),
+        "{warnings:?}"
+    );
 }

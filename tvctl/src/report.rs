@@ -687,6 +687,8 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                     table { @for (k, v) in &report.refusals { tr { td { (k) } td { (v) } } } }
                     h3 { "Rejections by broker reason" }
                     table { @for (k, v) in &report.rejections { tr { td { (k) } td { (v) } } } }
+                    h3 { "Expired signals by reason" }
+                    table { @for (k, v) in &report.expirations { tr { td { (k) } td { (v) } } } }
                 }
             }
         }
