@@ -241,6 +241,47 @@ async fn a_forced_replay_of_an_unknown_outcome_journals_its_send_as_another_atte
     );
 }
 
+/// The same forced replay while the journal cannot be read: the takeover cannot know which
+/// attempt its send would be, so nothing is sent (a send numbered 1 would overwrite the
+/// first send's row, and the journal would lose an order that may still fill). The replay
+/// fails, naming the journal; once the journal answers, it sends and both rows are kept.
+#[tokio::test]
+async fn a_forced_replay_sends_nothing_while_the_journal_cannot_be_read() {
+    let mut h = harness().await;
+    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
+        "oanda-dlq",
+        h.clock.clone(),
+    ));
+    h.executor.dead_letters = Some(dlq.clone());
+    h.fake.script(Fault::ErrorBeforeCreate);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    h.clock.advance(Duration::seconds(61));
+    let mut replay: shared::message::OrderIntent =
+        serde_json::from_str(&dlq.messages()[0].body).unwrap();
+    replay.replay_forced = true;
+
+    h.journal.set_down(true);
+    let err = h.executor.execute(&replay).await.unwrap_err().to_string();
+    assert!(
+        err.contains("takeover reads the signal's journaled orders"),
+        "{err}"
+    );
+    assert_eq!(h.fake.order_requests().len(), 1, "nothing sent blind");
+
+    h.journal.set_down(false);
+    assert_eq!(h.executor.execute(&replay).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_requests().len(), 2);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [(1, Outcome::Unknown), (2, Outcome::Filled)],
+        "{legs:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_429_on_the_open_leg_of_a_reversal_is_confirmed_not_created_and_sent_again() {
     let h = harness().await;

@@ -277,6 +277,26 @@ where
                 reason: Some(reason.clone()),
             },
             _ => {
+                // A takeover numbers its own sends after the leg's journaled ones (see
+                // `number_as_journaled`), so it reads them before anything can leave: a send
+                // numbered blind would take the first send's row, and the journal would lose
+                // an order that may still fill. Unreadable, nothing is sent; the record comes
+                // back within seconds, as after any failure.
+                let earlier = if takeover {
+                    match self.journaled_orders(intent).await {
+                        Ok(rows) => rows,
+                        Err(reason) => {
+                            self.release_unless(takeover, &key, lease_until).await;
+                            return Err(RecordError::Journal(JournalError {
+                                reason: format!(
+                                    "a takeover reads the signal's journaled orders before it sends: {reason}"
+                                ),
+                            }));
+                        }
+                    }
+                } else {
+                    Vec::new()
+                };
                 // The staleness budget: waits end, and nothing new is sent, after it.
                 let deadline = if intent.replay_forced {
                     start + self.settings.max_age
@@ -318,7 +338,8 @@ where
                             });
                         }
                         if takeover {
-                            self.number_as_journaled(intent, &mut execution).await;
+                            self.number_as_journaled(intent, &mut execution, earlier)
+                                .await;
                         }
                         execution
                     }
@@ -393,14 +414,21 @@ where
     /// another attempt, the leg takes that attempt, so the order keeps one row (the journal
     /// keys rows by signal, broker, account, leg and attempt), and, when the leg is not
     /// filled and came without a size (a takeover that may not send asks none), its
-    /// journaled size. A journal that cannot be read within [`JOURNAL_READ`] (or one
-    /// that keeps no rows, `JOURNAL=log`) leaves the rows as reported.
+    /// journaled size. The rows are read again after the broker calls (an earlier attempt
+    /// still running past its lease may have written since); when that read fails, the rows
+    /// `earlier`, read before anything was sent, are used. A journal that keeps no rows
+    /// (`JOURNAL=log`) leaves the rows as reported.
     ///
     /// A send this takeover made itself (it has a send time) whose broker order id no row
     /// holds is numbered after the leg's journaled attempts: an operator's forced replay of
     /// an unknown outcome sends again, and its row must not overwrite the first send's,
     /// which may still fill (the journal then shows both sends, as the broker may).
-    async fn number_as_journaled(&self, intent: &OrderIntent, execution: &mut Execution) {
+    async fn number_as_journaled(
+        &self,
+        intent: &OrderIntent,
+        execution: &mut Execution,
+        earlier: Vec<OrderRecord>,
+    ) {
         if execution
             .legs
             .iter()
@@ -408,16 +436,14 @@ where
         {
             return;
         }
-        let read = tokio::time::timeout(JOURNAL_READ, self.journal.orders(&intent.signal_id));
-        let journaled = match read.await {
-            Ok(Ok(rows)) => rows,
-            Ok(Err(e)) => {
-                warn!(error = %e, "journal unreadable; a recovered order may get a row of its own");
-                return;
-            }
-            Err(_) => {
-                warn!("journal read timed out; a recovered order may get a row of its own");
-                return;
+        let journaled = match self.journaled_orders(intent).await {
+            Ok(rows) => rows,
+            Err(reason) => {
+                warn!(
+                    error = %reason,
+                    "journal unreadable after the takeover; its sends are numbered after the rows read before them"
+                );
+                earlier
             }
         };
         let account = self.venue.account();
@@ -448,6 +474,16 @@ where
             {
                 leg.attempt += last;
             }
+        }
+    }
+
+    /// Every journaled order row of the intent's signal, read within [`JOURNAL_READ`];
+    /// `Err` names why the journal could not be read.
+    async fn journaled_orders(&self, intent: &OrderIntent) -> Result<Vec<OrderRecord>, String> {
+        match tokio::time::timeout(JOURNAL_READ, self.journal.orders(&intent.signal_id)).await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} ms", JOURNAL_READ.as_millis())),
         }
     }
 
