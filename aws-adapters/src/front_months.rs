@@ -1,17 +1,23 @@
 //! The front-month cache in DynamoDB: one item per futures root (`pk` = the root) with the
 //! contract a market-data source named, when, and a TTL (`expires_at`, epoch seconds). The
-//! table is small (one item per root), so the router reads it whole with a Scan.
+//! table is small (one item per root), so the router reads it whole with a Scan. Beside them,
+//! one item per continuous symbol the router resolved (`pk` = `routed#ES1!`): the latest
+//! contract it traded and that contract's month index, moved only forward by a conditional
+//! `UpdateItem` ([`FrontMonthCache::hold_forward`]).
 
 use crate::dynamodb::{invalid, sdk_error};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeZone, Utc};
-use shared::front_month::{BoxFuture, FrontMonth, FrontMonthCache};
+use shared::front_month::{BoxFuture, FrontMonth, FrontMonthCache, Routed};
 use shared::ports::StoreError;
 
 const PK: &str = "pk";
 const CONTRACT: &str = "contract";
 const AS_OF: &str = "as_of";
 const EXPIRES_AT: &str = "expires_at";
+const MONTH: &str = "month";
+/// The `pk` prefix of a continuous symbol's item; a root never holds `#`.
+const ROUTED: &str = "routed#";
 
 #[derive(Debug, Clone)]
 pub struct DynamoFrontMonths {
@@ -73,6 +79,13 @@ impl FrontMonthCache for DynamoFrontMonths {
                     .await
                     .map_err(|e| sdk_error("front month scan", e))?;
                 for item in page.items() {
+                    if item
+                        .get(PK)
+                        .and_then(|v| v.as_s().ok())
+                        .is_some_and(|pk| pk.starts_with(ROUTED))
+                    {
+                        continue;
+                    }
                     // TTL deletes lazily: an expired item may still be listed.
                     if number(item, EXPIRES_AT).is_some_and(|t| t <= now.timestamp()) {
                         continue;
@@ -95,6 +108,62 @@ impl FrontMonthCache for DynamoFrontMonths {
                     Some(k) if !k.is_empty() => start = Some(k.clone()),
                     _ => return Ok(out),
                 }
+            }
+        })
+    }
+
+    fn hold_forward<'a>(
+        &'a self,
+        symbol: &'a str,
+        routed: Routed<'a>,
+    ) -> BoxFuture<'a, Result<String, StoreError>> {
+        Box::pin(async move {
+            let written = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, AttributeValue::S(format!("{ROUTED}{symbol}")))
+                .update_expression(
+                    "SET #contract = :contract, #month = :month, #expires = :expires",
+                )
+                // TTL deletes lazily: an expired item holds nothing.
+                .condition_expression(
+                    "attribute_not_exists(#month) OR #month <= :month OR #expires <= :now",
+                )
+                .expression_attribute_names("#contract", CONTRACT)
+                .expression_attribute_names("#month", MONTH)
+                .expression_attribute_names("#expires", EXPIRES_AT)
+                .expression_attribute_values(":contract", AttributeValue::S(routed.contract.into()))
+                .expression_attribute_values(":month", AttributeValue::N(routed.month.to_string()))
+                .expression_attribute_values(
+                    ":expires",
+                    AttributeValue::N(routed.expires_at.timestamp().to_string()),
+                )
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(routed.now.timestamp().to_string()),
+                )
+                // The later contract in the same round trip when the condition fails.
+                .return_values_on_condition_check_failure(
+                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            match written {
+                Ok(_) => Ok(routed.contract.to_owned()),
+                Err(e) => match e.as_service_error() {
+                    Some(
+                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+                            failed,
+                        ),
+                    ) => failed
+                        .item()
+                        .and_then(|old| old.get(CONTRACT))
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .ok_or_else(|| invalid("front month hold refused without the later contract")),
+                    _ => Err(sdk_error("front month hold", e)),
+                },
             }
         })
     }

@@ -88,8 +88,9 @@ export class Executors extends Concern {
       (['oanda', 'tradovate', 'coinbase'] as const).map((b) => queues.queues[b].queueArn),
     );
     if (frontMonths) {
-      // The router reads the whole (small) table with Scan (aws-adapters front_months.rs).
-      allow(this.router, ['dynamodb:Scan'], [frontMonths.tableArn]);
+      // The router reads the whole (small) table with Scan, and holds each continuous
+      // symbol's latest contract with a conditional UpdateItem (aws-adapters front_months.rs).
+      allow(this.router, ['dynamodb:Scan', 'dynamodb:UpdateItem'], [frontMonths.tableArn]);
     }
     queues.consume(this.router, 'signals', { batchSize: 10, maxConcurrency: 5 });
 

@@ -6,7 +6,7 @@ import { BASE_CONTEXT, arnText, asList, envOf, fn, resources, statementsOf, synt
 
 const BINARY = 'front-month-refresher';
 const API_KEY_PARAM = '/tv-pipeline/databento/api-key';
-const ROUTER_READS = ['dynamodb:Scan'];
+const ROUTER_ACCESS = ['dynamodb:Scan', 'dynamodb:UpdateItem'];
 
 const functionsOf = (json: any) =>
   resources(json, 'AWS::Lambda::Function').map(([, f]) => f.Properties.Description as string);
@@ -120,11 +120,11 @@ describe('databento on', () => {
     ]);
   });
 
-  it('gives the router FRONT_MONTH_TABLE and read access to that table only', () => {
+  it('gives the router FRONT_MONTH_TABLE, and Scan and UpdateItem on that table only', () => {
     assert.deepEqual(envOf(json, 'router').FRONT_MONTH_TABLE, { Ref: tableId });
     const dynamo = statementsOf(json, 'router').filter((s) => asList(s.Action).some((a: string) => a.startsWith('dynamodb:')));
     assert.equal(dynamo.length, 1);
-    assert.deepEqual(asList(dynamo[0].Action).sort(), ROUTER_READS);
+    assert.deepEqual(asList(dynamo[0].Action).sort(), ROUTER_ACCESS);
     assert.deepEqual(asList(dynamo[0].Resource).map(arnText), [`\${${tableId}.Arn}`]);
     assert.equal(dynamo[0].Condition, undefined);
   });

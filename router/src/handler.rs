@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 pub use fifo_batch::MissingMessageId;
 use shared::RoutingTable;
 use shared::clock::Clock;
-use shared::front_month::{FrontMonthCache, Fronts, trusted};
+use shared::front_month::{FrontMonthCache, Fronts, HELD_FOR, Routed, trusted};
 use shared::message::{OrderIntent, SIGNAL_VERSION, SignalMessage};
-use shared::ports::{FifoMessage, FifoQueue, QueueError};
-use shared::routing::Broker;
+use shared::ports::{FifoMessage, FifoQueue, QueueError, StoreError};
+use shared::routing::{Broker, Route, contract_month_index};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -42,6 +42,10 @@ pub enum RecordError {
     UnknownVersion(u32),
     #[error("could not send the intent: {0}")]
     Send(#[from] QueueError),
+    /// A continuous symbol's latest contract could not be checked or recorded: routing it
+    /// blind could send it back to an earlier contract, so the record is retried.
+    #[error("could not hold the continuous symbol's contract: {0}")]
+    FrontMonth(StoreError),
 }
 
 pub struct Router<Q, C> {
@@ -131,6 +135,54 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         }
     }
 
+    /// With market-data front months, a `ROOT1!` resolution never goes back to an earlier
+    /// contract than one a router already traded the symbol in
+    /// ([`FrontMonthCache::hold_forward`]): two routers' copies of the cache, read up to a
+    /// refresh apart, could otherwise send `ES1!` to ESH7 and then back to ESZ6, and the
+    /// executor, which rolls only an earlier contract into a later one, would leave the account
+    /// long one and short the other. Without them the roll rule decides, which only moves
+    /// forward in time.
+    async fn hold_forward(&self, route: &mut Route, now: DateTime<Utc>) -> Result<(), RecordError> {
+        let (Some(src), Some(res)) = (&self.fronts, route.resolution.as_mut()) else {
+            return Ok(());
+        };
+        let front_month_symbol = res
+            .requested
+            .strip_suffix("1!")
+            .is_some_and(|root| !root.ends_with(|c: char| c.is_ascii_digit()));
+        let Some(month) = contract_month_index(&res.contract, now).filter(|_| front_month_symbol)
+        else {
+            return Ok(());
+        };
+        let routed = Routed {
+            contract: &res.contract,
+            month,
+            now,
+            expires_at: now + HELD_FOR,
+        };
+        let held = src
+            .cache
+            .hold_forward(&res.requested, routed)
+            .await
+            .map_err(RecordError::FrontMonth)?;
+        if held != res.contract {
+            warn!(
+                metric = "front_month_held",
+                requested = %res.requested,
+                resolved = %res.contract,
+                held = %held,
+                "a router already traded this symbol in a later contract; trading that one"
+            );
+            res.rule = format!(
+                "{}; held at {held}, the later contract {} was already routed to (a router's copy of the market-data cache was older, or the volume leader moved back)",
+                res.rule, res.requested
+            );
+            res.contract = held.clone();
+            route.instrument = shared::routing::Instrument::new(held);
+        }
+        Ok(())
+    }
+
     /// Processes the batch in order and reports the records to retry.
     pub async fn handle_batch(
         &self,
@@ -163,7 +215,7 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
             let md = &signal.alert.market_data;
             let now = self.clock.now();
             let fronts = self.current_fronts(now).await;
-            let route = match self.routing.route_with(&md.exchange, &md.symbol, now, &fronts) {
+            let mut route = match self.routing.route_with(&md.exchange, &md.symbol, now, &fronts) {
                 Ok(route) => route,
                 Err(refusal) => {
                     // Retrying cannot make it routable; acknowledging is the terminal state.
@@ -184,6 +236,7 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
                     "market-data front month and roll rule disagree"
                 );
             }
+            self.hold_forward(&mut route, now).await?;
             if let Some(res) = &route.resolution {
                 info!(requested = %res.requested, contract = %res.contract, rule = %res.rule, "continuous contract resolved");
             }

@@ -170,12 +170,14 @@ async fn a_continuous_symbol_follows_the_cached_front_month_and_falls_back_to_th
     assert_eq!(intents(&f2.tradovate)[0].1, "ESH7");
     assert_eq!(f2.router.disagreements(), 1);
 
-    // An answer too old to trust: the roll rule again.
+    // An answer too old to trust: the roll rule's December again, where no router has
+    // traded March yet (a cache of its own: in this one ES1! is held at March).
     let stale = FrontMonth {
         as_of: now() - chrono::Duration::days(3),
         ..front
     };
-    cache
+    let fresh_cache = std::sync::Arc::new(MemoryFrontMonths::default());
+    fresh_cache
         .put(&stale, now() + chrono::Duration::days(1))
         .await
         .unwrap();
@@ -183,7 +185,7 @@ async fn a_continuous_symbol_follows_the_cached_front_month_and_falls_back_to_th
         let mut f3 = fixture(RoutingTable::embedded());
         f3.router = f3
             .router
-            .with_front_months(cache, chrono::Duration::minutes(5));
+            .with_front_months(fresh_cache, chrono::Duration::minutes(5));
         f3
     };
     f3.router
@@ -191,4 +193,146 @@ async fn a_continuous_symbol_follows_the_cached_front_month_and_falls_back_to_th
         .await
         .unwrap();
     assert_eq!(intents(&f3.tradovate)[0].1, "ESZ6");
+    // In the shared cache the stale answer leaves the roll rule's December, held at March.
+    cache
+        .put(&stale, now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    let f4 = {
+        let mut f4 = fixture(RoutingTable::embedded());
+        f4.router = f4
+            .router
+            .with_front_months(cache, chrono::Duration::minutes(5));
+        f4
+    };
+    f4.router
+        .handle_batch(fifo_event(&[record("m4", &es2)]), None)
+        .await
+        .unwrap();
+    assert_eq!(intents(&f4.tradovate)[0].1, "ESH7");
+}
+
+/// Two routers whose copies of the front-month cache were read minutes apart: one has
+/// already sent `ES1!` to March (ESH7), the other still holds the December answer. The
+/// second never sends `ES1!` back to ESZ6: the executor rolls an earlier contract into a
+/// later one, never the reverse, so the account would end long one contract and short the
+/// other. It trades ESH7, says why, and a cache that cannot be written fails the record
+/// (retried) rather than routing blind.
+#[tokio::test]
+async fn a_continuous_symbol_never_goes_back_to_an_earlier_contract_another_router_left() {
+    use shared::front_month::{FrontMonth, FrontMonthCache, MemoryFrontMonths};
+    shared::telemetry::init_test_logs();
+    let cache = std::sync::Arc::new(MemoryFrontMonths::default());
+    let es = |n: i64| {
+        let mut s = signal("tradovate-es-long.json", n);
+        s.alert.market_data.symbol = "ES1!".into();
+        s
+    };
+    let with_cache = || {
+        let mut f = fixture(RoutingTable::embedded());
+        f.router = f
+            .router
+            .with_front_months(cache.clone(), chrono::Duration::minutes(5));
+        f
+    };
+    let december = FrontMonth {
+        root: "ES".into(),
+        contract: "ESZ6".into(),
+        as_of: now(),
+    };
+    cache
+        .put(&december, now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    // Router B reads the cache now: December.
+    let b = with_cache();
+    b.router
+        .handle_batch(fifo_event(&[record("b1", &es(0))]), None)
+        .await
+        .unwrap();
+    assert_eq!(intents(&b.tradovate)[0].1, "ESZ6");
+
+    // Volume moves to March; router A, started since, reads it and trades ESH7.
+    let march = FrontMonth {
+        contract: "ESH7".into(),
+        ..december
+    };
+    cache
+        .put(&march, now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    let a = with_cache();
+    a.router
+        .handle_batch(fifo_event(&[record("a1", &es(1))]), None)
+        .await
+        .unwrap();
+    assert_eq!(intents(&a.tradovate)[0].1, "ESH7");
+
+    // Router B's copy is still December's (its refresh is 5 minutes): held at March.
+    let resp = b
+        .router
+        .handle_batch(fifo_event(&[record("b2", &es(2))]), None)
+        .await
+        .unwrap();
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    let sent = b.tradovate.messages();
+    let intent: OrderIntent = serde_json::from_str(&sent[1].body).unwrap();
+    assert_eq!(intent.instrument.as_str(), "ESH7");
+    let resolution = intent.contract.unwrap();
+    assert_eq!(resolution.contract, "ESH7");
+    assert!(
+        resolution.rule.contains("held at ESH7"),
+        "{}",
+        resolution.rule
+    );
+}
+
+/// The hold is one conditional write; a cache that cannot be written fails the record.
+#[tokio::test]
+async fn a_continuous_symbol_is_not_routed_when_its_contract_cannot_be_held() {
+    use shared::front_month::{BoxFuture, FrontMonth, FrontMonthCache, Routed};
+    use shared::ports::StoreError;
+    struct ReadOnly;
+    impl FrontMonthCache for ReadOnly {
+        fn put<'a>(
+            &'a self,
+            _: &'a FrontMonth,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn all(
+            &self,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> BoxFuture<'_, Result<Vec<FrontMonth>, StoreError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn hold_forward<'a>(
+            &'a self,
+            _: &'a str,
+            _: Routed<'a>,
+        ) -> BoxFuture<'a, Result<String, StoreError>> {
+            Box::pin(async {
+                Err(StoreError {
+                    reason: "front month hold: throttled".into(),
+                })
+            })
+        }
+    }
+    shared::telemetry::init_test_logs();
+    let mut f = fixture(RoutingTable::embedded());
+    f.router = f
+        .router
+        .with_front_months(std::sync::Arc::new(ReadOnly), chrono::Duration::minutes(5));
+    let mut es = signal("tradovate-es-long.json", 0);
+    es.alert.market_data.symbol = "ES1!".into();
+    let eur = signal("oanda-eurusd-long.json", 0);
+    let resp = f
+        .router
+        .handle_batch(fifo_event(&[record("m1", &es), record("m2", &eur)]), None)
+        .await
+        .unwrap();
+    assert_eq!(failures(&resp), ["m1"]);
+    assert!(intents(&f.tradovate).is_empty());
+    assert_eq!(intents(&f.oanda).len(), 1, "other symbols are not held up");
 }

@@ -37,7 +37,39 @@ pub trait FrontMonthCache: Send + Sync {
 
     /// Every root's latest answer not yet expired at `now`.
     fn all(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<FrontMonth>, StoreError>>;
+
+    /// The contract a continuous symbol (`ES1!`) trades now, given the router's resolution
+    /// `contract` and its [`contract_month_index`](crate::routing::contract_month_index)
+    /// `month`: `contract`, written as the symbol's latest, unless a later contract was written
+    /// before and has not expired at `now`; then that later one, and nothing is written. One
+    /// conditional write, so routers holding copies of the cache read up to a refresh apart
+    /// (or a volume leader that moves back) never send the symbol back to an earlier contract
+    /// once one of them moved it on: the executor rolls an earlier contract into a later one,
+    /// never the reverse. Kept until `expires_at`. Fails with [`StoreError`] when the cache
+    /// cannot be written or read.
+    fn hold_forward<'a>(
+        &'a self,
+        symbol: &'a str,
+        routed: Routed<'a>,
+    ) -> BoxFuture<'a, Result<String, StoreError>>;
 }
+
+/// A continuous symbol's resolution, for [`FrontMonthCache::hold_forward`].
+#[derive(Debug, Clone, Copy)]
+pub struct Routed<'a> {
+    /// The contract the router resolved (`ESH7`).
+    pub contract: &'a str,
+    /// Its month index ([`contract_month_index`](crate::routing::contract_month_index)).
+    pub month: i64,
+    /// The router's time (UTC): an entry that expired by then no longer holds.
+    pub now: DateTime<Utc>,
+    /// When this entry may be dropped (UTC).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// How long a continuous symbol's latest contract holds after it was last written: as long
+/// as a market-data answer is trusted.
+pub const HELD_FOR: Duration = TRUSTED_FOR;
 
 /// How long an answer is trusted: the scheduled job refreshes hourly by default, so two days
 /// of silence mean the job or Databento is down, and the roll rule takes over.
@@ -47,7 +79,12 @@ pub const TRUSTED_FOR: Duration = Duration::days(2);
 #[derive(Debug, Default)]
 pub struct MemoryFrontMonths {
     entries: Mutex<BTreeMap<String, (FrontMonth, DateTime<Utc>)>>,
+    /// Continuous symbol → (contract, month index, expires at).
+    routed: Mutex<BTreeMap<String, Held>>,
 }
+
+/// A continuous symbol's held contract: (contract, month index, expires at).
+type Held = (String, i64, DateTime<Utc>);
 
 impl FrontMonthCache for MemoryFrontMonths {
     fn put<'a>(
@@ -74,6 +111,27 @@ impl FrontMonthCache for MemoryFrontMonths {
                 .filter(|(_, until)| *until > now)
                 .map(|(f, _)| f.clone())
                 .collect())
+        })
+    }
+
+    fn hold_forward<'a>(
+        &'a self,
+        symbol: &'a str,
+        routed: Routed<'a>,
+    ) -> BoxFuture<'a, Result<String, StoreError>> {
+        Box::pin(async move {
+            let mut held = self.routed.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((contract, month, until)) = held.get(symbol)
+                && *month > routed.month
+                && *until > routed.now
+            {
+                return Ok(contract.clone());
+            }
+            held.insert(
+                symbol.to_owned(),
+                (routed.contract.to_owned(), routed.month, routed.expires_at),
+            );
+            Ok(routed.contract.to_owned())
         })
     }
 }

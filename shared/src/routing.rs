@@ -598,17 +598,27 @@ impl FuturesRoot {
 /// before `ESH7`): what a continuous symbol rolled away from. Years by the nearest-year rule
 /// at `now`.
 pub fn is_earlier_contract(candidate: &str, current: &str, now: DateTime<Utc>) -> bool {
-    let parse = |c: &str| -> Option<(String, i32, u32)> {
-        let (head, year) = split_trailing_digits(c);
-        let mut chars = head.chars();
-        let month = month_of_code(chars.next_back()?)?;
-        let root = chars.as_str().to_owned();
-        Some((root, contract_year(year, now.year())?, month))
-    };
-    match (parse(candidate), parse(current)) {
+    match (parse_contract(candidate, now), parse_contract(current, now)) {
         (Some((r1, y1, m1)), Some((r2, y2, m2))) => r1 == r2 && (y1, m1) < (y2, m2),
         _ => false,
     }
+}
+
+/// A contract's month as one number that orders a root's contracts by expiry: year × 12 +
+/// month − 1 (`ESZ6` at 2026-12 → 24,323; `ESH7` → 24,326). Years by the nearest-year rule
+/// at `now`. `None` for a name that is not root, month code and year digits.
+pub fn contract_month_index(contract: &str, now: DateTime<Utc>) -> Option<i64> {
+    let (_, year, month) = parse_contract(contract, now)?;
+    Some(i64::from(year) * 12 + i64::from(month) - 1)
+}
+
+/// `ESZ6` → (`ES`, 2026, 12) at a `now` in the 2020s.
+fn parse_contract(c: &str, now: DateTime<Utc>) -> Option<(String, i32, u32)> {
+    let (head, year) = split_trailing_digits(c);
+    let mut chars = head.chars();
+    let month = month_of_code(chars.next_back()?)?;
+    let root = chars.as_str().to_owned();
+    Some((root, contract_year(year, now.year())?, month))
 }
 
 /// A contract's root: `ESZ6` → `ES` (month code and one year digit off).
