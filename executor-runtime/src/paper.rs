@@ -618,8 +618,17 @@ impl Conversation for PaperSpot {
         Ok((Holdings::net(held), ()))
     }
 
-    async fn rules(&self, _: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
-        Ok(PAPER_RULES)
+    /// A buy spends a quote amount: one that buys no more than the dust at the alert's close
+    /// is refused before it leaves, as Coinbase refuses one under the product's
+    /// `quote_min_size` (its executor checks that before the first order too).
+    async fn rules(&self, req: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
+        Ok(TradingRules {
+            min_size: self
+                .dust
+                .checked_mul(req.intent.reference_price)
+                .unwrap_or(Decimal::MAX),
+            ..PAPER_RULES
+        })
     }
 
     async fn send(
@@ -803,8 +812,9 @@ mod tests {
         }
     }
 
-    /// A buy too small for one unit of the coin's smallest amount is refused, not filled with
-    /// nothing (which the journal kept as an open position the wallet never held).
+    /// A buy too small for one unit of the coin's smallest amount is refused before it
+    /// leaves, not filled with nothing (which the journal kept as an open position the wallet
+    /// never held) nor sent and rejected.
     #[tokio::test]
     async fn a_paper_buy_of_less_than_the_smallest_amount_is_refused() {
         let paper = PaperSpot::new("paper", [("USD".to_owned(), Decimal::from(1000))]);
@@ -818,12 +828,12 @@ mod tests {
             ..one_contract(&i, false)
         };
         let done = paper.execute(&req).await.unwrap();
-        assert_eq!(done.outcome, Outcome::Rejected, "{done:?}");
+        assert_eq!(done.outcome, Outcome::Refused, "{done:?}");
+        assert!(done.legs.is_empty(), "nothing sent: {done:?}");
         assert!(
-            done.legs[0]
-                .error
+            done.reason
                 .as_deref()
-                .is_some_and(|e| e.contains("nothing bought")),
+                .is_some_and(|e| e.contains("under the instrument's minimum 0.03")),
             "{done:?}"
         );
         assert_eq!(paper.balances().get("USD"), Some(&Decimal::from(1000)));
@@ -833,8 +843,9 @@ mod tests {
         );
     }
 
-    /// A buy that would leave a holding the wallet counts as dust is refused: no exit could
-    /// sell it, while the journal and positions showed it open.
+    /// A buy that would leave a holding the wallet counts as dust is refused before it
+    /// leaves (no order, nothing rejected): no exit could sell it, while the journal and
+    /// positions showed it open.
     #[tokio::test]
     async fn a_paper_buy_of_dust_is_refused() {
         let paper = PaperSpot::new("paper", [("USD".to_owned(), Decimal::from(1000))]);
@@ -849,12 +860,10 @@ mod tests {
             ..one_contract(&i, false)
         };
         let done = paper.execute(&req).await.unwrap();
-        assert_eq!(done.outcome, Outcome::Rejected, "{done:?}");
-        let why = done.legs[0].error.clone().unwrap_or_default();
-        assert!(
-            why.contains("buys 0.00000514 BTC") && why.contains("dust"),
-            "{why}"
-        );
+        assert_eq!(done.outcome, Outcome::Refused, "{done:?}");
+        assert!(done.legs.is_empty(), "nothing sent: {done:?}");
+        let why = done.reason.clone().unwrap_or_default();
+        assert!(why.contains("0.5") && why.contains("0.9725"), "{why}");
         assert_eq!(paper.balances().get("USD"), Some(&Decimal::from(1000)));
         // 5 USD buys 0.00005141 BTC: a position an exit can sell.
         let req = ExecRequest {
