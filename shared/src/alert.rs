@@ -635,6 +635,11 @@ const MAX_DIGITS: usize = 28;
 /// at most 28 significant digits and 28 after the point. `5.` and `.5` are refused: a size is
 /// written in full, and a stray point more likely means a truncated value than a shorthand.
 fn plain_decimal(text: &str) -> Result<(), &'static str> {
+    // Text that is no number at all (`CME_MINI`, `1000 USD`) is told the rule, not a detail
+    // of it (its `_` or its `E`).
+    if !number_like(text.trim()) {
+        return Err(PLAIN);
+    }
     if text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace) {
         return Err(PLAIN_PADDED);
     }
@@ -675,6 +680,16 @@ fn plain_decimal(text: &str) -> Result<(), &'static str> {
         return Err(TOO_MANY_PLACES);
     }
     Ok(())
+}
+
+/// Whether `text` holds only what a number's text can (digits, a point, a sign, an exponent,
+/// `_`): the details a decimal field names (`_` separators, an exponent) are told only of
+/// such text.
+fn number_like(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b".+-eE_".contains(&b))
 }
 
 /// Why a JSON number no decimal holds (`1e30`, `5e-324`) is refused: named by the rule it
@@ -730,6 +745,9 @@ fn decimal(
         plain_decimal(&plain).map_err(bad)?;
         Decimal::from_str(&plain).map_err(|_| bad(PLAIN))?
     } else {
+        if !number_like(text.trim()) {
+            return Err(bad("not a decimal number"));
+        }
         if text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace) {
             return Err(bad("must not have spaces around it"));
         }

@@ -679,6 +679,17 @@ fn a_quantity_must_be_a_plain_decimal() {
             "without _ separators",
         ),
         ("leading underscore", json!("_1000"), "without _ separators"),
+        // Text that is no number is told the rule, not a detail of it (its `_` or `E`).
+        (
+            "an exchange's name",
+            json!("CME_MINI"),
+            "must be a plain decimal like 1000 or 0.5",
+        ),
+        (
+            "a unit after the number",
+            json!("1000 USD"),
+            "must be a plain decimal like 1000 or 0.5",
+        ),
         (
             "trailing underscore",
             json!("1000_"),
@@ -744,6 +755,13 @@ fn a_quantity_must_be_a_plain_decimal() {
         let message = err.to_string();
         assert!(message.starts_with("quantity: "), "{case}: {message:?}");
         assert!(message.contains(why), "{case}: {message:?} lacks {why:?}");
+        if *why == plain {
+            // The rule alone, no detail of it (`, without _ separators`).
+            assert!(
+                !message.contains(&format!("{plain},")),
+                "{case}: {message:?}"
+            );
+        }
     }
 }
 
@@ -812,6 +830,17 @@ fn prices_refuse_padding_and_underscores_but_take_json_numbers_with_exponents() 
             "spaces around it",
         ),
         (&["price_data", "open"], json!("1_083.45"), "_ separators"),
+        // Text that is no number is told so, not that it holds a `_`.
+        (
+            &["price_data", "close"],
+            json!("CME_MINI"),
+            "not a decimal number",
+        ),
+        (
+            &["price_data", "close"],
+            json!(" abc"),
+            "not a decimal number",
+        ),
         (&["price_data", "volume"], json!("1_250"), "_ separators"),
         (
             &["price_data", "volume"],
