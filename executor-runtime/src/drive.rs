@@ -29,6 +29,7 @@ use crate::plan::{
 use crate::venue::{ExecRequest, Execution, LegReport, NothingSent, Size};
 use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
+use shared::alert::TargetPosition;
 use shared::clock::Clock;
 use shared::execution::{BrokerOrderId, Leg};
 use shared::outcome::Outcome;
@@ -240,10 +241,24 @@ pub trait Conversation: Send + Sync {
     /// Why an account already at its target needs no order: journaled as the no-op's reason.
     fn no_op_reason(&self, req: &ExecRequest<'_>, held: &Holdings, mark: &Self::Mark) -> String {
         let _ = mark;
-        format!(
-            "already at target {:?} (long {}, short {})",
-            req.intent.target, held.long, held.short
-        )
+        let target = match req.intent.target {
+            TargetPosition::Long => "long",
+            TargetPosition::Short => "short",
+            TargetPosition::NoLong => "no long position",
+            TargetPosition::NoShort => "no short position",
+            TargetPosition::Flat => "flat",
+        };
+        let holds = match (held.long.is_zero(), held.short.is_zero()) {
+            (true, true) => "nothing".to_owned(),
+            (false, true) => format!("long {}", held.long.normalize()),
+            (true, false) => format!("short {}", held.short.abs().normalize()),
+            (false, false) => format!(
+                "long {} and short {}",
+                held.long.normalize(),
+                held.short.abs().normalize()
+            ),
+        };
+        format!("already at the target, {target}: the account holds {holds}")
     }
 
     /// What the account holds in `req.intent.instrument`, with the [`Self::Mark`] lookups

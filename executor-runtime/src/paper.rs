@@ -941,6 +941,37 @@ mod tests {
         assert_eq!(one, Ok(Outcome::Filled));
     }
 
+    /// An account already at the signal's target sends nothing, and its reason says so in
+    /// words a trader reads: the target and what is held, sizes without sign.
+    #[tokio::test]
+    async fn a_no_op_says_the_target_and_the_holding_in_words() {
+        let paper = PaperNetting::new(Broker::Tradovate, "paper");
+        let long = es1(shared::Action::LongEntry, "ESZ6", 1);
+        assert_eq!(
+            paper
+                .execute(&one_contract(&long, false))
+                .await
+                .unwrap()
+                .outcome,
+            Outcome::Filled
+        );
+        let again = es1(shared::Action::LongEntry, "ESZ6", 2);
+        let done = paper.execute(&one_contract(&again, false)).await.unwrap();
+        assert_eq!(done.outcome, Outcome::NoOp);
+        assert_eq!(
+            done.reason.as_deref(),
+            Some("already at the target, long: the account holds long 1")
+        );
+        let short = es1(shared::Action::ShortEntry, "ESZ6", 3);
+        paper.execute(&one_contract(&short, false)).await.unwrap();
+        let exit = es1(shared::Action::LongExit, "ESZ6", 4);
+        let done = paper.execute(&one_contract(&exit, false)).await.unwrap();
+        assert_eq!(
+            done.reason.as_deref(),
+            Some("already at the target, no long position: the account holds short 1")
+        );
+    }
+
     /// A paper OANDA account counts a currency pair's notional in units of its base currency,
     /// as the real one does (`OandaVenue`): 2,000 USD_JPY at 150 is 2,000 of notional under a
     /// 100,000 cap (it was 300,000 on paper and refused, while live filled), and a notional

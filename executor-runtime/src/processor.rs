@@ -243,7 +243,7 @@ where
                     blocked = Some((
                         Outcome::Superseded,
                         format!(
-                            "superseded: a later signal for {} (timenow {later}) has already executed; this one's timenow is {}",
+                            "a later signal for {} (timenow {later}) has already executed; this one's timenow is {}",
                             intent.instrument, intent.signal_time
                         ),
                     ));
