@@ -696,6 +696,9 @@ async fn trades(
                 .into_response();
         }
     };
+    if let Some(wanted) = q.get("signal") {
+        return one_signal(&app, wanted).await;
+    }
     let read = async {
         use shared::execution::TradeJournal;
         let mut signals = app.journal.recent_signals(limit + 1).await?;
@@ -718,6 +721,67 @@ async fn trades(
             axum::Json(json!({"error": e.to_string()})),
         )
             .into_response(),
+    }
+}
+
+/// `GET /local/trades?signal=ID`: one signal and its legs, by its id or the start of it (4
+/// to 32 lowercase hex characters, as `tvctl trades` prints 12), the start looked up among the
+/// latest 10,000 signals. 400 for text that is no id, or a start several signals share; 404,
+/// saying why it may be missing, when the journal holds none.
+async fn one_signal(app: &App, wanted: &str) -> Response {
+    use shared::execution::TradeJournal;
+    let refuse = |status: StatusCode, error: String| {
+        (status, axum::Json(json!({ "error": error }))).into_response()
+    };
+    let hex = wanted
+        .bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !hex || !(4..=32).contains(&wanted.len()) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "signal must be a signal id or its start: 4 to 32 lowercase hex characters, got {:?}",
+                wanted.chars().take(64).collect::<String>()
+            ),
+        );
+    }
+    let read = async {
+        let found: Vec<shared::execution::SignalRecord> =
+            match wanted.parse::<shared::signal::SignalId>() {
+                Ok(id) => app.journal.signal(&id).await?.into_iter().collect(),
+                Err(_) => app
+                    .journal
+                    .recent_signals(TRADES_MAX)
+                    .await?
+                    .into_iter()
+                    .filter(|s| s.signal_id.as_str().starts_with(wanted))
+                    .collect(),
+            };
+        let mut orders = Vec::new();
+        if let [one] = found.as_slice() {
+            orders = app.journal.orders(&one.signal_id).await?;
+        }
+        Ok::<_, shared::execution::JournalError>((found, orders))
+    };
+    match read.await {
+        Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Ok((found, _)) if found.is_empty() => refuse(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no signal {wanted} in the journal: an accepted alert is journaled once its executor is done with it (a queued one is not yet: see `tvctl dlq list` for dead letters), and one refused at the webhook never is"
+            ),
+        ),
+        Ok((found, _)) if found.len() > 1 => refuse(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{} signals start with {wanted}: give more of the id",
+                found.len()
+            ),
+        ),
+        Ok((found, orders)) => axum::Json(
+            json!({"signals": found, "orders": orders, "replays": [], "limit": 1, "more": false}),
+        )
+        .into_response(),
     }
 }
 

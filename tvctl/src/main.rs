@@ -78,8 +78,10 @@ enum Command {
         #[arg(long)]
         action: Option<String>,
     },
-    /// What the journal holds.
+    /// What the journal holds: the latest signals and their legs, or one signal's.
     Trades {
+        /// One signal: its id or the start of it (the 12 characters this command prints).
+        signal: Option<String>,
         #[arg(long, env = "TVCTL_BASE", default_value = "http://127.0.0.1:8080")]
         base: String,
         #[arg(long)]
@@ -511,7 +513,21 @@ async fn get_json(url: &str) -> Result<Value, Failure> {
         .await
         .map_err(|e| request_failed(url, e))?;
     if !resp.status().is_success() {
-        return Err(answered(url, resp.status()));
+        let status = resp.status();
+        // The stack's own refusal names what was wrong (`{"error": …}`); a server that is
+        // not the stack gets the hint about `--base`.
+        let said = resp
+            .json::<Value>()
+            .await
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned));
+        return Err(match said {
+            Some(error) if status.is_client_error() => Failure::Refused(error),
+            Some(error) => {
+                Failure::Unreachable(format!("{}: HTTP {status}: {error}", tvctl::shown_url(url)))
+            }
+            None => answered(url, status),
+        });
     }
     resp.json().await.map_err(|e| {
         Failure::Unreachable(format!("{}: {}", tvctl::shown_url(url), e.without_url()))
@@ -706,9 +722,27 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 ExitCode::from(3)
             })
         }
-        Command::Trades { base, json, limit } => {
+        Command::Trades {
+            signal,
+            base,
+            json,
+            limit,
+        } => {
             let base = tvctl::base_url("--base (or TVCTL_BASE)", &base).map_err(Failure::Usage)?;
-            let v = get_json(&format!("{base}/local/trades?limit={limit}")).await?;
+            let url = match &signal {
+                // An id is hex: nothing in it needs escaping, and anything else is refused by
+                // the stack with its reason.
+                Some(id) if id.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                    format!("{base}/local/trades?signal={id}")
+                }
+                Some(id) => {
+                    return Err(Failure::Usage(format!(
+                        "a signal is its id or the start of it (lowercase hex), got {id:?}"
+                    )));
+                }
+                None => format!("{base}/local/trades?limit={limit}"),
+            };
+            let v = get_json(&url).await?;
             if json {
                 out(&v.to_string());
             } else {
@@ -740,8 +774,32 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             if json {
                 out(&v.to_string());
             } else {
+                // What is held, each broker on a line; an instrument closed to flat (kept in
+                // the book at 0) is left out here, and is in `--json`.
                 for (broker, held) in v.as_object().into_iter().flatten() {
-                    out(&format!("{broker}: {held}"));
+                    let line = match held.as_object() {
+                        Some(book) => {
+                            let open: Vec<String> = book
+                                .iter()
+                                .filter_map(|(name, q)| {
+                                    let text =
+                                        q.as_str().map_or_else(|| q.to_string(), str::to_owned);
+                                    let zero = rust_decimal::Decimal::from_str_exact(&text)
+                                        .is_ok_and(|d| d.is_zero());
+                                    (!zero).then(|| format!("{name} {text}"))
+                                })
+                                .collect();
+                            if open.is_empty() {
+                                "flat".to_owned()
+                            } else {
+                                open.join(", ")
+                            }
+                        }
+                        None => held
+                            .as_str()
+                            .map_or_else(|| held.to_string(), str::to_owned),
+                    };
+                    out(&format!("{broker}: {line}"));
                 }
             }
             Ok(ExitCode::SUCCESS)

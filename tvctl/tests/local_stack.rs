@@ -218,6 +218,59 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
             "a message, not a JSON string: {text}"
         );
     }
+
+    // One signal by the start of its id, as `tvctl trades` prints it: its line and its legs,
+    // nothing of the others.
+    let tvctl = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+            .args(args)
+            .args(["--base", base])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let short = &ids[1][..12];
+    let (code, text) = tvctl(&["trades", short]);
+    assert_eq!(code, Some(0), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with(short) && lines[0].contains("filled"),
+        "{text}"
+    );
+    assert!(
+        lines[1..].iter().all(|l| l.contains(short)) && lines[1].contains("close"),
+        "{text}"
+    );
+    // A signal the journal does not hold says why it may be missing (exit 1); text that is
+    // no id is a usage error (exit 2).
+    let (code, text) = tvctl(&["trades", "00000000deadbeef"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("no signal 00000000deadbeef in the journal")
+            && text.contains("journaled once its executor is done"),
+        "{text}"
+    );
+    let (code, text) = tvctl(&["trades", "ES1!"]);
+    assert_eq!(code, Some(2), "{text}");
+    let (code, text) = tvctl(&["trades", "ABCD"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("4 to 32 lowercase hex characters"), "{text}");
+
+    // Positions as a trader reads them: what is held, not the instruments closed to flat.
+    let (code, text) = tvctl(&["positions"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("oanda: EUR_USD -1000"), "{text}");
+    assert!(
+        text.contains("ESZ6 1") && text.contains("CLF7 -1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("BTC"),
+        "the BTC sold to flat is left out: {text}"
+    );
 }
 
 /// A second `tvctl dev` on a journal another one runs on is refused as a usage error (exit 2),
