@@ -63,6 +63,11 @@ fn print_order(r: &OrderRecord) {
     if quiet() {
         return;
     }
+    line(format_args!("{}", order_line(r)));
+}
+
+/// The console line of one order row.
+fn order_line(r: &OrderRecord) -> String {
     let price = r.fill_price.map(|p| format!(" @ {p}")).unwrap_or_default();
     // A resend of a leg says so: it is the line a duplicate order would show up on.
     let attempt = if r.attempt > 1 {
@@ -70,8 +75,15 @@ fn print_order(r: &OrderRecord) {
     } else {
         String::new()
     };
-    line(format_args!(
-        "order  {} {} {} {}{} {} {}{} -> {:?}",
+    // A leg this attempt did not send (no send time) was found at the broker: an earlier
+    // attempt's order, before a restart or a failure, not a new one.
+    let found = if r.sent_at.is_none() && r.broker_order_id.is_some() {
+        " (found at the broker: sent by an earlier attempt, before a restart or a failure)"
+    } else {
+        ""
+    };
+    format!(
+        "order  {} {} {} {}{} {} {}{} -> {:?}{found}",
         &r.signal_id.as_str()[..12],
         r.broker,
         r.instrument,
@@ -81,7 +93,7 @@ fn print_order(r: &OrderRecord) {
         r.quantity,
         price,
         r.outcome
-    ));
+    )
 }
 
 impl<J: TradeJournal> TradeJournal for ConsoleJournal<J> {
@@ -166,5 +178,49 @@ impl<J: TradeJournal> TradeJournal for ObservedJournal<J> {
             (o.0)(signal);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use shared::execution::{ClientOrderId, Leg, Side};
+    use shared::outcome::Outcome;
+    use shared::routing::Broker;
+
+    fn filled(sent: bool) -> OrderRecord {
+        let id = SignalId::of_canonical("{\"a\":1}");
+        OrderRecord {
+            client_order_id: ClientOrderId::new(&id, Leg::Open),
+            signal_id: id,
+            broker: Broker::Oanda,
+            account: "paper-oanda".into(),
+            instrument: "EUR_USD".into(),
+            leg: Leg::Open,
+            attempt: 1,
+            broker_order_id: Some("paper-7".into()),
+            side: Side::Buy,
+            quantity: 1000.into(),
+            fill_price: Some(rust_decimal::Decimal::new(108345, 5)),
+            outcome: Outcome::Filled,
+            error: None,
+            sent_at: sent.then(|| "2026-12-03T05:00:00Z".parse().unwrap()),
+            acked_at: None,
+            fee: None,
+        }
+    }
+
+    /// A fill a takeover found at the broker (no send time: this attempt did not send it)
+    /// reads as found, not as a new order sent after a restart.
+    #[test]
+    fn an_order_found_at_the_broker_says_so() {
+        let sent = order_line(&filled(true));
+        assert!(sent.ends_with("-> Filled"), "{sent}");
+        let found = order_line(&filled(false));
+        assert!(
+            found.contains("-> Filled (found at the broker: sent by an earlier attempt"),
+            "{found}"
+        );
     }
 }
