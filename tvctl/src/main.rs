@@ -348,6 +348,17 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
             }
             if json {
                 out(&serde_json::to_string(&outcomes).map_err(|e| e.to_string())?);
+            } else if outcomes.is_empty() {
+                // `--all` on an empty queue: said, so silence is never read as done.
+                out(&format!(
+                    "0 message(s) in {}: nothing {}",
+                    target.name(),
+                    if dry_run {
+                        "would be replayed"
+                    } else {
+                        "replayed"
+                    }
+                ));
             } else {
                 for o in &outcomes {
                     out(&format!(

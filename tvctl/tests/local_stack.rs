@@ -189,6 +189,12 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
             1,
             "message m-absent is not in signals-dlq.fifo",
         ),
+        // An empty queue says so; silence would read as done.
+        (
+            vec!["dlq", "replay", "--local", base, "--all", "--dry-run"],
+            0,
+            "0 message(s) in signals-dlq.fifo: nothing would be replayed",
+        ),
         (
             vec!["send", "oanda-eurusd-long", "--url", "not-a-url"],
             2,
