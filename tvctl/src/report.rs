@@ -552,7 +552,10 @@ fn slippage_tables(report: &Report) -> Markup {
             }
         }
         h3 { "Fills" }
-        @if skipped > 0 { p class="meta" { "The last " (SLIPPAGE_ROWS) " of " (report.slippage.len()) " fills; --json lists every one." } }
+        p class="meta" {
+            @if skipped > 0 { "The last " (SLIPPAGE_ROWS) " of " (report.slippage.len()) " fills; --json lists every one. " }
+            "Fills on the signal's own contract with the alert's close; a roll's close of the earlier contract (and a fill without a price) has no alert price to slip from and is left out."
+        }
         table {
             tr { th { "Filled (UTC)" } th { "Signal" } th { "Instrument" } th { "Leg" } th { "Side" } th { "Alert close" } th { "Fill" } th { "Slippage" } th { "Pips/ticks" } th { "bps" } th { "Money" } }
             @for s in report.slippage.iter().skip(skipped) {
