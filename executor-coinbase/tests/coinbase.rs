@@ -614,6 +614,34 @@ async fn a_crash_between_acceptance_and_the_journal_is_recovered_by_lookup_one_o
     clean(&h);
 }
 
+/// A sell filled in part whose attempt crashed before the journal: the takeover finds it and
+/// stops as the send did (filled, short of the target, the reason naming what did not fill,
+/// alarmed), sending nothing for the rest; it does not read as an unexplained `unknown`.
+#[tokio::test]
+async fn a_takeover_that_finds_a_fill_in_part_stops_as_the_send_did() {
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.5");
+    h.fake.script(Fault::FillInPart(d("0.25")));
+    let i = intent(Action::LongExit, 1);
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&i).await.is_err());
+    assert_eq!(h.fake.order_posts().len(), 1);
+    h.journal.set_down(false);
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 1, "nothing sent for the rest");
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::Filled);
+    let reason = signal.reason.unwrap_or_default();
+    assert!(reason.contains("leg filled in part"), "{reason}");
+    let sent = h.notifier.sent();
+    assert!(
+        sent.iter()
+            .any(|n| n.subject.contains("FilledInPart") && n.message.contains("filled in part")),
+        "{sent:?}"
+    );
+}
+
 /// Get Order documents `filled_size`, not that it is always there: a buy reported filled
 /// without it is never journaled with the quote amount as the size bought, and a takeover's
 /// sell without it not as a fill of nothing. Each leg ends unknown, naming its order, and

@@ -401,6 +401,19 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             }
         },
     };
+    // An earlier attempt's leg that filled in part stops the signal as the send did: filled,
+    // short of its target, alarmed, nothing more sent.
+    if let Some(part) = legs
+        .iter()
+        .find(|l| l.outcome == Outcome::Filled && l.in_part)
+    {
+        let why = format!(
+            "the {} leg filled in part: {}; nothing more sent",
+            part.leg.as_str(),
+            part.error.as_deref().unwrap_or("the rest was not filled")
+        );
+        return Ok(finish(legs, Some((Outcome::Filled, why))));
+    }
     if let Some(stop) = decided_by(&legs) {
         return Ok(finish(legs, stop));
     }

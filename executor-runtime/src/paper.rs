@@ -622,9 +622,11 @@ impl Conversation for PaperSpot {
     /// is refused before it leaves, as Coinbase refuses one under the product's
     /// `quote_min_size` (its executor checks that before the first order too).
     async fn rules(&self, req: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
+        // More than the dust once rounded down to the coin's smallest amount: the dust plus
+        // one of those, at the close.
+        let smallest = Decimal::new(1, self.base_scale);
         Ok(TradingRules {
-            min_size: self
-                .dust
+            min_size: (self.dust + smallest)
                 .checked_mul(req.intent.reference_price)
                 .unwrap_or(Decimal::MAX),
             ..PAPER_RULES
@@ -863,7 +865,15 @@ mod tests {
         assert_eq!(done.outcome, Outcome::Refused, "{done:?}");
         assert!(done.legs.is_empty(), "nothing sent: {done:?}");
         let why = done.reason.clone().unwrap_or_default();
-        assert!(why.contains("0.5") && why.contains("0.9725"), "{why}");
+        assert!(why.contains("0.5") && why.contains("0.9734725"), "{why}");
+        // Exactly the dust's worth buys no more than the dust: refused before it leaves too.
+        let req = ExecRequest {
+            size: Size::Quantity(Decimal::new(9725, 4)),
+            ..one_contract(&i, false)
+        };
+        let done = paper.execute(&req).await.unwrap();
+        assert_eq!(done.outcome, Outcome::Refused, "{done:?}");
+        assert!(done.legs.is_empty(), "nothing sent: {done:?}");
         assert_eq!(paper.balances().get("USD"), Some(&Decimal::from(1000)));
         // 5 USD buys 0.00005141 BTC: a position an exit can sell.
         let req = ExecRequest {

@@ -282,7 +282,8 @@ where
                 // numbered blind would take the first send's row, and the journal would lose
                 // an order that may still fill. Unreadable, nothing is sent; the record comes
                 // back within seconds, as after any failure.
-                let earlier = if takeover {
+                // A takeover that may not send numbers nothing of its own: no read needed.
+                let earlier = if takeover && blocked.is_none() {
                     match self.journaled_orders(intent).await {
                         Ok(rows) => rows,
                         Err(reason) => {

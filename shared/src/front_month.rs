@@ -67,9 +67,11 @@ pub struct Routed<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-/// How long a continuous symbol's latest contract holds after it was last written: as long
-/// as a market-data answer is trusted.
-pub const HELD_FOR: Duration = TRUSTED_FOR;
+/// How long a continuous symbol's latest contract holds after it was last written: longer
+/// than any contract of a quarterly root leads, so a hold ends by being overtaken (the next
+/// contract written), not by time while its contract could still be routed; the expiry only
+/// clears symbols no longer traded.
+pub const HELD_FOR: Duration = Duration::days(100);
 
 /// How long an answer is trusted: the scheduled job refreshes hourly by default, so two days
 /// of silence mean the job or Databento is down, and the roll rule takes over.
