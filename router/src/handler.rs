@@ -9,7 +9,7 @@ use shared::clock::Clock;
 use shared::front_month::{FrontMonthCache, Fronts, HELD_FOR, Routed, trusted};
 use shared::message::{OrderIntent, SIGNAL_VERSION, SignalMessage};
 use shared::ports::{FifoMessage, FifoQueue, QueueError, StoreError};
-use shared::routing::{Broker, Route, contract_month_index};
+use shared::routing::{Broker, Route, contract_month_index, front_symbol_root};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -146,11 +146,8 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         let (Some(src), Some(res)) = (&self.fronts, route.resolution.as_mut()) else {
             return Ok(());
         };
-        let front_month_symbol = res
-            .requested
-            .strip_suffix("1!")
-            .is_some_and(|root| !root.ends_with(|c: char| c.is_ascii_digit()));
-        let Some(month) = contract_month_index(&res.contract, now).filter(|_| front_month_symbol)
+        let Some(month) = contract_month_index(&res.contract, now)
+            .filter(|_| front_symbol_root(&res.requested).is_some())
         else {
             return Ok(());
         };

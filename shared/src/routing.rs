@@ -383,10 +383,7 @@ impl RoutingTable {
         let Some(mut res) = resolution else {
             return (instrument, None, None);
         };
-        let root = sym
-            .strip_suffix("1!")
-            .filter(|r| !r.ends_with(|c: char| c.is_ascii_digit()));
-        let Some(front) = root.and_then(|r| fronts.get(r)) else {
+        let Some(front) = front_symbol_root(sym).and_then(|r| fronts.get(r)) else {
             return (instrument, Some(res), None);
         };
         let as_of = front.as_of.format("%Y-%m-%d %H:%M UTC");
@@ -602,6 +599,14 @@ pub fn is_earlier_contract(candidate: &str, current: &str, now: DateTime<Utc>) -
         (Some((r1, y1, m1)), Some((r2, y2, m2))) => r1 == r2 && (y1, m1) < (y2, m2),
         _ => false,
     }
+}
+
+/// The root of a front continuous symbol (`ES1!` → `ES`), the only kind market-data front
+/// months route; `None` for `ES2!`, `ES11!` or anything else.
+pub fn front_symbol_root(symbol: &str) -> Option<&str> {
+    symbol
+        .strip_suffix("1!")
+        .filter(|r| !r.ends_with(|c: char| c.is_ascii_digit()))
 }
 
 /// A contract's month as one number that orders a root's contracts by expiry: year × 12 +
