@@ -281,8 +281,8 @@ where
                 // `number_as_journaled`), so it reads them before anything can leave: a send
                 // numbered blind would take the first send's row, and the journal would lose
                 // an order that may still fill. Unreadable, nothing is sent; the record comes
-                // back within seconds, as after any failure.
-                // A takeover that may not send numbers nothing of its own: no read needed.
+                // back within seconds, as after any failure. A takeover that may not send
+                // numbers nothing of its own and needs no such read.
                 let earlier = if takeover && blocked.is_none() {
                     match self.journaled_orders(intent).await {
                         Ok(rows) => rows,
