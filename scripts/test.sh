@@ -111,7 +111,7 @@ cargo machete
 echo "==> tests (every log line captured for the audit)"
 export TV_LOG_CAPTURE_DIR="$run/logs"
 rm -rf "$TV_LOG_CAPTURE_DIR"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 unset TV_LOG_CAPTURE_DIR
 echo "==> fuzz regressions: the seeds and every saved reproducer replayed on stable"
 cargo test --manifest-path fuzz/Cargo.toml --locked

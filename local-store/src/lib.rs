@@ -1625,8 +1625,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_transaction_sqlite_rolled_back_fails_its_waiters_and_not_the_writes_after_it() {
-        let (_dir, path) = file("rolled-back");
-        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let m = |seq: u64| Durable {
             seq,
             message_id: format!("q-{seq:08}"),
@@ -1638,30 +1636,51 @@ mod tests {
             source_queue: None,
             last_error: None,
         };
-        s.sent("q", &m(1)).unwrap_or_else(|e| panic!("{e}"));
-        // What SQLite does on its own after SQLITE_FULL or an I/O error: the open
-        // transaction is gone.
-        lock(&s.shared.inner)
-            .conn
-            .execute_batch("ROLLBACK")
-            .unwrap_or_else(|e| panic!("{e}"));
-        // A waiter for the first write: polled once, so it has counted its target.
-        let mut lost = Box::pin(s.flush());
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let _ = std::future::Future::poll(lost.as_mut(), &mut cx);
-        s.sent("q", &m(2)).unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            lost.await.is_err(),
-            "the rolled-back write is not reported kept"
-        );
-        s.flush()
-            .await
-            .unwrap_or_else(|e| panic!("the write after it is kept: {e}"));
-        drop(s);
-        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
-        let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
-        assert_eq!(seqs, [2]);
+        // The committer commits on its own IDLE_COMMIT after a write; when that commit comes
+        // between the write and the rollback there is nothing to roll back, and the
+        // scenario starts again on a fresh file (bounded).
+        for attempt in 0..50 {
+            let (_dir, path) = file("rolled-back");
+            let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            s.sent("q", &m(1)).unwrap_or_else(|e| panic!("{e}"));
+            {
+                // Under the writer's lock, so no commit can slip in between the check and
+                // the rollback. What SQLite does on its own after SQLITE_FULL or an I/O
+                // error: the open transaction is gone.
+                let inner = lock(&s.shared.inner);
+                if !inner.open || inner.conn.is_autocommit() {
+                    continue;
+                }
+                inner
+                    .conn
+                    .execute_batch("ROLLBACK")
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            // A waiter for the first write: polled once, so it has counted its target. The
+            // committer may already have failed the commit, and then it is ready at once.
+            let mut lost = Box::pin(s.flush());
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let first = std::future::Future::poll(lost.as_mut(), &mut cx);
+            s.sent("q", &m(2)).unwrap_or_else(|e| panic!("{e}"));
+            let outcome = match first {
+                std::task::Poll::Ready(r) => {
+                    drop(lost);
+                    r
+                }
+                std::task::Poll::Pending => lost.await,
+            };
+            assert!(outcome.is_err(), "the rolled-back write is not reported kept");
+            s.flush()
+                .await
+                .unwrap_or_else(|e| panic!("the write after it is kept: {e}"));
+            drop(s);
+            let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+            let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
+            assert_eq!(seqs, [2], "attempt {attempt}");
+            return;
+        }
+        panic!("the committer committed every first write before it could be rolled back");
     }
 
     #[test]
