@@ -439,12 +439,38 @@ macro_rules! journal_impl {
             pub async fn replay_audits(
                 &self,
             ) -> Result<Vec<(String, String, String)>, JournalError> {
-                use sqlx::Row;
                 let rows =
                     sqlx::query("SELECT queue, message_id, result FROM replay_audit ORDER BY id")
                         .fetch_all(&self.pool)
                         .await
                         .map_err(|e| db_error("audit read", e))?;
+                Self::audit_rows(&rows)
+            }
+
+            /// The replay decisions about one signal, in the order written, as (queue,
+            /// message id, result) text; a decision on a body that did not read names no
+            /// signal and is in none.
+            ///
+            /// # Errors
+            /// [`JournalError`] when the table cannot be read.
+            pub async fn replay_audits_of(
+                &self,
+                signal: &SignalId,
+            ) -> Result<Vec<(String, String, String)>, JournalError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe($sql(
+                    "SELECT queue, message_id, result FROM replay_audit WHERE signal_id = $1 ORDER BY id",
+                )))
+                .bind(signal.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| db_error("audit read", e))?;
+                Self::audit_rows(&rows)
+            }
+
+            fn audit_rows(
+                rows: &[<$db as sqlx::Database>::Row],
+            ) -> Result<Vec<(String, String, String)>, JournalError> {
+                use sqlx::Row;
                 rows.iter()
                     .map(|r| {
                         Ok((
@@ -1699,6 +1725,17 @@ impl AnyJournal {
     /// (queue, message id, result) of every replay decision, oldest first.
     pub async fn replay_audits(&self) -> Result<Vec<(String, String, String)>, JournalError> {
         each!(self, j => j.replay_audits().await)
+    }
+
+    /// (queue, message id, result) of the replay decisions about `signal`, oldest first.
+    ///
+    /// # Errors
+    /// [`JournalError`] when the rows cannot be read.
+    pub async fn replay_audits_of(
+        &self,
+        signal: &SignalId,
+    ) -> Result<Vec<(String, String, String)>, JournalError> {
+        each!(self, j => j.replay_audits_of(signal).await)
     }
 }
 

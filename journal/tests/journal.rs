@@ -376,19 +376,39 @@ async fn attempts(j: &impl TradeJournal, tag: &str) {
     assert_eq!(j.orders(&id).await.unwrap(), [close, first, second, third]);
 }
 
-async fn audit(j: &impl AuditLog) {
-    j.record_replay(&ReplayAudit {
-        at: t0_micros(),
-        queue: "oanda-dlq.fifo".into(),
-        message_id: "m-1".into(),
-        signal_id: Some(SignalId::of_canonical("x")),
-        forced: true,
-        dry_run: false,
-        result: "replayed (forced)".into(),
-        operator: "ops".into(),
-    })
-    .await
-    .unwrap();
+/// Records four replay decisions, the first and the last about one signal, answered; the
+/// signals are new on every run, as a PostgreSQL database may be reused between runs.
+async fn audit(j: &impl AuditLog) -> SignalId {
+    use shared::clock::Clock;
+    let run = shared::clock::SystemClock.now().timestamp_micros();
+    let mine = SignalId::of_canonical(&format!("audit-{run}"));
+    let other = SignalId::of_canonical(&format!("other-{run}"));
+    for (message_id, signal_id, result) in [
+        ("m-1", Some(mine.clone()), "replayed (forced)"),
+        ("m-2", Some(other), "refused: older than the max age"),
+        ("m-3", None, "unreadable: not JSON"),
+        ("m-4", Some(mine.clone()), "would replay"),
+    ] {
+        j.record_replay(&ReplayAudit {
+            at: t0_micros(),
+            queue: "oanda-dlq.fifo".into(),
+            message_id: message_id.into(),
+            signal_id,
+            forced: message_id == "m-1",
+            dry_run: message_id == "m-4",
+            result: result.into(),
+            operator: "ops".into(),
+        })
+        .await
+        .unwrap();
+    }
+    mine
+}
+
+/// What `replay_audits_of` read for the signal [`audit`] answered: its two decisions, in order.
+fn only_its_own(rows: Vec<(String, String, String)>) {
+    let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.1.as_str(), r.2.as_str())).collect();
+    assert_eq!(got, [("m-1", "replayed (forced)"), ("m-4", "would replay")]);
 }
 
 #[tokio::test]
@@ -398,9 +418,10 @@ async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
         .await
         .unwrap();
     contract(&j, "sqlite").await;
-    audit(&j).await;
+    let mine = audit(&j).await;
     j.migrate().await.unwrap();
     assert_eq!(j.replay_audits().await.unwrap()[0].2, "replayed (forced)");
+    only_its_own(j.replay_audits_of(&mine).await.unwrap());
     // Reopening the file finds what was written.
     let again = SqliteJournal::connect(path.to_str().unwrap())
         .await
@@ -442,7 +463,8 @@ async fn every_signal_and_order_reads_back_in_one_query_each() {
 async fn sqlite_in_memory_journal_keeps_the_contract() {
     let j = AnyJournal::connect("sqlite::memory:").await.unwrap();
     contract(&j, "memory").await;
-    audit(&j).await;
+    let mine = audit(&j).await;
+    only_its_own(j.replay_audits_of(&mine).await.unwrap());
 }
 
 #[tokio::test]
@@ -451,7 +473,8 @@ async fn postgres_journal_keeps_the_contract_and_migrations_rerun() {
         .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
     let j = PgJournal::connect(&url).await.unwrap();
     contract(&j, "pg").await;
-    audit(&j).await;
+    let mine = audit(&j).await;
+    only_its_own(j.replay_audits_of(&mine).await.unwrap());
     j.migrate().await.unwrap();
     let any = AnyJournal::connect(&url).await.unwrap();
     assert!(!any.recent_signals(5).await.unwrap().is_empty());

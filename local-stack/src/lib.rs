@@ -725,7 +725,7 @@ async fn trades(
 }
 
 /// `GET /local/trades?signal=ID`: one signal and its legs, by its id or the start of it (4
-/// to 32 lowercase hex characters, as `tvctl trades` prints 12), the start looked up among the
+/// to 32 hex characters, either case, as `tvctl trades` prints 12), the start looked up among the
 /// latest 10,000 signals. 400 for text that is no id, or a start several signals share; 404,
 /// saying why it may be missing, when the journal holds none.
 async fn one_signal(app: &App, wanted: &str) -> Response {
@@ -733,6 +733,8 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
     let refuse = |status: StatusCode, error: String| {
         (status, axum::Json(json!({ "error": error }))).into_response()
     };
+    // Ids are written in lowercase; one copied in capitals is the same id.
+    let wanted = &wanted.to_ascii_lowercase();
     let hex = wanted
         .bytes()
         .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
@@ -740,7 +742,7 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
         return refuse(
             StatusCode::BAD_REQUEST,
             format!(
-                "signal must be a signal id or its start: 4 to 32 lowercase hex characters, got {:?}",
+                "signal must be a signal id or its start: 4 to 32 hex characters, got {:?}",
                 wanted.chars().take(64).collect::<String>()
             ),
         );
@@ -758,28 +760,30 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
                     .collect(),
             };
         let mut orders = Vec::new();
+        let mut replays = Vec::new();
         if let [one] = found.as_slice() {
             orders = app.journal.orders(&one.signal_id).await?;
+            replays = app.journal.replay_audits_of(&one.signal_id).await?;
         }
-        Ok::<_, shared::execution::JournalError>((found, orders))
+        Ok::<_, shared::execution::JournalError>((found, orders, replays))
     };
     match read.await {
         Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        Ok((found, _)) if found.is_empty() => refuse(
+        Ok((found, ..)) if found.is_empty() => refuse(
             StatusCode::NOT_FOUND,
             format!(
                 "no signal {wanted} in the journal: an accepted alert is journaled once its executor is done with it (a queued one is not yet: see `tvctl dlq list` for dead letters), and one refused at the webhook never is"
             ),
         ),
-        Ok((found, _)) if found.len() > 1 => refuse(
+        Ok((found, ..)) if found.len() > 1 => refuse(
             StatusCode::BAD_REQUEST,
             format!(
                 "{} signals start with {wanted}: give more of the id",
                 found.len()
             ),
         ),
-        Ok((found, orders)) => axum::Json(
-            json!({"signals": found, "orders": orders, "replays": [], "limit": 1, "more": false}),
+        Ok((found, orders, replays)) => axum::Json(
+            json!({"signals": found, "orders": orders, "replays": replays, "limit": 1, "more": false}),
         )
         .into_response(),
     }

@@ -1669,7 +1669,10 @@ mod tests {
                 }
                 std::task::Poll::Pending => lost.await,
             };
-            assert!(outcome.is_err(), "the rolled-back write is not reported kept");
+            assert!(
+                outcome.is_err(),
+                "the rolled-back write is not reported kept"
+            );
             s.flush()
                 .await
                 .unwrap_or_else(|e| panic!("the write after it is kept: {e}"));

@@ -741,14 +741,17 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
         } => {
             let base = tvctl::base_url("--base (or TVCTL_BASE)", &base).map_err(Failure::Usage)?;
             let url = match &signal {
-                // An id is hex: nothing in it needs escaping, and anything else is refused by
-                // the stack with its reason.
-                Some(id) if id.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                // An id is hex (either case): nothing in it needs escaping. What cannot be
+                // one is a usage error here; the stack says the same to other callers.
+                Some(id)
+                    if (4..=32).contains(&id.len())
+                        && id.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                {
                     format!("{base}/local/trades?signal={id}")
                 }
                 Some(id) => {
                     return Err(Failure::Usage(format!(
-                        "a signal is its id or the start of it (lowercase hex), got {id:?}"
+                        "a signal is its id or the start of it: 4 to 32 hex characters, got {id:?}"
                     )));
                 }
                 None => format!("{base}/local/trades?limit={limit}"),
@@ -770,6 +773,18 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 }
                 for o in v["orders"].as_array().into_iter().flatten() {
                     out(&order_line(o));
+                }
+                // One signal: the dead-letter replays of it too (the list leaves them to the
+                // report, which names each message).
+                if signal.is_some() {
+                    for r in v["replays"].as_array().into_iter().flatten() {
+                        out(&format!(
+                            "  replay  {} {}: {}",
+                            r[0].as_str().unwrap_or(""),
+                            r[1].as_str().unwrap_or(""),
+                            r[2].as_str().unwrap_or("")
+                        ));
+                    }
                 }
                 if v["more"] == true {
                     out(&format!(

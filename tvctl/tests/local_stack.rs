@@ -240,6 +240,7 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     let short = &ids[1][..12];
     let (code, text) = tvctl(&["trades", short]);
     assert_eq!(code, Some(0), "{text}");
+    let text_of_short = text.clone();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(
@@ -259,11 +260,15 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
             && text.contains("journaled once its executor is done"),
         "{text}"
     );
-    let (code, text) = tvctl(&["trades", "ES1!"]);
-    assert_eq!(code, Some(2), "{text}");
-    let (code, text) = tvctl(&["trades", "ABCD"]);
-    assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("4 to 32 lowercase hex characters"), "{text}");
+    for no_id in ["ES1!", "ABCZ", "abc", &"a".repeat(33)] {
+        let (code, text) = tvctl(&["trades", no_id]);
+        assert_eq!(code, Some(2), "{no_id}: {text}");
+        assert!(text.contains("4 to 32 hex characters"), "{text}");
+    }
+    // The id copied in capitals is the same signal.
+    let (code, upper) = tvctl(&["trades", &short.to_ascii_uppercase()]);
+    assert_eq!(code, Some(0), "{upper}");
+    assert_eq!(upper, text_of_short, "the same lines");
 
     // Positions as a trader reads them: what is held, not the instruments closed to flat.
     let (code, text) = tvctl(&["positions"]);
