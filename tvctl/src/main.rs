@@ -37,6 +37,11 @@ enum Command {
         /// Seconds before an unacknowledged message comes back (5 to 43200).
         #[arg(long, default_value_t = 5)]
         visibility_secs: i64,
+        /// How old an alert's `timenow` may be, in seconds, at the webhook and again at the
+        /// executor (1 to 86400), as the deployed stack's `MAX_ALERT_AGE_SECS`.
+        #[arg(long, env = "MAX_ALERT_AGE_SECS", default_value_t = 30,
+              value_parser = clap::value_parser!(u32).range(1..=86_400))]
+        max_age_secs: u32,
         /// The journal: a SQLite file (or `sqlite:` URL), or a PostgreSQL URL.
         #[arg(
             long,
@@ -551,6 +556,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             port,
             secret,
             visibility_secs,
+            max_age_secs,
             journal,
             state,
         } => {
@@ -562,6 +568,10 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     .clone()
                     .unwrap_or_else(|| local_stack::LOCAL_SECRET.into()),
                 visibility_timeout: chrono::Duration::seconds(visibility_secs),
+                freshness: shared::alert::Freshness {
+                    max_age: chrono::Duration::seconds(max_age_secs.into()),
+                    ..Default::default()
+                },
                 ..Default::default()
             };
             // What the stack refuses, refused before the log file is made: the settings

@@ -65,6 +65,9 @@ fn start(dir: &Path, port: u16, oanda: &FakeOanda) -> Dev {
         .env_remove("COINBASE_RISK_CONFIG")
         .env_remove("COINBASE_RISK_CONFIG_FILE")
         .env("WEBHOOK_SECRET", SECRET)
+        // Every alert's `timenow` is the test's start: the whole run, kill and restart
+        // included, must not outlast the age limit on a slow machine.
+        .env("MAX_ALERT_AGE_SECS", "600")
         .env("OANDA_BASE_URL", &oanda.url)
         .env("OANDA_ACCOUNT", &oanda.account)
         .env("OANDA_SECRET", &oanda.token)

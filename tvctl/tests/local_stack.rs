@@ -284,6 +284,62 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     );
 }
 
+/// The alert age limit is the deployed stack's setting, `MAX_ALERT_AGE_SECS` (or
+/// `--max-age-secs`): an alert 60 s old trades under a limit of 120 s and one 200 s old is
+/// refused as stale; a limit out of range is a usage error.
+#[tokio::test]
+async fn the_alert_age_limit_is_a_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = common::start_with(
+        &dir.path().join("journal.sqlite"),
+        &[("MAX_ALERT_AGE_SECS", "120")],
+    );
+    let client = reqwest::Client::new();
+    let now = shared::clock::SystemClock.now();
+    let (status, body) = post(
+        &client,
+        &stack.base,
+        "oanda-eurusd-long",
+        now - chrono::Duration::seconds(60),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &client,
+        &stack.base,
+        "oanda-eurusd-short",
+        now - chrono::Duration::seconds(200),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "stale_alert", "{body}");
+    // The executor holds the same limit: the alert 60 s old fills.
+    let id = loop {
+        let trades = get(&stack.base, "/local/trades").await;
+        if let Some(s) = trades["signals"].as_array().and_then(|s| s.first())
+            && s["status"] != "executing"
+        {
+            break s.clone();
+        }
+        assert!(
+            shared::clock::SystemClock.now() - now < chrono::Duration::seconds(60),
+            "not journaled: {trades}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(id["status"], "filled", "{id}");
+
+    for limit in ["0", "86401", "soon"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+            .args(["dev", "--port", "0", "--max-age-secs", limit])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{limit}: {text}");
+        assert!(text.contains("--max-age-secs"), "{text}");
+    }
+}
+
 /// A second `tvctl dev` on a journal another one runs on is refused as a usage error (exit 2),
 /// naming the other process; it is not an unreachable target (exit 3).
 #[test]

@@ -39,7 +39,13 @@ impl Drop for Stack {
 /// Starts `tvctl dev --port 0` on `journal`, with paper brokers and the local secret (the
 /// shell's broker, secret and risk settings removed), and waits for its address.
 pub fn start(journal: &std::path::Path) -> Stack {
+    start_with(journal, &[])
+}
+
+/// [`start`] with these environment variables set besides.
+pub fn start_with(journal: &std::path::Path, env: &[(&str, &str)]) -> Stack {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tvctl"));
+    cmd.envs(env.iter().copied());
     // Any broker variable of this shell would make that broker real.
     for v in BROKER_VARIABLES {
         cmd.env_remove(v);
