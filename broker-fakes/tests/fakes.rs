@@ -116,7 +116,8 @@ async fn tradovate_order_answers_carry_no_cl_ord_id_and_the_new_command_does() {
 #[tokio::test]
 async fn tradovate_a_placed_order_is_working_until_the_fill_delay_then_filled() {
     let fake = FakeTradovate::start(Utc::now()).await;
-    fake.set_fill_delay(Duration::from_millis(300));
+    // Long enough that the reads below come before it on a busy machine.
+    fake.set_fill_delay(Duration::from_secs(2));
     let token = tv_login(&fake).await;
     let (_, placed) = tv_place(&fake, &token, "coid-1", 3).await;
     let id = order_id(&placed);
@@ -129,7 +130,7 @@ async fn tradovate_a_placed_order_is_working_until_the_fill_delay_then_filled() 
     assert_eq!(positions, json!([]));
     assert_eq!(fake.net("ESZ6"), 0);
 
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     let (_, order) = tv_get(&fake, &token, &format!("/order/item?id={id}")).await;
     assert_eq!(order["ordStatus"], "Filled");
     let (_, fills) = tv_get(&fake, &token, &format!("/fill/deps?masterid={id}")).await;
@@ -166,7 +167,8 @@ async fn tradovate_a_cl_ord_id_filter_is_a_violation_and_is_not_applied() {
 #[tokio::test]
 async fn tradovate_new_orders_stay_unlisted_for_the_visibility_delay() {
     let fake = FakeTradovate::start(Utc::now()).await;
-    fake.set_visibility_delay(Duration::from_millis(300));
+    // Long enough that the reads below come before it on a busy machine.
+    fake.set_visibility_delay(Duration::from_secs(2));
     let token = tv_login(&fake).await;
     let (_, placed) = tv_place(&fake, &token, "coid-1", 1).await;
     let id = order_id(&placed);
@@ -176,7 +178,7 @@ async fn tradovate_new_orders_stay_unlisted_for_the_visibility_delay() {
     assert_eq!(status, 404);
     let (_, commands) = tv_get(&fake, &token, &format!("/command/deps?masterid={id}")).await;
     assert_eq!(commands, json!([]));
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     let (_, list) = tv_get(&fake, &token, "/order/list").await;
     assert_eq!(list[0]["id"], id);
     let (_, commands) = tv_get(&fake, &token, &format!("/command/deps?masterid={id}")).await;
@@ -200,14 +202,14 @@ async fn tradovate_429_has_an_empty_body_and_creates_nothing() {
 #[tokio::test]
 async fn tradovate_error_after_create_leaves_a_working_order_that_fills_later() {
     let fake = FakeTradovate::start(Utc::now()).await;
-    fake.set_fill_delay(Duration::from_millis(100));
+    fake.set_fill_delay(Duration::from_secs(2));
     let token = tv_login(&fake).await;
     fake.script(tv::Fault::ErrorAfterCreate);
     let (status, _) = tv_place(&fake, &token, "coid-1", 1).await;
     assert_eq!(status, 500);
     let id = fake.orders()[0].id;
     assert_eq!(fake.order_status(id).as_deref(), Some("Working"));
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert_eq!(fake.order_status(id).as_deref(), Some("Filled"));
     assert_eq!(fake.net("ESZ6"), 1);
 }

@@ -697,7 +697,7 @@ async fn a_takeover_follows_an_order_still_open_to_its_fill() {
     let mut settings = support::client_settings();
     // A settle long enough that the takeover's first read (open) comes well inside it.
     settings.fill_settle = std::time::Duration::from_millis(500);
-    settings.fill_wait = std::time::Duration::from_millis(500);
+    settings.fill_wait = std::time::Duration::from_secs(3);
     let h = support::harness_with_settings(KeyFormat::Sec1, settings).await;
     let i = intent(Action::LongEntry, 1);
     h.fake.script(Fault::WorkingFor {

@@ -142,7 +142,7 @@ pub fn client_settings() -> ClientSettings {
         read_backoff: std::time::Duration::from_millis(10),
         page_limit: 250,
         fill_settle: std::time::Duration::from_millis(50),
-        fill_wait: std::time::Duration::from_millis(300),
+        fill_wait: std::time::Duration::from_secs(2),
     }
 }
 
