@@ -376,9 +376,7 @@ async fn an_ioc_order_filled_in_part_is_journaled_at_its_size_and_alarmed() {
 async fn a_timeout_after_acceptance_is_resolved_by_lookup_one_order() {
     let h = harness().await;
     h.fake
-        .script(Fault::DelayAfterCreate(std::time::Duration::from_millis(
-            800,
-        )));
+        .script(Fault::DelayAfterCreate(std::time::Duration::from_secs(4)));
     let i = intent(Action::LongEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.order_posts().len(), 1);
@@ -448,9 +446,7 @@ async fn an_order_found_by_lookup_still_working_is_followed_to_its_fill() {
         cancelled: false,
     });
     h.fake
-        .script(Fault::DelayAfterCreate(std::time::Duration::from_millis(
-            800,
-        )));
+        .script(Fault::DelayAfterCreate(std::time::Duration::from_secs(4)));
     let i = intent(Action::LongEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.order_posts().len(), 1);
@@ -490,9 +486,7 @@ async fn an_order_that_fills_after_some_reads_is_followed_to_its_fill() {
 async fn a_refused_send_again_is_checked_against_the_order_list() {
     let h = harness().await;
     h.fake
-        .script(Fault::DelayAfterCreate(std::time::Duration::from_millis(
-            800,
-        )));
+        .script(Fault::DelayAfterCreate(std::time::Duration::from_secs(4)));
     // The lookup and the read right after the refusal both miss it; the core's next
     // lookup, a settle time later, finds it.
     h.fake.lag_order_list(2);

@@ -431,11 +431,16 @@ mod tests {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        // Serves until the client is done (a bound of 30 s, for a machine however busy).
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let server_done = done.clone();
         let server = std::thread::spawn(move || {
             let mut posts = 0;
             listener.set_nonblocking(true).unwrap();
-            let end = std::time::Instant::now() + std::time::Duration::from_secs(2);
-            while std::time::Instant::now() < end {
+            let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while std::time::Instant::now() < end
+                && !server_done.load(std::sync::atomic::Ordering::Acquire)
+            {
                 let Ok((mut socket, _)) = listener.accept() else {
                     std::thread::sleep(std::time::Duration::from_millis(10));
                     continue;
@@ -466,6 +471,7 @@ mod tests {
             .market_order("EUR_USD", Decimal::ONE, "tv-abc-o")
             .await
             .unwrap_err();
+        done.store(true, std::sync::atomic::Ordering::Release);
         assert!(matches!(classify(err), SendError::Unknown(_)));
         assert_eq!(server.join().unwrap(), 1, "the order was posted once");
     }

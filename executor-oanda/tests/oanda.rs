@@ -168,9 +168,7 @@ async fn a_5xx_after_the_order_was_created_is_resolved_by_lookup_one_order() {
 async fn a_timeout_after_the_order_was_created_is_resolved_by_lookup_one_order() {
     let h = harness().await;
     h.fake
-        .script(Fault::DelayAfterCreate(std::time::Duration::from_millis(
-            800,
-        )));
+        .script(Fault::DelayAfterCreate(std::time::Duration::from_secs(4)));
     let i = intent(Action::ShortEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.order_requests().len(), 1);
@@ -803,7 +801,7 @@ fn client_at(url: &str, token: &str) -> executor_oanda::client::OandaClient {
         secrecy::SecretString::from(token.to_owned()),
         "101-004-1234567-001",
         ClientSettings {
-            timeout: std::time::Duration::from_millis(300),
+            timeout: std::time::Duration::from_secs(2),
             read_attempts: 1,
             read_backoff: std::time::Duration::from_millis(10),
         },
@@ -976,7 +974,7 @@ async fn an_undocumented_success_status_to_an_order_is_an_unknown_outcome() {
 fn the_client_refuses_plain_http_to_another_machine() {
     use executor_oanda::client::{ClientSettings, OandaClient};
     let settings = ClientSettings {
-        timeout: std::time::Duration::from_millis(300),
+        timeout: std::time::Duration::from_secs(2),
         read_attempts: 1,
         read_backoff: std::time::Duration::from_millis(10),
     };

@@ -77,10 +77,12 @@ async fn a_web_page_cannot_post_an_alert() {
 
 /// Sends `head` on a raw connection and returns how long the stack kept it open (bounded).
 fn held_open(addr: &str, head: &[u8], limit: Duration) -> (Duration, Vec<u8>) {
+    // Timed from before the connection: the server's timer starts once it has accepted, so
+    // a client slow to write cannot make the hold look shorter than the server's timeout.
+    let start = Instant::now();
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(limit)).unwrap();
     s.write_all(head).unwrap();
-    let start = Instant::now();
     let mut got = Vec::new();
     let _ = s.read_to_end(&mut got);
     (start.elapsed(), got)

@@ -1044,13 +1044,26 @@ fn order_line(o: &Value) -> String {
         Some(n) if n > 1 => format!("{leg} (attempt {n})"),
         _ => leg.to_owned(),
     };
+    let instrument = o["instrument"].as_str().unwrap_or("");
+    let quantity = o["quantity"].as_str().unwrap_or("");
+    // A Coinbase buy not known to have filled keeps the quote amount it was to spend as its
+    // quantity (the journal's `OrderRecord::quantity`): named in its currency, so 100 USD
+    // does not read as 100 BTC.
+    let quantity = match instrument.split_once('-') {
+        Some((_, quote))
+            if o["broker"] == "coinbase" && o["side"] == "buy" && o["outcome"] != "filled" =>
+        {
+            format!("{quantity} {quote}")
+        }
+        _ => quantity.to_owned(),
+    };
     format!(
         "  order {} {} {} {} {} @ {} {}",
         o["signal_id"].as_str().map(|x| &x[..12]).unwrap_or(""),
-        o["instrument"].as_str().unwrap_or(""),
+        instrument,
         leg,
         o["side"].as_str().unwrap_or(""),
-        o["quantity"].as_str().unwrap_or(""),
+        quantity,
         o["fill_price"].as_str().unwrap_or("-"),
         o["outcome"].as_str().unwrap_or("")
     )
@@ -1158,6 +1171,39 @@ mod tests {
         assert_eq!(
             order_line(&o),
             "  order 0123456789ab EUR_USD open (attempt 2) buy 1000 @ 1.08345 filled"
+        );
+    }
+
+    #[test]
+    fn a_coinbase_buy_not_filled_shows_its_quote_amount_in_its_currency() {
+        let mut o = json!({
+            "signal_id": "0123456789abcdef0123456789abcdef",
+            "broker": "coinbase",
+            "instrument": "BTC-USD",
+            "leg": "open",
+            "attempt": 1,
+            "side": "buy",
+            "quantity": "100",
+            "fill_price": null,
+            "outcome": "rejected",
+        });
+        assert_eq!(
+            order_line(&o),
+            "  order 0123456789ab BTC-USD open buy 100 USD @ - rejected"
+        );
+        // Filled, the quantity is the coins bought; a sell's is always the coins sold.
+        o["outcome"] = json!("filled");
+        o["quantity"] = json!("0.0015");
+        o["fill_price"] = json!("66000");
+        assert_eq!(
+            order_line(&o),
+            "  order 0123456789ab BTC-USD open buy 0.0015 @ 66000 filled"
+        );
+        o["side"] = json!("sell");
+        o["outcome"] = json!("unknown");
+        assert_eq!(
+            order_line(&o),
+            "  order 0123456789ab BTC-USD open sell 0.0015 @ 66000 unknown"
         );
     }
 }

@@ -137,7 +137,7 @@ pub type Harness = test_kit::executor::Harness<FakeCoinbase, CoinbaseVenue<Manua
 
 pub fn client_settings() -> ClientSettings {
     ClientSettings {
-        timeout: std::time::Duration::from_millis(300),
+        timeout: std::time::Duration::from_secs(2),
         read_attempts: 3,
         read_backoff: std::time::Duration::from_millis(10),
         page_limit: 250,

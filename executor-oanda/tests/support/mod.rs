@@ -48,7 +48,7 @@ pub async fn harness_with_risk(kill_switch: bool, risk: &str) -> Harness {
     let fake = FakeOanda::start().await;
     let clock = ManualClock::new(t0() + Duration::seconds(2));
     let settings = ClientSettings {
-        timeout: std::time::Duration::from_millis(300),
+        timeout: std::time::Duration::from_secs(2),
         read_attempts: 3,
         read_backoff: std::time::Duration::from_millis(10),
     };

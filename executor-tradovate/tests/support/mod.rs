@@ -37,7 +37,7 @@ pub type Tokens = TokenManager<Arc<MemoryTokenStore>, Arc<MemoryLeaseLock>, Manu
 
 pub fn client(fake: &FakeTradovate) -> Arc<TradovateClient> {
     let settings = ClientSettings {
-        timeout: std::time::Duration::from_millis(500),
+        timeout: std::time::Duration::from_secs(2),
         read_attempts: 2,
         read_backoff: std::time::Duration::from_millis(10),
         max_wait: std::time::Duration::from_secs(2),
