@@ -865,14 +865,33 @@ pub const PAPER_ACCOUNT: &str = "paper-";
 /// is over …" and "… 7 …" are one row): every number (digits, with any `.`, `,` or `:`
 /// between digits: `1,000.50`, `12:00:00`) becomes `#`. Digits that end a word stay, as
 /// they are part of a name: a contract (`MESZ6`), an account, an order id (`0000-cb-order-0001`
-/// keeps nothing, `ESH27` keeps its year).
+/// keeps nothing, `ESH27` keeps its year). Two exceptions: a hex id (a word of 8 or more hex
+/// digits and `-`, with both a digit and a letter: a signal id, a UUID) is one `#` whoever
+/// wrote it, and the `T` of an ISO time (`2026-12-03T09:15:00Z`) is no letter of a name.
 fn reason_kind(reason: &str) -> String {
     let chars: Vec<char> = reason.chars().collect();
     let mut out = String::with_capacity(reason.len());
     let mut i = 0;
+    let word_char = |c: char| c.is_ascii_alphanumeric() || c == '-';
     while i < chars.len() {
         let c = chars[i];
-        let after_letter = i > 0 && (chars[i - 1].is_alphabetic() || chars[i - 1] == '_');
+        if c.is_ascii_alphanumeric() && (i == 0 || !word_char(chars[i - 1])) {
+            let end = (i..chars.len())
+                .find(|&j| !word_char(chars[j]))
+                .unwrap_or(chars.len());
+            let word = &chars[i..end];
+            let hex_id = word.len() >= 8
+                && word.iter().all(|c| c.is_ascii_hexdigit() || *c == '-')
+                && word.iter().any(char::is_ascii_digit)
+                && word.iter().any(char::is_ascii_alphabetic);
+            if hex_id {
+                out.push('#');
+                i = end;
+                continue;
+            }
+        }
+        let iso_t = i > 1 && chars[i - 1] == 'T' && chars[i - 2].is_ascii_digit();
+        let after_letter = i > 0 && (chars[i - 1].is_alphabetic() || chars[i - 1] == '_') && !iso_t;
         if c.is_ascii_digit() && !after_letter {
             while i < chars.len()
                 && (chars[i].is_ascii_digit()

@@ -752,6 +752,28 @@ fn refusals_of_one_kind_group_whatever_their_figures() {
         reason_kind("MESZ6 still held; ESH27 and 101-004-1 refused"),
         "MESZ6 still held; ESH27 and #-#-# refused"
     );
+    // Ids in hex, whatever their first character, and the times of a day, whatever the hour.
+    assert_eq!(
+        reason_kind("order 3f2a9c1e0b7d not found"),
+        reason_kind("order c1e0b7d3f2a9 not found")
+    );
+    assert_eq!(
+        reason_kind("order a9625b04-fc66-4999-a876-543c3684d702 was cancelled"),
+        "order # was cancelled"
+    );
+    assert_eq!(
+        reason_kind("stale at 2026-12-03T09:15:00Z"),
+        reason_kind("stale at 2026-12-03T14:02:31.5Z")
+    );
+    assert_eq!(
+        reason_kind("stale at 2026-12-03T09:15:00Z"),
+        "stale at #-#-#T#Z"
+    );
+    // Words of hex letters alone, and names with other letters, stay.
+    assert_eq!(
+        reason_kind("deadbeef and CLF7 and 0000-cb-order-0001"),
+        "deadbeef and CLF7 and #-cb-order-#"
+    );
 }
 
 /// Expired signals are listed by why, as refusals are.
