@@ -511,6 +511,8 @@ struct App {
     netting: [(Broker, Option<Arc<PaperNetting>>); 2],
     spot: Arc<PaperSpot>,
     live: Arc<dashboard::Live>,
+    /// The alert age limit the webhook and the executors hold (`LocalConfig::freshness`).
+    max_age: chrono::Duration,
 }
 
 async fn dashboard_state(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
@@ -747,6 +749,7 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
             ),
         );
     }
+    let whole = wanted.parse::<shared::signal::SignalId>().is_ok();
     let read = async {
         let found: Vec<shared::execution::SignalRecord> =
             match wanted.parse::<shared::signal::SignalId>() {
@@ -772,7 +775,14 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
         Ok((found, ..)) if found.is_empty() => refuse(
             StatusCode::NOT_FOUND,
             format!(
-                "no signal {wanted} in the journal: an accepted alert is journaled once its executor is done with it (a queued one is not yet: see `tvctl dlq list` for dead letters), and one refused at the webhook never is"
+                "{}: an accepted alert is journaled once its executor is done with it (a queued one is not yet: see `tvctl dlq list` for dead letters), and one refused at the webhook never is",
+                if whole {
+                    format!("no signal {wanted} in the journal")
+                } else {
+                    format!(
+                        "no signal starting with {wanted} among the journal's latest {TRADES_MAX} (give the whole id to look further back)"
+                    )
+                }
             ),
         ),
         Ok((found, ..)) if found.len() > 1 => refuse(
@@ -787,6 +797,13 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
         )
         .into_response(),
     }
+}
+
+/// `GET /local/settings`: what a replay must hold to, as this stack holds it:
+/// `{"max_alert_age_secs": N}`. `tvctl dlq replay --local` judges a dead letter's age by it
+/// unless given `--max-age-secs`.
+async fn settings(State(app): State<Arc<App>>) -> Response {
+    axum::Json(json!({"max_alert_age_secs": app.max_age.num_seconds()})).into_response()
 }
 
 async fn queues(State(app): State<Arc<App>>) -> Response {
@@ -1146,6 +1163,10 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         }
     }
     line(format_args!("journal: {}", cfg.journal_shown()));
+    line(format_args!(
+        "alert age limit: {} s (older alerts are refused, and expire unexecuted)",
+        cfg.freshness.max_age.num_seconds()
+    ));
     let dashboard = Arc::new(Dashboard::default());
     let journal: Journal = Arc::new(ConsoleJournal(DashboardJournal {
         inner: ObservedJournal {
@@ -1390,6 +1411,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         netting: netting.clone(),
         spot: spot.clone(),
         live,
+        max_age: cfg.freshness.max_age,
     });
     // The dashboard's routes are GET only; any other method falls through to ingest, which
     // answers them as it did before the dashboard existed.
@@ -1406,6 +1428,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .route("/local/positions", axum::routing::get(positions))
         .route("/local/trades", axum::routing::get(trades))
         .route("/local/queues", axum::routing::get(queues_route))
+        .route("/local/settings", axum::routing::get(settings))
         .route("/local/dlq", axum::routing::get(dlq_list))
         .route("/local/dlq/replay", axum::routing::post(dlq_replay))
         .route("/local/audit", axum::routing::post(audit))

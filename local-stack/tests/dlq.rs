@@ -217,3 +217,33 @@ async fn a_listed_letter_without_an_error_shows_the_journaled_reason() {
         "journaled unknown: OANDA answered 503 Service Unavailable; nothing found by lookup"
     );
 }
+
+/// `GET /local/settings` gives the alert age limit the stack holds, which `tvctl dlq replay
+/// --local` judges a dead letter's age by.
+#[tokio::test]
+async fn the_settings_give_the_stacks_alert_age_limit() {
+    local_stack::console::set_quiet(true);
+    let cfg = local_stack::LocalConfig {
+        port: 0,
+        journal_url: "sqlite::memory:".into(),
+        secret: local_stack::LOCAL_SECRET.into(),
+        freshness: shared::alert::Freshness {
+            max_age: chrono::Duration::seconds(120),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let stack = local_stack::start(
+        cfg,
+        &shared::config::MapEnv::new(Vec::<(String, String)>::new()),
+    )
+    .await
+    .unwrap();
+    let v: serde_json::Value = reqwest::get(format!("http://{}/local/settings", stack.addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v, serde_json::json!({"max_alert_age_secs": 120}));
+}

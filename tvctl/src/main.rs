@@ -29,7 +29,12 @@ enum Command {
     Dev {
         /// Port on 127.0.0.1 (0 picks a free one; the `listening on` line printed once the
         /// stack has started says which).
-        #[arg(long, env = "TVCTL_PORT", default_value_t = 8080)]
+        #[arg(
+            long,
+            env = "TVCTL_PORT",
+            hide_env_values = true,
+            default_value_t = 8080
+        )]
         port: u16,
         /// Webhook secret (the local default is printed at start).
         #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
@@ -39,7 +44,7 @@ enum Command {
         visibility_secs: i64,
         /// How old an alert's `timenow` may be, in seconds, at the webhook and again at the
         /// executor (1 to 86400), as the deployed stack's `MAX_ALERT_AGE_SECS`.
-        #[arg(long, env = "MAX_ALERT_AGE_SECS", default_value_t = 30,
+        #[arg(long, env = "MAX_ALERT_AGE_SECS", hide_env_values = true, default_value_t = 30,
               value_parser = clap::value_parser!(u32).range(1..=86_400))]
         max_age_secs: u32,
         /// The journal: a SQLite file (or `sqlite:` URL), or a PostgreSQL URL.
@@ -68,6 +73,7 @@ enum Command {
         #[arg(
             long,
             env = "TVCTL_URL",
+            hide_env_values = true,
             default_value = "http://127.0.0.1:8080/webhook"
         )]
         url: String,
@@ -87,18 +93,28 @@ enum Command {
     Trades {
         /// One signal: its id or the start of it (the 12 characters this command prints).
         signal: Option<String>,
-        #[arg(long, env = "TVCTL_BASE", default_value = "http://127.0.0.1:8080")]
+        #[arg(
+            long,
+            env = "TVCTL_BASE",
+            hide_env_values = true,
+            default_value = "http://127.0.0.1:8080"
+        )]
         base: String,
         #[arg(long)]
         json: bool,
         /// How many of the latest signals (1 to 10,000); a line says when the journal holds
         /// older ones (`tvctl report` reads them all).
-        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=TRADES_MAX as i64))]
         limit: u32,
     },
     /// What each account holds.
     Positions {
-        #[arg(long, env = "TVCTL_BASE", default_value = "http://127.0.0.1:8080")]
+        #[arg(
+            long,
+            env = "TVCTL_BASE",
+            hide_env_values = true,
+            default_value = "http://127.0.0.1:8080"
+        )]
         base: String,
         #[arg(long)]
         json: bool,
@@ -112,7 +128,12 @@ enum Command {
     /// `GET /{broker}status` of the local stack or a deployed API, and the local stack's queue
     /// depths and dead letters. Exit 1 when a broker path is degraded.
     Status {
-        #[arg(long, env = "TVCTL_BASE", default_value = "http://127.0.0.1:8080")]
+        #[arg(
+            long,
+            env = "TVCTL_BASE",
+            hide_env_values = true,
+            default_value = "http://127.0.0.1:8080"
+        )]
         base: String,
         #[arg(long)]
         json: bool,
@@ -223,8 +244,11 @@ enum DlqCommand {
         force: bool,
         #[arg(long)]
         dry_run: bool,
-        #[arg(long, env = "MAX_ALERT_AGE_SECS", default_value_t = 30)]
-        max_age_secs: i64,
+        /// How old a dead letter's signal may be and still be replayed without `--force`, in
+        /// seconds (1 to 86400). Default: the local stack's own limit with `--local`, else 30.
+        #[arg(long, env = "MAX_ALERT_AGE_SECS", hide_env_values = true,
+              value_parser = clap::value_parser!(u32).range(1..=86_400))]
+        max_age_secs: Option<u32>,
         #[arg(long)]
         json: bool,
         /// Against SQS: append the audit records to this file (JSON lines) instead of the
@@ -233,6 +257,23 @@ enum DlqCommand {
         #[arg(long)]
         audit_file: Option<std::path::PathBuf>,
     },
+}
+
+/// The most signals `tvctl trades` shows (`--limit`), as the local stack's `/local/trades`
+/// answers at most.
+const TRADES_MAX: u32 = 10_000;
+
+/// The deployed stack's default alert age limit (`MAX_ALERT_AGE_SECS`).
+const DEFAULT_MAX_AGE_SECS: i64 = 30;
+
+/// The alert age limit the local stack at `base` holds (`GET /local/settings`).
+async fn local_max_age(base: &str) -> Result<i64, Failure> {
+    let v = get_json(&format!("{base}/local/settings")).await?;
+    v["max_alert_age_secs"].as_i64().ok_or_else(|| {
+        Failure::Unreachable(format!(
+            "the local stack at {base} did not say its alert age limit: give --max-age-secs"
+        ))
+    })
 }
 
 async fn dlq_target(t: DlqTarget) -> Result<dlq::Target, String> {
@@ -327,6 +368,13 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 ));
             }
             let target = dlq_target(target).await.map_err(Failure::Usage)?;
+            // A replay holds to the limit the executor it goes to holds: the local stack's
+            // own, unless one was given.
+            let max_age_secs = match (max_age_secs, &target) {
+                (Some(secs), _) => i64::from(secs),
+                (None, dlq::Target::Local { base, .. }) => local_max_age(base).await?,
+                (None, _) => DEFAULT_MAX_AGE_SECS,
+            };
             // Check the audit trail is reachable before anything moves.
             if matches!(target, dlq::Target::Sqs { .. }) {
                 match &audit_file {
@@ -796,7 +844,11 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         ));
                     }
                 }
-                if v["more"] == true {
+                if v["more"] == true && limit >= TRADES_MAX {
+                    out(&format!(
+                        "(the latest {limit} signals, the most `trades` shows; the journal holds older ones: tvctl report reads them all)"
+                    ));
+                } else if v["more"] == true {
                     out(&format!(
                         "(the latest {limit} signals; the journal holds older ones: --limit N shows more, tvctl report reads them all)"
                     ));

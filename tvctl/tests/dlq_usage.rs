@@ -42,12 +42,41 @@ fn a_dlq_command_given_wrongly_is_a_usage_error_and_an_absent_stack_is_not() {
             vec!["dlq", "replay", "--queue-url", &local, "m-1"],
             "no audit trail",
         ),
+        // The same range as `tvctl dev --max-age-secs`.
+        (
+            vec![
+                "dlq",
+                "replay",
+                "--local",
+                &local,
+                "--all",
+                "--max-age-secs",
+                "0",
+            ],
+            "--max-age-secs",
+        ),
+        (
+            vec![
+                "dlq",
+                "replay",
+                "--local",
+                &local,
+                "--all",
+                "--max-age-secs",
+                "86401",
+            ],
+            "--max-age-secs",
+        ),
     ] {
         let (code, text) = tvctl(&args);
         assert_eq!(code, 2, "{args:?}: {text}");
         assert!(text.contains(says), "{args:?}: {text}");
     }
-    // Given rightly, but nothing listens there.
+    // Given rightly, but nothing listens there: a replay asks the stack its age limit first,
+    // and says so the same way.
+    let (code, text) = tvctl(&["dlq", "replay", "--local", &local, "--all"]);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("is `tvctl dev` running"), "{text}");
     let (code, text) = tvctl(&["dlq", "list", "--local", &local]);
     assert_eq!(code, 3, "{text}");
     // Named, with what usually causes it.
@@ -56,4 +85,43 @@ fn a_dlq_command_given_wrongly_is_a_usage_error_and_an_absent_stack_is_not() {
             && text.contains("is `tvctl dev` running"),
         "{text}"
     );
+}
+
+/// Help names each variable a flag reads and never prints its value: `TVCTL_URL` can hold the
+/// webhook secret in its path, as `tvctl alert-template` suggests.
+#[test]
+fn help_never_prints_what_the_environment_holds() {
+    let secret_url = "http://127.0.0.1:1/webhook/my-secret-in-the-path";
+    for args in [
+        vec!["send", "--help"],
+        vec!["dev", "--help"],
+        vec!["trades", "--help"],
+        vec!["status", "--help"],
+        vec!["positions", "--help"],
+        vec!["dlq", "replay", "--help"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+            .args(&args)
+            .env("TVCTL_URL", secret_url)
+            .env("TVCTL_BASE", "http://127.0.0.1:1/base-value")
+            .env("TVCTL_PORT", "45678")
+            .env("TVCTL_JOURNAL", "/tmp/journal-value.sqlite")
+            .env("MAX_ALERT_AGE_SECS", "4567")
+            .env("WEBHOOK_SECRET", "webhook-secret-value")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {text}");
+        for value in [
+            "my-secret-in-the-path",
+            "base-value",
+            "45678",
+            "journal-value",
+            "4567",
+            "webhook-secret-value",
+        ] {
+            assert!(!text.contains(value), "{args:?} printed {value}: {text}");
+        }
+    }
 }

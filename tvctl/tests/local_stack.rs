@@ -253,11 +253,19 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     );
     // A signal the journal does not hold says why it may be missing (exit 1); text that is
     // no id is a usage error (exit 2).
+    let (code, text) = tvctl(&["trades", "00000000deadbeef00000000deadbeef"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("no signal 00000000deadbeef00000000deadbeef in the journal")
+            && text.contains("journaled once its executor is done"),
+        "{text}"
+    );
+    // A start of an id is looked for among the latest signals only, and the answer says so.
     let (code, text) = tvctl(&["trades", "00000000deadbeef"]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains("no signal 00000000deadbeef in the journal")
-            && text.contains("journaled once its executor is done"),
+        text.contains("no signal starting with 00000000deadbeef among the journal's latest 10000")
+            && text.contains("give the whole id"),
         "{text}"
     );
     for no_id in ["ES1!", "ABCZ", "abc", &"a".repeat(33)] {
