@@ -214,7 +214,7 @@ where
                 Outcome::Expired,
                 format!(
                     "signal is {} s old at execution, over the {} s limit",
-                    age.num_seconds(),
+                    shared::alert::secs_rounded_up(age),
                     self.settings.max_age.num_seconds()
                 ),
             )

@@ -244,13 +244,19 @@ impl Default for Freshness {
     }
 }
 
+/// An age in whole seconds, rounded up, for messages that compare it with a limit: an alert
+/// 10.4 s old under a 10 s limit reads "11 s old", never "10 s old, over the 10 s limit".
+pub fn secs_rounded_up(age: Duration) -> i64 {
+    age.num_milliseconds().saturating_add(999).div_euclid(1000)
+}
+
 impl Alert {
     /// Refuses an alert whose `timenow` is older than the limit or too far ahead of `now`.
     pub fn check_fresh(&self, now: DateTime<Utc>, limits: Freshness) -> Result<(), AlertError> {
         let age = now - self.market_data.timenow;
         if age > limits.max_age {
             return Err(AlertError::StaleAlert {
-                age_secs: age.num_seconds(),
+                age_secs: secs_rounded_up(age),
                 max_secs: limits.max_age.num_seconds(),
             });
         }

@@ -397,6 +397,16 @@ fn refusal_table() -> Vec<(&'static str, Vec<u8>, ErrorCode, &'static [&'static 
             &["31 s old", "30 s"],
         ),
         (
+            // 30.4 s: rounded up, never "30 s old, over the 30 s limit".
+            "30.4 s old",
+            with(
+                &["market_data", "timenow"],
+                json!("2026-11-23T14:31:30.600Z"),
+            ),
+            ErrorCode::StaleAlert,
+            &["31 s old", "30 s"],
+        ),
+        (
             "10 s ahead",
             with(&["market_data", "timenow"], json!("2026-11-23T14:32:11Z")),
             ErrorCode::AlertFromFuture,
