@@ -785,13 +785,24 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
                 }
             ),
         ),
-        Ok((found, ..)) if found.len() > 1 => refuse(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "{} signals start with {wanted}: give more of the id",
-                found.len()
-            ),
-        ),
+        Ok((found, ..)) if found.len() > 1 => {
+            // The first few, newest first, so the one wanted can be copied from the answer.
+            const SHOWN: usize = 5;
+            let ids: Vec<&str> = found
+                .iter()
+                .take(SHOWN)
+                .map(|s| s.signal_id.as_str())
+                .collect();
+            let more = if found.len() > SHOWN { ", …" } else { "" };
+            refuse(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{} signals start with {wanted} ({}{more}): give more of the id",
+                    found.len(),
+                    ids.join(", ")
+                ),
+            )
+        }
         Ok((found, orders, replays)) => axum::Json(
             json!({"signals": found, "orders": orders, "replays": replays, "limit": 1, "more": false}),
         )

@@ -348,6 +348,71 @@ async fn the_alert_age_limit_is_a_setting() {
     }
 }
 
+/// A start of an id that several signals share is refused (exit 1) with their ids, so the one
+/// wanted can be copied from the answer.
+#[tokio::test]
+async fn a_start_several_signals_share_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = common::start(&dir.path().join("journal.sqlite"));
+    let t = shared::clock::SystemClock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // Two alerts whose ids share their first 4 hex characters: by the birthday bound a few
+    // hundred candidates find a pair; 20,000 bounds the search.
+    let mut seen: std::collections::HashMap<String, (String, String)> = Default::default();
+    let (start, a, b) = (0..20_000)
+        .find_map(|i| {
+            let mut doc = sample("oanda-eurusd-long");
+            doc["indicator"] = json!(format!("Trend_{i}"));
+            doc["market_data"]["timenow"] = json!(t);
+            doc["market_data"]["timestamp"] = json!(t);
+            doc["passphrase"] = json!(local_stack::LOCAL_SECRET);
+            let body = doc.to_string();
+            let id = shared::alert::RawAlert::parse(body.as_bytes())
+                .unwrap()
+                .validate()
+                .unwrap()
+                .signal_id
+                .to_string();
+            let start = id[..4].to_owned();
+            seen.insert(start.clone(), (id.clone(), body.clone()))
+                .map(|other| (start, other, (id, body)))
+        })
+        .expect("two ids sharing 4 hex characters");
+    let client = reqwest::Client::new();
+    for (_, body) in [&a, &b] {
+        let resp = client
+            .post(format!("{}/webhook", stack.base))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let trades = get(&stack.base, "/local/trades").await;
+        if trades["signals"].as_array().is_some_and(|s| s.len() == 2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not journaled: {trades}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["trades", &start, "--base", &stack.base])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("2 signals start with {start} ("))
+            && text.contains(&a.0)
+            && text.contains(&b.0)
+            && text.contains("give more of the id"),
+        "{text}"
+    );
+}
+
 /// A second `tvctl dev` on a journal another one runs on is refused as a usage error (exit 2),
 /// naming the other process; it is not an unreachable target (exit 3).
 #[test]
