@@ -447,24 +447,47 @@ macro_rules! journal_impl {
                 Self::audit_rows(&rows)
             }
 
-            /// The replay decisions about one signal, in the order written, as (queue,
-            /// message id, result) text; a decision on a body that did not read names no
-            /// signal and is in none.
+            /// The replay decisions about one signal, whole, in the order written (dry runs
+            /// included: `dry_run` says which); a decision on a body that did not read names
+            /// no signal and is in none.
             ///
             /// # Errors
             /// [`JournalError`] when the table cannot be read.
             pub async fn replay_audits_of(
                 &self,
                 signal: &SignalId,
-            ) -> Result<Vec<(String, String, String)>, JournalError> {
+            ) -> Result<Vec<ReplayAudit>, JournalError> {
+                use sqlx::Row;
                 let rows = sqlx::query(sqlx::AssertSqlSafe($sql(
-                    "SELECT queue, message_id, result FROM replay_audit WHERE signal_id = $1 ORDER BY id",
+                    "SELECT at, queue, message_id, forced, dry_run, result, operator
+                     FROM replay_audit WHERE signal_id = $1 ORDER BY id",
                 )))
                 .bind(signal.as_str())
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| db_error("audit read", e))?;
-                Self::audit_rows(&rows)
+                rows.iter()
+                    .map(|r| {
+                        let text = |i: usize| -> Result<String, JournalError> {
+                            r.try_get(i).map_err(|e| db_error("audit read", e))
+                        };
+                        let flag = |i: usize| -> Result<bool, JournalError> {
+                            r.try_get(i).map_err(|e| db_error("audit read", e))
+                        };
+                        Ok(ReplayAudit {
+                            at: $time_out(r, 0)?.ok_or_else(|| JournalError {
+                                reason: "a replay audit row without its time".into(),
+                            })?,
+                            queue: text(1)?,
+                            message_id: text(2)?,
+                            signal_id: Some(signal.clone()),
+                            forced: flag(3)?,
+                            dry_run: flag(4)?,
+                            result: text(5)?,
+                            operator: text(6)?,
+                        })
+                    })
+                    .collect()
             }
 
             fn audit_rows(
@@ -1727,14 +1750,14 @@ impl AnyJournal {
         each!(self, j => j.replay_audits().await)
     }
 
-    /// (queue, message id, result) of the replay decisions about `signal`, oldest first.
+    /// The replay decisions about `signal`, whole, oldest first.
     ///
     /// # Errors
     /// [`JournalError`] when the rows cannot be read.
     pub async fn replay_audits_of(
         &self,
         signal: &SignalId,
-    ) -> Result<Vec<(String, String, String)>, JournalError> {
+    ) -> Result<Vec<ReplayAudit>, JournalError> {
         each!(self, j => j.replay_audits_of(signal).await)
     }
 }

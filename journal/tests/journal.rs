@@ -405,10 +405,48 @@ async fn audit(j: &impl AuditLog) -> SignalId {
     mine
 }
 
-/// What `replay_audits_of` read for the signal [`audit`] answered: its two decisions, in order.
-fn only_its_own(rows: Vec<(String, String, String)>) {
-    let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.1.as_str(), r.2.as_str())).collect();
-    assert_eq!(got, [("m-1", "replayed (forced)"), ("m-4", "would replay")]);
+/// What `replay_audits_of` read for the signal [`audit`] answered: its two decisions, in
+/// order, whole.
+fn only_its_own(rows: Vec<ReplayAudit>) {
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.message_id.as_str(),
+                r.result.as_str(),
+                r.forced,
+                r.dry_run,
+                r.at,
+                r.operator.as_str(),
+                r.queue.as_str(),
+            )
+        })
+        .collect();
+    let at = t0_micros();
+    assert_eq!(
+        got,
+        [
+            (
+                "m-1",
+                "replayed (forced)",
+                true,
+                false,
+                at,
+                "ops",
+                "oanda-dlq.fifo"
+            ),
+            (
+                "m-4",
+                "would replay",
+                false,
+                true,
+                at,
+                "ops",
+                "oanda-dlq.fifo"
+            )
+        ]
+    );
+    assert!(rows.iter().all(|r| r.signal_id.is_some()));
 }
 
 #[tokio::test]

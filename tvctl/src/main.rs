@@ -836,12 +836,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 // report, which names each message).
                 if signal.is_some() {
                     for r in v["replays"].as_array().into_iter().flatten() {
-                        out(&format!(
-                            "  replay  {} {}: {}",
-                            r[0].as_str().unwrap_or(""),
-                            r[1].as_str().unwrap_or(""),
-                            r[2].as_str().unwrap_or("")
-                        ));
+                        out(&replay_line(r));
                     }
                 }
                 if v["more"] == true && limit >= TRADES_MAX {
@@ -1090,6 +1085,24 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
 /// are audited.
 /// One order row of `tvctl trades`. A leg sent more than once says which send the row is, so
 /// a duplicate order stands out next to its first attempt.
+/// One replay decision of a signal (a `ReplayAudit` as JSON): when, by whom, whether a dry
+/// run, which message, and what became of it.
+fn replay_line(r: &Value) -> String {
+    format!(
+        "  replay  {} by {}{}: {} {}: {}",
+        r["at"].as_str().unwrap_or(""),
+        r["operator"].as_str().unwrap_or(""),
+        if r["dry_run"] == true {
+            " (dry run)"
+        } else {
+            ""
+        },
+        r["queue"].as_str().unwrap_or(""),
+        r["message_id"].as_str().unwrap_or(""),
+        r["result"].as_str().unwrap_or("")
+    )
+}
+
 fn order_line(o: &Value) -> String {
     let leg = o["leg"].as_str().unwrap_or("");
     let leg = match o["attempt"].as_u64() {
@@ -1223,6 +1236,31 @@ mod tests {
         assert_eq!(
             order_line(&o),
             "  order 0123456789ab EUR_USD open (attempt 2) buy 1000 @ 1.08345 filled"
+        );
+    }
+
+    #[test]
+    fn a_replay_line_says_when_by_whom_and_whether_it_was_a_dry_run() {
+        let audit = shared::replay::ReplayAudit {
+            at: "2026-12-03T09:15:00Z".parse().unwrap(),
+            queue: "oanda-dlq.fifo".into(),
+            message_id: "m-1".into(),
+            signal_id: None,
+            forced: false,
+            dry_run: true,
+            result: "would replay".into(),
+            operator: "alice".into(),
+        };
+        let mut r = serde_json::to_value(&audit).unwrap();
+        assert_eq!(
+            replay_line(&r),
+            "  replay  2026-12-03T09:15:00Z by alice (dry run): oanda-dlq.fifo m-1: would replay"
+        );
+        r["dry_run"] = json!(false);
+        r["result"] = json!("replayed (forced)");
+        assert_eq!(
+            replay_line(&r),
+            "  replay  2026-12-03T09:15:00Z by alice: oanda-dlq.fifo m-1: replayed (forced)"
         );
     }
 
