@@ -439,12 +439,21 @@ macro_rules! journal_impl {
             pub async fn replay_audits(
                 &self,
             ) -> Result<Vec<(String, String, String)>, JournalError> {
+                use sqlx::Row;
                 let rows =
                     sqlx::query("SELECT queue, message_id, result FROM replay_audit ORDER BY id")
                         .fetch_all(&self.pool)
                         .await
                         .map_err(|e| db_error("audit read", e))?;
-                Self::audit_rows(&rows)
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get(0).map_err(|e| db_error("audit read", e))?,
+                            r.try_get(1).map_err(|e| db_error("audit read", e))?,
+                            r.try_get(2).map_err(|e| db_error("audit read", e))?,
+                        ))
+                    })
+                    .collect()
             }
 
             /// The replay decisions about one signal, whole, in the order written (dry runs
@@ -486,21 +495,6 @@ macro_rules! journal_impl {
                             result: text(5)?,
                             operator: text(6)?,
                         })
-                    })
-                    .collect()
-            }
-
-            fn audit_rows(
-                rows: &[<$db as sqlx::Database>::Row],
-            ) -> Result<Vec<(String, String, String)>, JournalError> {
-                use sqlx::Row;
-                rows.iter()
-                    .map(|r| {
-                        Ok((
-                            r.try_get(0).map_err(|e| db_error("audit read", e))?,
-                            r.try_get(1).map_err(|e| db_error("audit read", e))?,
-                            r.try_get(2).map_err(|e| db_error("audit read", e))?,
-                        ))
                     })
                     .collect()
             }

@@ -676,9 +676,11 @@ async fn positions(State(app): State<Arc<App>>) -> Response {
     axum::Json(serde_json::Value::Object(out)).into_response()
 }
 
-/// How many signals `GET /local/trades` gives by default, and at most (`?limit=N`).
+/// How many signals `GET /local/trades` gives by default (`?limit=N` asks for others).
 const TRADES_SHOWN: i64 = 500;
-const TRADES_MAX: i64 = 10_000;
+/// The most signals `GET /local/trades` gives (`?limit=N`), and the latest among which a start
+/// of an id is looked up.
+pub const TRADES_MAX: i64 = 10_000;
 
 /// The latest `?limit` signals (500 by default, at most 10,000: each signal's legs are one
 /// journal read), oldest first, with their
@@ -749,19 +751,18 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
             ),
         );
     }
-    let whole = wanted.parse::<shared::signal::SignalId>().is_ok();
+    let whole = wanted.parse::<shared::signal::SignalId>().ok();
     let read = async {
-        let found: Vec<shared::execution::SignalRecord> =
-            match wanted.parse::<shared::signal::SignalId>() {
-                Ok(id) => app.journal.signal(&id).await?.into_iter().collect(),
-                Err(_) => app
-                    .journal
-                    .recent_signals(TRADES_MAX)
-                    .await?
-                    .into_iter()
-                    .filter(|s| s.signal_id.as_str().starts_with(wanted))
-                    .collect(),
-            };
+        let found: Vec<shared::execution::SignalRecord> = match &whole {
+            Some(id) => app.journal.signal(id).await?.into_iter().collect(),
+            None => app
+                .journal
+                .recent_signals(TRADES_MAX)
+                .await?
+                .into_iter()
+                .filter(|s| s.signal_id.as_str().starts_with(wanted))
+                .collect(),
+        };
         let mut orders = Vec::new();
         let mut replays = Vec::new();
         if let [one] = found.as_slice() {
@@ -776,7 +777,7 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
             StatusCode::NOT_FOUND,
             format!(
                 "{}: an accepted alert is journaled once its executor is done with it (a queued one is not yet: see `tvctl dlq list` for dead letters), and one refused at the webhook never is",
-                if whole {
+                if whole.is_some() {
                     format!("no signal {wanted} in the journal")
                 } else {
                     format!(

@@ -45,7 +45,7 @@ enum Command {
         /// How old an alert's `timenow` may be, in seconds, at the webhook and again at the
         /// executor (1 to 86400), as the deployed stack's `MAX_ALERT_AGE_SECS`.
         #[arg(long, env = "MAX_ALERT_AGE_SECS", hide_env_values = true, default_value_t = 30,
-              value_parser = clap::value_parser!(u32).range(1..=86_400))]
+              value_parser = clap::value_parser!(u32).range(1..=MAX_AGE_LIMIT_SECS))]
         max_age_secs: u32,
         /// The journal: a SQLite file (or `sqlite:` URL), or a PostgreSQL URL.
         #[arg(
@@ -104,7 +104,7 @@ enum Command {
         json: bool,
         /// How many of the latest signals (1 to 10,000); a line says when the journal holds
         /// older ones (`tvctl report` reads them all).
-        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=TRADES_MAX as i64))]
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=TRADES_MAX))]
         limit: u32,
     },
     /// What each account holds.
@@ -247,7 +247,7 @@ enum DlqCommand {
         /// How old a dead letter's signal may be and still be replayed without `--force`, in
         /// seconds (1 to 86400). Default: the local stack's own limit with `--local`, else 30.
         #[arg(long, env = "MAX_ALERT_AGE_SECS", hide_env_values = true,
-              value_parser = clap::value_parser!(u32).range(1..=86_400))]
+              value_parser = clap::value_parser!(u32).range(1..=MAX_AGE_LIMIT_SECS))]
         max_age_secs: Option<u32>,
         #[arg(long)]
         json: bool,
@@ -259,12 +259,12 @@ enum DlqCommand {
     },
 }
 
-/// The most signals `tvctl trades` shows (`--limit`), as the local stack's `/local/trades`
+/// The most signals `tvctl trades` shows (`--limit`): what the local stack's `/local/trades`
 /// answers at most.
-const TRADES_MAX: u32 = 10_000;
+const TRADES_MAX: i64 = local_stack::TRADES_MAX;
 
-/// The deployed stack's default alert age limit (`MAX_ALERT_AGE_SECS`).
-const DEFAULT_MAX_AGE_SECS: i64 = 30;
+/// The longest alert age limit `--max-age-secs` takes (a day), for `dev` and `dlq replay`.
+const MAX_AGE_LIMIT_SECS: i64 = 86_400;
 
 /// The alert age limit the local stack at `base` holds (`GET /local/settings`).
 async fn local_max_age(base: &str) -> Result<i64, Failure> {
@@ -373,7 +373,7 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
             let max_age_secs = match (max_age_secs, &target) {
                 (Some(secs), _) => i64::from(secs),
                 (None, dlq::Target::Local { base, .. }) => local_max_age(base).await?,
-                (None, _) => DEFAULT_MAX_AGE_SECS,
+                (None, _) => shared::alert::Freshness::default().max_age.num_seconds(),
             };
             // Check the audit trail is reachable before anything moves.
             if matches!(target, dlq::Target::Sqs { .. }) {
@@ -839,7 +839,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         out(&replay_line(r));
                     }
                 }
-                if v["more"] == true && limit >= TRADES_MAX {
+                if v["more"] == true && i64::from(limit) >= TRADES_MAX {
                     out(&format!(
                         "(the latest {limit} signals, the most `trades` shows; the journal holds older ones: tvctl report reads them all)"
                     ));
@@ -1081,10 +1081,6 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
     }
 }
 
-/// The journal named by `JOURNAL_URL` (`postgres://…`, or a SQLite path), where SQS replays
-/// are audited.
-/// One order row of `tvctl trades`. A leg sent more than once says which send the row is, so
-/// a duplicate order stands out next to its first attempt.
 /// One replay decision of a signal (a `ReplayAudit` as JSON): when, by whom, whether a dry
 /// run, which message, and what became of it.
 fn replay_line(r: &Value) -> String {
@@ -1103,6 +1099,8 @@ fn replay_line(r: &Value) -> String {
     )
 }
 
+/// One order row of `tvctl trades`. A leg sent more than once says which send the row is, so
+/// a duplicate order stands out next to its first attempt.
 fn order_line(o: &Value) -> String {
     let leg = o["leg"].as_str().unwrap_or("");
     let leg = match o["attempt"].as_u64() {
