@@ -77,6 +77,26 @@ const ALL_SIGNALS: &str = "SELECT signal_id, raw, normalized, symbol, exchange, 
 
 const RECENT_SIGNALS: &str = "SELECT signal_id FROM signals ORDER BY received_at DESC LIMIT $1";
 
+/// Ids are written in lowercase hex, so a lowercase pattern matches them the same under
+/// SQLite's `LIKE` (case-insensitive for ASCII) and PostgreSQL's (case-sensitive). A row
+/// without its received time comes last in both (PostgreSQL puts nulls first in a
+/// descending order unless told otherwise).
+const SIGNALS_STARTING_WITH: &str = "SELECT signal_id FROM signals WHERE signal_id LIKE $1
+     ORDER BY received_at DESC NULLS LAST LIMIT $2";
+
+/// The `LIKE` pattern of ids starting with `start`: `start` in lowercase, then `%`.
+fn id_start_pattern(start: &str) -> Result<String, JournalError> {
+    if start.is_empty() || !start.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(JournalError {
+            reason: format!(
+                "the start of a signal id is hex characters, got {:?}",
+                start.chars().take(64).collect::<String>()
+            ),
+        });
+    }
+    Ok(format!("{}%", start.to_ascii_lowercase()))
+}
+
 const INSERT_AUDIT: &str =
     "INSERT INTO replay_audit (at, queue, message_id, signal_id, forced, dry_run, result, operator)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -417,6 +437,35 @@ macro_rules! journal_impl {
                     }
                 }
                 Ok(out)
+            }
+
+            /// The ids of the signals whose id starts with `start` (hex, either case), newest
+            /// first, at most `limit`. The whole journal is searched, in one query that reads
+            /// ids only (no row of a signal is decoded), so an operator can give the first few
+            /// characters of any id the journal holds.
+            ///
+            /// # Errors
+            /// [`JournalError`] when `start` is empty or not hex (it becomes a `LIKE` pattern,
+            /// where only hex is known to match itself alone), or the table cannot be read.
+            pub async fn signal_ids_starting_with(
+                &self,
+                start: &str,
+                limit: i64,
+            ) -> Result<Vec<SignalId>, JournalError> {
+                use sqlx::Row;
+                let pattern = id_start_pattern(start)?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe($sql(SIGNALS_STARTING_WITH)))
+                    .bind(pattern)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_error("signals read", e))?;
+                rows.iter()
+                    .map(|r| {
+                        let id: String = r.try_get(0).map_err(|e| db_error("signals read", e))?;
+                        signal_id(&id)
+                    })
+                    .collect()
             }
 
             /// The order legs of the most recent signals.
@@ -1742,6 +1791,18 @@ impl AnyJournal {
     /// (queue, message id, result) of every replay decision, oldest first.
     pub async fn replay_audits(&self) -> Result<Vec<(String, String, String)>, JournalError> {
         each!(self, j => j.replay_audits().await)
+    }
+
+    /// The ids starting with `start`, newest first, at most `limit`, from the whole journal.
+    ///
+    /// # Errors
+    /// [`JournalError`] when `start` is empty or not hex, or the table cannot be read.
+    pub async fn signal_ids_starting_with(
+        &self,
+        start: &str,
+        limit: i64,
+    ) -> Result<Vec<SignalId>, JournalError> {
+        each!(self, j => j.signal_ids_starting_with(start, limit).await)
     }
 
     /// The replay decisions about `signal`, whole, oldest first.

@@ -449,6 +449,103 @@ fn only_its_own(rows: Vec<ReplayAudit>) {
     assert!(rows.iter().all(|r| r.signal_id.is_some()));
 }
 
+/// Writes 17 signals under ids new on every run, received a millisecond apart after every
+/// row an earlier run wrote (a PostgreSQL database may be reused), and finds them by their
+/// start: the id less its last character finds it alone, in either case; a start of one
+/// character finds exactly this run's ids that share it, newest first (17 ids of 16 possible
+/// first characters: at least two share one); a start no id has finds nothing; text that is
+/// not hex is refused, naming it.
+async fn found_by_start(j: &AnyJournal, tag: &str) {
+    let now = shared::clock::SystemClock.now();
+    let run = now.timestamp_nanos_opt().unwrap();
+    let mut ids = Vec::new();
+    for i in 0..17 {
+        let id = SignalId::of_canonical(&format!("start-{tag}-{run}-{i}"));
+        let at = chrono::DateTime::from_timestamp_micros(
+            (now + Duration::milliseconds(i)).timestamp_micros(),
+        )
+        .unwrap();
+        let stages = StageTimes {
+            received: Some(at),
+            ..Default::default()
+        };
+        j.upsert_signal(&signal(&id, SignalStatus::Routed, stages))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    for id in &ids {
+        let whole = id.as_str();
+        let less_one = &whole[..whole.len() - 1];
+        assert_eq!(
+            j.signal_ids_starting_with(less_one, 10).await.unwrap(),
+            std::slice::from_ref(id)
+        );
+        let upper = less_one.to_ascii_uppercase();
+        assert_eq!(
+            j.signal_ids_starting_with(&upper, 10).await.unwrap(),
+            std::slice::from_ref(id)
+        );
+    }
+    let mut shared_first = 0;
+    for first in "0123456789abcdef".chars() {
+        let mine: Vec<SignalId> = ids
+            .iter()
+            .rev()
+            .filter(|id| id.as_str().starts_with(first))
+            .cloned()
+            .collect();
+        if mine.len() < 2 {
+            continue;
+        }
+        shared_first += 1;
+        let limit = i64::try_from(mine.len()).unwrap();
+        let got = j
+            .signal_ids_starting_with(&first.to_string(), limit)
+            .await
+            .unwrap();
+        assert_eq!(got, mine, "ids starting with {first}");
+    }
+    assert!(shared_first > 0);
+    // The first id with its last 12 characters turned around: no id of this run has it, and
+    // any other's chance is 2^-48.
+    let whole = ids[0].as_str();
+    let (head, tail) = whole.split_at(whole.len() - 12);
+    let absent = format!(
+        "{head}{}",
+        tail.chars()
+            .map(|c| if c == 'f' { '0' } else { 'f' })
+            .collect::<String>()
+    );
+    assert!(
+        j.signal_ids_starting_with(&absent, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for bad in ["", "ab%", "12_4", "xyz"] {
+        let e = j.signal_ids_starting_with(bad, 10).await.unwrap_err();
+        assert!(e.reason.contains(&format!("{bad:?}")), "{bad}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_journal_finds_signals_by_the_start_of_their_id() {
+    let (_dir, path) = temp_journal("journal-start");
+    let file = AnyJournal::connect(path.to_str().unwrap()).await.unwrap();
+    found_by_start(&file, "file").await;
+    let memory = AnyJournal::connect("sqlite::memory:").await.unwrap();
+    found_by_start(&memory, "memory").await;
+}
+
+#[tokio::test]
+async fn postgres_journal_finds_signals_by_the_start_of_their_id() {
+    let url = std::env::var("JOURNAL_TEST_PG_URL")
+        .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
+    let j = AnyJournal::connect(&url).await.unwrap();
+    found_by_start(&j, "pg").await;
+}
+
 #[tokio::test]
 async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
     let (_dir, path) = temp_journal("journal-test");

@@ -729,9 +729,9 @@ async fn trades(
 }
 
 /// `GET /local/trades?signal=ID`: one signal and its legs, by its id or the start of it (4
-/// to 32 hex characters, either case, as `tvctl trades` prints 12), the start looked up among the
-/// latest 10,000 signals. 400 for text that is no id, or a start several signals share; 404,
-/// saying why it may be missing, when the journal holds none.
+/// to 32 hex characters, either case, as `tvctl trades` prints 12), a start looked up in the
+/// whole journal. 400 for text that is no id, or a start several signals share (with up to five
+/// of their ids); 404, saying why it may be missing, when the journal holds none.
 async fn one_signal(app: &App, wanted: &str) -> Response {
     use shared::execution::TradeJournal;
     let refuse = |status: StatusCode, error: String| {
@@ -751,60 +751,59 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
             ),
         );
     }
+    // A start shared by several signals is answered with the first few ids, newest first, so
+    // the one wanted can be copied from the answer; one more tells whether there are others.
+    const SHOWN: usize = 5;
     let whole = wanted.parse::<shared::signal::SignalId>().ok();
     let read = async {
-        let found: Vec<shared::execution::SignalRecord> = match &whole {
-            Some(id) => app.journal.signal(id).await?.into_iter().collect(),
-            None => app
-                .journal
-                .recent_signals(TRADES_MAX)
-                .await?
-                .into_iter()
-                .filter(|s| s.signal_id.as_str().starts_with(wanted))
-                .collect(),
+        // A start is looked for in the whole journal, reading ids only.
+        let ids: Vec<shared::signal::SignalId> = match &whole {
+            Some(id) => vec![id.clone()],
+            None => {
+                app.journal
+                    .signal_ids_starting_with(wanted, SHOWN as i64 + 1)
+                    .await?
+            }
         };
+        let mut found = Vec::new();
         let mut orders = Vec::new();
         let mut replays = Vec::new();
-        if let [one] = found.as_slice() {
-            orders = app.journal.orders(&one.signal_id).await?;
-            replays = app.journal.replay_audits_of(&one.signal_id).await?;
+        if let [one] = ids.as_slice() {
+            found.extend(app.journal.signal(one).await?);
+            orders = app.journal.orders(one).await?;
+            replays = app.journal.replay_audits_of(one).await?;
         }
-        Ok::<_, shared::execution::JournalError>((found, orders, replays))
+        Ok::<_, shared::execution::JournalError>((ids, found, orders, replays))
     };
     match read.await {
         Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        Ok((found, ..)) if found.is_empty() => refuse(
+        Ok((ids, ..)) if ids.len() > 1 => {
+            let (count, more) = if ids.len() > SHOWN {
+                (format!("more than {SHOWN}"), ", …")
+            } else {
+                (ids.len().to_string(), "")
+            };
+            let shown: Vec<&str> = ids.iter().take(SHOWN).map(|id| id.as_str()).collect();
+            refuse(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{count} signals start with {wanted} ({}{more}): give more of the id",
+                    shown.join(", ")
+                ),
+            )
+        }
+        Ok((_, found, ..)) if found.is_empty() => refuse(
             StatusCode::NOT_FOUND,
             format!(
                 "{}: an accepted alert is journaled once its executor is done with it (a queued one is not yet: see `tvctl dlq list` for dead letters), and one refused at the webhook never is",
                 if whole.is_some() {
                     format!("no signal {wanted} in the journal")
                 } else {
-                    format!(
-                        "no signal starting with {wanted} among the journal's latest {TRADES_MAX} (give the whole id to look further back)"
-                    )
+                    format!("no signal starting with {wanted} in the journal")
                 }
             ),
         ),
-        Ok((found, ..)) if found.len() > 1 => {
-            // The first few, newest first, so the one wanted can be copied from the answer.
-            const SHOWN: usize = 5;
-            let ids: Vec<&str> = found
-                .iter()
-                .take(SHOWN)
-                .map(|s| s.signal_id.as_str())
-                .collect();
-            let more = if found.len() > SHOWN { ", …" } else { "" };
-            refuse(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "{} signals start with {wanted} ({}{more}): give more of the id",
-                    found.len(),
-                    ids.join(", ")
-                ),
-            )
-        }
-        Ok((found, orders, replays)) => axum::Json(
+        Ok((_, found, orders, replays)) => axum::Json(
             json!({"signals": found, "orders": orders, "replays": replays, "limit": 1, "more": false}),
         )
         .into_response(),

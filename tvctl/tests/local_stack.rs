@@ -260,12 +260,12 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
             && text.contains("journaled once its executor is done"),
         "{text}"
     );
-    // A start of an id is looked for among the latest signals only, and the answer says so.
+    // A start no signal has: the answer says the whole journal was searched.
     let (code, text) = tvctl(&["trades", "00000000deadbeef"]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains("no signal starting with 00000000deadbeef among the journal's latest 10000")
-            && text.contains("give the whole id"),
+        text.contains("no signal starting with 00000000deadbeef in the journal")
+            && text.contains("journaled once its executor is done"),
         "{text}"
     );
     for no_id in ["ES1!", "ABCZ", "abc", &"a".repeat(33)] {
@@ -409,6 +409,61 @@ async fn a_start_several_signals_share_names_them() {
             && text.contains(&a.0)
             && text.contains(&b.0)
             && text.contains("give more of the id"),
+        "{text}"
+    );
+}
+
+/// A start of an id is looked up in the whole journal: a signal received before the latest
+/// 10,000 (the most `tvctl trades` lists) is found by its first 8 characters.
+#[tokio::test]
+async fn a_start_finds_a_signal_older_than_the_latest_ten_thousand() {
+    use shared::execution::{SignalRecord, SignalStatus, StageTimes, TradeJournal};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let journal = journal::AnyJournal::connect(path.to_str().unwrap())
+        .await
+        .unwrap();
+    let t = shared::clock::SystemClock.now() - chrono::Duration::days(1);
+    let record = |i: i64| SignalRecord {
+        signal_id: shared::signal::SignalId::of_canonical(&format!("older-{i}")),
+        raw: r#"{"action":"LONG_ENTRY"}"#.into(),
+        normalized: json!({"action": "LONG_ENTRY", "symbol": "EURUSD"}).into(),
+        symbol: "EURUSD".into(),
+        exchange: "OANDA".into(),
+        action: "LONG_ENTRY".into(),
+        broker: Some(shared::routing::Broker::Oanda),
+        instrument: Some("EUR_USD".into()),
+        contract_resolution: None,
+        status: SignalStatus::Refused,
+        reason: Some(format!("signal {i} of the test")),
+        stages: StageTimes {
+            received: Some(t + chrono::Duration::milliseconds(i)),
+            ..Default::default()
+        },
+    };
+    // The oldest first, then 10,000 newer ones.
+    let oldest = record(0);
+    for i in 0..=10_000 {
+        journal.upsert_signal(&record(i)).await.unwrap();
+    }
+    drop(journal);
+    let stack = common::start(&path);
+    let start = &oldest.signal_id.as_str()[..8];
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["trades", start, "--base", &stack.base])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.starts_with(&oldest.signal_id.as_str()[..12])
+            && text.contains("refused")
+            && text.contains("signal 0 of the test"),
         "{text}"
     );
 }
