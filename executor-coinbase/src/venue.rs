@@ -293,6 +293,16 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
         Decimal::ONE
     }
 
+    /// A buy's size is a quote amount (`quote_size`): the product id's quote currency,
+    /// `BTC-USD` → `USD` (product ids are `BASE-QUOTE`, Advanced Trade API, List Products).
+    fn open_size_unit(&self, req: &ExecRequest<'_>) -> Option<String> {
+        req.intent
+            .instrument
+            .as_str()
+            .split_once('-')
+            .map(|(_, quote)| quote.to_owned())
+    }
+
     /// The available base balance, rounded down to `base_increment`. It counts as nothing
     /// (dust) under `base_min_size`; and for a LONG_ENTRY also when it is worth less than
     /// `quote_min_size` at the product's `price` (Get Product's fields, Advanced Trade API):

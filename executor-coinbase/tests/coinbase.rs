@@ -225,6 +225,31 @@ async fn a_coarser_increment_rounds_down_further() {
     clean(&h);
 }
 
+/// A buy under the product's `quote_min_size` is refused before it leaves, and the reason
+/// says the sizes are dollars (a buy's size is the quote amount it spends), not coins.
+#[tokio::test]
+async fn a_buy_under_the_minimum_order_is_refused_naming_its_currency() {
+    let h = harness().await;
+    h.fake
+        .update_product("BTC-USD", |p| p.quote_min_size = d("1000000"));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
+    assert_eq!(h.fake.order_posts().len(), 0);
+    let reason = h
+        .journal
+        .signal(&i.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.contains("under the instrument's minimum 1000000 (sizes in USD: a buy's size is what it spends); nothing was sent"),
+        "{reason}"
+    );
+    clean(&h);
+}
+
 #[tokio::test]
 async fn a_balance_below_the_minimum_is_a_journaled_no_op_without_orders() {
     let h = harness().await;

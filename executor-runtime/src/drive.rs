@@ -238,6 +238,15 @@ pub trait Conversation: Send + Sync {
         req.intent.reference_price
     }
 
+    /// What an open leg's size counts when that is not the instrument's own unit (OANDA
+    /// units, Tradovate contracts): a spot buy's size is the quote amount it spends (`USD` of
+    /// `BTC-USD`). Named in a refusal of the size, so `5` under a minimum of `10` is read as
+    /// dollars, not coins.
+    fn open_size_unit(&self, req: &ExecRequest<'_>) -> Option<String> {
+        let _ = req;
+        None
+    }
+
     /// Why an account already at its target needs no order: journaled as the no-op's reason.
     fn no_op_reason(&self, req: &ExecRequest<'_>, held: &Holdings, mark: &Self::Mark) -> String {
         let _ = mark;
@@ -507,10 +516,15 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         return Ok(e);
     }
     if let Err(refusal) = preflight(&planned, &rules, Some(&limit)) {
+        // The notional cap's message names its currency already.
+        let unit = match (&refusal, conv.open_size_unit(req)) {
+            (crate::plan::PlanRefusal::OverNotionalCap { .. }, _) | (_, None) => String::new(),
+            (_, Some(unit)) => format!(" (sizes in {unit}: a buy's size is what it spends)"),
+        };
         return Ok(stop_before_sending(
             legs,
             Outcome::Refused,
-            format!("{refusal}; nothing was sent"),
+            format!("{refusal}{unit}; nothing was sent"),
         ));
     }
 

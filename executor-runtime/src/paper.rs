@@ -602,6 +602,11 @@ impl Conversation for PaperSpot {
         Decimal::ONE
     }
 
+    /// A buy's size is the quote amount it spends, as at Coinbase.
+    fn open_size_unit(&self, req: &ExecRequest<'_>) -> Option<String> {
+        self.currencies(req).ok().map(|(_, quote)| quote.to_owned())
+    }
+
     fn settle_time(&self) -> Duration {
         SETTLE
     }
@@ -835,7 +840,9 @@ mod tests {
         assert!(
             done.reason
                 .as_deref()
-                .is_some_and(|e| e.contains("under the instrument's minimum 0.03")),
+                .is_some_and(|e| e.contains(
+                    "under the instrument's minimum 0.03003 (sizes in USD: a buy's size is what it spends); nothing was sent"
+                )),
             "{done:?}"
         );
         assert_eq!(paper.balances().get("USD"), Some(&Decimal::from(1000)));
