@@ -715,7 +715,7 @@ async fn trades(
         }
         let replays = app.journal.replay_audits().await?;
         Ok::<_, shared::execution::JournalError>(
-            json!({"signals": signals, "orders": orders, "replays": replays, "limit": limit, "more": more}),
+            json!({"signals": signals, "orders": orders_json(&orders), "replays": replays, "limit": limit, "more": more}),
         )
     };
     match read.await {
@@ -726,6 +726,19 @@ async fn trades(
         )
             .into_response(),
     }
+}
+
+/// Order rows as `/local/trades` answers them: each journal row with `quantity_unit`, what its
+/// `quantity` counts (`OrderRecord::quantity_unit`: `units`, `contracts`, or a currency).
+fn orders_json(orders: &[shared::execution::OrderRecord]) -> Vec<serde_json::Value> {
+    orders
+        .iter()
+        .map(|o| {
+            let mut v = json!(o);
+            v["quantity_unit"] = json!(o.quantity_unit());
+            v
+        })
+        .collect()
 }
 
 /// `GET /local/trades?signal=ID`: one signal and its legs, by its id or the start of it (4
@@ -804,7 +817,7 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
             ),
         ),
         Ok((_, found, orders, replays)) => axum::Json(
-            json!({"signals": found, "orders": orders, "replays": replays, "limit": 1, "more": false}),
+            json!({"signals": found, "orders": orders_json(&orders), "replays": replays, "limit": 1, "more": false}),
         )
         .into_response(),
     }

@@ -454,6 +454,27 @@ pub struct OrderRecord {
     pub fee: Option<Decimal>,
 }
 
+impl OrderRecord {
+    /// What [`Self::quantity`] counts: `units` at OANDA, `contracts` at Tradovate, a currency
+    /// at Coinbase: the product's base currency (`BTC` of `BTC-USD`), or its quote currency
+    /// for a buy not known to have filled, whose quantity is the amount it was to spend
+    /// (product ids are `BASE-QUOTE`, Advanced Trade API, List Products). An instrument that
+    /// is not `BASE-QUOTE` at Coinbase gives the instrument itself.
+    pub fn quantity_unit(&self) -> String {
+        match self.broker {
+            Broker::Oanda => "units".into(),
+            Broker::Tradovate => "contracts".into(),
+            Broker::Coinbase => match self.instrument.split_once('-') {
+                Some((_, quote)) if self.side == Side::Buy && self.outcome != Outcome::Filled => {
+                    quote.into()
+                }
+                Some((base, _)) => base.into(),
+                None => self.instrument.clone(),
+            },
+        }
+    }
+}
+
 /// The attempt of a record that does not say: the first send.
 fn first_attempt() -> u32 {
     1
@@ -596,5 +617,59 @@ mod tests {
         assert_eq!(RawJson::default().as_str(), "null");
         assert_eq!(RawJson::from(serde_json::Value::Null), RawJson::default());
         assert!(RawJson::parse("{\"open\": ".into()).is_err());
+    }
+
+    /// Each broker's quantity in its own unit; a Coinbase buy's quantity is what it spends
+    /// until it fills, then what it bought.
+    #[test]
+    fn an_order_names_what_its_quantity_counts() {
+        let id = SignalId::of_canonical("unit");
+        let order = |broker: Broker, instrument: &str, side: Side, outcome: Outcome| OrderRecord {
+            signal_id: id.clone(),
+            broker,
+            account: "a".into(),
+            instrument: instrument.into(),
+            leg: Leg::Open,
+            attempt: 1,
+            client_order_id: ClientOrderId::new(&id, Leg::Open),
+            broker_order_id: None,
+            side,
+            quantity: Decimal::ONE,
+            fill_price: None,
+            outcome,
+            error: None,
+            sent_at: None,
+            acked_at: None,
+            fee: None,
+        };
+        let unit = |b, i, s, o| order(b, i, s, o).quantity_unit();
+        assert_eq!(
+            unit(Broker::Oanda, "EUR_USD", Side::Buy, Outcome::Filled),
+            "units"
+        );
+        assert_eq!(
+            unit(Broker::Tradovate, "ESZ6", Side::Sell, Outcome::Rejected),
+            "contracts"
+        );
+        assert_eq!(
+            unit(Broker::Coinbase, "BTC-USD", Side::Buy, Outcome::Filled),
+            "BTC"
+        );
+        assert_eq!(
+            unit(Broker::Coinbase, "BTC-USD", Side::Buy, Outcome::Rejected),
+            "USD"
+        );
+        assert_eq!(
+            unit(Broker::Coinbase, "BTC-USD", Side::Buy, Outcome::Unknown),
+            "USD"
+        );
+        assert_eq!(
+            unit(Broker::Coinbase, "ETH-USDC", Side::Sell, Outcome::Rejected),
+            "ETH"
+        );
+        assert_eq!(
+            unit(Broker::Coinbase, "ODD", Side::Sell, Outcome::Filled),
+            "ODD"
+        );
     }
 }

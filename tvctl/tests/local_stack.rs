@@ -104,6 +104,16 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     assert_eq!(signals.len(), 6, "{trades}");
     assert!(signals.iter().all(|s| s["status"] == "filled"), "{trades}");
     let orders = trades["orders"].as_array().unwrap();
+    // Each row says what its quantity counts.
+    for o in orders {
+        let unit = match (o["broker"].as_str(), o["instrument"].as_str()) {
+            (Some("oanda"), _) => "units",
+            (Some("tradovate"), _) => "contracts",
+            (Some("coinbase"), Some(i)) => i.split_once('-').unwrap().0,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(o["quantity_unit"], unit, "{o}");
+    }
     let legs_of = |id: &str| -> Vec<(String, String)> {
         orders
             .iter()
