@@ -439,6 +439,50 @@ fn out(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
+/// clap names a bad value by its flag even when it came from the flag's environment
+/// variable, which the user may not know sets it: `MAX_ALERT_AGE_SECS=0` read as "invalid
+/// value '0' for '--max-age-secs <MAX_AGE_SECS>'". When the flag is not on the command line (`args`)
+/// and its variable is set, the error names the variable and the parser's reason (`0 is not
+/// in 1..=86400`); the variables that hold secrets take any text, so no reason shows one.
+fn from_environment(e: &clap::Error, args: impl Iterator<Item = String>) -> Option<String> {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        e.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+    let flag = format!("--{long}");
+    let given = args
+        .into_iter()
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    if given {
+        return None;
+    }
+    let cmd = Cli::command();
+    let env = cmd
+        .get_subcommands()
+        .flat_map(|c| std::iter::once(c).chain(c.get_subcommands()))
+        .flat_map(|c| c.get_arguments())
+        .find(|a| a.get_long() == Some(long))?
+        .get_env()?
+        .to_str()?
+        .to_owned();
+    std::env::var_os(&env)?;
+    let why = match std::error::Error::source(e) {
+        Some(source) if e.kind() == ErrorKind::ValueValidation => format!(": {source}"),
+        _ => String::new(),
+    };
+    Some(format!(
+        "the environment variable {env} (read for {flag}) is not a valid value{why}"
+    ))
+}
+
 fn err(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{text}");
@@ -451,7 +495,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match from_environment(&e, std::env::args().skip(1)) {
+            Some(why) => {
+                err(&format!("tvctl: {why}"));
+                return ExitCode::from(2);
+            }
+            None => e.exit(),
+        },
+    };
     match run(cli.command).await {
         Ok(code) => code,
         Err(Failure::Usage(e)) => {

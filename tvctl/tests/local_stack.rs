@@ -356,6 +356,35 @@ async fn the_alert_age_limit_is_a_setting() {
         assert_eq!(out.status.code(), Some(2), "{limit}: {text}");
         assert!(text.contains("--max-age-secs"), "{text}");
     }
+    // The same limits from the environment: the error names the variable the user set.
+    for (limit, why) in [("0", "0 is not in 1..=86400"), ("soon", "invalid digit")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+            .args(["dev", "--port", "0"])
+            .env("MAX_ALERT_AGE_SECS", limit)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{limit}: {text}");
+        assert!(
+            text.contains(
+                "the environment variable MAX_ALERT_AGE_SECS (read for --max-age-secs) is not a valid value"
+            ) && text.contains(why),
+            "{text}"
+        );
+    }
+    // The flag given wins over the variable, and its error names the flag.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["dev", "--port", "0", "--max-age-secs", "0"])
+        .env("MAX_ALERT_AGE_SECS", "0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("for '--max-age-secs <MAX_AGE_SECS>'")
+            && !text.contains("environment variable"),
+        "{text}"
+    );
 }
 
 /// A start of an id that several signals share is refused (exit 1) with their ids, so the one
