@@ -743,8 +743,8 @@ fn orders_json(orders: &[shared::execution::OrderRecord]) -> Vec<serde_json::Val
 
 /// `GET /local/trades?signal=ID`: one signal and its legs, by its id or the start of it (4
 /// to 32 hex characters, either case, as `tvctl trades` prints 12), a start looked up in the
-/// whole journal. 400 for text that is no id, or a start several signals share (with up to five
-/// of their ids); 404, saying why it may be missing, when the journal holds none.
+/// whole journal. 400 for text that is no id, or a start several signals share (with how many,
+/// up to 1,000, and five of their ids); 404, saying why it may be missing, when the journal holds none.
 async fn one_signal(app: &App, wanted: &str) -> Response {
     use shared::execution::TradeJournal;
     let refuse = |status: StatusCode, error: String| {
@@ -764,9 +764,10 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
             ),
         );
     }
-    // A start shared by several signals is answered with the first few ids, newest first, so
-    // the one wanted can be copied from the answer; one more tells whether there are others.
+    // A start shared by several signals is answered with how many (up to COUNTED, ids only)
+    // and the first few ids, newest first, so the one wanted can be copied from the answer.
     const SHOWN: usize = 5;
+    const COUNTED: usize = 1_000;
     let whole = wanted.parse::<shared::signal::SignalId>().ok();
     let read = async {
         // A start is looked for in the whole journal, reading ids only.
@@ -774,7 +775,7 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
             Some(id) => vec![id.clone()],
             None => {
                 app.journal
-                    .signal_ids_starting_with(wanted, SHOWN as i64 + 1)
+                    .signal_ids_starting_with(wanted, COUNTED as i64 + 1)
                     .await?
             }
         };
@@ -791,11 +792,12 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
     match read.await {
         Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Ok((ids, ..)) if ids.len() > 1 => {
-            let (count, more) = if ids.len() > SHOWN {
-                (format!("more than {SHOWN}"), ", …")
+            let count = if ids.len() > COUNTED {
+                format!("more than {COUNTED}")
             } else {
-                (ids.len().to_string(), "")
+                ids.len().to_string()
             };
+            let more = if ids.len() > SHOWN { ", …" } else { "" };
             let shown: Vec<&str> = ids.iter().take(SHOWN).map(|id| id.as_str()).collect();
             refuse(
                 StatusCode::BAD_REQUEST,

@@ -91,7 +91,8 @@ enum Command {
     },
     /// What the journal holds: the latest signals and their legs, or one signal's.
     Trades {
-        /// One signal: its id or the start of it (the 12 characters this command prints).
+        /// One signal: its id or the start of it, 4 to 32 hex characters, either case (the
+        /// 12 this command prints will do).
         signal: Option<String>,
         #[arg(
             long,
@@ -447,6 +448,20 @@ fn out(text: &str) {
 fn from_environment(e: &clap::Error, args: impl Iterator<Item = String>) -> Option<String> {
     use clap::CommandFactory;
     use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let cmd = Cli::command();
+    if e.kind() == ErrorKind::InvalidUtf8 {
+        // clap says "in one or more arguments" of a variable too.
+        let env = cmd
+            .get_subcommands()
+            .flat_map(|c| std::iter::once(c).chain(c.get_subcommands()))
+            .flat_map(|c| c.get_arguments())
+            .filter_map(|a| a.get_env())
+            .find(|v| std::env::var_os(v).is_some_and(|x| x.to_str().is_none()))?;
+        return Some(format!(
+            "the environment variable {} is not valid UTF-8",
+            env.to_string_lossy()
+        ));
+    }
     if !matches!(
         e.kind(),
         ErrorKind::ValueValidation | ErrorKind::InvalidValue
@@ -464,7 +479,6 @@ fn from_environment(e: &clap::Error, args: impl Iterator<Item = String>) -> Opti
     if given {
         return None;
     }
-    let cmd = Cli::command();
     let env = cmd
         .get_subcommands()
         .flat_map(|c| std::iter::once(c).chain(c.get_subcommands()))
@@ -473,9 +487,10 @@ fn from_environment(e: &clap::Error, args: impl Iterator<Item = String>) -> Opti
         .get_env()?
         .to_str()?
         .to_owned();
-    std::env::var_os(&env)?;
+    let value = std::env::var_os(&env)?;
     let why = match std::error::Error::source(e) {
         Some(source) if e.kind() == ErrorKind::ValueValidation => format!(": {source}"),
+        _ if value.is_empty() => ": it is empty".into(),
         _ => String::new(),
     };
     Some(format!(
@@ -894,11 +909,13 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 }
                 if v["more"] == true && i64::from(limit) >= TRADES_MAX {
                     out(&format!(
-                        "(the latest {limit} signals, the most `trades` shows; the journal holds older ones: tvctl report reads them all)"
+                        "(the latest {limit} signal{}, the most `trades` shows; the journal holds older ones: tvctl report reads them all)",
+                        if limit == 1 { "" } else { "s" }
                     ));
                 } else if v["more"] == true {
                     out(&format!(
-                        "(the latest {limit} signals; the journal holds older ones: --limit N shows more, tvctl report reads them all)"
+                        "(the latest {limit} signal{}; the journal holds older ones: --limit N shows more, tvctl report reads them all)",
+                        if limit == 1 { "" } else { "s" }
                     ));
                 }
             }

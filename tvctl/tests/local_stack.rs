@@ -372,6 +372,37 @@ async fn the_alert_age_limit_is_a_setting() {
             "{text}"
         );
     }
+    // A variable that is not UTF-8, or empty where a value is needed, is named too.
+    let not_utf8 = {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::OsStr::from_bytes(b"30\xff").to_owned()
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["dev", "--port", "0"])
+        .env("MAX_ALERT_AGE_SECS", &not_utf8)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("the environment variable MAX_ALERT_AGE_SECS is not valid UTF-8"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["dev", "--port", "0", "--journal"])
+        .arg(dir.path().join("j.sqlite"))
+        .env("TVCTL_STATE", "")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(
+            "the environment variable TVCTL_STATE (read for --state) is not a valid value: it is empty"
+        ),
+        "{text}"
+    );
     // The flag given wins over the variable, and its error names the flag.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
         .args(["dev", "--port", "0", "--max-age-secs", "0"])
