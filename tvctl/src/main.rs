@@ -1179,15 +1179,11 @@ fn order_line(o: &Value) -> String {
     };
     let instrument = o["instrument"].as_str().unwrap_or("");
     let quantity = o["quantity"].as_str().unwrap_or("");
-    // A Coinbase buy not known to have filled keeps the quote amount it was to spend as its
-    // quantity (the journal's `OrderRecord::quantity`): named in its currency, so 100 USD
-    // does not read as 100 BTC.
-    let quantity = match instrument.split_once('-') {
-        Some((_, quote))
-            if o["broker"] == "coinbase" && o["side"] == "buy" && o["outcome"] != "filled" =>
-        {
-            format!("{quantity} {quote}")
-        }
+    // A Coinbase quantity is named in its currency (the stack's `quantity_unit`): a buy not
+    // known to have filled keeps the quote amount it was to spend, so 100 USD does not read
+    // as 100 BTC.
+    let quantity = match o["quantity_unit"].as_str() {
+        Some(unit) if o["broker"] == "coinbase" => format!("{quantity} {unit}"),
         _ => quantity.to_owned(),
     };
     format!(
@@ -1333,7 +1329,8 @@ mod tests {
     }
 
     #[test]
-    fn a_coinbase_buy_not_filled_shows_its_quote_amount_in_its_currency() {
+    fn a_coinbase_quantity_is_shown_in_its_currency() {
+        // As the stack answers: `quantity_unit` is the quote currency until a buy fills.
         let mut o = json!({
             "signal_id": "0123456789abcdef0123456789abcdef",
             "broker": "coinbase",
@@ -1342,6 +1339,7 @@ mod tests {
             "attempt": 1,
             "side": "buy",
             "quantity": "100",
+            "quantity_unit": "USD",
             "fill_price": null,
             "outcome": "rejected",
         });
@@ -1352,16 +1350,25 @@ mod tests {
         // Filled, the quantity is the coins bought; a sell's is always the coins sold.
         o["outcome"] = json!("filled");
         o["quantity"] = json!("0.0015");
+        o["quantity_unit"] = json!("BTC");
         o["fill_price"] = json!("66000");
         assert_eq!(
             order_line(&o),
-            "  order 0123456789ab BTC-USD open buy 0.0015 @ 66000 filled"
+            "  order 0123456789ab BTC-USD open buy 0.0015 BTC @ 66000 filled"
         );
         o["side"] = json!("sell");
         o["outcome"] = json!("unknown");
         assert_eq!(
             order_line(&o),
-            "  order 0123456789ab BTC-USD open sell 0.0015 @ 66000 unknown"
+            "  order 0123456789ab BTC-USD open sell 0.0015 BTC @ 66000 unknown"
+        );
+        // Other brokers' lines stay as they were: units and contracts go without saying.
+        o["broker"] = json!("oanda");
+        o["instrument"] = json!("EUR_USD");
+        o["quantity_unit"] = json!("units");
+        assert_eq!(
+            order_line(&o),
+            "  order 0123456789ab EUR_USD open sell 0.0015 @ 66000 unknown"
         );
     }
 }
