@@ -104,8 +104,9 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// How many of the latest signals (1 to 10,000); a line says when the journal holds
-        /// older ones (`tvctl report` reads them all).
-        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=TRADES_MAX))]
+        /// older ones (`tvctl report` reads them all). Not with SIGNAL, which shows one.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=TRADES_MAX),
+              conflicts_with = "signal")]
         limit: u32,
     },
     /// What each account holds.

@@ -283,6 +283,13 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
         assert_eq!(code, Some(2), "{no_id}: {text}");
         assert!(text.contains("4 to 32 hex characters"), "{text}");
     }
+    // One signal and a count of the latest are two different questions: a usage error.
+    let (code, text) = tvctl(&["trades", short, "--limit", "3"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("--limit") && text.contains("cannot be used with"),
+        "{text}"
+    );
     // The id copied in capitals is the same signal.
     let (code, upper) = tvctl(&["trades", &short.to_ascii_uppercase()]);
     assert_eq!(code, Some(0), "{upper}");
