@@ -112,7 +112,8 @@ fn db_error(what: &str, e: sqlx::Error) -> JournalError {
             d.message().chars().take(160).collect::<String>()
         ),
         sqlx::Error::PoolTimedOut => "pool timed out".into(),
-        sqlx::Error::Io(_) => "I/O error".into(),
+        // The kind only (`connection refused`): the error's text may name the host.
+        sqlx::Error::Io(e) => format!("I/O error: {}", e.kind()),
         sqlx::Error::Configuration(_) => "bad configuration".into(),
         sqlx::Error::Tls(_) => "TLS error".into(),
         sqlx::Error::RowNotFound => "row not found".into(),
@@ -1334,6 +1335,22 @@ impl PgJournal {
             .map_err(|e| db_error("connect", e))?
             .application_name(APPLICATION_NAME)
             .options([("idle_session_timeout", format!("{}ms", idle.as_millis()))]))
+    }
+
+    /// Opens one session with the pool's settings, outside the pool, and closes it: a
+    /// database that refuses connections fails at once, where the pool would try again
+    /// until its acquire timeout (30 s). For a start that must not go on without its journal.
+    ///
+    /// # Errors
+    /// [`JournalError`] with the failure's kind (`I/O error: connection refused`, the
+    /// server's message), never the URL.
+    pub async fn check(&self) -> Result<(), JournalError> {
+        use sqlx::Connection as _;
+        let conn = sqlx::PgConnection::connect_with(&self.pool.connect_options())
+            .await
+            .map_err(|e| db_error("connect", e))?;
+        let _ = conn.close().await;
+        Ok(())
     }
 
     /// Brings the PostgreSQL schema up to date (`migrations/postgres`); applied migrations

@@ -607,6 +607,15 @@ async fn postgres_journal_keeps_the_contract_and_migrations_rerun() {
     let url = std::env::var("JOURNAL_TEST_PG_URL")
         .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
     let j = PgJournal::connect(&url).await.unwrap();
+    // A session opens outside the pool; one to a port nothing listens on is refused at once.
+    j.check().await.unwrap();
+    let refused = PgJournal::connect("postgres://postgres@127.0.0.1:1/journal")
+        .await
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.reason, "connect: I/O error: connection refused");
     contract(&j, "pg").await;
     let mine = audit(&j).await;
     only_its_own(j.replay_audits_of(&mine).await.unwrap());

@@ -1174,8 +1174,13 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     // PostgreSQL connects on first use (as the executor Lambdas do, for a paused Aurora):
     // one read now, so a journal that cannot be reached fails the start by name instead of
     // every signal failing later while paper orders fill.
-    if let journal::AnyJournal::Postgres(_) = &memory {
-        let read = tokio::time::timeout(JOURNAL_CHECK, memory.recent_signals(1)).await;
+    if let journal::AnyJournal::Postgres(pg) = &memory {
+        // A direct connection first: one refused fails at once (the pool would retry).
+        let read = tokio::time::timeout(JOURNAL_CHECK, async {
+            pg.check().await?;
+            memory.recent_signals(1).await
+        })
+        .await;
         let why = match read {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(e.to_string()),

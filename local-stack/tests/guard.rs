@@ -288,9 +288,16 @@ async fn an_unreachable_postgresql_journal_fails_the_start() {
         ..Default::default()
     };
     let env = shared::config::MapEnv::new(Vec::<(&str, &str)>::new());
+    // Nothing listens on port 1: refused at once, said so, not waited out for seconds.
+    let started = std::time::Instant::now();
     let err = local_stack::start(cfg, &env).await.unwrap_err();
     assert!(
-        err.starts_with("the journal (a PostgreSQL URL (not shown)) cannot be used"),
+        err.starts_with("the journal (a PostgreSQL URL (not shown)) cannot be used")
+            && err.contains("connection refused"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
         "{err}"
     );
     assert!(
