@@ -782,10 +782,13 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
         let mut found = Vec::new();
         let mut orders = Vec::new();
         let mut replays = Vec::new();
-        if let [one] = ids.as_slice() {
-            found.extend(app.journal.signal(one).await?);
+        if let [one] = ids.as_slice()
+            && let Some(signal) = app.journal.signal(one).await?
+        {
+            // Its legs and replays only once it is found (a whole id may be in no row).
             orders = app.journal.orders(one).await?;
             replays = app.journal.replay_audits_of(one).await?;
+            found.push(signal);
         }
         Ok::<_, shared::execution::JournalError>((ids, found, orders, replays))
     };
