@@ -1467,9 +1467,8 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .route("/local/dlq/replay", axum::routing::post(dlq_replay))
         .route("/local/audit", axum::routing::post(audit))
         .fallback(webhook)
-        .with_state(app)
-        .layer(axum::middleware::from_fn(body_deadline))
-        .layer(axum::middleware::from_fn(browser_guard));
+        .with_state(app);
+    let http = layered(http);
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     line(format_args!("dashboard: http://{addr}/"));
     tokio::spawn(serve(listener, http));
@@ -1526,9 +1525,17 @@ async fn body_deadline(req: axum::extract::Request, next: axum::middleware::Next
     }
 }
 
+/// `routes` behind the local stack's HTTP guards: the browser guard (no `Origin`, a loopback
+/// `Host`) and the body deadline ([`BODY_TIMEOUT`], at most 2 MiB read).
+pub fn layered(routes: axum::Router) -> axum::Router {
+    routes
+        .layer(axum::middleware::from_fn(body_deadline))
+        .layer(axum::middleware::from_fn(browser_guard))
+}
+
 /// Serves `app` on `listener`, HTTP/1.1, with [`HEADER_TIMEOUT`] on every request's headers
 /// (hyper's `header_read_timeout`, which needs a timer: axum's `serve` sets none).
-async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
+pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     loop {
         let (stream, peer) = match listener.accept().await {

@@ -7,7 +7,9 @@
 //! fixed time and reports webhook-to-fill latency (POST sent to the executor's journaled
 //! fill) and peak memory. With `--phase both` (the default) each phase runs in a child
 //! process of its own, so each one's peak memory is its own. Exits 1 on a per-symbol
-//! ordering inversion, a lost alert or an alert that was not filled.
+//! ordering inversion, a lost alert or an alert that was not filled. Phase `webhook` posts to
+//! the webhook alone (no router, no executor), and phase `http` to the stack's HTTP layer
+//! answering without ingest: the floor under the webhook's figure.
 #![allow(
     clippy::print_stdout,
     reason = "a bench binary: its figures are its output"
@@ -33,6 +35,10 @@ enum Phase {
     /// The webhook alone: no router and no executor, accepted alerts stay queued; the stack's
     /// CPU per accepted request.
     Webhook,
+    /// The floor under `webhook`: the stack's own HTTP layer (`local_stack::serve` and
+    /// `local_stack::layered`) answering every POST with a fixed 200 of the webhook's shape,
+    /// no ingest, no queue; the same senders and the same CPU accounting.
+    Http,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -226,6 +232,36 @@ async fn start_stack(args: &Args, consumers: bool, alerts: usize) -> Result<Stac
     })
 }
 
+/// Serves the [`Phase::Http`] floor on 127.0.0.1: every request's body is read (as the
+/// webhook's is) and answered with the shape of an accepted alert, under a signal id of its
+/// own so the senders count it as accepted.
+async fn start_http_floor() -> Result<Stack, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(1));
+    let answer = move |body: axum::body::Bytes| {
+        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async move {
+            axum::Json(json!({
+                "signal_id": format!("{n:032x}"),
+                "status": "enqueued",
+                "broker": "oanda",
+                "instrument": "EUR_USD",
+                "bytes": body.len(),
+            }))
+        }
+    };
+    let routes = local_stack::layered(axum::Router::new().fallback(answer));
+    tokio::spawn(local_stack::serve(listener, routes));
+    Ok(Stack {
+        url: format!("http://{addr}/webhook"),
+        fills: Arc::new(Mutex::new(Fills::default())),
+        _dir: None,
+    })
+}
+
 /// Posts one alert; `Ok(signal id)` when accepted, `Err(refusal code)` otherwise.
 async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<Key, String> {
     let resp = client
@@ -410,11 +446,11 @@ async fn post_all(args: &Args, stack: &Stack) -> Result<(Posted, Instant, Durati
 }
 
 /// The webhook alone: every alert is posted, accepted and queued, nothing consumes them.
-async fn webhook(args: &Args, stack: &Stack) -> Result<Value, String> {
+async fn webhook(args: &Args, stack: &Stack, phase: &str) -> Result<Value, String> {
     let (posted, _, posted_in) = post_all(args, stack).await?;
     let refused: u32 = posted.refused.values().sum();
     Ok(json!({
-        "phase": "webhook",
+        "phase": phase,
         "posted": args.alerts,
         "accepted": posted.accepted.len(),
         "refused": posted.refused,
@@ -587,12 +623,16 @@ fn run_phase(args: &Args, phase: Phase) -> Result<Value, String> {
         _ => u64::from(args.alerts),
     };
     let alerts = usize::try_from(alerts).unwrap_or_default();
-    let stack = stack_rt.block_on(start_stack(args, phase != Phase::Webhook, alerts))?;
+    let stack = match phase {
+        Phase::Http => stack_rt.block_on(start_http_floor())?,
+        _ => stack_rt.block_on(start_stack(args, phase != Phase::Webhook, alerts))?,
+    };
     let before = perf::thread_cpu_ns();
     let mut out = client_rt.block_on(async {
         match phase {
             Phase::Throughput => throughput(args, &stack).await,
-            Phase::Webhook => webhook(args, &stack).await,
+            Phase::Webhook => webhook(args, &stack, "webhook").await,
+            Phase::Http => webhook(args, &stack, "http").await,
             _ => paced(args, &stack).await,
         }
     })?;
@@ -601,7 +641,7 @@ fn run_phase(args: &Args, phase: Phase) -> Result<Value, String> {
     let client_ns = perf::cpu_between(&before, &after, |n| n.starts_with(CLIENT_THREADS));
     // Per signal executed (end to end), or per request accepted (the webhook alone).
     let per = match phase {
-        Phase::Webhook => out["accepted"].as_u64(),
+        Phase::Webhook | Phase::Http => out["accepted"].as_u64(),
         _ => out["outcomes"]["filled"].as_u64(),
     }
     .unwrap_or(0)
@@ -718,6 +758,13 @@ fn print_table(figures: &[Value], journal: JournalKind) {
                 );
                 continue;
             }
+            Some("http") => {
+                println!(
+                    "| HTTP floor (the stack's HTTP layer, a fixed answer, no ingest): the stack's CPU per request (us) | {} | |",
+                    f(&v["stack_cpu_us_per_signal"])
+                );
+                continue;
+            }
             _ => {}
         }
         println!(
@@ -741,7 +788,7 @@ fn main() -> ExitCode {
         Phase::Both if args.keep_journal.is_some() => {
             Err("--keep-journal keeps one phase's journal: give --phase throughput or paced".into())
         }
-        Phase::Both => ["throughput", "paced", "webhook"]
+        Phase::Both => ["throughput", "paced", "webhook", "http"]
             .iter()
             .map(|p| child(&args, p))
             .collect(),
