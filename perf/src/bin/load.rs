@@ -86,6 +86,11 @@ struct Args {
     /// Seconds between two samples of the resident memory in the paced phase.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     sample_secs: u64,
+    /// The alert age limit the stack holds, in seconds (`tvctl dev --max-age-secs`; 30 by
+    /// default, as there). The test of a debug build widens it: on a busy machine a debug
+    /// stack's backlog can outlast 30 s, and admission control then answers 503.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    max_age_secs: u32,
     /// How long to wait for the last fills after the last post, in seconds.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     drain_secs: u64,
@@ -211,6 +216,10 @@ async fn start_stack(args: &Args, consumers: bool, alerts: usize) -> Result<Stac
         observer: Some(observer),
         pollers: usize::try_from(args.pollers).unwrap_or(1),
         consumers,
+        freshness: shared::alert::Freshness {
+            max_age: chrono::Duration::seconds(i64::from(args.max_age_secs)),
+            ..Default::default()
+        },
         ..Default::default()
     };
     if args.handler_log {
@@ -664,6 +673,7 @@ fn child(args: &Args, phase: &str) -> Result<Value, String> {
         .args(["--secs", &args.secs.to_string()])
         .args(["--drain-secs", &args.drain_secs.to_string()])
         .args(["--pollers", &args.pollers.to_string()])
+        .args(["--max-age-secs", &args.max_age_secs.to_string()])
         .args(args.handler_log.then_some("--handler-log"))
         .args([
             "--journal",
