@@ -559,9 +559,14 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     if !rolled.is_empty() {
         match roll_over(conv, clock, req, &rolled).await {
             Ok(rows) => legs.extend(rows),
-            Err((rows, outcome, why)) => {
+            Err(RollStop::Broker(rows, outcome, why)) => {
                 legs.extend(rows);
                 return Ok(finish(legs, Some((outcome, why))));
+            }
+            Err(RollStop::Policy(why)) => {
+                let mut e = finish(legs, Some((Outcome::Rejected, why)));
+                e.stopped_by_policy = true;
+                return Ok(e);
             }
         }
     }
@@ -625,6 +630,16 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     Ok(finish(legs, None))
 }
 
+/// Why a roll-over stopped the signal.
+enum RollStop {
+    /// A leg on the earlier contract did not end well: the legs so far, the outcome, why.
+    Broker(Vec<LegReport>, Outcome, String),
+    /// Nothing was sent: the root's policy is to refuse, or more than one earlier contract is
+    /// held. Rejected (an alarm: the trader must close the earlier contract), not the broker's
+    /// doing.
+    Policy(String),
+}
+
 /// Closes a position left in the root's earlier contract, as the `close_rolled` leg, and
 /// confirms it flat, before anything is sent on the new contract. One earlier contract only:
 /// two would share the leg's client order id, so the signal is refused instead.
@@ -633,7 +648,7 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
     clock: &C,
     req: &ExecRequest<'_>,
     rolled: &[(String, Holdings)],
-) -> Result<Vec<LegReport>, (Vec<LegReport>, Outcome, String)> {
+) -> Result<Vec<LegReport>, RollStop> {
     let held: Vec<String> = rolled
         .iter()
         .map(|(c, h)| format!("{c} (net {})", h.long + h.short))
@@ -656,7 +671,7 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
                 "the root's roll policy is to refuse"
             }
         );
-        return Err((Vec::new(), Outcome::Rejected, why));
+        return Err(RollStop::Policy(why));
     }
     let (contract, holdings) = &rolled[0];
     // The signal's target for the root, applied to the earlier contract: an entry or a flatten
@@ -694,7 +709,7 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
                 "staleness budget ran out at {} before closing {contract}; nothing more sent",
                 req.deadline
             );
-            return Err((rows, Outcome::Expired, why));
+            return Err(RollStop::Broker(rows, Outcome::Expired, why));
         }
         if req.takeover && conv.closes_are_asynchronous() {
             // An earlier attempt's close of this contract may still be working.
@@ -708,14 +723,14 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
                     report.instrument = Some(contract.clone());
                     let why = report.error.clone().unwrap_or_default();
                     rows.push(report);
-                    return Err((rows, Outcome::Unknown, why));
+                    return Err(RollStop::Broker(rows, Outcome::Unknown, why));
                 }
             }
         }
         let (_, mark) = conv
             .holdings(&sub)
             .await
-            .map_err(|e| (rows.clone(), Outcome::Unknown, format!("{e:?}")))?;
+            .map_err(|e| RollStop::Broker(rows.clone(), Outcome::Unknown, format!("{e:?}")))?;
         let mut sent = send_leg(conv, clock, &sub, &leg, &mark).await;
         for row in &mut sent {
             row.instrument = Some(contract.clone());
@@ -725,13 +740,13 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         match last.map(|l| (l.outcome, l.error)) {
             Some((Outcome::Filled | Outcome::NoOp, _)) => {}
             Some((outcome, why)) => {
-                return Err((rows, outcome, why.unwrap_or_default()));
+                return Err(RollStop::Broker(rows, outcome, why.unwrap_or_default()));
             }
             None => {}
         }
         confirm_flat(conv, clock, &sub, &leg)
             .await
-            .map_err(|why| (rows.clone(), Outcome::Unknown, why))?;
+            .map_err(|why| RollStop::Broker(rows.clone(), Outcome::Unknown, why))?;
     }
     Ok(rows)
 }
@@ -842,6 +857,7 @@ fn finish(legs: Vec<LegReport>, stopped: Option<(Outcome, String)>) -> Execution
             outcome,
             legs,
             reason: Some(reason),
+            stopped_by_policy: false,
         },
         None => Execution {
             outcome: if legs.iter().any(|l| l.outcome == Outcome::Filled) {
@@ -851,6 +867,7 @@ fn finish(legs: Vec<LegReport>, stopped: Option<(Outcome, String)>) -> Execution
             },
             legs,
             reason: None,
+            stopped_by_policy: false,
         },
     }
 }

@@ -26,6 +26,8 @@ pub struct Recorded<V, H, C> {
 pub fn health_event(result: &Result<Execution, NothingSent>) -> Option<HealthEvent> {
     match result {
         Err(_) => Some(HealthEvent::Failure(FailureKind::Unavailable)),
+        // The trader's own rule stopped it (a root's roll policy), after reads that answered.
+        Ok(e) if e.stopped_by_policy => None,
         Ok(e) => match e.outcome {
             Outcome::Filled | Outcome::NoOp => Some(HealthEvent::Success),
             Outcome::Rejected => Some(HealthEvent::Failure(FailureKind::Rejected)),
@@ -114,6 +116,7 @@ mod tests {
             outcome,
             legs: Vec::<LegReport>::new(),
             reason: None,
+            stopped_by_policy: false,
         })
     }
 

@@ -940,6 +940,50 @@ mod tests {
         );
     }
 
+    /// A root set to refuse on a roll, with the earlier contract held: rejected (journaled and
+    /// alarmed), nothing sent, and marked as the trader's rule, so broker health records
+    /// nothing: the path is not degraded by a policy. Any other rejection still counts.
+    #[tokio::test]
+    async fn a_roll_refused_by_policy_is_rejected_but_says_nothing_of_the_broker() {
+        let paper = PaperNetting::new(Broker::Tradovate, "paper");
+        let long = paper
+            .execute(&one_contract(
+                &es1(shared::Action::LongEntry, "ESZ6", 1),
+                false,
+            ))
+            .await;
+        assert_eq!(long.map(|e| e.outcome), Ok(Outcome::Filled));
+        let mut after_roll = es1(shared::Action::ShortEntry, "ESH7", 2);
+        if let Some(c) = after_roll.contract.as_mut() {
+            c.on_roll = RollPolicy::Refuse;
+        }
+        let done = paper
+            .execute(&one_contract(&after_roll, false))
+            .await
+            .unwrap();
+        assert_eq!(
+            (done.outcome, done.legs.len(), done.stopped_by_policy),
+            (Outcome::Rejected, 0, true),
+            "{done:?}"
+        );
+        assert!(
+            done.reason.as_deref().unwrap_or_default().contains("ESZ6"),
+            "{done:?}"
+        );
+        assert_eq!(paper.orders(), 1, "only the first entry");
+        assert_eq!(crate::health::health_event(&Ok(done.clone())), None);
+        let by_broker = crate::venue::Execution {
+            stopped_by_policy: false,
+            ..done
+        };
+        assert_eq!(
+            crate::health::health_event(&Ok(by_broker)),
+            Some(shared::health::HealthEvent::Failure(
+                shared::health::FailureKind::Rejected
+            ))
+        );
+    }
+
     /// A paper futures account values a contract at its point value for the notional cap, as
     /// the real one does: two ES at 6,000 (600,000 USD) are over a 500,000 cap, one is not.
     #[tokio::test]

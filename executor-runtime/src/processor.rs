@@ -275,6 +275,7 @@ where
                 outcome: *outcome,
                 legs: Vec::new(),
                 reason: Some(reason.clone()),
+                stopped_by_policy: false,
             },
             _ => {
                 // A takeover numbers its own sends after the leg's journaled ones (see

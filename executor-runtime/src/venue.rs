@@ -101,6 +101,12 @@ pub struct Execution {
     pub legs: Vec<LegReport>,
     /// Why it was rejected, a no-op, or unknown.
     pub reason: Option<String>,
+    /// Stopped by a rule the trader set, not by the broker: a root's `on_roll = "refuse"`
+    /// with the earlier contract still held. The outcome is journaled and alarmed as any
+    /// rejection, but it says nothing about the broker path, so health records nothing
+    /// ([`crate::health::health_event`]); a `tvctl status` must not call the path degraded
+    /// for it.
+    pub stopped_by_policy: bool,
 }
 
 impl Execution {
@@ -115,6 +121,7 @@ impl Execution {
             outcome,
             legs: Vec::new(),
             reason: Some(reason.into()),
+            stopped_by_policy: false,
         }
     }
 }

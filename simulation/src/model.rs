@@ -531,6 +531,7 @@ async fn open_before_close_confirmed(
         outcome: Outcome::Filled,
         legs,
         reason: None,
+        stopped_by_policy: false,
     })
 }
 
@@ -539,6 +540,7 @@ fn unknown(legs: Vec<LegReport>, reason: String) -> Execution {
         outcome: Outcome::Unknown,
         legs,
         reason: Some(reason),
+        stopped_by_policy: false,
     }
 }
 
@@ -592,6 +594,7 @@ impl Venue for FaultySpot {
                 outcome: Outcome::Rejected,
                 legs: Vec::new(),
                 reason: Some("INSUFFICIENT_FUND (simulated)".into()),
+                stopped_by_policy: false,
             }),
             Some(BrokerFault::ErrorAfterCreate | BrokerFault::AcceptedThenTimeout) => {
                 let done = self.spot.execute(req).await;
