@@ -901,6 +901,12 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 for o in v["orders"].as_array().into_iter().flatten() {
                     out(&order_line(o));
                 }
+                // An empty list says so: silence reads as a command that did nothing.
+                if signal.is_none() && v["signals"].as_array().is_some_and(Vec::is_empty) {
+                    out(
+                        "(no signal journaled yet: an accepted alert is journaled once its executor is done with it)",
+                    );
+                }
                 // One signal: the dead-letter replays of it too (the list leaves them to the
                 // report, which names each message).
                 if signal.is_some() {

@@ -456,6 +456,16 @@ async fn a_start_several_signals_share_names_them() {
                 .map(|other| (start, other, (id, body)))
         })
         .expect("two ids sharing 4 hex characters");
+    // Nothing journaled yet: the list says so rather than printing nothing.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["trades", "--base", &stack.base])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "(no signal journaled yet: an accepted alert is journaled once its executor is done with it)\n"
+    );
     let client = reqwest::Client::new();
     for (_, body) in [&a, &b] {
         let resp = client
