@@ -101,8 +101,9 @@ pub struct Execution {
     pub legs: Vec<LegReport>,
     /// Why it was rejected, a no-op, or unknown.
     pub reason: Option<String>,
-    /// Stopped by a rule the trader set, not by the broker: a root's `on_roll = "refuse"`
-    /// with the earlier contract still held. The outcome is journaled and alarmed as any
+    /// Stopped by a rule, not by the broker: a root's `on_roll = "refuse"` with the earlier
+    /// contract still held, or a roll with more than one earlier contract held (one
+    /// `close_rolled` client order id cannot close two). The outcome is journaled and alarmed as any
     /// rejection, but it says nothing about the broker path, so health records nothing
     /// ([`crate::health::health_event`]); a `tvctl status` must not call the path degraded
     /// for it.
