@@ -450,12 +450,15 @@ fn from_environment(e: &clap::Error, args: impl Iterator<Item = String>) -> Opti
     use clap::CommandFactory;
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let cmd = Cli::command();
-    if e.kind() == ErrorKind::InvalidUtf8 {
-        // clap says "in one or more arguments" of a variable too.
-        let env = cmd
-            .get_subcommands()
+    // Every flag of every subcommand (and their subcommands'), where the variables are named.
+    let flags = || {
+        cmd.get_subcommands()
             .flat_map(|c| std::iter::once(c).chain(c.get_subcommands()))
             .flat_map(|c| c.get_arguments())
+    };
+    if e.kind() == ErrorKind::InvalidUtf8 {
+        // clap says "in one or more arguments" of a variable too.
+        let env = flags()
             .filter_map(|a| a.get_env())
             .find(|v| std::env::var_os(v).is_some_and(|x| x.to_str().is_none()))?;
         return Some(format!(
@@ -480,10 +483,7 @@ fn from_environment(e: &clap::Error, args: impl Iterator<Item = String>) -> Opti
     if given {
         return None;
     }
-    let env = cmd
-        .get_subcommands()
-        .flat_map(|c| std::iter::once(c).chain(c.get_subcommands()))
-        .flat_map(|c| c.get_arguments())
+    let env = flags()
         .find(|a| a.get_long() == Some(long))?
         .get_env()?
         .to_str()?
