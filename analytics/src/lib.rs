@@ -83,8 +83,7 @@ pub fn spec(broker: Broker, instrument: &str) -> Spec {
         },
         Broker::Coinbase => Spec {
             multiplier: Some(Decimal::ONE),
-            currency: instrument
-                .split_once('-')
+            currency: shared::routing::coinbase_currencies(instrument)
                 .map_or("?", |(_, q)| q)
                 .to_owned(),
             increment: None,

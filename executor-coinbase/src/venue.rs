@@ -31,6 +31,7 @@ use rust_decimal::Decimal;
 use shared::clock::Clock;
 use shared::execution::Side;
 use shared::routing::Broker;
+use shared::routing::coinbase_currencies;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -148,10 +149,7 @@ pub fn floor_to_increment(value: Decimal, increment: Decimal) -> Decimal {
 fn currencies(product: &Product) -> Option<(String, String)> {
     match (&product.base_currency_id, &product.quote_currency_id) {
         (Some(b), Some(q)) if !b.is_empty() && !q.is_empty() => Some((b.clone(), q.clone())),
-        _ => product
-            .product_id
-            .split_once('-')
-            .map(|(b, q)| (b.to_owned(), q.to_owned())),
+        _ => coinbase_currencies(&product.product_id).map(|(b, q)| (b.to_owned(), q.to_owned())),
     }
 }
 
@@ -190,10 +188,8 @@ fn ack_of(order: &Order) -> Ack {
     // What filled of a market IOC order that did not fill in full: the leg is filled at that
     // size, and the signal stops there and is alarmed.
     let in_part = || {
-        let (base, quote) = order
-            .product_id
-            .split_once('-')
-            .unwrap_or((order.product_id.as_str(), ""));
+        let (base, quote) =
+            coinbase_currencies(&order.product_id).unwrap_or((order.product_id.as_str(), ""));
         let (asked_base, asked_quote) = order.asked();
         let of = match (order.side.as_str(), asked_base, asked_quote) {
             ("SELL", Some(b), _) => format!("sold {filled} of the {b} {base} asked"),
@@ -294,13 +290,9 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
     }
 
     /// A buy's size is a quote amount (`quote_size`): the product id's quote currency,
-    /// `BTC-USD` → `USD` (product ids are `BASE-QUOTE`, Advanced Trade API, List Products).
+    /// `BTC-USD` → `USD` ([`coinbase_currencies`]).
     fn open_size_unit(&self, req: &ExecRequest<'_>) -> Option<String> {
-        req.intent
-            .instrument
-            .as_str()
-            .split_once('-')
-            .map(|(_, quote)| quote.to_owned())
+        coinbase_currencies(req.intent.instrument.as_str()).map(|(_, quote)| quote.to_owned())
     }
 
     /// The available base balance, rounded down to `base_increment`. It counts as nothing
@@ -551,7 +543,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
 /// account list (`GET /api/v3/brokerage/accounts`): spot holds no short.
 impl<C: Clock> executor_runtime::venue::PositionRead for CoinbaseVenue<C> {
     async fn position(&self, instrument: &str) -> Result<Decimal, ReadError> {
-        let Some((base, _)) = instrument.split_once('-') else {
+        let Some((base, _)) = coinbase_currencies(instrument) else {
             return Err(ReadError::Refused(format!(
                 "{instrument} is not BASE-QUOTE"
             )));

@@ -572,13 +572,9 @@ impl PaperSpot {
     }
 
     fn currencies<'a>(&self, req: &'a ExecRequest<'_>) -> Result<(&'a str, &'a str), ReadError> {
-        req.intent
-            .instrument
-            .as_str()
-            .split_once('-')
-            .ok_or_else(|| {
-                ReadError::Refused(format!("{} is not BASE-QUOTE", req.intent.instrument))
-            })
+        shared::routing::coinbase_currencies(req.intent.instrument.as_str()).ok_or_else(|| {
+            ReadError::Refused(format!("{} is not BASE-QUOTE", req.intent.instrument))
+        })
     }
 }
 

@@ -107,7 +107,7 @@ impl AssetClass {
     pub fn of(broker: shared::Broker, instrument: &str) -> Self {
         match broker {
             shared::Broker::Tradovate => Self::Futures,
-            shared::Broker::Coinbase => match instrument.rsplit_once('-') {
+            shared::Broker::Coinbase => match shared::routing::coinbase_currencies(instrument) {
                 Some((_, quote)) if MONEY_QUOTES.contains(&quote) => Self::Crypto,
                 _ => Self::CryptoCross,
             },
@@ -514,7 +514,7 @@ impl RiskConfig {
                     "BASE_QUOTE, as OANDA names it (EUR_USD, XAU_USD, SPX500_USD)",
                 ),
                 shared::Broker::Coinbase => (
-                    name.split_once('-')
+                    shared::routing::coinbase_currencies(name)
                         .is_some_and(|(b, q)| word(b) && word(q)),
                     "BASE-QUOTE, as Coinbase names it (BTC-USD)",
                 ),

@@ -620,7 +620,9 @@ fn pnl_unit(broker: Broker, instrument: &str) -> String {
         }
         Broker::Tradovate => "points".into(),
         Broker::Oanda => instrument.rsplit('_').next().unwrap_or_default().to_owned(),
-        Broker::Coinbase => instrument.rsplit('-').next().unwrap_or_default().to_owned(),
+        Broker::Coinbase => shared::routing::coinbase_currencies(instrument)
+            .map_or("", |(_, quote)| quote)
+            .to_owned(),
     }
 }
 
@@ -796,7 +798,7 @@ impl Live {
                 let rows: Vec<_> = products
                     .into_iter()
                     .filter_map(|p| {
-                        let base = p.split_once('-')?.0;
+                        let base = shared::routing::coinbase_currencies(p)?.0;
                         let held = wallet.get(base).copied().filter(|h| !h.is_zero())?;
                         let k = key(Broker::Coinbase, p);
                         Some(position_row(

@@ -88,7 +88,8 @@ impl PositionRead for AnyVenue {
         match self {
             Self::Netting(v) => Ok(v.positions().get(instrument).copied().unwrap_or_default()),
             Self::Spot(v) => {
-                let base = instrument.split_once('-').map_or(instrument, |(b, _)| b);
+                let base =
+                    shared::routing::coinbase_currencies(instrument).map_or(instrument, |(b, _)| b);
                 Ok(v.balances().get(base).copied().unwrap_or_default())
             }
             Self::Oanda(v) => v.position(instrument).await,

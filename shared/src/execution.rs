@@ -464,7 +464,7 @@ impl OrderRecord {
         match self.broker {
             Broker::Oanda => "units".into(),
             Broker::Tradovate => "contracts".into(),
-            Broker::Coinbase => match self.instrument.split_once('-') {
+            Broker::Coinbase => match crate::routing::coinbase_currencies(&self.instrument) {
                 Some((_, quote)) if self.side == Side::Buy && self.outcome != Outcome::Filled => {
                     quote.into()
                 }

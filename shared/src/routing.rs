@@ -62,6 +62,19 @@ impl Instrument {
     }
 }
 
+/// The base and quote currencies of a Coinbase product id, split at its first `-`:
+/// `BTC-USD` → `("BTC", "USD")`, `ETH-BTC` → `("ETH", "BTC")`. Coinbase names a spot product
+/// `BASE-QUOTE` and gives the two halves beside it as `base_currency_id` and
+/// `quote_currency_id` (Advanced Trade API, Get Product,
+/// <https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/products/get-product>);
+/// code that holds a product's details prefers those fields. `None` when the id has no `-` or
+/// either half is empty.
+pub fn coinbase_currencies(product_id: &str) -> Option<(&str, &str)> {
+    product_id
+        .split_once('-')
+        .filter(|(base, quote)| !base.is_empty() && !quote.is_empty())
+}
+
 impl fmt::Display for Instrument {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -426,3 +426,21 @@ fn only_a_roots_earlier_contracts_are_earlier() {
     assert!(!is_earlier_contract("ESH7", "ESH7", now), "the same");
     assert!(!is_earlier_contract("MESZ6", "ESH7", now), "another root");
 }
+
+#[test]
+fn a_coinbase_product_id_splits_into_base_and_quote_at_its_first_dash() {
+    use shared::routing::coinbase_currencies;
+    assert_eq!(coinbase_currencies("BTC-USD"), Some(("BTC", "USD")));
+    assert_eq!(coinbase_currencies("ETH-BTC"), Some(("ETH", "BTC")));
+    assert_eq!(
+        coinbase_currencies("BTC-PERP-INTX"),
+        Some(("BTC", "PERP-INTX"))
+    );
+    for not_a_product in ["BTCUSD", "", "-USD", "BTC-", "-"] {
+        assert_eq!(
+            coinbase_currencies(not_a_product),
+            None,
+            "{not_a_product:?}"
+        );
+    }
+}
