@@ -40,7 +40,7 @@ use tokio::sync::{broadcast, mpsc};
 const PAGE: &str = include_str!("dashboard.html");
 
 /// Signals kept for the page, newest first; older ones are in the journal (`tvctl trades`).
-const MAX_SIGNALS: usize = 100;
+pub(crate) const MAX_SIGNALS: usize = 100;
 /// Refusals kept, whatever their age, so an alert storm cannot grow memory without bound.
 const MAX_REFUSALS: usize = 500;
 /// Client order ids remembered against double booking; a load run makes many more fills.
@@ -414,6 +414,66 @@ impl Dashboard {
         }
     }
 
+    /// Lists again, when the stack starts, the signals the journal already holds, so the page
+    /// of a restarted stack shows the trades it made before: `recent` is the journal's newest
+    /// signals, newest first (as `recent_signals` reads them), each with its legs; the newest
+    /// [`MAX_SIGNALS`] are listed, behind any the stack has seen since it started. A signal
+    /// an executor refused or found expired within the last hour is listed as a refusal too,
+    /// at the time of its last stage. Nothing is booked: positions and their average price
+    /// come from [`restore`](Self::restore).
+    pub fn relist(&self, recent: &[(SignalRecord, Vec<OrderRecord>)]) {
+        let now = self.clock.now();
+        let mut board = self.lock();
+        let mut refusals = Vec::new();
+        for (r, orders) in recent {
+            if board.signals.len() >= MAX_SIGNALS {
+                break;
+            }
+            let id = r.signal_id.as_str();
+            if board.signals.iter().any(|s| s.signal_id == id) {
+                continue;
+            }
+            let st = &r.stages;
+            let first_seen = st.received.or(st.enqueued).or(st.routed).unwrap_or(now);
+            let updated_at = [
+                st.broker_acked,
+                st.broker_sent,
+                st.executor_start,
+                st.routed,
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(first_seen);
+            board.signals.push_back(SignalView {
+                signal_id: id.to_owned(),
+                broker: r.broker,
+                instrument: r.instrument.as_deref().map(cut),
+                symbol: cut(&r.symbol),
+                action: cut(&r.action),
+                status: r.status.as_str().to_owned(),
+                reason: r.reason.clone(),
+                close: r
+                    .normalized
+                    .read::<IntentPrice>()
+                    .ok()
+                    .and_then(|p| p.reference_price),
+                first_seen,
+                updated_at,
+                legs: legs_of(orders),
+            });
+            if matches!(r.status, SignalStatus::Refused | SignalStatus::Expired)
+                && updated_at >= now - refusal_window()
+            {
+                refusals.push(executor_refusal(r, updated_at));
+            }
+        }
+        // Oldest first, so the newest ends up in front, as it would have been shown.
+        for r in refusals.into_iter().rev() {
+            board.push_refusal(r, now);
+        }
+    }
+
     /// A signal record (and, with `record_execution`, its legs) the journal has just written.
     pub fn journaled(&self, record: &SignalRecord, orders: Option<&[OrderRecord]>) {
         let now = self.clock.now();
@@ -461,31 +521,11 @@ impl Dashboard {
             s.close = close.or(s.close);
             s.updated_at = now;
             if let Some(orders) = orders {
-                s.legs = orders
-                    .iter()
-                    .map(|o| LegView {
-                        instrument: o.instrument.clone(),
-                        leg: o.leg.as_str(),
-                        attempt: o.attempt,
-                        side: o.side.as_str(),
-                        quantity: o.quantity,
-                        fill_price: o.fill_price,
-                        outcome: o.outcome,
-                    })
-                    .collect();
+                s.legs = legs_of(orders);
             }
             let view = self.listened().then(|| s.clone());
             let refusal = matches!(record.status, SignalStatus::Refused | SignalStatus::Expired)
-                .then(|| Refusal {
-                    at: now,
-                    stage: "executor",
-                    http_status: None,
-                    code: record.status.as_str().to_owned(),
-                    message: record.reason.clone().unwrap_or_default(),
-                    signal_id: Some(record.signal_id.as_str().to_owned()),
-                    broker: record.broker,
-                    instrument: record.instrument.clone(),
-                });
+                .then(|| executor_refusal(record, now));
             if let Some(r) = &refusal {
                 board.push_refusal(r.clone(), now);
             }
@@ -513,6 +553,36 @@ impl Dashboard {
             .filter(|r| r.at >= since)
             .cloned()
             .collect()
+    }
+}
+
+/// A signal's legs as the page shows them.
+fn legs_of(orders: &[OrderRecord]) -> Vec<LegView> {
+    orders
+        .iter()
+        .map(|o| LegView {
+            instrument: o.instrument.clone(),
+            leg: o.leg.as_str(),
+            attempt: o.attempt,
+            side: o.side.as_str(),
+            quantity: o.quantity,
+            fill_price: o.fill_price,
+            outcome: o.outcome,
+        })
+        .collect()
+}
+
+/// A signal an executor refused or found expired, as a refusal at `at`.
+fn executor_refusal(record: &SignalRecord, at: DateTime<Utc>) -> Refusal {
+    Refusal {
+        at,
+        stage: "executor",
+        http_status: None,
+        code: record.status.as_str().to_owned(),
+        message: record.reason.clone().unwrap_or_default(),
+        signal_id: Some(record.signal_id.as_str().to_owned()),
+        broker: record.broker,
+        instrument: record.instrument.clone(),
     }
 }
 

@@ -1274,9 +1274,9 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             None => line(format_args!("broker {broker}: {}", v.describe())),
         }
     }
-    // What the journal already holds: paper positions carried over a restart keep their
-    // average price on the dashboard. A display only: a journal that cannot be read leaves
-    // them without one, and the stack starts.
+    // What the journal already holds: the page lists the signals traded before a restart,
+    // and paper positions carried over it keep their average price. A display only: a
+    // journal that cannot be read leaves the page without them, and the stack starts.
     {
         use executor_runtime::venue::Venue as _;
         let mut paper: Vec<(Broker, String, u64)> = [
@@ -1291,15 +1291,24 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         }
         // Books that never filled have nothing to restore; a journal that does not answer
         // soon (a PostgreSQL server down) does not hold the webhook back.
-        if paper.iter().any(|(_, _, orders)| *orders > 0) {
-            let read = async {
-                Ok::<_, shared::execution::JournalError>((
-                    memory.all_orders().await?,
-                    memory.recent_signals(500).await?,
-                ))
+        let paper_filled = paper.iter().any(|(_, _, orders)| *orders > 0);
+        let read = async {
+            use shared::execution::TradeJournal as _;
+            let recent = memory.recent_signals(500).await?;
+            let mut listed = Vec::new();
+            for r in recent.iter().take(dashboard::MAX_SIGNALS) {
+                listed.push((r.clone(), memory.orders(&r.signal_id).await?));
+            }
+            let orders = match paper_filled {
+                true => memory.all_orders().await?,
+                false => Vec::new(),
             };
-            match tokio::time::timeout(RESTORE_READ, read).await {
-                Ok(Ok((orders, recent))) => {
+            Ok::<_, shared::execution::JournalError>((orders, recent, listed))
+        };
+        match tokio::time::timeout(RESTORE_READ, read).await {
+            Ok(Ok((orders, recent, listed))) => {
+                dashboard.relist(&listed);
+                if paper_filled {
                     dashboard.restore(&orders, &recent, &paper);
                     // A roll's paper close fills at its contract's latest alert close: those
                     // of the signals that executed before the restart, oldest first.
@@ -1314,12 +1323,12 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                         }
                     }
                 }
-                Ok(Err(e)) => tracing::warn!(error = %e, "journal not read for the dashboard"),
-                Err(_) => tracing::warn!(
-                    secs = RESTORE_READ.as_secs(),
-                    "journal not read for the dashboard in time"
-                ),
             }
+            Ok(Err(e)) => tracing::warn!(error = %e, "journal not read for the dashboard"),
+            Err(_) => tracing::warn!(
+                secs = RESTORE_READ.as_secs(),
+                "journal not read for the dashboard in time"
+            ),
         }
     }
 

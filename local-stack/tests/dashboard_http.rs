@@ -384,3 +384,104 @@ async fn a_rate_limited_broker_is_not_read_again_by_the_dashboard() {
     );
     assert!(!limited.contains(tv::PASSWORD) && !limited.contains(tv::SEC));
 }
+
+/// A restarted stack's page lists the signals the journal holds from before, newest first,
+/// each as it was shown (status, legs, close), and an executor's refusal among them; an
+/// ingest refusal, which the journal does not hold, is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_stack_lists_the_signals_it_journaled_before() {
+    local_stack::console::set_quiet(true);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.sqlite");
+    // The second stack gets a state file of its own: the first one's is locked to it, and
+    // still running here. The page's list comes from the journal alone.
+    let cfg = |state: &str| local_stack::LocalConfig {
+        port: 0,
+        journal_url: journal.display().to_string(),
+        state_path: Some(dir.path().join(state)),
+        ..Default::default()
+    };
+    // OANDA's executor refuses the 1,000-unit long: over its largest position.
+    let env =
+        shared::config::MapEnv::new([("OANDA_RISK_CONFIG", "default_max_position = \"500\"\n")]);
+    let first = local_stack::start(cfg("first.sqlite"), &env).await.unwrap();
+    let base = format!("http://{}", first.addr);
+    let mut ids = Vec::new();
+    for name in [
+        "oanda-eurusd-long",
+        "coinbase-btcusd-short",
+        "tradovate-es-long",
+    ] {
+        let (status, body) = common::post(&base, name).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["signal_id"].as_str().unwrap().to_owned());
+        // One at a time, so the journal's order is the posting order.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let state = common::get_json(&base, "/dashboard/state").await;
+            let done = state["signals"].as_array().unwrap().iter().any(|s| {
+                s["signal_id"] == ids.last().unwrap().as_str() && s["status"] != "enqueued"
+            });
+            if done {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not journaled: {state:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (refused, _) = common::post_with(&base, "oanda-eurusd-long", "not-the-secret").await;
+    assert_eq!(refused, 401);
+    let before = common::get_json(&base, "/dashboard/state").await;
+    let shown = |state: &Value| -> Vec<Value> {
+        state["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let mut s = s.clone();
+                let o = s.as_object_mut().unwrap();
+                o.remove("first_seen");
+                o.remove("updated_at");
+                s
+            })
+            .collect()
+    };
+    let listed = shown(&before);
+    let newest_first: Vec<_> = ids.iter().rev().map(String::as_str).collect();
+    let order = |signals: &[Value]| -> Vec<String> {
+        signals
+            .iter()
+            .map(|s| s["signal_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(order(&listed), newest_first);
+    assert_eq!(listed[2]["status"], "refused", "{before:#}");
+    assert_eq!(listed[0]["status"], "filled", "{before:#}");
+    assert_eq!(listed[0]["legs"][0]["outcome"], "filled", "{before:#}");
+
+    let second = local_stack::start(cfg("second.sqlite"), &env)
+        .await
+        .unwrap();
+    let again = common::get_json(&format!("http://{}", second.addr), "/dashboard/state").await;
+    assert_eq!(shown(&again), listed, "{again:#}");
+    // The executor's refusals come back, the ingest's 401 does not.
+    let refusals = |state: &Value| -> Vec<(Value, Value)> {
+        state["refusals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["code"].clone(), r["signal_id"].clone()))
+            .collect()
+    };
+    let executor: Vec<_> = refusals(&before)
+        .into_iter()
+        .filter(|(code, _)| code != "unauthorized")
+        .collect();
+    assert_eq!(
+        executor,
+        [(Value::from("refused"), Value::from(ids[0].as_str()))],
+        "{before:#}"
+    );
+    assert_eq!(refusals(&again), executor, "{again:#}");
+    drop(first);
+}
