@@ -416,26 +416,24 @@ impl Dashboard {
 
     /// Lists again, when the stack starts, the signals the journal already holds, so the page
     /// of a restarted stack shows the trades it made before: `recent` is the journal's newest
-    /// signals, newest first (as `recent_signals` reads them), each with its legs; the newest
-    /// [`MAX_SIGNALS`] are listed, behind any the stack has seen since it started. A signal
-    /// an executor refused or found expired within the last hour is listed as a refusal too,
-    /// at the time of its last stage. Nothing is booked: positions and their average price
-    /// come from [`restore`](Self::restore).
+    /// signals, newest first (as `recent_signals` reads them), each with its legs. They are
+    /// listed behind any signal the stack has seen since it started (the read runs beside
+    /// the webhook), up to [`MAX_SIGNALS`] in all. Among them, a signal an executor refused
+    /// or found expired within the last hour, by the time of its last stage, is listed as a
+    /// refusal too (refusals stay newest first); one with no stage time is not. Nothing is
+    /// booked: positions and their average price come from [`restore`](Self::restore).
     pub fn relist(&self, recent: &[(SignalRecord, Vec<OrderRecord>)]) {
         let now = self.clock.now();
+        let since = now - refusal_window();
         let mut board = self.lock();
-        let mut refusals = Vec::new();
         for (r, orders) in recent {
-            if board.signals.len() >= MAX_SIGNALS {
-                break;
-            }
             let id = r.signal_id.as_str();
             if board.signals.iter().any(|s| s.signal_id == id) {
                 continue;
             }
             let st = &r.stages;
-            let first_seen = st.received.or(st.enqueued).or(st.routed).unwrap_or(now);
-            let updated_at = [
+            let first = st.received.or(st.enqueued).or(st.routed);
+            let last = [
                 st.broker_acked,
                 st.broker_sent,
                 st.executor_start,
@@ -444,34 +442,39 @@ impl Dashboard {
             .into_iter()
             .flatten()
             .max()
-            .unwrap_or(first_seen);
-            board.signals.push_back(SignalView {
-                signal_id: id.to_owned(),
-                broker: r.broker,
-                instrument: r.instrument.as_deref().map(cut),
-                symbol: cut(&r.symbol),
-                action: cut(&r.action),
-                status: r.status.as_str().to_owned(),
-                reason: r.reason.clone(),
-                close: r
-                    .normalized
-                    .read::<IntentPrice>()
-                    .ok()
-                    .and_then(|p| p.reference_price),
-                first_seen,
-                updated_at,
-                legs: legs_of(orders),
-            });
+            .or(first);
             if matches!(r.status, SignalStatus::Refused | SignalStatus::Expired)
-                && updated_at >= now - refusal_window()
+                && let Some(at) = last.filter(|at| *at >= since)
             {
-                refusals.push(executor_refusal(r, updated_at));
+                board.refusals.push_back(executor_refusal(r, at));
+            }
+            if board.signals.len() < MAX_SIGNALS {
+                board.signals.push_back(SignalView {
+                    signal_id: id.to_owned(),
+                    broker: r.broker,
+                    instrument: r.instrument.as_deref().map(cut),
+                    symbol: cut(&r.symbol),
+                    action: cut(&r.action),
+                    status: r.status.as_str().to_owned(),
+                    reason: r.reason.clone(),
+                    close: r
+                        .normalized
+                        .read::<IntentPrice>()
+                        .ok()
+                        .and_then(|p| p.reference_price),
+                    first_seen: first.unwrap_or(now),
+                    updated_at: last.unwrap_or(now),
+                    legs: legs_of(orders),
+                });
             }
         }
-        // Oldest first, so the newest ends up in front, as it would have been shown.
-        for r in refusals.into_iter().rev() {
-            board.push_refusal(r, now);
-        }
+        // Newest first, those the stack refused since it started among them; a stable sort
+        // keeps the order of refusals made at the same instant.
+        board
+            .refusals
+            .make_contiguous()
+            .sort_by_key(|r| std::cmp::Reverse(r.at));
+        board.refusals.truncate(MAX_REFUSALS);
     }
 
     /// A signal record (and, with `record_execution`, its legs) the journal has just written.
@@ -1367,6 +1370,79 @@ mod tests {
                 (Broker::Tradovate, "NQZ6".to_owned(), d("21000")),
                 es("6050"),
                 es("6100"),
+            ]
+        );
+    }
+
+    /// `relist` lists the journal's signals newest first behind those seen since the start,
+    /// at most [`MAX_SIGNALS`], and brings back as refusals only the executors' refusals of
+    /// the last hour (by their last stage), newest first among the refusals already shown.
+    #[test]
+    fn relist_lists_the_newest_signals_and_the_last_hours_refusals() {
+        use shared::clock::ManualClock;
+        let now: DateTime<Utc> = "2026-12-03T12:00:00Z".parse().unwrap();
+        let dash = Dashboard::with_clock(Arc::new(ManualClock::new(now)));
+        let at = |mins: i64| now - chrono::Duration::minutes(mins);
+        let record = |n: usize, status: &str, mins: Option<i64>| {
+            let mut r = signal(status, Some("why"));
+            r.signal_id = serde_json::from_value(json!(format!("{n:032x}"))).unwrap();
+            r.stages.received = mins.map(|m| at(m + 1));
+            r.stages.executor_start = mins.map(at);
+            r
+        };
+        // Seen since the start: a refusal by ingest (now) and signal 0 (journaled again).
+        dash.refused(401, "unauthorized", "wrong secret");
+        dash.accepted(&format!("{:032x}", 0), None, None, "LONG_ENTRY");
+        let mut recent: Vec<_> = (0..150)
+            .map(|n| {
+                (
+                    record(n, "filled", Some(n as i64 + 1)),
+                    vec![open_leg("1.1")],
+                )
+            })
+            .collect();
+        recent[3].0 = record(3, "refused", Some(20));
+        recent[5].0 = record(5, "expired", Some(50));
+        recent[7].0 = record(7, "refused", Some(61)); // before the last hour
+        recent[9].0 = record(9, "refused", None); // no stage time
+        recent[120].0 = record(120, "refused", Some(30)); // not listed, within the hour
+        dash.relist(&recent);
+
+        let board = dash.lock();
+        let ids: Vec<_> = board.signals.iter().map(|s| s.signal_id.clone()).collect();
+        let expected: Vec<_> = (0..MAX_SIGNALS).map(|n| format!("{n:032x}")).collect();
+        assert_eq!(
+            ids, expected,
+            "newest first, once each, at most {MAX_SIGNALS}"
+        );
+        assert_eq!(
+            board.signals[0].status, "enqueued",
+            "the view of the run kept"
+        );
+        let s1 = &board.signals[1];
+        assert_eq!(
+            (
+                s1.status.as_str(),
+                s1.first_seen,
+                s1.updated_at,
+                s1.legs.len()
+            ),
+            ("filled", at(3), at(2), 1)
+        );
+        assert_eq!(s1.close, Some(d("1.1")));
+        let refusals: Vec<_> = board
+            .refusals
+            .iter()
+            .map(|r| (r.code.as_str(), r.signal_id.clone(), r.at))
+            .collect();
+        let id = |n: usize| Some(format!("{n:032x}"));
+        assert_eq!(
+            refusals,
+            [
+                ("unauthorized", None, now),
+                ("refused", id(3), at(20)),
+                ("refused", id(120), at(30)),
+                ("expired", id(5), at(50)),
             ]
         );
     }

@@ -1106,6 +1106,10 @@ const JOURNAL_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
 /// The longest the start waits for the journal's fills for the dashboard ([`Dashboard::restore`]).
 const RESTORE_READ: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The longest the background read of the journal's newest signals for the dashboard may take
+/// ([`Dashboard::relist`]); the stack is serving meanwhile.
+const RELIST_READ: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Starts everything; returns once the HTTP listener is bound.
 pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, String> {
     let Checked { brokers, risk } = checked(&cfg, env).await?;
@@ -1274,9 +1278,9 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             None => line(format_args!("broker {broker}: {}", v.describe())),
         }
     }
-    // What the journal already holds: the page lists the signals traded before a restart,
-    // and paper positions carried over it keep their average price. A display only: a
-    // journal that cannot be read leaves the page without them, and the stack starts.
+    // What the journal already holds: paper positions carried over a restart keep their
+    // average price on the dashboard. A display only: a journal that cannot be read leaves
+    // them without one, and the stack starts.
     {
         use executor_runtime::venue::Venue as _;
         let mut paper: Vec<(Broker, String, u64)> = [
@@ -1291,24 +1295,15 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         }
         // Books that never filled have nothing to restore; a journal that does not answer
         // soon (a PostgreSQL server down) does not hold the webhook back.
-        let paper_filled = paper.iter().any(|(_, _, orders)| *orders > 0);
-        let read = async {
-            use shared::execution::TradeJournal as _;
-            let recent = memory.recent_signals(500).await?;
-            let mut listed = Vec::new();
-            for r in recent.iter().take(dashboard::MAX_SIGNALS) {
-                listed.push((r.clone(), memory.orders(&r.signal_id).await?));
-            }
-            let orders = match paper_filled {
-                true => memory.all_orders().await?,
-                false => Vec::new(),
+        if paper.iter().any(|(_, _, orders)| *orders > 0) {
+            let read = async {
+                Ok::<_, shared::execution::JournalError>((
+                    memory.all_orders().await?,
+                    memory.recent_signals(500).await?,
+                ))
             };
-            Ok::<_, shared::execution::JournalError>((orders, recent, listed))
-        };
-        match tokio::time::timeout(RESTORE_READ, read).await {
-            Ok(Ok((orders, recent, listed))) => {
-                dashboard.relist(&listed);
-                if paper_filled {
+            match tokio::time::timeout(RESTORE_READ, read).await {
+                Ok(Ok((orders, recent))) => {
                     dashboard.restore(&orders, &recent, &paper);
                     // A roll's paper close fills at its contract's latest alert close: those
                     // of the signals that executed before the restart, oldest first.
@@ -1323,13 +1318,43 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                         }
                     }
                 }
+                Ok(Err(e)) => tracing::warn!(error = %e, "journal not read for the dashboard"),
+                Err(_) => tracing::warn!(
+                    secs = RESTORE_READ.as_secs(),
+                    "journal not read for the dashboard in time"
+                ),
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "journal not read for the dashboard"),
-            Err(_) => tracing::warn!(
-                secs = RESTORE_READ.as_secs(),
-                "journal not read for the dashboard in time"
-            ),
         }
+    }
+    // And the page lists the signals traded before a restart: read in the background, as a
+    // display only, so the webhook never waits for it (a journal read per signal and per
+    // signal's legs, about 200 round trips to a PostgreSQL journal).
+    {
+        let (journal, dashboard) = (memory.clone(), dashboard.clone());
+        tokio::spawn(async move {
+            let read = async {
+                use shared::execution::TradeJournal as _;
+                let recent = journal
+                    .recent_signals(dashboard::MAX_SIGNALS as i64)
+                    .await?;
+                let mut listed = Vec::with_capacity(recent.len());
+                for r in recent {
+                    let legs = journal.orders(&r.signal_id).await?;
+                    listed.push((r, legs));
+                }
+                Ok::<_, shared::execution::JournalError>(listed)
+            };
+            match tokio::time::timeout(RELIST_READ, read).await {
+                Ok(Ok(listed)) => dashboard.relist(&listed),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "journal's signals not listed on the dashboard")
+                }
+                Err(_) => tracing::warn!(
+                    secs = RELIST_READ.as_secs(),
+                    "journal's signals not listed on the dashboard in time"
+                ),
+            }
+        });
     }
 
     // The real brokers' clients, for the dashboard's position reads.

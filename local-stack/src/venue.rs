@@ -88,8 +88,11 @@ impl PositionRead for AnyVenue {
         match self {
             Self::Netting(v) => Ok(v.positions().get(instrument).copied().unwrap_or_default()),
             Self::Spot(v) => {
-                let base =
-                    shared::routing::coinbase_currencies(instrument).map_or(instrument, |(b, _)| b);
+                let Some((base, _)) = shared::routing::coinbase_currencies(instrument) else {
+                    return Err(ReadError::Refused(format!(
+                        "{instrument} is not BASE-QUOTE"
+                    )));
+                };
                 Ok(v.balances().get(base).copied().unwrap_or_default())
             }
             Self::Oanda(v) => v.position(instrument).await,

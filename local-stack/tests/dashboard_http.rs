@@ -462,8 +462,20 @@ async fn a_restarted_stack_lists_the_signals_it_journaled_before() {
     let second = local_stack::start(cfg("second.sqlite"), &env)
         .await
         .unwrap();
-    let again = common::get_json(&format!("http://{}", second.addr), "/dashboard/state").await;
-    assert_eq!(shown(&again), listed, "{again:#}");
+    // Read beside the webhook, which serves meanwhile: until listed, bounded.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let again = loop {
+        let again = common::get_json(&format!("http://{}", second.addr), "/dashboard/state").await;
+        if shown(&again) == listed {
+            break again;
+        }
+        assert!(Instant::now() < deadline, "not listed again: {again:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let text = again.to_string();
+    for secret in [local_stack::LOCAL_SECRET, "passphrase"] {
+        assert!(!text.contains(secret), "{secret} shown");
+    }
     // The executor's refusals come back, the ingest's 401 does not.
     let refusals = |state: &Value| -> Vec<(Value, Value)> {
         state["refusals"]
