@@ -75,7 +75,18 @@ const ALL_SIGNALS: &str = "SELECT signal_id, raw, normalized, symbol, exchange, 
     contract_resolution, status, reason, received_at, enqueued_at, routed_at, executor_start_at, broker_sent_at,
     broker_acked_at FROM signals ORDER BY received_at";
 
-const RECENT_SIGNALS: &str = "SELECT signal_id FROM signals ORDER BY received_at DESC LIMIT $1";
+/// The latest signals whole, newest first; a row without its received time last (as in
+/// [`SIGNALS_STARTING_WITH`]).
+const RECENT_SIGNALS: &str = "SELECT signal_id, raw, normalized, symbol, exchange, action, broker, instrument,
+    contract_resolution, status, reason, received_at, enqueued_at, routed_at, executor_start_at, broker_sent_at,
+    broker_acked_at FROM signals ORDER BY received_at DESC NULLS LAST LIMIT $1";
+
+/// The order rows of every signal received at or after `$1`: the legs of a list of recent
+/// signals in one query, read by the oldest received time among them (a signal journaled
+/// between the two reads adds rows that are left out, and cannot push one of the list out).
+const ORDERS_RECEIVED_SINCE: &str = "SELECT signal_id, broker, account, leg, instrument, client_order_id,
+    broker_order_id, side, quantity, fill_price, outcome, error, sent_at, acked_at, attempt, fee FROM orders
+    WHERE signal_id IN (SELECT signal_id FROM signals WHERE received_at >= $1)";
 
 /// Ids are written in lowercase hex, so a lowercase pattern matches them the same under
 /// SQLite's `LIKE` (case-insensitive for ASCII) and PostgreSQL's (case-sensitive). A row
@@ -419,23 +430,60 @@ macro_rules! journal_impl {
                 })
             }
 
-            /// The most recent signals, newest first.
+            /// The most recent `limit` signals, newest first (a row without its received
+            /// time last), in one query.
+            ///
+            /// # Errors
+            /// [`JournalError`] when the rows cannot be read.
             pub async fn recent_signals(
                 &self,
                 limit: i64,
             ) -> Result<Vec<SignalRecord>, JournalError> {
-                use sqlx::Row;
                 let rows = sqlx::query(sqlx::AssertSqlSafe($sql(RECENT_SIGNALS)))
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(|e| db_error("signals read", e))?;
-                let mut out = Vec::new();
-                for r in rows {
-                    let id: String = r.try_get(0).map_err(|e| db_error("signals read", e))?;
-                    if let Some(s) = self.signal(&signal_id(&id)?).await? {
-                        out.push(s);
+                rows.iter().map(Self::signal_of).collect()
+            }
+
+            /// The most recent `limit` signals as [`Self::recent_signals`] reads them, each
+            /// with its order legs by leg, then attempt (as `orders` gives them): two queries
+            /// whatever `limit`, where a read per signal cost a round trip each to a
+            /// PostgreSQL journal. A signal without its received time has its legs read on
+            /// their own.
+            ///
+            /// # Errors
+            /// [`JournalError`] when the rows cannot be read.
+            pub async fn recent_executions(
+                &self,
+                limit: i64,
+            ) -> Result<Vec<(SignalRecord, Vec<OrderRecord>)>, JournalError> {
+                let signals = self.recent_signals(limit).await?;
+                let mut legs: std::collections::HashMap<String, Vec<OrderRecord>> =
+                    std::collections::HashMap::new();
+                if let Some(oldest) = signals.iter().filter_map(|s| s.stages.received).min() {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe($sql(ORDERS_RECEIVED_SINCE)))
+                        .bind($time_in(Some(oldest)))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(|e| db_error("orders read", e))?;
+                    for r in &rows {
+                        let o = Self::order_of(r)?;
+                        legs.entry(o.signal_id.as_str().to_owned())
+                            .or_default()
+                            .push(o);
                     }
+                }
+                let mut out = Vec::with_capacity(signals.len());
+                for s in signals {
+                    let mut orders = match s.stages.received {
+                        Some(_) => legs.remove(s.signal_id.as_str()).unwrap_or_default(),
+                        None => self.fetch_orders(s.signal_id.as_str()).await?,
+                    };
+                    // By the enum's order, as `orders` sorts them.
+                    orders.sort_by_key(|o| (o.leg, o.attempt));
+                    out.push((s, orders));
                 }
                 Ok(out)
             }
@@ -474,11 +522,12 @@ macro_rules! journal_impl {
                 &self,
                 limit: i64,
             ) -> Result<Vec<OrderRecord>, JournalError> {
-                let mut out = Vec::new();
-                for s in self.recent_signals(limit).await? {
-                    out.extend(self.fetch_orders(s.signal_id.as_str()).await?);
-                }
-                Ok(out)
+                Ok(self
+                    .recent_executions(limit)
+                    .await?
+                    .into_iter()
+                    .flat_map(|(_, orders)| orders)
+                    .collect())
             }
 
             /// Every dead-letter replay decision of the audit trail in the order written, as
@@ -1729,6 +1778,18 @@ impl AnyJournal {
     /// [`JournalError`] when the rows cannot be read.
     pub async fn recent_signals(&self, limit: i64) -> Result<Vec<SignalRecord>, JournalError> {
         each!(self, j => j.recent_signals(limit).await)
+    }
+
+    /// The latest `limit` signals, newest first, each with its order legs, in two queries
+    /// (`tvctl trades`, the dashboard after a restart).
+    ///
+    /// # Errors
+    /// [`JournalError`] when the rows cannot be read.
+    pub async fn recent_executions(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(SignalRecord, Vec<OrderRecord>)>, JournalError> {
+        each!(self, j => j.recent_executions(limit).await)
     }
 
     /// Every signal row, oldest first, in one query. SQLite builds the whole answer as one

@@ -891,3 +891,104 @@ async fn sqlite_file_journal_log_starts_over_under_steady_writes() {
     drop(j);
     outcome.unwrap();
 }
+
+/// `recent_executions` gives the latest signals whole, newest first, each with its legs in
+/// leg then attempt order, in two queries; `limit` counts signals. With `unreceived`, a
+/// signal without its received time (a journal of its own: it comes after every other)
+/// is listed last with its legs too.
+async fn recent_with_legs(j: &AnyJournal, tag: &str, unreceived: bool) {
+    // Later than any other test's rows, and than this test's earlier runs on the same
+    // database: the newest of the table are this run's.
+    let run = shared::clock::SystemClock
+        .now()
+        .timestamp_nanos_opt()
+        .unwrap();
+    let base =
+        chrono::DateTime::from_timestamp_micros(7_258_118_400_000_000 + run / 1_000_000).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let id = SignalId::of_canonical(&format!("recent-{tag}-{run}-{i}"));
+        let stages = StageTimes {
+            received: Some(base + Duration::milliseconds(i)),
+            ..Default::default()
+        };
+        j.upsert_signal(&signal(&id, SignalStatus::Filled, stages))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let leg = |id: &SignalId, leg: Leg, attempt: u32| OrderRecord {
+        attempt,
+        ..order(id, leg, "1000", Some("1.1"), Outcome::Filled)
+    };
+    // Written out of order; the oldest and the newest have legs, the middle one none.
+    for o in [
+        leg(&ids[2], Leg::Open, 1),
+        leg(&ids[2], Leg::Close, 2),
+        leg(&ids[2], Leg::Close, 1),
+        leg(&ids[0], Leg::Open, 1),
+    ] {
+        j.upsert_order(&o).await.unwrap();
+    }
+    let got = j.recent_executions(3).await.unwrap();
+    let newest_first: Vec<_> = ids.iter().rev().cloned().collect();
+    assert_eq!(
+        got.iter()
+            .map(|(s, _)| s.signal_id.clone())
+            .collect::<Vec<_>>(),
+        newest_first
+    );
+    for (s, legs) in &got {
+        assert_eq!(Some(s), j.signal(&s.signal_id).await.unwrap().as_ref());
+        assert_eq!(
+            legs,
+            &j.orders(&s.signal_id).await.unwrap(),
+            "{}",
+            s.signal_id
+        );
+    }
+    let order_of = |legs: &[OrderRecord]| -> Vec<(Leg, u32)> {
+        legs.iter().map(|o| (o.leg, o.attempt)).collect()
+    };
+    assert_eq!(
+        order_of(&got[0].1),
+        [(Leg::Close, 1), (Leg::Close, 2), (Leg::Open, 1)]
+    );
+    assert!(got[1].1.is_empty());
+    assert_eq!(order_of(&got[2].1), [(Leg::Open, 1)]);
+    let two = j.recent_executions(2).await.unwrap();
+    assert_eq!(two, got[..2].to_vec());
+    assert_eq!(
+        j.recent_signals(3).await.unwrap(),
+        got.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>()
+    );
+    if unreceived {
+        let id = SignalId::of_canonical(&format!("recent-{tag}-{run}-none"));
+        j.upsert_signal(&signal(&id, SignalStatus::Filled, StageTimes::default()))
+            .await
+            .unwrap();
+        j.upsert_order(&leg(&id, Leg::Open, 1)).await.unwrap();
+        let all = j.recent_executions(100).await.unwrap();
+        let (last, legs) = all.last().unwrap();
+        assert_eq!(last.signal_id, id, "no received time: last");
+        assert_eq!(order_of(legs), [(Leg::Open, 1)]);
+        assert_eq!(all[..3].to_vec(), got);
+    }
+}
+
+#[tokio::test]
+async fn sqlite_journal_reads_the_latest_signals_with_their_legs() {
+    let (_dir, path) = temp_journal("journal-recent");
+    let file = AnyJournal::connect(path.to_str().unwrap()).await.unwrap();
+    recent_with_legs(&file, "file", true).await;
+    let memory = AnyJournal::connect("sqlite::memory:").await.unwrap();
+    recent_with_legs(&memory, "memory", true).await;
+}
+
+#[tokio::test]
+async fn postgres_journal_reads_the_latest_signals_with_their_legs() {
+    let url = std::env::var("JOURNAL_TEST_PG_URL")
+        .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
+    let j = AnyJournal::connect(&url).await.unwrap();
+    recent_with_legs(&j, "pg", false).await;
+}

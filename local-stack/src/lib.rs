@@ -704,15 +704,12 @@ async fn trades(
         return one_signal(&app, wanted).await;
     }
     let read = async {
-        use shared::execution::TradeJournal;
-        let mut signals = app.journal.recent_signals(limit + 1).await?;
-        let more = signals.len() as i64 > limit;
-        signals.truncate(limit as usize);
-        signals.reverse();
-        let mut orders = Vec::new();
-        for s in &signals {
-            orders.extend(app.journal.orders(&s.signal_id).await?);
-        }
+        let mut read = app.journal.recent_executions(limit + 1).await?;
+        let more = read.len() as i64 > limit;
+        read.truncate(limit as usize);
+        read.reverse();
+        let (signals, legs): (Vec<_>, Vec<_>) = read.into_iter().unzip();
+        let orders: Vec<_> = legs.into_iter().flatten().collect();
         let replays = app.journal.replay_audits().await?;
         Ok::<_, shared::execution::JournalError>(
             json!({"signals": signals, "orders": orders_json(&orders), "replays": replays, "limit": limit, "more": more}),
@@ -1327,23 +1324,12 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         }
     }
     // And the page lists the signals traded before a restart: read in the background, as a
-    // display only, so the webhook never waits for it (a journal read per signal and per
-    // signal's legs, about 200 round trips to a PostgreSQL journal).
+    // display only, so the webhook never waits for it (two queries, but a PostgreSQL journal
+    // may be far away, or down).
     {
         let (journal, dashboard) = (memory.clone(), dashboard.clone());
         tokio::spawn(async move {
-            let read = async {
-                use shared::execution::TradeJournal as _;
-                let recent = journal
-                    .recent_signals(dashboard::MAX_SIGNALS as i64)
-                    .await?;
-                let mut listed = Vec::with_capacity(recent.len());
-                for r in recent {
-                    let legs = journal.orders(&r.signal_id).await?;
-                    listed.push((r, legs));
-                }
-                Ok::<_, shared::execution::JournalError>(listed)
-            };
+            let read = journal.recent_executions(dashboard::MAX_SIGNALS as i64);
             match tokio::time::timeout(RELIST_READ, read).await {
                 Ok(Ok(listed)) => dashboard.relist(&listed),
                 Ok(Err(e)) => {
