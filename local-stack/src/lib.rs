@@ -682,9 +682,9 @@ const TRADES_SHOWN: i64 = 500;
 /// of an id is looked up.
 pub const TRADES_MAX: i64 = 10_000;
 
-/// The latest `?limit` signals (500 by default, at most 10,000: each signal's legs are one
-/// journal read), oldest first, with their
-/// legs and the replay audit; `more` says the journal holds older ones.
+/// The latest `?limit` signals (500 by default, at most 10,000), oldest first, with their legs
+/// (`AnyJournal::recent_executions`, two queries) and the replay audit; `more` says the
+/// journal holds older ones.
 async fn trades(
     State(app): State<Arc<App>>,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
