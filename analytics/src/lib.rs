@@ -302,13 +302,24 @@ struct PriceView {
     close: Option<serde_json::Value>,
 }
 
-fn info(record: &SignalRecord) -> SignalInfo<'_> {
+/// The strategy a signal belongs to, as [`Report`] and [`Filter`] name it: the alert's
+/// `indicator/timeframe` (`Trend_Validator/1`), `?` for a part the alert did not give.
+pub fn strategy_of(record: &SignalRecord) -> String {
     let raw: RawView = serde_json::from_str(&record.raw).unwrap_or_default();
-    let strategy = format!(
+    strategy_name(&raw)
+}
+
+fn strategy_name(raw: &RawView) -> String {
+    format!(
         "{}/{}",
         raw.indicator.as_deref().unwrap_or("?"),
         raw.market_data.timeframe.as_deref().unwrap_or("?")
-    );
+    )
+}
+
+fn info(record: &SignalRecord) -> SignalInfo<'_> {
+    let raw: RawView = serde_json::from_str(&record.raw).unwrap_or_default();
+    let strategy = strategy_name(&raw);
     let alert_time = raw
         .market_data
         .timenow

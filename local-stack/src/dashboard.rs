@@ -407,7 +407,9 @@ impl Dashboard {
                 (r.broker, &r.instrument, reference_price, signal_time)
             {
                 let latest = board.last_close.entry((b, i.clone())).or_insert((t, c));
-                if t >= latest.0 {
+                // Newest first: of two alerts with the same time, the one received later
+                // (listed first) is the latest, as it was before the restart.
+                if t > latest.0 {
                     *latest = (t, c);
                 }
             }
@@ -1444,6 +1446,27 @@ mod tests {
                 ("refused", id(120), at(30)),
                 ("expired", id(5), at(50)),
             ]
+        );
+    }
+
+    /// Two alerts of one instrument with the same time (TradingView's `timenow` is in
+    /// seconds): after a restart the close of the one received later is the last price, as
+    /// before it.
+    #[test]
+    fn a_restart_keeps_the_later_of_two_closes_with_the_same_time() {
+        let dash = Dashboard::default();
+        let at = |close: &str| {
+            let mut r = signal("filled", None);
+            r.normalized =
+                json!({"reference_price": close, "signal_time": "2026-11-30T12:00:00Z"}).into();
+            r
+        };
+        // Newest first, as `recent_signals` reads them.
+        dash.restore(&[], &[at("0.81"), at("0.80")], &[]);
+        let key = (Broker::Oanda, "EUR_USD".to_owned());
+        assert_eq!(
+            dash.lock().last_close.get(&key).map(|(_, c)| *c),
+            Some(d("0.81"))
         );
     }
 

@@ -738,8 +738,15 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Send { list: true, .. } => {
-            for (name, _) in samples::SAMPLES {
-                out(name);
+            // Some samples are there to show a refusal: say which, and with what code.
+            for (name, text) in samples::SAMPLES {
+                match shared::alert::RawAlert::parse(text.as_bytes()).and_then(|a| a.validate()) {
+                    Ok(_) => out(name),
+                    Err(e) => out(&format!(
+                        "{name}  (an alert the webhook refuses: {})",
+                        e.code().as_str()
+                    )),
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -887,19 +894,34 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             if json {
                 out(&v.to_string());
             } else {
+                // Each signal's legs under it (the answer lists them apart, in signal order).
+                let mut legs: std::collections::HashMap<&str, Vec<&Value>> =
+                    std::collections::HashMap::new();
+                for o in v["orders"].as_array().into_iter().flatten() {
+                    legs.entry(o["signal_id"].as_str().unwrap_or(""))
+                        .or_default()
+                        .push(o);
+                }
                 for s in v["signals"].as_array().into_iter().flatten() {
+                    let id = s["signal_id"].as_str().unwrap_or("");
                     out(&format!(
                         "{}  {:<11} {:<8} {:<9} {:<8} {}",
-                        s["signal_id"].as_str().map(|x| &x[..12]).unwrap_or(""),
+                        id.get(..12).unwrap_or(id),
                         s["action"].as_str().unwrap_or(""),
                         s["symbol"].as_str().unwrap_or(""),
                         s["broker"].as_str().unwrap_or(""),
                         s["status"].as_str().unwrap_or(""),
                         s["reason"].as_str().unwrap_or("")
                     ));
+                    for o in legs.remove(id).unwrap_or_default() {
+                        out(&order_line(o));
+                    }
                 }
+                // A leg whose signal is not listed (never, from this stack): shown, not lost.
                 for o in v["orders"].as_array().into_iter().flatten() {
-                    out(&order_line(o));
+                    if legs.contains_key(o["signal_id"].as_str().unwrap_or("")) {
+                        out(&order_line(o));
+                    }
                 }
                 // An empty list says so: silence reads as a command that did nothing.
                 if signal.is_none() && v["signals"].as_array().is_some_and(Vec::is_empty) {
@@ -1049,6 +1071,12 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     report::LoadError::NotAJournal(why) => Failure::Usage(why),
                     report::LoadError::Unavailable(why) => Failure::Unreachable(why),
                 })?;
+            // A strategy or instrument no signal of the journal has is a mistake (a typo, the
+            // alert's symbol for the broker's name), not an empty report: say what there is,
+            // and leave an earlier report file as it was.
+            if let Some(why) = unknown_names(&filter, &signals, &orders) {
+                return Err(Failure::Refused(why));
+            }
             let mut r = analytics::analyze(&signals, &orders, &filter);
             r.warnings.extend(report::unreadable_warnings(&unreadable));
             if json {
@@ -1174,6 +1202,61 @@ fn replay_line(r: &Value) -> String {
         r["message_id"].as_str().unwrap_or(""),
         r["result"].as_str().unwrap_or("")
     )
+}
+
+/// Why a report's `--strategy` or `--instrument` can select nothing: no signal of the whole
+/// journal has that strategy, nor that instrument (the broker's name of the signal's or one
+/// of its legs', or the alert's symbol; any case). Names the ones the journal has (at most
+/// 20 of each). `None` when every name given is in the journal (a time range may still
+/// select nothing: an empty report).
+fn unknown_names(
+    filter: &analytics::Filter,
+    signals: &[shared::execution::SignalRecord],
+    orders: &[shared::execution::OrderRecord],
+) -> Option<String> {
+    use std::collections::BTreeSet;
+    let listed = |names: BTreeSet<String>| {
+        let n = names.len();
+        let mut shown: Vec<String> = names.into_iter().take(20).collect();
+        if n > shown.len() {
+            shown.push(format!("and {} more", n - shown.len()));
+        }
+        if shown.is_empty() {
+            "none".to_owned()
+        } else {
+            shown.join(", ")
+        }
+    };
+    if let Some(want) = &filter.strategy {
+        let strategies: BTreeSet<String> = signals.iter().map(analytics::strategy_of).collect();
+        if !strategies.iter().any(|s| s.eq_ignore_ascii_case(want)) {
+            return Some(format!(
+                "--strategy {want:?}: no signal of the journal has it (strategies are \
+                 indicator/timeframe; the journal has: {})",
+                listed(strategies)
+            ));
+        }
+    }
+    if let Some(want) = &filter.instrument {
+        let known = |name: &str| name.eq_ignore_ascii_case(want);
+        let found = signals
+            .iter()
+            .any(|s| known(&s.symbol) || s.instrument.as_deref().is_some_and(known))
+            || orders.iter().any(|o| known(&o.instrument));
+        if !found {
+            let instruments: BTreeSet<String> = signals
+                .iter()
+                .filter_map(|s| s.instrument.clone())
+                .chain(orders.iter().map(|o| o.instrument.clone()))
+                .collect();
+            return Some(format!(
+                "--instrument {want:?}: no signal of the journal has it (the broker's name, or \
+                 the alert's symbol; the journal has: {})",
+                listed(instruments)
+            ));
+        }
+    }
+    None
 }
 
 /// One order row of `tvctl trades`. A leg sent more than once says which send the row is, so

@@ -169,3 +169,25 @@ fn a_dead_letter_list_that_is_not_one_is_never_shown_as_empty() {
         "{text}"
     );
 }
+
+/// `send --list` names every built-in sample, and says which ones the webhook refuses (they
+/// are there to show a refusal) with the code it answers.
+#[test]
+fn the_sample_list_marks_the_samples_the_webhook_refuses() {
+    let (code, text) = tvctl(&["send", "--list"]);
+    assert_eq!(code, 0, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 10, "{text}");
+    assert!(lines.contains(&"oanda-eurusd-long"), "{text}");
+    assert!(lines.contains(&"tradovate-es-long"), "{text}");
+    assert!(
+        lines.contains(&"minimal-test-webhook  (an alert the webhook refuses: missing_field)"),
+        "{text}"
+    );
+    assert!(
+        lines.contains(
+            &"unsubstituted-template  (an alert the webhook refuses: unsubstituted_placeholder)"
+        ),
+        "{text}"
+    );
+}

@@ -485,6 +485,24 @@ async fn a_start_several_signals_share_names_them() {
         assert!(Instant::now() < deadline, "not journaled: {trades}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The list gives each signal's legs under it: every order line names the signal above.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["trades", "--base", &stack.base])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (mut above, mut orders) = (None, 0);
+    for line in text.lines() {
+        match line.strip_prefix("  order ") {
+            Some(order) => {
+                let of = above.unwrap_or_else(|| panic!("an order before any signal:\n{text}"));
+                assert!(order.starts_with(of), "{line} is not under {of}:\n{text}");
+                orders += 1;
+            }
+            None => above = line.split_whitespace().next(),
+        }
+    }
+    assert!(orders > 0, "{text}");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
         .args(["trades", &start, "--base", &stack.base])
         .output()

@@ -401,6 +401,56 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
     // A stream takes it: /dev/null stands for /dev/stdout or a pipe.
     let (code, out) = tvctl(&["report", "--journal", &path, "-o", "/dev/null"]);
     assert_eq!(code, 0, "{out}");
+
+    // A strategy or instrument the journal does not have is refused (exit 1), naming those it
+    // has, and the report file is left as it was; the alert's symbol, in any case, selects.
+    let html = html_path.to_string_lossy();
+    let before = std::fs::read(&html_path).unwrap();
+    let (code, out) = tvctl(&[
+        "report",
+        "--journal",
+        &path,
+        "-o",
+        &html,
+        "--instrument",
+        "NOPE",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("--instrument \"NOPE\"")
+            && out.contains("journal has: ES")
+            && out.contains(", EUR_USD"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&html_path).unwrap(),
+        before,
+        "the report kept"
+    );
+    let (code, out) = tvctl(&[
+        "report",
+        "--journal",
+        &path,
+        "--json",
+        "--strategy",
+        "nope/1",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("\"nope/1\"") && out.contains("journal has: "),
+        "{out}"
+    );
+    let (code, out) = tvctl(&[
+        "report",
+        "--journal",
+        &path,
+        "--json",
+        "--instrument",
+        "eurusd",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let eur: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(eur["signals"], 3, "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
