@@ -893,18 +893,15 @@ async fn sqlite_file_journal_log_starts_over_under_steady_writes() {
 }
 
 /// `recent_executions` gives the latest signals whole, newest first, each with its legs in
-/// leg then attempt order, in two queries; `limit` counts signals. With `unreceived`, a
-/// signal without its received time (a journal of its own: it comes after every other)
-/// is listed last with its legs too.
-async fn recent_with_legs(j: &AnyJournal, tag: &str, unreceived: bool) {
-    // Later than any other test's rows, and than this test's earlier runs on the same
-    // database: the newest of the table are this run's.
+/// leg then attempt order (the enum's, not the column text's), in two queries; `limit`
+/// counts signals; a signal without its received time is listed last, with its legs too.
+/// `j` is a journal of the test's own.
+async fn recent_with_legs(j: &AnyJournal, tag: &str) {
     let run = shared::clock::SystemClock
         .now()
         .timestamp_nanos_opt()
         .unwrap();
-    let base =
-        chrono::DateTime::from_timestamp_micros(7_258_118_400_000_000 + run / 1_000_000).unwrap();
+    let base = t0_micros();
     let mut ids = Vec::new();
     for i in 0..3 {
         let id = SignalId::of_canonical(&format!("recent-{tag}-{run}-{i}"));
@@ -921,10 +918,12 @@ async fn recent_with_legs(j: &AnyJournal, tag: &str, unreceived: bool) {
         attempt,
         ..order(id, leg, "1000", Some("1.1"), Outcome::Filled)
     };
-    // Written out of order; the oldest and the newest have legs, the middle one none.
+    // Written out of order; the oldest and the newest have legs, the middle one none. A
+    // roll's close sorts first by the enum, after the close by the column's text.
     for o in [
         leg(&ids[2], Leg::Open, 1),
         leg(&ids[2], Leg::Close, 2),
+        leg(&ids[2], Leg::CloseRolled, 1),
         leg(&ids[2], Leg::Close, 1),
         leg(&ids[0], Leg::Open, 1),
     ] {
@@ -952,7 +951,12 @@ async fn recent_with_legs(j: &AnyJournal, tag: &str, unreceived: bool) {
     };
     assert_eq!(
         order_of(&got[0].1),
-        [(Leg::Close, 1), (Leg::Close, 2), (Leg::Open, 1)]
+        [
+            (Leg::CloseRolled, 1),
+            (Leg::Close, 1),
+            (Leg::Close, 2),
+            (Leg::Open, 1)
+        ]
     );
     assert!(got[1].1.is_empty());
     assert_eq!(order_of(&got[2].1), [(Leg::Open, 1)]);
@@ -962,33 +966,68 @@ async fn recent_with_legs(j: &AnyJournal, tag: &str, unreceived: bool) {
         j.recent_signals(3).await.unwrap(),
         got.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>()
     );
-    if unreceived {
-        let id = SignalId::of_canonical(&format!("recent-{tag}-{run}-none"));
-        j.upsert_signal(&signal(&id, SignalStatus::Filled, StageTimes::default()))
-            .await
-            .unwrap();
-        j.upsert_order(&leg(&id, Leg::Open, 1)).await.unwrap();
-        let all = j.recent_executions(100).await.unwrap();
-        let (last, legs) = all.last().unwrap();
-        assert_eq!(last.signal_id, id, "no received time: last");
-        assert_eq!(order_of(legs), [(Leg::Open, 1)]);
-        assert_eq!(all[..3].to_vec(), got);
-    }
+    let id = SignalId::of_canonical(&format!("recent-{tag}-{run}-none"));
+    j.upsert_signal(&signal(&id, SignalStatus::Filled, StageTimes::default()))
+        .await
+        .unwrap();
+    j.upsert_order(&leg(&id, Leg::Open, 1)).await.unwrap();
+    let all = j.recent_executions(100).await.unwrap();
+    assert_eq!(all.len(), 4);
+    let (last, legs) = all.last().unwrap();
+    assert_eq!(last.signal_id, id, "no received time: last");
+    assert_eq!(order_of(legs), [(Leg::Open, 1)]);
+    assert_eq!(all[..3].to_vec(), got);
+    assert_eq!(j.recent_executions(3).await.unwrap(), got);
 }
 
 #[tokio::test]
 async fn sqlite_journal_reads_the_latest_signals_with_their_legs() {
     let (_dir, path) = temp_journal("journal-recent");
     let file = AnyJournal::connect(path.to_str().unwrap()).await.unwrap();
-    recent_with_legs(&file, "file", true).await;
+    recent_with_legs(&file, "file").await;
     let memory = AnyJournal::connect("sqlite::memory:").await.unwrap();
-    recent_with_legs(&memory, "memory", true).await;
+    recent_with_legs(&memory, "memory").await;
 }
 
+/// In a database of its own: the shared one holds other tests' rows, and theirs must not
+/// meet this test's.
 #[tokio::test]
 async fn postgres_journal_reads_the_latest_signals_with_their_legs() {
     let url = std::env::var("JOURNAL_TEST_PG_URL")
         .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
-    let j = AnyJournal::connect(&url).await.unwrap();
-    recent_with_legs(&j, "pg", false).await;
+    let db = format!(
+        "journal_recent_{}",
+        shared::clock::SystemClock
+            .now()
+            .timestamp_nanos_opt()
+            .unwrap()
+    );
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let j = AnyJournal::connect(&format!("{server}/{db}?{query}"))
+        .await
+        .unwrap();
+    recent_with_legs(&j, "pg").await;
+    // The newest-first read has its index (migration 0004).
+    let AnyJournal::Postgres(pg) = &j else {
+        panic!("not PostgreSQL")
+    };
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM pg_indexes WHERE indexname = 'signals_newest_first'")
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
+    assert_eq!(n, 1);
+    pg.pool().close().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {db} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
 }

@@ -159,10 +159,12 @@ enum Command {
         /// Signals before this time (RFC 3339, or a date: that day excluded).
         #[arg(long)]
         until: Option<String>,
-        /// `indicator/timeframe`, e.g. `Trend_Validator/5`, in any case.
+        /// `indicator/timeframe`, e.g. `Trend_Validator/5`, in any case; one no signal of the
+        /// journal has exits 1, naming those it has.
         #[arg(long)]
         strategy: Option<String>,
-        /// A broker instrument (`EUR_USD`, `ESZ6`, `BTC-USD`) or the alert's symbol, in any case.
+        /// A broker instrument (`EUR_USD`, `ESZ6`, `BTC-USD`) or the alert's symbol, in any
+        /// case; one no signal of the journal has exits 1, naming those it has.
         #[arg(long)]
         instrument: Option<String>,
         /// Where the HTML goes.
@@ -1278,7 +1280,10 @@ fn order_line(o: &Value) -> String {
     };
     format!(
         "  order {} {} {} {} {} @ {} {}",
-        o["signal_id"].as_str().map(|x| &x[..12]).unwrap_or(""),
+        o["signal_id"]
+            .as_str()
+            .map(|x| x.get(..12).unwrap_or(x))
+            .unwrap_or(""),
         instrument,
         leg,
         o["side"].as_str().unwrap_or(""),
