@@ -746,24 +746,9 @@ async fn sqlite_upgrade_keeps_old_order_rows_as_first_attempts() {
 
 #[tokio::test]
 async fn postgres_upgrade_keeps_old_order_rows_as_first_attempts() {
-    let url = std::env::var("JOURNAL_TEST_PG_URL")
-        .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
     // A database of its own, at the first schema: the shared one is already upgraded.
-    let db = format!(
-        "journal_upgrade_{}",
-        shared::clock::SystemClock
-            .now()
-            .timestamp_nanos_opt()
-            .unwrap()
-    );
-    let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let (base, query) = url.split_once('?').unwrap_or((&url, ""));
-    let (server, _) = base.rsplit_once('/').unwrap();
-    let db_url = format!("{server}/{db}?{query}");
+    let own = OwnDatabase::create("journal_upgrade").await;
+    let db_url = own.url.clone();
 
     let id = SignalId::of_canonical("postgres-upgrade");
     let old = sqlx::PgPool::connect(&db_url).await.unwrap();
@@ -782,12 +767,48 @@ async fn postgres_upgrade_keeps_old_order_rows_as_first_attempts() {
     let j = PgJournal::connect(&db_url).await.unwrap();
     legacy_row_is_the_first_attempt(&j, &id).await;
     j.pool().close().await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {db} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    own.drop().await;
+}
+
+/// A PostgreSQL database of the test's own on the throwaway cluster (`JOURNAL_TEST_PG_URL`),
+/// named `<prefix>_<nanoseconds>`; [`OwnDatabase::drop`] removes it.
+struct OwnDatabase {
+    admin: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+impl OwnDatabase {
+    async fn create(prefix: &str) -> Self {
+        let url = std::env::var("JOURNAL_TEST_PG_URL")
+            .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
+        let name = format!(
+            "{prefix}_{}",
+            shared::clock::SystemClock
+                .now()
+                .timestamp_nanos_opt()
+                .unwrap()
+        );
+        let admin = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+        let (server, _) = base.rsplit_once('/').unwrap();
+        let url = format!("{server}/{name}?{query}");
+        Self { admin, name, url }
+    }
+
+    async fn drop(self) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&self.admin)
+        .await
+        .unwrap();
+    }
 }
 
 /// The SQLite journal's log is checkpointed beside the writer (no checkpoint runs inside a
@@ -993,25 +1014,8 @@ async fn sqlite_journal_reads_the_latest_signals_with_their_legs() {
 /// meet this test's.
 #[tokio::test]
 async fn postgres_journal_reads_the_latest_signals_with_their_legs() {
-    let url = std::env::var("JOURNAL_TEST_PG_URL")
-        .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
-    let db = format!(
-        "journal_recent_{}",
-        shared::clock::SystemClock
-            .now()
-            .timestamp_nanos_opt()
-            .unwrap()
-    );
-    let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let (base, query) = url.split_once('?').unwrap_or((&url, ""));
-    let (server, _) = base.rsplit_once('/').unwrap();
-    let j = AnyJournal::connect(&format!("{server}/{db}?{query}"))
-        .await
-        .unwrap();
+    let own = OwnDatabase::create("journal_recent").await;
+    let j = AnyJournal::connect(&own.url).await.unwrap();
     recent_with_legs(&j, "pg").await;
     // The newest-first read has its index (migration 0004).
     let AnyJournal::Postgres(pg) = &j else {
@@ -1024,10 +1028,5 @@ async fn postgres_journal_reads_the_latest_signals_with_their_legs() {
             .unwrap();
     assert_eq!(n, 1);
     pg.pool().close().await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {db} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    own.drop().await;
 }
