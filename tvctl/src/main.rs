@@ -1229,15 +1229,19 @@ fn unknown_names(
             shown.join(", ")
         }
     };
-    if let Some(want) = &filter.strategy {
+    // Each signal's alert is parsed again for its strategy: stop at the first match, and
+    // gather the names only for the refusal.
+    if let Some(want) = &filter.strategy
+        && !signals
+            .iter()
+            .any(|s| analytics::strategy_of(s).eq_ignore_ascii_case(want))
+    {
         let strategies: BTreeSet<String> = signals.iter().map(analytics::strategy_of).collect();
-        if !strategies.iter().any(|s| s.eq_ignore_ascii_case(want)) {
-            return Some(format!(
-                "--strategy {want:?}: no signal of the journal has it (strategies are \
-                 indicator/timeframe; the journal has: {})",
-                listed(strategies)
-            ));
-        }
+        return Some(format!(
+            "--strategy {want:?}: no signal of the journal has it (strategies are \
+             indicator/timeframe; the journal has: {})",
+            listed(strategies)
+        ));
     }
     if let Some(want) = &filter.instrument {
         let known = |name: &str| name.eq_ignore_ascii_case(want);
