@@ -25,6 +25,10 @@ pub fn line(text: std::fmt::Arguments<'_>) {
     if quiet() {
         return;
     }
+    // A signal's symbol and a refusal's reason came from an alert or a broker: escapes in
+    // them are shown, not run by the terminal.
+    let text = text.to_string();
+    let text = shared::terminal::printable(&text);
     let mut out = std::io::stdout().lock();
     // The console is informational; a closed stdout must not stop trading.
     let _ = writeln!(out, "{text}");

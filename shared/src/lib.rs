@@ -24,6 +24,7 @@ pub mod routing;
 pub mod secrets;
 pub mod signal;
 pub mod telemetry;
+pub mod terminal;
 
 pub use alert::{Action, Alert, RawAlert};
 pub use clock::{Clock, ManualClock, SystemClock};

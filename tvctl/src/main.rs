@@ -318,7 +318,7 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 .list(now)
                 .await?;
             if json {
-                out(&serde_json::to_string(&messages).map_err(|e| e.to_string())?);
+                out_json(&serde_json::to_string(&messages).map_err(|e| e.to_string())?);
             } else {
                 for m in &messages {
                     out(&format!(
@@ -347,7 +347,7 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                     let mut v = serde_json::to_value(&m).map_err(|e| e.to_string())?;
                     v["body"] =
                         serde_json::from_str(&m.body).unwrap_or(Value::String(m.body.clone()));
-                    out(&serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+                    out_json(&serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
                     Ok(ExitCode::SUCCESS)
                 }
                 None => {
@@ -404,7 +404,7 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 _ => dlq::audit(&target, &audits).await?,
             }
             if json {
-                out(&serde_json::to_string(&outcomes).map_err(|e| e.to_string())?);
+                out_json(&serde_json::to_string(&outcomes).map_err(|e| e.to_string())?);
             } else if outcomes.is_empty() {
                 // `--all` on an empty queue: said, so silence is never read as done.
                 out(&format!(
@@ -438,8 +438,11 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
     }
 }
 
+/// Prints to stdout with terminal escapes shown, not run (`shared::terminal::printable`):
+/// journal text came in part from alerts and brokers.
 fn out(text: &str) {
     use std::io::Write;
+    let text = shared::terminal::printable(text);
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
@@ -501,8 +504,18 @@ fn from_environment(e: &clap::Error, args: impl Iterator<Item = String>) -> Opti
     ))
 }
 
+/// Prints a JSON document to stdout, the characters [`out`] would escape written as JSON
+/// escapes so that it parses to the same value (`shared::terminal::printable_json`).
+fn out_json(json: &str) {
+    use std::io::Write;
+    let json = shared::terminal::printable_json(json);
+    let _ = writeln!(std::io::stdout().lock(), "{json}");
+}
+
+/// Prints to stderr as [`out`] does: a refusal can name what the journal holds.
 fn err(text: &str) {
     use std::io::Write;
+    let text = shared::terminal::printable(text);
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
@@ -894,7 +907,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             };
             let v = get_json(&url).await?;
             if json {
-                out(&v.to_string());
+                out_json(&v.to_string());
             } else {
                 // Each signal's legs under it (the answer lists them apart, in signal order).
                 let mut legs: std::collections::HashMap<&str, Vec<&Value>> =
@@ -956,7 +969,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             let base = tvctl::base_url("--base (or TVCTL_BASE)", &base).map_err(Failure::Usage)?;
             let v = get_json(&format!("{base}/local/positions")).await?;
             if json {
-                out(&v.to_string());
+                out_json(&v.to_string());
             } else {
                 // What is held, each broker on a line; an instrument closed to flat (kept in
                 // the book at 0) is left out here, and is in `--json`.
@@ -1082,7 +1095,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             let mut r = analytics::analyze(&signals, &orders, &filter);
             r.warnings.extend(report::unreadable_warnings(&unreadable));
             if json {
-                out(&serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?);
+                out_json(&serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?);
             } else if csv {
                 let text = report::csv(&r);
                 out(text.trim_end());
@@ -1146,7 +1159,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             let queues = get_json(&format!("{base}/local/queues")).await.ok();
             let degraded = brokers.iter().any(|b| b["status"] == "degraded");
             if json {
-                out(&json!({"brokers": brokers, "queues": queues}).to_string());
+                out_json(&json!({"brokers": brokers, "queues": queues}).to_string());
             } else {
                 for b in &brokers {
                     let mut line = format!(

@@ -139,13 +139,18 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
     let at = |s: i64| t0 + chrono::Duration::seconds(s);
     // Paper brokers fill at the alert's close, with the default sizes: 1,000 units of a pair,
     // one contract.
-    let run = [
+    let mut run = [
         alert("oanda-eurusd-long", "LONG_ENTRY", "1.10000", at(0)),
         alert("oanda-eurusd-long", "SHORT_ENTRY", "1.10200", at(1)),
         alert("oanda-eurusd-long", "LONG_ENTRY", "1.10100", at(2)),
         alert("tradovate-es-long", "LONG_ENTRY", "5000.00", at(0)),
         alert("tradovate-es-long", "LONG_EXIT", "5004.50", at(1)),
     ];
+    // The ES strategy's name carries terminal escapes (a window title, a clear screen), as
+    // any alert's `indicator` may: tvctl shows them, never writes them to the terminal.
+    for doc in &mut run[3..] {
+        doc["indicator"] = json!("ES\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}");
+    }
     for doc in &run {
         let resp = client
             .post(format!("{}/webhook", stack.base))
@@ -439,6 +444,14 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
     assert!(
         out.contains("\"nope/1\"") && out.contains("journal has: "),
         "{out}"
+    );
+    assert!(
+        out.contains("ES\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}/"),
+        "the strategy's escapes shown: {out}"
+    );
+    assert!(
+        !out.contains(['\u{1b}', '\u{7}', '\u{202e}']),
+        "no escape reaches the terminal: {out}"
     );
     let (code, out) = tvctl(&[
         "report",
