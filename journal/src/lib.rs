@@ -76,10 +76,11 @@ const ALL_SIGNALS: &str = "SELECT signal_id, raw, normalized, symbol, exchange, 
     broker_acked_at FROM signals ORDER BY received_at";
 
 /// The latest signals whole, newest first; a row without its received time last (as in
-/// [`SIGNALS_STARTING_WITH`]).
+/// [`SIGNALS_STARTING_WITH`]); signals received at the same time by id, highest first, so a
+/// limit cuts a tie the same way on every read and on both databases.
 const RECENT_SIGNALS: &str = "SELECT signal_id, raw, normalized, symbol, exchange, action, broker, instrument,
     contract_resolution, status, reason, received_at, enqueued_at, routed_at, executor_start_at, broker_sent_at,
-    broker_acked_at FROM signals ORDER BY received_at DESC NULLS LAST LIMIT $1";
+    broker_acked_at FROM signals ORDER BY received_at DESC NULLS LAST, signal_id DESC LIMIT $1";
 
 /// The order rows of every signal received at or after `$1`: the legs of a list of recent
 /// signals in one query, read by the oldest received time among them (a signal journaled
@@ -93,7 +94,7 @@ const ORDERS_RECEIVED_SINCE: &str = "SELECT signal_id, broker, account, leg, ins
 /// without its received time comes last in both (PostgreSQL puts nulls first in a
 /// descending order unless told otherwise).
 const SIGNALS_STARTING_WITH: &str = "SELECT signal_id FROM signals WHERE signal_id LIKE $1
-     ORDER BY received_at DESC NULLS LAST LIMIT $2";
+     ORDER BY received_at DESC NULLS LAST, signal_id DESC LIMIT $2";
 
 /// The `LIKE` pattern of ids starting with `start`: `start` in lowercase, then `%`.
 fn id_start_pattern(start: &str) -> Result<String, JournalError> {
@@ -431,7 +432,7 @@ macro_rules! journal_impl {
             }
 
             /// The most recent `limit` signals, newest first (a row without its received
-            /// time last), in one query.
+            /// time last, a tie by signal id, highest first), in one query.
             ///
             /// # Errors
             /// [`JournalError`] when the rows cannot be read.

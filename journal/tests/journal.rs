@@ -999,6 +999,26 @@ async fn recent_with_legs(j: &AnyJournal, tag: &str) {
     assert_eq!(order_of(legs), [(Leg::Open, 1)]);
     assert_eq!(all[..3].to_vec(), got);
     assert_eq!(j.recent_executions(3).await.unwrap(), got);
+
+    // Signals received at the same time (a burst within one clock tick) list by id, highest
+    // first, so a limit cuts the tie the same way on every read; written in neither id order.
+    let mut tied: Vec<SignalId> = (0..4)
+        .map(|i| SignalId::of_canonical(&format!("recent-{tag}-{run}-tie-{i}")))
+        .collect();
+    tied.sort();
+    let tied_at = StageTimes {
+        received: Some(base + Duration::seconds(1)),
+        ..Default::default()
+    };
+    for i in [1, 3, 0, 2] {
+        j.upsert_signal(&signal(&tied[i], SignalStatus::Filled, tied_at.clone()))
+            .await
+            .unwrap();
+    }
+    tied.reverse();
+    let ids_of = |v: Vec<SignalRecord>| v.into_iter().map(|s| s.signal_id).collect::<Vec<_>>();
+    assert_eq!(ids_of(j.recent_signals(3).await.unwrap()), tied[..3]);
+    assert_eq!(ids_of(j.recent_signals(4).await.unwrap()), tied);
 }
 
 #[tokio::test]
