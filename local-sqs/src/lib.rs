@@ -668,20 +668,32 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
     }
 }
 
+impl<C: Clock + Clone> LocalFifoQueue<C> {
+    /// [`FifoQueue::send`], answering whether the message was queued: `false` when its dedup
+    /// id was seen inside the window and it was dropped, as SQS drops it (where SQS's answer
+    /// does not tell). Either way it waits as `send` does: a duplicate's original may not be
+    /// committed yet.
+    ///
+    /// Errors: `QueueError::Unavailable` when the [`QueueLog`] could not write or commit.
+    pub async fn send_checked(&self, message: FifoMessage) -> Result<bool, QueueError> {
+        let unavailable = |reason| QueueError::Unavailable {
+            queue: self.config.name.clone(),
+            reason,
+        };
+        let queued = self.try_send(message).map_err(unavailable)?;
+        if self.send_waits {
+            self.flush().await.map_err(unavailable)?;
+        }
+        Ok(queued)
+    }
+}
+
 impl<C: Clock + Clone> FifoQueue for LocalFifoQueue<C> {
     /// Accepts the message and waits until it is durable ([`QueueLog::flush`]), so `Ok`
     /// means kept across a crash; unless the queue was built not to wait
     /// ([`LocalFifoQueue::sends_wait_for_commit`]).
     async fn send(&self, message: FifoMessage) -> Result<(), QueueError> {
-        let unavailable = |reason| QueueError::Unavailable {
-            queue: self.config.name.clone(),
-            reason,
-        };
-        self.try_send(message).map_err(unavailable)?;
-        if !self.send_waits {
-            return Ok(());
-        }
-        self.flush().await.map_err(unavailable)
+        self.send_checked(message).await.map(drop)
     }
 }
 

@@ -503,8 +503,51 @@ fn executor(
     })
 }
 
+/// The webhook's queue: the signals queue, keeping the dedup ids of the alerts it dropped as
+/// duplicates (a resend inside SQS FIFO's five-minute window) until the webhook's console
+/// line takes them. Ingest answers such a resend `200 enqueued`, as it must on AWS, where
+/// SQS's answer does not tell; locally the console can say what happened.
+#[derive(Debug)]
+struct WebhookQueue {
+    queue: Queue,
+    dropped: std::sync::Mutex<std::collections::VecDeque<String>>,
+}
+
+impl WebhookQueue {
+    /// Ids noted and not taken (a reply that never reached its console line) are forgotten
+    /// beyond this many, oldest first.
+    const KEPT: usize = 64;
+
+    /// Whether the send of `dedup_id` was dropped as a duplicate, forgetting it.
+    fn take_dropped(&self, dedup_id: &str) -> bool {
+        let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
+        match dropped.iter().position(|id| id == dedup_id) {
+            Some(i) => dropped.remove(i).is_some(),
+            None => false,
+        }
+    }
+}
+
+impl shared::ports::FifoQueue for WebhookQueue {
+    async fn send(
+        &self,
+        message: shared::ports::FifoMessage,
+    ) -> Result<(), shared::ports::QueueError> {
+        let dedup_id = message.dedup_id.clone();
+        if !self.queue.send_checked(message).await? {
+            let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
+            if dropped.len() == Self::KEPT {
+                dropped.pop_front();
+            }
+            dropped.push_back(dedup_id);
+        }
+        Ok(())
+    }
+}
+
 struct App {
-    ingest: Ingest<Queue, SystemClock, Health>,
+    ingest: Ingest<Arc<WebhookQueue>, SystemClock, Health>,
+    webhook_queue: Arc<WebhookQueue>,
     admission: Arc<admission::Admission>,
     queues: Arc<Queues>,
     journal: journal::AnyJournal,
@@ -635,18 +678,27 @@ async fn webhook(
         match &reply.accepted {
             Some(a) => {
                 let signal_id = a.signal_id.as_str();
-                dashboard.accepted(
-                    signal_id,
-                    Some(a.broker),
-                    Some(&a.instrument),
-                    a.action.as_str(),
-                );
-                line(format_args!(
-                    "alert  {} accepted -> {} {}",
-                    signal_id.get(..12).unwrap_or(signal_id),
-                    a.broker.as_str(),
-                    a.instrument
-                ));
+                let shown = signal_id.get(..12).unwrap_or(signal_id);
+                // The dedup id is the signal id (ingest's message).
+                if app.webhook_queue.take_dropped(signal_id) {
+                    line(format_args!(
+                        "alert  {shown} is a resend of one queued in the last 5 minutes: \
+                         dropped by the queue's deduplication window, as SQS FIFO drops it \
+                         (answered 200, as on AWS); it is not executed again"
+                    ));
+                } else {
+                    dashboard.accepted(
+                        signal_id,
+                        Some(a.broker),
+                        Some(&a.instrument),
+                        a.action.as_str(),
+                    );
+                    line(format_args!(
+                        "alert  {shown} accepted -> {} {}",
+                        a.broker.as_str(),
+                        a.instrument
+                    ));
+                }
             }
             None => {
                 let code = reply.body["error"]["code"].as_str().unwrap_or("");
@@ -1429,8 +1481,12 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         }));
     }
 
+    let webhook_queue = Arc::new(WebhookQueue {
+        queue: queues.signals.clone(),
+        dropped: std::sync::Mutex::default(),
+    });
     let ingest = Ingest::new(
-        queues.signals.clone(),
+        webhook_queue.clone(),
         SystemClock,
         &SecretString::from(cfg.secret.clone()),
         cfg.freshness,
@@ -1459,6 +1515,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     }
     let app = Arc::new(App {
         ingest,
+        webhook_queue,
         admission,
         queues: queues.clone(),
         journal: memory.clone(),

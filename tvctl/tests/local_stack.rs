@@ -134,8 +134,33 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
             ("open".into(), "sell".into())
         ]
     );
-    // The duplicate CL alert traded once.
+    // The duplicate CL alert traded once, and the console said it was dropped as a resend
+    // (its answer is the first one's, as on AWS).
     assert_eq!(legs_of(first["signal_id"].as_str().unwrap()).len(), 1);
+    let cl = &first["signal_id"].as_str().unwrap()[..12];
+    let console = stack.console();
+    let about_cl: Vec<&String> = console
+        .iter()
+        .filter(|l| l.starts_with(&format!("alert  {cl} ")))
+        .collect();
+    assert_eq!(about_cl.len(), 2, "{console:#?}");
+    assert!(
+        about_cl[0].contains("accepted -> tradovate"),
+        "{console:#?}"
+    );
+    assert!(
+        about_cl[1].contains("is a resend of one queued in the last 5 minutes")
+            && about_cl[1].contains("not executed again"),
+        "{console:#?}"
+    );
+    // Every other alert was accepted once.
+    for id in &ids {
+        let n = console
+            .iter()
+            .filter(|l| l.starts_with(&format!("alert  {} accepted", &id[..12])))
+            .count();
+        assert_eq!(n, 1, "{id}: {console:#?}");
+    }
     assert!(
         !signals.iter().any(|s| s["symbol"] == "GC1!"),
         "the stale alert reached the journal"

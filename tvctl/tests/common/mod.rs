@@ -27,6 +27,15 @@ pub const BROKER_VARIABLES: [&str; 15] = [
 pub struct Stack {
     child: Child,
     pub base: String,
+    /// The console lines printed after `listening on`, as they come.
+    console: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Stack {
+    /// The console lines printed so far after `listening on`.
+    pub fn console(&self) -> Vec<String> {
+        self.console.lock().unwrap().clone()
+    }
 }
 
 impl Drop for Stack {
@@ -76,7 +85,22 @@ pub fn start_with(journal: &std::path::Path, env: &[(&str, &str)]) -> Stack {
             break url.to_owned();
         }
     };
-    // Keep draining stdout so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Stack { child, base }
+    // Keep draining stdout so the process never blocks on a full pipe; the last lines are
+    // kept for the tests that read the console (a bounded number: load tests print many).
+    let console = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = console.clone();
+    std::thread::spawn(move || {
+        for line in lines.by_ref().map_while(Result::ok) {
+            let mut kept = kept.lock().unwrap();
+            if kept.len() == 10_000 {
+                kept.clear();
+            }
+            kept.push(line);
+        }
+    });
+    Stack {
+        child,
+        base,
+        console,
+    }
 }
