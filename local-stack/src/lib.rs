@@ -503,51 +503,36 @@ fn executor(
     })
 }
 
-/// The webhook's queue: the signals queue, keeping the dedup ids of the alerts it dropped as
-/// duplicates (a resend inside SQS FIFO's five-minute window) until the webhook's console
-/// line takes them. Ingest answers such a resend `200 enqueued`, as it must on AWS, where
-/// SQS's answer does not tell; locally the console can say what happened.
+tokio::task_local! {
+    /// Set by [`WebhookQueue`] when the send of the request this task handles was dropped as
+    /// a duplicate; read by the webhook once ingest has answered.
+    static DROPPED: std::cell::Cell<bool>;
+}
+
+/// The webhook's queue: the signals queue, telling the request whose send it dropped as a
+/// duplicate (a resend inside SQS FIFO's five-minute window) so its console line can say so.
+/// Ingest answers such a resend `200 enqueued`, as it must on AWS, where SQS's answer does
+/// not tell; locally the console can. The flag is the request's task's own ([`DROPPED`]:
+/// ingest awaits the send in the task that handles the request), so two identical requests
+/// at once are each told about their own send.
 #[derive(Debug)]
-struct WebhookQueue {
-    queue: Queue,
-    dropped: std::sync::Mutex<std::collections::VecDeque<String>>,
-}
-
-impl WebhookQueue {
-    /// Ids noted and not taken (a reply that never reached its console line) are forgotten
-    /// beyond this many, oldest first.
-    const KEPT: usize = 64;
-
-    /// Whether the send of `dedup_id` was dropped as a duplicate, forgetting it.
-    fn take_dropped(&self, dedup_id: &str) -> bool {
-        let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
-        match dropped.iter().position(|id| id == dedup_id) {
-            Some(i) => dropped.remove(i).is_some(),
-            None => false,
-        }
-    }
-}
+struct WebhookQueue(Queue);
 
 impl shared::ports::FifoQueue for WebhookQueue {
     async fn send(
         &self,
         message: shared::ports::FifoMessage,
     ) -> Result<(), shared::ports::QueueError> {
-        let dedup_id = message.dedup_id.clone();
-        if !self.queue.send_checked(message).await? {
-            let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
-            if dropped.len() == Self::KEPT {
-                dropped.pop_front();
-            }
-            dropped.push_back(dedup_id);
+        if !self.0.send_checked(message).await? {
+            // Outside a webhook request's task (none today) there is nobody to tell.
+            let _ = DROPPED.try_with(|d| d.set(true));
         }
         Ok(())
     }
 }
 
 struct App {
-    ingest: Ingest<Arc<WebhookQueue>, SystemClock, Health>,
-    webhook_queue: Arc<WebhookQueue>,
+    ingest: Ingest<WebhookQueue, SystemClock, Health>,
     admission: Arc<admission::Admission>,
     queues: Arc<Queues>,
     journal: journal::AnyJournal,
@@ -664,13 +649,18 @@ async fn webhook(
         );
         return r.response();
     }
-    let reply = app
-        .ingest
-        .handle(WebhookRequest {
-            method: method.as_str(),
-            path: uri.path(),
-            source_ip: Some(peer.ip()),
-            body: &body,
+    let (reply, dropped) = DROPPED
+        .scope(std::cell::Cell::new(false), async {
+            let reply = app
+                .ingest
+                .handle(WebhookRequest {
+                    method: method.as_str(),
+                    path: uri.path(),
+                    source_ip: Some(peer.ip()),
+                    body: &body,
+                })
+                .await;
+            (reply, DROPPED.with(std::cell::Cell::get))
         })
         .await;
     if method == Method::POST {
@@ -679,8 +669,7 @@ async fn webhook(
             Some(a) => {
                 let signal_id = a.signal_id.as_str();
                 let shown = signal_id.get(..12).unwrap_or(signal_id);
-                // The dedup id is the signal id (ingest's message).
-                if app.webhook_queue.take_dropped(signal_id) {
+                if dropped {
                     line(format_args!(
                         "alert  {shown} is a resend of one queued in the last 5 minutes: \
                          dropped by the queue's deduplication window, as SQS FIFO drops it \
@@ -1481,12 +1470,8 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         }));
     }
 
-    let webhook_queue = Arc::new(WebhookQueue {
-        queue: queues.signals.clone(),
-        dropped: std::sync::Mutex::default(),
-    });
     let ingest = Ingest::new(
-        webhook_queue.clone(),
+        WebhookQueue(queues.signals.clone()),
         SystemClock,
         &SecretString::from(cfg.secret.clone()),
         cfg.freshness,
@@ -1515,7 +1500,6 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     }
     let app = Arc::new(App {
         ingest,
-        webhook_queue,
         admission,
         queues: queues.clone(),
         journal: memory.clone(),

@@ -512,6 +512,19 @@ fn out_json(json: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{json}");
 }
 
+/// Prints CSV to stdout: escaped as [`out`] does on a terminal; to a file or a pipe as it is,
+/// since CSV quotes any character a field holds and what reads the file wants it unchanged.
+fn out_csv(csv: &str) {
+    use std::io::{IsTerminal as _, Write};
+    let stdout = std::io::stdout();
+    let csv = if stdout.is_terminal() {
+        shared::terminal::printable(csv)
+    } else {
+        std::borrow::Cow::Borrowed(csv)
+    };
+    let _ = writeln!(stdout.lock(), "{csv}");
+}
+
 /// Prints to stderr as [`out`] does: a refusal can name what the journal holds.
 fn err(text: &str) {
     use std::io::Write;
@@ -873,7 +886,9 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 })?;
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
-            out(&format!("{} {body}", status.as_u16()));
+            // The webhook answers JSON: escaped as JSON, it still parses after the status (any
+            // other answer gets the same escapes, harmless in text).
+            out_json(&format!("{} {body}", status.as_u16()));
             Ok(if status.is_success() {
                 ExitCode::SUCCESS
             } else if status.is_client_error() {
@@ -1098,7 +1113,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 out_json(&serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?);
             } else if csv {
                 let text = report::csv(&r);
-                out(text.trim_end());
+                out_csv(text.trim_end());
             } else {
                 std::fs::write(&output, report::html(&r, &filter, &name))
                     .map_err(|e| Failure::Usage(format!("{}: {e}", output.display())))?;

@@ -138,7 +138,13 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     // (its answer is the first one's, as on AWS).
     assert_eq!(legs_of(first["signal_id"].as_str().unwrap()).len(), 1);
     let cl = &first["signal_id"].as_str().unwrap()[..12];
-    let console = stack.console();
+    let console = stack.console_when(Duration::from_secs(5), |lines| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("alert  {cl} ")))
+            .count()
+            >= 2
+    });
     let about_cl: Vec<&String> = console
         .iter()
         .filter(|l| l.starts_with(&format!("alert  {cl} ")))

@@ -344,6 +344,12 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
     assert_eq!(code, 0, "{csv}");
     assert_eq!(csv.lines().count(), 4, "{csv}");
     assert!(csv.starts_with("closed_at,broker,instrument"));
+    // To a pipe the CSV is data: the strategy's name as the alert had it (a terminal would
+    // get it escaped).
+    assert!(
+        csv.contains("ES\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}/"),
+        "{csv}"
+    );
 
     let html_path = dir.join("report.html");
     let (code, out) = tvctl(&[

@@ -28,13 +28,29 @@ pub struct Stack {
     child: Child,
     pub base: String,
     /// The console lines printed after `listening on`, as they come.
-    console: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    console: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
 }
 
 impl Stack {
-    /// The console lines printed so far after `listening on`.
+    /// The console lines printed so far after `listening on` (the last 10,000).
     pub fn console(&self) -> Vec<String> {
-        self.console.lock().unwrap().clone()
+        self.console.lock().unwrap().iter().cloned().collect()
+    }
+
+    /// The console once `done` holds for it, or as it is after `within`.
+    pub fn console_when(
+        &self,
+        within: std::time::Duration,
+        done: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let lines = self.console();
+            if done(&lines) || std::time::Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 
@@ -87,15 +103,16 @@ pub fn start_with(journal: &std::path::Path, env: &[(&str, &str)]) -> Stack {
     };
     // Keep draining stdout so the process never blocks on a full pipe; the last lines are
     // kept for the tests that read the console (a bounded number: load tests print many).
-    let console = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let console = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
     let kept = console.clone();
     std::thread::spawn(move || {
-        for line in lines.by_ref().map_while(Result::ok) {
+        for line in lines.by_ref() {
+            let Ok(line) = line else { continue };
             let mut kept = kept.lock().unwrap();
             if kept.len() == 10_000 {
-                kept.clear();
+                kept.pop_front();
             }
-            kept.push(line);
+            kept.push_back(line);
         }
     });
     Stack {
