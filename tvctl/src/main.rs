@@ -633,6 +633,21 @@ async fn broker_status(base: &str, broker: &str) -> Result<Value, Failure> {
     Ok(body)
 }
 
+/// Whether `body` is the webhook's answer (ingest's): a success names the queued signal
+/// (`{"signal_id": …, "status": "enqueued", …}`), a refusal says why (`{"error": {"code": …,
+/// "message": …}}`). A proxy's, API Gateway's own (`{"message": "Forbidden"}`) or another
+/// server's answer is neither.
+fn webhook_answer(status: reqwest::StatusCode, body: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return false;
+    };
+    if status.is_success() {
+        v["signal_id"].is_string() && v["status"].is_string()
+    } else {
+        v["error"]["code"].is_string()
+    }
+}
+
 /// An answer other than the one expected: a 4xx is a refusal (exit 1; `--base` naming a path
 /// of the stack rather than its root answers 404 or 405), anything else a failing target.
 fn answered(url: &str, status: reqwest::StatusCode) -> Failure {
@@ -681,13 +696,21 @@ async fn get_json(url: &str) -> Result<Value, Failure> {
             .json::<Value>()
             .await
             .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_owned));
+            .map(|mut v| v["error"].take());
         return Err(match said {
-            Some(error) if status.is_client_error() => Failure::Refused(error),
-            Some(error) => {
+            Some(Value::String(error)) if status.is_client_error() => Failure::Refused(error),
+            Some(Value::String(error)) => {
                 Failure::Unreachable(format!("{}: HTTP {status}: {error}", tvctl::shown_url(url)))
             }
-            None => answered(url, status),
+            // Ingest's refusal (`{"error": {"code", "message"}}`): the stack answered, at a
+            // path under the one `--base` should name.
+            Some(Value::Object(_)) => answered(url, status),
+            // Not the pipeline's answer (another server, a proxy's page): the target is wrong,
+            // exit 3 as for no answer, with the hint.
+            _ => match answered(url, status) {
+                Failure::Refused(why) => Failure::Unreachable(why),
+                other => other,
+            },
         });
     }
     resp.json().await.map_err(|e| {
@@ -889,6 +912,15 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             // The webhook answers JSON: escaped as JSON, it still parses after the status (any
             // other answer gets the same escapes, harmless in text).
             out_json(&format!("{} {body}", status.as_u16()));
+            if !webhook_answer(status, &body) {
+                // A 200 from a server that is not the webhook queued nothing: exit 3, never 0.
+                return Err(Failure::Unreachable(format!(
+                    "{}: HTTP {status}: not the webhook's answer, nothing is known to be queued \
+                     (is --url the webhook's URL: http://127.0.0.1:8080/webhook locally, the \
+                     API's stage URL and /webhook when deployed?)",
+                    tvctl::shown_url(&url)
+                )));
+            }
             Ok(if status.is_success() {
                 ExitCode::SUCCESS
             } else if status.is_client_error() {

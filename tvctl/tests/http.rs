@@ -147,6 +147,77 @@ fn a_status_answer_that_names_another_broker_is_not_taken_for_one() {
     assert!(text.contains("not a broker status answer"), "{text}");
 }
 
+/// A 200 from a server that is not the webhook (a wrong `--url`) queued nothing: `send`
+/// exits 3, never 0, and says so; the webhook's own answers keep their codes.
+#[test]
+fn a_send_answered_by_another_server_is_not_a_success() {
+    for (status, content_type, body) in [
+        ("200 OK", "text/plain", "hello"),
+        ("200 OK", "application/json", r#"{"ok":true}"#),
+        // API Gateway's own refusal, not ingest's.
+        (
+            "403 Forbidden",
+            "application/json",
+            r#"{"message":"Forbidden"}"#,
+        ),
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let answer = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let server = serve(listener, 1, answer);
+        let url = format!("http://127.0.0.1:{port}/webhook");
+        let (code, text) = tvctl(&["send", "oanda-eurusd-long", "--url", &url]);
+        let _ = server.join();
+        assert_eq!(code, 3, "{status} {body}: {text}");
+        assert!(text.contains("not the webhook's answer"), "{text}");
+    }
+    for (status, body, code) in [
+        (
+            "200 OK",
+            r#"{"signal_id":"0123456789abcdef0123456789abcdef","status":"enqueued"}"#,
+            0,
+        ),
+        (
+            "422 Unprocessable Entity",
+            r#"{"error":{"code":"stale_alert","message":"too old"}}"#,
+            1,
+        ),
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = serve(listener, 1, json_answer(status, body));
+        let url = format!("http://127.0.0.1:{port}/webhook");
+        let (got, text) = tvctl(&["send", "oanda-eurusd-long", "--url", &url]);
+        let _ = server.join();
+        assert_eq!(got, code, "{status}: {text}");
+    }
+}
+
+/// A 404 page of a server that is not the local stack (a wrong `--base`) is exit 3, as for
+/// no answer: exit 1 would read as the stack refusing or finding nothing.
+#[test]
+fn a_read_answered_by_another_server_is_exit_3() {
+    for command in ["trades", "positions"] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let body = "<html><body>404 Not Found</body></html>";
+        let answer = format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let server = serve(listener, 1, answer);
+        let (code, text) = tvctl(&[command, "--base", &format!("http://127.0.0.1:{port}")]);
+        let _ = server.join();
+        assert_eq!(code, 3, "{command}: {text}");
+        assert!(text.contains("--base takes the stack's root URL"), "{text}");
+    }
+}
+
 /// A deployed API's 403 (or any answer but the local stack's list) is not an empty
 /// dead-letter queue: "0 message(s)" would tell an operator nothing was dead-lettered.
 #[test]
