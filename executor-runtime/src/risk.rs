@@ -345,7 +345,7 @@ impl RiskConfig {
                  no max_position; a risk file replaces the shipped settings whole"
                     .to_owned()
             } else {
-                e.to_string()
+                shared::config::toml_error(text, &e)
             }
         })?;
         let positive = |what: &str, d: Option<Decimal>| match d {
@@ -406,14 +406,24 @@ impl RiskConfig {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the variable the settings came from (`RISK_CONFIG` or
     /// `RISK_CONFIG_FILE`) with what is wrong: an unreadable file, bad TOML, or a setting
-    /// that fails the check.
+    /// that fails the check; or naming `RISK_CONFIG` when both are set.
     pub fn from_env(
         env: &impl Env,
         fallback: &str,
         broker: shared::Broker,
     ) -> Result<Self, ConfigError> {
         let (name, text) = match (env.optional(RISK_CONFIG), env.optional(RISK_CONFIG_FILE)) {
-            (Some(inline), _) => (RISK_CONFIG, inline),
+            // One would silently replace the other (the file, valid or not, never read):
+            // which sizes trade must not depend on a precedence nobody looks up.
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: RISK_CONFIG.into(),
+                    reason: format!(
+                        "{RISK_CONFIG} and {RISK_CONFIG_FILE} are both set: set one of them"
+                    ),
+                });
+            }
+            (Some(inline), None) => (RISK_CONFIG, inline),
             (None, Some(path)) => (
                 RISK_CONFIG_FILE,
                 std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
@@ -771,6 +781,35 @@ mod tests {
                 r.max_notional
             );
         }
+    }
+
+    /// Both the inline settings and a file: refused, naming both, rather than one silently
+    /// replacing the other (the file, valid or not, was never read).
+    #[test]
+    fn inline_settings_and_a_file_together_are_refused() {
+        use shared::config::MapEnv;
+        let both = MapEnv::new([
+            (RISK_CONFIG, "default_max_position = \"10\""),
+            (RISK_CONFIG_FILE, "/nonexistent/risk.toml"),
+        ]);
+        let shown = RiskConfig::from_env(&both, "", shared::Broker::Oanda)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            shown.contains("RISK_CONFIG and RISK_CONFIG_FILE are both set"),
+            "{shown}"
+        );
+    }
+
+    /// A file that is not TOML (a credentials file named by mistake) is refused by line and
+    /// column, never with its lines quoted.
+    #[test]
+    fn a_file_that_does_not_parse_is_not_quoted() {
+        let shown =
+            RiskConfig::from_toml("[default]\naws_secret_access_key = wJalrXUtnFEMISECRET\n")
+                .unwrap_err();
+        assert!(shown.starts_with("line 2, column 25: "), "{shown}");
+        assert!(!shown.contains("wJalr"), "{shown}");
     }
 
     /// A setting that fails the check is reported under the variable it came from: the file's

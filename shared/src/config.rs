@@ -209,3 +209,36 @@ mod tests {
         assert_eq!(MapEnv::default().parsed_or("MAX_AGE_SECS", 30u64), Ok(30));
     }
 }
+
+/// A TOML parse error as a refused setting shows it: the parser's message and where it is
+/// (`line 2, column 25: string values must be quoted`), without the lines of the text that
+/// the error's own display quotes. The file a setting names may not be the one meant (a
+/// credentials file, say), and its lines must not reach a terminal or a log.
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod toml_error_tests {
+    use super::toml_error;
+
+    #[test]
+    fn says_where_and_what_without_quoting_the_text() {
+        let text = "[default]\naws_secret_access_key = wJalrXUtnFEMIK7MDENGbPxRfiCYSECRET\n";
+        let e = toml::from_str::<toml::Table>(text).unwrap_err();
+        let shown = toml_error(text, &e);
+        assert!(shown.starts_with("line 2, column 25: "), "{shown}");
+        assert!(!shown.contains("wJalr"), "{shown}");
+        // What the error's own display does, and this avoids.
+        assert!(e.to_string().contains("wJalr"));
+    }
+}

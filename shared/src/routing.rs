@@ -241,7 +241,8 @@ impl RoutingTable {
     /// with a bad month code, no months, `roll_day` outside 1..=28, `roll_months_before`
     /// over 11, `last_day` outside 1..=31 or `last_day_months_before` over 11.
     pub fn from_toml(text: &str) -> Result<Self, RoutingTableError> {
-        let file: TableFile = toml::from_str(text).map_err(|e| RoutingTableError(e.to_string()))?;
+        let file: TableFile = toml::from_str(text)
+            .map_err(|e| RoutingTableError(crate::config::toml_error(text, &e)))?;
         let upper_keys = |m: BTreeMap<String, String>| -> BTreeMap<String, String> {
             m.into_iter()
                 .map(|(k, v)| (k.to_ascii_uppercase(), v))
