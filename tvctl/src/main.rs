@@ -1310,15 +1310,38 @@ fn unknown_names(
             .any(|s| known(&s.symbol) || s.instrument.as_deref().is_some_and(known))
             || orders.iter().any(|o| known(&o.instrument));
         if !found {
-            let instruments: BTreeSet<String> = signals
-                .iter()
-                .filter_map(|s| s.instrument.clone())
-                .chain(orders.iter().map(|o| o.instrument.clone()))
+            // Each broker name with the alert symbols it was traded under (`EUR_USD
+            // (EURUSD)`): either selects, and a trader may know only the one in the alert.
+            let mut instruments: std::collections::BTreeMap<String, BTreeSet<String>> =
+                std::collections::BTreeMap::new();
+            for s in signals {
+                if let Some(i) = &s.instrument {
+                    let symbols = instruments.entry(i.clone()).or_default();
+                    if !s.symbol.eq_ignore_ascii_case(i) {
+                        symbols.insert(s.symbol.clone());
+                    }
+                }
+            }
+            for o in orders {
+                instruments.entry(o.instrument.clone()).or_default();
+            }
+            let names = instruments
+                .into_iter()
+                .map(|(i, symbols)| {
+                    if symbols.is_empty() {
+                        i
+                    } else {
+                        format!(
+                            "{i} ({})",
+                            symbols.into_iter().collect::<Vec<_>>().join(", ")
+                        )
+                    }
+                })
                 .collect();
             return Some(format!(
                 "--instrument {want:?}: no signal of the journal has it (the broker's name, or \
-                 the alert's symbol; the journal has: {})",
-                listed(instruments)
+                 the alert's symbol, in parentheses; the journal has: {})",
+                listed(names)
             ));
         }
     }

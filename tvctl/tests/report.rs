@@ -430,7 +430,8 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
     assert!(
         out.contains("--instrument \"NOPE\"")
             && out.contains("journal has: ES")
-            && out.contains(", EUR_USD"),
+            && out.contains(", EUR_USD (EURUSD)")
+            && out.contains(" (ES1!)"),
         "{out}"
     );
     assert_eq!(
