@@ -326,10 +326,11 @@ pub enum Refusal {
     },
 }
 
-/// The environment variable naming a file that holds the risk TOML; read when
-/// [`RISK_CONFIG`] is unset.
+/// The environment variable naming a file that holds the risk TOML; set it or
+/// [`RISK_CONFIG`], not both (both is refused).
 pub const RISK_CONFIG_FILE: &str = "RISK_CONFIG_FILE";
-/// The environment variable holding the risk TOML inline; it wins over [`RISK_CONFIG_FILE`].
+/// The environment variable holding the risk TOML inline; set it or [`RISK_CONFIG_FILE`],
+/// not both.
 pub const RISK_CONFIG: &str = "RISK_CONFIG";
 
 impl RiskConfig {
@@ -418,9 +419,9 @@ impl RiskConfig {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::Invalid {
                     name: RISK_CONFIG.into(),
-                    reason: format!(
-                        "{RISK_CONFIG} and {RISK_CONFIG_FILE} are both set: set one of them"
-                    ),
+                    reason: "it is set together with its file form (the name ending in _FILE): \
+                             set one of them"
+                        .into(),
                 });
             }
             (Some(inline), None) => (RISK_CONFIG, inline),
@@ -796,7 +797,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            shown.contains("RISK_CONFIG and RISK_CONFIG_FILE are both set"),
+            shown.contains("RISK_CONFIG is invalid: it is set together with its file form"),
             "{shown}"
         );
     }

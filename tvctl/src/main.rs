@@ -567,11 +567,12 @@ async fn main() -> ExitCode {
 }
 
 /// Why a command failed: what it was given is wrong (exit 2, as for a bad flag), its target
-/// refused it (a 4xx) or had nothing of what was asked (exit 1), or its target could not be
-/// reached or answered with a 5xx (exit 3).
+/// refused it (the pipeline's 4xx, or API Gateway's) or had nothing of what was asked (exit
+/// 1), or its target could not be reached, answered with a 5xx or with something that is not
+/// the pipeline's answer (exit 3).
 enum Failure {
     Usage(String),
-    /// The target answered: a 4xx, or nothing of what was asked for (exit 1).
+    /// The pipeline answered: a 4xx refusal, or nothing of what was asked for (exit 1).
     Refused(String),
     Unreachable(String),
 }
@@ -633,23 +634,53 @@ async fn broker_status(base: &str, broker: &str) -> Result<Value, Failure> {
     Ok(body)
 }
 
-/// Whether `body` is the webhook's answer (ingest's): a success names the queued signal
-/// (`{"signal_id": …, "status": "enqueued", …}`), a refusal says why (`{"error": {"code": …,
-/// "message": …}}`). A proxy's, API Gateway's own (`{"message": "Forbidden"}`) or another
-/// server's answer is neither.
-fn webhook_answer(status: reqwest::StatusCode, body: &str) -> bool {
+/// Who answered a webhook POST.
+#[derive(Debug, PartialEq, Eq)]
+enum WebhookAnswer {
+    /// Ingest (the webhook): a success names the queued signal (`{"signal_id": …, "status":
+    /// "enqueued", …}`), a refusal says why (`{"error": {"code": …, "message": …}}`).
+    Ingest,
+    /// A deployed API Gateway itself, before or instead of ingest: `{"message": …}` (its
+    /// gateway responses: throttling, `Missing Authentication Token` for a path it has no
+    /// route for, a 5xx when the integration failed) or `{"Message": …}` (a resource
+    /// policy's refusal, as for a source address outside the allowlist).
+    Gateway(String),
+    /// Anything else: another server, a proxy's page.
+    Other,
+}
+
+fn webhook_answer(status: reqwest::StatusCode, body: &str) -> WebhookAnswer {
     let Ok(v) = serde_json::from_str::<Value>(body) else {
-        return false;
+        return WebhookAnswer::Other;
     };
-    if status.is_success() {
-        v["signal_id"].is_string() && v["status"].is_string()
+    let ingest = if status.is_success() {
+        v.get("signal_id").is_some_and(Value::is_string)
+            && v.get("status").is_some_and(Value::is_string)
     } else {
-        v["error"]["code"].is_string()
+        v.get("error")
+            .and_then(|e| e.get("code"))
+            .is_some_and(Value::is_string)
+    };
+    if ingest {
+        return WebhookAnswer::Ingest;
+    }
+    match ["message", "Message"]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_str))
+    {
+        Some(m) if !status.is_success() => WebhookAnswer::Gateway(m.to_owned()),
+        _ => WebhookAnswer::Other,
     }
 }
 
-/// An answer other than the one expected: a 4xx is a refusal (exit 1; `--base` naming a path
-/// of the stack rather than its root answers 404 or 405), anything else a failing target.
+/// What `send` adds to an answer that left the alert's fate open (a 5xx that is not
+/// ingest's refusal, as a gateway's timeout while ingest was queueing it).
+const MAY_BE_QUEUED: &str = "the alert may have been queued: check `tvctl trades` before sending \
+     again, and resend with the same --timenow so that it deduplicates";
+
+/// An answer other than the one expected, from the pipeline: a 4xx is a refusal (exit 1;
+/// `--base` naming a path of the stack rather than its root answers 404 or 405), anything
+/// else a failing target. Callers make an answer that is not the pipeline's exit 3.
 fn answered(url: &str, status: reqwest::StatusCode) -> Failure {
     let text = format!("{}: HTTP {status}", tvctl::shown_url(url));
     if status.is_client_error() {
@@ -696,7 +727,8 @@ async fn get_json(url: &str) -> Result<Value, Failure> {
             .json::<Value>()
             .await
             .ok()
-            .map(|mut v| v["error"].take());
+            // Read, not indexed for writing: `v["error"]` on an array or a string panics.
+            .and_then(|mut v| v.get_mut("error").map(Value::take));
         return Err(match said {
             Some(Value::String(error)) if status.is_client_error() => Failure::Refused(error),
             Some(Value::String(error)) => {
@@ -912,14 +944,39 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             // The webhook answers JSON: escaped as JSON, it still parses after the status (any
             // other answer gets the same escapes, harmless in text).
             out_json(&format!("{} {body}", status.as_u16()));
-            if !webhook_answer(status, &body) {
+            let shown = tvctl::shown_url(&url);
+            let wrong_url = "is --url the webhook's URL: http://127.0.0.1:8080/webhook locally, \
+                             the API's stage URL and /webhook when deployed?";
+            match webhook_answer(status, &body) {
+                WebhookAnswer::Ingest => {}
+                // API Gateway has no route for the path: the URL is wrong.
+                WebhookAnswer::Gateway(m) if m == "Missing Authentication Token" => {
+                    return Err(Failure::Unreachable(format!(
+                        "{shown}: HTTP {status}: API Gateway has no such route ({wrong_url})"
+                    )));
+                }
+                WebhookAnswer::Gateway(m) if status.is_client_error() => {
+                    return Err(Failure::Refused(format!(
+                        "{shown}: HTTP {status}: API Gateway refused the request: {m}"
+                    )));
+                }
+                WebhookAnswer::Gateway(m) => {
+                    return Err(Failure::Unreachable(format!(
+                        "{shown}: HTTP {status}: API Gateway: {m}; {MAY_BE_QUEUED}"
+                    )));
+                }
                 // A 200 from a server that is not the webhook queued nothing: exit 3, never 0.
-                return Err(Failure::Unreachable(format!(
-                    "{}: HTTP {status}: not the webhook's answer, nothing is known to be queued \
-                     (is --url the webhook's URL: http://127.0.0.1:8080/webhook locally, the \
-                     API's stage URL and /webhook when deployed?)",
-                    tvctl::shown_url(&url)
-                )));
+                WebhookAnswer::Other if !status.is_server_error() => {
+                    return Err(Failure::Unreachable(format!(
+                        "{shown}: HTTP {status}: not the webhook's answer, nothing is known to \
+                         be queued ({wrong_url})"
+                    )));
+                }
+                WebhookAnswer::Other => {
+                    return Err(Failure::Unreachable(format!(
+                        "{shown}: HTTP {status}: not the webhook's answer; {MAY_BE_QUEUED}"
+                    )));
+                }
             }
             Ok(if status.is_success() {
                 ExitCode::SUCCESS
@@ -1329,13 +1386,14 @@ fn unknown_names(
                 .into_iter()
                 .map(|(i, symbols)| {
                     if symbols.is_empty() {
-                        i
-                    } else {
-                        format!(
-                            "{i} ({})",
-                            symbols.into_iter().collect::<Vec<_>>().join(", ")
-                        )
+                        return i;
                     }
+                    let n = symbols.len();
+                    let mut shown: Vec<String> = symbols.into_iter().take(5).collect();
+                    if n > shown.len() {
+                        shown.push(format!("and {} more", n - shown.len()));
+                    }
+                    format!("{i} ({})", shown.join(", "))
                 })
                 .collect();
             return Some(format!(

@@ -147,18 +147,76 @@ fn a_status_answer_that_names_another_broker_is_not_taken_for_one() {
     assert!(text.contains("not a broker status answer"), "{text}");
 }
 
-/// A 200 from a server that is not the webhook (a wrong `--url`) queued nothing: `send`
-/// exits 3, never 0, and says so; the webhook's own answers keep their codes.
+/// `send`'s exit code follows who answered: ingest's own answers keep theirs (0 queued, 1
+/// refused); a 200 from a server that is not the webhook (a wrong `--url`) queued nothing and
+/// is exit 3, never 0; API Gateway's own refusals (a resource policy, throttling) are exit 1
+/// with its message, its missing route exit 3 naming the URL, its 5xx exit 3 saying the alert
+/// may have been queued.
 #[test]
-fn a_send_answered_by_another_server_is_not_a_success() {
-    for (status, content_type, body) in [
-        ("200 OK", "text/plain", "hello"),
-        ("200 OK", "application/json", r#"{"ok":true}"#),
-        // API Gateway's own refusal, not ingest's.
+fn a_send_is_judged_by_who_answered_it() {
+    for (status, content_type, body, code, says) in [
+        (
+            "200 OK",
+            "text/plain",
+            "hello",
+            3,
+            "not the webhook's answer",
+        ),
+        (
+            "200 OK",
+            "application/json",
+            r#"{"ok":true}"#,
+            3,
+            "not the webhook's answer",
+        ),
+        (
+            "404 Not Found",
+            "text/html",
+            "<html>404</html>",
+            3,
+            "is --url the webhook's URL",
+        ),
         (
             "403 Forbidden",
             "application/json",
-            r#"{"message":"Forbidden"}"#,
+            r#"{"message":"Missing Authentication Token"}"#,
+            3,
+            "API Gateway has no such route",
+        ),
+        (
+            "403 Forbidden",
+            "application/json",
+            r#"{"Message":"User: anonymous is not authorized to perform: execute-api:Invoke"}"#,
+            1,
+            "API Gateway refused the request: User: anonymous",
+        ),
+        (
+            "429 Too Many Requests",
+            "application/json",
+            r#"{"message":"Too Many Requests"}"#,
+            1,
+            "API Gateway refused the request: Too Many Requests",
+        ),
+        (
+            "504 Gateway Timeout",
+            "application/json",
+            r#"{"message":"Endpoint request timed out"}"#,
+            3,
+            "may have been queued",
+        ),
+        (
+            "200 OK",
+            "application/json",
+            r#"{"signal_id":"0123456789abcdef0123456789abcdef","status":"enqueued"}"#,
+            0,
+            "200 ",
+        ),
+        (
+            "422 Unprocessable Entity",
+            "application/json",
+            r#"{"error":{"code":"stale_alert","message":"too old"}}"#,
+            1,
+            "stale_alert",
         ),
     ] {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -170,50 +228,43 @@ fn a_send_answered_by_another_server_is_not_a_success() {
         );
         let server = serve(listener, 1, answer);
         let url = format!("http://127.0.0.1:{port}/webhook");
-        let (code, text) = tvctl(&["send", "oanda-eurusd-long", "--url", &url]);
-        let _ = server.join();
-        assert_eq!(code, 3, "{status} {body}: {text}");
-        assert!(text.contains("not the webhook's answer"), "{text}");
-    }
-    for (status, body, code) in [
-        (
-            "200 OK",
-            r#"{"signal_id":"0123456789abcdef0123456789abcdef","status":"enqueued"}"#,
-            0,
-        ),
-        (
-            "422 Unprocessable Entity",
-            r#"{"error":{"code":"stale_alert","message":"too old"}}"#,
-            1,
-        ),
-    ] {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = serve(listener, 1, json_answer(status, body));
-        let url = format!("http://127.0.0.1:{port}/webhook");
         let (got, text) = tvctl(&["send", "oanda-eurusd-long", "--url", &url]);
         let _ = server.join();
-        assert_eq!(got, code, "{status}: {text}");
+        assert_eq!(got, code, "{status} {body}: {text}");
+        assert!(text.contains(says), "{status} {body}: {text}");
     }
 }
 
-/// A 404 page of a server that is not the local stack (a wrong `--base`) is exit 3, as for
-/// no answer: exit 1 would read as the stack refusing or finding nothing.
+/// A 404 of a server that is not the local stack (a wrong `--base`), HTML or JSON of any
+/// shape, is exit 3, as for no answer: exit 1 would read as the stack refusing or finding
+/// nothing.
 #[test]
 fn a_read_answered_by_another_server_is_exit_3() {
-    for command in ["trades", "positions"] {
+    for (command, content_type, body) in [
+        (
+            "trades",
+            "text/html",
+            "<html><body>404 Not Found</body></html>",
+        ),
+        (
+            "positions",
+            "text/html",
+            "<html><body>404 Not Found</body></html>",
+        ),
+        ("trades", "application/json", "[]"),
+        ("positions", "application/json", r#""Not Found""#),
+    ] {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let body = "<html><body>404 Not Found</body></html>";
         let answer = format!(
-            "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
+            "HTTP/1.1 404 Not Found\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
              Connection: close\r\n\r\n{body}",
             body.len()
         );
         let server = serve(listener, 1, answer);
         let (code, text) = tvctl(&[command, "--base", &format!("http://127.0.0.1:{port}")]);
         let _ = server.join();
-        assert_eq!(code, 3, "{command}: {text}");
+        assert_eq!(code, 3, "{command} {body}: {text}");
         assert!(text.contains("--base takes the stack's root URL"), "{text}");
     }
 }
