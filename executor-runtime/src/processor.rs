@@ -219,9 +219,28 @@ where
                 ),
             )
         });
+        let mut size = (Size::Quantity(Decimal::ZERO), DEFAULT_MAX_NOTIONAL);
+        if blocked.is_none() {
+            match self.kill_switch.engaged().await {
+                Err(e) => {
+                    self.release_unless(takeover, &key, lease_until).await;
+                    return Err(RecordError::KillSwitch(e));
+                }
+                Ok(true) => blocked = Some((Outcome::Refused, Refusal::KillSwitch.to_string())),
+                Ok(false) => match self.settings.risk.check(intent, start) {
+                    Ok(s) => size = s,
+                    Err(r) => blocked = Some((Outcome::Refused, r.to_string())),
+                },
+            }
+        }
+
         // Signals of one instrument execute in `timenow` order: an older one than the latest
         // recorded is superseded. A forced replay is an operator's explicit request and skips
-        // the check (it never moves the recorded time back).
+        // the check (it never moves the recorded time back). Checked after the guards: a
+        // signal the kill switch or the risk settings refuse leaves the account as it was and
+        // records no time, so it cannot supersede an older signal that arrives after it (a
+        // FLATTEN fired before a refused entry would otherwise be dropped, the position left
+        // open).
         if blocked.is_none() {
             // A continuous symbol's signals are one series across its contracts (ES1! before
             // and after a roll): their order is kept per symbol, not per contract.
@@ -251,21 +270,6 @@ where
                 Ok(_) => {}
             }
         }
-        let mut size = (Size::Quantity(Decimal::ZERO), DEFAULT_MAX_NOTIONAL);
-        if blocked.is_none() {
-            match self.kill_switch.engaged().await {
-                Err(e) => {
-                    self.release_unless(takeover, &key, lease_until).await;
-                    return Err(RecordError::KillSwitch(e));
-                }
-                Ok(true) => blocked = Some((Outcome::Refused, Refusal::KillSwitch.to_string())),
-                Ok(false) => match self.settings.risk.check(intent, start) {
-                    Ok(s) => size = s,
-                    Err(r) => blocked = Some((Outcome::Refused, r.to_string())),
-                },
-            }
-        }
-
         // A guard's verdict on a takeover whose earlier attempt left the account short of the
         // target (half a reversal): alarmed.
         let mut stopped_short = false;
@@ -1324,8 +1328,10 @@ mod tests {
                 ..Default::default()
             };
             let journal = Arc::new(MemoryJournal::default());
-            // Over the default max position (10,000): the risk limits refuse the entry.
-            let executor = paper_executor(broker, store, journal, &clock, "20000");
+            // Over the default max position (10,000): the risk limits refuse the entry. The
+            // superseded case sizes within them: the guards come before the order check.
+            let size = if superseded { "1000" } else { "20000" };
+            let executor = paper_executor(broker, store, journal, &clock, size);
             clock.advance(Duration::seconds(1));
             let out = executor.execute(&signal).await;
             let case = format!("unseen closes: {unseen}, superseded: {superseded}");
@@ -1385,5 +1391,61 @@ mod tests {
             .map(|l| (l.leg, l.outcome))
             .collect();
         assert_eq!(legs, [(Leg::Close, Outcome::Filled)]);
+    }
+
+    /// A signal the risk settings refuse leaves the account as it was and records no time:
+    /// an older signal that arrives after it still executes (a FLATTEN fired before a refused
+    /// entry closes the position). A signal that did execute still supersedes an older one.
+    #[tokio::test]
+    async fn a_refused_signal_does_not_supersede_an_older_one() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let venue = Arc::new(PaperNetting::with_clock(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+        ));
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        let journal = Arc::new(MemoryJournal::default());
+        let signal = |name: &str, action: Action, at: DateTime<Utc>| OrderIntent {
+            signal_id: SignalId::of_canonical(name),
+            action,
+            target: action.target(),
+            ..intent(at)
+        };
+        let sized = |size: &str| {
+            paper_executor(venue.clone(), store.clone(), journal.clone(), &clock, size)
+        };
+        let short = signal("short", Action::ShortEntry, t0);
+        assert_eq!(
+            sized("1000").execute(&short).await.ok(),
+            Some(Outcome::Filled)
+        );
+        // Fired 2 s after the FLATTEN below, arriving first; over the default max position
+        // (10,000), so refused.
+        let long = signal("long", Action::LongEntry, t0 + Duration::seconds(3));
+        assert_eq!(
+            sized("20000").execute(&long).await.ok(),
+            Some(Outcome::Refused)
+        );
+        let flatten = signal("flatten", Action::Flatten, t0 + Duration::seconds(1));
+        assert_eq!(
+            sized("1000").execute(&flatten).await.ok(),
+            Some(Outcome::Filled)
+        );
+        assert_eq!(
+            venue
+                .positions()
+                .get("EUR_USD")
+                .copied()
+                .unwrap_or_default(),
+            Decimal::ZERO
+        );
+        // The FLATTEN executed and recorded its time: an older entry is superseded.
+        let older = signal("older", Action::LongEntry, t0 + Duration::milliseconds(500));
+        assert_eq!(
+            sized("1000").execute(&older).await.ok(),
+            Some(Outcome::Superseded)
+        );
     }
 }
