@@ -318,6 +318,33 @@ impl Dashboard {
         self.publish("signal", &*s);
     }
 
+    /// A message about `signal_id` failed its last receive on `queue` and goes to its
+    /// dead-letter queue (`dead_letters`): a signal no executor journaled (still `enqueued`)
+    /// shows `dead_letter`, with why and how to replay it, instead of waiting for an order
+    /// that is not coming. A signal the journal has a status for keeps it.
+    pub fn dead_lettered(&self, signal_id: &str, queue: &str, dead_letters: &str, why: &str) {
+        let now = self.clock.now();
+        let mut board = self.lock();
+        if board
+            .signals
+            .iter()
+            .any(|s| s.signal_id == signal_id && s.status != "enqueued")
+        {
+            return;
+        }
+        let s = board.signal_mut(signal_id, now);
+        s.status = "dead_letter".into();
+        // The handler's error as the console printed it, bounded as a journal reason is not:
+        // it can quote a broker's answer.
+        let why: String = why.chars().take(300).collect();
+        s.reason = Some(format!(
+            "to {dead_letters} after failing on {queue} as many times as it may (tvctl dlq \
+             list --local <this stack's URL> --queue {dead_letters}): {why}"
+        ));
+        s.updated_at = now;
+        self.publish("signal", &*s);
+    }
+
     /// Ingest refused an alert.
     pub fn refused(&self, http_status: u16, code: &str, message: &str) {
         let r = Refusal {
@@ -1180,6 +1207,32 @@ mod tests {
         assert_eq!(unexplained["average_price"], Value::Null);
         assert_eq!(unexplained["unrealized_pnl"], Value::Null);
         assert_eq!(unexplained["position"], json!("2000"));
+    }
+
+    /// A signal still `enqueued` whose message is dead-lettered shows it, with the queue to
+    /// list; one the journal already gave a status (an executor's own dead letter of an
+    /// unknown outcome) keeps it.
+    #[test]
+    fn a_dead_lettered_signal_no_executor_journaled_says_so() {
+        let dash = Dashboard::default();
+        dash.accepted("a1", Some(Broker::Oanda), Some("EUR_USD"), "LONG_ENTRY");
+        dash.accepted("b2", Some(Broker::Oanda), Some("EUR_USD"), "SHORT_ENTRY");
+        dash.lock().signal_mut("b2", SystemClock.now()).status = "unknown".into();
+        for id in ["a1", "b2"] {
+            dash.dead_lettered(id, "oanda.fifo", "oanda-dlq.fifo", "connection refused");
+        }
+        let board = dash.lock();
+        let of = |id: &str| board.signals.iter().find(|s| s.signal_id == id).cloned();
+        let a = of("a1").unwrap_or_else(|| panic!("a1 listed"));
+        assert_eq!(a.status, "dead_letter");
+        let reason = a.reason.unwrap_or_default();
+        assert!(
+            reason.contains("connection refused")
+                && reason.contains("--queue oanda-dlq.fifo")
+                && reason.contains("oanda.fifo"),
+            "{reason}"
+        );
+        assert_eq!(of("b2").map(|s| s.status), Some("unknown".to_owned()));
     }
 
     #[test]

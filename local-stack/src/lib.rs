@@ -400,7 +400,7 @@ fn by_group(batch: &[Received]) -> Vec<Vec<&Received>> {
 /// of what it received to an invocation of its own and runs them together; each invocation
 /// handles its records in order, so a group never runs twice at once. Running them together
 /// lets their claims and journal writes share commits.
-async fn poll<F, Fut>(queue: Queue, handler: F)
+async fn poll<F, Fut>(queue: Queue, dashboard: Arc<dashboard::Dashboard>, handler: F)
 where
     F: Fn(SqsEvent) -> Fut,
     Fut: Future<Output = BatchResult>,
@@ -455,6 +455,22 @@ where
                                 _ => "; it comes back after the visibility timeout".to_owned(),
                             }
                         ));
+                        if last && let Some(dlq) = queue.dead_letters() {
+                            // Every queue's message names its signal (`SignalMessage`,
+                            // `OrderIntent`); one that does not parse has none to mark.
+                            #[derive(serde::Deserialize)]
+                            struct Names {
+                                signal_id: String,
+                            }
+                            if let Ok(n) = serde_json::from_str::<Names>(&m.body) {
+                                dashboard.dead_lettered(
+                                    &n.signal_id,
+                                    queue.name(),
+                                    dlq.name(),
+                                    why,
+                                );
+                            }
+                        }
                         queue.note_error(&m.receipt, why.clone());
                     }
                     None => {
@@ -1443,7 +1459,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         let ex = Arc::new(ex);
         for _ in 0..pollers {
             let ex = ex.clone();
-            tokio::spawn(poll(q.clone(), move |event| {
+            tokio::spawn(poll(q.clone(), dashboard.clone(), move |event| {
                 let ex = ex.clone();
                 async move { ex.handle_batch_with_errors(event, None).await }
             }));
@@ -1464,10 +1480,14 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     let router = Arc::new(router);
     for _ in 0..pollers {
         let router = router.clone();
-        tokio::spawn(poll(queues.signals.clone(), move |event| {
-            let router = router.clone();
-            async move { router.handle_batch_with_errors(event, None).await }
-        }));
+        tokio::spawn(poll(
+            queues.signals.clone(),
+            dashboard.clone(),
+            move |event| {
+                let router = router.clone();
+                async move { router.handle_batch_with_errors(event, None).await }
+            },
+        ));
     }
 
     let ingest = Ingest::new(

@@ -497,3 +497,61 @@ async fn a_restarted_stack_lists_the_signals_it_journaled_before() {
     assert_eq!(refusals(&again), executor, "{again:#}");
     drop(first);
 }
+
+/// A signal whose message is dead-lettered before any executor journaled it (here OANDA
+/// unreachable: nothing listens on its port) shows `dead_letter` on the dashboard, with the
+/// queue to list, instead of `enqueued` for ever. Three receives five seconds apart, the
+/// fewest the stack takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_signal_is_shown_as_such() {
+    shared::telemetry::init_test_logs();
+    local_stack::console::set_quiet(true);
+    let port = {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        closed.local_addr().unwrap().port()
+    };
+    let state_dir = tempfile::tempdir().unwrap();
+    let cfg = local_stack::LocalConfig {
+        port: 0,
+        journal_url: "sqlite::memory:".into(),
+        secret: common::REAL_BROKER_SECRET.into(),
+        state_path: Some(state_dir.path().join("state.sqlite")),
+        visibility_timeout: chrono::Duration::seconds(5),
+        max_receives: 3,
+        ..Default::default()
+    };
+    let env = shared::config::MapEnv::new([
+        ("OANDA_BASE_URL", format!("http://127.0.0.1:{port}/v3")),
+        ("OANDA_ACCOUNT", "101-004-1234567-001".to_owned()),
+        ("OANDA_SECRET", "token-0123456789abcdef".to_owned()),
+    ]);
+    let stack = local_stack::start(cfg, &env).await.unwrap();
+    let base = format!("http://{}", stack.addr);
+    let (status, body) =
+        common::post_with(&base, "oanda-eurusd-long", common::REAL_BROKER_SECRET).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["signal_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let signal = loop {
+        let state = common::get_json(&base, "/dashboard/state").await;
+        let signal = state["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["signal_id"] == id.as_str())
+            .cloned();
+        if let Some(s) = signal.filter(|s| s["status"] != "enqueued") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "still enqueued: {state:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(signal["status"], "dead_letter", "{signal:#}");
+    let reason = signal["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("to oanda-dlq.fifo after failing on oanda.fifo")
+            && reason.contains("--queue oanda-dlq.fifo"),
+        "{reason}"
+    );
+    assert!(!reason.contains("token-0123456789abcdef"), "{reason}");
+}
