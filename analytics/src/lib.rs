@@ -464,14 +464,25 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     ordered.sort_by(|a, b| {
         (a.signal_id.as_str(), a.leg, a.attempt).cmp(&(b.signal_id.as_str(), b.leg, b.attempt))
     });
+    // Unknown legs that a later attempt of the same leg followed (a forced replay sends
+    // again; the first send may still fill, so the broker can hold both).
+    let mut unknown_resent = 0usize;
     let mut previous_leg: Option<(&str, DateTime<Utc>, DateTime<Utc>)> = None;
-    for o in ordered {
+    for (n, o) in ordered.iter().enumerate() {
+        let o = *o;
         if o.outcome == Outcome::Unknown
             && all
                 .get(o.signal_id.as_str())
                 .is_some_and(|i| i.in_time_and_strategy(filter))
         {
             unknown += 1;
+            // Sorted by signal, leg, attempt: a later attempt of this leg is the next row.
+            if ordered
+                .get(n + 1)
+                .is_some_and(|next| next.signal_id == o.signal_id && next.leg == o.leg)
+            {
+                unknown_resent += 1;
+            }
         }
         if o.outcome != Outcome::Filled || o.quantity <= Decimal::ZERO {
             continue;
@@ -567,8 +578,15 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         ));
     }
     if unknown > 0 {
+        let resent = if unknown_resent > 0 {
+            format!(
+                "; {unknown_resent} of them sent again by a forced replay (a later attempt of the same leg), so the broker may hold both sends: check its order history"
+            )
+        } else {
+            String::new()
+        };
         report.warnings.push(format!(
-            "{unknown} leg(s) of unknown outcome: they may have filled at the broker and are not counted; `tvctl dlq replay` looks them up"
+            "{unknown} leg(s) of unknown outcome: they may have filled at the broker and are not counted; `tvctl dlq replay` looks them up{resent}"
         ));
     }
     if paper > 0 {

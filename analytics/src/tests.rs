@@ -1400,3 +1400,70 @@ fn paper_fills_are_named_as_simulated() {
         "{warnings:?}"
     );
 }
+
+/// An unknown first send followed by a second attempt of the same leg (a forced replay sends
+/// again) is still warned of, since it may fill too, and the warning says the broker may hold
+/// both; an unknown leg nothing followed is not said to be resent.
+#[test]
+fn an_unknown_leg_sent_again_is_warned_of_as_possibly_doubled() {
+    let o = Broker::Oanda;
+    let signals = [
+        signal(
+            "r1",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.08000",
+            "10:00:00",
+        ),
+        signal(
+            "r2",
+            o,
+            "EUR_USD",
+            SignalStatus::Unknown,
+            "1.08100",
+            "11:00:00",
+        ),
+    ];
+    let leg = |id: &str, hms: &str| {
+        fill(
+            id,
+            o,
+            "EUR_USD",
+            Leg::Open,
+            Side::Buy,
+            "1000",
+            "1.08000",
+            Some("0"),
+            hms,
+        )
+    };
+    let mut first = leg("r1", "10:00:01");
+    first.outcome = Outcome::Unknown;
+    first.fill_price = None;
+    first.acked_at = None;
+    let second = OrderRecord {
+        attempt: 2,
+        ..leg("r1", "10:05:00")
+    };
+    let mut alone = leg("r2", "11:00:01");
+    alone.outcome = Outcome::Unknown;
+    let warning = |orders: &[OrderRecord]| {
+        analyze(&signals, orders, &Filter::default())
+            .warnings
+            .into_iter()
+            .find(|w| w.contains("of unknown outcome"))
+            .unwrap_or_default()
+    };
+    let w = warning(&[first.clone(), second.clone(), alone.clone()]);
+    assert!(
+        w.starts_with("2 leg(s) of unknown outcome")
+            && w.contains("1 of them sent again by a forced replay"),
+        "{w}"
+    );
+    let w = warning(&[first, alone]);
+    assert!(
+        w.starts_with("2 leg(s) of unknown outcome") && !w.contains("sent again"),
+        "{w}"
+    );
+}
