@@ -477,10 +477,13 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         {
             unknown += 1;
             // Sorted by signal, leg, attempt: a later attempt of this leg is the next row.
-            if ordered
-                .get(n + 1)
-                .is_some_and(|next| next.signal_id == o.signal_id && next.leg == o.leg)
-            {
+            if ordered.get(n + 1).is_some_and(|next| {
+                next.signal_id == o.signal_id
+                    && next.leg == o.leg
+                    && next.broker == o.broker
+                    && next.account == o.account
+                    && next.attempt > o.attempt
+            }) {
                 unknown_resent += 1;
             }
         }

@@ -9,8 +9,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tracing::warn;
 
-/// Whether trading is stopped. Asked once per signal that is neither stale nor superseded,
-/// before the risk guards; engaged, the signal ends `refused` with nothing sent.
+/// Whether trading is stopped. Asked once per signal that is not stale and not an entry
+/// older than a signal already seen, before the risk guards; engaged, the signal ends
+/// `refused` with nothing sent.
 pub trait KillSwitch: Send + Sync {
     /// `Err` when the state cannot be read: the caller retries later rather than trade blind.
     fn engaged(&self) -> impl Future<Output = Result<bool, String>> + Send;

@@ -7,6 +7,7 @@ use crate::venue::{ExecRequest, Execution, NothingSent, Size, Venue};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
+use shared::alert::TargetPosition;
 use shared::clock::Clock;
 use shared::execution::{
     JournalError, OrderRecord, SignalRecord, SignalStatus, StageTimes, TradeJournal,
@@ -38,8 +39,8 @@ pub struct ExecutorSettings {
     pub lease: Duration,
     /// How long completed records are kept (DynamoDB TTL).
     pub record_ttl: Duration,
-    /// Sizing and guards, checked on each signal that is neither stale nor superseded, once
-    /// the kill switch is found off.
+    /// Sizing and guards, checked on each signal that is not stale and not an entry older
+    /// than a signal already seen, once the kill switch is found off.
     pub risk: RiskConfig,
 }
 
@@ -107,7 +108,8 @@ pub struct Executor<V, S, J, N, K, C> {
     pub journal: J,
     /// Told of each rejected, expired, not-executed or unknown outcome (unknown: urgent).
     pub notifier: N,
-    /// Read on each signal that is neither stale nor superseded.
+    /// Read on each signal that is not stale and not an entry older than a signal already
+    /// seen.
     pub kill_switch: K,
     /// The time of staleness, leases, stage times and metric timestamps.
     pub clock: C,
@@ -219,6 +221,51 @@ where
                 ),
             )
         });
+        // Signals of one instrument execute in `timenow` order, judged against two recorded
+        // times. A continuous symbol's signals are one series across its contracts (ES1!
+        // before and after a roll): their order is kept per symbol, not per contract.
+        let series = match &intent.contract {
+            Some(c) => c.requested.clone(),
+            None => intent.instrument.to_string(),
+        };
+        let taken = InstrumentKey {
+            broker: key.broker,
+            account: key.account.clone(),
+            instrument: series,
+        };
+        // Every signal that is not stale records its time as seen, before the guards: a later
+        // signal stands for what the strategy wants now even when a guard refuses it, so an
+        // older signal that would add exposure (an entry) is superseded by it (a FLATTEN the
+        // kill switch refused must not let an older entry through once the switch is off).
+        // An older signal that only reduces exposure is judged against the time below.
+        let seen = InstrumentKey {
+            instrument: format!("{} seen", taken.instrument),
+            ..taken.clone()
+        };
+        let reduces = match intent.target {
+            TargetPosition::Flat | TargetPosition::NoLong | TargetPosition::NoShort => true,
+            // A spot short entry sells what is held: it opens nothing.
+            TargetPosition::Short => intent.broker == shared::Broker::Coinbase,
+            TargetPosition::Long => false,
+        };
+        if blocked.is_none() {
+            match self.store.advance(&seen, intent.signal_time).await {
+                Err(e) => {
+                    self.release_unless(takeover, &key, lease_until).await;
+                    return Err(e.into());
+                }
+                Ok(Some(later)) if !reduces && !intent.replay_forced => {
+                    blocked = Some((
+                        Outcome::Superseded,
+                        format!(
+                            "a later signal for {} (timenow {later}) came first; this one's timenow is {}, and it would add to the position",
+                            intent.instrument, intent.signal_time
+                        ),
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
         let mut size = (Size::Quantity(Decimal::ZERO), DEFAULT_MAX_NOTIONAL);
         if blocked.is_none() {
             match self.kill_switch.engaged().await {
@@ -234,26 +281,14 @@ where
             }
         }
 
-        // Signals of one instrument execute in `timenow` order: an older one than the latest
-        // recorded is superseded. A forced replay is an operator's explicit request and skips
-        // the check (it never moves the recorded time back). Checked after the guards: a
-        // signal the kill switch or the risk settings refuse leaves the account as it was and
-        // records no time, so it cannot supersede an older signal that arrives after it (a
-        // FLATTEN fired before a refused entry would otherwise be dropped, the position left
-        // open).
+        // The time of the latest signal taken past the guards: any signal older than it is
+        // superseded. A forced replay is an operator's explicit request and skips both checks
+        // (it never moves a recorded time back). Recorded after the guards: a signal the kill
+        // switch or the risk settings refuse leaves the account as it was, so an older signal
+        // that only reduces exposure still executes after it (a FLATTEN fired before a refused
+        // entry would otherwise be dropped, the position left open).
         if blocked.is_none() {
-            // A continuous symbol's signals are one series across its contracts (ES1! before
-            // and after a roll): their order is kept per symbol, not per contract.
-            let series = match &intent.contract {
-                Some(c) => c.requested.clone(),
-                None => intent.instrument.to_string(),
-            };
-            let instrument = InstrumentKey {
-                broker: key.broker,
-                account: key.account.clone(),
-                instrument: series,
-            };
-            match self.store.advance(&instrument, intent.signal_time).await {
+            match self.store.advance(&taken, intent.signal_time).await {
                 Err(e) => {
                     self.release_unless(takeover, &key, lease_until).await;
                     return Err(e.into());
@@ -684,7 +719,8 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// Unreadable for its first `n` reads.
-    struct FlakySwitch(AtomicU32);
+    /// Fails its next `.0` reads, then answers `.1` (engaged).
+    struct FlakySwitch(AtomicU32, std::sync::atomic::AtomicBool);
 
     impl KillSwitch for FlakySwitch {
         async fn engaged(&self) -> Result<bool, String> {
@@ -693,7 +729,7 @@ mod tests {
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             {
                 Ok(_) => Err("parameter store throttled".into()),
-                Err(_) => Ok(false),
+                Err(_) => Ok(self.1.load(Ordering::SeqCst)),
             }
         }
     }
@@ -720,7 +756,7 @@ mod tests {
             store,
             journal,
             notifier: Arc::new(MemoryNotifier::default()),
-            kill_switch: FlakySwitch(AtomicU32::new(0)),
+            kill_switch: FlakySwitch(AtomicU32::new(0), std::sync::atomic::AtomicBool::new(false)),
             clock: clock.clone(),
             metrics: Arc::new(CapturedMetrics::default()),
             settings: ExecutorSettings {
@@ -1447,5 +1483,56 @@ mod tests {
             sized("1000").execute(&older).await.ok(),
             Some(Outcome::Superseded)
         );
+        // An older entry after the refused (newer) long is superseded too: the later signal,
+        // refused or not, stands for what the strategy wants now.
+        let entry = signal("entry", Action::ShortEntry, t0 + Duration::seconds(2));
+        assert_eq!(
+            sized("1000").execute(&entry).await.ok(),
+            Some(Outcome::Superseded)
+        );
+        assert_eq!(venue.orders(), 2, "the short and the FLATTEN's close only");
+    }
+
+    /// A FLATTEN the kill switch refused still supersedes an older entry that arrives once the
+    /// switch is off: the entry would open a position the strategy has since closed, and no
+    /// later signal would close it.
+    #[tokio::test]
+    async fn an_exit_the_kill_switch_refused_still_supersedes_an_older_entry() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let venue = Arc::new(PaperNetting::with_clock(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+        ));
+        let executor = paper_executor(
+            venue.clone(),
+            Arc::new(MemoryIdempotencyStore::default()),
+            Arc::new(MemoryJournal::default()),
+            &clock,
+            "1000",
+        );
+        let signal = |name: &str, action: Action, at: DateTime<Utc>| OrderIntent {
+            signal_id: SignalId::of_canonical(name),
+            action,
+            target: action.target(),
+            ..intent(at)
+        };
+        executor.kill_switch.1.store(true, Ordering::SeqCst);
+        let flatten = signal("flatten", Action::Flatten, t0 + Duration::seconds(2));
+        assert_eq!(
+            executor.execute(&flatten).await.ok(),
+            Some(Outcome::Refused)
+        );
+        executor.kill_switch.1.store(false, Ordering::SeqCst);
+        let entry = signal("entry", Action::LongEntry, t0 + Duration::seconds(1));
+        assert_eq!(
+            executor.execute(&entry).await.ok(),
+            Some(Outcome::Superseded)
+        );
+        assert_eq!(venue.orders(), 0, "nothing sent");
+        // A newer entry trades.
+        let newer = signal("newer", Action::LongEntry, t0 + Duration::seconds(3));
+        assert_eq!(executor.execute(&newer).await.ok(), Some(Outcome::Filled));
     }
 }

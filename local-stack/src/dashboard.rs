@@ -325,10 +325,11 @@ impl Dashboard {
     pub fn dead_lettered(&self, signal_id: &str, queue: &str, dead_letters: &str, why: &str) {
         let now = self.clock.now();
         let mut board = self.lock();
-        if board
+        // Off the board (older than the newest listed) or journaled: nothing to correct.
+        if !board
             .signals
             .iter()
-            .any(|s| s.signal_id == signal_id && s.status != "enqueued")
+            .any(|s| s.signal_id == signal_id && s.status == "enqueued")
         {
             return;
         }
