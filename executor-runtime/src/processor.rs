@@ -249,21 +249,18 @@ where
             TargetPosition::Long => false,
         };
         if blocked.is_none() {
-            match self.store.advance(&seen, intent.signal_time).await {
+            let verdict = self.order_check(&seen, intent, !reduces, |later| {
+                format!(
+                    "a later signal for {} (timenow {later}) came first; this one's timenow is {}, and it would add to the position",
+                    intent.instrument, intent.signal_time
+                )
+            });
+            match verdict.await {
                 Err(e) => {
                     self.release_unless(takeover, &key, lease_until).await;
                     return Err(e.into());
                 }
-                Ok(Some(later)) if !reduces && !intent.replay_forced => {
-                    blocked = Some((
-                        Outcome::Superseded,
-                        format!(
-                            "a later signal for {} (timenow {later}) came first; this one's timenow is {}, and it would add to the position",
-                            intent.instrument, intent.signal_time
-                        ),
-                    ));
-                }
-                Ok(_) => {}
+                Ok(verdict) => blocked = verdict,
             }
         }
         let mut size = (Size::Quantity(Decimal::ZERO), DEFAULT_MAX_NOTIONAL);
@@ -288,21 +285,18 @@ where
         // that only reduces exposure still executes after it (a FLATTEN fired before a refused
         // entry would otherwise be dropped, the position left open).
         if blocked.is_none() {
-            match self.store.advance(&taken, intent.signal_time).await {
+            let verdict = self.order_check(&taken, intent, true, |later| {
+                format!(
+                    "a later signal for {} (timenow {later}) has already executed; this one's timenow is {}",
+                    intent.instrument, intent.signal_time
+                )
+            });
+            match verdict.await {
                 Err(e) => {
                     self.release_unless(takeover, &key, lease_until).await;
                     return Err(e.into());
                 }
-                Ok(Some(later)) if !intent.replay_forced => {
-                    blocked = Some((
-                        Outcome::Superseded,
-                        format!(
-                            "a later signal for {} (timenow {later}) has already executed; this one's timenow is {}",
-                            intent.instrument, intent.signal_time
-                        ),
-                    ));
-                }
-                Ok(_) => {}
+                Ok(verdict) => blocked = verdict,
             }
         }
         // A guard's verdict on a takeover whose earlier attempt left the account short of the
@@ -516,6 +510,26 @@ where
                 leg.attempt += last;
             }
         }
+    }
+
+    /// Records the intent's `timenow` under `series` (`IdempotencyStore::advance`, which
+    /// keeps the latest) and answers `superseded`, with `reason` given the later time, when a
+    /// later time is recorded and `applies`; a forced replay is never superseded.
+    async fn order_check(
+        &self,
+        series: &InstrumentKey,
+        intent: &OrderIntent,
+        applies: bool,
+        reason: impl FnOnce(DateTime<Utc>) -> String,
+    ) -> Result<Option<(Outcome, String)>, StoreError> {
+        Ok(
+            match self.store.advance(series, intent.signal_time).await? {
+                Some(later) if applies && !intent.replay_forced => {
+                    Some((Outcome::Superseded, reason(later)))
+                }
+                _ => None,
+            },
+        )
     }
 
     /// Every journaled order row of the intent's signal, read within [`JOURNAL_READ`];
@@ -1429,11 +1443,8 @@ mod tests {
         assert_eq!(legs, [(Leg::Close, Outcome::Filled)]);
     }
 
-    /// A signal the risk settings refuse leaves the account as it was and records no time:
-    /// an older signal that arrives after it still executes (a FLATTEN fired before a refused
-    /// entry closes the position). A signal that did execute still supersedes an older one.
-    #[tokio::test]
-    async fn a_refused_signal_does_not_supersede_an_older_one() {
+    /// 2026-11-30 15:00 UTC, a manual clock there and a paper OANDA account on it.
+    fn paper_oanda_at_t0() -> (DateTime<Utc>, ManualClock, Arc<PaperNetting>) {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
         let clock = ManualClock::new(t0);
         let venue = Arc::new(PaperNetting::with_clock(
@@ -1441,34 +1452,75 @@ mod tests {
             "paper",
             Arc::new(clock.clone()),
         ));
-        let store = Arc::new(MemoryIdempotencyStore::default());
-        let journal = Arc::new(MemoryJournal::default());
-        let signal = |name: &str, action: Action, at: DateTime<Utc>| OrderIntent {
+        (t0, clock, venue)
+    }
+
+    /// [`intent`] with its own id (from `name`), `action` and time.
+    fn named(name: &str, action: Action, at: DateTime<Utc>) -> OrderIntent {
+        OrderIntent {
             signal_id: SignalId::of_canonical(name),
             action,
             target: action.target(),
             ..intent(at)
-        };
+        }
+    }
+
+    /// A signal the risk settings refuse leaves the account as it was: an older signal that
+    /// only reduces exposure and arrives after it still executes (a FLATTEN fired before a
+    /// refused entry closes the position), while an older entry is superseded. A signal that
+    /// did execute supersedes an older one.
+    #[tokio::test]
+    async fn a_refused_signal_does_not_supersede_an_older_one() {
+        let (t0, clock, venue) = paper_oanda_at_t0();
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        let journal = Arc::new(MemoryJournal::default());
+        let signal = named;
         let sized = |size: &str| {
             paper_executor(venue.clone(), store.clone(), journal.clone(), &clock, size)
         };
-        let short = signal("short", Action::ShortEntry, t0);
-        assert_eq!(
-            sized("1000").execute(&short).await.ok(),
-            Some(Outcome::Filled)
-        );
-        // Fired 2 s after the FLATTEN below, arriving first; over the default max position
-        // (10,000), so refused.
-        let long = signal("long", Action::LongEntry, t0 + Duration::seconds(3));
-        assert_eq!(
-            sized("20000").execute(&long).await.ok(),
-            Some(Outcome::Refused)
-        );
-        let flatten = signal("flatten", Action::Flatten, t0 + Duration::seconds(1));
-        assert_eq!(
-            sized("1000").execute(&flatten).await.ok(),
-            Some(Outcome::Filled)
-        );
+        let ms = Duration::milliseconds;
+        // In arrival order: name, action, `timenow` after t0, size, outcome.
+        let steps = [
+            ("short", Action::ShortEntry, ms(0), "1000", Outcome::Filled),
+            // Fired 2 s after the FLATTEN below, arriving first; over the default max
+            // position (10,000), so refused.
+            (
+                "long",
+                Action::LongEntry,
+                ms(3000),
+                "20000",
+                Outcome::Refused,
+            ),
+            // Fired before the refused entry: it still closes the short.
+            (
+                "flatten",
+                Action::Flatten,
+                ms(1000),
+                "1000",
+                Outcome::Filled,
+            ),
+            // The FLATTEN was taken and recorded its time: an older entry is superseded.
+            (
+                "older",
+                Action::LongEntry,
+                ms(500),
+                "1000",
+                Outcome::Superseded,
+            ),
+            // An older entry after the refused (newer) long is superseded too: the later
+            // signal, refused or not, stands for what the strategy wants now.
+            (
+                "entry",
+                Action::ShortEntry,
+                ms(2000),
+                "1000",
+                Outcome::Superseded,
+            ),
+        ];
+        for (name, action, after, size, outcome) in steps {
+            let got = sized(size).execute(&signal(name, action, t0 + after)).await;
+            assert_eq!(got.ok(), Some(outcome), "{name}");
+        }
         assert_eq!(
             venue
                 .positions()
@@ -1476,19 +1528,6 @@ mod tests {
                 .copied()
                 .unwrap_or_default(),
             Decimal::ZERO
-        );
-        // The FLATTEN executed and recorded its time: an older entry is superseded.
-        let older = signal("older", Action::LongEntry, t0 + Duration::milliseconds(500));
-        assert_eq!(
-            sized("1000").execute(&older).await.ok(),
-            Some(Outcome::Superseded)
-        );
-        // An older entry after the refused (newer) long is superseded too: the later signal,
-        // refused or not, stands for what the strategy wants now.
-        let entry = signal("entry", Action::ShortEntry, t0 + Duration::seconds(2));
-        assert_eq!(
-            sized("1000").execute(&entry).await.ok(),
-            Some(Outcome::Superseded)
         );
         assert_eq!(venue.orders(), 2, "the short and the FLATTEN's close only");
     }
@@ -1498,13 +1537,7 @@ mod tests {
     /// later signal would close it.
     #[tokio::test]
     async fn an_exit_the_kill_switch_refused_still_supersedes_an_older_entry() {
-        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
-        let clock = ManualClock::new(t0);
-        let venue = Arc::new(PaperNetting::with_clock(
-            Broker::Oanda,
-            "paper",
-            Arc::new(clock.clone()),
-        ));
+        let (t0, clock, venue) = paper_oanda_at_t0();
         let executor = paper_executor(
             venue.clone(),
             Arc::new(MemoryIdempotencyStore::default()),
@@ -1512,12 +1545,7 @@ mod tests {
             &clock,
             "1000",
         );
-        let signal = |name: &str, action: Action, at: DateTime<Utc>| OrderIntent {
-            signal_id: SignalId::of_canonical(name),
-            action,
-            target: action.target(),
-            ..intent(at)
-        };
+        let signal = named;
         executor.kill_switch.1.store(true, Ordering::SeqCst);
         let flatten = signal("flatten", Action::Flatten, t0 + Duration::seconds(2));
         assert_eq!(
