@@ -461,8 +461,22 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     // A signal's legs in the order they are sent (a roll's close, the close, the open), so a
     // leg without a time of its own is placed after the legs before it.
     let mut ordered: Vec<&OrderRecord> = orders.iter().collect();
+    // By account within a signal too, so a leg's attempts at one account are adjacent.
     ordered.sort_by(|a, b| {
-        (a.signal_id.as_str(), a.leg, a.attempt).cmp(&(b.signal_id.as_str(), b.leg, b.attempt))
+        (
+            a.signal_id.as_str(),
+            a.leg,
+            a.broker,
+            a.account.as_str(),
+            a.attempt,
+        )
+            .cmp(&(
+                b.signal_id.as_str(),
+                b.leg,
+                b.broker,
+                b.account.as_str(),
+                b.attempt,
+            ))
     });
     // Unknown legs that a later attempt of the same leg followed (a forced replay sends
     // again; the first send may still fill, so the broker can hold both).

@@ -732,7 +732,6 @@ mod tests {
     use shared::{Action, SignalId};
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    /// Unreadable for its first `n` reads.
     /// Fails its next `.0` reads, then answers `.1` (engaged).
     struct FlakySwitch(AtomicU32, std::sync::atomic::AtomicBool);
 
@@ -1467,21 +1466,30 @@ mod tests {
 
     /// A signal the risk settings refuse leaves the account as it was: an older signal that
     /// only reduces exposure and arrives after it still executes (a FLATTEN fired before a
-    /// refused entry closes the position), while an older entry is superseded. A signal that
-    /// did execute supersedes an older one.
+    /// refused entry closes the position), while an older entry is superseded by the refused
+    /// signal's time (seen). An older exit is superseded by the time of a signal taken past
+    /// the guards, here the FLATTEN's.
     #[tokio::test]
-    async fn a_refused_signal_does_not_supersede_an_older_one() {
+    async fn an_older_exit_executes_after_a_refused_entry_and_an_older_entry_does_not() {
         let (t0, clock, venue) = paper_oanda_at_t0();
         let store = Arc::new(MemoryIdempotencyStore::default());
         let journal = Arc::new(MemoryJournal::default());
-        let signal = named;
         let sized = |size: &str| {
             paper_executor(venue.clone(), store.clone(), journal.clone(), &clock, size)
         };
         let ms = Duration::milliseconds;
-        // In arrival order: name, action, `timenow` after t0, size, outcome.
+        let (seen, taken) = ("came first", "has already executed");
+        // In arrival order: name, action, `timenow` after t0, size, outcome, what the
+        // journaled reason says.
         let steps = [
-            ("short", Action::ShortEntry, ms(0), "1000", Outcome::Filled),
+            (
+                "short",
+                Action::ShortEntry,
+                ms(0),
+                "1000",
+                Outcome::Filled,
+                "",
+            ),
             // Fired 2 s after the FLATTEN below, arriving first; over the default max
             // position (10,000), so refused.
             (
@@ -1490,6 +1498,7 @@ mod tests {
                 ms(3000),
                 "20000",
                 Outcome::Refused,
+                "max",
             ),
             // Fired before the refused entry: it still closes the short.
             (
@@ -1498,28 +1507,46 @@ mod tests {
                 ms(1000),
                 "1000",
                 Outcome::Filled,
+                "",
             ),
-            // The FLATTEN was taken and recorded its time: an older entry is superseded.
+            // Older than the refused long: an entry is superseded by what was seen.
             (
                 "older",
                 Action::LongEntry,
                 ms(500),
                 "1000",
                 Outcome::Superseded,
+                seen,
             ),
-            // An older entry after the refused (newer) long is superseded too: the later
-            // signal, refused or not, stands for what the strategy wants now.
             (
                 "entry",
                 Action::ShortEntry,
                 ms(2000),
                 "1000",
                 Outcome::Superseded,
+                seen,
+            ),
+            // Older than the FLATTEN, which was taken: an exit is superseded by that.
+            (
+                "exit",
+                Action::ShortExit,
+                ms(800),
+                "1000",
+                Outcome::Superseded,
+                taken,
             ),
         ];
-        for (name, action, after, size, outcome) in steps {
-            let got = sized(size).execute(&signal(name, action, t0 + after)).await;
+        for (name, action, after, size, outcome, says) in steps {
+            let intent = named(name, action, t0 + after);
+            let got = sized(size).execute(&intent).await;
             assert_eq!(got.ok(), Some(outcome), "{name}");
+            let record = journal.signal(&intent.signal_id).await;
+            let reason = record
+                .ok()
+                .flatten()
+                .and_then(|r| r.reason)
+                .unwrap_or_default();
+            assert!(reason.contains(says), "{name}: {reason}");
         }
         assert_eq!(
             venue
