@@ -245,7 +245,9 @@ where
         let reduces = match intent.target {
             TargetPosition::Flat | TargetPosition::NoLong | TargetPosition::NoShort => true,
             // A spot short entry sells what is held: it opens nothing.
-            TargetPosition::Short => intent.broker == shared::Broker::Coinbase,
+            TargetPosition::Short => {
+                crate::risk::AssetClass::of(intent.broker, intent.instrument.as_str()).is_spot()
+            }
             TargetPosition::Long => false,
         };
         if blocked.is_none() {

@@ -456,15 +456,11 @@ where
                             }
                         ));
                         if last && let Some(dlq) = queue.dead_letters() {
-                            // Every queue's message names its signal (`SignalMessage`,
-                            // `OrderIntent`); one that does not parse has none to mark.
-                            #[derive(serde::Deserialize)]
-                            struct Names {
-                                signal_id: String,
-                            }
-                            if let Ok(n) = serde_json::from_str::<Names>(&m.body) {
+                            // A message read as a dead letter is read (`SignalMessage`,
+                            // `OrderIntent`); one that does not parse has no signal to mark.
+                            if let Ok(letter) = shared::replay::DeadLetter::parse(&m.body) {
                                 dashboard.dead_lettered(
-                                    &n.signal_id,
+                                    letter.signal_id().as_str(),
                                     queue.name(),
                                     dlq.name(),
                                     why,
