@@ -509,11 +509,14 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         false => Vec::new(),
     };
     if planned.is_empty() && rolled.is_empty() {
-        let mut e = Execution::no_op(conv.no_op_reason(req, &held, &mark));
         if !legs.is_empty() {
-            e = finish(legs, None);
+            return Ok(finish(legs, None));
         }
-        return Ok(e);
+        // At the target already: taken all the same (the account holds what the signal asks).
+        if let Some(stop) = gate(conv, clock, req, None).await? {
+            return Ok(stop);
+        }
+        return Ok(Execution::no_op(conv.no_op_reason(req, &held, &mark)));
     }
     if let Err(refusal) = preflight(&planned, &rules, Some(&limit)) {
         // The notional cap's message names its currency already.
@@ -555,6 +558,16 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 .join(", ")
         );
         return Ok(finish(legs, Some((Outcome::Unknown, why))));
+    }
+    // Every check that could refuse the signal has passed: the last one before the first order.
+    if legs.is_empty() {
+        let first = match (rolled.is_empty(), planned.first()) {
+            (true, Some(leg)) => leg.leg.as_str(),
+            _ => Leg::CloseRolled.as_str(),
+        };
+        if let Some(stop) = gate(conv, clock, req, Some(first)).await? {
+            return Ok(stop);
+        }
     }
     if !rolled.is_empty() {
         match roll_over(conv, clock, req, &rolled).await {
@@ -790,6 +803,39 @@ fn filled_legs<'a>(legs: impl Iterator<Item = &'a LegReport>) -> Option<String> 
         .map(|l| l.leg.as_str())
         .collect();
     (!filled.is_empty()).then(|| filled.join(", "))
+}
+
+/// Asks the request's [`ExecRequest::gate`] before the signal's first order (`first` names
+/// that leg; `None` when the account is at the target already): `Ok(Some(execution))` ends
+/// the signal without an order (superseded, or past its staleness budget before a first leg,
+/// checked first so a signal that can no longer send is not recorded as taken); `Err` when
+/// the check could not be made, before anything was sent.
+async fn gate<V: Conversation, C: Clock + ?Sized>(
+    conv: &V,
+    clock: &C,
+    req: &ExecRequest<'_>,
+    first: Option<&str>,
+) -> Result<Option<Execution>, NothingSent> {
+    let Some(gate) = req.gate else {
+        return Ok(None);
+    };
+    if let Some(first) = first
+        && clock.now() >= req.deadline
+    {
+        let why = format!(
+            "staleness budget ran out at {} before the {first} leg; not sent",
+            req.deadline
+        );
+        return Ok(Some(Execution::without_legs(Outcome::Expired, why)));
+    }
+    match gate.pass().await {
+        Ok(None) => Ok(None),
+        Ok(Some(why)) => Ok(Some(Execution::without_legs(Outcome::Superseded, why))),
+        Err(why) => Err(NothingSent {
+            broker: conv.broker(),
+            reason: why,
+        }),
+    }
 }
 
 /// Ends the signal with `outcome` before this attempt sends anything, keeping the legs an

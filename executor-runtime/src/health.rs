@@ -146,6 +146,7 @@ mod tests {
             max_notional: crate::risk::DEFAULT_MAX_NOTIONAL,
             takeover: false,
             may_send: true,
+            gate: None,
         };
         let mut states = Vec::new();
         for _ in 0..5 {

@@ -812,6 +812,7 @@ mod tests {
             max_notional: Decimal::from(1_000_000),
             takeover,
             may_send: !takeover,
+            gate: None,
         }
     }
 

@@ -3,7 +3,7 @@
 use crate::killswitch::KillSwitch;
 use crate::metrics::{MetricsSink, StageLatencies, outcome_line};
 use crate::risk::{DEFAULT_MAX_NOTIONAL, Refusal, RiskConfig};
-use crate::venue::{ExecRequest, Execution, NothingSent, Size, Venue};
+use crate::venue::{ExecRequest, Execution, NothingSent, OrderGate, Size, Venue};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -18,6 +18,7 @@ use shared::ports::{
     Claim, DeadLetterQueue, FifoMessage, IdempotencyKey, IdempotencyStore, InstrumentKey,
     Notification, Notifier, QueueError, StoreError,
 };
+use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tracing::{Instrument, error, error_span, info, warn};
@@ -42,6 +43,60 @@ pub struct ExecutorSettings {
     /// Sizing and guards, checked on each signal that is not stale and not an entry older
     /// than a signal already seen, once the kill switch is found off.
     pub risk: RiskConfig,
+}
+
+/// Records the intent's `timenow` under `series` (`IdempotencyStore::advance`, which keeps
+/// the latest) and answers `superseded`, with `reason` given the later time, when a later time
+/// is recorded and `applies`; a forced replay is never superseded.
+async fn order_check<S: IdempotencyStore>(
+    store: &S,
+    series: &InstrumentKey,
+    intent: &OrderIntent,
+    applies: bool,
+    reason: impl FnOnce(DateTime<Utc>) -> String,
+) -> Result<Option<(Outcome, String)>, StoreError> {
+    Ok(match store.advance(series, intent.signal_time).await? {
+        Some(later) if applies && !intent.replay_forced => {
+            Some((Outcome::Superseded, reason(later)))
+        }
+        _ => None,
+    })
+}
+
+/// The taken check ([`order_check`] on the series' key) as the venue's [`OrderGate`]; a store
+/// failure is kept in `failed`, so the executor reports it as the store's, not the broker's.
+struct TakenGate<'a, S> {
+    store: &'a S,
+    series: &'a InstrumentKey,
+    intent: &'a OrderIntent,
+    failed: std::sync::Mutex<Option<StoreError>>,
+}
+
+impl<S: IdempotencyStore> TakenGate<'_, S> {
+    /// Records the signal as taken: `Ok(Some(reason))` when a later one was taken already.
+    async fn check(&self) -> Result<Option<String>, StoreError> {
+        let verdict = order_check(self.store, self.series, self.intent, true, |later| {
+            format!(
+                "a later signal for {} (timenow {later}) has already executed; this one's timenow is {}",
+                self.intent.instrument, self.intent.signal_time
+            )
+        });
+        Ok(verdict.await?.map(|(_, why)| why))
+    }
+}
+
+impl<S: IdempotencyStore> OrderGate for TakenGate<'_, S> {
+    fn pass(
+        &self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + '_>> {
+        Box::pin(async move {
+            self.check().await.map_err(|e| {
+                let why = format!("the signal order could not be checked: {e}");
+                *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                why
+            })
+        })
+    }
 }
 
 /// Why a record is reported failed; it comes back (and after enough receives, dead-letters).
@@ -251,7 +306,7 @@ where
             TargetPosition::Long => false,
         };
         if blocked.is_none() {
-            let verdict = self.order_check(&seen, intent, !reduces, |later| {
+            let verdict = order_check(&self.store, &seen, intent, !reduces, |later| {
                 format!(
                     "a later signal for {} (timenow {later}) came first; this one's timenow is {}, and it would add to the position",
                     intent.instrument, intent.signal_time
@@ -280,25 +335,30 @@ where
             }
         }
 
-        // The time of the latest signal taken past the guards: any signal older than it is
-        // superseded. A forced replay is an operator's explicit request and skips both checks
-        // (it never moves a recorded time back). Recorded after the guards: a signal the kill
-        // switch or the risk settings refuse leaves the account as it was, so an older signal
-        // that only reduces exposure still executes after it (a FLATTEN fired before a refused
-        // entry would otherwise be dropped, the position left open).
-        if blocked.is_none() {
-            let verdict = self.order_check(&taken, intent, true, |later| {
-                format!(
-                    "a later signal for {} (timenow {later}) has already executed; this one's timenow is {}",
-                    intent.instrument, intent.signal_time
-                )
-            });
-            match verdict.await {
+        // The time of the latest signal taken: any signal older than it is superseded. A
+        // signal refused by the kill switch, the risk settings, the broker's rules or the
+        // notional cap, or expired before its first order, leaves the account as it was, so
+        // an older signal that only reduces exposure still executes after it (a FLATTEN fired
+        // before a refused entry would otherwise be dropped, the position left open): the
+        // venue asks this check once every other check has passed, just before the first
+        // order (`ExecRequest::gate`). A takeover is checked here, before the venue reads
+        // anything: an earlier attempt may have sent orders already, and one superseded now
+        // must not send more but must report what that attempt left (half a reversal is
+        // alarmed below). A forced replay is an operator's explicit request and is never
+        // superseded (it never moves a recorded time back either).
+        let gate = TakenGate {
+            store: &self.store,
+            series: &taken,
+            intent,
+            failed: std::sync::Mutex::new(None),
+        };
+        if takeover && blocked.is_none() {
+            match gate.check().await {
                 Err(e) => {
                     self.release_unless(takeover, &key, lease_until).await;
                     return Err(e.into());
                 }
-                Ok(verdict) => blocked = verdict,
+                Ok(verdict) => blocked = verdict.map(|why| (Outcome::Superseded, why)),
             }
         }
         // A guard's verdict on a takeover whose earlier attempt left the account short of the
@@ -347,6 +407,7 @@ where
                     max_notional: size.1,
                     takeover,
                     may_send: blocked.is_none(),
+                    gate: (!takeover).then_some(&gate as &dyn OrderGate),
                 };
                 match self.venue.execute(&req).await {
                     Ok(mut execution) => {
@@ -382,6 +443,12 @@ where
                     }
                     Err(nothing_sent) => {
                         self.release_unless(takeover, &key, lease_until).await;
+                        // The gate's store failed, not the broker: say so.
+                        if let Some(e) =
+                            gate.failed.lock().unwrap_or_else(|e| e.into_inner()).take()
+                        {
+                            return Err(e.into());
+                        }
                         return Err(nothing_sent.into());
                     }
                 }
@@ -512,26 +579,6 @@ where
                 leg.attempt += last;
             }
         }
-    }
-
-    /// Records the intent's `timenow` under `series` (`IdempotencyStore::advance`, which
-    /// keeps the latest) and answers `superseded`, with `reason` given the later time, when a
-    /// later time is recorded and `applies`; a forced replay is never superseded.
-    async fn order_check(
-        &self,
-        series: &InstrumentKey,
-        intent: &OrderIntent,
-        applies: bool,
-        reason: impl FnOnce(DateTime<Utc>) -> String,
-    ) -> Result<Option<(Outcome, String)>, StoreError> {
-        Ok(
-            match self.store.advance(series, intent.signal_time).await? {
-                Some(later) if applies && !intent.replay_forced => {
-                    Some((Outcome::Superseded, reason(later)))
-                }
-                _ => None,
-            },
-        )
     }
 
     /// Every journaled order row of the intent's signal, read within [`JOURNAL_READ`];
@@ -1114,6 +1161,7 @@ mod tests {
             max_notional: Decimal::from(1_000_000),
             takeover: true,
             may_send,
+            gate: None,
         };
         let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req).await;
         let execution = done.unwrap_or_else(|e| panic!("{e:?}"));
@@ -1147,6 +1195,7 @@ mod tests {
             max_notional: Decimal::from(1_000_000),
             takeover: true,
             may_send: true,
+            gate: None,
         };
         let execution = crate::drive::execute(&broker, &ManualClock::new(t0), &req)
             .await
@@ -1469,8 +1518,8 @@ mod tests {
     /// A signal the risk settings refuse leaves the account as it was: an older signal that
     /// only reduces exposure and arrives after it still executes (a FLATTEN fired before a
     /// refused entry closes the position), while an older entry is superseded by the refused
-    /// signal's time (seen). An older exit is superseded by the time of a signal taken past
-    /// the guards, here the FLATTEN's.
+    /// signal's time (seen). An older exit is superseded by the time of a signal taken (past every
+    /// check, just before its first order), here the FLATTEN's.
     #[tokio::test]
     async fn an_older_exit_executes_after_a_refused_entry_and_an_older_entry_does_not() {
         let (t0, clock, venue) = paper_oanda_at_t0();
@@ -1559,6 +1608,75 @@ mod tests {
             Decimal::ZERO
         );
         assert_eq!(venue.orders(), 2, "the short and the FLATTEN's close only");
+    }
+
+    /// A newer entry that passes the guards but is refused before its first order (here by
+    /// the notional cap, checked once the broker's rules are read) leaves the account as it
+    /// was: it is not taken, so an older FLATTEN arriving after it still closes the position.
+    /// A newer entry the account already holds (a no-op) is taken: an older FLATTEN is then
+    /// superseded, and the position the strategy wants stays.
+    #[tokio::test]
+    async fn an_entry_refused_before_its_first_order_is_not_taken_and_a_no_op_is() {
+        let (t0, clock, venue) = paper_oanda_at_t0();
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        let journal = Arc::new(MemoryJournal::default());
+        let executor = |size: &str, cap: &str| {
+            let mut e = paper_executor(venue.clone(), store.clone(), journal.clone(), &clock, size);
+            e.settings.risk = RiskConfig::from_toml(&format!(
+                "default_size = \"{size}\"\ndefault_max_position = \"10000\"\nmax_notional = \"{cap}\""
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+            e
+        };
+        let s = Duration::seconds;
+        let ran = async |name: &str, action, at, size: &str, cap: &str| {
+            let intent = named(name, action, t0 + at);
+            let got = executor(size, cap).execute(&intent).await.ok();
+            let reason = journal
+                .signal(&intent.signal_id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.reason)
+                .unwrap_or_default();
+            (got, reason)
+        };
+        let held = || {
+            venue
+                .positions()
+                .get("EUR_USD")
+                .copied()
+                .unwrap_or_default()
+        };
+
+        let (got, _) = ran("short", Action::ShortEntry, s(0), "1000", "1000000").await;
+        assert_eq!(got, Some(Outcome::Filled));
+        // Within the maximum position, over the notional cap (EUR_USD's notional is its
+        // units at OANDA): refused in the plan's checks, nothing sent.
+        let (got, reason) = ran("long", Action::LongEntry, s(3), "8000", "5000").await;
+        assert_eq!(got, Some(Outcome::Refused), "{reason}");
+        assert!(reason.contains("notional"), "{reason}");
+        assert_eq!(venue.orders(), 1);
+        // Fired before the refused entry, arriving after it: closes the short.
+        let (got, reason) = ran("flatten", Action::Flatten, s(1), "1000", "1000000").await;
+        assert_eq!(got, Some(Outcome::Filled), "{reason}");
+        assert_eq!(held(), Decimal::ZERO);
+        // An older entry is still superseded by the refused one (seen).
+        let (got, reason) = ran("older", Action::LongEntry, s(2), "1000", "1000000").await;
+        assert_eq!(got, Some(Outcome::Superseded), "{reason}");
+        assert!(reason.contains("came first"), "{reason}");
+
+        // Short again; a newer SHORT_ENTRY finds the short held (no-op) and is taken, so an
+        // older FLATTEN arriving after it is superseded and the short stays.
+        let (got, _) = ran("short again", Action::ShortEntry, s(10), "1000", "1000000").await;
+        assert_eq!(got, Some(Outcome::Filled));
+        let (got, _) = ran("held", Action::ShortEntry, s(12), "1000", "1000000").await;
+        assert_eq!(got, Some(Outcome::NoOp));
+        let (got, reason) = ran("late flatten", Action::Flatten, s(11), "1000", "1000000").await;
+        assert_eq!(got, Some(Outcome::Superseded), "{reason}");
+        assert!(reason.contains("has already executed"), "{reason}");
+        assert_eq!(held(), Decimal::from(-1000));
+        assert_eq!(venue.orders(), 3, "the shorts and the FLATTEN's close only");
     }
 
     /// A FLATTEN the kill switch refused still supersedes an older entry that arrives once the

@@ -11,6 +11,7 @@ use shared::message::OrderIntent;
 use shared::outcome::Outcome;
 use shared::routing::Broker;
 use std::future::Future;
+use std::pin::Pin;
 
 /// What the runtime asks of a venue.
 #[derive(Debug, Clone)]
@@ -32,6 +33,28 @@ pub struct ExecRequest<'a> {
     /// False when the signal is stale or a guard blocks it (kill switch, risk limits, a newer
     /// signal): recover what a previous attempt did, send nothing new.
     pub may_send: bool,
+    /// The last check before the signal's first order, asked once every check that could
+    /// refuse the signal has passed (the broker's rules, sizing, the notional cap) and just
+    /// before the first send, or when the account is found at the target already: the
+    /// executor's signal order per instrument, which records the signal as taken there. Not
+    /// asked after an earlier attempt's orders were found (that attempt passed it). `None`:
+    /// no check (tests of a venue alone).
+    pub gate: Option<&'a dyn OrderGate>,
+}
+
+/// The check [`ExecRequest::gate`] names. A future of its own (not `async fn`), so a request
+/// can carry it as `&dyn`.
+pub trait OrderGate: Send + Sync {
+    /// `Ok(None)`: send. `Ok(Some(reason))`: the signal is superseded, nothing is sent, and
+    /// `reason` says by what. `Err(why)`: the check could not be made; nothing is sent and the
+    /// signal comes back through its queue (the venue answers [`NothingSent`]).
+    fn pass(&self) -> Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + '_>>;
+}
+
+impl std::fmt::Debug for dyn OrderGate + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OrderGate")
+    }
 }
 
 /// How large an entry is, as the risk configuration sizes it.
