@@ -26,7 +26,7 @@
 use crate::plan::{
     Book, Holdings, LegAction, NotionalLimit, PlannedLeg, TradingRules, plan, preflight,
 };
-use crate::venue::{ExecRequest, Execution, LegReport, NothingSent, Size};
+use crate::venue::{ExecRequest, Execution, LegReport, NothingSent, OrderGate, Size};
 use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use shared::alert::TargetPosition;
@@ -375,6 +375,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     let nothing = |why: String| NothingSent {
         broker: conv.broker(),
         reason: why,
+        order_check: false,
     };
     // A takeover cannot come back through the queue for a read that failed: its redeliveries
     // follow each other within seconds, inside the staleness budget, and the last one lands
@@ -513,8 +514,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             return Ok(finish(legs, None));
         }
         // At the target already: taken all the same (the account holds what the signal asks).
-        if let Some(stop) = gate(conv, clock, req, None).await? {
-            return Ok(stop);
+        let mut gate = req.gate;
+        if let Some(why) = ask(&mut gate).await.map_err(|why| unchecked(conv, why))? {
+            return Ok(Execution::without_legs(Outcome::Superseded, why));
         }
         return Ok(Execution::no_op(conv.no_op_reason(req, &held, &mark)));
     }
@@ -559,19 +561,17 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         );
         return Ok(finish(legs, Some((Outcome::Unknown, why))));
     }
-    // Every check that could refuse the signal has passed: the last one before the first order.
-    if legs.is_empty() {
-        let first = match (rolled.is_empty(), planned.first()) {
-            (true, Some(leg)) => leg.leg.as_str(),
-            _ => Leg::CloseRolled.as_str(),
-        };
-        if let Some(stop) = gate(conv, clock, req, Some(first)).await? {
-            return Ok(stop);
-        }
-    }
+    // Asked just before this attempt's first order leaves (in the roll-over or the legs
+    // below), once every check that could refuse the signal has passed; or at the end when
+    // no order was needed.
+    let mut gate = req.gate;
     if !rolled.is_empty() {
-        match roll_over(conv, clock, req, &rolled).await {
+        match roll_over(conv, clock, req, &rolled, &mut gate).await {
             Ok(rows) => legs.extend(rows),
+            Err(RollStop::Superseded(why)) => {
+                return Ok(finish(legs, Some((Outcome::Superseded, why))));
+            }
+            Err(RollStop::Unchecked(why)) => return Err(unchecked(conv, why)),
             Err(RollStop::Broker(rows, outcome, why)) => {
                 legs.extend(rows);
                 return Ok(finish(legs, Some((outcome, why))));
@@ -610,6 +610,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 }
             }
         }
+        if let Some(why) = ask(&mut gate).await.map_err(|why| unchecked(conv, why))? {
+            return Ok(finish(legs, Some((Outcome::Superseded, why))));
+        }
         let rows = send_leg(conv, clock, req, leg, &mark).await;
         let last = rows.last().cloned();
         legs.retain(|l| l.leg != leg.leg);
@@ -640,6 +643,11 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             }
         }
     }
+    // No order was needed after all (an earlier contract with nothing to close): taken as a
+    // no-op is.
+    if let Some(why) = ask(&mut gate).await.map_err(|why| unchecked(conv, why))? {
+        return Ok(finish(legs, Some((Outcome::Superseded, why))));
+    }
     Ok(finish(legs, None))
 }
 
@@ -647,6 +655,10 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
 enum RollStop {
     /// A leg on the earlier contract did not end well: the legs so far, the outcome, why.
     Broker(Vec<LegReport>, Outcome, String),
+    /// Nothing was sent: [`ExecRequest::gate`] found a later signal taken (the reason).
+    Superseded(String),
+    /// Nothing was sent: [`ExecRequest::gate`] could not be asked (why).
+    Unchecked(String),
     /// Nothing was sent: the root's policy is to refuse, or more than one earlier contract is
     /// held. Rejected (an alarm: the trader must close the earlier contract), not the broker's
     /// doing.
@@ -661,6 +673,7 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
     clock: &C,
     req: &ExecRequest<'_>,
     rolled: &[(String, Holdings)],
+    gate: &mut Option<&dyn OrderGate>,
 ) -> Result<Vec<LegReport>, RollStop> {
     let held: Vec<String> = rolled
         .iter()
@@ -744,6 +757,11 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
             .holdings(&sub)
             .await
             .map_err(|e| RollStop::Broker(rows.clone(), Outcome::Unknown, format!("{e:?}")))?;
+        match ask(gate).await {
+            Ok(None) => {}
+            Ok(Some(why)) => return Err(RollStop::Superseded(why)),
+            Err(why) => return Err(RollStop::Unchecked(why)),
+        }
         let mut sent = send_leg(conv, clock, &sub, &leg, &mark).await;
         for row in &mut sent {
             row.instrument = Some(contract.clone());
@@ -805,36 +823,26 @@ fn filled_legs<'a>(legs: impl Iterator<Item = &'a LegReport>) -> Option<String> 
     (!filled.is_empty()).then(|| filled.join(", "))
 }
 
-/// Asks the request's [`ExecRequest::gate`] before the signal's first order (`first` names
-/// that leg; `None` when the account is at the target already): `Ok(Some(execution))` ends
-/// the signal without an order (superseded, or past its staleness budget before a first leg,
-/// checked first so a signal that can no longer send is not recorded as taken); `Err` when
-/// the check could not be made, before anything was sent.
-async fn gate<V: Conversation, C: Clock + ?Sized>(
-    conv: &V,
-    clock: &C,
-    req: &ExecRequest<'_>,
-    first: Option<&str>,
-) -> Result<Option<Execution>, NothingSent> {
-    let Some(gate) = req.gate else {
-        return Ok(None);
-    };
-    if let Some(first) = first
-        && clock.now() >= req.deadline
-    {
-        let why = format!(
-            "staleness budget ran out at {} before the {first} leg; not sent",
-            req.deadline
-        );
-        return Ok(Some(Execution::without_legs(Outcome::Expired, why)));
+/// Asks `gate` (an attempt's [`ExecRequest::gate`]) once: the first call asks and empties
+/// it, later ones answer `Ok(None)`. Called just before the attempt's first order leaves (after
+/// the staleness check before it, so a signal that ends expired before its first order is not
+/// recorded as taken; the order whose check passed is then sent, even if the check's own write
+/// took it past the budget), or when no order is needed. `Ok(Some(reason))`: superseded,
+/// nothing sent.
+async fn ask(gate: &mut Option<&dyn OrderGate>) -> Result<Option<String>, String> {
+    match gate.take() {
+        None => Ok(None),
+        Some(g) => g.pass().await,
     }
-    match gate.pass().await {
-        Ok(None) => Ok(None),
-        Ok(Some(why)) => Ok(Some(Execution::without_legs(Outcome::Superseded, why))),
-        Err(why) => Err(NothingSent {
-            broker: conv.broker(),
-            reason: why,
-        }),
+}
+
+/// The [`NothingSent`] of a gate that could not be asked: the executor's own store failed,
+/// not the broker ([`NothingSent::order_check`]).
+fn unchecked<V: Conversation>(conv: &V, why: String) -> NothingSent {
+    NothingSent {
+        broker: conv.broker(),
+        reason: why,
+        order_check: true,
     }
 }
 

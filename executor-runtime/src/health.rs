@@ -25,6 +25,8 @@ pub struct Recorded<V, H, C> {
 /// (nothing to learn) or said nothing about itself.
 pub fn health_event(result: &Result<Execution, NothingSent>) -> Option<HealthEvent> {
     match result {
+        // The executor's own order check failed (its store): nothing about the broker.
+        Err(e) if e.order_check => None,
         Err(_) => Some(HealthEvent::Failure(FailureKind::Unavailable)),
         // The trader's own rule stopped it (a root's roll policy), after reads that answered.
         Ok(e) if e.stopped_by_policy => None,
@@ -127,11 +129,17 @@ mod tests {
         let recorded = Recorded {
             venue: Scripted(Mutex::new(vec![
                 with(Outcome::Filled),
+                Err(NothingSent {
+                    broker: Broker::Oanda,
+                    reason: "the signal order could not be checked".into(),
+                    order_check: true,
+                }),
                 with(Outcome::Unknown),
                 with(Outcome::Refused),
                 Err(NothingSent {
                     broker: Broker::Oanda,
                     reason: "connection refused".into(),
+                    order_check: false,
                 }),
                 with(Outcome::NoOp),
             ])),
@@ -149,7 +157,7 @@ mod tests {
             gate: None,
         };
         let mut states = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..6 {
             clock.advance(chrono::Duration::seconds(1));
             let r = recorded.execute(&req).await;
             let h = recorded.health.read(Broker::Oanda).await.unwrap();
@@ -160,6 +168,8 @@ mod tests {
             states,
             [
                 (true, HealthState::Ok, None),
+                // The executor's own order check failed: nothing about the broker.
+                (false, HealthState::Ok, None),
                 (true, HealthState::Degraded, Some(Unknown)),
                 // A local refusal says nothing about the broker.
                 (true, HealthState::Degraded, Some(Unknown)),

@@ -937,6 +937,100 @@ mod tests {
         );
     }
 
+    /// An [`OrderGate`] that counts how often it was asked and answers `later` (a reason to
+    /// supersede) or passes.
+    #[derive(Default)]
+    struct Counting {
+        asked: std::sync::atomic::AtomicU32,
+        later: Option<&'static str>,
+    }
+
+    impl Counting {
+        fn asked(&self) -> u32 {
+            self.asked.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    impl crate::venue::OrderGate for Counting {
+        fn pass(
+            &self,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Option<String>, String>> + Send + '_>,
+        > {
+            self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let verdict = self.later.map(str::to_owned);
+            Box::pin(async move { Ok(verdict) })
+        }
+    }
+
+    /// The order check is asked once, just before the first order (here the roll's close of
+    /// the earlier contract), never when the signal ends before one: expired, or found
+    /// superseded there, in which case nothing is sent.
+    #[tokio::test]
+    async fn the_order_check_is_asked_once_just_before_the_first_order() {
+        let paper = PaperNetting::new(Broker::Tradovate, "paper");
+        let long = es1(shared::Action::LongEntry, "ESZ6", 1);
+        let gate = Counting::default();
+        let req = ExecRequest {
+            gate: Some(&gate),
+            ..one_contract(&long, false)
+        };
+        assert_eq!(
+            paper.execute(&req).await.map(|e| e.outcome),
+            Ok(Outcome::Filled)
+        );
+        assert_eq!(gate.asked(), 1);
+        // Held already: a no-op, asked (it is taken).
+        assert_eq!(
+            paper.execute(&req).await.map(|e| e.outcome),
+            Ok(Outcome::NoOp)
+        );
+        assert_eq!(gate.asked(), 2);
+
+        // After the roll: the close of ESZ6 would be first. Past the staleness budget: expired,
+        // not asked.
+        let short = es1(shared::Action::ShortEntry, "ESH7", 2);
+        let expired = ExecRequest {
+            deadline: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+            gate: Some(&gate),
+            ..one_contract(&short, false)
+        };
+        let done = paper.execute(&expired).await.unwrap();
+        assert_eq!(done.outcome, Outcome::Expired, "{done:?}");
+        assert_eq!(gate.asked(), 2);
+        // Superseded at the check: nothing sent.
+        let later = Counting {
+            later: Some("a later signal has already executed"),
+            ..Counting::default()
+        };
+        let superseded = ExecRequest {
+            gate: Some(&later),
+            ..one_contract(&short, false)
+        };
+        let done = paper.execute(&superseded).await.unwrap();
+        assert_eq!(
+            (done.outcome, done.legs.len(), later.asked()),
+            (Outcome::Superseded, 0, 1),
+            "{done:?}"
+        );
+        assert_eq!(paper.orders(), 1, "only the first entry");
+        // Passed: ESZ6 closed, ESH7 short, the check asked once for the three orders.
+        let passed = Counting::default();
+        let done = paper
+            .execute(&ExecRequest {
+                gate: Some(&passed),
+                ..one_contract(&short, false)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (done.outcome, passed.asked()),
+            (Outcome::Filled, 1),
+            "{done:?}"
+        );
+        assert_eq!(paper.orders(), 3);
+    }
+
     /// A root set to refuse on a roll, with the earlier contract held: rejected (journaled and
     /// alarmed), nothing sent, and marked as the trader's rule, so broker health records
     /// nothing: the path is not degraded by a policy. Any other rejection still counts.
@@ -954,8 +1048,14 @@ mod tests {
         if let Some(c) = after_roll.contract.as_mut() {
             c.on_roll = RollPolicy::Refuse;
         }
+        // Refused by the policy before any order: not recorded as taken, so the executor's
+        // order check is never asked.
+        let gate = Counting::default();
         let done = paper
-            .execute(&one_contract(&after_roll, false))
+            .execute(&ExecRequest {
+                gate: Some(&gate),
+                ..one_contract(&after_roll, false)
+            })
             .await
             .unwrap();
         assert_eq!(
@@ -963,6 +1063,7 @@ mod tests {
             (Outcome::Rejected, 0, true),
             "{done:?}"
         );
+        assert_eq!(gate.asked(), 0);
         assert!(
             done.reason.as_deref().unwrap_or_default().contains("ESZ6"),
             "{done:?}"

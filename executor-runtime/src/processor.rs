@@ -1679,6 +1679,89 @@ mod tests {
         assert_eq!(venue.orders(), 3, "the shorts and the FLATTEN's close only");
     }
 
+    /// The idempotency store with the taken time's writes failing (the "seen" ones work).
+    struct TakenFails(Arc<MemoryIdempotencyStore>);
+
+    impl IdempotencyStore for TakenFails {
+        async fn claim(
+            &self,
+            key: &IdempotencyKey,
+            now: DateTime<Utc>,
+            lease_until: DateTime<Utc>,
+        ) -> Result<Claim, StoreError> {
+            self.0.claim(key, now, lease_until).await
+        }
+        async fn complete(
+            &self,
+            key: &IdempotencyKey,
+            outcome: Outcome,
+            expires_at: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.0.complete(key, outcome, expires_at).await
+        }
+        async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+            self.0.release(key).await
+        }
+        async fn hand_over(
+            &self,
+            key: &IdempotencyKey,
+            lease_until: DateTime<Utc>,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.0.hand_over(key, lease_until, now).await
+        }
+        async fn advance(
+            &self,
+            key: &InstrumentKey,
+            signal_time: DateTime<Utc>,
+        ) -> Result<Option<DateTime<Utc>>, StoreError> {
+            match key.instrument.ends_with(" seen") {
+                true => self.0.advance(key, signal_time).await,
+                false => Err(StoreError {
+                    reason: "conditional write timed out".into(),
+                }),
+            }
+        }
+    }
+
+    /// The order check's store failing just before the first order: nothing sent, the store's
+    /// error reported (the record comes back through the queue), the signal's record released
+    /// so the retry executes it.
+    #[tokio::test]
+    async fn an_order_check_that_cannot_be_made_sends_nothing_and_comes_back() {
+        let (t0, clock, venue) = paper_oanda_at_t0();
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        let journal = Arc::new(MemoryJournal::default());
+        let base = paper_executor(
+            venue.clone(),
+            store.clone(),
+            journal.clone(),
+            &clock,
+            "1000",
+        );
+        let failing = Executor {
+            dead_letters: base.dead_letters,
+            venue: base.venue,
+            store: TakenFails(store.clone()),
+            journal: base.journal,
+            notifier: base.notifier,
+            kill_switch: base.kill_switch,
+            clock: base.clock,
+            metrics: base.metrics,
+            settings: base.settings,
+        };
+        let entry = named("entry", Action::LongEntry, t0);
+        let got = failing.execute(&entry).await;
+        assert!(
+            matches!(&got, Err(RecordError::Store(e)) if e.reason.contains("timed out")),
+            "{got:?}"
+        );
+        assert_eq!(venue.orders(), 0);
+        let working = paper_executor(venue.clone(), store, journal, &clock, "1000");
+        assert_eq!(working.execute(&entry).await.ok(), Some(Outcome::Filled));
+        assert_eq!(venue.orders(), 1);
+    }
+
     /// A FLATTEN the kill switch refused still supersedes an older entry that arrives once the
     /// switch is off: the entry would open a position the strategy has since closed, and no
     /// later signal would close it.

@@ -33,12 +33,12 @@ pub struct ExecRequest<'a> {
     /// False when the signal is stale or a guard blocks it (kill switch, risk limits, a newer
     /// signal): recover what a previous attempt did, send nothing new.
     pub may_send: bool,
-    /// The last check before the signal's first order, asked once every check that could
-    /// refuse the signal has passed (the broker's rules, sizing, the notional cap) and just
-    /// before the first send, or when the account is found at the target already: the
-    /// executor's signal order per instrument, which records the signal as taken there. Not
-    /// asked after an earlier attempt's orders were found (that attempt passed it). `None`:
-    /// no check (tests of a venue alone).
+    /// The last check before the signal's first order: asked once, just before the attempt's
+    /// first order leaves (every check that could refuse the signal has passed: the broker's
+    /// rules, sizing, the notional cap, a roll policy, the staleness budget), or when no order
+    /// is needed (the account is at the target already). The executor's signal order per
+    /// instrument, which records the signal as taken there. `None`: no check (a takeover,
+    /// checked before the venue; tests of a venue alone).
     pub gate: Option<&'a dyn OrderGate>,
 }
 
@@ -180,6 +180,9 @@ pub struct NothingSent {
     pub broker: Broker,
     /// What failed (`connection failed`, a server error), without URLs.
     pub reason: String,
+    /// The executor's order check ([`ExecRequest::gate`]) failed, not the broker: the
+    /// broker's health records nothing.
+    pub order_check: bool,
 }
 
 /// One broker account the executor trades, driven to each intent's target. Implemented by

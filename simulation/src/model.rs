@@ -513,6 +513,7 @@ async fn open_before_close_confirmed(
     let nothing = |reason: String| NothingSent {
         broker: v.broker.broker,
         reason,
+        order_check: false,
     };
     let (held, ()) = v
         .holdings(req)
@@ -589,6 +590,7 @@ impl Venue for FaultySpot {
             Some(BrokerFault::ErrorBeforeCreate) => Err(NothingSent {
                 broker: Broker::Coinbase,
                 reason: "503 before create".into(),
+                order_check: false,
             }),
             Some(BrokerFault::Reject) => Ok(Execution {
                 outcome: Outcome::Rejected,
