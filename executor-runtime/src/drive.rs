@@ -475,6 +475,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     let opens = plan(req.intent.target, held, Decimal::ONE, conv.book())
         .iter()
         .any(|l| l.leg == Leg::Open);
+    if opens && let Some(why) = &req.refused {
+        return Ok(stop_before_sending(legs, Outcome::Refused, why.clone()));
+    }
     let size = match opens.then(|| size_in_units(req, &rules, &limit)) {
         None => Decimal::ZERO,
         Some(Ok(s)) => s,
@@ -514,11 +517,16 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             return Ok(finish(legs, None));
         }
         // At the target already: taken all the same (the account holds what the signal asks).
-        let mut gate = req.gate;
+        let mut gate = req.gate.filter(|_| !req.takeover);
         if let Some(why) = ask(&mut gate).await.map_err(|why| unchecked(conv, why))? {
             return Ok(Execution::without_legs(Outcome::Superseded, why));
         }
         return Ok(Execution::no_op(conv.no_op_reason(req, &held, &mark)));
+    }
+    // A refused entry that opens nothing still needs an order (a hedge's other side, an
+    // earlier contract after a roll): refused too, nothing sent.
+    if let Some(why) = &req.refused {
+        return Ok(stop_before_sending(legs, Outcome::Refused, why.clone()));
     }
     if let Err(refusal) = preflight(&planned, &rules, Some(&limit)) {
         // The notional cap's message names its currency already.
@@ -563,8 +571,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     }
     // Asked just before this attempt's first order leaves (in the roll-over or the legs
     // below), once every check that could refuse the signal has passed; or at the end when
-    // no order was needed.
-    let mut gate = req.gate;
+    // no order was needed. Never for a takeover (checked before the venue): a failed check
+    // must not end with `Err` after an earlier attempt's orders.
+    let mut gate = req.gate.filter(|_| !req.takeover);
     if !rolled.is_empty() {
         match roll_over(conv, clock, req, &rolled, &mut gate).await {
             Ok(rows) => legs.extend(rows),
@@ -757,6 +766,15 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
             .holdings(&sub)
             .await
             .map_err(|e| RollStop::Broker(rows.clone(), Outcome::Unknown, format!("{e:?}")))?;
+        // Again after that read, just before the check: a signal that ends expired here is
+        // not recorded as taken, and one whose check passed is sent at once.
+        if clock.now() >= req.deadline {
+            let why = format!(
+                "staleness budget ran out at {} before closing {contract}; nothing more sent",
+                req.deadline
+            );
+            return Err(RollStop::Broker(rows, Outcome::Expired, why));
+        }
         match ask(gate).await {
             Ok(None) => {}
             Ok(Some(why)) => return Err(RollStop::Superseded(why)),
@@ -834,6 +852,13 @@ async fn ask(gate: &mut Option<&dyn OrderGate>) -> Result<Option<String>, String
         None => Ok(None),
         Some(g) => g.pass().await,
     }
+}
+
+/// [`ExecRequest::gate`] asked as [`execute`] asks it before an attempt's first order (never
+/// for a takeover), for a venue that sends outside it (a simulation's planted fault). The
+/// answer is [`OrderGate::pass`]'s.
+pub async fn first_order_check(req: &ExecRequest<'_>) -> Result<Option<String>, String> {
+    ask(&mut req.gate.filter(|_| !req.takeover)).await
 }
 
 /// The [`NothingSent`] of a gate that could not be asked: the executor's own store failed,

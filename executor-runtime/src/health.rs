@@ -154,6 +154,7 @@ mod tests {
             max_notional: crate::risk::DEFAULT_MAX_NOTIONAL,
             takeover: false,
             may_send: true,
+            refused: None,
             gate: None,
         };
         let mut states = Vec::new();

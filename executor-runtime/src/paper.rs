@@ -812,6 +812,7 @@ mod tests {
             max_notional: Decimal::from(1_000_000),
             takeover,
             may_send: !takeover,
+            refused: None,
             gate: None,
         }
     }
@@ -975,6 +976,17 @@ mod tests {
             gate: Some(&gate),
             ..one_contract(&long, false)
         };
+        // Past the staleness budget before the entry's open: expired, not asked.
+        let expired = ExecRequest {
+            deadline: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+            ..req.clone()
+        };
+        let done = paper.execute(&expired).await.unwrap();
+        assert_eq!(
+            (done.outcome, gate.asked()),
+            (Outcome::Expired, 0),
+            "{done:?}"
+        );
         assert_eq!(
             paper.execute(&req).await.map(|e| e.outcome),
             Ok(Outcome::Filled)
@@ -1014,7 +1026,7 @@ mod tests {
             "{done:?}"
         );
         assert_eq!(paper.orders(), 1, "only the first entry");
-        // Passed: ESZ6 closed, ESH7 short, the check asked once for the three orders.
+        // Passed: ESZ6 closed, ESH7 short (two orders), the check asked once.
         let passed = Counting::default();
         let done = paper
             .execute(&ExecRequest {

@@ -321,6 +321,7 @@ where
             }
         }
         let mut size = (Size::Quantity(Decimal::ZERO), DEFAULT_MAX_NOTIONAL);
+        let mut refused = None;
         if blocked.is_none() {
             match self.kill_switch.engaged().await {
                 Err(e) => {
@@ -330,6 +331,10 @@ where
                 Ok(true) => blocked = Some((Outcome::Refused, Refusal::KillSwitch.to_string())),
                 Ok(false) => match self.settings.risk.check(intent, start) {
                     Ok(s) => size = s,
+                    // The venue refuses it only if an order is needed: an entry the account
+                    // already holds is a no-op whatever its size (README: an entry in the
+                    // direction held). A takeover may not send at all.
+                    Err(r) if !takeover => refused = Some(r.to_string()),
                     Err(r) => blocked = Some((Outcome::Refused, r.to_string())),
                 },
             }
@@ -407,6 +412,7 @@ where
                     max_notional: size.1,
                     takeover,
                     may_send: blocked.is_none(),
+                    refused,
                     gate: (!takeover).then_some(&gate as &dyn OrderGate),
                 };
                 match self.venue.execute(&req).await {
@@ -1161,6 +1167,7 @@ mod tests {
             max_notional: Decimal::from(1_000_000),
             takeover: true,
             may_send,
+            refused: None,
             gate: None,
         };
         let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req).await;
@@ -1195,6 +1202,7 @@ mod tests {
             max_notional: Decimal::from(1_000_000),
             takeover: true,
             may_send: true,
+            refused: None,
             gate: None,
         };
         let execution = crate::drive::execute(&broker, &ManualClock::new(t0), &req)
@@ -1677,6 +1685,50 @@ mod tests {
         assert!(reason.contains("has already executed"), "{reason}");
         assert_eq!(held(), Decimal::from(-1000));
         assert_eq!(venue.orders(), 3, "the shorts and the FLATTEN's close only");
+    }
+
+    /// An entry in the direction held is a no-op whatever its `quantity` or window: the risk
+    /// settings' refusal of its size applies only when an order is needed. So a newer entry
+    /// the account holds already is taken, and an older FLATTEN arriving after it is
+    /// superseded; the same entry against the other direction is refused, nothing sent.
+    #[tokio::test]
+    async fn a_refused_size_does_not_refuse_an_entry_the_account_holds() {
+        let (t0, clock, venue) = paper_oanda_at_t0();
+        let executor = paper_executor(
+            venue.clone(),
+            Arc::new(MemoryIdempotencyStore::default()),
+            Arc::new(MemoryJournal::default()),
+            &clock,
+            "1000",
+        );
+        let s = Duration::seconds;
+        let over = |name: &str, action, at| OrderIntent {
+            // Over the maximum position (10,000), which bounds an alert's quantity too.
+            quantity_override: Some(Decimal::from(20_000)),
+            ..named(name, action, t0 + at)
+        };
+        let held = || {
+            venue
+                .positions()
+                .get("EUR_USD")
+                .copied()
+                .unwrap_or_default()
+        };
+        let long = named("long", Action::LongEntry, t0);
+        assert_eq!(executor.execute(&long).await.ok(), Some(Outcome::Filled));
+        let again = over("again", Action::LongEntry, s(5));
+        assert_eq!(executor.execute(&again).await.ok(), Some(Outcome::NoOp));
+        let flatten = named("flatten", Action::Flatten, t0 + s(2));
+        assert_eq!(
+            executor.execute(&flatten).await.ok(),
+            Some(Outcome::Superseded)
+        );
+        assert_eq!(held(), Decimal::from(1000));
+        // Against the long: a reversal, refused before any order.
+        let short = over("short", Action::ShortEntry, s(6));
+        assert_eq!(executor.execute(&short).await.ok(), Some(Outcome::Refused));
+        assert_eq!(held(), Decimal::from(1000));
+        assert_eq!(venue.orders(), 1, "the first long only");
     }
 
     /// The idempotency store with the taken time's writes failing (the "seen" ones work).

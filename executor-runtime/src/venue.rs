@@ -33,6 +33,10 @@ pub struct ExecRequest<'a> {
     /// False when the signal is stale or a guard blocks it (kill switch, risk limits, a newer
     /// signal): recover what a previous attempt did, send nothing new.
     pub may_send: bool,
+    /// The risk settings' refusal of this entry (why), applied only when an order would be
+    /// needed: an entry the account already holds is a no-op whatever its size, window or
+    /// `quantity`, so a refusal of its size must not stand for it.
+    pub refused: Option<String>,
     /// The last check before the signal's first order: asked once, just before the attempt's
     /// first order leaves (every check that could refuse the signal has passed: the broker's
     /// rules, sizing, the notional cap, a roll policy, the staleness budget), or when no order

@@ -524,8 +524,20 @@ async fn open_before_close_confirmed(
             q
         }
     };
+    let planned = plan(req.intent.target, held, size, Plan::Margin);
+    // The executor's order check, as the drive asks it before the first order.
+    match drive::first_order_check(req).await {
+        Ok(None) => {}
+        Ok(Some(why)) => return Ok(Execution::without_legs(Outcome::Superseded, why)),
+        Err(why) => {
+            return Err(NothingSent {
+                order_check: true,
+                ..nothing(why)
+            });
+        }
+    }
     let mut legs = Vec::new();
-    for leg in plan(req.intent.target, held, size, Plan::Margin) {
+    for leg in planned {
         legs.extend(drive::send_leg(v, &v.clock, req, &leg, &()).await);
     }
     Ok(Execution {
@@ -592,12 +604,21 @@ impl Venue for FaultySpot {
                 reason: "503 before create".into(),
                 order_check: false,
             }),
-            Some(BrokerFault::Reject) => Ok(Execution {
-                outcome: Outcome::Rejected,
-                legs: Vec::new(),
-                reason: Some("INSUFFICIENT_FUND (simulated)".into()),
-                stopped_by_policy: false,
-            }),
+            // The broker rejects the first order, which the executor's order check passed.
+            Some(BrokerFault::Reject) => match drive::first_order_check(req).await {
+                Ok(None) => Ok(Execution {
+                    outcome: Outcome::Rejected,
+                    legs: Vec::new(),
+                    reason: Some("INSUFFICIENT_FUND (simulated)".into()),
+                    stopped_by_policy: false,
+                }),
+                Ok(Some(why)) => Ok(Execution::without_legs(Outcome::Superseded, why)),
+                Err(why) => Err(NothingSent {
+                    broker: Broker::Coinbase,
+                    reason: why,
+                    order_check: true,
+                }),
+            },
             Some(BrokerFault::ErrorAfterCreate | BrokerFault::AcceptedThenTimeout) => {
                 let done = self.spot.execute(req).await;
                 done.map(|mut e| {
