@@ -384,6 +384,15 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     // the executor with its lease kept, so a replay takes over and reads again).
     let holdings = match conv.holdings(req).await {
         Ok(h) => Ok(h),
+        // Nothing would be sent either way: refused now, not retried or rejected for a read.
+        Err(
+            ReadError::Unavailable(read) | ReadError::RateLimited(read) | ReadError::Refused(read),
+        ) if let Some(why) = &req.refused => {
+            return Ok(Execution::without_legs(
+                Outcome::Refused,
+                format!("{why} (the position could not be read: {read})"),
+            ));
+        }
         Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) if !req.takeover => {
             return Err(nothing(why));
         }
@@ -454,6 +463,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         };
         return Ok(finish(legs, stop.map(|why| (Outcome::Expired, why))));
     }
+    if let Some(why) = &req.refused {
+        return refused_unless_held(conv, req, held, &mark, why).await;
+    }
     // From here on a refusal keeps what an earlier attempt left (`legs`): its fills are
     // journaled, and the executor alarms on a refusal that comes after some of them.
     let rules = match conv.rules(req).await {
@@ -475,34 +487,15 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     let opens = plan(req.intent.target, held, Decimal::ONE, conv.book())
         .iter()
         .any(|l| l.leg == Leg::Open);
-    if opens && let Some(why) = &req.refused {
-        return Ok(stop_before_sending(legs, Outcome::Refused, why.clone()));
-    }
     let size = match opens.then(|| size_in_units(req, &rules, &limit)) {
         None => Decimal::ZERO,
         Some(Ok(s)) => s,
         Some(Err(refusal)) => return Ok(stop_before_sending(legs, Outcome::Refused, refusal)),
     };
     let planned = plan(req.intent.target, held, size, conv.book());
-    // Only the front symbol (`ES1!`) rolls: its earlier contracts are what it rolled away
-    // from. `ES2!`'s, or a later contract held by another strategy, are not touched.
-    let rolls = req
-        .intent
-        .contract
-        .as_ref()
-        .is_some_and(|c| c.requested.ends_with("1!") && !c.requested.ends_with("11!"));
-    let rolled = match rolls {
+    let rolled = match rolls(req) {
         true => match conv.earlier_contracts(req).await {
-            Ok(r) => r
-                .into_iter()
-                .filter(|(c, _)| {
-                    shared::routing::is_earlier_contract(
-                        c,
-                        req.intent.instrument.as_str(),
-                        req.intent.signal_time,
-                    )
-                })
-                .collect(),
+            Ok(r) => earlier_only(req, r),
             Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
                 return Err(nothing(why));
             }
@@ -522,11 +515,6 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             return Ok(Execution::without_legs(Outcome::Superseded, why));
         }
         return Ok(Execution::no_op(conv.no_op_reason(req, &held, &mark)));
-    }
-    // A refused entry that opens nothing still needs an order (a hedge's other side, an
-    // earlier contract after a roll): refused too, nothing sent.
-    if let Some(why) = &req.refused {
-        return Ok(stop_before_sending(legs, Outcome::Refused, why.clone()));
     }
     if let Err(refusal) = preflight(&planned, &rules, Some(&limit)) {
         // The notional cap's message names its currency already.
@@ -839,6 +827,77 @@ fn filled_legs<'a>(legs: impl Iterator<Item = &'a LegReport>) -> Option<String> 
         .map(|l| l.leg.as_str())
         .collect();
     (!filled.is_empty()).then(|| filled.join(", "))
+}
+
+/// Whether the signal's symbol rolls: only the front symbol (`ES1!`), whose earlier
+/// contracts are what it rolled away from. `ES2!`'s, or a later contract held by another
+/// strategy, are not touched.
+fn rolls(req: &ExecRequest<'_>) -> bool {
+    req.intent
+        .contract
+        .as_ref()
+        .is_some_and(|c| c.requested.ends_with("1!") && !c.requested.ends_with("11!"))
+}
+
+/// The contracts among `held` (a root's, as [`Conversation::earlier_contracts`] reads them)
+/// that come before the signal's own.
+fn earlier_only(req: &ExecRequest<'_>, held: Vec<(String, Holdings)>) -> Vec<(String, Holdings)> {
+    held.into_iter()
+        .filter(|(c, _)| {
+            shared::routing::is_earlier_contract(
+                c,
+                req.intent.instrument.as_str(),
+                req.intent.signal_time,
+            )
+        })
+        .collect()
+}
+
+/// An entry the risk settings refused (`why`, [`ExecRequest::refused`]): `no_op` when the
+/// account holds its target already and nothing else would be sent (an entry in the direction
+/// held needs no size, so the refusal of its size does not stand for it; it is taken), else
+/// refused with nothing sent (a reversal, a hedge's other side, an earlier contract to close
+/// after a roll). Reads nothing more than that decision needs; a failed read refuses.
+async fn refused_unless_held<V: Conversation>(
+    conv: &V,
+    req: &ExecRequest<'_>,
+    held: Holdings,
+    mark: &V::Mark,
+    why: &str,
+) -> Result<Execution, NothingSent> {
+    let refused = |note: Option<String>| {
+        let why = match note {
+            None => why.to_owned(),
+            Some(note) => format!("{why} ({note})"),
+        };
+        Ok(Execution::without_legs(Outcome::Refused, why))
+    };
+    if !plan(req.intent.target, held, Decimal::ONE, conv.book()).is_empty() {
+        return refused(None);
+    }
+    if rolls(req) {
+        match conv
+            .earlier_contracts(req)
+            .await
+            .map(|r| earlier_only(req, r))
+        {
+            Ok(r) if r.is_empty() => {}
+            Ok(_) => return refused(Some("an earlier contract is still held".into())),
+            Err(ReadError::Unavailable(e) | ReadError::RateLimited(e) | ReadError::Refused(e)) => {
+                return refused(Some(format!(
+                    "the earlier contracts could not be read: {e}"
+                )));
+            }
+        }
+    }
+    let mut gate = req.gate.filter(|_| !req.takeover);
+    if let Some(later) = ask(&mut gate).await.map_err(|e| unchecked(conv, e))? {
+        return Ok(Execution::without_legs(Outcome::Superseded, later));
+    }
+    Ok(Execution::no_op(format!(
+        "{} (the alert's size would have been refused: {why})",
+        conv.no_op_reason(req, &held, mark)
+    )))
 }
 
 /// Asks `gate` (an attempt's [`ExecRequest::gate`]) once: the first call asks and empties

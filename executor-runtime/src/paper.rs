@@ -1043,6 +1043,86 @@ mod tests {
         assert_eq!(paper.orders(), 3);
     }
 
+    /// An entry the risk settings refused (`ExecRequest::refused`) is a no-op when the account
+    /// holds its target already and nothing else would be sent, and refused, nothing sent,
+    /// when an order would be needed: a reversal, or after a roll the earlier contract still
+    /// held (its close).
+    #[tokio::test]
+    async fn a_refused_entry_is_a_no_op_only_when_nothing_would_be_sent() {
+        let paper = PaperNetting::new(Broker::Tradovate, "paper");
+        let refused = |i| ExecRequest {
+            refused: Some("over the maximum position".into()),
+            ..one_contract(i, false)
+        };
+        let z6 = es1(shared::Action::LongEntry, "ESZ6", 1);
+        assert_eq!(
+            paper
+                .execute(&one_contract(&z6, false))
+                .await
+                .map(|e| e.outcome),
+            Ok(Outcome::Filled)
+        );
+        // Held: a no-op that says what the settings would have refused.
+        let gate = Counting::default();
+        let held = ExecRequest {
+            gate: Some(&gate),
+            ..refused(&z6)
+        };
+        let done = paper.execute(&held).await.unwrap();
+        assert_eq!((done.outcome, gate.asked()), (Outcome::NoOp, 1), "{done:?}");
+        assert!(
+            done.reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("maximum position"),
+            "{done:?}"
+        );
+        // A reversal: refused, nothing sent, not asked.
+        let short = es1(shared::Action::ShortEntry, "ESZ6", 2);
+        let done = paper
+            .execute(&ExecRequest {
+                gate: Some(&gate),
+                ..refused(&short)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (done.outcome, gate.asked()),
+            (Outcome::Refused, 1),
+            "{done:?}"
+        );
+        // After the roll, long ESH7 bought as an explicit contract: an ES1! long finds its
+        // target held, but ESZ6 would be closed: refused, nothing sent.
+        let mut h7 = es1(shared::Action::LongEntry, "ESH7", 3);
+        h7.contract = None;
+        assert_eq!(
+            paper
+                .execute(&one_contract(&h7, false))
+                .await
+                .map(|e| e.outcome),
+            Ok(Outcome::Filled)
+        );
+        let rolled = es1(shared::Action::LongEntry, "ESH7", 4);
+        let done = paper.execute(&refused(&rolled)).await.unwrap();
+        assert_eq!(done.outcome, Outcome::Refused, "{done:?}");
+        assert!(
+            done.reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("earlier contract"),
+            "{done:?}"
+        );
+        assert_eq!(paper.orders(), 2, "the two longs only");
+        let positions = paper.positions();
+        assert_eq!(
+            (
+                positions.get("ESZ6").copied(),
+                positions.get("ESH7").copied()
+            ),
+            (Some(Decimal::ONE), Some(Decimal::ONE))
+        );
+    }
+
     /// A root set to refuse on a roll, with the earlier contract held: rejected (journaled and
     /// alarmed), nothing sent, and marked as the trader's rule, so broker health records
     /// nothing: the path is not degraded by a policy. Any other rejection still counts.

@@ -1727,6 +1727,15 @@ mod tests {
         // Against the long: a reversal, refused before any order.
         let short = over("short", Action::ShortEntry, s(6));
         assert_eq!(executor.execute(&short).await.ok(), Some(Outcome::Refused));
+        let reason = executor
+            .journal
+            .signal(&short.signal_id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.reason)
+            .unwrap_or_default();
+        assert!(reason.contains("20000"), "{reason}");
         assert_eq!(held(), Decimal::from(1000));
         assert_eq!(venue.orders(), 1, "the first long only");
     }

@@ -30,8 +30,10 @@ pub struct ExecRequest<'a> {
     /// A previous attempt's lease expired: the broker may already have our orders, so look
     /// them up by client order id before sending anything.
     pub takeover: bool,
-    /// False when the signal is stale or a guard blocks it (kill switch, risk limits, a newer
-    /// signal): recover what a previous attempt did, send nothing new.
+    /// False when a takeover may not send (stale, or a guard blocks it: the kill switch, the
+    /// risk settings, a newer signal): recover what a previous attempt did, send nothing new.
+    /// Other signals a guard blocks never reach the venue, except the risk settings' refusal
+    /// ([`Self::refused`]).
     pub may_send: bool,
     /// The risk settings' refusal of this entry (why), applied only when an order would be
     /// needed: an entry the account already holds is a no-op whatever its size, window or

@@ -497,7 +497,8 @@ impl Venue for ModelVenue {
     }
 
     async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
-        if self.bug == Bug::OpenBeforeCloseConfirmed {
+        // A refused entry goes through the drive, which sends nothing for it.
+        if self.bug == Bug::OpenBeforeCloseConfirmed && req.refused.is_none() {
             return open_before_close_confirmed(self, req).await;
         }
         drive::execute(self, &self.clock, req).await
@@ -585,7 +586,8 @@ impl Venue for FaultySpot {
     }
 
     async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
-        let fault = if req.may_send {
+        // An entry the risk settings refused sends no order: no order fault applies.
+        let fault = if req.may_send && req.refused.is_none() {
             self.faults
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
