@@ -385,9 +385,10 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     let holdings = match conv.holdings(req).await {
         Ok(h) => Ok(h),
         // Nothing would be sent either way: refused now, not retried or rejected for a read.
+        // (A takeover reads what its earlier attempt left first.)
         Err(
             ReadError::Unavailable(read) | ReadError::RateLimited(read) | ReadError::Refused(read),
-        ) if let Some(why) = &req.refused => {
+        ) if let Some(why) = req.refused.as_ref().filter(|_| !req.takeover) => {
             return Ok(Execution::without_legs(
                 Outcome::Refused,
                 format!("{why} (the position could not be read: {read})"),
@@ -447,6 +448,16 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         // gives the guard's own verdict, with an alarm). Where closes cannot be looked up, an
         // account short of the target may be one an earlier attempt closed: the same.
         let short = !plan(req.intent.target, held, Decimal::ONE, conv.book()).is_empty();
+        // A takeover of an entry the risk settings refused, nothing of it found: a no-op when
+        // the account holds the target, else refused (the executor keeps a no-op as such).
+        // Where a close cannot be looked up, an account short of the target may be one an
+        // earlier attempt closed: that is alarmed below.
+        if let Some(why) = &req.refused
+            && legs.is_empty()
+            && (!short || conv.recovers_closes())
+        {
+            return refused_unless_held(conv, req, held, &mark, why).await;
+        }
         let stop = match (short, legs.is_empty()) {
             (true, false) => Some(format!(
                 "an earlier attempt's {} filled, short of the target; nothing more sent",

@@ -333,9 +333,13 @@ where
                     Ok(s) => size = s,
                     // The venue refuses it only if an order is needed: an entry the account
                     // already holds is a no-op whatever its size (README: an entry in the
-                    // direction held). A takeover may not send at all.
+                    // direction held). A takeover may not send at all, but is a no-op too
+                    // when the venue finds the account at the target.
                     Err(r) if !takeover => refused = Some(r.to_string()),
-                    Err(r) => blocked = Some((Outcome::Refused, r.to_string())),
+                    Err(r) => {
+                        refused = Some(r.to_string());
+                        blocked = Some((Outcome::Refused, r.to_string()));
+                    }
                 },
             }
         }
@@ -405,6 +409,10 @@ where
                 } else {
                     intent.signal_time + self.settings.max_age
                 };
+                // A refused entry's no-op is the venue's finding that the account holds the
+                // target (the venue answers `refused` otherwise), not a takeover's "found
+                // nothing": it stands.
+                let no_op_stands = refused.is_some();
                 let req = ExecRequest {
                     intent,
                     size: size.0,
@@ -421,8 +429,9 @@ where
                         // verdict; so does one whose earlier attempt's legs left the account
                         // short of the target (the core answers `expired`), its legs journaled.
                         // One the core found unknown stays unknown.
-                        let found_nothing =
-                            execution.legs.is_empty() && execution.outcome == Outcome::NoOp;
+                        let found_nothing = execution.legs.is_empty()
+                            && execution.outcome == Outcome::NoOp
+                            && !no_op_stands;
                         if let Some((_, reason)) = &blocked
                             && execution.outcome == Outcome::Unknown
                         {
@@ -1737,6 +1746,32 @@ mod tests {
             .unwrap_or_default();
         assert!(reason.contains("20000"), "{reason}");
         assert_eq!(held(), Decimal::from(1000));
+        assert_eq!(venue.orders(), 1, "the first long only");
+    }
+
+    /// A takeover (after a crash) of an entry the risk settings refuse: a no-op when the
+    /// account holds its target (nothing of the earlier attempt found), refused otherwise;
+    /// nothing sent either way.
+    #[tokio::test]
+    async fn a_refused_takeover_of_an_entry_the_account_holds_is_a_no_op() {
+        let (t0, clock, venue) = paper_oanda_at_t0();
+        let journal = Arc::new(MemoryJournal::default());
+        let first = named("long", Action::LongEntry, t0);
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        let executor = paper_executor(venue.clone(), store, journal.clone(), &clock, "1000");
+        assert_eq!(executor.execute(&first).await.ok(), Some(Outcome::Filled));
+        for (name, action, verdict) in [
+            ("again", Action::LongEntry, Outcome::NoOp),
+            ("short", Action::ShortEntry, Outcome::Refused),
+        ] {
+            let over = OrderIntent {
+                quantity_override: Some(Decimal::from(20_000)),
+                ..named(name, action, t0 + Duration::seconds(1))
+            };
+            let store = handed_over(&over, "paper").await;
+            let executor = paper_executor(venue.clone(), store, journal.clone(), &clock, "1000");
+            assert_eq!(executor.execute(&over).await.ok(), Some(verdict), "{name}");
+        }
         assert_eq!(venue.orders(), 1, "the first long only");
     }
 

@@ -287,7 +287,9 @@ pub enum Refusal {
         max: Decimal,
     },
     /// An entry's quantity is over the instrument's `max_position`.
-    #[error("size {size} for {instrument} is over its max position {max}")]
+    #[error(
+        "size {size} for {instrument} is over its max position {max} (max_position in its executor's risk settings)"
+    )]
     OverMaxPosition {
         /// The instrument, as the broker names it.
         instrument: String,
@@ -317,7 +319,10 @@ pub enum Refusal {
         instrument: String,
     },
     /// An entry at a time outside every one of the instrument's windows.
-    #[error("{instrument}: entries are outside its trading windows at {at}")]
+    #[error(
+        "{instrument}: entries are outside its trading windows at {} (windows in its executor's risk settings)",
+        at.format("%Y-%m-%d %H:%M:%S UTC")
+    )]
     OutsideTradingWindow {
         /// The instrument, as the broker names it.
         instrument: String,
