@@ -475,6 +475,11 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         return Ok(finish(legs, stop.map(|why| (Outcome::Expired, why))));
     }
     if let Some(why) = &req.refused {
+        // An earlier attempt's legs (never with a refusal today: a takeover's refusal does
+        // not send) are kept and journaled, and the refusal after them alarmed.
+        if !legs.is_empty() {
+            return Ok(stop_before_sending(legs, Outcome::Refused, why.clone()));
+        }
         return refused_unless_held(conv, req, held, &mark, why).await;
     }
     // From here on a refusal keeps what an earlier attempt left (`legs`): its fills are
@@ -906,7 +911,7 @@ async fn refused_unless_held<V: Conversation>(
         return Ok(Execution::without_legs(Outcome::Superseded, later));
     }
     Ok(Execution::no_op(format!(
-        "{} (the alert's size would have been refused: {why})",
+        "{} (the risk settings would have refused an order: {why})",
         conv.no_op_reason(req, &held, mark)
     )))
 }

@@ -450,6 +450,25 @@ where
                                 None => reason.clone(),
                             });
                         }
+                        // A refused takeover that found the account at its target is a
+                        // no-op, taken as any no-op is (its check was skipped for the
+                        // refusal): a later signal taken makes it superseded.
+                        if takeover
+                            && no_op_stands
+                            && execution.outcome == Outcome::NoOp
+                            && execution.legs.is_empty()
+                        {
+                            match gate.check().await {
+                                Err(e) => {
+                                    self.release_unless(takeover, &key, lease_until).await;
+                                    return Err(e.into());
+                                }
+                                Ok(Some(why)) => {
+                                    execution = Execution::without_legs(Outcome::Superseded, why);
+                                }
+                                Ok(None) => {}
+                            }
+                        }
                         if takeover {
                             self.number_as_journaled(intent, &mut execution, earlier)
                                 .await;
@@ -1769,8 +1788,22 @@ mod tests {
                 ..named(name, action, t0 + Duration::seconds(1))
             };
             let store = handed_over(&over, "paper").await;
-            let executor = paper_executor(venue.clone(), store, journal.clone(), &clock, "1000");
+            let executor = paper_executor(
+                venue.clone(),
+                store.clone(),
+                journal.clone(),
+                &clock,
+                "1000",
+            );
             assert_eq!(executor.execute(&over).await.ok(), Some(verdict), "{name}");
+            if verdict == Outcome::NoOp {
+                // Taken as a no-op: an older FLATTEN arriving after it is superseded.
+                let flatten = named("flatten", Action::Flatten, t0 + Duration::milliseconds(500));
+                assert_eq!(
+                    executor.execute(&flatten).await.ok(),
+                    Some(Outcome::Superseded)
+                );
+            }
         }
         assert_eq!(venue.orders(), 1, "the first long only");
     }
