@@ -252,6 +252,8 @@ pub trait Conversation: Send + Sync {
         let _ = mark;
         let target = match req.intent.target {
             TargetPosition::Long => "long",
+            // A spot wallet holds no short: a short entry sells what is held.
+            TargetPosition::Short if self.book() == Book::Spot => "nothing held to sell",
             TargetPosition::Short => "short",
             TargetPosition::NoLong => "no long position",
             TargetPosition::NoShort => "no short position",

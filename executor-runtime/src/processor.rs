@@ -78,7 +78,7 @@ impl<S: IdempotencyStore> TakenGate<'_, S> {
         let verdict = order_check(self.store, self.series, self.intent, true, |later| {
             format!(
                 "a later signal for {} (timenow {later}) has already executed; this one's timenow is {}",
-                self.intent.instrument, self.intent.signal_time
+                self.series.instrument, self.intent.signal_time
             )
         });
         Ok(verdict.await?.map(|(_, why)| why))
@@ -309,7 +309,7 @@ where
             let verdict = order_check(&self.store, &seen, intent, !reduces, |later| {
                 format!(
                     "a later signal for {} (timenow {later}) came first; this one's timenow is {}, and it would add to the position",
-                    intent.instrument, intent.signal_time
+                    taken.instrument, intent.signal_time
                 )
             });
             match verdict.await {
