@@ -1541,6 +1541,22 @@ mod tests {
         (t0, clock, venue)
     }
 
+    /// [`paper_executor`] on `venue` with a store and journal of its own, size 1,000.
+    fn paper_executor_of(
+        venue: Arc<PaperNetting>,
+        clock: &ManualClock,
+    ) -> Executor<
+        Arc<PaperNetting>,
+        Arc<MemoryIdempotencyStore>,
+        Arc<MemoryJournal>,
+        Arc<MemoryNotifier>,
+        FlakySwitch,
+        ManualClock,
+    > {
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        paper_executor(venue, store, Arc::default(), clock, "1000")
+    }
+
     /// [`intent`] with its own id (from `name`), `action` and time.
     fn named(name: &str, action: Action, at: DateTime<Utc>) -> OrderIntent {
         OrderIntent {
@@ -1722,13 +1738,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_size_does_not_refuse_an_entry_the_account_holds() {
         let (t0, clock, venue) = paper_oanda_at_t0();
-        let executor = paper_executor(
-            venue.clone(),
-            Arc::new(MemoryIdempotencyStore::default()),
-            Arc::new(MemoryJournal::default()),
-            &clock,
-            "1000",
-        );
+        let executor = paper_executor_of(venue.clone(), &clock);
         let s = Duration::seconds;
         let over = |name: &str, action, at| OrderIntent {
             // Over the maximum position (10,000), which bounds an alert's quantity too.
@@ -1897,13 +1907,7 @@ mod tests {
     #[tokio::test]
     async fn an_exit_the_kill_switch_refused_still_supersedes_an_older_entry() {
         let (t0, clock, venue) = paper_oanda_at_t0();
-        let executor = paper_executor(
-            venue.clone(),
-            Arc::new(MemoryIdempotencyStore::default()),
-            Arc::new(MemoryJournal::default()),
-            &clock,
-            "1000",
-        );
+        let executor = paper_executor_of(venue.clone(), &clock);
         let signal = named;
         executor.kill_switch.1.store(true, Ordering::SeqCst);
         let flatten = signal("flatten", Action::Flatten, t0 + Duration::seconds(2));
