@@ -228,6 +228,22 @@ impl ModelBroker {
             self.log.lock().violations.push(v);
             return Sent::Rejected("UNITS_PRECISION_EXCEEDED".into());
         }
+        // The executors' default maximum positions (`DEFAULT_RISK` of executor-oanda and
+        // executor-tradovate): every order the simulation's alerts lead to is within them, an
+        // entry over them is refused before any order.
+        let max = match self.broker {
+            Broker::Oanda => Decimal::from(10_000),
+            Broker::Tradovate => Decimal::from(5),
+            Broker::Coinbase => Decimal::MAX,
+        };
+        if units.abs() > max {
+            let v = format!(
+                "{}: size {units} over the maximum position {max} sent on {instrument} ({coid})",
+                self.broker
+            );
+            self.log.lock().violations.push(v);
+            return Sent::Rejected("over the maximum position".into());
+        }
         self.auth(&mut book);
         let fault = match book.faults.front().copied() {
             Some(f) if f.is_order_fault() => book.faults.pop_front(),

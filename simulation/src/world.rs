@@ -624,7 +624,20 @@ impl World {
         if fractional.is_some() {
             self.count("fractional_sizes_sent");
         }
-        let body = body_with(&chart, action, self.clock.now() - lag, SECRET, fractional);
+        // Now and then a quantity over the executor's default maximum position: refused when
+        // an order would be needed, a no-op when the account holds the direction already;
+        // never an order (the model broker flags an oversize one it receives).
+        let over_size = match chart.broker {
+            Broker::Oanda => "20000",
+            Broker::Tradovate => "10",
+            Broker::Coinbase => "5000",
+        };
+        let oversize = (fractional.is_none() && self.rng.chance(4)).then_some(over_size);
+        if oversize.is_some() {
+            self.count("oversize_quantities_sent");
+        }
+        let quantity = fractional.or(oversize);
+        let body = body_with(&chart, action, self.clock.now() - lag, SECRET, quantity);
         self.count("alerts_sent");
         self.send_alert(body, &format!("{action} {}", chart.symbol))
             .await;
