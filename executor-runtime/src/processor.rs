@@ -830,6 +830,16 @@ mod tests {
         }
     }
 
+    /// The executor the paper tests build: in-memory ports, a scriptable kill switch.
+    type PaperExecutor<V> = Executor<
+        V,
+        Arc<MemoryIdempotencyStore>,
+        Arc<MemoryJournal>,
+        Arc<MemoryNotifier>,
+        FlakySwitch,
+        ManualClock,
+    >;
+
     /// An executor over `venue` with the deployed time limits (30 s staleness, 60 s lease),
     /// a kill switch that reads, and `size` units by default.
     fn paper_executor<V: Venue>(
@@ -838,14 +848,7 @@ mod tests {
         journal: Arc<MemoryJournal>,
         clock: &ManualClock,
         size: &str,
-    ) -> Executor<
-        V,
-        Arc<MemoryIdempotencyStore>,
-        Arc<MemoryJournal>,
-        Arc<MemoryNotifier>,
-        FlakySwitch,
-        ManualClock,
-    > {
+    ) -> PaperExecutor<V> {
         Executor {
             dead_letters: None,
             venue,
@@ -1545,14 +1548,7 @@ mod tests {
     fn paper_executor_of(
         venue: Arc<PaperNetting>,
         clock: &ManualClock,
-    ) -> Executor<
-        Arc<PaperNetting>,
-        Arc<MemoryIdempotencyStore>,
-        Arc<MemoryJournal>,
-        Arc<MemoryNotifier>,
-        FlakySwitch,
-        ManualClock,
-    > {
+    ) -> PaperExecutor<Arc<PaperNetting>> {
         let store = Arc::new(MemoryIdempotencyStore::default());
         paper_executor(venue, store, Arc::default(), clock, "1000")
     }
