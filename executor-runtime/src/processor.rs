@@ -308,7 +308,7 @@ where
         if blocked.is_none() {
             let verdict = order_check(&self.store, &seen, intent, !reduces, |later| {
                 format!(
-                    "a later signal for {} (timenow {later}) came first; this one's timenow is {}, and it is an entry (it would open or add to a position)
+                    "a later signal for {} (timenow {later}) came first; this one's timenow is {}, and it is an entry (it would open or add to a position)",
                     taken.instrument, intent.signal_time
                 )
             });
