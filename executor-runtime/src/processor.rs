@@ -64,12 +64,12 @@ async fn order_check<S: IdempotencyStore>(
 }
 
 /// The taken check ([`order_check`] on the series' key) as the venue's [`OrderGate`]; a store
-/// failure is kept in `failed`, so the executor reports it as the store's, not the broker's.
+/// failure comes back as [`NothingSent::order_check`], which the executor reports as the
+/// store's, not the broker's.
 struct TakenGate<'a, S> {
     store: &'a S,
     series: &'a InstrumentKey,
     intent: &'a OrderIntent,
-    failed: std::sync::Mutex<Option<StoreError>>,
 }
 
 impl<S: IdempotencyStore> TakenGate<'_, S> {
@@ -90,11 +90,9 @@ impl<S: IdempotencyStore> OrderGate for TakenGate<'_, S> {
         &self,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + '_>> {
         Box::pin(async move {
-            self.check().await.map_err(|e| {
-                let why = format!("the signal order could not be checked: {e}");
-                *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                why
-            })
+            self.check()
+                .await
+                .map_err(|e| format!("the signal order could not be checked: {e}"))
         })
     }
 }
@@ -359,7 +357,6 @@ where
             store: &self.store,
             series: &taken,
             intent,
-            failed: std::sync::Mutex::new(None),
         };
         if takeover && blocked.is_none() {
             match gate.check().await {
@@ -477,11 +474,12 @@ where
                     }
                     Err(nothing_sent) => {
                         self.release_unless(takeover, &key, lease_until).await;
-                        // The gate's store failed, not the broker: say so.
-                        if let Some(e) =
-                            gate.failed.lock().unwrap_or_else(|e| e.into_inner()).take()
-                        {
-                            return Err(e.into());
+                        // The order check's store failed, not the broker: say so.
+                        if nothing_sent.order_check {
+                            return Err(StoreError {
+                                reason: nothing_sent.reason,
+                            }
+                            .into());
                         }
                         return Err(nothing_sent.into());
                     }
@@ -1553,6 +1551,17 @@ mod tests {
         paper_executor(venue, store, Arc::default(), clock, "1000")
     }
 
+    /// The reason journaled for `signal`, empty when there is none.
+    async fn journaled_reason(journal: &MemoryJournal, signal: &OrderIntent) -> String {
+        journal
+            .signal(&signal.signal_id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.reason)
+            .unwrap_or_default()
+    }
+
     /// [`intent`] with its own id (from `name`), `action` and time.
     fn named(name: &str, action: Action, at: DateTime<Utc>) -> OrderIntent {
         OrderIntent {
@@ -1639,12 +1648,7 @@ mod tests {
             let intent = named(name, action, t0 + after);
             let got = sized(size).execute(&intent).await;
             assert_eq!(got.ok(), Some(outcome), "{name}");
-            let record = journal.signal(&intent.signal_id).await;
-            let reason = record
-                .ok()
-                .flatten()
-                .and_then(|r| r.reason)
-                .unwrap_or_default();
+            let reason = journaled_reason(&journal, &intent).await;
             assert!(reason.contains(says), "{name}: {reason}");
         }
         assert_eq!(
@@ -1680,14 +1684,7 @@ mod tests {
         let ran = async |name: &str, action, at, size: &str, cap: &str| {
             let intent = named(name, action, t0 + at);
             let got = executor(size, cap).execute(&intent).await.ok();
-            let reason = journal
-                .signal(&intent.signal_id)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|r| r.reason)
-                .unwrap_or_default();
-            (got, reason)
+            (got, journaled_reason(&journal, &intent).await)
         };
         let held = || {
             venue
@@ -1761,14 +1758,7 @@ mod tests {
         // Against the long: a reversal, refused before any order.
         let short = over("short", Action::ShortEntry, s(6));
         assert_eq!(executor.execute(&short).await.ok(), Some(Outcome::Refused));
-        let reason = executor
-            .journal
-            .signal(&short.signal_id)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|r| r.reason)
-            .unwrap_or_default();
+        let reason = journaled_reason(&executor.journal, &short).await;
         assert!(reason.contains("20000"), "{reason}");
         assert_eq!(held(), Decimal::from(1000));
         assert_eq!(venue.orders(), 1, "the first long only");
