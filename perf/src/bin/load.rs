@@ -658,6 +658,24 @@ fn run_phase(args: &Args, phase: Phase) -> Result<Value, String> {
     out["stack_cpu_s"] = json!(stack_ns as f64 / 1e9);
     out["stack_cpu_us_per_signal"] = json!(stack_ns as f64 / 1e3 / per);
     out["client_cpu_us_per_alert"] = json!(client_ns as f64 / 1e3 / per);
+    // Where the stack's CPU went, by thread name with its trailing digits dropped (`comm` keeps
+    // 15 bytes: "stack" for the stack's runtime and its blocking pool, "sqlx-sqlite-wor" for
+    // the journal's SQLite worker, "local-store-com" and "local-store-ckp" for the state
+    // file's committer and checkpoints).
+    let mut by_thread = serde_json::Map::new();
+    for (name, _) in after.values() {
+        let group: String = name
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .to_owned();
+        if group.starts_with(CLIENT_THREADS) || by_thread.contains_key(&group) {
+            continue;
+        }
+        let ns = perf::cpu_between(&before, &after, |n| {
+            n.trim_end_matches(|c: char| c.is_ascii_digit()) == group
+        });
+        by_thread.insert(group, json!(ns as f64 / 1e3 / per));
+    }
+    out["stack_cpu_us_per_signal_by_thread"] = Value::Object(by_thread);
     drop(stack);
     stack_rt.shutdown_timeout(Duration::from_secs(1));
     Ok(out)
@@ -699,6 +717,25 @@ fn f(v: &Value) -> String {
         .map_or_else(|| v.to_string(), |x| format!("{x:.1}"))
 }
 
+/// `{"stack": 150.2, "sqlx-sqlite-wor": 66.1}` as `stack 150.2, sqlx-sqlite-wor 66.1`, largest
+/// first.
+fn by_thread(v: &Value) -> String {
+    let mut threads: Vec<(&String, f64)> = v
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k, v.as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+    threads
+        .iter()
+        .map(|(name, us)| format!("{name} {us:.1}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn print_table(figures: &[Value], journal: JournalKind) {
     println!("Local stack load run (journal: {journal:?}, 50 symbols, paper brokers)\n");
     println!(
@@ -717,6 +754,10 @@ fn print_table(figures: &[Value], journal: JournalKind) {
                 println!(
                     "| throughput: the stack's CPU per executed signal (us) | {} | <= 80 |",
                     f(&v["stack_cpu_us_per_signal"])
+                );
+                println!(
+                    "| throughput: that CPU by thread (us per signal) | {} | |",
+                    by_thread(&v["stack_cpu_us_per_signal_by_thread"])
                 );
                 println!(
                     "| throughput: answered 503 backlog | {} | |",
