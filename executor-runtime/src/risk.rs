@@ -154,17 +154,21 @@ impl AssetClass {
 /// comes before its start runs past midnight into the next day, and its days are the days it
 /// opens (`Sun-Thu 17:00-16:00 America/Chicago`: Sunday 17:00 to Monday 16:00, ..., Thursday
 /// 17:00 to Friday 16:00, as futures sessions run); a start equal to its end is refused.
+/// The end is exclusive (`07:00-20:00` takes entries up to 19:59:59), and `24:00` ends a
+/// window at the close of its day (`Sat 00:00-24:00` is the whole Saturday).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     days: Vec<Weekday>,
     start: NaiveTime,
-    end: NaiveTime,
+    /// `None`: `24:00`, the end of the day the window opens.
+    end: Option<NaiveTime>,
     zone: Option<Tz>,
 }
 
 impl Window {
     /// Parses `<days> <HH:MM>-<HH:MM> [<IANA zone>]`; days are `Mon`..`Sun`, ranges
-    /// (`Mon-Fri`) and lists (`Sun,Wed`). Errors quote the window and name the part.
+    /// (`Mon-Fri`) and lists (`Sun,Wed`); the end may be `24:00`. Errors quote the window and
+    /// name the part.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut parts = text.split_whitespace();
         let (Some(days), Some(times)) = (parts.next(), parts.next()) else {
@@ -190,8 +194,18 @@ impl Window {
             NaiveTime::parse_from_str(t.trim(), "%H:%M")
                 .map_err(|_| format!("{text:?}: {t:?} is not HH:MM"))
         };
-        let (start, end) = (time(start)?, time(end)?);
-        if start == end {
+        if start.trim() == "24:00" {
+            return Err(format!(
+                "{text:?}: 24:00 ends a window at midnight; one that opens then starts at 00:00"
+            ));
+        }
+        let start = time(start)?;
+        let end = if end.trim() == "24:00" {
+            None
+        } else {
+            Some(time(end)?)
+        };
+        if Some(start) == end {
             return Err(format!(
                 "{text:?}: the window opens and closes at the same time"
             ));
@@ -231,12 +245,16 @@ impl Window {
             }
             None => (t.weekday(), t.time()),
         };
-        if self.start < self.end {
-            self.days.contains(&weekday) && time >= self.start && time < self.end
-        } else {
+        match self.end {
+            None => self.days.contains(&weekday) && time >= self.start,
+            Some(end) if self.start < end => {
+                self.days.contains(&weekday) && time >= self.start && time < end
+            }
             // Past midnight: opened today, or opened yesterday and not closed yet.
-            (self.days.contains(&weekday) && time >= self.start)
-                || (self.days.contains(&weekday.pred()) && time < self.end)
+            Some(end) => {
+                (self.days.contains(&weekday) && time >= self.start)
+                    || (self.days.contains(&weekday.pred()) && time < end)
+            }
         }
     }
 }
@@ -337,6 +355,16 @@ pub const RISK_CONFIG_FILE: &str = "RISK_CONFIG_FILE";
 /// The environment variable holding the risk TOML inline; set it or [`RISK_CONFIG_FILE`],
 /// not both.
 pub const RISK_CONFIG: &str = "RISK_CONFIG";
+
+/// A `max_override` over the `max_position` it trades under: a quantity between the two could
+/// never trade.
+fn over_override(at: &str, over: Decimal, limit: Decimal) -> String {
+    format!(
+        "{at}: max_override {over} is over the max_position {limit} it trades under: an alert \
+         quantity over {limit} would be refused all the same (set max_position too, or lower \
+         max_override)"
+    )
+}
 
 impl RiskConfig {
     /// Parses the TOML; every amount must be positive, every window valid, and every class
@@ -456,7 +484,9 @@ impl RiskConfig {
     /// - at Tradovate, sizes and limits are whole contracts (`orderQty` is an integer,
     ///   OpenAPI `PlaceOrder`, <https://partner.tradovate.com/openapi.json>);
     /// - a section's `size` is within its `max_position` (or `default_max_position`):
-    ///   otherwise every entry would be refused.
+    ///   otherwise every entry would be refused;
+    /// - an instrument's or a section's `max_override` is within the `max_position` it trades
+    ///   under: a quantity between the two would be refused all the same.
     ///
     /// # Errors
     /// The first setting that fails, naming it and what it must be.
@@ -493,6 +523,11 @@ impl RiskConfig {
                      entry would be refused"
                 ));
             }
+            if let Some(over) = section.max_override
+                && over > limit
+            {
+                return Err(over_override(&at, over, limit));
+            }
             if broker == shared::Broker::Tradovate {
                 for (what, v) in [
                     ("size", section.size),
@@ -522,6 +557,18 @@ impl RiskConfig {
                 && s.chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         };
+        // An instrument's max_override may come from its class, and its max_position from
+        // its own section.
+        for name in self.instruments.keys() {
+            let risk = self.instrument(AssetClass::of(broker, name), name);
+            if risk.max_override > risk.max_position {
+                return Err(over_override(
+                    &format!("instruments.{name}"),
+                    risk.max_override,
+                    risk.max_position,
+                ));
+            }
+        }
         for name in self.instruments.keys() {
             let (ok, form) = match broker {
                 shared::Broker::Oanda => (
@@ -926,6 +973,56 @@ max_position = "5000"
 max_override = "2000"
 windows = ["Mon-Fri 07:00-20:00"]
 "#;
+
+    /// `24:00` ends a window at the close of its day; it cannot open one.
+    #[test]
+    fn a_window_may_end_at_midnight() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // 2026-11-28 is a Saturday.
+        let saturday = Window::parse("Sat 00:00-24:00").unwrap();
+        assert!(saturday.contains(at("2026-11-28T00:00:00Z")));
+        assert!(saturday.contains(at("2026-11-28T23:59:59Z")));
+        assert!(!saturday.contains(at("2026-11-29T00:00:00Z")));
+        assert!(!saturday.contains(at("2026-11-27T23:59:59Z")));
+        let evenings = Window::parse("Mon-Fri 18:00-24:00").unwrap();
+        assert!(evenings.contains(at("2026-11-30T23:30:00Z")));
+        assert!(!evenings.contains(at("2026-12-01T00:30:00Z")));
+        assert!(!evenings.contains(at("2026-11-30T17:59:00Z")));
+        let err = Window::parse("Mon 24:00-06:00").unwrap_err();
+        assert!(err.contains("24:00 ends a window"), "{err}");
+        assert!(Window::parse("Mon 07:00-24:01").is_err());
+    }
+
+    /// A `max_override` over the `max_position` it trades under fails the start, naming the
+    /// section; one inherited from the class counts against the instrument's own limit.
+    #[test]
+    fn a_max_override_over_the_max_position_is_refused_by_name() {
+        use shared::Broker::Oanda;
+        let risk = |toml: &str| {
+            RiskConfig::from_toml(&format!("default_max_position = \"10000\"\n{toml}")).unwrap()
+        };
+        let own = risk("[instruments.EUR_USD]\nmax_position = \"5000\"\nmax_override = \"6000\"\n");
+        let err = own.check_for(Oanda).unwrap_err();
+        assert!(
+            err.contains("instruments.EUR_USD: max_override 6000 is over the max_position 5000"),
+            "{err}"
+        );
+        let class = risk("[classes.fx]\nmax_override = \"20000\"\n");
+        let err = class.check_for(Oanda).unwrap_err();
+        assert!(err.contains("classes.fx: max_override 20000"), "{err}");
+        let inherited = risk(
+            "[classes.fx]\nmax_override = \"8000\"\n[instruments.EUR_USD]\nmax_position = \"5000\"\n",
+        );
+        let err = inherited.check_for(Oanda).unwrap_err();
+        assert!(
+            err.contains("instruments.EUR_USD: max_override 8000 is over the max_position 5000"),
+            "{err}"
+        );
+        let within = risk(
+            "[classes.fx]\nmax_override = \"8000\"\n[instruments.EUR_USD]\nmax_position = \"8000\"\n",
+        );
+        assert_eq!(within.check_for(Oanda), Ok(()));
+    }
 
     #[test]
     fn a_zoned_window_follows_daylight_saving() {
