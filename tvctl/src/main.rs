@@ -88,6 +88,11 @@ enum Command {
         /// Override the action (LONG_ENTRY, SHORT_ENTRY, LONG_EXIT, SHORT_EXIT, FLATTEN).
         #[arg(long)]
         action: Option<String>,
+        /// Set the alert's `quantity` (a plain decimal, as `{{strategy.order.contracts}}`
+        /// fills it in), which an entry trades instead of the configured size, within the
+        /// executor's `max_override`. Sent as text; the webhook checks it as any alert's.
+        #[arg(long)]
+        quantity: Option<String>,
     },
     /// What the journal holds: the latest signals and their legs, or one signal's.
     Trades {
@@ -840,6 +845,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             timenow,
             age_secs,
             action,
+            quantity,
             ..
         } => {
             let alert = alert
@@ -917,6 +923,9 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 doc["action"] = json!(a);
                 doc["signal"]["type"] = json!(kind);
                 doc["signal"]["direction"] = json!(direction);
+            }
+            if let Some(q) = quantity {
+                doc["quantity"] = json!(q);
             }
             doc["passphrase"] = json!(passphrase);
             let resp = tvctl::http_client()?

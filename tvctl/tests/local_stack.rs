@@ -338,6 +338,48 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
         !text.contains("BTC"),
         "the BTC sold to flat is left out: {text}"
     );
+
+    // `tvctl send --quantity`: the alert's quantity, traded instead of the configured size
+    // (1 contract; micro Nasdaq, within the notional cap); one the webhook refuses is named
+    // in its answer (exit 1).
+    let webhook = format!("{base}/webhook");
+    let send = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+            .args(["send", "tradovate-mnq-short", "--url", webhook.as_str()])
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = send(&["--quantity", "1e3"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("quantity") && text.contains("plain decimal"),
+        "{text}"
+    );
+    let (code, text) = send(&["--quantity", "3"]);
+    assert_eq!(code, Some(0), "{text}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let held = loop {
+        let (_, text) = tvctl(&["positions"]);
+        // `tradovate: CLF7 -1, ESZ6 1, MNQH7 -3`: the MNQ contract and the quantity after it.
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let mnq = words
+            .windows(2)
+            .find(|w| w[0].starts_with("MNQ"))
+            .map(|w| format!("{} {}", w[0], w[1].trim_end_matches(',')));
+        if mnq.is_some() || Instant::now() > deadline {
+            break mnq;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let held = held.unwrap_or_else(|| panic!("the MNQ entry filled: {}", tvctl(&["trades"]).1));
+    assert!(
+        held.ends_with(" -3"),
+        "3 contracts short, not the configured 1: {held}"
+    );
 }
 
 /// The alert age limit is the deployed stack's setting, `MAX_ALERT_AGE_SECS` (or
