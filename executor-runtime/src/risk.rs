@@ -41,8 +41,8 @@ struct InstrumentFile {
     max_position: Option<Decimal>,
     max_override: Option<Decimal>,
     max_notional: Option<Decimal>,
-    #[serde(default)]
-    windows: Vec<String>,
+    /// Set, even empty (`[]`: at any hour), it replaces the windows of the sections below.
+    windows: Option<Vec<String>>,
 }
 
 /// The per-order notional cap when the configuration names none: 250,000, counted as
@@ -170,6 +170,12 @@ impl Window {
     /// (`Mon-Fri`) and lists (`Sun,Wed`); the end may be `24:00`. Errors quote the window and
     /// name the part.
     pub fn parse(text: &str) -> Result<Self, String> {
+        if text.contains(" -") || text.contains("- ") {
+            return Err(format!(
+                "{text:?}: write the days and the time range without spaces around the dash \
+                 (Mon-Fri 07:00-20:00)"
+            ));
+        }
         let mut parts = text.split_whitespace();
         let (Some(days), Some(times)) = (parts.next(), parts.next()) else {
             return Err(format!(
@@ -357,12 +363,22 @@ pub const RISK_CONFIG_FILE: &str = "RISK_CONFIG_FILE";
 pub const RISK_CONFIG: &str = "RISK_CONFIG";
 
 /// A `max_override` over the `max_position` it trades under: a quantity between the two could
-/// never trade.
-fn over_override(at: &str, over: Decimal, limit: Decimal) -> String {
+/// never trade. `over_from` and `limit_from` name the sections the values came from when not
+/// `at`.
+fn over_override(
+    at: &str,
+    over: Decimal,
+    over_from: Option<&str>,
+    limit: Decimal,
+    limit_from: Option<&str>,
+) -> String {
+    let from = |src: Option<&str>| src.map(|s| format!(" (from {s})")).unwrap_or_default();
     format!(
-        "{at}: max_override {over} is over the max_position {limit} it trades under: an alert \
-         quantity over {limit} would be refused all the same (set max_position too, or lower \
-         max_override)"
+        "{at}: max_override {over}{} is over the max_position {limit}{} it trades under: an \
+         alert quantity over {limit} would be refused all the same (lower max_override, or \
+         raise max_position)",
+        from(over_from),
+        from(limit_from)
     )
 }
 
@@ -427,7 +443,7 @@ impl RiskConfig {
         positive(&format!("{at}.max_position"), i.max_position)?;
         positive(&format!("{at}.max_override"), i.max_override)?;
         positive(&format!("{at}.max_notional"), i.max_notional)?;
-        for w in &i.windows {
+        for w in i.windows.iter().flatten() {
             Window::parse(w).map_err(|e| format!("{at}.windows: {e}"))?;
         }
         Ok(())
@@ -476,99 +492,30 @@ impl RiskConfig {
     }
 
     /// What can be judged of these settings for `broker` before any signal, so that a file
-    /// that could never trade fails the start instead of every entry:
+    /// that could never trade, or holds a setting that could never apply, fails the start
+    /// instead of the entries it concerns:
     /// - every `[instruments.<name>]` section names an instrument as `broker` does (OANDA
     ///   `EUR_USD`, Coinbase `BTC-USD`, Tradovate a root `ES` or a contract `ESZ6`): a section
     ///   under another name (`EURUSD`, the TradingView symbol) would never apply, and the
     ///   executor would trade the class's size instead, without a word;
     /// - at Tradovate, sizes and limits are whole contracts (`orderQty` is an integer,
     ///   OpenAPI `PlaceOrder`, <https://partner.tradovate.com/openapi.json>);
-    /// - a section's `size` is within its `max_position` (or `default_max_position`):
-    ///   otherwise every entry would be refused;
-    /// - an instrument's or a section's `max_override` is within the `max_position` it trades
-    ///   under: a quantity between the two would be refused all the same.
+    /// - a section's `size`, and each instrument's as [`Self::instrument`] merges it (its
+    ///   own, its root's, its class's or `default_size`), is within the `max_position` it
+    ///   trades under: otherwise every entry would be refused;
+    /// - the same for `max_override`: a quantity between the two would be refused all the
+    ///   same.
     ///
     /// # Errors
-    /// The first setting that fails, naming it and what it must be.
+    /// The first setting that fails, naming it (and the section a merged value came from)
+    /// and what it must be.
     pub fn check_for(&self, broker: shared::Broker) -> Result<(), String> {
-        // Each section's size against the max_position it trades under: its own, else (an
-        // instrument's) its class's, else the default.
-        let limit_of = |at: &str, section: &InstrumentFile| -> Decimal {
-            let class = at
-                .strip_prefix("instruments.")
-                .and_then(|n| self.classes.get(AssetClass::of(broker, n).as_str()));
-            section
-                .max_position
-                .or(class.and_then(|c| c.max_position))
-                .unwrap_or(self.default_max_position)
-        };
-        let sections = std::iter::once(("default_size".to_owned(), &self.default))
-            .chain(
-                self.classes
-                    .iter()
-                    .map(|(n, c)| (format!("classes.{n}"), c)),
-            )
-            .chain(
-                self.instruments
-                    .iter()
-                    .map(|(n, i)| (format!("instruments.{n}"), i)),
-            );
-        for (at, section) in sections {
-            let limit = limit_of(&at, section);
-            if let Some(size) = section.size
-                && size > limit
-            {
-                return Err(format!(
-                    "{at}: size {size} is over the max_position {limit} it trades under: every \
-                     entry would be refused"
-                ));
-            }
-            if let Some(over) = section.max_override
-                && over > limit
-            {
-                return Err(over_override(&at, over, limit));
-            }
-            if broker == shared::Broker::Tradovate {
-                for (what, v) in [
-                    ("size", section.size),
-                    ("max_position", section.max_position),
-                    ("max_override", section.max_override),
-                ] {
-                    if let Some(v) = v
-                        && !v.fract().is_zero()
-                    {
-                        return Err(format!(
-                            "{at}.{what}: {v} is not a whole number of contracts (Tradovate \
-                             trades whole contracts)"
-                        ));
-                    }
-                }
-            }
-        }
-        if broker == shared::Broker::Tradovate && !self.default_max_position.fract().is_zero() {
-            return Err(format!(
-                "default_max_position: {} is not a whole number of contracts (Tradovate trades \
-                 whole contracts)",
-                self.default_max_position
-            ));
-        }
         let word = |s: &str| {
             !s.is_empty()
                 && s.chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         };
-        // An instrument's max_override may come from its class, and its max_position from
-        // its own section.
-        for name in self.instruments.keys() {
-            let risk = self.instrument(AssetClass::of(broker, name), name);
-            if risk.max_override > risk.max_position {
-                return Err(over_override(
-                    &format!("instruments.{name}"),
-                    risk.max_override,
-                    risk.max_position,
-                ));
-            }
-        }
+        // Names first: a misnamed section would be judged under a class it does not have.
         for name in self.instruments.keys() {
             let (ok, form) = match broker {
                 shared::Broker::Oanda => (
@@ -592,33 +539,147 @@ impl RiskConfig {
                 ));
             }
         }
+        let sections = std::iter::once(("default_size".to_owned(), &self.default))
+            .chain(
+                self.classes
+                    .iter()
+                    .map(|(n, c)| (format!("classes.{n}"), c)),
+            )
+            .chain(
+                self.instruments
+                    .iter()
+                    .map(|(n, i)| (format!("instruments.{n}"), i)),
+            );
+        for (at, section) in sections {
+            if broker == shared::Broker::Tradovate {
+                for (what, v) in [
+                    ("size", section.size),
+                    ("max_position", section.max_position),
+                    ("max_override", section.max_override),
+                ] {
+                    if let Some(v) = v
+                        && !v.fract().is_zero()
+                    {
+                        return Err(format!(
+                            "{at}.{what}: {v} is not a whole number of contracts (Tradovate \
+                             trades whole contracts)"
+                        ));
+                    }
+                }
+            }
+            // A class's (or the default) size and override against the max_position of its
+            // instruments that set none of their own: the class's, else the default.
+            if at.starts_with("instruments.") {
+                continue;
+            }
+            let limit = section.max_position.unwrap_or(self.default_max_position);
+            if let Some(size) = section.size
+                && size > limit
+            {
+                return Err(format!(
+                    "{at}: size {size} is over the max_position {limit} it trades under: every \
+                     entry would be refused"
+                ));
+            }
+            if let Some(over) = section.max_override
+                && over > limit
+            {
+                return Err(over_override(&at, over, None, limit, None));
+            }
+        }
+        if broker == shared::Broker::Tradovate && !self.default_max_position.fract().is_zero() {
+            return Err(format!(
+                "default_max_position: {} is not a whole number of contracts (Tradovate trades \
+                 whole contracts)",
+                self.default_max_position
+            ));
+        }
+        // Each instrument's settings as they merge: a size or override of its class (or its
+        // root's, for a contract) may meet a lower max_position of its own.
+        for name in self.instruments.keys() {
+            let class = AssetClass::of(broker, name);
+            let risk = self.instrument(class, name);
+            let layers = self.layers_of(class, name);
+            let at = format!("instruments.{name}");
+            // Where a merged value came from, when not from this section.
+            let from = |set: fn(&InstrumentFile) -> bool| {
+                layers
+                    .iter()
+                    .find(|(_, l)| set(l))
+                    .map_or("default_max_position", |(src, _)| src.as_str())
+                    .to_owned()
+            };
+            let limit_from = from(|l| l.max_position.is_some());
+            let limit_from = (limit_from != at).then_some(limit_from);
+            if let Some(Size::Quantity(size)) = risk.size
+                && size > risk.max_position
+            {
+                let size_from = from(|l| l.size.is_some() || l.notional.is_some());
+                let size_from = match size_from.as_str() {
+                    "the defaults" => " (default_size)".to_owned(),
+                    src if src == at => String::new(),
+                    src => format!(" (from {src})"),
+                };
+                return Err(format!(
+                    "{at}: size {size}{size_from} is over its max_position {}{}: every entry \
+                     would be refused",
+                    risk.max_position,
+                    limit_from
+                        .as_deref()
+                        .map(|src| format!(" (from {src})"))
+                        .unwrap_or_default()
+                ));
+            }
+            if risk.max_override > risk.max_position {
+                let over_from = from(|l| l.max_override.is_some());
+                return Err(over_override(
+                    &at,
+                    risk.max_override,
+                    (over_from != at).then_some(over_from.as_str()),
+                    risk.max_position,
+                    limit_from.as_deref(),
+                ));
+            }
+        }
         Ok(())
     }
 
-    /// The guards of one instrument: its own section first (a futures contract's, else its
-    /// root's), then its class's, then the defaults.
+    /// The sections an instrument's settings come from, most specific first, each with its
+    /// name: its own (a futures contract's, then its root's, which holds across rolls), its
+    /// class's, then the defaults (named `the defaults`).
+    fn layers_of(&self, class: AssetClass, name: &str) -> Vec<(String, &InstrumentFile)> {
+        let mut layers = Vec::with_capacity(4);
+        if let Some(own) = self.instruments.get(name) {
+            layers.push((format!("instruments.{name}"), own));
+        }
+        if class == AssetClass::Futures {
+            let root = shared::contract_specs::contract_root(name);
+            if root != name
+                && let Some(section) = self.instruments.get(root)
+            {
+                layers.push((format!("instruments.{root}"), section));
+            }
+        }
+        if let Some(section) = self.classes.get(class.as_str()) {
+            layers.push((format!("classes.{}", class.as_str()), section));
+        }
+        layers.push(("the defaults".to_owned(), &self.default));
+        layers
+    }
+
+    /// The guards of one instrument, each setting from the most specific section that sets
+    /// it: its own (a futures contract's, then its root's), its class's, then the defaults.
+    /// A window list, empty (`windows = []`: at any hour) or not, is the first one set.
     pub fn instrument(&self, class: AssetClass, name: &str) -> InstrumentRisk {
-        let empty = InstrumentFile::default();
-        // A futures contract's section, else its root's (`ESZ6`, else `ES`): a root's holds
-        // across rolls.
-        let own = self
-            .instruments
-            .get(name)
-            .or_else(|| {
-                (class == AssetClass::Futures)
-                    .then(|| {
-                        self.instruments
-                            .get(shared::contract_specs::contract_root(name))
-                    })
-                    .flatten()
-            })
-            .unwrap_or(&empty);
-        let class_file = self.classes.get(class.as_str()).unwrap_or(&empty);
-        let layers = [own, class_file, &self.default];
+        let layers: Vec<&InstrumentFile> = self
+            .layers_of(class, name)
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
         // A crypto-quoted product's size never comes from the defaults (they are amounts of
         // money; its quote is a crypto asset).
         let sized = if class == AssetClass::CryptoCross {
-            &layers[..2]
+            &layers[..layers.len() - 1]
         } else {
             &layers[..]
         };
@@ -629,16 +690,10 @@ impl RiskConfig {
         });
         let pick = |f: fn(&InstrumentFile) -> Option<Decimal>| layers.iter().find_map(|l| f(l));
         let max_position = pick(|l| l.max_position).unwrap_or(self.default_max_position);
-        // A window list is the instrument's own, or else its class's.
-        let windows = [own, class_file]
+        let windows = layers
             .iter()
-            .find(|l| !l.windows.is_empty())
-            .map(|l| {
-                l.windows
-                    .iter()
-                    .filter_map(|w| Window::parse(w).ok())
-                    .collect()
-            })
+            .find_map(|l| l.windows.as_ref())
+            .map(|list| list.iter().filter_map(|w| Window::parse(w).ok()).collect())
             .unwrap_or_default();
         InstrumentRisk {
             size,
@@ -988,6 +1043,8 @@ windows = ["Mon-Fri 07:00-20:00"]
         assert!(evenings.contains(at("2026-11-30T23:30:00Z")));
         assert!(!evenings.contains(at("2026-12-01T00:30:00Z")));
         assert!(!evenings.contains(at("2026-11-30T17:59:00Z")));
+        let err = Window::parse("Sat 00:00 - 24:00").unwrap_err();
+        assert!(err.contains("without spaces around the dash"), "{err}");
         let err = Window::parse("Mon 24:00-06:00").unwrap_err();
         assert!(err.contains("24:00 ends a window"), "{err}");
         assert!(Window::parse("Mon 07:00-24:01").is_err());
@@ -1015,13 +1072,94 @@ windows = ["Mon-Fri 07:00-20:00"]
         );
         let err = inherited.check_for(Oanda).unwrap_err();
         assert!(
-            err.contains("instruments.EUR_USD: max_override 8000 is over the max_position 5000"),
+            err.contains(
+                "instruments.EUR_USD: max_override 8000 (from classes.fx) is over the max_position 5000 it"
+            ),
             "{err}"
         );
         let within = risk(
             "[classes.fx]\nmax_override = \"8000\"\n[instruments.EUR_USD]\nmax_position = \"8000\"\n",
         );
         assert_eq!(within.check_for(Oanda), Ok(()));
+    }
+
+    /// A size of the class over an instrument's own lower `max_position` fails the start,
+    /// naming where each came from, as the entry would be refused.
+    #[test]
+    fn an_inherited_size_over_the_instruments_max_position_is_refused_by_name() {
+        let risk = RiskConfig::from_toml(
+            "default_max_position = \"10000\"\n[classes.fx]\nsize = \"5000\"\n[instruments.EUR_USD]\nmax_position = \"1000\"\n",
+        )
+        .unwrap();
+        let err = risk.check_for(shared::Broker::Oanda).unwrap_err();
+        assert!(
+            err.starts_with(
+                "instruments.EUR_USD: size 5000 (from classes.fx) is over its max_position 1000: every entry would be refused"
+            ),
+            "{err}"
+        );
+    }
+
+    /// A contract's section refines its root's: what it does not set (here `max_position`)
+    /// comes from the root's, so the root's limit holds for the contract and across rolls.
+    #[test]
+    fn a_contracts_section_takes_what_it_does_not_set_from_its_roots() {
+        use shared::Broker::Tradovate;
+        let risk = RiskConfig::from_toml(
+            "default_max_position = \"5\"\nmax_notional = \"5000000\"\n[instruments.ES]\nsize = \"1\"\nmax_position = \"2\"\n[instruments.ESZ6]\nmax_override = \"2\"\n",
+        )
+        .unwrap();
+        assert_eq!(risk.check_for(Tradovate), Ok(()));
+        let es = risk.instrument(AssetClass::Futures, "ESZ6");
+        assert_eq!(es.max_position, Decimal::from(2));
+        assert_eq!(es.size, Some(Size::Quantity(Decimal::ONE)));
+        let too_many = risk.check(
+            &OrderIntent {
+                quantity_override: Some(Decimal::from(3)),
+                ..on(Tradovate, "ESZ6", shared::Action::LongEntry)
+            },
+            "2026-12-01T15:00:00Z".parse().unwrap(),
+        );
+        assert!(
+            matches!(too_many, Err(Refusal::OverrideTooLarge { .. })),
+            "{too_many:?}"
+        );
+        // An override the root's limit would refuse fails the start, naming the root.
+        let over = RiskConfig::from_toml(
+            "default_max_position = \"5\"\n[instruments.ES]\nmax_position = \"1\"\n[instruments.ESZ6]\nmax_override = \"3\"\n",
+        )
+        .unwrap();
+        let err = over.check_for(Tradovate).unwrap_err();
+        assert!(
+            err.starts_with(
+                "instruments.ESZ6: max_override 3 is over the max_position 1 (from instruments.ES) it trades under"
+            ),
+            "{err}"
+        );
+    }
+
+    /// `windows = []` on an instrument means at any hour, even under a class with windows;
+    /// an instrument that sets none takes its class's.
+    #[test]
+    fn an_empty_window_list_lifts_the_class_windows() {
+        let risk = RiskConfig::from_toml(
+            "default_max_position = \"10000\"\n[classes.fx]\nsize = \"1000\"\nwindows = [\"Mon-Fri 07:00-20:00\"]\n[instruments.EUR_USD]\nwindows = []\n",
+        )
+        .unwrap();
+        assert!(
+            risk.instrument(AssetClass::Fx, "EUR_USD")
+                .windows
+                .is_empty()
+        );
+        assert_eq!(risk.instrument(AssetClass::Fx, "GBP_USD").windows.len(), 1);
+        let saturday: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        let entry =
+            |instrument: &str| on(shared::Broker::Oanda, instrument, shared::Action::LongEntry);
+        assert!(risk.check(&entry("EUR_USD"), saturday).is_ok());
+        assert!(matches!(
+            risk.check(&entry("GBP_USD"), saturday),
+            Err(Refusal::OutsideTradingWindow { .. })
+        ));
     }
 
     #[test]

@@ -364,7 +364,7 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let held = loop {
         let (_, text) = tvctl(&["positions"]);
-        // `tradovate: CLF7 -1, ESZ6 1, MNQH7 -3`: the MNQ contract and the quantity after it.
+        // `tradovate: CLF7 -1, ESZ6 1, MNQZ6 -3`: the MNQ contract and the quantity after it.
         let words: Vec<&str> = text.split_whitespace().collect();
         let mnq = words
             .windows(2)
