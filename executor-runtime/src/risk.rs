@@ -363,24 +363,46 @@ pub const RISK_CONFIG_FILE: &str = "RISK_CONFIG_FILE";
 pub const RISK_CONFIG: &str = "RISK_CONFIG";
 
 /// A `max_override` over the `max_position` it trades under: a quantity between the two could
-/// never trade. `over_from` and `limit_from` name the sections the values came from when not
-/// `at`.
+/// never trade. `over_from` and `limit_from` say where the values came from (` (from
+/// classes.fx)`), or are empty.
 fn over_override(
     at: &str,
     over: Decimal,
-    over_from: Option<&str>,
+    over_from: &str,
     limit: Decimal,
-    limit_from: Option<&str>,
+    limit_from: &str,
 ) -> String {
-    let from = |src: Option<&str>| src.map(|s| format!(" (from {s})")).unwrap_or_default();
     format!(
-        "{at}: max_override {over}{} is over the max_position {limit}{} it trades under: an \
-         alert quantity over {limit} would be refused all the same (lower max_override, or \
-         raise max_position)",
-        from(over_from),
-        from(limit_from)
+        "{at}: max_override {over}{over_from} is over the max_position {limit}{limit_from} it \
+         trades under: an alert quantity over {limit} would be refused all the same (lower \
+         max_override, or raise max_position)"
     )
 }
+
+/// A section of the risk settings, by what it is named in the file.
+#[derive(Debug, Clone, Copy)]
+enum Layer<'a> {
+    /// `[instruments.<name>]`.
+    Instrument(&'a str),
+    /// `[classes.<class>]`.
+    Class(AssetClass),
+    /// The top-level `default_size`.
+    Defaults,
+}
+
+impl Layer<'_> {
+    fn name(self) -> String {
+        match self {
+            Self::Instrument(name) => format!("instruments.{name}"),
+            Self::Class(class) => format!("classes.{}", class.as_str()),
+            Self::Defaults => "default_size".to_owned(),
+        }
+    }
+}
+
+/// The sections an instrument's settings come from, most specific first (its own, its
+/// futures root's, its class's, the defaults), those the file has.
+type Layers<'a> = [Option<(Layer<'a>, &'a InstrumentFile)>; 4];
 
 impl RiskConfig {
     /// Parses the TOML; every amount must be positive, every window valid, and every class
@@ -567,24 +589,19 @@ impl RiskConfig {
                     }
                 }
             }
-            // A class's (or the default) size and override against the max_position of its
-            // instruments that set none of their own: the class's, else the default.
-            if at.starts_with("instruments.") {
+            // `default_size` against `default_max_position`; the classes' and the instruments'
+            // sizes as they merge, below.
+            if at != "default_size" {
                 continue;
             }
-            let limit = section.max_position.unwrap_or(self.default_max_position);
             if let Some(size) = section.size
-                && size > limit
+                && size > self.default_max_position
             {
                 return Err(format!(
-                    "{at}: size {size} is over the max_position {limit} it trades under: every \
-                     entry would be refused"
+                    "default_size: {size} is over default_max_position {}: every entry \
+                     without an alert quantity would be refused",
+                    self.default_max_position
                 ));
-            }
-            if let Some(over) = section.max_override
-                && over > limit
-            {
-                return Err(over_override(&at, over, None, limit, None));
             }
         }
         if broker == shared::Broker::Tradovate && !self.default_max_position.fract().is_zero() {
@@ -594,104 +611,110 @@ impl RiskConfig {
                 self.default_max_position
             ));
         }
-        // Each instrument's settings as they merge: a size or override of its class (or its
-        // root's, for a contract) may meet a lower max_position of its own.
-        for name in self.instruments.keys() {
+        // Each class's and each instrument's settings as they merge: a size or override of
+        // the defaults, a class or a root may meet a lower max_position further down.
+        let classes = self.classes.keys().filter_map(|c| {
+            AssetClass::ALL
+                .iter()
+                .find(|k| k.as_str() == c)
+                .map(|&k| (format!("classes.{c}"), k, Self::class_layers(self, k)))
+        });
+        let instruments = self.instruments.keys().map(|name| {
             let class = AssetClass::of(broker, name);
-            let risk = self.instrument(class, name);
-            let layers = self.layers_of(class, name);
-            let at = format!("instruments.{name}");
-            // Where a merged value came from, when not from this section.
-            let from = |set: fn(&InstrumentFile) -> bool| {
-                layers
+            (
+                format!("instruments.{name}"),
+                class,
+                self.layers_of(class, name),
+            )
+        });
+        for (at, class, layers) in classes.chain(instruments) {
+            let risk = self.merged(class, &layers);
+            // Where a merged value came from, when not from the section judged.
+            let from = |set: fn(&InstrumentFile) -> bool, otherwise: &str| {
+                let src = layers
                     .iter()
+                    .flatten()
                     .find(|(_, l)| set(l))
-                    .map_or("default_max_position", |(src, _)| src.as_str())
-                    .to_owned()
+                    .map_or_else(|| otherwise.to_owned(), |(layer, _)| layer.name());
+                if src == at {
+                    String::new()
+                } else {
+                    format!(" (from {src})")
+                }
             };
-            let limit_from = from(|l| l.max_position.is_some());
-            let limit_from = (limit_from != at).then_some(limit_from);
+            let limit_from = from(|l| l.max_position.is_some(), "default_max_position");
             if let Some(Size::Quantity(size)) = risk.size
                 && size > risk.max_position
             {
-                let size_from = from(|l| l.size.is_some() || l.notional.is_some());
-                let size_from = match size_from.as_str() {
-                    "the defaults" => " (default_size)".to_owned(),
-                    src if src == at => String::new(),
-                    src => format!(" (from {src})"),
-                };
                 return Err(format!(
-                    "{at}: size {size}{size_from} is over its max_position {}{}: every entry \
-                     would be refused",
+                    "{at}: size {size}{} is over its max_position {}{limit_from}: every entry \
+                     without an alert quantity would be refused",
+                    from(|l| l.size.is_some() || l.notional.is_some(), "default_size"),
                     risk.max_position,
-                    limit_from
-                        .as_deref()
-                        .map(|src| format!(" (from {src})"))
-                        .unwrap_or_default()
                 ));
             }
             if risk.max_override > risk.max_position {
-                let over_from = from(|l| l.max_override.is_some());
                 return Err(over_override(
                     &at,
                     risk.max_override,
-                    (over_from != at).then_some(over_from.as_str()),
+                    &from(|l| l.max_override.is_some(), "max_position"),
                     risk.max_position,
-                    limit_from.as_deref(),
+                    &limit_from,
                 ));
             }
         }
         Ok(())
     }
 
-    /// The sections an instrument's settings come from, most specific first, each with its
-    /// name: its own (a futures contract's, then its root's, which holds across rolls), its
-    /// class's, then the defaults (named `the defaults`).
-    fn layers_of(&self, class: AssetClass, name: &str) -> Vec<(String, &InstrumentFile)> {
-        let mut layers = Vec::with_capacity(4);
-        if let Some(own) = self.instruments.get(name) {
-            layers.push((format!("instruments.{name}"), own));
-        }
-        if class == AssetClass::Futures {
-            let root = shared::contract_specs::contract_root(name);
-            if root != name
-                && let Some(section) = self.instruments.get(root)
-            {
-                layers.push((format!("instruments.{root}"), section));
-            }
-        }
-        if let Some(section) = self.classes.get(class.as_str()) {
-            layers.push((format!("classes.{}", class.as_str()), section));
-        }
-        layers.push(("the defaults".to_owned(), &self.default));
-        layers
+    /// The sections an instrument's settings come from, most specific first: its own (a
+    /// futures contract's, then its root's, which holds across rolls), its class's, then the
+    /// defaults. No allocation: [`Self::check`] reads them for every signal.
+    fn layers_of<'a>(&'a self, class: AssetClass, name: &'a str) -> Layers<'a> {
+        let own = self
+            .instruments
+            .get_key_value(name)
+            .map(|(k, l)| (Layer::Instrument(k), l));
+        let root = (class == AssetClass::Futures)
+            .then(|| shared::contract_specs::contract_root(name))
+            .filter(|root| !root.is_empty() && *root != name)
+            .and_then(|root| self.instruments.get_key_value(root))
+            .map(|(k, l)| (Layer::Instrument(k), l));
+        let [_, _, class, defaults] = self.class_layers(class);
+        [own, root, class, defaults]
+    }
+
+    /// The sections a class's settings come from: its own, then the defaults.
+    fn class_layers(&self, class: AssetClass) -> Layers<'_> {
+        let own = self
+            .classes
+            .get(class.as_str())
+            .map(|l| (Layer::Class(class), l));
+        [None, None, own, Some((Layer::Defaults, &self.default))]
     }
 
     /// The guards of one instrument, each setting from the most specific section that sets
     /// it: its own (a futures contract's, then its root's), its class's, then the defaults.
     /// A window list, empty (`windows = []`: at any hour) or not, is the first one set.
     pub fn instrument(&self, class: AssetClass, name: &str) -> InstrumentRisk {
-        let layers: Vec<&InstrumentFile> = self
-            .layers_of(class, name)
-            .into_iter()
-            .map(|(_, l)| l)
-            .collect();
+        self.merged(class, &self.layers_of(class, name))
+    }
+
+    /// The guards from `layers`, each setting from the first layer that sets it.
+    fn merged(&self, class: AssetClass, layers: &Layers<'_>) -> InstrumentRisk {
+        let layers = || layers.iter().flatten().map(|(_, l)| *l);
         // A crypto-quoted product's size never comes from the defaults (they are amounts of
         // money; its quote is a crypto asset).
-        let sized = if class == AssetClass::CryptoCross {
-            &layers[..layers.len() - 1]
-        } else {
-            &layers[..]
-        };
-        let size = sized.iter().find_map(|l| match (l.size, l.notional) {
-            (Some(q), _) => Some(Size::Quantity(q)),
-            (None, Some(n)) => Some(Size::Notional(n)),
-            _ => None,
-        });
-        let pick = |f: fn(&InstrumentFile) -> Option<Decimal>| layers.iter().find_map(|l| f(l));
+        let cross = class == AssetClass::CryptoCross;
+        let size = layers()
+            .filter(|l| !(cross && std::ptr::eq(*l, &self.default)))
+            .find_map(|l| match (l.size, l.notional) {
+                (Some(q), _) => Some(Size::Quantity(q)),
+                (None, Some(n)) => Some(Size::Notional(n)),
+                _ => None,
+            });
+        let pick = |f: fn(&InstrumentFile) -> Option<Decimal>| layers().find_map(f);
         let max_position = pick(|l| l.max_position).unwrap_or(self.default_max_position);
-        let windows = layers
-            .iter()
+        let windows = layers()
             .find_map(|l| l.windows.as_ref())
             .map(|list| list.iter().filter_map(|w| Window::parse(w).ok()).collect())
             .unwrap_or_default();
@@ -844,7 +867,7 @@ mod tests {
         .unwrap();
         let err = over.check_for(Oanda).unwrap_err();
         assert!(
-            err.starts_with("classes.fx: size 1000 is over the max_position 500"),
+            err.starts_with("classes.fx: size 1000 is over its max_position 500: every entry without an alert quantity would be refused"),
             "{err}"
         );
         // An instrument trades under its class's max_position when it sets none.
@@ -1094,7 +1117,7 @@ windows = ["Mon-Fri 07:00-20:00"]
         let err = risk.check_for(shared::Broker::Oanda).unwrap_err();
         assert!(
             err.starts_with(
-                "instruments.EUR_USD: size 5000 (from classes.fx) is over its max_position 1000: every entry would be refused"
+                "instruments.EUR_USD: size 5000 (from classes.fx) is over its max_position 1000: every entry without an alert quantity would be refused"
             ),
             "{err}"
         );
@@ -1113,17 +1136,28 @@ windows = ["Mon-Fri 07:00-20:00"]
         let es = risk.instrument(AssetClass::Futures, "ESZ6");
         assert_eq!(es.max_position, Decimal::from(2));
         assert_eq!(es.size, Some(Size::Quantity(Decimal::ONE)));
-        let too_many = risk.check(
-            &OrderIntent {
-                quantity_override: Some(Decimal::from(3)),
-                ..on(Tradovate, "ESZ6", shared::Action::LongEntry)
-            },
+        // The root's size: the old lookup took the contract's section alone and refused the
+        // entry for want of one.
+        let entry = risk.check(
+            &on(Tradovate, "ESZ6", shared::Action::LongEntry),
             "2026-12-01T15:00:00Z".parse().unwrap(),
         );
-        assert!(
-            matches!(too_many, Err(Refusal::OverrideTooLarge { .. })),
-            "{too_many:?}"
+        assert_eq!(
+            entry,
+            Ok((Size::Quantity(Decimal::ONE), Decimal::from(5_000_000)))
         );
+        // Windows too: the root's, unless the contract sets its own (`[]`: at any hour).
+        let windowed = |contract: &str| {
+            RiskConfig::from_toml(&format!(
+                "default_max_position = \"5\"\n[instruments.ES]\nsize = \"1\"\nwindows = [\"Mon-Fri 13:30-20:00\"]\n[instruments.ESZ6]\n{contract}"
+            ))
+            .unwrap()
+            .instrument(AssetClass::Futures, "ESZ6")
+            .windows
+            .len()
+        };
+        assert_eq!(windowed("max_override = \"2\"\n"), 1);
+        assert_eq!(windowed("windows = []\n"), 0);
         // An override the root's limit would refuse fails the start, naming the root.
         let over = RiskConfig::from_toml(
             "default_max_position = \"5\"\n[instruments.ES]\nmax_position = \"1\"\n[instruments.ESZ6]\nmax_override = \"3\"\n",
@@ -1133,6 +1167,35 @@ windows = ["Mon-Fri 07:00-20:00"]
         assert!(
             err.starts_with(
                 "instruments.ESZ6: max_override 3 is over the max_position 1 (from instruments.ES) it trades under"
+            ),
+            "{err}"
+        );
+    }
+
+    /// A class's size, its own or `default_size`, over the class's `max_position` (or the
+    /// default one) fails the start, naming where each came from, with no instrument section
+    /// needed.
+    #[test]
+    fn a_class_size_over_its_max_position_is_refused_by_name() {
+        let default_size = RiskConfig::from_toml(
+            "default_size = \"1000\"\ndefault_max_position = \"10000\"\n[classes.metal]\nmax_position = \"10\"\n",
+        )
+        .unwrap();
+        let err = default_size.check_for(shared::Broker::Oanda).unwrap_err();
+        assert!(
+            err.starts_with(
+                "classes.metal: size 1000 (from default_size) is over its max_position 10:"
+            ),
+            "{err}"
+        );
+        let class_size = RiskConfig::from_toml(
+            "default_max_position = \"1000\"\n[classes.fx]\nsize = \"5000\"\n",
+        )
+        .unwrap();
+        let err = class_size.check_for(shared::Broker::Oanda).unwrap_err();
+        assert!(
+            err.starts_with(
+                "classes.fx: size 5000 is over its max_position 1000 (from default_max_position):"
             ),
             "{err}"
         );
