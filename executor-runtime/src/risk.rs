@@ -86,7 +86,6 @@ pub enum AssetClass {
     /// executor's default of 100, `default_size`, an alert's quantity under the defaults'
     /// `max_override`) may apply to it: an entry needs its own section or
     /// `classes.crypto_cross`, and its size comes from one of them or the alert.
-    /// sizes it.
     CryptoCross,
 }
 
@@ -116,6 +115,16 @@ impl AssetClass {
                 Some((b, q)) if CURRENCIES.contains(&b) && CURRENCIES.contains(&q) => Self::Fx,
                 _ => Self::Cfd,
             },
+        }
+    }
+
+    /// The broker whose instruments are of this class (OANDA `fx`, `metal` and `cfd`,
+    /// Tradovate `futures`, Coinbase `crypto` and `crypto_cross`), as [`Self::of`] sorts them.
+    pub fn broker(self) -> shared::Broker {
+        match self {
+            Self::Fx | Self::Metal | Self::Cfd => shared::Broker::Oanda,
+            Self::Futures => shared::Broker::Tradovate,
+            Self::Crypto | Self::CryptoCross => shared::Broker::Coinbase,
         }
     }
 
@@ -522,9 +531,12 @@ impl RiskConfig {
     ///   executor would trade the class's size instead, without a word;
     /// - at Tradovate, sizes and limits are whole contracts (`orderQty` is an integer,
     ///   OpenAPI `PlaceOrder`, <https://partner.tradovate.com/openapi.json>);
-    /// - a section's `size`, and each instrument's as [`Self::instrument`] merges it (its
-    ///   own, its root's, its class's or `default_size`), is within the `max_position` it
-    ///   trades under: otherwise every entry would be refused;
+    /// - every `[classes.<name>]` section is a class of `broker`'s ([`AssetClass::broker`]):
+    ///   another's would never apply;
+    /// - each class's size (its own, else `default_size`, whether or not the file has the
+    ///   class's section) and each instrument's as [`Self::instrument`] merges it (its own,
+    ///   its root's, its class's or `default_size`) is within the `max_position` it trades
+    ///   under: otherwise every entry without an alert quantity would be refused;
     /// - the same for `max_override`: a quantity between the two would be refused all the
     ///   same.
     ///
@@ -589,18 +601,22 @@ impl RiskConfig {
                     }
                 }
             }
-            // `default_size` against `default_max_position`; the classes' and the instruments'
-            // sizes as they merge, below.
-            if at != "default_size" {
-                continue;
-            }
-            if let Some(size) = section.size
-                && size > self.default_max_position
+        }
+        // A class of another broker's would never apply (a Tradovate file's `classes.fx`).
+        for name in self.classes.keys() {
+            if let Some(class) = AssetClass::ALL.iter().find(|k| k.as_str() == name)
+                && class.broker() != broker
             {
+                let own: Vec<&str> = AssetClass::ALL
+                    .iter()
+                    .filter(|k| k.broker() == broker)
+                    .map(|k| k.as_str())
+                    .collect();
                 return Err(format!(
-                    "default_size: {size} is over default_max_position {}: every entry \
-                     without an alert quantity would be refused",
-                    self.default_max_position
+                    "classes.{name}: {} trades no {name} instruments (its classes: {}); this \
+                     section would never apply",
+                    broker.as_str(),
+                    own.join(", ")
                 ));
             }
         }
@@ -613,12 +629,19 @@ impl RiskConfig {
         }
         // Each class's and each instrument's settings as they merge: a size or override of
         // the defaults, a class or a root may meet a lower max_position further down.
-        let classes = self.classes.keys().filter_map(|c| {
-            AssetClass::ALL
-                .iter()
-                .find(|k| k.as_str() == c)
-                .map(|&k| (format!("classes.{c}"), k, Self::class_layers(self, k)))
-        });
+        // Every class of this broker's, with a section or not: `default_size` trades under
+        // the max_position of each class that sets one, else under `default_max_position`.
+        let classes = AssetClass::ALL
+            .iter()
+            .filter(|k| k.broker() == broker)
+            .map(|&k| {
+                let at = if self.classes.contains_key(k.as_str()) {
+                    format!("classes.{}", k.as_str())
+                } else {
+                    format!("default_size (for {} instruments)", k.as_str())
+                };
+                (at, k, self.class_layers(k))
+            });
         let instruments = self.instruments.keys().map(|name| {
             let class = AssetClass::of(broker, name);
             (
@@ -636,7 +659,7 @@ impl RiskConfig {
                     .flatten()
                     .find(|(_, l)| set(l))
                     .map_or_else(|| otherwise.to_owned(), |(layer, _)| layer.name());
-                if src == at {
+                if at == src || at.starts_with(&format!("{src} ")) {
                     String::new()
                 } else {
                     format!(" (from {src})")
@@ -1199,6 +1222,53 @@ windows = ["Mon-Fri 07:00-20:00"]
             ),
             "{err}"
         );
+    }
+
+    /// `default_size` trades under each class's max_position where the class sets one, else
+    /// under `default_max_position`: judged so at start, both ways.
+    #[test]
+    fn default_size_is_judged_under_the_max_position_it_trades_under() {
+        use shared::Broker::{Oanda, Tradovate};
+        let risk = |toml: &str| RiskConfig::from_toml(toml).unwrap();
+        let trades = risk(
+            "default_max_position = \"1\"\ndefault_size = \"2\"\n[classes.futures]\nmax_position = \"5\"\n",
+        );
+        assert_eq!(trades.check_for(Tradovate), Ok(()));
+        let never = risk(
+            "default_max_position = \"10\"\ndefault_size = \"3\"\n[classes.futures]\nmax_position = \"2\"\n",
+        );
+        let err = never.check_for(Tradovate).unwrap_err();
+        assert!(
+            err.starts_with(
+                "classes.futures: size 3 (from default_size) is over its max_position 2:"
+            ),
+            "{err}"
+        );
+        let bare = risk("default_max_position = \"500\"\ndefault_size = \"1000\"\n");
+        let err = bare.check_for(Oanda).unwrap_err();
+        assert!(
+            err.starts_with(
+                "default_size (for fx instruments): size 1000 is over its max_position 500 (from default_max_position):"
+            ),
+            "{err}"
+        );
+    }
+
+    /// A class section of another broker's would never apply: the start says so.
+    #[test]
+    fn a_class_of_another_broker_is_refused_by_name() {
+        let risk = RiskConfig::from_toml(
+            "default_max_position = \"10\"\n[classes.futures]\nsize = \"1\"\n",
+        )
+        .unwrap();
+        let err = risk.check_for(shared::Broker::Oanda).unwrap_err();
+        assert!(
+            err.starts_with(
+                "classes.futures: oanda trades no futures instruments (its classes: fx, metal, cfd)"
+            ),
+            "{err}"
+        );
+        assert_eq!(risk.check_for(shared::Broker::Tradovate), Ok(()));
     }
 
     /// `windows = []` on an instrument means at any hour, even under a class with windows;
