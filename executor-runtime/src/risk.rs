@@ -309,14 +309,14 @@ pub enum Refusal {
     KillSwitch,
     /// The alert's `quantity` is over the instrument's `max_override`.
     #[error(
-        "alert quantity {requested} is over the {max} allowed for {instrument} (max_override in its executor's risk settings)"
+        "alert quantity {requested} is over the {max} allowed for {instrument} (max_override, else max_position, in its executor's risk settings)"
     )]
     OverrideTooLarge {
         /// The instrument, as the broker names it.
         instrument: String,
         /// The alert's quantity, in the broker's units.
         requested: Decimal,
-        /// The `max_override` in force.
+        /// The `max_override` in force (`max_position` where none is set).
         max: Decimal,
     },
     /// An entry's quantity is over the instrument's `max_position`.
