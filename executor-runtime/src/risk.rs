@@ -562,9 +562,12 @@ impl RiskConfig {
                         .is_some_and(|(b, q)| word(b) && word(q)),
                     "BASE-QUOTE, as Coinbase names it (BTC-USD)",
                 ),
+                // A year of two or four digits (`ESZ26`, TradingView's `ESZ2026`) is not
+                // Tradovate's: a contract ends in a month code and one year digit.
                 shared::Broker::Tradovate => (
-                    word(name),
-                    "a root (ES) or a contract (ESZ6), as Tradovate names them",
+                    word(name) && !name.chars().rev().take(2).all(|c| c.is_ascii_digit()),
+                    "a root (ES) or a contract (ESZ6: one year digit, not ESZ26 or ESZ2026), as \
+                     Tradovate names them",
                 ),
             };
             if !ok {
@@ -867,6 +870,26 @@ mod tests {
         let es = risk("[instruments.ES]\nsize = \"2\"\n[instruments.ESZ6]\nsize = \"3\"\n");
         assert!(es.check_for(Tradovate).is_ok());
         // Settings that could never trade fail before any signal.
+        for tv_name in ["ESZ26", "ESZ2026"] {
+            let err = RiskConfig::from_toml(&format!(
+                "default_max_position = \"5\"\n[instruments.{tv_name}]\nsize = \"1\"\n"
+            ))
+            .unwrap()
+            .check_for(Tradovate)
+            .unwrap_err();
+            assert!(
+                err.starts_with(&format!("instruments.{tv_name}: an instrument is named a root (ES) or a contract (ESZ6: one year digit")),
+                "{err}"
+            );
+        }
+        for name in ["ES", "M2K", "6E", "E7", "ESZ6", "MNQH7"] {
+            let ok = RiskConfig::from_toml(&format!(
+                "default_max_position = \"5\"\n[instruments.{name}]\nsize = \"1\"\n"
+            ))
+            .unwrap()
+            .check_for(Tradovate);
+            assert_eq!(ok, Ok(()), "{name}");
+        }
         let half = RiskConfig::from_toml(
             "default_max_position = \"5\"\n[instruments.NQ]\nsize = \"0.5\"\n",
         )
