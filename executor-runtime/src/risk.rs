@@ -890,11 +890,10 @@ mod tests {
             .check_for(Tradovate);
             assert_eq!(ok, Ok(()), "{name}");
         }
-        let half = RiskConfig::from_toml(
+        let err = start_error(
+            Tradovate,
             "default_max_position = \"5\"\n[instruments.NQ]\nsize = \"0.5\"\n",
-        )
-        .unwrap();
-        let err = half.check_for(Tradovate).unwrap_err();
+        );
         assert!(
             err.starts_with("instruments.NQ.size: 0.5 is not a whole number"),
             "{err}"
@@ -1088,6 +1087,14 @@ mod tests {
         }
     }
 
+    /// Why `toml` fails the start at `broker` (panics if it passes).
+    fn start_error(broker: shared::Broker, toml: &str) -> String {
+        RiskConfig::from_toml(toml)
+            .unwrap()
+            .check_for(broker)
+            .expect_err("the start should fail")
+    }
+
     const CFG: &str = r#"
 default_size = "1"
 default_max_position = "3"
@@ -1156,11 +1163,10 @@ windows = ["Mon-Fri 07:00-20:00"]
     /// naming where each came from, as the entry would be refused.
     #[test]
     fn an_inherited_size_over_the_instruments_max_position_is_refused_by_name() {
-        let risk = RiskConfig::from_toml(
+        let err = start_error(
+            shared::Broker::Oanda,
             "default_max_position = \"10000\"\n[classes.fx]\nsize = \"5000\"\n[instruments.EUR_USD]\nmax_position = \"1000\"\n",
-        )
-        .unwrap();
-        let err = risk.check_for(shared::Broker::Oanda).unwrap_err();
+        );
         assert!(
             err.starts_with(
                 "instruments.EUR_USD: size 5000 (from classes.fx) is over its max_position 1000: every entry without an alert quantity would be refused"
@@ -1234,11 +1240,10 @@ windows = ["Mon-Fri 07:00-20:00"]
             ),
             "{err}"
         );
-        let class_size = RiskConfig::from_toml(
+        let err = start_error(
+            shared::Broker::Oanda,
             "default_max_position = \"1000\"\n[classes.fx]\nsize = \"5000\"\n",
-        )
-        .unwrap();
-        let err = class_size.check_for(shared::Broker::Oanda).unwrap_err();
+        );
         assert!(
             err.starts_with(
                 "classes.fx: size 5000 is over its max_position 1000 (from default_max_position):"
