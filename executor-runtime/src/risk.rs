@@ -536,7 +536,8 @@ impl RiskConfig {
     /// - each class's size (its own, else `default_size`, whether or not the file has the
     ///   class's section) and each instrument's as [`Self::instrument`] merges it (its own,
     ///   its root's, its class's or `default_size`) is within the `max_position` it trades
-    ///   under: otherwise every entry without an alert quantity would be refused;
+    ///   under: otherwise the entries it sizes would be refused unless their alert carries a
+    ///   quantity;
     /// - the same for `max_override`: a quantity between the two would be refused all the
     ///   same.
     ///
@@ -576,6 +577,24 @@ impl RiskConfig {
                 ));
             }
         }
+        // A class of another broker's would never apply (a Tradovate file's `classes.fx`).
+        for name in self.classes.keys() {
+            if let Some(class) = AssetClass::ALL.iter().find(|k| k.as_str() == name)
+                && class.broker() != broker
+            {
+                let own: Vec<&str> = AssetClass::ALL
+                    .iter()
+                    .filter(|k| k.broker() == broker)
+                    .map(|k| k.as_str())
+                    .collect();
+                return Err(format!(
+                    "classes.{name}: {} trades no {name} instruments (its classes: {}); this \
+                     section would never apply",
+                    broker.as_str(),
+                    own.join(", ")
+                ));
+            }
+        }
         let sections = std::iter::once(("default_size".to_owned(), &self.default))
             .chain(
                 self.classes
@@ -603,24 +622,6 @@ impl RiskConfig {
                         ));
                     }
                 }
-            }
-        }
-        // A class of another broker's would never apply (a Tradovate file's `classes.fx`).
-        for name in self.classes.keys() {
-            if let Some(class) = AssetClass::ALL.iter().find(|k| k.as_str() == name)
-                && class.broker() != broker
-            {
-                let own: Vec<&str> = AssetClass::ALL
-                    .iter()
-                    .filter(|k| k.broker() == broker)
-                    .map(|k| k.as_str())
-                    .collect();
-                return Err(format!(
-                    "classes.{name}: {} trades no {name} instruments (its classes: {}); this \
-                     section would never apply",
-                    broker.as_str(),
-                    own.join(", ")
-                ));
             }
         }
         if broker == shared::Broker::Tradovate && !self.default_max_position.fract().is_zero() {
@@ -655,6 +656,18 @@ impl RiskConfig {
         });
         for (at, class, layers) in classes.chain(instruments) {
             let risk = self.merged(class, &layers);
+            // A class's size reaches only its instruments without a max_position of their own.
+            let refused = if at.starts_with("instruments.") {
+                "every entry without an alert quantity would be refused".to_owned()
+            } else {
+                format!(
+                    "the entries of {} instruments without a max_position of their own would \
+                     be refused unless their alert carries a quantity (set a smaller \
+                     classes.{}.size, or a larger max_position)",
+                    class.as_str(),
+                    class.as_str()
+                )
+            };
             // Where a merged value came from, when not from the section judged.
             let from = |set: fn(&InstrumentFile) -> bool, otherwise: &str| {
                 let src = layers
@@ -673,8 +686,7 @@ impl RiskConfig {
                 && size > risk.max_position
             {
                 return Err(format!(
-                    "{at}: size {size}{} is over its max_position {}{limit_from}: every entry \
-                     without an alert quantity would be refused",
+                    "{at}: size {size}{} is over its max_position {}{limit_from}: {refused}",
                     from(|l| l.size.is_some() || l.notional.is_some(), "default_size"),
                     risk.max_position,
                 ));
@@ -912,7 +924,7 @@ mod tests {
         .unwrap();
         let err = over.check_for(Oanda).unwrap_err();
         assert!(
-            err.starts_with("classes.fx: size 1000 is over its max_position 500: every entry without an alert quantity would be refused"),
+            err.starts_with("classes.fx: size 1000 is over its max_position 500: the entries of fx instruments without a max_position of their own would be refused unless their alert carries a quantity (set a smaller classes.fx.size, or a larger max_position)"),
             "{err}"
         );
         // An instrument trades under its class's max_position when it sets none.
@@ -1188,8 +1200,7 @@ windows = ["Mon-Fri 07:00-20:00"]
         let es = risk.instrument(AssetClass::Futures, "ESZ6");
         assert_eq!(es.max_position, Decimal::from(2));
         assert_eq!(es.size, Some(Size::Quantity(Decimal::ONE)));
-        // The root's size: the old lookup took the contract's section alone and refused the
-        // entry for want of one.
+        // The root's size, which the contract's section does not set.
         let entry = risk.check(
             &on(Tradovate, "ESZ6", shared::Action::LongEntry),
             "2026-12-01T15:00:00Z".parse().unwrap(),
@@ -1197,6 +1208,25 @@ windows = ["Mon-Fri 07:00-20:00"]
         assert_eq!(
             entry,
             Ok((Size::Quantity(Decimal::ONE), Decimal::from(5_000_000)))
+        );
+        // And the root's max_position, which bounds an alert's quantity when no
+        // max_override is set.
+        let bounded = RiskConfig::from_toml(
+            "default_max_position = \"5\"\n[instruments.ES]\nsize = \"1\"\nmax_position = \"2\"\n[instruments.ESZ6]\nmax_notional = \"5000000\"\n",
+        )
+        .unwrap();
+        let too_many = bounded
+            .check(
+                &OrderIntent {
+                    quantity_override: Some(Decimal::from(3)),
+                    ..on(Tradovate, "ESZ6", shared::Action::LongEntry)
+                },
+                "2026-12-01T15:00:00Z".parse().unwrap(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            too_many.to_string(),
+            "alert quantity 3 is over the 2 allowed for ESZ6 (max_override, else max_position, in its executor's risk settings)"
         );
         // Windows too: the root's, unless the contract sets its own (`[]`: at any hour).
         let windowed = |contract: &str| {
@@ -1297,6 +1327,15 @@ windows = ["Mon-Fri 07:00-20:00"]
             "{err}"
         );
         assert_eq!(risk.check_for(shared::Broker::Tradovate), Ok(()));
+        // Before its values are judged: a fraction there is not Tradovate's to round.
+        let err = start_error(
+            shared::Broker::Tradovate,
+            "default_max_position = \"5\"\n[classes.crypto]\nsize = \"0.5\"\n",
+        );
+        assert!(
+            err.starts_with("classes.crypto: tradovate trades no crypto instruments"),
+            "{err}"
+        );
     }
 
     /// `windows = []` on an instrument means at any hour, even under a class with windows;
