@@ -43,6 +43,10 @@ struct InstrumentFile {
     max_notional: Option<Decimal>,
     /// Set, even empty (`[]`: at any hour), it replaces the windows of the sections below.
     windows: Option<Vec<String>>,
+    /// `windows` parsed, once, when the settings are read ([`RiskConfig::from_toml`]), not
+    /// for every signal.
+    #[serde(skip)]
+    parsed_windows: Option<Vec<Window>>,
 }
 
 /// The per-order notional cap when the configuration names none: 250,000, counted as
@@ -417,7 +421,7 @@ impl RiskConfig {
     /// Parses the TOML; every amount must be positive, every window valid, and every class
     /// one of `fx`, `metal`, `cfd`, `futures`, `crypto`, `crypto_cross`. Errors name the key.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        let file: RiskFile = toml::from_str(text).map_err(|e| {
+        let mut file: RiskFile = toml::from_str(text).map_err(|e| {
             // A file replaces the shipped settings whole, so the one required key is easy to
             // leave out when adding an instrument's section: say what it is.
             if e.message().contains("missing field `default_max_position`") {
@@ -438,7 +442,7 @@ impl RiskConfig {
         positive("default_size", file.default_size)?;
         positive("default_max_position", Some(file.default_max_position))?;
         positive("max_notional", file.max_notional)?;
-        for (name, class) in &file.classes {
+        for (name, class) in &mut file.classes {
             if !AssetClass::ALL.iter().any(|c| c.as_str() == name) {
                 return Err(format!(
                     "classes.{name}: not an asset class (fx, metal, cfd, futures, crypto, crypto_cross)"
@@ -446,7 +450,7 @@ impl RiskConfig {
             }
             Self::check_section(&format!("classes.{name}"), class, &positive)?;
         }
-        for (name, i) in &file.instruments {
+        for (name, i) in &mut file.instruments {
             Self::check_section(&format!("instruments.{name}"), i, &positive)?;
         }
         Ok(Self {
@@ -461,9 +465,10 @@ impl RiskConfig {
         })
     }
 
+    /// Checks a section's values and parses its windows into it.
     fn check_section(
         at: &str,
-        i: &InstrumentFile,
+        i: &mut InstrumentFile,
         positive: &impl Fn(&str, Option<Decimal>) -> Result<(), String>,
     ) -> Result<(), String> {
         if i.size.is_some() && i.notional.is_some() {
@@ -474,9 +479,15 @@ impl RiskConfig {
         positive(&format!("{at}.max_position"), i.max_position)?;
         positive(&format!("{at}.max_override"), i.max_override)?;
         positive(&format!("{at}.max_notional"), i.max_notional)?;
-        for w in i.windows.iter().flatten() {
-            Window::parse(w).map_err(|e| format!("{at}.windows: {e}"))?;
-        }
+        i.parsed_windows = i
+            .windows
+            .as_ref()
+            .map(|list| {
+                list.iter()
+                    .map(|w| Window::parse(w).map_err(|e| format!("{at}.windows: {e}")))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
         Ok(())
     }
 
@@ -753,8 +764,7 @@ impl RiskConfig {
         let pick = |f: fn(&InstrumentFile) -> Option<Decimal>| layers().find_map(f);
         let max_position = pick(|l| l.max_position).unwrap_or(self.default_max_position);
         let windows = layers()
-            .find_map(|l| l.windows.as_ref())
-            .map(|list| list.iter().filter_map(|w| Window::parse(w).ok()).collect())
+            .find_map(|l| l.parsed_windows.clone())
             .unwrap_or_default();
         InstrumentRisk {
             size,
