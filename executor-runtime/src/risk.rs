@@ -336,7 +336,9 @@ pub enum Refusal {
         max: Decimal,
     },
     #[error(
-        "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional, or classes.{class}.size, in its executor's risk settings (RISK_CONFIG; locally OANDA_, TRADOVATE_ or COINBASE_RISK_CONFIG)"
+        "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional{}, or classes.{class}.size{}, in its executor's risk settings (RISK_CONFIG; locally OANDA_, TRADOVATE_ or COINBASE_RISK_CONFIG)",
+        root_hint(instrument, class),
+        if *class == "crypto_cross" { "" } else { ", or default_size" }
     )]
     /// An entry with no quantity override, for an instrument with no size at any layer.
     NoSize {
@@ -374,6 +376,19 @@ pub const RISK_CONFIG_FILE: &str = "RISK_CONFIG_FILE";
 /// The environment variable holding the risk TOML inline; set it or [`RISK_CONFIG_FILE`],
 /// not both.
 pub const RISK_CONFIG: &str = "RISK_CONFIG";
+
+/// For a futures contract's refusal, its root's section, which holds across rolls
+/// (` (or instruments.ES.size, which holds across rolls)`); empty otherwise.
+fn root_hint(instrument: &str, class: &str) -> String {
+    let root = shared::contract_specs::contract_root(instrument);
+    // A contract ends in a month code and a year digit (`ESZ6`); a root does not.
+    let contract = instrument.ends_with(|c: char| c.is_ascii_digit());
+    if class == AssetClass::Futures.as_str() && contract && !root.is_empty() {
+        format!(" (or instruments.{root}.size, which holds across rolls)")
+    } else {
+        String::new()
+    }
+}
 
 /// A `max_override` over the `max_position` it trades under: a quantity between the two could
 /// never trade. `over_from` and `limit_from` say where the values came from (` (from
@@ -1319,6 +1334,30 @@ windows = ["Mon-Fri 07:00-20:00"]
                 "default_size (for fx instruments): size 1000 is over its max_position 500 (from default_max_position):"
             ),
             "{err}"
+        );
+    }
+
+    /// A contract with no size is pointed at its root's section, which holds across rolls,
+    /// and at `default_size`; a crypto-quoted product at neither (`default_size` is money).
+    #[test]
+    fn a_refusal_for_want_of_a_size_names_where_one_may_be_set() {
+        let risk = RiskConfig::from_toml("default_max_position = \"5\"\n").unwrap();
+        let refusal = risk
+            .check(
+                &on(
+                    shared::Broker::Tradovate,
+                    "MNQZ6",
+                    shared::Action::LongEntry,
+                ),
+                "2026-12-01T15:00:00Z".parse().unwrap(),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refusal.starts_with(
+                "no size is configured for MNQZ6 (futures): set instruments.MNQZ6.size or .notional (or instruments.MNQ.size, which holds across rolls), or classes.futures.size, or default_size, in"
+            ),
+            "{refusal}"
         );
     }
 
