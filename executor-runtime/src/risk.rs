@@ -278,9 +278,10 @@ impl Window {
     }
 }
 
-/// One instrument's guards, after its section, its class's and the defaults are merged.
+/// One instrument's guards, after its section (a futures contract's, then its root's), its
+/// class's and the defaults are merged. Borrows the settings' parsed windows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstrumentRisk {
+pub struct InstrumentRisk<'a> {
     /// `None`: no size is configured, and an entry is refused.
     pub size: Option<Size>,
     /// The largest quantity an entry may trade, in the instrument's units. Checked against
@@ -291,7 +292,7 @@ pub struct InstrumentRisk {
     /// The per-order notional cap ([`notional_price`]).
     pub max_notional: Decimal,
     /// When entries may trade; empty means always. Exits are never held to them.
-    pub windows: Vec<Window>,
+    pub windows: &'a [Window],
 }
 
 /// The risk configuration (TOML): top-level defaults, `[classes.<class>]` and
@@ -560,7 +561,7 @@ impl RiskConfig {
     /// - every `[classes.<name>]` section is a class of `broker`'s ([`AssetClass::broker`]):
     ///   another's would never apply;
     /// - each class's size (its own, else `default_size`, whether or not the file has the
-    ///   class's section) and each instrument's as [`Self::instrument`] merges it (its own,
+    ///   class's section; `crypto_cross` never takes `default_size`) and each instrument's as [`Self::instrument`] merges it (its own,
     ///   its root's, its class's or `default_size`) is within the `max_position` it trades
     ///   under: otherwise the entries it sizes would be refused unless their alert carries a
     ///   quantity;
@@ -682,14 +683,16 @@ impl RiskConfig {
         });
         for (at, class, layers) in classes.chain(instruments) {
             let risk = self.merged(class, &layers);
-            // A class's size reaches only its instruments without a max_position of their own.
+            // A class's size reaches only its instruments that set neither a size nor a
+            // max_position of their own.
             let refused = if at.starts_with("instruments.") {
                 "every entry without an alert quantity would be refused".to_owned()
             } else {
                 format!(
-                    "the entries of {} instruments without a max_position of their own would \
-                     be refused unless their alert carries a quantity (set a smaller \
-                     classes.{}.size, or a larger max_position)",
+                    "the entries of {} instruments that take this size and this max_position \
+                     (their own sections set neither) would be refused unless their alert \
+                     carries a quantity (set a smaller classes.{}.size, or a larger \
+                     max_position)",
                     class.as_str(),
                     class.as_str()
                 )
@@ -733,7 +736,7 @@ impl RiskConfig {
     /// The sections an instrument's settings come from, most specific first: its own (a
     /// futures contract's, then its root's, which holds across rolls), its class's, then the
     /// defaults. No allocation: [`Self::check`] reads them for every signal.
-    fn layers_of<'a>(&'a self, class: AssetClass, name: &'a str) -> Layers<'a> {
+    fn layers_of(&self, class: AssetClass, name: &str) -> Layers<'_> {
         let own = self
             .instruments
             .get_key_value(name)
@@ -759,12 +762,12 @@ impl RiskConfig {
     /// The guards of one instrument, each setting from the most specific section that sets
     /// it: its own (a futures contract's, then its root's), its class's, then the defaults.
     /// A window list, empty (`windows = []`: at any hour) or not, is the first one set.
-    pub fn instrument(&self, class: AssetClass, name: &str) -> InstrumentRisk {
+    pub fn instrument(&self, class: AssetClass, name: &str) -> InstrumentRisk<'_> {
         self.merged(class, &self.layers_of(class, name))
     }
 
     /// The guards from `layers`, each setting from the first layer that sets it.
-    fn merged(&self, class: AssetClass, layers: &Layers<'_>) -> InstrumentRisk {
+    fn merged<'a>(&'a self, class: AssetClass, layers: &Layers<'a>) -> InstrumentRisk<'a> {
         let layers = || layers.iter().flatten().map(|(_, l)| *l);
         // A crypto-quoted product's size never comes from the defaults (they are amounts of
         // money; its quote is a crypto asset).
@@ -779,7 +782,7 @@ impl RiskConfig {
         let pick = |f: fn(&InstrumentFile) -> Option<Decimal>| layers().find_map(f);
         let max_position = pick(|l| l.max_position).unwrap_or(self.default_max_position);
         let windows = layers()
-            .find_map(|l| l.parsed_windows.clone())
+            .find_map(|l| l.parsed_windows.as_deref())
             .unwrap_or_default();
         InstrumentRisk {
             size,
@@ -949,7 +952,7 @@ mod tests {
         .unwrap();
         let err = over.check_for(Oanda).unwrap_err();
         assert!(
-            err.starts_with("classes.fx: size 1000 is over its max_position 500: the entries of fx instruments without a max_position of their own would be refused unless their alert carries a quantity (set a smaller classes.fx.size, or a larger max_position)"),
+            err.starts_with("classes.fx: size 1000 is over its max_position 500: the entries of fx instruments that take this size and this max_position (their own sections set neither) would be refused unless their alert carries a quantity (set a smaller classes.fx.size, or a larger max_position)"),
             "{err}"
         );
         // An instrument trades under its class's max_position when it sets none.
