@@ -71,7 +71,8 @@ pub struct LocalConfig {
     pub usd_balance: Decimal,
     /// The SQLite journal file (or any journal URL).
     pub journal_url: String,
-    /// The SQLite file of the queues, idempotency records and paper books; `None`: beside
+    /// The SQLite file of the idempotency records and paper books, with the queues' file
+    /// beside it (`<stem>.queues`); `None`: beside
     /// a journal file (`<journal stem>.state.sqlite`), or in memory when the journal is not a
     /// file (`sqlite::memory:`, PostgreSQL), which a restart does not keep (and which
     /// [`start`] refuses when a real broker is configured).

@@ -1,5 +1,6 @@
-//! The local stack's durable state, in one SQLite file beside its journal: the queues'
-//! messages, receive counts and dedup windows ([`local_sqs::QueueLog`]), the executors'
+//! The local stack's durable state, in a SQLite file beside its journal and the queues' file
+//! beside it: the queues' messages, receive counts and dedup windows
+//! ([`local_sqs::QueueLog`], an append-only file of records, see `queue_file`), the executors'
 //! idempotency records and latest signal times ([`IdempotencyStore`]), and the paper brokers'
 //! books ([`PaperLog`]).
 //!
@@ -26,14 +27,15 @@
 //! frames left itself (with the checkpoint's `fsync`, while the next write waits), so that
 //! write rewinds the log.
 //!
-//! Each queue operation is one statement. A removed message's row stays, emptied, as the
-//! record of its dedup id and sequence number, so a send writes one row and needs no
-//! savepoint. A paper fill is one row too, carrying the holdings it changed; the sweep folds
+//! Each queue operation is one record in the queues' file, which the committer writes after
+//! the SQLite transaction, under the same lock: what is on disk is a prefix of the writes
+//! across both files. A paper fill is one row, carrying the holdings it changed; the sweep folds
 //! them into the book.
 //!
 //! Records expire as their DynamoDB counterparts do: completed idempotency records at their
-//! `expires_at`, dedup entries (removed messages) after the five-minute window; both are swept
-//! as writes go on, so the file and memory stay bounded.
+//! `expires_at`, swept as claims go on; dedup entries after the five-minute window, dropped
+//! from memory as sends come and from the queues' file when it is rewritten. So the files and
+//! memory stay bounded.
 
 use chrono::{DateTime, Utc};
 use executor_runtime::paper::{FILLS_IN_MEMORY, PaperBook, PaperFill, PaperLog};
@@ -43,14 +45,16 @@ use rust_decimal::Decimal;
 use shared::execution::Side;
 use shared::outcome::Outcome;
 use shared::ports::{
-    Claim, DEDUP_WINDOW, HAND_OVER_SKEW, IdempotencyKey, IdempotencyStore, InstrumentKey,
-    StoreError,
+    Claim, HAND_OVER_SKEW, IdempotencyKey, IdempotencyStore, InstrumentKey, StoreError,
 };
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-/// How many sends and claims pass between two sweeps (expired records, the paper fills' fold).
+mod queue_file;
+use queue_file::{QueueFile, QueueRecords};
+
+/// How many claims pass between two sweeps (expired records, the paper fills' fold).
 const SWEEP_EVERY: u64 = 1_000;
 
 const SCHEMA: &str = "
@@ -145,10 +149,12 @@ pub const RESTART_FRAMES: i64 = 4096;
 /// does not leave a large file behind (<https://www.sqlite.org/pragma.html#pragma_journal_size_limit>).
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
 
-/// The connection and whether a transaction is open on it.
+/// The connection and whether a transaction is open on it, and the queues' file (written
+/// after each transaction).
 struct Inner {
     conn: Connection,
     open: bool,
+    queues: QueueFile,
 }
 
 /// What the committer has made durable: writes numbered `..=committed` are on disk; writes
@@ -174,6 +180,9 @@ struct Requested {
 /// What the store and its committer thread share.
 struct Shared {
     inner: Mutex<Inner>,
+    /// The queues' records not written yet and what they leave standing; taken by the
+    /// committer under `inner`'s lock, so its write follows the transaction's.
+    queue_records: Mutex<QueueRecords>,
     /// Writes made so far; the committer reads it under `inner`'s lock.
     written: AtomicU64,
     /// The highest write number somebody waits for, and whether the committer sleeps on
@@ -209,7 +218,7 @@ impl Shared {
         let (upto, result) = {
             let mut inner = lock(&self.inner);
             let upto = self.written.load(Ordering::Acquire);
-            let result = if inner.open {
+            let sqlite = if inner.open {
                 inner.open = false;
                 let r = run(&inner.conn, "COMMIT", []).map(|_| ());
                 if r.is_err() && !inner.conn.is_autocommit() {
@@ -217,17 +226,27 @@ impl Shared {
                     // end it, so the next write starts afresh and the state stays a prefix.
                     let _ = inner.conn.execute_batch("ROLLBACK");
                 }
-                if r.is_ok() && self.restart_due.load(Ordering::Acquire) {
-                    // Its waiters hear of the commit first; the next write waits for the
-                    // catch-up, which must run before a transaction begins.
-                    self.durable
-                        .send_modify(|d| d.committed = d.committed.max(upto));
-                    self.catch_up(&inner.conn);
-                }
                 r.map_err(text)
             } else {
                 Ok(())
             };
+            // The queues' records after the transaction: what is on disk stays a prefix of
+            // the writes (a record that reached the file follows every SQLite write made
+            // before it). When the transaction failed they are lost with it.
+            let result = match sqlite {
+                Ok(()) => inner.queues.write(&self.queue_records),
+                Err(e) => {
+                    lock(&self.queue_records).discard_pending();
+                    Err(e)
+                }
+            };
+            if result.is_ok() && self.restart_due.load(Ordering::Acquire) {
+                // Its waiters hear of the commit first; the next write waits for the
+                // catch-up, which must run before a transaction begins.
+                self.durable
+                    .send_modify(|d| d.committed = d.committed.max(upto));
+                self.catch_up(&inner.conn);
+            }
             (upto, result)
         };
         match &result {
@@ -551,12 +570,20 @@ impl LocalStore {
             conn.execute_batch(&format!("BEGIN; {MIGRATE_QUEUE_SEEN} COMMIT;"))
                 .map_err(err)?;
         }
+        let queues =
+            Self::open_queues(&conn, &path.with_extension("queues")).map_err(|reason| {
+                OpenError {
+                    path: path.display().to_string(),
+                    reason,
+                }
+            })?;
         let checkpoint = Connection::open(path).map_err(err)?;
         checkpoint
             .execute_batch("PRAGMA busy_timeout=5000;")
             .map_err(err)?;
         Self::started(
             conn,
+            queues,
             Some(checkpoint),
             path.display().to_string(),
             Some(lock),
@@ -570,13 +597,19 @@ impl LocalStore {
     /// The store around an open connection, with its committer thread running.
     fn started(
         conn: Connection,
+        (queues, queue_records): (QueueFile, QueueRecords),
         checkpoint: Option<Connection>,
         path: String,
         lock: Option<std::fs::File>,
     ) -> Result<Self, String> {
         conn.set_prepared_statement_cache_capacity(64);
         let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner { conn, open: false }),
+            inner: Mutex::new(Inner {
+                conn,
+                open: false,
+                queues,
+            }),
+            queue_records: Mutex::new(queue_records),
             written: AtomicU64::new(0),
             requested: Mutex::new(Requested::default()),
             wake: Condvar::new(),
@@ -597,6 +630,115 @@ impl LocalStore {
             writes: AtomicU64::new(0),
             path,
             _lock: lock,
+        })
+    }
+
+    /// The queues' file at `path` (the state file's stem, `.queues`), read; or, when there is
+    /// none, made from what the state file's tables kept of the queues (a file from before
+    /// the queues had a file of their own), whose rows are then deleted.
+    fn open_queues(conn: &Connection, path: &Path) -> Result<(QueueFile, QueueRecords), String> {
+        let rows: i64 = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM queue_message) + (SELECT COUNT(*) FROM queue_dedup)
+                      + (SELECT COUNT(*) FROM queue_seq)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(text)?;
+        if let Some(queues) = QueueFile::read(path)? {
+            if rows > 0 {
+                // A tvctl from before wrote them after this file was made: not read.
+                tracing::warn!(
+                    rows,
+                    file = %path.display(),
+                    "local state: queue rows in the state file are ignored, the queue file holds the queues"
+                );
+            }
+            return Ok(queues);
+        }
+        let names: Vec<String> = {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT queue FROM queue_message UNION SELECT queue FROM queue_dedup
+                     UNION SELECT queue FROM queue_seq",
+                )
+                .map_err(text)?;
+            stmt.query_map([], |r| r.get(0))
+                .map_err(text)?
+                .collect::<Result<_, _>>()
+                .map_err(text)?
+        };
+        let saved = names
+            .into_iter()
+            .map(|name| Self::queue_rows(conn, &name).map(|s| (name, s)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let queues = QueueFile::create(path, saved)?;
+        // After the file: a crash in between leaves rows the next start ignores.
+        conn.execute_batch(
+            "BEGIN; DELETE FROM queue_message; DELETE FROM queue_dedup; DELETE FROM queue_seq;
+             COMMIT;",
+        )
+        .map_err(text)?;
+        Ok(queues)
+    }
+
+    /// What the state file's tables kept of queue `queue` (files from before the queue file):
+    /// its messages, every dedup id it recorded, its highest sequence number.
+    fn queue_rows(conn: &Connection, queue: &str) -> Result<Saved, String> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, message_id, group_id, dedup_id, body, sent_at_ms, receive_count,
+                        source_queue, last_error
+                 FROM queue_message WHERE queue = ?1 AND NOT removed ORDER BY seq",
+            )
+            .map_err(text)?;
+        let messages = stmt
+            .query_map(params![queue], |r| {
+                Ok(Durable {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    message_id: r.get(1)?,
+                    group_id: r.get(2)?,
+                    dedup_id: r.get(3)?,
+                    body: r.get(4)?,
+                    sent_at: from_ms(r.get(5)?),
+                    receive_count: r.get(6)?,
+                    source_queue: r.get(7)?,
+                    last_error: r.get(8)?,
+                })
+            })
+            .map_err(text)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(text)?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT dedup_id, MAX(at_ms) FROM (
+                     SELECT dedup_id, sent_at_ms AS at_ms FROM queue_message WHERE queue = ?1
+                     UNION ALL
+                     SELECT dedup_id, at_ms FROM queue_dedup WHERE queue = ?1)
+                 GROUP BY dedup_id",
+            )
+            .map_err(text)?;
+        let seen = stmt
+            .query_map(params![queue], |r| {
+                Ok((r.get::<_, String>(0)?, from_ms(r.get(1)?)))
+            })
+            .map_err(text)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(text)?;
+        // The highest of a row still there (removed or not) and of what the sweep kept of
+        // rows it deleted.
+        let last_seq: i64 = conn
+            .query_row(
+                "SELECT MAX(COALESCE((SELECT seq FROM queue_seq WHERE queue = ?1), 0),
+                            COALESCE((SELECT MAX(seq) FROM queue_message WHERE queue = ?1), 0))",
+                params![queue],
+                |r| r.get(0),
+            )
+            .map_err(text)?;
+        Ok(Saved {
+            messages,
+            seen,
+            last_seq: last_seq as u64,
         })
     }
 
@@ -673,10 +815,12 @@ impl LocalStore {
         };
         let conn = Connection::open_in_memory().map_err(err)?;
         create_tables(&conn).map_err(err)?;
-        Self::started(conn, None, ":memory:".into(), None).map_err(|reason| OpenError {
-            path: ":memory:".into(),
-            reason,
-        })
+        Self::started(conn, QueueFile::in_memory(), None, ":memory:".into(), None).map_err(
+            |reason| OpenError {
+                path: ":memory:".into(),
+                reason,
+            },
+        )
     }
 
     /// The connection, for a read.
@@ -771,29 +915,6 @@ impl LocalStore {
 
     /// Deletes what has expired as of `now` (see [`sweep`](Self::sweep)).
     fn expire(conn: &Connection, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
-        let cutoff = ms(now - DEDUP_WINDOW);
-        // A queue's highest sequence number may be on a row about to go: kept first. The
-        // index is named: for the GROUP BY, SQLite would rather walk every row by the primary
-        // key than sort the few rows that go.
-        run(
-            conn,
-            "INSERT INTO queue_seq (queue, seq)
-             SELECT queue, MAX(seq) FROM queue_message INDEXED BY queue_message_removed
-             WHERE removed AND sent_at_ms <= ?1 GROUP BY queue
-             ON CONFLICT (queue) DO UPDATE SET seq = MAX(seq, excluded.seq)",
-            params![cutoff],
-        )?;
-        run(
-            conn,
-            "DELETE FROM queue_message WHERE removed AND sent_at_ms <= ?1",
-            params![cutoff],
-        )?;
-        // Rows of files from before removed rows were kept.
-        run(
-            conn,
-            "DELETE FROM queue_dedup WHERE at_ms <= ?1",
-            params![cutoff],
-        )?;
         run(
             conn,
             "DELETE FROM idempotency WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1",
@@ -814,68 +935,12 @@ impl LocalStore {
         }
     }
 
-    /// What the file kept of queue `queue`: its messages and its dedup window as of `now`.
+    /// What the file kept of queue `queue`: its messages in order, its dedup window as of
+    /// `now` and its highest sequence number.
     ///
-    /// Errors: SQLite's message.
+    /// Errors: none since the queues have a file of their own (kept for the callers).
     pub fn queue(&self, queue: &str, now: DateTime<Utc>) -> Result<Saved, String> {
-        let guard = self.conn();
-        let conn = &guard.conn;
-        let mut stmt = conn
-            .prepare(
-                "SELECT seq, message_id, group_id, dedup_id, body, sent_at_ms, receive_count,
-                        source_queue, last_error
-                 FROM queue_message WHERE queue = ?1 AND NOT removed ORDER BY seq",
-            )
-            .map_err(text)?;
-        let messages = stmt
-            .query_map(params![queue], |r| {
-                Ok(Durable {
-                    seq: r.get::<_, i64>(0)? as u64,
-                    message_id: r.get(1)?,
-                    group_id: r.get(2)?,
-                    dedup_id: r.get(3)?,
-                    body: r.get(4)?,
-                    sent_at: from_ms(r.get(5)?),
-                    receive_count: r.get(6)?,
-                    source_queue: r.get(7)?,
-                    last_error: r.get(8)?,
-                })
-            })
-            .map_err(text)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(text)?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT dedup_id, MAX(at_ms) FROM (
-                     SELECT dedup_id, sent_at_ms AS at_ms FROM queue_message
-                     WHERE queue = ?1 AND sent_at_ms > ?2
-                     UNION ALL
-                     SELECT dedup_id, at_ms FROM queue_dedup WHERE queue = ?1 AND at_ms > ?2)
-                 GROUP BY dedup_id",
-            )
-            .map_err(text)?;
-        let seen = stmt
-            .query_map(params![queue, ms(now - DEDUP_WINDOW)], |r| {
-                Ok((r.get::<_, String>(0)?, from_ms(r.get(1)?)))
-            })
-            .map_err(text)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(text)?;
-        // The highest of a row still there (removed or not) and of what the sweep kept of
-        // rows it deleted.
-        let last_seq: i64 = conn
-            .query_row(
-                "SELECT MAX(COALESCE((SELECT seq FROM queue_seq WHERE queue = ?1), 0),
-                            COALESCE((SELECT MAX(seq) FROM queue_message WHERE queue = ?1), 0))",
-                params![queue],
-                |r| r.get(0),
-            )
-            .map_err(text)?;
-        Ok(Saved {
-            messages,
-            seen,
-            last_seq: last_seq as u64,
-        })
+        Ok(lock(&self.shared.queue_records).saved(queue, now))
     }
 
     /// The book `account`'s paper broker kept: its holdings, its most recent fills (at most
@@ -1017,66 +1082,37 @@ impl LocalStore {
     }
 }
 
+impl LocalStore {
+    /// The queues' records, for one write: counted and made under the lock the committer
+    /// takes them under, so a flush that counts it waits for a write that includes it.
+    fn queue_writing(&self) -> MutexGuard<'_, QueueRecords> {
+        let records = lock(&self.shared.queue_records);
+        self.shared.written.fetch_add(1, Ordering::AcqRel);
+        records
+    }
+}
+
+/// Each operation is a record in the queue file (see `queue_file`), written with the next
+/// commit after the SQLite transaction.
 impl QueueLog for LocalStore {
     fn flush(&self) -> local_sqs::Flush<'_> {
         Box::pin(LocalStore::flush(self))
     }
 
     fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
-        let guard = self.writing().map_err(text)?;
-        // One statement, so no savepoint: the row is the message while it is queued, and
-        // once removed, the queue's record of its dedup id and its sequence number until the
-        // window has passed (`removed`). A unique (queue, seq) refuses a number given twice.
-        run(
-            &guard.conn,
-            "INSERT INTO queue_message (queue, seq, message_id, group_id, dedup_id,
-                 body, sent_at_ms, receive_count, source_queue, last_error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                queue,
-                m.seq as i64,
-                m.message_id,
-                m.group_id,
-                m.dedup_id,
-                m.body,
-                ms(m.sent_at),
-                m.receive_count,
-                m.source_queue,
-                m.last_error
-            ],
-        )
-        .map_err(text)?;
-        self.maybe_sweep(&guard.conn, m.sent_at);
-        Ok(())
+        self.queue_writing().sent(queue, m)
     }
 
     fn received(&self, queue: &str, seq: u64, receive_count: u32) -> Result<(), String> {
-        self.write_one(
-            "UPDATE queue_message SET receive_count = ?3 WHERE queue = ?1 AND seq = ?2",
-            params![queue, seq as i64, receive_count],
-        )
-        .map(|_| ())
-        .map_err(text)
+        self.queue_writing().received(queue, seq, receive_count)
     }
 
     fn removed(&self, queue: &str, seq: u64) -> Result<(), String> {
-        self.write_one(
-            // Kept, emptied, for the dedup window and the sequence number (see `sent`).
-            "UPDATE queue_message SET removed = 1, body = '', last_error = NULL
-             WHERE queue = ?1 AND seq = ?2",
-            params![queue, seq as i64],
-        )
-        .map(|_| ())
-        .map_err(text)
+        self.queue_writing().removed(queue, seq)
     }
 
     fn noted(&self, queue: &str, seq: u64, error: &str) -> Result<(), String> {
-        self.write_one(
-            "UPDATE queue_message SET last_error = ?3 WHERE queue = ?1 AND seq = ?2",
-            params![queue, seq as i64, error],
-        )
-        .map(|_| ())
-        .map_err(text)
+        self.queue_writing().noted(queue, seq, error)
     }
 }
 
@@ -1316,6 +1352,7 @@ impl IdempotencyStore for LocalStore {
 mod tests {
     use super::*;
     use chrono::Duration;
+    use shared::ports::DEDUP_WINDOW;
     use shared::routing::Broker;
     use shared::signal::SignalId;
 
@@ -1502,45 +1539,154 @@ mod tests {
                 .messages
                 .is_empty()
         );
-        let rows = |s: &LocalStore| -> i64 {
-            lock(&s.shared.inner)
-                .conn
-                .query_row("SELECT COUNT(*) FROM queue_message", [], |r| r.get(0))
-                .unwrap_or_else(|e| panic!("{e}"))
-        };
-        // A sweep inside the window keeps the removed message's row.
-        s.sweep(t0() + DEDUP_WINDOW - Duration::milliseconds(1))
+        // None of it in the state file's tables: the queues have a file of their own.
+        let rows: i64 = lock(&s.shared.inner)
+            .conn
+            .query_row("SELECT COUNT(*) FROM queue_message", [], |r| r.get(0))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(rows(&s), 3, "a removed row is kept while its window lasts");
-        // Swept once the window has passed: the removed row goes, the queued ones stay, and
-        // the highest sequence number (the removed message's) is still known.
-        s.sweep(t0() + DEDUP_WINDOW)
-            .unwrap_or_else(|e| panic!("{e}"));
-        s.commit().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(rows(&s), 2, "the removed message's row is swept");
+        assert_eq!(rows, 0);
+        // A removal after the reopen is kept too.
+        s.removed("q", 1).unwrap_or_else(|e| panic!("{e}"));
         drop(s);
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let swept = s
-            .queue("q", t0() + DEDUP_WINDOW)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let seqs: Vec<_> = swept.messages.iter().map(|m| m.seq).collect();
-        assert_eq!(seqs, [1, 2]);
-        assert_eq!(
-            swept.last_seq, 3,
-            "message ids are never reused after a sweep"
+        let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+        let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [2]);
+        assert_eq!(saved.last_seq, 3);
+    }
+
+    fn message(seq: u64, dedup: &str, at: DateTime<Utc>) -> Durable {
+        Durable {
+            seq,
+            message_id: format!("q-{seq:08}"),
+            group_id: "EURUSD".into(),
+            dedup_id: dedup.into(),
+            body: format!("body {dedup} {}", "x".repeat(200)),
+            sent_at: at,
+            receive_count: 0,
+            source_queue: None,
+            last_error: None,
+        }
+    }
+
+    fn queue_file_len(s: &LocalStore) -> u64 {
+        lock(&s.shared.inner).queues.len()
+    }
+
+    #[test]
+    fn the_queue_file_is_rewritten_as_what_stands_and_reads_back_the_same() {
+        let (_dir, path) = file("rewrite");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        lock(&s.shared.inner).queues.compact_at(64 << 10);
+        // 2,000 messages over ten minutes, each received twice and removed, but every
+        // hundredth, which stays with an error noted.
+        let mut largest = 0;
+        for seq in 1..=2_000u64 {
+            let at = t0() + Duration::milliseconds(300 * seq as i64);
+            s.sent("q", &message(seq, &format!("d{seq}"), at))
+                .unwrap_or_else(|e| panic!("{e}"));
+            s.received("q", seq, 1).unwrap_or_else(|e| panic!("{e}"));
+            s.received("q", seq, 2).unwrap_or_else(|e| panic!("{e}"));
+            if seq % 100 == 0 {
+                s.noted("q", seq, &format!("error {seq}"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            } else {
+                s.removed("q", seq).unwrap_or_else(|e| panic!("{e}"));
+            }
+            s.commit().unwrap_or_else(|e| panic!("{e}"));
+            largest = largest.max(queue_file_len(&s));
+        }
+        // Without rewrites the file would end about 650 KB long. What stands (the window's
+        // 1,000 dedup ids, 20 messages) is about 40 KB, and a file is rewritten at four
+        // times what stood at its last rewrite.
+        let end_len = queue_file_len(&s);
+        assert!(largest < 200 << 10, "the file grew to {largest} bytes");
+        assert!(end_len < largest, "rewritten: {end_len} bytes at the end");
+        let end = t0() + Duration::milliseconds(300 * 2_000);
+        let before = s.queue("q", end).unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let after = s.queue("q", end).unwrap_or_else(|e| panic!("{e}"));
+        let seqs: Vec<_> = after.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=20).map(|n| n * 100).collect::<Vec<_>>());
+        assert_eq!(after.messages, before.messages);
+        assert!(
+            after
+                .messages
+                .iter()
+                .all(|m| m.receive_count == 2 && m.last_error == Some(format!("error {}", m.seq)))
         );
-        // An older message removed and swept later does not lower the number kept.
-        s.removed("q", 1).unwrap_or_else(|e| panic!("{e}"));
-        s.sweep(t0() + DEDUP_WINDOW)
+        assert_eq!(after.last_seq, 2_000);
+        // The window: the last five minutes' sends (1,000 of them, removed or not).
+        let mut seen: Vec<_> = after.seen.clone();
+        seen.sort_unstable();
+        let mut expected: Vec<_> = before.seen.clone();
+        expected.sort_unstable();
+        assert_eq!(seen, expected);
+        assert_eq!(seen.len(), 1_000);
+        assert!(seen.iter().all(|(_, at)| *at > end - DEDUP_WINDOW));
+    }
+
+    #[test]
+    fn a_queue_file_cut_short_by_a_kill_reads_up_to_its_last_whole_record() {
+        let (_dir, path) = file("torn");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        for seq in 1..=3 {
+            s.sent("q", &message(seq, &format!("d{seq}"), t0()))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        let queues = path.with_extension("queues");
+        let whole = std::fs::metadata(&queues)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len();
+        // The start of a fourth message's record, as a kill in the middle of a write leaves it.
+        let mut torn = Vec::new();
+        queue_file::tests::sent_record(&mut torn, "q", &message(4, "d4", t0()));
+        let mut bytes = std::fs::read(&queues).unwrap_or_else(|e| panic!("{e}"));
+        bytes.extend_from_slice(&torn[..torn.len() / 2]);
+        std::fs::write(&queues, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+        let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(
+            std::fs::metadata(&queues)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .len(),
+            whole,
+            "cut back to its last whole record"
+        );
+        // What comes next follows it and is read back.
+        s.sent("q", &message(4, "d4", t0()))
             .unwrap_or_else(|e| panic!("{e}"));
         s.commit().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(rows(&s), 1);
-        assert_eq!(
-            s.queue("q", t0() + DEDUP_WINDOW)
-                .unwrap_or_else(|e| panic!("{e}"))
-                .last_seq,
-            3
-        );
+        drop(s);
+        // A record whose checksum does not match is not read either.
+        let mut bytes = std::fs::read(&queues).unwrap_or_else(|e| panic!("{e}"));
+        let last = bytes.len() - 1;
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let seqs: Vec<_> = s
+            .queue("q", t0())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .messages
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4]);
+        drop(s);
+        bytes[last] ^= 0xff;
+        std::fs::write(&queues, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let seqs: Vec<_> = s
+            .queue("q", t0())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .messages
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3]);
     }
 
     #[test]
@@ -1573,9 +1719,28 @@ mod tests {
         let mut seen: Vec<_> = saved.seen.iter().map(|(d, _)| d.as_str()).collect();
         seen.sort_unstable();
         assert_eq!(seen, ["a", "b"]);
+        // Moved to the queue file: the rows are gone, and the next start reads the file.
+        let rows: i64 = lock(&s.shared.inner)
+            .conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM queue_message) + (SELECT COUNT(*) FROM queue_dedup)
+                      + (SELECT COUNT(*) FROM queue_seq)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rows, 0);
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let again = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.messages, saved.messages);
+        assert_eq!(again.last_seq, 9);
+        assert_eq!(again.seen.len(), 2);
         // And it takes the new writes.
         s.removed("q", 7).unwrap_or_else(|e| panic!("{e}"));
         s.commit().unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             s.queue("q", t0())
                 .unwrap_or_else(|e| panic!("{e}"))
@@ -1585,56 +1750,36 @@ mod tests {
     }
 
     #[test]
-    fn a_send_that_fails_leaves_nothing_and_keeps_the_others_in_its_transaction() {
+    fn a_send_that_fails_leaves_nothing_and_keeps_the_others_in_its_commit() {
         let (_dir, path) = file("failed-send");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        // The row of "bad" is refused, as a full disk would refuse it.
-        lock(&s.shared.inner)
-            .conn
-            .execute_batch(
-                "CREATE TRIGGER refuse BEFORE INSERT ON queue_message WHEN NEW.dedup_id = 'bad'
-                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
-            )
+        s.sent("q", &message(1, "a", t0()))
             .unwrap_or_else(|e| panic!("{e}"));
-        let m = |seq: u64, dedup: &str| Durable {
-            seq,
-            message_id: format!("q-{seq:08}"),
-            group_id: "EURUSD".into(),
-            dedup_id: dedup.into(),
-            body: String::new(),
-            sent_at: t0(),
-            receive_count: 0,
-            source_queue: None,
-            last_error: None,
-        };
-        s.sent("q", &m(1, "a")).unwrap_or_else(|e| panic!("{e}"));
-        let refused = s.sent("q", &m(2, "bad"));
-        assert!(refused.is_err_and(|e| e.contains("refused")));
-        s.sent("q", &m(3, "c")).unwrap_or_else(|e| panic!("{e}"));
+        s.sent("q", &message(2, "b", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // A sequence number given twice is refused: message ids are never reused.
+        let refused = s.sent("q", &message(2, "bad", t0()));
+        assert!(refused.is_err_and(|e| e.contains("sequence number 2 given twice")));
+        s.sent("q", &message(3, "c", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
         s.commit().unwrap_or_else(|e| panic!("{e}"));
         drop(s);
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
         let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
-        assert_eq!(seqs, [1, 3], "nothing of the refused send");
+        assert_eq!(seqs, [1, 2, 3], "nothing of the refused send");
+        assert_eq!(saved.messages[1].dedup_id, "b");
         let mut seen: Vec<_> = saved.seen.iter().map(|(d, _)| d.as_str()).collect();
         seen.sort_unstable();
-        assert_eq!(seen, ["a", "c"]);
+        assert_eq!(seen, ["a", "b", "c"]);
         assert_eq!(saved.last_seq, 3);
     }
 
     #[tokio::test]
     async fn a_transaction_sqlite_rolled_back_fails_its_waiters_and_not_the_writes_after_it() {
-        let m = |seq: u64| Durable {
-            seq,
-            message_id: format!("q-{seq:08}"),
-            group_id: "EURUSD".into(),
-            dedup_id: format!("d{seq}"),
-            body: String::new(),
-            sent_at: t0(),
-            receive_count: 0,
-            source_queue: None,
-            last_error: None,
+        // Paper fills: rows of the state file's SQLite transaction.
+        let fill = |s: &LocalStore, n: u64| {
+            s.filled("paper-coinbase", &format!("c{n}"), &paper_fill(n), &[], n)
         };
         // The committer commits on its own IDLE_COMMIT after a write; when that commit comes
         // between the write and the rollback there is nothing to roll back, and the
@@ -1642,7 +1787,7 @@ mod tests {
         for attempt in 0..50 {
             let (_dir, path) = file("rolled-back");
             let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            s.sent("q", &m(1)).unwrap_or_else(|e| panic!("{e}"));
+            fill(&s, 1).unwrap_or_else(|e| panic!("{e}"));
             {
                 // Under the writer's lock, so no commit can slip in between the check and
                 // the rollback. What SQLite does on its own after SQLITE_FULL or an I/O
@@ -1661,7 +1806,7 @@ mod tests {
             let mut lost = Box::pin(s.flush());
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
             let first = std::future::Future::poll(lost.as_mut(), &mut cx);
-            s.sent("q", &m(2)).unwrap_or_else(|e| panic!("{e}"));
+            fill(&s, 2).unwrap_or_else(|e| panic!("{e}"));
             let outcome = match first {
                 std::task::Poll::Ready(r) => {
                     drop(lost);
@@ -1678,9 +1823,12 @@ mod tests {
                 .unwrap_or_else(|e| panic!("the write after it is kept: {e}"));
             drop(s);
             let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
-            let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
-            assert_eq!(seqs, [2], "attempt {attempt}");
+            let kept = |n: u64| {
+                s.fill("paper-coinbase", &format!("c{n}"))
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .is_some()
+            };
+            assert!(!kept(1) && kept(2), "attempt {attempt}");
             return;
         }
         panic!("the committer committed every first write before it could be rolled back");
@@ -1752,28 +1900,23 @@ mod tests {
         let (_dir, path) = file("wal");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let checkpoints = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let body = "x".repeat(8 << 10);
-        let m = |seq: u64| Durable {
-            seq,
-            message_id: format!("q-{seq:08}"),
-            group_id: "EURUSD".into(),
-            dedup_id: format!("d{seq}"),
-            body: body.clone(),
-            sent_at: t0(),
-            receive_count: 0,
-            source_queue: None,
-            last_error: None,
-        };
+        // Paper fills, each with a holding of 8 KiB (a name of that length): a few pages a
+        // commit, as the steady writes of a run.
+        let name = "x".repeat(8 << 10);
         // As under load: the checkpoint thread's checkpoint always runs while a transaction
         // is open, so it never finds the log fully copied when the next one begins; only the
         // committer's catch-up lets the log start over.
         let bound = 3 * RESTART_FRAMES as u64 * 4096;
         let mut first = None;
         for seq in 1..=20_000u64 {
-            s.sent("q", &m(seq)).unwrap_or_else(|e| panic!("{e}"));
-            if seq > 1 {
-                s.removed("q", seq - 1).unwrap_or_else(|e| panic!("{e}"));
-            }
+            s.filled(
+                "paper-coinbase",
+                &format!("c{seq}"),
+                &paper_fill(seq),
+                &[(format!("{name}{seq}"), Decimal::ONE)],
+                seq,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
             s.shared.checkpoint_beside(&checkpoints);
             s.commit().unwrap_or_else(|e| panic!("{e}"));
             let size = std::fs::metadata(path.with_extension("sqlite-wal"))

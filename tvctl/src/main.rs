@@ -55,9 +55,10 @@ enum Command {
             default_value = ".tvctl/journal.sqlite"
         )]
         journal: String,
-        /// The SQLite file of the queues, idempotency records and paper books (default:
-        /// beside a journal file, `<journal stem>.state.sqlite`). Needed with a journal that
-        /// is not a file to trade a real broker.
+        /// The SQLite file of the idempotency records and paper books, with the queues' file
+        /// beside it (`<stem>.queues`) (default: beside a journal file,
+        /// `<journal stem>.state.sqlite`). Needed with a journal that is not a file to trade a
+        /// real broker.
         #[arg(long, env = "TVCTL_STATE", hide_env_values = true)]
         state: Option<std::path::PathBuf>,
     },

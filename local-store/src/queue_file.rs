@@ -1,0 +1,589 @@
+//! The queues' part of the state: an append-only file of records (`<state stem>.queues`, e.g.
+//! `.tvctl/journal.state.queues`) and, in memory, what those records leave standing: each
+//! queue's messages, its dedup window and its highest sequence number.
+//!
+//! A queue operation appends one record to a buffer; the store's committer writes the buffer
+//! with its commit, after the SQLite transaction (see [`crate::LocalStore`]), so what is on
+//! disk is always a prefix of the operations in order. A record is framed as its length
+//! (`u32`, little-endian), the CRC-32 of its bytes (`u32`) and the bytes: a start after a
+//! kill reads records up to the first that is cut short or does not match its checksum, and
+//! cuts the file back there. Once the file is [`COMPACT_BYTES`] long (or four times what is
+//! left standing, if more) the committer writes what is standing into a new file and renames
+//! it over the old one (a rename replaces a file atomically:
+//! <https://pubs.opengroup.org/onlinepubs/9799919799/functions/rename.html>), so the file stays
+//! bounded by the backlog and the dedup window.
+//!
+//! Each operation was a SQLite statement before (a row per message, updated on each receive
+//! and removal), and the state file's writes, commits and checkpoints of those rows were
+//! about a fifth of the local stack's CPU per signal.
+
+use chrono::{DateTime, Utc};
+use local_sqs::{Durable, Saved};
+use shared::ports::DEDUP_WINDOW;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// The file's length past which the committer rewrites it as what is standing (32 MiB; at
+/// 200 alerts/s, about every four minutes).
+pub const COMPACT_BYTES: u64 = 32 << 20;
+
+/// The checksum of a record's bytes: CRC-32 (IEEE).
+fn checksum(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+/// A message accepted: the queue, then [`Durable`]'s fields.
+const SENT: u8 = 1;
+/// A message received once more: the queue, its sequence number, its receive count.
+const RECEIVED: u8 = 2;
+/// A message deleted, dead-lettered or removed: the queue and its sequence number.
+const REMOVED: u8 = 3;
+/// The error a consumer reported: the queue, the sequence number, the error.
+const NOTED: u8 = 4;
+/// A dedup id seen (written by a rewrite, for removed messages inside the window): the
+/// queue, the id, the time in milliseconds.
+const SEEN: u8 = 5;
+/// A queue's highest sequence number (written by a rewrite): the queue, the number.
+const LAST_SEQ: u8 = 6;
+
+/// One queue as its records leave it.
+#[derive(Debug, Default)]
+struct Standing {
+    /// Its messages by sequence number.
+    messages: BTreeMap<u64, Durable>,
+    /// Dedup ids with the time each was sent (milliseconds), oldest first; entries older than
+    /// the window before the latest send are dropped as sends come.
+    seen: VecDeque<(i64, String)>,
+    /// The highest sequence number it ever gave.
+    last_seq: u64,
+}
+
+impl Standing {
+    fn see(&mut self, at: i64, dedup_id: String) {
+        self.seen.push_back((at, dedup_id));
+        let cutoff = at - DEDUP_WINDOW.num_milliseconds();
+        while self.seen.front().is_some_and(|(t, _)| *t <= cutoff) {
+            self.seen.pop_front();
+        }
+    }
+}
+
+/// The queues' records not written yet, and what every record so far leaves standing: what
+/// the queue operations change, under a lock of its own (not the SQLite connection's).
+#[derive(Debug, Default)]
+pub(crate) struct QueueRecords {
+    pending: Vec<u8>,
+    queues: HashMap<String, Standing>,
+    /// Set when a failed write could not be undone: the file may end in a partial record,
+    /// and no record may follow it.
+    broken: Option<String>,
+}
+
+/// The queues' file (none for a state in memory), which the committer writes: under the
+/// SQLite connection's lock, after the transaction.
+#[derive(Debug)]
+pub(crate) struct QueueFile {
+    path: Option<PathBuf>,
+    file: Option<std::fs::File>,
+    /// The file's length: every record in it is whole.
+    len: u64,
+    /// The records being written (swapped with [`QueueRecords`]' pending ones, so queue
+    /// operations go on during the write).
+    buf: Vec<u8>,
+    /// The length at which the committer rewrites the file.
+    compact_at: u64,
+    /// The least of `compact_at`: [`COMPACT_BYTES`] (lower in tests).
+    compact_bytes: u64,
+}
+
+fn put_u32(b: &mut Vec<u8>, v: u32) {
+    b.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_u64(b: &mut Vec<u8>, v: u64) {
+    b.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_str(b: &mut Vec<u8>, s: &str) {
+    put_u32(b, s.len() as u32);
+    b.extend_from_slice(s.as_bytes());
+}
+
+fn put_opt(b: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => b.push(0),
+        Some(s) => {
+            b.push(1);
+            put_str(b, s);
+        }
+    }
+}
+
+/// Appends one framed record: its length and checksum, then what `body` writes.
+fn frame(b: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+    let start = b.len();
+    b.extend_from_slice(&[0; 8]);
+    body(b);
+    let len = (b.len() - start - 8) as u32;
+    let crc = checksum(&b[start + 8..]);
+    b[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    b[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn put_sent(b: &mut Vec<u8>, queue: &str, m: &Durable) {
+    frame(b, |b| {
+        b.push(SENT);
+        put_str(b, queue);
+        put_u64(b, m.seq);
+        put_str(b, &m.message_id);
+        put_str(b, &m.group_id);
+        put_str(b, &m.dedup_id);
+        put_str(b, &m.body);
+        put_u64(b, m.sent_at.timestamp_millis() as u64);
+        put_u32(b, m.receive_count);
+        put_opt(b, m.source_queue.as_deref());
+        put_opt(b, m.last_error.as_deref());
+    });
+}
+
+/// A record's bytes, read front to back; `None` when they end early or a string is not UTF-8.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn str(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+
+    fn opt(&mut self) -> Option<Option<String>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.str()?)),
+            _ => None,
+        }
+    }
+}
+
+fn from_ms(v: u64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(v as i64).unwrap_or_default()
+}
+
+impl QueueFile {
+    /// Queues kept in memory only (a state that is not a file).
+    pub(crate) fn in_memory() -> (Self, QueueRecords) {
+        let file = Self {
+            path: None,
+            file: None,
+            len: 0,
+            buf: Vec::new(),
+            compact_at: COMPACT_BYTES,
+            compact_bytes: COMPACT_BYTES,
+        };
+        (file, QueueRecords::default())
+    }
+
+    /// The file at `path`, read; `None` when there is none. A file that ends in a record cut
+    /// short or not matching its checksum (the process was killed while writing it) is cut
+    /// back to its last whole record, with a warning.
+    ///
+    /// Errors: the file's I/O error, or a record that does not read although its checksum
+    /// matches (a file of another format), naming the file and the offset.
+    pub(crate) fn read(path: &Path) -> Result<Option<(Self, QueueRecords)>, String> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let (mut q, mut records) = Self::in_memory();
+        let mut at = 0usize;
+        while let Some(header) = bytes.get(at..at + 8) {
+            let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+            let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+            let Some(body) = bytes.get(at + 8..at + 8 + len) else {
+                break;
+            };
+            if checksum(body) != crc {
+                break;
+            }
+            records.apply(body).ok_or_else(|| {
+                format!(
+                    "{}: the record at byte {at} does not read (not a queue file of this version?)",
+                    path.display()
+                )
+            })?;
+            at += 8 + len;
+        }
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if at < bytes.len() {
+            tracing::warn!(
+                file = %path.display(),
+                kept = at,
+                dropped = bytes.len() - at,
+                "local state: the queue file ends in a partial record (the process was killed while writing it); cut back to the last whole one"
+            );
+            file.set_len(at as u64)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        q.path = Some(path.to_owned());
+        q.file = Some(file);
+        q.len = at as u64;
+        q.compact_at = q.next_compaction();
+        Ok(Some((q, records)))
+    }
+
+    /// A new file at `path` holding `queues` (what an older state file kept in its tables).
+    ///
+    /// Errors: the file's I/O error.
+    pub(crate) fn create(
+        path: &Path,
+        queues: Vec<(String, Saved)>,
+    ) -> Result<(Self, QueueRecords), String> {
+        let (mut q, mut records) = Self::in_memory();
+        for (name, saved) in queues {
+            let standing = records.queues.entry(name).or_default();
+            standing.last_seq = saved.last_seq;
+            let mut seen: Vec<_> = saved
+                .seen
+                .into_iter()
+                .map(|(id, at)| (at.timestamp_millis(), id))
+                .collect();
+            seen.sort_unstable();
+            standing.seen = seen.into();
+            for m in saved.messages {
+                standing.last_seq = standing.last_seq.max(m.seq);
+                standing.messages.insert(m.seq, m);
+            }
+        }
+        q.path = Some(path.to_owned());
+        q.rewrite(&mut records)?;
+        Ok((q, records))
+    }
+
+    /// Writes the records made since the last call to the end of the file, then rewrites the
+    /// file if it has grown to [`COMPACT_BYTES`] (a failed rewrite is a warning: the file
+    /// stays as it is, and grows). Queue operations wait only while the records are taken
+    /// and during a rewrite.
+    ///
+    /// Errors: the I/O error of the write. The file is cut back to its last whole record and
+    /// these records are dropped; when even that fails, every later queue operation fails.
+    pub(crate) fn write(&mut self, records: &Mutex<QueueRecords>) -> Result<(), String> {
+        {
+            let mut r = lock(records);
+            r.usable()?;
+            std::mem::swap(&mut r.pending, &mut self.buf);
+        }
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let Some(file) = self.file.as_mut() else {
+            self.buf.clear();
+            return Ok(());
+        };
+        let written = file.write_all(&self.buf);
+        let n = self.buf.len() as u64;
+        self.buf.clear();
+        if let Err(e) = written {
+            let error = format!("queue file write: {e}");
+            // O_APPEND: the next write goes to the end, which must be the last whole record.
+            if let Err(undo) = file.set_len(self.len) {
+                lock(records).broken = Some(format!("{error}; cutting it back: {undo}"));
+            }
+            return Err(error);
+        }
+        self.len += n;
+        if self.len >= self.compact_at {
+            let mut r = lock(records);
+            if let Err(e) = self.rewrite(&mut r) {
+                tracing::warn!(error = %e, "local state: the queue file was not rewritten, it grows");
+                self.compact_at = self.len + self.compact_bytes;
+            }
+        }
+        Ok(())
+    }
+
+    /// The length at which the file is rewritten next: [`COMPACT_BYTES`], or four times what
+    /// stands now (so a large backlog is not rewritten at every commit).
+    fn next_compaction(&self) -> u64 {
+        self.compact_bytes.max(4 * self.len)
+    }
+
+    /// Writes what stands into `<file>.new` and renames it over the file. Records for each
+    /// queue: its highest sequence number, the dedup ids of removed messages still inside the
+    /// window, and each standing message. The records not written yet are in it (what stands
+    /// includes them), so they are dropped.
+    fn rewrite(&mut self, records: &mut QueueRecords) -> Result<(), String> {
+        let Some(path) = self.path.clone() else {
+            return Ok(());
+        };
+        let b = records.standing_records();
+        let new = path.with_extension("queues.new");
+        let io = |e: std::io::Error| format!("{}: {e}", new.display());
+        // Left by a rewrite the process did not finish: never read.
+        match std::fs::remove_file(&new) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+        // The handle is kept: after the rename it is the file's, and the next records follow
+        // what was rewritten.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&new)
+            .map_err(io)?;
+        file.write_all(&b).map_err(io)?;
+        std::fs::rename(&new, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.file = Some(file);
+        self.len = b.len() as u64;
+        self.compact_at = self.next_compaction();
+        records.pending.clear();
+        Ok(())
+    }
+
+    /// Lowers the rewrite threshold (tests).
+    #[cfg(test)]
+    pub(crate) fn compact_at(&mut self, bytes: u64) {
+        self.compact_bytes = bytes;
+        self.compact_at = self.next_compaction();
+    }
+
+    /// The file's length in bytes: every record in it is whole.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl QueueRecords {
+    /// Applies one record's bytes to what is standing; `None` when they do not read.
+    fn apply(&mut self, body: &[u8]) -> Option<()> {
+        let mut r = Reader(body);
+        let tag = r.u8()?;
+        let queue = r.str()?;
+        let standing = self.queues.entry(queue).or_default();
+        match tag {
+            SENT => {
+                let m = Durable {
+                    seq: r.u64()?,
+                    message_id: r.str()?,
+                    group_id: r.str()?,
+                    dedup_id: r.str()?,
+                    body: r.str()?,
+                    sent_at: from_ms(r.u64()?),
+                    receive_count: r.u32()?,
+                    source_queue: r.opt()?,
+                    last_error: r.opt()?,
+                };
+                standing.last_seq = standing.last_seq.max(m.seq);
+                standing.see(m.sent_at.timestamp_millis(), m.dedup_id.clone());
+                standing.messages.insert(m.seq, m);
+            }
+            RECEIVED => {
+                let seq = r.u64()?;
+                let count = r.u32()?;
+                if let Some(m) = standing.messages.get_mut(&seq) {
+                    m.receive_count = count;
+                }
+            }
+            REMOVED => {
+                standing.messages.remove(&r.u64()?);
+            }
+            NOTED => {
+                let seq = r.u64()?;
+                let error = r.str()?;
+                if let Some(m) = standing.messages.get_mut(&seq) {
+                    m.last_error = Some(error);
+                }
+            }
+            SEEN => {
+                let id = r.str()?;
+                let at = r.u64()? as i64;
+                standing.see(at, id);
+            }
+            LAST_SEQ => standing.last_seq = standing.last_seq.max(r.u64()?),
+            _ => return None,
+        }
+        Some(())
+    }
+
+    fn usable(&self) -> Result<(), String> {
+        match &self.broken {
+            Some(e) => Err(format!(
+                "the queue file is unusable since a failed write: {e}"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A message accepted by `queue`.
+    ///
+    /// Errors: a sequence number at or below one the queue gave already (message ids are
+    /// never reused), or a file unusable since a failed write.
+    pub(crate) fn sent(&mut self, queue: &str, m: &Durable) -> Result<(), String> {
+        self.usable()?;
+        let standing = self.queues.entry(queue.to_owned()).or_default();
+        if m.seq <= standing.last_seq {
+            return Err(format!(
+                "queue {queue}: sequence number {} given twice (the highest is {})",
+                m.seq, standing.last_seq
+            ));
+        }
+        put_sent(&mut self.pending, queue, m);
+        standing.last_seq = m.seq;
+        standing.see(m.sent_at.timestamp_millis(), m.dedup_id.clone());
+        standing.messages.insert(m.seq, m.clone());
+        Ok(())
+    }
+
+    /// The message `seq` of `queue` received for the `count`th time; nothing for a message
+    /// not standing.
+    pub(crate) fn received(&mut self, queue: &str, seq: u64, count: u32) -> Result<(), String> {
+        self.usable()?;
+        let Some(m) = self.message(queue, seq) else {
+            return Ok(());
+        };
+        m.receive_count = count;
+        frame(&mut self.pending, |b| {
+            b.push(RECEIVED);
+            put_str(b, queue);
+            put_u64(b, seq);
+            put_u32(b, count);
+        });
+        Ok(())
+    }
+
+    /// The message `seq` of `queue` gone (deleted, dead-lettered, removed); its dedup id
+    /// stays seen for the window.
+    pub(crate) fn removed(&mut self, queue: &str, seq: u64) -> Result<(), String> {
+        self.usable()?;
+        let Some(standing) = self.queues.get_mut(queue) else {
+            return Ok(());
+        };
+        if standing.messages.remove(&seq).is_some() {
+            frame(&mut self.pending, |b| {
+                b.push(REMOVED);
+                put_str(b, queue);
+                put_u64(b, seq);
+            });
+        }
+        Ok(())
+    }
+
+    /// The error a consumer reported for the message `seq` of `queue`.
+    pub(crate) fn noted(&mut self, queue: &str, seq: u64, error: &str) -> Result<(), String> {
+        self.usable()?;
+        let Some(m) = self.message(queue, seq) else {
+            return Ok(());
+        };
+        m.last_error = Some(error.to_owned());
+        frame(&mut self.pending, |b| {
+            b.push(NOTED);
+            put_str(b, queue);
+            put_u64(b, seq);
+            put_str(b, error);
+        });
+        Ok(())
+    }
+
+    fn message(&mut self, queue: &str, seq: u64) -> Option<&mut Durable> {
+        self.queues.get_mut(queue)?.messages.get_mut(&seq)
+    }
+
+    /// What stands of `queue`: its messages in order, the dedup ids seen after `now` less
+    /// the window (each with its latest time), its highest sequence number.
+    pub(crate) fn saved(&self, queue: &str, now: DateTime<Utc>) -> Saved {
+        let Some(standing) = self.queues.get(queue) else {
+            return Saved::default();
+        };
+        let cutoff = (now - DEDUP_WINDOW).timestamp_millis();
+        let mut seen: HashMap<&str, i64> = HashMap::new();
+        for (at, id) in standing.seen.iter().filter(|(at, _)| *at > cutoff) {
+            let latest = seen.entry(id).or_insert(*at);
+            *latest = (*latest).max(*at);
+        }
+        Saved {
+            messages: standing.messages.values().cloned().collect(),
+            seen: seen
+                .into_iter()
+                .map(|(id, at)| (id.to_owned(), from_ms(at as u64)))
+                .collect(),
+            last_seq: standing.last_seq,
+        }
+    }
+
+    /// Drops the records not written yet (their SQLite transaction failed, and they are
+    /// reported lost with it).
+    pub(crate) fn discard_pending(&mut self) {
+        self.pending.clear();
+    }
+
+    /// What stands, as records: for each queue its highest sequence number, the dedup ids of
+    /// removed messages still inside the window, and each standing message.
+    fn standing_records(&self) -> Vec<u8> {
+        let mut b = Vec::new();
+        let mut names: Vec<&String> = self.queues.keys().collect();
+        names.sort_unstable();
+        for name in names {
+            let standing = &self.queues[name];
+            frame(&mut b, |b| {
+                b.push(LAST_SEQ);
+                put_str(b, name);
+                put_u64(b, standing.last_seq);
+            });
+            // A standing message's SENT record makes its dedup id seen again.
+            let standing_ids: HashSet<(i64, &str)> = standing
+                .messages
+                .values()
+                .map(|m| (m.sent_at.timestamp_millis(), m.dedup_id.as_str()))
+                .collect();
+            for (at, id) in &standing.seen {
+                if !standing_ids.contains(&(*at, id.as_str())) {
+                    frame(&mut b, |b| {
+                        b.push(SEEN);
+                        put_str(b, name);
+                        put_str(b, id);
+                        put_u64(b, *at as u64);
+                    });
+                }
+            }
+            for m in standing.messages.values() {
+                put_sent(&mut b, name, m);
+            }
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// A message's record as the file holds it (to cut one short).
+    pub(crate) fn sent_record(b: &mut Vec<u8>, queue: &str, m: &local_sqs::Durable) {
+        super::put_sent(b, queue, m);
+    }
+}
