@@ -785,14 +785,15 @@ fn sqlite_positional(sql: &str) -> String {
     out
 }
 
-/// `signals` signal upserts, then `legs` order upserts, as one SQLite batch in one
-/// transaction: one hand-off to sqlx's worker thread and one commit (one WAL append) for a
-/// group of signals, and never a signal without its legs. Cached per shape (at most
-/// [`GROUP_MAX`] signals).
+/// `signals` signal upserts, then `legs` order upserts, as one SQLite batch: one hand-off to
+/// sqlx's worker thread for a group of signals. `own_transaction`: the batch is a transaction
+/// of its own (one commit, one WAL append), else it runs inside one the caller opened. Never a
+/// signal without its legs. Cached per shape (at most [`GROUP_MAX`] signals).
 #[cfg(feature = "sqlite")]
-fn sqlite_execution_sql(signals: usize, legs: usize) -> &'static str {
-    cached_sql((UPSERT_ORDER, signals * 1024 + legs), || {
-        let mut sql = String::from("BEGIN;\n");
+fn sqlite_execution_sql(signals: usize, legs: usize, own_transaction: bool) -> &'static str {
+    let shape = signals * 1024 + legs + if own_transaction { 0 } else { 1 << 20 };
+    cached_sql((UPSERT_ORDER, shape), || {
+        let mut sql = String::from(if own_transaction { "BEGIN;\n" } else { "" });
         let signal = sqlite_positional(UPSERT_SIGNAL);
         for _ in 0..signals {
             sql.push_str(&signal);
@@ -803,16 +804,21 @@ fn sqlite_execution_sql(signals: usize, legs: usize) -> &'static str {
             sql.push_str(&order);
             sql.push_str(";\n");
         }
-        sql.push_str("COMMIT;");
+        if own_transaction {
+            sql.push_str("COMMIT;");
+        }
         sql
     })
 }
 
 #[cfg(feature = "sqlite")]
 impl SqliteJournal {
-    /// Writes `batch` in statement batches of up to [`GROUP_MAX`] signals each, each batch one
-    /// transaction. A failed batch is rolled back, so the connection is not left inside a
-    /// transaction, and the error is every waiter's: a retry writes it all again (upserts).
+    /// Writes `batch` in one transaction, in statement batches of up to [`GROUP_MAX`] signals
+    /// each (a batch that fits one is its own transaction: one hand-off). One commit for the
+    /// whole drain cycle writes the pages its signals share (the tables' last pages, the
+    /// instruments' index pages) once, not once per statement batch. A failed batch is rolled
+    /// back, so the connection is not left inside a transaction, and the error is every
+    /// waiter's: a retry writes it all again (upserts).
     async fn write_executions(&self, batch: &[Execution]) -> Result<(), JournalError> {
         // One connection for the whole batch: the rollback runs on the connection a batch
         // failed on, and each acquire is a hand-off of its own.
@@ -821,9 +827,18 @@ impl SqliteJournal {
             .acquire()
             .await
             .map_err(|e| db_error("signal and order upsert", e))?;
+        let one = batch.len() <= GROUP_MAX;
+        let fail = |e| db_error("signal and order upsert", e);
+        if !one && let Err(e) = sqlx::query("BEGIN").execute(&mut *conn).await {
+            return Err(fail(e));
+        }
         for group in batch.chunks(GROUP_MAX) {
             let legs = group.iter().map(|e| e.orders.len()).sum();
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sqlite_execution_sql(group.len(), legs)));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sqlite_execution_sql(
+                group.len(),
+                legs,
+                one,
+            )));
             for e in group {
                 q = bind_signal!(q, &e.signal, sqlite_time_in);
             }
@@ -833,8 +848,12 @@ impl SqliteJournal {
             if let Err(e) = q.execute(&mut *conn).await {
                 // "cannot rollback - no transaction is active" when BEGIN itself failed.
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                return Err(db_error("signal and order upsert", e));
+                return Err(fail(e));
             }
+        }
+        if !one && let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(fail(e));
         }
         Ok(())
     }
@@ -1949,10 +1968,22 @@ mod tests {
             assert_eq!(numbers(sql), (1..=n).collect::<Vec<_>>());
             assert_eq!(sqlite_positional(sql).matches('?').count(), n);
         }
-        assert_eq!(sqlite_execution_sql(1, 2).matches('?').count(), 17 + 2 * 16);
         assert_eq!(
-            sqlite_execution_sql(3, 4).matches('?').count(),
+            sqlite_execution_sql(1, 2, true).matches('?').count(),
+            17 + 2 * 16
+        );
+        assert_eq!(
+            sqlite_execution_sql(3, 4, true).matches('?').count(),
             3 * 17 + 4 * 16
+        );
+        // Inside a transaction the caller opened: the same statements, no BEGIN or COMMIT.
+        let own = sqlite_execution_sql(3, 4, true);
+        let inside = sqlite_execution_sql(3, 4, false);
+        assert!(own.starts_with("BEGIN;") && own.ends_with("COMMIT;"));
+        assert_eq!(
+            own.trim_start_matches("BEGIN;\n")
+                .trim_end_matches("COMMIT;"),
+            inside
         );
     }
 
