@@ -47,8 +47,9 @@ pub struct Durable {
     pub group_id: String,
     /// The deduplication id (the SignalId, or the source message id in a dead-letter queue).
     pub dedup_id: String,
-    /// The body, as sent.
-    pub body: String,
+    /// The body, as sent; shared with the queue's own copy (a log that keeps the messages
+    /// holds no second copy of the bodies).
+    pub body: Arc<str>,
     /// When it was sent (UTC).
     pub sent_at: DateTime<Utc>,
     /// How many times it has been received: kept so a restart does not reset the count that
@@ -103,7 +104,7 @@ struct Stored {
     message_id: String,
     group_id: String,
     dedup_id: String,
-    body: String,
+    body: Arc<str>,
     sent_at: DateTime<Utc>,
     receive_count: u32,
     invisible_until: Option<DateTime<Utc>>,
@@ -133,7 +134,7 @@ impl Stored {
             receipt,
             group_id: self.group_id.clone(),
             dedup_id: self.dedup_id.clone(),
-            body: self.body.clone(),
+            body: self.body.to_string(),
             receive_count: self.receive_count,
             sent_at: self.sent_at,
             source_queue: self.source_queue.clone(),
@@ -413,7 +414,7 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
             message_id: format!("{}-{:08}", self.config.name, seq),
             group_id: message.group_id,
             dedup_id: message.dedup_id,
-            body: message.body,
+            body: message.body.into(),
             sent_at: now,
             receive_count: 0,
             invisible_until: None,
@@ -543,7 +544,7 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
                     FifoMessage {
                         group_id: m.group_id,
                         dedup_id: m.message_id,
-                        body: m.body,
+                        body: m.body.to_string(),
                     },
                     Some(self.config.name.clone()),
                     m.last_error,
@@ -849,7 +850,7 @@ mod tests {
             (dead[0].body.as_str(), dead[0].last_error.as_deref()),
             ("a1", Some("boom"))
         );
-        assert!(log.saved("q").messages.iter().all(|m| m.body != "a1"));
+        assert!(log.saved("q").messages.iter().all(|m| &*m.body != "a1"));
         // Restarted again: the dead letter is still there and ids go on from the last one.
         drop(q);
         let q = durable_queue(&clock, &log);

@@ -250,9 +250,12 @@ impl Shared {
             (upto, result)
         };
         match &result {
-            Ok(()) => self
-                .durable
-                .send_modify(|d| d.committed = d.committed.max(upto)),
+            Ok(()) => {
+                self.durable
+                    .send_modify(|d| d.committed = d.committed.max(upto));
+                // After its waiters are answered: a rewrite copies every queued message.
+                lock(&self.inner).queues.rewrite_if_due(&self.queue_records);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "local state: commit failed, its writes are lost");
                 self.lost(upto, e);
@@ -699,7 +702,7 @@ impl LocalStore {
                     message_id: r.get(1)?,
                     group_id: r.get(2)?,
                     dedup_id: r.get(3)?,
-                    body: r.get(4)?,
+                    body: r.get::<_, String>(4)?.into(),
                     sent_at: from_ms(r.get(5)?),
                     receive_count: r.get(6)?,
                     source_queue: r.get(7)?,
@@ -1502,7 +1505,7 @@ mod tests {
             message_id: format!("q-{seq:08}"),
             group_id: "EURUSD".into(),
             dedup_id: dedup.into(),
-            body: format!("body {dedup}"),
+            body: format!("body {dedup}").into(),
             sent_at: t0(),
             receive_count: 0,
             source_queue: None,
@@ -1561,7 +1564,7 @@ mod tests {
             message_id: format!("q-{seq:08}"),
             group_id: "EURUSD".into(),
             dedup_id: dedup.into(),
-            body: format!("body {dedup} {}", "x".repeat(200)),
+            body: format!("body {dedup} {}", "x".repeat(200)).into(),
             sent_at: at,
             receive_count: 0,
             source_queue: None,
@@ -1872,7 +1875,7 @@ mod tests {
             message_id: format!("q-{seq:08}"),
             group_id: "EURUSD".into(),
             dedup_id: "a".into(),
-            body: String::new(),
+            body: "".into(),
             sent_at: at,
             receive_count: 0,
             source_queue: None,

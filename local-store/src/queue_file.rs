@@ -278,14 +278,12 @@ impl QueueFile {
             }
         }
         q.path = Some(path.to_owned());
-        q.rewrite(&mut records)?;
+        q.rewrite(&records.standing_records())?;
         Ok((q, records))
     }
 
-    /// Writes the records made since the last call to the end of the file, then rewrites the
-    /// file if it has grown to [`COMPACT_BYTES`] (a failed rewrite is a warning: the file
-    /// stays as it is, and grows). Queue operations wait only while the records are taken
-    /// and during a rewrite.
+    /// Writes the records made since the last call to the end of the file. Queue operations
+    /// wait only while the records are taken.
     ///
     /// Errors: the I/O error of the write. The file is cut back to its last whole record and
     /// these records are dropped; when even that fails, every later queue operation fails.
@@ -314,14 +312,22 @@ impl QueueFile {
             return Err(error);
         }
         self.len += n;
-        if self.len >= self.compact_at {
-            let mut r = lock(records);
-            if let Err(e) = self.rewrite(&mut r) {
-                tracing::warn!(error = %e, "local state: the queue file was not rewritten, it grows");
-                self.compact_at = self.len + self.compact_bytes;
-            }
-        }
         Ok(())
+    }
+
+    /// Rewrites the file as what stands once it has grown to [`COMPACT_BYTES`] (or four times
+    /// what stood at the last rewrite). A failed rewrite is a warning: the file stays as it
+    /// is, and grows. Queue operations wait only while what stands is encoded, not for the
+    /// file's write.
+    pub(crate) fn rewrite_if_due(&mut self, records: &Mutex<QueueRecords>) {
+        if self.len < self.compact_at {
+            return;
+        }
+        let standing = lock(records).standing_records();
+        if let Err(e) = self.rewrite(&standing) {
+            tracing::warn!(error = %e, "local state: the queue file was not rewritten, it grows");
+            self.compact_at = self.len + self.compact_bytes;
+        }
     }
 
     /// The length at which the file is rewritten next: [`COMPACT_BYTES`], or four times what
@@ -330,15 +336,15 @@ impl QueueFile {
         self.compact_bytes.max(4 * self.len)
     }
 
-    /// Writes what stands into `<file>.new` and renames it over the file. Records for each
-    /// queue: its highest sequence number, the dedup ids of removed messages still inside the
-    /// window, and each standing message. The records not written yet are in it (what stands
-    /// includes them), so they are dropped.
-    fn rewrite(&mut self, records: &mut QueueRecords) -> Result<(), String> {
+    /// Writes `b`, what stands ([`QueueRecords::standing_records`]), into `<file>.new` and
+    /// renames it over the file. The records not written yet stay to be written after it:
+    /// what stands already holds their effect, and each record sets what it names (a
+    /// message's records are its send, receives, errors and removal, in order), so reading
+    /// them again over it changes nothing.
+    fn rewrite(&mut self, b: &[u8]) -> Result<(), String> {
         let Some(path) = self.path.clone() else {
             return Ok(());
         };
-        let b = records.standing_records();
         let new = path.with_extension("queues.new");
         let io = |e: std::io::Error| format!("{}: {e}", new.display());
         // Left by a rewrite the process did not finish: never read.
@@ -353,12 +359,11 @@ impl QueueFile {
             .create_new(true)
             .open(&new)
             .map_err(io)?;
-        file.write_all(&b).map_err(io)?;
+        file.write_all(b).map_err(io)?;
         std::fs::rename(&new, &path).map_err(|e| format!("{}: {e}", path.display()))?;
         self.file = Some(file);
         self.len = b.len() as u64;
         self.compact_at = self.next_compaction();
-        records.pending.clear();
         Ok(())
     }
 
@@ -394,7 +399,7 @@ impl QueueRecords {
                     message_id: r.str()?,
                     group_id: r.str()?,
                     dedup_id: r.str()?,
-                    body: r.str()?,
+                    body: r.str()?.into(),
                     sent_at: from_ms(r.u64()?),
                     receive_count: r.u32()?,
                     source_queue: r.opt()?,
