@@ -213,48 +213,52 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// Commits the open transaction, if any, and publishes how far writes are durable.
+    /// Commits the open transaction, if any, then writes the queues' records, and publishes
+    /// how far writes are durable.
+    ///
+    /// The writes counted are those made up to the moment the queue records are taken (under
+    /// their lock; no SQLite write can be made meanwhile, the connection's lock is held), so
+    /// a count never covers a record that is not in this write. When the transaction or the
+    /// write fails, every write up to that count is reported lost, and the queue records are
+    /// dropped: the next write rewrites the queue file from what stands before appending, so
+    /// no later record follows a gap.
     fn commit(&self) -> Result<(), String> {
-        let (upto, result) = {
-            let mut inner = lock(&self.inner);
-            let upto = self.written.load(Ordering::Acquire);
-            let sqlite = if inner.open {
-                inner.open = false;
-                let r = run(&inner.conn, "COMMIT", []).map(|_| ());
-                if r.is_err() && !inner.conn.is_autocommit() {
-                    // SQLite keeps the transaction after some failed commits (SQLITE_BUSY):
-                    // end it, so the next write starts afresh and the state stays a prefix.
-                    let _ = inner.conn.execute_batch("ROLLBACK");
-                }
-                r.map_err(text)
-            } else {
-                Ok(())
-            };
-            // The queues' records after the transaction: what is on disk stays a prefix of
-            // the writes (a record that reached the file follows every SQLite write made
-            // before it). When the transaction failed they are lost with it.
-            let result = match sqlite {
-                Ok(()) => inner.queues.write(&self.queue_records),
-                Err(e) => {
-                    lock(&self.queue_records).discard_pending();
-                    Err(e)
-                }
-            };
-            if result.is_ok() && self.restart_due.load(Ordering::Acquire) {
-                // Its waiters hear of the commit first; the next write waits for the
-                // catch-up, which must run before a transaction begins.
-                self.durable
-                    .send_modify(|d| d.committed = d.committed.max(upto));
-                self.catch_up(&inner.conn);
+        let mut inner = lock(&self.inner);
+        let sqlite = if inner.open {
+            inner.open = false;
+            let r = run(&inner.conn, "COMMIT", []).map(|_| ());
+            if r.is_err() && !inner.conn.is_autocommit() {
+                // SQLite keeps the transaction after some failed commits (SQLITE_BUSY): end
+                // it, so the next write starts afresh and the state stays a prefix.
+                let _ = inner.conn.execute_batch("ROLLBACK");
             }
-            (upto, result)
+            r.map_err(text)
+        } else {
+            Ok(())
+        };
+        // The queues' records after the transaction: a record that reaches the file follows
+        // every SQLite write made before it.
+        let (upto, result) = match sqlite {
+            Ok(()) => inner.queues.write(&self.queue_records, &self.written),
+            Err(e) => {
+                let upto = inner
+                    .queues
+                    .drop_pending(&self.queue_records, &self.written);
+                (upto, Err(e))
+            }
         };
         match &result {
             Ok(()) => {
                 self.durable
                     .send_modify(|d| d.committed = d.committed.max(upto));
-                // After its waiters are answered: a rewrite copies every queued message.
-                lock(&self.inner).queues.rewrite_if_due(&self.queue_records);
+                if self.restart_due.load(Ordering::Acquire) {
+                    // Its waiters have heard of the commit; the next write waits for the
+                    // catch-up, which must run before a transaction begins.
+                    self.catch_up(&inner.conn);
+                }
+                // Still under the connection's lock, so no SQLite write is made after what
+                // the rewrite writes; after the commit's waiters are answered.
+                inner.queues.rewrite_if_due(&self.queue_records);
             }
             Err(e) => {
                 tracing::error!(error = %e, "local state: commit failed, its writes are lost");
@@ -425,6 +429,20 @@ fn one_row<T>(
     conn.prepare_cached(sql)?.query_row(params, read).optional()
 }
 
+/// The queues' file beside the state file at `state`: its stem with `.queues`
+/// (`journal.state.sqlite` → `journal.state.queues`), or the whole name with `.queues` after
+/// it when that would be the state file itself (a state file named `x.queues`).
+fn queue_file_path(state: &Path) -> std::path::PathBuf {
+    let beside = state.with_extension("queues");
+    if beside == state {
+        let mut name = state.as_os_str().to_owned();
+        name.push(".queues");
+        name.into()
+    } else {
+        beside
+    }
+}
+
 /// Whether `table` has a column named `column`.
 fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     conn.query_row(
@@ -574,11 +592,9 @@ impl LocalStore {
                 .map_err(err)?;
         }
         let queues =
-            Self::open_queues(&conn, &path.with_extension("queues")).map_err(|reason| {
-                OpenError {
-                    path: path.display().to_string(),
-                    reason,
-                }
+            Self::open_queues(&conn, &queue_file_path(path)).map_err(|reason| OpenError {
+                path: path.display().to_string(),
+                reason,
             })?;
         let checkpoint = Connection::open(path).map_err(err)?;
         checkpoint
@@ -847,8 +863,12 @@ impl LocalStore {
             // (<https://www.sqlite.org/lang_transaction.html#response_to_errors_within_a_transaction>).
             // Its writes are lost and their waiters must hear so; and the writes after it
             // need a transaction of their own, not one commit each outside any.
+            // The queue records made since the last commit are lost with it, as a failed
+            // commit loses them.
             inner.open = false;
-            let upto = self.shared.written.load(Ordering::Acquire);
+            let upto = inner
+                .queues
+                .drop_pending(&self.shared.queue_records, &self.shared.written);
             tracing::error!("local state: SQLite rolled a transaction back, its writes are lost");
             self.shared
                 .lost(upto, "SQLite rolled the transaction back after an error");
@@ -861,9 +881,9 @@ impl LocalStore {
         Ok(inner)
     }
 
-    /// Deletes what has expired as of `now`: removed messages and dedup entries older than the
-    /// window, and completed idempotency records past their `expires_at`; and folds the paper
-    /// fills written since the last sweep into their books.
+    /// Deletes the completed idempotency records past their `expires_at` as of `now`, and
+    /// folds the paper fills written since the last sweep into their books. (The queues' dedup
+    /// entries leave with their queue file's rewrites.)
     ///
     /// Errors: SQLite's message, or a fill's holdings that do not read.
     pub fn sweep(&self, now: DateTime<Utc>) -> Result<(), String> {
@@ -1599,13 +1619,28 @@ mod tests {
             s.commit().unwrap_or_else(|e| panic!("{e}"));
             largest = largest.max(queue_file_len(&s));
         }
+        // The highest sequence number, of a message removed: kept by its own record.
+        let end = t0() + Duration::milliseconds(300 * 2_000);
+        s.sent("q", &message(2_001, "d2001", end))
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.removed("q", 2_001).unwrap_or_else(|e| panic!("{e}"));
+        // Records not yet written when a rewrite runs (a queue operation while the committer
+        // rewrites) are written after it, and read over it change nothing.
+        s.received("q", 100, 3).unwrap_or_else(|e| panic!("{e}"));
+        s.received("q", 100, 2).unwrap_or_else(|e| panic!("{e}"));
+        {
+            let mut inner = lock(&s.shared.inner);
+            inner.queues.compact_at(1);
+            inner.queues.rewrite_if_due(&s.shared.queue_records);
+            inner.queues.compact_at(64 << 10);
+        }
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
         // Without rewrites the file would end about 650 KB long. What stands (the window's
         // 1,000 dedup ids, 20 messages) is about 40 KB, and a file is rewritten at four
         // times what stood at its last rewrite.
         let end_len = queue_file_len(&s);
         assert!(largest < 200 << 10, "the file grew to {largest} bytes");
         assert!(end_len < largest, "rewritten: {end_len} bytes at the end");
-        let end = t0() + Duration::milliseconds(300 * 2_000);
         let before = s.queue("q", end).unwrap_or_else(|e| panic!("{e}"));
         drop(s);
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -1619,15 +1654,83 @@ mod tests {
                 .iter()
                 .all(|m| m.receive_count == 2 && m.last_error == Some(format!("error {}", m.seq)))
         );
-        assert_eq!(after.last_seq, 2_000);
-        // The window: the last five minutes' sends (1,000 of them, removed or not).
+        assert_eq!(after.last_seq, 2_001);
+        // The window: the last five minutes' sends (1,001 of them, removed or not), and no
+        // more are kept than that (the queued messages sent before it, at most).
         let mut seen: Vec<_> = after.seen.clone();
         seen.sort_unstable();
         let mut expected: Vec<_> = before.seen.clone();
         expected.sort_unstable();
         assert_eq!(seen, expected);
-        assert_eq!(seen.len(), 1_000);
+        assert_eq!(seen.len(), 1_001);
         assert!(seen.iter().all(|(_, at)| *at > end - DEDUP_WINDOW));
+        let kept = lock(&s.shared.queue_records).seen_len("q");
+        assert!((1_001..=1_021).contains(&kept), "{kept} dedup ids kept");
+    }
+
+    #[tokio::test]
+    async fn a_failed_queue_file_write_fails_its_waiters_and_the_file_is_rewritten_before_the_next()
+    {
+        let (_dir, path) = file("failed-write");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        s.sent("q", &message(1, "a", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.flush().await.unwrap_or_else(|e| panic!("{e}"));
+        let whole = queue_file_len(&s);
+        // Half of the next write reaches the file, then the disk is full.
+        lock(&s.shared.inner).queues.fail_next_write();
+        s.sent("q", &message(2, "b", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let failed = s.flush().await;
+        assert!(
+            failed.is_err_and(|e| e.contains("disk is full")),
+            "the send's waiter hears of it"
+        );
+        assert_eq!(
+            queue_file_len(&s),
+            whole,
+            "cut back to its last whole record"
+        );
+        // The next write rewrites the file from what stands (the queue still holds message
+        // 2) before anything follows: no record after a gap.
+        s.sent("q", &message(3, "c", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.removed("q", 1).unwrap_or_else(|e| panic!("{e}"));
+        s.flush().await.unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+        let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [2, 3]);
+        assert_eq!(saved.last_seq, 3);
+        assert_eq!(saved.seen.len(), 3);
+    }
+
+    #[test]
+    fn a_state_file_named_like_its_queue_file_keeps_both() {
+        let (_dir, dir_path) = file("named-queues");
+        let path = dir_path.with_file_name("state.queues");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        s.filled("paper-coinbase", "c1", &paper_fill(1), &[], 1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.sent("q", &message(1, "a", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        assert!(path.with_file_name("state.queues.queues").exists());
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            s.fill("paper-coinbase", "c1")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .is_some()
+        );
+        assert_eq!(
+            s.queue("q", t0())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .messages
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -1660,6 +1763,19 @@ mod tests {
                 .len(),
             whole,
             "cut back to its last whole record"
+        );
+        drop(s);
+        // Zeros after the records (a file extended but never written) read as their end too.
+        let mut bytes = std::fs::read(&queues).unwrap_or_else(|e| panic!("{e}"));
+        bytes.extend_from_slice(&[0; 64]);
+        std::fs::write(&queues, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.queue("q", t0())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .messages
+                .len(),
+            3
         );
         // What comes next follows it and is read back.
         s.sent("q", &message(4, "d4", t0()))
@@ -1753,7 +1869,7 @@ mod tests {
     }
 
     #[test]
-    fn a_send_that_fails_leaves_nothing_and_keeps_the_others_in_its_commit() {
+    fn a_sequence_number_given_twice_is_refused_and_leaves_nothing() {
         let (_dir, path) = file("failed-send");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         s.sent("q", &message(1, "a", t0()))
@@ -1791,6 +1907,9 @@ mod tests {
             let (_dir, path) = file("rolled-back");
             let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
             fill(&s, 1).unwrap_or_else(|e| panic!("{e}"));
+            // A queue record in the same commit.
+            s.sent("q", &message(1, "a", t0()))
+                .unwrap_or_else(|e| panic!("{e}"));
             {
                 // Under the writer's lock, so no commit can slip in between the check and
                 // the rollback. What SQLite does on its own after SQLITE_FULL or an I/O
@@ -1810,6 +1929,8 @@ mod tests {
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
             let first = std::future::Future::poll(lost.as_mut(), &mut cx);
             fill(&s, 2).unwrap_or_else(|e| panic!("{e}"));
+            s.sent("q", &message(2, "b", t0()))
+                .unwrap_or_else(|e| panic!("{e}"));
             let outcome = match first {
                 std::task::Poll::Ready(r) => {
                     drop(lost);
@@ -1832,6 +1953,16 @@ mod tests {
                     .is_some()
             };
             assert!(!kept(1) && kept(2), "attempt {attempt}");
+            // The queue record dropped with the transaction left no gap: the file was
+            // rewritten from what the queue holds (both messages) before the next record.
+            let seqs: Vec<_> = s
+                .queue("q", t0())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .messages
+                .iter()
+                .map(|m| m.seq)
+                .collect();
+            assert_eq!(seqs, [1, 2], "attempt {attempt}");
             return;
         }
         panic!("the committer committed every first write before it could be rolled back");
@@ -1885,6 +2016,14 @@ mod tests {
         s.sent("q", &m(1, t0())).unwrap_or_else(|e| panic!("{e}"));
         s.sent("q", &m(2, again)).unwrap_or_else(|e| panic!("{e}"));
         // Seen from a time when both are inside a window: one entry, the later time.
+        let saved = s
+            .queue("q", t0() + Duration::seconds(2))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(saved.seen, [("a".to_owned(), again)]);
+        // And so after a restart, read from the queue file.
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let saved = s
             .queue("q", t0() + Duration::seconds(2))
             .unwrap_or_else(|e| panic!("{e}"));

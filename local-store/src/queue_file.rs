@@ -23,6 +23,7 @@ use shared::ports::DEDUP_WINDOW;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// The file's length past which the committer rewrites it as what is standing (32 MiB; at
@@ -96,6 +97,13 @@ pub(crate) struct QueueFile {
     compact_at: u64,
     /// The least of `compact_at`: [`COMPACT_BYTES`] (lower in tests).
     compact_bytes: u64,
+    /// Records were dropped (a failed write or transaction) while what stands kept them: the
+    /// file is rewritten from what stands before anything more is appended, so no record
+    /// follows a gap.
+    needs_rewrite: bool,
+    /// Fails the next write after writing half of it (tests).
+    #[cfg(test)]
+    fail_next_write: bool,
 }
 
 fn put_u32(b: &mut Vec<u8>, v: u32) {
@@ -198,6 +206,9 @@ impl QueueFile {
             buf: Vec::new(),
             compact_at: COMPACT_BYTES,
             compact_bytes: COMPACT_BYTES,
+            needs_rewrite: false,
+            #[cfg(test)]
+            fail_next_write: false,
         };
         (file, QueueRecords::default())
     }
@@ -219,7 +230,8 @@ impl QueueFile {
         while let Some(header) = bytes.get(at..at + 8) {
             let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
             let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-            let Some(body) = bytes.get(at + 8..at + 8 + len) else {
+            // No record is empty: zeros (a file extended but never written) end the records.
+            let Some(body) = bytes.get(at + 8..at + 8 + len).filter(|b| !b.is_empty()) else {
                 break;
             };
             if checksum(body) != crc {
@@ -250,7 +262,9 @@ impl QueueFile {
         q.path = Some(path.to_owned());
         q.file = Some(file);
         q.len = at as u64;
-        q.compact_at = q.next_compaction();
+        // Not four times this length: most of it may be records of messages long gone, and
+        // each start would raise the next rewrite further.
+        q.compact_at = q.compact_bytes;
         Ok(Some((q, records)))
     }
 
@@ -283,36 +297,85 @@ impl QueueFile {
     }
 
     /// Writes the records made since the last call to the end of the file. Queue operations
-    /// wait only while the records are taken.
+    /// wait only while the records are taken. Returns `written` as it was when they were
+    /// taken (under their lock, where queue operations count themselves): the writes this
+    /// write covers, with the SQLite ones before them.
     ///
-    /// Errors: the I/O error of the write. The file is cut back to its last whole record and
-    /// these records are dropped; when even that fails, every later queue operation fails.
-    pub(crate) fn write(&mut self, records: &Mutex<QueueRecords>) -> Result<(), String> {
-        {
-            let mut r = lock(records);
-            r.usable()?;
-            std::mem::swap(&mut r.pending, &mut self.buf);
+    /// Errors: the I/O error of the write. The file is cut back to its last whole record, these
+    /// records are dropped and the next write rewrites the file first; when even the cut
+    /// fails, every later queue operation fails.
+    pub(crate) fn write(
+        &mut self,
+        records: &Mutex<QueueRecords>,
+        written: &AtomicU64,
+    ) -> (u64, Result<(), String>) {
+        let mut r = lock(records);
+        let upto = written.load(Ordering::Acquire);
+        if let Err(e) = r.usable() {
+            r.pending.clear();
+            return (upto, Err(e));
         }
+        if self.needs_rewrite {
+            // What stands holds every record not yet written: they are in the rewrite.
+            let result = self.rewrite(&r);
+            r.pending.clear();
+            if let Err(e) = &result {
+                r.broken = Some(format!(
+                    "the queue file could not be rewritten after a lost write: {e}"
+                ));
+            } else {
+                self.needs_rewrite = false;
+            }
+            return (upto, result);
+        }
+        std::mem::swap(&mut r.pending, &mut self.buf);
+        drop(r);
         if self.buf.is_empty() {
-            return Ok(());
+            return (upto, Ok(()));
         }
         let Some(file) = self.file.as_mut() else {
             self.buf.clear();
-            return Ok(());
+            return (upto, Ok(()));
         };
+        #[cfg(test)]
+        let written = if std::mem::take(&mut self.fail_next_write) {
+            file.write_all(&self.buf[..self.buf.len() / 2])
+                .and_then(|()| Err(std::io::Error::other("the disk is full (a test)")))
+        } else {
+            file.write_all(&self.buf)
+        };
+        #[cfg(not(test))]
         let written = file.write_all(&self.buf);
         let n = self.buf.len() as u64;
         self.buf.clear();
         if let Err(e) = written {
             let error = format!("queue file write: {e}");
+            self.needs_rewrite = true;
             // O_APPEND: the next write goes to the end, which must be the last whole record.
             if let Err(undo) = file.set_len(self.len) {
                 lock(records).broken = Some(format!("{error}; cutting it back: {undo}"));
             }
-            return Err(error);
+            return (upto, Err(error));
         }
         self.len += n;
-        Ok(())
+        (upto, Ok(()))
+    }
+
+    /// Drops the records not written yet (their SQLite transaction failed, and they are
+    /// reported lost with it): the next write rewrites the file from what stands first.
+    /// Returns `written` as it was when they were dropped.
+    pub(crate) fn drop_pending(
+        &mut self,
+        records: &Mutex<QueueRecords>,
+        written: &AtomicU64,
+    ) -> u64 {
+        let mut r = lock(records);
+        let upto = written.load(Ordering::Acquire);
+        if !r.pending.is_empty() {
+            r.pending.clear();
+            self.needs_rewrite = true;
+        }
+        upto
     }
 
     /// Rewrites the file as what stands once it has grown to [`COMPACT_BYTES`] (or four times
@@ -360,10 +423,18 @@ impl QueueFile {
             .create_new(true)
             .open(&new)
             .map_err(io)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let len = records.write_standing(&mut out).map_err(io)?;
-        let file = out.into_inner().map_err(|e| io(e.into_error()))?;
-        std::fs::rename(&new, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let written = (|| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            let len = records.write_standing(&mut out)?;
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            std::fs::rename(&new, &path)?;
+            Ok::<_, std::io::Error>((file, len))
+        })();
+        let (file, len) = written.map_err(|e| {
+            // Not left to fill a disk that may be full already.
+            let _ = std::fs::remove_file(&new);
+            format!("{}: {e}", path.display())
+        })?;
         self.file = Some(file);
         self.len = len;
         self.compact_at = self.next_compaction();
@@ -381,6 +452,12 @@ impl QueueFile {
     #[cfg(test)]
     pub(crate) fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Fails the next write after writing half of it, as a full disk would (tests).
+    #[cfg(test)]
+    pub(crate) fn fail_next_write(&mut self) {
+        self.fail_next_write = true;
     }
 }
 
@@ -523,6 +600,12 @@ impl QueueRecords {
         self.queues.get_mut(queue)?.messages.get_mut(&seq)
     }
 
+    /// How many dedup ids `queue` keeps (tests).
+    #[cfg(test)]
+    pub(crate) fn seen_len(&self, queue: &str) -> usize {
+        self.queues.get(queue).map_or(0, |q| q.seen.len())
+    }
+
     /// What stands of `queue`: its messages in order, the dedup ids seen after `now` less
     /// the window (each with its latest time), its highest sequence number.
     pub(crate) fn saved(&self, queue: &str, now: DateTime<Utc>) -> Saved {
@@ -543,12 +626,6 @@ impl QueueRecords {
                 .collect(),
             last_seq: standing.last_seq,
         }
-    }
-
-    /// Drops the records not written yet (their SQLite transaction failed, and they are
-    /// reported lost with it).
-    pub(crate) fn discard_pending(&mut self) {
-        self.pending.clear();
     }
 
     /// Writes what stands to `out` as records: for each queue its highest sequence number, the
