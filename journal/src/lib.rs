@@ -212,8 +212,8 @@ struct Execution {
 }
 
 /// Group commit of [`TradeJournal::record_execution`]: an execution that arrives while a
-/// write is under way waits, and the drain writes every waiting one together (SQLite: up to
-/// [`GROUP_MAX`] signals per statement batch and commit). Under load this turns a commit per
+/// write is under way waits, and the drain writes every waiting one together (SQLite: one
+/// transaction, in statement batches of up to [`GROUP_MAX`] signals). Under load this turns a commit per
 /// signal into a commit per batch; alone, a signal is written at once. Each caller returns
 /// only once its own records are committed, or with the error of the write that held them.
 ///

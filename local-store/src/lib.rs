@@ -28,8 +28,8 @@
 //! write rewinds the log.
 //!
 //! Each queue operation is one record in the queues' file, which the committer writes after
-//! the SQLite transaction, under the same lock: what is on disk is a prefix of the writes
-//! across both files. A paper fill is one row, carrying the holdings it changed; the sweep folds
+//! the SQLite transaction, under the same lock: a queue record that reaches the file follows
+//! every SQLite write made before it. A paper fill is one row, carrying the holdings it changed; the sweep folds
 //! them into the book.
 //!
 //! Records expire as their DynamoDB counterparts do: completed idempotency records at their
@@ -100,9 +100,10 @@ WITH RECURSIVE accounts(account) AS (
     FROM accounts WHERE accounts.account IS NOT NULL)
 SELECT account FROM accounts WHERE account IS NOT NULL";
 
-/// A removed message's row stays, emptied, as its queue's record of the dedup id and the
-/// sequence number until the window has passed; the sweep finds such rows by this index. Made
-/// after [`SCHEMA`], once a file from before `removed` has the column.
+/// Files from before the queue file kept a removed message's row, emptied, as its queue's
+/// record of the dedup id and the sequence number until the window had passed, and swept
+/// such rows by this index. Made after [`SCHEMA`], once a file from before `removed` has the
+/// column (its rows move to the queue file at the first start).
 const REMOVED_INDEX: &str = "CREATE INDEX IF NOT EXISTS queue_message_removed
     ON queue_message (sent_at_ms) WHERE removed";
 

@@ -3,8 +3,9 @@
 //! queue's messages, its dedup window and its highest sequence number.
 //!
 //! A queue operation appends one record to a buffer; the store's committer writes the buffer
-//! with its commit, after the SQLite transaction (see [`crate::LocalStore`]), so what is on
-//! disk is always a prefix of the operations in order. A record is framed as its length
+//! with its commit, after the SQLite transaction (see [`crate::LocalStore`]), so the file
+//! always holds a prefix of the operations in order (records dropped by a failed write make
+//! the next write rewrite the file from what stands first). A record is framed as its length
 //! (`u32`, little-endian), the CRC-32 of its bytes (`u32`) and the bytes: a start after a
 //! kill reads records up to the first that is cut short or does not match its checksum, and
 //! cuts the file back there. Once the file is [`COMPACT_BYTES`] long (or four times what is
@@ -629,7 +630,8 @@ impl QueueRecords {
     }
 
     /// Writes what stands to `out` as records: for each queue its highest sequence number, the
-    /// dedup ids of removed messages still inside the window, and each standing message.
+    /// dedup ids of removed messages sent in the five minutes before its latest send, and
+    /// each standing message.
     /// Returns the bytes written.
     fn write_standing(&self, out: &mut impl Write) -> std::io::Result<u64> {
         let mut len = 0u64;

@@ -128,7 +128,8 @@ pub fn unreadable_warnings(unreadable: &[String]) -> Vec<String> {
 }
 
 /// Why `url` is not a journal to report on: empty, or a SQLite path that does not exist, is a
-/// directory, or is the local stack's state file (`<stem>.state.sqlite`, beside the journal).
+/// directory, or is the local stack's state file (`<stem>.state.sqlite`, beside the journal)
+/// or its queue file (`<stem>.state.queues`).
 /// A report reads, and a mistyped path must not pass for an empty journal.
 pub fn missing_journal(url: &str) -> Option<String> {
     if url.trim().is_empty() {
@@ -149,8 +150,15 @@ pub fn missing_journal(url: &str) -> Option<String> {
         journal::Location::Unusable(why) => Some(format!("not a journal to report on: {why}")),
         journal::Location::File(path) if path.to_string_lossy().ends_with(".state.sqlite") => {
             Some(format!(
-                "{} is the local stack's state file (queues, paper books), not its journal: \
-                 the journal is the file beside it without `.state`",
+                "{} is the local stack's state file (idempotency records, paper books), not \
+                 its journal: the journal is the file beside it without `.state`",
+                path.display()
+            ))
+        }
+        journal::Location::File(path) if path.to_string_lossy().ends_with(".state.queues") => {
+            Some(format!(
+                "{} is the local stack's queue file, not its journal: the journal is the \
+                 `.sqlite` file beside it without `.state`",
                 path.display()
             ))
         }

@@ -530,8 +530,11 @@ fn bad_input_exits_with_the_usage_code() {
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("journal.state.sqlite");
     std::fs::write(&state, b"").unwrap();
+    let queues = dir.join("journal.state.queues");
+    std::fs::write(&queues, b"").unwrap();
     let dir_text = dir.to_string_lossy().into_owned();
     let state_text = state.to_string_lossy().into_owned();
+    let queues_text = queues.to_string_lossy().into_owned();
     // A SQLite database, but not a journal: no table of one.
     let empty = dir.join("other.sqlite");
     rusqlite::Connection::open(&empty)
@@ -555,6 +558,10 @@ fn bad_input_exits_with_the_usage_code() {
         (
             vec!["report", "--journal", &state_text, "--json"],
             "is the local stack's state file",
+        ),
+        (
+            vec!["report", "--journal", &queues_text, "--json"],
+            "is the local stack's queue file",
         ),
         (
             vec!["report", "--json", "-o", "out.html"],
