@@ -1593,6 +1593,12 @@ mod tests {
         }
     }
 
+    /// The sequence numbers queue `q` holds.
+    fn queued(s: &LocalStore) -> Vec<u64> {
+        let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+        saved.messages.iter().map(|m| m.seq).collect()
+    }
+
     fn queue_file_len(s: &LocalStore) -> u64 {
         lock(&s.shared.inner).queues.len()
     }
@@ -1725,13 +1731,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"))
                 .is_some()
         );
-        assert_eq!(
-            s.queue("q", t0())
-                .unwrap_or_else(|e| panic!("{e}"))
-                .messages
-                .len(),
-            1
-        );
+        assert_eq!(queued(&s).len(), 1);
     }
 
     #[test]
@@ -1771,13 +1771,7 @@ mod tests {
         bytes.extend_from_slice(&[0; 64]);
         std::fs::write(&queues, &bytes).unwrap_or_else(|e| panic!("{e}"));
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            s.queue("q", t0())
-                .unwrap_or_else(|e| panic!("{e}"))
-                .messages
-                .len(),
-            3
-        );
+        assert_eq!(queued(&s).len(), 3);
         // What comes next follows it and is read back.
         s.sent("q", &message(4, "d4", t0()))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -1787,25 +1781,13 @@ mod tests {
         let mut bytes = std::fs::read(&queues).unwrap_or_else(|e| panic!("{e}"));
         let last = bytes.len() - 1;
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let seqs: Vec<_> = s
-            .queue("q", t0())
-            .unwrap_or_else(|e| panic!("{e}"))
-            .messages
-            .iter()
-            .map(|m| m.seq)
-            .collect();
+        let seqs = queued(&s);
         assert_eq!(seqs, [1, 2, 3, 4]);
         drop(s);
         bytes[last] ^= 0xff;
         std::fs::write(&queues, &bytes).unwrap_or_else(|e| panic!("{e}"));
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let seqs: Vec<_> = s
-            .queue("q", t0())
-            .unwrap_or_else(|e| panic!("{e}"))
-            .messages
-            .iter()
-            .map(|m| m.seq)
-            .collect();
+        let seqs = queued(&s);
         assert_eq!(seqs, [1, 2, 3]);
     }
 
@@ -1956,13 +1938,7 @@ mod tests {
             assert!(!kept(1) && kept(2), "attempt {attempt}");
             // The queue record dropped with the transaction left no gap: the file was
             // rewritten from what the queue holds (both messages) before the next record.
-            let seqs: Vec<_> = s
-                .queue("q", t0())
-                .unwrap_or_else(|e| panic!("{e}"))
-                .messages
-                .iter()
-                .map(|m| m.seq)
-                .collect();
+            let seqs = queued(&s);
             assert_eq!(seqs, [1, 2], "attempt {attempt}");
             return;
         }
