@@ -72,7 +72,7 @@ pub struct LocalConfig {
     /// The SQLite journal file (or any journal URL).
     pub journal_url: String,
     /// The SQLite file of the idempotency records and paper books, with the queues' file
-    /// beside it (`<stem>.queues`); `None`: beside
+    /// beside it (`<state file>.queues`); `None`: beside
     /// a journal file (`<journal stem>.state.sqlite`), or in memory when the journal is not a
     /// file (`sqlite::memory:`, PostgreSQL), which a restart does not keep (and which
     /// [`start`] refuses when a real broker is configured).
@@ -1174,10 +1174,15 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             }
             line(format_args!(
-                "state: {} (queues, idempotency, paper books)",
-                path.display()
+                "state: {} (idempotency records, paper books); queues: {}",
+                path.display(),
+                local_store::queue_file_path(&path).display()
             ));
-            LocalStore::open(&path).map_err(|e| e.to_string())?
+            let store = LocalStore::open(&path).map_err(|e| e.to_string())?;
+            for note in store.opening_notes() {
+                line(format_args!("{note}"));
+            }
+            store
         }
         None => {
             line(format_args!(
@@ -1208,7 +1213,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     let restored: usize = queues.all().iter().map(|q| q.depth()).sum();
     if restored > 0 {
         line(format_args!(
-            "restored {restored} queued message(s) from the state file"
+            "restored {restored} queued message(s) from the queue file"
         ));
     }
     let routing = RoutingTable::from_env(env).map_err(|e| e.to_string())?;

@@ -57,6 +57,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 mod queue_file;
 use queue_file::{QueueFile, QueueRecords};
 
+/// The queues' file, its records, and what to say of it at start.
+type QueuesOpened = (QueueFile, QueueRecords, Vec<String>);
+
 /// How many claims pass between two sweeps (expired records, the paper fills' fold).
 const SWEEP_EVERY: u64 = 1_000;
 
@@ -84,6 +87,7 @@ CREATE TABLE IF NOT EXISTS paper_fill (
     instrument TEXT,
     PRIMARY KEY (account, client_order_id));
 CREATE TABLE IF NOT EXISTS paper_account (account TEXT PRIMARY KEY, orders INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS queue_file (made_at_ms INTEGER NOT NULL);
 ";
 
 /// Paper fills by account in order: a fill is one `paper_fill` row carrying the holdings it
@@ -210,6 +214,8 @@ pub struct LocalStore {
     /// `<path>.lock`, locked exclusively for the store's life: two processes on one state
     /// file would execute each other's messages and overwrite each other's rows.
     _lock: Option<std::fs::File>,
+    /// What a trader should hear of the state at start ([`LocalStore::opening_notes`]).
+    notes: Vec<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -433,18 +439,18 @@ fn one_row<T>(
     conn.prepare_cached(sql)?.query_row(params, read).optional()
 }
 
-/// The queues' file beside the state file at `state`: its stem with `.queues`
-/// (`journal.state.sqlite` → `journal.state.queues`), or the whole name with `.queues` after
-/// it when that would be the state file itself (a state file named `x.queues`).
-fn queue_file_path(state: &Path) -> std::path::PathBuf {
-    let beside = state.with_extension("queues");
-    if beside == state {
-        let mut name = state.as_os_str().to_owned();
-        name.push(".queues");
-        name.into()
-    } else {
-        beside
-    }
+/// `path` with `suffix` after its whole name (`journal.state.sqlite` → `journal.state.sqlite.lock`):
+/// two state files never share a lock or a queue file, as they could by their stems.
+fn appended(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+/// The queues' file of the state file at `state`: `<state>.queues`
+/// (`.tvctl/journal.state.sqlite.queues`).
+pub fn queue_file_path(state: &Path) -> std::path::PathBuf {
+    appended(state, ".queues")
 }
 
 /// Whether `table` has a column named `column`.
@@ -558,7 +564,7 @@ impl LocalStore {
             path: path.display().to_string(),
             reason: e.to_string(),
         };
-        let lock_path = path.with_extension("sqlite.lock");
+        let lock_path = appended(path, ".lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -604,13 +610,18 @@ impl LocalStore {
         checkpoint
             .execute_batch("PRAGMA busy_timeout=5000;")
             .map_err(err)?;
+        let (queue_file, queue_records, notes) = queues;
         Self::started(
             conn,
-            queues,
+            (queue_file, queue_records),
             Some(checkpoint),
             path.display().to_string(),
             Some(lock),
         )
+        .map(|mut store| {
+            store.notes = notes;
+            store
+        })
         .map_err(|reason| OpenError {
             path: path.display().to_string(),
             reason,
@@ -653,13 +664,18 @@ impl LocalStore {
             writes: AtomicU64::new(0),
             path,
             _lock: lock,
+            notes: Vec::new(),
         })
     }
 
-    /// The queues' file at `path` (the state file's stem, `.queues`), read; or, when there is
-    /// none, made from what the state file's tables kept of the queues (a file from before
-    /// the queues had a file of their own), whose rows are then deleted.
-    fn open_queues(conn: &Connection, path: &Path) -> Result<(QueueFile, QueueRecords), String> {
+    /// The queues' file at `path` ([`queue_file_path`]), read; or, when there is none, made
+    /// from what the state file's tables kept of the queues (a file from before the queues
+    /// had a file of their own), whose rows are then deleted. With what a trader should hear
+    /// of it at start.
+    ///
+    /// Errors: the file's ([`QueueFile::read`]), or none where the state file says it made
+    /// one (moved or deleted: its queued alerts would be lost).
+    fn open_queues(conn: &Connection, path: &Path) -> Result<QueuesOpened, String> {
         let rows: i64 = conn
             .query_row(
                 "SELECT (SELECT COUNT(*) FROM queue_message) + (SELECT COUNT(*) FROM queue_dedup)
@@ -668,7 +684,10 @@ impl LocalStore {
                 |r| r.get(0),
             )
             .map_err(text)?;
-        if let Some(queues) = QueueFile::read(path)? {
+        let had_file: bool = conn
+            .query_row("SELECT COUNT(*) > 0 FROM queue_file", [], |r| r.get(0))
+            .map_err(text)?;
+        if let Some((file, records, mut notes)) = QueueFile::read(path)? {
             if rows > 0 {
                 // A tvctl from before wrote them after this file was made: not read.
                 tracing::warn!(
@@ -676,8 +695,29 @@ impl LocalStore {
                     file = %path.display(),
                     "local state: queue rows in the state file are ignored, the queue file holds the queues"
                 );
+                notes.push(format!(
+                    "{rows} queue row(s) in the state file, written by an older tvctl, are not \
+                     read: the queues are in {}",
+                    path.display()
+                ));
             }
-            return Ok(queues);
+            if !had_file {
+                run(
+                    conn,
+                    "INSERT INTO queue_file (made_at_ms) VALUES (?1)",
+                    params![0],
+                )
+                .map_err(text)?;
+            }
+            return Ok((file, records, notes));
+        }
+        if had_file {
+            return Err(format!(
+                "the queue file {} is missing, though this state file's queues have been kept \
+                 there: its queued alerts would be lost. Put it back, or remove the state file \
+                 too to start afresh",
+                path.display()
+            ));
         }
         let names: Vec<String> = {
             let mut stmt = conn
@@ -695,14 +735,23 @@ impl LocalStore {
             .into_iter()
             .map(|name| Self::queue_rows(conn, &name).map(|s| (name, s)))
             .collect::<Result<Vec<_>, _>>()?;
-        let queues = QueueFile::create(path, saved)?;
+        let moved = saved.iter().map(|(_, s)| s.messages.len()).sum::<usize>();
+        let (file, records) = QueueFile::create(path, saved)?;
         // After the file: a crash in between leaves rows the next start ignores.
         conn.execute_batch(
             "BEGIN; DELETE FROM queue_message; DELETE FROM queue_dedup; DELETE FROM queue_seq;
-             COMMIT;",
+             INSERT INTO queue_file (made_at_ms) VALUES (0); COMMIT;",
         )
         .map_err(text)?;
-        Ok(queues)
+        let notes = if rows > 0 {
+            vec![format!(
+                "moved the queues of an older state file ({moved} queued message(s)) into {}",
+                path.display()
+            )]
+        } else {
+            Vec::new()
+        };
+        Ok((file, records, notes))
     }
 
     /// What the state file's tables kept of queue `queue` (files from before the queue file):
@@ -763,6 +812,12 @@ impl LocalStore {
             seen,
             last_seq: last_seq as u64,
         })
+    }
+
+    /// What a trader should hear of the state at start, one line each: the queue file cut back
+    /// after a kill in the middle of a write, or made from an older state file's queues.
+    pub fn opening_notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// Waits until every write made before the call is committed (group commit: one commit
@@ -1710,24 +1765,91 @@ mod tests {
     }
 
     #[test]
-    fn a_state_file_named_like_its_queue_file_keeps_both() {
+    fn state_files_never_share_a_queue_file_and_one_is_never_read_as_another_s() {
         let (_dir, dir_path) = file("named-queues");
-        let path = dir_path.with_file_name("state.queues");
-        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let named = |name: &str| dir_path.with_file_name(name);
+        // Two state files with one stem: each its own queue file and lock.
+        for name in ["x.db", "x.sqlite"] {
+            let s = LocalStore::open(&named(name)).unwrap_or_else(|e| panic!("{e}"));
+            s.sent("q", &message(1, name, t0()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            s.commit().unwrap_or_else(|e| panic!("{e}"));
+            drop(s);
+            assert!(named(&format!("{name}.queues")).exists());
+            assert!(named(&format!("{name}.lock")).exists());
+        }
+        for name in ["x.db", "x.sqlite"] {
+            let s = LocalStore::open(&named(name)).unwrap_or_else(|e| panic!("{e}"));
+            let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+            let ids: Vec<_> = saved.messages.iter().map(|m| m.dedup_id.as_str()).collect();
+            assert_eq!(ids, [name]);
+        }
+        // A state file at another's queue file's path: that file is a SQLite database now,
+        // and the other state file refuses it as its queue file, leaving it as it is.
+        let other = named("x.sqlite.queues");
+        std::fs::remove_file(&other).unwrap_or_else(|e| panic!("{e}"));
+        let s = LocalStore::open(&other).unwrap_or_else(|e| panic!("{e}"));
         s.filled("paper-coinbase", "c1", &paper_fill(1), &[], 1)
-            .unwrap_or_else(|e| panic!("{e}"));
-        s.sent("q", &message(1, "a", t0()))
             .unwrap_or_else(|e| panic!("{e}"));
         s.commit().unwrap_or_else(|e| panic!("{e}"));
         drop(s);
-        assert!(path.with_file_name("state.queues.queues").exists());
-        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let size = || {
+            std::fs::metadata(&other)
+                .map(|m| m.len())
+                .unwrap_or_default()
+        };
+        let before = size();
+        let refused = LocalStore::open(&named("x.sqlite")).map(|_| ());
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("is a SQLite database")),
+            "refused"
+        );
+        assert_eq!(size(), before, "left as it is");
+        let s = LocalStore::open(&other).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             s.fill("paper-coinbase", "c1")
                 .unwrap_or_else(|e| panic!("{e}"))
                 .is_some()
         );
-        assert_eq!(queued(&s).len(), 1);
+    }
+
+    #[test]
+    fn a_queue_file_damaged_before_its_end_or_missing_is_refused_and_left_as_it_is() {
+        let (_dir, path) = file("damaged");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        for seq in 1..=3 {
+            s.sent("q", &message(seq, &format!("d{seq}"), t0()))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        let queues = queue_file_path(&path);
+        let good = std::fs::read(&queues).unwrap_or_else(|e| panic!("{e}"));
+        // A byte of the first record's body, then of its length: records follow it.
+        for at in [queue_file::MAGIC.len() + 20, queue_file::MAGIC.len() + 2] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x5a;
+            std::fs::write(&queues, &bad).unwrap_or_else(|e| panic!("{e}"));
+            let refused = LocalStore::open(&path).map(|_| ());
+            assert!(
+                refused.is_err_and(|e| e.to_string().contains("is damaged at byte 8")),
+                "byte {at}"
+            );
+            assert_eq!(
+                std::fs::read(&queues).ok().as_ref(),
+                Some(&bad),
+                "left as it is"
+            );
+        }
+        // Moved away: refused too, since the state file kept its queues there.
+        std::fs::remove_file(&queues).unwrap_or_else(|e| panic!("{e}"));
+        let refused = LocalStore::open(&path).map(|_| ());
+        assert!(refused.is_err_and(|e| e.to_string().contains("is missing")));
+        // Put back, all is there.
+        std::fs::write(&queues, &good).unwrap_or_else(|e| panic!("{e}"));
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(queued(&s), [1, 2, 3]);
+        assert!(s.opening_notes().is_empty());
     }
 
     #[test]
@@ -1740,7 +1862,7 @@ mod tests {
         }
         s.commit().unwrap_or_else(|e| panic!("{e}"));
         drop(s);
-        let queues = path.with_extension("queues");
+        let queues = queue_file_path(&path);
         let whole = std::fs::metadata(&queues)
             .unwrap_or_else(|e| panic!("{e}"))
             .len();
@@ -1751,6 +1873,13 @@ mod tests {
         bytes.extend_from_slice(&torn[..torn.len() / 2]);
         std::fs::write(&queues, &bytes).unwrap_or_else(|e| panic!("{e}"));
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            s.opening_notes()
+                .iter()
+                .any(|n| n.contains("cut back") && n.contains("nothing it answered is lost")),
+            "{:?}",
+            s.opening_notes()
+        );
         let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
         let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
         assert_eq!(seqs, [1, 2, 3]);

@@ -1,14 +1,17 @@
-//! The queues' part of the state: an append-only file of records (`<state stem>.queues`, e.g.
-//! `.tvctl/journal.state.queues`) and, in memory, what those records leave standing: each
+//! The queues' part of the state: an append-only file of records (`<state file>.queues`, e.g.
+//! `.tvctl/journal.state.sqlite.queues`) and, in memory, what those records leave standing: each
 //! queue's messages, its dedup window and its highest sequence number.
 //!
-//! A queue operation appends one record to a buffer; the store's committer writes the buffer
+//! The file starts with [`MAGIC`]. A queue operation appends one record to a buffer; the store's committer writes the buffer
 //! with its commit, after the SQLite transaction (see [`crate::LocalStore`]), so the file
 //! always holds a prefix of the operations in order (records dropped by a failed write make
 //! the next write rewrite the file from what stands first). A record is framed as its length
-//! (`u32`, little-endian), the CRC-32 of its bytes (`u32`) and the bytes: a start after a
-//! kill reads records up to the first that is cut short or does not match its checksum, and
-//! cuts the file back there. Once the file is [`COMPACT_BYTES`] long (or four times what is
+//! (`u32`, little-endian), the CRC-32 of the length, the CRC-32 of its bytes and the bytes: a
+//! start after a kill reads the records up to the last whole one and cuts back a record cut
+//! short (its bytes past the file's end) or zeros after it; damage anywhere else (a length or
+//! a record failing its checksum with more of the file after it, a file that does not start
+//! with [`MAGIC`]) refuses the start and leaves the file as it is, so that no alert queued
+//! after it is dropped unseen. Once the file is [`COMPACT_BYTES`] long (or four times what is
 //! left standing, if more) the committer writes what is standing into a new file and renames
 //! it over the old one (a rename replaces a file atomically:
 //! <https://pubs.opengroup.org/onlinepubs/9799919799/functions/rename.html>), so the file stays
@@ -26,6 +29,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+
+/// The first bytes of a queue file, before its records: a file without them is not read
+/// (nor cut back), whatever it is.
+pub const MAGIC: &[u8; 8] = b"tvqueue1";
+
+/// The longest record (16 MiB): a length above it is damage, not a record cut short. A send
+/// whose record would be longer is refused (a local queue's messages are alerts of a few
+/// kilobytes; SQS itself takes at most 256 KiB,
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html>).
+pub const MAX_RECORD: usize = 16 << 20;
 
 /// The file's length past which the committer rewrites it as what is standing (32 MiB; at
 /// 200 alerts/s, about once a minute: some 2.6 KB of records an alert).
@@ -130,13 +143,19 @@ fn put_opt(b: &mut Vec<u8>, s: Option<&str>) {
 /// Appends one framed record: its length and checksum, then what `body` writes.
 fn frame(b: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     let start = b.len();
-    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&[0; HEADER]);
     body(b);
-    let len = (b.len() - start - 8) as u32;
-    let crc = checksum(&b[start + 8..]);
-    b[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    b[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    let len = ((b.len() - start - HEADER) as u32).to_le_bytes();
+    let crc = checksum(&b[start + HEADER..]);
+    b[start..start + 4].copy_from_slice(&len);
+    b[start + 4..start + 8].copy_from_slice(&checksum(&len).to_le_bytes());
+    b[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
 }
+
+/// A record's header: its length (`u32`, little-endian), the CRC-32 of those four bytes and
+/// the CRC-32 of its bytes. The length's own checksum tells a damaged length (refused) from
+/// a record cut short by a kill (cut back).
+const HEADER: usize = 12;
 
 fn put_sent(b: &mut Vec<u8>, queue: &str, m: &Durable) {
     frame(b, |b| {
@@ -211,59 +230,114 @@ impl QueueFile {
         (file, QueueRecords::default())
     }
 
-    /// The file at `path`, read; `None` when there is none. A file that ends in a record cut
-    /// short or not matching its checksum (the process was killed while writing it) is cut
-    /// back to its last whole record, with a warning.
+    /// The file at `path`, read; `None` when there is none. Also returns what a trader should
+    /// hear of it at start: a partial last record cut back (the process was killed while
+    /// writing it).
     ///
-    /// Errors: the file's I/O error, or a record that does not read although its checksum
-    /// matches (a file of another format), naming the file and the offset.
-    pub(crate) fn read(path: &Path) -> Result<Option<(Self, QueueRecords)>, String> {
-        let bytes = match std::fs::read(path) {
+    /// Errors, naming the file (which is left as it is): not a queue file (no [`MAGIC`]: a
+    /// SQLite database, say the state file of another `--state`); damaged before its end (a
+    /// record that fails its checksum with more records after it: its queued alerts cannot
+    /// be told apart from the damage, and the start is refused rather than dropping them); a
+    /// record that does not read although its checksum matches (a newer format); I/O.
+    pub(crate) fn read(path: &Path) -> Result<Option<(Self, QueueRecords, Vec<String>)>, String> {
+        let shown = path.display();
+        let mut bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => return Err(format!("{shown}: {e}")),
         };
         let (mut q, mut records) = Self::in_memory();
-        let mut at = 0usize;
-        while let Some(header) = bytes.get(at..at + 8) {
-            let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-            let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-            // No record is empty: zeros (a file extended but never written) end the records.
-            let Some(body) = bytes.get(at + 8..at + 8 + len).filter(|b| !b.is_empty()) else {
-                break;
+        q.path = Some(path.to_owned());
+        let mut notes = Vec::new();
+        if bytes.is_empty() {
+            // Nothing was ever written to it: made again with its header.
+            notes.push(format!(
+                "queue file {shown} was empty: the queues start empty"
+            ));
+            q.rewrite(&records)?;
+            q.compact_at = q.compact_bytes;
+            return Ok(Some((q, records, notes)));
+        }
+        if !bytes.starts_with(MAGIC) {
+            let what = if bytes.starts_with(b"SQLite format 3\0") {
+                "a SQLite database (the state file of another --state?)"
+            } else {
+                "not a queue file of this version"
             };
-            if checksum(body) != crc {
+            return Err(format!(
+                "{shown} is {what}: not read, and left as it is; give the state file a path \
+                 of its own"
+            ));
+        }
+        let mut at = MAGIC.len();
+        let word = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        while at < bytes.len() {
+            let header = bytes.get(at..at + HEADER);
+            // The length only if its checksum holds.
+            let len = header
+                .filter(|h| checksum(&h[..4]) == word(h, 4))
+                .map(|h| word(h, 0) as usize)
+                .filter(|&len| len > 0 && len <= MAX_RECORD);
+            let end = len.map(|len| at + HEADER + len);
+            let whole = match (header, end.and_then(|end| bytes.get(at + HEADER..end))) {
+                (Some(h), Some(body)) => checksum(body) == word(h, 8),
+                _ => false,
+            };
+            if !whole {
+                // A kill in the middle of a write leaves a prefix of its records: the last
+                // one cut short (its header, or its bytes past the file's end), or zeros
+                // where the file was extended but not written. Anything else is damage: a
+                // length that fails its checksum, or a record that fails its own with more
+                // of the file after it.
+                let torn = header.is_none()
+                    || end.is_some_and(|end| end >= bytes.len())
+                    || bytes[at..].iter().all(|&b| b == 0);
+                if !torn {
+                    return Err(format!(
+                        "{shown} is damaged at byte {at} of {}: not started, so that the alerts \
+                         queued after it are not dropped; move the file aside to start with \
+                         empty queues (what it held is then lost)",
+                        bytes.len()
+                    ));
+                }
                 break;
             }
+            let end = end.unwrap_or(at);
+            let body = &bytes[at + HEADER..end];
             records.apply(body).ok_or_else(|| {
                 format!(
-                    "{}: the record at byte {at} does not read (not a queue file of this version?)",
-                    path.display()
+                    "{shown}: the record at byte {at} does not read (written by a newer version?): \
+                     not read, and left as it is"
                 )
             })?;
-            at += 8 + len;
+            at = end;
         }
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| format!("{shown}: {e}"))?;
         if at < bytes.len() {
+            let dropped = bytes.len() - at;
             tracing::warn!(
-                file = %path.display(),
+                file = %shown,
                 kept = at,
-                dropped = bytes.len() - at,
+                dropped,
                 "local state: the queue file ends in a partial record (the process was killed while writing it); cut back to the last whole one"
             );
+            notes.push(format!(
+                "queue file {shown}: cut back {dropped} byte(s) of a record the last run did \
+                 not finish writing (killed while writing it; nothing it answered is lost)"
+            ));
             file.set_len(at as u64)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(|e| format!("{shown}: {e}"))?;
         }
-        q.path = Some(path.to_owned());
+        bytes.clear();
         q.file = Some(file);
         q.len = at as u64;
         // Not four times this length: most of it may be records of messages long gone, and
         // each start would raise the next rewrite further.
         q.compact_at = q.compact_bytes;
-        Ok(Some((q, records)))
+        Ok(Some((q, records, notes)))
     }
 
     /// A new file at `path` holding `queues` (what an older state file kept in its tables).
@@ -525,13 +599,19 @@ impl QueueRecords {
     /// A message accepted by `queue`.
     ///
     /// Errors: a sequence number at or below one the queue gave already (message ids are
-    /// never reused).
+    /// never reused), or a body near [`MAX_RECORD`].
     pub(crate) fn sent(&mut self, queue: &str, m: &Durable) -> Result<(), String> {
         let standing = self.queues.entry(queue.to_owned()).or_default();
         if m.seq <= standing.last_seq {
             return Err(format!(
                 "queue {queue}: sequence number {} given twice (the highest is {})",
                 m.seq, standing.last_seq
+            ));
+        }
+        if m.body.len() > MAX_RECORD - 4096 {
+            return Err(format!(
+                "queue {queue}: a message of {} bytes is over the queue file's {MAX_RECORD}",
+                m.body.len()
             ));
         }
         put_sent(&mut self.pending, queue, m);
@@ -625,7 +705,8 @@ impl QueueRecords {
     /// each standing message.
     /// Returns the bytes written.
     fn write_standing(&self, out: &mut impl Write) -> std::io::Result<u64> {
-        let mut len = 0u64;
+        out.write_all(MAGIC)?;
+        let mut len = MAGIC.len() as u64;
         let mut b = Vec::new();
         let mut emit = |b: &mut Vec<u8>| -> std::io::Result<()> {
             out.write_all(b)?;

@@ -56,7 +56,7 @@ enum Command {
         )]
         journal: String,
         /// The SQLite file of the idempotency records and paper books, with the queues' file
-        /// beside it (`<stem>.queues`) (default: beside a journal file,
+        /// beside it (`<state file>.queues`) (default: beside a journal file,
         /// `<journal stem>.state.sqlite`). Needed with a journal that is not a file to trade a
         /// real broker.
         #[arg(long, env = "TVCTL_STATE", hide_env_values = true)]

@@ -129,7 +129,7 @@ pub fn unreadable_warnings(unreadable: &[String]) -> Vec<String> {
 
 /// Why `url` is not a journal to report on: empty, or a SQLite path that does not exist, is a
 /// directory, or is the local stack's state file (`<stem>.state.sqlite`, beside the journal)
-/// or its queue file (`<stem>.state.queues`).
+/// or its queue file (`<stem>.state.sqlite.queues`).
 /// A report reads, and a mistyped path must not pass for an empty journal.
 pub fn missing_journal(url: &str) -> Option<String> {
     if url.trim().is_empty() {
@@ -155,7 +155,9 @@ pub fn missing_journal(url: &str) -> Option<String> {
                 path.display()
             ))
         }
-        journal::Location::File(path) if path.to_string_lossy().ends_with(".state.queues") => {
+        journal::Location::File(path)
+            if path.to_string_lossy().ends_with(".state.sqlite.queues") =>
+        {
             Some(format!(
                 "{} is the local stack's queue file, not its journal: the journal is the \
                  `.sqlite` file beside it without `.state`",

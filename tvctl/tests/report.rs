@@ -530,7 +530,7 @@ fn bad_input_exits_with_the_usage_code() {
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("journal.state.sqlite");
     std::fs::write(&state, b"").unwrap();
-    let queues = dir.join("journal.state.queues");
+    let queues = dir.join("journal.state.sqlite.queues");
     std::fs::write(&queues, b"").unwrap();
     let dir_text = dir.to_string_lossy().into_owned();
     let state_text = state.to_string_lossy().into_owned();
