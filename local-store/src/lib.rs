@@ -687,7 +687,22 @@ impl LocalStore {
         let had_file: bool = conn
             .query_row("SELECT COUNT(*) > 0 FROM queue_file", [], |r| r.get(0))
             .map_err(text)?;
+        let new = queue_file::new_path(path);
+        if had_file && !path.exists() && new.exists() {
+            // The first start wrote the file and recorded it here, and was killed before the
+            // rename that puts it in place.
+            std::fs::rename(&new, path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
         if let Some((file, records, mut notes)) = QueueFile::read(path)? {
+            if !had_file {
+                return Err(format!(
+                    "the queue file {} does not belong to this state file, which never made one \
+                     (was the state file deleted or replaced?): its queued alerts would run \
+                     without their idempotency records. Move it aside to start afresh, or put \
+                     its state file back",
+                    path.display()
+                ));
+            }
             if rows > 0 {
                 // A tvctl from before wrote them after this file was made: not read.
                 tracing::warn!(
@@ -701,22 +716,14 @@ impl LocalStore {
                     path.display()
                 ));
             }
-            if !had_file {
-                run(
-                    conn,
-                    "INSERT INTO queue_file (made_at_ms) VALUES (?1)",
-                    params![0],
-                )
-                .map_err(text)?;
-            }
             return Ok((file, records, notes));
         }
         if had_file {
             return Err(format!(
                 "the queue file {} is missing, though this state file's queues have been kept \
-                 there: its queued alerts would be lost. Put it back, or remove the state file \
-                 too to start afresh",
-                path.display()
+                 there: its queued alerts would be lost. Put it back. {}",
+                path.display(),
+                queue_file::restart_empty(path)
             ));
         }
         let names: Vec<String> = {
@@ -736,13 +743,16 @@ impl LocalStore {
             .map(|name| Self::queue_rows(conn, &name).map(|s| (name, s)))
             .collect::<Result<Vec<_>, _>>()?;
         let moved = saved.iter().map(|(_, s)| s.messages.len()).sum::<usize>();
-        let (file, records) = QueueFile::create(path, saved)?;
-        // After the file: a crash in between leaves rows the next start ignores.
-        conn.execute_batch(
-            "BEGIN; DELETE FROM queue_message; DELETE FROM queue_dedup; DELETE FROM queue_seq;
-             INSERT INTO queue_file (made_at_ms) VALUES (0); COMMIT;",
-        )
-        .map_err(text)?;
+        // The rows go and the file is recorded once the new file is on disk, before it is put
+        // in place: a kill before the record starts over from the rows, one after it finds
+        // the new file and puts it in place (above).
+        let (file, records) = QueueFile::create(path, saved, || {
+            conn.execute_batch(
+                "BEGIN; DELETE FROM queue_message; DELETE FROM queue_dedup; DELETE FROM queue_seq;
+                 INSERT INTO queue_file (made_at_ms) VALUES (0); COMMIT;",
+            )
+            .map_err(text)
+        })?;
         let notes = if rows > 0 {
             vec![format!(
                 "moved the queues of an older state file ({moved} queued message(s)) into {}",
@@ -1845,11 +1855,47 @@ mod tests {
         std::fs::remove_file(&queues).unwrap_or_else(|e| panic!("{e}"));
         let refused = LocalStore::open(&path).map(|_| ());
         assert!(refused.is_err_and(|e| e.to_string().contains("is missing")));
+        // Emptied: refused as well.
+        std::fs::write(&queues, b"").unwrap_or_else(|e| panic!("{e}"));
+        let refused = LocalStore::open(&path).map(|_| ());
+        assert!(refused.is_err_and(|e| e.to_string().contains("is empty")));
         // Put back, all is there.
         std::fs::write(&queues, &good).unwrap_or_else(|e| panic!("{e}"));
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(queued(&s), [1, 2, 3]);
         assert!(s.opening_notes().is_empty());
+        s.filled("paper-coinbase", "c1", &paper_fill(1), &[], 1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        // Left where the first start's rename would have put it (killed just before): put
+        // in place.
+        std::fs::rename(&queues, queue_file::new_path(&queues)).unwrap_or_else(|e| panic!("{e}"));
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(queued(&s), [1, 2, 3]);
+        drop(s);
+        // What the refusals advise, to start with empty queues and keep the books: a file
+        // holding only the header.
+        std::fs::write(&queues, queue_file::MAGIC).unwrap_or_else(|e| panic!("{e}"));
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(queued(&s).is_empty());
+        assert!(
+            s.fill("paper-coinbase", "c1")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .is_some()
+        );
+        drop(s);
+        // The state file gone, its queue file left: refused, since the queued alerts would
+        // run without their idempotency records.
+        std::fs::write(&queues, &good).unwrap_or_else(|e| panic!("{e}"));
+        for side in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{side}", path.display()));
+        }
+        let refused = LocalStore::open(&path).map(|_| ());
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("does not belong to this state file"))
+        );
+        assert_eq!(std::fs::read(&queues).ok(), Some(good));
     }
 
     #[test]
@@ -1902,18 +1948,19 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         s.commit().unwrap_or_else(|e| panic!("{e}"));
         drop(s);
-        // A record whose checksum does not match is not read either.
         let mut bytes = std::fs::read(&queues).unwrap_or_else(|e| panic!("{e}"));
         let last = bytes.len() - 1;
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let seqs = queued(&s);
         assert_eq!(seqs, [1, 2, 3, 4]);
         drop(s);
+        // A last record whose bytes are all there but fail its checksum is damage, not a
+        // write cut short: refused, the file left as it is.
         bytes[last] ^= 0xff;
         std::fs::write(&queues, &bytes).unwrap_or_else(|e| panic!("{e}"));
-        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let seqs = queued(&s);
-        assert_eq!(seqs, [1, 2, 3]);
+        let refused = LocalStore::open(&path).map(|_| ());
+        assert!(refused.is_err_and(|e| e.to_string().contains("is damaged at byte")));
+        assert_eq!(std::fs::read(&queues).ok(), Some(bytes));
     }
 
     #[test]

@@ -152,6 +152,22 @@ fn frame(b: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     b[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// How to start with empty queues and keep the state file's books and idempotency records:
+/// a file holding only the header in place of the queue file at `path`.
+pub(crate) fn restart_empty(path: &Path) -> String {
+    format!(
+        "To start with empty queues (what the file held is then lost) and keep the paper books \
+         and idempotency records, move it aside and put a file holding only the header in its \
+         place: printf tvqueue1 > {}",
+        path.display()
+    )
+}
+
+/// Where a rewrite writes the new file before renaming it over `path`.
+pub(crate) fn new_path(path: &Path) -> PathBuf {
+    path.with_extension("queues.new")
+}
+
 /// A record's header: its length (`u32`, little-endian), the CRC-32 of those four bytes and
 /// the CRC-32 of its bytes. The length's own checksum tells a damaged length (refused) from
 /// a record cut short by a kill (cut back).
@@ -250,24 +266,25 @@ impl QueueFile {
         q.path = Some(path.to_owned());
         let mut notes = Vec::new();
         if bytes.is_empty() {
-            // Nothing was ever written to it: made again with its header.
-            notes.push(format!(
-                "queue file {shown} was empty: the queues start empty"
+            // Never written by this code (a file starts with its header): emptied.
+            return Err(format!(
+                "the queue file {shown} is empty: its queued alerts would be lost. {}",
+                restart_empty(path)
             ));
-            q.rewrite(&records)?;
-            q.compact_at = q.compact_bytes;
-            return Ok(Some((q, records, notes)));
         }
         if !bytes.starts_with(MAGIC) {
             let what = if bytes.starts_with(b"SQLite format 3\0") {
-                "a SQLite database (the state file of another --state?)"
+                "is a SQLite database (the state file of another --state?): give the state file \
+                 a path of its own"
+                    .to_owned()
             } else {
-                "not a queue file of this version"
+                format!(
+                    "does not start with the queue file's header (`tvqueue1`): damaged, or not a \
+                     queue file. {}",
+                    restart_empty(path)
+                )
             };
-            return Err(format!(
-                "{shown} is {what}: not read, and left as it is; give the state file a path \
-                 of its own"
-            ));
+            return Err(format!("{shown} {what}; it is left as it is"));
         }
         let mut at = MAGIC.len();
         let word = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
@@ -289,15 +306,17 @@ impl QueueFile {
                 // where the file was extended but not written. Anything else is damage: a
                 // length that fails its checksum, or a record that fails its own with more
                 // of the file after it.
+                // A record whose bytes are all there was written whole: a checksum that
+                // fails is damage, even at the end.
                 let torn = header.is_none()
-                    || end.is_some_and(|end| end >= bytes.len())
+                    || end.is_some_and(|end| end > bytes.len())
                     || bytes[at..].iter().all(|&b| b == 0);
                 if !torn {
                     return Err(format!(
                         "{shown} is damaged at byte {at} of {}: not started, so that the alerts \
-                         queued after it are not dropped; move the file aside to start with \
-                         empty queues (what it held is then lost)",
-                        bytes.len()
+                         queued after it are not dropped, and left as it is. {}",
+                        bytes.len(),
+                        restart_empty(path)
                     ));
                 }
                 break;
@@ -324,10 +343,14 @@ impl QueueFile {
                 dropped,
                 "local state: the queue file ends in a partial record (the process was killed while writing it); cut back to the last whole one"
             );
-            notes.push(format!(
-                "queue file {shown}: cut back {dropped} byte(s) of a record the last run did \
-                 not finish writing (killed while writing it; nothing it answered is lost)"
-            ));
+            notes.push(if bytes[at..].iter().all(|&b| b == 0) {
+                format!("queue file {shown}: cut back {dropped} zero byte(s) after its last record")
+            } else {
+                format!(
+                    "queue file {shown}: cut back {dropped} byte(s) of a record the last run did \
+                     not finish writing (killed while writing it; nothing it answered is lost)"
+                )
+            });
             file.set_len(at as u64)
                 .map_err(|e| format!("{shown}: {e}"))?;
         }
@@ -346,6 +369,7 @@ impl QueueFile {
     pub(crate) fn create(
         path: &Path,
         queues: Vec<(String, Saved)>,
+        before_rename: impl FnOnce() -> Result<(), String>,
     ) -> Result<(Self, QueueRecords), String> {
         let (mut q, mut records) = Self::in_memory();
         for (name, saved) in queues {
@@ -364,7 +388,7 @@ impl QueueFile {
             }
         }
         q.path = Some(path.to_owned());
-        q.rewrite(&records)?;
+        q.rewrite_with(&records, before_rename)?;
         Ok((q, records))
     }
 
@@ -476,10 +500,20 @@ impl QueueFile {
     /// are its send, receives, errors and removal, in order), so reading them again over it
     /// changes nothing.
     fn rewrite(&mut self, records: &QueueRecords) -> Result<(), String> {
+        self.rewrite_with(records, || Ok(()))
+    }
+
+    /// [`rewrite`](Self::rewrite), with `before_rename` run once the new file is on disk and
+    /// before it replaces the old one (its error leaves the old one).
+    fn rewrite_with(
+        &mut self,
+        records: &QueueRecords,
+        before_rename: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), String> {
         let Some(path) = self.path.clone() else {
             return Ok(());
         };
-        let new = path.with_extension("queues.new");
+        let new = new_path(&path);
         let io = |e: std::io::Error| format!("{}: {e}", new.display());
         // Left by a rewrite the process did not finish: never read.
         match std::fs::remove_file(&new) {
@@ -500,13 +534,18 @@ impl QueueFile {
             // On disk before it replaces the file: after a power cut the rename may be kept
             // and data written just before it not (once a minute at 200 alerts/s).
             file.sync_data()?;
-            std::fs::rename(&new, &path)?;
             Ok::<_, std::io::Error>((file, len))
-        })();
-        let (file, len) = written.map_err(|e| {
+        })()
+        .map_err(|e| format!("{}: {e}", path.display()))
+        .and_then(|written| before_rename().map(|()| written))
+        .and_then(|written| {
+            std::fs::rename(&new, &path)
+                .map(|()| written)
+                .map_err(|e| format!("{}: {e}", path.display()))
+        });
+        let (file, len) = written.inspect_err(|_| {
             // Not left to fill a disk that may be full already.
             let _ = std::fs::remove_file(&new);
-            format!("{}: {e}", path.display())
         })?;
         self.file = Some(file);
         self.len = len;
