@@ -1667,6 +1667,17 @@ mod tests {
         saved.messages.iter().map(|m| m.seq).collect()
     }
 
+    /// A state file at `path` with messages 1 to 3 queued, closed; its queue file.
+    fn three_queued(path: &Path) -> std::path::PathBuf {
+        let s = LocalStore::open(path).unwrap_or_else(|e| panic!("{e}"));
+        for seq in 1..=3 {
+            s.sent("q", &message(seq, &format!("d{seq}"), t0()))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        queue_file_path(path)
+    }
+
     fn queue_file_len(s: &LocalStore) -> u64 {
         lock(&s.shared.inner).queues.len()
     }
@@ -1826,14 +1837,7 @@ mod tests {
     #[test]
     fn a_queue_file_damaged_before_its_end_or_missing_is_refused_and_left_as_it_is() {
         let (_dir, path) = file("damaged");
-        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        for seq in 1..=3 {
-            s.sent("q", &message(seq, &format!("d{seq}"), t0()))
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        s.commit().unwrap_or_else(|e| panic!("{e}"));
-        drop(s);
-        let queues = queue_file_path(&path);
+        let queues = three_queued(&path);
         let good = std::fs::read(&queues).unwrap_or_else(|e| panic!("{e}"));
         // A byte of the first record's body, then of its length: records follow it.
         for at in [queue_file::MAGIC.len() + 20, queue_file::MAGIC.len() + 2] {
@@ -1901,14 +1905,7 @@ mod tests {
     #[test]
     fn a_queue_file_cut_short_by_a_kill_reads_up_to_its_last_whole_record() {
         let (_dir, path) = file("torn");
-        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        for seq in 1..=3 {
-            s.sent("q", &message(seq, &format!("d{seq}"), t0()))
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        s.commit().unwrap_or_else(|e| panic!("{e}"));
-        drop(s);
-        let queues = queue_file_path(&path);
+        let queues = three_queued(&path);
         let whole = std::fs::metadata(&queues)
             .unwrap_or_else(|e| panic!("{e}"))
             .len();
