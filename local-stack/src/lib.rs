@@ -979,6 +979,7 @@ async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<Checked, String> {
             ));
         }
     }
+    files_apart(cfg)?;
     let brokers = real::Configured::load(env).await?;
     // Before any file is made or any client logs in.
     for (name, url) in [
@@ -1001,6 +1002,139 @@ async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<Checked, String> {
     }
     refuse_unsafe(cfg, &brokers.names())?;
     Ok(Checked { brokers, risk })
+}
+
+/// The files a start writes, each with what it is: a file journal and SQLite's side files of
+/// it, every file of the state file ([`local_store::state_files`]), and the handlers' log.
+fn stack_files(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf)> {
+    let mut files = Vec::new();
+    if let Some(journal) = cfg.journal_file() {
+        let side = |suffix: &str| {
+            let mut name = journal.as_os_str().to_owned();
+            name.push(suffix);
+            std::path::PathBuf::from(name)
+        };
+        files.extend([
+            ("journal's write-ahead log", side("-wal")),
+            ("journal's shared-memory index", side("-shm")),
+            ("journal's rollback journal", side("-journal")),
+        ]);
+        // First, so two main files on one path are named as such (not by their logs).
+        files.insert(0, ("journal", journal));
+    }
+    if let Some(state) = cfg.state_file() {
+        let mut state_files = local_store::state_files(&state).into_iter();
+        if let Some(main) = state_files.next() {
+            files.insert(usize::from(cfg.journal_file().is_some()), main);
+        }
+        files.extend(state_files);
+    }
+    if let Some(log) = cfg.log_file() {
+        files.push(("handlers' log", log));
+    }
+    files
+}
+
+/// `path` as the file system resolves it: the file's own canonical path when it exists
+/// (symbolic links and `..` followed), else its directory's with its name, else absolute. A
+/// symbolic link to a file not made yet is followed too: SQLite would make the file it names.
+fn resolved(path: &std::path::Path) -> std::path::PathBuf {
+    let mut path = path.to_path_buf();
+    // A bounded number of links, as the kernel bounds them (a loop ends here too).
+    for _ in 0..40 {
+        if let Ok(p) = std::fs::canonicalize(&path) {
+            return p;
+        }
+        match std::fs::read_link(&path) {
+            Ok(target) => {
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            Err(_) => break,
+        }
+    }
+    let absolute = std::path::absolute(&path).unwrap_or(path);
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .map(|d| d.join(name))
+            .unwrap_or(absolute),
+        _ => absolute,
+    }
+}
+
+/// Whether `a` and `b` are one existing file under two names (a hard link).
+fn same_inode(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Refuses a start that would write one file as two things: the journal and the state file
+/// on one path, either on the other's write-ahead log, lock or queue file, or the handlers'
+/// log appended to the journal. SQLite would open the other's log as a database, or the log
+/// lines would land in its pages: the trade history and the idempotency records are what
+/// would be lost. Also a journal or state file given as a side file of an existing database or
+/// state file (`x.sqlite-wal` beside `x.sqlite`), and a journal named as a state file, which
+/// `tvctl report` refuses to read.
+fn files_apart(cfg: &LocalConfig) -> Result<(), String> {
+    let files = stack_files(cfg);
+    let keys: Vec<_> = files.iter().map(|(_, p)| resolved(p)).collect();
+    for (i, (what, path)) in files.iter().enumerate() {
+        for (j, (other, other_path)) in files.iter().enumerate().skip(i + 1) {
+            if keys[i] == keys[j] || same_inode(path, other_path) {
+                return Err(format!(
+                    "the {what} and the {other} would be one file ({}{}): give the journal \
+                     and the state file (--journal, --state) paths of their own",
+                    path.display(),
+                    if path == other_path {
+                        String::new()
+                    } else {
+                        format!(", also named {}", other_path.display())
+                    }
+                ));
+            }
+        }
+    }
+    for (what, path) in [
+        ("journal", cfg.journal_file()),
+        ("state file", cfg.state_file()),
+    ] {
+        let Some(path) = path else { continue };
+        let name = path.to_string_lossy();
+        for (suffix, is) in [
+            ("-wal", "SQLite write-ahead log"),
+            ("-shm", "SQLite shared-memory index"),
+            ("-journal", "SQLite rollback journal"),
+            (".lock", "lock"),
+            (".queues", "queue file"),
+            (".queues.new", "queue file's rewrite"),
+        ] {
+            if let Some(base) = name.strip_suffix(suffix)
+                && std::path::Path::new(base).is_file()
+            {
+                return Err(format!(
+                    "the {what} {} is the {is} of {base}: give the {what}'s own path (a new \
+                     file is made when there is none)",
+                    path.display()
+                ));
+            }
+        }
+    }
+    if let Some(journal) = cfg.journal_file()
+        && journal.to_string_lossy().ends_with(".state.sqlite")
+    {
+        return Err(format!(
+            "the journal {} is named as a local stack's state file (`<stem>.state.sqlite`, \
+             which `tvctl report` refuses to read as a journal): give the journal a name \
+             without `.state`",
+            journal.display()
+        ));
+    }
+    Ok(())
 }
 
 /// What [`check`] read and judged, for the start.

@@ -363,6 +363,120 @@ async fn a_journal_path_that_is_not_a_file_fails_the_start_and_makes_nothing() {
 
 /// A real broker's base URL that is not https (or http to this machine) fails the start by
 /// the variable's name: the token would cross the network readable, or go nowhere sensible.
+/// The journal, the state file, their SQLite logs, the state's lock and queue file and the
+/// handlers' log are each a file of their own: a start that would write one file as two of
+/// them is refused by name, however the paths are spelled, before it makes or changes a file.
+#[tokio::test]
+async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
+    local_stack::console::set_quiet(true);
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path();
+    let env = shared::config::MapEnv::new(Vec::<(&str, &str)>::new());
+    // An existing database and a running stack's state file, with their side files.
+    std::fs::write(k.join("x.sqlite"), b"db").unwrap();
+    std::fs::write(k.join("run.state.sqlite"), b"state").unwrap();
+    std::fs::write(k.join("run.state.sqlite.lock"), b"").unwrap();
+    std::fs::write(k.join("hard.sqlite"), b"hard").unwrap();
+    std::fs::hard_link(k.join("hard.sqlite"), k.join("hard-too.sqlite")).unwrap();
+    // A link to a journal not made yet: SQLite would make the journal's file through it.
+    std::os::unix::fs::symlink("t.sqlite", k.join("link.sqlite")).unwrap();
+    std::fs::create_dir(k.join("sub")).unwrap();
+    let p = |name: &str| k.join(name).display().to_string();
+    let before = listing(k);
+    for (journal, state, expected) in [
+        (
+            p("t.sqlite"),
+            Some(p("t.sqlite")),
+            "the journal and the state file would be one file",
+        ),
+        (
+            p("t.sqlite"),
+            Some(p("sub/../t.sqlite")),
+            "the journal and the state file would be one file",
+        ),
+        (
+            p("t.sqlite"),
+            Some(p("link.sqlite")),
+            "the journal and the state file would be one file",
+        ),
+        (
+            p("hard.sqlite"),
+            Some(p("hard-too.sqlite")),
+            "the journal and the state file would be one file",
+        ),
+        (
+            p("t.sqlite"),
+            Some(p("t.sqlite-wal")),
+            "the state file and the journal's write-ahead log would be one file",
+        ),
+        (
+            p("t.sqlite-wal"),
+            Some(p("t.sqlite")),
+            "the journal and the state file's write-ahead log would be one file",
+        ),
+        (
+            p("s.sqlite.queues"),
+            Some(p("s.sqlite")),
+            "the journal and the queue file would be one file",
+        ),
+        (
+            p("t.sqlite.log"),
+            Some(p("t.sqlite")),
+            "the journal and the handlers' log would be one file",
+        ),
+        (p("x.sqlite-wal"), None, "is the SQLite write-ahead log of"),
+        (
+            p("t.sqlite"),
+            Some(p("run.state.sqlite.lock")),
+            "is the lock of",
+        ),
+        (
+            p("t.sqlite"),
+            Some(p("run.state.sqlite.queues")),
+            "is the queue file of",
+        ),
+        (
+            p("t.state.sqlite"),
+            None,
+            "is named as a local stack's state file",
+        ),
+    ] {
+        let cfg = local_stack::LocalConfig {
+            port: 0,
+            journal_url: journal.clone(),
+            state_path: state.clone().map(Into::into),
+            ..Default::default()
+        };
+        let err = local_stack::start(cfg, &env).await.unwrap_err();
+        assert!(err.contains(expected), "{journal} / {state:?}: {err}");
+        assert_eq!(listing(k), before, "{journal} / {state:?}");
+    }
+    assert_eq!(std::fs::read(k.join("x.sqlite")).unwrap(), b"db");
+    assert_eq!(std::fs::read(k.join("run.state.sqlite")).unwrap(), b"state");
+    // Apart, the same names start.
+    let cfg = local_stack::LocalConfig {
+        port: 0,
+        journal_url: p("t.sqlite"),
+        state_path: Some(k.join("s.sqlite")),
+        ..Default::default()
+    };
+    drop(local_stack::start(cfg, &env).await.unwrap());
+}
+
+/// The names in `dir` with their sizes, sorted.
+fn listing(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let size = std::fs::symlink_metadata(e.path()).unwrap().len();
+            (e.file_name().to_string_lossy().into_owned(), size)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 #[tokio::test]
 async fn a_real_brokers_base_url_must_be_https() {
     local_stack::console::set_quiet(true);

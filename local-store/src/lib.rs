@@ -453,6 +453,24 @@ pub fn queue_file_path(state: &Path) -> std::path::PathBuf {
     appended(state, ".queues")
 }
 
+/// Every file a state file at `state` brings, with what each is: the state file, SQLite's
+/// side files of it (`-wal`, `-shm`, and `-journal`, which WAL mode does not use but an older
+/// file may hold; <https://www.sqlite.org/tempfiles.html>), its lock, the queues' file and the
+/// file a rewrite of it writes first. A start whose other files (the journal, the handlers'
+/// log) are any of these would write over the state.
+pub fn state_files(state: &Path) -> Vec<(&'static str, std::path::PathBuf)> {
+    let queues = queue_file_path(state);
+    vec![
+        ("state file", state.to_path_buf()),
+        ("state file's write-ahead log", appended(state, "-wal")),
+        ("state file's shared-memory index", appended(state, "-shm")),
+        ("state file's rollback journal", appended(state, "-journal")),
+        ("state file's lock", appended(state, ".lock")),
+        ("queue file", queues.clone()),
+        ("queue file's rewrite", queue_file::new_path(&queues)),
+    ]
+}
+
 /// Whether `table` has a column named `column`.
 fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     conn.query_row(
