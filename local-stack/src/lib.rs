@@ -554,6 +554,8 @@ struct App {
     live: Arc<dashboard::Live>,
     /// The alert age limit the webhook and the executors hold (`LocalConfig::freshness`).
     max_age: chrono::Duration,
+    /// `<journal file>.lock`, locked for as long as the stack serves ([`journal_lock`]).
+    _journal_lock: Option<std::fs::File>,
 }
 
 async fn dashboard_state(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
@@ -1018,6 +1020,7 @@ fn stack_files(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf)> {
             ("journal's write-ahead log", side("-wal")),
             ("journal's shared-memory index", side("-shm")),
             ("journal's rollback journal", side("-journal")),
+            ("journal's lock", journal_lock_path(&journal)),
         ]);
         // First, so two main files on one path are named as such (not by their logs).
         files.insert(0, ("journal", journal));
@@ -1033,6 +1036,42 @@ fn stack_files(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf)> {
         files.push(("handlers' log", log));
     }
     files
+}
+
+/// Locks `<journal file>.lock` for this process (a file journal only), made with the journal's
+/// directory if missing. Two stacks with state files of their own (`--state`) would otherwise
+/// both write one journal: each one's trades in the other's report and dashboard, and one's
+/// takeover reading the other's legs of a signal as its own. (The state file has a lock of its
+/// own; a stack whose state file sits beside its journal holds both.)
+fn journal_lock(cfg: &LocalConfig) -> Result<Option<std::fs::File>, String> {
+    let Some(journal) = cfg.journal_file() else {
+        return Ok(None);
+    };
+    if let Some(dir) = journal.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let path = journal_lock_path(&journal);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.try_lock().map_err(|e| {
+        format!(
+            "the journal {} is in use by another process (another tvctl dev, with a state \
+             file of its own?): {e}",
+            journal.display()
+        )
+    })?;
+    Ok(Some(file))
+}
+
+/// `<journal>.lock`.
+fn journal_lock_path(journal: &std::path::Path) -> std::path::PathBuf {
+    let mut name = journal.as_os_str().to_owned();
+    name.push(".lock");
+    name.into()
 }
 
 /// `path` as the file system resolves it: the file's own canonical path when it exists
@@ -1302,6 +1341,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
+    let journal_lock = journal_lock(&cfg)?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -1663,6 +1703,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         spot: spot.clone(),
         live,
         max_age: cfg.freshness.max_age,
+        _journal_lock: journal_lock,
     });
     // The dashboard's routes are GET only; any other method falls through to ingest, which
     // answers them as it did before the dashboard existed.

@@ -393,9 +393,10 @@ async fn a_restarted_stack_lists_the_signals_it_journaled_before() {
     local_stack::console::set_quiet(true);
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal.sqlite");
-    // The second stack gets a state file of its own: the first one's is locked to it, and
-    // still running here. The page's list comes from the journal alone.
-    let cfg = |state: &str| local_stack::LocalConfig {
+    // The first stack still runs here, and holds its journal and state file: the second one
+    // starts on a copy of the journal, with a state file of its own. The page's list comes
+    // from the journal alone.
+    let cfg = |journal: &std::path::Path, state: &str| local_stack::LocalConfig {
         port: 0,
         journal_url: journal.display().to_string(),
         state_path: Some(dir.path().join(state)),
@@ -404,7 +405,9 @@ async fn a_restarted_stack_lists_the_signals_it_journaled_before() {
     // OANDA's executor refuses the 1,000-unit long: over its largest position.
     let env =
         shared::config::MapEnv::new([("OANDA_RISK_CONFIG", "default_max_position = \"500\"\n")]);
-    let first = local_stack::start(cfg("first.sqlite"), &env).await.unwrap();
+    let first = local_stack::start(cfg(&journal, "first.sqlite"), &env)
+        .await
+        .unwrap();
     let base = format!("http://{}", first.addr);
     let mut ids = Vec::new();
     for name in [
@@ -459,7 +462,15 @@ async fn a_restarted_stack_lists_the_signals_it_journaled_before() {
     assert_eq!(listed[0]["status"], "filled", "{before:#}");
     assert_eq!(listed[0]["legs"][0]["outcome"], "filled", "{before:#}");
 
-    let second = local_stack::start(cfg("second.sqlite"), &env)
+    // The database, then its write-ahead log (nothing is written meanwhile: every frame a
+    // checkpoint copies into the database stays in the log, which only a write starts over).
+    let copy = dir.path().join("again.sqlite");
+    std::fs::copy(&journal, &copy).unwrap();
+    let wal = |p: &std::path::Path| std::path::PathBuf::from(format!("{}-wal", p.display()));
+    if wal(&journal).exists() {
+        std::fs::copy(wal(&journal), wal(&copy)).unwrap();
+    }
+    let second = local_stack::start(cfg(&copy, "second.sqlite"), &env)
         .await
         .unwrap();
     // Read beside the webhook, which serves meanwhile: until listed, bounded.

@@ -453,14 +453,21 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
     }
     assert_eq!(std::fs::read(k.join("x.sqlite")).unwrap(), b"db");
     assert_eq!(std::fs::read(k.join("run.state.sqlite")).unwrap(), b"state");
-    // Apart, the same names start.
-    let cfg = local_stack::LocalConfig {
+    // Apart, the same names start; and a second stack, with a state file of its own, is not
+    // let write the running one's journal.
+    let on = |state: &str| local_stack::LocalConfig {
         port: 0,
         journal_url: p("t.sqlite"),
-        state_path: Some(k.join("s.sqlite")),
+        state_path: Some(k.join(state)),
         ..Default::default()
     };
-    drop(local_stack::start(cfg, &env).await.unwrap());
+    let _running = local_stack::start(on("s.sqlite"), &env).await.unwrap();
+    let err = local_stack::start(on("s2.sqlite"), &env).await.unwrap_err();
+    assert!(
+        err.contains("the journal") && err.contains("is in use by another process"),
+        "{err}"
+    );
+    assert!(!k.join("s2.sqlite").exists());
 }
 
 /// The names in `dir` with their sizes, sorted.
