@@ -1391,9 +1391,14 @@ impl IdempotencyStore for LocalStore {
         outcome: Outcome,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // An upsert, not `INSERT OR REPLACE`: the claim's row is changed where it is, so its
+        // key's index entry (a place set by the signal id) is not rewritten, nor its page
+        // written to the log again (a replace deletes the row and inserts it anew).
         self.write_one(
-            "INSERT OR REPLACE INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
-                 VALUES (?1, NULL, ?2, ?3)",
+            "INSERT INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
+                 VALUES (?1, NULL, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET lease_until_ms = NULL,
+                     outcome = excluded.outcome, expires_at_ms = excluded.expires_at_ms",
             params![Self::idempotency_key(key), outcome.as_str(), ms(expires_at)],
         )
         .map(|_| ())
@@ -1450,7 +1455,8 @@ impl IdempotencyStore for LocalStore {
         }
         run(
             tx,
-            "INSERT OR REPLACE INTO latest_signal (key, at_ms) VALUES (?1, ?2)",
+            "INSERT INTO latest_signal (key, at_ms) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET at_ms = excluded.at_ms",
             params![k, ms(signal_time)],
         )
         .map_err(&err)?;
