@@ -216,6 +216,21 @@ impl FakeCoinbase {
         self.outage.fail(part, n);
     }
 
+    /// The next `n` GET requests whose path contains `part` answer 429, as Coinbase answers a
+    /// request over its rate limit
+    /// (<https://docs.cdp.coinbase.com/advanced-trade/docs/rest-api-rate-limits>).
+    pub fn limit_reads(&self, part: &str, n: usize) {
+        self.outage
+            .fail_with(part, n, axum::http::StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    /// How many of the reads [`fail_reads`](Self::fail_reads) or
+    /// [`limit_reads`](Self::limit_reads) asked to fail are still to come (a failed read is
+    /// answered before it is recorded: [`calls_to`](Self::calls_to) does not count it).
+    pub fn failing_reads_left(&self) -> usize {
+        self.outage.left()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap()
     }

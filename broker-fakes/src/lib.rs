@@ -14,11 +14,11 @@ pub mod tradovate;
 use std::sync::{Arc, Mutex};
 
 /// Reads a fake fails for a while: the next `n` GET requests whose path contains a given
-/// part answer 503 with the broker's error body, and carry nothing out (a server error or
+/// part answer 503 (or another status) with the broker's error body, and carry nothing out (a server error or
 /// an outage, as any broker can answer). Cloning shares the state.
 #[derive(Clone)]
 pub struct ReadOutage {
-    left: Arc<Mutex<Option<(String, usize)>>>,
+    left: Arc<Mutex<Option<(String, usize, axum::http::StatusCode)>>>,
     body: serde_json::Value,
 }
 
@@ -31,12 +31,27 @@ impl ReadOutage {
         }
     }
 
-    /// Fails the next `n` GET requests whose path contains `part`.
+    /// Fails the next `n` GET requests whose path contains `part` (503).
     pub fn fail(&self, part: &str, n: usize) {
-        *self.left.lock().unwrap_or_else(|e| e.into_inner()) = Some((part.to_owned(), n));
+        self.fail_with(part, n, axum::http::StatusCode::SERVICE_UNAVAILABLE);
     }
 
-    /// The middleware: a GET under the outage answers 503, the rest go on.
+    /// Fails the next `n` GET requests whose path contains `part` with `status` (a broker's
+    /// documented 429 of a rate limit, say).
+    pub fn fail_with(&self, part: &str, n: usize, status: axum::http::StatusCode) {
+        *self.left.lock().unwrap_or_else(|e| e.into_inner()) = Some((part.to_owned(), n, status));
+    }
+
+    /// How many failed reads the outage has left to answer.
+    pub fn left(&self) -> usize {
+        self.left
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, |(_, n, _)| *n)
+    }
+
+    /// The middleware: a GET under the outage answers its status, the rest go on.
     pub async fn layer(
         axum::extract::State(outage): axum::extract::State<Self>,
         req: axum::extract::Request,
@@ -45,17 +60,14 @@ impl ReadOutage {
         use axum::response::IntoResponse;
         if req.method() == axum::http::Method::GET {
             let mut left = outage.left.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((part, n)) = left.as_mut()
+            if let Some((part, n, status)) = left.as_mut()
                 && *n > 0
                 && req.uri().path().contains(part.as_str())
             {
                 *n -= 1;
+                let status = *status;
                 drop(left);
-                return (
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    axum::Json(outage.body.clone()),
-                )
-                    .into_response();
+                return (status, axum::Json(outage.body.clone())).into_response();
             }
         }
         next.run(req).await

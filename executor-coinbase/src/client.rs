@@ -284,7 +284,8 @@ impl CoinbaseClient {
 
     /// Reads an accepted order until it is final (`FILLED`, `CANCELLED`, `EXPIRED`,
     /// `FAILED`) or `wait` has passed, `read_backoff` apart; answers the last read, which may
-    /// be an order still working, none (not listed yet) or an error.
+    /// be an order still working, none (not listed yet) or an error. A read refused for the
+    /// rate limit (429, after the read's own retries) ends it at once.
     pub async fn settled_order(
         &self,
         order_id: &str,
@@ -293,8 +294,12 @@ impl CoinbaseClient {
         let until = tokio::time::Instant::now() + wait;
         loop {
             let read = self.order(order_id).await;
+            // Over the rate limit even after the read's own backoff: reading on would only
+            // keep the account over it (its other orders' reads with it); the order is
+            // followed later, by a lookup, instead.
+            let limited = matches!(&read, Err(CoinbaseError::Api { status: 429, .. }));
             let done = matches!(&read, Ok(Some(o)) if o.is_final());
-            if done || tokio::time::Instant::now() >= until {
+            if done || limited || tokio::time::Instant::now() >= until {
                 return read;
             }
             tokio::time::sleep(self.settings.read_backoff).await;

@@ -786,6 +786,38 @@ async fn a_takeover_that_may_send_and_cannot_read_the_orders_ends_unknown() {
     clean(&h);
 }
 
+/// An accepted order whose reads answer 429 (Coinbase's rate limit) is read once, with the
+/// read's own retries, not again and again until `fill_wait` ends: that would keep the whole
+/// account over its limit. Whether it filled is unknown: journaled and alarmed, never sent
+/// again.
+#[tokio::test]
+async fn an_order_read_over_the_rate_limit_is_not_read_on() {
+    let h = harness().await;
+    let i = intent(Action::LongEntry, 1);
+    h.fake.limit_reads("/orders/historical", 1_000);
+    let started = std::time::Instant::now();
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.created_orders(), 1);
+    assert_eq!(h.fake.order_posts().len(), 1, "never sent again");
+    // One read of the order with its retries (`read_attempts`: 3), then at most one lookup
+    // by client order id with its own; `fill_wait` (2 s) at 10 ms apart would be ~150.
+    let reads = 1_000 - h.fake.failing_reads_left();
+    assert!(
+        (1..=2 * support::client_settings().read_attempts).contains(&reads),
+        "{reads} reads"
+    );
+    assert!(
+        started.elapsed() < support::client_settings().fill_wait,
+        "{:?}",
+        started.elapsed()
+    );
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    let reason = signal.reason.unwrap_or_default();
+    assert!(reason.contains("429"), "{reason}");
+    assert_eq!(h.notifier.sent().len(), 1);
+    clean(&h);
+}
+
 /// A short entry on spot sells what is held: an alert quantity over `max_override` does not
 /// hold the sale back (the limits size entries), and the whole balance is sold.
 #[tokio::test]
