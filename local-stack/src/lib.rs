@@ -554,8 +554,9 @@ struct App {
     live: Arc<dashboard::Live>,
     /// The alert age limit the webhook and the executors hold (`LocalConfig::freshness`).
     max_age: chrono::Duration,
-    /// `<journal file>.lock`, locked for as long as the stack serves ([`journal_lock`]).
-    _journal_lock: Option<std::fs::File>,
+    /// The journal's and the state file's databases, locked for as long as the stack serves
+    /// ([`database_locks`]).
+    _database_locks: Vec<std::fs::File>,
 }
 
 async fn dashboard_state(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
@@ -982,6 +983,7 @@ async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<Checked, String> {
         }
     }
     files_apart(cfg)?;
+    not_held(cfg)?;
     let brokers = real::Configured::load(env).await?;
     // Before any file is made or any client logs in.
     for (name, url) in [
@@ -1008,25 +1010,27 @@ async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<Checked, String> {
 
 /// The files a start writes, each with what it is: a file journal and SQLite's side files of
 /// it, every file of the state file ([`local_store::state_files`]), and the handlers' log.
+/// SQLite names a database's side files after the path the database resolves to (a symbolic
+/// link to it followed), so they are named so here.
 fn stack_files(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf)> {
     let mut files = Vec::new();
     if let Some(journal) = cfg.journal_file() {
+        let real = resolved(&journal);
         let side = |suffix: &str| {
-            let mut name = journal.as_os_str().to_owned();
+            let mut name = real.as_os_str().to_owned();
             name.push(suffix);
             std::path::PathBuf::from(name)
         };
         files.extend([
+            ("journal", journal.clone()),
             ("journal's write-ahead log", side("-wal")),
             ("journal's shared-memory index", side("-shm")),
             ("journal's rollback journal", side("-journal")),
-            ("journal's lock", journal_lock_path(&journal)),
         ]);
-        // First, so two main files on one path are named as such (not by their logs).
-        files.insert(0, ("journal", journal));
     }
     if let Some(state) = cfg.state_file() {
-        let mut state_files = local_store::state_files(&state).into_iter();
+        let mut state_files = local_store::state_files(&state, &resolved(&state)).into_iter();
+        // Second, so two main files on one path are named as such (not by their logs).
         if let Some(main) = state_files.next() {
             files.insert(usize::from(cfg.journal_file().is_some()), main);
         }
@@ -1038,46 +1042,84 @@ fn stack_files(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf)> {
     files
 }
 
-/// Locks `<journal file>.lock` for this process (a file journal only), made with the journal's
-/// directory if missing. Two stacks with state files of their own (`--state`) would otherwise
-/// both write one journal: each one's trades in the other's report and dashboard, and one's
-/// takeover reading the other's legs of a signal as its own. (The state file has a lock of its
-/// own; a stack whose state file sits beside its journal holds both.)
-fn journal_lock(cfg: &LocalConfig) -> Result<Option<std::fs::File>, String> {
-    let Some(journal) = cfg.journal_file() else {
-        return Ok(None);
-    };
-    if let Some(dir) = journal.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let path = journal_lock_path(&journal);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    file.try_lock().map_err(|e| {
-        format!(
-            "the journal {} is in use by another process (another tvctl dev, with a state \
-             file of its own?): {e}",
-            journal.display()
-        )
-    })?;
-    Ok(Some(file))
+/// The journal's and the state file's databases (files only), with what each is, as the
+/// file system resolves them and as given.
+fn databases(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf, std::path::PathBuf)> {
+    [
+        ("journal", cfg.journal_file()),
+        ("state file", cfg.state_file()),
+    ]
+    .into_iter()
+    .filter_map(|(what, path)| path.map(|p| (what, resolved(&p), p)))
+    .collect()
 }
 
-/// `<journal>.lock`.
-fn journal_lock_path(journal: &std::path::Path) -> std::path::PathBuf {
-    let mut name = journal.as_os_str().to_owned();
-    name.push(".lock");
-    name.into()
+/// Locks each database file itself (`flock`; SQLite's own locks are `fcntl` ones, which do
+/// not meet it on Linux), made with its directory if missing, for as long as the stack serves.
+/// A lock on the file, not on a name beside it: a second stack given the same journal or state
+/// file under another name (a symbolic or hard link, a state file of its own beside a shared
+/// journal) is refused, instead of two writers keeping two write-ahead logs of one database
+/// (which corrupts its indexes) or writing their trades into one history.
+///
+/// The handle is closed only when the process ends: closing a descriptor of a file drops
+/// every `fcntl` lock the process holds on it, SQLite's included. (A start refused here in a
+/// process that runs another stack, as a test does, closes one.)
+fn database_locks(cfg: &LocalConfig) -> Result<Vec<std::fs::File>, String> {
+    let mut locks = Vec::new();
+    for (what, path, given) in databases(cfg) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        file.try_lock().map_err(|e| in_use(what, &given, &e))?;
+        locks.push(file);
+    }
+    Ok(locks)
+}
+
+fn in_use(what: &str, path: &std::path::Path, e: &dyn std::fmt::Display) -> String {
+    format!(
+        "the {what} {} is in use by another process (another tvctl dev?): {e}",
+        path.display()
+    )
+}
+
+/// Refuses, before anything is made, a start another process would refuse later: a journal
+/// or state file that exists and another stack holds ([`database_locks`], the state file's
+/// own lock), or a port something listens on. (A start that gets past this can still be
+/// refused, when another stack takes them meanwhile.)
+fn not_held(cfg: &LocalConfig) -> Result<(), String> {
+    let mut held = databases(cfg);
+    if let Some(state) = cfg.state_file() {
+        held.push(("state file", local_store::lock_path(&state), state));
+    }
+    for (what, path, given) in held {
+        // Only what exists: probing must not make a file.
+        let Ok(file) = std::fs::OpenOptions::new().read(true).open(&path) else {
+            continue;
+        };
+        if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
+            return Err(in_use(what, &given, &"locked"));
+        }
+    }
+    if cfg.port != 0 {
+        std::net::TcpListener::bind(("127.0.0.1", cfg.port))
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
+    }
+    Ok(())
 }
 
 /// `path` as the file system resolves it: the file's own canonical path when it exists
-/// (symbolic links and `..` followed), else its directory's with its name, else absolute. A
-/// symbolic link to a file not made yet is followed too: SQLite would make the file it names.
+/// (symbolic links and `..` followed); a symbolic link to a file not made yet followed too
+/// (SQLite would make the file it names); else its nearest existing ancestor's canonical path
+/// with the rest of it, `..` and `.` applied (a directory not made yet is not a link).
 fn resolved(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
     let mut path = path.to_path_buf();
     // A bounded number of links, as the kernel bounds them (a loop ends here too).
     for _ in 0..40 {
@@ -1095,12 +1137,24 @@ fn resolved(path: &std::path::Path) -> std::path::PathBuf {
         }
     }
     let absolute = std::path::absolute(&path).unwrap_or(path);
-    match (absolute.parent(), absolute.file_name()) {
-        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
-            .map(|d| d.join(name))
-            .unwrap_or(absolute),
-        _ => absolute,
+    let parts: Vec<Component<'_>> = absolute.components().collect();
+    for n in (1..parts.len()).rev() {
+        let Ok(mut out) = std::fs::canonicalize(parts[..n].iter().collect::<std::path::PathBuf>())
+        else {
+            continue;
+        };
+        for part in &parts[n..] {
+            match part {
+                Component::ParentDir => {
+                    out.pop();
+                }
+                Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        return out;
     }
+    absolute
 }
 
 /// Whether `a` and `b` are one existing file under two names (a hard link).
@@ -1112,14 +1166,37 @@ fn same_inode(a: &std::path::Path, b: &std::path::Path) -> bool {
     }
 }
 
+/// Whether `path` is a SQLite database: its first 16 bytes are SQLite's header string
+/// (<https://www.sqlite.org/fileformat.html#the_database_header>).
+fn is_sqlite(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"SQLite format 3\0")
+}
+
 /// Refuses a start that would write one file as two things: the journal and the state file
 /// on one path, either on the other's write-ahead log, lock or queue file, or the handlers'
 /// log appended to the journal. SQLite would open the other's log as a database, or the log
 /// lines would land in its pages: the trade history and the idempotency records are what
-/// would be lost. Also a journal or state file given as a side file of an existing database or
-/// state file (`x.sqlite-wal` beside `x.sqlite`), and a journal named as a state file, which
-/// `tvctl report` refuses to read.
+/// would be lost. Also a journal or state file given as a side file of an existing SQLite
+/// database (`x.sqlite-wal` beside `x.sqlite`, a state file's `.lock` or `.queues`), a path
+/// ending in `/`, and a journal named as a state file, which `tvctl report` refuses to read.
 fn files_apart(cfg: &LocalConfig) -> Result<(), String> {
+    for (what, path) in [
+        ("journal", cfg.journal_file()),
+        ("state file", cfg.state_file()),
+    ] {
+        if let Some(path) = path
+            && path.as_os_str().as_encoded_bytes().ends_with(b"/")
+        {
+            return Err(format!(
+                "the {what} {} ends with `/`, a directory's path: give a file's path",
+                path.display()
+            ));
+        }
+    }
     let files = stack_files(cfg);
     let keys: Vec<_> = files.iter().map(|(_, p)| resolved(p)).collect();
     for (i, (what, path)) in files.iter().enumerate() {
@@ -1153,11 +1230,11 @@ fn files_apart(cfg: &LocalConfig) -> Result<(), String> {
             (".queues.new", "queue file's rewrite"),
         ] {
             if let Some(base) = name.strip_suffix(suffix)
-                && std::path::Path::new(base).is_file()
+                && is_sqlite(std::path::Path::new(base))
             {
                 return Err(format!(
-                    "the {what} {} is the {is} of {base}: give the {what}'s own path (a new \
-                     file is made when there is none)",
+                    "the {what} {} is the {is} of the SQLite database {base}: give the \
+                     {what}'s own path (a new file is made when there is none)",
                     path.display()
                 ));
             }
@@ -1341,7 +1418,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
-    let journal_lock = journal_lock(&cfg)?;
+    let database_locks = database_locks(&cfg)?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -1703,7 +1780,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         spot: spot.clone(),
         live,
         max_age: cfg.freshness.max_age,
-        _journal_lock: journal_lock,
+        _database_locks: database_locks,
     });
     // The dashboard's routes are GET only; any other method falls through to ingest, which
     // answers them as it did before the dashboard existed.

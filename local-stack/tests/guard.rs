@@ -372,15 +372,23 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let k = dir.path();
     let env = shared::config::MapEnv::new(Vec::<(&str, &str)>::new());
-    // An existing database and a running stack's state file, with their side files.
-    std::fs::write(k.join("x.sqlite"), b"db").unwrap();
-    std::fs::write(k.join("run.state.sqlite"), b"state").unwrap();
+    // An existing database and a stack's state file (SQLite's header is what marks them),
+    // with their side files; and a file that is no database.
+    let db = |name: &str| {
+        let mut bytes = b"SQLite format 3\0".to_vec();
+        bytes.extend_from_slice(name.as_bytes());
+        std::fs::write(k.join(name), bytes).unwrap();
+    };
+    db("x.sqlite");
+    db("run.state.sqlite");
     std::fs::write(k.join("run.state.sqlite.lock"), b"").unwrap();
     std::fs::write(k.join("hard.sqlite"), b"hard").unwrap();
     std::fs::hard_link(k.join("hard.sqlite"), k.join("hard-too.sqlite")).unwrap();
-    // A link to a journal not made yet: SQLite would make the journal's file through it.
+    // Links to journals not made yet: SQLite would make the journal's file through them, and
+    // its side files beside that file.
     std::os::unix::fs::symlink("t.sqlite", k.join("link.sqlite")).unwrap();
     std::fs::create_dir(k.join("sub")).unwrap();
+    std::os::unix::fs::symlink("sub/t.sqlite", k.join("sublink.sqlite")).unwrap();
     let p = |name: &str| k.join(name).display().to_string();
     let before = listing(k);
     for (journal, state, expected) in [
@@ -404,6 +412,22 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
             Some(p("hard-too.sqlite")),
             "the journal and the state file would be one file",
         ),
+        (
+            p("new/../t.sqlite"),
+            Some(p("t.sqlite-wal")),
+            "the state file and the journal's write-ahead log would be one file",
+        ),
+        (
+            p("new/../t.sqlite"),
+            Some(p("t.sqlite")),
+            "the journal and the state file would be one file",
+        ),
+        (
+            p("sublink.sqlite"),
+            Some(p("sub/t.sqlite-wal")),
+            "the state file and the journal's write-ahead log would be one file",
+        ),
+        (p("t.sqlite/"), None, "ends with `/`"),
         (
             p("t.sqlite"),
             Some(p("t.sqlite-wal")),
@@ -451,23 +475,51 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
         assert!(err.contains(expected), "{journal} / {state:?}: {err}");
         assert_eq!(listing(k), before, "{journal} / {state:?}");
     }
-    assert_eq!(std::fs::read(k.join("x.sqlite")).unwrap(), b"db");
-    assert_eq!(std::fs::read(k.join("run.state.sqlite")).unwrap(), b"state");
-    // Apart, the same names start; and a second stack, with a state file of its own, is not
-    // let write the running one's journal.
-    let on = |state: &str| local_stack::LocalConfig {
+    for name in ["x.sqlite", "run.state.sqlite"] {
+        assert!(
+            std::fs::read(k.join(name))
+                .unwrap()
+                .ends_with(name.as_bytes()),
+            "{name} changed"
+        );
+    }
+    // Apart, the same names start (a name's stem that is no database is no matter); and a
+    // second stack is not let write the running one's journal or state file, under any name,
+    // nor makes a file trying.
+    std::fs::write(k.join("trade"), b"notes").unwrap();
+    let on = |journal: &str, state: &str| local_stack::LocalConfig {
         port: 0,
-        journal_url: p("t.sqlite"),
+        journal_url: p(journal),
         state_path: Some(k.join(state)),
         ..Default::default()
     };
-    let _running = local_stack::start(on("s.sqlite"), &env).await.unwrap();
-    let err = local_stack::start(on("s2.sqlite"), &env).await.unwrap_err();
-    assert!(
-        err.contains("the journal") && err.contains("is in use by another process"),
-        "{err}"
-    );
-    assert!(!k.join("s2.sqlite").exists());
+    let _running = local_stack::start(on("t.sqlite", "s.sqlite"), &env)
+        .await
+        .unwrap();
+    let _other = local_stack::start(on("trade-journal", "trade.lock"), &env)
+        .await
+        .unwrap();
+    std::fs::hard_link(k.join("t.sqlite"), k.join("t-hard.sqlite")).unwrap();
+    std::os::unix::fs::symlink("s.sqlite", k.join("s-link.sqlite")).unwrap();
+    let before = listing(k);
+    for (journal, state, what) in [
+        ("t.sqlite", "s2.sqlite", "journal"),
+        ("t-hard.sqlite", "s2.sqlite", "journal"),
+        ("link.sqlite", "s2.sqlite", "journal"),
+        ("j2.sqlite", "s.sqlite", "state file"),
+        ("j2.sqlite", "s-link.sqlite", "state file"),
+        ("j2.sqlite", "t-hard.sqlite", "state file"),
+    ] {
+        let err = local_stack::start(on(journal, state), &env)
+            .await
+            .unwrap_err();
+        assert!(
+            err.starts_with(&format!("the {what} "))
+                && err.contains("is in use by another process"),
+            "{journal} / {state}: {err}"
+        );
+        assert_eq!(listing(k), before, "{journal} / {state}");
+    }
 }
 
 /// The names in `dir` with their sizes, sorted.

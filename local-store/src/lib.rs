@@ -456,19 +456,26 @@ pub fn queue_file_path(state: &Path) -> std::path::PathBuf {
 /// Every file a state file at `state` brings, with what each is: the state file, SQLite's
 /// side files of it (`-wal`, `-shm`, and `-journal`, which WAL mode does not use but an older
 /// file may hold; <https://www.sqlite.org/tempfiles.html>), its lock, the queues' file and the
-/// file a rewrite of it writes first. A start whose other files (the journal, the handlers'
-/// log) are any of these would write over the state.
-pub fn state_files(state: &Path) -> Vec<(&'static str, std::path::PathBuf)> {
+/// file a rewrite of it writes first. SQLite names its side files after `real`, the path the
+/// state file resolves to (its Unix VFS follows a symbolic link to the database); this store
+/// names its own after `state`, as given. A start whose other files (the journal, the
+/// handlers' log) are any of these would write over the state.
+pub fn state_files(state: &Path, real: &Path) -> Vec<(&'static str, std::path::PathBuf)> {
     let queues = queue_file_path(state);
     vec![
         ("state file", state.to_path_buf()),
-        ("state file's write-ahead log", appended(state, "-wal")),
-        ("state file's shared-memory index", appended(state, "-shm")),
-        ("state file's rollback journal", appended(state, "-journal")),
+        ("state file's write-ahead log", appended(real, "-wal")),
+        ("state file's shared-memory index", appended(real, "-shm")),
+        ("state file's rollback journal", appended(real, "-journal")),
         ("state file's lock", appended(state, ".lock")),
         ("queue file", queues.clone()),
         ("queue file's rewrite", queue_file::new_path(&queues)),
     ]
+}
+
+/// `<state>.lock`, which [`LocalStore::open`] locks for the store's life.
+pub fn lock_path(state: &Path) -> std::path::PathBuf {
+    appended(state, ".lock")
 }
 
 /// Whether `table` has a column named `column`.
@@ -582,7 +589,7 @@ impl LocalStore {
             path: path.display().to_string(),
             reason: e.to_string(),
         };
-        let lock_path = appended(path, ".lock");
+        let lock_path = lock_path(path);
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
