@@ -1539,6 +1539,14 @@ impl SqliteJournal {
         let journal = Self::from_pool(pool);
         journal.migrate().await?;
         if !url.contains(":memory:") && !url.contains("mode=memory") {
+            // The schema into the file itself at once (the checkpoint task copies only once
+            // the log has grown): a reader of the file alone (`immutable=1`, as the local
+            // stack reads a file's tables to tell a journal from its state file) sees it.
+            if let Ok(mut conn) = journal.pool.acquire().await
+                && let Err(e) = wal_checkpoint(&mut conn).await
+            {
+                tracing::debug!(error = %e, "journal: first checkpoint");
+            }
             let checkpoints = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
                 .await
                 .map_err(|e| db_error("open", e))?;

@@ -1240,6 +1240,37 @@ fn files_apart(cfg: &LocalConfig) -> Result<(), String> {
             }
         }
     }
+    // An existing file of the other kind: state tables written into a journal (or the
+    // journal's into a state file) would mix two files a trader keeps apart, and `tvctl
+    // report` would read trades beside idempotency records.
+    for (what, path, own, other_kind, theirs) in [
+        (
+            "journal",
+            cfg.journal_file(),
+            "signals",
+            "a local stack's state file",
+            "idempotency",
+        ),
+        (
+            "state file",
+            cfg.state_file(),
+            "idempotency",
+            "a journal",
+            "signals",
+        ),
+    ] {
+        let Some(path) = path.filter(|p| p.is_file()) else {
+            continue;
+        };
+        let tables = local_store::tables_of(&path);
+        if tables.iter().any(|t| t == theirs) && !tables.iter().any(|t| t == own) {
+            return Err(format!(
+                "the {what} {} is {other_kind} (it has the `{theirs}` table): give the \
+                 {what}'s own path",
+                path.display()
+            ));
+        }
+    }
     if let Some(journal) = cfg.journal_file()
         && journal.to_string_lossy().ends_with(".state.sqlite")
     {

@@ -390,6 +390,12 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
     std::fs::create_dir(k.join("sub")).unwrap();
     std::os::unix::fs::symlink("sub/t.sqlite", k.join("sublink.sqlite")).unwrap();
     let p = |name: &str| k.join(name).display().to_string();
+    // A journal and a state file of stacks that have stopped.
+    let journal = journal::SqliteJournal::connect(&p("old.sqlite"))
+        .await
+        .unwrap();
+    journal.pool().close().await;
+    drop(local_store::LocalStore::open(&k.join("old-state.sqlite")).unwrap());
     let before = listing(k);
     for (journal, state, expected) in [
         (
@@ -428,6 +434,16 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
             "the state file and the journal's write-ahead log would be one file",
         ),
         (p("t.sqlite/"), None, "ends with `/`"),
+        (
+            p("old-state.sqlite"),
+            Some(p("s.sqlite")),
+            "is a local stack's state file (it has the `idempotency` table)",
+        ),
+        (
+            p("t.sqlite"),
+            Some(p("old.sqlite")),
+            "is a journal (it has the `signals` table)",
+        ),
         (
             p("t.sqlite"),
             Some(p("t.sqlite-wal")),
@@ -471,7 +487,9 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
             state_path: state.clone().map(Into::into),
             ..Default::default()
         };
-        let err = local_stack::start(cfg, &env).await.unwrap_err();
+        let Err(err) = local_stack::start(cfg, &env).await else {
+            panic!("{journal} / {state:?} started");
+        };
         assert!(err.contains(expected), "{journal} / {state:?}: {err}");
         assert_eq!(listing(k), before, "{journal} / {state:?}");
     }
@@ -501,6 +519,7 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
         .unwrap();
     std::fs::hard_link(k.join("t.sqlite"), k.join("t-hard.sqlite")).unwrap();
     std::os::unix::fs::symlink("s.sqlite", k.join("s-link.sqlite")).unwrap();
+    std::fs::hard_link(k.join("s.sqlite"), k.join("s-hard.sqlite")).unwrap();
     let before = listing(k);
     for (journal, state, what) in [
         ("t.sqlite", "s2.sqlite", "journal"),
@@ -508,7 +527,7 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
         ("link.sqlite", "s2.sqlite", "journal"),
         ("j2.sqlite", "s.sqlite", "state file"),
         ("j2.sqlite", "s-link.sqlite", "state file"),
-        ("j2.sqlite", "t-hard.sqlite", "state file"),
+        ("j2.sqlite", "s-hard.sqlite", "state file"),
     ] {
         let err = local_stack::start(on(journal, state), &env)
             .await

@@ -473,6 +473,35 @@ pub fn state_files(state: &Path, real: &Path) -> Vec<(&'static str, std::path::P
     ]
 }
 
+/// The tables of the SQLite database at `path`, read from the database file alone (SQLite's
+/// `immutable` URI parameter: no lock taken, no side file made or read,
+/// <https://www.sqlite.org/uri.html#uriimmutable>); empty when it is none or cannot be read.
+/// Enough to tell a journal from a state file: each one's tables are made at its first start
+/// and in the file after its first checkpoint.
+pub fn tables_of(path: &Path) -> Vec<String> {
+    let Ok(absolute) = std::path::absolute(path) else {
+        return Vec::new();
+    };
+    // A URI's path: `%`, `?` and `#` are its own characters.
+    let escaped = absolute
+        .to_string_lossy()
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let Ok(conn) = Connection::open_with_flags(format!("file:{escaped}?immutable=1"), flags) else {
+        return Vec::new();
+    };
+    conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .and_then(|mut q| {
+            q.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .unwrap_or_default()
+}
+
 /// `<state>.lock`, which [`LocalStore::open`] locks for the store's life.
 pub fn lock_path(state: &Path) -> std::path::PathBuf {
     appended(state, ".lock")
@@ -635,6 +664,11 @@ impl LocalStore {
         checkpoint
             .execute_batch("PRAGMA busy_timeout=5000;")
             .map_err(err)?;
+        // The tables into the file itself at once (the background checkpoints come every few
+        // hundred commits): what `tables_of` reads to tell a state file from a journal.
+        if let Err(e) = wal_checkpoint(&checkpoint) {
+            tracing::debug!(error = %e, "local state: first checkpoint");
+        }
         let (queue_file, queue_records, notes) = queues;
         Self::started(
             conn,
