@@ -254,21 +254,24 @@ impl LocalConfig {
     pub fn log_file(&self) -> Option<std::path::PathBuf> {
         let state = self.state_file()?;
         let name = state.file_name()?.to_string_lossy().into_owned();
-        let log = state.with_file_name(match name.strip_suffix(".state.sqlite") {
+        let first = match name.strip_suffix(".state.sqlite") {
             Some(stem) => format!("{stem}.log"),
             None => format!("{name}.log"),
-        });
+        };
         // Never the journal (`j.log` beside `j.state.sqlite`) nor the state file: compared by
         // name, whatever way the directories are spelled.
-        if self
-            .journal_file()
-            .as_deref()
-            .and_then(std::path::Path::file_name)
-            == log.file_name()
-        {
-            return Some(state.with_file_name(format!("{name}.log")));
-        }
-        Some(log)
+        let journal = self.journal_file();
+        let taken = |candidate: &str| {
+            candidate == name
+                || journal
+                    .as_deref()
+                    .and_then(std::path::Path::file_name)
+                    .is_some_and(|j| j == candidate)
+        };
+        [first, format!("{name}.log"), format!("{name}.handlers.log")]
+            .into_iter()
+            .find(|candidate| !taken(candidate))
+            .map(|log| state.with_file_name(log))
     }
 
     /// The executors' lease: it must end before the last receive of an unacknowledged
@@ -1042,12 +1045,13 @@ fn stack_files(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf)> {
     files
 }
 
-/// The journal's and the state file's databases (files only), with what each is, as the
-/// file system resolves them and as given.
+/// The journal's and the state file's databases (files only) and the handlers' log, with what
+/// each is, as the file system resolves them and as given.
 fn databases(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf, std::path::PathBuf)> {
     [
         ("journal", cfg.journal_file()),
         ("state file", cfg.state_file()),
+        ("handlers' log", cfg.log_file()),
     ]
     .into_iter()
     .filter_map(|(what, path)| path.map(|p| (what, resolved(&p), p)))
@@ -1064,27 +1068,47 @@ fn databases(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf, std::p
 /// The handle is closed only when the process ends: closing a descriptor of a file drops
 /// every `fcntl` lock the process holds on it, SQLite's included. (A start refused here in a
 /// process that runs another stack, as a test does, closes one.)
-fn database_locks(cfg: &LocalConfig) -> Result<Vec<std::fs::File>, String> {
+fn database_locks(cfg: &LocalConfig, only: &[&str]) -> Result<Vec<std::fs::File>, String> {
     let mut locks = Vec::new();
     for (what, path, given) in databases(cfg) {
+        if !only.contains(&what) {
+            continue;
+        }
+        // The handlers' log is `tvctl dev`'s to make; locked when it exists.
+        let log = what == "handlers' log";
+        if log && !path.is_file() {
+            continue;
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         let file = std::fs::OpenOptions::new()
-            .create(true)
+            .create(!log)
             .truncate(false)
-            .write(true)
+            .append(log)
+            .write(!log)
             .open(&path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        file.try_lock().map_err(|e| in_use(what, &given, &e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(in_use(what, &given));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!(
+                    "the {what} {}: cannot lock it: {e}",
+                    given.display()
+                ));
+            }
+        }
         locks.push(file);
     }
     Ok(locks)
 }
 
-fn in_use(what: &str, path: &std::path::Path, e: &dyn std::fmt::Display) -> String {
+fn in_use(what: &str, path: &std::path::Path) -> String {
     format!(
-        "the {what} {} is in use by another process (another tvctl dev?): {e}",
+        "the {what} {} is in use by another process (another tvctl dev?)",
         path.display()
     )
 }
@@ -1099,12 +1123,15 @@ fn not_held(cfg: &LocalConfig) -> Result<(), String> {
         held.push(("state file", local_store::lock_path(&state), state));
     }
     for (what, path, given) in held {
-        // Only what exists: probing must not make a file.
+        // Only what exists: probing must not make a file (nor wait on a FIFO's writer).
+        if !path.is_file() {
+            continue;
+        }
         let Ok(file) = std::fs::OpenOptions::new().read(true).open(&path) else {
             continue;
         };
         if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
-            return Err(in_use(what, &given, &"locked"));
+            return Err(in_use(what, &given));
         }
     }
     if cfg.port != 0 {
@@ -1114,47 +1141,52 @@ fn not_held(cfg: &LocalConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// `path` as the file system resolves it: the file's own canonical path when it exists
-/// (symbolic links and `..` followed); a symbolic link to a file not made yet followed too
-/// (SQLite would make the file it names); else its nearest existing ancestor's canonical path
-/// with the rest of it, `..` and `.` applied (a directory not made yet is not a link).
+/// `path` as the file system resolves it, whether or not it exists yet: absolute, each
+/// symbolic link along it followed (also one to a file or directory not made yet: what would
+/// be made is made where it leads), `.` and `..` applied to what they follow once resolved.
+/// Links are followed at most 40 times, as the kernel bounds them; past that (a loop) the
+/// path is taken as written.
 fn resolved(path: &std::path::Path) -> std::path::PathBuf {
-    use std::path::Component;
-    let mut path = path.to_path_buf();
-    // A bounded number of links, as the kernel bounds them (a loop ends here too).
-    for _ in 0..40 {
-        if let Ok(p) = std::fs::canonicalize(&path) {
-            return p;
-        }
-        match std::fs::read_link(&path) {
-            Ok(target) => {
-                path = match path.parent() {
-                    Some(dir) => dir.join(target),
-                    None => target,
-                };
-            }
-            Err(_) => break,
-        }
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    use std::path::{Component, PathBuf};
+    fn parts(p: &std::path::Path) -> VecDeque<OsString> {
+        p.components()
+            .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_)))
+            .map(|c| c.as_os_str().to_owned())
+            .collect()
     }
-    let absolute = std::path::absolute(&path).unwrap_or(path);
-    let parts: Vec<Component<'_>> = absolute.components().collect();
-    for n in (1..parts.len()).rev() {
-        let Ok(mut out) = std::fs::canonicalize(parts[..n].iter().collect::<std::path::PathBuf>())
-        else {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut pending = parts(&absolute);
+    let mut out = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(part) = pending.pop_front() {
+        if part == "." {
             continue;
-        };
-        for part in &parts[n..] {
-            match part {
-                Component::ParentDir => {
-                    out.pop();
-                }
-                Component::CurDir => {}
-                other => out.push(other),
-            }
         }
-        return out;
+        if part == ".." {
+            out.pop();
+            continue;
+        }
+        let next = out.join(&part);
+        match std::fs::read_link(&next) {
+            Ok(target) => {
+                links += 1;
+                if links > 40 {
+                    return absolute;
+                }
+                if target.is_absolute() {
+                    out = PathBuf::from("/");
+                }
+                // The link's parts first, then what followed the link.
+                let mut front = parts(&target);
+                front.append(&mut pending);
+                pending = front;
+            }
+            Err(_) => out = next,
+        }
     }
-    absolute
+    out
 }
 
 /// Whether `a` and `b` are one existing file under two names (a hard link).
@@ -1170,6 +1202,10 @@ fn same_inode(a: &std::path::Path, b: &std::path::Path) -> bool {
 /// (<https://www.sqlite.org/fileformat.html#the_database_header>).
 fn is_sqlite(path: &std::path::Path) -> bool {
     use std::io::Read;
+    // A regular file only: opening a FIFO would wait for a writer.
+    if !path.is_file() {
+        return false;
+    }
     let mut head = [0u8; 16];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
@@ -1188,11 +1224,20 @@ fn files_apart(cfg: &LocalConfig) -> Result<(), String> {
         ("journal", cfg.journal_file()),
         ("state file", cfg.state_file()),
     ] {
+        // By its text: `Path::components` drops a trailing `.`.
+        let directory = |bytes: &[u8]| {
+            bytes.ends_with(b"/")
+                || bytes.ends_with(b"/.")
+                || bytes.ends_with(b"/..")
+                || bytes == b"."
+                || bytes == b".."
+        };
         if let Some(path) = path
-            && path.as_os_str().as_encoded_bytes().ends_with(b"/")
+            && directory(path.as_os_str().as_encoded_bytes())
         {
             return Err(format!(
-                "the {what} {} ends with `/`, a directory's path: give a file's path",
+                "the {what} {} is a directory's path (it ends with `/`, `.` or `..`): give a \
+                 file's path",
                 path.display()
             ));
         }
@@ -1206,7 +1251,7 @@ fn files_apart(cfg: &LocalConfig) -> Result<(), String> {
                     "the {what} and the {other} would be one file ({}{}): give the journal \
                      and the state file (--journal, --state) paths of their own",
                     path.display(),
-                    if path == other_path {
+                    if path == other_path || keys[i] == *other_path || keys[j] == *path {
                         String::new()
                     } else {
                         format!(", also named {}", other_path.display())
@@ -1449,7 +1494,9 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
-    let database_locks = database_locks(&cfg)?;
+    // The state file's lock first, then its store: a state file that cannot be opened fails
+    // the start before the journal's file is made.
+    let mut locks = database_locks(&cfg, &["state file", "handlers' log"])?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -1513,6 +1560,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    locks.extend(database_locks(&cfg, &["journal"])?);
     let memory = journal::AnyJournal::connect(&cfg.journal_url)
         .await
         .map_err(|e| e.to_string())?;
@@ -1811,7 +1859,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         spot: spot.clone(),
         live,
         max_age: cfg.freshness.max_age,
-        _database_locks: database_locks,
+        _database_locks: locks,
     });
     // The dashboard's routes are GET only; any other method falls through to ingest, which
     // answers them as it did before the dashboard existed.

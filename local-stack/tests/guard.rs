@@ -389,6 +389,8 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
     std::os::unix::fs::symlink("t.sqlite", k.join("link.sqlite")).unwrap();
     std::fs::create_dir(k.join("sub")).unwrap();
     std::os::unix::fs::symlink("sub/t.sqlite", k.join("sublink.sqlite")).unwrap();
+    // A link to a directory not made yet.
+    std::os::unix::fs::symlink("notyet", k.join("dl")).unwrap();
     let p = |name: &str| k.join(name).display().to_string();
     // A journal and a state file of stacks that have stopped.
     let journal = journal::SqliteJournal::connect(&p("old.sqlite"))
@@ -433,7 +435,18 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
             Some(p("sub/t.sqlite-wal")),
             "the state file and the journal's write-ahead log would be one file",
         ),
-        (p("t.sqlite/"), None, "ends with `/`"),
+        (
+            p("dl/s.sqlite"),
+            Some(p("notyet/s.sqlite")),
+            "the journal and the state file would be one file",
+        ),
+        (p("t.sqlite/"), None, "is a directory's path"),
+        (
+            p("t.sqlite"),
+            Some(p("s.sqlite/.")),
+            "is a directory's path",
+        ),
+        (p("new/.."), None, "is a directory's path"),
         (
             p("old-state.sqlite"),
             Some(p("s.sqlite")),
@@ -458,11 +471,6 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
             p("s.sqlite.queues"),
             Some(p("s.sqlite")),
             "the journal and the queue file would be one file",
-        ),
-        (
-            p("t.sqlite.log"),
-            Some(p("t.sqlite")),
-            "the journal and the handlers' log would be one file",
         ),
         (p("x.sqlite-wal"), None, "is the SQLite write-ahead log of"),
         (
@@ -505,6 +513,15 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
     // second stack is not let write the running one's journal or state file, under any name,
     // nor makes a file trying.
     std::fs::write(k.join("trade"), b"notes").unwrap();
+    // The handlers' log never takes the journal's name: the next name that is free.
+    let named = local_stack::LocalConfig {
+        journal_url: p("t.sqlite.log"),
+        state_path: Some(k.join("t.sqlite")),
+        ..Default::default()
+    };
+    assert_eq!(named.log_file(), Some(k.join("t.sqlite.handlers.log")));
+    // The log, as `tvctl dev` makes it before the start, is locked with the databases.
+    std::fs::write(k.join("s.sqlite.log"), b"").unwrap();
     let on = |journal: &str, state: &str| local_stack::LocalConfig {
         port: 0,
         journal_url: p(journal),
@@ -528,6 +545,7 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
         ("j2.sqlite", "s.sqlite", "state file"),
         ("j2.sqlite", "s-link.sqlite", "state file"),
         ("j2.sqlite", "s-hard.sqlite", "state file"),
+        ("s.sqlite.log", "s3.sqlite", "journal"),
     ] {
         let err = local_stack::start(on(journal, state), &env)
             .await
