@@ -1079,9 +1079,7 @@ fn database_locks(cfg: &LocalConfig, only: &[&str]) -> Result<Vec<std::fs::File>
         if log && !path.is_file() {
             continue;
         }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
+        make_dir_of(&path)?;
         let file = std::fs::OpenOptions::new()
             .create(!log)
             .truncate(false)
@@ -1187,6 +1185,19 @@ fn resolved(path: &std::path::Path) -> std::path::PathBuf {
         }
     }
     out
+}
+
+/// Makes the directory `path` goes in, where its symbolic links lead ([`resolved`]: one to a
+/// directory not made yet makes that directory, where `create_dir_all` on the link's name
+/// would fail).
+///
+/// # Errors
+/// The directory's path and the system's reason.
+pub fn make_dir_of(path: &std::path::Path) -> Result<(), String> {
+    match resolved(path).parent() {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display())),
+        None => Ok(()),
+    }
 }
 
 /// Whether `a` and `b` are one existing file under two names (a hard link).
@@ -1499,9 +1510,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     let mut locks = database_locks(&cfg, &["state file", "handlers' log"])?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            }
+            make_dir_of(&path)?;
             line(format_args!(
                 "state: {} (idempotency records, paper books); queues: {}",
                 path.display(),
@@ -1555,10 +1564,8 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         )),
         None => line(format_args!("routing: the embedded table")),
     }
-    if let Some(file) = cfg.journal_file()
-        && let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if let Some(file) = cfg.journal_file() {
+        make_dir_of(&file)?;
     }
     locks.extend(database_locks(&cfg, &["journal"])?);
     let memory = journal::AnyJournal::connect(&cfg.journal_url)

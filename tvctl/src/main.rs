@@ -788,9 +788,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             // The handlers' warnings and errors: JSON lines in a file beside the journal (the
             // console shows one line per alert and order).
             if let Some(log) = cfg.log_file() {
-                if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                }
+                local_stack::make_dir_of(&log)?;
                 shared::telemetry::init_json_logs_to(&log)?;
                 out(&format!("handler logs: {}", log.display()));
             }
