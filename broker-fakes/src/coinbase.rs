@@ -216,9 +216,10 @@ impl FakeCoinbase {
         self.outage.fail(part, n);
     }
 
-    /// The next `n` GET requests whose path contains `part` answer 429, as Coinbase answers a
-    /// request over its rate limit
-    /// (<https://docs.cdp.coinbase.com/advanced-trade/docs/rest-api-rate-limits>).
+    /// The next `n` GET requests whose path contains `part` answer 429, the status of a
+    /// request over a rate limit (RFC 6585, section 4). Coinbase's Advanced Trade rate-limit
+    /// page (<https://docs.cdp.coinbase.com/advanced-trade/docs/rest-api-rate-limits>) was not
+    /// retrieved here; the client is safe whether a limit answers 429 or any other error.
     pub fn limit_reads(&self, part: &str, n: usize) {
         self.outage
             .fail_with(part, n, axum::http::StatusCode::TOO_MANY_REQUESTS);

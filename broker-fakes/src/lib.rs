@@ -14,8 +14,9 @@ pub mod tradovate;
 use std::sync::{Arc, Mutex};
 
 /// Reads a fake fails for a while: the next `n` GET requests whose path contains a given
-/// part answer 503 (or another status) with the broker's error body, and carry nothing out (a server error or
-/// an outage, as any broker can answer). Cloning shares the state.
+/// part answer 503 (or another status) with the broker's error body, and carry nothing out
+/// (a server error, an outage or a rate limit, as any broker can answer). Cloning shares the
+/// state.
 #[derive(Clone)]
 pub struct ReadOutage {
     left: Arc<Mutex<Option<(String, usize, axum::http::StatusCode)>>>,

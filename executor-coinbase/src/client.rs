@@ -295,8 +295,9 @@ impl CoinbaseClient {
         loop {
             let read = self.order(order_id).await;
             // Over the rate limit even after the read's own backoff: reading on would only
-            // keep the account over it (its other orders' reads with it); the order is
-            // followed later, by a lookup, instead.
+            // keep the account over it (its other orders' reads with it). The last read is
+            // answered: whether the order filled is unknown, which the caller journals and
+            // alarms, and the order is never sent again.
             let limited = matches!(&read, Err(CoinbaseError::Api { status: 429, .. }));
             let done = matches!(&read, Ok(Some(o)) if o.is_final());
             if done || limited || tokio::time::Instant::now() >= until {

@@ -557,8 +557,8 @@ struct App {
     live: Arc<dashboard::Live>,
     /// The alert age limit the webhook and the executors hold (`LocalConfig::freshness`).
     max_age: chrono::Duration,
-    /// The journal's and the state file's databases, locked for as long as the stack serves
-    /// ([`database_locks`]).
+    /// The journal's and the state file's databases and the handlers' log, locked for as long
+    /// as the stack serves ([`database_locks`]).
     _database_locks: Vec<std::fs::File>,
 }
 
@@ -1047,7 +1047,7 @@ fn stack_files(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf)> {
 
 /// The journal's and the state file's databases (files only) and the handlers' log, with what
 /// each is, as the file system resolves them and as given.
-fn databases(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf, std::path::PathBuf)> {
+fn held_files(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf, std::path::PathBuf)> {
     [
         ("journal", cfg.journal_file()),
         ("state file", cfg.state_file()),
@@ -1058,8 +1058,9 @@ fn databases(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf, std::p
     .collect()
 }
 
-/// Locks each database file itself (`flock`; SQLite's own locks are `fcntl` ones, which do
-/// not meet it on Linux), made with its directory if missing, for as long as the stack serves.
+/// Locks the files of [`held_files`] named in `only` (`flock` on each file itself; SQLite's own
+/// locks are `fcntl` ones, which do not meet it on a local Linux file system): a database is
+/// made with its directory if missing, the handlers' log only when `tvctl dev` made it.
 /// A lock on the file, not on a name beside it: a second stack given the same journal or state
 /// file under another name (a symbolic or hard link, a state file of its own beside a shared
 /// journal) is refused, instead of two writers keeping two write-ahead logs of one database
@@ -1070,7 +1071,7 @@ fn databases(cfg: &LocalConfig) -> Vec<(&'static str, std::path::PathBuf, std::p
 /// process that runs another stack, as a test does, closes one.)
 fn database_locks(cfg: &LocalConfig, only: &[&str]) -> Result<Vec<std::fs::File>, String> {
     let mut locks = Vec::new();
-    for (what, path, given) in databases(cfg) {
+    for (what, path, given) in held_files(cfg) {
         if !only.contains(&what) {
             continue;
         }
@@ -1116,7 +1117,7 @@ fn in_use(what: &str, path: &std::path::Path) -> String {
 /// own lock), or a port something listens on. (A start that gets past this can still be
 /// refused, when another stack takes them meanwhile.)
 fn not_held(cfg: &LocalConfig) -> Result<(), String> {
-    let mut held = databases(cfg);
+    let mut held = held_files(cfg);
     if let Some(state) = cfg.state_file() {
         held.push(("state file", local_store::lock_path(&state), state));
     }
@@ -1228,8 +1229,9 @@ fn is_sqlite(path: &std::path::Path) -> bool {
 /// log appended to the journal. SQLite would open the other's log as a database, or the log
 /// lines would land in its pages: the trade history and the idempotency records are what
 /// would be lost. Also a journal or state file given as a side file of an existing SQLite
-/// database (`x.sqlite-wal` beside `x.sqlite`, a state file's `.lock` or `.queues`), a path
-/// ending in `/`, and a journal named as a state file, which `tvctl report` refuses to read.
+/// database (`x.sqlite-wal` beside `x.sqlite`, a state file's `.lock` or `.queues`), a
+/// directory's path, an existing file of the other kind (a journal as the state file or the
+/// reverse), and a journal named as a state file, which `tvctl report` refuses to read.
 fn files_apart(cfg: &LocalConfig) -> Result<(), String> {
     for (what, path) in [
         ("journal", cfg.journal_file()),

@@ -467,7 +467,7 @@ pub fn state_files(state: &Path, real: &Path) -> Vec<(&'static str, std::path::P
         ("state file's write-ahead log", appended(real, "-wal")),
         ("state file's shared-memory index", appended(real, "-shm")),
         ("state file's rollback journal", appended(real, "-journal")),
-        ("state file's lock", appended(state, ".lock")),
+        ("state file's lock", lock_path(state)),
         ("queue file", queues.clone()),
         ("queue file's rewrite", queue_file::new_path(&queues)),
     ]
