@@ -26,6 +26,9 @@ use shared::signal::SignalId;
 #[cfg(feature = "sqlite")]
 use std::str::FromStr;
 
+#[cfg(feature = "sqlite")]
+mod sqlite_writer;
+
 const UPSERT_SIGNAL: &str = "INSERT INTO signals (signal_id, raw, normalized, symbol, exchange, action, broker, instrument,
     contract_resolution, status, reason, received_at, enqueued_at, routed_at, executor_start_at, broker_sent_at,
     broker_acked_at, updated_at)
@@ -228,6 +231,10 @@ struct GroupCommit {
     /// SQLite: set by the checkpoint task when the log is [`RESTART_FRAMES`] long; the drain
     /// clears it once its catch-up checkpoint has copied every frame.
     restart_due: std::sync::atomic::AtomicBool,
+    #[cfg(feature = "sqlite")]
+    /// SQLite file: the writer thread that drains this group (see `sqlite_writer`); unset,
+    /// a drain is a task writing through the pool.
+    writer: std::sync::OnceLock<sqlite_writer::Wake>,
 }
 
 /// What waits for the drain, and whether one runs.
@@ -244,6 +251,15 @@ const GROUP_MAX: usize = 8;
 impl GroupCommit {
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a drain on the writer thread, if this group has one that still runs.
+    fn wake_writer(&self) -> bool {
+        #[cfg(feature = "sqlite")]
+        if let Some(writer) = self.writer.get() {
+            return writer.send(()).is_ok();
+        }
+        false
     }
 
     /// Adds an execution; answers where its result will come, and whether the caller must
@@ -632,7 +648,7 @@ macro_rules! journal_impl {
                 orders: &[OrderRecord],
             ) -> Result<(), JournalError> {
                 let (done, start) = self.group.enqueue(signal, orders);
-                if start {
+                if start && !self.group.wake_writer() {
                     let journal = self.clone();
                     tokio::spawn(async move {
                         let _guard = DrainGuard(&journal.group);
@@ -1554,6 +1570,9 @@ impl SqliteJournal {
                 checkpoints,
                 std::sync::Arc::downgrade(&journal.group),
             ));
+            let writer =
+                sqlite_writer::start(options.get_filename(), WAL_SIZE_LIMIT, &journal.group)?;
+            let _ = journal.group.writer.set(writer);
         }
         Ok(journal)
     }

@@ -568,6 +568,47 @@ async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
     assert!(!format!("{again:?}").contains(path.to_str().unwrap()));
 }
 
+/// A write SQLite refuses (a leg's attempt 0 breaks the table's `CHECK`) fails every record
+/// of its transaction: the signal written before the leg is not kept, the caller gets the
+/// error, and the next execution is written. Both write paths: a file (the writer thread)
+/// and memory (a drain through the pool).
+async fn refused_write(j: &impl TradeJournal, tag: &str) {
+    let id = SignalId::of_canonical(&format!("{tag}-refused"));
+    let mut bad = order(&id, Leg::Open, "1000", Some("1.1"), Outcome::Filled);
+    bad.attempt = 0;
+    let stages = StageTimes {
+        received: Some(t0_micros()),
+        ..StageTimes::default()
+    };
+    let err = j
+        .record_execution(&signal(&id, SignalStatus::Filled, stages.clone()), &[bad])
+        .await
+        .unwrap_err();
+    assert!(
+        err.reason.starts_with("signal and order upsert: database error")
+            && err.reason.contains("CHECK constraint failed"),
+        "{tag}: {}",
+        err.reason
+    );
+    assert!(j.signal(&id).await.unwrap().is_none(), "{tag}");
+    let good = order(&id, Leg::Open, "1000", Some("1.1"), Outcome::Filled);
+    j.record_execution(&signal(&id, SignalStatus::Filled, stages), &[good])
+        .await
+        .unwrap();
+    assert_eq!(j.orders(&id).await.unwrap().len(), 1, "{tag}");
+}
+
+#[tokio::test]
+async fn sqlite_a_refused_write_keeps_nothing_of_its_transaction() {
+    let (_dir, path) = temp_journal("journal-refused");
+    let file = SqliteJournal::connect(path.to_str().unwrap())
+        .await
+        .unwrap();
+    refused_write(&file, "file").await;
+    let memory = SqliteJournal::connect("sqlite::memory:").await.unwrap();
+    refused_write(&memory, "memory").await;
+}
+
 /// The whole journal in two queries (what `tvctl report` reads), fees included.
 #[tokio::test]
 async fn every_signal_and_order_reads_back_in_one_query_each() {
