@@ -585,7 +585,8 @@ async fn refused_write(j: &impl TradeJournal, tag: &str) {
         .await
         .unwrap_err();
     assert!(
-        err.reason.starts_with("signal and order upsert: database error")
+        err.reason
+            .starts_with("signal and order upsert: database error")
             && err.reason.contains("CHECK constraint failed"),
         "{tag}: {}",
         err.reason
