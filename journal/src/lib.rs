@@ -216,12 +216,14 @@ struct Execution {
 
 /// Group commit of [`TradeJournal::record_execution`]: an execution that arrives while a
 /// write is under way waits, and the drain writes every waiting one together (SQLite: one
-/// transaction, in statement batches of up to [`GROUP_MAX`] signals). Under load this turns a commit per
-/// signal into a commit per batch; alone, a signal is written at once. Each caller returns
-/// only once its own records are committed, or with the error of the write that held them.
+/// transaction; through the pool, in statement batches of up to [`GROUP_MAX`] signals). Under
+/// load this turns a commit per signal into a commit per batch; alone, a signal is written at
+/// once. Each caller returns only once its own records are committed, or with the error of
+/// the write that held them.
 ///
-/// One drain at a time, a task of its own (a caller that gives up waiting cannot stop it
-/// halfway); waiters are woken only by their own answer. (Waiters queued on a writer's lock
+/// One drain at a time, on a thread or task of its own (a caller that gives up waiting cannot
+/// stop it halfway): a SQLite file's writer thread (`sqlite_writer`), else a task writing
+/// through the pool. Waiters are woken only by their own answer. (Waiters queued on a writer's lock
 /// instead were each handed the lock in turn after their records were written, one wake-up
 /// after another before the next write could start: 9 ms per signal under load.)
 #[derive(Default)]
@@ -877,8 +879,9 @@ impl SqliteJournal {
 
 #[cfg(feature = "sqlite")]
 impl SqliteJournal {
-    /// After a batch is answered: when the checkpoint task found the log
-    /// [`RESTART_FRAMES`] long, checkpoints on the writer's connection, between two
+    /// After a batch the pool's drain answered (a file whose URL keeps it off the writer
+    /// thread; that thread does the same on its own connection): when the checkpoint task
+    /// found the log [`RESTART_FRAMES`] long, checkpoints on the pool's connection, between two
     /// transactions, what the task has not copied yet; once every frame is in, the next write
     /// rewinds the log. Busy or incomplete, it is tried after the next batch; and if that
     /// write finds a reader on the log, SQLite skips the rewind and the task flags it again.
@@ -1543,6 +1546,10 @@ impl SqliteJournal {
         // at a time anyway: with more connections the others wait in SQLite's busy handler,
         // which sleeps in steps of milliseconds, where the pool's queue hands over at once
         // (the local stack's load run: about 1,800 signals/s with four, 2,500 with one).
+        // A file's executions are written by the writer thread's connection beside it
+        // (`sqlite_writer`); what still writes through the pool (`upsert_signal`,
+        // `upsert_order`, `record_replay`) is off the executors' path, and waits in the busy
+        // handler if it meets the writer.
         let max = 1;
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(max)
@@ -1554,7 +1561,7 @@ impl SqliteJournal {
             .map_err(|e| db_error("open", e))?;
         let journal = Self::from_pool(pool);
         journal.migrate().await?;
-        if !url.contains(":memory:") && !url.contains("mode=memory") {
+        if let Location::File(_) = Location::of(&url) {
             // The schema into the file itself at once (the checkpoint task copies only once
             // the log has grown): a reader of the file alone (`immutable=1`, as the local
             // stack reads a file's tables to tell a journal from its state file) sees it.
@@ -1570,9 +1577,16 @@ impl SqliteJournal {
                 checkpoints,
                 std::sync::Arc::downgrade(&journal.group),
             ));
-            let writer =
-                sqlite_writer::start(options.get_filename(), WAL_SIZE_LIMIT, &journal.group)?;
-            let _ = journal.group.writer.set(writer);
+            // The writer opens the file sqlx opened (`get_filename`: the path, its `%XX`
+            // escapes decoded, without the `?` parameters), so only where the parameters
+            // change nothing the writer would need to follow: a `vfs`, `immutable` or
+            // `mode=ro` on one connection and not the other would lock differently or
+            // write where the reads do not look. Those keep the drain on the pool.
+            if sqlite_writer::takes_parameters(&url) {
+                let writer =
+                    sqlite_writer::start(options.get_filename(), WAL_SIZE_LIMIT, &journal.group)?;
+                let _ = journal.group.writer.set(writer);
+            }
         }
         Ok(journal)
     }

@@ -34,6 +34,20 @@ fn configure(conn: &rusqlite::Connection, size_limit: i64) -> rusqlite::Result<(
     Ok(())
 }
 
+/// Whether the writer may write the file of the sqlx URL `url` (a file's, as
+/// [`super::Location::of`] reads it): it has no `?` parameters, or only `mode=rw` or
+/// `mode=rwc` (<https://www.sqlite.org/uri.html#recognized_query_parameters>), which the
+/// writer's own opening matches (read-write; the file exists, made by the pool).
+pub(crate) fn takes_parameters(url: &str) -> bool {
+    let Some((_, params)) = url.split_once('?') else {
+        return true;
+    };
+    params.split('&').all(|p| {
+        let p = percent_encoding::percent_decode_str(p).decode_utf8_lossy();
+        p == "mode=rw" || p == "mode=rwc"
+    })
+}
+
 /// Opens the journal file at `path` (made and migrated already) for writing and starts the
 /// writer thread; answers how to wake it.
 ///

@@ -659,9 +659,10 @@ fn run_phase(args: &Args, phase: Phase) -> Result<Value, String> {
     out["stack_cpu_us_per_signal"] = json!(stack_ns as f64 / 1e3 / per);
     out["client_cpu_us_per_alert"] = json!(client_ns as f64 / 1e3 / per);
     // Where the stack's CPU went, by thread name with its trailing digits dropped (`comm` keeps
-    // 15 bytes: "stack" for the stack's runtime and its blocking pool, "sqlx-sqlite-wor" for
-    // the journal's SQLite worker, "local-store-com" and "local-store-ckp" for the state
-    // file's committer and checkpoints).
+    // 15 bytes: "stack" for the stack's runtime and its blocking pool, "journal-writer" for
+    // the journal's writes, "sqlx-sqlite-wor" for its sqlx connections' threads (reads and
+    // the checkpoint task), "local-store-com" and "local-store-ckp" for the state file's
+    // committer and checkpoints).
     let mut by_thread = serde_json::Map::new();
     for (name, _) in after.values() {
         let group: String = name
