@@ -115,6 +115,8 @@ async fn run() {
     ] {
         let j = SqliteJournal::connect(url).await.unwrap();
         round_trip(&j, url).await;
+        // Time for a thread started at connect to have named itself.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(writer_threads(), 0, "{url}");
     }
     assert!(!not_made.exists());
@@ -124,14 +126,15 @@ async fn run() {
     let file = SqliteJournal::connect(path.to_str().unwrap())
         .await
         .unwrap();
-    assert_eq!(writer_threads(), 1);
+    // A thread names itself once it runs (std sets the name from the new thread).
+    assert_eq!(writers_settle_at(1).await, 1);
     round_trip(&file, "file").await;
     let rwc = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("r.sqlite").display()
     );
     let other = SqliteJournal::connect(&rwc).await.unwrap();
-    assert_eq!(writer_threads(), 2);
+    assert_eq!(writers_settle_at(2).await, 2);
     round_trip(&other, "rwc").await;
     drop(other);
     assert_eq!(
@@ -158,10 +161,10 @@ async fn run() {
     let good = SignalId::of_canonical("good");
     let bad = SignalId::of_canonical("bad");
     let first_write = write(first.clone(), 1);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let good_write = write(good.clone(), 1);
     let bad_write = write(bad.clone(), 0);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     held.commit().unwrap();
     first_write.await.unwrap().unwrap();
     for (tag, w) in [("good", good_write), ("bad", bad_write)] {
