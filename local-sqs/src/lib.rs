@@ -382,11 +382,14 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         self.arrived.notify_one();
     }
 
+    /// Sends `message`; a dead letter carries its source queue, its last error and how many
+    /// times that queue delivered it (`receive_count`; 0 for a message sent here first).
     fn push(
         &self,
         message: FifoMessage,
         source_queue: Option<String>,
         last_error: Option<String>,
+        receive_count: u32,
     ) -> Result<bool, String> {
         let now = self.clock.now();
         let mut st = self.lock();
@@ -416,7 +419,7 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
             dedup_id: message.dedup_id,
             body: message.body.into(),
             sent_at: now,
-            receive_count: 0,
+            receive_count,
             invisible_until: None,
             receipt: None,
             source_queue,
@@ -444,7 +447,7 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
     /// Errors: the [`QueueLog`]'s, when the message could not be written (then it is not in
     /// the queue).
     pub fn try_send(&self, message: FifoMessage) -> Result<bool, String> {
-        self.push(message, None, None)
+        self.push(message, None, None, 0)
     }
 
     /// [`try_send`](Self::try_send) for a queue without a [`QueueLog`], which cannot fail; with
@@ -548,6 +551,9 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
                     },
                     Some(self.config.name.clone()),
                     m.last_error,
+                    // A dead letter shows how often its source queue delivered it (`tvctl dlq
+                    // list`'s `receives`), not 0 as a message never received.
+                    m.receive_count,
                 );
                 match moved {
                     Ok(_) => self
@@ -960,6 +966,7 @@ mod tests {
             ),
             (Some("q"), Some("boom"))
         );
+        assert_eq!(dead[0].receive_count, 2, "the source queue's receives");
         assert_eq!(q.depth(), 0);
     }
 
