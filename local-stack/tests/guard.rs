@@ -488,6 +488,38 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
             None,
             "is named as a local stack's state file",
         ),
+        // The journal URL's parameters: each refused by its key, before anything is made.
+        (
+            format!("sqlite://{}?mode=rw", p("none.sqlite")),
+            None,
+            "no journal at",
+        ),
+        (
+            format!("sqlite://{}?MODE=rwc", p("t.sqlite")),
+            None,
+            "a parameter `MODE` that SQLite does not read",
+        ),
+        (p("j?x.sqlite"), None, "a parameter `x.sqlite`"),
+        (
+            format!("sqlite://{}?mode=ro", p("old.sqlite")),
+            None,
+            "`mode` would open it read-only",
+        ),
+        (
+            format!("sqlite://{}?immutable=1", p("t.sqlite")),
+            None,
+            "`immutable` would open it read-only",
+        ),
+        (
+            format!("sqlite://{}?vfs=unix-none", p("t.sqlite")),
+            None,
+            "`vfs` is not taken",
+        ),
+        (
+            format!("sqlite://{}?cache=both", p("t.sqlite")),
+            None,
+            "`cache` has a value SQLite does not read",
+        ),
     ] {
         let cfg = local_stack::LocalConfig {
             port: 0,
@@ -734,6 +766,16 @@ async fn a_real_broker_needs_its_state_in_a_file() {
         .await
         .unwrap();
     assert!(dir.path().join("my journal/j.sqlite").exists() && state.exists());
+    // `mode=rw` on a journal that exists starts (refused above where none is).
+    let existing = dir.path().join("rw.sqlite");
+    let made = journal::SqliteJournal::connect(existing.to_str().unwrap())
+        .await
+        .unwrap();
+    made.pool().close().await;
+    drop(made);
+    let url = format!("sqlite://{}?mode=rw&cache=private", existing.display());
+    local_stack::start(real(url, None), &env).await.unwrap();
+    assert!(dir.path().join("rw.state.sqlite").exists());
 }
 
 #[test]
