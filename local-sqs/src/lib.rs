@@ -53,7 +53,8 @@ pub struct Durable {
     /// When it was sent (UTC).
     pub sent_at: DateTime<Utc>,
     /// How many times it has been received: kept so a restart does not reset the count that
-    /// moves a message to its dead-letter queue.
+    /// moves a message to its dead-letter queue. A letter moved there keeps its source
+    /// queue's count; one sent there (an executor's own) starts at 0.
     pub receive_count: u32,
     /// Set on dead-lettered messages: the queue it came from.
     pub source_queue: Option<String>,

@@ -497,28 +497,33 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
         (
             format!("sqlite://{}?MODE=rwc", p("t.sqlite")),
             None,
-            "a parameter `MODE` that SQLite does not read",
+            "a parameter \"MODE\" that SQLite does not read",
         ),
-        (p("j?x.sqlite"), None, "a parameter `x.sqlite`"),
+        (p("j?x.sqlite"), None, "a parameter \"x.sqlite\""),
         (
             format!("sqlite://{}?mode=ro", p("old.sqlite")),
             None,
-            "`mode` would open it read-only",
+            "\"mode\" would open it read-only",
         ),
         (
             format!("sqlite://{}?immutable=1", p("t.sqlite")),
             None,
-            "`immutable` would open it read-only",
+            "\"immutable\" would open it read-only",
         ),
         (
-            format!("sqlite://{}?vfs=unix-none", p("t.sqlite")),
+            format!("sqlite://{}?vfs=nope", p("t.sqlite")),
             None,
-            "`vfs` is not taken",
+            "\"vfs\" has a value SQLite does not read here",
         ),
         (
             format!("sqlite://{}?cache=both", p("t.sqlite")),
             None,
-            "`cache` has a value SQLite does not read",
+            "\"cache\" has a value SQLite does not read here",
+        ),
+        (
+            "sqlite::memory:?bogus=1".into(),
+            Some(p("mem.state.sqlite")),
+            "a parameter \"bogus\" that SQLite does not read",
         ),
     ] {
         let cfg = local_stack::LocalConfig {
@@ -531,6 +536,8 @@ async fn a_start_whose_files_would_overlap_is_refused_and_changes_nothing() {
             panic!("{journal} / {state:?} started");
         };
         assert!(err.contains(expected), "{journal} / {state:?}: {err}");
+        // A parameter is named by its key, never its value.
+        assert!(!err.contains("nope") && !err.contains("both"), "{err}");
         assert_eq!(listing(k), before, "{journal} / {state:?}");
     }
     for name in ["x.sqlite", "run.state.sqlite"] {
@@ -776,6 +783,20 @@ async fn a_real_broker_needs_its_state_in_a_file() {
     let url = format!("sqlite://{}?mode=rw&cache=private", existing.display());
     local_stack::start(real(url, None), &env).await.unwrap();
     assert!(dir.path().join("rw.state.sqlite").exists());
+    // Parameters SQLite reads and a writing journal can take start, as sqlx splits them.
+    for (name, params) in [
+        ("q", "?"),
+        ("amp", "?&"),
+        ("shared", "?cache=shared"),
+        ("mutable", "?immutable=0"),
+        ("dotfile", "?vfs=unix-dotfile&mode=rwc"),
+    ] {
+        let url = format!("sqlite://{}/{name}.sqlite{params}", dir.path().display());
+        local_stack::start(real(url.clone(), None), &env)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert!(dir.path().join(format!("{name}.sqlite")).exists(), "{url}");
+    }
 }
 
 #[test]
