@@ -117,15 +117,20 @@ const INSERT_AUDIT: &str =
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// Database errors can carry connection details: keep the kind, drop the rest.
+/// A database's error as a reason: its code and its message cut to a line (the message names
+/// a table, a constraint or a database, never a value or a password).
+fn database_error(code: impl std::fmt::Display, message: &str) -> String {
+    format!(
+        "database error {code}: {}",
+        message.chars().take(160).collect::<String>()
+    )
+}
+
 fn db_error(what: &str, e: sqlx::Error) -> JournalError {
     let kind = match &e {
         // The server's message names what is wrong (`database "x" does not exist`), never a
         // password; cut to a line.
-        sqlx::Error::Database(d) => format!(
-            "database error {}: {}",
-            d.code().unwrap_or_default(),
-            d.message().chars().take(160).collect::<String>()
-        ),
+        sqlx::Error::Database(d) => database_error(d.code().unwrap_or_default(), d.message()),
         sqlx::Error::PoolTimedOut => "pool timed out".into(),
         // The kind only (`connection refused`): the error's text may name the host.
         sqlx::Error::Io(e) => format!("I/O error: {}", e.kind()),
@@ -253,6 +258,20 @@ const GROUP_MAX: usize = 8;
 impl GroupCommit {
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The outcome of a catch-up checkpoint (busy flag, frames in the log, frames copied):
+    /// once it copied every frame, the next write rewinds the log and no catch-up is due.
+    /// Busy, incomplete or failed, it is tried again after the next batch.
+    #[cfg(feature = "sqlite")]
+    fn caught_up<E: std::fmt::Display>(&self, checkpoint: Result<(i64, i64, i64), E>) {
+        match checkpoint {
+            Ok((0, log, copied)) if log == copied => self
+                .restart_due
+                .store(false, std::sync::atomic::Ordering::Release),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "journal: catch-up checkpoint"),
+        }
     }
 
     /// Starts a drain on the writer thread, if this group has one that still runs.
@@ -900,14 +919,7 @@ impl SqliteJournal {
                 return;
             }
         };
-        match wal_checkpoint(&mut conn).await {
-            Ok((0, log, copied)) if log == copied => self
-                .group
-                .restart_due
-                .store(false, std::sync::atomic::Ordering::Release),
-            Ok(_) => {}
-            Err(e) => tracing::debug!(error = %e, "journal: catch-up checkpoint"),
-        }
+        self.group.caught_up(wal_checkpoint(&mut conn).await);
     }
 }
 
@@ -1687,6 +1699,79 @@ pub fn shown(url: &str) -> String {
         Location::Postgres => "a PostgreSQL URL (not shown)".into(),
         Location::Unusable(_) => "an unusable journal setting (not shown)".into(),
     }
+}
+
+/// The `?` parameters of a SQLite journal URL as sqlx reads them: split by
+/// `form_urlencoded`, keys and values decoded
+/// (<https://docs.rs/sqlx/0.9.0/sqlx/sqlite/struct.SqliteConnectOptions.html>); none for a
+/// URL without `?`.
+fn sqlite_parameters(url: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(url.split_once('?').map_or("", |(_, p)| p).as_bytes())
+}
+
+/// The `?` parameters of a SQLite journal's URL judged for a journal that is written (the
+/// local stack's, before it makes any file), as sqlx reads them ([`sqlite_parameters`]).
+/// Refused, each by its key (never its value):
+/// - a key the driver does not read (a plain path with a `?` in it reads as parameters);
+/// - `mode=ro` and `immutable=1`/`true` (nothing could be journaled);
+/// - a `vfs` SQLite does not build on Unix (`memdb` is the in-memory one;
+///   <https://www.sqlite.org/vfs.html>);
+/// - `mode=rw` with no file at `path` (it means "an existing journal only", which the
+///   stack's file lock would otherwise make).
+///
+/// A PostgreSQL or unusable setting is not judged here ([`Location::of`]).
+///
+/// # Errors
+/// The reason, naming the parameter's key.
+pub fn writable_parameters(url: &str) -> Result<(), String> {
+    let path = match Location::of(url) {
+        Location::File(path) => Some(path),
+        Location::Memory => None,
+        Location::Postgres | Location::Unusable(_) => return Ok(()),
+    };
+    for (key, value) in sqlite_parameters(url) {
+        // Named as a debug string cut short: a key is the user's text, and may hold anything.
+        let named = format!("{:?}", key.chars().take(40).collect::<String>());
+        match (&*key, &*value) {
+            ("mode", "rwc" | "memory")
+            | ("cache", "shared" | "private")
+            | ("immutable", "0" | "false")
+            | (
+                "vfs",
+                "unix" | "unix-dotfile" | "unix-excl" | "unix-none" | "unix-namedsem" | "memdb",
+            ) => {}
+            ("mode", "rw") => {
+                if let Some(path) = path.as_ref().filter(|p| !p.exists()) {
+                    return Err(format!(
+                        "no journal at {} (`mode=rw` opens an existing journal only): give \
+                         the right path, or drop `mode=rw` to start a new journal there",
+                        path.display()
+                    ));
+                }
+            }
+            ("mode", "ro") | ("immutable", "1" | "true") => {
+                return Err(format!(
+                    "the journal setting's {named} would open it read-only, and the local \
+                     stack journals every signal: drop it (`tvctl report` and `tvctl trades` \
+                     read a journal without writing)"
+                ));
+            }
+            ("mode" | "cache" | "immutable" | "vfs", _) => {
+                return Err(format!(
+                    "the journal setting's {named} has a value SQLite does not read here \
+                     (mode: rw, rwc or memory; cache: shared or private; immutable: 0; vfs: \
+                     unix, unix-dotfile, unix-excl, unix-none, unix-namedsem or memdb)"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "the journal setting has a parameter {named} that SQLite does not read \
+                     (a `?` in a file's path starts parameters: write it as %3F)"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn usable(url: &str) -> Result<(), JournalError> {

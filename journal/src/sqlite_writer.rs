@@ -35,17 +35,12 @@ fn configure(conn: &rusqlite::Connection, size_limit: i64) -> rusqlite::Result<(
 }
 
 /// Whether the writer may write the file of the sqlx URL `url` (a file's, as
-/// [`super::Location::of`] reads it): it has no `?` parameters, or only `mode=rw` or
-/// `mode=rwc` (<https://www.sqlite.org/uri.html#recognized_query_parameters>), which the
-/// writer's own opening matches (read-write; the file exists, made by the pool).
+/// [`super::Location::of`] reads it): its parameters ([`super::sqlite_parameters`]) are none,
+/// or only `mode=rw` or `mode=rwc` (<https://www.sqlite.org/uri.html#recognized_query_parameters>),
+/// which the writer's own opening matches (read-write; the file exists, made by the pool).
 pub(crate) fn takes_parameters(url: &str) -> bool {
-    let Some((_, params)) = url.split_once('?') else {
-        return true;
-    };
-    params.split('&').all(|p| {
-        let p = percent_encoding::percent_decode_str(p).decode_utf8_lossy();
-        p == "mode=rw" || p == "mode=rwc"
-    })
+    super::sqlite_parameters(url)
+        .all(|(key, value)| key == "mode" && (value == "rw" || value == "rwc"))
 }
 
 /// Opens the journal file at `path` (made and migrated already) for writing and starts the
@@ -170,34 +165,18 @@ fn after_batch(conn: &rusqlite::Connection, group: &GroupCommit) {
     if !group.restart_due.load(Ordering::Acquire) {
         return;
     }
-    let checkpoint = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    });
-    match checkpoint {
-        Ok((0, log, copied)) if log == copied => group.restart_due.store(false, Ordering::Release),
-        Ok(_) => {}
-        Err(e) => tracing::debug!(error = %e, "journal: catch-up checkpoint"),
-    }
+    group.caught_up(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    }));
 }
 
 /// A rusqlite error as the sqlx path words one (`db_error`): SQLite's code and message cut
 /// to a line, which name a table or a constraint, never a value.
 fn error(what: &str, e: &rusqlite::Error) -> JournalError {
     let kind = match e {
-        rusqlite::Error::SqliteFailure(f, message) => format!(
-            "database error {}: {}",
-            f.extended_code,
-            message
-                .as_deref()
-                .unwrap_or("")
-                .chars()
-                .take(160)
-                .collect::<String>()
-        ),
+        rusqlite::Error::SqliteFailure(f, message) => {
+            super::database_error(f.extended_code, message.as_deref().unwrap_or(""))
+        }
         other => other.to_string().chars().take(120).collect(),
     };
     JournalError {

@@ -912,65 +912,6 @@ async fn queues(State(app): State<Arc<App>>) -> Response {
     axum::Json(json!(list)).into_response()
 }
 
-/// The `?` parameters of a SQLite journal's URL, judged before anything is made, as sqlx
-/// reads them (split by `url::form_urlencoded`, then matched:
-/// <https://docs.rs/sqlx/0.9.0/sqlx/sqlite/struct.SqliteConnectOptions.html>). The local
-/// stack writes its journal, so refused, each by its key (never its value):
-/// - a key the driver does not read (a plain path with a `?` in it reads as parameters);
-/// - `mode=ro` and `immutable=1`/`true` (nothing could be journaled);
-/// - a `vfs` SQLite does not build on Unix (`memdb` is the in-memory one;
-///   <https://www.sqlite.org/vfs.html>);
-/// - `mode=rw` with no file at `path` (it means "an existing journal only", which the
-///   stack's file lock would otherwise make). `path` is `None` for a journal in memory.
-fn journal_parameters(url: &str, path: Option<&std::path::Path>) -> Result<(), String> {
-    let Some((_, params)) = url.split_once('?') else {
-        return Ok(());
-    };
-    for (key, value) in form_urlencoded::parse(params.as_bytes()) {
-        // Named as a debug string cut short: a key is the user's text, and may hold anything.
-        let named = format!("{:?}", key.chars().take(40).collect::<String>());
-        match (&*key, &*value) {
-            ("mode", "rwc" | "memory")
-            | ("cache", "shared" | "private")
-            | ("immutable", "0" | "false")
-            | (
-                "vfs",
-                "unix" | "unix-dotfile" | "unix-excl" | "unix-none" | "unix-namedsem" | "memdb",
-            ) => {}
-            ("mode", "rw") => {
-                if let Some(path) = path.filter(|p| !p.exists()) {
-                    return Err(format!(
-                        "no journal at {} (`mode=rw` opens an existing journal only): give \
-                         the right path, or drop `mode=rw` to start a new journal there",
-                        path.display()
-                    ));
-                }
-            }
-            ("mode", "ro") | ("immutable", "1" | "true") => {
-                return Err(format!(
-                    "the journal setting's {named} would open it read-only, and the local \
-                     stack journals every signal: drop it (`tvctl report` and `tvctl trades` \
-                     read a journal without writing)"
-                ));
-            }
-            ("mode" | "cache" | "immutable" | "vfs", _) => {
-                return Err(format!(
-                    "the journal setting's {named} has a value SQLite does not read here \
-                     (mode: rw, rwc or memory; cache: shared or private; immutable: 0; vfs: \
-                     unix, unix-dotfile, unix-excl, unix-none, unix-namedsem or memdb)"
-                ));
-            }
-            _ => {
-                return Err(format!(
-                    "the journal setting has a parameter {named} that SQLite does not read \
-                     (a `?` in a file's path starts parameters: write it as %3F)"
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// What [`start`] refuses, judged before any broker client logs in and before any file is
 /// made (`tvctl dev` calls it before it opens its log file): a journal setting the journal
 /// refuses ([`journal::Location::Unusable`]), a state file named as a SQLite URI (`file:…`,
@@ -1011,11 +952,7 @@ async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<Checked, String> {
     if let journal::Location::Unusable(why) = journal::Location::of(&cfg.journal_url) {
         return Err(format!("the journal setting is unusable: {why}"));
     }
-    match journal::Location::of(&cfg.journal_url) {
-        journal::Location::File(path) => journal_parameters(&cfg.journal_url, Some(&path))?,
-        journal::Location::Memory => journal_parameters(&cfg.journal_url, None)?,
-        journal::Location::Postgres | journal::Location::Unusable(_) => {}
-    }
+    journal::writable_parameters(&cfg.journal_url)?;
     // A path that exists must be a file: a directory or a device (`/dev/null`) fails only
     // once SQLite opens it, after the state file and the log beside it were made.
     for (what, path) in [
