@@ -110,7 +110,7 @@ pub trait PaperLog: Send + Sync {
 /// the most recent [`FILLS_IN_MEMORY`] stay here.
 #[derive(Default)]
 struct Fills {
-    by_id: BTreeMap<String, PaperFill>,
+    by_id: std::collections::HashMap<String, PaperFill>,
     order: std::collections::VecDeque<String>,
     log: Option<Arc<dyn PaperLog>>,
 }

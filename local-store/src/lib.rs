@@ -50,6 +50,7 @@ use shared::outcome::Outcome;
 use shared::ports::{
     Claim, HAND_OVER_SKEW, IdempotencyKey, IdempotencyStore, InstrumentKey, StoreError,
 };
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -163,6 +164,11 @@ struct Inner {
     conn: Connection,
     open: bool,
     queues: QueueFile,
+    /// `latest_signal` as the open transaction leaves it, for the keys read or written since
+    /// the last lost write: `advance` reads a key's row once, not at every signal. Emptied
+    /// whenever writes are lost (a failed commit, a transaction SQLite rolled back), so it
+    /// never holds a time the file does not; one entry per instrument an executor traded.
+    latest: HashMap<String, i64>,
 }
 
 /// What the committer has made durable: writes numbered `..=committed` are on disk; writes
@@ -272,6 +278,7 @@ impl Shared {
             }
             Err(e) => {
                 tracing::error!(error = %e, "local state: commit failed, its writes are lost");
+                inner.latest.clear();
                 self.lost(upto, e);
             }
         }
@@ -701,6 +708,7 @@ impl LocalStore {
                 conn,
                 open: false,
                 queues,
+                latest: HashMap::new(),
             }),
             queue_records: Mutex::new(queue_records),
             written: AtomicU64::new(0),
@@ -998,6 +1006,7 @@ impl LocalStore {
                 .queues
                 .drop_pending(&self.shared.queue_records, &self.shared.written);
             tracing::error!("local state: SQLite rolled a transaction back, its writes are lost");
+            inner.latest.clear();
             self.shared
                 .lost(upto, "SQLite rolled the transaction back after an error");
         }
@@ -1481,26 +1490,40 @@ impl IdempotencyStore for LocalStore {
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let k = Self::instrument_key(key);
         let err = Self::store_error("advance");
-        // One write after a read, both under the connection's lock: no savepoint needed.
-        let guard = self.writing().map_err(&err)?;
-        let tx = &guard.conn;
-        let later: Option<i64> = one_row(
-            tx,
-            "SELECT at_ms FROM latest_signal WHERE key = ?1",
-            params![k],
-            |r| r.get(0),
-        )
-        .map_err(&err)?;
-        if let Some(at) = later.filter(|at| *at > ms(signal_time)) {
-            return Ok(Some(from_ms(at)));
+        // One write after a read, both under the connection's lock: no savepoint needed. The
+        // read is of memory once the key was read or written (`Inner::latest`).
+        let mut guard = self.writing().map_err(&err)?;
+        let inner = &mut *guard;
+        let latest = match inner.latest.get(&k) {
+            Some(at) => Some(*at),
+            None => {
+                let read: Option<i64> = one_row(
+                    &inner.conn,
+                    "SELECT at_ms FROM latest_signal WHERE key = ?1",
+                    params![k],
+                    |r| r.get(0),
+                )
+                .map_err(&err)?;
+                if let Some(at) = read {
+                    inner.latest.insert(k.clone(), at);
+                }
+                read
+            }
+        };
+        let at = ms(signal_time);
+        if let Some(later) = latest.filter(|l| *l > at) {
+            return Ok(Some(from_ms(later)));
         }
-        run(
-            tx,
-            "INSERT INTO latest_signal (key, at_ms) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET at_ms = excluded.at_ms",
-            params![k, ms(signal_time)],
-        )
-        .map_err(&err)?;
+        if latest != Some(at) {
+            run(
+                &inner.conn,
+                "INSERT INTO latest_signal (key, at_ms) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET at_ms = excluded.at_ms",
+                params![k, at],
+            )
+            .map_err(&err)?;
+            inner.latest.insert(k, at);
+        }
         Ok(None)
     }
 }
@@ -2123,13 +2146,24 @@ mod tests {
         let fill = |s: &LocalStore, n: u64| {
             s.filled("paper-coinbase", &format!("c{n}"), &paper_fill(n), &[], n)
         };
+        let instrument = InstrumentKey {
+            broker: Broker::Coinbase,
+            account: "paper-coinbase".into(),
+            instrument: "BTC-USD".into(),
+        };
         // The committer commits on its own IDLE_COMMIT after a write; when that commit comes
         // between the write and the rollback there is nothing to roll back, and the
         // scenario starts again on a fresh file (bounded).
         for attempt in 0..50 {
             let (_dir, path) = file("rolled-back");
             let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            // An instrument's latest signal read (so memory holds it), then moved on in the
+            // transaction that is rolled back.
+            assert_eq!(s.advance(&instrument, t0()).await, Ok(None));
+            s.flush().await.unwrap_or_else(|e| panic!("{e}"));
             fill(&s, 1).unwrap_or_else(|e| panic!("{e}"));
+            let lost_time = t0() + chrono::Duration::seconds(10);
+            assert_eq!(s.advance(&instrument, lost_time).await, Ok(None));
             // A queue record in the same commit.
             s.sent("q", &message(1, "a", t0()))
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -2168,6 +2202,13 @@ mod tests {
             assert!(
                 outcome.is_err(),
                 "the rolled-back write is not reported kept"
+            );
+            // The rolled-back time is not remembered: a signal between the two is in order.
+            let between = t0() + chrono::Duration::seconds(5);
+            assert_eq!(
+                s.advance(&instrument, between).await,
+                Ok(None),
+                "attempt {attempt}, {commit_first}"
             );
             s.flush()
                 .await
