@@ -305,6 +305,12 @@ impl GroupCommit {
         (written, start)
     }
 
+    /// Whether executions wait to be written (the writer thread's commit gap waits only then).
+    #[cfg(feature = "sqlite")]
+    fn has_pending(&self) -> bool {
+        !self.lock().executions.is_empty()
+    }
+
     /// The executions to write next; `None` ends the drain (in the same lock as `enqueue`, so
     /// an execution added after it starts a new one).
     fn next_batch(&self) -> Option<Vec<Execution>> {

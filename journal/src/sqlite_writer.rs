@@ -71,15 +71,49 @@ pub(crate) fn start(
     Ok(wake)
 }
 
+/// The least time between the starts of two of the writer's transactions while executions
+/// wait: 1 ms, or [`BUSY_GAP`] after a transaction of [`BUSY_EXECUTIONS`] or more.
+const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The gap after a transaction of [`BUSY_EXECUTIONS`] executions or more: a commit rewrites
+/// the last page of every table and index it appended to whatever the number of rows, so
+/// under sustained load fewer, larger transactions cost less (the writer's CPU per signal
+/// about a sixth lower in the throughput run). At 200 alerts/s a transaction carries one
+/// execution and the gap stays [`COMMIT_GAP`].
+const BUSY_GAP: std::time::Duration = std::time::Duration::from_millis(3);
+
+/// See [`BUSY_GAP`].
+const BUSY_EXECUTIONS: usize = 3;
+
 /// The thread: a drain for each wake-up, until the journal is dropped.
 fn run(mut conn: rusqlite::Connection, woken: &mpsc::Receiver<()>, group: &Weak<GroupCommit>) {
+    let mut last = std::time::Instant::now();
+    let mut gap = COMMIT_GAP;
     while woken.recv().is_ok() {
         let Some(group) = group.upgrade() else { break };
         // A panic answers nobody (the waiters see their write abandoned; `DrainGuard` lets
         // the next execution start a new drain) and the thread goes on.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _guard = DrainGuard(&group);
-            while let Some(batch) = group.next_batch() {
+            loop {
+                // At most one transaction each COMMIT_GAP: under load, the executions that
+                // come meanwhile share it (a commit rewrites the last page of every table
+                // and index it appended to, whatever the number of rows); when idle the
+                // write starts at once, and a drain with nothing left ends without a wait.
+                if group.has_pending()
+                    && let Some(rest) = gap.checked_sub(last.elapsed())
+                {
+                    std::thread::sleep(rest);
+                }
+                let Some(batch) = group.next_batch() else {
+                    break;
+                };
+                last = std::time::Instant::now();
+                gap = if batch.len() >= BUSY_EXECUTIONS {
+                    BUSY_GAP
+                } else {
+                    COMMIT_GAP
+                };
                 let result = write(&mut conn, &batch);
                 GroupCommit::answer(batch, &result);
                 // After the answers: nobody waits on what it does.

@@ -139,6 +139,18 @@ pub const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(10
 /// next commit (at 200 alerts/s they come further apart and are committed at once).
 pub const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// The least time between two commits after one that carried [`BUSY_WRITES`] writes or
+/// more (about three signals' queue records, claims and fills): a commit rewrites the last
+/// page of every table and index it appended to whatever the number of rows, so under
+/// sustained load fewer, larger commits cost less (the throughput run: the committer's CPU
+/// per signal about a third lower at 3-4 ms than at 1 ms). At 200 alerts/s a commit carries
+/// one signal's writes at most, and the gap stays [`COMMIT_GAP`], so a signal's latency does
+/// not grow. Three milliseconds bound how long a webhook answer can wait under load.
+pub const BUSY_GAP: std::time::Duration = std::time::Duration::from_millis(3);
+
+/// The writes in a commit from which the next waits [`BUSY_GAP`].
+pub const BUSY_WRITES: u64 = 24;
+
 /// Commits between two checkpoints of the write-ahead log.
 const CHECKPOINT_EVERY: u64 = 256;
 
@@ -351,6 +363,8 @@ impl Shared {
     fn commit_loop(&self, checkpoint: Option<&std::sync::mpsc::SyncSender<()>>) {
         let mut commits = 0u64;
         let mut last = std::time::Instant::now();
+        let mut gap = COMMIT_GAP;
+        let mut counted = self.written.load(Ordering::Acquire);
         loop {
             {
                 let mut requested = lock(&self.requested);
@@ -371,10 +385,19 @@ impl Shared {
                     }
                 }
             }
-            if let Some(rest) = COMMIT_GAP.checked_sub(last.elapsed()) {
+            if let Some(rest) = gap.checked_sub(last.elapsed()) {
                 std::thread::sleep(rest);
             }
             last = std::time::Instant::now();
+            // The writes this commit carries (a write counted just after it is read goes
+            // into the next one's count).
+            let written = self.written.load(Ordering::Acquire);
+            gap = if written - counted >= BUSY_WRITES {
+                BUSY_GAP
+            } else {
+                COMMIT_GAP
+            };
+            counted = written;
             let _ = self.commit();
             commits += 1;
             if let Some(ask) = checkpoint
