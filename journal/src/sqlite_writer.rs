@@ -96,10 +96,11 @@ fn run(mut conn: rusqlite::Connection, woken: &mpsc::Receiver<()>, group: &Weak<
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _guard = DrainGuard(&group);
             loop {
-                // At most one transaction each COMMIT_GAP: under load, the executions that
-                // come meanwhile share it (a commit rewrites the last page of every table
-                // and index it appended to, whatever the number of rows); when idle the
-                // write starts at once, and a drain with nothing left ends without a wait.
+                // At most one transaction each `gap` (COMMIT_GAP, or BUSY_GAP after a busy
+                // one): under load, the executions that come meanwhile share it (a commit
+                // rewrites the last page of every table and index it appended to, whatever
+                // the number of rows); a write that comes after the gap has passed starts at
+                // once, and a drain with nothing left ends without a wait.
                 if group.has_pending()
                     && let Some(rest) = gap.checked_sub(last.elapsed())
                 {

@@ -135,8 +135,9 @@ pub struct OpenError {
 /// How long a write may wait for its commit when nobody flushes.
 pub const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// The least time between two commits: under load, waiters that come within it share the
-/// next commit (at 200 alerts/s they come further apart and are committed at once).
+/// The least time between two commits, after one of fewer than [`BUSY_WRITES`] writes: waiters
+/// that come within it share the next commit (at 200 alerts/s they come further apart and
+/// are committed at once).
 pub const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The least time between two commits after one that carried [`BUSY_WRITES`] writes or
@@ -145,7 +146,9 @@ pub const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
 /// sustained load fewer, larger commits cost less (the throughput run: the committer's CPU
 /// per signal about a third lower at 3-4 ms than at 1 ms). At 200 alerts/s a commit carries
 /// one signal's writes at most, and the gap stays [`COMMIT_GAP`], so a signal's latency does
-/// not grow. Three milliseconds bound how long a webhook answer can wait under load.
+/// not grow; under load a waiter waits up to this gap and the commit itself, and a signal,
+/// which waits for several commits of this file and a journal cycle, a few milliseconds more
+/// than at 1 ms.
 pub const BUSY_GAP: std::time::Duration = std::time::Duration::from_millis(3);
 
 /// The writes in a commit from which the next waits [`BUSY_GAP`].
@@ -176,10 +179,11 @@ struct Inner {
     conn: Connection,
     open: bool,
     queues: QueueFile,
-    /// `latest_signal` as the open transaction leaves it, for the keys read or written since
-    /// the last lost write: `advance` reads a key's row once, not at every signal. Emptied
-    /// whenever writes are lost (a failed commit, a transaction SQLite rolled back), so it
-    /// never holds a time the file does not; one entry per instrument an executor traded.
+    /// `latest_signal` as the open transaction leaves it, for the keys whose row was read
+    /// (and found) or written since the last lost write: `advance` reads a key's row once,
+    /// not at every signal. Emptied whenever writes are lost (a failed commit, a transaction
+    /// SQLite rolled back), so it never holds a time the file and its open transaction do
+    /// not; one entry per instrument an executor traded.
     latest: HashMap<String, i64>,
 }
 
@@ -2180,13 +2184,14 @@ mod tests {
         for attempt in 0..50 {
             let (_dir, path) = file("rolled-back");
             let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            // An instrument's latest signal read (so memory holds it), then moved on in the
-            // transaction that is rolled back.
+            // An instrument's latest signal written and committed (so memory holds it),
+            // then moved on in the transaction that is rolled back, before its fill.
             assert_eq!(s.advance(&instrument, t0()).await, Ok(None));
             s.flush().await.unwrap_or_else(|e| panic!("{e}"));
-            fill(&s, 1).unwrap_or_else(|e| panic!("{e}"));
+            let committed = s.shared.durable.borrow().committed;
             let lost_time = t0() + chrono::Duration::seconds(10);
             assert_eq!(s.advance(&instrument, lost_time).await, Ok(None));
+            fill(&s, 1).unwrap_or_else(|e| panic!("{e}"));
             // A queue record in the same commit.
             s.sent("q", &message(1, "a", t0()))
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -2195,7 +2200,11 @@ mod tests {
                 // the rollback. What SQLite does on its own after SQLITE_FULL or an I/O
                 // error: the open transaction is gone.
                 let inner = lock(&s.shared.inner);
-                if !inner.open || inner.conn.is_autocommit() {
+                // Every write since the flush in the open transaction: no commit since.
+                if !inner.open
+                    || inner.conn.is_autocommit()
+                    || s.shared.durable.borrow().committed != committed
+                {
                     continue;
                 }
                 inner
