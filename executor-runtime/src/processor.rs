@@ -902,6 +902,33 @@ mod tests {
         }
     }
 
+    /// A paper OANDA account at `t0` and an executor over it (1,000 units by default), with
+    /// its clock and journal.
+    fn paper_oanda(
+        t0: DateTime<Utc>,
+    ) -> (
+        ManualClock,
+        Arc<PaperNetting>,
+        Arc<MemoryJournal>,
+        PaperExecutor<Arc<PaperNetting>>,
+    ) {
+        let clock = ManualClock::new(t0);
+        let venue = Arc::new(PaperNetting::with_clock(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+        ));
+        let journal = Arc::new(MemoryJournal::default());
+        let executor = paper_executor(
+            venue.clone(),
+            Arc::new(MemoryIdempotencyStore::default()),
+            journal.clone(),
+            &clock,
+            "1000",
+        );
+        (clock, venue, journal, executor)
+    }
+
     fn intent(at: DateTime<Utc>) -> OrderIntent {
         OrderIntent {
             version: INTENT_VERSION,
@@ -930,20 +957,7 @@ mod tests {
     #[tokio::test]
     async fn the_journal_keeps_the_routed_text_of_an_intent() {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
-        let clock = ManualClock::new(t0);
-        let venue = Arc::new(PaperNetting::with_clock(
-            Broker::Oanda,
-            "paper",
-            Arc::new(clock.clone()),
-        ));
-        let journal = Arc::new(MemoryJournal::default());
-        let executor = paper_executor(
-            venue,
-            Arc::new(MemoryIdempotencyStore::default()),
-            journal.clone(),
-            &clock,
-            "1000",
-        );
+        let (_clock, _venue, journal, executor) = paper_oanda(t0);
         let routed = intent(t0);
         let mut fields: serde_json::Map<String, serde_json::Value> =
             serde_json::from_value(serde_json::to_value(&routed).unwrap()).unwrap();
@@ -983,20 +997,7 @@ mod tests {
     #[tokio::test]
     async fn every_failed_attempt_hands_its_lease_to_the_quick_retry() {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
-        let clock = ManualClock::new(t0);
-        let venue = Arc::new(PaperNetting::with_clock(
-            Broker::Oanda,
-            "paper",
-            Arc::new(clock.clone()),
-        ));
-        let journal = Arc::new(MemoryJournal::default());
-        let executor = paper_executor(
-            venue.clone(),
-            Arc::new(MemoryIdempotencyStore::default()),
-            journal.clone(),
-            &clock,
-            "1000",
-        );
+        let (clock, venue, journal, executor) = paper_oanda(t0);
         let signal = intent(t0);
 
         journal.set_down(true);
