@@ -78,7 +78,7 @@ const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
 /// The gap after a transaction of [`BUSY_EXECUTIONS`] executions or more: a commit rewrites
 /// the last page of every table and index it appended to whatever the number of rows, so
 /// under sustained load fewer, larger transactions cost less (the writer's CPU per signal
-/// about a sixth lower in the throughput run). At 200 alerts/s a transaction carries one
+/// about a tenth lower in the throughput run). At 200 alerts/s a transaction carries one
 /// execution and the gap stays [`COMMIT_GAP`].
 const BUSY_GAP: std::time::Duration = std::time::Duration::from_millis(3);
 

@@ -61,6 +61,10 @@ use queue_file::{QueueFile, QueueRecords};
 /// The queues' file, its records, and what to say of it at start.
 type QueuesOpened = (QueueFile, QueueRecords, Vec<String>);
 
+/// The most latest-signal times [`Inner::latest`] holds: past it, memory is emptied and rows
+/// are read again (instruments come from alerts, so their number is not bounded by the code).
+const LATEST_IN_MEMORY: usize = 4096;
+
 /// How many claims pass between two sweeps (expired records, the paper fills' fold).
 const SWEEP_EVERY: u64 = 1_000;
 
@@ -144,7 +148,7 @@ pub const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
 /// more (about three signals' queue records, claims and fills): a commit rewrites the last
 /// page of every table and index it appended to whatever the number of rows, so under
 /// sustained load fewer, larger commits cost less (the throughput run: the committer's CPU
-/// per signal about a third lower at 3-4 ms than at 1 ms). At 200 alerts/s a commit carries
+/// per signal about a quarter lower at 3 ms than at 1 ms, a third at 4 ms). At 200 alerts/s a commit carries
 /// one signal's writes at most, and the gap stays [`COMMIT_GAP`], so a signal's latency does
 /// not grow; under load a waiter waits up to this gap and the commit itself, and a signal,
 /// which waits for several commits of this file and a journal cycle, a few milliseconds more
@@ -183,8 +187,18 @@ struct Inner {
     /// (and found) or written since the last lost write: `advance` reads a key's row once,
     /// not at every signal. Emptied whenever writes are lost (a failed commit, a transaction
     /// SQLite rolled back), so it never holds a time the file and its open transaction do
-    /// not; one entry per instrument an executor traded.
+    /// not; one entry per instrument an executor traded, at most [`LATEST_IN_MEMORY`].
     latest: HashMap<String, i64>,
+}
+
+impl Inner {
+    /// Holds `at` as `key`'s latest signal time, within [`LATEST_IN_MEMORY`].
+    fn remember(&mut self, key: String, at: i64) {
+        if self.latest.len() >= LATEST_IN_MEMORY && !self.latest.contains_key(&key) {
+            self.latest.clear();
+        }
+        self.latest.insert(key, at);
+    }
 }
 
 /// What the committer has made durable: writes numbered `..=committed` are on disk; writes
@@ -1532,7 +1546,7 @@ impl IdempotencyStore for LocalStore {
                 )
                 .map_err(&err)?;
                 if let Some(at) = read {
-                    inner.latest.insert(k.clone(), at);
+                    inner.remember(k.clone(), at);
                 }
                 read
             }
@@ -1549,7 +1563,7 @@ impl IdempotencyStore for LocalStore {
                 params![k, at],
             )
             .map_err(&err)?;
-            inner.latest.insert(k, at);
+            inner.remember(k, at);
         }
         Ok(None)
     }
@@ -1698,6 +1712,25 @@ mod tests {
             Ok(None),
             "equal times are not older"
         );
+    }
+
+    #[tokio::test]
+    async fn latest_signal_times_in_memory_are_bounded_and_read_again() {
+        let s = LocalStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let k = |n: usize| InstrumentKey {
+            broker: Broker::Oanda,
+            account: "a".into(),
+            instrument: format!("X{n}"),
+        };
+        for n in 0..=LATEST_IN_MEMORY {
+            assert_eq!(s.advance(&k(n), t0()).await, Ok(None));
+        }
+        let held = lock(&s.shared.inner).latest.len();
+        assert!((1..=LATEST_IN_MEMORY).contains(&held), "{held}");
+        // The first instrument's time left memory; its row still refuses an older signal.
+        let older = t0() - Duration::seconds(1);
+        assert_eq!(s.advance(&k(0), older).await, Ok(Some(t0())));
+        assert_eq!(s.advance(&k(LATEST_IN_MEMORY), older).await, Ok(Some(t0())));
     }
 
     #[test]
