@@ -72,23 +72,18 @@ pub(crate) fn start(
 }
 
 /// The least time between the starts of two of the writer's transactions while executions
-/// wait: 1 ms, or [`BUSY_GAP`] after a transaction of [`BUSY_EXECUTIONS`] or more.
+/// wait: those that come meanwhile share the next one (a commit rewrites the last page of
+/// every table and index it appended to, whatever the number of rows).
+///
+/// Not longer under load: 3 ms after a cycle of three executions or more (cf8d2a9) took
+/// about a tenth off the writer's CPU per signal, but each signal waits for a cycle, and in
+/// the throughput run the executed rate was about a sixth lower, with the CPU per signal of
+/// the whole stack the same within the noise (`perf/README.md`, seventh session).
 const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// The gap after a transaction of [`BUSY_EXECUTIONS`] executions or more: a commit rewrites
-/// the last page of every table and index it appended to whatever the number of rows, so
-/// under sustained load fewer, larger transactions cost less (the writer's CPU per signal
-/// about a tenth lower in the throughput run). At 200 alerts/s a transaction carries one
-/// execution and the gap stays [`COMMIT_GAP`].
-const BUSY_GAP: std::time::Duration = std::time::Duration::from_millis(3);
-
-/// See [`BUSY_GAP`].
-const BUSY_EXECUTIONS: usize = 3;
 
 /// The thread: a drain for each wake-up, until the journal is dropped.
 fn run(mut conn: rusqlite::Connection, woken: &mpsc::Receiver<()>, group: &Weak<GroupCommit>) {
     let mut last = std::time::Instant::now();
-    let mut gap = COMMIT_GAP;
     while woken.recv().is_ok() {
         let Some(group) = group.upgrade() else { break };
         // A panic answers nobody (the waiters see their write abandoned; `DrainGuard` lets
@@ -96,13 +91,11 @@ fn run(mut conn: rusqlite::Connection, woken: &mpsc::Receiver<()>, group: &Weak<
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _guard = DrainGuard(&group);
             loop {
-                // At most one transaction each `gap` (COMMIT_GAP, or BUSY_GAP after a busy
-                // one): under load, the executions that come meanwhile share it (a commit
-                // rewrites the last page of every table and index it appended to, whatever
-                // the number of rows); a write that comes after the gap has passed starts at
-                // once, and a drain with nothing left ends without a wait.
+                // At most one transaction each COMMIT_GAP: under load, the executions that
+                // come meanwhile share it; a write that comes after the gap has passed starts
+                // at once, and a drain with nothing left ends without a wait.
                 if group.has_pending()
-                    && let Some(rest) = gap.checked_sub(last.elapsed())
+                    && let Some(rest) = COMMIT_GAP.checked_sub(last.elapsed())
                 {
                     std::thread::sleep(rest);
                 }
@@ -110,11 +103,6 @@ fn run(mut conn: rusqlite::Connection, woken: &mpsc::Receiver<()>, group: &Weak<
                     break;
                 };
                 last = std::time::Instant::now();
-                gap = if batch.len() >= BUSY_EXECUTIONS {
-                    BUSY_GAP
-                } else {
-                    COMMIT_GAP
-                };
                 let result = write(&mut conn, &batch);
                 GroupCommit::answer(batch, &result);
                 // After the answers: nobody waits on what it does.

@@ -139,24 +139,17 @@ pub struct OpenError {
 /// How long a write may wait for its commit when nobody flushes.
 pub const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// The least time between two commits, after one of fewer than [`BUSY_WRITES`] writes: waiters
-/// that come within it share the next commit (at 200 alerts/s they come further apart and
-/// are committed at once).
+/// The least time between two commits: waiters that come within it share the next commit
+/// (at 200 alerts/s they come further apart and are committed at once).
+///
+/// Not longer under load: a commit rewrites the last page of every table and index it
+/// appended to whatever the number of rows, so 3 ms after a commit of three signals or more
+/// (cf8d2a9) took about a quarter off the committer's CPU per signal; but a signal waits
+/// for several commits of this file and a journal cycle, and in the throughput run the
+/// executed rate was about a sixth lower at 3 ms, with the CPU per signal of the whole stack
+/// the same within the noise (the committer's share higher at 1 ms, the runtime's lower:
+/// `perf/README.md`, seventh session).
 pub const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// The least time between two commits after one that carried [`BUSY_WRITES`] writes or
-/// more (about three signals' queue records, claims and fills): a commit rewrites the last
-/// page of every table and index it appended to whatever the number of rows, so under
-/// sustained load fewer, larger commits cost less (the throughput run: the committer's CPU
-/// per signal about a quarter lower at 3 ms than at 1 ms, a third at 4 ms). At 200 alerts/s a commit carries
-/// one signal's writes at most, and the gap stays [`COMMIT_GAP`], so a signal's latency does
-/// not grow; under load a waiter waits up to this gap and the commit itself, and a signal,
-/// which waits for several commits of this file and a journal cycle, a few milliseconds more
-/// than at 1 ms.
-pub const BUSY_GAP: std::time::Duration = std::time::Duration::from_millis(3);
-
-/// The writes in a commit from which the next waits [`BUSY_GAP`].
-pub const BUSY_WRITES: u64 = 24;
 
 /// Commits between two checkpoints of the write-ahead log.
 const CHECKPOINT_EVERY: u64 = 256;
@@ -381,8 +374,6 @@ impl Shared {
     fn commit_loop(&self, checkpoint: Option<&std::sync::mpsc::SyncSender<()>>) {
         let mut commits = 0u64;
         let mut last = std::time::Instant::now();
-        let mut gap = COMMIT_GAP;
-        let mut counted = self.written.load(Ordering::Acquire);
         loop {
             {
                 let mut requested = lock(&self.requested);
@@ -403,19 +394,10 @@ impl Shared {
                     }
                 }
             }
-            if let Some(rest) = gap.checked_sub(last.elapsed()) {
+            if let Some(rest) = COMMIT_GAP.checked_sub(last.elapsed()) {
                 std::thread::sleep(rest);
             }
             last = std::time::Instant::now();
-            // The writes this commit carries (a write counted just after it is read goes
-            // into the next one's count).
-            let written = self.written.load(Ordering::Acquire);
-            gap = if written - counted >= BUSY_WRITES {
-                BUSY_GAP
-            } else {
-                COMMIT_GAP
-            };
-            counted = written;
             let _ = self.commit();
             commits += 1;
             if let Some(ask) = checkpoint
