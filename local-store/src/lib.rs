@@ -782,6 +782,7 @@ impl LocalStore {
             // The first start wrote the file and recorded it here, and was killed before the
             // rename that puts it in place.
             std::fs::rename(&new, path).map_err(|e| format!("{}: {e}", path.display()))?;
+            queue_file::sync_dir_of(path).map_err(|e| format!("{}: {e}", path.display()))?;
         }
         if let Some((file, records, mut notes)) = QueueFile::read(path)? {
             if !had_file {
@@ -2030,6 +2031,17 @@ mod tests {
             refused.is_err_and(|e| e.to_string().contains("does not belong to this state file"))
         );
         assert_eq!(std::fs::read(&queues).ok(), Some(good));
+    }
+
+    #[test]
+    fn a_rename_s_directory_is_the_one_written_to_disk() {
+        let (_dir, path) = file("state.db");
+        queue_file::sync_dir_of(&queue_file_path(&path)).unwrap_or_else(|e| panic!("{e}"));
+        // The directory of the path, not the current one: a directory that does not exist
+        // cannot be opened.
+        let missing = path.with_file_name("no-such-dir").join("state.queues");
+        let e = queue_file::sync_dir_of(&missing).err();
+        assert_eq!(e.map(|e| e.kind()), Some(std::io::ErrorKind::NotFound));
     }
 
     #[test]

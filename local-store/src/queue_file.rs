@@ -168,6 +168,19 @@ pub(crate) fn new_path(path: &Path) -> PathBuf {
     path.with_extension("queues.new")
 }
 
+/// Writes `path`'s directory to disk, so a rename into it survives a power cut: `fsync` of a
+/// file does not cover the directory entry that names it ("For that an explicit fsync() on a
+/// file descriptor for the directory is also needed",
+/// <https://man7.org/linux/man-pages/man2/fsync.2.html>). Without it, a power cut after a
+/// rewrite could bring back the file it replaced, without the records appended since.
+pub(crate) fn sync_dir_of(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// A record's header: its length (`u32`, little-endian), the CRC-32 of those four bytes and
 /// the CRC-32 of its bytes. The length's own checksum tells a damaged length (refused) from
 /// a record cut short by a kill (cut back).
@@ -550,6 +563,11 @@ impl QueueFile {
         self.file = Some(file);
         self.len = len;
         self.compact_at = self.next_compaction();
+        // The file in use is the new one whatever this says: a failure is a warning (the
+        // state file promises what outlives the process, not a power cut; see `lib.rs`).
+        if let Err(e) = sync_dir_of(&path) {
+            tracing::warn!(error = %e, file = %path.display(), "local state: the queue file's directory not written to disk after its rewrite");
+        }
         Ok(())
     }
 
