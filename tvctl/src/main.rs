@@ -219,8 +219,14 @@ struct DlqTarget {
     /// The source queue's URL, where replays go (SQS does not record it on the message).
     #[arg(long)]
     source_url: Option<String>,
-    /// The local stack's base URL, with `--queue`.
-    #[arg(long)]
+    /// The local stack's base URL, with `--queue`; `--local` alone is `tvctl dev`'s default,
+    /// http://127.0.0.1:8080.
+    #[arg(
+        long,
+        num_args = 0..=1,
+        default_missing_value = "http://127.0.0.1:8080",
+        value_name = "BASE_URL"
+    )]
     local: Option<String>,
     /// The local stack's queue (`oanda.fifo`, or its DLQ `oanda-dlq.fifo`).
     #[arg(long, default_value = "signals-dlq.fifo")]

@@ -38,6 +38,11 @@ fn a_dlq_command_given_wrongly_is_a_usage_error_and_an_absent_stack_is_not() {
             vec!["dlq", "replay", "--local", &local],
             "name the messages to replay, or --all",
         ),
+        // `--local` alone: `tvctl dev`'s default URL, not a missing value.
+        (
+            vec!["dlq", "replay", "--local", "--queue", "oanda-dlq.fifo"],
+            "name the messages to replay, or --all",
+        ),
         (
             vec!["dlq", "replay", "--queue-url", &local, "m-1"],
             "no audit trail",
