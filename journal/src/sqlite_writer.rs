@@ -75,9 +75,9 @@ pub(crate) fn start(
 /// wait: those that come meanwhile share the next one (a commit rewrites the last page of
 /// every table and index it appended to, whatever the number of rows).
 ///
-/// Not longer under load: 3 ms after a cycle of three executions or more (cf8d2a9) took
+/// The same under load: 3 ms after a cycle of three executions or more (cf8d2a9) took
 /// about a tenth off the writer's CPU per signal, but each signal waits for a cycle, and in
-/// the throughput run the executed rate was about a sixth lower, with the CPU per signal of
+/// the throughput run the executed rate was about a seventh lower, with the CPU per signal of
 /// the whole stack the same within the noise (`perf/README.md`, seventh session).
 const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
 

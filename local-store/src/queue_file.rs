@@ -172,7 +172,9 @@ pub(crate) fn new_path(path: &Path) -> PathBuf {
 /// file does not cover the directory entry that names it ("For that an explicit fsync() on a
 /// file descriptor for the directory is also needed",
 /// <https://man7.org/linux/man-pages/man2/fsync.2.html>). Without it, a power cut after a
-/// rewrite could bring back the file it replaced, without the records appended since.
+/// rewrite could bring back the file it replaced. (The records appended later are not
+/// synced one by one: as the state file's commits, the last of them may be lost to a power
+/// cut, never to a killed process.)
 pub(crate) fn sync_dir_of(path: &Path) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
