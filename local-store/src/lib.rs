@@ -798,6 +798,17 @@ impl LocalStore {
                     path.display()
                 ));
             }
+            if records.is_empty() && Self::has_traded(conn)? {
+                // A file holding only its header although this state file has traded: what
+                // the refusals advise to start afresh (or a file replaced by hand).
+                tracing::warn!(file = %path.display(), "local state: the queue file holds no queue; the queues start empty");
+                notes.push(format!(
+                    "the queue file {} holds no queue (only its header): the queues start \
+                     empty, with their sequence numbers and dedup window anew; an alert sent \
+                     again that already executed still finds its idempotency record",
+                    path.display()
+                ));
+            }
             if rows > 0 {
                 // A tvctl from before wrote them after this file was made: not read.
                 tracing::warn!(
@@ -857,6 +868,17 @@ impl LocalStore {
             Vec::new()
         };
         Ok((file, records, notes))
+    }
+
+    /// Whether the state file holds an idempotency record or a paper fill: it has executed
+    /// signals, so its queues have carried messages.
+    fn has_traded(conn: &Connection) -> Result<bool, String> {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM idempotency) OR EXISTS (SELECT 1 FROM paper_fill)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(text)
     }
 
     /// What the state file's tables kept of queue `queue` (files from before the queue file):
@@ -2018,6 +2040,14 @@ mod tests {
         std::fs::write(&queues, queue_file::MAGIC).unwrap_or_else(|e| panic!("{e}"));
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(queued(&s).is_empty());
+        // Said at start: this state file has traded, so its queues were not empty before.
+        assert!(
+            s.opening_notes()
+                .iter()
+                .any(|n| n.contains("holds no queue") && n.contains("start empty")),
+            "{:?}",
+            s.opening_notes()
+        );
         assert!(
             s.fill("paper-coinbase", "c1")
                 .unwrap_or_else(|e| panic!("{e}"))
@@ -2035,6 +2065,18 @@ mod tests {
             refused.is_err_and(|e| e.to_string().contains("does not belong to this state file"))
         );
         assert_eq!(std::fs::read(&queues).ok(), Some(good));
+    }
+
+    #[test]
+    fn a_state_that_never_traded_starts_its_empty_queue_file_without_a_note() {
+        let (_dir, path) = file("fresh");
+        drop(LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(
+            std::fs::read(queue_file_path(&path)).ok().as_deref(),
+            Some(&queue_file::MAGIC[..])
+        );
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.opening_notes().is_empty(), "{:?}", s.opening_notes());
     }
 
     #[test]

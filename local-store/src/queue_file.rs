@@ -93,6 +93,14 @@ pub(crate) struct QueueRecords {
     queues: HashMap<String, Standing>,
 }
 
+impl QueueRecords {
+    /// Whether no record named a queue: a file holding only its header (what a fresh start
+    /// writes, or a reset to empty queues), or nothing read yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queues.is_empty()
+    }
+}
+
 /// The queues' file (none for a state in memory), which the committer writes: under the
 /// SQLite connection's lock, after the transaction.
 #[derive(Debug)]
