@@ -782,11 +782,7 @@ impl LocalStore {
             // The first start wrote the file and recorded it here, and was killed before the
             // rename that puts it in place.
             std::fs::rename(&new, path).map_err(|e| format!("{}: {e}", path.display()))?;
-            if let Err(e) = queue_file::sync_dir_of(path) {
-                // As after a rewrite: the rename holds for this process; only a power cut
-                // before the directory reaches the disk could undo it.
-                tracing::warn!(error = %e, file = %path.display(), "local state: the queue file's directory not written to disk after its rename");
-            }
+            queue_file::sync_dir_or_warn(path);
         }
         if let Some((file, records, mut notes)) = QueueFile::read(path)? {
             if !had_file {

@@ -191,6 +191,15 @@ pub(crate) fn sync_dir_of(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// [`sync_dir_of`] after `path` was renamed into place, a failure only warned of: the file in
+/// use is the new one whatever it says, and the state file promises what outlives the
+/// process, not a power cut (see `lib.rs`).
+pub(crate) fn sync_dir_or_warn(path: &Path) {
+    if let Err(e) = sync_dir_of(path) {
+        tracing::warn!(error = %e, file = %path.display(), "local state: the queue file's directory not written to disk after its rename");
+    }
+}
+
 /// A record's header: its length (`u32`, little-endian), the CRC-32 of those four bytes and
 /// the CRC-32 of its bytes. The length's own checksum tells a damaged length (refused) from
 /// a record cut short by a kill (cut back).
@@ -573,11 +582,7 @@ impl QueueFile {
         self.file = Some(file);
         self.len = len;
         self.compact_at = self.next_compaction();
-        // The file in use is the new one whatever this says: a failure is a warning (the
-        // state file promises what outlives the process, not a power cut; see `lib.rs`).
-        if let Err(e) = sync_dir_of(&path) {
-            tracing::warn!(error = %e, file = %path.display(), "local state: the queue file's directory not written to disk after its rewrite");
-        }
+        sync_dir_or_warn(&path);
         Ok(())
     }
 
