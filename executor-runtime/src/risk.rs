@@ -302,6 +302,9 @@ pub struct RiskConfig {
     default: InstrumentFile,
     default_max_position: Decimal,
     max_notional: Decimal,
+    /// Whether the file set the top-level `max_notional` (else it is
+    /// [`DEFAULT_MAX_NOTIONAL`]): messages name where a cap came from.
+    max_notional_set: bool,
     classes: BTreeMap<String, InstrumentFile>,
     instruments: BTreeMap<String, InstrumentFile>,
 }
@@ -476,6 +479,7 @@ impl RiskConfig {
             },
             default_max_position: file.default_max_position,
             max_notional: file.max_notional.unwrap_or(DEFAULT_MAX_NOTIONAL),
+            max_notional_set: file.max_notional.is_some(),
             classes: file.classes,
             instruments: file.instruments,
         })
@@ -514,12 +518,25 @@ impl RiskConfig {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the variable the settings came from (`RISK_CONFIG` or
     /// `RISK_CONFIG_FILE`) with what is wrong: an unreadable file, bad TOML, or a setting
-    /// that fails the check; or naming `RISK_CONFIG` when both are set.
+    /// that fails the check; naming `RISK_CONFIG` when both are set; naming either when it
+    /// is set but blank (never read as unset, which would trade the built-in defaults).
     pub fn from_env(
         env: &impl Env,
         fallback: &str,
         broker: shared::Broker,
     ) -> Result<Self, ConfigError> {
+        // Set but blank (`RISK_CONFIG=''`, a `$(cat file)` of an empty file) is not "unset":
+        // the executor would trade its built-in sizes where somebody meant to set their own.
+        for name in [RISK_CONFIG, RISK_CONFIG_FILE] {
+            if env.get(name).is_some_and(|v| v.trim().is_empty()) {
+                return Err(ConfigError::Invalid {
+                    name: name.into(),
+                    reason: "it is set but empty: unset it for the executor's built-in \
+                             defaults, or give it the risk settings"
+                        .into(),
+                });
+            }
+        }
         let (name, text) = match (env.optional(RISK_CONFIG), env.optional(RISK_CONFIG_FILE)) {
             // One would silently replace the other (the file, valid or not, never read):
             // which sizes trade must not depend on a precedence nobody looks up.
@@ -566,7 +583,10 @@ impl RiskConfig {
     ///   under: otherwise the entries it sizes would be refused unless their alert carries a
     ///   quantity;
     /// - the same for `max_override`: a quantity between the two would be refused all the
-    ///   same.
+    ///   same;
+    /// - a `notional` size, merged the same way, is within the `max_notional` it trades under
+    ///   (both amounts as [`notional_price`] counts them): a larger one sizes open legs the
+    ///   cap refuses.
     ///
     /// # Errors
     /// The first setting that fails, naming it (and the section a merged value came from)
@@ -718,6 +738,28 @@ impl RiskConfig {
                     "{at}: size {size}{} is over its max_position {}{limit_from}: {refused}",
                     from(|l| l.size.is_some() || l.notional.is_some(), "default_size"),
                     risk.max_position,
+                ));
+            }
+            // A notional size over the cap it trades under sizes an open leg the cap refuses,
+            // unless rounding down to whole increments happens to bring it under: a file
+            // that says "trade 400,000" and "never more than 250,000" is refused at start.
+            if let Some(Size::Notional(amount)) = risk.size
+                && amount > risk.max_notional
+            {
+                return Err(format!(
+                    "{at}: notional {amount}{} is over its max_notional {}{}: the entries it \
+                     sizes would be refused by the notional cap (set notional at most \
+                     max_notional, or raise max_notional)",
+                    from(|l| l.size.is_some() || l.notional.is_some(), "default_size"),
+                    risk.max_notional,
+                    from(
+                        |l| l.max_notional.is_some(),
+                        if self.max_notional_set {
+                            "max_notional"
+                        } else {
+                            "the default cap: the file sets no max_notional"
+                        }
+                    ),
                 ));
             }
             if risk.max_override > risk.max_position {
@@ -1017,6 +1059,37 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_risk_setting_set_blank_is_refused_not_read_as_unset() {
+        use shared::config::MapEnv;
+        for name in [RISK_CONFIG, RISK_CONFIG_FILE] {
+            for blank in ["", "  \n"] {
+                let env = MapEnv::new([(name, blank)]);
+                let shown = RiskConfig::from_env(
+                    &env,
+                    "default_max_position = \"10\"",
+                    shared::Broker::Oanda,
+                )
+                .unwrap_err()
+                .to_string();
+                assert_eq!(
+                    shown,
+                    format!(
+                        "setting {name} is invalid: it is set but empty: unset it for the executor's built-in defaults, or give it the risk settings"
+                    ),
+                );
+            }
+        }
+        // Unset, the built-in defaults.
+        let defaults = RiskConfig::from_env(
+            &MapEnv::default(),
+            "default_max_position = \"10\"",
+            shared::Broker::Oanda,
+        )
+        .unwrap();
+        assert_eq!(defaults.default_max_position, Decimal::TEN);
+    }
+
     /// A file that is not TOML (a credentials file named by mistake) is refused by line and
     /// column, never with its lines quoted.
     #[test]
@@ -1312,6 +1385,51 @@ windows = ["Mon-Fri 07:00-20:00"]
 
     /// `default_size` trades under each class's max_position where the class sets one, else
     /// under `default_max_position`: judged so at start, both ways.
+    #[test]
+    fn a_notional_size_over_the_cap_it_trades_under_is_refused_by_name() {
+        // A class's notional over the top-level cap: its own section, and the default cap
+        // where the file sets none.
+        let err = start_error(
+            shared::Broker::Oanda,
+            "default_max_position = \"1000000\"\nmax_notional = \"100000\"\n[classes.fx]\nnotional = \"150000\"\n",
+        );
+        assert!(
+            err.contains(
+                "classes.fx: notional 150000 is over its max_notional 100000 (from max_notional)"
+            ),
+            "{err}"
+        );
+        let err = start_error(
+            shared::Broker::Coinbase,
+            "default_max_position = \"1000000\"\n[classes.crypto]\nnotional = \"300000\"\n",
+        );
+        assert!(
+            err.contains("classes.crypto: notional 300000 is over its max_notional 250000 (from the default cap: the file sets no max_notional):"),
+            "{err}"
+        );
+        // An instrument's own lower cap under its class's notional: named with where each
+        // value came from.
+        let err = start_error(
+            shared::Broker::Tradovate,
+            "default_max_position = \"5\"\n[classes.futures]\nnotional = \"200000\"\n[instruments.MES]\nmax_notional = \"50000\"\n",
+        );
+        assert!(
+            err.contains(
+                "instruments.MES: notional 200000 (from classes.futures) is over its max_notional 50000:"
+            ),
+            "{err}"
+        );
+        // At the cap, and under an instrument's own larger cap, the file starts.
+        for ok in [
+            "default_max_position = \"1000000\"\nmax_notional = \"100000\"\n[classes.fx]\nnotional = \"100000\"\n",
+            "default_max_position = \"1000000\"\n[instruments.EUR_USD]\nnotional = \"400000\"\nmax_notional = \"500000\"\n",
+        ] {
+            RiskConfig::from_toml(ok)
+                .and_then(|r| r.check_for(shared::Broker::Oanda))
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+    }
+
     #[test]
     fn default_size_is_judged_under_the_max_position_it_trades_under() {
         use shared::Broker::{Oanda, Tradovate};

@@ -92,7 +92,9 @@ enum Command {
         /// Set the alert's `quantity` (a plain decimal, as `{{strategy.order.contracts}}`
         /// fills it in), which an entry trades instead of the configured size, within the
         /// executor's `max_override`. Sent as text; the webhook checks it as any alert's.
-        #[arg(long)]
+        /// A negative number is taken as the value (`--quantity -1`), for the webhook to
+        /// refuse by name, not read as another option.
+        #[arg(long, allow_negative_numbers = true)]
         quantity: Option<String>,
     },
     /// What the journal holds: the latest signals and their legs, or one signal's.

@@ -359,6 +359,14 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
         text.contains("quantity") && text.contains("plain decimal"),
         "{text}"
     );
+    // A negative quantity reaches the webhook, which names what is wrong with it; before,
+    // `--quantity -1` was read as an unknown option `-1`.
+    let (code, text) = send(&["--quantity", "-1"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("quantity") && text.contains("without a sign"),
+        "{text}"
+    );
     let (code, text) = send(&["--quantity", "3"]);
     assert_eq!(code, Some(0), "{text}");
     let deadline = Instant::now() + Duration::from_secs(20);
