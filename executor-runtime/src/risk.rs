@@ -513,7 +513,7 @@ impl RiskConfig {
 
     /// From `RISK_CONFIG` (inline TOML) or `RISK_CONFIG_FILE`; `fallback` (the executor's
     /// built-in defaults) when neither is set; the settings must pass [`Self::check_for`]
-    /// `broker`.
+    /// `broker` and [`Self::check_contracts`] under `routing` (the table the router reads).
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] naming the variable the settings came from (`RISK_CONFIG` or
@@ -524,6 +524,7 @@ impl RiskConfig {
         env: &impl Env,
         fallback: &str,
         broker: shared::Broker,
+        routing: &shared::routing::RoutingTable,
     ) -> Result<Self, ConfigError> {
         // Set but blank (`RISK_CONFIG=''`, a `$(cat file)` of an empty file) is not "unset":
         // the executor would trade its built-in sizes where somebody meant to set their own.
@@ -559,7 +560,11 @@ impl RiskConfig {
             (None, None) => (RISK_CONFIG, fallback.to_owned()),
         };
         Self::from_toml(&text)
-            .and_then(|risk| risk.check_for(broker).map(|()| risk))
+            .and_then(|risk| {
+                risk.check_for(broker)?;
+                risk.check_contracts(broker, routing)?;
+                Ok(risk)
+            })
             .map_err(|reason| ConfigError::Invalid {
                 name: name.into(),
                 reason,
@@ -769,6 +774,46 @@ impl RiskConfig {
                     &from(|l| l.max_override.is_some(), "max_position"),
                     risk.max_position,
                     &limit_from,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What of a Tradovate file only the routing table can judge: a contract's section
+    /// (`[instruments.ESF7]`) of a root the table lists, in a month it does not (ES trades
+    /// H, M, U, Z), would never apply, since the router refuses that contract and never
+    /// rolls into it. A root the table does not have, and a root's own section, are left
+    /// alone (the router refuses those symbols whole). Other brokers' files: nothing to judge.
+    ///
+    /// # Errors
+    /// The first such section, naming the root's months and the table's variable.
+    pub fn check_contracts(
+        &self,
+        broker: shared::Broker,
+        table: &shared::routing::RoutingTable,
+    ) -> Result<(), String> {
+        if broker != shared::Broker::Tradovate {
+            return Ok(());
+        }
+        for name in self.instruments.keys() {
+            // A contract: root, month code, one year digit (`check_for` refused longer years).
+            let mut tail = name.chars().rev();
+            let (Some(year), Some(code)) = (tail.next(), tail.next()) else {
+                continue;
+            };
+            let root = shared::contract_specs::contract_root(name);
+            if !year.is_ascii_digit() || root.is_empty() {
+                continue;
+            }
+            if let Some(months) = table.contract_months(root)
+                && !months.contains(code)
+            {
+                return Err(format!(
+                    "instruments.{name}: the routing table trades no {code} contract of {root} \
+                     (its months: {months}; {}, else the embedded table), so no signal would \
+                     ever reach this section",
+                    shared::routing::ROUTING_TABLE_FILE
                 ));
             }
         }
@@ -1050,9 +1095,14 @@ mod tests {
             (RISK_CONFIG, "default_max_position = \"10\""),
             (RISK_CONFIG_FILE, "/nonexistent/risk.toml"),
         ]);
-        let shown = RiskConfig::from_env(&both, "", shared::Broker::Oanda)
-            .unwrap_err()
-            .to_string();
+        let shown = RiskConfig::from_env(
+            &both,
+            "",
+            shared::Broker::Oanda,
+            &shared::routing::RoutingTable::embedded(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             shown.contains("RISK_CONFIG is invalid: it is set together with its file form"),
             "{shown}"
@@ -1069,6 +1119,7 @@ mod tests {
                     &env,
                     "default_max_position = \"10\"",
                     shared::Broker::Oanda,
+                    &shared::routing::RoutingTable::embedded(),
                 )
                 .unwrap_err()
                 .to_string();
@@ -1085,6 +1136,7 @@ mod tests {
             &MapEnv::default(),
             "default_max_position = \"10\"",
             shared::Broker::Oanda,
+            &shared::routing::RoutingTable::embedded(),
         )
         .unwrap();
         assert_eq!(defaults.default_max_position, Decimal::TEN);
@@ -1110,15 +1162,26 @@ mod tests {
         let path = std::env::temp_dir().join(format!("risk-check-{}.toml", std::process::id()));
         std::fs::write(&path, over).unwrap();
         let from_file = MapEnv::new([(RISK_CONFIG_FILE, path.to_str().unwrap())]);
-        let err = RiskConfig::from_env(&from_file, "", shared::Broker::Oanda).unwrap_err();
+        let err = RiskConfig::from_env(
+            &from_file,
+            "",
+            shared::Broker::Oanda,
+            &shared::routing::RoutingTable::embedded(),
+        )
+        .unwrap_err();
         std::fs::remove_file(&path).unwrap();
         let shown = err.to_string();
         assert!(shown.contains("RISK_CONFIG_FILE"), "{shown}");
         assert!(shown.contains("classes.fx: size 1000 is over"), "{shown}");
         let inline = MapEnv::new([(RISK_CONFIG, over)]);
-        let shown = RiskConfig::from_env(&inline, "", shared::Broker::Oanda)
-            .unwrap_err()
-            .to_string();
+        let shown = RiskConfig::from_env(
+            &inline,
+            "",
+            shared::Broker::Oanda,
+            &shared::routing::RoutingTable::embedded(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             shown.contains("RISK_CONFIG") && !shown.contains("RISK_CONFIG_FILE"),
             "{shown}"
@@ -1385,6 +1448,43 @@ windows = ["Mon-Fri 07:00-20:00"]
 
     /// `default_size` trades under each class's max_position where the class sets one, else
     /// under `default_max_position`: judged so at start, both ways.
+    #[test]
+    fn a_contract_section_in_a_month_the_routing_table_never_trades_is_refused() {
+        let table = shared::routing::RoutingTable::embedded();
+        let judged = |toml: &str, broker| {
+            RiskConfig::from_toml(toml)
+                .unwrap()
+                .check_contracts(broker, &table)
+        };
+        let err = judged(
+            "default_max_position = \"5\"\n[instruments.ESF7]\nsize = \"1\"\n",
+            shared::Broker::Tradovate,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "instruments.ESF7: the routing table trades no F contract of ES (its months: HMUZ; ROUTING_TABLE_FILE, else the embedded table), so no signal would ever reach this section"
+        );
+        // A listed month, a root's section, a root the table lacks (`6E`, `E7` end in no
+        // month code and digit; `M2K` is a root), and a monthly root: all start.
+        for ok in ["ESZ6", "ES", "MNQH7", "M2K", "6E", "E7", "CLF7", "ZZZF7"] {
+            judged(
+                &format!("default_max_position = \"5\"\n[instruments.{ok}]\nsize = \"1\"\n"),
+                shared::Broker::Tradovate,
+            )
+            .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        // GC trades G, J, M, Q, V, Z in the table: GCH7 never applies.
+        assert!(
+            judged(
+                "default_max_position = \"5\"\n[instruments.GCH7]\nsize = \"1\"\n",
+                shared::Broker::Tradovate
+            )
+            .unwrap_err()
+            .contains("no H contract of GC (its months: GJMQVZ;"),
+        );
+    }
+
     #[test]
     fn a_notional_size_over_the_cap_it_trades_under_is_refused_by_name() {
         // A class's notional over the top-level cap: its own section, and the default cap

@@ -1375,6 +1375,9 @@ impl Risks {
                  OANDA_{name}, TRADOVATE_{name} or COINBASE_{name}"
             ));
         }
+        // The table this stack routes by: a Tradovate file's contract sections are judged
+        // by the months it trades.
+        let routing = RoutingTable::from_env(env).map_err(|e| e.to_string())?;
         let mut shown = Vec::new();
         let mut one = |broker: &str, defaults: &str, named: Broker| {
             /// `env` with every name read under the broker's prefix.
@@ -1394,7 +1397,7 @@ impl Risks {
                 (None, None) => "defaults".to_owned(),
             };
             shown.push(format!("{} {source}", broker.to_lowercase()));
-            RiskConfig::from_env(&prefixed, defaults, named).map_err(|e| match e {
+            RiskConfig::from_env(&prefixed, defaults, named, &routing).map_err(|e| match e {
                 shared::config::ConfigError::Invalid { name, reason } => {
                     shared::config::ConfigError::Invalid {
                         name: format!("{broker}_{name}"),

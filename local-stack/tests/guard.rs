@@ -249,6 +249,25 @@ async fn each_executors_risk_settings_size_its_orders() {
         err.starts_with("setting TRADOVATE_RISK_CONFIG is invalid"),
         "{err}"
     );
+    // Set but empty is not unset: refused, naming it, rather than trading the defaults.
+    let blank = shared::config::MapEnv::new([("OANDA_RISK_CONFIG", "")]);
+    let err = local_stack::start(cfg(), &blank).await.unwrap_err();
+    assert!(
+        err.starts_with("setting OANDA_RISK_CONFIG is invalid: it is set but empty"),
+        "{err}"
+    );
+    // A contract in a month the routing table never trades (ES: H, M, U, Z): refused.
+    let month = shared::config::MapEnv::new([(
+        "TRADOVATE_RISK_CONFIG",
+        "default_max_position = \"5\"\n[instruments.ESF7]\nsize = \"1\"\n",
+    )]);
+    let err = local_stack::start(cfg(), &month).await.unwrap_err();
+    assert!(
+        err.starts_with(
+            "setting TRADOVATE_RISK_CONFIG is invalid: instruments.ESF7: the routing table trades no F contract of ES"
+        ),
+        "{err}"
+    );
     // A section under the TradingView symbol would never apply: refused, naming it.
     let symbol = shared::config::MapEnv::new([(
         "OANDA_RISK_CONFIG",

@@ -217,6 +217,15 @@ impl RoutingTable {
             .collect()
     }
 
+    /// A futures root's contract months as this table lists them, by their codes in
+    /// calendar order (`ES` → `"HMUZ"`); `None` for a root the table does not have. The
+    /// router refuses a contract of any other month (`ESF7`), and rolls only through these.
+    pub fn contract_months(&self, root: &str) -> Option<String> {
+        self.futures
+            .get(root)
+            .map(|r| r.months.iter().map(|&m| month_code(m)).collect())
+    }
+
     /// The table shipped in the binary.
     pub fn embedded() -> Self {
         // The embedded table is checked by a unit test; failing here would be a build defect.
