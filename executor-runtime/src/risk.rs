@@ -182,7 +182,20 @@ impl Window {
     /// Parses `<days> <HH:MM>-<HH:MM> [<IANA zone>]`; days are `Mon`..`Sun`, ranges
     /// (`Mon-Fri`) and lists (`Sun,Wed`); the end may be `24:00`. Errors quote the window and
     /// name the part.
+    ///
+    /// Days are read as chrono reads them, in any case and in full too (`mon`, `Monday`), and
+    /// an hour may have one digit (`9:30`): the forms a trader writes mean what they say.
     pub fn parse(text: &str) -> Result<Self, String> {
+        // An en or em dash (pasted from a document or a spreadsheet) is named as such, not
+        // reported as a day or a time that does not parse.
+        if let Some(dash) = text
+            .chars()
+            .find(|c| matches!(c, '\u{2013}' | '\u{2014}' | '\u{2212}'))
+        {
+            return Err(format!(
+                "{text:?}: write the dashes as - (a hyphen), not {dash} (Mon-Fri 07:00-20:00)"
+            ));
+        }
         if text.contains(" -") || text.contains("- ") {
             return Err(format!(
                 "{text:?}: write the days and the time range without spaces around the dash \
@@ -1238,6 +1251,20 @@ mod tests {
                 .contains("Funday")
         );
         assert!(Window::parse("Mon 7-8").is_err());
+        // The forms chrono reads mean what they say: lower case, full names, a one-digit hour.
+        assert_eq!(
+            Window::parse("monday-FRIDAY 9:30-16:00").unwrap(),
+            Window::parse("Mon-Fri 09:30-16:00").unwrap()
+        );
+        // A pasted en dash is named, wherever it is.
+        for pasted in ["Mon\u{2013}Fri 07:00-20:00", "Mon-Fri 07:00\u{2013}20:00"] {
+            assert_eq!(
+                Window::parse(pasted).unwrap_err(),
+                format!(
+                    "{pasted:?}: write the dashes as - (a hyphen), not \u{2013} (Mon-Fri 07:00-20:00)"
+                )
+            );
+        }
     }
 
     fn intent(action: shared::Action, quantity: Option<Decimal>) -> OrderIntent {
