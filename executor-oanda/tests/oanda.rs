@@ -705,6 +705,41 @@ async fn an_older_signal_arriving_after_a_newer_one_is_superseded_without_an_ord
     assert_eq!(h.executor.execute(&forced).await.unwrap(), Outcome::Filled);
 }
 
+/// An entry its guards refuse still reads the position (a refused reversal closes what is
+/// held): when that read fails, the signal is refused all the same, nothing is sent, and the
+/// reason says the position could not be read, not only why the entry was refused.
+#[tokio::test]
+async fn a_refused_entry_whose_position_read_fails_is_refused_saying_so() {
+    let risk = r#"
+default_max_position = "10000"
+[classes.fx]
+size = "1000"
+[instruments.EUR_USD]
+windows = ["Sat 00:00-01:00"]
+"#;
+    let h = support::harness_with_risk(false, risk).await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    h.fake.fail_reads("/positions/EUR_USD", 100);
+    let mut entry = intent(Action::ShortEntry, 2);
+    entry.signal_time = shared::clock::Clock::now(&h.clock);
+    assert_eq!(h.executor.execute(&entry).await.unwrap(), Outcome::Refused);
+    let reason = h
+        .journal
+        .signal(&entry.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.contains("outside its trading windows")
+            && reason.contains("(the position could not be read: "),
+        "{reason}"
+    );
+    assert!(h.fake.order_requests().is_empty());
+    assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+}
+
 #[tokio::test]
 async fn a_trading_window_in_chicago_time_follows_daylight_saving() {
     // 08:30-15:00 in Chicago: 14:30-21:00 UTC in November (CST).
