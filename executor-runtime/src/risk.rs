@@ -188,10 +188,12 @@ impl Window {
     pub fn parse(text: &str) -> Result<Self, String> {
         // An en or em dash (pasted from a document or a spreadsheet) is named as such, not
         // reported as a day or a time that does not parse.
-        if let Some(dash) = text
-            .chars()
-            .find(|c| matches!(c, '\u{2013}' | '\u{2014}' | '\u{2212}'))
-        {
+        if let Some(dash) = text.chars().find(|c| {
+            matches!(
+                c,
+                '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}'
+            )
+        }) {
             return Err(format!(
                 "{text:?}: write the dashes as - (a hyphen), not {dash} (Mon-Fri 07:00-20:00)"
             ));
@@ -223,6 +225,14 @@ impl Window {
             .split_once('-')
             .ok_or_else(|| format!("{text:?}: expected a time range HH:MM-HH:MM"))?;
         let time = |t: &str| {
+            // chrono reads `7:5` as 07:05; a trader who wrote it may have meant 07:50, so the
+            // minutes take two digits (the hour may take one: `9:30`).
+            let two_digit_minutes = t
+                .split_once(':')
+                .is_some_and(|(_, m)| m.len() == 2 && m.bytes().all(|b| b.is_ascii_digit()));
+            if !two_digit_minutes {
+                return Err(format!("{text:?}: {t:?} is not HH:MM"));
+            }
             NaiveTime::parse_from_str(t.trim(), "%H:%M")
                 .map_err(|_| format!("{text:?}: {t:?} is not HH:MM"))
         };
@@ -780,6 +790,39 @@ impl RiskConfig {
                     ),
                 ));
             }
+            // Where an open leg's notional does not depend on the price (a currency pair at
+            // OANDA, counted in base units; a Coinbase buy, its quote amount: see
+            // `notional_price`), a size over the cap is refused by it at every price.
+            let priced_at_one = matches!(
+                (broker, class),
+                (shared::Broker::Oanda, AssetClass::Fx)
+                    | (
+                        shared::Broker::Coinbase,
+                        AssetClass::Crypto | AssetClass::CryptoCross
+                    )
+            );
+            if let Some(Size::Quantity(size)) = risk.size
+                && priced_at_one
+                && size > risk.max_notional
+            {
+                return Err(format!(
+                    "{at}: size {size}{} is over its max_notional {}{}: {} counts a size of \
+                     the {} class as its notional whatever the price, so the cap would refuse every \
+                     entry it sizes (set a smaller size, or raise max_notional)",
+                    from(|l| l.size.is_some() || l.notional.is_some(), "default_size"),
+                    risk.max_notional,
+                    from(
+                        |l| l.max_notional.is_some(),
+                        if self.max_notional_set {
+                            "max_notional"
+                        } else {
+                            "the default cap: the file sets no max_notional"
+                        }
+                    ),
+                    broker.as_str(),
+                    class.as_str(),
+                ));
+            }
             if risk.max_override > risk.max_position {
                 return Err(over_override(
                     &at,
@@ -793,14 +836,16 @@ impl RiskConfig {
         Ok(())
     }
 
-    /// What of a Tradovate file only the routing table can judge: a contract's section
-    /// (`[instruments.ESF7]`) of a root the table lists, in a month it does not (ES trades
-    /// H, M, U, Z), would never apply, since the router refuses that contract and never
-    /// rolls into it. A root the table does not have, and a root's own section, are left
-    /// alone (the router refuses those symbols whole). Other brokers' files: nothing to judge.
+    /// What of a Tradovate file only the routing table can judge: each `[instruments.<name>]`
+    /// must name a futures root the table lists (`ES`), or a contract of one in a month the
+    /// table trades (`ESZ6`; ES trades H, M, U, Z). Any other section would never apply: the
+    /// router refuses a symbol of a root it does not list, and a contract of another month
+    /// (`ESF7`), and never rolls into one. TradingView's continuous symbol without its `!`
+    /// (`ES1`) is named as such. Other brokers' files: nothing to judge.
     ///
     /// # Errors
-    /// The first such section, naming the root's months and the table's variable.
+    /// The first such section, naming the table ([`shared::routing::RoutingTable::source`])
+    /// and the months or roots it has.
     pub fn check_contracts(
         &self,
         broker: shared::Broker,
@@ -809,26 +854,49 @@ impl RiskConfig {
         if broker != shared::Broker::Tradovate {
             return Ok(());
         }
+        let never = "so no signal would ever reach this section";
         for name in self.instruments.keys() {
-            // A contract: root, month code, one year digit (`check_for` refused longer years).
-            let mut tail = name.chars().rev();
-            let (Some(year), Some(code)) = (tail.next(), tail.next()) else {
-                continue;
-            };
-            let root = shared::contract_specs::contract_root(name);
-            if !year.is_ascii_digit() || root.is_empty() {
+            if table.contract_months(name).is_some() {
                 continue;
             }
-            if let Some(months) = table.contract_months(root)
-                && !months.contains(code)
-            {
+            let head = name.trim_end_matches(|c: char| c.is_ascii_digit());
+            if head != name.as_str() && table.contract_months(head).is_some() {
                 return Err(format!(
-                    "instruments.{name}: the routing table trades no {code} contract of {root} \
-                     (its months: {months}; {}, else the embedded table), so no signal would \
-                     ever reach this section",
-                    shared::routing::ROUTING_TABLE_FILE
+                    "instruments.{name}: this is TradingView's continuous symbol ({name}!) \
+                     without its `!`, not a Tradovate name: set instruments.{head} (the root, \
+                     which holds across rolls) or a contract's own section; {never}"
                 ));
             }
+            // A contract: root, month code, one year digit (`check_for` refused longer years).
+            let mut tail = name.chars().rev();
+            let root = shared::contract_specs::contract_root(name);
+            if let (Some(year), Some(code)) = (tail.next(), tail.next())
+                && year.is_ascii_digit()
+                && let Some(months) = table.contract_months(root)
+            {
+                if months.contains(code) {
+                    continue;
+                }
+                let what = if "FGHJKMNQUVXZ".contains(code) {
+                    format!("{} trades no {code} contract of {root}", table.source())
+                } else {
+                    format!(
+                        "{code} is not a month code (F G H J K M N Q U V X Z), and {} trades \
+                         {root}",
+                        table.source()
+                    )
+                };
+                return Err(format!(
+                    "instruments.{name}: {what} in the months {months} only; {never}"
+                ));
+            }
+            let roots: Vec<&str> = table.futures_roots().collect();
+            return Err(format!(
+                "instruments.{name}: {} lists no futures root {name}, nor one whose contract \
+                 it is (its roots: {}); {never}",
+                table.source(),
+                roots.join(", ")
+            ));
         }
         Ok(())
     }
@@ -1257,6 +1325,24 @@ mod tests {
             Window::parse("Mon-Fri 09:30-16:00").unwrap()
         );
         // A pasted en dash is named, wherever it is.
+        // Minutes take two digits: `7:5` could mean 07:05 or 07:50.
+        assert_eq!(
+            Window::parse("Mon-Fri 7:5-20:00").unwrap_err(),
+            "\"Mon-Fri 7:5-20:00\": \"7:5\" is not HH:MM"
+        );
+        for (pasted, dash) in [
+            ("Mon\u{2010}Fri 07:00-20:00", '\u{2010}'),
+            ("Mon\u{2011}Fri 07:00-20:00", '\u{2011}'),
+            ("Mon-Fri 07:00\u{2014}20:00", '\u{2014}'),
+            ("Mon-Fri 07:00\u{FF0D}20:00", '\u{FF0D}'),
+        ] {
+            assert_eq!(
+                Window::parse(pasted).unwrap_err(),
+                format!(
+                    "{pasted:?}: write the dashes as - (a hyphen), not {dash} (Mon-Fri 07:00-20:00)"
+                )
+            );
+        }
         for pasted in ["Mon\u{2013}Fri 07:00-20:00", "Mon-Fri 07:00\u{2013}20:00"] {
             assert_eq!(
                 Window::parse(pasted).unwrap_err(),
@@ -1473,42 +1559,87 @@ windows = ["Mon-Fri 07:00-20:00"]
         );
     }
 
-    /// `default_size` trades under each class's max_position where the class sets one, else
-    /// under `default_max_position`: judged so at start, both ways.
     #[test]
-    fn a_contract_section_in_a_month_the_routing_table_never_trades_is_refused() {
+    fn a_tradovate_section_the_routing_table_never_routes_to_is_refused() {
         let table = shared::routing::RoutingTable::embedded();
-        let judged = |toml: &str, broker| {
-            RiskConfig::from_toml(toml)
-                .unwrap()
-                .check_contracts(broker, &table)
+        let judged = |name: &str, broker| {
+            RiskConfig::from_toml(&format!(
+                "default_max_position = \"5\"\n[instruments.{name}]\nsize = \"1\"\n"
+            ))
+            .unwrap()
+            .check_contracts(broker, &table)
         };
-        let err = judged(
-            "default_max_position = \"5\"\n[instruments.ESF7]\nsize = \"1\"\n",
-            shared::Broker::Tradovate,
-        )
-        .unwrap_err();
+        let tradovate = |name: &str| judged(name, shared::Broker::Tradovate);
         assert_eq!(
-            err,
-            "instruments.ESF7: the routing table trades no F contract of ES (its months: HMUZ; ROUTING_TABLE_FILE, else the embedded table), so no signal would ever reach this section"
+            tradovate("ESF7").unwrap_err(),
+            "instruments.ESF7: the embedded routing table trades no F contract of ES in the months HMUZ only; so no signal would ever reach this section"
         );
-        // A listed month, a root's section, a root the table lacks (`6E`, `E7` end in no
-        // month code and digit; `M2K` is a root), and a monthly root: all start.
-        for ok in ["ESZ6", "ES", "MNQH7", "M2K", "6E", "E7", "CLF7", "ZZZF7"] {
-            judged(
-                &format!("default_max_position = \"5\"\n[instruments.{ok}]\nsize = \"1\"\n"),
-                shared::Broker::Tradovate,
-            )
-            .unwrap_or_else(|e| panic!("{ok}: {e}"));
-        }
-        // GC trades G, J, M, Q, V, Z in the table: GCH7 never applies.
         assert!(
-            judged(
-                "default_max_position = \"5\"\n[instruments.GCH7]\nsize = \"1\"\n",
-                shared::Broker::Tradovate
-            )
-            .unwrap_err()
-            .contains("no H contract of GC (its months: GJMQVZ;"),
+            tradovate("GCH7")
+                .unwrap_err()
+                .contains("trades no H contract of GC in the months GJMQVZ only;"),
+        );
+        assert!(
+            tradovate("ESA7")
+                .unwrap_err()
+                .contains("A is not a month code (F G H J K M N Q U V X Z), and the embedded routing table trades ES in the months HMUZ only;"),
+        );
+        // TradingView's continuous symbol without its `!`: named, with the root's section.
+        for continuous in ["ES1", "NQ2", "MES1"] {
+            let err = tradovate(continuous).unwrap_err();
+            assert!(
+                err.contains(&format!("({continuous}!) without its `!`"))
+                    && err.contains(&format!(
+                        "set instruments.{} (the root",
+                        continuous.trim_end_matches(char::is_numeric)
+                    )),
+                "{err}"
+            );
+        }
+        // A root the table does not list, or a contract of one: never routed.
+        for unlisted in ["6E", "E7", "ZZZF7", "SR3"] {
+            let err = tradovate(unlisted).unwrap_err();
+            assert!(
+                err.starts_with(&format!(
+                    "instruments.{unlisted}: the embedded routing table lists no futures root {unlisted}, nor one whose contract it is (its roots: "
+                )) && err.contains("ES, ") && err.ends_with("; so no signal would ever reach this section"),
+                "{err}"
+            );
+        }
+        // Listed roots and contracts in their months start; other brokers are not judged.
+        for ok in [
+            "ESZ6", "ES", "MNQH7", "M2K", "M2KH7", "CLF7", "GCJ7", "ZNH7", "MES",
+        ] {
+            tradovate(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        judged("EUR_USD", shared::Broker::Oanda).unwrap();
+        // A table from a file is named by its file.
+        let path = std::env::temp_dir().join(format!("routing-check-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            include_str!("../../shared/routing.toml")
+                .replace("months = \"HMUZ\"", "months = \"FHMUZ\""),
+        )
+        .unwrap();
+        let env = shared::config::MapEnv::new([(
+            shared::routing::ROUTING_TABLE_FILE,
+            path.to_str().unwrap(),
+        )]);
+        let from_file = shared::routing::RoutingTable::from_env(&env).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let risk = RiskConfig::from_toml(
+            "default_max_position = \"5\"\n[instruments.ESF7]\nsize = \"1\"\n[instruments.CLA7]\nsize = \"1\"\n",
+        )
+        .unwrap();
+        let err = risk
+            .check_contracts(shared::Broker::Tradovate, &from_file)
+            .unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "instruments.CLA7: A is not a month code (F G H J K M N Q U V X Z), and the routing table {} (ROUTING_TABLE_FILE) trades CL",
+                path.display()
+            )),
+            "{err}"
         );
     }
 
@@ -1546,6 +1677,41 @@ windows = ["Mon-Fri 07:00-20:00"]
             ),
             "{err}"
         );
+        // A quantity size counted at price 1 (a currency pair at OANDA, a Coinbase buy) over
+        // the cap: refused at any price, so at start.
+        let err = start_error(
+            shared::Broker::Oanda,
+            "default_max_position = \"1000000\"\n[classes.fx]\nsize = \"300000\"\n",
+        );
+        assert!(
+            err.starts_with("classes.fx: size 300000 is over its max_notional 250000 (from the default cap: the file sets no max_notional): oanda counts a size of the fx class as its notional whatever the price"),
+            "{err}"
+        );
+        let err = start_error(
+            shared::Broker::Coinbase,
+            "default_max_position = \"100000\"\nmax_notional = \"1000\"\n[instruments.BTC-USD]\nsize = \"5000\"\n",
+        );
+        assert!(
+            err.starts_with(
+                "instruments.BTC-USD: size 5000 is over its max_notional 1000 (from max_notional):"
+            ),
+            "{err}"
+        );
+        // A metal's or a futures contract's notional depends on the price: not judged.
+        for (broker, toml) in [
+            (
+                shared::Broker::Oanda,
+                "default_max_position = \"1000000\"\nmax_notional = \"1000\"\n[instruments.XAU_USD]\nsize = \"5000\"\n",
+            ),
+            (
+                shared::Broker::Tradovate,
+                "default_max_position = \"5000\"\nmax_notional = \"1000\"\n[classes.futures]\nsize = \"2000\"\n",
+            ),
+        ] {
+            RiskConfig::from_toml(toml)
+                .and_then(|r| r.check_for(broker))
+                .unwrap_or_else(|e| panic!("{toml}: {e}"));
+        }
         // At the cap, and under an instrument's own larger cap, the file starts.
         for ok in [
             "default_max_position = \"1000000\"\nmax_notional = \"100000\"\n[classes.fx]\nnotional = \"100000\"\n",
@@ -1557,6 +1723,8 @@ windows = ["Mon-Fri 07:00-20:00"]
         }
     }
 
+    /// `default_size` trades under each class's max_position where the class sets one, else
+    /// under `default_max_position`: judged so at start, both ways.
     #[test]
     fn default_size_is_judged_under_the_max_position_it_trades_under() {
         use shared::Broker::{Oanda, Tradovate};

@@ -264,8 +264,15 @@ async fn each_executors_risk_settings_size_its_orders() {
     let err = local_stack::start(cfg(), &month).await.unwrap_err();
     assert!(
         err.starts_with(
-            "setting TRADOVATE_RISK_CONFIG is invalid: instruments.ESF7: the routing table trades no F contract of ES"
+            "setting TRADOVATE_RISK_CONFIG is invalid: instruments.ESF7: the embedded routing table trades no F contract of ES in the months HMUZ only"
         ),
+        "{err}"
+    );
+    // A routing table variable set but empty: refused, not read as the embedded table.
+    let blank_table = shared::config::MapEnv::new([("ROUTING_TABLE_FILE", " ")]);
+    let err = local_stack::start(cfg(), &blank_table).await.unwrap_err();
+    assert!(
+        err.starts_with("setting ROUTING_TABLE_FILE is invalid: it is set but empty"),
         "{err}"
     );
     // A section under the TradingView symbol would never apply: refused, naming it.

@@ -194,6 +194,9 @@ pub struct RoutingTable {
     oanda: PairRules,
     coinbase: PairRules,
     futures: BTreeMap<String, FuturesRoot>,
+    /// Where the table came from, as messages name it: "the embedded routing table", or
+    /// "the routing table <path> (ROUTING_TABLE_FILE)".
+    source: String,
 }
 
 /// Why a routing table file was refused.
@@ -229,20 +232,34 @@ impl RoutingTable {
     /// The table shipped in the binary.
     pub fn embedded() -> Self {
         // The embedded table is checked by a unit test; failing here would be a build defect.
-        Self::from_toml(EMBEDDED).unwrap_or_else(|e| panic!("embedded routing.toml: {e}"))
+        let mut table =
+            Self::from_toml(EMBEDDED).unwrap_or_else(|e| panic!("embedded routing.toml: {e}"));
+        table.source = "the embedded routing table".to_owned();
+        table
     }
 
-    /// The embedded table, or the file named by `ROUTING_TABLE_FILE`.
+    /// The embedded table, or the file named by `ROUTING_TABLE_FILE`. Set but blank is
+    /// refused, not read as unset: somebody meant to name a file.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let Some(path) = env.optional(ROUTING_TABLE_FILE) else {
-            return Ok(Self::embedded());
-        };
         let invalid = |reason: String| ConfigError::Invalid {
             name: ROUTING_TABLE_FILE.to_owned(),
             reason,
         };
+        if env
+            .get(ROUTING_TABLE_FILE)
+            .is_some_and(|v| v.trim().is_empty())
+        {
+            return Err(invalid(
+                "it is set but empty: unset it for the embedded table, or name a file".into(),
+            ));
+        }
+        let Some(path) = env.optional(ROUTING_TABLE_FILE) else {
+            return Ok(Self::embedded());
+        };
         let text = std::fs::read_to_string(&path).map_err(|e| invalid(format!("{path}: {e}")))?;
-        Self::from_toml(&text).map_err(|e| invalid(format!("{path}: {e}")))
+        let mut table = Self::from_toml(&text).map_err(|e| invalid(format!("{path}: {e}")))?;
+        table.source = format!("the routing table {path} ({ROUTING_TABLE_FILE})");
+        Ok(table)
     }
 
     /// Parses a table in `routing.toml`'s format; names are upper-cased. Fails with
@@ -327,7 +344,20 @@ impl RoutingTable {
             oanda: pair_rules(file.oanda),
             coinbase: pair_rules(file.coinbase),
             futures,
+            source: "the routing table".to_owned(),
         })
+    }
+
+    /// Where the table came from, as messages name it: "the embedded routing table", "the
+    /// routing table <path> (ROUTING_TABLE_FILE)", or "the routing table" for one parsed
+    /// from text ([`Self::from_toml`]).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The futures roots the table lists, in name order (`CL`, `ES`, ...).
+    pub fn futures_roots(&self) -> impl Iterator<Item = &str> {
+        self.futures.keys().map(String::as_str)
     }
 
     /// Routes an alert's exchange and symbol; `now` picks the front futures contract.

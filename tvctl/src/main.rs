@@ -964,6 +964,15 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             let wrong_url = "is --url the webhook's URL: http://127.0.0.1:8080/webhook locally, \
                              the API's stage URL and /webhook when deployed?";
             match webhook_answer(status, &body) {
+                // The stack's own 404 for another path (`TVCTL_URL` without `/webhook`): the
+                // URL is wrong, which the refusal alone does not say.
+                WebhookAnswer::Ingest
+                    if status == reqwest::StatusCode::NOT_FOUND
+                        && serde_json::from_str::<Value>(&body)
+                            .is_ok_and(|v| v["error"]["code"] == "not_found") =>
+                {
+                    err(&format!("{shown}: no such route ({wrong_url})"));
+                }
                 WebhookAnswer::Ingest => {}
                 // API Gateway has no route for the path: the URL is wrong.
                 WebhookAnswer::Gateway(m) if m == "Missing Authentication Token" => {

@@ -353,6 +353,20 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
             + &String::from_utf8_lossy(&out.stderr);
         (out.status.code(), text)
     };
+    // The stack's base URL without `/webhook` (a TVCTL_URL mistake): refused, and the
+    // answer says the URL is wrong, not only "no such route".
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["send", "tradovate-mnq-short", "--url", base])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "no such route (is --url the webhook's URL: http://127.0.0.1:8080/webhook locally"
+        ),
+        "{text}"
+    );
     let (code, text) = send(&["--quantity", "1e3"]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
