@@ -548,6 +548,8 @@ fn err(text: &str) {
 
 /// mimalloc rather than glibc's malloc: under load glibc's allocator (with its consolidation
 /// of freed chunks) was about a seventh of the local stack's CPU.
+/// Built without transparent huge pages (the workspace's `no_thp` feature): see the root
+/// `Cargo.toml`.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
