@@ -160,6 +160,33 @@ impl AssetClass {
     ];
 }
 
+/// A dash other than the hyphen-minus: Unicode's dash punctuation (general category Pd, as
+/// listed in the Unicode Character Database), the minus sign, the hyphen bullet and the
+/// fullwidth hyphen-minus. Text pasted from a document or a spreadsheet carries them.
+fn is_dash(c: char) -> bool {
+    matches!(
+        c,
+        '\u{058A}' | '\u{05BE}' | '\u{1400}' | '\u{1806}' | '\u{2010}'
+            ..='\u{2015}'
+                | '\u{2043}'
+                | '\u{2E17}'
+                | '\u{2E1A}'
+                | '\u{2E3A}'
+                | '\u{2E3B}'
+                | '\u{2E40}'
+                | '\u{2E5D}'
+                | '\u{301C}'
+                | '\u{3030}'
+                | '\u{30A0}'
+                | '\u{2212}'
+                | '\u{FE31}'
+                | '\u{FE32}'
+                | '\u{FE58}'
+                | '\u{FE63}'
+                | '\u{FF0D}'
+    )
+}
+
 /// One trading window: days of the week and a time range, in UTC or in an IANA time zone
 /// (`Mon-Fri 07:00-20:00`, `Mon-Fri 08:30-15:00 America/Chicago`). A zoned window follows the
 /// zone's daylight-saving changes: `08:30 America/Chicago` is 14:30 UTC in winter and 13:30
@@ -188,12 +215,7 @@ impl Window {
     pub fn parse(text: &str) -> Result<Self, String> {
         // An en or em dash (pasted from a document or a spreadsheet) is named as such, not
         // reported as a day or a time that does not parse.
-        if let Some(dash) = text.chars().find(|c| {
-            matches!(
-                c,
-                '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}'
-            )
-        }) {
+        if let Some(dash) = text.chars().find(|&c| is_dash(c)) {
             return Err(format!(
                 "{text:?}: write the dashes as - (a hyphen), not {dash} (Mon-Fri 07:00-20:00)"
             ));
@@ -231,7 +253,9 @@ impl Window {
                 .split_once(':')
                 .is_some_and(|(_, m)| m.len() == 2 && m.bytes().all(|b| b.is_ascii_digit()));
             if !two_digit_minutes {
-                return Err(format!("{text:?}: {t:?} is not HH:MM"));
+                return Err(format!(
+                    "{text:?}: {t:?} is not HH:MM (the minutes take two digits: 07:05)"
+                ));
             }
             NaiveTime::parse_from_str(t.trim(), "%H:%M")
                 .map_err(|_| format!("{text:?}: {t:?} is not HH:MM"))
@@ -768,31 +792,41 @@ impl RiskConfig {
                     risk.max_position,
                 ));
             }
+            // A crypto-quoted product trades only under a cap of its own (`check` refuses it
+            // otherwise, `NoCrossCap`): the defaults' cap, an amount of money, is no limit
+            // to judge it by.
+            let cap_is_own = layers
+                .iter()
+                .flatten()
+                .any(|(_, l)| l.max_notional.is_some());
+            let cap_applies = class != AssetClass::CryptoCross || cap_is_own;
+            let cap_from = from(
+                |l| l.max_notional.is_some(),
+                if self.max_notional_set {
+                    "max_notional"
+                } else {
+                    "the default cap: the file sets no max_notional"
+                },
+            );
+            let size_from = from(|l| l.size.is_some() || l.notional.is_some(), "default_size");
             // A notional size over the cap it trades under sizes an open leg the cap refuses,
             // unless rounding down to whole increments happens to bring it under: a file
             // that says "trade 400,000" and "never more than 250,000" is refused at start.
             if let Some(Size::Notional(amount)) = risk.size
+                && cap_applies
                 && amount > risk.max_notional
             {
                 return Err(format!(
-                    "{at}: notional {amount}{} is over its max_notional {}{}: the entries it \
-                     sizes would be refused by the notional cap (set notional at most \
-                     max_notional, or raise max_notional)",
-                    from(|l| l.size.is_some() || l.notional.is_some(), "default_size"),
+                    "{at}: notional {amount}{size_from} is over its max_notional {}{cap_from}: \
+                     the entries it sizes would be refused by the notional cap (set notional \
+                     at most max_notional, or raise max_notional)",
                     risk.max_notional,
-                    from(
-                        |l| l.max_notional.is_some(),
-                        if self.max_notional_set {
-                            "max_notional"
-                        } else {
-                            "the default cap: the file sets no max_notional"
-                        }
-                    ),
                 ));
             }
             // Where an open leg's notional does not depend on the price (a currency pair at
             // OANDA, counted in base units; a Coinbase buy, its quote amount: see
-            // `notional_price`), a size over the cap is refused by it at every price.
+            // `notional_price`), a size, or an alert quantity up to `max_override`, over the
+            // cap is refused by it at every price.
             let priced_at_one = matches!(
                 (broker, class),
                 (shared::Broker::Oanda, AssetClass::Fx)
@@ -801,27 +835,39 @@ impl RiskConfig {
                         AssetClass::Crypto | AssetClass::CryptoCross
                     )
             );
-            if let Some(Size::Quantity(size)) = risk.size
-                && priced_at_one
-                && size > risk.max_notional
-            {
-                return Err(format!(
-                    "{at}: size {size}{} is over its max_notional {}{}: {} counts a size of \
-                     the {} class as its notional whatever the price, so the cap would refuse every \
-                     entry it sizes (set a smaller size, or raise max_notional)",
-                    from(|l| l.size.is_some() || l.notional.is_some(), "default_size"),
-                    risk.max_notional,
-                    from(
-                        |l| l.max_notional.is_some(),
-                        if self.max_notional_set {
-                            "max_notional"
-                        } else {
-                            "the default cap: the file sets no max_notional"
-                        }
-                    ),
+            if priced_at_one && cap_applies {
+                let why = format!(
+                    "{} counts a size of the {} class as its notional whatever the price",
                     broker.as_str(),
-                    class.as_str(),
-                ));
+                    class.as_str()
+                );
+                if let Some(Size::Quantity(size)) = risk.size
+                    && size > risk.max_notional
+                {
+                    return Err(format!(
+                        "{at}: size {size}{size_from} is over its max_notional {}{cap_from}: \
+                         {why}, so the cap would refuse every entry it sizes (set a smaller \
+                         size, or raise max_notional)",
+                        risk.max_notional,
+                    ));
+                }
+                // Only a max_override set as such: one that is `max_position` by default
+                // says nothing of alert quantities.
+                let override_set = layers
+                    .iter()
+                    .flatten()
+                    .any(|(_, l)| l.max_override.is_some());
+                if override_set && risk.max_override > risk.max_notional {
+                    return Err(format!(
+                        "{at}: max_override {}{} is over its max_notional {}{cap_from}: {why}, \
+                         so an alert quantity over {} would be refused all the same (lower \
+                         max_override, or raise max_notional)",
+                        risk.max_override,
+                        from(|l| l.max_override.is_some(), "max_override"),
+                        risk.max_notional,
+                        risk.max_notional,
+                    ));
+                }
             }
             if risk.max_override > risk.max_position {
                 return Err(over_override(
@@ -854,17 +900,25 @@ impl RiskConfig {
         if broker != shared::Broker::Tradovate {
             return Ok(());
         }
-        let never = "so no signal would ever reach this section";
+        let never = "no signal would ever reach this section";
         for name in self.instruments.keys() {
             if table.contract_months(name).is_some() {
                 continue;
             }
-            let head = name.trim_end_matches(|c: char| c.is_ascii_digit());
-            if head != name.as_str() && table.contract_months(head).is_some() {
+            // TradingView's continuous symbol without its `!` (`ES1`, `SR31` of a root `SR3`).
+            let continuous = (1..=2)
+                .filter_map(|n| name.len().checked_sub(n).map(|at| name.split_at(at)))
+                .find(|(head, digits)| {
+                    !head.is_empty()
+                        && digits.bytes().all(|b| b.is_ascii_digit())
+                        && table.contract_months(head).is_some()
+                });
+            if let Some((head, _)) = continuous {
                 return Err(format!(
                     "instruments.{name}: this is TradingView's continuous symbol ({name}!) \
-                     without its `!`, not a Tradovate name: set instruments.{head} (the root, \
-                     which holds across rolls) or a contract's own section; {never}"
+                     without its `!`, not a Tradovate name, so {never}: set \
+                     instruments.{head} (the root, which holds across rolls) or a contract's \
+                     own section"
                 ));
             }
             // A contract: root, month code, one year digit (`check_for` refused longer years).
@@ -877,25 +931,34 @@ impl RiskConfig {
                 if months.contains(code) {
                     continue;
                 }
+                let listed: Vec<String> = months.chars().map(String::from).collect();
+                let lists = format!(
+                    "{} lists {root} in the months {} only",
+                    table.source(),
+                    listed.join(", ")
+                );
                 let what = if "FGHJKMNQUVXZ".contains(code) {
-                    format!("{} trades no {code} contract of {root}", table.source())
+                    format!("there is no {code} contract of {root} to route to ({lists})")
                 } else {
-                    format!(
-                        "{code} is not a month code (F G H J K M N Q U V X Z), and {} trades \
-                         {root}",
-                        table.source()
-                    )
+                    format!("{code} is not a month code (F G H J K M N Q U V X Z), and {lists}")
                 };
+                let example = months
+                    .chars()
+                    .next()
+                    .map_or_else(String::new, |m| format!(" ({root}{m}{year})"));
                 return Err(format!(
-                    "instruments.{name}: {what} in the months {months} only; {never}"
+                    "instruments.{name}: {what}, so {never}: set instruments.{root} (the root, \
+                     which holds across rolls) or a contract in one of those months{example}"
                 ));
             }
             let roots: Vec<&str> = table.futures_roots().collect();
             return Err(format!(
                 "instruments.{name}: {} lists no futures root {name}, nor one whose contract \
-                 it is (its roots: {}); {never}",
+                 it is (its roots: {}), so {never}: to trade another root, give it a section \
+                 in a routing table file ({})",
                 table.source(),
-                roots.join(", ")
+                roots.join(", "),
+                shared::routing::ROUTING_TABLE_FILE
             ));
         }
         Ok(())
@@ -1328,13 +1391,16 @@ mod tests {
         // Minutes take two digits: `7:5` could mean 07:05 or 07:50.
         assert_eq!(
             Window::parse("Mon-Fri 7:5-20:00").unwrap_err(),
-            "\"Mon-Fri 7:5-20:00\": \"7:5\" is not HH:MM"
+            "\"Mon-Fri 7:5-20:00\": \"7:5\" is not HH:MM (the minutes take two digits: 07:05)"
         );
         for (pasted, dash) in [
             ("Mon\u{2010}Fri 07:00-20:00", '\u{2010}'),
             ("Mon\u{2011}Fri 07:00-20:00", '\u{2011}'),
             ("Mon-Fri 07:00\u{2014}20:00", '\u{2014}'),
             ("Mon-Fri 07:00\u{FF0D}20:00", '\u{FF0D}'),
+            ("Mon\u{2E3A}Fri 07:00-20:00", '\u{2E3A}'),
+            ("Mon-Fri 07:00\u{301C}20:00", '\u{301C}'),
+            ("Mon-Fri 07:00\u{2043}20:00", '\u{2043}'),
         ] {
             assert_eq!(
                 Window::parse(pasted).unwrap_err(),
@@ -1572,17 +1638,17 @@ windows = ["Mon-Fri 07:00-20:00"]
         let tradovate = |name: &str| judged(name, shared::Broker::Tradovate);
         assert_eq!(
             tradovate("ESF7").unwrap_err(),
-            "instruments.ESF7: the embedded routing table trades no F contract of ES in the months HMUZ only; so no signal would ever reach this section"
+            "instruments.ESF7: there is no F contract of ES to route to (the embedded routing table lists ES in the months H, M, U, Z only), so no signal would ever reach this section: set instruments.ES (the root, which holds across rolls) or a contract in one of those months (ESH7)"
         );
         assert!(
             tradovate("GCH7")
                 .unwrap_err()
-                .contains("trades no H contract of GC in the months GJMQVZ only;"),
+                .contains("no H contract of GC to route to (the embedded routing table lists GC in the months G, J, M, Q, V, Z only)"),
         );
         assert!(
             tradovate("ESA7")
                 .unwrap_err()
-                .contains("A is not a month code (F G H J K M N Q U V X Z), and the embedded routing table trades ES in the months HMUZ only;"),
+                .contains("A is not a month code (F G H J K M N Q U V X Z), and the embedded routing table lists ES in the months H, M, U, Z only, so"),
         );
         // TradingView's continuous symbol without its `!`: named, with the root's section.
         for continuous in ["ES1", "NQ2", "MES1"] {
@@ -1602,7 +1668,7 @@ windows = ["Mon-Fri 07:00-20:00"]
             assert!(
                 err.starts_with(&format!(
                     "instruments.{unlisted}: the embedded routing table lists no futures root {unlisted}, nor one whose contract it is (its roots: "
-                )) && err.contains("ES, ") && err.ends_with("; so no signal would ever reach this section"),
+                )) && err.contains("ES, ") && err.ends_with("), so no signal would ever reach this section: to trade another root, give it a section in a routing table file (ROUTING_TABLE_FILE)"),
                 "{err}"
             );
         }
@@ -1618,7 +1684,8 @@ windows = ["Mon-Fri 07:00-20:00"]
         std::fs::write(
             &path,
             include_str!("../../shared/routing.toml")
-                .replace("months = \"HMUZ\"", "months = \"FHMUZ\""),
+                .replace("months = \"HMUZ\"", "months = \"FHMUZ\"")
+                + "[futures.SR3]\nmonths = \"HMUZ\"\nroll_day = 12\nroll_months_before = 0\n",
         )
         .unwrap();
         let env = shared::config::MapEnv::new([(
@@ -1628,7 +1695,7 @@ windows = ["Mon-Fri 07:00-20:00"]
         let from_file = shared::routing::RoutingTable::from_env(&env).unwrap();
         std::fs::remove_file(&path).unwrap();
         let risk = RiskConfig::from_toml(
-            "default_max_position = \"5\"\n[instruments.ESF7]\nsize = \"1\"\n[instruments.CLA7]\nsize = \"1\"\n",
+            "default_max_position = \"5\"\n[instruments.ESF7]\nsize = \"1\"\n[instruments.SR3H7]\nsize = \"1\"\n[instruments.CLA7]\nsize = \"1\"\n",
         )
         .unwrap();
         let err = risk
@@ -1636,9 +1703,22 @@ windows = ["Mon-Fri 07:00-20:00"]
             .unwrap_err();
         assert!(
             err.starts_with(&format!(
-                "instruments.CLA7: A is not a month code (F G H J K M N Q U V X Z), and the routing table {} (ROUTING_TABLE_FILE) trades CL",
+                "instruments.CLA7: A is not a month code (F G H J K M N Q U V X Z), and the routing table {} (ROUTING_TABLE_FILE) lists CL in the months F, G, H,",
                 path.display()
             )),
+            "{err}"
+        );
+        // TradingView's continuous symbol of a root the file adds (`SR31!`), named as such.
+        let risk = RiskConfig::from_toml(
+            "default_max_position = \"5\"\n[instruments.SR31]\nsize = \"1\"\n",
+        )
+        .unwrap();
+        let err = risk
+            .check_contracts(shared::Broker::Tradovate, &from_file)
+            .unwrap_err();
+        assert!(
+            err.contains("(SR31!) without its `!`")
+                && err.contains("set instruments.SR3 (the root"),
             "{err}"
         );
     }
@@ -1695,6 +1775,30 @@ windows = ["Mon-Fri 07:00-20:00"]
             err.starts_with(
                 "instruments.BTC-USD: size 5000 is over its max_notional 1000 (from max_notional):"
             ),
+            "{err}"
+        );
+        // A crypto-quoted product is judged only under a cap of its own (it trades under no
+        // other): without one, nothing to judge here; with one, judged.
+        RiskConfig::from_toml(
+            "default_max_position = \"1000000\"\n[classes.crypto_cross]\nsize = \"300000\"\n",
+        )
+        .and_then(|r| r.check_for(shared::Broker::Coinbase))
+        .unwrap();
+        let err = start_error(
+            shared::Broker::Coinbase,
+            "default_max_position = \"1000000\"\n[classes.crypto_cross]\nsize = \"3\"\nmax_notional = \"2\"\n",
+        );
+        assert!(
+            err.starts_with("classes.crypto_cross: size 3 is over its max_notional 2:"),
+            "{err}"
+        );
+        // An alert quantity allowed over the cap (max_override set as such) at price 1.
+        let err = start_error(
+            shared::Broker::Oanda,
+            "default_max_position = \"1000000\"\n[classes.fx]\nsize = \"1000\"\nmax_override = \"500000\"\n",
+        );
+        assert!(
+            err.starts_with("classes.fx: max_override 500000 is over its max_notional 250000 (from the default cap: the file sets no max_notional): oanda counts a size of the fx class as its notional whatever the price, so an alert quantity over 250000 would be refused all the same"),
             "{err}"
         );
         // A metal's or a futures contract's notional depends on the price: not judged.

@@ -264,7 +264,7 @@ async fn each_executors_risk_settings_size_its_orders() {
     let err = local_stack::start(cfg(), &month).await.unwrap_err();
     assert!(
         err.starts_with(
-            "setting TRADOVATE_RISK_CONFIG is invalid: instruments.ESF7: the embedded routing table trades no F contract of ES in the months HMUZ only"
+            "setting TRADOVATE_RISK_CONFIG is invalid: instruments.ESF7: there is no F contract of ES to route to (the embedded routing table lists ES in the months H, M, U, Z only)"
         ),
         "{err}"
     );

@@ -973,7 +973,12 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         && serde_json::from_str::<Value>(&body)
                             .is_ok_and(|v| v["error"]["code"] == "not_found") =>
                 {
-                    err(&format!("{shown}: no such route ({wrong_url})"));
+                    let origin = reqwest::Url::parse(&url)
+                        .map(|u| u.origin().ascii_serialization())
+                        .unwrap_or_default();
+                    err(&format!(
+                        "{shown}: no such route: the local stack's webhook is at {origin}/webhook"
+                    ));
                 }
                 WebhookAnswer::Ingest => {}
                 // API Gateway has no route for the path: the URL is wrong.

@@ -362,9 +362,9 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains(
-            "no such route (is --url the webhook's URL: http://127.0.0.1:8080/webhook locally"
-        ),
+        text.contains(&format!(
+            "no such route: the local stack's webhook is at {base}/webhook"
+        )),
         "{text}"
     );
     let (code, text) = send(&["--quantity", "1e3"]);
