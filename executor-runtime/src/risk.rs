@@ -164,27 +164,13 @@ impl AssetClass {
 /// listed in the Unicode Character Database), the minus sign, the hyphen bullet and the
 /// fullwidth hyphen-minus. Text pasted from a document or a spreadsheet carries them.
 fn is_dash(c: char) -> bool {
-    matches!(
-        c,
-        '\u{058A}' | '\u{05BE}' | '\u{1400}' | '\u{1806}' | '\u{2010}'
-            ..='\u{2015}'
-                | '\u{2043}'
-                | '\u{2E17}'
-                | '\u{2E1A}'
-                | '\u{2E3A}'
-                | '\u{2E3B}'
-                | '\u{2E40}'
-                | '\u{2E5D}'
-                | '\u{301C}'
-                | '\u{3030}'
-                | '\u{30A0}'
-                | '\u{2212}'
-                | '\u{FE31}'
-                | '\u{FE32}'
-                | '\u{FE58}'
-                | '\u{FE63}'
-                | '\u{FF0D}'
-    )
+    const DASHES: &[char] = &[
+        '\u{058A}', '\u{05BE}', '\u{1400}', '\u{1806}', '\u{2010}', '\u{2011}', '\u{2012}',
+        '\u{2013}', '\u{2014}', '\u{2015}', '\u{2043}', '\u{2212}', '\u{2E17}', '\u{2E1A}',
+        '\u{2E3A}', '\u{2E3B}', '\u{2E40}', '\u{2E5D}', '\u{301C}', '\u{3030}', '\u{30A0}',
+        '\u{FE31}', '\u{FE32}', '\u{FE58}', '\u{FE63}', '\u{FF0D}',
+    ];
+    DASHES.contains(&c)
 }
 
 /// One trading window: days of the week and a time range, in UTC or in an IANA time zone
@@ -213,8 +199,8 @@ impl Window {
     /// Days are read as chrono reads them, in any case and in full too (`mon`, `Monday`), and
     /// an hour may have one digit (`9:30`): the forms a trader writes mean what they say.
     pub fn parse(text: &str) -> Result<Self, String> {
-        // An en or em dash (pasted from a document or a spreadsheet) is named as such, not
-        // reported as a day or a time that does not parse.
+        // A dash other than the hyphen (pasted from a document or a spreadsheet) is named as
+        // such, not reported as a day or a time that does not parse.
         if let Some(dash) = text.chars().find(|&c| is_dash(c)) {
             return Err(format!(
                 "{text:?}: write the dashes as - (a hyphen), not {dash} (Mon-Fri 07:00-20:00)"
@@ -638,7 +624,11 @@ impl RiskConfig {
     ///   same;
     /// - a `notional` size, merged the same way, is within the `max_notional` it trades under
     ///   (both amounts as [`notional_price`] counts them): a larger one sizes open legs the
-    ///   cap refuses.
+    ///   cap refuses;
+    /// - where the notional does not depend on the price (OANDA's currency pairs, Coinbase's
+    ///   buys), a `size`, and a `max_override` set as such, are within that `max_notional`
+    ///   too. A crypto-quoted product (`crypto_cross`) is judged against a cap only when its
+    ///   own section or its class's sets one: it trades under no other.
     ///
     /// # Errors
     /// The first setting that fails, naming it (and the section a merged value came from)
