@@ -165,10 +165,33 @@ impl AssetClass {
 /// fullwidth hyphen-minus. Text pasted from a document or a spreadsheet carries them.
 fn is_dash(c: char) -> bool {
     const DASHES: &[char] = &[
-        '\u{058A}', '\u{05BE}', '\u{1400}', '\u{1806}', '\u{2010}', '\u{2011}', '\u{2012}',
-        '\u{2013}', '\u{2014}', '\u{2015}', '\u{2043}', '\u{2212}', '\u{2E17}', '\u{2E1A}',
-        '\u{2E3A}', '\u{2E3B}', '\u{2E40}', '\u{2E5D}', '\u{301C}', '\u{3030}', '\u{30A0}',
-        '\u{FE31}', '\u{FE32}', '\u{FE58}', '\u{FE63}', '\u{FF0D}',
+        '\u{058A}',
+        '\u{05BE}',
+        '\u{1400}',
+        '\u{1806}',
+        '\u{2010}',
+        '\u{2011}',
+        '\u{2012}',
+        '\u{2013}',
+        '\u{2014}',
+        '\u{2015}',
+        '\u{2043}',
+        '\u{2212}',
+        '\u{2E17}',
+        '\u{2E1A}',
+        '\u{2E3A}',
+        '\u{2E3B}',
+        '\u{2E40}',
+        '\u{2E5D}',
+        '\u{301C}',
+        '\u{3030}',
+        '\u{30A0}',
+        '\u{FE31}',
+        '\u{FE32}',
+        '\u{FE58}',
+        '\u{FE63}',
+        '\u{FF0D}',
+        '\u{10EAD}',
     ];
     DASHES.contains(&c)
 }
@@ -239,9 +262,11 @@ impl Window {
                 .split_once(':')
                 .is_some_and(|(_, m)| m.len() == 2 && m.bytes().all(|b| b.is_ascii_digit()));
             if !two_digit_minutes {
-                return Err(format!(
-                    "{text:?}: {t:?} is not HH:MM (the minutes take two digits: 07:05)"
-                ));
+                return Err(if t.contains(':') {
+                    format!("{text:?}: {t:?} is not HH:MM (the minutes take two digits: 07:05)")
+                } else {
+                    format!("{text:?}: {t:?} is not HH:MM")
+                });
             }
             NaiveTime::parse_from_str(t.trim(), "%H:%M")
                 .map_err(|_| format!("{text:?}: {t:?} is not HH:MM"))
@@ -622,13 +647,13 @@ impl RiskConfig {
     ///   quantity;
     /// - the same for `max_override`: a quantity between the two would be refused all the
     ///   same;
-    /// - a `notional` size, merged the same way, is within the `max_notional` it trades under
-    ///   (both amounts as [`notional_price`] counts them): a larger one sizes open legs the
-    ///   cap refuses;
     /// - where the notional does not depend on the price (OANDA's currency pairs, Coinbase's
-    ///   buys), a `size`, and a `max_override` set as such, are within that `max_notional`
-    ///   too. A crypto-quoted product (`crypto_cross`) is judged against a cap only when its
-    ///   own section or its class's sets one: it trades under no other.
+    ///   buys: [`notional_price`]), a `size` or a `notional` size, merged the same way, and a
+    ///   `max_override` set as such, are within the `max_notional` they trade under: a larger
+    ///   one sizes open legs the cap refuses at every price. A crypto-quoted product
+    ///   (`crypto_cross`) is judged against a cap only when its own section or its class's
+    ///   sets one: it trades under no other. (Elsewhere a notional size is rounded down to
+    ///   whole contracts or units at the alert's price, which may bring it under the cap.)
     ///
     /// # Errors
     /// The first setting that fails, naming it (and the section a merged value came from)
@@ -657,7 +682,8 @@ impl RiskConfig {
                 shared::Broker::Tradovate => (
                     word(name) && !name.chars().rev().take(2).all(|c| c.is_ascii_digit()),
                     "a root (ES) or a contract (ESZ6: one year digit, not ESZ26 or ESZ2026), as \
-                     Tradovate names them",
+                     Tradovate names them (TradingView's continuous symbol, ES1! or SR31!, \
+                     trades under its root's section)",
                 ),
             };
             if !ok {
@@ -799,10 +825,23 @@ impl RiskConfig {
                 },
             );
             let size_from = from(|l| l.size.is_some() || l.notional.is_some(), "default_size");
-            // A notional size over the cap it trades under sizes an open leg the cap refuses,
-            // unless rounding down to whole increments happens to bring it under: a file
-            // that says "trade 400,000" and "never more than 250,000" is refused at start.
+            // Where an open leg's notional does not depend on the price (a currency pair at
+            // OANDA, counted in base units; a Coinbase buy, its quote amount: see
+            // `notional_price`), a size, a notional size, or an alert quantity up to
+            // `max_override`, over the cap is refused by it at every price. Elsewhere a
+            // notional size is rounded down to whole contracts or units at the alert's price,
+            // which may bring it under the cap (400,000 of YM at 42,000 is one contract,
+            // 210,000): nothing to judge before the price.
+            let priced_at_one = matches!(
+                (broker, class),
+                (shared::Broker::Oanda, AssetClass::Fx)
+                    | (
+                        shared::Broker::Coinbase,
+                        AssetClass::Crypto | AssetClass::CryptoCross
+                    )
+            );
             if let Some(Size::Notional(amount)) = risk.size
+                && priced_at_one
                 && cap_applies
                 && amount > risk.max_notional
             {
@@ -813,18 +852,6 @@ impl RiskConfig {
                     risk.max_notional,
                 ));
             }
-            // Where an open leg's notional does not depend on the price (a currency pair at
-            // OANDA, counted in base units; a Coinbase buy, its quote amount: see
-            // `notional_price`), a size, or an alert quantity up to `max_override`, over the
-            // cap is refused by it at every price.
-            let priced_at_one = matches!(
-                (broker, class),
-                (shared::Broker::Oanda, AssetClass::Fx)
-                    | (
-                        shared::Broker::Coinbase,
-                        AssetClass::Crypto | AssetClass::CryptoCross
-                    )
-            );
             if priced_at_one && cap_applies {
                 let why = format!(
                     "{} counts a size of the {} class as its notional whatever the price",
@@ -1371,7 +1398,10 @@ mod tests {
                 .unwrap_err()
                 .contains("Funday")
         );
-        assert!(Window::parse("Mon 7-8").is_err());
+        assert_eq!(
+            Window::parse("Mon 7-8").unwrap_err(),
+            "\"Mon 7-8\": \"7\" is not HH:MM"
+        );
         // The forms chrono reads mean what they say: lower case, full names, a one-digit hour.
         assert_eq!(
             Window::parse("monday-FRIDAY 9:30-16:00").unwrap(),
@@ -1738,15 +1768,22 @@ windows = ["Mon-Fri 07:00-20:00"]
         // An instrument's own lower cap under its class's notional: named with where each
         // value came from.
         let err = start_error(
-            shared::Broker::Tradovate,
-            "default_max_position = \"5\"\n[classes.futures]\nnotional = \"200000\"\n[instruments.MES]\nmax_notional = \"50000\"\n",
+            shared::Broker::Oanda,
+            "default_max_position = \"1000000\"\n[classes.fx]\nnotional = \"200000\"\n[instruments.EUR_USD]\nmax_notional = \"50000\"\n",
         );
         assert!(
             err.contains(
-                "instruments.MES: notional 200000 (from classes.futures) is over its max_notional 50000:"
+                "instruments.EUR_USD: notional 200000 (from classes.fx) is over its max_notional 50000:"
             ),
             "{err}"
         );
+        // A futures notional over the cap may still trade, rounded down to whole contracts
+        // at the alert's price (400,000 of YM at 42,000: one contract, 210,000): it starts.
+        RiskConfig::from_toml(
+            "default_max_position = \"5\"\n[instruments.YM]\nnotional = \"400000\"\n",
+        )
+        .and_then(|r| r.check_for(shared::Broker::Tradovate))
+        .unwrap();
         // A quantity size counted at price 1 (a currency pair at OANDA, a Coinbase buy) over
         // the cap: refused at any price, so at start.
         let err = start_error(
