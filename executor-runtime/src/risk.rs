@@ -682,7 +682,7 @@ impl RiskConfig {
                 shared::Broker::Tradovate => (
                     word(name) && !name.chars().rev().take(2).all(|c| c.is_ascii_digit()),
                     "a root (ES) or a contract (ESZ6: one year digit, not ESZ26 or ESZ2026), as \
-                     Tradovate names them (TradingView's continuous symbol, ES1! or SR31!, \
+                     Tradovate names them (TradingView's continuous symbol, ES1! or ES12!, \
                      trades under its root's section)",
                 ),
             };
@@ -922,7 +922,7 @@ impl RiskConfig {
             if table.contract_months(name).is_some() {
                 continue;
             }
-            // TradingView's continuous symbol without its `!` (`ES1`, `SR31` of a root `SR3`).
+            // TradingView's continuous symbol without its `!` (`ES1`, `M2K12` of the root `M2K`).
             let continuous = (1..=2)
                 .filter_map(|n| name.len().checked_sub(n).map(|at| name.split_at(at)))
                 .find(|(head, digits)| {
@@ -971,8 +971,9 @@ impl RiskConfig {
             let roots: Vec<&str> = table.futures_roots().collect();
             return Err(format!(
                 "instruments.{name}: {} lists no futures root {name}, nor one whose contract \
-                 it is (its roots: {}), so {never}: to trade another root, give it a section \
-                 in a routing table file ({})",
+                 it is (its roots: {}), so {never}: another root trades once its contract \
+                 specification is in this build (shared/src/contract_specs.rs) and a routing \
+                 table file ({}) has a section for it",
                 table.source(),
                 roots.join(", "),
                 shared::routing::ROUTING_TABLE_FILE
@@ -1688,7 +1689,7 @@ windows = ["Mon-Fri 07:00-20:00"]
             assert!(
                 err.starts_with(&format!(
                     "instruments.{unlisted}: the embedded routing table lists no futures root {unlisted}, nor one whose contract it is (its roots: "
-                )) && err.contains("ES, ") && err.ends_with("), so no signal would ever reach this section: to trade another root, give it a section in a routing table file (ROUTING_TABLE_FILE)"),
+                )) && err.contains("ES, ") && err.ends_with("), so no signal would ever reach this section: another root trades once its contract specification is in this build (shared/src/contract_specs.rs) and a routing table file (ROUTING_TABLE_FILE) has a section for it"),
                 "{err}"
             );
         }
@@ -1704,8 +1705,7 @@ windows = ["Mon-Fri 07:00-20:00"]
         std::fs::write(
             &path,
             include_str!("../../shared/routing.toml")
-                .replace("months = \"HMUZ\"", "months = \"FHMUZ\"")
-                + "[futures.SR3]\nmonths = \"HMUZ\"\nroll_day = 12\nroll_months_before = 0\n",
+                .replace("months = \"HMUZ\"", "months = \"FHMUZ\""),
         )
         .unwrap();
         let env = shared::config::MapEnv::new([(
@@ -1715,7 +1715,7 @@ windows = ["Mon-Fri 07:00-20:00"]
         let from_file = shared::routing::RoutingTable::from_env(&env).unwrap();
         std::fs::remove_file(&path).unwrap();
         let risk = RiskConfig::from_toml(
-            "default_max_position = \"5\"\n[instruments.ESF7]\nsize = \"1\"\n[instruments.SR3H7]\nsize = \"1\"\n[instruments.CLA7]\nsize = \"1\"\n",
+            "default_max_position = \"5\"\n[instruments.ESF7]\nsize = \"1\"\n[instruments.MESF7]\nsize = \"1\"\n[instruments.CLA7]\nsize = \"1\"\n",
         )
         .unwrap();
         let err = risk
@@ -1728,17 +1728,18 @@ windows = ["Mon-Fri 07:00-20:00"]
             )),
             "{err}"
         );
-        // TradingView's continuous symbol of a root the file adds (`SR31!`), named as such.
+        // A two-digit continuous symbol of a root ending in a digit (`M2K12`, TradingView's
+        // `M2K12!`), named as such.
         let risk = RiskConfig::from_toml(
-            "default_max_position = \"5\"\n[instruments.SR31]\nsize = \"1\"\n",
+            "default_max_position = \"5\"\n[instruments.M2K12]\nsize = \"1\"\n",
         )
         .unwrap();
         let err = risk
             .check_contracts(shared::Broker::Tradovate, &from_file)
             .unwrap_err();
         assert!(
-            err.contains("(SR31!) without its `!`")
-                && err.contains("set instruments.SR3 (the root"),
+            err.contains("(M2K12!) without its `!`")
+                && err.contains("set instruments.M2K (the root"),
             "{err}"
         );
     }

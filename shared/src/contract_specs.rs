@@ -55,6 +55,11 @@ fn find(contract: &str) -> Option<&'static Spec> {
     SPECS.iter().find(|(r, _, _)| *r == root)
 }
 
+/// The roots this build knows a point value and a tick size for, in [`SPECS`]'s order.
+pub fn known_roots() -> impl Iterator<Item = &'static str> {
+    SPECS.iter().map(|(root, _, _)| *root)
+}
+
 /// USD per point per contract of a contract name (`ESZ6` → 50); `None` for an unknown root.
 pub fn point_value(contract: &str) -> Option<Decimal> {
     find(contract).map(|(_, (n, scale), _)| Decimal::new(*n, *scale))

@@ -263,8 +263,9 @@ impl RoutingTable {
     }
 
     /// Parses a table in `routing.toml`'s format; names are upper-cased. Fails with
-    /// [`RoutingTableError`] on invalid TOML, a missing or unknown key, or a futures root
-    /// with a bad month code, no months, `roll_day` outside 1..=28, `roll_months_before`
+    /// [`RoutingTableError`] on invalid TOML, a missing or unknown key, a futures root
+    /// [`crate::contract_specs`] has no point value for, or a futures root with a bad month
+    /// code, no months, `roll_day` outside 1..=28, `roll_months_before`
     /// over 11, `last_day` outside 1..=31 or `last_day_months_before` over 11.
     pub fn from_toml(text: &str) -> Result<Self, RoutingTableError> {
         let file: TableFile = toml::from_str(text)
@@ -288,6 +289,18 @@ impl RoutingTable {
         };
         let mut futures = BTreeMap::new();
         for (root, spec) in file.futures {
+            // A root without a point value could never trade: the executors' notional cap
+            // counts an unknown root at 1,000,000 USD a point and refuses its orders, and the
+            // report could not value its fills. Refused here, where the table is read.
+            if !crate::contract_specs::known_roots().any(|r| r.eq_ignore_ascii_case(&root)) {
+                let known: Vec<&str> = crate::contract_specs::known_roots().collect();
+                return Err(RoutingTableError(format!(
+                    "futures.{root}: no point value or tick size is known for {root}, so its \
+                     orders could never be sized or capped (known roots: {}); a root is added \
+                     with its exchange's contract specification in shared/src/contract_specs.rs",
+                    known.join(", ")
+                )));
+            }
             let mut months = Vec::new();
             for code in spec.months.chars() {
                 let m = month_of_code(code).ok_or_else(|| {

@@ -341,6 +341,11 @@ fn bad_tables_are_refused_with_the_offending_key() {
             "futures.ES.roll_day",
         ),
         (CUSTOM.replace("\"HMUZ\"", "\"HMUA\""), "futures.ES.months"),
+        // A root no point value is known for could never be sized or capped.
+        (
+            CUSTOM.replace("[futures.ES]", "[futures.6E]"),
+            "futures.6E: no point value or tick size is known for 6E",
+        ),
         (CUSTOM.replace("\"coinbase\"", "\"binance\""), "binance"),
         (
             CUSTOM.replace("[oanda]", "[oanda]\nsurprise = 1"),
