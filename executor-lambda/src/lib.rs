@@ -230,13 +230,16 @@ impl Common {
             max_age: Duration::seconds(env.parsed_or("MAX_ALERT_AGE_SECS", 30i64)?),
             lease: Duration::seconds(env.parsed_or("LEASE_SECS", 60i64)?),
             record_ttl: Duration::days(env.parsed_or("RECORD_TTL_DAYS", 30i64)?),
-            // The table the router reads (the same variable), to judge a Tradovate file's
-            // contract sections by the months the router trades.
+            // A Tradovate file's contract sections are judged by the table the router reads
+            // (the same variable); the other brokers' executors need no table at cold start.
             risk: RiskConfig::from_env(
                 env,
                 default_risk,
                 broker,
-                &shared::routing::RoutingTable::from_env(env)?,
+                (broker == shared::Broker::Tradovate)
+                    .then(|| shared::routing::RoutingTable::from_env(env))
+                    .transpose()?
+                    .as_ref(),
             )?,
         };
         let health = env

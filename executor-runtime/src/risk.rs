@@ -571,7 +571,8 @@ impl RiskConfig {
 
     /// From `RISK_CONFIG` (inline TOML) or `RISK_CONFIG_FILE`; `fallback` (the executor's
     /// built-in defaults) when neither is set; the settings must pass [`Self::check_for`]
-    /// `broker` and [`Self::check_contracts`] under `routing` (the table the router reads).
+    /// `broker` and, given `routing` (the table the router reads; only a Tradovate file has
+    /// anything it judges), [`Self::check_contracts`].
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] naming the variable the settings came from (`RISK_CONFIG` or
@@ -582,7 +583,7 @@ impl RiskConfig {
         env: &impl Env,
         fallback: &str,
         broker: shared::Broker,
-        routing: &shared::routing::RoutingTable,
+        routing: Option<&shared::routing::RoutingTable>,
     ) -> Result<Self, ConfigError> {
         // Set but blank (`RISK_CONFIG=''`, a `$(cat file)` of an empty file) is not "unset":
         // the executor would trade its built-in sizes where somebody meant to set their own.
@@ -620,7 +621,9 @@ impl RiskConfig {
         Self::from_toml(&text)
             .and_then(|risk| {
                 risk.check_for(broker)?;
-                risk.check_contracts(broker, routing)?;
+                if let Some(table) = routing {
+                    risk.check_contracts(broker, table)?;
+                }
                 Ok(risk)
             })
             .map_err(|reason| ConfigError::Invalid {
@@ -924,7 +927,11 @@ impl RiskConfig {
             }
             // TradingView's continuous symbol without its `!` (`ES1`, `M2K12` of the root `M2K`).
             let continuous = (1..=2)
-                .filter_map(|n| name.len().checked_sub(n).map(|at| name.split_at(at)))
+                .filter_map(|n| {
+                    let at = name.len().checked_sub(n)?;
+                    // `get`, not `split_at`: a name is not known to be ASCII here.
+                    Some((name.get(..at)?, name.get(at..)?))
+                })
                 .find(|(head, digits)| {
                     !head.is_empty()
                         && digits.bytes().all(|b| b.is_ascii_digit())
@@ -1261,7 +1268,7 @@ mod tests {
             &both,
             "",
             shared::Broker::Oanda,
-            &shared::routing::RoutingTable::embedded(),
+            Some(&shared::routing::RoutingTable::embedded()),
         )
         .unwrap_err()
         .to_string();
@@ -1281,7 +1288,7 @@ mod tests {
                     &env,
                     "default_max_position = \"10\"",
                     shared::Broker::Oanda,
-                    &shared::routing::RoutingTable::embedded(),
+                    Some(&shared::routing::RoutingTable::embedded()),
                 )
                 .unwrap_err()
                 .to_string();
@@ -1298,7 +1305,7 @@ mod tests {
             &MapEnv::default(),
             "default_max_position = \"10\"",
             shared::Broker::Oanda,
-            &shared::routing::RoutingTable::embedded(),
+            Some(&shared::routing::RoutingTable::embedded()),
         )
         .unwrap();
         assert_eq!(defaults.default_max_position, Decimal::TEN);
@@ -1328,7 +1335,7 @@ mod tests {
             &from_file,
             "",
             shared::Broker::Oanda,
-            &shared::routing::RoutingTable::embedded(),
+            Some(&shared::routing::RoutingTable::embedded()),
         )
         .unwrap_err();
         std::fs::remove_file(&path).unwrap();
@@ -1340,7 +1347,7 @@ mod tests {
             &inline,
             "",
             shared::Broker::Oanda,
-            &shared::routing::RoutingTable::embedded(),
+            Some(&shared::routing::RoutingTable::embedded()),
         )
         .unwrap_err()
         .to_string();

@@ -1397,7 +1397,7 @@ impl Risks {
                 (None, None) => "defaults".to_owned(),
             };
             shown.push(format!("{} {source}", broker.to_lowercase()));
-            RiskConfig::from_env(&prefixed, defaults, named, &routing).map_err(|e| match e {
+            RiskConfig::from_env(&prefixed, defaults, named, Some(&routing)).map_err(|e| match e {
                 shared::config::ConfigError::Invalid { name, reason } => {
                     shared::config::ConfigError::Invalid {
                         name: format!("{broker}_{name}"),
