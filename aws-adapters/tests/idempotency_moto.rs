@@ -28,6 +28,7 @@ fn key_of(broker: Broker, account: &str, alert: &str) -> IdempotencyKey {
         broker,
         account: account.into(),
         signal_id: SignalId::of_canonical(alert),
+        signal_time: "2026-11-23T14:32:00Z".parse().unwrap(),
     }
 }
 

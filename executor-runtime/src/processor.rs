@@ -257,6 +257,7 @@ where
             broker: self.venue.broker(),
             account: self.venue.account().into(),
             signal_id: intent.signal_id.clone(),
+            signal_time: intent.signal_time,
         };
         let lease_until = start + self.settings.lease;
         let takeover = match self.store.claim(&key, start, lease_until).await? {
@@ -1057,6 +1058,7 @@ mod tests {
             broker: venue.broker(),
             account: venue.account().into(),
             signal_id: signal.signal_id.clone(),
+            signal_time: signal.signal_time,
         };
         let t0 = signal.signal_time;
         store
@@ -1517,6 +1519,7 @@ mod tests {
             broker: Broker::Oanda,
             account: account.into(),
             signal_id: signal.signal_id.clone(),
+            signal_time: signal.signal_time,
         };
         let t0 = signal.signal_time;
         let lease = t0 + Duration::seconds(60);

@@ -509,6 +509,7 @@ async fn a_takeover_waits_for_an_earlier_liquidation_and_never_liquidates_twice(
         broker: Broker::Tradovate,
         account: support::fake_tradovate::ACCOUNT_ID.to_string().into(),
         signal_id: i.signal_id.clone(),
+        signal_time: i.signal_time,
     };
     let now = h.clock.now();
     h.executor
@@ -526,6 +527,7 @@ async fn a_takeover_waits_for_an_earlier_liquidation_and_never_liquidates_twice(
     j.replay_forced = true;
     let key = IdempotencyKey {
         signal_id: j.signal_id.clone(),
+        signal_time: j.signal_time,
         ..key
     };
     let now = h.clock.now();

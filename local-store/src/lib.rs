@@ -80,7 +80,8 @@ CREATE TABLE IF NOT EXISTS queue_dedup (
 CREATE INDEX IF NOT EXISTS queue_dedup_at ON queue_dedup (at_ms);
 CREATE TABLE IF NOT EXISTS queue_seq (queue TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY, lease_until_ms INTEGER, outcome TEXT, expires_at_ms INTEGER);
+    at_ms INTEGER NOT NULL, key TEXT NOT NULL, lease_until_ms INTEGER, outcome TEXT,
+    expires_at_ms INTEGER, PRIMARY KEY (at_ms, key));
 CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at_ms);
 CREATE TABLE IF NOT EXISTS latest_signal (key TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS paper_holding (
@@ -118,6 +119,30 @@ SELECT account FROM accounts WHERE account IS NOT NULL";
 /// column (its rows move to the queue file at the first start).
 const REMOVED_INDEX: &str = "CREATE INDEX IF NOT EXISTS queue_message_removed
     ON queue_message (sent_at_ms) WHERE removed";
+
+/// The `at_ms` of an idempotency record kept before records carried their signal's time: a
+/// claim looks for one under its key as well, while any is left ([`LocalStore::undated`]).
+const UNDATED: i64 = i64::MIN;
+
+/// Files written before idempotency records were keyed by their signal's time first kept
+/// them keyed by `key` alone, at a place in the index set by the signal id's hash (each claim
+/// and each completion dirtied a page of its own, about a tenth of the stack's CPU per signal
+/// in the committer's log writes, `perf/README.md`). Their records move to the new table as
+/// [`UNDATED`], and each moves under its signal's time at its next claim.
+const MIGRATE_IDEMPOTENCY: &str = "
+ALTER TABLE idempotency RENAME TO idempotency_undated;
+CREATE TABLE idempotency (
+    at_ms INTEGER NOT NULL, key TEXT NOT NULL, lease_until_ms INTEGER, outcome TEXT,
+    expires_at_ms INTEGER, PRIMARY KEY (at_ms, key));
+INSERT INTO idempotency (at_ms, key, lease_until_ms, outcome, expires_at_ms)
+    SELECT -9223372036854775808 /* UNDATED, i64::MIN */, key, lease_until_ms, outcome, expires_at_ms
+    FROM idempotency_undated;
+DROP TABLE idempotency_undated;
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at_ms);
+";
+
+/// Whether the state file still holds an idempotency record kept before records were dated.
+const ANY_UNDATED: &str = "SELECT EXISTS (SELECT 1 FROM idempotency WHERE at_ms = ?1)";
 
 /// Files written before the dedup window became an append-only log kept it in `queue_seen`,
 /// keyed by dedup id: its rows move to `queue_dedup` and the table goes.
@@ -245,6 +270,10 @@ pub struct LocalStore {
     _lock: Option<std::fs::File>,
     /// What a trader should hear of the state at start ([`LocalStore::opening_notes`]).
     notes: Vec<String>,
+    /// Whether records kept before they carried their signal's time ([`UNDATED`]) may be
+    /// left: read at start, and again after each sweep while true. A claim that finds its
+    /// dated key new looks for the undated one too.
+    undated: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -550,9 +579,14 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
 /// it (its messages were all in their queues: removal deleted the row then),
 /// `paper_fill.holdings` to one from before a fill was one row (its holdings were all in
 /// `paper_holding`), `paper_fill.side` and `paper_fill.instrument` to one from before fills
-/// kept them, and makes [`REMOVED_INDEX`] and [`PAPER_FILL_INDEX`].
+/// kept them, moves idempotency records kept by key alone to the table keyed by signal time
+/// first ([`MIGRATE_IDEMPOTENCY`], in one transaction), and makes [`REMOVED_INDEX`] and
+/// [`PAPER_FILL_INDEX`].
 fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
+    if !has_column(conn, "idempotency", "at_ms")? {
+        conn.execute_batch(&format!("BEGIN; {MIGRATE_IDEMPOTENCY} COMMIT;"))?;
+    }
     if !has_column(conn, "queue_message", "removed")? {
         conn.execute_batch(
             "ALTER TABLE queue_message ADD COLUMN removed INTEGER NOT NULL DEFAULT 0",
@@ -726,6 +760,9 @@ impl LocalStore {
         lock: Option<std::fs::File>,
     ) -> Result<Self, String> {
         conn.set_prepared_statement_cache_capacity(64);
+        let undated = one_row(&conn, ANY_UNDATED, params![UNDATED], |r| r.get(0))
+            .map_err(text)?
+            .unwrap_or(false);
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 conn,
@@ -755,6 +792,7 @@ impl LocalStore {
             path,
             _lock: lock,
             notes: Vec::new(),
+            undated: AtomicBool::new(undated),
         })
     }
 
@@ -1070,7 +1108,10 @@ impl LocalStore {
     ///
     /// Errors: SQLite's message, or a fill's holdings that do not read.
     pub fn sweep(&self, now: DateTime<Utc>) -> Result<(), String> {
-        Self::sweep_with(&self.writing().map_err(text)?.conn, now)
+        let guard = self.writing().map_err(text)?;
+        Self::sweep_with(&guard.conn, now)?;
+        self.undated_left(&guard.conn);
+        Ok(())
     }
 
     fn sweep_with(conn: &Connection, now: DateTime<Utc>) -> Result<(), String> {
@@ -1134,10 +1175,24 @@ impl LocalStore {
         let n = self
             .writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n.is_multiple_of(SWEEP_EVERY)
-            && let Err(e) = Self::sweep_with(conn, now)
-        {
+        if !n.is_multiple_of(SWEEP_EVERY) {
+            return;
+        }
+        if let Err(e) = Self::sweep_with(conn, now) {
             tracing::warn!(error = %e, "local state: not swept (expired records, paper fills to fold)");
+        }
+        self.undated_left(conn);
+    }
+
+    /// After a sweep: whether any record kept before records were dated is left. The last
+    /// leave by expiry or by their next claim. Read in the open transaction: were it lost, the
+    /// rows its sweep deleted come back, and an expired record is one a claim may find or not
+    /// (as DynamoDB's TTL deletes it some time after).
+    fn undated_left(&self, conn: &Connection) {
+        if self.undated.load(Ordering::Relaxed)
+            && let Ok(Some(false)) = one_row(conn, ANY_UNDATED, params![UNDATED], |r| r.get(0))
+        {
+            self.undated.store(false, Ordering::Relaxed);
         }
     }
 
@@ -1223,6 +1278,7 @@ impl LocalStore {
         lease_until: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
         let k = Self::idempotency_key(key);
+        let at = ms(key.signal_time);
         let err = Self::store_error("claim");
         // Every statement under the connection's lock: no savepoint needed.
         let guard = self.writing().map_err(&err)?;
@@ -1231,22 +1287,30 @@ impl LocalStore {
         // already held is read and judged below.
         let inserted = run(
             tx,
-            "INSERT INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
-             VALUES (?1, ?2, NULL, NULL) ON CONFLICT (key) DO NOTHING",
-            params![k, ms(lease_until)],
+            "INSERT INTO idempotency (at_ms, key, lease_until_ms, outcome, expires_at_ms)
+             VALUES (?1, ?2, ?3, NULL, NULL) ON CONFLICT (at_ms, key) DO NOTHING",
+            params![at, k, ms(lease_until)],
         )
         .map_err(&err)?;
-        if inserted == 1 {
-            self.maybe_sweep(&guard.conn, now);
-            return Ok(Claim::Acquired);
-        }
-        let row: Option<(Option<i64>, Option<String>, Option<i64>)> = one_row(
-            tx,
-            "SELECT lease_until_ms, outcome, expires_at_ms FROM idempotency WHERE key = ?1",
-            params![k],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .map_err(&err)?;
+        let row = if inserted == 1 {
+            match self.take_undated(tx, at, &k).map_err(&err)? {
+                None => {
+                    self.maybe_sweep(&guard.conn, now);
+                    return Ok(Claim::Acquired);
+                }
+                // Kept before records were dated: now under the signal's time, judged below.
+                found => found,
+            }
+        } else {
+            one_row(
+                tx,
+                "SELECT lease_until_ms, outcome, expires_at_ms FROM idempotency
+                 WHERE at_ms = ?1 AND key = ?2",
+                params![at, k],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(&err)?
+        };
         let claim = match row {
             Some((_, Some(outcome), _)) => {
                 let outcome = Outcome::from_name(&outcome).ok_or_else(|| StoreError {
@@ -1264,15 +1328,48 @@ impl LocalStore {
         };
         run(
             tx,
-            "INSERT OR REPLACE INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
-             VALUES (?1, ?2, NULL, NULL)",
-            params![k, ms(lease_until)],
+            "INSERT OR REPLACE INTO idempotency
+                 (at_ms, key, lease_until_ms, outcome, expires_at_ms)
+             VALUES (?1, ?2, ?3, NULL, NULL)",
+            params![at, k, ms(lease_until)],
         )
         .map_err(&err)?;
         self.maybe_sweep(&guard.conn, now);
         Ok(claim)
     }
 
+    /// The record of `key` kept before records were dated ([`UNDATED`]), if any is left:
+    /// moved over the row a claim just inserted under the signal's time `at`, and returned
+    /// (lease end, outcome, expiry) to be judged as a record found there.
+    fn take_undated(&self, tx: &Connection, at: i64, key: &str) -> rusqlite::Result<Option<Row>> {
+        if !self.undated.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let row: Option<Row> = one_row(
+            tx,
+            "SELECT lease_until_ms, outcome, expires_at_ms FROM idempotency
+             WHERE at_ms = ?1 AND key = ?2",
+            params![UNDATED, key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        if let Some((lease_until, outcome, expires_at)) = &row {
+            run(
+                tx,
+                "UPDATE idempotency SET lease_until_ms = ?3, outcome = ?4, expires_at_ms = ?5
+                 WHERE at_ms = ?1 AND key = ?2",
+                params![at, key, lease_until, outcome, expires_at],
+            )?;
+            run(
+                tx,
+                "DELETE FROM idempotency WHERE at_ms = ?1 AND key = ?2",
+                params![UNDATED, key],
+            )?;
+        }
+        Ok(row)
+    }
+
+    /// The text key of an idempotency record (its row is keyed by the signal's time, then
+    /// this).
     fn idempotency_key(key: &IdempotencyKey) -> String {
         format!("{}#{}#{}", key.broker.as_str(), key.account, key.signal_id)
     }
@@ -1367,6 +1464,9 @@ impl PaperLog for LocalStore {
         row.map(paper_fill).transpose()
     }
 }
+
+/// An idempotency row's lease end, outcome and expiry (milliseconds), as stored.
+type Row = (Option<i64>, Option<String>, Option<i64>);
 
 /// A `paper_fill` row's order id, quantity, price, side and instrument, as stored.
 type FillRow = (String, String, String, Option<String>, Option<String>);
@@ -1488,14 +1588,20 @@ impl IdempotencyStore for LocalStore {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         // An upsert, not `INSERT OR REPLACE`: the claim's row is changed where it is, so its
-        // key's index entry (a place set by the signal id) is not rewritten, nor its page
-        // written to the log again (a replace deletes the row and inserts it anew).
+        // key's index entry is not rewritten, nor its page written to the log again (a
+        // replace deletes the row and inserts it anew). A completion always follows its claim,
+        // which moved an undated record under the signal's time.
         self.write_one(
-            "INSERT INTO idempotency (key, lease_until_ms, outcome, expires_at_ms)
-                 VALUES (?1, NULL, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE SET lease_until_ms = NULL,
+            "INSERT INTO idempotency (at_ms, key, lease_until_ms, outcome, expires_at_ms)
+                 VALUES (?1, ?2, NULL, ?3, ?4)
+                 ON CONFLICT (at_ms, key) DO UPDATE SET lease_until_ms = NULL,
                      outcome = excluded.outcome, expires_at_ms = excluded.expires_at_ms",
-            params![Self::idempotency_key(key), outcome.as_str(), ms(expires_at)],
+            params![
+                ms(key.signal_time),
+                Self::idempotency_key(key),
+                outcome.as_str(),
+                ms(expires_at)
+            ],
         )
         .map(|_| ())
         .map_err(Self::store_error("complete"))
@@ -1503,8 +1609,8 @@ impl IdempotencyStore for LocalStore {
 
     async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
         self.write_one(
-            "DELETE FROM idempotency WHERE key = ?1 AND outcome IS NULL",
-            params![Self::idempotency_key(key)],
+            "DELETE FROM idempotency WHERE at_ms = ?1 AND key = ?2 AND outcome IS NULL",
+            params![ms(key.signal_time), Self::idempotency_key(key)],
         )
         .map(|_| ())
         .map_err(Self::store_error("release"))
@@ -1517,9 +1623,10 @@ impl IdempotencyStore for LocalStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.write_one(
-            "UPDATE idempotency SET lease_until_ms = ?3
-                 WHERE key = ?1 AND outcome IS NULL AND lease_until_ms = ?2",
+            "UPDATE idempotency SET lease_until_ms = ?4
+                 WHERE at_ms = ?1 AND key = ?2 AND outcome IS NULL AND lease_until_ms = ?3",
             params![
+                ms(key.signal_time),
                 Self::idempotency_key(key),
                 ms(lease_until),
                 ms(now - HAND_OVER_SKEW)
@@ -1591,6 +1698,7 @@ mod tests {
             broker: Broker::Oanda,
             account: "101-001-1-001".into(),
             signal_id: SignalId::of_canonical(&format!("signal {n}")),
+            signal_time: t0() - Duration::seconds(i64::from(n)),
         }
     }
 
@@ -1659,6 +1767,103 @@ mod tests {
         // Release drops only an in-progress record.
         s.release(&k).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.claim(&k, expires, lease2).await, Ok(Claim::Acquired));
+    }
+
+    #[tokio::test]
+    async fn records_kept_before_they_were_dated_are_found_by_their_next_claim() {
+        let (_dir, path) = file("undated");
+        let lease = t0() + Duration::seconds(15);
+        let expires = t0() + Duration::days(7);
+        let day = t0() + Duration::days(1);
+        {
+            // A state file as a tvctl from before wrote it: records keyed by their text alone.
+            let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            conn.execute_batch(
+                "CREATE TABLE idempotency (key TEXT PRIMARY KEY, lease_until_ms INTEGER,
+                     outcome TEXT, expires_at_ms INTEGER);
+                 CREATE INDEX idempotency_expiry ON idempotency (expires_at_ms);",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            for (n, lease_until, outcome, expires_at) in [
+                (1, None, Some("filled"), Some(ms(expires))),
+                (2, Some(ms(lease)), None, None),
+                (3, None, Some("filled"), Some(ms(day))),
+            ] {
+                conn.execute(
+                    "INSERT INTO idempotency VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        LocalStore::idempotency_key(&key(n)),
+                        lease_until,
+                        outcome,
+                        expires_at
+                    ],
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.undated.load(Ordering::Relaxed));
+        // Completed before: completed now, and the record stays so under its signal's time.
+        for _ in 0..2 {
+            assert_eq!(
+                s.claim(&key(1), t0(), lease).await,
+                Ok(Claim::Completed {
+                    outcome: Outcome::Filled
+                })
+            );
+        }
+        // Leased before: busy until the lease ends, then taken over, never acquired afresh.
+        let later = t0() + Duration::seconds(1);
+        assert_eq!(
+            s.claim(&key(2), later, later + Duration::seconds(15)).await,
+            Ok(Claim::Busy { lease_until: lease })
+        );
+        let after = lease + Duration::seconds(1);
+        assert_eq!(
+            s.claim(&key(2), after, after + Duration::seconds(15)).await,
+            Ok(Claim::TakenOver)
+        );
+        s.complete(&key(2), Outcome::Filled, expires)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            s.claim(&key(2), after, after + Duration::seconds(15)).await,
+            Ok(Claim::Completed { .. })
+        ));
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let dated: Vec<(i64, String)> = {
+            let c = s.conn();
+            let mut stmt = c
+                .conn
+                .prepare("SELECT at_ms, key FROM idempotency ORDER BY at_ms")
+                .unwrap_or_else(|e| panic!("{e}"));
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        // The two claimed moved under their signals' times; the third waits, undated.
+        assert_eq!(
+            dated,
+            vec![
+                (UNDATED, LocalStore::idempotency_key(&key(3))),
+                (ms(key(2).signal_time), LocalStore::idempotency_key(&key(2))),
+                (ms(key(1).signal_time), LocalStore::idempotency_key(&key(1))),
+            ]
+        );
+        assert!(s.undated.load(Ordering::Relaxed));
+        // A sweep before the last undated record expires leaves the look for them on.
+        s.sweep(day - Duration::seconds(1))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.undated.load(Ordering::Relaxed));
+        // The expired one leaves with a sweep, and with it the look for undated records.
+        s.sweep(day).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!s.undated.load(Ordering::Relaxed));
+        assert_eq!(
+            s.claim(&key(3), day, day + Duration::seconds(15)).await,
+            Ok(Claim::Acquired)
+        );
     }
 
     #[tokio::test]

@@ -317,6 +317,7 @@ mod tests {
             broker: Broker::Oanda,
             account: "101-004-1-001".into(),
             signal_id: SignalId::of_canonical("{}"),
+            signal_time: "2026-11-23T14:32:00Z".parse().unwrap(),
         }
     }
 

@@ -157,6 +157,12 @@ pub struct IdempotencyKey {
     pub account: crate::execution::BrokerAccount,
     /// The signal being executed. DynamoDB keys the record `{broker}#{account}#{signal_id}`.
     pub signal_id: SignalId,
+    /// The signal's time (`OrderIntent::signal_time`): a function of `signal_id`, since the
+    /// id is the hash of the canonical alert, which holds the time. It identifies nothing
+    /// the id does not; a store whose records sit in key order (the local stack's SQLite
+    /// file) puts it first, so that records are written near each other in time order rather
+    /// than at a place set by a hash. DynamoDB ignores it.
+    pub signal_time: DateTime<Utc>,
 }
 
 /// The key of the signal order of one instrument in one broker account.
