@@ -9,6 +9,7 @@
 use crate::drive::{self, Ack, Conversation, Found, ReadError, SendError};
 use crate::plan::{Book, Holdings, LegAction, PlannedLeg, TradingRules};
 use crate::venue::{ExecRequest, Execution, LegReport, NothingSent, Venue};
+use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use shared::clock::{Clock, SystemClock};
 use shared::execution::Side;
@@ -92,18 +93,27 @@ pub struct PaperBook {
 /// errors are the store's message.
 pub trait PaperLog: Send + Sync {
     /// A fill of `account`, and the holdings it changed (instrument or currency → amount
-    /// after it), written together.
+    /// after it), written together. `signal_time` is the time of the signal the order is a
+    /// leg of (a function of the client order id, which is made from the signal's id): a log
+    /// that keeps fills in key order puts it first, so fills are written in time order.
     fn filled(
         &self,
         account: &str,
         client_order_id: &str,
+        signal_time: DateTime<Utc>,
         fill: &PaperFill,
         holdings: &[(String, Decimal)],
         orders: u64,
     ) -> Result<(), String>;
 
-    /// A fill memory no longer holds, by client order id; `None` when there is none.
-    fn fill(&self, account: &str, client_order_id: &str) -> Result<Option<PaperFill>, String>;
+    /// A fill memory no longer holds, by client order id and its signal's time (as given to
+    /// [`filled`](Self::filled)); `None` when there is none.
+    fn fill(
+        &self,
+        account: &str,
+        client_order_id: &str,
+        signal_time: DateTime<Utc>,
+    ) -> Result<Option<PaperFill>, String>;
 }
 
 /// Fills by client order id: a lookup finds them instead of trading again. With a log, only
@@ -140,8 +150,7 @@ impl Fills {
     /// so a failed write leaves the book as it was.
     fn write(
         &self,
-        account: &str,
-        id: &str,
+        (account, id, at): (&str, &str, DateTime<Utc>),
         fill: &PaperFill,
         holdings: &[(String, Decimal)],
         orders: u64,
@@ -149,7 +158,7 @@ impl Fills {
         match &self.log {
             None => Ok(()),
             Some(log) => log
-                .filled(account, id, fill, holdings, orders)
+                .filled(account, id, at, fill, holdings, orders)
                 // Nothing changed: the leg may be sent again.
                 .map_err(|e| SendError::NotExecuted {
                     reason: format!("paper book not written, nothing filled: {e}"),
@@ -169,13 +178,13 @@ impl Fills {
         }
     }
 
-    fn get(&self, account: &str, id: &str) -> Result<Option<PaperFill>, String> {
+    fn get(&self, account: &str, id: &str, at: DateTime<Utc>) -> Result<Option<PaperFill>, String> {
         if let Some(f) = self.by_id.get(id) {
             return Ok(Some(f.clone()));
         }
         match &self.log {
             None => Ok(None),
-            Some(log) => log.fill(account, id),
+            Some(log) => log.fill(account, id, at),
         }
     }
 }
@@ -386,8 +395,12 @@ impl Conversation for PaperNetting {
             instrument: Some(name.clone()),
         };
         let id = report.client_order_id.to_string();
-        book.filled
-            .write(&self.account, &id, &fill, &[(name.clone(), after)], orders)?;
+        book.filled.write(
+            (&self.account, &id, req.intent.signal_time),
+            &fill,
+            &[(name.clone(), after)],
+            orders,
+        )?;
         book.orders = orders;
         book.last_prices.insert(name.clone(), price);
         book.positions.insert(name, after);
@@ -398,12 +411,12 @@ impl Conversation for PaperNetting {
 
     async fn lookup(
         &self,
-        _: &ExecRequest<'_>,
+        req: &ExecRequest<'_>,
         _: &PlannedLeg,
         report: &LegReport,
         _: &(),
     ) -> Found {
-        found_in(&self.lock().filled, &self.account, report)
+        found_in(&self.lock().filled, &self.account, req, report)
     }
 
     async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, ReadError> {
@@ -413,8 +426,12 @@ impl Conversation for PaperNetting {
 
 /// A paper order by its client order id: paper fills are booked at once, so the record is
 /// complete.
-fn found_in(filled: &Fills, account: &str, report: &LegReport) -> Found {
-    match filled.get(account, report.client_order_id.as_str()) {
+fn found_in(filled: &Fills, account: &str, req: &ExecRequest<'_>, report: &LegReport) -> Found {
+    match filled.get(
+        account,
+        report.client_order_id.as_str(),
+        req.intent.signal_time,
+    ) {
         Ok(Some(fill)) => Found::Order(fill.ack()),
         Ok(None) => Found::NotCreated,
         Err(e) => Found::Inconclusive(e),
@@ -434,7 +451,7 @@ fn recover_from(
         .into_iter()
         .filter_map(|leg| {
             let coid = req.client_order_id(leg);
-            let fill = match filled.get(account, coid.as_str()) {
+            let fill = match filled.get(account, coid.as_str(), req.intent.signal_time) {
                 Ok(Some(fill)) => fill,
                 Ok(None) => return None,
                 Err(e) => return Some(Err(ReadError::Unavailable(e))),
@@ -702,8 +719,12 @@ impl Conversation for PaperSpot {
         };
         let id = report.client_order_id.to_string();
         let changed = [(base.to_owned(), b), (quote.to_owned(), q)];
-        w.filled
-            .write(&self.account, &id, &fill, &changed, orders)?;
+        w.filled.write(
+            (&self.account, &id, req.intent.signal_time),
+            &fill,
+            &changed,
+            orders,
+        )?;
         for (ccy, amount) in changed {
             w.balances.insert(ccy, amount);
         }
@@ -715,12 +736,12 @@ impl Conversation for PaperSpot {
 
     async fn lookup(
         &self,
-        _: &ExecRequest<'_>,
+        req: &ExecRequest<'_>,
         _: &PlannedLeg,
         report: &LegReport,
         _: &(),
     ) -> Found {
-        found_in(&self.lock().filled, &self.account, report)
+        found_in(&self.lock().filled, &self.account, req, report)
     }
 
     async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, ReadError> {
@@ -753,6 +774,7 @@ impl PaperLog for NoLog {
         &self,
         _: &str,
         _: &str,
+        _: DateTime<Utc>,
         _: &PaperFill,
         _: &[(String, Decimal)],
         _: u64,
@@ -760,7 +782,7 @@ impl PaperLog for NoLog {
         Ok(())
     }
 
-    fn fill(&self, _: &str, _: &str) -> Result<Option<PaperFill>, String> {
+    fn fill(&self, _: &str, _: &str, _: DateTime<Utc>) -> Result<Option<PaperFill>, String> {
         Ok(None)
     }
 }

@@ -88,10 +88,11 @@ CREATE TABLE IF NOT EXISTS paper_holding (
     account TEXT NOT NULL, name TEXT NOT NULL, amount TEXT NOT NULL,
     PRIMARY KEY (account, name));
 CREATE TABLE IF NOT EXISTS paper_fill (
-    account TEXT NOT NULL, client_order_id TEXT NOT NULL, order_id TEXT NOT NULL,
+    account TEXT NOT NULL, at_ms INTEGER NOT NULL DEFAULT -9223372036854775808,
+    client_order_id TEXT NOT NULL, order_id TEXT NOT NULL,
     quantity TEXT NOT NULL, price TEXT NOT NULL, n INTEGER NOT NULL, holdings TEXT, side TEXT,
     instrument TEXT,
-    PRIMARY KEY (account, client_order_id));
+    PRIMARY KEY (account, at_ms, client_order_id));
 CREATE TABLE IF NOT EXISTS paper_account (account TEXT PRIMARY KEY, orders INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS queue_file (made_at_ms INTEGER NOT NULL);
 ";
@@ -139,6 +140,26 @@ INSERT INTO idempotency (at_ms, key, lease_until_ms, outcome, expires_at_ms)
     FROM idempotency_undated;
 DROP TABLE idempotency_undated;
 CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at_ms);
+";
+
+/// Files written before paper fills were keyed by their signal's time kept them by account
+/// and client order id (a place set by the signal id's hash, as for idempotency records).
+/// Their fills move to the new table as [`UNDATED`] (the column's default, which a fill
+/// written by a tvctl from before also takes), and a lookup that does not find a fill under
+/// its signal's time looks for it there. Run after the columns added since are there.
+const MIGRATE_PAPER_FILL: &str = "
+ALTER TABLE paper_fill RENAME TO paper_fill_undated;
+CREATE TABLE paper_fill (
+    account TEXT NOT NULL, at_ms INTEGER NOT NULL DEFAULT -9223372036854775808,
+    client_order_id TEXT NOT NULL, order_id TEXT NOT NULL,
+    quantity TEXT NOT NULL, price TEXT NOT NULL, n INTEGER NOT NULL, holdings TEXT, side TEXT,
+    instrument TEXT,
+    PRIMARY KEY (account, at_ms, client_order_id));
+INSERT INTO paper_fill (account, client_order_id, order_id, quantity, price, n, holdings, side,
+        instrument)
+    SELECT account, client_order_id, order_id, quantity, price, n, holdings, side, instrument
+    FROM paper_fill_undated;
+DROP TABLE paper_fill_undated;
 ";
 
 /// Whether the state file still holds an idempotency record kept before records were dated.
@@ -579,9 +600,9 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
 /// it (its messages were all in their queues: removal deleted the row then),
 /// `paper_fill.holdings` to one from before a fill was one row (its holdings were all in
 /// `paper_holding`), `paper_fill.side` and `paper_fill.instrument` to one from before fills
-/// kept them, moves idempotency records kept by key alone to the table keyed by signal time
-/// first ([`MIGRATE_IDEMPOTENCY`], in one transaction), and makes [`REMOVED_INDEX`] and
-/// [`PAPER_FILL_INDEX`].
+/// kept them, moves idempotency records and paper fills kept without their signal's time to
+/// tables keyed by it ([`MIGRATE_IDEMPOTENCY`], [`MIGRATE_PAPER_FILL`], each in one
+/// transaction), and makes [`REMOVED_INDEX`] and [`PAPER_FILL_INDEX`].
 fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
     if !has_column(conn, "idempotency", "at_ms")? {
@@ -602,6 +623,9 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     // Fills from before it read back without an instrument (`PaperFill::instrument`).
     if !has_column(conn, "paper_fill", "instrument")? {
         conn.execute_batch("ALTER TABLE paper_fill ADD COLUMN instrument TEXT")?;
+    }
+    if !has_column(conn, "paper_fill", "at_ms")? {
+        conn.execute_batch(&format!("BEGIN; {MIGRATE_PAPER_FILL} COMMIT;"))?;
     }
     conn.execute_batch(REMOVED_INDEX)?;
     conn.execute_batch(PAPER_FILL_INDEX)
@@ -1424,6 +1448,7 @@ impl PaperLog for LocalStore {
         &self,
         account: &str,
         client_order_id: &str,
+        signal_time: DateTime<Utc>,
         fill: &PaperFill,
         holdings: &[(String, Decimal)],
         orders: u64,
@@ -1433,11 +1458,12 @@ impl PaperLog for LocalStore {
         let holdings = encode_holdings(holdings);
         self.write_one(
             "INSERT OR REPLACE INTO paper_fill
-                 (account, client_order_id, order_id, quantity, price, n, holdings, side,
+                 (account, at_ms, client_order_id, order_id, quantity, price, n, holdings, side,
                   instrument)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 account,
+                ms(signal_time),
                 client_order_id,
                 fill.order_id,
                 fill.quantity.to_string(),
@@ -1452,16 +1478,29 @@ impl PaperLog for LocalStore {
         .map_err(text)
     }
 
-    fn fill(&self, account: &str, client_order_id: &str) -> Result<Option<PaperFill>, String> {
-        let row: Option<FillRow> = one_row(
-            &self.conn().conn,
-            "SELECT order_id, quantity, price, side, instrument FROM paper_fill
-             WHERE account = ?1 AND client_order_id = ?2",
-            params![account, client_order_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .map_err(text)?;
-        row.map(paper_fill).transpose()
+    fn fill(
+        &self,
+        account: &str,
+        client_order_id: &str,
+        signal_time: DateTime<Utc>,
+    ) -> Result<Option<PaperFill>, String> {
+        let conn = self.conn();
+        // Under the signal's time, else kept from before fills were dated (MIGRATE_PAPER_FILL):
+        // a lookup is rare (a fill memory no longer holds), so the second look is always made.
+        for at in [ms(signal_time), UNDATED] {
+            let row: Option<FillRow> = one_row(
+                &conn.conn,
+                "SELECT order_id, quantity, price, side, instrument FROM paper_fill
+                 WHERE account = ?1 AND at_ms = ?2 AND client_order_id = ?3",
+                params![account, at, client_order_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .map_err(text)?;
+            if let Some(row) = row {
+                return paper_fill(row).map(Some);
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -2168,7 +2207,7 @@ mod tests {
         let other = named("x.sqlite.queues");
         std::fs::remove_file(&other).unwrap_or_else(|e| panic!("{e}"));
         let s = LocalStore::open(&other).unwrap_or_else(|e| panic!("{e}"));
-        s.filled("paper-coinbase", "c1", &paper_fill(1), &[], 1)
+        s.filled("paper-coinbase", "c1", t0(), &paper_fill(1), &[], 1)
             .unwrap_or_else(|e| panic!("{e}"));
         s.commit().unwrap_or_else(|e| panic!("{e}"));
         drop(s);
@@ -2186,7 +2225,7 @@ mod tests {
         assert_eq!(size(), before, "left as it is");
         let s = LocalStore::open(&other).unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            s.fill("paper-coinbase", "c1")
+            s.fill("paper-coinbase", "c1", t0())
                 .unwrap_or_else(|e| panic!("{e}"))
                 .is_some()
         );
@@ -2226,7 +2265,7 @@ mod tests {
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(queued(&s), [1, 2, 3]);
         assert!(s.opening_notes().is_empty());
-        s.filled("paper-coinbase", "c1", &paper_fill(1), &[], 1)
+        s.filled("paper-coinbase", "c1", t0(), &paper_fill(1), &[], 1)
             .unwrap_or_else(|e| panic!("{e}"));
         s.commit().unwrap_or_else(|e| panic!("{e}"));
         drop(s);
@@ -2250,7 +2289,7 @@ mod tests {
             s.opening_notes()
         );
         assert!(
-            s.fill("paper-coinbase", "c1")
+            s.fill("paper-coinbase", "c1", t0())
                 .unwrap_or_else(|e| panic!("{e}"))
                 .is_some()
         );
@@ -2447,7 +2486,14 @@ mod tests {
     async fn rolled_back(commit_first: bool) {
         // Paper fills: rows of the state file's SQLite transaction.
         let fill = |s: &LocalStore, n: u64| {
-            s.filled("paper-coinbase", &format!("c{n}"), &paper_fill(n), &[], n)
+            s.filled(
+                "paper-coinbase",
+                &format!("c{n}"),
+                t0(),
+                &paper_fill(n),
+                &[],
+                n,
+            )
         };
         let instrument = InstrumentKey {
             broker: Broker::Coinbase,
@@ -2524,7 +2570,7 @@ mod tests {
             drop(s);
             let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
             let kept = |n: u64| {
-                s.fill("paper-coinbase", &format!("c{n}"))
+                s.fill("paper-coinbase", &format!("c{n}"), t0())
                     .unwrap_or_else(|e| panic!("{e}"))
                     .is_some()
             };
@@ -2624,6 +2670,7 @@ mod tests {
             s.filled(
                 "paper-coinbase",
                 &format!("c{seq}"),
+                t0(),
                 &paper_fill(seq),
                 &[(format!("{name}{seq}"), Decimal::ONE)],
                 seq,
@@ -2660,6 +2707,7 @@ mod tests {
         s.filled(
             "paper-oanda",
             "c1",
+            t0(),
             &fill(1),
             &[("EUR_USD".into(), Decimal::from(1000))],
             1,
@@ -2668,6 +2716,7 @@ mod tests {
         s.filled(
             "paper-oanda",
             "c2",
+            t0(),
             &fill(2),
             &[("EUR_USD".into(), Decimal::from(-1000))],
             2,
@@ -2688,8 +2737,8 @@ mod tests {
         assert_eq!(ids, ["c1", "c2"], "oldest first");
         // Each fill whole, its side and instrument too: what a takeover journals.
         assert_eq!(book.recent[0].1, fill(1));
-        assert_eq!(s.fill("paper-oanda", "c2"), Ok(Some(fill(2))));
-        assert_eq!(s.fill("paper-oanda", "c3"), Ok(None));
+        assert_eq!(s.fill("paper-oanda", "c2", t0()), Ok(Some(fill(2))));
+        assert_eq!(s.fill("paper-oanda", "c3", t0()), Ok(None));
     }
 
     /// `account`'s book as a restart reads it (an empty one when it never traded).
@@ -2728,6 +2777,7 @@ mod tests {
             s.filled(
                 "paper-coinbase",
                 id,
+                t0(),
                 &paper_fill(n),
                 &[("BTC".into(), dec(btc)), ("USD".into(), dec(usd))],
                 n,
@@ -2740,6 +2790,7 @@ mod tests {
         s.filled(
             "paper-oanda",
             "o1",
+            t0(),
             &paper_fill(1),
             &[("EUR_USD".into(), Decimal::from(-1000))],
             1,
@@ -2756,6 +2807,7 @@ mod tests {
         s.filled(
             "paper-coinbase",
             "c4",
+            t0(),
             &paper_fill(4),
             &[("BTC".into(), dec("0.1"))],
             4,
@@ -2818,7 +2870,10 @@ mod tests {
                 .all(|(_, f)| f.side.is_none() && f.instrument.is_none()),
             "{book:?}"
         );
-        assert_eq!(s.fill("a", "c2").map(|f| f.map(|f| f.side)), Ok(Some(None)));
+        assert_eq!(
+            s.fill("a", "c2", t0()).map(|f| f.map(|f| f.side)),
+            Ok(Some(None))
+        );
         drop(s);
         // A newer tvctl killed after a fill it had not folded yet, then an older one that
         // reads only the folded book and writes its next fill the old way (folding it itself):
