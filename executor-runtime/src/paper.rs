@@ -95,7 +95,8 @@ pub trait PaperLog: Send + Sync {
     /// A fill of `account`, and the holdings it changed (instrument or currency → amount
     /// after it), written together. `signal_time` is the time of the signal the order is a
     /// leg of (a function of the client order id, which is made from the signal's id): a log
-    /// that keeps fills in key order puts it first, so fills are written in time order.
+    /// that keeps fills in key order keys them by it before the client order id, so fills
+    /// are written in time order.
     fn filled(
         &self,
         account: &str,

@@ -228,9 +228,24 @@ struct Inner {
     /// SQLite rolled back), so it never holds a time the file and its open transaction do
     /// not; one entry per instrument an executor traded, at most [`LATEST_IN_MEMORY`].
     latest: HashMap<String, i64>,
+    /// Whether records kept before they carried their signal's time ([`UNDATED`]) may be
+    /// left, as the open transaction leaves them: a claim that finds its dated key new looks
+    /// for the undated one too. Read at start; cleared by a sweep that finds none left; set
+    /// back to [`had_undated`](Self::had_undated) whenever writes are lost (the rows a lost
+    /// claim moved, or a lost sweep deleted, come back). An in-progress record whose signal
+    /// never comes again keeps it set: one more index probe for each new claim.
+    undated: bool,
+    /// Whether the file held undated records at start.
+    had_undated: bool,
 }
 
 impl Inner {
+    /// After lost writes: what memory holds of the file is read again.
+    fn writes_lost(&mut self) {
+        self.latest.clear();
+        self.undated = self.had_undated;
+    }
+
     /// Holds `at` as `key`'s latest signal time, within [`LATEST_IN_MEMORY`].
     fn remember(&mut self, key: String, at: i64) {
         if self.latest.len() >= LATEST_IN_MEMORY && !self.latest.contains_key(&key) {
@@ -291,10 +306,6 @@ pub struct LocalStore {
     _lock: Option<std::fs::File>,
     /// What a trader should hear of the state at start ([`LocalStore::opening_notes`]).
     notes: Vec<String>,
-    /// Whether records kept before they carried their signal's time ([`UNDATED`]) may be
-    /// left: read at start, and again after each sweep while true. A claim that finds its
-    /// dated key new looks for the undated one too.
-    undated: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -351,7 +362,7 @@ impl Shared {
             }
             Err(e) => {
                 tracing::error!(error = %e, "local state: commit failed, its writes are lost");
-                inner.latest.clear();
+                inner.writes_lost();
                 self.lost(upto, e);
             }
         }
@@ -793,6 +804,8 @@ impl LocalStore {
                 open: false,
                 queues,
                 latest: HashMap::new(),
+                undated,
+                had_undated: undated,
             }),
             queue_records: Mutex::new(queue_records),
             written: AtomicU64::new(0),
@@ -816,7 +829,6 @@ impl LocalStore {
             path,
             _lock: lock,
             notes: Vec::new(),
-            undated: AtomicBool::new(undated),
         })
     }
 
@@ -1114,7 +1126,7 @@ impl LocalStore {
                 .queues
                 .drop_pending(&self.shared.queue_records, &self.shared.written);
             tracing::error!("local state: SQLite rolled a transaction back, its writes are lost");
-            inner.latest.clear();
+            inner.writes_lost();
             self.shared
                 .lost(upto, "SQLite rolled the transaction back after an error");
         }
@@ -1132,9 +1144,9 @@ impl LocalStore {
     ///
     /// Errors: SQLite's message, or a fill's holdings that do not read.
     pub fn sweep(&self, now: DateTime<Utc>) -> Result<(), String> {
-        let guard = self.writing().map_err(text)?;
+        let mut guard = self.writing().map_err(text)?;
         Self::sweep_with(&guard.conn, now)?;
-        self.undated_left(&guard.conn);
+        Self::undated_left(&mut guard);
         Ok(())
     }
 
@@ -1195,28 +1207,28 @@ impl LocalStore {
     }
 
     /// [`sweep`](Self::sweep), every [`SWEEP_EVERY`] writes.
-    fn maybe_sweep(&self, conn: &Connection, now: DateTime<Utc>) {
+    fn maybe_sweep(&self, inner: &mut Inner, now: DateTime<Utc>) {
         let n = self
             .writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !n.is_multiple_of(SWEEP_EVERY) {
             return;
         }
-        if let Err(e) = Self::sweep_with(conn, now) {
+        if let Err(e) = Self::sweep_with(&inner.conn, now) {
             tracing::warn!(error = %e, "local state: not swept (expired records, paper fills to fold)");
         }
-        self.undated_left(conn);
+        Self::undated_left(inner);
     }
 
-    /// After a sweep: whether any record kept before records were dated is left. The last
-    /// leave by expiry or by their next claim. Read in the open transaction: were it lost, the
-    /// rows its sweep deleted come back, and an expired record is one a claim may find or not
-    /// (as DynamoDB's TTL deletes it some time after).
-    fn undated_left(&self, conn: &Connection) {
-        if self.undated.load(Ordering::Relaxed)
-            && let Ok(Some(false)) = one_row(conn, ANY_UNDATED, params![UNDATED], |r| r.get(0))
+    /// After a sweep: whether any record kept before records were dated is left (they leave
+    /// by expiry, or by their next claim). Read in the open transaction; were its writes
+    /// lost, [`Inner::writes_lost`] sets the look for them on again.
+    fn undated_left(inner: &mut Inner) {
+        if inner.undated
+            && let Ok(Some(false)) =
+                one_row(&inner.conn, ANY_UNDATED, params![UNDATED], |r| r.get(0))
         {
-            self.undated.store(false, Ordering::Relaxed);
+            inner.undated = false;
         }
     }
 
@@ -1305,7 +1317,7 @@ impl LocalStore {
         let at = ms(key.signal_time);
         let err = Self::store_error("claim");
         // Every statement under the connection's lock: no savepoint needed.
-        let guard = self.writing().map_err(&err)?;
+        let mut guard = self.writing().map_err(&err)?;
         let tx = &guard.conn;
         // Almost every claim is of a signal never seen: one statement claims it. Only a key
         // already held is read and judged below.
@@ -1317,9 +1329,9 @@ impl LocalStore {
         )
         .map_err(&err)?;
         let row = if inserted == 1 {
-            match self.take_undated(tx, at, &k).map_err(&err)? {
+            match Self::take_undated(&guard, at, &k).map_err(&err)? {
                 None => {
-                    self.maybe_sweep(&guard.conn, now);
+                    self.maybe_sweep(&mut guard, now);
                     return Ok(Claim::Acquired);
                 }
                 // Kept before records were dated: now under the signal's time, judged below.
@@ -1358,17 +1370,18 @@ impl LocalStore {
             params![at, k, ms(lease_until)],
         )
         .map_err(&err)?;
-        self.maybe_sweep(&guard.conn, now);
+        self.maybe_sweep(&mut guard, now);
         Ok(claim)
     }
 
     /// The record of `key` kept before records were dated ([`UNDATED`]), if any is left:
     /// moved over the row a claim just inserted under the signal's time `at`, and returned
     /// (lease end, outcome, expiry) to be judged as a record found there.
-    fn take_undated(&self, tx: &Connection, at: i64, key: &str) -> rusqlite::Result<Option<Row>> {
-        if !self.undated.load(Ordering::Relaxed) {
+    fn take_undated(inner: &Inner, at: i64, key: &str) -> rusqlite::Result<Option<Row>> {
+        if !inner.undated {
             return Ok(None);
         }
+        let tx = &inner.conn;
         let row: Option<Row> = one_row(
             tx,
             "SELECT lease_until_ms, outcome, expires_at_ms FROM idempotency
@@ -1628,8 +1641,10 @@ impl IdempotencyStore for LocalStore {
     ) -> Result<(), StoreError> {
         // An upsert, not `INSERT OR REPLACE`: the claim's row is changed where it is, so its
         // key's index entry is not rewritten, nor its page written to the log again (a
-        // replace deletes the row and inserts it anew). A completion always follows its claim,
-        // which moved an undated record under the signal's time.
+        // replace deletes the row and inserts it anew). A completion follows its claim, which
+        // moved an undated record under the signal's time; were that move lost with its
+        // commit (a paper broker's claim does not wait for it), the dated row written here is
+        // the record: a claim reads a dated row first, and an undated one only where none is.
         self.write_one(
             "INSERT INTO idempotency (at_ms, key, lease_until_ms, outcome, expires_at_ms)
                  VALUES (?1, ?2, NULL, ?3, ?4)
@@ -1808,40 +1823,50 @@ mod tests {
         assert_eq!(s.claim(&k, expires, lease2).await, Ok(Claim::Acquired));
     }
 
+    /// An idempotency record of `key(n)` as a tvctl from before kept it: `(n, lease_until,
+    /// outcome, expires_at)`.
+    type OldRecord<'a> = (u8, Option<i64>, Option<&'a str>, Option<i64>);
+
+    /// A state file as a tvctl from before wrote it, at `path`: idempotency records keyed by
+    /// their text alone.
+    fn undated_file(path: &Path, records: &[OldRecord<'_>]) {
+        let conn = Connection::open(path).unwrap_or_else(|e| panic!("{e}"));
+        conn.execute_batch(
+            "CREATE TABLE idempotency (key TEXT PRIMARY KEY, lease_until_ms INTEGER,
+                 outcome TEXT, expires_at_ms INTEGER);
+             CREATE INDEX idempotency_expiry ON idempotency (expires_at_ms);",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        for (n, lease_until, outcome, expires_at) in records {
+            conn.execute(
+                "INSERT INTO idempotency VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    LocalStore::idempotency_key(&key(*n)),
+                    lease_until,
+                    outcome,
+                    expires_at
+                ],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
     #[tokio::test]
     async fn records_kept_before_they_were_dated_are_found_by_their_next_claim() {
         let (_dir, path) = file("undated");
         let lease = t0() + Duration::seconds(15);
         let expires = t0() + Duration::days(7);
         let day = t0() + Duration::days(1);
-        {
-            // A state file as a tvctl from before wrote it: records keyed by their text alone.
-            let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            conn.execute_batch(
-                "CREATE TABLE idempotency (key TEXT PRIMARY KEY, lease_until_ms INTEGER,
-                     outcome TEXT, expires_at_ms INTEGER);
-                 CREATE INDEX idempotency_expiry ON idempotency (expires_at_ms);",
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-            for (n, lease_until, outcome, expires_at) in [
+        undated_file(
+            &path,
+            &[
                 (1, None, Some("filled"), Some(ms(expires))),
                 (2, Some(ms(lease)), None, None),
                 (3, None, Some("filled"), Some(ms(day))),
-            ] {
-                conn.execute(
-                    "INSERT INTO idempotency VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        LocalStore::idempotency_key(&key(n)),
-                        lease_until,
-                        outcome,
-                        expires_at
-                    ],
-                )
-                .unwrap_or_else(|e| panic!("{e}"));
-            }
-        }
+            ],
+        );
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(s.undated.load(Ordering::Relaxed));
+        assert!(s.conn().undated);
         // Completed before: completed now, and the record stays so under its signal's time.
         for _ in 0..2 {
             assert_eq!(
@@ -1891,18 +1916,65 @@ mod tests {
                 (ms(key(1).signal_time), LocalStore::idempotency_key(&key(1))),
             ]
         );
-        assert!(s.undated.load(Ordering::Relaxed));
+        assert!(s.conn().undated);
         // A sweep before the last undated record expires leaves the look for them on.
         s.sweep(day - Duration::seconds(1))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(s.undated.load(Ordering::Relaxed));
+        assert!(s.conn().undated);
         // The expired one leaves with a sweep, and with it the look for undated records.
         s.sweep(day).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!s.undated.load(Ordering::Relaxed));
+        assert!(!s.conn().undated);
         assert_eq!(
             s.claim(&key(3), day, day + Duration::seconds(15)).await,
             Ok(Claim::Acquired)
         );
+    }
+
+    #[tokio::test]
+    async fn an_undated_record_a_lost_commit_had_moved_is_found_again() {
+        let lease = t0() + Duration::seconds(15);
+        let after = lease + Duration::seconds(1);
+        // The committer commits on its own IDLE_COMMIT after a write; when that commit comes
+        // before the rollback, the scenario starts again on a fresh file (bounded).
+        for attempt in 0..50 {
+            let (_dir, path) = file("undated-lost");
+            // The only undated record: in progress, its lease over.
+            undated_file(&path, &[(2, Some(ms(lease)), None, None)]);
+            let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            let committed = s.shared.durable.borrow().committed;
+            // A paper broker's claim (no wait for its commit): the record moves under its
+            // signal's time, and the store's first sweep, in the same transaction, finds no
+            // undated record left.
+            assert_eq!(
+                s.claim_now(&key(2), after, after + Duration::seconds(15)),
+                Ok(Claim::TakenOver)
+            );
+            {
+                let inner = lock(&s.shared.inner);
+                assert!(!inner.undated, "the sweep found none left");
+                if !inner.open
+                    || inner.conn.is_autocommit()
+                    || s.shared.durable.borrow().committed != committed
+                {
+                    continue;
+                }
+                // What SQLite does on its own after SQLITE_FULL or an I/O error.
+                inner
+                    .conn
+                    .execute_batch("ROLLBACK")
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            assert!(s.flush().await.is_err(), "the moved record is not kept");
+            // The record is back where it was, and the next claim finds it: taken over
+            // again (it would reconcile), never acquired afresh.
+            assert_eq!(
+                s.claim(&key(2), after, after + Duration::seconds(15)).await,
+                Ok(Claim::TakenOver),
+                "attempt {attempt}"
+            );
+            return;
+        }
+        panic!("the committer committed before every rollback");
     }
 
     #[tokio::test]
@@ -2739,6 +2811,11 @@ mod tests {
         assert_eq!(book.recent[0].1, fill(1));
         assert_eq!(s.fill("paper-oanda", "c2", t0()), Ok(Some(fill(2))));
         assert_eq!(s.fill("paper-oanda", "c3", t0()), Ok(None));
+        // Found under its signal's time only (or undated, from a file from before).
+        assert_eq!(
+            s.fill("paper-oanda", "c2", t0() + Duration::milliseconds(1)),
+            Ok(None)
+        );
     }
 
     /// `account`'s book as a restart reads it (an empty one when it never traded).

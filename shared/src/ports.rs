@@ -161,7 +161,8 @@ pub struct IdempotencyKey {
     /// id is the hash of the canonical alert, which holds the time. It identifies nothing
     /// the id does not; a store whose records sit in key order (the local stack's SQLite
     /// file) puts it first, so that records are written near each other in time order rather
-    /// than at a place set by a hash. DynamoDB ignores it.
+    /// than at a place set by a hash. DynamoDB ignores it; the in-memory store keys by the
+    /// whole key, time included. Callers take it from the intent, never from a clock.
     pub signal_time: DateTime<Utc>,
 }
 

@@ -304,16 +304,21 @@ async fn sigkill_mid_load_then_resend_everything_executes_each_alert_once() {
 
     // At the paper broker: as many fills as distinct client order ids.
     let state = rusqlite::Connection::open(dir.join("journal.state.sqlite")).unwrap();
-    let (orders, fills): (i64, i64) = state
+    let (orders, fills, distinct): (i64, i64, i64) = state
         .query_row(
             // A fill's `n` is the account's order count after it.
+            // Fills are keyed by signal time too: a client order id filled twice under two
+            // times would be two rows, which the distinct count tells.
             "SELECT (SELECT MAX(n) FROM paper_fill WHERE account = 'paper-tradovate'),
-                    (SELECT COUNT(*) FROM paper_fill WHERE account = 'paper-tradovate')",
+                    (SELECT COUNT(*) FROM paper_fill WHERE account = 'paper-tradovate'),
+                    (SELECT COUNT(DISTINCT client_order_id) FROM paper_fill
+                     WHERE account = 'paper-tradovate')",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
     assert_eq!(orders, fills, "a paper client order id filled twice");
+    assert_eq!(distinct, fills, "a paper client order id filled twice");
     assert!(
         fills >= (ALERTS * 2 / 5) as i64,
         "Tradovate paper traded: {fills} fills"
