@@ -1949,20 +1949,9 @@ mod tests {
                 s.claim_now(&key(2), after, after + Duration::seconds(15)),
                 Ok(Claim::TakenOver)
             );
-            {
-                let inner = lock(&s.shared.inner);
-                assert!(!inner.undated, "the sweep found none left");
-                if !inner.open
-                    || inner.conn.is_autocommit()
-                    || s.shared.durable.borrow().committed != committed
-                {
-                    continue;
-                }
-                // What SQLite does on its own after SQLITE_FULL or an I/O error.
-                inner
-                    .conn
-                    .execute_batch("ROLLBACK")
-                    .unwrap_or_else(|e| panic!("{e}"));
+            assert!(!s.conn().undated, "the sweep found none left");
+            if !rolled_back_since(&s, committed) {
+                continue;
             }
             assert!(s.flush().await.is_err(), "the moved record is not kept");
             // The record is back where it was, and the next claim finds it: taken over
@@ -2555,6 +2544,25 @@ mod tests {
         rolled_back(true).await;
     }
 
+    /// Rolls the open transaction back, as SQLite does on its own after SQLITE_FULL or an I/O
+    /// error, when every write since the commit numbered `committed` is in it (no commit
+    /// since); false when one came first. Under the writer's lock, so no commit can slip in
+    /// between the check and the rollback.
+    fn rolled_back_since(s: &LocalStore, committed: u64) -> bool {
+        let inner = lock(&s.shared.inner);
+        if !inner.open
+            || inner.conn.is_autocommit()
+            || s.shared.durable.borrow().committed != committed
+        {
+            return false;
+        }
+        inner
+            .conn
+            .execute_batch("ROLLBACK")
+            .unwrap_or_else(|e| panic!("{e}"));
+        true
+    }
+
     async fn rolled_back(commit_first: bool) {
         // Paper fills: rows of the state file's SQLite transaction.
         let fill = |s: &LocalStore, n: u64| {
@@ -2589,22 +2597,8 @@ mod tests {
             // A queue record in the same commit.
             s.sent("q", &message(1, "a", t0()))
                 .unwrap_or_else(|e| panic!("{e}"));
-            {
-                // Under the writer's lock, so no commit can slip in between the check and
-                // the rollback. What SQLite does on its own after SQLITE_FULL or an I/O
-                // error: the open transaction is gone.
-                let inner = lock(&s.shared.inner);
-                // Every write since the flush in the open transaction: no commit since.
-                if !inner.open
-                    || inner.conn.is_autocommit()
-                    || s.shared.durable.borrow().committed != committed
-                {
-                    continue;
-                }
-                inner
-                    .conn
-                    .execute_batch("ROLLBACK")
-                    .unwrap_or_else(|e| panic!("{e}"));
+            if !rolled_back_since(&s, committed) {
+                continue;
             }
             if commit_first {
                 // Fails here, or in the committer if it came first.
