@@ -98,14 +98,7 @@ async fn long_entry_while_holding_is_a_no_op_but_dust_does_not_count() {
     let i = intent(Action::LongEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NoOp);
     assert_eq!(h.fake.order_posts().len(), 0);
-    let reason = h
-        .journal
-        .signal(&i.signal_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .reason
-        .unwrap();
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(reason.contains("already holding 0.01 BTC"), "{reason}");
 
     h.fake.set_wallet("BTC", "0.000009");
@@ -235,14 +228,7 @@ async fn a_buy_under_the_minimum_order_is_refused_naming_its_currency() {
     let i = intent(Action::LongEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
     assert_eq!(h.fake.order_posts().len(), 0);
-    let reason = h
-        .journal
-        .signal(&i.signal_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .reason
-        .unwrap();
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(
         reason.contains("under the instrument's minimum 1000000 (sizes in USD: a buy's size is what it spends); nothing was sent"),
         "{reason}"
@@ -370,14 +356,7 @@ async fn an_ioc_order_filled_in_part_is_journaled_at_its_size_and_alarmed() {
         (legs[0].outcome, legs[0].quantity),
         (Outcome::Filled, d("0.125"))
     );
-    let reason = h
-        .journal
-        .signal(&i.signal_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .reason
-        .unwrap();
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(
         reason.contains("close leg filled in part")
             && reason.contains("sold 0.125 of the 0.5 BTC asked"),

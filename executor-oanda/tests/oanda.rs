@@ -340,14 +340,7 @@ async fn fractional_units_on_a_reversal_are_refused_before_the_close_leaves() {
         (d(1000), d(0)),
         "the long untouched"
     );
-    let reason = h
-        .journal
-        .signal(&i.signal_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .reason
-        .unwrap();
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(
         reason.contains("1000.5") && reason.contains("increment 1"),
         "{reason}"
@@ -369,14 +362,7 @@ async fn a_reversal_over_the_maximum_position_size_is_refused_before_the_close_l
         (d(1000), d(0)),
         "the long untouched"
     );
-    let reason = h
-        .journal
-        .signal(&i.signal_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .reason
-        .unwrap();
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(reason.contains("maximum position size 999"), "{reason}");
 }
 
@@ -389,14 +375,7 @@ async fn with_the_shipped_defaults_gold_and_an_index_are_refused_for_lack_of_a_s
         i.signal_id = shared::SignalId::of_canonical(instrument);
         i.reference_price = price.parse().unwrap();
         assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
-        let reason = h
-            .journal
-            .signal(&i.signal_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .reason
-            .unwrap();
+        let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
         assert!(
             reason.contains("no size is configured") && reason.contains(instrument),
             "{reason}"
@@ -422,14 +401,7 @@ async fn a_configured_size_over_the_notional_cap_is_refused_before_any_order() {
     i.reference_price = "2650.12".parse().unwrap();
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
     assert!(h.fake.order_requests().is_empty());
-    let reason = h
-        .journal
-        .signal(&i.signal_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .reason
-        .unwrap();
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(reason.contains("per-order cap 250000"), "{reason}");
 }
 
@@ -604,14 +576,7 @@ async fn stale_kill_switched_and_oversized_signals_are_refused_without_orders() 
     let mut big = intent(Action::ShortEntry, 1);
     big.quantity_override = Some(d(6000));
     assert_eq!(h.executor.execute(&big).await.unwrap(), Outcome::Refused);
-    let reason = h
-        .journal
-        .signal(&big.signal_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .reason
-        .unwrap();
+    let reason = test_kit::executor::journaled_reason(&h.journal, &big.signal_id).await;
     assert!(
         reason.contains("6000") && reason.contains("5000"),
         "{reason}"
@@ -723,14 +688,7 @@ windows = ["Sat 00:00-01:00"]
     let mut entry = intent(Action::ShortEntry, 2);
     entry.signal_time = shared::clock::Clock::now(&h.clock);
     assert_eq!(h.executor.execute(&entry).await.unwrap(), Outcome::Refused);
-    let reason = h
-        .journal
-        .signal(&entry.signal_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .reason
-        .unwrap();
+    let reason = test_kit::executor::journaled_reason(&h.journal, &entry.signal_id).await;
     assert!(
         reason.contains("outside its trading windows")
             && reason.contains("(the position could not be read: "),
@@ -756,14 +714,7 @@ windows = ["Mon-Fri 08:30-15:00 America/Chicago"]
     let mut early = intent(Action::ShortEntry, 2);
     early.signal_time = shared::clock::Clock::now(&h.clock);
     assert_eq!(h.executor.execute(&early).await.unwrap(), Outcome::Refused);
-    let reason = h
-        .journal
-        .signal(&early.signal_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .reason
-        .unwrap();
+    let reason = test_kit::executor::journaled_reason(&h.journal, &early.signal_id).await;
     assert!(reason.contains("outside its trading windows"), "{reason}");
     assert!(h.fake.order_requests().is_empty());
     // 14:32 UTC is 08:32 in Chicago: inside.

@@ -864,14 +864,7 @@ async fn a_root_set_to_refuse_on_roll_touches_nothing_and_alarms() {
     assert_eq!(h.executor.execute(&short).await.unwrap(), Outcome::Rejected);
     assert_eq!((h.fake.net("ESZ6"), h.fake.net("ESH7")), (1, 0));
     assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (0, 0));
-    let reason = h
-        .journal
-        .signal(&short.signal_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .reason
-        .unwrap();
+    let reason = test_kit::executor::journaled_reason(&h.journal, &short.signal_id).await;
     assert!(
         reason.contains("ESZ6") && reason.contains("refuse"),
         "{reason}"
@@ -923,14 +916,7 @@ async fn an_unknown_outcome_goes_to_the_dead_letter_queue_and_a_replay_reconcile
     assert!(letters[0].dedup_id.starts_with(i.signal_id.as_str()));
     let replay: shared::message::OrderIntent = serde_json::from_str(&letters[0].body).unwrap();
     assert_eq!(replay.signal_id, i.signal_id);
-    let reason = h
-        .journal
-        .signal(&i.signal_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .reason
-        .unwrap();
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(
         reason.contains("not filled when the staleness budget's wait ended"),
         "{reason}"

@@ -16,6 +16,22 @@ use shared::routing::{Broker, ContractResolution, Instrument};
 use shared::{Action, SignalId};
 use std::sync::Arc;
 
+/// The reason journaled with signal `id`, as a test reads it back.
+///
+/// # Panics
+/// When the journal cannot be read, holds no such signal, or its record has no reason (each
+/// a failed expectation of the test).
+pub async fn journaled_reason(journal: &MemoryJournal, id: &SignalId) -> String {
+    use shared::execution::TradeJournal;
+    journal
+        .signal(id)
+        .await
+        .unwrap_or_else(|e| panic!("the journal: {e}"))
+        .unwrap_or_else(|| panic!("signal {id} not journaled"))
+        .reason
+        .unwrap_or_else(|| panic!("signal {id} journaled without a reason"))
+}
+
 /// An executor over `V` with in-memory idempotency store, journal and notifier.
 pub type TestExecutor<V> = Executor<
     V,
