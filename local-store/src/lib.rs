@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS queue_seq (queue TEXT PRIMARY KEY, seq INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS idempotency (
     at_ms INTEGER NOT NULL, key TEXT NOT NULL, lease_until_ms INTEGER, outcome TEXT,
     expires_at_ms INTEGER, PRIMARY KEY (at_ms, key));
-CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at_ms);
+CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency (expires_at_ms)
+    WHERE expires_at_ms IS NOT NULL;
 CREATE TABLE IF NOT EXISTS latest_signal (key TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS paper_holding (
     account TEXT NOT NULL, name TEXT NOT NULL, amount TEXT NOT NULL,
@@ -139,7 +140,8 @@ INSERT INTO idempotency (at_ms, key, lease_until_ms, outcome, expires_at_ms)
     SELECT -9223372036854775808 /* UNDATED, i64::MIN */, key, lease_until_ms, outcome, expires_at_ms
     FROM idempotency_undated;
 DROP TABLE idempotency_undated;
-CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at_ms);
+CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency (expires_at_ms)
+    WHERE expires_at_ms IS NOT NULL;
 ";
 
 /// Files written before paper fills were keyed by their signal's time kept them by account
@@ -619,6 +621,10 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     if !has_column(conn, "idempotency", "at_ms")? {
         conn.execute_batch(&format!("BEGIN; {MIGRATE_IDEMPOTENCY} COMMIT;"))?;
     }
+    // The expiry index of files from before it left out the records in progress (its
+    // successor, `idempotency_expires`, is partial: a claim writes no entry in it, nor does
+    // its completion delete one).
+    conn.execute_batch("DROP INDEX IF EXISTS idempotency_expiry")?;
     if !has_column(conn, "queue_message", "removed")? {
         conn.execute_batch(
             "ALTER TABLE queue_message ADD COLUMN removed INTEGER NOT NULL DEFAULT 0",
@@ -1928,6 +1934,37 @@ mod tests {
             s.claim(&key(3), day, day + Duration::seconds(15)).await,
             Ok(Claim::Acquired)
         );
+    }
+
+    #[test]
+    fn the_sweep_finds_expired_records_by_the_partial_index_of_completed_ones() {
+        // A file from before (the full index over every record) and a new one.
+        let (_dir, old) = file("expires-old");
+        undated_file(&old, &[(1, None, Some("filled"), Some(ms(t0())))]);
+        let (_dir2, new) = file("expires-new");
+        for path in [old, new] {
+            let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            let c = s.conn();
+            let indexes: Vec<String> = c
+                .conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'idempotency' AND sql IS NOT NULL")
+                .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(indexes, ["idempotency_expires"], "{}", path.display());
+            let plan: Vec<String> = c
+                .conn
+                .prepare(
+                    "EXPLAIN QUERY PLAN DELETE FROM idempotency
+                     WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= 1",
+                )
+                .and_then(|mut q| q.query_map([], |r| r.get(3))?.collect())
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                plan.iter()
+                    .any(|p| p.contains("USING INDEX idempotency_expires")),
+                "{plan:?}"
+            );
+        }
     }
 
     #[tokio::test]
