@@ -123,7 +123,7 @@ const REMOVED_INDEX: &str = "CREATE INDEX IF NOT EXISTS queue_message_removed
     ON queue_message (sent_at_ms) WHERE removed";
 
 /// The `at_ms` of an idempotency record kept before records carried their signal's time: a
-/// claim looks for one under its key as well, while any is left ([`LocalStore::undated`]).
+/// claim looks for one under its key as well, while any may be left ([`Inner::undated`]).
 const UNDATED: i64 = i64::MIN;
 
 /// Files written before idempotency records were keyed by their signal's time first kept
@@ -621,9 +621,9 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     if !has_column(conn, "idempotency", "at_ms")? {
         conn.execute_batch(&format!("BEGIN; {MIGRATE_IDEMPOTENCY} COMMIT;"))?;
     }
-    // The expiry index of files from before it left out the records in progress (its
+    // Files from before kept an expiry index over every record, those in progress too; its
     // successor, `idempotency_expires`, is partial: a claim writes no entry in it, nor does
-    // its completion delete one).
+    // its completion delete one.
     conn.execute_batch("DROP INDEX IF EXISTS idempotency_expiry")?;
     if !has_column(conn, "queue_message", "removed")? {
         conn.execute_batch(
