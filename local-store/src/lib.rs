@@ -82,8 +82,6 @@ CREATE TABLE IF NOT EXISTS queue_seq (queue TEXT PRIMARY KEY, seq INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS idempotency (
     at_ms INTEGER NOT NULL, key TEXT NOT NULL, lease_until_ms INTEGER, outcome TEXT,
     expires_at_ms INTEGER, PRIMARY KEY (at_ms, key));
-CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency (expires_at_ms)
-    WHERE expires_at_ms IS NOT NULL;
 CREATE TABLE IF NOT EXISTS latest_signal (key TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS paper_holding (
     account TEXT NOT NULL, name TEXT NOT NULL, amount TEXT NOT NULL,
@@ -140,9 +138,22 @@ INSERT INTO idempotency (at_ms, key, lease_until_ms, outcome, expires_at_ms)
     SELECT -9223372036854775808 /* UNDATED, i64::MIN */, key, lease_until_ms, outcome, expires_at_ms
     FROM idempotency_undated;
 DROP TABLE idempotency_undated;
+";
+
+/// The completed idempotency records by expiry, for the sweep ([`EXPIRE`]): partial, so a
+/// claim (no expiry yet) writes no entry in it, nor does its completion delete one. Made
+/// after [`SCHEMA`] and [`MIGRATE_IDEMPOTENCY`] (which would drop it with the table it
+/// rebuilds). Files from before kept `idempotency_expiry`, over every record.
+const EXPIRES_INDEX: &str = "
+DROP INDEX IF EXISTS idempotency_expiry;
 CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency (expires_at_ms)
     WHERE expires_at_ms IS NOT NULL;
 ";
+
+/// The sweep's deletion of the completed records past their expiry (`?1`, milliseconds),
+/// found by [`EXPIRES_INDEX`].
+const EXPIRE: &str =
+    "DELETE FROM idempotency WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1";
 
 /// Files written before paper fills were keyed by their signal's time kept them by account
 /// and client order id (a place set by the signal id's hash, as for idempotency records).
@@ -615,16 +626,13 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
 /// `paper_holding`), `paper_fill.side` and `paper_fill.instrument` to one from before fills
 /// kept them, moves idempotency records and paper fills kept without their signal's time to
 /// tables keyed by it ([`MIGRATE_IDEMPOTENCY`], [`MIGRATE_PAPER_FILL`], each in one
-/// transaction), and makes [`REMOVED_INDEX`] and [`PAPER_FILL_INDEX`].
+/// transaction), and makes [`EXPIRES_INDEX`], [`REMOVED_INDEX`] and [`PAPER_FILL_INDEX`].
 fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
     if !has_column(conn, "idempotency", "at_ms")? {
         conn.execute_batch(&format!("BEGIN; {MIGRATE_IDEMPOTENCY} COMMIT;"))?;
     }
-    // Files from before kept an expiry index over every record, those in progress too; its
-    // successor, `idempotency_expires`, is partial: a claim writes no entry in it, nor does
-    // its completion delete one.
-    conn.execute_batch("DROP INDEX IF EXISTS idempotency_expiry")?;
+    conn.execute_batch(EXPIRES_INDEX)?;
     if !has_column(conn, "queue_message", "removed")? {
         conn.execute_batch(
             "ALTER TABLE queue_message ADD COLUMN removed INTEGER NOT NULL DEFAULT 0",
@@ -1204,11 +1212,7 @@ impl LocalStore {
 
     /// Deletes what has expired as of `now` (see [`sweep`](Self::sweep)).
     fn expire(conn: &Connection, now: DateTime<Utc>) -> Result<(), rusqlite::Error> {
-        run(
-            conn,
-            "DELETE FROM idempotency WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1",
-            params![ms(now)],
-        )?;
+        run(conn, EXPIRE, params![ms(now)])?;
         Ok(())
     }
 
@@ -1938,32 +1942,54 @@ mod tests {
 
     #[test]
     fn the_sweep_finds_expired_records_by_the_partial_index_of_completed_ones() {
-        // A file from before (the full index over every record) and a new one.
+        // A file from before (the full index over every record, the table rebuilt), one in
+        // the new shape that kept the full index (made by a build between the two, or given
+        // it again by a tvctl from before), and a new one.
         let (_dir, old) = file("expires-old");
         undated_file(&old, &[(1, None, Some("filled"), Some(ms(t0())))]);
-        let (_dir2, new) = file("expires-new");
-        for path in [old, new] {
-            let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            let c = s.conn();
-            let indexes: Vec<String> = c
-                .conn
-                .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'idempotency' AND sql IS NOT NULL")
-                .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())
-                .unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(indexes, ["idempotency_expires"], "{}", path.display());
-            let plan: Vec<String> = c
-                .conn
-                .prepare(
-                    "EXPLAIN QUERY PLAN DELETE FROM idempotency
-                     WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= 1",
+        let (_dir2, kept) = file("expires-kept");
+        drop(LocalStore::open(&kept).unwrap_or_else(|e| panic!("{e}")));
+        Connection::open(&kept)
+            .and_then(|c| {
+                c.execute_batch(
+                    "CREATE INDEX idempotency_expiry ON idempotency (expires_at_ms);
+                     INSERT INTO idempotency VALUES (0, 'done', NULL, 'filled', 0);",
                 )
-                .and_then(|mut q| q.query_map([], |r| r.get(3))?.collect())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (_dir3, new) = file("expires-new");
+        for path in [old, kept, new] {
+            let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            {
+                let c = s.conn();
+                let indexes: Vec<String> = c
+                    .conn
+                    .prepare(
+                        "SELECT name FROM sqlite_master
+                         WHERE type = 'index' AND tbl_name = 'idempotency' AND sql IS NOT NULL",
+                    )
+                    .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(indexes, ["idempotency_expires"], "{}", path.display());
+                let plan: Vec<String> = c
+                    .conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {EXPIRE}"))
+                    .and_then(|mut q| q.query_map([0], |r| r.get(3))?.collect())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert!(
+                    plan.iter()
+                        .any(|p| p.contains("USING INDEX idempotency_expires")),
+                    "{plan:?}"
+                );
+            }
+            // The sweep deletes the expired record each file holds (none in the new one).
+            s.sweep(t0()).unwrap_or_else(|e| panic!("{e}"));
+            let left: i64 = s
+                .conn()
+                .conn
+                .query_row("SELECT COUNT(*) FROM idempotency", [], |r| r.get(0))
                 .unwrap_or_else(|e| panic!("{e}"));
-            assert!(
-                plan.iter()
-                    .any(|p| p.contains("USING INDEX idempotency_expires")),
-                "{plan:?}"
-            );
+            assert_eq!(left, 0, "{}", path.display());
         }
     }
 
