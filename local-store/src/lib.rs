@@ -79,19 +79,10 @@ CREATE TABLE IF NOT EXISTS queue_dedup (
     queue TEXT NOT NULL, dedup_id TEXT NOT NULL, at_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS queue_dedup_at ON queue_dedup (at_ms);
 CREATE TABLE IF NOT EXISTS queue_seq (queue TEXT PRIMARY KEY, seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS idempotency (
-    at_ms INTEGER NOT NULL, key TEXT NOT NULL, lease_until_ms INTEGER, outcome TEXT,
-    expires_at_ms INTEGER, PRIMARY KEY (at_ms, key));
 CREATE TABLE IF NOT EXISTS latest_signal (key TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS paper_holding (
     account TEXT NOT NULL, name TEXT NOT NULL, amount TEXT NOT NULL,
     PRIMARY KEY (account, name));
-CREATE TABLE IF NOT EXISTS paper_fill (
-    account TEXT NOT NULL, at_ms INTEGER NOT NULL DEFAULT -9223372036854775808,
-    client_order_id TEXT NOT NULL, order_id TEXT NOT NULL,
-    quantity TEXT NOT NULL, price TEXT NOT NULL, n INTEGER NOT NULL, holdings TEXT, side TEXT,
-    instrument TEXT,
-    PRIMARY KEY (account, at_ms, client_order_id));
 CREATE TABLE IF NOT EXISTS paper_account (account TEXT PRIMARY KEY, orders INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS queue_file (made_at_ms INTEGER NOT NULL);
 ";
@@ -124,26 +115,36 @@ const REMOVED_INDEX: &str = "CREATE INDEX IF NOT EXISTS queue_message_removed
 /// claim looks for one under its key as well, while any may be left ([`Inner::undated`]).
 const UNDATED: i64 = i64::MIN;
 
-/// Files written before idempotency records were keyed by their signal's time first kept
-/// them keyed by `key` alone, at a place in the index set by the signal id's hash (each claim
-/// and each completion dirtied a page of its own, about a tenth of the stack's CPU per signal
-/// in the committer's log writes, `perf/README.md`). Their records move to the new table as
-/// [`UNDATED`], and each moves under its signal's time at its next claim.
-const MIGRATE_IDEMPOTENCY: &str = "
-ALTER TABLE idempotency RENAME TO idempotency_undated;
-CREATE TABLE idempotency (
+/// The executors' idempotency records, keyed by their signal's time first, then by
+/// `broker#account#signal_id`. Files from before kept them keyed by `key` alone, at a place
+/// in the index set by the signal id's hash (each claim and each completion dirtied a page
+/// of its own, about a tenth of the stack's CPU per signal in the committer's log writes,
+/// `perf/README.md`): [`rebuild_undated`] moves them here as [`UNDATED`], and each moves
+/// under its signal's time at its next claim.
+const IDEMPOTENCY_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS idempotency (
     at_ms INTEGER NOT NULL, key TEXT NOT NULL, lease_until_ms INTEGER, outcome TEXT,
     expires_at_ms INTEGER, PRIMARY KEY (at_ms, key));
-INSERT INTO idempotency (at_ms, key, lease_until_ms, outcome, expires_at_ms)
-    SELECT -9223372036854775808 /* UNDATED, i64::MIN */, key, lease_until_ms, outcome, expires_at_ms
-    FROM idempotency_undated;
-DROP TABLE idempotency_undated;
+";
+
+/// Paper fills, keyed by account, their signal's time, then client order id. Files from
+/// before kept them by account and client order id (a place set by the signal id's hash, as
+/// for idempotency records): [`rebuild_undated`] moves them here as [`UNDATED`] (also the
+/// column's default, i64::MIN, which a fill written by a tvctl from before takes), and a
+/// lookup that does not find a fill under its signal's time looks for it there.
+const PAPER_FILL_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS paper_fill (
+    account TEXT NOT NULL, at_ms INTEGER NOT NULL DEFAULT -9223372036854775808,
+    client_order_id TEXT NOT NULL, order_id TEXT NOT NULL,
+    quantity TEXT NOT NULL, price TEXT NOT NULL, n INTEGER NOT NULL, holdings TEXT, side TEXT,
+    instrument TEXT,
+    PRIMARY KEY (account, at_ms, client_order_id));
 ";
 
 /// The completed idempotency records by expiry, for the sweep ([`EXPIRE`]): partial, so a
 /// claim (no expiry yet) writes no entry in it, nor does its completion delete one. Made
-/// after [`SCHEMA`] and [`MIGRATE_IDEMPOTENCY`] (which would drop it with the table it
-/// rebuilds). Files from before kept `idempotency_expiry`, over every record.
+/// after [`IDEMPOTENCY_TABLE`] and its rebuild (which would drop it with the table it
+/// renames). Files from before kept `idempotency_expiry`, over every record.
 const EXPIRES_INDEX: &str = "
 DROP INDEX IF EXISTS idempotency_expiry;
 CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency (expires_at_ms)
@@ -154,26 +155,6 @@ CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency (expires_at_ms)
 /// found by [`EXPIRES_INDEX`].
 const EXPIRE: &str =
     "DELETE FROM idempotency WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?1";
-
-/// Files written before paper fills were keyed by their signal's time kept them by account
-/// and client order id (a place set by the signal id's hash, as for idempotency records).
-/// Their fills move to the new table as [`UNDATED`] (the column's default, which a fill
-/// written by a tvctl from before also takes), and a lookup that does not find a fill under
-/// its signal's time looks for it there. Run after the columns added since are there.
-const MIGRATE_PAPER_FILL: &str = "
-ALTER TABLE paper_fill RENAME TO paper_fill_undated;
-CREATE TABLE paper_fill (
-    account TEXT NOT NULL, at_ms INTEGER NOT NULL DEFAULT -9223372036854775808,
-    client_order_id TEXT NOT NULL, order_id TEXT NOT NULL,
-    quantity TEXT NOT NULL, price TEXT NOT NULL, n INTEGER NOT NULL, holdings TEXT, side TEXT,
-    instrument TEXT,
-    PRIMARY KEY (account, at_ms, client_order_id));
-INSERT INTO paper_fill (account, client_order_id, order_id, quantity, price, n, holdings, side,
-        instrument)
-    SELECT account, client_order_id, order_id, quantity, price, n, holdings, side, instrument
-    FROM paper_fill_undated;
-DROP TABLE paper_fill_undated;
-";
 
 /// Whether the state file still holds an idempotency record kept before records were dated.
 const ANY_UNDATED: &str = "SELECT EXISTS (SELECT 1 FROM idempotency WHERE at_ms = ?1)";
@@ -625,12 +606,19 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
 /// `paper_fill.holdings` to one from before a fill was one row (its holdings were all in
 /// `paper_holding`), `paper_fill.side` and `paper_fill.instrument` to one from before fills
 /// kept them, moves idempotency records and paper fills kept without their signal's time to
-/// tables keyed by it ([`MIGRATE_IDEMPOTENCY`], [`MIGRATE_PAPER_FILL`], each in one
-/// transaction), and makes [`EXPIRES_INDEX`], [`REMOVED_INDEX`] and [`PAPER_FILL_INDEX`].
+/// tables keyed by it ([`IDEMPOTENCY_TABLE`], [`PAPER_FILL_TABLE`], [`rebuild_undated`]),
+/// and makes [`EXPIRES_INDEX`], [`REMOVED_INDEX`] and [`PAPER_FILL_INDEX`].
 fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(IDEMPOTENCY_TABLE)?;
+    conn.execute_batch(PAPER_FILL_TABLE)?;
     if !has_column(conn, "idempotency", "at_ms")? {
-        conn.execute_batch(&format!("BEGIN; {MIGRATE_IDEMPOTENCY} COMMIT;"))?;
+        rebuild_undated(
+            conn,
+            "idempotency",
+            IDEMPOTENCY_TABLE,
+            "key, lease_until_ms, outcome, expires_at_ms",
+        )?;
     }
     conn.execute_batch(EXPIRES_INDEX)?;
     if !has_column(conn, "queue_message", "removed")? {
@@ -649,11 +637,36 @@ fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
     if !has_column(conn, "paper_fill", "instrument")? {
         conn.execute_batch("ALTER TABLE paper_fill ADD COLUMN instrument TEXT")?;
     }
+    // After the columns added since, which the rebuild copies.
     if !has_column(conn, "paper_fill", "at_ms")? {
-        conn.execute_batch(&format!("BEGIN; {MIGRATE_PAPER_FILL} COMMIT;"))?;
+        rebuild_undated(
+            conn,
+            "paper_fill",
+            PAPER_FILL_TABLE,
+            "account, client_order_id, order_id, quantity, price, n, holdings, side, instrument",
+        )?;
     }
     conn.execute_batch(REMOVED_INDEX)?;
     conn.execute_batch(PAPER_FILL_INDEX)
+}
+
+/// Rebuilds `table`, from before its rows carried their signal's time, as `create` makes it
+/// (keyed by that time), in one transaction: its rows' `columns` are kept, each row as
+/// [`UNDATED`]. Its indexes go with the old table; the caller makes them after.
+fn rebuild_undated(
+    conn: &Connection,
+    table: &str,
+    create: &str,
+    columns: &str,
+) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "BEGIN;
+         ALTER TABLE {table} RENAME TO {table}_undated;
+         {create}
+         INSERT INTO {table} (at_ms, {columns}) SELECT {UNDATED}, {columns} FROM {table}_undated;
+         DROP TABLE {table}_undated;
+         COMMIT;"
+    ))
 }
 
 /// A PASSIVE checkpoint of the write-ahead log: (1 if it could not run to the end, frames in
@@ -1508,7 +1521,7 @@ impl PaperLog for LocalStore {
         signal_time: DateTime<Utc>,
     ) -> Result<Option<PaperFill>, String> {
         let conn = self.conn();
-        // Under the signal's time, else kept from before fills were dated (MIGRATE_PAPER_FILL):
+        // Under the signal's time, else kept from before fills were dated (PAPER_FILL_TABLE):
         // a lookup is rare (a fill memory no longer holds), so the second look is always made.
         for at in [ms(signal_time), UNDATED] {
             let row: Option<FillRow> = one_row(
