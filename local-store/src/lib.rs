@@ -1953,6 +1953,32 @@ mod tests {
         );
     }
 
+    /// The SQLite this workspace links is built as `.cargo/config.toml` says
+    /// (`LIBSQLITE3_FLAGS`): without its memory manager, under which every connection of the
+    /// process shares one page cache and its mutex (the state file's and the journal's
+    /// writers then wait on each other), and without memory statistics. A build that lost
+    /// the setting (run from elsewhere, or with the variable set otherwise) fails here rather
+    /// than quietly running slower.
+    #[test]
+    fn sqlite_is_built_without_its_memory_manager() {
+        let conn = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let options: Vec<String> = conn
+            .prepare("PRAGMA compile_options")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     #[test]
     fn the_sweep_finds_expired_records_by_the_partial_index_of_completed_ones() {
         // A file from before (the full index over every record, the table rebuilt), one in
