@@ -1960,7 +1960,7 @@ mod tests {
     /// the setting (run from elsewhere, or with the variable set otherwise) fails here rather
     /// than quietly running slower.
     #[test]
-    fn sqlite_is_built_without_its_memory_manager() {
+    fn sqlite_is_built_without_its_memory_manager_or_memory_statistics() {
         let conn = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
         let options: Vec<String> = conn
             .prepare("PRAGMA compile_options")
@@ -1969,13 +1969,16 @@ mod tests {
                     .collect::<rusqlite::Result<Vec<String>>>()
             })
             .unwrap_or_else(|e| panic!("{e}"));
+        let why = "the workspace's .cargo/config.toml was not read, or LIBSQLITE3_FLAGS set in \
+                   the environment replaced it: it must include -USQLITE_ENABLE_MEMORY_MANAGEMENT \
+                   -DSQLITE_DEFAULT_MEMSTATUS=0";
         assert!(
             !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
-            "{options:?}"
+            "SQLite built with its memory manager: {why}; compile options {options:?}"
         );
         assert!(
             options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
-            "{options:?}"
+            "SQLite built with memory statistics: {why}; compile options {options:?}"
         );
     }
 
