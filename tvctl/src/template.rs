@@ -39,11 +39,25 @@ pub fn template(
         .filter(|e| table.route(e, symbol, now).is_ok())
         .collect();
     if routed.is_empty() {
-        let why = exchanges
-            .first()
-            .and_then(|e| table.route(e, symbol, now).err())
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default();
+        // Why each exchange refused it, each reason once: a futures root's rules are the same
+        // on every exchange of its broker, so naming the first exchange tried (`ESU2026 on
+        // CBOT`) would point the trader at an exchange the contract is not listed on.
+        let mut reasons: Vec<String> = Vec::new();
+        for e in &exchanges {
+            let reason = match table.route(e, symbol, now) {
+                Ok(_) => continue,
+                Err(shared::AlertError::UnroutableSymbol { reason, .. }) => reason,
+                Err(other) => other.to_string(),
+            };
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+        }
+        let why = if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", reasons.join("; "))
+        };
         return Err(format!(
             "{symbol} does not route to {broker} on any of its exchanges ({}){why}",
             exchanges.join(", ")
@@ -145,5 +159,16 @@ mod tests {
         assert!(err.contains("ES1!") && err.contains("coinbase"), "{err}");
         let err = template(&table, Broker::Oanda, "EURUSD", "BUY", now()).unwrap_err();
         assert!(err.contains("\"BUY\""), "{err}");
+    }
+
+    /// An expired contract is refused for its expiry, once, without naming one of the
+    /// broker's exchanges as if the contract were listed there (ES is not a CBOT contract).
+    #[test]
+    fn an_expired_contract_is_refused_for_its_expiry_on_no_exchange_in_particular() {
+        let table = RoutingTable::embedded();
+        let err = template(&table, Broker::Tradovate, "ESU2026", "LONG_ENTRY", now()).unwrap_err();
+        assert!(err.contains("expired"), "{err}");
+        assert_eq!(err.matches("expired").count(), 1, "{err}");
+        assert!(!err.contains(" on CBOT"), "{err}");
     }
 }
