@@ -848,6 +848,57 @@ impl Live {
         v
     }
 
+    /// What `GET /local/positions` answers (`tvctl positions`): one object per broker, by its
+    /// name, of what it holds: a paper OANDA or Tradovate book's net by instrument, the paper
+    /// Coinbase wallet's balances by currency; a real broker's positions by instrument (its
+    /// product, for Coinbase), read from the broker as the page reads them (the instruments of
+    /// this run's alerts, each read bounded, shared with the page). A real broker's reads that
+    /// failed are listed under `read_errors`, by broker, only when there are some; a paper
+    /// book is never stood in for a real account.
+    pub async fn local_positions(&self) -> Value {
+        let (last, costs, fills) = {
+            let b = self.dashboard.lock();
+            (b.last_close.clone(), b.costs.clone(), b.booked_total)
+        };
+        let mut out = serde_json::Map::new();
+        let mut read_errors = serde_json::Map::new();
+        let mut real = |broker: Broker, read: Value| {
+            let book: serde_json::Map<String, Value> = read["rows"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| Some((r["instrument"].as_str()?.to_owned(), r["position"].clone())))
+                .collect();
+            if let Some(errors) = read["errors"].as_array().filter(|e| !e.is_empty()) {
+                read_errors.insert(broker.to_string(), Value::Array(errors.clone()));
+            }
+            Value::Object(book)
+        };
+        for (broker, paper) in &self.sources.netting {
+            let value = match paper {
+                Some(p) => json!(p.positions()),
+                None => real(
+                    *broker,
+                    self.real_positions(*broker, &last, &costs, fills).await,
+                ),
+            };
+            out.insert(broker.to_string(), value);
+        }
+        let coinbase = match &self.sources.spot {
+            Some(spot) => json!(spot.balances()),
+            None => real(
+                Broker::Coinbase,
+                self.real_positions(Broker::Coinbase, &last, &costs, fills)
+                    .await,
+            ),
+        };
+        out.insert(Broker::Coinbase.to_string(), coinbase);
+        if !read_errors.is_empty() {
+            out.insert("read_errors".into(), Value::Object(read_errors));
+        }
+        Value::Object(out)
+    }
+
     async fn positions(&self) -> Value {
         let (last, costs, fills) = {
             let b = self.dashboard.lock();

@@ -552,8 +552,6 @@ struct App {
     admission: Arc<admission::Admission>,
     queues: Arc<Queues>,
     journal: journal::AnyJournal,
-    netting: [(Broker, Option<Arc<PaperNetting>>); 2],
-    spot: Arc<PaperSpot>,
     live: Arc<dashboard::Live>,
     /// The alert age limit the webhook and the executors hold (`LocalConfig::freshness`).
     max_age: chrono::Duration,
@@ -724,16 +722,7 @@ async fn webhook(
 }
 
 async fn positions(State(app): State<Arc<App>>) -> Response {
-    let mut out = serde_json::Map::new();
-    for (broker, paper) in &app.netting {
-        let value = match paper {
-            Some(p) => json!(p.positions()),
-            None => json!("real broker: see the broker"),
-        };
-        out.insert(broker.to_string(), value);
-    }
-    out.insert("coinbase".into(), json!(app.spot.balances()));
-    axum::Json(serde_json::Value::Object(out)).into_response()
+    axum::Json(app.live.local_positions().await).into_response()
 }
 
 /// How many signals `GET /local/trades` gives by default (`?limit=N` asks for others).
@@ -1868,8 +1857,6 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         admission,
         queues: queues.clone(),
         journal: memory.clone(),
-        netting: netting.clone(),
-        spot: spot.clone(),
         live,
         max_age: cfg.freshness.max_age,
         _database_locks: locks,

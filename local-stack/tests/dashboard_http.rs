@@ -201,6 +201,60 @@ async fn events_bring_the_signal_its_leg_and_the_position_as_they_happen() {
     }
 }
 
+/// With a real Coinbase configured (the HTTP fake of its Advanced Trade API, which verifies
+/// each request's JWT), `GET /local/positions` (`tvctl positions`) gives the account's holding
+/// read from the broker: never the paper wallet's balances, which it gave before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_coinbase_account_is_read_from_the_broker_not_the_paper_wallet() {
+    const KEY_NAME: &str = "organizations/local-stack-test/apiKeys/positions";
+    // The fake checks each JWT's `nbf` ≤ now < `exp` on its own clock, which stands still:
+    // set a minute ahead, it accepts the tokens the stack mints in the test's next minute.
+    let fake = broker_fakes::coinbase::FakeCoinbase::start(shared::clock::ManualClock::new(
+        shared::clock::Clock::now(&shared::clock::SystemClock) + chrono::Duration::seconds(60),
+    ))
+    .await;
+    let key = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+    fake.register_es256(KEY_NAME, &key.public_key());
+    let pem = key
+        .to_sec1_pem(p256::pkcs8::LineEnding::LF)
+        .unwrap()
+        .to_string();
+    let stack = common::start_with(vec![
+        ("COINBASE_BASE_URL".into(), fake.url.clone()),
+        ("COINBASE_API_KEY_NAME".into(), KEY_NAME.into()),
+        ("COINBASE_PRIVATE_KEY".into(), pem.clone()),
+    ])
+    .await;
+    let (status, body) = common::post_with(
+        &stack.base,
+        "coinbase-btcusd-long",
+        common::REAL_BROKER_SECRET,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let local = loop {
+        let local = common::get_json(&stack.base, "/local/positions").await;
+        if local["coinbase"].get("BTC-USD").is_some() && fake.wallet("BTC") > 0.into() {
+            break local;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no position read: {local:#}; {:?}",
+            fake.auth_failures()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // What the account holds at the broker, read from it (the paper wallet would show USD).
+    assert_eq!(
+        local["coinbase"],
+        json!({"BTC-USD": fake.wallet("BTC").normalize().to_string()}),
+        "{local:#}"
+    );
+    assert!(local.get("read_errors").is_none(), "{local:#}");
+    assert!(!local.to_string().contains(&pem), "no secret");
+}
+
 /// With a real OANDA configured (here the HTTP fake that speaks OANDA's documented API), the
 /// dashboard reads the position from the broker, not from a paper book, and shows no secret.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,6 +325,16 @@ async fn a_real_brokers_position_is_read_from_the_broker() {
         .find(|b| b["broker"] == "tradovate")
         .unwrap();
     assert_eq!(tradovate["source"], "paper");
+    // `tvctl positions` reads the same: the real account's position, not a paper book's.
+    let local = common::get_json(&stack.base, "/local/positions").await;
+    assert_eq!(
+        local["oanda"],
+        serde_json::json!({"EUR_USD": "1000"}),
+        "{local:#}"
+    );
+    assert!(local["tradovate"].is_object(), "{local:#}");
+    assert!(local.get("read_errors").is_none(), "{local:#}");
+    assert!(!local.to_string().contains(&fake.token), "no secret");
 }
 
 /// `GET /local/trades` (what `tvctl trades` prints) gives the latest `?limit` signals and
