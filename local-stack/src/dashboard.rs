@@ -852,17 +852,32 @@ impl Live {
     /// name, of what it holds: a paper OANDA or Tradovate book's net by instrument, the paper
     /// Coinbase wallet's balances by currency; a real broker's positions by instrument (its
     /// product, for Coinbase), read from the broker as the page reads them (the instruments of
-    /// this run's alerts, each read bounded, shared with the page). A real broker's reads that
-    /// failed are listed under `read_errors`, by broker, only when there are some; a paper
-    /// book is never stood in for a real account.
+    /// this run's alerts, each read bounded, the brokers at once, a read shared with the page
+    /// for a few seconds). `real` lists the brokers read so, so an empty object there means
+    /// nothing held among those instruments, not a flat account; the reads that failed are
+    /// under `read_errors`, by broker, only when there are some. A paper book is never stood
+    /// in for a real account.
     pub async fn local_positions(&self) -> Value {
         let (last, costs, fills) = {
             let b = self.dashboard.lock();
             (b.last_close.clone(), b.costs.clone(), b.booked_total)
         };
+        let mut reads: HashMap<Broker, Value> = futures_util::future::join_all(
+            self.sources
+                .real
+                .iter()
+                .map(|(b, _)| async { (*b, self.real_positions(*b, &last, &costs, fills).await) }),
+        )
+        .await
+        .into_iter()
+        .collect();
         let mut out = serde_json::Map::new();
+        let mut real = Vec::new();
         let mut read_errors = serde_json::Map::new();
-        let mut real = |broker: Broker, read: Value| {
+        let mut read = |broker: Broker| {
+            let read = reads.remove(&broker).unwrap_or_else(
+                || json!({"rows": [], "errors": ["no client for this real broker"]}),
+            );
             let book: serde_json::Map<String, Value> = read["rows"]
                 .as_array()
                 .into_iter()
@@ -872,27 +887,22 @@ impl Live {
             if let Some(errors) = read["errors"].as_array().filter(|e| !e.is_empty()) {
                 read_errors.insert(broker.to_string(), Value::Array(errors.clone()));
             }
+            real.push(json!(broker));
             Value::Object(book)
         };
         for (broker, paper) in &self.sources.netting {
             let value = match paper {
                 Some(p) => json!(p.positions()),
-                None => real(
-                    *broker,
-                    self.real_positions(*broker, &last, &costs, fills).await,
-                ),
+                None => read(*broker),
             };
             out.insert(broker.to_string(), value);
         }
         let coinbase = match &self.sources.spot {
             Some(spot) => json!(spot.balances()),
-            None => real(
-                Broker::Coinbase,
-                self.real_positions(Broker::Coinbase, &last, &costs, fills)
-                    .await,
-            ),
+            None => read(Broker::Coinbase),
         };
         out.insert(Broker::Coinbase.to_string(), coinbase);
+        out.insert("real".into(), Value::Array(real));
         if !read_errors.is_empty() {
             out.insert("read_errors".into(), Value::Object(read_errors));
         }

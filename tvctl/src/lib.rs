@@ -80,9 +80,67 @@ pub fn shown_url(url: &str) -> String {
     format!("{}://{host}{port}{path}", parsed.scheme())
 }
 
+/// `tvctl positions`' lines from `GET /local/positions` (the local stack's answer: an object
+/// per broker of what it holds, `real` naming the brokers read from the broker, `read_errors`
+/// their failed reads): one line per broker, an instrument at 0 (closed to flat, kept in a
+/// paper book) left out. A paper book with nothing open is `flat`; a real broker's read with
+/// nothing open says so without calling the account flat (only this run's alerts'
+/// instruments are read); each failed read follows its broker's line.
+pub fn positions_lines(v: &serde_json::Value) -> Vec<String> {
+    let real: Vec<&str> = v["real"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let mut lines = Vec::new();
+    for (broker, held) in v.as_object().into_iter().flatten() {
+        if broker == "read_errors" || broker == "real" {
+            continue;
+        }
+        let real = real.contains(&broker.as_str());
+        let line = match held.as_object() {
+            Some(book) => {
+                let open: Vec<String> = book
+                    .iter()
+                    .filter_map(|(name, q)| {
+                        let text = q.as_str().map_or_else(|| q.to_string(), str::to_owned);
+                        let zero =
+                            rust_decimal::Decimal::from_str_exact(&text).is_ok_and(|d| d.is_zero());
+                        (!zero).then(|| format!("{name} {text}"))
+                    })
+                    .collect();
+                match (open.is_empty(), real) {
+                    (true, false) => "flat".to_owned(),
+                    (true, true) => {
+                        "(read from the broker) nothing held among the instruments of this \
+                         run's alerts"
+                            .to_owned()
+                    }
+                    (false, false) => open.join(", "),
+                    (false, true) => format!("(read from the broker) {}", open.join(", ")),
+                }
+            }
+            None => held
+                .as_str()
+                .map_or_else(|| held.to_string(), str::to_owned),
+        };
+        lines.push(format!("{broker}: {line}"));
+        for e in v["read_errors"][broker.as_str()]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let e = e.as_str().map_or_else(|| e.to_string(), str::to_owned);
+            lines.push(format!("{broker}: not read: {e}"));
+        }
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
-    use super::shown_url;
+    use super::{positions_lines, shown_url};
 
     #[test]
     fn a_url_is_shown_without_its_secret_parts() {
@@ -97,5 +155,28 @@ mod tests {
         assert_eq!(shown_url("http://127.0.0.1:8080"), "http://127.0.0.1:8080/");
         let shown = shown_url("not a url MYSECRETVALUE123456");
         assert!(!shown.contains("MYSECRET"), "{shown}");
+    }
+
+    /// A paper book closed to flat reads `flat`; a real broker's read that found nothing says
+    /// so without calling the account flat, and its failed reads follow its line.
+    #[test]
+    fn positions_lines_tell_a_flat_paper_book_from_a_real_read_that_found_nothing() {
+        let v = serde_json::json!({
+            "oanda": {"EUR_USD": "0"},
+            "tradovate": {},
+            "coinbase": {"BTC-USD": "0.00102961"},
+            "real": ["tradovate", "coinbase"],
+            "read_errors": {"tradovate": ["ESZ6: timed out"]},
+        });
+        assert_eq!(
+            positions_lines(&v),
+            [
+                "coinbase: (read from the broker) BTC-USD 0.00102961",
+                "oanda: flat",
+                "tradovate: (read from the broker) nothing held among the instruments of this \
+                 run's alerts",
+                "tradovate: not read: ESZ6: timed out",
+            ]
+        );
     }
 }

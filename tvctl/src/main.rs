@@ -1107,45 +1107,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             if json {
                 out_json(&v.to_string());
             } else {
-                // What is held, each broker on a line; an instrument closed to flat (kept in
-                // the book at 0) is left out here, and is in `--json`. A real broker's
-                // positions are read from it; what could not be read follows its line.
-                let read_errors = &v["read_errors"];
-                for (broker, held) in v.as_object().into_iter().flatten() {
-                    if broker == "read_errors" {
-                        continue;
-                    }
-                    let line = match held.as_object() {
-                        Some(book) => {
-                            let open: Vec<String> = book
-                                .iter()
-                                .filter_map(|(name, q)| {
-                                    let text =
-                                        q.as_str().map_or_else(|| q.to_string(), str::to_owned);
-                                    let zero = rust_decimal::Decimal::from_str_exact(&text)
-                                        .is_ok_and(|d| d.is_zero());
-                                    (!zero).then(|| format!("{name} {text}"))
-                                })
-                                .collect();
-                            if open.is_empty() {
-                                "flat".to_owned()
-                            } else {
-                                open.join(", ")
-                            }
-                        }
-                        None => held
-                            .as_str()
-                            .map_or_else(|| held.to_string(), str::to_owned),
-                    };
-                    out(&format!("{broker}: {line}"));
-                    for e in read_errors[broker.as_str()]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                    {
-                        let e = e.as_str().map_or_else(|| e.to_string(), str::to_owned);
-                        out(&format!("{broker}: not read: {e}"));
-                    }
+                for line in tvctl::positions_lines(&v) {
+                    out(&line);
                 }
             }
             Ok(ExitCode::SUCCESS)
