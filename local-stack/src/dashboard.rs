@@ -848,6 +848,24 @@ impl Live {
         v
     }
 
+    /// Every real broker's positions ([`Self::real_positions`]), the brokers read at once.
+    async fn real_reads_at_once(
+        &self,
+        last: &BTreeMap<(Broker, String), (DateTime<Utc>, Decimal)>,
+        costs: &BTreeMap<(Broker, String), CostBasis>,
+        fills: usize,
+    ) -> HashMap<Broker, Value> {
+        futures_util::future::join_all(
+            self.sources
+                .real
+                .iter()
+                .map(|(b, _)| async { (*b, self.real_positions(*b, last, costs, fills).await) }),
+        )
+        .await
+        .into_iter()
+        .collect()
+    }
+
     /// What `GET /local/positions` answers (`tvctl positions`): one object per broker, by its
     /// name, of what it holds: a paper OANDA or Tradovate book's net by instrument, the paper
     /// Coinbase wallet's balances by currency; a real broker's positions by instrument (its
@@ -862,15 +880,7 @@ impl Live {
             let b = self.dashboard.lock();
             (b.last_close.clone(), b.costs.clone(), b.booked_total)
         };
-        let mut reads: HashMap<Broker, Value> = futures_util::future::join_all(
-            self.sources
-                .real
-                .iter()
-                .map(|(b, _)| async { (*b, self.real_positions(*b, &last, &costs, fills).await) }),
-        )
-        .await
-        .into_iter()
-        .collect();
+        let mut reads = self.real_reads_at_once(&last, &costs, fills).await;
         let mut out = serde_json::Map::new();
         let mut real = Vec::new();
         let mut read_errors = serde_json::Map::new();
@@ -916,15 +926,7 @@ impl Live {
         };
         let key = |b: Broker, i: &str| (b, i.to_owned());
         // The real brokers read at once, before the paper books are laid out.
-        let mut real: HashMap<Broker, Value> = futures_util::future::join_all(
-            self.sources
-                .real
-                .iter()
-                .map(|(b, _)| async { (*b, self.real_positions(*b, &last, &costs, fills).await) }),
-        )
-        .await
-        .into_iter()
-        .collect();
+        let mut real = self.real_reads_at_once(&last, &costs, fills).await;
         let mut out = Vec::new();
         for (broker, paper) in &self.sources.netting {
             let Some(paper) = paper else {
