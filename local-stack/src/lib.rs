@@ -208,8 +208,10 @@ pub struct LocalStack {
     pub addr: SocketAddr,
     pub queues: Arc<Queues>,
     pub journal: journal::AnyJournal,
+    /// OANDA's and Tradovate's paper books, `None` for a real broker.
     pub netting: [(Broker, Option<Arc<PaperNetting>>); 2],
-    pub spot: Arc<PaperSpot>,
+    /// The paper Coinbase wallet, `None` for a real Coinbase account (never stood in for it).
+    pub spot: Option<Arc<PaperSpot>>,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -1843,7 +1845,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         sources: dashboard::Sources {
             queues: queues.clone(),
             netting: netting.clone(),
-            spot: spot_paper,
+            spot: spot_paper.clone(),
             real: real_venues,
             health,
         },
@@ -1891,7 +1893,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         queues,
         journal: memory,
         netting,
-        spot,
+        spot: spot_paper,
     })
 }
 
