@@ -872,7 +872,8 @@ impl Live {
     /// product, for Coinbase), read from the broker as the page reads them (the instruments of
     /// this run's alerts, each read bounded, the brokers at once, a read shared with the page
     /// for a few seconds). `real` lists the brokers read so, so an empty object there means
-    /// nothing held among those instruments, not a flat account; the reads that failed are
+    /// nothing held among those instruments, not a flat account; `read_at` when each broker's
+    /// read was made (RFC 3339, UTC); the reads that failed are
     /// under `read_errors`, by broker, only when there are some. A paper book is never stood
     /// in for a real account.
     pub async fn local_positions(&self) -> Value {
@@ -883,6 +884,7 @@ impl Live {
         let mut reads = self.real_reads_at_once(&last, &costs, fills).await;
         let mut out = serde_json::Map::new();
         let mut real = Vec::new();
+        let mut read_at = serde_json::Map::new();
         let mut read_errors = serde_json::Map::new();
         let mut read = |broker: Broker| {
             let read = reads.remove(&broker).unwrap_or_else(
@@ -896,6 +898,11 @@ impl Live {
                 .collect();
             if let Some(errors) = read["errors"].as_array().filter(|e| !e.is_empty()) {
                 read_errors.insert(broker.to_string(), Value::Array(errors.clone()));
+            }
+            // A read is shared for a while (up to an hour when the broker refused reads for
+            // its rate): when it was made, so held rows do not pass for current ones.
+            if !read["read_at"].is_null() {
+                read_at.insert(broker.to_string(), read["read_at"].clone());
             }
             real.push(json!(broker));
             Value::Object(book)
@@ -913,6 +920,7 @@ impl Live {
         };
         out.insert(Broker::Coinbase.to_string(), coinbase);
         out.insert("real".into(), Value::Array(real));
+        out.insert("read_at".into(), Value::Object(read_at));
         if !read_errors.is_empty() {
             out.insert("read_errors".into(), Value::Object(read_errors));
         }

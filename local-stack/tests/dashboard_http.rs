@@ -334,6 +334,19 @@ async fn a_real_brokers_position_is_read_from_the_broker() {
     );
     assert!(local["tradovate"].is_object(), "{local:#}");
     assert_eq!(local["real"], serde_json::json!(["oanda"]), "{local:#}");
+    // When it was read: the page's read, shared for a few seconds (or a later one).
+    let oanda_read_at = &state["status"]["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["broker"] == "oanda")
+        .unwrap()["read_at"];
+    assert!(oanda_read_at.is_string(), "{state:#}");
+    let local_read_at = local["read_at"]["oanda"].as_str();
+    assert!(
+        local_read_at.is_some() && local_read_at >= oanda_read_at.as_str(),
+        "{local:#}"
+    );
     assert!(local.get("read_errors").is_none(), "{local:#}");
     assert!(!local.to_string().contains(&fake.token), "no secret");
 }

@@ -81,8 +81,8 @@ pub fn shown_url(url: &str) -> String {
 }
 
 /// `tvctl positions`' lines from `GET /local/positions` (the local stack's answer: an object
-/// per broker of what it holds, `real` naming the brokers read from the broker, `read_errors`
-/// their failed reads): one line per broker, an instrument at 0 (closed to flat, kept in a
+/// per broker of what it holds, `real` naming the brokers read from the broker, `read_at`
+/// when, `read_errors` their failed reads): one line per broker, an instrument at 0 (closed to flat, kept in a
 /// paper book) left out. A paper book with nothing open is `flat`; a real broker's read with
 /// nothing open says so without calling the account flat (only this run's alerts'
 /// instruments are read); each failed read follows its broker's line.
@@ -95,10 +95,14 @@ pub fn positions_lines(v: &serde_json::Value) -> Vec<String> {
         .collect();
     let mut lines = Vec::new();
     for (broker, held) in v.as_object().into_iter().flatten() {
-        if broker == "read_errors" || broker == "real" {
+        if broker == "read_errors" || broker == "real" || broker == "read_at" {
             continue;
         }
         let real = real.contains(&broker.as_str());
+        let from = match v["read_at"][broker.as_str()].as_str() {
+            Some(at) => format!("(read from the broker at {at})"),
+            None => "(read from the broker)".to_owned(),
+        };
         let line = match held.as_object() {
             Some(book) => {
                 let open: Vec<String> = book
@@ -113,12 +117,10 @@ pub fn positions_lines(v: &serde_json::Value) -> Vec<String> {
                 match (open.is_empty(), real) {
                     (true, false) => "flat".to_owned(),
                     (true, true) => {
-                        "(read from the broker) nothing held among the instruments of this \
-                         run's alerts"
-                            .to_owned()
+                        format!("{from} nothing held among the instruments of this run's alerts")
                     }
                     (false, false) => open.join(", "),
-                    (false, true) => format!("(read from the broker) {}", open.join(", ")),
+                    (false, true) => format!("{from} {}", open.join(", ")),
                 }
             }
             None => held
@@ -166,12 +168,13 @@ mod tests {
             "tradovate": {},
             "coinbase": {"BTC-USD": "0.00102961"},
             "real": ["tradovate", "coinbase"],
+            "read_at": {"coinbase": "2026-12-05T06:00:00Z"},
             "read_errors": {"tradovate": ["ESZ6: timed out"]},
         });
         assert_eq!(
             positions_lines(&v),
             [
-                "coinbase: (read from the broker) BTC-USD 0.00102961",
+                "coinbase: (read from the broker at 2026-12-05T06:00:00Z) BTC-USD 0.00102961",
                 "oanda: flat",
                 "tradovate: (read from the broker) nothing held among the instruments of this \
                  run's alerts",
