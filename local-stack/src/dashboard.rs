@@ -873,9 +873,8 @@ impl Live {
     /// this run's alerts, each read bounded, the brokers at once, a read shared with the page
     /// for a few seconds). `real` lists the brokers read so, so an empty object there means
     /// nothing held among those instruments, not a flat account; `read_at` when each broker's
-    /// read was made (RFC 3339, UTC); the reads that failed are
-    /// under `read_errors`, by broker, only when there are some. A paper book is never stood
-    /// in for a real account.
+    /// read was made (RFC 3339, UTC); the reads that failed are under `read_errors`, by
+    /// broker, only when there are some. A paper book is never stood in for a real account.
     pub async fn local_positions(&self) -> Value {
         let (last, costs, fills) = {
             let b = self.dashboard.lock();

@@ -82,10 +82,10 @@ pub fn shown_url(url: &str) -> String {
 
 /// `tvctl positions`' lines from `GET /local/positions` (the local stack's answer: an object
 /// per broker of what it holds, `real` naming the brokers read from the broker, `read_at`
-/// when, `read_errors` their failed reads): one line per broker, an instrument at 0 (closed to flat, kept in a
-/// paper book) left out. A paper book with nothing open is `flat`; a real broker's read with
-/// nothing open says so without calling the account flat (only this run's alerts'
-/// instruments are read); each failed read follows its broker's line.
+/// when, `read_errors` their failed reads): one line per broker, an instrument at 0 (closed
+/// to flat, kept in a paper book) left out. A paper book with nothing open is `flat`; a real
+/// broker's read with nothing open says so without calling the account flat (only this run's
+/// alerts' instruments are read); each failed read follows its broker's line.
 pub fn positions_lines(v: &serde_json::Value) -> Vec<String> {
     let real: Vec<&str> = v["real"]
         .as_array()

@@ -33,26 +33,26 @@ pub fn template(
         }
     };
     let exchanges = table.exchanges_of(broker);
-    let routed: Vec<&str> = exchanges
-        .iter()
-        .copied()
-        .filter(|e| table.route(e, symbol, now).is_ok())
-        .collect();
-    if routed.is_empty() {
-        // Why each exchange refused it, each reason once: a futures root's rules are the same
-        // on every exchange of its broker, so naming the first exchange tried (`ESU2026 on
-        // CBOT`) would point the trader at an exchange the contract is not listed on.
-        let mut reasons: Vec<String> = Vec::new();
-        for e in &exchanges {
-            let reason = match table.route(e, symbol, now) {
-                Ok(_) => continue,
-                Err(shared::AlertError::UnroutableSymbol { reason, .. }) => reason,
-                Err(other) => other.to_string(),
-            };
-            if !reasons.contains(&reason) {
-                reasons.push(reason);
+    // Each exchange routed once: those that take the symbol, and why the others refuse it,
+    // each reason once (a futures root's rules are the same on every exchange of its broker,
+    // so naming the first exchange tried, `ESU2026 on CBOT`, would point the trader at an
+    // exchange the contract is not listed on).
+    let mut routed: Vec<&str> = Vec::new();
+    let mut reasons: Vec<String> = Vec::new();
+    for e in &exchanges {
+        let reason = match table.route(e, symbol, now) {
+            Ok(_) => {
+                routed.push(e);
+                continue;
             }
+            Err(shared::AlertError::UnroutableSymbol { reason, .. }) => reason,
+            Err(other) => other.to_string(),
+        };
+        if !reasons.contains(&reason) {
+            reasons.push(reason);
         }
+    }
+    if routed.is_empty() {
         let why = if reasons.is_empty() {
             String::new()
         } else {
