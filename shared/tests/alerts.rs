@@ -1035,3 +1035,27 @@ fn a_signed_placeholder_and_a_placeholder_body_are_named_too() {
 fn err_code(e: &AlertError) -> &'static str {
     e.code().as_str()
 }
+
+/// The canonical text and the SignalId of a body with every kind of value that must be
+/// escaped or written back (quotes, a backslash, a control character, non-ASCII text, a
+/// number, an array, `null`, booleans), pinned: a resend across a deploy must get the same id,
+/// or it would trade again. The texts were taken from the build before the canonical writer
+/// stopped allocating a string per value.
+#[test]
+fn canonical_text_and_signal_id_are_pinned() {
+    let body = String::from_utf8(sample("oanda-eurusd-long.json")).unwrap();
+    let body = body.replace(
+        "\"indicator\": \"Trend_Validator\"",
+        "\"indicator\": \"Tr\\\"end\\\\V\\u0001al \u{e9}\u{1F4C8}\", \"note\": [1, 2.5, null, \
+         true, false, {\"b\": \"x\\ny\", \"a\": -3}]",
+    );
+    let (valid, _) = accept(body.as_bytes()).unwrap();
+    assert_eq!(
+        valid.canonical, PINNED_CANONICAL,
+        "the canonical text moved: every SignalId would change"
+    );
+    assert_eq!(valid.signal_id.as_str(), PINNED_ID);
+}
+
+const PINNED_CANONICAL: &str = r#"{"action":"LONG_ENTRY","indicator":"Tr\"end\\V\u0001al é📈","market_data":{"exchange":"OANDA","symbol":"EURUSD","timeframe":"1","timenow":"2026-11-23T14:32:00Z","timestamp":"2026-11-23T14:31:00Z"},"note":[1,2.5,null,true,false,{"a":-3,"b":"x\ny"}],"price_data":{"close":"1.08345","high":"1.08345","low":"1.08345","open":"1.08345","volume":"1250"},"signal":{"direction":"LONG","trigger":"COLOR_CHANGE_BLUE","type":"ENTRY"}}"#;
+const PINNED_ID: &str = "2428f2af29740454dca5c6af4c9f0ce2";
