@@ -344,7 +344,9 @@ impl Conversation for PaperNetting {
         req: &ExecRequest<'_>,
     ) -> Result<Vec<(String, Holdings)>, ReadError> {
         let name = req.intent.instrument.as_str();
-        let root = |n: &str| n.get(..n.len().saturating_sub(2)).map(str::to_owned);
+        fn root(n: &str) -> Option<&str> {
+            n.get(..n.len().saturating_sub(2))
+        }
         Ok(self
             .lock()
             .positions

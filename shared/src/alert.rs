@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::io::Write as _;
 use std::str::FromStr;
 
 /// Largest body accepted, checked before any parsing.
@@ -905,49 +906,54 @@ fn walk_placeholders<'a>(trail: &mut Vec<Step<'a>>, value: &'a Value, out: &mut 
 /// Canonical JSON: keys sorted at every level, no whitespace. Independent of serde_json's
 /// map ordering features, so the SignalId cannot change when a dependency flips one on.
 fn canonical_json(root: &Map<String, Value>) -> String {
-    let mut out = String::with_capacity(512);
+    let mut out = Vec::with_capacity(512);
     write_object(root, &mut out);
-    out
+    // Every piece is serde_json's output or ASCII punctuation: UTF-8 throughout.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-fn write_object(map: &Map<String, Value>, out: &mut String) {
+fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) {
     let mut keys: Vec<&String> = map.keys().collect();
     keys.sort_unstable();
-    out.push('{');
+    out.push(b'{');
     for (i, key) in keys.into_iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         write_string(key, out);
-        out.push(':');
+        out.push(b':');
         write_value(&map[key], out);
     }
-    out.push('}');
+    out.push(b'}');
 }
 
-fn write_value(value: &Value, out: &mut String) {
+fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        // As `n.to_string()`: a number's `Display` is serde_json's own text of it.
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
         Value::String(s) => write_string(s, out),
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_value(v, out);
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Object(map) => write_object(map, out),
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
-    // Serialising a plain str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+fn write_string(s: &str, out: &mut Vec<u8>) {
+    // serde_json's escaping of a str, written in place (no string of its own per value);
+    // writing to a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// `body` parsed as serde_json's `Value` would be, but a key given twice in one object is an
