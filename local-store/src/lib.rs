@@ -1953,6 +1953,64 @@ mod tests {
         );
     }
 
+    /// A record kept before records were dated and still in progress, taken over by a claim
+    /// (which moves it under its signal's time), then released or handed over: the release
+    /// leaves nothing to revive (the next claim acquires afresh, as for any released
+    /// record), and the hand-over ends the moved record's lease (the next claim takes it over
+    /// at once, never acquires afresh), across a restart too.
+    #[tokio::test]
+    async fn a_moved_undated_record_is_released_and_handed_over_where_it_now_is() {
+        let (_dir, path) = file("undated-moved");
+        let lease = t0() + Duration::seconds(15);
+        undated_file(
+            &path,
+            &[
+                (1, Some(ms(lease)), None, None),
+                (2, Some(ms(lease)), None, None),
+            ],
+        );
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let after = lease + Duration::seconds(1);
+        let held = after + Duration::seconds(15);
+        for n in [1, 2] {
+            assert_eq!(s.claim(&key(n), after, held).await, Ok(Claim::TakenOver));
+        }
+        s.release(&key(1)).await.unwrap_or_else(|e| panic!("{e}"));
+        s.hand_over(&key(2), held, after)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let rows: Vec<(i64, String)> = {
+            let c = s.conn();
+            let mut stmt = c
+                .conn
+                .prepare("SELECT at_ms, key FROM idempotency ORDER BY at_ms")
+                .unwrap_or_else(|e| panic!("{e}"));
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        // Neither undated row is left: the released record is gone, the handed-over one is
+        // under its signal's time.
+        assert_eq!(
+            rows,
+            vec![(ms(key(2).signal_time), LocalStore::idempotency_key(&key(2)))]
+        );
+        let next = after + Duration::seconds(1);
+        assert_eq!(
+            s.claim(&key(2), next, next + Duration::seconds(15)).await,
+            Ok(Claim::TakenOver),
+            "a handed-over record is taken over at once, never acquired afresh"
+        );
+        assert_eq!(
+            s.claim(&key(1), next, next + Duration::seconds(15)).await,
+            Ok(Claim::Acquired)
+        );
+    }
+
     /// The SQLite this workspace links is built as `.cargo/config.toml` says
     /// (`LIBSQLITE3_FLAGS`): without its memory manager, under which every connection of the
     /// process shares one page cache and its mutex (the state file's and the journal's
