@@ -455,12 +455,26 @@ async fn a_rate_limited_broker_is_not_read_again_by_the_dashboard() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // `tvctl positions` reads the same: the real account, with why it was not read again,
+    // and the broker is not asked meanwhile either.
+    let local = common::get_json(&stack.base, "/local/positions").await;
+    assert_eq!(local["real"], json!(["tradovate"]), "{local:#}");
+    assert!(local["tradovate"].is_object(), "{local:#}");
+    assert!(
+        local["read_errors"]["tradovate"]
+            .to_string()
+            .contains("not read again before"),
+        "{local:#}"
+    );
+    assert!(local["read_errors"].get("oanda").is_none(), "{local:#}");
     assert_eq!(
         fake.rate_limited_answers(),
         answered,
         "the dashboard read a rate-limited broker again"
     );
     assert!(!limited.contains(tv::PASSWORD) && !limited.contains(tv::SEC));
+    let local = local.to_string();
+    assert!(!local.contains(tv::PASSWORD) && !local.contains(tv::SEC));
 }
 
 /// A restarted stack's page lists the signals the journal holds from before, newest first,
