@@ -166,6 +166,9 @@ struct Inner {
     strict: bool,
     liquidation_polls: Option<u32>,
     liquidations: usize,
+    /// How many contracts each of the next orders to land fills before the rest is
+    /// cancelled ([`FakeTradovate::fill_next_in_part`]).
+    in_part: VecDeque<i64>,
     faults: VecDeque<Fault>,
     pending_ticket: Option<(String, Instant)>,
     blocked_until: Option<Instant>,
@@ -219,6 +222,7 @@ impl FakeTradovate {
             strict: true,
             liquidation_polls: Some(0),
             liquidations: 0,
+            in_part: VecDeque::new(),
             faults: VecDeque::new(),
             pending_ticket: None,
             blocked_until: None,
@@ -314,6 +318,14 @@ impl FakeTradovate {
         let id = i.contracts[contract];
         i.positions.get(&(account_id, id)).copied().unwrap_or(0)
     }
+    /// The next order to land (a placement or a liquidation) fills only `qty` contracts and
+    /// ends `Canceled`, its one fill listed by `/fill/deps`: the documents list `Canceled`
+    /// among `ordStatus` values and fills per order, and do not say that an order which
+    /// filled in part cannot end so. Calls queue up, one order each.
+    pub fn fill_next_in_part(&self, qty: i64) {
+        self.lock().in_part.push_back(qty);
+    }
+
     /// A placed market order fills this long after it was accepted (real time; default
     /// [`DEFAULT_FILL_DELAY`]). A liquidation lands no earlier than this either.
     pub fn set_fill_delay(&self, delay: StdDuration) {
@@ -493,6 +505,20 @@ fn settle(i: &mut Inner) {
             i.orders[n].status = "Canceled";
             continue;
         }
+        // Scripted: only part fills, the rest is cancelled.
+        let (qty, new_net, status) = match i.in_part.pop_front() {
+            Some(part) if part < qty => {
+                let part = part.max(0);
+                let signed = if action == "Buy" { part } else { -part };
+                (part, net + signed, "Canceled")
+            }
+            _ => (qty, new_net, "Filled"),
+        };
+        let o = &mut i.orders[n];
+        o.status = status;
+        if qty == 0 {
+            continue;
+        }
         i.fill_seq += 1;
         let fill = FillRec {
             id: i.fill_seq,
@@ -502,7 +528,6 @@ fn settle(i: &mut Inner) {
             timestamp: i.now,
         };
         let o = &mut i.orders[n];
-        o.status = "Filled";
         o.fill = Some(fill);
         i.positions.insert((account, contract), new_net);
     }

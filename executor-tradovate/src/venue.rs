@@ -292,10 +292,29 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     fee: None,
                 })
             }
-            s @ ("Rejected" | "Canceled" | "Expired") => Ok(Ack::Cancelled {
-                order_id: Some(id.to_string().into()),
-                reason: format!("order {id} {s}"),
-            }),
+            // An order that ended otherwise may have filled in part before it did: its fills
+            // say (the order's status and its fills, `/fill/deps?masterid=`, are how an
+            // order's outcome is read; the documents do not say that an order which filled
+            // in part cannot end `Canceled` or `Expired`). What filled is a fill, the leg
+            // stops short and is alarmed; nothing filled is a definitive no.
+            s @ ("Rejected" | "Canceled" | "Expired") => {
+                let fills = self
+                    .authed(|t| async move { self.client().fills(&t, id).await })
+                    .await?;
+                match filled(&fills) {
+                    (Some(quantity), price) => Ok(Ack::FilledInPart {
+                        order_id: Some(id.to_string().into()),
+                        quantity: Some(quantity),
+                        price,
+                        fee: None,
+                        rest: format!("order {id} ended {s} after {quantity} contract(s) filled"),
+                    }),
+                    (None, _) => Ok(Ack::Cancelled {
+                        order_id: Some(id.to_string().into()),
+                        reason: format!("order {id} {s}"),
+                    }),
+                }
+            }
             s => Ok(Ack::Working {
                 order_id: id.to_string().into(),
                 reason: format!(
@@ -390,8 +409,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 };
             }
             if let Ok(order) = &read
-                && let Ok(ack @ (Ack::Filled { .. } | Ack::Cancelled { .. })) =
-                    self.outcome_of(order).await
+                && let Ok(
+                    ack @ (Ack::Filled { .. } | Ack::FilledInPart { .. } | Ack::Cancelled { .. }),
+                ) = self.outcome_of(order).await
             {
                 return ack;
             }
@@ -527,7 +547,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             let ack = self.found(req, leg, order).await?;
             // Taken without its command: an open must show in the position too, or it may be
             // an earlier leg's liquidation that the lists name no better.
-            if leg.action == LegAction::Open && matches!(ack, Ack::Filled { .. }) {
+            if leg.action == LegAction::Open
+                && matches!(ack, Ack::Filled { .. } | Ack::FilledInPart { .. })
+            {
                 let net = self.net(contract_id).await?;
                 let shows = match leg.side {
                     Side::Buy => net > 0,

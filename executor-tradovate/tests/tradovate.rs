@@ -46,6 +46,65 @@ async fn reversal_liquidates_waits_for_flat_then_opens_with_one_login() {
     assert!(signal.contract_resolution.unwrap().contains("ES1! -> ESZ6"));
 }
 
+/// An order that fills in part and then ends `Canceled` (scripted at the fake): its fills are
+/// read, so the leg is journaled at what filled, the reversal stops short of its open (the
+/// account holds what the close left, not a doubled or unreported position) and the signal's
+/// reason says so. It was journaled `rejected`, "nothing filled", while the account had moved.
+#[tokio::test]
+async fn an_order_that_fills_in_part_then_ends_canceled_is_journaled_at_what_filled() {
+    // A reversal whose liquidation of 3 fills 1.
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 3);
+    h.fake.fill_next_in_part(1);
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.net("ESZ6"), 2);
+    assert_eq!(
+        h.fake.orders().len(),
+        0,
+        "no open after a close that fell short"
+    );
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.outcome, l.quantity))
+            .collect::<Vec<_>>(),
+        [(Leg::Close, Outcome::Filled, 1.into())],
+        "{legs:?}"
+    );
+    let error = legs[0].error.clone().unwrap_or_default();
+    assert!(error.contains("ended Canceled after 1"), "{error}");
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(reason.contains("close leg filled in part"), "{reason}");
+
+    // An entry of 3 that fills 1.
+    let h = harness().await;
+    h.fake.fill_next_in_part(1);
+    let mut i = intent(Action::LongEntry, 1);
+    // Three contracts, under the default notional cap at this close.
+    i.quantity_override = Some(3.into());
+    i.reference_price = 100.into();
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.net("ESZ6"), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.outcome, l.quantity))
+            .collect::<Vec<_>>(),
+        [(Leg::Open, Outcome::Filled, 1.into())],
+        "{legs:?}"
+    );
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(reason.contains("open leg filled in part"), "{reason}");
+
+    // Canceled with nothing filled stays a definitive no.
+    let h = harness().await;
+    h.fake.fill_next_in_part(0);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.net("ESZ6"), 0);
+}
+
 #[tokio::test]
 async fn already_at_target_is_a_no_op() {
     let h = harness().await;
