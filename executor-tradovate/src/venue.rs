@@ -120,7 +120,12 @@ fn classify(e: TvError) -> SendError {
             retry_after: Some(retry_after.unwrap_or(RATE_LIMIT_WAIT)),
         },
         // Refused or never sent: a 401, our own login limit, a deadline passed while the token
-        // was got, no token to send with, no connection made.
+        // was got, no token to send with, no connection made. A 401 is Tradovate's "not
+        // authorised" (its error-handling page, <https://partner.tradovate.com/overview/core-concepts/error-handling>),
+        // which HTTP defines as a request "not applied because it lacks valid authentication
+        // credentials" (RFC 9110 §15.5.2, <https://www.rfc-editor.org/rfc/rfc9110#section-15.5.2>).
+        // The core still looks the order up by its `clOrdId` after the settle time before it
+        // sends it again (once at most).
         e @ (TvError::Unauthorized
         | TvError::NotSent(_)
         | TvError::LoginLimit(_)
