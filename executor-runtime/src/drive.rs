@@ -1001,6 +1001,18 @@ fn size_in_units(
                     rules.increment.normalize()
                 ));
             }
+            if let Some(max) = req.max_position
+                && units > max
+            {
+                return Err(format!(
+                    "notional {amount} at {}{} comes to {}, over its max_position {} (a wrong \
+                     close in the alert would size it so too)",
+                    req.intent.reference_price,
+                    crate::plan::per_point(limit.multiplier),
+                    units.normalize(),
+                    max.normalize()
+                ));
+            }
             Ok(units.normalize())
         }
     }

@@ -152,6 +152,7 @@ mod tests {
             size: crate::venue::Size::Quantity(Decimal::ONE),
             deadline: t0 + chrono::Duration::seconds(30),
             max_notional: crate::risk::DEFAULT_MAX_NOTIONAL,
+            max_position: None,
             takeover: false,
             may_send: true,
             refused: None,

@@ -835,6 +835,7 @@ mod tests {
             size: Size::Quantity(Decimal::ONE),
             deadline: i.signal_time + chrono::Duration::days(365 * 100),
             max_notional: Decimal::from(1_000_000),
+            max_position: None,
             takeover,
             may_send: !takeover,
             refused: None,
@@ -1208,6 +1209,7 @@ mod tests {
         let sized = |n: i64| ExecRequest {
             size: Size::Quantity(Decimal::from(n)),
             max_notional: Decimal::from(500_000),
+            max_position: None,
             ..one_contract(&i, false)
         };
         let two = paper.execute(&sized(2)).await.map(|e| e.outcome);
@@ -1263,6 +1265,7 @@ mod tests {
         let capped = |size: Size| ExecRequest {
             size,
             max_notional: Decimal::from(100_000),
+            max_position: None,
             ..one_contract(&i, false)
         };
         let done = paper
@@ -1283,6 +1286,7 @@ mod tests {
         let req = ExecRequest {
             size: Size::Quantity(Decimal::from(100)),
             max_notional: Decimal::from(100_000),
+            max_position: None,
             ..one_contract(&gold, false)
         };
         assert_eq!(paper.execute(&req).await.unwrap().outcome, Outcome::Refused);
@@ -1297,6 +1301,7 @@ mod tests {
         let by_notional = |amount: i64| ExecRequest {
             size: Size::Notional(Decimal::from(amount)),
             max_notional: Decimal::from(5_000_000),
+            max_position: None,
             ..one_contract(&i, false)
         };
         let e = paper.execute(&by_notional(700_000)).await.unwrap();

@@ -2,7 +2,7 @@
 
 use crate::killswitch::KillSwitch;
 use crate::metrics::{MetricsSink, StageLatencies, outcome_line};
-use crate::risk::{DEFAULT_MAX_NOTIONAL, Refusal, RiskConfig};
+use crate::risk::{AssetClass, DEFAULT_MAX_NOTIONAL, Refusal, RiskConfig};
 use crate::venue::{ExecRequest, Execution, NothingSent, OrderGate, Size, Venue};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
@@ -428,11 +428,23 @@ where
                 // target (the venue answers `refused` otherwise), not a takeover's "found
                 // nothing": it stands.
                 let no_op_stands = refused.is_some();
+                // A notional size is bounded by `max_position` once converted (the venue
+                // converts it at the alert's close).
+                let max_position = matches!(size.0, Size::Notional(_)).then(|| {
+                    let name = intent.instrument.as_str();
+                    RiskConfig::instrument(
+                        &self.settings.risk,
+                        AssetClass::of(intent.broker, name),
+                        name,
+                    )
+                    .max_position
+                });
                 let req = ExecRequest {
                     intent,
                     size: size.0,
                     deadline,
                     max_notional: size.1,
+                    max_position,
                     takeover,
                     may_send: blocked.is_none(),
                     refused,
@@ -1284,6 +1296,7 @@ mod tests {
             size,
             deadline: t0 + Duration::seconds(30),
             max_notional: Decimal::from(1_000_000),
+            max_position: None,
             takeover: true,
             may_send,
             refused: None,
@@ -1319,6 +1332,7 @@ mod tests {
             size: Size::Quantity(Decimal::ONE),
             deadline: t0 + Duration::seconds(30),
             max_notional: Decimal::from(1_000_000),
+            max_position: None,
             takeover: true,
             may_send: true,
             refused: None,
@@ -1813,6 +1827,40 @@ mod tests {
         assert!(reason.contains("has already executed"), "{reason}");
         assert_eq!(held(), Decimal::from(-1000));
         assert_eq!(venue.orders(), 3, "the shorts and the FLATTEN's close only");
+    }
+
+    /// A notional size is bounded by `max_position` once converted at the alert's close: a
+    /// wrong close (a tenth of the real one) sizes ten times the units, and the notional cap,
+    /// counted at that same close, cannot see it. Refused before any order, named; at the
+    /// right close the same settings trade.
+    #[tokio::test]
+    async fn a_notional_size_is_bounded_by_max_position_at_the_alerts_close() {
+        let (t0, clock, venue) = paper_oanda_at_t0();
+        let mut executor = paper_executor_of(venue.clone(), &clock);
+        executor.settings.risk = RiskConfig::from_toml(
+            "default_max_position = \"10000\"\n[instruments.XAU_USD]\nnotional = \"100000\"\n\
+             max_position = \"60\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let gold = |name: &str, close: i64, at| OrderIntent {
+            instrument: Instrument::new("XAU_USD"),
+            reference_price: Decimal::from(close),
+            ..named(name, Action::LongEntry, t0 + Duration::seconds(at))
+        };
+        let wrong = gold("a tenth of the close", 200, 0);
+        assert_eq!(executor.execute(&wrong).await.ok(), Some(Outcome::Refused));
+        let reason = journaled_reason(&executor.journal, &wrong).await;
+        assert!(
+            reason.contains("comes to 500") && reason.contains("max_position 60"),
+            "{reason}"
+        );
+        assert_eq!(venue.orders(), 0, "nothing sent");
+        let right = gold("the close", 2000, 1);
+        assert_eq!(executor.execute(&right).await.ok(), Some(Outcome::Filled));
+        assert_eq!(
+            venue.positions().get("XAU_USD").copied(),
+            Some(Decimal::from(50))
+        );
     }
 
     /// An entry in the direction held is a no-op whatever its `quantity` or window: the risk

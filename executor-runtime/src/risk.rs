@@ -342,8 +342,9 @@ impl Window {
 pub struct InstrumentRisk<'a> {
     /// `None`: no size is configured, and an entry is refused.
     pub size: Option<Size>,
-    /// The largest quantity an entry may trade, in the instrument's units. Checked against
-    /// quantity sizes only: a notional size is bounded by `max_notional` instead.
+    /// The largest quantity an entry may trade, in the instrument's units. A quantity size
+    /// is checked against it here; a notional size once converted at the alert's close
+    /// ([`crate::venue::ExecRequest::max_position`]).
     pub max_position: Decimal,
     /// The largest quantity an alert's `quantity` may ask for; `max_position` when unset.
     pub max_override: Decimal,
@@ -843,6 +844,18 @@ impl RiskConfig {
                         AssetClass::Crypto | AssetClass::CryptoCross
                     )
             );
+            // There a notional size is its units too, and `max_position` bounds it once
+            // converted (at one): over it, every entry it sizes would be refused.
+            if let Some(Size::Notional(amount)) = risk.size
+                && priced_at_one
+                && amount > risk.max_position
+            {
+                return Err(format!(
+                    "{at}: notional {amount}{size_from} is over its max_position {}{limit_from}: \
+                     {refused}",
+                    risk.max_position,
+                ));
+            }
             if let Some(Size::Notional(amount)) = risk.size
                 && priced_at_one
                 && cap_applies
@@ -1650,6 +1663,41 @@ windows = ["Mon-Fri 07:00-20:00"]
                 "classes.fx: size 5000 is over its max_position 1000 (from default_max_position):"
             ),
             "{err}"
+        );
+    }
+
+    /// Where a notional size is its units whatever the price (a currency pair at OANDA, a
+    /// Coinbase buy's quote amount), one over its `max_position` fails the start: every entry
+    /// it sizes would be refused once converted. Elsewhere it depends on the alert's close,
+    /// and is judged then.
+    #[test]
+    fn a_notional_size_that_is_its_units_over_max_position_is_refused_by_name() {
+        let err = start_error(
+            shared::Broker::Oanda,
+            "default_max_position = \"10000\"\n[classes.fx]\nnotional = \"20000\"\n",
+        );
+        assert!(
+            err.starts_with(
+                "classes.fx: notional 20000 is over its max_position 10000 (from default_max_position):"
+            ),
+            "{err}"
+        );
+        let err = start_error(
+            shared::Broker::Coinbase,
+            "default_max_position = \"1000\"\n[instruments.BTC-USD]\nnotional = \"5000\"\n",
+        );
+        assert!(
+            err.starts_with("instruments.BTC-USD: notional 5000 is over its max_position 1000"),
+            "{err}"
+        );
+        // A metal's notional comes to units only at a price: taken at the start.
+        assert!(
+            RiskConfig::from_toml(
+                "default_max_position = \"10\"\n[instruments.XAU_USD]\nnotional = \"100000\"\n"
+            )
+            .unwrap()
+            .check_for(shared::Broker::Oanda)
+            .is_ok()
         );
     }
 

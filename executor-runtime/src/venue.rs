@@ -27,6 +27,13 @@ pub struct ExecRequest<'a> {
     pub deadline: DateTime<Utc>,
     /// The per-order notional cap (counted as `crate::risk::notional_price` says); always set.
     pub max_notional: Decimal,
+    /// The risk settings' `max_position` for an entry sized by a notional: the size it comes
+    /// to once converted at the alert's close, in the instrument's units (what
+    /// `max_position` counts), may be no larger, or the signal is refused before any order.
+    /// A wrong close changes both the size and the notional cap's count of it, so only this
+    /// bounds what a bad price would buy. `None`: nothing to check here (a quantity size,
+    /// which the risk settings checked already).
+    pub max_position: Option<Decimal>,
     /// A previous attempt's lease expired: the broker may already have our orders, so look
     /// them up by client order id before sending anything.
     pub takeover: bool,
