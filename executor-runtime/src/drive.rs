@@ -1005,8 +1005,8 @@ fn size_in_units(
                 && units > max
             {
                 return Err(format!(
-                    "notional {amount} at {}{} comes to {}, over its max_position {} (a wrong \
-                     close in the alert would size it so too)",
+                    "notional {amount} at {}{} comes to {}, over its max_position {} (check \
+                     the alert's close)",
                     req.intent.reference_price,
                     crate::plan::per_point(limit.multiplier),
                     units.normalize(),
