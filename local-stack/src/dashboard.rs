@@ -365,7 +365,8 @@ impl Dashboard {
 
     /// Books, when the stack starts, the journal's fills of the paper accounts, so a position
     /// carried over a restart keeps its average price and unrealized P&L; and each
-    /// instrument's latest alert close among `recent` signals.
+    /// instrument's latest alert close among `recent` signals (a real broker's too: its
+    /// positions are read for those instruments).
     ///
     /// `paper` names each paper account (broker, account) with the number of orders its book
     /// has filled. Its fills are put in order by the paper order number in their broker order
@@ -683,8 +684,16 @@ const REAL_READ_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 pub const RATE_LIMITED_HOLD: std::time::Duration = std::time::Duration::from_secs(3600);
 /// The longest wait for one position read; a slow broker shows an error, not a stuck page.
 const REAL_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-/// Instruments read per broker and update: those of this run's alerts, at most this many.
+/// Instruments read per broker and update: those of the journal's latest signals (at start)
+/// and of this run's alerts, at most this many.
 const REAL_READ_MAX: usize = 20;
+/// What a real broker's positions are read for: a broker is asked for one instrument at a
+/// time, so what the account holds in others is not shown.
+const REAL_READ_HINT: &str = "read from the broker for the instruments of the journal's latest signals and of this run's alerts";
+/// Why a real broker was not read: no instrument of it is known yet.
+pub const NOTHING_TO_READ: &str = "no instrument of this broker among the journal's latest \
+     signals or this run's alerts yet: the broker was not asked (send an alert, or see the \
+     broker's own platform)";
 
 /// The latest read of each real broker: when, after how many booked fills, the block, and
 /// whether the broker refused it for its rate. One lock per broker, held while its broker is
@@ -763,8 +772,10 @@ fn position_row(
 }
 
 impl Live {
-    /// A real broker's positions in the instruments of this run's alerts, read through its
-    /// client ([`PositionRead`]); reused for [`REAL_READ_EVERY`] while no new fill came in.
+    /// A real broker's positions in the instruments of the journal's latest signals and of
+    /// this run's alerts, read through its client ([`PositionRead`]); reused for
+    /// [`REAL_READ_EVERY`] while no new fill came in. With no such instrument the broker is
+    /// not asked: no read time, and [`NOTHING_TO_READ`] as the error.
     async fn real_positions(
         &self,
         broker: Broker,
@@ -788,6 +799,20 @@ impl Live {
             .filter(|(b, _)| *b == broker)
             .map(|(_, i)| i)
             .collect();
+        // Nothing asked of the broker: no read time, so an empty list does not pass for a
+        // read that found the account flat.
+        if instruments.is_empty() {
+            let v = json!({
+                "broker": broker,
+                "source": "real",
+                "rows": [],
+                "errors": [NOTHING_TO_READ],
+                "read_at": null,
+                "hint": REAL_READ_HINT,
+            });
+            *slot = Some((std::time::Instant::now(), fills, v.clone(), false));
+            return v;
+        }
         // Every instrument at once, each bounded: a slow broker costs the page one timeout.
         let reads = instruments.iter().take(REAL_READ_MAX).map(|i| async move {
             let read = tokio::time::timeout(REAL_READ_TIMEOUT, venue.position(i)).await;
@@ -842,7 +867,7 @@ impl Live {
             "rows": rows,
             "errors": errors,
             "read_at": self.dashboard.clock.now(),
-            "hint": "read from the broker for the instruments of this run's alerts",
+            "hint": REAL_READ_HINT,
         });
         *slot = Some((std::time::Instant::now(), fills, v.clone(), limited));
         v
@@ -870,8 +895,8 @@ impl Live {
     /// name, of what it holds: a paper OANDA or Tradovate book's net by instrument, the paper
     /// Coinbase wallet's balances by currency; a real broker's positions by instrument (its
     /// product, for Coinbase), read from the broker as the page reads them (the instruments of
-    /// this run's alerts, each read bounded, the brokers at once, a read shared with the page
-    /// for a few seconds). `real` lists the brokers read so, so an empty object there means
+    /// the journal's latest signals and of this run's alerts, each read bounded, the brokers at
+    /// once, a read shared with the page for a few seconds). `real` lists the brokers read so, so an empty object there means
     /// nothing held among those instruments, not a flat account; `read_at` when each broker's
     /// read was made (RFC 3339, UTC); the reads that failed are under `read_errors`, by
     /// broker, only when there are some. A paper book is never stood in for a real account.

@@ -1683,12 +1683,20 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         if let Some(spot) = &spot_paper {
             paper.push((Broker::Coinbase, spot.account().to_owned(), spot.orders()));
         }
-        // Books that never filled have nothing to restore; a journal that does not answer
-        // soon (a PostgreSQL server down) does not hold the webhook back.
-        if paper.iter().any(|(_, _, orders)| *orders > 0) {
+        // Books that never filled have nothing to restore; a real broker's positions are read
+        // for the instruments of the journal's latest signals (and of the alerts to come), so
+        // a position held over a restart is read, not shown as nothing held. A journal that
+        // does not answer soon (a PostgreSQL server down) does not hold the webhook back.
+        let books = paper.iter().any(|(_, _, orders)| *orders > 0);
+        let any_real = oanda_paper.is_none() || tradovate_paper.is_none() || spot_paper.is_none();
+        if books || any_real {
             let read = async {
                 Ok::<_, shared::execution::JournalError>((
-                    memory.all_orders().await?,
+                    if books {
+                        memory.all_orders().await?
+                    } else {
+                        Vec::new()
+                    },
                     memory.recent_signals(500).await?,
                 ))
             };

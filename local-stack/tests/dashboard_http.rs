@@ -658,3 +658,80 @@ async fn a_dead_lettered_signal_is_shown_as_such() {
     );
     assert!(!reason.contains("token-0123456789abcdef"), "{reason}");
 }
+
+/// A real broker is read for the instruments of the journal's latest signals too: a stack
+/// restarted on the journal reads the position held over the restart (it showed "nothing
+/// held"). And before any instrument of it is known, it is not asked, and never shown as
+/// read: no read time, and why it was not read (it showed a read time and nothing held).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_broker_is_read_for_the_journals_instruments_and_never_shown_read_unasked() {
+    local_stack::console::set_quiet(true);
+    let fake = broker_fakes::oanda::FakeOanda::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.sqlite");
+    let cfg = |journal: &std::path::Path, state: &str| local_stack::LocalConfig {
+        port: 0,
+        journal_url: journal.display().to_string(),
+        state_path: Some(dir.path().join(state)),
+        secret: common::REAL_BROKER_SECRET.into(),
+        ..Default::default()
+    };
+    let env = shared::config::MapEnv::new([
+        ("OANDA_BASE_URL", fake.url.as_str()),
+        ("OANDA_ACCOUNT", fake.account.as_str()),
+        ("OANDA_SECRET", fake.token.as_str()),
+    ]);
+    let first = local_stack::start(cfg(&journal, "first.sqlite"), &env)
+        .await
+        .unwrap();
+    let base = format!("http://{}", first.addr);
+    let position_reads = || {
+        fake.requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.contains("/positions/"))
+            .count()
+    };
+
+    let local = common::get_json(&base, "/local/positions").await;
+    assert_eq!(local["real"], json!(["oanda"]), "{local:#}");
+    assert!(local["read_at"].get("oanda").is_none(), "{local:#}");
+    assert!(
+        local["read_errors"]["oanda"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("the broker was not asked")),
+        "{local:#}"
+    );
+    assert_eq!(local["oanda"], json!({}), "{local:#}");
+    assert_eq!(position_reads(), 0, "nothing to read, nothing asked");
+
+    let (status, body) =
+        common::post_with(&base, "oanda-eurusd-long", common::REAL_BROKER_SECRET).await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let local = common::get_json(&base, "/local/positions").await;
+        if local["oanda"] == json!({"EUR_USD": "1000"}) {
+            assert!(local["read_at"]["oanda"].is_string(), "{local:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no position read: {local:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A stack started on the journal (a copy, as the first still holds it) with a state file
+    // of its own, before any alert: the journal's EUR_USD is read from the broker.
+    let copy = dir.path().join("again.sqlite");
+    std::fs::copy(&journal, &copy).unwrap();
+    let wal = |p: &std::path::Path| std::path::PathBuf::from(format!("{}-wal", p.display()));
+    if wal(&journal).exists() {
+        std::fs::copy(wal(&journal), wal(&copy)).unwrap();
+    }
+    let second = local_stack::start(cfg(&copy, "second.sqlite"), &env)
+        .await
+        .unwrap();
+    let local = common::get_json(&format!("http://{}", second.addr), "/local/positions").await;
+    assert_eq!(local["oanda"], json!({"EUR_USD": "1000"}), "{local:#}");
+    assert!(local["read_at"]["oanda"].is_string(), "{local:#}");
+    assert!(local.get("read_errors").is_none(), "{local:#}");
+    assert!(!local.to_string().contains(&fake.token), "no secret");
+}

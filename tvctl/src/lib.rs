@@ -99,7 +99,8 @@ pub fn positions_lines(v: &serde_json::Value) -> Vec<String> {
             continue;
         }
         let real = real.contains(&broker.as_str());
-        let from = match v["read_at"][broker.as_str()].as_str() {
+        let read_at = v["read_at"][broker.as_str()].as_str();
+        let from = match read_at {
             Some(at) => format!("(read from the broker at {at})"),
             None => "(read from the broker)".to_owned(),
         };
@@ -116,9 +117,12 @@ pub fn positions_lines(v: &serde_json::Value) -> Vec<String> {
                     .collect();
                 match (open.is_empty(), real) {
                     (true, false) => "flat".to_owned(),
-                    (true, true) => {
-                        format!("{from} nothing held among the instruments of this run's alerts")
-                    }
+                    // No read made (no instrument known): why follows, as a read error.
+                    (true, true) if read_at.is_none() => "not read from the broker".to_owned(),
+                    (true, true) => format!(
+                        "{from} nothing held among the instruments read (those of the journal's \
+                         latest signals and of this run's alerts)"
+                    ),
                     (false, false) => open.join(", "),
                     (false, true) => format!("{from} {}", open.join(", ")),
                 }
@@ -168,7 +172,7 @@ mod tests {
             "tradovate": {},
             "coinbase": {"BTC-USD": "0.00102961"},
             "real": ["tradovate", "coinbase"],
-            "read_at": {"coinbase": "2026-12-05T06:00:00Z"},
+            "read_at": {"coinbase": "2026-12-05T06:00:00Z", "tradovate": "2026-12-05T06:00:01Z"},
             "read_errors": {"tradovate": ["ESZ6: timed out"]},
         });
         assert_eq!(
@@ -176,9 +180,29 @@ mod tests {
             [
                 "coinbase: (read from the broker at 2026-12-05T06:00:00Z) BTC-USD 0.00102961",
                 "oanda: flat",
-                "tradovate: (read from the broker) nothing held among the instruments of this \
-                 run's alerts",
+                "tradovate: (read from the broker at 2026-12-05T06:00:01Z) nothing held among \
+                 the instruments read (those of the journal's latest signals and of this run's \
+                 alerts)",
                 "tradovate: not read: ESZ6: timed out",
+            ]
+        );
+    }
+
+    /// A real broker that was not asked (no instrument of it known yet) has no read time: it
+    /// is never shown as read and holding nothing, and why it was not read follows.
+    #[test]
+    fn positions_lines_never_show_a_broker_not_asked_as_read() {
+        let v = serde_json::json!({
+            "oanda": {},
+            "real": ["oanda"],
+            "read_at": {},
+            "read_errors": {"oanda": ["no instrument of this broker yet"]},
+        });
+        assert_eq!(
+            positions_lines(&v),
+            [
+                "oanda: not read from the broker",
+                "oanda: not read: no instrument of this broker yet",
             ]
         );
     }
