@@ -520,6 +520,19 @@ impl RoutingTable {
         let (Some(code), false, 1 | 2 | 4) = (code, root.is_empty(), year.len()) else {
             return Err("neither a continuous symbol (ES1!) nor a contract (ESZ6, ESZ2026)".into());
         };
+        // `ES1`: a root of the table and a number a continuous symbol takes, without its `!`
+        // (read as root `E`, month code `S`): named as the mistake it is.
+        if !self.futures.contains_key(root)
+            && self.futures.contains_key(head)
+            && year.parse::<u8>().is_ok_and(|n| (1..=12).contains(&n))
+        {
+            return Err(format!(
+                "{} is not a contract: a continuous symbol ends in \"!\" ({}!), a contract \
+                 names its month and year ({head}Z6, {head}Z2026)",
+                echo(sym),
+                echo(sym)
+            ));
+        }
         let spec = lookup(root)?;
         let month = month_of_code(code).ok_or_else(|| format!("{code:?} is not a month code"))?;
         if !spec.months.contains(&month) {

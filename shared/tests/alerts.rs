@@ -322,6 +322,17 @@ fn refusal_table() -> Vec<(&'static str, Vec<u8>, ErrorCode, &'static [&'static 
             &["ZZ1!", "no futures root"],
         ),
         (
+            "continuous futures symbol without its !",
+            {
+                let b = with(&["market_data", "exchange"], json!("CME_MINI"));
+                let mut d: Value = serde_json::from_slice(&b).unwrap();
+                d["market_data"]["symbol"] = json!("ES1");
+                serde_json::to_vec(&d).unwrap()
+            },
+            ErrorCode::UnroutableSymbol,
+            &["market_data.symbol", "ES1", "ends in \"!\" (ES1!)"],
+        ),
+        (
             "entry with a short direction",
             with(&["signal", "direction"], json!("SHORT")),
             ErrorCode::InconsistentSignal,
