@@ -399,9 +399,10 @@ pub enum Refusal {
         max: Decimal,
     },
     #[error(
-        "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional{}, or classes.{class}.size{}, in its executor's risk settings (RISK_CONFIG; locally OANDA_, TRADOVATE_ or COINBASE_RISK_CONFIG)",
+        "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional{}, or classes.{class}.size{}, in its executor's risk settings (RISK_CONFIG; locally {}_RISK_CONFIG)",
         root_hint(instrument, class),
-        if *class == "crypto_cross" { "" } else { ", or default_size" }
+        if *class == "crypto_cross" { "" } else { ", or default_size" },
+        local_risk_prefix(class)
     )]
     /// An entry with no quantity override, for an instrument with no size at any layer.
     NoSize {
@@ -439,6 +440,17 @@ pub const RISK_CONFIG_FILE: &str = "RISK_CONFIG_FILE";
 /// The environment variable holding the risk TOML inline; set it or [`RISK_CONFIG_FILE`],
 /// not both.
 pub const RISK_CONFIG: &str = "RISK_CONFIG";
+
+/// The local stack's variable prefix of the executor that trades `class` (an
+/// [`AssetClass::as_str`]): OANDA for currency pairs, metals and CFDs, Tradovate for futures,
+/// Coinbase for crypto.
+fn local_risk_prefix(class: &str) -> &'static str {
+    match class {
+        "futures" => "TRADOVATE",
+        "crypto" | "crypto_cross" => "COINBASE",
+        _ => "OANDA",
+    }
+}
 
 /// For a futures contract's refusal, its root's section, which holds across rolls
 /// (` (or instruments.ES.size, which holds across rolls)`); empty otherwise.
@@ -2198,7 +2210,7 @@ max_notional = "20000"
         let err = risk.check(&on("ETH-BTC", LongEntry), now).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "no size is configured for ETH-BTC (crypto_cross): set instruments.ETH-BTC.size or .notional, or classes.crypto_cross.size, in its executor's risk settings (RISK_CONFIG; locally OANDA_, TRADOVATE_ or COINBASE_RISK_CONFIG)"
+            "no size is configured for ETH-BTC (crypto_cross): set instruments.ETH-BTC.size or .notional, or classes.crypto_cross.size, in its executor's risk settings (RISK_CONFIG; locally COINBASE_RISK_CONFIG)"
         );
         assert!(risk.check(&on("ETH-BTC", ShortEntry), now).is_ok());
         // Nor do the defaults let an alert's quantity (meant as dollars?) through, nor

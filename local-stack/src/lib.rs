@@ -1097,6 +1097,18 @@ fn database_locks(cfg: &LocalConfig, only: &[&str]) -> Result<Vec<std::fs::File>
     Ok(locks)
 }
 
+/// Why the stack cannot listen on `port`; for a port in use, how to start on another
+/// (`tvctl dev`'s `--port`, or `TVCTL_PORT`).
+fn cannot_listen(port: u16, e: &std::io::Error) -> String {
+    let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+        " (another tvctl dev, or another program, listens there: start on another port with \
+         --port or TVCTL_PORT)"
+    } else {
+        ""
+    };
+    format!("cannot listen on 127.0.0.1:{port}: {e}{hint}")
+}
+
 fn in_use(what: &str, path: &std::path::Path) -> String {
     format!(
         "the {what} {} is in use by another process (another tvctl dev?)",
@@ -1127,7 +1139,7 @@ fn not_held(cfg: &LocalConfig) -> Result<(), String> {
     }
     if cfg.port != 0 {
         std::net::TcpListener::bind(("127.0.0.1", cfg.port))
-            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
+            .map_err(|e| cannot_listen(cfg.port, &e))?;
     }
     Ok(())
 }
@@ -1501,7 +1513,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     // The port first: a port in use fails the start before any file is made.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
         .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
+        .map_err(|e| cannot_listen(cfg.port, &e))?;
     // The state file's lock first, then its store: a state file that cannot be opened fails
     // the start before the journal's file is made.
     let mut locks = database_locks(&cfg, &["state file", "handlers' log"])?;

@@ -370,6 +370,7 @@ async fn a_journal_path_that_is_not_a_file_fails_the_start_and_makes_nothing() {
     };
     let err = local_stack::start(cfg, &env).await.unwrap_err();
     assert!(err.starts_with("cannot listen on 127.0.0.1:"), "{err}");
+    assert!(err.contains("--port or TVCTL_PORT"), "{err}");
     let made: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())

@@ -151,10 +151,12 @@ pub enum AlertError {
     /// The routing table has no broker for `market_data.exchange` (compared trimmed,
     /// upper-cased and without a delayed-data suffix). Code `unknown_exchange`, HTTP 422; the
     /// router logs it as a refusal.
-    #[error("market_data.exchange: {value:?} is not routed to any broker")]
+    #[error("market_data.exchange: {value:?} is not routed to any broker (routed: {routed})")]
     UnknownExchange {
         /// The `market_data.exchange` as sent.
         value: String,
+        /// The exchanges the routing table routes, sorted, comma-separated.
+        routed: String,
     },
     /// The exchange is routed, but its broker's rules cannot turn `market_data.symbol` into
     /// an instrument (not a pair, unknown futures root, expired contract). Code

@@ -405,6 +405,13 @@ impl RoutingTable {
             .get(venue)
             .ok_or_else(|| AlertError::UnknownExchange {
                 value: echo(exchange),
+                // A `BTreeMap`: sorted.
+                routed: self
+                    .exchanges
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })?;
         let sym = symbol.trim().to_ascii_uppercase();
         let unroutable = |reason: String| AlertError::UnroutableSymbol {

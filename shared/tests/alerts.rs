@@ -302,7 +302,14 @@ fn refusal_table() -> Vec<(&'static str, Vec<u8>, ErrorCode, &'static [&'static 
             "unknown exchange",
             with(&["market_data", "exchange"], json!("NASDAQ")),
             ErrorCode::UnknownExchange,
-            &["market_data.exchange", "NASDAQ"],
+            &[
+                "market_data.exchange",
+                "NASDAQ",
+                "routed: ",
+                "CME_MINI",
+                "COINBASE",
+                "OANDA",
+            ],
         ),
         (
             "unroutable forex symbol",

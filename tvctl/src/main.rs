@@ -927,7 +927,12 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     "LONG_EXIT" => ("EXIT", "LONG"),
                     "SHORT_EXIT" => ("EXIT", "SHORT"),
                     "FLATTEN" => ("FLATTEN", "FLAT"),
-                    other => return Err(Failure::Usage(format!("unknown action {other}"))),
+                    other => {
+                        return Err(Failure::Usage(format!(
+                            "unknown action {other}: one of LONG_ENTRY, SHORT_ENTRY, LONG_EXIT, \
+                             SHORT_EXIT, FLATTEN"
+                        )));
+                    }
                 };
                 doc["action"] = json!(a);
                 doc["signal"]["type"] = json!(kind);

@@ -120,6 +120,22 @@ fn base_urls_are_checked_before_any_request_and_a_trailing_slash_is_fine() {
         let (code, text) = tvctl(&args);
         assert_eq!(code, 2, "{args:?}: {text}");
     }
+    // An action it does not know is named, with the five it does.
+    let (code, text) = tvctl(&[
+        "send",
+        "oanda-eurusd-long",
+        "--action",
+        "BUY",
+        "--url",
+        "http://127.0.0.1:9/webhook",
+    ]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains(
+            "unknown action BUY: one of LONG_ENTRY, SHORT_ENTRY, LONG_EXIT, SHORT_EXIT, FLATTEN"
+        ),
+        "{text}"
+    );
     // A trailing slash joins with one: the request reaches `/oandastatus`, not `//oandastatus`.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
