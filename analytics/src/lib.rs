@@ -458,6 +458,9 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     // Legs that may have filled at the broker without the journal knowing (an unknown
     // outcome), and fills whose fee the broker did not report: the report says so.
     let (mut unknown, mut no_fee, mut paper) = (0usize, 0usize, 0usize);
+    // Tradovate opens a takeover found at the broker (no send time: an earlier attempt sent
+    // them, before a restart or a failure).
+    let mut found_opens = 0usize;
     // A signal's legs in the order they are sent (a roll's close, the close, the open), so a
     // leg without a time of its own is placed after the legs before it.
     let mut ordered: Vec<&OrderRecord> = orders.iter().collect();
@@ -561,6 +564,9 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         previous_leg = Some((o.signal_id.as_str(), sent, at));
         let selected = i.selects_fill(filter, &o.instrument);
         no_fee += usize::from(o.fee.is_none() && selected);
+        found_opens += usize::from(
+            selected && o.broker == Broker::Tradovate && o.leg == Leg::Open && o.sent_at.is_none(),
+        );
         paper += usize::from(selected && o.account.to_string().starts_with(PAPER_ACCOUNT));
         fills.push(Fill {
             signal_id: o.signal_id.to_string(),
@@ -609,6 +615,11 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     if paper > 0 {
         report.warnings.push(format!(
             "{paper} fill(s) of a paper account (the local stack's paper brokers, filled at the alert's close): simulated, not a broker's"
+        ));
+    }
+    if found_opens > 0 {
+        report.warnings.push(format!(
+            "{found_opens} Tradovate open(s) found at the broker after a restart or a failure: a liquidation the earlier attempt made first carries no id to find it by and is not journaled, so the positions and P&L after it may be off; compare with `tvctl positions` or the broker's own history"
         ));
     }
     if no_fee > 0 {

@@ -1467,3 +1467,69 @@ fn an_unknown_leg_sent_again_is_warned_of_as_possibly_doubled() {
         "{w}"
     );
 }
+
+/// A Tradovate open a takeover found at the broker (no send time) may have followed a
+/// liquidation that is not journaled (it carries no id to find it by): the report says so,
+/// once per such open, and not for an OANDA open found the same way (its closes are found by
+/// their ids) nor for a Tradovate open sent as usual.
+#[test]
+fn a_tradovate_open_found_after_a_restart_warns_that_a_liquidation_may_be_missing() {
+    let t = Broker::Tradovate;
+    let a = signal("a", t, "ESZ6", SignalStatus::Filled, "6000", "10:00:00");
+    let b = signal("b", t, "ESZ6", SignalStatus::Filled, "6010", "10:01:00");
+    let c = signal(
+        "c",
+        Broker::Oanda,
+        "EUR_USD",
+        SignalStatus::Filled,
+        "1.08",
+        "10:02:00",
+    );
+    let sent = fill(
+        "a",
+        t,
+        "ESZ6",
+        Leg::Open,
+        Side::Sell,
+        "1",
+        "6000",
+        None,
+        "10:00:00",
+    );
+    let mut found = fill(
+        "b",
+        t,
+        "ESZ6",
+        Leg::Open,
+        Side::Buy,
+        "1",
+        "6010",
+        None,
+        "10:01:00",
+    );
+    found.sent_at = None;
+    let mut oanda = fill(
+        "c",
+        Broker::Oanda,
+        "EUR_USD",
+        Leg::Open,
+        Side::Buy,
+        "1000",
+        "1.08",
+        None,
+        "10:02:00",
+    );
+    oanda.sent_at = None;
+    let r = analyze(&[a, b, c], &[sent, found, oanda], &Filter::default());
+    let warned: Vec<&String> = r
+        .warnings
+        .iter()
+        .filter(|w| w.contains("liquidation"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{:?}", r.warnings);
+    assert!(
+        warned[0].starts_with("1 Tradovate open(s) found at the broker"),
+        "{}",
+        warned[0]
+    );
+}
