@@ -114,6 +114,9 @@ struct Inner {
     omits_filled_size: bool,
     keys: HashMap<String, Registered>,
     wallets: BTreeMap<String, Decimal>,
+    /// A second portfolio's accounts the key sees ([`FakeCoinbase::set_other_portfolio_wallet`]);
+    /// orders never touch them.
+    other_portfolio: BTreeMap<String, Decimal>,
     products: HashMap<String, ProductSpec>,
     orders: Vec<StoredOrder>,
     requests: Vec<Recorded>,
@@ -178,6 +181,7 @@ impl FakeCoinbase {
             omits_filled_size: false,
             keys: HashMap::new(),
             wallets,
+            other_portfolio: BTreeMap::new(),
             products,
             orders: Vec::new(),
             requests: Vec::new(),
@@ -260,6 +264,14 @@ impl FakeCoinbase {
                 key: DecodingKey::from_ed_components(&x).unwrap(),
             },
         );
+    }
+
+    /// A balance in a second portfolio the key sees, listed by `/accounts` beside the first's
+    /// ("a currency can appear once per portfolio", List Accounts); orders draw on the first.
+    pub fn set_other_portfolio_wallet(&self, currency: &str, amount: &str) {
+        self.lock()
+            .other_portfolio
+            .insert(currency.to_owned(), d(amount));
     }
 
     pub fn set_wallet(&self, currency: &str, amount: &str) {
@@ -556,17 +568,27 @@ fn paged(items: Vec<Value>, start: usize, end: usize, total: usize, key: &str) -
 }
 
 fn accounts(inner: &mut Inner, query: &[(String, String)]) -> Response {
-    let all: Vec<(String, Decimal)> = inner.wallets.iter().map(|(c, v)| (c.clone(), *v)).collect();
+    let all: Vec<(String, Decimal, u8)> = inner
+        .wallets
+        .iter()
+        .map(|(c, v)| (c.clone(), *v, 1))
+        .chain(
+            inner
+                .other_portfolio
+                .iter()
+                .map(|(c, v)| (c.clone(), *v, 2)),
+        )
+        .collect();
     let (start, end) = page(inner, query, all.len());
     let items = all[start..end]
         .iter()
-        .map(|(currency, value)| {
+        .map(|(currency, value, portfolio)| {
             json!({
-                "uuid": format!("acct-{}", currency.to_lowercase()),
+                "uuid": format!("acct-{}-{portfolio}", currency.to_lowercase()),
                 "name": format!("{currency} Wallet"),
                 "currency": currency,
                 "available_balance": {"value": value.to_string(), "currency": currency},
-                "default": true,
+                "default": *portfolio == 1,
                 "active": true,
                 "created_at": "2026-01-01T00:00:00Z",
                 "updated_at": "2026-01-01T00:00:00Z",
@@ -574,7 +596,7 @@ fn accounts(inner: &mut Inner, query: &[(String, String)]) -> Response {
                 "type": if currency == "USD" { "ACCOUNT_TYPE_FIAT" } else { "ACCOUNT_TYPE_CRYPTO" },
                 "ready": true,
                 "hold": {"value": "0", "currency": currency},
-                "retail_portfolio_id": "portfolio-1",
+                "retail_portfolio_id": format!("portfolio-{portfolio}"),
                 "platform": "ACCOUNT_PLATFORM_CONSUMER",
             })
         })

@@ -220,6 +220,21 @@ impl CoinbaseClient {
         Ok(out)
     }
 
+    /// Available (not on hold) balance of each of the key's accounts, by currency: a
+    /// currency has one account per portfolio the key sees ("a currency can appear once per
+    /// portfolio", List Accounts), each listed apart.
+    pub async fn available_by_account(
+        &self,
+    ) -> Result<BTreeMap<String, Vec<Decimal>>, CoinbaseError> {
+        let mut out: BTreeMap<String, Vec<Decimal>> = BTreeMap::new();
+        for a in self.accounts().await? {
+            out.entry(a.currency)
+                .or_default()
+                .push(a.available_balance.value);
+        }
+        Ok(out)
+    }
+
     pub async fn product(&self, product_id: &str) -> Result<Product, CoinbaseError> {
         self.get(&format!("/products/{product_id}"), &[])
             .await?

@@ -89,6 +89,35 @@ impl<C: Clock> CoinbaseVenue<C> {
 }
 
 impl<C: Clock> CoinbaseVenue<C> {
+    /// What the key's accounts hold of `currency`, available (not on hold). The key's orders
+    /// draw on one portfolio, which the API does not name when none is given (Create Order's
+    /// `retail_portfolio_id` is optional); where the currency is held in more than one of the
+    /// portfolios the key sees, what a sale could sell is unknown: refused, never the sum
+    /// (which would size a sale beyond any one portfolio, for `INSUFFICIENT_FUND`).
+    async fn held(&self, currency: &str) -> Result<Decimal, ReadError> {
+        let accounts = self
+            .client
+            .available_by_account()
+            .await
+            .map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        let held: Vec<Decimal> = accounts
+            .get(currency)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|v| !v.is_zero())
+            .collect();
+        match held.as_slice() {
+            [] => Ok(Decimal::ZERO),
+            [one] => Ok(*one),
+            several => Err(ReadError::Refused(format!(
+                "{currency} is held in {} of the accounts this API key sees (one per portfolio): \
+                 which one an order sells from is not known; use a key of one portfolio",
+                several.len()
+            ))),
+        }
+    }
+
     /// The signal's order under `client_order_id` in the product's order list since shortly
     /// before the signal, if listed.
     async fn listed(
@@ -311,12 +340,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 product.product_id
             )));
         };
-        let balances = self
-            .client
-            .available_balances()
-            .await
-            .map_err(|e| ReadError::Unavailable(e.to_string()))?;
-        let available = balances.get(&base).copied().unwrap_or_default();
+        let available = self.held(&base).await?;
         let held = floor_to_increment(available, product.base_increment);
         let worth = product
             .price
@@ -548,12 +572,7 @@ impl<C: Clock> executor_runtime::venue::PositionRead for CoinbaseVenue<C> {
                 "{instrument} is not BASE-QUOTE"
             )));
         };
-        let balances = self
-            .client
-            .available_balances()
-            .await
-            .map_err(|e| ReadError::Unavailable(e.to_string()))?;
-        Ok(balances.get(base).copied().unwrap_or_default())
+        self.held(base).await
     }
 }
 

@@ -1086,3 +1086,30 @@ fn the_client_refuses_plain_http_to_another_machine() {
         "{err}"
     );
 }
+
+/// A key that sees two portfolios holding the same currency: what a sale sells from is not
+/// known (Create Order names no portfolio), so the signal is refused before any order, named,
+/// rather than sized on the sum of both (a sale beyond either portfolio). A second
+/// portfolio holding none of it changes nothing.
+#[tokio::test]
+async fn a_currency_held_in_two_portfolios_the_key_sees_is_never_sold_on_their_sum() {
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.5");
+    h.fake.set_other_portfolio_wallet("BTC", "0.3");
+    let i = intent(Action::LongExit, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.order_posts().len(), 0, "nothing sent");
+    assert_eq!(h.fake.wallet("BTC"), d("0.5"));
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(
+        reason.contains("BTC is held in 2 of the accounts this API key sees"),
+        "{reason}"
+    );
+
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.5");
+    h.fake.set_other_portfolio_wallet("BTC", "0");
+    let i = intent(Action::LongExit, 2);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.wallet("BTC"), d("0"));
+}
