@@ -2068,10 +2068,7 @@ async fn journaled_reason(app: &App, body: &str) -> Option<String> {
     let record = shared::execution::TradeJournal::signal(&app.journal, letter.signal_id())
         .await
         .ok()??;
-    Some(match record.reason {
-        Some(reason) => format!("journaled {}: {reason}", record.status.as_str()),
-        None => format!("journaled {}", record.status.as_str()),
-    })
+    Some(record.journaled())
 }
 
 #[derive(serde::Deserialize)]

@@ -402,6 +402,17 @@ pub struct SignalRecord {
     pub stages: StageTimes,
 }
 
+impl SignalRecord {
+    /// Its status and reason as a dead letter's listing gives them (`journaled unknown: ...`,
+    /// `journaled filled`): a dead letter carries no reason of its own, its journal row does.
+    pub fn journaled(&self) -> String {
+        match &self.reason {
+            Some(reason) => format!("journaled {}: {reason}", self.status.as_str()),
+            None => format!("journaled {}", self.status.as_str()),
+        }
+    }
+}
+
 /// One send of an order leg as the journal keeps it. Upserted by (signal_id, broker, account,
 /// leg, attempt): a leg sent twice keeps two rows, so a duplicate order shows in the journal
 /// instead of overwriting the first.

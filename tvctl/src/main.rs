@@ -326,11 +326,9 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
     let now = shared::clock::SystemClock.now();
     match command {
         DlqCommand::List { target, json } => {
-            let messages = dlq_target(target)
-                .await
-                .map_err(Failure::Usage)?
-                .list(now)
-                .await?;
+            let target = dlq_target(target).await.map_err(Failure::Usage)?;
+            let mut messages = target.list(now).await?;
+            journaled_reasons(&target, &mut messages).await;
             if json {
                 out_json(&serde_json::to_string(&messages).map_err(|e| e.to_string())?);
             } else {
@@ -351,13 +349,13 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         DlqCommand::Show { target, message_id } => {
-            let messages = dlq_target(target)
-                .await
-                .map_err(Failure::Usage)?
-                .list(now)
-                .await?;
+            let target = dlq_target(target).await.map_err(Failure::Usage)?;
+            let messages = target.list(now).await?;
             match messages.into_iter().find(|m| m.message_id == message_id) {
                 Some(m) => {
+                    let mut m = [m];
+                    journaled_reasons(&target, &mut m).await;
+                    let [m] = m;
                     let mut v = serde_json::to_value(&m).map_err(|e| e.to_string())?;
                     v["body"] =
                         serde_json::from_str(&m.body).unwrap_or(Value::String(m.body.clone()));
@@ -1449,6 +1447,56 @@ fn order_line(o: &Value) -> String {
         o["fill_price"].as_str().unwrap_or("-"),
         o["outcome"].as_str().unwrap_or("")
     )
+}
+
+/// How long `dlq list` and `dlq show` wait for the journal's reasons before listing without
+/// them.
+const REASONS_READ: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The journal's status and reason for each SQS dead letter's signal, as its last error, when
+/// `JOURNAL_URL` names the journal: SQS's redrive moves a message with no reason, and the
+/// executors journal why a signal failed. The local stack's list has them already. A journal
+/// that cannot be read leaves the list as it is, said once on stderr (in the journal's own
+/// words, which never carry the URL).
+async fn journaled_reasons(target: &dlq::Target, messages: &mut [dlq::DeadMessage]) {
+    if !matches!(target, dlq::Target::Sqs { .. }) || messages.is_empty() {
+        return;
+    }
+    let Ok(url) = std::env::var("JOURNAL_URL") else {
+        return;
+    };
+    let read = async {
+        let journal = journal::AnyJournal::connect(&url).await?;
+        for m in messages.iter_mut().filter(|m| m.last_error.is_none()) {
+            let Some(id) = m
+                .signal_id
+                .as_deref()
+                .and_then(|s| s.parse::<shared::signal::SignalId>().ok())
+            else {
+                continue;
+            };
+            m.last_error = Some(
+                match shared::execution::TradeJournal::signal(&journal, &id).await? {
+                    Some(record) => record.journaled(),
+                    None => "no row in the journal at JOURNAL_URL (it failed before an executor \
+                         journaled it)"
+                        .to_owned(),
+                },
+            );
+        }
+        Ok::<_, shared::execution::JournalError>(())
+    };
+    match tokio::time::timeout(REASONS_READ, read).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => err(&format!(
+            "the journal at JOURNAL_URL was not read for the dead letters' reasons: {e}"
+        )),
+        Err(_) => err(&format!(
+            "the journal at JOURNAL_URL did not answer within {} s: the dead letters are listed \
+             without their reasons",
+            REASONS_READ.as_secs()
+        )),
+    }
 }
 
 /// The journal at `JOURNAL_URL`, which audits SQS replays: unset is a usage error, a journal

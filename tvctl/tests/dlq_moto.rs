@@ -419,3 +419,81 @@ async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_on
     assert_eq!(serde_json::from_str::<Value>(&left).unwrap(), json!([]));
     let _ = std::fs::remove_file(&audit);
 }
+
+/// SQS moves a message to its dead-letter queue with no reason; the executors journal why.
+/// With `JOURNAL_URL` naming the journal, `tvctl dlq list` and `show` give each dead letter's
+/// journaled status and reason as its last error, and say when the journal has no row for
+/// its signal; without it, the list is as SQS gives it.
+#[tokio::test]
+async fn dead_letters_listed_from_sqs_carry_their_journaled_reasons() {
+    use shared::execution::{SignalRecord, SignalStatus, StageTimes, TradeJournal};
+    let client = moto::sqs().await;
+    let suffix = moto::unique_name("r");
+    let dlq_url = moto::fifo_queue(&client, "reasons-dlq").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let path = path.to_str().unwrap();
+    let t = SystemClock.now() - Duration::seconds(5);
+    let journaled = intent_at(&format!("journaled-{suffix}"), t);
+    let not_journaled = intent_at(&format!("not-journaled-{suffix}"), t);
+    let journal = journal::AnyJournal::connect(path).await.unwrap();
+    journal
+        .upsert_signal(&SignalRecord {
+            signal_id: journaled.signal_id.clone(),
+            raw: journaled.raw.clone(),
+            normalized: serde_json::to_value(&journaled).unwrap().into(),
+            symbol: "EURUSD".into(),
+            exchange: "OANDA".into(),
+            action: "LONG_ENTRY".into(),
+            broker: Some(Broker::Oanda),
+            instrument: Some("EUR_USD".into()),
+            contract_resolution: None,
+            status: SignalStatus::Unknown,
+            reason: Some("open leg: order 42 accepted, outcome unknown".into()),
+            stages: StageTimes::default(),
+        })
+        .await
+        .unwrap();
+    drop(journal);
+    for intent in [&journaled, &not_journaled] {
+        client
+            .send_message()
+            .queue_url(&dlq_url)
+            .message_group_id("EUR_USD")
+            .message_deduplication_id(intent.signal_id.as_str())
+            .message_body(serde_json::to_string(intent).unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let last_errors = |journal: Option<&str>| {
+        let (code, out) = tvctl_with(&["dlq", "list", "--queue-url", &dlq_url, "--json"], journal);
+        assert_eq!(code, 0, "{out}");
+        let listed: Value = serde_json::from_str(out.trim()).unwrap();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["signal_id"].as_str().unwrap().to_owned(),
+                    m["last_error"].clone(),
+                )
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let with = last_errors(Some(path));
+    assert_eq!(
+        with[journaled.signal_id.as_str()],
+        json!("journaled unknown: open leg: order 42 accepted, outcome unknown"),
+        "{with:?}"
+    );
+    assert!(
+        with[not_journaled.signal_id.as_str()]
+            .as_str()
+            .is_some_and(|e| e.starts_with("no row in the journal")),
+        "{with:?}"
+    );
+    let without = last_errors(None);
+    assert!(without.values().all(Value::is_null), "{without:?}");
+}
