@@ -793,12 +793,22 @@ impl Live {
         let Some((_, venue)) = self.sources.real.iter().find(|(b, _)| *b == broker) else {
             return json!({"broker": broker, "source": "real", "rows": [], "errors": ["no client"]});
         };
-        let instruments: std::collections::BTreeSet<&String> = last
-            .keys()
-            .chain(costs.keys())
-            .filter(|(b, _)| *b == broker)
-            .map(|(_, i)| i)
-            .collect();
+        // The latest first (by their latest alert's time; a cost basis alone, oldest): when
+        // more than [`REAL_READ_MAX`] are known, the ones just traded are read.
+        let mut latest: BTreeMap<&String, Option<DateTime<Utc>>> = BTreeMap::new();
+        for ((b, i), (t, _)) in last {
+            if *b == broker {
+                latest.insert(i, Some(*t));
+            }
+        }
+        for (b, i) in costs.keys() {
+            if *b == broker {
+                latest.entry(i).or_insert(None);
+            }
+        }
+        let mut instruments: Vec<(&String, Option<DateTime<Utc>>)> = latest.into_iter().collect();
+        instruments.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let instruments: Vec<&String> = instruments.into_iter().map(|(i, _)| i).collect();
         // Nothing asked of the broker: no read time, so an empty list does not pass for a
         // read that found the account flat.
         if instruments.is_empty() {
@@ -821,8 +831,10 @@ impl Live {
         let mut rows = Vec::new();
         let mut errors = Vec::new();
         let mut limited = false;
-        for (i, read) in futures_util::future::join_all(reads).await {
-            match read {
+        let mut read = 0usize;
+        for (i, answer) in futures_util::future::join_all(reads).await {
+            read += usize::from(matches!(answer, Ok(Ok(_))));
+            match answer {
                 Ok(Ok(net)) if net.is_zero() => {}
                 Ok(Ok(net)) => {
                     let k = (broker, i.clone());
@@ -866,7 +878,9 @@ impl Live {
             "source": "real",
             "rows": rows,
             "errors": errors,
-            "read_at": self.dashboard.clock.now(),
+            // Only when some instrument was read: a read whose every instrument failed is no
+            // read, and an empty list then must not pass for nothing held.
+            "read_at": (read > 0).then(|| self.dashboard.clock.now()),
             "hint": REAL_READ_HINT,
         });
         *slot = Some((std::time::Instant::now(), fills, v.clone(), limited));
@@ -896,10 +910,13 @@ impl Live {
     /// Coinbase wallet's balances by currency; a real broker's positions by instrument (its
     /// product, for Coinbase), read from the broker as the page reads them (the instruments of
     /// the journal's latest signals and of this run's alerts, each read bounded, the brokers at
-    /// once, a read shared with the page for a few seconds). `real` lists the brokers read so, so an empty object there means
-    /// nothing held among those instruments, not a flat account; `read_at` when each broker's
-    /// read was made (RFC 3339, UTC); the reads that failed are under `read_errors`, by
-    /// broker, only when there are some. A paper book is never stood in for a real account.
+    /// once, a read shared with the page for a few seconds). `real` lists the brokers read so;
+    /// `read_at` when each broker's read was made (RFC 3339, UTC), absent when no instrument
+    /// of it was read (none known, or every read failed): an empty object with a `read_at`
+    /// means nothing held among the instruments read, never a flat account, and one without
+    /// it means not read. The reads that failed, and why a broker was not asked, are under
+    /// `read_errors`, by broker, only when there are some. A paper book is never stood in for
+    /// a real account.
     pub async fn local_positions(&self) -> Value {
         let (last, costs, fills) = {
             let b = self.dashboard.lock();

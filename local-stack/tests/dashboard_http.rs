@@ -718,6 +718,20 @@ async fn a_real_broker_is_read_for_the_journals_instruments_and_never_shown_read
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A read whose every instrument fails is no read: no read time, the failure named (the
+    // client retries a read, so enough failures for every try).
+    fake.fail_reads("/positions/", 50);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let local = common::get_json(&base, "/local/positions").await;
+    assert!(local["read_at"].get("oanda").is_none(), "{local:#}");
+    assert!(
+        local["read_errors"]["oanda"][0]
+            .as_str()
+            .is_some_and(|e| e.starts_with("EUR_USD: ")),
+        "{local:#}"
+    );
+    fake.fail_reads("/positions/", 0);
+
     // A stack started on the journal (a copy, as the first still holds it) with a state file
     // of its own, before any alert: the journal's EUR_USD is read from the broker.
     let copy = dir.path().join("again.sqlite");
