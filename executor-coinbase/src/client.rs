@@ -220,17 +220,18 @@ impl CoinbaseClient {
         Ok(out)
     }
 
-    /// Available (not on hold) balance of each of the key's accounts, by currency: a
-    /// currency has one account per portfolio the key sees ("a currency can appear once per
-    /// portfolio", List Accounts), each listed apart.
+    /// Available (not on hold) balance of each of the key's accounts, by currency, with the
+    /// portfolio each belongs to (`retail_portfolio_id`, when listed): a currency can have an
+    /// account in each portfolio the key sees ("a currency can appear once per portfolio",
+    /// List Accounts).
     pub async fn available_by_account(
         &self,
-    ) -> Result<BTreeMap<String, Vec<Decimal>>, CoinbaseError> {
-        let mut out: BTreeMap<String, Vec<Decimal>> = BTreeMap::new();
+    ) -> Result<BTreeMap<String, Vec<(Option<String>, Decimal)>>, CoinbaseError> {
+        let mut out: BTreeMap<String, Vec<(Option<String>, Decimal)>> = BTreeMap::new();
         for a in self.accounts().await? {
             out.entry(a.currency)
                 .or_default()
-                .push(a.available_balance.value);
+                .push((a.retail_portfolio_id, a.available_balance.value));
         }
         Ok(out)
     }

@@ -39,6 +39,9 @@ pub struct Account {
     pub available_balance: Balance,
     #[serde(default)]
     pub hold: Option<Balance>,
+    /// The portfolio the account belongs to (List Accounts: `retail_portfolio_id`).
+    #[serde(default)]
+    pub retail_portfolio_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

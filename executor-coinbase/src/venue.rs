@@ -89,31 +89,31 @@ impl<C: Clock> CoinbaseVenue<C> {
 }
 
 impl<C: Clock> CoinbaseVenue<C> {
-    /// What the key's accounts hold of `currency`, available (not on hold). The key's orders
-    /// draw on one portfolio, which the API does not name when none is given (Create Order's
-    /// `retail_portfolio_id` is optional); where the currency is held in more than one of the
-    /// portfolios the key sees, what a sale could sell is unknown: refused, never the sum
-    /// (which would size a sale beyond any one portfolio, for `INSUFFICIENT_FUND`).
+    /// What the key's accounts hold of `currency`, available (not on hold), summed over the
+    /// accounts of its portfolio. The key's orders draw on one portfolio, which the API does
+    /// not name when none is given (Create Order's `retail_portfolio_id` is optional); where
+    /// the currency is held in more than one of the portfolios the key sees (by the accounts'
+    /// `retail_portfolio_id`), what a sale could sell is unknown: refused, never the sum over
+    /// portfolios (which would size a sale beyond any one of them, for `INSUFFICIENT_FUND`).
     async fn held(&self, currency: &str) -> Result<Decimal, ReadError> {
         let accounts = self
             .client
             .available_by_account()
             .await
             .map_err(|e| ReadError::Unavailable(e.to_string()))?;
-        let held: Vec<Decimal> = accounts
-            .get(currency)
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(|v| !v.is_zero())
-            .collect();
-        match held.as_slice() {
-            [] => Ok(Decimal::ZERO),
-            [one] => Ok(*one),
-            several => Err(ReadError::Refused(format!(
-                "{currency} is held in {} of the accounts this API key sees (one per portfolio): \
-                 which one an order sells from is not known; use a key of one portfolio",
-                several.len()
+        let mut by_portfolio: std::collections::BTreeMap<Option<&str>, Decimal> =
+            std::collections::BTreeMap::new();
+        for (portfolio, value) in accounts.get(currency).into_iter().flatten() {
+            if !value.is_zero() {
+                *by_portfolio.entry(portfolio.as_deref()).or_default() += *value;
+            }
+        }
+        match by_portfolio.len() {
+            0 => Ok(Decimal::ZERO),
+            1 => Ok(by_portfolio.into_values().sum()),
+            n => Err(ReadError::Refused(format!(
+                "{currency} is held in {n} portfolios this API key sees: which one an order \
+                 sells from is not known; use a key of one portfolio"
             ))),
         }
     }

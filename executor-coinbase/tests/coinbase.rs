@@ -1102,7 +1102,7 @@ async fn a_currency_held_in_two_portfolios_the_key_sees_is_never_sold_on_their_s
     assert_eq!(h.fake.wallet("BTC"), d("0.5"));
     let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(
-        reason.contains("BTC is held in 2 of the accounts this API key sees"),
+        reason.contains("BTC is held in 2 portfolios this API key sees"),
         "{reason}"
     );
 
