@@ -1838,8 +1838,8 @@ mod tests {
         let (t0, clock, venue) = paper_oanda_at_t0();
         let mut executor = paper_executor_of(venue.clone(), &clock);
         executor.settings.risk = RiskConfig::from_toml(
-            "default_max_position = \"10000\"\n[instruments.XAU_USD]\nnotional = \"100000\"\n\
-             max_position = \"60\"\n",
+            "default_max_position = \"10000\"\n[classes.fx]\nnotional = \"20000\"\n\
+             [instruments.XAU_USD]\nnotional = \"100000\"\nmax_position = \"60\"\n",
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let gold = |name: &str, close: i64, at| OrderIntent {
@@ -1860,6 +1860,15 @@ mod tests {
         assert_eq!(
             venue.positions().get("XAU_USD").copied(),
             Some(Decimal::from(50))
+        );
+        // A currency pair's notional is its units whatever the close: over its max_position,
+        // refused per signal (the settings load: a start refused would stop exits too).
+        let pair = named("a pair", Action::LongEntry, t0 + Duration::seconds(2));
+        assert_eq!(executor.execute(&pair).await.ok(), Some(Outcome::Refused));
+        let reason = journaled_reason(&executor.journal, &pair).await;
+        assert!(
+            reason.contains("comes to 20000, over its max_position 10000"),
+            "{reason}"
         );
     }
 

@@ -856,18 +856,9 @@ impl RiskConfig {
                         AssetClass::Crypto | AssetClass::CryptoCross
                     )
             );
-            // There a notional size is its units too, and `max_position` bounds it once
-            // converted (at one): over it, every entry it sizes would be refused.
-            if let Some(Size::Notional(amount)) = risk.size
-                && priced_at_one
-                && amount > risk.max_position
-            {
-                return Err(format!(
-                    "{at}: notional {amount}{size_from} is over its max_position {}{limit_from}: \
-                     {refused}",
-                    risk.max_position,
-                ));
-            }
+            // A notional size over `max_position` there is its units over it too: refused per
+            // signal (`ExecRequest::max_position`), not at the start, so that a setting that
+            // traded before this check existed stops its entries, never its exits.
             if let Some(Size::Notional(amount)) = risk.size
                 && priced_at_one
                 && cap_applies
@@ -1675,41 +1666,6 @@ windows = ["Mon-Fri 07:00-20:00"]
                 "classes.fx: size 5000 is over its max_position 1000 (from default_max_position):"
             ),
             "{err}"
-        );
-    }
-
-    /// Where a notional size is its units whatever the price (a currency pair at OANDA, a
-    /// Coinbase buy's quote amount), one over its `max_position` fails the start: every entry
-    /// it sizes would be refused once converted. Elsewhere it depends on the alert's close,
-    /// and is judged then.
-    #[test]
-    fn a_notional_size_that_is_its_units_over_max_position_is_refused_by_name() {
-        let err = start_error(
-            shared::Broker::Oanda,
-            "default_max_position = \"10000\"\n[classes.fx]\nnotional = \"20000\"\n",
-        );
-        assert!(
-            err.starts_with(
-                "classes.fx: notional 20000 is over its max_position 10000 (from default_max_position):"
-            ),
-            "{err}"
-        );
-        let err = start_error(
-            shared::Broker::Coinbase,
-            "default_max_position = \"1000\"\n[instruments.BTC-USD]\nnotional = \"5000\"\n",
-        );
-        assert!(
-            err.starts_with("instruments.BTC-USD: notional 5000 is over its max_position 1000"),
-            "{err}"
-        );
-        // A metal's notional comes to units only at a price: taken at the start.
-        assert!(
-            RiskConfig::from_toml(
-                "default_max_position = \"10\"\n[instruments.XAU_USD]\nnotional = \"100000\"\n"
-            )
-            .unwrap()
-            .check_for(shared::Broker::Oanda)
-            .is_ok()
         );
     }
 
