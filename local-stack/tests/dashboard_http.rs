@@ -554,14 +554,8 @@ async fn a_restarted_stack_lists_the_signals_it_journaled_before() {
     assert_eq!(listed[0]["status"], "filled", "{before:#}");
     assert_eq!(listed[0]["legs"][0]["outcome"], "filled", "{before:#}");
 
-    // The database, then its write-ahead log (nothing is written meanwhile: every frame a
-    // checkpoint copies into the database stays in the log, which only a write starts over).
     let copy = dir.path().join("again.sqlite");
-    std::fs::copy(&journal, &copy).unwrap();
-    let wal = |p: &std::path::Path| std::path::PathBuf::from(format!("{}-wal", p.display()));
-    if wal(&journal).exists() {
-        std::fs::copy(wal(&journal), wal(&copy)).unwrap();
-    }
+    copy_journal(&journal, &copy);
     let second = local_stack::start(cfg(&copy, "second.sqlite"), &env)
         .await
         .unwrap();
@@ -735,11 +729,7 @@ async fn a_real_broker_is_read_for_the_journals_instruments_and_never_shown_read
     // A stack started on the journal (a copy, as the first still holds it) with a state file
     // of its own, before any alert: the journal's EUR_USD is read from the broker.
     let copy = dir.path().join("again.sqlite");
-    std::fs::copy(&journal, &copy).unwrap();
-    let wal = |p: &std::path::Path| std::path::PathBuf::from(format!("{}-wal", p.display()));
-    if wal(&journal).exists() {
-        std::fs::copy(wal(&journal), wal(&copy)).unwrap();
-    }
+    copy_journal(&journal, &copy);
     let second = local_stack::start(cfg(&copy, "second.sqlite"), &env)
         .await
         .unwrap();
@@ -748,4 +738,15 @@ async fn a_real_broker_is_read_for_the_journals_instruments_and_never_shown_read
     assert!(local["read_at"]["oanda"].is_string(), "{local:#}");
     assert!(local.get("read_errors").is_none(), "{local:#}");
     assert!(!local.to_string().contains(&fake.token), "no secret");
+}
+
+/// A copy of the SQLite journal at `from` (the database, then its write-ahead log) at `to`,
+/// while a stack holds it: nothing is written meanwhile, and every frame a checkpoint copies
+/// into the database stays in the log, which only a write starts over.
+fn copy_journal(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::copy(from, to).unwrap();
+    let wal = |p: &std::path::Path| std::path::PathBuf::from(format!("{}-wal", p.display()));
+    if wal(from).exists() {
+        std::fs::copy(wal(from), wal(to)).unwrap();
+    }
 }

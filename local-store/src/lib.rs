@@ -1874,6 +1874,19 @@ mod tests {
         }
     }
 
+    /// Every idempotency row of `s` as (signal time or [`UNDATED`], key), by time.
+    fn idempotency_rows(s: &LocalStore) -> Vec<(i64, String)> {
+        let c = s.conn();
+        let mut stmt = c
+            .conn
+            .prepare("SELECT at_ms, key FROM idempotency ORDER BY at_ms")
+            .unwrap_or_else(|e| panic!("{e}"));
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[tokio::test]
     async fn records_kept_before_they_were_dated_are_found_by_their_next_claim() {
         let (_dir, path) = file("undated");
@@ -1919,17 +1932,7 @@ mod tests {
         ));
         drop(s);
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let dated: Vec<(i64, String)> = {
-            let c = s.conn();
-            let mut stmt = c
-                .conn
-                .prepare("SELECT at_ms, key FROM idempotency ORDER BY at_ms")
-                .unwrap_or_else(|e| panic!("{e}"));
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap_or_else(|e| panic!("{e}"))
-                .collect::<Result<_, _>>()
-                .unwrap_or_else(|e| panic!("{e}"))
-        };
+        let dated = idempotency_rows(&s);
         // The two claimed moved under their signals' times; the third waits, undated.
         assert_eq!(
             dated,
@@ -1982,17 +1985,7 @@ mod tests {
         s.commit().unwrap_or_else(|e| panic!("{e}"));
         drop(s);
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let rows: Vec<(i64, String)> = {
-            let c = s.conn();
-            let mut stmt = c
-                .conn
-                .prepare("SELECT at_ms, key FROM idempotency ORDER BY at_ms")
-                .unwrap_or_else(|e| panic!("{e}"));
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap_or_else(|e| panic!("{e}"))
-                .collect::<Result<_, _>>()
-                .unwrap_or_else(|e| panic!("{e}"))
-        };
+        let rows = idempotency_rows(&s);
         // Neither undated row is left: the released record is gone, the handed-over one is
         // under its signal's time.
         assert_eq!(
