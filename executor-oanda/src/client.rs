@@ -257,20 +257,46 @@ impl OandaClient {
         self.scrub_transactions(found)
     }
 
+    /// The account's position in `instrument`. No position (404): zero, once the account
+    /// summary shows the account exists (a 404 there too is no such account: an error naming
+    /// it, never a flat account).
     pub async fn position(&self, instrument: &str) -> Result<Holdings, OandaError> {
         let found: Option<PositionResponse> = self
             .get(&self.url(&format!("/positions/{instrument}")))
             .await?;
-        Ok(found.map_or(
-            Holdings {
-                long: Decimal::ZERO,
-                short: Decimal::ZERO,
-            },
-            |r| Holdings {
+        match found {
+            Some(r) => Ok(Holdings {
                 long: r.position.long.units,
                 short: r.position.short.units,
-            },
-        ))
+            }),
+            None => {
+                self.last_transaction_of_account().await?;
+                Ok(Holdings {
+                    long: Decimal::ZERO,
+                    short: Decimal::ZERO,
+                })
+            }
+        }
+    }
+
+    /// The account summary's `lastTransactionID`. A 404 is no such account for this token:
+    /// named, with the setting that gives it.
+    async fn last_transaction_of_account(&self) -> Result<String, OandaError> {
+        let found: Option<AccountSummaryResponse> = self.get(&self.url("/summary")).await?;
+        let Some(summary) = found else {
+            return Err(OandaError::Api {
+                status: 404,
+                code: String::new(),
+                message: format!(
+                    "OANDA has no account {} (check OANDA_ACCOUNT: the v20 account id, as OANDA \
+                     shows it)",
+                    self.account
+                ),
+            });
+        };
+        summary.last_transaction_id.ok_or_else(|| {
+            OandaError::Unreachable("summary answer without lastTransactionID".into())
+        })
     }
 
     /// The position and the account's `lastTransactionID` read with it: every transaction
@@ -297,10 +323,7 @@ impl OandaClient {
                 ))
             }
             None => {
-                let found: Option<AccountSummaryResponse> = self.get(&self.url("/summary")).await?;
-                let last = found.and_then(|r| r.last_transaction_id).ok_or_else(|| {
-                    OandaError::Unreachable("summary answer without lastTransactionID".into())
-                })?;
+                let last = self.last_transaction_of_account().await?;
                 Ok((
                     Holdings {
                         long: Decimal::ZERO,

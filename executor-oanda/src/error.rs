@@ -13,7 +13,7 @@ pub enum OandaError {
     #[error("not sent: could not connect to OANDA ({0})")]
     NotSent(String),
     /// OANDA answered with a definitive error status.
-    #[error("OANDA answered {status}: {code} {message}")]
+    #[error("OANDA answered {status}: {}", [code.as_str(), message.as_str()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" "))]
     Api {
         status: u16,
         code: String,

@@ -977,3 +977,34 @@ fn the_client_refuses_plain_http_to_another_machine() {
         "{err}"
     );
 }
+
+/// An account id OANDA does not have (a typo in `OANDA_ACCOUNT`): a position read is an error
+/// naming the account and the setting, never a flat account (a 404 on the position is no
+/// position only once the account summary shows the account), and a signal sends nothing.
+#[tokio::test]
+async fn an_account_oanda_does_not_have_is_named_never_read_as_flat() {
+    use executor_runtime::venue::PositionRead as _;
+    let fake = broker_fakes::oanda::FakeOanda::start().await;
+    let client = executor_oanda::client::OandaClient::new(
+        &fake.url,
+        secrecy::SecretString::from(fake.token.clone()),
+        "101-004-9999999-001",
+        executor_oanda::client::ClientSettings {
+            timeout: std::time::Duration::from_secs(2),
+            read_attempts: 2,
+            read_backoff: std::time::Duration::from_millis(10),
+        },
+    )
+    .unwrap();
+    let clock = shared::clock::ManualClock::new(support::t0() + chrono::Duration::seconds(2));
+    let venue = executor_oanda::venue::OandaVenue::new(client, clock);
+    let err = venue.position("EUR_USD").await.unwrap_err();
+    let text = format!("{err:?}");
+    assert!(
+        text.contains("OANDA has no account 101-004-9999999-001")
+            && text.contains("OANDA_ACCOUNT")
+            && !text.contains("  "),
+        "{text}"
+    );
+    assert!(!text.contains(&fake.token), "no secret");
+}

@@ -534,8 +534,9 @@ impl RoutingTable {
             && year.parse::<u8>().is_ok_and(|n| (1..=12).contains(&n))
         {
             return Err(format!(
-                "{} is not a contract: a continuous symbol ends in \"!\" ({}!), a contract \
-                 names its month and year ({head}Z6, {head}Z2026)",
+                "{} is not a contract: a continuous symbol ends in \"!\" ({}!); a contract \
+                 names its month code and year after the root ({head}, then F to Z, then the \
+                 year)",
                 echo(sym),
                 echo(sym)
             ));
