@@ -1004,14 +1004,27 @@ fn size_in_units(
             if let Some(max) = req.max_position
                 && units > max
             {
-                return Err(format!(
-                    "notional {amount} at {}{} comes to {}, over its max_position {} (check \
-                     the alert's close)",
-                    req.intent.reference_price,
-                    crate::plan::per_point(limit.multiplier),
-                    units.normalize(),
-                    max.normalize()
-                ));
+                // Where the notional is the size itself (a currency pair's base units, a
+                // Coinbase buy's quote amount) the close plays no part: the settings do.
+                return Err(
+                    if limit.price == Decimal::ONE && limit.multiplier == Decimal::ONE {
+                        format!(
+                            "notional {amount} is its size here, over its max_position {} (set \
+                         notional at most max_position in the risk settings, or raise \
+                         max_position)",
+                            max.normalize()
+                        )
+                    } else {
+                        format!(
+                            "notional {amount} at {}{} comes to {}, over its max_position {} (check \
+                         the alert's close)",
+                            req.intent.reference_price,
+                            crate::plan::per_point(limit.multiplier),
+                            units.normalize(),
+                            max.normalize()
+                        )
+                    },
+                );
             }
             Ok(units.normalize())
         }
