@@ -77,6 +77,11 @@ fn classify(e: OandaError) -> SendError {
 
 fn read_error(e: OandaError) -> ReadError {
     match e {
+        // OANDA's 401: the token is missing, invalid or not the account's (its v20
+        // specification lists 401 for every endpoint): named with the setting that gives it.
+        OandaError::Api { status: 401, .. } => ReadError::Refused(format!(
+            "{e} (check OANDA_SECRET: the personal access token of the account's login)"
+        )),
         OandaError::Api { status, .. } if (400..500).contains(&status) && status != 429 => {
             ReadError::Refused(e.to_string())
         }

@@ -1008,3 +1008,29 @@ async fn an_account_oanda_does_not_have_is_named_never_read_as_flat() {
     );
     assert!(!text.contains(&fake.token), "no secret");
 }
+
+/// A token OANDA refuses (401): the read's error names the setting, and never the token.
+#[tokio::test]
+async fn a_token_oanda_refuses_is_named_by_its_setting() {
+    use executor_runtime::venue::PositionRead as _;
+    let fake = broker_fakes::oanda::FakeOanda::start().await;
+    let client = executor_oanda::client::OandaClient::new(
+        &fake.url,
+        secrecy::SecretString::from("not-the-token-1234".to_owned()),
+        &fake.account,
+        executor_oanda::client::ClientSettings {
+            timeout: std::time::Duration::from_secs(2),
+            read_attempts: 2,
+            read_backoff: std::time::Duration::from_millis(10),
+        },
+    )
+    .unwrap();
+    let clock = shared::clock::ManualClock::new(support::t0() + chrono::Duration::seconds(2));
+    let venue = executor_oanda::venue::OandaVenue::new(client, clock);
+    let text = format!("{:?}", venue.position("EUR_USD").await.unwrap_err());
+    assert!(
+        text.contains("401") && text.contains("check OANDA_SECRET"),
+        "{text}"
+    );
+    assert!(!text.contains("not-the-token-1234"), "no secret: {text}");
+}
