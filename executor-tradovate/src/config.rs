@@ -210,9 +210,25 @@ impl TradovateSettings {
         clock: C,
         settings: VenueSettings,
     ) -> Result<TradovateVenue<S, L, C>, ConfigError> {
-        let login_failed = |e: crate::token::TokenError| ConfigError::Invalid {
-            name: CREDENTIALS[0].name.into(),
-            reason: format!("Tradovate login: {e}"),
+        // The setting to look at: the base URL when Tradovate could not be reached, else the
+        // login's credentials (Tradovate's refusal does not say which of them is wrong).
+        let login_failed = |e: crate::token::TokenError| {
+            let unreachable = matches!(
+                e,
+                crate::token::TokenError::Tradovate(
+                    TvError::Unreachable(_) | TvError::NotSent(_) | TvError::BaseUrl(_)
+                )
+            );
+            ConfigError::Invalid {
+                name: if unreachable {
+                    BASE_URL.name.into()
+                } else {
+                    let names: Vec<&str> = CREDENTIALS.iter().map(|c| c.name).collect();
+                    let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+                    format!("{} or {last}", rest.join(", "))
+                },
+                reason: format!("Tradovate login: {e}"),
+            }
         };
         let token = tokens.token().await.map_err(login_failed)?;
         let wanted = self.account.as_deref();

@@ -750,3 +750,49 @@ fn copy_journal(from: &std::path::Path, to: &std::path::Path) {
         std::fs::copy(wal(from), wal(to)).unwrap();
     }
 }
+
+/// A Tradovate login that fails at start names what to look at: the base URL when Tradovate
+/// cannot be reached, the login's credentials when it refuses them (it named only
+/// TRADOVATE_USERNAME, for both); never a credential's value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_tradovate_login_at_start_names_what_to_check() {
+    use broker_fakes::tradovate as tv;
+    local_stack::console::set_quiet(true);
+    let fake =
+        tv::FakeTradovate::start(shared::clock::Clock::now(&shared::clock::SystemClock)).await;
+    let start = |url: &str, sec: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = local_stack::LocalConfig {
+            port: 0,
+            journal_url: "sqlite::memory:".into(),
+            secret: common::REAL_BROKER_SECRET.into(),
+            state_path: Some(dir.path().join("state.sqlite")),
+            ..Default::default()
+        };
+        let env = shared::config::MapEnv::new([
+            ("TRADOVATE_BASE_URL", url),
+            ("TRADOVATE_USERNAME", tv::USERNAME),
+            ("TRADOVATE_PASSWORD", tv::PASSWORD),
+            ("TRADOVATE_APP_ID", "tv-pipeline-test"),
+            ("TRADOVATE_DEVICE_ID", "device-1"),
+            ("TRADOVATE_CID", &tv::CID.to_string()),
+            ("TRADOVATE_SEC", sec),
+        ]);
+        async move {
+            let err = local_stack::start(cfg, &env).await.unwrap_err();
+            drop(dir);
+            err
+        }
+    };
+    let refused = start(&fake.url, "not-the-sec-5678").await;
+    assert!(
+        refused.contains("TRADOVATE_SEC") && refused.contains("TRADOVATE_PASSWORD"),
+        "{refused}"
+    );
+    assert!(!refused.contains("not-the-sec-5678") && !refused.contains(tv::PASSWORD));
+    let unreachable = start("http://127.0.0.1:9/v1", tv::SEC).await;
+    assert!(
+        unreachable.contains("TRADOVATE_BASE_URL") && !unreachable.contains("TRADOVATE_SEC"),
+        "{unreachable}"
+    );
+}
