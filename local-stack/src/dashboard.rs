@@ -701,9 +701,10 @@ pub const NOTHING_TO_READ: &str = "no instrument of this broker among the journa
 #[derive(Debug, Default)]
 pub struct RealReads([tokio::sync::Mutex<Option<RealRead>>; 3]);
 
-/// One read of a real broker's positions: when, after how many booked fills, the block, and
-/// whether a read was refused for the broker's rate.
-type RealRead = (std::time::Instant, usize, Value, bool);
+/// One read of a real broker's positions: when (by the monotonic clock, and the wall clock to
+/// compare with the broker's health), after how many booked fills, the block, and whether a
+/// read was refused for the broker's rate.
+type RealRead = (std::time::Instant, DateTime<Utc>, usize, Value, bool);
 
 impl RealReads {
     fn slot(&self, broker: Broker) -> &tokio::sync::Mutex<Option<RealRead>> {
@@ -784,11 +785,16 @@ impl Live {
         fills: usize,
     ) -> Value {
         let mut slot = self.real_reads.slot(broker).lock().await;
-        if let Some((at, seen, v, limited)) = slot.as_ref()
-            && ((*seen == fills && at.elapsed() < REAL_READ_EVERY)
-                || (*limited && at.elapsed() < RATE_LIMITED_HOLD))
-        {
-            return v.clone();
+        if let Some((at, wall, seen, v, limited)) = slot.as_ref() {
+            let fresh = *seen == fills && at.elapsed() < REAL_READ_EVERY;
+            // Held after a rate limit, until the broker has answered the executor since: then
+            // it serves requests again, and the page need not wait out the hour.
+            let held = *limited
+                && at.elapsed() < RATE_LIMITED_HOLD
+                && !self.answered_since(broker, *wall).await;
+            if fresh || held {
+                return v.clone();
+            }
         }
         let Some((_, venue)) = self.sources.real.iter().find(|(b, _)| *b == broker) else {
             return json!({"broker": broker, "source": "real", "rows": [], "errors": ["no client"]});
@@ -820,7 +826,13 @@ impl Live {
                 "read_at": null,
                 "hint": REAL_READ_HINT,
             });
-            *slot = Some((std::time::Instant::now(), fills, v.clone(), false));
+            *slot = Some((
+                std::time::Instant::now(),
+                self.dashboard.clock.now(),
+                fills,
+                v.clone(),
+                false,
+            ));
             return v;
         }
         // Every instrument at once, each bounded: a slow broker costs the page one timeout.
@@ -883,8 +895,26 @@ impl Live {
             "read_at": (read > 0).then(|| self.dashboard.clock.now()),
             "hint": REAL_READ_HINT,
         });
-        *slot = Some((std::time::Instant::now(), fills, v.clone(), limited));
+        *slot = Some((
+            std::time::Instant::now(),
+            self.dashboard.clock.now(),
+            fills,
+            v.clone(),
+            limited,
+        ));
         v
+    }
+
+    /// Whether `broker` answered one of the executor's requests after `since` (its health's
+    /// latest success, recorded around every execution).
+    async fn answered_since(&self, broker: Broker, since: DateTime<Utc>) -> bool {
+        self.sources
+            .health
+            .read(broker)
+            .await
+            .ok()
+            .and_then(|h| h.last_success)
+            .is_some_and(|ok| ok > since)
     }
 
     /// Every real broker's positions ([`Self::real_positions`]), the brokers read at once.

@@ -475,6 +475,36 @@ async fn a_rate_limited_broker_is_not_read_again_by_the_dashboard() {
     assert!(!limited.contains(tv::PASSWORD) && !limited.contains(tv::SEC));
     let local = local.to_string();
     assert!(!local.contains(tv::PASSWORD) && !local.contains(tv::SEC));
+
+    // Once the broker answers the executor again (the limit lifted, a signal filled), the
+    // page reads it again rather than wait out the hour: the MNQ short, read from the broker.
+    fake.rate_limit_for(Duration::ZERO);
+    let (status, body) = common::post_with(
+        &stack.base,
+        "tradovate-mnq-short",
+        common::REAL_BROKER_SECRET,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = common::get_json(&stack.base, "/dashboard/state").await;
+        let block = tradovate(&state);
+        let short = block["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["position"] == "-1");
+        if short
+            && !block["errors"]
+                .to_string()
+                .contains("not read again before")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not read again: {state:#}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// A restarted stack's page lists the signals the journal holds from before, newest first,
