@@ -344,7 +344,13 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                         m.last_error.as_deref().unwrap_or("-")
                     ));
                 }
-                out(&format!("{} message(s)", messages.len()));
+                // Named: the default is the signals queue's, and an empty list of another
+                // queue's dead letters must not pass for none anywhere.
+                out(&format!(
+                    "{} message(s) in {}",
+                    messages.len(),
+                    target.name()
+                ));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -223,7 +223,13 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
         (
             vec!["dlq", "list", "--local", base, "--queue", "oanda.fifo"],
             0,
-            "0 message(s)",
+            "0 message(s) in oanda.fifo",
+        ),
+        // The default queue is named: the signals queue's dead letters, not every queue's.
+        (
+            vec!["dlq", "list", "--local", base],
+            0,
+            "0 message(s) in signals-dlq.fifo",
         ),
         (
             vec!["dlq", "replay", "--local", base, "m-absent", "--dry-run"],
