@@ -685,15 +685,16 @@ pub const RATE_LIMITED_HOLD: std::time::Duration = std::time::Duration::from_sec
 /// The longest wait for one position read; a slow broker shows an error, not a stuck page.
 const REAL_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Instruments read per broker and update: those of the journal's latest signals (at start)
-/// and of this run's alerts, at most this many.
+/// and of the signals executed since the start, the latest first, at most this many.
 const REAL_READ_MAX: usize = 20;
 /// What a real broker's positions are read for: a broker is asked for one instrument at a
 /// time, so what the account holds in others is not shown.
-const REAL_READ_HINT: &str = "read from the broker for the instruments of the journal's latest signals and of this run's alerts";
+const REAL_READ_HINT: &str = "read from the broker for the instruments of the journal's latest \
+     signals and of the signals executed since the start";
 /// Why a real broker was not read: no instrument of it is known yet.
 pub const NOTHING_TO_READ: &str = "no instrument of this broker among the journal's latest \
-     signals or this run's alerts yet: the broker was not asked (send an alert, or see the \
-     broker's own platform)";
+     signals or the signals executed since the start: the broker was not asked (an alert still \
+     queued or retrying counts once executed; or see the broker's own platform)";
 
 /// The latest read of each real broker: when, after how many booked fills, the block, and
 /// whether the broker refused it for its rate. One lock per broker, held while its broker is
@@ -774,7 +775,7 @@ fn position_row(
 
 impl Live {
     /// A real broker's positions in the instruments of the journal's latest signals and of
-    /// this run's alerts, read through its client ([`PositionRead`]); reused for
+    /// the signals executed since the start, read through its client ([`PositionRead`]); reused for
     /// [`REAL_READ_EVERY`] while no new fill came in. With no such instrument the broker is
     /// not asked: no read time, and [`NOTHING_TO_READ`] as the error.
     async fn real_positions(
@@ -939,7 +940,8 @@ impl Live {
     /// name, of what it holds: a paper OANDA or Tradovate book's net by instrument, the paper
     /// Coinbase wallet's balances by currency; a real broker's positions by instrument (its
     /// product, for Coinbase), read from the broker as the page reads them (the instruments of
-    /// the journal's latest signals and of this run's alerts, each read bounded, the brokers at
+    /// the journal's latest signals and of the signals executed since the start, each read
+    /// bounded, the brokers at
     /// once, a read shared with the page for a few seconds). `real` lists the brokers read so;
     /// `read_at` when each broker's read was made (RFC 3339, UTC), absent when no instrument
     /// of it was read (none known, or every read failed): an empty object with a `read_at`
