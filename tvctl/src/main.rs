@@ -945,6 +945,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             if let Some(q) = quantity {
                 doc["quantity"] = json!(q);
             }
+            let sent_default_secret = passphrase == local_stack::LOCAL_SECRET;
             doc["passphrase"] = json!(passphrase);
             let resp = tvctl::http_client()?
                 .post(&url)
@@ -987,6 +988,16 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         .unwrap_or_default();
                     err(&format!(
                         "{shown}: no such route: the local stack's webhook is at {origin}/webhook"
+                    ));
+                }
+                // Refused the secret tvctl sends when none is given: say which it sent.
+                WebhookAnswer::Ingest
+                    if status == reqwest::StatusCode::UNAUTHORIZED && sent_default_secret =>
+                {
+                    err(&format!(
+                        "{shown}: the webhook refused the local default secret, which tvctl sends \
+                         when none is set: set WEBHOOK_SECRET (or --passphrase) to the secret the \
+                         stack or deployment was started with"
                     ));
                 }
                 WebhookAnswer::Ingest => {}

@@ -329,3 +329,35 @@ fn the_sample_list_marks_the_samples_the_webhook_refuses() {
         "{text}"
     );
 }
+
+/// A webhook that refuses the secret tvctl sent when none was set (the local default) is told
+/// so, with how to set the right one; a secret that was set is not second-guessed.
+#[test]
+fn a_refused_default_secret_says_how_to_set_the_right_one() {
+    let body = r#"{"error":{"code":"unauthorized","message":"unauthorized"}}"#;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let server = serve(listener, 1, json_answer("401 Unauthorized", body));
+    let (code, text) = tvctl(&["send", "oanda-eurusd-long", "--url", &url]);
+    server.join().unwrap();
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("refused the local default secret") && text.contains("WEBHOOK_SECRET"),
+        "{text}"
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let server = serve(listener, 1, json_answer("401 Unauthorized", body));
+    let (code, text) = tvctl(&[
+        "send",
+        "oanda-eurusd-long",
+        "--url",
+        &url,
+        "--passphrase",
+        "a-secret-of-mine",
+    ]);
+    server.join().unwrap();
+    assert_eq!(code, 1, "{text}");
+    assert!(!text.contains("local default secret"), "{text}");
+    assert!(!text.contains("a-secret-of-mine"), "{text}");
+}
