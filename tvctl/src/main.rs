@@ -1234,11 +1234,14 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             } else {
                 std::fs::write(&output, report::html(&r, &filter, &name))
                     .map_err(|e| Failure::Usage(format!("{}: {e}", output.display())))?;
+                let plural = |n: usize, one: &str, many: &str| {
+                    format!("{n} {}", if n == 1 { one } else { many })
+                };
                 out(&format!(
-                    "{}: {} signals, {} trades",
+                    "{}: {}, {}",
                     output.display(),
-                    r.signals,
-                    r.trades.len()
+                    plural(r.signals, "signal", "signals"),
+                    plural(r.trades.len(), "trade", "trades")
                 ));
             }
             Ok(ExitCode::SUCCESS)
