@@ -258,8 +258,8 @@ impl OandaClient {
     }
 
     /// The account's position in `instrument`. No position (404): zero, once the account
-    /// summary shows the account exists (a 404 there too is no such account: an error naming
-    /// it, never a flat account).
+    /// summary shows the account exists (a 404 there too is [`OandaError::NoAccount`], never a
+    /// flat account).
     pub async fn position(&self, instrument: &str) -> Result<Holdings, OandaError> {
         let found: Option<PositionResponse> = self
             .get(&self.url(&format!("/positions/{instrument}")))
@@ -279,20 +279,17 @@ impl OandaClient {
         }
     }
 
-    /// The account summary's `lastTransactionID`. A 404 is no such account for this token:
-    /// named, with the setting that gives it.
+    /// The account summary's `lastTransactionID`. A 404 is no such account at this host:
+    /// [`OandaError::NoAccount`], naming the settings that give them.
     async fn last_transaction_of_account(&self) -> Result<String, OandaError> {
         let found: Option<AccountSummaryResponse> = self.get(&self.url("/summary")).await?;
         let Some(summary) = found else {
-            return Err(OandaError::Api {
-                status: 404,
-                code: String::new(),
-                message: format!(
-                    "OANDA has no account {} (check OANDA_ACCOUNT: the v20 account id, as OANDA \
-                     shows it)",
-                    self.account
-                ),
-            });
+            return Err(OandaError::NoAccount(format!(
+                "OANDA answered 404 for account {}: check OANDA_ACCOUNT (the v20 account id, as \
+                 OANDA shows it) and OANDA_BASE_URL (practice and live accounts are on different \
+                 hosts)",
+                self.account
+            )));
         };
         summary.last_transaction_id.ok_or_else(|| {
             OandaError::Unreachable("summary answer without lastTransactionID".into())

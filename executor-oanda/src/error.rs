@@ -32,6 +32,11 @@ pub enum OandaError {
     /// The base URL refused before any request (see `executor_runtime::http::check_base_url`).
     #[error("{0}")]
     BaseUrl(String),
+    /// The account summary answered 404: no such account at this host for this token (a
+    /// setting to fix, after which its signals can be replayed: a read error that sends the
+    /// signal back through its queue, not a refusal).
+    #[error("{0}")]
+    NoAccount(String),
 }
 
 impl OandaError {
@@ -43,7 +48,7 @@ impl OandaError {
             | Self::Unreachable(_)
             | Self::RateLimited { .. } => true,
             Self::Api { status, .. } => *status == 429 || *status >= 500,
-            Self::BaseUrl(_) => false,
+            Self::BaseUrl(_) | Self::NoAccount(_) => false,
         }
     }
 }

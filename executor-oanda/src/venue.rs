@@ -80,7 +80,9 @@ fn read_error(e: OandaError) -> ReadError {
         // OANDA's 401: the token is missing, invalid or not the account's (its v20
         // specification lists 401 for every endpoint): named with the setting that gives it.
         OandaError::Api { status: 401, .. } => ReadError::Refused(format!(
-            "{e} (check OANDA_SECRET: the personal access token of the account's login)"
+            "{e} (check OANDA_SECRET, in AWS the SSM parameter OANDA_SECRET_PARAM names: the \
+             personal access token of the account's login; and OANDA_BASE_URL: a practice \
+             token is refused by the live host and a live one by the practice host)"
         )),
         OandaError::Api { status, .. } if (400..500).contains(&status) && status != 429 => {
             ReadError::Refused(e.to_string())

@@ -997,16 +997,29 @@ async fn an_account_oanda_does_not_have_is_named_never_read_as_flat() {
     )
     .unwrap();
     let clock = shared::clock::ManualClock::new(support::t0() + chrono::Duration::seconds(2));
-    let venue = executor_oanda::venue::OandaVenue::new(client, clock);
+    let venue = executor_oanda::venue::OandaVenue::new(client, clock.clone());
     let err = venue.position("EUR_USD").await.unwrap_err();
     let text = format!("{err:?}");
     assert!(
-        text.contains("OANDA has no account 101-004-9999999-001")
+        text.contains("OANDA answered 404 for account 101-004-9999999-001")
             && text.contains("OANDA_ACCOUNT")
             && !text.contains("  "),
         "{text}"
     );
     assert!(!text.contains(&fake.token), "no secret");
+    // A signal on it sends nothing and is not ended: it goes back through its queue (to the
+    // dead-letter queue, for a replay once the setting is fixed), never journaled rejected.
+    let token = fake.token.clone();
+    let h = test_kit::executor::harness(fake, venue, clock, false, support::RISK, ());
+    let i = intent(Action::LongEntry, 1);
+    let got = h.executor.execute(&i).await;
+    assert!(got.is_err(), "ended instead of sent back: {got:?}");
+    assert_eq!(h.fake.order_requests().len(), 0);
+    assert!(
+        h.journal.signal(&i.signal_id).await.unwrap().is_none(),
+        "nothing journaled"
+    );
+    assert!(!format!("{got:?}").contains(&token));
 }
 
 /// A token OANDA refuses (401): the read's error names the setting, and never the token.

@@ -210,23 +210,30 @@ impl TradovateSettings {
         clock: C,
         settings: VenueSettings,
     ) -> Result<TradovateVenue<S, L, C>, ConfigError> {
-        // The setting to look at: the base URL when Tradovate could not be reached, else the
-        // login's credentials (Tradovate's refusal does not say which of them is wrong).
+        // The setting to look at: the base URL when Tradovate could not be reached or has no
+        // such path, the login's credentials when it refused them (its refusal does not say
+        // which is wrong); otherwise (a rate limit, a penalty, a 5xx, the token store) the
+        // first credential, as before, the reason saying what happened.
         let login_failed = |e: crate::token::TokenError| {
-            let unreachable = matches!(
-                e,
-                crate::token::TokenError::Tradovate(
-                    TvError::Unreachable(_) | TvError::NotSent(_) | TvError::BaseUrl(_)
-                )
-            );
-            ConfigError::Invalid {
-                name: if unreachable {
-                    BASE_URL.name.into()
-                } else {
+            use crate::token::TokenError::Tradovate;
+            let name = match &e {
+                Tradovate(
+                    TvError::Unreachable(_)
+                    | TvError::NotSent(_)
+                    | TvError::BaseUrl(_)
+                    | TvError::Api { status: 404, .. },
+                ) => BASE_URL.name.to_owned(),
+                Tradovate(
+                    TvError::Refused(_) | TvError::LoginRefused(_) | TvError::Unauthorized,
+                ) => {
                     let names: Vec<&str> = CREDENTIALS.iter().map(|c| c.name).collect();
                     let (last, rest) = names.split_last().unwrap_or((&"", &[]));
                     format!("{} or {last}", rest.join(", "))
-                },
+                }
+                _ => CREDENTIALS[0].name.to_owned(),
+            };
+            ConfigError::Invalid {
+                name,
                 reason: format!("Tradovate login: {e}"),
             }
         };

@@ -676,7 +676,10 @@ pub struct Sources {
 /// few seconds at most.
 const REAL_READ_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long a broker that refused a position read for its rate (Tradovate's 429 or penalty
-/// ticket, `ReadError::RateLimited`) is not read again by the dashboard, new fills or not.
+/// ticket, `ReadError::RateLimited`) is not read again by the dashboard, new fills or not,
+/// unless the broker has answered the executor since (its health's latest success: an
+/// execution that began before the limit and ended after it counts too, costing at most one
+/// more refused read).
 /// Tradovate asks a client that got a 429 to stop ("stops handling requests for a period of
 /// time", about an hour; <https://partner.tradovate.com/overview/core-concepts/rate-limits>),
 /// and a page re-reading every few seconds would lengthen the lockout the executor's own
@@ -685,16 +688,16 @@ pub const RATE_LIMITED_HOLD: std::time::Duration = std::time::Duration::from_sec
 /// The longest wait for one position read; a slow broker shows an error, not a stuck page.
 const REAL_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Instruments read per broker and update: those of the journal's latest signals (at start)
-/// and of the signals executed since the start, the latest first, at most this many.
+/// and of the signals journaled since the start, the latest first, at most this many.
 const REAL_READ_MAX: usize = 20;
 /// What a real broker's positions are read for: a broker is asked for one instrument at a
 /// time, so what the account holds in others is not shown.
 const REAL_READ_HINT: &str = "read from the broker for the instruments of the journal's latest \
-     signals and of the signals executed since the start";
+     signals and of the signals journaled since the start";
 /// Why a real broker was not read: no instrument of it is known yet.
 pub const NOTHING_TO_READ: &str = "no instrument of this broker among the journal's latest \
-     signals or the signals executed since the start: the broker was not asked (an alert still \
-     queued or retrying counts once executed; or see the broker's own platform)";
+     signals or the signals journaled since the start: the broker was not asked (an alert still \
+     queued or retrying counts once journaled; or see the broker's own platform)";
 
 /// The latest read of each real broker: when, after how many booked fills, the block, and
 /// whether the broker refused it for its rate. One lock per broker, held while its broker is
@@ -775,7 +778,7 @@ fn position_row(
 
 impl Live {
     /// A real broker's positions in the instruments of the journal's latest signals and of
-    /// the signals executed since the start, read through its client ([`PositionRead`]); reused for
+    /// the signals journaled since the start, read through its client ([`PositionRead`]); reused for
     /// [`REAL_READ_EVERY`] while no new fill came in. With no such instrument the broker is
     /// not asked: no read time, and [`NOTHING_TO_READ`] as the error.
     async fn real_positions(
@@ -876,7 +879,7 @@ impl Live {
             let next = self.dashboard.clock.now()
                 + chrono::Duration::from_std(RATE_LIMITED_HOLD).unwrap_or_default();
             errors.push(format!(
-                "the broker limits this client's rate: positions are not read again before {} (the broker asks clients to pause after a rate limit)",
+                "the broker limits this client's rate: positions are not read again before {}, or before the broker answers the executor again (the broker asks clients to pause after a rate limit)",
                 next.format("%H:%M UTC")
             ));
         }
@@ -940,7 +943,7 @@ impl Live {
     /// name, of what it holds: a paper OANDA or Tradovate book's net by instrument, the paper
     /// Coinbase wallet's balances by currency; a real broker's positions by instrument (its
     /// product, for Coinbase), read from the broker as the page reads them (the instruments of
-    /// the journal's latest signals and of the signals executed since the start, each read
+    /// the journal's latest signals and of the signals journaled since the start, each read
     /// bounded, the brokers at
     /// once, a read shared with the page for a few seconds). `real` lists the brokers read so;
     /// `read_at` when each broker's read was made (RFC 3339, UTC), absent when no instrument

@@ -535,8 +535,8 @@ impl RoutingTable {
         {
             return Err(format!(
                 "{} is not a contract: a continuous symbol ends in \"!\" ({}!); a contract \
-                 names its month code and year after the root ({head}, then F to Z, then the \
-                 year)",
+                 names one of the root's months by its code (F for January to Z for December) \
+                 and the year after {head}",
                 echo(sym),
                 echo(sym)
             ));

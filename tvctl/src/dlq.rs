@@ -68,10 +68,16 @@ pub enum Target {
 }
 
 impl Target {
+    /// The dead-letter queue's name: the last part of an SQS URL; locally the queue given, or
+    /// the dead-letter queue of a source queue given (`oanda.fifo` → `oanda-dlq.fifo`), as the
+    /// local stack reads it.
     pub fn name(&self) -> String {
         match self {
             Self::Sqs { dlq_url, .. } => dlq_url.rsplit('/').next().unwrap_or(dlq_url).to_owned(),
-            Self::Local { queue, .. } => queue.clone(),
+            Self::Local { queue, .. } => match queue.strip_suffix(".fifo") {
+                Some(stem) if !stem.ends_with("-dlq") => format!("{stem}-dlq.fifo"),
+                _ => queue.clone(),
+            },
         }
     }
 

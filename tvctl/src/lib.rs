@@ -121,7 +121,7 @@ pub fn positions_lines(v: &serde_json::Value) -> Vec<String> {
                     (true, true) if read_at.is_none() => "not read from the broker".to_owned(),
                     (true, true) => format!(
                         "{from} nothing held among the instruments read (those of the journal's \
-                         latest signals and of the signals executed since the start)"
+                         latest signals and of the signals journaled since the start)"
                     ),
                     (false, false) => open.join(", "),
                     (false, true) => format!("{from} {}", open.join(", ")),
@@ -182,7 +182,7 @@ mod tests {
                 "oanda: flat",
                 "tradovate: (read from the broker at 2026-12-05T06:00:01Z) nothing held among \
                  the instruments read (those of the journal's latest signals and of the signals \
-                 executed since the start)",
+                 journaled since the start)",
                 "tradovate: not read: ESZ6: timed out",
             ]
         );

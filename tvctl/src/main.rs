@@ -995,9 +995,10 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     if status == reqwest::StatusCode::UNAUTHORIZED && sent_default_secret =>
                 {
                     err(&format!(
-                        "{shown}: the webhook refused the local default secret, which tvctl sends \
+                        "{shown}: refused (401) with the local default secret, which tvctl sends \
                          when none is set: set WEBHOOK_SECRET (or --passphrase) to the secret the \
-                         stack or deployment was started with"
+                         stack or deployment was started with (a deployment also refuses an \
+                         address outside its allowlist)"
                     ));
                 }
                 WebhookAnswer::Ingest => {}

@@ -342,7 +342,8 @@ fn a_refused_default_secret_says_how_to_set_the_right_one() {
     server.join().unwrap();
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("refused the local default secret") && text.contains("WEBHOOK_SECRET"),
+        text.contains("refused (401) with the local default secret")
+            && text.contains("WEBHOOK_SECRET"),
         "{text}"
     );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

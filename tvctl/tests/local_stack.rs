@@ -223,7 +223,7 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
         (
             vec!["dlq", "list", "--local", base, "--queue", "oanda.fifo"],
             0,
-            "0 message(s) in oanda.fifo",
+            "0 message(s) in oanda-dlq.fifo",
         ),
         // The default queue is named: the signals queue's dead letters, not every queue's.
         (
