@@ -205,7 +205,24 @@ fn an_explicit_contract_past_its_roll_date_is_refused_as_expired_with_the_date()
             .map(|r| r.instrument.as_str().to_owned()),
         Ok("ESZ6".to_owned())
     );
-    assert!(refusal("ESZ6", "2026-12-12T00:00:00Z").contains("expired"));
+    // From its roll date to the end of its month it may still trade (ES's last trading day is
+    // in its contract month, and the table gives none): refused, but not said to be expired.
+    let reason = refusal("ESZ6", "2026-12-12T00:00:00Z");
+    assert!(
+        reason.contains("is past its roll date in the routing table (2026-12-12 00:00 UTC)")
+            && reason.contains("futures.ES.last_day")
+            && reason.contains("ES1!")
+            && !reason.contains("ESZ6 (December 2026) expired"),
+        "{reason}"
+    );
+    // Once its month has ended it has expired, whatever the table says.
+    let reason = refusal("ESZ6", "2027-01-01T00:00:00Z");
+    assert!(
+        reason.contains(
+            "ESZ6 (December 2026) expired: its roll date in the routing table was 2026-12-12"
+        ),
+        "{reason}"
+    );
 }
 
 #[test]
