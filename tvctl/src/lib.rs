@@ -131,15 +131,24 @@ pub fn positions_lines(v: &serde_json::Value) -> Vec<String> {
                 .as_str()
                 .map_or_else(|| held.to_string(), str::to_owned),
         };
-        lines.push(format!("{broker}: {line}"));
-        for e in v["read_errors"][broker.as_str()]
+        let mut errors = v["read_errors"][broker.as_str()]
             .as_array()
             .into_iter()
             .flatten()
-        {
-            let e = e.as_str().map_or_else(|| e.to_string(), str::to_owned);
-            lines.push(format!("{broker}: not read: {e}"));
+            .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned));
+        // A broker not read at all says why on its one line; a broker read in part gets a
+        // line for each instrument that was not.
+        match errors.next() {
+            Some(first) if real && read_at.is_none() && line == "not read from the broker" => {
+                lines.push(format!("{broker}: {line}: {first}"));
+            }
+            Some(first) => {
+                lines.push(format!("{broker}: {line}"));
+                lines.push(format!("{broker}: not read: {first}"));
+            }
+            None => lines.push(format!("{broker}: {line}")),
         }
+        lines.extend(errors.map(|e| format!("{broker}: not read: {e}")));
     }
     lines
 }
@@ -200,10 +209,7 @@ mod tests {
         });
         assert_eq!(
             positions_lines(&v),
-            [
-                "oanda: not read from the broker",
-                "oanda: not read: no instrument of this broker yet",
-            ]
+            ["oanda: not read from the broker: no instrument of this broker yet"]
         );
     }
 }
