@@ -561,9 +561,9 @@ impl RoutingTable {
             ));
         }
         let (last, what) = spec.last_trading(full_year, month);
-        // Every future's last trading day falls in or before its contract month (CL's in the
-        // month before), so a contract whose month has not ended may still trade: past its
-        // roll date with no last trading day in the table, it is refused as the table takes
+        // A future's last trading day is never later than the end of its contract month (CL's
+        // falls in the month before), so until then a contract past its roll date may still
+        // be trading: with no last trading day in the table it is refused as the table takes
         // it, not said to have expired.
         let month_ended = NaiveDate::from_ymd_opt(full_year, month, 1)
             .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
@@ -573,11 +573,10 @@ impl RoutingTable {
             return Err(format!(
                 "{} ({} {full_year}) is past its roll date in the routing table ({}), from \
                  which the table takes it as expired: it gives no last trading day for {} \
-                 (futures.{}.last_day). Trade {}1!, or close a position in it at the broker",
+                 (futures.{}.last_day)",
                 echo(sym),
                 month_name(month),
                 last.format("%Y-%m-%d %H:%M UTC"),
-                echo(root),
                 echo(root),
                 echo(root)
             ));

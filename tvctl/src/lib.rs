@@ -85,7 +85,8 @@ pub fn shown_url(url: &str) -> String {
 /// when, `read_errors` their failed reads): one line per broker, an instrument at 0 (closed
 /// to flat, kept in a paper book) left out. A paper book with nothing open is `flat`; a real
 /// broker's read with nothing open says so without calling the account flat (only this run's
-/// alerts' instruments are read); each failed read follows its broker's line.
+/// alerts' instruments are read). A real broker not read at all gives why on its line when
+/// there is one reason; otherwise each failed read follows its broker's line.
 pub fn positions_lines(v: &serde_json::Value) -> Vec<String> {
     let real: Vec<&str> = v["real"]
         .as_array()
@@ -117,7 +118,8 @@ pub fn positions_lines(v: &serde_json::Value) -> Vec<String> {
                     .collect();
                 match (open.is_empty(), real) {
                     (true, false) => "flat".to_owned(),
-                    // No read made (no instrument known): why follows, as a read error.
+                    // No read made (no instrument known, or every read failed): why comes
+                    // from the read errors, on this line or after it.
                     (true, true) if read_at.is_none() => "not read from the broker".to_owned(),
                     (true, true) => format!(
                         "{from} nothing held among the instruments read (those of the journal's \
@@ -131,24 +133,23 @@ pub fn positions_lines(v: &serde_json::Value) -> Vec<String> {
                 .as_str()
                 .map_or_else(|| held.to_string(), str::to_owned),
         };
-        let mut errors = v["read_errors"][broker.as_str()]
+        let errors: Vec<String> = v["read_errors"][broker.as_str()]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned));
-        // A broker not read at all says why on its one line; a broker read in part gets a
-        // line for each instrument that was not.
-        match errors.next() {
-            Some(first) if real && read_at.is_none() && line == "not read from the broker" => {
-                lines.push(format!("{broker}: {line}: {first}"));
+            .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned))
+            .collect();
+        // A broker not read at all for one reason says it on its one line; otherwise each
+        // read error (an instrument's, the rate-limit hold's) follows on a line of its own.
+        match errors.as_slice() {
+            [why] if real && read_at.is_none() && line == "not read from the broker" => {
+                lines.push(format!("{broker}: {line}: {why}"));
             }
-            Some(first) => {
+            _ => {
                 lines.push(format!("{broker}: {line}"));
-                lines.push(format!("{broker}: not read: {first}"));
+                lines.extend(errors.iter().map(|e| format!("{broker}: not read: {e}")));
             }
-            None => lines.push(format!("{broker}: {line}")),
         }
-        lines.extend(errors.map(|e| format!("{broker}: not read: {e}")));
     }
     lines
 }
@@ -210,6 +211,21 @@ mod tests {
         assert_eq!(
             positions_lines(&v),
             ["oanda: not read from the broker: no instrument of this broker yet"]
+        );
+        // Every read failed, each for its own reason: no one of them stands for the broker.
+        let v = serde_json::json!({
+            "oanda": {},
+            "real": ["oanda"],
+            "read_at": {},
+            "read_errors": {"oanda": ["EUR_USD: timed out", "GBP_USD: timed out"]},
+        });
+        assert_eq!(
+            positions_lines(&v),
+            [
+                "oanda: not read from the broker",
+                "oanda: not read: EUR_USD: timed out",
+                "oanda: not read: GBP_USD: timed out",
+            ]
         );
     }
 }
