@@ -212,7 +212,13 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
             let md = &signal.alert.market_data;
             let now = self.clock.now();
             let fronts = self.current_fronts(now).await;
-            let mut route = match self.routing.route_with(&md.exchange, &md.symbol, now, &fronts) {
+            let mut route = match self.routing.route_for(
+                &md.exchange,
+                &md.symbol,
+                now,
+                &fronts,
+                shared::routing::Use::of(signal.alert.action),
+            ) {
                 Ok(route) => route,
                 Err(refusal) => {
                     // Retrying cannot make it routable; acknowledging is the terminal state.

@@ -336,3 +336,48 @@ async fn a_continuous_symbol_is_not_routed_when_its_contract_cannot_be_held() {
     assert!(intents(&f.tradovate).is_empty());
     assert_eq!(intents(&f.oanda).len(), 1, "other symbols are not held up");
 }
+
+/// An exit of an explicit contract past its roll date (a table that rolls ES on the 1st of the
+/// month before, none giving a last trading day) reaches the executor, so a position held in
+/// it can be closed; an entry of it is acknowledged without an intent.
+#[tokio::test]
+async fn an_exit_of_an_explicit_contract_past_its_roll_date_is_routed_and_an_entry_is_not() {
+    shared::telemetry::init_test_logs();
+    let table = RoutingTable::from_toml(
+        r#"
+delayed_suffixes = []
+[exchanges]
+CME_MINI = "tradovate"
+[oanda]
+quote_currencies = ["USD"]
+[coinbase]
+quote_currencies = ["USD"]
+[futures.ES]
+months = "HMUZ"
+roll_day = 1
+roll_months_before = 1
+"#,
+    )
+    .unwrap();
+    let f = fixture(table);
+    let mut exit = signal("tradovate-es-long.json", 0);
+    exit.alert.market_data.symbol = "ESZ6".into();
+    exit.alert.action = Action::LongExit;
+    let mut entry = signal("tradovate-es-long.json", 1);
+    entry.alert.market_data.symbol = "ESZ6".into();
+    entry.alert.action = Action::LongEntry;
+    let resp = f
+        .router
+        .handle_batch(
+            fifo_event(&[record("x1", &exit), record("x2", &entry)]),
+            None,
+        )
+        .await
+        .unwrap();
+    // Both acknowledged: the entry's refusal is terminal, not retried.
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    assert_eq!(
+        intents(&f.tradovate),
+        [("ESZ6".to_owned(), "ESZ6".to_owned(), Action::LongExit)]
+    );
+}

@@ -298,7 +298,13 @@ impl ValidatedAlert {
         freshness: Freshness,
     ) -> Result<Route, AlertError> {
         let md = &self.alert.market_data;
-        let route = table.route(&md.exchange, &md.symbol, now)?;
+        let route = table.route_for(
+            &md.exchange,
+            &md.symbol,
+            now,
+            &crate::front_month::Fronts::new(),
+            crate::routing::Use::of(self.alert.action),
+        )?;
         self.alert.check_fresh(now, freshness)?;
         Ok(route)
     }

@@ -394,6 +394,26 @@ impl RoutingTable {
         now: DateTime<Utc>,
         fronts: &Fronts,
     ) -> Result<Route, AlertError> {
+        self.route_for(exchange, symbol, now, fronts, Use::Open)
+    }
+
+    /// [`Self::route_with`] for an alert whose action is `use_`: where the table gives a root
+    /// no last trading day, an explicit contract past its roll date is refused to an entry
+    /// ([`Use::Open`]) but still routes for an exit or `FLATTEN` ([`Use::CloseOnly`]) until
+    /// its contract month ends (a future's last trading day is never later), so a position
+    /// held in it can be closed through the pipeline; the broker refuses an order for a
+    /// contract that has stopped trading.
+    ///
+    /// # Errors
+    /// As [`Self::route`].
+    pub fn route_for(
+        &self,
+        exchange: &str,
+        symbol: &str,
+        now: DateTime<Utc>,
+        fronts: &Fronts,
+        use_: Use,
+    ) -> Result<Route, AlertError> {
         let upper = exchange.trim().to_ascii_uppercase();
         let venue = self
             .delayed_suffixes
@@ -432,7 +452,7 @@ impl RoutingTable {
                 })?,
                 None,
             ),
-            Broker::Tradovate => self.future(&sym, now).map_err(unroutable)?,
+            Broker::Tradovate => self.future(&sym, now, use_).map_err(unroutable)?,
         };
         let (instrument, resolution, disagreement) =
             self.with_front(instrument, resolution, &sym, now, fronts);
@@ -468,7 +488,7 @@ impl RoutingTable {
             return (instrument, Some(res), None);
         }
         // The leader must be a contract of this root that routes today.
-        match self.future(&front.contract, now) {
+        match self.future(&front.contract, now, Use::Open) {
             Ok((contract, _)) if contract_root(&contract) == front.root => {
                 let what = format!(
                     "{sym}: the market-data volume leader is {contract} (as of {as_of}), the roll rule says {instrument}; trading {contract}"
@@ -497,6 +517,7 @@ impl RoutingTable {
         &self,
         sym: &str,
         now: DateTime<Utc>,
+        use_: Use,
     ) -> Result<(String, Option<ContractResolution>), String> {
         let lookup = |root: &str| {
             self.futures
@@ -570,10 +591,14 @@ impl RoutingTable {
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .is_none_or(|end| now >= end.and_utc());
         if now >= last && spec.last_day.is_none() && !month_ended {
+            if use_ == Use::CloseOnly {
+                return Ok((format!("{root}{code}{}", full_year.rem_euclid(10)), None));
+            }
             return Err(format!(
                 "{} ({} {full_year}) is past its roll date in the routing table ({}), from \
-                 which the table takes it as expired: it gives no last trading day for {} \
-                 (futures.{}.last_day)",
+                 which the table takes it as expired for an entry: it gives no last trading \
+                 day for {} (futures.{}.last_day); an exit or FLATTEN of it routes until its \
+                 month ends",
                 echo(sym),
                 month_name(month),
                 last.format("%Y-%m-%d %H:%M UTC"),
@@ -625,6 +650,28 @@ fn month_name(month: u32) -> &'static str {
         "November",
         "December",
     ][(month as usize).saturating_sub(1).min(11)]
+}
+
+/// What an alert asks of the contract it routes to ([`RoutingTable::route_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// An entry: may open or add to a position.
+    Open,
+    /// An exit or `FLATTEN`: only reduces a position.
+    CloseOnly,
+}
+
+impl Use {
+    /// An entry opens; an exit or `FLATTEN` only closes.
+    pub fn of(action: crate::alert::Action) -> Self {
+        use crate::alert::TargetPosition;
+        match action.target() {
+            TargetPosition::Long | TargetPosition::Short => Self::Open,
+            TargetPosition::NoLong | TargetPosition::NoShort | TargetPosition::Flat => {
+                Self::CloseOnly
+            }
+        }
+    }
 }
 
 impl FuturesRoot {

@@ -225,6 +225,52 @@ fn an_explicit_contract_past_its_roll_date_is_refused_with_the_date_and_expired_
     );
 }
 
+/// An exit or FLATTEN closes a position held in an explicit contract past its roll date
+/// (the table gives ES no last trading day) until the contract's month ends; an entry is
+/// refused from the roll date, and says an exit would route.
+#[test]
+fn an_exit_of_an_explicit_contract_past_its_roll_date_routes_until_its_month_ends() {
+    use shared::Action;
+    use shared::front_month::Fronts;
+    use shared::routing::Use;
+    let table = RoutingTable::embedded();
+    let route = |action: Action, now: &str| {
+        table
+            .route_for("CME_MINI", "ESZ6", at(now), &Fronts::new(), Use::of(action))
+            .map(|r| r.instrument.as_str().to_owned())
+            .map_err(|e| e.to_string())
+    };
+    for exit in [Action::LongExit, Action::ShortExit, Action::Flatten] {
+        assert_eq!(route(exit, "2026-12-15T15:00:00Z"), Ok("ESZ6".to_owned()));
+        assert_eq!(route(exit, "2026-12-31T23:59:00Z"), Ok("ESZ6".to_owned()));
+        let after = route(exit, "2027-01-01T00:00:00Z").unwrap_err();
+        assert!(after.contains("ESZ6 (December 2026) expired"), "{after}");
+    }
+    for entry in [Action::LongEntry, Action::ShortEntry] {
+        let refused = route(entry, "2026-12-15T15:00:00Z").unwrap_err();
+        assert!(
+            refused.contains("past its roll date") && refused.contains("an exit or FLATTEN"),
+            "{refused}"
+        );
+        // Before the roll date an entry routes as ever.
+        assert_eq!(route(entry, "2026-12-11T15:00:00Z"), Ok("ESZ6".to_owned()));
+    }
+    // A configured last trading day is the end for exits too.
+    let custom = RoutingTable::from_toml(&CUSTOM.replace(
+        "roll_months_before = 1\n",
+        "roll_months_before = 1\nlast_day = 18\n",
+    ))
+    .unwrap();
+    let exit = custom.route_for(
+        "CME",
+        "ESZ6",
+        at("2026-12-19T00:00:00Z"),
+        &Fronts::new(),
+        Use::CloseOnly,
+    );
+    assert!(exit.unwrap_err().to_string().contains("last trading day"));
+}
+
 #[test]
 fn a_short_year_is_the_nearest_year_ending_in_it_never_a_decade_away() {
     // NQZ5 in 2026 is December 2025 (expired), not December 2035.
