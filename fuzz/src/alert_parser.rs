@@ -12,6 +12,8 @@
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use shared::alert::{Freshness, MAX_BODY_BYTES, RawAlert, ValidatedAlert};
+use shared::front_month::Fronts;
+use shared::routing::Use;
 use shared::{AlertError, ErrorCode, RoutingTable, SignalId};
 use std::sync::OnceLock;
 
@@ -129,13 +131,26 @@ fn check_routing(valid: &ValidatedAlert, input: &[u8]) {
     // the alert's own `timenow`, so that freshness passes and routing is reached for any time.
     let own_now = md.timenow.checked_add_signed(Duration::seconds(1));
     for now in [Some(fixed_now()), own_now].into_iter().flatten() {
-        let routed = table.route(&md.exchange, &md.symbol, now);
-        let again = table.route(&md.exchange, &md.symbol, now);
+        // As ingest routes it: an exit or FLATTEN may reach a contract an entry may not.
+        let use_ = Use::of(valid.alert.action);
+        let no_fronts = Fronts::new();
+        let routed = table.route_for(&md.exchange, &md.symbol, now, &no_fronts, use_);
+        let again = table.route_for(&md.exchange, &md.symbol, now, &no_fronts, use_);
         assert_eq!(routed, again, "routing is not deterministic");
-        let lower = table.route(
+        // Whatever routes for an entry routes the same for an exit.
+        if let Ok(open) = table.route(&md.exchange, &md.symbol, now) {
+            assert_eq!(
+                routed.as_ref().ok(),
+                Some(&open),
+                "an exit routes apart from an entry"
+            );
+        }
+        let lower = table.route_for(
             &md.exchange.to_ascii_lowercase(),
             &md.symbol.to_ascii_lowercase(),
             now,
+            &no_fronts,
+            use_,
         );
         match (&routed, &lower) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "routing depends on letter case"),

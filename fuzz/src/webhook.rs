@@ -36,10 +36,10 @@ use shared::alert::Freshness;
 use shared::clock::ManualClock;
 use shared::message::SignalMessage;
 use shared::ports::{FifoMessage, FifoQueue, QueueError};
-use test_kit::fifo::MemoryFifoQueue;
 use std::io::Write;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
+use test_kit::fifo::MemoryFifoQueue;
 
 /// The webhook secret of the fuzzed handler; the seeds carry it so that inputs get past
 /// authentication.
