@@ -401,8 +401,7 @@ impl RoutingTable {
     /// no last trading day, an explicit contract past its roll date is refused to an entry
     /// ([`Use::Open`]) but still routes for an exit or `FLATTEN` ([`Use::CloseOnly`]) until
     /// its contract month ends (a future's last trading day is never later), so a position
-    /// held in it can be closed through the pipeline; the broker refuses an order for a
-    /// contract that has stopped trading.
+    /// held in it can be closed through the pipeline up to its last trading day.
     ///
     /// # Errors
     /// As [`Self::route`].
