@@ -779,13 +779,18 @@ async fn the_commission_of_each_fill_is_journaled_in_the_quote_currency() {
     );
 }
 
-/// A client of `url` with the API token `token`, one read attempt, a 300 ms timeout.
+/// A client of `url` with the API token `token`, one read attempt, a 2 s timeout.
 fn client_at(url: &str, token: &str) -> executor_oanda::client::OandaClient {
+    client_of(url, token, "101-004-1234567-001")
+}
+
+/// [`client_at`] for the account `account`.
+fn client_of(url: &str, token: &str, account: &str) -> executor_oanda::client::OandaClient {
     use executor_oanda::client::{ClientSettings, OandaClient};
     OandaClient::new(
         url,
         secrecy::SecretString::from(token.to_owned()),
-        "101-004-1234567-001",
+        account,
         ClientSettings {
             timeout: std::time::Duration::from_secs(2),
             read_attempts: 1,
@@ -985,17 +990,7 @@ fn the_client_refuses_plain_http_to_another_machine() {
 async fn an_account_oanda_does_not_have_is_named_never_read_as_flat() {
     use executor_runtime::venue::PositionRead as _;
     let fake = broker_fakes::oanda::FakeOanda::start().await;
-    let client = executor_oanda::client::OandaClient::new(
-        &fake.url,
-        secrecy::SecretString::from(fake.token.clone()),
-        "101-004-9999999-001",
-        executor_oanda::client::ClientSettings {
-            timeout: std::time::Duration::from_secs(2),
-            read_attempts: 2,
-            read_backoff: std::time::Duration::from_millis(10),
-        },
-    )
-    .unwrap();
+    let client = client_of(&fake.url, &fake.token, "101-004-9999999-001");
     let clock = shared::clock::ManualClock::new(support::t0() + chrono::Duration::seconds(2));
     let venue = executor_oanda::venue::OandaVenue::new(client, clock.clone());
     let err = venue.position("EUR_USD").await.unwrap_err();
@@ -1027,17 +1022,7 @@ async fn an_account_oanda_does_not_have_is_named_never_read_as_flat() {
 async fn a_token_oanda_refuses_is_named_by_its_setting() {
     use executor_runtime::venue::PositionRead as _;
     let fake = broker_fakes::oanda::FakeOanda::start().await;
-    let client = executor_oanda::client::OandaClient::new(
-        &fake.url,
-        secrecy::SecretString::from("not-the-token-1234".to_owned()),
-        &fake.account,
-        executor_oanda::client::ClientSettings {
-            timeout: std::time::Duration::from_secs(2),
-            read_attempts: 2,
-            read_backoff: std::time::Duration::from_millis(10),
-        },
-    )
-    .unwrap();
+    let client = client_of(&fake.url, "not-the-token-1234", &fake.account);
     let clock = shared::clock::ManualClock::new(support::t0() + chrono::Duration::seconds(2));
     let venue = executor_oanda::venue::OandaVenue::new(client, clock);
     let text = format!("{:?}", venue.position("EUR_USD").await.unwrap_err());

@@ -225,13 +225,7 @@ async fn a_real_coinbase_account_is_read_from_the_broker_not_the_paper_wallet() 
         ("COINBASE_PRIVATE_KEY".into(), pem),
     ])
     .await;
-    let (status, body) = common::post_with(
-        &stack.base,
-        "coinbase-btcusd-long",
-        common::REAL_BROKER_SECRET,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    common::post_accepted_real(&stack.base, "coinbase-btcusd-long").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let local = loop {
         let local = common::get_json(&stack.base, "/local/positions").await;
@@ -266,9 +260,7 @@ async fn a_real_brokers_position_is_read_from_the_broker() {
         ("OANDA_SECRET".into(), fake.token.clone()),
     ])
     .await;
-    let (status, body) =
-        common::post_with(&stack.base, "oanda-eurusd-long", common::REAL_BROKER_SECRET).await;
-    assert_eq!(status, 200, "{body}");
+    let body = common::post_accepted_real(&stack.base, "oanda-eurusd-long").await;
     let id = body["signal_id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(20);
     let state = loop {
@@ -406,9 +398,7 @@ async fn a_rate_limited_broker_is_not_read_again_by_the_dashboard() {
         ("TRADOVATE_SEC".into(), tv::SEC.into()),
     ])
     .await;
-    let (status, body) =
-        common::post_with(&stack.base, "tradovate-es-long", common::REAL_BROKER_SECRET).await;
-    assert_eq!(status, 200, "{body}");
+    common::post_accepted_real(&stack.base, "tradovate-es-long").await;
     let tradovate = |state: &Value| {
         state["status"]["positions"]
             .as_array()
@@ -479,13 +469,7 @@ async fn a_rate_limited_broker_is_not_read_again_by_the_dashboard() {
     // Once the broker answers the executor again (the limit lifted, a signal filled), the
     // page reads it again rather than wait out the hour: the MNQ short, read from the broker.
     fake.rate_limit_for(Duration::ZERO);
-    let (status, body) = common::post_with(
-        &stack.base,
-        "tradovate-mnq-short",
-        common::REAL_BROKER_SECRET,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    common::post_accepted_real(&stack.base, "tradovate-mnq-short").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let state = common::get_json(&stack.base, "/dashboard/state").await;
@@ -654,9 +638,7 @@ async fn a_dead_lettered_signal_is_shown_as_such() {
     ]);
     let stack = local_stack::start(cfg, &env).await.unwrap();
     let base = format!("http://{}", stack.addr);
-    let (status, body) =
-        common::post_with(&base, "oanda-eurusd-long", common::REAL_BROKER_SECRET).await;
-    assert_eq!(status, 200, "{body}");
+    let body = common::post_accepted_real(&base, "oanda-eurusd-long").await;
     let id = body["signal_id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(40);
     let signal = loop {
@@ -728,9 +710,7 @@ async fn a_real_broker_is_read_for_the_journals_instruments_and_never_shown_read
     assert_eq!(local["oanda"], json!({}), "{local:#}");
     assert_eq!(position_reads(), 0, "nothing to read, nothing asked");
 
-    let (status, body) =
-        common::post_with(&base, "oanda-eurusd-long", common::REAL_BROKER_SECRET).await;
-    assert_eq!(status, 200, "{body}");
+    common::post_accepted_real(&base, "oanda-eurusd-long").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let local = common::get_json(&base, "/local/positions").await;

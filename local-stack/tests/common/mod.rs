@@ -88,6 +88,14 @@ pub async fn post_with(base: &str, name: &str, passphrase: &str) -> (u16, Value)
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
+/// Posts a sample with [`REAL_BROKER_SECRET`] (a stack with a real broker refuses the local
+/// default) and checks it was accepted: the answer's body.
+pub async fn post_accepted_real(base: &str, name: &str) -> Value {
+    let (status, body) = post_with(base, name, REAL_BROKER_SECRET).await;
+    assert_eq!(status, 200, "{name}: {body}");
+    body
+}
+
 /// `GET` a JSON route of the stack.
 pub async fn get_json(base: &str, path: &str) -> Value {
     reqwest::get(format!("{base}{path}"))
