@@ -154,9 +154,21 @@ pub fn positions_lines(v: &serde_json::Value) -> Vec<String> {
     lines
 }
 
+/// Whether `GET /local/positions`' answer `v` names a broker whose positions were not read,
+/// or not all of them (`read_errors` holds a reason for it): `tvctl positions` then exits 3,
+/// as `status` does for a status it could not read, so a script never takes a position it
+/// was not shown for none.
+pub fn positions_unread(v: &serde_json::Value) -> bool {
+    v["read_errors"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .any(|(_, errors)| errors.as_array().is_none_or(|e| !e.is_empty()))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{positions_lines, shown_url};
+    use super::{positions_lines, positions_unread, shown_url};
 
     #[test]
     fn a_url_is_shown_without_its_secret_parts() {
@@ -196,6 +208,30 @@ mod tests {
                 "tradovate: not read: ESZ6: timed out",
             ]
         );
+        assert!(positions_unread(&v));
+    }
+
+    /// Only a broker with a reason it was not read makes the answer unread: paper books,
+    /// and real brokers read in full, do not.
+    #[test]
+    fn positions_are_unread_only_where_a_read_failed() {
+        let read = serde_json::json!({
+            "oanda": {"EUR_USD": "1000"},
+            "coinbase": {"BTC-USD": "0.5"},
+            "real": ["coinbase"],
+            "read_at": {"coinbase": "2026-12-05T06:00:00Z"},
+            "read_errors": {},
+        });
+        assert!(!positions_unread(&read));
+        assert!(!positions_unread(&serde_json::json!({"oanda": {}})));
+        let empty_list = serde_json::json!({"oanda": {}, "read_errors": {"oanda": []}});
+        assert!(!positions_unread(&empty_list));
+        let not_asked = serde_json::json!({
+            "oanda": {},
+            "real": ["oanda"],
+            "read_errors": {"oanda": ["no instrument of this broker yet"]},
+        });
+        assert!(positions_unread(&not_asked));
     }
 
     /// A real broker that was not asked (no instrument of it known yet) has no read time: it

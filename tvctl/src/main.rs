@@ -1132,7 +1132,13 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     out(&line);
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            // A broker not read (its reasons printed above, or in the JSON's `read_errors`):
+            // what it holds is unknown, never success.
+            Ok(if tvctl::positions_unread(&v) {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Dlq { command } => run_dlq(command).await,
         Command::Report {

@@ -285,6 +285,33 @@ fn a_read_answered_by_another_server_is_exit_3() {
     }
 }
 
+/// A real broker whose positions were not read is exit 3, as a status not read is for
+/// `status`: a script must not take positions it was not shown for none. Read in full, 0.
+#[test]
+fn positions_not_read_from_a_broker_are_exit_3() {
+    for (body, code, says) in [
+        (
+            r#"{"oanda":{},"real":["oanda"],"read_at":{},"read_errors":{"oanda":["EUR_USD: timed out"]}}"#,
+            3,
+            "oanda: not read from the broker: EUR_USD: timed out",
+        ),
+        (
+            r#"{"oanda":{"EUR_USD":"1000"},"real":["oanda"],"read_at":{"oanda":"2026-12-05T06:00:00Z"},"read_errors":{}}"#,
+            0,
+            "oanda: (read from the broker at 2026-12-05T06:00:00Z) EUR_USD 1000",
+        ),
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = serve(listener, 1, json_answer("200 OK", body));
+        let (got, text) = tvctl(&["positions", "--base", &format!("http://127.0.0.1:{port}")]);
+        let seen = server.join().unwrap();
+        assert!(seen[0].starts_with("GET /local/positions "), "{seen:?}");
+        assert_eq!(got, code, "{body}: {text}");
+        assert!(text.contains(says), "{text}");
+    }
+}
+
 /// A deployed API's 403 (or any answer but the local stack's list) is not an empty
 /// dead-letter queue: "0 message(s)" would tell an operator nothing was dead-lettered.
 #[test]
