@@ -54,6 +54,11 @@ pub enum Fault {
     DelayAfterCreate(Duration),
     /// Answer 503 without creating anything.
     ErrorBeforeCreate,
+    /// Answer 401 without creating anything, as the fake answers a token it does not accept
+    /// (a key revoked or rotated between two sends, a clock off by more than the token's two
+    /// minutes; the Advanced Trade SDK raises any 4xx as `HTTPError`,
+    /// `rest_base.handle_exception`).
+    Unauthorized,
     /// Create the order and answer `success: true`, but show it `OPEN` with nothing filled to
     /// the next `reads` reads of the order (`GET /orders/historical/{id}`); then it is final:
     /// filled, or (`cancelled`) `CANCELLED` with nothing filled and the wallets untouched, as
@@ -227,6 +232,13 @@ impl FakeCoinbase {
     pub fn limit_reads(&self, part: &str, n: usize) {
         self.outage
             .fail_with(part, n, axum::http::StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    /// As [`limit_reads`](Self::limit_reads), after letting the next `skip` matching reads
+    /// through: a limit reached in the middle of a signal (after the reads before its order).
+    pub fn limit_reads_after(&self, part: &str, skip: usize, n: usize) {
+        self.outage
+            .fail_after(part, skip, n, axum::http::StatusCode::TOO_MANY_REQUESTS);
     }
 
     /// How many of the reads [`fail_reads`](Self::fail_reads) or
@@ -832,6 +844,12 @@ fn create_order(
                     "UNAVAILABLE",
                     "service unavailable",
                 ),
+                None,
+            );
+        }
+        Some(Fault::Unauthorized) => {
+            return (
+                (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response(),
                 None,
             );
         }

@@ -19,8 +19,17 @@ use std::sync::{Arc, Mutex};
 /// state.
 #[derive(Clone)]
 pub struct ReadOutage {
-    left: Arc<Mutex<Option<(String, usize, axum::http::StatusCode)>>>,
+    left: Arc<Mutex<Option<Failing>>>,
     body: serde_json::Value,
+}
+
+/// An outage's reads: those whose path contains `part`, the first `skip` let through, the
+/// `left` after them answered `status`.
+struct Failing {
+    part: String,
+    skip: usize,
+    left: usize,
+    status: axum::http::StatusCode,
 }
 
 impl ReadOutage {
@@ -40,7 +49,18 @@ impl ReadOutage {
     /// Fails the next `n` GET requests whose path contains `part` with `status` (a broker's
     /// documented 429 of a rate limit, say).
     pub fn fail_with(&self, part: &str, n: usize, status: axum::http::StatusCode) {
-        *self.left.lock().unwrap_or_else(|e| e.into_inner()) = Some((part.to_owned(), n, status));
+        self.fail_after(part, 0, n, status);
+    }
+
+    /// Lets the next `skip` GET requests whose path contains `part` through, then fails the
+    /// `n` after them with `status` (a limit reached in the middle of a signal, say).
+    pub fn fail_after(&self, part: &str, skip: usize, n: usize, status: axum::http::StatusCode) {
+        *self.left.lock().unwrap_or_else(|e| e.into_inner()) = Some(Failing {
+            part: part.to_owned(),
+            skip,
+            left: n,
+            status,
+        });
     }
 
     /// How many failed reads the outage has left to answer.
@@ -49,7 +69,7 @@ impl ReadOutage {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .map_or(0, |(_, n, _)| *n)
+            .map_or(0, |f| f.left)
     }
 
     /// The middleware: a GET under the outage answers its status, the rest go on.
@@ -60,14 +80,23 @@ impl ReadOutage {
     ) -> axum::response::Response {
         use axum::response::IntoResponse;
         if req.method() == axum::http::Method::GET {
-            let mut left = outage.left.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((part, n, status)) = left.as_mut()
-                && *n > 0
-                && req.uri().path().contains(part.as_str())
-            {
-                *n -= 1;
-                let status = *status;
-                drop(left);
+            // Decided under the lock, answered after it (a guard is not held across an await).
+            let failed = {
+                let mut left = outage.left.lock().unwrap_or_else(|e| e.into_inner());
+                match left.as_mut() {
+                    Some(f) if f.left > 0 && req.uri().path().contains(f.part.as_str()) => {
+                        if f.skip > 0 {
+                            f.skip -= 1;
+                            None
+                        } else {
+                            f.left -= 1;
+                            Some(f.status)
+                        }
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(status) = failed {
                 return (status, axum::Json(outage.body.clone())).into_response();
             }
         }

@@ -371,10 +371,14 @@ impl CoinbaseClient {
         }
         // A 3xx too: no redirect is followed (`http::broker_client`), and Coinbase documents
         // none, so what it means for the order is unknown.
-        // Any 4xx but a 400 too: Coinbase documents a 400 with an `error` body for a request
-        // it refused (its SDK's `handle_exception`), and 401 and 403 (above); a 404, 408 or 409
-        // (a proxy in between, say) is not documented to mean nothing was placed, so it is
-        // looked up (by `client_order_id`, which Coinbase deduplicates) rather than believed.
+        // Any 4xx but a 400 too. A 400 is a request the server would not process for the
+        // client's error (RFC 9110, section 15.5.1), as 401 and 403 (above) are requests it
+        // did not authorize (15.5.2, 15.5.4): nothing was placed. Coinbase's Create Order
+        // reference documents none of these statuses itself, and its SDK raises any 4xx alike
+        // (`rest_base.handle_exception`), so this rests on HTTP's meaning of the status. A 404,
+        // 408 or 409 (a proxy in between, say) does not say the request went unprocessed, so
+        // it is looked up (by `client_order_id`, which Coinbase deduplicates) rather than
+        // believed.
         if status.is_server_error()
             || status.is_redirection()
             || (status.is_client_error() && status != StatusCode::BAD_REQUEST)

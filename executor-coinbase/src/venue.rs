@@ -79,12 +79,24 @@ impl<C: Clock> CoinbaseVenue<C> {
                 )));
             }
             Err(e @ CoinbaseError::Auth { .. }) => return Err(ReadError::Refused(e.to_string())),
-            Err(e) => return Err(ReadError::Unavailable(e.to_string())),
+            Err(e) => return Err(unavailable(e)),
         };
         if let Some(why) = product.not_tradable() {
             return Err(ReadError::Refused(why));
         }
         Ok(product)
+    }
+}
+
+/// A read that failed: a 429 after the read's own retries is [`ReadError::RateLimited`], so a
+/// wait for a position stops rather than keep the key over its limit (Coinbase's 429 is its
+/// rate limit's answer, its responses carrying `x-ratelimit-remaining` and
+/// `x-ratelimit-reset`: the Advanced Trade SDK, `coinbase/constants.py`); anything else is
+/// [`ReadError::Unavailable`].
+fn unavailable(e: CoinbaseError) -> ReadError {
+    match e {
+        CoinbaseError::Api { status: 429, .. } => ReadError::RateLimited(e.to_string()),
+        e => ReadError::Unavailable(e.to_string()),
     }
 }
 
@@ -100,7 +112,7 @@ impl<C: Clock> CoinbaseVenue<C> {
             .client
             .available_by_account()
             .await
-            .map_err(|e| ReadError::Unavailable(e.to_string()))?;
+            .map_err(unavailable)?;
         let mut by_portfolio: std::collections::BTreeMap<Option<&str>, Decimal> =
             std::collections::BTreeMap::new();
         for (portfolio, value) in accounts.get(currency).into_iter().flatten() {
@@ -114,6 +126,29 @@ impl<C: Clock> CoinbaseVenue<C> {
             n => Err(ReadError::Refused(format!(
                 "{currency} is held in {n} portfolios this API key sees: which one an order \
                  sells from is not known; use a key of one portfolio"
+            ))),
+        }
+    }
+
+    /// A refusal (`reason`) of a send that may follow an earlier send under the same client
+    /// order id (a send again, or a takeover's first send): the order list is read again; the
+    /// order it shows is followed, and one it does not show yet is unknown, to be looked up
+    /// by the core after its settle time, never taken as refused.
+    async fn relisted(
+        &self,
+        req: &ExecRequest<'_>,
+        report: &LegReport,
+        reason: String,
+    ) -> Result<Ack, SendError> {
+        match self.listed(req, report.client_order_id.as_str()).await {
+            Ok(Some(order)) => Ok(self.followed(req, order.order_id).await),
+            // Not listed yet, maybe (a list may lag an order by a while).
+            Ok(None) => Err(SendError::Unknown(format!(
+                "{reason}; an earlier send under this client order id may have made an order the list does not show yet"
+            ))),
+            // Refused, or the first send's order not listed: not known which.
+            Err(e) => Err(SendError::Unknown(format!(
+                "{reason}; the order list could not be read to tell it from the first send's order: {e}"
             ))),
         }
     }
@@ -425,25 +460,22 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             // already made, but not how that answer reads (`success: false` for a duplicate is
             // not excluded). Such a refusal is not believed: the order list is read again, and
             // what it does not show yet goes back to the core as unknown, to be looked up.
+            // So is a 401 or 403 then: it says this request was not authorized (RFC 9110,
+            // sections 15.5.2 and 15.5.4), nothing of the earlier send's order, which may
+            // have filled (a key rotated or a clock drifted between the two sends).
             Ok(OrderAck::Rejected { reason }) if report.attempt > 1 || req.takeover => {
-                match self.listed(req, report.client_order_id.as_str()).await {
-                    Ok(Some(order)) => Ok(self.followed(req, order.order_id).await),
-                    // Not listed yet, maybe (a list may lag an order by a while): not
-                    // believed as a refusal; the core waits its settle time and looks again.
-                    Ok(None) => Err(SendError::Unknown(format!(
-                        "{reason}; an earlier send under this client order id may have made an order the list does not show yet"
-                    ))),
-                    // Refused, or the first send's order not listed: not known which.
-                    Err(e) => Err(SendError::Unknown(format!(
-                        "{reason}; the order list could not be read to tell it from the first send's order: {e}"
-                    ))),
-                }
+                self.relisted(req, report, reason).await
+            }
+            Err(e @ CoinbaseError::Auth { .. }) if report.attempt > 1 || req.takeover => {
+                self.relisted(req, report, e.to_string()).await
             }
             Ok(OrderAck::Rejected { reason }) => Err(SendError::Rejected {
                 order_id: None,
                 reason,
             }),
-            // Refused before anything was created: definitive, and an operator must act.
+            // A leg's first send refused before anything was created (a request not
+            // authorized, RFC 9110, sections 15.5.2 and 15.5.4): definitive, and an operator
+            // must act.
             Err(e @ CoinbaseError::Auth { .. }) => Err(SendError::Rejected {
                 order_id: None,
                 reason: e.to_string(),

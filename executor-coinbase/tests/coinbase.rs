@@ -508,6 +508,76 @@ async fn a_refused_send_again_is_checked_against_the_order_list() {
     clean(&h);
 }
 
+/// A 401 to the first send of a leg is definitive: nothing was made, nothing is sent again,
+/// the signal ends `rejected` naming the key.
+#[tokio::test]
+async fn a_401_to_a_first_send_is_a_rejection_naming_the_key() {
+    let h = harness().await;
+    h.fake.script(Fault::Unauthorized);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.order_posts().len(), 1);
+    assert_eq!(h.fake.created_orders(), 0);
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    let reason = signal.reason.unwrap_or_default();
+    assert!(reason.contains("COINBASE_API_KEY_NAME"), "{reason}");
+}
+
+/// A 401 to a send again (the first send's answer lost, the order list not showing its
+/// order yet) says nothing of the first send's order, which filled: the list is read again
+/// and the order found there is the leg's fill. It was journaled `rejected`.
+#[tokio::test]
+async fn a_401_to_a_send_again_is_checked_against_the_order_list() {
+    let h = harness().await;
+    h.fake
+        .script(Fault::DelayAfterCreate(std::time::Duration::from_secs(4)));
+    h.fake.script(Fault::Unauthorized);
+    // The lookup and the read right after the 401 both miss it; the core's next lookup, a
+    // settle time later, finds it.
+    h.fake.lag_order_list(2);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.created_orders(), 1);
+    assert_eq!(h.fake.order_posts().len(), 2, "never a third send");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    let last = legs.last().unwrap();
+    assert_eq!(
+        (last.outcome, last.broker_order_id.as_deref()),
+        (Outcome::Filled, Some("0000-cb-order-0001"))
+    );
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::Filled);
+}
+
+/// After a sale fills, the wait for the wallet to show it stops at a 429 (after the read's
+/// own retries) rather than read the accounts every poll interval until the staleness
+/// budget ends: the sale is journaled filled, the signal `unknown` and alarmed, nothing
+/// more sent.
+#[tokio::test]
+async fn the_wait_after_a_sale_stops_at_the_rate_limit() {
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.5");
+    // The account list reads before the sale answer (the risk check's and the plan's);
+    // every later one is over the limit.
+    h.fake.limit_reads_after("/accounts", 2, 1_000);
+    let i = intent(Action::LongExit, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.order_posts().len(), 1);
+    assert_eq!(h.fake.created_orders(), 1);
+    let limited = 1_000 - h.fake.failing_reads_left();
+    assert!(
+        (1..=support::client_settings().read_attempts).contains(&limited),
+        "{limited} account reads over the limit"
+    );
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1);
+    assert_eq!(legs[0].outcome, Outcome::Filled);
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    let reason = signal.reason.unwrap_or_default();
+    assert!(reason.contains("stopped reading"), "{reason}");
+    assert_eq!(h.notifier.sent().len(), 1);
+}
+
 #[tokio::test]
 async fn a_5xx_after_the_order_was_created_is_resolved_by_lookup_one_order() {
     let h = harness().await;
