@@ -89,6 +89,11 @@ pub struct ProductSpec {
     pub quote_min_size: Decimal,
     pub price: Decimal,
     pub trading_disabled: bool,
+    /// Get Product's `post_only` and `auction_mode`; the fake fills market orders whatever
+    /// they say (what Coinbase does with one then is not documented): the client must not
+    /// send one.
+    pub post_only: bool,
+    pub auction_mode: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +176,8 @@ impl FakeCoinbase {
                 quote_min_size: d("1"),
                 price: d("50000"),
                 trading_disabled: false,
+                post_only: false,
+                auction_mode: false,
             },
         );
         let wallets: BTreeMap<String, Decimal> = [
@@ -640,8 +647,8 @@ fn product(inner: &Inner, id: &str) -> Response {
         "is_disabled": false,
         "cancel_only": false,
         "limit_only": false,
-        "post_only": false,
-        "auction_mode": false,
+        "post_only": p.post_only,
+        "auction_mode": p.auction_mode,
         "view_only": false,
         "product_type": "SPOT",
         "base_currency_id": base,

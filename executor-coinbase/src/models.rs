@@ -76,6 +76,15 @@ pub struct Product {
     pub cancel_only: bool,
     #[serde(default)]
     pub limit_only: bool,
+    /// Only orders that add liquidity are accepted (Get Product: `post_only`,
+    /// <https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/products/get-product>):
+    /// a market order, which takes liquidity, is not.
+    #[serde(default)]
+    pub post_only: bool,
+    /// The product is in auction mode (Get Product: `auction_mode`), as at a listing: a
+    /// market IOC order cannot be expected to fill at once.
+    #[serde(default)]
+    pub auction_mode: bool,
     #[serde(default)]
     pub base_currency_id: Option<String>,
     #[serde(default)]
@@ -94,6 +103,12 @@ impl Product {
         }
         if self.limit_only {
             why.push("limit orders only".to_owned());
+        }
+        if self.post_only {
+            why.push("post-only orders only".to_owned());
+        }
+        if self.auction_mode {
+            why.push("in auction mode".to_owned());
         }
         if let Some(status) = &self.status
             && !status.is_empty()

@@ -236,6 +236,32 @@ async fn a_buy_under_the_minimum_order_is_refused_naming_its_currency() {
     clean(&h);
 }
 
+/// A product in auction mode, or taking post-only orders only, is refused before any order
+/// (a market IOC order can neither rest nor be sure to fill), naming why.
+#[tokio::test]
+async fn a_product_in_auction_mode_or_post_only_is_refused_before_any_order() {
+    for (set, says) in [
+        (
+            (|p: &mut support::fake_coinbase::ProductSpec| p.auction_mode = true)
+                as fn(&mut support::fake_coinbase::ProductSpec),
+            "in auction mode",
+        ),
+        (|p| p.post_only = true, "post-only orders only"),
+    ] {
+        let h = harness().await;
+        h.fake.update_product("BTC-USD", set);
+        let i = intent(Action::LongEntry, 1);
+        assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+        assert_eq!(h.fake.order_posts().len(), 0);
+        let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+        assert!(
+            reason.contains("BTC-USD is not tradable") && reason.contains(says),
+            "{reason}"
+        );
+        clean(&h);
+    }
+}
+
 #[tokio::test]
 async fn a_balance_below_the_minimum_is_a_journaled_no_op_without_orders() {
     let h = harness().await;

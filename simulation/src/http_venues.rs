@@ -136,6 +136,8 @@ pub async fn coinbase(
             quote_min_size: d("1")?,
             price: d(price)?,
             trading_disabled: false,
+            post_only: false,
+            auction_mode: false,
         })
     };
     fake.add_product("BTC-USD", spec("97123.45", "0.00001")?);
