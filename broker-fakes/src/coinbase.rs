@@ -127,6 +127,9 @@ struct Inner {
     /// A second portfolio's accounts the key sees ([`FakeCoinbase::set_other_portfolio_wallet`]);
     /// orders never touch them.
     other_portfolio: BTreeMap<String, Decimal>,
+    /// Vault accounts of the first portfolio ([`FakeCoinbase::set_vault`]); orders never
+    /// touch them.
+    vaults: BTreeMap<String, Decimal>,
     products: HashMap<String, ProductSpec>,
     orders: Vec<StoredOrder>,
     requests: Vec<Recorded>,
@@ -194,6 +197,7 @@ impl FakeCoinbase {
             keys: HashMap::new(),
             wallets,
             other_portfolio: BTreeMap::new(),
+            vaults: BTreeMap::new(),
             products,
             orders: Vec::new(),
             requests: Vec::new(),
@@ -283,6 +287,12 @@ impl FakeCoinbase {
                 key: DecodingKey::from_ed_components(&x).unwrap(),
             },
         );
+    }
+
+    /// A vault account (List Accounts' `type` `ACCOUNT_TYPE_VAULT`) of the first portfolio
+    /// holding `amount` of `currency`, beside its trading account; orders never draw on it.
+    pub fn set_vault(&self, currency: &str, amount: &str) {
+        self.lock().vaults.insert(currency.to_owned(), d(amount));
     }
 
     /// A balance in a second portfolio the key sees, listed by `/accounts` beside the first's
@@ -587,24 +597,35 @@ fn paged(items: Vec<Value>, start: usize, end: usize, total: usize, key: &str) -
 }
 
 fn accounts(inner: &mut Inner, query: &[(String, String)]) -> Response {
-    let all: Vec<(String, Decimal, u8)> = inner
+    // (currency, available, portfolio, vault)
+    let all: Vec<(String, Decimal, u8, bool)> = inner
         .wallets
         .iter()
-        .map(|(c, v)| (c.clone(), *v, 1))
+        .map(|(c, v)| (c.clone(), *v, 1, false))
         .chain(
             inner
                 .other_portfolio
                 .iter()
-                .map(|(c, v)| (c.clone(), *v, 2)),
+                .map(|(c, v)| (c.clone(), *v, 2, false)),
         )
+        .chain(inner.vaults.iter().map(|(c, v)| (c.clone(), *v, 1, true)))
         .collect();
     let (start, end) = page(inner, query, all.len());
     let items = all[start..end]
         .iter()
-        .map(|(currency, value, portfolio)| {
+        .map(|(currency, value, portfolio, vault)| {
+            let account_type = match (*vault, currency.as_str()) {
+                (true, _) => "ACCOUNT_TYPE_VAULT",
+                (false, "USD") => "ACCOUNT_TYPE_FIAT",
+                (false, _) => "ACCOUNT_TYPE_CRYPTO",
+            };
             json!({
-                "uuid": format!("acct-{}-{portfolio}", currency.to_lowercase()),
-                "name": format!("{currency} Wallet"),
+                "uuid": format!(
+                    "acct-{}-{portfolio}{}",
+                    currency.to_lowercase(),
+                    if *vault { "-vault" } else { "" }
+                ),
+                "name": format!("{currency} {}", if *vault { "Vault" } else { "Wallet" }),
                 "currency": currency,
                 "available_balance": {"value": value.to_string(), "currency": currency},
                 "default": *portfolio == 1,
@@ -612,7 +633,7 @@ fn accounts(inner: &mut Inner, query: &[(String, String)]) -> Response {
                 "created_at": "2026-01-01T00:00:00Z",
                 "updated_at": "2026-01-01T00:00:00Z",
                 "deleted_at": null,
-                "type": if currency == "USD" { "ACCOUNT_TYPE_FIAT" } else { "ACCOUNT_TYPE_CRYPTO" },
+                "type": account_type,
                 "ready": true,
                 "hold": {"value": "0", "currency": currency},
                 "retail_portfolio_id": format!("portfolio-{portfolio}"),

@@ -220,7 +220,8 @@ impl CoinbaseClient {
         Ok(out)
     }
 
-    /// Available (not on hold) balance of each of the key's accounts, by currency, with the
+    /// Available (not on hold) balance of each of the key's accounts a spot order can draw on
+    /// ([`Account::trades_spot`]: no vault, no futures account), by currency, with the
     /// portfolio each belongs to (`retail_portfolio_id`, when listed): a currency can have an
     /// account in each portfolio the key sees ("a currency can appear once per portfolio",
     /// List Accounts).
@@ -228,7 +229,12 @@ impl CoinbaseClient {
         &self,
     ) -> Result<BTreeMap<String, Vec<(Option<String>, Decimal)>>, CoinbaseError> {
         let mut out: BTreeMap<String, Vec<(Option<String>, Decimal)>> = BTreeMap::new();
-        for a in self.accounts().await? {
+        for a in self
+            .accounts()
+            .await?
+            .into_iter()
+            .filter(Account::trades_spot)
+        {
             out.entry(a.currency)
                 .or_default()
                 .push((a.retail_portfolio_id, a.available_balance.value));

@@ -42,6 +42,38 @@ pub struct Account {
     /// The portfolio the account belongs to (List Accounts: `retail_portfolio_id`).
     #[serde(default)]
     pub retail_portfolio_id: Option<String>,
+    /// List Accounts' `type`: `ACCOUNT_TYPE_CRYPTO`, `ACCOUNT_TYPE_FIAT`,
+    /// `ACCOUNT_TYPE_VAULT`, `ACCOUNT_TYPE_PERP_FUTURES` (or `ACCOUNT_TYPE_UNSPECIFIED`).
+    #[serde(default, rename = "type")]
+    pub account_type: Option<String>,
+    /// List Accounts' `platform`: `ACCOUNT_PLATFORM_CONSUMER`, `ACCOUNT_PLATFORM_CFM_CONSUMER`
+    /// (futures), `ACCOUNT_PLATFORM_INTX` (international perpetuals).
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// List Accounts' `ready`: "whether or not this account is ready to trade".
+    #[serde(default)]
+    pub ready: Option<bool>,
+}
+
+impl Account {
+    /// Whether a spot market order can draw on this account's balance, by what List Accounts
+    /// (<https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/accounts/list-accounts>)
+    /// says of it: not a vault or a perpetual futures account, not on the futures or
+    /// international platform, not said to be not ready to trade. A field left out does not
+    /// exclude it. Counting such a balance would size a sale beyond what an order can sell
+    /// (refused for insufficient funds, the position kept) and take coins in a vault for a
+    /// position, so a long entry would buy nothing.
+    pub fn trades_spot(&self) -> bool {
+        let type_trades = !matches!(
+            self.account_type.as_deref(),
+            Some("ACCOUNT_TYPE_VAULT" | "ACCOUNT_TYPE_PERP_FUTURES")
+        );
+        let platform_trades = self
+            .platform
+            .as_deref()
+            .is_none_or(|p| p == "ACCOUNT_PLATFORM_CONSUMER");
+        type_trades && platform_trades && self.ready != Some(false)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -304,6 +336,34 @@ pub struct ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only accounts a spot order can draw on count: no vault, no perpetual futures account,
+    /// nothing on the futures or international platform, nothing said not ready; a field
+    /// left out excludes nothing.
+    #[test]
+    fn only_accounts_a_spot_order_draws_on_are_counted() {
+        let account = |extra: &str| -> Account {
+            serde_json::from_str(&format!(
+                r#"{{"uuid":"u","currency":"BTC","available_balance":{{"value":"1","currency":"BTC"}}{extra}}}"#
+            ))
+            .unwrap_or_else(|e| panic!("{extra}: {e}"))
+        };
+        for (extra, trades) in [
+            ("", true),
+            (
+                r#","type":"ACCOUNT_TYPE_CRYPTO","platform":"ACCOUNT_PLATFORM_CONSUMER","ready":true"#,
+                true,
+            ),
+            (r#","type":"ACCOUNT_TYPE_FIAT""#, true),
+            (r#","type":"ACCOUNT_TYPE_VAULT""#, false),
+            (r#","type":"ACCOUNT_TYPE_PERP_FUTURES""#, false),
+            (r#","platform":"ACCOUNT_PLATFORM_CFM_CONSUMER""#, false),
+            (r#","platform":"ACCOUNT_PLATFORM_INTX""#, false),
+            (r#","ready":false"#, false),
+        ] {
+            assert_eq!(account(extra).trades_spot(), trades, "{extra}");
+        }
+    }
 
     #[test]
     fn a_failure_reason_names_the_error_message_and_preview_reason() {

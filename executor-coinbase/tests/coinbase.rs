@@ -262,6 +262,35 @@ async fn a_product_in_auction_mode_or_post_only_is_refused_before_any_order() {
     }
 }
 
+/// Coins in a vault account are no position a spot order can trade: a long entry with the
+/// trading wallet empty buys (it was a no-op, "already holding"), and a sale sells what the
+/// trading wallet holds, never the vault's (it asked for both, beyond the funds an order
+/// can draw on).
+#[tokio::test]
+async fn a_vault_balance_is_neither_a_position_nor_sold() {
+    let h = harness().await;
+    h.fake.set_vault("BTC", "2");
+    let buy = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&buy).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.created_orders(), 1);
+    let bought = h.fake.wallet("BTC");
+    assert!(bought > Decimal::ZERO, "{bought}");
+    let sale = intent(Action::LongExit, 2);
+    assert_eq!(h.executor.execute(&sale).await.unwrap(), Outcome::Filled);
+    let posts = h.fake.order_posts();
+    assert_eq!(posts.len(), 2);
+    let sold = posts[1].body["order_configuration"]["market_market_ioc"]["base_size"]
+        .as_str()
+        .map(d);
+    assert_eq!(
+        sold,
+        Some(bought),
+        "the trading wallet's balance, not the vault's beside it"
+    );
+    assert_eq!(h.fake.wallet("BTC"), Decimal::ZERO);
+    clean(&h);
+}
+
 #[tokio::test]
 async fn a_balance_below_the_minimum_is_a_journaled_no_op_without_orders() {
     let h = harness().await;
