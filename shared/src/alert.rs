@@ -353,14 +353,39 @@ fn misplaced_keys(root: &serde_json::Map<String, Value>) -> Result<(), AlertErro
                                as written it would be ignored)",
                 });
             }
-            if !prefix.is_empty() && key.eq_ignore_ascii_case("quantity") {
-                return Err(AlertError::InvalidField {
-                    field: field(),
-                    expected: "at the top level of the alert (anywhere else `quantity` would \
-                               be ignored and the configured size traded)",
-                });
+        }
+    }
+    // `quantity` in any object below the top level, the sender's own ones too
+    // (`"strategy": {"quantity": "{{strategy.order.contracts}}"}`), at any depth.
+    for (key, value) in root {
+        nested_quantity(value, &echo(key))?;
+    }
+    Ok(())
+}
+
+/// Refuses `quantity` (in any case) as a key of `value` or of anything inside it, `path`
+/// naming where `value` is (`strategy`, `legs[0]`): only the top level's is read.
+fn nested_quantity(value: &Value, path: &str) -> Result<(), AlertError> {
+    match value {
+        Value::Object(object) => {
+            for (key, inner) in object {
+                let at = format!("{path}.{}", echo(key));
+                if key.eq_ignore_ascii_case("quantity") {
+                    return Err(AlertError::InvalidField {
+                        field: at,
+                        expected: "at the top level of the alert (anywhere else `quantity` \
+                                   would be ignored and the configured size traded)",
+                    });
+                }
+                nested_quantity(inner, &at)?;
             }
         }
+        Value::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                nested_quantity(inner, &format!("{path}[{i}]"))?;
+            }
+        }
+        _ => {}
     }
     Ok(())
 }

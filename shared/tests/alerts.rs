@@ -530,6 +530,20 @@ fn a_known_key_in_another_case_or_place_is_refused_by_name() {
         shown.starts_with("price_data.quantity must be at the top level"),
         "{shown}"
     );
+    // In an object of the sender's own, at any depth: `{{strategy.order.contracts}}` nested
+    // would trade the configured size.
+    let shown = refused(&|v| v["strategy"] = serde_json::json!({"quantity": "3000"}));
+    assert!(
+        shown.starts_with("strategy.quantity must be at the top level"),
+        "{shown}"
+    );
+    let shown = refused(&|v| {
+        v["orders"] = serde_json::json!([{"side": "buy"}, {"order": {"QUANTITY": "2"}}]);
+    });
+    assert!(
+        shown.starts_with("orders[1].order.QUANTITY must be at the top level"),
+        "{shown}"
+    );
     let shown = refused(&|v| v["market_data"]["Symbol"] = serde_json::json!("GBPUSD"));
     assert!(
         shown.starts_with("market_data.Symbol must be written in lower case"),
