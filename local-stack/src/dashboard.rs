@@ -140,18 +140,20 @@ struct IntentPrice {
     signal_time: Option<DateTime<Utc>>,
 }
 
-/// The alert closes of the journaled signals that executed (filled, or held as they were),
-/// oldest first, as (broker, instrument, close), from `recent` given newest first (as
+/// The alert closes of the journaled signals a paper book priced its instrument by, oldest
+/// first, as (broker, instrument, close), from `recent` given newest first (as
 /// `recent_signals` reads them). A paper book notes them after a restart, so a roll's close
-/// of a contract fills at that contract's latest alert close, as it would have before it.
-/// A signal refused, failed or of unknown outcome did not trade and gives none; nor does one
-/// without an instrument or whose intent has no readable close.
-pub(crate) fn executed_closes(
+/// of a contract fills at that contract's latest alert close, as it would have before it:
+/// while it runs, a paper book notes the close of every alert it is handed, traded or not
+/// (an entry refused for its size, an exit with nothing to close: `PaperNetting::execute`).
+/// An expired signal gives none (a stale alert is not handed to it, or went stale before it
+/// traded); nor does one without an instrument or whose intent has no readable close.
+pub(crate) fn alert_closes(
     recent: &[SignalRecord],
 ) -> impl Iterator<Item = (Broker, &str, Decimal)> {
     use shared::execution::SignalStatus as S;
     recent.iter().rev().filter_map(|r| {
-        if !matches!(r.status, S::Filled | S::NoOp) {
+        if matches!(r.status, S::Expired) {
             return None;
         }
         let close = r.normalized.read::<IntentPrice>().ok()?.reference_price?;
@@ -1545,7 +1547,7 @@ mod tests {
     }
 
     #[test]
-    fn a_restart_gives_the_paper_books_the_closes_of_executed_signals_oldest_first() {
+    fn a_restart_gives_the_paper_books_the_closes_of_their_alerts_oldest_first() {
         let at = |status: &str, instrument: Option<&str>, close: Option<&str>| {
             let mut r = signal(status, None);
             r.broker = Some(Broker::Tradovate);
@@ -1555,6 +1557,7 @@ mod tests {
         };
         // Newest first, as the journal reads them.
         let recent = [
+            at("expired", Some("ESZ6"), Some("6400")),
             at("refused", Some("ESZ6"), Some("6300")),
             at("filled", Some("ESZ6"), Some("6100")),
             at("unknown", Some("ESZ6"), Some("6200")),
@@ -1563,7 +1566,7 @@ mod tests {
             at("filled", Some("ESZ6"), None),
             at("filled", Some("NQZ6"), Some("21000")),
         ];
-        let closes: Vec<_> = executed_closes(&recent)
+        let closes: Vec<_> = alert_closes(&recent)
             .map(|(b, i, c)| (b, i.to_owned(), c))
             .collect();
         let es = |c: &str| (Broker::Tradovate, "ESZ6".to_owned(), d(c));
@@ -1572,7 +1575,9 @@ mod tests {
             [
                 (Broker::Tradovate, "NQZ6".to_owned(), d("21000")),
                 es("6050"),
+                es("6200"),
                 es("6100"),
+                es("6300"),
             ]
         );
     }

@@ -1716,8 +1716,8 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 Ok(Ok((orders, recent))) => {
                     dashboard.restore(&orders, &recent, &paper);
                     // A roll's paper close fills at its contract's latest alert close: those
-                    // of the signals that executed before the restart, oldest first.
-                    for (broker, instrument, close) in dashboard::executed_closes(&recent) {
+                    // of the alerts journaled before the restart, oldest first.
+                    for (broker, instrument, close) in dashboard::alert_closes(&recent) {
                         let book = match broker {
                             Broker::Oanda => &oanda_paper,
                             Broker::Tradovate => &tradovate_paper,
