@@ -30,14 +30,21 @@ pub fn health_event(result: &Result<Execution, NothingSent>) -> Option<HealthEve
         Err(_) => Some(HealthEvent::Failure(FailureKind::Unavailable)),
         // The trader's own rule stopped it (a root's roll policy), after reads that answered.
         Ok(e) if e.stopped_by_policy => None,
-        Ok(e) => match e.outcome {
-            Outcome::Filled | Outcome::NoOp => Some(HealthEvent::Success),
-            Outcome::Rejected => Some(HealthEvent::Failure(FailureKind::Rejected)),
-            Outcome::Unknown => Some(HealthEvent::Failure(FailureKind::Unknown)),
-            // The broker answered (a rate limit): the path works, but is throttled.
-            Outcome::NotExecuted => Some(HealthEvent::Failure(FailureKind::Unavailable)),
-            Outcome::Refused | Outcome::Expired | Outcome::Superseded => None,
-        },
+        Ok(e) => outcome_event(e.outcome),
+    }
+}
+
+/// What a signal's outcome says about its broker path; `None` for the outcomes the broker
+/// had no part in (a local refusal, a stale or superseded signal). Also how the local stack
+/// gives its status routes back the health the journal's signals show after a restart.
+pub fn outcome_event(outcome: Outcome) -> Option<HealthEvent> {
+    match outcome {
+        Outcome::Filled | Outcome::NoOp => Some(HealthEvent::Success),
+        Outcome::Rejected => Some(HealthEvent::Failure(FailureKind::Rejected)),
+        Outcome::Unknown => Some(HealthEvent::Failure(FailureKind::Unknown)),
+        // The broker answered (a rate limit): the path works, but is throttled.
+        Outcome::NotExecuted => Some(HealthEvent::Failure(FailureKind::Unavailable)),
+        Outcome::Refused | Outcome::Expired | Outcome::Superseded => None,
     }
 }
 

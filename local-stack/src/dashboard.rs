@@ -161,6 +161,27 @@ pub(crate) fn alert_closes(
     })
 }
 
+/// The broker health the journaled signals show, oldest first, as (broker, when, event),
+/// from `recent` given newest first: after a restart the status routes (`tvctl status`) tell
+/// what they told before it (a path degraded by a rejection stays degraded until a success),
+/// not `unknown`. Each signal's outcome counts as its execution did
+/// ([`executor_runtime::health::outcome_event`]), at its broker's answer (else its send, else
+/// the executor's start). A signal the executor stopped by the trader's own roll policy,
+/// journaled `rejected`, counts as a rejection here (the journal does not tell it apart).
+pub(crate) fn journaled_health(
+    recent: &[SignalRecord],
+) -> impl Iterator<Item = (Broker, DateTime<Utc>, shared::health::HealthEvent)> {
+    recent.iter().rev().filter_map(|r| {
+        let event = executor_runtime::health::outcome_event(r.status.outcome()?)?;
+        let at = r
+            .stages
+            .broker_acked
+            .or(r.stages.broker_sent)
+            .or(r.stages.executor_start)?;
+        Some((r.broker?, at, event))
+    })
+}
+
 #[derive(Debug, Default)]
 struct Board {
     signals: VecDeque<SignalView>,
@@ -1580,6 +1601,61 @@ mod tests {
                 es("6300"),
             ]
         );
+    }
+
+    /// The journal's signals give each broker the health their executions recorded, oldest
+    /// first, at the broker's answer: a rejection after a success leaves the path degraded;
+    /// a local refusal, a stale signal and one not journaled as ended say nothing.
+    #[tokio::test]
+    async fn a_restart_gives_the_status_routes_the_health_the_journal_shows() {
+        use shared::health::{FailureKind, HealthEvent, HealthState, HealthStore, MemoryHealth};
+        let t = |m: u32| -> DateTime<Utc> { format!("2026-12-05T10:{m:02}:00Z").parse().unwrap() };
+        let at = |broker: Broker, status: &str, acked: Option<u32>, start: u32| {
+            let mut r = signal(status, None);
+            r.broker = Some(broker);
+            r.stages.broker_acked = acked.map(t);
+            r.stages.executor_start = Some(t(start));
+            r
+        };
+        // Newest first, as the journal reads them.
+        let recent = [
+            at(Broker::Coinbase, "refused", None, 9),
+            at(Broker::Coinbase, "rejected", Some(8), 7),
+            at(Broker::Coinbase, "filled", Some(6), 5),
+            at(Broker::Tradovate, "expired", None, 4),
+            at(Broker::Tradovate, "no_op", None, 3),
+            at(Broker::Oanda, "unknown", Some(2), 1),
+        ];
+        let events: Vec<_> = journaled_health(&recent).collect();
+        assert_eq!(
+            events,
+            [
+                (
+                    Broker::Oanda,
+                    t(2),
+                    HealthEvent::Failure(FailureKind::Unknown)
+                ),
+                (Broker::Tradovate, t(3), HealthEvent::Success),
+                (Broker::Coinbase, t(6), HealthEvent::Success),
+                (
+                    Broker::Coinbase,
+                    t(8),
+                    HealthEvent::Failure(FailureKind::Rejected)
+                ),
+            ]
+        );
+        let health = MemoryHealth::default();
+        for (b, when, e) in events {
+            health.record(b, when, e).await.unwrap();
+        }
+        let coinbase = health.read(Broker::Coinbase).await.unwrap();
+        assert_eq!(coinbase.state(t(10)), HealthState::Degraded);
+        assert_eq!(
+            (coinbase.last_success, coinbase.last_failure),
+            (Some(t(6)), Some(t(8)))
+        );
+        let tradovate = health.read(Broker::Tradovate).await.unwrap();
+        assert_eq!(tradovate.state(t(10)), HealthState::Ok);
     }
 
     /// `relist` lists the journal's signals newest first behind those seen since the start,

@@ -1680,6 +1680,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             None => line(format_args!("broker {broker}: {}", v.describe())),
         }
     }
+    let health = Health::default();
     // What the journal already holds: paper positions carried over a restart keep their
     // average price on the dashboard. A display only: a journal that cannot be read leaves
     // them without one, and the stack starts.
@@ -1695,13 +1696,14 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         if let Some(spot) = &spot_paper {
             paper.push((Broker::Coinbase, spot.account().to_owned(), spot.orders()));
         }
-        // Books that never filled have nothing to restore; a real broker's positions are read
-        // for the instruments of the journal's latest signals (and of the alerts to come), so
-        // a position held over a restart is read, not shown as nothing held. A journal that
-        // does not answer soon (a PostgreSQL server down) does not hold the webhook back.
+        // Books that never filled have no orders to restore; a real broker's positions are
+        // read for the instruments of the journal's latest signals (and of the alerts to
+        // come), so a position held over a restart is read, not shown as nothing held; the
+        // latest signals also give the paper books their prices and the status routes their
+        // brokers' health. A journal that does not answer soon (a PostgreSQL server down)
+        // does not hold the webhook back.
         let books = paper.iter().any(|(_, _, orders)| *orders > 0);
-        let any_real = oanda_paper.is_none() || tradovate_paper.is_none() || spot_paper.is_none();
-        if books || any_real {
+        {
             let read = async {
                 Ok::<_, shared::execution::JournalError>((
                     if books {
@@ -1726,6 +1728,13 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                         if let Some(book) = book {
                             book.note_price(instrument, close);
                         }
+                    }
+                    // `tvctl status` after a restart tells what it told before (a path a
+                    // rejection degraded stays so until a success), not `unknown`.
+                    for (broker, at, event) in dashboard::journaled_health(&recent) {
+                        use shared::health::HealthStore as _;
+                        // In memory: it cannot fail.
+                        let _ = health.record(broker, at, event).await;
                     }
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "journal not read for the dashboard"),
@@ -1766,7 +1775,6 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     .filter(|(_, v)| v.is_real())
     .map(|(b, v)| (b, v.clone()))
     .collect();
-    let health = Health::default();
     line(format_args!(
         "risk: {} (<BROKER>_RISK_CONFIG or _RISK_CONFIG_FILE size and cap orders)",
         risk.shown

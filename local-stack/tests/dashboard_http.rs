@@ -568,6 +568,20 @@ async fn a_restarted_stack_lists_the_signals_it_journaled_before() {
     assert_eq!(listed[0]["status"], "filled", "{before:#}");
     assert_eq!(listed[0]["legs"][0]["outcome"], "filled", "{before:#}");
 
+    // Each broker path's health, as `tvctl status` reads it.
+    let status = |base: String| async move {
+        let mut seen = Vec::new();
+        for broker in ["oanda", "tradovate", "coinbase"] {
+            let s = common::get_json(&base, &format!("/{broker}status")).await;
+            // When: the broker's answer after a restart, the end of the execution before
+            // it, microseconds apart; whether there is one is what is compared.
+            seen.push((broker, s["status"].clone(), s["last_success"].is_string()));
+        }
+        seen
+    };
+    let health_before = status(base.clone()).await;
+    assert_eq!(health_before[1].1, "ok", "{health_before:?}");
+
     let copy = dir.path().join("again.sqlite");
     copy_journal(&journal, &copy);
     let second = local_stack::start(cfg(&copy, "second.sqlite"), &env)
@@ -583,6 +597,12 @@ async fn a_restarted_stack_lists_the_signals_it_journaled_before() {
         assert!(Instant::now() < deadline, "not listed again: {again:#}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // The status routes tell what they told before the restart (they said `unknown`):
+    // OANDA's refusal says nothing of the broker, the others' executions ended well.
+    assert_eq!(
+        status(format!("http://{}", second.addr)).await,
+        health_before
+    );
     let text = again.to_string();
     for secret in [local_stack::LOCAL_SECRET, "passphrase"] {
         assert!(!text.contains(secret), "{secret} shown");

@@ -286,6 +286,24 @@ impl From<Outcome> for SignalStatus {
     }
 }
 
+impl SignalStatus {
+    /// The executor's outcome this terminal status journals; `None` for the statuses nothing
+    /// journals today (`Received`, `Routed`, `Executing`).
+    pub fn outcome(self) -> Option<Outcome> {
+        Some(match self {
+            Self::Filled => Outcome::Filled,
+            Self::NoOp => Outcome::NoOp,
+            Self::Rejected => Outcome::Rejected,
+            Self::Refused => Outcome::Refused,
+            Self::Expired => Outcome::Expired,
+            Self::NotExecuted => Outcome::NotExecuted,
+            Self::Superseded => Outcome::Superseded,
+            Self::Unknown => Outcome::Unknown,
+            Self::Received | Self::Routed | Self::Executing => return None,
+        })
+    }
+}
+
 /// The design's stage timestamps, journaled per signal.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageTimes {
