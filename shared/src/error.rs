@@ -203,7 +203,9 @@ pub enum AlertError {
     },
     /// `market_data.timestamp` or `market_data.timenow` is a string but not an RFC 3339
     /// time with an offset (`2026-11-23T14:32:00Z`). Code `invalid_time`, HTTP 422.
-    #[error("{field}: {value:?} is not an RFC 3339 UTC time such as 2026-11-23T14:32:00Z")]
+    #[error(
+        "{field}: {value:?} is not an RFC 3339 time with its offset, such as 2026-11-23T14:32:00Z"
+    )]
     InvalidTime {
         /// Dotted path of the field, e.g. `market_data.timenow`.
         field: String,

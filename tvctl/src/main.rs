@@ -1,7 +1,9 @@
 //! `tvctl`: the operator CLI.
 //!
-//! Exit codes scripts can rely on: 0 success; 1 the request was refused or found nothing
-//! (a 4xx, a refused replay); 2 bad usage; 3 the target could not be reached or failed (5xx).
+//! Exit codes scripts can rely on: 0 success (an empty list too); 1 the request was refused or
+//! what it named was not found (a 4xx, a refused replay, an unknown signal id); 2 bad usage; 3
+//! the target could not be reached or failed (5xx), or a status or a broker's positions could
+//! not be read.
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
