@@ -211,10 +211,16 @@ impl CoinbaseClient {
         )))
     }
 
-    /// Available (not on hold) balance per currency, summed over the key's accounts.
+    /// Available (not on hold) balance per currency, summed over the key's accounts a spot
+    /// order can draw on ([`Account::trades_spot`]).
     pub async fn available_balances(&self) -> Result<BTreeMap<String, Decimal>, CoinbaseError> {
         let mut out: BTreeMap<String, Decimal> = BTreeMap::new();
-        for a in self.accounts().await? {
+        for a in self
+            .accounts()
+            .await?
+            .into_iter()
+            .filter(Account::trades_spot)
+        {
             *out.entry(a.currency).or_default() += a.available_balance.value;
         }
         Ok(out)

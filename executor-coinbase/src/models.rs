@@ -58,21 +58,26 @@ pub struct Account {
 impl Account {
     /// Whether a spot market order can draw on this account's balance, by what List Accounts
     /// (<https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/accounts/list-accounts>)
-    /// says of it: not a vault or a perpetual futures account, not on the futures or
-    /// international platform, not said to be not ready to trade. A field left out does not
-    /// exclude it. Counting such a balance would size a sale beyond what an order can sell
-    /// (refused for insufficient funds, the position kept) and take coins in a vault for a
-    /// position, so a long entry would buy nothing.
+    /// says of it: left out only when it is named a vault or a perpetual futures account
+    /// (`ACCOUNT_TYPE_VAULT`, `ACCOUNT_TYPE_PERP_FUTURES`, or without the prefix, as the
+    /// reference's example spells `FIAT`), on the futures or international platform
+    /// (`ACCOUNT_PLATFORM_CFM_CONSUMER`, `ACCOUNT_PLATFORM_INTX`), or said not ready to trade.
+    /// Anything else counts, a field left out or a value not listed too: leaving out the
+    /// trading account would read a position as none, and a long entry would buy it again,
+    /// where counting a balance it cannot sell makes a sale Coinbase refuses for its funds.
     pub fn trades_spot(&self) -> bool {
-        let type_trades = !matches!(
+        let named = |field: Option<&str>, prefix: &str, excluded: &[&str]| {
+            field.is_some_and(|v| excluded.contains(&v.strip_prefix(prefix).unwrap_or(v)))
+        };
+        !named(
             self.account_type.as_deref(),
-            Some("ACCOUNT_TYPE_VAULT" | "ACCOUNT_TYPE_PERP_FUTURES")
-        );
-        let platform_trades = self
-            .platform
-            .as_deref()
-            .is_none_or(|p| p == "ACCOUNT_PLATFORM_CONSUMER");
-        type_trades && platform_trades && self.ready != Some(false)
+            "ACCOUNT_TYPE_",
+            &["VAULT", "PERP_FUTURES"],
+        ) && !named(
+            self.platform.as_deref(),
+            "ACCOUNT_PLATFORM_",
+            &["CFM_CONSUMER", "INTX"],
+        ) && self.ready != Some(false)
     }
 }
 
@@ -356,6 +361,10 @@ mod tests {
             ),
             (r#","type":"ACCOUNT_TYPE_FIAT""#, true),
             (r#","type":"ACCOUNT_TYPE_VAULT""#, false),
+            (r#","type":"VAULT""#, false),
+            (r#","type":"ACCOUNT_TYPE_UNSPECIFIED""#, true),
+            (r#","platform":"ACCOUNT_PLATFORM_UNSPECIFIED""#, true),
+            (r#","platform":"SOMETHING_NEW""#, true),
             (r#","type":"ACCOUNT_TYPE_PERP_FUTURES""#, false),
             (r#","platform":"ACCOUNT_PLATFORM_CFM_CONSUMER""#, false),
             (r#","platform":"ACCOUNT_PLATFORM_INTX""#, false),

@@ -576,6 +576,7 @@ async fn a_401_to_a_first_send_is_a_rejection_naming_the_key() {
     let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
     let reason = signal.reason.unwrap_or_default();
     assert!(reason.contains("COINBASE_API_KEY_NAME"), "{reason}");
+    clean(&h);
 }
 
 /// A 401 to a send again (the first send's answer lost, the order list not showing its
@@ -602,6 +603,7 @@ async fn a_401_to_a_send_again_is_checked_against_the_order_list() {
     );
     let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
     assert_eq!(signal.status, SignalStatus::Filled);
+    clean(&h);
 }
 
 /// After a sale fills, the wait for the wallet to show it stops at a 429 (after the read's

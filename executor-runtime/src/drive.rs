@@ -165,9 +165,10 @@ pub enum ReadError {
     /// The broker refused the read (e.g. an instrument it does not know): before the first
     /// order the signal ends `rejected` with this text.
     Refused(String),
-    /// The broker refused the read for its rate and asks the client to stop for a while
-    /// (Tradovate's 429 or penalty ticket). Before the first order it is [`Self::Unavailable`];
-    /// a wait for the position to show a close stops at once rather than read on.
+    /// The broker refused the read for its rate (Tradovate's 429 or penalty ticket, which ask
+    /// the client to stop for a while; Coinbase's 429). Before the first order it is
+    /// [`Self::Unavailable`]; a wait for the position to show a close stops at once rather
+    /// than read on.
     RateLimited(String),
 }
 

@@ -146,14 +146,21 @@ struct IntentPrice {
 /// of a contract fills at that contract's latest alert close, as it would have before it:
 /// while it runs, a paper book notes the close of every alert it is handed, traded or not
 /// (an entry refused for its size, an exit with nothing to close: `PaperNetting::execute`).
-/// An expired signal gives none (a stale alert is not handed to it, or went stale before it
-/// traded); nor does one without an instrument or whose intent has no readable close.
+/// What is stopped before the paper book gives none, as while running: an expired signal (a
+/// stale alert), a superseded one (older than one taken) and one the kill switch refused;
+/// nor does one without an instrument or whose intent has no readable close.
 pub(crate) fn alert_closes(
     recent: &[SignalRecord],
 ) -> impl Iterator<Item = (Broker, &str, Decimal)> {
     use shared::execution::SignalStatus as S;
-    recent.iter().rev().filter_map(|r| {
-        if matches!(r.status, S::Expired) {
+    let kill_switch = executor_runtime::risk::Refusal::KillSwitch.to_string();
+    recent.iter().rev().filter_map(move |r| {
+        let stopped = match r.status {
+            S::Expired | S::Superseded => true,
+            S::Refused => r.reason.as_deref() == Some(kill_switch.as_str()),
+            _ => false,
+        };
+        if stopped {
             return None;
         }
         let close = r.normalized.read::<IntentPrice>().ok()?.reference_price?;
@@ -161,25 +168,32 @@ pub(crate) fn alert_closes(
     })
 }
 
-/// The broker health the journaled signals show, oldest first, as (broker, when, event),
-/// from `recent` given newest first: after a restart the status routes (`tvctl status`) tell
-/// what they told before it (a path degraded by a rejection stays degraded until a success),
-/// not `unknown`. Each signal's outcome counts as its execution did
-/// ([`executor_runtime::health::outcome_event`]), at its broker's answer (else its send, else
-/// the executor's start). A signal the executor stopped by the trader's own roll policy,
-/// journaled `rejected`, counts as a rejection here (the journal does not tell it apart).
+/// The broker health the journaled signals show, as (broker, when, event) in the order of
+/// their times, from `recent` (the journal's latest signals): after a restart the status
+/// routes (`tvctl status`) tell what they told before it (a path degraded by a rejection
+/// stays degraded until a success), not `unknown`. Each signal's outcome counts as its
+/// execution did ([`executor_runtime::health::outcome_event`]), at its broker's answer (else
+/// its send, else the executor's start); ordered by that time, not by the signals' arrival,
+/// as health keeps the event recorded last (a signal retried for minutes ends after later
+/// ones). A signal the executor stopped by the trader's own roll policy, journaled
+/// `rejected`, counts as a rejection here (the journal does not tell it apart).
 pub(crate) fn journaled_health(
     recent: &[SignalRecord],
-) -> impl Iterator<Item = (Broker, DateTime<Utc>, shared::health::HealthEvent)> {
-    recent.iter().rev().filter_map(|r| {
-        let event = executor_runtime::health::outcome_event(r.status.outcome()?)?;
-        let at = r
-            .stages
-            .broker_acked
-            .or(r.stages.broker_sent)
-            .or(r.stages.executor_start)?;
-        Some((r.broker?, at, event))
-    })
+) -> Vec<(Broker, DateTime<Utc>, shared::health::HealthEvent)> {
+    let mut events: Vec<_> = recent
+        .iter()
+        .filter_map(|r| {
+            let event = executor_runtime::health::outcome_event(r.status.outcome()?)?;
+            let at = r
+                .stages
+                .broker_acked
+                .or(r.stages.broker_sent)
+                .or(r.stages.executor_start)?;
+            Some((r.broker?, at, event))
+        })
+        .collect();
+    events.sort_by_key(|(_, at, _)| *at);
+    events
 }
 
 #[derive(Debug, Default)]
@@ -885,8 +899,10 @@ impl Live {
                         last.get(&k).map(|(_, c)| *c),
                     ));
                 }
+                // Held only where the broker asks a client to pause (Tradovate, above):
+                // Coinbase's limits are per second and ask no pause.
                 Ok(Err(ReadError::RateLimited(e))) => {
-                    limited = true;
+                    limited |= broker == Broker::Tradovate;
                     errors.push(format!("{i}: {e}"));
                 }
                 Ok(Err(ReadError::Unavailable(e) | ReadError::Refused(e))) => {
@@ -1577,8 +1593,15 @@ mod tests {
             r
         };
         // Newest first, as the journal reads them.
+        let kill_switch = |close: &str| {
+            let mut r = at("refused", Some("ESZ6"), Some(close));
+            r.reason = Some(executor_runtime::risk::Refusal::KillSwitch.to_string());
+            r
+        };
         let recent = [
             at("expired", Some("ESZ6"), Some("6400")),
+            at("superseded", Some("ESZ6"), Some("6350")),
+            kill_switch("6325"),
             at("refused", Some("ESZ6"), Some("6300")),
             at("filled", Some("ESZ6"), Some("6100")),
             at("unknown", Some("ESZ6"), Some("6200")),
@@ -1617,16 +1640,19 @@ mod tests {
             r.stages.executor_start = Some(t(start));
             r
         };
-        // Newest first, as the journal reads them.
+        // Newest first, as the journal reads them (by arrival): the Tradovate signal that
+        // came first was retried and ended last, after the rejection of one that came later.
         let recent = [
             at(Broker::Coinbase, "refused", None, 9),
             at(Broker::Coinbase, "rejected", Some(8), 7),
             at(Broker::Coinbase, "filled", Some(6), 5),
+            at(Broker::Tradovate, "rejected", Some(5), 4),
             at(Broker::Tradovate, "expired", None, 4),
             at(Broker::Tradovate, "no_op", None, 3),
+            at(Broker::Tradovate, "filled", Some(11), 2),
             at(Broker::Oanda, "unknown", Some(2), 1),
         ];
-        let events: Vec<_> = journaled_health(&recent).collect();
+        let events = journaled_health(&recent);
         assert_eq!(
             events,
             [
@@ -1636,12 +1662,18 @@ mod tests {
                     HealthEvent::Failure(FailureKind::Unknown)
                 ),
                 (Broker::Tradovate, t(3), HealthEvent::Success),
+                (
+                    Broker::Tradovate,
+                    t(5),
+                    HealthEvent::Failure(FailureKind::Rejected)
+                ),
                 (Broker::Coinbase, t(6), HealthEvent::Success),
                 (
                     Broker::Coinbase,
                     t(8),
                     HealthEvent::Failure(FailureKind::Rejected)
                 ),
+                (Broker::Tradovate, t(11), HealthEvent::Success),
             ]
         );
         let health = MemoryHealth::default();
@@ -1654,8 +1686,9 @@ mod tests {
             (coinbase.last_success, coinbase.last_failure),
             (Some(t(6)), Some(t(8)))
         );
+        // Its latest evidence is the retried signal's success.
         let tradovate = health.read(Broker::Tradovate).await.unwrap();
-        assert_eq!(tradovate.state(t(10)), HealthState::Ok);
+        assert_eq!(tradovate.state(t(12)), HealthState::Ok);
     }
 
     /// `relist` lists the journal's signals newest first behind those seen since the start,
