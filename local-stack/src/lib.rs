@@ -1682,8 +1682,8 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     }
     let health = Health::default();
     // What the journal already holds: paper positions carried over a restart keep their
-    // average price on the dashboard. A display only: a journal that cannot be read leaves
-    // them without one, and the stack starts.
+    // average price on the dashboard, the paper books their prices, the status routes their
+    // health. A journal that cannot be read leaves them without, and the stack starts.
     {
         use executor_runtime::venue::Venue as _;
         let mut paper: Vec<(Broker, String, u64)> = [

@@ -333,8 +333,9 @@ const KNOWN_KEYS: [(&str, &[&str]); 4] = [
 ];
 
 /// Refuses a key the alert would ignore though the sender meant one it reads: a known key in
-/// another case (`"Quantity": "5"` would trade the configured size, not 5) or `quantity` inside
-/// one of the nested objects. Other extra keys are the sender's own and pass.
+/// another case (`"Quantity": "5"` would trade the configured size, not 5) or `quantity` in
+/// any object below the top level (the alert's own or the sender's, at any depth). Other
+/// extra keys are the sender's own and pass.
 fn misplaced_keys(root: &serde_json::Map<String, Value>) -> Result<(), AlertError> {
     for (prefix, known) in KNOWN_KEYS {
         let object = match prefix.strip_suffix('.') {
@@ -358,36 +359,41 @@ fn misplaced_keys(root: &serde_json::Map<String, Value>) -> Result<(), AlertErro
     // `quantity` in any object below the top level, the sender's own ones too
     // (`"strategy": {"quantity": "{{strategy.order.contracts}}"}`), at any depth.
     for (key, value) in root {
-        nested_quantity(value, &echo(key))?;
+        if let Some(rest) = quantity_below(value) {
+            // The end of a deep path, where the key is: at most this many characters.
+            const SHOWN: usize = 128;
+            let path = format!("{}{rest}", echo(key));
+            let field = match path.char_indices().rev().nth(SHOWN - 1) {
+                Some((0, _)) | None => path,
+                Some((cut, _)) => format!("…{}", &path[cut..]),
+            };
+            return Err(AlertError::InvalidField {
+                field,
+                expected: "at the top level of the alert (anywhere else `quantity` would be \
+                           ignored and the configured size traded)",
+            });
+        }
     }
     Ok(())
 }
 
-/// Refuses `quantity` (in any case) as a key of `value` or of anything inside it, `path`
-/// naming where `value` is (`strategy`, `legs[0]`): only the top level's is read.
-fn nested_quantity(value: &Value, path: &str) -> Result<(), AlertError> {
+/// Where below `value` the first key `quantity` (in any case) is, as the rest of its path
+/// (`.order.quantity`, `[1].quantity`), each key shortened as [`echo`] does; `None` when
+/// there is none. Every alert passes here: the path is built only for one found.
+fn quantity_below(value: &Value) -> Option<String> {
     match value {
-        Value::Object(object) => {
-            for (key, inner) in object {
-                let at = format!("{path}.{}", echo(key));
-                if key.eq_ignore_ascii_case("quantity") {
-                    return Err(AlertError::InvalidField {
-                        field: at,
-                        expected: "at the top level of the alert (anywhere else `quantity` \
-                                   would be ignored and the configured size traded)",
-                    });
-                }
-                nested_quantity(inner, &at)?;
+        Value::Object(object) => object.iter().find_map(|(key, inner)| {
+            if key.eq_ignore_ascii_case("quantity") {
+                return Some(format!(".{}", echo(key)));
             }
-        }
-        Value::Array(items) => {
-            for (i, inner) in items.iter().enumerate() {
-                nested_quantity(inner, &format!("{path}[{i}]"))?;
-            }
-        }
-        _ => {}
+            quantity_below(inner).map(|rest| format!(".{}{rest}", echo(key)))
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, inner)| quantity_below(inner).map(|rest| format!("[{i}]{rest}"))),
+        _ => None,
     }
-    Ok(())
 }
 
 impl RawAlert {

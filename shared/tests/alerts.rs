@@ -544,6 +544,20 @@ fn a_known_key_in_another_case_or_place_is_refused_by_name() {
         shown.starts_with("orders[1].order.QUANTITY must be at the top level"),
         "{shown}"
     );
+    // However deep, the refusal names the end of the path, where the key is, and stays short.
+    let shown = refused(&|v| {
+        let mut deep = serde_json::json!({"quantity": "9"});
+        for _ in 0..100 {
+            deep = serde_json::json!({"level": deep});
+        }
+        v["strategy"] = deep;
+    });
+    let field = shown.split(" must be at the top level").next().unwrap();
+    assert!(
+        field.starts_with('…') && field.ends_with(".level.quantity"),
+        "{field}"
+    );
+    assert!(field.chars().count() <= 129, "{}", field.chars().count());
     let shown = refused(&|v| v["market_data"]["Symbol"] = serde_json::json!("GBPUSD"));
     assert!(
         shown.starts_with("market_data.Symbol must be written in lower case"),
