@@ -113,6 +113,8 @@ struct Inner {
     quote_home_factor: Decimal,
     created_orders: usize,
     created_per_client_id: HashMap<String, usize>,
+    /// `transactions/sinceid` lists at most this many ([`FakeOanda::cap_since`]).
+    since_cap: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -183,6 +185,14 @@ impl FakeOanda {
             inner,
             outage,
         }
+    }
+
+    /// `transactions/sinceid` lists at most `n` transactions, its `lastTransactionID` still
+    /// the account's last: a list cut short, which the spec rules out ("all Transactions
+    /// newer than the TransactionID") but a public client reported (a page of 1,000). A
+    /// client must not take what the list leaves out for nothing.
+    pub fn cap_since(&self, n: usize) {
+        self.lock().since_cap = Some(n);
     }
 
     /// The next `n` GET requests whose path contains `part` (`/transactions`) answer 503.
@@ -1061,11 +1071,18 @@ async fn transactions_since(
             format!("transactions/sinceid needs a TransactionID in id, got {id:?}"),
         );
     };
-    transaction_list(&inner, since.saturating_add(1)..)
+    let list: Vec<Value> = inner
+        .transactions
+        .range(since.saturating_add(1)..)
+        .map(|(_, t)| t.clone())
+        .take(inner.since_cap.unwrap_or(usize::MAX))
+        .collect();
+    axum::Json(json!({"transactions": list, "lastTransactionID": inner.next_tx.to_string()}))
+        .into_response()
 }
 
 /// `{transactions, lastTransactionID}` for the transactions with ids in `ids`, oldest first:
-/// the answer of `sinceid` and of `idrange`.
+/// the answer of `idrange`.
 fn transaction_list(inner: &Inner, ids: impl std::ops::RangeBounds<u64>) -> Response {
     let list: Vec<Value> = inner
         .transactions

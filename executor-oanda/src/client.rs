@@ -333,7 +333,11 @@ impl OandaClient {
     }
 
     /// Every transaction after `id`, oldest first (`GET transactions/sinceid?id=`): creates,
-    /// fills, cancels and rejects alike.
+    /// fills, cancels and rejects alike. The spec says it "will return all Transactions newer
+    /// than the TransactionID" (<https://developer.oanda.com/rest-live-v20/transaction-ep/>),
+    /// yet a list cut short (a page limit, as one public client saw) would read as "no order
+    /// of ours", and a lookup would then allow a send again: the list must end at the
+    /// answer's `lastTransactionID` (the account's last, by the spec), or it is an error.
     async fn transactions_since_unscrubbed(
         &self,
         id: &str,
@@ -341,13 +345,21 @@ impl OandaClient {
         let found: Option<TransactionsSinceResponse> = self
             .get(&self.url(&format!("/transactions/sinceid?id={id}")))
             .await?;
-        found
-            .map(|r| r.transactions)
-            .ok_or_else(|| OandaError::Api {
-                status: 404,
-                code: String::new(),
-                message: format!("no transactions for account {}", self.account),
-            })
+        let found = found.ok_or_else(|| OandaError::Api {
+            status: 404,
+            code: String::new(),
+            message: format!("no transactions for account {}", self.account),
+        })?;
+        let listed_to = found.transactions.last().map_or(id, |t| t.id.as_str());
+        match found.last_transaction_id.as_deref() {
+            Some(last) if last == listed_to => Ok(found.transactions),
+            last => Err(OandaError::Unreachable(format!(
+                "transactions since {id} listed up to {}, while the account's last is {}: the \
+                 list is not whole",
+                shown_text(listed_to.as_bytes()),
+                last.map_or_else(|| "not given".to_owned(), |l| shown_text(l.as_bytes()))
+            ))),
+        }
     }
 
     /// Every transaction at or after `from`, oldest first: `GET transactions?from=` answers
@@ -536,7 +548,8 @@ impl OandaClient {
             })?;
         let status = resp.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
-            // Refused for its rate: nothing was carried out, so this is no `Unknown`.
+            // Over the rate limit: the core looks the order up before any send again (see
+            // `OandaError::RateLimited`).
             return Err(OandaError::RateLimited {
                 retry_after: retry_after(resp.headers()),
             });

@@ -22,8 +22,12 @@ pub enum OandaError {
     /// A read could not be completed after its retries.
     #[error("OANDA unreachable: {0}")]
     Unreachable(String),
-    /// HTTP 429: OANDA refused the request for its rate, nothing was carried out
-    /// (<https://developer.oanda.com/rest-live-v20/best-practices/>). `retry_after` is the
+    /// HTTP 429: over OANDA's rate ("120 requests per second. Excess requests will receive"
+    /// an error, <https://developer.oanda.com/rest-live-v20/development-guide/>; 429 is the
+    /// status of a request over a rate limit, RFC 6585, section 4). Neither says an order
+    /// answered so was not carried out: the core sends again only after a lookup of every
+    /// transaction since the send (checked whole) finds none of ours and the position has
+    /// not moved, which is safe whichever way OANDA behaves. `retry_after` is the
     /// `Retry-After` header when one came (seconds); OANDA documents none.
     #[error("OANDA rate limit (HTTP 429){}", .retry_after.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default())]
     RateLimited {

@@ -57,8 +57,9 @@ impl<C: Clock> OandaVenue<C> {
 
 fn classify(e: OandaError) -> SendError {
     match e {
-        // HTTP 429: the request was refused, nothing carried out
-        // (<https://developer.oanda.com/rest-live-v20/development-guide/>, rate limiting).
+        // HTTP 429, over the rate limit: not documented to mean nothing was carried out
+        // (`OandaError::RateLimited`), so the core looks the order up in the whole list of
+        // transactions since the send, and checks the position, before it sends again.
         OandaError::RateLimited { retry_after } => SendError::NotExecuted {
             reason: "OANDA rate limit (HTTP 429)".into(),
             retry_after,
@@ -365,7 +366,8 @@ impl<C: Clock> Conversation for OandaVenue<C> {
         if let Some(ack) = find_in_transactions(&transactions, report.client_order_id.as_str()) {
             return Found::Order(ack);
         }
-        // The transactions are complete, and the position must agree with them.
+        // The transactions are whole (the client checks the list ends at the account's last
+        // transaction), and the position must agree with them.
         match self.holdings(req).await {
             Ok((h, _)) => {
                 let moved = match leg.action {

@@ -1032,3 +1032,29 @@ async fn a_token_oanda_refuses_is_named_by_its_setting() {
     );
     assert!(!text.contains("not-the-token-1234"), "no secret: {text}");
 }
+
+/// A list of transactions cut short (a page limit the spec rules out, "all Transactions newer
+/// than the TransactionID", but a public client reported) is an error, never taken as whole:
+/// a lookup reading it would find no order of ours among what it left out and allow a send
+/// again. Read up to the account's last transaction, it is whole.
+#[tokio::test]
+async fn a_transaction_list_cut_short_is_an_error_never_a_whole_list() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 0, -1000);
+    assert_eq!(
+        h.executor
+            .execute(&intent(Action::LongEntry, 1))
+            .await
+            .unwrap(),
+        Outcome::Filled
+    );
+    let client = client_of(&h.fake.url, &h.fake.token, &h.fake.account);
+    // The fake's transaction ids start after 6000.
+    let whole = client.transactions_since("6000").await.unwrap();
+    assert!(whole.len() >= 2, "{} transactions", whole.len());
+    h.fake.cap_since(1);
+    let err = client.transactions_since("6000").await.unwrap_err();
+    assert!(err.to_string().contains("the list is not whole"), "{err}");
+    let last = whole.last().unwrap().id.clone();
+    assert!(client.transactions_since(&last).await.unwrap().is_empty());
+}
