@@ -332,6 +332,19 @@ impl RoutingTable {
                     "futures.{root}.last_day must be 1..=31 and last_day_months_before 0..=11"
                 )));
             }
+            // A contract's last trading day before its roll date: between the two the
+            // continuous symbol would still name a contract that no longer trades.
+            if let Some(day) = spec.last_day
+                && (spec.last_day_months_before, spec.roll_day) > (spec.roll_months_before, day)
+            {
+                return Err(RoutingTableError(format!(
+                    "futures.{root}.last_day {day} (last_day_months_before {}) comes before its \
+                     roll date (roll_day {}, roll_months_before {}): {root}1! would name a \
+                     contract past its last trading day; set roll_day and roll_months_before \
+                     to roll on or before the last trading day",
+                    spec.last_day_months_before, spec.roll_day, spec.roll_months_before
+                )));
+            }
             futures.insert(
                 root.to_ascii_uppercase(),
                 FuturesRoot {
@@ -709,13 +722,15 @@ impl FuturesRoot {
         .map(|t| t.and_utc())
     }
 
-    /// The n-th (1-based) listed contract whose roll date is still ahead of `now`.
+    /// The n-th (1-based) listed contract whose roll date, and last trading day where the
+    /// table gives one, are still ahead of `now`.
     fn nth_contract(&self, root: &str, now: DateTime<Utc>, nth: usize) -> String {
         let (mut year, mut month) = (now.year(), now.month());
         let mut found = 0;
         loop {
             if self.months.contains(&month)
                 && self.roll_date(year, month).is_some_and(|roll| now < roll)
+                && now < self.last_trading(year, month).0
             {
                 found += 1;
                 if found == nth {

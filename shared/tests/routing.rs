@@ -512,3 +512,56 @@ fn a_coinbase_product_id_splits_into_base_and_quote_at_its_first_dash() {
         );
     }
 }
+
+/// A last trading day before the roll date is refused at load, naming both: between the two,
+/// `ES1!` would route to a contract that no longer trades (an entry of `ESZ6` itself is
+/// refused as expired then). On the roll date or after it, it loads.
+#[test]
+fn a_last_trading_day_before_the_roll_date_is_refused() {
+    let with = |roll: &str, last: &str| {
+        RoutingTable::from_toml(&CUSTOM.replace(
+            "roll_day = 1\nroll_months_before = 1\n",
+            &format!("{roll}\n{last}\n"),
+        ))
+    };
+    let err = with("roll_day = 12\nroll_months_before = 0", "last_day = 3")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("futures.ES.last_day 3") && err.contains("roll_day 12"),
+        "{err}"
+    );
+    // A month earlier than the roll's month is before it too, whatever the day.
+    let err = with(
+        "roll_day = 1\nroll_months_before = 0",
+        "last_day = 28\nlast_day_months_before = 1",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("comes before its roll date"), "{err}");
+    // On the 4th of December: rolling on the 12th, ESZ6 is front; rolling on the 20th of
+    // the month before, ESH7 is.
+    for (roll, last, front) in [
+        (
+            "roll_day = 12\nroll_months_before = 0",
+            "last_day = 12",
+            "ESZ6",
+        ),
+        (
+            "roll_day = 12\nroll_months_before = 0",
+            "last_day = 19",
+            "ESZ6",
+        ),
+        (
+            "roll_day = 20\nroll_months_before = 1",
+            "last_day = 3",
+            "ESH7",
+        ),
+    ] {
+        let table = with(roll, last).unwrap_or_else(|e| panic!("{roll} {last}: {e}"));
+        let route = table
+            .route("CME", "ES1!", at("2026-12-04T12:00:00Z"))
+            .unwrap();
+        assert_eq!(route.instrument.as_str(), front, "{roll} {last}");
+    }
+}
