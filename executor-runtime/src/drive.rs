@@ -536,9 +536,13 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         return Ok(Execution::no_op(conv.no_op_reason(req, &held, &mark)));
     }
     if let Err(refusal) = preflight(&planned, &rules, Some(&limit)) {
-        // The notional cap's message names its currency already.
+        // The notional cap's message names its currency already, and here where its cap is
+        // set.
         let unit = match (&refusal, conv.open_size_unit(req)) {
-            (crate::plan::PlanRefusal::OverNotionalCap { .. }, _) | (_, None) => String::new(),
+            (crate::plan::PlanRefusal::OverNotionalCap { .. }, _) => {
+                format!(" (set in {})", crate::risk::settings_named(conv.broker()))
+            }
+            (_, None) => String::new(),
             (_, Some(unit)) => format!(" (sizes in {unit}: a buy's size is what it spends)"),
         };
         return Ok(stop_before_sending(

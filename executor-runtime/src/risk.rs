@@ -376,11 +376,14 @@ pub enum Refusal {
     KillSwitch,
     /// The alert's `quantity` is over the instrument's `max_override`.
     #[error(
-        "alert quantity {requested} is over the {max} allowed for {instrument} (max_override, else max_position, in its executor's risk settings)"
+        "alert quantity {requested} is over the {max} allowed for {instrument} (max_override, else max_position, in its executor's risk settings: {})",
+        settings_of(class)
     )]
     OverrideTooLarge {
         /// The instrument, as the broker names it.
         instrument: String,
+        /// Its asset class's name ([`AssetClass::as_str`]): which executor's settings.
+        class: &'static str,
         /// The alert's quantity, in the broker's units.
         requested: Decimal,
         /// The `max_override` in force (`max_position` where none is set).
@@ -388,21 +391,24 @@ pub enum Refusal {
     },
     /// An entry's quantity is over the instrument's `max_position`.
     #[error(
-        "size {size} for {instrument} is over its max position {max} (max_position in its executor's risk settings)"
+        "size {size} for {instrument} is over its max position {max} (max_position in its executor's risk settings: {})",
+        settings_of(class)
     )]
     OverMaxPosition {
         /// The instrument, as the broker names it.
         instrument: String,
+        /// Its asset class's name ([`AssetClass::as_str`]): which executor's settings.
+        class: &'static str,
         /// The quantity the entry would hold.
         size: Decimal,
         /// The `max_position` in force.
         max: Decimal,
     },
     #[error(
-        "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional{}, or classes.{class}.size{}, in its executor's risk settings (RISK_CONFIG; locally {}_RISK_CONFIG)",
+        "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional{}, or classes.{class}.size{}, in its executor's risk settings ({})",
         root_hint(instrument, class),
         if *class == "crypto_cross" { "" } else { ", or default_size" },
-        local_risk_prefix(class)
+        settings_of(class)
     )]
     /// An entry with no quantity override, for an instrument with no size at any layer.
     NoSize {
@@ -415,7 +421,8 @@ pub enum Refusal {
     /// `classes.crypto_cross`, sets no `max_notional`: the default cap is an amount of money,
     /// meaningless in BTC.
     #[error(
-        "{instrument} is quoted in a crypto asset: set instruments.{instrument}.max_notional or classes.crypto_cross.max_notional (in its quote currency) in its executor's risk settings"
+        "{instrument} is quoted in a crypto asset: set instruments.{instrument}.max_notional or classes.crypto_cross.max_notional (in its quote currency) in its executor's risk settings ({})",
+        settings_of("crypto_cross")
     )]
     NoCrossCap {
         /// The instrument, as the broker names it.
@@ -423,12 +430,15 @@ pub enum Refusal {
     },
     /// An entry at a time outside every one of the instrument's windows.
     #[error(
-        "{instrument}: entries are outside its trading windows at {} (windows in its executor's risk settings)",
-        at.format("%Y-%m-%d %H:%M:%S UTC")
+        "{instrument}: entries are outside its trading windows at {} (windows in its executor's risk settings: {})",
+        at.format("%Y-%m-%d %H:%M:%S UTC"),
+        settings_of(class)
     )]
     OutsideTradingWindow {
         /// The instrument, as the broker names it.
         instrument: String,
+        /// Its asset class's name ([`AssetClass::as_str`]): which executor's settings.
+        class: &'static str,
         /// The time checked: the executor's start on the signal (UTC).
         at: DateTime<Utc>,
     },
@@ -450,6 +460,22 @@ fn local_risk_prefix(class: &str) -> &'static str {
         "crypto" | "crypto_cross" => "COINBASE",
         _ => "OANDA",
     }
+}
+
+/// Where the risk settings of the executor trading `class` are set, as a refusal names them:
+/// `RISK_CONFIG; locally OANDA_RISK_CONFIG or OANDA_RISK_CONFIG_FILE`.
+fn settings_of(class: &str) -> String {
+    let p = local_risk_prefix(class);
+    format!("RISK_CONFIG; locally {p}_RISK_CONFIG or {p}_RISK_CONFIG_FILE")
+}
+
+/// [`settings_of`] for `broker`'s executor: what a refusal by its settings names.
+pub fn settings_named(broker: shared::Broker) -> String {
+    settings_of(match broker {
+        shared::Broker::Oanda => "fx",
+        shared::Broker::Tradovate => "futures",
+        shared::Broker::Coinbase => "crypto",
+    })
 }
 
 /// For a futures contract's refusal, its root's section, which holds across rolls
@@ -1105,6 +1131,7 @@ impl RiskConfig {
         if is_entry && !risk.windows.is_empty() && !risk.windows.iter().any(|w| w.contains(now)) {
             return Err(Refusal::OutsideTradingWindow {
                 instrument: name.to_owned(),
+                class: class.as_str(),
                 at: now,
             });
         }
@@ -1115,6 +1142,7 @@ impl RiskConfig {
             Some(requested) if requested > risk.max_override => {
                 return Err(Refusal::OverrideTooLarge {
                     instrument: name.to_owned(),
+                    class: class.as_str(),
                     requested,
                     max: risk.max_override,
                 });
@@ -1138,6 +1166,7 @@ impl RiskConfig {
         {
             return Err(Refusal::OverMaxPosition {
                 instrument: name.to_owned(),
+                class: class.as_str(),
                 size,
                 max: risk.max_position,
             });
@@ -1613,7 +1642,7 @@ windows = ["Mon-Fri 07:00-20:00"]
             .unwrap_err();
         assert_eq!(
             too_many.to_string(),
-            "alert quantity 3 is over the 2 allowed for ESZ6 (max_override, else max_position, in its executor's risk settings)"
+            "alert quantity 3 is over the 2 allowed for ESZ6 (max_override, else max_position, in its executor's risk settings: RISK_CONFIG; locally TRADOVATE_RISK_CONFIG or TRADOVATE_RISK_CONFIG_FILE)"
         );
         // Windows too: the root's, unless the contract sets its own (`[]`: at any hour).
         let windowed = |contract: &str| {
@@ -2166,7 +2195,7 @@ max_notional = "20000"
         let err = risk.check(&on("ETH-BTC", LongEntry), now).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "no size is configured for ETH-BTC (crypto_cross): set instruments.ETH-BTC.size or .notional, or classes.crypto_cross.size, in its executor's risk settings (RISK_CONFIG; locally COINBASE_RISK_CONFIG)"
+            "no size is configured for ETH-BTC (crypto_cross): set instruments.ETH-BTC.size or .notional, or classes.crypto_cross.size, in its executor's risk settings (RISK_CONFIG; locally COINBASE_RISK_CONFIG or COINBASE_RISK_CONFIG_FILE)"
         );
         assert!(risk.check(&on("ETH-BTC", ShortEntry), now).is_ok());
         // Nor do the defaults let an alert's quantity (meant as dollars?) through, nor

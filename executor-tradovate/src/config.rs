@@ -13,10 +13,12 @@ use shared::ports::{LeaseLock, SecretStore, TokenStore};
 use std::sync::Arc;
 
 /// Sizing used when no `RISK_CONFIG`/`RISK_CONFIG_FILE` is given: 1 contract of any root,
-/// max 5, at most 500,000 USD of notional per order (one E-mini S&P contract at 6,000 is
-/// 300,000; one E-mini Nasdaq at 21,000 is 420,000).
+/// max 5, at most 1,000,000 USD of notional per order: the default size of every root the
+/// contract specifications list fits under it with room (one E-mini Nasdaq at 25,000 is
+/// 500,000, which a 500,000 cap refused; one E-mini S&P at 6,800 is 340,000), while an alert
+/// quantity of three E-minis or more is held back.
 pub const DEFAULT_RISK: &str =
-    "default_max_position = \"5\"\n[classes.futures]\nsize = \"1\"\nmax_notional = \"500000\"\n";
+    "default_max_position = \"5\"\n[classes.futures]\nsize = \"1\"\nmax_notional = \"1000000\"\n";
 
 const fn credential(name: &'static str, about: &'static str) -> Variable {
     Variable {
