@@ -668,6 +668,25 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     if let Some(why) = ask(&mut gate).await.map_err(|why| unchecked(conv, why))? {
         return Ok(finish(legs, Some((Outcome::Superseded, why))));
     }
+    if legs.is_empty() {
+        // An exit of the side an earlier contract does not hold (a SHORT_EXIT while the
+        // contract rolled away from is long): said, with what is still held there, so the
+        // trader knows the earlier contract is open.
+        let left: Vec<String> = rolled
+            .iter()
+            .map(|(c, h)| format!("{c} (net {})", (h.long + h.short).normalize()))
+            .collect();
+        let mut why = conv.no_op_reason(req, &held, &mark);
+        if !left.is_empty() {
+            why.push_str(&format!(
+                "; {} rolled to {}, and {} is left as held: an exit closes only the side it names",
+                req.intent.symbol,
+                req.intent.instrument,
+                left.join(", ")
+            ));
+        }
+        return Ok(Execution::no_op(why));
+    }
     Ok(finish(legs, None))
 }
 

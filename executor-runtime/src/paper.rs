@@ -964,6 +964,32 @@ mod tests {
         );
     }
 
+    /// An exit of the side the contract rolled away from does not hold (a short exit while
+    /// ESZ6 is long) sends nothing and says why, naming the earlier contract left open (it
+    /// was a `no_op` with no reason).
+    #[tokio::test]
+    async fn an_exit_across_a_roll_that_closes_nothing_names_the_earlier_contract() {
+        let paper = PaperNetting::new(Broker::Tradovate, "paper");
+        let run = |i: OrderIntent| {
+            let paper = &paper;
+            async move { paper.execute(&one_contract(&i, false)).await }
+        };
+        let long = run(es1(shared::Action::LongEntry, "ESZ6", 1)).await;
+        assert_eq!(long.map(|e| e.outcome), Ok(Outcome::Filled));
+        let exit = run(es1(shared::Action::ShortExit, "ESH7", 2))
+            .await
+            .unwrap();
+        assert_eq!(exit.outcome, Outcome::NoOp, "{exit:?}");
+        assert!(exit.legs.is_empty(), "{exit:?}");
+        let why = exit.reason.unwrap_or_default();
+        assert!(
+            why.contains("already at the target, no short position")
+                && why.contains("ES1! rolled to ESH7, and ESZ6 (net 1) is left as held"),
+            "{why}"
+        );
+        assert_eq!(paper.positions().get("ESZ6").copied(), Some(Decimal::ONE));
+    }
+
     /// An [`OrderGate`] that counts how often it was asked and answers `later` (a reason to
     /// supersede) or passes.
     #[derive(Default)]
