@@ -725,8 +725,12 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         .map(|c| c.on_roll)
         .unwrap_or_default();
     if policy == shared::routing::RollPolicy::Refuse || rolled.len() > 1 {
+        // And how out of it: the earlier contract closed by an alert of its own (an exit or
+        // FLATTEN of an explicit contract routes until its month ends), or the policy changed.
+        let contracts: Vec<&str> = rolled.iter().map(|(c, _)| c.as_str()).collect();
         let why = format!(
-            "{} rolled to {}, and the account still holds {}; {}: nothing sent",
+            "{} rolled to {}, and the account still holds {}; {}: nothing sent; close {} first \
+             (a FLATTEN alert of {} routes until its contract month ends){}",
             req.intent.symbol,
             req.intent.instrument,
             held.join(", "),
@@ -734,6 +738,13 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
                 "more than one earlier contract"
             } else {
                 "the root's roll policy is to refuse"
+            },
+            contracts.join(" and "),
+            if contracts.len() > 1 { "each" } else { "it" },
+            if rolled.len() > 1 {
+                ""
+            } else {
+                ", or set on_roll = \"close\" for the root in the routing table"
             }
         );
         return Err(RollStop::Policy(why));
