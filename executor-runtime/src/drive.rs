@@ -9,7 +9,7 @@
 //!   accepted and still working when the wait ended);
 //! - [`SendError::Rejected`]: a definitive no; journaled `rejected`, never sent again;
 //! - [`SendError::NotExecuted`]: the broker documents that it did not carry the request out
-//!   (HTTP 429, a Tradovate penalty ticket). Wait as told while the staleness budget allows,
+//!   (Tradovate's 429 or penalty ticket), or no byte of it left (no connection made). Wait as told while the staleness budget allows,
 //!   confirm by lookup that nothing was created, and send again with the same client order id;
 //!   when the budget does not allow it, the signal ends `not_executed`, never `rejected`;
 //! - [`SendError::Unknown`]: a timeout, a 5xx, a dropped connection: the request may have
@@ -730,7 +730,8 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         let contracts: Vec<&str> = rolled.iter().map(|(c, _)| c.as_str()).collect();
         let why = format!(
             "{} rolled to {}, and the account still holds {}; {}: nothing sent; close {} first \
-             (a FLATTEN alert of {} routes until its contract month ends){}",
+             (a FLATTEN alert of {} routes up to its last trading day, or the end of its \
+             contract month where the routing table gives none){}",
             req.intent.symbol,
             req.intent.instrument,
             held.join(", "),

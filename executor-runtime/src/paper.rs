@@ -1211,7 +1211,7 @@ mod tests {
         // It names the way out: close the earlier contract, or change the policy.
         assert!(
             done.reason.as_deref().is_some_and(|r| r.contains(
-                "close ESZ6 first (a FLATTEN alert of it routes until its contract month ends), or set on_roll = \"close\""
+                "close ESZ6 first (a FLATTEN alert of it routes up to its last trading day, or the end of its contract month where the routing table gives none), or set on_roll = \"close\""
             )),
             "{done:?}"
         );

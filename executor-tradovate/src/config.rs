@@ -13,10 +13,10 @@ use shared::ports::{LeaseLock, SecretStore, TokenStore};
 use std::sync::Arc;
 
 /// Sizing used when no `RISK_CONFIG`/`RISK_CONFIG_FILE` is given: 1 contract of any root,
-/// max 5, at most 1,000,000 USD of notional per order: the default size of every root the
+/// max 5, at most 1,000,000 USD of notional per order: one contract of the roots the
 /// contract specifications list fits under it with room (one E-mini Nasdaq at 25,000 is
-/// 500,000, which a 500,000 cap refused; one E-mini S&P at 6,800 is 340,000), while an alert
-/// quantity of three E-minis or more is held back.
+/// 500,000, which a 500,000 cap refused; one E-mini S&P at 6,800 is 340,000); two E-mini S&P
+/// at 6,800 pass, three (1,020,000) do not.
 pub const DEFAULT_RISK: &str =
     "default_max_position = \"5\"\n[classes.futures]\nsize = \"1\"\nmax_notional = \"1000000\"\n";
 

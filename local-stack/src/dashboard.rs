@@ -146,9 +146,11 @@ struct IntentPrice {
 /// of a contract fills at that contract's latest alert close, as it would have before it:
 /// while it runs, a paper book notes the close of every alert it is handed, traded or not
 /// (an entry refused for its size, an exit with nothing to close: `PaperNetting::execute`).
-/// What is stopped before the paper book gives none, as while running: an expired signal (a
-/// stale alert), a superseded one (older than one taken) and one the kill switch refused;
-/// nor does one without an instrument or whose intent has no readable close.
+/// What is mostly stopped before the paper book gives none: an expired signal (a stale
+/// alert), one the kill switch refused, and a superseded one (older than one taken; one
+/// superseded just before its first order was priced while running, but its close is older
+/// than the signal's taken before it, which priced the contract later); nor does one without
+/// an instrument or whose intent has no readable close.
 pub(crate) fn alert_closes(
     recent: &[SignalRecord],
 ) -> impl Iterator<Item = (Broker, &str, Decimal)> {
@@ -180,8 +182,11 @@ pub(crate) fn alert_closes(
 pub(crate) fn journaled_health(
     recent: &[SignalRecord],
 ) -> Vec<(Broker, DateTime<Utc>, shared::health::HealthEvent)> {
+    // Oldest first before the (stable) sort: of two events at one time, the later signal's
+    // is applied last, as it was recorded.
     let mut events: Vec<_> = recent
         .iter()
+        .rev()
         .filter_map(|r| {
             let event = executor_runtime::health::outcome_event(r.status.outcome()?)?;
             let at = r

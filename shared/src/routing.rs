@@ -332,29 +332,37 @@ impl RoutingTable {
                     "futures.{root}.last_day must be 1..=31 and last_day_months_before 0..=11"
                 )));
             }
-            // A contract's last trading day before its roll date: between the two the
-            // continuous symbol would still name a contract that no longer trades.
-            if let Some(day) = spec.last_day
-                && (spec.last_day_months_before, spec.roll_day) > (spec.roll_months_before, day)
-            {
-                return Err(RoutingTableError(format!(
-                    "futures.{root}.last_day {day} (last_day_months_before {}) comes before its \
-                     roll date (roll_day {}, roll_months_before {}): {root}1! would name a \
-                     contract past its last trading day; set roll_day and roll_months_before \
-                     to roll on or before the last trading day",
-                    spec.last_day_months_before, spec.roll_day, spec.roll_months_before
-                )));
+            let rule = FuturesRoot {
+                months,
+                roll_day: spec.roll_day,
+                roll_months_before: spec.roll_months_before,
+                last_day: spec.last_day.map(|d| (d, spec.last_day_months_before)),
+                on_roll: spec.on_roll,
+            };
+            // A contract's last trading day ending before its roll date: between the two the
+            // continuous symbol would still name a contract that no longer trades. Judged on
+            // the instants, for each listed month of a common and a leap year (a last day of
+            // 31 is a shorter month's last; one ending at the roll's midnight leaves no gap).
+            if let Some(day) = spec.last_day {
+                let before = [2027, 2028].into_iter().find_map(|year| {
+                    rule.months.iter().find_map(|&month| {
+                        let roll = rule.roll_date(year, month)?;
+                        (rule.last_trading(year, month).0 < roll)
+                            .then(|| format!("{root}{}{}", month_code(month), year % 10))
+                    })
+                });
+                if let Some(contract) = before {
+                    return Err(RoutingTableError(format!(
+                        "futures.{root}.last_day {day} (last_day_months_before {}) comes before \
+                         its roll date (roll_day {}, roll_months_before {}; {contract}, for \
+                         one): {root}1! would name a contract past its last trading day; set \
+                         roll_day and roll_months_before to roll on or before the last trading \
+                         day",
+                        spec.last_day_months_before, spec.roll_day, spec.roll_months_before
+                    )));
+                }
             }
-            futures.insert(
-                root.to_ascii_uppercase(),
-                FuturesRoot {
-                    months,
-                    roll_day: spec.roll_day,
-                    roll_months_before: spec.roll_months_before,
-                    last_day: spec.last_day.map(|d| (d, spec.last_day_months_before)),
-                    on_roll: spec.on_roll,
-                },
-            );
+            futures.insert(root.to_ascii_uppercase(), rule);
         }
         Ok(Self {
             delayed_suffixes: file

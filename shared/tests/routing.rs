@@ -531,17 +531,29 @@ fn a_last_trading_day_before_the_roll_date_is_refused() {
         err.contains("futures.ES.last_day 3") && err.contains("roll_day 12"),
         "{err}"
     );
-    // A month earlier than the roll's month is before it too, whatever the day.
+    // A month earlier than the roll's month is before it too, unless it ends that month and
+    // the roll is on the 1st.
     let err = with(
-        "roll_day = 1\nroll_months_before = 0",
-        "last_day = 28\nlast_day_months_before = 1",
+        "roll_day = 2\nroll_months_before = 0",
+        "last_day = 31\nlast_day_months_before = 1",
     )
     .unwrap_err()
     .to_string();
     assert!(err.contains("comes before its roll date"), "{err}");
-    // On the 4th of December: rolling on the 12th, ESZ6 is front; rolling on the 20th of
-    // the month before, ESH7 is.
+    // On the 4th of December: rolling on the 12th, ESZ6 is front; rolling on the 1st, or on
+    // the 20th of the month before, ESH7 is.
     for (roll, last, front) in [
+        // Ending at the roll's midnight leaves no gap.
+        (
+            "roll_day = 12\nroll_months_before = 0",
+            "last_day = 11",
+            "ESZ6",
+        ),
+        (
+            "roll_day = 1\nroll_months_before = 0",
+            "last_day = 31\nlast_day_months_before = 1",
+            "ESH7",
+        ),
         (
             "roll_day = 12\nroll_months_before = 0",
             "last_day = 12",
