@@ -345,42 +345,44 @@ impl SignalInfo<'_> {
     }
 
     /// Whether the filter selects a fill of this signal on `instrument`: the signal's time and
-    /// strategy as for the signal, and the instrument the fill's own (a roll's close of the
-    /// earlier contract belongs to that contract, not to the signal's new one), or the alert's
-    /// symbol (`ES1!` selects every contract its signals traded) unless the filter names the
-    /// signal's own contract.
-    fn selects_fill(&self, f: &Filter, instrument: &str) -> bool {
-        let Some(want) = &f.instrument else {
-            return self.matches(f);
-        };
-        let names_own_contract = self
-            .record
-            .instrument
-            .as_deref()
-            .is_some_and(|i| i.eq_ignore_ascii_case(want));
-        self.in_time_and_strategy(f)
-            && (instrument.eq_ignore_ascii_case(want)
-                || (!names_own_contract && self.record.symbol.eq_ignore_ascii_case(want)))
+    /// strategy as for the signal, and the fill's own instrument (a roll's close of the
+    /// earlier contract belongs to that contract, not to the signal's new one) as `wanted`
+    /// selects it.
+    fn selects_fill(&self, f: &Filter, wanted: &Wanted, instrument: &str) -> bool {
+        match wanted {
+            Wanted::Any => self.matches(f, wanted),
+            Wanted::Instrument(want) => {
+                self.in_time_and_strategy(f) && instrument.eq_ignore_ascii_case(want)
+            }
+            Wanted::Symbol { traded, .. } => {
+                self.in_time_and_strategy(f) && traded.contains(&instrument.to_ascii_uppercase())
+            }
+        }
     }
 
-    fn matches(&self, f: &Filter) -> bool {
+    fn matches(&self, f: &Filter, wanted: &Wanted) -> bool {
         if !self.in_time_and_strategy(f) {
             return false;
         }
-        if let Some(want) = &f.instrument {
-            // Case does not matter: brokers name instruments in capitals (`EUR_USD`, `ESZ6`,
-            // `BTC-USD`), and `eur_usd` typed at a prompt means the same one.
-            let r = self.record;
-            if !r
-                .instrument
+        // Case does not matter: brokers name instruments in capitals (`EUR_USD`, `ESZ6`,
+        // `BTC-USD`), and `eur_usd` typed at a prompt means the same one.
+        let r = self.record;
+        let own = |want: &str| {
+            r.instrument
                 .as_deref()
                 .is_some_and(|i| i.eq_ignore_ascii_case(want))
-                && !r.symbol.eq_ignore_ascii_case(want)
-            {
-                return false;
+                || r.symbol.eq_ignore_ascii_case(want)
+        };
+        match wanted {
+            Wanted::Any => true,
+            Wanted::Instrument(want) => own(want),
+            Wanted::Symbol { symbol, traded } => {
+                own(symbol)
+                    || r.instrument
+                        .as_deref()
+                        .is_some_and(|i| traded.contains(&i.to_ascii_uppercase()))
             }
         }
-        true
     }
 
     /// The filter's time bounds and strategy, its instrument left aside.
@@ -420,16 +422,74 @@ struct Lot {
     selected: bool,
 }
 
+/// What a filter's `instrument` selects.
+enum Wanted {
+    /// No instrument filter.
+    Any,
+    /// An instrument by the broker's name for it (`BTC-USD`, `ESZ6`): its own fills only (a
+    /// contract, not the others its root's signals traded).
+    Instrument(String),
+    /// An alert symbol (`BTCUSD`, `ES1!`), which no signal or order names as an instrument:
+    /// every instrument its signals traded (`traded`, in capitals), whatever symbol each of
+    /// their alerts spelled, so a round trip opened as `BTCUSD` and closed as `BTC-USD` is
+    /// one trade, and `ES1!` selects every contract it traded.
+    Symbol {
+        symbol: String,
+        traded: std::collections::HashSet<String>,
+    },
+}
+
+impl Wanted {
+    fn of(filter: &Filter, signals: &[SignalRecord], orders: &[OrderRecord]) -> Self {
+        let Some(want) = &filter.instrument else {
+            return Self::Any;
+        };
+        let is_instrument = signals
+            .iter()
+            .filter_map(|s| s.instrument.as_deref())
+            .chain(orders.iter().map(|o| o.instrument.as_str()))
+            .any(|i| i.eq_ignore_ascii_case(want));
+        if is_instrument {
+            return Self::Instrument(want.clone());
+        }
+        let of_symbol: std::collections::HashSet<&str> = signals
+            .iter()
+            .filter(|s| s.symbol.eq_ignore_ascii_case(want))
+            .map(|s| s.signal_id.as_str())
+            .collect();
+        let traded = signals
+            .iter()
+            .filter(|s| of_symbol.contains(s.signal_id.as_str()))
+            .filter_map(|s| s.instrument.as_deref())
+            .chain(
+                orders
+                    .iter()
+                    .filter(|o| of_symbol.contains(o.signal_id.as_str()))
+                    .map(|o| o.instrument.as_str()),
+            )
+            .map(str::to_ascii_uppercase)
+            .collect();
+        Self::Symbol {
+            symbol: want.clone(),
+            traded,
+        }
+    }
+}
+
 /// The report over the journal's rows. Signals outside `filter` and their orders are left
 /// out; P&L is matched over the fills of the signals kept, in fill time order.
 pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter) -> Report {
+    let wanted = Wanted::of(filter, signals, orders);
     // Every signal counts for positions (a filter must not cut a round trip in half); only
     // the selected ones count for outcomes, slippage, latency and trades.
     let all: HashMap<&str, SignalInfo<'_>> = signals
         .iter()
         .map(|s| (s.signal_id.as_str(), info(s)))
         .collect();
-    let infos: Vec<&SignalInfo<'_>> = all.values().filter(|i| i.matches(filter)).collect();
+    let infos: Vec<&SignalInfo<'_>> = all
+        .values()
+        .filter(|i| i.matches(filter, &wanted))
+        .collect();
     let mut report = Report {
         signals: infos.len(),
         ..Report::default()
@@ -562,7 +622,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             at = at.max(at_before);
         }
         previous_leg = Some((o.signal_id.as_str(), sent, at));
-        let selected = i.selects_fill(filter, &o.instrument);
+        let selected = i.selects_fill(filter, &wanted, &o.instrument);
         no_fee += usize::from(o.fee.is_none() && selected);
         found_opens += usize::from(
             selected && o.broker == Broker::Tradovate && o.leg == Leg::Open && o.sent_at.is_none(),
@@ -579,7 +639,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             quantity: o.quantity,
             price,
             fee: o.fee.unwrap_or_default(),
-            selected: i.selects_fill(filter, &o.instrument),
+            selected,
             estimated: guessed,
             other_contract: i.record.instrument.as_deref() != Some(o.instrument.as_str()),
             leg: o.leg,

@@ -597,6 +597,54 @@ fn a_coinbase_round_trip_pays_both_fees() {
     assert_eq!(r.slippage[0].increments, None, "coins have no pip or tick");
 }
 
+/// A round trip whose alerts spelled the product two ways (`BTCUSD` to buy, `BTC-USD` to
+/// sell: both route to BTC-USD) is one trade under either spelling of the filter: a symbol
+/// stands for every instrument its signals traded. It lost the sale's side under `btcusd`.
+#[test]
+fn a_symbol_filter_keeps_a_round_trip_whose_alerts_spelled_it_two_ways() {
+    let c = Broker::Coinbase;
+    let mut buy = signal("a", c, "BTC-USD", SignalStatus::Filled, "60000", "09:00:00");
+    buy.symbol = "BTCUSD".into();
+    let mut sale = signal("b", c, "BTC-USD", SignalStatus::Filled, "61000", "10:00:00");
+    sale.symbol = "BTC-USD".into();
+    let signals = [buy, sale];
+    let orders = [
+        fill(
+            "a",
+            c,
+            "BTC-USD",
+            Leg::Open,
+            Side::Buy,
+            "0.01",
+            "60000",
+            None,
+            "09:00:01",
+        ),
+        fill(
+            "b",
+            c,
+            "BTC-USD",
+            Leg::Close,
+            Side::Sell,
+            "0.01",
+            "61000",
+            None,
+            "10:00:01",
+        ),
+    ];
+    for want in ["btcusd", "BTC-USD", "btc-usd"] {
+        let filter = Filter {
+            instrument: Some(want.into()),
+            ..Filter::default()
+        };
+        let r = analyze(&signals, &orders, &filter);
+        assert_eq!(r.signals, 2, "{want}");
+        assert_eq!(r.trades.len(), 1, "{want}");
+        assert_eq!(r.trades[0].pnl, d("10"), "{want}");
+        assert!(r.open_positions.is_empty(), "{want}");
+    }
+}
+
 #[test]
 fn a_day_with_expired_and_refused_signals_counts_every_outcome() {
     let o = Broker::Oanda;
