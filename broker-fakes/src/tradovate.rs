@@ -64,11 +64,19 @@ pub enum Fault {
     /// 429, as the docs describe ("stops handling requests for a period of time"); `0`: only
     /// this one request.
     TooMany(u64),
+    /// Next order command: 429 with a `Retry-After` header of this many seconds, nothing
+    /// carried out. Tradovate's rate-limits page shows its 429 without one and asks for about
+    /// an hour without requests; a client must not take the header as leave to come sooner.
+    TooManyRetryAfter(u64),
     /// Next placement: create the order (it fills after the fill delay, as any other), then
     /// answer 500.
     ErrorAfterCreate,
     /// Next placement: answer 500 without creating anything.
     ErrorBeforeCreate,
+    /// Next placement: create the order (it fills after the fill delay), then answer 401.
+    /// Tradovate's error-handling page calls a 401 "not authorised" and does not say that an
+    /// order command so answered was not placed, so the fake may place it.
+    UnauthorizedAfterCreate,
     /// Next order command: HTTP 200 with this `failureReason` (a definitive refusal, e.g.
     /// `MaxPosLimitReached`), nothing created.
     Refuse(&'static str),
@@ -116,6 +124,8 @@ struct FillRec {
     qty: i64,
     price: Decimal,
     timestamp: DateTime<Utc>,
+    /// When it landed (real time): `fill/deps` lists it once the listing delay has passed.
+    landed: Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +172,8 @@ struct Inner {
     /// clearing fee, NFA fee, currency id); `None`: no `FillFee` listed for any fill.
     fill_fee: Option<(Decimal, Decimal, Decimal, Decimal, i64)>,
     visibility_delay: StdDuration,
+    /// How long after an order lands its fill is listed ([`FakeTradovate::set_fill_listing_delay`]).
+    fill_listing_delay: StdDuration,
     command_delay: StdDuration,
     strict: bool,
     liquidation_polls: Option<u32>,
@@ -218,6 +230,7 @@ impl FakeTradovate {
             fill_delay: DEFAULT_FILL_DELAY,
             fill_fee: None,
             visibility_delay: StdDuration::ZERO,
+            fill_listing_delay: StdDuration::ZERO,
             command_delay: StdDuration::ZERO,
             strict: true,
             liquidation_polls: Some(0),
@@ -343,6 +356,13 @@ impl FakeTradovate {
     ) {
         let d = |v: &str| v.parse::<Decimal>().unwrap();
         self.lock().fill_fee = Some((d(commission), d(exchange), d(clearing), d(nfa), currency_id));
+    }
+    /// An order's fill is listed by `fill/deps` only this long after the order landed, while
+    /// its `ordStatus` and the position change at once (default: zero). The documents list an
+    /// order's status and its fills but do not say that the fills are listed by the time the
+    /// status changes.
+    pub fn set_fill_listing_delay(&self, delay: StdDuration) {
+        self.lock().fill_listing_delay = delay;
     }
     /// New orders, their commands and fills are invisible to every lookup (`order/item`,
     /// `order/list`, `order/deps`, `command/*`, `fill/deps`) for this long after creation,
@@ -526,6 +546,7 @@ fn settle(i: &mut Inner) {
             qty,
             price: i.price,
             timestamp: i.now,
+            landed: now,
         };
         let o = &mut i.orders[n];
         o.fill = Some(fill);
@@ -788,6 +809,17 @@ fn command_fault(i: &mut Inner, body: &Value) -> Option<Response> {
             i.faults.pop_front();
             Some((StatusCode::UNAUTHORIZED, "Access is denied").into_response())
         }
+        Some(Fault::TooManyRetryAfter(secs)) => {
+            i.faults.pop_front();
+            Some(
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", secs.to_string())],
+                    "",
+                )
+                    .into_response(),
+            )
+        }
         Some(Fault::TooMany(secs)) => {
             i.faults.pop_front();
             if secs > 0 {
@@ -906,9 +938,12 @@ async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
         .into_response();
     }
     let fault = match i.faults.front() {
-        Some(Fault::ErrorAfterCreate | Fault::ErrorBeforeCreate | Fault::FailureWithOrder(_)) => {
-            i.faults.pop_front()
-        }
+        Some(
+            Fault::ErrorAfterCreate
+            | Fault::ErrorBeforeCreate
+            | Fault::UnauthorizedAfterCreate
+            | Fault::FailureWithOrder(_),
+        ) => i.faults.pop_front(),
         _ => None,
     };
     if matches!(fault, Some(Fault::ErrorBeforeCreate)) {
@@ -937,6 +972,9 @@ async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
     create(&mut i, account, Origin::Placement, rec, cl_ord_id, &b);
     if matches!(fault, Some(Fault::ErrorAfterCreate)) {
         return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    }
+    if matches!(fault, Some(Fault::UnauthorizedAfterCreate)) {
+        return (StatusCode::UNAUTHORIZED, "Access is denied").into_response();
     }
     if let Some(Fault::FailureWithOrder(reason)) = fault {
         return axum::Json(json!({
@@ -1164,7 +1202,9 @@ async fn fill_deps(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q): Q
         .orders
         .iter()
         .filter(|o| o.rec.id == id && visible(&i, o.created))
-        .filter_map(|o| o.fill.as_ref().map(|f| fill_json(o, f)))
+        .filter_map(|o| o.fill.as_ref().map(|f| (o, f)))
+        .filter(|(_, f)| Instant::now() >= f.landed + i.fill_listing_delay)
+        .map(|(o, f)| fill_json(o, f))
         .collect();
     axum::Json(Value::Array(list)).into_response()
 }

@@ -9,7 +9,8 @@
 //!   accepted and still working when the wait ended);
 //! - [`SendError::Rejected`]: a definitive no; journaled `rejected`, never sent again;
 //! - [`SendError::NotExecuted`]: the broker documents that it did not carry the request out
-//!   (Tradovate's 429 or penalty ticket), or no byte of it left (no connection made). Wait as told while the staleness budget allows,
+//!   (a Tradovate 429 or penalty ticket, whose wait Tradovate's venue sets past any budget once
+//!   its client could not wait it out), or no byte of it left (no connection made). Wait as told while the staleness budget allows,
 //!   confirm by lookup that nothing was created, and send again with the same client order id;
 //!   when the budget does not allow it, the signal ends `not_executed`, never `rejected`;
 //! - [`SendError::Unknown`]: a timeout, a 5xx, a dropped connection: the request may have

@@ -4,8 +4,9 @@
 //! read for `errorText`, `failureReason`, `violations` and penalty tickets before it is
 //! trusted. A penalty ticket means the request was not carried out: it is resent after
 //! `p-time` with the ticket added (a documented resend, not a blind retry); a captcha cannot be
-//! solved by a server and fails. A 429 is waited out when the server says for how long and
-//! that is short. Full logins are kept under 10 a minute.
+//! solved by a server and fails, and so does a third penalty in a row. A 429 is never asked
+//! again: Tradovate asks for about an hour without requests. Full logins are kept under 10 a
+//! minute.
 
 use crate::error::TvError;
 use crate::models::*;
@@ -164,7 +165,7 @@ impl TradovateClient {
             Kind::Command { .. } => TvError::Unknown(what),
             Kind::Read => TvError::Unreachable(what),
         };
-        for _ in 0..3 {
+        for pass in 0..3 {
             let mut req = self.http.request(method.clone(), &url);
             if let Some(t) = token {
                 req = req.bearer_auth(t.expose_secret());
@@ -180,26 +181,12 @@ impl TradovateClient {
             if status == StatusCode::UNAUTHORIZED {
                 return Err(TvError::Unauthorized);
             }
+            // Tradovate's rate-limits page documents a 429 with no body and no `Retry-After`
+            // and asks for about an hour without requests: a `Retry-After` header, which it
+            // does not define, is not read as leave to come back sooner, for a read or an
+            // order command alike.
             if status == StatusCode::TOO_MANY_REQUESTS {
-                let wait = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                match (kind, wait) {
-                    // A read may be asked again; an order command goes back to the execution
-                    // core, which confirms by lookup before any second send.
-                    (Kind::Read, Some(w)) if w <= self.settings.max_wait => {
-                        warn!(
-                            wait_secs = w.as_secs(),
-                            "Tradovate 429 on a read; waiting as told"
-                        );
-                        tokio::time::sleep(w).await;
-                        continue;
-                    }
-                    _ => return Err(TvError::RateLimited { retry_after: wait }),
-                }
+                return Err(TvError::RateLimited);
             }
             if status.is_server_error() {
                 return Err(lost(format!("Tradovate answered {status}")));
@@ -233,7 +220,8 @@ impl TradovateClient {
                         .min(self.settings.max_wait),
                     None => self.settings.max_wait,
                 };
-                if captcha || Duration::from_secs(wait_secs) > may_wait {
+                // The third in a row is given back at once: no resend would follow the wait.
+                if captcha || Duration::from_secs(wait_secs) > may_wait || pass == 2 {
                     return Err(TvError::Penalty { wait_secs, captcha });
                 }
                 warn!(
@@ -257,6 +245,7 @@ impl TradovateClient {
             })?;
             return Ok(value);
         }
+        // Not reached: every pass returns but a penalty's, and the third penalty returns.
         Err(TvError::Penalty {
             wait_secs: 0,
             captcha: false,

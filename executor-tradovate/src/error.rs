@@ -7,7 +7,9 @@ pub enum TvError {
     /// reconcile, never resend blindly.
     #[error("outcome unknown: {0}")]
     Unknown(String),
-    /// 401: the token is expired or invalid. The request was not carried out.
+    /// 401: the token is expired or invalid. A read so answered is asked again with a renewed
+    /// token; an order command is looked up, never sent again (Tradovate does not document
+    /// that a 401 order command was not placed).
     #[error("unauthorized (token expired or invalid)")]
     Unauthorized,
     /// HTTP 200 with `errorText`, `failureReason` or `violations`: a definitive no.
@@ -16,13 +18,12 @@ pub enum TvError {
     /// A penalty we cannot wait out here (a captcha, or longer than we may wait).
     #[error("Tradovate penalty: wait {wait_secs} s{}", if *.captcha { " (captcha: about an hour)" } else { "" })]
     Penalty { wait_secs: u64, captcha: bool },
-    /// 429: the request was not carried out. An order command is never re-sent by the
-    /// client: the execution core waits (`retry_after`, else Tradovate's hour), confirms by
-    /// lookup and decides.
-    #[error("Tradovate rate limit (429)")]
-    RateLimited {
-        retry_after: Option<std::time::Duration>,
-    },
+    /// 429: the request was not carried out, and Tradovate asks for about an hour without
+    /// requests (its rate-limits page shows the answer with no body and no `Retry-After`:
+    /// <https://partner.tradovate.com/overview/core-concepts/rate-limits>). Nothing is asked
+    /// again within the signal: an order command ends `not_executed` after the core's lookup.
+    #[error("Tradovate rate limit (429): about an hour without requests, as Tradovate asks")]
+    RateLimited,
     /// An order command that never left: the connection to Tradovate could not be made
     /// (`executor_runtime::http::never_sent`). Nothing was carried out; the execution core
     /// still confirms by lookup before it sends again.

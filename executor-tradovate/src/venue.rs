@@ -22,7 +22,7 @@ use crate::error::TvError;
 use crate::models::{AccountId, ContractId, FillFee, Order, OrderAction, OrderId, PlaceOrder};
 use crate::token::{TokenError, TokenManager};
 use executor_runtime::drive::{self, Ack, Conversation, Found, ReadError, SendError};
-use executor_runtime::plan::{Book, Holdings, LegAction, PlannedLeg, TradingRules};
+use executor_runtime::plan::{Book, Holdings, LegAction, PlannedLeg, PositionSide, TradingRules};
 use executor_runtime::venue::{ExecRequest, Execution, LegReport, NothingSent, Venue};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -106,28 +106,35 @@ fn classify(e: TvError) -> SendError {
             reason: why,
         },
         // Documented as not carried out: "rather than the result you asked for"
-        // (<https://partner.tradovate.com/overview/core-concepts/penalty-tickets>).
-        TvError::Penalty { wait_secs, captcha } => SendError::NotExecuted {
-            reason: TvError::Penalty { wait_secs, captcha }.to_string(),
-            retry_after: Some(if captcha {
-                RATE_LIMIT_WAIT
-            } else {
-                Duration::from_secs(wait_secs)
-            }),
+        // (<https://partner.tradovate.com/overview/core-concepts/penalty-tickets>). The page
+        // asks for the same request again with its `p-ticket` once `p-time` has passed, which
+        // the client does for every penalty that fits the budget; one that reaches here did
+        // not (a captcha, a wait past the budget, a third in a row) and is never sent again
+        // without its ticket: the core's wait is Tradovate's hour, past any budget.
+        e @ TvError::Penalty { .. } => SendError::NotExecuted {
+            reason: e.to_string(),
+            retry_after: Some(RATE_LIMIT_WAIT),
         },
-        TvError::RateLimited { retry_after } => SendError::NotExecuted {
-            reason: TvError::RateLimited { retry_after }.to_string(),
-            retry_after: Some(retry_after.unwrap_or(RATE_LIMIT_WAIT)),
+        TvError::RateLimited => SendError::NotExecuted {
+            reason: TvError::RateLimited.to_string(),
+            retry_after: Some(RATE_LIMIT_WAIT),
         },
-        // Refused or never sent: a 401, our own login limit, a deadline passed while the token
-        // was got, no token to send with, no connection made. A 401 is Tradovate's "not
-        // authorised" (its error-handling page, <https://partner.tradovate.com/overview/core-concepts/error-handling>),
-        // which HTTP defines as a request "not applied because it lacks valid authentication
-        // credentials" (RFC 9110 §15.5.2, <https://www.rfc-editor.org/rfc/rfc9110#section-15.5.2>).
-        // The core still looks the order up by its `clOrdId` after the settle time before it
-        // sends it again (once at most).
-        e @ (TvError::Unauthorized
-        | TvError::NotSent(_)
+        // A 401 on the order command itself is Tradovate's "not authorised" (its error-handling
+        // page, <https://partner.tradovate.com/overview/core-concepts/error-handling>), which
+        // does not say that an order command so answered was not placed. HTTP's reading (a
+        // request "not applied", RFC 9110 §15.5.2) is not Tradovate's word, and Tradovate
+        // documents no time within which a placed order is listed: like a timeout, it is
+        // looked up after the settle time and never sent again (the leg ends `unknown` when
+        // nothing is found). The token is renewed for the lookup (`authed_command`).
+        TvError::Unauthorized => SendError::Unknown(
+            "Tradovate answered 401 (not authorised) to the order command, which it does not \
+             document as not placed"
+                .into(),
+        ),
+        // Never sent: our own login limit, a deadline passed while the token was got, no token
+        // to send with, no connection made. The core still looks the order up by its `clOrdId`
+        // after the settle time before it sends it again (once at most).
+        e @ (TvError::NotSent(_)
         | TvError::LoginLimit(_)
         | TvError::PastDeadline
         | TvError::NoToken(_)
@@ -155,9 +162,7 @@ fn classify(e: TvError) -> SendError {
 /// anything else unavailable.
 fn unavailable(e: TvError) -> ReadError {
     match e {
-        TvError::RateLimited { .. } | TvError::Penalty { .. } => {
-            ReadError::RateLimited(e.to_string())
-        }
+        TvError::RateLimited | TvError::Penalty { .. } => ReadError::RateLimited(e.to_string()),
         e => ReadError::Unavailable(e.to_string()),
     }
 }
@@ -225,10 +230,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
 
     /// An order command with a token: `f` is given the staleness budget left, and is not run
     /// once the signal's `deadline` has passed (getting the token may take a login, seconds).
-    /// A 401 renews the token for the next request but does not run the command again: the
-    /// execution core sends it again only after a lookup finds no such order. HTTP says a 401
-    /// request "has not been applied" (RFC 9110, 15.5.2), but Tradovate's documentation does
-    /// not say so of its order commands, and an order POST is never sent twice blindly.
+    /// A 401 renews the token for the lookup that follows but does not run the command again:
+    /// HTTP says a 401 request "has not been applied" (RFC 9110, 15.5.2), but Tradovate's
+    /// documentation does not say so of its order commands, so the core treats it as an
+    /// outcome unknown (looked up, never sent again).
     async fn authed_command<T, F, Fut>(
         &self,
         deadline: chrono::DateTime<chrono::Utc>,
@@ -245,7 +250,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         }
         match f(token.clone(), left).await {
             Err(TvError::Unauthorized) => {
-                // For the lookup and the core's next send; a failure here is theirs to meet.
+                // For the lookup that follows; a failure here is its to meet.
                 if let Err(e) = self.tokens.after_unauthorized(&token).await {
                     warn!(error = %e, "Tradovate 401 on an order command; the token could not be renewed");
                 }
@@ -281,52 +286,86 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     }
 
     /// What an order Tradovate holds came to: its fills when filled, its end state when it
-    /// ended otherwise, `Working` while it works.
-    async fn outcome_of(&self, order: &Order) -> Result<Ack, TvError> {
+    /// ended otherwise, `Working` while it works (or while what it came to cannot be told).
+    ///
+    /// The documents list an order's status (`ordStatus`) and its fills (`/fill/deps?masterid=`)
+    /// but do not say that the fills are listed by the time the status changes, that an order
+    /// which filled in part cannot end `Canceled` or `Expired`, nor what `Completed` means
+    /// (OpenAPI `Order` and `Fill` schemas, <https://partner.tradovate.com/openapi.json>).
+    /// So: `Filled` is the whole order, at the size sent when fewer contracts' fills are
+    /// listed (its price then unknown rather than that of some of its fills); any other end
+    /// is judged by its fills, and one with none listed is a definitive no only when the
+    /// position agrees that nothing of it traded.
+    async fn outcome_of(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        order: &Order,
+    ) -> Result<Ack, TvError> {
         let id = order.id;
-        match order.ord_status.as_str() {
-            "Filled" | "Completed" => {
-                let fills = self
-                    .authed(|t| async move { self.client().fills(&t, id).await })
-                    .await?;
-                let (quantity, price) = filled(&fills);
-                Ok(Ack::Filled {
-                    order_id: Some(id.to_string().into()),
-                    quantity,
-                    price,
-                    fee: None,
-                })
-            }
-            // An order that ended otherwise may have filled in part before it did: its fills
-            // say (the order's status and its fills, `/fill/deps?masterid=`, are how an
-            // order's outcome is read; the documents do not say that an order which filled
-            // in part cannot end `Canceled` or `Expired`). What filled is a fill, the leg
-            // stops short and is alarmed; nothing filled is a definitive no.
-            s @ ("Rejected" | "Canceled" | "Expired") => {
-                let fills = self
-                    .authed(|t| async move { self.client().fills(&t, id).await })
-                    .await?;
-                match filled(&fills) {
-                    (Some(quantity), price) => Ok(Ack::FilledInPart {
-                        order_id: Some(id.to_string().into()),
-                        quantity: Some(quantity),
-                        price,
-                        fee: None,
-                        rest: format!("order {id} ended {s} after {quantity} contract(s) filled"),
-                    }),
-                    (None, _) => Ok(Ack::Cancelled {
-                        order_id: Some(id.to_string().into()),
-                        reason: format!("order {id} {s}"),
-                    }),
-                }
-            }
-            s => Ok(Ack::Working {
+        let status = order.ord_status.as_str();
+        if !has_ended(status) {
+            return Ok(Ack::Working {
                 order_id: id.to_string().into(),
                 reason: format!(
                     "{}, not filled yet",
-                    executor_runtime::http::shown_text(s.as_bytes())
+                    executor_runtime::http::shown_text(status.as_bytes())
                 ),
+            });
+        }
+        let fills = self
+            .authed(|t| async move { self.client().fills(&t, id).await })
+            .await?;
+        let (quantity, price) = filled(&fills);
+        let order_id = Some(id.to_string().into());
+        // A liquidation's size is the position it closes, which the plan read.
+        let whole = quantity.is_some_and(|q| q >= leg.quantity);
+        match (status, quantity) {
+            ("Filled", _) | (_, Some(_)) if whole => Ok(Ack::Filled {
+                order_id,
+                quantity,
+                price,
+                fee: None,
             }),
+            ("Filled", _) => Ok(Ack::Filled {
+                order_id,
+                quantity: None,
+                price: None,
+                fee: None,
+            }),
+            (s, Some(quantity)) => Ok(Ack::FilledInPart {
+                order_id,
+                quantity: Some(quantity),
+                price,
+                fee: None,
+                rest: format!("order {id} ended {s} after {quantity} contract(s) filled"),
+            }),
+            (s, None) => {
+                let contract_id = self.contract_id(req.intent.instrument.as_str()).await?;
+                let net = Decimal::from(self.net(contract_id).await?);
+                // Before an open the plan left this side flat; before a close it held the
+                // leg's size on the side closed.
+                let untouched = match (leg.action, leg.side) {
+                    (LegAction::Open, Side::Buy) => net <= Decimal::ZERO,
+                    (LegAction::Open, Side::Sell) => net >= Decimal::ZERO,
+                    (LegAction::Close(PositionSide::Long), _) => net == leg.quantity,
+                    (LegAction::Close(PositionSide::Short), _) => -net == leg.quantity,
+                };
+                if untouched {
+                    Ok(Ack::Cancelled {
+                        order_id,
+                        reason: format!("order {id} {s}"),
+                    })
+                } else {
+                    Ok(Ack::Working {
+                        order_id: id.to_string().into(),
+                        reason: format!(
+                            "order {id} ended {s} with no fill listed, but the position shows \
+                             {net}: what it traded is not known yet"
+                        ),
+                    })
+                }
+            }
         }
     }
 
@@ -363,8 +402,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         leg: &PlannedLeg,
         order: &Order,
     ) -> Result<Ack, TvError> {
-        match self.outcome_of(order).await? {
-            Ack::Working { .. } => Ok(self.follow(req, leg, order.id).await),
+        match self.outcome_of(req, leg, order).await? {
+            // A cancellation with nothing filled is confirmed by `follow` after the settle time.
+            Ack::Working { .. } | Ack::Cancelled { .. } => {
+                Ok(self.follow(req, leg, order.id).await)
+            }
             done => Ok(done),
         }
     }
@@ -384,6 +426,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     /// request to flatten, not as an order of a given size, so the position is its evidence.
     async fn follow(&self, req: &ExecRequest<'_>, leg: &PlannedLeg, order_id: OrderId) -> Ack {
         let until = self.wait_ends(req);
+        // Why the order was last seen not done, for the leg's error if the wait ends so.
+        let mut last = None;
+        // When the order was first seen ended with nothing filled: taken as so only once a
+        // settle time later it still reads so (fills and position), since Tradovate documents
+        // no time by which an order's fills, or the position, show what it traded.
+        let mut cancelled_since: Option<tokio::time::Instant> = None;
         loop {
             let read = self
                 .authed(|t| async move { self.client().order(&t, order_id).await })
@@ -392,7 +440,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             // period of time", about an hour; <https://partner.tradovate.com/overview/core-concepts/rate-limits>),
             // and a penalty says when to come back: reading on every poll interval would only
             // lengthen the ban, for this signal and every later one. The order is left as is.
-            if let Err(e @ (TvError::RateLimited { .. } | TvError::Penalty { .. })) = &read {
+            if let Err(e @ (TvError::RateLimited | TvError::Penalty { .. })) = &read {
                 return Ack::Working {
                     order_id: order_id.to_string().into(),
                     reason: format!(
@@ -413,14 +461,28 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     ),
                 };
             }
-            if let Ok(order) = &read
-                && let Ok(
-                    ack @ (Ack::Filled { .. } | Ack::FilledInPart { .. } | Ack::Cancelled { .. }),
-                ) = self.outcome_of(order).await
-            {
-                return ack;
+            // An order that ended (`Canceled`, `Expired`, ...) is judged by its fills and the
+            // position, not by the position alone as a liquidation still working is below.
+            let mut ended = false;
+            if let Ok(order) = &read {
+                ended = has_ended(&order.ord_status);
+                match self.outcome_of(req, leg, order).await {
+                    Ok(ack @ (Ack::Filled { .. } | Ack::FilledInPart { .. })) => return ack,
+                    Ok(ack @ Ack::Cancelled { .. }) => {
+                        let since = *cancelled_since.get_or_insert_with(tokio::time::Instant::now);
+                        if since.elapsed() >= self.settings.settle {
+                            return ack;
+                        }
+                    }
+                    Ok(Ack::Working { reason, .. }) => {
+                        cancelled_since = None;
+                        last = Some(reason);
+                    }
+                    _ => {}
+                }
             }
-            if matches!(leg.action, LegAction::Close(_))
+            if !ended
+                && matches!(leg.action, LegAction::Close(_))
                 && let Ok(contract_id) = self.contract_id(req.intent.instrument.as_str()).await
                 && let Ok(0) = self.net(contract_id).await
             {
@@ -437,10 +499,16 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     fee: None,
                 };
             }
-            if tokio::time::Instant::now() >= until {
+            // A cancellation being confirmed gets its settle time, whatever the budget.
+            if tokio::time::Instant::now() >= until && cancelled_since.is_none() {
                 return Ack::Working {
                     order_id: order_id.to_string().into(),
-                    reason: "not filled when the staleness budget's wait ended".into(),
+                    reason: match last {
+                        Some(why) => {
+                            format!("{why}; still so when the staleness budget's wait ended")
+                        }
+                        None => "not filled when the staleness budget's wait ended".into(),
+                    },
                 };
             }
             tokio::time::sleep(self.settings.poll_interval).await;
@@ -595,6 +663,16 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     }
 }
 
+/// An `ordStatus` after which the order trades no more: `Filled`, `Completed`, `Rejected`,
+/// `Canceled`, `Expired` (OpenAPI `Order` schema's values; the others, `Working`, `PendingNew`,
+/// `PendingCancel`, `PendingReplace`, `Suspended`, `Unknown`, may still trade).
+fn has_ended(status: &str) -> bool {
+    matches!(
+        status,
+        "Filled" | "Completed" | "Rejected" | "Canceled" | "Expired"
+    )
+}
+
 /// The filled quantity and the average fill price of an order's fills (`/fill/deps`).
 fn filled(fills: &[crate::models::Fill]) -> (Option<Decimal>, Option<Decimal>) {
     let qty: i64 = fills.iter().map(|f| f.qty).sum();
@@ -615,7 +693,7 @@ fn filled(fills: &[crate::models::Fill]) -> (Option<Decimal>, Option<Decimal>) {
 fn token_error(e: TokenError) -> TvError {
     match e {
         TokenError::Tradovate(TvError::Refused(why)) => TvError::LoginRefused(why),
-        TokenError::Tradovate(e @ (TvError::RateLimited { .. } | TvError::Penalty { .. })) => e,
+        TokenError::Tradovate(e @ (TvError::RateLimited | TvError::Penalty { .. })) => e,
         other => TvError::NoToken(other.to_string()),
     }
 }
@@ -1104,13 +1182,8 @@ mod tests {
     /// wait stops on it); another token failure is unavailable.
     #[test]
     fn a_rate_limit_while_getting_a_token_stays_a_rate_limit() {
-        let limited = token_error(TokenError::Tradovate(TvError::RateLimited {
-            retry_after: None,
-        }));
-        assert!(
-            matches!(limited, TvError::RateLimited { .. }),
-            "{limited:?}"
-        );
+        let limited = token_error(TokenError::Tradovate(TvError::RateLimited));
+        assert!(matches!(limited, TvError::RateLimited), "{limited:?}");
         assert!(matches!(unavailable(limited), ReadError::RateLimited(_)));
         let penalty = token_error(TokenError::Tradovate(TvError::Penalty {
             wait_secs: 30,

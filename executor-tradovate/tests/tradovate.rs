@@ -105,6 +105,55 @@ async fn an_order_that_fills_in_part_then_ends_canceled_is_journaled_at_what_fil
     assert_eq!(h.fake.net("ESZ6"), 0);
 }
 
+/// An order that fills in part and ends `Canceled` before its fill is listed (the documents
+/// do not say fills are listed by the time the status changes; scripted at the fake): the
+/// position shows it traded, so it is followed until the fill is listed and journaled at what
+/// filled. It was journaled `rejected`, "nothing filled", while the account held a contract.
+/// Not listed within the budget, the leg ends `unknown`, never `rejected`.
+#[tokio::test]
+async fn an_order_canceled_before_its_fill_is_listed_is_never_taken_as_nothing_filled() {
+    let entry_of_three = || {
+        let mut i = intent(Action::LongEntry, 1);
+        // Three contracts, under the default notional cap at this close.
+        i.quantity_override = Some(3.into());
+        i.reference_price = 100.into();
+        i
+    };
+    let h = harness().await;
+    h.fake.fill_next_in_part(1);
+    h.fake
+        .set_fill_listing_delay(std::time::Duration::from_millis(600));
+    let i = entry_of_three();
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.net("ESZ6"), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.outcome, l.quantity))
+            .collect::<Vec<_>>(),
+        [(Leg::Open, Outcome::Filled, 1.into())],
+        "{legs:?}"
+    );
+
+    // Listed only after the budget's wait: unknown, alarmed, and one order.
+    let h = harness().await;
+    h.fake.fill_next_in_part(1);
+    h.fake
+        .set_fill_listing_delay(std::time::Duration::from_secs(3600));
+    let i = entry_of_three();
+    h.clock.set(i.signal_time + Duration::seconds(29));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.orders().len(), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter().map(|l| l.outcome).collect::<Vec<_>>(),
+        [Outcome::Unknown],
+        "{legs:?}"
+    );
+    let error = legs[0].error.clone().unwrap_or_default();
+    assert!(error.contains("no fill listed"), "{error}");
+}
+
 #[tokio::test]
 async fn already_at_target_is_a_no_op() {
     let h = harness().await;
@@ -200,32 +249,46 @@ async fn a_refused_login_is_not_a_refused_contract() {
     assert_eq!(h.fake.logins(), 0);
 }
 
-/// A 401 on an order renews the token, and the order is sent again only after a lookup found
-/// none: Tradovate does not document that a 401 order command was not placed, so the second
-/// send is never blind. The journal shows both attempts.
+/// A 401 on an order renews the token, and the order is looked up but never sent again:
+/// Tradovate does not document that a 401 order command was not placed, nor a time within
+/// which a placed order is listed. Nothing found: the leg ends `unknown`, alarmed, with one
+/// send. It was sent a second time once a lookup found nothing.
 #[tokio::test]
-async fn a_401_on_the_order_refreshes_the_token_and_sends_once_more() {
+async fn a_401_on_the_order_is_looked_up_and_never_sent_again() {
     let h = harness().await;
     h.fake.script(Fault::Unauthorized);
     let i = intent(Action::LongEntry, 1);
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
-    assert_eq!(h.fake.orders().len(), 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.orders().len(), 0, "never sent a second time");
     assert_eq!(
         h.fake.logins() + h.fake.renewals(),
         2,
-        "one login, then one refresh"
+        "one login, then one refresh for the lookup"
     );
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
     let attempts: Vec<(u32, Outcome)> = legs.iter().map(|l| (l.attempt, l.outcome)).collect();
+    assert_eq!(attempts, [(1, Outcome::Unknown)], "{legs:?}");
+    let error = legs[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("401"), "{error}");
+}
+
+/// A 401 on an order that Tradovate placed all the same (its documents do not rule it out):
+/// the lookup finds it by its command's `clOrdId` and follows it to its fill; one order.
+#[tokio::test]
+async fn a_401_on_an_order_that_was_placed_is_found_and_followed_one_order() {
+    let h = harness().await;
+    h.fake.script(Fault::UnauthorizedAfterCreate);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.orders().len(), 1);
+    assert_eq!(h.fake.net("ESZ6"), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(
-        attempts,
-        [(1, Outcome::NotExecuted), (2, Outcome::Filled)],
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [(1, Outcome::Filled)],
         "{legs:?}"
-    );
-    let first = legs[0].error.as_deref().unwrap_or_default();
-    assert!(
-        first.contains("not created (confirmed by lookup)"),
-        "{first}"
     );
 }
 
@@ -271,7 +334,7 @@ async fn a_penalty_ticket_is_waited_out_and_resent_with_the_ticket() {
 
 /// One login that sees two accounts, a deployment for each, and one alert sent to both (so
 /// one `clOrdId`): the second account (`other`, 555001) has filled it; the next placement of
-/// the first fails without creating anything. Answers (first, other, the intent).
+/// the first answers 500 without creating anything. Answers (first, other, the intent).
 async fn one_login_two_accounts() -> (
     support::Harness,
     support::Harness,
@@ -288,25 +351,26 @@ async fn one_login_two_accounts() -> (
     let other = support::harness_on(first.fake.clone(), 555_001, "LIVE777").await;
     let i = intent(Action::LongEntry, 1);
     assert_eq!(other.executor.execute(&i).await.unwrap(), Outcome::Filled);
-    // A 401: not placed, looked up before any second placement.
-    first.fake.script(Fault::Unauthorized);
+    // A 500 that placed nothing: looked up, and never placed again.
+    first.fake.script(Fault::ErrorBeforeCreate);
     (first, other, i)
 }
 
 /// One login, two accounts, each with a deployment of its own, and the same alert sent to both
 /// (so the same `clOrdId`): the second account's send fails without creating anything, and
-/// its lookup finds the first account's order by `clOrdId`. That order is not its own: it
-/// places its own, and each account ends long one.
+/// its lookup finds the first account's order by `clOrdId`. That order is not its own: the
+/// lookup finds none of its own, and the leg ends `unknown` (never taken as filled by the
+/// other's order, never placed again).
 #[tokio::test]
 async fn a_lookup_never_takes_another_accounts_order_for_its_own() {
     let (first, other, i) = one_login_two_accounts().await;
-    assert_eq!(first.executor.execute(&i).await.unwrap(), Outcome::Filled);
-    each_account_long_one_of_its_own(&first, &other, &i).await;
+    assert_eq!(first.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    never_took_the_other_accounts_order(&first, &other, &i).await;
 }
 
-/// Each account ends long one ESZ6 through an order of its own, journaled as its own: two
-/// orders placed, and the first account's leg names a broker order the other's does not.
-async fn each_account_long_one_of_its_own(
+/// The first account is still flat and its leg names no broker order (the other's filled
+/// order was not taken for its own); one order placed in all, the other account's.
+async fn never_took_the_other_accounts_order(
     first: &support::Harness,
     other: &support::Harness,
     i: &shared::message::OrderIntent,
@@ -318,16 +382,27 @@ async fn each_account_long_one_of_its_own(
                 .net_for(support::fake_tradovate::ACCOUNT_ID, "ESZ6"),
             first.fake.net_for(555_001, "ESZ6")
         ),
-        (1, 1)
+        (0, 1)
     );
     let orders = first.fake.orders();
-    assert_eq!(orders.len(), 2, "one order for each account: {orders:?}");
+    assert_eq!(
+        orders.len(),
+        1,
+        "the other account's order only: {orders:?}"
+    );
     let legs = first.journal.orders(&i.signal_id).await.unwrap();
     let theirs = other.journal.orders(&i.signal_id).await.unwrap();
-    assert_ne!(
-        legs.last().unwrap().broker_order_id,
-        theirs[0].broker_order_id
+    assert!(theirs[0].broker_order_id.is_some());
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.outcome, l.broker_order_id.clone()))
+            .collect::<Vec<_>>(),
+        [(Outcome::Unknown, None)],
+        "{legs:?}"
     );
+    // The lookup passed over the other account's order and went on to this account's.
+    let error = legs[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("nothing found by lookup"), "{error}");
 }
 
 /// Two penalties, each shorter than the budget left when the command was sent, but not
@@ -367,8 +442,8 @@ async fn penalties_in_a_row_are_held_to_what_is_left_of_the_budget() {
 /// As `a_lookup_never_takes_another_accounts_order_for_its_own`, when the first reads of the
 /// other account's order fail: it is read again until
 /// it is readable, seen to be another account's and passed over, so the lookup goes on (this
-/// account's orders on the contract), finds nothing of this account's, and the order is sent
-/// once. Never journaled as this account's fill on the strength of the other's.
+/// account's orders on the contract) and finds nothing of this account's. Never journaled as
+/// this account's fill on the strength of the other's.
 #[tokio::test]
 async fn an_unreadable_order_found_by_cl_ord_id_is_read_again_and_passed_over_if_not_ours() {
     let (first, other, i) = one_login_two_accounts().await;
@@ -376,8 +451,8 @@ async fn an_unreadable_order_found_by_cl_ord_id_is_read_again_and_passed_over_if
     // reads succeed.
     first.fake.fail_reads("/order/item", 2);
     let outcome = first.executor.execute(&i).await.unwrap();
-    assert_eq!(outcome, Outcome::Filled);
-    each_account_long_one_of_its_own(&first, &other, &i).await;
+    assert_eq!(outcome, Outcome::Unknown);
+    never_took_the_other_accounts_order(&first, &other, &i).await;
 }
 
 /// An order found by `clOrdId` that cannot be read within the budget is followed as ours
@@ -460,7 +535,7 @@ async fn a_liquidation_that_does_not_land_within_the_budget_ends_unknown_and_is_
     assert_eq!(signal.status, SignalStatus::Unknown);
     let reason = signal.reason.unwrap();
     assert!(
-        reason.contains("not filled when the staleness budget's wait ended"),
+        reason.contains("Working, not filled yet; still so when the staleness budget's wait ended"),
         "the real cause, not a lease message: {reason}"
     );
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
@@ -510,6 +585,52 @@ async fn a_5xx_after_the_order_was_created_with_a_late_fill_is_found_by_its_comm
         legs[0].fill_price.map(|p| p.to_string()),
         Some("6012.25".into())
     );
+}
+
+/// A 429 that carries a `Retry-After` of one second (Tradovate documents none, and asks for
+/// about an hour without requests): the order is not sent again after that second; the leg
+/// ends `not_executed` after the lookup. It was waited out and sent again.
+#[tokio::test]
+async fn a_retry_after_on_a_429_is_not_leave_to_send_the_order_again() {
+    let h = harness().await;
+    h.fake.script(Fault::TooManyRetryAfter(1));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NotExecuted);
+    assert_eq!(h.fake.orders().len(), 0);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [(1, Outcome::NotExecuted)],
+        "{legs:?}"
+    );
+}
+
+/// Three penalty tickets in a row: the first two are waited out and the order sent again with
+/// each ticket, as Tradovate documents; the third is not waited out (no resend would follow)
+/// and the order is never sent again without its ticket. It was sent once more, ticketless,
+/// after the settle time.
+#[tokio::test]
+async fn a_third_penalty_in_a_row_ends_the_leg_and_nothing_is_sent_without_its_ticket() {
+    let h = harness().await;
+    for _ in 0..3 {
+        h.fake.script(Fault::Penalty(1));
+    }
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NotExecuted);
+    assert_eq!(h.fake.orders().len(), 0);
+    assert_eq!(h.fake.violations(), Vec::<String>::new());
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [(1, Outcome::NotExecuted)],
+        "{legs:?}"
+    );
+    let error = legs[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("penalty: wait 1 s"), "{error}");
 }
 
 #[tokio::test]
@@ -756,17 +877,19 @@ async fn a_stale_takeover_that_finds_a_working_open_ends_unknown() {
 }
 
 /// A takeover that finds the order of the open's second send keeps it on that send's row:
-/// one order, one row, where the first send (created nothing) stays `not_executed`.
+/// one order, where the first send (a 500 that created nothing) stays `unknown` on its own
+/// row. The second send is an operator's forced replay of the dead letter, which drives the
+/// account to the target (README: a forced replay re-applies the signal).
 #[tokio::test]
 async fn a_recovered_open_keeps_the_attempt_it_was_journaled_under() {
     let mut h = harness().await;
     let dlq = dead_letters(&mut h);
     h.executor.settings.max_age = Duration::seconds(3);
-    h.fake.script(Fault::Unauthorized);
+    h.fake.script(Fault::ErrorBeforeCreate);
     h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
     let mut i = intent(Action::LongEntry, 1);
     i.replay_forced = true;
-    // The first send created nothing, the second rests past the budget: unknown, journaled.
+    // The first send created nothing and is never sent again: unknown, dead-lettered.
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
     let rows = |legs: Vec<shared::execution::OrderRecord>| {
         legs.iter()
@@ -775,22 +898,39 @@ async fn a_recovered_open_keeps_the_attempt_it_was_journaled_under() {
     };
     assert_eq!(
         rows(h.journal.orders(&i.signal_id).await.unwrap()),
-        [
-            (1, Outcome::NotExecuted, false),
-            (2, Outcome::Unknown, true)
-        ]
+        [(1, Outcome::Unknown, false)]
     );
-    // It fills; the operator replays the dead letter once the lease has run out.
+    assert_eq!(h.fake.orders().len(), 0);
+    // The operator replays it (forced) once the lease has run out: the takeover finds no
+    // order, sends the open as a second attempt, which rests past the budget.
+    let replay_of = |n: usize| {
+        let letters = dlq.messages();
+        assert_eq!(letters.len(), n, "{letters:?}");
+        let mut replay: shared::message::OrderIntent =
+            serde_json::from_str(&letters[n - 1].body).unwrap();
+        replay.replay_forced = true;
+        replay
+    };
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(
+        h.executor.execute(&replay_of(1)).await.unwrap(),
+        Outcome::Unknown
+    );
+    assert_eq!(
+        rows(h.journal.orders(&i.signal_id).await.unwrap()),
+        [(1, Outcome::Unknown, false), (2, Outcome::Unknown, true)]
+    );
+    // It fills; the operator replays the second dead letter.
     h.fake.set_fill_delay(std::time::Duration::ZERO);
     h.clock.advance(Duration::seconds(61));
-    let letters = dlq.messages();
-    assert_eq!(letters.len(), 1);
-    let replay: shared::message::OrderIntent = serde_json::from_str(&letters[0].body).unwrap();
-    assert_eq!(h.executor.execute(&replay).await.unwrap(), Outcome::Filled);
+    assert_eq!(
+        h.executor.execute(&replay_of(2)).await.unwrap(),
+        Outcome::Filled
+    );
     assert_eq!(h.fake.orders().len(), 1);
     assert_eq!(
         rows(h.journal.orders(&i.signal_id).await.unwrap()),
-        [(1, Outcome::NotExecuted, false), (2, Outcome::Filled, true)]
+        [(1, Outcome::Unknown, false), (2, Outcome::Filled, true)]
     );
 }
 
@@ -971,13 +1111,13 @@ async fn an_unknown_outcome_goes_to_the_dead_letter_queue_and_a_replay_reconcile
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
     let letters = dlq.messages();
     assert_eq!(letters.len(), 1, "out of the way of later signals");
-    assert_eq!(letters[0].group_id, "ESZ6");
+    assert_eq!(letters[0].group_id, "ES", "the root's group");
     assert!(letters[0].dedup_id.starts_with(i.signal_id.as_str()));
     let replay: shared::message::OrderIntent = serde_json::from_str(&letters[0].body).unwrap();
     assert_eq!(replay.signal_id, i.signal_id);
     let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(
-        reason.contains("not filled when the staleness budget's wait ended"),
+        reason.contains("Working, not filled yet; still so when the staleness budget's wait ended"),
         "{reason}"
     );
     // The operator replays it once the earlier liquidation has landed: the takeover finds

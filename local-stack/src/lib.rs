@@ -2114,8 +2114,9 @@ async fn dlq_replay(
         )
             .into_response();
     };
-    let body = match shared::replay::DeadLetter::parse(&letter.body) {
-        Ok(l) => l.replay_body(req.forced),
+    // Under the group its queue uses today (see `DeadLetter::group_id`), not the letter's own.
+    let (group_id, body) = match shared::replay::DeadLetter::parse(&letter.body) {
+        Ok(l) => (l.group_id(), l.replay_body(req.forced)),
         Err(e) => {
             return (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -2126,7 +2127,7 @@ async fn dlq_replay(
     };
     // The letter leaves the dead-letter queue only once its copy is kept in the source queue.
     if let Err(e) = source.try_send(shared::ports::FifoMessage {
-        group_id: letter.group_id,
+        group_id,
         dedup_id: format!("replay-{}", req.message_id),
         body,
     }) {

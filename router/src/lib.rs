@@ -1,6 +1,6 @@
 //! The router Lambda: consumes the `signals` FIFO queue and sends each signal, as an
 //! [`OrderIntent`](shared::message::OrderIntent), to its broker's FIFO queue (group = broker
-//! instrument, dedup id = SignalId).
+//! instrument, a futures contract's root at Tradovate; dedup id = SignalId).
 //!
 //! A batch is processed strictly in order. When a record fails, it and every later record of
 //! its message group are reported in `batchItemFailures`, so the group's order survives the

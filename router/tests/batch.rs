@@ -142,6 +142,8 @@ async fn a_continuous_symbol_follows_the_cached_front_month_and_falls_back_to_th
         .unwrap();
     assert_eq!(failures(&resp), Vec::<String>::new());
     assert_eq!(intents(&f.tradovate)[0].1, "ESZ6");
+    // Grouped by root: the roll's two contracts never execute at once.
+    assert_eq!(intents(&f.tradovate)[0].0, "ES");
     assert_eq!(f.router.disagreements(), 0);
 
     // Volume moved to March; the cache is read again after its refresh interval.
@@ -168,6 +170,7 @@ async fn a_continuous_symbol_follows_the_cached_front_month_and_falls_back_to_th
         .await
         .unwrap();
     assert_eq!(intents(&f2.tradovate)[0].1, "ESH7");
+    assert_eq!(intents(&f2.tradovate)[0].0, "ES");
     assert_eq!(f2.router.disagreements(), 1);
 
     // An answer too old to trust: the roll rule's December again, where no router has
@@ -378,6 +381,6 @@ roll_months_before = 1
     assert_eq!(failures(&resp), Vec::<String>::new());
     assert_eq!(
         intents(&f.tradovate),
-        [("ESZ6".to_owned(), "ESZ6".to_owned(), Action::LongExit)]
+        [("ES".to_owned(), "ESZ6".to_owned(), Action::LongExit)]
     );
 }

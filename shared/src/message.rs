@@ -55,7 +55,8 @@ pub fn group_id_for(symbol: &str) -> String {
         .collect()
 }
 
-/// router → `<broker>` queue (group = broker instrument, dedup id = SignalId).
+/// router → `<broker>` queue (group = broker instrument, a futures contract's root at
+/// Tradovate: [`OrderIntent::group_id`]; dedup id = SignalId).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderIntent {
     /// The shape's version: [`INTENT_VERSION`] when the router wrote it.
@@ -129,9 +130,17 @@ impl OrderIntent {
         }
     }
 
-    /// The FIFO message group on the broker queue: the instrument, upper-cased and cut to
-    /// SQS's limit, so one instrument's intents execute in order.
+    /// The FIFO message group on the broker queue, upper-cased and cut to SQS's limit: the
+    /// instrument, so one instrument's intents execute in order, one at a time; a futures
+    /// contract's root (`ESZ6` and `ESH7` → `ES`), since a signal on one contract may trade
+    /// another of its root (a roll closes the earlier contract), and two such signals must not
+    /// run at once.
     pub fn group_id(&self) -> String {
-        group_id_for(self.instrument.as_str())
+        match self.broker {
+            Broker::Tradovate => group_id_for(crate::contract_specs::contract_root(
+                self.instrument.as_str(),
+            )),
+            _ => group_id_for(self.instrument.as_str()),
+        }
     }
 }

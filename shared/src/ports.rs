@@ -37,8 +37,8 @@ use std::future::Future;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FifoMessage {
     /// The message group: messages of one group are delivered in send order, one at a time.
-    /// The upper-cased symbol or instrument ([`crate::message::group_id_for`]), at most 128
-    /// characters.
+    /// The upper-cased symbol, instrument or futures root ([`crate::message::group_id_for`],
+    /// [`crate::message::OrderIntent::group_id`]), at most 128 characters.
     pub group_id: String,
     /// The deduplication id: a message whose id was sent within [`DEDUP_WINDOW`] is dropped.
     /// Usually the signal id, so an alert delivered twice is queued once.

@@ -50,8 +50,9 @@ impl DeadLetter {
         }
     }
 
-    /// The FIFO message group to send it back under, the one its queue uses: the symbol for
-    /// a signal, the broker instrument for an intent.
+    /// The FIFO message group to send it back under, the one its queue uses today: the symbol
+    /// for a signal, [`OrderIntent::group_id`] for an intent (the instrument, a futures root at
+    /// Tradovate), whatever group the letter was sent under.
     pub fn group_id(&self) -> String {
         match self {
             Self::Signal(s) => s.group_id(),

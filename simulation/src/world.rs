@@ -1116,8 +1116,9 @@ impl World {
         failures.extend(violations.into_iter().map(|v| format!("broker: {v}")));
 
         // 3. Per-instrument execution order = receipt order (operator replays excepted). The
-        //    instrument is the routed one: across a roll, ES1!'s signals go to two contracts,
-        //    two FIFO groups, and their order is kept by `timenow` instead (check 6).
+        //    instrument is the routed one: across a roll, ES1!'s signals go to two contracts
+        //    (one FIFO group, the root's, at Tradovate), and their order is kept by `timenow`
+        //    (check 6).
         let routed: BTreeMap<SignalId, String> = self
             .journal
             .all_signals()

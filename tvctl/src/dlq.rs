@@ -137,12 +137,16 @@ impl Target {
         Ok(raw.into_iter().map(|m| m.describe(now)).collect())
     }
 
-    /// Sends `body` to the source queue and removes the message from the DLQ. The local stack
-    /// is told only which letter, and whether forced: it builds the body and dedup id from the
-    /// letter it keeps, so its endpoint never queues a body of the caller's.
+    /// Sends `body` to the source queue under `group` and removes the message from the DLQ.
+    /// The group is the one the source queue uses today for the letter's signal or intent, not
+    /// the letter's own, which an earlier version may have set otherwise (a Tradovate intent
+    /// once grouped by contract, now by root). The local stack is told only which letter, and
+    /// whether forced: it builds the body, group and dedup id from the letter it keeps, so its
+    /// endpoint never queues a body of the caller's.
     async fn replay_one(
         &self,
         msg: &DeadMessage,
+        group: &str,
         body: String,
         dedup: String,
         forced: bool,
@@ -159,7 +163,7 @@ impl Target {
                 client
                     .send_message()
                     .queue_url(source)
-                    .message_group_id(&msg.group)
+                    .message_group_id(group)
                     .message_deduplication_id(dedup)
                     .message_body(body)
                     .send()
@@ -389,7 +393,13 @@ pub async fn replay(
                     Decision::Replay { forced } => {
                         let dedup = format!("replay-{}", msg.message_id);
                         match target
-                            .replay_one(&msg, letter.replay_body(forced), dedup, forced)
+                            .replay_one(
+                                &msg,
+                                &letter.group_id(),
+                                letter.replay_body(forced),
+                                dedup,
+                                forced,
+                            )
                             .await
                         {
                             Ok(()) => (

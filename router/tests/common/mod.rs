@@ -118,7 +118,13 @@ pub fn intents(q: &MemoryFifoQueue<ManualClock>) -> Vec<(String, String, Action)
         .into_iter()
         .map(|m| {
             let i: OrderIntent = serde_json::from_str(&m.body).unwrap();
-            assert_eq!(m.group_id, i.instrument.as_str());
+            // The instrument, but a futures contract's root at Tradovate (ESZ6 → ES).
+            let name = i.instrument.as_str();
+            let group = match i.broker {
+                shared::routing::Broker::Tradovate => &name[..name.len() - 2],
+                _ => name,
+            };
+            assert_eq!(m.group_id, group);
             assert_eq!(m.dedup_id, i.signal_id.as_str());
             (m.group_id, i.instrument.to_string(), i.action)
         })
