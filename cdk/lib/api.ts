@@ -37,6 +37,16 @@ export const ACCESS_LOG_FIELDS: Record<string, string> = {
 export const STAGE_NAME = 'prod';
 export const STATUS_ROUTES = ['healthcheck', 'oandastatus', 'tradovatestatus', 'coinbasestatus'] as const;
 
+/**
+ * Each status route's own limit (requests per second, burst). The stage's limits apply to
+ * every method on its own ("Per-API, per-stage throttling limits are applied at the API method
+ * level for a stage", API Gateway developer guide, "Throttle requests to your REST APIs"), so
+ * without these each of the four public GET routes would admit `throttleRate` too, four
+ * webhooks' worth of ingest invocations (README "The cost ceiling"). An uptime check needs one
+ * request a minute.
+ */
+export const STATUS_THROTTLE = { rate: 1, burst: 5 } as const;
+
 export interface WebhookApiProps {
   readonly config: PipelineConfig;
   readonly params: ParameterNames;
@@ -65,6 +75,9 @@ export class WebhookApi extends Concern {
         // The Lambda checks the address too, in case the API's resource policy is edited away.
         IP_ALLOWLIST: cfg.ipAllowlist ? 'tradingview' : 'off',
         HEALTH_TABLE: props.health.tableName,
+        // An alert for a broker not deployed has no executor to take it from its queue:
+        // refused (422) rather than answered 200 and kept until the queue's retention ends.
+        DEPLOYED_BROKERS: cfg.brokers.join(','),
       },
     });
     allow(this.ingest, ['sqs:SendMessage'], [props.signals.queueArn]);
@@ -127,6 +140,18 @@ export class WebhookApi extends Concern {
         metricsEnabled: false,
         accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
         accessLogFormat: apigw.AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+        methodOptions: Object.fromEntries(
+          STATUS_ROUTES.map((r) => [
+            `/${r}/GET`,
+            {
+              throttlingRateLimit: STATUS_THROTTLE.rate,
+              throttlingBurstLimit: STATUS_THROTTLE.burst,
+              loggingLevel: apigw.MethodLoggingLevel.OFF,
+              dataTraceEnabled: false,
+              metricsEnabled: false,
+            },
+          ]),
+        ),
       },
     });
     const integration = new apigw.LambdaIntegration(this.ingest, { proxy: true, allowTestInvoke: false });

@@ -26,6 +26,7 @@ export const CUSTOM_METRICS: Readonly<Record<string, readonly string[]>> = {
   RecordFailures: [],
   TokenRefreshes: ['Broker'],
   TokenRefreshFailures: ['Broker'],
+  WebhookServerErrors: [],
 };
 
 /** The credentials the Tradovate executor and the refresher read as `TRADOVATE_<X>_PARAM`. */

@@ -246,9 +246,17 @@ export class Monitoring extends Concern {
 
   private apiAlarms(api: apigw.RestApi): void {
     const stage = api.deploymentStage;
+    // Ingest's own count of webhook requests it answered 5xx (an embedded-metric line): the
+    // stage's 5XXError also counts the status routes' 503s (a degraded broker, polled by an
+    // uptime check or anyone), which would hold this alarm in ALARM and hide a new failure.
     this.alarm('Api5xxAlarm', {
       alarmDescription: 'The webhook answered 5xx: alerts could not be enqueued (TradingView resends up to 3 times)',
-      metric: stage.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
+      metric: new cw.Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName: 'WebhookServerErrors',
+        period: Duration.minutes(5),
+        statistic: 'Sum',
+      }),
       threshold: 1,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,

@@ -5,11 +5,11 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { ACCESS_LOG_FIELDS, STAGE_NAME, STATUS_ROUTES, WebhookApi } from '../lib/api';
+import { ACCESS_LOG_FIELDS, STAGE_NAME, STATUS_ROUTES, STATUS_THROTTLE, WebhookApi } from '../lib/api';
 import { parameterNames } from '../lib/common';
 import { readConfig } from '../lib/config';
 import { RustFunctions } from '../lib/functions';
-import { BASE_CONTEXT, resources, synth } from './helpers';
+import { BASE_CONTEXT, fn, resources, synth } from './helpers';
 
 const stageOf = (json: any) => resources(json, 'AWS::ApiGateway::Stage')[0][1].Properties;
 
@@ -38,8 +38,21 @@ describe('WebhookApi on its own', () => {
   it('throttles the stage with the configured rate and burst', () => {
     const stage = stageOf(json);
     assert.equal(stage.StageName, STAGE_NAME);
-    assert.equal(stage.MethodSettings[0].ThrottlingRateLimit, 75);
-    assert.equal(stage.MethodSettings[0].ThrottlingBurstLimit, 750);
+    const all = stage.MethodSettings.find((m: any) => m.ResourcePath === '/*');
+    assert.equal(all.ThrottlingRateLimit, 75);
+    assert.equal(all.ThrottlingBurstLimit, 750);
+  });
+
+  it('holds each public status route to its own small limit, not the webhook\'s', () => {
+    // The stage's limits apply to each method on its own: unlisted, each GET route would
+    // admit 75 req/s of ingest invocations as the webhook does.
+    const settings = stageOf(json).MethodSettings.filter((m: any) => m.ResourcePath !== '/*');
+    assert.deepEqual(
+      settings
+        .map((m: any) => [m.ResourcePath, m.HttpMethod, m.ThrottlingRateLimit, m.ThrottlingBurstLimit, m.LoggingLevel, m.DataTraceEnabled])
+        .sort(),
+      STATUS_ROUTES.map((r) => [`/~1${r}`, 'GET', STATUS_THROTTLE.rate, STATUS_THROTTLE.burst, 'OFF', false]).sort(),
+    );
   });
 
   it('logs access with the route template only', () => {
@@ -52,16 +65,27 @@ describe('WebhookApi on its own', () => {
   });
 });
 
+describe('ingest knows the deployed brokers', () => {
+  it('is told them, so it refuses an alert no executor would take', () => {
+    const env = (brokers: string) => {
+      const { json } = synth({ brokers });
+      return fn(json, 'ingest')[1].Properties.Environment.Variables.DEPLOYED_BROKERS;
+    };
+    assert.equal(env('oanda'), 'oanda');
+    assert.equal(env('oanda,coinbase'), 'oanda,coinbase');
+  });
+});
+
 describe('webhook throttling in the app', () => {
   it('admits bursts at bar close by default: 50 req/s, burst 500', () => {
     const { json } = synth();
-    const [settings] = stageOf(json).MethodSettings;
+    const settings = stageOf(json).MethodSettings.find((m: any) => m.ResourcePath === '/*');
     assert.deepEqual([settings.ThrottlingRateLimit, settings.ThrottlingBurstLimit], [50, 500]);
   });
 
   it('takes throttleRate and throttleBurst', () => {
     const { json } = synth({ throttleRate: '20', throttleBurst: '100' });
-    const [settings] = stageOf(json).MethodSettings;
+    const settings = stageOf(json).MethodSettings.find((m: any) => m.ResourcePath === '/*');
     assert.deepEqual([settings.ThrottlingRateLimit, settings.ThrottlingBurstLimit], [20, 100]);
   });
 

@@ -250,7 +250,7 @@ describe('all three brokers, JOURNAL=log, no IP allowlist', () => {
     assert.deepEqual(failures?.Dimensions, [{ Name: 'Broker', Value: 'tradovate' }]);
     const missing = alarms.find((a) => a.MetricName === 'TokenRefreshes');
     assert.equal(missing?.TreatMissingData, 'breaching');
-    assert.equal(count((a) => a.Namespace === 'AWS/ApiGateway' && a.MetricName === '5XXError' && a.Threshold === 1), 1);
+    assert.equal(count((a) => a.Namespace === METRIC_NAMESPACE && a.MetricName === 'WebhookServerErrors' && a.Threshold === 1), 1);
     // The fixed 4xx count is gone: refusals are alarmed as a ratio (monitoring.test.ts).
     assert.equal(count((a) => a.MetricName === '4XXError'), 0);
     const latency = alarms.find((a) => a.Namespace === 'AWS/ApiGateway' && a.MetricName === 'Latency');

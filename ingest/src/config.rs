@@ -4,6 +4,7 @@ use secrecy::{ExposeSecret, SecretString};
 use shared::RoutingTable;
 use shared::alert::Freshness;
 use shared::config::{ConfigError, Env};
+use shared::routing::Broker;
 use std::net::IpAddr;
 
 /// TradingView's documented webhook source addresses.
@@ -34,12 +35,16 @@ pub struct IngestConfig {
     /// `None`: every source address may post (the secret still applies).
     pub ip_allowlist: Option<Vec<IpAddr>>,
     pub routing: RoutingTable,
+    /// The brokers whose executors are deployed: an alert routed to another is refused.
+    pub brokers: Vec<Broker>,
 }
 
 impl IngestConfig {
     /// Settings: `SIGNALS_QUEUE_URL`; `WEBHOOK_SECRET` or `WEBHOOK_SECRET_PARAM`;
     /// `MAX_ALERT_AGE_SECS` (30); `MAX_CLOCK_SKEW_SECS` (5); `IP_ALLOWLIST` (`off`,
-    /// `tradingview`, or a comma-separated list of addresses); `ROUTING_TABLE_FILE`.
+    /// `tradingview`, or a comma-separated list of addresses); `ROUTING_TABLE_FILE`;
+    /// `DEPLOYED_BROKERS` (a comma-separated list of `oanda`, `tradovate`, `coinbase`; unset:
+    /// all three).
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let signals_queue_url = env.required("SIGNALS_QUEUE_URL")?;
         let secret = match (
@@ -66,6 +71,7 @@ impl IngestConfig {
             freshness,
             ip_allowlist: parse_allowlist(env.optional("IP_ALLOWLIST").as_deref())?,
             routing: RoutingTable::from_env(env)?,
+            brokers: parse_brokers(env.optional("DEPLOYED_BROKERS").as_deref())?,
         })
     }
 }
@@ -93,6 +99,33 @@ pub fn check_secret(secret: SecretString) -> Result<SecretString, ConfigError> {
         });
     }
     Ok(secret)
+}
+
+/// `DEPLOYED_BROKERS`: broker names, comma-separated; unset, every broker.
+fn parse_brokers(raw: Option<&str>) -> Result<Vec<Broker>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Broker::ALL.to_vec());
+    };
+    let mut brokers = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let broker = Broker::ALL
+            .into_iter()
+            .find(|b| b.as_str().eq_ignore_ascii_case(name))
+            .ok_or_else(|| ConfigError::Invalid {
+                name: "DEPLOYED_BROKERS".into(),
+                reason: format!("{name:?} is not a broker (oanda, tradovate, coinbase)"),
+            })?;
+        if !brokers.contains(&broker) {
+            brokers.push(broker);
+        }
+    }
+    if brokers.is_empty() {
+        return Err(ConfigError::Invalid {
+            name: "DEPLOYED_BROKERS".into(),
+            reason: "names no broker".into(),
+        });
+    }
+    Ok(brokers)
 }
 
 fn parse_allowlist(raw: Option<&str>) -> Result<Option<Vec<IpAddr>>, ConfigError> {
@@ -136,7 +169,29 @@ mod tests {
         let cfg = IngestConfig::from_env(&env(&[("WEBHOOK_SECRET", "0123456789abcdef")])).unwrap();
         assert_eq!(cfg.freshness, Freshness::default());
         assert_eq!(cfg.ip_allowlist, None);
+        assert_eq!(cfg.brokers, Broker::ALL);
         assert!(!format!("{cfg:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn deployed_brokers_are_read_and_a_wrong_name_is_named() {
+        let with = |v: &str| {
+            IngestConfig::from_env(&env(&[
+                ("WEBHOOK_SECRET", "0123456789abcdef"),
+                ("DEPLOYED_BROKERS", v),
+            ]))
+        };
+        assert_eq!(
+            with("oanda, Coinbase,oanda").unwrap().brokers,
+            [Broker::Oanda, Broker::Coinbase]
+        );
+        let err = with("oanda,binance").unwrap_err().to_string();
+        assert!(
+            err.contains("DEPLOYED_BROKERS") && err.contains("\"binance\""),
+            "{err}"
+        );
+        let err = with(" , ").unwrap_err().to_string();
+        assert!(err.contains("names no broker"), "{err}");
     }
 
     #[test]

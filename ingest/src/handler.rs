@@ -78,6 +78,9 @@ pub struct Ingest<Q, C, H = NoHealth> {
     freshness: Freshness,
     allowlist: Option<Vec<IpAddr>>,
     routing: RoutingTable,
+    /// The brokers whose executors are deployed ([`Self::with_brokers`]; every broker unless
+    /// told).
+    brokers: Vec<Broker>,
 }
 
 impl<Q, C, H> std::fmt::Debug for Ingest<Q, C, H> {
@@ -121,11 +124,17 @@ impl<Q: FifoQueue, C: Clock> Ingest<Q, C, NoHealth> {
             freshness,
             allowlist,
             routing,
+            brokers: Broker::ALL.to_vec(),
         }
     }
 }
 
 impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
+    /// The time by the ingest's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// Serves `GET /{broker}status` from `health`.
     pub fn with_health<H2: HealthStore>(self, health: H2) -> Ingest<Q, C, H2> {
         Ingest {
@@ -137,7 +146,17 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
             freshness: self.freshness,
             allowlist: self.allowlist,
             routing: self.routing,
+            brokers: self.brokers,
         }
+    }
+
+    /// Only these brokers' executors are deployed: an alert routed to another is refused with
+    /// 422 `unroutable_symbol` before it is queued. Its broker's queue has no consumer, so it
+    /// would wait there until the queue's retention deleted it, answered 200 and never
+    /// executed.
+    pub fn with_brokers(mut self, brokers: Vec<Broker>) -> Self {
+        self.brokers = brokers;
+        self
     }
 
     pub async fn handle(&self, req: WebhookRequest<'_>) -> Reply {
@@ -384,6 +403,23 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         let span = error_span!("signal", signal_id = %valid.signal_id);
         async {
             let route = valid.route_and_check(&self.routing, received_at, self.freshness)?;
+            if !self.brokers.contains(&route.broker) {
+                let md = &valid.alert.market_data;
+                return Err(IngestError::Alert(AlertError::UnroutableSymbol {
+                    symbol: md.symbol.clone(),
+                    exchange: md.exchange.to_ascii_uppercase(),
+                    reason: format!(
+                        "it routes to {}, whose executor is not deployed here (DEPLOYED_BROKERS: \
+                         {}); deploy it or send the alert to a deployment that has it",
+                        route.broker,
+                        self.brokers
+                            .iter()
+                            .map(|b| b.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                }));
+            }
             let message = SignalMessage {
                 version: SIGNAL_VERSION,
                 signal_id: valid.signal_id.clone(),

@@ -18,6 +18,32 @@ fn source_ip(req: &Request) -> Option<IpAddr> {
     ip.parse().ok()
 }
 
+/// A webhook request (not a status route, whose 503 means a broker is degraded) answered 5xx:
+/// an alert that was not queued, which TradingView sends again only a few times.
+fn webhook_server_error(path: &str, status: u16) -> bool {
+    status >= 500 && path.trim_end_matches('/').starts_with("/webhook")
+}
+
+/// The CloudWatch embedded-metric line for one webhook request answered 5xx: metric
+/// `WebhookServerErrors` (Count) in namespace `TvPipeline`, without dimensions. The stage's
+/// `5XXError` counts the status routes' 503s too, so an alarm on it could stay in alarm for a
+/// degraded broker and miss an alert that was not queued. `at_ms`: milliseconds since the epoch.
+/// Format: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>.
+pub fn webhook_server_errors_line(at_ms: i64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": at_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "TvPipeline",
+                "Dimensions": [[]],
+                "Metrics": [{"Name": "WebhookServerErrors", "Unit": "Count"}],
+            }],
+        },
+        "WebhookServerErrors": 1,
+    })
+    .to_string()
+}
+
 pub async fn serve<Q: FifoQueue, C: Clock, H: HealthStore>(
     ingest: &Ingest<Q, C, H>,
     req: Request,
@@ -31,8 +57,40 @@ pub async fn serve<Q: FifoQueue, C: Clock, H: HealthStore>(
             body: req.body().as_ref(),
         })
         .await;
+    if webhook_server_error(req.raw_http_path(), reply.status) {
+        // Lambda turns embedded-metric lines on stdout into metrics; best effort, as the
+        // other functions' metric lines.
+        use std::io::Write;
+        let line = webhook_server_errors_line(ingest.now().timestamp_millis());
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
     Ok(Response::builder()
         .status(reply.status)
         .header("content-type", "application/json")
         .body(Body::Text(reply.body.to_string()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_webhook_route_answered_5xx_counts() {
+        assert!(webhook_server_error("/webhook", 503));
+        assert!(webhook_server_error("/webhook/abc/", 500));
+        assert!(!webhook_server_error("/webhook", 422));
+        assert!(!webhook_server_error("/tradovatestatus", 503));
+        assert!(!webhook_server_error("/healthcheck", 503));
+    }
+
+    #[test]
+    fn the_metric_line_is_embedded_metric_format() {
+        let line: serde_json::Value =
+            serde_json::from_str(&webhook_server_errors_line(1_700_000_000_000)).unwrap();
+        assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000_i64);
+        let m = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(m["Namespace"], "TvPipeline");
+        assert_eq!(m["Metrics"][0]["Name"], "WebhookServerErrors");
+        assert_eq!(line["WebhookServerErrors"], 1);
+    }
 }

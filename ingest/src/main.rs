@@ -27,7 +27,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         cfg.freshness,
         cfg.ip_allowlist,
         cfg.routing,
-    );
+    )
+    .with_brokers(cfg.brokers);
     drop(secret);
     // HEALTH_TABLE: the status endpoints answer "unknown" without it.
     let health = std::env::var("HEALTH_TABLE")

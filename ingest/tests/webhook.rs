@@ -455,3 +455,24 @@ async fn a_secret_with_escaped_characters_pasted_into_a_field_is_redacted() {
     assert_eq!(msg.alert.indicator, "my strategy [REDACTED]");
     assert!(!msg.raw.contains("se\\\\cret"), "{}", msg.raw);
 }
+
+/// An alert routed to a broker whose executor is not deployed is refused before it is queued:
+/// its broker's queue has no consumer, so it would be answered 200 and never executed (kept
+/// until the queue's retention deleted it). Another broker's alert is taken as before.
+#[tokio::test]
+async fn an_alert_for_a_broker_not_deployed_is_refused_and_not_queued() {
+    let (ingest, queue, _) = ingest();
+    let ingest = ingest.with_brokers(vec![shared::routing::Broker::Oanda]);
+    let (status, reply) = post_doc(&ingest, &alert("tradovate-es-long.json")).await;
+    assert_eq!(status, 422, "{reply}");
+    assert_eq!(reply["error"]["code"], "unroutable_symbol", "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("tradovate") && message.contains("DEPLOYED_BROKERS: oanda"),
+        "{message}"
+    );
+    assert!(queue.messages().is_empty());
+    let (status, reply) = post_doc(&ingest, &alert("oanda-eurusd-long.json")).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(queue.messages().len(), 1);
+}

@@ -12,7 +12,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_json_logs();
     let env = ProcessEnv;
     let sdk = load_sdk_config().await;
-    let (tokens, _) = executor_tradovate::deploy::tokens(&env, &sdk, "token-refresher").await?;
+    // The refresh lock's owner: one per container (its log stream), as the executor's. A
+    // constant owner let a second run (a schedule delivered twice, or a run that outlived its
+    // lease) take the lock the first still held, and both logged in.
+    let owner = std::env::var("AWS_LAMBDA_LOG_STREAM_NAME")
+        .map(|stream| format!("token-refresher/{stream}"))
+        .unwrap_or_else(|_| "token-refresher".into());
+    let (tokens, _) = executor_tradovate::deploy::tokens(&env, &sdk, &owner).await?;
     let notifier = SnsNotifier::new(
         aws_sdk_sns::Client::new(&sdk),
         env.required("NOTIFY_TOPIC_ARN")?,
