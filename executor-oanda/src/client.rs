@@ -548,7 +548,7 @@ impl OandaClient {
             })?;
         let status = resp.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
-            // Over the rate limit: an unknown outcome for an order (see
+            // Over the rate limit: the core looks the order up before any send again (see
             // `OandaError::RateLimited`).
             return Err(OandaError::RateLimited {
                 retry_after: retry_after(resp.headers()),

@@ -25,9 +25,10 @@ pub enum OandaError {
     /// HTTP 429: over OANDA's rate ("120 requests per second. Excess requests will receive"
     /// an error, <https://developer.oanda.com/rest-live-v20/development-guide/>; 429 is the
     /// status of a request over a rate limit, RFC 6585, section 4). Neither says an order
-    /// answered so was not carried out: on an order it is an unknown outcome, looked up and
-    /// never sent again (a read answered so is retried: it changes nothing). `retry_after`
-    /// is the `Retry-After` header when one came (seconds); OANDA documents none.
+    /// answered so was not carried out: the core sends again only after a lookup of every
+    /// transaction since the send (checked whole) finds none of ours and the position has
+    /// not moved, which is safe whichever way OANDA behaves. `retry_after` is the
+    /// `Retry-After` header when one came (seconds); OANDA documents none.
     #[error("OANDA rate limit (HTTP 429){}", .retry_after.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default())]
     RateLimited {
         retry_after: Option<std::time::Duration>,

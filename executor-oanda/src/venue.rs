@@ -58,12 +58,18 @@ impl<C: Clock> OandaVenue<C> {
 fn classify(e: OandaError) -> SendError {
     match e {
         // HTTP 429, over the rate limit: not documented to mean nothing was carried out
-        // (`OandaError::RateLimited`), and OANDA documents no time within which an order is
-        // done or listed: an unknown outcome, looked up and never sent again, as a timeout is
-        // (`resends_after_unknown`). A second FOK order under the same client id would fill.
-        e @ OandaError::RateLimited { .. } => SendError::Unknown(format!(
-            "{e}, which OANDA does not document as not carried out"
-        )),
+        // (`OandaError::RateLimited`). But OANDA answered, and "a Market Order is an Order
+        // that is filled immediately", its time in force "Restricted to FOK or IOC"
+        // (`MarketOrder`, <https://developer.oanda.com/rest-live-v20/order-df/>; a position
+        // close is carried out by one): whatever it did is in the account's transactions once
+        // answered. So the core looks the order up in the whole
+        // list of transactions since the send (checked to end at the answer's
+        // `lastTransactionID`), and checks the position, before it sends again, once. A
+        // timeout is not so: OANDA may still be working on a request it never answered.
+        OandaError::RateLimited { retry_after } => SendError::NotExecuted {
+            reason: "OANDA rate limit (HTTP 429)".into(),
+            retry_after,
+        },
         // No connection was made, so OANDA never saw the request: the core confirms by
         // lookup that nothing was created before it sends again.
         e @ OandaError::NotSent(_) => SendError::NotExecuted {

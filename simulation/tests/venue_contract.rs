@@ -313,21 +313,7 @@ async fn a_rate_limit_never_ends_rejected_nor_twice<V: Venue>(b: Bench<V>) {
     b.fake.script(Fault::RateLimited);
     let i = b.intent(Action::LongEntry, 1);
     let out = b.exec.execute(&i).await.unwrap();
-    // OANDA does not document a 429 as not carried out: an unknown outcome, looked up, never
-    // sent again.
-    if b.broker == Broker::Oanda {
-        assert_eq!(out, Outcome::Unknown);
-        assert!(b.fake.created() <= 1);
-        let attempts: Vec<(u32, Outcome)> = b
-            .rows(&i)
-            .await
-            .iter()
-            .map(|r| (r.attempt, r.outcome))
-            .collect();
-        assert_eq!(attempts, [(1, Outcome::Unknown)]);
-        return;
-    }
-    // Coinbase waits and sends again; Tradovate's hour-long wait does not fit.
+    // OANDA and Coinbase wait and send again; Tradovate's hour-long wait does not fit.
     assert!(
         matches!(out, Outcome::Filled | Outcome::NotExecuted),
         "{out:?}"
