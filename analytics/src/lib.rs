@@ -550,7 +550,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         if o.outcome == Outcome::Unknown
             && all
                 .get(o.signal_id.as_str())
-                .is_some_and(|i| i.in_time_and_strategy(filter))
+                .is_some_and(|i| i.selects_fill(filter, &wanted, &o.instrument))
         {
             unknown += 1;
             // Sorted by signal, leg, attempt: a later attempt of this leg is the next row.
@@ -600,13 +600,16 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             .or(i.record.stages.broker_acked)
             .or(i.record.stages.executor_start)
             .or(i.time());
-        // (`at`: when it filled, as shown; `sent`: the order it is matched in.)
+        // (`at`: when it filled, as shown and bucketed; `sent`: the order it is matched in.)
+        // A market order fills within its acknowledgement, so the send is the fill's time; the
+        // acknowledgement is not, for a leg a replay found filled days later (journaled with
+        // the replay's time), which would move the trade to that day.
         let stages = &i.record.stages;
         let at = o
-            .acked_at
-            .or(o.sent_at)
-            .or(stages.broker_acked)
+            .sent_at
+            .or(o.acked_at)
             .or(stages.broker_sent)
+            .or(stages.broker_acked)
             .or(stand_in);
         let sent = o.sent_at.or(o.acked_at).or(stand_in);
         let (Some(mut at), Some(mut sent)) = (at, sent) else {
@@ -631,7 +634,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         fills.push(Fill {
             signal_id: o.signal_id.to_string(),
             broker: o.broker,
-            account: o.account.to_string(),
+            account: book_account(o.broker, &o.account.to_string()),
             instrument: o.instrument.clone(),
             strategy: i.strategy.clone(),
             at,
@@ -816,8 +819,11 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         }
         if !left.is_zero() && f.leg != Leg::Open {
             // A close opens nothing: what it sold (or bought) beyond the journal's lots was
-            // held before the journal began, or opened by a leg of unknown outcome.
-            *unopened.entry(f.instrument.clone()).or_default() += left.abs();
+            // held before the journal began, or opened by a leg of unknown outcome. Warned of
+            // only for a fill the report selects.
+            if f.selected {
+                *unopened.entry(f.instrument.clone()).or_default() += left.abs();
+            }
         } else if !left.is_zero() {
             book.push_back(Lot {
                 quantity: left,
@@ -971,6 +977,23 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     report.latency = latencies(infos.iter().copied());
     report.trades.sort_by_key(|t| t.closed_at);
     report
+}
+
+/// The account a fill's position is booked under. A Coinbase executor journals its API key's
+/// name (`organizations/{org_id}/apiKeys/{key_id}`) as the account, but the position is the
+/// wallet's, whatever key traded it: booked under the organization, so a round trip bought
+/// under one key and sold under its replacement is one trade, not a sale of coins never seen
+/// bought and a purchase held for ever. Any other account as journaled.
+fn book_account(broker: Broker, account: &str) -> String {
+    if broker == Broker::Coinbase
+        && let Some(org) = account
+            .split_once("/apiKeys/")
+            .map(|(org, _)| org)
+            .filter(|org| org.starts_with("organizations/"))
+    {
+        return org.to_owned();
+    }
+    account.to_owned()
 }
 
 /// How the local stack's paper accounts are named (`paper-oanda`, `paper-tradovate`,

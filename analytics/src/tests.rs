@@ -1581,3 +1581,109 @@ fn a_tradovate_open_found_after_a_restart_warns_that_a_liquidation_may_be_missin
         warned[0]
     );
 }
+
+/// A Coinbase round trip bought under one API key and sold under its replacement (a key
+/// rotation in the same organization): one trade of (65,000 − 60,000) × 0.1 = 500 USD and
+/// nothing open. Booked by key, the sale was of coins "never seen opened" (0 P&L) and the
+/// purchase stayed open for ever.
+#[test]
+fn a_coinbase_round_trip_across_a_key_rotation_is_one_trade() {
+    let c = Broker::Coinbase;
+    let signals = [
+        signal("a", c, "BTC-USD", SignalStatus::Filled, "60000", "10:00:00"),
+        signal("b", c, "BTC-USD", SignalStatus::Filled, "65000", "11:00:00"),
+    ];
+    let mut buy = fill(
+        "a",
+        c,
+        "BTC-USD",
+        Leg::Open,
+        Side::Buy,
+        "0.1",
+        "60000",
+        None,
+        "10:00:00",
+    );
+    buy.account = "organizations/org-1/apiKeys/key-old".into();
+    let mut sell = fill(
+        "b",
+        c,
+        "BTC-USD",
+        Leg::Close,
+        Side::Sell,
+        "0.1",
+        "65000",
+        None,
+        "11:00:00",
+    );
+    sell.account = "organizations/org-1/apiKeys/key-new".into();
+    let r = analyze(&signals, &[buy, sell], &Filter::default());
+    assert_eq!(r.trades.len(), 1, "{:?}", r.warnings);
+    assert_eq!(r.trades[0].pnl, d("500"));
+    assert!(r.open_positions.is_empty(), "{:?}", r.open_positions);
+    assert!(
+        !r.warnings.iter().any(|w| w.contains("never saw opened")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+/// A close sent Friday 20:59:59 UTC whose outcome was unknown until a replay found it filled on
+/// Monday (journaled with the replay's acknowledgement): the trade is Friday's, in week
+/// 2026-W49, not the replay's day and week.
+#[test]
+fn a_trade_is_dated_when_its_order_was_sent_not_when_a_replay_found_it() {
+    let o = Broker::Oanda;
+    let signals = [
+        signal(
+            "a",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.08000",
+            "2026-12-04T10:00:00",
+        ),
+        signal(
+            "b",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.08500",
+            "2026-12-04T20:59:59",
+        ),
+    ];
+    let open = fill(
+        "a",
+        o,
+        "EUR_USD",
+        Leg::Open,
+        Side::Buy,
+        "1000",
+        "1.08000",
+        None,
+        "2026-12-04T10:00:00",
+    );
+    let mut close = fill(
+        "b",
+        o,
+        "EUR_USD",
+        Leg::Close,
+        Side::Sell,
+        "1000",
+        "1.08500",
+        None,
+        "2026-12-04T20:59:59",
+    );
+    close.acked_at = Some(at("2026-12-07T09:00:00"));
+    let r = analyze(&signals, &[open, close], &Filter::default());
+    assert_eq!(r.trades.len(), 1);
+    assert_eq!(r.trades[0].closed_at, at("2026-12-04T20:59:59"));
+    assert_eq!(
+        r.by_day.iter().map(|s| s.key.as_str()).collect::<Vec<_>>(),
+        ["2026-12-04"]
+    );
+    assert_eq!(
+        r.by_week.iter().map(|s| s.key.as_str()).collect::<Vec<_>>(),
+        ["2026-W49"]
+    );
+}

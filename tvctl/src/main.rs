@@ -91,9 +91,11 @@ enum Command {
         /// Override the action (LONG_ENTRY, SHORT_ENTRY, LONG_EXIT, SHORT_EXIT, FLATTEN).
         #[arg(long)]
         action: Option<String>,
-        /// Set the alert's `quantity` (a plain decimal, as `{{strategy.order.contracts}}`
-        /// fills it in), which an entry trades instead of the configured size, within the
-        /// executor's `max_override`. Sent as text; the webhook checks it as any alert's.
+        /// Set the alert's `quantity` (a plain decimal), which an entry trades instead of the
+        /// configured size, within the executor's `max_override`: units at OANDA, contracts
+        /// at Tradovate, and at Coinbase the amount of the quote currency a buy spends (2 on
+        /// ETH-USD is 2 USD, not 2 ETH; so `{{strategy.order.contracts}}` fits OANDA and
+        /// Tradovate, not Coinbase). Sent as text; the webhook checks it as any alert's.
         /// A negative number is taken as the value (`--quantity -1`), for the webhook to
         /// refuse by name, not read as another option.
         #[arg(long, allow_negative_numbers = true)]
@@ -1238,6 +1240,11 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             if json {
                 out_json(&serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?);
             } else if csv {
+                // The trades on stdout; what they leave out or estimate on stderr, so a
+                // spreadsheet is not taken as the whole story.
+                for w in &r.warnings {
+                    err(&format!("warning: {w}"));
+                }
                 let text = report::csv(&r);
                 out_csv(text.trim_end());
             } else {

@@ -493,6 +493,15 @@ fn slippage_svg(report: &Report) -> String {
 /// A figure with every integer digit and at least 8 significant digits, at least 4 decimals:
 /// an average price keeps the digits its instrument quotes (1.27001, a coin at 0.00001), where
 /// 4 decimals showed `1.27` and `0`; a large P&L keeps its units.
+/// A profit factor: "∞ (no losses)" when trades won and none lost, which "–" (no trades, or
+/// none won or lost) would hide.
+fn profit_factor_cell(s: &analytics::Stats) -> String {
+    match s.profit_factor {
+        None if s.wins > 0 && s.losses == 0 => "∞ (no losses)".into(),
+        pf => decimal_cell(pf),
+    }
+}
+
 fn decimal_cell(d: Option<Decimal>) -> String {
     d.map_or_else(
         || "–".into(),
@@ -518,7 +527,7 @@ fn period_table(title: &str, key: &str, rows: &[analytics::Summary]) -> Markup {
                 tr {
                     td { (s.key) } td { (s.currency) } td { (s.stats.trades) }
                     td { (rate(&s.stats)) }
-                    td { (decimal_cell(Some(s.stats.realized))) } td { (decimal_cell(s.stats.profit_factor)) }
+                    td { (decimal_cell(Some(s.stats.realized))) } td { (profit_factor_cell(&s.stats)) }
                     td { (decimal_cell(Some(s.stats.max_drawdown))) }
                 }
             }
@@ -625,7 +634,7 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                                 td { (rate(s)) }
                                 td { (decimal_cell(Some(s.realized))) } td { (decimal_cell(Some(s.fees))) }
                                 td { (decimal_cell(s.average_win)) } td { (decimal_cell(s.average_loss)) }
-                                td { (decimal_cell(s.profit_factor)) } td { (decimal_cell(Some(s.max_drawdown))) }
+                                td { (profit_factor_cell(s)) } td { (decimal_cell(Some(s.max_drawdown))) }
                             }
                         }
                     }
@@ -664,9 +673,15 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                 section id="positions" {
                     h2 { "Open positions" }
                     table {
-                        tr { th { "Broker" } th { "Instrument" } th { "Quantity" } th { "Average" } th { "Last" } th { "Unrealized" } }
+                        tr { th { "Broker" } th { "Account" } th { "Instrument" } th { "Quantity" } th { "Average" } th { "Last" } th { "Last price at (UTC)" } th { "Unrealized" } th { "Fees paid on it" } }
                         @for p in &report.open_positions {
-                            tr { td { (p.broker) } td { (p.instrument) } td { (p.quantity) } td { (decimal_cell(Some(p.average_price))) } td { (p.last_price) } td { (decimal_cell(Some(p.unrealized))) " " (p.currency) } }
+                            tr {
+                                td { (p.broker) } td { (p.account) } td { (p.instrument) } td { (p.quantity) }
+                                td { (decimal_cell(Some(p.average_price))) } td { (p.last_price) }
+                                td { (p.last_price_at.format("%Y-%m-%d %H:%M:%S")) }
+                                td { (decimal_cell(Some(p.unrealized))) " " (p.currency) }
+                                td { (decimal_cell(Some(p.fees))) " " (p.currency) }
+                            }
                         }
                     }
                 }

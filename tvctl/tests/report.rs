@@ -340,9 +340,21 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
         r["signals"].as_u64().unwrap()
     );
 
-    let (code, csv) = tvctl(&["report", "--journal", &path, "--csv"]);
-    assert_eq!(code, 0, "{csv}");
+    let out = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["report", "--journal", &path, "--csv"])
+        .env_remove("TVCTL_JOURNAL")
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&out.stdout).into_owned();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{csv}{said}");
     assert_eq!(csv.lines().count(), 4, "{csv}");
+    // The report's warnings (its fills are a paper broker's) on stderr, beside the trades.
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("warning: ") && l.contains("paper")),
+        "{said}"
+    );
     assert!(csv.starts_with("closed_at,broker,instrument"));
     // To a pipe the CSV is data: the strategy's name as the alert had it (a terminal would
     // get it escaped).
