@@ -271,7 +271,11 @@ pub trait Conversation: Send + Sync {
                 held.short.abs().normalize()
             ),
         };
-        format!("already at the target, {target}: the account holds {holds}")
+        // Of this instrument only: the account may hold other contracts of a futures root.
+        format!(
+            "already at the target, {target}: the account holds {holds} in {}",
+            req.intent.instrument
+        )
     }
 
     /// What the account holds in `req.intent.instrument`, with the [`Self::Mark`] lookups

@@ -1267,7 +1267,7 @@ mod tests {
         assert_eq!(done.outcome, Outcome::NoOp);
         assert_eq!(
             done.reason.as_deref(),
-            Some("already at the target, long: the account holds long 1")
+            Some("already at the target, long: the account holds long 1 in ESZ6")
         );
         let short = es1(shared::Action::ShortEntry, "ESZ6", 3);
         paper.execute(&one_contract(&short, false)).await.unwrap();
@@ -1275,7 +1275,7 @@ mod tests {
         let done = paper.execute(&one_contract(&exit, false)).await.unwrap();
         assert_eq!(
             done.reason.as_deref(),
-            Some("already at the target, no long position: the account holds short 1")
+            Some("already at the target, no long position: the account holds short 1 in ESZ6")
         );
     }
 
