@@ -311,6 +311,32 @@ async fn a_429_on_the_open_leg_of_a_reversal_is_confirmed_not_created_and_sent_a
     assert_eq!(h.fake.created_orders(), 2);
 }
 
+/// A 429 with less of the staleness budget left than the settle time, whose lookup cannot
+/// read the transactions: not sent again, and `unknown` (alarmed, for a replay to reconcile),
+/// not `not_executed`: OANDA does not document a 429 as not carried out, and nothing confirmed
+/// it. It was journaled `not_executed` on the lookup's failure.
+#[tokio::test]
+async fn a_429_whose_lookup_cannot_tell_ends_unknown_not_not_executed() {
+    let h = harness().await;
+    let i = intent(Action::LongEntry, 1);
+    // 10 ms of the 30 s budget left, under the harness's 20 ms settle time.
+    h.clock
+        .set(i.signal_time + chrono::Duration::milliseconds(29_990));
+    h.fake.script(Fault::TooMany);
+    h.fake.fail_reads("/transactions", 100);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.created_orders(), 0);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [(Leg::Open, 1, Outcome::Unknown)]
+    );
+    let error = legs[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("the lookup could not confirm it"), "{error}");
+}
+
 #[tokio::test]
 async fn a_429_on_the_close_leg_is_sent_again_and_the_reversal_completes() {
     let h = harness().await;

@@ -10,9 +10,11 @@
 //! - [`SendError::Rejected`]: a definitive no; journaled `rejected`, never sent again;
 //! - [`SendError::NotExecuted`]: the broker documents that it did not carry the request out
 //!   (a Tradovate 429 or penalty ticket, whose wait Tradovate's venue sets past any budget once
-//!   its client could not wait it out), or no byte of it left (no connection made). Wait as told while the staleness budget allows,
-//!   confirm by lookup that nothing was created, and send again with the same client order id;
-//!   when the budget does not allow it, the signal ends `not_executed`, never `rejected`;
+//!   its client could not wait it out), its answer shows it (an OANDA 429: a market order is
+//!   done within its request), or no byte of it left (no connection made). Wait as told while
+//!   the staleness budget allows, confirm by lookup that nothing was created, and send again
+//!   with the same client order id; when the budget does not allow it, the signal ends
+//!   `not_executed` (`unknown` when the lookup cannot tell), never `rejected`;
 //! - [`SendError::Unknown`]: a timeout, a 5xx, a dropped connection: the request may have
 //!   been carried out. Wait the broker's settle time, then look the order up through the
 //!   sources the broker documents ([`Conversation::lookup`]). Send again (same client order
@@ -1179,20 +1181,28 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
         } = &failure
             && wait > left
         {
-            // Documented as not carried out, and the broker's wait does not fit the budget:
-            // confirm by lookup after the settle time, and end `not_executed`.
+            // Not carried out by the broker's word or by our reading of its answer (an OANDA
+            // 429), and its wait does not fit the budget: confirm by lookup after the settle
+            // time and end `not_executed`; a lookup that cannot tell ends it `unknown` (alarmed,
+            // dead-lettered for a replay to reconcile), as a reading is not a confirmation.
             tokio::time::sleep(conv.settle_time().min(left)).await;
-            let confirmed = match conv.lookup(req, leg, &row, mark).await {
+            let (outcome, confirmed) = match conv.lookup(req, leg, &row, mark).await {
                 Found::Order(ack) => {
                     info!(leg = leg.leg.as_str(), "order found by lookup after all");
                     rows.push(apply(clock, row, ack));
                     return rows;
                 }
-                Found::NotCreated => "not created (confirmed by lookup)".to_owned(),
-                Found::Inconclusive(why) => format!("the lookup could not confirm it: {why}"),
+                Found::NotCreated => (
+                    Outcome::NotExecuted,
+                    "not created (confirmed by lookup)".to_owned(),
+                ),
+                Found::Inconclusive(why) => (
+                    Outcome::Unknown,
+                    format!("the lookup could not confirm it: {why}"),
+                ),
             };
             row.acked_at = Some(clock.now());
-            row.outcome = Outcome::NotExecuted;
+            row.outcome = outcome;
             let asked = match retry_after {
                 Some(w) => format!("the broker asks to wait {} ms", w.as_millis()),
                 None => format!("the settle time is {} ms", wait.as_millis()),

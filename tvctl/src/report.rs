@@ -490,9 +490,6 @@ fn slippage_svg(report: &Report) -> String {
     bars_svg("Slippage (bps, positive = worse; fills per bucket)", &bars)
 }
 
-/// A figure with every integer digit and at least 8 significant digits, at least 4 decimals:
-/// an average price keeps the digits its instrument quotes (1.27001, a coin at 0.00001), where
-/// 4 decimals showed `1.27` and `0`; a large P&L keeps its units.
 /// A profit factor: "∞ (no losses)" when trades won and none lost, which "–" (no trades, or
 /// none won or lost) would hide.
 fn profit_factor_cell(s: &analytics::Stats) -> String {
@@ -502,6 +499,9 @@ fn profit_factor_cell(s: &analytics::Stats) -> String {
     }
 }
 
+/// A figure with every integer digit and at least 8 significant digits, at least 4 decimals:
+/// an average price keeps the digits its instrument quotes (1.27001, a coin at 0.00001), where
+/// 4 decimals showed `1.27` and `0`; a large P&L keeps its units.
 fn decimal_cell(d: Option<Decimal>) -> String {
     d.map_or_else(
         || "–".into(),
