@@ -619,11 +619,24 @@ async fn stale_kill_switched_and_oversized_signals_are_refused_without_orders() 
         reason.contains("6000") && reason.contains("5000"),
         "{reason}"
     );
+    // Flat: nothing held to name.
+    assert!(!reason.contains("still holds"), "{reason}");
     let mut ok = intent(Action::ShortEntry, 2);
     ok.quantity_override = Some(d(2500));
     assert_eq!(h.executor.execute(&ok).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-2500)));
     assert_eq!(h.fake.order_requests().len(), 1);
+    // A reversal refused for its size leaves the short open, and says so: the strategy took
+    // the alert for done.
+    let mut back = intent(Action::LongEntry, 3);
+    back.quantity_override = Some(d(6000));
+    assert_eq!(h.executor.execute(&back).await.unwrap(), Outcome::Refused);
+    let reason = test_kit::executor::journaled_reason(&h.journal, &back.signal_id).await;
+    assert!(
+        reason.contains("nothing was sent; the account still holds short 2500 in EUR_USD"),
+        "{reason}"
+    );
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-2500)));
     assert!(
         h.fake
             .requests()

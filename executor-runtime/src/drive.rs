@@ -263,16 +263,7 @@ pub trait Conversation: Send + Sync {
             TargetPosition::NoShort => "no short position",
             TargetPosition::Flat => "flat",
         };
-        let holds = match (held.long.is_zero(), held.short.is_zero()) {
-            (true, true) => "nothing".to_owned(),
-            (false, true) => format!("long {}", held.long.normalize()),
-            (true, false) => format!("short {}", held.short.abs().normalize()),
-            (false, false) => format!(
-                "long {} and short {}",
-                held.long.normalize(),
-                held.short.abs().normalize()
-            ),
-        };
+        let holds = holding_words(held);
         // Of this instrument only: the account may hold other contracts of a futures root.
         format!(
             "already at the target, {target}: the account holds {holds} in {}",
@@ -934,7 +925,9 @@ async fn refused_unless_held<V: Conversation>(
         Ok(Execution::without_legs(Outcome::Refused, why))
     };
     if !plan(req.intent.target, held, Decimal::ONE, conv.book()).is_empty() {
-        return refused(None);
+        // A refused reversal leaves the other side open: say so, as a strategy that took the
+        // alert for done now believes otherwise.
+        return refused(still_held(req, held));
     }
     if rolls(req) {
         match conv
@@ -959,6 +952,32 @@ async fn refused_unless_held<V: Conversation>(
         "{} (the risk settings would have refused an order: {why})",
         conv.no_op_reason(req, &held, mark)
     )))
+}
+
+/// A holding in words: `nothing`, `long 10`, `short 5`, `long 10 and short 5`.
+fn holding_words(held: &Holdings) -> String {
+    match (held.long.is_zero(), held.short.is_zero()) {
+        (true, true) => "nothing".to_owned(),
+        (false, true) => format!("long {}", held.long.normalize()),
+        (true, false) => format!("short {}", held.short.abs().normalize()),
+        (false, false) => format!(
+            "long {} and short {}",
+            held.long.normalize(),
+            held.short.abs().normalize()
+        ),
+    }
+}
+
+/// "nothing was sent; the account still holds long 10 in XAG_USD" when something of the
+/// instrument is held, else `None`.
+fn still_held(req: &ExecRequest<'_>, held: Holdings) -> Option<String> {
+    (!held.long.is_zero() || !held.short.is_zero()).then(|| {
+        format!(
+            "nothing was sent; the account still holds {} in {}",
+            holding_words(&held),
+            req.intent.instrument
+        )
+    })
 }
 
 /// Asks `gate` (an attempt's [`ExecRequest::gate`]) once: the first call asks and empties
