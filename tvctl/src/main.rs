@@ -840,6 +840,12 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 )
             ));
             tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+            // Said, so a log shows the stack stopped by request, not that it died.
+            out(
+                "stopping (Ctrl-C); with a state file, alerts accepted and not yet executed \
+                 run when tvctl dev starts on it again (those past the staleness budget by \
+                 then are journaled expired)",
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Send { list: true, .. } => {
