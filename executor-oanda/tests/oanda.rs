@@ -645,6 +645,24 @@ async fn stale_kill_switched_and_oversized_signals_are_refused_without_orders() 
     );
 }
 
+/// An exit with an alert quantity (a strategy's partial exit) closes the whole side, as
+/// documented, and says so on the signal: it was silent, the strategy left believing part of
+/// the position open.
+#[tokio::test]
+async fn an_exit_with_a_quantity_closes_the_side_and_says_the_quantity_was_not_used() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    let mut exit = intent(Action::LongExit, 1);
+    exit.quantity_override = Some(d(500));
+    assert_eq!(h.executor.execute(&exit).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
+    let reason = test_kit::executor::journaled_reason(&h.journal, &exit.signal_id).await;
+    assert!(
+        reason.contains("the alert's quantity 500 is not used by an exit or a flatten"),
+        "{reason}"
+    );
+}
+
 #[tokio::test]
 async fn flatten_on_a_hedging_account_closes_each_side_under_its_own_client_id() {
     let h = harness().await;

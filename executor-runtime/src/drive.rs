@@ -350,6 +350,21 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
     req: &ExecRequest<'_>,
 ) -> Result<Execution, NothingSent> {
     let mut done = execute_legs(conv, clock, req).await?;
+    // An exit or a flatten closes what is held; an alert's quantity does not size it. Said on
+    // the signal, so a strategy that sent a partial exit's size learns the whole side closed.
+    if done.outcome == Outcome::Filled
+        && done.reason.is_none()
+        && matches!(
+            req.intent.target,
+            TargetPosition::NoLong | TargetPosition::NoShort | TargetPosition::Flat
+        )
+        && let Some(q) = req.intent.quantity_override
+    {
+        done.reason = Some(format!(
+            "the alert's quantity {} is not used by an exit or a flatten: it closed what was held",
+            q.normalize()
+        ));
+    }
     // Fees a broker gives only by a separate read: asked once every order of the signal is
     // done, so no read delays a leg; each bounded, and an unknown fee is left unknown.
     for leg in done
