@@ -8,9 +8,8 @@ use shared::routing::Broker;
 use std::io::Write;
 use std::sync::Mutex;
 
-/// The CloudWatch namespace of every metric line; the CDK dashboard and alarms read the same
-/// name (`METRIC_NAMESPACE` in `cdk/lib/common.ts`).
-pub const NAMESPACE: &str = "TvPipeline";
+/// The CloudWatch namespace of every metric line ([`shared::telemetry::METRIC_NAMESPACE`]).
+pub const NAMESPACE: &str = shared::telemetry::METRIC_NAMESPACE;
 
 /// Where embedded-metric lines go: stdout in Lambda, memory in tests
 /// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>).

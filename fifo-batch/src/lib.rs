@@ -170,19 +170,13 @@ pub fn redeliveries(event: &SqsEvent, response: &SqsBatchResponse) -> Vec<Redeli
 /// deployment is one metric (and one alarm); the function is a plain property of the line.
 /// `at_ms` is the time in milliseconds since the epoch.
 pub fn record_failures_line(function: &str, count: usize, at_ms: i64) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": at_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": "TvPipeline",
-                "Dimensions": [[]],
-                "Metrics": [{"Name": "RecordFailures", "Unit": "Count"}],
-            }],
-        },
-        "Function": function,
-        "RecordFailures": count,
-    })
-    .to_string()
+    shared::telemetry::emf_count_line(
+        "RecordFailures",
+        count as u64,
+        at_ms,
+        &[],
+        &[("Function", function)],
+    )
 }
 
 #[cfg(test)]

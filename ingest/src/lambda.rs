@@ -30,18 +30,7 @@ fn webhook_server_error(path: &str, status: u16) -> bool {
 /// degraded broker and miss an alert that was not queued. `at_ms`: milliseconds since the epoch.
 /// Format: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>.
 pub fn webhook_server_errors_line(at_ms: i64) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": at_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": "TvPipeline",
-                "Dimensions": [[]],
-                "Metrics": [{"Name": "WebhookServerErrors", "Unit": "Count"}],
-            }],
-        },
-        "WebhookServerErrors": 1,
-    })
-    .to_string()
+    shared::telemetry::emf_count_line("WebhookServerErrors", 1, at_ms, &[], &[])
 }
 
 pub async fn serve<Q: FifoQueue, C: Clock, H: HealthStore>(

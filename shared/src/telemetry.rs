@@ -35,6 +35,44 @@ const CAPPED: [&str; 14] = [
     "tokio_postgres",
 ];
 
+/// The CloudWatch namespace of every metric the pipeline emits; the CDK dashboard and alarms
+/// read the same name (`METRIC_NAMESPACE` in `cdk/lib/common.ts`).
+pub const METRIC_NAMESPACE: &str = "TvPipeline";
+
+/// One CloudWatch embedded-metric-format line (a JSON document, no trailing newline) counting
+/// `count` of the metric `name` (unit `Count`) in [`METRIC_NAMESPACE`], at `at_ms`
+/// (milliseconds since the epoch). `dimensions`: the (name, value) pairs the metric is split
+/// by, none for one metric across the deployment; `properties`: members of the line that are
+/// not dimensions (searchable in the log, not metrics). Lambda's log pipeline turns such a
+/// line on stdout into a metric
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>).
+pub fn emf_count_line(
+    name: &str,
+    count: u64,
+    at_ms: i64,
+    dimensions: &[(&str, &str)],
+    properties: &[(&str, &str)],
+) -> String {
+    let mut line = serde_json::Map::new();
+    let names: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+    line.insert(
+        "_aws".into(),
+        serde_json::json!({
+            "Timestamp": at_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRIC_NAMESPACE,
+                "Dimensions": [names],
+                "Metrics": [{"Name": name, "Unit": "Count"}],
+            }],
+        }),
+    );
+    for (k, v) in dimensions.iter().chain(properties) {
+        line.insert((*k).into(), (*v).into());
+    }
+    line.insert(name.into(), count.into());
+    serde_json::Value::Object(line).to_string()
+}
+
 /// The target of the journal's records when the journal is the log (`JOURNAL=log`): kept at
 /// any level, so an operator who sets `warn` to cut the log bill keeps the journal.
 pub const JOURNAL_TARGET: &str = "journal_record";
@@ -378,6 +416,39 @@ mod tests {
         assert!(!text.contains("s3cret-path"), "{text}");
         assert!(!text.contains("tok3n"), "{text}");
         assert!(text.contains("ours at info"), "{text}");
+    }
+
+    #[test]
+    fn an_emf_count_line_names_its_metric_dimensions_and_properties() {
+        let line: serde_json::Value = serde_json::from_str(&emf_count_line(
+            "TokenRefreshes",
+            2,
+            1_700_000_000_000,
+            &[("Broker", "tradovate")],
+            &[("Function", "token-refresher")],
+        ))
+        .unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({
+                "_aws": {"Timestamp": 1_700_000_000_000_i64, "CloudWatchMetrics": [{
+                    "Namespace": "TvPipeline",
+                    "Dimensions": [["Broker"]],
+                    "Metrics": [{"Name": "TokenRefreshes", "Unit": "Count"}],
+                }]},
+                "Broker": "tradovate",
+                "Function": "token-refresher",
+                "TokenRefreshes": 2,
+            })
+        );
+        // Without dimensions: one empty dimension set, one metric for the deployment.
+        let line: serde_json::Value =
+            serde_json::from_str(&emf_count_line("WebhookServerErrors", 1, 5, &[], &[])).unwrap();
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([[]])
+        );
+        assert_eq!(line["WebhookServerErrors"], 1);
     }
 
     /// At `warn` the journal's records (`JOURNAL=log`) still reach the log; other info lines

@@ -4,7 +4,6 @@
 
 use executor_runtime::metrics::MetricsSink;
 use executor_tradovate::token::{Refreshed, TokenError, TokenManager};
-use serde_json::json;
 use shared::clock::Clock;
 use shared::health::{FailureKind, HealthEvent, HealthStore};
 use shared::ports::{LeaseLock, Notification, Notifier, TokenStore};
@@ -13,16 +12,13 @@ use tracing::{error, info};
 
 /// One EMF line: `TokenRefreshes` or `TokenRefreshFailures` in namespace `TvPipeline`.
 fn metric(name: &str, at: chrono::DateTime<chrono::Utc>) -> String {
-    json!({
-        "_aws": {"Timestamp": at.timestamp_millis(), "CloudWatchMetrics": [{
-            "Namespace": executor_runtime::metrics::NAMESPACE,
-            "Dimensions": [["Broker"]],
-            "Metrics": [{"Name": name, "Unit": "Count"}],
-        }]},
-        "Broker": "tradovate",
-        name: 1,
-    })
-    .to_string()
+    shared::telemetry::emf_count_line(
+        name,
+        1,
+        at.timestamp_millis(),
+        &[("Broker", "tradovate")],
+        &[],
+    )
 }
 
 /// One scheduled run. Health is recorded for the status endpoints (the token's expiry, or the
