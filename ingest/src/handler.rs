@@ -219,9 +219,11 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         }
     }
 
-    /// `text` with every occurrence of the webhook secret replaced, and with any start of it
-    /// that an echo cut off (`…`) replaced too: a secret pasted across the 64-character echo
-    /// limit must not leak its first characters either.
+    /// `text` with every occurrence of the webhook secret replaced, and with any part of it
+    /// that a cut (`…`) left replaced too: the start of one before a cut (an echo cut at its
+    /// end, past 64 characters) and the end of one after a cut (a deep key path cut at its
+    /// start, keeping its last 128 characters): a secret pasted across either limit must not
+    /// leak its first or last characters.
     fn scrub(&self, text: &str) -> String {
         let secret = self.secret.expose_secret();
         if secret.is_empty() {
@@ -239,30 +241,52 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         for form in forms {
             whole = whole.replace(form, "[REDACTED]");
         }
-        let mut out = String::with_capacity(whole.len());
-        let mut rest = whole.as_str();
-        while let Some(cut) = rest.find('…') {
-            let before = &rest[..cut];
-            let fragment = forms
+        // The longest proper part of a form that `fits` (a start before a cut, an end after
+        // one), by its length in bytes.
+        let longest = |fits: &dyn Fn(&str) -> bool, start: bool| {
+            forms
                 .iter()
                 .flat_map(|form| {
                     (1..form.len())
                         .filter(|&k| form.is_char_boundary(k))
-                        .filter(|&k| before.ends_with(&form[..k]))
+                        .map(|k| if start { &form[..k] } else { &form[k..] })
+                        .filter(|part| fits(part))
+                        .map(str::len)
                 })
-                .max();
-            match fragment {
-                Some(k) => {
-                    out.push_str(&before[..before.len() - k]);
-                    out.push_str("[REDACTED]");
-                }
-                None => out.push_str(before),
+                .max()
+        };
+        let mut out = String::with_capacity(whole.len());
+        let mut rest = whole.as_str();
+        let mut after_cut = false;
+        loop {
+            let (piece, next) = match rest.find('…') {
+                Some(cut) => (&rest[..cut], Some(&rest[cut + '…'.len_utf8()..])),
+                None => (rest, None),
+            };
+            let mut piece = piece;
+            if after_cut && let Some(n) = longest(&|part| piece.starts_with(part), false) {
+                out.push_str("[REDACTED]");
+                piece = &piece[n..];
             }
-            out.push('…');
-            rest = &rest[cut + '…'.len_utf8()..];
+            match next {
+                Some(next) => {
+                    match longest(&|part| piece.ends_with(part), true) {
+                        Some(n) => {
+                            out.push_str(&piece[..piece.len() - n]);
+                            out.push_str("[REDACTED]");
+                        }
+                        None => out.push_str(piece),
+                    }
+                    out.push('…');
+                    rest = next;
+                    after_cut = true;
+                }
+                None => {
+                    out.push_str(piece);
+                    return out;
+                }
+            }
         }
-        out.push_str(rest);
-        out
     }
 
     /// The alert without the webhook secret: a sender who pastes it into another field (the

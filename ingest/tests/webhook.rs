@@ -395,6 +395,39 @@ async fn a_secret_cut_by_the_echo_limit_leaks_not_even_its_start() {
     assert!(!logs.text().contains(&format!("{pad}{start}")));
 }
 
+/// A `quantity` below the top level is refused with its path cut at its start (the last 128
+/// characters, behind `…`): a secret used as a key above it must not leak its end there.
+#[tokio::test]
+async fn a_secret_cut_at_the_start_of_a_key_path_leaks_not_even_its_end() {
+    let (ingest, _, _) = ingest();
+    let logs = shared::telemetry::CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(shared::telemetry::json_subscriber(logs.clone()));
+    // The path `x.<secret>.<60 x>.<40 y>.quantity` is 152 characters and more: its last 128
+    // start inside the secret.
+    let mut doc = alert("tradovate-es-long.json");
+    let (a, b) = ("x".repeat(60), "y".repeat(40));
+    doc["x"] = json!({ SECRET: { a.clone(): { b.clone(): { "quantity": 1 } } } });
+    let (status, reply) = post_doc(&ingest, &doc).await;
+    assert_eq!(status, 422, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("…[REDACTED].{a}.{b}.quantity")),
+        "{message}"
+    );
+    let end = &SECRET[SECRET.len() - 4..];
+    assert!(!message.contains(&format!("{end}.{a}")), "{message}");
+    assert!(
+        !logs.text().contains(&format!("{end}.{a}")),
+        "{}",
+        logs.text()
+    );
+    assert!(
+        logs.text().contains(&format!("[REDACTED].{a}")),
+        "{}",
+        logs.text()
+    );
+}
+
 #[tokio::test]
 async fn refusals_quote_sender_chosen_names_bounded() {
     let (ingest, _, _) = ingest();

@@ -263,7 +263,8 @@ impl Alert {
         }
         if -age > limits.max_skew {
             return Err(AlertError::AlertFromFuture {
-                ahead_secs: (-age).num_seconds(),
+                // Rounded up, as an age is: 5.6 s ahead of a 5 s allowance never reads "5 s".
+                ahead_secs: secs_rounded_up(-age),
                 skew_secs: limits.max_skew.num_seconds(),
             });
         }

@@ -216,7 +216,7 @@ pub enum AlertError {
     /// at the check. Code `stale_alert`, HTTP 422.
     #[error("market_data.timenow is {age_secs} s old, over the {max_secs} s limit")]
     StaleAlert {
-        /// Age of `timenow` at the check, in whole seconds (truncated).
+        /// Age of `timenow` at the check, in whole seconds (rounded up).
         age_secs: i64,
         /// The limit, in whole seconds.
         max_secs: i64,
@@ -224,10 +224,11 @@ pub enum AlertError {
     /// `market_data.timenow` is later than the clock by more than
     /// [`Freshness::max_skew`](crate::alert::Freshness). Code `alert_from_future`, HTTP 422.
     #[error(
-        "market_data.timenow is {ahead_secs} s ahead of the clock, over the {skew_secs} s allowed"
+        "market_data.timenow is {ahead_secs} s ahead of the clock, over the {skew_secs} s allowed \
+         (TradingView's timenow is UTC: is the receiving machine's clock behind?)"
     )]
     AlertFromFuture {
-        /// How far `timenow` is ahead of the clock, in whole seconds (truncated).
+        /// How far `timenow` is ahead of the clock, in whole seconds (rounded up).
         ahead_secs: i64,
         /// The allowed skew, in whole seconds.
         skew_secs: i64,

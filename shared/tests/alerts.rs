@@ -430,6 +430,16 @@ fn refusal_table() -> Vec<(&'static str, Vec<u8>, ErrorCode, &'static [&'static 
             ErrorCode::AlertFromFuture,
             &["10 s ahead"],
         ),
+        (
+            // 5.6 s: rounded up, never "5 s ahead of the clock, over the 5 s allowed".
+            "5.6 s ahead",
+            with(
+                &["market_data", "timenow"],
+                json!("2026-11-23T14:32:06.600Z"),
+            ),
+            ErrorCode::AlertFromFuture,
+            &["6 s ahead", "5 s allowed", "clock behind"],
+        ),
     ]
 }
 
