@@ -593,6 +593,33 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         );
         return Ok(finish(legs, Some((Outcome::Unknown, why))));
     }
+    // A close with a leg after it (a reversal's open, a roll's new contract) must see its
+    // close land before the next leg leaves, and that leg must leave within the budget: a
+    // plan started with less time left than the close can take to show ends with the close
+    // done and the rest expired, the account at neither the old side nor the new one. So it
+    // is not started: expired, nothing sent.
+    let closes_then_more = if rolled.is_empty() {
+        planned.len() > 1 && matches!(planned[0].action, LegAction::Close(_))
+    } else {
+        !planned.is_empty()
+    };
+    if closes_then_more && !req.takeover && filled_legs(legs.iter()).is_none() {
+        let needed = conv.settle_time() + conv.poll_interval();
+        let left = remaining(clock, req.deadline);
+        if left < needed {
+            return Ok(stop_before_sending(
+                legs,
+                Outcome::Expired,
+                format!(
+                    "the staleness budget leaves {} ms, less than the {} ms a close needs to show in the position before the leg after it (the broker's settle time and one poll): the close and the open would not both go out in time; nothing was sent, the account still holds {} in {}",
+                    left.as_millis(),
+                    needed.as_millis(),
+                    holding_words(&held),
+                    req.intent.instrument
+                ),
+            ));
+        }
+    }
     // Asked just before this attempt's first order leaves (in the roll-over or the legs
     // below), once every check that could refuse the signal has passed; or at the end when
     // no order was needed. Never for a takeover (checked before the venue): a failed check
@@ -605,6 +632,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 return Ok(finish(legs, Some((Outcome::Superseded, why))));
             }
             Err(RollStop::Unchecked(why)) => return Err(unchecked(conv, why)),
+            Err(RollStop::NotRead(why)) => return Err(nothing(why)),
             Err(RollStop::Broker(rows, outcome, why)) => {
                 legs.extend(rows);
                 return Ok(finish(legs, Some((outcome, why))));
@@ -619,10 +647,14 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     let mut mark = mark;
     for leg in &planned {
         if clock.now() >= req.deadline {
-            let reason = format!(
-                "staleness budget ran out at {} before the {} leg; not sent",
-                req.deadline,
-                leg.leg.as_str()
+            let reason = after_filled(
+                &legs,
+                leg.leg,
+                format!(
+                    "staleness budget ran out at {} before the {} leg; not sent",
+                    req.deadline,
+                    leg.leg.as_str()
+                ),
             );
             return Ok(finish(legs, Some((Outcome::Expired, reason))));
         }
@@ -711,6 +743,9 @@ enum RollStop {
     Superseded(String),
     /// Nothing was sent: [`ExecRequest::gate`] could not be asked (why).
     Unchecked(String),
+    /// Nothing was sent: the earlier contract's position could not be read before its close
+    /// (why); the signal comes back through the queue.
+    NotRead(String),
     /// Nothing was sent: the root's policy is to refuse, or more than one earlier contract is
     /// held. Rejected (an alarm: the trader must close the earlier contract), not the broker's
     /// doing.
@@ -817,10 +852,35 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
                 }
             }
         }
-        let (_, mark) = conv
-            .holdings(&sub)
-            .await
-            .map_err(|e| RollStop::Broker(rows.clone(), Outcome::Unknown, format!("{e:?}")))?;
+        let mark = match conv.holdings(&sub).await {
+            Ok((_, mark)) => mark,
+            // Before this attempt's first order (one earlier contract, so no row yet): a read
+            // that failed sends nothing, and the signal comes back through the queue, as when
+            // any read before the first order fails. Not `unknown`: no order is out.
+            Err(ReadError::Unavailable(e) | ReadError::RateLimited(e))
+                if rows.is_empty() && !req.takeover =>
+            {
+                return Err(RollStop::NotRead(format!(
+                    "the position in {contract} could not be read before closing it: {e}"
+                )));
+            }
+            Err(ReadError::Refused(e)) if rows.is_empty() && !req.takeover => {
+                return Err(RollStop::Broker(
+                    rows,
+                    Outcome::Rejected,
+                    format!(
+                        "the position in {contract} could not be read before closing it: {e}; nothing was sent"
+                    ),
+                ));
+            }
+            Err(ReadError::Unavailable(e) | ReadError::RateLimited(e) | ReadError::Refused(e)) => {
+                return Err(RollStop::Broker(
+                    rows,
+                    Outcome::Unknown,
+                    format!("the position in {contract} could not be read before closing it: {e}"),
+                ));
+            }
+        };
         // Again after that read, just before the check: a signal that ends expired here is
         // not recorded as taken, and one whose check passed is sent at once.
         if clock.now() >= req.deadline {

@@ -1168,6 +1168,8 @@ mod tests {
         rate_limited_after: Option<u32>,
         /// The holdings reads made.
         reads: AtomicU32,
+        /// The net position in the root's earlier contract `ESZ6`, if one is held.
+        earlier: Option<Decimal>,
     }
 
     /// What a [`Scripted`] broker answers a rules read.
@@ -1217,6 +1219,17 @@ mod tests {
 
         fn closes_are_asynchronous(&self) -> bool {
             self.closes_asynchronous
+        }
+
+        async fn earlier_contracts(
+            &self,
+            _: &ExecRequest<'_>,
+        ) -> Result<Vec<(String, crate::plan::Holdings)>, crate::drive::ReadError> {
+            Ok(self
+                .earlier
+                .map(|net| ("ESZ6".to_owned(), crate::plan::Holdings::net(net)))
+                .into_iter()
+                .collect())
         }
 
         async fn rules(
@@ -1305,6 +1318,59 @@ mod tests {
         let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req).await;
         let execution = done.unwrap_or_else(|e| panic!("{e:?}"));
         (execution, broker.sent.load(Ordering::SeqCst))
+    }
+
+    /// A roll whose read of the earlier contract's position fails just before its close (a
+    /// rate limit) sends nothing and comes back through the queue, as any read before the
+    /// first order does. It ended `unknown` (alarmed, dead-lettered, the entry never made)
+    /// with the error's debug text, though no order was out.
+    #[tokio::test]
+    async fn a_roll_whose_earlier_contract_cannot_be_read_sends_nothing_and_comes_back() {
+        let broker = Scripted {
+            earlier: Some(Decimal::ONE),
+            // The new contract's position reads; the earlier one's, before its close, does not.
+            rate_limited_after: Some(1),
+            rules: whole_units(None),
+            ..Default::default()
+        };
+        let t0: DateTime<Utc> = "2026-12-14T15:00:00Z".parse().unwrap_or_default();
+        let signal = OrderIntent {
+            broker: Broker::Tradovate,
+            instrument: Instrument::new("ESH7"),
+            symbol: "ES1!".into(),
+            exchange: "CME_MINI".into(),
+            action: Action::ShortEntry,
+            target: Action::ShortEntry.target(),
+            contract: Some(shared::routing::ContractResolution {
+                requested: "ES1!".into(),
+                contract: "ESH7".into(),
+                rule: "rolled on 2026-12-11".into(),
+                on_roll: shared::routing::RollPolicy::Close,
+            }),
+            ..intent(t0)
+        };
+        let req = ExecRequest {
+            intent: &signal,
+            size: Size::Quantity(Decimal::ONE),
+            deadline: t0 + Duration::seconds(30),
+            max_notional: Decimal::from(1_000_000_000),
+            max_position: None,
+            takeover: false,
+            may_send: true,
+            refused: None,
+            gate: None,
+        };
+        let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req).await;
+        let nothing = done.expect_err("nothing was sent: it comes back");
+        assert!(!nothing.order_check, "{nothing:?}");
+        assert!(
+            nothing
+                .reason
+                .contains("the position in ESZ6 could not be read before closing it: 429"),
+            "{nothing:?}"
+        );
+        assert_eq!(broker.sent.load(Ordering::SeqCst), 0);
+        assert_eq!(broker.reads.load(Ordering::SeqCst), 2);
     }
 
     /// A takeover of a reversal waits for an earlier attempt's close to show in the position;

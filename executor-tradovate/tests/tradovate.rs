@@ -490,6 +490,45 @@ async fn a_penalty_longer_than_the_budget_left_is_not_waited_out() {
     );
 }
 
+/// A reversal that reaches the executor with less of its staleness budget left than a close
+/// needs to show in the position (the settle time and a poll: 305 ms here) is not started: it
+/// ends `expired` with nothing sent and the long still held. It liquidated, then found the
+/// budget gone before the open: flat, journaled `expired` as if nothing had moved.
+#[tokio::test]
+async fn a_reversal_with_too_little_budget_left_is_not_started() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 1);
+    let i = intent(Action::ShortEntry, 1);
+    // The deadline is the signal's time plus 30 s: 200 ms of it are left.
+    h.clock
+        .set(i.signal_time + Duration::seconds(29) + Duration::milliseconds(800));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Expired);
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (0, 0));
+    assert_eq!(h.fake.net("ESZ6"), 1);
+    let reason = h
+        .journal
+        .signal(&i.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.contains("leaves 200 ms, less than the 305 ms")
+            && reason.contains("nothing was sent, the account still holds long 1 in ESZ6"),
+        "{reason}"
+    );
+
+    // With 500 ms left the same reversal is made (this clock does not move while it runs).
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 1);
+    let i = intent(Action::ShortEntry, 2);
+    h.clock
+        .set(i.signal_time + Duration::seconds(29) + Duration::milliseconds(500));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.net("ESZ6"), -1);
+}
+
 /// A 500 on a placement that created nothing the lookup can see: Tradovate documents no
 /// time within which a placed order's command is listed and no refusal of a second order with
 /// the same `clOrdId`, so it is not placed again. The leg ends `unknown`, alarmed.
