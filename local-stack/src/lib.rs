@@ -61,9 +61,13 @@ pub type LocalExecutor = Executor<
     SystemClock,
 >;
 
-#[derive(Debug, Clone)]
+/// The local stack's settings. Its `Debug` shows neither the webhook secret nor the journal's
+/// URL (which can carry a database password): only the journal as [`Self::journal_shown`]
+/// names it.
+#[derive(Clone)]
 pub struct LocalConfig {
     pub port: u16,
+    /// The webhook secret (the path segment or the alert's `passphrase`).
     pub secret: String,
     pub visibility_timeout: Duration,
     pub max_receives: u32,
@@ -86,6 +90,23 @@ pub struct LocalConfig {
     /// no consumer and no admission control, so accepted alerts stay queued: the load run
     /// measures the webhook's own cost this way.
     pub consumers: bool,
+}
+
+impl std::fmt::Debug for LocalConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalConfig")
+            .field("port", &self.port)
+            .field("secret", &"[REDACTED]")
+            .field("visibility_timeout", &self.visibility_timeout)
+            .field("max_receives", &self.max_receives)
+            .field("freshness", &self.freshness)
+            .field("usd_balance", &self.usd_balance)
+            .field("journal", &self.journal_shown())
+            .field("state_path", &self.state_path)
+            .field("pollers", &self.pollers)
+            .field("consumers", &self.consumers)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for LocalConfig {
@@ -212,6 +233,8 @@ pub struct LocalStack {
     pub netting: [(Broker, Option<Arc<PaperNetting>>); 2],
     /// The paper Coinbase wallet, `None` for a real Coinbase account (never stood in for it).
     pub spot: Option<Arc<PaperSpot>>,
+    /// The webhook's admission control (its threshold, and what it would answer now).
+    pub admission: Arc<admission::Admission>,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -522,28 +545,64 @@ fn executor(
 }
 
 tokio::task_local! {
-    /// Set by [`WebhookQueue`] when the send of the request this task handles was dropped as
-    /// a duplicate; read by the webhook once ingest has answered.
-    static DROPPED: std::cell::Cell<bool>;
+    /// Set by [`WebhookQueue`] for the request this task handles: whether its send was
+    /// dropped as a duplicate, or refused by admission control; read by the webhook once
+    /// ingest has answered.
+    static SENT: std::cell::Cell<Sent>;
+}
+
+/// What became of a webhook request's send ([`SENT`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Sent {
+    /// Dropped as a resend inside the deduplication window.
+    dropped: bool,
+    /// Refused by admission control: the backlog was over its threshold.
+    refused: Option<admission::Refusal>,
 }
 
 /// The webhook's queue: the signals queue, telling the request whose send it dropped as a
 /// duplicate (a resend inside SQS FIFO's five-minute window) so its console line can say so.
 /// Ingest answers such a resend `200 enqueued`, as it must on AWS, where SQS's answer does
-/// not tell; locally the console can. The flag is the request's task's own ([`DROPPED`]:
+/// not tell; locally the console can. The flag is the request's task's own ([`SENT`]:
 /// ingest awaits the send in the task that handles the request), so two identical requests
 /// at once are each told about their own send.
 #[derive(Debug)]
-struct WebhookQueue(Queue);
+///
+/// Admission control is asked here, as the send is about to be made: after ingest has
+/// authenticated and validated the request, so a wrong secret, an unknown route or a bad
+/// alert gets its own answer during a backlog (not a `503` that asks for a resend that can
+/// never be accepted), and the backlog's figures go only to a sender that holds the secret.
+struct WebhookQueue {
+    queue: Queue,
+    admission: Arc<admission::Admission>,
+}
 
 impl shared::ports::FifoQueue for WebhookQueue {
     async fn send(
         &self,
         message: shared::ports::FifoMessage,
     ) -> Result<(), shared::ports::QueueError> {
-        if !self.0.send_checked(message).await? {
+        if let Err(r) = self.admission.admit() {
+            // The webhook answers with the refusal's own 503 and `Retry-After`.
+            let _ = SENT.try_with(|s| {
+                s.set(Sent {
+                    refused: Some(r),
+                    ..s.get()
+                });
+            });
+            return Err(shared::ports::QueueError::Unavailable {
+                queue: self.queue.name().to_owned(),
+                reason: format!("backlog {} over {}", r.backlog, r.threshold),
+            });
+        }
+        if !self.queue.send_checked(message).await? {
             // Outside a webhook request's task (none today) there is nobody to tell.
-            let _ = DROPPED.try_with(|d| d.set(true));
+            let _ = SENT.try_with(|s| {
+                s.set(Sent {
+                    dropped: true,
+                    ..s.get()
+                });
+            });
         }
         Ok(())
     }
@@ -551,7 +610,6 @@ impl shared::ports::FifoQueue for WebhookQueue {
 
 struct App {
     ingest: Ingest<WebhookQueue, SystemClock, Health>,
-    admission: Arc<admission::Admission>,
     queues: Arc<Queues>,
     journal: journal::AnyJournal,
     live: Arc<dashboard::Live>,
@@ -658,18 +716,8 @@ async fn webhook(
     uri: Uri,
     body: axum::body::Bytes,
 ) -> Response {
-    if method == Method::POST
-        && let Err(r) = app.admission.admit()
-    {
-        app.live.dashboard.refused(
-            503,
-            "backlog",
-            &format!("backlog {} over {}", r.backlog, r.threshold),
-        );
-        return r.response();
-    }
-    let (reply, dropped) = DROPPED
-        .scope(std::cell::Cell::new(false), async {
+    let (reply, sent) = SENT
+        .scope(std::cell::Cell::new(Sent::default()), async {
             let reply = app
                 .ingest
                 .handle(WebhookRequest {
@@ -679,16 +727,24 @@ async fn webhook(
                     body: &body,
                 })
                 .await;
-            (reply, DROPPED.with(std::cell::Cell::get))
+            (reply, SENT.with(std::cell::Cell::get))
         })
         .await;
+    if let Some(r) = sent.refused {
+        app.live.dashboard.refused(
+            503,
+            "backlog",
+            &format!("backlog {} over {}", r.backlog, r.threshold),
+        );
+        return r.response();
+    }
     if method == Method::POST {
         let dashboard = &app.live.dashboard;
         match &reply.accepted {
             Some(a) => {
                 let signal_id = a.signal_id.as_str();
                 let shown = signal_id.get(..12).unwrap_or(signal_id);
-                if dropped {
+                if sent.dropped {
                     line(format_args!(
                         "alert  {shown} is a resend of one queued in the last 5 minutes: \
                          dropped by the queue's deduplication window, as SQS FIFO drops it \
@@ -1854,8 +1910,12 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         ));
     }
 
+    let admission = admission::Admission::new(queues.clone(), cfg.freshness.max_age);
     let ingest = Ingest::new(
-        WebhookQueue(queues.signals.clone()),
+        WebhookQueue {
+            queue: queues.signals.clone(),
+            admission: admission.clone(),
+        },
         SystemClock,
         &SecretString::from(cfg.secret.clone()),
         cfg.freshness,
@@ -1878,13 +1938,11 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             health,
         },
     });
-    let admission = admission::Admission::new(queues.clone(), cfg.freshness.max_age);
     if cfg.consumers {
         admission.spawn_meter();
     }
     let app = Arc::new(App {
         ingest,
-        admission,
         queues: queues.clone(),
         journal: memory.clone(),
         live,
@@ -1922,6 +1980,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         journal: memory,
         netting,
         spot: spot_paper,
+        admission,
     })
 }
 
@@ -2352,6 +2411,19 @@ mod real {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_settings_debug_print_holds_no_secret_and_no_database_url() {
+        let cfg = super::LocalConfig {
+            secret: "s3cret-webhook".into(),
+            journal_url: "postgres://trader:pa55word@127.0.0.1:5432/journal".into(),
+            ..Default::default()
+        };
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("s3cret-webhook"), "{shown}");
+        assert!(!shown.contains("pa55word"), "{shown}");
+        assert!(shown.contains("port: 8080"), "{shown}");
+    }
 
     #[test]
     fn a_broker_base_url_is_shown_by_its_host() {
