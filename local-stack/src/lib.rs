@@ -444,11 +444,16 @@ where
         // While the handlers run their messages stay invisible (as a Lambda function's do for
         // the queue's visibility timeout, which covers the function's): a long execution is
         // never received a second time and raced by a takeover.
-        let handled = futures_util::future::join_all(
-            groups
-                .iter()
-                .map(|g| handler(sqs_event(g.iter().copied(), queue.name()))),
-        );
+        // A handler that panics fails its own group's records (they come back, and after
+        // enough receives go to the dead-letter queue) instead of ending this poller: on
+        // Lambda a panic fails one invocation; here it would leave the queue with one consumer
+        // fewer each time, and none at last, while the webhook still answered 200.
+        let handled = futures_util::future::join_all(groups.iter().map(|g| {
+            futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(handler(sqs_event(
+                g.iter().copied(),
+                queue.name(),
+            ))))
+        }));
         tokio::pin!(handled);
         let heartbeat = queue.visibility_timeout() / 2;
         let results = loop {
@@ -462,7 +467,22 @@ where
             }
         };
         for (group, result) in groups.iter().zip(results) {
-            let failed = failed_records(group.iter().copied(), result);
+            let failed = match result {
+                Ok(result) => failed_records(group.iter().copied(), result),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "no message".to_owned());
+                    let why = format!("the handler panicked: {what}");
+                    tracing::error!(queue = queue.name(), error = %why, "handler panicked");
+                    group
+                        .iter()
+                        .map(|m| (m.message_id.clone(), why.clone()))
+                        .collect()
+                }
+            };
             for m in group {
                 match failed.get(&m.message_id) {
                     Some(why) => {
@@ -2411,6 +2431,59 @@ mod real {
 
 #[cfg(test)]
 mod tests {
+
+    /// A handler that panics fails its group's records, which come back, and its poller
+    /// goes on: the next receive is handled and deleted. It ended the poller's task, and a
+    /// queue whose pollers had all panicked was never consumed again.
+    #[tokio::test]
+    async fn a_handler_that_panics_fails_its_records_and_its_poller_goes_on() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let queue: super::Queue = std::sync::Arc::new(super::LocalFifoQueue::new(
+            super::LocalQueueConfig {
+                name: "q.fifo".into(),
+                visibility_timeout: chrono::Duration::milliseconds(50),
+                max_receives: 5,
+            },
+            shared::clock::SystemClock,
+            None,
+        ));
+        queue.send_now(shared::ports::FifoMessage {
+            group_id: "g".into(),
+            dedup_id: "d1".into(),
+            body: "{}".into(),
+        });
+        let calls = std::sync::Arc::new(AtomicU32::new(0));
+        let seen = calls.clone();
+        let poller = tokio::spawn(super::poll(
+            queue.clone(),
+            std::sync::Arc::new(super::Dashboard::default()),
+            move |_event| {
+                let seen = seen.clone();
+                async move {
+                    assert_ne!(
+                        seen.fetch_add(1, Ordering::SeqCst),
+                        0,
+                        "the first call panics"
+                    );
+                    Ok((super::SqsBatchResponse::default(), Vec::new()))
+                }
+            },
+        ));
+        for _ in 0..200 {
+            if queue.depth() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            queue.depth(),
+            0,
+            "handled and deleted on its second receive"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(!poller.is_finished(), "the poller still runs");
+        poller.abort();
+    }
 
     #[test]
     fn the_settings_debug_print_holds_no_secret_and_no_database_url() {
