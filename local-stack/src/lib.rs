@@ -2218,9 +2218,16 @@ async fn dlq_replay(
     }
     dlq.remove(&req.message_id);
     if let Err(e) = source.flush().await {
+        // The copy stands in the source queue, and the queue file's next commit rewrites the
+        // file from what stands after a lost write (`local_store::queue_file`): it runs.
+        // Saying "not kept" would invite a second replay.
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"error": format!("replay not kept: {e}")})),
+            axum::Json(json!({"error": format!(
+                "the replay is queued in {}, but its write to the queue file failed ({e}): it \
+                 runs unless the stack stops before its next commit; do not replay it again",
+                source.name()
+            )})),
         )
             .into_response();
     }
