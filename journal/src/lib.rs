@@ -5,7 +5,10 @@
 //! broker, account, leg and attempt), so a retry after a failed write rewrites the same rows,
 //! while a leg sent a second time gets a row of its own and shows as a duplicate. Stage
 //! times keep the first value recorded: a retry never erases or moves a stage that already
-//! happened. Decimals are stored exactly (NUMERIC, or decimal text in SQLite).
+//! happened. An order row's outcome known (filled, rejected, not executed...) is never
+//! written back to `unknown`: a row is one order at the broker, and a writer that could not
+//! tell what became of it (a takeover that read it while it was working, racing the earlier
+//! attempt that saw it fill) knows less than the one that could. Decimals are stored exactly (NUMERIC, or decimal text in SQLite).
 //!
 //! Each database is a cargo feature (`postgres`, `sqlite`; both by default). A build without
 //! one still compiles [`AnyJournal`], whose `connect` then refuses that URL scheme.
@@ -55,7 +58,9 @@ const UPSERT_ORDER: &str =
     broker_order_id = COALESCE(EXCLUDED.broker_order_id, orders.broker_order_id),
     side = EXCLUDED.side, quantity = EXCLUDED.quantity,
     fill_price = COALESCE(EXCLUDED.fill_price, orders.fill_price),
-    outcome = EXCLUDED.outcome, error = EXCLUDED.error,
+    outcome = CASE WHEN EXCLUDED.outcome = 'unknown' THEN orders.outcome ELSE EXCLUDED.outcome END,
+    error = CASE WHEN EXCLUDED.outcome = 'unknown' AND orders.outcome <> 'unknown' THEN orders.error
+      ELSE EXCLUDED.error END,
     sent_at = COALESCE(orders.sent_at, EXCLUDED.sent_at),
     acked_at = COALESCE(EXCLUDED.acked_at, orders.acked_at),
     fee = COALESCE(EXCLUDED.fee, orders.fee),

@@ -129,6 +129,21 @@ async fn contract(j: &impl TradeJournal, tag: &str) {
         legs[1],
         order(&id, Leg::Open, "1000", Some("1.08345"), Outcome::Filled)
     );
+    // A writer that could not tell what became of the filled order (a takeover that read it
+    // while it was working) never writes it back to `unknown`, alone or in a batch.
+    let mut unknown = order(&id, Leg::Open, "1000", None, Outcome::Unknown);
+    unknown.error = Some("no answer".into());
+    j.upsert_order(&unknown).await.unwrap();
+    j.record_execution(
+        &signal(&id, SignalStatus::Unknown, StageTimes::default()),
+        std::slice::from_ref(&unknown),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        j.orders(&id).await.unwrap()[1],
+        order(&id, Leg::Open, "1000", Some("1.08345"), Outcome::Filled)
+    );
 
     assert!(
         j.signal(&SignalId::of_canonical("absent"))

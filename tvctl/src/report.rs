@@ -7,7 +7,8 @@ use maud::{DOCTYPE, Markup, html};
 use plotters::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use shared::execution::{OrderRecord, SignalRecord};
+use shared::execution::{OrderRecord, SignalRecord, StageTimes};
+use shared::outcome::Outcome;
 use std::collections::BTreeMap;
 
 /// Where the journal is: a SQLite file or PostgreSQL URL, or a file of `journal=log` lines.
@@ -221,7 +222,16 @@ pub fn unwritable_output(path: &std::path::Path) -> Option<String> {
 /// the first send time, and the broker order id, fill price, acknowledgement and fee of the
 /// earlier one where the later has none (a takeover's row can lack them).
 fn merged(earlier: &OrderRecord, later: OrderRecord) -> OrderRecord {
+    // As the journal's upsert: a known outcome is never written back to `unknown`.
+    let (outcome, error) =
+        if later.outcome == Outcome::Unknown && earlier.outcome != Outcome::Unknown {
+            (earlier.outcome, earlier.error.clone())
+        } else {
+            (later.outcome, later.error.clone())
+        };
     OrderRecord {
+        outcome,
+        error,
         broker_order_id: later
             .broker_order_id
             .or_else(|| earlier.broker_order_id.clone()),
@@ -233,13 +243,37 @@ fn merged(earlier: &OrderRecord, later: OrderRecord) -> OrderRecord {
     }
 }
 
+/// A signal record written again, merged as the journal's upsert merges it: the broker,
+/// instrument and resolution kept when the later write has none, each stage's first time
+/// kept (the broker's last answer the latest), the status and reason the later write's.
+fn merged_signal(earlier: &SignalRecord, later: SignalRecord) -> SignalRecord {
+    let (first, last) = (&earlier.stages, &later.stages);
+    SignalRecord {
+        broker: later.broker.or(earlier.broker),
+        instrument: later.instrument.or_else(|| earlier.instrument.clone()),
+        contract_resolution: later
+            .contract_resolution
+            .or_else(|| earlier.contract_resolution.clone()),
+        stages: StageTimes {
+            received: first.received.or(last.received),
+            enqueued: first.enqueued.or(last.enqueued),
+            routed: first.routed.or(last.routed),
+            executor_start: first.executor_start.or(last.executor_start),
+            broker_sent: first.broker_sent.or(last.broker_sent),
+            broker_acked: last.broker_acked.or(first.broker_acked),
+        },
+        ..later
+    }
+}
+
 /// The journal records in `journal=log` lines: the executors' JSON log lines that carry
 /// `journal` (`signal` or `order`) and `record` (the row as JSON), at the top level as the
 /// Lambdas write them (`shared::telemetry::init_json_logs` flattens events) or under `fields`. Anything before a
 /// line's first `{` (a timestamp and stream name, as `aws logs` prints them) is skipped, and
-/// lines that are not journal records are ignored. A record written twice (an upsert) keeps
-/// its last version: signals by id, orders by (signal, leg, attempt), merged as the database
-/// journal merges them (the first send time kept). A journal line whose record does not
+/// lines that are not journal records are ignored. A record written twice (an upsert) is
+/// merged as the database journal merges it: signals by id (each stage's first time kept,
+/// the status the last), orders by (signal, leg, attempt) (the first send time kept, a known
+/// outcome never written back to `unknown`). A journal line whose record does not
 /// parse (a status a newer executor wrote) is left out and named by its line number.
 ///
 /// # Errors
@@ -279,7 +313,7 @@ pub fn parse_log_lines(text: &str) -> Result<Loaded, String> {
                     }
                 };
                 match signal_at.get(r.signal_id.as_str()) {
-                    Some(&i) => signals[i] = r,
+                    Some(&i) => signals[i] = merged_signal(&signals[i], r),
                     None => {
                         signal_at.insert(r.signal_id.to_string(), signals.len());
                         signals.push(r);
@@ -771,6 +805,27 @@ mod tests {
         assert_eq!(signals.len(), 1);
         assert_eq!(signals[0].status.as_str(), "filled");
         assert!(orders.is_empty() && unreadable.is_empty());
+        // Written again hours later (a replay): its stages keep their first times, as the
+        // database's upsert keeps them, so the report's latencies are the first attempt's.
+        let started = |at: &str, status: &str| {
+            signal
+                .replace("\"executing\"", &format!("\"{status}\""))
+                .replace(
+                    "\"executor_start\":null",
+                    &format!("\"executor_start\":\"{at}\""),
+                )
+        };
+        let text = format!(
+            "{}\n{}\n",
+            line(&started("2026-11-30T10:00:01Z", "filled")),
+            line(&started("2026-11-30T15:00:00Z", "no_op"))
+        );
+        let (signals, _, _) = parse_log_lines(&text).unwrap_or_default();
+        assert_eq!(signals[0].status.as_str(), "no_op");
+        assert_eq!(
+            signals[0].stages.executor_start.map(|t| t.to_rfc3339()),
+            Some("2026-11-30T10:00:01+00:00".to_owned())
+        );
         // A record this build cannot read beside readable ones: left out and named by line.
         let newer = signal
             .replace("0123456789abcdef", "fedcba9876543210")
@@ -788,6 +843,41 @@ mod tests {
         assert!(parse_log_lines(&broken).unwrap_err().starts_with("line 1:"));
         // Lines without any journal record (the wrong log group): an error, not an empty report.
         assert!(parse_log_lines("{\"message\":\"alert enqueued\"}\n").is_err());
+    }
+
+    /// An order logged filled, then logged again by a writer that could not tell (a takeover
+    /// that read it while it was working): the report keeps the fill, as the journal does.
+    #[test]
+    fn a_logged_order_known_filled_is_never_merged_back_to_unknown() {
+        use shared::execution::{ClientOrderId, Leg, Side};
+        let id = shared::SignalId::of_canonical("merged");
+        let filled = OrderRecord {
+            signal_id: id.clone(),
+            broker: shared::Broker::Oanda,
+            account: "101-004-1-001".into(),
+            instrument: "EUR_USD".into(),
+            leg: Leg::Open,
+            attempt: 1,
+            client_order_id: ClientOrderId::new(&id, Leg::Open),
+            broker_order_id: Some("6368".into()),
+            side: Side::Buy,
+            quantity: Decimal::from(1000),
+            fill_price: Some(Decimal::new(108_345, 5)),
+            outcome: Outcome::Filled,
+            error: None,
+            sent_at: None,
+            acked_at: None,
+            fee: None,
+        };
+        let unknown = OrderRecord {
+            fill_price: None,
+            outcome: Outcome::Unknown,
+            error: Some("no answer".into()),
+            ..filled.clone()
+        };
+        assert_eq!(merged(&filled, unknown.clone()), filled);
+        // The other way round it is resolved: the fill wins.
+        assert_eq!(merged(&unknown, filled.clone()), filled);
     }
 
     #[test]
