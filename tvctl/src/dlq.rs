@@ -81,6 +81,39 @@ impl Target {
         }
     }
 
+    /// How many messages SQS counts in the dead-letter queue (visible, held by a reader, and
+    /// delayed; approximate, as SQS documents these attributes); `None` for the local stack,
+    /// whose listing is whole, or when the count cannot be read.
+    pub async fn counted(&self) -> Option<u64> {
+        let Self::Sqs {
+            client, dlq_url, ..
+        } = self
+        else {
+            return None;
+        };
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let got = client
+            .get_queue_attributes()
+            .queue_url(dlq_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .ok()?;
+        let attrs = got.attributes?;
+        Some(
+            [
+                A::ApproximateNumberOfMessages,
+                A::ApproximateNumberOfMessagesNotVisible,
+                A::ApproximateNumberOfMessagesDelayed,
+            ]
+            .iter()
+            .filter_map(|a| attrs.get(a)?.parse::<u64>().ok())
+            .sum(),
+        )
+    }
+
     pub async fn list(&self, now: DateTime<Utc>) -> Result<Vec<DeadMessage>, DlqError> {
         let raw = match self {
             Self::Sqs {
@@ -194,7 +227,25 @@ impl Target {
     }
 }
 
-/// Receives everything (holding it briefly), then makes it all visible again.
+/// What to tell when an SQS listing reached fewer messages than SQS counts: a FIFO queue
+/// hands out a message group's later messages only once its earlier ones are deleted, and
+/// none of a group while another reader holds one of its messages, so a listing that holds
+/// what it received sees at most the head of each group (ten messages at most of a group:
+/// one receive's worth). `None` when the listing reached them all.
+pub fn partial_listing(listed: usize, counted: Option<u64>, queue: &str) -> Option<String> {
+    let counted = counted?;
+    (counted > listed as u64).then(|| {
+        format!(
+            "SQS counts about {counted} message(s) in {queue}; this listing reached {listed}: a \
+             FIFO queue hands out a message group's later messages only after its earlier ones \
+             are deleted (or while no other reader holds one of them). Replay or remove these, \
+             then list again for the rest"
+        )
+    })
+}
+
+/// Receives everything it is handed (holding it 30 s), then makes it all visible again; see
+/// [`partial_listing`] for what a FIFO queue does not hand out.
 async fn sqs_peek(client: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<DeadMessage>, DlqError> {
     let mut out = Vec::new();
     let mut receipts = Vec::new();
@@ -465,5 +516,21 @@ pub async fn audit(target: &Target, audits: &[ReplayAudit]) -> Result<(), String
             }
         }
         Target::Sqs { .. } => crate::journal_audit(audits).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_listing_short_of_the_count_says_why_and_what_to_do() {
+        assert_eq!(super::partial_listing(10, Some(10), "oanda-dlq.fifo"), None);
+        assert_eq!(super::partial_listing(10, None, "oanda-dlq.fifo"), None);
+        let note = super::partial_listing(10, Some(25), "oanda-dlq.fifo").unwrap_or_default();
+        assert!(
+            note.starts_with(
+                "SQS counts about 25 message(s) in oanda-dlq.fifo; this listing reached 10"
+            ) && note.contains("list again for the rest"),
+            "{note}"
+        );
     }
 }

@@ -333,6 +333,12 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
             let target = dlq_target(target).await.map_err(Failure::Usage)?;
             let mut messages = target.list(now).await?;
             journaled_reasons(&target, &mut messages).await;
+            // On standard error, so `--json` stays a document.
+            if let Some(note) =
+                dlq::partial_listing(messages.len(), target.counted().await, &target.name())
+            {
+                err(&note);
+            }
             if json {
                 out_json(&serde_json::to_string(&messages).map_err(|e| e.to_string())?);
             } else {
@@ -420,6 +426,7 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 max_age: chrono::Duration::seconds(max_age_secs),
                 operator: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
             };
+            let all = opts.all;
             let (outcomes, audits) = dlq::replay(&target, &opts, now).await?;
             match (&target, &audit_file) {
                 (dlq::Target::Sqs { .. }, Some(path)) => file_audit(path, &audits)?,
@@ -446,6 +453,24 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                         o.signal_id.as_deref().unwrap_or("?"),
                         o.result
                     ));
+                }
+            }
+            if all {
+                let counted = target.counted().await;
+                let note = if dry_run {
+                    dlq::partial_listing(outcomes.len(), counted, &target.name())
+                } else {
+                    counted.filter(|n| *n > 0).map(|n| {
+                        format!(
+                            "SQS still counts about {n} message(s) in {}: a FIFO queue hands out \
+                             a message group's later messages only after its earlier ones are \
+                             deleted, so run the replay again for them",
+                            target.name()
+                        )
+                    })
+                };
+                if let Some(note) = note {
+                    err(&note);
                 }
             }
             // A dry run says what the run would do, exit code included: 1 when it would
