@@ -428,10 +428,12 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
             };
             let all = opts.all;
             let (outcomes, audits) = dlq::replay(&target, &opts, now).await?;
-            match (&target, &audit_file) {
-                (dlq::Target::Sqs { .. }, Some(path)) => file_audit(path, &audits)?,
-                _ => dlq::audit(&target, &audits).await?,
-            }
+            // Written after the run, reported after the outcomes: a failed audit must not hide
+            // what moved.
+            let audited = match (&target, &audit_file) {
+                (dlq::Target::Sqs { .. }, Some(path)) => file_audit(path, &audits),
+                _ => dlq::audit(&target, &audits).await,
+            };
             if json {
                 out_json(&serde_json::to_string(&outcomes).map_err(|e| e.to_string())?);
             } else if outcomes.is_empty() {
@@ -473,6 +475,7 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                     err(&note);
                 }
             }
+            audited?;
             // A dry run says what the run would do, exit code included: 1 when it would
             // refuse a message (scripts check before they replay).
             let refused = outcomes.iter().any(|o| !o.replayed && !o.would_replay);
@@ -1577,9 +1580,24 @@ async fn audit_journal() -> Result<journal::AnyJournal, Failure> {
                 .to_owned(),
         )
     })?;
-    journal::AnyJournal::connect(&url)
+    let journal = journal::AnyJournal::connect(&url)
         .await
-        .map_err(|e| Failure::Unreachable(e.to_string()))
+        .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    // A PostgreSQL journal connects on first use: a session now (refused at once when nothing
+    // listens, where the pool would wait out its acquire timeout), then one read (the pool's
+    // first, which brings the schema up to date), so an unreachable database, or one a newer
+    // version migrated, is found before anything moves, not after.
+    let unreadable = |e: shared::execution::JournalError| {
+        Failure::Unreachable(format!(
+            "the audit trail's journal cannot be read ({e}); nothing was replayed (--audit-file \
+             <path> audits in a local file instead)"
+        ))
+    };
+    if let journal::AnyJournal::Postgres(pg) = &journal {
+        pg.check().await.map_err(unreadable)?;
+    }
+    journal.recent_signals(1).await.map_err(unreadable)?;
+    Ok(journal)
 }
 
 fn open_audit_file(path: &std::path::Path) -> Result<std::fs::File, String> {

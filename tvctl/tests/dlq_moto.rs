@@ -394,6 +394,21 @@ async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_on
     );
     assert!(receive(&client, &url).await.is_empty());
 
+    // A PostgreSQL journal out of reach (it connects on first use): found before anything
+    // moves, exit 3. It passed the check, replayed, then failed to audit.
+    let (code, out) = tvctl_with(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        Some("postgres://postgres@127.0.0.1:1/journal"),
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("the audit trail's journal cannot be read")
+            && out.contains("nothing was replayed"),
+        "{out}"
+    );
+    assert!(!out.contains("postgres://"), "{out}");
+    assert!(receive(&client, &url).await.is_empty());
+
     let audit = std::env::temp_dir().join(format!("replays-{suffix}.jsonl"));
     let _ = std::fs::remove_file(&audit);
     let audit_path = audit.to_string_lossy().into_owned();
