@@ -104,7 +104,12 @@ where
             handle(record).await.err().map(|e| e.to_string())
         };
         if let Some(reason) = skip {
-            warn!(message_id = %id, group = ?group, error = %reason, "record reported failed");
+            warn!(
+                message_id = %id,
+                group = group.unwrap_or("(none)"),
+                error = %reason,
+                "record reported failed"
+            );
             failed_groups.insert(group);
             errors.push((id.clone(), reason));
             response.add_failure(id);

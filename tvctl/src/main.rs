@@ -1114,8 +1114,16 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 }
                 for s in v["signals"].as_array().into_iter().flatten() {
                     let id = s["signal_id"].as_str().unwrap_or("");
+                    // When ingest received it (UTC): a list of hundreds needs its times.
+                    let received = s["stages"]["received"]
+                        .as_str()
+                        .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok())
+                        .map_or_else(
+                            || "-".to_owned(),
+                            |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                        );
                     out(&format!(
-                        "{}  {:<11} {:<8} {:<9} {:<8} {}",
+                        "{}  {received}  {:<11} {:<8} {:<9} {:<8} {}",
                         id.get(..12).unwrap_or(id),
                         s["action"].as_str().unwrap_or(""),
                         s["symbol"].as_str().unwrap_or(""),
@@ -1287,8 +1295,10 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 let plural = |n: usize, one: &str, many: &str| {
                     format!("{n} {}", if n == 1 { one } else { many })
                 };
+                // Named: `--journal` defaults to `.tvctl/journal.sqlite`, which need not be the
+                // journal a stack started with `tvctl dev --journal <path>` writes.
                 out(&format!(
-                    "{}: {}, {}",
+                    "{}: {}, {}, from {name}",
                     output.display(),
                     plural(r.signals, "signal", "signals"),
                     plural(r.trades.len(), "trade", "trades")

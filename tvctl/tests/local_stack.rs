@@ -294,6 +294,12 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
         lines[0].starts_with(short) && lines[0].contains("filled"),
         "{text}"
     );
+    // With when it was received, in UTC.
+    let received: Vec<&str> = lines[0].split_whitespace().skip(1).take(2).collect();
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(&received.join(" "), "%Y-%m-%d %H:%M:%SZ").is_ok(),
+        "{text}"
+    );
     assert!(
         lines[1..].iter().all(|l| l.contains(short)) && lines[1].contains("close"),
         "{text}"

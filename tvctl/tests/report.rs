@@ -372,6 +372,9 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
         &html_path.to_string_lossy(),
     ]);
     assert_eq!(code, 0, "{out}");
+    // It names the journal it read: `--journal` defaults to `.tvctl/journal.sqlite`, which
+    // need not be the one a stack started with `tvctl dev --journal <path>` writes.
+    assert!(out.trim_end().ends_with(&format!(", from {path}")), "{out}");
     let html = std::fs::read_to_string(&html_path).unwrap();
     for section in [
         "id=\"summary\"",
