@@ -1422,6 +1422,40 @@ fn files_apart(cfg: &LocalConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// Why an entry for `instrument` at `broker` would be refused for want of a size under the
+/// risk settings this stack would read from `env` (`OANDA_RISK_CONFIG`, ...; unset, the
+/// executor's defaults, which size no metal, CFD or crypto-quoted product): the refusal's
+/// text, or `None` when a size is configured. For `tvctl alert-template`, so an alert is not
+/// set up that the webhook answers 200 and the executor then refuses.
+///
+/// # Errors
+/// The risk settings' own error, naming the variable (as `tvctl dev` would refuse to start).
+pub fn entry_without_size(
+    env: &impl Env,
+    broker: Broker,
+    instrument: &str,
+) -> Result<Option<String>, String> {
+    use executor_runtime::risk::{AssetClass, Refusal};
+    let risks = Risks::read(env)?;
+    let config = match broker {
+        Broker::Oanda => &risks.oanda,
+        Broker::Tradovate => &risks.tradovate,
+        Broker::Coinbase => &risks.coinbase,
+    };
+    let class = AssetClass::of(broker, instrument);
+    Ok(config
+        .instrument(class, instrument)
+        .size
+        .is_none()
+        .then(|| {
+            Refusal::NoSize {
+                instrument: instrument.to_owned(),
+                class: class.as_str(),
+            }
+            .to_string()
+        }))
+}
+
 /// What [`check`] read and judged, for the start.
 struct Checked {
     brokers: real::Configured,

@@ -1321,14 +1321,32 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     )));
                 }
             };
-            let (text, exchange) = tvctl::template::template(
+            let action = action.to_ascii_uppercase();
+            let tvctl::template::Template {
+                text,
+                exchanges: exchange,
+                instrument,
+            } = tvctl::template::template(
                 &shared::RoutingTable::embedded(),
                 b,
                 &symbol,
-                &action.to_ascii_uppercase(),
+                &action,
                 shared::clock::SystemClock.now(),
             )
             .map_err(Failure::Usage)?;
+            // An entry with no size configured is answered 200 by the webhook and refused by
+            // the executor: said here, before the alert is set up (the settings `tvctl dev`
+            // would read from this shell; a deployment reads its executors' own).
+            if action.ends_with("_ENTRY") {
+                match local_stack::entry_without_size(&shared::config::ProcessEnv, b, &instrument) {
+                    Ok(Some(why)) => err(&format!(
+                        "note: an entry for {instrument} is refused as the risk settings stand \
+                         here: {why}"
+                    )),
+                    Ok(None) => {}
+                    Err(why) => err(&format!("note: the risk settings cannot be read: {why}")),
+                }
+            }
             out(&format!(
                 "Create an indicator or price alert on the {symbol} chart (its exchange must be \
                  one of: {exchange}); TradingView fills in {{{{ticker}}}}, {{{{exchange}}}} and \

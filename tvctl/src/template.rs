@@ -7,8 +7,19 @@ use serde_json::{Value, json};
 use shared::RoutingTable;
 use shared::routing::Broker;
 
-/// The alert message as JSON text, and the exchanges (as TradingView names them) whose charts
-/// route to `broker` for this symbol.
+/// An alert message for TradingView, and where it routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// The alert message, as JSON text.
+    pub text: String,
+    /// The exchanges (as TradingView names them) whose charts route to the broker for this
+    /// symbol, comma-separated.
+    pub exchanges: String,
+    /// The broker's instrument the first of them routes to today (`EUR_USD`, `ESZ6`).
+    pub instrument: String,
+}
+
+/// The alert message for `broker`, `symbol` and `action`, and where it routes.
 ///
 /// # Errors
 /// Names the broker and symbol when the routing table sends that symbol to no exchange of
@@ -19,7 +30,7 @@ pub fn template(
     symbol: &str,
     action: &str,
     now: DateTime<Utc>,
-) -> Result<(String, String), String> {
+) -> Result<Template, String> {
     let (kind, direction) = match action {
         "LONG_ENTRY" => ("ENTRY", "LONG"),
         "SHORT_ENTRY" => ("ENTRY", "SHORT"),
@@ -38,10 +49,12 @@ pub fn template(
     // so naming the first exchange tried, `ESU2026 on CBOT`, would point the trader at an
     // exchange the contract is not listed on).
     let mut routed: Vec<&str> = Vec::new();
+    let mut instrument = None;
     let mut reasons: Vec<String> = Vec::new();
     for e in &exchanges {
         let reason = match table.route(e, symbol, now) {
-            Ok(_) => {
+            Ok(route) => {
+                instrument.get_or_insert(route.instrument.to_string());
                 routed.push(e);
                 continue;
             }
@@ -87,7 +100,11 @@ pub fn template(
         },
     });
     let text = serde_json::to_string_pretty(&body).map_err(|e| e.to_string())?;
-    Ok((text, routed.join(", ")))
+    Ok(Template {
+        text,
+        exchanges: routed.join(", "),
+        instrument: instrument.unwrap_or_default(),
+    })
 }
 
 /// What TradingView would send for `template` on a chart of `symbol` on `exchange` at `now`:
@@ -136,8 +153,13 @@ mod tests {
             (Broker::Coinbase, "BTCUSD", "BTC-USD"),
         ] {
             for action in ["LONG_ENTRY", "SHORT_EXIT", "FLATTEN"] {
-                let (text, exchange) = template(&table, broker, symbol, action, now())
+                let Template {
+                    text,
+                    exchanges: exchange,
+                    instrument: routed_to,
+                } = template(&table, broker, symbol, action, now())
                     .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(routed_to, instrument);
                 let first = exchange.split(", ").next().unwrap_or_default();
                 let body = substitute(&text, symbol, first, now());
                 let valid = RawAlert::parse(body.as_bytes())

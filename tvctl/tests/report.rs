@@ -696,3 +696,51 @@ fn a_failed_request_never_prints_the_secret_in_its_url() {
         }
     }
 }
+
+/// `alert-template` for an instrument the risk settings give no size says so: the webhook
+/// answers such an entry 200 and the executor refuses it (a trial set up gold, saw 200 in
+/// TradingView, and nothing traded). A sized one, or an exit, says nothing of the kind.
+#[test]
+fn an_alert_template_for_an_instrument_without_a_size_says_entries_are_refused() {
+    let template = |args: &[&str], vars: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tvctl"));
+        cmd.arg("alert-template").args(args);
+        for name in [
+            "OANDA_RISK_CONFIG",
+            "OANDA_RISK_CONFIG_FILE",
+            "RISK_CONFIG",
+            "RISK_CONFIG_FILE",
+            "ROUTING_TABLE_FILE",
+        ] {
+            cmd.env_remove(name);
+        }
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = template(&["oanda", "XAUUSD"], &[]);
+    assert!(
+        said.contains("note: an entry for XAU_USD is refused")
+            && said.contains("no size is configured for XAU_USD (metal)")
+            && said.contains("OANDA_RISK_CONFIG"),
+        "{said}"
+    );
+    assert_eq!(
+        template(&["oanda", "XAUUSD", "--action", "LONG_EXIT"], &[]),
+        ""
+    );
+    assert_eq!(template(&["oanda", "EURUSD"], &[]), "");
+    assert_eq!(
+        template(
+            &["oanda", "XAUUSD"],
+            &[(
+                "OANDA_RISK_CONFIG",
+                "default_max_position = 100000\n[instruments.XAU_USD]\nsize = 10\n"
+            )]
+        ),
+        ""
+    );
+}
