@@ -81,6 +81,26 @@ impl Target {
         }
     }
 
+    /// Why `msg` must not go to the `--source-url` given: SQS names the queue a dead letter
+    /// came from (`DeadLetterQueueSourceArn`), and it is another (an OANDA intent sent to the
+    /// Tradovate queue would be refused there and dead-lettered again, audited as replayed).
+    /// `None` when they agree or either is unknown; the local stack sends a letter back to its
+    /// own queue itself.
+    pub fn other_source(&self, msg: &DeadMessage) -> Option<String> {
+        let Self::Sqs {
+            source_url: Some(url),
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let from = msg.source_queue.as_deref()?.rsplit(':').next()?;
+        let to = url.trim_end_matches('/').rsplit('/').next()?;
+        (from != to).then(|| {
+            format!("it came from {from}, not {to} (--source-url): replay it to its own queue")
+        })
+    }
+
     /// How many messages SQS counts in the dead-letter queue (visible, held by a reader, and
     /// delayed; approximate, as SQS documents these attributes); `None` for the local stack,
     /// whose listing is whole, or when the count cannot be read.
@@ -183,16 +203,16 @@ impl Target {
         body: String,
         dedup: String,
         forced: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReplayFailure> {
         match self {
             Self::Sqs {
                 client,
                 dlq_url,
                 source_url,
             } => {
-                let source = source_url
-                    .as_deref()
-                    .ok_or("--source-url is required to replay from SQS")?;
+                let source = source_url.as_deref().ok_or_else(|| {
+                    ReplayFailure::NotSent("--source-url is required to replay from SQS".into())
+                })?;
                 client
                     .send_message()
                     .queue_url(source)
@@ -202,26 +222,38 @@ impl Target {
                     .send()
                     .await
                     .map_err(|e| {
-                        format!(
+                        ReplayFailure::NotSent(format!(
                             "send to source: {}",
                             aws_sdk_sqs::error::DisplayErrorContext(e)
-                        )
+                        ))
                     })?;
-                sqs_delete(client, dlq_url, &msg.message_id).await
+                sqs_delete(client, dlq_url, &msg.message_id)
+                    .await
+                    .map_err(ReplayFailure::SentNotRemoved)
             }
             Self::Local { base, queue } => {
                 let url = format!("{base}/local/dlq/replay");
-                let resp = tvctl::http_client()?
+                let resp = tvctl::http_client()
+                    .map_err(ReplayFailure::NotSent)?
                     .post(&url)
                     .json(&json!({"queue": queue, "message_id": msg.message_id, "forced": forced}))
                     .send()
                     .await
-                    .map_err(|e| tvctl::request_failed(&url, e))?;
-                if resp.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("local stack answered {}", resp.status()))
+                    .map_err(|e| ReplayFailure::NotSent(tvctl::request_failed(&url, e)))?;
+                let status = resp.status();
+                if status.is_success() {
+                    return Ok(());
                 }
+                // The stack's own words (a 503 may say the replay is queued after all).
+                let said = resp
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .map_or_else(String::new, |e| format!(": {e}"));
+                Err(ReplayFailure::NotSent(format!(
+                    "local stack answered {status}{said}"
+                )))
             }
         }
     }
@@ -242,6 +274,16 @@ pub fn partial_listing(listed: usize, counted: Option<u64>, queue: &str) -> Opti
              then list again for the rest"
         )
     })
+}
+
+/// Why a replay of one letter failed.
+#[derive(Debug)]
+enum ReplayFailure {
+    /// Nothing was queued (as far as the answer tells).
+    NotSent(String),
+    /// The copy is in the source queue, and it runs, but the letter could not be deleted from
+    /// the dead-letter queue (why).
+    SentNotRemoved(String),
 }
 
 /// Receives everything it is handed (holding it 30 s), then makes it all visible again; see
@@ -382,6 +424,9 @@ pub struct Outcome {
     /// A dry run's message that a run would replay (`result` "would replay").
     #[serde(skip)]
     pub would_replay: bool,
+    /// The run stopped at this message: the queue or the stack failed (exit 3).
+    #[serde(skip)]
+    pub stopped: bool,
 }
 
 pub struct ReplayOptions {
@@ -424,7 +469,11 @@ pub async fn replay(
             Err(e) => (format!("unreadable: {e}"), false, false, None),
             Ok(letter) => {
                 let sid = Some(letter.signal_id().clone());
-                match decide(letter, now, opts.max_age, opts.force) {
+                let decision = match target.other_source(&msg) {
+                    Some(reason) => Decision::Refused { reason },
+                    None => decide(letter, now, opts.max_age, opts.force),
+                };
+                match decision {
                     // A dry run says what the run would do, a refusal too.
                     Decision::Refused { reason } if opts.dry_run => {
                         (format!("would be refused: {reason}"), false, false, sid)
@@ -459,11 +508,26 @@ pub async fn replay(
                                 forced,
                                 sid,
                             ),
-                            Err(e) => {
+                            Err(ReplayFailure::NotSent(e)) => {
                                 stop = true;
                                 (
                                     format!("failed (run stopped here): {e}"),
                                     false,
+                                    forced,
+                                    sid,
+                                )
+                            }
+                            // Replayed: the copy runs. Said so, audited so, and the letter
+                            // left named, so it is removed by hand rather than replayed again.
+                            Err(ReplayFailure::SentNotRemoved(e)) => {
+                                stop = true;
+                                (
+                                    format!(
+                                        "replayed{}, but still in the dead-letter queue ({e}): \
+                                         do not replay it again, delete it (run stopped here)",
+                                        if forced { " (forced)" } else { "" }
+                                    ),
+                                    true,
                                     forced,
                                     sid,
                                 )
@@ -489,6 +553,7 @@ pub async fn replay(
             result,
             replayed,
             would_replay,
+            stopped: stop,
         });
         if stop {
             break;
@@ -521,6 +586,46 @@ pub async fn audit(target: &Target, audits: &[ReplayAudit]) -> Result<(), String
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn a_letter_is_replayed_only_to_the_queue_it_came_from() {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .build();
+        let target = |source: &str| super::Target::Sqs {
+            client: aws_sdk_sqs::Client::from_conf(config.clone()),
+            dlq_url: "https://sqs.us-east-1.amazonaws.com/123456789012/oanda-dlq.fifo".into(),
+            source_url: Some(format!(
+                "https://sqs.us-east-1.amazonaws.com/123456789012/{source}"
+            )),
+        };
+        let letter = super::DeadMessage {
+            message_id: "m-1".into(),
+            group: "EUR_USD".into(),
+            receive_count: 5,
+            sent_at: None,
+            last_error: None,
+            source_queue: Some("arn:aws:sqs:us-east-1:123456789012:oanda.fifo".into()),
+            signal_id: None,
+            summary: None,
+            age_secs: None,
+            body: String::new(),
+        };
+        assert_eq!(target("oanda.fifo").other_source(&letter), None);
+        assert_eq!(
+            target("tradovate.fifo").other_source(&letter).as_deref(),
+            Some(
+                "it came from oanda.fifo, not tradovate.fifo (--source-url): replay it to its own queue"
+            )
+        );
+        // SQS did not say where it came from: the operator's --source-url stands.
+        let unsaid = super::DeadMessage {
+            source_queue: None,
+            ..letter
+        };
+        assert_eq!(target("tradovate.fifo").other_source(&unsaid), None);
+    }
+
     #[test]
     fn a_listing_short_of_the_count_says_why_and_what_to_do() {
         assert_eq!(super::partial_listing(10, Some(10), "oanda-dlq.fifo"), None);

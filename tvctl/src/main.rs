@@ -479,6 +479,11 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
             // A dry run says what the run would do, exit code included: 1 when it would
             // refuse a message (scripts check before they replay).
             let refused = outcomes.iter().any(|o| !o.replayed && !o.would_replay);
+            // A queue or stack that failed mid-run (a send, or the delete after one) is the
+            // target failing: 3, whatever was replayed before it.
+            if outcomes.iter().any(|o| o.stopped) {
+                return Ok(ExitCode::from(3));
+            }
             Ok(if refused {
                 ExitCode::from(1)
             } else {
@@ -1563,8 +1568,17 @@ async fn journaled_reasons(target: &dlq::Target, messages: &mut [dlq::DeadMessag
     let Ok(url) = std::env::var("JOURNAL_URL") else {
         return;
     };
+    // Read only, and never a file made up on the spot: a mistyped path would be a new empty
+    // journal whose "no row" reads as "failed before an executor journaled it", and a
+    // listing must not bring a production schema up to date either.
+    if let Some(missing) = tvctl::report::missing_journal(&url) {
+        err(&format!(
+            "the journal at JOURNAL_URL was not read for the dead letters' reasons: {missing}"
+        ));
+        return;
+    }
     let read = async {
-        let journal = journal::AnyJournal::connect(&url).await?;
+        let journal = journal::AnyJournal::open_read_only(&url).await?;
         for m in messages.iter_mut().filter(|m| m.last_error.is_none()) {
             let Some(id) = m
                 .signal_id

@@ -212,15 +212,23 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
 
     let (code, listing) = tvctl(&["dlq", "list", "--queue-url", &dlq_url, "--json"]);
     assert_eq!(code, 0, "{listing}");
-    let listed: Value = serde_json::from_str(listing.trim()).unwrap();
+    // The JSON on its own line; standard error after it says the audit journal, not made
+    // yet, was not read for reasons (a listing never makes one up).
+    let listed: Value = serde_json::from_str(listing.lines().next().unwrap()).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listing}");
+    assert!(
+        listing.contains("was not read for the dead letters' reasons: no journal at"),
+        "{listing}"
+    );
     assert_eq!(listed[0]["signal_id"], intent.signal_id.as_str());
     assert!(listed[0]["age_secs"].as_i64().unwrap() >= 20);
     // Listing does not consume (SQS counts the listing's receive, so only ids are compared).
     let again: Value = serde_json::from_str(
         tvctl(&["dlq", "list", "--queue-url", &dlq_url, "--json"])
             .1
-            .trim(),
+            .lines()
+            .next()
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(again[0]["message_id"], listed[0]["message_id"]);
@@ -511,4 +519,17 @@ async fn dead_letters_listed_from_sqs_carry_their_journaled_reasons() {
     );
     let without = last_errors(None);
     assert!(without.values().all(Value::is_null), "{without:?}");
+    // A mistyped journal path is said, never made: an empty new journal's "no row" would
+    // read as "failed before an executor journaled it".
+    let typo = dir.path().join("jounral.sqlite");
+    let (code, out) = tvctl_with(
+        &["dlq", "list", "--queue-url", &dlq_url],
+        Some(typo.to_str().unwrap()),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("was not read for the dead letters' reasons: no journal at"),
+        "{out}"
+    );
+    assert!(!typo.exists(), "no journal made up");
 }
