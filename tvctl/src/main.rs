@@ -255,7 +255,9 @@ enum DlqCommand {
         message_id: String,
     },
     /// Send chosen messages (or `--all`) back to their source queue. A signal older than its
-    /// max age is refused unless `--force`. Every decision is written to the audit trail.
+    /// max age is refused unless `--force`, which names the messages (`--all --force` only
+    /// with `--dry-run`): a forced replay is never superseded by a later signal of its series,
+    /// so each is the operator's own decision. Every decision is written to the audit trail.
     Replay {
         #[command(flatten)]
         target: DlqTarget,
@@ -397,6 +399,18 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
             if message_ids.is_empty() && !all {
                 return Err(Failure::Usage(
                     "name the messages to replay, or --all".into(),
+                ));
+            }
+            // A forced replay trades past the age limit and is never superseded: an entry
+            // dead-lettered at 09:00 and forced at 15:00 re-opens a position the strategy's
+            // exit at 11:00 closed. One by one, then, each looked at (`dlq list` gives ages).
+            if all && force && !dry_run {
+                return Err(Failure::Usage(
+                    "--force replays the messages it names, not --all: a forced replay trades \
+                     past the age limit and is never superseded by a later signal, so each is \
+                     your decision. See them with --all --force --dry-run (or dlq list, with \
+                     their ages), then name the ones to force"
+                        .into(),
                 ));
             }
             let target = dlq_target(target).await.map_err(Failure::Usage)?;

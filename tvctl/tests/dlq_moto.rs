@@ -288,6 +288,7 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
     assert!(out.contains("refused") && out.contains("--force"), "{out}");
     assert!(receive(&client, &url).await.is_empty());
 
+    // `--all --force` is refused (only a dry run may force them all): nothing moves.
     let (code, out) = tvctl(&[
         "dlq",
         "replay",
@@ -296,6 +297,23 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
         "--source-url",
         &url,
         "--all",
+        "--force",
+        "--max-age-secs",
+        "10",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("name the ones to force"), "{out}");
+    assert!(receive(&client, &url).await.is_empty());
+
+    let id = listed[0]["message_id"].as_str().unwrap();
+    let (code, out) = tvctl(&[
+        "dlq",
+        "replay",
+        "--queue-url",
+        &dlq_url,
+        "--source-url",
+        &url,
+        id,
         "--force",
         "--max-age-secs",
         "10",
