@@ -864,6 +864,12 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     }
 
     // Alerts' closes are prices too: the latest of those and the fills values open lots.
+    // Alerts of one time (TradingView's `timenow` has whole seconds) are told apart by when
+    // they were received, then by id, so the price is the same whatever order the journal
+    // was read in (it was the first of them the map happened to yield).
+    // (time, received, signal id, close) of each instrument's latest alert.
+    type Latest<'a> = (DateTime<Utc>, Option<DateTime<Utc>>, &'a str, Decimal);
+    let mut latest_alert: HashMap<(Broker, String), Latest<'_>> = HashMap::new();
     for i in all
         .values()
         .filter(|i| filter.until.is_none_or(|u| i.time().is_some_and(|t| t < u)))
@@ -876,9 +882,19 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         ) else {
             continue;
         };
-        let slot = last_price
-            .entry((broker, instrument))
-            .or_insert((at, close));
+        let this = (
+            at,
+            i.record.stages.received,
+            i.record.signal_id.as_str(),
+            close,
+        );
+        let slot = latest_alert.entry((broker, instrument)).or_insert(this);
+        if (this.0, this.1, this.2) > (slot.0, slot.1, slot.2) {
+            *slot = this;
+        }
+    }
+    for (key, (at, _, _, close)) in latest_alert {
+        let slot = last_price.entry(key).or_insert((at, close));
         if at > slot.0 {
             *slot = (at, close);
         }

@@ -272,6 +272,46 @@ fn a_partial_exit_realizes_its_part_and_values_the_rest_at_the_last_close() {
     assert_eq!(r.outcomes["refused"], 1);
 }
 
+/// Alerts of one `timenow` (TradingView's has whole seconds) value an open position at the
+/// close of the one received last, in whichever order the journal's rows come: it was the
+/// first of them the analysis met, so the report and the dashboard could disagree.
+#[test]
+fn alerts_of_one_time_value_a_position_at_the_last_received() {
+    let o = Broker::Oanda;
+    let open = signal(
+        "a",
+        o,
+        "EUR_USD",
+        SignalStatus::Filled,
+        "1.10000",
+        "10:00:00",
+    );
+    let mut first = signal("b", o, "EUR_USD", SignalStatus::NoOp, "1.10100", "11:00:00");
+    let mut last = signal("c", o, "EUR_USD", SignalStatus::NoOp, "1.10200", "11:00:00");
+    first.stages.received = Some(at("11:00:00.300"));
+    last.stages.received = Some(at("11:00:00.900"));
+    let orders = [fill(
+        "a",
+        o,
+        "EUR_USD",
+        Leg::Open,
+        Side::Buy,
+        "1000",
+        "1.10000",
+        None,
+        "10:00:01",
+    )];
+    for signals in [
+        [open.clone(), first.clone(), last.clone()],
+        [open.clone(), last.clone(), first.clone()],
+        [last.clone(), first.clone(), open.clone()],
+    ] {
+        let r = analyze(&signals, &orders, &Filter::default());
+        let p = &r.open_positions[0];
+        assert_eq!((p.last_price, p.unrealized), (d("1.10200"), d("2.00")));
+    }
+}
+
 #[test]
 fn a_futures_round_trip_is_multiplied_by_the_point_value() {
     let t = Broker::Tradovate;
