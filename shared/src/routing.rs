@@ -593,11 +593,15 @@ impl RoutingTable {
         }
         let full_year = contract_year(year, now.year())
             .ok_or_else(|| format!("{:?} is not a contract year", echo(year)))?;
-        // Tradovate names a contract with one year digit: one a decade or more away would be
-        // written as this decade's.
-        if full_year - now.year() >= 9 {
+        // Tradovate names a contract with one year digit, and a one-digit year reads back as
+        // the nearest year ending in it, five years out as the past one (`contract_year`): a
+        // contract five or more years away would be written as one that expired (`CLZ2031`
+        // in 2026 as `CLZ1`, read back as 2021, which the executor would take for an earlier
+        // contract to close when `CL1!` rolls).
+        if full_year - now.year() >= 5 {
             return Err(format!(
-                "{} is {full_year}, too far out to name with one year digit",
+                "{} is {full_year}, too far out to name with one year digit (a contract five or \
+                 more years away would read back as one five years past)",
                 echo(sym)
             ));
         }

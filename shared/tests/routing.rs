@@ -81,6 +81,21 @@ fn delayed_data_suffixes_are_stripped_from_the_exchange() {
     );
 }
 
+/// TradingView's own forex feeds chart the same pairs OANDA trades.
+#[test]
+fn tradingviews_forex_feeds_route_to_oanda() {
+    for exchange in ["FX", "FX_IDC", "fx_idc"] {
+        let r = RoutingTable::embedded()
+            .route(exchange, "EURUSD", at("2026-11-23T14:32:00Z"))
+            .unwrap();
+        assert_eq!(
+            (r.broker, r.instrument.as_str()),
+            (shared::Broker::Oanda, "EUR_USD"),
+            "{exchange}"
+        );
+    }
+}
+
 #[test]
 fn unknown_exchanges_and_unsplittable_symbols_are_refused() {
     assert_eq!(route("NASDAQ", "AAPL"), Err(ErrorCode::UnknownExchange));
@@ -483,6 +498,26 @@ fn a_contract_a_decade_away_is_refused_not_rewritten_as_this_decades() {
         let reason = refusal(s, "2026-11-30T12:00:00Z");
         assert!(reason.contains("too far out"), "{s}: {reason}");
     }
+}
+
+/// Five years out is too far as well: written with one year digit, `CLZ2031` in January 2026
+/// would be `CLZ1`, which reads back as 2021 (an expired contract the executor would close as
+/// an earlier one when `CL1!` rolls). Four years out is named and reads back as itself.
+#[test]
+fn a_contract_five_years_away_is_refused_as_its_digit_would_read_back_as_the_past() {
+    for s in ["CLZ2031", "CLZ31"] {
+        let reason = match RoutingTable::embedded().route("NYMEX", s, at("2026-01-15T12:00:00Z")) {
+            Err(AlertError::UnroutableSymbol { reason, .. }) => reason,
+            other => panic!("{s}: {other:?}"),
+        };
+        assert!(reason.contains("too far out"), "{s}: {reason}");
+    }
+    let now = at("2026-01-15T12:00:00Z");
+    let four = RoutingTable::embedded()
+        .route("NYMEX", "CLZ2030", now)
+        .unwrap();
+    assert_eq!(four.instrument.as_str(), "CLZ0");
+    assert!(!shared::routing::is_earlier_contract("CLZ0", "CLF7", now));
 }
 
 #[test]
