@@ -71,6 +71,12 @@ pub enum Fault {
     /// neither a partly filled IOC order's final status nor that one is never `FILLED`:
     /// clients must read the size.)
     FillInPart(Decimal),
+    /// Create the order as usual, but show it to the next `reads` reads of the order with
+    /// its final status, `settled: false` and nothing filled yet; then as it ended. Get
+    /// Order's `settled` is a field of the order (Advanced Trade API, `Order`), and the
+    /// documents do not say that a final status comes with its fills final: clients must
+    /// not take an unsettled order's size for what it traded.
+    UnsettledFor(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +116,8 @@ struct StoredOrder {
     total_fees: Decimal,
     created: DateTime<Utc>,
     configuration: Value,
+    /// Reads left that show it final but unsettled, nothing filled ([`Fault::UnsettledFor`]).
+    shown_unsettled: usize,
     /// Reads of the order left that show it `OPEN` with nothing filled ([`Fault::WorkingFor`]).
     shown_open: usize,
 }
@@ -736,6 +744,13 @@ fn order_json(o: &StoredOrder) -> Value {
 /// [`order_json`], without `filled_size` when the fake is told to omit it.
 fn shown_order(o: &StoredOrder, omits_filled_size: bool) -> Value {
     let mut v = order_json(o);
+    if o.shown_unsettled > 0 && o.shown_open == 0 {
+        v["settled"] = json!(false);
+        v["filled_size"] = json!("0");
+        v["filled_value"] = json!("0");
+        v["total_fees"] = json!("0");
+        v["number_of_fills"] = json!("0");
+    }
     if omits_filled_size && let Some(map) = v.as_object_mut() {
         map.remove("filled_size");
     }
@@ -747,6 +762,9 @@ fn get_order(inner: &mut Inner, id: &str) -> Response {
     match inner.orders.iter_mut().find(|o| o.order_id == id) {
         Some(o) => {
             let shown = shown_order(o, omits);
+            if o.shown_open == 0 {
+                o.shown_unsettled = o.shown_unsettled.saturating_sub(1);
+            }
             o.shown_open = o.shown_open.saturating_sub(1);
             axum::Json(json!({ "order": shown })).into_response()
         }
@@ -1088,6 +1106,13 @@ fn create_order(
         }
         _ => None,
     };
+    let shown_unsettled = match inner.faults.front() {
+        Some(&Fault::UnsettledFor(reads)) => {
+            inner.faults.pop_front();
+            reads
+        }
+        _ => 0,
+    };
     let (filled_size, filled_value) = match in_part {
         Some(share) => {
             let b = floor(filled_size * share, p.base_increment);
@@ -1138,6 +1163,7 @@ fn create_order(
         created: now,
         configuration,
         shown_open: working.map_or(0, |(reads, _)| reads),
+        shown_unsettled,
     };
     inner.orders.push(order.clone());
     match inner.faults.pop_front() {

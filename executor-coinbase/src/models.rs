@@ -271,6 +271,13 @@ pub struct Order {
     /// must not make the order unreadable.
     #[serde(default)]
     pub order_configuration: Option<ConfigurationRead>,
+    /// Get Order's `settled` (Advanced Trade API `Order`; the official Python SDK's
+    /// `get_order` answer carries it). The documents do not say that a final status comes with
+    /// its fills final, so an order that ended short of filled (`CANCELLED`, `EXPIRED`,
+    /// `FAILED`) and is `settled: false` is not taken as final ([`Order::is_final`]): its
+    /// `filled_size` may still grow. (`FILLED` is the whole size by its name.)
+    #[serde(default)]
+    pub settled: Option<bool>,
 }
 
 /// What [`Order::order_configuration`] says of a market IOC order.
@@ -306,10 +313,13 @@ impl Order {
 
     /// No more fills will come: FILLED, or an IOC remainder cancelled/expired, or failed.
     pub fn is_final(&self) -> bool {
-        matches!(
-            self.status.as_str(),
-            "FILLED" | "CANCELLED" | "EXPIRED" | "FAILED"
-        )
+        match self.status.as_str() {
+            "FILLED" => true,
+            // What an order that ended short of filled traded is its `filled_size`: taken only
+            // once the order is not marked unsettled.
+            "CANCELLED" | "EXPIRED" | "FAILED" => self.settled != Some(false),
+            _ => false,
+        }
     }
 }
 

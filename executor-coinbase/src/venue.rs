@@ -276,6 +276,19 @@ fn ack_of(order: &Order) -> Ack {
             ),
         }
     };
+    if order.settled == Some(false)
+        && matches!(order.status.as_str(), "CANCELLED" | "EXPIRED" | "FAILED")
+    {
+        // A final status not settled yet: its fills may not be all listed (see
+        // `Order::settled`). Read on; never taken for "nothing filled".
+        return Ack::Working {
+            order_id: order.order_id.as_str().into(),
+            reason: format!(
+                "{} but not settled when last read, {filled} filled so far",
+                executor_runtime::http::shown_text(order.status.as_bytes())
+            ),
+        };
+    }
     match order.status.as_str() {
         // A sell asks a base size: a fill reported below it is a fill in part, whichever
         // status it ends with (Coinbase documents no final status of a partly filled market

@@ -362,6 +362,29 @@ async fn a_reject_is_journaled_notified_acknowledged_and_not_retried() {
     assert_eq!(h.fake.created_orders(), 0);
 }
 
+/// An order that ended `CANCELLED` but is shown `settled: false` with nothing filled yet
+/// (scripted at the fake: the documents do not say a final status comes with its fills final)
+/// is read again until it settles, and journaled at what it filled. It was taken at its first
+/// read: "ended CANCELLED unfilled", rejected, while the wallet held the coins it bought.
+#[tokio::test]
+async fn an_order_ended_but_not_settled_is_read_until_it_is() {
+    let h = harness().await;
+    h.fake.script(Fault::FillInPart(d("0.4")));
+    h.fake.script(Fault::UnsettledFor(2));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.wallet("BTC"), d("0.0008"));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.outcome, l.quantity))
+            .collect::<Vec<_>>(),
+        [(Outcome::Filled, d("0.0008"))],
+        "{legs:?}"
+    );
+    assert_eq!(h.fake.order_posts().len(), 1, "never sent again");
+}
+
 /// A market IOC order that finds liquidity for only part of it fills that part and Coinbase
 /// cancels the rest: the leg is journaled at the size that filled, the signal is `filled` with
 /// a reason that says it fell short, and the operator is told. A sell in part is `filled` too
