@@ -445,6 +445,36 @@ pub async fn replay(
     now: DateTime<Utc>,
 ) -> Result<(Vec<Outcome>, Vec<ReplayAudit>), DlqError> {
     let messages = target.list(now).await?;
+    // Each letter's group and signal time: a forced replay is never superseded, so forcing a
+    // letter while a later signal of its group waits here too trades the older one (said).
+    let times: Vec<(String, String, DateTime<Utc>)> = messages
+        .iter()
+        .filter_map(|m| {
+            let l = DeadLetter::parse(&m.body).ok()?;
+            Some((m.message_id.clone(), l.group_id(), l.signal_time()))
+        })
+        .collect();
+    // What a forced replay's line adds: its signal's age, and a later letter of its group.
+    let forced_note = |msg: &DeadMessage, letter: &DeadLetter| {
+        let group = letter.group_id();
+        let later = times
+            .iter()
+            .filter(|(id, g, t)| *id != msg.message_id && *g == group && *t > letter.signal_time())
+            .map(|(id, _, _)| id.as_str())
+            .collect::<Vec<_>>();
+        let mut note = format!(
+            ", the signal {} s old",
+            (now - letter.signal_time()).num_seconds()
+        );
+        if !later.is_empty() {
+            note.push_str(&format!(
+                "; a later signal of its group is in this queue too ({}): this older one \
+                 trades as if it were the latest",
+                later.join(", ")
+            ));
+        }
+        note
+    };
     let chosen: Vec<_> = messages
         .into_iter()
         .filter(|m| opts.all || opts.ids.contains(&m.message_id))
@@ -484,7 +514,11 @@ pub async fn replay(
                     Decision::Replay { forced } if opts.dry_run => {
                         would_replay = true;
                         (
-                            format!("would replay{}", if forced { " (forced)" } else { "" }),
+                            if forced {
+                                format!("would replay (forced){}", forced_note(&msg, letter))
+                            } else {
+                                "would replay".to_owned()
+                            },
                             false,
                             forced,
                             sid,
@@ -503,7 +537,11 @@ pub async fn replay(
                             .await
                         {
                             Ok(()) => (
-                                format!("replayed{}", if forced { " (forced)" } else { "" }),
+                                if forced {
+                                    format!("replayed (forced){}", forced_note(&msg, letter))
+                                } else {
+                                    "replayed".to_owned()
+                                },
                                 true,
                                 forced,
                                 sid,

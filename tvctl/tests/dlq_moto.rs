@@ -335,7 +335,8 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
         .unwrap();
     let results: Vec<_> = audits
         .iter()
-        .map(|a| a.2.split(':').next().unwrap().to_owned())
+        // Up to the reason (after `:`) or a forced replay's age (after `,`).
+        .map(|a| a.2.split([':', ',']).next().unwrap().to_owned())
         .collect();
     assert_eq!(
         results,
@@ -550,4 +551,72 @@ async fn dead_letters_listed_from_sqs_carry_their_journaled_reasons() {
         "{out}"
     );
     assert!(!typo.exists(), "no journal made up");
+}
+
+/// Forcing shows each letter's age, and says when a later signal of its group is in the
+/// dead-letter queue too: a forced replay is never superseded, so forcing the older one
+/// trades it as if it were the latest (a trial forced a long while the strategy's later short
+/// waited beside it, and ended long).
+#[tokio::test]
+async fn a_forced_dry_run_gives_ages_and_names_a_later_letter_of_the_group() {
+    let client = moto::sqs().await;
+    let suffix = moto::unique_name("f");
+    let dlq_url = moto::fifo_queue(&client, "oanda-dlq").await;
+    let url = moto::fifo_queue(&client, "oanda").await;
+    let now = SystemClock.now();
+    let older = intent_at(&format!("older-{suffix}"), now - Duration::seconds(60));
+    let mut later = intent_at(&format!("later-{suffix}"), now - Duration::seconds(40));
+    later.action = Action::ShortEntry;
+    later.target = Action::ShortEntry.target();
+    for intent in [&older, &later] {
+        client
+            .send_message()
+            .queue_url(&dlq_url)
+            .message_group_id("EUR_USD")
+            .message_deduplication_id(intent.signal_id.as_str())
+            .message_body(serde_json::to_string(intent).unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let audit = std::env::temp_dir().join(format!("forced-{suffix}.jsonl"));
+    let (code, out) = tvctl_with(
+        &[
+            "dlq",
+            "replay",
+            "--queue-url",
+            &dlq_url,
+            "--source-url",
+            &url,
+            "--all",
+            "--force",
+            "--dry-run",
+            "--audit-file",
+            audit.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+    let line_of = |intent: &OrderIntent| {
+        out.lines()
+            .find(|l| l.contains(intent.signal_id.as_str()))
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_owned()
+    };
+    let first = line_of(&older);
+    assert!(
+        first.contains("would replay (forced), the signal 6")
+            && first.contains("a later signal of its group is in this queue too"),
+        "{first}"
+    );
+    let second = line_of(&later);
+    assert!(
+        second.contains("would replay (forced), the signal 4") && !second.contains("later signal"),
+        "{second}"
+    );
+    assert!(
+        receive(&client, &url).await.is_empty(),
+        "a dry run sent nothing"
+    );
+    let _ = std::fs::remove_file(&audit);
 }
