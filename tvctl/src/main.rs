@@ -225,14 +225,9 @@ struct DlqTarget {
     /// The source queue's URL, where replays go (SQS does not record it on the message).
     #[arg(long)]
     source_url: Option<String>,
-    /// The local stack's base URL, with `--queue`; `--local` alone is `tvctl dev`'s default,
-    /// http://127.0.0.1:8080.
-    #[arg(
-        long,
-        num_args = 0..=1,
-        default_missing_value = "http://127.0.0.1:8080",
-        value_name = "BASE_URL"
-    )]
+    /// The local stack's base URL, with `--queue`; `--local` alone is `TVCTL_BASE` (as the
+    /// other commands read it), else `tvctl dev`'s default, http://127.0.0.1:8080.
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "BASE_URL")]
     local: Option<String>,
     /// The local stack's queue (`oanda.fifo`, or its DLQ `oanda-dlq.fifo`).
     #[arg(long, default_value = "signals-dlq.fifo")]
@@ -311,6 +306,16 @@ async fn dlq_target(t: DlqTarget) -> Result<dlq::Target, String> {
             })
         }
         (None, Some(base)) => {
+            // `--local` alone: the stack the other commands read (a second stack on another
+            // port was read as empty while the dead letter sat in the one TVCTL_BASE named).
+            let base = if base.is_empty() {
+                std::env::var("TVCTL_BASE")
+                    .ok()
+                    .filter(|b| !b.trim().is_empty())
+                    .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned())
+            } else {
+                base
+            };
             let base = tvctl::base_url("--local", &base).map_err(|_| {
                 "--local takes the local stack's base URL (http://127.0.0.1:8080); the queue \
                  goes in --queue (oanda-dlq.fifo)"
@@ -359,9 +364,18 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 // Named: the default is the signals queue's, and an empty list of another
                 // queue's dead letters must not pass for none anywhere.
                 out(&format!(
-                    "{} message(s) in {}",
+                    "{} message(s) in {}{}",
                     messages.len(),
-                    target.name()
+                    target.name(),
+                    match &target {
+                        dlq::Target::Local { base, .. } => {
+                            format!(
+                                " (the local stack at {})",
+                                tvctl::shown_url(base).trim_end_matches('/')
+                            )
+                        }
+                        dlq::Target::Sqs { .. } => String::new(),
+                    }
                 ));
             }
             Ok(ExitCode::SUCCESS)

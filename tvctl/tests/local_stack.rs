@@ -272,6 +272,22 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
         );
     }
 
+    // `--local` alone reads the stack `TVCTL_BASE` names, as the other commands do, and the
+    // listing says which stack it read (a second stack on another port was read as empty).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["dlq", "list", "--local", "--queue", "oanda.fifo"])
+        .env("TVCTL_BASE", base)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "0 message(s) in oanda-dlq.fifo (the local stack at {base})"
+        )),
+        "{text}"
+    );
+
     // One signal by the start of its id, as `tvctl trades` prints it: its line and its legs,
     // nothing of the others.
     let tvctl = |args: &[&str]| {
