@@ -1282,7 +1282,16 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         _ => journal::shown(&journal),
                     };
                     if let Some(missing) = report::missing_journal(&journal) {
-                        return Err(Failure::Usage(missing));
+                        // The default is `tvctl dev`'s default journal, which a stack started
+                        // with `--journal PATH` does not write.
+                        let hint = match journal::Location::of(&journal) {
+                            journal::Location::File(_) => {
+                                " (a stack started with `tvctl dev --journal PATH` writes PATH: \
+                                 give it with --journal, or TVCTL_JOURNAL)"
+                            }
+                            _ => "",
+                        };
+                        return Err(Failure::Usage(format!("{missing}{hint}")));
                     }
                     (report::Source::Journal(journal), name)
                 }

@@ -655,7 +655,7 @@ pub fn html(report: &Report, filter: &Filter, source: &str) -> String {
                     @if let Some(u) = filter.until { "Until " (u.to_rfc3339()) ". " }
                     @if let Some(s) = &filter.strategy { "Strategy " (s) ". " }
                     @if let Some(i) = &filter.instrument { "Instrument " (i) ". " }
-                    (report.signals) " signals."
+                    (report.signals) @if report.signals == 1 { " signal." } @else { " signals." }
                 }
                 @for w in &report.warnings { p class="warn" { (w) } }
                 section id="summary" {

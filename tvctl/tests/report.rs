@@ -540,6 +540,18 @@ fn bad_input_exits_with_the_usage_code() {
         assert_eq!(code, 2, "{args:?}: {text}");
         assert!(text.contains(says), "{args:?}: {text}");
     }
+    // A journal file that is not there says where a stack's journal is given.
+    let (code, text) = tvctl(&[
+        "report",
+        "--journal",
+        "/nonexistent/journal.sqlite",
+        "--json",
+    ]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("no journal at /nonexistent/journal.sqlite (a stack started with `tvctl dev --journal PATH` writes PATH"),
+        "{text}"
+    );
     // Journal paths that are not a journal, named as such; -o with --json, which ignores it.
     let dir = std::env::temp_dir().join(format!("tvctl-not-a-journal-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
