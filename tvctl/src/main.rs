@@ -1198,6 +1198,17 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         if limit == 1 { "" } else { "s" }
                     ));
                 }
+                // Dead letters are not all in the journal (a signal that failed before an
+                // executor journaled it, its broker unreachable, is only there): said, so an
+                // alert answered 200 and missing above is found.
+                if signal.is_none()
+                    && let Ok(queues) = get_json(&format!("{base}/local/queues")).await
+                {
+                    let shown = tvctl::shown_url(&base);
+                    for line in dead_letter_lines(&queues, shown.trim_end_matches('/')) {
+                        out(&line);
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -1458,6 +1469,27 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
 
 /// One replay decision of a signal (a `ReplayAudit` as JSON): when, by whom, whether a dry
 /// run, which message, and what became of it.
+/// One line per local queue holding dead letters (the local stack's `/local/queues`): how
+/// many, and the command that lists them.
+fn dead_letter_lines(queues: &Value, base: &str) -> Vec<String> {
+    queues
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|q| {
+            let n = q["dead_letters"].as_array().map_or(0, Vec::len);
+            let name = q["name"].as_str()?;
+            let dlq = format!("{}-dlq.fifo", name.strip_suffix(".fifo").unwrap_or(name));
+            (n > 0).then(|| {
+                format!(
+                    "({n} message(s) in {dlq}, some perhaps never journaled, so not listed \
+                     above: tvctl dlq list --local {base} --queue {dlq})"
+                )
+            })
+        })
+        .collect()
+}
+
 fn replay_line(r: &Value) -> String {
     format!(
         "  replay  {} by {}{}: {} {}: {}",
@@ -1766,6 +1798,22 @@ mod tests {
             order_line(&o),
             "  order 0123456789ab EUR_USD open (attempt 2) buy 1000 @ 1.08345 filled"
         );
+    }
+
+    #[test]
+    fn dead_letters_beside_the_trades_name_their_queue_and_the_command() {
+        let queues = json!([
+            {"name": "signals.fifo", "depth": 0, "dead_letters": []},
+            {"name": "oanda.fifo", "depth": 0, "dead_letters": [{"message_id": "m-1"}, {"message_id": "m-2"}]},
+        ]);
+        assert_eq!(
+            super::dead_letter_lines(&queues, "http://127.0.0.1:8080"),
+            [
+                "(2 message(s) in oanda-dlq.fifo, some perhaps never journaled, so not listed above: \
+              tvctl dlq list --local http://127.0.0.1:8080 --queue oanda-dlq.fifo)"
+            ]
+        );
+        assert!(super::dead_letter_lines(&json!({"error": "x"}), "b").is_empty());
     }
 
     #[test]
