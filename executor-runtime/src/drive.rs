@@ -598,10 +598,19 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     // plan started with less time left than the close can take to show ends with the close
     // done and the rest expired, the account at neither the old side nor the new one. So it
     // is not started: expired, nothing sent.
-    let closes_then_more = if rolled.is_empty() {
-        planned.len() > 1 && matches!(planned[0].action, LegAction::Close(_))
-    } else {
+    let rolled_closes = rolled.iter().any(|(_, h)| {
+        !plan(
+            rolled_target(req.intent.target),
+            *h,
+            Decimal::ZERO,
+            conv.book(),
+        )
+        .is_empty()
+    });
+    let closes_then_more = if rolled_closes {
         !planned.is_empty()
+    } else {
+        planned.len() > 1 && matches!(planned[0].action, LegAction::Close(_))
     };
     if closes_then_more && !req.takeover && filled_legs(legs.iter()).is_none() {
         let needed = conv.settle_time() + conv.poll_interval();
@@ -735,6 +744,17 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     Ok(finish(legs, None))
 }
 
+/// The signal's target for the root, applied to a contract it rolled away from: an entry or a
+/// flatten closes it (an entry then opens on the new one), an exit closes only its own side.
+fn rolled_target(target: shared::alert::TargetPosition) -> shared::alert::TargetPosition {
+    use shared::alert::TargetPosition as T;
+    match target {
+        T::NoLong => T::NoLong,
+        T::NoShort => T::NoShort,
+        T::Long | T::Short | T::Flat => T::Flat,
+    }
+}
+
 /// Why a roll-over stopped the signal.
 enum RollStop {
     /// A leg on the earlier contract did not end well: the legs so far, the outcome, why.
@@ -799,15 +819,12 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         return Err(RollStop::Policy(why));
     }
     let (contract, holdings) = &rolled[0];
-    // The signal's target for the root, applied to the earlier contract: an entry or a flatten
-    // closes it (an entry then opens on the new one), an exit closes only its own side.
-    use shared::alert::TargetPosition as T;
-    let target = match req.intent.target {
-        T::NoLong => T::NoLong,
-        T::NoShort => T::NoShort,
-        T::Long | T::Short | T::Flat => T::Flat,
-    };
-    let legs = plan(target, *holdings, Decimal::ZERO, conv.book());
+    let legs = plan(
+        rolled_target(req.intent.target),
+        *holdings,
+        Decimal::ZERO,
+        conv.book(),
+    );
     if legs.is_empty() {
         return Ok(Vec::new());
     }
