@@ -282,6 +282,9 @@ pub struct Dashboard {
     updates: broadcast::Sender<Update>,
     /// Times of signals, refusals and reads (the system clock but in tests).
     clock: Arc<dyn Clock>,
+    /// The stack's base URL once it listens (`http://127.0.0.1:8080`), for the commands the
+    /// console suggests.
+    pub base: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Dashboard {
@@ -304,6 +307,7 @@ impl Dashboard {
             // A page that falls this far behind gets a fresh snapshot instead.
             updates: broadcast::channel(256).0,
             clock,
+            base: std::sync::OnceLock::new(),
         }
     }
 }
@@ -380,9 +384,10 @@ impl Dashboard {
         // The handler's error as the console printed it, bounded as a journal reason is not:
         // it can quote a broker's answer.
         let why: String = why.chars().take(300).collect();
+        let base = self.base.get().map_or("<this stack's URL>", String::as_str);
         s.reason = Some(format!(
             "to {dead_letters} after failing on {queue} as many times as it may (tvctl dlq \
-             list --local <this stack's URL> --queue {dead_letters}): {why}"
+             list --local {base} --queue {dead_letters}): {why}"
         ));
         s.updated_at = now;
         self.publish("signal", &*s);
@@ -1407,6 +1412,8 @@ mod tests {
     #[test]
     fn a_dead_lettered_signal_no_executor_journaled_says_so() {
         let dash = Dashboard::default();
+        // The stack's URL, as `start` sets it once it listens: the command is ready to run.
+        let _ = dash.base.set("http://127.0.0.1:18716".to_owned());
         dash.accepted("a1", Some(Broker::Oanda), Some("EUR_USD"), "LONG_ENTRY");
         dash.accepted("b2", Some(Broker::Oanda), Some("EUR_USD"), "SHORT_ENTRY");
         dash.lock().signal_mut("b2", SystemClock.now()).status = "unknown".into();
@@ -1420,7 +1427,9 @@ mod tests {
         let reason = a.reason.unwrap_or_default();
         assert!(
             reason.contains("connection refused")
-                && reason.contains("--queue oanda-dlq.fifo")
+                && reason.contains(
+                    "tvctl dlq list --local http://127.0.0.1:18716 --queue oanda-dlq.fifo"
+                )
                 && reason.contains("oanda.fifo"),
             "{reason}"
         );

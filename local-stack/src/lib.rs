@@ -498,7 +498,11 @@ where
                             match (last, queue.dead_letters()) {
                                 (true, Some(dlq)) => format!(
                                     "; next it goes to the dead-letter queue: tvctl dlq list \
-                                     --local <this stack's URL> --queue {}",
+                                     --local {} --queue {}",
+                                    dashboard
+                                        .base
+                                        .get()
+                                        .map_or("<this stack's URL>", String::as_str),
                                     dlq.name()
                                 ),
                                 _ => "; it comes back after the visibility timeout".to_owned(),
@@ -1718,6 +1722,8 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         cfg.freshness.max_age.num_seconds()
     ));
     let dashboard = Arc::new(Dashboard::default());
+    // Told the stack's URL once it listens (below), for the commands the console suggests.
+    let dashboard_for_base = dashboard.clone();
     let journal: Journal = Arc::new(ConsoleJournal(DashboardJournal {
         inner: ObservedJournal {
             inner: StateFirst {
@@ -2026,6 +2032,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .with_state(app);
     let http = layered(http);
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let _ = dashboard_for_base.base.set(format!("http://{addr}"));
     line(format_args!("dashboard: http://{addr}/"));
     tokio::spawn(serve(listener, http));
     Ok(LocalStack {

@@ -452,7 +452,12 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 force,
                 dry_run,
                 max_age: chrono::Duration::seconds(max_age_secs),
-                operator: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+                // Who replayed, for the audit: `USER`, else `LOGNAME` (a container may set
+                // `USER` empty), else "unknown".
+                operator: ["USER", "LOGNAME"]
+                    .into_iter()
+                    .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
+                    .unwrap_or_else(|| "unknown".into()),
             };
             let all = opts.all;
             let (outcomes, audits) = dlq::replay(&target, &opts, now).await?;
