@@ -303,7 +303,9 @@ fn ack_of(order: &Order) -> Ack {
         }
         "FILLED" => filled_ack(),
         // An IOC order may fill in part and cancel the rest: what filled is what counts.
-        "CANCELLED" | "EXPIRED" if filled > Decimal::ZERO => in_part(),
+        // `FAILED` too: Coinbase documents no status that guarantees nothing traded, so a
+        // reported fill is taken whatever the status says.
+        "CANCELLED" | "EXPIRED" | "FAILED" if filled > Decimal::ZERO => in_part(),
         "CANCELLED" | "EXPIRED" | "FAILED" => {
             let why = [
                 &order.reject_reason,
@@ -684,6 +686,21 @@ mod tests {
         let unfilled =
             order(r#"{"order_id":"o5","product_id":"BTC-USD","side":"BUY","status":"CANCELLED"}"#);
         assert!(matches!(ack_of(&unfilled), Ack::Cancelled { .. }));
+        // A buy that ended FAILED after part of it filled holds what it bought: never
+        // "rejected, nothing filled".
+        let failed_after_fill = order(
+            r#"{"order_id":"o9","product_id":"BTC-USD","side":"BUY","status":"FAILED",
+                "filled_size":"0.001","filled_value":"50","average_filled_price":"50000",
+                "order_configuration":{"market_market_ioc":{"quote_size":"100"}}}"#,
+        );
+        assert!(
+            matches!(ack_of(&failed_after_fill), Ack::FilledInPart { quantity: Some(q), .. } if q == d("0.001")),
+            "{:?}",
+            ack_of(&failed_after_fill)
+        );
+        let failed =
+            order(r#"{"order_id":"o10","product_id":"BTC-USD","side":"BUY","status":"FAILED"}"#);
+        assert!(matches!(ack_of(&failed), Ack::Cancelled { .. }));
     }
 
     /// A sell reported `FILLED` below the base size it asked is a fill in part all the same:
@@ -697,7 +714,7 @@ mod tests {
                     "order_configuration":{{"market_market_ioc":{{"base_size":"0.5"}}}}}}"#
             ))
         };
-        for status in ["FILLED", "CANCELLED", "EXPIRED"] {
+        for status in ["FILLED", "CANCELLED", "EXPIRED", "FAILED"] {
             let ack = ack_of(&sell(status, "0.2"));
             assert!(
                 matches!(&ack, Ack::FilledInPart { quantity: Some(q), rest, .. }
