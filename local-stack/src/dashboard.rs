@@ -790,6 +790,16 @@ fn pnl_unit(broker: Broker, instrument: &str) -> String {
     }
 }
 
+/// The decimal places a P&L in `unit` is shown with: cents for money (and points), and a
+/// satoshi's eighth place for the crypto quote currencies the routing table allows (BTC, ETH),
+/// where a move of a few ten-thousandths is the whole P&L and two places would show 0.
+fn pnl_places(unit: &str) -> u32 {
+    match unit {
+        "BTC" | "ETH" => 8,
+        _ => 2,
+    }
+}
+
 /// One position row: the broker's position, the average price when the fills booked (a paper
 /// account's from the journal at the start, [`Dashboard::restore`], then each one journaled)
 /// explain it, and the P&L at the latest alert close.
@@ -808,9 +818,10 @@ fn position_row(
         }
         _ => Decimal::ONE,
     };
+    let unit = pnl_unit(broker, instrument);
     let pnl = average.zip(last).map(|(avg, last)| {
         ((last - avg) * position * multiplier)
-            .round_dp(2)
+            .round_dp(pnl_places(&unit))
             .normalize()
     });
     json!({
@@ -819,7 +830,7 @@ fn position_row(
         "average_price": average.map(|a| a.round_dp(8).normalize()),
         "last_price": last,
         "unrealized_pnl": pnl,
-        "pnl_unit": pnl_unit(broker, instrument),
+        "pnl_unit": unit,
     })
 }
 
@@ -1404,6 +1415,19 @@ mod tests {
         assert_eq!(unexplained["average_price"], Value::Null);
         assert_eq!(unexplained["unrealized_pnl"], Value::Null);
         assert_eq!(unexplained["position"], json!("2000"));
+        // A position priced in BTC: 2 ETH from 0.05 to 0.0503 BTC is 0.0006 BTC, not 0.
+        let eth = position_row(
+            Broker::Coinbase,
+            "ETH-BTC",
+            d("2"),
+            Some(CostBasis {
+                net: d("2"),
+                average: Some(d("0.05")),
+            }),
+            Some(d("0.0503")),
+        );
+        assert_eq!(eth["unrealized_pnl"], json!("0.0006"));
+        assert_eq!(eth["pnl_unit"], json!("BTC"));
     }
 
     /// A signal still `enqueued` whose message is dead-lettered shows it, with the queue to
