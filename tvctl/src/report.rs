@@ -328,7 +328,15 @@ pub fn parse_log_lines(text: &str) -> Result<Loaded, String> {
                         continue;
                     }
                 };
-                let key = (r.signal_id.to_string(), r.leg, r.attempt);
+                // The journal's key (`orders`' primary key): a leg sent from two accounts
+                // (a key rotated between an attempt and its takeover) is two rows there.
+                let key = (
+                    r.signal_id.to_string(),
+                    r.broker,
+                    r.account.to_string(),
+                    r.leg,
+                    r.attempt,
+                );
                 match order_at.get(&key) {
                     Some(&i) => orders[i] = merged(&orders[i], r),
                     None => {
@@ -878,6 +886,23 @@ mod tests {
         assert_eq!(merged(&filled, unknown.clone()), filled);
         // The other way round it is resolved: the fill wins.
         assert_eq!(merged(&unknown, filled.clone()), filled);
+        // The same leg and attempt from another account is another row, as in the journal.
+        let other = OrderRecord {
+            account: "101-004-1-002".into(),
+            broker_order_id: Some("7001".into()),
+            ..filled.clone()
+        };
+        let line = |r: &OrderRecord| {
+            serde_json::json!({
+                "journal": "order",
+                "record": serde_json::to_string(r).unwrap_or_default(),
+            })
+            .to_string()
+        };
+        let text = format!("{}\n{}\n", line(&filled), line(&other));
+        let (_, orders, unreadable) = parse_log_lines(&text).unwrap_or_default();
+        assert!(unreadable.is_empty(), "{unreadable:?}");
+        assert_eq!(orders, vec![filled, other]);
     }
 
     #[test]
