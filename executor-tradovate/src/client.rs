@@ -209,7 +209,7 @@ impl TradovateClient {
                 ))
             })?;
             if let Some(ticket) = value.get("p-ticket").and_then(Value::as_str) {
-                let wait_secs = value.get("p-time").and_then(Value::as_u64).unwrap_or(0);
+                let wait_secs = penalty_wait(value.get("p-time"));
                 let captcha = value
                     .get("p-captcha")
                     .and_then(Value::as_bool)
@@ -221,9 +221,11 @@ impl TradovateClient {
                     None => self.settings.max_wait,
                 };
                 // The third in a row is given back at once: no resend would follow the wait.
-                if captcha || Duration::from_secs(wait_secs) > may_wait || pass == 2 {
+                let Some(wait_secs) = wait_secs
+                    .filter(|&w| !captcha && Duration::from_secs(w) <= may_wait && pass < 2)
+                else {
                     return Err(TvError::Penalty { wait_secs, captcha });
-                }
+                };
                 warn!(
                     wait_secs,
                     "Tradovate penalty ticket; waiting, then resending with the ticket"
@@ -247,7 +249,7 @@ impl TradovateClient {
         }
         // Not reached: every pass returns but a penalty's, and the third penalty returns.
         Err(TvError::Penalty {
-            wait_secs: 0,
+            wait_secs: Some(0),
             captcha: false,
         })
     }
@@ -595,6 +597,21 @@ fn refusal_of(value: &Value) -> Option<(String, bool)> {
     Some((format!("violations: {}", shown.join("; ")), false))
 }
 
+/// The seconds a penalty ticket's `p-time` asks to wait before the resend, rounded up: a
+/// whole or fractional number, or one written as a string (the penalty-tickets page shows it
+/// as seconds without saying its JSON type,
+/// <https://partner.tradovate.com/overview/core-concepts/penalty-tickets>). `None` when it is
+/// missing, negative or unreadable: no wait is known, so nothing is resent.
+fn penalty_wait(p_time: Option<&Value>) -> Option<u64> {
+    let secs = match p_time? {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    // Bounded first: a cast of an absurd value saturates, and it is then longer than any wait.
+    (secs.is_finite() && secs >= 0.0).then(|| secs.min(1e9).ceil() as u64)
+}
+
 /// The request fields that hold a credential: a login's `password`, API secret `sec`, and the
 /// `deviceId` and `appId` the deployment keeps as secret settings (`/auth/accesstokenrequest`).
 const SECRET_FIELDS: [&str; 4] = ["password", "sec", "deviceId", "appId"];
@@ -656,6 +673,29 @@ fn order_id(value: &Value) -> Result<OrderId, TvError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// `p-time` as seconds, rounded up, whatever its JSON type; missing or unreadable is no
+    /// known wait (the request is not resent), never a wait of 0.
+    #[test]
+    fn a_penalty_time_is_read_up_and_never_defaults_to_now() {
+        let wait = |v: Value| penalty_wait(Some(&v));
+        assert_eq!(wait(json!(5)), Some(5));
+        assert_eq!(wait(json!(2.5)), Some(3));
+        assert_eq!(wait(json!("4")), Some(4));
+        assert_eq!(wait(json!(" 1.2 ")), Some(2));
+        assert_eq!(wait(json!(0)), Some(0));
+        assert_eq!(wait(json!(-1)), None);
+        assert_eq!(wait(json!("soon")), None);
+        assert_eq!(wait(json!(null)), None);
+        assert_eq!(wait(json!(1e300)), Some(1_000_000_000));
+        assert_eq!(penalty_wait(None), None);
+        let shown = TvError::Penalty {
+            wait_secs: None,
+            captcha: false,
+        }
+        .to_string();
+        assert_eq!(shown, "Tradovate penalty: no readable p-time");
+    }
 
     /// A market buy of one ESZ6 for account 1.
     fn one_contract() -> PlaceOrder<'static> {

@@ -15,9 +15,13 @@ pub enum TvError {
     /// HTTP 200 with `errorText`, `failureReason` or `violations`: a definitive no.
     #[error("Tradovate refused: {0}")]
     Refused(String),
-    /// A penalty we cannot wait out here (a captcha, or longer than we may wait).
-    #[error("Tradovate penalty: wait {wait_secs} s{}", if *.captcha { " (captcha: about an hour)" } else { "" })]
-    Penalty { wait_secs: u64, captcha: bool },
+    /// A penalty we cannot wait out here (a captcha, longer than we may wait, or a `p-time`
+    /// missing or unreadable: `wait_secs` `None`, never taken as leave to resend at once).
+    #[error("Tradovate penalty: {}{}", match .wait_secs { Some(s) => format!("wait {s} s"), None => "no readable p-time".into() }, if *.captcha { " (captcha: about an hour)" } else { "" })]
+    Penalty {
+        wait_secs: Option<u64>,
+        captcha: bool,
+    },
     /// 429: the request was not carried out, and Tradovate asks for about an hour without
     /// requests (its rate-limits page shows the answer with no body and no `Retry-After`:
     /// <https://partner.tradovate.com/overview/core-concepts/rate-limits>). Nothing is asked

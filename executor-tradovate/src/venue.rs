@@ -1186,7 +1186,7 @@ mod tests {
         assert!(matches!(limited, TvError::RateLimited), "{limited:?}");
         assert!(matches!(unavailable(limited), ReadError::RateLimited(_)));
         let penalty = token_error(TokenError::Tradovate(TvError::Penalty {
-            wait_secs: 30,
+            wait_secs: Some(30),
             captcha: false,
         }));
         assert!(matches!(unavailable(penalty), ReadError::RateLimited(_)));
