@@ -17,7 +17,13 @@ import { Concern } from './ids';
 
 /**
  * Access log fields. `$context.resourcePath` is the route template (`/webhook/{secret}`), so
- * the secret in the path is never written; `$context.path` would write it.
+ * the secret in the path is never written; `$context.path` would write it, and so would
+ * `$context.error.message` (or `messageString`): the resource policy's refusal of an address
+ * outside the allowlist reads "User: anonymous is not authorized to perform:
+ * execute-api:Invoke on resource: arn:aws:execute-api:…/prod/POST/webhook/<the secret>", the
+ * request's own path. The error's `responseType` (`ACCESS_DENIED`, `THROTTLED`, …: the gateway
+ * response's type, "Variables for access logging for API Gateway") says what went wrong
+ * without it.
  */
 export const ACCESS_LOG_FIELDS: Record<string, string> = {
   requestId: '$context.requestId',
@@ -31,7 +37,7 @@ export const ACCESS_LOG_FIELDS: Record<string, string> = {
   responseLatency: '$context.responseLatency',
   integrationLatency: '$context.integrationLatency',
   integrationStatus: '$context.integrationStatus',
-  error: '$context.error.message',
+  errorType: '$context.error.responseType',
 };
 
 export const STAGE_NAME = 'prod';

@@ -35,6 +35,13 @@ describe('IP allowlist on', () => {
   it('tells ingest to check the source address too', () => {
     assert.equal(envOf(json, 'ingest').IP_ALLOWLIST, 'tradingview');
   });
+
+  it('logs a refused request without the error message that names its path (the secret)', () => {
+    const [, stage] = resources(json, 'AWS::ApiGateway::Stage')[0];
+    const format: string = stage.Properties.AccessLogSetting.Format;
+    assert.ok(!format.includes('$context.error.message') && !format.includes('$context.path'), format);
+    assert.equal(JSON.parse(format).errorType, '$context.error.responseType');
+  });
 });
 
 describe('IP allowlist off', () => {

@@ -188,6 +188,9 @@ describe('all three brokers, JOURNAL=log, no IP allowlist', () => {
     const fields = JSON.parse(format);
     assert.equal(fields.resourcePath, '$context.resourcePath');
     assert.ok(!format.includes('$context.path'), format);
+    // An error's message can hold the request's path (a resource policy's refusal names it).
+    assert.ok(!format.includes('$context.error.message'), format);
+    assert.equal(fields.errorType, '$context.error.responseType');
     assert.ok(!format.includes('requestOverride') && !format.includes('$input'), format);
     assert.ok(stage.Properties.AccessLogSetting.DestinationArn);
   });
