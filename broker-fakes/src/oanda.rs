@@ -115,6 +115,11 @@ struct Inner {
     created_per_client_id: HashMap<String, usize>,
     /// `transactions/sinceid` lists at most this many ([`FakeOanda::cap_since`]).
     since_cap: Option<usize>,
+    /// The account's balance in its home currency (USD) once a test set one
+    /// ([`FakeOanda::set_balance`]): margin is then counted and enforced. `None`: the summary
+    /// reports a fixed 100,000 USD available and positions no `marginUsed`, and orders are
+    /// never short of margin.
+    balance: Option<Decimal>,
 }
 
 #[derive(Clone)]
@@ -218,6 +223,19 @@ impl FakeOanda {
         let mut inner = self.lock();
         inner.commission = Decimal::from_str(commission).unwrap();
         inner.quote_home_factor = Decimal::from_str(quote_home_factor).unwrap();
+    }
+
+    /// Counts margin from here on: `balance` USD, each position using its units × the fill
+    /// price × the instrument's `marginRate` (0.0333) × the quote → home factor
+    /// ([`Self::set_commission`]); the summary's `marginAvailable` is the balance less what the
+    /// positions use, each position reports its `marginUsed`, and an order after which the
+    /// positions would use more than the balance is cancelled `INSUFFICIENT_MARGIN` (a 201
+    /// with `orderCancelTransaction`, one of the two ways the documents allow; nothing
+    /// changes). The Swagger documents the fields (`AccountSummary.marginAvailable`,
+    /// `Position.marginUsed`, `Instrument.marginRate`) and the reason, not OANDA's formula:
+    /// this one is the fake's own, linear in units as the executor's check assumes.
+    pub fn set_balance(&self, balance: Decimal) {
+        self.inner.lock().unwrap().balance = Some(balance);
     }
 
     pub fn set_hedging(&self, hedging: bool) {
@@ -382,7 +400,26 @@ fn instrument_json(name: &str, r: &Rule) -> Value {
            "maximumTrailingStopDistance": "1.00000", "minimumTrailingStopDistance": "0.00050",
            "maximumPositionSize": r.maximum_position_size.to_string(),
            "maximumOrderUnits": r.maximum_order_units.to_string(),
-           "marginRate": "0.0333"})
+           "marginRate": MARGIN_RATE})
+}
+
+/// The margin rate every instrument reports (`instrument_json`).
+const MARGIN_RATE: &str = "0.0333";
+
+/// What a position of `long` and `short` units uses in margin, in the home currency (see
+/// [`FakeOanda::set_balance`]).
+fn margin_of(inner: &Inner, long: Decimal, short: Decimal) -> Decimal {
+    let rate = Decimal::from_str(MARGIN_RATE).unwrap();
+    (long + short.abs()) * inner.price * rate * inner.quote_home_factor
+}
+
+/// What every position uses in margin, in the home currency.
+fn margin_used(inner: &Inner) -> Decimal {
+    inner
+        .positions
+        .values()
+        .map(|(l, s)| margin_of(inner, *l, *s))
+        .sum()
 }
 
 fn tx_id(inner: &mut Inner) -> String {
@@ -500,9 +537,21 @@ async fn summary(
         return r;
     }
     let last = inner.next_tx.to_string();
+    let (balance, available, used) = match inner.balance {
+        Some(b) => {
+            let used = margin_used(&inner);
+            (b, (b - used).round_dp(4), used.round_dp(4))
+        }
+        None => (
+            Decimal::from(100_000),
+            Decimal::from(100_000),
+            Decimal::ZERO,
+        ),
+    };
     axum::Json(json!({
-        "account": {"id": account, "currency": "USD", "balance": "100000.0000", "NAV": "100000.0000",
-                    "marginAvailable": "100000.0000", "hedgingEnabled": inner.hedging, "lastTransactionID": last},
+        "account": {"id": account, "currency": "USD", "balance": balance.to_string(), "NAV": balance.to_string(),
+                    "marginRate": "0.02", "marginUsed": used.to_string(),
+                    "marginAvailable": available.to_string(), "hedgingEnabled": inner.hedging, "lastTransactionID": last},
         "lastTransactionID": last,
     }))
     .into_response()
@@ -572,10 +621,14 @@ async fn position(
         .get(&instrument)
         .copied()
         .unwrap_or_default();
-    axum::Json(json!({
-        "position": {"instrument": instrument, "pl": "0.0", "unrealizedPL": "0.0",
+    let mut position = json!({"instrument": instrument, "pl": "0.0", "unrealizedPL": "0.0",
                      "long": {"units": long.to_string(), "pl": "0.0"},
-                     "short": {"units": short.to_string(), "pl": "0.0"}},
+                     "short": {"units": short.to_string(), "pl": "0.0"}});
+    if inner.balance.is_some() {
+        position["marginUsed"] = json!(margin_of(&inner, long, short).round_dp(4).to_string());
+    }
+    axum::Json(json!({
+        "position": position,
         "lastTransactionID": inner.next_tx.to_string(),
     }))
     .into_response()
@@ -636,6 +689,7 @@ fn execute(
         .entry(client_id.to_owned())
         .or_default() += 1;
     let second_id = tx_id(inner);
+    let cancel = cancel.or_else(|| short_of_margin(inner, instrument, units, reduce_first));
     let second = if let Some(why) = cancel {
         json!({"type": "ORDER_CANCEL", "orderID": create_id, "clientOrderID": client_id, "reason": why})
     } else {
@@ -674,6 +728,28 @@ fn execute(
         cancelling: cancel.is_some().then_some(second_id),
     });
     (create, second)
+}
+
+/// `INSUFFICIENT_MARGIN` when the positions would use more margin than the balance after this
+/// fill (margin counted: [`FakeOanda::set_balance`]). A fill that only reduces never is.
+fn short_of_margin(
+    inner: &mut Inner,
+    instrument: &str,
+    units: Decimal,
+    reduce_first: bool,
+) -> Option<&'static str> {
+    let balance = inner.balance?;
+    let before = inner.positions.get(instrument).copied();
+    let used_before = margin_used(inner);
+    let violations = inner.violations.len();
+    fill(inner, instrument, units, reduce_first);
+    inner.violations.truncate(violations);
+    let used_after = margin_used(inner);
+    match before {
+        Some(p) => inner.positions.insert(instrument.to_owned(), p),
+        None => inner.positions.remove(instrument),
+    };
+    (used_after > used_before && used_after > balance).then_some("INSUFFICIENT_MARGIN")
 }
 
 /// What to do about the next order request; `None` = behave normally.
@@ -849,7 +925,8 @@ async fn create_order(
                 cancel,
                 "CLIENT_ORDER",
             );
-            let key = if cancel.is_some() {
+            // Cancelled by the fault, or for margin (`short_of_margin`).
+            let key = if second["type"] == "ORDER_CANCEL" {
                 "orderCancelTransaction"
             } else {
                 "orderFillTransaction"

@@ -411,6 +411,21 @@ impl OandaClient {
         })
     }
 
+    /// The margin the account's position in `instrument` uses now (`Position.marginUsed`,
+    /// home currency) and the account's `marginAvailable`, read one after the other. `None`
+    /// for a figure OANDA left out (or no position: nothing used).
+    pub async fn margin(
+        &self,
+        instrument: &str,
+    ) -> Result<(Option<Decimal>, Option<Decimal>, String), OandaError> {
+        let found: Option<PositionResponse> = self
+            .get(&self.url(&format!("/positions/{instrument}")))
+            .await?;
+        let used = found.and_then(|r| r.position.margin_used);
+        let summary = self.account_summary().await?;
+        Ok((used, summary.margin_available, summary.currency))
+    }
+
     pub async fn account_summary(&self) -> Result<AccountSummary, OandaError> {
         let found: Option<AccountSummaryResponse> = self.get(&self.url("/summary")).await?;
         found.map(|r| r.account).ok_or_else(|| OandaError::Api {

@@ -179,6 +179,10 @@ pub struct Position {
     pub instrument: String,
     pub long: PositionSide,
     pub short: PositionSide,
+    /// "Margin currently used by the Position", in the account's home currency (Swagger
+    /// `Position.marginUsed`); read only before a reversal that grows the position.
+    #[serde(default)]
+    pub margin_used: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -261,6 +261,49 @@ impl<C: Clock> Conversation for OandaVenue<C> {
         )
     }
 
+    /// A reversal that grows the position (opens more units than it closes) is checked
+    /// against the account's margin first: the position's `marginUsed` per unit held, times
+    /// the units the open asks, against the `marginAvailable` the summary shows plus what the
+    /// close frees (`Position.marginUsed`, `AccountSummary.marginAvailable`:
+    /// <https://developer.oanda.com/rest-live-v20/position-df/>,
+    /// <https://developer.oanda.com/rest-live-v20/account-df/>). OANDA documents these figures,
+    /// not its margin formula, so the estimate is linear in units at the margin the held side
+    /// uses now, and only a clear shortfall (the estimate more than a tenth over what would be
+    /// free) refuses: an open OANDA then cancels `INSUFFICIENT_MARGIN` would leave the account
+    /// flat. An open no larger than the close needs no more than it frees, and is not read
+    /// for; nor is one whose figures OANDA leaves out.
+    async fn reversal_room(
+        &self,
+        req: &ExecRequest<'_>,
+        closed: Decimal,
+        open: Decimal,
+    ) -> Result<Option<String>, ReadError> {
+        if open <= closed || closed <= Decimal::ZERO {
+            return Ok(None);
+        }
+        let instrument = req.intent.instrument.as_str();
+        let (used, available, currency) =
+            self.client.margin(instrument).await.map_err(read_error)?;
+        let (Some(used), Some(available)) = (used, available) else {
+            return Ok(None);
+        };
+        if used <= Decimal::ZERO {
+            return Ok(None);
+        }
+        let needed = (used / closed * open).round_dp(2);
+        let free = (available + used).round_dp(2);
+        let slack = Decimal::new(11, 1);
+        Ok((needed > free * slack).then(|| {
+            format!(
+                "refused before the close: the reversal's open of {open} units would need about \
+                 {needed} {currency} of margin (the {closed} units held use {used}), and about \
+                 {free} {currency} would be free once they are closed (marginAvailable \
+                 {available} + their {used}); OANDA would cancel the open INSUFFICIENT_MARGIN \
+                 and leave the account flat"
+            )
+        }))
+    }
+
     async fn send(
         &self,
         req: &ExecRequest<'_>,

@@ -443,6 +443,54 @@ async fn a_configured_size_over_the_notional_cap_is_refused_before_any_order() {
     );
 }
 
+/// A reversal that grows the position beyond what the account's margin carries once the
+/// close is done is refused before the close: the long stays, nothing is sent. OANDA (here the
+/// fake's margin model) would otherwise fill the close and cancel the open
+/// `INSUFFICIENT_MARGIN`, leaving the account flat. With room for it, the same reversal runs.
+#[tokio::test]
+async fn a_reversal_the_margin_cannot_carry_is_refused_before_its_close() {
+    let risk = "default_max_position = \"100000\"\n[instruments.EUR_USD]\nsize = \"30000\"\n";
+    let h = support::harness_with_risk(false, risk).await;
+    // 10,000 EUR_USD at 1.08345 use 360.79 USD (the fake's 3.33 %): with a 900 USD balance,
+    // 900 would be free once the long is closed, and a 30,000 short needs about 1,082.37.
+    h.fake.set_balance(d(900));
+    h.fake.set_position("EUR_USD", 10_000, 0);
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
+    assert!(h.fake.order_requests().is_empty());
+    assert_eq!(h.fake.position("EUR_USD"), (d(10_000), d(0)));
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    for part in [
+        "refused before the close",
+        "30000 units",
+        "1082.37 USD",
+        "900.00 USD would be free",
+        "INSUFFICIENT_MARGIN",
+        "nothing was sent, the account still holds",
+    ] {
+        assert!(reason.contains(part), "{part:?} in {reason}");
+    }
+    // Room for it: 2,000 USD free once the long is closed.
+    h.fake.set_balance(d(2000));
+    let j = intent(Action::ShortEntry, 2);
+    assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-30_000)));
+    // And a reversal no larger than what it closes is not read for: back to long 30,000
+    // costs no margin read (the fake's summary would not be asked).
+    let summaries = |h: &support::Harness| {
+        h.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/summary"))
+            .count()
+    };
+    let before = summaries(&h);
+    let k = intent(Action::LongEntry, 3);
+    assert_eq!(h.executor.execute(&k).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(30_000), d(0)));
+    assert_eq!(summaries(&h), before);
+}
+
 /// A reversal whose close filled and whose open OANDA cancelled (insufficient margin): the
 /// account is flat, not short. The signal ends `rejected`, and its reason and alarm say the
 /// close filled, so the trader knows the account moved.

@@ -301,6 +301,21 @@ pub trait Conversation: Send + Sync {
         mark: &Self::Mark,
     ) -> impl Future<Output = Found> + Send;
 
+    /// Whether the account can carry a reversal's open of `open` units once its close of
+    /// `closed` (the whole side held) is done, by the broker's own figures, asked before the
+    /// close leaves: a reversal whose open the broker then refuses ends flat, at neither side.
+    /// `Ok(Some(why))`: it cannot; the signal is refused, nothing sent. `Ok(None)`: no reason
+    /// to think so (the default: no such figures). A failed read sends nothing either.
+    fn reversal_room(
+        &self,
+        req: &ExecRequest<'_>,
+        closed: Decimal,
+        open: Decimal,
+    ) -> impl Future<Output = Result<Option<String>, ReadError>> + Send {
+        let _ = (req, closed, open);
+        async { Ok(None) }
+    }
+
     /// When the signal's contract was resolved from a continuous symbol: the root's other
     /// contracts the account still holds, by name (a position left in the contract the
     /// symbol rolled away from).
@@ -627,6 +642,36 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                     req.intent.instrument
                 ),
             ));
+        }
+    }
+    // A reversal (a close, then an open) the account could not carry once the close is done:
+    // refused before the close, rather than a close that leaves the account flat.
+    if !req.takeover
+        && legs.is_empty()
+        && !rolled_closes
+        && let [close, open] = planned.as_slice()
+        && matches!(close.action, LegAction::Close(_))
+        && open.action == LegAction::Open
+    {
+        match conv.reversal_room(req, close.quantity, open.quantity).await {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                return Ok(stop_before_sending(
+                    legs,
+                    Outcome::Refused,
+                    format!(
+                        "{why}; nothing was sent, the account still holds {} in {}",
+                        holding_words(&held),
+                        req.intent.instrument
+                    ),
+                ));
+            }
+            Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
+                return Err(nothing(why));
+            }
+            Err(ReadError::Refused(why)) => {
+                return Ok(stop_before_sending(legs, Outcome::Rejected, why));
+            }
         }
     }
     // Asked just before this attempt's first order leaves (in the roll-over or the legs
