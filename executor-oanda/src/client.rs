@@ -411,19 +411,13 @@ impl OandaClient {
         })
     }
 
-    /// The margin the account's position in `instrument` uses now (`Position.marginUsed`,
-    /// home currency) and the account's `marginAvailable`, read one after the other. `None`
-    /// for a figure OANDA left out (or no position: nothing used).
-    pub async fn margin(
-        &self,
-        instrument: &str,
-    ) -> Result<(Option<Decimal>, Option<Decimal>, String), OandaError> {
+    /// The account's position in `instrument` as OANDA reports it (`None`: no position),
+    /// with its `marginUsed` and `unrealizedPL` when given.
+    pub async fn position_detail(&self, instrument: &str) -> Result<Option<Position>, OandaError> {
         let found: Option<PositionResponse> = self
             .get(&self.url(&format!("/positions/{instrument}")))
             .await?;
-        let used = found.and_then(|r| r.position.margin_used);
-        let summary = self.account_summary().await?;
-        Ok((used, summary.margin_available, summary.currency))
+        Ok(found.map(|r| r.position))
     }
 
     pub async fn account_summary(&self) -> Result<AccountSummary, OandaError> {

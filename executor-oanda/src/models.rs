@@ -183,6 +183,9 @@ pub struct Position {
     /// `Position.marginUsed`); read only before a reversal that grows the position.
     #[serde(default)]
     pub margin_used: Option<Decimal>,
+    /// The position's unrealized profit or loss, home currency (`Position.unrealizedPL`).
+    #[serde(default, rename = "unrealizedPL")]
+    pub unrealized_pl: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -264,42 +264,80 @@ impl<C: Clock> Conversation for OandaVenue<C> {
     /// A reversal that grows the position (opens more units than it closes) is checked
     /// against the account's margin first: the position's `marginUsed` per unit held, times
     /// the units the open asks, against the `marginAvailable` the summary shows plus what the
-    /// close frees (`Position.marginUsed`, `AccountSummary.marginAvailable`:
+    /// close frees (`Position.marginUsed` and `unrealizedPL`, `AccountSummary.marginAvailable`:
     /// <https://developer.oanda.com/rest-live-v20/position-df/>,
     /// <https://developer.oanda.com/rest-live-v20/account-df/>). OANDA documents these figures,
-    /// not its margin formula, so the estimate is linear in units at the margin the held side
-    /// uses now, and only a clear shortfall (the estimate more than a tenth over what would be
-    /// free) refuses: an open OANDA then cancels `INSUFFICIENT_MARGIN` would leave the account
-    /// flat. An open no larger than the close needs no more than it frees, and is not read
-    /// for; nor is one whose figures OANDA leaves out.
-    async fn reversal_room(
+    /// not its margin formula, so: the estimate is linear in units at the margin the position
+    /// uses now (a larger position never needs less per unit); what the close frees is its
+    /// margin plus, should availability follow the balance rather than the NAV, its
+    /// unrealized profit (the larger reading); and a shortfall over 2 % (price between the
+    /// reads) refuses: an open OANDA then cancels `INSUFFICIENT_MARGIN` would leave the
+    /// account flat. An open no larger than the close needs no more than it frees, and is not
+    /// read for; nor is one whose figures OANDA leaves out, or a position that changed since
+    /// the holdings read.
+    async fn room(
         &self,
         req: &ExecRequest<'_>,
-        closed: Decimal,
-        open: Decimal,
+        planned: &[PlannedLeg],
+        _: &String,
     ) -> Result<Option<String>, ReadError> {
+        let [close, open] = planned else {
+            return Ok(None);
+        };
+        if !matches!(close.action, LegAction::Close(_)) || open.action != LegAction::Open {
+            return Ok(None);
+        }
+        let (closed, open) = (close.quantity, open.quantity);
         if open <= closed || closed <= Decimal::ZERO {
             return Ok(None);
         }
         let instrument = req.intent.instrument.as_str();
-        let (used, available, currency) =
-            self.client.margin(instrument).await.map_err(read_error)?;
-        let (Some(used), Some(available)) = (used, available) else {
+        let Some(position) = self
+            .client
+            .position_detail(instrument)
+            .await
+            .map_err(read_error)?
+        else {
+            return Ok(None);
+        };
+        // The margin must be that of the units the plan closes: a position that changed
+        // since the holdings read (a stop, a trade by hand) is not estimated from.
+        let held = position.long.units.abs() + position.short.units.abs();
+        let (Some(used), true) = (position.margin_used, held == closed) else {
             return Ok(None);
         };
         if used <= Decimal::ZERO {
             return Ok(None);
         }
+        let summary = self.client.account_summary().await.map_err(read_error)?;
+        let Some(available) = summary.margin_available else {
+            return Ok(None);
+        };
+        let currency = summary.currency;
+        // What the close frees: the position's margin, and, should OANDA count what is
+        // available from the balance rather than the NAV, its profit once realized; the larger
+        // reading, so that only a shortfall under both refuses.
+        let profit = position
+            .unrealized_pl
+            .filter(|p| *p > Decimal::ZERO)
+            .unwrap_or_default();
         let needed = (used / closed * open).round_dp(2);
-        let free = (available + used).round_dp(2);
-        let slack = Decimal::new(11, 1);
+        let free = (available + used + profit).round_dp(2);
+        // Two hundredths for the price between the reads and the two sides' quotes: the
+        // estimate is the held side's margin at today's price, scaled by units.
+        let slack = Decimal::new(102, 2);
         Ok((needed > free * slack).then(|| {
             format!(
                 "refused before the close: the reversal's open of {open} units would need about \
                  {needed} {currency} of margin (the {closed} units held use {used}), and about \
                  {free} {currency} would be free once they are closed (marginAvailable \
-                 {available} + their {used}); OANDA would cancel the open INSUFFICIENT_MARGIN \
-                 and leave the account flat"
+                 {available} + their {used}{}); OANDA would cancel the open \
+                 INSUFFICIENT_MARGIN and leave the account flat",
+                if profit > Decimal::ZERO {
+                    format!(" + their unrealized profit {profit}")
+                } else {
+                    String::new()
+                }
             )
         }))
     }

@@ -301,18 +301,20 @@ pub trait Conversation: Send + Sync {
         mark: &Self::Mark,
     ) -> impl Future<Output = Found> + Send;
 
-    /// Whether the account can carry a reversal's open of `open` units once its close of
-    /// `closed` (the whole side held) is done, by the broker's own figures, asked before the
-    /// close leaves: a reversal whose open the broker then refuses ends flat, at neither side.
-    /// `Ok(Some(why))`: it cannot; the signal is refused, nothing sent. `Ok(None)`: no reason
-    /// to think so (the default: no such figures). A failed read sends nothing either.
-    fn reversal_room(
+    /// Whether the account can carry `planned` (its legs, in order), by the broker's own
+    /// figures (margin, balances, the largest order), asked before its first order leaves,
+    /// once the size rules have passed: a reversal whose open the broker then refuses ends
+    /// flat, at neither side, and a refusal the broker would give is better given with
+    /// nothing sent. `mark` is what the holdings read left. `Ok(Some(why))`: it cannot; the
+    /// signal is refused, nothing sent. `Ok(None)`: no reason to think so (the default: no
+    /// such figures). A failed read sends nothing either.
+    fn room(
         &self,
         req: &ExecRequest<'_>,
-        closed: Decimal,
-        open: Decimal,
+        planned: &[PlannedLeg],
+        mark: &Self::Mark,
     ) -> impl Future<Output = Result<Option<String>, ReadError>> + Send {
-        let _ = (req, closed, open);
+        let _ = (req, planned, mark);
         async { Ok(None) }
     }
 
@@ -608,6 +610,33 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         );
         return Ok(finish(legs, Some((Outcome::Unknown, why))));
     }
+    // A plan the account could not carry (a reversal's open once its close is done, a buy
+    // beyond the balance): refused before its first order, rather than a close that leaves
+    // the account flat or an order the broker refuses. Not for a takeover or a roll, which
+    // carry on from what an earlier attempt or contract left. Before the budget check
+    // below: its reads take time the close and the open then no longer have.
+    if !req.takeover && legs.is_empty() && rolled.is_empty() && !planned.is_empty() {
+        match conv.room(req, &planned, &mark).await {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                return Ok(stop_before_sending(
+                    legs,
+                    Outcome::Refused,
+                    format!(
+                        "{why}; nothing was sent, the account still holds {} in {}",
+                        holding_words(&held),
+                        req.intent.instrument
+                    ),
+                ));
+            }
+            Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
+                return Err(nothing(why));
+            }
+            Err(ReadError::Refused(why)) => {
+                return Ok(stop_before_sending(legs, Outcome::Rejected, why));
+            }
+        }
+    }
     // A close with a leg after it (a reversal's open, a roll's new contract) must see its
     // close land before the next leg leaves, and that leg must leave within the budget: a
     // plan started with less time left than the close can take to show ends with the close
@@ -642,36 +671,6 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                     req.intent.instrument
                 ),
             ));
-        }
-    }
-    // A reversal (a close, then an open) the account could not carry once the close is done:
-    // refused before the close, rather than a close that leaves the account flat.
-    if !req.takeover
-        && legs.is_empty()
-        && !rolled_closes
-        && let [close, open] = planned.as_slice()
-        && matches!(close.action, LegAction::Close(_))
-        && open.action == LegAction::Open
-    {
-        match conv.reversal_room(req, close.quantity, open.quantity).await {
-            Ok(None) => {}
-            Ok(Some(why)) => {
-                return Ok(stop_before_sending(
-                    legs,
-                    Outcome::Refused,
-                    format!(
-                        "{why}; nothing was sent, the account still holds {} in {}",
-                        holding_words(&held),
-                        req.intent.instrument
-                    ),
-                ));
-            }
-            Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
-                return Err(nothing(why));
-            }
-            Err(ReadError::Refused(why)) => {
-                return Ok(stop_before_sending(legs, Outcome::Rejected, why));
-            }
         }
     }
     // Asked just before this attempt's first order leaves (in the roll-over or the legs
