@@ -37,9 +37,12 @@ const COMPLETED: &str = "COMPLETED";
 /// How long an in-progress record outlives its lease by default. If TTL removed an abandoned
 /// record while its message could still come back (from the queue or, replayed, from the
 /// dead-letter queue), the next claim would be `Acquired` instead of `TakenOver` and skip the
-/// reconciliation with the broker. 14 days is SQS's longest retention, so no message outlives
-/// its record.
-pub const DEFAULT_IN_PROGRESS_TTL: Duration = Duration::days(14);
+/// reconciliation with the broker. A message lives at most its queue's retention (14 days at
+/// most) and then, moved to a FIFO dead-letter queue, that queue's retention again: SQS
+/// resets a FIFO message's enqueue time when it moves it ("the enqueue timestamp of the
+/// message is reset" for FIFO queues, Amazon SQS Developer Guide, "Using dead-letter queues").
+/// 30 days outlives both at their longest.
+pub const DEFAULT_IN_PROGRESS_TTL: Duration = Duration::days(30);
 
 type Item = HashMap<String, AttributeValue>;
 
