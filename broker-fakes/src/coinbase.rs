@@ -93,9 +93,6 @@ pub struct ProductSpec {
     pub quote_increment: Decimal,
     pub base_min_size: Decimal,
     pub quote_min_size: Decimal,
-    /// Get Product's `base_max_size`: a sell sized over it fails
-    /// `PREVIEW_INVALID_BASE_SIZE_TOO_LARGE`.
-    pub base_max_size: Decimal,
     pub price: Decimal,
     pub trading_disabled: bool,
     /// Get Product's `post_only` and `auction_mode`; the fake fills market orders whatever
@@ -188,7 +185,6 @@ impl FakeCoinbase {
                 quote_increment: d("0.01"),
                 base_min_size: d("0.00001"),
                 quote_min_size: d("1"),
-                base_max_size: d("3400"),
                 price: d("50000"),
                 trading_disabled: false,
                 post_only: false,
@@ -669,7 +665,7 @@ fn product(inner: &Inner, id: &str) -> Response {
         "base_increment": p.base_increment.to_string(),
         "quote_increment": p.quote_increment.to_string(),
         "base_min_size": p.base_min_size.to_string(),
-        "base_max_size": p.base_max_size.to_string(),
+        "base_max_size": "3400",
         "quote_min_size": p.quote_min_size.to_string(),
         "quote_max_size": "150000000",
         "price_increment": "0.01",
@@ -1082,20 +1078,6 @@ fn create_order(
                     "INVALID_LIMIT_PRICE",
                     "Order size is too small",
                     "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
-                    &configuration,
-                ),
-                None,
-            );
-        }
-        if b > p.base_max_size {
-            inner
-                .violations
-                .push(format!("base_size {b} over {}", p.base_max_size));
-            return (
-                failure(
-                    "INVALID_LIMIT_PRICE",
-                    "Order size is too large",
-                    "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE",
                     &configuration,
                 ),
                 None,

@@ -25,7 +25,7 @@ use crate::error::CoinbaseError;
 use crate::models::{Order, Product};
 use chrono::{DateTime, Duration as Span, Utc};
 use executor_runtime::drive::{self, Ack, Conversation, Found, ReadError, SendError};
-use executor_runtime::plan::{Book, Holdings, LegAction, PlannedLeg, TradingRules};
+use executor_runtime::plan::{Book, Holdings, PlannedLeg, TradingRules};
 use executor_runtime::venue::{ExecRequest, Execution, LegReport, NothingSent, Venue};
 use rust_decimal::Decimal;
 use shared::clock::Clock;
@@ -107,27 +107,12 @@ impl<C: Clock> CoinbaseVenue<C> {
     /// the currency is held in more than one of the portfolios the key sees (by the accounts'
     /// `retail_portfolio_id`), what a sale could sell is unknown: refused, never the sum over
     /// portfolios (which would size a sale beyond any one of them, for `INSUFFICIENT_FUND`).
-    /// The available balances of `base` and of `quote`, from one read of the accounts. The
-    /// quote's is `None` when more than one portfolio holds it (which one a buy spends from is
-    /// not known): it is only checked, never traded on.
-    async fn held(&self, base: &str, quote: &str) -> Result<(Decimal, Option<Decimal>), ReadError> {
+    async fn held(&self, currency: &str) -> Result<Decimal, ReadError> {
         let accounts = self
             .client
             .available_by_account()
             .await
             .map_err(unavailable)?;
-        Ok((
-            Self::held_of(&accounts, base)?,
-            Self::held_of(&accounts, quote).ok(),
-        ))
-    }
-
-    /// What the accounts make available of `currency`: refused when more than one portfolio
-    /// holds it.
-    fn held_of(
-        accounts: &std::collections::BTreeMap<String, Vec<(Option<String>, Decimal)>>,
-        currency: &str,
-    ) -> Result<Decimal, ReadError> {
         let mut by_portfolio: std::collections::BTreeMap<Option<&str>, Decimal> =
             std::collections::BTreeMap::new();
         for (portfolio, value) in accounts.get(currency).into_iter().flatten() {
@@ -357,25 +342,9 @@ fn ack_of(order: &Order) -> Ack {
     }
 }
 
-/// What the holdings read leaves for the rest of the signal, from the same reads: the
-/// words for a no-op's reason, and what [`Conversation::room`] checks the plan against.
-#[derive(Debug, Clone)]
-pub struct Held {
-    /// What the wallet holds of the base currency, in words.
-    note: String,
-    /// The product's currencies (`BTC`, `USD` of `BTC-USD`).
-    base: String,
-    quote: String,
-    /// The quote currency's available balance; `None` when it could not be told (held in
-    /// several portfolios).
-    quote_available: Option<Decimal>,
-    /// The product's `base_max_size`, the largest order sized in the base currency (Get
-    /// Product); `None` or zero: none published.
-    base_max_size: Option<Decimal>,
-}
-
 impl<C: Clock> Conversation for CoinbaseVenue<C> {
-    type Mark = Held;
+    /// What the wallet holds of the base currency, in words, for a no-op's reason.
+    type Mark = String;
 
     fn broker(&self) -> Broker {
         Broker::Coinbase
@@ -413,7 +382,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
     /// that turns every later LONG_ENTRY into "already holding". An exit still sells it:
     /// Coinbase documents no minimum value for a sell sized in the base currency. Without a
     /// price only `base_min_size` applies.
-    async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, Held), ReadError> {
+    async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, String), ReadError> {
         let product = self.product(req).await?;
         let Some((base, quote)) = currencies(&product) else {
             return Err(ReadError::Refused(format!(
@@ -421,14 +390,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 product.product_id
             )));
         };
-        let (available, quote_available) = self.held(&base, &quote).await?;
-        let held_for = |note: String| Held {
-            note,
-            base: base.clone(),
-            quote: quote.clone(),
-            quote_available,
-            base_max_size: product.base_max_size.filter(|m| *m > Decimal::ZERO),
-        };
+        let available = self.held(&base).await?;
         let held = floor_to_increment(available, product.base_increment);
         let worth = product
             .price
@@ -446,29 +408,29 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 product.quote_min_size.normalize(),
                 quote
             );
-            return Ok((Holdings::net(Decimal::ZERO), held_for(note)));
+            return Ok((Holdings::net(Decimal::ZERO), note));
         }
         if held > Decimal::ZERO && held >= product.base_min_size {
             let note = format!(
                 "already holding {available} {base} (minimum size {})",
                 product.base_min_size.normalize()
             );
-            return Ok((Holdings::net(held), held_for(note)));
+            return Ok((Holdings::net(held), note));
         }
         let note = format!(
             "{available} {base} available, {held} after rounding down to {}: below the minimum size {}, nothing to sell",
             product.base_increment.normalize(),
             product.base_min_size.normalize()
         );
-        Ok((Holdings::net(Decimal::ZERO), held_for(note)))
+        Ok((Holdings::net(Decimal::ZERO), note))
     }
 
-    fn no_op_reason(&self, req: &ExecRequest<'_>, _: &Holdings, held: &Held) -> String {
+    fn no_op_reason(&self, req: &ExecRequest<'_>, _: &Holdings, note: &String) -> String {
         match req.intent.target {
             shared::alert::TargetPosition::NoShort => {
                 "spot holds no short: nothing to close".into()
             }
-            _ => held.note.clone(),
+            _ => note.clone(),
         }
     }
 
@@ -482,54 +444,6 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             // Coinbase publishes no position limit for a spot wallet.
             max_position: None,
         })
-    }
-
-    /// From the holdings read, no read of its own: a buy of more than the quote currency's
-    /// available balance (Coinbase refuses it `INSUFFICIENT_FUND`, Create Order's failure
-    /// reasons), and a sell of more than the product's `base_max_size` (Get Product; a sell
-    /// is the whole balance, which no size rule shrinks) are refused before they leave. Only
-    /// a plain shortfall counts: whether fees come on top of a buy's `quote_size` is not
-    /// documented, so a buy of exactly the balance is sent.
-    async fn room(
-        &self,
-        _: &ExecRequest<'_>,
-        planned: &[PlannedLeg],
-        held: &Held,
-    ) -> Result<Option<String>, ReadError> {
-        for leg in planned {
-            match (leg.action, leg.side) {
-                (LegAction::Open, Side::Buy) => {
-                    if let Some(available) = held.quote_available
-                        && available < leg.quantity
-                    {
-                        return Ok(Some(format!(
-                            "the buy spends {} {}, and the wallet has {} {} available: Coinbase \
-                             would refuse it for insufficient funds",
-                            leg.quantity.normalize(),
-                            held.quote,
-                            available.normalize(),
-                            held.quote
-                        )));
-                    }
-                }
-                (LegAction::Close(_), _) => {
-                    if let Some(max) = held.base_max_size
-                        && leg.quantity > max
-                    {
-                        return Ok(Some(format!(
-                            "the sell of all {} {} held is over Coinbase's largest order for \
-                             this product (base_max_size {} {}): sell it in parts at Coinbase",
-                            leg.quantity.normalize(),
-                            held.base,
-                            max.normalize(),
-                            held.base
-                        )));
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(None)
     }
 
     async fn send(
@@ -599,7 +513,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
         req: &ExecRequest<'_>,
         _: &PlannedLeg,
         report: &LegReport,
-        _: &Held,
+        _: &String,
     ) -> Found {
         match self.listed(req, report.client_order_id.as_str()).await {
             // Found, not final yet: followed as an accepted order is.
@@ -700,12 +614,12 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
 /// account list (`GET /api/v3/brokerage/accounts`): spot holds no short.
 impl<C: Clock> executor_runtime::venue::PositionRead for CoinbaseVenue<C> {
     async fn position(&self, instrument: &str) -> Result<Decimal, ReadError> {
-        let Some((base, quote)) = coinbase_currencies(instrument) else {
+        let Some((base, _)) = coinbase_currencies(instrument) else {
             return Err(ReadError::Refused(format!(
                 "{instrument} is not BASE-QUOTE"
             )));
         };
-        self.held(base, quote).await.map(|(held, _)| held)
+        self.held(base).await
     }
 }
 

@@ -236,43 +236,6 @@ async fn a_buy_under_the_minimum_order_is_refused_naming_its_currency() {
     clean(&h);
 }
 
-/// A buy of more than the quote currency's available balance, and a sell of a balance over
-/// the product's `base_max_size`, are refused before they leave (Coinbase would refuse both),
-/// from the holdings read: the wallet untouched, nothing sent, the reason naming the figures.
-#[tokio::test]
-async fn a_buy_beyond_the_balance_or_a_sell_over_the_largest_order_is_refused_unsent() {
-    let h = harness().await;
-    h.fake.set_wallet("USD", "99.5");
-    let i = intent(Action::LongEntry, 1);
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
-    assert_eq!(h.fake.order_posts().len(), 0);
-    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
-    assert!(
-        reason.contains("the buy spends 100 USD, and the wallet has 99.5 USD available")
-            && reason.contains("nothing was sent"),
-        "{reason}"
-    );
-    // Exactly the amount: sent (whether fees come on top is Coinbase's to say).
-    h.fake.set_wallet("USD", "100");
-    let j = intent(Action::LongEntry, 2);
-    assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Filled);
-    assert_eq!(h.fake.order_posts().len(), 1);
-
-    h.fake
-        .update_product("BTC-USD", |p| p.base_max_size = d("0.001"));
-    let k = intent(Action::LongExit, 3);
-    assert_eq!(h.executor.execute(&k).await.unwrap(), Outcome::Refused);
-    assert_eq!(h.fake.order_posts().len(), 1);
-    assert_eq!(h.fake.wallet("BTC"), d("0.002"));
-    let reason = test_kit::executor::journaled_reason(&h.journal, &k.signal_id).await;
-    assert!(
-        reason.contains("the sell of all 0.002 BTC held is over Coinbase's largest order for this product (base_max_size 0.001 BTC)")
-            && reason.contains("nothing was sent"),
-        "{reason}"
-    );
-    clean(&h);
-}
-
 /// A product in auction mode, or taking post-only orders only, is refused before any order
 /// (a market IOC order can neither rest nor be sure to fill), naming why.
 #[tokio::test]

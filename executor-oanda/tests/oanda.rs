@@ -470,9 +470,19 @@ async fn a_reversal_the_margin_cannot_carry_is_refused_before_its_close() {
     ] {
         assert!(reason.contains(part), "{part:?} in {reason}");
     }
+    // The account stays long against the strategy: alarmed, not only logged.
+    let sent = h.notifier.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].message.contains("INSUFFICIENT_MARGIN"), "{sent:?}");
+    // A shortfall of 5 % (1,082.37 needed, 1,030 free) is refused as well: past the 2 % the
+    // price may move between the reads, OANDA would cancel the open.
+    h.fake.set_balance(Decimal::new(1030, 0));
+    let near = intent(Action::ShortEntry, 2);
+    assert_eq!(h.executor.execute(&near).await.unwrap(), Outcome::Refused);
+    assert!(h.fake.order_requests().is_empty());
     // Room for it: 2,000 USD free once the long is closed.
     h.fake.set_balance(d(2000));
-    let j = intent(Action::ShortEntry, 2);
+    let j = intent(Action::ShortEntry, 3);
     assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-30_000)));
     // And a reversal no larger than what it closes is not read for: back to long 30,000
@@ -485,7 +495,7 @@ async fn a_reversal_the_margin_cannot_carry_is_refused_before_its_close() {
             .count()
     };
     let before = summaries(&h);
-    let k = intent(Action::LongEntry, 3);
+    let k = intent(Action::LongEntry, 4);
     assert_eq!(h.executor.execute(&k).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(30_000), d(0)));
     assert_eq!(summaries(&h), before);

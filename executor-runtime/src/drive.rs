@@ -619,7 +619,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         match conv.room(req, &planned, &mark).await {
             Ok(None) => {}
             Ok(Some(why)) => {
-                return Ok(stop_before_sending(
+                let mut e = stop_before_sending(
                     legs,
                     Outcome::Refused,
                     format!(
@@ -627,7 +627,10 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                         holding_words(&held),
                         req.intent.instrument
                     ),
-                ));
+                );
+                // The account stays against the strategy: alarmed, not only logged.
+                e.alarmed = true;
+                return Ok(e);
             }
             Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
                 return Err(nothing(why));
@@ -1237,6 +1240,7 @@ fn finish(legs: Vec<LegReport>, stopped: Option<(Outcome, String)>) -> Execution
             legs,
             reason: Some(reason),
             stopped_by_policy: false,
+            alarmed: false,
         },
         None => Execution {
             outcome: if legs.iter().any(|l| l.outcome == Outcome::Filled) {
@@ -1247,6 +1251,7 @@ fn finish(legs: Vec<LegReport>, stopped: Option<(Outcome, String)>) -> Execution
             legs,
             reason: None,
             stopped_by_policy: false,
+            alarmed: false,
         },
     }
 }

@@ -126,6 +126,7 @@ mod tests {
             legs: Vec::<LegReport>::new(),
             reason: None,
             stopped_by_policy: false,
+            alarmed: false,
         })
     }
 

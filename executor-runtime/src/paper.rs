@@ -1219,6 +1219,7 @@ mod tests {
         assert_eq!(crate::health::health_event(&Ok(done.clone())), None);
         let by_broker = crate::venue::Execution {
             stopped_by_policy: false,
+            alarmed: false,
             ..done
         };
         assert_eq!(

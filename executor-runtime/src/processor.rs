@@ -395,6 +395,7 @@ where
                 legs: Vec::new(),
                 reason: Some(reason.clone()),
                 stopped_by_policy: false,
+                alarmed: false,
             },
             _ => {
                 // A takeover numbers its own sends after the leg's journaled ones (see
@@ -760,6 +761,10 @@ where
             }
             Outcome::Filled | Outcome::NoOp => {
                 info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed")
+            }
+            Outcome::Refused if execution.alarmed => {
+                error!(outcome = ?outcome, reason, "signal refused: the account cannot carry it");
+                self.notify(intent, outcome, reason).await;
             }
             Outcome::Refused => warn!(outcome = ?outcome, reason, "signal refused"),
             Outcome::Superseded => info!(outcome = ?outcome, reason, "signal superseded"),

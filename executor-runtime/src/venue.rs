@@ -144,6 +144,11 @@ pub struct Execution {
     /// ([`crate::health::health_event`]); a `tvctl status` must not call the path degraded
     /// for it.
     pub stopped_by_policy: bool,
+    /// A refusal the trader must hear of at once: the broker's own figures say the account
+    /// cannot carry the signal (a reversal's open beyond the margin its close would free),
+    /// so the account stays where it was, against the strategy. Alarmed, where other
+    /// refusals (the trader's own settings) are logged.
+    pub alarmed: bool,
 }
 
 impl Execution {
@@ -159,6 +164,7 @@ impl Execution {
             legs: Vec::new(),
             reason: Some(reason.into()),
             stopped_by_policy: false,
+            alarmed: false,
         }
     }
 }

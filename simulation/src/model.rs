@@ -562,6 +562,7 @@ async fn open_before_close_confirmed(
         legs,
         reason: None,
         stopped_by_policy: false,
+        alarmed: false,
     })
 }
 
@@ -571,6 +572,7 @@ fn unknown(legs: Vec<LegReport>, reason: String) -> Execution {
         legs,
         reason: Some(reason),
         stopped_by_policy: false,
+        alarmed: false,
     }
 }
 
@@ -629,6 +631,7 @@ impl Venue for FaultySpot {
                     legs: Vec::new(),
                     reason: Some("INSUFFICIENT_FUND (simulated)".into()),
                     stopped_by_policy: false,
+                    alarmed: false,
                 }),
                 Ok(Some(why)) => Ok(Execution::without_legs(Outcome::Superseded, why)),
                 Err(why) => Err(NothingSent {
