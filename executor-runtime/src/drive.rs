@@ -593,6 +593,36 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         );
         return Ok(finish(legs, Some((Outcome::Unknown, why))));
     }
+    // An open an earlier attempt journaled filled that the broker's lookups do not show (a
+    // list that lags, a position not moved yet: no broker documents by when they show a
+    // fill) would be a second order under one client order id, doubling the position. Not
+    // sent: unknown, alarmed, for the trader to check. (A close is not held back here: a
+    // close names the whole side, so a second one finds nothing to close.)
+    if req.takeover
+        && let Some(open) = planned.iter().find(|p| p.leg == Leg::Open)
+        && let Some(row) = req.journaled.iter().find(|r| {
+            r.broker == conv.broker()
+                && r.account.as_str() == conv.account()
+                && r.leg == Leg::Open
+                && r.outcome == Outcome::Filled
+        })
+    {
+        let why = format!(
+            "an earlier attempt journaled the {} leg filled ({} at {}, broker order {}), which \
+             the broker's lookups do not show yet, and the position (long {}, short {}) still \
+             needs it: not sending it again; check the account",
+            open.leg.as_str(),
+            row.quantity.normalize(),
+            row.fill_price.map_or_else(
+                || "an unknown price".to_owned(),
+                |p| p.normalize().to_string()
+            ),
+            row.broker_order_id.as_deref().unwrap_or("unknown"),
+            held.long,
+            held.short
+        );
+        return Ok(finish(legs, Some((Outcome::Unknown, why))));
+    }
     if !rolled.is_empty()
         && !conv.closes_are_asynchronous()
         && legs.iter().any(|l| l.leg == Leg::CloseRolled)

@@ -165,6 +165,7 @@ mod tests {
             may_send: true,
             refused: None,
             gate: None,
+            journaled: &[],
         };
         let mut states = Vec::new();
         for _ in 0..6 {

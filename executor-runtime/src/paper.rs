@@ -840,7 +840,67 @@ mod tests {
             may_send: !takeover,
             refused: None,
             gate: None,
+            journaled: &[],
         }
+    }
+
+    /// A takeover whose earlier attempt journaled its open filled, where the broker's lookups
+    /// and the position do not show that fill yet (here a paper book that never saw it, as a
+    /// lagging broker would answer), sends no second open: the leg would double the position
+    /// under the same client order id. It ends unknown, naming the journaled fill. Without
+    /// the journaled row the same takeover opens, as nothing says an order left.
+    #[tokio::test]
+    async fn a_takeover_never_sends_an_open_the_journal_shows_filled() {
+        let paper = PaperNetting::new(Broker::Tradovate, "paper");
+        let i = es1(shared::Action::LongEntry, "ESZ6", 1);
+        let row = shared::execution::OrderRecord {
+            signal_id: i.signal_id.clone(),
+            broker: Broker::Tradovate,
+            account: "paper".into(),
+            instrument: "ESZ6".into(),
+            leg: Leg::Open,
+            attempt: 1,
+            client_order_id: shared::execution::ClientOrderId::new(&i.signal_id, Leg::Open),
+            broker_order_id: Some("7001".into()),
+            side: shared::execution::Side::Buy,
+            quantity: Decimal::ONE,
+            fill_price: Some(Decimal::from(6000)),
+            outcome: Outcome::Filled,
+            error: None,
+            sent_at: None,
+            acked_at: None,
+            fee: None,
+        };
+        let rows = [row];
+        let takeover = ExecRequest {
+            takeover: true,
+            may_send: true,
+            journaled: &rows,
+            ..one_contract(&i, true)
+        };
+        let done = paper.execute(&takeover).await.unwrap();
+        assert_eq!(done.outcome, Outcome::Unknown, "{done:?}");
+        assert_eq!(paper.orders(), 0, "no second open");
+        assert!(
+            done.reason.as_deref().is_some_and(|r| r.contains(
+                "journaled the open leg filled (1 at 6000, broker order 7001)"
+            )),
+            "{done:?}"
+        );
+        // Another account's row is not this account's fill.
+        let elsewhere = [shared::execution::OrderRecord {
+            account: "other".into(),
+            ..rows[0].clone()
+        }];
+        let done = paper
+            .execute(&ExecRequest {
+                journaled: &elsewhere,
+                ..takeover.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(done.outcome, Outcome::Filled, "{done:?}");
+        assert_eq!(paper.orders(), 1);
     }
 
     /// A buy too small for one unit of the coin's smallest amount is refused before it

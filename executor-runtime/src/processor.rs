@@ -450,6 +450,7 @@ where
                     may_send: blocked.is_none(),
                     refused,
                     gate: (!takeover).then_some(&gate as &dyn OrderGate),
+                    journaled: &earlier,
                 };
                 match self.venue.execute(&req).await {
                     Ok(mut execution) => {
@@ -1319,6 +1320,7 @@ mod tests {
             may_send,
             refused: None,
             gate: None,
+            journaled: &[],
         };
         let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req).await;
         let execution = done.unwrap_or_else(|e| panic!("{e:?}"));
@@ -1364,6 +1366,7 @@ mod tests {
             may_send: true,
             refused: None,
             gate: None,
+            journaled: &[],
         };
         let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req).await;
         let nothing = done.expect_err("nothing was sent: it comes back");
@@ -1408,6 +1411,7 @@ mod tests {
             may_send: true,
             refused: None,
             gate: None,
+            journaled: &[],
         };
         let execution = crate::drive::execute(&broker, &ManualClock::new(t0), &req)
             .await

@@ -53,6 +53,10 @@ pub struct ExecRequest<'a> {
     /// instrument, which records the signal as taken there. `None`: no check (a takeover,
     /// checked before the venue; tests of a venue alone).
     pub gate: Option<&'a dyn OrderGate>,
+    /// A takeover's journaled order rows of this signal, read before it may send (empty
+    /// otherwise): an open an earlier attempt journaled filled is never sent again, even
+    /// when the broker's lookups do not show it yet.
+    pub journaled: &'a [shared::execution::OrderRecord],
 }
 
 /// The check [`ExecRequest::gate`] names. A future of its own (not `async fn`), so a request
