@@ -175,6 +175,8 @@ struct Inner {
     /// How long after an order lands its fill is listed ([`FakeTradovate::set_fill_listing_delay`]).
     fill_listing_delay: StdDuration,
     command_delay: StdDuration,
+    /// How long a login takes to answer ([`FakeTradovate::set_login_delay`]).
+    login_delay: StdDuration,
     strict: bool,
     liquidation_polls: Option<u32>,
     liquidations: usize,
@@ -232,6 +234,7 @@ impl FakeTradovate {
             visibility_delay: StdDuration::ZERO,
             fill_listing_delay: StdDuration::ZERO,
             command_delay: StdDuration::ZERO,
+            login_delay: StdDuration::ZERO,
             strict: true,
             liquidation_polls: Some(0),
             liquidations: 0,
@@ -388,6 +391,11 @@ impl FakeTradovate {
     /// lag together (default: zero).
     pub fn set_command_delay(&self, delay: StdDuration) {
         self.lock().command_delay = delay;
+    }
+    /// Every later login answers only after `delay` (a slow server, or a client that waits
+    /// out penalties): what a refresh holding the token lock must stay within.
+    pub fn set_login_delay(&self, delay: StdDuration) {
+        self.lock().login_delay = delay;
     }
     /// On (the default): a query parameter an endpoint does not document (such as a
     /// `clOrdId` filter on `order/list` or `order/deps`) is a violation and is ignored, as
@@ -647,6 +655,10 @@ fn issue(i: &mut Inner) -> Value {
 }
 
 async fn login(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) -> Response {
+    let delay = s.lock().unwrap().login_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut i = s.lock().unwrap();
     if let Some(r) = begin(&mut i, &headers, false) {
         return r;

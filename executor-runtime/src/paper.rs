@@ -882,9 +882,9 @@ mod tests {
         assert_eq!(done.outcome, Outcome::Unknown, "{done:?}");
         assert_eq!(paper.orders(), 0, "no second open");
         assert!(
-            done.reason.as_deref().is_some_and(|r| r.contains(
-                "journaled the open leg filled (1 at 6000, broker order 7001)"
-            )),
+            done.reason.as_deref().is_some_and(
+                |r| r.contains("journaled the open leg filled (1 at 6000, broker order 7001)")
+            ),
             "{done:?}"
         );
         // Another account's row is not this account's fill.

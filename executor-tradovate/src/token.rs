@@ -26,6 +26,12 @@ pub enum TokenError {
     Store(#[from] StoreError),
     #[error("another process is refreshing the token and did not finish in time")]
     LockBusy,
+    /// The refresh outran the part of its lock's lease it may use: stopped, nothing stored,
+    /// so that it never overlaps a refresh another process starts once the lease has ended.
+    #[error(
+        "the token refresh took longer than {0} s (three quarters of its lock's lease) and was stopped; nothing was stored"
+    )]
+    LeaseOverrun(u64),
 }
 
 /// What a refresh did.
@@ -45,7 +51,9 @@ pub struct TokenPolicy {
     pub renew_before: Duration,
     /// Executors treat a token with less than this left as expired.
     pub min_validity: Duration,
-    /// How long one refresh may hold the lock.
+    /// How long one refresh may hold the lock; the refresh itself is stopped after three
+    /// quarters of it. Longer than a refresh's worst case under the client's settings (a
+    /// renewal's three 8 s tries, two penalty waits of up to 10 s, then a login): 90 s.
     pub lock_lease: Duration,
     /// How long a process waits for another one's refresh.
     pub wait_for_other: std::time::Duration,
@@ -56,7 +64,7 @@ impl Default for TokenPolicy {
         Self {
             renew_before: Duration::minutes(20),
             min_validity: Duration::seconds(60),
-            lock_lease: Duration::seconds(30),
+            lock_lease: Duration::seconds(90),
             wait_for_other: std::time::Duration::from_secs(10),
         }
     }
@@ -164,7 +172,18 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 .acquire(TOKEN_NAME, &self.owner, now, now + self.policy.lock_lease)
                 .await?
             {
-                let result = self.refresh_holding(rejected, scheduled).await;
+                // Within the lease, or another process could take the lock, refresh as well and
+                // store its token while this one stores another (a login opens a session that
+                // can end others). Stopped after a renewal was granted, the stored token is the
+                // retired one: its next use gets a 401, and the refresh after that logs in.
+                let holding = self.policy.lock_lease.to_std().unwrap_or_default() * 3 / 4;
+                let result =
+                    match tokio::time::timeout(holding, self.refresh_holding(rejected, scheduled))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(TokenError::LeaseOverrun(holding.as_secs())),
+                    };
                 if let Err(e) = self.lock.release(TOKEN_NAME, &self.owner).await {
                     warn!(error = %e, "could not release the token lock; it will expire");
                 }

@@ -5,7 +5,7 @@
 mod support;
 
 use chrono::Duration;
-use executor_tradovate::token::{Refreshed, TOKEN_NAME};
+use executor_tradovate::token::{Refreshed, TOKEN_NAME, TokenManager, TokenPolicy};
 use secrecy::{ExposeSecret, SecretString};
 use shared::clock::{Clock, ManualClock};
 use shared::memory::{MemoryLeaseLock, MemoryTokenStore};
@@ -90,6 +90,57 @@ async fn a_renewal_the_server_refuses_falls_back_to_one_login() {
             .access_token
             .expose_secret(),
         "forged"
+    );
+}
+
+/// A refresh that outruns three quarters of its lock's lease is stopped with nothing stored
+/// and the lock given back, so no other process's refresh (free to start once the lease has
+/// ended) overlaps it; the next refresh, answered in time, stores its token.
+#[tokio::test]
+async fn a_refresh_that_outruns_its_lease_stops_and_stores_nothing() {
+    let fake = FakeTradovate::start(t0()).await;
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let lock = Arc::new(MemoryLeaseLock::default());
+    let policy = TokenPolicy {
+        lock_lease: Duration::seconds(2),
+        ..TokenPolicy::default()
+    };
+    let manager = TokenManager::new(
+        support::client(&fake),
+        support::credentials(),
+        store.clone(),
+        lock.clone(),
+        clock.clone(),
+        "executor",
+        policy,
+    );
+    fake.set_login_delay(std::time::Duration::from_secs(4));
+    let started = std::time::Instant::now();
+    let err = manager.token().await.unwrap_err();
+    assert!(
+        matches!(err, executor_tradovate::token::TokenError::LeaseOverrun(1)),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "stopped at 1.5 s"
+    );
+    assert!(
+        store.load(TOKEN_NAME).await.unwrap().is_none(),
+        "nothing stored"
+    );
+    fake.set_login_delay(std::time::Duration::ZERO);
+    let token = manager.token().await.unwrap();
+    assert_eq!(
+        store
+            .load(TOKEN_NAME)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_token
+            .expose_secret(),
+        token.expose_secret()
     );
 }
 
