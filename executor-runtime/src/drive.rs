@@ -302,10 +302,10 @@ pub trait Conversation: Send + Sync {
     ) -> impl Future<Output = Found> + Send;
 
     /// Whether the account can carry `planned` (its legs, in order), by the broker's own
-    /// figures (margin, balances, the largest order), asked before its first order leaves,
-    /// once the size rules have passed: a reversal whose open the broker then refuses ends
-    /// flat, at neither side, and a refusal the broker would give is better given with
-    /// nothing sent. `mark` is what the holdings read left. `Ok(Some(why))`: it cannot; the
+    /// figures (OANDA's margin), asked before its first order leaves, once the size rules
+    /// have passed: a reversal whose open the broker then refuses ends flat, at neither side.
+    /// Only where the figures are documented and a refusal cannot miss a trade the broker
+    /// would take: a single-leg order the broker refuses leaves nothing half done. `mark` is what the holdings read left. `Ok(Some(why))`: it cannot; the
     /// signal is refused, nothing sent. `Ok(None)`: no reason to think so (the default: no
     /// such figures). A failed read sends nothing either.
     fn room(
@@ -379,6 +379,22 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
     {
         done.reason = Some(format!(
             "the alert's quantity {} is not used by an exit or a flatten: it closed what was held",
+            q.normalize()
+        ));
+    }
+    // An entry on the side already held does nothing, whatever its quantity: a strategy that
+    // meant to scale in or resize learns that it was not (exit, then enter at the new size).
+    if done.outcome == Outcome::NoOp
+        && matches!(
+            req.intent.target,
+            TargetPosition::Long | TargetPosition::Short
+        )
+        && let Some(q) = req.intent.quantity_override
+        && let Some(reason) = done.reason.as_mut()
+    {
+        reason.push_str(&format!(
+            "; the alert's quantity {} was not used: an entry on the side held neither adds to \
+             nor resizes it (exit, then enter at the new size)",
             q.normalize()
         ));
     }
@@ -640,9 +656,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         );
         return Ok(finish(legs, Some((Outcome::Unknown, why))));
     }
-    // A plan the account could not carry (a reversal's open once its close is done, a buy
-    // beyond the balance): refused before its first order, rather than a close that leaves
-    // the account flat or an order the broker refuses. Not for a takeover or a roll, which
+    // A plan the account could not carry (a reversal's open beyond the margin its close
+    // frees): refused before its first order, rather than a close that leaves the account
+    // flat. Not for a takeover or a roll, which
     // carry on from what an earlier attempt or contract left. Before the budget check
     // below: its reads take time the close and the open then no longer have.
     if !req.takeover && legs.is_empty() && rolled.is_empty() && !planned.is_empty() {

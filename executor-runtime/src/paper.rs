@@ -1330,6 +1330,19 @@ mod tests {
             done.reason.as_deref(),
             Some("already at the target, long: the account holds long 1 in ESZ6")
         );
+        // With a quantity (a strategy scaling in): said not to be used.
+        let mut more = es1(shared::Action::LongEntry, "ESZ6", 21);
+        more.quantity_override = Some(Decimal::from(3));
+        let done = paper.execute(&one_contract(&more, false)).await.unwrap();
+        assert_eq!(done.outcome, Outcome::NoOp);
+        assert_eq!(
+            done.reason.as_deref(),
+            Some(
+                "already at the target, long: the account holds long 1 in ESZ6; the alert's \
+                 quantity 3 was not used: an entry on the side held neither adds to nor \
+                 resizes it (exit, then enter at the new size)"
+            )
+        );
         let short = es1(shared::Action::ShortEntry, "ESZ6", 3);
         paper.execute(&one_contract(&short, false)).await.unwrap();
         let exit = es1(shared::Action::LongExit, "ESZ6", 4);

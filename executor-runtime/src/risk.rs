@@ -97,10 +97,25 @@ pub enum AssetClass {
 /// pegged to the US dollar): a product quoted in any other is [`AssetClass::CryptoCross`].
 const MONEY_QUOTES: [&str; 5] = ["USD", "USDC", "USDT", "EUR", "GBP"];
 
-/// Currencies OANDA lists pairs in; an instrument with both halves here is FX.
-const CURRENCIES: [&str; 20] = [
+/// What an entry's size counts at the instrument's broker: OANDA `units`, Tradovate
+/// `contracts`, and at Coinbase the quote currency a buy spends (`USD` of `BTC-USD`, Advanced
+/// Trade's `quote_size`).
+pub fn entry_unit(class: AssetClass, instrument: &str) -> String {
+    match class {
+        AssetClass::Fx | AssetClass::Metal | AssetClass::Cfd => "units".into(),
+        AssetClass::Futures => "contracts".into(),
+        AssetClass::Crypto | AssetClass::CryptoCross => {
+            shared::routing::coinbase_currencies(instrument)
+                .map_or_else(|| "of the quote currency".to_owned(), |(_, q)| q.to_owned())
+        }
+    }
+}
+
+/// Currencies OANDA lists pairs in (THB: `USD_THB`); an instrument with both halves here is
+/// FX. A pair of another currency is sized and capped as a CFD: add it here.
+const CURRENCIES: [&str; 21] = [
     "USD", "EUR", "JPY", "GBP", "CHF", "CAD", "AUD", "NZD", "HKD", "SGD", "CNH", "ZAR", "MXN",
-    "NOK", "SEK", "DKK", "PLN", "HUF", "CZK", "TRY",
+    "NOK", "SEK", "DKK", "PLN", "HUF", "CZK", "TRY", "THB",
 ];
 
 impl AssetClass {
@@ -376,12 +391,15 @@ pub enum Refusal {
     KillSwitch,
     /// The alert's `quantity` is over the instrument's `max_override`.
     #[error(
-        "alert quantity {requested} is over the {max} allowed for {instrument} (max_override, else max_position, in its executor's risk settings: {})",
+        "alert quantity {requested} {unit} is over the {max} {unit} allowed for {instrument} (max_override, else max_position, in its executor's risk settings: {})",
         settings_of(class)
     )]
     OverrideTooLarge {
         /// The instrument, as the broker names it.
         instrument: String,
+        /// What an entry's quantity counts ([`entry_unit`]): `units`, `contracts`, or the
+        /// quote currency a spot buy spends.
+        unit: String,
         /// Its asset class's name ([`AssetClass::as_str`]): which executor's settings.
         class: &'static str,
         /// The alert's quantity, in the broker's units.
@@ -1142,6 +1160,7 @@ impl RiskConfig {
             Some(requested) if requested > risk.max_override => {
                 return Err(Refusal::OverrideTooLarge {
                     instrument: name.to_owned(),
+                    unit: entry_unit(class, name),
                     class: class.as_str(),
                     requested,
                     max: risk.max_override,
@@ -1642,7 +1661,7 @@ windows = ["Mon-Fri 07:00-20:00"]
             .unwrap_err();
         assert_eq!(
             too_many.to_string(),
-            "alert quantity 3 is over the 2 allowed for ESZ6 (max_override, else max_position, in its executor's risk settings: RISK_CONFIG; locally TRADOVATE_RISK_CONFIG or TRADOVATE_RISK_CONFIG_FILE)"
+            "alert quantity 3 contracts is over the 2 contracts allowed for ESZ6 (max_override, else max_position, in its executor's risk settings: RISK_CONFIG; locally TRADOVATE_RISK_CONFIG or TRADOVATE_RISK_CONFIG_FILE)"
         );
         // Windows too: the root's, unless the contract sets its own (`[]`: at any hour).
         let windowed = |contract: &str| {
@@ -2162,6 +2181,7 @@ max_notional = "20000"
     fn asset_classes_follow_the_instrument_names() {
         use shared::Broker::*;
         assert_eq!(AssetClass::of(Oanda, "EUR_USD"), AssetClass::Fx);
+        assert_eq!(AssetClass::of(Oanda, "USD_THB"), AssetClass::Fx);
         assert_eq!(AssetClass::of(Oanda, "XAU_USD"), AssetClass::Metal);
         assert_eq!(AssetClass::of(Oanda, "SPX500_USD"), AssetClass::Cfd);
         assert_eq!(AssetClass::of(Oanda, "BCO_USD"), AssetClass::Cfd);

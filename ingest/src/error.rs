@@ -13,6 +13,24 @@ pub enum AuthFailure {
 }
 
 impl AuthFailure {
+    /// What an operator can check, for the operator's own console (the local stack's), never
+    /// the answer: the sender gets the same 401 body whatever failed.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Self::SourceIpNotAllowed => {
+                "the sender's address is not in the IP allowlist (IP_ALLOWLIST)"
+            }
+            Self::NoSecret => {
+                "no secret: neither the path (/webhook/<secret>) nor the alert's body gave one"
+            }
+            Self::WrongSecret => {
+                "the secret given (in the path or the alert's body) is not this stack's \
+                 WEBHOOK_SECRET: the sender (tvctl send, the TradingView alert) and the stack \
+                 must use the same one"
+            }
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SourceIpNotAllowed => "source_ip_not_allowed",

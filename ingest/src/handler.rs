@@ -43,6 +43,9 @@ pub struct Reply {
     /// this spares a caller that shows it (the local stack's console and dashboard) reading
     /// it back.
     pub accepted: Option<Accepted>,
+    /// For a refusal the body names only by its code (a 401): what failed, for the operator's
+    /// own console ([`AuthFailure::hint`]); never sent to the caller.
+    pub operator_note: Option<&'static str>,
 }
 
 /// An alert ingest queued.
@@ -61,6 +64,10 @@ impl Reply {
             status: err.status(),
             body: json!({"error": {"code": err.code(), "message": message}}),
             accepted: None,
+            operator_note: match err {
+                IngestError::Unauthorized(why) => Some(why.hint()),
+                _ => None,
+            },
         }
     }
 }
@@ -167,6 +174,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                     status: 200,
                     body: json!({"status": "ok"}),
                     accepted: None,
+                    operator_note: None,
                 };
             }
             (_, "/healthcheck") => Err(IngestError::MethodNotAllowed),
@@ -382,6 +390,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
             },
             body,
             accepted: None,
+            operator_note: None,
         })
     }
 
@@ -506,6 +515,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                     instrument: route.instrument.to_string(),
                     action: message.alert.action,
                 }),
+                operator_note: None,
             })
         }
         .instrument(span)

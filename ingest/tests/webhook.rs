@@ -119,6 +119,49 @@ async fn every_auth_failure_answers_the_same_401_body_and_enqueues_nothing() {
     assert_eq!(queue.attempts(), 0);
 }
 
+/// The operator's own console learns why a 401 was given (the local stack prints it beside
+/// the refusal); the caller's body stays the same for every cause.
+#[tokio::test]
+async fn a_401_tells_the_operator_what_failed_and_the_caller_nothing() {
+    let (ingest, _, _) = ingest_with(Some(vec!["52.89.214.238".parse().unwrap()]));
+    let good = alert_with_passphrase("oanda-eurusd-long.json", SECRET);
+    let none = serde_json::to_string(&alert("oanda-eurusd-long.json")).unwrap();
+    let allowed = Some("52.89.214.238".parse().unwrap());
+    for (path, body, source_ip, says) in [
+        (
+            "/webhook/not-the-secret-at-all",
+            &good,
+            allowed,
+            "is not this stack's WEBHOOK_SECRET",
+        ),
+        ("/webhook", &none, allowed, "no secret"),
+        (
+            "/webhook",
+            &good,
+            Some("203.0.113.9".parse().unwrap()),
+            "IP allowlist",
+        ),
+    ] {
+        let reply = ingest
+            .handle(ingest::WebhookRequest {
+                method: "POST",
+                path,
+                source_ip,
+                body: body.as_bytes(),
+            })
+            .await;
+        assert_eq!(reply.status, 401);
+        assert!(
+            reply.operator_note.is_some_and(|n| n.contains(says)),
+            "{reply:?}"
+        );
+        assert_eq!(
+            reply.body,
+            json!({"error": {"code": "unauthorized", "message": "unauthorized"}})
+        );
+    }
+}
+
 #[tokio::test]
 async fn allowlisted_source_address_with_the_secret_passes() {
     let (ingest, _, _) = ingest_with(Some(vec!["52.89.214.238".parse().unwrap()]));

@@ -791,7 +791,12 @@ async fn webhook(
             None => {
                 let code = reply.body["error"]["code"].as_str().unwrap_or("");
                 let message = reply.body["error"]["message"].as_str().unwrap_or("");
-                dashboard.refused(reply.status, code, message);
+                // The caller's 401 names no cause; this operator's console and dashboard do.
+                let message = match reply.operator_note {
+                    Some(note) => format!("{message}: {note}"),
+                    None => message.to_owned(),
+                };
+                dashboard.refused(reply.status, code, &message);
                 line(format_args!(
                     "alert  refused {} {code}: {message}",
                     reply.status

@@ -186,6 +186,14 @@ async fn events_bring_the_signal_its_leg_and_the_position_as_they_happen() {
     assert_eq!(row["unrealized_pnl"], "0");
     assert_eq!(row["pnl_unit"], "USD");
     assert_eq!(state["refusals"][0]["code"], "unauthorized");
+    // This operator's dashboard says why (the caller's 401 does not).
+    assert!(
+        state["refusals"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is not this stack's WEBHOOK_SECRET")),
+        "{}",
+        state["refusals"][0]
+    );
     let health = state["status"]["health"].as_array().unwrap();
     assert!(
         health

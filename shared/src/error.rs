@@ -214,7 +214,11 @@ pub enum AlertError {
     },
     /// `market_data.timenow` is older than [`Freshness::max_age`](crate::alert::Freshness)
     /// at the check. Code `stale_alert`, HTTP 422.
-    #[error("market_data.timenow is {age_secs} s old, over the {max_secs} s limit")]
+    #[error(
+        "market_data.timenow is {age_secs} s old, over the {max_secs} s limit (TradingView \
+         sends within seconds: is the receiving machine's clock ahead, or is this an old \
+         alert sent again? The limit is MAX_ALERT_AGE_SECS)"
+    )]
     StaleAlert {
         /// Age of `timenow` at the check, in whole seconds (rounded up).
         age_secs: i64,

@@ -453,10 +453,17 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 dry_run,
                 max_age: chrono::Duration::seconds(max_age_secs),
                 // Who replayed, for the audit: `USER`, else `LOGNAME` (a container may set
-                // `USER` empty), else "unknown".
+                // `USER` empty), else the process's uid (the owner of `/proc/self`, Linux's
+                // proc(5)), else "unknown".
                 operator: ["USER", "LOGNAME"]
                     .into_iter()
                     .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
+                    .or_else(|| {
+                        use std::os::unix::fs::MetadataExt;
+                        std::fs::metadata("/proc/self")
+                            .ok()
+                            .map(|m| format!("uid {}", m.uid()))
+                    })
                     .unwrap_or_else(|| "unknown".into()),
             };
             let all = opts.all;
@@ -1075,6 +1082,15 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                          when none is set: set WEBHOOK_SECRET (or --passphrase) to the secret the \
                          stack or deployment was started with (a deployment also refuses an \
                          address outside its allowlist)"
+                    ));
+                }
+                // Refused the secret the user set: say where it came from and what it must be.
+                WebhookAnswer::Ingest if status == reqwest::StatusCode::UNAUTHORIZED => {
+                    err(&format!(
+                        "{shown}: refused (401): tvctl sent the secret WEBHOOK_SECRET (or \
+                         --passphrase) gives, as the alert's `passphrase`; it must be the one \
+                         the stack or deployment was started with (a deployment also refuses an \
+                         address outside its allowlist; the local stack's console says which)"
                     ));
                 }
                 WebhookAnswer::Ingest => {}

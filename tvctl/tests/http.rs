@@ -358,7 +358,8 @@ fn the_sample_list_marks_the_samples_the_webhook_refuses() {
 }
 
 /// A webhook that refuses the secret tvctl sent when none was set (the local default) is told
-/// so, with how to set the right one; a secret that was set is not second-guessed.
+/// so, with how to set the right one; one that refuses a secret that was set names where it
+/// came from, never the secret itself.
 #[test]
 fn a_refused_default_secret_says_how_to_set_the_right_one() {
     let body = r#"{"error":{"code":"unauthorized","message":"unauthorized"}}"#;
@@ -388,4 +389,10 @@ fn a_refused_default_secret_says_how_to_set_the_right_one() {
     assert_eq!(code, 1, "{text}");
     assert!(!text.contains("local default secret"), "{text}");
     assert!(!text.contains("a-secret-of-mine"), "{text}");
+    assert!(
+        text.contains(
+            "refused (401): tvctl sent the secret WEBHOOK_SECRET (or --passphrase) gives"
+        ),
+        "{text}"
+    );
 }
