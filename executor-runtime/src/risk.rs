@@ -423,10 +423,15 @@ pub enum Refusal {
         max: Decimal,
     },
     #[error(
-        "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional{}, or classes.{class}.size{}, in its executor's risk settings ({})",
+        "no size is configured for {instrument} ({class}): set instruments.{instrument}.size or .notional{}, or classes.{class}.size{}, in its executor's risk settings ({}){}",
         root_hint(instrument, class),
         if *class == "crypto_cross" { "" } else { ", or default_size" },
-        settings_of(class)
+        settings_of(class),
+        if *class == "cfd" {
+            format!("; {instrument} is read as a CFD because it is no currency pair or metal this project knows: if OANDA has no such instrument, the alert's symbol is wrong (fix the symbol, not the size)")
+        } else {
+            String::new()
+        }
     )]
     /// An entry with no quantity override, for an instrument with no size at any layer.
     NoSize {
@@ -1977,6 +1982,23 @@ windows = ["Mon-Fri 07:00-20:00"]
                 "no size is configured for MNQZ6 (futures): set instruments.MNQZ6.size or .notional (or instruments.MNQ.size, which holds across rolls), or classes.futures.size, or default_size, in"
             ),
             "{refusal}"
+        );
+        // An OANDA name read as a CFD may be a mistyped pair (EURUSX): the symbol is
+        // questioned before a size is asked for; a pair is not.
+        let at = "2026-12-01T15:00:00Z".parse().unwrap();
+        let typo =
+            RiskConfig::from_toml("default_max_position = \"5\"\n[classes.fx]\nsize = \"1\"\n")
+                .unwrap()
+                .check(
+                    &on(shared::Broker::Oanda, "EUR_USX", shared::Action::LongEntry),
+                    at,
+                )
+                .unwrap_err()
+                .to_string();
+        assert!(
+            typo.contains("EUR_USX is read as a CFD")
+                && typo.contains("fix the symbol, not the size"),
+            "{typo}"
         );
     }
 
