@@ -645,11 +645,16 @@ impl Conversation for PaperSpot {
     async fn rules(&self, req: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
         // More than the dust once rounded down to the coin's smallest amount: the dust plus
         // one of those, at the close.
+        // Shown in a refusal: four significant figures, rounded up (0.9722057345 → 0.9723),
+        // so a trader reads a minimum, not a computation.
         let smallest = Decimal::new(1, self.base_scale);
         Ok(TradingRules {
             min_size: (self.dust + smallest)
                 .checked_mul(req.intent.reference_price)
-                .unwrap_or(Decimal::MAX),
+                .and_then(|m| {
+                    m.round_sf_with_strategy(4, rust_decimal::RoundingStrategy::AwayFromZero)
+                })
+                .map_or(Decimal::MAX, |m| m.normalize()),
             ..PAPER_RULES
         })
     }
@@ -927,6 +932,20 @@ mod tests {
                 .is_some_and(|e| e.contains(
                     "under the instrument's minimum 0.03003 (sizes in USD: a buy's size is what it spends); nothing was sent"
                 )),
+            "{done:?}"
+        );
+        // At a close with more digits the minimum is shown to four figures, rounded up
+        // (0.00001001 × 3456.789 = 0.0346024…).
+        i.reference_price = Decimal::new(3_456_789, 3);
+        let req = ExecRequest {
+            size: Size::Quantity(Decimal::new(1, 5)),
+            ..one_contract(&i, false)
+        };
+        let done = paper.execute(&req).await.unwrap();
+        assert!(
+            done.reason
+                .as_deref()
+                .is_some_and(|e| e.contains("under the instrument's minimum 0.03461 (")),
             "{done:?}"
         );
         assert_eq!(paper.balances().get("USD"), Some(&Decimal::from(1000)));
