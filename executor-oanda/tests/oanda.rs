@@ -395,6 +395,14 @@ async fn a_reversal_over_the_maximum_position_size_is_refused_before_the_close_l
     );
     let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(reason.contains("maximum position size 999"), "{reason}");
+    // The account stays long against the strategy: alarmed. An entry from flat refused for
+    // its size is the trader's settings, only logged.
+    assert_eq!(h.notifier.sent().len(), 1, "{:?}", h.notifier.sent());
+    h.fake.set_position("EUR_USD", 0, 0);
+    h.fake.set_max_position("EUR_USD", d(999));
+    let flat = intent(Action::ShortEntry, 2);
+    assert_eq!(h.executor.execute(&flat).await.unwrap(), Outcome::Refused);
+    assert_eq!(h.notifier.sent().len(), 1, "{:?}", h.notifier.sent());
 }
 
 #[tokio::test]
@@ -474,12 +482,15 @@ async fn a_reversal_the_margin_cannot_carry_is_refused_before_its_close() {
     let sent = h.notifier.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(sent[0].message.contains("INSUFFICIENT_MARGIN"), "{sent:?}");
-    // A shortfall of 5 % (1,082.37 needed, 1,030 free) is refused as well: past the 2 % the
-    // price may move between the reads, OANDA would cancel the open.
-    h.fake.set_balance(Decimal::new(1030, 0));
+    // A shortfall of 2.6 % (1,082.37 needed, 1,055 free) is refused as well: past the 2 %
+    // the price may move between the reads, OANDA would cancel the open.
+    h.fake.set_balance(Decimal::new(1055, 0));
     let near = intent(Action::ShortEntry, 2);
     assert_eq!(h.executor.execute(&near).await.unwrap(), Outcome::Refused);
     assert!(h.fake.order_requests().is_empty());
+    let reason = test_kit::executor::journaled_reason(&h.journal, &near.signal_id).await;
+    assert!(reason.contains("1055.00 USD would be free"), "{reason}");
+    assert_eq!(h.notifier.sent().len(), 2);
     // Room for it: 2,000 USD free once the long is closed.
     h.fake.set_balance(d(2000));
     let j = intent(Action::ShortEntry, 3);
@@ -499,6 +510,16 @@ async fn a_reversal_the_margin_cannot_carry_is_refused_before_its_close() {
     assert_eq!(h.executor.execute(&k).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(30_000), d(0)));
     assert_eq!(summaries(&h), before);
+    // Within the 2 % (1,082.37 needed, 1,070 free: 1.2 % short) the reversal is sent, and
+    // OANDA decides: here its margin cancels the open after the close (the known gap).
+    h.fake.set_position("EUR_USD", 10_000, 0);
+    h.fake.set_balance(d(1070));
+    let within = intent(Action::ShortEntry, 5);
+    assert_eq!(
+        h.executor.execute(&within).await.unwrap(),
+        Outcome::Rejected
+    );
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
 }
 
 /// A reversal whose close filled and whose open OANDA cancelled (insufficient margin): the

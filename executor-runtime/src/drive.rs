@@ -384,11 +384,15 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
     }
     // An entry on the side already held does nothing, whatever its quantity: a strategy that
     // meant to scale in or resize learns that it was not (exit, then enter at the new size).
+    // (Not a spot short entry, which sells what is held, nor a takeover, whose earlier
+    // attempt may have used the quantity.)
     if done.outcome == Outcome::NoOp
-        && matches!(
-            req.intent.target,
-            TargetPosition::Long | TargetPosition::Short
-        )
+        && !req.takeover
+        && match req.intent.target {
+            TargetPosition::Long => true,
+            TargetPosition::Short => conv.book() != Book::Spot,
+            _ => false,
+        }
         && let Some(q) = req.intent.quantity_override
         && let Some(reason) = done.reason.as_mut()
     {
@@ -582,6 +586,12 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         return Ok(Execution::no_op(conv.no_op_reason(req, &held, &mark)));
     }
     if let Err(refusal) = preflight(&planned, &rules, Some(&limit)) {
+        // A plan that closes a side (a reversal) refused: the account stays on the side the
+        // strategy left, which is alarmed (see `Execution::alarmed`).
+        let reversal = planned
+            .iter()
+            .any(|l| matches!(l.action, LegAction::Close(_)))
+            && planned.iter().any(|l| l.action == LegAction::Open);
         // The notional cap's message names its currency already, and here where its cap is
         // set.
         let unit = match (&refusal, conv.open_size_unit(req)) {
@@ -591,11 +601,13 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             (_, None) => String::new(),
             (_, Some(unit)) => format!(" (sizes in {unit}: a buy's size is what it spends)"),
         };
-        return Ok(stop_before_sending(
+        let mut e = stop_before_sending(
             legs,
             Outcome::Refused,
             format!("{refusal}{unit}; nothing was sent"),
-        ));
+        );
+        e.alarmed = reversal;
+        return Ok(e);
     }
 
     if let Some(again) = planned.iter().find(|p| legs.iter().any(|l| l.leg == p.leg)) {
@@ -625,8 +637,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     {
         let why = format!(
             "an earlier attempt journaled the {} leg filled ({} at {}, broker order {}), which \
-             the broker's lookups do not show yet, and the position (long {}, short {}) still \
-             needs it: not sending it again; check the account",
+             the broker's lookups do not show (yet, or any longer), and the position (long {}, \
+             short {}) needs it: not sending it again under the same client order id; check \
+             the account",
             open.leg.as_str(),
             row.quantity.normalize(),
             row.fill_price.map_or_else(

@@ -975,7 +975,11 @@ mod tests {
         assert_eq!(done.outcome, Outcome::Refused, "{done:?}");
         assert!(done.legs.is_empty(), "nothing sent: {done:?}");
         let why = done.reason.clone().unwrap_or_default();
-        assert!(why.contains("0.5") && why.contains("0.9734725"), "{why}");
+        // The minimum, 0.00001001 BTC at 97,250 = 0.9734725 USD, shown to four figures up.
+        assert!(
+            why.contains("0.5") && why.contains("minimum 0.9735 ("),
+            "{why}"
+        );
         // Exactly the dust's worth buys no more than the dust: refused before it leaves too.
         let req = ExecRequest {
             size: Size::Quantity(Decimal::new(9725, 4)),
@@ -1369,6 +1373,27 @@ mod tests {
         assert_eq!(
             done.reason.as_deref(),
             Some("already at the target, no long position: the account holds short 1 in ESZ6")
+        );
+    }
+
+    /// A spot short entry with nothing held sells nothing: its quantity is no entry's, and the
+    /// no-op says nothing of an entry on the side held.
+    #[tokio::test]
+    async fn a_spot_short_entry_with_nothing_held_says_nothing_of_its_quantity() {
+        let paper = PaperSpot::new("paper", [("USD".to_owned(), Decimal::from(1000))]);
+        let mut i = es1(shared::Action::ShortEntry, "ETH-USD", 1);
+        i.broker = Broker::Coinbase;
+        i.contract = None;
+        i.symbol = "ETHUSD".into();
+        i.reference_price = Decimal::from(3000);
+        i.quantity_override = Some(Decimal::from(2));
+        let done = paper.execute(&one_contract(&i, false)).await.unwrap();
+        assert_eq!(done.outcome, Outcome::NoOp, "{done:?}");
+        assert!(
+            done.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("nothing held to sell") && !r.contains("not used")),
+            "{done:?}"
         );
     }
 

@@ -1440,6 +1440,73 @@ mod tests {
         assert_eq!((execution.outcome, sent), (Outcome::Unknown, 0));
     }
 
+    /// A takeover (free to send, within the budget) of a signal whose earlier attempt
+    /// journaled its open filled, where the broker shows neither the order nor the position
+    /// yet: the processor hands the journaled rows to the core, which sends no second open.
+    #[tokio::test]
+    async fn a_takeover_never_sends_an_open_its_journal_shows_filled() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let venue = Arc::new(PaperNetting::with_clock(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+        ));
+        let journal = Arc::new(MemoryJournal::default());
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        let signal = intent(t0);
+        let key = IdempotencyKey {
+            broker: Broker::Oanda,
+            account: "paper".into(),
+            signal_id: signal.signal_id.clone(),
+            signal_time: t0,
+        };
+        // The earlier attempt: claimed with a 5 s lease, its open journaled filled.
+        store
+            .claim(&key, t0, t0 + Duration::seconds(5))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        journal
+            .upsert_order(&OrderRecord {
+                signal_id: signal.signal_id.clone(),
+                broker: Broker::Oanda,
+                account: "paper".into(),
+                instrument: "EUR_USD".into(),
+                leg: Leg::Open,
+                attempt: 1,
+                client_order_id: shared::execution::ClientOrderId::new(
+                    &signal.signal_id,
+                    Leg::Open,
+                ),
+                broker_order_id: Some("6371".into()),
+                side: shared::execution::Side::Buy,
+                quantity: Decimal::from(1000),
+                fill_price: Some(Decimal::new(108_345, 5)),
+                outcome: Outcome::Filled,
+                error: None,
+                sent_at: Some(t0),
+                acked_at: Some(t0),
+                fee: None,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let executor = paper_executor(venue.clone(), store, journal.clone(), &clock, "1000");
+        clock.advance(Duration::seconds(6));
+        let out = executor.execute(&signal).await;
+        assert!(matches!(out, Ok(Outcome::Unknown)), "{out:?}");
+        assert_eq!(venue.orders(), 0, "no second open");
+        let reason = journal
+            .signal(&signal.signal_id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .and_then(|s| s.reason)
+            .unwrap_or_default();
+        assert!(
+            reason.contains("journaled the open leg filled (1000 at 1.08345, broker order 6371)"),
+            "{reason}"
+        );
+    }
+
     /// An earlier attempt's open filled, and the position does not show it yet: a stale
     /// takeover reads the signal `filled`, as one that may send does.
     #[tokio::test]

@@ -148,10 +148,10 @@ pub struct Execution {
     /// ([`crate::health::health_event`]); a `tvctl status` must not call the path degraded
     /// for it.
     pub stopped_by_policy: bool,
-    /// A refusal the trader must hear of at once: the broker's own figures say the account
-    /// cannot carry the signal (a reversal's open beyond the margin its close would free),
-    /// so the account stays where it was, against the strategy. Alarmed, where other
-    /// refusals (the trader's own settings) are logged.
+    /// A refusal the trader must hear of at once: a reversal refused before its close (its
+    /// open beyond the broker's published rules, or beyond the margin its close would free),
+    /// so the account stays on the side the strategy left. Alarmed, where other refusals
+    /// (an entry's size, the trader's own settings) are logged.
     pub alarmed: bool,
 }
 

@@ -51,9 +51,11 @@ pub struct TokenPolicy {
     pub renew_before: Duration,
     /// Executors treat a token with less than this left as expired.
     pub min_validity: Duration,
-    /// How long one refresh may hold the lock; the refresh itself is stopped after three
-    /// quarters of it. Longer than a refresh's worst case under the client's settings (a
-    /// renewal's three 8 s tries, two penalty waits of up to 10 s, then a login): 90 s.
+    /// How long one refresh may hold the lock (60 s); its calls to Tradovate are stopped
+    /// after three quarters of it (45 s), inside the Lambdas' 60 s timeout, so that a refresh
+    /// never runs on past its lease nor is killed before it reports. A renewal's worst case
+    /// under the client's settings (three 8 s tries, two penalty waits of up to 10 s) fits;
+    /// one that then falls back to a login may not, and fails.
     pub lock_lease: Duration,
     /// How long a process waits for another one's refresh.
     pub wait_for_other: std::time::Duration,
@@ -64,7 +66,7 @@ impl Default for TokenPolicy {
         Self {
             renew_before: Duration::minutes(20),
             min_validity: Duration::seconds(60),
-            lock_lease: Duration::seconds(90),
+            lock_lease: Duration::seconds(60),
             wait_for_other: std::time::Duration::from_secs(10),
         }
     }
@@ -172,18 +174,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 .acquire(TOKEN_NAME, &self.owner, now, now + self.policy.lock_lease)
                 .await?
             {
-                // Within the lease, or another process could take the lock, refresh as well and
-                // store its token while this one stores another (a login opens a session that
-                // can end others). Stopped after a renewal was granted, the stored token is the
-                // retired one: its next use gets a 401, and the refresh after that logs in.
-                let holding = self.policy.lock_lease.to_std().unwrap_or_default() * 3 / 4;
-                let result =
-                    match tokio::time::timeout(holding, self.refresh_holding(rejected, scheduled))
-                        .await
-                    {
-                        Ok(r) => r,
-                        Err(_) => Err(TokenError::LeaseOverrun(holding.as_secs())),
-                    };
+                let result = self.refresh_holding(rejected, scheduled).await;
                 if let Err(e) = self.lock.release(TOKEN_NAME, &self.owner).await {
                     warn!(error = %e, "could not release the token lock; it will expire");
                 }
@@ -224,23 +215,35 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         let valid = current.filter(|t| {
             t.expires_at > self.clock.now() && !rejected.is_some_and(|r| same(r, &t.access_token))
         });
-        let (grant, how) = match valid {
-            Some(t) => match self.client.renew_token(&t.access_token).await {
-                Ok(g) => (g, Refreshed::Renewed),
-                Err(TvError::Unauthorized | TvError::Refused(_)) => {
-                    warn!("renewal refused; logging in");
-                    (
-                        self.client.request_token(&self.creds).await?,
-                        Refreshed::LoggedIn,
-                    )
-                }
-                Err(e) => return Err(e.into()),
-            },
-            None => (
-                self.client.request_token(&self.creds).await?,
-                Refreshed::LoggedIn,
-            ),
+        let obtain = async {
+            Ok::<_, TokenError>(match valid {
+                Some(t) => match self.client.renew_token(&t.access_token).await {
+                    Ok(g) => (g, Refreshed::Renewed),
+                    Err(TvError::Unauthorized | TvError::Refused(_)) => {
+                        warn!("renewal refused; logging in");
+                        (
+                            self.client.request_token(&self.creds).await?,
+                            Refreshed::LoggedIn,
+                        )
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+                None => (
+                    self.client.request_token(&self.creds).await?,
+                    Refreshed::LoggedIn,
+                ),
+            })
         };
+        // Within the lease, or another process could take the lock, refresh as well and store
+        // its token while this one stores another (a login opens a session that can end
+        // others); and before the Lambda's own timeout (60 s), so that a failure is reported.
+        // Only Tradovate's calls are cut, never the save. Cut after a renewal was granted, the
+        // stored token is the retired one: its next use gets a 401, and the refresh after
+        // that logs in.
+        let cutoff = self.policy.lock_lease.to_std().unwrap_or_default() * 3 / 4;
+        let (grant, how) = tokio::time::timeout(cutoff, obtain)
+            .await
+            .map_err(|_| TokenError::LeaseOverrun(cutoff.as_secs()))??;
         let TokenGrant {
             access_token,
             expires_at,

@@ -1088,9 +1088,10 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 WebhookAnswer::Ingest if status == reqwest::StatusCode::UNAUTHORIZED => {
                     err(&format!(
                         "{shown}: refused (401): tvctl sent the secret WEBHOOK_SECRET (or \
-                         --passphrase) gives, as the alert's `passphrase`; it must be the one \
-                         the stack or deployment was started with (a deployment also refuses an \
-                         address outside its allowlist; the local stack's console says which)"
+                         --passphrase) gives, as the alert's `passphrase` (a secret in the \
+                         --url path is used instead); it must be the one the stack or deployment \
+                         was started with (a deployment also refuses an address outside its \
+                         allowlist; the local stack's console says which)"
                     ));
                 }
                 WebhookAnswer::Ingest => {}
