@@ -68,7 +68,8 @@ pub type Flush<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> +
 /// Where a queue writes its state so that it outlives the process: the local stack's SQLite
 /// file (`local-store`). Every call is made under the queue's lock, in the order of the
 /// queue's operations; a log may group writes and commit them later, in that order, and
-/// [`flush`](Self::flush) waits until they are committed: a message is on disk before
+/// [`flush`](Self::flush) waits until they are committed: a message is written (kept across a
+/// crash of the process, not of the machine: no `fsync` per commit) before
 /// [`FifoQueue::send`] returns `Ok`. Errors are the store's message; a failed `sent` or
 /// flush fails the send (nothing is accepted that is not kept).
 pub trait QueueLog: Send + Sync + std::fmt::Debug {
@@ -697,8 +698,8 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
 }
 
 impl<C: Clock + Clone> FifoQueue for LocalFifoQueue<C> {
-    /// Accepts the message and waits until it is durable ([`QueueLog::flush`]), so `Ok`
-    /// means kept across a crash; unless the queue was built not to wait
+    /// Accepts the message and waits until it is committed ([`QueueLog::flush`]), so `Ok`
+    /// means kept across a crash of the process (not a power loss); unless the queue was built not to wait
     /// ([`LocalFifoQueue::sends_wait_for_commit`]).
     async fn send(&self, message: FifoMessage) -> Result<(), QueueError> {
         self.send_checked(message).await.map(drop)
