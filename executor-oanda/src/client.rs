@@ -261,9 +261,7 @@ impl OandaClient {
     /// summary shows the account exists (a 404 there too is [`OandaError::NoAccount`], never a
     /// flat account).
     pub async fn position(&self, instrument: &str) -> Result<Holdings, OandaError> {
-        let found: Option<PositionResponse> = self
-            .get(&self.url(&format!("/positions/{instrument}")))
-            .await?;
+        let found = self.position_response(instrument).await?;
         match found {
             Some(r) => Ok(Holdings {
                 long: r.position.long.units,
@@ -303,9 +301,7 @@ impl OandaClient {
         &self,
         instrument: &str,
     ) -> Result<(Holdings, String), OandaError> {
-        let found: Option<PositionResponse> = self
-            .get(&self.url(&format!("/positions/{instrument}")))
-            .await?;
+        let found = self.position_response(instrument).await?;
         match found {
             Some(r) => {
                 let last = r.last_transaction_id.ok_or_else(|| {
@@ -414,10 +410,20 @@ impl OandaClient {
     /// The account's position in `instrument` as OANDA reports it (`None`: no position),
     /// with its `marginUsed` and `unrealizedPL` when given.
     pub async fn position_detail(&self, instrument: &str) -> Result<Option<Position>, OandaError> {
-        let found: Option<PositionResponse> = self
-            .get(&self.url(&format!("/positions/{instrument}")))
-            .await?;
-        Ok(found.map(|r| r.position))
+        Ok(self
+            .position_response(instrument)
+            .await?
+            .map(|r| r.position))
+    }
+
+    /// `GET positions/{instrument}`: `None` for a 404 (no position, or no such account: the
+    /// callers tell them apart).
+    async fn position_response(
+        &self,
+        instrument: &str,
+    ) -> Result<Option<PositionResponse>, OandaError> {
+        self.get(&self.url(&format!("/positions/{instrument}")))
+            .await
     }
 
     pub async fn account_summary(&self) -> Result<AccountSummary, OandaError> {

@@ -305,9 +305,10 @@ pub trait Conversation: Send + Sync {
     /// figures (OANDA's margin), asked before its first order leaves, once the size rules
     /// have passed: a reversal whose open the broker then refuses ends flat, at neither side.
     /// Only where the figures are documented and a refusal cannot miss a trade the broker
-    /// would take: a single-leg order the broker refuses leaves nothing half done. `mark` is what the holdings read left. `Ok(Some(why))`: it cannot; the
-    /// signal is refused, nothing sent. `Ok(None)`: no reason to think so (the default: no
-    /// such figures). A failed read sends nothing either.
+    /// would take: a single-leg order the broker refuses leaves nothing half done. `mark` is
+    /// what the holdings read left. `Ok(Some(why))`: it cannot; the signal is refused,
+    /// nothing sent. `Ok(None)`: no reason to think so (the default: no such figures). A
+    /// failed read sends nothing either.
     fn room(
         &self,
         req: &ExecRequest<'_>,
@@ -671,9 +672,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     }
     // A plan the account could not carry (a reversal's open beyond the margin its close
     // frees): refused before its first order, rather than a close that leaves the account
-    // flat. Not for a takeover or a roll, which
-    // carry on from what an earlier attempt or contract left. Before the budget check
-    // below: its reads take time the close and the open then no longer have.
+    // flat. Not for a takeover or a roll, which carry on from what an earlier attempt or
+    // contract left. Before the budget check below: its reads take time the close and the
+    // open then no longer have.
     if !req.takeover && legs.is_empty() && rolled.is_empty() && !planned.is_empty() {
         match conv.room(req, &planned, &mark).await {
             Ok(None) => {}

@@ -412,7 +412,7 @@ fn refusal_table() -> Vec<(&'static str, Vec<u8>, ErrorCode, &'static [&'static 
             "31 s old",
             with(&["market_data", "timenow"], json!("2026-11-23T14:31:30Z")),
             ErrorCode::StaleAlert,
-            &["31 s old", "30 s"],
+            &["31 s old", "30 s", "clock ahead", "MAX_ALERT_AGE_SECS"],
         ),
         (
             // 30.4 s: rounded up, never "30 s old, over the 30 s limit".

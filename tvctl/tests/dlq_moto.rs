@@ -90,6 +90,22 @@ fn event(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::sqs::Sq
     serde_json::from_value(json!({ "Records": records })).unwrap()
 }
 
+/// Sends `intents` to the dead-letter queue at `url` as an executor does: group `EUR_USD`,
+/// deduplicated by signal id.
+async fn dead_letter(client: &aws_sdk_sqs::Client, url: &str, intents: &[&OrderIntent]) {
+    for intent in intents {
+        client
+            .send_message()
+            .queue_url(url)
+            .message_group_id("EUR_USD")
+            .message_deduplication_id(intent.signal_id.as_str())
+            .message_body(serde_json::to_string(intent).unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 fn journal_path() -> String {
     std::env::temp_dir()
         .join(format!("dlq-audit-{}.sqlite", std::process::id()))
@@ -497,17 +513,7 @@ async fn dead_letters_listed_from_sqs_carry_their_journaled_reasons() {
         .await
         .unwrap();
     drop(journal);
-    for intent in [&journaled, &not_journaled] {
-        client
-            .send_message()
-            .queue_url(&dlq_url)
-            .message_group_id("EUR_USD")
-            .message_deduplication_id(intent.signal_id.as_str())
-            .message_body(serde_json::to_string(intent).unwrap())
-            .send()
-            .await
-            .unwrap();
-    }
+    dead_letter(&client, &dlq_url, &[&journaled, &not_journaled]).await;
     let last_errors = |journal: Option<&str>| {
         let (code, out) = tvctl_with(&["dlq", "list", "--queue-url", &dlq_url, "--json"], journal);
         assert_eq!(code, 0, "{out}");
@@ -568,17 +574,7 @@ async fn a_forced_dry_run_gives_ages_and_names_a_later_letter_of_the_group() {
     let mut later = intent_at(&format!("later-{suffix}"), now - Duration::seconds(40));
     later.action = Action::ShortEntry;
     later.target = Action::ShortEntry.target();
-    for intent in [&older, &later] {
-        client
-            .send_message()
-            .queue_url(&dlq_url)
-            .message_group_id("EUR_USD")
-            .message_deduplication_id(intent.signal_id.as_str())
-            .message_body(serde_json::to_string(intent).unwrap())
-            .send()
-            .await
-            .unwrap();
-    }
+    dead_letter(&client, &dlq_url, &[&older, &later]).await;
     let audit = std::env::temp_dir().join(format!("forced-{suffix}.jsonl"));
     let (code, out) = tvctl_with(
         &[
