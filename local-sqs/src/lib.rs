@@ -65,6 +65,13 @@ pub struct Durable {
 /// What [`QueueLog::flush`] returns.
 pub type Flush<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
+/// A point in a [`QueueLog`]'s writes: how many it had made when [`QueueLog::mark`] was
+/// called. A flush given a mark answers for the writes made after it, so a write lost in a
+/// failed commit is reported to its own writer even when a later commit succeeded before that
+/// writer asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WriteMark(pub u64);
+
 /// Where a queue writes its state so that it outlives the process: the local stack's SQLite
 /// file (`local-store`). Every call is made under the queue's lock, in the order of the
 /// queue's operations; a log may group writes and commit them later, in that order, and
@@ -73,9 +80,15 @@ pub type Flush<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> +
 /// [`FifoQueue::send`] returns `Ok`. Errors are the store's message; a failed `sent` or
 /// flush fails the send (nothing is accepted that is not kept).
 pub trait QueueLog: Send + Sync + std::fmt::Debug {
-    /// Waits until every write made so far is durable. By default there is nothing to wait
-    /// for (a log that commits each write as it is made).
-    fn flush(&self) -> Flush<'_> {
+    /// The point its writes have reached, for [`flush`](Self::flush). By default 0 (a log
+    /// that commits each write as it is made).
+    fn mark(&self) -> WriteMark {
+        WriteMark::default()
+    }
+    /// Waits until every write made so far is durable; an error when any write made after
+    /// `since` was lost. By default there is nothing to wait for.
+    fn flush(&self, since: WriteMark) -> Flush<'_> {
+        let _ = since;
         Box::pin(async { Ok(()) })
     }
     /// A message accepted by `queue`, and its dedup id seen at `message.sent_at`.
@@ -348,13 +361,20 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         }
     }
 
+    /// The point the queue's [`QueueLog`] has reached, taken before the changes a later
+    /// [`flush`](Self::flush) answers for.
+    pub fn mark(&self) -> WriteMark {
+        self.log.as_ref().map(|l| l.mark()).unwrap_or_default()
+    }
+
     /// Waits until every change made so far is durable in the queue's [`QueueLog`] (at once
     /// without one).
     ///
-    /// Errors: the log's message.
-    pub async fn flush(&self) -> Result<(), String> {
+    /// Errors: the log's message, when a write made after `since` (see [`mark`](Self::mark))
+    /// was lost.
+    pub async fn flush(&self, since: WriteMark) -> Result<(), String> {
         match &self.log {
-            Some(log) => log.flush().await,
+            Some(log) => log.flush(since).await,
             None => Ok(()),
         }
     }
@@ -689,9 +709,10 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
             queue: self.config.name.clone(),
             reason,
         };
+        let mark = self.mark();
         let queued = self.try_send(message).map_err(unavailable)?;
         if self.send_waits {
-            self.flush().await.map_err(unavailable)?;
+            self.flush(mark).await.map_err(unavailable)?;
         }
         Ok(queued)
     }
@@ -873,7 +894,7 @@ mod tests {
     struct StuckLog(MemLog);
 
     impl QueueLog for StuckLog {
-        fn flush(&self) -> Flush<'_> {
+        fn flush(&self, _: WriteMark) -> Flush<'_> {
             Box::pin(std::future::pending())
         }
         fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {

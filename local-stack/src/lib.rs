@@ -144,9 +144,10 @@ impl shared::ports::Notifier for ConsoleNotifier {
 }
 
 /// The journal behind the state file: every write first waits until the state file's writes
-/// so far are committed ([`LocalStore::flush`]). The journal is another file; without this a
-/// crash could leave it recording a paper fill the state file never kept, and the fill would
-/// be made again, at another price, under the same client order id.
+/// so far are committed, and is refused once a paper fill was lost in a failed commit
+/// ([`LocalStore::paper_fills_kept`]). The journal is another file; without this a crash could
+/// leave it recording a paper fill the state file never kept, and the fill would be made
+/// again, at another price, under the same client order id.
 #[derive(Debug, Clone)]
 pub struct StateFirst<J> {
     /// The state file.
@@ -158,7 +159,7 @@ pub struct StateFirst<J> {
 impl<J: shared::execution::TradeJournal> StateFirst<J> {
     async fn state_kept(&self) -> Result<(), shared::execution::JournalError> {
         self.store
-            .flush()
+            .paper_fills_kept()
             .await
             .map_err(|reason| shared::execution::JournalError { reason })
     }
@@ -2251,6 +2252,7 @@ async fn dlq_replay(
         }
     };
     // The letter leaves the dead-letter queue only once its copy is kept in the source queue.
+    let mark = source.mark();
     if let Err(e) = source.try_send(shared::ports::FifoMessage {
         group_id,
         dedup_id: format!("replay-{}", req.message_id),
@@ -2263,7 +2265,7 @@ async fn dlq_replay(
             .into_response();
     }
     dlq.remove(&req.message_id);
-    if let Err(e) = source.flush().await {
+    if let Err(e) = source.flush(mark).await {
         // The copy stands in the source queue, and the queue file's next commit rewrites the
         // file from what stands after a lost write (`local_store::queue_file`): it runs.
         // Saying "not kept" would invite a second replay.

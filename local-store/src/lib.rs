@@ -42,7 +42,7 @@
 
 use chrono::{DateTime, Utc};
 use executor_runtime::paper::{FILLS_IN_MEMORY, PaperBook, PaperFill, PaperLog};
-use local_sqs::{Durable, QueueLog, Saved};
+use local_sqs::{Durable, QueueLog, Saved, WriteMark};
 use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
 use shared::execution::Side;
@@ -50,7 +50,7 @@ use shared::outcome::Outcome;
 use shared::ports::{
     Claim, HAND_OVER_SKEW, IdempotencyKey, IdempotencyStore, InstrumentKey, StoreError,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -231,6 +231,8 @@ struct Inner {
     undated: bool,
     /// Whether the file held undated records at start.
     had_undated: bool,
+    /// Whether the open transaction holds a paper fill.
+    fills_open: bool,
 }
 
 impl Inner {
@@ -249,14 +251,57 @@ impl Inner {
     }
 }
 
-/// What the committer has made durable: writes numbered `..=committed` are on disk; writes
-/// in `failed_after + 1..=failed_upto` were in a commit that failed and are lost.
-#[derive(Debug, Clone, Default)]
+/// How many ranges of lost writes [`Durability`] keeps; older ones are folded into one.
+const LOST_RANGES: usize = 64;
+
+/// What the committer has made durable: writes numbered `..=committed` are on disk, except
+/// those in `lost`'s ranges.
+///
+/// Every range is kept (up to [`LOST_RANGES`]), not only the latest: a writer may ask after
+/// its commit failed and a later one succeeded, or after a second failure, and its write must
+/// still read as lost (with only the latest range kept, it read as kept).
+#[derive(Debug, Default)]
 struct Durability {
     committed: u64,
-    failed_after: u64,
-    failed_upto: u64,
+    /// Writes in `after + 1..=upto` were in a commit that failed and are lost; oldest first.
+    lost: VecDeque<(u64, u64)>,
+    /// Writes up to here may be lost: the ranges dropped from `lost` past [`LOST_RANGES`]
+    /// (a flush that reaches back there reads as failed, which is safe).
+    forgotten_upto: u64,
+    /// The latest failed commit's message.
     error: Option<std::sync::Arc<str>>,
+    /// A commit that failed held a paper fill: the books in memory hold fills the file does not,
+    /// until the stack is restarted and reads them back ([`LocalStore::paper_fills_kept`]).
+    fill_lost: bool,
+}
+
+impl Durability {
+    /// Whether a write numbered in `mark + 1..=target` is lost.
+    fn lost_between(&self, mark: u64, target: u64) -> bool {
+        mark < target
+            && (mark < self.forgotten_upto
+                || self
+                    .lost
+                    .iter()
+                    .any(|&(after, upto)| after < target && mark < upto))
+    }
+
+    /// Whether the writes up to `target` are settled: committed, or `target` itself lost.
+    fn settled(&self, target: u64) -> bool {
+        self.committed >= target || self.lost_between(target.saturating_sub(1), target)
+    }
+
+    /// The error a flush answers for writes in `mark + 1..=target`, if one was lost.
+    fn verdict(&self, mark: u64, target: u64) -> Result<(), String> {
+        if self.lost_between(mark, target) {
+            Err(format!(
+                "local state: commit failed: {}",
+                self.error.as_deref().unwrap_or("unknown error")
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// What flushes ask of the committer.
@@ -318,6 +363,7 @@ impl Shared {
     /// no later record follows a gap.
     fn commit(&self) -> Result<(), String> {
         let mut inner = lock(&self.inner);
+        let fills = std::mem::take(&mut inner.fills_open);
         let sqlite = if inner.open {
             inner.open = false;
             let r = run(&inner.conn, "COMMIT", []).map(|_| ());
@@ -357,19 +403,24 @@ impl Shared {
             Err(e) => {
                 tracing::error!(error = %e, "local state: commit failed, its writes are lost");
                 inner.writes_lost();
-                self.lost(upto, e);
+                self.lost(upto, e, fills);
             }
         }
         result
     }
 
     /// Publishes that the writes after the last commit, up to `upto`, are lost: their flushes
-    /// answer `error`.
-    fn lost(&self, upto: u64, error: &str) {
+    /// answer `error`. `fills`: they held a paper fill.
+    fn lost(&self, upto: u64, error: &str, fills: bool) {
         self.durable.send_modify(|d| {
-            d.failed_after = d.committed;
-            d.failed_upto = upto;
+            if d.lost.len() == LOST_RANGES
+                && let Some((_, upto)) = d.lost.pop_front()
+            {
+                d.forgotten_upto = upto;
+            }
+            d.lost.push_back((d.committed, upto));
             d.error = Some(error.into());
+            d.fill_lost |= fills;
         });
     }
 
@@ -833,6 +884,7 @@ impl LocalStore {
                 latest: HashMap::new(),
                 undated,
                 had_undated: undated,
+                fills_open: false,
             }),
             queue_records: Mutex::new(queue_records),
             written: AtomicU64::new(0),
@@ -1044,16 +1096,26 @@ impl LocalStore {
         &self.notes
     }
 
+    /// The point the store's writes have reached: take it before the writes a later
+    /// [`flush`](Self::flush) answers for.
+    pub fn mark(&self) -> WriteMark {
+        WriteMark(self.shared.written.load(Ordering::Acquire))
+    }
+
     /// Waits until every write made before the call is committed (group commit: one commit
-    /// serves every waiter that came before it).
+    /// serves every waiter that came before it), and answers for the writes made after
+    /// `since` (a [`mark`](Self::mark) taken before them).
     ///
-    /// Errors: SQLite's message when the commit that held these writes failed (they are lost,
-    /// and the caller must not report them done).
-    pub async fn flush(&self) -> Result<(), String> {
+    /// Errors: SQLite's message when a commit that held a write made after `since` failed
+    /// (it is lost, and the caller must not report it done), even if later commits succeeded.
+    pub async fn flush(&self, since: WriteMark) -> Result<(), String> {
         let target = self.shared.written.load(Ordering::Acquire);
         let mut rx = self.shared.durable.subscribe();
-        if rx.borrow().committed >= target {
-            return Ok(());
+        {
+            let d = rx.borrow();
+            if d.settled(target) {
+                return d.verdict(since.0, target);
+            }
         }
         let sleeping = {
             let mut requested = lock(&self.shared.requested);
@@ -1063,23 +1125,38 @@ impl LocalStore {
         if sleeping {
             self.shared.wake.notify_one();
         }
-        let state = rx
-            .wait_for(|d| {
-                d.committed >= target || (d.failed_after < target && target <= d.failed_upto)
-            })
+        // Every lost range stays in the state, so the verdict read once settled counts the
+        // failures of every commit since `since`, however many came meanwhile.
+        rx.wait_for(|d| d.settled(target))
             .await
             .map_err(|_| "local state: the committer has stopped".to_owned())?
-            .clone();
-        // The failure first: after a failed commit the next one (with nothing open) moves
-        // `committed` past the lost writes, and they must not read as kept.
-        if state.failed_after < target && target <= state.failed_upto {
-            Err(format!(
-                "local state: commit failed: {}",
-                state.error.as_deref().unwrap_or("unknown error")
-            ))
-        } else {
-            Ok(())
+            .verdict(since.0, target)
+    }
+
+    /// Waits until every write made before the call is committed, as [`flush`](Self::flush)
+    /// does, and answers whether the paper fills made so far are in the file: the local
+    /// stack's journal records a paper fill only after this (see `StateFirst` there), so a
+    /// crash never leaves the journal holding a fill the state file lost.
+    ///
+    /// Errors: once a commit that held a paper fill failed, until the stack is restarted
+    /// (the books in memory then hold fills the file does not; a restart reads them from the
+    /// file, and the journal never recorded the lost ones); SQLite's message.
+    pub async fn paper_fills_kept(&self) -> Result<(), String> {
+        self.flush(self.mark()).await?;
+        if self.shared.durable.borrow().fill_lost {
+            return Err(format!(
+                "local state: a paper fill was lost in a failed commit ({}); paper trading stops \
+                 until the stack is restarted (it then reads the paper books back from {})",
+                self.shared
+                    .durable
+                    .borrow()
+                    .error
+                    .as_deref()
+                    .unwrap_or("unknown error"),
+                self.path
+            ));
         }
+        Ok(())
     }
 
     /// Commits what is pending now, on the caller's thread (start-up, tests).
@@ -1149,13 +1226,17 @@ impl LocalStore {
             // The queue records made since the last commit are lost with it, as a failed
             // commit loses them.
             inner.open = false;
+            let fills = std::mem::take(&mut inner.fills_open);
             let upto = inner
                 .queues
                 .drop_pending(&self.shared.queue_records, &self.shared.written);
             tracing::error!("local state: SQLite rolled a transaction back, its writes are lost");
             inner.writes_lost();
-            self.shared
-                .lost(upto, "SQLite rolled the transaction back after an error");
+            self.shared.lost(
+                upto,
+                "SQLite rolled the transaction back after an error",
+                fills,
+            );
         }
         if !inner.open {
             run(&inner.conn, "BEGIN", [])?;
@@ -1458,8 +1539,12 @@ impl LocalStore {
 /// Each operation is a record in the queue file (see `queue_file`), written with the next
 /// commit after the SQLite transaction.
 impl QueueLog for LocalStore {
-    fn flush(&self) -> local_sqs::Flush<'_> {
-        Box::pin(LocalStore::flush(self))
+    fn mark(&self) -> WriteMark {
+        LocalStore::mark(self)
+    }
+
+    fn flush(&self, since: WriteMark) -> local_sqs::Flush<'_> {
+        Box::pin(LocalStore::flush(self, since))
     }
 
     fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
@@ -1492,7 +1577,10 @@ impl PaperLog for LocalStore {
         // One row, so one statement and no savepoint: the holdings ride on the fill, and the
         // sweep folds them into the book (PAPER_FILL_INDEX).
         let holdings = encode_holdings(holdings);
-        self.write_one(
+        let mut writing = self.writing().map_err(text)?;
+        writing.fills_open = true;
+        run(
+            &writing.conn,
             "INSERT OR REPLACE INTO paper_fill
                  (account, at_ms, client_order_id, order_id, quantity, price, n, holdings, side,
                   instrument)
@@ -1647,11 +1735,14 @@ impl IdempotencyStore for LocalStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
+        let mark = self.mark();
         let claim = self.claim_now(key, now, lease_until)?;
         if matches!(claim, Claim::Acquired | Claim::TakenOver) {
             // The claim is on disk before the executor acts on it (an order leaves): a crash
             // after the order finds the lease, and the takeover reconciles instead of sending.
-            self.flush().await.map_err(|reason| StoreError { reason })?;
+            self.flush(mark)
+                .await
+                .map_err(|reason| StoreError { reason })?;
         }
         Ok(claim)
     }
@@ -2098,6 +2189,7 @@ mod tests {
             undated_file(&path, &[(2, Some(ms(lease)), None, None)]);
             let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
             let committed = s.shared.durable.borrow().committed;
+            let mark = s.mark();
             // A paper broker's claim (no wait for its commit): the record moves under its
             // signal's time, and the store's first sweep, in the same transaction, finds no
             // undated record left.
@@ -2109,7 +2201,7 @@ mod tests {
             if !rolled_back_since(&s, committed) {
                 continue;
             }
-            assert!(s.flush().await.is_err(), "the moved record is not kept");
+            assert!(s.flush(mark).await.is_err(), "the moved record is not kept");
             // The record is back where it was, and the next claim finds it: taken over
             // again (it would reconcile), never acquired afresh.
             assert_eq!(
@@ -2368,28 +2460,139 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_write_lost_in_a_failed_commit_reads_as_lost_after_later_commits_succeeded() {
+        let (_dir, path) = file("lost-then-kept");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        // A writer's write is lost (the disk is full) before it asks for it: the commit came
+        // from another waiter or the committer's own timer.
+        lock(&s.shared.inner).queues.fail_next_write();
+        let lost = s.mark();
+        s.sent("q", &message(1, "a", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = s.commit();
+        // Then another writer's write, committed; then a second failure, and another commit.
+        let kept = s.mark();
+        s.sent("q", &message(2, "b", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        lock(&s.shared.inner).queues.fail_next_write();
+        s.sent("q", &message(3, "c", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = s.commit();
+        let last = s.mark();
+        s.sent("q", &message(4, "d", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
+        // The first writer asks only now: its write still reads as lost, after a success and
+        // after a later failure (with only the latest failure kept, it read as kept).
+        let failed = s.flush(lost).await;
+        assert!(
+            failed.as_ref().is_err_and(|e| e.contains("disk is full")),
+            "{failed:?}"
+        );
+        // A flush answers for every write after its mark: the second writer's mark is before
+        // the second failure.
+        assert!(s.flush(kept).await.is_err());
+        s.flush(last).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !s.shared.durable.borrow().fill_lost,
+            "no paper fill was lost"
+        );
+        s.paper_fills_kept().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[tokio::test]
+    async fn more_failures_than_are_kept_read_as_lost_from_the_oldest_kept() {
+        let (_dir, path) = file("many-failures");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let first = s.mark();
+        for n in 1..=LOST_RANGES as u64 + 3 {
+            lock(&s.shared.inner).queues.fail_next_write();
+            s.sent("q", &message(n, &format!("m{n}"), t0()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let _ = s.commit();
+            // A commit with nothing open moves `committed` past the lost write.
+            s.commit().unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(s.shared.durable.borrow().lost.len(), LOST_RANGES);
+        assert!(
+            s.flush(first).await.is_err(),
+            "the forgotten ones still count"
+        );
+        let last = s.mark();
+        s.sent("q", &message(999, "z", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.flush(last).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[tokio::test]
+    async fn a_paper_fill_lost_in_a_failed_commit_stops_paper_fills_from_being_journaled() {
+        // The committer commits on its own IDLE_COMMIT after a write; when it commits between
+        // the fill and the queue record (whose write fails), the fill is kept, and the
+        // scenario starts again on a fresh file (bounded).
+        for _ in 0..50 {
+            let (_dir, path) = file("fill-lost");
+            let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            s.paper_fills_kept().await.unwrap_or_else(|e| panic!("{e}"));
+            let committed = s.shared.durable.borrow().committed;
+            lock(&s.shared.inner).queues.fail_next_write();
+            s.filled("paper-oanda", "c1", t0(), &paper_fill(1), &[], 1)
+                .unwrap_or_else(|e| panic!("{e}"));
+            s.sent("q", &message(1, "a", t0()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            if s.shared.durable.borrow().committed != committed {
+                continue;
+            }
+            let _ = s.commit();
+            // Later writes commit, yet the books in memory hold a fill the file does not.
+            s.sent("q", &message(2, "b", t0()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            s.commit().unwrap_or_else(|e| panic!("{e}"));
+            let refused = s.paper_fills_kept().await;
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|e| e.contains("restarted") && e.contains("disk is full")),
+                "{refused:?}"
+            );
+            // Restarted: the books are what the file holds (here SQLite's commit came before
+            // the queue file's write failed, so it holds the fill; after a rollback it does
+            // not, see `rolled_back`), and journaling goes on.
+            drop(s);
+            let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            s.paper_fills_kept().await.unwrap_or_else(|e| panic!("{e}"));
+            return;
+        }
+        panic!("the committer committed every fill before its commit could fail");
+    }
+
+    #[tokio::test]
     async fn a_failed_queue_file_write_fails_its_waiters_and_the_file_is_rewritten_before_the_next()
     {
         let (_dir, path) = file("failed-write");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         s.sent("q", &message(1, "a", t0()))
             .unwrap_or_else(|e| panic!("{e}"));
-        s.flush().await.unwrap_or_else(|e| panic!("{e}"));
+        s.flush(WriteMark(0))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         // Half of the next write reaches the file, then the disk is full.
         lock(&s.shared.inner).queues.fail_next_write();
+        let mark = s.mark();
         s.sent("q", &message(2, "b", t0()))
             .unwrap_or_else(|e| panic!("{e}"));
-        let failed = s.flush().await;
+        let failed = s.flush(mark).await;
         assert!(
             failed.is_err_and(|e| e.contains("disk is full")),
             "the send's waiter hears of it"
         );
         // The next write rewrites the file from what stands (the queue still holds message
         // 2) before anything follows: no record after a gap.
+        let mark = s.mark();
         s.sent("q", &message(3, "c", t0()))
             .unwrap_or_else(|e| panic!("{e}"));
         s.removed("q", 1).unwrap_or_else(|e| panic!("{e}"));
-        s.flush().await.unwrap_or_else(|e| panic!("{e}"));
+        s.flush(mark).await.unwrap_or_else(|e| panic!("{e}"));
         drop(s);
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
@@ -2745,8 +2948,11 @@ mod tests {
             // An instrument's latest signal written and committed (so memory holds it),
             // then moved on in the transaction that is rolled back, before its fill.
             assert_eq!(s.advance(&instrument, t0()).await, Ok(None));
-            s.flush().await.unwrap_or_else(|e| panic!("{e}"));
+            s.flush(WriteMark(0))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
             let committed = s.shared.durable.borrow().committed;
+            let mark = s.mark();
             let lost_time = t0() + chrono::Duration::seconds(10);
             assert_eq!(s.advance(&instrument, lost_time).await, Ok(None));
             fill(&s, 1).unwrap_or_else(|e| panic!("{e}"));
@@ -2762,7 +2968,7 @@ mod tests {
             }
             // A waiter for the first write: polled once, so it has counted its target. The
             // committer may already have failed the commit, and then it is ready at once.
-            let mut lost = Box::pin(s.flush());
+            let mut lost = Box::pin(s.flush(mark));
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
             let first = std::future::Future::poll(lost.as_mut(), &mut cx);
             fill(&s, 2).unwrap_or_else(|e| panic!("{e}"));
@@ -2779,14 +2985,19 @@ mod tests {
                 outcome.is_err(),
                 "the rolled-back write is not reported kept"
             );
+            assert!(
+                s.paper_fills_kept().await.is_err(),
+                "the journal records no paper fill until a restart reads the books back"
+            );
             // The rolled-back time is not remembered: a signal between the two is in order.
+            let mark = s.mark();
             let between = t0() + chrono::Duration::seconds(5);
             assert_eq!(
                 s.advance(&instrument, between).await,
                 Ok(None),
                 "attempt {attempt}, {commit_first}"
             );
-            s.flush()
+            s.flush(mark)
                 .await
                 .unwrap_or_else(|e| panic!("the write after it is kept: {e}"));
             drop(s);
