@@ -157,9 +157,13 @@ pub struct StateFirst<J> {
 }
 
 impl<J: shared::execution::TradeJournal> StateFirst<J> {
-    async fn state_kept(&self) -> Result<(), shared::execution::JournalError> {
+    /// The state file's writes so far committed, and no paper fill of `orders`' accounts lost.
+    async fn state_kept(
+        &self,
+        orders: &[shared::execution::OrderRecord],
+    ) -> Result<(), shared::execution::JournalError> {
         self.store
-            .paper_fills_kept()
+            .paper_fills_kept(orders.iter().map(|o| o.account.as_str()))
             .await
             .map_err(|reason| shared::execution::JournalError { reason })
     }
@@ -170,7 +174,7 @@ impl<J: shared::execution::TradeJournal> shared::execution::TradeJournal for Sta
         &self,
         r: &shared::execution::SignalRecord,
     ) -> Result<(), shared::execution::JournalError> {
-        self.state_kept().await?;
+        self.state_kept(&[]).await?;
         self.inner.upsert_signal(r).await
     }
 
@@ -178,7 +182,7 @@ impl<J: shared::execution::TradeJournal> shared::execution::TradeJournal for Sta
         &self,
         r: &shared::execution::OrderRecord,
     ) -> Result<(), shared::execution::JournalError> {
-        self.state_kept().await?;
+        self.state_kept(std::slice::from_ref(r)).await?;
         self.inner.upsert_order(r).await
     }
 
@@ -201,7 +205,7 @@ impl<J: shared::execution::TradeJournal> shared::execution::TradeJournal for Sta
         signal: &shared::execution::SignalRecord,
         orders: &[shared::execution::OrderRecord],
     ) -> Result<(), shared::execution::JournalError> {
-        self.state_kept().await?;
+        self.state_kept(orders).await?;
         self.inner.record_execution(signal, orders).await
     }
 }

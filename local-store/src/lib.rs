@@ -231,8 +231,8 @@ struct Inner {
     undated: bool,
     /// Whether the file held undated records at start.
     had_undated: bool,
-    /// Whether the open transaction holds a paper fill.
-    fills_open: bool,
+    /// The paper accounts with a fill in the open transaction.
+    fills_open: Vec<String>,
 }
 
 impl Inner {
@@ -251,11 +251,12 @@ impl Inner {
     }
 }
 
-/// How many ranges of lost writes [`Durability`] keeps; older ones are folded into one.
+/// How many ranges of lost writes [`Durability`] keeps; the writes of older ones all count
+/// as lost ([`Durability::forgotten_upto`]).
 const LOST_RANGES: usize = 64;
 
-/// What the committer has made durable: writes numbered `..=committed` are on disk, except
-/// those in `lost`'s ranges.
+/// What the committer has made durable: writes numbered `..=committed` were in commits that
+/// succeeded, except those in `lost`'s ranges.
 ///
 /// Every range is kept (up to [`LOST_RANGES`]), not only the latest: a writer may ask after
 /// its commit failed and a later one succeeded, or after a second failure, and its write must
@@ -263,43 +264,46 @@ const LOST_RANGES: usize = 64;
 #[derive(Debug, Default)]
 struct Durability {
     committed: u64,
-    /// Writes in `after + 1..=upto` were in a commit that failed and are lost; oldest first.
-    lost: VecDeque<(u64, u64)>,
-    /// Writes up to here may be lost: the ranges dropped from `lost` past [`LOST_RANGES`]
-    /// (a flush that reaches back there reads as failed, which is safe).
+    /// Writes in `after + 1..=upto` were in a commit that failed, with its message; oldest
+    /// first. A range's SQLite writes may be on disk (the queue file's write failed after
+    /// SQLite's commit): a flush that covers them fails all the same, which is safe.
+    lost: VecDeque<(u64, u64, Arc<str>)>,
+    /// Every write up to here counts as lost: the ranges dropped from `lost` past
+    /// [`LOST_RANGES`] (a flush reaching back there fails, which is safe).
     forgotten_upto: u64,
-    /// The latest failed commit's message.
-    error: Option<std::sync::Arc<str>>,
-    /// A commit that failed held a paper fill: the books in memory hold fills the file does not,
-    /// until the stack is restarted and reads them back ([`LocalStore::paper_fills_kept`]).
-    fill_lost: bool,
+    /// The paper accounts a failed SQLite transaction lost a fill of: their books in memory
+    /// hold fills the file does not, until the stack is restarted
+    /// ([`LocalStore::paper_fills_kept`]).
+    fills_lost: Vec<(String, Arc<str>)>,
 }
 
 impl Durability {
-    /// Whether a write numbered in `mark + 1..=target` is lost.
-    fn lost_between(&self, mark: u64, target: u64) -> bool {
-        mark < target
-            && (mark < self.forgotten_upto
-                || self
-                    .lost
-                    .iter()
-                    .any(|&(after, upto)| after < target && mark < upto))
+    /// The message of a commit that lost a write numbered in `mark + 1..=target`, if any.
+    fn lost_between(&self, mark: u64, target: u64) -> Option<&str> {
+        if mark >= target {
+            return None;
+        }
+        self.lost
+            .iter()
+            .rev()
+            .find(|(after, upto, _)| *after < target && mark < *upto)
+            .map(|(_, _, e)| &**e)
+            .or((mark < self.forgotten_upto).then_some("an earlier commit failed"))
     }
 
     /// Whether the writes up to `target` are settled: committed, or `target` itself lost.
     fn settled(&self, target: u64) -> bool {
-        self.committed >= target || self.lost_between(target.saturating_sub(1), target)
+        self.committed >= target
+            || self
+                .lost_between(target.saturating_sub(1), target)
+                .is_some()
     }
 
     /// The error a flush answers for writes in `mark + 1..=target`, if one was lost.
     fn verdict(&self, mark: u64, target: u64) -> Result<(), String> {
-        if self.lost_between(mark, target) {
-            Err(format!(
-                "local state: commit failed: {}",
-                self.error.as_deref().unwrap_or("unknown error")
-            ))
-        } else {
-            Ok(())
+        match self.lost_between(mark, target) {
+            Some(e) => Err(format!("local state: commit failed: {e}")),
+            None => Ok(()),
         }
     }
 }
@@ -363,7 +367,6 @@ impl Shared {
     /// no later record follows a gap.
     fn commit(&self) -> Result<(), String> {
         let mut inner = lock(&self.inner);
-        let fills = std::mem::take(&mut inner.fills_open);
         let sqlite = if inner.open {
             inner.open = false;
             let r = run(&inner.conn, "COMMIT", []).map(|_| ());
@@ -375,6 +378,14 @@ impl Shared {
             r.map_err(text)
         } else {
             Ok(())
+        };
+        // The paper fills of a transaction SQLite did not commit are lost with it; when only
+        // the queue file's write fails, they are in the file.
+        let fills = if sqlite.is_err() {
+            std::mem::take(&mut inner.fills_open)
+        } else {
+            inner.fills_open.clear();
+            Vec::new()
         };
         // The queues' records after the transaction: a record that reaches the file follows
         // every SQLite write made before it.
@@ -410,17 +421,30 @@ impl Shared {
     }
 
     /// Publishes that the writes after the last commit, up to `upto`, are lost: their flushes
-    /// answer `error`. `fills`: they held a paper fill.
-    fn lost(&self, upto: u64, error: &str, fills: bool) {
+    /// answer `error`. `fills`: the paper accounts whose fills SQLite lost with them.
+    fn lost(&self, upto: u64, error: &str, fills: Vec<String>) {
         self.durable.send_modify(|d| {
-            if d.lost.len() == LOST_RANGES
-                && let Some((_, upto)) = d.lost.pop_front()
-            {
-                d.forgotten_upto = upto;
+            match d.lost.back_mut() {
+                // A failure retried with no commit between (the committer tries again while a
+                // flush waits): one range, so the kept ranges are not all copies of it.
+                Some(last) if last.0 == d.committed => {
+                    last.1 = last.1.max(upto);
+                    last.2 = error.into();
+                }
+                _ => {
+                    if d.lost.len() == LOST_RANGES
+                        && let Some((_, upto, _)) = d.lost.pop_front()
+                    {
+                        d.forgotten_upto = upto;
+                    }
+                    d.lost.push_back((d.committed, upto, error.into()));
+                }
             }
-            d.lost.push_back((d.committed, upto));
-            d.error = Some(error.into());
-            d.fill_lost |= fills;
+            for account in fills {
+                if !d.fills_lost.iter().any(|(a, _)| *a == account) {
+                    d.fills_lost.push((account, error.into()));
+                }
+            }
         });
     }
 
@@ -884,7 +908,7 @@ impl LocalStore {
                 latest: HashMap::new(),
                 undated,
                 had_undated: undated,
-                fills_open: false,
+                fills_open: Vec::new(),
             }),
             queue_records: Mutex::new(queue_records),
             written: AtomicU64::new(0),
@@ -1134,27 +1158,33 @@ impl LocalStore {
     }
 
     /// Waits until every write made before the call is committed, as [`flush`](Self::flush)
-    /// does, and answers whether the paper fills made so far are in the file: the local
-    /// stack's journal records a paper fill only after this (see `StateFirst` there), so a
-    /// crash never leaves the journal holding a fill the state file lost.
+    /// does, and answers whether the paper fills of `accounts` made so far are in the file:
+    /// the local stack's journal records a paper fill only after this (see `StateFirst`
+    /// there), so a crash never leaves the journal holding a fill the state file lost. An
+    /// account that is not a paper broker's has no fills here, and is never refused.
     ///
-    /// Errors: once a commit that held a paper fill failed, until the stack is restarted
-    /// (the books in memory then hold fills the file does not; a restart reads them from the
-    /// file, and the journal never recorded the lost ones); SQLite's message.
-    pub async fn paper_fills_kept(&self) -> Result<(), String> {
+    /// Errors: once a transaction SQLite did not commit held a fill of one of `accounts`,
+    /// until the stack is restarted (that book in memory holds a fill the file does not; a
+    /// restart reads the books from the file, and the journal never recorded the lost fill).
+    pub async fn paper_fills_kept<'a>(
+        &self,
+        accounts: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), String> {
+        // A flush for no writes of the caller's: it waits, and never fails.
         self.flush(self.mark()).await?;
-        if self.shared.durable.borrow().fill_lost {
-            return Err(format!(
-                "local state: a paper fill was lost in a failed commit ({}); paper trading stops \
-                 until the stack is restarted (it then reads the paper books back from {})",
-                self.shared
-                    .durable
-                    .borrow()
-                    .error
-                    .as_deref()
-                    .unwrap_or("unknown error"),
-                self.path
-            ));
+        let durable = self.shared.durable.borrow();
+        if durable.fills_lost.is_empty() {
+            return Ok(());
+        }
+        for account in accounts {
+            if let Some((_, e)) = durable.fills_lost.iter().find(|(a, _)| a == account) {
+                return Err(format!(
+                    "local state: a paper fill of {account} was lost in a failed commit ({e}); \
+                     its paper trades are not journaled until the stack is restarted (it then \
+                     reads the paper books back from {})",
+                    self.path
+                ));
+            }
         }
         Ok(())
     }
@@ -1578,7 +1608,9 @@ impl PaperLog for LocalStore {
         // sweep folds them into the book (PAPER_FILL_INDEX).
         let holdings = encode_holdings(holdings);
         let mut writing = self.writing().map_err(text)?;
-        writing.fills_open = true;
+        if !writing.fills_open.iter().any(|a| a == account) {
+            writing.fills_open.push(account.to_owned());
+        }
         run(
             &writing.conn,
             "INSERT OR REPLACE INTO paper_fill
@@ -2494,31 +2526,36 @@ mod tests {
         // the second failure.
         assert!(s.flush(kept).await.is_err());
         s.flush(last).await.unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            !s.shared.durable.borrow().fill_lost,
-            "no paper fill was lost"
-        );
-        s.paper_fills_kept().await.unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[tokio::test]
-    async fn more_failures_than_are_kept_read_as_lost_from_the_oldest_kept() {
+    async fn a_write_lost_before_more_failures_than_are_kept_still_reads_as_lost() {
         let (_dir, path) = file("many-failures");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let first = s.mark();
-        for n in 1..=LOST_RANGES as u64 + 3 {
+        let mark = s.mark();
+        lock(&s.shared.inner).queues.fail_next_write();
+        s.sent("q", &message(1, "a", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Its waiter has counted its target (this write), and is polled again only after
+        // more failures, each after a success, than the state keeps.
+        let mut waiter = Box::pin(s.flush(mark));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let first = std::future::Future::poll(waiter.as_mut(), &mut cx);
+        let _ = s.commit();
+        for n in 2..=LOST_RANGES as u64 + 3 {
+            s.commit().unwrap_or_else(|e| panic!("{e}"));
             lock(&s.shared.inner).queues.fail_next_write();
             s.sent("q", &message(n, &format!("m{n}"), t0()))
                 .unwrap_or_else(|e| panic!("{e}"));
             let _ = s.commit();
-            // A commit with nothing open moves `committed` past the lost write.
-            s.commit().unwrap_or_else(|e| panic!("{e}"));
         }
         assert_eq!(s.shared.durable.borrow().lost.len(), LOST_RANGES);
-        assert!(
-            s.flush(first).await.is_err(),
-            "the forgotten ones still count"
-        );
+        let verdict = match first {
+            std::task::Poll::Ready(r) => r,
+            std::task::Poll::Pending => waiter.await,
+        };
+        assert!(verdict.is_err(), "the forgotten failure still counts");
+        s.commit().unwrap_or_else(|e| panic!("{e}"));
         let last = s.mark();
         s.sent("q", &message(999, "z", t0()))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -2526,41 +2563,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_paper_fill_lost_in_a_failed_commit_stops_paper_fills_from_being_journaled() {
+    async fn a_paper_fill_sqlite_kept_is_journaled_though_the_queue_file_write_failed() {
         // The committer commits on its own IDLE_COMMIT after a write; when it commits between
-        // the fill and the queue record (whose write fails), the fill is kept, and the
-        // scenario starts again on a fresh file (bounded).
+        // the fill and the queue record (whose write fails), the commit that fails holds no
+        // fill, and the scenario starts again on a fresh file (bounded).
         for _ in 0..50 {
-            let (_dir, path) = file("fill-lost");
+            let (_dir, path) = file("fill-kept");
             let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            s.paper_fills_kept().await.unwrap_or_else(|e| panic!("{e}"));
-            let committed = s.shared.durable.borrow().committed;
             lock(&s.shared.inner).queues.fail_next_write();
             s.filled("paper-oanda", "c1", t0(), &paper_fill(1), &[], 1)
                 .unwrap_or_else(|e| panic!("{e}"));
             s.sent("q", &message(1, "a", t0()))
                 .unwrap_or_else(|e| panic!("{e}"));
-            if s.shared.durable.borrow().committed != committed {
-                continue;
+            {
+                // Under the connection's lock no commit runs: with the fill still in the open
+                // transaction, the next commit holds it and the queue record made after it.
+                let inner = lock(&s.shared.inner);
+                if inner.fills_open.is_empty() {
+                    continue;
+                }
             }
-            let _ = s.commit();
-            // Later writes commit, yet the books in memory hold a fill the file does not.
-            s.sent("q", &message(2, "b", t0()))
-                .unwrap_or_else(|e| panic!("{e}"));
-            s.commit().unwrap_or_else(|e| panic!("{e}"));
-            let refused = s.paper_fills_kept().await;
-            assert!(
-                refused
-                    .as_ref()
-                    .is_err_and(|e| e.contains("restarted") && e.contains("disk is full")),
-                "{refused:?}"
-            );
-            // Restarted: the books are what the file holds (here SQLite's commit came before
-            // the queue file's write failed, so it holds the fill; after a rollback it does
-            // not, see `rolled_back`), and journaling goes on.
+            assert!(s.commit().is_err_and(|e| e.contains("disk is full")));
+            s.paper_fills_kept(["paper-oanda"])
+                .await
+                .unwrap_or_else(|e| panic!("SQLite committed the fill: {e}"));
             drop(s);
             let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            s.paper_fills_kept().await.unwrap_or_else(|e| panic!("{e}"));
+            assert!(s.fill("paper-oanda", "c1", t0()).is_ok_and(|f| f.is_some()));
             return;
         }
         panic!("the committer committed every fill before its commit could fail");
@@ -2985,10 +3014,17 @@ mod tests {
                 outcome.is_err(),
                 "the rolled-back write is not reported kept"
             );
+            let refused = s.paper_fills_kept(["other", "paper-coinbase"]).await;
             assert!(
-                s.paper_fills_kept().await.is_err(),
-                "the journal records no paper fill until a restart reads the books back"
+                refused
+                    .as_ref()
+                    .is_err_and(|e| e.contains("paper-coinbase") && e.contains("restarted")),
+                "the journal records no fill of that book until a restart reads it back: \
+                 {refused:?}"
             );
+            s.paper_fills_kept(["paper-oanda"])
+                .await
+                .unwrap_or_else(|e| panic!("another book's fills are journaled: {e}"));
             // The rolled-back time is not remembered: a signal between the two is in order.
             let mark = s.mark();
             let between = t0() + chrono::Duration::seconds(5);
@@ -3008,6 +3044,9 @@ mod tests {
                     .is_some()
             };
             assert!(!kept(1) && kept(2), "attempt {attempt}, {commit_first}");
+            s.paper_fills_kept(["paper-coinbase"])
+                .await
+                .unwrap_or_else(|e| panic!("restarted, the book is the file's: {e}"));
             // The queue record dropped with the transaction left no gap: the file was
             // rewritten from what the queue holds (both messages) before the next record.
             let seqs = queued(&s);
