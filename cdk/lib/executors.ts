@@ -80,12 +80,18 @@ export class Executors extends Concern {
         TRADOVATE_QUEUE_URL: queues.queues.tradovate.queueUrl,
         COINBASE_QUEUE_URL: queues.queues.coinbase.queueUrl,
         ...(frontMonths ? { FRONT_MONTH_TABLE: frontMonths.tableName } : {}),
+        // Where a signal that no longer routes (the routing table changed since ingest) goes,
+        // alarmed, rather than being retried until redrive with its symbol's signals behind it.
+        DEAD_LETTER_QUEUE_URL: queues.deadLetterQueues.signals.queueUrl,
       },
     });
     allow(
       this.router,
       ['sqs:SendMessage'],
-      (['oanda', 'tradovate', 'coinbase'] as const).map((b) => queues.queues[b].queueArn),
+      [
+        ...(['oanda', 'tradovate', 'coinbase'] as const).map((b) => queues.queues[b].queueArn),
+        queues.deadLetterQueues.signals.queueArn,
+      ],
     );
     if (frontMonths) {
       // The router reads the whole (small) table with Scan, and holds each continuous

@@ -60,7 +60,7 @@ describe('all three brokers, JOURNAL=log, no IP allowlist', () => {
       for (const k of want) assert.ok(keys(b).includes(k), `${b} lacks ${k}: ${keys(b)}`);
     };
     has('ingest', ['SIGNALS_QUEUE_URL', 'WEBHOOK_SECRET_PARAM', 'IP_ALLOWLIST', 'HEALTH_TABLE']);
-    has('router', ['OANDA_QUEUE_URL', 'TRADOVATE_QUEUE_URL', 'COINBASE_QUEUE_URL', 'SOURCE_QUEUE_URL']);
+    has('router', ['OANDA_QUEUE_URL', 'TRADOVATE_QUEUE_URL', 'COINBASE_QUEUE_URL', 'SOURCE_QUEUE_URL', 'DEAD_LETTER_QUEUE_URL']);
     const common = ['IDEMPOTENCY_TABLE', 'NOTIFY_TOPIC_ARN', 'HEALTH_TABLE', 'KILL_SWITCH_PARAM', 'JOURNAL', 'DEAD_LETTER_QUEUE_URL', 'SOURCE_QUEUE_URL'];
     has('executor-oanda', [...common, 'OANDA_ACCOUNT', 'OANDA_SECRET_PARAM']);
     const tradovateCreds = ['USERNAME', 'PASSWORD', 'APP_ID', 'DEVICE_ID', 'CID', 'SEC'].map((c) => `TRADOVATE_${c}_PARAM`);
@@ -365,7 +365,12 @@ describe('least privilege', () => {
         .flatMap((s) => asList(s.Resource).map(arnText))
         .sort();
     assert.deepEqual(sends('ingest'), ['${SignalsQueueECF37AE8.Arn}']);
-    assert.deepEqual(sends('router'), ['coinbase', 'oanda', 'tradovate'].map((b) => `\${${queueIds(json, b).queue}.Arn}`));
+    // The router: the broker queues, and the signals queue's dead-letter queue (a signal that
+    // no longer routes).
+    assert.deepEqual(
+      sends('router'),
+      [...['coinbase', 'oanda', 'tradovate'].map((b) => `\${${queueIds(json, b).queue}.Arn}`), `\${${queueIds(json, 'signals').dlq}.Arn}`].sort(),
+    );
     // An executor sends only to its own queue's dead-letter queue (an unknown outcome).
     for (const b of EXECUTOR_BROKERS) {
       assert.deepEqual(sends(`executor-${b}`), [`\${${queueIds(json, b).dlq}.Arn}`], b);
@@ -386,9 +391,18 @@ describe('executor dead letters (an unknown outcome goes to the DLQ at once)', (
     });
   }
 
+  it("gives the router DEAD_LETTER_QUEUE_URL of the signals queue's DLQ, and no other DLQ", () => {
+    const signalsDlq = queueIds(json, 'signals').dlq;
+    assert.deepEqual(envOf(json, 'router').DEAD_LETTER_QUEUE_URL, { Ref: signalsDlq });
+    const text = JSON.stringify(statementsOf(json, 'router'));
+    for (const d of EXECUTOR_BROKERS.map((n) => queueIds(json, n).dlq)) {
+      assert.ok(!text.includes(`"${d}"`), `router reaches ${d}`);
+    }
+  });
+
   it('gives no other function DEAD_LETTER_QUEUE_URL or access to a dead-letter queue', () => {
     const dlqs = ['signals', ...EXECUTOR_BROKERS].map((n) => queueIds(json, n).dlq);
-    for (const b of ['ingest', 'router', 'token-refresher']) {
+    for (const b of ['ingest', 'token-refresher']) {
       assert.equal(envOf(json, b).DEAD_LETTER_QUEUE_URL, undefined, b);
       const text = JSON.stringify(statementsOf(json, b));
       for (const d of dlqs) assert.ok(!text.includes(`"${d}"`), `${b} reaches ${d}`);

@@ -369,6 +369,32 @@ impl Dashboard {
     /// shows `dead_letter`, with why and how to replay it, instead of waiting for an order
     /// that is not coming. A signal the journal has a status for keeps it.
     pub fn dead_lettered(&self, signal_id: &str, queue: &str, dead_letters: &str, why: &str) {
+        // The handler's error as the console printed it, bounded as a journal reason is not:
+        // it can quote a broker's answer.
+        let why: String = why.chars().take(300).collect();
+        self.mark_dead_letter(signal_id, |base| {
+            format!(
+                "to {dead_letters} after failing on {queue} as many times as it may (tvctl dlq \
+                 list --local {base} --queue {dead_letters}): {why}"
+            )
+        });
+    }
+
+    /// The router sent `signal_id` to `dead_letters`: the routing table no longer routes it
+    /// (it changed since the alert was accepted). Marked as [`dead_lettered`](Self::dead_lettered)
+    /// marks a signal.
+    pub fn no_longer_routes(&self, signal_id: &str, dead_letters: &str) {
+        self.mark_dead_letter(signal_id, |base| {
+            format!(
+                "the routing table no longer routes it (it changed since the alert was \
+                 accepted): in {dead_letters} (tvctl dlq list --local {base} --queue \
+                 {dead_letters})"
+            )
+        });
+    }
+
+    /// Marks a signal still `enqueued` as `dead_letter`, with `reason` given this stack's URL.
+    fn mark_dead_letter(&self, signal_id: &str, reason: impl FnOnce(&str) -> String) {
         let now = self.clock.now();
         let mut board = self.lock();
         // Off the board (older than the newest listed) or journaled: nothing to correct.
@@ -381,14 +407,8 @@ impl Dashboard {
         }
         let s = board.signal_mut(signal_id, now);
         s.status = "dead_letter".into();
-        // The handler's error as the console printed it, bounded as a journal reason is not:
-        // it can quote a broker's answer.
-        let why: String = why.chars().take(300).collect();
         let base = self.base.get().map_or("<this stack's URL>", String::as_str);
-        s.reason = Some(format!(
-            "to {dead_letters} after failing on {queue} as many times as it may (tvctl dlq \
-             list --local {base} --queue {dead_letters}): {why}"
-        ));
+        s.reason = Some(reason(base));
         s.updated_at = now;
         self.publish("signal", &*s);
     }
@@ -1458,6 +1478,26 @@ mod tests {
             "{reason}"
         );
         assert_eq!(of("b2").map(|s| s.status), Some("unknown".to_owned()));
+    }
+
+    #[test]
+    fn a_signal_the_router_dead_lettered_says_the_table_no_longer_routes_it() {
+        let dash = Dashboard::default();
+        let _ = dash.base.set("http://127.0.0.1:18716".to_owned());
+        dash.accepted("a1", Some(Broker::Tradovate), Some("ESZ6"), "LONG_ENTRY");
+        dash.no_longer_routes("a1", "signals-dlq.fifo");
+        let board = dash.lock();
+        let a = board.signals.iter().find(|s| s.signal_id == "a1").cloned();
+        let a = a.unwrap_or_else(|| panic!("a1 listed"));
+        assert_eq!(a.status, "dead_letter");
+        let reason = a.reason.unwrap_or_default();
+        assert!(
+            reason.contains("no longer routes")
+                && reason.contains(
+                    "tvctl dlq list --local http://127.0.0.1:18716 --queue signals-dlq.fifo"
+                ),
+            "{reason}"
+        );
     }
 
     #[test]

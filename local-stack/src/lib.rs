@@ -210,6 +210,47 @@ impl<J: shared::execution::TradeJournal> shared::execution::TradeJournal for Sta
     }
 }
 
+/// The signals queue's dead-letter queue as the router sends to it (a signal that no longer
+/// routes): a console line and the dashboard's signal marked, where in AWS the queue's depth
+/// alarm tells.
+struct RouterDeadLetters {
+    dlq: Queue,
+    dashboard: Arc<Dashboard>,
+}
+
+impl shared::ports::DeadLetterQueue for RouterDeadLetters {
+    fn dead_letter(
+        &self,
+        message: shared::ports::FifoMessage,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), shared::ports::QueueError>> + Send + '_>,
+    > {
+        Box::pin(async move {
+            let letter = shared::replay::DeadLetter::parse(&message.body).ok();
+            shared::ports::FifoQueue::send(&*self.dlq, message).await?;
+            let base = self
+                .dashboard
+                .base
+                .get()
+                .map_or("<this stack's URL>", String::as_str);
+            let Some(letter) = letter else {
+                return Ok(());
+            };
+            line(format_args!(
+                "refused {} ({}): the routing table no longer routes it; it is in {} (tvctl dlq \
+                 list --local {base} --queue {}); the handlers' log says why",
+                letter.signal_id(),
+                letter.summary(),
+                self.dlq.name(),
+                self.dlq.name()
+            ));
+            self.dashboard
+                .no_longer_routes(letter.signal_id().as_str(), self.dlq.name());
+            Ok(())
+        })
+    }
+}
+
 #[derive(Debug)]
 pub struct Queues {
     pub signals: Queue,
@@ -1966,6 +2007,14 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     );
     if let Some(fronts) = front_months(env)? {
         router = router.with_front_months(fronts, chrono::Duration::minutes(1));
+    }
+    // A signal that no longer routes goes to the signals queue's dead-letter queue, as in AWS,
+    // and the console and the dashboard say so.
+    if let Some(dlq) = queues.signals.dead_letters() {
+        router = router.with_dead_letters(Arc::new(RouterDeadLetters {
+            dlq: dlq.clone(),
+            dashboard: dashboard.clone(),
+        }));
     }
     let router = Arc::new(router);
     for _ in 0..pollers {

@@ -12,11 +12,15 @@ pub struct RouterConfig {
     /// `FRONT_MONTH_TABLE`: the DynamoDB cache of market-data front months (optional; unset,
     /// the routing table's roll rule alone resolves continuous symbols).
     pub front_month_table: Option<String>,
+    /// `DEAD_LETTER_QUEUE_URL`: the signals queue's FIFO dead-letter queue, where a signal
+    /// that no longer routes is sent (optional; unset, such a signal is only logged).
+    pub dead_letter_queue_url: Option<String>,
 }
 
 impl RouterConfig {
     /// Settings: `OANDA_QUEUE_URL`, `TRADOVATE_QUEUE_URL`, `COINBASE_QUEUE_URL`,
-    /// `ROUTING_TABLE_FILE` (optional), `FRONT_MONTH_TABLE` (optional).
+    /// `ROUTING_TABLE_FILE` (optional), `FRONT_MONTH_TABLE` (optional),
+    /// `DEAD_LETTER_QUEUE_URL` (optional).
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
             oanda_queue_url: env.required("OANDA_QUEUE_URL")?,
@@ -24,6 +28,7 @@ impl RouterConfig {
             coinbase_queue_url: env.required("COINBASE_QUEUE_URL")?,
             routing: RoutingTable::from_env(env)?,
             front_month_table: env.optional("FRONT_MONTH_TABLE"),
+            dead_letter_queue_url: env.optional("DEAD_LETTER_QUEUE_URL"),
         })
     }
 }

@@ -8,7 +8,7 @@ use shared::RoutingTable;
 use shared::clock::Clock;
 use shared::front_month::{FrontMonthCache, Fronts, HELD_FOR, Routed, trusted};
 use shared::message::{OrderIntent, SIGNAL_VERSION, SignalMessage};
-use shared::ports::{FifoMessage, FifoQueue, QueueError, StoreError};
+use shared::ports::{DeadLetterQueue, FifoMessage, FifoQueue, QueueError, StoreError};
 use shared::routing::{Broker, Route, contract_month_index, front_symbol_root};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,6 +46,12 @@ pub enum RecordError {
     /// blind could send it back to an earlier contract, so the record is retried.
     #[error("could not hold the continuous symbol's contract: {0}")]
     FrontMonth(StoreError),
+    /// A signal that no longer routes could not be sent to the dead-letter queue: retried, as
+    /// acknowledging it would lose it.
+    #[error(
+        "signal no longer routes ({refusal}), and could not be sent to the dead-letter queue: {error}"
+    )]
+    DeadLetter { refusal: String, error: QueueError },
 }
 
 pub struct Router<Q, C> {
@@ -54,6 +60,7 @@ pub struct Router<Q, C> {
     clock: C,
     fronts: Option<FrontSource>,
     disagreements: AtomicU64,
+    dead_letters: Option<Arc<dyn DeadLetterQueue>>,
 }
 
 impl<Q, C> std::fmt::Debug for Router<Q, C> {
@@ -79,7 +86,18 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
             clock,
             fronts: None,
             disagreements: AtomicU64::new(0),
+            dead_letters: None,
         }
+    }
+
+    /// Sends a signal that no longer routes (the routing table changed between ingest and
+    /// the router) to `dlq`, the signals queue's dead-letter queue, whose depth is alarmed,
+    /// and acknowledges it: a terminal state an operator hears of and can replay
+    /// (`tvctl dlq`), where without one it is only logged. Its other signals are not held
+    /// behind it, as retrying it until the queue's own redrive would.
+    pub fn with_dead_letters(mut self, dlq: Arc<dyn DeadLetterQueue>) -> Self {
+        self.dead_letters = Some(dlq);
+        self
     }
 
     /// Routes `ROOT1!` by the market-data front months in `cache` (read at most every
@@ -212,24 +230,32 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
             let md = &signal.alert.market_data;
             let now = self.clock.now();
             let fronts = self.current_fronts(now).await;
-            let mut route = match self.routing.route_for(
-                &md.exchange,
-                &md.symbol,
-                now,
-                &fronts,
-                shared::routing::Use::of(signal.alert.action),
-            ) {
+            let route_at = |at| {
+                self.routing.route_for(
+                    &md.exchange,
+                    &md.symbol,
+                    at,
+                    &fronts,
+                    shared::routing::Use::of(signal.alert.action),
+                )
+            };
+            let mut route = match route_at(now) {
                 Ok(route) => route,
-                Err(refusal) => {
-                    // Retrying cannot make it routable; acknowledging is the terminal state.
-                    error!(
-                        outcome = "refused",
-                        code = %refusal.code(),
-                        reason = %refusal,
-                        "signal no longer routes; acknowledged without an order"
-                    );
-                    return Ok(());
-                }
+                // Ingest routed it when it received it: an explicit contract can stop routing
+                // in between (an entry past its roll date, an exit past its contract month, at
+                // midnight UTC). Routed as of its receipt, ingest's verdict holds.
+                Err(refusal) => match (signal.received_at < now)
+                    .then(|| route_at(signal.received_at))
+                {
+                    Some(Ok(route)) => {
+                        info!(
+                            received_at = %signal.received_at,
+                            "routed as of its receipt: the routing table's dates refuse it now"
+                        );
+                        route
+                    }
+                    _ => return self.refused(&signal, body, &refusal, now).await,
+                },
             };
             if let Some(what) = &route.disagreement {
                 self.disagreements.fetch_add(1, Ordering::Relaxed);
@@ -265,5 +291,45 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         }
         .instrument(span)
         .await
+    }
+
+    /// A signal ingest accepted that does not route now (the routing table changed since):
+    /// retrying cannot make it routable, so it goes to the dead-letter queue when there is
+    /// one, and is acknowledged.
+    async fn refused(
+        &self,
+        signal: &SignalMessage,
+        body: &str,
+        refusal: &shared::error::AlertError,
+        now: DateTime<Utc>,
+    ) -> Result<(), RecordError> {
+        let Some(dlq) = &self.dead_letters else {
+            error!(
+                outcome = "refused",
+                code = %refusal.code(),
+                reason = %refusal,
+                "signal no longer routes; acknowledged without an order (no dead-letter queue)"
+            );
+            return Ok(());
+        };
+        dlq.dead_letter(FifoMessage {
+            group_id: signal.group_id(),
+            // Unique per send: the same signal refused again after a replay, inside SQS's
+            // five-minute deduplication window, must not be dropped.
+            dedup_id: format!("{}-{}", signal.signal_id, now.timestamp_millis()),
+            body: body.to_owned(),
+        })
+        .await
+        .map_err(|error| RecordError::DeadLetter {
+            refusal: refusal.to_string(),
+            error,
+        })?;
+        error!(
+            outcome = "refused",
+            code = %refusal.code(),
+            reason = %refusal,
+            "signal no longer routes; sent to the dead-letter queue and acknowledged"
+        );
+        Ok(())
     }
 }

@@ -25,9 +25,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let queues = BrokerQueues {
         oanda: SqsFifoQueue::new(sqs.clone(), cfg.oanda_queue_url),
         tradovate: SqsFifoQueue::new(sqs.clone(), cfg.tradovate_queue_url),
-        coinbase: SqsFifoQueue::new(sqs, cfg.coinbase_queue_url),
+        coinbase: SqsFifoQueue::new(sqs.clone(), cfg.coinbase_queue_url),
     };
     let mut router = Router::new(queues, cfg.routing, SystemClock);
+    if let Some(url) = cfg.dead_letter_queue_url {
+        router = router.with_dead_letters(std::sync::Arc::new(SqsFifoQueue::new(sqs, url)));
+    }
     if let Some(table) = cfg.front_month_table {
         let cache = DynamoFrontMonths::new(aws_sdk_dynamodb::Client::new(&sdk), table);
         // Read at most every five minutes: the scheduled job refreshes hourly.

@@ -384,3 +384,118 @@ roll_months_before = 1
         [("ES".to_owned(), "ESZ6".to_owned(), Action::LongExit)]
     );
 }
+
+/// The table after OANDA was taken out of it, while an OANDA signal was in flight.
+fn table_without_oanda() -> RoutingTable {
+    RoutingTable::from_toml(
+        r#"
+delayed_suffixes = []
+[exchanges]
+COINBASE = "coinbase"
+[oanda]
+quote_currencies = []
+[coinbase]
+quote_currencies = ["USD"]
+"#,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_signal_that_no_longer_routes_goes_to_the_dead_letter_queue_and_its_batch_goes_on() {
+    shared::telemetry::init_test_logs();
+    let clock = shared::clock::ManualClock::new(now());
+    let dlq: Queue =
+        std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new("signals-dlq", clock));
+    let f = fixture_at(table_without_oanda(), now(), Some(dlq.clone()));
+    let eur = signal("oanda-eurusd-long.json", 0);
+    let btc = signal("coinbase-btcusd-long.json", 0);
+    let (eur_record, btc_record) = (record("r1", &eur), record("r2", &btc));
+    let resp = f
+        .router
+        .handle_batch(fifo_event(&[eur_record.clone(), btc_record]), None)
+        .await
+        .unwrap();
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    // The signal as it came, under its symbol's group: `tvctl dlq` lists and replays it.
+    let letters = dlq.messages();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].body, eur_record.2);
+    assert_eq!(letters[0].group_id, eur.group_id());
+    assert!(letters[0].dedup_id.starts_with(eur.signal_id.as_str()));
+    assert_eq!(
+        shared::replay::DeadLetter::parse(&letters[0].body)
+            .unwrap()
+            .signal_id(),
+        &eur.signal_id
+    );
+    assert_eq!(intents(&f.oanda), []);
+    assert_eq!(intents(&f.coinbase).len(), 1);
+}
+
+#[tokio::test]
+async fn a_signal_that_no_longer_routes_is_retried_when_the_dead_letter_queue_refuses_it() {
+    shared::telemetry::init_test_logs();
+    let clock = shared::clock::ManualClock::new(now());
+    let dlq: Queue =
+        std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new("signals-dlq", clock));
+    let eur = signal("oanda-eurusd-long.json", 0);
+    dlq.fail_group(&eur.group_id(), 1);
+    let f = fixture_at(table_without_oanda(), now(), Some(dlq.clone()));
+    let resp = f
+        .router
+        .handle_batch(fifo_event(&[record("r1", &eur)]), None)
+        .await
+        .unwrap();
+    // Acknowledged, it would be lost: nothing journaled, nothing queued.
+    assert_eq!(failures(&resp), ["r1"]);
+    assert!(dlq.messages().is_empty());
+}
+
+#[tokio::test]
+async fn an_entry_ingest_accepted_before_its_contract_rolled_is_routed_as_of_its_receipt() {
+    shared::telemetry::init_test_logs();
+    // ESZ6 rolls at 2026-12-12 00:00 UTC in the shipped table: ingest accepted the entry at
+    // 23:59:58, the router takes it 3 s later.
+    let received: chrono::DateTime<chrono::Utc> = "2026-12-11T23:59:58Z".parse().unwrap();
+    let mut es = signal("tradovate-es-long.json", 0);
+    es.alert.market_data.symbol = "ESZ6".into();
+    es.alert.market_data.timenow = received - chrono::Duration::seconds(1);
+    es.received_at = received;
+    es.enqueued_at = received;
+    let clock = shared::clock::ManualClock::new(now());
+    let dlq: Queue =
+        std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new("signals-dlq", clock));
+    let f = fixture_at(
+        RoutingTable::embedded(),
+        received + chrono::Duration::seconds(3),
+        Some(dlq.clone()),
+    );
+    // As of now the table refuses it (the check the router made before).
+    assert!(
+        RoutingTable::embedded()
+            .route_for(
+                "CME_MINI",
+                "ESZ6",
+                received + chrono::Duration::seconds(3),
+                &shared::front_month::Fronts::new(),
+                shared::routing::Use::of(Action::LongEntry),
+            )
+            .is_err()
+    );
+    let resp = f
+        .router
+        .handle_batch(fifo_event(&[record("r1", &es)]), None)
+        .await
+        .unwrap();
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    let sent: Vec<OrderIntent> = f
+        .tradovate
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].instrument.as_str(), "ESZ6");
+    assert!(dlq.messages().is_empty());
+}

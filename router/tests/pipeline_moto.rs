@@ -367,3 +367,75 @@ async fn alerts_flow_from_webhook_through_signals_to_broker_queues_in_group_orde
     let crypto = intents(&receive_all(&client, &coinbase_url, 1).await);
     assert_eq!(crypto, [("BTC-USD".into(), Action::LongEntry)]);
 }
+
+#[tokio::test]
+async fn a_signal_the_table_no_longer_routes_lands_in_the_signals_dead_letter_queue() {
+    shared::telemetry::init_test_logs();
+    let client = sqs().await;
+    let signals_url = create_fifo(&client, "nr-signals").await;
+    let dlq_url = create_fifo(&client, "nr-signals-dlq").await;
+    let oanda_url = create_fifo(&client, "nr-oanda").await;
+    let tradovate_url = create_fifo(&client, "nr-tradovate").await;
+    let coinbase_url = create_fifo(&client, "nr-coinbase").await;
+    let clock = ManualClock::new(now());
+    let ingest = Ingest::new(
+        SqsFifoQueue::new(client.clone(), &signals_url),
+        clock.clone(),
+        &SecretString::from(SECRET),
+        Freshness::default(),
+        None,
+        RoutingTable::embedded(),
+    );
+    let body = alert_body("oanda-eurusd-long.json", 0, None);
+    let resp = ingest::lambda::serve(&ingest, webhook_event(&body))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let reply: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    // Deployed again meanwhile, with OANDA out of the table.
+    let table = RoutingTable::from_toml(
+        r#"
+delayed_suffixes = []
+[exchanges]
+COINBASE = "coinbase"
+[oanda]
+quote_currencies = []
+[coinbase]
+quote_currencies = ["USD"]
+"#,
+    )
+    .unwrap();
+    let router = Router::new(
+        BrokerQueues {
+            oanda: SqsFifoQueue::new(client.clone(), &oanda_url),
+            tradovate: SqsFifoQueue::new(client.clone(), &tradovate_url),
+            coinbase: SqsFifoQueue::new(client.clone(), &coinbase_url),
+        },
+        table,
+        clock.clone(),
+    )
+    .with_dead_letters(std::sync::Arc::new(SqsFifoQueue::new(
+        client.clone(),
+        &dlq_url,
+    )));
+    let batch = receive_all(&client, &signals_url, 1).await;
+    assert_eq!(batch.len(), 1);
+    let resp = router
+        .handle_batch(
+            as_sqs_event(&batch, "arn:aws:sqs:us-east-1:123456789012:nr-signals.fifo"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&resp), Vec::<String>::new());
+    let letters = receive_all(&client, &dlq_url, 1).await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].group, "EURUSD");
+    assert_eq!(letters[0].body, batch[0].body);
+    let letter = shared::replay::DeadLetter::parse(&letters[0].body).unwrap();
+    assert_eq!(
+        letter.signal_id().as_str(),
+        reply["signal_id"].as_str().unwrap()
+    );
+    assert!(receive_all(&client, &oanda_url, 0).await.is_empty());
+}

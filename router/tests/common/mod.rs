@@ -87,7 +87,12 @@ pub struct Fixture {
 }
 
 pub fn fixture(table: RoutingTable) -> Fixture {
-    let clock = ManualClock::new(now());
+    fixture_at(table, now(), None)
+}
+
+/// A router whose clock reads `at`, sending signals that no longer route to `dead_letters`.
+pub fn fixture_at(table: RoutingTable, at: DateTime<Utc>, dead_letters: Option<Queue>) -> Fixture {
+    let clock = ManualClock::new(at);
     let q = |name: &str| Arc::new(MemoryFifoQueue::new(name, clock.clone()));
     let (oanda, tradovate, coinbase) = (q("oanda"), q("tradovate"), q("coinbase"));
     let queues = BrokerQueues {
@@ -95,8 +100,12 @@ pub fn fixture(table: RoutingTable) -> Fixture {
         tradovate: tradovate.clone(),
         coinbase: coinbase.clone(),
     };
+    let mut router = Router::new(queues, table, clock);
+    if let Some(dlq) = dead_letters {
+        router = router.with_dead_letters(Arc::new(dlq));
+    }
     Fixture {
-        router: Router::new(queues, table, clock),
+        router,
         oanda,
         tradovate,
         coinbase,
