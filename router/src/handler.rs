@@ -243,8 +243,10 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
                 Ok(route) => route,
                 // Ingest routed it when it received it: an explicit contract can stop routing
                 // in between (an entry past its roll date, an exit past its contract month, at
-                // midnight UTC). Routed as of its receipt, ingest's verdict holds.
-                Err(refusal) => match (signal.received_at < now)
+                // midnight UTC). Routed as of its receipt, ingest's verdict holds. Not a forced
+                // replay: the operator sends it now, past its age limit, and it routes as of
+                // now (an old entry is not sent to a contract the table has rolled from).
+                Err(refusal) => match (signal.received_at < now && !signal.replay_forced)
                     .then(|| route_at(signal.received_at))
                 {
                     Some(Ok(route)) => {

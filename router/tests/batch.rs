@@ -498,4 +498,15 @@ async fn an_entry_ingest_accepted_before_its_contract_rolled_is_routed_as_of_its
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].instrument.as_str(), "ESZ6");
     assert!(dlq.messages().is_empty());
+    // A forced replay is sent now, by the operator: routed as of now, so refused (and
+    // dead-lettered again) rather than sent to the contract the table has rolled from.
+    es.replay_forced = true;
+    let resp = f
+        .router
+        .handle_batch(fifo_event(&[record("r2", &es)]), None)
+        .await
+        .unwrap();
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    assert_eq!(f.tradovate.messages().len(), 1);
+    assert_eq!(dlq.messages().len(), 1);
 }
