@@ -395,6 +395,11 @@ async fn a_reversal_over_the_maximum_position_size_is_refused_before_the_close_l
     );
     let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(reason.contains("maximum position size 999"), "{reason}");
+    // Said as every refusal before a first order says it.
+    assert!(
+        reason.contains("nothing was sent; the account still holds long 1000 in EUR_USD"),
+        "{reason}"
+    );
     // The account stays long against the strategy: alarmed. An entry from flat refused for
     // its size is the trader's settings, only logged.
     assert_eq!(h.notifier.sent().len(), 1, "{:?}", h.notifier.sent());
@@ -698,8 +703,9 @@ async fn stale_kill_switched_and_oversized_signals_are_refused_without_orders() 
         reason.contains("6000") && reason.contains("5000"),
         "{reason}"
     );
-    // Flat: nothing held to name.
+    // Flat: nothing held to name, and no alarm (the account is where it was).
     assert!(!reason.contains("still holds"), "{reason}");
+    let alarms = h.notifier.sent().len();
     let mut ok = intent(Action::ShortEntry, 2);
     ok.quantity_override = Some(d(2500));
     assert_eq!(h.executor.execute(&ok).await.unwrap(), Outcome::Filled);
@@ -716,6 +722,9 @@ async fn stale_kill_switched_and_oversized_signals_are_refused_without_orders() 
         "{reason}"
     );
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-2500)));
+    // The account stays short against the strategy: alarmed, as a reversal the plan's own
+    // checks refuse is.
+    assert_eq!(h.notifier.sent().len(), alarms + 1, "{:?}", h.notifier.sent());
     assert!(
         h.fake
             .requests()

@@ -602,10 +602,14 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             (_, None) => String::new(),
             (_, Some(unit)) => format!(" (sizes in {unit}: a buy's size is what it spends)"),
         };
+        // Said as every refusal before a first order says it: what the account still holds.
+        let untouched = still_held(req, held)
+            .filter(|_| legs.is_empty())
+            .unwrap_or_else(|| "nothing was sent".to_owned());
         let mut e = stop_before_sending(
             legs,
             Outcome::Refused,
-            format!("{refusal}{unit}; nothing was sent"),
+            format!("{refusal}{unit}; {untouched}"),
         );
         e.alarmed = reversal;
         return Ok(e);
@@ -1123,10 +1127,16 @@ async fn refused_unless_held<V: Conversation>(
         };
         Ok(Execution::without_legs(Outcome::Refused, why))
     };
-    if !plan(req.intent.target, held, Decimal::ONE, conv.book()).is_empty() {
+    let planned = plan(req.intent.target, held, Decimal::ONE, conv.book());
+    if !planned.is_empty() {
         // A refused reversal leaves the other side open: say so, as a strategy that took the
-        // alert for done now believes otherwise.
-        return refused(still_held(req, held));
+        // alert for done now believes otherwise; and alarm it, as a reversal the plan's own
+        // checks refuse is (the account stays against the strategy).
+        let mut e = refused(still_held(req, held))?;
+        e.alarmed = planned
+            .iter()
+            .any(|l| matches!(l.action, LegAction::Close(_)));
+        return Ok(e);
     }
     if rolls(req) {
         match conv

@@ -764,7 +764,11 @@ where
                 info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed")
             }
             Outcome::Refused if execution.alarmed => {
-                error!(outcome = ?outcome, reason, "signal refused: the account cannot carry it");
+                error!(
+                    outcome = ?outcome,
+                    reason,
+                    "reversal refused before its close: the account keeps the side it held"
+                );
                 self.notify(intent, outcome, reason).await;
             }
             Outcome::Refused => warn!(outcome = ?outcome, reason, "signal refused"),
