@@ -724,7 +724,12 @@ async fn stale_kill_switched_and_oversized_signals_are_refused_without_orders() 
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-2500)));
     // The account stays short against the strategy: alarmed, as a reversal the plan's own
     // checks refuse is.
-    assert_eq!(h.notifier.sent().len(), alarms + 1, "{:?}", h.notifier.sent());
+    assert_eq!(
+        h.notifier.sent().len(),
+        alarms + 1,
+        "{:?}",
+        h.notifier.sent()
+    );
     assert!(
         h.fake
             .requests()

@@ -589,10 +589,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     if let Err(refusal) = preflight(&planned, &rules, Some(&limit)) {
         // A plan that closes a side (a reversal) refused: the account stays on the side the
         // strategy left, which is alarmed (see `Execution::alarmed`).
-        let reversal = planned
-            .iter()
-            .any(|l| matches!(l.action, LegAction::Close(_)))
-            && planned.iter().any(|l| l.action == LegAction::Open);
+        let reversal = is_reversal(&planned);
         // The notional cap's message names its currency already, and here where its cap is
         // set.
         let unit = match (&refusal, conv.open_size_unit(req)) {
@@ -605,7 +602,10 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         // Said as every refusal before a first order says it: what the account still holds.
         let untouched = still_held(req, held)
             .filter(|_| legs.is_empty())
-            .unwrap_or_else(|| "nothing was sent".to_owned());
+            .unwrap_or_else(|| match legs.is_empty() {
+                true => "nothing was sent".to_owned(),
+                false => "nothing more was sent".to_owned(),
+            });
         let mut e = stop_before_sending(
             legs,
             Outcome::Refused,
@@ -1133,9 +1133,7 @@ async fn refused_unless_held<V: Conversation>(
         // alert for done now believes otherwise; and alarm it, as a reversal the plan's own
         // checks refuse is (the account stays against the strategy).
         let mut e = refused(still_held(req, held))?;
-        e.alarmed = planned
-            .iter()
-            .any(|l| matches!(l.action, LegAction::Close(_)));
+        e.alarmed = is_reversal(&planned);
         return Ok(e);
     }
     if rolls(req) {
@@ -1175,6 +1173,16 @@ fn holding_words(held: &Holdings) -> String {
             held.short.abs().normalize()
         ),
     }
+}
+
+/// Whether `planned` closes a side and opens the other: a reversal, whose refusal before its
+/// close leaves the account on the side the strategy left (alarmed, see `Execution::alarmed`).
+/// A hedge's close alone, or an open from flat, is not.
+fn is_reversal(planned: &[PlannedLeg]) -> bool {
+    planned
+        .iter()
+        .any(|l| matches!(l.action, LegAction::Close(_)))
+        && planned.iter().any(|l| l.action == LegAction::Open)
 }
 
 /// "nothing was sent; the account still holds long 10 in XAG_USD" when something of the

@@ -1593,7 +1593,8 @@ mod tests {
             [(Leg::Close, Outcome::Filled)]
         );
         let reason = execution.reason.unwrap_or_default();
-        assert!(reason.contains("nothing was sent"), "{reason}");
+        // This attempt sent nothing; the earlier one's close stands.
+        assert!(reason.contains("nothing more was sent"), "{reason}");
         assert!(
             reason.contains("after an earlier attempt's close filled"),
             "{reason}"

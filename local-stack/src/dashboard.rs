@@ -372,7 +372,7 @@ impl Dashboard {
         // The handler's error as the console printed it, bounded as a journal reason is not:
         // it can quote a broker's answer.
         let why: String = why.chars().take(300).collect();
-        self.mark_dead_letter(signal_id, |base| {
+        self.mark_dead_letter(signal_id, false, |base| {
             format!(
                 "to {dead_letters} after failing on {queue} as many times as it may (tvctl dlq \
                  list --local {base} --queue {dead_letters}): {why}"
@@ -382,9 +382,10 @@ impl Dashboard {
 
     /// The router sent `signal_id` to `dead_letters`: the routing table no longer routes it
     /// (it changed since the alert was accepted). Marked as [`dead_lettered`](Self::dead_lettered)
-    /// marks a signal.
+    /// marks a signal; listed if it is not yet (the router can take it before the webhook's
+    /// answer has listed it, and `accepted` then fills in what it knows without undoing this).
     pub fn no_longer_routes(&self, signal_id: &str, dead_letters: &str) {
-        self.mark_dead_letter(signal_id, |base| {
+        self.mark_dead_letter(signal_id, true, |base| {
             format!(
                 "the routing table no longer routes it (it changed since the alert was \
                  accepted): in {dead_letters} (tvctl dlq list --local {base} --queue \
@@ -393,16 +394,14 @@ impl Dashboard {
         });
     }
 
-    /// Marks a signal still `enqueued` as `dead_letter`, with `reason` given this stack's URL.
-    fn mark_dead_letter(&self, signal_id: &str, reason: impl FnOnce(&str) -> String) {
+    /// Marks a signal still `enqueued` as `dead_letter`, with `reason` given this stack's URL;
+    /// one not listed is listed when `list` is set.
+    fn mark_dead_letter(&self, signal_id: &str, list: bool, reason: impl FnOnce(&str) -> String) {
         let now = self.clock.now();
         let mut board = self.lock();
         // Off the board (older than the newest listed) or journaled: nothing to correct.
-        if !board
-            .signals
-            .iter()
-            .any(|s| s.signal_id == signal_id && s.status == "enqueued")
-        {
+        let listed = board.signals.iter().find(|s| s.signal_id == signal_id);
+        if !listed.map_or(list, |s| s.status == "enqueued") {
             return;
         }
         let s = board.signal_mut(signal_id, now);
@@ -1484,8 +1483,9 @@ mod tests {
     fn a_signal_the_router_dead_lettered_says_the_table_no_longer_routes_it() {
         let dash = Dashboard::default();
         let _ = dash.base.set("http://127.0.0.1:18716".to_owned());
-        dash.accepted("a1", Some(Broker::Tradovate), Some("ESZ6"), "LONG_ENTRY");
+        // The router dead-letters it before the webhook's answer lists it.
         dash.no_longer_routes("a1", "signals-dlq.fifo");
+        dash.accepted("a1", Some(Broker::Tradovate), Some("ESZ6"), "LONG_ENTRY");
         let board = dash.lock();
         let a = board.signals.iter().find(|s| s.signal_id == "a1").cloned();
         let a = a.unwrap_or_else(|| panic!("a1 listed"));

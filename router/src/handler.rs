@@ -256,7 +256,10 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
                         );
                         route
                     }
-                    _ => return self.refused(&signal, body, &refusal, now).await,
+                    _ => {
+                        let message_id = record.message_id.as_deref().unwrap_or_default();
+                        return self.refused(&signal, body, &refusal, message_id).await;
+                    }
                 },
             };
             if let Some(what) = &route.disagreement {
@@ -303,7 +306,7 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         signal: &SignalMessage,
         body: &str,
         refusal: &shared::error::AlertError,
-        now: DateTime<Utc>,
+        message_id: &str,
     ) -> Result<(), RecordError> {
         let Some(dlq) = &self.dead_letters else {
             error!(
@@ -316,9 +319,10 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         };
         dlq.dead_letter(FifoMessage {
             group_id: signal.group_id(),
-            // Unique per send: the same signal refused again after a replay, inside SQS's
-            // five-minute deduplication window, must not be dropped.
-            dedup_id: format!("{}-{}", signal.signal_id, now.timestamp_millis()),
+            // The queue message's id: the same across redeliveries of one message (a send
+            // whose acknowledgement was lost is not sent twice), new for a replay (refused
+            // again, inside SQS's five-minute deduplication window, it must not be dropped).
+            dedup_id: format!("{}-{message_id}", signal.signal_id),
             body: body.to_owned(),
         })
         .await
