@@ -8,6 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
+use shared::execution::{SignalRecord, SignalStatus};
 use shared::replay::{DeadLetter, Decision, ReplayAudit, decide};
 use std::collections::HashMap;
 
@@ -436,6 +437,37 @@ pub struct ReplayOptions {
     pub dry_run: bool,
     pub max_age: Duration,
     pub operator: String,
+    /// The journal's latest signals, for a forced replay's note ([`later_taken`]); `None`
+    /// when the journal could not be read (the note says it was not checked).
+    pub journaled: Option<Vec<SignalRecord>>,
+}
+
+/// The signals of `journaled` of the letter's series (its exchange and symbol as sent) that
+/// came later than it (by `timenow`, read from the journaled intent) and were taken: filled,
+/// or `no_op` (the account already where that later signal wanted it). A forced replay is
+/// never superseded, so replaying the letter would trade it as if it were the latest, against
+/// what the strategy said since.
+pub fn later_taken<'a>(
+    letter: &DeadLetter,
+    journaled: &'a [SignalRecord],
+) -> Vec<&'a SignalRecord> {
+    let (exchange, symbol) = match letter {
+        DeadLetter::Signal(s) => (&s.alert.market_data.exchange, &s.alert.market_data.symbol),
+        DeadLetter::Intent(i) => (&i.exchange, &i.symbol),
+    };
+    let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+    journaled
+        .iter()
+        .filter(|r| {
+            r.signal_id != *letter.signal_id()
+                && matches!(r.status, SignalStatus::Filled | SignalStatus::NoOp)
+                && same(&r.exchange, exchange)
+                && same(&r.symbol, symbol)
+                && r.normalized
+                    .read::<shared::message::OrderIntent>()
+                    .is_ok_and(|i| i.signal_time > letter.signal_time())
+        })
+        .collect()
 }
 
 /// Replays the chosen messages and returns what happened to each, plus the audit records.
@@ -472,6 +504,29 @@ pub async fn replay(
                  trades as if it were the latest",
                 later.join(", ")
             ));
+        }
+        match opts.journaled.as_deref().map(|j| later_taken(letter, j)) {
+            None => note.push_str(
+                "; the journal was not read for a later signal of its symbol taken since",
+            ),
+            Some(taken) if taken.is_empty() => {}
+            Some(taken) => note.push_str(&format!(
+                "; a later signal of its symbol was taken since ({}): this older one trades as \
+                 if it were the latest, against it",
+                taken
+                    .iter()
+                    .map(|r| format!(
+                        "{} {} {}",
+                        r.signal_id
+                            .as_str()
+                            .get(..12)
+                            .unwrap_or(r.signal_id.as_str()),
+                        r.action,
+                        r.status.as_str()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         }
         note
     };

@@ -465,6 +465,11 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                             .map(|m| format!("uid {}", m.uid()))
                     })
                     .unwrap_or_else(|| "unknown".into()),
+                // Only a forced replay's note names what the journal shows since.
+                journaled: match force {
+                    true => latest_journaled(&target).await,
+                    false => None,
+                },
             };
             let all = opts.all;
             let (outcomes, audits) = dlq::replay(&target, &opts, now).await?;
@@ -1699,6 +1704,56 @@ async fn journaled_reasons(target: &dlq::Target, messages: &mut [dlq::DeadMessag
              without their reasons",
             REASONS_READ.as_secs()
         )),
+    }
+}
+
+/// The journal's latest signals (at most `TRADES_MAX`), for a forced replay's note: the local
+/// stack's `/local/trades`, or the journal at `JOURNAL_URL` against SQS (read only, never a
+/// file made up). `None`, said on stderr, when it cannot be read in [`REASONS_READ`].
+async fn latest_journaled(target: &dlq::Target) -> Option<Vec<shared::execution::SignalRecord>> {
+    let limit = TRADES_MAX;
+    let read = async {
+        match target {
+            dlq::Target::Local { base, .. } => {
+                let v = get_json(&format!("{base}/local/trades?limit={limit}"))
+                    .await
+                    .map_err(|e| match e {
+                        Failure::Usage(e) | Failure::Refused(e) | Failure::Unreachable(e) => e,
+                    })?;
+                serde_json::from_value(v["signals"].clone()).map_err(|e| e.to_string())
+            }
+            dlq::Target::Sqs { .. } => {
+                let url = std::env::var("JOURNAL_URL")
+                    .map_err(|_| "JOURNAL_URL is not set".to_owned())?;
+                if let Some(missing) = tvctl::report::missing_journal(&url) {
+                    return Err(missing);
+                }
+                let journal = journal::AnyJournal::open_read_only(&url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                journal
+                    .recent_signals(limit)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
+    };
+    match tokio::time::timeout(REASONS_READ, read).await {
+        Ok(Ok(signals)) => Some(signals),
+        Ok(Err(e)) => {
+            err(&format!(
+                "the journal was not read for later signals of the forced letters' symbols: {e}"
+            ));
+            None
+        }
+        Err(_) => {
+            err(&format!(
+                "the journal did not answer within {} s: later signals of the forced letters' \
+                 symbols were not looked for",
+                REASONS_READ.as_secs()
+            ));
+            None
+        }
     }
 }
 

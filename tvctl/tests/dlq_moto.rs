@@ -607,8 +607,101 @@ async fn a_forced_dry_run_gives_ages_and_names_a_later_letter_of_the_group() {
     );
     let second = line_of(&later);
     assert!(
-        second.contains("would replay (forced), the signal 4") && !second.contains("later signal"),
+        second.contains("would replay (forced), the signal 4")
+            && !second.contains("later signal of its group"),
         "{second}"
+    );
+    assert!(
+        receive(&client, &url).await.is_empty(),
+        "a dry run sent nothing"
+    );
+    let _ = std::fs::remove_file(&audit);
+}
+
+/// A forced replay is never superseded: forcing a letter after a later signal of its symbol
+/// was taken (journaled filled or no-op) trades the older one against it. The dry run's line
+/// names such signals from the journal (a refused later one is not named), and says when the
+/// journal was not read.
+#[tokio::test]
+async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_taken() {
+    use shared::execution::{SignalRecord, SignalStatus, StageTimes, TradeJournal};
+    let client = moto::sqs().await;
+    let suffix = moto::unique_name("t");
+    let dlq_url = moto::fifo_queue(&client, "taken-dlq").await;
+    let url = moto::fifo_queue(&client, "taken").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let path = path.to_str().unwrap();
+    let now = SystemClock.now();
+    let older = intent_at(&format!("older-{suffix}"), now - Duration::seconds(90));
+    let journal = journal::AnyJournal::connect(path).await.unwrap();
+    let record = |i: &OrderIntent, status: SignalStatus| SignalRecord {
+        signal_id: i.signal_id.clone(),
+        raw: i.raw.clone(),
+        normalized: serde_json::to_value(i).unwrap().into(),
+        symbol: "EURUSD".into(),
+        exchange: "OANDA".into(),
+        action: i.action.to_string(),
+        broker: Some(Broker::Oanda),
+        instrument: Some("EUR_USD".into()),
+        contract_resolution: None,
+        status,
+        reason: None,
+        stages: StageTimes::default(),
+    };
+    let mut taken = intent_at(&format!("taken-{suffix}"), now - Duration::seconds(30));
+    taken.action = Action::ShortEntry;
+    taken.target = Action::ShortEntry.target();
+    let refused = intent_at(&format!("refused-{suffix}"), now - Duration::seconds(20));
+    let earlier = intent_at(&format!("earlier-{suffix}"), now - Duration::seconds(120));
+    for (i, status) in [
+        (&taken, SignalStatus::Filled),
+        (&refused, SignalStatus::Refused),
+        (&earlier, SignalStatus::Filled),
+    ] {
+        journal.upsert_signal(&record(i, status)).await.unwrap();
+    }
+    drop(journal);
+    dead_letter(&client, &dlq_url, &[&older]).await;
+    let audit = std::env::temp_dir().join(format!("taken-{suffix}.jsonl"));
+    let line = |journal: Option<&str>| {
+        let (code, out) = tvctl_with(
+            &[
+                "dlq",
+                "replay",
+                "--queue-url",
+                &dlq_url,
+                "--source-url",
+                &url,
+                "--all",
+                "--force",
+                "--dry-run",
+                "--audit-file",
+                audit.to_str().unwrap(),
+            ],
+            journal,
+        );
+        assert_eq!(code, 0, "{out}");
+        out.lines()
+            .find(|l| l.contains(older.signal_id.as_str()))
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_owned()
+    };
+    let with = line(Some(path));
+    assert!(
+        with.contains(&format!(
+            "a later signal of its symbol was taken since ({} SHORT_ENTRY filled)",
+            &taken.signal_id.as_str()[..12]
+        )),
+        "{with}"
+    );
+    for other in [&refused, &earlier] {
+        assert!(!with.contains(&other.signal_id.as_str()[..12]), "{with}");
+    }
+    let without = line(None);
+    assert!(
+        without.contains("the journal was not read for a later signal of its symbol"),
+        "{without}"
     );
     assert!(
         receive(&client, &url).await.is_empty(),
