@@ -443,10 +443,11 @@ pub struct ReplayOptions {
 }
 
 /// The signals of `journaled` of the letter's series (its exchange and symbol as sent) that
-/// came later than it (by `timenow`, read from the journaled intent) and were taken: filled,
-/// or `no_op` (the account already where that later signal wanted it). A forced replay is
-/// never superseded, so replaying the letter would trade it as if it were the latest, against
-/// what the strategy said since.
+/// came later than it, or in the same second (by `timenow`, read from the journaled intent;
+/// TradingView gives it to the second, so which of two came first is not known), and were
+/// taken or may have been: filled, `no_op` (the account already where that later signal
+/// wanted it), or `unknown`. A forced replay is never superseded, so replaying the letter would
+/// trade it as if it were the latest, against what the strategy said since.
 pub fn later_taken<'a>(
     letter: &DeadLetter,
     journaled: &'a [SignalRecord],
@@ -460,12 +461,15 @@ pub fn later_taken<'a>(
         .iter()
         .filter(|r| {
             r.signal_id != *letter.signal_id()
-                && matches!(r.status, SignalStatus::Filled | SignalStatus::NoOp)
+                && matches!(
+                    r.status,
+                    SignalStatus::Filled | SignalStatus::NoOp | SignalStatus::Unknown
+                )
                 && same(&r.exchange, exchange)
                 && same(&r.symbol, symbol)
                 && r.normalized
                     .read::<shared::message::OrderIntent>()
-                    .is_ok_and(|i| i.signal_time > letter.signal_time())
+                    .is_ok_and(|i| i.signal_time >= letter.signal_time())
         })
         .collect()
 }

@@ -661,6 +661,13 @@ async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_t
     ] {
         journal.upsert_signal(&record(i, status)).await.unwrap();
     }
+    // Another symbol's later fill is not this letter's business.
+    let mut other = intent_at(&format!("other-{suffix}"), now - Duration::seconds(10));
+    other.symbol = "GBPUSD".into();
+    other.instrument = Instrument::new("GBP_USD");
+    let mut other_record = record(&other, SignalStatus::Filled);
+    other_record.symbol = "GBPUSD".into();
+    journal.upsert_signal(&other_record).await.unwrap();
     drop(journal);
     dead_letter(&client, &dlq_url, &[&older]).await;
     let audit = std::env::temp_dir().join(format!("taken-{suffix}.jsonl"));
@@ -695,7 +702,7 @@ async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_t
         )),
         "{with}"
     );
-    for other in [&refused, &earlier] {
+    for other in [&refused, &earlier, &other] {
         assert!(!with.contains(&other.signal_id.as_str()[..12]), "{with}");
     }
     let without = line(None);
