@@ -288,6 +288,18 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
         "{text}"
     );
 
+    // A forced run reads the journal's latest signals (the sample alerts' above) for its
+    // letters' notes: read through the stack, without a complaint.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["dlq", "replay", "--local", base, "--queue", "oanda.fifo"])
+        .args(["--all", "--force", "--dry-run"])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("was not read"), "{text}");
+
     // One signal by the start of its id, as `tvctl trades` prints it: its line and its legs,
     // nothing of the others.
     let tvctl = |args: &[&str]| {
