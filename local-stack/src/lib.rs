@@ -138,7 +138,9 @@ impl shared::ports::Notifier for ConsoleNotifier {
         note: shared::ports::Notification,
     ) -> Result<(), shared::ports::QueueError> {
         tracing::warn!(subject = %note.subject, urgent = note.urgent, message = %note.message, "operator notification");
-        line(format_args!("notify {}", note.subject));
+        // What the mail would say, bounded: the subject alone names no cause.
+        let message: String = note.message.chars().take(400).collect();
+        line(format_args!("notify {}: {message}", note.subject));
         Ok(())
     }
 }

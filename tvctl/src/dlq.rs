@@ -502,10 +502,11 @@ pub async fn replay(
             ", the signal {} s old",
             (now - letter.signal_time()).num_seconds()
         );
+        let mut later_seen = false;
         if !later.is_empty() {
+            later_seen = true;
             note.push_str(&format!(
-                "; a later signal of its group is in this queue too ({}): this older one \
-                 trades as if it were the latest",
+                "; a later signal of its group is in this queue too ({})",
                 later.join(", ")
             ));
         }
@@ -514,23 +515,33 @@ pub async fn replay(
                 "; the journal was not read for a later signal of its symbol taken since",
             ),
             Some(taken) if taken.is_empty() => {}
-            Some(taken) => note.push_str(&format!(
-                "; a later signal of its symbol was taken since ({}): this older one trades as \
-                 if it were the latest, against it",
-                taken
-                    .iter()
-                    .map(|r| format!(
-                        "{} {} {}",
-                        r.signal_id
-                            .as_str()
-                            .get(..12)
-                            .unwrap_or(r.signal_id.as_str()),
-                        r.action,
-                        r.status.as_str()
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+            Some(taken) => {
+                later_seen = true;
+                note.push_str(&format!(
+                    "; a later signal of its symbol was taken since ({})",
+                    taken
+                        .iter()
+                        .map(|r| format!(
+                            "{} {} {}",
+                            r.signal_id
+                                .as_str()
+                                .get(..12)
+                                .unwrap_or(r.signal_id.as_str()),
+                            r.action,
+                            r.status.as_str()
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        if later_seen {
+            // Said once, whatever came later: what forcing does with it.
+            note.push_str(&format!(
+                ": forced, this older one is not superseded, and moves the account to what it \
+                 asks ({}) as if it were the latest signal",
+                letter.summary()
+            ));
         }
         note
     };

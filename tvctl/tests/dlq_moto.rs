@@ -702,6 +702,19 @@ async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_t
         )),
         "{with}"
     );
+    // Said once, with what forcing does.
+    assert!(
+        with.contains(
+            ": forced, this older one is not superseded, and moves the account to what it asks \
+             (LONG_ENTRY EUR_USD at oanda) as if it were the latest signal"
+        ),
+        "{with}"
+    );
+    assert_eq!(
+        with.matches("as if it were the latest").count(),
+        1,
+        "{with}"
+    );
     for other in [&refused, &earlier, &other] {
         assert!(!with.contains(&other.signal_id.as_str()[..12]), "{with}");
     }
