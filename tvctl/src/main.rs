@@ -1183,13 +1183,14 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                             |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
                         );
                     out(&format!(
-                        "{}  {received}  {:<11} {:<8} {:<9} {:<8} {}",
+                        "{}  {received}  {:<11} {:<8} {:<9} {:<8} {}{}",
                         id.get(..12).unwrap_or(id),
                         s["action"].as_str().unwrap_or(""),
                         s["symbol"].as_str().unwrap_or(""),
                         s["broker"].as_str().unwrap_or(""),
                         s["status"].as_str().unwrap_or(""),
-                        s["reason"].as_str().unwrap_or("")
+                        s["reason"].as_str().unwrap_or(""),
+                        replayed_tag(&v["replays"], id)
                     ));
                     for o in legs.remove(id).unwrap_or_default() {
                         out(&order_line(o));
@@ -1829,9 +1830,62 @@ async fn journal_audit(audits: &[shared::replay::ReplayAudit]) -> Result<(), Str
     Ok(())
 }
 
+/// For a signal `trades` lists by when it was received: ` [replayed (forced) at <time>: ...]`
+/// when a dead-letter replay of it ran (the latest one; dry runs and refusals not counted): it
+/// executed then, perhaps after signals listed below it, which the list's order does not show.
+fn replayed_tag(replays: &Value, signal_id: &str) -> String {
+    let latest = replays
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["signal_id"] == signal_id
+                && r["dry_run"] != true
+                && r["result"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("replayed"))
+        })
+        .filter_map(|r| {
+            let at = r["at"]
+                .as_str()?
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .ok()?;
+            Some((at, r["forced"] == true))
+        })
+        .max();
+    match latest {
+        None => String::new(),
+        Some((at, forced)) => format!(
+            "  [replayed{} at {}: executed then, not when received]",
+            if forced { " (forced)" } else { "" },
+            at.format("%Y-%m-%d %H:%M:%SZ")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listed_signal_says_when_a_replay_of_it_ran() {
+        let replays = serde_json::json!([
+            {"signal_id": "aa", "at": "2026-12-05T21:04:23Z", "dry_run": true,
+             "result": "would replay (forced)", "forced": true},
+            {"signal_id": "aa", "at": "2026-12-05T21:05:12.5Z", "dry_run": false,
+             "result": "replayed (forced), the signal 90 s old", "forced": true},
+            {"signal_id": "bb", "at": "2026-12-05T21:06:00Z", "dry_run": false,
+             "result": "refused: older than the 30 s age limit", "forced": false},
+        ]);
+        assert_eq!(
+            replayed_tag(&replays, "aa"),
+            "  [replayed (forced) at 2026-12-05 21:05:12Z: executed then, not when received]"
+        );
+        // A refused or dry-run replay moved nothing: no tag.
+        assert_eq!(replayed_tag(&replays, "bb"), "");
+        assert_eq!(replayed_tag(&replays, "cc"), "");
+        assert_eq!(replayed_tag(&Value::Null, "aa"), "");
+    }
 
     #[test]
     fn the_suggested_send_reaches_this_stack() {
