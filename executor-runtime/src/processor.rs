@@ -1449,13 +1449,7 @@ mod tests {
     /// yet: the processor hands the journaled rows to the core, which sends no second open.
     #[tokio::test]
     async fn a_takeover_never_sends_an_open_its_journal_shows_filled() {
-        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
-        let clock = ManualClock::new(t0);
-        let venue = Arc::new(PaperNetting::with_clock(
-            Broker::Oanda,
-            "paper",
-            Arc::new(clock.clone()),
-        ));
+        let (t0, clock, venue) = paper_oanda_at_t0();
         let journal = Arc::new(MemoryJournal::default());
         let store = Arc::new(MemoryIdempotencyStore::default());
         let signal = intent(t0);

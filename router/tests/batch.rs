@@ -385,22 +385,6 @@ roll_months_before = 1
     );
 }
 
-/// The table after OANDA was taken out of it, while an OANDA signal was in flight.
-fn table_without_oanda() -> RoutingTable {
-    RoutingTable::from_toml(
-        r#"
-delayed_suffixes = []
-[exchanges]
-COINBASE = "coinbase"
-[oanda]
-quote_currencies = []
-[coinbase]
-quote_currencies = ["USD"]
-"#,
-    )
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_signal_that_no_longer_routes_goes_to_the_dead_letter_queue_and_its_batch_goes_on() {
     shared::telemetry::init_test_logs();

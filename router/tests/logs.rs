@@ -6,25 +6,12 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use shared::RoutingTable;
 use shared::telemetry::{CapturedLogs, json_subscriber};
 
 #[tokio::test]
 async fn a_signal_that_no_longer_routes_is_logged_refused_and_acknowledged() {
     // The table changed after ingest: OANDA is gone.
-    let table = RoutingTable::from_toml(
-        r#"
-delayed_suffixes = []
-[exchanges]
-COINBASE = "coinbase"
-[oanda]
-quote_currencies = []
-[coinbase]
-quote_currencies = ["USD"]
-"#,
-    )
-    .unwrap();
-    let f = fixture(table);
+    let f = fixture(table_without_oanda());
     let logs = CapturedLogs::default();
     let _guard = tracing::subscriber::set_default(json_subscriber(logs.clone()));
     let eur = signal("oanda-eurusd-long.json", 0);

@@ -22,6 +22,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use test_kit::moto::{self, sqs};
 
+mod common;
+
 const SECRET: &str = "pipeline-secret-0123456789";
 
 fn now() -> DateTime<Utc> {
@@ -51,6 +53,22 @@ fn alert_body(name: &str, offset_secs: i64, action: Option<(&str, &str)>) -> Str
     }
     doc["passphrase"] = json!(SECRET);
     doc.to_string()
+}
+
+/// The ingest handler on the shipped routing table, queueing to the FIFO queue at `url`.
+fn ingest_to(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+    clock: &ManualClock,
+) -> Ingest<SqsFifoQueue, ManualClock> {
+    Ingest::new(
+        SqsFifoQueue::new(client.clone(), url),
+        clock.clone(),
+        &SecretString::from(SECRET),
+        Freshness::default(),
+        None,
+        RoutingTable::embedded(),
+    )
 }
 
 /// A REST API proxy event around `body`, from the fixture the ingest tests use.
@@ -210,14 +228,7 @@ async fn alerts_flow_from_webhook_through_signals_to_broker_queues_in_group_orde
     let coinbase_url = create_fifo(&client, "coinbase").await;
 
     let clock = ManualClock::new(now());
-    let ingest = Ingest::new(
-        SqsFifoQueue::new(client.clone(), &signals_url),
-        clock.clone(),
-        &SecretString::from(SECRET),
-        Freshness::default(),
-        None,
-        RoutingTable::embedded(),
-    );
+    let ingest = ingest_to(&client, &signals_url, &clock);
     let posts = [
         ("eur-long", alert_body("oanda-eurusd-long.json", 0, None)),
         ("es-long", alert_body("tradovate-es-long.json", 0, None)),
@@ -378,14 +389,7 @@ async fn a_signal_the_table_no_longer_routes_lands_in_the_signals_dead_letter_qu
     let tradovate_url = create_fifo(&client, "nr-tradovate").await;
     let coinbase_url = create_fifo(&client, "nr-coinbase").await;
     let clock = ManualClock::new(now());
-    let ingest = Ingest::new(
-        SqsFifoQueue::new(client.clone(), &signals_url),
-        clock.clone(),
-        &SecretString::from(SECRET),
-        Freshness::default(),
-        None,
-        RoutingTable::embedded(),
-    );
+    let ingest = ingest_to(&client, &signals_url, &clock);
     let body = alert_body("oanda-eurusd-long.json", 0, None);
     let resp = ingest::lambda::serve(&ingest, webhook_event(&body))
         .await
@@ -393,18 +397,7 @@ async fn a_signal_the_table_no_longer_routes_lands_in_the_signals_dead_letter_qu
     assert_eq!(resp.status(), 200);
     let reply: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
     // Deployed again meanwhile, with OANDA out of the table.
-    let table = RoutingTable::from_toml(
-        r#"
-delayed_suffixes = []
-[exchanges]
-COINBASE = "coinbase"
-[oanda]
-quote_currencies = []
-[coinbase]
-quote_currencies = ["USD"]
-"#,
-    )
-    .unwrap();
+    let table = common::table_without_oanda();
     let router = Router::new(
         BrokerQueues {
             oanda: SqsFifoQueue::new(client.clone(), &oanda_url),

@@ -484,7 +484,7 @@ async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_on
 /// its signal; without it, the list is as SQS gives it.
 #[tokio::test]
 async fn dead_letters_listed_from_sqs_carry_their_journaled_reasons() {
-    use shared::execution::{SignalRecord, SignalStatus, StageTimes, TradeJournal};
+    use shared::execution::{SignalStatus, TradeJournal};
     let client = moto::sqs().await;
     let suffix = moto::unique_name("r");
     let dlq_url = moto::fifo_queue(&client, "reasons-dlq").await;
@@ -496,20 +496,11 @@ async fn dead_letters_listed_from_sqs_carry_their_journaled_reasons() {
     let not_journaled = intent_at(&format!("not-journaled-{suffix}"), t);
     let journal = journal::AnyJournal::connect(path).await.unwrap();
     journal
-        .upsert_signal(&SignalRecord {
-            signal_id: journaled.signal_id.clone(),
-            raw: journaled.raw.clone(),
-            normalized: serde_json::to_value(&journaled).unwrap().into(),
-            symbol: "EURUSD".into(),
-            exchange: "OANDA".into(),
-            action: "LONG_ENTRY".into(),
-            broker: Some(Broker::Oanda),
-            instrument: Some("EUR_USD".into()),
-            contract_resolution: None,
-            status: SignalStatus::Unknown,
-            reason: Some("open leg: order 42 accepted, outcome unknown".into()),
-            stages: StageTimes::default(),
-        })
+        .upsert_signal(&journal_row(
+            &journaled,
+            SignalStatus::Unknown,
+            Some("open leg: order 42 accepted, outcome unknown"),
+        ))
         .await
         .unwrap();
     drop(journal);
@@ -559,6 +550,56 @@ async fn dead_letters_listed_from_sqs_carry_their_journaled_reasons() {
     assert!(!typo.exists(), "no journal made up");
 }
 
+/// The journal's row of `intent`, ended `status` with `reason`.
+fn journal_row(
+    intent: &OrderIntent,
+    status: shared::execution::SignalStatus,
+    reason: Option<&str>,
+) -> shared::execution::SignalRecord {
+    shared::execution::SignalRecord {
+        signal_id: intent.signal_id.clone(),
+        raw: intent.raw.clone(),
+        normalized: serde_json::to_value(intent).unwrap().into(),
+        symbol: intent.symbol.clone(),
+        exchange: intent.exchange.clone(),
+        action: intent.action.to_string(),
+        broker: Some(intent.broker),
+        instrument: Some(intent.instrument.to_string()),
+        contract_resolution: None,
+        status,
+        reason: reason.map(str::to_owned),
+        stages: shared::execution::StageTimes::default(),
+    }
+}
+
+/// `tvctl dlq replay --all --force --dry-run` of the letters at `dlq_url` (source `url`),
+/// audited in `audit`, with `JOURNAL_URL` set to `journal` or unset: its output, exit 0.
+fn forced_dry_run(
+    dlq_url: &str,
+    url: &str,
+    audit: &std::path::Path,
+    journal: Option<&str>,
+) -> String {
+    let (code, out) = tvctl_with(
+        &[
+            "dlq",
+            "replay",
+            "--queue-url",
+            dlq_url,
+            "--source-url",
+            url,
+            "--all",
+            "--force",
+            "--dry-run",
+            "--audit-file",
+            audit.to_str().unwrap(),
+        ],
+        journal,
+    );
+    assert_eq!(code, 0, "{out}");
+    out
+}
+
 /// Forcing shows each letter's age, and says when a later signal of its group is in the
 /// dead-letter queue too: a forced replay is never superseded, so forcing the older one
 /// trades it as if it were the latest (a trial forced a long while the strategy's later short
@@ -576,23 +617,7 @@ async fn a_forced_dry_run_gives_ages_and_names_a_later_letter_of_the_group() {
     later.target = Action::ShortEntry.target();
     dead_letter(&client, &dlq_url, &[&older, &later]).await;
     let audit = std::env::temp_dir().join(format!("forced-{suffix}.jsonl"));
-    let (code, out) = tvctl_with(
-        &[
-            "dlq",
-            "replay",
-            "--queue-url",
-            &dlq_url,
-            "--source-url",
-            &url,
-            "--all",
-            "--force",
-            "--dry-run",
-            "--audit-file",
-            audit.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{out}");
+    let out = forced_dry_run(&dlq_url, &url, &audit, None);
     let line_of = |intent: &OrderIntent| {
         out.lines()
             .find(|l| l.contains(intent.signal_id.as_str()))
@@ -624,7 +649,7 @@ async fn a_forced_dry_run_gives_ages_and_names_a_later_letter_of_the_group() {
 /// journal was not read.
 #[tokio::test]
 async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_taken() {
-    use shared::execution::{SignalRecord, SignalStatus, StageTimes, TradeJournal};
+    use shared::execution::{SignalStatus, TradeJournal};
     let client = moto::sqs().await;
     let suffix = moto::unique_name("t");
     let dlq_url = moto::fifo_queue(&client, "taken-dlq").await;
@@ -635,20 +660,6 @@ async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_t
     let now = SystemClock.now();
     let older = intent_at(&format!("older-{suffix}"), now - Duration::seconds(90));
     let journal = journal::AnyJournal::connect(path).await.unwrap();
-    let record = |i: &OrderIntent, status: SignalStatus| SignalRecord {
-        signal_id: i.signal_id.clone(),
-        raw: i.raw.clone(),
-        normalized: serde_json::to_value(i).unwrap().into(),
-        symbol: "EURUSD".into(),
-        exchange: "OANDA".into(),
-        action: i.action.to_string(),
-        broker: Some(Broker::Oanda),
-        instrument: Some("EUR_USD".into()),
-        contract_resolution: None,
-        status,
-        reason: None,
-        stages: StageTimes::default(),
-    };
     let mut taken = intent_at(&format!("taken-{suffix}"), now - Duration::seconds(30));
     taken.action = Action::ShortEntry;
     taken.target = Action::ShortEntry.target();
@@ -659,36 +670,24 @@ async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_t
         (&refused, SignalStatus::Refused),
         (&earlier, SignalStatus::Filled),
     ] {
-        journal.upsert_signal(&record(i, status)).await.unwrap();
+        journal
+            .upsert_signal(&journal_row(i, status, None))
+            .await
+            .unwrap();
     }
     // Another symbol's later fill is not this letter's business.
     let mut other = intent_at(&format!("other-{suffix}"), now - Duration::seconds(10));
     other.symbol = "GBPUSD".into();
     other.instrument = Instrument::new("GBP_USD");
-    let mut other_record = record(&other, SignalStatus::Filled);
-    other_record.symbol = "GBPUSD".into();
-    journal.upsert_signal(&other_record).await.unwrap();
+    journal
+        .upsert_signal(&journal_row(&other, SignalStatus::Filled, None))
+        .await
+        .unwrap();
     drop(journal);
     dead_letter(&client, &dlq_url, &[&older]).await;
     let audit = std::env::temp_dir().join(format!("taken-{suffix}.jsonl"));
     let line = |journal: Option<&str>| {
-        let (code, out) = tvctl_with(
-            &[
-                "dlq",
-                "replay",
-                "--queue-url",
-                &dlq_url,
-                "--source-url",
-                &url,
-                "--all",
-                "--force",
-                "--dry-run",
-                "--audit-file",
-                audit.to_str().unwrap(),
-            ],
-            journal,
-        );
-        assert_eq!(code, 0, "{out}");
+        let out = forced_dry_run(&dlq_url, &url, &audit, journal);
         out.lines()
             .find(|l| l.contains(older.signal_id.as_str()))
             .unwrap_or_else(|| panic!("{out}"))

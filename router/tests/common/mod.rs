@@ -139,3 +139,20 @@ pub fn intents(q: &MemoryFifoQueue<ManualClock>) -> Vec<(String, String, Action)
         })
         .collect()
 }
+
+/// The table after OANDA was taken out of it (a deployment while an OANDA signal was in
+/// flight): an OANDA signal no longer routes, a Coinbase one still does.
+pub fn table_without_oanda() -> RoutingTable {
+    RoutingTable::from_toml(
+        r#"
+delayed_suffixes = []
+[exchanges]
+COINBASE = "coinbase"
+[oanda]
+quote_currencies = []
+[coinbase]
+quote_currencies = ["USD"]
+"#,
+    )
+    .unwrap()
+}
