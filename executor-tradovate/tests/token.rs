@@ -14,6 +14,18 @@ use std::sync::Arc;
 use support::fake_tradovate::FakeTradovate;
 use support::{t0, tokens};
 
+/// The access token the store holds (it must hold one).
+async fn stored_token(store: &MemoryTokenStore) -> String {
+    store
+        .load(TOKEN_NAME)
+        .await
+        .unwrap()
+        .unwrap()
+        .access_token
+        .expose_secret()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn scheduled_run_logs_in_when_empty_then_leaves_a_fresh_token_alone_then_renews() {
     let fake = FakeTradovate::start(t0()).await;
@@ -81,16 +93,7 @@ async fn a_renewal_the_server_refuses_falls_back_to_one_login() {
     );
     assert_eq!(m.scheduled().await.unwrap(), Refreshed::LoggedIn);
     assert_eq!(fake.logins(), 1);
-    assert_ne!(
-        store
-            .load(TOKEN_NAME)
-            .await
-            .unwrap()
-            .unwrap()
-            .access_token
-            .expose_secret(),
-        "forged"
-    );
+    assert_ne!(stored_token(&store).await, "forged");
 }
 
 /// A refresh that outruns three quarters of its lock's lease is stopped with nothing stored
@@ -132,16 +135,7 @@ async fn a_refresh_that_outruns_its_lease_stops_and_stores_nothing() {
     );
     fake.set_login_delay(std::time::Duration::ZERO);
     let token = manager.token().await.unwrap();
-    assert_eq!(
-        store
-            .load(TOKEN_NAME)
-            .await
-            .unwrap()
-            .unwrap()
-            .access_token
-            .expose_secret(),
-        token.expose_secret()
-    );
+    assert_eq!(stored_token(&store).await, token.expose_secret());
 }
 
 #[tokio::test]
@@ -168,16 +162,7 @@ async fn two_concurrent_refreshes_make_one_login() {
     a.unwrap();
     let token = b.unwrap();
     assert_eq!(fake.logins(), 1);
-    assert_eq!(
-        store
-            .load(TOKEN_NAME)
-            .await
-            .unwrap()
-            .unwrap()
-            .access_token
-            .expose_secret(),
-        token.expose_secret()
-    );
+    assert_eq!(stored_token(&store).await, token.expose_secret());
 }
 
 #[tokio::test]
