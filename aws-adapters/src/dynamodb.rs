@@ -292,20 +292,29 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         }
     }
 
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+    async fn release(
+        &self,
+        key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let deleted = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key(PK, pk(key))
-            .condition_expression("#status = :in_progress")
+            // Only this attempt's own claim, as `hand_over`: a later attempt's may cover
+            // orders that attempt sent.
+            .condition_expression("#status = :in_progress AND #lease = :mine_ms")
             .expression_attribute_names("#status", STATUS)
+            .expression_attribute_names("#lease", LEASE_UNTIL)
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .expression_attribute_values(":mine_ms", n(lease_until.timestamp_millis()))
             .send()
             .await;
         match deleted {
             Ok(_) => Ok(()),
-            // Completed (must be kept) or already gone: either way nothing to release.
+            // Completed (must be kept), already gone, or another attempt's claim: nothing of
+            // this attempt's to release.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>

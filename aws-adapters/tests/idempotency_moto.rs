@@ -141,7 +141,7 @@ async fn release_frees_an_in_progress_record_but_keeps_a_completed_one() {
     let (store, _) = store().await;
     let lease = t0() + Duration::seconds(60);
     store.claim(&key(), t0(), lease).await.unwrap();
-    store.release(&key()).await.unwrap();
+    store.release(&key(), lease).await.unwrap();
     assert_eq!(
         store.claim(&key(), t0(), lease).await.unwrap(),
         Claim::Acquired,
@@ -152,7 +152,7 @@ async fn release_frees_an_in_progress_record_but_keeps_a_completed_one() {
         .complete(&key(), Outcome::Filled, t0() + Duration::days(7))
         .await
         .unwrap();
-    store.release(&key()).await.unwrap();
+    store.release(&key(), lease).await.unwrap();
     assert_eq!(
         store.claim(&key(), t0(), lease).await.unwrap(),
         Claim::Completed {
@@ -161,7 +161,46 @@ async fn release_frees_an_in_progress_record_but_keeps_a_completed_one() {
     );
 
     let never_claimed = key_of(Broker::Oanda, "101-004-1-001", "never");
-    store.release(&never_claimed).await.unwrap();
+    store.release(&never_claimed, lease).await.unwrap();
+}
+
+/// An attempt that ran past its lease and then releases (it sent nothing) must not drop the
+/// claim of the attempt that took over meanwhile, which may have sent orders: dropped, a
+/// third attempt would claim it `Acquired` and send without looking those orders up.
+#[tokio::test]
+async fn a_stale_release_leaves_a_later_attempts_claim() {
+    let (store, _) = store().await;
+    let first = t0() + Duration::seconds(60);
+    assert_eq!(
+        store.claim(&key(), t0(), first).await.unwrap(),
+        Claim::Acquired
+    );
+    let later = first + Duration::seconds(1);
+    let second = later + Duration::seconds(60);
+    assert_eq!(
+        store.claim(&key(), later, second).await.unwrap(),
+        Claim::TakenOver
+    );
+    store.release(&key(), first).await.unwrap();
+    assert_eq!(
+        store
+            .claim(&key(), later, later + Duration::seconds(60))
+            .await
+            .unwrap(),
+        Claim::Busy {
+            lease_until: second
+        },
+        "the first attempt's release dropped the second's claim"
+    );
+    let past = second + Duration::seconds(1);
+    assert_eq!(
+        store
+            .claim(&key(), past, past + Duration::seconds(60))
+            .await
+            .unwrap(),
+        Claim::TakenOver,
+        "after its lease, the record is taken over (reconciled), never acquired afresh"
+    );
 }
 
 #[tokio::test]
@@ -259,7 +298,7 @@ async fn keys_differing_only_in_account_broker_or_signal_are_independent() {
             "{k:?}"
         );
     }
-    store.release(&other_account).await.unwrap();
+    store.release(&other_account, lease).await.unwrap();
     assert_eq!(
         store.claim(&base, t0(), lease).await.unwrap(),
         Claim::Completed {
@@ -356,7 +395,7 @@ async fn a_missing_table_is_a_store_error_naming_the_service_error() {
         err.reason.starts_with("claim: ResourceNotFoundException"),
         "{err}"
     );
-    assert!(store.release(&key()).await.is_err());
+    assert!(store.release(&key(), t0()).await.is_err());
     assert!(store.complete(&key(), Outcome::Filled, t0()).await.is_err());
 }
 
@@ -368,7 +407,7 @@ async fn answers_match_the_memory_store_for_a_scripted_history() {
     enum Op {
         Take { key: usize, now: i64, lease: i64 },
         Finish { key: usize, outcome: Outcome },
-        Free { key: usize },
+        Free { key: usize, lease: i64 },
     }
     let keys = [
         key(),
@@ -403,7 +442,14 @@ async fn answers_match_the_memory_store_for_a_scripted_history() {
             now: 31,
             lease: 120,
         },
-        Free { key: 1 },
+        // Another attempt's lease: left alone (still busy below).
+        Free { key: 1, lease: 11 },
+        Take {
+            key: 1,
+            now: 1,
+            lease: 5,
+        },
+        Free { key: 1, lease: 10 },
         Take {
             key: 1,
             now: 1,
@@ -423,13 +469,13 @@ async fn answers_match_the_memory_store_for_a_scripted_history() {
             now: 500,
             lease: 600,
         },
-        Free { key: 1 },
+        Free { key: 1, lease: 600 },
         Take {
             key: 1,
             now: 500,
             lease: 600,
         },
-        Free { key: 2 },
+        Free { key: 2, lease: 0 },
         Take {
             key: 2,
             now: 0,
@@ -468,9 +514,9 @@ async fn answers_match_the_memory_store_for_a_scripted_history() {
                 memory.complete(&keys[key], outcome, t0()).await.unwrap();
                 dynamo.complete(&keys[key], outcome, t0()).await.unwrap();
             }
-            Free { key } => {
-                memory.release(&keys[key]).await.unwrap();
-                dynamo.release(&keys[key]).await.unwrap();
+            Free { key, lease } => {
+                memory.release(&keys[key], at(lease)).await.unwrap();
+                dynamo.release(&keys[key], at(lease)).await.unwrap();
             }
         }
     }

@@ -544,7 +544,7 @@ where
                 .hand_over(key, lease_until, self.clock.now())
                 .await
         } else {
-            self.store.release(key).await
+            self.store.release(key, lease_until).await
         };
         if let Err(e) = result {
             warn!(error = %e, "could not free the idempotency record; its lease will expire");
@@ -2113,8 +2113,12 @@ mod tests {
         ) -> Result<(), StoreError> {
             self.0.complete(key, outcome, expires_at).await
         }
-        async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
-            self.0.release(key).await
+        async fn release(
+            &self,
+            key: &IdempotencyKey,
+            lease_until: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.0.release(key, lease_until).await
         }
         async fn hand_over(
             &self,

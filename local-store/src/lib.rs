@@ -1755,8 +1755,12 @@ impl IdempotencyStore for Claims {
         self.store.complete(key, outcome, expires_at).await
     }
 
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
-        self.store.release(key).await
+    async fn release(
+        &self,
+        key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.store.release(key, lease_until).await
     }
 
     async fn hand_over(
@@ -1828,10 +1832,21 @@ impl IdempotencyStore for LocalStore {
         .map_err(Self::store_error("complete"))
     }
 
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+    async fn release(
+        &self,
+        key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // Only this attempt's own claim, as `hand_over`: a later attempt's may cover orders
+        // that attempt sent.
         self.write_one(
-            "DELETE FROM idempotency WHERE at_ms = ?1 AND key = ?2 AND outcome IS NULL",
-            params![ms(key.signal_time), Self::idempotency_key(key)],
+            "DELETE FROM idempotency
+                 WHERE at_ms = ?1 AND key = ?2 AND outcome IS NULL AND lease_until_ms = ?3",
+            params![
+                ms(key.signal_time),
+                Self::idempotency_key(key),
+                ms(lease_until)
+            ],
         )
         .map(|_| ())
         .map_err(Self::store_error("release"))
@@ -1985,8 +2000,18 @@ mod tests {
             s.claim(&k, expires, expires + Duration::seconds(15)).await,
             Ok(Claim::Acquired)
         );
-        // Release drops only an in-progress record.
-        s.release(&k).await.unwrap_or_else(|e| panic!("{e}"));
+        // Release drops only this attempt's in-progress record: not a later attempt's claim
+        // (an attempt run past its lease, releasing after another took over).
+        let held = expires + Duration::seconds(15);
+        s.release(&k, lease2)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.claim(&k, expires, lease2).await,
+            Ok(Claim::Busy { lease_until: held }),
+            "a stale release dropped a later attempt's claim"
+        );
+        s.release(&k, held).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.claim(&k, expires, lease2).await, Ok(Claim::Acquired));
     }
 
@@ -2122,7 +2147,9 @@ mod tests {
         for n in [1, 2] {
             assert_eq!(s.claim(&key(n), after, held).await, Ok(Claim::TakenOver));
         }
-        s.release(&key(1)).await.unwrap_or_else(|e| panic!("{e}"));
+        s.release(&key(1), held)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         s.hand_over(&key(2), held, after)
             .await
             .unwrap_or_else(|e| panic!("{e}"));

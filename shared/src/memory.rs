@@ -98,9 +98,10 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         Ok(())
     }
 
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+    async fn release(&self, key: &IdempotencyKey, mine: DateTime<Utc>) -> Result<(), StoreError> {
         let mut records = lock(&self.records);
-        if matches!(records.get(key), Some(Record::InProgress { .. })) {
+        if matches!(records.get(key), Some(Record::InProgress { lease_until }) if *lease_until == mine)
+        {
             records.remove(key);
         }
         Ok(())
@@ -379,6 +380,15 @@ mod tests {
                 .unwrap(),
             Claim::TakenOver
         );
+        // The first attempt, run past its lease, releases: the taker's claim stays.
+        store.release(&key(), lease).await.unwrap();
+        assert_eq!(
+            store.claim(&key(), later, later).await.unwrap(),
+            Claim::Busy {
+                lease_until: later + Duration::seconds(60)
+            },
+            "a stale release dropped a later attempt's claim"
+        );
         store
             .complete(&key(), Outcome::Filled, later + Duration::days(7))
             .await
@@ -389,7 +399,7 @@ mod tests {
                 outcome: Outcome::Filled
             }
         );
-        store.release(&key()).await.unwrap();
+        store.release(&key(), later).await.unwrap();
         assert_eq!(
             store.completed(&key()),
             Some(Outcome::Filled),

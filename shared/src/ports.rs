@@ -239,7 +239,17 @@ pub trait IdempotencyStore: Send + Sync {
 
     /// Drops an in-progress record whose attempt sent nothing to the broker, so a retry need
     /// not wait out the lease. Never called once an order may have left.
-    fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ///
+    /// Only the attempt's own record is dropped: it must still be in progress with
+    /// `lease_until` equal to the one this attempt claimed it with. An attempt that ran past
+    /// its lease may find a later attempt's claim there, and that attempt may have sent
+    /// orders: dropped, the record would let a third attempt claim it `Acquired` and send
+    /// without looking the orders up. A completed, absent or later record is left alone.
+    fn release(
+        &self,
+        key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Ends this attempt's lease without completing the record, so the next claim is
     /// `TakenOver` at once (and reconciles by lookup) instead of `Busy` until the lease runs
@@ -309,8 +319,12 @@ impl<T: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<T> {
         (**self).complete(key, outcome, expires_at)
     }
 
-    fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).release(key)
+    fn release(
+        &self,
+        key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release(key, lease_until)
     }
 
     fn hand_over(

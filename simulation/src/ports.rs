@@ -101,9 +101,13 @@ impl IdempotencyStore for SimStore {
         Ok(())
     }
 
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+    async fn release(
+        &self,
+        key: &IdempotencyKey,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.crash.gate("before store.release").await;
-        self.inner.release(key).await?;
+        self.inner.release(key, lease_until).await?;
         self.crash.gate("after store.release").await;
         Ok(())
     }
