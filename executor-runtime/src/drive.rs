@@ -771,7 +771,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 &legs,
                 leg.leg,
                 format!(
-                    "staleness budget ran out at {} before the {} leg; not sent",
+                    "staleness budget or the attempt's lease ran out at {} before the {} leg; not sent",
                     req.deadline,
                     leg.leg.as_str()
                 ),
@@ -959,7 +959,7 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         leg.leg = Leg::CloseRolled;
         if clock.now() >= req.deadline {
             let why = format!(
-                "staleness budget ran out at {} before closing {contract}; nothing more sent",
+                "staleness budget or the attempt's lease ran out at {} before closing {contract}; nothing more sent",
                 req.deadline
             );
             return Err(RollStop::Broker(rows, Outcome::Expired, why));
@@ -1013,7 +1013,7 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         // not recorded as taken, and one whose check passed is sent at once.
         if clock.now() >= req.deadline {
             let why = format!(
-                "staleness budget ran out at {} before closing {contract}; nothing more sent",
+                "staleness budget or the attempt's lease ran out at {} before closing {contract}; nothing more sent",
                 req.deadline
             );
             return Err(RollStop::Broker(rows, Outcome::Expired, why));

@@ -15,8 +15,8 @@ use shared::execution::{
 use shared::message::{INTENT_VERSION, OrderIntent};
 use shared::outcome::Outcome;
 use shared::ports::{
-    Claim, DeadLetterQueue, FifoMessage, IdempotencyKey, IdempotencyStore, InstrumentKey,
-    Notification, Notifier, QueueError, StoreError,
+    Claim, DeadLetterQueue, FifoMessage, HAND_OVER_SKEW, IdempotencyKey, IdempotencyStore,
+    InstrumentKey, Notification, Notifier, QueueError, StoreError,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +43,23 @@ pub struct ExecutorSettings {
     /// Sizing and guards, checked on each signal that is not stale and not an entry older
     /// than a signal already seen, once the kill switch is found off.
     pub risk: RiskConfig,
+}
+
+/// When an attempt's waits end and after which it sends nothing: the end of the staleness
+/// budget, or, when sooner, the end of the attempt's lease less [`HAND_OVER_SKEW`].
+///
+/// From the lease's end a redelivery may take the signal over and send its legs (a takeover
+/// within the staleness budget may send), and the taker's clock may run ahead of this
+/// attempt's by up to the skew. An attempt still running then (a host suspended, a clock
+/// stepped, a lease set shorter than the function's time limit or the staleness budget)
+/// must not send beside it: two sends of a leg carry one client order id, and OANDA, for
+/// one, documents client ids as unique among pending orders only
+/// (`CLIENT_ORDER_ID_ALREADY_EXISTS`, <https://developer.oanda.com/rest-live-v20/order-df/>),
+/// so a second market order with it fills as well. In AWS, with the defaults (60 s lease from the attempt's start, 30 s
+/// budget from the alert's time), the budget always ends first; locally (a 15 s lease by
+/// default) the lease may.
+pub fn send_deadline(staleness: DateTime<Utc>, lease_until: DateTime<Utc>) -> DateTime<Utc> {
+    staleness.min(lease_until - HAND_OVER_SKEW)
 }
 
 /// Records the intent's `timenow` under `series` (`IdempotencyStore::advance`, which keeps
@@ -420,11 +437,12 @@ where
                     Vec::new()
                 };
                 // The staleness budget: waits end, and nothing new is sent, after it.
-                let deadline = if intent.replay_forced {
+                let staleness = if intent.replay_forced {
                     start + self.settings.max_age
                 } else {
                     intent.signal_time + self.settings.max_age
                 };
+                let deadline = send_deadline(staleness, lease_until);
                 // A refused entry's no-op is the venue's finding that the account holds the
                 // target (the venue answers `refused` otherwise), not a takeover's "found
                 // nothing": it stands.
@@ -530,6 +548,8 @@ where
         .await
     }
 
+    /// Ends this attempt's lease without completing the record when it took the signal
+    /// over, or drops the record (its own claim only) when it was the first.
     async fn release_unless(
         &self,
         takeover: bool,
@@ -1040,6 +1060,57 @@ mod tests {
         let third = executor.execute(&signal).await;
         assert!(matches!(third, Ok(Outcome::Filled)), "{third:?}");
         assert_eq!(venue.orders(), 1, "reconciled, not sent again");
+    }
+
+    /// Passes each request to `.0`, keeping the deadline it carried.
+    struct Deadlines<V>(V, std::sync::Mutex<Vec<DateTime<Utc>>>);
+
+    impl<V: Venue> Venue for Deadlines<V> {
+        fn broker(&self) -> Broker {
+            self.0.broker()
+        }
+
+        fn account(&self) -> &str {
+            self.0.account()
+        }
+
+        async fn execute(&self, req: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
+            self.1
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(req.deadline);
+            self.0.execute(req).await
+        }
+    }
+
+    /// An attempt sends nothing after its lease (less the skew a taker's clock may be ahead
+    /// by), from which a redelivery may take the signal over and send: with a lease shorter
+    /// than the staleness budget the venue is given the lease's end as its deadline; with the
+    /// deployed 60 s lease, the budget's end.
+    #[tokio::test]
+    async fn nothing_is_sent_after_the_attempts_lease() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        for (lease, want) in [
+            (20, t0 + Duration::seconds(15)),
+            (60, t0 + Duration::seconds(30)),
+        ] {
+            let clock = ManualClock::new(t0);
+            let venue = Arc::new(Deadlines(
+                PaperNetting::with_clock(Broker::Oanda, "paper", Arc::new(clock.clone())),
+                std::sync::Mutex::default(),
+            ));
+            let mut executor = paper_executor(
+                venue.clone(),
+                Arc::new(MemoryIdempotencyStore::default()),
+                Arc::new(MemoryJournal::default()),
+                &clock,
+                "1000",
+            );
+            executor.settings.lease = Duration::seconds(lease);
+            let done = executor.execute(&intent(t0)).await;
+            assert!(matches!(done, Ok(Outcome::Filled)), "{done:?}");
+            assert_eq!(*venue.1.lock().unwrap(), vec![want], "lease {lease} s");
+        }
     }
 
     /// The book an earlier attempt left: `holdings`, and its fill of `signal`'s `leg`.

@@ -22,8 +22,9 @@ pub struct ExecRequest<'a> {
     /// (spot buy) quote amount, or a notional to convert at the alert's close.
     pub size: Size,
     /// The end of the staleness budget (`timenow` + the max age; for a forced replay, the
-    /// executor's start + the max age). Waits (a rate limit's, a settle time, a liquidation
-    /// to show flat) end there, and nothing new is sent after it.
+    /// executor's start + the max age), or, when sooner, of the attempt's lease less the
+    /// hand-over skew (`crate::processor::send_deadline`). Waits (a rate limit's, a settle
+    /// time, a liquidation to show flat) end there, and nothing new is sent after it.
     pub deadline: DateTime<Utc>,
     /// The per-order notional cap (counted as `crate::risk::notional_price` says); always set.
     pub max_notional: Decimal,

@@ -217,8 +217,8 @@ pub enum SignalStatus {
     Rejected,
     /// A local guard stopped it before any order (kill switch, trading window, size limits).
     Refused,
-    /// Older than the max age when the executor got it, or the staleness budget ran out
-    /// before it completed.
+    /// Older than the max age when the executor got it, or the staleness budget (or, when
+    /// sooner, the attempt's lease) ran out before it completed.
     Expired,
     /// The broker documented that it did not carry an order out (rate limit, "try later"), a
     /// lookup confirmed nothing was created, and no resend fit the staleness budget.

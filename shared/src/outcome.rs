@@ -16,8 +16,8 @@ pub enum Outcome {
     Rejected,
     /// A local guard refused it (kill switch, max position, trading window, unroutable).
     Refused,
-    /// Too old when it reached the executor, or the staleness budget ran out before the
-    /// signal could complete.
+    /// Too old when it reached the executor, or the staleness budget (or, when sooner, the
+    /// attempt's lease) ran out before the signal could complete.
     Expired,
     /// The broker documented that it did not carry the request out (a rate limit, a penalty
     /// ticket, "try later"), confirmed by lookup, and no later send fit the staleness budget.
