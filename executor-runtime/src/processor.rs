@@ -753,9 +753,17 @@ where
                 fee: leg.fee,
             })
             .collect();
+        let reason = execution.reason.as_deref().unwrap_or("");
+        // An unknown outcome is alarmed before anything that can fail: were the journal's
+        // write to fail first, the record keeps its lease (see `finish`), the quick retries
+        // find it busy, and the one that comes after the lease ends takes the signal over
+        // and closes it with its own finding, with no alarm ever sent.
+        if outcome == Outcome::Unknown {
+            error!(outcome = ?outcome, reason, "signal not executed");
+            self.notify(intent, outcome, reason).await;
+        }
         self.journal.record_execution(&record, &orders).await?;
 
-        let reason = execution.reason.as_deref().unwrap_or("");
         // A refusal or a newer signal that stops a takeover after an earlier attempt's orders
         // filled (half a reversal, say): an alarm. So does one that leaves the account short
         // of the target where closes cannot be looked up. (The newer signal of a superseded
@@ -793,10 +801,12 @@ where
             }
             Outcome::Refused => warn!(outcome = ?outcome, reason, "signal refused"),
             Outcome::Superseded => info!(outcome = ?outcome, reason, "signal superseded"),
-            Outcome::Rejected | Outcome::Expired | Outcome::NotExecuted | Outcome::Unknown => {
+            Outcome::Rejected | Outcome::Expired | Outcome::NotExecuted => {
                 error!(outcome = ?outcome, reason, "signal not executed");
                 self.notify(intent, outcome, reason).await;
             }
+            // Alarmed above, before the journal's write.
+            Outcome::Unknown => {}
         }
         let ms = |from: DateTime<Utc>| Some((start - from).num_milliseconds());
         if self.metrics.keeps() {
@@ -1111,6 +1121,66 @@ mod tests {
             assert!(matches!(done, Ok(Outcome::Filled)), "{done:?}");
             assert_eq!(*venue.1.lock().unwrap(), vec![want], "lease {lease} s");
         }
+    }
+
+    /// Ends every signal `unknown`, as after an order whose answer was lost and which no
+    /// lookup found.
+    struct Unknowable;
+
+    impl Venue for Unknowable {
+        fn broker(&self) -> Broker {
+            Broker::Oanda
+        }
+
+        fn account(&self) -> &str {
+            "paper"
+        }
+
+        async fn execute(&self, _: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
+            Ok(Execution::without_legs(
+                Outcome::Unknown,
+                "the open's answer was lost and no lookup found it",
+            ))
+        }
+    }
+
+    /// An unknown outcome is alarmed (urgent) though the journal's write then fails: the
+    /// record keeps its lease, so the quick retry finds it busy, and the retry after the
+    /// lease takes it over with no alarm of its own. With the journal up, one alarm.
+    #[tokio::test]
+    async fn an_unknown_outcome_is_alarmed_though_the_journal_write_fails() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let journal = Arc::new(MemoryJournal::default());
+        let executor = paper_executor(
+            Unknowable,
+            Arc::new(MemoryIdempotencyStore::default()),
+            journal.clone(),
+            &clock,
+            "1000",
+        );
+        journal.set_down(true);
+        let first = executor.execute(&intent(t0)).await;
+        assert!(matches!(first, Err(RecordError::Journal(_))), "{first:?}");
+        let sent = executor.notifier.sent();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(
+            sent[0].urgent && sent[0].subject.contains("Unknown"),
+            "{sent:?}"
+        );
+        assert!(sent[0].message.contains("no lookup found it"), "{sent:?}");
+        clock.advance(Duration::seconds(1));
+        let retry = executor.execute(&intent(t0)).await;
+        assert!(matches!(retry, Err(RecordError::Busy { .. })), "{retry:?}");
+
+        journal.set_down(false);
+        let other = OrderIntent {
+            signal_id: SignalId::of_canonical("another"),
+            ..intent(t0)
+        };
+        let done = executor.execute(&other).await;
+        assert!(matches!(done, Ok(Outcome::Unknown)), "{done:?}");
+        assert_eq!(executor.notifier.sent().len(), 2, "one alarm per unknown");
     }
 
     /// The book an earlier attempt left: `holdings`, and its fill of `signal`'s `leg`.
