@@ -610,7 +610,10 @@ fn executor(
         settings: ExecutorSettings {
             max_age: cfg.freshness.max_age,
             lease: cfg.lease(),
-            record_ttl: Duration::days(7),
+            // As deployed (`RECORD_TTL_DAYS`): a record outlives a dead letter's replay window
+            // there (14 days in the dead-letter queue); here dead letters are kept until
+            // replayed, so `tvctl dlq replay` also refuses a letter the journal shows filled.
+            record_ttl: Duration::days(30),
             risk,
         },
     })

@@ -474,6 +474,31 @@ pub fn later_taken<'a>(
         .collect()
 }
 
+/// Why a forced replay of `letter` is refused when `journaled` shows its own signal filled:
+/// its orders were sent and filled. While the executor's idempotency record of it is kept
+/// (`RECORD_TTL_DAYS`, 30 days by default) a replay is acknowledged unsent, and after that it
+/// would send them again. A letter of a filled signal is one whose acknowledgement failed
+/// after the fill, or a router's letter of a signal routed before. `None` otherwise, and for
+/// a signal the journal's list does not hold (it is the latest signals only).
+pub fn already_filled(letter: &DeadLetter, journaled: &[SignalRecord]) -> Option<String> {
+    let record = journaled
+        .iter()
+        .find(|r| r.signal_id == *letter.signal_id() && r.status == SignalStatus::Filled)?;
+    let when = record
+        .stages
+        .broker_acked
+        .map(|t| {
+            format!(
+                " at {}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
+        })
+        .unwrap_or_default();
+    Some(format!(
+        "the journal shows this signal filled{when}: a replay would send its orders again once          its idempotency record has expired; not replayed (send a new alert to trade again)"
+    ))
+}
+
 /// Replays the chosen messages and returns what happened to each, plus the audit records.
 pub async fn replay(
     target: &Target,
@@ -571,7 +596,16 @@ pub async fn replay(
                 let sid = Some(letter.signal_id().clone());
                 let decision = match target.other_source(&msg) {
                     Some(reason) => Decision::Refused { reason },
-                    None => decide(letter, now, opts.max_age, opts.force),
+                    None => match decide(letter, now, opts.max_age, opts.force) {
+                        Decision::Replay { forced: true } => opts
+                            .journaled
+                            .as_deref()
+                            .and_then(|j| already_filled(letter, j))
+                            .map_or(Decision::Replay { forced: true }, |reason| {
+                                Decision::Refused { reason }
+                            }),
+                        decision => decision,
+                    },
                 };
                 match decision {
                     // A dry run says what the run would do, a refusal too.

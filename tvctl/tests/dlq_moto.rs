@@ -728,3 +728,76 @@ async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_t
     );
     let _ = std::fs::remove_file(&audit);
 }
+
+/// A letter of a signal the journal shows filled (an acknowledgement lost after the fill, a
+/// router's letter of a signal routed before) is not replayed, even forced: while the
+/// executor's idempotency record of it is kept a replay does nothing, and after that it
+/// would send the filled orders again. A letter whose signal ended unknown is replayed.
+#[tokio::test]
+async fn a_forced_replay_of_a_signal_the_journal_shows_filled_is_refused() {
+    use shared::execution::{SignalStatus, TradeJournal};
+    let client = moto::sqs().await;
+    let suffix = moto::unique_name("filled");
+    let dlq_url = moto::fifo_queue(&client, "filled-dlq").await;
+    let url = moto::fifo_queue(&client, "filled").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let path = path.to_str().unwrap();
+    let now = SystemClock.now();
+    let filled = intent_at(&format!("filled-{suffix}"), now - Duration::days(9));
+    let mut unknown = intent_at(&format!("unknown-{suffix}"), now - Duration::days(9));
+    unknown.symbol = "GBPUSD".into();
+    unknown.instrument = Instrument::new("GBP_USD");
+    let journal = journal::AnyJournal::connect(path).await.unwrap();
+    let mut row = journal_row(&filled, SignalStatus::Filled, None);
+    row.stages.broker_acked = Some(filled.signal_time + Duration::seconds(1));
+    journal.upsert_signal(&row).await.unwrap();
+    journal
+        .upsert_signal(&journal_row(&unknown, SignalStatus::Unknown, Some("lost")))
+        .await
+        .unwrap();
+    drop(journal);
+    dead_letter(&client, &dlq_url, &[&filled, &unknown]).await;
+    let audit = std::env::temp_dir().join(format!("filled-{suffix}.jsonl"));
+    let (code, listing) = tvctl_with(&["dlq", "list", "--queue-url", &dlq_url, "--json"], None);
+    assert_eq!(code, 0, "{listing}");
+    let listed: Value = serde_json::from_str(listing.lines().next().unwrap()).unwrap();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["message_id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 2, "{listing}");
+    let mut args = vec![
+        "dlq",
+        "replay",
+        "--queue-url",
+        &dlq_url,
+        "--source-url",
+        &url,
+        "--force",
+        "--audit-file",
+        audit.to_str().unwrap(),
+    ];
+    args.extend(ids.iter().copied());
+    let (_, out) = tvctl_with(&args, Some(path));
+    let line_of = |intent: &OrderIntent| {
+        out.lines()
+            .find(|l| l.contains(intent.signal_id.as_str()))
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_owned()
+    };
+    let refused = line_of(&filled);
+    assert!(
+        refused.contains("refused: the journal shows this signal filled at ")
+            && refused.contains("would send its orders again"),
+        "{refused}"
+    );
+    assert!(line_of(&unknown).contains("replayed"), "{out}");
+    let sent = receive(&client, &url).await;
+    assert_eq!(sent.len(), 1, "only the unknown one is replayed: {out}");
+    let body = sent[0].body().unwrap_or_default();
+    assert!(body.contains(unknown.signal_id.as_str()), "{body}");
+    let _ = std::fs::remove_file(&audit);
+}
