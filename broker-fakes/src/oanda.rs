@@ -63,6 +63,8 @@ pub struct Recorded {
     pub method: String,
     pub path: String,
     pub body: Value,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -444,6 +446,7 @@ fn record(inner: &mut Inner, method: &Method, path: String, body: &Bytes) {
         method: method.to_string(),
         path,
         body,
+        at: std::time::Instant::now(),
     });
 }
 

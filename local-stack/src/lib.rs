@@ -619,6 +619,14 @@ fn executor(
     })
 }
 
+/// How long after a start that found signals in progress (left by a run that ended mid-order)
+/// the executors begin: longer than the longest settle time the brokers' clients wait for an
+/// order to be listed (Tradovate's 2 s, then one poll; OANDA's and Coinbase's 0.5 s), since
+/// none of them documents when an order whose answer was lost shows in its lists, and a
+/// takeover that does not find it sends it again. Deployed, a takeover comes after the
+/// attempt's 60 s lease.
+pub const RESTART_TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 tokio::task_local! {
     /// Set by [`WebhookQueue`] for the request this task handles: whether its send was
     /// dropped as a duplicate, or refused by admission control; read by the webhook once
@@ -1713,11 +1721,19 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     let released = store
         .release_leases(shared::clock::Clock::now(&SystemClock))
         .map_err(|e| format!("local state: {e}"))?;
-    if released > 0 {
+    // A signal the last run left mid-order is looked up before anything is sent again; the
+    // executors start only after the brokers' longest settle time, so an order that run sent
+    // just before it ended has had that time to be listed.
+    let takeover_wait = if released > 0 {
         line(format_args!(
-            "took over {released} signal(s) in progress when the last run ended: reconciled by client order id"
+            "took over {released} signal(s) in progress when the last run ended: the executors \
+             start in {} s and reconcile them by client order id",
+            RESTART_TAKEOVER_WAIT.as_secs()
         ));
-    }
+        RESTART_TAKEOVER_WAIT
+    } else {
+        std::time::Duration::ZERO
+    };
     let queues = Arc::new(Queues {
         // The webhook's 200 waits for its alert's commit; the router's sends to the broker
         // queues need not (see `sends_wait_for_commit`): an order waits for its claim's
@@ -1995,10 +2011,14 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         let ex = Arc::new(ex);
         for _ in 0..pollers {
             let ex = ex.clone();
-            tokio::spawn(poll(q.clone(), dashboard.clone(), move |event| {
+            let polled = poll(q.clone(), dashboard.clone(), move |event| {
                 let ex = ex.clone();
                 async move { ex.handle_batch_with_errors(event, None).await }
-            }));
+            });
+            tokio::spawn(async move {
+                tokio::time::sleep(takeover_wait).await;
+                polled.await;
+            });
         }
     }
     let mut router = Router::new(

@@ -38,6 +38,10 @@ struct Dev {
     base: String,
     /// Messages the start found in the state file ("restored N queued message(s)").
     restored: usize,
+    /// Signals the start found in progress ("took over N signal(s)").
+    took_over: usize,
+    /// When the start was spawned.
+    spawned: Instant,
 }
 
 impl Drop for Dev {
@@ -48,6 +52,7 @@ impl Drop for Dev {
 }
 
 fn start(dir: &Path, port: u16, oanda: &FakeOanda) -> Dev {
+    let spawned = Instant::now();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tvctl"));
     cmd.args(["dev", "--port", &port.to_string(), "--visibility-secs", "5"])
         .arg("--journal")
@@ -77,6 +82,7 @@ fn start(dir: &Path, port: u16, oanda: &FakeOanda) -> Dev {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut restored = 0;
+    let mut took_over = 0;
     let base = loop {
         let line = lines
             .next()
@@ -88,6 +94,12 @@ fn start(dir: &Path, port: u16, oanda: &FakeOanda) -> Dev {
         {
             restored = n.parse().unwrap_or_default();
         }
+        if let Some(n) = line
+            .split_once("took over ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+        {
+            took_over = n.parse().unwrap_or_default();
+        }
         if let Some(url) = line.strip_prefix("listening on ") {
             break url.to_owned();
         }
@@ -97,6 +109,8 @@ fn start(dir: &Path, port: u16, oanda: &FakeOanda) -> Dev {
         child,
         base,
         restored,
+        took_over,
+        spawned,
     }
 }
 
@@ -252,15 +266,29 @@ async fn sigkill_mid_load_then_resend_everything_executes_each_alert_once() {
 
     // Started again on the same files. First, with nothing sent again, every alert answered
     // before the kill executes: from the queues the state file kept.
+    let sent_before = oanda.order_requests().len();
     let dev = start(&dir, port, &oanda);
     let answered = answered.lock().unwrap().clone();
     eprintln!(
-        "answered before the kill: {}; restored queued messages: {}",
+        "answered before the kill: {}; restored queued messages: {}; signals in progress \
+         taken over: {}",
         answered.len(),
-        dev.restored
+        dev.restored,
+        dev.took_over
     );
     assert!(dev.restored > 0, "the kill left no backlog to restore");
     let executed_before_resend = wait_terminal(&dir, &answered).await;
+    // A start that found signals in progress (the kill came mid-order) runs its executors
+    // only after the brokers' longest settle time, so an order sent just before the kill
+    // is listed when the takeover looks it up: OANDA documents no time for that.
+    if dev.took_over > 0 {
+        let first = oanda.order_requests().get(sent_before).map(|r| r.at);
+        assert!(
+            first.is_none_or(|at| at >= dev.spawned + local_stack::RESTART_TAKEOVER_WAIT),
+            "an order left {:?} after the restart, before the takeover wait",
+            first.map(|at| at - dev.spawned)
+        );
+    }
 
     // Then every alert is sent again, as TradingView resends: the answered ones are dropped
     // by the dedup window, the others execute.
