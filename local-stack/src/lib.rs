@@ -138,11 +138,23 @@ impl shared::ports::Notifier for ConsoleNotifier {
         note: shared::ports::Notification,
     ) -> Result<(), shared::ports::QueueError> {
         tracing::warn!(subject = %note.subject, urgent = note.urgent, message = %note.message, "operator notification");
-        // What the mail would say, bounded: the subject alone names no cause.
-        let message: String = note.message.chars().take(400).collect();
-        line(format_args!("notify {}: {message}", note.subject));
+        line(format_args!("{}", console_note(&note)));
         Ok(())
     }
+}
+
+/// The longest mail text a `notify` console line carries whole.
+const NOTE_MAX_CHARS: usize = 2_000;
+
+/// A notification's console line: `notify <subject>: <text>`, the whole text (the subject
+/// names no cause, and a refusal's text ends with what the account still holds), cut only
+/// past [`NOTE_MAX_CHARS`] characters, and then saying so.
+fn console_note(note: &shared::ports::Notification) -> String {
+    let mut text: String = note.message.chars().take(NOTE_MAX_CHARS).collect();
+    if text.len() < note.message.len() {
+        text.push_str(" … (cut here; in full in tvctl trades and the handlers' log)");
+    }
+    format!("notify {}: {text}", note.subject)
 }
 
 /// The journal behind the state file: every write first waits until the state file's writes
@@ -2564,6 +2576,38 @@ mod real {
 
 #[cfg(test)]
 mod tests {
+
+    /// A notification's console line carries its whole text, whose end says what the account
+    /// still holds (a trial's refusal was cut at 400 characters just before it); only a text
+    /// past the limit is cut, and the line says so.
+    #[test]
+    fn a_notify_line_carries_the_whole_text_or_says_where_it_was_cut() {
+        let note = |message: String| shared::ports::Notification {
+            subject: "tradovate Refused: SHORT_ENTRY ESH7".into(),
+            message,
+            urgent: false,
+        };
+        let refusal = format!(
+            "signal 0123 ended Refused: {}; nothing was sent; the account still holds long 1 in ESH7",
+            "the open size 4 is over the max_position 3 ".repeat(12)
+        );
+        assert!(refusal.len() > 400);
+        let line = super::console_note(&note(refusal.clone()));
+        assert_eq!(
+            line,
+            format!("notify tradovate Refused: SHORT_ENTRY ESH7: {refusal}")
+        );
+        let long = "é".repeat(super::NOTE_MAX_CHARS + 1);
+        let line = super::console_note(&note(long));
+        assert!(
+            line.ends_with(&format!(
+                "{} … (cut here; in full in tvctl trades and the handlers' log)",
+                "é".repeat(3)
+            )),
+            "{line}"
+        );
+        assert_eq!(line.matches('é').count(), super::NOTE_MAX_CHARS);
+    }
 
     /// A handler that panics fails its group's records, which come back, and its poller
     /// goes on: the next receive is handled and deleted. It ended the poller's task, and a
