@@ -370,18 +370,27 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
     let mut done = execute_legs(conv, clock, req).await?;
     // An exit or a flatten closes what is held; an alert's quantity does not size it. Said on
     // the signal, so a strategy that sent a partial exit's size learns the whole side closed.
+    // So does a short entry on a spot wallet, which holds no short: it sells what is held.
+    let spot_short = req.intent.target == TargetPosition::Short && conv.book() == Book::Spot;
     if done.outcome == Outcome::Filled
         && done.reason.is_none()
-        && matches!(
-            req.intent.target,
-            TargetPosition::NoLong | TargetPosition::NoShort | TargetPosition::Flat
-        )
         && let Some(q) = req.intent.quantity_override
     {
-        done.reason = Some(format!(
-            "the alert's quantity {} is not used by an exit or a flatten: it closed what was held",
-            q.normalize()
-        ));
+        if matches!(
+            req.intent.target,
+            TargetPosition::NoLong | TargetPosition::NoShort | TargetPosition::Flat
+        ) {
+            done.reason = Some(format!(
+                "the alert's quantity {} is not used by an exit or a flatten: it closed what was held",
+                q.normalize()
+            ));
+        } else if spot_short {
+            done.reason = Some(format!(
+                "the alert's quantity {} is not used by a short entry on a spot wallet, which \
+                 holds no short: it sold what was held",
+                q.normalize()
+            ));
+        }
     }
     // An entry on the side already held does nothing, whatever its quantity: a strategy that
     // meant to scale in or resize learns that it was not (exit, then enter at the new size).

@@ -1397,6 +1397,46 @@ mod tests {
         );
     }
 
+    /// A spot short entry with a quantity sells all that is held, as an exit does, and says its
+    /// quantity was not used (a trial sent 1,000 meaning a partial sale and was told nothing).
+    #[tokio::test]
+    async fn a_spot_short_entry_sells_what_is_held_and_says_its_quantity_was_not_used() {
+        let paper = PaperSpot::new("paper", [("USD".to_owned(), Decimal::from(10_000))]);
+        let mut i = es1(shared::Action::LongEntry, "ETH-USD", 1);
+        i.broker = Broker::Coinbase;
+        i.contract = None;
+        i.symbol = "ETHUSD".into();
+        i.reference_price = Decimal::from(3000);
+        let bought = paper
+            .execute(&ExecRequest {
+                size: Size::Quantity(Decimal::from(6000)),
+                ..one_contract(&i, false)
+            })
+            .await
+            .unwrap();
+        assert_eq!(bought.outcome, Outcome::Filled, "{bought:?}");
+        let mut short = es1(shared::Action::ShortEntry, "ETH-USD", 2);
+        short.broker = Broker::Coinbase;
+        short.contract = None;
+        short.symbol = "ETHUSD".into();
+        short.reference_price = Decimal::from(3000);
+        short.quantity_override = Some(Decimal::new(5, 1));
+        let done = paper.execute(&one_contract(&short, false)).await.unwrap();
+        assert_eq!(done.outcome, Outcome::Filled, "{done:?}");
+        assert_eq!(
+            paper.balances().get("ETH").copied().unwrap_or_default(),
+            Decimal::ZERO,
+            "all of it sold"
+        );
+        assert_eq!(
+            done.reason.as_deref(),
+            Some(
+                "the alert's quantity 0.5 is not used by a short entry on a spot wallet, which \
+                 holds no short: it sold what was held"
+            )
+        );
+    }
+
     /// A paper OANDA account counts a currency pair's notional in units of its base currency,
     /// as the real one does (`OandaVenue`): 2,000 USD_JPY at 150 is 2,000 of notional under a
     /// 100,000 cap (it was 300,000 on paper and refused, while live filled), and a notional
