@@ -291,7 +291,16 @@ pub struct ValidatedAlert {
 }
 
 impl ValidatedAlert {
-    /// The checks that need the routing table and the time: routing, then freshness.
+    /// The checks that need the routing table and the time: routing, then freshness, then
+    /// an entry's `quantity` against what the route trades: a futures contract (Tradovate)
+    /// is ordered in whole contracts (`PlaceOrder`'s `orderQty` is an integer in Tradovate's
+    /// OpenAPI document, <https://partner.tradovate.com/openapi.json>), so a fractional one is
+    /// refused here, before it is queued, rather than by the executor after a 200. (An exit's
+    /// quantity is not used, and OANDA's and Coinbase's increments are per instrument, read by
+    /// the executors.)
+    ///
+    /// # Errors
+    /// [`AlertError`] naming the symbol, the age or the quantity.
     pub fn route_and_check(
         &self,
         table: &RoutingTable,
@@ -307,6 +316,16 @@ impl ValidatedAlert {
             crate::routing::Use::of(self.alert.action),
         )?;
         self.alert.check_fresh(now, freshness)?;
+        if route.broker == crate::routing::Broker::Tradovate
+            && matches!(self.alert.action, Action::LongEntry | Action::ShortEntry)
+            && self.alert.quantity.is_some_and(|q| !q.fract().is_zero())
+        {
+            return Err(invalid(
+                "quantity",
+                "a whole number of contracts: the alert routes to a futures contract, traded at \
+                 Tradovate in whole contracts",
+            ));
+        }
         Ok(route)
     }
 }

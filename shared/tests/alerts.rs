@@ -1115,3 +1115,46 @@ fn canonical_text_and_signal_id_are_pinned() {
 
 const PINNED_CANONICAL: &str = r#"{"action":"LONG_ENTRY","indicator":"Tr\"end\\V\u0001al é📈","market_data":{"exchange":"OANDA","symbol":"EURUSD","timeframe":"1","timenow":"2026-11-23T14:32:00Z","timestamp":"2026-11-23T14:31:00Z"},"note":[1,2.5,null,true,false,{"a":-3,"b":"x\ny"}],"price_data":{"close":"1.08345","high":"1.08345","low":"1.08345","open":"1.08345","volume":"1250"},"signal":{"direction":"LONG","trigger":"COLOR_CHANGE_BLUE","type":"ENTRY"}}"#;
 const PINNED_ID: &str = "2428f2af29740454dca5c6af4c9f0ce2";
+
+/// A futures entry's quantity is whole contracts (Tradovate's `orderQty` is an integer): a
+/// fractional one is refused at the webhook, naming the quantity, instead of answered 200 and
+/// refused by the executor later. An exit's quantity is not used, so it passes; so does a
+/// fractional quantity of an instrument traded elsewhere, whose increment the executor reads.
+#[test]
+fn a_fractional_futures_entry_quantity_is_refused_at_the_webhook() {
+    let es = |action: &str, quantity: &str| {
+        let mut doc = sample_json("tradovate-es-long.json");
+        let (kind, direction) = match action {
+            "LONG_ENTRY" => ("ENTRY", "LONG"),
+            "SHORT_ENTRY" => ("ENTRY", "SHORT"),
+            "LONG_EXIT" => ("EXIT", "LONG"),
+            "SHORT_EXIT" => ("EXIT", "SHORT"),
+            _ => ("FLATTEN", "FLAT"),
+        };
+        doc["action"] = json!(action);
+        doc["signal"]["type"] = json!(kind);
+        doc["signal"]["direction"] = json!(direction);
+        doc["quantity"] = json!(quantity);
+        serde_json::to_vec(&doc).unwrap()
+    };
+    for action in ["LONG_ENTRY", "SHORT_ENTRY"] {
+        let err = accept(&es(action, "0.5")).expect_err(action);
+        assert_eq!(err.code(), ErrorCode::InvalidField, "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("quantity") && message.contains("whole number of contracts"),
+            "{message}"
+        );
+    }
+    assert!(accept(&es("LONG_ENTRY", "2")).is_ok());
+    assert!(accept(&es("LONG_ENTRY", "2.000")).is_ok());
+    for exit in ["LONG_EXIT", "SHORT_EXIT", "FLATTEN"] {
+        assert!(accept(&es(exit, "0.5")).is_ok(), "{exit}");
+    }
+    let btc = {
+        let mut doc = sample_json("coinbase-btcusd-long.json");
+        doc["quantity"] = json!("0.5");
+        serde_json::to_vec(&doc).unwrap()
+    };
+    assert!(accept(&btc).is_ok());
+}
