@@ -1297,9 +1297,10 @@ fn size_in_units(
                 return Err(
                     if limit.price == Decimal::ONE && limit.multiplier == Decimal::ONE {
                         format!(
-                            "notional {amount} is its size here, over its max_position {} (set \
-                         notional at most max_position in the risk settings, or raise \
-                         max_position)",
+                            "notional {amount} is its size here (a spot buy's amount to spend, \
+                         in the quote currency; a currency pair's units of its base currency), \
+                         over its max_position {}, counted in the same units (set notional at \
+                         most max_position in the risk settings, or raise max_position)",
                             max.normalize()
                         )
                     } else {

@@ -193,6 +193,24 @@ pub fn per_point(multiplier: Decimal) -> String {
     }
 }
 
+/// How a notional came from its size, for a refusal: `size 2 at 5812.25 × point value 50, in
+/// the quote currency`, or, where the size is the notional itself (`price` and `multiplier`
+/// 1), which size that is: a spot buy's amount to spend, a currency pair's base units.
+fn valued(quantity: Decimal, price: Decimal, multiplier: Decimal) -> String {
+    if price == Decimal::ONE && multiplier == Decimal::ONE {
+        "the size itself: a spot buy's amount to spend, in the quote currency, or a currency \
+         pair's units of its base currency"
+            .to_owned()
+    } else {
+        format!(
+            "size {} at {}{}, in the instrument's quote currency",
+            quantity.normalize(),
+            price.normalize(),
+            per_point(multiplier)
+        )
+    }
+}
+
 /// The per-order notional cap: `quantity × price × multiplier` of an open leg must stay at or
 /// under `cap` (in the quote currency; `price` is 1 where the size itself is the notional: a
 /// currency pair at OANDA, a Coinbase buy; see `crate::risk::notional_price`).
@@ -256,8 +274,8 @@ pub enum PlanRefusal {
         max: Decimal,
     },
     #[error(
-        "{leg} notional {notional} (size {quantity} at {price}{}) is over the per-order cap {cap} (both in the instrument's quote currency, a currency pair's in units of its base currency; max_notional in its executor's risk settings)",
-        per_point(*.multiplier)
+        "{leg} notional {notional} ({}) is over the per-order cap {cap} (max_notional in its executor's risk settings)",
+        valued(*.quantity, *.price, *.multiplier)
     )]
     /// The open leg's notional (size × price × multiplier) is over the per-order cap.
     OverNotionalCap {
@@ -534,7 +552,11 @@ mod tests {
         )
         .expect_err("1,000 oz of gold");
         assert!(matches!(err, PlanRefusal::OverNotionalCap { .. }), "{err}");
-        assert!(err.to_string().contains("(size 1000 at 2650.12)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("(size 1000 at 2650.12, in the instrument's quote currency)"),
+            "{err}"
+        );
         // A future's message shows its point value, so the figures add up.
         let es = plan(
             TargetPosition::Long,
@@ -555,8 +577,32 @@ mod tests {
         .expect_err("2 ES at 6010.25 × 50 is 601,025");
         assert!(
             err.to_string()
-                .starts_with("open notional 601025 (size 2 at 6010.25 × point value 50)"),
+                .starts_with("open notional 601025 (size 2 at 6010.25 × point value 50, in the instrument's quote currency)"),
             "{err}"
+        );
+        // Where the size is the notional (a spot buy's amount, a pair's base units), no "at 1".
+        let buy = NotionalLimit {
+            price: Decimal::ONE,
+            multiplier: Decimal::ONE,
+            cap: d(500),
+        };
+        let spend = plan(
+            TargetPosition::Long,
+            Holdings::default(),
+            d(600),
+            Book::Spot,
+        );
+        let err = preflight(
+            &spend,
+            &TradingRules::with_precision(2, d(1), None),
+            Some(&buy),
+        )
+        .expect_err("600 to spend over a 500 cap");
+        assert_eq!(
+            err.to_string(),
+            "open notional 600 (the size itself: a spot buy's amount to spend, in the quote \
+             currency, or a currency pair's units of its base currency) is over the per-order cap \
+             500 (max_notional in its executor's risk settings)"
         );
         let small = plan(
             TargetPosition::Long,

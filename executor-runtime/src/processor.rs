@@ -2149,7 +2149,8 @@ mod tests {
         assert_eq!(executor.execute(&pair).await.ok(), Some(Outcome::Refused));
         let reason = journaled_reason(&executor.journal, &pair).await;
         assert!(
-            reason.contains("notional 20000 is its size here, over its max_position 10000"),
+            reason.contains("notional 20000 is its size here (")
+                && reason.contains("over its max_position 10000, counted in the same units"),
             "{reason}"
         );
     }
