@@ -166,6 +166,63 @@ impl std::fmt::Debug for Common {
     }
 }
 
+/// The executors' time limits, read and checked together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeLimits {
+    /// `MAX_ALERT_AGE_SECS` (30; 1 to 86,400): the staleness budget from the alert's time.
+    pub max_age: Duration,
+    /// `LEASE_SECS` (60): how long an attempt owns a signal. At least the budget plus
+    /// [`HAND_OVER_SKEW`](shared::ports::HAND_OVER_SKEW): an attempt sends nothing after its
+    /// lease less that skew (`executor_runtime::processor::send_deadline`), so a shorter
+    /// lease would cut every signal's budget short; at most 86,400.
+    pub lease: Duration,
+    /// `RECORD_TTL_DAYS` (30; 1 to 3,650): how long a completed idempotency record is kept.
+    pub record_ttl: Duration,
+}
+
+impl TimeLimits {
+    /// Reads the three settings.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the setting that is not a whole number in its range,
+    /// or `LEASE_SECS` shorter than the budget plus the skew.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let within = |name: &str, default: i64, range: std::ops::RangeInclusive<i64>| {
+            let value: i64 = env.parsed_or(name, default)?;
+            if range.contains(&value) {
+                Ok(value)
+            } else {
+                Err(invalid(
+                    name,
+                    format!("{value} is outside {} to {}", range.start(), range.end()),
+                ))
+            }
+        };
+        let max_age = Duration::seconds(within("MAX_ALERT_AGE_SECS", 30, 1..=86_400)?);
+        let lease = Duration::seconds(within("LEASE_SECS", 60, 1..=86_400)?);
+        let skew = shared::ports::HAND_OVER_SKEW;
+        if lease < max_age + skew {
+            return Err(invalid(
+                "LEASE_SECS",
+                format!(
+                    "{} s is shorter than MAX_ALERT_AGE_SECS ({} s) plus {} s: an attempt sends \
+                     nothing after its lease less {} s, which would cut every signal's budget",
+                    lease.num_seconds(),
+                    max_age.num_seconds(),
+                    skew.num_seconds(),
+                    skew.num_seconds()
+                ),
+            ));
+        }
+        let record_ttl = Duration::days(within("RECORD_TTL_DAYS", 30, 1..=3_650)?);
+        Ok(Self {
+            max_age,
+            lease,
+            record_ttl,
+        })
+    }
+}
+
 fn invalid(name: &str, reason: impl std::fmt::Display) -> ConfigError {
     ConfigError::Invalid {
         name: name.into(),
@@ -226,10 +283,12 @@ impl Common {
             )),
             None => DeployedKillSwitch::Off(StaticKillSwitch(false)),
         };
+        let limits = TimeLimits::from_env(env)?;
         let settings = ExecutorSettings {
-            max_age: Duration::seconds(env.parsed_or("MAX_ALERT_AGE_SECS", 30i64)?),
-            lease: Duration::seconds(env.parsed_or("LEASE_SECS", 60i64)?),
-            record_ttl: Duration::days(env.parsed_or("RECORD_TTL_DAYS", 30i64)?),
+            max_age: limits.max_age,
+            lease: limits.lease,
+            send_margin: shared::ports::HAND_OVER_SKEW,
+            record_ttl: limits.record_ttl,
             // A Tradovate file's contract sections are judged by the table the router reads
             // (the same variable); the other brokers' executors need no table at cold start.
             risk: RiskConfig::from_env(
@@ -432,6 +491,55 @@ where
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The time limits default to the deployed 30 s / 60 s / 30 days; a value out of its range
+    /// or a lease that would cut the staleness budget is refused, naming the setting.
+    #[test]
+    fn the_time_limits_are_read_and_checked_together() {
+        let limits = |pairs: &[(&str, &str)]| {
+            TimeLimits::from_env(&shared::config::MapEnv::new(pairs.iter().copied()))
+        };
+        assert_eq!(
+            limits(&[]),
+            Ok(TimeLimits {
+                max_age: Duration::seconds(30),
+                lease: Duration::seconds(60),
+                record_ttl: Duration::days(30),
+            })
+        );
+        assert!(limits(&[("MAX_ALERT_AGE_SECS", "120"), ("LEASE_SECS", "125")]).is_ok());
+        for (pairs, name, words) in [
+            (
+                vec![("MAX_ALERT_AGE_SECS", "120")],
+                "LEASE_SECS",
+                "60 s is shorter than MAX_ALERT_AGE_SECS (120 s) plus 5 s",
+            ),
+            (
+                vec![("LEASE_SECS", "-1")],
+                "LEASE_SECS",
+                "-1 is outside 1 to 86400",
+            ),
+            (
+                vec![("MAX_ALERT_AGE_SECS", "0")],
+                "MAX_ALERT_AGE_SECS",
+                "0 is outside",
+            ),
+            (
+                vec![("RECORD_TTL_DAYS", "0")],
+                "RECORD_TTL_DAYS",
+                "0 is outside 1 to 3650",
+            ),
+            (vec![("LEASE_SECS", "sixty")], "LEASE_SECS", "invalid digit"),
+        ] {
+            match limits(&pairs) {
+                Err(ConfigError::Invalid { name: n, reason }) => {
+                    assert_eq!(n, name, "{pairs:?}");
+                    assert!(reason.contains(words), "{pairs:?}: {reason}");
+                }
+                other => panic!("{pairs:?}: {other:?}"),
+            }
+        }
+    }
 
     fn event(groups: &[(&str, &str)]) -> SqsEvent {
         let mut event = SqsEvent::default();
