@@ -495,7 +495,7 @@ pub fn already_filled(letter: &DeadLetter, journaled: &[SignalRecord]) -> Option
         })
         .unwrap_or_default();
     Some(format!(
-        "the journal shows this signal filled{when}: a replay would send its orders again once          its idempotency record has expired; not replayed (send a new alert to trade again)"
+        "the journal shows this signal filled{when}: a replay would send its orders again once its idempotency record has expired; not replayed (send a new alert to trade again)"
     ))
 }
 

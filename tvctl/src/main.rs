@@ -41,11 +41,15 @@ enum Command {
         /// Webhook secret (the local default is printed at start).
         #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
         secret: Option<String>,
-        /// Seconds before an unacknowledged message comes back (5 to 43200).
+        /// Seconds before an unacknowledged message comes back (5 to 43200). The executors'
+        /// lease is 3 of them (15 s by default), and an executor sends nothing after its
+        /// lease less 1 s.
         #[arg(long, default_value_t = 5)]
         visibility_secs: i64,
         /// How old an alert's `timenow` may be, in seconds, at the webhook and again at the
-        /// executor (1 to 86400), as the deployed stack's `MAX_ALERT_AGE_SECS`.
+        /// executor (1 to 86400), as the deployed stack's `MAX_ALERT_AGE_SECS`; an executor
+        /// also sends nothing after its lease less 1 s (14 s after it takes the signal, by
+        /// default).
         #[arg(long, env = "MAX_ALERT_AGE_SECS", hide_env_values = true, default_value_t = 30,
               value_parser = clap::value_parser!(u32).range(1..=MAX_AGE_LIMIT_SECS))]
         max_age_secs: u32,
@@ -1743,14 +1747,16 @@ async fn latest_journaled(target: &dlq::Target) -> Option<Vec<shared::execution:
         Ok(Ok(signals)) => Some(signals),
         Ok(Err(e)) => {
             err(&format!(
-                "the journal was not read for later signals of the forced letters' symbols: {e}"
+                "the journal was not read for later signals of the forced letters' symbols, nor \
+                 for whether a forced letter's own signal already filled: {e}"
             ));
             None
         }
         Err(_) => {
             err(&format!(
                 "the journal did not answer within {} s: later signals of the forced letters' \
-                 symbols were not looked for",
+                 symbols were not looked for, nor whether a forced letter's own signal already \
+                 filled",
                 REASONS_READ.as_secs()
             ));
             None

@@ -181,6 +181,7 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
         settings: ExecutorSettings {
             max_age: Duration::seconds(30),
             lease: Duration::seconds(60),
+            send_margin: shared::ports::HAND_OVER_SKEW,
             record_ttl: Duration::days(1),
             risk: RiskConfig::from_toml(
                 "default_size = \"1000\"\ndefault_max_position = \"10000\"",
@@ -791,7 +792,10 @@ async fn a_forced_replay_of_a_signal_the_journal_shows_filled_is_refused() {
     let refused = line_of(&filled);
     assert!(
         refused.contains("refused: the journal shows this signal filled at ")
-            && refused.contains("would send its orders again"),
+            && refused.contains(
+                "a replay would send its orders again once its idempotency record has expired; \
+                 not replayed (send a new alert to trade again)"
+            ),
         "{refused}"
     );
     assert!(line_of(&unknown).contains("replayed"), "{out}");
