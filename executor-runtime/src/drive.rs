@@ -740,7 +740,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 legs,
                 Outcome::Expired,
                 format!(
-                    "the staleness budget leaves {} ms, less than the {} ms a close needs to show in the position before the leg after it (the broker's settle time and one poll): the close and the open would not both go out in time; nothing was sent, the account still holds {} in {}",
+                    "the staleness budget (or the attempt's lease, when sooner) leaves {} ms, less than the {} ms a close needs to show in the position before the leg after it (the broker's settle time and one poll): the close and the open would not both go out in time; nothing was sent, the account still holds {} in {}",
                     left.as_millis(),
                     needed.as_millis(),
                     holding_words(&held),
@@ -1456,7 +1456,7 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
                 None => format!("the settle time is {} ms", wait.as_millis()),
             };
             row.error = Some(format!(
-                "{reason}; {confirmed}; {asked}, {} ms left in the staleness budget",
+                "{reason}; {confirmed}; {asked}, {} ms left in the staleness budget (or the attempt's lease)",
                 left.as_millis()
             ));
             rows.push(row);
@@ -1554,7 +1554,7 @@ async fn confirm_flat<V: Conversation, C: Clock + ?Sized>(
         };
         if tokio::time::Instant::now() >= until {
             return Err(format!(
-                "the position did not show the {} leg's side closed within {} ms (the staleness budget): {last}; nothing more sent",
+                "the position did not show the {} leg's side closed within {} ms (the staleness budget, or the attempt's lease when sooner): {last}; nothing more sent",
                 leg.leg.as_str(),
                 bound.as_millis()
             ));

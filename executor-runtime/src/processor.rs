@@ -15,8 +15,8 @@ use shared::execution::{
 use shared::message::{INTENT_VERSION, OrderIntent};
 use shared::outcome::Outcome;
 use shared::ports::{
-    Claim, DeadLetterQueue, FifoMessage, HAND_OVER_SKEW, IdempotencyKey, IdempotencyStore,
-    InstrumentKey, Notification, Notifier, QueueError, StoreError,
+    Claim, DeadLetterQueue, FifoMessage, IdempotencyKey, IdempotencyStore, InstrumentKey,
+    Notification, Notifier, QueueError, StoreError,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -38,6 +38,12 @@ pub struct ExecutorSettings {
     /// How long an attempt owns a signal. Shorter than the queue's visibility timeout, so a
     /// redelivered message finds the lease expired and takes over.
     pub lease: Duration,
+    /// How long before its lease's end an attempt stops sending ([`send_deadline`]): how far
+    /// a taker's clock may run ahead of this attempt's, with the time a send takes to leave.
+    /// [`HAND_OVER_SKEW`](shared::ports::HAND_OVER_SKEW) (5 s) where attempts run on different hosts (Lambda);
+    /// [`ONE_CLOCK_SEND_MARGIN`] (1 s) where they share one process and clock (the local
+    /// stack).
+    pub send_margin: Duration,
     /// How long completed records are kept (DynamoDB TTL).
     pub record_ttl: Duration,
     /// Sizing and guards, checked on each signal that is not stale and not an entry older
@@ -45,21 +51,30 @@ pub struct ExecutorSettings {
     pub risk: RiskConfig,
 }
 
+/// [`ExecutorSettings::send_margin`] where every attempt runs in one process on one clock:
+/// the time a send takes to leave after its last check.
+pub const ONE_CLOCK_SEND_MARGIN: Duration = Duration::seconds(1);
+
 /// When an attempt's waits end and after which it sends nothing: the end of the staleness
-/// budget, or, when sooner, the end of the attempt's lease less [`HAND_OVER_SKEW`].
+/// budget, or, when sooner, the end of the attempt's lease less `margin`
+/// ([`ExecutorSettings::send_margin`]).
 ///
 /// From the lease's end a redelivery may take the signal over and send its legs (a takeover
 /// within the staleness budget may send), and the taker's clock may run ahead of this
-/// attempt's by up to the skew. An attempt still running then (a host suspended, a clock
+/// attempt's (by up to [`HAND_OVER_SKEW`](shared::ports::HAND_OVER_SKEW) across hosts). An attempt still running then (a host suspended, a clock
 /// stepped, a lease set shorter than the function's time limit or the staleness budget)
 /// must not send beside it: two sends of a leg carry one client order id, and OANDA, for
 /// one, documents client ids as unique among pending orders only
 /// (`CLIENT_ORDER_ID_ALREADY_EXISTS`, <https://developer.oanda.com/rest-live-v20/order-df/>),
 /// so a second market order with it fills as well. In AWS, with the defaults (60 s lease from the attempt's start, 30 s
 /// budget from the alert's time), the budget always ends first; locally (a 15 s lease by
-/// default) the lease may.
-pub fn send_deadline(staleness: DateTime<Utc>, lease_until: DateTime<Utc>) -> DateTime<Utc> {
-    staleness.min(lease_until - HAND_OVER_SKEW)
+/// default, 1 s margin) the lease may.
+pub fn send_deadline(
+    staleness: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    margin: Duration,
+) -> DateTime<Utc> {
+    staleness.min(lease_until - margin)
 }
 
 /// Records the intent's `timenow` under `series` (`IdempotencyStore::advance`, which keeps
@@ -442,7 +457,7 @@ where
                 } else {
                     intent.signal_time + self.settings.max_age
                 };
-                let deadline = send_deadline(staleness, lease_until);
+                let deadline = send_deadline(staleness, lease_until, self.settings.send_margin);
                 // A refused entry's no-op is the venue's finding that the account holds the
                 // target (the venue answers `refused` otherwise), not a takeover's "found
                 // nothing": it stands.
@@ -897,6 +912,7 @@ mod tests {
     use shared::clock::ManualClock;
     use shared::execution::Leg;
     use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
+    use shared::ports::HAND_OVER_SKEW;
     use shared::routing::{Broker, Instrument};
     use shared::{Action, SignalId};
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -947,6 +963,7 @@ mod tests {
             settings: ExecutorSettings {
                 max_age: Duration::seconds(30),
                 lease: Duration::seconds(60),
+                send_margin: HAND_OVER_SKEW,
                 record_ttl: Duration::days(1),
                 risk: RiskConfig::from_toml(&format!(
                     "default_size = \"{size}\"\ndefault_max_position = \"10000\""
@@ -1094,15 +1111,17 @@ mod tests {
     }
 
     /// An attempt sends nothing after its lease (less the skew a taker's clock may be ahead
-    /// by), from which a redelivery may take the signal over and send: with a lease shorter
-    /// than the staleness budget the venue is given the lease's end as its deadline; with the
-    /// deployed 60 s lease, the budget's end.
+    /// by, or locally a 1 s margin), from which a redelivery may take the signal over and
+    /// send: with a lease shorter than the staleness budget the venue is given the lease's
+    /// end as its deadline; with the deployed 60 s lease, the budget's end.
     #[tokio::test]
     async fn nothing_is_sent_after_the_attempts_lease() {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
-        for (lease, want) in [
-            (20, t0 + Duration::seconds(15)),
-            (60, t0 + Duration::seconds(30)),
+        for (lease, margin, want) in [
+            (20, HAND_OVER_SKEW, t0 + Duration::seconds(15)),
+            (60, HAND_OVER_SKEW, t0 + Duration::seconds(30)),
+            // One process, one clock (the local stack): a 1 s margin.
+            (15, ONE_CLOCK_SEND_MARGIN, t0 + Duration::seconds(14)),
         ] {
             let clock = ManualClock::new(t0);
             let venue = Arc::new(Deadlines(
@@ -1117,6 +1136,7 @@ mod tests {
                 "1000",
             );
             executor.settings.lease = Duration::seconds(lease);
+            executor.settings.send_margin = margin;
             let done = executor.execute(&intent(t0)).await;
             assert!(matches!(done, Ok(Outcome::Filled)), "{done:?}");
             assert_eq!(*venue.1.lock().unwrap(), vec![want], "lease {lease} s");

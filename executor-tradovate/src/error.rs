@@ -39,9 +39,11 @@ pub enum TvError {
     /// A read failed after its retries.
     #[error("Tradovate unreachable: {0}")]
     Unreachable(String),
-    /// An order command not sent (again): the signal's staleness deadline passed first (while
-    /// the token was got or renewed).
-    #[error("not sent: the staleness deadline passed while the token was got or renewed")]
+    /// An order command not sent (again): the signal's send deadline (the staleness budget,
+    /// or the attempt's lease when sooner) passed first (while the token was got or renewed).
+    #[error(
+        "not sent: the send deadline (the staleness budget, or the attempt's lease when sooner) passed while the token was got or renewed"
+    )]
     PastDeadline,
     /// The base URL refused before any request (see `executor_runtime::http::check_base_url`).
     #[error("{0}")]

@@ -505,9 +505,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     order_id: order_id.to_string().into(),
                     reason: match last {
                         Some(why) => {
-                            format!("{why}; still so when the staleness budget's wait ended")
+                            format!("{why}; still so when the wait ended (the staleness budget, or the attempt's lease when sooner)")
                         }
-                        None => "not filled when the staleness budget's wait ended".into(),
+                        None => "not filled when the wait ended (the staleness budget, or the attempt's lease when sooner)".into(),
                     },
                 };
             }

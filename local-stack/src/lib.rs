@@ -622,6 +622,8 @@ fn executor(
         settings: ExecutorSettings {
             max_age: cfg.freshness.max_age,
             lease: cfg.lease(),
+            // One process, one clock: a takeover here reads the same clock this attempt does.
+            send_margin: executor_runtime::processor::ONE_CLOCK_SEND_MARGIN,
             // As deployed (`RECORD_TTL_DAYS`): a record outlives a dead letter's replay window
             // there (14 days in the dead-letter queue); here dead letters are kept until
             // replayed, so `tvctl dlq replay` also refuses a letter the journal shows filled.
@@ -1738,8 +1740,8 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     // just before it ended has had that time to be listed.
     let takeover_wait = if released > 0 {
         line(format_args!(
-            "took over {released} signal(s) in progress when the last run ended: the executors \
-             start in {} s and reconcile them by client order id",
+            "took over {released} signal(s) the last run was executing when it ended: the \
+             executors start in {} s and reconcile them by client order id",
             RESTART_TAKEOVER_WAIT.as_secs()
         ));
         RESTART_TAKEOVER_WAIT

@@ -1199,18 +1199,30 @@ impl LocalStore {
     /// Ends every lease of an in-progress idempotency record ([`HAND_OVER_SKEW`] before
     /// `now`), so the next claim takes it over and reconciles by lookup at once: called at
     /// start, when the file is locked to this process and every lease in it belonged to a
-    /// process that has ended. Returns how many there were.
+    /// process that has ended. Returns how many of them were still live at `now`: attempts
+    /// the last process was running when it ended (a lease an `unknown` outcome kept, its
+    /// signal in a dead-letter queue, has long run out).
     ///
     /// Errors: SQLite's message.
     pub fn release_leases(&self, now: DateTime<Utc>) -> Result<usize, String> {
-        let n = run(
-            &self.writing().map_err(text)?.conn,
+        let guard = self.writing().map_err(text)?;
+        let live: i64 = guard
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM idempotency WHERE outcome IS NULL AND lease_until_ms > ?1",
+                params![ms(now)],
+                |r| r.get(0),
+            )
+            .map_err(text)?;
+        run(
+            &guard.conn,
             "UPDATE idempotency SET lease_until_ms = ?1 WHERE outcome IS NULL",
             params![ms(now - HAND_OVER_SKEW)],
         )
         .map_err(text)?;
+        drop(guard);
         self.commit()?;
-        Ok(n)
+        Ok(usize::try_from(live).unwrap_or_default())
     }
 
     /// A state that lives in memory only (a journal that is not a file): the same tables,
@@ -2013,6 +2025,32 @@ mod tests {
         );
         s.release(&k, held).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.claim(&k, expires, lease2).await, Ok(Claim::Acquired));
+    }
+
+    /// At start every lease of the file ends (its process has ended); what is counted is the
+    /// leases still live then, the attempts that process was running, not a lease that ran
+    /// out long before (an `unknown` outcome's, kept until its replay).
+    #[tokio::test]
+    async fn a_start_ends_every_lease_and_counts_the_live_ones() {
+        let (_dir, path) = file("release-leases");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let now = t0() + Duration::minutes(10);
+        assert_eq!(
+            s.claim(&key(1), t0(), t0() + Duration::seconds(15)).await,
+            Ok(Claim::Acquired)
+        );
+        assert_eq!(
+            s.claim(&key(2), now, now + Duration::seconds(15)).await,
+            Ok(Claim::Acquired)
+        );
+        assert_eq!(s.release_leases(now), Ok(1));
+        for n in [1, 2] {
+            assert_eq!(
+                s.claim(&key(n), now, now + Duration::seconds(15)).await,
+                Ok(Claim::TakenOver),
+                "key {n}"
+            );
+        }
     }
 
     /// An idempotency record of `key(n)` as a tvctl from before kept it: `(n, lease_until,

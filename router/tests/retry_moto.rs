@@ -316,6 +316,7 @@ async fn a_failed_record_comes_back_within_seconds_in_group_order_and_nothing_ex
             max_age: Duration::seconds(30),
             // The deployed lease: far longer than the retry delays.
             lease: Duration::seconds(60),
+            send_margin: shared::ports::HAND_OVER_SKEW,
             record_ttl: Duration::days(1),
             // The Tradovate executor's own cap: one ES (about 300,000 USD at the fixture's
             // close, point value 50) is over the 250,000 of a configuration without one.

@@ -484,6 +484,7 @@ impl World {
                     settings: ExecutorSettings {
                         max_age: cfg.max_age,
                         lease: cfg.lease,
+                        send_margin: shared::ports::HAND_OVER_SKEW,
                         record_ttl: Duration::days(7),
                         risk: RiskConfig::from_toml(risk)?,
                     },
@@ -615,6 +616,8 @@ impl World {
         let lag = Duration::milliseconds(i64::try_from(self.rng.below(late_ms)).unwrap_or(0));
         // Now and then a size the instrument's precision does not allow: the executor must
         // refuse it before any order (the model broker flags a fractional order it receives).
+        // A futures entry's is refused by the webhook already (422, whole contracts), so at
+        // Tradovate only an exit's reaches the executor, which does not use it.
         let odd_size = match chart.broker {
             Broker::Oanda => "1000.5",
             Broker::Tradovate => "1.5",

@@ -80,6 +80,7 @@ pub fn executor<V>(
         settings: ExecutorSettings {
             max_age: Duration::seconds(30),
             lease: Duration::seconds(60),
+            send_margin: shared::ports::HAND_OVER_SKEW,
             record_ttl: Duration::days(7),
             risk: RiskConfig::from_toml(risk)
                 .unwrap_or_else(|e| panic!("the test's risk configuration: {e}")),
