@@ -292,7 +292,26 @@ where
             signal_time: intent.signal_time,
         };
         let lease_until = start + self.settings.lease;
-        let takeover = match self.store.claim(&key, start, lease_until).await? {
+        let claimed = match self.store.claim(&key, start, lease_until).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                // The claim's write may have landed though its answer was lost (a timeout).
+                // Its lease is then this attempt's: handed over (only if it is this one's),
+                // the retry, back within seconds, takes the signal over and looks it up
+                // rather than finding it busy until the lease ends, past its budget. Not
+                // released: a claim that landed may have taken over an earlier attempt's
+                // record, whose orders the retry must look up.
+                if let Err(h) = self
+                    .store
+                    .hand_over(&key, lease_until, self.clock.now())
+                    .await
+                {
+                    warn!(error = %h, "could not hand over the lease a failed claim may hold");
+                }
+                return Err(e.into());
+            }
+        };
+        let takeover = match claimed {
             Claim::Completed { outcome } => {
                 info!(outcome = ?outcome, "already completed; acknowledged without touching the broker");
                 return Ok(outcome);
@@ -2253,6 +2272,94 @@ mod tests {
             }
         }
         assert_eq!(venue.orders(), 1, "the first long only");
+    }
+
+    /// The idempotency store whose next claim lands and then answers an error, as a write
+    /// whose answer timed out.
+    struct ClaimLandsThenFails(Arc<MemoryIdempotencyStore>, std::sync::atomic::AtomicBool);
+
+    impl IdempotencyStore for ClaimLandsThenFails {
+        async fn claim(
+            &self,
+            key: &IdempotencyKey,
+            now: DateTime<Utc>,
+            lease_until: DateTime<Utc>,
+        ) -> Result<Claim, StoreError> {
+            let claimed = self.0.claim(key, now, lease_until).await;
+            match self.1.swap(false, Ordering::SeqCst) {
+                true => Err(StoreError {
+                    reason: "claim: the answer timed out".into(),
+                }),
+                false => claimed,
+            }
+        }
+        async fn complete(
+            &self,
+            key: &IdempotencyKey,
+            outcome: Outcome,
+            expires_at: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.0.complete(key, outcome, expires_at).await
+        }
+        async fn release(
+            &self,
+            key: &IdempotencyKey,
+            lease_until: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.0.release(key, lease_until).await
+        }
+        async fn hand_over(
+            &self,
+            key: &IdempotencyKey,
+            lease_until: DateTime<Utc>,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.0.hand_over(key, lease_until, now).await
+        }
+        async fn advance(
+            &self,
+            key: &InstrumentKey,
+            signal_time: DateTime<Utc>,
+        ) -> Result<Option<DateTime<Utc>>, StoreError> {
+            self.0.advance(key, signal_time).await
+        }
+    }
+
+    /// A claim whose write landed but whose answer was an error: the attempt hands the lease
+    /// it may hold over, so the retry a second later takes the signal over (a lookup, then
+    /// the order) inside its budget, instead of finding it busy for the 60 s lease, past its
+    /// 30 s budget, and expiring unexecuted.
+    #[tokio::test]
+    async fn a_claim_that_landed_though_it_failed_does_not_hold_the_signal() {
+        let (t0, clock, venue) = paper_oanda_at_t0();
+        let memory = Arc::new(MemoryIdempotencyStore::default());
+        let store = ClaimLandsThenFails(memory.clone(), std::sync::atomic::AtomicBool::new(true));
+        let executor = Executor {
+            dead_letters: None,
+            venue: venue.clone(),
+            store,
+            journal: Arc::new(MemoryJournal::default()),
+            notifier: Arc::new(MemoryNotifier::default()),
+            kill_switch: FlakySwitch(AtomicU32::new(0), std::sync::atomic::AtomicBool::new(false)),
+            clock: clock.clone(),
+            metrics: Arc::new(CapturedMetrics::default()),
+            settings: paper_executor(
+                venue.clone(),
+                memory.clone(),
+                Arc::new(MemoryJournal::default()),
+                &clock,
+                "1000",
+            )
+            .settings,
+        };
+        let signal = intent(t0);
+        let first = executor.execute(&signal).await;
+        assert!(matches!(first, Err(RecordError::Store(_))), "{first:?}");
+        assert_eq!(venue.orders(), 0);
+        clock.advance(Duration::seconds(1));
+        let retry = executor.execute(&signal).await;
+        assert!(matches!(retry, Ok(Outcome::Filled)), "{retry:?}");
+        assert_eq!(venue.orders(), 1);
     }
 
     /// The idempotency store with the taken time's writes failing (the "seen" ones work).
