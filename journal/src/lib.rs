@@ -646,6 +646,47 @@ macro_rules! journal_impl {
                     })
                     .collect()
             }
+
+            /// Every replay decision, whole, in the order written (dry runs included): what a
+            /// list of signals tags its replayed ones with. The trail holds one row per
+            /// decision an operator made, so it stays small.
+            ///
+            /// # Errors
+            /// [`JournalError`] when the table cannot be read.
+            pub async fn replay_decisions(&self) -> Result<Vec<ReplayAudit>, JournalError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT at, queue, message_id, signal_id, forced, dry_run, result, operator
+                     FROM replay_audit ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| db_error("audit read", e))?;
+                rows.iter()
+                    .map(|r| {
+                        let text = |i: usize| -> Result<String, JournalError> {
+                            r.try_get(i).map_err(|e| db_error("audit read", e))
+                        };
+                        let flag = |i: usize| -> Result<bool, JournalError> {
+                            r.try_get(i).map_err(|e| db_error("audit read", e))
+                        };
+                        let signal: Option<String> =
+                            r.try_get(3).map_err(|e| db_error("audit read", e))?;
+                        Ok(ReplayAudit {
+                            at: $time_out(r, 0)?.ok_or_else(|| JournalError {
+                                reason: "a replay audit row without its time".into(),
+                            })?,
+                            queue: text(1)?,
+                            message_id: text(2)?,
+                            signal_id: signal.and_then(|s| s.parse().ok()),
+                            forced: flag(4)?,
+                            dry_run: flag(5)?,
+                            result: text(6)?,
+                            operator: text(7)?,
+                        })
+                    })
+                    .collect()
+            }
         }
 
         impl TradeJournal for $name {
@@ -2026,6 +2067,14 @@ impl AnyJournal {
     /// (queue, message id, result) of every replay decision, oldest first.
     pub async fn replay_audits(&self) -> Result<Vec<(String, String, String)>, JournalError> {
         each!(self, j => j.replay_audits().await)
+    }
+
+    /// Every replay decision, whole, oldest first.
+    ///
+    /// # Errors
+    /// [`JournalError`] when the table cannot be read.
+    pub async fn replay_decisions(&self) -> Result<Vec<ReplayAudit>, JournalError> {
+        each!(self, j => j.replay_decisions().await)
     }
 
     /// The ids starting with `start`, newest first, at most `limit`, from the whole journal.

@@ -420,6 +420,19 @@ async fn audit(j: &impl AuditLog) -> SignalId {
     mine
 }
 
+/// The decisions of `replay_decisions` (every one, whole) about `mine`; a decision on a body
+/// that did not read is among them, naming no signal.
+fn mine_of(all: Vec<ReplayAudit>, mine: &SignalId) -> Vec<ReplayAudit> {
+    assert!(
+        all.iter()
+            .any(|r| r.signal_id.is_none() && r.result == "unreadable: not JSON"),
+        "{all:?}"
+    );
+    all.into_iter()
+        .filter(|r| r.signal_id.as_ref() == Some(mine))
+        .collect()
+}
+
 /// What `replay_audits_of` read for the signal [`audit`] answered: its two decisions, in
 /// order, whole.
 fn only_its_own(rows: Vec<ReplayAudit>) {
@@ -572,6 +585,7 @@ async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
     j.migrate().await.unwrap();
     assert_eq!(j.replay_audits().await.unwrap()[0].2, "replayed (forced)");
     only_its_own(j.replay_audits_of(&mine).await.unwrap());
+    only_its_own(mine_of(j.replay_decisions().await.unwrap(), &mine));
     // Reopening the file finds what was written.
     let again = SqliteJournal::connect(path.to_str().unwrap())
         .await
@@ -657,6 +671,7 @@ async fn sqlite_in_memory_journal_keeps_the_contract() {
     contract(&j, "memory").await;
     let mine = audit(&j).await;
     only_its_own(j.replay_audits_of(&mine).await.unwrap());
+    only_its_own(mine_of(j.replay_decisions().await.unwrap(), &mine));
 }
 
 #[tokio::test]
@@ -676,6 +691,7 @@ async fn postgres_journal_keeps_the_contract_and_migrations_rerun() {
     contract(&j, "pg").await;
     let mine = audit(&j).await;
     only_its_own(j.replay_audits_of(&mine).await.unwrap());
+    only_its_own(mine_of(j.replay_decisions().await.unwrap(), &mine));
     j.migrate().await.unwrap();
     let any = AnyJournal::connect(&url).await.unwrap();
     assert!(!any.recent_signals(5).await.unwrap().is_empty());

@@ -919,7 +919,7 @@ async fn trades(
         read.reverse();
         let (signals, legs): (Vec<_>, Vec<_>) = read.into_iter().unzip();
         let orders: Vec<_> = legs.into_iter().flatten().collect();
-        let replays = app.journal.replay_audits().await?;
+        let replays = app.journal.replay_decisions().await?;
         Ok::<_, shared::execution::JournalError>(
             json!({"signals": signals, "orders": orders_json(&orders), "replays": replays, "limit": limit, "more": more}),
         )

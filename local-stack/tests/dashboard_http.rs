@@ -374,6 +374,37 @@ async fn the_trades_route_says_when_the_journal_holds_more_than_it_shows() {
         assert!(Instant::now() < deadline, "{all}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // A replay decision about a listed signal comes whole (its signal, time, whether it was
+    // forced), so `tvctl trades` tags the signal in its list; the list's replays were
+    // (queue, message id, result) triples, and no listed signal was ever tagged.
+    let listed = common::get_json(&stack.base, "/local/trades").await;
+    let id = listed["signals"][0]["signal_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let audit = json!([{"at": "2026-12-05T21:05:12Z", "queue": "oanda-dlq.fifo",
+        "message_id": "oanda-dlq.fifo-00000001", "signal_id": id, "forced": true,
+        "dry_run": false, "result": "replayed (forced)", "operator": "test"}]);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/local/audit", stack.base))
+        .json(&audit)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let listed = common::get_json(&stack.base, "/local/trades").await;
+    let replays = listed["replays"].as_array().unwrap();
+    assert_eq!(replays.len(), 1, "{listed}");
+    assert_eq!(
+        (
+            &replays[0]["signal_id"],
+            &replays[0]["forced"],
+            &replays[0]["dry_run"]
+        ),
+        (&json!(id), &json!(true), &json!(false)),
+        "{listed}"
+    );
+    assert_eq!(replays[0]["at"], "2026-12-05T21:05:12Z");
     let two = common::get_json(&stack.base, "/local/trades?limit=2").await;
     assert_eq!(two["signals"].as_array().unwrap().len(), 2);
     assert_eq!(two["more"], true);
