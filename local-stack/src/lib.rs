@@ -1699,6 +1699,51 @@ const RESTORE_READ: std::time::Duration = std::time::Duration::from_secs(5);
 /// ([`Dashboard::relist`]); the stack is serving meanwhile.
 const RELIST_READ: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Refuses a new state file (`path`, not made yet) beside a journal that received a signal
+/// within the alert age limit: the state file keeps which signals executed (their
+/// idempotency records and the webhook's dedup window), so TradingView resending that alert
+/// now would execute it again, with a real broker a second order. A journal that cannot be
+/// read (none yet, say) is not a reason to refuse; the start reads it again later.
+async fn new_state_beside_recent_signals(
+    cfg: &LocalConfig,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    if cfg.journal_file().is_some_and(|j| !j.exists()) {
+        return Ok(());
+    }
+    let read = tokio::time::timeout(JOURNAL_CHECK, async {
+        journal::AnyJournal::open_read_only(&cfg.journal_url)
+            .await?
+            .recent_signals(1)
+            .await
+    })
+    .await;
+    let Ok(Ok(latest)) = read else {
+        return Ok(());
+    };
+    let Some(received) = latest.first().and_then(|s| s.stages.received) else {
+        return Ok(());
+    };
+    let now = shared::clock::Clock::now(&SystemClock);
+    let window = cfg.freshness.max_age + cfg.freshness.max_skew;
+    let age = now - received;
+    if age >= window {
+        return Ok(());
+    }
+    let wait = (window - age).num_seconds() + 1;
+    Err(format!(
+        "the state file {} is new, but the journal ({}) received a signal {} s ago: the state \
+         file keeps which signals already executed, so TradingView resending that alert within \
+         the {} s age limit would execute it again (with a real broker, a second order). Start \
+         with the state file that goes with this journal, or start again in {wait} s, once its \
+         latest alert is past the age limit",
+        path.display(),
+        cfg.journal_shown(),
+        age.num_seconds().max(0),
+        cfg.freshness.max_age.num_seconds()
+    ))
+}
+
 /// Starts everything; returns once the HTTP listener is bound.
 pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, String> {
     let Checked { brokers, risk } = checked(&cfg, env).await?;
@@ -1708,6 +1753,10 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .map_err(|e| cannot_listen(cfg.port, &e))?;
     // The state file's lock first, then its store: a state file that cannot be opened fails
     // the start before the journal's file is made.
+    // Before its lock, which makes the file.
+    if let Some(path) = cfg.state_file().filter(|p| !p.exists()) {
+        new_state_beside_recent_signals(&cfg, &path).await?;
+    }
     let mut locks = database_locks(&cfg, &["state file", "handlers' log"])?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {

@@ -623,7 +623,7 @@ async fn a_restarted_stack_lists_the_signals_it_journaled_before() {
 
     let copy = dir.path().join("again.sqlite");
     copy_journal(&journal, &copy);
-    let second = local_stack::start(cfg(&copy, "second.sqlite"), &env)
+    let second = local_stack::start(after_the_age_limit(cfg(&copy, "second.sqlite")).await, &env)
         .await
         .unwrap();
     // Read beside the webhook, which serves meanwhile: until listed, bounded.
@@ -799,7 +799,7 @@ async fn a_real_broker_is_read_for_the_journals_instruments_and_never_shown_read
     // of its own, before any alert: the journal's EUR_USD is read from the broker.
     let copy = dir.path().join("again.sqlite");
     copy_journal(&journal, &copy);
-    let second = local_stack::start(cfg(&copy, "second.sqlite"), &env)
+    let second = local_stack::start(after_the_age_limit(cfg(&copy, "second.sqlite")).await, &env)
         .await
         .unwrap();
     let local = common::get_json(&format!("http://{}", second.addr), "/local/positions").await;
@@ -812,6 +812,20 @@ async fn a_real_broker_is_read_for_the_journals_instruments_and_never_shown_read
 /// A copy of the SQLite journal at `from` (the database, then its write-ahead log) at `to`,
 /// while a stack holds it: nothing is written meanwhile, and every frame a checkpoint copies
 /// into the database stays in the log, which only a write starts over.
+/// `cfg` with a 1 s age limit and no clock skew allowed, once its journal's signals are past
+/// it: a new state file beside a journal of signals still within the limit is refused (the
+/// state file keeps which signals executed, and a resend would execute again).
+async fn after_the_age_limit(cfg: local_stack::LocalConfig) -> local_stack::LocalConfig {
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    local_stack::LocalConfig {
+        freshness: shared::alert::Freshness {
+            max_age: chrono::Duration::seconds(1),
+            max_skew: chrono::Duration::zero(),
+        },
+        ..cfg
+    }
+}
+
 fn copy_journal(from: &std::path::Path, to: &std::path::Path) {
     std::fs::copy(from, to).unwrap();
     let wal = |p: &std::path::Path| std::path::PathBuf::from(format!("{}-wal", p.display()));

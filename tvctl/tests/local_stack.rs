@@ -778,3 +778,73 @@ fn the_start_names_the_routing_table() {
         "{embedded:#?}"
     );
 }
+
+/// A new state file beside a journal that received a signal within the age limit is refused:
+/// the state file keeps which signals executed, so the same alert sent again (as TradingView
+/// resends) executed a second time on a stack started with a fresh state file (a trial: a
+/// second paper order; with a real broker, a second real one). The default state file, kept,
+/// starts as before and drops the resend.
+#[tokio::test]
+async fn a_new_state_file_beside_a_journal_of_recent_signals_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.sqlite");
+    let client = reqwest::Client::new();
+    let at = chrono::Utc::now();
+    {
+        let stack = common::start(&journal);
+        let (status, body) = post(&client, &stack.base, "oanda-eurusd-long", at).await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["signal_id"].as_str().unwrap().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while get(&stack.base, &format!("/local/trades?signal={id}")).await["signals"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        {
+            assert!(Instant::now() < deadline, "never journaled");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let fresh = dir.path().join("fresh.state.sqlite");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["dev", "--port", "0", "--journal"])
+        .arg(&journal)
+        .arg("--state")
+        .arg(&fresh)
+        .env_remove("WEBHOOK_SECRET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("tvctl dev started on a new state file beside a journal of recent signals");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut text).unwrap();
+    assert!(!status.success(), "{text}");
+    assert!(
+        text.contains(&format!("the state file {} is new", fresh.display()))
+            && text.contains("would execute it again")
+            && text.contains("start again in "),
+        "{text}"
+    );
+    assert!(!fresh.exists(), "the refused start made no state file");
+    // The journal's own state file starts, and the resend is dropped.
+    let stack = common::start(&journal);
+    let (status, body) = post(&client, &stack.base, "oanda-eurusd-long", at).await;
+    assert_eq!(status, 200, "{body}");
+    let console = stack.console_when(Duration::from_secs(10), |lines| {
+        lines.iter().any(|l| l.contains("is a resend"))
+    });
+    assert!(
+        console.iter().any(|l| l.contains("is a resend")),
+        "{console:#?}"
+    );
+}
