@@ -789,7 +789,7 @@ async fn a_new_state_file_beside_a_journal_of_recent_signals_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal.sqlite");
     let client = reqwest::Client::new();
-    let at = chrono::Utc::now();
+    let at = shared::clock::Clock::now(&shared::clock::SystemClock);
     {
         let stack = common::start(&journal);
         let (status, body) = post(&client, &stack.base, "oanda-eurusd-long", at).await;
