@@ -437,8 +437,9 @@ pub struct ReplayOptions {
     pub dry_run: bool,
     pub max_age: Duration,
     pub operator: String,
-    /// The journal's latest signals, for a forced replay's note ([`later_taken`]); `None`
-    /// when the journal could not be read (the note says it was not checked).
+    /// The journal's latest signals, for a forced replay's note ([`later_taken`]) and the
+    /// refusal of a letter whose signal filled ([`already_filled`]); `None` when the journal
+    /// could not be read (the note says it was not checked).
     pub journaled: Option<Vec<SignalRecord>>,
 }
 
@@ -474,10 +475,10 @@ pub fn later_taken<'a>(
         .collect()
 }
 
-/// Why a forced replay of `letter` is refused when `journaled` shows its own signal filled:
-/// its orders were sent and filled. While the executor's idempotency record of it is kept
-/// (`RECORD_TTL_DAYS`, 30 days by default) a replay is acknowledged unsent, and after that it
-/// would send them again. A letter of a filled signal is one whose acknowledgement failed
+/// Why a replay of `letter` is refused when `journaled` shows its own signal filled: its
+/// orders were sent and filled. While the executor's idempotency record of it is kept
+/// (`RECORD_TTL_DAYS`, 30 days by default) a replay is acknowledged unsent, and where it is
+/// gone (expired, or a local stack's new state file) it would send them again. A letter of a filled signal is one whose acknowledgement failed
 /// after the fill, or a router's letter of a signal routed before. `None` otherwise, and for
 /// a signal the journal's list does not hold (it is the latest signals only).
 pub fn already_filled(letter: &DeadLetter, journaled: &[SignalRecord]) -> Option<String> {
@@ -495,7 +496,7 @@ pub fn already_filled(letter: &DeadLetter, journaled: &[SignalRecord]) -> Option
         })
         .unwrap_or_default();
     Some(format!(
-        "the journal shows this signal filled{when}: a replay would send its orders again once its idempotency record has expired; not replayed (send a new alert to trade again)"
+        "the journal shows this signal filled{when}: a replay would send its orders again wherever its idempotency record is gone (expired, or a new state file); not replayed, forced or not (send a new alert to trade again)"
     ))
 }
 
@@ -594,18 +595,15 @@ pub async fn replay(
             Err(e) => (format!("unreadable: {e}"), false, false, None),
             Ok(letter) => {
                 let sid = Some(letter.signal_id().clone());
-                let decision = match target.other_source(&msg) {
-                    Some(reason) => Decision::Refused { reason },
-                    None => match decide(letter, now, opts.max_age, opts.force) {
-                        Decision::Replay { forced: true } => opts
-                            .journaled
-                            .as_deref()
-                            .and_then(|j| already_filled(letter, j))
-                            .map_or(Decision::Replay { forced: true }, |reason| {
-                                Decision::Refused { reason }
-                            }),
-                        decision => decision,
-                    },
+                // A filled signal is refused before its age is judged: "replay with --force"
+                // would be no advice for it.
+                let filled = opts
+                    .journaled
+                    .as_deref()
+                    .and_then(|j| already_filled(letter, j));
+                let decision = match (target.other_source(&msg), filled) {
+                    (Some(reason), _) | (None, Some(reason)) => Decision::Refused { reason },
+                    (None, None) => decide(letter, now, opts.max_age, opts.force),
                 };
                 match decision {
                     // A dry run says what the run would do, a refusal too.

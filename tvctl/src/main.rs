@@ -469,11 +469,9 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                             .map(|m| format!("uid {}", m.uid()))
                     })
                     .unwrap_or_else(|| "unknown".into()),
-                // Only a forced replay's note names what the journal shows since.
-                journaled: match force {
-                    true => latest_journaled(&target).await,
-                    false => None,
-                },
+                // A forced replay's note names what the journal shows since; any replay of a
+                // letter whose signal the journal shows filled is refused.
+                journaled: latest_journaled(&target).await,
             };
             let all = opts.all;
             let (outcomes, audits) = dlq::replay(&target, &opts, now).await?;
@@ -1747,16 +1745,15 @@ async fn latest_journaled(target: &dlq::Target) -> Option<Vec<shared::execution:
         Ok(Ok(signals)) => Some(signals),
         Ok(Err(e)) => {
             err(&format!(
-                "the journal was not read for later signals of the forced letters' symbols, nor \
-                 for whether a forced letter's own signal already filled: {e}"
+                "the journal was not read for whether a letter's own signal already filled, nor \
+                 for later signals of the forced letters' symbols: {e}"
             ));
             None
         }
         Err(_) => {
             err(&format!(
-                "the journal did not answer within {} s: later signals of the forced letters' \
-                 symbols were not looked for, nor whether a forced letter's own signal already \
-                 filled",
+                "the journal did not answer within {} s: whether a letter's own signal already \
+                 filled was not looked for, nor later signals of the forced letters' symbols",
                 REASONS_READ.as_secs()
             ));
             None

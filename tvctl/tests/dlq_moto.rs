@@ -770,19 +770,36 @@ async fn a_forced_replay_of_a_signal_the_journal_shows_filled_is_refused() {
         .filter_map(|m| m["message_id"].as_str())
         .collect();
     assert_eq!(ids.len(), 2, "{listing}");
-    let mut args = vec![
-        "dlq",
-        "replay",
-        "--queue-url",
-        &dlq_url,
-        "--source-url",
-        &url,
-        "--force",
-        "--audit-file",
-        audit.to_str().unwrap(),
-    ];
-    args.extend(ids.iter().copied());
-    let (_, out) = tvctl_with(&args, Some(path));
+    let args = |force: bool| {
+        let mut args = vec![
+            "dlq",
+            "replay",
+            "--queue-url",
+            &dlq_url,
+            "--source-url",
+            &url,
+            "--audit-file",
+            audit.to_str().unwrap(),
+        ];
+        if force {
+            args.push("--force");
+        }
+        args.extend(ids.iter().copied());
+        args
+    };
+    // Unforced, the filled one is refused as filled, not sent to --force: that advice could
+    // not work (the unknown one is over the age limit, and says so).
+    let (_, unforced) = tvctl_with(&args(false), Some(path));
+    let filled_line = unforced
+        .lines()
+        .find(|l| l.contains(filled.signal_id.as_str()))
+        .unwrap_or_else(|| panic!("{unforced}"));
+    assert!(
+        filled_line.contains("refused: the journal shows this signal filled at ")
+            && !filled_line.contains("--force"),
+        "{filled_line}"
+    );
+    let (_, out) = tvctl_with(&args(true), Some(path));
     let line_of = |intent: &OrderIntent| {
         out.lines()
             .find(|l| l.contains(intent.signal_id.as_str()))
@@ -793,8 +810,9 @@ async fn a_forced_replay_of_a_signal_the_journal_shows_filled_is_refused() {
     assert!(
         refused.contains("refused: the journal shows this signal filled at ")
             && refused.contains(
-                "a replay would send its orders again once its idempotency record has expired; \
-                 not replayed (send a new alert to trade again)"
+                "a replay would send its orders again wherever its idempotency record is gone \
+                 (expired, or a new state file); not replayed, forced or not (send a new alert to \
+                 trade again)"
             ),
         "{refused}"
     );
