@@ -356,6 +356,24 @@ pub trait Conversation: Send + Sync {
     }
 }
 
+/// The currency an open leg's notional (and the cap on it) is counted in, where the
+/// instrument's name gives it: a spot buy's quote currency (what it spends), an OANDA
+/// currency pair's base currency (its notional is its units), another OANDA instrument's
+/// quote currency (`XAU_USD`: USD). `None` for a futures contract, whose name does not say.
+fn notional_unit<V: Conversation>(conv: &V, req: &ExecRequest<'_>) -> Option<String> {
+    if let Some(spent) = conv.open_size_unit(req) {
+        return Some(spent);
+    }
+    let name = req.intent.instrument.as_str();
+    match crate::risk::AssetClass::of(conv.broker(), name) {
+        crate::risk::AssetClass::Fx => name.split_once('_').map(|(base, _)| base.to_owned()),
+        crate::risk::AssetClass::Metal | crate::risk::AssetClass::Cfd => {
+            name.rsplit_once('_').map(|(_, quote)| quote.to_owned())
+        }
+        _ => None,
+    }
+}
+
 /// The time left until `deadline` by `clock`, as a wall-clock duration (zero when past).
 pub fn remaining<C: Clock + ?Sized>(clock: &C, deadline: DateTime<Utc>) -> Duration {
     (deadline - clock.now()).to_std().unwrap_or_default()
@@ -560,6 +578,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         price: conv.notional_price(req),
         multiplier: conv.multiplier(req),
         cap: req.max_notional,
+        unit: notional_unit(conv, req),
     };
     // Only an open is sized: an exit, a flatten or a spot sale closes what is held, and no
     // size rule (a notional short of one increment after a rally) may keep it open.
@@ -1296,11 +1315,16 @@ fn size_in_units(
                 // Coinbase buy's quote amount) the close plays no part: the settings do.
                 return Err(
                     if limit.price == Decimal::ONE && limit.multiplier == Decimal::ONE {
+                        let what = match &limit.unit {
+                            Some(unit) => format!("in {unit}"),
+                            None => "a spot buy's amount to spend, in the quote currency; a \
+                                     currency pair's units of its base currency"
+                                .to_owned(),
+                        };
                         format!(
-                            "notional {amount} is its size here (a spot buy's amount to spend, \
-                         in the quote currency; a currency pair's units of its base currency), \
-                         over its max_position {}, counted in the same units (set notional at \
-                         most max_position in the risk settings, or raise max_position)",
+                            "notional {amount} is its size here ({what}), over its max_position \
+                         {}, counted in the same units (set notional at most max_position in \
+                         the risk settings, or raise max_position)",
                             max.normalize()
                         )
                     } else {

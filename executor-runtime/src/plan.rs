@@ -193,28 +193,41 @@ pub fn per_point(multiplier: Decimal) -> String {
     }
 }
 
-/// How a notional came from its size, for a refusal: `size 2 at 5812.25 × point value 50, in
-/// the quote currency`, or, where the size is the notional itself (`price` and `multiplier`
-/// 1), which size that is: a spot buy's amount to spend, a currency pair's base units.
-fn valued(quantity: Decimal, price: Decimal, multiplier: Decimal) -> String {
-    if price == Decimal::ONE && multiplier == Decimal::ONE {
-        "the size itself: a spot buy's amount to spend, in the quote currency, or a currency \
-         pair's units of its base currency"
-            .to_owned()
-    } else {
-        format!(
+/// ` USD` after an amount in a known currency; nothing otherwise.
+fn in_unit(unit: Option<&str>) -> String {
+    unit.map(|u| format!(" {u}")).unwrap_or_default()
+}
+
+/// How a notional came from its size, for a refusal: `size 2 at 5812.25 × point value 50`,
+/// or, where the size is the notional itself (`price` and `multiplier` 1), that it is: a
+/// spot buy's amount to spend, a currency pair's base units. Without a known `unit`, which
+/// currency that is.
+fn valued(quantity: Decimal, price: Decimal, multiplier: Decimal, unit: Option<&str>) -> String {
+    let itself = price == Decimal::ONE && multiplier == Decimal::ONE;
+    match (itself, unit) {
+        (true, Some(_)) => "its size".to_owned(),
+        (true, None) => "its size: a spot buy's amount to spend, in the quote currency, or a \
+                         currency pair's units of its base currency"
+            .to_owned(),
+        (false, Some(_)) => format!(
+            "size {} at {}{}",
+            quantity.normalize(),
+            price.normalize(),
+            per_point(multiplier)
+        ),
+        (false, None) => format!(
             "size {} at {}{}, in the instrument's quote currency",
             quantity.normalize(),
             price.normalize(),
             per_point(multiplier)
-        )
+        ),
     }
 }
 
 /// The per-order notional cap: `quantity × price × multiplier` of an open leg must stay at or
 /// under `cap` (in the quote currency; `price` is 1 where the size itself is the notional: a
 /// currency pair at OANDA, a Coinbase buy; see `crate::risk::notional_price`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotionalLimit {
     /// The alert's close (the best price known before sending), or 1 where the size itself is
     /// the notional.
@@ -224,6 +237,10 @@ pub struct NotionalLimit {
     pub multiplier: Decimal,
     /// The largest notional one open leg may have.
     pub cap: Decimal,
+    /// The currency the notional and the cap are counted in, where known (`USD` for a
+    /// Coinbase buy of BTC-USD, `EUR` for OANDA's EUR_USD, whose notional is its base units):
+    /// named in a refusal.
+    pub unit: Option<String>,
 }
 
 /// Why a plan cannot be sent: the signal is refused with nothing sent.
@@ -274,8 +291,10 @@ pub enum PlanRefusal {
         max: Decimal,
     },
     #[error(
-        "{leg} notional {notional} ({}) is over the per-order cap {cap} (max_notional in its executor's risk settings)",
-        valued(*.quantity, *.price, *.multiplier)
+        "{leg} notional {notional}{} ({}) is over the per-order cap {cap}{}: max_notional in its executor's risk settings",
+        in_unit(unit.as_deref()),
+        valued(*.quantity, *.price, *.multiplier, unit.as_deref()),
+        in_unit(unit.as_deref())
     )]
     /// The open leg's notional (size × price × multiplier) is over the per-order cap.
     OverNotionalCap {
@@ -291,6 +310,8 @@ pub enum PlanRefusal {
         multiplier: Decimal,
         /// The cap, in the quote currency.
         cap: Decimal,
+        /// The currency of the notional and the cap, where known ([`NotionalLimit::unit`]).
+        unit: Option<String>,
     },
 }
 
@@ -352,6 +373,7 @@ pub fn preflight(
                     notional: value.normalize(),
                     multiplier: n.multiplier,
                     cap: n.cap.normalize(),
+                    unit: n.unit.clone(),
                 });
             }
         }
@@ -544,6 +566,7 @@ mod tests {
             price: "2650.12".parse().unwrap_or_default(),
             multiplier: Decimal::ONE,
             cap: d(250_000),
+            unit: None,
         };
         let err = preflight(
             &legs,
@@ -557,6 +580,24 @@ mod tests {
                 .contains("(size 1000 at 2650.12, in the instrument's quote currency)"),
             "{err}"
         );
+        // Where the venue names the currency, the figures carry it.
+        let xau = NotionalLimit {
+            unit: Some("USD".into()),
+            ..cap.clone()
+        };
+        let err = preflight(
+            &legs,
+            &TradingRules::with_precision(0, d(1), None),
+            Some(&xau),
+        )
+        .expect_err("1,000 oz of gold");
+        assert!(
+            err.to_string().starts_with(
+                "open notional 2650120 USD (size 1000 at 2650.12) is over the per-order cap \
+                 250000 USD: max_notional"
+            ),
+            "{err}"
+        );
         // A future's message shows its point value, so the figures add up.
         let es = plan(
             TargetPosition::Long,
@@ -568,6 +609,7 @@ mod tests {
             price: "6010.25".parse().unwrap_or_default(),
             multiplier: d(50),
             cap: d(600_000),
+            unit: None,
         };
         let err = preflight(
             &es,
@@ -585,6 +627,7 @@ mod tests {
             price: Decimal::ONE,
             multiplier: Decimal::ONE,
             cap: d(500),
+            unit: None,
         };
         let spend = plan(
             TargetPosition::Long,
@@ -600,9 +643,25 @@ mod tests {
         .expect_err("600 to spend over a 500 cap");
         assert_eq!(
             err.to_string(),
-            "open notional 600 (the size itself: a spot buy's amount to spend, in the quote \
-             currency, or a currency pair's units of its base currency) is over the per-order cap \
-             500 (max_notional in its executor's risk settings)"
+            "open notional 600 (its size: a spot buy's amount to spend, in the quote currency, \
+             or a currency pair's units of its base currency) is over the per-order cap 500: \
+             max_notional in its executor's risk settings"
+        );
+        // A Coinbase buy's venue names what it spends.
+        let usd = NotionalLimit {
+            unit: Some("USD".into()),
+            ..buy
+        };
+        let err = preflight(
+            &spend,
+            &TradingRules::with_precision(2, d(1), None),
+            Some(&usd),
+        )
+        .expect_err("600 USD to spend over a 500 USD cap");
+        assert_eq!(
+            err.to_string(),
+            "open notional 600 USD (its size) is over the per-order cap 500 USD: max_notional in \
+             its executor's risk settings"
         );
         let small = plan(
             TargetPosition::Long,
