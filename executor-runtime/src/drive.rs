@@ -360,7 +360,7 @@ pub trait Conversation: Send + Sync {
 /// instrument's name gives it: a spot buy's quote currency (what it spends), an OANDA
 /// currency pair's base currency (its notional is its units), another OANDA instrument's
 /// quote currency (`XAU_USD`: USD). `None` for a futures contract, whose name does not say.
-fn notional_unit<V: Conversation>(conv: &V, req: &ExecRequest<'_>) -> Option<String> {
+pub(crate) fn notional_unit<V: Conversation>(conv: &V, req: &ExecRequest<'_>) -> Option<String> {
     if let Some(spent) = conv.open_size_unit(req) {
         return Some(spent);
     }

@@ -1397,6 +1397,44 @@ mod tests {
         );
     }
 
+    /// The currency a notional refusal names, from the instrument's name: an OANDA pair's
+    /// base currency (its notional is its units), a metal's or CFD's quote currency, a
+    /// Coinbase buy's quote currency (what it spends), none for a futures contract.
+    #[test]
+    fn a_notional_is_named_in_the_currency_it_is_counted_in() {
+        let oanda = PaperNetting::new(Broker::Oanda, "paper");
+        let tradovate = PaperNetting::new(Broker::Tradovate, "paper");
+        let coinbase = PaperSpot::new("paper", [("USD".to_owned(), Decimal::from(1000))]);
+        let unit = |broker: Broker, instrument: &str| {
+            let mut i = es1(shared::Action::LongEntry, instrument, 1);
+            i.broker = broker;
+            i.instrument = shared::routing::Instrument::new(instrument);
+            let req = one_contract(&i, false);
+            match broker {
+                Broker::Oanda => crate::drive::notional_unit(&oanda, &req),
+                Broker::Tradovate => crate::drive::notional_unit(&tradovate, &req),
+                Broker::Coinbase => crate::drive::notional_unit(&coinbase, &req),
+            }
+        };
+        for (broker, instrument, want) in [
+            (Broker::Oanda, "EUR_USD", Some("EUR")),
+            (Broker::Oanda, "USD_JPY", Some("USD")),
+            (Broker::Oanda, "XAU_USD", Some("USD")),
+            (Broker::Oanda, "SPX500_USD", Some("USD")),
+            (Broker::Oanda, "DE30_EUR", Some("EUR")),
+            (Broker::Oanda, "BCO_USD", Some("USD")),
+            (Broker::Tradovate, "ESZ6", None),
+            (Broker::Coinbase, "BTC-USD", Some("USD")),
+            (Broker::Coinbase, "ETH-BTC", Some("BTC")),
+        ] {
+            assert_eq!(
+                unit(broker, instrument).as_deref(),
+                want,
+                "{broker} {instrument}"
+            );
+        }
+    }
+
     /// A spot short entry with a quantity sells all that is held, as an exit does, and says its
     /// quantity was not used (a trial sent 1,000 meaning a partial sale and was told nothing).
     #[tokio::test]

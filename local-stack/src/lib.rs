@@ -1699,11 +1699,13 @@ const RESTORE_READ: std::time::Duration = std::time::Duration::from_secs(5);
 /// ([`Dashboard::relist`]); the stack is serving meanwhile.
 const RELIST_READ: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Refuses a new state file (`path`, not made yet) beside a journal that received a signal
-/// within the alert age limit: the state file keeps which signals executed (their
-/// idempotency records and the webhook's dedup window), so TradingView resending that alert
-/// now would execute it again, with a real broker a second order. A journal that cannot be
-/// read (none yet, say) is not a reason to refuse; the start reads it again later.
+/// Refuses a new state file (`path`, holding no idempotency record nor paper fill) beside a
+/// journal that received a signal within the alert age limit (and the clock skew allowed):
+/// the state file keeps which signals executed (their idempotency records and the webhook's
+/// dedup window), so TradingView resending that alert now would execute it again, with a
+/// real broker a second order. A journal file not made yet passes; one that cannot be read
+/// passes, said on the console (the start reads the journal again later, and fails if it
+/// cannot).
 async fn new_state_beside_recent_signals(
     cfg: &LocalConfig,
     path: &std::path::Path,
@@ -1718,8 +1720,25 @@ async fn new_state_beside_recent_signals(
             .await
     })
     .await;
-    let Ok(Ok(latest)) = read else {
-        return Ok(());
+    let latest = match read {
+        Ok(Ok(latest)) => latest,
+        Ok(Err(e)) => {
+            line(format_args!(
+                "the state file {} is new, and the journal could not be read for a signal it \
+                 received within the age limit: {e}",
+                path.display()
+            ));
+            return Ok(());
+        }
+        Err(_) => {
+            line(format_args!(
+                "the state file {} is new, and the journal did not answer within {} s for a \
+                 signal it received within the age limit",
+                path.display(),
+                JOURNAL_CHECK.as_secs()
+            ));
+            return Ok(());
+        }
     };
     let Some(received) = latest.first().and_then(|s| s.stages.received) else {
         return Ok(());
@@ -1730,17 +1749,20 @@ async fn new_state_beside_recent_signals(
     if age >= window {
         return Ok(());
     }
+    let age = age.max(chrono::Duration::zero());
     let wait = (window - age).num_seconds() + 1;
     Err(format!(
-        "the state file {} is new, but the journal ({}) received a signal {} s ago: the state \
-         file keeps which signals already executed, so TradingView resending that alert within \
-         the {} s age limit would execute it again (with a real broker, a second order). Start \
-         with the state file that goes with this journal, or start again in {wait} s, once its \
-         latest alert is past the age limit",
+        "the state file {} is new (no signal executed on it), but the journal ({}) received a \
+         signal {} s ago: the state file keeps which signals already executed, so TradingView \
+         resending that alert within the {} s age limit (and {} s of clock skew) would execute \
+         it again (with a real broker, a second order). Start with the state file that goes \
+         with this journal, or start again in {wait} s, once its latest alert is past the age \
+         limit",
         path.display(),
         cfg.journal_shown(),
-        age.num_seconds().max(0),
-        cfg.freshness.max_age.num_seconds()
+        age.num_seconds(),
+        cfg.freshness.max_age.num_seconds(),
+        cfg.freshness.max_skew.num_seconds()
     ))
 }
 
@@ -1753,10 +1775,6 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .map_err(|e| cannot_listen(cfg.port, &e))?;
     // The state file's lock first, then its store: a state file that cannot be opened fails
     // the start before the journal's file is made.
-    // Before its lock, which makes the file.
-    if let Some(path) = cfg.state_file().filter(|p| !p.exists()) {
-        new_state_beside_recent_signals(&cfg, &path).await?;
-    }
     let mut locks = database_locks(&cfg, &["state file", "handlers' log"])?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
@@ -1769,6 +1787,14 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             let store = LocalStore::open(&path).map_err(|e| e.to_string())?;
             for note in store.opening_notes() {
                 line(format_args!("{note}"));
+            }
+            // Judged by what the file holds, not whether it existed: a start that made it and
+            // stopped before any signal (a journal out of reach, a refusal) leaves it empty.
+            if !store
+                .has_executed()
+                .map_err(|e| format!("local state: {e}"))?
+            {
+                new_state_beside_recent_signals(&cfg, &path).await?;
             }
             store
         }

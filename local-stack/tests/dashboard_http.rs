@@ -809,9 +809,6 @@ async fn a_real_broker_is_read_for_the_journals_instruments_and_never_shown_read
     assert!(!local.to_string().contains(&fake.token), "no secret");
 }
 
-/// A copy of the SQLite journal at `from` (the database, then its write-ahead log) at `to`,
-/// while a stack holds it: nothing is written meanwhile, and every frame a checkpoint copies
-/// into the database stays in the log, which only a write starts over.
 /// `cfg` with a 1 s age limit and no clock skew allowed, once its journal's signals are past
 /// it: a new state file beside a journal of signals still within the limit is refused (the
 /// state file keeps which signals executed, and a resend would execute again).
@@ -826,6 +823,9 @@ async fn after_the_age_limit(cfg: local_stack::LocalConfig) -> local_stack::Loca
     }
 }
 
+/// A copy of the SQLite journal at `from` (the database, then its write-ahead log) at `to`,
+/// while a stack holds it: nothing is written meanwhile, and every frame a checkpoint copies
+/// into the database stays in the log, which only a write starts over.
 fn copy_journal(from: &std::path::Path, to: &std::path::Path) {
     std::fs::copy(from, to).unwrap();
     let wal = |p: &std::path::Path| std::path::PathBuf::from(format!("{}-wal", p.display()));

@@ -1043,6 +1043,15 @@ impl LocalStore {
         Ok((file, records, notes))
     }
 
+    /// Whether this state holds an idempotency record or a paper fill: it has executed
+    /// signals. A state file that holds none is new, whether or not the file existed (a
+    /// start that made it may have ended before any signal).
+    ///
+    /// Errors: SQLite's message.
+    pub fn has_executed(&self) -> Result<bool, String> {
+        Self::has_traded(&self.writing().map_err(text)?.conn)
+    }
+
     /// Whether the state file holds an idempotency record or a paper fill: it has executed
     /// signals, so its queues have carried messages.
     fn has_traded(conn: &Connection) -> Result<bool, String> {

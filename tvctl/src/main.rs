@@ -470,8 +470,13 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                     })
                     .unwrap_or_else(|| "unknown".into()),
                 // A forced replay's note names what the journal shows since; any replay of a
-                // letter whose signal the journal shows filled is refused.
-                journaled: latest_journaled(&target).await,
+                // letter whose signal the journal shows filled is refused. An unforced replay
+                // from SQS with no JOURNAL_URL (audited in a file) reads none, unsaid: within
+                // the age limit the executor's idempotency record answers for a filled one.
+                journaled: match (&target, force, std::env::var("JOURNAL_URL").is_ok()) {
+                    (dlq::Target::Sqs { .. }, false, false) => None,
+                    _ => latest_journaled(&target).await,
+                },
             };
             let all = opts.all;
             let (outcomes, audits) = dlq::replay(&target, &opts, now).await?;
@@ -879,7 +884,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 ..Default::default()
             };
             // What the stack refuses, refused before the log file is made: the settings
-            // given are wrong (exit 2).
+            // given are wrong (exit 2). (A new state file beside recent signals is refused
+            // by the start itself, once the state file is open.)
             local_stack::check(&cfg, &shared::config::ProcessEnv)
                 .await
                 .map_err(Failure::Usage)?;
