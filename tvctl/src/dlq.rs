@@ -135,6 +135,44 @@ impl Target {
         )
     }
 
+    /// The journal's row of one signal, for the filled check ([`already_filled`]): the local
+    /// stack's (`/local/trades?signal=`), or `journal`'s (the journal at `JOURNAL_URL`, opened
+    /// once by the caller) against SQS. `None` when there is none or it cannot be read (the
+    /// check is then the bulk list's, [`ReplayOptions::journaled`]), within 10 s.
+    async fn journaled_signal(
+        &self,
+        id: &shared::signal::SignalId,
+        journal: Option<&journal::AnyJournal>,
+    ) -> Option<SignalRecord> {
+        let read = async {
+            match self {
+                Self::Local { base, .. } => {
+                    let url = format!("{base}/local/trades");
+                    let v: Value = tvctl::http_client()
+                        .ok()?
+                        .get(&url)
+                        .query(&[("signal", id.as_str())])
+                        .send()
+                        .await
+                        .ok()?
+                        .json()
+                        .await
+                        .ok()?;
+                    let mut found: Vec<SignalRecord> =
+                        serde_json::from_value(v["signals"].clone()).ok()?;
+                    found.pop().filter(|r| r.signal_id == *id)
+                }
+                Self::Sqs { .. } => shared::execution::TradeJournal::signal(journal?, id)
+                    .await
+                    .ok()?,
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), read)
+            .await
+            .ok()
+            .flatten()
+    }
+
     pub async fn list(&self, now: DateTime<Utc>) -> Result<Vec<DeadMessage>, DlqError> {
         let raw = match self {
             Self::Sqs {
@@ -585,6 +623,21 @@ pub async fn replay(
     }
     let mut outcomes = Vec::new();
     let mut audits = Vec::new();
+    // The filled check reads each letter's own signal by id (no window of latest signals);
+    // against SQS from the journal at JOURNAL_URL, read only, opened once.
+    let own_journal = match target {
+        Target::Sqs { .. } => match std::env::var("JOURNAL_URL") {
+            Ok(url) if tvctl::report::missing_journal(&url).is_none() => tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                journal::AnyJournal::open_read_only(&url),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok),
+            _ => None,
+        },
+        Target::Local { .. } => None,
+    };
     for msg in chosen {
         // A failed send or delete stops the run, after its own audit line: the lines of the
         // messages already moved are returned (and written) with it.
@@ -596,11 +649,18 @@ pub async fn replay(
             Ok(letter) => {
                 let sid = Some(letter.signal_id().clone());
                 // A filled signal is refused before its age is judged: "replay with --force"
-                // would be no advice for it.
-                let filled = opts
-                    .journaled
-                    .as_deref()
-                    .and_then(|j| already_filled(letter, j));
+                // would be no advice for it. Its own row by id, else the latest signals.
+                let own = target
+                    .journaled_signal(letter.signal_id(), own_journal.as_ref())
+                    .await;
+                let filled = own
+                    .as_ref()
+                    .and_then(|r| already_filled(letter, std::slice::from_ref(r)))
+                    .or_else(|| {
+                        opts.journaled
+                            .as_deref()
+                            .and_then(|j| already_filled(letter, j))
+                    });
                 let decision = match (target.other_source(&msg), filled) {
                     (Some(reason), _) | (None, Some(reason)) => Decision::Refused { reason },
                     (None, None) => decide(letter, now, opts.max_age, opts.force),

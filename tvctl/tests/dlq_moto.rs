@@ -758,6 +758,19 @@ async fn a_forced_replay_of_a_signal_the_journal_shows_filled_is_refused() {
         .await
         .unwrap();
     drop(journal);
+    // 10,001 signals received after it, of another symbol: the filled one is not among the
+    // journal's latest 10,000, so only a read of its own row by id finds it.
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO signals (signal_id, raw, normalized, symbol, exchange, action, status,
+                 received_at)
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001)
+             SELECT printf('%032x', i), '{}', '{}', 'OTHER', 'OANDA', 'LONG_ENTRY', 'filled',
+                 '2099-01-01T00:00:00Z'
+             FROM n",
+        )
+        .unwrap();
     dead_letter(&client, &dlq_url, &[&filled, &unknown]).await;
     let audit = std::env::temp_dir().join(format!("filled-{suffix}.jsonl"));
     let (code, listing) = tvctl_with(&["dlq", "list", "--queue-url", &dlq_url, "--json"], None);
