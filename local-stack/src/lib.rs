@@ -1710,7 +1710,12 @@ async fn new_state_beside_recent_signals(
     cfg: &LocalConfig,
     path: &std::path::Path,
 ) -> Result<(), String> {
-    if cfg.journal_file().is_some_and(|j| !j.exists()) {
+    // A journal file not made yet, or one in memory (made empty at each start), holds no
+    // signal.
+    let in_memory = cfg.journal_file().is_none()
+        && !cfg.journal_url.starts_with("postgres://")
+        && !cfg.journal_url.starts_with("postgresql://");
+    if in_memory || cfg.journal_file().is_some_and(|j| !j.exists()) {
         return Ok(());
     }
     let read = tokio::time::timeout(JOURNAL_CHECK, async {
@@ -1720,23 +1725,25 @@ async fn new_state_beside_recent_signals(
             .await
     })
     .await;
+    let unchecked = |why: String| {
+        let said = format!(
+            "the state file {} is new, and the journal could not be read to check for an alert \
+             it received in the last {} s ({why}): starting without that check; if this journal \
+             took one on another state file, TradingView resending it would execute it again",
+            path.display(),
+            (cfg.freshness.max_age + cfg.freshness.max_skew).num_seconds()
+        );
+        tracing::warn!("{said}");
+        line(format_args!("{said}"));
+    };
     let latest = match read {
         Ok(Ok(latest)) => latest,
         Ok(Err(e)) => {
-            line(format_args!(
-                "the state file {} is new, and the journal could not be read for a signal it \
-                 received within the age limit: {e}",
-                path.display()
-            ));
+            unchecked(e.to_string());
             return Ok(());
         }
         Err(_) => {
-            line(format_args!(
-                "the state file {} is new, and the journal did not answer within {} s for a \
-                 signal it received within the age limit",
-                path.display(),
-                JOURNAL_CHECK.as_secs()
-            ));
+            unchecked(format!("no answer within {} s", JOURNAL_CHECK.as_secs()));
             return Ok(());
         }
     };
@@ -1749,18 +1756,24 @@ async fn new_state_beside_recent_signals(
     if age >= window {
         return Ok(());
     }
-    let age = age.max(chrono::Duration::zero());
     let wait = (window - age).num_seconds() + 1;
+    // A signal stamped ahead of this clock (a clock set back, a journal from a machine ahead).
+    let when = if age < chrono::Duration::zero() {
+        format!(
+            "a signal stamped {} s ahead of this clock",
+            (-age).num_seconds()
+        )
+    } else {
+        format!("a signal {} s ago", age.num_seconds())
+    };
     Err(format!(
-        "the state file {} is new (no signal executed on it), but the journal ({}) received a \
-         signal {} s ago: the state file keeps which signals already executed, so TradingView \
-         resending that alert within the {} s age limit (and {} s of clock skew) would execute \
-         it again (with a real broker, a second order). Start with the state file that goes \
-         with this journal, or start again in {wait} s, once its latest alert is past the age \
-         limit",
+        "the state file {} is new (no signal executed on it), but the journal ({}) received \
+         {when}: the state file keeps which signals already executed, so TradingView resending \
+         that alert within the {} s age limit (and {} s of clock skew) would execute it again \
+         (with a real broker, a second order). Start with the state file that goes with this \
+         journal, or start again in {wait} s, once its latest alert is past the age limit",
         path.display(),
         cfg.journal_shown(),
-        age.num_seconds(),
         cfg.freshness.max_age.num_seconds(),
         cfg.freshness.max_skew.num_seconds()
     ))
@@ -1775,6 +1788,8 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .map_err(|e| cannot_listen(cfg.port, &e))?;
     // The state file's lock first, then its store: a state file that cannot be opened fails
     // the start before the journal's file is made.
+    // Whether this start makes the state file: a refusal below removes what it made.
+    let state_existed = cfg.state_file().is_some_and(|p| p.exists());
     let mut locks = database_locks(&cfg, &["state file", "handlers' log"])?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
@@ -1793,8 +1808,20 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
             if !store
                 .has_executed()
                 .map_err(|e| format!("local state: {e}"))?
+                && let Err(refused) = new_state_beside_recent_signals(&cfg, &path).await
             {
-                new_state_beside_recent_signals(&cfg, &path).await?;
+                // What this start made, holding nothing, goes: left, an empty queue file
+                // without its state file would be refused at the next start for the wrong
+                // reason.
+                drop(store);
+                drop(locks);
+                if !state_existed {
+                    let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+                    for (_, file) in local_store::state_files(&path, &real) {
+                        let _ = std::fs::remove_file(file);
+                    }
+                }
+                return Err(refused);
             }
             store
         }

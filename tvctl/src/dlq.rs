@@ -136,41 +136,48 @@ impl Target {
     }
 
     /// The journal's row of one signal, for the filled check ([`already_filled`]): the local
-    /// stack's (`/local/trades?signal=`), or `journal`'s (the journal at `JOURNAL_URL`, opened
-    /// once by the caller) against SQS. `None` when there is none or it cannot be read (the
-    /// check is then the bulk list's, [`ReplayOptions::journaled`]), within 10 s.
+    /// stack's (`/local/trades?signal=`: a 404 is no row), or `journal`'s (the journal at
+    /// `JOURNAL_URL`, opened once by the caller) against SQS. `Ok(None)` when there is no row,
+    /// or no journal to read (SQS without `JOURNAL_URL`); `Err` naming why it could not be
+    /// read, within 10 s.
     async fn journaled_signal(
         &self,
         id: &shared::signal::SignalId,
-        journal: Option<&journal::AnyJournal>,
-    ) -> Option<SignalRecord> {
+        journal: Result<Option<&journal::AnyJournal>, &str>,
+    ) -> Result<Option<SignalRecord>, String> {
         let read = async {
             match self {
                 Self::Local { base, .. } => {
                     let url = format!("{base}/local/trades");
-                    let v: Value = tvctl::http_client()
-                        .ok()?
+                    let resp = tvctl::http_client()?
                         .get(&url)
                         .query(&[("signal", id.as_str())])
                         .send()
                         .await
-                        .ok()?
+                        .map_err(|e| tvctl::request_failed(&url, e))?;
+                    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+                        return Ok(None);
+                    }
+                    let status = resp.status();
+                    let v: Value = resp
                         .json()
                         .await
-                        .ok()?;
-                    let mut found: Vec<SignalRecord> =
-                        serde_json::from_value(v["signals"].clone()).ok()?;
-                    found.pop().filter(|r| r.signal_id == *id)
+                        .map_err(|e| format!("{}: {}", tvctl::shown_url(&url), e.without_url()))?;
+                    let found: Vec<SignalRecord> = serde_json::from_value(v["signals"].clone())
+                        .map_err(|e| format!("local stack answered {status}: {e}"))?;
+                    Ok(found.into_iter().find(|r| r.signal_id == *id))
                 }
-                Self::Sqs { .. } => shared::execution::TradeJournal::signal(journal?, id)
-                    .await
-                    .ok()?,
+                Self::Sqs { .. } => match journal? {
+                    None => Ok(None),
+                    Some(j) => shared::execution::TradeJournal::signal(j, id)
+                        .await
+                        .map_err(|e| e.to_string()),
+                },
             }
         };
         tokio::time::timeout(std::time::Duration::from_secs(10), read)
             .await
-            .ok()
-            .flatten()
+            .unwrap_or_else(|_| Err("no answer within 10 s".to_owned()))
     }
 
     pub async fn list(&self, now: DateTime<Utc>) -> Result<Vec<DeadMessage>, DlqError> {
@@ -625,18 +632,25 @@ pub async fn replay(
     let mut audits = Vec::new();
     // The filled check reads each letter's own signal by id (no window of latest signals);
     // against SQS from the journal at JOURNAL_URL, read only, opened once.
-    let own_journal = match target {
+    // `Err` once a read failed: the later letters are not read again (one 10 s wait at most).
+    let mut own_journal: Result<Option<journal::AnyJournal>, String> = match target {
         Target::Sqs { .. } => match std::env::var("JOURNAL_URL") {
-            Ok(url) if tvctl::report::missing_journal(&url).is_none() => tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                journal::AnyJournal::open_read_only(&url),
-            )
-            .await
-            .ok()
-            .and_then(Result::ok),
-            _ => None,
+            Ok(url) => match tvctl::report::missing_journal(&url) {
+                Some(missing) => Err(missing),
+                None => match tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    journal::AnyJournal::open_read_only(&url),
+                )
+                .await
+                {
+                    Ok(Ok(j)) => Ok(Some(j)),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("no answer within 10 s".to_owned()),
+                },
+            },
+            Err(_) => Ok(None),
         },
-        Target::Local { .. } => None,
+        Target::Local { .. } => Ok(None),
     };
     for msg in chosen {
         // A failed send or delete stops the run, after its own audit line: the lines of the
@@ -650,11 +664,21 @@ pub async fn replay(
                 let sid = Some(letter.signal_id().clone());
                 // A filled signal is refused before its age is judged: "replay with --force"
                 // would be no advice for it. Its own row by id, else the latest signals.
-                let own = target
-                    .journaled_signal(letter.signal_id(), own_journal.as_ref())
-                    .await;
+                let own = match &own_journal {
+                    Ok(j) => {
+                        target
+                            .journaled_signal(letter.signal_id(), Ok(j.as_ref()))
+                            .await
+                    }
+                    Err(why) => Err(why.clone()),
+                };
+                if let Err(why) = &own {
+                    own_journal = Err(why.clone());
+                }
                 let filled = own
                     .as_ref()
+                    .ok()
+                    .and_then(Option::as_ref)
                     .and_then(|r| already_filled(letter, std::slice::from_ref(r)))
                     .or_else(|| {
                         opts.journaled
@@ -663,7 +687,18 @@ pub async fn replay(
                     });
                 let decision = match (target.other_source(&msg), filled) {
                     (Some(reason), _) | (None, Some(reason)) => Decision::Refused { reason },
-                    (None, None) => decide(letter, now, opts.max_age, opts.force),
+                    (None, None) => match (decide(letter, now, opts.max_age, opts.force), &own) {
+                        // Forced, it runs past the age limit, where its idempotency record
+                        // may be gone: not without knowing whether it filled.
+                        (Decision::Replay { forced: true }, Err(why)) => Decision::Refused {
+                            reason: format!(
+                                "the journal could not be read for whether this signal filled \
+                                 ({why}): forced, a filled one could send its orders again; \
+                                 not replayed"
+                            ),
+                        },
+                        (decision, _) => decision,
+                    },
                 };
                 match decision {
                     // A dry run says what the run would do, a refusal too.

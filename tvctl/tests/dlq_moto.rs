@@ -812,6 +812,18 @@ async fn a_forced_replay_of_a_signal_the_journal_shows_filled_is_refused() {
             && !filled_line.contains("--force"),
         "{filled_line}"
     );
+    // Forced with a journal that cannot be read: refused, as whether it filled is not known.
+    let gone = dir.path().join("gone.sqlite");
+    let (_, unread) = tvctl_with(&args(true), Some(gone.to_str().unwrap()));
+    assert!(
+        unread
+            .lines()
+            .filter(|l| l.contains("the journal could not be read for whether this signal filled"))
+            .count()
+            == 2,
+        "{unread}"
+    );
+    assert!(receive(&client, &url).await.is_empty(), "{unread}");
     let (_, out) = tvctl_with(&args(true), Some(path));
     let line_of = |intent: &OrderIntent| {
         out.lines()

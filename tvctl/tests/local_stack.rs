@@ -838,10 +838,15 @@ async fn a_new_state_file_beside_a_journal_of_recent_signals_is_refused() {
         );
     };
     refused();
-    // The refused start left the file it made (its lock makes it) empty: judged by what it
-    // holds, it is still new, and refused again.
-    assert!(fresh.exists());
+    // What the refused start made (its lock makes the state file, its store the queue file)
+    // is gone: left, an empty queue file would refuse a later start for the wrong reason.
+    assert!(!fresh.exists());
+    assert!(!local_store::queue_file_path(&fresh).exists());
+    // A state file that exists but holds nothing (a start that made it stopped before any
+    // signal) is new all the same: judged by what it holds. It is refused, and kept.
+    drop(local_store::LocalStore::open(&fresh).unwrap());
     refused();
+    assert!(fresh.exists());
     // The journal's own state file starts, and the resend is dropped.
     let stack = common::start(&journal);
     let (status, body) = post(&client, &stack.base, "oanda-eurusd-long", at).await;
