@@ -2274,57 +2274,6 @@ mod tests {
         assert_eq!(venue.orders(), 1, "the first long only");
     }
 
-    /// The idempotency store whose next claim lands and then answers an error, as a write
-    /// whose answer timed out.
-    struct ClaimLandsThenFails(Arc<MemoryIdempotencyStore>, std::sync::atomic::AtomicBool);
-
-    impl IdempotencyStore for ClaimLandsThenFails {
-        async fn claim(
-            &self,
-            key: &IdempotencyKey,
-            now: DateTime<Utc>,
-            lease_until: DateTime<Utc>,
-        ) -> Result<Claim, StoreError> {
-            let claimed = self.0.claim(key, now, lease_until).await;
-            match self.1.swap(false, Ordering::SeqCst) {
-                true => Err(StoreError {
-                    reason: "claim: the answer timed out".into(),
-                }),
-                false => claimed,
-            }
-        }
-        async fn complete(
-            &self,
-            key: &IdempotencyKey,
-            outcome: Outcome,
-            expires_at: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            self.0.complete(key, outcome, expires_at).await
-        }
-        async fn release(
-            &self,
-            key: &IdempotencyKey,
-            lease_until: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            self.0.release(key, lease_until).await
-        }
-        async fn hand_over(
-            &self,
-            key: &IdempotencyKey,
-            lease_until: DateTime<Utc>,
-            now: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            self.0.hand_over(key, lease_until, now).await
-        }
-        async fn advance(
-            &self,
-            key: &InstrumentKey,
-            signal_time: DateTime<Utc>,
-        ) -> Result<Option<DateTime<Utc>>, StoreError> {
-            self.0.advance(key, signal_time).await
-        }
-    }
-
     /// A claim whose write landed but whose answer was an error: the attempt hands the lease
     /// it may hold over, so the retry a second later takes the signal over (a lookup, then
     /// the order) inside its budget, instead of finding it busy for the 60 s lease, past its
@@ -2333,7 +2282,8 @@ mod tests {
     async fn a_claim_that_landed_though_it_failed_does_not_hold_the_signal() {
         let (t0, clock, venue) = paper_oanda_at_t0();
         let memory = Arc::new(MemoryIdempotencyStore::default());
-        let store = ClaimLandsThenFails(memory.clone(), std::sync::atomic::AtomicBool::new(true));
+        let store = Faulty::new(memory.clone());
+        store.claim_lands_then_fails.store(true, Ordering::SeqCst);
         let executor = Executor {
             dead_letters: None,
             venue: venue.clone(),
@@ -2362,17 +2312,39 @@ mod tests {
         assert_eq!(venue.orders(), 1);
     }
 
-    /// The idempotency store with the taken time's writes failing (the "seen" ones work).
-    struct TakenFails(Arc<MemoryIdempotencyStore>);
+    /// The idempotency store with faults: `claim_lands_then_fails`, its next claim lands
+    /// and then answers an error (a write whose answer timed out); `taken_fails`, the taken
+    /// time's writes fail (the "seen" ones work).
+    struct Faulty {
+        inner: Arc<MemoryIdempotencyStore>,
+        claim_lands_then_fails: std::sync::atomic::AtomicBool,
+        taken_fails: bool,
+    }
 
-    impl IdempotencyStore for TakenFails {
+    impl Faulty {
+        fn new(inner: Arc<MemoryIdempotencyStore>) -> Self {
+            Self {
+                inner,
+                claim_lands_then_fails: std::sync::atomic::AtomicBool::new(false),
+                taken_fails: false,
+            }
+        }
+    }
+
+    impl IdempotencyStore for Faulty {
         async fn claim(
             &self,
             key: &IdempotencyKey,
             now: DateTime<Utc>,
             lease_until: DateTime<Utc>,
         ) -> Result<Claim, StoreError> {
-            self.0.claim(key, now, lease_until).await
+            let claimed = self.inner.claim(key, now, lease_until).await;
+            match self.claim_lands_then_fails.swap(false, Ordering::SeqCst) {
+                true => Err(StoreError {
+                    reason: "claim: the answer timed out".into(),
+                }),
+                false => claimed,
+            }
         }
         async fn complete(
             &self,
@@ -2380,14 +2352,14 @@ mod tests {
             outcome: Outcome,
             expires_at: DateTime<Utc>,
         ) -> Result<(), StoreError> {
-            self.0.complete(key, outcome, expires_at).await
+            self.inner.complete(key, outcome, expires_at).await
         }
         async fn release(
             &self,
             key: &IdempotencyKey,
             lease_until: DateTime<Utc>,
         ) -> Result<(), StoreError> {
-            self.0.release(key, lease_until).await
+            self.inner.release(key, lease_until).await
         }
         async fn hand_over(
             &self,
@@ -2395,15 +2367,15 @@ mod tests {
             lease_until: DateTime<Utc>,
             now: DateTime<Utc>,
         ) -> Result<(), StoreError> {
-            self.0.hand_over(key, lease_until, now).await
+            self.inner.hand_over(key, lease_until, now).await
         }
         async fn advance(
             &self,
             key: &InstrumentKey,
             signal_time: DateTime<Utc>,
         ) -> Result<Option<DateTime<Utc>>, StoreError> {
-            match key.instrument.ends_with(" seen") {
-                true => self.0.advance(key, signal_time).await,
+            match !self.taken_fails || key.instrument.ends_with(" seen") {
+                true => self.inner.advance(key, signal_time).await,
                 false => Err(StoreError {
                     reason: "conditional write timed out".into(),
                 }),
@@ -2429,7 +2401,10 @@ mod tests {
         let failing = Executor {
             dead_letters: base.dead_letters,
             venue: base.venue,
-            store: TakenFails(store.clone()),
+            store: Faulty {
+                taken_fails: true,
+                ..Faulty::new(store.clone())
+            },
             journal: base.journal,
             notifier: base.notifier,
             kill_switch: base.kill_switch,

@@ -614,37 +614,40 @@ macro_rules! journal_impl {
                 &self,
                 signal: &SignalId,
             ) -> Result<Vec<ReplayAudit>, JournalError> {
-                use sqlx::Row;
                 let rows = sqlx::query(sqlx::AssertSqlSafe($sql(
-                    "SELECT at, queue, message_id, forced, dry_run, result, operator
+                    "SELECT at, queue, message_id, signal_id, forced, dry_run, result, operator
                      FROM replay_audit WHERE signal_id = $1 ORDER BY id",
                 )))
                 .bind(signal.as_str())
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| db_error("audit read", e))?;
-                rows.iter()
-                    .map(|r| {
-                        let text = |i: usize| -> Result<String, JournalError> {
-                            r.try_get(i).map_err(|e| db_error("audit read", e))
-                        };
-                        let flag = |i: usize| -> Result<bool, JournalError> {
-                            r.try_get(i).map_err(|e| db_error("audit read", e))
-                        };
-                        Ok(ReplayAudit {
-                            at: $time_out(r, 0)?.ok_or_else(|| JournalError {
-                                reason: "a replay audit row without its time".into(),
-                            })?,
-                            queue: text(1)?,
-                            message_id: text(2)?,
-                            signal_id: Some(signal.clone()),
-                            forced: flag(3)?,
-                            dry_run: flag(4)?,
-                            result: text(5)?,
-                            operator: text(6)?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(Self::replay_audit).collect()
+            }
+
+            /// One row of `SELECT at, queue, message_id, signal_id, forced, dry_run, result,
+            /// operator FROM replay_audit` as its decision.
+            fn replay_audit(r: &<$db as sqlx::Database>::Row) -> Result<ReplayAudit, JournalError> {
+                use sqlx::Row;
+                let text = |i: usize| -> Result<String, JournalError> {
+                    r.try_get(i).map_err(|e| db_error("audit read", e))
+                };
+                let flag = |i: usize| -> Result<bool, JournalError> {
+                    r.try_get(i).map_err(|e| db_error("audit read", e))
+                };
+                let signal: Option<String> = r.try_get(3).map_err(|e| db_error("audit read", e))?;
+                Ok(ReplayAudit {
+                    at: $time_out(r, 0)?.ok_or_else(|| JournalError {
+                        reason: "a replay audit row without its time".into(),
+                    })?,
+                    queue: text(1)?,
+                    message_id: text(2)?,
+                    signal_id: signal.and_then(|s| s.parse().ok()),
+                    forced: flag(4)?,
+                    dry_run: flag(5)?,
+                    result: text(6)?,
+                    operator: text(7)?,
+                })
             }
 
             /// Every replay decision, whole, in the order written (dry runs included): what a
@@ -654,7 +657,6 @@ macro_rules! journal_impl {
             /// # Errors
             /// [`JournalError`] when the table cannot be read.
             pub async fn replay_decisions(&self) -> Result<Vec<ReplayAudit>, JournalError> {
-                use sqlx::Row;
                 let rows = sqlx::query(
                     "SELECT at, queue, message_id, signal_id, forced, dry_run, result, operator
                      FROM replay_audit ORDER BY id",
@@ -662,30 +664,7 @@ macro_rules! journal_impl {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| db_error("audit read", e))?;
-                rows.iter()
-                    .map(|r| {
-                        let text = |i: usize| -> Result<String, JournalError> {
-                            r.try_get(i).map_err(|e| db_error("audit read", e))
-                        };
-                        let flag = |i: usize| -> Result<bool, JournalError> {
-                            r.try_get(i).map_err(|e| db_error("audit read", e))
-                        };
-                        let signal: Option<String> =
-                            r.try_get(3).map_err(|e| db_error("audit read", e))?;
-                        Ok(ReplayAudit {
-                            at: $time_out(r, 0)?.ok_or_else(|| JournalError {
-                                reason: "a replay audit row without its time".into(),
-                            })?,
-                            queue: text(1)?,
-                            message_id: text(2)?,
-                            signal_id: signal.and_then(|s| s.parse().ok()),
-                            forced: flag(4)?,
-                            dry_run: flag(5)?,
-                            result: text(6)?,
-                            operator: text(7)?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(Self::replay_audit).collect()
             }
         }
 
