@@ -1711,12 +1711,13 @@ async fn new_state_beside_recent_signals(
     path: &std::path::Path,
 ) -> Result<(), String> {
     // A journal file not made yet, or one in memory (made empty at each start), holds no
-    // signal.
-    let in_memory = cfg.journal_file().is_none()
-        && !cfg.journal_url.starts_with("postgres://")
-        && !cfg.journal_url.starts_with("postgresql://");
-    if in_memory || cfg.journal_file().is_some_and(|j| !j.exists()) {
-        return Ok(());
+    // signal; an unusable one fails the start later, naming why.
+    match journal::Location::of(&cfg.journal_url) {
+        journal::Location::Postgres => {}
+        journal::Location::File(file) if file.exists() => {}
+        journal::Location::File(_) | journal::Location::Memory | journal::Location::Unusable(_) => {
+            return Ok(());
+        }
     }
     let read = tokio::time::timeout(JOURNAL_CHECK, async {
         journal::AnyJournal::open_read_only(&cfg.journal_url)

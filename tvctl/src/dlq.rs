@@ -143,7 +143,7 @@ impl Target {
     async fn journaled_signal(
         &self,
         id: &shared::signal::SignalId,
-        journal: Result<Option<&journal::AnyJournal>, &str>,
+        journal: Option<&journal::AnyJournal>,
     ) -> Result<Option<SignalRecord>, String> {
         let read = async {
             match self {
@@ -167,7 +167,7 @@ impl Target {
                         .map_err(|e| format!("local stack answered {status}: {e}"))?;
                     Ok(found.into_iter().find(|r| r.signal_id == *id))
                 }
-                Self::Sqs { .. } => match journal? {
+                Self::Sqs { .. } => match journal {
                     None => Ok(None),
                     Some(j) => shared::execution::TradeJournal::signal(j, id)
                         .await
@@ -482,9 +482,8 @@ pub struct ReplayOptions {
     pub dry_run: bool,
     pub max_age: Duration,
     pub operator: String,
-    /// The journal's latest signals, for a forced replay's note ([`later_taken`]) and the
-    /// refusal of a letter whose signal filled ([`already_filled`]); `None` when the journal
-    /// could not be read (the note says it was not checked).
+    /// The journal's latest signals, for a forced replay's note ([`later_taken`]); `None`
+    /// when the journal could not be read (the note says it was not checked).
     pub journaled: Option<Vec<SignalRecord>>,
 }
 
@@ -520,16 +519,16 @@ pub fn later_taken<'a>(
         .collect()
 }
 
-/// Why a replay of `letter` is refused when `journaled` shows its own signal filled: its
-/// orders were sent and filled. While the executor's idempotency record of it is kept
-/// (`RECORD_TTL_DAYS`, 30 days by default) a replay is acknowledged unsent, and where it is
-/// gone (expired, or a local stack's new state file) it would send them again. A letter of a filled signal is one whose acknowledgement failed
-/// after the fill, or a router's letter of a signal routed before. `None` otherwise, and for
-/// a signal the journal's list does not hold (it is the latest signals only).
-pub fn already_filled(letter: &DeadLetter, journaled: &[SignalRecord]) -> Option<String> {
-    let record = journaled
-        .iter()
-        .find(|r| r.signal_id == *letter.signal_id() && r.status == SignalStatus::Filled)?;
+/// Why a replay of `letter` is refused when `record`, the journal's row of its own signal,
+/// shows it filled: its orders were sent and filled. While the executor's idempotency record
+/// of it is kept (`RECORD_TTL_DAYS`, 30 days by default) a replay is acknowledged unsent, and
+/// where it is gone (expired, or a local stack's new state file) it would send them again. A
+/// letter of a filled signal is one whose acknowledgement failed after the fill, or a
+/// router's letter of a signal routed before. `None` otherwise.
+pub fn already_filled(letter: &DeadLetter, record: &SignalRecord) -> Option<String> {
+    if record.signal_id != *letter.signal_id() || record.status != SignalStatus::Filled {
+        return None;
+    }
     let when = record
         .stages
         .broker_acked
@@ -663,11 +662,11 @@ pub async fn replay(
             Ok(letter) => {
                 let sid = Some(letter.signal_id().clone());
                 // A filled signal is refused before its age is judged: "replay with --force"
-                // would be no advice for it. Its own row by id, else the latest signals.
+                // would be no advice for it. Its own row, read by id.
                 let own = match &own_journal {
                     Ok(j) => {
                         target
-                            .journaled_signal(letter.signal_id(), Ok(j.as_ref()))
+                            .journaled_signal(letter.signal_id(), j.as_ref())
                             .await
                     }
                     Err(why) => Err(why.clone()),
@@ -679,12 +678,7 @@ pub async fn replay(
                     .as_ref()
                     .ok()
                     .and_then(Option::as_ref)
-                    .and_then(|r| already_filled(letter, std::slice::from_ref(r)))
-                    .or_else(|| {
-                        opts.journaled
-                            .as_deref()
-                            .and_then(|j| already_filled(letter, j))
-                    });
+                    .and_then(|r| already_filled(letter, r));
                 let decision = match (target.other_source(&msg), filled) {
                     (Some(reason), _) | (None, Some(reason)) => Decision::Refused { reason },
                     (None, None) => match (decide(letter, now, opts.max_age, opts.force), &own) {

@@ -469,13 +469,11 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                             .map(|m| format!("uid {}", m.uid()))
                     })
                     .unwrap_or_else(|| "unknown".into()),
-                // A forced replay's note names what the journal shows since; any replay of a
-                // letter whose signal the journal shows filled is refused. An unforced replay
-                // from SQS with no JOURNAL_URL (audited in a file) reads none, unsaid: within
-                // the age limit the executor's idempotency record answers for a filled one.
-                journaled: match (&target, force, std::env::var("JOURNAL_URL").is_ok()) {
-                    (dlq::Target::Sqs { .. }, false, false) => None,
-                    _ => latest_journaled(&target).await,
+                // Only a forced replay's note names what the journal shows since (whether a
+                // letter's own signal filled is read by its id, in the replay).
+                journaled: match force {
+                    true => latest_journaled(&target).await,
+                    false => None,
                 },
             };
             let all = opts.all;
@@ -1751,15 +1749,14 @@ async fn latest_journaled(target: &dlq::Target) -> Option<Vec<shared::execution:
         Ok(Ok(signals)) => Some(signals),
         Ok(Err(e)) => {
             err(&format!(
-                "the journal was not read for whether a letter's own signal already filled, nor \
-                 for later signals of the forced letters' symbols: {e}"
+                "the journal was not read for later signals of the forced letters' symbols: {e}"
             ));
             None
         }
         Err(_) => {
             err(&format!(
-                "the journal did not answer within {} s: whether a letter's own signal already \
-                 filled was not looked for, nor later signals of the forced letters' symbols",
+                "the journal did not answer within {} s: later signals of the forced letters' \
+                 symbols were not looked for",
                 REASONS_READ.as_secs()
             ));
             None
