@@ -1561,8 +1561,23 @@ async fn checkpoint_while_open(
 #[cfg(feature = "sqlite")]
 impl SqliteJournal {
     /// Opens (creating if needed) and brings the schema up to date. `url` is a `sqlite:`
-    /// URL or a file path.
+    /// URL or a file path. Its commits outlive the process, not a power cut
+    /// ([`Durability::ProcessCrash`](shared::ports::Durability::ProcessCrash)).
     pub async fn connect(url: &str) -> Result<Self, JournalError> {
+        Self::connect_with(url, shared::ports::Durability::ProcessCrash).await
+    }
+
+    /// [`connect`](Self::connect), its commits kept as far as `durability` says
+    /// (`synchronous=FULL` for [`PowerLoss`](shared::ports::Durability::PowerLoss): the log
+    /// synced at each commit, <https://www.sqlite.org/pragma.html#pragma_synchronous>).
+    pub async fn connect_with(
+        url: &str,
+        durability: shared::ports::Durability,
+    ) -> Result<Self, JournalError> {
+        let synchronous = match durability {
+            shared::ports::Durability::ProcessCrash => sqlx::sqlite::SqliteSynchronous::Normal,
+            shared::ports::Durability::PowerLoss => sqlx::sqlite::SqliteSynchronous::Full,
+        };
         let url = if url.starts_with("sqlite:") {
             url.to_owned()
         } else {
@@ -1574,8 +1589,9 @@ impl SqliteJournal {
             .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
             // SQLite is the local journal (`tvctl dev`): in WAL mode NORMAL survives a process
             // crash, losing at most the last commits on a power cut, and spares an fsync per
-            // commit, which capped the local stack at about a hundred signals a second.
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            // commit, which capped the local stack at about a hundred signals a second; FULL
+            // where real brokers trade (their fills then outlive a power cut as their claims do).
+            .synchronous(synchronous)
             // Room for every shape of the grouped execution batch (up to GROUP_MAX signals,
             // their legs) beside the other statements.
             .statement_cache_capacity(256)
@@ -1626,8 +1642,12 @@ impl SqliteJournal {
             // `mode=ro` on one connection and not the other would lock differently or
             // write where the reads do not look. Those keep the drain on the pool.
             if sqlite_writer::takes_parameters(&url) {
-                let writer =
-                    sqlite_writer::start(options.get_filename(), WAL_SIZE_LIMIT, &journal.group)?;
+                let writer = sqlite_writer::start(
+                    options.get_filename(),
+                    WAL_SIZE_LIMIT,
+                    durability,
+                    &journal.group,
+                )?;
                 let _ = journal.group.writer.set(writer);
             }
         }
@@ -1921,11 +1941,23 @@ impl AnyJournal {
     /// this build left out, or SQLite cannot be opened or migrated (never naming the URL,
     /// which may hold a password).
     pub async fn connect(url: &str) -> Result<Self, JournalError> {
+        Self::connect_with(url, shared::ports::Durability::ProcessCrash).await
+    }
+
+    /// [`connect`](Self::connect), a SQLite file's commits kept as far as `durability` says
+    /// ([`SqliteJournal::connect_with`]); PostgreSQL's are its server's to keep.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(
+        url: &str,
+        durability: shared::ports::Durability,
+    ) -> Result<Self, JournalError> {
         usable(url)?;
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Self::connect_postgres(url).await
         } else {
-            Self::connect_sqlite(url).await
+            Self::connect_sqlite(url, durability).await
         }
     }
 
@@ -1940,12 +1972,20 @@ impl AnyJournal {
     }
 
     #[cfg(feature = "sqlite")]
-    async fn connect_sqlite(url: &str) -> Result<Self, JournalError> {
-        SqliteJournal::connect(url).await.map(Self::Sqlite)
+    async fn connect_sqlite(
+        url: &str,
+        durability: shared::ports::Durability,
+    ) -> Result<Self, JournalError> {
+        SqliteJournal::connect_with(url, durability)
+            .await
+            .map(Self::Sqlite)
     }
 
     #[cfg(not(feature = "sqlite"))]
-    async fn connect_sqlite(_url: &str) -> Result<Self, JournalError> {
+    async fn connect_sqlite(
+        _url: &str,
+        _durability: shared::ports::Durability,
+    ) -> Result<Self, JournalError> {
         Err(not_built("SQLite", "sqlite"))
     }
 

@@ -25,9 +25,17 @@ pub(crate) type Wake = mpsc::Sender<()>;
 /// (`SqliteJournal::connect`): `synchronous` and `wal_autocheckpoint` are per connection
 /// (<https://www.sqlite.org/pragma.html#pragma_synchronous>,
 /// <https://www.sqlite.org/pragma.html#pragma_wal_autocheckpoint>).
-fn configure(conn: &rusqlite::Connection, size_limit: i64) -> rusqlite::Result<()> {
+fn configure(
+    conn: &rusqlite::Connection,
+    size_limit: i64,
+    durability: shared::ports::Durability,
+) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let synchronous = match durability {
+        shared::ports::Durability::ProcessCrash => "NORMAL",
+        shared::ports::Durability::PowerLoss => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.pragma_update(None, "journal_size_limit", size_limit)?;
     conn.set_prepared_statement_cache_capacity(4);
@@ -51,6 +59,7 @@ pub(crate) fn takes_parameters(url: &str) -> bool {
 pub(crate) fn start(
     path: &std::path::Path,
     size_limit: i64,
+    durability: shared::ports::Durability,
     group: &Arc<GroupCommit>,
 ) -> Result<Wake, JournalError> {
     let fail = |e: rusqlite::Error| error("open the writer", &e);
@@ -59,7 +68,7 @@ pub(crate) fn start(
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(fail)?;
-    configure(&conn, size_limit).map_err(fail)?;
+    configure(&conn, size_limit, durability).map_err(fail)?;
     let (wake, woken) = mpsc::channel();
     let group = Arc::downgrade(group);
     std::thread::Builder::new()
@@ -204,5 +213,25 @@ fn error(what: &str, e: &rusqlite::Error) -> JournalError {
     };
     JournalError {
         reason: format!("{what}: {kind}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::configure;
+    use shared::ports::Durability;
+
+    /// The writer's connection syncs as the pool's does: FULL (2) for real brokers, NORMAL
+    /// (1) for paper ones (`synchronous` is per connection).
+    #[test]
+    fn the_writer_syncs_each_commit_for_real_brokers_only() {
+        let level = |durability| {
+            let conn = rusqlite::Connection::open_in_memory().unwrap();
+            configure(&conn, 1 << 20, durability).unwrap();
+            conn.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        };
+        assert_eq!(level(Durability::ProcessCrash), 1);
+        assert_eq!(level(Durability::PowerLoss), 2);
     }
 }

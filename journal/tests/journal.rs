@@ -597,6 +597,30 @@ async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
     assert!(!format!("{again:?}").contains(path.to_str().unwrap()));
 }
 
+/// A journal beside real brokers syncs its log at each commit (`synchronous=FULL`, 2); the
+/// paper stack's does not (NORMAL, 1). Read back from the connection, on a file reopened.
+#[tokio::test]
+async fn sqlite_journal_for_real_brokers_syncs_each_commit() {
+    let (_dir, path) = temp_journal("journal-durability");
+    let level = |j: SqliteJournal| async move {
+        let n: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(j.pool())
+            .await
+            .unwrap();
+        n
+    };
+    let paper = SqliteJournal::connect(path.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(level(paper).await, 1);
+    let real =
+        SqliteJournal::connect_with(path.to_str().unwrap(), shared::ports::Durability::PowerLoss)
+            .await
+            .unwrap();
+    contract(&real, "sqlite").await;
+    assert_eq!(level(real).await, 2);
+}
+
 /// A write SQLite refuses (a leg's attempt 0 breaks the table's `CHECK`) fails every record
 /// of its transaction: the signal written before the leg is not kept, the caller gets the
 /// error, and the next execution is written. Both write paths: a file (the writer thread)

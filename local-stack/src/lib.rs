@@ -37,6 +37,7 @@ use shared::RoutingTable;
 use shared::alert::Freshness;
 use shared::clock::SystemClock;
 use shared::config::Env;
+use shared::ports::Durability;
 use shared::routing::Broker;
 use std::collections::HashMap;
 use std::future::Future;
@@ -295,6 +296,9 @@ pub struct LocalStack {
     pub spot: Option<Arc<PaperSpot>>,
     /// The webhook's admission control (its threshold, and what it would answer now).
     pub admission: Arc<admission::Admission>,
+    /// The state: the queues' records, idempotency records, paper books (a file's, or in
+    /// memory where the journal is not a file and no state path is given).
+    pub state: Arc<LocalStore>,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -1689,6 +1693,18 @@ fn refuse_unsafe(cfg: &LocalConfig, configured: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// How far the local files keep a commit with the brokers `configured` (by name) trading: past
+/// a power cut when any is real, since a claim lost with it would let the restart send that
+/// signal's orders again; past the process only on paper, where an `fsync` per commit would
+/// cap the signal rate and a lost commit costs paper orders alone.
+fn durability_for(configured: &[&str]) -> Durability {
+    if configured.is_empty() {
+        Durability::ProcessCrash
+    } else {
+        Durability::PowerLoss
+    }
+}
+
 /// The longest the start waits for a PostgreSQL journal's first read.
 const JOURNAL_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -1791,16 +1807,22 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     // the start before the journal's file is made.
     // Whether this start makes the state file: a refusal below removes what it made.
     let state_existed = cfg.state_file().is_some_and(|p| p.exists());
+    let durability = durability_for(&brokers.names());
     let mut locks = database_locks(&cfg, &["state file", "handlers' log"])?;
     let store = Arc::new(match cfg.state_file() {
         Some(path) => {
             make_dir_of(&path)?;
             line(format_args!(
-                "state: {} (idempotency records, paper books); queues: {}",
+                "state: {} (idempotency records, paper books); queues: {}{}",
                 path.display(),
-                local_store::queue_file_path(&path).display()
+                local_store::queue_file_path(&path).display(),
+                match durability {
+                    Durability::PowerLoss =>
+                        " (synced to disk at each commit, with the journal: a real broker trades)",
+                    Durability::ProcessCrash => "",
+                }
             ));
-            let store = LocalStore::open(&path).map_err(|e| e.to_string())?;
+            let store = LocalStore::open_with(&path, durability).map_err(|e| e.to_string())?;
             for note in store.opening_notes() {
                 line(format_args!("{note}"));
             }
@@ -1880,7 +1902,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         make_dir_of(&file)?;
     }
     locks.extend(database_locks(&cfg, &["journal"])?);
-    let memory = journal::AnyJournal::connect(&cfg.journal_url)
+    let memory = journal::AnyJournal::connect_with(&cfg.journal_url, durability)
         .await
         .map_err(|e| e.to_string())?;
     // PostgreSQL connects on first use (as the executor Lambdas do, for a paused Aurora):
@@ -2243,6 +2265,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         netting,
         spot: spot_paper,
         admission,
+        state: store,
     })
 }
 

@@ -826,6 +826,47 @@ async fn a_real_broker_needs_its_state_in_a_file() {
     }
 }
 
+/// With a real broker configured the state file, the queues' file and the journal sync each
+/// commit to disk: a claim lost with a power cut would let the restart send its signal's
+/// orders again. On paper they do not (an `fsync` per commit would cap the signal rate).
+#[tokio::test]
+async fn a_real_brokers_files_are_synced_at_each_commit_and_paper_ones_are_not() {
+    local_stack::console::set_quiet(true);
+    let fake = broker_fakes::oanda::FakeOanda::start().await;
+    let real = shared::config::MapEnv::new([
+        ("OANDA_BASE_URL", fake.url.as_str()),
+        ("OANDA_ACCOUNT", fake.account.as_str()),
+        ("OANDA_SECRET", fake.token.as_str()),
+    ]);
+    let paper = shared::config::MapEnv::new(Vec::<(String, String)>::new());
+    let dir = tempfile::tempdir().unwrap();
+    for (name, env, durability, level) in [
+        ("real", &real, shared::ports::Durability::PowerLoss, 2),
+        ("paper", &paper, shared::ports::Durability::ProcessCrash, 1),
+    ] {
+        let cfg = local_stack::LocalConfig {
+            port: 0,
+            journal_url: dir
+                .path()
+                .join(format!("{name}.sqlite"))
+                .display()
+                .to_string(),
+            secret: common::REAL_BROKER_SECRET.into(),
+            ..Default::default()
+        };
+        let stack = local_stack::start(cfg, env).await.unwrap();
+        assert_eq!(stack.state.durability(), Ok(durability), "{name}");
+        let journal::AnyJournal::Sqlite(j) = &stack.journal else {
+            panic!("{name}: a SQLite journal expected");
+        };
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(j.pool())
+            .await
+            .unwrap();
+        assert_eq!(synchronous, level, "{name}: the journal's synchronous");
+    }
+}
+
 #[test]
 fn the_lease_ends_before_the_last_receive() {
     let cfg = local_stack::LocalConfig::default();

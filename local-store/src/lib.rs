@@ -22,7 +22,9 @@
 //! The file runs in WAL mode with `synchronous=NORMAL`: a committed write survives the process
 //! being killed (`kill -9`), though not a power cut
 //! (<https://www.sqlite.org/pragma.html#pragma_synchronous>, "WAL mode is safe from corruption
-//! with synchronous=NORMAL", and a commit reaches the WAL file before it returns). The
+//! with synchronous=NORMAL", and a commit reaches the WAL file before it returns); opened
+//! for real brokers ([`LocalStore::open_with`], `Durability::PowerLoss`), `synchronous=FULL`
+//! and each append to the queues' file synced, so a commit outlives a power cut too. The
 //! automatic checkpoint is off (it would run inside a commit, holding up every writer); a
 //! thread of its own checkpoints from a connection of its own when the committer asks
 //! (<https://www.sqlite.org/wal.html#automatic_checkpoint>). When that thread finds the log
@@ -811,10 +813,23 @@ fn decimal(s: &str) -> Result<Decimal, String> {
 }
 
 impl LocalStore {
-    /// Opens (or creates) the state file at `path` and its tables.
+    /// Opens (or creates) the state file at `path` and its tables, its commits outliving the
+    /// process only ([`shared::ports::Durability::ProcessCrash`]; paper brokers).
     ///
     /// Errors: [`OpenError`] naming the file when SQLite cannot open it or create the tables.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
+        Self::open_with(path, shared::ports::Durability::ProcessCrash)
+    }
+
+    /// [`open`](Self::open), its commits kept as far as `durability` says: with
+    /// [`PowerLoss`](shared::ports::Durability::PowerLoss), SQLite's `synchronous=FULL` and
+    /// each append to the queues' file synced, both before a commit's waiters hear of it.
+    ///
+    /// Errors: as [`open`](Self::open).
+    pub fn open_with(
+        path: &Path,
+        durability: shared::ports::Durability,
+    ) -> Result<Self, OpenError> {
         let err = |e: rusqlite::Error| OpenError {
             path: path.display().to_string(),
             reason: e.to_string(),
@@ -839,8 +854,14 @@ impl LocalStore {
         // not a power cut). No automatic checkpoint: it would run inside a commit, with an
         // fsync, while every writer waits; a thread checkpoints instead (and the committer
         // catches up now and then, see RESTART_FRAMES).
+        // FULL for real brokers: the log is synced at each commit, so a claim outlives a power
+        // cut before its order is sent (<https://www.sqlite.org/pragma.html#pragma_synchronous>).
+        let synchronous = match durability {
+            shared::ports::Durability::ProcessCrash => "NORMAL",
+            shared::ports::Durability::PowerLoss => "FULL",
+        };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA busy_timeout=5000;
                  PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={WAL_SIZE_LIMIT};"
         ))
         .map_err(err)?;
@@ -870,7 +891,10 @@ impl LocalStore {
         if let Err(e) = wal_checkpoint(&checkpoint) {
             tracing::debug!(error = %e, "local state: first checkpoint");
         }
-        let (queue_file, queue_records, notes) = queues;
+        let (mut queue_file, queue_records, notes) = queues;
+        if durability == shared::ports::Durability::PowerLoss {
+            queue_file.sync_writes();
+        }
         Self::started(
             conn,
             (queue_file, queue_records),
@@ -1121,6 +1145,29 @@ impl LocalStore {
             seen,
             last_seq: last_seq as u64,
         })
+    }
+
+    /// How far this store's commits are kept, as its connection reports it (`PRAGMA
+    /// synchronous`: FULL, 2, or more) and its queues' file is written (each append synced).
+    ///
+    /// Errors: the pragma cannot be read.
+    pub fn durability(&self) -> Result<shared::ports::Durability, String> {
+        let inner = lock(&self.shared.inner);
+        let level: i64 = inner
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .map_err(text)?;
+        Ok(if level >= 2 && inner.queues.syncs_writes() {
+            shared::ports::Durability::PowerLoss
+        } else {
+            shared::ports::Durability::ProcessCrash
+        })
+    }
+
+    /// How many appends to the queues' file were synced to disk before their commit returned
+    /// (none unless [`durability`](Self::durability) is `PowerLoss`).
+    pub fn synced_queue_writes(&self) -> u64 {
+        lock(&self.shared.inner).queues.synced_writes()
     }
 
     /// What a trader should hear of the state at start, one line each: the queue file cut back
@@ -2375,6 +2422,38 @@ mod tests {
                 outcome: Outcome::Filled
             })
         );
+    }
+
+    #[test]
+    fn a_store_for_real_brokers_syncs_each_commit_and_a_paper_one_does_not() {
+        let (_dir, path) = file("durability");
+        let sends = |s: &LocalStore, from: u64| {
+            for seq in from..from + 3 {
+                s.sent("q", &message(seq, &format!("d{seq}"), t0()))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                s.commit().unwrap_or_else(|e| panic!("{e}"));
+            }
+        };
+        let paper = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            paper.durability(),
+            Ok(shared::ports::Durability::ProcessCrash)
+        );
+        sends(&paper, 1);
+        assert_eq!(paper.synced_queue_writes(), 0);
+        drop(paper);
+        // The same file opened for a real broker: each commit's log synced (FULL, read back
+        // from the connection), each append to the queues' file synced before it returns.
+        let real = LocalStore::open_with(&path, shared::ports::Durability::PowerLoss)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(real.durability(), Ok(shared::ports::Durability::PowerLoss));
+        sends(&real, 4);
+        assert_eq!(
+            real.synced_queue_writes(),
+            3,
+            "one synced append per commit"
+        );
+        assert_eq!(queued(&real), [1, 2, 3, 4, 5, 6]);
     }
 
     #[tokio::test]

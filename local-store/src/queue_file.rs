@@ -120,6 +120,11 @@ pub(crate) struct QueueFile {
     /// file is rewritten from what stands before anything more is appended, so no record
     /// follows a gap.
     needs_rewrite: bool,
+    /// Each append is synced to disk (`sync_data`) before the commit that wrote it returns
+    /// (`Durability::PowerLoss`); otherwise it outlives the process only.
+    sync_writes: bool,
+    /// Appends synced to disk so far ([`QueueFile::synced_writes`]).
+    synced: u64,
     /// Fails the next write after writing half of it (tests).
     #[cfg(test)]
     fail_next_write: bool,
@@ -272,6 +277,8 @@ impl QueueFile {
             compact_at: COMPACT_BYTES,
             compact_bytes: COMPACT_BYTES,
             needs_rewrite: false,
+            sync_writes: false,
+            synced: 0,
             #[cfg(test)]
             fail_next_write: false,
         };
@@ -471,6 +478,16 @@ impl QueueFile {
         };
         #[cfg(not(test))]
         let written = file.write_all(&self.buf);
+        // Synced before the commit's waiters hear of it: an accepted alert's send is then on
+        // disk before the webhook's 200 (`fdatasync`: the data and the length that reads it,
+        // <https://man7.org/linux/man-pages/man2/fsync.2.html>).
+        let written = written.and_then(|()| {
+            if self.sync_writes {
+                file.sync_data()?;
+                self.synced += 1;
+            }
+            Ok(())
+        });
         let n = self.buf.len() as u64;
         self.buf.clear();
         if let Err(e) = written {
@@ -584,6 +601,22 @@ impl QueueFile {
         self.compact_at = self.next_compaction();
         sync_dir_or_warn(&path);
         Ok(())
+    }
+
+    /// Syncs each later append to disk before [`write`](Self::write) returns.
+    pub(crate) fn sync_writes(&mut self) {
+        self.sync_writes = true;
+    }
+
+    /// Whether each append is synced ([`sync_writes`](Self::sync_writes)).
+    pub(crate) fn syncs_writes(&self) -> bool {
+        self.sync_writes
+    }
+
+    /// How many appends were synced to disk ([`sync_writes`](Self::sync_writes)); rewrites,
+    /// always synced, are not counted.
+    pub(crate) fn synced_writes(&self) -> u64 {
+        self.synced
     }
 
     /// Lowers the rewrite threshold (tests).

@@ -212,6 +212,24 @@ pub struct StoreError {
     pub reason: String,
 }
 
+/// How far a local store's commit is kept (the local stack's state file, queues' file and
+/// SQLite journal; DynamoDB, SQS and PostgreSQL decide their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// A commit outlives the process (`kill -9`), not a power cut or an operating-system
+    /// crash: no `fsync` per commit (SQLite's `synchronous=NORMAL` in WAL mode,
+    /// <https://www.sqlite.org/pragma.html#pragma_synchronous>). Paper brokers: a lost commit
+    /// loses paper orders only, and an `fsync` per commit would cap the signal rate.
+    #[default]
+    ProcessCrash,
+    /// A commit outlives a power cut too: `fsync` before the commit returns (SQLite's
+    /// `synchronous=FULL`: "an additional sync operation of the WAL file happens after each
+    /// transaction commit", which "helps ensure that transactions are durable across a power
+    /// loss"; an append-only file's data synced after each write). Real brokers: a claim
+    /// lost with a power cut would let the restart send its signal's orders again.
+    PowerLoss,
+}
+
 /// How far before `now` a handed-over lease ends: covers clock differences between the
 /// failed attempt's host and the retry's.
 pub const HAND_OVER_SKEW: chrono::Duration = chrono::Duration::seconds(5);
