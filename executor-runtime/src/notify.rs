@@ -29,8 +29,8 @@ pub struct RateLimited<N, G, C> {
     pub clock: C,
     /// The broker whose failure mails share one interval.
     pub broker: Broker,
-    /// At most one non-urgent mail per this interval; urgent ones (an unknown outcome) always
-    /// go. Shown in whole minutes in the mail text.
+    /// At most one non-urgent mail per this interval; urgent ones (an unknown outcome, a signal
+    /// half done) always go. Shown in whole minutes in the mail text.
     pub min_interval: Duration,
 }
 

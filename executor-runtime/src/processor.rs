@@ -191,7 +191,8 @@ pub struct Executor<V, S, J, N, K, C> {
     pub store: S,
     /// Where each execution is upserted: the signal's row and one row per leg send.
     pub journal: J,
-    /// Told of each rejected, expired, not-executed or unknown outcome (unknown: urgent).
+    /// Told of each rejected, expired, not-executed or unknown outcome, and of a signal half
+    /// done (urgent, as an unknown one: orders filled and the account not at the target).
     pub notifier: N,
     /// Read on each signal that is not stale and not an entry older than a signal already
     /// seen.
@@ -794,7 +795,7 @@ where
         // and closes it with its own finding, with no alarm ever sent.
         if outcome == Outcome::Unknown {
             error!(outcome = ?outcome, reason, "signal not executed");
-            self.notify(intent, outcome, reason).await;
+            self.notify(intent, outcome, reason, true).await;
         }
         self.journal.record_execution(&record, &orders).await?;
 
@@ -808,19 +809,31 @@ where
             .legs
             .iter()
             .any(|l| l.outcome == Outcome::Filled && l.in_part);
+        // Half done (orders filled, the account neither where it was nor at the target: half
+        // a reversal, a fill short of its size): mailed whatever the rate limit, as an unknown
+        // outcome is. Held back behind another failure's mail, the trader might hear of it
+        // only with the next failure after the interval, or never. A signal that changed
+        // nothing stays rate-limited: an outage that fails every signal sends one mail.
+        let half_done = in_part || stopped_short || (part_filled && outcome != Outcome::Filled);
         match outcome {
             // A fill short of its size: the account is not at the signal's target.
             Outcome::Filled if in_part => {
                 error!(outcome = ?outcome, reason, "signal filled in part");
-                self.notify(intent, outcome, reason).await;
+                self.notify(intent, outcome, reason, half_done).await;
             }
-            Outcome::Refused | Outcome::Superseded if part_filled => {
+            Outcome::Refused
+            | Outcome::Superseded
+            | Outcome::Rejected
+            | Outcome::Expired
+            | Outcome::NotExecuted
+                if part_filled =>
+            {
                 error!(outcome = ?outcome, reason, "signal stopped after some of its orders filled");
-                self.notify(intent, outcome, reason).await;
+                self.notify(intent, outcome, reason, half_done).await;
             }
             Outcome::Refused | Outcome::Superseded if stopped_short => {
                 error!(outcome = ?outcome, reason, "signal stopped short of its target");
-                self.notify(intent, outcome, reason).await;
+                self.notify(intent, outcome, reason, half_done).await;
             }
             Outcome::Filled | Outcome::NoOp => {
                 info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed")
@@ -831,13 +844,13 @@ where
                     reason,
                     "reversal refused before its close: the account keeps the side it held"
                 );
-                self.notify(intent, outcome, reason).await;
+                self.notify(intent, outcome, reason, half_done).await;
             }
             Outcome::Refused => warn!(outcome = ?outcome, reason, "signal refused"),
             Outcome::Superseded => info!(outcome = ?outcome, reason, "signal superseded"),
             Outcome::Rejected | Outcome::Expired | Outcome::NotExecuted => {
                 error!(outcome = ?outcome, reason, "signal not executed");
-                self.notify(intent, outcome, reason).await;
+                self.notify(intent, outcome, reason, half_done).await;
             }
             // Alarmed above, before the journal's write.
             Outcome::Unknown => {}
@@ -899,7 +912,9 @@ where
         Ok(outcome)
     }
 
-    async fn notify(&self, intent: &OrderIntent, outcome: Outcome, reason: &str) {
+    /// Mails the operator of `outcome`; `urgent` past the mail rate limit (an unknown outcome,
+    /// a signal half done).
+    async fn notify(&self, intent: &OrderIntent, outcome: Outcome, reason: &str, urgent: bool) {
         // A fill is told only when it fell short of its size.
         let ended = match outcome {
             Outcome::Filled => "FilledInPart".to_owned(),
@@ -914,7 +929,7 @@ where
                 "signal {} ({} {} on {}) ended {ended}: {}",
                 intent.signal_id, intent.action, intent.symbol, intent.exchange, reason
             ),
-            urgent: outcome == Outcome::Unknown,
+            urgent,
         };
         if let Err(e) = self.notifier.notify(note).await {
             warn!(error = %e, "notification failed");
@@ -1220,6 +1235,138 @@ mod tests {
         let done = executor.execute(&other).await;
         assert!(matches!(done, Ok(Outcome::Unknown)), "{done:?}");
         assert_eq!(executor.notifier.sent().len(), 2, "one alarm per unknown");
+    }
+
+    /// Answers each signal with the next of its scripted executions.
+    struct Answers(std::sync::Mutex<std::collections::VecDeque<Execution>>);
+
+    impl Venue for Answers {
+        fn broker(&self) -> Broker {
+            Broker::Oanda
+        }
+
+        fn account(&self) -> &str {
+            "scripted"
+        }
+
+        async fn execute(&self, _: &ExecRequest<'_>) -> Result<Execution, NothingSent> {
+            let next = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+            Ok(next.unwrap_or_else(|| panic!("no execution scripted")))
+        }
+    }
+
+    /// A leg of `leg` that ended `outcome` (`in_part`: filled short of its size).
+    fn leg_report(leg: Leg, outcome: Outcome, in_part: bool) -> crate::venue::LegReport {
+        crate::venue::LegReport {
+            leg,
+            side: shared::execution::Side::Buy,
+            quantity: Decimal::new(1000, 0),
+            client_order_id: shared::execution::ClientOrderId::new(
+                &SignalId::of_canonical("scripted"),
+                leg,
+            ),
+            attempt: 1,
+            instrument: None,
+            broker_order_id: None,
+            fill_price: None,
+            outcome,
+            error: None,
+            sent_at: None,
+            acked_at: None,
+            fee: None,
+            in_part,
+        }
+    }
+
+    /// Mails go through the real rate limit (one per broker per 15 minutes): a second plain
+    /// rejection (nothing filled, the account where it was) is held back, but a signal left
+    /// half done (a reversal's close filled and its open rejected, a fill short of its size)
+    /// is mailed at once, urgent, however recent the last mail.
+    #[tokio::test]
+    async fn a_half_done_signal_is_mailed_past_the_rate_limit() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let executions = [
+            Execution::without_legs(Outcome::Rejected, "market closed"),
+            Execution::without_legs(Outcome::Rejected, "market closed"),
+            Execution {
+                outcome: Outcome::Rejected,
+                legs: vec![
+                    leg_report(Leg::Close, Outcome::Filled, false),
+                    leg_report(Leg::Open, Outcome::Rejected, false),
+                ],
+                reason: Some("INSUFFICIENT_MARGIN on the open".into()),
+                stopped_by_policy: false,
+                alarmed: false,
+            },
+            Execution {
+                outcome: Outcome::Filled,
+                legs: vec![leg_report(Leg::Open, Outcome::Filled, true)],
+                reason: Some("filled 400 of 1000".into()),
+                stopped_by_policy: false,
+                alarmed: false,
+            },
+        ];
+        let sent = Arc::new(MemoryNotifier::default());
+        let executor = Executor {
+            dead_letters: None,
+            venue: Answers(std::sync::Mutex::new(executions.into())),
+            store: Arc::new(MemoryIdempotencyStore::default()),
+            journal: Arc::new(MemoryJournal::default()),
+            notifier: crate::notify::RateLimited {
+                inner: sent.clone(),
+                gate: crate::notify::MemoryNotifyGate::default(),
+                clock: clock.clone(),
+                broker: Broker::Oanda,
+                min_interval: crate::notify::DEFAULT_MIN_INTERVAL,
+            },
+            kill_switch: FlakySwitch(AtomicU32::new(0), std::sync::atomic::AtomicBool::new(false)),
+            clock: clock.clone(),
+            metrics: Arc::new(CapturedMetrics::default()),
+            settings: paper_executor(Unknowable, Arc::default(), Arc::default(), &clock, "1000")
+                .settings,
+        };
+        let mut outcomes = Vec::new();
+        for n in 0..4 {
+            let signal = OrderIntent {
+                signal_id: SignalId::of_canonical(&format!("signal {n}")),
+                signal_time: t0 + Duration::seconds(n),
+                ..intent(t0 + Duration::seconds(n))
+            };
+            clock.advance(Duration::seconds(1));
+            outcomes.push(executor.execute(&signal).await.ok());
+        }
+        assert_eq!(
+            outcomes,
+            [
+                Some(Outcome::Rejected),
+                Some(Outcome::Rejected),
+                Some(Outcome::Rejected),
+                Some(Outcome::Filled)
+            ]
+        );
+        let mails: Vec<_> = sent
+            .sent()
+            .into_iter()
+            .map(|n| (n.urgent, n.message))
+            .collect();
+        assert_eq!(
+            mails.len(),
+            3,
+            "the second plain rejection held back: {mails:?}"
+        );
+        assert!(
+            !mails[0].0 && mails[0].1.contains("market closed"),
+            "{mails:?}"
+        );
+        assert!(
+            mails[1].0 && mails[1].1.contains("INSUFFICIENT_MARGIN"),
+            "{mails:?}"
+        );
+        assert!(
+            mails[2].0 && mails[2].1.contains("filled 400 of 1000"),
+            "{mails:?}"
+        );
     }
 
     /// The book an earlier attempt left: `holdings`, and its fill of `signal`'s `leg`.

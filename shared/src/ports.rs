@@ -305,7 +305,8 @@ pub struct Notification {
     pub subject: String,
     /// The plain-text body, sent as is.
     pub message: String,
-    /// Sent whatever a rate limit says: an unknown outcome, which needs an operator.
+    /// Sent whatever a rate limit says: an unknown outcome, or a signal half done (orders
+    /// filled, the account neither where it was nor at the target), which need an operator.
     pub urgent: bool,
 }
 
