@@ -31,6 +31,17 @@ pub fn usable_deadline(deadline: SystemTime, now: SystemTime) -> Option<SystemTi
     }
 }
 
+/// The time from now until `deadline` (zero once it has passed), as the system clock reads it:
+/// Lambda gives its deadline as a wall-clock instant.
+pub fn time_left(deadline: SystemTime) -> Duration {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "Lambda gives its deadline as a wall-clock instant: only the system clock compares with it"
+    )]
+    let now = SystemTime::now();
+    deadline.duration_since(now).unwrap_or_default()
+}
+
 /// A record without a `messageId` cannot be reported on its own: the whole batch fails.
 #[derive(Debug, thiserror::Error)]
 #[error(

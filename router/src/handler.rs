@@ -42,6 +42,12 @@ pub enum RecordError {
     UnknownVersion(u32),
     #[error("could not send the intent: {0}")]
     Send(#[from] QueueError),
+    /// The record's calls had not answered `DEADLINE_MARGIN` before the invocation's
+    /// deadline: cut, so the batch answers in time instead of the whole batch timing out.
+    #[error(
+        "not routed within the {ms} ms left before the invocation's deadline (less its margin): retried"
+    )]
+    OutOfTime { ms: u64 },
     /// A continuous symbol's latest contract could not be checked or recorded: routing it
     /// blind could send it back to an earlier contract, so the record is retried.
     #[error("could not hold the continuous symbol's contract: {0}")]
@@ -204,7 +210,10 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         event: SqsEvent,
         deadline: Option<SystemTime>,
     ) -> Result<SqsBatchResponse, MissingMessageId> {
-        fifo_batch::process(&event, deadline, |record| self.handle_record(record)).await
+        fifo_batch::process(&event, deadline, |record| {
+            self.handle_record_before(record, deadline)
+        })
+        .await
     }
 
     /// [`Self::handle_batch`] with the reason of each failure.
@@ -213,7 +222,39 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         event: SqsEvent,
         deadline: Option<SystemTime>,
     ) -> Result<(SqsBatchResponse, Vec<(String, String)>), MissingMessageId> {
-        fifo_batch::process_with_errors(&event, deadline, |record| self.handle_record(record)).await
+        fifo_batch::process_with_errors(&event, deadline, |record| {
+            self.handle_record_before(record, deadline)
+        })
+        .await
+    }
+
+    /// [`Self::handle_record`], cut [`fifo_batch::DEADLINE_MARGIN`] before `deadline`: one
+    /// record's calls (a front-month read, its hold, the send; each may take the SDK's 10 s
+    /// in a slow moment) could otherwise run the invocation past its timeout, and the whole
+    /// batch would fail, records already routed included, and come back only after the
+    /// queue's visibility timeout, past every signal's staleness budget. The margin leaves
+    /// time to shorten the failed records' visibility and answer.
+    ///
+    /// Safe to cut at any point: a hold already written is found again by the retry (it only
+    /// moves forward), and a send or dead-letter send that reached SQS is dropped as a
+    /// duplicate when the retry makes it again (its deduplication id is the signal's, the
+    /// dead letter's the signal's and the message's; SQS FIFO drops a repeat within five
+    /// minutes). An executor must never be cut this way: a cut could fall between an order's
+    /// send and its answer.
+    async fn handle_record_before(
+        &self,
+        record: &SqsMessage,
+        deadline: Option<SystemTime>,
+    ) -> Result<(), RecordError> {
+        let Some(deadline) = deadline else {
+            return self.handle_record(record).await;
+        };
+        let left = fifo_batch::time_left(deadline).saturating_sub(fifo_batch::DEADLINE_MARGIN);
+        tokio::time::timeout(left, self.handle_record(record))
+            .await
+            .unwrap_or(Err(RecordError::OutOfTime {
+                ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+            }))
     }
 
     async fn handle_record(&self, record: &SqsMessage) -> Result<(), RecordError> {

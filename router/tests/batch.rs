@@ -340,6 +340,70 @@ async fn a_continuous_symbol_is_not_routed_when_its_contract_cannot_be_held() {
     assert_eq!(intents(&f.oanda).len(), 1, "other symbols are not held up");
 }
 
+/// A record whose calls do not answer (a front-month hold that hangs) is cut before the
+/// invocation's deadline, less the margin, and reported failed with the records after it,
+/// so the batch answers in time rather than timing out as a whole.
+#[tokio::test]
+async fn a_record_that_hangs_is_cut_before_the_deadline_and_the_batch_answers() {
+    use shared::front_month::{BoxFuture, FrontMonth, FrontMonthCache, Routed};
+    use shared::ports::StoreError;
+    struct Hangs;
+    impl FrontMonthCache for Hangs {
+        fn put<'a>(
+            &'a self,
+            _: &'a FrontMonth,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn all(
+            &self,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> BoxFuture<'_, Result<Vec<FrontMonth>, StoreError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn hold_forward<'a>(
+            &'a self,
+            _: &'a str,
+            _: Routed<'a>,
+        ) -> BoxFuture<'a, Result<String, StoreError>> {
+            Box::pin(std::future::pending())
+        }
+    }
+    shared::telemetry::init_test_logs();
+    let mut f = fixture(RoutingTable::embedded());
+    f.router = f
+        .router
+        .with_front_months(std::sync::Arc::new(Hangs), chrono::Duration::minutes(5));
+    let mut es = signal("tradovate-es-long.json", 0);
+    es.alert.market_data.symbol = "ES1!".into();
+    let eur = signal("oanda-eurusd-long.json", 0);
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a Lambda-style deadline is a wall-clock instant"
+    )]
+    let deadline = std::time::SystemTime::now() + std::time::Duration::from_millis(3_000);
+    let batch = f.router.handle_batch_with_errors(
+        fifo_event(&[record("m1", &es), record("m2", &eur)]),
+        Some(deadline),
+    );
+    // Bounded: without the cut the hold never answers.
+    let (resp, errors) = tokio::time::timeout(std::time::Duration::from_secs(20), batch)
+        .await
+        .expect("the batch answered")
+        .unwrap();
+    assert_eq!(failures(&resp), ["m1", "m2"]);
+    assert!(
+        errors[0].1.contains("before the invocation's deadline"),
+        "{errors:?}"
+    );
+    assert!(
+        fifo_batch::time_left(deadline) > std::time::Duration::from_millis(500),
+        "the batch answered with the margin left"
+    );
+    assert!(intents(&f.tradovate).is_empty() && intents(&f.oanda).is_empty());
+}
+
 /// An exit of an explicit contract past its roll date (a table that rolls ES on the 1st of the
 /// month before, none giving a last trading day) reaches the executor, so a position held in
 /// it can be closed; an entry of it is acknowledged without an intent.
