@@ -7,9 +7,11 @@
 //! 3. let the venue drive the account to the target;
 //! 4. journal (idempotent upsert), notify, emit metrics, then complete the record.
 //!
-//! An unknown outcome, a journal failure or a store failure leaves the lease in place and
-//! reports the message failed: it comes back after the lease, is taken over, and the venue
-//! looks its orders up instead of sending them again.
+//! A journal or store failure after the venue ran reports the message failed and hands the
+//! attempt's lease over: the quick redelivery takes it over at once, and the venue looks its
+//! orders up instead of sending them again. An unknown outcome keeps its lease (alarmed, and
+//! dead-lettered for an operator) rather than be taken over while the broker may still be
+//! settling.
 
 #![warn(missing_docs)]
 
