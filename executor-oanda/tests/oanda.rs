@@ -411,7 +411,8 @@ async fn a_reversal_over_the_maximum_position_size_is_refused_before_the_close_l
 }
 
 #[tokio::test]
-async fn with_the_shipped_defaults_gold_and_an_index_are_refused_for_lack_of_a_size() {
+async fn with_the_shipped_defaults_gold_and_an_index_are_refused_for_lack_of_a_size_even_with_a_quantity()
+ {
     let h = support::harness_with_risk(false, executor_oanda::config::DEFAULT_RISK).await;
     for (instrument, price) in [("XAU_USD", "2650.12"), ("SPX500_USD", "5900.5")] {
         let mut i = intent(Action::LongEntry, 1);
@@ -422,6 +423,20 @@ async fn with_the_shipped_defaults_gold_and_an_index_are_refused_for_lack_of_a_s
         let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
         assert!(
             reason.contains("no size is configured") && reason.contains(instrument),
+            "{reason}"
+        );
+        // Nor does an alert's quantity size them: the shipped defaults' only position limit
+        // is for currency units (a Pine strategy's `{{strategy.order.contracts}}` of gold).
+        let mut quantity = i.clone();
+        quantity.quantity_override = Some(d(94));
+        quantity.signal_id = shared::SignalId::of_canonical(&format!("{instrument} quantity"));
+        assert_eq!(
+            h.executor.execute(&quantity).await.unwrap(),
+            Outcome::Refused
+        );
+        let reason = test_kit::executor::journaled_reason(&h.journal, &quantity.signal_id).await;
+        assert!(
+            reason.contains("is not configured") && reason.contains("quantity 94"),
             "{reason}"
         );
     }

@@ -440,6 +440,25 @@ pub enum Refusal {
         /// Its asset class's name ([`AssetClass::as_str`]).
         class: &'static str,
     },
+    /// An entry whose alert carries a quantity, for an instrument with no size at any layer
+    /// and no section of its own nor of its class (a metal or a CFD under OANDA's defaults):
+    /// the only position limit it would trade under is `default_max_position`, set for other
+    /// classes' units (10,000 units of a currency pair is 10,000 oz of gold), so "no size:
+    /// refused until configured" holds for an alert's quantity too.
+    #[error(
+        "{instrument} ({class}) is not configured in its executor's risk settings ({}), so the alert's quantity {requested} is not taken: default_max_position ({max}) was not set for {class} units; set instruments.{instrument} or classes.{class} (a size, or a max_position for alerts' quantities)",
+        settings_of(class)
+    )]
+    UnconfiguredQuantity {
+        /// The instrument, as the broker names it.
+        instrument: String,
+        /// Its asset class's name ([`AssetClass::as_str`]).
+        class: &'static str,
+        /// The alert's quantity.
+        requested: Decimal,
+        /// The `default_max_position` it would otherwise have traded under.
+        max: Decimal,
+    },
     /// An entry on a product quoted in a crypto asset whose own section, or
     /// `classes.crypto_cross`, sets no `max_notional`: the default cap is an amount of money,
     /// meaningless in BTC.
@@ -1158,10 +1177,26 @@ impl RiskConfig {
                 at: now,
             });
         }
+        // No size anywhere and no section but the defaults: an alert's quantity would trade
+        // under `default_max_position` alone, a limit set in other classes' units.
+        let unconfigured = risk.size.is_none()
+            && self
+                .layers_of(class, name)
+                .iter()
+                .flatten()
+                .all(|(layer, _)| matches!(layer, Layer::Defaults));
         let size = match intent.quantity_override {
             // An exit closes what is held whatever quantity the alert carries: no size rule
             // keeps a position open.
             Some(_) if !is_entry => Size::Quantity(Decimal::ONE),
+            Some(requested) if unconfigured => {
+                return Err(Refusal::UnconfiguredQuantity {
+                    instrument: name.to_owned(),
+                    class: class.as_str(),
+                    requested,
+                    max: risk.max_position,
+                });
+            }
             Some(requested) if requested > risk.max_override => {
                 return Err(Refusal::OverrideTooLarge {
                     instrument: name.to_owned(),
@@ -2197,6 +2232,70 @@ max_notional = "20000"
         assert!(gold.unwrap_err().to_string().contains("XAU_USD"));
         // Exits close what is held: no size needed.
         assert!(risk.check(&on(Oanda, "XAU_USD", Flatten), monday).is_ok());
+    }
+
+    /// "No size: refused until configured" holds for an alert's quantity too: an instrument
+    /// with no size and no section of its own or of its class (gold under OANDA's defaults)
+    /// would otherwise trade it under `default_max_position` alone, a limit in currency
+    /// units. A section of its own or of its class, a size or a `max_position`, takes it.
+    #[test]
+    fn an_unconfigured_instrument_takes_no_alert_quantity() {
+        use shared::Action::*;
+        use shared::Broker::Oanda;
+        // OANDA's defaults (`executor_oanda::config::DEFAULT_RISK`).
+        let defaults = RiskConfig::from_toml(
+            "default_max_position = \"10000\"\n[classes.fx]\nsize = \"1000\"\n",
+        )
+        .unwrap();
+        let monday: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
+        let with = |instrument: &str, quantity: i64| OrderIntent {
+            quantity_override: Some(Decimal::from(quantity)),
+            ..on(Oanda, instrument, LongEntry)
+        };
+        for instrument in ["XAU_USD", "SPX500_USD"] {
+            let err = defaults.check(&with(instrument, 94), monday).unwrap_err();
+            assert!(
+                matches!(err, Refusal::UnconfiguredQuantity { .. }),
+                "{instrument}: {err:?}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("{instrument} (")) && text.contains("quantity 94"),
+                "{text}"
+            );
+        }
+        // A currency pair has its class's section: its alert's quantity trades.
+        assert_eq!(
+            defaults.check(&with("EUR_USD", 5000), monday),
+            Ok((Size::Quantity(Decimal::from(5000)), DEFAULT_MAX_NOTIONAL))
+        );
+        // Exits need nothing.
+        let exit = OrderIntent {
+            quantity_override: Some(Decimal::from(94)),
+            ..on(Oanda, "XAU_USD", LongExit)
+        };
+        assert!(defaults.check(&exit, monday).is_ok());
+        // A class section with only a max_position takes quantities up to it; an entry
+        // without a quantity is still refused for want of a size.
+        let metal = RiskConfig::from_toml(
+            "default_max_position = \"10000\"\n[classes.metal]\nmax_position = \"5\"\n",
+        )
+        .unwrap();
+        assert!(metal.check(&with("XAU_USD", 5), monday).is_ok());
+        assert!(matches!(
+            metal.check(&with("XAU_USD", 6), monday),
+            Err(Refusal::OverrideTooLarge { .. })
+        ));
+        assert!(matches!(
+            metal.check(&on(Oanda, "XAU_USD", LongEntry), monday),
+            Err(Refusal::NoSize { .. })
+        ));
+        // An instrument's own section does too.
+        let own = RiskConfig::from_toml(
+            "default_max_position = \"10000\"\n[instruments.XAU_USD]\nmax_position = \"2\"\n",
+        )
+        .unwrap();
+        assert!(own.check(&with("XAU_USD", 2), monday).is_ok());
     }
 
     #[test]
