@@ -1040,6 +1040,14 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 doc["quantity"] = json!(q);
             }
             let sent_default_secret = passphrase == local_stack::LOCAL_SECRET;
+            // The webhook checks a secret in the path (`/webhook/<secret>`) instead of the
+            // body's `passphrase`: a refusal then is of that one.
+            let path_secret = reqwest::Url::parse(&url).is_ok_and(|u| {
+                u.path()
+                    .trim_end_matches('/')
+                    .rsplit_once("/webhook/")
+                    .is_some_and(|(_, secret)| !secret.is_empty() && !secret.contains('/'))
+            });
             doc["passphrase"] = json!(passphrase);
             let resp = tvctl::http_client()?
                 .post(&url)
@@ -1082,6 +1090,15 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         .unwrap_or_default();
                     err(&format!(
                         "{shown}: no such route: the local stack's webhook is at {origin}/webhook"
+                    ));
+                }
+                // Refused the secret in the URL's path, which the webhook checks instead of the
+                // passphrase tvctl sends: neither WEBHOOK_SECRET nor --passphrase changes it.
+                WebhookAnswer::Ingest
+                    if status == reqwest::StatusCode::UNAUTHORIZED && path_secret =>
+                {
+                    err(&format!(
+                        "{shown}: refused (401) the secret in the --url path (after /webhook/),                          which the webhook checks instead of the alert's passphrase: it must be                          the one the stack or deployment was started with (a deployment also                          refuses an address outside its allowlist)"
                     ));
                 }
                 // Refused the secret tvctl sends when none is given: say which it sent.

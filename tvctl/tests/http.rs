@@ -395,4 +395,21 @@ fn a_refused_default_secret_says_how_to_set_the_right_one() {
         ),
         "{text}"
     );
+    // A secret in the URL's path is the one the webhook checked, whatever passphrase was
+    // sent: named as such, not shown.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/webhook/wrong-secret-in-the-path",
+        listener.local_addr().unwrap()
+    );
+    let server = serve(listener, 1, json_answer("401 Unauthorized", body));
+    let (code, text) = tvctl(&["send", "oanda-eurusd-long", "--url", &url]);
+    server.join().unwrap();
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("refused (401) the secret in the --url path")
+            && !text.contains("local default secret"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong-secret-in-the-path"), "{text}");
 }
