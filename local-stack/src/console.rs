@@ -185,6 +185,74 @@ impl<J: TradeJournal> TradeJournal for ObservedJournal<J> {
     }
 }
 
+/// The executors' idempotency records, saying on the console when a signal that already
+/// executed comes back (TradingView resending an alert after the queue's five-minute
+/// deduplication window, which no longer drops it): the executor acknowledges it without
+/// trading, and nothing is journaled, so without this line nothing said why.
+#[derive(Debug, Clone)]
+pub struct AnnouncedClaims<S> {
+    /// The records.
+    pub claims: S,
+    /// Where the line goes: [`line`], the console.
+    pub say: fn(std::fmt::Arguments<'_>),
+}
+
+impl<S: shared::ports::IdempotencyStore> shared::ports::IdempotencyStore for AnnouncedClaims<S> {
+    async fn claim(
+        &self,
+        key: &shared::ports::IdempotencyKey,
+        now: chrono::DateTime<chrono::Utc>,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<shared::ports::Claim, shared::ports::StoreError> {
+        let claim = self.claims.claim(key, now, lease_until).await?;
+        if let shared::ports::Claim::Completed { outcome } = &claim {
+            let id = key.signal_id.as_str();
+            (self.say)(format_args!(
+                "signal {} came again at {} and executed before ({}): a resend after the \
+                 queue's 5-minute deduplication window; acknowledged, not traded again",
+                id.get(..12).unwrap_or(id),
+                key.broker,
+                outcome.as_str()
+            ));
+        }
+        Ok(claim)
+    }
+
+    async fn complete(
+        &self,
+        key: &shared::ports::IdempotencyKey,
+        outcome: shared::outcome::Outcome,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), shared::ports::StoreError> {
+        self.claims.complete(key, outcome, expires_at).await
+    }
+
+    async fn release(
+        &self,
+        key: &shared::ports::IdempotencyKey,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), shared::ports::StoreError> {
+        self.claims.release(key, lease_until).await
+    }
+
+    async fn hand_over(
+        &self,
+        key: &shared::ports::IdempotencyKey,
+        lease_until: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), shared::ports::StoreError> {
+        self.claims.hand_over(key, lease_until, now).await
+    }
+
+    async fn advance(
+        &self,
+        key: &shared::ports::InstrumentKey,
+        signal_time: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, shared::ports::StoreError> {
+        self.claims.advance(key, signal_time).await
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -225,6 +293,64 @@ mod tests {
         assert!(
             found.contains("-> Filled (found at the broker: sent by an earlier attempt"),
             "{found}"
+        );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod announced_tests {
+    use super::AnnouncedClaims;
+    use shared::ports::{Claim, IdempotencyKey, IdempotencyStore};
+    use std::sync::Mutex;
+
+    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    fn say(text: std::fmt::Arguments<'_>) {
+        SAID.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(text.to_string());
+    }
+
+    /// A claim that finds the signal completed (it came again after the queue's
+    /// deduplication window) is said, with its outcome; a first claim is not.
+    #[tokio::test]
+    async fn a_signal_that_executed_before_is_said_when_it_comes_again() {
+        let store = shared::memory::MemoryIdempotencyStore::default();
+        let claims = AnnouncedClaims { claims: store, say };
+        let t0 = shared::clock::test_epoch();
+        let key = IdempotencyKey {
+            broker: shared::routing::Broker::Oanda,
+            account: "paper".into(),
+            signal_id: shared::signal::SignalId::of_canonical("again"),
+            signal_time: t0,
+        };
+        let lease = t0 + chrono::Duration::seconds(15);
+        assert_eq!(claims.claim(&key, t0, lease).await, Ok(Claim::Acquired));
+        assert!(SAID.lock().unwrap().is_empty());
+        claims
+            .complete(
+                &key,
+                shared::outcome::Outcome::Filled,
+                t0 + chrono::Duration::days(1),
+            )
+            .await
+            .unwrap();
+        let later = t0 + chrono::Duration::minutes(6);
+        assert!(matches!(
+            claims
+                .claim(&key, later, later + chrono::Duration::seconds(15))
+                .await,
+            Ok(Claim::Completed { .. })
+        ));
+        let said = SAID.lock().unwrap().clone();
+        assert_eq!(said.len(), 1, "{said:?}");
+        let id = key.signal_id.as_str();
+        assert!(
+            said[0].starts_with(&format!("signal {} came again at oanda", &id[..12]))
+                && said[0].contains("executed before (filled)")
+                && said[0].contains("not traded again"),
+            "{said:?}"
         );
     }
 }

@@ -55,7 +55,7 @@ type Journal =
 pub type Health = Arc<shared::health::MemoryHealth>;
 pub type LocalExecutor = Executor<
     executor_runtime::health::Recorded<AnyVenue, Health, SystemClock>,
-    local_store::Claims,
+    console::AnnouncedClaims<local_store::Claims>,
     Journal,
     Arc<ConsoleNotifier>,
     StaticKillSwitch,
@@ -605,10 +605,13 @@ fn executor(
 ) -> Result<LocalExecutor, String> {
     // A paper broker keeps its fills in the state file, after the claim: the claim needs no
     // commit of its own before the order (see `Claims`).
-    let store = if venue.is_real() {
-        local_store::Claims::orders_leave(store)
-    } else {
-        local_store::Claims::fills_in_this_file(store)
+    let store = console::AnnouncedClaims {
+        claims: if venue.is_real() {
+            local_store::Claims::orders_leave(store)
+        } else {
+            local_store::Claims::fills_in_this_file(store)
+        },
+        say: console::line,
     };
     Ok(Executor {
         dead_letters: None,
