@@ -245,9 +245,10 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         } else {
             &[secret, escaped]
         };
+        // In any letter case: the secret typed in capitals is the secret all the same.
         let mut whole = text.to_owned();
         for form in forms {
-            whole = whole.replace(form, "[REDACTED]");
+            whole = replace_any_case(&whole, form, "[REDACTED]");
         }
         // The longest proper part of a form that `fits` (a start before a cut, an end after
         // one), by its length in bytes.
@@ -272,13 +273,30 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                 None => (rest, None),
             };
             let mut piece = piece;
-            if after_cut && let Some(n) = longest(&|part| piece.starts_with(part), false) {
+            if after_cut
+                && let Some(n) = longest(
+                    &|part| {
+                        piece
+                            .as_bytes()
+                            .get(..part.len())
+                            .is_some_and(|p| p.eq_ignore_ascii_case(part.as_bytes()))
+                    },
+                    false,
+                )
+            {
                 out.push_str("[REDACTED]");
                 piece = &piece[n..];
             }
             match next {
                 Some(next) => {
-                    match longest(&|part| piece.ends_with(part), true) {
+                    let ends_with = |part: &str| {
+                        piece
+                            .len()
+                            .checked_sub(part.len())
+                            .and_then(|at| piece.as_bytes().get(at..))
+                            .is_some_and(|p| p.eq_ignore_ascii_case(part.as_bytes()))
+                    };
+                    match longest(&ends_with, true) {
                         Some(n) => {
                             out.push_str(&piece[..piece.len() - n]);
                             out.push_str("[REDACTED]");
@@ -324,7 +342,9 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
             .strip_prefix('"')
             .and_then(|e| e.strip_suffix('"'))
             .unwrap_or(secret);
-        if !valid.canonical.contains(secret) && !valid.canonical.contains(encoded) {
+        if !contains_any_case(&valid.canonical, secret)
+            && (encoded == secret || !contains_any_case(&valid.canonical, encoded))
+        {
             return Ok((valid, Vec::new()));
         }
         let mut canonical: serde_json::Value = match serde_json::from_str(&valid.canonical) {
@@ -335,7 +355,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         redact_strings(&mut canonical, secret, "", &mut fields);
         // A key or a number can hold it too; those cannot be redacted without changing what
         // the alert says, so the alert is refused (the message names no value).
-        if canonical.to_string().contains(secret) {
+        if contains_any_case(&canonical.to_string(), secret) {
             return Err(IngestError::Alert(AlertError::InvalidField {
                 field: "a key or number of the alert".into(),
                 expected: "free of the webhook secret",
@@ -525,6 +545,38 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
 
 /// Replaces `secret` in every string of `value` (keys are the alert's own field names, never
 /// the sender's text), collecting the dotted paths of the strings that held it.
+/// The byte position of the first occurrence of `needle` in `hay`, ASCII letters matched in
+/// either case. A match starts and ends on character boundaries: a byte that is not ASCII
+/// matches only itself.
+fn find_any_case(hay: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.as_bytes()
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+fn contains_any_case(hay: &str, needle: &str) -> bool {
+    find_any_case(hay, needle).is_some()
+}
+
+/// `hay` with each occurrence of `needle`, in any ASCII letter case, replaced by `with`.
+fn replace_any_case(hay: &str, needle: &str, with: &str) -> String {
+    if needle.is_empty() {
+        return hay.to_owned();
+    }
+    let mut out = String::with_capacity(hay.len());
+    let mut rest = hay;
+    while let Some(at) = find_any_case(rest, needle) {
+        out.push_str(&rest[..at]);
+        out.push_str(with);
+        rest = &rest[at + needle.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn redact_strings(
     value: &mut serde_json::Value,
     secret: &str,
@@ -532,8 +584,8 @@ fn redact_strings(
     found: &mut Vec<String>,
 ) {
     match value {
-        serde_json::Value::String(text) if text.contains(secret) => {
-            *text = text.replace(secret, "[REDACTED]");
+        serde_json::Value::String(text) if contains_any_case(text, secret) => {
+            *text = replace_any_case(text, secret, "[REDACTED]");
             found.push(if path.is_empty() {
                 "the body".into()
             } else {

@@ -403,6 +403,47 @@ async fn a_secret_pasted_into_a_free_text_field_never_reaches_the_queue_or_the_l
     assert!(!logs.text().contains(SECRET));
 }
 
+/// The secret typed in another letter case is the secret all the same: redacted from a
+/// refusal's echo (a symbol that does not route), from the queued alert (a free-text field)
+/// and from the logs.
+#[tokio::test]
+async fn a_secret_in_another_letter_case_is_redacted_too() {
+    let (ingest, queue, _) = ingest();
+    let logs = shared::telemetry::CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(shared::telemetry::json_subscriber(logs.clone()));
+    let upper = SECRET.to_ascii_uppercase();
+    let mixed: String = SECRET
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 2 == 0 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect();
+    assert!(upper != SECRET && mixed != SECRET, "the secret has letters");
+    let mut doc = alert("oanda-eurusd-long.json");
+    doc["market_data"]["symbol"] = json!(upper);
+    let (status, reply) = post_doc(&ingest, &doc).await;
+    assert_eq!(status, 422, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains("[REDACTED]"), "{message}");
+    let mut doc = alert("oanda-eurusd-long.json");
+    doc["indicator"] = json!(format!("my strategy {mixed}"));
+    let (status, reply) = post_doc(&ingest, &doc).await;
+    assert_eq!(status, 200, "{reply}");
+    let sent = queue.messages();
+    assert_eq!(sent.len(), 1);
+    let msg: SignalMessage = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!(msg.alert.indicator, "my strategy [REDACTED]");
+    for text in [reply.to_string(), sent[0].body.clone(), logs.text()] {
+        let lower = text.to_ascii_lowercase();
+        assert!(!lower.contains(&SECRET.to_ascii_lowercase()), "{text}");
+    }
+}
+
 /// Posts `doc` with the right secret in the path: (status, reply).
 async fn post_doc(
     ingest: &common::TestIngest,
