@@ -53,6 +53,12 @@ enum Command {
         #[arg(long, env = "MAX_ALERT_AGE_SECS", hide_env_values = true, default_value_t = 30,
               value_parser = clap::value_parser!(u32).range(1..=MAX_AGE_LIMIT_SECS))]
         max_age_secs: u32,
+        /// How far ahead of this machine's clock an alert's `timenow` may be, in seconds (0 to
+        /// 3600), as the deployed stack's `MAX_CLOCK_SKEW_SECS`; further is refused
+        /// `alert_from_future`.
+        #[arg(long, env = "MAX_CLOCK_SKEW_SECS", hide_env_values = true, default_value_t = 5,
+              value_parser = clap::value_parser!(u32).range(0..=3600))]
+        max_skew_secs: u32,
         /// The journal: a SQLite file (or `sqlite:` URL), or a PostgreSQL URL.
         #[arg(
             long,
@@ -864,6 +870,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             secret,
             visibility_secs,
             max_age_secs,
+            max_skew_secs,
             journal,
             state,
         } => {
@@ -877,7 +884,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 visibility_timeout: chrono::Duration::seconds(visibility_secs),
                 freshness: shared::alert::Freshness {
                     max_age: chrono::Duration::seconds(max_age_secs.into()),
-                    ..Default::default()
+                    max_skew: chrono::Duration::seconds(max_skew_secs.into()),
                 },
                 ..Default::default()
             };

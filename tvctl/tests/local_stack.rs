@@ -446,13 +446,14 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
 
 /// The alert age limit is the deployed stack's setting, `MAX_ALERT_AGE_SECS` (or
 /// `--max-age-secs`): an alert 60 s old trades under a limit of 120 s and one 200 s old is
-/// refused as stale; a limit out of range is a usage error.
+/// refused as stale; a limit out of range is a usage error. So is the clock skew allowed,
+/// `MAX_CLOCK_SKEW_SECS` (or `--max-skew-secs`).
 #[tokio::test]
 async fn the_alert_age_limit_is_a_setting() {
     let dir = tempfile::tempdir().unwrap();
     let stack = common::start_with(
         &dir.path().join("journal.sqlite"),
-        &[("MAX_ALERT_AGE_SECS", "120")],
+        &[("MAX_ALERT_AGE_SECS", "120"), ("MAX_CLOCK_SKEW_SECS", "40")],
     );
     let client = reqwest::Client::new();
     let now = shared::clock::SystemClock.now();
@@ -473,6 +474,20 @@ async fn the_alert_age_limit_is_a_setting() {
     .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "stale_alert", "{body}");
+    // 60 s ahead of this clock is past the 40 s of skew allowed (the default is 5).
+    let (status, body) = post(
+        &client,
+        &stack.base,
+        "oanda-eurusd-short",
+        now + chrono::Duration::seconds(60),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "alert_from_future", "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("40"),
+        "{body}"
+    );
     // The executor holds the same limit: the alert 60 s old fills.
     let id = loop {
         let trades = get(&stack.base, "/local/trades").await;
@@ -497,6 +512,21 @@ async fn the_alert_age_limit_is_a_setting() {
         let text = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{limit}: {text}");
         assert!(text.contains("--max-age-secs"), "{text}");
+    }
+    for skew in ["-3", "3601", "soon"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+            .args(["dev", "--port", "0"])
+            .env("MAX_CLOCK_SKEW_SECS", skew)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{skew}: {text}");
+        assert!(
+            text.contains(
+                "the environment variable MAX_CLOCK_SKEW_SECS (read for --max-skew-secs) is not a valid value"
+            ),
+            "{text}"
+        );
     }
     // The same limits from the environment: the error names the variable the user set.
     for (limit, why) in [("0", "0 is not in 1..=86400"), ("soon", "invalid digit")] {
