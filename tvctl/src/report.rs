@@ -103,9 +103,11 @@ pub async fn load(source: &Source) -> Result<Loaded, LoadError> {
         Source::LogLines(path) => {
             // A file that cannot be read, or holds no journal record, is the wrong file given
             // (exit 2), as a journal path that does not exist is.
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| LoadError::NotAJournal(format!("{}: {e}", path.display())))?;
-            parse_log_lines(&text).map_err(LoadError::NotAJournal)
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                LoadError::NotAJournal(format!("--log-lines {}: {e}", path.display()))
+            })?;
+            parse_log_lines(&text)
+                .map_err(|e| LoadError::NotAJournal(format!("--log-lines {}: {e}", path.display())))
         }
     }
 }

@@ -608,7 +608,7 @@ fn bad_input_exits_with_the_usage_code() {
         ),
         (
             vec!["report", "--log-lines", "/nonexistent/lines.log", "--json"],
-            "/nonexistent/lines.log",
+            "--log-lines /nonexistent/lines.log: No such file",
         ),
         (
             vec!["report", "--log-lines", &text_file, "--json"],
