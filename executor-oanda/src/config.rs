@@ -11,10 +11,12 @@ use shared::ports::SecretStore;
 /// Sizing used when no `RISK_CONFIG`/`RISK_CONFIG_FILE` is given: 1,000 units of a currency
 /// pair, max 10,000. Metals (`XAU_USD`) and CFDs (`SPX500_USD`) have no default size: a
 /// unit of gold or of an index is worth thousands, so an entry is refused until
-/// `instruments.<name>.size` / `.notional` or `classes.metal` / `classes.cfd` is configured.
+/// `instruments.<name>.size` / `.notional` or `classes.metal` / `classes.cfd` is configured,
+/// an alert's `quantity` too (`quantity_needs_section`: the only position limit would be
+/// `default_max_position`, in currency units).
 /// The per-order notional cap is the runtime's default: 250,000, in base units for a currency
 /// pair (`executor_runtime::risk::notional_price`).
-pub const DEFAULT_RISK: &str = "default_max_position = \"10000\"\n[classes.fx]\nsize = \"1000\"\n";
+pub const DEFAULT_RISK: &str = "default_max_position = \"10000\"\nquantity_needs_section = true\n[classes.fx]\nsize = \"1000\"\n";
 
 /// `OANDA_ACCOUNT`: the v20 account to trade.
 pub const ACCOUNT: Variable = Variable {

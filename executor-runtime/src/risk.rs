@@ -25,6 +25,11 @@ struct RiskFile {
     default_max_position: Decimal,
     /// The per-order notional cap ([`notional_price`]) where nothing narrower is set.
     max_notional: Option<Decimal>,
+    /// An alert's quantity trades only an instrument with a size, or a section of its own or
+    /// of its class ([`Refusal::UnconfiguredQuantity`]); `false` (the default): any entry's
+    /// quantity within `max_override`, `max_position` or `default_max_position`.
+    #[serde(default)]
+    quantity_needs_section: bool,
     #[serde(default)]
     classes: BTreeMap<String, InstrumentFile>,
     #[serde(default)]
@@ -379,6 +384,8 @@ pub struct RiskConfig {
     /// Whether the file set the top-level `max_notional` (else it is
     /// [`DEFAULT_MAX_NOTIONAL`]): messages name where a cap came from.
     max_notional_set: bool,
+    /// The file's `quantity_needs_section`.
+    quantity_needs_section: bool,
     classes: BTreeMap<String, InstrumentFile>,
     instruments: BTreeMap<String, InstrumentFile>,
 }
@@ -441,10 +448,11 @@ pub enum Refusal {
         class: &'static str,
     },
     /// An entry whose alert carries a quantity, for an instrument with no size at any layer
-    /// and no section of its own nor of its class (a metal or a CFD under OANDA's defaults):
-    /// the only position limit it would trade under is `default_max_position`, set for other
-    /// classes' units (10,000 units of a currency pair is 10,000 oz of gold), so "no size:
-    /// refused until configured" holds for an alert's quantity too.
+    /// and no section of its own nor of its class, under settings with
+    /// `quantity_needs_section = true` (OANDA's shipped defaults: their only position limit
+    /// for a metal or a CFD would be `default_max_position`, set for currency units; 10,000
+    /// units of a currency pair is 10,000 oz of gold), so "no size: refused until
+    /// configured" holds for an alert's quantity too.
     #[error(
         "{instrument} ({class}) is not configured in its executor's risk settings ({}), so the alert's quantity {requested} is not taken: default_max_position ({max}) was not set for {class} units; set instruments.{instrument} or classes.{class} (a size, or a max_position for alerts' quantities)",
         settings_of(class)
@@ -619,6 +627,7 @@ impl RiskConfig {
             default_max_position: file.default_max_position,
             max_notional: file.max_notional.unwrap_or(DEFAULT_MAX_NOTIONAL),
             max_notional_set: file.max_notional.is_some(),
+            quantity_needs_section: file.quantity_needs_section,
             classes: file.classes,
             instruments: file.instruments,
         })
@@ -1177,19 +1186,23 @@ impl RiskConfig {
                 at: now,
             });
         }
-        // No size anywhere and no section but the defaults: an alert's quantity would trade
-        // under `default_max_position` alone, a limit set in other classes' units.
-        let unconfigured = risk.size.is_none()
-            && self
-                .layers_of(class, name)
-                .iter()
-                .flatten()
-                .all(|(layer, _)| matches!(layer, Layer::Defaults));
+        // No size anywhere and no section but the defaults, where the settings ask for one:
+        // an alert's quantity would trade under `default_max_position` alone, a limit set in
+        // other classes' units.
+        let unconfigured = || {
+            self.quantity_needs_section
+                && risk.size.is_none()
+                && self
+                    .layers_of(class, name)
+                    .iter()
+                    .flatten()
+                    .all(|(layer, _)| matches!(layer, Layer::Defaults))
+        };
         let size = match intent.quantity_override {
             // An exit closes what is held whatever quantity the alert carries: no size rule
             // keeps a position open.
             Some(_) if !is_entry => Size::Quantity(Decimal::ONE),
-            Some(requested) if unconfigured => {
+            Some(requested) if unconfigured() => {
                 return Err(Refusal::UnconfiguredQuantity {
                     instrument: name.to_owned(),
                     class: class.as_str(),
@@ -2234,17 +2247,20 @@ max_notional = "20000"
         assert!(risk.check(&on(Oanda, "XAU_USD", Flatten), monday).is_ok());
     }
 
-    /// "No size: refused until configured" holds for an alert's quantity too: an instrument
-    /// with no size and no section of its own or of its class (gold under OANDA's defaults)
-    /// would otherwise trade it under `default_max_position` alone, a limit in currency
-    /// units. A section of its own or of its class, a size or a `max_position`, takes it.
+    /// "No size: refused until configured" holds for an alert's quantity too under OANDA's
+    /// shipped defaults (`quantity_needs_section = true`): an instrument with no size and no
+    /// section of its own or of its class (gold) would otherwise trade it under
+    /// `default_max_position` alone, a limit in currency units. A section of its own or of
+    /// its class, a size or a `max_position`, takes it; a file without the key takes
+    /// quantities within `default_max_position`, as it says.
     #[test]
     fn an_unconfigured_instrument_takes_no_alert_quantity() {
         use shared::Action::*;
         use shared::Broker::Oanda;
         // OANDA's defaults (`executor_oanda::config::DEFAULT_RISK`).
         let defaults = RiskConfig::from_toml(
-            "default_max_position = \"10000\"\n[classes.fx]\nsize = \"1000\"\n",
+            "default_max_position = \"10000\"\nquantity_needs_section = true\n\
+             [classes.fx]\nsize = \"1000\"\n",
         )
         .unwrap();
         let monday: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
@@ -2277,8 +2293,17 @@ max_notional = "20000"
         assert!(defaults.check(&exit, monday).is_ok());
         // A class section with only a max_position takes quantities up to it; an entry
         // without a quantity is still refused for want of a size.
+        // A risk file of the trader's own without the key: `default_max_position` is their
+        // choice for every instrument, and an alert's quantity trades within it.
+        let own_file = RiskConfig::from_toml("default_max_position = \"3\"\n").unwrap();
+        assert!(own_file.check(&with("XAU_USD", 3), monday).is_ok());
+        assert!(matches!(
+            own_file.check(&with("XAU_USD", 4), monday),
+            Err(Refusal::OverrideTooLarge { .. })
+        ));
         let metal = RiskConfig::from_toml(
-            "default_max_position = \"10000\"\n[classes.metal]\nmax_position = \"5\"\n",
+            "default_max_position = \"10000\"\nquantity_needs_section = true\n\
+             [classes.metal]\nmax_position = \"5\"\n",
         )
         .unwrap();
         assert!(metal.check(&with("XAU_USD", 5), monday).is_ok());
@@ -2292,7 +2317,8 @@ max_notional = "20000"
         ));
         // An instrument's own section does too.
         let own = RiskConfig::from_toml(
-            "default_max_position = \"10000\"\n[instruments.XAU_USD]\nmax_position = \"2\"\n",
+            "default_max_position = \"10000\"\nquantity_needs_section = true\n\
+             [instruments.XAU_USD]\nmax_position = \"2\"\n",
         )
         .unwrap();
         assert!(own.check(&with("XAU_USD", 2), monday).is_ok());
