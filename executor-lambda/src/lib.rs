@@ -25,18 +25,75 @@ use std::future::Future;
 use std::sync::Arc;
 use tracing::{info, warn};
 
+/// How long before the invocation's deadline a journal call is given up: time for the
+/// executor to hand its lease over (one DynamoDB write) and for the failed record's
+/// visibility to be shortened (`aws_adapters::AFTER_BATCH_BUDGET`, 3 s) before Lambda's
+/// timeout would fail the batch whole.
+pub const JOURNAL_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The deadline of the invocation running now, set by the Lambda loop before each batch
+/// ([`run`]) and read by the journal ([`DeployedJournal`]). Invocations of one container
+/// run one at a time, so one value serves them all.
+#[derive(Debug, Clone, Default)]
+pub struct InvocationDeadline(Arc<std::sync::Mutex<Option<std::time::SystemTime>>>);
+
+impl InvocationDeadline {
+    /// Sets the deadline of the batch about to run (`None`: no usable deadline).
+    pub fn set(&self, deadline: Option<std::time::SystemTime>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
+    }
+
+    /// How long a journal call may take now: until the deadline less
+    /// [`JOURNAL_DEADLINE_MARGIN`]; `None` without a deadline.
+    fn journal_time(&self) -> Option<std::time::Duration> {
+        let deadline = (*self.0.lock().unwrap_or_else(|e| e.into_inner()))?;
+        Some(fifo_batch::time_left(deadline).saturating_sub(JOURNAL_DEADLINE_MARGIN))
+    }
+}
+
 /// The journal of a deployment: a database, or structured log lines when the cheap profile
 /// runs without one.
+///
+/// A database call is given up [`JOURNAL_DEADLINE_MARGIN`] before the invocation's deadline
+/// (a `JournalError`): its pool waits up to 30 s for a connection (a paused Aurora resuming),
+/// which after a slow broker conversation could run the invocation past its timeout; the
+/// record would then come back only after the queue's visibility timeout (6 minutes), the
+/// instrument's later signals expiring behind it. Given up, the executor hands its lease
+/// over and the record comes back within seconds, taken over and looked up, not sent again.
+/// Safe to cut: every write is an idempotent upsert in one transaction.
 #[derive(Debug, Clone)]
 pub enum DeployedJournal {
-    Database(journal::AnyJournal),
+    Database(journal::AnyJournal, InvocationDeadline),
     Log,
+}
+
+impl DeployedJournal {
+    /// `call`, given up when the invocation's journal time runs out.
+    async fn bounded<T>(
+        deadline: &InvocationDeadline,
+        call: impl std::future::Future<Output = Result<T, JournalError>>,
+    ) -> Result<T, JournalError> {
+        let Some(left) = deadline.journal_time() else {
+            return call.await;
+        };
+        tokio::time::timeout(left, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(JournalError {
+                    reason: format!(
+                        "no answer within the {} ms left before the invocation's deadline (less {} s to hand the signal over)",
+                        left.as_millis(),
+                        JOURNAL_DEADLINE_MARGIN.as_secs()
+                    ),
+                })
+            })
+    }
 }
 
 impl TradeJournal for DeployedJournal {
     async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
         match self {
-            Self::Database(j) => j.upsert_signal(r).await,
+            Self::Database(j, d) => Self::bounded(d, j.upsert_signal(r)).await,
             Self::Log => {
                 info!(target: shared::telemetry::JOURNAL_TARGET, journal = "signal", record = %serde_json::to_string(r).unwrap_or_default(), "journal");
                 Ok(())
@@ -46,7 +103,7 @@ impl TradeJournal for DeployedJournal {
 
     async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
         match self {
-            Self::Database(j) => j.upsert_order(r).await,
+            Self::Database(j, d) => Self::bounded(d, j.upsert_order(r)).await,
             Self::Log => {
                 info!(target: shared::telemetry::JOURNAL_TARGET, journal = "order", record = %serde_json::to_string(r).unwrap_or_default(), "journal");
                 Ok(())
@@ -56,7 +113,7 @@ impl TradeJournal for DeployedJournal {
 
     async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
         match self {
-            Self::Database(j) => j.signal(id).await,
+            Self::Database(j, d) => Self::bounded(d, j.signal(id)).await,
             Self::Log => Ok(None),
         }
     }
@@ -66,8 +123,8 @@ impl TradeJournal for DeployedJournal {
         signal: &SignalRecord,
         orders: &[OrderRecord],
     ) -> Result<(), JournalError> {
-        if let Self::Database(j) = self {
-            return j.record_execution(signal, orders).await;
+        if let Self::Database(j, d) = self {
+            return Self::bounded(d, j.record_execution(signal, orders)).await;
         }
         self.upsert_signal(signal).await?;
         for o in orders {
@@ -78,7 +135,7 @@ impl TradeJournal for DeployedJournal {
 
     async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
         match self {
-            Self::Database(j) => j.orders(id).await,
+            Self::Database(j, d) => Self::bounded(d, j.orders(id)).await,
             Self::Log => Ok(Vec::new()),
         }
     }
@@ -156,6 +213,8 @@ pub struct Common {
     /// made visible again within seconds (optional: unset, they wait out the queue's timeout).
     source_queue_url: Option<String>,
     settings: ExecutorSettings,
+    /// The running invocation's deadline, which bounds the journal's calls.
+    deadline: InvocationDeadline,
 }
 
 impl std::fmt::Debug for Common {
@@ -246,6 +305,7 @@ impl Common {
             aws_sdk_sns::Client::new(&sdk),
             env.required("NOTIFY_TOPIC_ARN")?,
         );
+        let deadline = InvocationDeadline::default();
         let journal = match (
             env.optional("JOURNAL"),
             env.optional("JOURNAL_URL"),
@@ -256,6 +316,7 @@ impl Common {
                 journal::AnyJournal::connect(&url)
                     .await
                     .map_err(|e| invalid("JOURNAL_URL", e))?,
+                deadline.clone(),
             ),
             (_, None, Some(param)) => {
                 let url = secrets
@@ -267,6 +328,7 @@ impl Common {
                     journal::AnyJournal::connect(url.expose_secret())
                         .await
                         .map_err(|e| invalid("JOURNAL_URL_PARAM", e))?,
+                    deadline.clone(),
                 )
             }
             _ => {
@@ -329,6 +391,7 @@ impl Common {
             notifier,
             kill_switch,
             settings,
+            deadline,
         })
     }
 
@@ -451,6 +514,7 @@ where
         common.source_queue_url.clone(),
         &format!("executor-{broker}"),
     );
+    let invocation = common.deadline.clone();
     // Handed to the executor once the venue is built; a failed build keeps it for the next.
     let common = std::sync::Mutex::new(Some(common));
     let common = &common;
@@ -473,6 +537,7 @@ where
         let now = std::time::SystemTime::now();
         let deadline =
             executor_runtime::processor::usable_deadline(event.context.deadline(), now);
+        invocation.set(deadline);
         async move {
             let response = executor
                 .batch(&event.payload, deadline, |executor| {
@@ -491,6 +556,47 @@ where
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A journal whose database takes the connection and never answers (a paused Aurora
+    /// that does not resume) is given up before the invocation's deadline, less the margin,
+    /// rather than after the pool's 30 s wait, which would run the invocation past its
+    /// timeout. Read again after a batch without a deadline, the bound is gone.
+    #[tokio::test]
+    async fn a_journal_that_does_not_answer_is_given_up_before_the_invocation_deadline() {
+        // Accepts connections (the kernel's backlog) and never answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "postgres://journal:secret@{}/journal",
+            silent.local_addr().unwrap()
+        );
+        let database = journal::AnyJournal::connect(&url).await.unwrap();
+        let deadline = InvocationDeadline::default();
+        let journal = DeployedJournal::Database(database, deadline.clone());
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a Lambda-style deadline is a wall-clock instant"
+        )]
+        let now = std::time::SystemTime::now();
+        deadline.set(Some(
+            now + JOURNAL_DEADLINE_MARGIN + std::time::Duration::from_secs(2),
+        ));
+        let started = std::time::Instant::now();
+        let read = journal
+            .orders(&shared::SignalId::of_canonical("silent"))
+            .await;
+        let took = started.elapsed();
+        let err = read.unwrap_err();
+        assert!(
+            err.reason.contains("before the invocation's deadline"),
+            "{err}"
+        );
+        assert!(!err.reason.contains("secret"), "{err}");
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "given up after {took:?}, not at the 30 s pool wait"
+        );
+        drop(silent);
+    }
 
     /// The time limits default to the deployed 30 s / 60 s / 30 days; a value out of its range
     /// or a lease that would cut the staleness budget is refused, naming the setting.
