@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use shared::alert::TargetPosition;
 use shared::clock::Clock;
 use shared::execution::{
-    JournalError, OrderRecord, SignalRecord, SignalStatus, StageTimes, TradeJournal,
+    JournalError, Leg, OrderRecord, SignalRecord, SignalStatus, StageTimes, TradeJournal,
 };
 use shared::message::{INTENT_VERSION, OrderIntent};
 use shared::outcome::Outcome;
@@ -809,12 +809,23 @@ where
             .legs
             .iter()
             .any(|l| l.outcome == Outcome::Filled && l.in_part);
-        // Half done (orders filled, the account neither where it was nor at the target: half
-        // a reversal, a fill short of its size): mailed whatever the rate limit, as an unknown
-        // outcome is. Held back behind another failure's mail, the trader might hear of it
-        // only with the next failure after the interval, or never. A signal that changed
-        // nothing stays rate-limited: an outage that fails every signal sends one mail.
-        let half_done = in_part || stopped_short || (part_filled && outcome != Outcome::Filled);
+        // Mailed whatever the rate limit, as an unknown outcome is, when the account is left
+        // holding what the strategy left: half done (orders filled, the account neither where
+        // it was nor at the target: half a reversal, a fill short of its size), a close the
+        // broker refused (an exit, or a reversal's close), or a reversal refused before its
+        // close. Held back behind another failure's mail, the trader might hear of it only
+        // with the next failure after the interval, or never. An entry refused from flat, or
+        // a signal that never reached the broker (expired, say), stays rate-limited: an
+        // outage that fails every signal sends one mail.
+        let close_failed = execution.legs.iter().any(|l| {
+            matches!(l.leg, Leg::Close | Leg::CloseHedge | Leg::CloseRolled)
+                && !matches!(l.outcome, Outcome::Filled | Outcome::NoOp)
+        });
+        let half_done = in_part
+            || stopped_short
+            || (part_filled && outcome != Outcome::Filled)
+            || close_failed
+            || execution.alarmed;
         match outcome {
             // A fill short of its size: the account is not at the signal's target.
             Outcome::Filled if in_part => {
@@ -1279,9 +1290,10 @@ mod tests {
     }
 
     /// Mails go through the real rate limit (one per broker per 15 minutes): a second plain
-    /// rejection (nothing filled, the account where it was) is held back, but a signal left
-    /// half done (a reversal's close filled and its open rejected, a fill short of its size)
-    /// is mailed at once, urgent, however recent the last mail.
+    /// rejection (nothing filled, the account where it was) is held back, but a signal that
+    /// leaves the account holding what the strategy left (a reversal's close filled and its
+    /// open rejected, a fill short of its size, an exit whose close was refused, a reversal
+    /// refused before its close) is mailed at once, urgent, however recent the last mail.
     #[tokio::test]
     async fn a_half_done_signal_is_mailed_past_the_rate_limit() {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
@@ -1306,6 +1318,19 @@ mod tests {
                 stopped_by_policy: false,
                 alarmed: false,
             },
+            // An exit whose close the broker refused: the account still holds the side.
+            Execution {
+                outcome: Outcome::Rejected,
+                legs: vec![leg_report(Leg::Close, Outcome::Rejected, false)],
+                reason: Some("MARKET_HALTED on the close".into()),
+                stopped_by_policy: false,
+                alarmed: false,
+            },
+            // A reversal refused before its close: the account keeps the side it held.
+            Execution {
+                alarmed: true,
+                ..Execution::without_legs(Outcome::Refused, "the open is over the margin")
+            },
         ];
         let sent = Arc::new(MemoryNotifier::default());
         let executor = Executor {
@@ -1327,7 +1352,7 @@ mod tests {
                 .settings,
         };
         let mut outcomes = Vec::new();
-        for n in 0..4 {
+        for n in 0..6 {
             let signal = OrderIntent {
                 signal_id: SignalId::of_canonical(&format!("signal {n}")),
                 signal_time: t0 + Duration::seconds(n),
@@ -1342,7 +1367,9 @@ mod tests {
                 Some(Outcome::Rejected),
                 Some(Outcome::Rejected),
                 Some(Outcome::Rejected),
-                Some(Outcome::Filled)
+                Some(Outcome::Filled),
+                Some(Outcome::Rejected),
+                Some(Outcome::Refused)
             ]
         );
         let mails: Vec<_> = sent
@@ -1352,7 +1379,7 @@ mod tests {
             .collect();
         assert_eq!(
             mails.len(),
-            3,
+            5,
             "the second plain rejection held back: {mails:?}"
         );
         assert!(
@@ -1365,6 +1392,14 @@ mod tests {
         );
         assert!(
             mails[2].0 && mails[2].1.contains("filled 400 of 1000"),
+            "{mails:?}"
+        );
+        assert!(
+            mails[3].0 && mails[3].1.contains("MARKET_HALTED"),
+            "{mails:?}"
+        );
+        assert!(
+            mails[4].0 && mails[4].1.contains("over the margin"),
             "{mails:?}"
         );
     }

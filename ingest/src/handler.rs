@@ -543,8 +543,6 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
     }
 }
 
-/// Replaces `secret` in every string of `value` (keys are the alert's own field names, never
-/// the sender's text), collecting the dotted paths of the strings that held it.
 /// The byte position of the first occurrence of `needle` in `hay`, ASCII letters matched in
 /// either case. A match starts and ends on character boundaries: a byte that is not ASCII
 /// matches only itself.
@@ -577,6 +575,9 @@ fn replace_any_case(hay: &str, needle: &str, with: &str) -> String {
     out
 }
 
+/// Replaces `secret`, in any ASCII letter case, in every string of `value` (keys are the
+/// alert's own field names, never the sender's text), collecting the dotted paths of the
+/// strings that held it.
 fn redact_strings(
     value: &mut serde_json::Value,
     secret: &str,

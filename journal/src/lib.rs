@@ -247,6 +247,10 @@ struct GroupCommit {
     /// SQLite file: the writer thread that drains this group (see `sqlite_writer`); unset,
     /// a drain is a task writing through the pool.
     writer: std::sync::OnceLock<sqlite_writer::Wake>,
+    #[cfg(feature = "sqlite")]
+    /// SQLite file: the writer connection's `synchronous` level as it reported it once
+    /// configured (1 NORMAL, 2 FULL).
+    writer_synchronous: std::sync::OnceLock<i64>,
 }
 
 /// What waits for the drain, and whether one runs.
@@ -1642,16 +1646,24 @@ impl SqliteJournal {
             // `mode=ro` on one connection and not the other would lock differently or
             // write where the reads do not look. Those keep the drain on the pool.
             if sqlite_writer::takes_parameters(&url) {
-                let writer = sqlite_writer::start(
+                let (writer, synchronous) = sqlite_writer::start(
                     options.get_filename(),
                     WAL_SIZE_LIMIT,
                     durability,
                     &journal.group,
                 )?;
                 let _ = journal.group.writer.set(writer);
+                let _ = journal.group.writer_synchronous.set(synchronous);
             }
         }
         Ok(journal)
+    }
+
+    /// The `synchronous` level of the writer thread's connection, which writes a file's
+    /// executions, as that connection reported it (1 NORMAL, 2 FULL); `None` where the
+    /// drain writes through the pool (in memory, or a URL with other parameters).
+    pub fn writer_synchronous(&self) -> Option<i64> {
+        self.group.writer_synchronous.get().copied()
     }
 
     /// Brings the SQLite schema up to date (`migrations/sqlite`); applied migrations are

@@ -52,7 +52,8 @@ pub(crate) fn takes_parameters(url: &str) -> bool {
 }
 
 /// Opens the journal file at `path` (made and migrated already) for writing and starts the
-/// writer thread; answers how to wake it.
+/// writer thread; answers how to wake it, and its connection's `synchronous` level as the
+/// connection reports it once configured.
 ///
 /// # Errors
 /// [`JournalError`] when the file cannot be opened or configured, or the thread not started.
@@ -61,7 +62,7 @@ pub(crate) fn start(
     size_limit: i64,
     durability: shared::ports::Durability,
     group: &Arc<GroupCommit>,
-) -> Result<Wake, JournalError> {
+) -> Result<(Wake, i64), JournalError> {
     let fail = |e: rusqlite::Error| error("open the writer", &e);
     let conn = rusqlite::Connection::open_with_flags(
         path,
@@ -69,6 +70,9 @@ pub(crate) fn start(
     )
     .map_err(fail)?;
     configure(&conn, size_limit, durability).map_err(fail)?;
+    let synchronous: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .map_err(fail)?;
     let (wake, woken) = mpsc::channel();
     let group = Arc::downgrade(group);
     std::thread::Builder::new()
@@ -77,7 +81,7 @@ pub(crate) fn start(
         .map_err(|e| JournalError {
             reason: format!("open the writer: thread: {}", e.kind()),
         })?;
-    Ok(wake)
+    Ok((wake, synchronous))
 }
 
 /// The least time between the starts of two of the writer's transactions while executions

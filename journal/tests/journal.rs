@@ -598,7 +598,8 @@ async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
 }
 
 /// A journal beside real brokers syncs its log at each commit (`synchronous=FULL`, 2); the
-/// paper stack's does not (NORMAL, 1). Read back from the connection, on a file reopened.
+/// paper stack's does not (NORMAL, 1). Read back from the pool's connection and from the
+/// writer thread's (which writes the executions), on a file reopened.
 #[tokio::test]
 async fn sqlite_journal_for_real_brokers_syncs_each_commit() {
     let (_dir, path) = temp_journal("journal-durability");
@@ -612,12 +613,15 @@ async fn sqlite_journal_for_real_brokers_syncs_each_commit() {
     let paper = SqliteJournal::connect(path.to_str().unwrap())
         .await
         .unwrap();
+    // The writer thread's connection, which writes the executions, as it reported itself.
+    assert_eq!(paper.writer_synchronous(), Some(1));
     assert_eq!(level(paper).await, 1);
     let real =
         SqliteJournal::connect_with(path.to_str().unwrap(), shared::ports::Durability::PowerLoss)
             .await
             .unwrap();
     contract(&real, "sqlite").await;
+    assert_eq!(real.writer_synchronous(), Some(2));
     assert_eq!(level(real).await, 2);
 }
 

@@ -187,7 +187,8 @@ impl<J: TradeJournal> TradeJournal for ObservedJournal<J> {
 
 /// The executors' idempotency records, saying on the console when a signal that already
 /// executed comes back (TradingView resending an alert after the queue's five-minute
-/// deduplication window, which no longer drops it): the executor acknowledges it without
+/// deduplication window, which no longer drops it; or a message redelivered after a restart
+/// that ended between its completion and its removal): the executor acknowledges it without
 /// trading, and nothing is journaled, so without this line nothing said why.
 #[derive(Debug, Clone)]
 pub struct AnnouncedClaims<S> {
@@ -208,8 +209,9 @@ impl<S: shared::ports::IdempotencyStore> shared::ports::IdempotencyStore for Ann
         if let shared::ports::Claim::Completed { outcome } = &claim {
             let id = key.signal_id.as_str();
             (self.say)(format_args!(
-                "signal {} came again at {} and executed before ({}): a resend after the \
-                 queue's 5-minute deduplication window; acknowledged, not traded again",
+                "signal {} came again at {} and executed before ({}): a TradingView resend after \
+                 the queue's 5-minute deduplication window, or a redelivery after a restart; \
+                 acknowledged, not traded again",
                 id.get(..12).unwrap_or(id),
                 key.broker,
                 outcome.as_str()
@@ -349,6 +351,7 @@ mod announced_tests {
         assert!(
             said[0].starts_with(&format!("signal {} came again at oanda", &id[..12]))
                 && said[0].contains("executed before (filled)")
+                && said[0].contains("or a redelivery after a restart")
                 && said[0].contains("not traded again"),
             "{said:?}"
         );

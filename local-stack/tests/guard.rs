@@ -864,6 +864,11 @@ async fn a_real_brokers_files_are_synced_at_each_commit_and_paper_ones_are_not()
             .await
             .unwrap();
         assert_eq!(synchronous, level, "{name}: the journal's synchronous");
+        assert_eq!(
+            j.writer_synchronous(),
+            Some(level),
+            "{name}: the journal writer's synchronous"
+        );
     }
 }
 

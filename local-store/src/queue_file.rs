@@ -185,9 +185,9 @@ pub(crate) fn new_path(path: &Path) -> PathBuf {
 /// file does not cover the directory entry that names it ("For that an explicit fsync() on a
 /// file descriptor for the directory is also needed",
 /// <https://man7.org/linux/man-pages/man2/fsync.2.html>). Without it, a power cut after a
-/// rewrite could bring back the file it replaced. (The records appended later are not
-/// synced one by one: as the state file's commits, the last of them may be lost to a power
-/// cut, never to a killed process.)
+/// rewrite could bring back the file it replaced. (On paper the records appended later are
+/// not synced one by one: as the state file's commits, the last of them may be lost to a
+/// power cut, never to a killed process; for real brokers each append is synced.)
 pub(crate) fn sync_dir_of(path: &Path) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -197,8 +197,9 @@ pub(crate) fn sync_dir_of(path: &Path) -> std::io::Result<()> {
 }
 
 /// [`sync_dir_of`] after `path` was renamed into place, a failure only warned of: the file in
-/// use is the new one whatever it says, and the state file promises what outlives the
-/// process, not a power cut (see `lib.rs`).
+/// use is the new one whatever it says, and on paper the state file promises what outlives
+/// the process, not a power cut (see `lib.rs`; for real brokers, [`QueueFile::sync_writes`],
+/// a rewrite whose directory is not synced fails instead).
 pub(crate) fn sync_dir_or_warn(path: &Path) {
     if let Err(e) = sync_dir_of(path) {
         tracing::warn!(error = %e, file = %path.display(), "local state: the queue file's directory not written to disk after its rename");
@@ -599,7 +600,20 @@ impl QueueFile {
         self.file = Some(file);
         self.len = len;
         self.compact_at = self.next_compaction();
-        sync_dir_or_warn(&path);
+        if self.sync_writes {
+            // Appends synced into a file whose name a power cut could take back (the old
+            // file returning) would be lost with it: until the directory is synced, the next
+            // write rewrites again first, and its commit fails if that fails.
+            if let Err(e) = sync_dir_of(&path) {
+                self.needs_rewrite = true;
+                return Err(format!(
+                    "{}: its directory not written to disk after the rewrite: {e}",
+                    path.display()
+                ));
+            }
+        } else {
+            sync_dir_or_warn(&path);
+        }
         Ok(())
     }
 

@@ -305,8 +305,9 @@ pub struct Notification {
     pub subject: String,
     /// The plain-text body, sent as is.
     pub message: String,
-    /// Sent whatever a rate limit says: an unknown outcome, or a signal half done (orders
-    /// filled, the account neither where it was nor at the target), which need an operator.
+    /// Sent whatever a rate limit says: an unknown outcome, or a signal that leaves the
+    /// account holding what the strategy left (half done, a refused close, a reversal
+    /// refused before its close), which need an operator.
     pub urgent: bool,
 }
 

@@ -54,10 +54,11 @@ enum Command {
               value_parser = clap::value_parser!(u32).range(1..=MAX_AGE_LIMIT_SECS))]
         max_age_secs: u32,
         /// How far ahead of this machine's clock an alert's `timenow` may be, in seconds (0 to
-        /// 3600), as the deployed stack's `MAX_CLOCK_SKEW_SECS`; further is refused
-        /// `alert_from_future`.
+        /// 300), as the deployed stack's `MAX_CLOCK_SKEW_SECS`; further is refused
+        /// `alert_from_future`. Keep it small: an alert stamped ahead takes its instrument's
+        /// latest signal time with it, and every alert stamped before that is superseded.
         #[arg(long, env = "MAX_CLOCK_SKEW_SECS", hide_env_values = true, default_value_t = 5,
-              value_parser = clap::value_parser!(u32).range(0..=3600))]
+              value_parser = clap::value_parser!(u32).range(0..=300))]
         max_skew_secs: u32,
         /// The journal: a SQLite file (or `sqlite:` URL), or a PostgreSQL URL.
         #[arg(
@@ -1105,7 +1106,10 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     if status == reqwest::StatusCode::UNAUTHORIZED && path_secret =>
                 {
                     err(&format!(
-                        "{shown}: refused (401) the secret in the --url path (after /webhook/),                          which the webhook checks instead of the alert's passphrase: it must be                          the one the stack or deployment was started with (a deployment also                          refuses an address outside its allowlist)"
+                        "{shown}: refused (401) the secret in the --url path (after /webhook/), \
+                         which the webhook checks instead of the alert's passphrase: it must be \
+                         the one the stack or deployment was started with (a deployment also \
+                         refuses an address outside its allowlist)"
                     ));
                 }
                 // Refused the secret tvctl sends when none is given: say which it sent.

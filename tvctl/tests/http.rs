@@ -407,8 +407,10 @@ fn a_refused_default_secret_says_how_to_set_the_right_one() {
     server.join().unwrap();
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("refused (401) the secret in the --url path")
-            && !text.contains("local default secret"),
+        text.contains(
+            "refused (401) the secret in the --url path (after /webhook/), which the webhook \
+             checks instead of the alert's passphrase"
+        ) && !text.contains("local default secret"),
         "{text}"
     );
     assert!(!text.contains("wrong-secret-in-the-path"), "{text}");
