@@ -162,6 +162,12 @@ struct Inner {
     front: HashMap<String, String>,
     /// (account id, contract id) → signed net position.
     positions: HashMap<(i64, i64), i64>,
+    /// How long after a fill `/position/list` still shows the net position from before it
+    /// ([`FakeTradovate::set_position_lag`]).
+    position_lag: StdDuration,
+    /// Per position moved by a fill within the lag: the net `/position/list` shows until
+    /// the lag has passed, and when the last fill landed.
+    position_shown: HashMap<(i64, i64), (i64, Instant)>,
     orders: Vec<Placed>,
     commands: Vec<Cmd>,
     order_seq: i64,
@@ -224,6 +230,8 @@ impl FakeTradovate {
                 ("CL".into(), "CLF7".into()),
             ]),
             positions: HashMap::new(),
+            position_lag: StdDuration::ZERO,
+            position_shown: HashMap::new(),
             orders: Vec::new(),
             commands: Vec::new(),
             order_seq: 1_000_000,
@@ -372,6 +380,14 @@ impl FakeTradovate {
     /// like a replica that lags (default: zero). Positions are not delayed.
     pub fn set_visibility_delay(&self, delay: StdDuration) {
         self.lock().visibility_delay = delay;
+    }
+
+    /// For this long after a fill lands, `/position/list` still shows the net position from
+    /// before it (default: zero): the documents say fills and the position become visible
+    /// asynchronously, and give no time within which the position shows a fill its order
+    /// reports.
+    pub fn set_position_lag(&self, lag: StdDuration) {
+        self.lock().position_lag = lag;
     }
 
     /// From now on, for `duration` (real time), every request is answered 429 with an empty
@@ -558,6 +574,15 @@ fn settle(i: &mut Inner) {
         };
         let o = &mut i.orders[n];
         o.fill = Some(fill);
+        if !i.position_lag.is_zero() {
+            // The position lists what it showed before, until the lag has passed after the
+            // latest fill: "fills and the position become visible asynchronously".
+            let shown = match i.position_shown.get(&(account, contract)) {
+                Some(&(shown, at)) if now < at + i.position_lag => shown,
+                _ => net,
+            };
+            i.position_shown.insert((account, contract), (shown, now));
+        }
         i.positions.insert((account, contract), new_net);
     }
 }
@@ -727,11 +752,19 @@ async fn positions(State(s): State<S>, headers: HeaderMap) -> Response {
             *n = n.saturating_sub(1);
         }
     }
+    let now = Instant::now();
     let mut list: Vec<(&(i64, i64), &i64)> = i.positions.iter().collect();
     list.sort();
     let list: Vec<Value> = list
         .into_iter()
-        .map(|((a, c), n)| json!({"id": c + 7, "accountId": a, "contractId": c, "netPos": n}))
+        .map(|(key @ (a, c), n)| {
+            // Within the lag after a fill, the net from before it.
+            let n = match i.position_shown.get(key) {
+                Some(&(shown, at)) if now < at + i.position_lag => shown,
+                _ => *n,
+            };
+            json!({"id": c + 7, "accountId": a, "contractId": c, "netPos": n})
+        })
         .collect();
     axum::Json(Value::Array(list)).into_response()
 }

@@ -38,6 +38,8 @@ async fn reversal_closes_the_short_confirms_it_then_opens_long() {
             format!("PUT /v3/accounts/{acct}/positions/EUR_USD/close"),
             format!("GET /v3/accounts/{acct}/positions/EUR_USD"),
             format!("POST /v3/accounts/{acct}/orders"),
+            // The open confirmed in the position the instrument's next signal reads.
+            format!("GET /v3/accounts/{acct}/positions/EUR_USD"),
         ]
     );
     let orders = h.fake.order_requests();

@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use shared::alert::TargetPosition;
 use shared::clock::Clock;
-use shared::execution::{BrokerOrderId, Leg};
+use shared::execution::{BrokerOrderId, Leg, Side};
 use shared::outcome::Outcome;
 use shared::routing::Broker;
 use std::future::Future;
@@ -220,6 +220,17 @@ pub trait Conversation: Send + Sync {
     /// the lookup, and the leg ends `unknown`, alarmed, instead.
     fn resends_after_unknown(&self) -> bool {
         true
+    }
+
+    /// Whether a leg's fill shows in [`Conversation::holdings`] by the time the broker
+    /// reports the leg filled. Where no broker document says so (Tradovate: "fills and the
+    /// position become visible asynchronously"; Coinbase documents no timing of
+    /// `available_balance`), an open is confirmed in the holdings before the signal ends
+    /// ([`confirm_open`]): otherwise the instrument's next signal, seconds later, could plan
+    /// from a position without it (a reversal read as an entry from flat). A paper book,
+    /// which moves with the fill, skips that read.
+    fn fills_show_at_once(&self) -> bool {
+        false
     }
 
     /// Whether [`Conversation::recover`] reports an earlier attempt's closes. Where it cannot
@@ -853,6 +864,12 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             match confirm_flat(conv, clock, req, leg).await {
                 Ok(fresh) => mark = fresh,
                 Err(why) => return Ok(finish(legs, Some((Outcome::Unknown, why)))),
+            }
+        } else if last.outcome == Outcome::Filled && !conv.fills_show_at_once() {
+            // The signal ends once its open shows in the holdings, which the instrument's
+            // next signal plans from.
+            if let Err(why) = confirm_open(conv, clock, req, leg, &held).await {
+                return Ok(finish(legs, Some((Outcome::Unknown, why))));
             }
         }
     }
@@ -1579,6 +1596,48 @@ async fn confirm_flat<V: Conversation, C: Clock + ?Sized>(
         if tokio::time::Instant::now() >= until {
             return Err(format!(
                 "the position did not show the {} leg's side closed within {} ms (the staleness budget, or the attempt's lease when sooner): {last}; nothing more sent",
+                leg.leg.as_str(),
+                bound.as_millis()
+            ));
+        }
+        tokio::time::sleep(conv.poll_interval()).await;
+    }
+}
+
+/// After an open filled: read the holdings until they show it (the side it opened larger
+/// than `before`, what the account held before the signal's legs), bounded as
+/// [`confirm_flat`] is. Not shown in time: the signal ends `unknown`, alarmed, since the
+/// instrument's next signal would plan from a position without it.
+async fn confirm_open<V: Conversation, C: Clock + ?Sized>(
+    conv: &V,
+    clock: &C,
+    req: &ExecRequest<'_>,
+    leg: &PlannedLeg,
+    before: &Holdings,
+) -> Result<(), String> {
+    let bound = remaining(clock, req.deadline)
+        .max(conv.settle_time())
+        .min(conv.max_wait());
+    let until = tokio::time::Instant::now() + bound;
+    let shows = |h: &Holdings| match leg.side {
+        Side::Buy => h.long > before.long,
+        Side::Sell => h.short < before.short,
+    };
+    loop {
+        let last = match conv.holdings(req).await {
+            Ok((h, _)) if shows(&h) => return Ok(()),
+            Ok((h, _)) => format!("long {}, short {}", h.long, h.short),
+            Err(ReadError::Unavailable(e) | ReadError::Refused(e)) => e,
+            Err(ReadError::RateLimited(e)) => {
+                return Err(format!(
+                    "the {} leg filled, and the position could not be read to see it ({e}); stopped reading, as the broker asks: the instrument's next signal may read the position without it",
+                    leg.leg.as_str()
+                ));
+            }
+        };
+        if tokio::time::Instant::now() >= until {
+            return Err(format!(
+                "the {} leg filled, but the position did not show it within {} ms ({last}): the instrument's next signal may read the position without it",
                 leg.leg.as_str(),
                 bound.as_millis()
             ));

@@ -286,6 +286,11 @@ impl PaperNetting {
 impl Conversation for PaperNetting {
     type Mark = ();
 
+    /// The book moves with the fill, in the same call.
+    fn fills_show_at_once(&self) -> bool {
+        true
+    }
+
     fn broker(&self) -> Broker {
         self.broker
     }
@@ -600,6 +605,11 @@ impl PaperSpot {
 
 impl Conversation for PaperSpot {
     type Mark = ();
+
+    /// The book moves with the fill, in the same call.
+    fn fills_show_at_once(&self) -> bool {
+        true
+    }
 
     fn broker(&self) -> Broker {
         Broker::Coinbase

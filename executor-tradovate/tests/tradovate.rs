@@ -46,6 +46,34 @@ async fn reversal_liquidates_waits_for_flat_then_opens_with_one_login() {
     assert!(signal.contract_resolution.unwrap().contains("ES1! -> ESZ6"));
 }
 
+/// Tradovate documents that fills and the position become visible asynchronously: with
+/// `/position/list` still showing the net from before each fill for a while, an entry ends
+/// only once its fill shows, so the reversal right after it reads the long and liquidates it
+/// before selling. (Planned from the stale flat position, it would sell one contract against
+/// the long and leave the account flat, journaled filled.)
+#[tokio::test]
+async fn an_entry_ends_once_the_position_shows_it_so_the_next_reversal_reads_it() {
+    let h = harness().await;
+    h.fake
+        .set_position_lag(std::time::Duration::from_millis(1500));
+    let long = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&long).await.unwrap(), Outcome::Filled);
+    let short = intent(Action::ShortEntry, 2);
+    assert_eq!(h.executor.execute(&short).await.unwrap(), Outcome::Filled);
+    assert_eq!(
+        h.fake.net("ESZ6"),
+        -1,
+        "the account ends short one contract"
+    );
+    assert_eq!(h.fake.liquidations(), 1, "the long was closed first");
+    let legs = h.journal.orders(&short.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter().map(|l| (l.leg, l.outcome)).collect::<Vec<_>>(),
+        [(Leg::Close, Outcome::Filled), (Leg::Open, Outcome::Filled)]
+    );
+    assert_eq!(h.fake.violations(), Vec::<String>::new());
+}
+
 /// An order that fills in part and then ends `Canceled` (scripted at the fake): its fills are
 /// read, so the leg is journaled at what filled, the reversal stops short of its open (the
 /// account holds what the close left, not a doubled or unreported position) and the signal's
