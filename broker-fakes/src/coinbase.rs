@@ -132,6 +132,12 @@ struct Inner {
     omits_filled_size: bool,
     keys: HashMap<String, Registered>,
     wallets: BTreeMap<String, Decimal>,
+    /// How long after an order moves a wallet `/accounts` still shows its balance from
+    /// before ([`FakeCoinbase::set_balance_lag`]).
+    balance_lag: Duration,
+    /// Per wallet an order moved within the lag: the balance shown until the lag has
+    /// passed, and when the latest order moved it.
+    balance_shown: BTreeMap<String, (Decimal, std::time::Instant)>,
     /// A second portfolio's accounts the key sees ([`FakeCoinbase::set_other_portfolio_wallet`]);
     /// orders never touch them.
     other_portfolio: BTreeMap<String, Decimal>,
@@ -204,6 +210,8 @@ impl FakeCoinbase {
             omits_filled_size: false,
             keys: HashMap::new(),
             wallets,
+            balance_lag: Duration::ZERO,
+            balance_shown: BTreeMap::new(),
             other_portfolio: BTreeMap::new(),
             vaults: BTreeMap::new(),
             products,
@@ -309,6 +317,13 @@ impl FakeCoinbase {
         self.lock()
             .other_portfolio
             .insert(currency.to_owned(), d(amount));
+    }
+
+    /// For this long after an order moves a wallet, `/accounts` still shows its balance from
+    /// before (default: zero): Coinbase documents no time within which a fill shows in
+    /// `available_balance`.
+    pub fn set_balance_lag(&self, lag: Duration) {
+        self.lock().balance_lag = lag;
     }
 
     pub fn set_wallet(&self, currency: &str, amount: &str) {
@@ -606,10 +621,18 @@ fn paged(items: Vec<Value>, start: usize, end: usize, total: usize, key: &str) -
 
 fn accounts(inner: &mut Inner, query: &[(String, String)]) -> Response {
     // (currency, available, portfolio, vault)
+    let now = std::time::Instant::now();
     let all: Vec<(String, Decimal, u8, bool)> = inner
         .wallets
         .iter()
-        .map(|(c, v)| (c.clone(), *v, 1, false))
+        .map(|(c, v)| {
+            // Within the lag after an order moved it, the balance from before.
+            let v = match inner.balance_shown.get(c) {
+                Some(&(shown, at)) if now < at + inner.balance_lag => shown,
+                _ => *v,
+            };
+            (c.clone(), v, 1, false)
+        })
         .chain(
             inner
                 .other_portfolio
@@ -1142,6 +1165,20 @@ fn create_order(
     if !cancelled {
         let b = wallet(inner, base_ccy) + base_delta;
         let q = wallet(inner, quote_ccy) + quote_delta - total_fees;
+        if !inner.balance_lag.is_zero() {
+            // `/accounts` shows the balances from before, until the lag has passed after
+            // the latest order that moved them: Coinbase documents no time within which a
+            // fill shows in `available_balance`.
+            let now = std::time::Instant::now();
+            for ccy in [base_ccy, quote_ccy] {
+                let before = wallet(inner, ccy);
+                let shown = match inner.balance_shown.get(ccy) {
+                    Some(&(shown, at)) if now < at + inner.balance_lag => shown,
+                    _ => before,
+                };
+                inner.balance_shown.insert(ccy.to_owned(), (shown, now));
+            }
+        }
         inner.wallets.insert(base_ccy.to_owned(), b);
         inner.wallets.insert(quote_ccy.to_owned(), q);
     }

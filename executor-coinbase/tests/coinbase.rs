@@ -72,6 +72,29 @@ async fn long_entry_buys_the_quote_amount_with_one_market_ioc_order() {
     );
 }
 
+/// Coinbase documents no time within which a fill shows in `available_balance`: with the
+/// wallets showing their balances from before each order for a while, a buy ends only once
+/// the bought coins show, so the sale right after it sells them. (Read from the stale
+/// balance, the sale found nothing to sell and the account kept the coins.)
+#[tokio::test]
+async fn a_buy_ends_once_the_balance_shows_it_so_the_sale_after_it_sells_it() {
+    let h = harness().await;
+    h.fake
+        .set_balance_lag(std::time::Duration::from_millis(1500));
+    let buy = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&buy).await.unwrap(), Outcome::Filled);
+    let sell = intent(Action::ShortEntry, 2);
+    assert_eq!(h.executor.execute(&sell).await.unwrap(), Outcome::Filled);
+    let posts = h.fake.order_posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(
+        posts[1].body["order_configuration"],
+        serde_json::json!({"market_market_ioc": {"base_size": "0.002"}})
+    );
+    assert_eq!(h.fake.wallet("BTC"), d("0"));
+    clean(&h);
+}
+
 /// Coinbase reports a fill's fee as the order's `total_fees`; it reaches the journal row, where
 /// the analytics subtract it from the round trip's P&L.
 #[tokio::test]
