@@ -856,6 +856,8 @@ fn command_fault(i: &mut Inner, body: &Value) -> Option<Response> {
         }
         Some(Fault::TooManyRetryAfter(secs)) => {
             i.faults.pop_front();
+            // The header is not Tradovate's: the stop lasts the documented hour all the same.
+            i.blocked_until = Some(Instant::now() + StdDuration::from_secs(3600));
             Some(
                 (
                     StatusCode::TOO_MANY_REQUESTS,
@@ -867,9 +869,7 @@ fn command_fault(i: &mut Inner, body: &Value) -> Option<Response> {
         }
         Some(Fault::TooMany(secs)) => {
             i.faults.pop_front();
-            if secs > 0 {
-                i.blocked_until = Some(Instant::now() + StdDuration::from_secs(secs));
-            }
+            i.blocked_until = Some(Instant::now() + StdDuration::from_secs(secs));
             Some(too_many())
         }
         _ => None,

@@ -144,6 +144,12 @@ pub enum SendError {
     /// The request may have been carried out.
     #[error("outcome unknown: {0}")]
     Unknown(String),
+    /// The broker asks for no requests for a while and does not document the request as not
+    /// carried out (Tradovate's 429: "stop for about an hour"). Nothing is looked up now, as
+    /// every read would be refused and lengthen the stop: the leg ends `unknown` (alarmed,
+    /// dead-lettered), and a replay after the stop reconciles by client order id.
+    #[error("rate limited: {0}")]
+    Stopped(String),
 }
 
 /// What a lookup through the broker's documented sources found.
@@ -1451,6 +1457,17 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
                 row.broker_order_id = order_id;
                 row.outcome = Outcome::Rejected;
                 row.error = Some(reason);
+                rows.push(row);
+                return rows;
+            }
+            Err(SendError::Stopped(reason)) => {
+                row.acked_at = Some(clock.now());
+                row.outcome = Outcome::Unknown;
+                row.error = Some(format!(
+                    "{reason}; not looked up: the broker asks for no requests for a while, and \
+                     every read would lengthen that; a replay after it reconciles by client \
+                     order id"
+                ));
                 rows.push(row);
                 return rows;
             }

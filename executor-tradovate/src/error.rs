@@ -22,10 +22,11 @@ pub enum TvError {
         wait_secs: Option<u64>,
         captcha: bool,
     },
-    /// 429: the request was not carried out, and Tradovate asks for about an hour without
-    /// requests (its rate-limits page shows the answer with no body and no `Retry-After`:
-    /// <https://partner.tradovate.com/overview/core-concepts/rate-limits>). Nothing is asked
-    /// again within the signal: an order command ends `not_executed` after the core's lookup.
+    /// 429: Tradovate asks for about an hour without requests (its rate-limits page shows the
+    /// answer with no body and no `Retry-After`:
+    /// <https://partner.tradovate.com/overview/core-concepts/rate-limits>), and does not say
+    /// whether the request was carried out. Nothing is asked again within the signal, not
+    /// even a lookup: an order command's leg ends `unknown`.
     #[error("Tradovate rate limit (429): about an hour without requests, as Tradovate asks")]
     RateLimited,
     /// An order command that never left: the connection to Tradovate could not be made

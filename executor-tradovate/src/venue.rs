@@ -115,10 +115,10 @@ fn classify(e: TvError) -> SendError {
             reason: e.to_string(),
             retry_after: Some(RATE_LIMIT_WAIT),
         },
-        TvError::RateLimited => SendError::NotExecuted {
-            reason: TvError::RateLimited.to_string(),
-            retry_after: Some(RATE_LIMIT_WAIT),
-        },
+        // Tradovate's rate-limits page asks for about an hour without requests and does not
+        // say a command so answered was not carried out: no lookup now (it would be refused
+        // and lengthen the stop), the leg ends `unknown`, for a replay after the hour.
+        TvError::RateLimited => SendError::Stopped(TvError::RateLimited.to_string()),
         // A 401 on the order command itself is Tradovate's "not authorised" (its error-handling
         // page, <https://partner.tradovate.com/overview/core-concepts/error-handling>), which
         // does not say that an order command so answered was not placed. HTTP's reading (a
