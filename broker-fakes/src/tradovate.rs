@@ -162,6 +162,11 @@ struct Inner {
     front: HashMap<String, String>,
     /// (account id, contract id) → signed net position.
     positions: HashMap<(i64, i64), i64>,
+    /// The next this many `/position/list` reads answer a penalty ticket instead
+    /// ([`FakeTradovate::penalize_position_reads`]).
+    read_penalties: u32,
+    /// `/position/list` requests received, penalized or not.
+    position_reads: usize,
     /// How long after a fill `/position/list` still shows the net position from before it
     /// ([`FakeTradovate::set_position_lag`]).
     position_lag: StdDuration,
@@ -232,6 +237,8 @@ impl FakeTradovate {
             positions: HashMap::new(),
             position_lag: StdDuration::ZERO,
             position_shown: HashMap::new(),
+            read_penalties: 0,
+            position_reads: 0,
             orders: Vec::new(),
             commands: Vec::new(),
             order_seq: 1_000_000,
@@ -380,6 +387,17 @@ impl FakeTradovate {
     /// like a replica that lags (default: zero). Positions are not delayed.
     pub fn set_visibility_delay(&self, delay: StdDuration) {
         self.lock().visibility_delay = delay;
+    }
+
+    /// The next `n` `/position/list` reads answer a penalty ticket (`p-time` 1 s) instead of
+    /// the positions: the penalty-tickets page does not limit tickets to order commands.
+    pub fn penalize_position_reads(&self, n: u32) {
+        self.lock().read_penalties = n;
+    }
+
+    /// How many `/position/list` requests came, penalized or not.
+    pub fn position_reads(&self) -> usize {
+        self.lock().position_reads
     }
 
     /// For this long after a fill lands, `/position/list` still shows the net position from
@@ -742,6 +760,14 @@ async fn positions(State(s): State<S>, headers: HeaderMap) -> Response {
     let mut i = s.lock().unwrap();
     if let Some(r) = begin(&mut i, &headers, true) {
         return r;
+    }
+    i.position_reads += 1;
+    if i.read_penalties > 0 {
+        // Penalty-tickets page: the ticket comes "rather than the result you asked for",
+        // for any request; its resend is the same request with the ticket in its body.
+        i.read_penalties -= 1;
+        return axum::Json(json!({"p-ticket": "ticket-read", "p-time": 1, "p-captcha": false}))
+            .into_response();
     }
     // A liquidation still in flight needs this many more position reads before it may land.
     for o in i.orders.iter_mut() {

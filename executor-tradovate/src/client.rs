@@ -221,9 +221,15 @@ impl TradovateClient {
                     None => self.settings.max_wait,
                 };
                 // The third in a row is given back at once: no resend would follow the wait.
-                let Some(wait_secs) = wait_secs
-                    .filter(|&w| !captcha && Duration::from_secs(w) <= may_wait && pass < 2)
-                else {
+                // So is a penalty on a request without a JSON body (a GET): the documented
+                // resend is the same request with the ticket added to its body
+                // (<https://partner.tradovate.com/overview/core-concepts/penalty-tickets>),
+                // which a GET has not; sent again without it, it is not that resend. The
+                // callers take it as a rate limit.
+                let resendable = matches!(body, Some(Value::Object(_)));
+                let Some(wait_secs) = wait_secs.filter(|&w| {
+                    resendable && !captcha && Duration::from_secs(w) <= may_wait && pass < 2
+                }) else {
                     return Err(TvError::Penalty { wait_secs, captcha });
                 };
                 warn!(

@@ -679,6 +679,27 @@ async fn a_retry_after_on_a_429_is_not_leave_to_send_the_order_again() {
     );
 }
 
+/// A penalty ticket on a read (a GET, which has no body to carry the ticket) is not sent
+/// again without it: the documented resend is the same request with the ticket added. The
+/// read is given up as a rate limit; before any order, nothing is sent and the message comes
+/// back. It was waited out and read again, ticketless.
+#[tokio::test]
+async fn a_penalty_on_a_read_is_not_resent_without_its_ticket() {
+    let h = harness().await;
+    h.fake.penalize_position_reads(1);
+    let i = intent(Action::LongEntry, 1);
+    assert!(
+        h.executor.execute(&i).await.is_err(),
+        "nothing sent, retried"
+    );
+    assert_eq!(
+        h.fake.position_reads(),
+        1,
+        "not read again without the ticket"
+    );
+    assert_eq!(h.fake.orders().len(), 0);
+}
+
 /// Three penalty tickets in a row: the first two are waited out and the order sent again with
 /// each ticket, as Tradovate documents; the third is not waited out (no resend would follow)
 /// and the order is never sent again without its ticket. It was sent once more, ticketless,
