@@ -539,9 +539,21 @@ fn without_token(e: TvError, token: &str) -> TvError {
     }
 }
 
-/// `failureReason` values (OpenAPI `PlaceOrderResult`) that do not say whether an order was
-/// left behind: a risk check that timed out, a reason Tradovate itself does not know.
-const AMBIGUOUS_FAILURES: [&str; 2] = ["RiskCheckTimeout", "UnknownReason"];
+/// `failureReason` values (OpenAPI `PlaceOrderResult`, which lists them without saying what
+/// each leaves behind) that are not a refusal of the request as it stands (its contract,
+/// price, size, account or session): a risk check that timed out, a reason Tradovate itself
+/// does not know, another command pending, the execution provider unavailable or failing
+/// otherwise, too late, not enough liquidity. An order may have been left behind, so the leg
+/// is looked up and never sent again, rather than journaled `rejected` on a guess.
+const AMBIGUOUS_FAILURES: [&str; 7] = [
+    "RiskCheckTimeout",
+    "UnknownReason",
+    "AnotherCommandPending",
+    "ExecutionProviderUnavailable",
+    "OtherExecutionRelated",
+    "TooLate",
+    "NotEnoughLiquidity",
+];
 
 fn check_business(value: &Value) -> Result<(), TvError> {
     let Some((refusal, ambiguous)) = refusal_of(value) else {

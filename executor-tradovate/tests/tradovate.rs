@@ -700,6 +700,29 @@ async fn a_penalty_on_a_read_is_not_resent_without_its_ticket() {
     assert_eq!(h.fake.orders().len(), 0);
 }
 
+/// A `failureReason` that does not refuse the request as it stands (the execution provider
+/// unavailable: Tradovate lists the value without saying what it leaves behind) is looked
+/// up, never sent again, and ends `unknown` when nothing is found, alarmed; a refusal of the
+/// request itself (a position limit) ends `rejected`. It was journaled `rejected` on a guess.
+#[tokio::test]
+async fn a_failure_reason_that_may_leave_an_order_is_looked_up_not_taken_as_rejected() {
+    let h = harness().await;
+    h.fake.script(Fault::Refuse("ExecutionProviderUnavailable"));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.orders().len(), 0, "never sent again");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [(1, Outcome::Unknown)]
+    );
+    h.fake.script(Fault::Refuse("MaxPosLimitReached"));
+    let j = intent(Action::LongEntry, 2);
+    assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Rejected);
+}
+
 /// Three penalty tickets in a row: the first two are waited out and the order sent again with
 /// each ticket, as Tradovate documents; the third is not waited out (no resend would follow)
 /// and the order is never sent again without its ticket. It was sent once more, ticketless,
