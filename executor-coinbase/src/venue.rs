@@ -359,6 +359,32 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
         Book::Spot
     }
 
+    /// A buy shows once the base currency's available balance holds at least what it
+    /// bought (its filled base size: a buy without one is not `filled`), read as is: the
+    /// holdings read counts a balance worth less than the minimum order as nothing, which a
+    /// buy of about the minimum could stay under, and Coinbase documents no time within which
+    /// a fill shows in `available_balance`.
+    async fn open_shows(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        report: &LegReport,
+        before: &Holdings,
+    ) -> Result<bool, ReadError> {
+        if leg.side != Side::Buy {
+            let (h, _) = self.holdings(req).await?;
+            return Ok(h.short < before.short);
+        }
+        let product = self.product(req).await?;
+        let Some((base, _)) = currencies(&product) else {
+            return Err(ReadError::Refused(format!(
+                "{} is not BASE-QUOTE",
+                product.product_id
+            )));
+        };
+        Ok(self.held(&base).await? >= report.quantity)
+    }
+
     fn settle_time(&self) -> Duration {
         self.settle
     }

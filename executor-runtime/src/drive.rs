@@ -150,6 +150,11 @@ pub enum SendError {
     /// dead-lettered), and a replay after the stop reconciles by client order id.
     #[error("rate limited: {0}")]
     Stopped(String),
+    /// The order was never sent: the conversation knows it never built the request (no token
+    /// to send it with, a rate limit met getting one). Nothing is looked up: the leg ends
+    /// `not_executed`.
+    #[error("not sent: {0}")]
+    Unsent(String),
 }
 
 /// What a lookup through the broker's documented sources found.
@@ -237,6 +242,29 @@ pub trait Conversation: Send + Sync {
     /// which moves with the fill, skips that read.
     fn fills_show_at_once(&self) -> bool {
         false
+    }
+
+    /// Whether the account shows `report`, an open of `leg` that filled, against `before`
+    /// (the holdings read before the signal's legs): by default, the side it opened larger
+    /// than before. A broker whose holdings read leaves amounts out (Coinbase's dust under
+    /// the minimum order) judges on what it does not leave out.
+    fn open_shows(
+        &self,
+        req: &ExecRequest<'_>,
+        leg: &PlannedLeg,
+        report: &LegReport,
+        before: &Holdings,
+    ) -> impl Future<Output = Result<bool, ReadError>> + Send {
+        let _ = report;
+        let side = leg.side;
+        let before = *before;
+        async move {
+            let (h, _) = self.holdings(req).await?;
+            Ok(match side {
+                Side::Buy => h.long > before.long,
+                Side::Sell => h.short < before.short,
+            })
+        }
     }
 
     /// Whether [`Conversation::recover`] reports an earlier attempt's closes. Where it cannot
@@ -448,11 +476,14 @@ pub async fn execute<V: Conversation, C: Clock + ?Sized>(
         ));
     }
     // Fees a broker gives only by a separate read: asked once every order of the signal is
-    // done, so no read delays a leg; each bounded, and an unknown fee is left unknown.
+    // done, so no read delays a leg; each bounded, and an unknown fee is left unknown. Not
+    // after a signal that ended `unknown`: that may be a broker asking for no requests for a
+    // while (Tradovate's 429), which every read would lengthen; its replay reads them.
     for leg in done
         .legs
         .iter_mut()
         .filter(|l| l.outcome == Outcome::Filled && l.fee.is_none())
+        .filter(|_| done.outcome != Outcome::Unknown)
     {
         leg.fee = tokio::time::timeout(FEE_READ, conv.leg_fee(leg))
             .await
@@ -874,7 +905,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         } else if last.outcome == Outcome::Filled && !conv.fills_show_at_once() {
             // The signal ends once its open shows in the holdings, which the instrument's
             // next signal plans from.
-            if let Err(why) = confirm_open(conv, clock, req, leg, &held).await {
+            if let Err(why) = confirm_open(conv, clock, req, leg, &last, &held).await {
                 return Ok(finish(legs, Some((Outcome::Unknown, why))));
             }
         }
@@ -1460,6 +1491,15 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
                 rows.push(row);
                 return rows;
             }
+            Err(SendError::Unsent(reason)) => {
+                row.acked_at = Some(clock.now());
+                row.outcome = Outcome::NotExecuted;
+                row.error = Some(format!(
+                    "{reason}; the order never left, nothing to look up"
+                ));
+                rows.push(row);
+                return rows;
+            }
             Err(SendError::Stopped(reason)) => {
                 row.acked_at = Some(clock.now());
                 row.outcome = Outcome::Unknown;
@@ -1630,20 +1670,17 @@ async fn confirm_open<V: Conversation, C: Clock + ?Sized>(
     clock: &C,
     req: &ExecRequest<'_>,
     leg: &PlannedLeg,
+    report: &LegReport,
     before: &Holdings,
 ) -> Result<(), String> {
     let bound = remaining(clock, req.deadline)
         .max(conv.settle_time())
         .min(conv.max_wait());
     let until = tokio::time::Instant::now() + bound;
-    let shows = |h: &Holdings| match leg.side {
-        Side::Buy => h.long > before.long,
-        Side::Sell => h.short < before.short,
-    };
     loop {
-        let last = match conv.holdings(req).await {
-            Ok((h, _)) if shows(&h) => return Ok(()),
-            Ok((h, _)) => format!("long {}, short {}", h.long, h.short),
+        let last = match conv.open_shows(req, leg, report, before).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => "not yet".to_owned(),
             Err(ReadError::Unavailable(e) | ReadError::Refused(e)) => e,
             Err(ReadError::RateLimited(e)) => {
                 return Err(format!(

@@ -52,6 +52,11 @@ pub enum TvError {
     /// We refuse to log in again: the limit of logins per minute is reached.
     #[error("login limit reached ({0} logins in the last minute)")]
     LoginLimit(usize),
+    /// No token to send an order command with: its renewal or login met a rate limit (a 429
+    /// or a penalty not waited out). The command was never built, so nothing is looked up
+    /// either: every read would lengthen the stop.
+    #[error("not sent: no Tradovate token, its renewal was rate limited ({0})")]
+    TokenRateLimited(String),
     /// No token to send with: its login or renewal failed, or the token store or its lock
     /// could not be used. Nothing was sent.
     #[error("no Tradovate token: {0}")]

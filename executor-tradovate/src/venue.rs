@@ -119,6 +119,8 @@ fn classify(e: TvError) -> SendError {
         // say a command so answered was not carried out: no lookup now (it would be refused
         // and lengthen the stop), the leg ends `unknown`, for a replay after the hour.
         TvError::RateLimited => SendError::Stopped(TvError::RateLimited.to_string()),
+        // Never built: nothing to look up, and no read during the stop.
+        e @ TvError::TokenRateLimited(_) => SendError::Unsent(e.to_string()),
         // A 401 on the order command itself is Tradovate's "not authorised" (its error-handling
         // page, <https://partner.tradovate.com/overview/core-concepts/error-handling>), which
         // does not say that an order command so answered was not placed. HTTP's reading (a
@@ -243,7 +245,17 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         F: FnOnce(SecretString, Duration) -> Fut,
         Fut: Future<Output = Result<T, TvError>>,
     {
-        let token = self.tokens.token().await.map_err(token_error)?;
+        // A rate limit met getting the token: the command was never built or sent.
+        let token = self
+            .tokens
+            .token()
+            .await
+            .map_err(|e| match token_error(e) {
+                e @ (TvError::RateLimited | TvError::Penalty { .. }) => {
+                    TvError::TokenRateLimited(e.to_string())
+                }
+                e => e,
+            })?;
         let left = drive::remaining(&self.clock, deadline);
         if left.is_zero() {
             return Err(TvError::PastDeadline);
@@ -478,14 +490,37 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                         cancelled_since = None;
                         last = Some(reason);
                     }
+                    // Its fills or the position read met a rate limit: stopped reading, as
+                    // the order read's own does.
+                    Err(e @ (TvError::RateLimited | TvError::Penalty { .. })) => {
+                        return Ack::Working {
+                            order_id: order_id.to_string().into(),
+                            reason: format!(
+                                "could not be followed: {e}; stopped reading, as Tradovate asks"
+                            ),
+                        };
+                    }
                     _ => {}
                 }
             }
-            if !ended
-                && matches!(leg.action, LegAction::Close(_))
-                && let Ok(contract_id) = self.contract_id(req.intent.instrument.as_str()).await
-                && let Ok(0) = self.net(contract_id).await
-            {
+            let flat = match !ended && matches!(leg.action, LegAction::Close(_)) {
+                true => match self.contract_id(req.intent.instrument.as_str()).await {
+                    Ok(contract_id) => match self.net(contract_id).await {
+                        Err(e @ (TvError::RateLimited | TvError::Penalty { .. })) => {
+                            return Ack::Working {
+                                order_id: order_id.to_string().into(),
+                                reason: format!(
+                                    "could not be followed: {e}; stopped reading, as Tradovate asks"
+                                ),
+                            };
+                        }
+                        net => matches!(net, Ok(0)),
+                    },
+                    Err(_) => false,
+                },
+                false => false,
+            };
+            if flat {
                 // Flat: the liquidation landed; its fills give the price when listed.
                 let fills = self
                     .authed(|t| async move { self.client().fills(&t, order_id).await })
@@ -1192,6 +1227,21 @@ mod tests {
         assert!(matches!(unavailable(penalty), ReadError::RateLimited(_)));
         let down = token_error(TokenError::Tradovate(TvError::Unreachable("x".into())));
         assert!(matches!(unavailable(down), ReadError::Unavailable(_)));
+    }
+
+    /// A 429 to an order command is a stop with no lookup (`unknown`); a rate limit met
+    /// getting the token for it, before the command was built, is a command never sent
+    /// (`not_executed`, nothing looked up).
+    #[test]
+    fn a_429_stops_and_a_token_rate_limit_is_a_command_never_sent() {
+        assert!(matches!(
+            classify(TvError::RateLimited),
+            SendError::Stopped(reason) if reason.contains("429")
+        ));
+        assert!(matches!(
+            classify(TvError::TokenRateLimited("429".into())),
+            SendError::Unsent(reason) if reason.contains("renewal was rate limited")
+        ));
     }
 
     /// A 400 or 404 to an order command is Tradovate's refusal; another 4xx (a 423 lockout

@@ -345,6 +345,12 @@ const MODEL_SETTLE: Duration = Duration::from_millis(2);
 impl Conversation for ModelVenue {
     type Mark = ();
 
+    /// The model's book moves with the fill: its scripted read faults stay for the signals'
+    /// own reads rather than being used up confirming opens.
+    fn fills_show_at_once(&self) -> bool {
+        true
+    }
+
     fn broker(&self) -> Broker {
         self.broker.broker
     }

@@ -313,16 +313,23 @@ async fn a_rate_limit_never_ends_rejected_nor_twice<V: Venue>(b: Bench<V>) {
     b.fake.script(Fault::RateLimited);
     let i = b.intent(Action::LongEntry, 1);
     let out = b.exec.execute(&i).await.unwrap();
-    // OANDA and Coinbase wait and send again; Tradovate's hour-long wait does not fit.
-    assert!(
-        matches!(out, Outcome::Filled | Outcome::NotExecuted),
-        "{out:?}"
-    );
     assert!(b.fake.created() <= 1);
     let rows = b.rows(&i).await;
     assert!(
         rows.iter().all(|r| r.outcome != Outcome::Rejected),
         "{rows:?}"
+    );
+    if b.broker == Broker::Tradovate {
+        // Tradovate asks for about an hour without requests and does not say whether the
+        // command was carried out: unknown at once, nothing looked up during the stop.
+        assert_eq!(out, Outcome::Unknown);
+        assert_eq!(rows[0].outcome, Outcome::Unknown);
+        return;
+    }
+    // OANDA and Coinbase wait and send again.
+    assert!(
+        matches!(out, Outcome::Filled | Outcome::NotExecuted),
+        "{out:?}"
     );
     assert_eq!(rows[0].outcome, Outcome::NotExecuted);
 }
