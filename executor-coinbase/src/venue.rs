@@ -141,7 +141,7 @@ impl<C: Clock> CoinbaseVenue<C> {
         reason: String,
     ) -> Result<Ack, SendError> {
         match self.listed(req, report.client_order_id.as_str()).await {
-            Ok(Some(order)) => Ok(self.followed(req, order.order_id).await),
+            Ok(Some(order)) => Ok(self.followed(req, order.order_id, report.side).await),
             // Not listed yet, maybe (a list may lag an order by a while).
             Ok(None) => Err(SendError::Unknown(format!(
                 "{reason}; an earlier send under this client order id may have made an order the list does not show yet"
@@ -173,13 +173,13 @@ impl<C: Clock> CoinbaseVenue<C> {
     /// budget (at least `fill_settle`, at most `fill_wait`). Still not final, not found or
     /// unreadable, it is [`Ack::Working`]: whether it filled is unknown, and it is never sent
     /// again.
-    async fn followed(&self, req: &ExecRequest<'_>, order_id: String) -> Ack {
+    async fn followed(&self, req: &ExecRequest<'_>, order_id: String, side: Side) -> Ack {
         let settings = self.client.settings();
         let wait = drive::remaining(&self.clock, req.deadline)
             .max(settings.fill_settle)
             .min(settings.fill_wait.max(settings.fill_settle));
         match self.client.settled_order(&order_id, wait).await {
-            Ok(Some(order)) => ack_of(&order),
+            Ok(Some(order)) => not_ours(&order, req, side).unwrap_or_else(|| ack_of(&order)),
             Ok(None) => {
                 warn!(
                     order_id = order_id.as_str(),
@@ -215,6 +215,31 @@ fn currencies(product: &Product) -> Option<(String, String)> {
         (Some(b), Some(q)) if !b.is_empty() && !q.is_empty() => Some((b.clone(), q.clone())),
         _ => coinbase_currencies(&product.product_id).map(|(b, q)| (b.to_owned(), q.to_owned())),
     }
+}
+
+/// An order read back (after a send, or found by its client order id) that is not the one
+/// sent: another product, or the other side. Coinbase documents that a repeated
+/// `client_order_id` returns the order already associated with it, not that its answer
+/// echoes that order rather than the new request, so what is read back is checked against
+/// what was sent before it is taken as ours
+/// (<https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/orders/create-order>,
+/// `client_order_id`). Not ours: whether ours was placed or filled is unknown.
+fn not_ours(order: &Order, req: &ExecRequest<'_>, side: Side) -> Option<Ack> {
+    let sent = match side {
+        Side::Buy => "BUY",
+        Side::Sell => "SELL",
+    };
+    let product = req.intent.instrument.as_str();
+    // A side left out of the answer is not a different side.
+    let other_side = !order.side.is_empty() && !order.side.eq_ignore_ascii_case(sent);
+    (order.product_id != product || other_side).then(|| Ack::Working {
+        order_id: order.order_id.as_str().into(),
+        reason: format!(
+            "the order read back under this client order id is {} {}, not the {product} {sent} sent, so whether ours was placed or filled is unknown",
+            order.product_id,
+            if order.side.is_empty() { "(side not given)" } else { order.side.as_str() }
+        ),
+    })
 }
 
 /// What an order Coinbase holds came to. The quantity becomes the filled base size when
@@ -494,7 +519,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                     order_id = order_id.as_str(),
                     "order accepted"
                 );
-                Ok(self.followed(req, order_id).await)
+                Ok(self.followed(req, order_id, leg.side).await)
             }
             // A send again (same `client_order_id`) after a lookup found nothing, or a
             // takeover's first send: Coinbase documents that a repeated id returns the order
@@ -544,9 +569,11 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
         match self.listed(req, report.client_order_id.as_str()).await {
             // Found, not final yet: followed as an accepted order is.
             Ok(Some(order)) if !order.is_final() => {
-                Found::Order(self.followed(req, order.order_id).await)
+                Found::Order(self.followed(req, order.order_id, report.side).await)
             }
-            Ok(Some(order)) => Found::Order(ack_of(&order)),
+            Ok(Some(order)) => {
+                Found::Order(not_ours(&order, req, report.side).unwrap_or_else(|| ack_of(&order)))
+            }
             Ok(None) => Found::NotCreated,
             Err(e) => Found::Inconclusive(e.to_string()),
         }
@@ -574,9 +601,9 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 // Not final yet (a crash right after the send): followed as an accepted order
                 // is, before anything is decided.
                 let ack = if order.is_final() {
-                    ack_of(&order)
+                    not_ours(&order, req, side).unwrap_or_else(|| ack_of(&order))
                 } else {
-                    self.followed(req, order.order_id.clone()).await
+                    self.followed(req, order.order_id.clone(), side).await
                 };
                 let (ack, rest) = ack.split_in_part();
                 if let Some(rest) = rest {
@@ -665,8 +692,10 @@ impl<C: Clock> Venue for CoinbaseVenue<C> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Ack, Order, ack_of, floor_to_increment};
+    use super::{Ack, Order, ack_of, floor_to_increment, not_ours};
+    use executor_runtime::venue::{ExecRequest, Size};
     use rust_decimal::Decimal;
+    use shared::execution::Side;
     use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
@@ -675,6 +704,48 @@ mod tests {
 
     fn order(json: &str) -> Order {
         serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"))
+    }
+
+    /// An order read back under our client order id that is another product's, or the other
+    /// side's, is not taken as ours: whether ours was placed or filled is unknown. One that
+    /// matches (a side left out of the answer is no other side) is read as it came.
+    #[test]
+    fn an_order_read_back_for_another_product_or_side_is_not_ours() {
+        let intent = test_kit::executor::IntentFor {
+            broker: shared::routing::Broker::Coinbase,
+            instrument: "BTC-USD",
+            symbol: "BTCUSD",
+            exchange: "COINBASE",
+            reference_price: Decimal::new(50000, 0),
+            id_prefix: "coinbase-",
+            contract: None,
+        }
+        .intent(shared::Action::LongEntry, 1);
+        let req = ExecRequest {
+            intent: &intent,
+            size: Size::Quantity(Decimal::from(100)),
+            deadline: intent.signal_time + chrono::Duration::seconds(30),
+            max_notional: Decimal::from(1_000),
+            max_position: None,
+            takeover: false,
+            may_send: true,
+            refused: None,
+            gate: None,
+            journaled: &[],
+        };
+        let read = |product: &str, side: &str| {
+            order(&format!(
+                r#"{{"order_id":"o-1","product_id":"{product}","side":"{side}","client_order_id":"c","status":"FILLED","filled_size":"0.002","average_filled_price":"50000"}}"#
+            ))
+        };
+        let other_product = not_ours(&read("ETH-USD", "BUY"), &req, Side::Buy);
+        assert!(
+            matches!(&other_product, Some(Ack::Working { reason, .. }) if reason.contains("ETH-USD BUY, not the BTC-USD BUY sent")),
+            "{other_product:?}"
+        );
+        assert!(not_ours(&read("BTC-USD", "SELL"), &req, Side::Buy).is_some());
+        assert!(not_ours(&read("BTC-USD", "BUY"), &req, Side::Buy).is_none());
+        assert!(not_ours(&read("BTC-USD", ""), &req, Side::Buy).is_none());
     }
 
     /// A fill whose base size Coinbase did not report is never journaled with the planned

@@ -1542,6 +1542,10 @@ mod tests {
         reads: AtomicU32,
         /// The net position in the root's earlier contract `ESZ6`, if one is held.
         earlier: Option<Decimal>,
+        /// What every send answers instead of an order (`None`: nothing to close).
+        send_error: Option<fn() -> crate::drive::SendError>,
+        /// The lookups made.
+        lookups: AtomicU32,
     }
 
     /// What a [`Scripted`] broker answers a rules read.
@@ -1628,7 +1632,10 @@ mod tests {
             _: &crate::venue::LegReport,
         ) -> Result<crate::drive::Ack, crate::drive::SendError> {
             self.sent.fetch_add(1, Ordering::SeqCst);
-            Ok(crate::drive::Ack::NothingToClose)
+            match self.send_error {
+                Some(error) => Err(error()),
+                None => Ok(crate::drive::Ack::NothingToClose),
+            }
         }
 
         async fn lookup(
@@ -1638,6 +1645,7 @@ mod tests {
             _: &crate::venue::LegReport,
             _: &(),
         ) -> crate::drive::Found {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
             crate::drive::Found::NotCreated
         }
 
@@ -1895,6 +1903,60 @@ mod tests {
         assert_eq!((execution.outcome, sent), (Outcome::Rejected, 0));
         let legs: Vec<_> = execution.legs.iter().map(|l| (l.leg, l.outcome)).collect();
         assert_eq!(legs, [(Leg::Close, Outcome::Filled)]);
+    }
+
+    /// An order the conversation never built (no token, a rate limit met getting one) ends
+    /// `not_executed` with nothing looked up; a broker's "stop for a while" on the order
+    /// (Tradovate's 429) ends `unknown`, nothing looked up either: a lookup would be refused
+    /// and lengthen the stop.
+    #[tokio::test]
+    async fn an_order_never_sent_or_stopped_is_not_looked_up() {
+        for (error, leg_outcome) in [
+            (
+                (|| crate::drive::SendError::Unsent("no token".into()))
+                    as fn() -> crate::drive::SendError,
+                Outcome::NotExecuted,
+            ),
+            (
+                || crate::drive::SendError::Stopped("429".into()),
+                Outcome::Unknown,
+            ),
+        ] {
+            let broker = Scripted {
+                held: Decimal::ZERO,
+                rules: whole_units(None),
+                send_error: Some(error),
+                ..Default::default()
+            };
+            let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+            let signal = intent(t0);
+            let req = ExecRequest {
+                intent: &signal,
+                size: Size::Quantity(Decimal::ONE),
+                deadline: t0 + Duration::seconds(30),
+                max_notional: Decimal::from(1_000_000),
+                max_position: None,
+                takeover: false,
+                may_send: true,
+                refused: None,
+                gate: None,
+                journaled: &[],
+            };
+            let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req)
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(
+                legs_and_outcomes(&done),
+                [(Leg::Open, leg_outcome)],
+                "{done:?}"
+            );
+            assert_eq!(broker.sent.load(Ordering::SeqCst), 1);
+            assert_eq!(
+                broker.lookups.load(Ordering::SeqCst),
+                0,
+                "nothing looked up"
+            );
+        }
     }
 
     /// Whole units, at most `max` per order.
