@@ -398,7 +398,7 @@ pub enum Refusal {
     KillSwitch,
     /// The alert's `quantity` is over the instrument's `max_override`.
     #[error(
-        "alert quantity {requested} {unit} is over the {max} {unit} allowed for {instrument} (max_override, else max_position, in its executor's risk settings: {})",
+        "alert quantity {requested} {unit} is over the {max} {unit} allowed for {instrument} (max_override, else max_position, else default_max_position, in its executor's risk settings: {})",
         settings_of(class)
     )]
     OverrideTooLarge {
@@ -1189,6 +1189,9 @@ impl RiskConfig {
         // No size anywhere and no section but the defaults, where the settings ask for one:
         // an alert's quantity would trade under `default_max_position` alone, a limit set in
         // other classes' units.
+        // A section counts when it bounds the position itself (`max_position`, or
+        // `max_override` for alerts' quantities); one that sets neither (empty, or windows
+        // only) leaves `default_max_position` the limit, as no section does.
         let unconfigured = || {
             self.quantity_needs_section
                 && risk.size.is_none()
@@ -1196,7 +1199,10 @@ impl RiskConfig {
                     .layers_of(class, name)
                     .iter()
                     .flatten()
-                    .all(|(layer, _)| matches!(layer, Layer::Defaults))
+                    .all(|(layer, l)| {
+                        matches!(layer, Layer::Defaults)
+                            || (l.max_position.is_none() && l.max_override.is_none())
+                    })
         };
         let size = match intent.quantity_override {
             // An exit closes what is held whatever quantity the alert carries: no size rule
@@ -1714,7 +1720,7 @@ windows = ["Mon-Fri 07:00-20:00"]
             .unwrap_err();
         assert_eq!(
             too_many.to_string(),
-            "alert quantity 3 contracts is over the 2 contracts allowed for ESZ6 (max_override, else max_position, in its executor's risk settings: RISK_CONFIG; locally TRADOVATE_RISK_CONFIG or TRADOVATE_RISK_CONFIG_FILE)"
+            "alert quantity 3 contracts is over the 2 contracts allowed for ESZ6 (max_override, else max_position, else default_max_position, in its executor's risk settings: RISK_CONFIG; locally TRADOVATE_RISK_CONFIG or TRADOVATE_RISK_CONFIG_FILE)"
         );
         // Windows too: the root's, unless the contract sets its own (`[]`: at any hour).
         let windowed = |contract: &str| {
@@ -2315,6 +2321,21 @@ max_notional = "20000"
             metal.check(&on(Oanda, "XAU_USD", LongEntry), monday),
             Err(Refusal::NoSize { .. })
         ));
+        // A section that bounds nothing (empty, or windows only) does not.
+        let empty = RiskConfig::from_toml(
+            "default_max_position = \"3\"\nquantity_needs_section = true\n\
+             [classes.metal]\n[instruments.SPX500_USD]\nwindows = []\n",
+        )
+        .unwrap();
+        for instrument in ["XAU_USD", "SPX500_USD"] {
+            assert!(
+                matches!(
+                    empty.check(&with(instrument, 2), monday),
+                    Err(Refusal::UnconfiguredQuantity { .. })
+                ),
+                "{instrument}"
+            );
+        }
         // An instrument's own section does too.
         let own = RiskConfig::from_toml(
             "default_max_position = \"10000\"\nquantity_needs_section = true\n\

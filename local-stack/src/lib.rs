@@ -1767,16 +1767,25 @@ async fn new_state_beside_recent_signals(
             return Ok(());
         }
     };
-    let Some(received) = latest.first().and_then(|s| s.stages.received) else {
+    let Some(record) = latest.first() else {
+        return Ok(());
+    };
+    let Some(received) = record.stages.received else {
         return Ok(());
     };
     let now = shared::clock::Clock::now(&SystemClock);
     let window = cfg.freshness.max_age + cfg.freshness.max_skew;
     let age = now - received;
-    if age >= window {
+    // A resend is accepted while its `timenow` is within the age limit, and an alert stamped
+    // ahead (a larger skew allowed when it came) stays so past its receipt's window.
+    let ends = match stamped(record) {
+        Some(stamp) => (received + window).max(stamp + cfg.freshness.max_age),
+        None => received + window,
+    };
+    if now >= ends {
         return Ok(());
     }
-    let wait = (window - age).num_seconds() + 1;
+    let wait = (ends - now).num_seconds() + 1;
     // A signal stamped ahead of this clock (a clock set back, a journal from a machine ahead).
     let when = if age < chrono::Duration::zero() {
         format!(
@@ -1797,6 +1806,18 @@ async fn new_state_beside_recent_signals(
         cfg.freshness.max_age.num_seconds(),
         cfg.freshness.max_skew.num_seconds()
     ))
+}
+
+/// The `timenow` a journaled signal was stamped with, read from its normalized text (the
+/// routed intent's `signal_time`, or the alert's `market_data.timenow`); `None` when neither
+/// reads.
+fn stamped(record: &shared::execution::SignalRecord) -> Option<chrono::DateTime<chrono::Utc>> {
+    let value: serde_json::Value = record.normalized.read().ok()?;
+    value
+        .get("signal_time")
+        .or_else(|| value.pointer("/alert/market_data/timenow"))
+        .and_then(serde_json::Value::as_str)
+        .and_then(|t| t.parse().ok())
 }
 
 /// Starts everything; returns once the HTTP listener is bound.

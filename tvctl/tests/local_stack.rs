@@ -868,6 +868,52 @@ async fn a_new_state_file_beside_a_journal_of_recent_signals_is_refused() {
         );
     };
     refused();
+    // A signal stamped ahead of this clock, accepted under a larger skew, is resendable until
+    // its stamp is past the age limit: the wait counts from it, not from its receipt.
+    {
+        let ahead_dir = tempfile::tempdir().unwrap();
+        let ahead_journal = ahead_dir.path().join("journal.sqlite");
+        let stack = common::start_with(&ahead_journal, &[("MAX_CLOCK_SKEW_SECS", "60")]);
+        let (status, body) = post(
+            &client,
+            &stack.base,
+            "oanda-eurusd-long",
+            at + chrono::Duration::seconds(50),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["signal_id"].as_str().unwrap().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while get(&stack.base, &format!("/local/trades?signal={id}")).await["signals"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        {
+            assert!(Instant::now() < deadline, "never journaled");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(stack);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+            .args(["dev", "--port", "0", "--journal"])
+            .arg(&ahead_journal)
+            .arg("--state")
+            .arg(ahead_dir.path().join("fresh.state.sqlite"))
+            .env_remove("WEBHOOK_SECRET")
+            .env_remove("MAX_CLOCK_SKEW_SECS")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text}");
+        let wait: i64 = text
+            .split("start again in ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            wait >= 70,
+            "waits from the stamp (+50 s) plus 30 s: {wait} s; {text}"
+        );
+    }
     // What the refused start made (its lock makes the state file, its store the queue file)
     // is gone: left, an empty queue file would refuse a later start for the wrong reason.
     assert!(!fresh.exists());
