@@ -579,6 +579,14 @@ impl Layer<'_> {
     }
 }
 
+/// The keys of [`RiskFile`] alone, not of a section too: TOML reads one written below a
+/// `[section]` header as that section's, which knows no such key.
+const TOP_LEVEL_KEYS: [&str; 3] = [
+    "default_size",
+    "default_max_position",
+    "quantity_needs_section",
+];
+
 /// The sections an instrument's settings come from, most specific first (its own, its
 /// futures root's, its class's, the defaults), those the file has.
 type Layers<'a> = [Option<(Layer<'a>, &'a InstrumentFile)>; 4];
@@ -596,7 +604,19 @@ impl RiskConfig {
                  no max_position; a risk file replaces the shipped settings whole"
                     .to_owned()
             } else {
-                shared::config::toml_error(text, &e)
+                let at = shared::config::toml_error(text, &e);
+                // The file's own keys written below a `[section]` header belong to that
+                // section in TOML, which knows no such key: say where they go.
+                match TOP_LEVEL_KEYS
+                    .iter()
+                    .find(|k| e.message().contains(&format!("unknown field `{k}`")))
+                {
+                    Some(k) => format!(
+                        "{at}; {k} is a key of the whole file: write it at the top, before \
+                         any [section]"
+                    ),
+                    None => at,
+                }
             }
         })?;
         let positive = |what: &str, d: Option<Decimal>| match d {
@@ -2426,6 +2446,26 @@ max_notional = "20000"
     fn a_file_without_default_max_position_says_it_is_required() {
         let err = RiskConfig::from_toml("[instruments.XAU_USD]\nsize = \"5\"\n").unwrap_err();
         assert!(err.starts_with("default_max_position is required"), "{err}");
+    }
+
+    #[test]
+    fn a_file_key_below_a_section_says_where_it_goes() {
+        let text = "default_max_position = \"10\"\n[instruments.XAU_USD]\nsize = \"5\"\n\
+                    quantity_needs_section = true\n";
+        let err = RiskConfig::from_toml(text).unwrap_err();
+        assert!(err.starts_with("line 4, column 1: unknown field"), "{err}");
+        assert!(
+            err.ends_with(
+                "quantity_needs_section is a key of the whole file: write it at the top, \
+                 before any [section]"
+            ),
+            "{err}"
+        );
+        // A section's own key that is misspelt gets TOML's message alone.
+        let err = RiskConfig::from_toml("default_max_position = \"1\"\n[classes.fx]\nsiz = \"1\"")
+            .unwrap_err();
+        assert!(err.contains("unknown field `siz`"), "{err}");
+        assert!(!err.contains("key of the whole file"), "{err}");
     }
 
     #[test]
