@@ -1626,39 +1626,96 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
     }
 }
 
-/// After a close filled: read the holdings until that side is flat, bounded by the deadline
-/// (and at least one settle time). Returns a fresh mark for the next leg's lookup.
+/// The waits between reads of an order or a position that does not show yet what is waited
+/// for: `interval` (the broker's poll interval) first, each next one 1.5 times the last, at
+/// most 4 times `interval` (250 ms growing to 1 s at Tradovate). A fill or a position that
+/// shows at once is seen as soon as before; one that takes long costs fewer reads. Tradovate
+/// documents its limits as variable, with no fixed figure to stay under, and a 429 stops the
+/// whole account's requests for about an hour
+/// (<https://partner.tradovate.com/overview/core-concepts/rate-limits>).
+pub fn poll_waits(interval: Duration) -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(interval)
+        .with_max_delay(interval.saturating_mul(4))
+        .with_factor(1.5)
+        .without_max_times()
+        .build()
+}
+
+/// Why [`read_until`] stopped without seeing what it waited for.
+enum Unseen {
+    /// The broker answered a read with its rate limit: reading on every poll interval would
+    /// only lengthen the ban, so no more reads.
+    RateLimited(String),
+    /// Not seen within `bound`; `last` is the last reading (or why it failed).
+    TimedOut { bound: Duration, last: String },
+}
+
+/// Reads the account with `read` ([`poll_waits`] apart) until it answers `Ok(Ok(_))`, bounded
+/// by the deadline (and at least one settle time, at most [`Conversation::max_wait`]). A
+/// reading that does not show it yet is `Ok(Err(what it showed))`; a failed read is tried
+/// again at the next interval, but a rate limit stops the reading at once.
+async fn read_until<V, C, T, F, Fut>(
+    conv: &V,
+    clock: &C,
+    req: &ExecRequest<'_>,
+    mut read: F,
+) -> Result<T, Unseen>
+where
+    V: Conversation,
+    C: Clock + ?Sized,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Result<T, String>, ReadError>>,
+{
+    let bound = remaining(clock, req.deadline)
+        .max(conv.settle_time())
+        .min(conv.max_wait());
+    let until = tokio::time::Instant::now() + bound;
+    let mut waits = poll_waits(conv.poll_interval());
+    loop {
+        let last = match read().await {
+            Ok(Ok(seen)) => return Ok(seen),
+            Ok(Err(shown)) => shown,
+            Err(ReadError::Unavailable(e) | ReadError::Refused(e)) => e,
+            Err(ReadError::RateLimited(e)) => return Err(Unseen::RateLimited(e)),
+        };
+        if tokio::time::Instant::now() >= until {
+            return Err(Unseen::TimedOut { bound, last });
+        }
+        tokio::time::sleep(waits.next().unwrap_or(conv.poll_interval())).await;
+    }
+}
+
+/// After a close filled: read the holdings until that side is flat ([`read_until`]).
+/// Returns a fresh mark for the next leg's lookup.
 async fn confirm_flat<V: Conversation, C: Clock + ?Sized>(
     conv: &V,
     clock: &C,
     req: &ExecRequest<'_>,
     leg: &PlannedLeg,
 ) -> Result<V::Mark, String> {
-    let bound = remaining(clock, req.deadline)
-        .max(conv.settle_time())
-        .min(conv.max_wait());
-    let until = tokio::time::Instant::now() + bound;
-    loop {
-        let last = match conv.holdings(req).await {
-            Ok((h, mark)) if side_flat(leg, &h) => return Ok(mark),
-            Ok((h, _)) => format!("long {}, short {}", h.long, h.short),
-            Err(ReadError::Unavailable(e) | ReadError::Refused(e)) => e,
-            // Reading on every poll interval would only lengthen the ban.
-            Err(ReadError::RateLimited(e)) => {
-                return Err(format!(
-                    "the position could not be read ({e}); stopped reading, as the broker asks; nothing more sent"
-                ));
+    let read = || async {
+        conv.holdings(req).await.map(|(h, mark)| {
+            if side_flat(leg, &h) {
+                Ok(mark)
+            } else {
+                Err(format!("long {}, short {}", h.long, h.short))
             }
-        };
-        if tokio::time::Instant::now() >= until {
-            return Err(format!(
+        })
+    };
+    read_until(conv, clock, req, read)
+        .await
+        .map_err(|unseen| match unseen {
+            Unseen::RateLimited(e) => format!(
+                "the position could not be read ({e}); stopped reading, as the broker asks; nothing more sent"
+            ),
+            Unseen::TimedOut { bound, last } => format!(
                 "the position did not show the {} leg's side closed within {} ms (the staleness budget, or the attempt's lease when sooner): {last}; nothing more sent",
                 leg.leg.as_str(),
                 bound.as_millis()
-            ));
-        }
-        tokio::time::sleep(conv.poll_interval()).await;
-    }
+            ),
+        })
 }
 
 /// After an open filled: read the holdings until they show it (the side it opened larger
@@ -1673,31 +1730,30 @@ async fn confirm_open<V: Conversation, C: Clock + ?Sized>(
     report: &LegReport,
     before: &Holdings,
 ) -> Result<(), String> {
-    let bound = remaining(clock, req.deadline)
-        .max(conv.settle_time())
-        .min(conv.max_wait());
-    let until = tokio::time::Instant::now() + bound;
-    loop {
-        let last = match conv.open_shows(req, leg, report, before).await {
-            Ok(true) => return Ok(()),
-            Ok(false) => "not yet".to_owned(),
-            Err(ReadError::Unavailable(e) | ReadError::Refused(e)) => e,
-            Err(ReadError::RateLimited(e)) => {
-                return Err(format!(
-                    "the {} leg filled, and the position could not be read to see it ({e}); stopped reading, as the broker asks: the instrument's next signal may read the position without it",
-                    leg.leg.as_str()
-                ));
-            }
-        };
-        if tokio::time::Instant::now() >= until {
-            return Err(format!(
+    let read = || async {
+        conv.open_shows(req, leg, report, before)
+            .await
+            .map(|shown| {
+                if shown {
+                    Ok(())
+                } else {
+                    Err("not yet".to_owned())
+                }
+            })
+    };
+    read_until(conv, clock, req, read)
+        .await
+        .map_err(|unseen| match unseen {
+            Unseen::RateLimited(e) => format!(
+                "the {} leg filled, and the position could not be read to see it ({e}); stopped reading, as the broker asks: the instrument's next signal may read the position without it",
+                leg.leg.as_str()
+            ),
+            Unseen::TimedOut { bound, last } => format!(
                 "the {} leg filled, but the position did not show it within {} ms ({last}): the instrument's next signal may read the position without it",
                 leg.leg.as_str(),
                 bound.as_millis()
-            ));
-        }
-        tokio::time::sleep(conv.poll_interval()).await;
-    }
+            ),
+        })
 }
 
 fn side_flat(leg: &PlannedLeg, h: &Holdings) -> bool {

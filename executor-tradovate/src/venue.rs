@@ -49,7 +49,8 @@ pub struct VenueSettings {
     /// How long after an ambiguous answer an order, its command, its fill or the position
     /// may take to show (placement and liquidation are asynchronous).
     pub settle: Duration,
-    /// How often an accepted order is read for its fill, and a position for flat.
+    /// How soon an accepted order is read again for its fill, and a position for flat; each
+    /// later wait longer ([`drive::poll_waits`]).
     pub poll_interval: Duration,
     /// The longest one wait (a fill, a liquidation showing flat) may last in wall-clock time;
     /// the staleness budget bounds it first. A simulation, whose clock does not move while a
@@ -444,6 +445,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         // settle time later it still reads so (fills and position), since Tradovate documents
         // no time by which an order's fills, or the position, show what it traded.
         let mut cancelled_since: Option<tokio::time::Instant> = None;
+        let mut waits = drive::poll_waits(self.settings.poll_interval);
         loop {
             let read = self
                 .authed(|t| async move { self.client().order(&t, order_id).await })
@@ -546,11 +548,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     },
                 };
             }
-            tokio::time::sleep(self.settings.poll_interval).await;
+            tokio::time::sleep(waits.next().unwrap_or(self.settings.poll_interval)).await;
         }
     }
 
-    /// Order `id`, read again every poll interval while a read fails for a reason another
+    /// Order `id`, read again ([`drive::poll_waits`] apart) while a read fails for a reason another
     /// read may not meet (the server unreachable or failing, a 404 while a fresh order is not
     /// listed yet), within the budget [`Self::follow`] waits (the staleness budget, at least
     /// one settle time); the last failure once it is spent. A rate limit, a penalty or a
@@ -561,6 +563,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         id: OrderId,
     ) -> Result<Order, TvError> {
         let until = self.wait_ends(req);
+        let mut waits = drive::poll_waits(self.settings.poll_interval);
         loop {
             let read = self
                 .authed(|t| async move { self.client().order(&t, id).await })
@@ -571,7 +574,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             if !again || tokio::time::Instant::now() >= until {
                 return read;
             }
-            tokio::time::sleep(self.settings.poll_interval).await;
+            tokio::time::sleep(waits.next().unwrap_or(self.settings.poll_interval)).await;
         }
     }
 
