@@ -719,6 +719,8 @@ struct App {
     live: Arc<dashboard::Live>,
     /// The alert age limit the webhook and the executors hold (`LocalConfig::freshness`).
     max_age: chrono::Duration,
+    /// How far ahead of this clock an alert's `timenow` may be (`LocalConfig::freshness`).
+    max_skew: chrono::Duration,
     /// The journal's and the state file's databases and the handlers' log, locked for as long
     /// as the stack serves ([`database_locks`]).
     _database_locks: Vec<std::fs::File>,
@@ -1041,11 +1043,16 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
     }
 }
 
-/// `GET /local/settings`: what a replay must hold to, as this stack holds it:
-/// `{"max_alert_age_secs": N}`. `tvctl dlq replay --local` judges a dead letter's age by it
-/// unless given `--max-age-secs`.
+/// `GET /local/settings`: what an alert's `timenow` must hold to, as this stack holds it:
+/// `{"max_alert_age_secs": N, "max_clock_skew_secs": M}` (at most N s old, at most M s
+/// ahead of this clock). `tvctl dlq replay --local` judges a dead letter's age by the first
+/// unless given `--max-age-secs`; `tvctl status` shows both.
 async fn settings(State(app): State<Arc<App>>) -> Response {
-    axum::Json(json!({"max_alert_age_secs": app.max_age.num_seconds()})).into_response()
+    axum::Json(json!({
+        "max_alert_age_secs": app.max_age.num_seconds(),
+        "max_clock_skew_secs": app.max_skew.num_seconds(),
+    }))
+    .into_response()
 }
 
 async fn queues(State(app): State<Arc<App>>) -> Response {
@@ -2254,6 +2261,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         journal: memory.clone(),
         live,
         max_age: cfg.freshness.max_age,
+        max_skew: cfg.freshness.max_skew,
         _database_locks: locks,
     });
     // The dashboard's routes are GET only; any other method falls through to ingest, which

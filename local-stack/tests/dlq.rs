@@ -219,7 +219,7 @@ async fn a_listed_letter_without_an_error_shows_the_journaled_reason() {
 }
 
 /// `GET /local/settings` gives the alert age limit the stack holds, which `tvctl dlq replay
-/// --local` judges a dead letter's age by.
+/// --local` judges a dead letter's age by, and the clock skew it allows (`tvctl status`).
 #[tokio::test]
 async fn the_settings_give_the_stacks_alert_age_limit() {
     local_stack::console::set_quiet(true);
@@ -229,7 +229,7 @@ async fn the_settings_give_the_stacks_alert_age_limit() {
         secret: local_stack::LOCAL_SECRET.into(),
         freshness: shared::alert::Freshness {
             max_age: chrono::Duration::seconds(120),
-            ..Default::default()
+            max_skew: chrono::Duration::seconds(40),
         },
         ..Default::default()
     };
@@ -245,5 +245,8 @@ async fn the_settings_give_the_stacks_alert_age_limit() {
         .json()
         .await
         .unwrap();
-    assert_eq!(v, serde_json::json!({"max_alert_age_secs": 120}));
+    assert_eq!(
+        v,
+        serde_json::json!({"max_alert_age_secs": 120, "max_clock_skew_secs": 40})
+    );
 }

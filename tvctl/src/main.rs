@@ -296,6 +296,18 @@ const TRADES_MAX: i64 = local_stack::TRADES_MAX;
 /// The longest alert age limit `--max-age-secs` takes (a day), for `dev` and `dlq replay`.
 const MAX_AGE_LIMIT_SECS: i64 = 86_400;
 
+/// What an alert's `timenow` must hold to, as `tvctl dev` says it at start and `tvctl status`
+/// reads it (`GET /local/settings`); a figure the stack did not give is `?`.
+fn freshness_line(max_age_secs: Option<i64>, max_skew_secs: Option<i64>) -> String {
+    let shown = |v: Option<i64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
+    format!(
+        "alerts accepted with a timenow at most {} s old and at most {} s ahead of this \
+         machine's clock (--max-age-secs, --max-skew-secs)",
+        shown(max_age_secs),
+        shown(max_skew_secs)
+    )
+}
+
 /// The alert age limit the local stack at `base` holds (`GET /local/settings`).
 async fn local_max_age(base: &str) -> Result<i64, Failure> {
     let v = get_json(&format!("{base}/local/settings")).await?;
@@ -914,6 +926,10 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     }
                 })?;
             out(&format!("listening on http://{}", stack.addr));
+            out(&freshness_line(
+                Some(max_age_secs.into()),
+                Some(max_skew_secs.into()),
+            ));
             if secret.is_none() {
                 out(&format!(
                     "webhook secret: {} (local default; set WEBHOOK_SECRET or --secret to change)",
@@ -1483,11 +1499,16 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             for broker in ["oanda", "tradovate", "coinbase"] {
                 brokers.push(broker_status(&base, broker).await?);
             }
-            // Only the local stack has queues to show; a deployed API answers 404 there.
+            // Only the local stack has queues and settings to show; a deployed API answers 404
+            // there.
             let queues = get_json(&format!("{base}/local/queues")).await.ok();
+            let settings = get_json(&format!("{base}/local/settings")).await.ok();
             let degraded = brokers.iter().any(|b| b["status"] == "degraded");
             if json {
-                out_json(&json!({"brokers": brokers, "queues": queues}).to_string());
+                out_json(
+                    &json!({"brokers": brokers, "queues": queues, "settings": settings})
+                        .to_string(),
+                );
             } else {
                 for b in &brokers {
                     let mut line = format!(
@@ -1517,6 +1538,12 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         q["name"].as_str().unwrap_or(""),
                         q["depth"],
                         q["dead_letters"].as_array().map_or(0, Vec::len)
+                    ));
+                }
+                if let Some(s) = &settings {
+                    out(&freshness_line(
+                        s["max_alert_age_secs"].as_i64(),
+                        s["max_clock_skew_secs"].as_i64(),
                     ));
                 }
             }

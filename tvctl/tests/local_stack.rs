@@ -198,6 +198,10 @@ async fn sample_alerts_trade_as_promised_on_the_local_stack() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["brokers"].as_array().unwrap().len(), 3);
     assert!(report["queues"].as_array().is_some_and(|q| !q.is_empty()));
+    assert!(
+        report["settings"]["max_clock_skew_secs"].is_i64(),
+        "{report}"
+    );
 
     // Exit codes as the README gives them: 1 refused or found nothing, 2 bad usage; 3 only
     // for a target that does not answer or answers 5xx.
@@ -503,6 +507,16 @@ async fn the_alert_age_limit_is_a_setting() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert_eq!(id["status"], "filled", "{id}");
+    // `tvctl status` says what the running stack holds to.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["status", "--base", &stack.base])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("a timenow at most 120 s old and at most 40 s ahead of this machine's clock"),
+        "{text}"
+    );
 
     for limit in ["0", "86401", "soon"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_tvctl"))
