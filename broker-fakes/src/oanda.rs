@@ -54,6 +54,9 @@ pub enum Fault {
     /// best-practices page limits request rates; the 429 status itself is not among the
     /// Swagger's listed responses for these endpoints, and no `Retry-After` is documented.
     TooMany,
+    /// Carry the order out, then answer 429 as [`Fault::TooMany`] does: OANDA documents no
+    /// 429 for its order endpoints, so nothing says a 429 means nothing was done.
+    TooManyAfterCreate,
     /// Behave normally for this request: lets a test aim a later fault at a later leg.
     Pass,
 }
@@ -205,6 +208,12 @@ impl FakeOanda {
     /// The next `n` GET requests whose path contains `part` (`/transactions`) answer 503.
     pub fn fail_reads(&self, part: &str, n: usize) {
         self.outage.fail(part, n);
+    }
+
+    /// The next `n` GET requests whose path contains `part` answer `status` (a 404, which the
+    /// specification lists for the transaction endpoints).
+    pub fn fail_reads_with(&self, part: &str, n: usize, status: axum::http::StatusCode) {
+        self.outage.fail_with(part, n, status);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -765,6 +774,7 @@ async fn respond(fault: Option<Fault>, status: StatusCode, body: Value) -> Respo
         Some(Fault::ErrorAfterCreate) => {
             (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response()
         }
+        Some(Fault::TooManyAfterCreate) => too_many(),
         Some(Fault::DelayAfterCreate(d)) => {
             tokio::time::sleep(d).await;
             (status, axum::Json(body)).into_response()

@@ -367,11 +367,20 @@ impl OandaClient {
         from: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Transaction>, OandaError> {
         let at = from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let found: Option<TransactionPagesResponse> = self
+        // A 404 (the query's or a page's) is OANDA's documented error for the endpoint, not
+        // an empty list: read as none, a takeover would recover no legs of an earlier
+        // attempt's that filled.
+        let missing = |what: &str| OandaError::Api {
+            status: 404,
+            code: String::new(),
+            message: format!("{what} of account {} not found", self.account),
+        };
+        let found: TransactionPagesResponse = self
             .get(&self.url(&format!("/transactions?from={at}&pageSize=1000")))
-            .await?;
+            .await?
+            .ok_or_else(|| missing("the transactions since the attempt"))?;
         let mut out = Vec::new();
-        for page in found.map(|r| r.pages).unwrap_or_default() {
+        for page in &found.pages {
             // A page URL must point at the configured server: the bearer token goes nowhere else.
             if !page.starts_with(&format!("{}/", self.base)) {
                 return Err(OandaError::Unreachable(format!(
@@ -379,10 +388,20 @@ impl OandaClient {
                     self.base
                 )));
             }
-            let page: Option<TransactionsSinceResponse> = self.get(&page).await?;
-            out.extend(page.map(|p| p.transactions).unwrap_or_default());
+            let page: TransactionsSinceResponse = self
+                .get(page)
+                .await?
+                .ok_or_else(|| missing("a page of the transactions since the attempt"))?;
+            out.extend(page.transactions);
         }
-        Ok(out)
+        match found.count {
+            Some(count) if count != out.len() as u64 => Err(OandaError::Unreachable(format!(
+                "the transactions since {at} are {count} by OANDA's count, and its pages held \
+                 {}: the list is not whole",
+                out.len()
+            ))),
+            _ => Ok(out),
+        }
     }
 
     /// The trading rules of one instrument (`GET instruments?instruments=<name>`).
@@ -526,13 +545,20 @@ impl OandaClient {
                 ),
             };
         }
-        if p.error_code.as_deref() == Some("CLOSEOUT_POSITION_DOESNT_EXIST") {
-            return Ok(OrderResult::NothingToClose);
-        }
         let reject = match side {
             PositionSideKind::Long => p.long_order_reject_transaction.as_ref(),
             PositionSideKind::Short => p.short_order_reject_transaction.as_ref(),
         };
+        // The answer's `errorCode` "may not be returned for some errors" (the v20 spec's
+        // error responses, <https://developer.oanda.com/rest-live-v20/position-ep/>): the
+        // side's reject transaction's `rejectReason` says the same when it is absent.
+        const FLAT: &str = "CLOSEOUT_POSITION_DOESNT_EXIST";
+        if p.error_code.as_deref() == Some(FLAT)
+            || (p.error_code.is_none()
+                && reject.is_some_and(|r| r.reject_reason.as_deref() == Some(FLAT)))
+        {
+            return Ok(OrderResult::NothingToClose);
+        }
         Ok(OrderResult::Rejected {
             reason: reject_reason(&p, reject, status),
         })

@@ -262,6 +262,10 @@ pub struct ErrorBody {
 pub struct TransactionPagesResponse {
     #[serde(default)]
     pub pages: Vec<String>,
+    /// "The number of Transactions that are contained in the pages returned"
+    /// (<https://developer.oanda.com/rest-live-v20/transaction-ep/>): the pages read must
+    /// hold that many, or the list is not whole.
+    pub count: Option<u64>,
 }
 
 #[cfg(test)]

@@ -123,30 +123,45 @@ fn ack_of(result: OrderResult) -> Result<Ack, SendError> {
     }
 }
 
+/// The first order created with `client_id` that filled, with its fill.
+fn filled_create<'a>(
+    transactions: &'a [Transaction],
+    client_id: &str,
+) -> Option<(&'a Transaction, &'a Transaction)> {
+    transactions
+        .iter()
+        .filter(|t| t.kind == "MARKET_ORDER" && t.client_id() == Some(client_id))
+        .find_map(|create| {
+            transactions
+                .iter()
+                .find(|t| t.kind == "ORDER_FILL" && t.order_id.as_deref() == Some(&create.id))
+                .map(|fill| (create, fill))
+        })
+}
+
+/// The signed units of the fill of the order created with `client_id`, when listed.
+fn fill_units(transactions: &[Transaction], client_id: &str) -> Option<Decimal> {
+    filled_create(transactions, client_id).and_then(|(_, fill)| fill.units)
+}
+
 /// What the transactions since the mark say about the order with `client_id`.
 pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Option<Ack> {
     let ours = |t: &&Transaction| t.client_id() == Some(client_id);
+    // A fill first, of any order created with the id (an earlier send's create may have been
+    // cancelled and a later one filled): whatever else the id also carries (a later send's
+    // reject), an order that filled is what the account holds.
+    if let Some((create, fill)) = filled_create(transactions, client_id) {
+        return Some(Ack::Filled {
+            order_id: Some(create.id.as_str().into()),
+            quantity: fill.units,
+            price: fill.fill_price(),
+            fee: fill.fee_in_quote(),
+        });
+    }
     let create = transactions
         .iter()
         .filter(ours)
         .find(|t| t.kind == "MARKET_ORDER");
-    // A fill first: whatever else the id also carries (a later send's reject), an order that
-    // filled is what the account holds.
-    if let Some(create) = create {
-        let of_order = |t: &&Transaction| t.order_id.as_deref() == Some(create.id.as_str());
-        if let Some(fill) = transactions
-            .iter()
-            .filter(of_order)
-            .find(|t| t.kind == "ORDER_FILL")
-        {
-            return Some(Ack::Filled {
-                order_id: Some(create.id.as_str().into()),
-                quantity: fill.units,
-                price: fill.fill_price(),
-                fee: fill.fee_in_quote(),
-            });
-        }
-    }
     if let Some(reject) = transactions
         .iter()
         .filter(ours)
@@ -389,10 +404,17 @@ impl<C: Clock> Conversation for OandaVenue<C> {
             let Some(ack) = find_in_transactions(&transactions, coid.as_str()) else {
                 continue;
             };
+            // The fill's units where it is listed (OANDA's `OrderFillTransaction.units`, signed
+            // as the order's: <https://developer.oanda.com/rest-live-v20/transaction-df/>),
+            // else the order's: a position close's create may list none, and a filled close
+            // journaled as 0 units would understate what the account traded.
+            let filled = fill_units(&transactions, coid.as_str());
             let created = transactions
                 .iter()
                 .find(|t| t.kind == "MARKET_ORDER" && t.client_id() == Some(coid.as_str()));
-            let units = created.and_then(|t| t.units).unwrap_or_default();
+            let units = filled
+                .or_else(|| created.and_then(|t| t.units))
+                .unwrap_or_default();
             let side = if units < Decimal::ZERO {
                 Side::Sell
             } else {
@@ -643,5 +665,30 @@ mod tests {
             find_in_transactions(&txs, "tv-abc-c"),
             Some(Ack::Filled { order_id: Some(id), .. }) if id.as_str() == "6380"
         ));
+    }
+
+    /// Two orders created under one client id, the first cancelled and the second filled:
+    /// the fill is what the account holds, whichever create comes first; and its units (the
+    /// fill's, not the create's) are what was traded.
+    #[test]
+    fn a_later_create_that_filled_wins_over_an_earlier_one_cancelled() {
+        let txs: Vec<Transaction> = serde_json::from_value(serde_json::json!([
+            {"id": "6380", "type": "MARKET_ORDER", "instrument": "EUR_USD",
+             "clientExtensions": {"id": "tv-abc-o"}, "units": "1000"},
+            {"id": "6381", "type": "ORDER_CANCEL", "orderID": "6380",
+             "reason": "MARKET_HALTED"},
+            {"id": "6382", "type": "MARKET_ORDER", "instrument": "EUR_USD",
+             "clientExtensions": {"id": "tv-abc-o"}},
+            {"id": "6383", "type": "ORDER_FILL", "orderID": "6382", "instrument": "EUR_USD",
+             "units": "1000", "price": "1.08490"},
+        ]))
+        .unwrap();
+        assert!(matches!(
+            find_in_transactions(&txs, "tv-abc-o"),
+            Some(Ack::Filled { order_id: Some(id), quantity: Some(q), .. })
+                if id.as_str() == "6382" && q == Decimal::new(1000, 0)
+        ));
+        assert_eq!(fill_units(&txs, "tv-abc-o"), Some(Decimal::new(1000, 0)));
+        assert_eq!(fill_units(&txs, "tv-other"), None);
     }
 }

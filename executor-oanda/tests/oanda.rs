@@ -282,6 +282,22 @@ async fn a_forced_replay_sends_nothing_while_the_journal_cannot_be_read() {
     );
 }
 
+/// A 429 that came after the order was carried out (OANDA documents no 429 for its order
+/// endpoints, so nothing says a 429 means nothing was done): the lookup finds the fill, and
+/// the open is not sent again.
+#[tokio::test]
+async fn a_429_after_the_open_filled_is_found_by_lookup_and_not_sent_again() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    h.fake.script(Fault::Pass);
+    h.fake.script(Fault::TooManyAfterCreate);
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
+    assert_eq!(h.fake.order_requests().len(), 2, "one close, one open");
+    assert_eq!(h.fake.violations(), Vec::<String>::new());
+}
+
 /// A 429 on the open leg of a reversal: OANDA answered, and a FOK market order is filled or
 /// cancelled within its request, so the lookup of every transaction since the send (checked
 /// whole, to the answer's lastTransactionID) finding none of ours, with the position unmoved,
@@ -684,6 +700,38 @@ async fn a_takeover_that_cannot_read_the_transactions_ends_unknown_and_a_replay_
     assert_eq!(legs[0].outcome, Outcome::Filled);
 }
 
+/// The same when a page of the transactions answers 404 (listed by the specification for the
+/// transaction endpoints): not read as "no transactions", which planned the takeover from the
+/// position alone and journaled the earlier attempt's fill as nothing.
+#[tokio::test]
+async fn a_takeover_whose_transaction_page_answers_404_ends_unknown() {
+    let mut h = harness().await;
+    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
+        "oanda-dlq",
+        h.clock.clone(),
+    ));
+    h.executor.dead_letters = Some(dlq.clone());
+    let i = intent(Action::LongEntry, 1);
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&i).await.is_err());
+    h.journal.set_down(false);
+    h.clock.advance(Duration::seconds(2));
+    h.fake.fail_reads_with(
+        "/transactions/idrange",
+        100,
+        axum::http::StatusCode::NOT_FOUND,
+    );
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.order_requests().len(), 1, "nothing sent again");
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(
+        reason.contains("earlier attempt's orders could not be read")
+            && reason.contains("not found"),
+        "{reason}"
+    );
+    assert_eq!(dlq.messages().len(), 1);
+}
+
 #[tokio::test]
 async fn stale_kill_switched_and_oversized_signals_are_refused_without_orders() {
     let h = harness().await;
@@ -1062,6 +1110,44 @@ async fn a_token_echoed_without_bearer_is_scrubbed_by_its_value() {
     let shown = format!("{err} | {err:?}");
     assert!(!shown.contains("SEKRET"), "{shown}");
     assert!(shown.contains("[REDACTED]"), "{shown}");
+}
+
+/// A close of a side already flat answered without the top-level `errorCode` (which the spec
+/// says "may not be returned for some errors") reads as nothing to close by the side's reject
+/// transaction, as with it; another reject reason stays a refusal.
+#[tokio::test]
+async fn a_close_of_a_flat_side_without_error_code_is_nothing_to_close() {
+    use executor_oanda::client::{OrderResult, PositionSideKind};
+    let answer = |reason: &'static str| {
+        axum::Router::new().fallback(move || async move {
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({
+                    "longOrderRejectTransaction": {"id": "7", "type": "MARKET_ORDER_REJECT",
+                        "rejectReason": reason},
+                    "lastTransactionID": "7",
+                })),
+            )
+        })
+    };
+    for (reason, flat) in [
+        ("CLOSEOUT_POSITION_DOESNT_EXIST", true),
+        ("MARKET_HALTED", false),
+    ] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, answer(reason)).await });
+        let close = client_at(&url, "tok")
+            .close_position("EUR_USD", PositionSideKind::Long, "tv-01-c")
+            .await;
+        match close {
+            Ok(OrderResult::NothingToClose) => assert!(flat, "{reason}"),
+            Ok(OrderResult::Rejected { reason: why }) => {
+                assert!(!flat && why.contains(reason), "{reason}: {why}")
+            }
+            other => panic!("{reason}: {other:?}"),
+        }
+    }
 }
 
 /// A 4xx OANDA does not document for an order (a proxy's 409 or 408, which may come after
