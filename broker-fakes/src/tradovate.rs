@@ -165,6 +165,11 @@ struct Inner {
     /// The next this many `/position/list` reads answer a penalty ticket instead
     /// ([`FakeTradovate::penalize_position_reads`]).
     read_penalties: u32,
+    /// The next this many logins answer a penalty ticket instead
+    /// ([`FakeTradovate::penalize_logins`]).
+    login_penalties: u32,
+    /// `/auth/accesstokenrequest` requests received, penalized or not.
+    login_requests: usize,
     /// `/position/list` requests received, penalized or not.
     position_reads: usize,
     /// How long after a fill `/position/list` still shows the net position from before it
@@ -238,6 +243,8 @@ impl FakeTradovate {
             position_lag: StdDuration::ZERO,
             position_shown: HashMap::new(),
             read_penalties: 0,
+            login_penalties: 0,
+            login_requests: 0,
             position_reads: 0,
             orders: Vec::new(),
             commands: Vec::new(),
@@ -448,6 +455,15 @@ impl FakeTradovate {
     }
     pub fn logins(&self) -> usize {
         self.lock().logins
+    }
+    /// The next `n` logins answer a penalty ticket (`p-time` 0 s) instead of a token: the
+    /// penalty-tickets page gives the login as where tickets come.
+    pub fn penalize_logins(&self, n: u32) {
+        self.lock().login_penalties = n;
+    }
+    /// How many login requests came, penalized or not (a resend with its ticket included).
+    pub fn login_requests(&self) -> usize {
+        self.lock().login_requests
     }
     pub fn renewals(&self) -> usize {
         self.lock().renewals
@@ -707,6 +723,12 @@ async fn login(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
         return r;
     }
     let b = &body.0;
+    i.login_requests += 1;
+    if i.login_penalties > 0 {
+        i.login_penalties -= 1;
+        return axum::Json(json!({"p-ticket": "ticket-login", "p-time": 0, "p-captcha": false}))
+            .into_response();
+    }
     for field in [
         "name",
         "password",

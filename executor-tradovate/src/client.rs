@@ -70,6 +70,8 @@ pub struct ClientSettings {
     pub read_backoff: Duration,
     /// The longest penalty or 429 wait honoured inside one invocation.
     pub max_wait: Duration,
+    /// How long no request is sent after a 429 ([`RATE_LIMIT_STOP`] by default).
+    pub rate_limit_stop: Duration,
 }
 
 impl Default for ClientSettings {
@@ -79,6 +81,7 @@ impl Default for ClientSettings {
             read_attempts: 3,
             read_backoff: Duration::from_millis(100),
             max_wait: Duration::from_secs(10),
+            rate_limit_stop: RATE_LIMIT_STOP,
         }
     }
 }
@@ -88,7 +91,15 @@ pub struct TradovateClient {
     base: String,
     settings: ClientSettings,
     logins: Mutex<VecDeque<Instant>>,
+    /// Until when no request is sent, after a 429 (`settings.rate_limit_stop`).
+    stopped_until: Mutex<Option<Instant>>,
 }
+
+/// How long no request is sent after a 429: Tradovate's rate-limits page asks for about an
+/// hour without requests, which no request can shorten and each one may lengthen
+/// (<https://partner.tradovate.com/overview/core-concepts/rate-limits>). Kept by the client, so
+/// by the process (a Lambda container, the local stack), not across a deployment.
+pub const RATE_LIMIT_STOP: Duration = Duration::from_secs(3600);
 
 impl std::fmt::Debug for TradovateClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -120,6 +131,7 @@ impl TradovateClient {
             base: base.trim_end_matches('/').to_owned(),
             settings,
             logins: Mutex::new(VecDeque::new()),
+            stopped_until: Mutex::new(None),
         })
     }
 
@@ -166,6 +178,14 @@ impl TradovateClient {
             Kind::Read => TvError::Unreachable(what),
         };
         for pass in 0..3 {
+            // Within the stop a 429 asked for: not sent. An order command so refused never
+            // left (nothing to look up); a read is refused as the 429 itself would be.
+            if let Some(left) = self.stopped_for() {
+                return Err(match kind {
+                    Kind::Command { .. } => TvError::Stopped(left.as_secs().div_ceil(60)),
+                    Kind::Read => TvError::RateLimited,
+                });
+            }
             let mut req = self.http.request(method.clone(), &url);
             if let Some(t) = token {
                 req = req.bearer_auth(t.expose_secret());
@@ -186,6 +206,12 @@ impl TradovateClient {
             // does not define, is not read as leave to come back sooner, for a read or an
             // order command alike.
             if status == StatusCode::TOO_MANY_REQUESTS {
+                *self.stopped_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(Instant::now() + self.settings.rate_limit_stop);
+                warn!(
+                    stop_secs = self.settings.rate_limit_stop.as_secs(),
+                    "Tradovate answered 429: no request is sent for the stop it asks"
+                );
                 return Err(TvError::RateLimited);
             }
             if status.is_server_error() {
@@ -232,6 +258,11 @@ impl TradovateClient {
                 }) else {
                     return Err(TvError::Penalty { wait_secs, captcha });
                 };
+                // A login's resend is a login too: counted against the cap, which a resend
+                // past it does not pass (the ticket asks for fewer requests, not more).
+                if path == "/auth/accesstokenrequest" {
+                    self.note_login()?;
+                }
                 warn!(
                     wait_secs,
                     "Tradovate penalty ticket; waiting, then resending with the ticket"
@@ -279,6 +310,13 @@ impl TradovateClient {
                 shown_text(e.to_string().as_bytes())
             ))
         })
+    }
+
+    /// How long the stop after a 429 lasts still; `None` outside one.
+    fn stopped_for(&self) -> Option<Duration> {
+        let until = (*self.stopped_until.lock().unwrap_or_else(|e| e.into_inner()))?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
     }
 
     fn note_login(&self) -> Result<(), TvError> {

@@ -29,6 +29,12 @@ pub enum TvError {
     /// even a lookup: an order command's leg ends `unknown`.
     #[error("Tradovate rate limit (429): about an hour without requests, as Tradovate asks")]
     RateLimited,
+    /// An order command not sent: Tradovate answered a request of this process 429 less
+    /// than an hour ago (`client::RATE_LIMIT_STOP`); about this many minutes are left.
+    #[error(
+        "not sent: Tradovate answered 429 within the last hour and asks for no requests for about an hour ({0} min left)"
+    )]
+    Stopped(u64),
     /// An order command that never left: the connection to Tradovate could not be made
     /// (`executor_runtime::http::never_sent`). Nothing was carried out; the execution core
     /// still confirms by lookup before it sends again.

@@ -120,8 +120,11 @@ fn classify(e: TvError) -> SendError {
         // say a command so answered was not carried out: no lookup now (it would be refused
         // and lengthen the stop), the leg ends `unknown`, for a replay after the hour.
         TvError::RateLimited => SendError::Stopped(TvError::RateLimited.to_string()),
-        // Never built: nothing to look up, and no read during the stop.
-        e @ TvError::TokenRateLimited(_) => SendError::Unsent(e.to_string()),
+        // Never built, or never sent within the stop: nothing to look up, and no read
+        // during the stop.
+        e @ (TvError::TokenRateLimited(_) | TvError::Stopped(_)) => {
+            SendError::Unsent(e.to_string())
+        }
         // A 401 on the order command itself is Tradovate's "not authorised" (its error-handling
         // page, <https://partner.tradovate.com/overview/core-concepts/error-handling>), which
         // does not say that an order command so answered was not placed. HTTP's reading (a

@@ -180,6 +180,30 @@ async fn the_login_limit_stops_a_tenth_login_within_a_minute() {
     assert_eq!(fake.logins(), 9);
 }
 
+/// A login's resend after a penalty ticket counts as a login: with eight logins made, a
+/// ninth that gets a ticket is not resent past the cap of nine a minute.
+#[tokio::test]
+async fn a_login_resent_after_a_penalty_counts_against_the_login_limit() {
+    let fake = FakeTradovate::start(t0()).await;
+    let client = support::client(&fake);
+    for _ in 0..8 {
+        client.request_token(&support::credentials()).await.unwrap();
+    }
+    fake.penalize_logins(1);
+    let err = client
+        .request_token(&support::credentials())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("login limit"), "{err}");
+    assert_eq!((fake.logins(), fake.login_requests()), (8, 9));
+    // Under the cap, the resend with the ticket logs in.
+    let fake = FakeTradovate::start(t0()).await;
+    let client = support::client(&fake);
+    fake.penalize_logins(1);
+    client.request_token(&support::credentials()).await.unwrap();
+    assert_eq!((fake.logins(), fake.login_requests()), (1, 2));
+}
+
 #[tokio::test]
 async fn credentials_and_managers_never_print_secrets() {
     let fake = FakeTradovate::start(t0()).await;

@@ -787,6 +787,11 @@ async fn a_429_on_the_order_ends_unknown_without_a_read_during_the_stop() {
         "the next signal's read is refused: nothing sent, retried"
     );
     assert_eq!(h.fake.orders().len(), 0);
+    assert_eq!(
+        h.fake.rate_limited_answers(),
+        0,
+        "the next signal's read not even sent during the stop"
+    );
 }
 
 #[tokio::test]
@@ -1315,6 +1320,7 @@ async fn an_answer_echoing_the_authorization_header_never_carries_the_token() {
             read_attempts: 1,
             read_backoff: std::time::Duration::from_millis(10),
             max_wait: std::time::Duration::from_secs(1),
+            ..ClientSettings::default()
         };
         let client = TradovateClient::new(&echo.url, settings).unwrap();
         let token =
@@ -1338,6 +1344,7 @@ fn the_client_refuses_plain_http_to_another_machine() {
         read_attempts: 1,
         read_backoff: std::time::Duration::from_millis(10),
         max_wait: std::time::Duration::from_secs(1),
+        ..ClientSettings::default()
     };
     let err = TradovateClient::new("http://live.tradovateapi.com/v1", settings)
         .err()

@@ -421,7 +421,8 @@ async fn the_trades_route_says_when_the_journal_holds_more_than_it_shows() {
 /// With a real Tradovate that answers 429 (the HTTP fake speaking its documented API), the
 /// dashboard shows the rate limit and stops reading positions: Tradovate asks a client to
 /// pause after a 429, and a page that re-read every 5 s would lengthen the lockout that the
-/// executor's orders then meet.
+/// executor's orders then meet. Nor is the broker asked anything else within the hour: the
+/// next signal's order is not sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_broker_is_not_read_again_by_the_dashboard() {
     use broker_fakes::tradovate as tv;
@@ -505,29 +506,28 @@ async fn a_rate_limited_broker_is_not_read_again_by_the_dashboard() {
     let local = local.to_string();
     assert!(!local.contains(tv::PASSWORD) && !local.contains(tv::SEC));
 
-    // Once the broker answers the executor again (the limit lifted, a signal filled), the
-    // page reads it again rather than wait out the hour: the MNQ short, read from the broker.
+    // Tradovate asks for about an hour without requests after a 429, so the stack's client
+    // sends none, the executor's included, even once the fake would answer again: the MNQ
+    // short posted now is not sent, and nothing is read for it.
     fake.rate_limit_for(Duration::ZERO);
+    let (orders, reads) = (fake.orders().len(), fake.position_reads());
     common::post_accepted_real(&stack.base, "tradovate-mnq-short").await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let state = common::get_json(&stack.base, "/dashboard/state").await;
-        let block = tradovate(&state);
-        let short = block["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["position"] == "-1");
-        if short
-            && !block["errors"]
-                .to_string()
-                .contains("not read again before")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not read again: {state:#}");
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        assert_eq!(
+            (fake.orders().len(), fake.position_reads()),
+            (orders, reads),
+            "a request went to Tradovate within the hour it asks for"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let state = common::get_json(&stack.base, "/dashboard/state").await;
+    assert!(
+        tradovate(&state)["errors"]
+            .to_string()
+            .contains("not read again before"),
+        "{state:#}"
+    );
 }
 
 /// A restarted stack's page lists the signals the journal holds from before, newest first,

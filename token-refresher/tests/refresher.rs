@@ -57,6 +57,7 @@ fn manager(url: &str) -> TokenManager<Arc<MemoryTokenStore>, Arc<MemoryLeaseLock
             read_attempts: 1,
             read_backoff: std::time::Duration::from_millis(10),
             max_wait: std::time::Duration::from_secs(1),
+            ..ClientSettings::default()
         },
     )
     .unwrap();

@@ -41,6 +41,7 @@ pub fn client(fake: &FakeTradovate) -> Arc<TradovateClient> {
         read_attempts: 2,
         read_backoff: std::time::Duration::from_millis(10),
         max_wait: std::time::Duration::from_secs(2),
+        ..ClientSettings::default()
     };
     Arc::new(TradovateClient::new(&fake.url, settings).unwrap())
 }
