@@ -63,8 +63,89 @@ impl InvocationDeadline {
 /// Safe to cut: every write is an idempotent upsert in one transaction.
 #[derive(Debug, Clone)]
 pub enum DeployedJournal {
-    Database(journal::AnyJournal, InvocationDeadline),
+    Database(JournalDatabase, InvocationDeadline),
     Log,
+}
+
+/// How the database's URL is read to open it when first used.
+pub type ReadUrl = Arc<
+    dyn Fn()
+            -> std::pin::Pin<Box<dyn Future<Output = Result<secrecy::SecretString, String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The journal's database: opened at cold start from `JOURNAL_URL`, or, from
+/// `JOURNAL_URL_PARAM`, on its first use. The parameter is an SSM read: at cold start, one
+/// throttled or failed read would fail the container's start, and with it the whole batch,
+/// back only after the queue's visibility timeout (6 minutes), its signals expired. On first
+/// use a failed read is a journal error like any other: the executor hands its lease over and
+/// the record comes back within seconds; the next use reads the parameter again.
+#[derive(Clone)]
+pub enum JournalDatabase {
+    Open(journal::AnyJournal),
+    Deferred {
+        /// The parameter's name, for errors (never its value: the URL holds a password).
+        param: String,
+        read: ReadUrl,
+        opened: Arc<tokio::sync::OnceCell<journal::AnyJournal>>,
+    },
+}
+
+impl std::fmt::Debug for JournalDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Open(j) => f.debug_tuple("Open").field(j).finish(),
+            Self::Deferred { param, opened, .. } => f
+                .debug_struct("Deferred")
+                .field("param", param)
+                .field("opened", &opened.initialized())
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl JournalDatabase {
+    /// A database whose URL `read` gives, read and opened when first used.
+    pub fn deferred(param: impl Into<String>, read: ReadUrl) -> Self {
+        Self::Deferred {
+            param: param.into(),
+            read,
+            opened: Arc::default(),
+        }
+    }
+
+    /// The open database; a deferred one is opened now if it is not yet.
+    ///
+    /// # Errors
+    /// A deferred one's URL could not be read or is not a journal's (named by the
+    /// parameter, never by the URL).
+    pub async fn get(&self) -> Result<&journal::AnyJournal, JournalError> {
+        match self {
+            Self::Open(j) => Ok(j),
+            Self::Deferred {
+                param,
+                read,
+                opened,
+            } => {
+                opened
+                    .get_or_try_init(|| async {
+                        let url = read().await.map_err(|e| JournalError {
+                            reason: format!(
+                                "the journal's URL could not be read from JOURNAL_URL_PARAM ({param}): {e}"
+                            ),
+                        })?;
+                        use secrecy::ExposeSecret;
+                        journal::AnyJournal::connect(url.expose_secret())
+                            .await
+                            .map_err(|e| JournalError {
+                                reason: format!("JOURNAL_URL_PARAM ({param}): {e}"),
+                            })
+                    })
+                    .await
+            }
+        }
+    }
 }
 
 impl DeployedJournal {
@@ -93,7 +174,9 @@ impl DeployedJournal {
 impl TradeJournal for DeployedJournal {
     async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
         match self {
-            Self::Database(j, d) => Self::bounded(d, j.upsert_signal(r)).await,
+            Self::Database(j, d) => {
+                Self::bounded(d, async { j.get().await?.upsert_signal(r).await }).await
+            }
             Self::Log => {
                 info!(target: shared::telemetry::JOURNAL_TARGET, journal = "signal", record = %serde_json::to_string(r).unwrap_or_default(), "journal");
                 Ok(())
@@ -103,7 +186,9 @@ impl TradeJournal for DeployedJournal {
 
     async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
         match self {
-            Self::Database(j, d) => Self::bounded(d, j.upsert_order(r)).await,
+            Self::Database(j, d) => {
+                Self::bounded(d, async { j.get().await?.upsert_order(r).await }).await
+            }
             Self::Log => {
                 info!(target: shared::telemetry::JOURNAL_TARGET, journal = "order", record = %serde_json::to_string(r).unwrap_or_default(), "journal");
                 Ok(())
@@ -113,7 +198,9 @@ impl TradeJournal for DeployedJournal {
 
     async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
         match self {
-            Self::Database(j, d) => Self::bounded(d, j.signal(id)).await,
+            Self::Database(j, d) => {
+                Self::bounded(d, async { j.get().await?.signal(id).await }).await
+            }
             Self::Log => Ok(None),
         }
     }
@@ -124,7 +211,10 @@ impl TradeJournal for DeployedJournal {
         orders: &[OrderRecord],
     ) -> Result<(), JournalError> {
         if let Self::Database(j, d) = self {
-            return Self::bounded(d, j.record_execution(signal, orders)).await;
+            return Self::bounded(d, async {
+                j.get().await?.record_execution(signal, orders).await
+            })
+            .await;
         }
         self.upsert_signal(signal).await?;
         for o in orders {
@@ -135,7 +225,9 @@ impl TradeJournal for DeployedJournal {
 
     async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
         match self {
-            Self::Database(j, d) => Self::bounded(d, j.orders(id)).await,
+            Self::Database(j, d) => {
+                Self::bounded(d, async { j.get().await?.orders(id).await }).await
+            }
             Self::Log => Ok(Vec::new()),
         }
     }
@@ -313,23 +405,22 @@ impl Common {
         ) {
             (Some(mode), _, _) if mode == "log" => DeployedJournal::Log,
             (_, Some(url), _) => DeployedJournal::Database(
-                journal::AnyJournal::connect(&url)
-                    .await
-                    .map_err(|e| invalid("JOURNAL_URL", e))?,
+                JournalDatabase::Open(
+                    journal::AnyJournal::connect(&url)
+                        .await
+                        .map_err(|e| invalid("JOURNAL_URL", e))?,
+                ),
                 deadline.clone(),
             ),
+            // Read when first used, not here: see `JournalDatabase`.
             (_, None, Some(param)) => {
-                let url = secrets
-                    .secret(&param)
-                    .await
-                    .map_err(|e| invalid("JOURNAL_URL_PARAM", e))?;
-                use secrecy::ExposeSecret;
-                DeployedJournal::Database(
-                    journal::AnyJournal::connect(url.expose_secret())
-                        .await
-                        .map_err(|e| invalid("JOURNAL_URL_PARAM", e))?,
-                    deadline.clone(),
-                )
+                let store = secrets.clone();
+                let name = param.clone();
+                let read: ReadUrl = Arc::new(move || {
+                    let (store, name) = (store.clone(), name.clone());
+                    Box::pin(async move { store.secret(&name).await.map_err(|e| e.to_string()) })
+                });
+                DeployedJournal::Database(JournalDatabase::deferred(param, read), deadline.clone())
             }
             _ => {
                 return Err(ConfigError::Missing {
@@ -557,6 +648,48 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// A journal whose URL is in a parameter is read when first used: a failed read is that
+    /// call's journal error (named by the parameter, its text without the URL), and the next
+    /// call reads the parameter again; once opened, it is not read again.
+    #[tokio::test]
+    async fn a_journal_url_parameter_is_read_on_first_use_and_again_after_a_failure() {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let counted = reads.clone();
+        // Refuses connections: the database's own error, once the URL is read.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "postgres://journal:pw-in-url@{}/journal",
+            closed.local_addr().unwrap()
+        );
+        drop(closed);
+        let read: ReadUrl = Arc::new(move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            let url = url.clone();
+            Box::pin(async move {
+                match n {
+                    0 => Err("ThrottlingException: Rate exceeded".to_owned()),
+                    _ => Ok(secrecy::SecretString::from(url)),
+                }
+            })
+        });
+        let database = JournalDatabase::deferred("/tv/journal-url", read);
+        assert_eq!(reads.load(Ordering::SeqCst), 0, "not read before first use");
+        let journal = DeployedJournal::Database(database, InvocationDeadline::default());
+        let id = shared::SignalId::of_canonical("deferred");
+        let err = journal.orders(&id).await.unwrap_err();
+        assert!(
+            err.reason.contains("JOURNAL_URL_PARAM (/tv/journal-url)")
+                && err.reason.contains("Rate exceeded"),
+            "{err}"
+        );
+        // Read again, opened (the pool connects lazily), then the database's own error.
+        let err = journal.orders(&id).await.unwrap_err();
+        assert!(!err.reason.contains("pw-in-url"), "{err}");
+        assert!(!format!("{journal:?}").contains("pw-in-url"));
+        let _ = journal.orders(&id).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 2, "read once more, then kept");
+    }
+
     /// A journal whose database takes the connection and never answers (a paused Aurora
     /// that does not resume) is given up before the invocation's deadline, less the margin,
     /// rather than after the pool's 30 s wait, which would run the invocation past its
@@ -571,7 +704,7 @@ mod tests {
         );
         let database = journal::AnyJournal::connect(&url).await.unwrap();
         let deadline = InvocationDeadline::default();
-        let journal = DeployedJournal::Database(database, deadline.clone());
+        let journal = DeployedJournal::Database(JournalDatabase::Open(database), deadline.clone());
         #[allow(
             clippy::disallowed_methods,
             reason = "a Lambda-style deadline is a wall-clock instant"
