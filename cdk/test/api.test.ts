@@ -5,7 +5,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { ACCESS_LOG_FIELDS, STAGE_NAME, STATUS_ROUTES, STATUS_THROTTLE, WebhookApi } from '../lib/api';
+import { ACCESS_LOG_FIELDS, GATEWAY_RESPONSES, STAGE_NAME, STATUS_ROUTES, STATUS_THROTTLE, WebhookApi } from '../lib/api';
 import { parameterNames } from '../lib/common';
 import { readConfig } from '../lib/config';
 import { RustFunctions } from '../lib/functions';
@@ -33,6 +33,25 @@ describe('WebhookApi on its own', () => {
     assert.equal(webhook.ingest.node.id, 'Ingest');
     const paths = resources(json, 'AWS::ApiGateway::Resource').map(([, r]) => r.Properties.PathPart).sort();
     assert.deepEqual(paths, [...STATUS_ROUTES, 'webhook', '{secret}'].sort());
+  });
+
+  it("answers API Gateway's own refusals in ingest's error shape, an address refused with ingest's 401", () => {
+    const responses = resources(json, 'AWS::ApiGateway::GatewayResponse').map(([, r]) => r.Properties);
+    assert.equal(responses.length, GATEWAY_RESPONSES.length);
+    const byType = new Map(responses.map((p) => [p.ResponseType, p]));
+    const denied = byType.get('ACCESS_DENIED');
+    assert.equal(denied.StatusCode, '401');
+    assert.deepEqual(JSON.parse(denied.ResponseTemplates['application/json']), {
+      error: { code: 'unauthorized', message: 'unauthorized' },
+    });
+    assert.equal(byType.get('MISSING_AUTHENTICATION_TOKEN').StatusCode, '404');
+    // Throttling keeps its 429; its body names the code.
+    assert.equal(byType.get('THROTTLED').StatusCode, undefined);
+    assert.equal(JSON.parse(byType.get('THROTTLED').ResponseTemplates['application/json']).error.code, 'throttled');
+    for (const t of ['DEFAULT_4XX', 'DEFAULT_5XX']) {
+      const body = JSON.parse(byType.get(t).ResponseTemplates['application/json']);
+      assert.ok(body.error.code && body.error.message, t);
+    }
   });
 
   it('throttles the stage with the configured rate and burst', () => {

@@ -1102,8 +1102,9 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             let wrong_url = "is --url the webhook's URL: http://127.0.0.1:8080/webhook locally, \
                              the API's stage URL and /webhook when deployed?";
             match webhook_answer(status, &body) {
-                // The stack's own 404 for another path (`TVCTL_URL` without `/webhook`): the
-                // URL is wrong, which the refusal alone does not say.
+                // The stack's own 404 for another path (`TVCTL_URL` without `/webhook`), or a
+                // deployment's for a route it lacks: the URL is wrong, which the refusal alone
+                // does not say.
                 WebhookAnswer::Ingest
                     if status == reqwest::StatusCode::NOT_FOUND
                         && serde_json::from_str::<Value>(&body)
@@ -1112,8 +1113,10 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     let origin = reqwest::Url::parse(&url)
                         .map(|u| u.origin().ascii_serialization())
                         .unwrap_or_default();
+                    // (A deployment's API Gateway answers a route it lacks in this shape too.)
                     err(&format!(
-                        "{shown}: no such route: the local stack's webhook is at {origin}/webhook"
+                        "{shown}: no such route: the local stack's webhook is at \
+                         {origin}/webhook; a deployment's at its stage URL and /webhook"
                     ));
                 }
                 // Refused the secret in the URL's path, which the webhook checks instead of the
