@@ -42,17 +42,15 @@ export const ACCESS_LOG_FIELDS: Record<string, string> = {
 
 export const STAGE_NAME = 'prod';
 /**
- * What API Gateway answers when it refuses a request itself, before ingest: the body ingest
- * gives (`{"error": {"code", "message"}}`, its stable codes), the status kept unless given.
- * `MISSING_AUTHENTICATION_TOKEN` is API Gateway's answer to a route that does not exist
- * ("Gateway response types for API Gateway").
+ * What API Gateway answers when it refuses a request itself, before ingest, where its default
+ * says more than ingest would: the resource policy's refusal of an address outside the
+ * allowlist names the API's ARN and tells a scanner that an allowlist exists, so it gets
+ * ingest's 401 body, the same whatever failed. The other defaults stay: their `{"message"}`
+ * bodies say what happened (`tvctl send` reads them), and a 5xx must keep saying the alert
+ * may have been queued (a timeout can come after ingest queued it).
  */
 export const GATEWAY_RESPONSES: { type: apigw.ResponseType; statusCode?: string; code: string; message: string }[] = [
   { type: apigw.ResponseType.ACCESS_DENIED, statusCode: '401', code: 'unauthorized', message: 'unauthorized' },
-  { type: apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, statusCode: '404', code: 'not_found', message: 'no such route' },
-  { type: apigw.ResponseType.THROTTLED, code: 'throttled', message: 'too many requests: the stage is throttled' },
-  { type: apigw.ResponseType.DEFAULT_4XX, code: 'refused_by_gateway', message: 'the request was refused before the webhook' },
-  { type: apigw.ResponseType.DEFAULT_5XX, code: 'gateway_error', message: 'the API failed before the webhook; resending is safe' },
 ];
 
 export const STATUS_ROUTES = ['healthcheck', 'oandastatus', 'tradovatestatus', 'coinbasestatus'] as const;
@@ -174,10 +172,8 @@ export class WebhookApi extends Concern {
         ),
       },
     });
-    // API Gateway's own refusals, in the shape ingest answers with: its defaults are free
-    // text, and the resource policy's refusal of an address outside the allowlist names the
-    // API's ARN and tells a scanner that an allowlist exists. That refusal gets ingest's 401
-    // body, the same whatever failed.
+    // API Gateway's own refusals that must not say more than ingest would (see
+    // GATEWAY_RESPONSES).
     for (const r of GATEWAY_RESPONSES) {
       api.addGatewayResponse(`Gateway${r.type.responseType}`, {
         type: r.type,

@@ -35,23 +35,16 @@ describe('WebhookApi on its own', () => {
     assert.deepEqual(paths, [...STATUS_ROUTES, 'webhook', '{secret}'].sort());
   });
 
-  it("answers API Gateway's own refusals in ingest's error shape, an address refused with ingest's 401", () => {
+  it("answers an address the resource policy refuses with ingest's 401 body; other gateway answers keep their defaults", () => {
     const responses = resources(json, 'AWS::ApiGateway::GatewayResponse').map(([, r]) => r.Properties);
     assert.equal(responses.length, GATEWAY_RESPONSES.length);
-    const byType = new Map(responses.map((p) => [p.ResponseType, p]));
-    const denied = byType.get('ACCESS_DENIED');
+    const denied = responses.find((p) => p.ResponseType === 'ACCESS_DENIED');
     assert.equal(denied.StatusCode, '401');
     assert.deepEqual(JSON.parse(denied.ResponseTemplates['application/json']), {
       error: { code: 'unauthorized', message: 'unauthorized' },
     });
-    assert.equal(byType.get('MISSING_AUTHENTICATION_TOKEN').StatusCode, '404');
-    // Throttling keeps its 429; its body names the code.
-    assert.equal(byType.get('THROTTLED').StatusCode, undefined);
-    assert.equal(JSON.parse(byType.get('THROTTLED').ResponseTemplates['application/json']).error.code, 'throttled');
-    for (const t of ['DEFAULT_4XX', 'DEFAULT_5XX']) {
-      const body = JSON.parse(byType.get(t).ResponseTemplates['application/json']);
-      assert.ok(body.error.code && body.error.message, t);
-    }
+    // A 5xx keeps API Gateway's body, which tvctl reads as "may have been queued".
+    assert.ok(!responses.some((p) => String(p.ResponseType).includes('5XX')));
   });
 
   it('throttles the stage with the configured rate and burst', () => {

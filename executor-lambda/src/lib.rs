@@ -76,11 +76,13 @@ pub type ReadUrl = Arc<
 >;
 
 /// The journal's database: opened at cold start from `JOURNAL_URL`, or, from
-/// `JOURNAL_URL_PARAM`, on its first use. The parameter is an SSM read: at cold start, one
-/// throttled or failed read would fail the container's start, and with it the whole batch,
-/// back only after the queue's visibility timeout (6 minutes), its signals expired. On first
-/// use a failed read is a journal error like any other: the executor hands its lease over and
-/// the record comes back within seconds; the next use reads the parameter again.
+/// `JOURNAL_URL_PARAM`, at the start of the first batch ([`run`]'s [`Starting`], before the
+/// venue is built, so that no signal trades while its record cannot be written). The
+/// parameter is an SSM read: at cold start, one throttled or failed read would fail the
+/// container's start, and with it the whole batch, back only after the queue's visibility
+/// timeout (6 minutes), its signals expired. At a batch's start it fails that batch's records,
+/// back within seconds, and the next batch reads the parameter again; so does any later use
+/// while it is not open.
 #[derive(Clone)]
 pub enum JournalDatabase {
     Open(journal::AnyJournal),
@@ -611,6 +613,16 @@ where
     let common = &common;
     let venue = &venue;
     let executor = Starting::new(move || async move {
+        // The journal opened first (its URL read from SSM, see `JournalDatabase`): a signal
+        // must not trade while its record cannot be written.
+        let journal = common
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|c| c.journal.clone());
+        if let Some(DeployedJournal::Database(database, _)) = &journal {
+            database.get().await.map_err(|e| e.to_string())?;
+        }
         let venue = venue().await.map_err(|e| e.to_string())?;
         let common = common
             .lock()

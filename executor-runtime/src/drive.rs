@@ -1643,6 +1643,14 @@ pub fn poll_waits(interval: Duration) -> impl Iterator<Item = Duration> {
         .build()
 }
 
+/// `wait` cut to what is left until `until`, so that a bounded wait reads once more at its
+/// bound rather than past it; `wait` whole once `until` has passed (a wait given its settle
+/// time beyond the bound goes on at its own pace, never in a busy loop).
+pub fn wait_within(wait: Duration, until: tokio::time::Instant) -> Duration {
+    let left = until.saturating_duration_since(tokio::time::Instant::now());
+    if left.is_zero() { wait } else { wait.min(left) }
+}
+
 /// Why [`read_until`] stopped without seeing what it waited for.
 enum Unseen {
     /// The broker answered a read with its rate limit: reading on every poll interval would
@@ -1683,7 +1691,8 @@ where
         if tokio::time::Instant::now() >= until {
             return Err(Unseen::TimedOut { bound, last });
         }
-        tokio::time::sleep(waits.next().unwrap_or(conv.poll_interval())).await;
+        let wait = waits.next().unwrap_or(conv.poll_interval());
+        tokio::time::sleep(wait_within(wait, until)).await;
     }
 }
 
@@ -1787,5 +1796,26 @@ async fn await_flat<V: Conversation, C: Clock + ?Sized>(
             ));
             Err(report)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The waits grow from the poll interval to four times it; a wait is cut to its bound,
+    /// and goes whole once the bound has passed.
+    #[test]
+    fn poll_waits_grow_to_a_cap_and_stop_at_their_bound() {
+        let ms = |n| Duration::from_millis(n);
+        let waits: Vec<_> = poll_waits(ms(250)).take(6).collect();
+        assert_eq!(waits[0], ms(250));
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+        assert_eq!(waits[5], ms(1000), "{waits:?}");
+        let now = tokio::time::Instant::now();
+        assert!(wait_within(ms(1000), now + ms(100)) <= ms(100));
+        assert_eq!(wait_within(ms(10), now + ms(60_000)), ms(10));
+        let past = now.checked_sub(ms(5)).unwrap_or(now);
+        assert_eq!(wait_within(ms(1000), past), ms(1000));
     }
 }

@@ -177,13 +177,18 @@ impl TradovateClient {
             Kind::Command { .. } => TvError::Unknown(what),
             Kind::Read => TvError::Unreachable(what),
         };
+        // The last penalty ticket's `p-time` and captcha, once one came.
+        let mut ticketed: Option<(Option<u64>, bool)> = None;
         for pass in 0..3 {
             // Within the stop a 429 asked for: not sent. An order command so refused never
-            // left (nothing to look up); a read is refused as the 429 itself would be.
+            // left (nothing to look up); a read is refused as the 429 itself would be. A
+            // penalty's resend so refused is that penalty: the request left, and its ticket
+            // says not carried out.
             if let Some(left) = self.stopped_for() {
-                return Err(match kind {
-                    Kind::Command { .. } => TvError::Stopped(left.as_secs().div_ceil(60)),
-                    Kind::Read => TvError::RateLimited,
+                return Err(match (ticketed, kind) {
+                    (Some((wait_secs, captcha)), _) => TvError::Penalty { wait_secs, captcha },
+                    (None, Kind::Command { .. }) => TvError::Stopped(left.as_secs().div_ceil(60)),
+                    (None, Kind::Read) => TvError::RateLimited,
                 });
             }
             let mut req = self.http.request(method.clone(), &url);
@@ -271,6 +276,7 @@ impl TradovateClient {
                 if let Some(Value::Object(map)) = body.as_mut() {
                     map.insert("p-ticket".into(), json!(ticket));
                 }
+                ticketed = Some((Some(wait_secs), captcha));
                 continue;
             }
             check_business(&value).map_err(|e| match e {

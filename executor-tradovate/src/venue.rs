@@ -551,7 +551,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     },
                 };
             }
-            tokio::time::sleep(waits.next().unwrap_or(self.settings.poll_interval)).await;
+            let wait = waits.next().unwrap_or(self.settings.poll_interval);
+            tokio::time::sleep(drive::wait_within(wait, until)).await;
         }
     }
 
@@ -577,7 +578,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             if !again || tokio::time::Instant::now() >= until {
                 return read;
             }
-            tokio::time::sleep(waits.next().unwrap_or(self.settings.poll_interval)).await;
+            let wait = waits.next().unwrap_or(self.settings.poll_interval);
+            tokio::time::sleep(drive::wait_within(wait, until)).await;
         }
     }
 

@@ -512,13 +512,27 @@ async fn a_rate_limited_broker_is_not_read_again_by_the_dashboard() {
     fake.rate_limit_for(Duration::ZERO);
     let (orders, reads) = (fake.orders().len(), fake.position_reads());
     common::post_accepted_real(&stack.base, "tradovate-mnq-short").await;
-    let until = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < until {
+    // The executor takes the signal and fails it at its first read, refused within the
+    // stop, until its receives are spent and it is dead-lettered: never sent.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
         assert_eq!(
             (fake.orders().len(), fake.position_reads()),
             (orders, reads),
             "a request went to Tradovate within the hour it asks for"
         );
+        let queues = common::get_json(&stack.base, "/local/queues").await;
+        let tradovate_queue = queues
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == "tradovate.fifo")
+            .cloned()
+            .unwrap();
+        if tradovate_queue["dead_letters"].as_array().unwrap().len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not dead-lettered: {queues:#}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let state = common::get_json(&stack.base, "/dashboard/state").await;

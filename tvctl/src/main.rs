@@ -1102,9 +1102,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             let wrong_url = "is --url the webhook's URL: http://127.0.0.1:8080/webhook locally, \
                              the API's stage URL and /webhook when deployed?";
             match webhook_answer(status, &body) {
-                // The stack's own 404 for another path (`TVCTL_URL` without `/webhook`), or a
-                // deployment's for a route it lacks: the URL is wrong, which the refusal alone
-                // does not say.
+                // The stack's own 404 for another path (`TVCTL_URL` without `/webhook`): the
+                // URL is wrong, which the refusal alone does not say.
                 WebhookAnswer::Ingest
                     if status == reqwest::StatusCode::NOT_FOUND
                         && serde_json::from_str::<Value>(&body)
@@ -1113,10 +1112,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     let origin = reqwest::Url::parse(&url)
                         .map(|u| u.origin().ascii_serialization())
                         .unwrap_or_default();
-                    // (A deployment's API Gateway answers a route it lacks in this shape too.)
                     err(&format!(
-                        "{shown}: no such route: the local stack's webhook is at \
-                         {origin}/webhook; a deployment's at its stage URL and /webhook"
+                        "{shown}: no such route: the local stack's webhook is at {origin}/webhook"
                     ));
                 }
                 // Refused the secret in the URL's path, which the webhook checks instead of the
@@ -1505,7 +1502,12 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             // Only the local stack has queues and settings to show; a deployed API answers 404
             // there.
             let queues = get_json(&format!("{base}/local/queues")).await.ok();
-            let settings = get_json(&format!("{base}/local/settings")).await.ok();
+            // Asked only of a stack that has queues: a deployment's 404 counts as a refusal
+            // in its refused-ratio alarm.
+            let settings = match &queues {
+                Some(_) => get_json(&format!("{base}/local/settings")).await.ok(),
+                None => None,
+            };
             let degraded = brokers.iter().any(|b| b["status"] == "degraded");
             if json {
                 out_json(
