@@ -794,6 +794,27 @@ pub struct Live {
     pub real_reads: RealReads,
 }
 
+/// Coinbase holds coins, not a position per product: a product's position is its base
+/// currency's balance, so two products of one coin (`BTC-USD`, `BTC-EUR`) would show the same
+/// coins twice. Keeps one product of each coin: the first in `products` (given latest first)
+/// with a cost basis (its fills explain the coins), else the first.
+fn one_product_per_coin<'a>(
+    products: Vec<&'a String>,
+    costs: &BTreeMap<(Broker, String), CostBasis>,
+) -> Vec<&'a String> {
+    let traded = |p: &String| costs.contains_key(&(Broker::Coinbase, p.clone()));
+    let (mut first, rest): (Vec<_>, Vec<_>) = products.into_iter().partition(|p| traded(p));
+    first.extend(rest);
+    let mut coins = std::collections::HashSet::new();
+    first
+        .into_iter()
+        .filter(|p| {
+            shared::routing::coinbase_currencies(p)
+                .is_none_or(|(base, _)| coins.insert(base.to_owned()))
+        })
+        .collect()
+}
+
 /// The currency a position's P&L is in: the quote currency of `EUR_USD` or `BTC-USD`, USD
 /// for a futures contract whose point value is known (`shared::contract_specs`), else points.
 fn pnl_unit(broker: Broker, instrument: &str) -> String {
@@ -895,7 +916,10 @@ impl Live {
         }
         let mut instruments: Vec<(&String, Option<DateTime<Utc>>)> = latest.into_iter().collect();
         instruments.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        let instruments: Vec<&String> = instruments.into_iter().map(|(i, _)| i).collect();
+        let mut instruments: Vec<&String> = instruments.into_iter().map(|(i, _)| i).collect();
+        if broker == Broker::Coinbase {
+            instruments = one_product_per_coin(instruments, costs);
+        }
         // Nothing asked of the broker: no read time, so an empty list does not pass for a
         // read that found the account flat.
         if instruments.is_empty() {
@@ -1117,13 +1141,23 @@ impl Live {
             None => out.push(real.remove(&Broker::Coinbase).unwrap_or(Value::Null)),
             Some(spot) => {
                 let wallet = spot.balances();
-                // Products are known from the alerts; a product's position is its base balance.
-                let products: std::collections::BTreeSet<&String> = last
-                    .keys()
-                    .chain(costs.keys())
-                    .filter(|(b, _)| *b == Broker::Coinbase)
-                    .map(|(_, i)| i)
-                    .collect();
+                // Products are known from the alerts; a product's position is its base balance,
+                // shown once per coin (`one_product_per_coin`).
+                let mut latest: BTreeMap<&String, Option<DateTime<Utc>>> = BTreeMap::new();
+                for ((b, i), (t, _)) in &last {
+                    if *b == Broker::Coinbase {
+                        latest.insert(i, Some(*t));
+                    }
+                }
+                for (b, i) in costs.keys() {
+                    if *b == Broker::Coinbase {
+                        latest.entry(i).or_insert(None);
+                    }
+                }
+                let mut products: Vec<_> = latest.into_iter().collect();
+                products.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+                let products =
+                    one_product_per_coin(products.into_iter().map(|(p, _)| p).collect(), &costs);
                 let rows: Vec<_> = products
                     .into_iter()
                     .filter_map(|p| {

@@ -209,6 +209,56 @@ async fn events_bring_the_signal_its_leg_and_the_position_as_they_happen() {
     }
 }
 
+/// Coins bought on BTC-USD, then an alert on BTC-EUR (refused by the paper wallet, which
+/// holds no EUR): the page shows the coins once, under the product whose fills explain them,
+/// not a second time under BTC-EUR (which read as twice the coins held).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coins_held_are_shown_once_whatever_products_were_alerted() {
+    let stack = common::start().await;
+    let base = stack.base.as_str();
+    let (status, body) = common::post(base, "coinbase-btcusd-long").await;
+    assert_eq!(status, 200, "{body}");
+    let mut eur: Value = serde_json::from_str(&common::alert(
+        "coinbase-btcusd-long",
+        local_stack::LOCAL_SECRET,
+    ))
+    .unwrap();
+    eur["market_data"]["symbol"] = serde_json::json!("BTCEUR");
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/webhook"))
+        .body(eur.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let state = loop {
+        let state = common::get_json(base, "/dashboard/state").await;
+        let done = state["signals"]
+            .as_array()
+            .is_some_and(|s| s.len() == 2 && s.iter().all(|s| s["status"] != "executing"));
+        if done {
+            break state;
+        }
+        assert!(Instant::now() < deadline, "not executed: {state:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let coinbase = state["status"]["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["broker"] == "coinbase")
+        .cloned()
+        .unwrap();
+    let rows: Vec<&str> = coinbase["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["instrument"].as_str())
+        .collect();
+    assert_eq!(rows, ["BTC-USD"], "{coinbase:#}");
+}
+
 /// With a real Coinbase configured (the HTTP fake of its Advanced Trade API, which verifies
 /// each request's JWT), `GET /local/positions` (`tvctl positions`) gives the account's holding
 /// read from the broker: never the paper wallet's balances, which it gave before.
