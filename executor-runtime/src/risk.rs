@@ -225,14 +225,26 @@ fn is_dash(c: char) -> bool {
 /// 17:00 to Friday 16:00, as futures sessions run); a start equal to its end is refused.
 /// The end is exclusive (`07:00-20:00` takes entries up to 19:59:59), and `24:00` ends a
 /// window at the close of its day (`Sat 00:00-24:00` is the whole Saturday).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Window {
+    /// As written in the settings (spaces trimmed), for the refusal that names it.
+    text: String,
     days: Vec<Weekday>,
     start: NaiveTime,
     /// `None`: `24:00`, the end of the day the window opens.
     end: Option<NaiveTime>,
     zone: Option<Tz>,
 }
+
+/// Two windows are equal when they open at the same times, however each was written.
+impl PartialEq for Window {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.days, self.start, self.end, self.zone)
+            == (&other.days, other.start, other.end, other.zone)
+    }
+}
+
+impl Eq for Window {}
 
 impl Window {
     /// Parses `<days> <HH:MM>-<HH:MM> [<IANA zone>]`; days are `Mon`..`Sun`, ranges
@@ -327,6 +339,7 @@ impl Window {
             }
         }
         Ok(Self {
+            text: text.split_whitespace().collect::<Vec<_>>().join(" "),
             days: out,
             start,
             end,
@@ -480,13 +493,15 @@ pub enum Refusal {
     },
     /// An entry at a time outside every one of the instrument's windows.
     #[error(
-        "{instrument}: entries are outside its trading windows at {} (windows in its executor's risk settings: {})",
+        "{instrument}: entries are outside its trading windows ({windows}) at {} (windows in its executor's risk settings: {})",
         at.format("%Y-%m-%d %H:%M:%S UTC"),
         settings_of(class)
     )]
     OutsideTradingWindow {
         /// The instrument, as the broker names it.
         instrument: String,
+        /// Its windows as written in the settings, `; `-separated.
+        windows: String,
         /// Its asset class's name ([`AssetClass::as_str`]): which executor's settings.
         class: &'static str,
         /// The time checked: the executor's start on the signal (UTC).
@@ -1202,6 +1217,12 @@ impl RiskConfig {
         if is_entry && !risk.windows.is_empty() && !risk.windows.iter().any(|w| w.contains(now)) {
             return Err(Refusal::OutsideTradingWindow {
                 instrument: name.to_owned(),
+                windows: risk
+                    .windows
+                    .iter()
+                    .map(|w| w.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
                 class: class.as_str(),
                 at: now,
             });
@@ -2154,10 +2175,18 @@ windows = ["Mon-Fri 07:00-20:00"]
         let saturday: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
         let monday: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
         use shared::Action::*;
-        assert!(matches!(
-            risk.check(&intent(LongEntry, None), saturday),
-            Err(Refusal::OutsideTradingWindow { .. })
-        ));
+        let refused = risk.check(&intent(LongEntry, None), saturday).unwrap_err();
+        assert!(
+            matches!(refused, Refusal::OutsideTradingWindow { .. }),
+            "{refused}"
+        );
+        // The refusal names the windows, as written in the settings.
+        assert!(
+            refused.to_string().contains(
+                "outside its trading windows (Mon-Fri 07:00-20:00) at 2026-11-28 12:00:00 UTC"
+            ),
+            "{refused}"
+        );
         for exit in [LongExit, ShortExit, Flatten] {
             assert!(risk.check(&intent(exit, None), saturday).is_ok(), "{exit}");
             // Nor does an alert's quantity over `max_override` hold an exit back.

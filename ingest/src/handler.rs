@@ -358,7 +358,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         if contains_any_case(&canonical.to_string(), secret) {
             return Err(IngestError::Alert(AlertError::InvalidField {
                 field: "a key or number of the alert".into(),
-                expected: "free of the webhook secret",
+                expected: "free of the webhook secret".into(),
             }));
         }
         if fields.is_empty() {
@@ -372,7 +372,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         valid.alert = serde_json::from_value(alert).map_err(|_| {
             IngestError::Alert(AlertError::InvalidField {
                 field: fields.join(", "),
-                expected: "free of the webhook secret",
+                expected: "free of the webhook secret".into(),
             })
         })?;
         valid.canonical = canonical.to_string();

@@ -322,8 +322,11 @@ impl ValidatedAlert {
         {
             return Err(invalid(
                 "quantity",
-                "a whole number of contracts: the alert routes to a futures contract, traded at \
-                 Tradovate in whole contracts",
+                format!(
+                    "a whole number of contracts, not {}: the alert routes to a futures \
+                     contract, traded at Tradovate in whole contracts",
+                    self.alert.quantity.unwrap_or_default().normalize()
+                ),
             ));
         }
         Ok(route)
@@ -371,7 +374,8 @@ fn misplaced_keys(root: &serde_json::Map<String, Value>) -> Result<(), AlertErro
                 return Err(AlertError::InvalidField {
                     field: field(),
                     expected: "written in lower case, as documented (keys are case-sensitive: \
-                               as written it would be ignored)",
+                               as written it would be ignored)"
+                        .into(),
                 });
             }
         }
@@ -390,7 +394,8 @@ fn misplaced_keys(root: &serde_json::Map<String, Value>) -> Result<(), AlertErro
             return Err(AlertError::InvalidField {
                 field,
                 expected: "at the top level of the alert (anywhere else `quantity` would be \
-                           ignored and the configured size traded)",
+                           ignored and the configured size traded)"
+                    .into(),
             });
         }
     }
@@ -578,7 +583,8 @@ impl RawAlert {
         if canonical.contains(['\u{FFFE}', '\u{FFFF}']) {
             return Err(AlertError::InvalidField {
                 field: "body".into(),
-                expected: "free of the characters U+FFFE and U+FFFF, which the queue cannot carry",
+                expected: "free of the characters U+FFFE and U+FFFF, which the queue cannot carry"
+                    .into(),
             });
         }
         let signal_id = SignalId::of_canonical(&canonical);
@@ -590,10 +596,10 @@ impl RawAlert {
     }
 }
 
-fn invalid(field: &str, expected: &'static str) -> AlertError {
+fn invalid(field: &str, expected: impl Into<std::borrow::Cow<'static, str>>) -> AlertError {
     AlertError::InvalidField {
         field: field.to_owned(),
-        expected,
+        expected: expected.into(),
     }
 }
 

@@ -128,8 +128,9 @@ pub enum AlertError {
     InvalidField {
         /// Dotted path of the field (`signal.type`), or `body` for the whole body.
         field: String,
-        /// What was wanted, e.g. `a string` or `one of ENTRY, EXIT, FLATTEN`.
-        expected: &'static str,
+        /// What was wanted, e.g. `a string` or `one of ENTRY, EXIT, FLATTEN`; it may quote the
+        /// value given where that is a number (never a text the sender wrote).
+        expected: std::borrow::Cow<'static, str>,
     },
     /// Values still hold a TradingView `{{...}}` placeholder, quoted or not: the alert was
     /// sent from a template. Code `unsubstituted_placeholder`, HTTP 422.

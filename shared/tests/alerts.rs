@@ -1142,7 +1142,7 @@ fn a_fractional_futures_entry_quantity_is_refused_at_the_webhook() {
         assert_eq!(err.code(), ErrorCode::InvalidField, "{err}");
         let message = err.to_string();
         assert!(
-            message.contains("quantity") && message.contains("whole number of contracts"),
+            message.contains("quantity") && message.contains("whole number of contracts, not 0.5"),
             "{message}"
         );
     }
