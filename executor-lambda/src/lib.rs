@@ -77,7 +77,7 @@ pub type ReadUrl = Arc<
 
 /// The journal's database: opened at cold start from `JOURNAL_URL`, or, from
 /// `JOURNAL_URL_PARAM`, at the start of the first batch ([`run`]'s [`Starting`], before the
-/// venue is built, so that no signal trades while its record cannot be written). The
+/// venue is built, so that no signal trades while the journal's URL is unknown). The
 /// parameter is an SSM read: at cold start, one throttled or failed read would fail the
 /// container's start, and with it the whole batch, back only after the queue's visibility
 /// timeout (6 minutes), its signals expired. At a batch's start it fails that batch's records,
@@ -613,8 +613,9 @@ where
     let common = &common;
     let venue = &venue;
     let executor = Starting::new(move || async move {
-        // The journal opened first (its URL read from SSM, see `JournalDatabase`): a signal
-        // must not trade while its record cannot be written.
+        // The journal opened first (its URL read from SSM and parsed, see `JournalDatabase`):
+        // no signal trades while the journal's URL is not known. (The database itself is
+        // connected on first use; a write that fails then hands the lease over, as before.)
         let journal = common
             .lock()
             .unwrap_or_else(|e| e.into_inner())

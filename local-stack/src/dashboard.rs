@@ -797,12 +797,16 @@ pub struct Live {
 /// Coinbase holds coins, not a position per product: a product's position is its base
 /// currency's balance, so two products of one coin (`BTC-USD`, `BTC-EUR`) would show the same
 /// coins twice. Keeps one product of each coin: the first in `products` (given latest first)
-/// with a cost basis (its fills explain the coins), else the first.
+/// whose fills leave coins held (they explain the balance), else the first.
 fn one_product_per_coin<'a>(
     products: Vec<&'a String>,
     costs: &BTreeMap<(Broker, String), CostBasis>,
 ) -> Vec<&'a String> {
-    let traded = |p: &String| costs.contains_key(&(Broker::Coinbase, p.clone()));
+    let traded = |p: &String| {
+        costs
+            .get(&(Broker::Coinbase, p.clone()))
+            .is_some_and(|c| !c.net.is_zero())
+    };
     let (mut first, rest): (Vec<_>, Vec<_>) = products.into_iter().partition(|p| traded(p));
     first.extend(rest);
     let mut coins = std::collections::HashSet::new();

@@ -1499,11 +1499,11 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             for broker in ["oanda", "tradovate", "coinbase"] {
                 brokers.push(broker_status(&base, broker).await?);
             }
-            // Only the local stack has queues and settings to show; a deployed API answers 404
-            // there.
+            // Only the local stack has queues and settings to show; a deployed API refuses the
+            // path.
             let queues = get_json(&format!("{base}/local/queues")).await.ok();
-            // Asked only of a stack that has queues: a deployment's 404 counts as a refusal
-            // in its refused-ratio alarm.
+            // Asked only of a stack that has queues: each refusal by a deployment counts in
+            // its refused-ratio alarm.
             let settings = match &queues {
                 Some(_) => get_json(&format!("{base}/local/settings")).await.ok(),
                 None => None,
