@@ -204,6 +204,56 @@ async fn a_login_resent_after_a_penalty_counts_against_the_login_limit() {
     assert_eq!((fake.logins(), fake.login_requests()), (1, 2));
 }
 
+/// An order command's penalty is waited out to be resent with its ticket; a 429 met by
+/// another request of the process meanwhile starts the stop, and the resend is not sent: the
+/// command ends with its penalty (it left, and the ticket says not carried out), not as a
+/// command that never left.
+#[tokio::test]
+async fn a_penalty_resend_within_a_429_stop_is_not_sent_and_stays_the_penalty() {
+    use executor_tradovate::error::TvError;
+    use executor_tradovate::models::AccountId;
+    use executor_tradovate::models::{OrderAction, PlaceOrder};
+    use support::fake_tradovate::{ACCOUNT_ID, ACCOUNT_NAME, Fault};
+    let fake = FakeTradovate::start(t0()).await;
+    let client = support::client(&fake);
+    let token = client
+        .request_token(&support::credentials())
+        .await
+        .unwrap()
+        .access_token;
+    fake.script(Fault::Penalty(1));
+    let order = PlaceOrder {
+        account_spec: ACCOUNT_NAME,
+        account_id: AccountId(ACCOUNT_ID),
+        cl_ord_id: "tv-penalty-o",
+        action: OrderAction::Buy,
+        symbol: "ESZ6",
+        order_qty: 1,
+        order_type: "Market",
+        is_automated: true,
+    };
+    let send = client.place_market_order(&token, &order, std::time::Duration::from_secs(5));
+    let meanwhile = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        fake.rate_limit_for(std::time::Duration::from_secs(3600));
+        client.accounts(&token).await
+    };
+    let (sent, read) = tokio::join!(send, meanwhile);
+    assert!(matches!(read, Err(TvError::RateLimited)), "{read:?}");
+    assert!(
+        matches!(
+            sent,
+            Err(TvError::Penalty {
+                wait_secs: Some(1),
+                ..
+            })
+        ),
+        "{sent:?}"
+    );
+    assert_eq!(fake.orders().len(), 0);
+    assert_eq!(fake.rate_limited_answers(), 1, "only the read met the 429");
+}
+
 #[tokio::test]
 async fn credentials_and_managers_never_print_secrets() {
     let fake = FakeTradovate::start(t0()).await;
