@@ -120,6 +120,8 @@ struct Inner {
     created_per_client_id: HashMap<String, usize>,
     /// `transactions/sinceid` lists at most this many ([`FakeOanda::cap_since`]).
     since_cap: Option<usize>,
+    /// A `transactions/idrange` page lists at most this many ([`FakeOanda::cap_pages`]).
+    page_cap: Option<usize>,
     /// The account's balance in its home currency (USD) once a test set one
     /// ([`FakeOanda::set_balance`]): margin is then counted and enforced. `None`: the summary
     /// reports a fixed 100,000 USD available and positions no `marginUsed`, and orders are
@@ -203,6 +205,13 @@ impl FakeOanda {
     /// client must not take what the list leaves out for nothing.
     pub fn cap_since(&self, n: usize) {
         self.lock().since_cap = Some(n);
+    }
+
+    /// A `transactions/idrange` page lists at most `n` (at least 1) transactions of its range, while the
+    /// paged query's `count` still counts them all: a page cut short, which a client must not
+    /// take for the whole list.
+    pub fn cap_pages(&self, n: usize) {
+        self.lock().page_cap = Some(n);
     }
 
     /// The next `n` GET requests whose path contains `part` (`/transactions`) answer 503.
@@ -1261,6 +1270,11 @@ async fn transactions_idrange(
             &mut inner,
             format!("transactions/idrange needs TransactionIDs, got {from:?}..{to:?}"),
         );
+    };
+    let b = match inner.page_cap {
+        // At least the range's first: an empty range is no page.
+        Some(n) => b.min(a.saturating_add(n.max(1) as u64).saturating_sub(1)),
+        None => b,
     };
     transaction_list(&inner, a..=b)
 }

@@ -732,6 +732,29 @@ async fn a_takeover_whose_transaction_page_answers_404_ends_unknown() {
     assert_eq!(dlq.messages().len(), 1);
 }
 
+/// The same when a page holds fewer transactions than the paged query's `count`: a list cut
+/// short is not taken for the whole one.
+#[tokio::test]
+async fn a_takeover_whose_transaction_pages_fall_short_of_their_count_ends_unknown() {
+    let mut h = harness().await;
+    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
+        "oanda-dlq",
+        h.clock.clone(),
+    ));
+    h.executor.dead_letters = Some(dlq.clone());
+    let i = intent(Action::LongEntry, 1);
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&i).await.is_err());
+    h.journal.set_down(false);
+    h.clock.advance(Duration::seconds(2));
+    // The earlier attempt's order and its fill: a page of one holds the order alone.
+    h.fake.cap_pages(1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.order_requests().len(), 1, "nothing sent again");
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(reason.contains("the list is not whole"), "{reason}");
+}
+
 #[tokio::test]
 async fn stale_kill_switched_and_oversized_signals_are_refused_without_orders() {
     let h = harness().await;
