@@ -659,13 +659,14 @@ async fn a_crash_between_acceptance_and_the_journal_write_still_makes_one_order(
     assert_eq!(legs[0].outcome, Outcome::Filled);
 }
 
-/// A takeover that cannot read the earlier attempt's transactions sends nothing and ends
-/// `unknown`: journaled with why, alarmed and dead-lettered, its lease kept. (Sent back
-/// through the queue, its redeliveries seconds apart ended in the dead-letter queue with no
-/// journal row and no alarm while the order had filled; planned from the position alone, it
-/// read the long as already there.) The operator's replay takes over and journals the fill.
-#[tokio::test]
-async fn a_takeover_that_cannot_read_the_transactions_ends_unknown_and_a_replay_finds_the_fill() {
+/// A long entry whose order filled and whose journal write failed (the record keeps its
+/// lease), two seconds on: what a takeover meets. With a dead-letter queue for an unknown
+/// outcome.
+async fn filled_unjournaled() -> (
+    support::Harness,
+    shared::message::OrderIntent,
+    std::sync::Arc<test_kit::fifo::MemoryFifoQueue<shared::clock::ManualClock>>,
+) {
     let mut h = harness().await;
     let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
         "oanda-dlq",
@@ -677,6 +678,17 @@ async fn a_takeover_that_cannot_read_the_transactions_ends_unknown_and_a_replay_
     assert!(h.executor.execute(&i).await.is_err());
     h.journal.set_down(false);
     h.clock.advance(Duration::seconds(2));
+    (h, i, dlq)
+}
+
+/// A takeover that cannot read the earlier attempt's transactions sends nothing and ends
+/// `unknown`: journaled with why, alarmed and dead-lettered, its lease kept. (Sent back
+/// through the queue, its redeliveries seconds apart ended in the dead-letter queue with no
+/// journal row and no alarm while the order had filled; planned from the position alone, it
+/// read the long as already there.) The operator's replay takes over and journals the fill.
+#[tokio::test]
+async fn a_takeover_that_cannot_read_the_transactions_ends_unknown_and_a_replay_finds_the_fill() {
+    let (h, i, dlq) = filled_unjournaled().await;
     h.fake.fail_reads("/transactions", 100);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
     assert!(h.journal.orders(&i.signal_id).await.unwrap().is_empty());
@@ -705,17 +717,7 @@ async fn a_takeover_that_cannot_read_the_transactions_ends_unknown_and_a_replay_
 /// position alone and journaled the earlier attempt's fill as nothing.
 #[tokio::test]
 async fn a_takeover_whose_transaction_page_answers_404_ends_unknown() {
-    let mut h = harness().await;
-    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
-        "oanda-dlq",
-        h.clock.clone(),
-    ));
-    h.executor.dead_letters = Some(dlq.clone());
-    let i = intent(Action::LongEntry, 1);
-    h.journal.set_down(true);
-    assert!(h.executor.execute(&i).await.is_err());
-    h.journal.set_down(false);
-    h.clock.advance(Duration::seconds(2));
+    let (h, i, dlq) = filled_unjournaled().await;
     h.fake.fail_reads_with(
         "/transactions/idrange",
         100,
@@ -736,17 +738,7 @@ async fn a_takeover_whose_transaction_page_answers_404_ends_unknown() {
 /// short is not taken for the whole one.
 #[tokio::test]
 async fn a_takeover_whose_transaction_pages_fall_short_of_their_count_ends_unknown() {
-    let mut h = harness().await;
-    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
-        "oanda-dlq",
-        h.clock.clone(),
-    ));
-    h.executor.dead_letters = Some(dlq.clone());
-    let i = intent(Action::LongEntry, 1);
-    h.journal.set_down(true);
-    assert!(h.executor.execute(&i).await.is_err());
-    h.journal.set_down(false);
-    h.clock.advance(Duration::seconds(2));
+    let (h, i, dlq) = filled_unjournaled().await;
     // The earlier attempt's order and its fill: a page of one holds the order alone.
     h.fake.cap_pages(1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
