@@ -662,32 +662,45 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A journal whose URL is in a parameter is read when first used: a failed read is that
-    /// call's journal error (named by the parameter, its text without the URL), and the next
-    /// call reads the parameter again; once opened, it is not read again.
+    /// call's journal error (named by the parameter), and the next call reads the parameter
+    /// again; a URL that is not a journal's is an error that does not show it (it holds the
+    /// password); once opened, the parameter is not read again.
     #[tokio::test]
     async fn a_journal_url_parameter_is_read_on_first_use_and_again_after_a_failure() {
         let reads = Arc::new(AtomicUsize::new(0));
         let counted = reads.clone();
-        // Refuses connections: the database's own error, once the URL is read.
+        // Refuses connections: once opened, each call meets the invocation's deadline.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "postgres://journal:pw-in-url@{}/journal",
-            closed.local_addr().unwrap()
-        );
+        let at = closed.local_addr().unwrap();
         drop(closed);
         let read: ReadUrl = Arc::new(move || {
             let n = counted.fetch_add(1, Ordering::SeqCst);
-            let url = url.clone();
             Box::pin(async move {
                 match n {
                     0 => Err("ThrottlingException: Rate exceeded".to_owned()),
-                    _ => Ok(secrecy::SecretString::from(url)),
+                    // Refused by the journal while it parses the URL.
+                    1 => Ok(secrecy::SecretString::from(format!(
+                        "postgres://journal:pw-in-url@{at}/journal?sslmode=sometimes"
+                    ))),
+                    _ => Ok(secrecy::SecretString::from(format!(
+                        "postgres://journal:pw-in-url@{at}/journal"
+                    ))),
                 }
             })
         });
         let database = JournalDatabase::deferred("/tv/journal-url", read);
         assert_eq!(reads.load(Ordering::SeqCst), 0, "not read before first use");
-        let journal = DeployedJournal::Database(database, InvocationDeadline::default());
+        let deadline = InvocationDeadline::default();
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a Lambda-style deadline is a wall-clock instant"
+        )]
+        let now = std::time::SystemTime::now();
+        // Each call given up a second in, not after the pool's 30 s wait.
+        deadline.set(Some(
+            now + JOURNAL_DEADLINE_MARGIN + std::time::Duration::from_secs(1),
+        ));
+        let journal = DeployedJournal::Database(database, deadline.clone());
         let id = shared::SignalId::of_canonical("deferred");
         let err = journal.orders(&id).await.unwrap_err();
         assert!(
@@ -695,12 +708,30 @@ mod tests {
                 && err.reason.contains("Rate exceeded"),
             "{err}"
         );
-        // Read again, opened (the pool connects lazily), then the database's own error.
         let err = journal.orders(&id).await.unwrap_err();
+        assert!(
+            err.reason
+                .starts_with("JOURNAL_URL_PARAM (/tv/journal-url): "),
+            "{err}"
+        );
         assert!(!err.reason.contains("pw-in-url"), "{err}");
+        // Read a third time, opened (the pool connects lazily), then kept.
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a Lambda-style deadline is a wall-clock instant"
+        )]
+        let now = std::time::SystemTime::now();
+        deadline.set(Some(
+            now + JOURNAL_DEADLINE_MARGIN + std::time::Duration::from_secs(1),
+        ));
+        assert!(journal.orders(&id).await.is_err());
         assert!(!format!("{journal:?}").contains("pw-in-url"));
-        let _ = journal.orders(&id).await;
-        assert_eq!(reads.load(Ordering::SeqCst), 2, "read once more, then kept");
+        assert!(journal.orders(&id).await.is_err());
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            3,
+            "opened once read whole, then kept"
+        );
     }
 
     /// A journal whose database takes the connection and never answers (a paused Aurora

@@ -395,9 +395,9 @@ impl OandaClient {
             out.extend(page.transactions);
         }
         match found.count {
-            Some(count) if count != out.len() as u64 => Err(OandaError::Unreachable(format!(
-                "the transactions since {at} are {count} by OANDA's count, and its pages held \
-                 {}: the list is not whole",
+            Some(count) if count != out.len() as u64 => Err(OandaError::Incomplete(format!(
+                "the transactions since {at} are {count} by the query's count, and its pages \
+                 held {}",
                 out.len()
             ))),
             _ => Ok(out),

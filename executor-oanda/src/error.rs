@@ -33,6 +33,10 @@ pub enum OandaError {
     RateLimited {
         retry_after: Option<std::time::Duration>,
     },
+    /// OANDA answered, but its answer disagrees with itself (transaction pages that do not
+    /// hold the query's `count`): a list that cannot be taken as whole.
+    #[error("OANDA's answer is not whole: {0}")]
+    Incomplete(String),
     /// The base URL refused before any request (see `executor_runtime::http::check_base_url`).
     #[error("{0}")]
     BaseUrl(String),
@@ -50,6 +54,7 @@ impl OandaError {
             Self::Unknown(_)
             | Self::NotSent(_)
             | Self::Unreachable(_)
+            | Self::Incomplete(_)
             | Self::RateLimited { .. } => true,
             Self::Api { status, .. } => *status == 429 || *status >= 500,
             Self::BaseUrl(_) | Self::NoAccount(_) => false,

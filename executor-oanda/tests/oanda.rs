@@ -744,7 +744,10 @@ async fn a_takeover_whose_transaction_pages_fall_short_of_their_count_ends_unkno
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
     assert_eq!(h.fake.order_requests().len(), 1, "nothing sent again");
     let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
-    assert!(reason.contains("the list is not whole"), "{reason}");
+    assert!(
+        reason.contains("OANDA's answer is not whole") && reason.contains("pages held 1"),
+        "{reason}"
+    );
     assert_eq!(dlq.messages().len(), 1);
 }
 

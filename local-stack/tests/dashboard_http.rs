@@ -569,7 +569,7 @@ async fn a_rate_limited_broker_is_not_read_again_by_the_dashboard() {
         assert_eq!(
             (fake.orders().len(), fake.position_reads()),
             (orders, reads),
-            "a request went to Tradovate within the hour it asks for"
+            "an order or a position read went to Tradovate within the hour it asks for"
         );
         let queues = common::get_json(&stack.base, "/local/queues").await;
         let tradovate_queue = queues
