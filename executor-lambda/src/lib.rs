@@ -661,6 +661,18 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Sets `deadline` so that a journal call has `secs` seconds left from now.
+    fn journal_time_left(deadline: &InvocationDeadline, secs: u64) {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a Lambda-style deadline is a wall-clock instant"
+        )]
+        let now = std::time::SystemTime::now();
+        deadline.set(Some(
+            now + JOURNAL_DEADLINE_MARGIN + std::time::Duration::from_secs(secs),
+        ));
+    }
+
     /// A journal whose URL is in a parameter is read when first used: a failed read is that
     /// call's journal error (named by the parameter), and the next call reads the parameter
     /// again; a URL that is not a journal's is an error that does not show it (it holds the
@@ -691,15 +703,8 @@ mod tests {
         let database = JournalDatabase::deferred("/tv/journal-url", read);
         assert_eq!(reads.load(Ordering::SeqCst), 0, "not read before first use");
         let deadline = InvocationDeadline::default();
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "a Lambda-style deadline is a wall-clock instant"
-        )]
-        let now = std::time::SystemTime::now();
         // Each call given up a second in, not after the pool's 30 s wait.
-        deadline.set(Some(
-            now + JOURNAL_DEADLINE_MARGIN + std::time::Duration::from_secs(1),
-        ));
+        journal_time_left(&deadline, 1);
         let journal = DeployedJournal::Database(database, deadline.clone());
         let id = shared::SignalId::of_canonical("deferred");
         let err = journal.orders(&id).await.unwrap_err();
@@ -716,14 +721,7 @@ mod tests {
         );
         assert!(!err.reason.contains("pw-in-url"), "{err}");
         // Read a third time, opened (the pool connects lazily), then kept.
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "a Lambda-style deadline is a wall-clock instant"
-        )]
-        let now = std::time::SystemTime::now();
-        deadline.set(Some(
-            now + JOURNAL_DEADLINE_MARGIN + std::time::Duration::from_secs(1),
-        ));
+        journal_time_left(&deadline, 1);
         assert!(journal.orders(&id).await.is_err());
         assert!(!format!("{journal:?}").contains("pw-in-url"));
         assert!(journal.orders(&id).await.is_err());
@@ -749,14 +747,7 @@ mod tests {
         let database = journal::AnyJournal::connect(&url).await.unwrap();
         let deadline = InvocationDeadline::default();
         let journal = DeployedJournal::Database(JournalDatabase::Open(database), deadline.clone());
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "a Lambda-style deadline is a wall-clock instant"
-        )]
-        let now = std::time::SystemTime::now();
-        deadline.set(Some(
-            now + JOURNAL_DEADLINE_MARGIN + std::time::Duration::from_secs(2),
-        ));
+        journal_time_left(&deadline, 2);
         let started = std::time::Instant::now();
         let read = journal
             .orders(&shared::SignalId::of_canonical("silent"))

@@ -1045,6 +1045,23 @@ mod tests {
         (clock, venue, journal, executor)
     }
 
+    /// A request for `signal` at `t0` as a first attempt makes it: one unit, 30 s of budget,
+    /// a notional cap of 1,000,000, free to send.
+    fn request(signal: &OrderIntent, t0: DateTime<Utc>) -> ExecRequest<'_> {
+        ExecRequest {
+            intent: signal,
+            size: Size::Quantity(Decimal::ONE),
+            deadline: t0 + Duration::seconds(30),
+            max_notional: Decimal::from(1_000_000),
+            max_position: None,
+            takeover: false,
+            may_send: true,
+            refused: None,
+            gate: None,
+            journaled: &[],
+        }
+    }
+
     fn intent(at: DateTime<Utc>) -> OrderIntent {
         OrderIntent {
             version: INTENT_VERSION,
@@ -1685,16 +1702,10 @@ mod tests {
             ..intent(t0)
         };
         let req = ExecRequest {
-            intent: &signal,
             size,
-            deadline: t0 + Duration::seconds(30),
-            max_notional: Decimal::from(1_000_000),
-            max_position: None,
             takeover: true,
             may_send,
-            refused: None,
-            gate: None,
-            journaled: &[],
+            ..request(&signal, t0)
         };
         let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req).await;
         let execution = done.unwrap_or_else(|e| panic!("{e:?}"));
@@ -1731,16 +1742,8 @@ mod tests {
             ..intent(t0)
         };
         let req = ExecRequest {
-            intent: &signal,
-            size: Size::Quantity(Decimal::ONE),
-            deadline: t0 + Duration::seconds(30),
             max_notional: Decimal::from(1_000_000_000),
-            max_position: None,
-            takeover: false,
-            may_send: true,
-            refused: None,
-            gate: None,
-            journaled: &[],
+            ..request(&signal, t0)
         };
         let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req).await;
         let nothing = done.expect_err("nothing was sent: it comes back");
@@ -1776,16 +1779,8 @@ mod tests {
             ..intent(t0)
         };
         let req = ExecRequest {
-            intent: &signal,
-            size: Size::Quantity(Decimal::ONE),
-            deadline: t0 + Duration::seconds(30),
-            max_notional: Decimal::from(1_000_000),
-            max_position: None,
             takeover: true,
-            may_send: true,
-            refused: None,
-            gate: None,
-            journaled: &[],
+            ..request(&signal, t0)
         };
         let execution = crate::drive::execute(&broker, &ManualClock::new(t0), &req)
             .await
@@ -1930,18 +1925,7 @@ mod tests {
             };
             let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
             let signal = intent(t0);
-            let req = ExecRequest {
-                intent: &signal,
-                size: Size::Quantity(Decimal::ONE),
-                deadline: t0 + Duration::seconds(30),
-                max_notional: Decimal::from(1_000_000),
-                max_position: None,
-                takeover: false,
-                may_send: true,
-                refused: None,
-                gate: None,
-                journaled: &[],
-            };
+            let req = request(&signal, t0);
             let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req)
                 .await
                 .unwrap_or_else(|e| panic!("{e:?}"));
