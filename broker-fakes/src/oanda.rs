@@ -11,13 +11,17 @@
 //!   <https://developer.oanda.com/rest-live-v20/account-ep/> (`summary`, `instruments`) and
 //!   <https://developer.oanda.com/rest-live-v20/best-practices/> (request rate limits).
 //!
-//! It keeps netting or hedging positions, checks every request the way the API documents it
+//! It keeps netting or hedging positions and the open trades behind them (closed oldest
+//! first, each with the `tradeClientExtensions.id` of the order that opened it, which a
+//! second order naming that id while the trade is open finds taken:
+//! `CLIENT_TRADE_ID_ALREADY_EXISTS`), checks every request the way the API documents it
 //! (bearer token, JSON content type, order body fields, close-only-existing-sides), enforces
 //! each instrument's `tradeUnitsPrecision`, `minimumTradeSize` and `maximumOrderUnits`
 //! (rejects are transactions too), lists every transaction by `sinceid`, records every
 //! request, and can script faults on the order endpoints: an error or a delay after the order
-//! was created, an error before, a 429, a cancel, a reject. FOK market orders complete within
-//! the request, as documented. OANDA documents client-id lookups (and
+//! was created, an error before, a 429 (alone, after the order was carried out, or with the
+//! order carried out later, around the next order request), a cancel, a reject. FOK market
+//! orders complete within the request, as documented. OANDA documents client-id lookups (and
 //! `CLIENT_ORDER_ID_ALREADY_EXISTS`) only for pending orders, so with
 //! [`FakeOanda::strict_lookups`] on (the default) `GET orders/@clientID` does not find a
 //! filled or cancelled order. Anything a real OANDA would refuse is also kept in
@@ -57,8 +61,32 @@ pub enum Fault {
     /// Carry the order out, then answer 429 as [`Fault::TooMany`] does: OANDA documents no
     /// 429 for its order endpoints, so nothing says a 429 means nothing was done.
     TooManyAfterCreate,
+    /// Answer 429 at once, holding the order back, and carry it out later (`Late`): a
+    /// request a proxy in front of OANDA had already passed on when it answered, reaching
+    /// OANDA after the client looked for it. Nothing OANDA documents rules this out, since it
+    /// documents no 429 for its order endpoints.
+    TooManyThenLate(Late),
     /// Behave normally for this request: lets a test aim a later fault at a later leg.
     Pass,
+}
+
+/// When an order held back by [`Fault::TooManyThenLate`] is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Late {
+    /// Just before the account's next order request (a create or a close) is handled.
+    BeforeNextOrder,
+    /// Just after the account's next order request is handled.
+    AfterNextOrder,
+}
+
+/// An open trade: what a fill opened and has not yet been closed (FIFO), with the
+/// `tradeClientExtensions.id` of the order that opened it, if any.
+#[derive(Debug, Clone)]
+struct OpenTrade {
+    instrument: String,
+    client_id: Option<String>,
+    /// Signed: positive long, negative short.
+    units: Decimal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +130,11 @@ struct Inner {
     base_url: String,
     account: String,
     positions: HashMap<String, (Decimal, Decimal)>,
+    /// The open trades behind `positions`, oldest first: what a `tradeClientExtensions.id`
+    /// is checked against (`CLIENT_TRADE_ID_ALREADY_EXISTS`).
+    trades: Vec<OpenTrade>,
+    /// An order [`Fault::TooManyThenLate`] held back: its request body and when it lands.
+    held: Option<(Value, Late)>,
     hedging: bool,
     next_tx: u64,
     orders: Vec<OrderRec>,
@@ -229,11 +262,32 @@ impl FakeOanda {
         self.inner.lock().unwrap()
     }
 
+    /// Sets a position, held as one trade per side with no client id.
     pub fn set_position(&self, instrument: &str, long: i64, short: i64) {
-        self.lock().positions.insert(
+        let mut inner = self.lock();
+        inner.positions.insert(
             instrument.into(),
             (Decimal::from(long), Decimal::from(short)),
         );
+        inner.trades.retain(|t| t.instrument != instrument);
+        for units in [long, short].into_iter().filter(|u| *u != 0) {
+            inner.trades.push(OpenTrade {
+                instrument: instrument.into(),
+                client_id: None,
+                units: Decimal::from(units),
+            });
+        }
+    }
+
+    /// The `tradeClientExtensions.id` of each open trade of `instrument` that has one,
+    /// oldest first, with its signed units.
+    pub fn open_trade_client_ids(&self, instrument: &str) -> Vec<(String, Decimal)> {
+        self.lock()
+            .trades
+            .iter()
+            .filter(|t| t.instrument == instrument)
+            .filter_map(|t| t.client_id.clone().map(|id| (id, t.units)))
+            .collect()
     }
 
     /// What every later `ORDER_FILL` reports: `commission` (in the account's home currency,
@@ -656,7 +710,9 @@ async fn position(
 }
 
 /// Applies a fill of `units` with REDUCE_FIRST (or OPEN_ONLY) and checks the netting rule.
-fn fill(inner: &mut Inner, instrument: &str, units: Decimal, reduce_first: bool) {
+/// Applies a fill to the position; returns the part of `units` that opened (the rest reduced
+/// the other side).
+fn fill(inner: &mut Inner, instrument: &str, units: Decimal, reduce_first: bool) -> Decimal {
     let (mut long, mut short) = inner.positions.get(instrument).copied().unwrap_or_default();
     let mut rest = units;
     if reduce_first {
@@ -681,9 +737,49 @@ fn fill(inner: &mut Inner, instrument: &str, units: Decimal, reduce_first: bool)
         ));
     }
     inner.positions.insert(instrument.to_owned(), (long, short));
+    rest
+}
+
+/// The trades behind a fill: the reduced part closes the other side's trades oldest first
+/// (FIFO), the opened part is a new trade under `trade_client_id`.
+fn book_trades(
+    inner: &mut Inner,
+    instrument: &str,
+    units: Decimal,
+    opened: Decimal,
+    trade_client_id: Option<&str>,
+) {
+    let mut reduce = (units - opened).abs();
+    for t in inner.trades.iter_mut() {
+        if reduce.is_zero() {
+            break;
+        }
+        if t.instrument == instrument && t.units.is_sign_negative() != units.is_sign_negative() {
+            let r = reduce.min(t.units.abs());
+            t.units -= if t.units.is_sign_negative() { -r } else { r };
+            reduce -= r;
+        }
+    }
+    inner.trades.retain(|t| !t.units.is_zero());
+    if !opened.is_zero() {
+        inner.trades.push(OpenTrade {
+            instrument: instrument.to_owned(),
+            client_id: trade_client_id.map(str::to_owned),
+            units: opened,
+        });
+    }
 }
 
 /// Creates (and fills or cancels) one order; returns the transactions.
+/// What created a market order (the transaction's `reason`).
+#[derive(Clone, Copy)]
+enum Origin<'a> {
+    /// `CLIENT_ORDER`, with the order's `tradeClientExtensions.id` if it names one.
+    ClientOrder { trade_client_id: Option<&'a str> },
+    /// `POSITION_CLOSEOUT`: a position close.
+    PositionCloseout,
+}
+
 fn execute(
     inner: &mut Inner,
     instrument: &str,
@@ -691,8 +787,12 @@ fn execute(
     client_id: &str,
     reduce_first: bool,
     cancel: Option<&str>,
-    reason: &str,
+    origin: Origin<'_>,
 ) -> (Value, Value) {
+    let (reason, trade_client_id) = match origin {
+        Origin::ClientOrder { trade_client_id } => ("CLIENT_ORDER", trade_client_id),
+        Origin::PositionCloseout => ("POSITION_CLOSEOUT", None),
+    };
     let create_id = tx_id(inner);
     let mut create = json!({"type": "MARKET_ORDER", "instrument": instrument, "units": units.to_string(),
                             "timeInForce": "FOK", "reason": reason, "clientExtensions": {"id": client_id}});
@@ -703,6 +803,9 @@ fn execute(
             "OPEN_ONLY"
         });
     }
+    if let Some(id) = trade_client_id {
+        create["tradeClientExtensions"] = json!({"id": id});
+    }
     let create = store_tx(inner, &create_id, &create_id, create);
     inner.created_orders += 1;
     *inner
@@ -710,11 +813,24 @@ fn execute(
         .entry(client_id.to_owned())
         .or_default() += 1;
     let second_id = tx_id(inner);
-    let cancel = cancel.or_else(|| short_of_margin(inner, instrument, units, reduce_first));
+    // "The client Trade ID specified is already assigned to another open Trade"
+    // (`CLIENT_TRADE_ID_ALREADY_EXISTS`, in both `OrderCancelReason` and
+    // `TransactionRejectReason`): the fake cancels the order, checked whether or not it
+    // would open a trade, as OANDA does not say.
+    let taken = trade_client_id.is_some_and(|id| {
+        inner
+            .trades
+            .iter()
+            .any(|t| t.client_id.as_deref() == Some(id))
+    });
+    let cancel = cancel
+        .or(taken.then_some("CLIENT_TRADE_ID_ALREADY_EXISTS"))
+        .or_else(|| short_of_margin(inner, instrument, units, reduce_first));
     let second = if let Some(why) = cancel {
         json!({"type": "ORDER_CANCEL", "orderID": create_id, "clientOrderID": client_id, "reason": why})
     } else {
-        fill(inner, instrument, units, reduce_first);
+        let opened = fill(inner, instrument, units, reduce_first);
+        book_trades(inner, instrument, units, opened, trade_client_id);
         // The Swagger's OrderFillReason: MARKET_ORDER for a client's market order,
         // MARKET_ORDER_POSITION_CLOSEOUT for one created by a position close.
         let fill_reason = if reason == "POSITION_CLOSEOUT" {
@@ -851,6 +967,119 @@ fn rule_reject(inner: &Inner, instrument: &str, units: Decimal) -> Option<(&'sta
     None
 }
 
+/// A market order request as the fake validated it.
+struct MarketRequest {
+    instrument: String,
+    units: Decimal,
+    reduce_first: bool,
+    client_id: String,
+    /// `tradeClientExtensions.id`, when the order names one.
+    trade_client_id: Option<String>,
+}
+
+/// Checks a `MarketOrderRequest` as OANDA documents it; the error is the violation.
+fn parse_market(o: &Value, hedging: bool) -> Result<MarketRequest, String> {
+    if o["type"] != "MARKET" {
+        return Err(format!("order.type {} is not MARKET", o["type"]));
+    }
+    let Some(instrument) = o["instrument"].as_str().filter(|i| i.contains('_')) else {
+        return Err(format!(
+            "order.instrument {} is not BASE_QUOTE",
+            o["instrument"]
+        ));
+    };
+    let Some(units) = o["units"]
+        .as_str()
+        .and_then(|u| Decimal::from_str(u).ok())
+        .filter(|u| !u.is_zero())
+    else {
+        return Err(format!(
+            "order.units {} is not a non-zero decimal string",
+            o["units"]
+        ));
+    };
+    if !matches!(o["timeInForce"].as_str(), Some("FOK" | "IOC")) {
+        return Err(format!(
+            "market order timeInForce {} is not FOK or IOC",
+            o["timeInForce"]
+        ));
+    }
+    let reduce_first = match o["positionFill"].as_str().unwrap_or("DEFAULT") {
+        "REDUCE_FIRST" => true,
+        "DEFAULT" => !hedging,
+        "OPEN_ONLY" => false,
+        other => return Err(format!("positionFill {other:?}")),
+    };
+    let Some(client_id) = o["clientExtensions"]["id"].as_str().map(str::to_owned) else {
+        return Err("clientExtensions.id missing".into());
+    };
+    Ok(MarketRequest {
+        instrument: instrument.to_owned(),
+        units,
+        reduce_first,
+        client_id,
+        trade_client_id: o["tradeClientExtensions"]["id"].as_str().map(str::to_owned),
+    })
+}
+
+/// Carries out a validated market order: the instrument's rules, a scripted reject or
+/// cancel, then create and fill (or cancel). The status and body of the answer.
+fn place_market(
+    inner: &mut Inner,
+    o: &Value,
+    m: &MarketRequest,
+    fault: Option<&Fault>,
+) -> (StatusCode, Value) {
+    // The instrument's tradeUnitsPrecision, minimumTradeSize and maximumOrderUnits: a
+    // reject is a transaction, not an order. A scripted error or delay still applies to
+    // the answer.
+    if let Some((reason, message)) = rule_reject(inner, &m.instrument, m.units) {
+        let body = reject(inner, o, reason, &message);
+        return (StatusCode::BAD_REQUEST, body);
+    }
+    if let Some(Fault::Reject(reason)) = fault {
+        let body = reject(inner, o, reason, "The order request was rejected");
+        return (StatusCode::BAD_REQUEST, body);
+    }
+    let cancel = match fault {
+        Some(Fault::Cancel(reason)) => Some(*reason),
+        _ => None,
+    };
+    let (create, second) = execute(
+        inner,
+        &m.instrument,
+        m.units,
+        &m.client_id,
+        m.reduce_first,
+        cancel,
+        Origin::ClientOrder {
+            trade_client_id: m.trade_client_id.as_deref(),
+        },
+    );
+    // Cancelled by the fault, for margin (`short_of_margin`) or for a trade client id
+    // already held.
+    let key = if second["type"] == "ORDER_CANCEL" {
+        "orderCancelTransaction"
+    } else {
+        "orderFillTransaction"
+    };
+    let last = inner.next_tx.to_string();
+    let ids = [create["id"].clone(), second["id"].clone()];
+    let reply = json!({"orderCreateTransaction": create, key: second,
+                       "relatedTransactionIDs": ids, "lastTransactionID": last});
+    (StatusCode::CREATED, reply)
+}
+
+/// Carries out the order [`Fault::TooManyThenLate`] held back, if it lands `now`.
+fn land_held(inner: &mut Inner, now: Late) {
+    if !matches!(&inner.held, Some((_, when)) if *when == now) {
+        return;
+    }
+    let (o, _) = inner.held.take().unwrap();
+    let m = parse_market(&o, inner.hedging).unwrap();
+    place_market(inner, &o, &m, None);
+}
+
 async fn create_order(
     State(s): State<Shared>,
     Path(account): Path<String>,
@@ -872,93 +1101,32 @@ async fn create_order(
             return violation(&mut inner, "order body is not JSON".into());
         };
         let o = &doc["order"];
-        if o["type"] != "MARKET" {
-            return violation(
-                &mut inner,
-                format!("order.type {} is not MARKET", o["type"]),
-            );
-        }
-        let Some(instrument) = o["instrument"].as_str().filter(|i| i.contains('_')) else {
-            return violation(
-                &mut inner,
-                format!("order.instrument {} is not BASE_QUOTE", o["instrument"]),
-            );
+        let m = match parse_market(o, inner.hedging) {
+            Ok(m) => m,
+            Err(why) => return violation(&mut inner, why),
         };
-        let Some(units) = o["units"]
-            .as_str()
-            .and_then(|u| Decimal::from_str(u).ok())
-            .filter(|u| !u.is_zero())
-        else {
-            return violation(
-                &mut inner,
-                format!(
-                    "order.units {} is not a non-zero decimal string",
-                    o["units"]
-                ),
-            );
-        };
-        if !matches!(o["timeInForce"].as_str(), Some("FOK" | "IOC")) {
-            return violation(
-                &mut inner,
-                format!(
-                    "market order timeInForce {} is not FOK or IOC",
-                    o["timeInForce"]
-                ),
-            );
-        }
-        let fill_mode = o["positionFill"].as_str().unwrap_or("DEFAULT");
-        let reduce_first = match fill_mode {
-            "REDUCE_FIRST" => true,
-            "DEFAULT" => !inner.hedging,
-            "OPEN_ONLY" => false,
-            other => return violation(&mut inner, format!("positionFill {other:?}")),
-        };
-        let Some(client_id) = o["clientExtensions"]["id"].as_str().map(str::to_owned) else {
-            return violation(&mut inner, "clientExtensions.id missing".into());
-        };
+        land_held(&mut inner, Late::BeforeNextOrder);
         let fault = next_fault(&mut inner);
         match &fault {
             Some(Fault::TooMany) => return too_many(),
+            Some(Fault::TooManyThenLate(when)) => {
+                inner.held = Some((o.clone(), *when));
+                return too_many();
+            }
             Some(Fault::ErrorBeforeCreate) => {
                 return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response();
             }
             _ => {}
         }
-        // The instrument's tradeUnitsPrecision, minimumTradeSize and maximumOrderUnits: a
-        // reject is a transaction, not an order. A scripted error or delay still applies to
-        // the answer.
-        if let Some((reason, message)) = rule_reject(&inner, instrument, units) {
-            let body = reject(&mut inner, o, reason, &message);
-            (fault, StatusCode::BAD_REQUEST, body)
-        } else if let Some(Fault::Reject(reason)) = &fault {
-            let body = reject(&mut inner, o, reason, "The order request was rejected");
-            (None, StatusCode::BAD_REQUEST, body)
+        let (status, reply) = place_market(&mut inner, o, &m, fault.as_ref());
+        land_held(&mut inner, Late::AfterNextOrder);
+        // A reject's fault was spent on the reject; an instrument rule's reject keeps it.
+        let fault = if matches!(fault, Some(Fault::Reject(_))) {
+            None
         } else {
-            let cancel = match &fault {
-                Some(Fault::Cancel(reason)) => Some(*reason),
-                _ => None,
-            };
-            let (create, second) = execute(
-                &mut inner,
-                instrument,
-                units,
-                &client_id,
-                reduce_first,
-                cancel,
-                "CLIENT_ORDER",
-            );
-            // Cancelled by the fault, or for margin (`short_of_margin`).
-            let key = if second["type"] == "ORDER_CANCEL" {
-                "orderCancelTransaction"
-            } else {
-                "orderFillTransaction"
-            };
-            let last = inner.next_tx.to_string();
-            let ids = [create["id"].clone(), second["id"].clone()];
-            let reply = json!({"orderCreateTransaction": create, key: second,
-                               "relatedTransactionIDs": ids, "lastTransactionID": last});
-            (fault, StatusCode::CREATED, reply)
-        }
+            fault
+        };
+        (fault, status, reply)
     };
     respond(fault, status, reply).await
 }
@@ -992,6 +1160,7 @@ async fn close(
                 ));
             }
         }
+        land_held(&mut inner, Late::BeforeNextOrder);
         let long_all = doc["longUnits"].as_str().is_none_or(|u| u == "ALL");
         let short_all = doc["shortUnits"].as_str().is_none_or(|u| u == "ALL");
         if !long_all && !short_all {
@@ -1045,6 +1214,7 @@ async fn close(
                 body[format!("{prefix}OrderRejectTransaction")] = reject;
             }
             body["lastTransactionID"] = json!(inner.next_tx.to_string());
+            land_held(&mut inner, Late::AfterNextOrder);
             return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
         }
         let fault = next_fault(&mut inner);
@@ -1074,7 +1244,7 @@ async fn close(
                 &client_id,
                 true,
                 cancel,
-                "POSITION_CLOSEOUT",
+                Origin::PositionCloseout,
             );
             let key = if cancel.is_some() {
                 "OrderCancelTransaction"
@@ -1085,6 +1255,7 @@ async fn close(
             reply.insert(format!("{prefix}{key}"), second);
         }
         reply.insert("lastTransactionID".into(), json!(inner.next_tx.to_string()));
+        land_held(&mut inner, Late::AfterNextOrder);
         (fault, Value::Object(reply))
     };
     respond(fault, StatusCode::OK, reply).await

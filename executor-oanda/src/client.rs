@@ -457,6 +457,18 @@ impl OandaClient {
     /// A FOK market order for `units` (positive buys, negative sells), with
     /// `positionFill: REDUCE_FIRST` so it can never leave both sides open on a hedging
     /// account. Sent once: on `Err(Unknown)` look it up by `client_id`.
+    ///
+    /// The trade it opens carries `client_id` too (`tradeClientExtensions.id`): OANDA refuses
+    /// an order naming a trade client id "already assigned to another open Trade"
+    /// (`CLIENT_TRADE_ID_ALREADY_EXISTS`, in both `OrderCancelReason` and
+    /// `TransactionRejectReason`, <https://developer.oanda.com/rest-live-v20/order-df/>,
+    /// <https://developer.oanda.com/rest-live-v20/transaction-df/>). A client id is unique to
+    /// its signal's leg, so an open trade holding it was opened by an earlier send of this
+    /// very order: a second send (after a 429 whose order reached OANDA late, say) cannot
+    /// open the position twice while the first trade is open. Such an answer is
+    /// `Err(Unknown)`, never a cancel or a reject: the order it names has filled, and the
+    /// lookup finds that fill. OANDA does not say whether an order that opens no trade is
+    /// checked; either way the id is this leg's own, so a refusal can only mean the same.
     async fn market_order_unscrubbed(
         &self,
         instrument: &str,
@@ -474,6 +486,10 @@ impl OandaClient {
                     id: client_id.to_owned(),
                     tag: TAG.into(),
                 },
+                trade_client_extensions: ClientExtensions {
+                    id: client_id.to_owned(),
+                    tag: TAG.into(),
+                },
             },
         };
         let (status, parsed) = self
@@ -485,6 +501,26 @@ impl OandaClient {
                 &ORDER_REFUSALS,
             )
             .await?;
+        let trade_id_taken = if status == StatusCode::CREATED {
+            parsed
+                .order_cancel_transaction
+                .as_ref()
+                .and_then(|t| t.reason.as_deref())
+                == Some(TRADE_ID_TAKEN)
+        } else {
+            parsed
+                .order_reject_transaction
+                .as_ref()
+                .and_then(|t| t.reject_reason.as_deref())
+                .or(parsed.error_code.as_deref())
+                == Some(TRADE_ID_TAKEN)
+        };
+        if trade_id_taken {
+            return Err(OandaError::Unknown(format!(
+                "OANDA refused the order with {TRADE_ID_TAKEN}: an open trade holds its client \
+                 id, so an earlier send of this order filled"
+            )));
+        }
         if status == StatusCode::CREATED {
             return created(
                 parsed.order_fill_transaction,
@@ -613,6 +649,10 @@ impl OandaClient {
         Ok((status, parsed))
     }
 }
+
+/// The reason OANDA gives for an order naming a trade client id an open trade holds (see
+/// `market_order_unscrubbed`).
+pub(crate) const TRADE_ID_TAKEN: &str = "CLIENT_TRADE_ID_ALREADY_EXISTS";
 
 /// The error statuses OANDA's v20 specification gives for creating an order
 /// (<https://developer.oanda.com/rest-live-v20/order-ep/>): OANDA's own refusal, nothing

@@ -21,6 +21,10 @@ pub struct MarketOrderRequest {
     pub time_in_force: &'static str,
     pub position_fill: &'static str,
     pub client_extensions: ClientExtensions,
+    /// The client extensions of the trade the order opens, if it opens one
+    /// (`MarketOrderRequest.tradeClientExtensions`,
+    /// <https://developer.oanda.com/rest-live-v20/order-df/>).
+    pub trade_client_extensions: ClientExtensions,
 }
 
 #[derive(Debug, Clone, Serialize)]

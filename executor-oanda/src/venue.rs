@@ -158,6 +158,12 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
             fee: fill.fee_in_quote(),
         });
     }
+    // An order refused because an open trade holds its trade client id (ours: the client
+    // id, `OandaClient::market_order`) says an earlier order under this id filled, not that
+    // this leg was refused; with that fill not among the transactions read, the leg's fate is
+    // not known from them. A cancel for it leaves its create working (never sent again,
+    // `unknown`); a reject is passed over (the lookup then finds the position moved).
+    let taken = |reason: Option<&str>| reason == Some(crate::client::TRADE_ID_TAKEN);
     let create = transactions
         .iter()
         .filter(ours)
@@ -165,7 +171,7 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
     if let Some(reject) = transactions
         .iter()
         .filter(ours)
-        .find(|t| t.kind.ends_with("_REJECT"))
+        .find(|t| t.kind.ends_with("_REJECT") && !taken(t.reject_reason.as_deref()))
     {
         // A close of a side that was already flat: the PUT's own answer reads the same code
         // as nothing to close, and so does its transaction ("treat
@@ -193,6 +199,16 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
         .filter(of_order)
         .find(|t| t.kind == "ORDER_CANCEL")
     {
+        if taken(cancel.reason.as_deref()) {
+            return Some(Ack::Working {
+                order_id: create.id.as_str().into(),
+                reason: format!(
+                    "cancelled as {}: an earlier order under this client id opened a trade, \
+                     whose fill is not among the transactions read",
+                    crate::client::TRADE_ID_TAKEN
+                ),
+            });
+        }
         return Some(Ack::Cancelled {
             order_id: Some(create.id.as_str().into()),
             reason: cancel.reason.as_deref().map_or_else(
@@ -690,5 +706,66 @@ mod tests {
         ));
         assert_eq!(fill_units(&txs, "tv-abc-o"), Some(Decimal::new(1000, 0)));
         assert_eq!(fill_units(&txs, "tv-other"), None);
+    }
+
+    /// An order OANDA refused because an open trade holds its trade client id says an
+    /// earlier send of it filled: with that fill among the transactions, the fill is the
+    /// answer; without it, a cancel leaves the order `working` (never sent again) and a
+    /// reject is no answer at all (the lookup then reads the position), never "refused".
+    #[test]
+    fn a_trade_client_id_already_held_is_never_read_as_a_refusal() {
+        let taken = crate::client::TRADE_ID_TAKEN;
+        let cancelled: Vec<Transaction> = serde_json::from_value(serde_json::json!([
+            {"id": "6382", "type": "MARKET_ORDER", "instrument": "EUR_USD",
+             "clientExtensions": {"id": "tv-abc-o"}, "units": "-1000"},
+            {"id": "6383", "type": "ORDER_CANCEL", "orderID": "6382", "reason": taken},
+        ]))
+        .unwrap();
+        assert!(matches!(
+            find_in_transactions(&cancelled, "tv-abc-o"),
+            Some(Ack::Working { order_id, reason })
+                if order_id.as_str() == "6382" && reason.contains(taken)
+        ));
+        let mut both: Vec<Transaction> = serde_json::from_value(serde_json::json!([
+            {"id": "6380", "type": "MARKET_ORDER", "instrument": "EUR_USD",
+             "clientExtensions": {"id": "tv-abc-o"}, "units": "-1000"},
+            {"id": "6381", "type": "ORDER_FILL", "orderID": "6380", "instrument": "EUR_USD",
+             "units": "-1000", "price": "1.08490"},
+        ]))
+        .unwrap();
+        both.extend(cancelled);
+        assert!(matches!(
+            find_in_transactions(&both, "tv-abc-o"),
+            Some(Ack::Filled { order_id: Some(id), .. }) if id.as_str() == "6380"
+        ));
+        assert_eq!(find_in_transactions(&reject(taken), "tv-abc-c"), None);
+    }
+
+    /// The client's answer to such a refusal, as a cancel (201) or a reject (400), is an
+    /// unknown outcome to look up, never a cancel or a refusal of the leg.
+    #[tokio::test]
+    async fn an_order_answered_with_a_trade_client_id_already_held_is_unknown() {
+        use broker_fakes::oanda::{FakeOanda, Fault};
+        let fake = FakeOanda::start().await;
+        let client = OandaClient::new(
+            &fake.url,
+            secrecy::SecretString::from(fake.token.clone()),
+            &fake.account,
+            crate::client::ClientSettings::default(),
+        )
+        .unwrap();
+        let taken = crate::client::TRADE_ID_TAKEN;
+        for fault in [Fault::Cancel(taken), Fault::Reject(taken)] {
+            fake.script(fault);
+            let err = client
+                .market_order("EUR_USD", Decimal::ONE, "tv-abc-o")
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, OandaError::Unknown(why) if why.contains(taken)),
+                "{err:?}"
+            );
+            assert!(matches!(classify(err), SendError::Unknown(_)));
+        }
     }
 }

@@ -7,9 +7,9 @@ mod support;
 use chrono::Duration;
 use rust_decimal::Decimal;
 use shared::Action;
-use shared::execution::{Leg, SignalStatus, TradeJournal};
+use shared::execution::{ClientOrderId, Leg, SignalStatus, TradeJournal};
 use shared::outcome::Outcome;
-use support::fake_oanda::Fault;
+use support::fake_oanda::{Fault, Late};
 use support::{harness, harness_with, intent};
 
 fn d(n: i64) -> Decimal {
@@ -327,6 +327,84 @@ async fn a_429_on_the_open_leg_of_a_reversal_is_confirmed_not_created_and_sent_a
     let per_id = h.fake.created_per_client_id();
     assert!(per_id.values().all(|n| *n == 1), "{per_id:?}");
     assert_eq!(h.fake.created_orders(), 2);
+}
+
+/// The fills under a client id in the fake's transactions, and the reasons its orders were
+/// cancelled for.
+fn fills_and_cancels(h: &support::Harness, client_id: &str) -> (usize, Vec<String>) {
+    let txs = h.fake.transactions();
+    let fills = txs
+        .iter()
+        .filter(|t| t["type"] == "ORDER_FILL" && t["clientOrderID"] == client_id)
+        .count();
+    let cancels = txs
+        .iter()
+        .filter(|t| t["type"] == "ORDER_CANCEL" && t["clientOrderID"] == client_id)
+        .map(|t| t["reason"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    (fills, cancels)
+}
+
+/// A 429 on the open whose order reached OANDA only after the lookup found nothing (held in
+/// something in front of OANDA), just before the open is sent again: the second send names the
+/// trade client id the first one's trade holds, OANDA cancels it
+/// (`CLIENT_TRADE_ID_ALREADY_EXISTS`), and the executor reads that as "an earlier send
+/// filled", finds that fill by lookup and ends filled: short 1,000, not 2,000.
+#[tokio::test]
+async fn an_open_429d_that_lands_before_its_resend_is_not_opened_twice() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    h.fake.script(Fault::Pass);
+    h.fake.script(Fault::TooManyThenLate(Late::BeforeNextOrder));
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
+    let open = ClientOrderId::new(&i.signal_id, Leg::Open);
+    let (fills, cancels) = fills_and_cancels(&h, open.as_str());
+    assert_eq!(fills, 1, "one open filled");
+    assert_eq!(cancels, ["CLIENT_TRADE_ID_ALREADY_EXISTS"]);
+    for o in &h.fake.order_requests()[1..] {
+        assert_eq!(
+            o.body["order"]["tradeClientExtensions"]["id"],
+            open.as_str(),
+            "every send of the open names its trade client id"
+        );
+    }
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [
+            (Leg::Close, 1, Outcome::Filled),
+            (Leg::Open, 1, Outcome::NotExecuted),
+            (Leg::Open, 2, Outcome::Filled),
+        ]
+    );
+    assert_eq!(legs[2].quantity, d(1000));
+    assert_eq!(h.fake.violations(), Vec::<String>::new());
+}
+
+/// The same late order landing just after the open's second send filled: OANDA cancels the
+/// late one, as its trade client id is held by the trade the second send opened.
+#[tokio::test]
+async fn an_open_429d_that_lands_after_its_resend_is_cancelled_by_oanda() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    h.fake.script(Fault::Pass);
+    h.fake.script(Fault::TooManyThenLate(Late::AfterNextOrder));
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
+    let open = ClientOrderId::new(&i.signal_id, Leg::Open);
+    assert_eq!(
+        fills_and_cancels(&h, open.as_str()),
+        (1, vec!["CLIENT_TRADE_ID_ALREADY_EXISTS".to_owned()])
+    );
+    assert_eq!(
+        h.fake.open_trade_client_ids("EUR_USD"),
+        [(open.as_str().to_owned(), d(-1000))]
+    );
 }
 
 /// A 429 with less of the staleness budget left than the settle time, whose lookup cannot
