@@ -70,14 +70,17 @@ impl TokenStore for DynamoTokenStore {
         };
         let token = item.get("token").and_then(|v| v.as_s().ok()).cloned();
         let expires = item.get("expires_at").and_then(millis);
+        let stopped_until = item.get("stopped_until").and_then(millis);
         Ok(token.zip(expires).map(|(t, e)| StoredToken {
             access_token: SecretString::from(t),
             expires_at: e,
+            stopped_until,
         }))
     }
 
     async fn save(&self, name: &str, token: &StoredToken) -> Result<(), StoreError> {
-        self.client
+        let mut put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", AttributeValue::S(format!("token#{name}")))
@@ -88,16 +91,19 @@ impl TokenStore for DynamoTokenStore {
             .item(
                 "expires_at",
                 AttributeValue::N(token.expires_at.timestamp_millis().to_string()),
+            );
+        if let Some(until) = token.stopped_until {
+            put = put.item(
+                "stopped_until",
+                AttributeValue::N(until.timestamp_millis().to_string()),
+            );
+        }
+        put.send().await.map(|_| ()).map_err(|e| {
+            store_error(
+                "token write",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e),
             )
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                store_error(
-                    "token write",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })
+        })
     }
 }
 
@@ -242,17 +248,25 @@ impl TokenStore for SsmTokenStore {
         let expires = doc["expirationTime"]
             .as_str()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        let stopped_until = doc["stoppedUntil"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
         Ok(token.zip(expires).map(|(t, e)| StoredToken {
             access_token: SecretString::from(t.to_owned()),
             expires_at: e.with_timezone(&Utc),
+            stopped_until,
         }))
     }
 
     async fn save(&self, name: &str, token: &StoredToken) -> Result<(), StoreError> {
-        let value = json!({
+        let mut value = json!({
             "accessToken": token.access_token.expose_secret(),
             "expirationTime": token.expires_at.to_rfc3339(),
         });
+        if let Some(until) = token.stopped_until {
+            value["stoppedUntil"] = json!(until.to_rfc3339());
+        }
         self.client
             .put_parameter()
             .name(self.parameter_name(name))

@@ -16,6 +16,7 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
     let token = StoredToken {
         access_token: SecretString::from("tok-123"),
         expires_at: t0() + Duration::minutes(80),
+        stopped_until: None,
     };
     let cache = DynamoTokenStore::new(ddb, &table);
     assert!(cache.load("tradovate").await.unwrap().is_none());
@@ -38,6 +39,26 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
         (back.access_token.expose_secret(), back.expires_at),
         ("tok-123", token.expires_at)
     );
+    assert_eq!(back.stopped_until, None);
+
+    stop_round_trips(&cache, &token).await;
+    stop_round_trips(&ssm, &token).await;
+}
+
+/// A broker's stop stored beside the token comes back, to the millisecond; a token saved
+/// after it without one has none.
+async fn stop_round_trips(store: &impl TokenStore, token: &StoredToken) {
+    let stopped = StoredToken {
+        stopped_until: Some(t0() + Duration::milliseconds(3_600_123)),
+        ..token.clone()
+    };
+    store.save("tradovate", &stopped).await.unwrap();
+    let back = store.load("tradovate").await.unwrap().unwrap();
+    assert_eq!(back.stopped_until, stopped.stopped_until);
+    assert_eq!(back.expires_at, token.expires_at);
+    store.save("tradovate", token).await.unwrap();
+    let back = store.load("tradovate").await.unwrap().unwrap();
+    assert_eq!(back.stopped_until, None);
 }
 
 #[tokio::test]

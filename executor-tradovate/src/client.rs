@@ -318,8 +318,19 @@ impl TradovateClient {
         })
     }
 
+    /// Holds this client to a stop `left` long from now (another process met the 429: the
+    /// stop stored beside the token, [`crate::token::TokenManager`]); a longer stop already
+    /// held stays.
+    pub fn stop_for(&self, left: Duration) {
+        let until = Instant::now() + left;
+        let mut stopped = self.stopped_until.lock().unwrap_or_else(|e| e.into_inner());
+        if stopped.is_none_or(|held| held < until) {
+            *stopped = Some(until);
+        }
+    }
+
     /// How long the stop after a 429 lasts still; `None` outside one.
-    fn stopped_for(&self) -> Option<Duration> {
+    pub fn stopped_for(&self) -> Option<Duration> {
         let until = (*self.stopped_until.lock().unwrap_or_else(|e| e.into_inner()))?;
         let left = until.saturating_duration_since(Instant::now());
         (!left.is_zero()).then_some(left)

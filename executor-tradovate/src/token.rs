@@ -43,6 +43,10 @@ pub enum Refreshed {
     ByOther,
     Renewed,
     LoggedIn,
+    /// Not renewed: Tradovate answered a 429 less than its stop ago (the stop stored beside
+    /// the token, [`StoredToken::stopped_until`]), and every request would lengthen it. Should
+    /// the token expire meanwhile, the first executor after the stop logs in.
+    Stopped,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -125,15 +129,69 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         t.expires_at - self.clock.now() > self.policy.min_validity
     }
 
-    /// A token valid for at least `min_validity`, refreshing under the lock if needed.
+    /// A token valid for at least `min_validity`, refreshing under the lock if needed. A stop
+    /// stored beside the token holds the client too, so a request made with the token is not
+    /// sent (the client answers as its own stop does); no refresh is tried within it.
     pub async fn token(&self) -> Result<SecretString, TokenError> {
-        if let Some(t) = self.store.load(TOKEN_NAME).await?
-            && self.usable(&t)
-        {
-            return Ok(t.access_token);
+        if let Some(t) = self.store.load(TOKEN_NAME).await? {
+            self.adopt_stop(&t);
+            if self.usable(&t) {
+                return Ok(t.access_token);
+            }
+        }
+        if self.client.stopped_for().is_some() {
+            return Err(TvError::RateLimited.into());
         }
         info!("Tradovate token missing or expiring; refreshing");
         self.refresh(None, false).await.map(|(t, _)| t)
+    }
+
+    /// Holds the client to the stop stored beside `t`, if one lasts still.
+    fn adopt_stop(&self, t: &StoredToken) {
+        if let Some(left) = t
+            .stopped_until
+            .and_then(|until| (until - self.clock.now()).to_std().ok())
+            .filter(|left| !left.is_zero())
+        {
+            self.client.stop_for(left);
+        }
+    }
+
+    /// Stores the client's stop after a 429 beside the token, so that every process that
+    /// loads the token holds off too (the executors' other containers, the refresher):
+    /// Tradovate asks the account's clients, not one process, for about an hour without
+    /// requests, and each request meanwhile lengthens it
+    /// (<https://partner.tradovate.com/overview/core-concepts/rate-limits>). Nothing is written
+    /// when no stop holds or the stored one already ends within a minute of it. Best effort:
+    /// a failure is logged, and this process holds off either way.
+    pub async fn share_stop(&self) {
+        let Some(left) = self.client.stopped_for() else {
+            return;
+        };
+        let until = self.clock.now() + Duration::from_std(left).unwrap_or_default();
+        let stored = async {
+            let Some(mut t) = self.store.load(TOKEN_NAME).await? else {
+                return Ok::<_, StoreError>(false);
+            };
+            if t.stopped_until
+                .is_some_and(|s| s >= until - Duration::minutes(1))
+            {
+                return Ok(false);
+            }
+            t.stopped_until = Some(until);
+            self.store.save(TOKEN_NAME, &t).await.map(|()| true)
+        };
+        match stored.await {
+            Ok(true) => warn!(
+                until = %until,
+                "Tradovate's 429 stop stored beside the token: every process holds off until then"
+            ),
+            Ok(false) => {}
+            Err(e) => warn!(
+                error = %e,
+                "Tradovate's 429 stop could not be stored beside the token; other processes may still send"
+            ),
+        }
     }
 
     /// After Tradovate refused `rejected` with a 401: a different, fresh token.
@@ -153,10 +211,15 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
     /// The refresher's run: renew when less than `renew_before` remains, log in when nothing
     /// valid is stored.
     pub async fn scheduled(&self) -> Result<Refreshed, TokenError> {
-        if let Some(t) = self.store.load(TOKEN_NAME).await?
-            && t.expires_at - self.clock.now() > self.policy.renew_before
-        {
-            return Ok(Refreshed::StillValid);
+        if let Some(t) = self.store.load(TOKEN_NAME).await? {
+            if t.expires_at - self.clock.now() > self.policy.renew_before {
+                return Ok(Refreshed::StillValid);
+            }
+            self.adopt_stop(&t);
+        }
+        if self.client.stopped_for().is_some() {
+            warn!("Tradovate asked for no requests for a while (429): the token is not renewed");
+            return Ok(Refreshed::Stopped);
         }
         self.refresh(None, true).await.map(|(_, how)| how)
     }
@@ -177,6 +240,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 let result = self.refresh_holding(rejected, scheduled).await;
                 if let Err(e) = self.lock.release(TOKEN_NAME, &self.owner).await {
                     warn!(error = %e, "could not release the token lock; it will expire");
+                }
+                if matches!(result, Err(TokenError::Tradovate(TvError::RateLimited))) {
+                    self.share_stop().await;
                 }
                 return result;
             }
@@ -212,6 +278,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 return Ok((t.access_token.clone(), Refreshed::ByOther));
             }
         }
+        // A stop another process stored while this one renewed is kept.
+        let stopped_until = current
+            .as_ref()
+            .and_then(|t| t.stopped_until)
+            .filter(|until| *until > self.clock.now());
         let valid = current.filter(|t| {
             t.expires_at > self.clock.now() && !rejected.is_some_and(|r| same(r, &t.access_token))
         });
@@ -254,6 +325,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 &StoredToken {
                     access_token: access_token.clone(),
                     expires_at,
+                    stopped_until,
                 },
             )
             .await?;

@@ -221,7 +221,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         Fut: Future<Output = Result<T, TvError>>,
     {
         let token = self.tokens.token().await.map_err(token_error)?;
-        match f(token.clone()).await {
+        let result = match f(token.clone()).await {
             Err(TvError::Unauthorized) => {
                 let fresh = self
                     .tokens
@@ -231,7 +231,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 f(fresh).await
             }
             other => other,
+        };
+        if matches!(result, Err(TvError::RateLimited)) {
+            self.tokens.share_stop().await;
         }
+        result
     }
 
     /// An order command with a token: `f` is given the staleness budget left, and is not run
@@ -271,6 +275,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     warn!(error = %e, "Tradovate 401 on an order command; the token could not be renewed");
                 }
                 Err(TvError::Unauthorized)
+            }
+            Err(TvError::RateLimited) => {
+                self.tokens.share_stop().await;
+                Err(TvError::RateLimited)
             }
             other => other,
         }

@@ -80,6 +80,7 @@ async fn a_renewal_the_server_refuses_falls_back_to_one_login() {
             &StoredToken {
                 access_token: SecretString::from("forged"),
                 expires_at: t0() + Duration::minutes(5),
+                stopped_until: None,
             },
         )
         .await
@@ -252,6 +253,72 @@ async fn a_penalty_resend_within_a_429_stop_is_not_sent_and_stays_the_penalty() 
     );
     assert_eq!(fake.orders().len(), 0);
     assert_eq!(fake.rate_limited_answers(), 1, "only the read met the 429");
+}
+
+/// A 429 one process meets is stored beside the token: the refresher that loads it does not
+/// renew within the stop (every request would lengthen it), and once the stop has passed, a
+/// refresh goes ahead and stores no stop.
+#[tokio::test]
+async fn the_refresher_does_not_renew_within_a_stop_another_process_stored() {
+    use executor_tradovate::error::TvError;
+    let fake = FakeTradovate::start(t0()).await;
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let lock = Arc::new(MemoryLeaseLock::default());
+    let executor = tokens(
+        &fake,
+        store.clone(),
+        lock.clone(),
+        clock.clone(),
+        "executor",
+    );
+    let token = executor.token().await.unwrap();
+    // 65 of the token's 80 minutes later it needs renewing (under the 20 the schedule keeps).
+    clock.advance(Duration::minutes(65));
+    fake.set_now(clock.now());
+    fake.rate_limit_for(std::time::Duration::from_secs(3600));
+    let read = executor.client().accounts(&token).await;
+    assert!(matches!(read, Err(TvError::RateLimited)), "{read:?}");
+    executor.share_stop().await;
+    let saves = store.saves();
+    executor.share_stop().await;
+    assert_eq!(
+        store.saves(),
+        saves,
+        "a stop already stored is not written again"
+    );
+    // The fake's limit lifted: only the stored stop keeps the refresher from asking.
+    fake.rate_limit_for(std::time::Duration::ZERO);
+    let refresher = tokens(
+        &fake,
+        store.clone(),
+        lock.clone(),
+        clock.clone(),
+        "refresher",
+    );
+    assert_eq!(refresher.scheduled().await.unwrap(), Refreshed::Stopped);
+    assert_eq!((fake.logins(), fake.renewals()), (1, 0));
+    // The token expired within the stop: an executor's request for one logs in no more.
+    clock.advance(Duration::minutes(16));
+    fake.set_now(clock.now());
+    let other = tokens(
+        &fake,
+        store.clone(),
+        lock.clone(),
+        clock.clone(),
+        "executor-2",
+    );
+    let err = other.token().await.unwrap_err();
+    assert!(err.to_string().contains("429"), "{err}");
+    assert_eq!((fake.logins(), fake.renewals()), (1, 0));
+
+    // After the stop, a new refresher logs in.
+    clock.advance(Duration::minutes(45));
+    fake.set_now(clock.now());
+    let after = tokens(&fake, store.clone(), lock, clock.clone(), "refresher-2");
+    assert_eq!(after.scheduled().await.unwrap(), Refreshed::LoggedIn);
+    let stored = store.load(TOKEN_NAME).await.unwrap().unwrap();
+    assert_eq!(stored.stopped_until, None);
 }
 
 #[tokio::test]

@@ -792,6 +792,31 @@ async fn a_429_on_the_order_ends_unknown_without_a_read_during_the_stop() {
         0,
         "the next signal's read not even sent during the stop"
     );
+    use executor_tradovate::error::TvError;
+    use executor_tradovate::token::TOKEN_NAME;
+    use shared::ports::TokenStore;
+    use std::sync::Arc;
+    // The stop is stored beside the token, so another process that loads it (another
+    // container, the refresher) holds off too: its read is not sent, though the fake, its
+    // one 429 spent, would answer it.
+    let stored = h.token_store.load(TOKEN_NAME).await.unwrap().unwrap();
+    let until = stored.stopped_until.expect("the stop is stored");
+    let left = until - h.clock.now();
+    assert!(
+        left > Duration::minutes(59) && left <= Duration::minutes(60),
+        "{left}"
+    );
+    let other = support::tokens(
+        &h.fake,
+        h.token_store.clone(),
+        Arc::new(shared::memory::MemoryLeaseLock::default()),
+        h.clock.clone(),
+        "executor-2",
+    );
+    let token = other.token().await.unwrap();
+    let read = other.client().accounts(&token).await;
+    assert!(matches!(read, Err(TvError::RateLimited)), "{read:?}");
+    assert_eq!(h.fake.rate_limited_answers(), 0);
 }
 
 #[tokio::test]

@@ -378,6 +378,11 @@ pub struct StoredToken {
     pub access_token: SecretString,
     /// When the broker stops accepting the token (UTC).
     pub expires_at: DateTime<Utc>,
+    /// Until when (UTC) no request may be sent to the broker with this credential: a
+    /// broker's rate limit that asks every client of the account to stay away (Tradovate's
+    /// 429), kept beside the token so that every process that loads it holds off, not only
+    /// the one that met the limit. `None`: no such stop.
+    pub stopped_until: Option<DateTime<Utc>>,
 }
 
 /// Where access tokens are shared between the refresher and executors (DynamoDB and an SSM
