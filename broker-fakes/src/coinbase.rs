@@ -152,6 +152,8 @@ struct Inner {
     tokens: Vec<String>,
     faults: VecDeque<Fault>,
     page_size: usize,
+    /// A page with more after it carries no cursor ([`FakeCoinbase::drop_cursors`]).
+    cursorless: bool,
     duplicate_posts: usize,
     next_id: u64,
     /// The fee rate every fill pays (0 until set): Coinbase charges a fee on the filled value
@@ -222,6 +224,7 @@ impl FakeCoinbase {
             tokens: Vec::new(),
             faults: VecDeque::new(),
             page_size: 2,
+            cursorless: false,
             fee_rate: Decimal::ZERO,
             duplicates_fail: false,
             list_lag: 0,
@@ -259,6 +262,12 @@ impl FakeCoinbase {
     pub fn limit_reads(&self, part: &str, n: usize) {
         self.outage
             .fail_with(part, n, axum::http::StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    /// The next `n` GET requests whose path contains `part` answer `status` (a 404 from a
+    /// gateway or a wrong base URL in front of the order list, say).
+    pub fn fail_reads_with(&self, part: &str, n: usize, status: axum::http::StatusCode) {
+        self.outage.fail_with(part, n, status);
     }
 
     /// As [`limit_reads`](Self::limit_reads), after letting the next `skip` matching reads
@@ -355,6 +364,13 @@ impl FakeCoinbase {
 
     pub fn set_page_size(&self, n: usize) {
         self.lock().page_size = n;
+    }
+
+    /// Every page with more after it says `has_next: true` with an empty `cursor`: Coinbase
+    /// documents the two fields, not that they always agree, so a client must not take such
+    /// a page for the last.
+    pub fn drop_cursors(&self) {
+        self.lock().cursorless = true;
     }
 
     /// Shows every order without its `filled_size`: Get Order documents the field, not that it
@@ -605,11 +621,17 @@ fn page(inner: &mut Inner, query: &[(String, String)], total: usize) -> (usize, 
     (start.min(total), end)
 }
 
-fn paged(items: Vec<Value>, start: usize, end: usize, total: usize, key: &str) -> Response {
+fn paged(
+    inner: &Inner,
+    items: Vec<Value>,
+    (start, end): (usize, usize),
+    total: usize,
+    key: &str,
+) -> Response {
     let has_next = end < total;
     let mut body = json!({
         "has_next": has_next,
-        "cursor": if has_next { end.to_string() } else { String::new() },
+        "cursor": if has_next && !inner.cursorless { end.to_string() } else { String::new() },
         "size": end - start,
     });
     body[key] = Value::Array(items);
@@ -672,7 +694,7 @@ fn accounts(inner: &mut Inner, query: &[(String, String)]) -> Response {
             })
         })
         .collect();
-    paged(items, start, end, all.len(), "accounts")
+    paged(inner, items, (start, end), all.len(), "accounts")
 }
 
 fn product(inner: &Inner, id: &str) -> Response {
@@ -830,7 +852,13 @@ fn list_orders(inner: &mut Inner, query: &[(String, String)]) -> Response {
         .collect();
     let total = matching.len();
     let (start, end) = page(inner, query, total);
-    paged(matching[start..end].to_vec(), start, end, total, "orders")
+    paged(
+        inner,
+        matching[start..end].to_vec(),
+        (start, end),
+        total,
+        "orders",
+    )
 }
 
 fn failure(error: &str, message: &str, preview: &str, configuration: &Value) -> Response {

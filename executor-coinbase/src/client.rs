@@ -201,10 +201,10 @@ impl CoinbaseClient {
                         message: "accounts not found".into(),
                     })?;
             all.extend(page.accounts);
-            if !page.has_next || page.cursor.is_empty() {
-                return Ok(all);
+            match next_page("account list", page.has_next, page.cursor)? {
+                Some(next) => cursor = next,
+                None => return Ok(all),
             }
-            cursor = page.cursor;
         }
         Err(CoinbaseError::Unreachable(format!(
             "accounts did not end after {MAX_PAGES} pages"
@@ -287,11 +287,16 @@ impl CoinbaseClient {
             if !cursor.is_empty() {
                 query.push(("cursor", cursor.clone()));
             }
+            // A 404 here is no "no such order" (that would be an empty page) but a list that
+            // could not be read: a gateway, a wrong base URL. Taken for nothing, it would let
+            // a takeover miss an earlier attempt's order.
             let Some(page) = self
                 .get::<OrdersPage>("/orders/historical/batch", &query)
                 .await?
             else {
-                return Ok(None);
+                return Err(CoinbaseError::Incomplete(
+                    "order list answered 404: not read, so not taken as holding no order".into(),
+                ));
             };
             if let Some(found) = page
                 .orders
@@ -300,10 +305,10 @@ impl CoinbaseClient {
             {
                 return Ok(Some(found));
             }
-            if !page.has_next || page.cursor.is_empty() {
-                return Ok(None);
+            match next_page("order list", page.has_next, page.cursor)? {
+                Some(next) => cursor = next,
+                None => return Ok(None),
             }
-            cursor = page.cursor;
         }
         Err(CoinbaseError::Unreachable(format!(
             "order list did not end after {MAX_PAGES} pages"
@@ -493,5 +498,26 @@ fn api_error(status: StatusCode, bytes: &[u8]) -> CoinbaseError {
             .message
             .or(body.error_details)
             .map_or_else(|| body_text(bytes), |m| shown_text(m.as_bytes())),
+    }
+}
+
+/// The cursor of the page after this one, `None` after the last: Coinbase's list responses
+/// carry `has_next` and `cursor`
+/// (<https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/accounts/list-accounts>,
+/// <https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/orders/list-orders>),
+/// and nothing says they always agree. A page that says more follow with no cursor to them is
+/// an error (what the rest holds is unknown, and a wallet or an order left unread would read
+/// as none); a cursor with `has_next` absent is followed (a page too many reads empty).
+fn next_page(
+    what: &str,
+    has_next: Option<bool>,
+    cursor: String,
+) -> Result<Option<String>, CoinbaseError> {
+    match (has_next, cursor.is_empty()) {
+        (Some(false), _) | (None, true) => Ok(None),
+        (Some(true) | None, false) => Ok(Some(cursor)),
+        (Some(true), true) => Err(CoinbaseError::Incomplete(format!(
+            "{what} says more pages follow but gives no cursor to them: not read whole"
+        ))),
     }
 }

@@ -25,6 +25,11 @@ pub enum CoinbaseError {
     /// A read could not be completed after its retries.
     #[error("Coinbase unreachable: {0}")]
     Unreachable(String),
+    /// A list Coinbase answered cannot be read whole (a page that says more follow gives no
+    /// cursor to them; the order list's endpoint answered 404): what it leaves out is not
+    /// taken for nothing.
+    #[error("Coinbase's {0}")]
+    Incomplete(String),
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error("invalid Coinbase base URL: {0}")]
@@ -37,7 +42,7 @@ impl CoinbaseError {
         match self {
             Self::Unknown(_) | Self::Unreachable(_) => true,
             Self::Api { status, .. } => *status == 429 || *status >= 500,
-            Self::Auth { .. } | Self::Key(_) | Self::BaseUrl(_) => false,
+            Self::Auth { .. } | Self::Key(_) | Self::BaseUrl(_) | Self::Incomplete(_) => false,
         }
     }
 }

@@ -84,8 +84,9 @@ impl Account {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AccountsPage {
     pub accounts: Vec<Account>,
+    /// Absent reads as no more pages only with no cursor either (see `client::next_page`).
     #[serde(default)]
-    pub has_next: bool,
+    pub has_next: Option<bool>,
     #[serde(default)]
     pub cursor: String,
 }
@@ -331,8 +332,9 @@ pub struct OrderResponse {
 #[derive(Debug, Clone, Deserialize)]
 pub struct OrdersPage {
     pub orders: Vec<Order>,
+    /// As [`AccountsPage::has_next`].
     #[serde(default)]
-    pub has_next: bool,
+    pub has_next: Option<bool>,
     #[serde(default)]
     pub cursor: String,
 }

@@ -5,6 +5,7 @@
 mod support;
 
 use chrono::Duration;
+use executor_coinbase::error::CoinbaseError;
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use shared::Action;
@@ -1143,6 +1144,52 @@ async fn the_lookup_pages_through_the_order_list_to_find_an_older_order() {
         .unwrap();
     assert!(missing.is_none());
     assert_eq!(h.fake.calls_to("/orders/historical/batch"), 6);
+
+    // A page that says more follow but gives no cursor to them: the list is not read whole,
+    // and what it leaves out is not taken for no order.
+    h.fake.drop_cursors();
+    let err = client
+        .order_by_client_id("BTC-USD", "tv-aaaaaaaaaaaaaaaaaaaaaaaa-o", since)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CoinbaseError::Incomplete(why) if why.contains("no cursor")),
+        "{err:?}"
+    );
+    // A 404 from the list's endpoint is a list not read, not an empty one.
+    h.fake
+        .fail_reads_with("/orders/historical", 1, axum::http::StatusCode::NOT_FOUND);
+    let err = client
+        .order_by_client_id("BTC-USD", "tv-dddddddddddddddddddddddd-o", since)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CoinbaseError::Incomplete(why) if why.contains("404")),
+        "{err:?}"
+    );
+    clean(&h);
+}
+
+/// The account list cut short the same way (the BTC wallet on its second page, behind a page
+/// that names no cursor): the position is not read, so an exit neither sells nor reads the
+/// coins as none (it read "nothing to sell" before); nothing is sent, and the signal comes
+/// back.
+#[tokio::test]
+async fn an_account_list_whose_page_gives_no_cursor_is_not_read_as_holding_nothing() {
+    let h = harness().await;
+    // Two wallets that list before BTC, on the first page of two.
+    h.fake.set_wallet("AAVE", "1");
+    h.fake.set_wallet("ADA", "1");
+    h.fake.set_wallet("BTC", "0.5");
+    h.fake.drop_cursors();
+    let err = h
+        .executor
+        .execute(&intent(Action::Flatten, 1))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no cursor"), "{err}");
+    assert_eq!(h.fake.order_posts().len(), 0);
+    assert_eq!(h.fake.wallet("BTC"), d("0.5"));
     clean(&h);
 }
 
