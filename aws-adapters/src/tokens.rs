@@ -78,32 +78,84 @@ impl TokenStore for DynamoTokenStore {
         }))
     }
 
+    /// An update of `token` and `expires_at` alone, so that a stop stored in the item
+    /// (`save_stop`) stays whatever the order of the two writes.
     async fn save(&self, name: &str, token: &StoredToken) -> Result<(), StoreError> {
-        let mut put = self
-            .client
-            .put_item()
+        self.client
+            .update_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(format!("token#{name}")))
-            .item(
-                "token",
+            .key("pk", AttributeValue::S(format!("token#{name}")))
+            .update_expression("SET #token = :token, expires_at = :expires")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(
+                ":token",
                 AttributeValue::S(token.access_token.expose_secret().to_owned()),
             )
-            .item(
-                "expires_at",
+            .expression_attribute_values(
+                ":expires",
                 AttributeValue::N(token.expires_at.timestamp_millis().to_string()),
-            );
-        if let Some(until) = token.stopped_until {
-            put = put.item(
-                "stopped_until",
-                AttributeValue::N(until.timestamp_millis().to_string()),
-            );
-        }
-        put.send().await.map(|_| ()).map_err(|e| {
-            store_error(
-                "token write",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e),
             )
-        })
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                store_error(
+                    "token write",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                )
+            })
+    }
+
+    async fn load_stop(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("token#{name}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                store_error(
+                    "token stop read",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                )
+            })?;
+        Ok(out
+            .item
+            .and_then(|item| item.get("stopped_until").and_then(millis)))
+    }
+
+    /// `stopped_until` (epoch ms) set in the token's item, only when none or an earlier one
+    /// is stored (a conditional update: a later stop another process stored wins), leaving
+    /// the token as it is; the item is made if there is none.
+    async fn save_stop(&self, name: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("token#{name}")))
+            .update_expression("SET stopped_until = :until")
+            .condition_expression("attribute_not_exists(stopped_until) OR stopped_until < :until")
+            .expression_attribute_values(
+                ":until",
+                AttributeValue::N(until.timestamp_millis().to_string()),
+            )
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(store_error(
+                "token stop write",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e),
+            )),
+        }
     }
 }
 
@@ -248,25 +300,18 @@ impl TokenStore for SsmTokenStore {
         let expires = doc["expirationTime"]
             .as_str()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
-        let stopped_until = doc["stoppedUntil"]
-            .as_str()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc));
         Ok(token.zip(expires).map(|(t, e)| StoredToken {
             access_token: SecretString::from(t.to_owned()),
             expires_at: e.with_timezone(&Utc),
-            stopped_until,
+            stopped_until: None,
         }))
     }
 
     async fn save(&self, name: &str, token: &StoredToken) -> Result<(), StoreError> {
-        let mut value = json!({
+        let value = json!({
             "accessToken": token.access_token.expose_secret(),
             "expirationTime": token.expires_at.to_rfc3339(),
         });
-        if let Some(until) = token.stopped_until {
-            value["stoppedUntil"] = json!(until.to_rfc3339());
-        }
         self.client
             .put_parameter()
             .name(self.parameter_name(name))
@@ -282,5 +327,16 @@ impl TokenStore for SsmTokenStore {
                     aws_sdk_ssm::error::DisplayErrorContext(e),
                 )
             })
+    }
+
+    /// None: the parameter is the token's copy for operators and other tools; a stop lives in
+    /// the DynamoDB item only ([`DynamoTokenStore::save_stop`]).
+    async fn load_stop(&self, _name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Nothing written (see [`Self::load_stop`]).
+    async fn save_stop(&self, _name: &str, _until: DateTime<Utc>) -> Result<(), StoreError> {
+        Ok(())
     }
 }

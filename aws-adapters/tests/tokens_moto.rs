@@ -40,25 +40,31 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
         ("tok-123", token.expires_at)
     );
     assert_eq!(back.stopped_until, None);
+    // The SSM copy keeps no stop.
+    ssm.save_stop("tradovate", t0()).await.unwrap();
+    assert_eq!(ssm.load_stop("tradovate").await.unwrap(), None);
 
-    stop_round_trips(&cache, &token).await;
-    stop_round_trips(&ssm, &token).await;
-}
-
-/// A broker's stop stored beside the token comes back, to the millisecond; a token saved
-/// after it without one has none.
-async fn stop_round_trips(store: &impl TokenStore, token: &StoredToken) {
-    let stopped = StoredToken {
-        stopped_until: Some(t0() + Duration::milliseconds(3_600_123)),
-        ..token.clone()
-    };
-    store.save("tradovate", &stopped).await.unwrap();
-    let back = store.load("tradovate").await.unwrap().unwrap();
-    assert_eq!(back.stopped_until, stopped.stopped_until);
-    assert_eq!(back.expires_at, token.expires_at);
-    store.save("tradovate", token).await.unwrap();
-    let back = store.load("tradovate").await.unwrap().unwrap();
-    assert_eq!(back.stopped_until, None);
+    // A stop in the DynamoDB item: kept by a later token write, never moved earlier, and
+    // stored with no token at all.
+    let until = t0() + Duration::milliseconds(3_600_123);
+    cache.save_stop("tradovate", until).await.unwrap();
+    cache.save("tradovate", &token).await.unwrap();
+    let back = cache.load("tradovate").await.unwrap().unwrap();
+    assert_eq!(
+        (back.access_token.expose_secret(), back.stopped_until),
+        ("tok-123", Some(until))
+    );
+    cache
+        .save_stop("tradovate", until - Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(cache.load_stop("tradovate").await.unwrap(), Some(until));
+    let later = until + Duration::minutes(5);
+    cache.save_stop("tradovate", later).await.unwrap();
+    assert_eq!(cache.load_stop("tradovate").await.unwrap(), Some(later));
+    cache.save_stop("other", until).await.unwrap();
+    assert!(cache.load("other").await.unwrap().is_none());
+    assert_eq!(cache.load_stop("other").await.unwrap(), Some(until));
 }
 
 #[tokio::test]

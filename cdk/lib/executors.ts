@@ -239,7 +239,8 @@ export class Executors extends Concern {
 
   /** The token table and the token parameter `${paramPrefix}/tradovate/token`, read and write. */
   private tradovateTokenAccess(fn: lambda.Function, tables: Tables, params: ParameterNames): void {
-    allow(fn, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'], [tables.tokens.tableArn]);
+    // UpdateItem: the token and a 429's stop are written apart (aws-adapters tokens.rs).
+    allow(fn, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], [tables.tokens.tableArn]);
     allowParameters(fn, 'read', [params.tradovateToken]);
     allowParameters(fn, 'write', [params.tradovateToken]);
   }

@@ -358,6 +358,17 @@ describe('least privilege', () => {
     }
   });
 
+  it('lets the Tradovate executor and the refresher read and update the token item', () => {
+    // The token and a 429's stop are written apart, with UpdateItem (aws-adapters tokens.rs).
+    for (const b of ['executor-tradovate', 'token-refresher']) {
+      const onTokens = statementsOf(json, b).filter((s) => asList(s.Resource).map(arnText).some((r: string) => r.includes('TokenTable')));
+      const actions = onTokens.flatMap((s) => asList(s.Action));
+      for (const action of ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']) {
+        assert.ok(actions.includes(action), `${b}: ${action} on the token table (${actions})`);
+      }
+    }
+  });
+
   it('gives queue access only where the data flows', () => {
     const sends = (b: string) =>
       statementsOf(json, b)

@@ -91,14 +91,18 @@ pub struct TradovateClient {
     base: String,
     settings: ClientSettings,
     logins: Mutex<VecDeque<Instant>>,
-    /// Until when no request is sent, after a 429 (`settings.rate_limit_stop`).
+    /// Until when no request is sent, after a 429 (`settings.rate_limit_stop`) or a stop
+    /// another process met ([`Self::stop_for`]).
     stopped_until: Mutex<Option<Instant>>,
+    /// When this client was last answered 429.
+    rate_limited_at: Mutex<Option<Instant>>,
 }
 
 /// How long no request is sent after a 429: Tradovate's rate-limits page asks for about an
 /// hour without requests, which no request can shorten and each one may lengthen
-/// (<https://partner.tradovate.com/overview/core-concepts/rate-limits>). Kept by the client, so
-/// by the process (a Lambda container, the local stack), not across a deployment.
+/// (<https://partner.tradovate.com/overview/core-concepts/rate-limits>). Kept by the client, and
+/// stored beside the token for the deployment's other processes
+/// (`crate::token::TokenManager::share_stop`), which hold it at most this long.
 pub const RATE_LIMIT_STOP: Duration = Duration::from_secs(3600);
 
 impl std::fmt::Debug for TradovateClient {
@@ -132,6 +136,7 @@ impl TradovateClient {
             settings,
             logins: Mutex::new(VecDeque::new()),
             stopped_until: Mutex::new(None),
+            rate_limited_at: Mutex::new(None),
         })
     }
 
@@ -211,8 +216,13 @@ impl TradovateClient {
             // does not define, is not read as leave to come back sooner, for a read or an
             // order command alike.
             if status == StatusCode::TOO_MANY_REQUESTS {
+                let now = Instant::now();
+                *self
+                    .rate_limited_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(now);
                 *self.stopped_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Instant::now() + self.settings.rate_limit_stop);
+                    Some(now + self.settings.rate_limit_stop);
                 warn!(
                     stop_secs = self.settings.rate_limit_stop.as_secs(),
                     "Tradovate answered 429: no request is sent for the stop it asks"
@@ -318,15 +328,26 @@ impl TradovateClient {
         })
     }
 
-    /// Holds this client to a stop `left` long from now (another process met the 429: the
-    /// stop stored beside the token, [`crate::token::TokenManager`]); a longer stop already
-    /// held stays.
+    /// Holds this client to a stop `left` long from now, at most its own stop after a 429
+    /// (`ClientSettings::rate_limit_stop`): another process met the 429 and stored the stop
+    /// beside the token ([`crate::token::TokenManager`]), whose clock or value may be off. A
+    /// longer stop already held stays.
     pub fn stop_for(&self, left: Duration) {
-        let until = Instant::now() + left;
+        let until = Instant::now() + left.min(self.settings.rate_limit_stop);
         let mut stopped = self.stopped_until.lock().unwrap_or_else(|e| e.into_inner());
         if stopped.is_none_or(|held| held < until) {
             *stopped = Some(until);
         }
+    }
+
+    /// When this client was last answered 429 (not a stop it was told of), and the stop that
+    /// 429 asks for from then.
+    pub fn rate_limited(&self) -> Option<(Instant, Duration)> {
+        let at = (*self
+            .rate_limited_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()))?;
+        Some((at, self.settings.rate_limit_stop))
     }
 
     /// How long the stop after a 429 lasts still; `None` outside one.

@@ -254,8 +254,16 @@ impl TradovateSettings {
                 crate::account::resolve(tokens.client(), &fresh, wanted).await
             }
             other => other,
+        };
+        // A 429 met at start is stored as any other (`TokenManager::share_stop`): this
+        // container's client, and with it its stop, is dropped with the failed start.
+        if matches!(
+            account,
+            Err(crate::account::AccountError::List(TvError::RateLimited))
+        ) {
+            tokens.share_stop().await;
         }
-        .map_err(|e| ConfigError::Invalid {
+        let account = account.map_err(|e| ConfigError::Invalid {
             name: ACCOUNT.name.into(),
             reason: e.to_string(),
         })?;

@@ -29,8 +29,9 @@ pub enum TvError {
     /// even a lookup: an order command's leg ends `unknown`.
     #[error("Tradovate rate limit (429): about an hour without requests, as Tradovate asks")]
     RateLimited,
-    /// An order command not sent: Tradovate answered a request of this process 429 less
-    /// than an hour ago (`client::RATE_LIMIT_STOP`); about this many minutes are left.
+    /// An order command not sent: Tradovate answered a request of this process, or of
+    /// another one that stored the stop beside the token, 429 less than an hour ago
+    /// (`client::RATE_LIMIT_STOP`); about this many minutes are left.
     #[error(
         "not sent: Tradovate answered 429 within the last hour and asks for no requests for about an hour ({0} min left)"
     )]
@@ -59,9 +60,9 @@ pub enum TvError {
     #[error("login limit reached ({0} logins in the last minute)")]
     LoginLimit(usize),
     /// No token to send an order command with: its renewal or login met a rate limit (a 429
-    /// or a penalty not waited out). The command was never built, so nothing is looked up
-    /// either: every read would lengthen the stop.
-    #[error("not sent: no Tradovate token, its renewal was rate limited ({0})")]
+    /// or a penalty not waited out), or was not tried within a 429's stop. The command was
+    /// never built, so nothing is looked up either: every read would lengthen the stop.
+    #[error("not sent: no Tradovate token, its renewal is rate limited ({0})")]
     TokenRateLimited(String),
     /// No token to send with: its login or renewal failed, or the token store or its lock
     /// could not be used. Nothing was sent.

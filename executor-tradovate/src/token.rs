@@ -85,6 +85,8 @@ pub struct TokenManager<S, L, C> {
     /// Identifies this process as lock holder.
     owner: String,
     policy: TokenPolicy,
+    /// The 429 whose stop this manager last stored ([`TokenManager::share_stop`]).
+    shared: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl<S, L, C> std::fmt::Debug for TokenManager<S, L, C> {
@@ -118,6 +120,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
             clock,
             owner: owner.into(),
             policy,
+            shared: std::sync::Mutex::new(None),
         }
     }
 
@@ -133,11 +136,14 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
     /// stored beside the token holds the client too, so a request made with the token is not
     /// sent (the client answers as its own stop does); no refresh is tried within it.
     pub async fn token(&self) -> Result<SecretString, TokenError> {
-        if let Some(t) = self.store.load(TOKEN_NAME).await? {
-            self.adopt_stop(&t);
-            if self.usable(&t) {
-                return Ok(t.access_token);
+        match self.store.load(TOKEN_NAME).await? {
+            Some(t) => {
+                self.adopt_stop(t.stopped_until);
+                if self.usable(&t) {
+                    return Ok(t.access_token);
+                }
             }
+            None => self.adopt_stop(self.store.load_stop(TOKEN_NAME).await?),
         }
         if self.client.stopped_for().is_some() {
             return Err(TvError::RateLimited.into());
@@ -146,10 +152,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         self.refresh(None, false).await.map(|(t, _)| t)
     }
 
-    /// Holds the client to the stop stored beside `t`, if one lasts still.
-    fn adopt_stop(&self, t: &StoredToken) {
-        if let Some(left) = t
-            .stopped_until
+    /// Holds the client to a stored stop, if one lasts still (at most the client's own stop
+    /// after a 429 from now: [`TradovateClient::stop_for`]).
+    fn adopt_stop(&self, stopped_until: Option<DateTime<Utc>>) {
+        if let Some(left) = stopped_until
             .and_then(|until| (until - self.clock.now()).to_std().ok())
             .filter(|left| !left.is_zero())
         {
@@ -157,36 +163,31 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         }
     }
 
-    /// Stores the client's stop after a 429 beside the token, so that every process that
-    /// loads the token holds off too (the executors' other containers, the refresher):
-    /// Tradovate asks the account's clients, not one process, for about an hour without
-    /// requests, and each request meanwhile lengthens it
-    /// (<https://partner.tradovate.com/overview/core-concepts/rate-limits>). Nothing is written
-    /// when no stop holds or the stored one already ends within a minute of it. Best effort:
-    /// a failure is logged, and this process holds off either way.
+    /// Stores the stop a 429 this client met asks for beside the token
+    /// ([`TokenStore::save_stop`]), so that every process that loads the token holds off
+    /// too (the executors' other containers, the refresher): Tradovate asks the account's
+    /// clients, not one process, for about an hour without requests, and each request
+    /// meanwhile lengthens it (<https://partner.tradovate.com/overview/core-concepts/rate-limits>).
+    /// Each 429 is stored once, its end taken from when it came; a stop this client was only
+    /// told of is not stored again. Best effort: a failure is logged, and this process holds
+    /// off either way.
     pub async fn share_stop(&self) {
-        let Some(left) = self.client.stopped_for() else {
+        let Some((at, stop)) = self.client.rate_limited() else {
             return;
         };
+        if *self.shared.lock().unwrap_or_else(|e| e.into_inner()) == Some(at) {
+            return;
+        }
+        let left = (at + stop).saturating_duration_since(std::time::Instant::now());
         let until = self.clock.now() + Duration::from_std(left).unwrap_or_default();
-        let stored = async {
-            let Some(mut t) = self.store.load(TOKEN_NAME).await? else {
-                return Ok::<_, StoreError>(false);
-            };
-            if t.stopped_until
-                .is_some_and(|s| s >= until - Duration::minutes(1))
-            {
-                return Ok(false);
+        match self.store.save_stop(TOKEN_NAME, until).await {
+            Ok(()) => {
+                *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+                warn!(
+                    until = %until,
+                    "Tradovate's 429 stop stored beside the token: every process holds off until then"
+                );
             }
-            t.stopped_until = Some(until);
-            self.store.save(TOKEN_NAME, &t).await.map(|()| true)
-        };
-        match stored.await {
-            Ok(true) => warn!(
-                until = %until,
-                "Tradovate's 429 stop stored beside the token: every process holds off until then"
-            ),
-            Ok(false) => {}
             Err(e) => warn!(
                 error = %e,
                 "Tradovate's 429 stop could not be stored beside the token; other processes may still send"
@@ -211,17 +212,31 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
     /// The refresher's run: renew when less than `renew_before` remains, log in when nothing
     /// valid is stored.
     pub async fn scheduled(&self) -> Result<Refreshed, TokenError> {
-        if let Some(t) = self.store.load(TOKEN_NAME).await? {
-            if t.expires_at - self.clock.now() > self.policy.renew_before {
-                return Ok(Refreshed::StillValid);
+        match self.store.load(TOKEN_NAME).await? {
+            Some(t) => {
+                if t.expires_at - self.clock.now() > self.policy.renew_before {
+                    return Ok(Refreshed::StillValid);
+                }
+                self.adopt_stop(t.stopped_until);
             }
-            self.adopt_stop(&t);
+            None => self.adopt_stop(self.store.load_stop(TOKEN_NAME).await?),
         }
-        if self.client.stopped_for().is_some() {
+        let stopped = || {
             warn!("Tradovate asked for no requests for a while (429): the token is not renewed");
-            return Ok(Refreshed::Stopped);
+            Ok(Refreshed::Stopped)
+        };
+        if self.client.stopped_for().is_some() {
+            return stopped();
         }
-        self.refresh(None, true).await.map(|(_, how)| how)
+        match self.refresh(None, true).await {
+            // A stop another process stored while this one waited for the lock.
+            Err(TokenError::Tradovate(TvError::RateLimited))
+                if self.client.rate_limited().is_none() =>
+            {
+                stopped()
+            }
+            other => other.map(|(_, how)| how),
+        }
     }
 
     async fn refresh(
@@ -238,11 +253,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 .await?
             {
                 let result = self.refresh_holding(rejected, scheduled).await;
-                if let Err(e) = self.lock.release(TOKEN_NAME, &self.owner).await {
-                    warn!(error = %e, "could not release the token lock; it will expire");
-                }
+                // Stored before the lock is released: the next holder reads it.
                 if matches!(result, Err(TokenError::Tradovate(TvError::RateLimited))) {
                     self.share_stop().await;
+                }
+                if let Err(e) = self.lock.release(TOKEN_NAME, &self.owner).await {
+                    warn!(error = %e, "could not release the token lock; it will expire");
                 }
                 return result;
             }
@@ -278,11 +294,15 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 return Ok((t.access_token.clone(), Refreshed::ByOther));
             }
         }
-        // A stop another process stored while this one renewed is kept.
-        let stopped_until = current
-            .as_ref()
-            .and_then(|t| t.stopped_until)
-            .filter(|until| *until > self.clock.now());
+        // A stop another process stored while this one waited for the lock: nothing sent.
+        let stop = match &current {
+            Some(t) => t.stopped_until,
+            None => self.store.load_stop(TOKEN_NAME).await?,
+        };
+        self.adopt_stop(stop);
+        if self.client.stopped_for().is_some() {
+            return Err(TvError::RateLimited.into());
+        }
         let valid = current.filter(|t| {
             t.expires_at > self.clock.now() && !rejected.is_some_and(|r| same(r, &t.access_token))
         });
@@ -325,7 +345,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 &StoredToken {
                     access_token: access_token.clone(),
                     expires_at,
-                    stopped_until,
+                    // Not written by `save`: a stored stop stays as it is.
+                    stopped_until: None,
                 },
             )
             .await?;
@@ -344,6 +365,12 @@ impl<A: TokenStore, B: TokenStore> TokenStore for Mirrored<A, B> {
         match self.0.load(name).await {
             Ok(Some(t)) => Ok(Some(t)),
             first => match self.1.load(name).await {
+                // A token from the second with the first's stop, which may hold one without
+                // a token.
+                Ok(Some(t)) if first.is_ok() => Ok(Some(StoredToken {
+                    stopped_until: self.load_stop(name).await?,
+                    ..t
+                })),
                 Ok(found) => Ok(found),
                 Err(e) => first.and(Err(e)),
             },
@@ -353,5 +380,17 @@ impl<A: TokenStore, B: TokenStore> TokenStore for Mirrored<A, B> {
     async fn save(&self, name: &str, token: &StoredToken) -> Result<(), StoreError> {
         self.0.save(name, token).await?;
         self.1.save(name, token).await
+    }
+
+    async fn load_stop(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match self.0.load_stop(name).await {
+            Ok(stop) => Ok(stop),
+            Err(e) => self.1.load_stop(name).await.or(Err(e)),
+        }
+    }
+
+    async fn save_stop(&self, name: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        self.0.save_stop(name, until).await?;
+        self.1.save_stop(name, until).await
     }
 }

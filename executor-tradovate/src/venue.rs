@@ -1256,7 +1256,7 @@ mod tests {
         ));
         assert!(matches!(
             classify(TvError::TokenRateLimited("429".into())),
-            SendError::Unsent(reason) if reason.contains("renewal was rate limited")
+            SendError::Unsent(reason) if reason.contains("renewal is rate limited")
         ));
     }
 

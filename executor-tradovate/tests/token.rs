@@ -318,7 +318,67 @@ async fn the_refresher_does_not_renew_within_a_stop_another_process_stored() {
     let after = tokens(&fake, store.clone(), lock, clock.clone(), "refresher-2");
     assert_eq!(after.scheduled().await.unwrap(), Refreshed::LoggedIn);
     let stored = store.load(TOKEN_NAME).await.unwrap().unwrap();
-    assert_eq!(stored.stopped_until, None);
+    assert!(
+        stored.stopped_until.is_some_and(|s| s < clock.now()),
+        "the stop is the one stored, and over"
+    );
+}
+
+/// A stop another process stored holds every way to a token: with no token stored (a 429 at
+/// a first login), a refresh after a 401 (which checks no stop before it takes the lock), a
+/// token a refresh renews; and a stored stop longer than the client's own (a clock or a value
+/// off) is held only as long as the client's own.
+#[tokio::test]
+async fn a_stored_stop_holds_every_refresh_and_is_held_no_longer_than_the_clients_own() {
+    use executor_tradovate::client::RATE_LIMIT_STOP;
+    let fake = FakeTradovate::start(t0()).await;
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let lock = Arc::new(MemoryLeaseLock::default());
+    store
+        .save_stop(TOKEN_NAME, t0() + Duration::hours(10))
+        .await
+        .unwrap();
+    let first = tokens(
+        &fake,
+        store.clone(),
+        lock.clone(),
+        clock.clone(),
+        "executor",
+    );
+    let err = first.token().await.unwrap_err();
+    assert!(err.to_string().contains("429"), "{err}");
+    let held = first.client().stopped_for().unwrap();
+    assert!(
+        held <= RATE_LIMIT_STOP && held > RATE_LIMIT_STOP - std::time::Duration::from_secs(60),
+        "{held:?}"
+    );
+    // A process that has not read the stop yet: its refresh finds it under the lock.
+    let err = tokens(
+        &fake,
+        store.clone(),
+        lock.clone(),
+        clock.clone(),
+        "executor-2",
+    )
+    .after_unauthorized(&SecretString::from("rejected"))
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("429"), "{err}");
+    assert_eq!(
+        tokens(
+            &fake,
+            store.clone(),
+            lock.clone(),
+            clock.clone(),
+            "refresher"
+        )
+        .scheduled()
+        .await
+        .unwrap(),
+        Refreshed::Stopped
+    );
+    assert_eq!((fake.logins(), fake.renewals()), (0, 0));
 }
 
 #[tokio::test]

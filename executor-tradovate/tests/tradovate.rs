@@ -797,8 +797,8 @@ async fn a_429_on_the_order_ends_unknown_without_a_read_during_the_stop() {
     use shared::ports::TokenStore;
     use std::sync::Arc;
     // The stop is stored beside the token, so another process that loads it (another
-    // container, the refresher) holds off too: its read is not sent, though the fake, its
-    // one 429 spent, would answer it.
+    // container, the refresher) holds off too: its read is not sent (the fake counts no
+    // answer 429 to it).
     let stored = h.token_store.load(TOKEN_NAME).await.unwrap().unwrap();
     let until = stored.stopped_until.expect("the stop is stored");
     let left = until - h.clock.now();

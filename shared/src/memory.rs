@@ -236,6 +236,7 @@ impl AuditLog for MemoryJournal {
 #[derive(Debug, Default)]
 pub struct MemoryTokenStore {
     tokens: Mutex<HashMap<String, StoredToken>>,
+    stops: Mutex<HashMap<String, DateTime<Utc>>>,
     saves: Mutex<usize>,
 }
 
@@ -248,11 +249,27 @@ impl MemoryTokenStore {
 
 impl TokenStore for MemoryTokenStore {
     async fn load(&self, name: &str) -> Result<Option<StoredToken>, StoreError> {
-        Ok(lock(&self.tokens).get(name).cloned())
+        let stop = lock(&self.stops).get(name).copied();
+        Ok(lock(&self.tokens).get(name).map(|t| StoredToken {
+            stopped_until: stop,
+            ..t.clone()
+        }))
     }
 
     async fn save(&self, name: &str, token: &StoredToken) -> Result<(), StoreError> {
         lock(&self.tokens).insert(name.to_owned(), token.clone());
+        *lock(&self.saves) += 1;
+        Ok(())
+    }
+
+    async fn load_stop(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(lock(&self.stops).get(name).copied())
+    }
+
+    async fn save_stop(&self, name: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut stops = lock(&self.stops);
+        let stop = stops.entry(name.to_owned()).or_insert(until);
+        *stop = (*stop).max(until);
         *lock(&self.saves) += 1;
         Ok(())
     }

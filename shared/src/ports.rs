@@ -381,7 +381,9 @@ pub struct StoredToken {
     /// Until when (UTC) no request may be sent to the broker with this credential: a
     /// broker's rate limit that asks every client of the account to stay away (Tradovate's
     /// 429), kept beside the token so that every process that loads it holds off, not only
-    /// the one that met the limit. `None`: no such stop.
+    /// the one that met the limit. `None`: no such stop. Filled by [`TokenStore::load`] where
+    /// the store keeps the stop with the token; [`TokenStore::save`] ignores it (only
+    /// [`TokenStore::save_stop`] writes a stop).
     pub stopped_until: Option<DateTime<Utc>>,
 }
 
@@ -397,11 +399,26 @@ pub trait TokenStore: Send + Sync {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<StoredToken>, StoreError>> + Send;
-    /// Stores `token` under `name`, replacing any earlier one; `Err` when the write fails.
+    /// Stores `token` under `name`, replacing any earlier one but leaving a stored stop as it
+    /// is; `Err` when the write fails.
     fn save(
         &self,
         name: &str,
         token: &StoredToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The stop stored under `name` ([`StoredToken::stopped_until`]), whether or not a token
+    /// is stored; `Ok(None)` when there is none (the SSM copy keeps none).
+    fn load_stop(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
+    /// Stores a stop until `until` under `name` unless a later one is stored, leaving the
+    /// token as it is (none need be stored); `Err` when the write fails. The SSM copy keeps no
+    /// stop (`Ok` without a write).
+    fn save_stop(
+        &self,
+        name: &str,
+        until: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -439,6 +456,21 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
         token: &StoredToken,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).save(name, token)
+    }
+
+    fn load_stop(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send {
+        (**self).load_stop(name)
+    }
+
+    fn save_stop(
+        &self,
+        name: &str,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).save_stop(name, until)
     }
 }
 
