@@ -79,6 +79,15 @@ pub enum Late {
     AfterNextOrder,
 }
 
+/// An order request held back by [`Fault::TooManyThenLate`].
+#[derive(Debug, Clone)]
+enum Held {
+    /// A market order: the request's `order`.
+    Order(Value),
+    /// A position close: the instrument and the request body.
+    Close { instrument: String, doc: Value },
+}
+
 /// An open trade: what a fill opened and has not yet been closed (FIFO), with the
 /// `tradeClientExtensions.id` of the order that opened it, if any.
 #[derive(Debug, Clone)]
@@ -133,8 +142,8 @@ struct Inner {
     /// The open trades behind `positions`, oldest first: what a `tradeClientExtensions.id`
     /// is checked against (`CLIENT_TRADE_ID_ALREADY_EXISTS`).
     trades: Vec<OpenTrade>,
-    /// An order [`Fault::TooManyThenLate`] held back: its request body and when it lands.
-    held: Option<(Value, Late)>,
+    /// An order request [`Fault::TooManyThenLate`] held back, and when it lands.
+    held: Option<(Held, Late)>,
     hedging: bool,
     next_tx: u64,
     orders: Vec<OrderRec>,
@@ -277,6 +286,12 @@ impl FakeOanda {
                 units: Decimal::from(units),
             });
         }
+    }
+
+    /// Carries out now the order [`Fault::TooManyThenLate`] still holds, if any: a late
+    /// order landing after the client's last request.
+    pub fn land_held(&self) {
+        land(&mut self.lock());
     }
 
     /// The `tradeClientExtensions.id` of each open trade of `instrument` that has one,
@@ -1070,14 +1085,25 @@ fn place_market(
     (StatusCode::CREATED, reply)
 }
 
-/// Carries out the order [`Fault::TooManyThenLate`] held back, if it lands `now`.
+/// Carries out the request [`Fault::TooManyThenLate`] held back, if it lands `now`.
 fn land_held(inner: &mut Inner, now: Late) {
-    if !matches!(&inner.held, Some((_, when)) if *when == now) {
-        return;
+    if matches!(&inner.held, Some((_, when)) if *when == now) {
+        land(inner);
     }
-    let (o, _) = inner.held.take().unwrap();
-    let m = parse_market(&o, inner.hedging).unwrap();
-    place_market(inner, &o, &m, None);
+}
+
+/// Carries out the held request, whenever it was to land.
+fn land(inner: &mut Inner) {
+    match inner.held.take() {
+        Some((Held::Order(o), _)) => {
+            let m = parse_market(&o, inner.hedging).unwrap();
+            place_market(inner, &o, &m, None);
+        }
+        Some((Held::Close { instrument, doc }, _)) => {
+            let _ = place_close(inner, &instrument, &doc, false);
+        }
+        None => {}
+    }
 }
 
 async fn create_order(
@@ -1110,7 +1136,7 @@ async fn create_order(
         match &fault {
             Some(Fault::TooMany) => return too_many(),
             Some(Fault::TooManyThenLate(when)) => {
-                inner.held = Some((o.clone(), *when));
+                inner.held = Some((Held::Order(o.clone()), *when));
                 return too_many();
             }
             Some(Fault::ErrorBeforeCreate) => {
@@ -1131,13 +1157,105 @@ async fn create_order(
     respond(fault, status, reply).await
 }
 
+/// Carries out a position close (`longUnits`/`shortUnits` checked by the caller): a close of a
+/// side that does not exist rejects the whole request; otherwise each named side is closed
+/// by a market order. `take_fault`: the next scripted fault applies (not for a held close
+/// landing late). `None`: the scripted [`Fault::ErrorBeforeCreate`], nothing done.
+fn place_close(
+    inner: &mut Inner,
+    instrument: &str,
+    doc: &Value,
+    take_fault: bool,
+) -> Option<(Option<Fault>, StatusCode, Value)> {
+    let long_all = doc["longUnits"].as_str().is_none_or(|u| u == "ALL");
+    let short_all = doc["shortUnits"].as_str().is_none_or(|u| u == "ALL");
+    let (long, short) = inner.positions.get(instrument).copied().unwrap_or_default();
+    // All or nothing: naming a side that does not exist rejects the whole request.
+    if (long_all && long.is_zero()) || (short_all && short.is_zero()) {
+        inner.violations.push(format!(
+            "close of a side that does not exist on {instrument}"
+        ));
+        // Each named side gets a reject transaction, stored like any other (the missing
+        // side `CLOSEOUT_POSITION_DOESNT_EXIST`, the existing one
+        // `CLOSEOUT_POSITION_REJECT`), carrying the request's client extensions.
+        let mut body = json!({"errorCode": "CLOSEOUT_POSITION_DOESNT_EXIST",
+                                  "errorMessage": "The Position requested to be closed out does not exist"});
+        let batch = (inner.next_tx + 1).to_string();
+        for (named, prefix, held, ext) in [
+            (long_all, "long", long, "longClientExtensions"),
+            (short_all, "short", short, "shortClientExtensions"),
+        ] {
+            if !named {
+                continue;
+            }
+            let id = tx_id(inner);
+            let reason = if held.is_zero() {
+                "CLOSEOUT_POSITION_DOESNT_EXIST"
+            } else {
+                "CLOSEOUT_POSITION_REJECT"
+            };
+            let reject = store_tx(
+                inner,
+                &id,
+                &batch,
+                json!({"type": "MARKET_ORDER_REJECT", "instrument": instrument,
+                           "units": "0", "timeInForce": "FOK", "positionFill": "REDUCE_ONLY",
+                           "reason": "POSITION_CLOSEOUT", "clientExtensions": doc[ext].clone(),
+                           "rejectReason": reason}),
+            );
+            body[format!("{prefix}OrderRejectTransaction")] = reject;
+        }
+        body["lastTransactionID"] = json!(inner.next_tx.to_string());
+        return Some((None, StatusCode::BAD_REQUEST, body));
+    }
+    let fault = if take_fault { next_fault(inner) } else { None };
+    if matches!(fault, Some(Fault::ErrorBeforeCreate)) {
+        return None;
+    }
+    let cancel = match &fault {
+        Some(Fault::Cancel(reason)) => Some(*reason),
+        _ => None,
+    };
+    let mut reply = serde_json::Map::new();
+    for (named, prefix, units, ext) in [
+        (long_all, "long", -long, "longClientExtensions"),
+        (short_all, "short", -short, "shortClientExtensions"),
+    ] {
+        if !named {
+            continue;
+        }
+        let client_id = doc[ext]["id"].as_str().unwrap_or("").to_owned();
+        if client_id.is_empty() {
+            inner.violations.push(format!("{ext}.id missing"));
+        }
+        let (create, second) = execute(
+            inner,
+            instrument,
+            units,
+            &client_id,
+            true,
+            cancel,
+            Origin::PositionCloseout,
+        );
+        let key = if cancel.is_some() {
+            "OrderCancelTransaction"
+        } else {
+            "OrderFillTransaction"
+        };
+        reply.insert(format!("{prefix}OrderCreateTransaction"), create);
+        reply.insert(format!("{prefix}{key}"), second);
+    }
+    reply.insert("lastTransactionID".into(), json!(inner.next_tx.to_string()));
+    Some((fault, StatusCode::OK, Value::Object(reply)))
+}
+
 async fn close(
     State(s): State<Shared>,
     Path((account, instrument)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (fault, reply) = {
+    let (fault, status, reply) = {
         let mut inner = s.0.lock().unwrap();
         record(
             &mut inner,
@@ -1169,96 +1287,34 @@ async fn close(
                 "close names neither longUnits nor shortUnits as ALL".into(),
             );
         }
-        if matches!(inner.faults.front(), Some(Fault::TooMany)) {
-            inner.faults.pop_front();
-            return too_many();
-        }
-        let (long, short) = inner
-            .positions
-            .get(&instrument)
-            .copied()
-            .unwrap_or_default();
-        // All or nothing: naming a side that does not exist rejects the whole request.
-        if (long_all && long.is_zero()) || (short_all && short.is_zero()) {
-            inner.violations.push(format!(
-                "close of a side that does not exist on {instrument}"
-            ));
-            // Each named side gets a reject transaction, stored like any other (the missing
-            // side `CLOSEOUT_POSITION_DOESNT_EXIST`, the existing one
-            // `CLOSEOUT_POSITION_REJECT`), carrying the request's client extensions.
-            let mut body = json!({"errorCode": "CLOSEOUT_POSITION_DOESNT_EXIST",
-                                  "errorMessage": "The Position requested to be closed out does not exist"});
-            let batch = (inner.next_tx + 1).to_string();
-            for (named, prefix, held, ext) in [
-                (long_all, "long", long, "longClientExtensions"),
-                (short_all, "short", short, "shortClientExtensions"),
-            ] {
-                if !named {
-                    continue;
-                }
-                let id = tx_id(&mut inner);
-                let reason = if held.is_zero() {
-                    "CLOSEOUT_POSITION_DOESNT_EXIST"
-                } else {
-                    "CLOSEOUT_POSITION_REJECT"
-                };
-                let reject = store_tx(
-                    &mut inner,
-                    &id,
-                    &batch,
-                    json!({"type": "MARKET_ORDER_REJECT", "instrument": instrument,
-                           "units": "0", "timeInForce": "FOK", "positionFill": "REDUCE_ONLY",
-                           "reason": "POSITION_CLOSEOUT", "clientExtensions": doc[ext].clone(),
-                           "rejectReason": reason}),
-                );
-                body[format!("{prefix}OrderRejectTransaction")] = reject;
+        match inner.faults.front().cloned() {
+            Some(Fault::TooMany) => {
+                inner.faults.pop_front();
+                return too_many();
             }
-            body["lastTransactionID"] = json!(inner.next_tx.to_string());
-            land_held(&mut inner, Late::AfterNextOrder);
-            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
-        }
-        let fault = next_fault(&mut inner);
-        if matches!(fault, Some(Fault::ErrorBeforeCreate)) {
-            return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response();
-        }
-        let cancel = match &fault {
-            Some(Fault::Cancel(reason)) => Some(*reason),
-            _ => None,
-        };
-        let mut reply = serde_json::Map::new();
-        for (named, prefix, units, ext) in [
-            (long_all, "long", -long, "longClientExtensions"),
-            (short_all, "short", -short, "shortClientExtensions"),
-        ] {
-            if !named {
-                continue;
+            Some(Fault::TooManyThenLate(when)) => {
+                inner.faults.pop_front();
+                inner.held = Some((
+                    Held::Close {
+                        instrument: instrument.clone(),
+                        doc: doc.clone(),
+                    },
+                    when,
+                ));
+                return too_many();
             }
-            let client_id = doc[ext]["id"].as_str().unwrap_or("").to_owned();
-            if client_id.is_empty() {
-                inner.violations.push(format!("{ext}.id missing"));
-            }
-            let (create, second) = execute(
-                &mut inner,
-                &instrument,
-                units,
-                &client_id,
-                true,
-                cancel,
-                Origin::PositionCloseout,
-            );
-            let key = if cancel.is_some() {
-                "OrderCancelTransaction"
-            } else {
-                "OrderFillTransaction"
-            };
-            reply.insert(format!("{prefix}OrderCreateTransaction"), create);
-            reply.insert(format!("{prefix}{key}"), second);
+            _ => {}
         }
-        reply.insert("lastTransactionID".into(), json!(inner.next_tx.to_string()));
+        let placed = place_close(&mut inner, &instrument, &doc, true);
         land_held(&mut inner, Late::AfterNextOrder);
-        (fault, Value::Object(reply))
+        match placed {
+            Some(done) => done,
+            None => {
+                return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response();
+            }
+        }
     };
-    respond(fault, StatusCode::OK, reply).await
+    respond(fault, status, reply).await
 }
 
 /// The Swagger's `MarketOrder` as `GET orders/{specifier}` answers it.

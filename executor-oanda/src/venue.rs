@@ -57,16 +57,18 @@ impl<C: Clock> OandaVenue<C> {
 
 fn classify(e: OandaError) -> SendError {
     match e {
-        // HTTP 429, over the rate limit: not documented to mean nothing was carried out
-        // (`OandaError::RateLimited`). But OANDA answered, and "a Market Order is an Order
-        // that is filled immediately", its time in force "Restricted to FOK or IOC"
-        // (`MarketOrder`, <https://developer.oanda.com/rest-live-v20/order-df/>; a position
-        // close is carried out by one): whatever it did is in the account's transactions once
-        // answered. So the core looks the order up in the whole
-        // list of transactions since the send (checked to end at the answer's
-        // `lastTransactionID`), and checks the position, before it sends again, once. A
-        // timeout is not so: OANDA may still be working on a request it never answered.
-        OandaError::RateLimited { retry_after } => SendError::NotExecuted {
+        // HTTP 429, over the rate limit: OANDA documents no 429 for its order endpoints
+        // (`OandaError::RateLimited`). If OANDA itself answered, nothing was done: "a Market
+        // Order is an Order that is filled immediately", its time in force "Restricted to FOK
+        // or IOC" (`MarketOrder`, <https://developer.oanda.com/rest-live-v20/order-df/>; a
+        // position close is carried out by one), so whatever it did is in the account's
+        // transactions once answered. But something in front of OANDA may have answered after
+        // passing the request on, to land later. So it is throttled, not "not executed": the
+        // core looks the order up in the whole list of transactions since the send (checked to
+        // end at the answer's `lastTransactionID`) and checks the position, then sends again
+        // once, which cannot do the leg twice (an open names the first's trade client id, a
+        // close closes the whole side); a leg that ends without that send ends `unknown`.
+        OandaError::RateLimited { retry_after } => SendError::Throttled {
             reason: "OANDA rate limit (HTTP 429)".into(),
             retry_after,
         },

@@ -407,6 +407,62 @@ async fn an_open_429d_that_lands_after_its_resend_is_cancelled_by_oanda() {
     );
 }
 
+/// A 429 on the open and another on its send again, the first order landing only after both
+/// (held in front of OANDA): nothing found by the lookups is no proof that nothing was done,
+/// as OANDA documents no 429 for the endpoint, so the leg ends `unknown` (alarmed, for a
+/// replay to reconcile), not `not_executed`; the late order does land.
+#[tokio::test]
+async fn an_open_429d_twice_whose_first_lands_late_ends_unknown_not_not_executed() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    h.fake.script(Fault::Pass);
+    h.fake.script(Fault::TooManyThenLate(Late::AfterNextOrder));
+    h.fake.script(Fault::TooMany);
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [
+            (Leg::Close, 1, Outcome::Filled),
+            (Leg::Open, 1, Outcome::NotExecuted),
+            (Leg::Open, 2, Outcome::Unknown),
+        ]
+    );
+    let why = legs[2].error.as_deref().unwrap_or_default();
+    assert!(why.contains("cannot rule out a late order"), "{why}");
+    h.fake.land_held();
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
+}
+
+/// A 429 on the close whose order lands just before the close is sent again: the second close
+/// finds the side flat, and the leg is the first close's fill (its price journaled), not a
+/// no-op; the open follows.
+#[tokio::test]
+async fn a_close_429d_that_lands_before_its_resend_is_journaled_as_its_fill() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    h.fake.script(Fault::TooManyThenLate(Late::BeforeNextOrder));
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [
+            (Leg::Close, 1, Outcome::NotExecuted),
+            (Leg::Close, 2, Outcome::Filled),
+            (Leg::Open, 1, Outcome::Filled),
+        ]
+    );
+    assert_eq!(legs[1].fill_price, Some(Decimal::new(108345, 5)));
+    assert_eq!(legs[1].quantity, d(1000));
+}
+
 /// A 429 with less of the staleness budget left than the settle time, whose lookup cannot
 /// read the transactions: not sent again, and `unknown` (alarmed, for a replay to reconcile),
 /// not `not_executed`: OANDA does not document a 429 as not carried out, and nothing confirmed

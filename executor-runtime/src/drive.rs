@@ -9,12 +9,17 @@
 //!   accepted and still working when the wait ended);
 //! - [`SendError::Rejected`]: a definitive no; journaled `rejected`, never sent again;
 //! - [`SendError::NotExecuted`]: the broker documents that it did not carry the request out
-//!   (a Tradovate 429 or penalty ticket, whose wait Tradovate's venue sets past any budget once
-//!   its client could not wait it out), its answer shows it (an OANDA 429: a market order is
-//!   done within its request), or no byte of it left (no connection made). Wait as told while
-//!   the staleness budget allows, confirm by lookup that nothing was created, and send again
-//!   with the same client order id; when the budget does not allow it, the signal ends
+//!   (a Tradovate penalty ticket, whose wait Tradovate's venue sets past any budget once its
+//!   client could not wait it out), or no byte of it left (no connection made). Wait as told
+//!   while the staleness budget allows, confirm by lookup that nothing was created, and send
+//!   again with the same client order id; when the budget does not allow it, the signal ends
 //!   `not_executed` (`unknown` when the lookup cannot tell), never `rejected`;
+//! - [`SendError::Throttled`]: a rate limit the broker does not document for the request (an
+//!   OANDA 429): most likely not carried out, but it may come from something in front of the
+//!   broker that had passed the request on, to land later. Handled as `NotExecuted` (waited,
+//!   looked up, sent again once: the broker must make a second send harmless, as OANDA's
+//!   trade client id does for an open and a whole-side close does for a close), except that a
+//!   leg it ends without a later send ends `unknown`, alarmed, never `not_executed`;
 //! - [`SendError::Unknown`]: a timeout, a 5xx, a dropped connection: the request may have
 //!   been carried out. Wait the broker's settle time, then look the order up through the
 //!   sources the broker documents ([`Conversation::lookup`]). Send again (same client order
@@ -139,6 +144,15 @@ pub enum SendError {
         reason: String,
         /// How long the broker asks to wait. The core waits at least the settle time, and
         /// ends the leg `not_executed` when the wait does not fit the staleness budget.
+        retry_after: Option<Duration>,
+    },
+    /// A rate limit the broker does not document for this request (OANDA's 429 on an order):
+    /// probably not carried out, but not proven so; see the module's classification.
+    #[error("rate limited: {reason}")]
+    Throttled {
+        /// What came back (`OANDA rate limit (HTTP 429)`).
+        reason: String,
+        /// How long the answer asks to wait, if it says.
         retry_after: Option<Duration>,
     },
     /// The request may have been carried out.
@@ -1479,6 +1493,23 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
     loop {
         row.sent_at = Some(clock.now());
         let failure = match conv.send(req, leg, &row).await {
+            // A close sent again that finds the side already flat: the earlier send, which the
+            // lookup did not find, may have closed it after all (a late order); its fill, if
+            // the broker lists it now, is what the leg did.
+            Ok(Ack::NothingToClose) if row.attempt > 1 => {
+                let ack = match conv.lookup(req, leg, &row, mark).await {
+                    Found::Order(found @ Ack::Filled { .. }) => {
+                        info!(
+                            leg = leg.leg.as_str(),
+                            "an earlier send closed the side after all"
+                        );
+                        found
+                    }
+                    _ => Ack::NothingToClose,
+                };
+                rows.push(apply(clock, row, ack));
+                return rows;
+            }
             Ok(ack) => {
                 rows.push(apply(clock, row, ack));
                 return rows;
@@ -1514,23 +1545,32 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
             Err(e) => e,
         };
         let wait = match &failure {
-            SendError::NotExecuted { retry_after, .. } => retry_after
+            SendError::NotExecuted { retry_after, .. }
+            | SendError::Throttled { retry_after, .. } => retry_after
                 .unwrap_or(conv.settle_time())
                 .max(conv.settle_time()),
             _ => conv.settle_time(),
         };
+        // Nothing found by lookup proves nothing was done only for a request documented as not
+        // carried out.
+        let unproven = matches!(failure, SendError::Unknown(_) | SendError::Throttled { .. });
         let left = remaining(clock, req.deadline);
         warn!(leg = leg.leg.as_str(), attempt = row.attempt, error = %failure, wait_ms = wait.as_millis() as u64, "order not confirmed; waiting, then looking it up");
         if let SendError::NotExecuted {
             reason,
             retry_after,
+        }
+        | SendError::Throttled {
+            reason,
+            retry_after,
         } = &failure
             && wait > left
         {
-            // Not carried out by the broker's word or by our reading of its answer (an OANDA
-            // 429), and its wait does not fit the budget: confirm by lookup after the settle
-            // time and end `not_executed`; a lookup that cannot tell ends it `unknown` (alarmed,
-            // dead-lettered for a replay to reconcile), as a reading is not a confirmation.
+            // Not carried out by the broker's word (or, throttled, probably not), and its wait
+            // does not fit the budget: confirm by lookup after the settle time and end
+            // `not_executed`; a lookup that cannot tell, or nothing found after an answer not
+            // documented as not carried out, ends it `unknown` (alarmed, dead-lettered for a
+            // replay to reconcile).
             tokio::time::sleep(conv.settle_time().min(left)).await;
             let (outcome, confirmed) = match conv.lookup(req, leg, &row, mark).await {
                 Found::Order(ack) => {
@@ -1538,6 +1578,12 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
                     rows.push(apply(clock, row, ack));
                     return rows;
                 }
+                Found::NotCreated if unproven => (
+                    Outcome::Unknown,
+                    "nothing found by lookup, which does not prove nothing was done: the \
+                     broker does not document this answer as not carried out"
+                        .to_owned(),
+                ),
                 Found::NotCreated => (
                     Outcome::NotExecuted,
                     "not created (confirmed by lookup)".to_owned(),
@@ -1590,14 +1636,19 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
                 let may_resend = row.attempt < MAX_SENDS && clock.now() < req.deadline;
                 row.acked_at = Some(clock.now());
                 row.outcome = Outcome::NotExecuted;
-                row.error = Some(format!("{failure}; not created (confirmed by lookup)"));
+                row.error = Some(if unproven {
+                    format!("{failure}; nothing found by lookup; sent again")
+                } else {
+                    format!("{failure}; not created (confirmed by lookup)")
+                });
                 if !may_resend {
                     // A send that timed out or got a 5xx may have been carried out, and a
                     // broker may list an order later than the lookup: nothing found is not
                     // proof, and with no send left to settle it the leg's fate is unknown,
-                    // alarmed, not `not_executed` (a 429 or a penalty, documented as not
-                    // carried out, stays `not_executed`).
-                    let found = if matches!(failure, SendError::Unknown(_)) {
+                    // alarmed, not `not_executed`; so after a throttle the broker does not
+                    // document (a penalty, documented as not carried out, stays
+                    // `not_executed`).
+                    let found = if unproven {
                         row.outcome = Outcome::Unknown;
                         "nothing found by lookup, which cannot rule out a late order"
                     } else {
