@@ -54,6 +54,12 @@ pub enum Fault {
     DelayAfterCreate(Duration),
     /// Answer 503 without creating anything.
     ErrorBeforeCreate,
+    /// Answer 429 without creating anything (the status of a request over a rate limit,
+    /// RFC 6585 section 4, with `x-ratelimit-*` headers Coinbase's SDK names; Coinbase does
+    /// not document whether such an order request was carried out).
+    TooMany,
+    /// Create and fill the order, then answer 429 as [`Fault::TooMany`] does.
+    TooManyAfterCreate,
     /// Answer 401 without creating anything, as the fake answers a token it does not accept
     /// (a key revoked or rotated between two sends, a clock off by more than the token's two
     /// minutes; the Advanced Trade SDK raises any 4xx as `HTTPError`,
@@ -861,6 +867,25 @@ fn list_orders(inner: &mut Inner, query: &[(String, String)]) -> Response {
     )
 }
 
+/// A 429 with the rate-limit headers Coinbase's SDK names (`x-ratelimit-limit`,
+/// `x-ratelimit-remaining`, `x-ratelimit-reset`).
+fn too_many() -> Response {
+    let mut answer = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMIT_EXCEEDED",
+        "Too many requests",
+    );
+    let headers = answer.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", "30"),
+        ("x-ratelimit-remaining", "0"),
+        ("x-ratelimit-reset", "1"),
+    ] {
+        headers.insert(name, axum::http::HeaderValue::from_static(value));
+    }
+    answer
+}
+
 fn failure(error: &str, message: &str, preview: &str, configuration: &Value) -> Response {
     axum::Json(json!({
         "success": false,
@@ -950,6 +975,7 @@ fn create_order(
                 None,
             );
         }
+        Some(Fault::TooMany) => return (too_many(), None),
         Some(Fault::BadRequest(message)) => {
             return (
                 error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message),
@@ -1241,6 +1267,7 @@ fn create_order(
             None,
         ),
         Some(Fault::DelayAfterCreate(d)) => (success(&order), Some(d)),
+        Some(Fault::TooManyAfterCreate) => (too_many(), None),
         Some(other) => {
             inner.faults.push_front(other);
             (success(&order), None)

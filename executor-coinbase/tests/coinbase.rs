@@ -718,6 +718,36 @@ async fn a_5xx_without_creation_is_resent_once_with_the_same_client_order_id() {
     clean(&h);
 }
 
+/// A 429 to the order POST: Coinbase does not document it as not carried out, so it is an
+/// unknown outcome, looked up. Nothing created: sent again once with the same
+/// `client_order_id` (which Coinbase documents as returning the first order, never a second).
+/// Carried out before the 429: found by the lookup, never sent again.
+#[tokio::test]
+async fn a_429_to_the_order_is_looked_up_then_sent_again_at_most_once() {
+    let h = harness().await;
+    h.fake.script(Fault::TooMany);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let posts = h.fake.order_posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(
+        posts[0].body, posts[1].body,
+        "the same request, same client order id"
+    );
+    assert_eq!(h.fake.created_orders(), 1);
+
+    h.fake.script(Fault::TooManyAfterCreate);
+    let j = intent(Action::Flatten, 2);
+    assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Filled);
+    assert_eq!(
+        h.fake.order_posts().len(),
+        3,
+        "found by lookup, not sent again"
+    );
+    assert_eq!(h.fake.created_orders(), 2);
+    clean(&h);
+}
+
 /// Two sends that each got a 5xx, with nothing in the order list after either: sent twice
 /// with the same `client_order_id` (which Coinbase documents as returning the first order),
 /// then no more. A list can lag, so nothing found is not proof: the last leg ends `unknown`,

@@ -137,10 +137,11 @@ pub enum SendError {
         /// The broker's reason, journaled as the leg's `error`.
         reason: String,
     },
-    /// Documented as not carried out (429, a penalty): wait `retry_after` if given.
+    /// Documented as not carried out (a penalty ticket, no connection made): wait
+    /// `retry_after` if given.
     #[error("not executed: {reason}")]
     NotExecuted {
-        /// What the broker said (`OANDA rate limit (HTTP 429)`, a penalty ticket).
+        /// What the broker said (a penalty ticket), or that no connection was made.
         reason: String,
         /// How long the broker asks to wait. The core waits at least the settle time, and
         /// ends the leg `not_executed` when the wait does not fit the staleness budget.
@@ -1479,12 +1480,44 @@ fn apply<C: Clock + ?Sized>(clock: &C, mut row: LegReport, ack: Ack) -> LegRepor
 
 /// Sends one leg, resolving every failure by the classification above. Returns one row per
 /// send; the last row is the leg's result.
+///
+/// A leg sent again after an answer not documented as not carried out ([`SendError::Throttled`])
+/// at a broker that does not make a second order with the same client order id return the
+/// first: should the last send not fill (refused, not carried out), the first may still
+/// land, so the leg ends `unknown`, alarmed, not `rejected` or `not_executed`.
 pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
     conv: &V,
     clock: &C,
     req: &ExecRequest<'_>,
     leg: &PlannedLeg,
     mark: &V::Mark,
+) -> Vec<LegReport> {
+    let mut unproven_earlier = false;
+    let mut rows = send_each(conv, clock, req, leg, mark, &mut unproven_earlier).await;
+    if unproven_earlier
+        && let Some(last) = rows.last_mut()
+        && matches!(last.outcome, Outcome::Rejected | Outcome::NotExecuted)
+    {
+        last.outcome = Outcome::Unknown;
+        let note = "an earlier send of this leg got an answer the broker does not document as \
+                    not carried out and was not found: it may still land late";
+        last.error = Some(match last.error.take() {
+            Some(e) => format!("{e}; {note}"),
+            None => note.to_owned(),
+        });
+    }
+    rows
+}
+
+/// [`send_leg`]'s sends; `unproven_earlier` is set when a send again follows a send whose
+/// failure the lookup could not disprove.
+async fn send_each<V: Conversation, C: Clock + ?Sized>(
+    conv: &V,
+    clock: &C,
+    req: &ExecRequest<'_>,
+    leg: &PlannedLeg,
+    mark: &V::Mark,
+    unproven_earlier: &mut bool,
 ) -> Vec<LegReport> {
     // The first send and one more: a broker that twice created nothing is not retried again.
     const MAX_SENDS: u32 = 2;
@@ -1497,17 +1530,27 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
             // lookup did not find, may have closed it after all (a late order); its fill, if
             // the broker lists it now, is what the leg did.
             Ok(Ack::NothingToClose) if row.attempt > 1 => {
-                let ack = match conv.lookup(req, leg, &row, mark).await {
+                let (ack, unseen) = match conv.lookup(req, leg, &row, mark).await {
                     Found::Order(found @ Ack::Filled { .. }) => {
                         info!(
                             leg = leg.leg.as_str(),
                             "an earlier send closed the side after all"
                         );
-                        found
+                        (found, None)
                     }
-                    _ => Ack::NothingToClose,
+                    Found::Inconclusive(why) => (Ack::NothingToClose, Some(why)),
+                    Found::Order(_) | Found::NotCreated => (Ack::NothingToClose, None),
                 };
-                rows.push(apply(clock, row, ack));
+                let mut row = apply(clock, row, ack);
+                if let Some(why) = unseen {
+                    // Flat as the leg wants, so the reversal goes on; what closed it is not known.
+                    warn!(leg = leg.leg.as_str(), why = %why, "side flat on a send again; the earlier send's fill could not be read");
+                    row.error = Some(format!(
+                        "the side was flat on the send again; whether the earlier send closed it \
+                         could not be told: {why}"
+                    ));
+                }
+                rows.push(row);
                 return rows;
             }
             Ok(ack) => {
@@ -1553,7 +1596,8 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
         };
         // Nothing found by lookup proves nothing was done only for a request documented as not
         // carried out.
-        let unproven = matches!(failure, SendError::Unknown(_) | SendError::Throttled { .. });
+        let unproven = *unproven_earlier
+            || matches!(failure, SendError::Unknown(_) | SendError::Throttled { .. });
         let left = remaining(clock, req.deadline);
         warn!(leg = leg.leg.as_str(), attempt = row.attempt, error = %failure, wait_ms = wait.as_millis() as u64, "order not confirmed; waiting, then looking it up");
         if let SendError::NotExecuted {
@@ -1666,6 +1710,7 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
                     attempt = row.attempt + 1,
                     "the broker has no such order; sending again with the same client order id"
                 );
+                *unproven_earlier |= unproven && !conv.resends_after_unknown();
                 let next = LegReport {
                     attempt: row.attempt + 1,
                     ..LegReport::new(req, leg.leg, leg.side, leg.quantity)

@@ -1561,6 +1561,11 @@ mod tests {
         earlier: Option<Decimal>,
         /// What every send answers instead of an order (`None`: nothing to close).
         send_error: Option<fn() -> crate::drive::SendError>,
+        /// What the first sends answer, in turn, before `send_error` applies.
+        send_errors: std::sync::Mutex<std::collections::VecDeque<fn() -> crate::drive::SendError>>,
+        /// A second order with the same client order id may fill as well (OANDA): no send
+        /// again after an unknown outcome.
+        no_dedup: bool,
         /// The lookups made.
         lookups: AtomicU32,
     }
@@ -1649,10 +1654,19 @@ mod tests {
             _: &crate::venue::LegReport,
         ) -> Result<crate::drive::Ack, crate::drive::SendError> {
             self.sent.fetch_add(1, Ordering::SeqCst);
-            match self.send_error {
+            let next = self
+                .send_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            match next.or(self.send_error) {
                 Some(error) => Err(error()),
                 None => Ok(crate::drive::Ack::NothingToClose),
             }
+        }
+
+        fn resends_after_unknown(&self) -> bool {
+            !self.no_dedup
         }
 
         async fn lookup(
@@ -1940,6 +1954,61 @@ mod tests {
                 0,
                 "nothing looked up"
             );
+        }
+    }
+
+    /// A leg sent again after a throttle the broker does not document as not carried out (an
+    /// OANDA 429), at a broker where a second order with the same client order id could fill
+    /// too, whose second send is then not carried out (no connection made) or refused: the
+    /// first may still land, so the leg ends `unknown`, alarmed, not `not_executed` or
+    /// `rejected`.
+    #[tokio::test]
+    async fn a_leg_sent_again_after_a_throttle_whose_second_send_fails_ends_unknown() {
+        use crate::drive::SendError;
+        for (second, says) in [
+            (
+                (|| SendError::NotExecuted {
+                    reason: "could not connect".into(),
+                    retry_after: None,
+                }) as fn() -> SendError,
+                "could not connect",
+            ),
+            (
+                || SendError::Rejected {
+                    order_id: None,
+                    reason: "MARKET_HALTED".into(),
+                },
+                "MARKET_HALTED",
+            ),
+        ] {
+            let throttled = (|| SendError::Throttled {
+                reason: "429".into(),
+                retry_after: None,
+            }) as fn() -> SendError;
+            let broker = Scripted {
+                held: Decimal::ZERO,
+                rules: whole_units(None),
+                send_errors: std::sync::Mutex::new([throttled, second].into()),
+                no_dedup: true,
+                ..Default::default()
+            };
+            let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+            let signal = intent(t0);
+            let req = request(&signal, t0);
+            let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req)
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(
+                legs_and_outcomes(&done),
+                [
+                    (Leg::Open, Outcome::NotExecuted),
+                    (Leg::Open, Outcome::Unknown)
+                ],
+                "{done:?}"
+            );
+            let why = done.legs[1].error.as_deref().unwrap_or_default();
+            assert!(why.contains(says) && why.contains("late"), "{why}");
+            assert_eq!(broker.sent.load(Ordering::SeqCst), 2);
         }
     }
 

@@ -350,6 +350,11 @@ impl TradovateClient {
         Some((at, self.settings.rate_limit_stop))
     }
 
+    /// The stop a 429 asks of this client (`ClientSettings::rate_limit_stop`).
+    pub fn rate_limit_stop(&self) -> Duration {
+        self.settings.rate_limit_stop
+    }
+
     /// How long the stop after a 429 lasts still; `None` outside one.
     pub fn stopped_for(&self) -> Option<Duration> {
         let until = (*self.stopped_until.lock().unwrap_or_else(|e| e.into_inner()))?;

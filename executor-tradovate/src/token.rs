@@ -13,7 +13,11 @@ use secrecy::{ExposeSecret, SecretString};
 use shared::clock::Clock;
 use shared::ports::{LeaseLock, StoreError, StoredToken, TokenStore};
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
+
+/// How far past a 429's own stop a stored stop may end and still be held: clocks of the
+/// processes that store and read it may differ by this much.
+const STOP_SKEW: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The store key and lock name of the Tradovate credential.
 pub const TOKEN_NAME: &str = "tradovate";
@@ -152,15 +156,27 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         self.refresh(None, false).await.map(|(t, _)| t)
     }
 
-    /// Holds the client to a stored stop, if one lasts still (at most the client's own stop
-    /// after a 429 from now: [`TradovateClient::stop_for`]).
+    /// Holds the client to a stored stop, if one lasts still. A stop ending later than a
+    /// 429's own stop from now (and a few minutes of clock skew) is no stop a 429 stored (a
+    /// clock far off, a hand edit): it is ignored, with an error logged, rather than held
+    /// for as long as it says, since every later load would hold it again.
     fn adopt_stop(&self, stopped_until: Option<DateTime<Utc>>) {
-        if let Some(left) = stopped_until
+        let Some(left) = stopped_until
             .and_then(|until| (until - self.clock.now()).to_std().ok())
             .filter(|left| !left.is_zero())
-        {
-            self.client.stop_for(left);
+        else {
+            return;
+        };
+        let stop = self.client.rate_limit_stop();
+        if left > stop + STOP_SKEW {
+            error!(
+                left_secs = left.as_secs(),
+                "the stored Tradovate stop ends further ahead than a 429's stop: ignored \
+                 (remove the token item's stopped_until attribute)"
+            );
+            return;
         }
+        self.client.stop_for(left);
     }
 
     /// Stores the stop a 429 this client met asks for beside the token
@@ -228,10 +244,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         if self.client.stopped_for().is_some() {
             return stopped();
         }
+        let met_before = self.client.rate_limited().map(|(at, _)| at);
         match self.refresh(None, true).await {
-            // A stop another process stored while this one waited for the lock.
+            // A stop another process stored while this one waited for the lock (not a 429
+            // this refresh met, which is a failure to report).
             Err(TokenError::Tradovate(TvError::RateLimited))
-                if self.client.rate_limited().is_none() =>
+                if self.client.rate_limited().map(|(at, _)| at) == met_before =>
             {
                 stopped()
             }
@@ -266,7 +284,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 return Err(TokenError::LockBusy);
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            if let Some(t) = self.store.load(TOKEN_NAME).await?
+            let found = self.store.load(TOKEN_NAME).await?;
+            if let Some(t) = &found {
+                self.adopt_stop(t.stopped_until);
+            }
+            if let Some(t) = found
                 && self.usable(&t)
                 && !rejected.is_some_and(|r| same(r, &t.access_token))
                 && !scheduled
@@ -382,11 +404,10 @@ impl<A: TokenStore, B: TokenStore> TokenStore for Mirrored<A, B> {
         self.1.save(name, token).await
     }
 
+    /// The first's: the second (the SSM copy) keeps no stop, so an unreadable stop is an
+    /// error, not none.
     async fn load_stop(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        match self.0.load_stop(name).await {
-            Ok(stop) => Ok(stop),
-            Err(e) => self.1.load_stop(name).await.or(Err(e)),
-        }
+        self.0.load_stop(name).await
     }
 
     async fn save_stop(&self, name: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
