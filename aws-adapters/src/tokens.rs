@@ -49,23 +49,32 @@ impl DynamoTokenStore {
     }
 }
 
-impl TokenStore for DynamoTokenStore {
-    async fn load(&self, name: &str) -> Result<Option<StoredToken>, StoreError> {
-        let out = self
-            .client
+impl DynamoTokenStore {
+    /// The item `token#<name>`, read consistently; `None` when there is none.
+    async fn item(
+        &self,
+        name: &str,
+    ) -> Result<Option<std::collections::HashMap<String, AttributeValue>>, StoreError> {
+        self.client
             .get_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(format!("token#{name}")))
             .consistent_read(true)
             .send()
             .await
+            .map(|out| out.item)
             .map_err(|e| {
                 store_error(
                     "token read",
                     aws_sdk_dynamodb::error::DisplayErrorContext(e),
                 )
-            })?;
-        let Some(item) = out.item else {
+            })
+    }
+}
+
+impl TokenStore for DynamoTokenStore {
+    async fn load(&self, name: &str) -> Result<Option<StoredToken>, StoreError> {
+        let Some(item) = self.item(name).await? else {
             return Ok(None);
         };
         let token = item.get("token").and_then(|v| v.as_s().ok()).cloned();
@@ -107,22 +116,9 @@ impl TokenStore for DynamoTokenStore {
     }
 
     async fn load_stop(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("token#{name}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| {
-                store_error(
-                    "token stop read",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })?;
-        Ok(out
-            .item
+        Ok(self
+            .item(name)
+            .await?
             .and_then(|item| item.get("stopped_until").and_then(millis)))
     }
 
