@@ -122,9 +122,10 @@ impl TokenStore for DynamoTokenStore {
             .and_then(|item| item.get("stopped_until").and_then(millis)))
     }
 
-    /// `stopped_until` (epoch ms) set in the token's item, only when none or an earlier one
-    /// is stored (a conditional update: a later stop another process stored wins), leaving
-    /// the token as it is; the item is made if there is none.
+    /// `stopped_until` (epoch ms) set in the token's item, only when none, an earlier one or
+    /// one too far ahead ([`shared::ports::STOP_OVERWRITE_MARGIN`]) is stored (a conditional
+    /// update: a later stop another process stored wins), leaving the token as it is; the
+    /// item is made if there is none.
     async fn save_stop(&self, name: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
         let updated = self
             .client
@@ -132,10 +133,20 @@ impl TokenStore for DynamoTokenStore {
             .table_name(&self.table)
             .key("pk", AttributeValue::S(format!("token#{name}")))
             .update_expression("SET stopped_until = :until")
-            .condition_expression("attribute_not_exists(stopped_until) OR stopped_until < :until")
+            .condition_expression(
+                "attribute_not_exists(stopped_until) OR stopped_until < :until OR stopped_until > :far",
+            )
             .expression_attribute_values(
                 ":until",
                 AttributeValue::N(until.timestamp_millis().to_string()),
+            )
+            .expression_attribute_values(
+                ":far",
+                AttributeValue::N(
+                    (until + shared::ports::STOP_OVERWRITE_MARGIN)
+                        .timestamp_millis()
+                        .to_string(),
+                ),
             )
             .send()
             .await;

@@ -62,6 +62,13 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
     let later = until + Duration::minutes(5);
     cache.save_stop("tradovate", later).await.unwrap();
     assert_eq!(cache.load_stop("tradovate").await.unwrap(), Some(later));
+    // One far ahead (a hand edit, a clock far off) is overwritten by a real one.
+    cache
+        .save_stop("tradovate", later + Duration::hours(10))
+        .await
+        .unwrap();
+    cache.save_stop("tradovate", later).await.unwrap();
+    assert_eq!(cache.load_stop("tradovate").await.unwrap(), Some(later));
     cache.save_stop("other", until).await.unwrap();
     assert!(cache.load("other").await.unwrap().is_none());
     assert_eq!(cache.load_stop("other").await.unwrap(), Some(until));

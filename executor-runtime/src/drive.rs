@@ -19,7 +19,12 @@
 //!   broker that had passed the request on, to land later. Handled as `NotExecuted` (waited,
 //!   looked up, sent again once: the broker must make a second send harmless, as OANDA's
 //!   trade client id does for an open and a whole-side close does for a close), except that a
-//!   leg it ends without a later send ends `unknown`, alarmed, never `not_executed`;
+//!   leg it ends without a later send that fills (none fits the budget, or the send again is
+//!   refused or never connects) ends `unknown`, alarmed, never `not_executed` or `rejected`;
+//! - [`SendError::Stopped`]: the broker asks for no requests for a while and does not
+//!   document the request as not carried out (Tradovate's 429): `unknown`, nothing looked up;
+//! - [`SendError::Unsent`]: the conversation never built the request: `not_executed`,
+//!   nothing looked up;
 //! - [`SendError::Unknown`]: a timeout, a 5xx, a dropped connection: the request may have
 //!   been carried out. Wait the broker's settle time, then look the order up through the
 //!   sources the broker documents ([`Conversation::lookup`]). Send again (same client order

@@ -241,7 +241,7 @@ pub struct MemoryTokenStore {
 }
 
 impl MemoryTokenStore {
-    /// How many times [`TokenStore::save`] has been called.
+    /// How many times [`TokenStore::save`] and [`TokenStore::save_stop`] have been called.
     pub fn saves(&self) -> usize {
         *lock(&self.saves)
     }
@@ -269,7 +269,9 @@ impl TokenStore for MemoryTokenStore {
     async fn save_stop(&self, name: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
         let mut stops = lock(&self.stops);
         let stop = stops.entry(name.to_owned()).or_insert(until);
-        *stop = (*stop).max(until);
+        if *stop < until || *stop > until + crate::ports::STOP_OVERWRITE_MARGIN {
+            *stop = until;
+        }
         *lock(&self.saves) += 1;
         Ok(())
     }

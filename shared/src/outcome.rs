@@ -19,9 +19,11 @@ pub enum Outcome {
     /// Too old when it reached the executor, or the staleness budget (or, when sooner, the
     /// attempt's lease) ran out before the signal could complete.
     Expired,
-    /// The broker documented that it did not carry the request out (a rate limit, a penalty
-    /// ticket, "try later"), confirmed by lookup, and no later send fit the staleness budget.
-    /// Nothing was created; never journaled as `rejected`.
+    /// The broker documented that it did not carry the request out (a penalty ticket, "try
+    /// later"), or the request never left, confirmed by lookup, and no later send fit the
+    /// staleness budget: nothing was created; never journaled as `rejected`. Also the row of
+    /// a send whose lookup found nothing before the leg was sent again (its error says so;
+    /// the leg's result is the last row's).
     NotExecuted,
     /// Older (by the alert's `timenow`) than a signal already executed for the same account
     /// and instrument: the strategy has moved on, so no order. Journaled and acknowledged.

@@ -387,6 +387,9 @@ pub struct StoredToken {
     pub stopped_until: Option<DateTime<Utc>>,
 }
 
+/// How far past a new stop a stored one may end and still be kept ([`TokenStore::save_stop`]).
+pub const STOP_OVERWRITE_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
 /// Where access tokens are shared between the refresher and executors (DynamoDB and an SSM
 /// SecureString in AWS). `name` identifies the credential set (e.g. `tradovate`).
 pub trait TokenStore: Send + Sync {
@@ -413,8 +416,10 @@ pub trait TokenStore: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
     /// Stores a stop until `until` under `name` unless a later one is stored, leaving the
-    /// token as it is (none need be stored); `Err` when the write fails. The SSM copy keeps no
-    /// stop (`Ok` without a write).
+    /// token as it is (none need be stored); `Err` when the write fails. A stored stop ending
+    /// more than [`STOP_OVERWRITE_MARGIN`] after `until` is no stop a rate limit of the same
+    /// length stored (a clock far off, a hand edit) and is overwritten, so it cannot keep
+    /// later stops from being stored. The SSM copy keeps no stop (`Ok` without a write).
     fn save_stop(
         &self,
         name: &str,
