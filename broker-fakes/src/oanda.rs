@@ -267,6 +267,13 @@ impl FakeOanda {
         self.outage.fail_with(part, n, status);
     }
 
+    /// As [`fail_reads`](Self::fail_reads) (503), after letting the next `skip` matching
+    /// reads through: a lookup that fails after an earlier one read.
+    pub fn fail_reads_after(&self, part: &str, skip: usize, n: usize) {
+        self.outage
+            .fail_after(part, skip, n, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap()
     }

@@ -463,6 +463,35 @@ async fn a_close_429d_that_lands_before_its_resend_is_journaled_as_its_fill() {
     assert_eq!(legs[1].quantity, d(1000));
 }
 
+/// The same late close, with the transactions unreadable by the time the close is sent
+/// again: the side is flat as the leg wants, so the reversal goes on, and the close's row says
+/// that what closed it could not be told (no fill journaled for it, none made up).
+#[tokio::test]
+async fn a_close_sent_again_into_a_flat_side_whose_lookup_cannot_tell_says_so() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    h.fake.script(Fault::TooManyThenLate(Late::BeforeNextOrder));
+    // The first lookup reads the transactions; every read after it fails.
+    h.fake.fail_reads_after("/transactions", 1, 100);
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [
+            (Leg::Close, 1, Outcome::NotExecuted),
+            (Leg::Close, 2, Outcome::NoOp),
+            (Leg::Open, 1, Outcome::Filled),
+        ]
+    );
+    let why = legs[1].error.as_deref().unwrap_or_default();
+    assert!(why.contains("could not be told"), "{why}");
+    assert_eq!(legs[1].fill_price, None);
+}
+
 /// A 429 with less of the staleness budget left than the settle time, whose lookup cannot
 /// read the transactions: not sent again, and `unknown` (alarmed, for a replay to reconcile),
 /// not `not_executed`: OANDA does not document a 429 as not carried out, and nothing confirmed
