@@ -7,13 +7,29 @@ mod support;
 use chrono::Duration;
 use rust_decimal::Decimal;
 use shared::Action;
-use shared::execution::{ClientOrderId, Leg, SignalStatus, TradeJournal};
+use shared::execution::{ClientOrderId, Leg, OrderRecord, SignalStatus, TradeJournal};
 use shared::outcome::Outcome;
 use support::fake_oanda::{Fault, Late};
 use support::{harness, harness_with, intent};
 
 fn d(n: i64) -> Decimal {
     Decimal::from(n)
+}
+
+/// An account long 1,000 EUR_USD with `faults` scripted, and a SHORT_ENTRY signal for it (a
+/// reversal: close, then open).
+async fn short_from_long(faults: &[Fault]) -> (support::Harness, shared::message::OrderIntent) {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    for fault in faults {
+        h.fake.script(fault.clone());
+    }
+    (h, intent(Action::ShortEntry, 1))
+}
+
+/// Each journaled send of a signal's legs, in order: (leg, attempt, outcome).
+fn sends(legs: &[OrderRecord]) -> Vec<(Leg, u32, Outcome)> {
+    legs.iter().map(|l| (l.leg, l.attempt, l.outcome)).collect()
 }
 
 #[tokio::test]
@@ -287,11 +303,7 @@ async fn a_forced_replay_sends_nothing_while_the_journal_cannot_be_read() {
 /// the open is not sent again.
 #[tokio::test]
 async fn a_429_after_the_open_filled_is_found_by_lookup_and_not_sent_again() {
-    let h = harness().await;
-    h.fake.set_position("EUR_USD", 1000, 0);
-    h.fake.script(Fault::Pass);
-    h.fake.script(Fault::TooManyAfterCreate);
-    let i = intent(Action::ShortEntry, 1);
+    let (h, i) = short_from_long(&[Fault::Pass, Fault::TooManyAfterCreate]).await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
     assert_eq!(h.fake.order_requests().len(), 2, "one close, one open");
@@ -305,18 +317,12 @@ async fn a_429_after_the_open_filled_is_found_by_lookup_and_not_sent_again() {
 /// one order per leg that filled, nothing journaled rejected.
 #[tokio::test]
 async fn a_429_on_the_open_leg_of_a_reversal_is_confirmed_not_created_and_sent_again() {
-    let h = harness().await;
-    h.fake.set_position("EUR_USD", 1000, 0);
-    h.fake.script(Fault::Pass);
-    h.fake.script(Fault::TooMany);
-    let i = intent(Action::ShortEntry, 1);
+    let (h, i) = short_from_long(&[Fault::Pass, Fault::TooMany]).await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(
-        legs.iter()
-            .map(|l| (l.leg, l.attempt, l.outcome))
-            .collect::<Vec<_>>(),
+        sends(&legs),
         [
             (Leg::Close, 1, Outcome::Filled),
             (Leg::Open, 1, Outcome::NotExecuted),
@@ -352,11 +358,8 @@ fn fills_and_cancels(h: &support::Harness, client_id: &str) -> (usize, Vec<Strin
 /// filled", finds that fill by lookup and ends filled: short 1,000, not 2,000.
 #[tokio::test]
 async fn an_open_429d_that_lands_before_its_resend_is_not_opened_twice() {
-    let h = harness().await;
-    h.fake.set_position("EUR_USD", 1000, 0);
-    h.fake.script(Fault::Pass);
-    h.fake.script(Fault::TooManyThenLate(Late::BeforeNextOrder));
-    let i = intent(Action::ShortEntry, 1);
+    let (h, i) =
+        short_from_long(&[Fault::Pass, Fault::TooManyThenLate(Late::BeforeNextOrder)]).await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
     let open = ClientOrderId::new(&i.signal_id, Leg::Open);
@@ -372,9 +375,7 @@ async fn an_open_429d_that_lands_before_its_resend_is_not_opened_twice() {
     }
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(
-        legs.iter()
-            .map(|l| (l.leg, l.attempt, l.outcome))
-            .collect::<Vec<_>>(),
+        sends(&legs),
         [
             (Leg::Close, 1, Outcome::Filled),
             (Leg::Open, 1, Outcome::NotExecuted),
@@ -389,11 +390,8 @@ async fn an_open_429d_that_lands_before_its_resend_is_not_opened_twice() {
 /// late one, as its trade client id is held by the trade the second send opened.
 #[tokio::test]
 async fn an_open_429d_that_lands_after_its_resend_is_cancelled_by_oanda() {
-    let h = harness().await;
-    h.fake.set_position("EUR_USD", 1000, 0);
-    h.fake.script(Fault::Pass);
-    h.fake.script(Fault::TooManyThenLate(Late::AfterNextOrder));
-    let i = intent(Action::ShortEntry, 1);
+    let (h, i) =
+        short_from_long(&[Fault::Pass, Fault::TooManyThenLate(Late::AfterNextOrder)]).await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
     let open = ClientOrderId::new(&i.signal_id, Leg::Open);
@@ -413,18 +411,16 @@ async fn an_open_429d_that_lands_after_its_resend_is_cancelled_by_oanda() {
 /// replay to reconcile), not `not_executed`; the late order does land.
 #[tokio::test]
 async fn an_open_429d_twice_whose_first_lands_late_ends_unknown_not_not_executed() {
-    let h = harness().await;
-    h.fake.set_position("EUR_USD", 1000, 0);
-    h.fake.script(Fault::Pass);
-    h.fake.script(Fault::TooManyThenLate(Late::AfterNextOrder));
-    h.fake.script(Fault::TooMany);
-    let i = intent(Action::ShortEntry, 1);
+    let (h, i) = short_from_long(&[
+        Fault::Pass,
+        Fault::TooManyThenLate(Late::AfterNextOrder),
+        Fault::TooMany,
+    ])
+    .await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(
-        legs.iter()
-            .map(|l| (l.leg, l.attempt, l.outcome))
-            .collect::<Vec<_>>(),
+        sends(&legs),
         [
             (Leg::Close, 1, Outcome::Filled),
             (Leg::Open, 1, Outcome::NotExecuted),
@@ -442,17 +438,12 @@ async fn an_open_429d_twice_whose_first_lands_late_ends_unknown_not_not_executed
 /// no-op; the open follows.
 #[tokio::test]
 async fn a_close_429d_that_lands_before_its_resend_is_journaled_as_its_fill() {
-    let h = harness().await;
-    h.fake.set_position("EUR_USD", 1000, 0);
-    h.fake.script(Fault::TooManyThenLate(Late::BeforeNextOrder));
-    let i = intent(Action::ShortEntry, 1);
+    let (h, i) = short_from_long(&[Fault::TooManyThenLate(Late::BeforeNextOrder)]).await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(
-        legs.iter()
-            .map(|l| (l.leg, l.attempt, l.outcome))
-            .collect::<Vec<_>>(),
+        sends(&legs),
         [
             (Leg::Close, 1, Outcome::NotExecuted),
             (Leg::Close, 2, Outcome::Filled),
@@ -478,9 +469,7 @@ async fn a_close_sent_again_into_a_flat_side_whose_lookup_cannot_tell_says_so() 
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(
-        legs.iter()
-            .map(|l| (l.leg, l.attempt, l.outcome))
-            .collect::<Vec<_>>(),
+        sends(&legs),
         [
             (Leg::Close, 1, Outcome::NotExecuted),
             (Leg::Close, 2, Outcome::NoOp),
@@ -508,29 +497,19 @@ async fn a_429_whose_lookup_cannot_tell_ends_unknown_not_not_executed() {
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
     assert_eq!(h.fake.created_orders(), 0);
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
-    assert_eq!(
-        legs.iter()
-            .map(|l| (l.leg, l.attempt, l.outcome))
-            .collect::<Vec<_>>(),
-        [(Leg::Open, 1, Outcome::Unknown)]
-    );
+    assert_eq!(sends(&legs), [(Leg::Open, 1, Outcome::Unknown)]);
     let error = legs[0].error.as_deref().unwrap_or_default();
     assert!(error.contains("the lookup could not confirm it"), "{error}");
 }
 
 #[tokio::test]
 async fn a_429_on_the_close_leg_is_sent_again_and_the_reversal_completes() {
-    let h = harness().await;
-    h.fake.set_position("EUR_USD", 1000, 0);
-    h.fake.script(Fault::TooMany);
-    let i = intent(Action::ShortEntry, 1);
+    let (h, i) = short_from_long(&[Fault::TooMany]).await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(
-        legs.iter()
-            .map(|l| (l.leg, l.attempt, l.outcome))
-            .collect::<Vec<_>>(),
+        sends(&legs),
         [
             (Leg::Close, 1, Outcome::NotExecuted),
             (Leg::Close, 2, Outcome::Filled),
@@ -728,11 +707,7 @@ async fn a_reversal_the_margin_cannot_carry_is_refused_before_its_close() {
 /// close filled, so the trader knows the account moved.
 #[tokio::test]
 async fn an_open_cancelled_after_the_close_filled_says_the_account_moved() {
-    let h = harness().await;
-    h.fake.set_position("EUR_USD", 1000, 0);
-    h.fake.script(Fault::Pass);
-    h.fake.script(Fault::Cancel("INSUFFICIENT_MARGIN"));
-    let i = intent(Action::ShortEntry, 1);
+    let (h, i) = short_from_long(&[Fault::Pass, Fault::Cancel("INSUFFICIENT_MARGIN")]).await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
     let reason = h

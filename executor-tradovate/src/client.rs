@@ -340,14 +340,13 @@ impl TradovateClient {
         }
     }
 
-    /// When this client was last answered 429 (not a stop it was told of), and the stop that
-    /// 429 asks for from then.
-    pub fn rate_limited(&self) -> Option<(Instant, Duration)> {
-        let at = (*self
+    /// When this client was last answered 429 (not a stop it was told of); the stop it asks
+    /// for runs [`Self::rate_limit_stop`] from then.
+    pub fn rate_limited_at(&self) -> Option<Instant> {
+        *self
             .rate_limited_at
             .lock()
-            .unwrap_or_else(|e| e.into_inner()))?;
-        Some((at, self.settings.rate_limit_stop))
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The stop a 429 asks of this client (`ClientSettings::rate_limit_stop`).

@@ -188,13 +188,14 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
     /// told of is not stored again. Best effort: a failure is logged, and this process holds
     /// off either way.
     pub async fn share_stop(&self) {
-        let Some((at, stop)) = self.client.rate_limited() else {
+        let Some(at) = self.client.rate_limited_at() else {
             return;
         };
         if *self.shared.lock().unwrap_or_else(|e| e.into_inner()) == Some(at) {
             return;
         }
-        let left = (at + stop).saturating_duration_since(std::time::Instant::now());
+        let left = (at + self.client.rate_limit_stop())
+            .saturating_duration_since(std::time::Instant::now());
         let until = self.clock.now() + Duration::from_std(left).unwrap_or_default();
         match self.store.save_stop(TOKEN_NAME, until).await {
             Ok(()) => {
@@ -244,12 +245,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         if self.client.stopped_for().is_some() {
             return stopped();
         }
-        let met_before = self.client.rate_limited().map(|(at, _)| at);
+        let met_before = self.client.rate_limited_at();
         match self.refresh(None, true).await {
             // A stop another process stored while this one waited for the lock (not a 429
             // this refresh met, which is a failure to report).
             Err(TokenError::Tradovate(TvError::RateLimited))
-                if self.client.rate_limited().map(|(at, _)| at) == met_before =>
+                if self.client.rate_limited_at() == met_before =>
             {
                 stopped()
             }
