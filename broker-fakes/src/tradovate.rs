@@ -77,6 +77,11 @@ pub enum Fault {
     /// Tradovate's error-handling page calls a 401 "not authorised" and does not say that an
     /// order command so answered was not placed, so the fake may place it.
     UnauthorizedAfterCreate,
+    /// Next placement: create the order (it fills after the fill delay), then answer this
+    /// HTTP status with a text body. Tradovate's error-handling page says a 400 "usually
+    /// means" a malformed request and a 404 that something "could not be found"; neither is
+    /// documented as "not placed", so the fake may place it.
+    StatusAfterCreate(u16),
     /// Next order command: HTTP 200 with this `failureReason` (a definitive refusal, e.g.
     /// `MaxPosLimitReached`), nothing created.
     Refuse(&'static str),
@@ -194,6 +199,8 @@ struct Inner {
     /// How long a login takes to answer ([`FakeTradovate::set_login_delay`]).
     login_delay: StdDuration,
     strict: bool,
+    /// Commands read without their `clOrdId` ([`FakeTradovate::commands_without_cl_ord_id`]).
+    bare_commands: bool,
     liquidation_polls: Option<u32>,
     liquidations: usize,
     /// How many contracts each of the next orders to land fills before the rest is
@@ -203,6 +210,8 @@ struct Inner {
     pending_ticket: Option<(String, Instant)>,
     blocked_until: Option<Instant>,
     rate_limited: usize,
+    /// The next this many requests answer 423 ([`FakeTradovate::warn_locked`]).
+    locked_warnings: u32,
     violations: Vec<String>,
     price: Decimal,
 }
@@ -258,6 +267,7 @@ impl FakeTradovate {
             command_delay: StdDuration::ZERO,
             login_delay: StdDuration::ZERO,
             strict: true,
+            bare_commands: false,
             liquidation_polls: Some(0),
             liquidations: 0,
             in_part: VecDeque::new(),
@@ -265,6 +275,7 @@ impl FakeTradovate {
             pending_ticket: None,
             blocked_until: None,
             rate_limited: 0,
+            locked_warnings: 0,
             violations: Vec::new(),
             price: Decimal::new(601225, 2),
         }));
@@ -421,7 +432,17 @@ impl FakeTradovate {
         self.lock().blocked_until = Some(Instant::now() + duration);
     }
 
-    /// How many requests were answered 429 while the server stopped handling requests.
+    /// The next `n` requests, whatever they are, answer 423 with an empty body: Tradovate's
+    /// warning that "precedes a 429" (error-handling page,
+    /// <https://partner.tradovate.com/overview/core-concepts/error-handling>). The fake
+    /// carries none of them out; no document says either way, and a client must stop for
+    /// the hour (rate-limits page). Counted with [`Self::rate_limited_answers`].
+    pub fn warn_locked(&self, n: u32) {
+        self.lock().locked_warnings = n;
+    }
+
+    /// How many requests were answered 429 (or 423) while the server stopped handling
+    /// requests.
     pub fn rate_limited_answers(&self) -> usize {
         self.lock().rate_limited
     }
@@ -444,6 +465,13 @@ impl FakeTradovate {
     /// is applied (by the `New` command's `clOrdId`), for tests that opt into that assumption.
     pub fn strict_lookups(&self, strict: bool) {
         self.lock().strict = strict;
+    }
+    /// Every command read (`command/item`, `list`, `deps`) leaves out the command's
+    /// `clOrdId`. The OpenAPI `Command` schema makes the field optional, and no Tradovate
+    /// document says that a placement's `clOrdId` is copied onto its `New` command: a client
+    /// that finds its orders by it must be safe when it is not.
+    pub fn commands_without_cl_ord_id(&self, on: bool) {
+        self.lock().bare_commands = on;
     }
     /// Liquidations land after this many position reads (and no earlier than the fill
     /// delay); `None`: never (the order stays `Working`).
@@ -536,6 +564,11 @@ fn too_many() -> Response {
 /// (when `auth`) the bearer must be valid.
 fn begin(i: &mut Inner, headers: &HeaderMap, auth: bool) -> Option<Response> {
     settle(i);
+    if i.locked_warnings > 0 {
+        i.locked_warnings -= 1;
+        i.rate_limited += 1;
+        return Some(StatusCode::LOCKED.into_response());
+    }
     if i.blocked_until.is_some_and(|t| Instant::now() < t) {
         i.rate_limited += 1;
         return Some(too_many());
@@ -636,10 +669,10 @@ fn order_json(o: &Placed) -> Value {
 
 /// The documented `Command` entity (OpenAPI `Command`: id, orderId, timestamp, clOrdId?,
 /// commandType, commandStatus, customTag50?, isAutomated?).
-fn command_json(c: &Cmd) -> Value {
+fn command_json(i: &Inner, c: &Cmd) -> Value {
     let mut v = json!({"id": c.rec.id, "orderId": c.rec.order_id, "timestamp": stamp(c.timestamp),
                        "commandType": c.rec.command_type, "commandStatus": c.rec.command_status});
-    if let Some(id) = &c.rec.cl_ord_id {
+    if let Some(id) = shown_cl_ord_id(i, c) {
         v["clOrdId"] = json!(id);
     }
     if let Some(tag) = &c.rec.custom_tag50 {
@@ -659,6 +692,12 @@ fn fill_json(o: &Placed, f: &FillRec) -> Value {
            "tradeDate": {"year": f.timestamp.year(), "month": f.timestamp.month(), "day": f.timestamp.day()},
            "action": f.action, "qty": f.qty, "price": f.price.to_f64().unwrap_or(0.0),
            "active": true, "finallyPaired": 0})
+}
+
+/// A command's `clOrdId` as its reads show it: none while
+/// [`FakeTradovate::commands_without_cl_ord_id`] is on.
+fn shown_cl_ord_id<'a>(i: &Inner, c: &'a Cmd) -> Option<&'a str> {
+    c.rec.cl_ord_id.as_deref().filter(|_| !i.bare_commands)
 }
 
 fn is_cl_ord_id_key(k: &str) -> bool {
@@ -1035,6 +1074,7 @@ async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
             Fault::ErrorAfterCreate
             | Fault::ErrorBeforeCreate
             | Fault::UnauthorizedAfterCreate
+            | Fault::StatusAfterCreate(_)
             | Fault::FailureWithOrder(_),
         ) => i.faults.pop_front(),
         _ => None,
@@ -1068,6 +1108,10 @@ async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
     }
     if matches!(fault, Some(Fault::UnauthorizedAfterCreate)) {
         return (StatusCode::UNAUTHORIZED, "Access is denied").into_response();
+    }
+    if let Some(Fault::StatusAfterCreate(status)) = fault {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        return (status, "scripted").into_response();
     }
     if let Some(Fault::FailureWithOrder(reason)) = fault {
         return axum::Json(json!({
@@ -1204,8 +1248,8 @@ fn commands_answer(i: &Inner, order: Option<i64>, filter: Option<&str>) -> Respo
         .iter()
         .filter(|c| order.is_none_or(|o| c.rec.order_id == o))
         .filter(|c| visible(i, c.created + i.command_delay))
-        .filter(|c| filter.is_none_or(|f| c.rec.cl_ord_id.as_deref() == Some(f)))
-        .map(command_json)
+        .filter(|c| filter.is_none_or(|f| shown_cl_ord_id(i, c) == Some(f)))
+        .map(|c| command_json(i, c))
         .collect();
     axum::Json(Value::Array(list)).into_response()
 }
@@ -1222,7 +1266,7 @@ async fn command_item(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q)
         .iter()
         .find(|c| c.rec.id == id && visible(&i, c.created + i.command_delay))
     {
-        Some(c) => axum::Json(command_json(c)).into_response(),
+        Some(c) => axum::Json(command_json(&i, c)).into_response(),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }

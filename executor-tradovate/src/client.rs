@@ -215,7 +215,11 @@ impl TradovateClient {
             // and asks for about an hour without requests: a `Retry-After` header, which it
             // does not define, is not read as leave to come back sooner, for a read or an
             // order command alike.
-            if status == StatusCode::TOO_MANY_REQUESTS {
+            // A 423 "precedes a 429 ... you're about to be locked out of the API" (the
+            // error-handling page, <https://partner.tradovate.com/overview/core-concepts/error-handling>),
+            // and the rate-limits page asks to "stop all API calls when receiving 423
+            // responses" for the hour: the same stop as a 429's.
+            if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::LOCKED {
                 let now = Instant::now();
                 *self
                     .rate_limited_at
@@ -224,8 +228,9 @@ impl TradovateClient {
                 *self.stopped_until.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some(now + self.settings.rate_limit_stop);
                 warn!(
+                    status = status.as_u16(),
                     stop_secs = self.settings.rate_limit_stop.as_secs(),
-                    "Tradovate answered 429: no request is sent for the stop it asks"
+                    "Tradovate answered 429 or 423: no request is sent for the stop it asks"
                 );
                 return Err(TvError::RateLimited);
             }

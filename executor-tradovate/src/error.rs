@@ -25,9 +25,12 @@ pub enum TvError {
     /// 429: Tradovate asks for about an hour without requests (its rate-limits page shows the
     /// answer with no body and no `Retry-After`:
     /// <https://partner.tradovate.com/overview/core-concepts/rate-limits>), and does not say
-    /// whether the request was carried out. Nothing is asked again within the signal, not
+    /// whether the request was carried out. A 423 is the same: the page asks a client that
+    /// gets one to stop all API calls for the hour. Nothing is asked again within the signal, not
     /// even a lookup: an order command's leg ends `unknown`.
-    #[error("Tradovate rate limit (429): about an hour without requests, as Tradovate asks")]
+    #[error(
+        "Tradovate rate limit (429, or the 423 that precedes it): about an hour without requests, as Tradovate asks"
+    )]
     RateLimited,
     /// An order command not sent: Tradovate answered a request of this process, or of
     /// another one that stored the stop beside the token, 429 less than an hour ago

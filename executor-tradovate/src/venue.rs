@@ -148,15 +148,13 @@ fn classify(e: TvError) -> SendError {
             reason: e.to_string(),
             retry_after: None,
         },
-        // A 400 (malformed) or 404 (not found) is Tradovate's refusal (its error-handling
-        // page); 401 and 429 are handled above. Any other 4xx (a 423 lockout warning, a
-        // proxy's 408 or 409) is not documented to mean nothing was carried out: unknown.
-        e @ TvError::Api {
-            status: 400 | 404, ..
-        } => SendError::Rejected {
-            order_id: None,
-            reason: e.to_string(),
-        },
+        // No other HTTP error is documented to mean nothing was carried out: Tradovate's
+        // error-handling page says a 400 "usually means that the request was formatted
+        // incorrectly" and a 404 that "some portion of the response could not be found"
+        // (<https://partner.tradovate.com/overview/core-concepts/error-handling>), and a
+        // proxy's 408 or 409 says nothing of Tradovate. Looked up after the settle time like
+        // a timeout, never sent again: a refused command is found not placed, and the leg
+        // ends `unknown` rather than `rejected` beside an order that was placed.
         // Its text only: the core's own error says "outcome unknown" already.
         TvError::Unknown(why) => SendError::Unknown(why),
         e => SendError::Unknown(e.to_string()),
@@ -632,8 +630,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             }
         }
         // An order on this contract since the send that we cannot tell apart from ours. Its
-        // commands tell it apart where they are listed: a placement's `New` command carries
-        // its `clOrdId`; a liquidation's carries none (`LiquidatePosition` has no such field).
+        // commands tell it apart where they are listed and say so: a `New` command naming
+        // another `clOrdId` is another placement's; one naming none is a liquidation's
+        // (`LiquidatePosition` has no such field) or a placement's whose `clOrdId` was not
+        // copied onto its command, which the OpenAPI `Command` schema allows (the field is
+        // optional) and no document rules out, so for an open it counts as ours.
         let since = report.sent_at.unwrap_or(req.intent.received_at) - SKEW;
         let action = match leg.side {
             Side::Buy => "Buy",
@@ -657,7 +658,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             let other = match (leg.action, new.map(|c| c.cl_ord_id.as_deref())) {
                 // No command listed yet: it cannot be told apart, so it counts as ours.
                 (_, None) => false,
-                (LegAction::Open, Some(cl)) => cl != Some(coid),
+                (LegAction::Open, Some(cl)) => cl.is_some_and(|cl| cl != coid),
                 // A close is a liquidation: an order placed with any clOrdId is not it.
                 (LegAction::Close(_), Some(cl)) => cl.is_some(),
             };
@@ -1040,11 +1041,13 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         );
         self.remember(id, cl);
         report.broker_order_id = Some(id.to_string().into());
+        // The size asked, so that an order ended with fewer contracts filled is found in part
+        // (zero when none is asked: any fill then reads as the whole).
         let leg = PlannedLeg {
             leg: Leg::Open,
             action: LegAction::Open,
             side,
-            quantity: Decimal::ZERO,
+            quantity: asked,
         };
         let ack = match order {
             Some(order) => {
@@ -1060,41 +1063,35 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             None => Ok(self.follow(req, &leg, id).await),
         };
         report.acked_at = Some(self.clock.now());
-        match ack {
-            Ok(
+        match ack.map(Ack::split_in_part) {
+            Ok((
                 Ack::Filled {
                     quantity: Some(quantity),
                     price,
                     fee,
                     ..
-                }
-                | Ack::FilledInPart {
-                    quantity: Some(quantity),
-                    price,
-                    fee,
-                    ..
                 },
-            ) => {
+                rest,
+            )) => {
                 report.quantity = quantity;
                 report.fill_price = price;
                 report.fee = fee;
                 report.outcome = Outcome::Filled;
+                in_part(&mut report, rest);
                 vec![report]
             }
-            Ok(Ack::Filled { quantity: None, .. } | Ack::FilledInPart { quantity: None, .. }) => {
-                unknown(
-                    report,
-                    format!(
-                        "order {id} of an earlier attempt filled, its fills not listed yet: not placing another"
-                    ),
-                )
-            }
-            Ok(Ack::Cancelled { reason, .. }) => {
+            Ok((Ack::Filled { quantity: None, .. } | Ack::FilledInPart { .. }, _)) => unknown(
+                report,
+                format!(
+                    "order {id} of an earlier attempt filled, its fills not listed yet: not placing another"
+                ),
+            ),
+            Ok((Ack::Cancelled { reason, .. }, _)) => {
                 report.outcome = Outcome::Rejected;
                 report.error = Some(reason);
                 vec![report]
             }
-            Ok(Ack::Working { .. } | Ack::NothingToClose) => unknown(
+            Ok((Ack::Working { .. } | Ack::NothingToClose, _)) => unknown(
                 report,
                 format!("order {id} of an earlier attempt is still working: not placing another"),
             ),
@@ -1124,57 +1121,55 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     ) -> Vec<LegReport> {
         use shared::execution::Leg;
         use shared::outcome::Outcome;
+        // The size asked ([`Self::recovered_open`]'s row carries it), as there.
         let leg = PlannedLeg {
             leg: Leg::Open,
             action: LegAction::Open,
             side,
-            quantity: Decimal::ZERO,
+            quantity: report.quantity,
         };
         let why = match self.lookup_inner(req, &leg, &report).await {
             Ok(Found::NotCreated) => return Vec::new(),
-            Ok(Found::Order(
-                Ack::Filled {
-                    order_id,
-                    quantity: Some(quantity),
-                    price,
-                    fee,
+            Ok(Found::Order(ack)) => match ack.split_in_part() {
+                (
+                    Ack::Filled {
+                        order_id,
+                        quantity: Some(quantity),
+                        price,
+                        fee,
+                    },
+                    rest,
+                ) => {
+                    report.broker_order_id = order_id;
+                    report.quantity = quantity;
+                    report.fill_price = price;
+                    report.fee = fee;
+                    report.outcome = Outcome::Filled;
+                    report.acked_at = Some(self.clock.now());
+                    in_part(&mut report, rest);
+                    return vec![report];
                 }
-                | Ack::FilledInPart {
-                    order_id,
-                    quantity: Some(quantity),
-                    price,
-                    fee,
-                    ..
-                },
-            )) => {
-                report.broker_order_id = order_id;
-                report.quantity = quantity;
-                report.fill_price = price;
-                report.fee = fee;
-                report.outcome = Outcome::Filled;
-                report.acked_at = Some(self.clock.now());
-                return vec![report];
-            }
-            Ok(Found::Order(ack)) => {
-                let state = match ack {
-                    Ack::Working { order_id, .. } => {
-                        report.broker_order_id = Some(order_id);
-                        "still working".to_owned()
-                    }
-                    Ack::Cancelled { order_id, reason } => {
-                        report.broker_order_id = order_id;
-                        format!("cancelled: {reason}")
-                    }
-                    Ack::Filled { order_id, .. } | Ack::FilledInPart { order_id, .. } => {
-                        report.broker_order_id = order_id;
-                        "filled, its fills not listed yet".to_owned()
-                    }
-                    Ack::NothingToClose => "nothing to close".to_owned(),
-                };
-                format!(
-                    "an order on the contract since the alert, not listed under this signal's clOrdId, may be an earlier attempt's open ({state})"
-                )
-            }
+                (ack, _) => {
+                    let state = match ack {
+                        Ack::Working { order_id, .. } => {
+                            report.broker_order_id = Some(order_id);
+                            "still working".to_owned()
+                        }
+                        Ack::Cancelled { order_id, reason } => {
+                            report.broker_order_id = order_id;
+                            format!("cancelled: {reason}")
+                        }
+                        Ack::Filled { order_id, .. } | Ack::FilledInPart { order_id, .. } => {
+                            report.broker_order_id = order_id;
+                            "filled, its fills not listed yet".to_owned()
+                        }
+                        Ack::NothingToClose => "nothing to close".to_owned(),
+                    };
+                    format!(
+                        "an order on the contract since the alert, not listed under this signal's clOrdId, may be an earlier attempt's open ({state})"
+                    )
+                }
+            },
             Ok(Found::Inconclusive(why)) => why,
             Err(e) => format!("an earlier attempt's open could not be looked up ({e})"),
         };
@@ -1182,6 +1177,16 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         report.error = Some(format!("{why}: not placing another"));
         report.acked_at = Some(self.clock.now());
         vec![report]
+    }
+}
+
+/// Marks an earlier attempt's open found filled short of its size (`rest`: what did not
+/// fill, as [`Ack::FilledInPart`] says it): the core then stops the signal there, alarmed, as
+/// after a send's own fill in part.
+fn in_part(report: &mut LegReport, rest: Option<String>) {
+    if let Some(rest) = rest {
+        report.in_part = true;
+        report.error = Some(rest);
     }
 }
 
@@ -1260,21 +1265,17 @@ mod tests {
         ));
     }
 
-    /// A 400 or 404 to an order command is Tradovate's refusal; another 4xx (a 423 lockout
-    /// warning, a proxy's 408 or 409) may come after the order was carried out: unknown.
+    /// No 4xx to an order command is documented as "not placed" (a 400 "usually" means a
+    /// malformed request, a 404 that something was not found; a proxy's 408 or 409 says
+    /// nothing of Tradovate): each is looked up, unknown. (429 and 423 stop the client, and
+    /// 401 is looked up: above.)
     #[test]
-    fn only_a_documented_4xx_to_an_order_is_a_refusal() {
+    fn no_4xx_to_an_order_is_taken_as_a_refusal() {
         let api = |status| TvError::Api {
             status,
             message: "x".into(),
         };
-        for status in [400, 404] {
-            assert!(
-                matches!(classify(api(status)), SendError::Rejected { .. }),
-                "{status}"
-            );
-        }
-        for status in [403, 408, 409, 422, 423] {
+        for status in [400, 403, 404, 408, 409, 422] {
             assert!(
                 matches!(classify(api(status)), SendError::Unknown(_)),
                 "{status}"

@@ -320,6 +320,26 @@ async fn a_401_on_an_order_that_was_placed_is_found_and_followed_one_order() {
     );
 }
 
+/// A 400 or a 404 to a placement is not documented as "not placed" (Tradovate's
+/// error-handling page: a 400 "usually means" a malformed request). With the fake placing
+/// the order all the same, the lookup finds it by its command and follows it to its fill:
+/// one order, filled, where it was journaled `rejected` beside an open position.
+#[tokio::test]
+async fn a_400_or_404_on_an_order_that_was_placed_is_found_and_followed_one_order() {
+    for status in [400, 404] {
+        let h = harness().await;
+        h.fake.script(Fault::StatusAfterCreate(status));
+        let i = intent(Action::LongEntry, 1);
+        assert_eq!(
+            h.executor.execute(&i).await.unwrap(),
+            Outcome::Filled,
+            "{status}"
+        );
+        assert_eq!(h.fake.orders().len(), 1, "{status}");
+        assert_eq!(h.fake.net("ESZ6"), 1, "{status}");
+    }
+}
+
 /// A placement answered with its `orderId` and a `failureReason` together (the schema allows
 /// it, the documentation does not say what it means) left an order: it is looked up and
 /// followed to its fill, not journaled as refused while it works at the broker.
@@ -1144,6 +1164,108 @@ async fn a_takeover_journals_the_earlier_attempts_filled_open() {
             Outcome::Filled
         )]
     );
+}
+
+/// No document says a placement's `clOrdId` is copied onto its `New` command (the `Command`
+/// schema makes the field optional). With the fake leaving it out, a takeover finds the
+/// earlier attempt's open only among the account's orders, whose command names no
+/// `clOrdId`: it is taken as possibly the open, never passed over for another's. Still
+/// working, the signal ends `unknown` with one order (it placed a second one, planned from
+/// the flat position); filled, it is journaled with its fill.
+#[tokio::test]
+async fn a_takeover_whose_open_command_names_no_cl_ord_id_never_places_a_second() {
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(3);
+    h.fake.commands_without_cl_ord_id(true);
+    h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
+    let mut i = intent(Action::LongEntry, 1);
+    i.replay_forced = true;
+    crash_after_the_open_is_placed(&h, &i).await;
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.orders().len(), 1, "never a second open");
+    assert_eq!(h.fake.net("ESZ6"), 0);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    let why = legs[0].error.as_deref().unwrap_or_default();
+    assert!(why.contains("still working"), "{why}");
+    assert_eq!(h.fake.violations(), Vec::<String>::new());
+
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(3);
+    h.fake.commands_without_cl_ord_id(true);
+    let mut i = intent(Action::ShortEntry, 1);
+    i.replay_forced = true;
+    crash_after_the_open_is_placed(&h, &i).await;
+    while h.fake.net("ESZ6") == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.orders().len(), 1, "nothing placed again");
+    assert_eq!(h.fake.net("ESZ6"), -1);
+}
+
+/// A takeover that finds the earlier attempt's open filled in part (1 of 3, the rest
+/// cancelled) journals what filled and stops the signal there, alarmed, as a send's own fill
+/// in part does. It was journaled filled in full, with no word of the 2 contracts missing.
+#[tokio::test]
+async fn a_takeover_that_finds_an_open_filled_in_part_says_so() {
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(3);
+    h.fake.fill_next_in_part(1);
+    let mut i = intent(Action::LongEntry, 1);
+    // Three contracts, under the default notional cap at this close.
+    i.quantity_override = Some(3.into());
+    i.reference_price = 100.into();
+    i.replay_forced = true;
+    crash_after_the_open_is_placed(&h, &i).await;
+    while h.fake.net("ESZ6") == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.orders().len(), 1, "nothing placed again");
+    assert_eq!(h.fake.net("ESZ6"), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.outcome, l.quantity))
+            .collect::<Vec<_>>(),
+        [(Leg::Open, Outcome::Filled, 1.into())],
+        "{legs:?}"
+    );
+    let error = legs[0].error.clone().unwrap_or_default();
+    assert!(error.contains("ended Canceled after 1"), "{error}");
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(reason.contains("open leg filled in part"), "{reason}");
+}
+
+/// Tradovate's 423 "precedes a 429", and its rate-limits page asks a client that gets one to
+/// stop all calls for the hour: a 423 while an open is followed ends the following at once
+/// (the leg `unknown`, the order left as is), and the next signal sends nothing, not even a
+/// position read. Polling on would have met the 429 and its hour-long lockout.
+#[tokio::test]
+async fn a_423_stops_every_request_as_a_429_does() {
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(20);
+    h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
+    let i = intent(Action::LongEntry, 1);
+    let run = h.executor.execute(&i);
+    tokio::pin!(run);
+    until_placed(&h, run.as_mut()).await;
+    h.fake.warn_locked(1);
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .expect("the following stops at the 423, well before the 20 s budget");
+    assert_eq!(outcome.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.rate_limited_answers(), 1);
+    let reads = h.fake.position_reads();
+    let next = intent(Action::ShortEntry, 2);
+    let _ = h.executor.execute(&next).await;
+    assert_eq!(
+        h.fake.position_reads(),
+        reads,
+        "nothing read within the stop"
+    );
+    assert_eq!(h.fake.orders().len(), 1);
+    assert_eq!(h.fake.liquidations(), 0);
 }
 
 /// `ES1!` as the router resolves it at `at`, signalled then.
