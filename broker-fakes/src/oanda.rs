@@ -34,7 +34,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -133,10 +133,29 @@ struct Rule {
     display_precision: u32,
 }
 
+/// The time the fake stamps its transactions with: the machine's unless a test gives its own
+/// clock ([`FakeOanda::use_clock`]).
+#[derive(Clone)]
+struct Stamp(Arc<dyn shared::clock::Clock>);
+
+impl Default for Stamp {
+    fn default() -> Self {
+        Self(Arc::new(shared::clock::SystemClock))
+    }
+}
+
+impl std::fmt::Debug for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stamp")
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     /// This server's base URL: the `pages` of a transactions query point back at it.
     base_url: String,
+    /// What a transaction's `time` says.
+    clock: Stamp,
     account: String,
     positions: HashMap<String, (Decimal, Decimal)>,
     /// The open trades behind `positions`, oldest first: what a `tradeClientExtensions.id`
@@ -406,6 +425,13 @@ impl FakeOanda {
         self.lock().created_orders
     }
 
+    /// Transactions are stamped by `clock` from now on, not by the machine's: for a test
+    /// whose own clock is elsewhere (the simulation's runs days ahead), so that a query by
+    /// time (`transactions?from=`) sees what the executor, reading that clock, expects.
+    pub fn use_clock(&self, clock: Arc<dyn shared::clock::Clock>) {
+        self.lock().clock = Stamp(clock);
+    }
+
     /// How many orders OANDA created under each client id: more than one would be a
     /// duplicate order for one leg of one signal.
     pub fn created_per_client_id(&self) -> HashMap<String, usize> {
@@ -527,7 +553,13 @@ fn tx_id(inner: &mut Inner) -> String {
 /// stored for `transactions/{id}` and `sinceid`.
 fn store_tx(inner: &mut Inner, id: &str, batch: &str, mut body: Value) -> Value {
     body["id"] = json!(id);
-    body["time"] = json!(Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true));
+    body["time"] = json!(
+        inner
+            .clock
+            .0
+            .now()
+            .to_rfc3339_opts(SecondsFormat::Nanos, true)
+    );
     body["accountID"] = json!(inner.account);
     body["batchID"] = json!(batch);
     inner.transactions.insert(id.parse().unwrap(), body.clone());
@@ -1471,7 +1503,7 @@ async fn transactions_pages(
         _ => Vec::new(),
     };
     axum::Json(
-        json!({"from": from, "to": Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+        json!({"from": from, "to": inner.clock.0.now().to_rfc3339_opts(SecondsFormat::Nanos, true),
                       "pageSize": 1000, "count": ids.len(), "pages": pages,
                       "lastTransactionID": inner.next_tx.to_string()}),
     )

@@ -299,6 +299,48 @@ async fn oanda_sinceid_lists_the_create_and_the_fill_of_a_client_id() {
     assert_eq!(after["transactions"], json!([]));
 }
 
+/// With a test's own clock (the simulation's runs days ahead of the machine's), transactions
+/// carry its time and `transactions?from=` selects by it: a query from ten minutes before
+/// that clock's now lists the order, one from a minute after lists nothing.
+#[tokio::test]
+async fn oanda_transactions_are_stamped_and_queried_by_the_clock_given() {
+    let o = Oanda::start().await;
+    let ahead = Utc::now() + chrono::Duration::days(5);
+    o.fake
+        .use_clock(std::sync::Arc::new(shared::clock::ManualClock::new(ahead)));
+    let (status, _) = o.order("EUR_USD", "1000", "tv-clock-0").await;
+    assert_eq!(status, 201);
+    let at = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (status, found) = o
+        .get(&format!(
+            "/transactions?from={}",
+            at(ahead - chrono::Duration::minutes(10))
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["count"], 2, "{found}");
+    let (_, later) = o
+        .get(&format!(
+            "/transactions?from={}",
+            at(ahead + chrono::Duration::minutes(1))
+        ))
+        .await;
+    assert_eq!(later["count"], 0, "{later}");
+    let page = found["pages"][0].as_str().unwrap().to_owned();
+    let listed: Value = o
+        .http
+        .get(page)
+        .bearer_auth(&o.fake.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let time = listed["transactions"][0]["time"].as_str().unwrap();
+    assert!(time.starts_with(&at(ahead)[..10]), "{time}");
+}
+
 #[tokio::test]
 async fn oanda_units_beyond_the_precision_are_rejected_and_the_reject_is_a_transaction() {
     let o = Oanda::start().await;

@@ -31,6 +31,8 @@ pub const TRADOVATE_SETTLE: std::time::Duration = std::time::Duration::from_mill
 
 pub async fn oanda(clock: &ManualClock) -> Result<(OandaVenue<ManualClock>, FakeOanda), String> {
     let fake = FakeOanda::start().await;
+    // The executor asks for the transactions since a time read from this clock.
+    fake.use_clock(Arc::new(clock.clone()));
     // The executor's own settings and factory, as the Lambda and the local stack read them.
     let env = MapEnv::new([
         ("OANDA_BASE_URL", fake.url.as_str()),

@@ -426,6 +426,9 @@ impl World {
                 let (oanda, oanda_fake) = http_venues::oanda(&clock).await?;
                 let (tradovate, tv) = http_venues::tradovate(&clock).await?;
                 tv.liquidation_takes(Some(u32::try_from(rng.below(3)).unwrap_or(0)));
+                // Half the worlds' Tradovate lists commands without their `clOrdId`, which
+                // its `Command` schema allows: lookups must stay safe either way.
+                tv.commands_without_cl_ord_id(rng.below(2) == 1);
                 let (coinbase, cb) = http_venues::coinbase(&clock).await?;
                 (
                     VenueImpl::Oanda(Box::new(oanda), oanda_fake),
