@@ -212,6 +212,8 @@ struct Inner {
     rate_limited: usize,
     /// The next this many requests answer 423 ([`FakeTradovate::warn_locked`]).
     locked_warnings: u32,
+    /// A 423 was answered: the next request is locked out for an hour (429s).
+    warned: bool,
     violations: Vec<String>,
     price: Decimal,
 }
@@ -276,6 +278,7 @@ impl FakeTradovate {
             blocked_until: None,
             rate_limited: 0,
             locked_warnings: 0,
+            warned: false,
             violations: Vec::new(),
             price: Decimal::new(601225, 2),
         }));
@@ -436,7 +439,8 @@ impl FakeTradovate {
     /// warning that "precedes a 429" (error-handling page,
     /// <https://partner.tradovate.com/overview/core-concepts/error-handling>). The fake
     /// carries none of them out; no document says either way, and a client must stop for
-    /// the hour (rate-limits page). Counted with [`Self::rate_limited_answers`].
+    /// the hour (rate-limits page): the first request after them starts an hour of 429s.
+    /// Counted with [`Self::rate_limited_answers`].
     pub fn warn_locked(&self, n: u32) {
         self.lock().locked_warnings = n;
     }
@@ -567,7 +571,12 @@ fn begin(i: &mut Inner, headers: &HeaderMap, auth: bool) -> Option<Response> {
     if i.locked_warnings > 0 {
         i.locked_warnings -= 1;
         i.rate_limited += 1;
+        i.warned = true;
         return Some(StatusCode::LOCKED.into_response());
+    }
+    // "423 precedes a 429": a client that goes on after the warning is locked out.
+    if std::mem::take(&mut i.warned) {
+        i.blocked_until = Some(Instant::now() + StdDuration::from_secs(3600));
     }
     if i.blocked_until.is_some_and(|t| Instant::now() < t) {
         i.rate_limited += 1;

@@ -94,7 +94,7 @@ pub struct TradovateClient {
     /// Until when no request is sent, after a 429 (`settings.rate_limit_stop`) or a stop
     /// another process met ([`Self::stop_for`]).
     stopped_until: Mutex<Option<Instant>>,
-    /// When this client was last answered 429.
+    /// When this client was last answered 429 (or 423).
     rate_limited_at: Mutex<Option<Instant>>,
 }
 
@@ -539,10 +539,11 @@ impl TradovateClient {
     ///
     /// The documented `Order` entity has no `clOrdId` and no documented query filters by it
     /// (OpenAPI `Order` and `Command` schemas, <https://partner.tradovate.com/openapi.json>):
-    /// the `clOrdId` is a field of the order's `New` command (`/command/list`). A command
-    /// names its order (`orderId`) whether or not the order is listed yet, so a command found
-    /// is proof the order exists. The list may lag a fresh order: an empty answer soon after a
-    /// placement is not proof that none was created.
+    /// the `clOrdId` is an optional field of a command (`/command/list`), and no document says
+    /// a placement's is copied onto its `New` command. A command names its order (`orderId`)
+    /// whether or not the order is listed yet, so a command found is proof the order exists.
+    /// The list may lag a fresh order, and may name no `clOrdId`: an empty answer is not proof
+    /// that none was created.
     pub async fn order_ids_by_cl_ord_id(
         &self,
         token: &SecretString,
@@ -572,7 +573,7 @@ impl TradovateClient {
     }
 
     /// The commands made about one order (`GET /command/deps?masterid=<orderId>`); a
-    /// placement's `New` command carries its `clOrdId`.
+    /// placement's `New` command may carry its `clOrdId` (optional in the `Command` schema).
     pub async fn commands_of(
         &self,
         token: &SecretString,

@@ -36,7 +36,7 @@ pub enum TvError {
     /// another one that stored the stop beside the token, 429 less than an hour ago
     /// (`client::RATE_LIMIT_STOP`); about this many minutes are left.
     #[error(
-        "not sent: Tradovate answered 429 within the last hour and asks for no requests for about an hour ({0} min left)"
+        "not sent: Tradovate answered 429 (or 423) within the last hour and asks for no requests for about an hour ({0} min left)"
     )]
     Stopped(u64),
     /// An order command that never left: the connection to Tradovate could not be made

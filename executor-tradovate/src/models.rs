@@ -86,11 +86,12 @@ pub struct Order {
     #[serde(default)]
     pub timestamp: Option<DateTime<Utc>>,
     // No `clOrdId`: the documented `Order` entity has none (OpenAPI `Order` schema); a
-    // placement's `clOrdId` is on its `New` [`Command`].
+    // [`Command`] may carry one.
 }
 
 /// A request made about an order (OpenAPI `Command` schema: `GET /command/item`,
-/// `/command/list`, `/command/deps?masterid=<orderId>`). A placement's `clOrdId` is here.
+/// `/command/list`, `/command/deps?masterid=<orderId>`). A placement's `clOrdId` may be here
+/// (the field is optional, and no document says it is copied from the request).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Command {

@@ -685,6 +685,29 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                         "order {id} on the contract filled, but the position shows {net}: it may not be this open"
                     )));
                 }
+                // Nor does its command name this open's `clOrdId`: an earlier leg's
+                // liquidation on the same side is told apart only by its size. One of another
+                // size, or filled in part, is not journaled as this open.
+                let named = new.and_then(|c| c.cl_ord_id.as_deref()) == Some(coid);
+                let unlike = match &ack {
+                    Ack::Filled {
+                        quantity: Some(q), ..
+                    } if *q == leg.quantity => None,
+                    Ack::Filled {
+                        quantity: Some(q), ..
+                    } => Some(format!("{q} contract(s)")),
+                    Ack::Filled { quantity: None, .. } => Some("with no fill listed".to_owned()),
+                    _ => Some("in part".to_owned()),
+                };
+                if !named
+                    && !leg.quantity.is_zero()
+                    && let Some(unlike) = unlike
+                {
+                    return Ok(Found::Inconclusive(format!(
+                        "order {id} on the contract filled {unlike}, and no command names it this open's (of {}): it may not be this open",
+                        leg.quantity
+                    )));
+                }
             }
             self.remember(id, coid);
             return Ok(Found::Order(ack));

@@ -1203,6 +1203,41 @@ async fn a_takeover_whose_open_command_names_no_cl_ord_id_never_places_a_second(
     assert_eq!(h.fake.net("ESZ6"), -1);
 }
 
+/// An order found among the account's orders with no command naming its `clOrdId` (the fake
+/// leaves it out, as the `Command` schema allows) is journaled as the open only when it
+/// filled the size asked: filled in part, it cannot be told from a smaller order on the same
+/// side (an earlier liquidation), so the leg ends `unknown`, never placed again. At the size
+/// asked it is the open, one order, filled.
+#[tokio::test]
+async fn an_order_found_without_its_cl_ord_id_is_the_open_only_at_the_size_asked() {
+    let three = || {
+        let mut i = intent(Action::LongEntry, 1);
+        // Three contracts, under the default notional cap at this close.
+        i.quantity_override = Some(3.into());
+        i.reference_price = 100.into();
+        i
+    };
+    let h = harness().await;
+    h.fake.commands_without_cl_ord_id(true);
+    h.fake.script(Fault::ErrorAfterCreate);
+    h.fake.fill_next_in_part(1);
+    let i = three();
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.orders().len(), 1, "never placed again");
+    assert_eq!(h.fake.net("ESZ6"), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    let why = legs[0].error.as_deref().unwrap_or_default();
+    assert!(why.contains("it may not be this open"), "{why}");
+
+    let h = harness().await;
+    h.fake.commands_without_cl_ord_id(true);
+    h.fake.script(Fault::ErrorAfterCreate);
+    let i = three();
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.orders().len(), 1);
+    assert_eq!(h.fake.net("ESZ6"), 3);
+}
+
 /// A takeover that finds the earlier attempt's open filled in part (1 of 3, the rest
 /// cancelled) journals what filled and stops the signal there, alarmed, as a send's own fill
 /// in part does. It was journaled filled in full, with no word of the 2 contracts missing.
