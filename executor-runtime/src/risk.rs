@@ -447,11 +447,7 @@ pub enum Refusal {
         root_hint(instrument, class),
         if *class == "crypto_cross" { "" } else { ", or default_size" },
         settings_of(class),
-        if *class == "cfd" {
-            format!("; {instrument} is read as a CFD because it is no currency pair or metal this project knows: if OANDA has no such instrument, the alert's symbol is wrong (fix the symbol, not the size)")
-        } else {
-            String::new()
-        }
+        cfd_hint(instrument, class)
     )]
     /// An entry with no quantity override, for an instrument with no size at any layer.
     NoSize {
@@ -467,8 +463,9 @@ pub enum Refusal {
     /// units of a currency pair is 10,000 oz of gold), so "no size: refused until
     /// configured" holds for an alert's quantity too.
     #[error(
-        "{instrument} ({class}) is not configured in its executor's risk settings ({}), so the alert's quantity {requested} is not taken: default_max_position ({max}) was not set for {class} units; set instruments.{instrument} or classes.{class} (a size, or a max_position for alerts' quantities)",
-        settings_of(class)
+        "{instrument} ({class}) is not configured in its executor's risk settings ({}), so the alert's quantity {requested} is not taken: default_max_position ({max}) is meant for currency pairs' units, not {class} units; set instruments.{instrument} or classes.{class} (a size, or a max_position for alerts' quantities){}",
+        settings_of(class),
+        cfd_hint(instrument, class)
     )]
     UnconfiguredQuantity {
         /// The instrument, as the broker names it.
@@ -541,6 +538,18 @@ pub fn settings_named(broker: shared::Broker) -> String {
         shared::Broker::Tradovate => "futures",
         shared::Broker::Coinbase => "crypto",
     })
+}
+
+/// For an instrument read as a CFD (no currency pair or metal this project knows), the hint
+/// that its symbol may be wrong; empty otherwise.
+fn cfd_hint(instrument: &str, class: &str) -> String {
+    if class == "cfd" {
+        format!(
+            "; {instrument} is read as a CFD because it is no currency pair or metal this project knows: if OANDA has no such instrument, the alert's symbol is wrong (fix the symbol, not the size)"
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// For a futures contract's refusal, its root's section, which holds across rolls
@@ -2332,6 +2341,12 @@ max_notional = "20000"
             let text = err.to_string();
             assert!(
                 text.starts_with(&format!("{instrument} (")) && text.contains("quantity 94"),
+                "{text}"
+            );
+            // A CFD may be a mistyped symbol: said, as for an entry with no quantity.
+            assert_eq!(
+                text.contains("the alert's symbol is wrong"),
+                instrument == "SPX500_USD",
                 "{text}"
             );
         }

@@ -104,7 +104,7 @@ pub enum AlertError {
     },
     /// The body is not JSON (and not JSON with unquoted placeholders, which is
     /// `UnsubstitutedPlaceholder`). Code `malformed_json`, HTTP 400.
-    #[error("body is not valid JSON: {reason} at line {line}, column {column}")]
+    #[error("body is not valid JSON at line {line}, column {column}: {reason}")]
     MalformedJson {
         /// Line of the error, counted from 1.
         line: usize,

@@ -459,6 +459,16 @@ impl RoutingTable {
             exchange: venue.to_owned(),
             reason,
         };
+        // `{{tickerid}}` (`OANDA:EURUSD`) where the template wants `{{ticker}}`.
+        if let Some((prefix, ticker)) = sym.split_once(':') {
+            return Err(unroutable(format!(
+                "the symbol carries an exchange prefix ({}:): send the bare ticker ({}, \
+                 TradingView's {{{{ticker}}}}, not {{{{tickerid}}}}) in symbol and the exchange \
+                 in exchange",
+                echo(prefix),
+                echo(ticker)
+            )));
+        }
         let (instrument, resolution) = match broker {
             Broker::Oanda => (
                 pair(&self.oanda, &sym, '_', true).ok_or_else(|| {

@@ -349,6 +349,30 @@ fn refusals_name_the_symbol_exchange_and_reason() {
     assert!(reason.contains("months HMUZ"), "{reason}");
 }
 
+/// `{{tickerid}}` pasted where the template wants `{{ticker}}`: the refusal says to drop the
+/// exchange prefix, at every broker, where it read "not a BASE_QUOTE pair".
+#[test]
+fn a_symbol_with_an_exchange_prefix_is_refused_naming_the_prefix() {
+    for (exchange, symbol) in [
+        ("OANDA", "OANDA:EURUSD"),
+        ("COINBASE", "COINBASE:BTCUSD"),
+        ("CME_MINI", "CME_MINI:ES1!"),
+    ] {
+        let err = RoutingTable::embedded()
+            .route(exchange, symbol, at("2026-11-23T14:32:00Z"))
+            .unwrap_err();
+        let AlertError::UnroutableSymbol { reason, .. } = &err else {
+            panic!("{symbol}: {err:?}")
+        };
+        let (prefix, ticker) = symbol.split_once(':').unwrap();
+        assert!(
+            reason.contains(&format!("exchange prefix ({prefix}:)"))
+                && reason.contains(&format!("bare ticker ({ticker},")),
+            "{reason}"
+        );
+    }
+}
+
 const CUSTOM: &str = r#"
 delayed_suffixes = ["_DL"]
 [exchanges]
