@@ -205,6 +205,8 @@ enum Command {
         broker: String,
         /// The chart's symbol as TradingView names it (`EURUSD`, `ES1!`, `BTCUSD`).
         symbol: String,
+        /// The alert's action: `LONG_ENTRY`, `LONG_EXIT`, `SHORT_ENTRY`, `SHORT_EXIT` or
+        /// `FLATTEN`; run once per action the strategy uses.
         #[arg(long, default_value = "LONG_ENTRY")]
         action: String,
     },
@@ -1481,7 +1483,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             out(&format!(
                 "Create an indicator or price alert on the {symbol} chart (its exchange must be \
                  one of: {exchange}); TradingView fills in {{{{ticker}}}}, {{{{exchange}}}} and \
-                 the prices when it fires. One alert per action. For a strategy, whose alert \
+                 the prices when it fires. One alert per action: this one is {action} (--action \
+                 LONG_EXIT, SHORT_ENTRY, SHORT_EXIT or FLATTEN gives the others). For a strategy, whose alert \
                  fires on every order with one message, put this JSON (one per action) in each \
                  order's alert_message in Pine and {{{{strategy.order.alert_message}}}} as the \
                  alert's message.\n\n\
