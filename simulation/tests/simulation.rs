@@ -17,7 +17,7 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// Every seed in `0..SIM_SEEDS` (1,000 unless raised); every `SIM_HTTP_EVERY`-th seed (10)
+/// Every seed in `0..SIM_SEEDS` (1,000 unless raised); every `SIM_HTTP_EVERY`-th seed (5)
 /// trades through the real OANDA, Tradovate and Coinbase venues against the fake servers over
 /// HTTP.
 #[test]
@@ -26,7 +26,7 @@ fn seeds_keep_every_invariant() {
         return; // one_seed runs it
     }
     let seeds = env_u64("SIM_SEEDS").unwrap_or(1000);
-    let http_every = env_u64("SIM_HTTP_EVERY").unwrap_or(10);
+    let http_every = env_u64("SIM_HTTP_EVERY").unwrap_or(5);
     let started = Instant::now();
     let (totals, failures) = run_many(0, seeds, threads(), http_every, Options::default());
     let secs = started.elapsed().as_secs_f64();
@@ -53,7 +53,7 @@ fn one_seed() {
     let Some(seed) = env_u64("SIM_SEED") else {
         return;
     };
-    let http_every = env_u64("SIM_HTTP_EVERY").unwrap_or(10);
+    let http_every = env_u64("SIM_HTTP_EVERY").unwrap_or(5);
     let report = run_one(
         seed,
         Options {
