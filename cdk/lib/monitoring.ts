@@ -15,7 +15,10 @@ import { AURORA_MAX_ACU, cap, METRIC_NAMESPACE, STAGE_METRICS } from './common';
 import { Broker, PipelineConfig } from './config';
 import { Concern } from './ids';
 import { JournalDatabase } from './journal';
-import { QUEUE_NAMES, QueueName, Queues } from './queues';
+import { DLQ_RETENTION_DAYS, QUEUE_NAMES, QueueName, Queues } from './queues';
+
+/** A dead letter still waiting after this many days is alarmed again ([`DLQ_RETENTION_DAYS`] before SQS deletes it). */
+export const DLQ_AGE_ALARM_DAYS = 3;
 
 /** The refused-ratio alarm: alarm when ≥ this share of webhook calls got a 4xx … */
 export const REFUSED_RATIO_THRESHOLD = 0.5;
@@ -92,7 +95,10 @@ export class Monitoring extends Concern {
     // Nothing reaches the dead-letter queue of a broker without an executor (no consumer, no
     // sender), so only the deployed paths get a depth alarm. A signal routed to an absent
     // broker waits in its queue, which the age alarm below reports.
-    for (const name of deployedQueues) this.dlqAlarm(name, p.queues);
+    for (const name of deployedQueues) {
+      this.dlqAlarm(name, p.queues);
+      this.dlqAgeAlarm(name, p.queues);
+    }
     for (const name of QUEUE_NAMES) this.ageAlarm(name, p.queues);
     for (const [binary, fn] of Object.entries(p.functions)) this.errorAlarm(binary, fn);
     this.throttleAlarm(p.functions);
@@ -120,6 +126,24 @@ export class Monitoring extends Concern {
       alarmDescription: `A message reached the ${name} dead-letter queue: inspect and replay it (README "Dead letters and replay")`,
       metric: dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
       threshold: 0,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /**
+   * A dead letter left waiting: SQS deletes it after the dead-letter queue's 14-day retention,
+   * and with it the only record of a signal the journal may never have seen (a router letter).
+   * The depth alarm mails once while the queue holds anything; this one mails again while a
+   * letter is still there 3 days on, well before it expires.
+   */
+  private dlqAgeAlarm(name: QueueName, queues: Queues): void {
+    const dlq = queues.deadLetterQueues[name];
+    this.alarm(`${cap(name)}DlqAgeAlarm`, {
+      alarmDescription: `A ${name} dead letter has waited over ${DLQ_AGE_ALARM_DAYS} days; SQS deletes it after ${DLQ_RETENTION_DAYS}: replay or keep it now (README "Dead letters and replay")`,
+      metric: dlq.metricApproximateAgeOfOldestMessage({ period: Duration.hours(1), statistic: 'Maximum' }),
+      threshold: DLQ_AGE_ALARM_DAYS * 24 * 3600,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,

@@ -14,6 +14,9 @@ import { Concern, stableUniqueId } from './ids';
 export type QueueName = 'signals' | Broker;
 export const QUEUE_NAMES: readonly QueueName[] = ['signals', ...ALL_BROKERS];
 
+/** How long a dead-letter queue keeps a letter: 14 days, SQS's longest retention. */
+export const DLQ_RETENTION_DAYS = 14;
+
 export interface ConsumeOptions {
   /** Records per invocation (1 to 10 on a FIFO queue). */
   readonly batchSize: number;
@@ -57,7 +60,7 @@ export class Queues extends Concern {
       fifo: true,
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: Duration.days(DLQ_RETENTION_DAYS),
     });
     const queue = new sqs.Queue(this, `${cap(name)}Queue`, {
       queueName: `${stackName}-${name}.fifo`,

@@ -3,11 +3,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { AURORA_MAX_ACU, CUSTOM_METRICS, METRIC_NAMESPACE } from '../lib/common';
+import { DLQ_AGE_ALARM_DAYS } from '../lib/monitoring';
 import { alarmMetricCount, alarmsOf, fn, resources, synth, topicId } from './helpers';
 
 /** The README's cost table states these for the default profile (journal=log, brokers=oanda). */
-export const DEFAULT_PROFILE_ALARMS = 15;
-export const DEFAULT_PROFILE_ALARM_METRICS = 18;
+export const DEFAULT_PROFILE_ALARMS = 17;
+export const DEFAULT_PROFILE_ALARM_METRICS = 20;
 
 const PROFILES: Record<string, Record<string, unknown>> = {
   'all brokers': {},
@@ -45,6 +46,8 @@ describe('the default profile (journal=log, brokers=oanda)', () => {
       'ApproximateAgeOfOldestMessage',
       'ApproximateAgeOfOldestMessage',
       'ApproximateAgeOfOldestMessage',
+      'ApproximateAgeOfOldestMessage', // the signals and oanda dead-letter queues: a letter left 3 days
+      'ApproximateAgeOfOldestMessage',
       'ApproximateNumberOfMessagesVisible', // signals and oanda dead-letter queues
       'ApproximateNumberOfMessagesVisible',
       'Errors', // ingest, router, executor-oanda
@@ -67,8 +70,28 @@ describe('the default profile (journal=log, brokers=oanda)', () => {
   });
 
   it('has no dead-letter alarm for the brokers that are not deployed (nothing can reach their DLQ)', () => {
-    const dlqAlarms = resources(json, 'AWS::CloudWatch::Alarm').filter(([id]) => /DlqDepthAlarm/.test(id)).map(([id]) => id);
-    assert.deepEqual(dlqAlarms.map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort(), ['OandaDlqDepthAlarm', 'SignalsDlqDepthAlarm']);
+    const dlqAlarms = resources(json, 'AWS::CloudWatch::Alarm').filter(([id]) => /Dlq(Depth|Age)Alarm/.test(id)).map(([id]) => id);
+    assert.deepEqual(dlqAlarms.map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort(), [
+      'OandaDlqAgeAlarm',
+      'OandaDlqDepthAlarm',
+      'SignalsDlqAgeAlarm',
+      'SignalsDlqDepthAlarm',
+    ]);
+  });
+
+  it('alarms on a dead letter still waiting 3 days, on the dead-letter queue itself, well before its 14-day retention ends', () => {
+    const queues = resources(json, 'AWS::SQS::Queue');
+    for (const name of ['Signals', 'Oanda']) {
+      const [id, alarm] = resources(json, 'AWS::CloudWatch::Alarm').find(([i]) => i.startsWith(`${name}DlqAgeAlarm`))!;
+      const p = alarm.Properties;
+      assert.equal(p.MetricName, 'ApproximateAgeOfOldestMessage', id);
+      assert.equal(p.Threshold, DLQ_AGE_ALARM_DAYS * 24 * 3600, id);
+      assert.equal(p.ComparisonOperator, 'GreaterThanThreshold', id);
+      const queueRef = p.Dimensions.find((d: any) => d.Name === 'QueueName').Value['Fn::GetAtt'][0];
+      const [, dlq] = queues.find(([q]) => q === queueRef)!;
+      assert.match(dlq.Properties.QueueName, /-dlq\.fifo$/, id);
+      assert.ok(DLQ_AGE_ALARM_DAYS * 86400 < dlq.Properties.MessageRetentionPeriod / 2, id);
+    }
   });
 });
 
@@ -160,7 +183,8 @@ describe('alarms that see outages', () => {
 
   it('keeps the DLQ, age, function error, API 5xx, API p99 latency and token alarms', () => {
     assert.equal(byName(json, 'ApproximateNumberOfMessagesVisible').length, 4);
-    assert.equal(byName(json, 'ApproximateAgeOfOldestMessage').length, 4);
+    // Each queue's oldest message, and each dead-letter queue's oldest letter.
+    assert.equal(byName(json, 'ApproximateAgeOfOldestMessage').length, 8);
     assert.equal(byName(json, 'Errors').length, resources(json, 'AWS::Lambda::Function').length);
     assert.equal(byName(json, 'WebhookServerErrors').length, 1);
     assert.equal(byName(json, '5XXError').length, 0, 'the stage 5xx counts degraded status routes');

@@ -247,6 +247,8 @@ describe('all three brokers, JOURNAL=log, no IP allowlist', () => {
       assert.equal(a.Period, 60);
     }
     assert.equal(count((a) => a.MetricName === 'ApproximateAgeOfOldestMessage' && a.Threshold === 120), 4);
+    // A dead letter left 3 days, on each of the 4 dead-letter queues.
+    assert.equal(count((a) => a.MetricName === 'ApproximateAgeOfOldestMessage' && a.Threshold === 3 * 86400), 4);
     assert.equal(count((a) => a.MetricName === 'Errors' && a.Namespace === 'AWS/Lambda' && a.Threshold === 1), 6);
     const failures = alarms.find((a) => a.MetricName === 'TokenRefreshFailures');
     assert.equal(failures?.Namespace, METRIC_NAMESPACE);
@@ -261,9 +263,9 @@ describe('all three brokers, JOURNAL=log, no IP allowlist', () => {
     assert.equal(latency?.Threshold, 2000);
     const heartbeats = count((a) => a.MetricName === 'Signals');
     assert.equal(heartbeats, 3);
-    // DLQ 4, age 4, errors 6, token 2, API 5xx + latency + refused ratio 3, heartbeat 3,
-    // RecordFailures 1, Throttles 1.
-    assert.equal(alarms.length, 4 + 4 + 6 + 2 + 3 + 3 + 1 + 1);
+    // DLQ 4, DLQ age 4, age 4, errors 6, token 2, API 5xx + latency + refused ratio 3,
+    // heartbeat 3, RecordFailures 1, Throttles 1.
+    assert.equal(alarms.length, 4 + 4 + 4 + 6 + 2 + 3 + 3 + 1 + 1);
   });
 
   it('has a dashboard with the stage latencies by broker, outcomes and record failures', () => {
