@@ -247,9 +247,14 @@ impl Oanda {
     }
 
     async fn get(&self, tail: &str) -> (u16, Value) {
+        self.get_url(&self.url(tail)).await
+    }
+
+    /// A GET of a whole URL (a transactions page the server named).
+    async fn get_url(&self, url: &str) -> (u16, Value) {
         let r = self
             .http
-            .get(self.url(tail))
+            .get(url)
             .bearer_auth(&self.fake.token)
             .send()
             .await
@@ -326,17 +331,7 @@ async fn oanda_transactions_are_stamped_and_queried_by_the_clock_given() {
         ))
         .await;
     assert_eq!(later["count"], 0, "{later}");
-    let page = found["pages"][0].as_str().unwrap().to_owned();
-    let listed: Value = o
-        .http
-        .get(page)
-        .bearer_auth(&o.fake.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = o.get_url(found["pages"][0].as_str().unwrap()).await;
     let time = listed["transactions"][0]["time"].as_str().unwrap();
     assert!(time.starts_with(&at(ahead)[..10]), "{time}");
 }

@@ -74,6 +74,34 @@ async fn an_entry_ends_once_the_position_shows_it_so_the_next_reversal_reads_it(
     assert_eq!(h.fake.violations(), Vec::<String>::new());
 }
 
+/// A long entry of three contracts (under the default notional cap at this close).
+fn entry_of_three() -> shared::message::OrderIntent {
+    let mut i = intent(Action::LongEntry, 1);
+    i.quantity_override = Some(3.into());
+    i.reference_price = 100.into();
+    i
+}
+
+/// The signal's one row: `leg` filled 1 contract, its order "ended Canceled after 1", and the
+/// signal's reason says the leg filled in part.
+async fn filled_one_in_part(h: &support::Harness, i: &shared::message::OrderIntent, leg: Leg) {
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.outcome, l.quantity))
+            .collect::<Vec<_>>(),
+        [(leg, Outcome::Filled, 1.into())],
+        "{legs:?}"
+    );
+    let error = legs[0].error.clone().unwrap_or_default();
+    assert!(error.contains("ended Canceled after 1"), "{error}");
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(
+        reason.contains(&format!("{} leg filled in part", leg.as_str())),
+        "{reason}"
+    );
+}
+
 /// An order that fills in part and then ends `Canceled` (scripted at the fake): its fills are
 /// read, so the leg is journaled at what filled, the reversal stops short of its open (the
 /// account holds what the close left, not a doubled or unreported position) and the signal's
@@ -92,38 +120,15 @@ async fn an_order_that_fills_in_part_then_ends_canceled_is_journaled_at_what_fil
         0,
         "no open after a close that fell short"
     );
-    let legs = h.journal.orders(&i.signal_id).await.unwrap();
-    assert_eq!(
-        legs.iter()
-            .map(|l| (l.leg, l.outcome, l.quantity))
-            .collect::<Vec<_>>(),
-        [(Leg::Close, Outcome::Filled, 1.into())],
-        "{legs:?}"
-    );
-    let error = legs[0].error.clone().unwrap_or_default();
-    assert!(error.contains("ended Canceled after 1"), "{error}");
-    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
-    assert!(reason.contains("close leg filled in part"), "{reason}");
+    filled_one_in_part(&h, &i, Leg::Close).await;
 
     // An entry of 3 that fills 1.
     let h = harness().await;
     h.fake.fill_next_in_part(1);
-    let mut i = intent(Action::LongEntry, 1);
-    // Three contracts, under the default notional cap at this close.
-    i.quantity_override = Some(3.into());
-    i.reference_price = 100.into();
+    let i = entry_of_three();
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.net("ESZ6"), 1);
-    let legs = h.journal.orders(&i.signal_id).await.unwrap();
-    assert_eq!(
-        legs.iter()
-            .map(|l| (l.leg, l.outcome, l.quantity))
-            .collect::<Vec<_>>(),
-        [(Leg::Open, Outcome::Filled, 1.into())],
-        "{legs:?}"
-    );
-    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
-    assert!(reason.contains("open leg filled in part"), "{reason}");
+    filled_one_in_part(&h, &i, Leg::Open).await;
 
     // Canceled with nothing filled stays a definitive no.
     let h = harness().await;
@@ -140,13 +145,6 @@ async fn an_order_that_fills_in_part_then_ends_canceled_is_journaled_at_what_fil
 /// Not listed within the budget, the leg ends `unknown`, never `rejected`.
 #[tokio::test]
 async fn an_order_canceled_before_its_fill_is_listed_is_never_taken_as_nothing_filled() {
-    let entry_of_three = || {
-        let mut i = intent(Action::LongEntry, 1);
-        // Three contracts, under the default notional cap at this close.
-        i.quantity_override = Some(3.into());
-        i.reference_price = 100.into();
-        i
-    };
     let h = harness().await;
     h.fake.fill_next_in_part(1);
     h.fake
@@ -972,24 +970,38 @@ async fn a_takeover_whose_open_has_no_command_listed_yet_never_places_a_second()
 /// every interval until the budget ran out would lengthen the ban.
 #[tokio::test]
 async fn a_429_while_following_an_order_stops_the_reads() {
-    let mut h = harness().await;
-    h.executor.settings.max_age = Duration::seconds(20);
-    h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
-    let i = intent(Action::LongEntry, 1);
-    let run = h.executor.execute(&i);
-    tokio::pin!(run);
-    until_placed(&h, run.as_mut()).await;
-    h.fake.rate_limit_for(std::time::Duration::from_secs(3600));
-    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), run)
-        .await
-        .expect("the following stops at the first 429, well before the 20 s budget");
-    assert_eq!(outcome.unwrap(), Outcome::Unknown);
-    assert_eq!(h.fake.orders().len(), 1);
+    let h = following_stopped_by(|fake| {
+        fake.rate_limit_for(std::time::Duration::from_secs(3600));
+    })
+    .await;
     assert!(
         h.fake.rate_limited_answers() <= 2,
         "{} requests answered 429",
         h.fake.rate_limited_answers()
     );
+}
+
+/// An open that rests (20 s budget) followed until `stop` scripts the fake once it is placed:
+/// the following must end at once, `unknown`, one order, well before the budget.
+async fn following_stopped_by(
+    stop: impl FnOnce(&support::fake_tradovate::FakeTradovate),
+) -> support::Harness {
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(20);
+    h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
+    let i = intent(Action::LongEntry, 1);
+    {
+        let run = h.executor.execute(&i);
+        tokio::pin!(run);
+        until_placed(&h, run.as_mut()).await;
+        stop(&h.fake);
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+            .await
+            .expect("the following stops at once, well before the 20 s budget");
+        assert_eq!(outcome.unwrap(), Outcome::Unknown);
+    }
+    assert_eq!(h.fake.orders().len(), 1);
+    h
 }
 
 /// A takeover that finds the earlier attempt's open still working (a market order resting
@@ -1210,18 +1222,11 @@ async fn a_takeover_whose_open_command_names_no_cl_ord_id_never_places_a_second(
 /// asked it is the open, one order, filled.
 #[tokio::test]
 async fn an_order_found_without_its_cl_ord_id_is_the_open_only_at_the_size_asked() {
-    let three = || {
-        let mut i = intent(Action::LongEntry, 1);
-        // Three contracts, under the default notional cap at this close.
-        i.quantity_override = Some(3.into());
-        i.reference_price = 100.into();
-        i
-    };
     let h = harness().await;
     h.fake.commands_without_cl_ord_id(true);
     h.fake.script(Fault::ErrorAfterCreate);
     h.fake.fill_next_in_part(1);
-    let i = three();
+    let i = entry_of_three();
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
     assert_eq!(h.fake.orders().len(), 1, "never placed again");
     assert_eq!(h.fake.net("ESZ6"), 1);
@@ -1232,7 +1237,7 @@ async fn an_order_found_without_its_cl_ord_id_is_the_open_only_at_the_size_asked
     let h = harness().await;
     h.fake.commands_without_cl_ord_id(true);
     h.fake.script(Fault::ErrorAfterCreate);
-    let i = three();
+    let i = entry_of_three();
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.orders().len(), 1);
     assert_eq!(h.fake.net("ESZ6"), 3);
@@ -1246,10 +1251,7 @@ async fn a_takeover_that_finds_an_open_filled_in_part_says_so() {
     let mut h = harness().await;
     h.executor.settings.max_age = Duration::seconds(3);
     h.fake.fill_next_in_part(1);
-    let mut i = intent(Action::LongEntry, 1);
-    // Three contracts, under the default notional cap at this close.
-    i.quantity_override = Some(3.into());
-    i.reference_price = 100.into();
+    let mut i = entry_of_three();
     i.replay_forced = true;
     crash_after_the_open_is_placed(&h, &i).await;
     while h.fake.net("ESZ6") == 0 {
@@ -1258,18 +1260,7 @@ async fn a_takeover_that_finds_an_open_filled_in_part_says_so() {
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.orders().len(), 1, "nothing placed again");
     assert_eq!(h.fake.net("ESZ6"), 1);
-    let legs = h.journal.orders(&i.signal_id).await.unwrap();
-    assert_eq!(
-        legs.iter()
-            .map(|l| (l.leg, l.outcome, l.quantity))
-            .collect::<Vec<_>>(),
-        [(Leg::Open, Outcome::Filled, 1.into())],
-        "{legs:?}"
-    );
-    let error = legs[0].error.clone().unwrap_or_default();
-    assert!(error.contains("ended Canceled after 1"), "{error}");
-    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
-    assert!(reason.contains("open leg filled in part"), "{reason}");
+    filled_one_in_part(&h, &i, Leg::Open).await;
 }
 
 /// Tradovate's 423 "precedes a 429", and its rate-limits page asks a client that gets one to
@@ -1278,18 +1269,7 @@ async fn a_takeover_that_finds_an_open_filled_in_part_says_so() {
 /// position read. Polling on would have met the 429 and its hour-long lockout.
 #[tokio::test]
 async fn a_423_stops_every_request_as_a_429_does() {
-    let mut h = harness().await;
-    h.executor.settings.max_age = Duration::seconds(20);
-    h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
-    let i = intent(Action::LongEntry, 1);
-    let run = h.executor.execute(&i);
-    tokio::pin!(run);
-    until_placed(&h, run.as_mut()).await;
-    h.fake.warn_locked(1);
-    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), run)
-        .await
-        .expect("the following stops at the 423, well before the 20 s budget");
-    assert_eq!(outcome.unwrap(), Outcome::Unknown);
+    let h = following_stopped_by(|fake| fake.warn_locked(1)).await;
     assert_eq!(h.fake.rate_limited_answers(), 1);
     let reads = h.fake.position_reads();
     let next = intent(Action::ShortEntry, 2);
