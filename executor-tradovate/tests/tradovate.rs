@@ -923,6 +923,14 @@ async fn crash_after_the_open_is_placed(h: &support::Harness, i: &shared::messag
     h.clock.advance(Duration::seconds(61));
 }
 
+/// The same, and the position then shows the open's fill (the fake's fill delay).
+async fn crash_after_the_open_fills(h: &support::Harness, i: &shared::message::OrderIntent) {
+    crash_after_the_open_is_placed(h, i).await;
+    while h.fake.net("ESZ6") == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// Runs `execution` until the fake has an order; panics if it ends before placing one.
 async fn until_placed<F: std::future::Future<Output = R>, R: std::fmt::Debug>(
     h: &support::Harness,
@@ -1150,10 +1158,7 @@ async fn a_takeover_journals_the_earlier_attempts_filled_open() {
     h.executor.settings.max_age = Duration::seconds(3);
     let mut i = intent(Action::ShortEntry, 1);
     i.replay_forced = true;
-    crash_after_the_open_is_placed(&h, &i).await;
-    while h.fake.net("ESZ6") == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    crash_after_the_open_fills(&h, &i).await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.orders().len(), 1, "nothing placed again");
     assert_eq!(h.fake.net("ESZ6"), -1);
@@ -1206,10 +1211,7 @@ async fn a_takeover_whose_open_command_names_no_cl_ord_id_never_places_a_second(
     h.fake.commands_without_cl_ord_id(true);
     let mut i = intent(Action::ShortEntry, 1);
     i.replay_forced = true;
-    crash_after_the_open_is_placed(&h, &i).await;
-    while h.fake.net("ESZ6") == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    crash_after_the_open_fills(&h, &i).await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.orders().len(), 1, "nothing placed again");
     assert_eq!(h.fake.net("ESZ6"), -1);
@@ -1253,10 +1255,7 @@ async fn a_takeover_that_finds_an_open_filled_in_part_says_so() {
     h.fake.fill_next_in_part(1);
     let mut i = entry_of_three();
     i.replay_forced = true;
-    crash_after_the_open_is_placed(&h, &i).await;
-    while h.fake.net("ESZ6") == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    crash_after_the_open_fills(&h, &i).await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.orders().len(), 1, "nothing placed again");
     assert_eq!(h.fake.net("ESZ6"), 1);
