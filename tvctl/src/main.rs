@@ -151,7 +151,8 @@ enum Command {
     },
     /// Health of each broker path (last success and failure, Tradovate token expiry), from
     /// `GET /{broker}status` of the local stack or a deployed API, and the local stack's queue
-    /// depths and dead letters. Exit 1 when a broker path is degraded.
+    /// depths and dead letters. Exit 1 when a broker path is degraded or a local queue holds
+    /// dead letters.
     Status {
         #[arg(
             long,
@@ -1512,6 +1513,18 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 None => None,
             };
             let degraded = brokers.iter().any(|b| b["status"] == "degraded");
+            // A dead letter waits for the trader (replay or drop it): after a restart the
+            // broker's health no longer shows the failure that put it there.
+            let waiting: Vec<(&str, usize)> = queues
+                .as_ref()
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|q| {
+                    let n = q["dead_letters"].as_array().map_or(0, Vec::len);
+                    (n > 0).then(|| (q["name"].as_str().unwrap_or(""), n))
+                })
+                .collect();
             if json {
                 out_json(
                     &json!({"brokers": brokers, "queues": queues, "settings": settings})
@@ -1548,6 +1561,11 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         q["dead_letters"].as_array().map_or(0, Vec::len)
                     ));
                 }
+                for (name, n) in &waiting {
+                    out(&format!(
+                        "{n} dead letter(s) wait in {name}'s dead-letter queue: tvctl dlq list --local {base} --queue {name}"
+                    ));
+                }
                 if let Some(s) = &settings {
                     out(&freshness_line(
                         s["max_alert_age_secs"].as_i64(),
@@ -1555,7 +1573,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     ));
                 }
             }
-            Ok(if degraded {
+            Ok(if degraded || !waiting.is_empty() {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

@@ -147,6 +147,43 @@ fn base_urls_are_checked_before_any_request_and_a_trailing_slash_is_fine() {
     assert!(seen[0].starts_with("GET /oandastatus "), "{}", seen[0]);
 }
 
+/// A local stack whose brokers are all `ok` but whose `oanda` queue holds a dead letter (after a
+/// restart the health no longer shows the failure that put it there): `status` names the
+/// queue and how to list it, and exits 1, where it said 0 as if nothing waited.
+#[test]
+fn a_waiting_dead_letter_makes_status_exit_1_naming_its_queue() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        for _ in 0..5 {
+            let (mut socket, _) = listener.accept().unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            let mut buf = vec![0u8; 16 * 1024];
+            let got = socket.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..got]).into_owned();
+            let path = request.split(' ').nth(1).unwrap_or("").to_owned();
+            let body = match path.as_str() {
+                "/local/queues" => r#"[{"name":"oanda.fifo","depth":0,"dead_letters":[{"message_id":"m-1"}]},{"name":"signals.fifo","depth":0,"dead_letters":[]}]"#.to_owned(),
+                "/local/settings" => r#"{"max_alert_age_secs":30,"max_clock_skew_secs":5}"#.to_owned(),
+                p => format!(r#"{{"broker":"{}","status":"ok"}}"#, p.trim_start_matches('/').trim_end_matches("status")),
+            };
+            let _ = socket.write_all(json_answer("200 OK", &body).as_bytes());
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let (code, text) = tvctl(&["status", "--base", &base]);
+    let _ = server.join();
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("1 dead letter(s) wait in oanda.fifo's dead-letter queue")
+            && text.contains(&format!("tvctl dlq list --local {base} --queue oanda.fifo")),
+        "{text}"
+    );
+    assert!(!text.contains("signals.fifo's dead-letter"), "{text}");
+}
+
 /// A server that answers every GET with some JSON is not the pipeline: its answer is not
 /// printed as a broker's health (exit 3, naming the URL).
 #[test]
