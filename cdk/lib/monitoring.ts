@@ -133,19 +133,24 @@ export class Monitoring extends Concern {
   }
 
   /**
-   * A dead letter left waiting: SQS deletes it after the dead-letter queue's 14-day retention,
-   * and with it the only record of a signal the journal may never have seen (a router letter).
-   * The depth alarm mails once while the queue holds anything; this one mails again while a
-   * letter is still there 3 days on, well before it expires.
+   * Dead letters left waiting: SQS deletes a letter after the dead-letter queue's 14-day
+   * retention, and with it the only record of a signal the journal may never have seen (a
+   * router letter). The depth alarm mails once while the queue holds anything; this one mails
+   * again once the queue has not been empty for 3 days (its fewest visible messages above 0 in
+   * each of 72 hours), well before a letter expires. Not `ApproximateAgeOfOldestMessage`:
+   * SQS leaves a message received three or more times out of it (Amazon SQS Developer Guide,
+   * "Available CloudWatch metrics for Amazon SQS"), and a letter arrives after 5 receives.
    */
   private dlqAgeAlarm(name: QueueName, queues: Queues): void {
     const dlq = queues.deadLetterQueues[name];
+    const hours = DLQ_AGE_ALARM_DAYS * 24;
     this.alarm(`${cap(name)}DlqAgeAlarm`, {
-      alarmDescription: `A ${name} dead letter has waited over ${DLQ_AGE_ALARM_DAYS} days; SQS deletes it after ${DLQ_RETENTION_DAYS}: replay or keep it now (README "Dead letters and replay")`,
-      metric: dlq.metricApproximateAgeOfOldestMessage({ period: Duration.hours(1), statistic: 'Maximum' }),
-      threshold: DLQ_AGE_ALARM_DAYS * 24 * 3600,
+      alarmDescription: `The ${name} dead-letter queue has held letters for ${DLQ_AGE_ALARM_DAYS} days; SQS deletes each ${DLQ_RETENTION_DAYS} days after it arrived: replay or keep them now (README "Dead letters and replay")`,
+      metric: dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.hours(1), statistic: 'Minimum' }),
+      threshold: 0,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
+      evaluationPeriods: hours,
+      datapointsToAlarm: hours,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
   }

@@ -46,9 +46,9 @@ describe('the default profile (journal=log, brokers=oanda)', () => {
       'ApproximateAgeOfOldestMessage',
       'ApproximateAgeOfOldestMessage',
       'ApproximateAgeOfOldestMessage',
-      'ApproximateAgeOfOldestMessage', // the signals and oanda dead-letter queues: a letter left 3 days
-      'ApproximateAgeOfOldestMessage',
-      'ApproximateNumberOfMessagesVisible', // signals and oanda dead-letter queues
+      'ApproximateNumberOfMessagesVisible', // signals and oanda dead-letter queues: a letter, and letters left 3 days
+      'ApproximateNumberOfMessagesVisible',
+      'ApproximateNumberOfMessagesVisible',
       'ApproximateNumberOfMessagesVisible',
       'Errors', // ingest, router, executor-oanda
       'Errors',
@@ -79,14 +79,18 @@ describe('the default profile (journal=log, brokers=oanda)', () => {
     ]);
   });
 
-  it('alarms on a dead letter still waiting 3 days, on the dead-letter queue itself, well before its 14-day retention ends', () => {
+  it('alarms on letters left 3 days in a dead-letter queue (never empty for 72 hours), well before its 14-day retention ends', () => {
     const queues = resources(json, 'AWS::SQS::Queue');
     for (const name of ['Signals', 'Oanda']) {
       const [id, alarm] = resources(json, 'AWS::CloudWatch::Alarm').find(([i]) => i.startsWith(`${name}DlqAgeAlarm`))!;
       const p = alarm.Properties;
-      assert.equal(p.MetricName, 'ApproximateAgeOfOldestMessage', id);
-      assert.equal(p.Threshold, DLQ_AGE_ALARM_DAYS * 24 * 3600, id);
+      // Not the age of the oldest message: SQS leaves one received 3 times or more out of it.
+      assert.equal(p.MetricName, 'ApproximateNumberOfMessagesVisible', id);
+      assert.deepEqual([p.Statistic, p.Period, p.Threshold], ['Minimum', 3600, 0], id);
       assert.equal(p.ComparisonOperator, 'GreaterThanThreshold', id);
+      assert.deepEqual([p.EvaluationPeriods, p.DatapointsToAlarm], [DLQ_AGE_ALARM_DAYS * 24, DLQ_AGE_ALARM_DAYS * 24], id);
+      // Within CloudWatch's 7-day evaluation range.
+      assert.ok(p.EvaluationPeriods * p.Period <= 7 * 86400, id);
       const queueRef = p.Dimensions.find((d: any) => d.Name === 'QueueName').Value['Fn::GetAtt'][0];
       const [, dlq] = queues.find(([q]) => q === queueRef)!;
       assert.match(dlq.Properties.QueueName, /-dlq\.fifo$/, id);
@@ -182,9 +186,9 @@ describe('alarms that see outages', () => {
   });
 
   it('keeps the DLQ, age, function error, API 5xx, API p99 latency and token alarms', () => {
-    assert.equal(byName(json, 'ApproximateNumberOfMessagesVisible').length, 4);
-    // Each queue's oldest message, and each dead-letter queue's oldest letter.
-    assert.equal(byName(json, 'ApproximateAgeOfOldestMessage').length, 8);
+    // Each dead-letter queue's depth, and letters left there 3 days.
+    assert.equal(byName(json, 'ApproximateNumberOfMessagesVisible').length, 8);
+    assert.equal(byName(json, 'ApproximateAgeOfOldestMessage').length, 4);
     assert.equal(byName(json, 'Errors').length, resources(json, 'AWS::Lambda::Function').length);
     assert.equal(byName(json, 'WebhookServerErrors').length, 1);
     assert.equal(byName(json, '5XXError').length, 0, 'the stage 5xx counts degraded status routes');

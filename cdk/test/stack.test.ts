@@ -239,16 +239,16 @@ describe('all three brokers, JOURNAL=log, no IP allowlist', () => {
       assert.deepEqual(a.OKActions, [{ Ref: topic }], a.AlarmDescription);
     }
     const count = (pred: (a: any) => boolean) => alarms.filter(pred).length;
-    const dlqs = count((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible');
-    assert.equal(dlqs, 4);
-    for (const a of alarms.filter((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible')) {
+    const depth = (a: any) => a.MetricName === 'ApproximateNumberOfMessagesVisible' && a.Statistic === 'Maximum';
+    assert.equal(count(depth), 4);
+    for (const a of alarms.filter(depth)) {
       assert.equal(a.Threshold, 0);
       assert.equal(a.ComparisonOperator, 'GreaterThanThreshold');
       assert.equal(a.Period, 60);
     }
     assert.equal(count((a) => a.MetricName === 'ApproximateAgeOfOldestMessage' && a.Threshold === 120), 4);
-    // A dead letter left 3 days, on each of the 4 dead-letter queues.
-    assert.equal(count((a) => a.MetricName === 'ApproximateAgeOfOldestMessage' && a.Threshold === 3 * 86400), 4);
+    // Letters left 3 days, on each of the 4 dead-letter queues.
+    assert.equal(count((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible' && a.EvaluationPeriods === 72), 4);
     assert.equal(count((a) => a.MetricName === 'Errors' && a.Namespace === 'AWS/Lambda' && a.Threshold === 1), 6);
     const failures = alarms.find((a) => a.MetricName === 'TokenRefreshFailures');
     assert.equal(failures?.Namespace, METRIC_NAMESPACE);
