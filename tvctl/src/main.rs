@@ -1286,7 +1286,9 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     && let Ok(queues) = get_json(&format!("{base}/local/queues")).await
                 {
                     let shown = tvctl::shown_url(&base);
-                    for line in dead_letter_lines(&queues, shown.trim_end_matches('/')) {
+                    for line in
+                        dead_letter_lines(&queues, shown.trim_end_matches('/'), NOT_LISTED_ABOVE)
+                    {
                         out(&line);
                     }
                 }
@@ -1456,6 +1458,17 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 }
             };
             let action = action.to_ascii_uppercase();
+            let others = [
+                "LONG_ENTRY",
+                "LONG_EXIT",
+                "SHORT_ENTRY",
+                "SHORT_EXIT",
+                "FLATTEN",
+            ]
+            .into_iter()
+            .filter(|a| *a != action)
+            .collect::<Vec<_>>()
+            .join(", ");
             let tvctl::template::Template {
                 text,
                 exchanges: exchange,
@@ -1485,7 +1498,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 "Create an indicator or price alert on the {symbol} chart (its exchange must be \
                  one of: {exchange}); TradingView fills in {{{{ticker}}}}, {{{{exchange}}}} and \
                  the prices when it fires. One alert per action: this one is {action} (--action \
-                 LONG_EXIT, SHORT_ENTRY, SHORT_EXIT or FLATTEN gives the others). For a strategy, whose alert \
+                 {others} gives the others). For a strategy, whose alert \
                  fires on every order with one message, put this JSON (one per action) in each \
                  order's alert_message in Pine and {{{{strategy.order.alert_message}}}} as the \
                  alert's message.\n\n\
@@ -1515,16 +1528,9 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             let degraded = brokers.iter().any(|b| b["status"] == "degraded");
             // A dead letter waits for the trader (replay or drop it): after a restart the
             // broker's health no longer shows the failure that put it there.
-            let waiting: Vec<(&str, usize)> = queues
-                .as_ref()
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|q| {
-                    let n = q["dead_letters"].as_array().map_or(0, Vec::len);
-                    (n > 0).then(|| (q["name"].as_str().unwrap_or(""), n))
-                })
-                .collect();
+            let waiting = queues.as_ref().map_or_else(Vec::new, |q| {
+                dead_letter_lines(q, tvctl::shown_url(&base).trim_end_matches('/'), "")
+            });
             if json {
                 out_json(
                     &json!({"brokers": brokers, "queues": queues, "settings": settings})
@@ -1561,10 +1567,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         q["dead_letters"].as_array().map_or(0, Vec::len)
                     ));
                 }
-                for (name, n) in &waiting {
-                    out(&format!(
-                        "{n} dead letter(s) wait in {name}'s dead-letter queue: tvctl dlq list --local {base} --queue {name}"
-                    ));
+                for line in &waiting {
+                    out(line);
                 }
                 if let Some(s) = &settings {
                     out(&freshness_line(
@@ -1582,11 +1586,14 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
     }
 }
 
-/// One replay decision of a signal (a `ReplayAudit` as JSON): when, by whom, whether a dry
-/// run, which message, and what became of it.
+/// What `trades` says of the dead letters it counts: a letter whose signal no executor
+/// journaled is not among the signals it lists.
+const NOT_LISTED_ABOVE: &str = ", some perhaps never journaled, so not listed above";
+
 /// One line per local queue holding dead letters (the local stack's `/local/queues`): how
-/// many, and the command that lists them.
-fn dead_letter_lines(queues: &Value, base: &str) -> Vec<String> {
+/// many, `note` after that (`trades`: why they may be missing from its list), and the command
+/// that lists them.
+fn dead_letter_lines(queues: &Value, base: &str, note: &str) -> Vec<String> {
     queues
         .as_array()
         .into_iter()
@@ -1597,14 +1604,15 @@ fn dead_letter_lines(queues: &Value, base: &str) -> Vec<String> {
             let dlq = format!("{}-dlq.fifo", name.strip_suffix(".fifo").unwrap_or(name));
             (n > 0).then(|| {
                 format!(
-                    "({n} message(s) in {dlq}, some perhaps never journaled, so not listed \
-                     above: tvctl dlq list --local {base} --queue {dlq})"
+                    "({n} message(s) in {dlq}{note}: tvctl dlq list --local {base} --queue {dlq})"
                 )
             })
         })
         .collect()
 }
 
+/// One replay decision of a signal (a `ReplayAudit` as JSON): when, by whom, whether a dry
+/// run, which message, and what became of it.
 fn replay_line(r: &Value) -> String {
     format!(
         "  replay  {} by {}{}: {} {}: {}",
@@ -2025,13 +2033,13 @@ mod tests {
             {"name": "oanda.fifo", "depth": 0, "dead_letters": [{"message_id": "m-1"}, {"message_id": "m-2"}]},
         ]);
         assert_eq!(
-            super::dead_letter_lines(&queues, "http://127.0.0.1:8080"),
+            super::dead_letter_lines(&queues, "http://127.0.0.1:8080", super::NOT_LISTED_ABOVE),
             [
                 "(2 message(s) in oanda-dlq.fifo, some perhaps never journaled, so not listed above: \
               tvctl dlq list --local http://127.0.0.1:8080 --queue oanda-dlq.fifo)"
             ]
         );
-        assert!(super::dead_letter_lines(&json!({"error": "x"}), "b").is_empty());
+        assert!(super::dead_letter_lines(&json!({"error": "x"}), "b", "").is_empty());
     }
 
     #[test]

@@ -177,11 +177,13 @@ fn a_waiting_dead_letter_makes_status_exit_1_naming_its_queue() {
     let _ = server.join();
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("1 dead letter(s) wait in oanda.fifo's dead-letter queue")
-            && text.contains(&format!("tvctl dlq list --local {base} --queue oanda.fifo")),
+        text.contains("1 message(s) in oanda-dlq.fifo")
+            && text.contains(&format!(
+                "tvctl dlq list --local {base} --queue oanda-dlq.fifo"
+            )),
         "{text}"
     );
-    assert!(!text.contains("signals.fifo's dead-letter"), "{text}");
+    assert!(!text.contains("signals-dlq.fifo"), "{text}");
 }
 
 /// A server that answers every GET with some JSON is not the pipeline: its answer is not
