@@ -463,7 +463,7 @@ pub enum Refusal {
     /// units of a currency pair is 10,000 oz of gold), so "no size: refused until
     /// configured" holds for an alert's quantity too.
     #[error(
-        "{instrument} ({class}) is not configured in its executor's risk settings ({}), so the alert's quantity {requested} is not taken: default_max_position ({max}) is meant for currency pairs' units, not {class} units; set instruments.{instrument} or classes.{class} (a size, or a max_position for alerts' quantities){}",
+        "{instrument} ({class}) is not configured in its executor's risk settings ({}), so the alert's quantity {requested} is not taken: default_max_position ({max}) would be its only limit, set without {class} units in mind; set instruments.{instrument} or classes.{class} (a size, or a max_position for alerts' quantities){}",
         settings_of(class),
         cfd_hint(instrument, class)
     )]

@@ -26,7 +26,7 @@ fn number(v: Option<String>) -> u64 {
 )]
 fn main() {
     let mut seed = None;
-    let (mut from, mut seeds, mut http_every, mut threads) = (0, 1000, 10, 2);
+    let (mut from, mut seeds, mut http_every, mut threads) = (0, 1000, 5, 2);
     let mut opts = Options::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
