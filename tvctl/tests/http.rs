@@ -25,6 +25,15 @@ fn tvctl(args: &[&str]) -> (i32, String) {
 /// Answers each of the next `n` connections with `answer`, then returns what each request
 /// said; a listener that has no request within 2 s stops early.
 fn serve(listener: TcpListener, n: usize, answer: String) -> std::thread::JoinHandle<Vec<String>> {
+    serve_with(listener, n, move |_| answer.clone())
+}
+
+/// As [`serve`], each answer chosen by `answer` from the request's text.
+fn serve_with(
+    listener: TcpListener,
+    n: usize,
+    answer: impl Fn(&str) -> String + Send + 'static,
+) -> std::thread::JoinHandle<Vec<String>> {
     std::thread::spawn(move || {
         listener.set_nonblocking(false).unwrap();
         let mut seen = Vec::new();
@@ -35,8 +44,9 @@ fn serve(listener: TcpListener, n: usize, answer: String) -> std::thread::JoinHa
                 .unwrap();
             let mut buf = vec![0u8; 16 * 1024];
             let got = socket.read(&mut buf).unwrap_or(0);
-            seen.push(String::from_utf8_lossy(&buf[..got]).into_owned());
-            let _ = socket.write_all(answer.as_bytes());
+            let request = String::from_utf8_lossy(&buf[..got]).into_owned();
+            let _ = socket.write_all(answer(&request).as_bytes());
+            seen.push(request);
         }
         seen
     })
@@ -154,23 +164,14 @@ fn base_urls_are_checked_before_any_request_and_a_trailing_slash_is_fine() {
 fn a_waiting_dead_letter_makes_status_exit_1_naming_its_queue() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        for _ in 0..5 {
-            let (mut socket, _) = listener.accept().unwrap();
-            socket
-                .set_read_timeout(Some(Duration::from_secs(2)))
-                .unwrap();
-            let mut buf = vec![0u8; 16 * 1024];
-            let got = socket.read(&mut buf).unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..got]).into_owned();
-            let path = request.split(' ').nth(1).unwrap_or("").to_owned();
-            let body = match path.as_str() {
+    let server = serve_with(listener, 5, |request| {
+        let path = request.split(' ').nth(1).unwrap_or("");
+        let body = match path {
                 "/local/queues" => r#"[{"name":"oanda.fifo","depth":0,"dead_letters":[{"message_id":"m-1"}]},{"name":"signals.fifo","depth":0,"dead_letters":[]}]"#.to_owned(),
                 "/local/settings" => r#"{"max_alert_age_secs":30,"max_clock_skew_secs":5}"#.to_owned(),
                 p => format!(r#"{{"broker":"{}","status":"ok"}}"#, p.trim_start_matches('/').trim_end_matches("status")),
-            };
-            let _ = socket.write_all(json_answer("200 OK", &body).as_bytes());
-        }
+        };
+        json_answer("200 OK", &body)
     });
     let base = format!("http://127.0.0.1:{port}");
     let (code, text) = tvctl(&["status", "--base", &base]);
