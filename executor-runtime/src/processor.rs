@@ -1937,12 +1937,7 @@ mod tests {
                 send_error: Some(error),
                 ..Default::default()
             };
-            let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
-            let signal = intent(t0);
-            let req = request(&signal, t0);
-            let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req)
-                .await
-                .unwrap_or_else(|e| panic!("{e:?}"));
+            let done = driven(&broker).await;
             assert_eq!(
                 legs_and_outcomes(&done),
                 [(Leg::Open, leg_outcome)],
@@ -1992,12 +1987,7 @@ mod tests {
                 no_dedup: true,
                 ..Default::default()
             };
-            let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
-            let signal = intent(t0);
-            let req = request(&signal, t0);
-            let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req)
-                .await
-                .unwrap_or_else(|e| panic!("{e:?}"));
+            let done = driven(&broker).await;
             assert_eq!(
                 legs_and_outcomes(&done),
                 [
@@ -2023,6 +2013,16 @@ mod tests {
     }
 
     /// The legs of `execution`, as (leg, outcome).
+    /// The core's execution of a fresh entry (the usual request at 15:00 UTC) at `broker`.
+    async fn driven(broker: &Scripted) -> Execution {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let signal = intent(t0);
+        let req = request(&signal, t0);
+        crate::drive::execute(broker, &ManualClock::new(t0), &req)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
     fn legs_and_outcomes(execution: &Execution) -> Vec<(Leg, Outcome)> {
         execution.legs.iter().map(|l| (l.leg, l.outcome)).collect()
     }
