@@ -25,13 +25,32 @@ use tracing::{Instrument, error_span, info, warn};
 pub const ENQUEUE_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the edge extracted from the HTTP request.
-#[derive(Debug, Clone, Copy)]
+///
+/// Its `Debug` shows neither a path's secret (`/webhook/<secret>` as `/webhook/[REDACTED]`)
+/// nor the body (which may carry the `passphrase`), only the body's length.
+#[derive(Clone, Copy)]
 pub struct WebhookRequest<'a> {
     pub method: &'a str,
     /// The path without the API Gateway stage.
     pub path: &'a str,
     pub source_ip: Option<IpAddr>,
     pub body: &'a [u8],
+}
+
+impl std::fmt::Debug for WebhookRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Any path below the webhook's may be the secret, whatever its shape.
+        let path = match self.path.split_once("/webhook/") {
+            Some((head, _)) => format!("{head}/webhook/[REDACTED]"),
+            None => self.path.to_owned(),
+        };
+        f.debug_struct("WebhookRequest")
+            .field("method", &self.method)
+            .field("path", &path)
+            .field("source_ip", &self.source_ip)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 /// The HTTP status and JSON body to answer with.

@@ -593,3 +593,29 @@ async fn an_alert_for_a_broker_not_deployed_is_refused_and_not_queued() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(queue.messages().len(), 1);
 }
+
+/// A request's `Debug` print (a `?req` in a log line, a panic message) shows neither the
+/// secret in its path nor the body that may carry the passphrase.
+#[test]
+fn a_requests_debug_print_shows_neither_the_path_secret_nor_the_body() {
+    let body = br#"{"passphrase":"body-secret-1234567890","symbol":"EURUSD"}"#;
+    let req = ingest::WebhookRequest {
+        method: "POST",
+        path: "/prod/webhook/path-secret-1234567890",
+        source_ip: None,
+        body,
+    };
+    let shown = format!("{req:?}");
+    assert!(!shown.contains("path-secret"), "{shown}");
+    assert!(!shown.contains("body-secret"), "{shown}");
+    assert!(shown.contains("/prod/webhook/[REDACTED]"), "{shown}");
+    assert!(
+        shown.contains(&format!("body_bytes: {}", body.len())),
+        "{shown}"
+    );
+    let plain = ingest::WebhookRequest {
+        path: "/webhook",
+        ..req
+    };
+    assert!(format!("{plain:?}").contains("path: \"/webhook\""));
+}

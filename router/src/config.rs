@@ -13,7 +13,8 @@ pub struct RouterConfig {
     /// the routing table's roll rule alone resolves continuous symbols).
     pub front_month_table: Option<String>,
     /// `DEAD_LETTER_QUEUE_URL`: the signals queue's FIFO dead-letter queue, where a signal
-    /// that no longer routes is sent (optional; unset, such a signal is only logged).
+    /// that no longer routes is sent (optional; unset, such a signal fails until the queue's
+    /// redrive policy dead-letters it).
     pub dead_letter_queue_url: Option<String>,
 }
 

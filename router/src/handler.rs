@@ -58,6 +58,13 @@ pub enum RecordError {
         "signal no longer routes ({refusal}), and could not be sent to the dead-letter queue: {error}"
     )]
     DeadLetter { refusal: String, error: QueueError },
+    /// A signal that no longer routes, and no dead-letter queue to send it to: failed, so the
+    /// queue delivers it again until its redrive policy moves it to the queue's own
+    /// dead-letter queue. Acknowledging it would lose an alert ingest accepted.
+    #[error(
+        "signal no longer routes ({0}), and no dead-letter queue is set (DEAD_LETTER_QUEUE_URL): retried until the queue's redrive policy dead-letters it"
+    )]
+    NoDeadLetterQueue(String),
 }
 
 pub struct Router<Q, C> {
@@ -340,8 +347,9 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
     }
 
     /// A signal ingest accepted that does not route now (the routing table changed since):
-    /// retrying cannot make it routable, so it goes to the dead-letter queue when there is
-    /// one, and is acknowledged.
+    /// retrying cannot make it routable, so it goes to the dead-letter queue and is
+    /// acknowledged. Without one it fails ([`RecordError::NoDeadLetterQueue`]): never
+    /// acknowledged unkept.
     async fn refused(
         &self,
         signal: &SignalMessage,
@@ -354,9 +362,9 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
                 outcome = "refused",
                 code = %refusal.code(),
                 reason = %refusal,
-                "signal no longer routes; acknowledged without an order (no dead-letter queue)"
+                "signal no longer routes and no dead-letter queue is set: failed, so the queue's redrive policy keeps it"
             );
-            return Ok(());
+            return Err(RecordError::NoDeadLetterQueue(refusal.to_string()));
         };
         dlq.dead_letter(FifoMessage {
             group_id: signal.group_id(),

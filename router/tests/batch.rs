@@ -426,7 +426,10 @@ roll_months_before = 1
 "#,
     )
     .unwrap();
-    let f = fixture(table);
+    let clock = shared::clock::ManualClock::new(now());
+    let dlq: Queue =
+        std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new("signals-dlq", clock));
+    let f = fixture_at(table, now(), Some(dlq.clone()));
     let mut exit = signal("tradovate-es-long.json", 0);
     exit.alert.market_data.symbol = "ESZ6".into();
     exit.alert.action = Action::LongExit;
@@ -441,11 +444,17 @@ roll_months_before = 1
         )
         .await
         .unwrap();
-    // Both acknowledged: the entry's refusal is terminal, not retried.
+    // Both acknowledged: the entry's refusal is terminal, not retried; it is kept in the
+    // dead-letter queue.
     assert_eq!(failures(&resp), Vec::<String>::new());
     assert_eq!(
         intents(&f.tradovate),
         [("ES".to_owned(), "ESZ6".to_owned(), Action::LongExit)]
+    );
+    assert_eq!(dlq.messages().len(), 1);
+    assert_eq!(
+        dlq.messages()[0].dedup_id,
+        format!("{}-x2", entry.signal_id)
     );
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use shared::telemetry::{CapturedLogs, json_subscriber};
 
 #[tokio::test]
-async fn a_signal_that_no_longer_routes_is_logged_refused_and_acknowledged() {
+async fn a_signal_that_no_longer_routes_without_a_dead_letter_queue_is_logged_refused_and_failed() {
     // The table changed after ingest: OANDA is gone.
     let f = fixture(table_without_oanda());
     let logs = CapturedLogs::default();
@@ -21,7 +21,10 @@ async fn a_signal_that_no_longer_routes_is_logged_refused_and_acknowledged() {
         .handle_batch(fifo_event(&[record("r1", &eur), record("r2", &btc)]), None)
         .await
         .unwrap();
-    assert_eq!(failures(&resp), Vec::<String>::new());
+    // Acknowledged, it would be lost: failed, the queue's redrive policy keeps it. The
+    // other broker's signal, of another group, is routed.
+    assert_eq!(failures(&resp), vec!["r1".to_owned()]);
+    assert_eq!(intents(&f.coinbase).len(), 1);
     let refused: Vec<Value> = logs
         .text()
         .lines()
