@@ -66,6 +66,19 @@ pub enum Fault {
     /// OANDA after the client looked for it. Nothing OANDA documents rules this out, since it
     /// documents no 429 for its order endpoints.
     TooManyThenLate(Late),
+    /// Refuse a position close with `status` (400 or 404, the close's documented refusals,
+    /// <https://developer.oanda.com/rest-live-v20/position-ep/>), carrying nothing out: the
+    /// body's `errorCode` is `code` (left out when empty: it "may not be returned for some
+    /// errors"), and each side the request names as `ALL` gets a reject transaction with
+    /// `side_reason` when one is given. With `flatten`, something other than the client (a
+    /// stop-loss, the trader's own close) first closes the named side, as between the
+    /// client's read of the position and its close.
+    CloseRefused {
+        status: u16,
+        code: &'static str,
+        side_reason: Option<&'static str>,
+        flatten: bool,
+    },
     /// Behave normally for this request: lets a test aim a later fault at a later leg.
     Pass,
 }
@@ -1196,6 +1209,58 @@ async fn create_order(
     respond(fault, status, reply).await
 }
 
+/// [`Fault::CloseRefused`]'s answer to a close naming `named` (long, short) as `ALL`.
+fn close_refused(
+    inner: &mut Inner,
+    instrument: &str,
+    doc: &Value,
+    named: (bool, bool),
+    (status, code, side_reason, flatten): (u16, &str, Option<&str>, bool),
+) -> Response {
+    if flatten {
+        let (long, short) = inner.positions.get(instrument).copied().unwrap_or_default();
+        let (long, short) = (
+            if named.0 { Decimal::ZERO } else { long },
+            if named.1 { Decimal::ZERO } else { short },
+        );
+        inner.positions.insert(instrument.into(), (long, short));
+        inner.trades.retain(|t| {
+            t.instrument != instrument
+                || !((named.0 && t.units > Decimal::ZERO) || (named.1 && t.units < Decimal::ZERO))
+        });
+    }
+    let mut body =
+        json!({"errorMessage": "The Position requested to be closed out does not exist"});
+    if !code.is_empty() {
+        body["errorCode"] = json!(code);
+    }
+    if let Some(reason) = side_reason {
+        let batch = (inner.next_tx + 1).to_string();
+        for (is_named, prefix, ext) in [
+            (named.0, "long", "longClientExtensions"),
+            (named.1, "short", "shortClientExtensions"),
+        ] {
+            if !is_named {
+                continue;
+            }
+            let id = tx_id(inner);
+            let reject = store_tx(
+                inner,
+                &id,
+                &batch,
+                json!({"type": "MARKET_ORDER_REJECT", "instrument": instrument,
+                       "units": "0", "timeInForce": "FOK", "positionFill": "REDUCE_ONLY",
+                       "reason": "POSITION_CLOSEOUT", "clientExtensions": doc[ext].clone(),
+                       "rejectReason": reason}),
+            );
+            body[format!("{prefix}OrderRejectTransaction")] = reject;
+        }
+    }
+    body["lastTransactionID"] = json!(inner.next_tx.to_string());
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, axum::Json(body)).into_response()
+}
+
 /// Carries out a position close (`longUnits`/`shortUnits` checked by the caller): a close of a
 /// side that does not exist rejects the whole request; otherwise each named side is closed
 /// by a market order. `take_fault`: the next scripted fault applies (not for a held close
@@ -1330,6 +1395,21 @@ async fn close(
             Some(Fault::TooMany) => {
                 inner.faults.pop_front();
                 return too_many();
+            }
+            Some(Fault::CloseRefused {
+                status,
+                code,
+                side_reason,
+                flatten,
+            }) => {
+                inner.faults.pop_front();
+                return close_refused(
+                    &mut inner,
+                    &instrument,
+                    &doc,
+                    (long_all, short_all),
+                    (status, code, side_reason, flatten),
+                );
             }
             Some(Fault::TooManyThenLate(when)) => {
                 inner.faults.pop_front();

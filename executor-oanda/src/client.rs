@@ -585,14 +585,25 @@ impl OandaClient {
             PositionSideKind::Long => p.long_order_reject_transaction.as_ref(),
             PositionSideKind::Short => p.short_order_reject_transaction.as_ref(),
         };
-        // The answer's `errorCode` "may not be returned for some errors" (the v20 spec's
-        // error responses, <https://developer.oanda.com/rest-live-v20/position-ep/>): the
-        // side's reject transaction's `rejectReason` says the same when it is absent.
+        // The side's own reject transaction decides when it gives a reason: the answer's
+        // `errorCode` is the whole request's, and a request rejected for a missing side has
+        // been seen with that code at the top while the side still held said
+        // `CLOSEOUT_POSITION_REJECT`. The `errorCode` "may not be returned for some errors"
+        // (the v20 spec's error responses,
+        // <https://developer.oanda.com/rest-live-v20/position-ep/>); with no side reason it
+        // decides. A 404 with neither is the spec's "The Account or one or more of the
+        // Positions specified does not exist": taken as nothing to close, which the core
+        // confirms by reading the position before any further leg (a side still held, or an
+        // account that is not there, ends the signal without another order).
         const FLAT: &str = "CLOSEOUT_POSITION_DOESNT_EXIST";
-        if p.error_code.as_deref() == Some(FLAT)
-            || (p.error_code.is_none()
-                && reject.is_some_and(|r| r.reject_reason.as_deref() == Some(FLAT)))
-        {
+        let flat = match reject.and_then(|r| r.reject_reason.as_deref()) {
+            Some(reason) => reason == FLAT,
+            None => match p.error_code.as_deref() {
+                Some(code) => code == FLAT,
+                None => status == StatusCode::NOT_FOUND,
+            },
+        };
+        if flat {
             return Ok(OrderResult::NothingToClose);
         }
         Ok(OrderResult::Rejected {

@@ -1480,3 +1480,74 @@ async fn a_transaction_list_cut_short_is_an_error_never_a_whole_list() {
     let last = whole.last().unwrap().id.clone();
     assert!(client.transactions_since(&last).await.unwrap().is_empty());
 }
+
+/// A close answered 404 with neither an `errorCode` nor a side's reject transaction, the side
+/// having been closed by something else (a stop-loss) between the executor's read and its
+/// close: the spec's 404 is "one or more of the Positions specified does not exist", so the
+/// close is nothing to do, confirmed by the position, and the open follows: short 1,000, not
+/// a reversal journaled `rejected` on a flat account.
+#[tokio::test]
+async fn a_close_answered_404_for_a_side_closed_in_between_goes_on_to_the_open() {
+    let (h, i) = short_from_long(&[Fault::CloseRefused {
+        status: 404,
+        code: "",
+        side_reason: None,
+        flatten: true,
+    }])
+    .await;
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        sends(&legs),
+        [
+            (Leg::Close, 1, Outcome::NoOp),
+            (Leg::Open, 1, Outcome::Filled)
+        ]
+    );
+}
+
+/// The same 404 while the side is still held (an answer the spec also allows for an account
+/// that does not exist): the position does not confirm the side closed, so no open is sent
+/// and the signal ends `unknown`, the long untouched.
+#[tokio::test]
+async fn a_close_answered_404_while_the_side_is_held_sends_no_open() {
+    let (h, i) = short_from_long(&[Fault::CloseRefused {
+        status: 404,
+        code: "",
+        side_reason: None,
+        flatten: false,
+    }])
+    .await;
+    // Half a second of the 30 s budget left (a reversal needs some): the confirmation's
+    // wait ends with it.
+    h.clock
+        .set(i.signal_time + chrono::Duration::milliseconds(29_500));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+    assert_eq!(h.fake.order_requests().len(), 1, "the close only");
+}
+
+/// A close refused with the whole request's `errorCode` saying the position does not exist
+/// while the side's own reject transaction says `CLOSEOUT_POSITION_REJECT` (the shape OANDA
+/// gives a request that names a missing side beside a held one): the side's reason decides,
+/// so the close is a refusal, not "nothing to close" followed by a wait for a flat side that
+/// never comes.
+#[tokio::test]
+async fn a_close_whose_side_reason_disagrees_with_the_error_code_is_refused_by_the_side() {
+    let (h, i) = short_from_long(&[Fault::CloseRefused {
+        status: 400,
+        code: "CLOSEOUT_POSITION_DOESNT_EXIST",
+        side_reason: Some("CLOSEOUT_POSITION_REJECT"),
+        flatten: false,
+    }])
+    .await;
+    h.clock
+        .set(i.signal_time + chrono::Duration::milliseconds(29_500));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(sends(&legs), [(Leg::Close, 1, Outcome::Rejected)]);
+    let why = legs[0].error.as_deref().unwrap_or_default();
+    assert!(why.contains("CLOSEOUT_POSITION_REJECT"), "{why}");
+}
