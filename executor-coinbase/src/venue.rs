@@ -103,31 +103,44 @@ fn unavailable(e: CoinbaseError) -> ReadError {
 impl<C: Clock> CoinbaseVenue<C> {
     /// What the key's accounts hold of `currency`, available (not on hold), summed over the
     /// accounts of its portfolio. The key's orders draw on one portfolio, which the API does
-    /// not name when none is given (Create Order's `retail_portfolio_id` is optional); where
-    /// the currency is held in more than one of the portfolios the key sees (by the accounts'
-    /// `retail_portfolio_id`), what a sale could sell is unknown: refused, never the sum over
-    /// portfolios (which would size a sale beyond any one of them, for `INSUFFICIENT_FUND`).
+    /// not name when none is given (Create Order's `retail_portfolio_id` is optional; "CDP
+    /// keys will default to the key's permissioned portfolio", which List Accounts does not
+    /// mark, <https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/orders/create-order>).
+    /// So where the key's spot accounts belong to more than one portfolio (by their
+    /// `retail_portfolio_id`), what the key holds is unknown, whatever each holds: refused.
+    /// Not the sum over portfolios (a sale beyond any one of them), nor the one holding the
+    /// currency: the portfolio orders draw on may hold none of it, and an entry would be
+    /// taken as already held and skipped.
     async fn held(&self, currency: &str) -> Result<Decimal, ReadError> {
         let accounts = self
             .client
             .available_by_account()
             .await
             .map_err(unavailable)?;
-        let mut by_portfolio: std::collections::BTreeMap<Option<&str>, Decimal> =
-            std::collections::BTreeMap::new();
-        for (portfolio, value) in accounts.get(currency).into_iter().flatten() {
-            if !value.is_zero() {
-                *by_portfolio.entry(portfolio.as_deref()).or_default() += *value;
-            }
+        let portfolios: std::collections::BTreeSet<Option<&str>> = accounts
+            .values()
+            .flatten()
+            .map(|(portfolio, _)| portfolio.as_deref())
+            .collect();
+        if portfolios.len() > 1 {
+            let holding = accounts
+                .get(currency)
+                .into_iter()
+                .flatten()
+                .filter(|(_, value)| !value.is_zero())
+                .count();
+            return Err(ReadError::Refused(format!(
+                "this API key sees accounts of {} portfolios ({currency} held in {holding} of \
+                 them): which one its orders draw on is not known; use a key of one portfolio",
+                portfolios.len()
+            )));
         }
-        match by_portfolio.len() {
-            0 => Ok(Decimal::ZERO),
-            1 => Ok(by_portfolio.into_values().sum()),
-            n => Err(ReadError::Refused(format!(
-                "{currency} is held in {n} portfolios this API key sees: which one an order \
-                 sells from is not known; use a key of one portfolio"
-            ))),
-        }
+        Ok(accounts
+            .get(currency)
+            .into_iter()
+            .flatten()
+            .map(|(_, v)| *v)
+            .sum())
     }
 
     /// A refusal (`reason`) of a send that may follow an earlier send under the same client

@@ -1337,29 +1337,39 @@ fn the_client_refuses_plain_http_to_another_machine() {
     );
 }
 
-/// A key that sees two portfolios holding the same currency: what a sale sells from is not
-/// known (Create Order names no portfolio), so the signal is refused before any order, named,
-/// rather than sized on the sum of both (a sale beyond either portfolio). A second
-/// portfolio holding none of it changes nothing.
+/// A key that sees two portfolios: which one its orders draw on is not known (Create Order
+/// names no portfolio), so every signal is refused before any order, named: not a sale sized
+/// on the sum of both (beyond either portfolio), and not an entry skipped as "already held"
+/// because the other portfolio holds the currency while the one the key trades holds none.
+/// The other portfolio holding none of it, or only another currency, changes nothing.
 #[tokio::test]
-async fn a_currency_held_in_two_portfolios_the_key_sees_is_never_sold_on_their_sum() {
-    let h = harness().await;
-    h.fake.set_wallet("BTC", "0.5");
-    h.fake.set_other_portfolio_wallet("BTC", "0.3");
-    let i = intent(Action::LongExit, 1);
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
-    assert_eq!(h.fake.order_posts().len(), 0, "nothing sent");
-    assert_eq!(h.fake.wallet("BTC"), d("0.5"));
-    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
-    assert!(
-        reason.contains("BTC is held in 2 portfolios this API key sees"),
-        "{reason}"
-    );
-
-    let h = harness().await;
-    h.fake.set_wallet("BTC", "0.5");
-    h.fake.set_other_portfolio_wallet("BTC", "0");
-    let i = intent(Action::LongExit, 2);
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
-    assert_eq!(h.fake.wallet("BTC"), d("0"));
+async fn a_key_that_sees_two_portfolios_never_trades_on_a_guess_of_which_one() {
+    // (main wallet, other portfolio's wallet, signal)
+    for (n, (main, other, action)) in [
+        ("0.5", ("BTC", "0.3"), Action::LongExit),
+        ("0.5", ("BTC", "0"), Action::LongExit),
+        ("0", ("BTC", "0.3"), Action::LongEntry),
+        ("0", ("USD", "500"), Action::LongEntry),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let h = harness().await;
+        h.fake.set_wallet("BTC", main);
+        h.fake.set_other_portfolio_wallet(other.0, other.1);
+        let i = intent(action, n as u32 + 1);
+        assert_eq!(
+            h.executor.execute(&i).await.unwrap(),
+            Outcome::Rejected,
+            "{main} {other:?} {action:?}"
+        );
+        assert_eq!(h.fake.order_posts().len(), 0, "nothing sent");
+        assert_eq!(h.fake.wallet("BTC"), d(main));
+        let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+        assert!(
+            reason.contains("this API key sees accounts of 2 portfolios")
+                && reason.contains("use a key of one portfolio"),
+            "{reason}"
+        );
+    }
 }
