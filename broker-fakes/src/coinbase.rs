@@ -99,6 +99,11 @@ pub struct ProductSpec {
     pub quote_increment: Decimal,
     pub base_min_size: Decimal,
     pub quote_min_size: Decimal,
+    /// Get Product's `base_max_size` and `quote_max_size`: an order sized over either is
+    /// refused (`PREVIEW_INVALID_BASE_SIZE_TOO_LARGE`, `PREVIEW_INVALID_QUOTE_SIZE_TOO_LARGE`)
+    /// and counted a violation, as a client can check them before it sends.
+    pub base_max_size: Decimal,
+    pub quote_max_size: Decimal,
     pub price: Decimal,
     pub trading_disabled: bool,
     /// Get Product's `post_only` and `auction_mode`; the fake fills market orders whatever
@@ -199,6 +204,8 @@ impl FakeCoinbase {
                 quote_increment: d("0.01"),
                 base_min_size: d("0.00001"),
                 quote_min_size: d("1"),
+                base_max_size: d("3400"),
+                quote_max_size: d("150000000"),
                 price: d("50000"),
                 trading_disabled: false,
                 post_only: false,
@@ -716,9 +723,9 @@ fn product(inner: &Inner, id: &str) -> Response {
         "base_increment": p.base_increment.to_string(),
         "quote_increment": p.quote_increment.to_string(),
         "base_min_size": p.base_min_size.to_string(),
-        "base_max_size": "3400",
+        "base_max_size": p.base_max_size.to_string(),
         "quote_min_size": p.quote_min_size.to_string(),
-        "quote_max_size": "150000000",
+        "quote_max_size": p.quote_max_size.to_string(),
         "price_increment": "0.01",
         "base_name": base,
         "quote_name": quote,
@@ -1118,6 +1125,20 @@ fn create_order(
                 None,
             );
         }
+        if q > p.quote_max_size {
+            inner
+                .violations
+                .push(format!("quote_size {q} over {}", p.quote_max_size));
+            return (
+                failure(
+                    "UNKNOWN_FAILURE_REASON",
+                    "Order size is too large",
+                    "PREVIEW_INVALID_QUOTE_SIZE_TOO_LARGE",
+                    &configuration,
+                ),
+                None,
+            );
+        }
         if q > wallet(inner, quote_ccy) {
             return (
                 failure(
@@ -1155,6 +1176,20 @@ fn create_order(
                     "INVALID_LIMIT_PRICE",
                     "Order size is too small",
                     "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
+                    &configuration,
+                ),
+                None,
+            );
+        }
+        if b > p.base_max_size {
+            inner
+                .violations
+                .push(format!("base_size {b} over {}", p.base_max_size));
+            return (
+                failure(
+                    "UNKNOWN_FAILURE_REASON",
+                    "Order size is too large",
+                    "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE",
                     &configuration,
                 ),
                 None,

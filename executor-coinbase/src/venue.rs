@@ -475,6 +475,27 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             return Ok((Holdings::net(Decimal::ZERO), note));
         }
         if held > Decimal::ZERO && held >= product.base_min_size {
+            // A sale sells all that is held, in one order: over the product's
+            // `base_max_size` (Get Product,
+            // <https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/products/get-product>)
+            // Coinbase would refuse it, so it is refused here, before any order leaves.
+            // Selling it in several orders would need a client order id for each, which a
+            // signal's legs do not have.
+            let sells = !matches!(
+                req.intent.target,
+                shared::alert::TargetPosition::Long | shared::alert::TargetPosition::NoShort
+            );
+            if let Some(max) = product.base_max_size.filter(|m| *m > Decimal::ZERO)
+                && sells
+                && held > max
+            {
+                return Err(ReadError::Refused(format!(
+                    "selling the {held} {base} held is over {}'s maximum order size of {} {base} \
+                     (base_max_size): one order cannot sell it; nothing sent",
+                    product.product_id,
+                    max.normalize()
+                )));
+            }
             let note = format!(
                 "already holding {available} {base} (minimum size {})",
                 product.base_min_size.normalize()

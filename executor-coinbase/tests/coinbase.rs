@@ -260,6 +260,55 @@ async fn a_buy_under_the_minimum_order_is_refused_naming_its_currency() {
     clean(&h);
 }
 
+/// The product's maximum order sizes are checked before anything leaves (the fake refuses an
+/// order over either, and counts it a violation): a buy over `quote_max_size` is refused;
+/// a sale of more than `base_max_size` (it sells all that is held, in one order) is refused
+/// too, naming the maximum, the holding untouched. A LONG_ENTRY while holding more than that
+/// sells nothing, so it is not refused: already long.
+#[tokio::test]
+async fn orders_over_the_products_maximum_sizes_are_refused_before_any_order() {
+    let h = harness().await;
+    h.fake
+        .update_product("BTC-USD", |p| p.quote_max_size = d("50"));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
+    assert_eq!(h.fake.order_posts().len(), 0);
+    clean(&h);
+
+    for (n, action) in [Action::LongExit, Action::ShortEntry, Action::Flatten]
+        .into_iter()
+        .enumerate()
+    {
+        let h = harness().await;
+        h.fake
+            .update_product("BTC-USD", |p| p.base_max_size = d("1"));
+        h.fake.set_wallet("BTC", "2");
+        let i = intent(action, n as u32 + 1);
+        assert_eq!(
+            h.executor.execute(&i).await.unwrap(),
+            Outcome::Rejected,
+            "{action:?}"
+        );
+        assert_eq!(h.fake.order_posts().len(), 0, "{action:?}");
+        assert_eq!(h.fake.wallet("BTC"), d("2"));
+        let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+        assert!(
+            reason.contains("over BTC-USD's maximum order size of 1 BTC (base_max_size)"),
+            "{reason}"
+        );
+        clean(&h);
+    }
+
+    let h = harness().await;
+    h.fake
+        .update_product("BTC-USD", |p| p.base_max_size = d("1"));
+    h.fake.set_wallet("BTC", "2");
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NoOp);
+    assert_eq!(h.fake.order_posts().len(), 0);
+    clean(&h);
+}
+
 /// A product in auction mode, or taking post-only orders only, is refused before any order
 /// (a market IOC order can neither rest nor be sure to fill), naming why.
 #[tokio::test]

@@ -139,6 +139,8 @@ pub async fn coinbase(
             quote_increment: d("0.01")?,
             base_min_size: d(min)?,
             quote_min_size: d("1")?,
+            base_max_size: d("3400")?,
+            quote_max_size: d("150000000")?,
             price: d(price)?,
             trading_disabled: false,
             post_only: false,
