@@ -370,7 +370,8 @@ impl FakeCoinbase {
     }
 
     /// The fee rate of every later fill (`"0.006"` for 0.6 %), reported as `total_fees` and
-    /// taken from the quote wallet.
+    /// taken from the quote wallet on top of what a buy spends (a buy whose size and fee
+    /// together exceed the quote wallet is refused `INSUFFICIENT_FUND`).
     pub fn set_fee_rate(&self, rate: &str) {
         self.lock().fee_rate = d(rate);
     }
@@ -1139,7 +1140,10 @@ fn create_order(
                 None,
             );
         }
-        if q > wallet(inner, quote_ccy) {
+        // The fee is taken on top of `quote_size` (`size_inclusive_of_fees` false, as the
+        // fake shows its orders), so the funds must cover both: what a buy of the whole
+        // balance meets at a non-zero fee rate.
+        if q + floor(q * inner.fee_rate, p.quote_increment) > wallet(inner, quote_ccy) {
             return (
                 failure(
                     "INSUFFICIENT_FUND",

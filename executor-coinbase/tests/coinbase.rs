@@ -115,6 +115,23 @@ async fn the_fee_coinbase_reports_is_journaled_with_the_fill() {
     clean(&h);
 }
 
+/// A buy of the whole quote balance at a non-zero fee rate: with the fee on top of what the
+/// buy spends, the funds do not cover both, and the refusal (`INSUFFICIENT_FUND`) is
+/// journaled `rejected`; the wallet is not taken below zero.
+#[tokio::test]
+async fn a_buy_whose_fee_the_funds_do_not_cover_is_rejected_and_spends_nothing() {
+    let h = harness().await;
+    h.fake.set_wallet("USD", "100");
+    h.fake.set_fee_rate("0.006");
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.wallet("USD"), d("100"));
+    assert_eq!(h.fake.wallet("BTC"), d("0"));
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(reason.contains("INSUFFICIENT_FUND"), "{reason}");
+    clean(&h);
+}
+
 #[tokio::test]
 async fn long_entry_while_holding_is_a_no_op_but_dust_does_not_count() {
     let h = harness().await;
