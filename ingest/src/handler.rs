@@ -338,7 +338,10 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
     /// `indicator`, say, besides the path) gets it replaced with `[REDACTED]` in every field
     /// and in the canonical body, before anything is queued, journaled or logged. Answers the
     /// fields it was found in (for the reply's warning and a log line that names no value).
-    /// The signal id was computed before, so a resend of the same body deduplicates as usual.
+    /// The signal id is then the hash of the redacted canonical body, not of the text with the
+    /// secret in it (whoever reads the journal's copy could test guesses of the secret against
+    /// that hash); redaction is deterministic, so a resend of the same body gets the same id and
+    /// deduplicates as usual.
     ///
     /// # Errors
     /// `invalid_field` when the alert no longer reads back once redacted (the secret sat in a
@@ -395,6 +398,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
             })
         })?;
         valid.canonical = canonical.to_string();
+        valid.signal_id = shared::SignalId::of_canonical(&valid.canonical);
         Ok((valid, fields))
     }
 

@@ -376,6 +376,9 @@ async fn a_secret_pasted_into_a_free_text_field_never_reaches_the_queue_or_the_l
     assert_eq!(msg.alert.indicator, "my strategy [REDACTED]");
     assert!(msg.raw.contains("my strategy [REDACTED]"), "{}", msg.raw);
     assert_eq!(reply["signal_id"], msg.signal_id.as_str());
+    // The id is the hash of the redacted text the journal keeps, not of the text with the
+    // secret in it: anyone who reads the journal could test guesses of the secret against it.
+    assert_eq!(msg.signal_id, shared::SignalId::of_canonical(&msg.raw));
     let text = logs.text();
     assert!(text.contains("redacted before queueing"), "{text}");
     assert!(!text.contains(SECRET), "{text}");
