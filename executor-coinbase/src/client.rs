@@ -52,6 +52,10 @@ pub struct ClientSettings {
     /// The most time an accepted order is followed while it is not final yet; within it,
     /// the staleness budget's remainder bounds the wait.
     pub fill_wait: Duration,
+    /// How long the following of an accepted order pauses after a read refused for the rate
+    /// limit (429, after the read's own retries) before its one more read (1 s: Coinbase's
+    /// limits are given per second). Within `fill_wait` only.
+    pub rate_limit_pause: Duration,
 }
 
 impl Default for ClientSettings {
@@ -63,6 +67,7 @@ impl Default for ClientSettings {
             page_limit: 250,
             fill_settle: Duration::from_secs(1),
             fill_wait: Duration::from_secs(10),
+            rate_limit_pause: Duration::from_secs(1),
         }
     }
 }
@@ -318,23 +323,33 @@ impl CoinbaseClient {
     /// Reads an accepted order until it is final (`FILLED`, `CANCELLED`, `EXPIRED`,
     /// `FAILED`) or `wait` has passed, `read_backoff` apart; answers the last read, which may
     /// be an order still working, none (not listed yet) or an error. A read refused for the
-    /// rate limit (429, after the read's own retries) ends it at once.
+    /// rate limit (429, after the read's own retries) pauses the following for
+    /// `rate_limit_pause` (within `wait`), and a second such read ends it.
     pub async fn settled_order(
         &self,
         order_id: &str,
         wait: Duration,
     ) -> Result<Option<Order>, CoinbaseError> {
         let until = tokio::time::Instant::now() + wait;
+        let mut paused = false;
         loop {
             let read = self.order(order_id).await;
-            // Over the rate limit even after the read's own backoff: reading on would only
-            // keep the account over it (its other orders' reads with it). The last read is
-            // answered: whether the order filled is unknown, which the caller journals and
-            // alarms, and the order is never sent again.
+            // Over the rate limit even after the read's own backoff: a burst of the account's
+            // requests, maybe, that a pause lets pass (one more read, not a read every
+            // `read_backoff`, which would keep the account over it, its other orders' reads
+            // with it). Refused again: the last read is answered, whether the order filled is
+            // unknown, which the caller journals and alarms, and the order is never sent
+            // again. `x-ratelimit-reset` is not read: no Coinbase page gives its form.
             let limited = matches!(&read, Err(CoinbaseError::Api { status: 429, .. }));
             let done = matches!(&read, Ok(Some(o)) if o.is_final());
-            if done || limited || tokio::time::Instant::now() >= until {
+            let now = tokio::time::Instant::now();
+            if done || now >= until || (limited && paused) {
                 return read;
+            }
+            if limited {
+                paused = true;
+                tokio::time::sleep(self.settings.rate_limit_pause.min(until - now)).await;
+                continue;
             }
             tokio::time::sleep(self.settings.read_backoff).await;
         }

@@ -1036,9 +1036,9 @@ async fn a_takeover_that_may_send_and_cannot_read_the_orders_ends_unknown() {
 }
 
 /// An accepted order whose reads answer 429 (Coinbase's rate limit) is read once, with the
-/// read's own retries, not again and again until `fill_wait` ends: that would keep the whole
-/// account over its limit. Whether it filled is unknown: journaled and alarmed, never sent
-/// again.
+/// read's own retries, then once more after a pause, not again and again until `fill_wait`
+/// ends: that would keep the whole account over its limit. Whether it filled is unknown:
+/// journaled and alarmed, never sent again.
 #[tokio::test]
 async fn an_order_read_over_the_rate_limit_is_not_read_on() {
     let h = harness().await;
@@ -1048,11 +1048,12 @@ async fn an_order_read_over_the_rate_limit_is_not_read_on() {
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
     assert_eq!(h.fake.created_orders(), 1);
     assert_eq!(h.fake.order_posts().len(), 1, "never sent again");
-    // One read of the order with its retries (`read_attempts`: 3), then at most one lookup
-    // by client order id with its own; `fill_wait` (2 s) at 10 ms apart would be ~150.
+    // One read of the order with its retries (`read_attempts`: 3), one more after the pause,
+    // then at most one lookup by client order id with its own; `fill_wait` (2 s) at 10 ms
+    // apart would be ~150.
     let reads = 1_000 - h.fake.failing_reads_left();
     assert!(
-        (1..=2 * support::client_settings().read_attempts).contains(&reads),
+        (1..=3 * support::client_settings().read_attempts).contains(&reads),
         "{reads} reads"
     );
     assert!(
@@ -1064,6 +1065,25 @@ async fn an_order_read_over_the_rate_limit_is_not_read_on() {
     let reason = signal.reason.unwrap_or_default();
     assert!(reason.contains("429"), "{reason}");
     assert_eq!(h.notifier.sent().len(), 1);
+    clean(&h);
+}
+
+/// A momentary burst over the rate limit while an accepted order is followed: the read's
+/// retries all answer 429, the following pauses, reads once more and finds the fill: filled,
+/// not an `unknown` alarm for an order that filled.
+#[tokio::test]
+async fn an_order_read_over_the_rate_limit_once_is_read_again_after_a_pause() {
+    let h = harness().await;
+    let i = intent(Action::LongEntry, 1);
+    h.fake.limit_reads(
+        "/orders/historical",
+        support::client_settings().read_attempts,
+    );
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.failing_reads_left(), 0);
+    assert_eq!(h.fake.order_posts().len(), 1, "never sent again");
+    assert!(h.fake.wallet("BTC") > Decimal::ZERO);
+    assert_eq!(h.notifier.sent().len(), 0);
     clean(&h);
 }
 

@@ -170,6 +170,7 @@ pub async fn coinbase(
                     page_limit: 250,
                     fill_settle: std::time::Duration::from_millis(20),
                     fill_wait: std::time::Duration::from_millis(200),
+                    rate_limit_pause: std::time::Duration::from_millis(20),
                 },
             )
         })

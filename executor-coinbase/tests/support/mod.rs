@@ -143,6 +143,7 @@ pub fn client_settings() -> ClientSettings {
         page_limit: 250,
         fill_settle: std::time::Duration::from_millis(50),
         fill_wait: std::time::Duration::from_secs(2),
+        rate_limit_pause: std::time::Duration::from_millis(100),
     }
 }
 
