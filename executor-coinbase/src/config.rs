@@ -20,7 +20,7 @@ pub const KEY_NAME: Variable = Variable {
     secret: false,
     required: true,
     default: None,
-    about: "the CDP API key's name (`organizations/{org}/apiKeys/{key}`); it picks the portfolio (a key that sees a currency held in two portfolios has its signals on that currency refused, named: a sale would not know which it sells from)",
+    about: "the CDP API key's name (`organizations/{org}/apiKeys/{key}`); it picks the portfolio (a key whose accounts belong to two portfolios has its signals refused, named: neither a sale's size nor whether an entry is already held could be told)",
 };
 
 /// `COINBASE_PRIVATE_KEY` (a credential).
