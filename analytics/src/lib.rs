@@ -290,10 +290,23 @@ struct RawView {
     price_data: PriceView,
 }
 
+/// Read as JSON values, not strings: ingest takes a number where a string is expected
+/// (`"timeframe": {{interval}}` unquoted gives `5`), the canonical body keeps it a number,
+/// and one field of an unexpected type must not drop the whole view (the strategy, the
+/// alert's close and time with it).
 #[derive(serde::Deserialize, Default)]
 struct MarketView {
-    timeframe: Option<String>,
-    timenow: Option<String>,
+    timeframe: Option<serde_json::Value>,
+    timenow: Option<serde_json::Value>,
+}
+
+/// A string's text, or a number as the alert wrote it.
+fn text_of(v: Option<&serde_json::Value>) -> Option<String> {
+    match v? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -313,17 +326,18 @@ fn strategy_name(raw: &RawView) -> String {
     format!(
         "{}/{}",
         raw.indicator.as_deref().unwrap_or("?"),
-        raw.market_data.timeframe.as_deref().unwrap_or("?")
+        text_of(raw.market_data.timeframe.as_ref())
+            .as_deref()
+            .unwrap_or("?")
     )
 }
 
 fn info(record: &SignalRecord) -> SignalInfo<'_> {
     let raw: RawView = serde_json::from_str(&record.raw).unwrap_or_default();
     let strategy = strategy_name(&raw);
-    let alert_time = raw
-        .market_data
-        .timenow
-        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+    // Trimmed as ingest reads it.
+    let alert_time = text_of(raw.market_data.timenow.as_ref())
+        .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
         .map(|t| t.with_timezone(&Utc));
     let close = match &raw.price_data.close {
         Some(serde_json::Value::String(s)) => s.parse().ok(),
@@ -732,6 +746,8 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     let mut exposure: HashMap<(String, String), Exposure> = HashMap::new();
     let mut last_price: HashMap<(Broker, String), (DateTime<Utc>, Decimal)> = HashMap::new();
     let mut unknown_multiplier = std::collections::BTreeSet::new();
+    // Fees of round trips whose P&L is in points (no known point value), per instrument.
+    let mut unvalued_fees: BTreeMap<String, Decimal> = BTreeMap::new();
     // Closes with nothing (or less than they closed) to match: units the journal never saw
     // opened, per instrument.
     let mut unopened: BTreeMap<String, Decimal> = BTreeMap::new();
@@ -812,8 +828,19 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 exit_price: f.price,
                 opened_at,
                 closed_at: f.at,
-                pnl: pnl - fees,
-                fees,
+                // Points less dollars would be neither: with no known point value the P&L
+                // stays gross, in points, and its fees are warned of in their own currency.
+                pnl: if sp.multiplier.is_some() {
+                    pnl - fees
+                } else {
+                    *unvalued_fees.entry(f.instrument.clone()).or_default() += fees;
+                    pnl
+                },
+                fees: if sp.multiplier.is_some() {
+                    fees
+                } else {
+                    Decimal::ZERO
+                },
                 estimated: guessed,
             });
         }
@@ -858,8 +885,18 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         ));
     }
     for name in unknown_multiplier {
+        let fees = unvalued_fees
+            .get(&name)
+            .filter(|f| !f.is_zero())
+            .map(|f| {
+                format!(
+                    "; its round trips' fees ({}, in the broker's currency) are not subtracted from them",
+                    f.normalize()
+                )
+            })
+            .unwrap_or_default();
         report.warnings.push(format!(
-            "{name}: no known point value; its P&L is in points, not money"
+            "{name}: no known point value; its P&L is in points, not money{fees}"
         ));
     }
 

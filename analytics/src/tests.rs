@@ -1727,3 +1727,116 @@ fn a_trade_is_dated_when_its_order_was_sent_not_when_a_replay_found_it() {
         ["2026-W49"]
     );
 }
+
+/// An alert whose `timeframe` was a number (`{{interval}}` unquoted; ingest takes it, the
+/// journal keeps it a number) and whose `timenow` has spaces around it (ingest trims them):
+/// the signal keeps its strategy, its alert close (so its fill's slippage) and its time.
+#[test]
+fn a_numeric_timeframe_and_a_padded_time_keep_the_signals_strategy_close_and_time() {
+    let o = Broker::Oanda;
+    let mut s = signal(
+        "a",
+        o,
+        "EUR_USD",
+        SignalStatus::Filled,
+        "1.08345",
+        "10:00:00",
+    );
+    let mut raw: serde_json::Value = serde_json::from_str(&s.raw).unwrap();
+    raw["market_data"]["timeframe"] = serde_json::json!(5);
+    let padded = format!(" {} ", raw["market_data"]["timenow"].as_str().unwrap());
+    raw["market_data"]["timenow"] = serde_json::json!(padded);
+    s.raw = raw.to_string();
+    assert_eq!(strategy_of(&s), "Trend_Validator/5");
+    let open = fill(
+        "a",
+        o,
+        "EUR_USD",
+        Leg::Open,
+        Side::Buy,
+        "1000",
+        "1.08350",
+        None,
+        "10:00:01",
+    );
+    let by_strategy = Filter {
+        strategy: Some("Trend_Validator/5".into()),
+        ..Filter::default()
+    };
+    let r = analyze(std::slice::from_ref(&s), &[open], &by_strategy);
+    assert_eq!(r.signals, 1, "the strategy names it");
+    assert_eq!(r.slippage.len(), 1);
+    assert_eq!(r.slippage[0].price, d("0.00005"));
+    // Timed by the alert (10:00:00), not by when the journal received it.
+    let later = Filter {
+        since: Some(at("10:00:00")),
+        until: Some(at("10:00:01")),
+        ..Filter::default()
+    };
+    let s2 = {
+        let mut s = signal(
+            "a",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.08345",
+            "10:00:00",
+        );
+        let mut raw: serde_json::Value = serde_json::from_str(&s.raw).unwrap();
+        raw["market_data"]["timenow"] = serde_json::json!(padded);
+        s.raw = raw.to_string();
+        s.stages.received = Some(at("10:00:05"));
+        s
+    };
+    let r = analyze(&[s2], &[], &later);
+    assert_eq!(r.signals, 1, "the alert's own time is inside the window");
+}
+
+/// A futures contract with no known point value: its P&L is in points, and the fees the
+/// broker reported (in dollars) are not subtracted from points: the trade's P&L is gross,
+/// its fees zero in points, and the warning names the fees left out.
+#[test]
+fn fees_are_not_subtracted_from_a_pnl_in_points() {
+    let t = Broker::Tradovate;
+    let signals = [
+        signal("a", t, "QQZ6", SignalStatus::Filled, "100", "10:00:00"),
+        signal("b", t, "QQZ6", SignalStatus::Filled, "110", "11:00:00"),
+    ];
+    let orders = [
+        fill(
+            "a",
+            t,
+            "QQZ6",
+            Leg::Open,
+            Side::Buy,
+            "1",
+            "100.00",
+            Some("2.09"),
+            "10:00:01",
+        ),
+        fill(
+            "b",
+            t,
+            "QQZ6",
+            Leg::Close,
+            Side::Sell,
+            "1",
+            "110.00",
+            Some("2.09"),
+            "11:00:01",
+        ),
+    ];
+    let r = analyze(&signals, &orders, &Filter::default());
+    assert_eq!(r.trades.len(), 1);
+    assert_eq!(r.trades[0].currency, "points");
+    assert_eq!(r.trades[0].pnl, d("10.00"));
+    assert_eq!(r.trades[0].fees, d("0"));
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("QQZ6: no known point value")
+                && w.contains("fees (4.18, in the broker's currency) are not subtracted")),
+        "{:?}",
+        r.warnings
+    );
+}

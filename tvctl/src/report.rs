@@ -391,15 +391,19 @@ pub fn csv(report: &Report) -> String {
     out
 }
 
-/// A CSV field, quoted when it holds a comma, a quote or a line break; a leading `=`, `+`,
-/// `-` or `@` is prefixed with `'` so a spreadsheet does not run it as a formula.
+/// A CSV field, quoted when it holds a comma, a quote, a line break, a tab or a semicolon
+/// (the list separator a spreadsheet in many locales splits a `.csv` on: unquoted, `x;=1+1`
+/// would become a cell starting with `=`); a leading `=`, `+`, `-`, `@`, tab or carriage
+/// return is prefixed with `'` so a spreadsheet does not run it as a formula (OWASP, "CSV
+/// Injection": <https://owasp.org/www-community/attacks/CSV_Injection>). The strategy's
+/// name is the alert's `indicator`, any text a TradingView alert carries.
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
         s.to_owned()
     };
-    if s.contains([',', '"', '\n', '\r']) {
+    if s.contains([',', '"', '\n', '\r', ';', '\t']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s
@@ -927,6 +931,10 @@ mod tests {
         assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        // A leading tab or carriage return, and a semicolon a spreadsheet may split on.
+        assert_eq!(csv_field("\t=1+1"), "\"'\t=1+1\"");
+        assert_eq!(csv_field("\r=1+1"), "\"'\r=1+1\"");
+        assert_eq!(csv_field("x;=1+1"), "\"x;=1+1\"");
         for url in [
             "postgres://user:pw@host:5432/db",
             "postgres://user:p/w?x@host/db",
