@@ -201,6 +201,8 @@ struct Inner {
     strict: bool,
     /// Commands read without their `clOrdId` ([`FakeTradovate::commands_without_cl_ord_id`]).
     bare_commands: bool,
+    /// A spread order listed with the account's orders ([`FakeTradovate::list_a_spread_order`]).
+    spread_order: bool,
     liquidation_polls: Option<u32>,
     liquidations: usize,
     /// How many contracts each of the next orders to land fills before the rest is
@@ -270,6 +272,7 @@ impl FakeTradovate {
             login_delay: StdDuration::ZERO,
             strict: true,
             bare_commands: false,
+            spread_order: false,
             liquidation_polls: Some(0),
             liquidations: 0,
             in_part: VecDeque::new(),
@@ -476,6 +479,13 @@ impl FakeTradovate {
     /// that finds its orders by it must be safe when it is not.
     pub fn commands_without_cl_ord_id(&self, on: bool) {
         self.lock().bare_commands = on;
+    }
+    /// Every order list (`order/list`, `order/deps`) also holds a working spread order of
+    /// the first account, placed by someone else: its `contractId` is null and it names a
+    /// `spreadDefinitionId` instead (the OpenAPI `Order` schema gives `id` and `contractId`
+    /// as "long or null").
+    pub fn list_a_spread_order(&self, on: bool) {
+        self.lock().spread_order = on;
     }
     /// Liquidations land after this many position reads (and no earlier than the fill
     /// delay); `None`: never (the order stays `Working`).
@@ -1222,6 +1232,18 @@ fn orders_answer(i: &Inner, account: Option<i64>, filter: Option<&str>) -> Respo
         .filter(|o| filter.is_none_or(|f| new_command_cl_ord_id(i, o.rec.id) == Some(f)))
         .map(order_json)
         .collect();
+    let mut list = list;
+    if let Some((first, _)) = i.accounts.first()
+        && i.spread_order
+        && account.is_none_or(|a| a == *first)
+        && filter.is_none()
+    {
+        list.push(
+            json!({"id": 990_001, "accountId": first, "contractId": null,
+                         "spreadDefinitionId": 77, "timestamp": "2026-01-01T00:00:00Z",
+                         "action": "Buy", "ordStatus": "Working", "admin": false}),
+        );
+    }
     axum::Json(Value::Array(list)).into_response()
 }
 

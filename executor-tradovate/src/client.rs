@@ -562,14 +562,32 @@ impl TradovateClient {
         Ok(ids)
     }
 
-    /// The orders of one account (`GET /order/deps?masterid=<accountId>`).
+    /// The orders of one account (`GET /order/deps?masterid=<accountId>`). An entry with no
+    /// `id` or no `contractId` (each "long or null" in the OpenAPI `Order` schema; a spread
+    /// order names a `spreadDefinitionId` instead of a contract) is none this executor placed
+    /// and none it could follow: left out, so that it does not make the whole list
+    /// unreadable and every lookup inconclusive. Any other entry that does not read fails the
+    /// list, as before.
     pub async fn account_orders(
         &self,
         token: &SecretString,
         account_id: AccountId,
     ) -> Result<Vec<Order>, TvError> {
-        self.read(&format!("/order/deps?masterid={account_id}"), token)
-            .await
+        let path = format!("/order/deps?masterid={account_id}");
+        let entries: Vec<serde_json::Value> = self.read(&path, token).await?;
+        let named = |v: &serde_json::Value, field: &str| v.get(field).is_some_and(|f| !f.is_null());
+        entries
+            .into_iter()
+            .filter(|v| named(v, "id") && named(v, "contractId"))
+            .map(|v| {
+                serde_json::from_value(v).map_err(|e| {
+                    TvError::Unreachable(format!(
+                        "unexpected {path} body: {}",
+                        shown_text(e.to_string().as_bytes())
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// The commands made about one order (`GET /command/deps?masterid=<orderId>`); a
@@ -720,19 +738,35 @@ fn penalty_wait(p_time: Option<&Value>) -> Option<u64> {
 /// `deviceId` and `appId` the deployment keeps as secret settings (`/auth/accesstokenrequest`).
 const SECRET_FIELDS: [&str; 4] = ["password", "sec", "deviceId", "appId"];
 
+/// The login's fields that are secret settings too (the user name, kept in SSM as the API
+/// key's id is), scrubbed from what answers a login only: `name` is a contract's root in other
+/// requests (`rollcontract`), which an error must go on naming.
+const LOGIN_FIELDS: [&str; 2] = ["name", "cid"];
+
 /// `text` (an error answer's words) with the request's credentials written `[REDACTED]`, as
 /// sent and as JSON would escape them: an answer may echo what it was sent, and errors are
 /// logged and mailed. Other fields (a symbol, an action) stay, so the error still names them.
 fn scrubbed(text: &str, body: Option<&Value>) -> String {
     let mut secrets: Vec<String> = Vec::new();
     if let Some(Value::Object(map)) = body {
-        for field in SECRET_FIELDS {
-            if let Some(Value::String(v)) = map.get(field)
+        let login = map.contains_key("password");
+        let fields = SECRET_FIELDS
+            .iter()
+            .chain(LOGIN_FIELDS.iter().filter(|_| login));
+        for field in fields {
+            let value = match map.get(*field) {
+                Some(Value::String(v)) => Some(v.clone()),
+                // The API key's id is a number: written out, only when long enough not to
+                // be taken for any other number of the answer.
+                Some(Value::Number(n)) if n.to_string().len() >= 4 => Some(n.to_string()),
+                _ => None,
+            };
+            if let Some(v) = value
                 && !v.is_empty()
             {
                 // As sent, escaped once (echoed inside a JSON document) and twice (inside a
                 // JSON string of one).
-                let mut form = v.clone();
+                let mut form = v;
                 for _ in 0..3 {
                     secrets.push(form.clone());
                     let quoted = Value::String(form).to_string();
@@ -843,7 +877,7 @@ mod tests {
 
     #[test]
     fn a_refusal_never_repeats_what_the_login_sent() {
-        let sent = json!({"name": "trader", "password": "pw-7c1d9e-never-logged", "sec": "sec-\"secret\"-value", "cid": 8});
+        let sent = json!({"name": "trader-jd", "password": "pw-7c1d9e-never-logged", "sec": "sec-\"secret\"-value", "cid": 8417});
         // A violation names the field by constraint and description; its value is dropped.
         let answer = json!({"violations": [{"constraint": "Size", "value": "pw-7c1d9e-never-logged",
                                             "description": "password too long"}]});
@@ -854,19 +888,26 @@ mod tests {
         // An answer that echoes the request has its credentials replaced, as sent or
         // JSON-escaped (the API secret holds quotes): echoed as a document, and as a string.
         for echoed in [
-            r#"{"error":"bad request","request":{"name":"trader","password":"pw-7c1d9e-never-logged","sec":"sec-\"secret\"-value"}}"#,
-            r#"{"error":"bad request {\"name\":\"trader\",\"password\":\"pw-7c1d9e-never-logged\",\"sec\":\"sec-\\\"secret\\\"-value\"}"}"#,
+            r#"{"error":"bad request","request":{"name":"trader-jd","password":"pw-7c1d9e-never-logged","sec":"sec-\"secret\"-value","cid":8417}}"#,
+            r#"{"error":"bad request {\"name\":\"trader-jd\",\"password\":\"pw-7c1d9e-never-logged\",\"sec\":\"sec-\\\"secret\\\"-value\",\"cid\":8417}"}"#,
         ] {
             let shown = scrubbed(echoed, Some(&sent));
-            for secret in ["pw-7c1d9e-never-logged", "secret"] {
+            // The user name and the API key's id are secret settings as well.
+            for secret in ["pw-7c1d9e-never-logged", "secret", "trader-jd", "8417"] {
                 assert!(!shown.contains(secret), "{shown}");
             }
             // What is not a credential still names what was wrong.
             assert!(
-                shown.contains("trader") && shown.contains("[REDACTED]"),
+                shown.contains("bad request") && shown.contains("[REDACTED]"),
                 "{shown}"
             );
         }
+        // Outside a login, `name` is a contract's root: an error goes on naming it.
+        let roll = json!({"name": "ES", "forward": true});
+        assert_eq!(
+            scrubbed("no contract for ES", Some(&roll)),
+            "no contract for ES"
+        );
         assert_eq!(scrubbed("plain", None), "plain");
         // The device and app ids are secret settings too, and the Debug print hides them.
         let sent = json!({"appId": "app-3f9a2c", "deviceId": "dev-8e1b7d44", "password": "pw-41"});

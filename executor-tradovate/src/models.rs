@@ -95,7 +95,9 @@ pub struct Order {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Command {
-    pub id: i64,
+    /// Optional in the OpenAPI `Command` schema; nothing here reads it.
+    #[serde(default)]
+    pub id: Option<i64>,
     pub order_id: OrderId,
     #[serde(default)]
     pub timestamp: Option<DateTime<Utc>>,

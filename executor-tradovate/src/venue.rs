@@ -340,8 +340,18 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             .await?;
         let (quantity, price) = filled(&fills);
         let order_id = Some(id.to_string().into());
-        // A liquidation's size is the position it closes, which the plan read.
-        let whole = quantity.is_some_and(|q| q >= leg.quantity);
+        // A liquidation's size is the position it closes, which the plan read. A size of zero
+        // is one not known (a takeover past the staleness budget does not size the signal
+        // again): only the `Filled` status then says the order filled whole, and an order
+        // that ended otherwise after fills is taken as filled in part (alarmed), never as
+        // whole against a size of zero.
+        let whole = quantity.is_some_and(|q| {
+            if leg.quantity.is_zero() {
+                status == "Filled"
+            } else {
+                q >= leg.quantity
+            }
+        });
         match (status, quantity) {
             ("Filled", _) | (_, Some(_)) if whole => Ok(Ack::Filled {
                 order_id,

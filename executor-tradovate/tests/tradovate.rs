@@ -672,6 +672,23 @@ async fn a_5xx_after_the_order_was_created_with_a_late_fill_is_found_by_its_comm
     );
 }
 
+/// A spread order someone else placed (its `contractId` null, a `spreadDefinitionId` instead:
+/// the OpenAPI `Order` schema allows both) in the account's order list while a liquidation
+/// answered 5xx after it was created: the lookup reads the list past it, finds the
+/// liquidation filled and the reversal completes. The one entry made the whole list
+/// unreadable, and every such lookup ended `unknown`.
+#[tokio::test]
+async fn a_spread_order_in_the_account_list_does_not_blind_a_liquidations_lookup() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 1);
+    h.fake.list_a_spread_order(true);
+    h.fake.script(Fault::ErrorAfterCreate);
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.net("ESZ6"), -1);
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 1));
+}
+
 /// A 429 that carries a `Retry-After` of one second (Tradovate documents none, and asks for
 /// about an hour without requests): the order is not sent again after that second, nor
 /// looked up during the hour; the leg ends `unknown`. It was waited out and sent again.
@@ -1255,6 +1272,23 @@ async fn a_takeover_that_finds_an_open_filled_in_part_says_so() {
     h.fake.fill_next_in_part(1);
     let mut i = entry_of_three();
     i.replay_forced = true;
+    crash_after_the_open_fills(&h, &i).await;
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.orders().len(), 1, "nothing placed again");
+    assert_eq!(h.fake.net("ESZ6"), 1);
+    filled_one_in_part(&h, &i, Leg::Open).await;
+}
+
+/// The same takeover past the staleness budget (the usual one in AWS: a lease of 60 s outlives
+/// the 30 s budget), which sends nothing and does not size the signal again: the open's size
+/// is not known there, and an order that ended `Canceled` after filling 1 contract was read
+/// as whole against a size of zero, journaled filled with no alarm. Now filled in part.
+#[tokio::test]
+async fn a_takeover_past_the_budget_that_finds_an_open_filled_in_part_says_so() {
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(3);
+    h.fake.fill_next_in_part(1);
+    let i = entry_of_three();
     crash_after_the_open_fills(&h, &i).await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.orders().len(), 1, "nothing placed again");
