@@ -117,30 +117,28 @@ impl<C: Clock> CoinbaseVenue<C> {
             .available_by_account()
             .await
             .map_err(unavailable)?;
-        let portfolios: std::collections::BTreeSet<Option<&str>> = accounts
+        // Portfolios by the ids the accounts name; an account that names none (the field is
+        // documented, so this is not expected) adds no portfolio of its own, but one of them
+        // holding the currency beside a named portfolio cannot be placed: refused too.
+        let portfolios: std::collections::BTreeSet<&str> = accounts
             .values()
             .flatten()
-            .map(|(portfolio, _)| portfolio.as_deref())
+            .filter_map(|(portfolio, _)| portfolio.as_deref())
             .collect();
-        if portfolios.len() > 1 {
-            let holding = accounts
-                .get(currency)
-                .into_iter()
-                .flatten()
-                .filter(|(_, value)| !value.is_zero())
-                .count();
+        let of_currency = accounts.get(currency).into_iter().flatten();
+        let unnamed_holding = of_currency
+            .clone()
+            .any(|(portfolio, value)| portfolio.is_none() && !value.is_zero());
+        if portfolios.len() > 1 || (portfolios.len() == 1 && unnamed_holding) {
+            let holding = of_currency.filter(|(_, value)| !value.is_zero()).count();
             return Err(ReadError::Refused(format!(
-                "this API key sees accounts of {} portfolios ({currency} held in {holding} of \
-                 them): which one its orders draw on is not known; use a key of one portfolio",
-                portfolios.len()
+                "this API key sees accounts of {} portfolios ({currency} held in {holding} \
+                 account(s) of them): which one its orders draw on is not known; use a key of \
+                 one portfolio",
+                portfolios.len() + usize::from(unnamed_holding)
             )));
         }
-        Ok(accounts
-            .get(currency)
-            .into_iter()
-            .flatten()
-            .map(|(_, v)| *v)
-            .sum())
+        Ok(of_currency.map(|(_, v)| *v).sum())
     }
 
     /// A refusal (`reason`) of a send that may follow an earlier send under the same client
