@@ -403,6 +403,19 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                         dlq::Target::Sqs { .. } => String::new(),
                     }
                 ));
+                // The local stack's other dead-letter queues: `--queue` defaults to the
+                // signals queue's, and a letter an executor failed sits in its broker's
+                // (`oanda-dlq.fifo`), where a trader running the plain command never looked.
+                if let dlq::Target::Local { base, queue } = &target
+                    && let Ok(queues) = get_json(&format!("{base}/local/queues")).await
+                {
+                    let shown = tvctl::shown_url(base);
+                    for line in
+                        dead_letter_lines_but(&queues, shown.trim_end_matches('/'), "", Some(queue))
+                    {
+                        out(&line);
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -1594,6 +1607,17 @@ const NOT_LISTED_ABOVE: &str = ", some perhaps never journaled, so not listed ab
 /// many, `note` after that (`trades`: why they may be missing from its list), and the command
 /// that lists them.
 fn dead_letter_lines(queues: &Value, base: &str, note: &str) -> Vec<String> {
+    dead_letter_lines_but(queues, base, note, None)
+}
+
+/// [`dead_letter_lines`] for every dead-letter queue but `listed` (the one a `dlq list` has
+/// just listed).
+fn dead_letter_lines_but(
+    queues: &Value,
+    base: &str,
+    note: &str,
+    listed: Option<&str>,
+) -> Vec<String> {
     queues
         .as_array()
         .into_iter()
@@ -1602,7 +1626,7 @@ fn dead_letter_lines(queues: &Value, base: &str, note: &str) -> Vec<String> {
             let n = q["dead_letters"].as_array().map_or(0, Vec::len);
             let name = q["name"].as_str()?;
             let dlq = format!("{}-dlq.fifo", name.strip_suffix(".fifo").unwrap_or(name));
-            (n > 0).then(|| {
+            (n > 0 && listed != Some(dlq.as_str())).then(|| {
                 format!(
                     "({n} message(s) in {dlq}{note}: tvctl dlq list --local {base} --queue {dlq})"
                 )
@@ -2040,6 +2064,12 @@ mod tests {
             ]
         );
         assert!(super::dead_letter_lines(&json!({"error": "x"}), "b", "").is_empty());
+        // After `dlq list` of one queue: the others only.
+        assert!(super::dead_letter_lines_but(&queues, "b", "", Some("oanda-dlq.fifo")).is_empty());
+        assert_eq!(
+            super::dead_letter_lines_but(&queues, "b", "", Some("signals-dlq.fifo")).len(),
+            1
+        );
     }
 
     #[test]

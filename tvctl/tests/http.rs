@@ -187,6 +187,36 @@ fn a_waiting_dead_letter_makes_status_exit_1_naming_its_queue() {
     assert!(!text.contains("signals-dlq.fifo"), "{text}");
 }
 
+/// `dlq list --local` of the default queue (the signals queue's) while a letter waits in the
+/// OANDA queue's: the listing says 0 of its own queue, then names the other queue's letter
+/// and the command that lists it, where a trader saw only "0 message(s)".
+#[test]
+fn a_dlq_listing_names_the_letters_waiting_in_the_other_dead_letter_queues() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = serve_with(listener, 2, |request| {
+        let path = request.split(' ').nth(1).unwrap_or("");
+        let body = if path.starts_with("/local/dlq") {
+            "[]".to_owned()
+        } else {
+            r#"[{"name":"oanda.fifo","depth":0,"dead_letters":[{"message_id":"m-1"}]},{"name":"signals.fifo","depth":0,"dead_letters":[]}]"#.to_owned()
+        };
+        json_answer("200 OK", &body)
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let (code, text) = tvctl(&["dlq", "list", "--local", &base]);
+    let seen = server.join().unwrap();
+    assert_eq!(code, 0, "{text}");
+    assert!(seen[1].starts_with("GET /local/queues "), "{seen:?}");
+    assert!(text.contains("0 message(s) in signals-dlq.fifo"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "(1 message(s) in oanda-dlq.fifo: tvctl dlq list --local {base} --queue oanda-dlq.fifo)"
+        )),
+        "{text}"
+    );
+}
+
 /// A server that answers every GET with some JSON is not the pipeline: its answer is not
 /// printed as a broker's health (exit 3, naming the URL).
 #[test]
