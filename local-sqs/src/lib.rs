@@ -91,6 +91,14 @@ pub trait QueueLog: Send + Sync + std::fmt::Debug {
         let _ = since;
         Box::pin(async { Ok(()) })
     }
+    /// Waits until every write made so far is settled, and answers whether all that stands
+    /// (every message accepted, earlier ones included) is durable: an error when the latest
+    /// writes were lost (a log that writes again what stands at its next good commit has
+    /// not had one since). What a duplicate send waits for: its original may be from a
+    /// write that was lost. By default, as [`flush`](Self::flush) from now.
+    fn flush_standing(&self) -> Flush<'_> {
+        self.flush(self.mark())
+    }
     /// A message accepted by `queue`, and its dedup id seen at `message.sent_at`.
     fn sent(&self, queue: &str, message: &Durable) -> Result<(), String>;
     /// A message received once more.
@@ -701,7 +709,9 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
     /// [`FifoQueue::send`], answering whether the message was queued: `false` when its dedup
     /// id was seen inside the window and it was dropped, as SQS drops it (where SQS's answer
     /// does not tell). Either way it waits as `send` does: a duplicate's original may not be
-    /// committed yet.
+    /// committed yet, or may have been in a commit that failed, so a duplicate waits until
+    /// all that stands is durable ([`QueueLog::flush_standing`]), and fails when it is not:
+    /// answered `Ok`, a resend would be acknowledged while its original was on disk nowhere.
     ///
     /// Errors: `QueueError::Unavailable` when the [`QueueLog`] could not write or commit.
     pub async fn send_checked(&self, message: FifoMessage) -> Result<bool, QueueError> {
@@ -712,7 +722,11 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         let mark = self.mark();
         let queued = self.try_send(message).map_err(unavailable)?;
         if self.send_waits {
-            self.flush(mark).await.map_err(unavailable)?;
+            match (&self.log, queued) {
+                (_, true) => self.flush(mark).await.map_err(unavailable)?,
+                (Some(log), false) => log.flush_standing().await.map_err(unavailable)?,
+                (None, false) => {}
+            }
         }
         Ok(queued)
     }
@@ -909,6 +923,59 @@ mod tests {
         fn noted(&self, queue: &str, seq: u64, error: &str) -> Result<(), String> {
             self.0.noted(queue, seq, error)
         }
+    }
+
+    /// A log whose latest commit failed and none has succeeded since: a write's own flush
+    /// answers for its own writes only, and what stands is not all on disk.
+    #[derive(Debug, Default)]
+    struct LostLog(MemLog);
+
+    impl QueueLog for LostLog {
+        fn flush_standing(&self) -> Flush<'_> {
+            Box::pin(async { Err("the latest commit failed".to_owned()) })
+        }
+        fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
+            self.0.sent(queue, m)
+        }
+        fn received(&self, queue: &str, seq: u64, n: u32) -> Result<(), String> {
+            self.0.received(queue, seq, n)
+        }
+        fn removed(&self, queue: &str, seq: u64) -> Result<(), String> {
+            self.0.removed(queue, seq)
+        }
+        fn noted(&self, queue: &str, seq: u64, error: &str) -> Result<(), String> {
+            self.0.noted(queue, seq, error)
+        }
+    }
+
+    /// A resend (its dedup id seen) while what stands is not all on disk (its original's
+    /// commit failed, none has succeeded since): an error, never `Ok`, so the webhook does
+    /// not acknowledge an alert that is on disk nowhere. A new message waits for its own
+    /// writes only.
+    #[tokio::test]
+    async fn a_duplicate_send_fails_while_what_stands_is_not_on_disk() {
+        let clock = ManualClock::new(shared::clock::test_epoch());
+        let log = Arc::new(LostLog::default());
+        let q = LocalFifoQueue::restore(
+            LocalQueueConfig {
+                name: "q".into(),
+                visibility_timeout: Duration::seconds(30),
+                max_receives: 3,
+            },
+            clock.clone(),
+            None,
+            log.clone(),
+            Saved::default(),
+        );
+        assert!(q.send_checked(msg("A", "a1")).await.unwrap());
+        let again = q.send_checked(msg("A", "a1")).await;
+        assert!(
+            again
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("the latest commit failed")),
+            "{again:?}"
+        );
+        assert_eq!(q.depth(), 1, "the original stays queued");
     }
 
     #[tokio::test]

@@ -1213,6 +1213,26 @@ impl LocalStore {
             .verdict(since.0, target)
     }
 
+    /// Waits until every write made before the call is settled, and answers whether all that
+    /// stands is in the files: `Ok` once a commit covering every write so far succeeded (the
+    /// first good commit after a failed one writes the queue file again from what stands, so
+    /// writes lost earlier are then on disk too); an error when the latest of them were lost.
+    ///
+    /// Errors: the failed commit's message, while no commit has succeeded since.
+    pub async fn flush_standing(&self) -> Result<(), String> {
+        let target = self.shared.written.load(Ordering::Acquire);
+        self.flush(WriteMark(target)).await?;
+        if self.shared.durable.borrow().committed >= target {
+            Ok(())
+        } else {
+            Err(
+                "local state: the latest commit failed, and what stands is not all on disk \
+                 (an earlier write was lost)"
+                    .to_owned(),
+            )
+        }
+    }
+
     /// Waits until every write made before the call is committed, as [`flush`](Self::flush)
     /// does, and answers whether the paper fills of `accounts` made so far are in the file:
     /// the local stack's journal records a paper fill only after this (see `StateFirst`
@@ -1643,6 +1663,10 @@ impl QueueLog for LocalStore {
 
     fn flush(&self, since: WriteMark) -> local_sqs::Flush<'_> {
         Box::pin(LocalStore::flush(self, since))
+    }
+
+    fn flush_standing(&self) -> local_sqs::Flush<'_> {
+        Box::pin(LocalStore::flush_standing(self))
     }
 
     fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
@@ -2700,6 +2724,39 @@ mod tests {
         // the second failure.
         assert!(s.flush(kept).await.is_err());
         s.flush(last).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// What a duplicate send waits for: after a commit that lost a message's send, with none
+    /// good since, what stands is not all on disk (an error, where a flush from the resend's
+    /// own mark answered `Ok` for no writes of its own); the next good commit writes the queue
+    /// file again from what stands, the lost message with it, and then it is.
+    #[tokio::test]
+    async fn what_stands_is_on_disk_only_after_a_good_commit_following_a_lost_one() {
+        let (_dir, path) = file("standing");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        lock(&s.shared.inner).queues.fail_next_write();
+        let mark = s.mark();
+        s.sent("q", &message(1, "a", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.flush(mark).await.is_err());
+        // A resend of it writes nothing: from its own mark a flush has nothing to answer for.
+        s.flush(s.mark()).await.unwrap_or_else(|e| panic!("{e}"));
+        let standing = s.flush_standing().await;
+        assert!(
+            standing
+                .as_ref()
+                .is_err_and(|e| e.contains("latest commit failed")),
+            "{standing:?}"
+        );
+        // Another message, committed: the queue file is written again from what stands.
+        s.sent("q", &message(2, "b", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.flush_standing().await.unwrap_or_else(|e| panic!("{e}"));
+        drop(s);
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let saved = s.queue("q", t0()).unwrap_or_else(|e| panic!("{e}"));
+        let seqs: Vec<_> = saved.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [1, 2]);
     }
 
     #[tokio::test]

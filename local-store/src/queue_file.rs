@@ -586,16 +586,28 @@ impl QueueFile {
             file.sync_data()?;
             Ok::<_, std::io::Error>((file, len))
         })()
-        .map_err(|e| format!("{}: {e}", path.display()))
-        .and_then(|written| before_rename().map(|()| written))
-        .and_then(|written| {
-            std::fs::rename(&new, &path)
-                .map(|()| written)
-                .map_err(|e| format!("{}: {e}", path.display()))
-        });
+        .map_err(|e| format!("{}: {e}", path.display()));
+        // Once `before_rename` has done its part (an old state file's queue rows deleted, the
+        // file recorded), the new file is the only copy of what it holds: a failed rename
+        // leaves it in place, for the next start to finish (it renames a recorded `.new`).
+        let mut recorded = false;
+        let written = written
+            .and_then(|written| {
+                before_rename().map(|()| {
+                    recorded = true;
+                    written
+                })
+            })
+            .and_then(|written| {
+                std::fs::rename(&new, &path)
+                    .map(|()| written)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            });
         let (file, len) = written.inspect_err(|_| {
-            // Not left to fill a disk that may be full already.
-            let _ = std::fs::remove_file(&new);
+            // Not left to fill a disk that may be full already, unless it is all there is.
+            if !recorded {
+                let _ = std::fs::remove_file(&new);
+            }
         })?;
         self.file = Some(file);
         self.len = len;
@@ -871,8 +883,32 @@ impl QueueRecords {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+
     /// A message's record as the file holds it (to cut one short).
     pub(crate) fn sent_record(b: &mut Vec<u8>, queue: &str, m: &local_sqs::Durable) {
         super::put_sent(b, queue, m);
+    }
+
+    /// An old state file's queues moved into a new queue file whose rename fails (a directory
+    /// in the way): once `before_rename` has recorded the move (in the state file, deleting
+    /// its rows), the new file is the only copy, and it is kept for the next start to finish.
+    /// It was removed, and the messages were nowhere. A failure before that removes it.
+    #[test]
+    fn a_recorded_new_file_is_kept_when_its_rename_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite.queues");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("in-the-way"), b"x").unwrap();
+        let err = super::QueueFile::create(&path, Vec::new(), || Ok(()))
+            .err()
+            .unwrap();
+        assert!(super::new_path(&path).exists(), "{err}");
+
+        let err = super::QueueFile::create(&path, Vec::new(), || Err("not recorded".into()))
+            .err()
+            .unwrap();
+        assert!(err.contains("not recorded"), "{err}");
+        assert!(!super::new_path(&path).exists());
     }
 }
