@@ -142,10 +142,11 @@ pub struct Trade {
     /// When the closing fill was acknowledged.
     pub closed_at: DateTime<Utc>,
     /// Points × quantity × multiplier, minus [`Trade::fees`]. In points when the multiplier
-    /// is unknown (then `currency` is `points`).
+    /// is unknown (then `currency` is `points`), before fees: those are in the broker's
+    /// currency, named in the report's warnings, not subtracted from points.
     pub pnl: Decimal,
     /// The closing fill's fee for what it closed plus the matched share of the opening
-    /// fills' fees.
+    /// fills' fees; zero for a trade in points (see [`Trade::pnl`]).
     pub fees: Decimal,
     /// A price in it was estimated (see [`Fill::estimated`]).
     pub estimated: bool,

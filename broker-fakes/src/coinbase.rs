@@ -149,6 +149,9 @@ struct Inner {
     /// Per wallet an order moved within the lag: the balance shown until the lag has
     /// passed, and when the latest order moved it.
     balance_shown: BTreeMap<String, (Decimal, std::time::Instant)>,
+    /// How the main portfolio's accounts name it: `Some("portfolio-1")` (the default), or
+    /// `""`, or `None` (the field left null) ([`FakeCoinbase::write_portfolio_id`]).
+    main_portfolio_id: Option<String>,
     /// A second portfolio's accounts the key sees ([`FakeCoinbase::set_other_portfolio_wallet`]);
     /// orders never touch them.
     other_portfolio: BTreeMap<String, Decimal>,
@@ -228,6 +231,7 @@ impl FakeCoinbase {
             balance_lag: Duration::ZERO,
             balance_shown: BTreeMap::new(),
             other_portfolio: BTreeMap::new(),
+            main_portfolio_id: Some("portfolio-1".into()),
             vaults: BTreeMap::new(),
             products,
             orders: Vec::new(),
@@ -335,6 +339,14 @@ impl FakeCoinbase {
 
     /// A balance in a second portfolio the key sees, listed by `/accounts` beside the first's
     /// ("a currency can appear once per portfolio", List Accounts); orders draw on the first.
+    /// How the main portfolio's crypto accounts give `retail_portfolio_id` (its USD account
+    /// names it whatever this says): `Some("")` an empty string, `None` null (List Accounts
+    /// documents the field; how an unset one is written is not said, and Coinbase writes
+    /// other unset fields as `""`).
+    pub fn write_portfolio_id(&self, id: Option<&str>) {
+        self.lock().main_portfolio_id = id.map(str::to_owned);
+    }
+
     pub fn set_other_portfolio_wallet(&self, currency: &str, amount: &str) {
         self.lock()
             .other_portfolio
@@ -703,7 +715,14 @@ fn accounts(inner: &mut Inner, query: &[(String, String)]) -> Response {
                 "type": account_type,
                 "ready": true,
                 "hold": {"value": "0", "currency": currency},
-                "retail_portfolio_id": format!("portfolio-{portfolio}"),
+                // The main portfolio's id as the fake is told to write it on its crypto
+                // accounts ([`FakeCoinbase::write_portfolio_id`]): an id, `""` or none; its
+                // USD account always names it.
+                "retail_portfolio_id": match (*portfolio, currency.as_str(), inner.main_portfolio_id.as_deref()) {
+                    (1, c, Some("")) if c != "USD" => json!(""),
+                    (1, c, None) if c != "USD" => Value::Null,
+                    (n, _, _) => json!(format!("portfolio-{n}")),
+                },
                 "platform": "ACCOUNT_PLATFORM_CONSUMER",
             })
         })

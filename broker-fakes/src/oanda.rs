@@ -79,6 +79,9 @@ pub enum Fault {
         side_reason: Option<&'static str>,
         flatten: bool,
     },
+    /// Answer a position close 404 with an HTML page, not OANDA's JSON: a proxy or gateway
+    /// in front of OANDA that does not know the path. Nothing is carried out.
+    CloseNotFoundPage,
     /// Behave normally for this request: lets a test aim a later fault at a later leg.
     Pass,
 }
@@ -1410,6 +1413,15 @@ async fn close(
                     (long_all, short_all),
                     (status, code, side_reason, flatten),
                 );
+            }
+            Some(Fault::CloseNotFoundPage) => {
+                inner.faults.pop_front();
+                return (
+                    StatusCode::NOT_FOUND,
+                    [(axum::http::header::CONTENT_TYPE, "text/html")],
+                    "<html><body>404 Not Found</body></html>",
+                )
+                    .into_response();
             }
             Some(Fault::TooManyThenLate(when)) => {
                 inner.faults.pop_front();

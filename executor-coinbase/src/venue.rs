@@ -117,25 +117,22 @@ impl<C: Clock> CoinbaseVenue<C> {
             .available_by_account()
             .await
             .map_err(unavailable)?;
-        // Portfolios by the ids the accounts name; an account that names none (the field is
-        // documented, so this is not expected) adds no portfolio of its own, but one of them
-        // holding the currency beside a named portfolio cannot be placed: refused too.
+        // Portfolios by the ids the accounts name. An account naming none (null, or `""`,
+        // as Coinbase writes other unset fields) adds none: CDP keys "default to the key's
+        // permissioned portfolio", so its accounts are taken as the key's own.
         let portfolios: std::collections::BTreeSet<&str> = accounts
             .values()
             .flatten()
-            .filter_map(|(portfolio, _)| portfolio.as_deref())
+            .filter_map(|(portfolio, _)| portfolio.as_deref().filter(|p| !p.is_empty()))
             .collect();
         let of_currency = accounts.get(currency).into_iter().flatten();
-        let unnamed_holding = of_currency
-            .clone()
-            .any(|(portfolio, value)| portfolio.is_none() && !value.is_zero());
-        if portfolios.len() > 1 || (portfolios.len() == 1 && unnamed_holding) {
+        if portfolios.len() > 1 {
             let holding = of_currency.filter(|(_, value)| !value.is_zero()).count();
             return Err(ReadError::Refused(format!(
                 "this API key sees accounts of {} portfolios ({currency} held in {holding} \
                  account(s) of them): which one its orders draw on is not known; use a key of \
                  one portfolio",
-                portfolios.len() + usize::from(unnamed_holding)
+                portfolios.len()
             )));
         }
         Ok(of_currency.map(|(_, v)| *v).sum())

@@ -1087,6 +1087,26 @@ async fn an_order_read_over_the_rate_limit_once_is_read_again_after_a_pause() {
     clean(&h);
 }
 
+/// Accounts that name no portfolio (`retail_portfolio_id` null or `""`) beside one that names
+/// the key's are the key's own: they add no second portfolio, and a one-portfolio key trades
+/// as before (a list written so was refused as "two portfolios").
+#[tokio::test]
+async fn accounts_that_name_no_portfolio_are_the_keys_own() {
+    for (n, id) in [None, Some("")].into_iter().enumerate() {
+        let h = harness().await;
+        h.fake.write_portfolio_id(id);
+        h.fake.set_wallet("BTC", "0.5");
+        let i = intent(Action::LongExit, n as u32 + 1);
+        assert_eq!(
+            h.executor.execute(&i).await.unwrap(),
+            Outcome::Filled,
+            "{id:?}"
+        );
+        assert_eq!(h.fake.wallet("BTC"), d("0"));
+        clean(&h);
+    }
+}
+
 /// A short entry on spot sells what is held: an alert quantity over `max_override` does not
 /// hold the sale back (the limits size entries), and the whole balance is sold.
 #[tokio::test]

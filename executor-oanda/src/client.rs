@@ -591,16 +591,17 @@ impl OandaClient {
         // `CLOSEOUT_POSITION_REJECT`. The `errorCode` "may not be returned for some errors"
         // (the v20 spec's error responses,
         // <https://developer.oanda.com/rest-live-v20/position-ep/>); with no side reason it
-        // decides. A 404 with neither is the spec's "The Account or one or more of the
-        // Positions specified does not exist": taken as nothing to close, which the core
-        // confirms by reading the position before any further leg (a side still held, or an
-        // account that is not there, ends the signal without another order).
+        // decides. A 404 with neither, but OANDA's error body (its `errorMessage`), is the
+        // spec's "The Account or one or more of the Positions specified does not exist": taken
+        // as nothing to close, which the core confirms by reading the position before any
+        // further leg (a side still held, or an account that is not there, ends the signal
+        // without another order). A 404 without that body (a proxy's page) stays a refusal.
         const FLAT: &str = "CLOSEOUT_POSITION_DOESNT_EXIST";
         let flat = match reject.and_then(|r| r.reject_reason.as_deref()) {
             Some(reason) => reason == FLAT,
             None => match p.error_code.as_deref() {
                 Some(code) => code == FLAT,
-                None => status == StatusCode::NOT_FOUND,
+                None => status == StatusCode::NOT_FOUND && p.error_message.is_some(),
             },
         };
         if flat {

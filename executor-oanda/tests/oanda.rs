@@ -1528,6 +1528,17 @@ async fn a_close_answered_404_while_the_side_is_held_sends_no_open() {
     assert_eq!(h.fake.order_requests().len(), 1, "the close only");
 }
 
+/// A close answered 404 by something in front of OANDA (an HTML page, no `errorMessage`):
+/// not OANDA's "does not exist", so not taken as nothing to close; a refusal, the long
+/// untouched, no open sent.
+#[tokio::test]
+async fn a_close_answered_404_by_a_page_not_oandas_is_a_refusal() {
+    let (h, i) = short_from_long(&[Fault::CloseNotFoundPage]).await;
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+    assert_eq!(h.fake.order_requests().len(), 1, "the close only");
+}
+
 /// A close refused with the whole request's `errorCode` saying the position does not exist
 /// while the side's own reject transaction says `CLOSEOUT_POSITION_REJECT` (the shape OANDA
 /// gives a request that names a missing side beside a held one): the side's reason decides,

@@ -562,12 +562,13 @@ impl TradovateClient {
         Ok(ids)
     }
 
-    /// The orders of one account (`GET /order/deps?masterid=<accountId>`). An entry with no
-    /// `id` or no `contractId` (each "long or null" in the OpenAPI `Order` schema; a spread
-    /// order names a `spreadDefinitionId` instead of a contract) is none this executor placed
-    /// and none it could follow: left out, so that it does not make the whole list
-    /// unreadable and every lookup inconclusive. Any other entry that does not read fails the
-    /// list, as before.
+    /// The orders of one account (`GET /order/deps?masterid=<accountId>`). A spread order (a
+    /// `spreadDefinitionId` named, its `contractId` null: the OpenAPI `Order` schema gives
+    /// `contractId` as "long or null") is none this executor placed, which places outright
+    /// contracts only: left out, so that it does not make the whole list unreadable and every
+    /// lookup inconclusive. Any other entry that does not read (a null `id`, or a null
+    /// `contractId` with no spread named, which could be ours) fails the list, as before:
+    /// a lookup that cannot read it is inconclusive, never "not placed".
     pub async fn account_orders(
         &self,
         token: &SecretString,
@@ -578,7 +579,7 @@ impl TradovateClient {
         let named = |v: &serde_json::Value, field: &str| v.get(field).is_some_and(|f| !f.is_null());
         entries
             .into_iter()
-            .filter(|v| named(v, "id") && named(v, "contractId"))
+            .filter(|v| named(v, "contractId") || !named(v, "spreadDefinitionId"))
             .map(|v| {
                 serde_json::from_value(v).map_err(|e| {
                     TvError::Unreachable(format!(
@@ -756,11 +757,13 @@ fn scrubbed(text: &str, body: Option<&Value>) -> String {
         for field in fields {
             let value = match map.get(*field) {
                 Some(Value::String(v)) => Some(v.clone()),
-                // The API key's id is a number: written out, only when long enough not to
-                // be taken for any other number of the answer.
-                Some(Value::Number(n)) if n.to_string().len() >= 4 => Some(n.to_string()),
+                Some(Value::Number(n)) => Some(n.to_string()),
                 _ => None,
-            };
+            }
+            // The login's user name and the API key's id (a number), only when long enough
+            // not to be taken for another word or number of the answer (`jo` in "major");
+            // the credentials proper whatever their length.
+            .filter(|v| !LOGIN_FIELDS.contains(field) || v.len() >= 4);
             if let Some(v) = value
                 && !v.is_empty()
             {
