@@ -79,9 +79,11 @@ const ALL_ORDERS: &str =
     side, quantity, fill_price, outcome, error, sent_at, acked_at, attempt, fee FROM orders
     ORDER BY signal_id, leg, attempt";
 
+/// Every signal, oldest first; a row without its received time last and ties by id, so both
+/// databases give one order (SQLite sorts nulls first, PostgreSQL last).
 const ALL_SIGNALS: &str = "SELECT signal_id, raw, normalized, symbol, exchange, action, broker, instrument,
     contract_resolution, status, reason, received_at, enqueued_at, routed_at, executor_start_at, broker_sent_at,
-    broker_acked_at FROM signals ORDER BY received_at";
+    broker_acked_at FROM signals ORDER BY received_at NULLS LAST, signal_id";
 
 /// The latest signals whole, newest first; a row without its received time last (as in
 /// [`SIGNALS_STARTING_WITH`]); signals received at the same time by id, highest first, so a
@@ -1245,7 +1247,7 @@ macro_rules! sqlite_signals_json {
     'stages', json_object('received', received_at, 'enqueued', enqueued_at, 'routed', routed_at,
       'executor_start', executor_start_at, 'broker_sent', broker_sent_at,
       'broker_acked', broker_acked_at)))
-  FROM (SELECT * FROM signals ORDER BY received_at)"
+  FROM (SELECT * FROM signals ORDER BY received_at NULLS LAST, signal_id)"
         )
     };
 }
