@@ -31,6 +31,11 @@ use tracing::{info, warn};
 /// timeout would fail the batch whole.
 pub const JOURNAL_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The shortest `RECORD_TTL_DAYS` taken: a broker queue keeps a message 4 days and its
+/// dead-letter queue 14 more (the CDK app's retention; SQS resets a message's age when it
+/// moves it to a dead-letter queue), plus a day.
+pub const MIN_RECORD_TTL_DAYS: i64 = 19;
+
 /// The deadline of the invocation running now, set by the Lambda loop before each batch
 /// ([`run`]) and read by the journal ([`DeployedJournal`]). Invocations of one container
 /// run one at a time, so one value serves them all.
@@ -329,7 +334,11 @@ pub struct TimeLimits {
     /// lease less that skew (`executor_runtime::processor::send_deadline`), so a shorter
     /// lease would cut every signal's budget short; at most 86,400.
     pub lease: Duration,
-    /// `RECORD_TTL_DAYS` (30; 1 to 3,650): how long a completed idempotency record is kept.
+    /// `RECORD_TTL_DAYS` (30; 19 to 3,650): how long a completed idempotency record is kept.
+    /// At least [`MIN_RECORD_TTL_DAYS`]: a signal's message can wait 4 days in its queue, then
+    /// 14 in the dead-letter queue (moving a message there resets its enqueue time, and a
+    /// replay can come up to the last of them); a record gone before that would let a replay
+    /// claim the signal anew and trade it again.
     pub record_ttl: Duration,
 }
 
@@ -367,7 +376,8 @@ impl TimeLimits {
                 ),
             ));
         }
-        let record_ttl = Duration::days(within("RECORD_TTL_DAYS", 30, 1..=3_650)?);
+        let record_ttl =
+            Duration::days(within("RECORD_TTL_DAYS", 30, MIN_RECORD_TTL_DAYS..=3_650)?);
         Ok(Self {
             max_age,
             lease,
@@ -801,7 +811,14 @@ mod tests {
             (
                 vec![("RECORD_TTL_DAYS", "0")],
                 "RECORD_TTL_DAYS",
-                "0 is outside 1 to 3650",
+                "0 is outside 19 to 3650",
+            ),
+            // Shorter than a dead letter can wait for its replay (4 days queued, then 14 in
+            // the dead-letter queue): a replay would trade the signal again.
+            (
+                vec![("RECORD_TTL_DAYS", "1")],
+                "RECORD_TTL_DAYS",
+                "1 is outside 19 to 3650",
             ),
             (vec![("LEASE_SECS", "sixty")], "LEASE_SECS", "invalid digit"),
         ] {

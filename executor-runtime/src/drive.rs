@@ -772,10 +772,13 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     }
     // A plan the account could not carry (a reversal's open beyond the margin its close
     // frees): refused before its first order, rather than a close that leaves the account
-    // flat. Not for a takeover or a roll, which carry on from what an earlier attempt or
-    // contract left. Before the budget check below: its reads take time the close and the
-    // open then no longer have.
-    if !req.takeover && legs.is_empty() && rolled.is_empty() && !planned.is_empty() {
+    // flat. Not for a roll, which carries on from what an earlier contract left, nor for a
+    // takeover that found an earlier attempt's legs or cannot look its closes up; a takeover
+    // that found nothing where closes are looked up starts as a first attempt does (as after
+    // a claim whose answer was lost, its write landed). Before the budget check below: its
+    // reads take time the close and the open then no longer have.
+    let fresh = legs.is_empty() && (!req.takeover || conv.recovers_closes());
+    if fresh && rolled.is_empty() && !planned.is_empty() {
         match conv.room(req, &planned, &mark).await {
             Ok(None) => {}
             Ok(Some(why)) => {
@@ -819,7 +822,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     } else {
         planned.len() > 1 && matches!(planned[0].action, LegAction::Close(_))
     };
-    if closes_then_more && !req.takeover && filled_legs(legs.iter()).is_none() {
+    if closes_then_more && (!req.takeover || fresh) && filled_legs(legs.iter()).is_none() {
         let needed = conv.settle_time() + conv.poll_interval();
         let left = remaining(clock, req.deadline);
         if left < needed {
@@ -891,8 +894,24 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 }
             }
         }
+        let asked = gate.is_some();
         if let Some(why) = ask(&mut gate).await.map_err(|why| unchecked(conv, why))? {
             return Ok(finish(legs, Some((Outcome::Superseded, why))));
+        }
+        // The check's own write (a conditional put, up to 10 s when its store is slow) may
+        // have taken the signal past its budget: not sent then. Its series records it as
+        // taken, which supersedes only older signals, staler still.
+        if asked && clock.now() >= req.deadline {
+            let reason = after_filled(
+                &legs,
+                leg.leg,
+                format!(
+                    "staleness budget or the attempt's lease ran out at {} during the order check before the {} leg; not sent",
+                    req.deadline,
+                    leg.leg.as_str()
+                ),
+            );
+            return Ok(finish(legs, Some((Outcome::Expired, reason))));
         }
         let rows = send_leg(conv, clock, req, leg, &mark).await;
         let last = rows.last().cloned();
@@ -1120,10 +1139,19 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
             );
             return Err(RollStop::Broker(rows, Outcome::Expired, why));
         }
+        let asked = gate.is_some();
         match ask(gate).await {
             Ok(None) => {}
             Ok(Some(why)) => return Err(RollStop::Superseded(why)),
             Err(why) => return Err(RollStop::Unchecked(why)),
+        }
+        // As before any leg: the check's own write may have taken it past the budget.
+        if asked && clock.now() >= req.deadline {
+            let why = format!(
+                "staleness budget or the attempt's lease ran out at {} during the order check before closing {contract}; nothing more sent",
+                req.deadline
+            );
+            return Err(RollStop::Broker(rows, Outcome::Expired, why));
         }
         let mut sent = send_leg(conv, clock, &sub, &leg, &mark).await;
         for row in &mut sent {
@@ -1302,8 +1330,8 @@ fn still_held(req: &ExecRequest<'_>, held: Holdings) -> Option<String> {
 /// Asks `gate` (an attempt's [`ExecRequest::gate`]) once: the first call asks and empties
 /// it, later ones answer `Ok(None)`. Called just before the attempt's first order leaves (after
 /// the staleness check before it, so a signal that ends expired before its first order is not
-/// recorded as taken; the order whose check passed is then sent, even if the check's own write
-/// took it past the budget), or when no order is needed. `Ok(Some(reason))`: superseded,
+/// recorded as taken; and the budget is checked again after it, so the check's own slow write
+/// never sends a stale order), or when no order is needed. `Ok(Some(reason))`: superseded,
 /// nothing sent.
 async fn ask(gate: &mut Option<&dyn OrderGate>) -> Result<Option<String>, String> {
     match gate.take() {

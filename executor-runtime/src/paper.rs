@@ -693,7 +693,19 @@ impl Conversation for PaperSpot {
                         reason: format!("insufficient {quote}: {cash} < {}", leg.quantity),
                     });
                 }
-                let qty = round(leg.quantity / price);
+                // A price of zero or less never reaches here from ingest (it refuses one); a
+                // hand-edited replay could carry one: refused, not a division that panics.
+                let Some(qty) = leg
+                    .quantity
+                    .checked_div(price)
+                    .filter(|_| price > Decimal::ZERO)
+                    .map(round)
+                else {
+                    return Err(SendError::Rejected {
+                        order_id: None,
+                        reason: format!("the alert's close {price} {quote} prices nothing"),
+                    });
+                };
                 if qty.is_zero() {
                     // Coinbase refuses an order under the product's minimum; a paper fill of
                     // nothing would be journaled as a position that does not exist.
@@ -1106,6 +1118,68 @@ mod tests {
             self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let verdict = self.later.map(str::to_owned);
             Box::pin(async move { Ok(verdict) })
+        }
+    }
+
+    /// An order check whose own write takes the clock past `by` (a slow conditional put),
+    /// then passes.
+    struct Slow {
+        clock: shared::clock::ManualClock,
+        by: chrono::Duration,
+    }
+
+    impl crate::venue::OrderGate for Slow {
+        fn pass(
+            &self,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Option<String>, String>> + Send + '_>,
+        > {
+            self.clock.advance(self.by);
+            Box::pin(async { Ok(None) })
+        }
+    }
+
+    /// A signal whose order check passes only after the staleness budget ran out (its store
+    /// slow): not sent, `expired`, naming the check. It was sent, stale, once the check passed.
+    /// Also for a roll's close of the earlier contract, the first order there.
+    #[tokio::test]
+    async fn an_order_check_that_outlasts_the_budget_sends_nothing() {
+        for (held, want_first) in [(None, "open"), (Some("ESZ6"), "closing ESZ6")] {
+            let clock = shared::clock::ManualClock::new(shared::clock::test_epoch());
+            let paper = PaperNetting::with_clock(
+                Broker::Tradovate,
+                "paper",
+                std::sync::Arc::new(clock.clone()),
+            );
+            let contract = if held.is_some() { "ESH7" } else { "ESZ6" };
+            if let Some(old) = held {
+                let entry = es1(shared::Action::LongEntry, old, 9);
+                let done = paper.execute(&one_contract(&entry, false)).await.unwrap();
+                assert_eq!(done.outcome, Outcome::Filled);
+            }
+            let mut long = es1(shared::Action::ShortEntry, contract, 1);
+            long.signal_time = clock.now();
+            let gate = Slow {
+                clock: clock.clone(),
+                by: chrono::Duration::seconds(31),
+            };
+            let req = ExecRequest {
+                gate: Some(&gate),
+                deadline: clock.now() + chrono::Duration::seconds(30),
+                ..one_contract(&long, false)
+            };
+            let done = paper.execute(&req).await.unwrap();
+            assert_eq!(done.outcome, Outcome::Expired, "{held:?}: {done:?}");
+            let reason = done.reason.unwrap_or_default();
+            assert!(
+                reason.contains("during the order check") && reason.contains(want_first),
+                "{reason}"
+            );
+            assert!(
+                done.legs.iter().all(|l| l.outcome != Outcome::Filled),
+                "{:?}",
+                done.legs
+            );
         }
     }
 

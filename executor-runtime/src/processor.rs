@@ -320,6 +320,21 @@ where
             Claim::Busy { lease_until } => return Err(RecordError::Busy { lease_until }),
             Claim::Acquired => false,
             Claim::TakenOver => {
+                // An earlier attempt that journaled the signal's end and then failed to
+                // complete its record (or crashed between the two): its end stands. A
+                // takeover would look the broker up again, and where closes cannot be looked up
+                // (a Tradovate liquidation) would journal a filled exit as a no-op, or a fill
+                // the journal missed as nothing. Not for an unknown end (a replay reconciles
+                // that by lookup), nor an operator's forced replay.
+                if !intent.replay_forced
+                    && let Some(outcome) = self.journaled_end(intent).await
+                {
+                    info!(outcome = ?outcome, "an earlier attempt journaled the signal's end; its record completed now");
+                    self.store
+                        .complete(&key, outcome, start + self.settings.record_ttl)
+                        .await?;
+                    return Ok(outcome);
+                }
                 warn!("previous attempt's lease expired; reconciling by lookup");
                 true
             }
@@ -715,6 +730,16 @@ where
 
     /// Every journaled order row of the intent's signal, read within [`JOURNAL_READ`];
     /// `Err` names why the journal could not be read.
+    /// The end an earlier attempt journaled for the signal, when it is one that completes a
+    /// record (any but `unknown`); `None` when the journal holds none, keeps no rows
+    /// (`JOURNAL=log`) or cannot be read in time (the takeover then looks the broker up).
+    async fn journaled_end(&self, intent: &OrderIntent) -> Option<Outcome> {
+        match tokio::time::timeout(JOURNAL_READ, self.journal.signal(&intent.signal_id)).await {
+            Ok(Ok(Some(record))) => record.status.outcome().filter(|o| *o != Outcome::Unknown),
+            _ => None,
+        }
+    }
+
     async fn journaled_orders(&self, intent: &OrderIntent) -> Result<Vec<OrderRecord>, String> {
         match tokio::time::timeout(JOURNAL_READ, self.journal.orders(&intent.signal_id)).await {
             Ok(Ok(rows)) => Ok(rows),
@@ -1151,6 +1176,111 @@ mod tests {
         assert_eq!(venue.orders(), 1, "reconciled, not sent again");
     }
 
+    /// A store whose next `complete` fails (DynamoDB throttled after the journal's write).
+    struct CompleteFails(Arc<MemoryIdempotencyStore>, AtomicU32);
+
+    impl IdempotencyStore for CompleteFails {
+        async fn claim(
+            &self,
+            key: &IdempotencyKey,
+            now: DateTime<Utc>,
+            lease_until: DateTime<Utc>,
+        ) -> Result<Claim, StoreError> {
+            self.0.claim(key, now, lease_until).await
+        }
+        async fn complete(
+            &self,
+            key: &IdempotencyKey,
+            outcome: Outcome,
+            expires_at: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            if self.1.swap(0, Ordering::SeqCst) > 0 {
+                return Err(StoreError {
+                    reason: "complete: throttled (a test)".into(),
+                });
+            }
+            self.0.complete(key, outcome, expires_at).await
+        }
+        async fn release(
+            &self,
+            key: &IdempotencyKey,
+            lease_until: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.0.release(key, lease_until).await
+        }
+        async fn hand_over(
+            &self,
+            key: &IdempotencyKey,
+            lease_until: DateTime<Utc>,
+            now: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.0.hand_over(key, lease_until, now).await
+        }
+        async fn advance(
+            &self,
+            key: &InstrumentKey,
+            to: DateTime<Utc>,
+        ) -> Result<Option<DateTime<Utc>>, StoreError> {
+            self.0.advance(key, to).await
+        }
+    }
+
+    /// An attempt that journaled the signal's end and then failed to complete its record:
+    /// the quick retry takes the signal over and completes the record with the journaled end,
+    /// asking the venue nothing (where closes cannot be looked up, a Tradovate liquidation,
+    /// the lookup of a takeover journaled a filled exit again as `no_op`, the account already
+    /// flat). Here the venue counts what it is asked.
+    #[tokio::test]
+    async fn a_takeover_after_the_record_failed_to_complete_keeps_the_journaled_end() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let journal = Arc::new(MemoryJournal::default());
+        let memory = Arc::new(MemoryIdempotencyStore::default());
+        let venue = Deadlines(
+            Arc::new(PaperNetting::with_clock(
+                Broker::Oanda,
+                "paper",
+                Arc::new(clock.clone()),
+            )),
+            std::sync::Mutex::new(Vec::new()),
+        );
+        let paper = paper_executor(venue, memory.clone(), journal.clone(), &clock, "1000");
+        let executor = Executor {
+            dead_letters: None,
+            venue: paper.venue,
+            store: CompleteFails(memory.clone(), AtomicU32::new(1)),
+            journal: paper.journal,
+            notifier: paper.notifier,
+            kill_switch: paper.kill_switch,
+            clock: paper.clock,
+            metrics: paper.metrics,
+            settings: paper.settings,
+        };
+        let signal = intent(t0);
+        let asked = |e: &Executor<_, _, _, _, _, _>| {
+            let e: &Executor<Deadlines<Arc<PaperNetting>>, CompleteFails, _, _, _, _> = e;
+            e.venue.1.lock().map_or(0, |v| v.len())
+        };
+        assert!(executor.execute(&signal).await.is_err(), "complete failed");
+        assert_eq!(asked(&executor), 1);
+        let journaled = journal
+            .signal(&signal.signal_id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|s| s.status);
+        assert_eq!(journaled, Some(SignalStatus::Filled));
+        clock.advance(Duration::seconds(1));
+        assert_eq!(executor.execute(&signal).await.ok(), Some(Outcome::Filled));
+        assert_eq!(asked(&executor), 1, "the venue was not asked again");
+        let key = IdempotencyKey {
+            broker: Broker::Oanda,
+            account: "paper".into(),
+            signal_id: signal.signal_id.clone(),
+            signal_time: signal.signal_time,
+        };
+        assert_eq!(memory.completed(&key), Some(Outcome::Filled));
+    }
+
     /// Passes each request to `.0`, keeping the deadline it carried.
     struct Deadlines<V>(V, std::sync::Mutex<Vec<DateTime<Utc>>>);
 
@@ -1568,6 +1698,8 @@ mod tests {
         no_dedup: bool,
         /// The lookups made.
         lookups: AtomicU32,
+        /// What its margin check answers a plan (`None`: room for it).
+        no_room: Option<&'static str>,
     }
 
     /// What a [`Scripted`] broker answers a rules read.
@@ -1645,6 +1777,15 @@ mod tests {
 
         fn recovers_closes(&self) -> bool {
             !self.closes_unrecoverable
+        }
+
+        async fn room(
+            &self,
+            _: &ExecRequest<'_>,
+            _: &[crate::plan::PlannedLeg],
+            _: &Self::Mark,
+        ) -> Result<Option<String>, crate::drive::ReadError> {
+            Ok(self.no_room.map(str::to_owned))
         }
 
         async fn send(
@@ -2125,6 +2266,46 @@ mod tests {
         assert!(reason.contains("cannot be looked up"), "{reason}");
         let (execution, _) = take_over(Scripted::default(), Action::LongEntry, false).await;
         assert_eq!(execution.outcome, Outcome::NoOp);
+    }
+
+    /// A takeover that may send and finds no earlier leg, where closes are looked up (as after
+    /// a claim whose answer was lost while its write landed): a reversal the margin cannot
+    /// carry is refused before its close, as a first attempt's is, nothing sent. It skipped
+    /// the check, closed, and the open was refused: flat. Where closes cannot be looked up
+    /// the check is still skipped (an earlier close may have been made).
+    #[tokio::test]
+    async fn a_takeover_that_found_nothing_checks_the_margin_as_a_first_attempt() {
+        let short_of_room = || Scripted {
+            held: Decimal::ONE,
+            rules: whole_units(None),
+            no_room: Some("the open needs more margin than the close frees"),
+            ..Default::default()
+        };
+        let (execution, sent) = take_over(short_of_room(), Action::ShortEntry, true).await;
+        assert_eq!(
+            (execution.outcome, sent),
+            (Outcome::Refused, 0),
+            "{execution:?}"
+        );
+        let reason = execution.reason.unwrap_or_default();
+        assert!(reason.contains("needs more margin"), "{reason}");
+        assert!(execution.alarmed);
+
+        // The close goes out (refused by the broker here, so the test ends at once).
+        let unseen = Scripted {
+            closes_unrecoverable: true,
+            send_error: Some(|| crate::drive::SendError::Rejected {
+                order_id: None,
+                reason: "closed market".into(),
+            }),
+            ..short_of_room()
+        };
+        let (execution, sent) = take_over(unseen, Action::ShortEntry, true).await;
+        assert_eq!(
+            (execution.outcome, sent),
+            (Outcome::Rejected, 1),
+            "{execution:?}"
+        );
     }
 
     impl Venue for Scripted {
