@@ -144,7 +144,11 @@ pub async fn create_health_table(
 
 /// The mail rate limit on the broker's health item: `notified_at` (the last mail, RFC 3339)
 /// and `held_back` (mails not sent since). Both updates are single conditional or atomic
-/// `UpdateItem` calls, so concurrent executors agree on who mails.
+/// `UpdateItem` calls, so concurrent executors agree on who mails. The grant also writes a
+/// token of the call's own (`notified_by`), which its condition accepts: the SDK sends a
+/// request again after a timeout or a 5xx, and the repeat of a grant that landed would
+/// otherwise fail on its own write and hold the mail back
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html>).
 impl NotifyGate for DynamoHealthStore {
     async fn admit(
         &self,
@@ -153,13 +157,17 @@ impl NotifyGate for DynamoHealthStore {
         min_interval: chrono::Duration,
     ) -> Result<Option<u64>, HealthError> {
         let key = AttributeValue::S(broker.as_str().to_owned());
+        let token = format!("{:032x}", rand::random::<u128>());
         let claimed = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(PK, key.clone())
-            .update_expression("SET notified_at = :now, held_back = :zero")
-            .condition_expression("attribute_not_exists(notified_at) OR notified_at <= :cutoff")
+            .update_expression("SET notified_at = :now, held_back = :zero, notified_by = :token")
+            .condition_expression(
+                "attribute_not_exists(notified_at) OR notified_at <= :cutoff OR notified_by = :token",
+            )
+            .expression_attribute_values(":token", AttributeValue::S(token))
             .expression_attribute_values(":now", AttributeValue::S(stamp(now)))
             .expression_attribute_values(":cutoff", AttributeValue::S(stamp(now - min_interval)))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))

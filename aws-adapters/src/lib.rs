@@ -115,6 +115,10 @@ where
             let transient = code.contains("Throttl")
                 || code.contains("RequestThrottled")
                 || code.contains("InternalError")
+                // SQS's own code for an HTTP 500 ("The request processing has failed because of
+                // an unknown error, exception or failure",
+                // <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html>).
+                || code.contains("InternalFailure")
                 || code.contains("ServiceUnavailable")
                 || code.contains("KmsThrottled");
             if transient {

@@ -379,23 +379,25 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
 }
 
 /// Saves to both stores (the executors' fast cache and the SSM parameter operators see);
-/// loads from the first, falling back to the second.
+/// loads from the first, falling back to the second when the first holds no token. Not when
+/// the first cannot be read: it alone keeps the 429 stop, and a token taken from the second
+/// without it would send requests into Tradovate's hour without requests, each lengthening
+/// it (and the executors' claims are in the same DynamoDB, so nothing trades meanwhile).
 #[derive(Debug)]
 pub struct Mirrored<A, B>(pub A, pub B);
 
 impl<A: TokenStore, B: TokenStore> TokenStore for Mirrored<A, B> {
     async fn load(&self, name: &str) -> Result<Option<StoredToken>, StoreError> {
-        match self.0.load(name).await {
-            Ok(Some(t)) => Ok(Some(t)),
-            first => match self.1.load(name).await {
-                // A token from the second with the first's stop, which may hold one without
-                // a token.
-                Ok(Some(t)) if first.is_ok() => Ok(Some(StoredToken {
+        match self.0.load(name).await? {
+            Some(t) => Ok(Some(t)),
+            // A token from the second with the first's stop, which may hold one without a
+            // token.
+            None => match self.1.load(name).await? {
+                Some(t) => Ok(Some(StoredToken {
                     stopped_until: self.load_stop(name).await?,
                     ..t
                 })),
-                Ok(found) => Ok(found),
-                Err(e) => first.and(Err(e)),
+                None => Ok(None),
             },
         }
     }
@@ -414,5 +416,67 @@ impl<A: TokenStore, B: TokenStore> TokenStore for Mirrored<A, B> {
     async fn save_stop(&self, name: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
         self.0.save_stop(name, until).await?;
         self.1.save_stop(name, until).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use shared::memory::MemoryTokenStore;
+
+    /// A token store that cannot be read (DynamoDB throttled or unreachable).
+    struct Unreadable;
+
+    impl TokenStore for Unreadable {
+        async fn load(&self, _: &str) -> Result<Option<StoredToken>, StoreError> {
+            Err(StoreError {
+                reason: "throttled".into(),
+            })
+        }
+        async fn save(&self, _: &str, _: &StoredToken) -> Result<(), StoreError> {
+            Err(StoreError {
+                reason: "throttled".into(),
+            })
+        }
+        async fn load_stop(&self, _: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+            Err(StoreError {
+                reason: "throttled".into(),
+            })
+        }
+        async fn save_stop(&self, _: &str, _: DateTime<Utc>) -> Result<(), StoreError> {
+            Err(StoreError {
+                reason: "throttled".into(),
+            })
+        }
+    }
+
+    /// The first store unreadable: its error, not the second's token without the stop only
+    /// the first keeps (a renewal or login would then go out inside Tradovate's 429 stop).
+    /// The first holding nothing: the second's token, with the first's stop.
+    #[tokio::test]
+    async fn a_token_is_taken_from_the_copy_only_when_the_first_store_answers_none() {
+        let token = StoredToken {
+            access_token: SecretString::from("tok"),
+            expires_at: "2026-12-06T13:00:00Z".parse().unwrap(),
+            stopped_until: None,
+        };
+        let copy = MemoryTokenStore::default();
+        copy.save(TOKEN_NAME, &token).await.unwrap();
+        let failing = Mirrored(Unreadable, copy);
+        assert!(failing.load(TOKEN_NAME).await.is_err());
+
+        let first = MemoryTokenStore::default();
+        let until: DateTime<Utc> = "2026-12-06T13:30:00Z".parse().unwrap();
+        first.save_stop(TOKEN_NAME, until).await.unwrap();
+        let copy = MemoryTokenStore::default();
+        copy.save(TOKEN_NAME, &token).await.unwrap();
+        let found = Mirrored(first, copy)
+            .load(TOKEN_NAME)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.access_token.expose_secret(), "tok");
+        assert_eq!(found.stopped_until, Some(until));
     }
 }
