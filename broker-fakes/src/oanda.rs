@@ -1237,31 +1237,53 @@ fn close_refused(
     if !code.is_empty() {
         body["errorCode"] = json!(code);
     }
-    if let Some(reason) = side_reason {
-        let batch = (inner.next_tx + 1).to_string();
-        for (is_named, prefix, ext) in [
-            (named.0, "long", "longClientExtensions"),
-            (named.1, "short", "shortClientExtensions"),
-        ] {
-            if !is_named {
-                continue;
-            }
-            let id = tx_id(inner);
-            let reject = store_tx(
-                inner,
-                &id,
-                &batch,
-                json!({"type": "MARKET_ORDER_REJECT", "instrument": instrument,
-                       "units": "0", "timeInForce": "FOK", "positionFill": "REDUCE_ONLY",
-                       "reason": "POSITION_CLOSEOUT", "clientExtensions": doc[ext].clone(),
-                       "rejectReason": reason}),
-            );
-            body[format!("{prefix}OrderRejectTransaction")] = reject;
-        }
-    }
-    body["lastTransactionID"] = json!(inner.next_tx.to_string());
+    close_rejects(
+        inner,
+        instrument,
+        doc,
+        &mut body,
+        [
+            side_reason.filter(|_| named.0),
+            side_reason.filter(|_| named.1),
+        ],
+    );
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     (status, axum::Json(body)).into_response()
+}
+
+/// The reject transactions of a refused close, stored like any other transaction and set on
+/// `body` as `longOrderRejectTransaction` / `shortOrderRejectTransaction`, each carrying the
+/// request's client extensions for its side: `reasons` is the long side's `rejectReason`,
+/// then the short side's (`None`: the side was not named). Then `lastTransactionID`.
+fn close_rejects(
+    inner: &mut Inner,
+    instrument: &str,
+    doc: &Value,
+    body: &mut Value,
+    reasons: [Option<&str>; 2],
+) {
+    let batch = (inner.next_tx + 1).to_string();
+    for ((prefix, ext), reason) in [
+        ("long", "longClientExtensions"),
+        ("short", "shortClientExtensions"),
+    ]
+    .into_iter()
+    .zip(reasons)
+    {
+        let Some(reason) = reason else { continue };
+        let id = tx_id(inner);
+        let reject = store_tx(
+            inner,
+            &id,
+            &batch,
+            json!({"type": "MARKET_ORDER_REJECT", "instrument": instrument,
+                   "units": "0", "timeInForce": "FOK", "positionFill": "REDUCE_ONLY",
+                   "reason": "POSITION_CLOSEOUT", "clientExtensions": doc[ext].clone(),
+                   "rejectReason": reason}),
+        );
+        body[format!("{prefix}OrderRejectTransaction")] = reject;
+    }
+    body["lastTransactionID"] = json!(inner.next_tx.to_string());
 }
 
 /// Carries out a position close (`longUnits`/`shortUnits` checked by the caller): a close of a
@@ -1287,32 +1309,23 @@ fn place_close(
         // `CLOSEOUT_POSITION_REJECT`), carrying the request's client extensions.
         let mut body = json!({"errorCode": "CLOSEOUT_POSITION_DOESNT_EXIST",
                                   "errorMessage": "The Position requested to be closed out does not exist"});
-        let batch = (inner.next_tx + 1).to_string();
-        for (named, prefix, held, ext) in [
-            (long_all, "long", long, "longClientExtensions"),
-            (short_all, "short", short, "shortClientExtensions"),
-        ] {
-            if !named {
-                continue;
-            }
-            let id = tx_id(inner);
-            let reason = if held.is_zero() {
+        let reason = |held: Decimal| {
+            if held.is_zero() {
                 "CLOSEOUT_POSITION_DOESNT_EXIST"
             } else {
                 "CLOSEOUT_POSITION_REJECT"
-            };
-            let reject = store_tx(
-                inner,
-                &id,
-                &batch,
-                json!({"type": "MARKET_ORDER_REJECT", "instrument": instrument,
-                           "units": "0", "timeInForce": "FOK", "positionFill": "REDUCE_ONLY",
-                           "reason": "POSITION_CLOSEOUT", "clientExtensions": doc[ext].clone(),
-                           "rejectReason": reason}),
-            );
-            body[format!("{prefix}OrderRejectTransaction")] = reject;
-        }
-        body["lastTransactionID"] = json!(inner.next_tx.to_string());
+            }
+        };
+        close_rejects(
+            inner,
+            instrument,
+            doc,
+            &mut body,
+            [
+                long_all.then(|| reason(long)),
+                short_all.then(|| reason(short)),
+            ],
+        );
         return Some((None, StatusCode::BAD_REQUEST, body));
     }
     let fault = if take_fault { next_fault(inner) } else { None };
