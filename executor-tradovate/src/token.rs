@@ -60,7 +60,7 @@ pub struct TokenPolicy {
     /// Executors treat a token with less than this left as expired.
     pub min_validity: Duration,
     /// How long one refresh may hold the lock (60 s); its calls to Tradovate are stopped
-    /// after three quarters of it (45 s), inside the Lambdas' 60 s timeout, so that a refresh
+    /// once three quarters of it (45 s) have passed since the lock was taken, inside the Lambdas' 60 s timeout, so that a refresh
     /// never runs on past its lease nor is killed before it reports. A renewal's worst case
     /// under the client's settings (three 8 s tries, two penalty waits of up to 10 s) fits;
     /// one that then falls back to a login may not, and fails.
@@ -271,7 +271,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 .acquire(TOKEN_NAME, &self.owner, now, now + self.policy.lock_lease)
                 .await?
             {
-                let result = self.refresh_holding(rejected, scheduled).await;
+                let result = self
+                    .refresh_holding(rejected, scheduled, std::time::Instant::now())
+                    .await;
                 // Stored before the lock is released: the next holder reads it.
                 if matches!(result, Err(TokenError::Tradovate(TvError::RateLimited))) {
                     self.share_stop().await;
@@ -299,10 +301,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         }
     }
 
+    /// The refresh under the lock, taken at `held_since`.
     async fn refresh_holding(
         &self,
         rejected: Option<&SecretString>,
         scheduled: bool,
+        held_since: std::time::Instant,
     ) -> Result<(SecretString, Refreshed), TokenError> {
         // Re-read under the lock: whoever held it before us may have refreshed already.
         let current = self.store.load(TOKEN_NAME).await?;
@@ -353,11 +357,13 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         // others); and before the Lambda's own timeout (60 s), so that a failure is reported.
         // Only Tradovate's calls are cut, never the save. Cut after a renewal was granted, the
         // stored token is the retired one: its next use gets a 401, and the refresh after
-        // that logs in.
-        let cutoff = self.policy.lock_lease.to_std().unwrap_or_default() * 3 / 4;
+        // that logs in. Counted from when the lock was taken: the reads under it (the token,
+        // the stop: up to seconds each when the store is slow) use the same lease.
+        let budget = self.policy.lock_lease.to_std().unwrap_or_default() * 3 / 4;
+        let cutoff = budget.saturating_sub(held_since.elapsed());
         let (grant, how) = tokio::time::timeout(cutoff, obtain)
             .await
-            .map_err(|_| TokenError::LeaseOverrun(cutoff.as_secs()))??;
+            .map_err(|_| TokenError::LeaseOverrun(budget.as_secs()))??;
         let TokenGrant {
             access_token,
             expires_at,

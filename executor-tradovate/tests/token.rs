@@ -139,6 +139,67 @@ async fn a_refresh_that_outruns_its_lease_stops_and_stores_nothing() {
     assert_eq!(stored_token(&store).await, token.expose_secret());
 }
 
+/// A token store slow to read (DynamoDB throttled): each load takes `.1`.
+struct SlowReads(Arc<MemoryTokenStore>, std::time::Duration);
+
+impl TokenStore for SlowReads {
+    async fn load(&self, name: &str) -> Result<Option<StoredToken>, shared::ports::StoreError> {
+        tokio::time::sleep(self.1).await;
+        self.0.load(name).await
+    }
+    async fn save(&self, name: &str, t: &StoredToken) -> Result<(), shared::ports::StoreError> {
+        self.0.save(name, t).await
+    }
+    async fn load_stop(
+        &self,
+        name: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, shared::ports::StoreError> {
+        self.0.load_stop(name).await
+    }
+    async fn save_stop(
+        &self,
+        name: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), shared::ports::StoreError> {
+        self.0.save_stop(name, until).await
+    }
+}
+
+/// The lease's three quarters count from when the lock was taken, the slow re-read of the
+/// token under it included: a login that would end past them is stopped, nothing stored.
+/// The cutoff counted from the login alone let a refresh run on past its lease (1.2 s of
+/// re-read and 0.6 s of login against 1.5 s), where another process may have taken the lock.
+#[tokio::test]
+async fn the_refreshs_cutoff_counts_the_reads_under_the_lock() {
+    let fake = FakeTradovate::start(t0()).await;
+    let clock = ManualClock::new(t0());
+    let memory = Arc::new(MemoryTokenStore::default());
+    let store = SlowReads(memory.clone(), std::time::Duration::from_millis(1200));
+    let policy = TokenPolicy {
+        lock_lease: Duration::seconds(2),
+        ..TokenPolicy::default()
+    };
+    let manager = TokenManager::new(
+        support::client(&fake),
+        support::credentials(),
+        store,
+        Arc::new(MemoryLeaseLock::default()),
+        clock.clone(),
+        "executor",
+        policy,
+    );
+    fake.set_login_delay(std::time::Duration::from_millis(600));
+    let err = manager.token().await.unwrap_err();
+    assert!(
+        matches!(err, executor_tradovate::token::TokenError::LeaseOverrun(1)),
+        "{err}"
+    );
+    assert!(
+        memory.load(TOKEN_NAME).await.unwrap().is_none(),
+        "nothing stored"
+    );
+}
+
 #[tokio::test]
 async fn two_concurrent_refreshes_make_one_login() {
     let fake = FakeTradovate::start(t0()).await;
