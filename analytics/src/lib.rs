@@ -818,6 +818,14 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         let closing_fee = f.fee * closed / f.quantity;
         if !closed.is_zero() && f.selected {
             fees += closing_fee;
+            // Points less dollars would be neither: with no known point value the P&L stays
+            // gross, in points, and its fees are warned of in their own currency.
+            let (pnl, fees) = if sp.multiplier.is_some() {
+                (pnl - fees, fees)
+            } else {
+                *unvalued_fees.entry(f.instrument.clone()).or_default() += fees;
+                (pnl, Decimal::ZERO)
+            };
             report.trades.push(Trade {
                 broker: f.broker,
                 instrument: f.instrument.clone(),
@@ -829,19 +837,8 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 exit_price: f.price,
                 opened_at,
                 closed_at: f.at,
-                // Points less dollars would be neither: with no known point value the P&L
-                // stays gross, in points, and its fees are warned of in their own currency.
-                pnl: if sp.multiplier.is_some() {
-                    pnl - fees
-                } else {
-                    *unvalued_fees.entry(f.instrument.clone()).or_default() += fees;
-                    pnl
-                },
-                fees: if sp.multiplier.is_some() {
-                    fees
-                } else {
-                    Decimal::ZERO
-                },
+                pnl,
+                fees,
                 estimated: guessed,
             });
         }
