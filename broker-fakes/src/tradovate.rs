@@ -499,7 +499,9 @@ impl FakeTradovate {
         self.lock().logins
     }
     /// The next `n` logins answer a penalty ticket (`p-time` 0 s) instead of a token: the
-    /// penalty-tickets page gives the login as where tickets come.
+    /// penalty-tickets page gives the login as where tickets come. With `p-captcha: true`, as
+    /// a login's penalty always is (Tradovate's official JavaScript example,
+    /// tradovate/example-api-js: solvable only by a person, so a server waits about an hour).
     pub fn penalize_logins(&self, n: u32) {
         self.lock().login_penalties = n;
     }
@@ -784,7 +786,7 @@ async fn login(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
     i.login_requests += 1;
     if i.login_penalties > 0 {
         i.login_penalties -= 1;
-        return axum::Json(json!({"p-ticket": "ticket-login", "p-time": 0, "p-captcha": false}))
+        return axum::Json(json!({"p-ticket": "ticket-login", "p-time": 0, "p-captcha": true}))
             .into_response();
     }
     for field in [

@@ -4,7 +4,8 @@
 //! read for `errorText`, `failureReason`, `violations` and penalty tickets before it is
 //! trusted. A penalty ticket means the request was not carried out: it is resent after
 //! `p-time` with the ticket added (a documented resend, not a blind retry); a captcha cannot be
-//! solved by a server and fails, and so does a third penalty in a row. A 429 is never asked
+//! solved by a server and fails (a login's, which always has one, also stops the client as a
+//! 429 does), and so does a third penalty in a row. A 429 is never asked
 //! again: Tradovate asks for about an hour without requests. Full logins are kept under 10 a
 //! minute.
 
@@ -94,7 +95,7 @@ pub struct TradovateClient {
     /// Until when no request is sent, after a 429 (`settings.rate_limit_stop`) or a stop
     /// another process met ([`Self::stop_for`]).
     stopped_until: Mutex<Option<Instant>>,
-    /// When this client was last answered 429 (or 423).
+    /// When this client was last answered 429 (or 423, or a login's captcha penalty).
     rate_limited_at: Mutex<Option<Instant>>,
 }
 
@@ -104,6 +105,9 @@ pub struct TradovateClient {
 /// stored beside the token for the deployment's other processes
 /// (`crate::token::TokenManager::share_stop`), which hold it at most this long.
 pub const RATE_LIMIT_STOP: Duration = Duration::from_secs(3600);
+
+/// The login's path (`POST /auth/accesstokenrequest`).
+const LOGIN_PATH: &str = "/auth/accesstokenrequest";
 
 impl std::fmt::Debug for TradovateClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -220,13 +224,7 @@ impl TradovateClient {
             // and the rate-limits page asks to "stop all API calls when receiving 423
             // responses" for the hour: the same stop as a 429's.
             if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::LOCKED {
-                let now = Instant::now();
-                *self
-                    .rate_limited_at
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = Some(now);
-                *self.stopped_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(now + self.settings.rate_limit_stop);
+                self.start_stop();
                 warn!(
                     status = status.as_u16(),
                     stop_secs = self.settings.rate_limit_stop.as_secs(),
@@ -273,6 +271,21 @@ impl TradovateClient {
                 // which a GET has not; sent again without it, it is not that resend. The
                 // callers take it as a rate limit.
                 let resendable = matches!(body, Some(Value::Object(_)));
+                // A login's penalty always carries a captcha, which a server cannot solve: the
+                // documented way on is to wait about an hour (Tradovate's official JavaScript
+                // example, tradovate/example-api-js, whose login gives up on `p-captcha` and
+                // asks to try again in an hour). Held as a 429's stop, from now, so that no
+                // later signal nor the refresher logs in again inside it (each attempt may
+                // lengthen it), and stored beside the token for the other processes
+                // (`crate::token::TokenManager::share_stop`).
+                if captcha && path == LOGIN_PATH {
+                    self.start_stop();
+                    warn!(
+                        stop_secs = self.settings.rate_limit_stop.as_secs(),
+                        "Tradovate answered the login with a captcha penalty: no request is sent for the stop"
+                    );
+                    return Err(TvError::Penalty { wait_secs, captcha });
+                }
                 let Some(wait_secs) = wait_secs.filter(|&w| {
                     resendable && !captcha && Duration::from_secs(w) <= may_wait && pass < 2
                 }) else {
@@ -280,7 +293,7 @@ impl TradovateClient {
                 };
                 // A login's resend is a login too: counted against the cap, which a resend
                 // past it does not pass (the ticket asks for fewer requests, not more).
-                if path == "/auth/accesstokenrequest" {
+                if path == LOGIN_PATH {
                     self.note_login()?;
                 }
                 warn!(
@@ -331,6 +344,18 @@ impl TradovateClient {
                 shown_text(e.to_string().as_bytes())
             ))
         })
+    }
+
+    /// Starts this client's own stop (`ClientSettings::rate_limit_stop` from now), as after a
+    /// 429: [`Self::rate_limited_at`] says when, for the stop to be shared.
+    fn start_stop(&self) {
+        let now = Instant::now();
+        *self
+            .rate_limited_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(now);
+        *self.stopped_until.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(now + self.settings.rate_limit_stop);
     }
 
     /// Holds this client to a stop `left` long from now, at most its own stop after a 429
@@ -395,13 +420,7 @@ impl TradovateClient {
             "sec": creds.sec.expose_secret(),
         });
         let value = self
-            .call(
-                Method::POST,
-                "/auth/accesstokenrequest",
-                None,
-                Some(body),
-                Kind::Read,
-            )
+            .call(Method::POST, LOGIN_PATH, None, Some(body), Kind::Read)
             .await?;
         grant(&value)
     }

@@ -274,8 +274,14 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 let result = self
                     .refresh_holding(rejected, scheduled, std::time::Instant::now())
                     .await;
-                // Stored before the lock is released: the next holder reads it.
-                if matches!(result, Err(TokenError::Tradovate(TvError::RateLimited))) {
+                // Stored before the lock is released: the next holder reads it. A login's
+                // captcha penalty stops the client as a 429 does (`TradovateClient`).
+                if matches!(
+                    result,
+                    Err(TokenError::Tradovate(
+                        TvError::RateLimited | TvError::Penalty { captcha: true, .. }
+                    ))
+                ) {
                     self.share_stop().await;
                 }
                 if let Err(e) = self.lock.release(TOKEN_NAME, &self.owner).await {

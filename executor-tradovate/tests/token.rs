@@ -242,28 +242,44 @@ async fn the_login_limit_stops_a_tenth_login_within_a_minute() {
     assert_eq!(fake.logins(), 9);
 }
 
-/// A login's resend after a penalty ticket counts as a login: with eight logins made, a
-/// ninth that gets a ticket is not resent past the cap of nine a minute.
+/// A login's penalty always carries a captcha (Tradovate's official JavaScript example): it is
+/// never resent, and it stops the client as a 429 does, stored beside the token, so neither a
+/// later signal nor the refresher logs in again inside the hour (each try may lengthen it).
 #[tokio::test]
-async fn a_login_resent_after_a_penalty_counts_against_the_login_limit() {
+async fn a_login_captcha_stops_every_later_login_in_every_process() {
+    use executor_tradovate::error::TvError;
+    use executor_tradovate::token::TokenError;
     let fake = FakeTradovate::start(t0()).await;
-    let client = support::client(&fake);
-    for _ in 0..8 {
-        client.request_token(&support::credentials()).await.unwrap();
-    }
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let lock = Arc::new(MemoryLeaseLock::default());
+    let executor = tokens(
+        &fake,
+        store.clone(),
+        lock.clone(),
+        clock.clone(),
+        "executor",
+    );
     fake.penalize_logins(1);
-    let err = client
-        .request_token(&support::credentials())
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("login limit"), "{err}");
-    assert_eq!((fake.logins(), fake.login_requests()), (8, 9));
-    // Under the cap, the resend with the ticket logs in.
-    let fake = FakeTradovate::start(t0()).await;
-    let client = support::client(&fake);
-    fake.penalize_logins(1);
-    client.request_token(&support::credentials()).await.unwrap();
-    assert_eq!((fake.logins(), fake.login_requests()), (1, 2));
+    let err = executor.token().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TokenError::Tradovate(TvError::Penalty { captcha: true, .. })
+        ),
+        "{err:?}"
+    );
+    // The next signal of this process, and the refresher (another client), send nothing.
+    let again = executor.token().await.unwrap_err();
+    assert!(
+        matches!(again, TokenError::Tradovate(TvError::RateLimited)),
+        "{again:?}"
+    );
+    let refresher = tokens(&fake, store.clone(), lock, clock.clone(), "refresher");
+    assert_eq!(refresher.scheduled().await.unwrap(), Refreshed::Stopped);
+    assert_eq!((fake.login_requests(), fake.logins()), (1, 0));
+    let stop = store.load_stop(TOKEN_NAME).await.unwrap().unwrap();
+    assert!(stop > clock.now() + Duration::minutes(55), "{stop}");
 }
 
 /// An order command's penalty is waited out to be resent with its ticket; a 429 met by
