@@ -355,9 +355,10 @@ const KNOWN_KEYS: [(&str, &[&str]); 4] = [
     ("price_data.", &["open", "high", "low", "close", "volume"]),
 ];
 
-/// Refuses a key the alert would ignore though the sender meant one it reads: a known key in
-/// another case (`"Quantity": "5"` would trade the configured size, not 5) or `quantity` in
-/// any object below the top level (the alert's own or the sender's, at any depth). Other
+/// Refuses a key the alert would ignore though the sender meant one it reads: a known key
+/// written another way (`"Quantity": "5"` or `"quantity ": "5"` would trade the configured
+/// size, not 5: another case, spaces, `_` or `-` added or left out) or `quantity` so written
+/// in any object below the top level (the alert's own or the sender's, at any depth). Other
 /// extra keys are the sender's own and pass.
 fn misplaced_keys(root: &serde_json::Map<String, Value>) -> Result<(), AlertError> {
     for (prefix, known) in KNOWN_KEYS {
@@ -370,12 +371,14 @@ fn misplaced_keys(root: &serde_json::Map<String, Value>) -> Result<(), AlertErro
                 continue;
             }
             let field = || format!("{prefix}{}", echo(key));
-            if known.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+            if let Some(meant) = known.iter().find(|k| loosely_same(k, key)) {
                 return Err(AlertError::InvalidField {
                     field: field(),
-                    expected: "written in lower case, as documented (keys are case-sensitive: \
-                               as written it would be ignored)"
-                        .into(),
+                    expected: format!(
+                        "written `{meant}`, as documented (keys are read exactly as written: \
+                         as written it would be ignored)"
+                    )
+                    .into(),
                 });
             }
         }
@@ -402,13 +405,26 @@ fn misplaced_keys(root: &serde_json::Map<String, Value>) -> Result<(), AlertErro
     Ok(())
 }
 
-/// Where below `value` the first key `quantity` (in any case) is, as the rest of its path
+/// Whether `key` is the `known` key written another way: in another case, with spaces
+/// (a template edited by hand: `"quantity "`), `_` or `-` added or left out.
+fn loosely_same(known: &str, key: &str) -> bool {
+    let loose = |k: &str| {
+        k.chars()
+            .filter(|c| !(c.is_whitespace() || *c == '_' || *c == '-'))
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    // A key far longer than any known one is none of them, whatever its spaces: not copied.
+    key.len() <= known.len() + 64 && loose(known) == loose(key)
+}
+
+/// Where below `value` the first key `quantity` (written any way [`loosely_same`] takes) is, as the rest of its path
 /// (`.order.quantity`, `[1].quantity`), each key shortened as [`echo`] does; `None` when
 /// there is none. Every alert passes here: the path is built only for one found.
 fn quantity_below(value: &Value) -> Option<String> {
     match value {
         Value::Object(object) => object.iter().find_map(|(key, inner)| {
-            if key.eq_ignore_ascii_case("quantity") {
+            if loosely_same("quantity", key) {
                 return Some(format!(".{}", echo(key)));
             }
             quantity_below(inner).map(|rest| format!(".{}{rest}", echo(key)))

@@ -532,7 +532,24 @@ fn a_known_key_in_another_case_or_place_is_refused_by_name() {
     };
     let shown = refused(&|v| v["Quantity"] = serde_json::json!("5"));
     assert!(
-        shown.starts_with("Quantity must be written in lower case"),
+        shown.starts_with("Quantity must be written `quantity`"),
+        "{shown}"
+    );
+    // A space left at the end by a hand edit, or a separator: ignored, the configured size
+    // would trade.
+    let shown = refused(&|v| v["quantity "] = serde_json::json!("5"));
+    assert!(
+        shown.starts_with("quantity  must be written `quantity`"),
+        "{shown}"
+    );
+    let shown = refused(&|v| v["market_data"]["time_now"] = serde_json::json!("x"));
+    assert!(
+        shown.starts_with("market_data.time_now must be written `timenow`"),
+        "{shown}"
+    );
+    let shown = refused(&|v| v["strategy"] = serde_json::json!({" Quantity": "3000"}));
+    assert!(
+        shown.starts_with("strategy. Quantity must be at the top level"),
         "{shown}"
     );
     let shown = refused(&|v| v["price_data"]["quantity"] = serde_json::json!("5"));
@@ -570,7 +587,7 @@ fn a_known_key_in_another_case_or_place_is_refused_by_name() {
     assert!(field.chars().count() <= 129, "{}", field.chars().count());
     let shown = refused(&|v| v["market_data"]["Symbol"] = serde_json::json!("GBPUSD"));
     assert!(
-        shown.starts_with("market_data.Symbol must be written in lower case"),
+        shown.starts_with("market_data.Symbol must be written `symbol`"),
         "{shown}"
     );
     // A character the queue cannot carry would fail every resend: refused once, here.
