@@ -51,7 +51,9 @@ impl IngestConfig {
             env.optional("WEBHOOK_SECRET"),
             env.optional("WEBHOOK_SECRET_PARAM"),
         ) {
-            (Some(value), _) => SecretSource::Value(check_secret(SecretString::from(value))?),
+            (Some(value), _) => {
+                SecretSource::Value(check_secret(SecretString::from(value), "WEBHOOK_SECRET")?)
+            }
             (None, Some(param)) => SecretSource::SsmParameter(param),
             (None, None) => {
                 return Err(ConfigError::Missing {
@@ -76,11 +78,13 @@ impl IngestConfig {
     }
 }
 
-/// Checks a secret read from SSM or the environment.
-pub fn check_secret(secret: SecretString) -> Result<SecretString, ConfigError> {
+/// Checks a secret read from SSM or the environment; a refusal names `setting`, where the
+/// secret came from (`WEBHOOK_SECRET`, or `WEBHOOK_SECRET_PARAM` and its parameter), never
+/// the secret.
+pub fn check_secret(secret: SecretString, setting: &str) -> Result<SecretString, ConfigError> {
     if secret.expose_secret().chars().count() < MIN_SECRET_LEN {
         return Err(ConfigError::Invalid {
-            name: "WEBHOOK_SECRET".into(),
+            name: setting.into(),
             reason: format!("must be at least {MIN_SECRET_LEN} characters"),
         });
     }
@@ -92,7 +96,7 @@ pub fn check_secret(secret: SecretString) -> Result<SecretString, ConfigError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@".contains(c);
     if !secret.expose_secret().chars().all(allowed) {
         return Err(ConfigError::Invalid {
-            name: "WEBHOOK_SECRET".into(),
+            name: setting.into(),
             reason: "must be URL-safe: letters, digits and - . _ ~ ! $ & ' ( ) * + , ; = : @ \
                      only (it may travel in the URL path)"
                 .into(),
@@ -171,6 +175,24 @@ mod tests {
         assert_eq!(cfg.ip_allowlist, None);
         assert_eq!(cfg.brokers, Broker::ALL);
         assert!(!format!("{cfg:?}").contains("0123456789abcdef"));
+    }
+
+    /// A secret refused names the setting it came from: the SSM parameter's for one read
+    /// from SSM (the operator never set `WEBHOOK_SECRET`), never the secret.
+    #[test]
+    fn a_refused_secret_names_where_it_came_from() {
+        let err = IngestConfig::from_env(&env(&[("WEBHOOK_SECRET", "short-one")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("WEBHOOK_SECRET") && !err.contains("short-one"),
+            "{err}"
+        );
+        let setting = "WEBHOOK_SECRET_PARAM (the SSM parameter /tv/webhook)";
+        let err = check_secret(SecretString::from("has/a/slash-0123456789"), setting)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(setting) && !err.contains("slash"), "{err}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             SsmSecretStore::new(aws_sdk_ssm::Client::new(&sdk))
                 .secret(&name)
                 .await?,
+            &format!("WEBHOOK_SECRET_PARAM (the SSM parameter {name})"),
         )?,
     };
     let queue = SqsFifoQueue::new(aws_sdk_sqs::Client::new(&sdk), cfg.signals_queue_url);

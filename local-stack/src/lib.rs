@@ -1093,13 +1093,15 @@ async fn checked(cfg: &LocalConfig, env: &impl Env) -> Result<Checked, String> {
     // The deployed webhook's rules for its secret (length, nothing a URL path would alter):
     // a secret it would refuse is refused here too, naming the rule, never the secret.
     // Locally the secret comes from `tvctl dev --secret` as often as from the variable.
-    ingest::config::check_secret(secrecy::SecretString::from(cfg.secret.clone())).map_err(|e| {
-        match e {
-            shared::config::ConfigError::Invalid { reason, .. } => {
-                format!("the webhook secret (--secret or WEBHOOK_SECRET) {reason}")
-            }
-            other => other.to_string(),
+    ingest::config::check_secret(
+        secrecy::SecretString::from(cfg.secret.clone()),
+        "WEBHOOK_SECRET",
+    )
+    .map_err(|e| match e {
+        shared::config::ConfigError::Invalid { reason, .. } => {
+            format!("the webhook secret (--secret or WEBHOOK_SECRET) {reason}")
         }
+        other => other.to_string(),
     })?;
     // Risk files that do not parse fail the start, before any broker logs in.
     let risk = Risks::read(env)?;
