@@ -489,6 +489,20 @@ async fn a_signal_that_no_longer_routes_goes_to_the_dead_letter_queue_and_its_ba
     );
     assert_eq!(intents(&f.oanda), []);
     assert_eq!(intents(&f.coinbase).len(), 1);
+    // A letter of another version (a newer deployment's shape) is not replayed by this build,
+    // which would write it out again without what the newer shape added; nor is an intent.
+    let newer = |body: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v["version"] = serde_json::json!(2);
+        v["added_later"] = serde_json::json!("kept by version 2");
+        v.to_string()
+    };
+    let err = shared::replay::DeadLetter::parse(&newer(&letters[0].body)).unwrap_err();
+    assert!(err.contains("a signal of version 2"), "{err}");
+    let body = f.coinbase.messages().remove(0).body;
+    assert!(shared::replay::DeadLetter::parse(&body).is_ok());
+    let err = shared::replay::DeadLetter::parse(&newer(&body)).unwrap_err();
+    assert!(err.contains("an order intent of version 2"), "{err}");
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 //! trade an acknowledgement, not a second order.
 
 use crate::execution::JournalError;
-use crate::message::{OrderIntent, SignalMessage};
+use crate::message::{INTENT_VERSION, OrderIntent, SIGNAL_VERSION, SignalMessage};
 use crate::signal::SignalId;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,14 +24,28 @@ pub enum DeadLetter {
 
 impl DeadLetter {
     /// Reads a message body: an [`OrderIntent`] when it parses as one, else a
-    /// [`SignalMessage`]; `Err` with the JSON error when it is neither.
+    /// [`SignalMessage`]; `Err` with the JSON error when it is neither, or naming the version
+    /// when its `version` is not this build's ([`INTENT_VERSION`], [`SIGNAL_VERSION`]): a
+    /// replay writes the message out again from this build's types, which would drop what a
+    /// newer shape added and still call it the newer version.
     pub fn parse(body: &str) -> Result<Self, String> {
-        if let Ok(i) = serde_json::from_str::<OrderIntent>(body) {
-            return Ok(Self::Intent(i));
+        let letter = match serde_json::from_str::<OrderIntent>(body) {
+            Ok(i) => Self::Intent(i),
+            Err(_) => serde_json::from_str::<SignalMessage>(body)
+                .map(Self::Signal)
+                .map_err(|e| format!("neither a signal nor an order intent: {e}"))?,
+        };
+        let (kind, version, current) = match &letter {
+            Self::Intent(i) => ("an order intent", i.version, INTENT_VERSION),
+            Self::Signal(s) => ("a signal", s.version, SIGNAL_VERSION),
+        };
+        if version != current {
+            return Err(format!(
+                "{kind} of version {version}, where this build reads version {current}: \
+                 replay it with the tvctl of the deployment that wrote it"
+            ));
         }
-        serde_json::from_str::<SignalMessage>(body)
-            .map(Self::Signal)
-            .map_err(|e| format!("neither a signal nor an order intent: {e}"))
+        Ok(letter)
     }
 
     /// The id of the signal the message carries.
