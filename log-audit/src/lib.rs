@@ -2,7 +2,7 @@
 //!
 //! Two kinds of evidence: the exact test credentials the suite uses (listed in
 //! `scripts/log-audit-secrets.txt`), and shapes no log line of ours should ever have whatever
-//! the value: a PEM block, a JWT, a bearer header with a value.
+//! the value: a PEM block, a JWT, a bearer or basic authorization header with a value.
 
 /// Why `line` fails the audit, if it does.
 pub fn finding(line: &str, secrets: &[String]) -> Option<String> {
@@ -29,6 +29,21 @@ pub fn finding(line: &str, secrets: &[String]) -> Option<String> {
         {
             return Some("bearer header value".into());
         }
+    }
+    // An `Authorization: Basic …` header (Databento's key is sent so), in any letter case.
+    let lower = line.to_ascii_lowercase();
+    if lower.match_indices("basic ").any(|(i, _)| {
+        // Bytes: 24 back may fall inside a character. `to_ascii_lowercase` keeps every
+        // byte's place, so `i` is a place in `line` too.
+        let before = &lower.as_bytes()[i.saturating_sub(24)..i];
+        let value = &line[i + "basic ".len()..];
+        before.windows(13).any(|w| w == b"authorization")
+            && value
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+    }) {
+        return Some("basic authorization value".into());
     }
     None
 }
@@ -69,6 +84,8 @@ mod tests {
             r#"{"key":"-----BEGIN EC PRIVATE KEY-----\nMHc"}"#,
             r#"{"auth":"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJvcmdhbml6YXRpb25zIn0.sig"}"#,
             r#"{"header":"Authorization: Bearer abc123"}"#,
+            r#"{"headers":{"authorization":"Basic ZGIta2V5Og=="}}"#,
+            r#"{"message":"sent with AUTHORIZATION: basic ZGIta2V5Og=="}"#,
         ];
         for line in cases {
             assert!(finding(line, &listed()).is_some(), "{line}");
@@ -81,6 +98,8 @@ mod tests {
             r#"{"level":"INFO","message":"order sent","signal_id":"8d6c2c6e3f0b5a7e9a512b0d7e1f4c11"}"#,
             r#"{"message":"token refreshed","token":"[REDACTED]","header":"Bearer [REDACTED]"}"#,
             r#"{"message":"eyJ alone is not a token"}"#,
+            r#"{"message":"basic checks passed","authorization":"[REDACTED]"}"#,
+            r#"{"message":"ééééééééééééé basic checks"}"#,
         ];
         for line in cases {
             assert_eq!(finding(line, &listed()), None, "{line}");
