@@ -22,6 +22,10 @@ use tracing::{info, warn};
 /// CME Globex MDP 3.0, where the CME, CBOT, NYMEX and COMEX futures the router routes trade.
 pub const DEFAULT_DATASET: &str = "GLBX.MDP3";
 
+/// How many days before the day asked for the last interval of an answer may have ended and
+/// still be taken (a long weekend: Friday's session to Tuesday), when none covers the day.
+const LATEST_GAP_DAYS: i64 = 4;
+
 /// The routing table's futures roots, asked for when `FRONT_MONTH_ROOTS` is not set.
 pub const DEFAULT_ROOTS: &[&str] = &[
     "ES", "MES", "NQ", "MNQ", "YM", "MYM", "RTY", "M2K", "CL", "MCL", "NG", "GC", "MGC", "SI",
@@ -128,12 +132,22 @@ impl Databento {
             let Some(intervals) = resolution.mappings.get(&format!("{root}.v.0")) else {
                 continue;
             };
-            // The interval covering the day; the last one where several are given.
+            // The interval covering the day; failing that, the last one, if it ended at most
+            // `LATEST_GAP_DAYS` before the day (a weekend or holiday without a session) and
+            // did not start after it. An older one is no leader of today: cached with this
+            // run's `as_of`, it would pass as fresh on every run; the root counts as missing.
             if let Some(m) = intervals
                 .iter()
                 .rev()
                 .find(|m| m.start_date <= day && day < m.end_date)
-                .or_else(|| intervals.last())
+                .or_else(|| {
+                    intervals.last().filter(|m| {
+                        m.start_date <= day
+                            && m.end_date
+                                .checked_add(time::Duration::days(LATEST_GAP_DAYS))
+                                .is_none_or(|until| until >= day)
+                    })
+                })
             {
                 out.insert(root.clone(), m.symbol.clone());
             }

@@ -65,6 +65,10 @@ async fn resolve(State(s): State<S>, headers: HeaderMap, body: String) -> Respon
         "ES.v.0" => Some("ESH7"),
         "NQ.v.0" => Some("NQZ6"),
         "CL.v.0" => Some("CLG7-CLH7"),
+        // Intervals that do not cover the day asked for (2026-11-30): one that ended ten
+        // days before, one that ended the Friday before a Monday.
+        "GC.v.0" => Some("GCZ6"),
+        "SI.v.0" => Some("SIH7"),
         _ => None,
     };
     let mut result = serde_json::Map::new();
@@ -72,7 +76,12 @@ async fn resolve(State(s): State<S>, headers: HeaderMap, body: String) -> Respon
     for sym in f.get("symbols").cloned().unwrap_or_default().split(',') {
         match leader(sym) {
             Some(c) => {
-                result.insert(sym.to_owned(), json!([{"d0": day, "d1": next, "s": c}]));
+                let (d0, d1) = match sym {
+                    "GC.v.0" => ("2026-11-18".to_owned(), "2026-11-20".to_owned()),
+                    "SI.v.0" => ("2026-11-20".to_owned(), "2026-11-28".to_owned()),
+                    _ => (day.clone(), next.clone()),
+                };
+                result.insert(sym.to_owned(), json!([{"d0": d0, "d1": d1, "s": c}]));
             }
             None => not_found.push(sym.to_owned()),
         }
@@ -183,6 +192,36 @@ async fn an_unknown_root_or_a_spread_is_not_cached_and_fails_the_run_for_the_ala
     let cached = cache.all(now()).await.unwrap();
     assert_eq!(cached.len(), 1);
     assert_eq!(cached[0].contract, "ESH7");
+}
+
+/// An answer whose last interval ended days before the day asked for names no leader of
+/// that day: not cached (it would be stamped fresh), the root counted missing for the alarm.
+/// One that ended across a weekend is still taken.
+#[tokio::test]
+async fn an_interval_long_ended_before_the_day_is_not_cached() {
+    shared::telemetry::init_test_logs();
+    let (url, _) = server().await;
+    let source = Databento::new(&SecretString::from(KEY), "GLBX.MDP3", Some(&url)).unwrap();
+    let cache = MemoryFrontMonths::default();
+    let clock = ManualClock::new(now());
+    let err = refresh(&source, &cache, &roots(&["GC", "SI"]), &clock)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            RefreshError::Unresolved {
+                missing: 1,
+                asked: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("GC"), "{err}");
+    let cached = cache.all(now()).await.unwrap();
+    assert_eq!(cached.len(), 1);
+    assert_eq!(cached[0].contract, "SIH7");
 }
 
 #[tokio::test]
