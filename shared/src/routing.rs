@@ -556,11 +556,15 @@ impl RoutingTable {
         };
         if let Some(body) = sym.strip_suffix('!') {
             let (root, digits) = split_trailing_digits(body);
+            // No leading zero: `ES01!` would be `ES1!` under another name, its own ordering
+            // series and no market-data front month (which only `ES1!` follows).
             let nth: usize = digits
                 .parse()
                 .ok()
-                .filter(|n| (1..=12).contains(n))
-                .ok_or_else(|| "a continuous symbol is ROOT1! to ROOT12!".to_owned())?;
+                .filter(|n| (1..=12).contains(n) && !digits.starts_with('0'))
+                .ok_or_else(|| {
+                    "a continuous symbol is ROOT1! to ROOT12! (no leading zero)".to_owned()
+                })?;
             let spec = lookup(root)?;
             let contract = spec.nth_contract(root, now, nth);
             let resolution = ContractResolution {

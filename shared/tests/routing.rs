@@ -108,6 +108,14 @@ fn unknown_exchanges_and_unsplittable_symbols_are_refused() {
     assert_eq!(route("COINBASE", "BTC"), Err(ErrorCode::UnroutableSymbol));
     assert_eq!(route("CME_MINI", "ES"), Err(ErrorCode::UnroutableSymbol));
     assert_eq!(route("CME_MINI", "ES0!"), Err(ErrorCode::UnroutableSymbol));
+    // `ES01!` would be `ES1!` under another name (another ordering series, no market-data
+    // front month): refused.
+    assert_eq!(route("CME_MINI", "ES01!"), Err(ErrorCode::UnroutableSymbol));
+    assert_eq!(
+        route("CME_MINI", "ES012!"),
+        Err(ErrorCode::UnroutableSymbol)
+    );
+    assert!(route("CME_MINI", "ES12!").is_ok());
 }
 
 #[test]
