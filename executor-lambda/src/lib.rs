@@ -280,6 +280,23 @@ impl NotifyGate for DeployedGate {
     }
 }
 
+/// `NOTIFY_MIN_INTERVAL_SECS` (default 900): 0 to a year of seconds, refused by name outside
+/// (a value past chrono's range would panic at the start).
+fn notify_interval(env: &impl Env) -> Result<Duration, ConfigError> {
+    let secs: i64 = env.parsed_or(
+        "NOTIFY_MIN_INTERVAL_SECS",
+        executor_runtime::notify::DEFAULT_MIN_INTERVAL.num_seconds(),
+    )?;
+    const YEAR: i64 = 366 * 86_400;
+    if !(0..=YEAR).contains(&secs) {
+        return Err(invalid(
+            "NOTIFY_MIN_INTERVAL_SECS",
+            format!("{secs} is outside 0 to {YEAR}"),
+        ));
+    }
+    Ok(Duration::seconds(secs))
+}
+
 /// Failure mails through SNS, at most one per broker every `NOTIFY_MIN_INTERVAL_SECS`.
 pub type DeployedNotifier = RateLimited<SnsNotifier, DeployedGate, SystemClock>;
 
@@ -475,13 +492,7 @@ impl Common {
                 url,
             )) as Arc<dyn shared::ports::DeadLetterQueue>
         });
-        let notify_interval = Duration::seconds(env.parsed_or(
-            "NOTIFY_MIN_INTERVAL_SECS",
-            executor_runtime::notify::DEFAULT_MIN_INTERVAL.num_seconds(),
-        )?);
-        if notify_interval < Duration::zero() {
-            return Err(invalid("NOTIFY_MIN_INTERVAL_SECS", "must not be negative"));
-        }
+        let notify_interval = notify_interval(env)?;
         Ok(Self {
             notify_interval,
             source_queue_url: env.optional("SOURCE_QUEUE_URL"),
@@ -670,6 +681,27 @@ where
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// `NOTIFY_MIN_INTERVAL_SECS` past chrono's range is refused by name, not a panic.
+    #[test]
+    fn the_notify_interval_is_refused_by_name_outside_its_range() {
+        let with = |v: &str| {
+            notify_interval(&shared::config::MapEnv::new([(
+                "NOTIFY_MIN_INTERVAL_SECS",
+                v,
+            )]))
+        };
+        assert_eq!(with("60").unwrap(), Duration::seconds(60));
+        for bad in ["10000000000000000", "-1"] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.contains("NOTIFY_MIN_INTERVAL_SECS"), "{err}");
+        }
+        let default = notify_interval(&shared::config::MapEnv::new(Vec::<(&str, &str)>::new()));
+        assert_eq!(
+            default.unwrap(),
+            executor_runtime::notify::DEFAULT_MIN_INTERVAL
+        );
+    }
 
     /// Sets `deadline` so that a journal call has `secs` seconds left from now.
     fn journal_time_left(deadline: &InvocationDeadline, secs: u64) {
