@@ -817,8 +817,13 @@ fn webhook_answer(status: reqwest::StatusCode, body: &str) -> WebhookAnswer {
 
 /// What `send` adds to an answer that left the alert's fate open (a 5xx that is not
 /// ingest's refusal, as a gateway's timeout while ingest was queueing it).
-const MAY_BE_QUEUED: &str = "the alert may have been queued: check `tvctl trades` before sending \
-     again, and resend with the same --timenow so that it deduplicates";
+fn may_be_queued(timenow: &str) -> String {
+    format!(
+        "the alert may have been queued: check `tvctl trades` before sending again, and resend \
+         with --timenow {timenow} (the one sent) so that it deduplicates; past the alert age \
+         limit the webhook refuses it as stale"
+    )
+}
 
 /// An answer other than the one expected, from the pipeline: a 4xx is a refusal (exit 1;
 /// `--base` naming a path of the stack rather than its root answers 404 or 405), anything
@@ -910,7 +915,16 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 secret: secret
                     .clone()
                     .unwrap_or_else(|| local_stack::LOCAL_SECRET.into()),
-                visibility_timeout: chrono::Duration::seconds(visibility_secs),
+                // Past chrono's range `seconds` panics; the rest of the range is
+                // `local_stack::check`'s.
+                visibility_timeout: chrono::Duration::try_seconds(visibility_secs)
+                    .filter(|_| visibility_secs <= 43_200)
+                    .ok_or_else(|| {
+                        Failure::Usage(format!(
+                            "--visibility-secs {visibility_secs}: give 5 to 43200 seconds \
+                             (12 hours, the most SQS allows)"
+                        ))
+                    })?,
                 freshness: shared::alert::Freshness {
                     max_age: chrono::Duration::seconds(max_age_secs.into()),
                     max_skew: chrono::Duration::seconds(max_skew_secs.into()),
@@ -1101,11 +1115,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     if timed_out {
                         // The webhook may have queued it: a plain rerun has a fresh timenow, a
                         // new signal, and could trade twice.
-                        why.push_str(
-                            "; the alert may have been queued: check `tvctl trades` before \
-                             sending again, and resend with the same --timenow so that it \
-                             deduplicates",
-                        );
+                        why.push_str("; ");
+                        why.push_str(&may_be_queued(&timenow));
                     }
                     why
                 })?;
@@ -1179,7 +1190,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 }
                 WebhookAnswer::Gateway(m) => {
                     return Err(Failure::Unreachable(format!(
-                        "{shown}: HTTP {status}: API Gateway: {m}; {MAY_BE_QUEUED}"
+                        "{shown}: HTTP {status}: API Gateway: {m}; {}",
+                        may_be_queued(&timenow)
                     )));
                 }
                 // A 200 from a server that is not the webhook queued nothing: exit 3, never 0.
@@ -1191,7 +1203,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 }
                 WebhookAnswer::Other => {
                     return Err(Failure::Unreachable(format!(
-                        "{shown}: HTTP {status}: not the webhook's answer; {MAY_BE_QUEUED}"
+                        "{shown}: HTTP {status}: not the webhook's answer; {}",
+                        may_be_queued(&timenow)
                     )));
                 }
             }
@@ -1487,7 +1500,10 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 exchanges: exchange,
                 instrument,
             } = tvctl::template::template(
-                &shared::RoutingTable::embedded(),
+                // The table `tvctl dev` in this shell routes by (`ROUTING_TABLE_FILE`, else
+                // the embedded one), as the risk note below reads this shell's settings.
+                &shared::RoutingTable::from_env(&shared::config::ProcessEnv)
+                    .map_err(|e| Failure::Usage(e.to_string()))?,
                 b,
                 &symbol,
                 &action,

@@ -288,7 +288,9 @@ fn a_send_is_judged_by_who_answered_it() {
             "application/json",
             r#"{"message":"Endpoint request timed out"}"#,
             3,
-            "may have been queued",
+            // With the time it sent, for the resend to deduplicate.
+            "may have been queued: check `tvctl trades` before sending again, and resend with \
+             --timenow 20",
         ),
         (
             "200 OK",

@@ -667,6 +667,14 @@ fn bad_input_exits_with_the_usage_code() {
             "http://127.0.0.1:9",
         ],
         vec!["dev", "--port", "0", "--visibility-secs", "4"],
+        // Past what a duration holds: refused as any other value out of range, no panic.
+        vec![
+            "dev",
+            "--port",
+            "0",
+            "--visibility-secs",
+            "9223372036854775807",
+        ],
     ] {
         let (code, text) = tvctl(&args);
         assert_eq!(code, 2, "{args:?}: {text}");
@@ -745,6 +753,29 @@ fn an_alert_template_for_an_instrument_without_a_size_says_entries_are_refused()
         ""
     );
     assert_eq!(template(&["oanda", "EURUSD"], &[]), "");
+    // The routing table of this shell (`ROUTING_TABLE_FILE`), as `tvctl dev` here routes by:
+    // a symbol only the trader's table routes gets its template.
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("routing.toml");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let embedded = std::fs::read_to_string(workspace.join("shared/routing.toml")).unwrap();
+    let own = embedded.replace("[oanda.aliases]\n", "[oanda.aliases]\nGOLD = \"XAU_USD\"\n");
+    assert_ne!(own, embedded);
+    std::fs::write(&table, own).unwrap();
+    let said = template(
+        &["oanda", "GOLD"],
+        &[("ROUTING_TABLE_FILE", table.to_str().unwrap())],
+    );
+    assert!(
+        said.contains("note: an entry for XAU_USD is refused"),
+        "{said}"
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+        .args(["alert-template", "oanda", "GOLD"])
+        .env_remove("ROUTING_TABLE_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
     assert_eq!(
         template(
             &["oanda", "XAUUSD"],
