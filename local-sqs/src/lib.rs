@@ -589,7 +589,10 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
                     Ok(_) => self
                         .persist_or_warn("dead-letter", |log| log.removed(&self.config.name, seq)),
                     Err(e) => {
-                        tracing::error!(error = %e, "dead letter not written; kept in its queue for a restart")
+                        // Out of this process's queue, still in its file: listed nowhere
+                        // until a restart reads it back into its queue, whose next receive
+                        // moves it again. Its group goes on meanwhile, as it would once moved.
+                        tracing::error!(error = %e, "dead letter not written: it stays in the queue's file, and shows again (and moves to the dead-letter queue) after a restart")
                     }
                 }
             }
