@@ -1306,7 +1306,10 @@ async fn a_423_stops_every_request_as_a_429_does() {
     assert_eq!(h.fake.rate_limited_answers(), 1);
     let reads = h.fake.position_reads();
     let next = intent(Action::ShortEntry, 2);
-    let _ = h.executor.execute(&next).await;
+    assert!(
+        h.executor.execute(&next).await.is_err(),
+        "the next signal is refused within the stop: nothing sent, its message retried"
+    );
     assert_eq!(
         h.fake.position_reads(),
         reads,
@@ -1314,6 +1317,12 @@ async fn a_423_stops_every_request_as_a_429_does() {
     );
     assert_eq!(h.fake.orders().len(), 1);
     assert_eq!(h.fake.liquidations(), 0);
+    // Stored beside the token, as a 429's, for the other processes.
+    use executor_tradovate::token::TOKEN_NAME;
+    use shared::ports::TokenStore;
+    let stored = h.token_store.load(TOKEN_NAME).await.unwrap().unwrap();
+    let until = stored.stopped_until.expect("the stop is stored");
+    assert!(until - h.clock.now() > Duration::minutes(59), "{until}");
 }
 
 /// `ES1!` as the router resolves it at `at`, signalled then.

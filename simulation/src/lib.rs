@@ -137,7 +137,22 @@ pub fn run_many(
                         mode: mode_for(seed, http_every),
                         ..opts
                     };
-                    let report = run_one(seed, o);
+                    // A seed that panics is a failure of that seed, named, not a thread's
+                    // seeds lost (its earlier failures with them).
+                    let report =
+                        std::panic::catch_unwind(|| run_one(seed, o)).unwrap_or_else(|panic| {
+                            let why = panic
+                                .downcast_ref::<String>()
+                                .map(String::as_str)
+                                .or_else(|| panic.downcast_ref::<&str>().copied())
+                                .unwrap_or("a panic without a message");
+                            Report {
+                                seed,
+                                mode: Some(o.mode),
+                                failures: vec![format!("the run panicked: {why}")],
+                                ..Report::default()
+                            }
+                        });
                     totals.add(&report);
                     if !report.ok() {
                         failures.push(report);
