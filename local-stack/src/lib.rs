@@ -512,25 +512,43 @@ where
         // enough receives go to the dead-letter queue) instead of ending this poller: on
         // Lambda a panic fails one invocation; here it would leave the queue with one consumer
         // fewer each time, and none at last, while the webhook still answered 200.
-        let handled = futures_util::future::join_all(groups.iter().map(|g| {
-            futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(handler(sqs_event(
-                g.iter().copied(),
-                queue.name(),
-            ))))
-        }));
-        tokio::pin!(handled);
+        // Each group is settled (deleted, or noted failed) as soon as its handler ends, as
+        // each Lambda invocation of a FIFO mapping is: a group whose handler ended is not held
+        // in flight while another waits on its broker (for up to the signal's budget), which
+        // would hold back that group's next signal from every poller until it expired.
+        let mut handled: futures_util::stream::FuturesUnordered<_> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let run = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+                    handler(sqs_event(g.iter().copied(), queue.name())),
+                ));
+                async move { (i, run.await) }
+            })
+            .collect();
+        let mut running = vec![true; groups.len()];
+        // One timer for the whole batch, not one per wait: groups ending one after another
+        // must not put off the extension of one still running past its visibility timeout.
         let heartbeat = queue.visibility_timeout() / 2;
-        let results = loop {
-            tokio::select! {
-                r = &mut handled => break r,
-                () = tokio::time::sleep(heartbeat) => {
-                    for m in &batch {
-                        queue.extend(&m.receipt);
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let (i, result) = tokio::select! {
+                next = futures_util::StreamExt::next(&mut handled) => match next {
+                    Some(done) => done,
+                    None => break,
+                },
+                _ = beat.tick() => {
+                    for (group, _) in groups.iter().zip(&running).filter(|(_, r)| **r) {
+                        for m in group {
+                            queue.extend(&m.receipt);
+                        }
                     }
+                    continue;
                 }
-            }
-        };
-        for (group, result) in groups.iter().zip(results) {
+            };
+            running[i] = false;
+            let group = &groups[i];
             let failed = match result {
                 Ok(result) => failed_records(group.iter().copied(), result),
                 Err(panic) => {
@@ -2822,6 +2840,75 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert!(!poller.is_finished(), "the poller still runs");
         poller.abort();
+    }
+
+    /// A group whose handler ended is settled at once, not when the slowest group of its
+    /// batch ends: the next signal of that group goes to another poller while a signal of
+    /// another instrument still waits on its broker. It waited for the whole batch, and with a
+    /// real broker's settle wait (up to the signal's budget) could expire in the queue.
+    #[tokio::test]
+    async fn a_group_done_is_settled_while_another_of_its_batch_still_runs() {
+        let queue: super::Queue = std::sync::Arc::new(super::LocalFifoQueue::new(
+            super::LocalQueueConfig {
+                name: "q.fifo".into(),
+                visibility_timeout: chrono::Duration::milliseconds(600),
+                max_receives: 5,
+            },
+            shared::clock::SystemClock,
+            None,
+        ));
+        let send = |group: &str, body: &str| {
+            queue.send_now(shared::ports::FifoMessage {
+                group_id: group.into(),
+                dedup_id: body.into(),
+                body: body.into(),
+            });
+        };
+        send("A", "A1");
+        send("B", "B1");
+        let done = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let start = std::time::Instant::now();
+        let pollers: Vec<_> = (0..2)
+            .map(|_| {
+                let done = done.clone();
+                tokio::spawn(super::poll(
+                    queue.clone(),
+                    std::sync::Arc::new(super::Dashboard::default()),
+                    move |event: super::SqsEvent| {
+                        let done = done.clone();
+                        async move {
+                            let body = event.records[0].body.clone().unwrap_or_default();
+                            if body == "A1" {
+                                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                            }
+                            done.lock().unwrap().push(body);
+                            Ok((super::SqsBatchResponse::default(), Vec::new()))
+                        }
+                    },
+                ))
+            })
+            .collect();
+        for _ in 0..100 {
+            if done.lock().unwrap().contains(&"B1".to_owned()) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        send("B", "B2");
+        for _ in 0..300 {
+            if done.lock().unwrap().len() == 3 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let order = done.lock().unwrap().clone();
+        assert_eq!(order, ["B1", "B2", "A1"], "B2 ran while A1 still waited");
+        assert!(start.elapsed() >= std::time::Duration::from_secs(3));
+        // A1 was extended while it ran (600 ms visibility): received once, then deleted.
+        assert_eq!(queue.depth(), 0);
+        for p in pollers {
+            p.abort();
+        }
     }
 
     #[test]
