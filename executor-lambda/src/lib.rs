@@ -539,6 +539,10 @@ impl Common {
     }
 }
 
+/// How long before the invocation's deadline a start still running is given up, so that the
+/// batch's records are reported failed (and made visible again) before Lambda ends it.
+pub const START_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What every batch runs on, started on the first batch rather than before the Lambda loop,
 /// and started again on the next batch after a failed start.
 ///
@@ -592,7 +596,29 @@ where
         H: FnOnce(&'a T) -> HFut,
         HFut: Future<Output = Result<SqsBatchResponse, MissingMessageId>>,
     {
-        match self.ready.get_or_try_init(|| (self.start)()).await {
+        // Bounded by the invocation's time, less a margin to report the records: a start
+        // that outlasted it (a slow SSM, a Tradovate login waiting on a lock, retried reads)
+        // had the whole invocation killed, and its records came back only after the
+        // visibility timeout (360 s), past every signal's budget. A start cut short leaves
+        // the cell empty (`OnceCell::get_or_try_init` is cancel-safe): the next batch starts
+        // again.
+        let start = self.ready.get_or_try_init(|| (self.start)());
+        let started = match deadline {
+            Some(d) => {
+                let left = fifo_batch::time_left(d).saturating_sub(START_DEADLINE_MARGIN);
+                match tokio::time::timeout(left, start).await {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!(
+                        "not started within the invocation's time ({} s, less {} s to report \
+                         the records)",
+                        left.as_secs(),
+                        START_DEADLINE_MARGIN.as_secs()
+                    )),
+                }
+            }
+            None => start.await.map_err(|e| e.to_string()),
+        };
+        match started {
             Ok(started) => handle(started).await,
             Err(e) => {
                 let why = format!("the executor could not start: {e}");
@@ -923,5 +949,43 @@ mod tests {
             "started once it worked, not again"
         );
         assert_eq!(ran.load(Ordering::SeqCst), 2);
+    }
+
+    /// A start slower than the invocation's time is given up before the deadline, less the
+    /// margin to report the records: each record is failed (they come back within seconds),
+    /// where Lambda would have ended the invocation and left them invisible for the
+    /// visibility timeout; the next batch starts again.
+    #[tokio::test]
+    async fn a_start_slower_than_the_invocation_is_given_up_before_its_deadline() {
+        let starts = AtomicUsize::new(0);
+        let started = Starting::new(|| {
+            let n = starts.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                }
+                Ok::<_, String>(n)
+            }
+        });
+        let batch = event(&[("m1", "EURUSD"), ("m2", "GBPUSD")]);
+        let handle = |_: &usize| async { Ok(SqsBatchResponse::default()) };
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a Lambda-style deadline is a wall-clock instant"
+        )]
+        let deadline = std::time::SystemTime::now()
+            + START_DEADLINE_MARGIN
+            + std::time::Duration::from_millis(300);
+        let begun = std::time::Instant::now();
+        let first = started.batch(&batch, Some(deadline), handle).await.unwrap();
+        assert!(
+            begun.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            begun.elapsed()
+        );
+        assert_eq!(failed(&first), ["m1", "m2"]);
+        let second = started.batch(&batch, None, handle).await.unwrap();
+        assert!(failed(&second).is_empty());
+        assert_eq!(starts.load(Ordering::SeqCst), 2);
     }
 }
