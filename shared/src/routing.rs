@@ -517,8 +517,25 @@ impl RoutingTable {
             );
             return (instrument, Some(res), None);
         }
-        // The leader must be a contract of this root that routes today.
-        match self.future(&front.contract, now, Use::Open) {
+        // The leader must be a contract of this root that routes today, and no further out
+        // than the roll rule's next contract (`ROOT2!`): an answer months ahead (a data
+        // error) would trade that month, held there by the router's hold, and leave its
+        // position unmanaged once the hold ended and `ROOT1!` came back to an earlier month.
+        let next = self
+            .future(&format!("{}2!", front.root), now, Use::Open)
+            .ok()
+            .and_then(|(c, _)| contract_month_index(&c, now).map(|i| (c, i)));
+        let checked =
+            self.future(&front.contract, now, Use::Open)
+                .and_then(
+                    |(contract, res)| match (&next, contract_month_index(&contract, now)) {
+                        (Some((second, last)), Some(month)) if month > *last => Err(format!(
+                            "{contract} is further out than the roll rule's next contract {second}"
+                        )),
+                        _ => Ok((contract, res)),
+                    },
+                );
+        match checked {
             Ok((contract, _)) if contract_root(&contract) == front.root => {
                 let what = format!(
                     "{sym}: the market-data volume leader is {contract} (as of {as_of}), the roll rule says {instrument}; trading {contract}"

@@ -503,13 +503,23 @@ fn a_market_data_front_month_replaces_the_roll_rule_and_every_difference_is_repo
             .contains("the roll rule says ESZ6")
     );
     // An answer that is not a tradable contract of the root changes nothing but is reported.
-    for bad in ["ESU6", "NQZ6", "ESF7"] {
+    // ESM7: listed and unexpired, but past the rule's next contract (ESH7): a data error
+    // that would trade June and hold it.
+    for bad in ["ESU6", "NQZ6", "ESF7", "ESM7", "ESZ7"] {
         let r = t
             .route_with("CME_MINI", "ES1!", now, &fronts("ES", bad))
             .unwrap();
         assert_eq!(r.instrument.as_str(), "ESZ6", "{bad}");
         assert!(r.disagreement.unwrap().contains("not usable"), "{bad}");
     }
+    let far = t
+        .route_with("CME_MINI", "ES1!", now, &fronts("ES", "ESM7"))
+        .unwrap();
+    let why = far.disagreement.unwrap();
+    assert!(
+        why.contains("ESM7 is further out than the roll rule's next contract ESH7"),
+        "{why}"
+    );
     // Only the first contract follows the leader; ES2! and explicit contracts do not.
     let second = t
         .route_with("CME_MINI", "ES2!", now, &fronts("ES", "ESH7"))
