@@ -874,12 +874,33 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
     ) -> Result<Vec<(String, Holdings)>, ReadError> {
         let name = req.intent.instrument.as_str();
         let root = contract_root(name);
-        let current = self.contract_id(name).await.map_err(unavailable)?;
+        // Named: what was read, for the account's other contracts of the root. A refusal
+        // (a contract Tradovate will not describe, refused credentials) is final: the signal
+        // is refused by name rather than retried until it is dead-lettered.
+        let failed = |what: String| {
+            move |e: TvError| {
+                let doing = format!("reading the account's other {root} contracts ({what})");
+                match e {
+                    TvError::Refused(why) => ReadError::Refused(format!("{doing}: {why}")),
+                    e @ TvError::LoginRefused(_) => ReadError::Refused(format!("{doing}: {e}")),
+                    e => match unavailable(e) {
+                        ReadError::Unavailable(why) => {
+                            ReadError::Unavailable(format!("{doing}: {why}"))
+                        }
+                        other => other,
+                    },
+                }
+            }
+        };
+        let current = self
+            .contract_id(name)
+            .await
+            .map_err(failed(format!("contract {name}")))?;
         let account = self.account.id;
         let positions = self
             .authed(|t| async move { self.client().positions(&t).await })
             .await
-            .map_err(unavailable)?;
+            .map_err(failed("the position list".into()))?;
         let mut out = Vec::new();
         for p in positions
             .iter()
@@ -889,7 +910,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             let contract = self
                 .authed(|t| async move { self.client().contract_by_id(&t, id).await })
                 .await
-                .map_err(unavailable)?;
+                .map_err(failed(format!("contract id {}", id.0)))?;
             if contract_root(&contract.name) == root {
                 self.contracts
                     .lock()

@@ -1381,6 +1381,26 @@ async fn across_a_roll_the_earlier_contract_is_closed_as_its_own_leg_before_the_
     assert_eq!((h.fake.net("ESZ6"), h.fake.net("ESH7")), (0, 0));
 }
 
+/// A read of the account's other contracts of the root that fails (here each contract's
+/// description) sends nothing, and says what it was reading: the root and the contract id.
+#[tokio::test]
+async fn a_failed_read_of_the_other_contracts_of_the_root_names_them_and_sends_nothing() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 1);
+    h.fake.add_contract("ESH7", 3_580_000);
+    h.clock.advance(Duration::days(21));
+    h.fake.set_now(h.clock.now());
+    h.fake.fail_reads("/contract/item", 10_000);
+    let short = continuous(Action::ShortEntry, h.clock.now(), 1);
+    let err = h.executor.execute(&short).await.unwrap_err().to_string();
+    assert!(
+        err.contains("reading the account's other ES contracts (contract id"),
+        "{err}"
+    );
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (0, 0));
+    assert_eq!((h.fake.net("ESZ6"), h.fake.net("ESH7")), (1, 0));
+}
+
 #[tokio::test]
 async fn a_root_set_to_refuse_on_roll_touches_nothing_and_alarms() {
     let h = harness().await;
