@@ -200,9 +200,10 @@ struct Inner {
     /// A `transactions/idrange` page lists at most this many ([`FakeOanda::cap_pages`]).
     page_cap: Option<usize>,
     /// The account's balance in its home currency (USD) once a test set one
-    /// ([`FakeOanda::set_balance`]): margin is then counted and enforced. `None`: the summary
-    /// reports a fixed 100,000 USD available and positions no `marginUsed`, and orders are
-    /// never short of margin.
+    /// ([`FakeOanda::set_balance`]): margin is then enforced. `None`: a balance of 100,000
+    /// USD that orders are never short of. Either way each position reports its
+    /// `marginUsed` (a field of the Swagger's `Position`, which OANDA fills in) and the
+    /// summary's `marginAvailable` is the balance less what the positions use.
     balance: Option<Decimal>,
 }
 
@@ -682,17 +683,9 @@ async fn summary(
         return r;
     }
     let last = inner.next_tx.to_string();
-    let (balance, available, used) = match inner.balance {
-        Some(b) => {
-            let used = margin_used(&inner);
-            (b, (b - used).round_dp(4), used.round_dp(4))
-        }
-        None => (
-            Decimal::from(100_000),
-            Decimal::from(100_000),
-            Decimal::ZERO,
-        ),
-    };
+    let b = inner.balance.unwrap_or(Decimal::from(100_000));
+    let used = margin_used(&inner);
+    let (balance, available, used) = (b, (b - used).round_dp(4), used.round_dp(4));
     axum::Json(json!({
         "account": {"id": account, "currency": "USD", "balance": balance.to_string(), "NAV": balance.to_string(),
                     "marginRate": "0.02", "marginUsed": used.to_string(),
@@ -769,9 +762,7 @@ async fn position(
     let mut position = json!({"instrument": instrument, "pl": "0.0", "unrealizedPL": "0.0",
                      "long": {"units": long.to_string(), "pl": "0.0"},
                      "short": {"units": short.to_string(), "pl": "0.0"}});
-    if inner.balance.is_some() {
-        position["marginUsed"] = json!(margin_of(&inner, long, short).round_dp(4).to_string());
-    }
+    position["marginUsed"] = json!(margin_of(&inner, long, short).round_dp(4).to_string());
     axum::Json(json!({
         "position": position,
         "lastTransactionID": inner.next_tx.to_string(),

@@ -631,6 +631,26 @@ async fn a_configured_size_over_the_notional_cap_is_refused_before_any_order() {
     );
 }
 
+/// The fake reports each position's `marginUsed`, as OANDA does, whether or not a test set a
+/// balance: a growing reversal on the default account reads the summary for its margin
+/// check (it skipped the check, and the read, when the field was missing) and fills.
+#[tokio::test]
+async fn a_growing_reversal_reads_the_margin_on_the_default_account() {
+    let risk = "default_max_position = \"100000\"\n[instruments.EUR_USD]\nsize = \"30000\"\n";
+    let h = support::harness_with_risk(false, risk).await;
+    h.fake.set_position("EUR_USD", 10_000, 0);
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-30_000)));
+    let summaries = h
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/summary"))
+        .count();
+    assert!(summaries >= 1, "the margin check read the summary");
+}
+
 /// A reversal that grows the position beyond what the account's margin carries once the
 /// close is done is refused before the close: the long stays, nothing is sent. OANDA (here the
 /// fake's margin model) would otherwise fill the close and cancel the open
