@@ -128,7 +128,12 @@ export class Monitoring extends Concern {
       threshold: 0,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
-      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      // No data keeps the state: SQS emits a queue's metrics "only when the queue is active"
+      // (Amazon SQS Developer Guide, "Available CloudWatch metrics for Amazon SQS"), and a
+      // dead-letter queue nobody calls goes quiet while a letter sits in it. Counted as not
+      // breaching, the alarm went back to OK and mailed that, with the letter still there;
+      // kept, it stays in alarm until a reading shows the queue empty (after a replay, say).
+      treatMissingData: cw.TreatMissingData.IGNORE,
     });
   }
 

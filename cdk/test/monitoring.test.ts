@@ -79,6 +79,14 @@ describe('the default profile (journal=log, brokers=oanda)', () => {
     ]);
   });
 
+  it('keeps a dead-letter depth alarm in its state when the queue goes quiet (SQS emits no metric for an inactive queue)', () => {
+    for (const name of ['Signals', 'Oanda']) {
+      const [id, alarm] = resources(json, 'AWS::CloudWatch::Alarm').find(([i]) => i.startsWith(`${name}DlqDepthAlarm`))!;
+      assert.equal(alarm.Properties.MetricName, 'ApproximateNumberOfMessagesVisible', id);
+      assert.equal(alarm.Properties.TreatMissingData, 'ignore', id);
+    }
+  });
+
   it('alarms on letters left 3 days in a dead-letter queue (never empty for 72 hours), well before its 14-day retention ends', () => {
     const queues = resources(json, 'AWS::SQS::Queue');
     for (const name of ['Signals', 'Oanda']) {
