@@ -2541,7 +2541,8 @@ async fn dlq_replay(
         // Saying "not kept" would invite a second replay.
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"error": format!(
+            // `queued`: for `tvctl`, which audits it as replayed (it runs), not as failed.
+            axum::Json(json!({"queued": true, "error": format!(
                 "the replay is queued in {}, but its write to the queue file failed ({e}): it \
                  runs unless the stack stops before its next commit; do not replay it again",
                 source.name()

@@ -290,16 +290,17 @@ impl Target {
                 if status.is_success() {
                     return Ok(());
                 }
-                // The stack's own words (a 503 may say the replay is queued after all).
-                let said = resp
-                    .json::<Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                // The stack's own words; a 503 may say the replay is queued after all
+                // (`queued`: its copy stands in the source queue and runs).
+                let answer = resp.json::<Value>().await.unwrap_or_default();
+                let said = answer["error"]
+                    .as_str()
                     .map_or_else(String::new, |e| format!(": {e}"));
-                Err(ReplayFailure::NotSent(format!(
-                    "local stack answered {status}{said}"
-                )))
+                let said = format!("local stack answered {status}{said}");
+                if answer["queued"] == Value::Bool(true) {
+                    return Err(ReplayFailure::QueuedNotKept(said));
+                }
+                Err(ReplayFailure::NotSent(said))
             }
         }
     }
@@ -330,6 +331,9 @@ enum ReplayFailure {
     /// The copy is in the source queue, and it runs, but the letter could not be deleted from
     /// the dead-letter queue (why).
     SentNotRemoved(String),
+    /// The local stack queued the copy (it runs) and took the letter out, but could not write
+    /// that to its queue file yet (why).
+    QueuedNotKept(String),
 }
 
 /// Receives everything it is handed (holding it 30 s), then makes it all visible again; see
@@ -748,6 +752,22 @@ pub async fn replay(
                             }
                             // Replayed: the copy runs. Said so, audited so, and the letter
                             // left named, so it is removed by hand rather than replayed again.
+                            // Queued: it runs. Not failed, which would invite a second
+                            // replay, and tagged replayed in `tvctl trades`.
+                            Err(ReplayFailure::QueuedNotKept(e)) => {
+                                stop = true;
+                                (
+                                    format!(
+                                        "replayed{}, queued but not yet written to the local \
+                                         stack's queue file ({e}): do not replay it again (run \
+                                         stopped here)",
+                                        if forced { " (forced)" } else { "" }
+                                    ),
+                                    true,
+                                    forced,
+                                    sid,
+                                )
+                            }
                             Err(ReplayFailure::SentNotRemoved(e)) => {
                                 stop = true;
                                 (
@@ -815,6 +835,59 @@ pub async fn audit(target: &Target, audits: &[ReplayAudit]) -> Result<(), String
 
 #[cfg(test)]
 mod tests {
+    /// The local stack's 503 that says the replay is queued (its copy stands in the source
+    /// queue; only the queue file's write failed) is a replay, audited as one, not a failure
+    /// that invites a second replay; its other 503s are failures.
+    #[tokio::test]
+    async fn a_local_replay_queued_but_not_yet_written_is_a_replay() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            for body in [
+                r#"{"queued":true,"error":"the replay is queued in oanda.fifo, but its write to the queue file failed (disk full)"}"#,
+                r#"{"error":"not replayed, the letter is kept: disk full"}"#,
+            ] {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 16 * 1024];
+                let _ = socket.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                socket.write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+        let target = super::Target::Local {
+            base,
+            queue: "oanda-dlq.fifo".into(),
+        };
+        let letter = super::DeadMessage {
+            message_id: "m-1".into(),
+            group: "EUR_USD".into(),
+            receive_count: 5,
+            sent_at: None,
+            last_error: None,
+            source_queue: None,
+            signal_id: None,
+            summary: None,
+            age_secs: None,
+            body: String::new(),
+        };
+        let replay = || target.replay_one(&letter, "EUR_USD", String::new(), "d".into(), false);
+        match replay().await {
+            Err(super::ReplayFailure::QueuedNotKept(why)) => {
+                assert!(why.contains("queued in oanda.fifo"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            replay().await,
+            Err(super::ReplayFailure::NotSent(_))
+        ));
+    }
+
     #[tokio::test]
     async fn a_letter_is_replayed_only_to_the_queue_it_came_from() {
         let config = aws_sdk_sqs::Config::builder()
