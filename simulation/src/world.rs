@@ -30,7 +30,7 @@ use secrecy::SecretString;
 use shared::RoutingTable;
 use shared::alert::Freshness;
 use shared::clock::{Clock, ManualClock};
-use shared::execution::SignalStatus;
+use shared::execution::{ClientOrderId, Leg, SignalStatus};
 use shared::memory::{MemoryIdempotencyStore, MemoryJournal, MemoryNotifier};
 use shared::ports::FifoMessage;
 use shared::replay::{DeadLetter, Decision, decide};
@@ -1035,6 +1035,26 @@ impl World {
             };
             for (coid, n) in counts {
                 *per_coid.entry(coid).or_default() += n;
+            }
+        }
+        // Counted per client order id, each must be the one its signal and leg derive
+        // (`ClientOrderId::new`): an order sent again under another id (one made of the
+        // attempt, say) would be one per id and pass the count.
+        let derived: std::collections::BTreeSet<String> = self
+            .accepted
+            .keys()
+            .flat_map(|s| {
+                [Leg::CloseRolled, Leg::Close, Leg::CloseHedge, Leg::Open]
+                    .map(|leg| ClientOrderId::new(s, leg).as_str().to_owned())
+            })
+            .collect();
+        for coid in per_coid.keys().filter(|c| !c.is_empty()) {
+            tick("client_order_id_derived");
+            if !derived.contains(coid) {
+                failures.push(format!(
+                    "an order at the broker under client order id {coid}, which no accepted \
+                     signal's leg derives"
+                ));
             }
         }
         for (coid, n) in &per_coid {
