@@ -823,9 +823,14 @@ impl World {
             (VenueImpl::Coinbase(_, fake), f) => {
                 let scripted = match f {
                     BrokerFault::ErrorBeforeCreate => Some(CoinbaseFault::ErrorBeforeCreate),
-                    BrokerFault::ErrorAfterCreate | BrokerFault::LateFill => {
-                        Some(CoinbaseFault::ErrorAfterCreate)
-                    }
+                    BrokerFault::ErrorAfterCreate => Some(CoinbaseFault::ErrorAfterCreate),
+                    // Accepted, then shown `OPEN` with nothing filled for a read or two before
+                    // it fills: Coinbase documents no time within which a market IOC order is
+                    // final, and its fake otherwise fills inside the POST.
+                    BrokerFault::LateFill => Some(CoinbaseFault::WorkingFor {
+                        reads: 1 + usize::try_from(self.rng.below(2)).unwrap_or(0),
+                        cancelled: false,
+                    }),
                     BrokerFault::AcceptedThenTimeout => {
                         Some(CoinbaseFault::DelayAfterCreate(COINBASE_LOST_ANSWER))
                     }
