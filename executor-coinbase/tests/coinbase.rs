@@ -96,6 +96,31 @@ async fn a_buy_ends_once_the_balance_shows_it_so_the_sale_after_it_sells_it() {
     clean(&h);
 }
 
+/// A buy that fills in part ends (filled, alarmed) once what did fill shows in the wallet, as
+/// a whole one does: the exit after it sells those coins. It ended at once, and an exit read
+/// before the wallet showed them sold nothing and left them held.
+#[tokio::test]
+async fn a_buy_filled_in_part_ends_once_the_wallet_shows_it_so_the_exit_sells_it() {
+    let h = harness().await;
+    h.fake
+        .set_balance_lag(std::time::Duration::from_millis(1500));
+    h.fake.script(Fault::FillInPart(d("0.4")));
+    let buy = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&buy).await.unwrap(), Outcome::Filled);
+    let bought = h.fake.wallet("BTC");
+    assert!(bought > d("0"), "{bought}");
+    let sell = intent(Action::LongExit, 2);
+    assert_eq!(h.executor.execute(&sell).await.unwrap(), Outcome::Filled);
+    let posts = h.fake.order_posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(
+        posts[1].body["order_configuration"],
+        serde_json::json!({"market_market_ioc": {"base_size": bought.normalize().to_string()}})
+    );
+    assert_eq!(h.fake.wallet("BTC"), d("0"));
+    clean(&h);
+}
+
 /// Coinbase reports a fill's fee as the order's `total_fees`; it reaches the journal row, where
 /// the analytics subtract it from the round trip's P&L.
 #[tokio::test]

@@ -635,8 +635,18 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     // journaled, and the executor alarms on a refusal that comes after some of them.
     let rules = match conv.rules(req).await {
         Ok(r) => r,
-        Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
+        Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) if !req.takeover => {
             return Err(nothing(why));
+        }
+        // A takeover ends `unknown` with what it found, as for the holdings read above:
+        // retried through the queue, it would be dead-lettered with no journal row and no
+        // alarm, an earlier attempt's close perhaps filled.
+        Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
+            return Ok(stop_before_sending(
+                legs,
+                Outcome::Unknown,
+                format!("the trading rules could not be read after an earlier attempt: {why}"),
+            ));
         }
         Err(ReadError::Refused(why)) => {
             return Ok(stop_before_sending(legs, Outcome::Rejected, why));
@@ -662,8 +672,17 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     let rolled = match rolls(req) {
         true => match conv.earlier_contracts(req).await {
             Ok(r) => earlier_only(req, r),
-            Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
+            Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) if !req.takeover => {
                 return Err(nothing(why));
+            }
+            Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
+                return Ok(stop_before_sending(
+                    legs,
+                    Outcome::Unknown,
+                    format!(
+                        "the root's earlier contracts could not be read after an earlier attempt: {why}"
+                    ),
+                ));
             }
             Err(ReadError::Refused(why)) => {
                 return Ok(stop_before_sending(legs, Outcome::Rejected, why));
@@ -927,6 +946,18 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                     leg.leg.as_str(),
                     last.error.as_deref().unwrap_or("the rest was not filled")
                 );
+                // An open filled in part ends once what did fill shows in the holdings, as a
+                // whole one does: the instrument's next signal plans from them (a sale read
+                // before a Coinbase wallet shows the coins would sell none and leave them).
+                if !closes
+                    && !conv.fills_show_at_once()
+                    && let Err(unseen) = confirm_open(conv, clock, req, leg, &last, &held).await
+                {
+                    return Ok(finish(
+                        legs,
+                        Some((Outcome::Unknown, format!("{why}; {unseen}"))),
+                    ));
+                }
                 return Ok(finish(legs, Some((Outcome::Filled, why))));
             }
             Outcome::Filled | Outcome::NoOp => {}

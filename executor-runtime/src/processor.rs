@@ -2055,6 +2055,32 @@ mod tests {
         assert_eq!(legs, [(Leg::Close, Outcome::Filled)]);
     }
 
+    /// An earlier attempt at a reversal closed the short; the takeover, free to send, cannot
+    /// read the trading rules. It ends `unknown` keeping that close (journaled, alarmed,
+    /// dead-lettered by the executor): failed back to the queue, its redeliveries (all inside
+    /// the budget, all takeovers) were dead-lettered by the queue with no journal row and no
+    /// alarm, the account flat against the strategy.
+    #[tokio::test]
+    async fn a_takeover_that_cannot_read_the_rules_after_an_earlier_close_ends_unknown() {
+        let broker = Scripted {
+            held: Decimal::ZERO,
+            recovered: vec![(Leg::Close, shared::execution::Side::Buy, Outcome::Filled)],
+            rules: ScriptedRules::Unreadable,
+            ..Default::default()
+        };
+        let (execution, sent) = take_over(broker, Action::LongEntry, true).await;
+        assert_eq!((execution.outcome, sent), (Outcome::Unknown, 0));
+        let legs: Vec<_> = execution.legs.iter().map(|l| (l.leg, l.outcome)).collect();
+        assert_eq!(legs, [(Leg::Close, Outcome::Filled)]);
+        assert!(
+            execution.reason.as_deref().is_some_and(
+                |e| e.contains("trading rules could not be read after an earlier attempt")
+            ),
+            "{:?}",
+            execution.reason
+        );
+    }
+
     /// An order the conversation never built (no token, a rate limit met getting one) ends
     /// `not_executed` with nothing looked up; a broker's "stop for a while" on the order
     /// (Tradovate's 429) ends `unknown`, nothing looked up either: a lookup would be refused
