@@ -736,6 +736,12 @@ impl Conversation for PaperSpot {
             }
             Side::Sell => {
                 let qty = round(held);
+                // Nothing left to sell (another product of the same base currency sold it
+                // since the holdings were read): nothing to close, as at the netting paper
+                // brokers, not a fill of nothing the journal would show as a sale.
+                if qty.is_zero() {
+                    return Ok(Ack::NothingToClose);
+                }
                 (qty, held - qty, cash + qty * price)
             }
         };
@@ -1517,6 +1523,38 @@ mod tests {
                 "{broker} {instrument}"
             );
         }
+    }
+
+    /// A sale planned from holdings read before another product of the same base currency
+    /// sold them (ETH-USD and ETH-USDC in one wallet, run at once) finds nothing to sell:
+    /// nothing to close, no order booked. It booked a fill of 0, which the journal showed as
+    /// a sale of the planned size.
+    #[tokio::test]
+    async fn a_sale_of_a_wallet_another_product_emptied_is_nothing_to_close() {
+        use crate::plan::PositionSide;
+        let paper = PaperSpot::new(
+            "paper",
+            [
+                ("USD".to_owned(), Decimal::from(10_000)),
+                ("ETH".to_owned(), Decimal::ZERO),
+            ],
+        );
+        let mut i = es1(shared::Action::LongExit, "ETH-USDC", 2);
+        i.broker = Broker::Coinbase;
+        i.contract = None;
+        i.symbol = "ETHUSDC".into();
+        i.reference_price = Decimal::from(3000);
+        let req = one_contract(&i, false);
+        let leg = PlannedLeg {
+            leg: Leg::Close,
+            action: LegAction::Close(PositionSide::Long),
+            side: Side::Sell,
+            quantity: Decimal::ONE,
+        };
+        let report = LegReport::new(&req, Leg::Close, Side::Sell, Decimal::ONE);
+        let ack = paper.send(&req, &leg, &report).await.unwrap();
+        assert!(matches!(ack, Ack::NothingToClose), "{ack:?}");
+        assert_eq!(paper.orders(), 0);
     }
 
     /// A spot short entry with a quantity sells all that is held, as an exit does, and says its
