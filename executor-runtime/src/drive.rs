@@ -878,6 +878,11 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             Err(RollStop::Policy(why)) => {
                 let mut e = finish(legs, Some((Outcome::Rejected, why)));
                 e.stopped_by_policy = true;
+                // The account still holds a contract the symbol rolled away from, which the
+                // signal would have closed (and, for a reversal, stays against the strategy),
+                // until the trader acts, before it expires: heard at once, never held back
+                // behind another mail.
+                e.alarmed = true;
                 return Ok(e);
             }
         }

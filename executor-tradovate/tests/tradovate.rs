@@ -1420,6 +1420,14 @@ async fn a_root_set_to_refuse_on_roll_touches_nothing_and_alarms() {
         reason.contains("ESZ6") && reason.contains("refuse"),
         "{reason}"
     );
+    // The account stays long the earlier contract against a short strategy until the trader
+    // acts: mailed urgent, never held back behind another failure's mail.
+    let sent = h.executor.notifier.sent();
+    assert!(
+        sent.last()
+            .is_some_and(|n| n.urgent && n.message.contains("ESZ6")),
+        "{sent:?}"
+    );
 }
 
 #[tokio::test]
