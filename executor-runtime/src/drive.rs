@@ -1023,6 +1023,17 @@ fn rolled_target(target: shared::alert::TargetPosition) -> shared::alert::Target
     }
 }
 
+/// The words every reason of a signal stopped by a roll rule (a root's `on_roll =
+/// "refuse"`, or more than one earlier contract held) holds, and no other reason does: how a
+/// reader of the journal, where such a signal is `rejected` as a broker's refusal is, tells
+/// the trader's rule from the broker's answer ([`stopped_by_roll_rule`]).
+pub const ROLL_POLICY_STOP: &str = ": nothing sent; close ";
+
+/// Whether a journaled reason is a roll rule's stop (see [`ROLL_POLICY_STOP`]).
+pub fn stopped_by_roll_rule(reason: &str) -> bool {
+    reason.contains(ROLL_POLICY_STOP)
+}
+
 /// Why a roll-over stopped the signal.
 enum RollStop {
     /// A leg on the earlier contract did not end well: the legs so far, the outcome, why.
@@ -1065,7 +1076,7 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         // FLATTEN of an explicit contract routes until its month ends), or the policy changed.
         let contracts: Vec<&str> = rolled.iter().map(|(c, _)| c.as_str()).collect();
         let why = format!(
-            "{} rolled to {}, and the account still holds {}; {}: nothing sent; close {} first \
+            "{} rolled to {}, and the account still holds {}; {}{ROLL_POLICY_STOP}{} first \
              (a FLATTEN alert of {} routes up to its last trading day, or the end of its \
              contract month where the routing table gives none){}",
             req.intent.symbol,

@@ -177,8 +177,9 @@ pub(crate) fn alert_closes(
 /// execution did ([`executor_runtime::health::outcome_event`]), at its broker's answer (else
 /// its send, else the executor's start); ordered by that time, not by the signals' arrival,
 /// as health keeps the event recorded last (a signal retried for minutes ends after later
-/// ones). A signal the executor stopped by the trader's own roll policy, journaled
-/// `rejected`, counts as a rejection here (the journal does not tell it apart).
+/// ones). A signal the executor stopped by the trader's own roll rule, journaled `rejected`
+/// with that rule's words ([`executor_runtime::drive::stopped_by_roll_rule`]), counts for
+/// nothing, as it did while the stack ran: it was no answer of the broker's.
 pub(crate) fn journaled_health(
     recent: &[SignalRecord],
 ) -> Vec<(Broker, DateTime<Utc>, shared::health::HealthEvent)> {
@@ -187,6 +188,12 @@ pub(crate) fn journaled_health(
     let mut events: Vec<_> = recent
         .iter()
         .rev()
+        .filter(|r| {
+            !(r.status == shared::execution::SignalStatus::Rejected
+                && r.reason
+                    .as_deref()
+                    .is_some_and(executor_runtime::drive::stopped_by_roll_rule))
+        })
         .filter_map(|r| {
             let event = executor_runtime::health::outcome_event(r.status.outcome()?)?;
             let at = r
@@ -1791,6 +1798,20 @@ mod tests {
                 ),
                 (Broker::Tradovate, t(11), HealthEvent::Success),
             ]
+        );
+        // A signal the trader's roll rule stopped (journaled `rejected` with that rule's
+        // words) says nothing of the broker after a restart either: the path stays as the
+        // success before it left it, as while the stack ran.
+        let mut stopped = at(Broker::Tradovate, "rejected", Some(12), 12);
+        stopped.reason = Some(
+            "ES1! rolled to ESH7, and the account still holds long 1 in ESZ6; the root's roll \
+             policy is to refuse: nothing sent; close ESZ6 first"
+                .into(),
+        );
+        let after_rule = journaled_health(&[stopped, at(Broker::Tradovate, "filled", Some(11), 2)]);
+        assert_eq!(
+            after_rule,
+            [(Broker::Tradovate, t(11), HealthEvent::Success)]
         );
         let health = MemoryHealth::default();
         for (b, when, e) in events {
