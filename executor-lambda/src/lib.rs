@@ -609,9 +609,8 @@ where
                 match tokio::time::timeout(left, start).await {
                     Ok(r) => r.map_err(|e| e.to_string()),
                     Err(_) => Err(format!(
-                        "not started within the invocation's time ({} s, less {} s to report \
-                         the records)",
-                        left.as_secs(),
+                        "not started within the invocation's time: given up {} s before its \
+                         deadline, to report the records",
                         START_DEADLINE_MARGIN.as_secs()
                     )),
                 }

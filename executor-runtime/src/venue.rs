@@ -151,8 +151,9 @@ pub struct Execution {
     pub stopped_by_policy: bool,
     /// A refusal the trader must hear of at once: a reversal refused before its close (its
     /// open beyond the broker's published rules, or beyond the margin its close would free),
-    /// so the account stays on the side the strategy left. Alarmed, where other refusals
-    /// (an entry's size, the trader's own settings) are logged.
+    /// so the account stays on the side the strategy left; or a signal a roll rule stopped
+    /// (`stopped_by_policy`) while the account holds a contract the symbol rolled away from.
+    /// Alarmed, where other refusals (an entry's size, the trader's own settings) are logged.
     pub alarmed: bool,
 }
 

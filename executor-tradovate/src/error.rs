@@ -26,17 +26,18 @@ pub enum TvError {
     /// answer with no body and no `Retry-After`:
     /// <https://partner.tradovate.com/overview/core-concepts/rate-limits>), and does not say
     /// whether the request was carried out. A 423 is the same: the page asks a client that
-    /// gets one to stop all API calls for the hour. Nothing is asked again within the signal, not
+    /// gets one to stop all API calls for the hour. So is a login's captcha penalty, which a
+    /// server cannot solve (`client::TradovateClient`). Nothing is asked again within the signal, not
     /// even a lookup: an order command's leg ends `unknown`.
     #[error(
-        "Tradovate rate limit (429, or the 423 that precedes it): about an hour without requests, as Tradovate asks"
+        "Tradovate rate limit (a 429, the 423 that precedes it, or a login's captcha penalty): about an hour without requests, as Tradovate asks"
     )]
     RateLimited,
     /// An order command not sent: Tradovate answered a request of this process, or of
     /// another one that stored the stop beside the token, 429 less than an hour ago
     /// (`client::RATE_LIMIT_STOP`); about this many minutes are left.
     #[error(
-        "not sent: Tradovate answered 429 (or 423) within the last hour and asks for no requests for about an hour ({0} min left)"
+        "not sent: Tradovate answered 429 (or 423, or a login with a captcha penalty) within the last hour and asks for no requests for about an hour ({0} min left)"
     )]
     Stopped(u64),
     /// An order command that never left: the connection to Tradovate could not be made

@@ -202,7 +202,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
                 warn!(
                     until = %until,
-                    "Tradovate's 429 stop stored beside the token (unless a later one was): every process holds off"
+                    "Tradovate's stop (a 429, or a login's captcha penalty) stored beside the token (unless a later one was): every process holds off"
                 );
             }
             Err(e) => warn!(

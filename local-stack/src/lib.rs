@@ -241,7 +241,7 @@ impl shared::ports::DeadLetterQueue for RouterDeadLetters {
         Box<dyn std::future::Future<Output = Result<(), shared::ports::QueueError>> + Send + '_>,
     > {
         Box::pin(async move {
-            let letter = shared::replay::DeadLetter::parse(&message.body).ok();
+            let letter = shared::replay::DeadLetter::read(&message.body).ok();
             shared::ports::FifoQueue::send(&*self.dlq, message).await?;
             let base = self
                 .dashboard
@@ -593,7 +593,7 @@ where
                         if last && let Some(dlq) = queue.dead_letters() {
                             // A message read as a dead letter is read (`SignalMessage`,
                             // `OrderIntent`); one that does not parse has no signal to mark.
-                            if let Ok(letter) = shared::replay::DeadLetter::parse(&m.body) {
+                            if let Ok(letter) = shared::replay::DeadLetter::read(&m.body) {
                                 dashboard.dead_lettered(
                                     letter.signal_id().as_str(),
                                     queue.name(),
@@ -2468,7 +2468,7 @@ async fn dlq_list(
 /// unknown: ...`); `None` when the body names no signal, or the journal has no row for it or
 /// cannot be read.
 async fn journaled_reason(app: &App, body: &str) -> Option<String> {
-    let letter = shared::replay::DeadLetter::parse(body).ok()?;
+    let letter = shared::replay::DeadLetter::read(body).ok()?;
     let record = shared::execution::TradeJournal::signal(&app.journal, letter.signal_id())
         .await
         .ok()??;

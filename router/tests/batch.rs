@@ -499,6 +499,9 @@ async fn a_signal_that_no_longer_routes_goes_to_the_dead_letter_queue_and_its_ba
     };
     let err = shared::replay::DeadLetter::parse(&newer(&letters[0].body)).unwrap_err();
     assert!(err.contains("a signal of version 2"), "{err}");
+    // Still described (`tvctl dlq list` names its signal), only not replayed.
+    let described = shared::replay::DeadLetter::read(&newer(&letters[0].body)).unwrap();
+    assert_eq!(described.signal_id(), &eur.signal_id);
     let body = f.coinbase.messages().remove(0).body;
     assert!(shared::replay::DeadLetter::parse(&body).is_ok());
     let err = shared::replay::DeadLetter::parse(&newer(&body)).unwrap_err();

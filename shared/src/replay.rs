@@ -29,12 +29,7 @@ impl DeadLetter {
     /// replay writes the message out again from this build's types, which would drop what a
     /// newer shape added and still call it the newer version.
     pub fn parse(body: &str) -> Result<Self, String> {
-        let letter = match serde_json::from_str::<OrderIntent>(body) {
-            Ok(i) => Self::Intent(i),
-            Err(_) => serde_json::from_str::<SignalMessage>(body)
-                .map(Self::Signal)
-                .map_err(|e| format!("neither a signal nor an order intent: {e}"))?,
-        };
+        let letter = Self::read(body)?;
         let (kind, version, current) = match &letter {
             Self::Intent(i) => ("an order intent", i.version, INTENT_VERSION),
             Self::Signal(s) => ("a signal", s.version, SIGNAL_VERSION),
@@ -46,6 +41,17 @@ impl DeadLetter {
             ));
         }
         Ok(letter)
+    }
+
+    /// Reads a message body as [`Self::parse`] does, whatever its `version`: to describe a
+    /// letter (its signal, summary and age, which every version carries), never to replay it.
+    pub fn read(body: &str) -> Result<Self, String> {
+        match serde_json::from_str::<OrderIntent>(body) {
+            Ok(i) => Ok(Self::Intent(i)),
+            Err(_) => serde_json::from_str::<SignalMessage>(body)
+                .map(Self::Signal)
+                .map_err(|e| format!("neither a signal nor an order intent: {e}")),
+        }
     }
 
     /// The id of the signal the message carries.

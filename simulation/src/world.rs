@@ -1182,7 +1182,7 @@ impl World {
         // 4. Every accepted signal is terminal in the journal or in a dead-letter queue.
         let mut dead: BTreeSet<SignalId> = BTreeSet::new();
         for (_, m) in self.dead_letters() {
-            if let Ok(l) = DeadLetter::parse(&m.body) {
+            if let Ok(l) = DeadLetter::read(&m.body) {
                 dead.insert(l.signal_id().clone());
             }
         }

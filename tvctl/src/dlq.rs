@@ -29,7 +29,7 @@ pub struct DeadMessage {
 
 impl DeadMessage {
     fn describe(mut self, now: DateTime<Utc>) -> Self {
-        if let Ok(letter) = DeadLetter::parse(&self.body) {
+        if let Ok(letter) = DeadLetter::read(&self.body) {
             self.signal_id = Some(letter.signal_id().to_string());
             self.summary = Some(letter.summary());
             self.age_secs = Some((now - letter.signal_time()).num_seconds());
@@ -560,7 +560,7 @@ pub async fn replay(
     let times: Vec<(String, String, DateTime<Utc>)> = messages
         .iter()
         .filter_map(|m| {
-            let l = DeadLetter::parse(&m.body).ok()?;
+            let l = DeadLetter::read(&m.body).ok()?;
             Some((m.message_id.clone(), l.group_id(), l.signal_time()))
         })
         .collect();
