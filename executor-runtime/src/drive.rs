@@ -890,16 +890,27 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     let mut mark = mark;
     for leg in &planned {
         if clock.now() >= req.deadline {
+            // A takeover that found no earlier leg where closes cannot be looked up (a
+            // Tradovate liquidation) may be half a reversal the earlier attempt closed: said,
+            // and alarmed as the same takeover past its budget at the start is.
+            let unseen = req.takeover && legs.is_empty() && !conv.recovers_closes();
             let reason = after_filled(
                 &legs,
                 leg.leg,
                 format!(
-                    "staleness budget or the attempt's lease ran out at {} before the {} leg; not sent",
+                    "staleness budget or the attempt's lease ran out at {} before the {} leg; not sent{}",
                     req.deadline,
-                    leg.leg.as_str()
+                    leg.leg.as_str(),
+                    if unseen {
+                        "; an earlier attempt's close cannot be looked up, so the account may be short of the target"
+                    } else {
+                        ""
+                    }
                 ),
             );
-            return Ok(finish(legs, Some((Outcome::Expired, reason))));
+            let mut e = finish(legs, Some((Outcome::Expired, reason)));
+            e.alarmed |= unseen;
+            return Ok(e);
         }
         let closes = matches!(leg.action, LegAction::Close(_));
         if closes && req.takeover && conv.closes_are_asynchronous() {

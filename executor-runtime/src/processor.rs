@@ -2294,6 +2294,48 @@ mod tests {
         assert_eq!(execution.outcome, Outcome::NoOp);
     }
 
+    /// A takeover free to send that finds no earlier leg where closes cannot be looked up,
+    /// and whose budget runs out before its first leg: expired, and alarmed (the account may
+    /// be half a reversal the earlier attempt closed), as the same takeover stale at its start
+    /// is. It was an ordinary expiry, mailed like any, possibly held back.
+    #[tokio::test]
+    async fn a_takeover_out_of_budget_before_its_first_leg_is_alarmed_where_closes_are_unseen() {
+        let broker = Scripted {
+            closes_unrecoverable: true,
+            rules: whole_units(None),
+            ..Default::default()
+        };
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let signal = OrderIntent {
+            action: Action::LongEntry,
+            target: Action::LongEntry.target(),
+            ..intent(t0)
+        };
+        let req = ExecRequest {
+            takeover: true,
+            deadline: t0,
+            ..request(&signal, t0)
+        };
+        let execution = crate::drive::execute(&broker, &ManualClock::new(t0), &req)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(execution.outcome, Outcome::Expired);
+        assert_eq!(broker.sent.load(Ordering::SeqCst), 0);
+        assert!(execution.alarmed);
+        let reason = execution.reason.unwrap_or_default();
+        assert!(reason.contains("cannot be looked up"), "{reason}");
+        // Where closes are looked up, an ordinary expiry.
+        let seen = Scripted {
+            rules: whole_units(None),
+            ..Default::default()
+        };
+        let execution = crate::drive::execute(&seen, &ManualClock::new(t0), &req)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(execution.outcome, Outcome::Expired);
+        assert!(!execution.alarmed);
+    }
+
     /// A takeover that may send and finds no earlier leg, where closes are looked up (as after
     /// a claim whose answer was lost while its write landed): a reversal the margin cannot
     /// carry is refused before its close, as a first attempt's is, nothing sent. It skipped
