@@ -246,9 +246,50 @@ where
 
     async fn handle_record(&self, record: &SqsMessage) -> Result<(), RecordError> {
         let body = record.body.as_deref().unwrap_or_default();
-        let intent: OrderIntent =
-            serde_json::from_str(body).map_err(|e| RecordError::Unreadable(e.to_string()))?;
-        self.execute_routed(&intent, Some(body)).await.map(|_| ())
+        let result = match serde_json::from_str::<OrderIntent>(body) {
+            Ok(intent) => self.execute_routed(&intent, Some(body)).await.map(|_| ()),
+            Err(e) => Err(RecordError::Unreadable(e.to_string())),
+        };
+        match result {
+            // A message no retry can make readable, or one for another broker (a queue wired
+            // wrong): nothing was sent. Retried until the queue's own redrive (5 receives,
+            // about 23 s), it held every later signal of its instrument behind it, most of
+            // them expiring; to the dead-letter queue at once, as the router sends a signal
+            // that no longer routes, the group goes on. (An unknown version is retried: a
+            // deployment in progress clears it.)
+            Err(e @ (RecordError::Unreadable(_) | RecordError::WrongBroker { .. })) => {
+                let Some(dlq) = &self.dead_letters else {
+                    return Err(e);
+                };
+                let message = FifoMessage {
+                    group_id: record
+                        .attributes
+                        .get("MessageGroupId")
+                        .cloned()
+                        .unwrap_or_else(|| "unreadable".into()),
+                    // The message's own id: a redelivery of it is deduplicated.
+                    dedup_id: format!(
+                        "poison-{}",
+                        record.message_id.as_deref().unwrap_or_default()
+                    ),
+                    body: body.to_owned(),
+                };
+                match dlq.dead_letter(message).await {
+                    Ok(()) => {
+                        error!(
+                            error = %e,
+                            "message not executable: sent to the dead-letter queue and acknowledged"
+                        );
+                        Ok(())
+                    }
+                    Err(error) => Err(RecordError::DeadLetter {
+                        reason: e.to_string(),
+                        error,
+                    }),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Runs one intent through the protocol; `Ok` means acknowledge.
@@ -1107,6 +1148,87 @@ mod tests {
             raw: "{}".into(),
             replay_forced: false,
         }
+    }
+
+    /// A message no executor can read, or one for another broker, goes to the dead-letter
+    /// queue at once and is acknowledged, so the next signal of its instrument runs; one of
+    /// another version is retried (a deployment in progress). Without a dead-letter queue,
+    /// each is reported failed as before.
+    #[tokio::test]
+    async fn an_unreadable_or_misrouted_message_is_dead_lettered_and_its_group_goes_on() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        /// The letters sent, in order.
+        #[derive(Default)]
+        struct Letters(std::sync::Mutex<Vec<FifoMessage>>);
+        impl Letters {
+            fn messages(&self) -> Vec<FifoMessage> {
+                self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+            }
+        }
+        impl shared::ports::DeadLetterQueue for Letters {
+            fn dead_letter(
+                &self,
+                message: FifoMessage,
+            ) -> std::pin::Pin<
+                Box<
+                    dyn std::future::Future<Output = Result<(), shared::ports::QueueError>>
+                        + Send
+                        + '_,
+                >,
+            > {
+                self.0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(message);
+                Box::pin(async { Ok(()) })
+            }
+        }
+        let (_clock, _venue, journal, mut executor) = paper_oanda(t0);
+        let dlq = Arc::new(Letters::default());
+        executor.dead_letters = Some(dlq.clone());
+        let good = intent(t0);
+        let misrouted = OrderIntent {
+            broker: Broker::Coinbase,
+            signal_id: SignalId::of_canonical("misrouted"),
+            ..intent(t0)
+        };
+        let newer = serde_json::to_string(&OrderIntent {
+            version: INTENT_VERSION + 1,
+            signal_id: SignalId::of_canonical("newer"),
+            ..intent(t0)
+        })
+        .unwrap();
+        let record = |id: &str, body: String| {
+            serde_json::json!({"messageId": id, "body": body,
+                "attributes": {"MessageGroupId": "EUR_USD", "SequenceNumber": "1",
+                               "ApproximateReceiveCount": "1"},
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:oanda.fifo"})
+        };
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
+            record("m1", "not json".into()),
+            record("m2", serde_json::to_string(&misrouted).unwrap()),
+            record("m3", serde_json::to_string(&good).unwrap()),
+        ]}))
+        .unwrap();
+        let response = executor.handle_batch(event, None).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        let letters = dlq.messages();
+        assert_eq!(
+            letters
+                .iter()
+                .map(|m| (m.group_id.as_str(), m.dedup_id.as_str()))
+                .collect::<Vec<_>>(),
+            [("EUR_USD", "poison-m1"), ("EUR_USD", "poison-m2")]
+        );
+        assert_eq!(letters[0].body, "not json");
+        let journaled = journal.signal(&good.signal_id).await.unwrap().unwrap();
+        assert_eq!(journaled.status, SignalStatus::Filled);
+        // Another version: retried, not dead-lettered.
+        let event: SqsEvent =
+            serde_json::from_value(serde_json::json!({"Records": [record("m4", newer)]})).unwrap();
+        let response = executor.handle_batch(event, None).await.unwrap();
+        assert_eq!(response.batch_item_failures.len(), 1);
+        assert_eq!(dlq.messages().len(), 2);
     }
 
     /// A routed message's text is the journal's normalized form of its signal, as it came
