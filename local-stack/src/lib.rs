@@ -1669,8 +1669,10 @@ pub const MIN_VISIBILITY_SECS: f64 = 5.0;
 /// ([`LocalConfig::lease`]): with a short one, a pause of a busy machine (or, under a second,
 /// none at all: `--visibility-secs 0` filled one order twice) lets the message come back and a
 /// second executor take the signal over while the first still sends. 5 s (the default) leaves
-/// 2.5 s between extensions. Fewer than 3 receives leave no receive after the lease for a
-/// takeover to reconcile an unknown outcome before the message is dead-lettered.
+/// 2.5 s between extensions. Fewer than 3 receives leave no receive after the lease
+/// ([`LocalConfig::lease`]) for a takeover to reconcile an attempt that crashed before the
+/// message is dead-lettered. (An unknown outcome is not left to a redelivery: the executor
+/// sends it to its dead-letter queue at once, and a replay from there takes it over.)
 fn queue_settings(cfg: &LocalConfig) -> Result<(), String> {
     let secs = cfg.visibility_timeout.num_milliseconds() as f64 / 1000.0;
     if secs < MIN_VISIBILITY_SECS {
