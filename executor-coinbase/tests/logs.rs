@@ -73,6 +73,8 @@ async fn no_key_material_or_token_in_logs_errors_or_debug() {
         .execute(&intent(Action::LongExit, 3))
         .await
         .unwrap();
+    // The lines the signals wrote end here.
+    let signals_end = logs.text().lines().count();
     // A key the server does not know: the refusal is logged and journaled.
     let impostor = TestKey::generate(KEY_NAME, KeyFormat::Sec1);
     let wrong = CoinbaseClient::new(
@@ -99,7 +101,20 @@ async fn no_key_material_or_token_in_logs_errors_or_debug() {
         .collect();
     let about_orders: Vec<_> = lines.iter().filter(|l| l.get("leg").is_some()).collect();
     assert!(about_orders.len() >= 3, "expected lookup lines:\n{text}");
-    for line in about_orders {
+    // Every line written while the signals executed (from the first signal's first line to
+    // the last signal's end), not only those about a leg: a signal's own lines ("signal not
+    // executed") and its HTTP client's too.
+    let first = lines
+        .iter()
+        .position(|l| l["span"]["signal_id"].as_str().is_some())
+        .unwrap_or(signals_end);
+    let during = &lines[first..signals_end];
+    assert!(during.len() > about_orders.len(), "{text}");
+    assert!(
+        during.iter().any(|l| l["message"] == "signal not executed"),
+        "{text}"
+    );
+    for line in during {
         assert!(
             line["span"]["signal_id"].as_str().is_some(),
             "line without signal id: {line}"

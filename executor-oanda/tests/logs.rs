@@ -42,7 +42,21 @@ async fn no_token_in_logs_and_every_signal_line_carries_the_signal_id() {
         .collect();
     let about_orders: Vec<_> = lines.iter().filter(|l| l.get("leg").is_some()).collect();
     assert!(about_orders.len() >= 2, "expected lookup lines:\n{text}");
-    for line in about_orders {
+    // Every line written while the signals executed (all of this test's lines but the
+    // harness's own, which come before the first signal), not only those about a leg: a
+    // signal's own lines ("signal not executed") and its HTTP client's too.
+    let first = lines
+        .iter()
+        .position(|l| l["span"]["signal_id"].as_str().is_some())
+        .unwrap_or(lines.len());
+    assert!(lines.len() - first > about_orders.len(), "{text}");
+    assert!(
+        lines[first..]
+            .iter()
+            .any(|l| l["message"] == "signal not executed"),
+        "{text}"
+    );
+    for line in &lines[first..] {
         assert!(
             line["span"]["signal_id"].as_str().is_some(),
             "line without signal id: {line}"
