@@ -208,6 +208,9 @@ struct Inner {
     /// How many contracts each of the next orders to land fills before the rest is
     /// cancelled ([`FakeTradovate::fill_next_in_part`]).
     in_part: VecDeque<i64>,
+    /// The next orders to land end with this `ordStatus` and no fill
+    /// ([`FakeTradovate::end_next_unfilled`]).
+    unfilled: VecDeque<&'static str>,
     faults: VecDeque<Fault>,
     pending_ticket: Option<(String, Instant)>,
     blocked_until: Option<Instant>,
@@ -276,6 +279,7 @@ impl FakeTradovate {
             liquidation_polls: Some(0),
             liquidations: 0,
             in_part: VecDeque::new(),
+            unfilled: VecDeque::new(),
             faults: VecDeque::new(),
             pending_ticket: None,
             blocked_until: None,
@@ -379,6 +383,13 @@ impl FakeTradovate {
     /// filled in part cannot end so. Calls queue up, one order each.
     pub fn fill_next_in_part(&self, qty: i64) {
         self.lock().in_part.push_back(qty);
+    }
+    /// The next order to land (accepted, with its `orderId`) ends with `status` and no fill
+    /// instead of filling: `Rejected` or `Expired`, which the documents list among
+    /// `ordStatus` values without saying when an accepted order ends so (a risk check after
+    /// acceptance, say). Calls queue up, one order each.
+    pub fn end_next_unfilled(&self, status: &'static str) {
+        self.lock().unfilled.push_back(status);
     }
 
     /// A placed market order fills this long after it was accepted (real time; default
@@ -635,6 +646,10 @@ fn settle(i: &mut Inner) {
             // A liquidation of a flat position: nothing to trade. The docs do not say what
             // the order becomes; the fake cancels it and records no fill.
             i.orders[n].status = "Canceled";
+            continue;
+        }
+        if let Some(status) = i.unfilled.pop_front() {
+            i.orders[n].status = status;
             continue;
         }
         // Scripted: only part fills, the rest is cancelled.

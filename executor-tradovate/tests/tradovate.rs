@@ -1381,6 +1381,28 @@ async fn across_a_roll_the_earlier_contract_is_closed_as_its_own_leg_before_the_
     assert_eq!((h.fake.net("ESZ6"), h.fake.net("ESH7")), (0, 0));
 }
 
+/// An order Tradovate accepted (an `orderId`) that ends `Rejected` or `Expired` with no fill
+/// (the documents list both among `ordStatus` values) ends the signal without a fill and
+/// without a second placement: nothing held, the leg not filled, never `filled`.
+#[tokio::test]
+async fn an_accepted_order_that_ends_rejected_or_expired_is_not_filled_nor_placed_again() {
+    for status in ["Rejected", "Expired"] {
+        let h = harness().await;
+        h.fake.end_next_unfilled(status);
+        let i = intent(Action::LongEntry, 1);
+        let outcome = h.executor.execute(&i).await.unwrap();
+        assert_eq!(outcome, Outcome::Rejected, "{status}");
+        let coid = format!("tv-{}-o", &i.signal_id.as_str()[..24]);
+        assert_eq!(h.fake.placements_for(&coid), 1, "{status}: placed once");
+        assert_eq!(h.fake.net("ESZ6"), 0, "{status}");
+        let legs = h.journal.orders(&i.signal_id).await.unwrap();
+        assert_eq!(legs.len(), 1, "{status}: {legs:?}");
+        assert_eq!(legs[0].outcome, Outcome::Rejected, "{status}");
+        let why = legs[0].error.as_deref().unwrap_or_default();
+        assert!(why.contains(status), "{status}: {why}");
+    }
+}
+
 /// A read of the account's other contracts of the root that fails (here each contract's
 /// description) sends nothing, and says what it was reading: the root and the contract id.
 #[tokio::test]
