@@ -176,6 +176,16 @@ pub enum RecordError {
         /// The dead-letter queue's error.
         error: QueueError,
     },
+    /// A message no executor of this broker can run (not an order intent, or another
+    /// broker's) could not be moved to the dead-letter queue: nothing was sent or claimed;
+    /// retried, and the queue's own redrive dead-letters it.
+    #[error("not executable ({reason}), nothing sent; the dead-letter queue refused it: {error}")]
+    NotKept {
+        /// Why it cannot run.
+        reason: String,
+        /// The dead-letter queue's error.
+        error: QueueError,
+    },
 }
 
 /// The execution protocol around one [`Venue`], generic over its ports so the Lambda, the
@@ -246,9 +256,24 @@ where
 
     async fn handle_record(&self, record: &SqsMessage) -> Result<(), RecordError> {
         let body = record.body.as_deref().unwrap_or_default();
+        let mut signal_id = None;
         let result = match serde_json::from_str::<OrderIntent>(body) {
-            Ok(intent) => self.execute_routed(&intent, Some(body)).await.map(|_| ()),
-            Err(e) => Err(RecordError::Unreadable(e.to_string())),
+            Ok(intent) => {
+                signal_id = Some(intent.signal_id.clone());
+                self.execute_routed(&intent, Some(body)).await.map(|_| ())
+            }
+            // Another version's shape (a field added or renamed, a new action) does not parse
+            // as this one's: read its `version` alone, and retry it as any other version is,
+            // rather than dead-letter it as unreadable while a deployment finishes.
+            Err(e) => match serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("version")?.as_u64())
+            {
+                Some(v) if v != u64::from(INTENT_VERSION) => Err(RecordError::UnknownVersion(
+                    u32::try_from(v).unwrap_or(u32::MAX),
+                )),
+                _ => Err(RecordError::Unreadable(e.to_string())),
+            },
         };
         match result {
             // A message no retry can make readable, or one for another broker (a queue wired
@@ -278,11 +303,13 @@ where
                     Ok(()) => {
                         error!(
                             error = %e,
+                            message_id = record.message_id.as_deref().unwrap_or_default(),
+                            signal_id = signal_id.as_ref().map(|s| s.as_str()).unwrap_or_default(),
                             "message not executable: sent to the dead-letter queue and acknowledged"
                         );
                         Ok(())
                     }
-                    Err(error) => Err(RecordError::DeadLetter {
+                    Err(error) => Err(RecordError::NotKept {
                         reason: e.to_string(),
                         error,
                     }),
@@ -1223,11 +1250,17 @@ mod tests {
         assert_eq!(letters[0].body, "not json");
         let journaled = journal.signal(&good.signal_id).await.unwrap().unwrap();
         assert_eq!(journaled.status, SignalStatus::Filled);
-        // Another version: retried, not dead-lettered.
-        let event: SqsEvent =
-            serde_json::from_value(serde_json::json!({"Records": [record("m4", newer)]})).unwrap();
+        // Another version: retried, not dead-lettered, whether its shape parses as this
+        // one's or not (a new action this build does not know).
+        let mut reshaped: serde_json::Value = serde_json::from_str(&newer).unwrap();
+        reshaped["action"] = serde_json::json!("REVERSE");
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
+            record("m4", newer),
+            record("m5", reshaped.to_string()),
+        ]}))
+        .unwrap();
         let response = executor.handle_batch(event, None).await.unwrap();
-        assert_eq!(response.batch_item_failures.len(), 1);
+        assert_eq!(response.batch_item_failures.len(), 2);
         assert_eq!(dlq.messages().len(), 2);
     }
 

@@ -152,8 +152,11 @@ pub struct Execution {
     /// A refusal the trader must hear of at once: a reversal refused before its close (its
     /// open beyond the broker's published rules, or beyond the margin its close would free),
     /// so the account stays on the side the strategy left; or a signal a roll rule stopped
-    /// (`stopped_by_policy`) while the account holds a contract the symbol rolled away from.
-    /// Alarmed, where other refusals (an entry's size, the trader's own settings) are logged.
+    /// (`stopped_by_policy`) while the account holds a contract the symbol rolled away from;
+    /// or a takeover expired before its first leg that found no earlier leg where closes
+    /// cannot be looked up (it may be half a reversal). Alarmed, where other refusals (an
+    /// entry's size, the trader's own settings) and expiries are mailed at most once per
+    /// interval.
     pub alarmed: bool,
 }
 
