@@ -1978,8 +1978,9 @@ async fn await_flat<V: Conversation, C: Clock + ?Sized>(
             Ok((report, mark))
         }
         Err(why) => {
+            // A replay of it is a takeover too, and waits the same way: say how out of it.
             report.error = Some(format!(
-                "taken over with the position still open; not closing a second time while an earlier close may be working: {why}"
+                "taken over with the position still open; not closing a second time while an earlier close may be working: {why}; if the broker shows no close of it working, close the position by hand (a replay would wait for it again)"
             ));
             Err(report)
         }
