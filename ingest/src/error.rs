@@ -40,6 +40,12 @@ impl AuthFailure {
     }
 }
 
+/// The answer to a body that could not be read before its sender was authenticated
+/// ([`IngestError::Unread`]).
+pub const UNREAD_MESSAGE: &str = "the body could not be read as an alert, so the passphrase in it \
+     could not be checked; what was wrong is told only to a sender with the webhook secret: \
+     send the alert to /webhook/<secret> to have it in the answer, or read the webhook's log";
+
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("no such route")]
@@ -50,6 +56,13 @@ pub enum IngestError {
     Unauthorized(AuthFailure),
     #[error(transparent)]
     Alert(#[from] AlertError),
+    /// A body that could not be read as an alert before its sender was authenticated (no
+    /// secret in the path, so the passphrase was to come from the body). Answered with the
+    /// alert error's status and code only: its message quotes the sender's keys and values,
+    /// which, cut and scrubbed of the secret's parts, would let anyone without the secret
+    /// guess it a character at a time from what the scrub hides. The details are logged.
+    #[error(transparent)]
+    Unread(AlertError),
     #[error("the alert could not be queued: {0}")]
     Enqueue(QueueError),
     #[error("broker health could not be read: {0}")]
@@ -62,9 +75,11 @@ impl IngestError {
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Unauthorized(_) => 401,
-            Self::Alert(AlertError::PayloadTooLarge { .. }) => 413,
-            Self::Alert(AlertError::MalformedJson { .. }) => 400,
-            Self::Alert(_) => 422,
+            Self::Alert(e) | Self::Unread(e) => match e {
+                AlertError::PayloadTooLarge { .. } => 413,
+                AlertError::MalformedJson { .. } => 400,
+                _ => 422,
+            },
             Self::Enqueue(_) | Self::Health(_) => 503,
         }
     }
@@ -74,7 +89,7 @@ impl IngestError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unauthorized(_) => "unauthorized",
-            Self::Alert(e) => e.code().as_str(),
+            Self::Alert(e) | Self::Unread(e) => e.code().as_str(),
             Self::Enqueue(_) => "enqueue_failed",
             Self::Health(_) => "health_unavailable",
         }
@@ -87,6 +102,7 @@ impl IngestError {
             Self::Unauthorized(_) => "unauthorized".into(),
             Self::Enqueue(_) => "the alert could not be queued; resending it is safe".into(),
             Self::Health(_) => "broker health could not be read".into(),
+            Self::Unread(_) => UNREAD_MESSAGE.into(),
             other => other.to_string(),
         }
     }

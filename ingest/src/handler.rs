@@ -62,9 +62,11 @@ pub struct Reply {
     /// this spares a caller that shows it (the local stack's console and dashboard) reading
     /// it back.
     pub accepted: Option<Accepted>,
-    /// For a refusal the body names only by its code (a 401): what failed, for the operator's
-    /// own console ([`AuthFailure::hint`]); never sent to the caller.
-    pub operator_note: Option<&'static str>,
+    /// For a refusal the body names only by its code (a 401, or a body unread before its
+    /// sender was authenticated): what failed, for the operator's own console
+    /// ([`AuthFailure::hint`], or the alert error scrubbed of the secret); never sent to the
+    /// caller.
+    pub operator_note: Option<String>,
 }
 
 /// An alert ingest queued.
@@ -84,7 +86,7 @@ impl Reply {
             body: json!({"error": {"code": err.code(), "message": message}}),
             accepted: None,
             operator_note: match err {
-                IngestError::Unauthorized(why) => Some(why.hint()),
+                IngestError::Unauthorized(why) => Some(why.hint().to_owned()),
                 _ => None,
             },
         }
@@ -234,14 +236,19 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                     IngestError::NotFound | IngestError::MethodNotAllowed => {
                         warn!(code = err.code(), method = %self.scrub(req.method), "no such route")
                     }
-                    IngestError::Alert(e) => {
+                    IngestError::Alert(e) | IngestError::Unread(e) => {
                         warn!(code = err.code(), error = %self.scrub(&e.to_string()), "alert refused")
                     }
                     IngestError::Health(e) => {
                         warn!(code = err.code(), error = %e, "broker health unreadable")
                     }
                 }
-                Reply::error(&err, self.scrub(&err.public_message()))
+                let mut reply = Reply::error(&err, self.scrub(&err.public_message()));
+                if let IngestError::Unread(e) = &err {
+                    reply.operator_note =
+                        Some(format!("what was wrong: {}", self.scrub(&e.to_string())));
+                }
+                reply
             }
         }
     }
@@ -469,7 +476,10 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         if path_secret.is_some() {
             self.check_secret(path_secret)?;
         }
-        let raw = RawAlert::parse(req.body)?;
+        let raw = RawAlert::parse(req.body).map_err(|e| match path_secret {
+            Some(_) => IngestError::Alert(e),
+            None => IngestError::Unread(e),
+        })?;
         if path_secret.is_none() {
             self.check_secret(raw.passphrase().map(|s| s.expose_secret()))?;
         }

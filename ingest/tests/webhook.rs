@@ -152,7 +152,10 @@ async fn a_401_tells_the_operator_what_failed_and_the_caller_nothing() {
             .await;
         assert_eq!(reply.status, 401);
         assert!(
-            reply.operator_note.is_some_and(|n| n.contains(says)),
+            reply
+                .operator_note
+                .as_deref()
+                .is_some_and(|n| n.contains(says)),
             "{reply:?}"
         );
         assert_eq!(
@@ -238,6 +241,68 @@ async fn sender_mistakes_get_4xx_with_code_and_message() {
             "{case}: {reply}"
         );
     }
+    assert_eq!(queue.attempts(), 0);
+}
+
+/// A body that fails to parse with no secret in the path is refused before its sender is
+/// authenticated: its answer must not depend on the secret. Echoes cut at `…` and scrubbed of
+/// the secret's parts said `##[REDACTED]…` when a guessed key was the secret's start and
+/// `##z…` when not: a character of the secret per request or two.
+#[tokio::test]
+async fn an_unauthenticated_body_that_fails_to_parse_tells_nothing_of_the_secret() {
+    let (ingest, queue, _) = ingest();
+    let right = &SECRET[..1];
+    assert_ne!(right, "z");
+    let mut answers = Vec::new();
+    for guess in [right, "z"] {
+        let duplicate = format!(r#"{{"xx{guess}…":1,"xx{guess}…":1}}"#);
+        let placeholders = format!(r#"{{"a{guess}…": {{{{close}}}}, "b{guess}…": {{{{open}}}}}}"#);
+        let mut bodies = Vec::new();
+        for body in [duplicate, placeholders] {
+            let (status, reply) = send(&ingest, Event::post("/webhook", body.clone()).rest()).await;
+            assert!(matches!(status, 400 | 422), "{body}: {reply}");
+            assert_eq!(
+                reply["error"]["message"],
+                ingest::error::UNREAD_MESSAGE,
+                "{body}: {reply}"
+            );
+            assert!(!reply.to_string().contains("REDACTED"), "{reply}");
+            bodies.push((status, reply));
+        }
+        answers.push(bodies);
+    }
+    assert_eq!(answers[0], answers[1], "the answers differ with the guess");
+    // With the secret in the path the sender gets what was wrong, and the operator's
+    // console gets it for an unauthenticated one.
+    let body = r#"{"k":1,"k":1}"#;
+    let (status, reply) = send(
+        &ingest,
+        Event::post(&format!("/webhook/{SECRET}"), body).rest(),
+    )
+    .await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"k\""),
+        "{reply}"
+    );
+    let unread = ingest
+        .handle(ingest::WebhookRequest {
+            method: "POST",
+            path: "/webhook",
+            source_ip: None,
+            body: body.as_bytes(),
+        })
+        .await;
+    assert!(
+        unread
+            .operator_note
+            .as_deref()
+            .is_some_and(|n| n.contains("\"k\"")),
+        "{unread:?}"
+    );
     assert_eq!(queue.attempts(), 0);
 }
 
