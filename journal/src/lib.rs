@@ -54,16 +54,29 @@ const UPSERT_ORDER: &str =
     broker_order_id, side, quantity, fill_price, outcome, error, sent_at, acked_at, fee, updated_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, CURRENT_TIMESTAMP)
   ON CONFLICT (signal_id, broker, account, leg, attempt) DO UPDATE SET
-    instrument = EXCLUDED.instrument, client_order_id = EXCLUDED.client_order_id,
-    broker_order_id = COALESCE(EXCLUDED.broker_order_id, orders.broker_order_id),
-    side = EXCLUDED.side, quantity = EXCLUDED.quantity,
-    fill_price = COALESCE(EXCLUDED.fill_price, orders.fill_price),
+    instrument = CASE WHEN EXCLUDED.outcome = 'unknown' AND orders.outcome <> 'unknown'
+      THEN orders.instrument ELSE EXCLUDED.instrument END,
+    client_order_id = CASE WHEN EXCLUDED.outcome = 'unknown' AND orders.outcome <> 'unknown'
+      THEN orders.client_order_id ELSE EXCLUDED.client_order_id END,
+    broker_order_id = CASE WHEN EXCLUDED.outcome = 'unknown' AND orders.outcome <> 'unknown'
+      THEN COALESCE(orders.broker_order_id, EXCLUDED.broker_order_id)
+      ELSE COALESCE(EXCLUDED.broker_order_id, orders.broker_order_id) END,
+    side = CASE WHEN EXCLUDED.outcome = 'unknown' AND orders.outcome <> 'unknown'
+      THEN orders.side ELSE EXCLUDED.side END,
+    quantity = CASE WHEN EXCLUDED.outcome = 'unknown' AND orders.outcome <> 'unknown'
+      THEN orders.quantity ELSE EXCLUDED.quantity END,
+    fill_price = CASE WHEN EXCLUDED.outcome = 'unknown' AND orders.outcome <> 'unknown'
+      THEN COALESCE(orders.fill_price, EXCLUDED.fill_price)
+      ELSE COALESCE(EXCLUDED.fill_price, orders.fill_price) END,
     outcome = CASE WHEN EXCLUDED.outcome = 'unknown' THEN orders.outcome ELSE EXCLUDED.outcome END,
     error = CASE WHEN EXCLUDED.outcome = 'unknown' AND orders.outcome <> 'unknown' THEN orders.error
       ELSE EXCLUDED.error END,
     sent_at = COALESCE(orders.sent_at, EXCLUDED.sent_at),
-    acked_at = COALESCE(EXCLUDED.acked_at, orders.acked_at),
-    fee = COALESCE(EXCLUDED.fee, orders.fee),
+    acked_at = CASE WHEN EXCLUDED.outcome = 'unknown' AND orders.outcome <> 'unknown'
+      THEN COALESCE(orders.acked_at, EXCLUDED.acked_at)
+      ELSE COALESCE(EXCLUDED.acked_at, orders.acked_at) END,
+    fee = CASE WHEN EXCLUDED.outcome = 'unknown' AND orders.outcome <> 'unknown'
+      THEN COALESCE(orders.fee, EXCLUDED.fee) ELSE COALESCE(EXCLUDED.fee, orders.fee) END,
     updated_at = CURRENT_TIMESTAMP";
 
 const SELECT_SIGNAL: &str = "SELECT signal_id, raw, normalized, symbol, exchange, action, broker, instrument,

@@ -130,9 +130,14 @@ async fn contract(j: &impl TradeJournal, tag: &str) {
         order(&id, Leg::Open, "1000", Some("1.08345"), Outcome::Filled)
     );
     // A writer that could not tell what became of the filled order (a takeover that read it
-    // while it was working) never writes it back to `unknown`, alone or in a batch.
-    let mut unknown = order(&id, Leg::Open, "1000", None, Outcome::Unknown);
+    // while it was working) never writes it back to `unknown`, alone or in a batch, nor
+    // changes its size, side or price to what it saw filled so far.
+    let mut unknown = order(&id, Leg::Open, "400", Some("1.08300"), Outcome::Unknown);
     unknown.error = Some("no answer".into());
+    unknown.side = match unknown.side {
+        Side::Buy => Side::Sell,
+        Side::Sell => Side::Buy,
+    };
     j.upsert_order(&unknown).await.unwrap();
     j.record_execution(
         &signal(&id, SignalStatus::Unknown, StageTimes::default()),

@@ -484,6 +484,39 @@ pub struct OrderRecord {
 }
 
 impl OrderRecord {
+    /// `later`, a write of the same leg and attempt (same signal, broker, account, leg and
+    /// attempt), over `self`, as every journal keeps the two: the SQL journals' upsert
+    /// (`journal`'s `UPSERT_ORDER`), the in-memory journal and `tvctl report` over log lines.
+    /// The later write wins, but the first send time is kept, and the broker order id, fill
+    /// price, acknowledgement and fee of `self` where `later` has none (a takeover's row can
+    /// lack them). A write of `unknown` over a known outcome (a takeover that read the order
+    /// while it was still working, racing the attempt that saw it end) changes nothing the
+    /// known one says: its outcome, error, size, side, instrument, ids and price stay, and it
+    /// fills only what the known row lacked. (Its size alone would have turned a filled
+    /// 0.0015 BTC into the 0.0007 the takeover saw filled so far.)
+    pub fn overwritten_by(&self, later: OrderRecord) -> OrderRecord {
+        if later.outcome == Outcome::Unknown && self.outcome != Outcome::Unknown {
+            return OrderRecord {
+                broker_order_id: self.broker_order_id.clone().or(later.broker_order_id),
+                fill_price: self.fill_price.or(later.fill_price),
+                sent_at: self.sent_at.or(later.sent_at),
+                acked_at: self.acked_at.or(later.acked_at),
+                fee: self.fee.or(later.fee),
+                ..self.clone()
+            };
+        }
+        OrderRecord {
+            broker_order_id: later
+                .broker_order_id
+                .or_else(|| self.broker_order_id.clone()),
+            fill_price: later.fill_price.or(self.fill_price),
+            sent_at: self.sent_at.or(later.sent_at),
+            acked_at: later.acked_at.or(self.acked_at),
+            fee: later.fee.or(self.fee),
+            ..later
+        }
+    }
+
     /// What [`Self::quantity`] counts: `units` at OANDA, `contracts` at Tradovate, a currency
     /// at Coinbase: the product's base currency (`BTC` of `BTC-USD`), or its quote currency
     /// for a buy not known to have filled, whose quantity is the amount it was to spend

@@ -201,7 +201,7 @@ impl TradeJournal for MemoryJournal {
                 && o.attempt == record.attempt
         };
         match orders.iter_mut().find(|o| same(o)) {
-            Some(existing) => *existing = record.clone(),
+            Some(existing) => *existing = existing.overwritten_by(record.clone()),
             None => orders.push(record.clone()),
         }
         Ok(())

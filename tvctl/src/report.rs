@@ -8,7 +8,6 @@ use plotters::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use shared::execution::{OrderRecord, SignalRecord, StageTimes};
-use shared::outcome::Outcome;
 use std::collections::BTreeMap;
 
 /// Where the journal is: a SQLite file or PostgreSQL URL, or a file of `journal=log` lines.
@@ -220,29 +219,10 @@ pub fn unwritable_output(path: &std::path::Path) -> Option<String> {
     ))
 }
 
-/// An order written again, as the database journal's upsert keeps it: the later record, but
-/// the first send time, and the broker order id, fill price, acknowledgement and fee of the
-/// earlier one where the later has none (a takeover's row can lack them).
+/// An order written again, as the database journal's upsert keeps it
+/// ([`OrderRecord::overwritten_by`]).
 fn merged(earlier: &OrderRecord, later: OrderRecord) -> OrderRecord {
-    // As the journal's upsert: a known outcome is never written back to `unknown`.
-    let (outcome, error) =
-        if later.outcome == Outcome::Unknown && earlier.outcome != Outcome::Unknown {
-            (earlier.outcome, earlier.error.clone())
-        } else {
-            (later.outcome, later.error.clone())
-        };
-    OrderRecord {
-        outcome,
-        error,
-        broker_order_id: later
-            .broker_order_id
-            .or_else(|| earlier.broker_order_id.clone()),
-        fill_price: later.fill_price.or(earlier.fill_price),
-        sent_at: earlier.sent_at.or(later.sent_at),
-        acked_at: later.acked_at.or(earlier.acked_at),
-        fee: later.fee.or(earlier.fee),
-        ..later
-    }
+    earlier.overwritten_by(later)
 }
 
 /// A signal record written again, merged as the journal's upsert merges it: the broker,
@@ -794,6 +774,7 @@ mod tests {
     }
 
     use super::*;
+    use shared::outcome::Outcome;
 
     #[test]
     fn journal_log_lines_read_back_with_their_last_version() {
@@ -890,6 +871,15 @@ mod tests {
             ..filled.clone()
         };
         assert_eq!(merged(&filled, unknown.clone()), filled);
+        // Nor is its size or side: a takeover that saw part of it filled so far (or none,
+        // with no side known) writes what it saw.
+        let seen_in_part = OrderRecord {
+            quantity: Decimal::from(400),
+            side: Side::Sell,
+            fill_price: Some(Decimal::new(108_300, 5)),
+            ..unknown.clone()
+        };
+        assert_eq!(merged(&filled, seen_in_part), filled);
         // The other way round it is resolved: the fill wins.
         assert_eq!(merged(&unknown, filled.clone()), filled);
         // The same leg and attempt from another account is another row, as in the journal.
