@@ -335,9 +335,18 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 ),
             });
         }
-        let fills = self
+        let fills = match self
             .authed(|t| async move { self.client().fills(&t, id).await })
-            .await?;
+            .await
+        {
+            Ok(fills) => fills,
+            // The order itself reads `Filled`: its fills would give only the size and price.
+            // Waiting for them would end the leg unknown (and a reversal's open unsent) with
+            // the broker saying it filled; the size is then the plan's, confirmed by the
+            // position as any fill is.
+            Err(_) if status == "Filled" => Vec::new(),
+            Err(e) => return Err(e),
+        };
         let (quantity, price) = filled(&fills);
         let order_id = Some(id.to_string().into());
         // A liquidation's size is the position it closes, which the plan read. A size of zero
@@ -555,11 +564,19 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     fee: None,
                 };
             }
-            // A cancellation being confirmed gets its settle time, whatever the budget.
-            if tokio::time::Instant::now() >= until && cancelled_since.is_none() {
+            // A cancellation being confirmed gets its settle time, whatever the budget; no
+            // more (reads that fail after the first `Canceled` one must not hold the wait
+            // past both).
+            let settled =
+                cancelled_since.is_none_or(|since| since.elapsed() >= self.settings.settle);
+            if tokio::time::Instant::now() >= until && settled {
                 return Ack::Working {
                     order_id: order_id.to_string().into(),
                     reason: match last {
+                        _ if cancelled_since.is_some() => "read as ended with nothing filled, then \
+                            not read again as so within a settle time (its order, fills or the \
+                            position unreadable): whether it traded is unknown"
+                            .into(),
                         Some(why) => {
                             format!("{why}; still so when the wait ended (the staleness budget, or the attempt's lease when sooner)")
                         }

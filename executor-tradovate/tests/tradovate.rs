@@ -1403,6 +1403,72 @@ async fn an_accepted_order_that_ends_rejected_or_expired_is_not_filled_nor_place
     }
 }
 
+/// An order read once as ended with nothing filled is taken as so only when it still reads
+/// so a settle time later; reads that fail after that first one (here every `/order/item`)
+/// must not hold the wait past its budget. The wait went on polling for as long as the reads
+/// failed, past the budget, the lease and `max_wait`: no journal row, the instrument stuck.
+#[tokio::test]
+async fn an_order_read_ended_then_unreadable_ends_unknown_within_the_budget() {
+    let h = harness().await;
+    h.fake.end_next_unfilled("Rejected");
+    let i = intent(Action::LongEntry, 1);
+    // 3 s of the signal's 30 s are left; this clock does not move while it runs.
+    h.clock.set(i.signal_time + Duration::seconds(27));
+    // Once the order has read `Rejected` and the position was read for it, every later read
+    // of the order fails.
+    let fake = h.fake.clone();
+    let outage = tokio::spawn(async move {
+        loop {
+            let ended = fake.orders().first().and_then(|o| fake.order_status(o.id));
+            if ended.as_deref() == Some("Rejected") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let reads = fake.position_reads();
+        while fake.position_reads() == reads {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        fake.fail_reads("/order/item", 1_000_000);
+    });
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), h.executor.execute(&i))
+        .await
+        .expect("the wait ended within the budget")
+        .unwrap();
+    outage.await.unwrap();
+    assert_eq!(outcome, Outcome::Unknown);
+    assert_eq!(
+        h.fake
+            .placements_for(&format!("tv-{}-o", &i.signal_id.as_str()[..24])),
+        1
+    );
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1, "{legs:?}");
+    let why = legs[0].error.as_deref().unwrap_or_default();
+    assert!(why.contains("read as ended with nothing filled"), "{why}");
+}
+
+/// An order that reads `Filled` is filled, its fills listed or not: with `/fill/deps`
+/// failing, a reversal's liquidation was followed until the budget ended and journaled
+/// "not filled when the wait ended", the open never sent although the broker said it filled.
+#[tokio::test]
+async fn an_order_read_filled_whose_fills_cannot_be_read_is_filled() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 1);
+    h.fake.fail_reads("/fill/deps", 1_000_000);
+    let i = intent(Action::ShortEntry, 1);
+    // 5 s of the signal's 30 s are left, so a wait that would not end would end there.
+    h.clock.set(i.signal_time + Duration::seconds(25));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 1));
+    assert_eq!(h.fake.net("ESZ6"), -1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter().map(|l| (l.leg, l.outcome)).collect::<Vec<_>>(),
+        [(Leg::Close, Outcome::Filled), (Leg::Open, Outcome::Filled)]
+    );
+}
+
 /// A read of the account's other contracts of the root that fails (here each contract's
 /// description) sends nothing, and says what it was reading: the root and the contract id.
 #[tokio::test]
