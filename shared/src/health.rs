@@ -98,12 +98,19 @@ impl BrokerHealth {
     }
 
     /// The state at `now`: `Degraded` when the token has expired by `now` or a failure is the
-    /// latest conversation result, `Unknown` when nothing is recorded, `Ok` otherwise.
+    /// latest conversation result, `Unknown` when nothing is recorded, `Ok` otherwise. A
+    /// failed token refresh stops counting once a later refresh stored a token: the refresher
+    /// records no `Success`, so without it one failed run kept the status degraded until the
+    /// next trade, a weekend perhaps, with a valid token stored.
     pub fn state(&self, now: DateTime<Utc>) -> HealthState {
         if self.token_expires_at.is_some_and(|e| e <= now) {
             return HealthState::Degraded;
         }
-        match (self.last_success, self.last_failure) {
+        let failure = self.last_failure.filter(|&bad| {
+            self.last_failure_kind != Some(FailureKind::TokenRefresh)
+                || self.token_refreshed_at.is_none_or(|t| t <= bad)
+        });
+        match (self.last_success, failure) {
             (None, None) if self.token_expires_at.is_none() => HealthState::Unknown,
             (Some(ok), Some(bad)) if bad > ok => HealthState::Degraded,
             (None, Some(_)) => HealthState::Degraded,
@@ -271,6 +278,30 @@ mod tests {
         assert_eq!(h.state(t("01:00")), HealthState::Ok);
         h.apply(t("02:00"), HealthEvent::Success);
         assert_eq!(h.state(t("10:00")), HealthState::Degraded);
+    }
+
+    /// A failed token refresh degrades the path until a later refresh stores a token (the
+    /// refresher records no success of its own); a failure of a trade does not end so.
+    #[test]
+    fn a_refresh_that_stores_a_token_clears_an_earlier_failed_refresh() {
+        let token = |at| HealthEvent::Token { expires_at: at };
+        let mut h = BrokerHealth::default();
+        h.apply(t("00:00"), HealthEvent::Success);
+        h.apply(t("01:00"), token(t("59:00")));
+        h.apply(t("02:00"), HealthEvent::Failure(FailureKind::TokenRefresh));
+        assert_eq!(h.state(t("03:00")), HealthState::Degraded);
+        h.apply(t("12:00"), token(t("59:00")));
+        assert_eq!(h.state(t("13:00")), HealthState::Ok);
+        // With no success ever recorded, too.
+        let mut fresh = BrokerHealth::default();
+        fresh.apply(t("02:00"), HealthEvent::Failure(FailureKind::TokenRefresh));
+        assert_eq!(fresh.state(t("03:00")), HealthState::Degraded);
+        fresh.apply(t("12:00"), token(t("59:00")));
+        assert_eq!(fresh.state(t("13:00")), HealthState::Ok);
+        // A trade's failure is not a refresh's: a token stored after it leaves it standing.
+        h.apply(t("20:00"), HealthEvent::Failure(FailureKind::Rejected));
+        h.apply(t("21:00"), token(t("59:00")));
+        assert_eq!(h.state(t("22:00")), HealthState::Degraded);
     }
 
     #[tokio::test]
