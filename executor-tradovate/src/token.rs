@@ -47,6 +47,11 @@ pub enum Refreshed {
     ByOther,
     Renewed,
     LoggedIn,
+    /// A scheduled run that found the lock held by another process (an executor logging in or
+    /// renewing) for as long as it waits, with the stored token still usable: nothing to
+    /// report, the next run checks again. (It was a `LockBusy` failure: alarmed, mailed
+    /// "check credentials", the status degraded, while the holder stored a good token.)
+    Busy,
     /// Not renewed: Tradovate answered a 429 less than its stop ago (the stop stored beside
     /// the token, [`StoredToken::stopped_until`]), and every request would lengthen it. Should
     /// the token expire meanwhile, the first executor after the stop logs in.
@@ -91,7 +96,16 @@ pub struct TokenManager<S, L, C> {
     policy: TokenPolicy,
     /// The 429 whose stop this manager last stored ([`TokenManager::share_stop`]).
     shared: std::sync::Mutex<Option<std::time::Instant>>,
+    /// This manager's last refused login and why, not tried again within
+    /// [`REFUSED_LOGIN_PAUSE`] ([`TokenManager::login`]).
+    refused: std::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
+
+/// How long a login Tradovate refused is not tried again by the same manager (the same
+/// credentials): a wait that reads every poll interval asked for a token, and with it a new
+/// login, on every read (up to the login cap); logins refused again and again can lock the
+/// user out.
+pub const REFUSED_LOGIN_PAUSE: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl<S, L, C> std::fmt::Debug for TokenManager<S, L, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,7 +139,36 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
             owner: owner.into(),
             policy,
             shared: std::sync::Mutex::new(None),
+            refused: std::sync::Mutex::new(None),
         }
+    }
+
+    /// A login with this manager's credentials, unless one was refused less than
+    /// [`REFUSED_LOGIN_PAUSE`] ago: then that refusal again, with nothing sent.
+    async fn login(&self) -> Result<TokenGrant, TvError> {
+        let last = self
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some((at, why)) = last
+            && at.elapsed() < REFUSED_LOGIN_PAUSE
+        {
+            return Err(TvError::Refused(format!(
+                "{why} (refused {} s ago; not tried again with the same credentials for {} min)",
+                at.elapsed().as_secs(),
+                REFUSED_LOGIN_PAUSE.as_secs() / 60
+            )));
+        }
+        let answer = self.client.request_token(&self.creds).await;
+        if let Err(TvError::Refused(why)) = &answer {
+            *self
+                .refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((std::time::Instant::now(), why.clone()));
+        }
+        answer
     }
 
     pub fn client(&self) -> &TradovateClient {
@@ -290,6 +333,15 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 return result;
             }
             if started.elapsed() >= self.policy.wait_for_other {
+                if scheduled
+                    && let Some(t) = self.store.load(TOKEN_NAME).await?
+                    && self.usable(&t)
+                {
+                    warn!(
+                        "another process held the token lock while this run waited; the stored token is still usable, the next run checks again"
+                    );
+                    return Ok((t.access_token, Refreshed::Busy));
+                }
                 return Err(TokenError::LockBusy);
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -345,17 +397,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                     Ok(g) => (g, Refreshed::Renewed),
                     Err(TvError::Unauthorized | TvError::Refused(_)) => {
                         warn!("renewal refused; logging in");
-                        (
-                            self.client.request_token(&self.creds).await?,
-                            Refreshed::LoggedIn,
-                        )
+                        (self.login().await?, Refreshed::LoggedIn)
                     }
                     Err(e) => return Err(e.into()),
                 },
-                None => (
-                    self.client.request_token(&self.creds).await?,
-                    Refreshed::LoggedIn,
-                ),
+                None => (self.login().await?, Refreshed::LoggedIn),
             })
         };
         // Within the lease, or another process could take the lock, refresh as well and store
@@ -414,9 +460,16 @@ impl<A: TokenStore, B: TokenStore> TokenStore for Mirrored<A, B> {
         }
     }
 
+    /// `Err` only when the first cannot be written. The copy's failure (SSM throttled, a
+    /// missing grant) is a warning: the token is stored where every executor reads it, and
+    /// failing the refresh for it alarmed a failed refresh (and refused the signal that
+    /// logged in) with a good token stored.
     async fn save(&self, name: &str, token: &StoredToken) -> Result<(), StoreError> {
         self.0.save(name, token).await?;
-        self.1.save(name, token).await
+        if let Err(e) = self.1.save(name, token).await {
+            warn!(error = %e, "the token is stored, but its copy could not be written");
+        }
+        Ok(())
     }
 
     /// The first's: the second (the SSM copy) keeps no stop, so an unreadable stop is an
@@ -425,9 +478,13 @@ impl<A: TokenStore, B: TokenStore> TokenStore for Mirrored<A, B> {
         self.0.load_stop(name).await
     }
 
+    /// As [`Self::save`]: the first's failure is the error, the copy's a warning.
     async fn save_stop(&self, name: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
         self.0.save_stop(name, until).await?;
-        self.1.save_stop(name, until).await
+        if let Err(e) = self.1.save_stop(name, until).await {
+            warn!(error = %e, "the stop is stored, but its copy could not be written");
+        }
+        Ok(())
     }
 }
 
@@ -490,5 +547,26 @@ mod tests {
             .unwrap();
         assert_eq!(found.access_token.expose_secret(), "tok");
         assert_eq!(found.stopped_until, Some(until));
+    }
+
+    /// The copy that cannot be written does not fail a save the first store kept (the
+    /// refresh that stored a good token was reported failed); the first's failure does.
+    #[tokio::test]
+    async fn a_save_fails_only_when_the_first_store_does() {
+        let token = StoredToken {
+            access_token: SecretString::from("tok"),
+            expires_at: "2026-12-06T13:00:00Z".parse().unwrap(),
+            stopped_until: None,
+        };
+        let until: DateTime<Utc> = "2026-12-06T13:30:00Z".parse().unwrap();
+        let kept = Mirrored(MemoryTokenStore::default(), Unreadable);
+        kept.save(TOKEN_NAME, &token).await.unwrap();
+        kept.save_stop(TOKEN_NAME, until).await.unwrap();
+        let back = kept.load(TOKEN_NAME).await.unwrap().unwrap();
+        assert_eq!(back.access_token.expose_secret(), "tok");
+        assert_eq!(back.stopped_until, Some(until));
+        let lost = Mirrored(Unreadable, MemoryTokenStore::default());
+        assert!(lost.save(TOKEN_NAME, &token).await.is_err());
+        assert!(lost.save_stop(TOKEN_NAME, until).await.is_err());
     }
 }

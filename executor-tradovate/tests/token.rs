@@ -9,7 +9,7 @@ use executor_tradovate::token::{Refreshed, TOKEN_NAME, TokenManager, TokenPolicy
 use secrecy::{ExposeSecret, SecretString};
 use shared::clock::{Clock, ManualClock};
 use shared::memory::{MemoryLeaseLock, MemoryTokenStore};
-use shared::ports::{StoredToken, TokenStore};
+use shared::ports::{LeaseLock, StoredToken, TokenStore};
 use std::sync::Arc;
 use support::fake_tradovate::FakeTradovate;
 use support::{t0, tokens};
@@ -95,6 +95,57 @@ async fn a_renewal_the_server_refuses_falls_back_to_one_login() {
     assert_eq!(m.scheduled().await.unwrap(), Refreshed::LoggedIn);
     assert_eq!(fake.logins(), 1);
     assert_ne!(stored_token(&store).await, "forged");
+}
+
+/// A scheduled run that finds the lock held by another process (an executor logging in) for
+/// as long as it waits is not a failure while the stored token is usable: it was
+/// `LockBusy`, which the refresher alarmed and mailed as a failed refresh. With the token
+/// expired it still is one.
+#[tokio::test]
+async fn a_scheduled_run_that_finds_the_lock_held_with_a_usable_token_is_busy_not_failed() {
+    let fake = FakeTradovate::start(t0()).await;
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let lock = Arc::new(MemoryLeaseLock::default());
+    let manager = TokenManager::new(
+        support::client(&fake),
+        support::credentials(),
+        store.clone(),
+        lock.clone(),
+        clock.clone(),
+        "refresher",
+        TokenPolicy {
+            wait_for_other: std::time::Duration::from_millis(300),
+            ..TokenPolicy::default()
+        },
+    );
+    assert_eq!(manager.scheduled().await.unwrap(), Refreshed::LoggedIn);
+    // 65 minutes later a renewal is due, and an executor holds the lock for a minute.
+    clock.advance(Duration::minutes(65));
+    fake.set_now(clock.now());
+    let now = clock.now();
+    assert!(
+        lock.acquire(TOKEN_NAME, "executor", now, now + Duration::minutes(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(manager.scheduled().await.unwrap(), Refreshed::Busy);
+    assert_eq!((fake.logins(), fake.renewals()), (1, 0));
+    // Expired, with the lock held all the same: that is a failure to report.
+    clock.advance(Duration::minutes(30));
+    fake.set_now(clock.now());
+    let now = clock.now();
+    lock.release(TOKEN_NAME, "executor").await.unwrap();
+    assert!(
+        lock.acquire(TOKEN_NAME, "executor", now, now + Duration::minutes(1))
+            .await
+            .unwrap()
+    );
+    let err = manager.scheduled().await.unwrap_err();
+    assert!(
+        matches!(err, executor_tradovate::token::TokenError::LockBusy),
+        "{err}"
+    );
 }
 
 /// A refresh that outruns three quarters of its lock's lease is stopped with nothing stored

@@ -273,6 +273,20 @@ async fn a_refused_login_is_not_a_refused_contract() {
         "{outcome:?}"
     );
     assert_eq!(h.fake.logins(), 0);
+    // The next signal (or the next read of a wait) does not log in again with the same
+    // credentials within the pause: each asked Tradovate again, up to the login cap.
+    let tried = h.fake.login_requests();
+    assert!(tried >= 1);
+    let next = intent(Action::ShortEntry, 2);
+    let outcome = h.executor.execute(&next).await;
+    assert_eq!(h.fake.login_requests(), tried, "{outcome:?}");
+    let signal = h.journal.signal(&next.signal_id).await.unwrap();
+    let said = format!("{outcome:?} {signal:?}");
+    assert!(
+        said.contains("not tried again with the same credentials"),
+        "{said}"
+    );
+    assert!(h.fake.orders().is_empty());
 }
 
 /// A 401 on an order renews the token, and the order is looked up but never sent again:
