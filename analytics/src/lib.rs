@@ -72,12 +72,13 @@ pub fn spec(broker: Broker, instrument: &str) -> Spec {
         }
         Broker::Tradovate => Spec {
             multiplier: contract_specs::point_value(instrument),
-            // Money only with a known point value; otherwise the P&L is points and is kept
-            // apart from every USD total.
+            // Money only with a known point value; otherwise the P&L is points of its root,
+            // kept apart from every USD total and from other roots' points (a point of one
+            // contract is not a point of another).
             currency: if contract_specs::point_value(instrument).is_some() {
                 "USD".into()
             } else {
-                "points".into()
+                format!("{} points", contract_specs::contract_root(instrument))
             },
             increment: contract_specs::tick_size(instrument).map(|t| (t, "tick")),
         },
@@ -165,7 +166,9 @@ pub struct OpenPosition {
     pub last_price: Decimal,
     pub last_price_at: DateTime<Utc>,
     pub unrealized: Decimal,
-    /// Fees paid on the lots still open (not yet in any realized figure).
+    /// Fees paid on the lots still open (not yet in any realized figure), in
+    /// [`Self::currency`]; zero for a position in points, whose fees (in money) are kept
+    /// apart as a trade's are (see [`Trade::fees`]).
     pub fees: Decimal,
 }
 
@@ -963,7 +966,10 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             last_price: last,
             last_price_at: at,
             unrealized: (last - average_price) * quantity * sp.multiplier.unwrap_or(Decimal::ONE),
-            fees: book.iter().map(|l| l.fee).sum(),
+            fees: match sp.multiplier {
+                Some(_) => book.iter().map(|l| l.fee).sum(),
+                None => Decimal::ZERO,
+            },
         });
     }
 

@@ -396,7 +396,7 @@ fn a_futures_round_trip_is_multiplied_by_the_point_value() {
     ];
     let r = analyze(&signals, &orders, &Filter::default());
     assert_eq!(r.trades[0].pnl, d("2"));
-    assert_eq!(r.trades[0].currency, "points", "kept apart from USD");
+    assert_eq!(r.trades[0].currency, "ZZZ points", "kept apart from USD");
     assert!(!r.totals.contains_key("USD"));
     assert!(
         r.warnings.iter().any(|w| w.contains("ZZZZ6")),
@@ -1828,7 +1828,7 @@ fn fees_are_not_subtracted_from_a_pnl_in_points() {
     ];
     let r = analyze(&signals, &orders, &Filter::default());
     assert_eq!(r.trades.len(), 1);
-    assert_eq!(r.trades[0].currency, "points");
+    assert_eq!(r.trades[0].currency, "QQ points");
     assert_eq!(r.trades[0].pnl, d("10.00"));
     assert_eq!(r.trades[0].fees, d("0"));
     assert!(
@@ -1839,4 +1839,36 @@ fn fees_are_not_subtracted_from_a_pnl_in_points() {
         "{:?}",
         r.warnings
     );
+}
+
+/// Points of two contracts with no known point value are two units: their totals are kept
+/// apart (they were summed as one "points" total), and an open position in points shows no
+/// fee in points (its fees are in money, kept apart as a trade's are).
+#[test]
+fn points_of_different_roots_are_never_summed() {
+    let t = Broker::Tradovate;
+    let signals = [
+        signal("a", t, "QQZ6", SignalStatus::Filled, "100", "10:00:00"),
+        signal("b", t, "QQZ6", SignalStatus::Filled, "110", "11:00:00"),
+        signal("c", t, "RRZ6", SignalStatus::Filled, "5", "10:00:00"),
+        signal("d", t, "RRZ6", SignalStatus::Filled, "5.05", "11:00:00"),
+        signal("e", t, "QQZ6", SignalStatus::Filled, "111", "12:00:00"),
+    ];
+    let leg = |id, instrument, leg, side, price: &'static str, at| {
+        fill(id, t, instrument, leg, side, "1", price, Some("2.09"), at)
+    };
+    let orders = [
+        leg("a", "QQZ6", Leg::Open, Side::Buy, "100", "10:00:01"),
+        leg("b", "QQZ6", Leg::Close, Side::Sell, "110", "11:00:01"),
+        leg("c", "RRZ6", Leg::Open, Side::Buy, "5", "10:00:01"),
+        leg("d", "RRZ6", Leg::Close, Side::Sell, "5.05", "11:00:01"),
+        leg("e", "QQZ6", Leg::Open, Side::Buy, "111", "12:00:01"),
+    ];
+    let r = analyze(&signals, &orders, &Filter::default());
+    assert_eq!(r.totals["QQ points"].realized, d("10"));
+    assert_eq!(r.totals["RR points"].realized, d("0.05"));
+    assert!(!r.totals.contains_key("points"), "{:?}", r.totals.keys());
+    assert_eq!(r.open_positions.len(), 1);
+    assert_eq!(r.open_positions[0].currency, "QQ points");
+    assert_eq!(r.open_positions[0].fees, d("0"));
 }

@@ -82,6 +82,18 @@ pub async fn load(source: &Source) -> Result<Loaded, LoadError> {
             let (signals, orders) = tokio::join!(journal.report_signals(), second.report_orders());
             let read = |e: shared::execution::JournalError| {
                 let text = e.to_string();
+                // SQLite's "no such column: fee", PostgreSQL's `column "fee" does not
+                // exist`: a journal, written by an older version (a report never migrates).
+                if text.contains("no such column")
+                    || (text.contains("column") && text.contains("does not exist"))
+                {
+                    return LoadError::Unavailable(format!(
+                        "journal {}: its tables are older than this tvctl's ({text}); this \
+                         version's executors or `tvctl dev` migrate it when they next write \
+                         it (a report only reads)",
+                        journal::shown(url)
+                    ));
+                }
                 // SQLite's "no such table: signals", PostgreSQL's `relation "signals" does
                 // not exist`: a database, but not a journal (or one no executor ever wrote).
                 if text.contains("no such table") || text.contains("does not exist") {
@@ -566,8 +578,14 @@ fn period_table(title: &str, key: &str, rows: &[analytics::Summary]) -> Markup {
 /// The most recent fills listed one per row in the HTML; `--json` carries all.
 const SLIPPAGE_ROWS: usize = 200;
 
-/// Per instrument and currency: fills, Σ bps, Σ pips or ticks with the unit, Σ money.
-type SlippageSums = (u64, Decimal, Option<(Decimal, &'static str)>, Decimal);
+/// Per instrument and currency: fills, Σ bps, Σ pips or ticks with the unit, Σ money (`None`
+/// once a fill's money is unknown: a contract with no known point value).
+type SlippageSums = (
+    u64,
+    Decimal,
+    Option<(Decimal, &'static str)>,
+    Option<Decimal>,
+);
 
 /// Slippage per instrument (mean and sum) and the most recent fills one per row.
 fn slippage_tables(report: &Report) -> Markup {
@@ -575,14 +593,14 @@ fn slippage_tables(report: &Report) -> Markup {
     for s in &report.slippage {
         let e = per
             .entry((s.instrument.as_str(), s.currency.as_str()))
-            .or_insert((0, Decimal::ZERO, None, Decimal::ZERO));
+            .or_insert((0, Decimal::ZERO, None, Some(Decimal::ZERO)));
         e.0 += 1;
         e.1 += s.bps;
         if let Some((n, unit)) = s.increments {
             let (sum, _) = e.2.get_or_insert((Decimal::ZERO, unit));
             *sum += n;
         }
-        e.3 += s.money.unwrap_or_default();
+        e.3 = e.3.zip(s.money).map(|(sum, money)| sum + money);
     }
     let skipped = report.slippage.len().saturating_sub(SLIPPAGE_ROWS);
     html! {
@@ -594,7 +612,7 @@ fn slippage_tables(report: &Report) -> Markup {
                     td { (instrument) } td { (n) }
                     td { (decimal_cell(Some(*bps / Decimal::from(*n)))) }
                     td { @if let Some((sum, unit)) = incr { (decimal_cell(Some(*sum / Decimal::from(*n)))) " " (unit) } @else { "–" } }
-                    td { (decimal_cell(Some(*money))) } td { (currency) }
+                    td { (decimal_cell(*money)) } td { (currency) }
                 }
             }
         }
@@ -899,6 +917,42 @@ mod tests {
         let (_, orders, unreadable) = parse_log_lines(&text).unwrap_or_default();
         assert!(unreadable.is_empty(), "{unreadable:?}");
         assert_eq!(orders, vec![filled, other]);
+    }
+
+    /// An instrument whose slippage has no money (a contract with no known point value)
+    /// shows no total cost: it showed 0 beside fills that slipped.
+    #[test]
+    fn slippage_of_unknown_money_has_no_total_cost() {
+        let slip = |instrument: &str, money| analytics::Slippage {
+            signal_id: "s".into(),
+            at: "2026-12-01T10:00:00Z".parse().unwrap(),
+            instrument: instrument.into(),
+            leg: shared::execution::Leg::Open,
+            side: shared::execution::Side::Buy,
+            alert_close: Decimal::from(100),
+            fill_price: Decimal::from(102),
+            price: Decimal::from(2),
+            increments: None,
+            bps: Decimal::from(200),
+            money,
+            currency: "USD".into(),
+        };
+        let report = Report {
+            slippage: vec![slip("QQZ6", None), slip("ESZ6", Some(Decimal::from(100)))],
+            ..Report::default()
+        };
+        let html = slippage_tables(&report).into_string();
+        let row = |instrument: &str| {
+            let at = html.find(&format!("<td>{instrument}</td>")).unwrap();
+            html[at..at + html[at..].find("</tr>").unwrap()].to_owned()
+        };
+        assert!(!row("QQZ6").contains("<td>0</td>"), "{}", row("QQZ6"));
+        assert!(
+            row("QQZ6").contains("<td>–</td><td>USD</td>"),
+            "{}",
+            row("QQZ6")
+        );
+        assert!(row("ESZ6").contains("<td>100</td>"), "{}", row("ESZ6"));
     }
 
     #[test]

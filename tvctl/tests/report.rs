@@ -569,6 +569,22 @@ fn bad_input_exits_with_the_usage_code() {
         .execute_batch("CREATE TABLE t (x INTEGER);")
         .unwrap();
     let empty_text = empty.to_string_lossy().into_owned();
+    // A journal of an older version (before order fees, migration 0003): a journal, its
+    // tables older than this tvctl's, not "no journal tables"; exit 3 as unreadable.
+    let older = dir.join("older.sqlite");
+    rusqlite::Connection::open(&older)
+        .unwrap()
+        .execute_batch(concat!(
+            include_str!("../../journal/migrations/sqlite/0001_init.sql"),
+            include_str!("../../journal/migrations/sqlite/0002_order_attempts.sql"),
+        ))
+        .unwrap();
+    let (code, text) = tvctl(&["report", "--journal", &older.to_string_lossy(), "--json"]);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("its tables are older than this tvctl's (") && text.contains("fee"),
+        "{text}"
+    );
     // Neither a database nor a log of journal records.
     let text_file = dir.join("notes.txt");
     std::fs::write(&text_file, "a trader's notes, not a journal\n").unwrap();
