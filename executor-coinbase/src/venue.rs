@@ -279,8 +279,9 @@ fn ack_of(order: &Order) -> Ack {
         quantity: (filled > Decimal::ZERO).then_some(filled),
         price,
         // The order's `total_fees` (Advanced Trade API, Get Order: "total_fees", in the quote
-        // currency); zero or absent is no fee to report.
-        fee: order.total_fees.filter(|f| *f > Decimal::ZERO),
+        // currency), zero included once something filled: a fee-free fill is a fee of zero,
+        // not one the broker did not report (the report counts those apart).
+        fee: order.total_fees.filter(|_| filled > Decimal::ZERO),
     };
     // What filled of a market IOC order that did not fill in full: the leg is filled at that
     // size, and the signal stops there and is alarmed.
@@ -301,7 +302,7 @@ fn ack_of(order: &Order) -> Ack {
             order_id: Some(order.order_id.as_str().into()),
             quantity: (filled > Decimal::ZERO).then_some(filled),
             price,
-            fee: order.total_fees.filter(|f| *f > Decimal::ZERO),
+            fee: order.total_fees.filter(|_| filled > Decimal::ZERO),
             rest: format!(
                 "order {} {of}; Coinbase ended it {}, the rest unfilled (immediate or cancel)",
                 order.order_id,

@@ -137,6 +137,13 @@ async fn the_fee_coinbase_reports_is_journaled_with_the_fill() {
         d("899.4"),
         "the fee left the quote wallet"
     );
+    // A fill with a fee of zero (a fee-free product or promotion) journals a fee of zero,
+    // not one the broker did not report: the report counted it among fills without a fee.
+    h.fake.set_fee_rate("0");
+    let exit = intent(Action::LongExit, 2);
+    assert_eq!(h.executor.execute(&exit).await.unwrap(), Outcome::Filled);
+    let legs = h.journal.orders(&exit.signal_id).await.unwrap();
+    assert_eq!(legs[0].fee, Some(d("0")), "{legs:?}");
     clean(&h);
 }
 
