@@ -96,7 +96,13 @@ impl FrontMonthCache for DynamoFrontMonths {
                         text(CONTRACT),
                         number(item, AS_OF).and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
                     ) else {
-                        return Err(invalid("front month item without root, contract or as_of"));
+                        // One bad item (a hand edit) is left out, named: failing the whole read
+                        // left every root to the roll rule once the router's copy was stale.
+                        tracing::warn!(
+                            item = %text(PK).unwrap_or_else(|| "(no pk)".into()),
+                            "front month item without a contract or an as_of time: left out"
+                        );
+                        continue;
                     };
                     out.push(FrontMonth {
                         root,

@@ -4,6 +4,7 @@
 
 use aws_adapters::dynamodb::create_table;
 use aws_adapters::front_months::DynamoFrontMonths;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use shared::front_month::{FrontMonth, FrontMonthCache};
 use test_kit::moto;
@@ -16,6 +17,7 @@ fn now() -> DateTime<Utc> {
 async fn front_months_round_trip_and_expired_ones_are_left_out() {
     let client = moto::dynamodb().await;
     let table = moto::table(&client, "front-months", create_table).await;
+    let raw = client.clone();
     let cache = DynamoFrontMonths::new(client, &table);
     let front = |root: &str, contract: &str| FrontMonth {
         root: root.into(),
@@ -37,6 +39,15 @@ async fn front_months_round_trip_and_expired_ones_are_left_out() {
         .unwrap();
     let all = cache.all(now()).await.unwrap();
     assert_eq!(all, vec![front("ES", "ESH7")], "NQ's answer has expired");
+    // An item without its `as_of` (a hand edit) is left out, not the whole read refused.
+    raw.put_item()
+        .table_name(&table)
+        .item("pk", AttributeValue::S("CL".into()))
+        .item("contract", AttributeValue::S("CLF7".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cache.all(now()).await.unwrap(), vec![front("ES", "ESH7")]);
 }
 
 /// A continuous symbol's contract moves only forward: one conditional `UpdateItem`, whose
