@@ -137,7 +137,27 @@ impl OandaClient {
     }
 
     async fn get_once<T: DeserializeOwned>(&self, url: &str) -> Result<Option<T>, OandaError> {
-        Ok(http::get_json(self.request(Method::GET, url)).await?)
+        http::get_json(self.request(Method::GET, url))
+            .await
+            .map_err(|f| match f {
+                ReadFailure::Status(status, body) => {
+                    ReadFailure::Status(status, self.scrub_body(&body).into_owned())
+                }
+                other => other,
+            })
+            .map_err(OandaError::from)
+    }
+
+    /// An answer's body with the API token written `[REDACTED]` wherever it stands, before
+    /// any of it is parsed and cut to [`http::SHOWN_CHARS`]: scrubbed after the cut (as
+    /// [`Self::scrub`] does an error's text), a token the cut split left its start readable.
+    fn scrub_body<'a>(&self, body: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        let token = self.token.expose_secret();
+        let text = String::from_utf8_lossy(body);
+        if token.is_empty() || !text.contains(token) {
+            return std::borrow::Cow::Borrowed(body);
+        }
+        std::borrow::Cow::Owned(text.replace(token, "[REDACTED]").into_bytes())
     }
 
     /// GET with backoff on transient failures; `None` on 404.
@@ -650,7 +670,8 @@ impl OandaClient {
         if status != success && !refusals.contains(&status.as_u16()) {
             return Err(OandaError::Unknown(format!("OANDA answered {status}")));
         }
-        let parsed: OrderResponse = serde_json::from_slice(&bytes).unwrap_or_default();
+        let parsed: OrderResponse =
+            serde_json::from_slice(&self.scrub_body(&bytes)).unwrap_or_default();
         if status.is_success()
             && parsed.order_create_transaction.is_none()
             && parsed.long_order_create_transaction.is_none()

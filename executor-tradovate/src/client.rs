@@ -242,7 +242,8 @@ impl TradovateClient {
                     // The login's fields first, then any bearer token or JWT (an echo of
                     // the `Authorization` header), then the cut.
                     message: shown_text(
-                        scrubbed(&String::from_utf8_lossy(&bytes), body.as_ref()).as_bytes(),
+                        with_token_scrubbed(&String::from_utf8_lossy(&bytes), body.as_ref(), token)
+                            .as_bytes(),
                     ),
                 });
             }
@@ -308,12 +309,12 @@ impl TradovateClient {
                 continue;
             }
             check_business(&value).map_err(|e| match e {
-                TvError::Refused(why) => {
-                    TvError::Refused(shown_text(scrubbed(&why, body.as_ref()).as_bytes()))
-                }
-                TvError::Unknown(why) => {
-                    TvError::Unknown(shown_text(scrubbed(&why, body.as_ref()).as_bytes()))
-                }
+                TvError::Refused(why) => TvError::Refused(shown_text(
+                    with_token_scrubbed(&why, body.as_ref(), token).as_bytes(),
+                )),
+                TvError::Unknown(why) => TvError::Unknown(shown_text(
+                    with_token_scrubbed(&why, body.as_ref(), token).as_bytes(),
+                )),
                 other => other,
             })?;
             return Ok(value);
@@ -804,6 +805,18 @@ fn scrubbed(text: &str, body: Option<&Value>) -> String {
         .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "[REDACTED]"))
 }
 
+/// [`scrubbed`], and the access token the request carried written `[REDACTED]` too: before
+/// the cut to [`executor_runtime::http::SHOWN_CHARS`], which would leave the start of a token
+/// it split readable to the whole-token scrub after it ([`without_token`]); a token that is
+/// not a JWT is not redacted by its shape.
+fn with_token_scrubbed(text: &str, body: Option<&Value>, token: Option<&SecretString>) -> String {
+    let text = scrubbed(text, body);
+    match token.map(ExposeSecret::expose_secret) {
+        Some(t) if !t.is_empty() => text.replace(t, "[REDACTED]"),
+        _ => text,
+    }
+}
+
 fn grant(value: &Value) -> Result<TokenGrant, TvError> {
     let token = value.get("accessToken").and_then(Value::as_str);
     let expires = value
@@ -979,6 +992,36 @@ mod tests {
         let shown = format!("{err} | {err:?}");
         assert!(shown.contains("token [REDACTED] invalid"), "{shown}");
         assert!(!shown.contains("SEKRET"), "{shown}");
+    }
+
+    /// The same echo 190 characters in, where the cut to 200 splits the token: scrubbed
+    /// only after the cut, its start was left readable.
+    #[tokio::test]
+    async fn a_token_split_by_the_cut_leaves_nothing_of_itself() {
+        let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
+            let sent = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .trim_start_matches("Bearer ")
+                .to_owned();
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("{} token {sent} invalid", "x".repeat(184)),
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = TradovateClient::new(&base, ClientSettings::default()).unwrap();
+        let token = SecretString::from("tv-access-SEKRET-42");
+        let err = client
+            .place_market_order(&token, &one_contract(), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        let shown = format!("{err} | {err:?}");
+        assert!(!shown.contains("tv-acc"), "{shown}");
+        assert!(shown.contains("token [RED"), "{shown}");
     }
 
     /// A failure reason beside an order id, or one that does not say whether an order was
