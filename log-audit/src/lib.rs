@@ -1,15 +1,27 @@
 //! The check behind the suite-wide log audit: does a log line carry a credential?
 //!
 //! Two kinds of evidence: the exact test credentials the suite uses (listed in
-//! `scripts/log-audit-secrets.txt`), and shapes no log line of ours should ever have whatever
+//! `scripts/log-audit-secrets.txt`), whole or any [`SLICE`] characters of one (a cut leaves
+//! a credential's start or end), and shapes no log line of ours should ever have whatever
 //! the value: a PEM block, a JWT, a bearer or basic authorization header with a value.
+
+/// How many characters of a listed credential in a row fail a line: error texts are cut to a
+/// length (a broker's body to 200 characters, an echoed alert value to 64), and a credential
+/// the cut split leaves its start or its end.
+pub const SLICE: usize = 12;
 
 /// Why `line` fails the audit, if it does.
 pub fn finding(line: &str, secrets: &[String]) -> Option<String> {
-    if let Some(s) = secrets
-        .iter()
-        .find(|s| !s.is_empty() && line.contains(s.as_str()))
-    {
+    let within = |s: &str| {
+        let chars: Vec<char> = s.chars().collect();
+        if chars.len() <= SLICE {
+            return line.contains(s);
+        }
+        chars
+            .windows(SLICE)
+            .any(|w| line.contains(w.iter().collect::<String>().as_str()))
+    };
+    if let Some(s) = secrets.iter().find(|s| !s.is_empty() && within(s)) {
         // Say which entry without printing it whole.
         let head: String = s.chars().take(4).collect();
         return Some(format!("listed credential {head}…"));
@@ -20,18 +32,19 @@ pub fn finding(line: &str, secrets: &[String]) -> Option<String> {
     if has_jwt(line) {
         return Some("JWT".into());
     }
-    if let Some(i) = line.find("Bearer ") {
-        let value = &line[i + "Bearer ".len()..];
-        if value
+    // In any letter case (`authorization: bearer …`), as the clients redact it; a value of
+    // 8 token characters or more, so that prose ("the bearer of") is not taken for one.
+    let lower = line.to_ascii_lowercase();
+    if lower.match_indices("bearer ").any(|(i, _)| {
+        line[i + "bearer ".len()..]
             .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        {
-            return Some("bearer header value".into());
-        }
+            .take_while(|c| c.is_ascii_alphanumeric() || "-._~+/=".contains(*c))
+            .count()
+            >= 8
+    }) {
+        return Some("bearer header value".into());
     }
     // An `Authorization: Basic …` header (Databento's key is sent so), in any letter case.
-    let lower = line.to_ascii_lowercase();
     if lower.match_indices("basic ").any(|(i, _)| {
         // Bytes: 24 back may fall inside a character. `to_ascii_lowercase` keeps every
         // byte's place, so `i` is a place in `line` too.
@@ -83,9 +96,14 @@ mod tests {
             r#"{"message":"x","secret":"tv-secret-0123456789"}"#,
             r#"{"key":"-----BEGIN EC PRIVATE KEY-----\nMHc"}"#,
             r#"{"auth":"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJvcmdhbml6YXRpb25zIn0.sig"}"#,
-            r#"{"header":"Authorization: Bearer abc123"}"#,
+            r#"{"header":"Authorization: Bearer abc123def"}"#,
             r#"{"headers":{"authorization":"Basic ZGIta2V5Og=="}}"#,
             r#"{"message":"sent with AUTHORIZATION: basic ZGIta2V5Og=="}"#,
+            r#"{"h":"authorization: bearer 0a1b2c3d4e5f67890abc"}"#,
+            r#"{"h":"BEARER 0a1b2c3d4e5f67890abc"}"#,
+            // A credential cut at its end or start by a length limit.
+            r#"{"error":"xxxx tv-secret-01234"}"#,
+            r#"{"error":"…et-0123456789 rest"}"#,
         ];
         for line in cases {
             assert!(finding(line, &listed()).is_some(), "{line}");
@@ -100,6 +118,8 @@ mod tests {
             r#"{"message":"eyJ alone is not a token"}"#,
             r#"{"message":"basic checks passed","authorization":"[REDACTED]"}"#,
             r#"{"message":"ééééééééééééé basic checks"}"#,
+            r#"{"message":"the bearer of the news"}"#,
+            r#"{"message":"tv-secret-0 is eleven characters of it"}"#,
         ];
         for line in cases {
             assert_eq!(finding(line, &listed()), None, "{line}");

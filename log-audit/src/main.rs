@@ -31,8 +31,14 @@ fn main() -> ExitCode {
     let (mut files, mut lines, mut findings) = (0usize, 0usize, Vec::new());
     for entry in entries.flatten() {
         let path = entry.path();
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
+        // Read whole whatever its bytes: a line with one invalid UTF-8 byte is audited as
+        // the rest (lossy), not the process's whole capture skipped unseen.
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                findings.push(format!("{}: could not be read: {e}", path.display()));
+                continue;
+            }
         };
         files += 1;
         for (n, line) in text.lines().enumerate() {
