@@ -102,6 +102,31 @@ fn a_redirect_is_never_followed_with_the_alert_and_its_secret() {
     assert!(text.starts_with("307"), "{text}");
 }
 
+/// A server at `--url` that echoes the request back does not get the passphrase printed
+/// on the terminal (or in a CI log): the answer is shown without it.
+#[test]
+fn an_echoed_passphrase_is_not_printed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = serve_with(listener, 1, |request| {
+        let body = request.split("\r\n\r\n").nth(1).unwrap_or_default();
+        json_answer("200 OK", body)
+    });
+    let url = format!("http://127.0.0.1:{port}/webhook");
+    let (_, text) = tvctl(&[
+        "send",
+        "oanda-eurusd-long",
+        "--url",
+        &url,
+        "--passphrase",
+        "a-secret-of-mine",
+    ]);
+    let seen = server.join().unwrap();
+    assert!(seen[0].contains("a-secret-of-mine"), "it was sent");
+    assert!(!text.contains("a-secret-of-mine"), "{text}");
+    assert!(text.contains("[REDACTED]"), "{text}");
+}
+
 #[test]
 fn base_urls_are_checked_before_any_request_and_a_trailing_slash_is_fine() {
     for args in [
