@@ -814,8 +814,22 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 e.alarmed = true;
                 return Ok(e);
             }
-            Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
+            Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) if !req.takeover => {
                 return Err(nothing(why));
+            }
+            // A takeover ends `unknown` with what it found, as for the rules read above:
+            // retried through the queue, it was dead-lettered with no journal row or alarm.
+            Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) => {
+                return Ok(stop_before_sending(
+                    legs,
+                    Outcome::Unknown,
+                    format!(
+                        "the margin the plan needs could not be read after an earlier attempt: \
+                         {why}; nothing was sent, the account holds {} in {}",
+                        holding_words(&held),
+                        req.intent.instrument
+                    ),
+                ));
             }
             Err(ReadError::Refused(why)) => {
                 return Ok(stop_before_sending(legs, Outcome::Rejected, why));
@@ -1217,9 +1231,20 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         }
         let last = sent.last().cloned();
         rows.extend(sent);
-        match last.map(|l| (l.outcome, l.error)) {
-            Some((Outcome::Filled | Outcome::NoOp, _)) => {}
-            Some((outcome, why)) => {
+        match last.map(|l| (l.outcome, l.in_part, l.error)) {
+            // Short of the position, the rest ended by the broker: no flat to wait for (it
+            // waited the whole budget for one that could not come, then ended `unknown`).
+            // Nothing more is sent, as after any leg filled in part; alarmed.
+            Some((Outcome::Filled, true, why)) => {
+                let why = format!(
+                    "the {} leg filled in part: {}; nothing more sent",
+                    Leg::CloseRolled.as_str(),
+                    why.as_deref().unwrap_or("the rest was not filled")
+                );
+                return Err(RollStop::Broker(rows, Outcome::Filled, why));
+            }
+            Some((Outcome::Filled | Outcome::NoOp, _, _)) => {}
+            Some((outcome, _, why)) => {
                 return Err(RollStop::Broker(rows, outcome, why.unwrap_or_default()));
             }
             None => {}

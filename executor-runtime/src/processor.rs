@@ -1855,6 +1855,10 @@ mod tests {
         lookups: AtomicU32,
         /// What its margin check answers a plan (`None`: room for it).
         no_room: Option<&'static str>,
+        /// Its margin check cannot be read (retryable).
+        room_unreadable: bool,
+        /// Every send fills one unit and the broker ends the rest.
+        fills_one: bool,
     }
 
     /// What a [`Scripted`] broker answers a rules read.
@@ -1940,6 +1944,11 @@ mod tests {
             _: &[crate::plan::PlannedLeg],
             _: &Self::Mark,
         ) -> Result<Option<String>, crate::drive::ReadError> {
+            if self.room_unreadable {
+                return Err(crate::drive::ReadError::Unavailable(
+                    "account summary: 503".into(),
+                ));
+            }
             Ok(self.no_room.map(str::to_owned))
         }
 
@@ -1957,6 +1966,13 @@ mod tests {
                 .pop_front();
             match next.or(self.send_error) {
                 Some(error) => Err(error()),
+                None if self.fills_one => Ok(crate::drive::Ack::FilledInPart {
+                    order_id: Some("77".into()),
+                    quantity: Some(Decimal::ONE),
+                    price: None,
+                    fee: None,
+                    rest: "order 77 ended Canceled after 1 filled".into(),
+                }),
                 None => Ok(crate::drive::Ack::NothingToClose),
             }
         }
@@ -2066,6 +2082,59 @@ mod tests {
         );
         assert_eq!(broker.sent.load(Ordering::SeqCst), 0);
         assert_eq!(broker.reads.load(Ordering::SeqCst), 2);
+    }
+
+    /// A roll's close of the earlier contract that fills in part (the broker ended the rest)
+    /// ends the signal `filled`, short of its target, nothing more sent and no wait: it waited
+    /// the whole budget for a flat position that could not come, then ended `unknown` with a
+    /// reason that did not say the close had filled in part.
+    #[tokio::test]
+    async fn a_roll_whose_close_fills_in_part_stops_there_without_waiting() {
+        let broker = Scripted {
+            earlier: Some(Decimal::TWO),
+            held: Decimal::ONE,
+            fills_one: true,
+            rules: whole_units(None),
+            ..Default::default()
+        };
+        let t0: DateTime<Utc> = "2026-12-14T15:00:00Z".parse().unwrap_or_default();
+        let signal = OrderIntent {
+            broker: Broker::Tradovate,
+            instrument: Instrument::new("ESH7"),
+            symbol: "ES1!".into(),
+            exchange: "CME_MINI".into(),
+            action: Action::ShortEntry,
+            target: Action::ShortEntry.target(),
+            contract: Some(shared::routing::ContractResolution {
+                requested: "ES1!".into(),
+                contract: "ESH7".into(),
+                rule: "rolled on 2026-12-11".into(),
+                on_roll: shared::routing::RollPolicy::Close,
+            }),
+            ..intent(t0)
+        };
+        let req = ExecRequest {
+            max_notional: Decimal::from(1_000_000_000),
+            ..request(&signal, t0)
+        };
+        let started = std::time::Instant::now();
+        let done = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            crate::drive::execute(&broker, &ManualClock::new(t0), &req),
+        )
+        .await
+        .expect("no wait for a flat that cannot come")
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(done.outcome, Outcome::Filled);
+        assert_eq!(broker.sent.load(Ordering::SeqCst), 1, "nothing after it");
+        assert!(
+            done.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("close_rolled leg filled in part")),
+            "{:?}",
+            done.reason
+        );
     }
 
     /// A takeover of a reversal waits for an earlier attempt's close to show in the position;
@@ -2231,6 +2300,37 @@ mod tests {
             execution.reason.as_deref().is_some_and(
                 |e| e.contains("trading rules could not be read after an earlier attempt")
             ),
+            "{:?}",
+            execution.reason
+        );
+    }
+
+    /// A takeover that found no earlier leg (at a broker that reports its closes, so it
+    /// starts as a first attempt) and cannot read the margin a reversal needs ends `unknown`
+    /// with what it found, sending nothing: failed back to the queue, its redeliveries (all
+    /// takeovers) were dead-lettered with no journal row and no alarm.
+    #[tokio::test]
+    async fn a_takeover_that_cannot_read_the_margin_ends_unknown_sending_nothing() {
+        let broker = Scripted {
+            held: Decimal::ONE,
+            rules: whole_units(None),
+            room_unreadable: true,
+            ..Default::default()
+        };
+        let (execution, sent) = take_over_sized(
+            broker,
+            Action::ShortEntry,
+            true,
+            Size::Quantity(Decimal::TWO),
+        )
+        .await;
+        assert_eq!((execution.outcome, sent), (Outcome::Unknown, 0));
+        assert!(
+            execution
+                .reason
+                .as_deref()
+                .is_some_and(|e| e
+                    .contains("margin the plan needs could not be read after an earlier attempt")),
             "{:?}",
             execution.reason
         );
