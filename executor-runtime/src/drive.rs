@@ -37,7 +37,8 @@
 //! order for a leg as a second row.
 
 use crate::plan::{
-    Book, Holdings, LegAction, NotionalLimit, PlannedLeg, TradingRules, plan, preflight,
+    Book, Holdings, LegAction, NotionalLimit, PlannedLeg, PositionSide, TradingRules, plan,
+    preflight,
 };
 use crate::venue::{ExecRequest, Execution, LegReport, NothingSent, OrderGate, Size};
 use chrono::{DateTime, Utc};
@@ -584,7 +585,26 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         return Ok(finish(legs, Some((Outcome::Filled, why))));
     }
     if let Some(stop) = decided_by(&legs) {
-        return Ok(finish(legs, stop));
+        let mut end = finish(legs, stop);
+        // An earlier attempt's open that did not fill (refused, cancelled) where closes cannot
+        // be looked up (Tradovate's liquidations): its close may have filled, half a reversal.
+        // With the account not at the target, alarmed and said so (it was an ordinary
+        // rejection's mail, which the rate limit can hold back).
+        if end.outcome != Outcome::Filled
+            && !conv.recovers_closes()
+            && let Ok((held, _)) = &holdings
+            && !plan(req.intent.target, *held, Decimal::ONE, conv.book()).is_empty()
+        {
+            end.alarmed = true;
+            end.reason = Some(format!(
+                "{}; an earlier attempt's close cannot be looked up and may have filled: the \
+                 account holds {} in {}, not the signal's target",
+                end.reason.as_deref().unwrap_or_default(),
+                holding_words(held),
+                req.intent.instrument
+            ));
+        }
+        return Ok(end);
     }
     let (held, mark) = match holdings {
         Ok(h) => h,
@@ -668,7 +688,25 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         Some(Ok(s)) => s,
         Some(Err(refusal)) => return Ok(stop_before_sending(legs, Outcome::Refused, refusal)),
     };
-    let planned = plan(req.intent.target, held, size, conv.book());
+    let mut planned = plan(req.intent.target, held, size, conv.book());
+    // A flatten of both sides (a hedging account) an earlier attempt left between its two
+    // closes: the long side's close (`close`, a sale) is at the broker, and the plan from what
+    // is held now names the short side's close `close` as well. It is the `close_hedge` the
+    // first attempt planned, under that leg's own client order id; named `close`, it matched
+    // the earlier leg below and ended `unknown` ("needs another"), the short side left open
+    // and every replay the same.
+    if req.intent.target == TargetPosition::Flat
+        && legs
+            .iter()
+            .any(|l| l.leg == Leg::Close && l.side == Side::Sell)
+        && !legs.iter().any(|l| l.leg == Leg::CloseHedge)
+    {
+        for p in &mut planned {
+            if p.leg == Leg::Close && p.action == LegAction::Close(PositionSide::Short) {
+                p.leg = Leg::CloseHedge;
+            }
+        }
+    }
     let rolled = match rolls(req) {
         true => match conv.earlier_contracts(req).await {
             Ok(r) => earlier_only(req, r),

@@ -890,7 +890,6 @@ where
             error!(outcome = ?outcome, reason, "signal not executed");
             self.notify(intent, outcome, reason, true).await;
         }
-        self.journal.record_execution(&record, &orders).await?;
 
         // A refusal or a newer signal that stops a takeover after an earlier attempt's orders
         // filled (half a reversal, say): an alarm. So does one that leaves the account short
@@ -919,12 +918,10 @@ where
             || (part_filled && outcome != Outcome::Filled)
             || close_failed
             || execution.alarmed;
-        match outcome {
+        // What is mailed, with the log line's words (`None`: only logged, below).
+        let told = match outcome {
             // A fill short of its size: the account is not at the signal's target.
-            Outcome::Filled if in_part => {
-                error!(outcome = ?outcome, reason, "signal filled in part");
-                self.notify(intent, outcome, reason, half_done).await;
-            }
+            Outcome::Filled if in_part => Some("signal filled in part"),
             Outcome::Refused
             | Outcome::Superseded
             | Outcome::Rejected
@@ -932,32 +929,41 @@ where
             | Outcome::NotExecuted
                 if part_filled =>
             {
-                error!(outcome = ?outcome, reason, "signal stopped after some of its orders filled");
-                self.notify(intent, outcome, reason, half_done).await;
+                Some("signal stopped after some of its orders filled")
             }
             Outcome::Refused | Outcome::Superseded if stopped_short => {
-                error!(outcome = ?outcome, reason, "signal stopped short of its target");
-                self.notify(intent, outcome, reason, half_done).await;
-            }
-            Outcome::Filled | Outcome::NoOp => {
-                info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed")
+                Some("signal stopped short of its target")
             }
             Outcome::Refused if execution.alarmed => {
-                error!(
-                    outcome = ?outcome,
-                    reason,
-                    "reversal refused before its close: the account keeps the side it held"
-                );
-                self.notify(intent, outcome, reason, half_done).await;
+                Some("reversal refused before its close: the account keeps the side it held")
             }
-            Outcome::Refused => warn!(outcome = ?outcome, reason, "signal refused"),
-            Outcome::Superseded => info!(outcome = ?outcome, reason, "signal superseded"),
             Outcome::Rejected | Outcome::Expired | Outcome::NotExecuted => {
-                error!(outcome = ?outcome, reason, "signal not executed");
-                self.notify(intent, outcome, reason, half_done).await;
+                Some("signal not executed")
             }
             // Alarmed above, before the journal's write.
-            Outcome::Unknown => {}
+            Outcome::Unknown => None,
+            Outcome::Filled | Outcome::NoOp | Outcome::Refused | Outcome::Superseded => None,
+        };
+        // An account left half done is mailed before the journal's write, as an unknown
+        // outcome is: were the write to fail, the retries (takeovers) would find the journal
+        // unwritten too and be dead-lettered with no mail of this at all.
+        let mail = |told| async move {
+            error!(outcome = ?outcome, reason, "{told}");
+            self.notify(intent, outcome, reason, half_done).await;
+        };
+        if half_done && let Some(told) = told {
+            mail(told).await;
+        }
+        self.journal.record_execution(&record, &orders).await?;
+        match (told, outcome) {
+            (Some(_), _) if half_done => {}
+            (Some(told), _) => mail(told).await,
+            (None, Outcome::Filled | Outcome::NoOp) => {
+                info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed")
+            }
+            (None, Outcome::Refused) => warn!(outcome = ?outcome, reason, "signal refused"),
+            (None, Outcome::Superseded) => info!(outcome = ?outcome, reason, "signal superseded"),
+            (None, _) => {}
         }
         let ms = |from: DateTime<Utc>| Some((start - from).num_milliseconds());
         if self.metrics.keeps() {
@@ -1591,6 +1597,63 @@ mod tests {
         }
     }
 
+    /// A signal that leaves the account half done (a reversal's close filled, its open
+    /// rejected) is mailed though the journal's write then fails, as an unknown outcome is:
+    /// its retries (takeovers) find the journal unwritten too and end in the dead-letter
+    /// queue, with no mail of this at all. A plain rejection (nothing moved) is mailed only
+    /// once written.
+    #[tokio::test]
+    async fn a_half_done_signal_is_mailed_though_the_journal_write_fails() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let executions = [
+            Execution {
+                outcome: Outcome::Rejected,
+                legs: vec![
+                    leg_report(Leg::Close, Outcome::Filled, false),
+                    leg_report(Leg::Open, Outcome::Rejected, false),
+                ],
+                reason: Some("INSUFFICIENT_MARGIN on the open".into()),
+                stopped_by_policy: false,
+                alarmed: false,
+            },
+            Execution::without_legs(Outcome::Rejected, "market closed"),
+        ];
+        let journal = Arc::new(MemoryJournal::default());
+        let executor = Executor {
+            dead_letters: None,
+            venue: Answers(std::sync::Mutex::new(executions.into())),
+            store: Arc::new(MemoryIdempotencyStore::default()),
+            journal: journal.clone(),
+            notifier: Arc::new(MemoryNotifier::default()),
+            kill_switch: FlakySwitch(AtomicU32::new(0), std::sync::atomic::AtomicBool::new(false)),
+            clock: clock.clone(),
+            metrics: Arc::new(CapturedMetrics::default()),
+            settings: paper_executor(Unknowable, Arc::default(), Arc::default(), &clock, "1000")
+                .settings,
+        };
+        journal.set_down(true);
+        let first = executor.execute(&intent(t0)).await;
+        assert!(matches!(first, Err(RecordError::Journal(_))), "{first:?}");
+        let sent = executor.notifier.sent();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(
+            sent[0].urgent && sent[0].message.contains("INSUFFICIENT_MARGIN"),
+            "{sent:?}"
+        );
+        let plain = OrderIntent {
+            signal_id: SignalId::of_canonical("plain"),
+            ..intent(t0)
+        };
+        let second = executor.execute(&plain).await;
+        assert!(matches!(second, Err(RecordError::Journal(_))), "{second:?}");
+        assert_eq!(
+            executor.notifier.sent().len(),
+            1,
+            "not before it is written"
+        );
+    }
+
     /// Mails go through the real rate limit (one per broker per 15 minutes): a second plain
     /// rejection (nothing filled, the account where it was) is held back, but a signal that
     /// leaves the account holding what the strategy left (a reversal's close filled and its
@@ -1859,6 +1922,8 @@ mod tests {
         room_unreadable: bool,
         /// Every send fills one unit and the broker ends the rest.
         fills_one: bool,
+        /// What the holdings read once an order was sent (`None`: `held` still).
+        held_after_send: Option<Decimal>,
     }
 
     /// What a [`Scripted`] broker answers a rules read.
@@ -1900,9 +1965,13 @@ mod tests {
             if self.rate_limited_after.is_some_and(|after| n >= after) {
                 return Err(crate::drive::ReadError::RateLimited("429".into()));
             }
+            let held = match self.held_after_send {
+                Some(after) if self.sent.load(Ordering::SeqCst) > 0 => after,
+                _ => self.held,
+            };
             match self.holdings_refused {
                 Some(why) => Err(crate::drive::ReadError::Refused(why.into())),
-                None => Ok((crate::plan::Holdings::net(self.held), ())),
+                None => Ok((crate::plan::Holdings::net(held), ())),
             }
         }
 
@@ -2303,6 +2372,62 @@ mod tests {
             "{:?}",
             execution.reason
         );
+    }
+
+    /// A flatten of a hedging account (long and short held) that an earlier attempt left
+    /// between its two closes: the long side's close filled, the short side is still held.
+    /// The takeover sends the short side's close as the `close_hedge` the first attempt
+    /// planned; named `close` from what is held now, it matched the earlier leg and ended
+    /// `unknown`, the short left open against the flatten, every replay the same.
+    #[tokio::test]
+    async fn a_hedged_flatten_taken_over_between_its_closes_sends_the_second() {
+        let broker = Scripted {
+            held: Decimal::from(-3),
+            held_after_send: Some(Decimal::ZERO),
+            recovered: vec![(Leg::Close, shared::execution::Side::Sell, Outcome::Filled)],
+            rules: whole_units(None),
+            ..Default::default()
+        };
+        let (execution, sent) = take_over(broker, Action::Flatten, true).await;
+        assert_eq!(sent, 1, "{:?}", execution.reason);
+        let legs: Vec<_> = execution.legs.iter().map(|l| l.leg).collect();
+        assert_eq!(
+            legs,
+            [Leg::Close, Leg::CloseHedge],
+            "{:?}",
+            execution.reason
+        );
+        assert_ne!(
+            execution.outcome,
+            Outcome::Unknown,
+            "{:?}",
+            execution.reason
+        );
+    }
+
+    /// A takeover that finds an earlier attempt's open rejected, where closes cannot be
+    /// looked up (Tradovate), with the account flat against a short target: that close may
+    /// have filled, half a reversal. Alarmed, and said so; it was a plain rejection, mailed
+    /// under the rate limit. With the account at its target, nothing more is said.
+    #[tokio::test]
+    async fn a_takeover_finding_the_open_rejected_where_closes_are_unseen_is_alarmed() {
+        for (held, alarmed) in [(Decimal::ZERO, true), (-Decimal::ONE, false)] {
+            let broker = Scripted {
+                held,
+                closes_unrecoverable: true,
+                recovered: vec![(Leg::Open, shared::execution::Side::Sell, Outcome::Rejected)],
+                rules: whole_units(None),
+                ..Default::default()
+            };
+            let (execution, sent) = take_over(broker, Action::ShortEntry, true).await;
+            assert_eq!((execution.outcome, sent), (Outcome::Rejected, 0));
+            assert_eq!(execution.alarmed, alarmed, "{held}: {:?}", execution.reason);
+            let says = execution
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("close cannot be looked up and may have filled"));
+            assert_eq!(says, alarmed, "{:?}", execution.reason);
+        }
     }
 
     /// A takeover that found no earlier leg (at a broker that reports its closes, so it
