@@ -18,6 +18,25 @@ fn source_ip(req: &Request) -> Option<IpAddr> {
     ip.parse().ok()
 }
 
+/// The route of a request: the raw path, less a named stage an HTTP API (v2) puts at its
+/// start (`/prod/webhook` on stage `prod`; only the `$default` stage is left out of
+/// `rawPath`, <https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html>).
+/// A REST API (v1) gives the resource path without the stage already.
+fn route(req: &Request) -> &str {
+    let raw = req.raw_http_path();
+    let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() else {
+        return raw;
+    };
+    match ctx.stage.as_deref() {
+        Some(stage) if stage != "$default" && !stage.is_empty() => raw
+            .strip_prefix('/')
+            .and_then(|r| r.strip_prefix(stage))
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+            .map_or(raw, |r| if r.is_empty() { "/" } else { r }),
+        _ => raw,
+    }
+}
+
 /// A webhook request (not a status route, whose 503 means a broker is degraded) answered 5xx:
 /// an alert that was not queued, which TradingView sends again only a few times.
 fn webhook_server_error(path: &str, status: u16) -> bool {
@@ -40,13 +59,14 @@ pub async fn serve<Q: FifoQueue, C: Clock, H: HealthStore>(
     let reply = ingest
         .handle(WebhookRequest {
             method: req.method().as_str(),
-            // REST APIs put the stage in `uri().path()`; the raw path is the route.
-            path: req.raw_http_path(),
+            // REST APIs put the stage in `uri().path()`; the raw path is the route (less an
+            // HTTP API's named stage).
+            path: route(&req),
             source_ip: source_ip(&req),
             body: req.body().as_ref(),
         })
         .await;
-    if webhook_server_error(req.raw_http_path(), reply.status) {
+    if webhook_server_error(route(&req), reply.status) {
         // Lambda turns embedded-metric lines on stdout into metrics; best effort, as the
         // other functions' metric lines.
         use std::io::Write;

@@ -66,6 +66,33 @@ async fn base64_bodies_and_http_api_events_are_accepted_too() {
     assert_eq!(queue.messages().len(), 2);
 }
 
+/// An HTTP API (v2) on a named stage puts the stage at the start of `rawPath`
+/// (`/prod/webhook/…`): the route is the path after it. Every request was answered 404.
+#[tokio::test]
+async fn an_http_api_on_a_named_stage_routes_by_the_path_after_the_stage() {
+    let (ingest, queue, _) = ingest();
+    let body = serde_json::to_string(&alert("coinbase-btcusd-long.json")).unwrap();
+    let (status, reply) = send(
+        &ingest,
+        Event::post(&format!("/webhook/{SECRET}"), body)
+            .json()
+            .http_v2_on("prod"),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(queue.messages().len(), 1);
+    let get = |path| Event {
+        method: "GET",
+        ..Event::post(path, Vec::new())
+    };
+    let (status, _) = send(&ingest, get("/healthcheck").http_v2_on("prod")).await;
+    assert_eq!(status, 200);
+    // A path that only starts with the stage's name is not under it (`/production` on
+    // stage `prod`).
+    let (status, _) = send(&ingest, get("uction").http_v2_on("prod")).await;
+    assert_eq!(status, 404);
+}
+
 #[tokio::test]
 async fn a_resent_alert_gets_the_same_signal_id_and_is_queued_once() {
     let (ingest, queue, clock) = ingest();

@@ -116,8 +116,18 @@ impl Event {
 
     /// An HTTP API (payload v2) event, the shape Function URLs and `cargo lambda watch` use.
     pub fn http_v2(&self) -> lambda_http::Request {
+        self.http_v2_on("$default")
+    }
+
+    /// As [`Self::http_v2`], on the named `stage`: its name starts `rawPath` (only
+    /// `$default` is left out), the path as API Gateway sends it.
+    pub fn http_v2_on(&self, stage: &str) -> lambda_http::Request {
         let mut ev = fixture("apigw-http-v2-request.json");
-        ev["rawPath"] = json!(self.path);
+        ev["requestContext"]["stage"] = json!(stage);
+        ev["rawPath"] = match stage {
+            "$default" => json!(self.path),
+            named => json!(format!("/{named}{}", self.path)),
+        };
         ev["routeKey"] = json!("$default");
         ev["headers"]["content-type"] = json!(self.content_type);
         ev["headers"]["content-length"] = json!(self.body.len().to_string());
