@@ -279,9 +279,11 @@ fn ack_of(order: &Order) -> Ack {
         quantity: (filled > Decimal::ZERO).then_some(filled),
         price,
         // The order's `total_fees` (Advanced Trade API, Get Order: "total_fees", in the quote
-        // currency), zero included once something filled: a fee-free fill is a fee of zero,
-        // not one the broker did not report (the report counts those apart).
-        fee: order.total_fees.filter(|_| filled > Decimal::ZERO),
+        // currency): a fee it gives, and zero once something filled (a fee-free fill is a fee
+        // of zero, not one the broker did not report, which the report counts apart).
+        fee: order
+            .total_fees
+            .filter(|f| *f > Decimal::ZERO || filled > Decimal::ZERO),
     };
     // What filled of a market IOC order that did not fill in full: the leg is filled at that
     // size, and the signal stops there and is alarmed.
@@ -302,7 +304,9 @@ fn ack_of(order: &Order) -> Ack {
             order_id: Some(order.order_id.as_str().into()),
             quantity: (filled > Decimal::ZERO).then_some(filled),
             price,
-            fee: order.total_fees.filter(|_| filled > Decimal::ZERO),
+            fee: order
+                .total_fees
+                .filter(|f| *f > Decimal::ZERO || filled > Decimal::ZERO),
             rest: format!(
                 "order {} {of}; Coinbase ended it {}, the rest unfilled (immediate or cancel)",
                 order.order_id,
@@ -799,10 +803,14 @@ mod tests {
         assert!(matches!(ack_of(&partial), Ack::Working { .. }));
         let sell = order(
             r#"{"order_id":"o3","product_id":"BTC-USD","side":"SELL","status":"FILLED",
-                "average_filled_price":"50000"}"#,
+                "average_filled_price":"50000","total_fees":"1.50"}"#,
         );
+        // Its fee kept: the size missing is no reason to report no fee.
         assert!(
-            matches!(ack_of(&sell), Ack::Filled { quantity: None, price: Some(p), .. } if p == d("50000"))
+            matches!(ack_of(&sell), Ack::Filled { quantity: None, price: Some(p), fee: Some(f), .. }
+                if p == d("50000") && f == d("1.50")),
+            "{:?}",
+            ack_of(&sell)
         );
         // With the size reported, a buy is a fill of that size; an unfilled cancel is a no.
         let sized = order(
