@@ -137,15 +137,13 @@ impl OandaClient {
     }
 
     async fn get_once<T: DeserializeOwned>(&self, url: &str) -> Result<Option<T>, OandaError> {
-        http::get_json(self.request(Method::GET, url))
-            .await
-            .map_err(|f| match f {
-                ReadFailure::Status(status, body) => {
-                    ReadFailure::Status(status, self.scrub_body(&body).into_owned())
-                }
-                other => other,
-            })
-            .map_err(OandaError::from)
+        // The token by its value before any cut (`scrub_body`).
+        http::get_json_without(
+            self.request(Method::GET, url),
+            Some(self.token.expose_secret()),
+        )
+        .await
+        .map_err(OandaError::from)
     }
 
     /// An answer's body with the API token written `[REDACTED]` wherever it stands, before

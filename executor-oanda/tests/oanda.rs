@@ -1243,6 +1243,32 @@ async fn a_refused_order_echoing_the_authorization_header_never_carries_the_toke
     }
 }
 
+/// An answer of the right status whose body does not parse is named by serde's error, which
+/// quotes the value it could not take: a token echoed there is scrubbed by its value before
+/// the error is cut to 200 characters (a token split by the cut left its start).
+#[tokio::test]
+async fn a_token_echoed_in_an_unreadable_body_leaves_nothing_of_itself() {
+    let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
+        let sent = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim_start_matches("Bearer ")
+            .to_owned();
+        axum::Json(serde_json::json!({
+            "account": format!("{}token {sent}", "x".repeat(160)),
+        }))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = client_at(&url, "tokH4-SEKRET-9f8e7d6c5b4a");
+    let err = client.account_summary().await.unwrap_err();
+    let shown = format!("{err} | {err:?}");
+    assert!(shown.contains("xxxxx"), "{shown}");
+    assert!(!shown.contains("tokH4"), "{shown}");
+}
+
 /// A server that echoes the token without the word `Bearer` (`token <value> invalid`), in
 /// every field of an error: no text the client returns carries it, for an order, a close or a
 /// read.

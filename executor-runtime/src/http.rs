@@ -17,6 +17,21 @@ pub enum ReadFailure {
 pub async fn get_json<T: DeserializeOwned>(
     request: RequestBuilder,
 ) -> Result<Option<T>, ReadFailure> {
+    get_json_without(request, None).await
+}
+
+/// [`get_json`], with `secret` (the credential the request carries) written `[REDACTED]` in
+/// an error status's body and in a parse error's text before either is cut to
+/// [`SHOWN_CHARS`]: an answer that echoes it (a gateway, a debugging server) would otherwise
+/// leave the start of it in an error a cut split it in, past a whole-value scrub after.
+pub async fn get_json_without<T: DeserializeOwned>(
+    request: RequestBuilder,
+    secret: Option<&str>,
+) -> Result<Option<T>, ReadFailure> {
+    let without = |text: String| match secret.filter(|s| !s.is_empty()) {
+        Some(s) if text.contains(s) => text.replace(s, "[REDACTED]"),
+        _ => text,
+    };
     let resp = request
         .send()
         .await
@@ -30,13 +45,17 @@ pub async fn get_json<T: DeserializeOwned>(
         .await
         .map_err(|e| ReadFailure::Unreachable(describe(e)))?;
     if !status.is_success() {
-        return Err(ReadFailure::Status(status, bytes.to_vec()));
+        let body = match secret {
+            Some(_) => without(String::from_utf8_lossy(&bytes).into_owned()).into_bytes(),
+            None => bytes.to_vec(),
+        };
+        return Err(ReadFailure::Status(status, body));
     }
     // serde_json's error can quote what it could not take, which may be an echo.
     serde_json::from_slice(&bytes).map(Some).map_err(|e| {
         ReadFailure::Unreachable(format!(
             "unreadable {status} body: {}",
-            shown_text(e.to_string().as_bytes())
+            shown_text(without(e.to_string()).as_bytes())
         ))
     })
 }

@@ -250,7 +250,9 @@ impl TradovateClient {
             let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
                 lost(format!(
                     "unreadable {status} body: {}",
-                    shown_text(e.to_string().as_bytes())
+                    shown_text(
+                        with_token_scrubbed(&e.to_string(), body.as_ref(), token).as_bytes()
+                    )
                 ))
             })?;
             if let Some(ticket) = value.get("p-ticket").and_then(Value::as_str) {
@@ -338,11 +340,12 @@ impl TradovateClient {
             .retry(backoff)
             .when(TvError::is_transient)
             .await?;
-        // serde_json's error can quote what it could not take.
+        // serde_json's error can quote what it could not take: the token by its value
+        // first, then the cut.
         serde_json::from_value(value).map_err(|e| {
             TvError::Unreachable(format!(
                 "unexpected {path} body: {}",
-                shown_text(e.to_string().as_bytes())
+                shown_text(with_token_scrubbed(&e.to_string(), None, Some(token)).as_bytes())
             ))
         })
     }
