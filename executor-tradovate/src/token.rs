@@ -104,8 +104,11 @@ pub struct TokenManager<S, L, C> {
 /// How long a login Tradovate refused is not tried again by the same manager (the same
 /// credentials): a wait that reads every poll interval asked for a token, and with it a new
 /// login, on every read (up to the login cap); logins refused again and again can lock the
-/// user out.
-pub const REFUSED_LOGIN_PAUSE: std::time::Duration = std::time::Duration::from_secs(600);
+/// user out. One minute: the longest wait of a signal (`VenueSettings::max_wait`), so a
+/// signal's reads ask once, while a signal a minute later tries again (the trader may have
+/// fixed what Tradovate refused, which need not be the credentials), as does the refresher's
+/// next scheduled run.
+pub const REFUSED_LOGIN_PAUSE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl<S, L, C> std::fmt::Debug for TokenManager<S, L, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -155,9 +158,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
             && at.elapsed() < REFUSED_LOGIN_PAUSE
         {
             return Err(TvError::Refused(format!(
-                "{why} (refused {} s ago; not tried again with the same credentials for {} min)",
+                "{why} (refused {} s ago; not tried again with the same credentials within {} s)",
                 at.elapsed().as_secs(),
-                REFUSED_LOGIN_PAUSE.as_secs() / 60
+                REFUSED_LOGIN_PAUSE.as_secs()
             )));
         }
         let answer = self.client.request_token(&self.creds).await;

@@ -38,6 +38,14 @@ where
     H: HealthStore,
 {
     match tokens.scheduled().await {
+        // A run that left the token as it found it because it could not act (a 429's stop,
+        // the lock held throughout) records no token: that would end the degraded status of
+        // an earlier failed refresh (`BrokerHealth::state`) with nothing renewed.
+        Ok(how @ (Refreshed::Stopped | Refreshed::Busy)) => {
+            info!(how = ?how, "token refresh run");
+            metrics.emit(metric("TokenRefreshes", clock.now()));
+            Ok(how)
+        }
         Ok(how) => {
             info!(how = ?how, "token refresh run");
             metrics.emit(metric("TokenRefreshes", clock.now()));

@@ -50,6 +50,19 @@ async fn serve(auth: Arc<Auth>) -> String {
 }
 
 fn manager(url: &str) -> TokenManager<Arc<MemoryTokenStore>, Arc<MemoryLeaseLock>, ManualClock> {
+    manager_on(
+        url,
+        Arc::new(MemoryTokenStore::default()),
+        Arc::new(MemoryLeaseLock::default()),
+    )
+}
+
+/// [`manager`] over `store` and `lock`, waiting 200 ms for a lock another holds.
+fn manager_on(
+    url: &str,
+    store: Arc<MemoryTokenStore>,
+    lock: Arc<MemoryLeaseLock>,
+) -> TokenManager<Arc<MemoryTokenStore>, Arc<MemoryLeaseLock>, ManualClock> {
     let client = TradovateClient::new(
         url,
         ClientSettings {
@@ -73,11 +86,14 @@ fn manager(url: &str) -> TokenManager<Arc<MemoryTokenStore>, Arc<MemoryLeaseLock
     TokenManager::new(
         Arc::new(client),
         creds,
-        Arc::new(MemoryTokenStore::default()),
-        Arc::new(MemoryLeaseLock::default()),
+        store,
+        lock,
         ManualClock::new("2026-11-23T14:32:00Z".parse().unwrap()),
         "refresher",
-        TokenPolicy::default(),
+        TokenPolicy {
+            wait_for_other: std::time::Duration::from_millis(200),
+            ..TokenPolicy::default()
+        },
     )
 }
 
@@ -150,6 +166,56 @@ async fn a_refused_login_counts_a_failure_notifies_and_fails_the_run() {
             "{text}"
         );
     }
+}
+
+/// A failed refresh keeps the status degraded through a run that could not act (the lock
+/// held by another process throughout, a token due for renewal stored: `Busy`), which stores
+/// no token. `Busy` recorded a token, and the status read `ok` with nothing renewed.
+#[tokio::test]
+async fn a_run_that_could_not_act_does_not_end_a_failed_refresh() {
+    use shared::ports::{LeaseLock, StoredToken, TokenStore};
+    shared::telemetry::init_test_logs();
+    let auth = Arc::new(Auth::default());
+    auth.refuse.store(true, Ordering::SeqCst);
+    let url = serve(auth.clone()).await;
+    let (store, lock) = (
+        Arc::new(MemoryTokenStore::default()),
+        Arc::new(MemoryLeaseLock::default()),
+    );
+    let tokens = manager_on(&url, store.clone(), lock.clone());
+    let (notifier, metrics) = (MemoryNotifier::default(), CapturedMetrics::default());
+    let health = MemoryHealth::default();
+    let clock = ManualClock::new("2026-11-23T14:32:00Z".parse().unwrap());
+    token_refresher::refresh(&tokens, &notifier, &health, &metrics, &clock)
+        .await
+        .unwrap_err();
+    // Another process stores a token (due for renewal: 10 minutes left by the manager's
+    // clock) and holds the lock past the next run.
+    clock.advance(chrono::Duration::minutes(1));
+    let at = clock.now();
+    store
+        .save(
+            "tradovate",
+            &StoredToken {
+                access_token: SecretString::from("at-5b2e-session"),
+                expires_at: "2026-11-23T14:42:00Z".parse().unwrap(),
+                stopped_until: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        lock.acquire("tradovate", "executor", at, at + chrono::Duration::hours(1))
+            .await
+            .unwrap()
+    );
+    let how = token_refresher::refresh(&tokens, &notifier, &health, &metrics, &clock)
+        .await
+        .unwrap();
+    assert_eq!(how, Refreshed::Busy);
+    let h = health.read(Broker::Tradovate).await.unwrap();
+    assert_eq!(h.state(clock.now()), HealthState::Degraded, "{h:?}");
+    assert_eq!(h.last_failure_kind, Some(FailureKind::TokenRefresh));
 }
 
 #[tokio::test]
