@@ -1121,17 +1121,18 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     why
                 })?;
             let status = resp.status();
+            // Read without the passphrase sent: a server or proxy at `--url` that echoes the
+            // request would put it on the terminal (and a CI log), in the answer printed or a
+            // gateway's message quoted below, as the URL is not printed for its secret.
             let body = resp.text().await.unwrap_or_default();
-            // The webhook answers JSON: escaped as JSON, it still parses after the status (any
-            // other answer gets the same escapes, harmless in text). Printed without the
-            // passphrase sent: a server or proxy at `--url` that echoes the request would put
-            // it on the terminal (and a CI log), as the URL is not printed for its secret.
-            let printed = if passphrase.is_empty() {
-                body.clone()
+            let body = if passphrase.is_empty() {
+                body
             } else {
                 body.replace(passphrase.as_str(), "[REDACTED]")
             };
-            out_json(&format!("{} {printed}", status.as_u16()));
+            // The webhook answers JSON: escaped as JSON, it still parses after the status (any
+            // other answer gets the same escapes, harmless in text).
+            out_json(&format!("{} {body}", status.as_u16()));
             let shown = tvctl::shown_url(&url);
             let wrong_url = "is --url the webhook's URL: http://127.0.0.1:8080/webhook locally, \
                              the API's stage URL and /webhook when deployed?";

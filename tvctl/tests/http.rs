@@ -125,6 +125,27 @@ fn an_echoed_passphrase_is_not_printed() {
     assert!(seen[0].contains("a-secret-of-mine"), "it was sent");
     assert!(!text.contains("a-secret-of-mine"), "{text}");
     assert!(text.contains("[REDACTED]"), "{text}");
+    // Nor in a gateway's refusal quoted in the error (`{"message": …}`).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = serve_with(listener, 1, |request| {
+        let body = request.split("\r\n\r\n").nth(1).unwrap_or_default();
+        json_answer(
+            "400 Bad Request",
+            &serde_json::json!({ "message": body }).to_string(),
+        )
+    });
+    let url = format!("http://127.0.0.1:{port}/webhook");
+    let (_, text) = tvctl(&[
+        "send",
+        "oanda-eurusd-long",
+        "--url",
+        &url,
+        "--passphrase",
+        "a-secret-of-mine",
+    ]);
+    server.join().unwrap();
+    assert!(!text.contains("a-secret-of-mine"), "{text}");
 }
 
 #[test]
