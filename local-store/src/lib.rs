@@ -193,6 +193,10 @@ pub const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(10
 /// `perf/README.md`, seventh session).
 pub const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// The longest wait between two commits while they keep failing: each failure doubles the
+/// wait from [`COMMIT_GAP`] up to this.
+pub const MAX_COMMIT_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Commits between two checkpoints of the write-ahead log.
 const CHECKPOINT_EVERY: u64 = 256;
 
@@ -506,6 +510,11 @@ impl Shared {
     fn commit_loop(&self, checkpoint: Option<&std::sync::mpsc::SyncSender<()>>) {
         let mut commits = 0u64;
         let mut last = std::time::Instant::now();
+        // Commits that failed in a row: the next waits longer each time, up to
+        // `MAX_COMMIT_BACKOFF`. A failure that stays (a full disk, a directory that cannot be
+        // synced) was retried every millisecond, each try a rewrite of the whole queue file
+        // under the locks and an error line.
+        let mut failing = 0u32;
         loop {
             {
                 let mut requested = lock(&self.requested);
@@ -526,11 +535,18 @@ impl Shared {
                     }
                 }
             }
-            if let Some(rest) = COMMIT_GAP.checked_sub(last.elapsed()) {
+            let gap = match failing {
+                0 => COMMIT_GAP,
+                n => (COMMIT_GAP * 2u32.saturating_pow(n.min(16))).min(MAX_COMMIT_BACKOFF),
+            };
+            if let Some(rest) = gap.checked_sub(last.elapsed()) {
                 std::thread::sleep(rest);
             }
             last = std::time::Instant::now();
-            let _ = self.commit();
+            failing = match self.commit() {
+                Ok(()) => 0,
+                Err(_) => failing.saturating_add(1),
+            };
             commits += 1;
             if let Some(ask) = checkpoint
                 && commits.is_multiple_of(CHECKPOINT_EVERY)
@@ -893,6 +909,18 @@ impl LocalStore {
         }
         let (mut queue_file, queue_records, notes) = queues;
         if durability == shared::ports::Durability::PowerLoss {
+            // Every rewrite of the queue file syncs its directory after the rename, and with a
+            // real broker one that cannot fails (`QueueFile::sync_writes`): on a filesystem
+            // that refuses to sync a directory, the first rewrite would fail every commit
+            // after it. Refused here, by name, before anything is accepted.
+            queue_file::sync_dir_of(path).map_err(|e| OpenError {
+                path: path.display().to_string(),
+                reason: format!(
+                    "its folder cannot be written to disk (syncing it failed: {e}); with a \
+                     real broker every accepted alert must outlive a power cut: put the state \
+                     file on a local disk"
+                ),
+            })?;
             queue_file.sync_writes();
         }
         Self::started(
@@ -2687,6 +2715,36 @@ mod tests {
         assert!(seen.iter().all(|(_, at)| *at > end - DEDUP_WINDOW));
         let kept = lock(&s.shared.queue_records).seen_len("q");
         assert!((1_001..=1_021).contains(&kept), "{kept} dedup ids kept");
+    }
+
+    /// A commit that keeps failing (a disk that stays full) is tried again less and less
+    /// often, up to once a second: it was tried every millisecond, each try a rewrite of the
+    /// whole queue file under the locks and an error line. Once the disk has room the next
+    /// try succeeds and later writes are kept.
+    #[tokio::test]
+    async fn a_commit_that_keeps_failing_is_tried_less_and_less_often() {
+        let (_dir, path) = file("full-disk");
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        {
+            let mut inner = lock(&s.shared.inner);
+            inner.queues.fail_next_write();
+            inner.queues.fail_rewrites(true);
+        }
+        let lost = s.mark();
+        s.sent("q", &message(1, "a", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.flush(lost).await.is_err());
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let tried = lock(&s.shared.inner).queues.rewrites_tried;
+        assert!((1..=20).contains(&tried), "{tried} rewrites in 1.5 s");
+        lock(&s.shared.inner).queues.fail_rewrites(false);
+        let kept = s.mark();
+        s.sent("q", &message(2, "b", t0()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        tokio::time::timeout(std::time::Duration::from_secs(5), s.flush(kept))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[tokio::test]

@@ -128,6 +128,12 @@ pub(crate) struct QueueFile {
     /// Fails the next write after writing half of it (tests).
     #[cfg(test)]
     fail_next_write: bool,
+    /// Every rewrite after a lost write fails, as on a disk that stays full (tests).
+    #[cfg(test)]
+    fail_rewrites: bool,
+    /// The rewrites after a lost write tried (tests).
+    #[cfg(test)]
+    pub(crate) rewrites_tried: u64,
 }
 
 fn put_u32(b: &mut Vec<u8>, v: u32) {
@@ -282,6 +288,10 @@ impl QueueFile {
             synced: 0,
             #[cfg(test)]
             fail_next_write: false,
+            #[cfg(test)]
+            fail_rewrites: false,
+            #[cfg(test)]
+            rewrites_tried: 0,
         };
         (file, QueueRecords::default())
     }
@@ -452,9 +462,17 @@ impl QueueFile {
             // What stands holds every record not yet written: they are in the rewrite. A
             // failed one leaves the file as it was (it goes through `.new`), and is tried
             // again at the next commit.
-            let result = self
-                .rewrite(&r)
-                .map_err(|e| format!("queue file rewrite after a lost write: {e}"));
+            #[cfg(test)]
+            let result = {
+                self.rewrites_tried += 1;
+                match self.fail_rewrites {
+                    true => Err("the disk is full (a test)".to_owned()),
+                    false => self.rewrite(&r),
+                }
+            };
+            #[cfg(not(test))]
+            let result = self.rewrite(&r);
+            let result = result.map_err(|e| format!("queue file rewrite after a lost write: {e}"));
             r.pending.clear();
             if result.is_ok() {
                 self.needs_rewrite = false;
@@ -533,7 +551,9 @@ impl QueueFile {
         }
         let records = lock(records);
         if let Err(e) = self.rewrite(&records) {
-            tracing::warn!(error = %e, "local state: the queue file was not rewritten, it grows");
+            // A rewrite whose rename was made but whose folder was not synced is in use all
+            // the same; the next commit rewrites again (`needs_rewrite`).
+            tracing::warn!(error = %e, "local state: the queue file's rewrite failed (if the error is its folder's sync, the new file is in use and is rewritten at the next commit; else the old one is kept and grows)");
             self.compact_at = self.len + self.compact_bytes;
         }
     }
@@ -668,6 +688,12 @@ impl QueueFile {
     #[cfg(test)]
     pub(crate) fn fail_next_write(&mut self) {
         self.fail_next_write = true;
+    }
+
+    /// Fails every rewrite after a lost write, as a disk that stays full would (tests).
+    #[cfg(test)]
+    pub(crate) fn fail_rewrites(&mut self, on: bool) {
+        self.fail_rewrites = on;
     }
 }
 
