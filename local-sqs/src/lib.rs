@@ -442,6 +442,18 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         {
             return Ok(false);
         }
+        // A dead letter whose copy is here already (the source's removal lost in a kill
+        // between the two writes, the restart past the dedup window): one letter, not two for
+        // one signal in `tvctl dlq list` and its replays. Its dedup id is the source message's
+        // id.
+        if source_queue.is_some()
+            && st.messages.values().any(|m| {
+                m.dedup_id == message.dedup_id
+                    && m.source_queue.as_deref() == source_queue.as_deref()
+            })
+        {
+            return Ok(false);
+        }
         let seq = st.seq + 1;
         let stored = Stored {
             message_id: format!("{}-{:08}", self.config.name, seq),
@@ -726,7 +738,15 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         let queued = self.try_send(message).map_err(unavailable)?;
         if self.send_waits {
             match (&self.log, queued) {
-                (_, true) => self.flush(mark).await.map_err(unavailable)?,
+                // Queued in memory, not on disk: it runs unless the process stops before a
+                // commit succeeds (the next one writes what stands), which the reason says
+                // for the operator's console.
+                (_, true) => self.flush(mark).await.map_err(|e| {
+                    unavailable(format!(
+                        "{e}; the alert is queued in this process's memory and runs unless the \
+                         stack stops before its state file's next commit succeeds"
+                    ))
+                })?,
                 (Some(log), false) => log.flush_standing().await.map_err(unavailable)?,
                 (None, false) => {}
             }
@@ -904,6 +924,116 @@ mod tests {
         assert!(q.send_now(msg("C", "c1")));
         let ids: Vec<_> = q.peek().into_iter().map(|m| m.message_id).collect();
         assert!(ids.contains(&"q-00000005".to_owned()), "{ids:?}");
+    }
+
+    /// A log that loses the source queue's removals, as a kill between a dead letter's copy
+    /// and its source's removal does.
+    #[derive(Debug, Default)]
+    struct NoRemovalLog(MemLog);
+
+    impl QueueLog for NoRemovalLog {
+        fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
+            self.0.sent(queue, m)
+        }
+        fn received(&self, queue: &str, seq: u64, n: u32) -> Result<(), String> {
+            self.0.received(queue, seq, n)
+        }
+        fn removed(&self, _: &str, _: u64) -> Result<(), String> {
+            Ok(())
+        }
+        fn noted(&self, queue: &str, seq: u64, error: &str) -> Result<(), String> {
+            self.0.noted(queue, seq, error)
+        }
+    }
+
+    /// A kill between a dead letter's copy and its source's removal, and a restart after the
+    /// dead-letter queue's dedup window: the source moves the message again, and the
+    /// dead-letter queue keeps one letter of it, not two.
+    #[test]
+    fn a_dead_letter_moved_again_after_a_kill_is_one_letter() {
+        let clock = ManualClock::new(shared::clock::test_epoch());
+        let log = Arc::new(NoRemovalLog::default());
+        let cfg = |name: &str, max_receives| LocalQueueConfig {
+            name: name.into(),
+            visibility_timeout: Duration::seconds(30),
+            max_receives,
+        };
+        let open = |log: &Arc<NoRemovalLog>| {
+            let dlq = Arc::new(LocalFifoQueue::restore(
+                cfg("q-dlq", 100),
+                clock.clone(),
+                None,
+                log.clone(),
+                log.0.saved("q-dlq"),
+            ));
+            LocalFifoQueue::restore(
+                cfg("q", 2),
+                clock.clone(),
+                Some(dlq),
+                log.clone(),
+                log.0.saved("q"),
+            )
+        };
+        let q = open(&log);
+        assert!(q.send_now(msg("A", "a1")));
+        for _ in 0..2 {
+            assert_eq!(q.receive(1).len(), 1);
+            clock.advance(Duration::seconds(31));
+        }
+        assert!(q.receive(1).is_empty(), "moved to the dead-letter queue");
+        assert_eq!(q.dead_letters().map(|d| d.depth()), Some(1));
+        drop(q);
+        clock.advance(Duration::minutes(6));
+        let q = open(&log);
+        assert!(q.receive(1).is_empty(), "moved again");
+        assert_eq!(q.dead_letters().map(|d| d.depth()), Some(1));
+    }
+
+    /// A log whose commits fail: its writes are made in memory, their flush answers an error.
+    #[derive(Debug, Default)]
+    struct FailingLog(MemLog);
+
+    impl QueueLog for FailingLog {
+        fn flush(&self, _: WriteMark) -> Flush<'_> {
+            Box::pin(async { Err("the disk is full".to_owned()) })
+        }
+        fn sent(&self, queue: &str, m: &Durable) -> Result<(), String> {
+            self.0.sent(queue, m)
+        }
+        fn received(&self, queue: &str, seq: u64, n: u32) -> Result<(), String> {
+            self.0.received(queue, seq, n)
+        }
+        fn removed(&self, queue: &str, seq: u64) -> Result<(), String> {
+            self.0.removed(queue, seq)
+        }
+        fn noted(&self, queue: &str, seq: u64, error: &str) -> Result<(), String> {
+            self.0.noted(queue, seq, error)
+        }
+    }
+
+    /// A send whose commit fails is an error, and the error says the message is queued in
+    /// memory all the same (it runs unless the process stops first): the console said
+    /// "refused", and a trader could place the trade by hand beside it.
+    #[tokio::test]
+    async fn a_send_whose_commit_fails_says_it_is_queued_in_memory() {
+        let clock = ManualClock::new(shared::clock::test_epoch());
+        let q = LocalFifoQueue::restore(
+            LocalQueueConfig {
+                name: "q".into(),
+                visibility_timeout: Duration::seconds(30),
+                max_receives: 3,
+            },
+            clock.clone(),
+            None,
+            Arc::new(FailingLog::default()),
+            Saved::default(),
+        );
+        let err = q.send_checked(msg("A", "a1")).await.unwrap_err();
+        assert!(
+            err.to_string().contains("queued in this process's memory"),
+            "{err}"
+        );
+        assert_eq!(q.depth(), 1);
     }
 
     /// A log whose commit never comes: its writes are made, its flush never finishes.
