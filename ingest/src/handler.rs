@@ -87,6 +87,9 @@ impl Reply {
             accepted: None,
             operator_note: match err {
                 IngestError::Unauthorized(why) => Some(why.hint().to_owned()),
+                // The queue's own words (a local queue's message may be queued in memory
+                // though not on disk), for the operator; the caller's answer names no queue.
+                IngestError::Enqueue(e) => Some(e.to_string()),
                 _ => None,
             },
         }

@@ -897,8 +897,13 @@ async fn webhook(
                     None => message.to_owned(),
                 };
                 dashboard.refused(reply.status, code, &message);
+                // Not a refusal: the alert may be queued in memory (see the message).
+                let what = match code {
+                    "enqueue_failed" => "not confirmed",
+                    _ => "refused",
+                };
                 line(format_args!(
-                    "alert  refused {} {code}: {message}",
+                    "alert  {what} {} {code}: {message}",
                     reply.status
                 ));
             }
