@@ -364,8 +364,12 @@ impl QueueFile {
                 if !torn {
                     return Err(format!(
                         "{shown} is damaged at byte {at} of {}: not started, so that the alerts \
-                         queued after it are not dropped, and left as it is. {}",
+                         queued after it are not dropped, and left as it is. To keep what the \
+                         file holds before the damage (the queued alerts, dead letters and \
+                         dedup window written before it; what follows is lost), copy it aside \
+                         and cut it there: truncate -s {at} {}. {}",
                         bytes.len(),
+                        path.display(),
                         restart_empty(path)
                     ));
                 }
