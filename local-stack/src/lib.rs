@@ -499,10 +499,21 @@ where
     Fut: Future<Output = BatchResult>,
 {
     loop {
+        let mark = queue.mark();
         let batch = queue.receive(10);
         if batch.is_empty() {
             queue.wait(std::time::Duration::from_millis(100)).await;
             continue;
+        }
+        // A message received before (a redelivery) is handed over once its new receive count
+        // is on disk: a handler that ended the process before the next commit (an abort, the
+        // out-of-memory killer) left the old count, and the message came back after every
+        // restart with the same count, never reaching the dead-letter queue. SQS counts a
+        // receive on its side; a first delivery needs no wait.
+        if batch.iter().any(|m| m.receive_count > 1)
+            && let Err(e) = queue.flush(mark).await
+        {
+            tracing::warn!(queue = queue.name(), error = %e, "a redelivery's receive count not on disk before its handler");
         }
         let groups = by_group(&batch);
         // While the handlers run their messages stay invisible (as a Lambda function's do for
@@ -2854,6 +2865,96 @@ mod tests {
     /// batch ends: the next signal of that group goes to another poller while a signal of
     /// another instrument still waits on its broker. It waited for the whole batch, and with a
     /// real broker's settle wait (up to the signal's budget) could expire in the queue.
+    /// A queue log that counts its flushes (its writes kept nowhere).
+    #[derive(Debug, Default)]
+    struct CountingLog(std::sync::atomic::AtomicUsize);
+
+    impl local_sqs::QueueLog for CountingLog {
+        fn flush(&self, _: local_sqs::WriteMark) -> local_sqs::Flush<'_> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async { Ok(()) })
+        }
+        fn sent(&self, _: &str, _: &local_sqs::Durable) -> Result<(), String> {
+            Ok(())
+        }
+        fn received(&self, _: &str, _: u64, _: u32) -> Result<(), String> {
+            Ok(())
+        }
+        fn removed(&self, _: &str, _: u64) -> Result<(), String> {
+            Ok(())
+        }
+        fn noted(&self, _: &str, _: u64, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    /// A redelivered message runs only once its receive count was flushed to the queue's
+    /// log; a first delivery does not wait for one.
+    #[tokio::test]
+    async fn a_redelivery_runs_once_its_receive_count_is_on_disk() {
+        let log = std::sync::Arc::new(CountingLog::default());
+        let queue: super::Queue = std::sync::Arc::new(super::LocalFifoQueue::restore(
+            super::LocalQueueConfig {
+                name: "q.fifo".into(),
+                visibility_timeout: chrono::Duration::milliseconds(200),
+                max_receives: 5,
+            },
+            shared::clock::SystemClock,
+            None,
+            log.clone(),
+            local_sqs::Saved::default(),
+        ));
+        queue.send_now(shared::ports::FifoMessage {
+            group_id: "A".into(),
+            dedup_id: "A1".into(),
+            body: "A1".into(),
+        });
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u32, usize)>::new()));
+        let poller = {
+            let (seen, log) = (seen.clone(), log.clone());
+            tokio::spawn(super::poll(
+                queue.clone(),
+                std::sync::Arc::new(super::Dashboard::default()),
+                move |event: super::SqsEvent| {
+                    let (seen, log) = (seen.clone(), log.clone());
+                    async move {
+                        let record = &event.records[0];
+                        let count: u32 = record
+                            .attributes
+                            .get("ApproximateReceiveCount")
+                            .and_then(|c| c.parse().ok())
+                            .unwrap_or_default();
+                        let flushed = log.0.load(std::sync::atomic::Ordering::SeqCst);
+                        seen.lock().unwrap().push((count, flushed));
+                        let id = record.message_id.clone().unwrap_or_default();
+                        let mut response = super::SqsBatchResponse::default();
+                        if count == 1 {
+                            let mut failure = aws_lambda_events::sqs::BatchItemFailure::default();
+                            failure.item_identifier = id;
+                            response.batch_item_failures.push(failure);
+                        }
+                        Ok((response, Vec::new()))
+                    }
+                },
+            ))
+        };
+        for _ in 0..300 {
+            if seen.lock().unwrap().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        poller.abort();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen[0], (1, 0), "a first delivery waits for no flush");
+        assert_eq!(seen[1].0, 2);
+        assert!(
+            seen[1].1 >= 1,
+            "the redelivery's count was flushed first: {seen:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_group_done_is_settled_while_another_of_its_batch_still_runs() {
         let queue: super::Queue = std::sync::Arc::new(super::LocalFifoQueue::new(
