@@ -497,8 +497,11 @@ impl TradovateClient {
                 Kind::Read,
             )
             .await?;
-        let parsed: RollContractResponse =
-            serde_json::from_value(value).map_err(|e| TvError::Unreachable(e.to_string()))?;
+        let parsed: RollContractResponse = serde_json::from_value(value).map_err(|e| {
+            TvError::Unreachable(shown_text(
+                with_token_scrubbed(&e.to_string(), None, Some(token)).as_bytes(),
+            ))
+        })?;
         parsed
             .contract
             .ok_or_else(|| TvError::Refused(format!("no front month for {root}")))
@@ -607,7 +610,9 @@ impl TradovateClient {
                 serde_json::from_value(v).map_err(|e| {
                     TvError::Unreachable(format!(
                         "unexpected {path} body: {}",
-                        shown_text(e.to_string().as_bytes())
+                        shown_text(
+                            with_token_scrubbed(&e.to_string(), None, Some(token)).as_bytes()
+                        )
                     ))
                 })
             })
@@ -995,6 +1000,39 @@ mod tests {
         let shown = format!("{err} | {err:?}");
         assert!(shown.contains("token [REDACTED] invalid"), "{shown}");
         assert!(!shown.contains("SEKRET"), "{shown}");
+    }
+
+    /// A read whose answer does not parse is named by serde's error, which quotes the value
+    /// it could not take: a token echoed there is scrubbed by its value before the cut, in
+    /// the shared read and in the account's orders, read entry by entry.
+    #[tokio::test]
+    async fn a_token_echoed_in_an_unreadable_answer_leaves_nothing_of_itself() {
+        let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
+            let sent = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .trim_start_matches("Bearer ")
+                .to_owned();
+            // A list of one entry whose `id` is a string: `/account/list` and the account's
+            // orders both fail to read it.
+            axum::Json(json!([{ "id": format!("{}token {sent}", "x".repeat(160)) }]))
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = TradovateClient::new(&base, ClientSettings::default()).unwrap();
+        let token = SecretString::from("tv-access-SEKRET-42");
+        let accounts = client.accounts(&token).await.unwrap_err();
+        let orders = client
+            .account_orders(&token, crate::models::AccountId(1))
+            .await
+            .unwrap_err();
+        for err in [accounts, orders] {
+            let shown = format!("{err} | {err:?}");
+            assert!(shown.contains("xxxxx"), "{shown}");
+            assert!(!shown.contains("tv-acc"), "{shown}");
+        }
     }
 
     /// The same echo 190 characters in, where the cut to 200 splits the token: scrubbed

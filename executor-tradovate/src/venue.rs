@@ -670,12 +670,18 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         let orders = self
             .authed(|t| async move { self.client().account_orders(&t, account).await })
             .await?;
-        let candidates = orders.iter().rev().filter(|o| {
-            o.contract_id == contract_id
-                && !self.belongs_elsewhere(o.id, coid)
-                && o.action.as_deref().is_none_or(|a| a == action)
-                && o.timestamp.is_none_or(|t| t >= since)
-        });
+        let mut candidates: Vec<&Order> = orders
+            .iter()
+            .filter(|o| {
+                o.contract_id == contract_id
+                    && !self.belongs_elsewhere(o.id, coid)
+                    && o.action.as_deref().is_none_or(|a| a == action)
+                    && o.timestamp.is_none_or(|t| t >= since)
+            })
+            .collect();
+        // Newest first by the order's own creation time (then its id), not by the list's
+        // order, which no document states (it was read as oldest first).
+        candidates.sort_by_key(|o| std::cmp::Reverse((o.timestamp, o.id.0)));
         for order in candidates {
             let id = order.id;
             let commands = self
