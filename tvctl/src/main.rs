@@ -1096,12 +1096,14 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             let sent_default_secret = passphrase == local_stack::LOCAL_SECRET;
             // The webhook checks a secret in the path (`/webhook/<secret>`) instead of the
             // body's `passphrase`: a refusal then is of that one.
-            let path_secret = reqwest::Url::parse(&url).is_ok_and(|u| {
+            let in_path = reqwest::Url::parse(&url).ok().and_then(|u| {
                 u.path()
                     .trim_end_matches('/')
                     .rsplit_once("/webhook/")
-                    .is_some_and(|(_, secret)| !secret.is_empty() && !secret.contains('/'))
+                    .map(|(_, secret)| secret.to_owned())
+                    .filter(|secret| !secret.is_empty() && !secret.contains('/'))
             });
+            let path_secret = in_path.is_some();
             doc["passphrase"] = json!(passphrase);
             let resp = tvctl::http_client()?
                 .post(&url)
@@ -1124,12 +1126,16 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             // Read without the passphrase sent: a server or proxy at `--url` that echoes the
             // request would put it on the terminal (and a CI log), in the answer printed or a
             // gateway's message quoted below, as the URL is not printed for its secret.
-            let body = resp.text().await.unwrap_or_default();
-            let body = if passphrase.is_empty() {
-                body
-            } else {
-                body.replace(passphrase.as_str(), "[REDACTED]")
-            };
+            // The same for the secret in the URL's path (a server's "Cannot POST
+            // /webhook/<secret>").
+            let mut body = resp.text().await.unwrap_or_default();
+            for secret in [Some(passphrase.as_str()), in_path.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter(|s| !s.is_empty())
+            {
+                body = body.replace(secret, "[REDACTED]");
+            }
             // The webhook answers JSON: escaped as JSON, it still parses after the status (any
             // other answer gets the same escapes, harmless in text).
             out_json(&format!("{} {body}", status.as_u16()));

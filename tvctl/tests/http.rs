@@ -146,6 +146,22 @@ fn an_echoed_passphrase_is_not_printed() {
     ]);
     server.join().unwrap();
     assert!(!text.contains("a-secret-of-mine"), "{text}");
+    // Nor the secret in the URL's path, echoed in a server's own 404.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = serve_with(listener, 1, |request| {
+        let path = request.split(' ').nth(1).unwrap_or_default().to_owned();
+        format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\nCannot POST {path}",
+            "Cannot POST ".len() + path.len()
+        )
+    });
+    let url = format!("http://127.0.0.1:{port}/webhook/abcdefghijklmnop1234");
+    let (_, text) = tvctl(&["send", "oanda-eurusd-long", "--url", &url]);
+    let seen = server.join().unwrap();
+    assert!(seen[0].contains("abcdefghijklmnop1234"), "it was sent");
+    assert!(!text.contains("abcdefghijklmnop1234"), "{text}");
 }
 
 #[test]
