@@ -196,8 +196,10 @@ pub const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(10
 pub const COMMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The longest wait between two commits while they keep failing: each failure doubles the
-/// wait from [`COMMIT_GAP`] up to this.
-pub const MAX_COMMIT_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+/// wait from [`COMMIT_GAP`] up to this. Well inside the webhook's 2 s budget for its send's
+/// commit (ingest's `ENQUEUE_BUDGET`), so an alert sent once the failure has cleared is
+/// still answered in time.
+pub const MAX_COMMIT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Commits between two checkpoints of the write-ahead log.
 const CHECKPOINT_EVERY: u64 = 256;
@@ -2720,7 +2722,7 @@ mod tests {
     }
 
     /// A commit that keeps failing (a disk that stays full) is tried again less and less
-    /// often, up to once a second: it was tried every millisecond, each try a rewrite of the
+    /// often, up to four times a second: it was tried every millisecond, each try a rewrite of the
     /// whole queue file under the locks and an error line. Once the disk has room the next
     /// try succeeds and later writes are kept.
     #[tokio::test]

@@ -178,8 +178,15 @@ pub(crate) fn restart_empty(path: &Path) -> String {
         "To start with empty queues (what the file held is then lost) and keep the paper books \
          and idempotency records, move it aside and put a file holding only the header in its \
          place: printf tvqueue1 > {}",
-        path.display()
+        shell_quoted(path)
     )
+}
+
+/// `path` as one shell word, in single quotes (a `'` in it closed, escaped and reopened), so
+/// an instruction that names it can be pasted as it is: a path with a space, unquoted, made
+/// `truncate` cut a file named by its first word and leave the damaged one.
+pub(crate) fn shell_quoted(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
 /// Where a rewrite writes the new file before renaming it over `path`.
@@ -369,7 +376,7 @@ impl QueueFile {
                          dedup window written before it; what follows is lost), copy it aside \
                          and cut it there: truncate -s {at} {}. {}",
                         bytes.len(),
-                        path.display(),
+                        shell_quoted(path),
                         restart_empty(path)
                     ));
                 }
@@ -914,6 +921,13 @@ impl QueueRecords {
 #[cfg(test)]
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
+
+    /// A path named in an instruction is one shell word, a space or a `'` in it too.
+    #[test]
+    fn a_path_in_an_instruction_is_shell_quoted() {
+        let quoted = super::shell_quoted(std::path::Path::new("/home/a/My Stack/it's.queues"));
+        assert_eq!(quoted, r"'/home/a/My Stack/it'\''s.queues'");
+    }
 
     /// A message's record as the file holds it (to cut one short).
     pub(crate) fn sent_record(b: &mut Vec<u8>, queue: &str, m: &local_sqs::Durable) {
