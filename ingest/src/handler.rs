@@ -537,7 +537,11 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                 .map_err(|_| {
                     IngestError::Enqueue(shared::ports::QueueError::Unavailable {
                         queue: "signals".into(),
-                        reason: format!("no answer within {} ms", ENQUEUE_BUDGET.as_millis()),
+                        reason: format!(
+                            "no answer within {} ms (the message may be queued all the same; \
+                             a resend is dropped as a duplicate if so)",
+                            ENQUEUE_BUDGET.as_millis()
+                        ),
                     })
                 })?
                 .map_err(IngestError::Enqueue)?;

@@ -747,7 +747,13 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
                          stack stops before its state file's next commit succeeds"
                     ))
                 })?,
-                (Some(log), false) => log.flush_standing().await.map_err(unavailable)?,
+                (Some(log), false) => log.flush_standing().await.map_err(|e| {
+                    unavailable(format!(
+                        "{e}; this resend's original is queued in this process's memory and \
+                         runs unless the stack stops before its state file's next commit \
+                         succeeds"
+                    ))
+                })?,
                 (None, false) => {}
             }
         }

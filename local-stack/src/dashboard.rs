@@ -421,9 +421,20 @@ impl Dashboard {
 
     /// Ingest refused an alert.
     pub fn refused(&self, http_status: u16, code: &str, message: &str) {
+        self.refused_at("ingest", http_status, code, message);
+    }
+
+    /// A webhook answer that is no refusal though not a 200: `enqueue_failed`, whose alert
+    /// may be queued in memory and run (its queue's commit failed or was late). Listed with
+    /// the refusals under the stage `not confirmed`, so it does not read as one.
+    pub fn not_confirmed(&self, http_status: u16, code: &str, message: &str) {
+        self.refused_at("not confirmed", http_status, code, message);
+    }
+
+    fn refused_at(&self, stage: &'static str, http_status: u16, code: &str, message: &str) {
         let r = Refusal {
             at: self.clock.now(),
-            stage: "ingest",
+            stage,
             http_status: Some(http_status),
             code: code.to_owned(),
             message: message.to_owned(),

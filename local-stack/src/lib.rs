@@ -907,11 +907,16 @@ async fn webhook(
                     Some(note) => format!("{message}: {note}"),
                     None => message.to_owned(),
                 };
-                dashboard.refused(reply.status, code, &message);
                 // Not a refusal: the alert may be queued in memory (see the message).
                 let what = match code {
-                    "enqueue_failed" => "not confirmed",
-                    _ => "refused",
+                    "enqueue_failed" => {
+                        dashboard.not_confirmed(reply.status, code, &message);
+                        "not confirmed"
+                    }
+                    _ => {
+                        dashboard.refused(reply.status, code, &message);
+                        "refused"
+                    }
                 };
                 line(format_args!(
                     "alert  {what} {} {code}: {message}",
