@@ -205,10 +205,12 @@ fn intents(messages: &[Received]) -> Vec<(String, Action)> {
         .iter()
         .map(|m| {
             let intent: OrderIntent = serde_json::from_str(&m.body).unwrap();
-            // The instrument, but a futures contract's root at Tradovate (ESZ6 → ES).
+            // The instrument, but a futures contract's root at Tradovate (ESZ6 → ES), and
             let name = intent.instrument.as_str();
+            // A Coinbase product's coin (BTC-USD → BTC).
             let group = match intent.broker {
                 shared::routing::Broker::Tradovate => &name[..name.len() - 2],
+                shared::routing::Broker::Coinbase => name.split('-').next().unwrap_or(name),
                 _ => name,
             };
             assert_eq!(m.group, group);
@@ -375,7 +377,11 @@ async fn alerts_flow_from_webhook_through_signals_to_broker_queues_in_group_orde
             ("ESZ6".into(), Action::ShortEntry)
         ]
     );
-    let crypto = intents(&receive_all(&client, &coinbase_url, 1).await);
+    let crypto = receive_all(&client, &coinbase_url, 1).await;
+    // A coin is one group: two products of it (BTC-USD, BTC-USDC) read and sell one wallet
+    // balance, so their signals never execute at once.
+    assert!(crypto.iter().all(|m| m.group == "BTC"));
+    let crypto = intents(&crypto);
     assert_eq!(crypto, [("BTC-USD".into(), Action::LongEntry)]);
 }
 

@@ -134,13 +134,60 @@ impl OrderIntent {
     /// instrument, so one instrument's intents execute in order, one at a time; a futures
     /// contract's root (`ESZ6` and `ESH7` → `ES`), since a signal on one contract may trade
     /// another of its root (a roll closes the earlier contract), and two such signals must not
-    /// run at once.
+    /// run at once; a Coinbase product's base currency (`BTC-USD` and `BTC-USDC` → `BTC`),
+    /// since the position a spot signal reads and sells is the wallet's balance of it: two
+    /// entries on two products of one coin, run at once, both read no coins and both bought.
     pub fn group_id(&self) -> String {
         match self.broker {
             Broker::Tradovate => group_id_for(crate::contract_specs::contract_root(
                 self.instrument.as_str(),
             )),
-            _ => group_id_for(self.instrument.as_str()),
+            Broker::Coinbase => group_id_for(
+                crate::routing::coinbase_currencies(self.instrument.as_str())
+                    .map_or(self.instrument.as_str(), |(base, _)| base),
+            ),
+            Broker::Oanda => group_id_for(self.instrument.as_str()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The broker queue's group: an OANDA instrument, a futures root, a Coinbase coin (two
+    /// products of one coin read and sell one wallet balance: run at once, two entries both
+    /// read no coins and both bought).
+    #[test]
+    fn one_group_for_what_shares_a_position() {
+        let json = r#"{"version":1,"signal_id":"0123456789abcdef0123456789abcdef","broker":"coinbase",
+            "instrument":"BTC-USD","symbol":"BTCUSD","exchange":"COINBASE","action":"LONG_ENTRY",
+            "target":"long","signal_time":"2026-11-30T15:00:00Z","received_at":"2026-11-30T15:00:00Z",
+            "routed_at":"2026-11-30T15:00:00Z","enqueued_at":"2026-11-30T15:00:00Z",
+            "reference_price":"97000","raw":"{}"}"#;
+        let intent: OrderIntent = match serde_json::from_str(json) {
+            Ok(i) => i,
+            Err(e) => panic!("{e}"),
+        };
+        let with = |broker, instrument: &str| OrderIntent {
+            broker,
+            instrument: crate::routing::Instrument::new(instrument),
+            ..intent.clone()
+        };
+        let group = |broker, instrument| with(broker, instrument).group_id();
+        assert_eq!(group(Broker::Coinbase, "BTC-USD"), "BTC");
+        assert_eq!(
+            group(Broker::Coinbase, "BTC-USD"),
+            group(Broker::Coinbase, "BTC-USDC")
+        );
+        assert_ne!(
+            group(Broker::Coinbase, "BTC-USD"),
+            group(Broker::Coinbase, "ETH-USD")
+        );
+        assert_eq!(
+            group(Broker::Tradovate, "ESZ6"),
+            group(Broker::Tradovate, "ESH7")
+        );
+        assert_eq!(group(Broker::Oanda, "EUR_USD"), "EUR_USD");
     }
 }

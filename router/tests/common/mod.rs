@@ -127,10 +127,12 @@ pub fn intents(q: &MemoryFifoQueue<ManualClock>) -> Vec<(String, String, Action)
         .into_iter()
         .map(|m| {
             let i: OrderIntent = serde_json::from_str(&m.body).unwrap();
-            // The instrument, but a futures contract's root at Tradovate (ESZ6 → ES).
+            // The instrument, but a futures contract's root at Tradovate (ESZ6 → ES), and
             let name = i.instrument.as_str();
+            // A Coinbase product's coin (BTC-USD → BTC).
             let group = match i.broker {
                 shared::routing::Broker::Tradovate => &name[..name.len() - 2],
+                shared::routing::Broker::Coinbase => name.split('-').next().unwrap_or(name),
                 _ => name,
             };
             assert_eq!(m.group_id, group);
