@@ -443,6 +443,11 @@ impl TradovateClient {
         grant(&value)
     }
 
+    /// The base URL requests go to (`…/v1`, without a trailing `/`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub async fn accounts(&self, token: &SecretString) -> Result<Vec<Account>, TvError> {
         self.read("/account/list", token).await
     }

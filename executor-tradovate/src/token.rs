@@ -96,13 +96,21 @@ pub struct TokenManager<S, L, C> {
     policy: TokenPolicy,
     /// The 429 whose stop this manager last stored ([`TokenManager::share_stop`]).
     shared: std::sync::Mutex<Option<std::time::Instant>>,
-    /// This manager's last refused login and why, not tried again within
-    /// [`REFUSED_LOGIN_PAUSE`] ([`TokenManager::login`]).
-    refused: std::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
 
-/// How long a login Tradovate refused is not tried again by the same manager (the same
-/// credentials): a wait that reads every poll interval asked for a token, and with it a new
+/// The logins Tradovate refused in this process, by its URL and the user name, with when and
+/// why ([`TokenManager::login`]): the whole process's, not a manager's, since an executor
+/// whose start failed on a refused login builds a new manager for each retry of its batch.
+fn refused_logins()
+-> &'static std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>> {
+    static REFUSED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
+    > = std::sync::OnceLock::new();
+    REFUSED.get_or_init(Default::default)
+}
+
+/// How long a login Tradovate refused is not tried again by the same process (the same URL
+/// and user name): a wait that reads every poll interval asked for a token, and with it a new
 /// login, on every read (up to the login cap); logins refused again and again can lock the
 /// user out. One minute: the longest wait of a signal (`VenueSettings::max_wait`), so a
 /// signal's reads ask once, while a signal a minute later tries again (the trader may have
@@ -142,18 +150,19 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
             owner: owner.into(),
             policy,
             shared: std::sync::Mutex::new(None),
-            refused: std::sync::Mutex::new(None),
         }
     }
 
-    /// A login with this manager's credentials, unless one was refused less than
-    /// [`REFUSED_LOGIN_PAUSE`] ago: then that refusal again, with nothing sent.
+    /// A login with this manager's credentials, unless one at the same URL with the same user
+    /// name was refused in this process less than [`REFUSED_LOGIN_PAUSE`] ago: then that
+    /// refusal again, with nothing sent.
     async fn login(&self) -> Result<TokenGrant, TvError> {
-        let last = self
-            .refused
+        let key = format!("{}\n{}", self.client.base(), self.creds.name);
+        let last = refused_logins()
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+            .get(&key)
+            .cloned();
         if let Some((at, why)) = last
             && at.elapsed() < REFUSED_LOGIN_PAUSE
         {
@@ -164,13 +173,19 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
             )));
         }
         let answer = self.client.request_token(&self.creds).await;
-        if let Err(TvError::Refused(why)) = &answer {
-            *self
-                .refused
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some((std::time::Instant::now(), why.clone()));
+        let mut refused = refused_logins()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &answer {
+            Err(TvError::Refused(why)) => {
+                refused.insert(key, (std::time::Instant::now(), why.clone()));
+            }
+            Ok(_) => {
+                refused.remove(&key);
+            }
+            Err(_) => {}
         }
+        drop(refused);
         answer
     }
 

@@ -97,6 +97,31 @@ async fn a_renewal_the_server_refuses_falls_back_to_one_login() {
     assert_ne!(stored_token(&store).await, "forged");
 }
 
+/// A refused login is not tried again within the pause by another manager of the process:
+/// an executor whose start failed on it builds a new one for each retry of its batch, and
+/// each logged in again (five refused logins a signal, past the login cap).
+#[tokio::test]
+async fn a_refused_login_is_not_tried_again_by_a_new_manager_of_the_process() {
+    let fake = FakeTradovate::start(t0()).await;
+    let wrong = executor_tradovate::client::Credentials {
+        password: SecretString::from("not-the-password"),
+        ..support::credentials()
+    };
+    for _ in 0..3 {
+        let manager = TokenManager::new(
+            support::client(&fake),
+            wrong.clone(),
+            Arc::new(MemoryTokenStore::default()),
+            Arc::new(MemoryLeaseLock::default()),
+            ManualClock::new(t0()),
+            "executor",
+            TokenPolicy::default(),
+        );
+        assert!(manager.token().await.is_err());
+    }
+    assert_eq!(fake.login_requests(), 1);
+}
+
 /// A scheduled run that finds the lock held by another process (an executor logging in) for
 /// as long as it waits is not a failure while the stored token is usable: it was
 /// `LockBusy`, which the refresher alarmed and mailed as a failed refresh. With the token
