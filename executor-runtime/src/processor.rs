@@ -398,9 +398,18 @@ where
                     && let Some(outcome) = self.journaled_end(intent).await
                 {
                     info!(outcome = ?outcome, "an earlier attempt journaled the signal's end; its record completed now");
-                    self.store
+                    if let Err(e) = self
+                        .store
                         .complete(&key, outcome, start + self.settings.record_ttl)
-                        .await?;
+                        .await
+                    {
+                        // Its lease handed over, as after any failure past a claim: the
+                        // retry, back within seconds, completes it; kept, the lease made
+                        // every retry `Busy` and the queue's redrive dead-lettered a signal
+                        // already done.
+                        self.release_unless(true, &key, lease_until).await;
+                        return Err(e.into());
+                    }
                     return Ok(outcome);
                 }
                 warn!("previous attempt's lease expired; reconciling by lookup");
@@ -1337,7 +1346,8 @@ mod tests {
         assert_eq!(venue.orders(), 1, "reconciled, not sent again");
     }
 
-    /// A store whose next `complete` fails (DynamoDB throttled after the journal's write).
+    /// A store whose next `.1` calls of `complete` fail (DynamoDB throttled after the
+    /// journal's write).
     struct CompleteFails(Arc<MemoryIdempotencyStore>, AtomicU32);
 
     impl IdempotencyStore for CompleteFails {
@@ -1355,7 +1365,11 @@ mod tests {
             outcome: Outcome,
             expires_at: DateTime<Utc>,
         ) -> Result<(), StoreError> {
-            if self.1.swap(0, Ordering::SeqCst) > 0 {
+            if self
+                .1
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
                 return Err(StoreError {
                     reason: "complete: throttled (a test)".into(),
                 });
@@ -1433,6 +1447,51 @@ mod tests {
         clock.advance(Duration::seconds(1));
         assert_eq!(executor.execute(&signal).await.ok(), Some(Outcome::Filled));
         assert_eq!(asked(&executor), 1, "the venue was not asked again");
+        let key = IdempotencyKey {
+            broker: Broker::Oanda,
+            account: "paper".into(),
+            signal_id: signal.signal_id.clone(),
+            signal_time: signal.signal_time,
+        };
+        assert_eq!(memory.completed(&key), Some(Outcome::Filled));
+
+        // The same, and the takeover's own completion fails too: it hands its lease over, so
+        // the next retry (a second later) completes the record. It kept the lease, and every
+        // retry found the record busy until the queue dead-lettered a signal already done.
+        let memory = Arc::new(MemoryIdempotencyStore::default());
+        let journal = Arc::new(MemoryJournal::default());
+        let paper = paper_executor(
+            Arc::new(PaperNetting::with_clock(
+                Broker::Oanda,
+                "paper",
+                Arc::new(clock.clone()),
+            )),
+            memory.clone(),
+            journal.clone(),
+            &clock,
+            "1000",
+        );
+        let executor = Executor {
+            dead_letters: None,
+            venue: paper.venue,
+            store: CompleteFails(memory.clone(), AtomicU32::new(2)),
+            journal: paper.journal,
+            notifier: paper.notifier,
+            kill_switch: paper.kill_switch,
+            clock: paper.clock,
+            metrics: paper.metrics,
+            settings: paper.settings,
+        };
+        let signal = OrderIntent {
+            signal_id: SignalId::of_canonical("completes at last"),
+            ..intent(clock.now())
+        };
+        assert!(executor.execute(&signal).await.is_err(), "complete failed");
+        clock.advance(Duration::seconds(1));
+        assert!(executor.execute(&signal).await.is_err(), "again");
+        clock.advance(Duration::seconds(1));
+        let third = executor.execute(&signal).await;
+        assert_eq!(third.ok(), Some(Outcome::Filled));
         let key = IdempotencyKey {
             broker: Broker::Oanda,
             account: "paper".into(),
