@@ -95,8 +95,31 @@ impl Target {
         else {
             return None;
         };
-        let from = msg.source_queue.as_deref()?.rsplit(':').next()?;
         let to = url.trim_end_matches('/').rsplit('/').next()?;
+        let Some(from) = msg
+            .source_queue
+            .as_deref()
+            .and_then(|a| a.rsplit(':').next())
+        else {
+            // A letter the pipeline sent itself (an executor's unknown outcome or poison
+            // message, the router's "no longer routes") carries no source: judged by what it
+            // is. The stack's queues are `<stack>-signals.fifo` and `<stack>-<broker>.fifo`
+            // (`cdk/lib/queues.ts`): the owner is a word of the name; an OANDA intent sent to the Tradovate queue was refused
+            // there and dead-lettered again, audited as replayed, never reconciled.
+            let stem = to.strip_suffix(".fifo").unwrap_or(to);
+            let (kind, owner) = match shared::replay::DeadLetter::read(&msg.body).ok()? {
+                shared::replay::DeadLetter::Signal(_) => ("a signal", "signals".to_owned()),
+                shared::replay::DeadLetter::Intent(i) => ("an order intent", i.broker.to_string()),
+            };
+            // A word of the name (between `-`s) is the owner's.
+            let its = stem.split('-').any(|word| word == owner);
+            return (!its).then(|| {
+                format!(
+                    "it is {kind} for the {owner} queue, and {to} (--source-url) is not it: \
+                     replay it to its own queue"
+                )
+            });
+        };
         (from != to).then(|| {
             format!("it came from {from}, not {to} (--source-url): replay it to its own queue")
         })
@@ -336,6 +359,15 @@ enum ReplayFailure {
     QueuedNotKept(String),
 }
 
+/// How long a receive of the dead-letter queue waits for a message (long polling). A short
+/// poll (no wait) asks a subset of SQS's servers and "might not receive any messages" from a
+/// queue holding few, which is every dead-letter queue's usual state; a long poll asks all of
+/// them and answers as soon as one has a message
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html>).
+/// An empty first answer read as "not there": a replay sent its copy and then reported the
+/// letter gone, still in the queue.
+const RECEIVE_WAIT_SECS: i32 = 1;
+
 /// Receives everything it is handed (holding it 30 s), then makes it all visible again; see
 /// [`partial_listing`] for what a FIFO queue does not hand out.
 async fn sqs_peek(client: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<DeadMessage>, DlqError> {
@@ -347,6 +379,7 @@ async fn sqs_peek(client: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<DeadMes
             .queue_url(url)
             .max_number_of_messages(10)
             .visibility_timeout(30)
+            .wait_time_seconds(RECEIVE_WAIT_SECS)
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
             .send()
             .await
@@ -424,6 +457,7 @@ async fn sqs_delete(
             .queue_url(url)
             .max_number_of_messages(10)
             .visibility_timeout(30)
+            .wait_time_seconds(RECEIVE_WAIT_SECS)
             .send()
             .await
             .map_err(|e| format!("receive: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
@@ -920,12 +954,34 @@ mod tests {
                 "it came from oanda.fifo, not tradovate.fifo (--source-url): replay it to its own queue"
             )
         );
-        // SQS did not say where it came from: the operator's --source-url stands.
+        // SQS did not say where it came from, and the body does not read: the operator's
+        // --source-url stands.
         let unsaid = super::DeadMessage {
             source_queue: None,
             ..letter
         };
         assert_eq!(target("tradovate.fifo").other_source(&unsaid), None);
+        // A letter the pipeline sent itself (an executor's unknown outcome) names no source:
+        // judged by what it is, an OANDA intent goes to the OANDA queue only.
+        let intent = super::DeadMessage {
+            body: r#"{"version":1,"signal_id":"0123456789abcdef0123456789abcdef","broker":"oanda",
+                "instrument":"EUR_USD","symbol":"EURUSD","exchange":"OANDA","action":"LONG_ENTRY",
+                "target":"long","signal_time":"2026-11-30T15:00:00Z",
+                "received_at":"2026-11-30T15:00:00Z","enqueued_at":"2026-11-30T15:00:00Z",
+                "routed_at":"2026-11-30T15:00:00Z","reference_price":"1.08","raw":"{}"}"#
+                .into(),
+            ..unsaid
+        };
+        assert_eq!(target("tv-oanda.fifo").other_source(&intent), None);
+        assert_eq!(target("oanda.fifo").other_source(&intent), None);
+        let refused = target("tv-tradovate.fifo").other_source(&intent);
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|r| r.contains("an order intent for the oanda queue")),
+            "{refused:?}"
+        );
+        assert!(target("tv-signals.fifo").other_source(&intent).is_some());
     }
 
     #[test]

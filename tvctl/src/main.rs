@@ -406,13 +406,19 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 // The local stack's other dead-letter queues: `--queue` defaults to the
                 // signals queue's, and a letter an executor failed sits in its broker's
                 // (`oanda-dlq.fifo`), where a trader running the plain command never looked.
-                if let dlq::Target::Local { base, queue } = &target
+                // The one listed is named as its dead-letter queue (`--queue oanda.fifo` lists
+                // `oanda-dlq.fifo`), or it was named again as another.
+                if let dlq::Target::Local { base, .. } = &target
                     && let Ok(queues) = get_json(&format!("{base}/local/queues")).await
                 {
                     let shown = tvctl::shown_url(base);
-                    for line in
-                        dead_letter_lines_but(&queues, shown.trim_end_matches('/'), "", Some(queue))
-                    {
+                    let listed = target.name();
+                    for line in dead_letter_lines_but(
+                        &queues,
+                        shown.trim_end_matches('/'),
+                        "",
+                        Some(listed.as_str()),
+                    ) {
                         out(&line);
                     }
                 }
@@ -467,6 +473,19 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 ));
             }
             let target = dlq_target(target).await.map_err(Failure::Usage)?;
+            // A replay from SQS goes to the queue `--source-url` names: without it, refused
+            // before anything is listed or audited (it was found only at the first letter,
+            // exit 3 and a `failed` row; a dry run said "would replay").
+            if let dlq::Target::Sqs {
+                source_url: None, ..
+            } = &target
+            {
+                return Err(Failure::Usage(
+                    "--source-url is required to replay from SQS: the queue each letter goes \
+                     back to (its own source queue's URL)"
+                        .into(),
+                ));
+            }
             // A replay holds to the limit the executor it goes to holds: the local stack's
             // own, unless one was given.
             let max_age_secs = match (max_age_secs, &target) {

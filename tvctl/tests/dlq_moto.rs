@@ -386,8 +386,8 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
 async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_one() {
     let client = moto::sqs().await;
     let suffix = moto::unique_name("r");
-    let dlq_url = moto::fifo_queue(&client, "coinbase-dlq").await;
-    let url = moto::fifo_queue(&client, "coinbase").await;
+    let dlq_url = moto::fifo_queue(&client, "oanda-runbook-dlq").await;
+    let url = moto::fifo_queue(&client, "oanda-runbook").await;
     let t = shared::clock::SystemClock.now() - Duration::seconds(2);
     let intent = intent_at(&format!("runbook-{suffix}"), t);
     // What the executor sends for an unknown outcome: the intent, a unique dedup id.
@@ -653,8 +653,8 @@ async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_t
     use shared::execution::{SignalStatus, TradeJournal};
     let client = moto::sqs().await;
     let suffix = moto::unique_name("t");
-    let dlq_url = moto::fifo_queue(&client, "taken-dlq").await;
-    let url = moto::fifo_queue(&client, "taken").await;
+    let dlq_url = moto::fifo_queue(&client, "oanda-taken-dlq").await;
+    let url = moto::fifo_queue(&client, "oanda-taken").await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.sqlite");
     let path = path.to_str().unwrap();
@@ -739,8 +739,8 @@ async fn a_forced_replay_of_a_signal_the_journal_shows_filled_is_refused() {
     use shared::execution::{SignalStatus, TradeJournal};
     let client = moto::sqs().await;
     let suffix = moto::unique_name("filled");
-    let dlq_url = moto::fifo_queue(&client, "filled-dlq").await;
-    let url = moto::fifo_queue(&client, "filled").await;
+    let dlq_url = moto::fifo_queue(&client, "oanda-filled-dlq").await;
+    let url = moto::fifo_queue(&client, "oanda-filled").await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.sqlite");
     let path = path.to_str().unwrap();

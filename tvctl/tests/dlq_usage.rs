@@ -44,8 +44,26 @@ fn a_dlq_command_given_wrongly_is_a_usage_error_and_an_absent_stack_is_not() {
             "name the messages to replay, or --all",
         ),
         (
-            vec!["dlq", "replay", "--queue-url", &local, "m-1"],
+            vec![
+                "dlq",
+                "replay",
+                "--queue-url",
+                &local,
+                "--source-url",
+                &local,
+                "m-1",
+            ],
             "no audit trail",
+        ),
+        // Without the queue the letters go back to: refused before anything is listed, a
+        // dry run too (it said "would replay", and the real run failed at its first letter).
+        (
+            vec!["dlq", "replay", "--queue-url", &local, "m-1"],
+            "--source-url is required",
+        ),
+        (
+            vec!["dlq", "replay", "--queue-url", &local, "--dry-run", "m-1"],
+            "--source-url is required",
         ),
         // The same range as `tvctl dev --max-age-secs`.
         (
