@@ -155,7 +155,7 @@ impl OandaClient {
         if token.is_empty() || !text.contains(token) {
             return std::borrow::Cow::Borrowed(body);
         }
-        std::borrow::Cow::Owned(text.replace(token, "[REDACTED]").into_bytes())
+        std::borrow::Cow::Owned(http::without_secret(&text, token).into_bytes())
     }
 
     /// GET with backoff on transient failures; `None` on 404.
@@ -174,12 +174,7 @@ impl OandaClient {
     /// gateway, a debugging server at the base URL) may echo it without the `Bearer` that
     /// `shown_text` redacts by, and error texts are journaled, logged and mailed.
     fn scrub(&self, text: &str) -> String {
-        let token = self.token.expose_secret();
-        if token.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(token, "[REDACTED]")
-        }
+        http::without_secret(text, self.token.expose_secret())
     }
 
     fn scrub_error(&self, e: OandaError) -> OandaError {

@@ -28,9 +28,9 @@ pub async fn get_json_without<T: DeserializeOwned>(
     request: RequestBuilder,
     secret: Option<&str>,
 ) -> Result<Option<T>, ReadFailure> {
-    let without = |text: String| match secret.filter(|s| !s.is_empty()) {
-        Some(s) if text.contains(s) => text.replace(s, "[REDACTED]"),
-        _ => text,
+    let without = |text: String| match secret {
+        Some(s) => without_secret(&text, s),
+        None => text,
     };
     let resp = request
         .send()
@@ -133,6 +133,18 @@ pub fn check_base_url(name: &str, url: &str) -> Result<(), String> {
         other => Err(format!(
             "{name} has the scheme {other:?}: give the broker's https://… base URL"
         )),
+    }
+}
+
+/// `text` with every occurrence of `secret` (a credential's value) written `[REDACTED]`; as it
+/// is when `secret` is empty. Broker clients scrub their own credentials with it before an
+/// answer's text is cut to [`SHOWN_CHARS`], which [`shown_text`]'s redaction by shape
+/// (bearer values, JWTs) cannot do for a value of another shape.
+pub fn without_secret(text: &str, secret: &str) -> String {
+    if secret.is_empty() || !text.contains(secret) {
+        text.to_owned()
+    } else {
+        text.replace(secret, "[REDACTED]")
     }
 }
 

@@ -824,9 +824,9 @@ fn scrubbed(text: &str, body: Option<&Value>) -> String {
 /// not a JWT is not redacted by its shape.
 fn with_token_scrubbed(text: &str, body: Option<&Value>, token: Option<&SecretString>) -> String {
     let text = scrubbed(text, body);
-    match token.map(ExposeSecret::expose_secret) {
-        Some(t) if !t.is_empty() => text.replace(t, "[REDACTED]"),
-        _ => text,
+    match token {
+        Some(t) => executor_runtime::http::without_secret(&text, t.expose_secret()),
+        None => text,
     }
 }
 

@@ -38,17 +38,15 @@ where
     H: HealthStore,
 {
     match tokens.scheduled().await {
-        // A run that left the token as it found it because it could not act (a 429's stop,
-        // the lock held throughout) records no token: that would end the degraded status of
-        // an earlier failed refresh (`BrokerHealth::state`) with nothing renewed.
-        Ok(how @ (Refreshed::Stopped | Refreshed::Busy)) => {
-            info!(how = ?how, "token refresh run");
-            metrics.emit(metric("TokenRefreshes", clock.now()));
-            Ok(how)
-        }
         Ok(how) => {
             info!(how = ?how, "token refresh run");
             metrics.emit(metric("TokenRefreshes", clock.now()));
+            // A run that left the token as it found it because it could not act (a 429's
+            // stop, the lock held throughout) records no token: that would end the degraded
+            // status of an earlier failed refresh (`BrokerHealth::state`) with nothing renewed.
+            if matches!(how, Refreshed::Stopped | Refreshed::Busy) {
+                return Ok(how);
+            }
             match tokens.stored_expiry().await {
                 Ok(Some(expires_at)) => {
                     let event = HealthEvent::Token { expires_at };
