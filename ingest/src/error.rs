@@ -50,8 +50,10 @@ pub const UNREAD_MESSAGE: &str = "the body could not be read as an alert, so the
 pub enum IngestError {
     #[error("no such route")]
     NotFound,
-    #[error("method not allowed on this route")]
-    MethodNotAllowed,
+    /// `allow`: the methods the route answers, for the `Allow` header a 405 must carry
+    /// (RFC 9110, section 15.5.6: <https://www.rfc-editor.org/rfc/rfc9110#section-15.5.6>).
+    #[error("method not allowed on this route (it answers {allow})")]
+    MethodNotAllowed { allow: &'static str },
     #[error("unauthorized")]
     Unauthorized(AuthFailure),
     #[error(transparent)]
@@ -73,7 +75,7 @@ impl IngestError {
     pub fn status(&self) -> u16 {
         match self {
             Self::NotFound => 404,
-            Self::MethodNotAllowed => 405,
+            Self::MethodNotAllowed { .. } => 405,
             Self::Unauthorized(_) => 401,
             Self::Alert(e) | Self::Unread(e) => match e {
                 AlertError::PayloadTooLarge { .. } => 413,
@@ -87,7 +89,7 @@ impl IngestError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Unauthorized(_) => "unauthorized",
             Self::Alert(e) | Self::Unread(e) => e.code().as_str(),
             Self::Enqueue(_) => "enqueue_failed",

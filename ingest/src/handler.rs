@@ -67,6 +67,8 @@ pub struct Reply {
     /// ([`AuthFailure::hint`], or the alert error scrubbed of the secret); never sent to the
     /// caller.
     pub operator_note: Option<String>,
+    /// For a 405: the methods the route answers, for the answer's `Allow` header.
+    pub allow: Option<&'static str>,
 }
 
 /// An alert ingest queued.
@@ -90,6 +92,10 @@ impl Reply {
                 // The queue's own words (a local queue's message may be queued in memory
                 // though not on disk), for the operator; the caller's answer names no queue.
                 IngestError::Enqueue(e) => Some(e.to_string()),
+                _ => None,
+            },
+            allow: match err {
+                IngestError::MethodNotAllowed { allow } => Some(allow),
                 _ => None,
             },
         }
@@ -199,12 +205,13 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                     body: json!({"status": "ok"}),
                     accepted: None,
                     operator_note: None,
+                    allow: None,
                 };
             }
-            (_, "/healthcheck") => Err(IngestError::MethodNotAllowed),
+            (_, "/healthcheck") => Err(IngestError::MethodNotAllowed { allow: "GET" }),
             (method, p) if status_route(p).is_some() => match (method, status_route(p)) {
                 ("GET", Some(broker)) => self.status(broker).await,
-                _ => Err(IngestError::MethodNotAllowed),
+                _ => Err(IngestError::MethodNotAllowed { allow: "GET" }),
             },
             ("POST", "/webhook") => self.webhook(None, req).await,
             ("POST", p) => match p.strip_prefix("/webhook/") {
@@ -214,7 +221,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                 _ => Err(IngestError::NotFound),
             },
             (_, p) if p == "/webhook" || p.starts_with("/webhook/") => {
-                Err(IngestError::MethodNotAllowed)
+                Err(IngestError::MethodNotAllowed { allow: "POST" })
             }
             _ => Err(IngestError::NotFound),
         };
@@ -236,7 +243,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                         warn!(code = err.code(), error = %e, "alert not enqueued")
                     }
                     // The path may hold the secret: never log it.
-                    IngestError::NotFound | IngestError::MethodNotAllowed => {
+                    IngestError::NotFound | IngestError::MethodNotAllowed { .. } => {
                         warn!(code = err.code(), method = %self.scrub(req.method), "no such route")
                     }
                     IngestError::Alert(e) | IngestError::Unread(e) => {
@@ -444,6 +451,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
             body,
             accepted: None,
             operator_note: None,
+            allow: None,
         })
     }
 
@@ -576,6 +584,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                     action: message.alert.action,
                 }),
                 operator_note: None,
+                allow: None,
             })
         }
         .instrument(span)

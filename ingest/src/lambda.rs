@@ -73,10 +73,13 @@ pub async fn serve<Q: FifoQueue, C: Clock, H: HealthStore>(
         let line = webhook_server_errors_line(ingest.now().timestamp_millis());
         let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
-    Ok(Response::builder()
+    let mut response = Response::builder()
         .status(reply.status)
-        .header("content-type", "application/json")
-        .body(Body::Text(reply.body.to_string()))?)
+        .header("content-type", "application/json");
+    if let Some(allow) = reply.allow {
+        response = response.header("allow", allow);
+    }
+    Ok(response.body(Body::Text(reply.body.to_string()))?)
 }
 
 #[cfg(test)]

@@ -131,3 +131,42 @@ async fn an_unreadable_health_table_is_a_503_with_its_own_code_and_no_details() 
     assert_eq!(body["error"]["code"], "health_unavailable");
     assert_eq!(body["error"]["message"], "broker health could not be read");
 }
+
+#[tokio::test]
+async fn a_405_names_the_methods_its_route_answers() {
+    let (ingest, queue, _) = ingest();
+    let allow = |e: lambda_http::Request| {
+        let ingest = &ingest;
+        async move {
+            let resp = ingest::lambda::serve(ingest, e).await.unwrap();
+            (
+                resp.status().as_u16(),
+                resp.headers()
+                    .get("allow")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        }
+    };
+    let delete = |path: &str| Event {
+        method: "DELETE",
+        ..Event::post(path, Vec::new())
+    };
+    assert_eq!(
+        allow(Event::post("/oandastatus", "{}").rest()).await,
+        (405, Some("GET".to_owned()))
+    );
+    assert_eq!(
+        allow(Event::post("/healthcheck", "{}").http_v2()).await,
+        (405, Some("GET".to_owned()))
+    );
+    assert_eq!(
+        allow(get("/webhook").rest()).await,
+        (405, Some("POST".to_owned()))
+    );
+    assert_eq!(
+        allow(delete("/webhook/some-secret").http_v2()).await,
+        (405, Some("POST".to_owned()))
+    );
+    assert_eq!(allow(get("/healthcheck").rest()).await, (200, None));
+    assert!(queue.messages().is_empty());
+}

@@ -926,7 +926,14 @@ async fn webhook(
         }
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(reply.body)).into_response()
+    let mut response = (status, axum::Json(reply.body)).into_response();
+    if let Some(allow) = reply.allow {
+        response.headers_mut().insert(
+            axum::http::header::ALLOW,
+            axum::http::HeaderValue::from_static(allow),
+        );
+    }
+    response
 }
 
 async fn positions(State(app): State<Arc<App>>) -> Response {

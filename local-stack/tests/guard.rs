@@ -139,6 +139,36 @@ async fn an_oversized_body_is_refused_by_name() {
     );
 }
 
+/// A method a route does not answer gets 405 with the `Allow` header naming those it does
+/// (RFC 9110, 15.5.6), from ingest's routes and the stack's own alike.
+#[tokio::test]
+async fn a_405_names_the_methods_its_route_answers() {
+    let stack = common::start().await;
+    let client = reqwest::Client::new();
+    for (method, path, allow) in [
+        (reqwest::Method::GET, "/webhook".to_owned(), "POST"),
+        (
+            reqwest::Method::PUT,
+            format!("/webhook/{}", local_stack::LOCAL_SECRET),
+            "POST",
+        ),
+        (reqwest::Method::POST, "/healthcheck".to_owned(), "GET"),
+        (reqwest::Method::POST, "/oandastatus".to_owned(), "GET"),
+    ] {
+        let resp = client
+            .request(method.clone(), format!("{}{path}", stack.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405, "{method} {path}");
+        assert_eq!(
+            resp.headers().get("allow").map(|v| v.to_str().unwrap()),
+            Some(allow),
+            "{method} {path}"
+        );
+    }
+}
+
 /// A visibility timeout of 0 (or less) let a message come back while its signal executed and
 /// a second executor take it over at once (its lease is made of the visibility): one order
 /// filled twice. Such settings are refused at start, by name, as is a webhook secret the

@@ -144,6 +144,8 @@ impl Event {
 pub fn reply(resp: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
     let status = resp.status().as_u16();
     assert_eq!(resp.headers()["content-type"], "application/json");
+    // A 405 names the methods the route answers (RFC 9110, 15.5.6), and only a 405.
+    assert_eq!(resp.headers().contains_key("allow"), status == 405);
     let body: &[u8] = resp.body().as_ref();
     (status, serde_json::from_slice(body).unwrap())
 }
