@@ -120,72 +120,6 @@ async fn the_mail_gate_admits_one_per_interval_per_broker_and_counts_the_rest() 
     );
 }
 
-/// A TCP proxy to moto that carries the first `UpdateItem` it sees to moto, then closes the
-/// client's connection without its answer (a timeout or a dropped connection after the write
-/// landed); every other request and answer passes. Bounded: 8 connections, each its own
-/// threads. Answers the proxy's endpoint.
-fn proxy_losing_the_first_update_answer() -> String {
-    use std::io::{Read, Write};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let target = test_kit::moto::endpoint()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let lost = std::sync::Arc::new(AtomicBool::new(false));
-    std::thread::spawn(move || {
-        for client in listener.incoming().take(8) {
-            let Ok(mut client) = client else { break };
-            let Ok(mut upstream) = std::net::TcpStream::connect(&target) else {
-                break;
-            };
-            let lost = lost.clone();
-            std::thread::spawn(move || {
-                // The first read holds the request's headers: an `UpdateItem` on a connection
-                // while none was lost yet is forwarded whole, its answer read and dropped.
-                let mut buf = vec![0u8; 64 * 1024];
-                let Ok(n) = client.read(&mut buf) else { return };
-                let head = String::from_utf8_lossy(&buf[..n]).to_string();
-                let _ = upstream.write_all(&buf[..n]);
-                if head.contains("DynamoDB_20120810.UpdateItem")
-                    && !lost.swap(true, Ordering::SeqCst)
-                {
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    let body_read = n - head.find("\r\n\r\n").map_or(n, |i| i + 4);
-                    let mut left = length.saturating_sub(body_read);
-                    while left > 0 {
-                        let Ok(m) = client.read(&mut buf) else { return };
-                        if m == 0 {
-                            return;
-                        }
-                        let _ = upstream.write_all(&buf[..m]);
-                        left = left.saturating_sub(m);
-                    }
-                    // moto carries it out; its answer is never passed on.
-                    let _ = upstream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-                    let _ = upstream.read(&mut buf);
-                    let _ = client.shutdown(std::net::Shutdown::Both);
-                    return;
-                }
-                let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut u2, &mut c2);
-                });
-                let _ = std::io::copy(&mut client, &mut upstream);
-            });
-        }
-    });
-    endpoint
-}
-
 /// The mail gate's grant whose answer is lost after it landed: the SDK sends the same request
 /// again, which meets its own write. It is still the grant (the call's own token in the item),
 /// not a mail held back for the interval, which would have kept the trader from hearing of the
@@ -195,17 +129,16 @@ async fn a_grant_sent_again_after_its_answer_was_lost_is_still_the_grant() {
     use shared::health::NotifyGate;
     let direct = moto::dynamodb().await;
     let table = moto::table(&direct, "health", create_health_table).await;
-    let config = aws_adapters::local_sdk_config(
-        &proxy_losing_the_first_update_answer(),
-        test_kit::moto::REGION,
-    )
-    .await;
+    let (proxy, lost) = moto::losing_answers("DynamoDB_20120810.UpdateItem", 1);
+    let config = aws_adapters::local_sdk_config(&proxy, test_kit::moto::REGION).await;
     let s = DynamoHealthStore::new(aws_sdk_dynamodb::Client::new(&config), table);
     let every = chrono::Duration::minutes(15);
     assert_eq!(
         s.admit(Broker::Oanda, t("00:00"), every).await.unwrap(),
         Some(0)
     );
+    // The grant's first answer was lost (else this shows only a plain first grant).
+    assert_eq!(lost.load(std::sync::atomic::Ordering::SeqCst), 1);
     // The next within the interval is held back, as before.
     assert_eq!(
         s.admit(Broker::Oanda, t("01:00"), every).await.unwrap(),

@@ -126,3 +126,96 @@ pub async fn table<E: Debug>(
         .unwrap_or_else(|e| panic!("creating table {name} on moto: {e:?}"));
     name
 }
+
+/// A TCP proxy in front of the moto server that loses answers: every request whose head
+/// holds `action` (an `X-Amz-Target` such as `AmazonSQS.SendMessage` or
+/// `DynamoDB_20120810.UpdateItem`), up to `count` of them, is carried to moto whole, and its
+/// answer is read and dropped and the caller's connection closed: a write that landed while
+/// its caller saw a timeout or a broken connection. Every other request passes, one per
+/// connection (`Connection: close` is asked of moto, so each request's head is seen here).
+/// Returns the proxy's endpoint (`http://127.0.0.1:<port>`) and the count of answers lost so
+/// far. Bounded: it serves 256 connections, each on threads of its own, and then stops.
+///
+/// # Panics
+/// As [`endpoint`], and when no port can be bound on 127.0.0.1.
+pub fn losing_answers(
+    action: &'static str,
+    count: usize,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let target = endpoint()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port on 127.0.0.1");
+    let proxy = format!("http://{}", listener.local_addr().expect("its address"));
+    let lost = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = lost.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().take(256) {
+            let Ok(mut client) = client else { break };
+            let target = target.clone();
+            let lost = lost.clone();
+            std::thread::spawn(move || {
+                let _ = client.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                // The request: its head, then as many bytes of body as it says.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 16 * 1024];
+                let head_end = loop {
+                    if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match client.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                while request.len() < head_end + length {
+                    match client.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                // One request per connection: the head asks moto to close after answering.
+                let mut lines: Vec<&str> = head
+                    .trim_end_matches("\r\n")
+                    .split("\r\n")
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                    .collect();
+                lines.push("Connection: close");
+                let mut forwarded = format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes();
+                forwarded.extend_from_slice(&request[head_end..]);
+                let Ok(mut upstream) = std::net::TcpStream::connect(&target) else {
+                    return;
+                };
+                let _ = upstream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                if upstream.write_all(&forwarded).is_err() {
+                    return;
+                }
+                let lose = head.contains(action)
+                    && lost
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                            (n < count).then_some(n + 1)
+                        })
+                        .is_ok();
+                let mut answer = Vec::new();
+                let _ = upstream.read_to_end(&mut answer);
+                if !lose {
+                    let _ = client.write_all(&answer);
+                }
+                let _ = client.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    (proxy, counted)
+}

@@ -291,10 +291,23 @@ impl Target {
                     .send()
                     .await
                     .map_err(|e| {
-                        ReplayFailure::NotSent(format!(
+                        // SQS's own error answer, or a request never built, queued nothing;
+                        // a timeout, a broken connection or an unreadable answer may have
+                        // queued the copy.
+                        let refused = matches!(
+                            e,
+                            aws_sdk_sqs::error::SdkError::ServiceError(_)
+                                | aws_sdk_sqs::error::SdkError::ConstructionFailure(_)
+                        );
+                        let why = format!(
                             "send to source: {}",
                             aws_sdk_sqs::error::DisplayErrorContext(e)
-                        ))
+                        );
+                        if refused {
+                            ReplayFailure::NotSent(why)
+                        } else {
+                            ReplayFailure::MaybeSent(why)
+                        }
                     })?;
                 sqs_delete(client, dlq_url, &msg.message_id)
                     .await
@@ -351,6 +364,9 @@ pub fn partial_listing(listed: usize, counted: Option<u64>, queue: &str) -> Opti
 enum ReplayFailure {
     /// Nothing was queued (as far as the answer tells).
     NotSent(String),
+    /// The send's outcome is unknown (no answer, or one that could not be read): the copy
+    /// may be in the source queue; the letter is still in the dead-letter queue.
+    MaybeSent(String),
     /// The copy is in the source queue, and it runs, but the letter could not be deleted from
     /// the dead-letter queue (why).
     SentNotRemoved(String),
@@ -760,7 +776,7 @@ pub async fn replay(
                                 &msg,
                                 &letter.group_id(),
                                 letter.replay_body(forced),
-                                dedup,
+                                dedup.clone(),
                                 forced,
                             )
                             .await
@@ -779,6 +795,24 @@ pub async fn replay(
                                 stop = true;
                                 (
                                     format!("failed (run stopped here): {e}"),
+                                    false,
+                                    forced,
+                                    sid,
+                                )
+                            }
+                            // Neither replayed nor failed: said so, so that a replay run
+                            // again is run knowing what it does.
+                            Err(ReplayFailure::MaybeSent(e)) => {
+                                stop = true;
+                                (
+                                    format!(
+                                        "outcome unknown (run stopped here): {e}; the copy may \
+                                         be queued, the letter is still in the dead-letter \
+                                         queue. Replayed again within 5 minutes it is sent \
+                                         with the same deduplication id ({dedup}), which SQS \
+                                         drops if the first copy was queued; later, read \
+                                         `tvctl trades` for its signal first"
+                                    ),
                                     false,
                                     forced,
                                     sid,

@@ -566,14 +566,26 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 let note = if dry_run {
                     dlq::partial_listing(outcomes.len(), counted, &target.name())
                 } else {
-                    counted.filter(|n| *n > 0).map(|n| {
-                        format!(
-                            "SQS still counts about {n} message(s) in {}: a FIFO queue hands out \
-                             a message group's later messages only after its earlier ones are \
-                             deleted, so run the replay again for them",
-                            target.name()
-                        )
-                    })
+                    // The letters this run left (refused, failed) are in the count: they
+                    // are not what a second run would reach.
+                    let left = outcomes.iter().filter(|o| !o.replayed).count() as u64;
+                    counted
+                        .map(|n| (n, n.saturating_sub(left)))
+                        .filter(|(_, rest)| *rest > 0)
+                        .map(|(n, rest)| {
+                            format!(
+                                "SQS still counts about {n} message(s) in {}{}: a FIFO queue \
+                                 hands out a message group's later messages only after its \
+                                 earlier ones are deleted, so run the replay again for the \
+                                 other {rest} or so",
+                                target.name(),
+                                if left > 0 {
+                                    format!(", {left} of them the letters left above")
+                                } else {
+                                    String::new()
+                                }
+                            )
+                        })
                 };
                 if let Some(note) = note {
                     err(&note);

@@ -120,6 +120,11 @@ fn tvctl(args: &[&str]) -> (i32, String) {
 /// `tvctl` with `JOURNAL_URL` set to `journal`, or unset (a deployment whose database the
 /// operator cannot reach).
 fn tvctl_with(args: &[&str], journal: Option<&str>) -> (i32, String) {
+    tvctl_at(args, journal, &endpoint())
+}
+
+/// `tvctl_with`, its AWS calls sent to `aws` (a proxy in front of moto).
+fn tvctl_at(args: &[&str], journal: Option<&str>, aws: &str) -> (i32, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tvctl"));
     match journal {
         Some(url) => cmd.env("JOURNAL_URL", url),
@@ -127,7 +132,7 @@ fn tvctl_with(args: &[&str], journal: Option<&str>) -> (i32, String) {
     };
     let out = cmd
         .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ENDPOINT_URL", aws)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", moto::REGION)
@@ -477,6 +482,70 @@ async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_on
     let (_, left) = tvctl_with(&["dlq", "list", "--queue-url", &dlq_url, "--json"], None);
     assert_eq!(serde_json::from_str::<Value>(&left).unwrap(), json!([]));
     let _ = std::fs::remove_file(&audit);
+}
+
+/// A replay whose send to the source queue gets no answer (it landed, the connection broke):
+/// not "failed", which reads as nothing queued, but an unknown outcome, the letter kept; a
+/// second replay within SQS's deduplication window sends the same deduplication id, so the
+/// source queue holds one copy, and the letter is removed.
+#[tokio::test]
+async fn a_replay_whose_send_answer_is_lost_is_an_unknown_outcome_and_a_second_is_one_copy() {
+    let client = moto::sqs().await;
+    let suffix = moto::unique_name("l");
+    let dlq_url = moto::fifo_queue(&client, "oanda-lost-dlq").await;
+    let url = moto::fifo_queue(&client, "oanda-lost").await;
+    let intent = intent_at(
+        &format!("lost-{suffix}"),
+        shared::clock::SystemClock.now() - Duration::seconds(2),
+    );
+    dead_letter(&client, &dlq_url, &[&intent]).await;
+    let (code, listing) = tvctl(&["dlq", "list", "--queue-url", &dlq_url, "--json"]);
+    assert_eq!(code, 0, "{listing}");
+    let id =
+        serde_json::from_str::<Value>(listing.lines().next().unwrap()).unwrap()[0]["message_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let args = [
+        "dlq",
+        "replay",
+        "--queue-url",
+        &dlq_url,
+        "--source-url",
+        &url,
+        &id,
+    ];
+
+    // Every answer to a send is lost, the SDK's own retries' too.
+    let (proxy, lost) = moto::losing_answers("AmazonSQS.SendMessage", usize::MAX);
+    let (code, out) = tvctl_at(&args, Some(&journal_path()), &proxy);
+    assert!(lost.load(std::sync::atomic::Ordering::SeqCst) >= 1, "{out}");
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("outcome unknown")
+            && out.contains(&format!("replay-{id}"))
+            && !out.contains("failed"),
+        "{out}"
+    );
+    let (_, left) = tvctl(&["dlq", "list", "--queue-url", &dlq_url, "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(left.lines().next().unwrap()).unwrap()[0]["message_id"],
+        id.as_str(),
+        "the letter is kept"
+    );
+
+    let (code, out) = tvctl(&args);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("replayed"), "{out}");
+    let got = receive(&client, &url).await;
+    assert_eq!(got.len(), 1, "one copy in the source queue: {got:?}");
+    let back: OrderIntent = serde_json::from_str(got[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(back.signal_id, intent.signal_id);
+    let (_, left) = tvctl(&["dlq", "list", "--queue-url", &dlq_url, "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(left.lines().next().unwrap()).unwrap(),
+        json!([])
+    );
 }
 
 /// SQS moves a message to its dead-letter queue with no reason; the executors journal why.
