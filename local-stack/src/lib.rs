@@ -2250,9 +2250,14 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         routing.clone(),
         SystemClock,
     );
-    if let Some(fronts) = front_months(env)? {
-        router = router.with_front_months(fronts, chrono::Duration::minutes(1));
-    }
+    // Always: without market data the cache stays empty and the roll rule decides, but a hold
+    // a run with market data left in the state file still keeps each continuous symbol from
+    // going back a month.
+    let fronts = LocalFronts {
+        cache: front_months(env)?.unwrap_or_default(),
+        store: store.clone(),
+    };
+    router = router.with_front_months(Arc::new(fronts), chrono::Duration::minutes(1));
     // A signal that no longer routes goes to the signals queue's dead-letter queue, as in AWS,
     // and the console and the dashboard say so.
     if let Some(dlq) = queues.signals.dead_letters() {
@@ -2609,12 +2614,55 @@ async fn audit(
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// The local router's front months: the market data's answers in memory (asked again at each
+/// start), and each continuous symbol's hold in the state file
+/// ([`LocalStore::hold_forward`]): a restart, whose cache starts empty, must not send `ES1!`
+/// back to the contract before the one it traded (the account would end long one month and
+/// short the other).
+struct LocalFronts {
+    cache: Arc<shared::front_month::MemoryFrontMonths>,
+    store: Arc<LocalStore>,
+}
+
+impl shared::front_month::FrontMonthCache for LocalFronts {
+    fn put<'a>(
+        &'a self,
+        front: &'a shared::front_month::FrontMonth,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> shared::front_month::BoxFuture<'a, Result<(), shared::ports::StoreError>> {
+        self.cache.put(front, expires_at)
+    }
+
+    fn all(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> shared::front_month::BoxFuture<
+        '_,
+        Result<Vec<shared::front_month::FrontMonth>, shared::ports::StoreError>,
+    > {
+        self.cache.all(now)
+    }
+
+    fn hold_forward<'a>(
+        &'a self,
+        symbol: &'a str,
+        routed: shared::front_month::Routed<'a>,
+    ) -> shared::front_month::BoxFuture<'a, Result<String, shared::ports::StoreError>> {
+        Box::pin(async move {
+            self.store
+                .hold_forward(symbol, routed)
+                .await
+                .map_err(|reason| shared::ports::StoreError { reason })
+        })
+    }
+}
+
 /// With `DATABENTO_API_KEY` set: front months from Databento, refreshed in memory every
 /// `DATABENTO_REFRESH_MINUTES` (60) for `FRONT_MONTH_ROOTS` (the table's roots by default);
 /// `DATABENTO_BASE_URL` points the client elsewhere. Unset: the roll rule alone.
 fn front_months(
     env: &impl Env,
-) -> Result<Option<Arc<dyn shared::front_month::FrontMonthCache>>, String> {
+) -> Result<Option<Arc<shared::front_month::MemoryFrontMonths>>, String> {
     let Some(key) = env.optional("DATABENTO_API_KEY") else {
         return Ok(None);
     };
@@ -2648,7 +2696,7 @@ fn front_months(
         .unwrap_or(60)
         .max(1);
     let cache = Arc::new(shared::front_month::MemoryFrontMonths::default());
-    let shared_cache: Arc<dyn shared::front_month::FrontMonthCache> = cache.clone();
+    let shared_cache = cache.clone();
     line(format_args!(
         "front months: Databento ({dataset}), {} roots, every {minutes} min",
         roots.len()
@@ -2787,6 +2835,54 @@ mod real {
 
 #[cfg(test)]
 mod tests {
+
+    /// The router's front months in the local stack: a continuous symbol routed to the volume
+    /// leader (a month past the roll rule's) is held there by the state file, so a restart,
+    /// whose cache starts empty (or runs without market data), does not route it back to the
+    /// roll rule's contract: the account would end long one month and short the other.
+    #[tokio::test]
+    async fn a_continuous_symbols_hold_outlives_a_restart() {
+        use shared::front_month::{FrontMonth, FrontMonthCache, MemoryFrontMonths, Routed};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        let now = shared::clock::test_epoch();
+        let routed = |contract: &'static str, month: i64| Routed {
+            contract,
+            month,
+            now,
+            expires_at: now + shared::front_month::HELD_FOR,
+        };
+        {
+            let cache = std::sync::Arc::new(MemoryFrontMonths::default());
+            let leader = FrontMonth {
+                root: "ES".into(),
+                contract: "ESH7".into(),
+                as_of: now,
+            };
+            cache
+                .put(&leader, now + chrono::Duration::days(1))
+                .await
+                .unwrap();
+            let fronts = super::LocalFronts {
+                cache,
+                store: std::sync::Arc::new(super::LocalStore::open(&path).unwrap()),
+            };
+            assert_eq!(fronts.all(now).await.unwrap(), vec![leader]);
+            assert_eq!(
+                fronts.hold_forward("ES1!", routed("ESH7", 15)).await,
+                Ok("ESH7".into())
+            );
+        }
+        let fronts = super::LocalFronts {
+            cache: std::sync::Arc::default(),
+            store: std::sync::Arc::new(super::LocalStore::open(&path).unwrap()),
+        };
+        assert!(fronts.all(now).await.unwrap().is_empty());
+        assert_eq!(
+            fronts.hold_forward("ES1!", routed("ESZ6", 12)).await,
+            Ok("ESH7".into())
+        );
+    }
 
     /// A notification's console line carries its whole text, whose end says what the account
     /// still holds (a trial's refusal was cut at 400 characters just before it); only a text

@@ -89,7 +89,14 @@ CREATE TABLE IF NOT EXISTS paper_holding (
     PRIMARY KEY (account, name));
 CREATE TABLE IF NOT EXISTS paper_account (account TEXT PRIMARY KEY, orders INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS queue_file (made_at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS front_month_hold (
+    symbol TEXT PRIMARY KEY, contract TEXT NOT NULL, month INTEGER NOT NULL,
+    until_ms INTEGER NOT NULL);
 ";
+
+/// How close to its end a continuous symbol's hold ([`LocalStore::hold_forward`]) is written
+/// again with the same contract: its end moves at most once a day, not at every signal.
+const HOLD_REWRITE_WITHIN: chrono::Duration = chrono::Duration::days(1);
 
 /// Paper fills by account in order: a fill is one `paper_fill` row carrying the holdings it
 /// changed (`holdings`, JSON `[[name, amount], ...]`, the amounts after the fill) and the
@@ -359,6 +366,10 @@ pub struct LocalStore {
     _lock: Option<std::fs::File>,
     /// What a trader should hear of the state at start ([`LocalStore::opening_notes`]).
     notes: Vec<String>,
+    /// The `front_month_hold` rows read or written since the start, symbol → (contract,
+    /// month, until in ms): a hold that needs no write is answered from here, without the
+    /// state file's lock. This process is the file's only writer (`_lock`).
+    holds: Mutex<HashMap<String, (String, i64, i64)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -987,6 +998,7 @@ impl LocalStore {
             writes: AtomicU64::new(0),
             path,
             _lock: lock,
+            holds: Mutex::default(),
             notes: Vec::new(),
         })
     }
@@ -1097,6 +1109,76 @@ impl LocalStore {
             Vec::new()
         };
         Ok((file, records, notes))
+    }
+
+    /// The contract a continuous symbol (`ES1!`) trades now, given the router's resolution
+    /// (`shared::front_month::FrontMonthCache::hold_forward`, whose contract this keeps): the
+    /// later contract held for the symbol while its hold lasts, else `routed.contract`,
+    /// written as the symbol's hold. Kept in the state file, so a restart (whose front-month
+    /// cache starts empty, or without market data at all, the roll rule then deciding) never
+    /// sends the symbol back to an earlier contract than one it traded: the executor rolls an
+    /// earlier contract into a later one, never the reverse, and would leave the account long
+    /// one month and short the other. A hold that moves to another contract is committed
+    /// before this answers (the intent routed to it is sent after).
+    ///
+    /// Errors: SQLite's message, when the hold cannot be read, written or committed.
+    pub async fn hold_forward(
+        &self,
+        symbol: &str,
+        routed: shared::front_month::Routed<'_>,
+    ) -> Result<String, String> {
+        let err = |e: rusqlite::Error| format!("local state: front-month hold of {symbol}: {e}");
+        let now = ms(routed.now);
+        // The contract to answer without a write, given the symbol's hold.
+        let kept = |(contract, month, until): &(String, i64, i64)| {
+            let later = *month > routed.month && *until > now;
+            let same =
+                contract == routed.contract && *until > ms(routed.expires_at - HOLD_REWRITE_WITHIN);
+            (later || same).then(|| contract.clone())
+        };
+        if let Some(contract) = lock(&self.holds).get(symbol).and_then(kept) {
+            return Ok(contract);
+        }
+        let since = self.mark();
+        let moved = {
+            let inner = self.writing().map_err(err)?;
+            let held: Option<(String, i64, i64)> = one_row(
+                &inner.conn,
+                "SELECT contract, month, until_ms FROM front_month_hold WHERE symbol = ?1",
+                params![symbol],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(err)?;
+            if let Some(row) = held.as_ref()
+                && let Some(contract) = kept(row)
+            {
+                lock(&self.holds).insert(symbol.to_owned(), row.clone());
+                return Ok(contract);
+            }
+            let row = (
+                routed.contract.to_owned(),
+                routed.month,
+                ms(routed.expires_at),
+            );
+            run(
+                &inner.conn,
+                "INSERT INTO front_month_hold (symbol, contract, month, until_ms)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (symbol) DO UPDATE SET contract = excluded.contract,
+                     month = excluded.month, until_ms = excluded.until_ms",
+                params![symbol, row.0, row.1, row.2],
+            )
+            .map_err(err)?;
+            let moved = held.as_ref().is_none_or(|(c, _, _)| c != routed.contract);
+            lock(&self.holds).insert(symbol.to_owned(), row);
+            moved
+        };
+        if moved && let Err(e) = self.flush(since).await {
+            // Not on disk: the next signal writes it again.
+            lock(&self.holds).remove(symbol);
+            return Err(e);
+        }
+        Ok(routed.contract.to_owned())
     }
 
     /// Whether this state holds an idempotency record or a paper fill: it has executed
@@ -2531,6 +2613,56 @@ mod tests {
             s.advance(&k, t0()).await,
             Ok(None),
             "equal times are not older"
+        );
+    }
+
+    /// A continuous symbol's hold: a later contract held stays the answer, across a reopen
+    /// (the front-month cache of a restart starts empty) and until it ends; a move to a later
+    /// contract is committed before it is answered; an earlier one is never written over it.
+    #[tokio::test]
+    async fn a_front_month_hold_survives_a_reopen_and_never_goes_back() {
+        use shared::front_month::Routed;
+        let (_dir, path) = file("hold");
+        let routed = |contract: &'static str, month: i64, now: DateTime<Utc>| Routed {
+            contract,
+            month,
+            now,
+            expires_at: now + shared::front_month::HELD_FOR,
+        };
+        {
+            let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                s.hold_forward("ES1!", routed("ESZ6", 12, t0())).await,
+                Ok("ESZ6".into())
+            );
+            assert_eq!(
+                s.hold_forward("ES1!", routed("ESH7", 15, t0())).await,
+                Ok("ESH7".into())
+            );
+            // Committed when answered: nothing is left for the committer to write.
+            assert!(s.shared.durable.borrow().committed >= s.mark().0);
+            // An earlier contract is not written over it (this process's memory).
+            assert_eq!(
+                s.hold_forward("ES1!", routed("ESZ6", 12, t0())).await,
+                Ok("ESH7".into())
+            );
+        }
+        let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        // After a reopen, from the file.
+        assert_eq!(
+            s.hold_forward("ES1!", routed("ESZ6", 12, t0())).await,
+            Ok("ESH7".into())
+        );
+        // Another symbol has a hold of its own.
+        assert_eq!(
+            s.hold_forward("ES2!", routed("ESM7", 18, t0())).await,
+            Ok("ESM7".into())
+        );
+        // A hold that ended no longer holds.
+        let later = t0() + shared::front_month::HELD_FOR + Duration::days(1);
+        assert_eq!(
+            s.hold_forward("ES1!", routed("ESZ6", 12, later)).await,
+            Ok("ESZ6".into())
         );
     }
 
