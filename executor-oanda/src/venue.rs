@@ -408,9 +408,9 @@ impl<C: Clock> Conversation for OandaVenue<C> {
     async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, ReadError> {
         let from =
             req.intent.received_at.min(req.intent.signal_time) - chrono::Duration::minutes(10);
-        // Unreadable: nothing is sent (the core has the signal come back, or end unknown when
-        // it may not send), rather than a plan from the position alone that journals the earlier
-        // attempt's fills as nothing.
+        // Unreadable: nothing is sent, and the core ends the takeover `unknown` with what it
+        // found (alarmed, dead-lettered for a replay), rather than a plan from the position
+        // alone that journals the earlier attempt's fills as nothing.
         let transactions = self
             .client
             .transactions_from(from)

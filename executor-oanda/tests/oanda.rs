@@ -998,6 +998,35 @@ async fn an_exit_with_a_quantity_closes_the_side_and_says_the_quantity_was_not_u
     );
 }
 
+/// An exit or a flatten needs no size rule, so a failing instruments read does not hold it
+/// up (it waited until it expired, the position left open), nor does a list that no longer
+/// names an instrument the account holds (it was rejected unsent): the close is sent.
+#[tokio::test]
+async fn an_exit_is_not_held_up_by_the_instruments_read() {
+    let h = harness().await;
+    h.fake.set_position("EUR_USD", 1000, 0);
+    h.fake.fail_reads("/instruments", 100);
+    let exit = intent(Action::LongExit, 1);
+    assert_eq!(h.executor.execute(&exit).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
+    assert_eq!(h.fake.order_requests().len(), 1);
+    h.fake.set_position("EUR_USD", 0, -1000);
+    let flat = intent(Action::Flatten, 2);
+    assert_eq!(h.executor.execute(&flat).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
+    assert!(
+        !h.fake
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("/instruments")),
+        "an exit read the instruments"
+    );
+    // An entry still needs them: nothing sent while they cannot be read.
+    let entry = intent(Action::LongEntry, 3);
+    assert!(h.executor.execute(&entry).await.is_err());
+    assert_eq!(h.fake.order_requests().len(), 2);
+}
+
 #[tokio::test]
 async fn flatten_on_a_hedging_account_closes_each_side_under_its_own_client_id() {
     let h = harness().await;

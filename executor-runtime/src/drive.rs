@@ -653,7 +653,25 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     }
     // From here on a refusal keeps what an earlier attempt left (`legs`): its fills are
     // journaled, and the executor alarms on a refusal that comes after some of them.
-    let rules = match conv.rules(req).await {
+    // Only an open is sized: an exit, a flatten or a spot sale closes what is held, and no
+    // size rule (a notional short of one increment after a rally) may keep it open. Nor is
+    // it held up by the rules' read, which only an open needs: an exit waited through a
+    // broker's failing instruments read until it expired, the position left open, or was
+    // rejected unsent where the list no longer named an instrument the account still held.
+    let opens = plan(req.intent.target, held, Decimal::ONE, conv.book())
+        .iter()
+        .any(|l| l.leg == Leg::Open);
+    let rules = match opens {
+        // No open leg: no size rule applies (`preflight` checks open legs only).
+        false => Ok(TradingRules {
+            increment: Decimal::ZERO,
+            min_size: Decimal::ZERO,
+            max_size: None,
+            max_position: None,
+        }),
+        true => conv.rules(req).await,
+    };
+    let rules = match rules {
         Ok(r) => r,
         Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) if !req.takeover => {
             return Err(nothing(why));
@@ -678,11 +696,6 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         cap: req.max_notional,
         unit: notional_unit(conv, req),
     };
-    // Only an open is sized: an exit, a flatten or a spot sale closes what is held, and no
-    // size rule (a notional short of one increment after a rally) may keep it open.
-    let opens = plan(req.intent.target, held, Decimal::ONE, conv.book())
-        .iter()
-        .any(|l| l.leg == Leg::Open);
     let size = match opens.then(|| size_in_units(req, &rules, &limit)) {
         None => Decimal::ZERO,
         Some(Ok(s)) => s,
