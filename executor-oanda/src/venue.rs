@@ -93,6 +93,12 @@ fn read_error(e: OandaError) -> ReadError {
              personal access token of the account's login; and OANDA_BASE_URL: a practice \
              token is refused by the live host and a live one by the practice host)"
         )),
+        // A 403: the token is valid but may not use this account (observed for an account of
+        // another login; the specification lists no 403 for reads): named with the settings.
+        OandaError::Api { status: 403, .. } => ReadError::Refused(format!(
+            "{e} (the token may not use this account: check OANDA_ACCOUNT, the v20 account id \
+             as OANDA shows it under the token's login, OANDA_SECRET, and OANDA_BASE_URL)"
+        )),
         OandaError::Api { status, .. } if (400..500).contains(&status) && status != 429 => {
             ReadError::Refused(e.to_string())
         }
@@ -427,9 +433,21 @@ impl<C: Clock> Conversation for OandaVenue<C> {
             // else the order's: a position close's create may list none, and a filled close
             // journaled as 0 units would understate what the account traded.
             let filled = fill_units(&transactions, coid.as_str());
+            // A refused order has no create; its reject transaction echoes the order's units
+            // (`MarketOrderRejectTransaction.units`,
+            // <https://developer.oanda.com/rest-live-v20/transaction-df/>): without them a
+            // refused sell of 1,000 was journaled a buy of 0.
+            let ours = |t: &&Transaction| t.client_id() == Some(coid.as_str());
             let created = transactions
                 .iter()
-                .find(|t| t.kind == "MARKET_ORDER" && t.client_id() == Some(coid.as_str()));
+                .filter(ours)
+                .find(|t| t.kind == "MARKET_ORDER")
+                .or_else(|| {
+                    transactions
+                        .iter()
+                        .filter(ours)
+                        .find(|t| t.kind.ends_with("_REJECT") && t.units.is_some())
+                });
             let units = filled
                 .or_else(|| created.and_then(|t| t.units))
                 .unwrap_or_default();

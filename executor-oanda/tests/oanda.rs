@@ -817,6 +817,28 @@ async fn a_crash_between_acceptance_and_the_journal_write_still_makes_one_order(
     assert_eq!(legs[0].outcome, Outcome::Filled);
 }
 
+/// A refused entry whose journal write failed: the takeover finds the reject transaction
+/// and journals the leg as sent, a sell of 1,000 (it was a buy of 0: a refused order has no
+/// create to read its units from).
+#[tokio::test]
+async fn a_takeover_journals_a_refused_legs_side_and_size_from_its_reject() {
+    let h = harness().await;
+    h.fake.script(Fault::Reject("INSUFFICIENT_MARGIN"));
+    let i = intent(Action::ShortEntry, 1);
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&i).await.is_err());
+    h.journal.set_down(false);
+    h.clock.advance(Duration::seconds(2));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.order_requests().len(), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1, "{legs:?}");
+    assert_eq!(
+        (legs[0].side, legs[0].quantity, legs[0].outcome),
+        (shared::execution::Side::Sell, d(1000), Outcome::Rejected)
+    );
+}
+
 /// A long entry whose order filled and whose journal write failed (the record keeps its
 /// lease), two seconds on: what a takeover meets. With a dead-letter queue for an unknown
 /// outcome.
@@ -1129,6 +1151,25 @@ windows = ["Sat 00:00-01:00"]
     );
     assert!(h.fake.order_requests().is_empty());
     assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+}
+
+/// A 403 to a read (a token that may not use the account) is refused naming the settings to
+/// check; it read as a bare "OANDA answered 403".
+#[tokio::test]
+async fn a_403_to_a_read_names_the_account_settings() {
+    let h = harness().await;
+    h.fake
+        .fail_reads_with("/positions/EUR_USD", 100, axum::http::StatusCode::FORBIDDEN);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(
+        reason.contains("403")
+            && reason.contains("OANDA_ACCOUNT")
+            && reason.contains("OANDA_SECRET"),
+        "{reason}"
+    );
+    assert!(h.fake.order_requests().is_empty());
 }
 
 #[tokio::test]
