@@ -473,17 +473,27 @@ impl TradovateClient {
     }
 
     /// One contract by id (`GET /contract/item?id=`): a position names its contract by id.
+    /// Errors as [`Self::contract`].
     pub async fn contract_by_id(
         &self,
         token: &SecretString,
         id: ContractId,
     ) -> Result<Contract, TvError> {
-        self.read(&format!("/contract/item?id={id}"), token).await
+        let found = self
+            .read::<Option<Contract>>(&format!("/contract/item?id={id}"), token)
+            .await;
+        not_known(found, || format!("contract id {id}"))
     }
 
+    /// One contract by name (`GET /contract/find?name=ESZ6`). A contract Tradovate does not
+    /// know is [`TvError::Refused`], naming it: the documentation does not say how that is
+    /// answered (a `Contract` is all it gives), so a 404 and a `null` body are both taken as
+    /// "not known" (the project's fake answers 404), as is an `errorText`.
     pub async fn contract(&self, token: &SecretString, name: &str) -> Result<Contract, TvError> {
-        self.read(&format!("/contract/find?name={name}"), token)
-            .await
+        let found = self
+            .read::<Option<Contract>>(&format!("/contract/find?name={name}"), token)
+            .await;
+        not_known(found, || format!("contract {name}"))
     }
 
     /// Tradovate's own idea of the front month for a product root.
@@ -853,6 +863,29 @@ fn order_id(value: &Value) -> Result<OrderId, TvError> {
         .and_then(Value::as_i64)
         .map(OrderId)
         .ok_or_else(|| TvError::Unknown("accepted answer without an orderId".into()))
+}
+
+/// A contract read's answer: a 404 or a `null` body is a contract Tradovate does not know
+/// (`what`), refused rather than retried as an outage until the signal expires.
+fn not_known(
+    found: Result<Option<Contract>, TvError>,
+    what: impl Fn() -> String,
+) -> Result<Contract, TvError> {
+    match found {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(TvError::Refused(format!(
+            "Tradovate answered no {} (null)",
+            what()
+        ))),
+        Err(TvError::Api {
+            status: 404,
+            message,
+        }) => Err(TvError::Refused(format!(
+            "Tradovate answered 404 for {}: {message}",
+            what()
+        ))),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

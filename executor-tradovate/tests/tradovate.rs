@@ -289,6 +289,24 @@ async fn a_refused_login_is_not_a_refused_contract() {
     assert!(h.fake.orders().is_empty());
 }
 
+/// A contract Tradovate does not list (its `contract/find` answers 404 at the fake; the
+/// documentation does not say how) is refused at once naming it, nothing sent: it was read as
+/// an outage, the signal retried until it expired or was dead-lettered, the contract unnamed.
+#[tokio::test]
+async fn a_contract_tradovate_does_not_know_is_rejected_by_name() {
+    let h = harness().await;
+    let mut i = intent(Action::LongEntry, 1);
+    i.instrument = shared::routing::Instrument::new("ESH0");
+    i.contract = None;
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(
+        reason.contains("does not know contract ESH0") && reason.contains("404"),
+        "{reason}"
+    );
+    assert!(h.fake.orders().is_empty());
+}
+
 /// A 401 on an order renews the token, and the order is looked up but never sent again:
 /// Tradovate does not document that a 401 order command was not placed, nor a time within
 /// which a placed order is listed. Nothing found: the leg ends `unknown`, alarmed, with one
