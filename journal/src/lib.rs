@@ -146,6 +146,28 @@ fn database_error(code: impl std::fmt::Display, message: &str) -> String {
     )
 }
 
+/// A batch's write that failed: the error every waiter of the batch would hear, and whether
+/// the database refused what was written (a row it will not take) rather than could not be
+/// reached: then the batch's executions are written again one at a time
+/// ([`GroupCommit::answer_or_each`]), so one refused execution does not fail the others with
+/// it (under load a batch holds many executors' records, each of which would come back and
+/// meet it again).
+pub(crate) struct BatchFailure {
+    pub(crate) error: JournalError,
+    pub(crate) refused: bool,
+}
+
+/// A batch's failure from sqlx's error: the database's own error answer or a value it could
+/// not encode is a refusal; a connection, pool or I/O failure is not (written again one at a
+/// time, each would wait on the same outage).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn batch_failure(e: sqlx::Error) -> BatchFailure {
+    BatchFailure {
+        refused: matches!(e, sqlx::Error::Database(_) | sqlx::Error::Encode(_)),
+        error: db_error("signal and order upsert", e),
+    }
+}
+
 fn db_error(what: &str, e: sqlx::Error) -> JournalError {
     let kind = match &e {
         // The server's message names what is wrong (`database "x" does not exist`), never a
@@ -350,6 +372,29 @@ impl GroupCommit {
     fn answer(batch: Vec<Execution>, result: &Result<(), JournalError>) {
         for e in batch {
             let _ = e.done.send(result.clone());
+        }
+    }
+
+    /// Answers a written batch: its result for every waiter, unless the database refused it
+    /// and it holds more than one execution; then the executions to write again one at a
+    /// time, each to be answered its own result (see [`BatchFailure`]).
+    fn answer_or_each(
+        batch: Vec<Execution>,
+        result: Result<(), BatchFailure>,
+    ) -> Option<Vec<Execution>> {
+        match result {
+            Err(f) if f.refused && batch.len() > 1 => {
+                tracing::warn!(
+                    error = %f.error,
+                    executions = batch.len(),
+                    "journal: a batch was refused; writing its executions one at a time"
+                );
+                Some(batch)
+            }
+            result => {
+                Self::answer(batch, &result.map_err(|f| f.error));
+                None
+            }
         }
     }
 
@@ -725,7 +770,16 @@ macro_rules! journal_impl {
                         let _guard = DrainGuard(&journal.group);
                         while let Some(batch) = journal.group.next_batch() {
                             let result = journal.write_executions(&batch).await;
-                            GroupCommit::answer(batch, &result);
+                            for e in GroupCommit::answer_or_each(batch, result)
+                                .into_iter()
+                                .flatten()
+                            {
+                                let alone = journal
+                                    .write_executions(std::slice::from_ref(&e))
+                                    .await
+                                    .map_err(|f| f.error);
+                                let _ = e.done.send(alone);
+                            }
                             // After the answers: nobody waits on what it does.
                             journal.after_batch().await;
                         }
@@ -904,18 +958,15 @@ impl SqliteJournal {
     /// each (a batch that fits one is its own transaction: one hand-off). One commit for the
     /// whole drain cycle writes the pages its signals share (the tables' last pages, the
     /// instruments' index pages) once, not once per statement batch. A failed batch is rolled
-    /// back, so the connection is not left inside a transaction, and the error is every
-    /// waiter's: a retry writes it all again (upserts).
-    async fn write_executions(&self, batch: &[Execution]) -> Result<(), JournalError> {
+    /// back, so the connection is not left inside a transaction; one the database refused is
+    /// written again one execution at a time ([`GroupCommit::answer_or_each`]), any other
+    /// error is every waiter's: a retry writes it all again (upserts).
+    async fn write_executions(&self, batch: &[Execution]) -> Result<(), BatchFailure> {
         // One connection for the whole batch: the rollback runs on the connection a batch
         // failed on, and each acquire is a hand-off of its own.
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| db_error("signal and order upsert", e))?;
+        let mut conn = self.pool.acquire().await.map_err(batch_failure)?;
         let one = batch.len() <= GROUP_MAX;
-        let fail = |e| db_error("signal and order upsert", e);
+        let fail = batch_failure;
         if !one && let Err(e) = sqlx::query("BEGIN").execute(&mut *conn).await {
             return Err(fail(e));
         }
@@ -993,7 +1044,7 @@ impl PgJournal {
     /// instead: PostgreSQL refuses to update one row twice in a statement ("ON CONFLICT DO
     /// UPDATE command cannot affect row a second time",
     /// <https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFLICT>).
-    async fn write_executions(&self, batch: &[Execution]) -> Result<(), JournalError> {
+    async fn write_executions(&self, batch: &[Execution]) -> Result<(), BatchFailure> {
         if repeats_a_key(batch) {
             return self.write_rows(batch).await;
         }
@@ -1080,14 +1131,14 @@ impl PgJournal {
             .execute(&self.pool)
             .await
             .map(|_| ())
-            .map_err(|e| db_error("signal and order upsert", e))
+            .map_err(batch_failure)
     }
 
     /// The rows one after another, in one transaction for the whole batch (one commit, and
     /// never a signal without its legs); each upsert sees the rows written before it, as
     /// separate calls would. Dropping an uncommitted transaction rolls it back.
-    async fn write_rows(&self, batch: &[Execution]) -> Result<(), JournalError> {
-        let err = |e| db_error("signal and order upsert", e);
+    async fn write_rows(&self, batch: &[Execution]) -> Result<(), BatchFailure> {
+        let err = batch_failure;
         let mut tx = self.pool.begin().await.map_err(err)?;
         for e in batch {
             bind_signal!(

@@ -10,8 +10,8 @@
 //! connection to `:memory:` would open a database of its own.
 
 use super::{
-    DrainGuard, Execution, GroupCommit, JournalError, UPSERT_ORDER, UPSERT_SIGNAL, sqlite_dec_in,
-    sqlite_sql, sqlite_time_in,
+    BatchFailure, DrainGuard, Execution, GroupCommit, JournalError, UPSERT_ORDER, UPSERT_SIGNAL,
+    sqlite_dec_in, sqlite_sql, sqlite_time_in,
 };
 use shared::execution::{BrokerOrderId, OrderRecord, SignalRecord, StageTimes};
 use std::sync::atomic::Ordering;
@@ -117,7 +117,13 @@ fn run(mut conn: rusqlite::Connection, woken: &mpsc::Receiver<()>, group: &Weak<
                 };
                 last = std::time::Instant::now();
                 let result = write(&mut conn, &batch);
-                GroupCommit::answer(batch, &result);
+                for e in GroupCommit::answer_or_each(batch, result)
+                    .into_iter()
+                    .flatten()
+                {
+                    let alone = write(&mut conn, std::slice::from_ref(&e)).map_err(|f| f.error);
+                    let _ = e.done.send(alone);
+                }
                 // After the answers: nobody waits on what it does.
                 after_batch(&conn, &group);
             }
@@ -127,10 +133,25 @@ fn run(mut conn: rusqlite::Connection, woken: &mpsc::Receiver<()>, group: &Weak<
 
 /// `batch` in one transaction (`BEGIN IMMEDIATE`: the write lock at once, as the first
 /// statement is a write anyway): every signal, then every leg. On an error the transaction
-/// is rolled back (dropped) and the error is every waiter's; a retry writes it all again
-/// (upserts).
-fn write(conn: &mut rusqlite::Connection, batch: &[Execution]) -> Result<(), JournalError> {
-    let fail = |e: rusqlite::Error| error("signal and order upsert", &e);
+/// is rolled back (dropped); one SQLite refused is written again one execution at a time by
+/// the caller ([`GroupCommit::answer_or_each`]), any other error is every waiter's, and a
+/// retry writes it all again (upserts).
+fn write(conn: &mut rusqlite::Connection, batch: &[Execution]) -> Result<(), BatchFailure> {
+    // SQLite's refusal of what was written (a constraint, a value too big or of the wrong
+    // type), not a busy, full or failing file.
+    let fail = |e: rusqlite::Error| BatchFailure {
+        refused: matches!(
+            &e,
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::ConstraintViolation
+                        | rusqlite::ErrorCode::TooBig
+                        | rusqlite::ErrorCode::TypeMismatch
+                )
+        ) || matches!(&e, rusqlite::Error::ToSqlConversionFailure(_)),
+        error: error("signal and order upsert", &e),
+    };
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(fail)?;

@@ -672,6 +672,65 @@ async fn sqlite_a_refused_write_keeps_nothing_of_its_transaction() {
     refused_write(&memory, "memory").await;
 }
 
+/// A write the database refuses among others written at once (executions that come
+/// together share a transaction, or a statement): the refused one fails alone; the others are
+/// written and answered as written. They failed with it, and each executor's record came back
+/// to meet it again.
+async fn refused_among_others(j: &impl TradeJournal, tag: &str) {
+    let run = shared::clock::Clock::now(&shared::clock::SystemClock).timestamp_micros();
+    let id = |n: u32| SignalId::of_canonical(&format!("{tag}-{run}-among-{n}"));
+    let stages = StageTimes {
+        received: Some(t0_micros()),
+        ..StageTimes::default()
+    };
+    let good = |id: &SignalId| order(id, Leg::Open, "1000", Some("1.1"), Outcome::Filled);
+    let sig = |id: &SignalId| signal(id, SignalStatus::Filled, stages.clone());
+    // A first write, so the three below come within the writer thread's commit gap and are
+    // written together (the pool's drain takes them together anyway).
+    j.record_execution(&sig(&id(9)), &[good(&id(9))])
+        .await
+        .unwrap();
+    let (ids, mut bad) = ([id(0), id(1), id(2)], good(&id(1)));
+    bad.attempt = 0;
+    let signals = ids.each_ref().map(sig);
+    let legs = [[good(&ids[0])], [bad], [good(&ids[2])]];
+    let (a, b, c) = tokio::join!(
+        j.record_execution(&signals[0], &legs[0]),
+        j.record_execution(&signals[1], &legs[1]),
+        j.record_execution(&signals[2], &legs[2]),
+    );
+    assert_eq!((a.clone(), c.clone()), (Ok(()), Ok(())), "{tag}");
+    let err = b.unwrap_err();
+    assert!(
+        err.reason.to_lowercase().contains("check constraint"),
+        "{tag}: {}",
+        err.reason
+    );
+    assert_eq!(j.orders(&ids[0]).await.unwrap().len(), 1, "{tag}");
+    assert_eq!(j.orders(&ids[2]).await.unwrap().len(), 1, "{tag}");
+    assert!(j.signal(&ids[1]).await.unwrap().is_none(), "{tag}");
+}
+
+#[tokio::test]
+async fn sqlite_a_refused_write_among_others_fails_alone() {
+    let (_dir, path) = temp_journal("journal-among");
+    let file = SqliteJournal::connect(path.to_str().unwrap())
+        .await
+        .unwrap();
+    refused_among_others(&file, "file").await;
+    let memory = SqliteJournal::connect("sqlite::memory:").await.unwrap();
+    refused_among_others(&memory, "memory").await;
+}
+
+#[tokio::test]
+async fn postgres_a_refused_write_among_others_fails_alone() {
+    let url = std::env::var("JOURNAL_TEST_PG_URL")
+        .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
+    let j = PgJournal::connect(&url).await.unwrap();
+    j.migrate().await.unwrap();
+    refused_among_others(&j, "pg").await;
+}
+
 /// The whole journal in two queries (what `tvctl report` reads), fees included.
 #[tokio::test]
 async fn every_signal_and_order_reads_back_in_one_query_each() {
