@@ -89,6 +89,10 @@ pub enum Fault {
     /// `orderId` and this `failureReason` together, which OpenAPI `PlaceOrderResult` allows
     /// (every field optional) and the documentation does not explain.
     FailureWithOrder(&'static str),
+    /// Next placement: create the order (it fills after the fill delay), then answer HTTP 200
+    /// with this `failureReason` and no `orderId`: what a failure that left an order behind
+    /// would look like, which the documentation neither describes nor rules out.
+    FailureAfterCreate(&'static str),
 }
 
 /// An order the server created from a `placeorder` request.
@@ -1111,7 +1115,8 @@ async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
             | Fault::ErrorBeforeCreate
             | Fault::UnauthorizedAfterCreate
             | Fault::StatusAfterCreate(_)
-            | Fault::FailureWithOrder(_),
+            | Fault::FailureWithOrder(_)
+            | Fault::FailureAfterCreate(_),
         ) => i.faults.pop_front(),
         _ => None,
     };
@@ -1156,6 +1161,10 @@ async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
             "failureText": "scripted",
         }))
         .into_response();
+    }
+    if let Some(Fault::FailureAfterCreate(reason)) = fault {
+        return axum::Json(json!({"failureReason": reason, "failureText": "scripted"}))
+            .into_response();
     }
     axum::Json(json!({"orderId": id})).into_response()
 }

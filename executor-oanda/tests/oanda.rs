@@ -1112,7 +1112,22 @@ async fn an_older_signal_arriving_after_a_newer_one_is_superseded_without_an_ord
         h.notifier.sent().is_empty(),
         "no alarm for a superseded signal"
     );
-    // Another instrument is not affected, and an equal time is not older.
+    // Another instrument is not affected: EUR_USD's entry fired before GBP_USD's newer
+    // signal still trades (a latest-signal key without the instrument would supersede it).
+    let mut eur = intent(Action::LongEntry, 5);
+    eur.signal_time = support::t0() + Duration::seconds(7);
+    assert_eq!(h.executor.execute(&eur).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+    assert_ne!(
+        h.journal
+            .signal(&eur.signal_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        SignalStatus::Superseded
+    );
+    // An equal time is not older.
     let same_time = gbp(Action::LongEntry, 10, 3);
     assert_eq!(
         h.executor.execute(&same_time).await.unwrap(),

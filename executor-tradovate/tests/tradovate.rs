@@ -790,6 +790,26 @@ async fn a_failure_reason_that_may_leave_an_order_is_looked_up_not_taken_as_reje
     assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Rejected);
 }
 
+/// The same failure reason with an order left behind (placed, answered without its id): the
+/// lookup by `clOrdId` finds it and follows it to its fill, one placement, the account long.
+#[tokio::test]
+async fn a_failure_reason_that_left_an_order_is_found_and_followed_to_its_fill() {
+    let h = harness().await;
+    h.fake
+        .script(Fault::FailureAfterCreate("ExecutionProviderUnavailable"));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.orders().len(), 1, "placed once");
+    assert_eq!(h.fake.net("ESZ6"), 1);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome))
+            .collect::<Vec<_>>(),
+        [(1, Outcome::Filled)]
+    );
+}
+
 /// Three penalty tickets in a row: the first two are waited out and the order sent again with
 /// each ticket, as Tradovate documents; the third is not waited out (no resend would follow)
 /// and the order is never sent again without its ticket. It was sent once more, ticketless,

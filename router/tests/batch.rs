@@ -87,6 +87,8 @@ async fn records_are_not_started_past_the_deadline_margin() {
         .await
         .unwrap();
     assert_eq!(failures(&resp), ["d1", "d2"]);
+    // Not started: nothing routed (a record routed, then reported failed, would be sent again).
+    assert!(intents(&f.oanda).is_empty() && intents(&f.coinbase).is_empty());
 }
 
 #[tokio::test]
