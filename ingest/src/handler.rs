@@ -503,8 +503,10 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
             if !self.brokers.contains(&route.broker) {
                 let md = &valid.alert.market_data;
                 return Err(IngestError::Alert(AlertError::UnroutableSymbol {
-                    symbol: md.symbol.clone(),
-                    exchange: md.exchange.to_ascii_uppercase(),
+                    // As the table's own refusals give them: the symbol cut, the exchange as
+                    // matched (no delayed-data suffix).
+                    symbol: shared::error::echo(&md.symbol),
+                    exchange: self.routing.venue_of(&md.exchange),
                     reason: format!(
                         "it routes to {}, whose executor is not deployed here (DEPLOYED_BROKERS: \
                          {}); deploy it or send the alert to a deployment that has it",

@@ -684,6 +684,31 @@ async fn an_alert_for_a_broker_not_deployed_is_refused_and_not_queued() {
         "{message}"
     );
     assert!(queue.messages().is_empty());
+    // Named as the table's own refusals name them: the exchange without its delayed-data
+    // suffix, the symbol cut (a 12,000-character symbol that routes to OANDA was echoed whole).
+    let ingest_tv = {
+        let (ingest, _, _) = common::ingest();
+        ingest.with_brokers(vec![shared::routing::Broker::Tradovate])
+    };
+    let mut cl = alert("tradovate-cl-short.json");
+    cl["market_data"]["exchange"] = json!("NYMEX_DL");
+    let (_, reply) = post_doc(&ingest, &cl).await;
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("on NYMEX ") && !message.contains("NYMEX_DL"),
+        "{message}"
+    );
+    let mut long = alert("oanda-eurusd-long.json");
+    long["market_data"]["symbol"] = json!(format!("{}USD", "A".repeat(12_000)));
+    let (status, reply) = post_doc(&ingest_tv, &long).await;
+    assert_eq!(status, 422, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.len() < 600 && message.contains("not deployed"),
+        "{} characters: {}",
+        message.len(),
+        &message[..200]
+    );
     let (status, reply) = post_doc(&ingest, &alert("oanda-eurusd-long.json")).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(queue.messages().len(), 1);

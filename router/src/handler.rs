@@ -266,8 +266,19 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
 
     async fn handle_record(&self, record: &SqsMessage) -> Result<(), RecordError> {
         let body = record.body.as_deref().unwrap_or_default();
-        let signal: SignalMessage =
-            serde_json::from_str(body).map_err(|e| RecordError::Unreadable(e.to_string()))?;
+        // Another version's shape (a field added or renamed, a new action) does not parse as
+        // this one's: its `version` alone names it, as the executors read it.
+        let signal: SignalMessage = serde_json::from_str(body).map_err(|e| {
+            match serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("version")?.as_u64())
+            {
+                Some(v) if v != u64::from(SIGNAL_VERSION) => {
+                    RecordError::UnknownVersion(u32::try_from(v).unwrap_or(u32::MAX))
+                }
+                _ => RecordError::Unreadable(e.to_string()),
+            }
+        })?;
         if signal.version != SIGNAL_VERSION {
             return Err(RecordError::UnknownVersion(signal.version));
         }

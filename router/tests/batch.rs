@@ -67,6 +67,30 @@ async fn an_unreadable_body_is_reported_and_blocks_only_its_group() {
     assert_eq!(failures(&resp), ["p1", "p2", "p4"]);
 }
 
+/// A newer version's signal whose shape this build cannot read (a new action) is named by its
+/// version, as the executors name theirs, not "not a signal": a deployment in progress, not a
+/// corrupt body.
+#[tokio::test]
+async fn a_newer_shape_is_named_by_its_version() {
+    shared::telemetry::init_test_logs();
+    let f = fixture(RoutingTable::embedded());
+    let mut v = serde_json::to_value(signal("oanda-eurusd-long.json", 0)).unwrap();
+    v["version"] = serde_json::json!(2);
+    v["alert"]["action"] = serde_json::json!("SCALE_IN");
+    let batch = fifo_event(&[("n1", "EURUSD".into(), v.to_string())]);
+    let (resp, errors) = f
+        .router
+        .handle_batch_with_errors(batch, None)
+        .await
+        .unwrap();
+    assert_eq!(failures(&resp), ["n1"]);
+    assert!(errors[0].1.contains("version 2"), "{errors:?}");
+    assert!(intents(&f.oanda).is_empty());
+    // A dead letter of that shape is named the same way by the replay tools.
+    let err = shared::replay::DeadLetter::parse(&v.to_string()).unwrap_err();
+    assert!(err.contains("version 2"), "{err}");
+}
+
 #[tokio::test]
 async fn records_are_not_started_past_the_deadline_margin() {
     shared::telemetry::init_test_logs();

@@ -276,9 +276,9 @@ fn list_fields(fields: &[String]) -> String {
     out
 }
 
-/// Echo at most this much of a sender's value back in an error, so a refusal cannot be used
-/// to reflect a large payload.
-pub(crate) fn echo(value: &str) -> String {
+/// A sender's value as a refusal quotes it: its first 64 characters, `…` after them when it
+/// is longer, so a refusal cannot be used to reflect a large payload.
+pub fn echo(value: &str) -> String {
     const MAX: usize = 64;
     match value.char_indices().nth(MAX) {
         None => value.to_owned(),

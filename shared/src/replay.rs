@@ -29,7 +29,26 @@ impl DeadLetter {
     /// replay writes the message out again from this build's types, which would drop what a
     /// newer shape added and still call it the newer version.
     pub fn parse(body: &str) -> Result<Self, String> {
-        let letter = Self::read(body)?;
+        let letter = match Self::read(body) {
+            Ok(letter) => letter,
+            // A newer shape (a field added or renamed, a new action) does not read as this
+            // build's: its `version` alone says which build can replay it.
+            Err(e) => {
+                let version = serde_json::from_str::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v.get("version")?.as_u64());
+                return Err(match version {
+                    Some(v) if v != u64::from(INTENT_VERSION) && v != u64::from(SIGNAL_VERSION) => {
+                        format!(
+                            "a message of version {v}, where this build reads version \
+                             {INTENT_VERSION} (intents) and {SIGNAL_VERSION} (signals): replay \
+                             it with the tvctl of the deployment that wrote it"
+                        )
+                    }
+                    _ => e,
+                });
+            }
+        };
         let (kind, version, current) = match &letter {
             Self::Intent(i) => ("an order intent", i.version, INTENT_VERSION),
             Self::Signal(s) => ("a signal", s.version, SIGNAL_VERSION),

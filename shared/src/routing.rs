@@ -418,6 +418,20 @@ impl RoutingTable {
         self.route_for(exchange, symbol, now, fronts, Use::Open)
     }
 
+    /// An alert's `exchange` as the table matches it: trimmed, upper-cased, its delayed-data
+    /// suffix (`_DL`, `_DLY`) removed (`nymex_dl` → `NYMEX`).
+    pub fn venue_of(&self, exchange: &str) -> String {
+        let upper = exchange.trim().to_ascii_uppercase();
+        match self
+            .delayed_suffixes
+            .iter()
+            .find_map(|s| upper.strip_suffix(s.as_str()))
+        {
+            Some(venue) => venue.to_owned(),
+            None => upper,
+        }
+    }
+
     /// [`Self::route_with`] for an alert whose action is `use_`: where the table gives a root
     /// no last trading day, an explicit contract past its roll date is refused to an entry
     /// ([`Use::Open`]) but still routes for an exit or `FLATTEN` ([`Use::CloseOnly`]) until
@@ -434,12 +448,8 @@ impl RoutingTable {
         fronts: &Fronts,
         use_: Use,
     ) -> Result<Route, AlertError> {
-        let upper = exchange.trim().to_ascii_uppercase();
-        let venue = self
-            .delayed_suffixes
-            .iter()
-            .find_map(|s| upper.strip_suffix(s.as_str()))
-            .unwrap_or(&upper);
+        let venue = self.venue_of(exchange);
+        let venue = venue.as_str();
         let broker = *self
             .exchanges
             .get(venue)
