@@ -475,6 +475,21 @@ fn is_pair(name: &str) -> bool {
     ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
 }
 
+/// The eight major currencies in the market's quoting order (a pair of two of them is quoted
+/// with the earlier one as base: EUR_USD, USD_JPY), which OANDA's instrument names follow.
+const MAJORS: [&str; 8] = ["EUR", "GBP", "AUD", "NZD", "USD", "CAD", "CHF", "JPY"];
+
+/// A pair OANDA would not offer because it is two majors the wrong way round (`USD_EUR`): the
+/// account's instruments are those OANDA lists for it, and an order on another is refused
+/// (`INSTRUMENT_UNKNOWN`); the fake offered any `AAA_BBB`.
+fn inverted_majors(name: &str) -> bool {
+    let rank = |c: &str| MAJORS.iter().position(|m| *m == c);
+    match name.split_once('_') {
+        Some((base, quote)) => matches!((rank(base), rank(quote)), (Some(b), Some(q)) if b > q),
+        None => false,
+    }
+}
+
 /// The Swagger's `InstrumentType`: CURRENCY, CFD or METAL.
 fn kind_of(name: &str) -> &'static str {
     if METALS.iter().any(|m| name.starts_with(m)) {
@@ -507,7 +522,7 @@ fn default_rule(name: &str) -> Option<Rule> {
             pip_location: 0,
             display_precision: 1,
         }),
-        _ if is_pair(name) && kind_of(name) == "CURRENCY" => {
+        _ if is_pair(name) && kind_of(name) == "CURRENCY" && !inverted_majors(name) => {
             let jpy = name.ends_with("_JPY");
             Some(Rule {
                 kind: "CURRENCY",

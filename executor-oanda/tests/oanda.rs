@@ -1168,6 +1168,19 @@ windows = ["Sat 00:00-01:00"]
     assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
 }
 
+/// A pair OANDA does not offer (two majors the wrong way round, as a symbol typed `USDEUR`
+/// routes) is rejected before any order, naming the instrument.
+#[tokio::test]
+async fn a_pair_oanda_does_not_offer_is_rejected_by_name_before_any_order() {
+    let h = harness().await;
+    let mut i = intent(Action::LongEntry, 1);
+    i.instrument = shared::Instrument::new("USD_EUR");
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(reason.contains("USD_EUR"), "{reason}");
+    assert!(h.fake.order_requests().is_empty());
+}
+
 /// A 403 to a read (a token that may not use the account) is refused naming the settings to
 /// check; it read as a bare "OANDA answered 403".
 #[tokio::test]
