@@ -946,13 +946,28 @@ async fn roll(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) -
 fn command_fault(i: &mut Inner, body: &Value) -> Option<Response> {
     if let Some((ticket, until)) = i.pending_ticket.take() {
         // Penalty-tickets page: resend after `p-time` seconds with the `p-ticket` added.
+        let mut broke = false;
         if body.get("p-ticket").and_then(Value::as_str) != Some(ticket.as_str()) {
             i.violations
                 .push("penalty resend without the p-ticket".into());
+            broke = true;
         }
-        if Instant::now() < until {
+        let now = Instant::now();
+        if now < until {
             i.violations
                 .push("penalty resend before p-time had passed".into());
+            broke = true;
+        }
+        // Nothing documents such a resend being carried out: it draws another ticket, for
+        // the time left (at least a second), and nothing is placed.
+        if broke {
+            let secs = until.saturating_duration_since(now).as_secs().max(1);
+            let ticket = format!("ticket-{}-again", i.order_seq);
+            i.pending_ticket = Some((ticket.clone(), now + StdDuration::from_secs(secs)));
+            return Some(
+                axum::Json(json!({"p-ticket": ticket, "p-time": secs, "p-captcha": false}))
+                    .into_response(),
+            );
         }
         // The resend may itself draw a penalty (scripted as the next fault).
         if !matches!(i.faults.front(), Some(Fault::Penalty(_))) {
