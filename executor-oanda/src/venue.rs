@@ -97,7 +97,8 @@ fn read_error(e: OandaError) -> ReadError {
         // another login; the specification lists no 403 for reads): named with the settings.
         OandaError::Api { status: 403, .. } => ReadError::Refused(format!(
             "{e} (the token may not use this account: check OANDA_ACCOUNT, the v20 account id \
-             as OANDA shows it under the token's login, OANDA_SECRET, and OANDA_BASE_URL)"
+             as OANDA shows it under the token's login; OANDA_SECRET, in AWS the SSM parameter \
+             OANDA_SECRET_PARAM names; and OANDA_BASE_URL)"
         )),
         OandaError::Api { status, .. } if (400..500).contains(&status) && status != 429 => {
             ReadError::Refused(e.to_string())

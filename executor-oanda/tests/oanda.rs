@@ -1194,7 +1194,7 @@ async fn a_403_to_a_read_names_the_account_settings() {
     assert!(
         reason.contains("403")
             && reason.contains("OANDA_ACCOUNT")
-            && reason.contains("OANDA_SECRET"),
+            && reason.contains("OANDA_SECRET_PARAM"),
         "{reason}"
     );
     assert!(h.fake.order_requests().is_empty());

@@ -157,13 +157,27 @@ pub(crate) struct BatchFailure {
     pub(crate) refused: bool,
 }
 
-/// A batch's failure from sqlx's error: the database's own error answer or a value it could
-/// not encode is a refusal; a connection, pool or I/O failure is not (written again one at a
-/// time, each would wait on the same outage).
+/// A batch's failure from sqlx's error: a constraint the rows break, a value the database
+/// cannot take (PostgreSQL's SQLSTATE class 22, "data exception", such as text holding a NUL:
+/// <https://www.postgresql.org/docs/current/errcodes-appendix.html>; SQLite's `SQLITE_TOOBIG`
+/// 18 and `SQLITE_MISMATCH` 20: <https://www.sqlite.org/rescode.html>) or one sqlx could not
+/// encode is a refusal. Any other answer (a busy or full file, a server shutting down, read
+/// only after a failover, out of connections) and a connection, pool or I/O failure are not:
+/// written again one at a time, each would wait on the same outage.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn batch_failure(e: sqlx::Error) -> BatchFailure {
+    let refused = match &e {
+        sqlx::Error::Database(d) => {
+            !matches!(d.kind(), sqlx::error::ErrorKind::Other)
+                || d.code().is_some_and(|c| {
+                    (c.len() == 5 && c.starts_with("22")) || c == "18" || c == "20"
+                })
+        }
+        sqlx::Error::Encode(_) => true,
+        _ => false,
+    };
     BatchFailure {
-        refused: matches!(e, sqlx::Error::Database(_) | sqlx::Error::Encode(_)),
+        refused,
         error: db_error("signal and order upsert", e),
     }
 }
@@ -2233,6 +2247,70 @@ impl AuditLog for AnyJournal {
 #[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::*;
+
+    /// A database's error answer with this code and kind, as sqlx hands it over.
+    #[derive(Debug)]
+    struct Answer(&'static str, sqlx::error::ErrorKind);
+
+    impl std::fmt::Display for Answer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Answer {}
+
+    impl sqlx::error::DatabaseError for Answer {
+        fn message(&self) -> &str {
+            "scripted"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            match self.1 {
+                sqlx::error::ErrorKind::CheckViolation => sqlx::error::ErrorKind::CheckViolation,
+                sqlx::error::ErrorKind::UniqueViolation => sqlx::error::ErrorKind::UniqueViolation,
+                _ => sqlx::error::ErrorKind::Other,
+            }
+        }
+    }
+
+    /// Only what the rows broke is written again one execution at a time: an outage (a busy
+    /// or full file, a server shutting down, read only after a failover, out of connections)
+    /// would make each lone write wait on it again, one after another.
+    #[test]
+    fn only_a_refusal_of_the_rows_is_written_again_one_at_a_time() {
+        use sqlx::error::ErrorKind::{CheckViolation, Other, UniqueViolation};
+        let refused =
+            |code, kind| batch_failure(sqlx::Error::Database(Box::new(Answer(code, kind)))).refused;
+        // SQLite: CHECK (275), UNIQUE (2067), too big (18), type mismatch (20).
+        assert!(refused("275", CheckViolation));
+        assert!(refused("2067", UniqueViolation));
+        assert!(refused("18", Other));
+        assert!(refused("20", Other));
+        // PostgreSQL: a data exception (text holding a NUL, 22021; a numeric out of range,
+        // 22003) and a check violation (23514).
+        assert!(refused("22021", Other));
+        assert!(refused("22003", Other));
+        assert!(refused("23514", CheckViolation));
+        // Outages: SQLite busy (5), full (13), read-only (8); PostgreSQL admin shutdown
+        // (57P01), read-only transaction (25006), too many connections (53300).
+        for code in ["5", "13", "8", "57P01", "25006", "53300"] {
+            assert!(!refused(code, Other), "{code}");
+        }
+        assert!(!batch_failure(sqlx::Error::PoolTimedOut).refused);
+        assert!(!batch_failure(sqlx::Error::Io(std::io::Error::other("connection reset"))).refused);
+    }
 
     /// The parameter numbers of `sql`, in the order they appear.
     fn numbers(sql: &str) -> Vec<usize> {

@@ -171,8 +171,9 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
     /// ([`FrontMonthCache::hold_forward`]): two routers' copies of the cache, read up to a
     /// refresh apart, could otherwise send `ES1!` to ESH7 and then back to ESZ6, and the
     /// executor, which rolls only an earlier contract into a later one, would leave the account
-    /// long one and short the other. Without them the roll rule decides, which only moves
-    /// forward in time.
+    /// long one and short the other. A router built without them (no front-month table) holds
+    /// nothing and the roll rule decides, which only moves forward in time; the local stack
+    /// always builds its router with them, its holds in the state file.
     async fn hold_forward(&self, route: &mut Route, now: DateTime<Utc>) -> Result<(), RecordError> {
         let (Some(src), Some(res)) = (&self.fronts, route.resolution.as_mut()) else {
             return Ok(());

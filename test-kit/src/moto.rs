@@ -142,6 +142,26 @@ pub fn losing_answers(
     action: &'static str,
     count: usize,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    proxy(action, count, false)
+}
+
+/// [`losing_answers`] for the first `action` request only, every later one answered HTTP 500
+/// (`InternalFailure`, AWS's JSON error shape) without reaching moto: a write that landed,
+/// whose caller's retries then met a failing service, so the last answer it sees is a 5xx.
+///
+/// # Panics
+/// As [`losing_answers`].
+pub fn losing_then_failing(
+    action: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    proxy(action, 1, true)
+}
+
+fn proxy(
+    action: &'static str,
+    count: usize,
+    fail_rest: bool,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::{Read, Write};
     use std::sync::atomic::Ordering;
     let target = endpoint()
@@ -195,6 +215,18 @@ pub fn losing_answers(
                 lines.push("Connection: close");
                 let mut forwarded = format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes();
                 forwarded.extend_from_slice(&request[head_end..]);
+                if fail_rest && head.contains(action) && lost.load(Ordering::SeqCst) >= count {
+                    let body = r#"{"__type":"InternalFailure","message":"scripted failure"}"#;
+                    let answer = format!(
+                        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: \
+                         application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: \
+                         close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = client.write_all(answer.as_bytes());
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
                 let Ok(mut upstream) = std::net::TcpStream::connect(&target) else {
                     return;
                 };

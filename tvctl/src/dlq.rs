@@ -291,14 +291,22 @@ impl Target {
                     .send()
                     .await
                     .map_err(|e| {
-                        // SQS's own error answer, or a request never built, queued nothing;
-                        // a timeout, a broken connection or an unreadable answer may have
-                        // queued the copy.
-                        let refused = matches!(
-                            e,
-                            aws_sdk_sqs::error::SdkError::ServiceError(_)
-                                | aws_sdk_sqs::error::SdkError::ConstructionFailure(_)
-                        );
+                        // A request never built, or SQS's own refusal (a 4xx: the queue, the
+                        // group, the body), queued nothing. A timeout, a broken connection or
+                        // an unreadable answer may have queued the copy; so may a 5xx or a
+                        // throttling answer, which can be the SDK's last retry of an attempt
+                        // that timed out after the copy landed.
+                        let refused = match &e {
+                            aws_sdk_sqs::error::SdkError::ConstructionFailure(_) => true,
+                            aws_sdk_sqs::error::SdkError::ServiceError(service) => {
+                                use aws_sdk_sqs::error::ProvideErrorMetadata;
+                                let code = service.err().code().unwrap_or_default();
+                                service.raw().status().as_u16() < 500
+                                    && !code.contains("Throttl")
+                                    && !code.contains("RequestThrottled")
+                            }
+                            _ => false,
+                        };
                         let why = format!(
                             "send to source: {}",
                             aws_sdk_sqs::error::DisplayErrorContext(e)
@@ -321,7 +329,15 @@ impl Target {
                     .json(&json!({"queue": queue, "message_id": msg.message_id, "forced": forced}))
                     .send()
                     .await
-                    .map_err(|e| ReplayFailure::NotSent(tvctl::request_failed(&url, e)))?;
+                    .map_err(|e| {
+                        // No connection: nothing reached the stack. Any later failure (no
+                        // answer within the client's time) may follow a replay it carried out.
+                        if e.is_connect() {
+                            ReplayFailure::NotSent(tvctl::request_failed(&url, e))
+                        } else {
+                            ReplayFailure::MaybeSent(tvctl::request_failed(&url, e))
+                        }
+                    })?;
                 let status = resp.status();
                 if status.is_success() {
                     return Ok(());
@@ -805,14 +821,24 @@ pub async fn replay(
                             Err(ReplayFailure::MaybeSent(e)) => {
                                 stop = true;
                                 (
-                                    format!(
-                                        "outcome unknown (run stopped here): {e}; the copy may \
-                                         be queued, the letter is still in the dead-letter \
-                                         queue. Replayed again within 5 minutes it is sent \
-                                         with the same deduplication id ({dedup}), which SQS \
-                                         drops if the first copy was queued; later, read \
-                                         `tvctl trades` for its signal first"
-                                    ),
+                                    match target {
+                                        Target::Sqs { .. } => format!(
+                                            "outcome unknown (run stopped here): {e}; the copy \
+                                             may be queued, the letter is still in the \
+                                             dead-letter queue. Replayed again within 5 \
+                                             minutes it is sent with the same deduplication id \
+                                             ({dedup}), which SQS drops if the first copy was \
+                                             queued; later, read `tvctl trades` for its signal \
+                                             first"
+                                        ),
+                                        Target::Local { .. } => format!(
+                                            "outcome unknown (run stopped here): {e}; the local \
+                                             stack may have replayed it: list the dead letters \
+                                             (a letter replayed is no longer there) and read \
+                                             `tvctl trades` for its signal before replaying it \
+                                             again"
+                                        ),
+                                    },
                                     false,
                                     forced,
                                     sid,

@@ -568,7 +568,8 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 } else {
                     // The letters this run left (refused, failed) are in the count: they
                     // are not what a second run would reach.
-                    let left = outcomes.iter().filter(|o| !o.replayed).count() as u64;
+                    // (A run that stopped left its last letter in the queue, replayed or not.)
+                    let left = outcomes.iter().filter(|o| !o.replayed || o.stopped).count() as u64;
                     counted
                         .map(|n| (n, n.saturating_sub(left)))
                         .filter(|(_, rest)| *rest > 0)

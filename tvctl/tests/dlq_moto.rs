@@ -490,6 +490,18 @@ async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_on
 /// source queue holds one copy, and the letter is removed.
 #[tokio::test]
 async fn a_replay_whose_send_answer_is_lost_is_an_unknown_outcome_and_a_second_is_one_copy() {
+    // Every answer to a send lost, the SDK's own retries' too.
+    lost_send(moto::losing_answers("AmazonSQS.SendMessage", usize::MAX)).await;
+}
+
+/// The same when the first answer is lost and the SDK's retries then meet a failing SQS (a
+/// 500): the last answer is SQS's own error, yet the first copy may be queued.
+#[tokio::test]
+async fn a_replay_whose_send_landed_then_met_a_5xx_is_an_unknown_outcome() {
+    lost_send(moto::losing_then_failing("AmazonSQS.SendMessage")).await;
+}
+
+async fn lost_send((proxy, lost): (String, std::sync::Arc<std::sync::atomic::AtomicUsize>)) {
     let client = moto::sqs().await;
     let suffix = moto::unique_name("l");
     let dlq_url = moto::fifo_queue(&client, "oanda-lost-dlq").await;
@@ -516,8 +528,6 @@ async fn a_replay_whose_send_answer_is_lost_is_an_unknown_outcome_and_a_second_i
         &id,
     ];
 
-    // Every answer to a send is lost, the SDK's own retries' too.
-    let (proxy, lost) = moto::losing_answers("AmazonSQS.SendMessage", usize::MAX);
     let (code, out) = tvctl_at(&args, Some(&journal_path()), &proxy);
     assert!(lost.load(std::sync::atomic::Ordering::SeqCst) >= 1, "{out}");
     assert_eq!(code, 3, "{out}");
