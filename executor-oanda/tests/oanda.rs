@@ -1049,6 +1049,24 @@ async fn an_exit_is_not_held_up_by_the_instruments_read() {
     assert_eq!(h.fake.order_requests().len(), 2);
 }
 
+/// A hedged FLATTEN's two closes are not held to a reversal's budget (a close's settle time
+/// before an open): whichever goes out, no side is opened. With less than that left it
+/// expired, nothing sent, saying "the close and the open".
+#[tokio::test]
+async fn a_hedged_flatten_with_little_time_left_still_closes_both_sides() {
+    let h = harness().await;
+    h.fake.set_hedging(true);
+    h.fake.set_position("EUR_USD", 3000, -2000);
+    let mut i = intent(Action::Flatten, 1);
+    i.signal_time = shared::clock::Clock::now(&h.clock) - Duration::milliseconds(29_900);
+    i.received_at = i.signal_time;
+    let done = h.executor.execute(&i).await.unwrap();
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(done, Outcome::Filled, "{:?}", signal.reason);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
+    assert_eq!(h.fake.order_requests().len(), 2);
+}
+
 #[tokio::test]
 async fn flatten_on_a_hedging_account_closes_each_side_under_its_own_client_id() {
     let h = harness().await;

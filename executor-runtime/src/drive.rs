@@ -901,13 +901,23 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         )
         .is_empty()
     });
+    // A close with an open after it (a reversal), or a roll's close with anything after it:
+    // a hedged flatten's two closes leave no side open whichever goes out, so they are not
+    // held to it.
     let closes_then_more = if rolled_closes {
         !planned.is_empty()
     } else {
-        planned.len() > 1 && matches!(planned[0].action, LegAction::Close(_))
+        planned.len() > 1
+            && matches!(planned[0].action, LegAction::Close(_))
+            && planned.iter().any(|l| l.action == LegAction::Open)
     };
-    if closes_then_more && (!req.takeover || fresh) && filled_legs(legs.iter()).is_none() {
-        let needed = conv.settle_time() + conv.poll_interval();
+    // The time a close needs before the leg after it, when this attempt must leave it: checked
+    // here, and again once the order check (and a roll's read of the earlier contract) has
+    // answered, since either may take seconds; the close is not sent without it.
+    let needed =
+        (closes_then_more && (!req.takeover || fresh) && filled_legs(legs.iter()).is_none())
+            .then(|| conv.settle_time() + conv.poll_interval());
+    if let Some(needed) = needed {
         let left = remaining(clock, req.deadline);
         if left < needed {
             return Ok(stop_before_sending(
@@ -929,7 +939,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     // must not end with `Err` after an earlier attempt's orders.
     let mut gate = req.gate.filter(|_| !req.takeover);
     if !rolled.is_empty() {
-        match roll_over(conv, clock, req, &rolled, &mut gate).await {
+        match roll_over(conv, clock, req, &rolled, &mut gate, needed).await {
             Ok(rows) => legs.extend(rows),
             Err(RollStop::Superseded(why)) => {
                 return Ok(finish(legs, Some((Outcome::Superseded, why))));
@@ -1012,6 +1022,26 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 ),
             );
             return Ok(finish(legs, Some((Outcome::Expired, reason))));
+        }
+        // Or left less than a reversal's close needs before its open: the close would fill
+        // and the open expire, the account at neither side.
+        if let Some(needed) = needed.filter(|_| asked && legs.is_empty()) {
+            let left = remaining(clock, req.deadline);
+            if left < needed {
+                return Ok(finish(
+                    legs,
+                    Some((
+                        Outcome::Expired,
+                        format!(
+                            "the order check left {} ms of the staleness budget (or the attempt's lease), less than the {} ms a close needs to show in the position before the leg after it: nothing was sent, the account still holds {} in {}",
+                            left.as_millis(),
+                            needed.as_millis(),
+                            holding_words(&held),
+                            req.intent.instrument
+                        ),
+                    )),
+                ));
+            }
         }
         let rows = send_leg(conv, clock, req, leg, &mark).await;
         let last = rows.last().cloned();
@@ -1136,6 +1166,7 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
     req: &ExecRequest<'_>,
     rolled: &[(String, Holdings)],
     gate: &mut Option<&dyn OrderGate>,
+    needed: Option<Duration>,
 ) -> Result<Vec<LegReport>, RollStop> {
     let held: Vec<String> = rolled
         .iter()
@@ -1262,6 +1293,22 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
             );
             return Err(RollStop::Broker(rows, Outcome::Expired, why));
         }
+        // With legs to follow the roll's close, it needs time to show in the position first:
+        // after the read above, and again after the check, whose write may take seconds.
+        let short_of = |stage: &str| {
+            needed
+                .filter(|n| rows.is_empty() && remaining(clock, req.deadline) < *n)
+                .map(|n| {
+                    format!(
+                        "{stage} left {} ms of the staleness budget (or the attempt's lease), less than the {} ms the close of {contract} needs to show in the position before the legs after it; nothing was sent",
+                        remaining(clock, req.deadline).as_millis(),
+                        n.as_millis()
+                    )
+                })
+        };
+        if let Some(why) = short_of("the read of the earlier contract") {
+            return Err(RollStop::Broker(rows, Outcome::Expired, why));
+        }
         let asked = gate.is_some();
         match ask(gate).await {
             Ok(None) => {}
@@ -1274,6 +1321,9 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
                 "staleness budget or the attempt's lease ran out at {} during the order check before closing {contract}; nothing more sent",
                 req.deadline
             );
+            return Err(RollStop::Broker(rows, Outcome::Expired, why));
+        }
+        if let Some(why) = short_of("the order check").filter(|_| asked) {
             return Err(RollStop::Broker(rows, Outcome::Expired, why));
         }
         let mut sent = send_leg(conv, clock, &sub, &leg, &mark).await;

@@ -1189,6 +1189,50 @@ mod tests {
         }
     }
 
+    /// A reversal (or a roll's close with an open after it) whose order check leaves less
+    /// time than the close needs before its open: expired, nothing sent, the old side still
+    /// held. The close went out and filled, and the open expired after it: the account at
+    /// neither side.
+    #[tokio::test]
+    async fn an_order_check_that_leaves_too_little_for_the_open_sends_no_close() {
+        for (held, contract) in [("ESZ6", "ESZ6"), ("ESZ6", "ESH7")] {
+            let clock = shared::clock::ManualClock::new(shared::clock::test_epoch());
+            let paper = PaperNetting::with_clock(
+                Broker::Tradovate,
+                "paper",
+                std::sync::Arc::new(clock.clone()),
+            );
+            let entry = es1(shared::Action::LongEntry, held, 9);
+            let done = paper.execute(&one_contract(&entry, false)).await.unwrap();
+            assert_eq!(done.outcome, Outcome::Filled);
+            let mut short = es1(shared::Action::ShortEntry, contract, 1);
+            short.signal_time = clock.now();
+            // 100 ms left after the check: less than a poll (250 ms) on top of the settle time.
+            let gate = Slow {
+                clock: clock.clone(),
+                by: chrono::Duration::milliseconds(29_900),
+            };
+            let req = ExecRequest {
+                gate: Some(&gate),
+                deadline: clock.now() + chrono::Duration::seconds(30),
+                ..one_contract(&short, false)
+            };
+            let done = paper.execute(&req).await.unwrap();
+            assert_eq!(done.outcome, Outcome::Expired, "{contract}: {done:?}");
+            assert!(done.legs.is_empty(), "{contract}: {:?}", done.legs);
+            let reason = done.reason.unwrap_or_default();
+            assert!(
+                reason.contains("the order check left") && reason.contains("nothing was sent"),
+                "{reason}"
+            );
+            assert_eq!(
+                paper.positions().get(held).copied(),
+                Some(Decimal::ONE),
+                "{contract}: the long is still held"
+            );
+        }
+    }
+
     /// The order check is asked once, just before the first order (here the roll's close of
     /// the earlier contract), never when the signal ends before one: expired, or found
     /// superseded there, in which case nothing is sent.
