@@ -359,6 +359,12 @@ impl FakeTradovate {
         self.lock().contracts.insert(name.to_owned(), id);
     }
 
+    /// No longer describes `name` (`/contract/item` and `/contract/find` answer 404), while a
+    /// position in it stays listed by its id: a contract Tradovate will not name.
+    pub fn forget_contract(&self, name: &str) {
+        self.lock().contracts.remove(name);
+    }
+
     pub fn set_net(&self, contract: &str, net: i64) {
         let account = self.lock().accounts[0].0;
         self.set_net_for(account, contract, net);

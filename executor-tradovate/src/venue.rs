@@ -930,16 +930,37 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             .filter(|p| p.account_id == account && p.contract_id != current && p.net_pos != 0)
         {
             let id = p.contract_id;
-            let contract = self
-                .authed(|t| async move { self.client().contract_by_id(&t, id).await })
-                .await
-                .map_err(failed(format!("contract id {}", id.0)))?;
-            if contract_root(&contract.name) == root {
-                self.contracts
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(contract.name.clone(), id);
-                out.push((contract.name, Holdings::net(Decimal::from(p.net_pos))));
+            // Named from the cache where a signal read it before (each name asked once, not at
+            // every signal: reads count against the rate limit, whose breach stops trading
+            // for an hour), else by id. A contract Tradovate will not name is retried as an
+            // outage, not refused: it may be another root's, and whether it is cannot be told.
+            let known = self
+                .contracts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|(_, v)| **v == id)
+                .map(|(name, _)| name.clone());
+            let name = match known {
+                Some(name) => name,
+                None => {
+                    let contract = self
+                        .authed(|t| async move { self.client().contract_by_id(&t, id).await })
+                        .await
+                        .map_err(|e| match e {
+                            TvError::Refused(why) => TvError::Unreachable(why),
+                            e => e,
+                        })
+                        .map_err(failed(format!("contract id {}", id.0)))?;
+                    self.contracts
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(contract.name.clone(), id);
+                    contract.name
+                }
+            };
+            if contract_root(&name) == root {
+                out.push((name, Holdings::net(Decimal::from(p.net_pos))));
             }
         }
         Ok(out)

@@ -307,6 +307,28 @@ async fn a_contract_tradovate_does_not_know_is_rejected_by_name() {
     assert!(h.fake.orders().is_empty());
 }
 
+/// A position in a contract Tradovate will not name (its `/contract/item` answers 404): a
+/// continuous symbol's signal, which reads every other position's contract for what a roll
+/// left, is retried, nothing sent, not rejected: the contract may be another root's.
+#[tokio::test]
+async fn a_position_in_a_contract_tradovate_will_not_name_is_not_a_refusal() {
+    let h = harness().await;
+    h.fake.add_contract("ZZZ6", 4242);
+    h.fake.set_net("ZZZ6", 1);
+    h.fake.forget_contract("ZZZ6");
+    let i = intent(Action::LongEntry, 1);
+    let outcome = h.executor.execute(&i).await;
+    assert!(outcome.is_err(), "retried: {outcome:?}");
+    assert!(h.fake.orders().is_empty());
+    assert!(
+        h.journal
+            .signal(&i.signal_id)
+            .await
+            .unwrap()
+            .is_none_or(|s| s.status != SignalStatus::Rejected)
+    );
+}
+
 /// A 401 on an order renews the token, and the order is looked up but never sent again:
 /// Tradovate does not document that a 401 order command was not placed, nor a time within
 /// which a placed order is listed. Nothing found: the leg ends `unknown`, alarmed, with one
