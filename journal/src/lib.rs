@@ -1292,6 +1292,56 @@ fn pg_time_out(r: &sqlx::postgres::PgRow, i: usize) -> Result<Option<DateTime<Ut
         .map_err(|e| db_error("time read", e))
 }
 
+/// A PostgreSQL URL's options, once its query holds only keys sqlx reads: sqlx logs any
+/// other key with its value at `warn` ("ignoring unrecognized connect parameter",
+/// `sqlx-postgres`'s `options/parse.rs`), and a value can be a password (libpq's
+/// `sslpassword`, a capitalised `Password`, a typo).
+///
+/// # Errors
+/// [`JournalError`] naming the first such key (never its value), or sqlx's own refusal.
+#[cfg(feature = "postgres")]
+fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, JournalError> {
+    use std::str::FromStr;
+    // The keys `PgConnectOptions::from_str` reads (sqlx-postgres 0.9, `options/parse.rs`).
+    const READ: [&str; 18] = [
+        "sslmode",
+        "ssl-mode",
+        "sslrootcert",
+        "ssl-root-cert",
+        "ssl-ca",
+        "sslcert",
+        "ssl-cert",
+        "sslkey",
+        "ssl-key",
+        "statement-cache-capacity",
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "application_name",
+        "options",
+    ];
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    // Decoded as the URL parser sqlx uses decodes a query (`application/x-www-form-urlencoded`).
+    for (key, _) in form_urlencoded::parse(query.as_bytes()) {
+        let read = READ.contains(&&*key) || (key.starts_with("options[") && key.ends_with(']'));
+        if !read {
+            return Err(JournalError {
+                reason: format!(
+                    "connect: the journal URL's parameter {:?} is not one PostgreSQL's client \
+                     reads here ({}, options[…]): drop it or fix its name",
+                    key.chars().take(40).collect::<String>(),
+                    READ.join(", ")
+                ),
+            });
+        }
+    }
+    sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| db_error("connect", e))
+}
+
 #[cfg(feature = "sqlite")]
 fn sqlite_dec_in(d: Option<Decimal>) -> Option<String> {
     d.map(|d| d.to_string())
@@ -1545,9 +1595,7 @@ impl PgJournal {
         url: &str,
         idle: std::time::Duration,
     ) -> Result<sqlx::postgres::PgConnectOptions, JournalError> {
-        use std::str::FromStr;
-        Ok(sqlx::postgres::PgConnectOptions::from_str(url)
-            .map_err(|e| db_error("connect", e))?
+        Ok(pg_options(url)?
             .application_name(APPLICATION_NAME)
             .options([("idle_session_timeout", format!("{}ms", idle.as_millis()))]))
     }
@@ -1980,9 +2028,7 @@ impl AnyJournal {
 
     #[cfg(feature = "postgres")]
     async fn read_only_postgres(url: &str) -> Result<Self, JournalError> {
-        use std::str::FromStr;
-        let options = sqlx::postgres::PgConnectOptions::from_str(url)
-            .map_err(|e| db_error("connect", e))?
+        let options = pg_options(url)?
             .application_name(APPLICATION_NAME)
             .options([("default_transaction_read_only", "on")]);
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -2283,6 +2329,46 @@ mod tests {
                 _ => sqlx::error::ErrorKind::Other,
             }
         }
+    }
+
+    /// A PostgreSQL journal URL with a parameter sqlx does not read is refused naming the
+    /// key, never its value; sqlx would have logged the value at `warn` (a password given as
+    /// libpq's `sslpassword`, or capitalised).
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_postgres_url_parameter_sqlx_does_not_read_is_refused_without_its_value() {
+        let logs = shared::telemetry::CapturedLogs::default();
+        let _guard =
+            tracing::subscriber::set_default(shared::telemetry::json_subscriber(logs.clone()));
+        let idle = std::time::Duration::from_secs(60);
+        for url in [
+            "postgres://u@127.0.0.1:1/db?sslmode=require&sslpassword=hunter2-secret-xyz",
+            "postgres://u@127.0.0.1:1/db?Password=hunter2-secret-xyz",
+            "postgresql://u@127.0.0.1:1/db?pass%77ord2=hunter2-secret-xyz",
+        ] {
+            let err = PgJournal::session_options(url, idle).unwrap_err();
+            assert!(
+                err.reason.contains("is not one PostgreSQL's client reads")
+                    && !err.reason.contains("hunter2"),
+                "{}",
+                err.reason
+            );
+        }
+        let err = PgJournal::session_options(
+            "postgres://u@127.0.0.1:1/db?sslpassword=hunter2-secret-xyz",
+            idle,
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("\"sslpassword\""), "{}", err.reason);
+        // What sqlx reads still passes.
+        assert!(
+            PgJournal::session_options(
+                "postgres://u:pw@127.0.0.1:1/db?sslmode=disable&application_name=x&options[search_path]=a",
+                idle
+            )
+            .is_ok()
+        );
+        assert!(!logs.text().contains("hunter2"), "{}", logs.text());
     }
 
     /// Only what the rows broke is written again one execution at a time: an outage (a busy
