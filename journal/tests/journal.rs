@@ -17,6 +17,8 @@ use std::str::FromStr;
 use test_kit::time::t0_micros;
 
 fn signal(id: &SignalId, status: SignalStatus, stages: StageTimes) -> SignalRecord {
+    // Every test journals a signal: its log lines are captured for the suite's log audit.
+    shared::telemetry::init_test_logs();
     SignalRecord {
         signal_id: id.clone(),
         raw: r#"{"action":"LONG_ENTRY"}"#.into(),

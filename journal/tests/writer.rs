@@ -36,6 +36,8 @@ async fn writers_settle_at(n: usize) -> usize {
 }
 
 fn signal(id: &SignalId) -> SignalRecord {
+    // Every test journals a signal: its log lines are captured for the suite's log audit.
+    shared::telemetry::init_test_logs();
     SignalRecord {
         signal_id: id.clone(),
         raw: r#"{"action":"LONG_ENTRY"}"#.into(),

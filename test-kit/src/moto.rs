@@ -39,6 +39,8 @@ pub fn endpoint() -> String {
 /// # Panics
 /// As [`endpoint`].
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    // Each moto test's log lines are captured for the suite's log audit.
+    shared::telemetry::init_test_logs();
     aws_adapters::local_sdk_config(&endpoint(), REGION).await
 }
 

@@ -36,6 +36,9 @@ pub fn credentials() -> Credentials {
 pub type Tokens = TokenManager<Arc<MemoryTokenStore>, Arc<MemoryLeaseLock>, ManualClock>;
 
 pub fn client(fake: &FakeTradovate) -> Arc<TradovateClient> {
+    // Every test with a client has its log lines captured for the suite's log audit (the
+    // token tests log in, renew and refuse logins without a harness).
+    shared::telemetry::init_test_logs();
     let settings = ClientSettings {
         timeout: std::time::Duration::from_secs(2),
         read_attempts: 2,
