@@ -329,8 +329,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         if !has_ended(status) {
             return Ok(Ack::Working {
                 order_id: id.to_string().into(),
+                // Not "not filled": a working market order may have filled in part (its fills
+                // are read once it ends).
                 reason: format!(
-                    "{}, not filled yet",
+                    "{}, not done yet (whether any of it filled is read once it ends)",
                     executor_runtime::http::shown_text(status.as_bytes())
                 ),
             });
@@ -580,7 +582,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                         Some(why) => {
                             format!("{why}; still so when the wait ended (the staleness budget, or the attempt's lease when sooner)")
                         }
-                        None => "not filled when the wait ended (the staleness budget, or the attempt's lease when sooner)".into(),
+                        None => "never read as done when the wait ended (the staleness budget, or the attempt's lease when sooner): whether it traded is unknown".into(),
                     },
                 };
             }

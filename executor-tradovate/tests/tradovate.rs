@@ -674,7 +674,7 @@ async fn a_liquidation_that_does_not_land_within_the_budget_ends_unknown_and_is_
     assert_eq!(signal.status, SignalStatus::Unknown);
     let reason = signal.reason.unwrap();
     assert!(
-        reason.contains("Working, not filled yet; still so when the wait ended (the staleness budget, or the attempt's lease when sooner)"),
+        reason.contains("Working, not done yet (whether any of it filled is read once it ends); still so when the wait ended (the staleness budget, or the attempt's lease when sooner)"),
         "the real cause, not a lease message: {reason}"
     );
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
@@ -1639,7 +1639,7 @@ async fn an_unknown_outcome_goes_to_the_dead_letter_queue_and_a_replay_reconcile
     assert_eq!(replay.signal_id, i.signal_id);
     let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(
-        reason.contains("Working, not filled yet; still so when the wait ended (the staleness budget, or the attempt's lease when sooner)"),
+        reason.contains("Working, not done yet (whether any of it filled is read once it ends); still so when the wait ended (the staleness budget, or the attempt's lease when sooner)"),
         "{reason}"
     );
     // The operator replays it once the earlier liquidation has landed: the takeover finds
