@@ -1049,22 +1049,25 @@ async fn an_exit_is_not_held_up_by_the_instruments_read() {
     assert_eq!(h.fake.order_requests().len(), 2);
 }
 
-/// A hedged FLATTEN's two closes are not held to a reversal's budget (a close's settle time
-/// before an open): whichever goes out, no side is opened. With less than that left it
-/// expired, nothing sent, saying "the close and the open".
+/// A hedged FLATTEN with too little time for both closes sends neither: one side closed alone
+/// reverses the net exposure (long 3,000 and short 2,000 left short 2,000). The refusal names
+/// the two closes, not an open the plan does not have.
 #[tokio::test]
-async fn a_hedged_flatten_with_little_time_left_still_closes_both_sides() {
+async fn a_hedged_flatten_with_too_little_time_sends_neither_close() {
     let h = harness().await;
     h.fake.set_hedging(true);
     h.fake.set_position("EUR_USD", 3000, -2000);
     let mut i = intent(Action::Flatten, 1);
     i.signal_time = shared::clock::Clock::now(&h.clock) - Duration::milliseconds(29_900);
     i.received_at = i.signal_time;
-    let done = h.executor.execute(&i).await.unwrap();
-    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
-    assert_eq!(done, Outcome::Filled, "{:?}", signal.reason);
-    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
-    assert_eq!(h.fake.order_requests().len(), 2);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Expired);
+    assert!(h.fake.order_requests().is_empty());
+    assert_eq!(h.fake.position("EUR_USD"), (d(3000), d(-2000)));
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(
+        reason.contains("the two closes would not both go out") && !reason.contains("open"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]

@@ -901,15 +901,17 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         )
         .is_empty()
     });
-    // A close with an open after it (a reversal), or a roll's close with anything after it:
-    // a hedged flatten's two closes leave no side open whichever goes out, so they are not
-    // held to it.
+    // A close with a leg after it: a reversal's open, or a hedged flatten's second close (on
+    // a hedging account one side closed alone is a reversal of the net exposure: long 3,000
+    // and short 2,000 left short 2,000), or a roll's close with anything after it.
     let closes_then_more = if rolled_closes {
         !planned.is_empty()
     } else {
-        planned.len() > 1
-            && matches!(planned[0].action, LegAction::Close(_))
-            && planned.iter().any(|l| l.action == LegAction::Open)
+        planned.len() > 1 && matches!(planned[0].action, LegAction::Close(_))
+    };
+    let then = match planned.last() {
+        Some(l) if l.action == LegAction::Open => "the close and the open",
+        _ => "the two closes",
     };
     // The time a close needs before the leg after it, when this attempt must leave it: checked
     // here, and again once the order check (and a roll's read of the earlier contract) has
@@ -924,7 +926,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 legs,
                 Outcome::Expired,
                 format!(
-                    "the staleness budget (or the attempt's lease, when sooner) leaves {} ms, less than the {} ms a close needs to show in the position before the leg after it (the broker's settle time and one poll): the close and the open would not both go out in time; nothing was sent, the account still holds {} in {}",
+                    "the staleness budget (or the attempt's lease, when sooner) leaves {} ms, less than the {} ms a close needs to show in the position before the leg after it (the broker's settle time and one poll): {then} would not both go out in time; nothing was sent, the account still holds {} in {}",
                     left.as_millis(),
                     needed.as_millis(),
                     holding_words(&held),
@@ -1010,7 +1012,8 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         }
         // The check's own write (a conditional put, up to 10 s when its store is slow) may
         // have taken the signal past its budget: not sent then. Its series records it as
-        // taken, which supersedes only older signals, staler still.
+        // taken, which supersedes only older signals (staler still, or, after the reversal
+        // check below, at most a settle time and a poll younger than the budget's end).
         if asked && clock.now() >= req.deadline {
             let reason = after_filled(
                 &legs,
@@ -1023,8 +1026,8 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             );
             return Ok(finish(legs, Some((Outcome::Expired, reason))));
         }
-        // Or left less than a reversal's close needs before its open: the close would fill
-        // and the open expire, the account at neither side.
+        // Or left less than a close needs before the leg after it: the close would fill and
+        // that leg expire (a reversal's open: the account at neither side).
         if let Some(needed) = needed.filter(|_| asked && legs.is_empty()) {
             let left = remaining(clock, req.deadline);
             if left < needed {

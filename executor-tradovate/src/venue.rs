@@ -332,7 +332,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 // Not "not filled": a working market order may have filled in part (its fills
                 // are read once it ends).
                 reason: format!(
-                    "{}, not done yet (whether any of it filled is read once it ends)",
+                    "{}, not done yet (whether any of it filled is unknown until it ends)",
                     executor_runtime::http::shown_text(status.as_bytes())
                 ),
             });
@@ -934,8 +934,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             let id = p.contract_id;
             // Named from the cache where a signal read it before (each name asked once, not at
             // every signal: reads count against the rate limit, whose breach stops trading
-            // for an hour), else by id. A contract Tradovate will not name is retried as an
-            // outage, not refused: it may be another root's, and whether it is cannot be told.
+            // for an hour), else by id. A contract Tradovate will not name is refused by its
+            // id (below), journaled and alarmed: whether it is an earlier contract of this
+            // root cannot be told, and retrying cannot change that (each retry would spend
+            // reads, then the message dead-letter with no row).
             let known = self
                 .contracts
                 .lock()
@@ -950,7 +952,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
                         .authed(|t| async move { self.client().contract_by_id(&t, id).await })
                         .await
                         .map_err(|e| match e {
-                            TvError::Refused(why) => TvError::Unreachable(why),
+                            TvError::Refused(why) => TvError::Refused(format!(
+                                "{why}: the account holds a position (net {}) in a contract \
+                                 Tradovate will not name, which may be an earlier {root} \
+                                 contract; close it at Tradovate, then send the signal again",
+                                p.net_pos
+                            )),
                             e => e,
                         })
                         .map_err(failed(format!("contract id {}", id.0)))?;

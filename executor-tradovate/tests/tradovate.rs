@@ -309,23 +309,21 @@ async fn a_contract_tradovate_does_not_know_is_rejected_by_name() {
 
 /// A position in a contract Tradovate will not name (its `/contract/item` answers 404): a
 /// continuous symbol's signal, which reads every other position's contract for what a roll
-/// left, is retried, nothing sent, not rejected: the contract may be another root's.
+/// left, cannot tell whether it is an earlier contract of its root: refused, nothing sent,
+/// naming the contract id and what to do (retrying cannot change it).
 #[tokio::test]
-async fn a_position_in_a_contract_tradovate_will_not_name_is_not_a_refusal() {
+async fn a_position_in_a_contract_tradovate_will_not_name_is_refused_by_its_id() {
     let h = harness().await;
     h.fake.add_contract("ZZZ6", 4242);
     h.fake.set_net("ZZZ6", 1);
     h.fake.forget_contract("ZZZ6");
     let i = intent(Action::LongEntry, 1);
-    let outcome = h.executor.execute(&i).await;
-    assert!(outcome.is_err(), "retried: {outcome:?}");
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
     assert!(h.fake.orders().is_empty());
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(
-        h.journal
-            .signal(&i.signal_id)
-            .await
-            .unwrap()
-            .is_none_or(|s| s.status != SignalStatus::Rejected)
+        reason.contains("contract id 4242") && reason.contains("may be an earlier ES contract"),
+        "{reason}"
     );
 }
 
@@ -674,7 +672,7 @@ async fn a_liquidation_that_does_not_land_within_the_budget_ends_unknown_and_is_
     assert_eq!(signal.status, SignalStatus::Unknown);
     let reason = signal.reason.unwrap();
     assert!(
-        reason.contains("Working, not done yet (whether any of it filled is read once it ends); still so when the wait ended (the staleness budget, or the attempt's lease when sooner)"),
+        reason.contains("Working, not done yet (whether any of it filled is unknown until it ends); still so when the wait ended (the staleness budget, or the attempt's lease when sooner)"),
         "the real cause, not a lease message: {reason}"
     );
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
@@ -1639,7 +1637,7 @@ async fn an_unknown_outcome_goes_to_the_dead_letter_queue_and_a_replay_reconcile
     assert_eq!(replay.signal_id, i.signal_id);
     let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(
-        reason.contains("Working, not done yet (whether any of it filled is read once it ends); still so when the wait ended (the staleness budget, or the attempt's lease when sooner)"),
+        reason.contains("Working, not done yet (whether any of it filled is unknown until it ends); still so when the wait ended (the staleness budget, or the attempt's lease when sooner)"),
         "{reason}"
     );
     // The operator replays it once the earlier liquidation has landed: the takeover finds

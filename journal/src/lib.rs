@@ -1323,17 +1323,31 @@ fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, JournalErro
         "application_name",
         "options",
     ];
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    // The fragment first (`…/db#x?y` has none), as a URL parser reads it.
+    let whole = url.split_once('#').map_or(url, |(u, _)| u);
+    let query = whole.split_once('?').map_or("", |(_, q)| q);
     // Decoded as the URL parser sqlx uses decodes a query (`application/x-www-form-urlencoded`).
     for (key, _) in form_urlencoded::parse(query.as_bytes()) {
         let read = READ.contains(&&*key) || (key.starts_with("options[") && key.ends_with(']'));
         if !read {
+            // Named only when it is a plain word: a key holding `@`, `:` or `/` is what an
+            // unescaped `?` in the password leaves (`postgres://u:ab?cd@host/db`), and quoting
+            // it would show the password's end.
+            let plain = key.len() <= 40
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '[' | ']'));
+            let named = if plain {
+                format!("parameter {key:?}")
+            } else {
+                "URL has a parameter that is not a plain name (a `?` in the password must be \
+                 written %3F), or it"
+                    .to_owned()
+            };
             return Err(JournalError {
                 reason: format!(
-                    "connect: the journal URL's parameter {:?} is not one PostgreSQL's client \
-                     reads here ({}, options[…]): drop it or fix its name",
-                    key.chars().take(40).collect::<String>(),
+                    "connect: the journal {named} is not one PostgreSQL's client reads here ({}, \
+                     options[…]): drop it or fix its name",
                     READ.join(", ")
                 ),
             });
@@ -2368,6 +2382,17 @@ mod tests {
             )
             .is_ok()
         );
+        // A `?` in the password: refused without quoting what follows it.
+        let err =
+            PgJournal::session_options("postgres://u:ab?topsecret@h/db?sslmode=require", idle)
+                .unwrap_err();
+        assert!(
+            !err.reason.contains("topsecret") && err.reason.contains("%3F"),
+            "{}",
+            err.reason
+        );
+        // A fragment holding `?` is no query.
+        assert!(PgJournal::session_options("postgres://u@h/db#x?y=1", idle).is_ok());
         assert!(!logs.text().contains("hunter2"), "{}", logs.text());
     }
 
