@@ -72,10 +72,15 @@ impl HealthStore for DynamoHealthStore {
                 .update_expression("SET last_failure = :at, last_failure_kind = :kind")
                 .condition_expression("attribute_not_exists(last_failure) OR last_failure < :at")
                 .expression_attribute_values(":kind", AttributeValue::S(kind.as_str().to_owned())),
+            // The same expiry read again by a later run (a token still valid) moves
+            // `token_refreshed_at` on: an earlier failed refresh stops counting once a run
+            // finds a good token (`BrokerHealth::state`). With `<` alone it was refused, and
+            // the status stayed degraded until the token was renewed, up to an hour later.
             HealthEvent::Token { expires_at } => update
                 .update_expression("SET token_refreshed_at = :at, token_expires_at = :exp")
                 .condition_expression(
-                    "attribute_not_exists(token_expires_at) OR token_expires_at < :exp",
+                    "(attribute_not_exists(token_expires_at) OR token_expires_at <= :exp) \
+                     AND (attribute_not_exists(token_refreshed_at) OR token_refreshed_at < :at)",
                 )
                 .expression_attribute_values(":exp", AttributeValue::S(stamp(expires_at))),
         };

@@ -66,6 +66,55 @@ async fn events_read_back_per_broker_and_never_move_backwards() {
     assert_eq!(s.read(Broker::Coinbase).await.unwrap(), Default::default());
 }
 
+/// A failed token refresh, then a run that finds the same token still valid (the same
+/// expiry): the failure stops counting, as in the in-memory model. The store refused the
+/// equal expiry, and the status stayed degraded until the token was renewed.
+#[tokio::test]
+async fn a_good_token_found_after_a_failed_refresh_clears_the_failure() {
+    let s = store().await;
+    let token = HealthEvent::Token {
+        expires_at: t("59:00"),
+    };
+    s.record(Broker::Tradovate, t("01:00"), token)
+        .await
+        .unwrap();
+    s.record(
+        Broker::Tradovate,
+        t("02:00"),
+        HealthEvent::Failure(FailureKind::TokenRefresh),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.read(Broker::Tradovate).await.unwrap().state(t("03:00")),
+        HealthState::Degraded
+    );
+    s.record(Broker::Tradovate, t("12:00"), token)
+        .await
+        .unwrap();
+    let h = s.read(Broker::Tradovate).await.unwrap();
+    assert_eq!(h.token_refreshed_at, Some(t("12:00")));
+    assert_eq!(h.state(t("13:00")), HealthState::Ok);
+    // A late writer still moves nothing backwards: an older expiry, or an earlier run.
+    s.record(
+        Broker::Tradovate,
+        t("20:00"),
+        HealthEvent::Token {
+            expires_at: t("30:00"),
+        },
+    )
+    .await
+    .unwrap();
+    s.record(Broker::Tradovate, t("11:00"), token)
+        .await
+        .unwrap();
+    let h = s.read(Broker::Tradovate).await.unwrap();
+    assert_eq!(
+        (h.token_refreshed_at, h.token_expires_at),
+        (Some(t("12:00")), Some(t("59:00")))
+    );
+}
+
 #[tokio::test]
 async fn a_missing_table_is_an_error_naming_it() {
     let client = moto::dynamodb().await;
