@@ -96,6 +96,11 @@ pub struct TokenManager<S, L, C> {
     policy: TokenPolicy,
     /// The 429 whose stop this manager last stored ([`TokenManager::share_stop`]).
     shared: std::sync::Mutex<Option<std::time::Instant>>,
+    /// One refresh of this manager at a time: the lock takes a request of the same owner as
+    /// its holder extending the lease, so the local stack's pollers, sharing one manager,
+    /// each got it and each logged in (Tradovate caps logins, and each makes a new session).
+    /// The second waits here, then finds the first's token under the lock.
+    flight: tokio::sync::Mutex<()>,
 }
 
 /// The logins Tradovate refused in this process, by its URL and the user name, with when and
@@ -150,6 +155,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
             owner: owner.into(),
             policy,
             shared: std::sync::Mutex::new(None),
+            flight: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -325,6 +331,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         scheduled: bool,
     ) -> Result<(SecretString, Refreshed), TokenError> {
         let started = std::time::Instant::now();
+        let _flight = self.flight.lock().await;
         loop {
             let now = self.clock.now();
             if self

@@ -303,6 +303,25 @@ async fn two_concurrent_refreshes_make_one_login() {
     assert_eq!(stored_token(&store).await, token.expose_secret());
 }
 
+/// One manager asked for a token by two tasks at once (the local stack's pollers share one
+/// executor): one login. The lock took the second request, of the same owner, as the holder
+/// extending its lease, and both logged in.
+#[tokio::test]
+async fn one_manager_asked_twice_at_once_makes_one_login() {
+    let fake = FakeTradovate::start(t0()).await;
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let lock = Arc::new(MemoryLeaseLock::default());
+    let manager = tokens(&fake, store.clone(), lock, clock, "local-stack");
+    let (a, b) = tokio::join!(manager.token(), manager.token());
+    assert_eq!(
+        a.unwrap().expose_secret(),
+        b.unwrap().expose_secret(),
+        "the second took the first's token"
+    );
+    assert_eq!(fake.logins(), 1);
+}
+
 #[tokio::test]
 async fn the_login_limit_stops_a_tenth_login_within_a_minute() {
     let fake = FakeTradovate::start(t0()).await;
