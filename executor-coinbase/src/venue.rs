@@ -620,9 +620,9 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             (shared::execution::Leg::Open, Side::Buy),
         ] {
             let coid = req.client_order_id(leg);
-            // Unreadable: nothing is sent (the core has the signal come back, or end unknown when
-            // it may not send), rather than a plan from the wallet alone that journals the earlier
-            // attempt's fills as nothing.
+            // Unreadable: nothing is sent, and the core ends the takeover `unknown` with what it
+            // found (alarmed, dead-lettered for a replay), rather than a plan from the wallet
+            // alone that journals the earlier attempt's fills as nothing.
             let found = self
                 .listed(req, coid.as_str())
                 .await

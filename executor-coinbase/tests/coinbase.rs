@@ -574,6 +574,21 @@ async fn an_ioc_order_filled_in_part_is_journaled_at_its_size_and_alarmed() {
     assert_eq!(h.fake.wallet("BTC"), Decimal::ZERO);
     assert_eq!(h.notifier.sent().len(), 1);
     clean(&h);
+
+    // A sell in part with the wallet showing it late: the signal ends once the wallet shows
+    // the sale, so the next exit sells what is left, not the whole balance read before it
+    // (refused for insufficient funds, the rest left held).
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.5");
+    h.fake
+        .set_balance_lag(std::time::Duration::from_millis(1500));
+    h.fake.script(Fault::FillInPart(d("0.25")));
+    let i = intent(Action::LongExit, 4);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let next = intent(Action::LongExit, 5);
+    assert_eq!(h.executor.execute(&next).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.wallet("BTC"), Decimal::ZERO);
+    clean(&h);
 }
 
 #[tokio::test]

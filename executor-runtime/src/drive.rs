@@ -411,8 +411,8 @@ pub trait Conversation: Send + Sync {
     ///
     /// Errors: [`ReadError::Unavailable`] when those sources cannot be read: the takeover
     /// sends nothing, rather than plan from the holdings alone and journal an earlier
-    /// attempt's fills as nothing done. One that may still send comes back through the queue;
-    /// one that may not ends `unknown` (journaled, an alarm, a dead letter).
+    /// attempt's fills as nothing done, and ends `unknown` (journaled, an alarm, a dead
+    /// letter for a replay), whether it may still send or not.
     fn recover(
         &self,
         req: &ExecRequest<'_>,
@@ -1066,6 +1066,18 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 if !closes
                     && !conv.fills_show_at_once()
                     && let Err(unseen) = confirm_open(conv, clock, req, leg, &last, &held).await
+                {
+                    return Ok(finish(
+                        legs,
+                        Some((Outcome::Unknown, format!("{why}; {unseen}"))),
+                    ));
+                }
+                // So does a close filled in part, once the holdings show it smaller: the next
+                // exit, read before (a Coinbase wallet still showing what was sold), would sell
+                // more than is held and be refused, the rest left held.
+                if closes
+                    && !conv.fills_show_at_once()
+                    && let Err(unseen) = confirm_reduced(conv, clock, req, leg, &held).await
                 {
                     return Ok(finish(
                         legs,
@@ -2076,6 +2088,42 @@ async fn confirm_open<V: Conversation, C: Clock + ?Sized>(
             Unseen::TimedOut { bound, last } => format!(
                 "the {} leg filled, but the position did not show it within {} ms ({last}): the instrument's next signal may read the position without it",
                 leg.leg.as_str(),
+                bound.as_millis()
+            ),
+        })
+}
+
+/// Waits until the holdings show a close that filled in part: its side smaller than `before`
+/// (the holdings read before the signal's legs).
+async fn confirm_reduced<V: Conversation, C: Clock + ?Sized>(
+    conv: &V,
+    clock: &C,
+    req: &ExecRequest<'_>,
+    leg: &PlannedLeg,
+    before: &Holdings,
+) -> Result<(), String> {
+    let read = || async {
+        conv.holdings(req).await.map(|(h, _)| {
+            let reduced = match leg.action {
+                LegAction::Close(crate::plan::PositionSide::Long) => h.long < before.long,
+                LegAction::Close(crate::plan::PositionSide::Short) => h.short > before.short,
+                LegAction::Open => true,
+            };
+            if reduced {
+                Ok(())
+            } else {
+                Err("not yet".to_owned())
+            }
+        })
+    };
+    read_until(conv, clock, req, read)
+        .await
+        .map_err(|unseen| match unseen {
+            Unseen::RateLimited(e) => format!(
+                "the position could not be read to see it ({e}); stopped reading, as the broker asks: the instrument's next signal may read the position without it"
+            ),
+            Unseen::TimedOut { bound, last } => format!(
+                "the position did not show it within {} ms ({last}): the instrument's next signal may read the position without it",
                 bound.as_millis()
             ),
         })
