@@ -266,6 +266,9 @@ pub struct LocalFifoQueue<C> {
     /// Whether [`FifoQueue::send`] waits for its write to be committed (see
     /// [`LocalFifoQueue::sends_wait_for_commit`]).
     send_waits: bool,
+    /// When this queue was made (its clock's time): a message sent before came from the
+    /// log ([`LocalFifoQueue::restore`]).
+    created_at: DateTime<Utc>,
 }
 
 impl<C: Clock + Clone> LocalFifoQueue<C> {
@@ -274,9 +277,11 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         clock: C,
         dead_letters: Option<Arc<LocalFifoQueue<C>>>,
     ) -> Self {
+        let created_at = clock.now();
         Self {
             config,
             clock,
+            created_at,
             state: Mutex::new(State::default()),
             dead_letters,
             arrived: tokio::sync::Notify::new(),
@@ -295,6 +300,13 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
     pub fn sends_wait_for_commit(mut self, wait: bool) -> Self {
         self.send_waits = wait;
         self
+    }
+
+    /// Whether `m` was in the queue when it was made: restored from the log, where an earlier
+    /// process may have received it without its receive being written (its count is then
+    /// flushed before it runs again, `local_stack`'s poller).
+    pub fn was_restored(&self, m: &Received) -> bool {
+        m.sent_at < self.created_at
     }
 
     /// A queue whose every change is written to `log` first, started from what `log` kept

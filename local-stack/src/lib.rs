@@ -505,12 +505,16 @@ where
             queue.wait(std::time::Duration::from_millis(100)).await;
             continue;
         }
-        // A message received before (a redelivery) is handed over once its new receive count
-        // is on disk: a handler that ended the process before the next commit (an abort, the
-        // out-of-memory killer) left the old count, and the message came back after every
-        // restart with the same count, never reaching the dead-letter queue. SQS counts a
-        // receive on its side; a first delivery needs no wait.
-        if batch.iter().any(|m| m.receive_count > 1)
+        // A message received before (a redelivery), or restored from the queue file at start,
+        // is handed over once its new receive count is on disk: a handler that ended the
+        // process before the next commit (an abort, the out-of-memory killer) left the old
+        // count, and the message came back after every restart with the same count, never
+        // reaching the dead-letter queue (a first delivery that ended the process came back
+        // as a first delivery each time). SQS counts a receive on its side; a first delivery
+        // of a message sent to this process needs no wait.
+        if batch
+            .iter()
+            .any(|m| m.receive_count > 1 || queue.was_restored(m))
             && let Err(e) = queue.flush(mark).await
         {
             tracing::warn!(queue = queue.name(), error = %e, "a redelivery's receive count not on disk before its handler");
@@ -3061,6 +3065,69 @@ mod tests {
             seen[1].1 >= 1,
             "the redelivery's count was flushed first: {seen:?}"
         );
+    }
+
+    /// A message restored from the queue file at start (received 0 times before: the process
+    /// that took it ended before its receive was on disk) runs only once its new count is
+    /// flushed: a first delivery that ended the process came back as a first delivery after
+    /// every restart, never reaching the dead-letter queue.
+    #[tokio::test]
+    async fn a_restored_message_runs_once_its_receive_count_is_on_disk() {
+        let log = std::sync::Arc::new(CountingLog::default());
+        let restored = local_sqs::Durable {
+            seq: 7,
+            message_id: "q-7".into(),
+            group_id: "A".into(),
+            dedup_id: "A1".into(),
+            body: "A1".into(),
+            sent_at: shared::clock::Clock::now(&shared::clock::SystemClock)
+                - chrono::Duration::seconds(5),
+            receive_count: 0,
+            source_queue: None,
+            last_error: None,
+        };
+        let queue: super::Queue = std::sync::Arc::new(super::LocalFifoQueue::restore(
+            super::LocalQueueConfig {
+                name: "q.fifo".into(),
+                visibility_timeout: chrono::Duration::milliseconds(200),
+                max_receives: 5,
+            },
+            shared::clock::SystemClock,
+            None,
+            log.clone(),
+            local_sqs::Saved {
+                messages: vec![restored],
+                seen: Vec::new(),
+                last_seq: 7,
+            },
+        ));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+        let poller = {
+            let (seen, log) = (seen.clone(), log.clone());
+            tokio::spawn(super::poll(
+                queue.clone(),
+                std::sync::Arc::new(super::Dashboard::default()),
+                move |_event: super::SqsEvent| {
+                    let (seen, log) = (seen.clone(), log.clone());
+                    async move {
+                        seen.lock()
+                            .unwrap()
+                            .push(log.0.load(std::sync::atomic::Ordering::SeqCst));
+                        Ok((super::SqsBatchResponse::default(), Vec::new()))
+                    }
+                },
+            ))
+        };
+        for _ in 0..300 {
+            if !seen.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        poller.abort();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(seen[0] >= 1, "its count was flushed first: {seen:?}");
     }
 
     #[tokio::test]
