@@ -1077,7 +1077,8 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 // more than is held and be refused, the rest left held.
                 if closes
                     && !conv.fills_show_at_once()
-                    && let Err(unseen) = confirm_reduced(conv, clock, req, leg, &held).await
+                    && let Err(unseen) =
+                        confirm_reduced(conv, clock, req, leg, &held, last.quantity).await
                 {
                     return Ok(finish(
                         legs,
@@ -2093,26 +2094,35 @@ async fn confirm_open<V: Conversation, C: Clock + ?Sized>(
         })
 }
 
-/// Waits until the holdings show a close that filled in part: its side smaller than `before`
-/// (the holdings read before the signal's legs).
+/// Waits until the holdings show a close that filled `filled` in part: its side no larger
+/// than `before` (the holdings read before the signal's legs) less `filled`, and not empty
+/// while something is left, so a wallet that reads nothing while the broker still holds the
+/// unfilled part back (Coinbase's `hold`, whose release after an IOC order ends is not
+/// documented) is not taken for the sale: the next exit would find nothing to sell.
 async fn confirm_reduced<V: Conversation, C: Clock + ?Sized>(
     conv: &V,
     clock: &C,
     req: &ExecRequest<'_>,
     leg: &PlannedLeg,
     before: &Holdings,
+    filled: Decimal,
 ) -> Result<(), String> {
     let read = || async {
         conv.holdings(req).await.map(|(h, _)| {
-            let reduced = match leg.action {
-                LegAction::Close(crate::plan::PositionSide::Long) => h.long < before.long,
-                LegAction::Close(crate::plan::PositionSide::Short) => h.short > before.short,
-                LegAction::Open => true,
+            let (was, now) = match leg.action {
+                LegAction::Close(crate::plan::PositionSide::Long) => (before.long, h.long),
+                LegAction::Close(crate::plan::PositionSide::Short) => (-before.short, -h.short),
+                LegAction::Open => return Ok(()),
             };
-            if reduced {
+            let left = was - filled;
+            if now <= left && (left <= Decimal::ZERO || now > Decimal::ZERO) {
                 Ok(())
             } else {
-                Err("not yet".to_owned())
+                Err(format!(
+                    "it shows {} where {} should be left",
+                    now.normalize(),
+                    left.normalize()
+                ))
             }
         })
     };

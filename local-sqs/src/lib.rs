@@ -266,9 +266,9 @@ pub struct LocalFifoQueue<C> {
     /// Whether [`FifoQueue::send`] waits for its write to be committed (see
     /// [`LocalFifoQueue::sends_wait_for_commit`]).
     send_waits: bool,
-    /// When this queue was made (its clock's time): a message sent before came from the
-    /// log ([`LocalFifoQueue::restore`]).
-    created_at: DateTime<Utc>,
+    /// The ids of the messages restored from the log ([`LocalFifoQueue::restore`]); ids are
+    /// never reused, and the set is at most what the queue held at start.
+    restored: std::collections::HashSet<String>,
 }
 
 impl<C: Clock + Clone> LocalFifoQueue<C> {
@@ -277,11 +277,10 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         clock: C,
         dead_letters: Option<Arc<LocalFifoQueue<C>>>,
     ) -> Self {
-        let created_at = clock.now();
         Self {
             config,
             clock,
-            created_at,
+            restored: std::collections::HashSet::new(),
             state: Mutex::new(State::default()),
             dead_letters,
             arrived: tokio::sync::Notify::new(),
@@ -306,7 +305,7 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
     /// process may have received it without its receive being written (its count is then
     /// flushed before it runs again, `local_stack`'s poller).
     pub fn was_restored(&self, m: &Received) -> bool {
-        m.sent_at < self.created_at
+        !self.restored.is_empty() && self.restored.contains(&m.message_id)
     }
 
     /// A queue whose every change is written to `log` first, started from what `log` kept
@@ -320,6 +319,7 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
         saved: Saved,
     ) -> Self {
         let mut q = Self::new(config, clock, dead_letters);
+        let mut restored = std::collections::HashSet::new();
         {
             let mut st = q.lock();
             st.seq = saved.last_seq;
@@ -331,6 +331,7 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
             }
             let mut messages = saved.messages;
             messages.sort_by_key(|m| m.seq);
+            restored.extend(messages.iter().map(|m| m.message_id.clone()));
             for m in messages {
                 st.seq = st.seq.max(m.seq);
                 let group = m.group_id.clone();
@@ -356,6 +357,7 @@ impl<C: Clock + Clone> LocalFifoQueue<C> {
             }
         }
         q.log = Some(log);
+        q.restored = restored;
         q
     }
 

@@ -517,7 +517,7 @@ where
             .any(|m| m.receive_count > 1 || queue.was_restored(m))
             && let Err(e) = queue.flush(mark).await
         {
-            tracing::warn!(queue = queue.name(), error = %e, "a redelivery's receive count not on disk before its handler");
+            tracing::warn!(queue = queue.name(), error = %e, "a redelivered or restored message's receive count not on disk before its handler");
         }
         let groups = by_group(&batch);
         // While the handlers run their messages stay invisible (as a Lambda function's do for

@@ -203,7 +203,7 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
                 "a router already traded this symbol in a later contract; trading that one"
             );
             res.rule = format!(
-                "{}; held at {held}: {} was already routed to that later contract, and is never routed back to an earlier one (a router's copy of the market-data cache was older, the volume leader moved back, or, on the local stack, a restart or a routing table change since)",
+                "{}; held at {held}: {} was already routed to that later contract, and is never routed back to an earlier one (a router's copy of the market-data cache was older, the volume leader moved back, a routing table set back, or, on the local stack, a restart since)",
                 res.rule, res.requested
             );
             res.contract = held.clone();
