@@ -331,7 +331,13 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         scheduled: bool,
     ) -> Result<(SecretString, Refreshed), TokenError> {
         let started = std::time::Instant::now();
-        let _flight = self.flight.lock().await;
+        // Waited on no longer than another process's lock is: a refresh stuck behind the
+        // first (a login delayed, a store slow) ends as a busy lock does.
+        let Ok(_flight) =
+            tokio::time::timeout(self.policy.wait_for_other, self.flight.lock()).await
+        else {
+            return self.busy(scheduled).await;
+        };
         loop {
             let now = self.clock.now();
             if self
@@ -358,16 +364,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 return result;
             }
             if started.elapsed() >= self.policy.wait_for_other {
-                if scheduled
-                    && let Some(t) = self.store.load(TOKEN_NAME).await?
-                    && self.usable(&t)
-                {
-                    warn!(
-                        "another process held the token lock while this run waited; the stored token is still usable, the next run checks again"
-                    );
-                    return Ok((t.access_token, Refreshed::Busy));
-                }
-                return Err(TokenError::LockBusy);
+                return self.busy(scheduled).await;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             let found = self.store.load(TOKEN_NAME).await?;
@@ -385,6 +382,22 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
     }
 
     /// The refresh under the lock, taken at `held_since`.
+    /// The end of a wait for another refresh (another process's lock, or this manager's own
+    /// refresh in flight) that outlasted `wait_for_other`: a scheduled run whose stored token
+    /// is still usable is `Busy`; anything else is [`TokenError::LockBusy`].
+    async fn busy(&self, scheduled: bool) -> Result<(SecretString, Refreshed), TokenError> {
+        if scheduled
+            && let Some(t) = self.store.load(TOKEN_NAME).await?
+            && self.usable(&t)
+        {
+            warn!(
+                "another refresh held the token lock while this run waited; the stored token is still usable, the next run checks again"
+            );
+            return Ok((t.access_token, Refreshed::Busy));
+        }
+        Err(TokenError::LockBusy)
+    }
+
     async fn refresh_holding(
         &self,
         rejected: Option<&SecretString>,

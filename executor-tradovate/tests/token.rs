@@ -322,6 +322,43 @@ async fn one_manager_asked_twice_at_once_makes_one_login() {
     assert_eq!(fake.logins(), 1);
 }
 
+/// The second of two tasks waits for the first's refresh no longer than for another
+/// process's lock: a login that hangs ends it as a busy lock (it waited for the whole
+/// refresh, up to the lock's lease).
+#[tokio::test]
+async fn a_task_behind_a_hanging_refresh_of_its_manager_gives_up_as_busy() {
+    let fake = FakeTradovate::start(t0()).await;
+    fake.set_login_delay(std::time::Duration::from_millis(1500));
+    let manager = executor_tradovate::token::TokenManager::new(
+        support::client(&fake),
+        support::credentials(),
+        Arc::new(MemoryTokenStore::default()),
+        Arc::new(MemoryLeaseLock::default()),
+        ManualClock::new(t0()),
+        "local-stack",
+        executor_tradovate::token::TokenPolicy {
+            wait_for_other: std::time::Duration::from_millis(200),
+            ..Default::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let (a, b) = tokio::join!(manager.token(), async {
+        let got = manager.token().await;
+        (got, started.elapsed())
+    });
+    assert!(a.is_ok(), "{a:?}");
+    let (b, waited) = b;
+    assert!(
+        matches!(b, Err(executor_tradovate::token::TokenError::LockBusy)),
+        "{b:?}"
+    );
+    assert!(
+        waited < std::time::Duration::from_millis(1400),
+        "{waited:?}"
+    );
+    assert_eq!(fake.logins(), 1);
+}
+
 #[tokio::test]
 async fn the_login_limit_stops_a_tenth_login_within_a_minute() {
     let fake = FakeTradovate::start(t0()).await;
