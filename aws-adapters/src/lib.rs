@@ -100,11 +100,17 @@ impl SqsFifoQueue {
     }
 }
 
-/// Throttling and server-side faults may pass; anything else the service said no to will not.
-fn classify<E, R>(queue: &str, err: SdkError<E, R>) -> QueueError
+/// An SQS call's error as a [`QueueError`]: throttling and server-side faults (by code, or by
+/// an HTTP 5xx whatever its code: a gateway's 502 whose body names none) may pass, and so may
+/// a call that got no answer ([`QueueError::Unavailable`]: a send may have landed); anything
+/// else the service said no to, or a request never built, will not ([`QueueError::Refused`]:
+/// nothing was queued).
+pub fn classify<E>(
+    queue: &str,
+    err: SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+) -> QueueError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let queue = queue.to_owned();
     match &err {
@@ -112,7 +118,8 @@ where
             let code = service.err().code().unwrap_or("Unknown").to_owned();
             let message = service.err().message().unwrap_or_default().to_owned();
             let reason = format!("{code}: {message}");
-            let transient = code.contains("Throttl")
+            let transient = service.raw().status().is_server_error()
+                || code.contains("Throttl")
                 || code.contains("RequestThrottled")
                 || code.contains("InternalError")
                 // SQS's own code for an HTTP 500 ("The request processing has failed because of

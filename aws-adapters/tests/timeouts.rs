@@ -79,3 +79,42 @@ async fn a_request_never_answered_fails_within_the_operation_timeout() {
         "gave up after {took:?}, the operation's bound is {operation:?}"
     );
 }
+
+/// A 5xx whose body names no SQS error (a gateway's HTML 502) may have passed the message
+/// on: `Unavailable`, never `Refused` ("nothing queued"). Bounded: 16 connections.
+#[tokio::test]
+async fn a_5xx_without_an_sqs_error_code_is_unavailable_not_refused() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for socket in listener.incoming().take(16) {
+            let Ok(mut socket) = socket else { break };
+            let _ = socket.set_read_timeout(Some(Duration::from_millis(200)));
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut buf);
+            let body = "<html>502 Bad Gateway</html>";
+            let _ = write!(
+                socket,
+                "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let sdk = aws_adapters::local_sdk_config(&endpoint, "us-east-1").await;
+    let queue = SqsFifoQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        format!("{endpoint}/000000000000/signals.fifo"),
+    );
+    let sent = queue
+        .send(FifoMessage {
+            group_id: "EURUSD".into(),
+            dedup_id: "d-502".into(),
+            body: "{}".into(),
+        })
+        .await;
+    assert!(
+        matches!(sent, Err(shared::ports::QueueError::Unavailable { .. })),
+        "{sent:?}"
+    );
+}

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use shared::execution::{SignalRecord, SignalStatus};
+use shared::ports::QueueError;
 use shared::replay::{DeadLetter, Decision, ReplayAudit, decide};
 use std::collections::HashMap;
 
@@ -290,31 +291,17 @@ impl Target {
                     .message_body(body)
                     .send()
                     .await
-                    .map_err(|e| {
-                        // A request never built, or SQS's own refusal (a 4xx: the queue, the
-                        // group, the body), queued nothing. A timeout, a broken connection or
-                        // an unreadable answer may have queued the copy; so may a 5xx or a
-                        // throttling answer, which can be the SDK's last retry of an attempt
-                        // that timed out after the copy landed.
-                        let refused = match &e {
-                            aws_sdk_sqs::error::SdkError::ConstructionFailure(_) => true,
-                            aws_sdk_sqs::error::SdkError::ServiceError(service) => {
-                                use aws_sdk_sqs::error::ProvideErrorMetadata;
-                                let code = service.err().code().unwrap_or_default();
-                                service.raw().status().as_u16() < 500
-                                    && !code.contains("Throttl")
-                                    && !code.contains("RequestThrottled")
-                            }
-                            _ => false,
-                        };
-                        let why = format!(
-                            "send to source: {}",
-                            aws_sdk_sqs::error::DisplayErrorContext(e)
-                        );
-                        if refused {
-                            ReplayFailure::NotSent(why)
-                        } else {
-                            ReplayFailure::MaybeSent(why)
+                    // A request never built, or SQS's own refusal (the queue, the group, the
+                    // body), queued nothing. A timeout, a broken connection or an unreadable
+                    // answer may have queued the copy; so may a 5xx or a throttling answer,
+                    // which can be the SDK's last retry of an attempt that timed out after the
+                    // copy landed.
+                    .map_err(|e| match aws_adapters::classify(source, e) {
+                        e @ QueueError::Refused { .. } => {
+                            ReplayFailure::NotSent(format!("send to source: {e}"))
+                        }
+                        e @ QueueError::Unavailable { .. } => {
+                            ReplayFailure::MaybeSent(format!("send to source: {e}"))
                         }
                     })?;
                 sqs_delete(client, dlq_url, &msg.message_id)
