@@ -41,7 +41,8 @@ pub struct IngestConfig {
 
 impl IngestConfig {
     /// Settings: `SIGNALS_QUEUE_URL`; `WEBHOOK_SECRET` or `WEBHOOK_SECRET_PARAM`;
-    /// `MAX_ALERT_AGE_SECS` (30); `MAX_CLOCK_SKEW_SECS` (5); `IP_ALLOWLIST` (`off`,
+    /// `MAX_ALERT_AGE_SECS` (30, 1 to 86,400); `MAX_CLOCK_SKEW_SECS` (5, 0 to 300);
+    /// `IP_ALLOWLIST` (`off`,
     /// `tradingview`, or a comma-separated list of addresses); `ROUTING_TABLE_FILE`;
     /// `DEPLOYED_BROKERS` (a comma-separated list of `oanda`, `tradovate`, `coinbase`; unset:
     /// all three).
@@ -61,8 +62,11 @@ impl IngestConfig {
                 });
             }
         };
-        let max_age: u32 = env.parsed_or("MAX_ALERT_AGE_SECS", 30)?;
-        let max_skew: u32 = env.parsed_or("MAX_CLOCK_SKEW_SECS", 5)?;
+        // The executors and `tvctl dev` hold the same ranges: an age of 0 would refuse every
+        // alert, and a large skew would let one alert stamped ahead supersede every real
+        // alert of its instrument until the clock caught up.
+        let max_age = within(env, "MAX_ALERT_AGE_SECS", 30, 1..=86_400)?;
+        let max_skew = within(env, "MAX_CLOCK_SKEW_SECS", 5, 0..=300)?;
         let freshness = Freshness {
             max_age: chrono::Duration::seconds(max_age.into()),
             max_skew: chrono::Duration::seconds(max_skew.into()),
@@ -74,6 +78,25 @@ impl IngestConfig {
             ip_allowlist: parse_allowlist(env.optional("IP_ALLOWLIST").as_deref())?,
             routing: RoutingTable::from_env(env)?,
             brokers: parse_brokers(env.optional("DEPLOYED_BROKERS").as_deref())?,
+        })
+    }
+}
+
+/// A whole number of seconds from `name` (`default` when unset), refused naming `name` when
+/// outside `range`.
+fn within(
+    env: &impl Env,
+    name: &str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    let value: u32 = env.parsed_or(name, default)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            name: name.into(),
+            reason: format!("{value} is outside {} to {}", range.start(), range.end()),
         })
     }
 }
@@ -214,6 +237,36 @@ mod tests {
         );
         let err = with(" , ").unwrap_err().to_string();
         assert!(err.contains("names no broker"), "{err}");
+    }
+
+    /// The freshness limits hold the executors' and `tvctl dev`'s ranges: an age of 0 would
+    /// refuse every alert, a day's skew let one alert stamped ahead supersede the rest.
+    #[test]
+    fn freshness_limits_out_of_range_are_named() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("WEBHOOK_SECRET", "0123456789abcdef")];
+            all.extend_from_slice(pairs);
+            IngestConfig::from_env(&env(&all))
+        };
+        for (name, value, range) in [
+            ("MAX_ALERT_AGE_SECS", "0", "1 to 86400"),
+            ("MAX_ALERT_AGE_SECS", "86401", "1 to 86400"),
+            ("MAX_CLOCK_SKEW_SECS", "301", "0 to 300"),
+            ("MAX_CLOCK_SKEW_SECS", "86400", "0 to 300"),
+        ] {
+            let err = with(&[(name, value)]).unwrap_err().to_string();
+            assert!(
+                err.contains(name) && err.contains(&format!("{value} is outside {range}")),
+                "{name}={value}: {err}"
+            );
+        }
+        let cfg = with(&[
+            ("MAX_ALERT_AGE_SECS", "86400"),
+            ("MAX_CLOCK_SKEW_SECS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.freshness.max_age, chrono::Duration::seconds(86_400));
+        assert_eq!(cfg.freshness.max_skew, chrono::Duration::zero());
     }
 
     #[test]
