@@ -146,7 +146,7 @@ struct Placed {
     created: Instant,
     /// Documented `ordStatus` values only: `Working`, `Filled`, `Canceled`.
     status: &'static str,
-    /// A liquidation: position reads still needed before it may land (`None`: never).
+    /// A liquidation: reads (position or its order) still needed before it may land (`None`: never).
     polls_left: Option<u32>,
     fill: Option<FillRec>,
 }
@@ -508,8 +508,8 @@ impl FakeTradovate {
     pub fn list_a_spread_order(&self, on: bool) {
         self.lock().spread_order = on;
     }
-    /// Liquidations land after this many position reads (and no earlier than the fill
-    /// delay); `None`: never (the order stays `Working`).
+    /// Liquidations land after this many reads of the position or of the liquidation's
+    /// order (and no earlier than the fill delay); `None`: never (the order stays `Working`).
     pub fn liquidation_takes(&self, polls: Option<u32>) {
         self.lock().liquidation_polls = polls;
     }
@@ -626,7 +626,7 @@ fn stamp(t: DateTime<Utc>) -> String {
 }
 
 /// Lands what is due: a placement once the fill delay has passed; a liquidation once the
-/// fill delay has passed and its position reads are used up. Done lazily on each request
+/// fill delay has passed and its reads are used up. Done lazily on each request
 /// (the time is compared, no timer runs).
 fn settle(i: &mut Inner) {
     let now = Instant::now();
@@ -1260,14 +1260,22 @@ async fn order_item(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q): 
     }
     check_query(&mut i, &uri, &q, &["id"]);
     let id: i64 = param(&q, "id").and_then(|v| v.parse().ok()).unwrap_or(0);
-    match i
-        .orders
-        .iter()
-        .find(|o| o.rec.id == id && visible(&i, o.created))
+    let visible_at =
+        |i: &Inner, n: usize| i.orders[n].rec.id == id && visible(i, i.orders[n].created);
+    let Some(n) = (0..i.orders.len()).find(|&n| visible_at(&i, n)) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let answer = axum::Json(order_json(&i.orders[n])).into_response();
+    // A liquidation in flight counts a read of its own order as a poll too
+    // ([`FakeTradovate::liquidation_takes`]), as it counts a position read.
+    let o = &mut i.orders[n];
+    if o.origin == Origin::Liquidation
+        && o.status == "Working"
+        && let Some(left) = o.polls_left.as_mut()
     {
-        Some(o) => axum::Json(order_json(o)).into_response(),
-        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+        *left = left.saturating_sub(1);
     }
+    answer
 }
 
 fn orders_answer(i: &Inner, account: Option<i64>, filter: Option<&str>) -> Response {

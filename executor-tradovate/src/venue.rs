@@ -465,8 +465,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
 
     /// Follows an accepted order to its end, bounded by the staleness budget (and at least
     /// one settle time): fills are asynchronous.
-    /// A liquidation is also done when the position shows flat: Tradovate documents it as a
-    /// request to flatten, not as an order of a given size, so the position is its evidence.
+    /// A liquidation is done only when its order has ended, never by the position reading
+    /// flat alone (see below).
     async fn follow(&self, req: &ExecRequest<'_>, leg: &PlannedLeg, order_id: OrderId) -> Ack {
         let until = self.wait_ends(req);
         // Why the order was last seen not done, for the leg's error if the wait ends so.
@@ -506,10 +506,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 };
             }
             // An order that ended (`Canceled`, `Expired`, ...) is judged by its fills and the
-            // position, not by the position alone as a liquidation still working is below.
-            let mut ended = false;
+            // position.
             if let Ok(order) = &read {
-                ended = has_ended(&order.ord_status);
                 match self.outcome_of(req, leg, order).await {
                     Ok(ack @ (Ack::Filled { .. } | Ack::FilledInPart { .. })) => return ack,
                     Ok(ack @ Ack::Cancelled { .. }) => {
@@ -535,37 +533,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     _ => {}
                 }
             }
-            let flat = match !ended && matches!(leg.action, LegAction::Close(_)) {
-                true => match self.contract_id(req.intent.instrument.as_str()).await {
-                    Ok(contract_id) => match self.net(contract_id).await {
-                        Err(e @ (TvError::RateLimited | TvError::Penalty { .. })) => {
-                            return Ack::Working {
-                                order_id: order_id.to_string().into(),
-                                reason: format!(
-                                    "could not be followed: {e}; stopped reading, as Tradovate asks"
-                                ),
-                            };
-                        }
-                        net => matches!(net, Ok(0)),
-                    },
-                    Err(_) => false,
-                },
-                false => false,
-            };
-            if flat {
-                // Flat: the liquidation landed; its fills give the price when listed.
-                let fills = self
-                    .authed(|t| async move { self.client().fills(&t, order_id).await })
-                    .await
-                    .unwrap_or_default();
-                let (_, price) = filled(&fills);
-                return Ack::Filled {
-                    order_id: Some(order_id.to_string().into()),
-                    quantity: None,
-                    price,
-                    fee: None,
-                };
-            }
+            // A close still working is followed to its end even when the position reads flat
+            // meanwhile: something else may have flattened it (a manual close, a stop), and
+            // Tradovate does not document what a liquidation still working does once the
+            // position is flat (`liquidatePosition` is documented as a request to close it,
+            // not as an order of a size). Until it has ended, the next leg (a reversal's
+            // open) must not leave: the liquidation could still trade against it.
             // A cancellation being confirmed gets its settle time, whatever the budget; no
             // more (reads that fail after the first `Canceled` one must not hold the wait
             // past both).

@@ -685,6 +685,42 @@ async fn a_liquidation_that_does_not_land_within_the_budget_ends_unknown_and_is_
     assert_eq!(h.fake.liquidations(), 1);
 }
 
+/// The position read flat while the reversal's liquidation is still working (something else
+/// closed the long meanwhile) is no proof the liquidation is done: Tradovate does not
+/// document what a working liquidation does once the position is flat, so the open waits for
+/// it to end and, when it does not within the budget, is never sent.
+#[tokio::test]
+async fn a_reversal_never_opens_while_its_liquidation_is_working_though_the_position_reads_flat() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 3);
+    h.fake.liquidation_takes(None);
+    // Two seconds of the staleness budget left.
+    h.clock.advance(Duration::seconds(27));
+    let fake = h.fake.clone();
+    let outside = tokio::spawn(async move {
+        while fake.liquidations() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // A manual close at the broker, while the liquidation works.
+        fake.set_net("ESZ6", 0);
+    });
+    let i = intent(Action::ShortEntry, 2);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    outside.await.unwrap();
+    assert_eq!(
+        h.fake.orders().len(),
+        0,
+        "no open while the liquidation works"
+    );
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter().map(|l| (l.leg, l.outcome)).collect::<Vec<_>>(),
+        [(Leg::Close, Outcome::Unknown)]
+    );
+    let liquidation: i64 = legs[0].broker_order_id.as_deref().unwrap().parse().unwrap();
+    assert_eq!(h.fake.order_status(liquidation).as_deref(), Some("Working"));
+}
+
 #[tokio::test]
 async fn a_liquidation_slower_than_five_seconds_still_completes_the_reversal() {
     let h = harness().await;
