@@ -693,10 +693,20 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                         "order {id} on the contract filled, but the position shows {net}: it may not be this open"
                     )));
                 }
+                let named = new.and_then(|c| c.cl_ord_id.as_deref()) == Some(coid);
+                // With no send time of its own (a takeover's or a replay's look for an earlier
+                // attempt's open), the search reaches back to the alert: hours before a
+                // replay, so every later signal's orders are in it, their liquidations
+                // named by no `clOrdId` and perhaps of this open's size. Only a command
+                // naming this open's `clOrdId` proves such an order ours.
+                if !named && report.sent_at.is_none() {
+                    return Ok(Found::Inconclusive(format!(
+                        "order {id} on the contract filled, but no command names it this open's and no send time of this attempt bounds the search: it may be a later order (another signal's liquidation)"
+                    )));
+                }
                 // Nor does its command name this open's `clOrdId`: an earlier leg's
                 // liquidation on the same side is told apart only by its size. One of another
                 // size, or filled in part, is not journaled as this open.
-                let named = new.and_then(|c| c.cl_ord_id.as_deref()) == Some(coid);
                 let unlike = match &ack {
                     Ack::Filled {
                         quantity: Some(q), ..

@@ -1311,9 +1311,12 @@ async fn a_takeover_journals_the_earlier_attempts_filled_open() {
 /// No document says a placement's `clOrdId` is copied onto its `New` command (the `Command`
 /// schema makes the field optional). With the fake leaving it out, a takeover finds the
 /// earlier attempt's open only among the account's orders, whose command names no
-/// `clOrdId`: it is taken as possibly the open, never passed over for another's. Still
-/// working, the signal ends `unknown` with one order (it placed a second one, planned from
-/// the flat position); filled, it is journaled with its fill.
+/// `clOrdId`: it is taken as possibly the open, never passed over for another's, so the
+/// signal ends `unknown` with one order (it placed a second one, planned from the flat
+/// position). Filled, it is still `unknown`, not journaled as the open: with no send time of
+/// its own the search reaches back to the alert, where another signal's liquidation of the
+/// same side and size would look the same (see
+/// `a_replay_never_takes_a_later_signals_liquidation_for_its_open`).
 #[tokio::test]
 async fn a_takeover_whose_open_command_names_no_cl_ord_id_never_places_a_second() {
     let mut h = harness().await;
@@ -1337,9 +1340,11 @@ async fn a_takeover_whose_open_command_names_no_cl_ord_id_never_places_a_second(
     let mut i = intent(Action::ShortEntry, 1);
     i.replay_forced = true;
     crash_after_the_open_fills(&h, &i).await;
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
     assert_eq!(h.fake.orders().len(), 1, "nothing placed again");
     assert_eq!(h.fake.net("ESZ6"), -1);
+    let why = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(why.contains("no command names it this open's"), "{why}");
 }
 
 /// An order found among the account's orders with no command naming its `clOrdId` (the fake
@@ -1684,6 +1689,55 @@ async fn an_unknown_outcome_goes_to_the_dead_letter_queue_and_a_replay_reconcile
     assert_eq!(h.executor.execute(&replay).await.unwrap(), Outcome::Filled);
     assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 1));
     assert_eq!(h.fake.net("ESZ6"), -1);
+}
+
+/// A replay's look for an earlier attempt's open that no command lists reaches back to the
+/// alert, past later signals' orders: a later reversal's liquidation, of the open's side and
+/// size and named by no `clOrdId`, is no proof of this open. The replay runs on an executor
+/// that never saw those orders (a new Lambda container): it ends unknown, never journaling
+/// the other signal's fill as its own, and places nothing.
+#[tokio::test]
+async fn a_replay_never_takes_a_later_signals_liquidation_for_its_open() {
+    let mut h = harness().await;
+    let dlq = dead_letters(&mut h);
+    // S1's open is refused by a server error before anything is created: unknown.
+    h.fake.script(Fault::ErrorBeforeCreate);
+    let mut s1 = intent(Action::LongEntry, 1);
+    s1.replay_forced = true;
+    assert_eq!(h.executor.execute(&s1).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.orders().len(), 0);
+    // S2 opens short 1; S3 reverses: a liquidation (a Buy of 1, no clOrdId), then its open.
+    let s2 = intent(Action::ShortEntry, 2);
+    assert_eq!(h.executor.execute(&s2).await.unwrap(), Outcome::Filled);
+    let s3 = intent(Action::LongEntry, 3);
+    assert_eq!(h.executor.execute(&s3).await.unwrap(), Outcome::Filled);
+    assert_eq!((h.fake.liquidations(), h.fake.net("ESZ6")), (1, 1));
+    let placed = h.fake.orders().len();
+    // The operator replays S1 later, on a venue that never saw S3's orders.
+    let fresh = support::harness_on(
+        h.fake.clone(),
+        support::fake_tradovate::ACCOUNT_ID,
+        support::fake_tradovate::ACCOUNT_NAME,
+    )
+    .await;
+    h.executor.venue = fresh.executor.venue;
+    h.clock.advance(Duration::seconds(61));
+    fresh.clock.advance(Duration::seconds(61));
+    let replay: shared::message::OrderIntent =
+        serde_json::from_str(&dlq.messages()[0].body).unwrap();
+    assert_eq!(replay.signal_id, s1.signal_id);
+    assert_eq!(h.executor.execute(&replay).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.orders().len(), placed, "nothing placed");
+    let legs = h.journal.orders(&s1.signal_id).await.unwrap();
+    assert!(
+        legs.iter().all(|l| l.outcome != Outcome::Filled),
+        "S3's liquidation journaled as S1's open: {legs:?}"
+    );
+    let reason = test_kit::executor::journaled_reason(&h.journal, &s1.signal_id).await;
+    assert!(
+        reason.contains("no command names it this open's"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
