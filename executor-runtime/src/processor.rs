@@ -394,9 +394,25 @@ where
                 // (a Tradovate liquidation) would journal a filled exit as a no-op, or a fill
                 // the journal missed as nothing. Not for an unknown end (a replay reconciles
                 // that by lookup), nor an operator's forced replay.
-                if !intent.replay_forced
-                    && let Some(outcome) = self.journaled_end(intent).await
-                {
+                let journaled = match intent.replay_forced {
+                    true => None,
+                    false => match self.journaled_end(intent).await {
+                        Ok(end) => end,
+                        // Unread, an end journaled there (a fill) could be overwritten by what
+                        // a lookup finds, which for a close it cannot look up is nothing:
+                        // nothing is done; the record comes back within seconds, as after any
+                        // failure past a claim.
+                        Err(reason) => {
+                            self.release_unless(true, &key, lease_until).await;
+                            return Err(RecordError::Journal(JournalError {
+                                reason: format!(
+                                    "a takeover reads whether an earlier attempt journaled the signal's end: {reason}"
+                                ),
+                            }));
+                        }
+                    },
+                };
+                if let Some(outcome) = journaled {
                     info!(outcome = ?outcome, "an earlier attempt journaled the signal's end; its record completed now");
                     if let Err(e) = self
                         .store
@@ -810,10 +826,15 @@ where
     /// The end an earlier attempt journaled for the signal, when it is one that completes a
     /// record (any but `unknown`); `None` when the journal holds none, keeps no rows
     /// (`JOURNAL=log`) or cannot be read in time (the takeover then looks the broker up).
-    async fn journaled_end(&self, intent: &OrderIntent) -> Option<Outcome> {
+    /// The end an earlier attempt journaled (`None`: none, or `unknown`, which a lookup
+    /// reconciles); `Err` when the journal did not answer within [`JOURNAL_READ`].
+    async fn journaled_end(&self, intent: &OrderIntent) -> Result<Option<Outcome>, String> {
         match tokio::time::timeout(JOURNAL_READ, self.journal.signal(&intent.signal_id)).await {
-            Ok(Ok(Some(record))) => record.status.outcome().filter(|o| *o != Outcome::Unknown),
-            _ => None,
+            Ok(Ok(record)) => Ok(record
+                .and_then(|r| r.status.outcome())
+                .filter(|o| *o != Outcome::Unknown)),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} ms", JOURNAL_READ.as_millis())),
         }
     }
 
@@ -1492,6 +1513,97 @@ mod tests {
         clock.advance(Duration::seconds(1));
         let third = executor.execute(&signal).await;
         assert_eq!(third.ok(), Some(Outcome::Filled));
+        let key = IdempotencyKey {
+            broker: Broker::Oanda,
+            account: "paper".into(),
+            signal_id: signal.signal_id.clone(),
+            signal_time: signal.signal_time,
+        };
+        assert_eq!(memory.completed(&key), Some(Outcome::Filled));
+    }
+
+    /// `.0`, whose signal reads fail while `.1` counts down.
+    struct SignalReadFails(Arc<MemoryJournal>, AtomicU32);
+
+    impl TradeJournal for SignalReadFails {
+        async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
+            self.0.upsert_signal(r).await
+        }
+        async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
+            self.0.upsert_order(r).await
+        }
+        async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
+            let left = self.1.load(Ordering::SeqCst);
+            if left > 0 {
+                self.1.store(left - 1, Ordering::SeqCst);
+                return Err(JournalError {
+                    reason: "connection refused".into(),
+                });
+            }
+            self.0.signal(id).await
+        }
+        async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
+            self.0.orders(id).await
+        }
+    }
+
+    /// A takeover that cannot read whether an earlier attempt journaled the signal's end
+    /// does nothing: it asked the broker again, and where a close cannot be looked up (a
+    /// Tradovate liquidation) would have journaled a filled exit over as `no_op` or
+    /// `expired`. The retry after it reads the end, and completes the record with it.
+    #[tokio::test]
+    async fn a_takeover_that_cannot_read_the_journaled_end_asks_no_broker_and_overwrites_nothing() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let journal = Arc::new(MemoryJournal::default());
+        let memory = Arc::new(MemoryIdempotencyStore::default());
+        let venue = Deadlines(
+            Arc::new(PaperNetting::with_clock(
+                Broker::Oanda,
+                "paper",
+                Arc::new(clock.clone()),
+            )),
+            std::sync::Mutex::new(Vec::new()),
+        );
+        let paper = paper_executor(venue, memory.clone(), journal.clone(), &clock, "1000");
+        let executor = Executor {
+            dead_letters: None,
+            venue: paper.venue,
+            store: CompleteFails(memory.clone(), AtomicU32::new(1)),
+            journal: SignalReadFails(journal.clone(), AtomicU32::new(1)),
+            notifier: paper.notifier,
+            kill_switch: paper.kill_switch,
+            clock: paper.clock,
+            metrics: paper.metrics,
+            settings: paper.settings,
+        };
+        let signal = intent(t0);
+        let asked = |e: &Executor<_, _, SignalReadFails, _, _, _>| {
+            let e: &Executor<Deadlines<Arc<PaperNetting>>, CompleteFails, _, _, _, _> = e;
+            e.venue.1.lock().map_or(0, |v| v.len())
+        };
+        let status = || async {
+            journal
+                .signal(&signal.signal_id)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .map(|s| s.status)
+        };
+        assert!(executor.execute(&signal).await.is_err(), "complete failed");
+        assert_eq!(status().await, Some(SignalStatus::Filled));
+        clock.advance(Duration::seconds(1));
+        let err = executor.execute(&signal).await.err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("journaled the signal's end")
+                    && e.contains("connection refused")),
+            "{err:?}"
+        );
+        assert_eq!(asked(&executor), 1, "the broker was not asked again");
+        assert_eq!(status().await, Some(SignalStatus::Filled));
+        clock.advance(Duration::seconds(1));
+        assert_eq!(executor.execute(&signal).await.ok(), Some(Outcome::Filled));
+        assert_eq!(asked(&executor), 1);
         let key = IdempotencyKey {
             broker: Broker::Oanda,
             account: "paper".into(),
