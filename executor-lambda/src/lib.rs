@@ -297,6 +297,19 @@ fn notify_interval(env: &impl Env) -> Result<Duration, ConfigError> {
     Ok(Duration::seconds(secs))
 }
 
+/// `NOTIFY_FILLS` (default `false`): `true` mails every signal that filled in full too
+/// ([`ExecutorSettings::notify_fills`]); any other value is refused by name.
+fn notify_fills(env: &impl Env) -> Result<bool, ConfigError> {
+    match env.optional("NOTIFY_FILLS").as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(invalid(
+            "NOTIFY_FILLS",
+            format!("{other:?} is neither true nor false"),
+        )),
+    }
+}
+
 /// Failure mails through SNS, at most one per broker every `NOTIFY_MIN_INTERVAL_SECS`.
 pub type DeployedNotifier = RateLimited<SnsNotifier, DeployedGate, SystemClock>;
 
@@ -482,6 +495,7 @@ impl Common {
                     .transpose()?
                     .as_ref(),
             )?,
+            notify_fills: notify_fills(env)?,
         };
         let health = env
             .optional("HEALTH_TABLE")
@@ -706,6 +720,24 @@ where
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// `NOTIFY_FILLS` is `true` or `false` (unset: `false`); anything else is refused by
+    /// name, not read as off.
+    #[test]
+    fn notify_fills_is_true_false_or_refused_by_name() {
+        let with = |v: &str| notify_fills(&shared::config::MapEnv::new([("NOTIFY_FILLS", v)]));
+        assert_eq!(with("true").ok(), Some(true));
+        assert_eq!(with("false").ok(), Some(false));
+        let unset = notify_fills(&shared::config::MapEnv::new(Vec::<(&str, &str)>::new()));
+        assert_eq!(unset.ok(), Some(false));
+        for bad in ["yes", "TRUE", "1"] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("NOTIFY_FILLS") && err.contains("neither"),
+                "{err}"
+            );
+        }
+    }
 
     /// `NOTIFY_MIN_INTERVAL_SECS` past chrono's range is refused by name, not a panic.
     #[test]

@@ -49,6 +49,10 @@ pub struct ExecutorSettings {
     /// Sizing and guards, checked on each signal that is not stale and not an entry older
     /// than a signal already seen, once the kill switch is found off.
     pub risk: RiskConfig,
+    /// Mail each signal that filled in full too (`NOTIFY_FILLS`), its legs' sides, sizes and
+    /// prices: never held back by the failure mails' interval, nor counted in it. Off by
+    /// default: a fill is in the journal and its report (`tvctl report`).
+    pub notify_fills: bool,
 }
 
 /// [`ExecutorSettings::send_margin`] where every attempt runs in one process on one clock:
@@ -989,7 +993,10 @@ where
             (Some(_), _) if half_done => {}
             (Some(told), _) => mail(told).await,
             (None, Outcome::Filled | Outcome::NoOp) => {
-                info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed")
+                info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed");
+                if outcome == Outcome::Filled && self.settings.notify_fills {
+                    self.notify_fill(intent, &orders).await;
+                }
             }
             (None, Outcome::Refused) => warn!(outcome = ?outcome, reason, "signal refused"),
             (None, Outcome::Superseded) => info!(outcome = ?outcome, reason, "signal superseded"),
@@ -1054,6 +1061,46 @@ where
 
     /// Mails the operator of `outcome`; `urgent` past the mail rate limit (an unknown outcome,
     /// a signal half done).
+    /// A fill mail ([`ExecutorSettings::notify_fills`]): each filled leg's side, size and
+    /// average price (or "price not reported"). Sent as urgent only so that the failure mails'
+    /// interval neither holds it back nor counts it.
+    async fn notify_fill(&self, intent: &OrderIntent, orders: &[OrderRecord]) {
+        let legs: Vec<String> = orders
+            .iter()
+            .filter(|o| o.outcome == Outcome::Filled)
+            .map(|o| {
+                let price = o
+                    .fill_price
+                    .map_or_else(|| "price not reported".to_owned(), |p| format!("at {p}"));
+                format!(
+                    "{} {} {} {} {price}",
+                    o.leg.as_str(),
+                    o.side.as_str(),
+                    o.quantity,
+                    o.instrument
+                )
+            })
+            .collect();
+        let note = Notification {
+            subject: format!(
+                "{} Filled: {} {}",
+                intent.broker, intent.action, intent.instrument
+            ),
+            message: format!(
+                "signal {} ({} {} on {}) filled: {}",
+                intent.signal_id,
+                intent.action,
+                intent.symbol,
+                intent.exchange,
+                legs.join("; ")
+            ),
+            urgent: true,
+        };
+        if let Err(e) = self.notifier.notify(note).await {
+            warn!(error = %e, "notification failed");
+        }
+    }
+
     async fn notify(&self, intent: &OrderIntent, outcome: Outcome, reason: &str, urgent: bool) {
         // A fill is told only when it fell short of its size.
         let ended = match outcome {
@@ -1143,6 +1190,7 @@ mod tests {
                     "default_size = \"{size}\"\ndefault_max_position = \"10000\""
                 ))
                 .unwrap_or_else(|e| panic!("{e}")),
+                notify_fills: false,
             },
         }
     }
@@ -1725,6 +1773,41 @@ mod tests {
         let done = executor.execute(&other).await;
         assert!(matches!(done, Ok(Outcome::Unknown)), "{done:?}");
         assert_eq!(executor.notifier.sent().len(), 2, "one alarm per unknown");
+    }
+
+    /// With `notify_fills`, a signal filled in full is mailed with each filled leg's side,
+    /// size and price (a reversal: its close and its open), urgent so that no failure mail's
+    /// interval holds it back; without it, a fill is not mailed.
+    #[tokio::test]
+    async fn fills_are_mailed_with_their_legs_only_when_asked() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let (clock, _venue, _journal, mut executor) = paper_oanda(t0);
+        assert_eq!(
+            executor.execute(&intent(t0)).await.ok(),
+            Some(Outcome::Filled)
+        );
+        assert_eq!(executor.notifier.sent(), Vec::new(), "not asked for");
+        executor.settings.notify_fills = true;
+        clock.advance(Duration::seconds(1));
+        let short = OrderIntent {
+            signal_id: SignalId::of_canonical("reversal"),
+            action: Action::ShortEntry,
+            target: Action::ShortEntry.target(),
+            ..intent(clock.now())
+        };
+        assert_eq!(executor.execute(&short).await.ok(), Some(Outcome::Filled));
+        let sent = executor.notifier.sent();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].subject, "oanda Filled: SHORT_ENTRY EUR_USD");
+        assert!(sent[0].urgent);
+        assert!(
+            sent[0].message.contains(&format!(
+                "signal {} (SHORT_ENTRY EURUSD on OANDA) filled: close sell 1000 EUR_USD at 1.08345; open sell 1000 EUR_USD at 1.08345",
+                short.signal_id
+            )),
+            "{}",
+            sent[0].message
+        );
     }
 
     /// Answers each signal with the next of its scripted executions.

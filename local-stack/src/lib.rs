@@ -669,6 +669,8 @@ fn executor(
             // replayed, so `tvctl dlq replay` also refuses a letter the journal shows filled.
             record_ttl: Duration::days(30),
             risk,
+            // A fill is on the console and the dashboard as it happens.
+            notify_fills: false,
         },
     })
 }

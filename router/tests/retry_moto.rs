@@ -324,6 +324,7 @@ async fn a_failed_record_comes_back_within_seconds_in_group_order_and_nothing_ex
                 "default_size = 1\ndefault_max_position = 5\nmax_notional = \"500000\"",
             )
             .unwrap(),
+            notify_fills: false,
         },
     };
     let executor_after = AfterBatch::new(

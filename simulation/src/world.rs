@@ -490,6 +490,7 @@ impl World {
                         send_margin: shared::ports::HAND_OVER_SKEW,
                         record_ttl: Duration::days(7),
                         risk: RiskConfig::from_toml(risk)?,
+                        notify_fills: false,
                     },
                 },
             );

@@ -84,6 +84,7 @@ pub fn executor<V>(
             record_ttl: Duration::days(7),
             risk: RiskConfig::from_toml(risk)
                 .unwrap_or_else(|e| panic!("the test's risk configuration: {e}")),
+            notify_fills: false,
         },
     };
     (executor, ports)

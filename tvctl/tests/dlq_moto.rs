@@ -192,6 +192,7 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
                 "default_size = \"1000\"\ndefault_max_position = \"10000\"",
             )
             .unwrap(),
+            notify_fills: false,
         },
     };
 
