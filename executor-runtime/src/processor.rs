@@ -81,6 +81,18 @@ pub fn send_deadline(
     staleness.min(lease_until - margin)
 }
 
+/// Whether the signal only reduces exposure: an exit or a flatten, or a spot short entry,
+/// which sells what is held and opens nothing.
+fn only_reduces(intent: &OrderIntent) -> bool {
+    match intent.target {
+        TargetPosition::Flat | TargetPosition::NoLong | TargetPosition::NoShort => true,
+        TargetPosition::Short => {
+            crate::risk::AssetClass::of(intent.broker, intent.instrument.as_str()).is_spot()
+        }
+        TargetPosition::Long => false,
+    }
+}
+
 /// Records the intent's `timenow` under `series` (`IdempotencyStore::advance`, which keeps
 /// the latest) and answers `superseded`, with `reason` given the later time, when a later time
 /// is recorded and `applies`; a forced replay is never superseded.
@@ -477,14 +489,7 @@ where
             instrument: format!("{} seen", taken.instrument),
             ..taken.clone()
         };
-        let reduces = match intent.target {
-            TargetPosition::Flat | TargetPosition::NoLong | TargetPosition::NoShort => true,
-            // A spot short entry sells what is held: it opens nothing.
-            TargetPosition::Short => {
-                crate::risk::AssetClass::of(intent.broker, intent.instrument.as_str()).is_spot()
-            }
-            TargetPosition::Long => false,
-        };
+        let reduces = only_reduces(intent);
         if blocked.is_none() {
             let verdict = order_check(&self.store, &seen, intent, !reduces, |later| {
                 format!(
@@ -941,17 +946,26 @@ where
         // broker refused (an exit, or a reversal's close), or a reversal refused before its
         // close. Held back behind another failure's mail, the trader might hear of it only
         // with the next failure after the interval, or never. An entry refused from flat, or
-        // a signal that never reached the broker (expired, say), stays rate-limited: an
-        // outage that fails every signal sends one mail.
+        // an entry that never reached the broker (expired, say), stays rate-limited: an
+        // outage that fails every signal sends one mail. An exit or a flatten that ended
+        // without a fill (stale, refused by the kill switch, rejected) is not: the account
+        // may still hold what the strategy closed.
         let close_failed = execution.legs.iter().any(|l| {
             matches!(l.leg, Leg::Close | Leg::CloseHedge | Leg::CloseRolled)
                 && !matches!(l.outcome, Outcome::Filled | Outcome::NoOp)
         });
+        let exit_undone = !part_filled
+            && only_reduces(intent)
+            && matches!(
+                outcome,
+                Outcome::Refused | Outcome::Rejected | Outcome::Expired | Outcome::NotExecuted
+            );
         let half_done = in_part
             || stopped_short
             || (part_filled && outcome != Outcome::Filled)
             || close_failed
-            || execution.alarmed;
+            || execution.alarmed
+            || exit_undone;
         // What is mailed, with the log line's words (`None`: only logged, below).
         let told = match outcome {
             // A fill short of its size: the account is not at the signal's target.
@@ -970,6 +984,11 @@ where
             }
             Outcome::Refused if execution.alarmed => {
                 Some("reversal refused before its close: the account keeps the side it held")
+            }
+            Outcome::Refused | Outcome::Rejected | Outcome::Expired | Outcome::NotExecuted
+                if exit_undone =>
+            {
+                Some("exit not executed: the account may still hold what the strategy closed")
             }
             Outcome::Rejected | Outcome::Expired | Outcome::NotExecuted => {
                 Some("signal not executed")
@@ -1807,6 +1826,52 @@ mod tests {
             )),
             "{}",
             sent[0].message
+        );
+    }
+
+    /// An exit that ends without a fill (stale, refused by the kill switch) may leave the
+    /// account holding what the strategy closed: mailed whatever the failure mails' interval
+    /// (urgent), with words that say so. A stale entry stays rate-limited: an outage that
+    /// fails every signal sends one mail.
+    #[tokio::test]
+    async fn an_exit_left_undone_is_mailed_urgently_and_a_stale_entry_is_not() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let (clock, _venue, _journal, executor) = paper_oanda(t0);
+        let signal = |name: &str, action: Action, at: DateTime<Utc>| OrderIntent {
+            signal_id: SignalId::of_canonical(name),
+            action,
+            target: action.target(),
+            ..intent(at)
+        };
+        clock.advance(Duration::seconds(31));
+        let stale_entry = signal("stale entry", Action::LongEntry, t0);
+        assert_eq!(
+            executor.execute(&stale_entry).await.ok(),
+            Some(Outcome::Expired)
+        );
+        let stale_exit = signal("stale exit", Action::LongExit, t0);
+        assert_eq!(
+            executor.execute(&stale_exit).await.ok(),
+            Some(Outcome::Expired)
+        );
+        executor.kill_switch.1.store(true, Ordering::SeqCst);
+        let flatten = signal("flatten", Action::Flatten, clock.now());
+        assert_eq!(
+            executor.execute(&flatten).await.ok(),
+            Some(Outcome::Refused)
+        );
+        let sent = executor.notifier.sent();
+        let urgent: Vec<(bool, &str)> = sent
+            .iter()
+            .map(|n| (n.urgent, n.subject.as_str()))
+            .collect();
+        assert_eq!(
+            urgent,
+            [
+                (false, "oanda Expired: LONG_ENTRY EUR_USD"),
+                (true, "oanda Expired: LONG_EXIT EUR_USD"),
+                (true, "oanda Refused: FLATTEN EUR_USD"),
+            ]
         );
     }
 

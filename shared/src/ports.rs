@@ -307,7 +307,8 @@ pub struct Notification {
     pub message: String,
     /// Sent whatever a rate limit says: an unknown outcome, or a signal that leaves the
     /// account holding what the strategy left (half done, a refused close, a reversal
-    /// refused before its close), which need an operator.
+    /// refused before its close, an exit or a flatten ended without a fill), which need an
+    /// operator.
     pub urgent: bool,
 }
 
