@@ -198,6 +198,15 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         known.insert(order_id, client_order_id.to_owned());
     }
 
+    /// Whether this process placed `order_id` under `client_order_id`.
+    fn placed_as(&self, order_id: OrderId, client_order_id: &str) -> bool {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&order_id)
+            .is_some_and(|c| c == client_order_id)
+    }
+
     fn belongs_elsewhere(&self, order_id: OrderId, client_order_id: &str) -> bool {
         self.known
             .lock()
@@ -693,7 +702,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                         "order {id} on the contract filled, but the position shows {net}: it may not be this open"
                     )));
                 }
-                let named = new.and_then(|c| c.cl_ord_id.as_deref()) == Some(coid);
+                // Named by its command, or placed by this process under this `clOrdId`.
+                let named = new.and_then(|c| c.cl_ord_id.as_deref()) == Some(coid)
+                    || self.placed_as(id, coid);
                 // With no send time of its own (a takeover's or a replay's look for an earlier
                 // attempt's open), the search reaches back to the alert: hours before a
                 // replay, so every later signal's orders are in it, their liquidations

@@ -1313,10 +1313,10 @@ async fn a_takeover_journals_the_earlier_attempts_filled_open() {
 /// earlier attempt's open only among the account's orders, whose command names no
 /// `clOrdId`: it is taken as possibly the open, never passed over for another's, so the
 /// signal ends `unknown` with one order (it placed a second one, planned from the flat
-/// position). Filled, it is still `unknown`, not journaled as the open: with no send time of
-/// its own the search reaches back to the alert, where another signal's liquidation of the
-/// same side and size would look the same (see
-/// `a_replay_never_takes_a_later_signals_liquidation_for_its_open`).
+/// position). Filled, it is journaled as the open by the process that placed it; another
+/// process ends `unknown`, not journaling it: with no send time of its own the search
+/// reaches back to the alert, where another signal's liquidation of the same side and size
+/// would look the same (see `a_replay_never_takes_a_later_signals_liquidation_for_its_open`).
 #[tokio::test]
 async fn a_takeover_whose_open_command_names_no_cl_ord_id_never_places_a_second() {
     let mut h = harness().await;
@@ -1340,9 +1340,29 @@ async fn a_takeover_whose_open_command_names_no_cl_ord_id_never_places_a_second(
     let mut i = intent(Action::ShortEntry, 1);
     i.replay_forced = true;
     crash_after_the_open_fills(&h, &i).await;
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    // The process that placed it takes over: it knows the order as this open's.
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.orders().len(), 1, "nothing placed again");
     assert_eq!(h.fake.net("ESZ6"), -1);
+
+    // Another process (a new Lambda container) cannot tell it from another signal's
+    // liquidation: unknown, nothing placed.
+    let mut h = harness().await;
+    h.executor.settings.max_age = Duration::seconds(3);
+    h.fake.commands_without_cl_ord_id(true);
+    let mut i = intent(Action::ShortEntry, 1);
+    i.replay_forced = true;
+    crash_after_the_open_fills(&h, &i).await;
+    let fresh = support::harness_on(
+        h.fake.clone(),
+        support::fake_tradovate::ACCOUNT_ID,
+        support::fake_tradovate::ACCOUNT_NAME,
+    )
+    .await;
+    fresh.clock.advance(h.clock.now() - fresh.clock.now());
+    h.executor.venue = fresh.executor.venue;
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.orders().len(), 1, "nothing placed again");
     let why = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
     assert!(why.contains("no command names it this open's"), "{why}");
 }
