@@ -513,6 +513,15 @@ impl FakeTradovate {
     pub fn liquidation_takes(&self, polls: Option<u32>) {
         self.lock().liquidation_polls = polls;
     }
+    /// Lets every liquidation still in flight land (at the next request, once its fill
+    /// delay has passed), whatever [`Self::liquidation_takes`] said when it was sent.
+    pub fn land_liquidations(&self) {
+        for o in self.lock().orders.iter_mut() {
+            if o.origin == Origin::Liquidation && o.status == "Working" {
+                o.polls_left = Some(0);
+            }
+        }
+    }
     pub fn script(&self, fault: Fault) {
         self.lock().faults.push_back(fault);
     }

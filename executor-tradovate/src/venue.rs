@@ -89,6 +89,11 @@ pub struct TradovateVenue<S, L, C> {
     /// leg that sent them: a lookup never mistakes an earlier leg's order (a liquidation on the
     /// same contract) for the order it looks for.
     known: Mutex<HashMap<OrderId, String>>,
+    /// Liquidations this venue sent that were not seen to end (the wait for them ran out),
+    /// by contract: until each reads as ended, nothing more is sent on its contract, since a
+    /// liquidation still working could trade against any later order (see
+    /// [`Self::working_liquidation`]).
+    working: Mutex<HashMap<ContractId, Vec<OrderId>>>,
 }
 
 impl<S, L, C> std::fmt::Debug for TradovateVenue<S, L, C> {
@@ -186,7 +191,52 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             settings,
             contracts: Mutex::new(HashMap::new()),
             known: Mutex::new(HashMap::new()),
+            working: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The first liquidation on `contract_id` this venue sent and saw no end of that still
+    /// works, in words, read again now (`None`: none; one read as ended is forgotten). One
+    /// that cannot be read counts as working: whether it may still trade is unknown.
+    async fn working_liquidation(&self, contract_id: ContractId) -> Option<String> {
+        let ids = self
+            .working
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&contract_id)
+            .cloned()
+            .unwrap_or_default();
+        for id in ids {
+            let read = self
+                .authed(|t| async move { self.client().order(&t, id).await })
+                .await;
+            match read {
+                Ok(order) if has_ended(&order.ord_status) => {
+                    let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(list) = working.get_mut(&contract_id) {
+                        list.retain(|o| *o != id);
+                        if list.is_empty() {
+                            working.remove(&contract_id);
+                        }
+                    }
+                }
+                Ok(order) => {
+                    return Some(format!(
+                        "liquidation order {id}, sent for an earlier signal, is still {}: nothing \
+                         is sent on the contract until it ends (it could trade against it)",
+                        executor_runtime::http::shown_text(order.ord_status.as_bytes())
+                    ));
+                }
+                Err(e) => {
+                    return Some(format!(
+                        "liquidation order {id}, sent for an earlier signal and not seen to end, \
+                         could not be read ({e}): nothing is sent on the contract until it reads \
+                         as ended"
+                    ));
+                }
+            }
+        }
+        None
     }
 
     fn remember(&self, order_id: OrderId, client_order_id: &str) {
@@ -750,6 +800,19 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 Side::Sell => net < 0,
             },
         };
+        // A flat position with no liquidation listed is the close done for an exit, whose
+        // target it is. Before a reversal's open it is no proof: something else may have
+        // closed the side while the liquidation, not listed yet (Tradovate documents no time
+        // within which an order is listed), still works and could trade against the open.
+        let opens_next = matches!(
+            req.intent.target,
+            shared::alert::TargetPosition::Long | shared::alert::TargetPosition::Short
+        );
+        if moved && opens_next && matches!(leg.action, LegAction::Close(_)) {
+            return Ok(Found::Inconclusive(
+                "the position shows flat but no liquidation of ours is listed: it may still be working, so the open is not sent".to_owned(),
+            ));
+        }
         if moved {
             return Ok(match leg.action {
                 LegAction::Close(_) => Found::Order(Ack::Filled {
@@ -880,6 +943,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         };
         if let Some(res) = &req.intent.contract {
             info!(requested = %res.requested, contract = %res.contract, contract_id = contract_id.0, rule = %res.rule, "trading the resolved contract");
+        }
+        if let Some(why) = self.working_liquidation(contract_id).await {
+            return Err(ReadError::Unavailable(why));
         }
         let net = self.net(contract_id).await.map_err(unavailable)?;
         Ok((Holdings::net(Decimal::from(net)), ()))
@@ -1024,7 +1090,16 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         }
         .map_err(classify)?;
         self.remember(order_id, report.client_order_id.as_str());
-        Ok(self.follow(req, leg, order_id).await)
+        let ack = self.follow(req, leg, order_id).await;
+        if matches!(leg.action, LegAction::Close(_)) && matches!(ack, Ack::Working { .. }) {
+            self.working
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(contract_id)
+                .or_default()
+                .push(order_id);
+        }
+        Ok(ack)
     }
 
     async fn lookup(
@@ -1043,11 +1118,58 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
     /// After a takeover: the earlier attempt's open ([`Self::recovered_open`]), which ends an
     /// open it cannot read `unknown` itself, so this never fails.
     async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, ReadError> {
+        if let Some(why) = self
+            .liquidation_since_the_alert(req)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(ReadError::Unavailable(why));
+        }
         Ok(self.recovered_open(req).await)
     }
 }
 
 impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
+    /// A takeover's first look: an order on the contract since the alert, still working,
+    /// whose `New` command names no `clOrdId` (a liquidation, perhaps the earlier attempt's,
+    /// which this process may never have seen) or is not listed yet, in words. While one
+    /// works nothing is planned: the position may read flat because something else closed
+    /// it, and the liquidation could still trade against an open sent now.
+    async fn liquidation_since_the_alert(
+        &self,
+        req: &ExecRequest<'_>,
+    ) -> Result<Option<String>, TvError> {
+        let contract_id = self.contract_id(req.intent.instrument.as_str()).await?;
+        let account = self.account.id;
+        let since = req.intent.received_at - SKEW;
+        let open = req.client_order_id(shared::execution::Leg::Open);
+        let orders = self
+            .authed(|t| async move { self.client().account_orders(&t, account).await })
+            .await?;
+        // The open this process placed for the signal is followed by `recovered_open`.
+        for order in orders.iter().filter(|o| {
+            o.contract_id == contract_id
+                && !has_ended(&o.ord_status)
+                && o.timestamp.is_none_or(|t| t >= since)
+                && !self.placed_as(o.id, open.as_str())
+        }) {
+            let id = order.id;
+            let commands = self
+                .authed(|t| async move { self.client().commands_of(&t, id).await })
+                .await?;
+            let new = commands.iter().find(|c| c.command_type == "New");
+            if new.is_none_or(|c| c.cl_ord_id.is_none()) {
+                return Ok(Some(format!(
+                    "order {id} on {} since the alert, named by no clOrdId (a liquidation, perhaps \
+                     the earlier attempt's), is still {}: nothing is planned until it ends",
+                    req.intent.instrument,
+                    executor_runtime::http::shown_text(order.ord_status.as_bytes())
+                )));
+            }
+        }
+        Ok(None)
+    }
+
     /// After a takeover: the earlier attempt's open, found by its `New` command's `clOrdId`
     /// (`/command/list`, read after the settle time as a lookup is: the list may lag a fresh
     /// order; OpenAPI `Command` schema) and followed like a placement (one still working, for

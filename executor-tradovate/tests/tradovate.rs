@@ -719,6 +719,41 @@ async fn a_reversal_never_opens_while_its_liquidation_is_working_though_the_posi
     );
     let liquidation: i64 = legs[0].broker_order_id.as_deref().unwrap().parse().unwrap();
     assert_eq!(h.fake.order_status(liquidation).as_deref(), Some("Working"));
+    // Nor does the instrument's next signal trade while it works: nothing sent, the message
+    // comes back; once the liquidation has ended, it trades.
+    let next = intent(Action::LongEntry, 2);
+    let err = h.executor.execute(&next).await.unwrap_err().to_string();
+    assert!(err.contains("still Working"), "{err}");
+    assert_eq!(h.fake.orders().len(), 0);
+    h.fake.land_liquidations();
+    assert_eq!(h.executor.execute(&next).await.unwrap(), Outcome::Filled);
+    assert_eq!((h.fake.orders().len(), h.fake.net("ESZ6")), (1, 1));
+}
+
+/// A liquidation answered with a server error after it was created, not listed yet when
+/// looked up, while something else flattened the position: the flat position is no proof
+/// the liquidation is done, so the reversal's open is never sent.
+#[tokio::test]
+async fn a_reversal_never_opens_on_a_flat_position_while_its_liquidation_is_not_listed() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 2);
+    h.fake.liquidation_takes(None);
+    h.fake
+        .set_visibility_delay(std::time::Duration::from_secs(3));
+    h.fake.script(Fault::ErrorAfterCreate);
+    let fake = h.fake.clone();
+    let outside = tokio::spawn(async move {
+        while fake.liquidations() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        fake.set_net("ESZ6", 0);
+    });
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    outside.await.unwrap();
+    assert_eq!(h.fake.orders().len(), 0, "no open");
+    let why = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(why.contains("no liquidation of ours is listed"), "{why}");
 }
 
 #[tokio::test]
@@ -1701,12 +1736,25 @@ async fn an_unknown_outcome_goes_to_the_dead_letter_queue_and_a_replay_reconcile
         reason.contains("Working, not done yet (whether any of it filled is unknown until it ends); still so when the wait ended (the staleness budget, or the attempt's lease when sooner)"),
         "{reason}"
     );
-    // The operator replays it once the earlier liquidation has landed: the takeover finds
-    // the position flat and opens the short, liquidating nothing a second time.
+    // The position reads flat (closed by hand), the liquidation still works: a replay
+    // plans nothing while it does, since it could trade against an open sent now.
     h.fake.set_net("ESZ6", 0);
-    h.fake.liquidation_takes(Some(0));
     h.clock.advance(Duration::seconds(61));
-    assert_eq!(h.executor.execute(&replay).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.executor.execute(&replay).await.unwrap(), Outcome::Unknown);
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 0));
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    assert!(
+        reason.contains("a liquidation, perhaps the earlier attempt's")
+            && reason.contains("still Working"),
+        "{reason}"
+    );
+    // The operator replays it once the earlier liquidation has ended: the takeover finds
+    // the position flat and opens the short, liquidating nothing a second time.
+    h.fake.land_liquidations();
+    let again: shared::message::OrderIntent =
+        serde_json::from_str(&dlq.messages().last().unwrap().body).unwrap();
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(h.executor.execute(&again).await.unwrap(), Outcome::Filled);
     assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 1));
     assert_eq!(h.fake.net("ESZ6"), -1);
 }

@@ -871,7 +871,7 @@ impl World {
                     }
                     BrokerFault::SlowClose(n) => {
                         fake.liquidation_takes(Some(n));
-                        Some(format!("liquidations now take {n} position reads"))
+                        Some(format!("liquidations now take {n} reads of the position or their order"))
                     }
                     BrokerFault::TokenExpired => {
                         fake.set_now(self.clock.now());
