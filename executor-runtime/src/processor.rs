@@ -830,13 +830,10 @@ where
         }
     }
 
-    /// Every journaled order row of the intent's signal, read within [`JOURNAL_READ`];
-    /// `Err` names why the journal could not be read.
     /// The end an earlier attempt journaled for the signal, when it is one that completes a
-    /// record (any but `unknown`); `None` when the journal holds none, keeps no rows
-    /// (`JOURNAL=log`) or cannot be read in time (the takeover then looks the broker up).
-    /// The end an earlier attempt journaled (`None`: none, or `unknown`, which a lookup
-    /// reconciles); `Err` when the journal did not answer within [`JOURNAL_READ`].
+    /// record (any but `unknown`, which a lookup reconciles); `None` when the journal holds
+    /// none or keeps no rows (`JOURNAL=log`); `Err` naming why when it cannot be read within
+    /// [`JOURNAL_READ`] (the takeover then fails before any broker call).
     async fn journaled_end(&self, intent: &OrderIntent) -> Result<Option<Outcome>, String> {
         match tokio::time::timeout(JOURNAL_READ, self.journal.signal(&intent.signal_id)).await {
             Ok(Ok(record)) => Ok(record
@@ -847,6 +844,8 @@ where
         }
     }
 
+    /// Every journaled order row of the intent's signal, read within [`JOURNAL_READ`];
+    /// `Err` names why the journal could not be read.
     async fn journaled_orders(&self, intent: &OrderIntent) -> Result<Vec<OrderRecord>, String> {
         match tokio::time::timeout(JOURNAL_READ, self.journal.orders(&intent.signal_id)).await {
             Ok(Ok(rows)) => Ok(rows),

@@ -871,7 +871,9 @@ impl World {
                     }
                     BrokerFault::SlowClose(n) => {
                         fake.liquidation_takes(Some(n));
-                        Some(format!("liquidations now take {n} reads of the position or their order"))
+                        Some(format!(
+                            "liquidations now take {n} reads of the position or their order"
+                        ))
                     }
                     BrokerFault::TokenExpired => {
                         fake.set_now(self.clock.now());
