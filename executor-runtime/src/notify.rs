@@ -53,7 +53,9 @@ impl<N: Notifier, G: NotifyGate, C: Clock> Notifier for RateLimited<N, G, C> {
                 note.subject = format!("{} (+{held} more)", note.subject);
                 note.message = format!(
                     "{}\n\n{held} more failed signal(s) of {} were not mailed since the last \
-                     mail (at most one every {} min); `tvctl trades` or the journal lists them.",
+                     mail (at most one every {} min); the journal lists them: `tvctl report \
+                     --journal <JOURNAL_URL>`, or `tvctl report --log-lines <file>` over the \
+                     executors' exported log lines where JOURNAL=log.",
                     note.message,
                     self.broker,
                     self.min_interval.num_minutes()
@@ -134,6 +136,15 @@ mod tests {
             mails[1]
                 .message
                 .contains("4 more failed signal(s) of oanda"),
+            "{}",
+            mails[1].message
+        );
+        // A command that reads a deployment's journal: `tvctl trades` reads only a local
+        // stack's.
+        assert!(
+            mails[1]
+                .message
+                .contains("`tvctl report --journal <JOURNAL_URL>`"),
             "{}",
             mails[1].message
         );
