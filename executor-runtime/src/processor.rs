@@ -926,7 +926,8 @@ where
         // and closes it with its own finding, with no alarm ever sent.
         if outcome == Outcome::Unknown {
             error!(outcome = ?outcome, reason, "signal not executed");
-            self.notify(intent, outcome, reason, true).await;
+            self.notify(intent, &key.account, outcome, reason, true)
+                .await;
         }
 
         // A refusal or a newer signal that stops a takeover after an earlier attempt's orders
@@ -1001,7 +1002,8 @@ where
         // unwritten too and be dead-lettered with no mail of this at all.
         let mail = |told| async move {
             error!(outcome = ?outcome, reason, "{told}");
-            self.notify(intent, outcome, reason, half_done).await;
+            self.notify(intent, &key.account, outcome, reason, half_done)
+                .await;
         };
         if half_done && let Some(told) = told {
             mail(told).await;
@@ -1013,7 +1015,7 @@ where
             (None, Outcome::Filled | Outcome::NoOp) => {
                 info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed");
                 if outcome == Outcome::Filled && self.settings.notify_fills {
-                    self.notify_fill(intent, &orders).await;
+                    self.notify_fill(intent, &key.account, &orders).await;
                 }
             }
             (None, Outcome::Refused) => warn!(outcome = ?outcome, reason, "signal refused"),
@@ -1082,7 +1084,7 @@ where
     /// A fill mail ([`ExecutorSettings::notify_fills`]): each filled leg's side, size and
     /// average price (or "price not reported"). Sent as urgent only so that the failure mails'
     /// interval neither holds it back nor counts it.
-    async fn notify_fill(&self, intent: &OrderIntent, orders: &[OrderRecord]) {
+    async fn notify_fill(&self, intent: &OrderIntent, account: &str, orders: &[OrderRecord]) {
         let legs: Vec<String> = orders
             .iter()
             .filter(|o| o.outcome == Outcome::Filled)
@@ -1105,7 +1107,7 @@ where
                 intent.broker, intent.action, intent.instrument
             ),
             message: format!(
-                "signal {} ({} {} on {}) filled: {}",
+                "signal {} ({} {} on {}, account {account}) filled: {}",
                 intent.signal_id,
                 intent.action,
                 intent.symbol,
@@ -1119,7 +1121,16 @@ where
         }
     }
 
-    async fn notify(&self, intent: &OrderIntent, outcome: Outcome, reason: &str, urgent: bool) {
+    /// A failure mail: the signal, the account, how it ended and why; for an unknown end,
+    /// where the signal went and what to do next.
+    async fn notify(
+        &self,
+        intent: &OrderIntent,
+        account: &str,
+        outcome: Outcome,
+        reason: &str,
+        urgent: bool,
+    ) {
         // A fill is told only when it fell short of its size.
         let ended = match outcome {
             Outcome::Filled => "FilledInPart".to_owned(),
@@ -1131,8 +1142,24 @@ where
                 intent.broker, intent.action, intent.instrument
             ),
             message: format!(
-                "signal {} ({} {} on {}) ended {ended}: {}",
-                intent.signal_id, intent.action, intent.symbol, intent.exchange, reason
+                "signal {} ({} {} on {}, account {account}) ended {ended}: {}{}",
+                intent.signal_id,
+                intent.action,
+                intent.symbol,
+                intent.exchange,
+                reason,
+                match (outcome, self.dead_letters.is_some()) {
+                    (Outcome::Unknown, true) => {
+                        "\n\nWhat the broker did is not known: check the account at the broker. \
+                         The signal goes to the broker queue's dead-letter queue (`tvctl dlq \
+                         list`); `tvctl dlq replay` looks it up again and never sends an order \
+                         a lookup found (README: dead letters and replay)."
+                    }
+                    (Outcome::Unknown, false) => {
+                        "\n\nWhat the broker did is not known: check the account at the broker."
+                    }
+                    _ => "",
+                }
             ),
             urgent,
         };
@@ -1279,6 +1306,31 @@ mod tests {
         }
     }
 
+    /// The letters sent, in order.
+    #[derive(Default)]
+    struct Letters(std::sync::Mutex<Vec<FifoMessage>>);
+    impl Letters {
+        fn messages(&self) -> Vec<FifoMessage> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        }
+    }
+    impl shared::ports::DeadLetterQueue for Letters {
+        fn dead_letter(
+            &self,
+            message: FifoMessage,
+        ) -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = Result<(), shared::ports::QueueError>> + Send + '_,
+            >,
+        > {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(message);
+            Box::pin(async { Ok(()) })
+        }
+    }
+
     /// A message no executor can read, or one for another broker, goes to the dead-letter
     /// queue at once and is acknowledged, so the next signal of its instrument runs; one of
     /// another version is retried (a deployment in progress). Without a dead-letter queue,
@@ -1286,32 +1338,6 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_or_misrouted_message_is_dead_lettered_and_its_group_goes_on() {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
-        /// The letters sent, in order.
-        #[derive(Default)]
-        struct Letters(std::sync::Mutex<Vec<FifoMessage>>);
-        impl Letters {
-            fn messages(&self) -> Vec<FifoMessage> {
-                self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-            }
-        }
-        impl shared::ports::DeadLetterQueue for Letters {
-            fn dead_letter(
-                &self,
-                message: FifoMessage,
-            ) -> std::pin::Pin<
-                Box<
-                    dyn std::future::Future<Output = Result<(), shared::ports::QueueError>>
-                        + Send
-                        + '_,
-                >,
-            > {
-                self.0
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(message);
-                Box::pin(async { Ok(()) })
-            }
-        }
         let (_clock, _venue, journal, mut executor) = paper_oanda(t0);
         let dlq = Arc::new(Letters::default());
         executor.dead_letters = Some(dlq.clone());
@@ -1779,6 +1805,16 @@ mod tests {
             "{sent:?}"
         );
         assert!(sent[0].message.contains("no lookup found it"), "{sent:?}");
+        // It names the account, and says what to do.
+        assert!(
+            sent[0]
+                .message
+                .contains("on OANDA, account paper) ended Unknown")
+                && sent[0]
+                    .message
+                    .contains("What the broker did is not known: check the account at the broker."),
+            "{sent:?}"
+        );
         clock.advance(Duration::seconds(1));
         let retry = executor.execute(&intent(t0)).await;
         assert!(matches!(retry, Err(RecordError::Busy { .. })), "{retry:?}");
@@ -1791,6 +1827,28 @@ mod tests {
         let done = executor.execute(&other).await;
         assert!(matches!(done, Ok(Outcome::Unknown)), "{done:?}");
         assert_eq!(executor.notifier.sent().len(), 2, "one alarm per unknown");
+
+        // Dead-lettered, it says where it went and how to reconcile it.
+        let mut executor = executor;
+        executor.dead_letters = Some(Arc::new(Letters::default()));
+        let third = OrderIntent {
+            signal_id: SignalId::of_canonical("a third"),
+            ..intent(t0)
+        };
+        assert!(matches!(
+            executor.execute(&third).await,
+            Ok(Outcome::Unknown)
+        ));
+        let sent = executor.notifier.sent();
+        assert!(
+            sent[2]
+                .message
+                .contains("dead-letter queue (`tvctl dlq list`)")
+                && sent[2]
+                    .message
+                    .contains("`tvctl dlq replay` looks it up again"),
+            "{sent:?}"
+        );
     }
 
     /// With `notify_fills`, a signal filled in full is mailed with each filled leg's side,
@@ -1820,7 +1878,7 @@ mod tests {
         assert!(sent[0].urgent);
         assert!(
             sent[0].message.contains(&format!(
-                "signal {} (SHORT_ENTRY EURUSD on OANDA) filled: close sell 1000 EUR_USD at 1.08345; open sell 1000 EUR_USD at 1.08345",
+                "signal {} (SHORT_ENTRY EURUSD on OANDA, account paper) filled: close sell 1000 EUR_USD at 1.08345; open sell 1000 EUR_USD at 1.08345",
                 short.signal_id
             )),
             "{}",
