@@ -152,7 +152,8 @@ pub fn decide(letter: &DeadLetter, now: DateTime<Utc>, max_age: Duration, force:
     if age > max_age && !force {
         return Decision::Refused {
             reason: format!(
-                "signal is {} s old, over the {} s max age; replay with --force to trade it anyway",
+                "signal is {} s old, over the {} s max age; replay with --lookup-only to have \
+                 the executor reconcile it without trading, or with --force to trade it anyway",
                 age.num_seconds(),
                 max_age.num_seconds()
             ),
@@ -161,6 +162,26 @@ pub fn decide(letter: &DeadLetter, now: DateTime<Utc>, max_age: Duration, force:
     Decision::Replay {
         forced: age > max_age,
     }
+}
+
+/// A look-up-only replay of `letter` at `now` (`tvctl dlq replay --lookup-only`): sent back
+/// unforced, so that the executor, which holds the same `max_age`, finds the signal stale and
+/// sends nothing (a takeover reads what an earlier attempt did and journals it; a signal no
+/// attempt took ends `expired`). Refused while the signal is within `max_age`: sent back then,
+/// it could still trade.
+pub fn decide_lookup_only(letter: &DeadLetter, now: DateTime<Utc>, max_age: Duration) -> Decision {
+    let age = now - letter.signal_time();
+    if age <= max_age {
+        return Decision::Refused {
+            reason: format!(
+                "signal is {} s old, within the {} s max age: sent back now it could still \
+                 trade; replay it without --lookup-only, or once it is older",
+                age.num_seconds(),
+                max_age.num_seconds()
+            ),
+        };
+    }
+    Decision::Replay { forced: false }
 }
 
 /// One line of the replay audit trail.

@@ -536,6 +536,9 @@ pub struct ReplayOptions {
     pub ids: Vec<String>,
     pub all: bool,
     pub force: bool,
+    /// Send back only letters older than `max_age`, unforced: the executor reconciles them
+    /// and trades nothing ([`shared::replay::decide_lookup_only`]).
+    pub lookup_only: bool,
     pub dry_run: bool,
     pub max_age: Duration,
     pub operator: String,
@@ -738,6 +741,9 @@ pub async fn replay(
                     .and_then(|r| already_filled(letter, r));
                 let decision = match (target.other_source(&msg), filled) {
                     (Some(reason), _) | (None, Some(reason)) => Decision::Refused { reason },
+                    (None, None) if opts.lookup_only => {
+                        shared::replay::decide_lookup_only(letter, now, opts.max_age)
+                    }
                     (None, None) => match (decide(letter, now, opts.max_age, opts.force), &own) {
                         // Forced, it runs past the age limit, where its idempotency record
                         // may be gone: not without knowing whether it filled.
@@ -764,6 +770,8 @@ pub async fn replay(
                         (
                             if forced {
                                 format!("would replay (forced){}", forced_note(&msg, letter))
+                            } else if opts.lookup_only {
+                                "would replay (look-up only)".to_owned()
                             } else {
                                 "would replay".to_owned()
                             },
@@ -787,6 +795,8 @@ pub async fn replay(
                             Ok(()) => (
                                 if forced {
                                     format!("replayed (forced){}", forced_note(&msg, letter))
+                                } else if opts.lookup_only {
+                                    "replayed (look-up only)".to_owned()
                                 } else {
                                     "replayed".to_owned()
                                 },

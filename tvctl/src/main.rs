@@ -275,6 +275,11 @@ enum DlqCommand {
         all: bool,
         #[arg(long)]
         force: bool,
+        /// Send back only letters older than the age limit, unforced: the executor finds each
+        /// stale and trades nothing, reconciling an unknown one by lookup (it journals what
+        /// the earlier attempt did). A younger letter is refused: it could still trade.
+        #[arg(long, conflicts_with = "force")]
+        lookup_only: bool,
         #[arg(long)]
         dry_run: bool,
         /// How old a dead letter's signal may be and still be replayed without `--force`, in
@@ -450,6 +455,7 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
             message_ids,
             all,
             force,
+            lookup_only,
             dry_run,
             max_age_secs,
             json,
@@ -508,6 +514,7 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 ids: message_ids,
                 all,
                 force,
+                lookup_only,
                 dry_run,
                 max_age: chrono::Duration::seconds(max_age_secs),
                 // Who replayed, for the audit: `USER`, else `LOGNAME` (a container may set

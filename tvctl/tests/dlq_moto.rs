@@ -485,6 +485,94 @@ async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_on
     let _ = std::fs::remove_file(&audit);
 }
 
+/// `--lookup-only`: a letter older than the age limit goes back unforced, so the executor
+/// finds it stale and trades nothing (an unknown one is reconciled by lookup); a younger one
+/// is refused, since sent back it could still trade. It cannot be forced.
+#[tokio::test]
+async fn a_lookup_only_replay_sends_back_only_stale_letters_and_the_executor_trades_none() {
+    let client = moto::sqs().await;
+    let suffix = moto::unique_name("l");
+    let dlq_url = moto::fifo_queue(&client, "oanda-lookup-dlq").await;
+    let url = moto::fifo_queue(&client, "oanda-lookup").await;
+    let now = shared::clock::SystemClock.now();
+    let old = intent_at(&format!("old-{suffix}"), now - Duration::hours(2));
+    let young = OrderIntent {
+        instrument: Instrument::new("GBP_USD"),
+        ..intent_at(&format!("young-{suffix}"), now - Duration::seconds(2))
+    };
+    for i in [&old, &young] {
+        client
+            .send_message()
+            .queue_url(&dlq_url)
+            .message_group_id(i.group_id())
+            .message_deduplication_id(format!("{}-1", i.signal_id))
+            .message_body(serde_json::to_string(i).unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let audit = std::env::temp_dir().join(format!("lookup-{suffix}.jsonl"));
+    let _ = std::fs::remove_file(&audit);
+    let audit_path = audit.to_string_lossy().into_owned();
+    let replay = |extra: &[&str]| {
+        let mut args = vec![
+            "dlq",
+            "replay",
+            "--queue-url",
+            &dlq_url,
+            "--source-url",
+            &url,
+            "--all",
+            "--audit-file",
+            &audit_path,
+        ];
+        args.extend_from_slice(extra);
+        tvctl_with(&args, None)
+    };
+    let (code, out) = replay(&["--lookup-only", "--force"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(receive(&client, &url).await.is_empty());
+
+    let (code, out) = replay(&["--lookup-only"]);
+    assert_eq!(code, 1, "one refused: {out}");
+    assert!(out.contains("replayed (look-up only)"), "{out}");
+    assert!(
+        out.contains("within the 30 s max age") && out.contains("could still trade"),
+        "{out}"
+    );
+    let got = receive(&client, &url).await;
+    assert_eq!(got.len(), 1, "only the stale letter");
+    let back: OrderIntent = serde_json::from_str(got[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(back.signal_id, old.signal_id);
+    assert!(!back.replay_forced);
+
+    let venue = Arc::new(PaperNetting::new(Broker::Oanda, "paper"));
+    let executor = Executor {
+        dead_letters: None,
+        venue: venue.clone(),
+        store: Arc::new(MemoryIdempotencyStore::default()),
+        journal: Arc::new(MemoryJournal::default()),
+        notifier: Arc::new(MemoryNotifier::default()),
+        kill_switch: Poison(AtomicBool::new(false)),
+        clock: SystemClock,
+        metrics: Arc::new(CapturedMetrics::default()),
+        settings: ExecutorSettings {
+            max_age: Duration::seconds(30),
+            lease: Duration::seconds(60),
+            send_margin: shared::ports::HAND_OVER_SKEW,
+            record_ttl: Duration::days(1),
+            risk: RiskConfig::from_toml(
+                "default_size = \"1000\"\ndefault_max_position = \"10000\"",
+            )
+            .unwrap(),
+            notify_fills: false,
+        },
+    };
+    assert_eq!(executor.execute(&back).await.unwrap(), Outcome::Expired);
+    assert_eq!(venue.orders(), 0, "a look-up-only replay trades nothing");
+    let _ = std::fs::remove_file(&audit);
+}
+
 /// A replay whose send to the source queue gets no answer (it landed, the connection broke):
 /// not "failed", which reads as nothing queued, but an unknown outcome, the letter kept; a
 /// second replay within SQS's deduplication window sends the same deduplication id, so the
