@@ -1,5 +1,7 @@
 //! Failure mails grouped: at most one per broker per interval, the next one counting the
-//! ones held back, so an outage that fails every signal does not send one mail per signal.
+//! ones held back, so an outage that fails every entry does not send one mail per signal.
+//! Urgent mails pass whatever the interval (an unknown outcome, a signal half done, an exit
+//! left undone, a fill mail): an outage sends one for each of those.
 
 use chrono::Duration;
 use chrono::{DateTime, Utc};

@@ -81,6 +81,17 @@ pub fn send_deadline(
     staleness.min(lease_until - margin)
 }
 
+/// How a guard's verdict (stale, kill switch, risk) replaced a takeover's own finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guarded {
+    /// It did not.
+    No,
+    /// The takeover found an earlier attempt's legs short of the target (`expired`).
+    StoppedShort,
+    /// The takeover found nothing to do: the account already at the target.
+    AtTarget,
+}
+
 /// Whether the signal only reduces exposure: an exit or a flatten, or a spot short entry,
 /// which sells what is held and opens nothing.
 fn only_reduces(intent: &OrderIntent) -> bool {
@@ -556,7 +567,7 @@ where
         }
         // A guard's verdict on a takeover whose earlier attempt left the account short of the
         // target (half a reversal): alarmed.
-        let mut stopped_short = false;
+        let mut guarded = Guarded::No;
         let execution = match (&blocked, takeover) {
             // Nothing was ever sent for this signal: no broker call at all.
             (Some((outcome, reason)), false) => Execution {
@@ -642,7 +653,10 @@ where
                         if let Some((outcome, reason)) = &blocked
                             && (found_nothing || execution.outcome == Outcome::Expired)
                         {
-                            stopped_short = execution.outcome == Outcome::Expired;
+                            guarded = match execution.outcome {
+                                Outcome::Expired => Guarded::StoppedShort,
+                                _ => Guarded::AtTarget,
+                            };
                             execution.outcome = *outcome;
                             execution.reason = Some(match execution.reason.take() {
                                 Some(found) => format!("{reason} ({found})"),
@@ -688,16 +702,8 @@ where
                 }
             }
         };
-        self.finish(
-            intent,
-            text,
-            &key,
-            execution,
-            start,
-            lease_until,
-            stopped_short,
-        )
-        .await
+        self.finish(intent, text, &key, execution, start, lease_until, guarded)
+            .await
     }
 
     /// Ends this attempt's lease without completing the record when it took the signal
@@ -744,11 +750,11 @@ where
         execution: Execution,
         start: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-        stopped_short: bool,
+        guarded: Guarded,
     ) -> Result<Outcome, RecordError> {
         let unknown = execution.outcome == Outcome::Unknown;
         let result = self
-            .record(intent, text, key, execution, start, stopped_short)
+            .record(intent, text, key, execution, start, guarded)
             .await;
         if result.is_err()
             && !unknown
@@ -861,9 +867,10 @@ where
         key: &IdempotencyKey,
         execution: Execution,
         start: DateTime<Utc>,
-        stopped_short: bool,
+        guarded: Guarded,
     ) -> Result<Outcome, RecordError> {
         let outcome = execution.outcome;
+        let stopped_short = guarded == Guarded::StoppedShort;
         let broker_sent = execution.legs.iter().filter_map(|l| l.sent_at).min();
         let broker_acked = execution.legs.iter().filter_map(|l| l.acked_at).max();
         let record = SignalRecord {
@@ -954,7 +961,10 @@ where
             matches!(l.leg, Leg::Close | Leg::CloseHedge | Leg::CloseRolled)
                 && !matches!(l.outcome, Outcome::Filled | Outcome::NoOp)
         });
+        // (A takeover that found the account already where the exit wants it is not: the
+        // guard's `expired` stands, but the account holds nothing the strategy closed.)
         let exit_undone = !part_filled
+            && guarded != Guarded::AtTarget
             && only_reduces(intent)
             && matches!(
                 outcome,
@@ -1930,6 +1940,44 @@ mod tests {
                 (true, "oanda Refused: FLATTEN EUR_USD"),
             ]
         );
+    }
+
+    /// A stale takeover of an exit that finds the account already flat (an earlier attempt
+    /// claimed it and stopped; a look-up-only replay) keeps the guard's `expired`, but sends
+    /// no "may still hold" alarm: the account holds nothing the strategy closed.
+    #[tokio::test]
+    async fn a_stale_takeover_of_an_exit_that_finds_the_account_flat_is_not_alarmed() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        let venue = Arc::new(PaperNetting::with_clock(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+        ));
+        let executor = paper_executor(venue, store.clone(), Arc::default(), &clock, "1000");
+        let exit = OrderIntent {
+            signal_id: SignalId::of_canonical("an exit taken over"),
+            action: Action::LongExit,
+            target: Action::LongExit.target(),
+            ..intent(t0)
+        };
+        let key = IdempotencyKey {
+            broker: Broker::Oanda,
+            account: "paper".into(),
+            signal_id: exit.signal_id.clone(),
+            signal_time: exit.signal_time,
+        };
+        // An earlier attempt claimed it and stopped (a crash); its lease runs out.
+        let claimed = store
+            .claim(&key, t0, t0 + Duration::seconds(60))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(claimed, Claim::Acquired);
+        clock.advance(Duration::seconds(61));
+        assert_eq!(executor.execute(&exit).await.ok(), Some(Outcome::Expired));
+        let sent = executor.notifier.sent();
+        assert!(sent.iter().all(|n| !n.urgent), "{sent:?}");
     }
 
     /// Answers each signal with the next of its scripted executions.
