@@ -2524,6 +2524,10 @@ struct ReplayRequest {
     /// Past its staleness budget, replayed anyway (`tvctl dlq replay --force`).
     #[serde(default)]
     forced: bool,
+    /// Sent back never marked forced, even when the letter was (`tvctl dlq replay
+    /// --lookup-only`): the executor holds it to the age limit and sends nothing for it.
+    #[serde(default)]
+    lookup_only: bool,
 }
 
 /// Moves one dead letter back to the queue it came from: its own body (marked forced when
@@ -2553,6 +2557,7 @@ async fn dlq_replay(
     };
     // Under the group its queue uses today (see `DeadLetter::group_id`), not the letter's own.
     let (group_id, body) = match shared::replay::DeadLetter::parse(&letter.body) {
+        Ok(l) if req.lookup_only => (l.group_id(), l.lookup_only_body()),
         Ok(l) => (l.group_id(), l.replay_body(req.forced)),
         Err(e) => {
             return (

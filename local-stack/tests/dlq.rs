@@ -147,27 +147,56 @@ async fn only_a_forced_replay_executes_a_stale_letter() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 204);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let status = loop {
-            let signal = stack.stack.journal.signal(&signal_id).await.unwrap();
-            if let Some(s) = signal.filter(|s| {
-                !matches!(
-                    s.status,
-                    SignalStatus::Received | SignalStatus::Routed | SignalStatus::Executing
-                )
-            }) {
-                break s.status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "forced {forced}: no outcome"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        };
-        outcomes.push(status);
+        outcomes.push(ended(&stack.stack.journal, &signal_id).await);
     }
     assert_ne!(outcomes[0], SignalStatus::Filled, "{outcomes:?}");
     assert_eq!(outcomes[1], SignalStatus::Filled, "{outcomes:?}");
+}
+
+/// A look-up-only replay sends the letter back never marked forced, even one an earlier
+/// forced replay marked so: stale, it ends without a fill.
+#[tokio::test]
+async fn a_lookup_only_replay_of_a_letter_marked_forced_does_not_trade_it() {
+    let stack = common::start().await;
+    let dlq = stack.stack.queues.signals.dead_letters().unwrap().clone();
+    let (signal_id, mut letter) = dead_signal_aged(600);
+    let mut body: serde_json::Value = serde_json::from_str(&letter.body).unwrap();
+    body["replay_forced"] = serde_json::Value::Bool(true);
+    letter.body = body.to_string();
+    assert!(dlq.try_send(letter).unwrap());
+    let id = dlq.peek()[0].message_id.clone();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/local/dlq/replay", stack.base))
+        .json(&serde_json::json!({"queue": dlq.name(), "message_id": id, "lookup_only": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        ended(&stack.stack.journal, &signal_id).await,
+        SignalStatus::Expired
+    );
+}
+
+/// The status `signal_id` ends with in `journal`, waited for up to 10 s.
+async fn ended<J: TradeJournal>(journal: &J, signal_id: &shared::SignalId) -> SignalStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let signal = journal.signal(signal_id).await.unwrap();
+        if let Some(s) = signal.filter(|s| {
+            !matches!(
+                s.status,
+                SignalStatus::Received | SignalStatus::Routed | SignalStatus::Executing
+            )
+        }) {
+            return s.status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{signal_id}: no outcome"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// An executor dead-letters an unknown outcome itself, so the letter has no receive error:

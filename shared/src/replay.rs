@@ -111,6 +111,23 @@ impl DeadLetter {
         }
     }
 
+    /// The body a look-up-only replay sends back: never marked forced, even when an earlier
+    /// forced replay's letter was (the executor then holds it to the age limit and sends
+    /// nothing for it).
+    pub fn lookup_only_body(&self) -> String {
+        let out = match self.clone() {
+            Self::Signal(mut s) => {
+                s.replay_forced = false;
+                serde_json::to_string(&s)
+            }
+            Self::Intent(mut i) => {
+                i.replay_forced = false;
+                serde_json::to_string(&i)
+            }
+        };
+        out.unwrap_or_default()
+    }
+
     /// The body to send back, marked as forced when it is.
     pub fn replay_body(&self, forced: bool) -> String {
         let out = match self.clone() {
@@ -167,17 +184,22 @@ pub fn decide(letter: &DeadLetter, now: DateTime<Utc>, max_age: Duration, force:
 /// A look-up-only replay of `letter` at `now` (`tvctl dlq replay --lookup-only`): sent back
 /// unforced, so that the executor, which holds the same `max_age`, finds the signal stale and
 /// sends nothing (a takeover reads what an earlier attempt did and journals it; a signal no
-/// attempt took ends `expired`). Refused while the signal is within `max_age`: sent back then,
-/// it could still trade.
+/// attempt took ends `expired`). Refused while the signal is within `max_age` and
+/// [`HAND_OVER_SKEW`](crate::ports::HAND_OVER_SKEW) more (the executor's clock may run behind
+/// this one's): sent back then, it could still trade. `max_age` must be the executors' own
+/// (`MAX_ALERT_AGE_SECS`).
 pub fn decide_lookup_only(letter: &DeadLetter, now: DateTime<Utc>, max_age: Duration) -> Decision {
     let age = now - letter.signal_time();
-    if age <= max_age {
+    let margin = crate::ports::HAND_OVER_SKEW;
+    if age <= max_age + margin {
         return Decision::Refused {
             reason: format!(
-                "signal is {} s old, within the {} s max age: sent back now it could still \
-                 trade; replay it without --lookup-only, or once it is older",
+                "signal is {} s old, within the {} s max age (and {} s for the clocks): sent \
+                 back now it could still trade; replay it without --lookup-only, or once it \
+                 is older",
                 age.num_seconds(),
-                max_age.num_seconds()
+                max_age.num_seconds(),
+                margin.num_seconds()
             ),
         };
     }

@@ -272,7 +272,7 @@ impl Target {
         group: &str,
         body: String,
         dedup: String,
-        forced: bool,
+        mark: Mark,
     ) -> Result<(), ReplayFailure> {
         match self {
             Self::Sqs {
@@ -313,7 +313,8 @@ impl Target {
                 let resp = tvctl::http_client()
                     .map_err(ReplayFailure::NotSent)?
                     .post(&url)
-                    .json(&json!({"queue": queue, "message_id": msg.message_id, "forced": forced}))
+                    .json(&json!({"queue": queue, "message_id": msg.message_id,
+                        "forced": mark.forced, "lookup_only": mark.lookup_only}))
                     .send()
                     .await
                     .map_err(|e| {
@@ -530,6 +531,14 @@ pub struct Outcome {
     /// The run stopped at this message: the queue or the stack failed (exit 3).
     #[serde(skip)]
     pub stopped: bool,
+}
+
+/// How a letter is sent back: forced past the age limit, or look-up only (never forced,
+/// whatever the letter says).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mark {
+    pub forced: bool,
+    pub lookup_only: bool,
 }
 
 pub struct ReplayOptions {
@@ -786,9 +795,16 @@ pub async fn replay(
                             .replay_one(
                                 &msg,
                                 &letter.group_id(),
-                                letter.replay_body(forced),
+                                if opts.lookup_only {
+                                    letter.lookup_only_body()
+                                } else {
+                                    letter.replay_body(forced)
+                                },
                                 dedup.clone(),
-                                forced,
+                                Mark {
+                                    forced,
+                                    lookup_only: opts.lookup_only,
+                                },
                             )
                             .await
                         {
@@ -966,7 +982,15 @@ mod tests {
             age_secs: None,
             body: String::new(),
         };
-        let replay = || target.replay_one(&letter, "EUR_USD", String::new(), "d".into(), false);
+        let replay = || {
+            target.replay_one(
+                &letter,
+                "EUR_USD",
+                String::new(),
+                "d".into(),
+                super::Mark::default(),
+            )
+        };
         match replay().await {
             Err(super::ReplayFailure::QueuedNotKept(why)) => {
                 assert!(why.contains("queued in oanda.fifo"), "{why}");

@@ -495,7 +495,11 @@ async fn a_lookup_only_replay_sends_back_only_stale_letters_and_the_executor_tra
     let dlq_url = moto::fifo_queue(&client, "oanda-lookup-dlq").await;
     let url = moto::fifo_queue(&client, "oanda-lookup").await;
     let now = shared::clock::SystemClock.now();
-    let old = intent_at(&format!("old-{suffix}"), now - Duration::hours(2));
+    // Forced once already, and dead-lettered again as it was received: marked forced.
+    let old = OrderIntent {
+        replay_forced: true,
+        ..intent_at(&format!("old-{suffix}"), now - Duration::hours(2))
+    };
     let young = OrderIntent {
         instrument: Instrument::new("GBP_USD"),
         ..intent_at(&format!("young-{suffix}"), now - Duration::seconds(2))
@@ -544,7 +548,7 @@ async fn a_lookup_only_replay_sends_back_only_stale_letters_and_the_executor_tra
     assert_eq!(got.len(), 1, "only the stale letter");
     let back: OrderIntent = serde_json::from_str(got[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(back.signal_id, old.signal_id);
-    assert!(!back.replay_forced);
+    assert!(!back.replay_forced, "sent back unforced");
 
     let venue = Arc::new(PaperNetting::new(Broker::Oanda, "paper"));
     let executor = Executor {
