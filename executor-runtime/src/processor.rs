@@ -1162,8 +1162,8 @@ where
                     (Outcome::Unknown, true) => {
                         "\n\nWhat the broker did is not known: check the account at the broker. \
                          The signal goes to the broker queue's dead-letter queue (`tvctl dlq \
-                         list`); `tvctl dlq replay` looks it up again and never sends an order \
-                         a lookup found (README: dead letters and replay)."
+                         list`); `tvctl dlq replay --lookup-only` looks it up again and journals \
+                         what it finds, trading nothing (README: dead letters and replay)."
                     }
                     (Outcome::Unknown, false) => {
                         "\n\nWhat the broker did is not known: check the account at the broker."
@@ -1856,7 +1856,7 @@ mod tests {
                 .contains("dead-letter queue (`tvctl dlq list`)")
                 && sent[2]
                     .message
-                    .contains("`tvctl dlq replay` looks it up again"),
+                    .contains("`tvctl dlq replay --lookup-only` looks it up again"),
             "{sent:?}"
         );
     }
