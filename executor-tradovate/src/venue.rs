@@ -21,6 +21,7 @@ use crate::client::TradovateClient;
 use crate::error::TvError;
 use crate::models::{AccountId, ContractId, FillFee, Order, OrderAction, OrderId, PlaceOrder};
 use crate::token::{TokenError, TokenManager};
+use chrono::{DateTime, Utc};
 use executor_runtime::drive::{self, Ack, Conversation, Found, ReadError, SendError};
 use executor_runtime::plan::{Book, Holdings, LegAction, PlannedLeg, PositionSide, TradingRules};
 use executor_runtime::venue::{ExecRequest, Execution, LegReport, NothingSent, Venue};
@@ -93,8 +94,34 @@ pub struct TradovateVenue<S, L, C> {
     /// by contract: until each reads as ended, nothing more is sent on its contract, since a
     /// liquidation still working could trade against any later order (see
     /// [`Self::working_liquidation`]).
-    working: Mutex<HashMap<ContractId, Vec<OrderId>>>,
+    working: Mutex<HashMap<ContractId, Vec<(Pending, DateTime<Utc>)>>>,
 }
+
+/// A liquidation of ours that may still trade, noted with when it was: one followed or
+/// looked up and not seen to end, by its order id; or one whose answer was lost and that no
+/// list showed, known only by when it was sent (any order on the contract since then that no
+/// `clOrdId` names may be it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Order(OrderId),
+    Unlisted(DateTime<Utc>),
+}
+
+/// What [`TradovateVenue::unnamed_since`] found among the orders no `clOrdId` names.
+#[derive(Debug)]
+enum Unnamed {
+    /// One still works, in words.
+    Working(String),
+    /// None works, and one shows ended.
+    Ended,
+    /// None at all.
+    None,
+}
+
+/// How long a liquidation not seen to end holds its contract in this process: past a day it
+/// is forgotten (with a warning), so that one that can never be read again (gone from the
+/// lists) does not stop the contract for the process's life.
+const PENDING_FOR: chrono::Duration = chrono::Duration::days(1);
 
 impl<S, L, C> std::fmt::Debug for TradovateVenue<S, L, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -195,48 +222,96 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         }
     }
 
-    /// The first liquidation on `contract_id` this venue sent and saw no end of that still
-    /// works, in words, read again now (`None`: none; one read as ended is forgotten). One
-    /// that cannot be read counts as working: whether it may still trade is unknown.
-    async fn working_liquidation(&self, contract_id: ContractId) -> Option<String> {
-        let ids = self
+    /// Notes `pending` on `contract_id` ([`Self::working_liquidation`] reads it again).
+    fn note(&self, contract_id: ContractId, pending: Pending) {
+        let now = self.clock.now();
+        let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
+        let list = working.entry(contract_id).or_default();
+        if !list.iter().any(|(p, _)| *p == pending) {
+            list.push((pending, now));
+        }
+    }
+
+    fn forget(&self, contract_id: ContractId, pending: Pending) {
+        let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = working.get_mut(&contract_id) {
+            list.retain(|(p, _)| *p != pending);
+            if list.is_empty() {
+                working.remove(&contract_id);
+            }
+        }
+    }
+
+    /// `Err` while a liquidation of ours on `contract_id` that was not seen to end may still
+    /// trade ([`Pending`]), read again now: one read as ended, or noted more than
+    /// [`PENDING_FOR`] ago, is forgotten. One that cannot be read counts as working: whether
+    /// it may still trade is unknown (a rate limit stays [`ReadError::RateLimited`]).
+    async fn working_liquidation(&self, contract_id: ContractId) -> Result<(), ReadError> {
+        let pending = self
             .working
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&contract_id)
             .cloned()
             .unwrap_or_default();
-        for id in ids {
-            let read = self
-                .authed(|t| async move { self.client().order(&t, id).await })
-                .await;
-            match read {
-                Ok(order) if has_ended(&order.ord_status) => {
-                    let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some(list) = working.get_mut(&contract_id) {
-                        list.retain(|o| *o != id);
-                        if list.is_empty() {
-                            working.remove(&contract_id);
+        let held = |why: String| {
+            format!(
+                "{why}: nothing is sent on the contract until it ends (it could trade against it)"
+            )
+        };
+        for (p, noted) in pending {
+            if self.clock.now() - noted > PENDING_FOR {
+                warn!(contract_id = contract_id.0, pending = ?p, "a liquidation not seen to end, noted a day ago, is forgotten");
+                self.forget(contract_id, p);
+                continue;
+            }
+            match p {
+                Pending::Order(id) => {
+                    let read = self
+                        .authed(|t| async move { self.client().order(&t, id).await })
+                        .await;
+                    match read {
+                        Ok(order) if has_ended(&order.ord_status) => self.forget(contract_id, p),
+                        Ok(order) => {
+                            return Err(ReadError::Unavailable(held(format!(
+                                "liquidation order {id}, sent for an earlier signal, is still {}",
+                                executor_runtime::http::shown_text(order.ord_status.as_bytes())
+                            ))));
+                        }
+                        Err(e @ (TvError::RateLimited | TvError::Penalty { .. })) => {
+                            return Err(unavailable(e));
+                        }
+                        Err(e) => {
+                            return Err(ReadError::Unavailable(held(format!(
+                                "liquidation order {id}, sent for an earlier signal and not seen \
+                                 to end, could not be read ({e})"
+                            ))));
                         }
                     }
                 }
-                Ok(order) => {
-                    return Some(format!(
-                        "liquidation order {id}, sent for an earlier signal, is still {}: nothing \
-                         is sent on the contract until it ends (it could trade against it)",
-                        executor_runtime::http::shown_text(order.ord_status.as_bytes())
-                    ));
-                }
-                Err(e) => {
-                    return Some(format!(
-                        "liquidation order {id}, sent for an earlier signal and not seen to end, \
-                         could not be read ({e}): nothing is sent on the contract until it reads \
-                         as ended"
-                    ));
+                // Forgotten only once an order no `clOrdId` names shows ended since then (the
+                // liquidation, listed at last) and none works: Tradovate documents no time
+                // within which an order is listed, so an empty list proves nothing.
+                Pending::Unlisted(since) => {
+                    match self.unnamed_since(contract_id, since, None).await {
+                        Ok(Unnamed::Ended) => self.forget(contract_id, p),
+                        Ok(Unnamed::Working(why)) => {
+                            return Err(ReadError::Unavailable(held(format!(
+                                "a liquidation sent for an earlier signal was not listed, and {why}"
+                            ))));
+                        }
+                        Ok(Unnamed::None) => {
+                            return Err(ReadError::Unavailable(held(format!(
+                                "a liquidation sent for an earlier signal at {since} is not \
+                                 listed yet (held until it shows ended, a day at most)"
+                            ))));
+                        }
+                        Err(e) => return Err(unavailable(e)),
+                    }
                 }
             }
         }
-        None
+        Ok(())
     }
 
     fn remember(&self, order_id: OrderId, client_order_id: &str) {
@@ -944,9 +1019,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         if let Some(res) = &req.intent.contract {
             info!(requested = %res.requested, contract = %res.contract, contract_id = contract_id.0, rule = %res.rule, "trading the resolved contract");
         }
-        if let Some(why) = self.working_liquidation(contract_id).await {
-            return Err(ReadError::Unavailable(why));
-        }
+        self.working_liquidation(contract_id).await?;
         let net = self.net(contract_id).await.map_err(unavailable)?;
         Ok((Holdings::net(Decimal::from(net)), ()))
     }
@@ -1092,12 +1165,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         self.remember(order_id, report.client_order_id.as_str());
         let ack = self.follow(req, leg, order_id).await;
         if matches!(leg.action, LegAction::Close(_)) && matches!(ack, Ack::Working { .. }) {
-            self.working
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(contract_id)
-                .or_default()
-                .push(order_id);
+            self.note(contract_id, Pending::Order(order_id));
         }
         Ok(ack)
     }
@@ -1109,65 +1177,104 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         report: &LegReport,
         _: &(),
     ) -> Found {
-        match self.lookup_inner(req, leg, report).await {
+        let found = match self.lookup_inner(req, leg, report).await {
             Ok(found) => found,
             Err(e) => Found::Inconclusive(e.to_string()),
+        };
+        // A liquidation looked up and not seen to end holds its contract as one followed
+        // does (see `send`); one not found at all, by when it was sent.
+        if matches!(leg.action, LegAction::Close(_))
+            && let Ok(contract_id) = self.contract_id(req.intent.instrument.as_str()).await
+        {
+            match &found {
+                Found::Order(Ack::Working { order_id, .. }) => {
+                    match order_id.as_str().parse::<i64>() {
+                        Ok(id) => self.note(contract_id, Pending::Order(OrderId(id))),
+                        Err(_) => self.note(
+                            contract_id,
+                            Pending::Unlisted(report.sent_at.unwrap_or(req.intent.received_at)),
+                        ),
+                    }
+                }
+                Found::Inconclusive(_) => self.note(
+                    contract_id,
+                    Pending::Unlisted(report.sent_at.unwrap_or(req.intent.received_at)),
+                ),
+                _ => {}
+            }
         }
+        found
     }
 
-    /// After a takeover: the earlier attempt's open ([`Self::recovered_open`]), which ends an
-    /// open it cannot read `unknown` itself, so this never fails.
+    /// After a takeover: first, an order on the contract since the alert that still works
+    /// and that no `clOrdId` names (a liquidation, perhaps the earlier attempt's, which this
+    /// process may never have seen) fails it, since the position may read flat because
+    /// something else closed it while that liquidation could still trade against an open
+    /// sent now (the open this process placed for the signal is `recovered_open`'s); so does
+    /// a failure to read the orders. Then the earlier attempt's open ([`Self::recovered_open`],
+    /// which ends an open it cannot read `unknown` itself).
     async fn recover(&self, req: &ExecRequest<'_>) -> Result<Vec<LegReport>, ReadError> {
-        if let Some(why) = self
-            .liquidation_since_the_alert(req)
+        let contract_id = self
+            .contract_id(req.intent.instrument.as_str())
+            .await
+            .map_err(unavailable)?;
+        let open = req.client_order_id(shared::execution::Leg::Open);
+        if let Unnamed::Working(why) = self
+            .unnamed_since(contract_id, req.intent.received_at, Some(open.as_str()))
             .await
             .map_err(unavailable)?
         {
-            return Err(ReadError::Unavailable(why));
+            return Err(ReadError::Unavailable(format!(
+                "{why}: nothing is planned until it ends"
+            )));
         }
         Ok(self.recovered_open(req).await)
     }
 }
 
 impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
-    /// A takeover's first look: an order on the contract since the alert, still working,
-    /// whose `New` command names no `clOrdId` (a liquidation, perhaps the earlier attempt's,
-    /// which this process may never have seen) or is not listed yet, in words. While one
-    /// works nothing is planned: the position may read flat because something else closed
-    /// it, and the liquidation could still trade against an open sent now.
-    async fn liquidation_since_the_alert(
+    /// The orders of this account on `contract_id` created since `since` (less the skew)
+    /// whose `New` command names no `clOrdId`, or is not listed yet: liquidations
+    /// (`LiquidatePosition` takes no `clOrdId`), or orders placed outside this pipeline that
+    /// the lists cannot tell from one. The first that still works, in words; else whether one
+    /// shows ended. An order this process placed under `ours` is passed over.
+    async fn unnamed_since(
         &self,
-        req: &ExecRequest<'_>,
-    ) -> Result<Option<String>, TvError> {
-        let contract_id = self.contract_id(req.intent.instrument.as_str()).await?;
+        contract_id: ContractId,
+        since: DateTime<Utc>,
+        ours: Option<&str>,
+    ) -> Result<Unnamed, TvError> {
         let account = self.account.id;
-        let since = req.intent.received_at - SKEW;
-        let open = req.client_order_id(shared::execution::Leg::Open);
+        let from = since - SKEW;
         let orders = self
             .authed(|t| async move { self.client().account_orders(&t, account).await })
             .await?;
-        // The open this process placed for the signal is followed by `recovered_open`.
+        let mut ended = false;
         for order in orders.iter().filter(|o| {
             o.contract_id == contract_id
-                && !has_ended(&o.ord_status)
-                && o.timestamp.is_none_or(|t| t >= since)
-                && !self.placed_as(o.id, open.as_str())
+                && o.timestamp.is_none_or(|t| t >= from)
+                && ours.is_none_or(|coid| !self.placed_as(o.id, coid))
         }) {
             let id = order.id;
             let commands = self
                 .authed(|t| async move { self.client().commands_of(&t, id).await })
                 .await?;
             let new = commands.iter().find(|c| c.command_type == "New");
-            if new.is_none_or(|c| c.cl_ord_id.is_none()) {
-                return Ok(Some(format!(
-                    "order {id} on {} since the alert, named by no clOrdId (a liquidation, perhaps \
-                     the earlier attempt's), is still {}: nothing is planned until it ends",
-                    req.intent.instrument,
+            if new.is_some_and(|c| c.cl_ord_id.is_some()) {
+                continue;
+            }
+            if has_ended(&order.ord_status) {
+                ended = true;
+            } else {
+                return Ok(Unnamed::Working(format!(
+                    "order {id} on the contract since {since}, named by no clOrdId (a \
+                     liquidation, perhaps ours, or an order placed outside this pipeline: cancel \
+                     it at the broker if it is not a liquidation), is still {}",
                     executor_runtime::http::shown_text(order.ord_status.as_bytes())
                 )));
             }
         }
-        Ok(None)
+        Ok(if ended { Unnamed::Ended } else { Unnamed::None })
     }
 
     /// After a takeover: the earlier attempt's open, found by its `New` command's `clOrdId`
