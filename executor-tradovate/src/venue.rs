@@ -94,8 +94,11 @@ pub struct TradovateVenue<S, L, C> {
     /// by contract: until each reads as ended, nothing more is sent on its contract, since a
     /// liquidation still working could trade against any later order (see
     /// [`Self::working_liquidation`]).
-    working: Mutex<HashMap<ContractId, Vec<(Pending, DateTime<Utc>)>>>,
+    working: Mutex<HashMap<ContractId, Vec<Noted>>>,
 }
+
+/// A [`Pending`] liquidation with when it was noted.
+type Noted = (Pending, DateTime<Utc>);
 
 /// A liquidation of ours that may still trade, noted with when it was: one followed or
 /// looked up and not seen to end, by its order id; or one whose answer was lost and that no
