@@ -33,6 +33,8 @@ export interface PipelineConfig {
   readonly executorConcurrency: number;
   /** `NOTIFY_MIN_INTERVAL_SECS` of the executors (their own default: 900) when set. */
   readonly notifyMinIntervalSecs?: number;
+  /** `NOTIFY_FILLS` of the executors: mail every signal filled in full too (default false). */
+  readonly notifyFills: boolean;
   /** Plain (non-secret) broker settings, passed as environment variables. */
   readonly oandaAccount?: string;
   readonly oandaBaseUrl?: string;
@@ -213,6 +215,7 @@ export function readConfig(get: Lookup): PipelineConfig {
     // Lambda's SQS event sources accept a maximum concurrency from 2 to 1000.
     executorConcurrency: int(get, 'executorConcurrency', 5, 2, 1000),
     notifyMinIntervalSecs: optionalInt(get, 'notifyMinIntervalSecs', 1, 86400),
+    notifyFills: oneOf(get, 'notifyFills', ['false', 'true'] as const, 'false') === 'true',
     oandaAccount: text(get, 'oandaAccount'),
     oandaBaseUrl: url(get, 'oandaBaseUrl'),
     tradovateAccount: text(get, 'tradovateAccount'),

@@ -150,6 +150,8 @@ export class Executors extends Concern {
             // At most one failure mail per broker per interval (executors default to 900 s).
             NOTIFY_MIN_INTERVAL_SECS: cfg.notifyMinIntervalSecs?.toString(),
           }),
+          // A mail for every signal filled in full too, outside the failure mails' interval.
+          NOTIFY_FILLS: cfg.notifyFills ? 'true' : 'false',
           // Where the executor forwards a signal whose outcome stays unknown after the broker
           // lookups (journaled and alarmed first), so it does not block its instrument.
           DEAD_LETTER_QUEUE_URL: dlq.queueUrl,

@@ -89,6 +89,14 @@ describe('failure mail rate limit', () => {
     for (const b of EXECUTOR_BROKERS) assert.equal(envOf(json, `executor-${b}`).NOTIFY_MIN_INTERVAL_SECS, undefined, b);
   });
 
+  it('passes notifyFills to every executor as NOTIFY_FILLS (false unless given), and to nothing else', () => {
+    const { json } = synth({});
+    for (const b of EXECUTOR_BROKERS) assert.equal(envOf(json, `executor-${b}`).NOTIFY_FILLS, 'false', b);
+    const on = synth({ notifyFills: 'true' }).json;
+    for (const b of EXECUTOR_BROKERS) assert.equal(envOf(on, `executor-${b}`).NOTIFY_FILLS, 'true', b);
+    for (const b of ['ingest', 'router', 'token-refresher']) assert.equal(envOf(on, b).NOTIFY_FILLS, undefined, b);
+  });
+
   it('passes notifyMinIntervalSecs to every executor as NOTIFY_MIN_INTERVAL_SECS, and to nothing else', () => {
     const { json } = synth({ notifyMinIntervalSecs: '1800' });
     for (const b of EXECUTOR_BROKERS) assert.equal(envOf(json, `executor-${b}`).NOTIFY_MIN_INTERVAL_SECS, '1800', b);
