@@ -123,7 +123,7 @@ export class Monitoring extends Concern {
   private dlqAlarm(name: QueueName, queues: Queues): void {
     const dlq = queues.deadLetterQueues[name];
     this.alarm(`${cap(name)}DlqDepthAlarm`, {
-      alarmDescription: `A message reached the ${name} dead-letter queue: inspect and replay it (README "Dead letters and replay")`,
+      alarmDescription: `A message reached the ${name} dead-letter queue: inspect it (tvctl dlq list) and, for an unknown signal, reconcile it first with tvctl dlq replay --lookup-only (cdk/README.md, "Dead letters and replay")`,
       metric: dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
       threshold: 0,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -150,7 +150,7 @@ export class Monitoring extends Concern {
     const dlq = queues.deadLetterQueues[name];
     const hours = DLQ_AGE_ALARM_DAYS * 24;
     this.alarm(`${cap(name)}DlqAgeAlarm`, {
-      alarmDescription: `The ${name} dead-letter queue has held letters for ${DLQ_AGE_ALARM_DAYS} days; SQS deletes each ${DLQ_RETENTION_DAYS} days after it arrived: replay or keep them now (README "Dead letters and replay")`,
+      alarmDescription: `The ${name} dead-letter queue has held letters for ${DLQ_AGE_ALARM_DAYS} days; SQS deletes each ${DLQ_RETENTION_DAYS} days after it arrived: replay or keep them now (cdk/README.md, "Dead letters and replay")`,
       metric: dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.hours(1), statistic: 'Minimum' }),
       threshold: 0,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
