@@ -81,17 +81,6 @@ pub fn send_deadline(
     staleness.min(lease_until - margin)
 }
 
-/// How a guard's verdict (stale, kill switch, risk) replaced a takeover's own finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Guarded {
-    /// It did not.
-    No,
-    /// The takeover found an earlier attempt's legs short of the target (`expired`).
-    StoppedShort,
-    /// The takeover found nothing to do: the account already at the target.
-    AtTarget,
-}
-
 /// Whether the signal only reduces exposure: an exit or a flatten, or a spot short entry,
 /// which sells what is held and opens nothing.
 fn only_reduces(intent: &OrderIntent) -> bool {
@@ -567,7 +556,7 @@ where
         }
         // A guard's verdict on a takeover whose earlier attempt left the account short of the
         // target (half a reversal): alarmed.
-        let mut guarded = Guarded::No;
+        let mut stopped_short = false;
         let execution = match (&blocked, takeover) {
             // Nothing was ever sent for this signal: no broker call at all.
             (Some((outcome, reason)), false) => Execution {
@@ -653,10 +642,7 @@ where
                         if let Some((outcome, reason)) = &blocked
                             && (found_nothing || execution.outcome == Outcome::Expired)
                         {
-                            guarded = match execution.outcome {
-                                Outcome::Expired => Guarded::StoppedShort,
-                                _ => Guarded::AtTarget,
-                            };
+                            stopped_short = execution.outcome == Outcome::Expired;
                             execution.outcome = *outcome;
                             execution.reason = Some(match execution.reason.take() {
                                 Some(found) => format!("{reason} ({found})"),
@@ -702,8 +688,16 @@ where
                 }
             }
         };
-        self.finish(intent, text, &key, execution, start, lease_until, guarded)
-            .await
+        self.finish(
+            intent,
+            text,
+            &key,
+            execution,
+            start,
+            lease_until,
+            stopped_short,
+        )
+        .await
     }
 
     /// Ends this attempt's lease without completing the record when it took the signal
@@ -750,11 +744,11 @@ where
         execution: Execution,
         start: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-        guarded: Guarded,
+        stopped_short: bool,
     ) -> Result<Outcome, RecordError> {
         let unknown = execution.outcome == Outcome::Unknown;
         let result = self
-            .record(intent, text, key, execution, start, guarded)
+            .record(intent, text, key, execution, start, stopped_short)
             .await;
         if result.is_err()
             && !unknown
@@ -867,10 +861,9 @@ where
         key: &IdempotencyKey,
         execution: Execution,
         start: DateTime<Utc>,
-        guarded: Guarded,
+        stopped_short: bool,
     ) -> Result<Outcome, RecordError> {
         let outcome = execution.outcome;
-        let stopped_short = guarded == Guarded::StoppedShort;
         let broker_sent = execution.legs.iter().filter_map(|l| l.sent_at).min();
         let broker_acked = execution.legs.iter().filter_map(|l| l.acked_at).max();
         let record = SignalRecord {
@@ -961,10 +954,7 @@ where
             matches!(l.leg, Leg::Close | Leg::CloseHedge | Leg::CloseRolled)
                 && !matches!(l.outcome, Outcome::Filled | Outcome::NoOp)
         });
-        // (A takeover that found the account already where the exit wants it is not: the
-        // guard's `expired` stands, but the account holds nothing the strategy closed.)
         let exit_undone = !part_filled
-            && guarded != Guarded::AtTarget
             && only_reduces(intent)
             && matches!(
                 outcome,
@@ -1942,11 +1932,12 @@ mod tests {
         );
     }
 
-    /// A stale takeover of an exit that finds the account already flat (an earlier attempt
-    /// claimed it and stopped; a look-up-only replay) keeps the guard's `expired`, but sends
-    /// no "may still hold" alarm: the account holds nothing the strategy closed.
+    /// A stale takeover of an exit whose earlier attempt claimed it and stopped before any
+    /// order, the account still long: the exit is left undone, mailed urgently whatever the
+    /// failure mails' interval. (A takeover that may not send finds nothing of the earlier
+    /// attempt; that alone does not put the account at the exit's target.)
     #[tokio::test]
-    async fn a_stale_takeover_of_an_exit_that_finds_the_account_flat_is_not_alarmed() {
+    async fn a_stale_takeover_of_an_exit_that_left_the_position_open_is_alarmed() {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
         let clock = ManualClock::new(t0);
         let store = Arc::new(MemoryIdempotencyStore::default());
@@ -1956,11 +1947,15 @@ mod tests {
             Arc::new(clock.clone()),
         ));
         let executor = paper_executor(venue, store.clone(), Arc::default(), &clock, "1000");
+        assert_eq!(
+            executor.execute(&intent(t0)).await.ok(),
+            Some(Outcome::Filled)
+        );
         let exit = OrderIntent {
             signal_id: SignalId::of_canonical("an exit taken over"),
             action: Action::LongExit,
             target: Action::LongExit.target(),
-            ..intent(t0)
+            ..intent(t0 + Duration::seconds(1))
         };
         let key = IdempotencyKey {
             broker: Broker::Oanda,
@@ -1969,15 +1964,20 @@ mod tests {
             signal_time: exit.signal_time,
         };
         // An earlier attempt claimed it and stopped (a crash); its lease runs out.
+        let now = clock.now();
         let claimed = store
-            .claim(&key, t0, t0 + Duration::seconds(60))
+            .claim(&key, now, now + Duration::seconds(60))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(claimed, Claim::Acquired);
         clock.advance(Duration::seconds(61));
         assert_eq!(executor.execute(&exit).await.ok(), Some(Outcome::Expired));
         let sent = executor.notifier.sent();
-        assert!(sent.iter().all(|n| !n.urgent), "{sent:?}");
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(
+            sent[0].urgent && sent[0].subject == "oanda Expired: LONG_EXIT EUR_USD",
+            "{sent:?}"
+        );
     }
 
     /// Answers each signal with the next of its scripted executions.
