@@ -1153,7 +1153,7 @@ where
                         "\n\nWhat the broker did is not known: check the account at the broker. \
                          The signal goes to the broker queue's dead-letter queue (`tvctl dlq \
                          list`); `tvctl dlq replay --lookup-only` looks it up again and journals \
-                         what it finds, trading nothing (README: dead letters and replay)."
+                         what it finds, trading nothing (cdk/README.md: dead letters and replay)."
                     }
                     (Outcome::Unknown, false) => {
                         "\n\nWhat the broker did is not known: check the account at the broker."

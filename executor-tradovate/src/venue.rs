@@ -100,30 +100,18 @@ pub struct TradovateVenue<S, L, C> {
 /// A [`Pending`] liquidation with when it was noted.
 type Noted = (Pending, DateTime<Utc>);
 
-/// A liquidation of ours that may still trade, noted with when it was: one followed or
-/// looked up and not seen to end, by its order id; or one whose answer was lost and that no
-/// list showed, known only by when it was sent (any order on the contract since then that no
-/// `clOrdId` names may be it).
+/// A liquidation of ours that may still trade: one followed or looked up and not seen to
+/// end, by its order id. (One whose answer was lost and that no list showed is not known
+/// here: a takeover's scan, in `recover`, is what guards against it.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pending {
     Order(OrderId),
-    Unlisted(DateTime<Utc>),
 }
 
-/// What [`TradovateVenue::unnamed_since`] found among the orders no `clOrdId` names.
-#[derive(Debug)]
-enum Unnamed {
-    /// One still works, in words.
-    Working(String),
-    /// None works, and one shows ended.
-    Ended,
-    /// None at all.
-    None,
-}
-
-/// How long a liquidation not seen to end holds its contract in this process: past a day it
-/// is forgotten (with a warning), so that one that can never be read again (gone from the
-/// lists) does not stop the contract for the process's life.
+/// How long a pending liquidation that cannot be read holds its contract in this process:
+/// past a day unreadable it is forgotten (with a warning), so that one gone from the lists
+/// does not stop the contract for the process's life. One that reads as working is never
+/// forgotten: it could still trade.
 const PENDING_FOR: chrono::Duration = chrono::Duration::days(1);
 
 impl<S, L, C> std::fmt::Debug for TradovateVenue<S, L, C> {
@@ -246,9 +234,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     }
 
     /// `Err` while a liquidation of ours on `contract_id` that was not seen to end may still
-    /// trade ([`Pending`]), read again now: one read as ended, or noted more than
-    /// [`PENDING_FOR`] ago, is forgotten. One that cannot be read counts as working: whether
-    /// it may still trade is unknown (a rate limit stays [`ReadError::RateLimited`]).
+    /// trade ([`Pending`]), read again now: one read as ended is forgotten, and so is one
+    /// unreadable that was noted more than [`PENDING_FOR`] ago. One that cannot be read counts
+    /// as working: whether it may still trade is unknown (a rate limit stays
+    /// [`ReadError::RateLimited`]).
     async fn working_liquidation(&self, contract_id: ContractId) -> Result<(), ReadError> {
         let pending = self
             .working
@@ -259,58 +248,35 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             .unwrap_or_default();
         let held = |why: String| {
             format!(
-                "{why}: nothing is sent on the contract until it ends (it could trade against it)"
+                "{why}: nothing is sent on the contract until it ends (it could trade against \
+                 it; if it is an order placed by hand, not a liquidation, cancel it at the broker)"
             )
         };
         for (p, noted) in pending {
-            if self.clock.now() - noted > PENDING_FOR {
-                warn!(contract_id = contract_id.0, pending = ?p, "a liquidation not seen to end, noted a day ago, is forgotten");
-                self.forget(contract_id, p);
-                continue;
-            }
-            match p {
-                Pending::Order(id) => {
-                    let read = self
-                        .authed(|t| async move { self.client().order(&t, id).await })
-                        .await;
-                    match read {
-                        Ok(order) if has_ended(&order.ord_status) => self.forget(contract_id, p),
-                        Ok(order) => {
-                            return Err(ReadError::Unavailable(held(format!(
-                                "liquidation order {id}, sent for an earlier signal, is still {}",
-                                executor_runtime::http::shown_text(order.ord_status.as_bytes())
-                            ))));
-                        }
-                        Err(e @ (TvError::RateLimited | TvError::Penalty { .. })) => {
-                            return Err(unavailable(e));
-                        }
-                        Err(e) => {
-                            return Err(ReadError::Unavailable(held(format!(
-                                "liquidation order {id}, sent for an earlier signal and not seen \
-                                 to end, could not be read ({e})"
-                            ))));
-                        }
-                    }
+            let Pending::Order(id) = p;
+            let read = self
+                .authed(|t| async move { self.client().order(&t, id).await })
+                .await;
+            match read {
+                Ok(order) if has_ended(&order.ord_status) => self.forget(contract_id, p),
+                Ok(order) => {
+                    return Err(ReadError::Unavailable(held(format!(
+                        "liquidation order {id}, sent or found for an earlier signal, is still {}",
+                        executor_runtime::http::shown_text(order.ord_status.as_bytes())
+                    ))));
                 }
-                // Forgotten only once an order no `clOrdId` names shows ended since then (the
-                // liquidation, listed at last) and none works: Tradovate documents no time
-                // within which an order is listed, so an empty list proves nothing.
-                Pending::Unlisted(since) => {
-                    match self.unnamed_since(contract_id, since, None).await {
-                        Ok(Unnamed::Ended) => self.forget(contract_id, p),
-                        Ok(Unnamed::Working(why)) => {
-                            return Err(ReadError::Unavailable(held(format!(
-                                "a liquidation sent for an earlier signal was not listed, and {why}"
-                            ))));
-                        }
-                        Ok(Unnamed::None) => {
-                            return Err(ReadError::Unavailable(held(format!(
-                                "a liquidation sent for an earlier signal at {since} is not \
-                                 listed yet (held until it shows ended, a day at most)"
-                            ))));
-                        }
-                        Err(e) => return Err(unavailable(e)),
-                    }
+                Err(e @ (TvError::RateLimited | TvError::Penalty { .. })) => {
+                    return Err(unavailable(e));
+                }
+                Err(e) if self.clock.now() - noted > PENDING_FOR => {
+                    warn!(contract_id = contract_id.0, order_id = id.0, error = %e, "a liquidation unreadable a day after it was noted is forgotten");
+                    self.forget(contract_id, p);
+                }
+                Err(e) => {
+                    return Err(ReadError::Unavailable(held(format!(
+                        "liquidation order {id}, sent or found for an earlier signal and not seen \
+                         to end, could not be read ({e})"
+                    ))));
                 }
             }
         }
@@ -1193,26 +1159,13 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             Err(e) => Found::Inconclusive(e.to_string()),
         };
         // A liquidation looked up and not seen to end holds its contract as one followed
-        // does (see `send`); one not found at all, by when it was sent.
+        // does (see `send`).
         if matches!(leg.action, LegAction::Close(_))
+            && let Found::Order(Ack::Working { order_id, .. }) = &found
+            && let Ok(id) = order_id.as_str().parse::<i64>()
             && let Ok(contract_id) = self.contract_id(req.intent.instrument.as_str()).await
         {
-            match &found {
-                Found::Order(Ack::Working { order_id, .. }) => {
-                    match order_id.as_str().parse::<i64>() {
-                        Ok(id) => self.note(contract_id, Pending::Order(OrderId(id))),
-                        Err(_) => self.note(
-                            contract_id,
-                            Pending::Unlisted(report.sent_at.unwrap_or(req.intent.received_at)),
-                        ),
-                    }
-                }
-                Found::Inconclusive(_) => self.note(
-                    contract_id,
-                    Pending::Unlisted(report.sent_at.unwrap_or(req.intent.received_at)),
-                ),
-                _ => {}
-            }
+            self.note(contract_id, Pending::Order(OrderId(id)));
         }
         found
     }
@@ -1230,8 +1183,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             .await
             .map_err(unavailable)?;
         let open = req.client_order_id(shared::execution::Leg::Open);
-        if let Unnamed::Working(why) = self
-            .unnamed_since(contract_id, req.intent.received_at, Some(open.as_str()))
+        if let Some(why) = self
+            .unnamed_working_since(contract_id, req.intent.received_at, open.as_str())
             .await
             .map_err(unavailable)?
         {
@@ -1244,40 +1197,35 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
 }
 
 impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
-    /// The orders of this account on `contract_id` created since `since` (less the skew)
-    /// whose `New` command names no `clOrdId`, or is not listed yet: liquidations
-    /// (`LiquidatePosition` takes no `clOrdId`), or orders placed outside this pipeline that
-    /// the lists cannot tell from one. The first that still works, in words; else whether one
-    /// shows ended. An order this process placed under `ours` is passed over.
-    async fn unnamed_since(
+    /// The first order of this account on `contract_id` created since `since` (less the
+    /// skew) that still works and whose `New` command names no `clOrdId`, or is not listed
+    /// yet, in words (`None`: none): a liquidation (`LiquidatePosition` takes no `clOrdId`),
+    /// or an order placed outside this pipeline that the lists cannot tell from one. The
+    /// order this process placed under `ours` is passed over, and ended orders are not read.
+    async fn unnamed_working_since(
         &self,
         contract_id: ContractId,
         since: DateTime<Utc>,
-        ours: Option<&str>,
-    ) -> Result<Unnamed, TvError> {
+        ours: &str,
+    ) -> Result<Option<String>, TvError> {
         let account = self.account.id;
         let from = since - SKEW;
         let orders = self
             .authed(|t| async move { self.client().account_orders(&t, account).await })
             .await?;
-        let mut ended = false;
         for order in orders.iter().filter(|o| {
             o.contract_id == contract_id
+                && !has_ended(&o.ord_status)
                 && o.timestamp.is_none_or(|t| t >= from)
-                && ours.is_none_or(|coid| !self.placed_as(o.id, coid))
+                && !self.placed_as(o.id, ours)
         }) {
             let id = order.id;
             let commands = self
                 .authed(|t| async move { self.client().commands_of(&t, id).await })
                 .await?;
             let new = commands.iter().find(|c| c.command_type == "New");
-            if new.is_some_and(|c| c.cl_ord_id.is_some()) {
-                continue;
-            }
-            if has_ended(&order.ord_status) {
-                ended = true;
-            } else {
-                return Ok(Unnamed::Working(format!(
+            if new.is_none_or(|c| c.cl_ord_id.is_none()) {
+                return Ok(Some(format!(
                     "order {id} on the contract since {since}, named by no clOrdId (a \
                      liquidation, perhaps ours, or an order placed outside this pipeline: cancel \
                      it at the broker if it is not a liquidation), is still {}",
@@ -1285,7 +1233,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 )));
             }
         }
-        Ok(if ended { Unnamed::Ended } else { Unnamed::None })
+        Ok(None)
     }
 
     /// After a takeover: the earlier attempt's open, found by its `New` command's `clOrdId`
