@@ -1373,7 +1373,16 @@ fn sqlite_dec_out(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Option<Decima
     .transpose()
 }
 
-/// Every signal as one JSON array in the records' own serde shape: SQLite keeps times as
+/// Rows read per query by [`SqliteJournal::pages`]: one JSON array of all the rows of a large
+/// journal (about 800,000 signals) would pass SQLite's string limit (`SQLITE_MAX_LENGTH`, 10^9
+/// bytes by default), and the report failed with "string or blob too big".
+#[cfg(all(feature = "sqlite", not(test)))]
+const JSON_PAGE_ROWS: i64 = 20_000;
+#[cfg(all(feature = "sqlite", test))]
+const JSON_PAGE_ROWS: i64 = 3;
+
+/// A page of rows (at most [`JSON_PAGE_ROWS`], `LIMIT ?1 OFFSET ?2`) as one JSON array
+/// with its row count, in the records' own serde shape: SQLite keeps times as
 /// RFC 3339 text and decimals as text, which is how the records deserialize them. The
 /// argument is the SQL of the `normalized` field.
 #[cfg(feature = "sqlite")]
@@ -1388,8 +1397,8 @@ macro_rules! sqlite_signals_json {
     'contract_resolution', contract_resolution, 'status', status, 'reason', reason,
     'stages', json_object('received', received_at, 'enqueued', enqueued_at, 'routed', routed_at,
       'executor_start', executor_start_at, 'broker_sent', broker_sent_at,
-      'broker_acked', broker_acked_at)))
-  FROM (SELECT * FROM signals ORDER BY received_at NULLS LAST, signal_id)"
+      'broker_acked', broker_acked_at))), count(*)
+  FROM (SELECT * FROM signals ORDER BY received_at NULLS LAST, signal_id LIMIT ?1 OFFSET ?2)"
         )
     };
 }
@@ -1409,8 +1418,8 @@ const SQLITE_ALL_ORDERS_JSON: &str = "SELECT json_group_array(json_object(
     'leg', leg, 'attempt', attempt, 'client_order_id', client_order_id,
     'broker_order_id', broker_order_id, 'side', side, 'quantity', quantity,
     'fill_price', fill_price, 'outcome', outcome, 'error', error, 'sent_at', sent_at,
-    'acked_at', acked_at, 'fee', fee))
-  FROM (SELECT * FROM orders ORDER BY signal_id, leg, attempt)";
+    'acked_at', acked_at, 'fee', fee)), count(*)
+  FROM (SELECT * FROM orders ORDER BY signal_id, leg, attempt LIMIT ?1 OFFSET ?2)";
 
 /// Rows read, and each row that could not be read, named ("signal 3f2a…: outcome \"x\"
 /// unreadable"): a report on a journal that a newer executor wrote (a status this build does
@@ -1450,15 +1459,16 @@ impl SqliteJournal {
         sql: &'static str,
         what: &'static str,
     ) -> Result<Lenient<T>, JournalError> {
-        let (text,): (String,) = sqlx::query_as(sql)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| db_error(what, e))?;
+        let pages = self.pages(sql, what).await?;
         tokio::task::spawn_blocking(move || {
-            let rows: Vec<Box<serde_json::value::RawValue>> =
-                serde_json::from_str(&text).map_err(|e| JournalError {
-                    reason: format!("{what} read: {e}"),
-                })?;
+            let mut rows: Vec<Box<serde_json::value::RawValue>> = Vec::new();
+            for text in pages {
+                let page: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(&text)
+                    .map_err(|e| JournalError {
+                        reason: format!("{what} read: {e}"),
+                    })?;
+                rows.extend(page);
+            }
             #[derive(serde::Deserialize)]
             struct Id {
                 signal_id: Option<String>,
@@ -1484,22 +1494,49 @@ impl SqliteJournal {
         })?
     }
 
+    /// Every page of `sql` (a JSON array and its row count, `LIMIT ?1 OFFSET ?2`) in order,
+    /// read in one transaction, so that rows written meanwhile neither shift a page nor
+    /// appear in one.
+    async fn pages(&self, sql: &'static str, what: &str) -> Result<Vec<String>, JournalError> {
+        let mut tx = self.pool.begin().await.map_err(|e| db_error(what, e))?;
+        let mut pages = Vec::new();
+        let mut offset = 0;
+        loop {
+            let (text, rows): (String, i64) = sqlx::query_as(sql)
+                .bind(JSON_PAGE_ROWS)
+                .bind(offset)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| db_error(what, e))?;
+            pages.push(text);
+            if rows < JSON_PAGE_ROWS {
+                break;
+            }
+            offset += JSON_PAGE_ROWS;
+        }
+        // Read only: nothing to commit.
+        tx.rollback().await.map_err(|e| db_error(what, e))?;
+        Ok(pages)
+    }
+
     async fn all_as_json<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         sql: &'static str,
         what: &str,
     ) -> Result<Vec<T>, JournalError> {
-        let (text,): (String,) = sqlx::query_as(sql)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| db_error(what, e))?;
+        let pages = self.pages(sql, what).await?;
         // Parsed on a blocking thread: the connection is free for the next query meanwhile
         // (a report reads the orders while the signals parse).
         let what = what.to_owned();
         tokio::task::spawn_blocking(move || {
-            serde_json::from_str(&text).map_err(|e| JournalError {
-                reason: format!("{what} read: {e}"),
-            })
+            let mut all = Vec::new();
+            for text in pages {
+                let page: Vec<T> = serde_json::from_str(&text).map_err(|e| JournalError {
+                    reason: format!("{what} read: {e}"),
+                })?;
+                all.extend(page);
+            }
+            Ok(all)
         })
         .await
         .map_err(|e| JournalError {
@@ -2529,5 +2566,96 @@ mod tests {
             assert!(err.reason.starts_with("journal: "), "{}", err.reason);
         }
         assert!(!std::path::Path::new("host=db user=u password=secret-pw dbname=j").exists());
+    }
+
+    /// Whole tables are read a page at a time ([`JSON_PAGE_ROWS`], 3 rows in this build), in
+    /// order, every row once: one JSON array of a large journal's rows passed SQLite's string
+    /// limit ("string or blob too big").
+    #[tokio::test]
+    async fn whole_tables_are_read_in_pages_every_row_once_in_order() {
+        use shared::execution::{ClientOrderId, Leg, Side, StageTimes};
+        use shared::outcome::Outcome;
+        use shared::routing::Broker;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("paged.sqlite");
+        let j = AnyJournal::connect(&path.to_string_lossy())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let mut ids = Vec::new();
+        // Seven: two full pages and one short; then six, the last page empty.
+        for n in 0..7 {
+            let id = SignalId::of_canonical(&format!("paged-{n}"));
+            let signal = SignalRecord {
+                signal_id: id.clone(),
+                raw: "{}".into(),
+                normalized: serde_json::json!({"n": n}).into(),
+                symbol: "EURUSD".into(),
+                exchange: "OANDA".into(),
+                action: "LONG_ENTRY".into(),
+                broker: Some(Broker::Oanda),
+                instrument: Some("EUR_USD".into()),
+                contract_resolution: None,
+                status: SignalStatus::Filled,
+                reason: None,
+                stages: StageTimes {
+                    received: Some(t0 + chrono::Duration::seconds(n)),
+                    ..StageTimes::default()
+                },
+            };
+            let order = OrderRecord {
+                signal_id: id.clone(),
+                broker: Broker::Oanda,
+                account: "paper".into(),
+                instrument: "EUR_USD".into(),
+                leg: Leg::Open,
+                attempt: 1,
+                client_order_id: ClientOrderId::new(&id, Leg::Open),
+                broker_order_id: None,
+                side: Side::Buy,
+                quantity: Decimal::ONE,
+                fill_price: None,
+                outcome: Outcome::Filled,
+                error: None,
+                sent_at: None,
+                acked_at: None,
+                fee: None,
+            };
+            j.record_execution(&signal, &[order])
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            ids.push(id);
+        }
+        let signals = j.all_signals().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            signals
+                .iter()
+                .map(|s| s.signal_id.clone())
+                .collect::<Vec<_>>(),
+            ids,
+            "by received time"
+        );
+        let (report, unread) = j.report_signals().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((report.len(), unread.len()), (7, 0));
+        let mut by_id = ids.clone();
+        by_id.sort();
+        let orders = j.all_orders().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            orders
+                .iter()
+                .map(|o| o.signal_id.clone())
+                .collect::<Vec<_>>(),
+            by_id
+        );
+        let (orders, unread) = j.report_orders().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((orders.len(), unread.len()), (7, 0));
+        // A multiple of the page: the last page is empty.
+        let six = AnyJournal::connect(&dir.path().join("six.sqlite").to_string_lossy())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for s in signals.iter().take(6) {
+            six.upsert_signal(s).await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(six.all_signals().await.map(|s| s.len()).ok(), Some(6));
     }
 }
