@@ -497,18 +497,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     (LegAction::Close(PositionSide::Long), _) => net == leg.quantity,
                     (LegAction::Close(PositionSide::Short), _) => -net == leg.quantity,
                 };
-                // A close that ended having traded nothing listed, the side flat: something
-                // else closed it (a liquidation of a flat position trades nothing), which is
-                // what the leg wanted; confirmed, as a cancellation is, a settle time later.
-                // The order has ended, so it cannot trade against a next leg.
-                let closed_elsewhere = matches!(leg.action, LegAction::Close(_)) && net.is_zero();
                 if untouched {
                     Ok(Ack::Cancelled {
                         order_id,
                         reason: format!("order {id} {s}"),
                     })
-                } else if closed_elsewhere {
-                    Ok(Ack::NothingToClose)
                 } else {
                     Ok(Ack::Working {
                         order_id: id.to_string().into(),
@@ -556,9 +549,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         order: &Order,
     ) -> Result<Ack, TvError> {
         match self.outcome_of(req, leg, order).await? {
-            // A cancellation with nothing filled, or a close that ended with the side flat, is
-            // confirmed by `follow` after the settle time.
-            Ack::Working { .. } | Ack::Cancelled { .. } | Ack::NothingToClose => {
+            // A cancellation with nothing filled is confirmed by `follow` after the settle time.
+            Ack::Working { .. } | Ack::Cancelled { .. } => {
                 Ok(self.follow(req, leg, order.id).await)
             }
             done => Ok(done),
@@ -621,7 +613,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             if let Ok(order) = &read {
                 match self.outcome_of(req, leg, order).await {
                     Ok(ack @ (Ack::Filled { .. } | Ack::FilledInPart { .. })) => return ack,
-                    Ok(ack @ (Ack::Cancelled { .. } | Ack::NothingToClose)) => {
+                    Ok(ack @ Ack::Cancelled { .. }) => {
                         let since = *cancelled_since.get_or_insert_with(tokio::time::Instant::now);
                         if since.elapsed() >= self.settings.settle {
                             return ack;

@@ -807,39 +807,6 @@ async fn a_reversal_never_opens_on_a_flat_position_while_its_liquidation_is_not_
     assert!(why.contains("no liquidation of ours is listed"), "{why}");
 }
 
-/// The side closed by something else before the reversal's liquidation landed: the
-/// liquidation ends `Canceled` having traded nothing (the fake cancels one of a flat
-/// position). Ended, it cannot trade against the open; the side is flat as the close wanted:
-/// the close is journaled `no_op` and the open goes out, where the signal waited out its
-/// whole budget and ended `unknown`.
-#[tokio::test]
-async fn a_reversal_whose_side_was_closed_elsewhere_before_its_liquidation_landed_opens() {
-    let h = harness().await;
-    h.fake.set_net("ESZ6", 3);
-    h.fake.liquidation_takes(Some(3));
-    let fake = h.fake.clone();
-    let outside = tokio::spawn(async move {
-        while fake.liquidations() == 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
-        fake.set_net("ESZ6", 0);
-    });
-    let i = intent(Action::ShortEntry, 2);
-    let started = std::time::Instant::now();
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
-    outside.await.unwrap();
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(10),
-        "not the whole budget"
-    );
-    assert_eq!(h.fake.net("ESZ6"), -1);
-    let legs = h.journal.orders(&i.signal_id).await.unwrap();
-    assert_eq!(
-        legs.iter().map(|l| (l.leg, l.outcome)).collect::<Vec<_>>(),
-        [(Leg::Close, Outcome::NoOp), (Leg::Open, Outcome::Filled)]
-    );
-}
-
 #[tokio::test]
 async fn a_liquidation_slower_than_five_seconds_still_completes_the_reversal() {
     let h = harness().await;
