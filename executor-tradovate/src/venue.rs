@@ -97,8 +97,9 @@ pub struct TradovateVenue<S, L, C> {
     working: Mutex<HashMap<ContractId, Vec<Noted>>>,
 }
 
-/// A [`Pending`] liquidation with when it was noted.
-type Noted = (Pending, DateTime<Utc>);
+/// A [`Pending`] liquidation with since when it could not be read (`None`: read, or not
+/// tried yet).
+type Noted = (Pending, Option<DateTime<Utc>>);
 
 /// A liquidation of ours that may still trade: one followed or looked up and not seen to
 /// end, by its order id. (One whose answer was lost and that no list showed is not known
@@ -109,9 +110,9 @@ enum Pending {
 }
 
 /// How long a pending liquidation that cannot be read holds its contract in this process:
-/// past a day unreadable it is forgotten (with a warning), so that one gone from the lists
-/// does not stop the contract for the process's life. One that reads as working is never
-/// forgotten: it could still trade.
+/// after a day of failed reads with none that succeeded it is forgotten (with a warning), so
+/// that one gone from the lists does not stop the contract for the process's life. One that
+/// reads as working is never forgotten: it could still trade.
 const PENDING_FOR: chrono::Duration = chrono::Duration::days(1);
 
 impl<S, L, C> std::fmt::Debug for TradovateVenue<S, L, C> {
@@ -215,12 +216,27 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
 
     /// Notes `pending` on `contract_id` ([`Self::working_liquidation`] reads it again).
     fn note(&self, contract_id: ContractId, pending: Pending) {
-        let now = self.clock.now();
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
         let list = working.entry(contract_id).or_default();
         if !list.iter().any(|(p, _)| *p == pending) {
-            list.push((pending, now));
+            list.push((pending, None));
         }
+    }
+
+    /// Records a read of `pending`: `Some(now)` it failed (kept if it failed before), `None`
+    /// it succeeded. Returns since when it has failed.
+    fn read_of(
+        &self,
+        contract_id: ContractId,
+        pending: Pending,
+        failed_at: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = working
+            .get_mut(&contract_id)
+            .and_then(|list| list.iter_mut().find(|(p, _)| *p == pending))?;
+        entry.1 = failed_at.and(entry.1.or(failed_at));
+        entry.1
     }
 
     fn forget(&self, contract_id: ContractId, pending: Pending) {
@@ -234,8 +250,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     }
 
     /// `Err` while a liquidation of ours on `contract_id` that was not seen to end may still
-    /// trade ([`Pending`]), read again now: one read as ended is forgotten, and so is one
-    /// unreadable that was noted more than [`PENDING_FOR`] ago. One that cannot be read counts
+    /// trade ([`Pending`]), read again now: one read as ended is forgotten, and so is one whose
+    /// reads have all failed for more than [`PENDING_FOR`]. One that cannot be read counts
     /// as working: whether it may still trade is unknown (a rate limit stays
     /// [`ReadError::RateLimited`]).
     async fn working_liquidation(&self, contract_id: ContractId) -> Result<(), ReadError> {
@@ -252,7 +268,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                  it; if it is an order placed by hand, not a liquidation, cancel it at the broker)"
             )
         };
-        for (p, noted) in pending {
+        for (p, _) in pending {
             let Pending::Order(id) = p;
             let read = self
                 .authed(|t| async move { self.client().order(&t, id).await })
@@ -260,6 +276,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             match read {
                 Ok(order) if has_ended(&order.ord_status) => self.forget(contract_id, p),
                 Ok(order) => {
+                    self.read_of(contract_id, p, None);
                     return Err(ReadError::Unavailable(held(format!(
                         "liquidation order {id}, sent or found for an earlier signal, is still {}",
                         executor_runtime::http::shown_text(order.ord_status.as_bytes())
@@ -268,8 +285,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 Err(e @ (TvError::RateLimited | TvError::Penalty { .. })) => {
                     return Err(unavailable(e));
                 }
-                Err(e) if self.clock.now() - noted > PENDING_FOR => {
-                    warn!(contract_id = contract_id.0, order_id = id.0, error = %e, "a liquidation unreadable a day after it was noted is forgotten");
+                Err(e)
+                    if self
+                        .read_of(contract_id, p, Some(self.clock.now()))
+                        .is_some_and(|since| self.clock.now() - since > PENDING_FOR) =>
+                {
+                    warn!(contract_id = contract_id.0, order_id = id.0, error = %e, "a liquidation unreadable for a day is forgotten");
                     self.forget(contract_id, p);
                 }
                 Err(e) => {

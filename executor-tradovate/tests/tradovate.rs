@@ -731,8 +731,8 @@ async fn a_reversal_never_opens_while_its_liquidation_is_working_though_the_posi
 }
 
 /// A liquidation not seen to end holds its contract in the process while it reads as working,
-/// however long; one that cannot be read is forgotten a day after it was noted, so that one
-/// gone from the lists does not stop the contract for the process's life.
+/// however long; one whose reads have all failed for a day is forgotten, so that one gone
+/// from the lists does not stop the contract for the process's life.
 #[tokio::test]
 async fn a_pending_liquidation_holds_while_working_and_is_forgotten_a_day_unreadable() {
     let h = harness().await;
@@ -769,11 +769,22 @@ async fn a_pending_liquidation_holds_while_working_and_is_forgotten_a_day_unread
         .to_string();
     assert!(err.contains("still Working"), "a day on, still held: {err}");
     assert_eq!(h.fake.liquidations(), 1, "nothing sent while held");
-    // Unreadable now, a day after it was noted: forgotten, and the flatten goes out.
+    // Unreadable now: still held (it read working a moment ago).
+    h.fake.fail_reads("/order/item", 2);
+    let err = h
+        .executor
+        .execute(&flatten(4, Duration::zero()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("could not be read"), "{err}");
+    // Unreadable for a day since: forgotten, and the flatten goes out.
+    h.clock.advance(Duration::hours(25));
+    h.fake.set_now(h.clock.now());
     h.fake.fail_reads("/order/item", 2);
     assert_eq!(
         h.executor
-            .execute(&flatten(4, Duration::zero()))
+            .execute(&flatten(5, Duration::zero()))
             .await
             .unwrap(),
         Outcome::Unknown
