@@ -641,7 +641,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             )),
             _ => None,
         };
-        return Ok(finish(legs, stop.map(|why| (Outcome::Expired, why))));
+        let mut end = finish(legs, stop.map(|why| (Outcome::Expired, why)));
+        end.at_target = !short;
+        return Ok(end);
     }
     if let Some(why) = &req.refused {
         // An earlier attempt's legs (never with a refusal today: a takeover's refusal does
@@ -1655,6 +1657,7 @@ fn finish(legs: Vec<LegReport>, stopped: Option<(Outcome, String)>) -> Execution
             reason: Some(reason),
             stopped_by_policy: false,
             alarmed: false,
+            at_target: false,
         },
         None => Execution {
             outcome: if legs.iter().any(|l| l.outcome == Outcome::Filled) {
@@ -1666,6 +1669,7 @@ fn finish(legs: Vec<LegReport>, stopped: Option<(Outcome, String)>) -> Execution
             reason: None,
             stopped_by_policy: false,
             alarmed: false,
+            at_target: false,
         },
     }
 }

@@ -127,6 +127,7 @@ mod tests {
             reason: None,
             stopped_by_policy: false,
             alarmed: false,
+            at_target: false,
         })
     }
 

@@ -1437,6 +1437,7 @@ mod tests {
         let by_broker = crate::venue::Execution {
             stopped_by_policy: false,
             alarmed: false,
+            at_target: false,
             ..done
         };
         assert_eq!(

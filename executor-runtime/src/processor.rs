@@ -565,6 +565,7 @@ where
                 reason: Some(reason.clone()),
                 stopped_by_policy: false,
                 alarmed: false,
+                at_target: false,
             },
             _ => {
                 // A takeover numbers its own sends after the leg's journaled ones (see
@@ -954,7 +955,10 @@ where
             matches!(l.leg, Leg::Close | Leg::CloseHedge | Leg::CloseRolled)
                 && !matches!(l.outcome, Outcome::Filled | Outcome::NoOp)
         });
+        // (Not one found already where the exit wants it, a takeover that may not send
+        // keeping the guard's verdict: nothing the strategy closed is held.)
         let exit_undone = !part_filled
+            && !execution.at_target
             && only_reduces(intent)
             && matches!(
                 outcome,
@@ -1932,6 +1936,44 @@ mod tests {
         );
     }
 
+    /// A stale takeover of an exit that finds the account already flat (an earlier attempt
+    /// claimed it and stopped; a look-up-only replay) keeps the guard's `expired`, but sends
+    /// no "may still hold" alarm: the account holds nothing the strategy closed.
+    #[tokio::test]
+    async fn a_stale_takeover_of_an_exit_that_finds_the_account_flat_is_not_alarmed() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        let venue = Arc::new(PaperNetting::with_clock(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+        ));
+        let executor = paper_executor(venue, store.clone(), Arc::default(), &clock, "1000");
+        let exit = OrderIntent {
+            signal_id: SignalId::of_canonical("an exit taken over"),
+            action: Action::LongExit,
+            target: Action::LongExit.target(),
+            ..intent(t0)
+        };
+        let key = IdempotencyKey {
+            broker: Broker::Oanda,
+            account: "paper".into(),
+            signal_id: exit.signal_id.clone(),
+            signal_time: exit.signal_time,
+        };
+        // An earlier attempt claimed it and stopped (a crash); its lease runs out.
+        let claimed = store
+            .claim(&key, t0, t0 + Duration::seconds(60))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(claimed, Claim::Acquired);
+        clock.advance(Duration::seconds(61));
+        assert_eq!(executor.execute(&exit).await.ok(), Some(Outcome::Expired));
+        let sent = executor.notifier.sent();
+        assert!(sent.iter().all(|n| !n.urgent), "{sent:?}");
+    }
+
     /// A stale takeover of an exit whose earlier attempt claimed it and stopped before any
     /// order, the account still long: the exit is left undone, mailed urgently whatever the
     /// failure mails' interval. (A takeover that may not send finds nothing of the earlier
@@ -2040,6 +2082,7 @@ mod tests {
                 reason: Some("INSUFFICIENT_MARGIN on the open".into()),
                 stopped_by_policy: false,
                 alarmed: false,
+                at_target: false,
             },
             Execution::without_legs(Outcome::Rejected, "market closed"),
         ];
@@ -2099,6 +2142,7 @@ mod tests {
                 reason: Some("INSUFFICIENT_MARGIN on the open".into()),
                 stopped_by_policy: false,
                 alarmed: false,
+                at_target: false,
             },
             Execution {
                 outcome: Outcome::Filled,
@@ -2106,6 +2150,7 @@ mod tests {
                 reason: Some("filled 400 of 1000".into()),
                 stopped_by_policy: false,
                 alarmed: false,
+                at_target: false,
             },
             // An exit whose close the broker refused: the account still holds the side.
             Execution {
@@ -2114,10 +2159,12 @@ mod tests {
                 reason: Some("MARKET_HALTED on the close".into()),
                 stopped_by_policy: false,
                 alarmed: false,
+                at_target: false,
             },
             // A reversal refused before its close: the account keeps the side it held.
             Execution {
                 alarmed: true,
+                at_target: false,
                 ..Execution::without_legs(Outcome::Refused, "the open is over the margin")
             },
         ];

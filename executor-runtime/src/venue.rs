@@ -158,12 +158,19 @@ pub struct Execution {
     /// entry's size, the trader's own settings) and expiries are mailed at most once per
     /// interval.
     pub alarmed: bool,
+    /// The account was found at the signal's target, whatever the outcome says: a takeover
+    /// that may not send (stale, guarded) and found it there keeps the guard's `expired` or
+    /// `refused`, but an exit's "may still hold" alarm would be false.
+    pub at_target: bool,
 }
 
 impl Execution {
     /// The account was already at its target: no legs, `reason` saying what it held.
     pub fn no_op(reason: impl Into<String>) -> Self {
-        Self::without_legs(Outcome::NoOp, reason)
+        Self {
+            at_target: true,
+            ..Self::without_legs(Outcome::NoOp, reason)
+        }
     }
 
     /// Ended before any order: a no-op, a refusal, a reject of the signal as a whole.
@@ -174,6 +181,7 @@ impl Execution {
             reason: Some(reason.into()),
             stopped_by_policy: false,
             alarmed: false,
+            at_target: false,
         }
     }
 }

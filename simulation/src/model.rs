@@ -569,6 +569,7 @@ async fn open_before_close_confirmed(
         reason: None,
         stopped_by_policy: false,
         alarmed: false,
+        at_target: false,
     })
 }
 
@@ -579,6 +580,7 @@ fn unknown(legs: Vec<LegReport>, reason: String) -> Execution {
         reason: Some(reason),
         stopped_by_policy: false,
         alarmed: false,
+        at_target: false,
     }
 }
 
@@ -638,6 +640,7 @@ impl Venue for FaultySpot {
                     reason: Some("INSUFFICIENT_FUND (simulated)".into()),
                     stopped_by_policy: false,
                     alarmed: false,
+                    at_target: false,
                 }),
                 Ok(Some(why)) => Ok(Execution::without_legs(Outcome::Superseded, why)),
                 Err(why) => Err(NothingSent {
