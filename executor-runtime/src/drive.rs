@@ -642,7 +642,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             _ => None,
         };
         let mut end = finish(legs, stop.map(|why| (Outcome::Expired, why)));
-        end.at_target = !short;
+        // Not read here: a contract a continuous symbol rolled away from, which an exit
+        // closes too. Where one may be held, the account is not known to be at the target.
+        end.at_target = !short && !rolls(req);
         return Ok(end);
     }
     if let Some(why) = &req.refused {

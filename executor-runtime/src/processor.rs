@@ -2578,6 +2578,50 @@ mod tests {
         (execution, broker.sent.load(Ordering::SeqCst))
     }
 
+    /// A takeover that may not send and finds the account flat says so (`at_target`), so that
+    /// no "may still hold" alarm goes out for an exit; not for a continuous symbol, whose
+    /// exit also closes the contract it rolled away from, which that path does not read.
+    #[tokio::test]
+    async fn a_takeover_that_may_not_send_is_at_target_only_when_no_earlier_contract_may_be_held() {
+        let flat = || Scripted {
+            held: Decimal::ZERO,
+            earlier: Some(Decimal::ONE),
+            rules: whole_units(None),
+            ..Default::default()
+        };
+        let (execution, sent) = take_over(flat(), Action::LongExit, false).await;
+        assert!(execution.at_target && sent == 0, "{execution:?}");
+        let t0: DateTime<Utc> = "2026-12-14T15:00:00Z".parse().unwrap_or_default();
+        let signal = OrderIntent {
+            broker: Broker::Tradovate,
+            instrument: Instrument::new("ESH7"),
+            symbol: "ES1!".into(),
+            exchange: "CME_MINI".into(),
+            action: Action::LongExit,
+            target: Action::LongExit.target(),
+            contract: Some(shared::routing::ContractResolution {
+                requested: "ES1!".into(),
+                contract: "ESH7".into(),
+                rule: "rolled on 2026-12-11".into(),
+                on_roll: shared::routing::RollPolicy::Close,
+            }),
+            ..intent(t0)
+        };
+        let req = ExecRequest {
+            takeover: true,
+            may_send: false,
+            ..request(&signal, t0)
+        };
+        let broker = flat();
+        let done = crate::drive::execute(&broker, &ManualClock::new(t0), &req).await;
+        let execution = done.unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(
+            !execution.at_target,
+            "ESZ6 may still be long: {execution:?}"
+        );
+        assert_eq!(broker.sent.load(Ordering::SeqCst), 0);
+    }
+
     /// A roll whose read of the earlier contract's position fails just before its close (a
     /// rate limit) sends nothing and comes back through the queue, as any read before the
     /// first order does. It ended `unknown` (alarmed, dead-lettered, the entry never made)
