@@ -218,8 +218,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     fn note(&self, contract_id: ContractId, pending: Pending) {
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
         let list = working.entry(contract_id).or_default();
-        if !list.iter().any(|(p, _)| *p == pending) {
-            list.push((pending, None));
+        // Noted again after a read that found it working: it reads, whatever failed before.
+        match list.iter_mut().find(|(p, _)| *p == pending) {
+            Some(entry) => entry.1 = None,
+            None => list.push((pending, None)),
         }
     }
 

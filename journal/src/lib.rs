@@ -1373,9 +1373,9 @@ fn sqlite_dec_out(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Option<Decima
     .transpose()
 }
 
-/// Rows read per query by [`SqliteJournal::pages`]: one JSON array of all the rows of a large
-/// journal (about 800,000 signals) would pass SQLite's string limit (`SQLITE_MAX_LENGTH`, 10^9
-/// bytes by default), and the report failed with "string or blob too big".
+/// Rows read per query by [`SqliteJournal::pages`] once one JSON array of all the rows of a
+/// table passes SQLite's string limit (`SQLITE_MAX_LENGTH`, 10^9 bytes by default: about
+/// 800,000 signals), where the report failed with "string or blob too big".
 #[cfg(all(feature = "sqlite", not(test)))]
 const JSON_PAGE_ROWS: i64 = 20_000;
 #[cfg(all(feature = "sqlite", test))]
@@ -1419,7 +1419,7 @@ const SQLITE_ALL_ORDERS_JSON: &str = "SELECT json_group_array(json_object(
     'broker_order_id', broker_order_id, 'side', side, 'quantity', quantity,
     'fill_price', fill_price, 'outcome', outcome, 'error', error, 'sent_at', sent_at,
     'acked_at', acked_at, 'fee', fee)), count(*)
-  FROM (SELECT * FROM orders ORDER BY signal_id, leg, attempt LIMIT ?1 OFFSET ?2)";
+  FROM (SELECT * FROM orders ORDER BY signal_id, leg, attempt, broker, account LIMIT ?1 OFFSET ?2)";
 
 /// Rows read, and each row that could not be read, named ("signal 3f2a…: outcome \"x\"
 /// unreadable"): a report on a journal that a newer executor wrote (a status this build does
@@ -1494,12 +1494,36 @@ impl SqliteJournal {
         })?
     }
 
-    /// Every page of `sql` (a JSON array and its row count, `LIMIT ?1 OFFSET ?2`) in order,
+    /// Every row of `sql` (a JSON array and its row count, `LIMIT ?1 OFFSET ?2`) in order,
     /// read in one transaction, so that rows written meanwhile neither shift a page nor
-    /// appear in one.
+    /// appear in one: the whole table in one query, and only when that passes SQLite's
+    /// string limit ("string or blob too big", `SQLITE_TOOBIG`) page by page (each page sorts
+    /// the rows before it again, so paging is kept for the tables that need it; unit tests
+    /// page always).
     async fn pages(&self, sql: &'static str, what: &str) -> Result<Vec<String>, JournalError> {
         let mut tx = self.pool.begin().await.map_err(|e| db_error(what, e))?;
         let mut pages = Vec::new();
+        if !cfg!(test) {
+            // `LIMIT -1`: no limit.
+            match sqlx::query_as::<_, (String, i64)>(sql)
+                .bind(-1_i64)
+                .bind(0_i64)
+                .fetch_one(&mut *tx)
+                .await
+            {
+                Ok((text, _)) => {
+                    pages.push(text);
+                    tx.rollback().await.map_err(|e| db_error(what, e))?;
+                    return Ok(pages);
+                }
+                // SQLITE_TOOBIG (18): <https://www.sqlite.org/rescode.html#toobig>.
+                Err(e)
+                    if e.as_database_error()
+                        .and_then(|d| d.code())
+                        .is_some_and(|c| c == "18") => {}
+                Err(e) => return Err(db_error(what, e)),
+            }
+        }
         let mut offset = 0;
         loop {
             let (text, rows): (String, i64) = sqlx::query_as(sql)
@@ -2200,7 +2224,8 @@ impl AnyJournal {
 
     /// Every signal row, oldest first, in one query. SQLite builds the whole answer as one
     /// JSON document in its own code: reading 100,000 rows one by one through sqlx's worker
-    /// thread took seconds.
+    /// thread took seconds. (Past SQLite's string limit, about 800,000 signals, in pages of
+    /// 20,000 rows within one read transaction.)
     pub async fn all_signals(&self) -> Result<Vec<SignalRecord>, JournalError> {
         match self {
             #[cfg(feature = "postgres")]
