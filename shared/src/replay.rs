@@ -115,28 +115,23 @@ impl DeadLetter {
     /// forced replay's letter was (the executor then holds it to the age limit and sends
     /// nothing for it).
     pub fn lookup_only_body(&self) -> String {
-        let out = match self.clone() {
-            Self::Signal(mut s) => {
-                s.replay_forced = false;
-                serde_json::to_string(&s)
-            }
-            Self::Intent(mut i) => {
-                i.replay_forced = false;
-                serde_json::to_string(&i)
-            }
-        };
-        out.unwrap_or_default()
+        self.body_with(|_| false)
     }
 
     /// The body to send back, marked as forced when it is.
     pub fn replay_body(&self, forced: bool) -> String {
+        self.body_with(|was| was || forced)
+    }
+
+    /// The letter's body with its `replay_forced` mark set to `mark(as it was)`.
+    fn body_with(&self, mark: impl Fn(bool) -> bool) -> String {
         let out = match self.clone() {
             Self::Signal(mut s) => {
-                s.replay_forced |= forced;
+                s.replay_forced = mark(s.replay_forced);
                 serde_json::to_string(&s)
             }
             Self::Intent(mut i) => {
-                i.replay_forced |= forced;
+                i.replay_forced = mark(i.replay_forced);
                 serde_json::to_string(&i)
             }
         };
