@@ -143,7 +143,7 @@ pub struct Trade {
     /// When the closing fill was acknowledged.
     pub closed_at: DateTime<Utc>,
     /// Points × quantity × multiplier, minus [`Trade::fees`]. In points when the multiplier
-    /// is unknown (then `currency` is `points`), before fees: those are in the broker's
+    /// is unknown (then `currency` is `<root> points`, e.g. `QQ points`), before fees: those are in the broker's
     /// currency, named in the report's warnings, not subtracted from points.
     pub pnl: Decimal,
     /// The closing fill's fee for what it closed plus the matched share of the opening
@@ -755,6 +755,9 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     // Closes with nothing (or less than they closed) to match: units the journal never saw
     // opened, per instrument.
     let mut unopened: BTreeMap<String, Decimal> = BTreeMap::new();
+    // Lots of the other side still in the book when an open filled: closed outside the
+    // journal, per instrument.
+    let mut closed_outside: BTreeMap<String, Decimal> = BTreeMap::new();
     for f in &mut fills {
         // A rolled contract's close found by position has no price, and the alert's close is
         // the new contract's: the old contract's own last fill stands in (the calendar
@@ -775,12 +778,33 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         let book = books
             .entry((f.broker, f.account.clone(), f.instrument.clone()))
             .or_default();
-        let was_open = !book.is_empty();
+        let mut was_open = !book.is_empty();
         let signed = if f.side == Side::Buy {
             f.quantity
         } else {
             -f.quantity
         };
+        // An open never closes: every plan closes a held side before it opens the other
+        // (`executor_runtime::plan`: no step holds both directions), so lots of the other
+        // side still in the book when an open fills were closed where the journal did not
+        // see it (by hand, a broker's closeout, a close whose outcome stayed unknown). They
+        // leave the book with no P&L, and the open starts a lot of its own; matching them
+        // at the open's price would book a round trip that never traded.
+        if f.leg == Leg::Open
+            && book
+                .front()
+                .is_some_and(|lot| lot.quantity.is_sign_positive() != signed.is_sign_positive())
+        {
+            let gone: Decimal = book.drain(..).map(|lot| lot.quantity.abs()).sum();
+            if f.selected {
+                *closed_outside.entry(f.instrument.clone()).or_default() += gone;
+            }
+            was_open = false;
+            // When the position closed is unknown: the stretch is not counted as exposure.
+            if let Some(e) = exposure.get_mut(&(f.account.clone(), f.instrument.clone())) {
+                e.1 = None;
+            }
+        }
         let mut left = signed;
         let mut closed = Decimal::ZERO;
         let mut cost = Decimal::ZERO;
@@ -882,6 +906,12 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     for (instrument, quantity) in unopened {
         report.warnings.push(format!(
             "{instrument}: closes of {} unit(s) the journal never saw opened (held before the journal began, or opened by a leg of unknown outcome): no P&L counted for them",
+            quantity.normalize()
+        ));
+    }
+    for (instrument, quantity) in closed_outside {
+        report.warnings.push(format!(
+            "{instrument}: {} unit(s) the journal held were gone when an open of the other side filled (closed outside the journal: by hand, by a broker's closeout, or by a close of unknown outcome): no P&L counted for them",
             quantity.normalize()
         ));
     }

@@ -1278,6 +1278,47 @@ fn a_close_of_a_position_held_before_the_journal_opens_nothing() {
     );
 }
 
+/// A long closed by hand at the broker, then a short entry from flat (an open alone), then
+/// its exit: the open never closes the journal's long (it would book a long round trip at
+/// the open's price, −6.00, and leave the book flat while the account is short).
+#[test]
+fn an_open_never_closes_lots_the_account_no_longer_holds() {
+    let o = Broker::Oanda;
+    let eur_usd = |id, close, hms| signal(id, o, "EUR_USD", SignalStatus::Filled, close, hms);
+    let leg = |id: &str, leg: Leg, side: Side, price: &str, hms: &str| {
+        fill(id, o, "EUR_USD", leg, side, "1000", price, Some("0"), hms)
+    };
+    let signals = vec![
+        eur_usd("s1", "1.08000", "10:00:00"),
+        eur_usd("s2", "1.07400", "11:00:00"),
+        eur_usd("s3", "1.07000", "12:00:00"),
+    ];
+    let orders = vec![
+        leg("s1", Leg::Open, Side::Buy, "1.08000", "10:00:01"),
+        // The long is closed by hand; s2 finds the account flat and only opens.
+        leg("s2", Leg::Open, Side::Sell, "1.07400", "11:00:01"),
+        leg("s3", Leg::Close, Side::Buy, "1.07000", "12:00:01"),
+    ];
+    let warning = "EUR_USD: 1000 unit(s) the journal held were gone when an open of the other side filled (closed outside the journal: by hand, by a broker's closeout, or by a close of unknown outcome): no P&L counted for them";
+
+    // Before the exit: the account is short 1,000 from 1.07400.
+    let r = analyze(&signals[..2], &orders[..2], &Filter::default());
+    assert!(r.trades.is_empty(), "{:?}", r.trades);
+    assert_eq!(r.open_positions.len(), 1);
+    assert_eq!(r.open_positions[0].quantity, d("-1000"));
+    assert_eq!(r.open_positions[0].average_price, d("1.074"));
+    assert_eq!(r.warnings, [warning]);
+
+    // s3's close: short from 1.07400 bought back at 1.07000, +4.00; nothing left open.
+    let r = analyze(&signals, &orders, &Filter::default());
+    let pnl: Vec<Decimal> = r.trades.iter().map(|t| t.pnl).collect();
+    assert_eq!(pnl, [d("4.00000")]);
+    assert!(!r.trades[0].long);
+    assert_eq!(r.totals["USD"].realized, d("4.00000"));
+    assert!(r.open_positions.is_empty(), "{:?}", r.open_positions);
+    assert_eq!(r.warnings, [warning]);
+}
+
 /// An open whose outcome was unknown, found filled by a replay hours later: it keeps its
 /// place (its send), not the replay's time, and until then the report says it may have filled.
 #[test]
