@@ -1001,23 +1001,25 @@ where
             Outcome::Unknown => None,
             Outcome::Filled | Outcome::NoOp | Outcome::Refused | Outcome::Superseded => None,
         };
-        // An account left half done is mailed before the journal's write, as an unknown
-        // outcome is: were the write to fail, the retries (takeovers) would find the journal
-        // unwritten too and be dead-lettered with no mail of this at all.
-        let mail = |told| async move {
+        // Every failure mail goes out before the journal's write, as an unknown outcome's
+        // alarm does. Were the process to die between the write and the mail, the takeover
+        // would find the journaled end and complete the record with no mail (it cannot tell
+        // whether one went out); were the write to fail on an account left half done, the
+        // retries would find the journal unwritten too and be dead-lettered with no mail of
+        // it at all. A write that fails can so mail a signal twice (its takeover mails what
+        // it finds), which the rate limit mostly holds back: twice rather than never.
+        if let Some(told) = told {
             error!(outcome = ?outcome, reason, "{told}");
             self.notify(intent, &key.account, outcome, reason, half_done)
                 .await;
-        };
-        if half_done && let Some(told) = told {
-            mail(told).await;
         }
         self.journal.record_execution(&record, &orders).await?;
         match (told, outcome) {
-            (Some(_), _) if half_done => {}
-            (Some(told), _) => mail(told).await,
+            (Some(_), _) => {}
             (None, Outcome::Filled | Outcome::NoOp) => {
                 info!(outcome = ?outcome, legs = execution.legs.len(), reason, "signal executed");
+                // A fill's mail only once written: after a failed write its takeover finds
+                // the fill and mails it, and two mails of one fill would read as two fills.
                 if outcome == Outcome::Filled && self.settings.notify_fills {
                     self.notify_fill(intent, &key.account, &orders).await;
                 }
@@ -2066,8 +2068,8 @@ mod tests {
     /// A signal that leaves the account half done (a reversal's close filled, its open
     /// rejected) is mailed though the journal's write then fails, as an unknown outcome is:
     /// its retries (takeovers) find the journal unwritten too and end in the dead-letter
-    /// queue, with no mail of this at all. A plain rejection (nothing moved) is mailed only
-    /// once written.
+    /// queue, with no mail of this at all. A plain rejection (nothing moved) is mailed
+    /// before the write too (see `a_rejection_is_mailed_though_the_process_dies_after_its_write`).
     #[tokio::test]
     async fn a_half_done_signal_is_mailed_though_the_journal_write_fails() {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
@@ -2114,11 +2116,83 @@ mod tests {
         };
         let second = executor.execute(&plain).await;
         assert!(matches!(second, Err(RecordError::Journal(_))), "{second:?}");
-        assert_eq!(
-            executor.notifier.sent().len(),
-            1,
-            "not before it is written"
-        );
+        let sent = executor.notifier.sent();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert!(sent[1].message.contains("market closed"), "{sent:?}");
+    }
+
+    /// Writes to `.0` and then fails, as a process that dies once its journal write has
+    /// landed: the record is left in progress with the signal's end journaled.
+    struct DiesAfterWrite(Arc<MemoryJournal>);
+
+    impl TradeJournal for DiesAfterWrite {
+        async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
+            self.0.upsert_signal(r).await
+        }
+        async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
+            self.0.upsert_order(r).await
+        }
+        async fn record_execution(
+            &self,
+            signal: &SignalRecord,
+            orders: &[OrderRecord],
+        ) -> Result<(), JournalError> {
+            self.0.record_execution(signal, orders).await?;
+            Err(JournalError {
+                reason: "the process died here".into(),
+            })
+        }
+        async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
+            self.0.signal(id).await
+        }
+        async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
+            self.0.orders(id).await
+        }
+    }
+
+    /// A plain rejection (nothing moved) whose attempt ends right after its journal write:
+    /// the takeover finds the journaled end and completes the record without mailing (it
+    /// cannot tell whether a mail went out), so the mail goes out before the write. It was
+    /// sent after it, and lost in that window.
+    #[tokio::test]
+    async fn a_rejection_is_mailed_though_the_process_dies_after_its_write() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let journal = Arc::new(MemoryJournal::default());
+        let executor = Executor {
+            dead_letters: None,
+            venue: Answers(std::sync::Mutex::new(
+                [Execution::without_legs(
+                    Outcome::Rejected,
+                    "INSUFFICIENT_MARGIN",
+                )]
+                .into(),
+            )),
+            store: Arc::new(MemoryIdempotencyStore::default()),
+            journal: DiesAfterWrite(journal.clone()),
+            notifier: Arc::new(MemoryNotifier::default()),
+            kill_switch: FlakySwitch(AtomicU32::new(0), std::sync::atomic::AtomicBool::new(false)),
+            clock: clock.clone(),
+            metrics: Arc::new(CapturedMetrics::default()),
+            settings: paper_executor(Unknowable, Arc::default(), Arc::default(), &clock, "1000")
+                .settings,
+        };
+        let signal = intent(t0);
+        let first = executor.execute(&signal).await;
+        assert!(matches!(first, Err(RecordError::Journal(_))), "{first:?}");
+        let status = journal
+            .signal(&signal.signal_id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|s| s.status);
+        assert_eq!(status, Some(SignalStatus::Rejected));
+        // The redelivery: a takeover that completes the record from the journaled end.
+        clock.advance(Duration::seconds(61));
+        let second = executor.execute(&signal).await;
+        assert!(matches!(second, Ok(Outcome::Rejected)), "{second:?}");
+        let sent = executor.notifier.sent();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].message.contains("INSUFFICIENT_MARGIN"), "{sent:?}");
     }
 
     /// Mails go through the real rate limit (one per broker per 15 minutes): a second plain
