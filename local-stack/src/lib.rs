@@ -1943,9 +1943,14 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         }
     });
     // The state file is this process's alone (`LocalStore::open` locks it): every lease in
-    // it was held by a process that has ended, so a takeover may reconcile at once.
+    // it was held by a process that has ended, so a takeover may reconcile at once. Counted:
+    // the leases live now or within the wait before, since an attempt may send until just
+    // before its lease ends, and a restart can follow a kill within a second.
     let released = store
-        .release_leases(shared::clock::Clock::now(&SystemClock))
+        .release_leases(
+            shared::clock::Clock::now(&SystemClock),
+            Duration::from_std(RESTART_TAKEOVER_WAIT).unwrap_or_default(),
+        )
         .map_err(|e| format!("local state: {e}"))?;
     // A signal the last run left mid-order is looked up before anything is sent again; the
     // executors start only after the brokers' longest settle time, so an order that run sent

@@ -1389,18 +1389,24 @@ impl LocalStore {
     /// Ends every lease of an in-progress idempotency record ([`HAND_OVER_SKEW`] before
     /// `now`), so the next claim takes it over and reconciles by lookup at once: called at
     /// start, when the file is locked to this process and every lease in it belonged to a
-    /// process that has ended. Returns how many of them were still live at `now`: attempts
-    /// the last process was running when it ended (a lease an `unknown` outcome kept, its
-    /// signal in a dead-letter queue, has long run out).
+    /// process that has ended. Returns how many of them were live within `recent` of `now`:
+    /// attempts the last process was running when it ended, or ran until their lease ran
+    /// out less than `recent` ago, so that may have sent an order that recently (an attempt
+    /// sends until its lease's last moments; a lease an `unknown` outcome kept, its signal
+    /// in a dead-letter queue, has long run out).
     ///
     /// Errors: SQLite's message.
-    pub fn release_leases(&self, now: DateTime<Utc>) -> Result<usize, String> {
+    pub fn release_leases(
+        &self,
+        now: DateTime<Utc>,
+        recent: chrono::Duration,
+    ) -> Result<usize, String> {
         let guard = self.writing().map_err(text)?;
         let live: i64 = guard
             .conn
             .query_row(
                 "SELECT COUNT(*) FROM idempotency WHERE outcome IS NULL AND lease_until_ms > ?1",
-                params![ms(now)],
+                params![ms(now - recent)],
                 |r| r.get(0),
             )
             .map_err(text)?;
@@ -2222,10 +2228,11 @@ mod tests {
     }
 
     /// At start every lease of the file ends (its process has ended); what is counted is the
-    /// leases still live then, the attempts that process was running, not a lease that ran
-    /// out long before (an `unknown` outcome's, kept until its replay).
+    /// leases still live then or within `recent` before (an attempt that ran to its lease's
+    /// end may have sent just before it), not a lease that ran out long before (an
+    /// `unknown` outcome's, kept until its replay).
     #[tokio::test]
-    async fn a_start_ends_every_lease_and_counts_the_live_ones() {
+    async fn a_start_ends_every_lease_and_counts_the_live_and_recent_ones() {
         let (_dir, path) = file("release-leases");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let now = t0() + Duration::minutes(10);
@@ -2237,8 +2244,18 @@ mod tests {
             s.claim(&key(2), now, now + Duration::seconds(15)).await,
             Ok(Claim::Acquired)
         );
-        assert_eq!(s.release_leases(now), Ok(1));
-        for n in [1, 2] {
+        // Its lease ran out a second before the start.
+        assert_eq!(
+            s.claim(
+                &key(3),
+                now - Duration::seconds(16),
+                now - Duration::seconds(1)
+            )
+            .await,
+            Ok(Claim::Acquired)
+        );
+        assert_eq!(s.release_leases(now, Duration::seconds(3)), Ok(2));
+        for n in [1, 2, 3] {
             assert_eq!(
                 s.claim(&key(n), now, now + Duration::seconds(15)).await,
                 Ok(Claim::TakenOver),
