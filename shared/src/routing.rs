@@ -263,19 +263,36 @@ impl RoutingTable {
     }
 
     /// Parses a table in `routing.toml`'s format; names are upper-cased. Fails with
-    /// [`RoutingTableError`] on invalid TOML, a missing or unknown key, a futures root
+    /// [`RoutingTableError`] on invalid TOML, a missing or unknown key, two keys of a
+    /// section that differ only in case, an alias whose instrument is not in its broker's
+    /// form (`BASE_QUOTE` at OANDA, `BASE-QUOTE` at Coinbase, upper case), a futures root
     /// [`crate::contract_specs`] has no point value for, or a futures root with a bad month
     /// code, no months, `roll_day` outside 1..=28, `roll_months_before`
     /// over 11, `last_day` outside 1..=31 or `last_day_months_before` over 11.
     pub fn from_toml(text: &str) -> Result<Self, RoutingTableError> {
         let file: TableFile = toml::from_str(text)
             .map_err(|e| RoutingTableError(crate::config::toml_error(text, &e)))?;
-        let upper_keys = |m: BTreeMap<String, String>| -> BTreeMap<String, String> {
-            m.into_iter()
-                .map(|(k, v)| (k.to_ascii_uppercase(), v))
-                .collect()
-        };
-        let pair_rules = |mut r: PairRules| {
+        // Names are upper-cased, so two keys that differ only in case would be one entry,
+        // whichever sorts last: refused instead.
+        fn upper_keys<V>(
+            section: &str,
+            m: BTreeMap<String, V>,
+        ) -> Result<BTreeMap<String, V>, RoutingTableError> {
+            let mut out = BTreeMap::new();
+            for (k, v) in m {
+                let upper = k.to_ascii_uppercase();
+                if out.insert(upper.clone(), v).is_some() {
+                    return Err(RoutingTableError(format!(
+                        "{section}.{k}: given twice (names are upper-cased, and another key                          of {section} is also {upper})"
+                    )));
+                }
+            }
+            Ok(out)
+        }
+        // An alias goes to the broker as written, so it must be an instrument in the
+        // broker's own form: checked here, where a mistake is refused before any alert is
+        // accepted, not by the broker after the webhook answered 200.
+        let pair_rules = |name: &str, sep: char, example: &str, mut r: PairRules| {
             r.quote_currencies = r
                 .quote_currencies
                 .iter()
@@ -284,8 +301,25 @@ impl RoutingTable {
             // Longest first, so USDT wins over USD.
             r.quote_currencies
                 .sort_by_key(|q| std::cmp::Reverse(q.len()));
-            r.aliases = upper_keys(r.aliases);
-            r
+            for (alias, instrument) in &r.aliases {
+                let part = |p: &str| {
+                    !p.is_empty()
+                        && p.chars()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                };
+                if !instrument
+                    .split_once(sep)
+                    .is_some_and(|(base, quote)| part(base) && part(quote))
+                {
+                    return Err(RoutingTableError(format!(
+                        "{name}.aliases.{alias}: \"{instrument}\" is not an instrument in \
+                         {name}'s form: BASE{sep}QUOTE, upper-case letters and digits (e.g. \
+                         \"{example}\")"
+                    )));
+                }
+            }
+            r.aliases = upper_keys(&format!("{name}.aliases"), r.aliases)?;
+            Ok::<_, RoutingTableError>(r)
         };
         let mut futures = BTreeMap::new();
         for (root, spec) in file.futures {
@@ -362,7 +396,13 @@ impl RoutingTable {
                     )));
                 }
             }
-            futures.insert(root.to_ascii_uppercase(), rule);
+            if futures.insert(root.to_ascii_uppercase(), rule).is_some() {
+                return Err(RoutingTableError(format!(
+                    "futures.{root}: given twice (roots are upper-cased, and another root is \
+                     also {})",
+                    root.to_ascii_uppercase()
+                )));
+            }
         }
         Ok(Self {
             delayed_suffixes: file
@@ -370,13 +410,9 @@ impl RoutingTable {
                 .iter()
                 .map(|s| s.to_ascii_uppercase())
                 .collect(),
-            exchanges: file
-                .exchanges
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_uppercase(), v))
-                .collect(),
-            oanda: pair_rules(file.oanda),
-            coinbase: pair_rules(file.coinbase),
+            exchanges: upper_keys("exchanges", file.exchanges)?,
+            oanda: pair_rules("oanda", '_', "NAS100_USD", file.oanda)?,
+            coinbase: pair_rules("coinbase", '-', "BTC-USD", file.coinbase)?,
             futures,
             source: "the routing table".to_owned(),
         })

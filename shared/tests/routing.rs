@@ -461,6 +461,43 @@ fn bad_tables_are_refused_with_the_offending_key() {
             CUSTOM.replace("[oanda]", "[oanda]\nsurprise = 1"),
             "surprise",
         ),
+        // An alias goes to the broker as written: it must be the broker's own form.
+        (
+            CUSTOM.replace("\"BTC-USD\"", "\"BTC_USD\""),
+            "coinbase.aliases.XBTUSD: \"BTC_USD\" is not an instrument in coinbase's form",
+        ),
+        (
+            CUSTOM.replace("\"BTC-USD\"", "\"btc-usd\""),
+            "coinbase.aliases.XBTUSD",
+        ),
+        (
+            CUSTOM.replace(
+                "[coinbase]",
+                "[oanda.aliases]\nGOLD = \"XAUUSD\"\n[coinbase]",
+            ),
+            "oanda.aliases.GOLD: \"XAUUSD\" is not an instrument in oanda's form",
+        ),
+        // Keys that differ only in case would be one entry, whichever sorts last.
+        (
+            CUSTOM.replace(
+                "CME = \"tradovate\"",
+                "CME = \"tradovate\"\ncme = \"oanda\"",
+            ),
+            "exchanges.cme: given twice",
+        ),
+        (
+            CUSTOM.replace(
+                "XBTUSD = \"BTC-USD\"",
+                "XBTUSD = \"BTC-USD\"\nxbtusd = \"ETH-USD\"",
+            ),
+            "coinbase.aliases.xbtusd: given twice",
+        ),
+        (
+            format!(
+                "{CUSTOM}[futures.es]\nmonths = \"HMUZ\"\nroll_day = 1\nroll_months_before = 1\n"
+            ),
+            "futures.es: given twice",
+        ),
     ];
     for (text, needle) in cases {
         let err = RoutingTable::from_toml(&text).unwrap_err().to_string();
