@@ -1,6 +1,6 @@
 import { App, AppProps, Environment, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ConfigError, PipelineConfig, readConfig } from './config';
+import { checkContextKeys, ConfigError, PipelineConfig, readConfig } from './config';
 import { PipelineStack } from './pipeline-stack';
 
 /**
@@ -33,6 +33,7 @@ export function buildApp(
 ): { app: App; stack: PipelineStack } {
   const app = new App(props);
   const get = (key: string) => app.node.tryGetContext(key);
+  checkContextKeys(Object.keys(app.node.getAllContext()));
   const config = readConfig(get);
   const stack = new PipelineStack(app, String(get('stackName') ?? 'TvPipeline'), {
     config,

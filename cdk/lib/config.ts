@@ -168,6 +168,73 @@ function roots(get: Lookup): string[] {
   return out;
 }
 
+/** Every context option the app reads (the README's table). */
+export const CONTEXT_KEYS: readonly string[] = [
+  'brokers',
+  'oandaAccount',
+  'coinbaseApiKeyName',
+  'coinbaseLive',
+  'tradovateAccount',
+  'oandaBaseUrl',
+  'tradovateBaseUrl',
+  'coinbaseBaseUrl',
+  'ipAllowlist',
+  'alarmEmail',
+  'journal',
+  'nat',
+  'auroraAutoPauseMinutes',
+  'oandaRiskConfig',
+  'tradovateRiskConfig',
+  'coinbaseRiskConfig',
+  'paramPrefix',
+  'throttleRate',
+  'throttleBurst',
+  'executorConcurrency',
+  'heartbeatHours',
+  'notifyMinIntervalSecs',
+  'notifyFills',
+  'databento',
+  'databentoRoots',
+  'databentoScheduleMinutes',
+  'stackName',
+];
+
+/** Edit distance between two short strings (insertions, deletions, substitutions). */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
+}
+
+/**
+ * Refuses a context key in the app's own style (letters and digits, `oandaRiskconfig`) that
+ * the app does not read, naming the nearest option: a misspelt option would otherwise be
+ * dropped without a word, and the deploy would trade the built-in sizes or go without the
+ * allowlist. The CDK's own keys are left alone: feature flags (`@aws-cdk/…`), its settings
+ * and lookups (`aws:cdk:…`, `availability-zones:…`), the CLI's (`acknowledged-issue-numbers`).
+ */
+export function checkContextKeys(keys: Iterable<string>): void {
+  for (const key of keys) {
+    if (!/^[A-Za-z][A-Za-z0-9]*$/.test(key) || CONTEXT_KEYS.includes(key)) continue;
+    const near =
+      CONTEXT_KEYS.find((k) => k.toLowerCase() === key.toLowerCase()) ??
+      [...CONTEXT_KEYS]
+        .map((k) => [k, distance(k.toLowerCase(), key.toLowerCase())] as const)
+        .filter(([, d]) => d <= 3)
+        .sort((x, y) => x[1] - y[1])[0]?.[0];
+    const hint = near === undefined ? '' : `: did you mean ${near}?`;
+    throw new ConfigError(
+      `context ${key} is not an option of this app${hint} (options: cdk/README.md, "Context options")`,
+    );
+  }
+}
+
 /** Reads and checks every context option; `get` is `node.tryGetContext`. */
 export function readConfig(get: Lookup): PipelineConfig {
   // No default: a deploy decides which brokers trade, never the app.

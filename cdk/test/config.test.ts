@@ -31,6 +31,37 @@ describe('risk settings', () => {
   });
 });
 
+describe('context keys', () => {
+  const synthRefuses = (ctx: Record<string, unknown>, re: RegExp) =>
+    assert.throws(
+      () => buildApp({ context: { ...BASE_CONTEXT, ...ctx } }),
+      (e: unknown) => e instanceof ConfigError && re.test(e.message),
+      JSON.stringify(ctx),
+    );
+
+  it('refuses an option the app does not read, naming the nearest one', () => {
+    synthRefuses(
+      { oandaRiskconfig: 'default_size = "5"' },
+      /context oandaRiskconfig is not an option of this app: did you mean oandaRiskConfig\?/,
+    );
+    synthRefuses({ ipAllowList: 'tradingview' }, /context ipAllowList .*did you mean ipAllowlist\?/);
+    synthRefuses({ notifyFill: 'true' }, /context notifyFill .*did you mean notifyFills\?/);
+    synthRefuses({ somethingElse: '1' }, /context somethingElse is not an option of this app \(options/);
+  });
+
+  it("leaves the CDK's own keys alone", () => {
+    const app = buildApp({
+      context: {
+        ...BASE_CONTEXT,
+        '@aws-cdk/core:newStyleStackSynthesis': true,
+        'acknowledged-issue-numbers': [12345],
+        'aws:cdk:enable-path-metadata': true,
+      },
+    });
+    assert.ok(app.stack);
+  });
+});
+
 describe('brokers are chosen explicitly', () => {
   it('refuses a deploy without brokers, naming the choices', () => {
     for (const missing of [undefined, '', '  ']) {
