@@ -1125,6 +1125,17 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         )));
                     }
                 };
+                // Indexed for writing, a `signal` that is a string or an array would panic.
+                if doc
+                    .get("signal")
+                    .is_some_and(|s| !s.is_object() && !s.is_null())
+                {
+                    return Err(Failure::Usage(format!(
+                        "{alert}: its signal is not an object, so --action cannot set \
+                         signal.type and signal.direction: make it {{\"type\": …, \
+                         \"direction\": …}} or leave it out"
+                    )));
+                }
                 doc["action"] = json!(a);
                 doc["signal"]["type"] = json!(kind);
                 doc["signal"]["direction"] = json!(direction);
@@ -2020,7 +2031,8 @@ async fn journal_audit(audits: &[shared::replay::ReplayAudit]) -> Result<(), Str
 
 /// For a signal `trades` lists by when it was received: ` [replayed (forced) at <time>: ...]`
 /// when a dead-letter replay of it ran (the latest one; dry runs and refusals not counted): it
-/// executed then, perhaps after signals listed below it, which the list's order does not show.
+/// executed then, perhaps after signals listed below it, which the list's order does not show;
+/// a look-up-only replay (`[replayed (look-up only) at <time>: ...]`) only looked it up.
 fn replayed_tag(replays: &Value, signal_id: &str) -> String {
     let latest = replays
         .as_array()
@@ -2038,15 +2050,24 @@ fn replayed_tag(replays: &Value, signal_id: &str) -> String {
                 .as_str()?
                 .parse::<chrono::DateTime<chrono::Utc>>()
                 .ok()?;
-            Some((at, r["forced"] == true))
+            let look_up_only = r["result"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("replayed (look-up only)"));
+            Some((at, r["forced"] == true, look_up_only))
         })
         .max();
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%SZ");
     match latest {
         None => String::new(),
-        Some((at, forced)) => format!(
+        // Sent back past the age limit on purpose: the executor only looked it up.
+        Some((t, _, true)) => format!(
+            "  [replayed (look-up only) at {}: looked up then, nothing sent by the replay]",
+            at(t)
+        ),
+        Some((t, forced, false)) => format!(
             "  [replayed{} at {}: executed then, not when received]",
             if forced { " (forced)" } else { "" },
-            at.format("%Y-%m-%d %H:%M:%SZ")
+            at(t)
         ),
     }
 }
@@ -2071,6 +2092,15 @@ mod tests {
         );
         // A refused or dry-run replay moved nothing: no tag.
         assert_eq!(replayed_tag(&replays, "bb"), "");
+        // A look-up-only replay traded nothing: not said to have executed.
+        let looked_up = serde_json::json!([
+            {"signal_id": "dd", "at": "2026-12-05T21:07:00Z", "dry_run": false,
+             "result": "replayed (look-up only)", "forced": false},
+        ]);
+        assert_eq!(
+            replayed_tag(&looked_up, "dd"),
+            "  [replayed (look-up only) at 2026-12-05 21:07:00Z: looked up then, nothing sent by the replay]"
+        );
         assert_eq!(replayed_tag(&replays, "cc"), "");
         assert_eq!(replayed_tag(&Value::Null, "aa"), "");
     }

@@ -208,6 +208,28 @@ fn base_urls_are_checked_before_any_request_and_a_trailing_slash_is_fine() {
         ),
         "{text}"
     );
+    // An alert whose `signal` is not an object cannot take --action's type and direction:
+    // named, not a panic.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signal-text.json");
+    std::fs::write(
+        &file,
+        r#"{"symbol":"EURUSD","exchange":"OANDA","signal":"ENTRY","market_data":{}}"#,
+    )
+    .unwrap();
+    let (code, text) = tvctl(&[
+        "send",
+        file.to_str().unwrap(),
+        "--action",
+        "SHORT_ENTRY",
+        "--url",
+        "http://127.0.0.1:9/webhook",
+    ]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("its signal is not an object, so --action cannot set signal.type"),
+        "{text}"
+    );
     // A trailing slash joins with one: the request reaches `/oandastatus`, not `//oandastatus`.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
