@@ -3,7 +3,7 @@
 
 use crate::client::{ClientSettings, OandaClient, PRACTICE_URL};
 use crate::venue::OandaVenue;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use shared::clock::Clock;
 use shared::config::{BrokerSettings, ConfigError, Env, Variable};
 use shared::ports::SecretStore;
@@ -68,7 +68,24 @@ impl BrokerSettings for OandaSettings {
     /// [`ConfigError::Invalid`] when the secret store fails.
     async fn load(env: &impl Env, store: &impl SecretStore) -> Result<Self, ConfigError> {
         let account = env.required(ACCOUNT.name)?;
-        let token = shared::config::secret(env, store, SECRET.name).await?;
+        let stored = shared::config::secret(env, store, SECRET.name).await?;
+        // A token kept with its file's newline (`put-parameter --value file://token.txt`)
+        // would make every request's `Authorization` header invalid, which reads as an
+        // unreachable broker on every signal: trimmed. One that still holds a space or a
+        // control character is refused here, naming where it came from.
+        let trimmed = stored.expose_secret().trim();
+        if trimmed.is_empty() || trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ConfigError::Invalid {
+                name: match env.optional(SECRET.name) {
+                    Some(_) => SECRET.name.into(),
+                    None => format!("{}_PARAM", SECRET.name),
+                },
+                reason: "the OANDA token is empty or holds a space or a control character \
+                         (a personal access token is letters, digits and one dash)"
+                    .into(),
+            });
+        }
+        let token = SecretString::from(trimmed.to_owned());
         Ok(Self {
             base_url: env
                 .optional(BASE_URL.name)
@@ -107,7 +124,6 @@ impl OandaSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
     use shared::config::MapEnv;
     use shared::secrets::EnvSecretStore;
 
@@ -126,6 +142,38 @@ mod tests {
             executor_runtime::venue::Venue::account(&venue),
             "101-001-1-001"
         );
+    }
+
+    /// A parameter store holding one value for every name.
+    struct Holds(&'static str);
+
+    impl SecretStore for Holds {
+        async fn secret(&self, _: &str) -> Result<SecretString, shared::ports::SecretError> {
+            Ok(SecretString::from(self.0.to_owned()))
+        }
+    }
+
+    /// A token stored with its file's newline is trimmed (it made every request's header
+    /// invalid, read as an unreachable broker); one with a space inside is refused naming
+    /// the parameter's variable, without the token.
+    #[tokio::test]
+    async fn a_stored_token_is_trimmed_and_a_broken_one_names_its_parameter() {
+        let env = MapEnv::new([
+            ("OANDA_ACCOUNT", "101-001-1-001"),
+            ("OANDA_SECRET_PARAM", "/tv/oanda-token"),
+        ]);
+        let s = OandaSettings::load(&env, &Holds("tok-abc\n"))
+            .await
+            .unwrap();
+        assert_eq!(s.token.expose_secret(), "tok-abc");
+        for held in ["tok abc", "\n", "tok\u{7}abc"] {
+            let err = OandaSettings::load(&env, &Holds(held))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("OANDA_SECRET_PARAM"), "{held:?}: {err}");
+            assert!(!err.contains("abc"), "{err}");
+        }
     }
 
     #[tokio::test]
