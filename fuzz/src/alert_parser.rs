@@ -5,7 +5,7 @@
 //! - a validated alert's canonical JSON has no passphrase, hashes to its SignalId, and is a
 //!   fixed point: parsed and validated again it gives the same alert, canonical text and id;
 //! - the SignalId is 32 lowercase hex characters and parses back;
-//! - prices are positive, volume is not negative, a quantity is positive;
+//! - prices are positive, volume is not negative (or `NaN`: none), a quantity is positive;
 //! - routing is deterministic and case-insensitive in exchange and symbol;
 //! - freshness agrees with the limits it was given.
 
@@ -86,7 +86,10 @@ fn check_valid(valid: &ValidatedAlert) {
     ] {
         assert!(price > Decimal::ZERO, "price_data.{name} {price} accepted");
     }
-    assert!(p.volume >= Decimal::ZERO, "volume {} accepted", p.volume);
+    // `None`: the alert said `"NaN"` (Pine's `na`), read as no volume.
+    if let Some(volume) = p.volume {
+        assert!(volume >= Decimal::ZERO, "volume {volume} accepted");
+    }
     if let Some(q) = valid.alert.quantity {
         assert!(q > Decimal::ZERO, "quantity {q} accepted");
     }

@@ -199,8 +199,12 @@ pub struct PriceData {
     pub low: Decimal,
     /// The bar's closing price; greater than zero.
     pub close: Decimal,
-    /// The bar's volume; zero or more.
-    pub volume: Decimal,
+    /// The bar's volume; zero or more. `None` when the alert says `"NaN"`: Pine writes an
+    /// `na` value so, and a chart whose feed has no volume would otherwise have every alert
+    /// refused (TradingView does not resend a 4xx) for a figure nothing trades on. Prices
+    /// are never read so.
+    #[serde(default)]
+    pub volume: Option<Decimal>,
 }
 
 /// A validated alert. The passphrase is not part of it.
@@ -565,7 +569,10 @@ impl RawAlert {
             high: price("high")?,
             low: price("low")?,
             close: price("close")?,
-            volume: decimal(pd, "price_data.", "volume", Kind::Volume)?,
+            volume: match pd.get("volume") {
+                Some(Value::String(text)) if text == "NaN" => None,
+                _ => Some(decimal(pd, "price_data.", "volume", Kind::Volume)?),
+            },
         };
         let quantity = match root.get("quantity") {
             None | Some(Value::Null) => None,

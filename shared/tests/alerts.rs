@@ -86,7 +86,7 @@ fn sample_values_are_parsed_as_exact_decimals_and_utc_times() {
     let (valid, _) = accept(&sample("oanda-eurusd-long.json")).unwrap();
     let a = valid.alert;
     assert_eq!(a.price_data.close, Decimal::from_str("1.08345").unwrap());
-    assert_eq!(a.price_data.volume, Decimal::from(1250));
+    assert_eq!(a.price_data.volume, Some(Decimal::from(1250)));
     assert_eq!(a.market_data.timenow, at("2026-11-23T14:32:00Z"));
     assert_eq!(a.market_data.timestamp, at("2026-11-23T14:31:00Z"));
     assert_eq!(a.market_data.timeframe, "1");
@@ -845,6 +845,32 @@ fn a_quantity_must_be_a_plain_decimal() {
                 "{case}: {message:?}"
             );
         }
+    }
+}
+
+/// Pine writes an `na` value as `NaN`: a volume so is no volume (a chart whose feed has
+/// none would otherwise have every alert refused, for a figure nothing trades on); a price
+/// so is still refused, as is any other text for the volume.
+#[test]
+fn a_nan_volume_is_no_volume_and_a_nan_price_is_refused() {
+    let (valid, _) = accept(&with(&["price_data", "volume"], json!("NaN"))).unwrap();
+    assert_eq!(valid.alert.price_data.volume, None);
+    for (field, value) in [
+        (["price_data", "close"], json!("NaN")),
+        (["price_data", "volume"], json!("nan")),
+        (["price_data", "volume"], json!("na")),
+    ] {
+        let err = accept(&with(&field, value.clone())).expect_err(&format!("{field:?}"));
+        assert_eq!(
+            err.code(),
+            ErrorCode::InvalidNumber,
+            "{field:?} {value}: {err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: ", field.join("."))),
+            "{err}"
+        );
     }
 }
 
