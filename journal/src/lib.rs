@@ -1569,9 +1569,16 @@ impl SqliteJournal {
     }
 }
 
+/// A time as the SQLite journal stores it: RFC 3339 with nine fraction digits (one width, so
+/// the text sorts as the time does), cut to the microsecond as PostgreSQL's `timestamptz`
+/// keeps it, so the two journals give the same stage latencies for the same rows.
 #[cfg(feature = "sqlite")]
 fn sqlite_time_in(t: Option<DateTime<Utc>>) -> Option<String> {
-    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+    use chrono::SubsecRound;
+    t.map(|t| {
+        t.trunc_subsecs(6)
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    })
 }
 
 #[cfg(feature = "sqlite")]

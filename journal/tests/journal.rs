@@ -205,6 +205,24 @@ async fn contract(j: &impl TradeJournal, tag: &str) {
     );
     assert_eq!(j.orders(&id).await.unwrap().len(), 3);
 
+    // Times finer than a microsecond are cut to it, as PostgreSQL's `timestamptz` keeps
+    // them: both journals read back the same stage times, so the same latencies.
+    let fine = SignalId::of_canonical(&format!("{tag}-fine"));
+    let stages = StageTimes {
+        received: Some(t0_micros() + Duration::nanoseconds(999)),
+        enqueued: Some(t0_micros() + Duration::nanoseconds(1_000_500)),
+        ..Default::default()
+    };
+    j.record_execution(&signal(&fine, SignalStatus::Routed, stages), &[])
+        .await
+        .unwrap();
+    let back = j.signal(&fine).await.unwrap().unwrap().stages;
+    assert_eq!(back.received, Some(t0_micros()));
+    assert_eq!(
+        back.enqueued,
+        Some(t0_micros() + Duration::microseconds(1_000))
+    );
+
     attempts(j, tag).await;
 }
 
@@ -597,9 +615,9 @@ async fn sqlite_file_journal_keeps_the_contract_and_migrations_rerun() {
     let again = SqliteJournal::connect(path.to_str().unwrap())
         .await
         .unwrap();
-    // The contract wrote three signals: one with two legs, one with three in a batch, and one
-    // with a close and three attempts of its open.
-    assert_eq!(again.recent_signals(10).await.unwrap().len(), 3);
+    // The contract wrote four signals: one with two legs, one with three in a batch, one with
+    // times finer than a microsecond, and one with a close and three attempts of its open.
+    assert_eq!(again.recent_signals(10).await.unwrap().len(), 4);
     assert_eq!(again.recent_orders(10).await.unwrap().len(), 9);
     assert!(!format!("{again:?}").contains(path.to_str().unwrap()));
 }
