@@ -6,6 +6,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::str::FromStr;
 
+/// A text field read as empty when it is `null`, as when it is absent: the documents do not
+/// say these are never `null` (a hand-placed order has no client order id), and one order so
+/// must not make a whole page of the list unreadable, and every lookup with it.
+fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
 fn opt_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -87,7 +94,7 @@ pub struct AccountsPage {
     /// Absent reads as no more pages only with no cursor either (see `client::next_page`).
     #[serde(default)]
     pub has_next: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub cursor: String,
 }
 
@@ -248,10 +255,12 @@ pub struct CreateOrderResponse {
 pub struct Order {
     pub order_id: String,
     pub product_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub side: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub client_order_id: String,
+    /// `null` reads as empty: an order of no known status, so not final.
+    #[serde(deserialize_with = "null_as_empty")]
     pub status: String,
     #[serde(default, deserialize_with = "opt_decimal")]
     pub filled_size: Option<Decimal>,
@@ -335,7 +344,7 @@ pub struct OrdersPage {
     /// As [`AccountsPage::has_next`].
     #[serde(default)]
     pub has_next: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub cursor: String,
 }
 
@@ -353,6 +362,36 @@ pub struct ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `null` where a text is expected (a hand-placed order's client order id, the last
+    /// page's cursor) reads as empty: it made the whole page unreadable, and every lookup of
+    /// the product with it.
+    #[test]
+    fn a_null_text_field_reads_as_empty_and_keeps_the_page_readable() {
+        let page: OrdersPage = serde_json::from_str(
+            r#"{"orders":[
+                {"order_id":"a","product_id":"BTC-USD","side":"SELL","client_order_id":null,
+                 "status":"FILLED","filled_size":"0.1"},
+                {"order_id":"b","product_id":"BTC-USD","side":null,"client_order_id":"c1",
+                 "status":null}
+            ],"has_next":false,"cursor":null}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(page.orders.len(), 2);
+        assert_eq!(page.orders[0].client_order_id, "");
+        assert!(page.orders[0].is_final());
+        assert_eq!(page.orders[1].client_order_id, "c1");
+        assert!(!page.orders[1].is_final(), "no status is not final");
+        assert_eq!(page.cursor, "");
+        let accounts: AccountsPage =
+            serde_json::from_str(r#"{"accounts":[],"has_next":false,"cursor":null}"#)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(accounts.cursor, "");
+        // A status left out is still a malformed order.
+        assert!(
+            serde_json::from_str::<Order>(r#"{"order_id":"a","product_id":"BTC-USD"}"#).is_err()
+        );
+    }
 
     /// Only accounts a spot order can draw on count: no vault, no perpetual futures account,
     /// nothing on the futures or international platform, nothing said not ready; a field
