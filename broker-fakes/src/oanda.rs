@@ -52,7 +52,9 @@ pub enum Fault {
     DelayAfterCreate(Duration),
     /// Create the order and cancel it at once: 201 with `orderCancelTransaction`.
     Cancel(&'static str),
-    /// Refuse it: 400 with `orderRejectTransaction`.
+    /// Refuse it: 400 with `orderRejectTransaction`; a position close, 400 with a reject
+    /// transaction for each side it names (`rejectReason` and `errorCode` the reason), as
+    /// [`Fault::CloseRefused`] answers.
     Reject(&'static str),
     /// Answer 429 `{"errorMessage": …}` without carrying anything out (no transaction). The
     /// best-practices page limits request rates; the 429 status itself is not among the
@@ -1431,6 +1433,20 @@ async fn close(
                     &doc,
                     (long_all, short_all),
                     (status, code, side_reason, flatten),
+                );
+            }
+            // A refusal scripted for the next order request that meets a close: the close's
+            // own documented refusal (400, a reject transaction for each side it names),
+            // nothing carried out. Answered normally, a scripted reject would be spent on a
+            // close that filled, and a test would count a refusal that never happened.
+            Some(Fault::Reject(reason)) => {
+                inner.faults.pop_front();
+                return close_refused(
+                    &mut inner,
+                    &instrument,
+                    &doc,
+                    (long_all, short_all),
+                    (400, reason, Some(reason), false),
                 );
             }
             Some(Fault::CloseNotFoundPage) => {

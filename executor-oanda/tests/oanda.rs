@@ -817,6 +817,21 @@ async fn a_crash_between_acceptance_and_the_journal_write_still_makes_one_order(
     assert_eq!(legs[0].outcome, Outcome::Filled);
 }
 
+/// A reversal whose close OANDA refuses (the fake answers a scripted reject meeting a close
+/// with the close's own documented 400 and reject transaction; it answered the close as
+/// filled and spent the fault): nothing more is sent, the account keeps its long, and the
+/// signal ends `rejected` with the close's leg journaled so.
+#[tokio::test]
+async fn a_reversal_whose_close_is_refused_sends_no_open_and_keeps_the_long() {
+    let (h, i) = short_from_long(&[Fault::Reject("INSUFFICIENT_MARGIN")]).await;
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+    assert_eq!(h.fake.order_requests().len(), 1, "only the close");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(sends(&legs), [(Leg::Close, 1, Outcome::Rejected)]);
+    assert!(h.fake.violations().is_empty(), "{:?}", h.fake.violations());
+}
+
 /// A refused entry whose journal write failed: the takeover finds the reject transaction
 /// and journals the leg as sent, a sell of 1,000 (it was a buy of 0: a refused order has no
 /// create to read its units from).
