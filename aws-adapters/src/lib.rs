@@ -134,13 +134,19 @@ where
                 QueueError::Refused { queue, reason }
             }
         }
+        // The whole chain of causes: the error's own text is a fixed phrase per kind
+        // ("dispatch failure"), where the cause says a connection was refused, a name did not
+        // resolve or a certificate failed. None of it holds the message's body.
         SdkError::ConstructionFailure(_) => QueueError::Refused {
             queue,
-            reason: format!("request could not be built: {err}"),
+            reason: format!(
+                "request could not be built: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(&err)
+            ),
         },
         _ => QueueError::Unavailable {
             queue,
-            reason: format!("{err}"),
+            reason: aws_sdk_sqs::error::DisplayErrorContext(&err).to_string(),
         },
     }
 }
@@ -188,12 +194,19 @@ impl SecretStore for SsmSecretStore {
                         name: name.to_owned(),
                     }
                 } else {
-                    // The SDK's error text carries codes and request ids, never the value.
+                    // The SDK's error text carries codes, AWS's message (which names the
+                    // action or the key refused) and the chain of causes (a refused
+                    // connection), never the value: a read that failed has none.
                     SecretError::Unavailable {
                         name: name.to_owned(),
-                        reason: service
-                            .and_then(|s| s.code().map(str::to_owned))
-                            .unwrap_or_else(|| e.to_string()),
+                        reason: match service {
+                            Some(s) => format!(
+                                "{}: {}",
+                                s.code().unwrap_or("Unknown"),
+                                s.message().unwrap_or_default()
+                            ),
+                            None => aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
+                        },
                     }
                 }
             })?;

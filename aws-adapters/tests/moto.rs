@@ -83,6 +83,15 @@ async fn send_to_an_unreachable_endpoint_is_unavailable_not_refused() {
         .await
         .unwrap_err();
     assert!(matches!(err, QueueError::Unavailable { .. }), "{err:?}");
+    // The cause, not only the kind ("dispatch failure"): the operator's next step differs.
+    let text = err.to_string();
+    assert!(text.to_lowercase().contains("refused"), "{text}");
+    let ssm = SsmSecretStore::new(aws_sdk_ssm::Client::new(&cfg));
+    let err = ssm.secret("/tv/unreachable").await.unwrap_err().to_string();
+    assert!(
+        err.contains("/tv/unreachable") && err.to_lowercase().contains("refused"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
