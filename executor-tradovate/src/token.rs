@@ -340,14 +340,16 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         };
         loop {
             let now = self.clock.now();
+            // The lease runs from `now`, not from when the store answers: a lock write slow
+            // to land (throttled, retried) uses the same lease, so the refresh's cutoff
+            // counts from here.
+            let asked = std::time::Instant::now();
             if self
                 .lock
                 .acquire(TOKEN_NAME, &self.owner, now, now + self.policy.lock_lease)
                 .await?
             {
-                let result = self
-                    .refresh_holding(rejected, scheduled, std::time::Instant::now())
-                    .await;
+                let result = self.refresh_holding(rejected, scheduled, asked).await;
                 // Stored before the lock is released: the next holder reads it. A login's
                 // captcha penalty stops the client as a 429 does (`TradovateClient`).
                 if matches!(
@@ -447,8 +449,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         // others); and before the Lambda's own timeout (60 s), so that a failure is reported.
         // Only Tradovate's calls are cut, never the save. Cut after a renewal was granted, the
         // stored token is the retired one: its next use gets a 401, and the refresh after
-        // that logs in. Counted from when the lock was taken: the reads under it (the token,
-        // the stop: up to seconds each when the store is slow) use the same lease.
+        // that logs in. Counted from when the lock was asked for: the lock's own write and the
+        // reads under it (the token, the stop: up to seconds each when the store is slow) use
+        // the same lease.
         let budget = self.policy.lock_lease.to_std().unwrap_or_default() * 3 / 4;
         let cutoff = budget.saturating_sub(held_since.elapsed());
         let (grant, how) = tokio::time::timeout(cutoff, obtain)

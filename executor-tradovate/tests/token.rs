@@ -276,6 +276,62 @@ async fn the_refreshs_cutoff_counts_the_reads_under_the_lock() {
     );
 }
 
+/// A lock whose write takes `.1` to land (DynamoDB throttled, the SDK retrying).
+struct SlowLock(Arc<MemoryLeaseLock>, std::time::Duration);
+
+impl LeaseLock for SlowLock {
+    async fn acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, shared::ports::StoreError> {
+        tokio::time::sleep(self.1).await;
+        self.0.acquire(name, owner, now, lease_until).await
+    }
+    async fn release(&self, name: &str, owner: &str) -> Result<(), shared::ports::StoreError> {
+        self.0.release(name, owner).await
+    }
+}
+
+/// The lease runs from the time the lock was asked for, so a lock write slow to land uses it
+/// too: a login that would end past three quarters of it, counted from then, is stopped with
+/// nothing stored. Counted from the lock's answer (1.2 s of lock write and 0.6 s of login
+/// against 1.5 s), the refresh ran on where another process may have taken the lock.
+#[tokio::test]
+async fn the_refreshs_cutoff_counts_the_lock_write() {
+    let fake = FakeTradovate::start(t0()).await;
+    let clock = ManualClock::new(t0());
+    let memory = Arc::new(MemoryTokenStore::default());
+    let policy = TokenPolicy {
+        lock_lease: Duration::seconds(2),
+        ..TokenPolicy::default()
+    };
+    let manager = TokenManager::new(
+        support::client(&fake),
+        support::credentials(),
+        memory.clone(),
+        SlowLock(
+            Arc::new(MemoryLeaseLock::default()),
+            std::time::Duration::from_millis(1200),
+        ),
+        clock.clone(),
+        "executor",
+        policy,
+    );
+    fake.set_login_delay(std::time::Duration::from_millis(600));
+    let err = manager.token().await.unwrap_err();
+    assert!(
+        matches!(err, executor_tradovate::token::TokenError::LeaseOverrun(1)),
+        "{err}"
+    );
+    assert!(
+        memory.load(TOKEN_NAME).await.unwrap().is_none(),
+        "nothing stored"
+    );
+}
+
 #[tokio::test]
 async fn two_concurrent_refreshes_make_one_login() {
     let fake = FakeTradovate::start(t0()).await;
