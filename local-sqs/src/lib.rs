@@ -72,12 +72,13 @@ pub type Flush<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> +
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct WriteMark(pub u64);
 
-/// Where a queue writes its state so that it outlives the process: the local stack's SQLite
-/// file (`local-store`). Every call is made under the queue's lock, in the order of the
-/// queue's operations; a log may group writes and commit them later, in that order, and
-/// [`flush`](Self::flush) waits until they are committed: a message is written (kept across a
-/// crash of the process, not of the machine: no `fsync` per commit) before
-/// [`FifoQueue::send`] returns `Ok`. Errors are the store's message; a failed `sent` or
+/// Where a queue writes its state so that it outlives the process: the local stack's
+/// append-only queue file beside its SQLite state file (`local-store`'s `queue_file`). Every
+/// call is made under the queue's lock, in the order of the queue's operations; a log may
+/// group writes and commit them later, in that order, and [`flush`](Self::flush) waits until
+/// they are committed: a message is written before [`FifoQueue::send`] returns `Ok` (kept
+/// across a crash of the process; across a crash of the machine only where the log syncs each
+/// commit, as the local stack's does once a real broker is configured). Errors are the store's message; a failed `sent` or
 /// flush fails the send (nothing is accepted that is not kept).
 pub trait QueueLog: Send + Sync + std::fmt::Debug {
     /// The point its writes have reached, for [`flush`](Self::flush). By default 0 (a log

@@ -409,7 +409,9 @@ impl QueueFile {
             } else {
                 format!(
                     "queue file {shown}: cut back {dropped} byte(s) of a record the last run did \
-                     not finish writing (killed while writing it; nothing it answered is lost)"
+                     not finish writing (killed while writing it, nothing it answered is lost; \
+                     after a power cut on paper, whose appends are not synced, the last \
+                     answered alerts may be)"
                 )
             });
             file.set_len(at as u64)
