@@ -151,6 +151,11 @@ pub async fn coinbase(
     fake.add_product("ETH-USD", spec("3456.78", "0.0001")?);
     // Lists come back a few items per page, so lookups by client order id page.
     fake.set_page_size(4);
+    // As Coinbase may: a fill shows in the wallet a moment after the order reads filled
+    // (the documents give no time), so the executor's wait for its holdings is exercised;
+    // and each fill pays a fee in the quote currency.
+    fake.set_balance_lag(std::time::Duration::from_millis(30));
+    fake.set_fee_rate("0.006");
     let pem = pem.to_string();
     let env = MapEnv::new([
         ("COINBASE_BASE_URL", fake.url.as_str()),
