@@ -851,6 +851,17 @@ fn get_order(inner: &mut Inner, id: &str) -> Response {
 }
 
 fn list_orders(inner: &mut Inner, query: &[(String, String)]) -> Response {
+    // A filter this fake does not apply would answer with more than Coinbase does (and
+    // `client_order_id` is no documented filter at all): a client relying on one is told.
+    for (k, _) in query {
+        if !["product_ids", "start_date", "limit", "cursor"].contains(&k.as_str()) {
+            inner.violations.push(format!(
+                "list orders: query parameter {k} is not applied by this fake (documented \
+                 filters other than product_ids and start_date, and any undocumented one \
+                 such as client_order_id, would narrow Coinbase's answer)"
+            ));
+        }
+    }
     let products: Vec<&str> = query
         .iter()
         .filter(|(k, _)| k == "product_ids")

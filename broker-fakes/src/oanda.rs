@@ -1406,6 +1406,18 @@ async fn close(
                 ));
             }
         }
+        // The documented values are `ALL`, `NONE` or a decimal string of units
+        // (`PositionCloseRequest`); this fake carries out only the first two, and a value of
+        // another type is no documented one.
+        for side in ["longUnits", "shortUnits"] {
+            match doc.get(side) {
+                None => {}
+                Some(Value::String(u)) if u == "ALL" || u == "NONE" => {}
+                Some(other) => inner.violations.push(format!(
+                    "close {side} {other}: this fake closes ALL or NONE of a side only"
+                )),
+            }
+        }
         land_held(&mut inner, Late::BeforeNextOrder);
         let long_all = doc["longUnits"].as_str().is_none_or(|u| u == "ALL");
         let short_all = doc["shortUnits"].as_str().is_none_or(|u| u == "ALL");

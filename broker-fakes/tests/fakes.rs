@@ -407,6 +407,35 @@ async fn oanda_strict_lookup_does_not_find_a_filled_order_by_client_id() {
     assert_eq!(body["order"]["id"], id);
 }
 
+/// A close's units are `ALL`, `NONE` or a decimal string (`PositionCloseRequest`); the fake
+/// carries out only the first two, and says so of anything else (a number read as `ALL`
+/// closed the side; `"500"` closed nothing).
+#[tokio::test]
+async fn oanda_a_close_of_units_other_than_all_or_none_is_a_violation() {
+    let o = Oanda::start().await;
+    o.fake.set_position("EUR_USD", 1000, 0);
+    let r = o
+        .http
+        .put(o.url("/positions/EUR_USD/close"))
+        .bearer_auth(&o.fake.token)
+        .json(&json!({"longUnits": 1000, "shortUnits": "NONE"}))
+        .send()
+        .await
+        .unwrap();
+    let _ = r.status();
+    let violations = o.fake.violations();
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.contains("close longUnits 1000: this fake closes ALL or NONE")),
+        "{violations:?}"
+    );
+    assert!(
+        !violations.iter().any(|v| v.contains("shortUnits")),
+        "{violations:?}"
+    );
+}
+
 #[tokio::test]
 async fn oanda_429_creates_nothing() {
     let o = Oanda::start().await;
