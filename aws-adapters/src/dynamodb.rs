@@ -106,15 +106,9 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let reason = match err.as_service_error() {
-        Some(service) => format!(
-            "{what}: {}: {}",
-            service.code().unwrap_or("Unknown"),
-            service.message().unwrap_or_default()
-        ),
-        None => format!("{what}: {}", DisplayErrorContext(&err)),
-    };
-    StoreError { reason }
+    StoreError {
+        reason: format!("{what}: {}", crate::sdk_error_text(&err)),
+    }
 }
 
 /// What a stored item says about the record, for a claim that lost the condition.

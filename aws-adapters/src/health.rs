@@ -5,7 +5,7 @@
 //! order as strings: each write is conditional on moving its attribute forward, and an
 //! executor that finishes late never overwrites a newer result of another.
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 use shared::health::{
@@ -24,14 +24,7 @@ fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Deb
     what: &str,
     e: SdkError<E, R>,
 ) -> HealthError {
-    let reason = match e.as_service_error() {
-        Some(s) => format!(
-            "{}: {}",
-            s.code().unwrap_or("Unknown"),
-            s.message().unwrap_or_default()
-        ),
-        None => DisplayErrorContext(&e).to_string(),
-    };
+    let reason = crate::sdk_error_text(&e);
     HealthError(format!("{what} on table {table}: {reason}"))
 }
 

@@ -17,6 +17,38 @@ pub use redelivery::{AfterBatch, redeliver_soon};
 pub use sns::SnsNotifier;
 
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+
+/// What an AWS SDK call's failure says, never a request's or a response's body: a service
+/// error's code and AWS's message (which names the action or key refused); a dispatch failure
+/// or a timeout with the chain of its causes (a refused connection, a name that did not
+/// resolve, a certificate), which come before any response; any other kind (a response that
+/// could not be read, a request that could not be built) by its kind alone. The SDK's
+/// `DisplayErrorContext` appends the error's debug print, which for an unreadable response
+/// holds the raw body: for a parameter or token read, the decrypted secret.
+pub fn sdk_error_text<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(service) => format!(
+            "{}: {}",
+            service.err().code().unwrap_or("Unknown"),
+            service.err().message().unwrap_or_default()
+        ),
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            let mut text = err.to_string();
+            let mut cause = std::error::Error::source(err);
+            while let Some(c) = cause {
+                text.push_str(": ");
+                text.push_str(&c.to_string());
+                cause = c.source();
+            }
+            text
+        }
+        _ => err.to_string(),
+    }
+}
 use secrecy::SecretString;
 use shared::ports::{FifoMessage, FifoQueue, QueueError, SecretError, SecretStore};
 
@@ -134,19 +166,16 @@ where
                 QueueError::Refused { queue, reason }
             }
         }
-        // The whole chain of causes: the error's own text is a fixed phrase per kind
-        // ("dispatch failure"), where the cause says a connection was refused, a name did not
-        // resolve or a certificate failed. None of it holds the message's body.
+        // The chain of causes: the error's own text is a fixed phrase per kind ("dispatch
+        // failure"), where the cause says a connection was refused, a name did not resolve or
+        // a certificate failed.
         SdkError::ConstructionFailure(_) => QueueError::Refused {
             queue,
-            reason: format!(
-                "request could not be built: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(&err)
-            ),
+            reason: format!("request could not be built: {}", sdk_error_text(&err)),
         },
         _ => QueueError::Unavailable {
             queue,
-            reason: aws_sdk_sqs::error::DisplayErrorContext(&err).to_string(),
+            reason: sdk_error_text(&err),
         },
     }
 }
@@ -194,19 +223,11 @@ impl SecretStore for SsmSecretStore {
                         name: name.to_owned(),
                     }
                 } else {
-                    // The SDK's error text carries codes, AWS's message (which names the
-                    // action or the key refused) and the chain of causes (a refused
-                    // connection), never the value: a read that failed has none.
+                    // Never the response's body: an answer that could not be read may hold
+                    // the decrypted value (`sdk_error_text`).
                     SecretError::Unavailable {
                         name: name.to_owned(),
-                        reason: match service {
-                            Some(s) => format!(
-                                "{}: {}",
-                                s.code().unwrap_or("Unknown"),
-                                s.message().unwrap_or_default()
-                            ),
-                            None => aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
-                        },
+                        reason: sdk_error_text(&e),
                     }
                 }
             })?;

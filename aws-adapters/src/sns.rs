@@ -5,7 +5,6 @@
 //! punctuation mark), so the subject is cleaned here rather than trusted; the message goes
 //! out as is.
 
-use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata};
 use shared::ports::{Notification, Notifier, QueueError};
 
 /// SNS's limit on `Subject`, in characters.
@@ -69,14 +68,7 @@ impl Notifier for SnsNotifier {
             .await
             .map(|_| ())
             .map_err(|e| {
-                let reason = match e.as_service_error() {
-                    Some(service) => format!(
-                        "{}: {}",
-                        service.code().unwrap_or("Unknown"),
-                        service.message().unwrap_or_default()
-                    ),
-                    None => DisplayErrorContext(&e).to_string(),
-                };
+                let reason = crate::sdk_error_text(&e);
                 // The port offers no refusal for notifications: a caller only logs either.
                 QueueError::Unavailable {
                     queue: self.topic_name().to_owned(),

@@ -63,12 +63,7 @@ impl DynamoTokenStore {
             .send()
             .await
             .map(|out| out.item)
-            .map_err(|e| {
-                store_error(
-                    "token read",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })
+            .map_err(|e| store_error("token read", crate::sdk_error_text(&e)))
     }
 }
 
@@ -107,12 +102,7 @@ impl TokenStore for DynamoTokenStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                store_error(
-                    "token write",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })
+            .map_err(|e| store_error("token write", crate::sdk_error_text(&e)))
     }
 
     async fn load_stop(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -158,10 +148,7 @@ impl TokenStore for DynamoTokenStore {
             {
                 Ok(())
             }
-            Err(e) => Err(store_error(
-                "token stop write",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e),
-            )),
+            Err(e) => Err(store_error("token stop write", crate::sdk_error_text(&e))),
         }
     }
 }
@@ -219,10 +206,7 @@ impl LeaseLock for DynamoLeaseLock {
             {
                 Ok(false)
             }
-            Err(e) => Err(store_error(
-                "lock write",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e),
-            )),
+            Err(e) => Err(store_error("lock write", crate::sdk_error_text(&e))),
         }
     }
 
@@ -246,10 +230,7 @@ impl LeaseLock for DynamoLeaseLock {
             {
                 Ok(())
             }
-            Err(e) => Err(store_error(
-                "lock release",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e),
-            )),
+            Err(e) => Err(store_error("lock release", crate::sdk_error_text(&e))),
         }
     }
 }
@@ -295,7 +276,7 @@ impl TokenStore for SsmTokenStore {
             Err(e) => {
                 return Err(store_error(
                     "token parameter read",
-                    aws_sdk_ssm::error::DisplayErrorContext(e),
+                    crate::sdk_error_text(&e),
                 ));
             }
         };
@@ -328,12 +309,7 @@ impl TokenStore for SsmTokenStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                store_error(
-                    "token parameter write",
-                    aws_sdk_ssm::error::DisplayErrorContext(e),
-                )
-            })
+            .map_err(|e| store_error("token parameter write", crate::sdk_error_text(&e)))
     }
 
     /// None: the parameter is the token's copy for operators and other tools; a stop lives in
