@@ -409,7 +409,7 @@ async fn sqs_peek(client: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<DeadMes
                 let given_wrongly = e
                     .raw_response()
                     .is_some_and(|r| r.status().is_client_error());
-                let text = format!("receive: {}", aws_sdk_sqs::error::DisplayErrorContext(e));
+                let text = format!("receive: {}", aws_adapters::sdk_error_text(&e));
                 if given_wrongly {
                     DlqError::Usage(format!(
                         "{text} (check --queue-url and the AWS credentials)"
@@ -480,7 +480,7 @@ async fn sqs_delete(
             .wait_time_seconds(RECEIVE_WAIT_SECS)
             .send()
             .await
-            .map_err(|e| format!("receive: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| format!("receive: {}", aws_adapters::sdk_error_text(&e)))?;
         let batch = got.messages.unwrap_or_default();
         if batch.is_empty() {
             break;
@@ -515,7 +515,7 @@ async fn sqs_delete(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| format!("delete: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+        .map_err(|e| format!("delete: {}", aws_adapters::sdk_error_text(&e)))
 }
 
 /// The result of replaying one message, as printed and audited.
