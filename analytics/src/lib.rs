@@ -117,6 +117,11 @@ pub struct Fill {
     /// The leg: only an open starts a position; a close finds the one it closes or none.
     #[serde(skip)]
     pub leg: Leg,
+    /// A close journaled filled with no size (a liquidation a takeover found done, which
+    /// closes the whole side): it closes whatever the book holds of that side, and its
+    /// `quantity` is set to that when it is matched.
+    #[serde(skip)]
+    pub whole: bool,
     /// When it was sent (its acknowledgement when the journal has no send time): the order
     /// the fills are matched in. A leg whose outcome a later replay found keeps its first
     /// send time but is acknowledged at the replay, hours after the signals that followed it.
@@ -582,7 +587,11 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 unknown_resent += 1;
             }
         }
-        if o.outcome != Outcome::Filled || o.quantity <= Decimal::ZERO {
+        // A close filled with no size closes the whole side it names (a Tradovate liquidation
+        // found done by a takeover past the age limit, which sizes nothing): matched against
+        // the book below. Left out, the book kept a position the account no longer held.
+        let whole = o.quantity.is_zero() && o.leg != Leg::Open;
+        if o.outcome != Outcome::Filled || (o.quantity <= Decimal::ZERO && !whole) {
             continue;
         }
         let Some(i) = all.get(o.signal_id.as_str()) else {
@@ -664,6 +673,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             estimated: guessed,
             other_contract: i.record.instrument.as_deref() != Some(o.instrument.as_str()),
             leg: o.leg,
+            whole,
             sent,
         });
     }
@@ -713,7 +723,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     // (a roll's close trades another contract, whose price the alert does not give).
     for f in fills
         .iter()
-        .filter(|f| f.selected && !f.estimated && !f.other_contract)
+        .filter(|f| f.selected && !f.estimated && !f.other_contract && !f.whole)
     {
         let Some(close) = all.get(f.signal_id.as_str()).and_then(|i| i.close) else {
             continue;
@@ -757,7 +767,8 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     let mut unopened: BTreeMap<String, Decimal> = BTreeMap::new();
     // Lots of the other side still in the book when an open filled: closed outside the
     // journal, per instrument.
-    let mut closed_outside: BTreeMap<String, Decimal> = BTreeMap::new();
+    // (units, the opening fees they still carried, the fees' currency)
+    let mut closed_outside: BTreeMap<String, (Decimal, Decimal, String)> = BTreeMap::new();
     for f in &mut fills {
         // A rolled contract's close found by position has no price, and the alert's close is
         // the new contract's: the old contract's own last fill stands in (the calendar
@@ -768,6 +779,21 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         {
             f.price = *last;
         }
+        let book = books
+            .entry((f.broker, f.account.clone(), f.instrument.clone()))
+            .or_default();
+        if f.whole {
+            // What the book holds of the side this close sells (a sell closes the long).
+            let held: Decimal = book
+                .iter()
+                .filter(|lot| lot.quantity.is_sign_positive() == (f.side == Side::Sell))
+                .map(|lot| lot.quantity.abs())
+                .sum();
+            if held.is_zero() {
+                continue;
+            }
+            f.quantity = held;
+        }
         let f = &*f;
         let sp = spec(f.broker, &f.instrument);
         if sp.multiplier.is_none() {
@@ -775,9 +801,6 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         }
         let multiplier = sp.multiplier.unwrap_or(Decimal::ONE);
         last_price.insert((f.broker, f.instrument.clone()), (f.at, f.price));
-        let book = books
-            .entry((f.broker, f.account.clone(), f.instrument.clone()))
-            .or_default();
         let mut was_open = !book.is_empty();
         let signed = if f.side == Side::Buy {
             f.quantity
@@ -795,9 +818,17 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 .front()
                 .is_some_and(|lot| lot.quantity.is_sign_positive() != signed.is_sign_positive())
         {
-            let gone: Decimal = book.drain(..).map(|lot| lot.quantity.abs()).sum();
+            let (gone, fees) = book
+                .drain(..)
+                .fold((Decimal::ZERO, Decimal::ZERO), |(q, fee), lot| {
+                    (q + lot.quantity.abs(), fee + lot.fee)
+                });
             if f.selected {
-                *closed_outside.entry(f.instrument.clone()).or_default() += gone;
+                let e = closed_outside
+                    .entry(f.instrument.clone())
+                    .or_insert_with(|| (Decimal::ZERO, Decimal::ZERO, sp.currency.clone()));
+                e.0 += gone;
+                e.1 += fees;
             }
             was_open = false;
             // When the position closed is unknown: the stretch is not counted as exposure.
@@ -909,9 +940,17 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             quantity.normalize()
         ));
     }
-    for (instrument, quantity) in closed_outside {
+    for (instrument, (quantity, fees, currency)) in closed_outside {
+        let fees = if fees.is_zero() {
+            String::new()
+        } else {
+            format!(
+                "; the fees paid opening them ({} {currency}) are in no trade",
+                fees.normalize()
+            )
+        };
         report.warnings.push(format!(
-            "{instrument}: {} unit(s) the journal held were gone when an open of the other side filled (closed outside the journal: by hand, by a broker's closeout, or by a close of unknown outcome): no P&L counted for them",
+            "{instrument}: {} unit(s) the journal held were gone when an open of the other side filled (closed outside the journal: by hand, by a broker's closeout, or by a close of unknown outcome): no P&L counted for them{fees}",
             quantity.normalize()
         ));
     }

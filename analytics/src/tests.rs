@@ -1293,13 +1293,16 @@ fn an_open_never_closes_lots_the_account_no_longer_holds() {
         eur_usd("s2", "1.07400", "11:00:00"),
         eur_usd("s3", "1.07000", "12:00:00"),
     ];
+    // The long paid a fee opening it: in no trade once the long is gone, and said so.
+    let mut s1 = leg("s1", Leg::Open, Side::Buy, "1.08000", "10:00:01");
+    s1.fee = Some(d("0.5"));
     let orders = vec![
-        leg("s1", Leg::Open, Side::Buy, "1.08000", "10:00:01"),
+        s1,
         // The long is closed by hand; s2 finds the account flat and only opens.
         leg("s2", Leg::Open, Side::Sell, "1.07400", "11:00:01"),
         leg("s3", Leg::Close, Side::Buy, "1.07000", "12:00:01"),
     ];
-    let warning = "EUR_USD: 1000 unit(s) the journal held were gone when an open of the other side filled (closed outside the journal: by hand, by a broker's closeout, or by a close of unknown outcome): no P&L counted for them";
+    let warning = "EUR_USD: 1000 unit(s) the journal held were gone when an open of the other side filled (closed outside the journal: by hand, by a broker's closeout, or by a close of unknown outcome): no P&L counted for them; the fees paid opening them (0.5 USD) are in no trade";
 
     // Before the exit: the account is short 1,000 from 1.07400.
     let r = analyze(&signals[..2], &orders[..2], &Filter::default());
@@ -1317,6 +1320,77 @@ fn an_open_never_closes_lots_the_account_no_longer_holds() {
     assert_eq!(r.totals["USD"].realized, d("4.00000"));
     assert!(r.open_positions.is_empty(), "{:?}", r.open_positions);
     assert_eq!(r.warnings, [warning]);
+}
+
+/// A close journaled filled with no size (a Tradovate liquidation a takeover past the age
+/// limit found done: it sizes nothing, and a liquidation closes the whole side) closes what
+/// the book holds of that side, at its alert's close: it was left out, the long stayed in the
+/// book, and the next open dropped it as closed outside the journal.
+#[test]
+fn a_close_filled_with_no_size_closes_the_whole_side() {
+    let t = Broker::Tradovate;
+    let es = |id, close, hms| signal(id, t, "ESZ6", SignalStatus::Filled, close, hms);
+    let signals = [
+        es("s1", "5000.00", "14:30:00"),
+        es("s2", "5004.00", "15:00:00"),
+        es("s3", "5003.00", "15:30:00"),
+    ];
+    let mut liquidation = fill(
+        "s2",
+        t,
+        "ESZ6",
+        Leg::Close,
+        Side::Sell,
+        "0",
+        "1",
+        Some("0"),
+        "15:00:01",
+    );
+    liquidation.fill_price = None;
+    let orders = [
+        fill(
+            "s1",
+            t,
+            "ESZ6",
+            Leg::Open,
+            Side::Buy,
+            "2",
+            "5000.00",
+            Some("0"),
+            "14:30:01",
+        ),
+        liquidation,
+        fill(
+            "s3",
+            t,
+            "ESZ6",
+            Leg::Open,
+            Side::Sell,
+            "1",
+            "5003.00",
+            Some("0"),
+            "15:30:01",
+        ),
+    ];
+    // Before the short: nothing open; the long of 2 closed at s2's alert close, 4 points ×
+    // 2 × 50 USD = 400.00 USD.
+    let r = analyze(&signals[..2], &orders[..2], &Filter::default());
+    assert!(r.open_positions.is_empty(), "{:?}", r.open_positions);
+    let trades: Vec<(Decimal, Decimal)> = r.trades.iter().map(|t| (t.quantity, t.pnl)).collect();
+    assert_eq!(trades, [(d("2"), d("400.00"))]);
+    assert!(r.trades[0].estimated);
+    // The short opens from flat: no lots dropped as closed outside the journal.
+    let r = analyze(&signals, &orders, &Filter::default());
+    assert_eq!(r.trades.len(), 1);
+    assert_eq!(r.open_positions.len(), 1);
+    assert_eq!(r.open_positions[0].quantity, d("-1"));
+    assert!(
+        !r.warnings
+            .iter()
+            .any(|w| w.contains("closed outside the journal")),
+        "{:?}",
+        r.warnings
+    );
 }
 
 /// An open whose outcome was unknown, found filled by a replay hours later: it keeps its
