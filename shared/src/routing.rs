@@ -283,7 +283,8 @@ impl RoutingTable {
                 let upper = k.to_ascii_uppercase();
                 if out.insert(upper.clone(), v).is_some() {
                     return Err(RoutingTableError(format!(
-                        "{section}.{k}: given twice (names are upper-cased, and another key                          of {section} is also {upper})"
+                        "{section}.{k}: given twice (names are upper-cased, and another key of \
+                         {section} is also {upper})"
                     )));
                 }
             }

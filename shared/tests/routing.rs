@@ -483,7 +483,7 @@ fn bad_tables_are_refused_with_the_offending_key() {
                 "CME = \"tradovate\"",
                 "CME = \"tradovate\"\ncme = \"oanda\"",
             ),
-            "exchanges.cme: given twice",
+            "exchanges.cme: given twice (names are upper-cased, and another key of exchanges is also CME)",
         ),
         (
             CUSTOM.replace(
