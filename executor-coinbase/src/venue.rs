@@ -187,7 +187,7 @@ impl<C: Clock> CoinbaseVenue<C> {
             .max(settings.fill_settle)
             .min(settings.fill_wait.max(settings.fill_settle));
         match self.client.settled_order(&order_id, wait).await {
-            Ok(Some(order)) => not_ours(&order, req, side).unwrap_or_else(|| ack_of(&order)),
+            Ok(Some(order)) => ack_of_ours(&order, req, side),
             Ok(None) => {
                 warn!(
                     order_id = order_id.as_str(),
@@ -248,6 +248,25 @@ fn not_ours(order: &Order, req: &ExecRequest<'_>, side: Side) -> Option<Ack> {
             if order.side.is_empty() { "(side not given)" } else { order.side.as_str() }
         ),
     })
+}
+
+/// What an order read back under one of our client order ids came to: not ours
+/// ([`not_ours`]), or [`ack_of`] it, read as the side sent where Coinbase gives none (a sell's
+/// fill short of its size is a fill in part only when its side reads `SELL`).
+fn ack_of_ours(order: &Order, req: &ExecRequest<'_>, side: Side) -> Ack {
+    if let Some(other) = not_ours(order, req, side) {
+        return other;
+    }
+    if order.side.is_empty() {
+        let mut sided = order.clone();
+        sided.side = match side {
+            Side::Buy => "BUY",
+            Side::Sell => "SELL",
+        }
+        .to_owned();
+        return ack_of(&sided);
+    }
+    ack_of(order)
 }
 
 /// What an order Coinbase holds came to. The quantity becomes the filled base size when
@@ -605,9 +624,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             Ok(Some(order)) if !order.is_final() => {
                 Found::Order(self.followed(req, order.order_id, report.side).await)
             }
-            Ok(Some(order)) => {
-                Found::Order(not_ours(&order, req, report.side).unwrap_or_else(|| ack_of(&order)))
-            }
+            Ok(Some(order)) => Found::Order(ack_of_ours(&order, req, report.side)),
             Ok(None) => Found::NotCreated,
             Err(e) => Found::Inconclusive(e.to_string()),
         }
@@ -635,7 +652,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 // Not final yet (a crash right after the send): followed as an accepted order
                 // is, before anything is decided.
                 let ack = if order.is_final() {
-                    not_ours(&order, req, side).unwrap_or_else(|| ack_of(&order))
+                    ack_of_ours(&order, req, side)
                 } else {
                     self.followed(req, order.order_id.clone(), side).await
                 };
@@ -726,7 +743,7 @@ impl<C: Clock> Venue for CoinbaseVenue<C> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Ack, Order, ack_of, floor_to_increment, not_ours};
+    use super::{Ack, Order, ack_of, ack_of_ours, floor_to_increment, not_ours};
     use executor_runtime::venue::{ExecRequest, Size};
     use rust_decimal::Decimal;
     use shared::execution::Side;
@@ -779,6 +796,16 @@ mod tests {
         );
         assert!(not_ours(&read("BTC-USD", "SELL"), &req, Side::Buy).is_some());
         assert!(not_ours(&read("BTC-USD", "BUY"), &req, Side::Buy).is_none());
+        // A sell of ours read back with no side (`null`) and less filled than it asked: a
+        // fill in part, as the side sent says; read as its empty side, it was a full fill.
+        let sideless = order(
+            r#"{"order_id":"o-2","product_id":"BTC-USD","side":null,"client_order_id":"c","status":"FILLED","filled_size":"0.3","average_filled_price":"50000","order_configuration":{"market_market_ioc":{"base_size":"0.5"}}}"#,
+        );
+        let sideless = ack_of_ours(&sideless, &req, Side::Sell);
+        assert!(
+            matches!(&sideless, Ack::FilledInPart { rest, .. } if rest.contains("sold 0.3 of the 0.5 BTC asked")),
+            "{sideless:?}"
+        );
         assert!(not_ours(&read("BTC-USD", ""), &req, Side::Buy).is_none());
     }
 
