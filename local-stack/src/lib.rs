@@ -515,9 +515,28 @@ where
         if batch
             .iter()
             .any(|m| m.receive_count > 1 || queue.was_restored(m))
-            && let Err(e) = queue.flush(mark).await
         {
-            tracing::warn!(queue = queue.name(), error = %e, "a redelivered or restored message's receive count not on disk before its handler");
+            // The messages stay invisible while the commit is awaited: a commit slower than
+            // the visibility timeout (a large rewrite of the queue file, slow syncs) would let
+            // another poller receive them, with a receive counted, while this one runs them.
+            let heartbeat = queue.visibility_timeout() / 2;
+            let mut beat =
+                tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+            let flush = queue.flush(mark);
+            tokio::pin!(flush);
+            let flushed = loop {
+                tokio::select! {
+                    done = &mut flush => break done,
+                    _ = beat.tick() => {
+                        for m in &batch {
+                            queue.extend(&m.receipt);
+                        }
+                    }
+                }
+            };
+            if let Err(e) = flushed {
+                tracing::warn!(queue = queue.name(), error = %e, "a redelivered or restored message's receive count not on disk before its handler");
+            }
         }
         let groups = by_group(&batch);
         // While the handlers run their messages stay invisible (as a Lambda function's do for
@@ -3010,6 +3029,99 @@ mod tests {
         fn noted(&self, _: &str, _: u64, _: &str) -> Result<(), String> {
             Ok(())
         }
+    }
+
+    /// A queue log whose commits take `.0` (a large rewrite, slow syncs).
+    #[derive(Debug)]
+    struct SlowLog(std::time::Duration);
+
+    impl local_sqs::QueueLog for SlowLog {
+        fn flush(&self, _: local_sqs::WriteMark) -> local_sqs::Flush<'_> {
+            let wait = self.0;
+            Box::pin(async move {
+                tokio::time::sleep(wait).await;
+                Ok(())
+            })
+        }
+        fn sent(&self, _: &str, _: &local_sqs::Durable) -> Result<(), String> {
+            Ok(())
+        }
+        fn received(&self, _: &str, _: u64, _: u32) -> Result<(), String> {
+            Ok(())
+        }
+        fn removed(&self, _: &str, _: u64) -> Result<(), String> {
+            Ok(())
+        }
+        fn noted(&self, _: &str, _: u64, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    /// A redelivery whose receive count takes longer to commit than the visibility timeout
+    /// stays invisible meanwhile: another poller does not receive it (a receive counted, the
+    /// message run twice at once, and after enough of them dead-lettered though it ran).
+    #[tokio::test]
+    async fn a_redelivery_waiting_on_a_slow_commit_is_not_received_again() {
+        let queue: super::Queue = std::sync::Arc::new(super::LocalFifoQueue::restore(
+            super::LocalQueueConfig {
+                name: "q.fifo".into(),
+                visibility_timeout: chrono::Duration::milliseconds(200),
+                max_receives: 5,
+            },
+            shared::clock::SystemClock,
+            None,
+            std::sync::Arc::new(SlowLog(std::time::Duration::from_millis(700))),
+            local_sqs::Saved::default(),
+        ));
+        queue.send_now(shared::ports::FifoMessage {
+            group_id: "A".into(),
+            dedup_id: "A1".into(),
+            body: "A1".into(),
+        });
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
+        let pollers: Vec<_> = (0..2)
+            .map(|_| {
+                let seen = seen.clone();
+                tokio::spawn(super::poll(
+                    queue.clone(),
+                    std::sync::Arc::new(super::Dashboard::default()),
+                    move |event: super::SqsEvent| {
+                        let seen = seen.clone();
+                        async move {
+                            let record = &event.records[0];
+                            let count: u32 = record
+                                .attributes
+                                .get("ApproximateReceiveCount")
+                                .and_then(|c| c.parse().ok())
+                                .unwrap_or_default();
+                            seen.lock().unwrap().push(count);
+                            let mut response = super::SqsBatchResponse::default();
+                            if count == 1 {
+                                let mut failure =
+                                    aws_lambda_events::sqs::BatchItemFailure::default();
+                                failure.item_identifier =
+                                    record.message_id.clone().unwrap_or_default();
+                                response.batch_item_failures.push(failure);
+                            }
+                            Ok((response, Vec::new()))
+                        }
+                    },
+                ))
+            })
+            .collect();
+        for _ in 0..300 {
+            if queue.depth() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // Time for a second receive, had the message come back while its commit was awaited.
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        for p in pollers {
+            p.abort();
+        }
+        assert_eq!(queue.depth(), 0, "handled and deleted");
+        assert_eq!(*seen.lock().unwrap(), [1, 2]);
     }
 
     /// A redelivered message runs only once its receive count was flushed to the queue's
