@@ -969,7 +969,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         }
     }
     let mut mark = mark;
-    for leg in &planned {
+    for (n, leg) in planned.iter().enumerate() {
         if clock.now() >= req.deadline {
             // A takeover that found no earlier leg where closes cannot be looked up (a
             // Tradovate liquidation) may be half a reversal the earlier attempt closed: said,
@@ -1050,7 +1050,9 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                 ));
             }
         }
-        let rows = send_leg(conv, clock, req, leg, &mark).await;
+        // A close with a leg after it is not sent again without the time that leg needs.
+        let before_more = needed.filter(|_| closes && n + 1 < planned.len());
+        let rows = send_leg(conv, clock, req, leg, &mark, before_more).await;
         let last = rows.last().cloned();
         legs.retain(|l| l.leg != leg.leg);
         legs.extend(rows);
@@ -1346,7 +1348,7 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         if let Some(why) = short_of("the order check").filter(|_| asked) {
             return Err(RollStop::Broker(rows, Outcome::Expired, why));
         }
-        let mut sent = send_leg(conv, clock, &sub, &leg, &mark).await;
+        let mut sent = send_leg(conv, clock, &sub, &leg, &mark, needed).await;
         for row in &mut sent {
             row.instrument = Some(contract.clone());
         }
@@ -1730,9 +1732,10 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
     req: &ExecRequest<'_>,
     leg: &PlannedLeg,
     mark: &V::Mark,
+    needed: Option<std::time::Duration>,
 ) -> Vec<LegReport> {
     let mut unproven_earlier = false;
-    let mut rows = send_each(conv, clock, req, leg, mark, &mut unproven_earlier).await;
+    let mut rows = send_each(conv, clock, req, leg, mark, needed, &mut unproven_earlier).await;
     if unproven_earlier
         && let Some(last) = rows.last_mut()
         && matches!(last.outcome, Outcome::Rejected | Outcome::NotExecuted)
@@ -1749,13 +1752,16 @@ pub async fn send_leg<V: Conversation, C: Clock + ?Sized>(
 }
 
 /// [`send_leg`]'s sends; `unproven_earlier` is set when a send again follows a send whose
-/// failure the lookup could not disprove.
+/// failure the lookup could not disprove. `needed`: the time a close with a leg after it must
+/// leave that leg (the settle time and one poll); a close is not sent again with less left,
+/// since it would fill and the leg after it expire (a reversal at neither side).
 async fn send_each<V: Conversation, C: Clock + ?Sized>(
     conv: &V,
     clock: &C,
     req: &ExecRequest<'_>,
     leg: &PlannedLeg,
     mark: &V::Mark,
+    needed: Option<std::time::Duration>,
     unproven_earlier: &mut bool,
 ) -> Vec<LegReport> {
     // The first send and one more: a broker that twice created nothing is not retried again.
@@ -1916,7 +1922,13 @@ async fn send_each<V: Conversation, C: Clock + ?Sized>(
                 return rows;
             }
             Found::NotCreated => {
-                let may_resend = row.attempt < MAX_SENDS && clock.now() < req.deadline;
+                let left = remaining(clock, req.deadline);
+                // A close with a leg after it goes again only with the time that leg needs:
+                // sent with less, it fills and that leg expires (checked before the first
+                // send, and here again, since the wait and the lookup took some of it).
+                let short = needed.filter(|n| left < *n);
+                let may_resend =
+                    row.attempt < MAX_SENDS && clock.now() < req.deadline && short.is_none();
                 row.acked_at = Some(clock.now());
                 row.outcome = Outcome::NotExecuted;
                 row.error = Some(if unproven {
@@ -1937,10 +1949,19 @@ async fn send_each<V: Conversation, C: Clock + ?Sized>(
                     } else {
                         "not created (confirmed by lookup)"
                     };
-                    row.error = Some(format!(
-                        "{failure}; {found}; not sent again after {} send(s) (limit {MAX_SENDS}, deadline {})",
-                        row.attempt, req.deadline
-                    ));
+                    row.error = Some(match short {
+                        Some(n) if row.attempt < MAX_SENDS && clock.now() < req.deadline => {
+                            format!(
+                                "{failure}; {found}; not sent again: {} ms left in the staleness budget (or the attempt's lease), less than the {} ms a close needs to show in the position before the leg after it",
+                                left.as_millis(),
+                                n.as_millis()
+                            )
+                        }
+                        _ => format!(
+                            "{failure}; {found}; not sent again after {} send(s) (limit {MAX_SENDS}, deadline {})",
+                            row.attempt, req.deadline
+                        ),
+                    });
                     rows.push(row);
                     return rows;
                 }
@@ -2183,6 +2204,160 @@ async fn await_flat<V: Conversation, C: Clock + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paper::PaperNetting;
+    use shared::Action;
+    use shared::clock::ManualClock;
+    use shared::message::{INTENT_VERSION, OrderIntent};
+    use shared::routing::Instrument;
+    use shared::signal::SignalId;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A paper account whose first close is answered as not carried out with a short wait
+    /// to retry (a penalty, a 429), and whose lookup then finds nothing, the wait having
+    /// taken `.3` of the signal's budget. Counts its close sends.
+    struct CloseRefusedOnce(Arc<PaperNetting>, ManualClock, chrono::Duration, AtomicU32);
+
+    impl Conversation for CloseRefusedOnce {
+        type Mark = ();
+        fn broker(&self) -> Broker {
+            Conversation::broker(&*self.0)
+        }
+        fn account(&self) -> &str {
+            Conversation::account(&*self.0)
+        }
+        fn book(&self) -> Book {
+            self.0.book()
+        }
+        fn settle_time(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn fills_show_at_once(&self) -> bool {
+            true
+        }
+        async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, ()), ReadError> {
+            self.0.holdings(req).await
+        }
+        async fn rules(&self, req: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
+            self.0.rules(req).await
+        }
+        async fn send(
+            &self,
+            req: &ExecRequest<'_>,
+            leg: &PlannedLeg,
+            report: &LegReport,
+        ) -> Result<Ack, SendError> {
+            if matches!(leg.action, LegAction::Close(_))
+                && self.3.fetch_add(1, Ordering::SeqCst) == 0
+            {
+                return Err(SendError::NotExecuted {
+                    reason: "penalty: try again shortly".into(),
+                    retry_after: Some(Duration::from_millis(100)),
+                });
+            }
+            self.0.send(req, leg, report).await
+        }
+        async fn lookup(
+            &self,
+            req: &ExecRequest<'_>,
+            leg: &PlannedLeg,
+            report: &LegReport,
+            mark: &(),
+        ) -> Found {
+            self.1.advance(self.2);
+            self.0.lookup(req, leg, report, mark).await
+        }
+    }
+
+    fn intent(action: Action, at: DateTime<Utc>, id: &str) -> OrderIntent {
+        OrderIntent {
+            version: INTENT_VERSION,
+            signal_id: SignalId::of_canonical(id),
+            broker: Broker::Oanda,
+            instrument: Instrument::new("EUR_USD"),
+            action,
+            target: action.target(),
+            symbol: "EURUSD".into(),
+            exchange: "OANDA".into(),
+            reference_price: Decimal::new(108_345, 5),
+            quantity_override: None,
+            signal_time: at,
+            received_at: at,
+            enqueued_at: at,
+            routed_at: at,
+            contract: None,
+            raw: "{}".into(),
+            replay_forced: false,
+        }
+    }
+
+    fn request(intent: &OrderIntent, deadline: DateTime<Utc>) -> ExecRequest<'_> {
+        ExecRequest {
+            intent,
+            size: Size::Quantity(Decimal::ONE_THOUSAND),
+            deadline,
+            max_notional: Decimal::from(1_000_000),
+            max_position: None,
+            takeover: false,
+            may_send: true,
+            refused: None,
+            gate: None,
+            journaled: &[],
+        }
+    }
+
+    /// A reversal's close answered "not carried out, retry shortly" is not sent again once
+    /// the wait has left less than the open needs after it (the settle time and one poll):
+    /// sent, it would fill and the open expire, leaving the account at neither side. It ends
+    /// `not_executed` with the long kept. It was sent again whenever the deadline had not
+    /// passed.
+    #[tokio::test]
+    async fn a_reversals_close_is_not_sent_again_without_time_for_the_open() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let paper = Arc::new(PaperNetting::with_clock(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+        ));
+        let long = intent(Action::LongEntry, t0, "long");
+        let opened = execute(
+            &*paper,
+            &clock,
+            &request(&long, t0 + chrono::Duration::seconds(30)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(opened.outcome, Outcome::Filled);
+        // 1 s of budget; the retry's wait and lookup take 900 ms of it, leaving 100 ms,
+        // less than the 250 ms poll the open needs after the close.
+        let conv = CloseRefusedOnce(
+            paper.clone(),
+            clock.clone(),
+            chrono::Duration::milliseconds(900),
+            AtomicU32::new(0),
+        );
+        let short = intent(Action::ShortEntry, t0, "short");
+        let done = execute(
+            &conv,
+            &clock,
+            &request(&short, t0 + chrono::Duration::seconds(1)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(conv.3.load(Ordering::SeqCst), 1, "the close was sent once");
+        assert_eq!(done.outcome, Outcome::NotExecuted, "{done:?}");
+        let reason = done.reason.clone().unwrap_or_default();
+        assert!(
+            reason.contains("less than the 250 ms a close needs"),
+            "{reason}"
+        );
+        assert_eq!(
+            paper.positions().get("EUR_USD").copied(),
+            Some(Decimal::ONE_THOUSAND),
+            "the long is kept"
+        );
+    }
 
     /// The waits grow from the poll interval to four times it; a wait is cut to its bound,
     /// and goes whole once the bound has passed.

@@ -561,7 +561,7 @@ async fn open_before_close_confirmed(
     }
     let mut legs = Vec::new();
     for leg in planned {
-        legs.extend(drive::send_leg(v, &v.clock, req, &leg, &()).await);
+        legs.extend(drive::send_leg(v, &v.clock, req, &leg, &(), None).await);
     }
     Ok(Execution {
         outcome: Outcome::Filled,
