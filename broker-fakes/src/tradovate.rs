@@ -171,6 +171,9 @@ struct Inner {
     front: HashMap<String, String>,
     /// (account id, contract id) → signed net position.
     positions: HashMap<(i64, i64), i64>,
+    /// Entries of earlier trade dates `/position/list` also lists ([`FakeTradovate::
+    /// list_earlier_entry`]): (account id, contract id, net position, days before now).
+    earlier_entries: Vec<(i64, i64, i64, i64)>,
     /// The next this many `/position/list` reads answer a penalty ticket instead
     /// ([`FakeTradovate::penalize_position_reads`]).
     read_penalties: u32,
@@ -260,6 +263,7 @@ impl FakeTradovate {
                 ("CL".into(), "CLF7".into()),
             ]),
             positions: HashMap::new(),
+            earlier_entries: Vec::new(),
             position_lag: StdDuration::ZERO,
             position_shown: HashMap::new(),
             read_penalties: 0,
@@ -449,6 +453,17 @@ impl FakeTradovate {
     /// before it (default: zero): the documents say fills and the position become visible
     /// asynchronously, and give no time within which the position shows a fill its order
     /// reports.
+    /// Lists, besides each contract's entry of today, an entry of `days_before` days ago
+    /// for `contract` with `net`: the `Position` schema carries `tradeDate`, and nothing
+    /// documented says an account lists one entry per contract.
+    pub fn list_earlier_entry(&self, contract: &str, net: i64, days_before: i64) {
+        let mut i = self.lock();
+        let account = i.accounts[0].0;
+        let contract = i.contracts[contract];
+        i.earlier_entries
+            .push((account, contract, net, days_before));
+    }
+
     pub fn set_position_lag(&self, lag: StdDuration) {
         self.lock().position_lag = lag;
     }
@@ -895,20 +910,37 @@ async fn positions(State(s): State<S>, headers: HeaderMap) -> Response {
         }
     }
     let now = Instant::now();
+    // `Position`'s `tradeDate {year, month, day}` and `timestamp` (the schema's fields).
+    let dated = |days_before: i64| {
+        let t = i.now - Duration::days(days_before);
+        (
+            json!({"year": t.year(), "month": t.month(), "day": t.day()}),
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        )
+    };
     let mut list: Vec<(&(i64, i64), &i64)> = i.positions.iter().collect();
     list.sort();
-    let list: Vec<Value> = list
-        .into_iter()
-        .map(|(key @ (a, c), n)| {
-            // Within the lag after a fill, the net from before it.
-            let n = match i.position_shown.get(key) {
-                Some(&(shown, at)) if now < at + i.position_lag => shown,
-                _ => *n,
-            };
-            json!({"id": c + 7, "accountId": a, "contractId": c, "netPos": n})
+    let mut entries: Vec<Value> = i
+        .earlier_entries
+        .iter()
+        .enumerate()
+        .map(|(n, &(a, c, net, days))| {
+            let (date, stamp) = dated(days);
+            json!({"id": 900_000 + n as i64, "accountId": a, "contractId": c, "netPos": net,
+                   "tradeDate": date, "timestamp": stamp})
         })
         .collect();
-    axum::Json(Value::Array(list)).into_response()
+    entries.extend(list.into_iter().map(|(key @ (a, c), n)| {
+        // Within the lag after a fill, the net from before it.
+        let n = match i.position_shown.get(key) {
+            Some(&(shown, at)) if now < at + i.position_lag => shown,
+            _ => *n,
+        };
+        let (date, stamp) = dated(0);
+        json!({"id": c + 7, "accountId": a, "contractId": c, "netPos": n,
+               "tradeDate": date, "timestamp": stamp})
+    }));
+    axum::Json(Value::Array(entries)).into_response()
 }
 
 async fn contract_find(State(s): State<S>, headers: HeaderMap, Query(q): Q) -> Response {

@@ -456,20 +456,19 @@ impl TradovateClient {
         self.read("/position/list", token).await
     }
 
-    /// The account's net position in a contract (0 when none is listed).
+    /// The account's net position in a contract: the newest listed entry's (0 when none is
+    /// listed), never a sum of entries ([`crate::models::latest`]).
     pub async fn net_position(
         &self,
         token: &SecretString,
         account_id: AccountId,
         contract_id: ContractId,
     ) -> Result<i64, TvError> {
-        Ok(self
-            .positions(token)
-            .await?
-            .iter()
-            .filter(|p| p.account_id == account_id && p.contract_id == contract_id)
-            .map(|p| p.net_pos)
-            .sum())
+        let positions = self.positions(token).await?;
+        Ok(crate::models::latest(&positions)
+            .into_iter()
+            .find(|p| p.account_id == account_id && p.contract_id == contract_id)
+            .map_or(0, |p| p.net_pos))
     }
 
     /// One contract by id (`GET /contract/item?id=`): a position names its contract by id.

@@ -49,6 +49,11 @@ pub struct Account {
     pub name: String,
 }
 
+/// An entry of `/position/list`. The `Position` schema carries `tradeDate` and `timestamp`,
+/// and the documents do not say an account lists one entry per contract: Tradovate's own
+/// maintainers describe a position as closed when "the most recent Position entity for a
+/// combination of account and contract" has `netPos` 0 (tradovate/api issue 5). So entries are
+/// never added up: [`latest`] keeps the newest of each account and contract.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Position {
@@ -57,6 +62,50 @@ pub struct Position {
     pub account_id: AccountId,
     pub contract_id: ContractId,
     pub net_pos: i64,
+    /// `TradeDate {year, month, day}`; absent or unreadable sorts oldest.
+    #[serde(default)]
+    pub trade_date: Option<TradeDate>,
+    /// When the entry was last changed (ISO 8601 text); absent sorts oldest.
+    #[serde(default)]
+    pub timestamp: Option<String>,
+}
+
+/// The `TradeDate` of a [`Position`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub struct TradeDate {
+    #[serde(default)]
+    pub year: i32,
+    #[serde(default)]
+    pub month: u32,
+    #[serde(default)]
+    pub day: u32,
+}
+
+/// The newest entry of each account and contract among `positions`: the latest trade date,
+/// then the latest timestamp, then the highest id (the one Tradovate created last).
+pub fn latest(positions: &[Position]) -> Vec<&Position> {
+    let mut newest: std::collections::BTreeMap<(AccountId, ContractId), &Position> =
+        std::collections::BTreeMap::new();
+    let key = |p: &Position| {
+        (
+            p.trade_date.unwrap_or_default(),
+            p.timestamp
+                .as_deref()
+                .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok()),
+            p.id,
+        )
+    };
+    for p in positions {
+        newest
+            .entry((p.account_id, p.contract_id))
+            .and_modify(|kept| {
+                if key(p) > key(kept) {
+                    *kept = p;
+                }
+            })
+            .or_insert(p);
+    }
+    newest.into_values().collect()
 }
 
 #[derive(Debug, Clone, Deserialize)]

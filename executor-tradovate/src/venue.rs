@@ -1052,8 +1052,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             .await
             .map_err(failed("the position list".into()))?;
         let mut out = Vec::new();
-        for p in positions
-            .iter()
+        // The newest entry of each contract only: an older one (an earlier trade date) can
+        // still read long where the contract is flat now.
+        for p in crate::models::latest(&positions)
+            .into_iter()
             .filter(|p| p.account_id == account && p.contract_id != current && p.net_pos != 0)
         {
             let id = p.contract_id;

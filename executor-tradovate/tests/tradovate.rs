@@ -180,6 +180,35 @@ async fn an_order_canceled_before_its_fill_is_listed_is_never_taken_as_nothing_f
     assert!(error.contains("no fill listed"), "{error}");
 }
 
+/// `/position/list` may list an entry per trade date (the `Position` schema carries
+/// `tradeDate`; Tradovate's maintainers call a position closed when its most recent entry
+/// reads 0): the newest entry is the position, never the sum. Long yesterday and flat today,
+/// a long entry buys (it read long 1 and did nothing); long yesterday and still long today,
+/// a short entry liquidates one contract and sells one (it read long 2, and waited for a
+/// flat sum that never came).
+#[tokio::test]
+async fn the_newest_position_entry_is_the_position_never_the_sum() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 0);
+    h.fake.list_earlier_entry("ESZ6", 1, 1);
+    let long = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&long).await.unwrap(), Outcome::Filled);
+    let orders = h.fake.orders();
+    assert_eq!(orders.len(), 1, "one buy");
+    assert_eq!((orders[0].action.as_str(), orders[0].qty), ("Buy", 1));
+    assert_eq!(h.fake.net("ESZ6"), 1);
+
+    let short = intent(Action::ShortEntry, 2);
+    assert_eq!(h.executor.execute(&short).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.liquidations(), 1);
+    assert_eq!(
+        h.fake.net("ESZ6"),
+        -1,
+        "the account ends short one contract"
+    );
+    assert_eq!(h.fake.violations(), Vec::<String>::new());
+}
+
 #[tokio::test]
 async fn already_at_target_is_a_no_op() {
     let h = harness().await;
