@@ -269,17 +269,21 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         let body = record.body.as_deref().unwrap_or_default();
         // Another version's shape (a field added or renamed, a new action) does not parse as
         // this one's: its `version` alone names it, as the executors read it.
-        let signal: SignalMessage = serde_json::from_str(body).map_err(|e| {
-            match serde_json::from_str::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| v.get("version")?.as_u64())
-            {
-                Some(v) if v != u64::from(SIGNAL_VERSION) => {
-                    RecordError::UnknownVersion(u32::try_from(v).unwrap_or(u32::MAX))
-                }
-                _ => RecordError::Unreadable(e.to_string()),
+        let signal: SignalMessage = match serde_json::from_str(body) {
+            Ok(signal) => signal,
+            Err(e) => {
+                return match serde_json::from_str::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v.get("version")?.as_u64())
+                {
+                    // Retried: a deployment in progress clears it.
+                    Some(v) if v != u64::from(SIGNAL_VERSION) => Err(RecordError::UnknownVersion(
+                        u32::try_from(v).unwrap_or(u32::MAX),
+                    )),
+                    _ => self.unreadable(record, body, e.to_string()).await,
+                };
             }
-        })?;
+        };
         if signal.version != SIGNAL_VERSION {
             return Err(RecordError::UnknownVersion(signal.version));
         }
@@ -362,6 +366,45 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
     /// retrying cannot make it routable, so it goes to the dead-letter queue and is
     /// acknowledged. Without one it fails ([`RecordError::NoDeadLetterQueue`]): never
     /// acknowledged unkept.
+    /// A body no retry can make readable: to the dead-letter queue at once under its own
+    /// message id (`poison-<id>`, so a redelivery of it is deduplicated), and acknowledged, as
+    /// the executors do. Retried until the queue's redrive (5 receives, about 15 s), it held
+    /// every later signal of its group behind it, and those reached their own redrive unrun.
+    /// Without a dead-letter queue, or when the send fails, it is failed (the redrive keeps
+    /// it).
+    async fn unreadable(
+        &self,
+        record: &SqsMessage,
+        body: &str,
+        why: String,
+    ) -> Result<(), RecordError> {
+        let Some(dlq) = &self.dead_letters else {
+            return Err(RecordError::Unreadable(why));
+        };
+        let message_id = record.message_id.as_deref().unwrap_or_default();
+        dlq.dead_letter(FifoMessage {
+            group_id: record
+                .attributes
+                .get("MessageGroupId")
+                .cloned()
+                .unwrap_or_else(|| "unreadable".into()),
+            dedup_id: format!("poison-{message_id}"),
+            body: body.to_owned(),
+        })
+        .await
+        .map_err(|error| RecordError::DeadLetter {
+            refusal: format!("message body is not a signal: {why}"),
+            error,
+        })?;
+        error!(
+            outcome = "unreadable",
+            error = %why,
+            message_id,
+            "message body is not a signal: sent to the dead-letter queue and acknowledged"
+        );
+        Ok(())
+    }
+
     async fn refused(
         &self,
         signal: &SignalMessage,

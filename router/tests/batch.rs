@@ -67,6 +67,39 @@ async fn an_unreadable_body_is_reported_and_blocks_only_its_group() {
     assert_eq!(failures(&resp), ["p1", "p2", "p4"]);
 }
 
+/// With a dead-letter queue, a body that is not a signal goes there at once under its own
+/// message id, and the signals behind it in its group go on; retried until the queue's
+/// redrive, it held them back, and they reached their own redrive unrun. A newer version is
+/// still retried (a deployment in progress clears it).
+#[tokio::test]
+async fn an_unreadable_body_is_dead_lettered_at_once_and_its_group_goes_on() {
+    shared::telemetry::init_test_logs();
+    let clock = shared::clock::ManualClock::new(now());
+    let dlq: Queue =
+        std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new("signals-dlq", clock));
+    let f = fixture_at(RoutingTable::embedded(), now(), Some(dlq.clone()));
+    let eur = signal("oanda-eurusd-long.json", 0);
+    let mut wrong_version = signal("coinbase-btcusd-short.json", 5);
+    wrong_version.version = 99;
+    let poison = r#"{"version":1,"foo":1}"#;
+    let batch = fifo_event(&[
+        ("p1", "EURUSD".into(), poison.into()),
+        record("p2", &eur),
+        record("p4", &wrong_version),
+    ]);
+    let resp = f.router.handle_batch(batch, None).await.unwrap();
+    assert_eq!(failures(&resp), ["p4"]);
+    let letters = dlq.messages();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].body.as_str(), letters[0].group_id.as_str()),
+        (poison, "EURUSD")
+    );
+    assert_eq!(letters[0].dedup_id, "poison-p1");
+    let eur_sent: Vec<_> = intents(&f.oanda).into_iter().map(|i| i.2).collect();
+    assert_eq!(eur_sent, [Action::LongEntry]);
+}
+
 /// A newer version's signal whose shape this build cannot read (a new action) is named by its
 /// version, as the executors name theirs, not "not a signal": a deployment in progress, not a
 /// corrupt body.
