@@ -14,7 +14,7 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
     let ddb = aws_sdk_dynamodb::Client::new(&cfg);
     let table = moto::table(&ddb, "tokens", create_token_table).await;
     let token = StoredToken {
-        access_token: SecretString::from("tok-123"),
+        access_token: SecretString::from("tok-123-moto-never-logged"),
         expires_at: t0() + Duration::minutes(80),
         stopped_until: None,
     };
@@ -24,7 +24,7 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
     let back = cache.load("tradovate").await.unwrap().unwrap();
     assert_eq!(
         (back.access_token.expose_secret(), back.expires_at),
-        ("tok-123", token.expires_at)
+        ("tok-123-moto-never-logged", token.expires_at)
     );
 
     let ssm = SsmTokenStore::new(
@@ -37,7 +37,7 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
     let back = ssm.load("tradovate").await.unwrap().unwrap();
     assert_eq!(
         (back.access_token.expose_secret(), back.expires_at),
-        ("tok-123", token.expires_at)
+        ("tok-123-moto-never-logged", token.expires_at)
     );
     assert_eq!(back.stopped_until, None);
     // The SSM copy keeps no stop.
@@ -52,7 +52,7 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
     let back = cache.load("tradovate").await.unwrap().unwrap();
     assert_eq!(
         (back.access_token.expose_secret(), back.stopped_until),
-        ("tok-123", Some(until))
+        ("tok-123-moto-never-logged", Some(until))
     );
     cache
         .save_stop("tradovate", until - Duration::minutes(5))

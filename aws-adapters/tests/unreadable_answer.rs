@@ -34,6 +34,8 @@ fn answering(body: &'static str) -> String {
 }
 
 async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+    // What the SDK and the adapters log while reading these bodies goes to the log audit.
+    shared::telemetry::init_test_logs();
     aws_adapters::local_sdk_config(endpoint, "us-east-1").await
 }
 

@@ -86,7 +86,13 @@ impl Databento {
         if let Some(url) = base_url {
             let url = url
                 .parse()
-                .map_err(|e| RefreshError::Databento(format!("base URL {url:?}: {e}")))?;
+                // Not quoted: a key or a URL with credentials pasted here would be printed.
+                .map_err(|e| {
+                    RefreshError::Databento(format!(
+                        "DATABENTO_BASE_URL is not a URL ({e}); give the API's base URL, \
+                         like https://hist.databento.com"
+                    ))
+                })?;
             builder = builder.base_url(url);
         }
         let client = builder
@@ -222,6 +228,20 @@ pub fn is_contract_of(contract: &str, root: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::is_contract_of;
+
+    /// A base URL that does not parse is named by its variable, never quoted: a key pasted
+    /// there would be printed with the error.
+    #[test]
+    fn a_base_url_that_does_not_parse_is_named_not_quoted() {
+        let key = secrecy::SecretString::from("db-test-key-0123456789abcdefghij".to_owned());
+        let err =
+            super::Databento::new(&key, "GLBX.MDP3", Some("db-wrong-key-0123456789abcdefghi"))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+        assert!(err.contains("DATABENTO_BASE_URL is not a URL"), "{err}");
+        assert!(!err.contains("db-wrong-key"), "{err}");
+    }
 
     #[test]
     fn a_contract_of_a_root_is_the_root_a_month_code_and_a_year_digit() {

@@ -1761,8 +1761,9 @@ fn refuse_unsafe(cfg: &LocalConfig, configured: &[&str]) -> Result<(), String> {
     if cfg.secret == LOCAL_SECRET {
         return Err(format!(
             "refusing to start: a real broker is configured ({names}) and the webhook secret is \
-             the local default, which is printed in the README; set WEBHOOK_SECRET or `tvctl dev \
-             --secret` (at least 16 URL-safe characters) or unset the broker's variables to trade on paper"
+             the local default, which is printed in the README; set WEBHOOK_SECRET (at least 16 \
+             URL-safe characters; `tvctl dev --secret` works too, but shows in the process list) \
+             or unset the broker's variables to trade on paper"
         ));
     }
     if cfg.state_file().is_none() {

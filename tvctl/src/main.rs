@@ -38,7 +38,9 @@ enum Command {
             default_value_t = 8080
         )]
         port: u16,
-        /// Webhook secret (the local default is printed at start).
+        /// Webhook secret (the local default is printed at start). Prefer the WEBHOOK_SECRET
+        /// variable: a value on the command line shows in the process list and the shell's
+        /// history.
         #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
         secret: Option<String>,
         /// Seconds before an unacknowledged message comes back (5 to 43200). The executors'
@@ -91,6 +93,9 @@ enum Command {
             default_value = "http://127.0.0.1:8080/webhook"
         )]
         url: String,
+        /// The webhook secret sent as the body's passphrase (default: the local stack's).
+        /// Prefer the WEBHOOK_SECRET variable: a value on the command line shows in the
+        /// process list and the shell's history.
         #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true, default_value = local_stack::LOCAL_SECRET, hide_default_value = true)]
         passphrase: String,
         /// Use this `timenow` (RFC 3339) instead of now: the same value twice is a resend.
