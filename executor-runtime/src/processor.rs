@@ -125,7 +125,7 @@ impl<S: IdempotencyStore> TakenGate<'_, S> {
     async fn check(&self) -> Result<Option<String>, StoreError> {
         let verdict = order_check(self.store, self.series, self.intent, true, |later| {
             format!(
-                "a later signal for {} (timenow {later}) has already executed; this one's timenow is {}",
+                "a later signal for {} (timenow {later}) was taken already (its first order sent, or its account found at its target; whatever the broker then did); this one's timenow is {}",
                 self.series.instrument, self.intent.signal_time
             )
         });
@@ -3527,7 +3527,7 @@ mod tests {
             paper_executor(venue.clone(), store.clone(), journal.clone(), &clock, size)
         };
         let ms = Duration::milliseconds;
-        let (seen, taken) = ("came first", "has already executed");
+        let (seen, taken) = ("came first", "was taken already");
         // In arrival order: name, action, `timenow` after t0, size, outcome, what the
         // journaled reason says.
         let steps = [
@@ -3660,7 +3660,7 @@ mod tests {
         assert_eq!(got, Some(Outcome::NoOp));
         let (got, reason) = ran("late flatten", Action::Flatten, s(11), "1000", "1000000").await;
         assert_eq!(got, Some(Outcome::Superseded), "{reason}");
-        assert!(reason.contains("has already executed"), "{reason}");
+        assert!(reason.contains("was taken already"), "{reason}");
         assert_eq!(held(), Decimal::from(-1000));
         assert_eq!(venue.orders(), 3, "the shorts and the FLATTEN's close only");
     }
