@@ -62,7 +62,8 @@ pub struct Position {
     pub account_id: AccountId,
     pub contract_id: ContractId,
     pub net_pos: i64,
-    /// `TradeDate {year, month, day}`; absent or unreadable sorts oldest.
+    /// `TradeDate {year, month, day}` (an object of integers, as the schema gives it); absent
+    /// or `null` sorts oldest.
     #[serde(default)]
     pub trade_date: Option<TradeDate>,
     /// When the entry was last changed (ISO 8601 text); absent sorts oldest.
@@ -225,12 +226,14 @@ pub struct FillFee {
 
 impl FillFee {
     /// Every amount of these fees summed as a cost (absolute values), with the one currency
-    /// id they are all in. `None` when an amount has no currency id or the amounts are in
-    /// more than one currency: the journal keeps one figure per fill, and adding two
-    /// currencies would be wrong.
+    /// id they are all in. `None` when an amount has no currency id, the amounts are in more
+    /// than one currency (the journal keeps one figure per fill, and adding two currencies
+    /// would be wrong), or they have both signs: the schema gives no sign convention, so one
+    /// of opposite sign (a rebate, a reversed fee) cannot be told from a cost.
     pub fn total(fees: &[FillFee]) -> Option<(rust_decimal::Decimal, Option<i64>)> {
         let mut sum = rust_decimal::Decimal::ZERO;
         let mut currency: Option<i64> = None;
+        let mut sign: Option<bool> = None;
         for f in fees {
             for (amount, id) in [
                 (f.clearing_fee, f.clearing_currency_id),
@@ -249,6 +252,10 @@ impl FillFee {
                     return None;
                 }
                 currency = Some(id);
+                if sign.is_some_and(|positive| positive != amount.is_sign_positive()) {
+                    return None;
+                }
+                sign = Some(amount.is_sign_positive());
                 sum += amount.abs();
             }
         }
@@ -310,6 +317,20 @@ mod tests {
         // An amount without its currency: unknown.
         let d = fee(serde_json::json!({"ipFee": 0.1}));
         assert_eq!(FillFee::total(&[a, d]), None);
+        // Amounts of both signs: a rebate or a cost, which the schema does not say.
+        let e = fee(
+            serde_json::json!({"commission": 0.59, "commissionCurrencyId": 1,
+                                       "exchangeFee": -0.10, "exchangeCurrencyId": 1}),
+        );
+        assert_eq!(FillFee::total(&[e]), None);
+        let all_negative = fee(
+            serde_json::json!({"commission": -0.59, "commissionCurrencyId": 1,
+                                       "exchangeFee": -0.10, "exchangeCurrencyId": 1}),
+        );
+        assert_eq!(
+            FillFee::total(&[all_negative]),
+            Some(("0.69".parse().unwrap(), Some(1)))
+        );
         // Zero amounts need no currency.
         let z = fee(serde_json::json!({"commission": 0.0}));
         assert_eq!(

@@ -876,9 +876,14 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             shared::alert::TargetPosition::Long | shared::alert::TargetPosition::Short
         );
         if moved && opens_next && matches!(leg.action, LegAction::Close(_)) {
-            return Ok(Found::Inconclusive(
-                "the position shows flat but no liquidation of ours is listed: it may still be working, so the open is not sent".to_owned(),
-            ));
+            // Named by contract: on a roll's close it is the earlier contract, not the one the
+            // open trades.
+            return Ok(Found::Inconclusive(format!(
+                "the position in {} shows flat but no liquidation of ours is listed: it may \
+                 still be working (what it does once the side is flat is undocumented), so \
+                 nothing more is sent",
+                req.intent.instrument
+            )));
         }
         if moved {
             return Ok(match leg.action {
@@ -1123,7 +1128,22 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         let account = self.account.id;
         let order_id = match leg.action {
             LegAction::Close(_) => {
-                self.authed_command(req.deadline, |t, budget| async move {
+                // A close with an open after it (a reversal's; a roll's, whose request keeps
+                // the signal's target) is sent again after a penalty only with the open's time
+                // still left, the settle time and one poll, as the core asks before its first
+                // send: sent later, it fills and the open expires (the account at neither side).
+                let opens_next = matches!(
+                    req.intent.target,
+                    shared::alert::TargetPosition::Long | shared::alert::TargetPosition::Short
+                );
+                let until = if opens_next {
+                    req.deadline
+                        - chrono::Duration::from_std(self.settle_time() + self.poll_interval())
+                            .unwrap_or_default()
+                } else {
+                    req.deadline
+                };
+                self.authed_command(until, |t, budget| async move {
                     self.client()
                         .liquidate_position(&t, account, contract_id, budget)
                         .await

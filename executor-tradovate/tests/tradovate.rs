@@ -459,6 +459,24 @@ async fn a_penalty_ticket_is_waited_out_and_resent_with_the_ticket() {
     assert_eq!(h.fake.logins(), 1);
 }
 
+/// A reversal's liquidation answered with a penalty ticket is not sent again with the ticket
+/// when the wait would leave less than the open needs after it (the settle time and one
+/// poll): sent, it fills and the open expires, the account at neither side. It ends
+/// `not_executed` with the long kept.
+#[tokio::test]
+async fn a_penalised_liquidation_is_not_sent_again_without_time_for_the_open() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 1);
+    h.fake.script(Fault::Penalty(1));
+    // 1.2 s of the budget left: the 1 s wait fits it, but not with the open's 305 ms after.
+    h.clock.advance(Duration::milliseconds(27_800));
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NotExecuted);
+    assert_eq!(h.fake.liquidations(), 0, "no ticketed resend");
+    assert!(h.fake.orders().is_empty());
+    assert_eq!(h.fake.net("ESZ6"), 1, "the long is kept");
+}
+
 /// One login that sees two accounts, a deployment for each, and one alert sent to both (so
 /// one `clOrdId`): the second account (`other`, 555001) has filled it; the next placement of
 /// the first answers 500 without creating anything. Answers (first, other, the intent).
