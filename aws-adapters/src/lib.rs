@@ -31,6 +31,13 @@ where
     R: std::fmt::Debug,
 {
     match err {
+        // An answer with neither: one the SDK could not read (a 200 whose body did not
+        // parse comes back so), named as that.
+        SdkError::ServiceError(service)
+            if service.err().code().is_none() && service.err().message().is_none() =>
+        {
+            "an answer that could not be read (no error code or message in it)".to_owned()
+        }
         SdkError::ServiceError(service) => format!(
             "{}: {}",
             service.err().code().unwrap_or("Unknown"),
@@ -148,9 +155,13 @@ where
     match &err {
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("Unknown").to_owned();
-            let message = service.err().message().unwrap_or_default().to_owned();
-            let reason = format!("{code}: {message}");
-            let transient = service.raw().status().is_server_error()
+            let reason = sdk_error_text(&err);
+            // An answer of success the SDK could not read: the send may have been carried
+            // out, so not refused.
+            let unread_success =
+                service.raw().status().is_success() && service.err().code().is_none();
+            let transient = unread_success
+                || service.raw().status().is_server_error()
                 || code.contains("Throttl")
                 || code.contains("RequestThrottled")
                 || code.contains("InternalError")

@@ -77,3 +77,30 @@ async fn an_unreadable_token_parameter_answer_never_prints_the_token() {
     let text = format!("{err} {err:?}");
     assert!(!text.contains(SECRET), "{text}");
 }
+
+/// A send answered 200 with a body that cannot be read may have been queued: unavailable
+/// (retried, its dedup id dropping a second copy), never refused as nothing queued; and the
+/// reason says the answer could not be read.
+#[tokio::test]
+async fn an_unreadable_answer_to_a_send_is_unavailable_not_refused() {
+    use shared::ports::{FifoMessage, FifoQueue, QueueError};
+    let endpoint = answering(r#"{"MessageId": {"not": "text"}, "MD5OfMessageBody": 5}"#);
+    let queue = aws_adapters::SqsFifoQueue::new(
+        aws_sdk_sqs::Client::new(&sdk(&endpoint).await),
+        format!("{endpoint}/000000000000/signals.fifo"),
+    );
+    let err = queue
+        .send(FifoMessage {
+            group_id: "EURUSD".into(),
+            dedup_id: "d-1".into(),
+            body: "{}".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, QueueError::Unavailable { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("could not be read") || text.contains("response error"),
+        "{text}"
+    );
+}

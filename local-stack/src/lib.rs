@@ -226,8 +226,8 @@ impl<J: shared::execution::TradeJournal> shared::execution::TradeJournal for Sta
 }
 
 /// The signals queue's dead-letter queue as the router sends to it (a signal that no longer
-/// routes): a console line and the dashboard's signal marked, where in AWS the queue's depth
-/// alarm tells.
+/// routes, a body that is not a signal): a console line and the dashboard's signal marked,
+/// where in AWS the queue's depth alarm tells.
 struct RouterDeadLetters {
     dlq: Queue,
     dashboard: Arc<Dashboard>,
@@ -249,6 +249,13 @@ impl shared::ports::DeadLetterQueue for RouterDeadLetters {
                 .get()
                 .map_or("<this stack's URL>", String::as_str);
             let Some(letter) = letter else {
+                // A body that is not a signal at all (the router dead-letters it at once).
+                line(format_args!(
+                    "a signals message that is not a signal: it is in {} (tvctl dlq list \
+                     --local {base} --queue {}); the handlers' log says why",
+                    self.dlq.name(),
+                    self.dlq.name()
+                ));
                 return Ok(());
             };
             line(format_args!(

@@ -362,10 +362,6 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         .await
     }
 
-    /// A signal ingest accepted that does not route now (the routing table changed since):
-    /// retrying cannot make it routable, so it goes to the dead-letter queue and is
-    /// acknowledged. Without one it fails ([`RecordError::NoDeadLetterQueue`]): never
-    /// acknowledged unkept.
     /// A body no retry can make readable: to the dead-letter queue at once under its own
     /// message id (`poison-<id>`, so a redelivery of it is deduplicated), and acknowledged, as
     /// the executors do. Retried until the queue's redrive (5 receives, about 15 s), it held
@@ -405,6 +401,10 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
         Ok(())
     }
 
+    /// A signal ingest accepted that does not route now (the routing table changed since):
+    /// retrying cannot make it routable, so it goes to the dead-letter queue and is
+    /// acknowledged. Without one it fails ([`RecordError::NoDeadLetterQueue`]): never
+    /// acknowledged unkept.
     async fn refused(
         &self,
         signal: &SignalMessage,

@@ -221,10 +221,12 @@ pub enum SignalStatus {
     /// sooner, the attempt's lease) ran out before it completed.
     Expired,
     /// The broker documented that it did not carry an order out (rate limit, "try later"), a
-    /// lookup confirmed nothing was created, and no resend fit the staleness budget.
+    /// lookup confirmed nothing was created, and no resend fit the staleness budget (for a
+    /// close with a leg after it, the budget less the time that leg needs).
     NotExecuted,
-    /// A later signal (by the alert's `timenow`) for the same account and instrument had
-    /// already executed, so no order was sent.
+    /// A later signal (by the alert's `timenow`) for the same account and instrument had been
+    /// taken already (its first order sent, or its account found at its target), so no order
+    /// was sent.
     Superseded,
     /// An order may have reached the broker but its result could not be confirmed; resolve it
     /// by lookup, never by resending. The executor alarms and dead-letters the message.

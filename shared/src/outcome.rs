@@ -25,8 +25,9 @@ pub enum Outcome {
     /// a send whose lookup found nothing before the leg was sent again (its error says so;
     /// the leg's result is the last row's).
     NotExecuted,
-    /// Older (by the alert's `timenow`) than a signal already executed for the same account
-    /// and instrument: the strategy has moved on, so no order. Journaled and acknowledged.
+    /// Older (by the alert's `timenow`) than a signal already taken for the same account and
+    /// instrument (its first order sent, or its account found at its target): the strategy
+    /// has moved on, so no order. Journaled and acknowledged.
     Superseded,
     /// Timeout, 5xx or transport error after the request may have left.
     Unknown,
