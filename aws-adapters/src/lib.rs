@@ -36,7 +36,8 @@ where
         SdkError::ServiceError(service)
             if service.err().code().is_none() && service.err().message().is_none() =>
         {
-            "an answer that could not be read (no error code or message in it)".to_owned()
+            "an answer with no error code or message (one the SDK could not read, or a proxy's)"
+                .to_owned()
         }
         SdkError::ServiceError(service) => format!(
             "{}: {}",
@@ -141,7 +142,8 @@ impl SqsFifoQueue {
 
 /// An SQS call's error as a [`QueueError`]: throttling and server-side faults (by code, or by
 /// an HTTP 5xx whatever its code: a gateway's 502 whose body names none) may pass, and so may
-/// a call that got no answer ([`QueueError::Unavailable`]: a send may have landed); anything
+/// a call that got no answer or an answer of success it could not read
+/// ([`QueueError::Unavailable`]: a send may have landed); anything
 /// else the service said no to, or a request never built, will not ([`QueueError::Refused`]:
 /// nothing was queued).
 pub fn classify<E>(

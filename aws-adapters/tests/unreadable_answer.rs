@@ -100,7 +100,7 @@ async fn an_unreadable_answer_to_a_send_is_unavailable_not_refused() {
     assert!(matches!(err, QueueError::Unavailable { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
-        text.contains("could not be read") || text.contains("response error"),
+        text.contains("could not read") || text.contains("response error"),
         "{text}"
     );
 }

@@ -1768,6 +1768,11 @@ async fn send_each<V: Conversation, C: Clock + ?Sized>(
     const MAX_SENDS: u32 = 2;
     let mut rows = Vec::new();
     let mut row = LegReport::new(req, leg.leg, leg.side, leg.quantity);
+    // What the venue is told of the leg after this one, for a resend of its own.
+    let leg = &PlannedLeg {
+        then_needs: needed,
+        ..*leg
+    };
     loop {
         row.sent_at = Some(clock.now());
         let failure = match conv.send(req, leg, &row).await {

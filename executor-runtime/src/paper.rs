@@ -1595,6 +1595,7 @@ mod tests {
             action: LegAction::Close(PositionSide::Long),
             side: Side::Sell,
             quantity: Decimal::ONE,
+            then_needs: None,
         };
         let report = LegReport::new(&req, Leg::Close, Side::Sell, Decimal::ONE);
         let ack = paper.send(&req, &leg, &report).await.unwrap();

@@ -70,6 +70,12 @@ pub struct PlannedLeg {
     pub side: Side,
     /// Units, contracts or (a spot buy) quote amount; always positive.
     pub quantity: Decimal,
+    /// A close with a leg after it: the time that leg needs (the broker's settle time and one
+    /// poll), set by the drive when it sends. A venue that sends again on its own (Tradovate's
+    /// ticketed resend after a penalty) does so only with this much of the budget still left:
+    /// sent later, the close would fill and the leg after it expire. `None` for the last leg,
+    /// and where the drive checks no such time (a takeover that is not fresh).
+    pub then_needs: Option<std::time::Duration>,
 }
 
 /// How the venue holds positions.
@@ -111,6 +117,7 @@ pub fn plan(target: TargetPosition, held: Holdings, size: Decimal, book: Book) -
             action: LegAction::Close(PositionSide::Long),
             side: Side::Sell,
             quantity: held.long,
+            then_needs: None,
         });
     }
     if close_short {
@@ -126,6 +133,7 @@ pub fn plan(target: TargetPosition, held: Holdings, size: Decimal, book: Book) -
             action: LegAction::Close(PositionSide::Short),
             side: Side::Buy,
             quantity: -held.short,
+            then_needs: None,
         });
     }
     if let Some(side) = open {
@@ -134,6 +142,7 @@ pub fn plan(target: TargetPosition, held: Holdings, size: Decimal, book: Book) -
             action: LegAction::Open,
             side,
             quantity: size,
+            then_needs: None,
         });
     }
     legs
@@ -500,13 +509,15 @@ mod tests {
                     leg: Leg::Close,
                     action: LegAction::Close(PositionSide::Long),
                     side: Side::Sell,
-                    quantity: d(1000)
+                    quantity: d(1000),
+                    then_needs: None,
                 },
                 PlannedLeg {
                     leg: Leg::Open,
                     action: LegAction::Open,
                     side: Side::Sell,
-                    quantity: d(1000)
+                    quantity: d(1000),
+                    then_needs: None,
                 },
             ]
         );

@@ -543,7 +543,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     /// amount's currency only by id, and every contract of the routing table is a US dollar
     /// contract. `None` (unknown, not zero) when a fill has no id, a lookup fails, a fill has
     /// no fee listed (the documents do not say when fees of a new fill appear) or the fees
-    /// are in several currencies. Asked through [`Conversation::leg_fee`], after every order
+    /// are in several currencies or of both signs. Asked through [`Conversation::leg_fee`], after every order
     /// of the signal is done: a failure here costs the report a figure, never an order.
     async fn fees_of(&self, fills: &[crate::models::Fill]) -> Option<Decimal> {
         if fills.is_empty() {
@@ -1128,27 +1128,39 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         let account = self.account.id;
         let order_id = match leg.action {
             LegAction::Close(_) => {
-                // A close with an open after it (a reversal's; a roll's, whose request keeps
-                // the signal's target) is sent again after a penalty only with the open's time
-                // still left, the settle time and one poll, as the core asks before its first
-                // send: sent later, it fills and the open expires (the account at neither side).
-                let opens_next = matches!(
-                    req.intent.target,
-                    shared::alert::TargetPosition::Long | shared::alert::TargetPosition::Short
-                );
-                let until = if opens_next {
-                    req.deadline
-                        - chrono::Duration::from_std(self.settle_time() + self.poll_interval())
-                            .unwrap_or_default()
-                } else {
-                    req.deadline
-                };
-                self.authed_command(until, |t, budget| async move {
-                    self.client()
-                        .liquidate_position(&t, account, contract_id, budget)
-                        .await
-                })
-                .await
+                // A close with a leg after it (a reversal's open, a roll's next close or open)
+                // is sent again after a penalty only with that leg's time still left, as the
+                // core tells it (`then_needs`, the settle time and one poll): sent later, it
+                // fills and the leg after it expires (a reversal at neither side, a spread left
+                // one-legged).
+                let margin = leg
+                    .then_needs
+                    .and_then(|n| chrono::Duration::from_std(n).ok())
+                    .unwrap_or_default();
+                let sent = self
+                    .authed_command(req.deadline - margin, |t, budget| async move {
+                        self.client()
+                            .liquidate_position(&t, account, contract_id, budget)
+                            .await
+                    })
+                    .await;
+                match sent {
+                    // Its resend did not fit before the leg after it: said so, not as a wait
+                    // past the budget or a deadline passed.
+                    Err(e @ (TvError::Penalty { .. } | TvError::PastDeadline))
+                        if !margin.is_zero() =>
+                    {
+                        return Err(SendError::NotExecuted {
+                            reason: format!(
+                                "{e}; not sent (again) with less than the {} ms the leg after \
+                                 this close needs left in the staleness budget",
+                                margin.num_milliseconds()
+                            ),
+                            retry_after: Some(RATE_LIMIT_WAIT),
+                        });
+                    }
+                    other => other,
+                }
             }
             LegAction::Open => {
                 let qty = leg.quantity.to_i64().ok_or_else(|| SendError::Rejected {
@@ -1374,6 +1386,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             action: LegAction::Open,
             side,
             quantity: asked,
+            then_needs: None,
         };
         let ack = match order {
             Some(order) => {
@@ -1453,6 +1466,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             action: LegAction::Open,
             side,
             quantity: report.quantity,
+            then_needs: None,
         };
         let why = match self.lookup_inner(req, &leg, &report).await {
             Ok(Found::NotCreated) => return Vec::new(),

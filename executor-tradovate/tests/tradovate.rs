@@ -475,6 +475,12 @@ async fn a_penalised_liquidation_is_not_sent_again_without_time_for_the_open() {
     assert_eq!(h.fake.liquidations(), 0, "no ticketed resend");
     assert!(h.fake.orders().is_empty());
     assert_eq!(h.fake.net("ESZ6"), 1, "the long is kept");
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    let reason = signal.reason.unwrap_or_default();
+    assert!(
+        reason.contains("less than the 305 ms the leg after this close needs"),
+        "{reason}"
+    );
 }
 
 /// One login that sees two accounts, a deployment for each, and one alert sent to both (so

@@ -241,7 +241,11 @@ impl shared::ports::DeadLetterQueue for RouterDeadLetters {
         Box<dyn std::future::Future<Output = Result<(), shared::ports::QueueError>> + Send + '_>,
     > {
         Box::pin(async move {
-            let letter = shared::replay::DeadLetter::read(&message.body).ok();
+            // Only a signal is one the table no longer routes; anything else the router sent
+            // here (an order intent put on the wrong queue included) is not a signal.
+            let letter = shared::replay::DeadLetter::read(&message.body)
+                .ok()
+                .filter(|l| matches!(l, shared::replay::DeadLetter::Signal(_)));
             shared::ports::FifoQueue::send(&*self.dlq, message).await?;
             let base = self
                 .dashboard

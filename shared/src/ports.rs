@@ -77,8 +77,9 @@ pub enum QueueError {
 /// ID").
 pub const DEDUP_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
 
-/// Sends to one SQS FIFO queue: `SqsFifoQueue` in `aws-adapters` (errors: throttling and
-/// service faults are `QueueError::Unavailable`, other refusals `QueueError::Refused`), the
+/// Sends to one SQS FIFO queue: `SqsFifoQueue` in `aws-adapters` (errors: throttling,
+/// service faults, no answer and an answer of success that could not be read are
+/// `QueueError::Unavailable`, other refusals `QueueError::Refused`), the
 /// `local-sqs` queues locally and `test-kit`'s queue in tests.
 pub trait FifoQueue: Send + Sync {
     /// Sends one message; a duplicate dedup id inside the window is accepted and dropped by
