@@ -1664,6 +1664,35 @@ async fn across_a_roll_the_earlier_contract_is_closed_as_its_own_leg_before_the_
     assert_eq!((h.fake.net("ESZ6"), h.fake.net("ESH7")), (0, 0));
 }
 
+/// A FLATTEN across a roll of a calendar spread (long the earlier contract, short the new
+/// one): the earlier contract's liquidation answered with a penalty ticket is not sent again
+/// with the ticket when the wait would leave less than the close after it needs, whatever the
+/// target (the margin was guessed from it, and a FLATTEN's roll close was sent again, leaving
+/// the spread one-legged). Nothing is sent; both legs of the spread are kept.
+#[tokio::test]
+async fn a_penalised_roll_close_before_another_close_keeps_the_spread() {
+    let h = harness().await;
+    h.fake.add_contract("ESH7", 3_580_000);
+    h.fake.set_net("ESZ6", 1);
+    h.fake.set_net("ESH7", -1);
+    h.clock.advance(Duration::days(21));
+    h.fake.set_now(h.clock.now());
+    h.fake.script(Fault::Penalty(1));
+    // 1.2 s of the 30 s budget left: the 1 s wait fits it, not with the 305 ms after it.
+    let flat = continuous(
+        Action::Flatten,
+        h.clock.now() - Duration::milliseconds(28_800),
+        1,
+    );
+    assert_eq!(flat.instrument.as_str(), "ESH7");
+    assert_eq!(
+        h.executor.execute(&flat).await.unwrap(),
+        Outcome::NotExecuted
+    );
+    assert_eq!(h.fake.liquidations(), 0, "no ticketed resend");
+    assert_eq!((h.fake.net("ESZ6"), h.fake.net("ESH7")), (1, -1));
+}
+
 /// An order Tradovate accepted (an `orderId`) that ends `Rejected` or `Expired` with no fill
 /// (the documents list both among `ordStatus` values) ends the signal without a fill and
 /// without a second placement: nothing held, the leg not filled, never `filled`.
