@@ -3016,40 +3016,15 @@ mod tests {
         poller.abort();
     }
 
-    /// A group whose handler ended is settled at once, not when the slowest group of its
-    /// batch ends: the next signal of that group goes to another poller while a signal of
-    /// another instrument still waits on its broker. It waited for the whole batch, and with a
-    /// real broker's settle wait (up to the signal's budget) could expire in the queue.
     /// A queue log that counts its flushes (its writes kept nowhere).
     #[derive(Debug, Default)]
-    struct CountingLog(std::sync::atomic::AtomicUsize);
+    /// `.1`: how long each of its commits takes (a large rewrite, slow syncs).
+    struct CountingLog(std::sync::atomic::AtomicUsize, std::time::Duration);
 
     impl local_sqs::QueueLog for CountingLog {
         fn flush(&self, _: local_sqs::WriteMark) -> local_sqs::Flush<'_> {
             self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Box::pin(async { Ok(()) })
-        }
-        fn sent(&self, _: &str, _: &local_sqs::Durable) -> Result<(), String> {
-            Ok(())
-        }
-        fn received(&self, _: &str, _: u64, _: u32) -> Result<(), String> {
-            Ok(())
-        }
-        fn removed(&self, _: &str, _: u64) -> Result<(), String> {
-            Ok(())
-        }
-        fn noted(&self, _: &str, _: u64, _: &str) -> Result<(), String> {
-            Ok(())
-        }
-    }
-
-    /// A queue log whose commits take `.0` (a large rewrite, slow syncs).
-    #[derive(Debug)]
-    struct SlowLog(std::time::Duration);
-
-    impl local_sqs::QueueLog for SlowLog {
-        fn flush(&self, _: local_sqs::WriteMark) -> local_sqs::Flush<'_> {
-            let wait = self.0;
+            let wait = self.1;
             Box::pin(async move {
                 tokio::time::sleep(wait).await;
                 Ok(())
@@ -3082,7 +3057,10 @@ mod tests {
             },
             shared::clock::SystemClock,
             None,
-            std::sync::Arc::new(SlowLog(std::time::Duration::from_millis(700))),
+            std::sync::Arc::new(CountingLog(
+                std::sync::atomic::AtomicUsize::new(0),
+                std::time::Duration::from_millis(700),
+            )),
             local_sqs::Saved::default(),
         ));
         queue.send_now(shared::ports::FifoMessage {
@@ -3266,6 +3244,10 @@ mod tests {
         assert!(seen[0] >= 1, "its count was flushed first: {seen:?}");
     }
 
+    /// A group whose handler ended is settled at once, not when the slowest group of its
+    /// batch ends: the next signal of that group goes to another poller while a signal of
+    /// another instrument still waits on its broker. It waited for the whole batch, and with a
+    /// real broker's settle wait (up to the signal's budget) could expire in the queue.
     #[tokio::test]
     async fn a_group_done_is_settled_while_another_of_its_batch_still_runs() {
         let queue: super::Queue = std::sync::Arc::new(super::LocalFifoQueue::new(
