@@ -497,25 +497,6 @@ macro_rules! journal_impl {
                 rows.iter().map(Self::signal_of).collect()
             }
 
-            /// Every signal and every order row, each row that cannot be read left out and
-            /// named (see [`AnyJournal::report_signals`]).
-            pub async fn lenient_signals(&self) -> Result<Lenient<SignalRecord>, JournalError> {
-                let rows = sqlx::query(sqlx::AssertSqlSafe($sql(ALL_SIGNALS)))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(|e| db_error("signals read", e))?;
-                Ok(lenient(&rows, Self::signal_of, "signal"))
-            }
-
-            /// Every order row, as [`Self::lenient_signals`].
-            pub async fn lenient_orders(&self) -> Result<Lenient<OrderRecord>, JournalError> {
-                let rows = sqlx::query(sqlx::AssertSqlSafe($sql(ALL_ORDERS)))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(|e| db_error("orders read", e))?;
-                Ok(lenient(&rows, Self::order_of, "order of signal"))
-            }
-
             fn orders_of(
                 rows: Vec<<$db as sqlx::Database>::Row>,
             ) -> Result<Vec<OrderRecord>, JournalError> {
@@ -1421,6 +1402,32 @@ const SQLITE_ALL_ORDERS_JSON: &str = "SELECT json_group_array(json_object(
     'acked_at', acked_at, 'fee', fee)), count(*)
   FROM (SELECT * FROM orders ORDER BY signal_id, leg, attempt, broker, account LIMIT ?1 OFFSET ?2)";
 
+#[cfg(test)]
+tokio::task_local! {
+    /// Test hook: a report's read that finds it set, between its signals query and its orders
+    /// query, says so on the first sender and waits for the second, so a test can write in
+    /// between.
+    static BETWEEN_REPORT_READS: std::cell::RefCell<
+        Option<(tokio::sync::oneshot::Sender<()>, tokio::sync::oneshot::Receiver<()>)>,
+    >;
+}
+
+/// Where a test can write between a report's two queries (see `BETWEEN_REPORT_READS`).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+async fn between_report_reads() {
+    #[cfg(test)]
+    {
+        let pair = BETWEEN_REPORT_READS
+            .try_with(|p| p.borrow_mut().take())
+            .ok()
+            .flatten();
+        if let Some((reached, resume)) = pair {
+            let _ = reached.send(());
+            let _ = resume.await;
+        }
+    }
+}
+
 /// Rows read, and each row that could not be read, named ("signal 3f2a…: outcome \"x\"
 /// unreadable"): a report on a journal that a newer executor wrote (a status this build does
 /// not know) reads every other row instead of failing whole.
@@ -1428,7 +1435,7 @@ pub type Lenient<T> = (Vec<T>, Vec<String>);
 
 /// Each of `rows` through `read`, the rows it cannot read named by their signal id (the first
 /// column of the journal's row queries).
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "postgres")]
 fn lenient<R: sqlx::Row, T>(
     rows: &[R],
     read: impl Fn(&R) -> Result<T, JournalError>,
@@ -1453,13 +1460,44 @@ where
 
 #[cfg(feature = "sqlite")]
 impl SqliteJournal {
-    /// As [`Self::all_as_json`], each row that does not parse left out and named.
-    async fn all_as_json_lenient<T: serde::de::DeserializeOwned + Send + 'static>(
+    /// Every signal row (without its `normalized` intent, as a report reads it) and every
+    /// order row, each row that does not parse left out and named, from one snapshot: both
+    /// tables read in one read transaction (SQLite's WAL mode gives a reader the database as it
+    /// was at its transaction's first read, <https://www.sqlite.org/isolation.html>), so a
+    /// signal written while the report reads is in both lists with its legs, or in neither.
+    /// The signals are parsed while the orders are read.
+    ///
+    /// # Errors
+    /// [`JournalError`] when the tables cannot be read at all.
+    pub async fn report_rows(
         &self,
-        sql: &'static str,
+    ) -> Result<(Lenient<SignalRecord>, Lenient<OrderRecord>), JournalError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_error("report read", e))?;
+        let signals = Self::pages_in(&mut tx, SQLITE_REPORT_SIGNALS_JSON, "row").await?;
+        let signals = tokio::spawn(Self::parse_lenient(signals, "row"));
+        between_report_reads().await;
+        let orders = Self::pages_in(&mut tx, SQLITE_ALL_ORDERS_JSON, "order").await?;
+        // Read only: nothing to commit.
+        tx.rollback()
+            .await
+            .map_err(|e| db_error("report read", e))?;
+        let orders = Self::parse_lenient(orders, "order").await?;
+        let signals = signals.await.map_err(|e| JournalError {
+            reason: format!("journal read task: {e}"),
+        })??;
+        Ok((signals, orders))
+    }
+
+    /// `pages` (JSON arrays of rows) parsed on a blocking thread, each row that does not parse
+    /// into a `T` left out and named by its signal id.
+    async fn parse_lenient<T: serde::de::DeserializeOwned + Send + 'static>(
+        pages: Vec<String>,
         what: &'static str,
     ) -> Result<Lenient<T>, JournalError> {
-        let pages = self.pages(sql, what).await?;
         tokio::task::spawn_blocking(move || {
             let mut rows: Vec<Box<serde_json::value::RawValue>> = Vec::new();
             for text in pages {
@@ -1502,18 +1540,29 @@ impl SqliteJournal {
     /// page always).
     async fn pages(&self, sql: &'static str, what: &str) -> Result<Vec<String>, JournalError> {
         let mut tx = self.pool.begin().await.map_err(|e| db_error(what, e))?;
+        let pages = Self::pages_in(&mut tx, sql, what).await?;
+        // Read only: nothing to commit.
+        tx.rollback().await.map_err(|e| db_error(what, e))?;
+        Ok(pages)
+    }
+
+    /// [`Self::pages`] within the read transaction `tx`, which the caller ends.
+    async fn pages_in(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        sql: &'static str,
+        what: &str,
+    ) -> Result<Vec<String>, JournalError> {
         let mut pages = Vec::new();
         if !cfg!(test) {
             // `LIMIT -1`: no limit.
             match sqlx::query_as::<_, (String, i64)>(sql)
                 .bind(-1_i64)
                 .bind(0_i64)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await
             {
                 Ok((text, _)) => {
                     pages.push(text);
-                    tx.rollback().await.map_err(|e| db_error(what, e))?;
                     return Ok(pages);
                 }
                 // SQLITE_TOOBIG (18): <https://www.sqlite.org/rescode.html#toobig>.
@@ -1529,7 +1578,7 @@ impl SqliteJournal {
             let (text, rows): (String, i64) = sqlx::query_as(sql)
                 .bind(JSON_PAGE_ROWS)
                 .bind(offset)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await
                 .map_err(|e| db_error(what, e))?;
             pages.push(text);
@@ -1538,8 +1587,6 @@ impl SqliteJournal {
             }
             offset += JSON_PAGE_ROWS;
         }
-        // Read only: nothing to commit.
-        tx.rollback().await.map_err(|e| db_error(what, e))?;
         Ok(pages)
     }
 
@@ -1623,6 +1670,47 @@ journal_impl!(
 
 #[cfg(feature = "postgres")]
 impl PgJournal {
+    /// Every signal row and every order row, each row that cannot be read left out and named
+    /// (see [`AnyJournal::report_rows`]), from one snapshot: both queries run in one
+    /// read-only `REPEATABLE READ` transaction (PostgreSQL's default, `READ COMMITTED`, gives
+    /// each statement a snapshot of its own), so a signal written while the report reads is in
+    /// both lists with its legs, or in neither.
+    ///
+    /// # Errors
+    /// [`JournalError`] when the tables cannot be read at all.
+    pub async fn report_rows(
+        &self,
+    ) -> Result<(Lenient<SignalRecord>, Lenient<OrderRecord>), JournalError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_error("report read", e))?;
+        // <https://www.postgresql.org/docs/current/sql-set-transaction.html>: before the
+        // transaction's first query.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("report read", e))?;
+        let signals = sqlx::query(sqlx::AssertSqlSafe(pg_sql(ALL_SIGNALS)))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| db_error("signals read", e))?;
+        between_report_reads().await;
+        let orders = sqlx::query(sqlx::AssertSqlSafe(pg_sql(ALL_ORDERS)))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| db_error("orders read", e))?;
+        // Read only: nothing to commit.
+        tx.rollback()
+            .await
+            .map_err(|e| db_error("report read", e))?;
+        Ok((
+            lenient(&signals, Self::signal_of, "signal"),
+            lenient(&orders, Self::order_of, "order of signal"),
+        ))
+    }
+
     /// A pool that connects on first use, bringing the schema up to date on each new
     /// connection. Nothing reaches the database here: an executor's cold start must not wait
     /// for a paused Aurora (about 15 s to resume), whose first write, made after the broker
@@ -2254,36 +2342,20 @@ impl AnyJournal {
         }
     }
 
-    /// What a report reads: every signal row as [`Self::signals_for_report`] does, with each
-    /// row that cannot be read (a status, leg or number this build does not know, written by
-    /// a newer executor) left out and named, where one such row failed the whole read.
+    /// What a report reads, from one snapshot of the journal: every signal row (with SQLite
+    /// without its `normalized` intent, as [`Self::signals_for_report`]) and every order row,
+    /// both in one read transaction, so a signal written meanwhile is in both with its legs,
+    /// or in neither (read separately, a report run during writes could show a filled signal
+    /// without its legs, or legs without their signal). Each row that cannot be read (a
+    /// status, leg or number this build does not know, written by a newer executor) is left
+    /// out and named, where one such row failed the whole read.
     ///
     /// # Errors
-    /// [`JournalError`] when the table cannot be read at all.
-    pub async fn report_signals(&self) -> Result<Lenient<SignalRecord>, JournalError> {
-        match self {
-            #[cfg(feature = "postgres")]
-            Self::Postgres(j) => j.lenient_signals().await,
-            #[cfg(feature = "sqlite")]
-            Self::Sqlite(j) => {
-                j.all_as_json_lenient(SQLITE_REPORT_SIGNALS_JSON, "row")
-                    .await
-            }
-        }
-    }
-
-    /// Every order row as [`Self::all_orders`] does, each row that cannot be read left out and
-    /// named, as [`Self::report_signals`].
-    ///
-    /// # Errors
-    /// [`JournalError`] when the table cannot be read at all.
-    pub async fn report_orders(&self) -> Result<Lenient<OrderRecord>, JournalError> {
-        match self {
-            #[cfg(feature = "postgres")]
-            Self::Postgres(j) => j.lenient_orders().await,
-            #[cfg(feature = "sqlite")]
-            Self::Sqlite(j) => j.all_as_json_lenient(SQLITE_ALL_ORDERS_JSON, "order").await,
-        }
+    /// [`JournalError`] when the tables cannot be read at all.
+    pub async fn report_rows(
+        &self,
+    ) -> Result<(Lenient<SignalRecord>, Lenient<OrderRecord>), JournalError> {
+        each!(self, j => j.report_rows().await)
     }
 
     /// Every order row, in one query (one JSON document with SQLite, as above).
@@ -2600,14 +2672,150 @@ mod tests {
         assert!(!std::path::Path::new("host=db user=u password=secret-pw dbname=j").exists());
     }
 
+    /// A filled signal `tag` received at `at`, and its one open leg.
+    fn filled_execution(tag: &str, at: DateTime<Utc>) -> (SignalRecord, OrderRecord) {
+        use shared::execution::{ClientOrderId, Leg, Side, StageTimes};
+        use shared::outcome::Outcome;
+        use shared::routing::Broker;
+        let id = SignalId::of_canonical(tag);
+        let signal = SignalRecord {
+            signal_id: id.clone(),
+            raw: "{}".into(),
+            normalized: serde_json::json!({"tag": tag}).into(),
+            symbol: "EURUSD".into(),
+            exchange: "OANDA".into(),
+            action: "LONG_ENTRY".into(),
+            broker: Some(Broker::Oanda),
+            instrument: Some("EUR_USD".into()),
+            contract_resolution: None,
+            status: SignalStatus::Filled,
+            reason: None,
+            stages: StageTimes {
+                received: Some(at),
+                ..StageTimes::default()
+            },
+        };
+        let order = OrderRecord {
+            signal_id: id.clone(),
+            broker: Broker::Oanda,
+            account: "paper".into(),
+            instrument: "EUR_USD".into(),
+            leg: Leg::Open,
+            attempt: 1,
+            client_order_id: ClientOrderId::new(&id, Leg::Open),
+            broker_order_id: None,
+            side: Side::Buy,
+            quantity: Decimal::ONE,
+            fill_price: None,
+            outcome: Outcome::Filled,
+            error: None,
+            sent_at: None,
+            acked_at: None,
+            fee: None,
+        };
+        (signal, order)
+    }
+
+    /// A report reads one snapshot: a signal written with its leg between the report's
+    /// signals query and its orders query is in neither list; read on two connections (as
+    /// `tvctl report` did), the leg came without its signal. The next report has both.
+    async fn report_reads_one_snapshot(writer: &AnyJournal, reader: AnyJournal, tag: &str) {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let (before, before_leg) = filled_execution(&format!("{tag}-before"), t0);
+        writer
+            .record_execution(&before, &[before_leg])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (reached, reached_rx) = tokio::sync::oneshot::channel();
+        let (resume, resume_rx) = tokio::sync::oneshot::channel();
+        let second = reader.clone();
+        let report = tokio::spawn(BETWEEN_REPORT_READS.scope(
+            std::cell::RefCell::new(Some((reached, resume_rx))),
+            async move { second.report_rows().await },
+        ));
+        reached_rx.await.unwrap_or_else(|e| panic!("{e}"));
+        let (during, during_leg) =
+            filled_execution(&format!("{tag}-during"), t0 + chrono::Duration::seconds(1));
+        writer
+            .record_execution(&during, &[during_leg])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        resume
+            .send(())
+            .unwrap_or_else(|()| panic!("the report stopped waiting"));
+        let ids = |(signals, orders): (Vec<SignalRecord>, Vec<OrderRecord>)| {
+            (
+                signals.into_iter().map(|s| s.signal_id).collect::<Vec<_>>(),
+                orders.into_iter().map(|o| o.signal_id).collect::<Vec<_>>(),
+            )
+        };
+        let ((signals, unread), (orders, unread_orders)) = report
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(unread.is_empty() && unread_orders.is_empty());
+        let (signals, orders) = ids((signals, orders));
+        assert!(signals.contains(&before.signal_id) && orders.contains(&before.signal_id));
+        assert!(
+            !signals.contains(&during.signal_id),
+            "the signal written after the report began"
+        );
+        assert!(
+            !orders.contains(&during.signal_id),
+            "a leg without its signal: the orders were read in a later snapshot"
+        );
+        let ((signals, _), (orders, _)) =
+            reader.report_rows().await.unwrap_or_else(|e| panic!("{e}"));
+        let (signals, orders) = ids((signals, orders));
+        assert!(signals.contains(&during.signal_id) && orders.contains(&during.signal_id));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sqlite_report_reads_one_snapshot() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("snapshot.sqlite");
+        let path = path.to_string_lossy();
+        let writer = AnyJournal::connect(&path)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reader = AnyJournal::open_read_only(&path)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        report_reads_one_snapshot(&writer, reader, "snapshot").await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_postgres_report_reads_one_snapshot() {
+        let url = std::env::var("JOURNAL_TEST_PG_URL").unwrap_or_else(|_| {
+            panic!(
+                "JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which \
+                 starts a throwaway PostgreSQL"
+            )
+        });
+        let writer = AnyJournal::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // A first write migrates the schema (PostgreSQL's pool migrates on connect).
+        let reader = AnyJournal::open_read_only(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Unique per run: the test database keeps every run's rows.
+        let tag = format!("snapshot-pg-{}", {
+            use shared::clock::Clock;
+            shared::clock::SystemClock
+                .now()
+                .timestamp_nanos_opt()
+                .unwrap_or(0)
+        });
+        report_reads_one_snapshot(&writer, reader, &tag).await;
+    }
+
     /// Whole tables are read a page at a time ([`JSON_PAGE_ROWS`], 3 rows in this build), in
     /// order, every row once: one JSON array of a large journal's rows passed SQLite's string
     /// limit ("string or blob too big").
     #[tokio::test]
     async fn whole_tables_are_read_in_pages_every_row_once_in_order() {
-        use shared::execution::{ClientOrderId, Leg, Side, StageTimes};
-        use shared::outcome::Outcome;
-        use shared::routing::Broker;
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("paged.sqlite");
         let j = AnyJournal::connect(&path.to_string_lossy())
@@ -2617,42 +2825,9 @@ mod tests {
         let mut ids = Vec::new();
         // Seven: two full pages and one short; then six, the last page empty.
         for n in 0..7 {
-            let id = SignalId::of_canonical(&format!("paged-{n}"));
-            let signal = SignalRecord {
-                signal_id: id.clone(),
-                raw: "{}".into(),
-                normalized: serde_json::json!({"n": n}).into(),
-                symbol: "EURUSD".into(),
-                exchange: "OANDA".into(),
-                action: "LONG_ENTRY".into(),
-                broker: Some(Broker::Oanda),
-                instrument: Some("EUR_USD".into()),
-                contract_resolution: None,
-                status: SignalStatus::Filled,
-                reason: None,
-                stages: StageTimes {
-                    received: Some(t0 + chrono::Duration::seconds(n)),
-                    ..StageTimes::default()
-                },
-            };
-            let order = OrderRecord {
-                signal_id: id.clone(),
-                broker: Broker::Oanda,
-                account: "paper".into(),
-                instrument: "EUR_USD".into(),
-                leg: Leg::Open,
-                attempt: 1,
-                client_order_id: ClientOrderId::new(&id, Leg::Open),
-                broker_order_id: None,
-                side: Side::Buy,
-                quantity: Decimal::ONE,
-                fill_price: None,
-                outcome: Outcome::Filled,
-                error: None,
-                sent_at: None,
-                acked_at: None,
-                fee: None,
-            };
+            let (signal, order) =
+                filled_execution(&format!("paged-{n}"), t0 + chrono::Duration::seconds(n));
+            let id = signal.signal_id.clone();
             j.record_execution(&signal, &[order])
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -2667,8 +2842,10 @@ mod tests {
             ids,
             "by received time"
         );
-        let (report, unread) = j.report_signals().await.unwrap_or_else(|e| panic!("{e}"));
+        let ((report, unread), (report_orders, unread_orders)) =
+            j.report_rows().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((report.len(), unread.len()), (7, 0));
+        assert_eq!((report_orders.len(), unread_orders.len()), (7, 0));
         let mut by_id = ids.clone();
         by_id.sort();
         let orders = j.all_orders().await.unwrap_or_else(|e| panic!("{e}"));
@@ -2679,8 +2856,6 @@ mod tests {
                 .collect::<Vec<_>>(),
             by_id
         );
-        let (orders, unread) = j.report_orders().await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((orders.len(), unread.len()), (7, 0));
         // A multiple of the page: the last page is empty.
         let six = AnyJournal::connect(&dir.path().join("six.sqlite").to_string_lossy())
             .await

@@ -73,13 +73,9 @@ pub async fn load(source: &Source) -> Result<Loaded, LoadError> {
             let journal = journal::AnyJournal::open_read_only(url)
                 .await
                 .map_err(|e| unavailable(e.to_string()))?;
-            // Both at once, on two connections: SQLite builds each answer in one thread, so
-            // the two queries take the machine's two cores (a WAL journal admits concurrent
-            // readers).
-            let second = journal::AnyJournal::open_read_only(url)
-                .await
-                .map_err(|e| unavailable(e.to_string()))?;
-            let (signals, orders) = tokio::join!(journal.report_signals(), second.report_orders());
+            // One snapshot: a signal written while the report reads is in it with its legs, or
+            // not at all.
+            let rows = journal.report_rows().await;
             let read = |e: shared::execution::JournalError| {
                 let text = e.to_string();
                 // SQLite's "no such column: fee", PostgreSQL's `column "fee" does not
@@ -106,8 +102,7 @@ pub async fn load(source: &Source) -> Result<Loaded, LoadError> {
                     unavailable(text)
                 }
             };
-            let ((signals, mut unreadable), (orders, unread_orders)) =
-                (signals.map_err(read)?, orders.map_err(read)?);
+            let ((signals, mut unreadable), (orders, unread_orders)) = rows.map_err(read)?;
             unreadable.extend(unread_orders);
             Ok((signals, orders, unreadable))
         }
