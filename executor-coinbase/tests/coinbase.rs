@@ -723,6 +723,57 @@ async fn a_refused_send_again_is_checked_against_the_order_list() {
     clean(&h);
 }
 
+/// Both sends of a buy lost their answers (the first's came too late, the second was a 503)
+/// and neither lookup found the order (the list lagging): attempt 1 is journaled not executed,
+/// attempt 2 unknown, the signal unknown. The takeover finds the one order (a reused client
+/// order id names the order it already made) filled, and settles the unresolved row with it:
+/// attempt 2 filled, attempt 1 as it was. It wrote the fill over attempt 1 and left attempt
+/// 2 `unknown` beside it, which the report counted as an unresolved leg for ever.
+#[tokio::test]
+async fn a_takeover_settles_the_unresolved_row_of_a_second_send() {
+    let mut h = harness().await;
+    let dlq = h.dead_letters("coinbase-dlq");
+    h.fake
+        .script(Fault::DelayAfterCreate(std::time::Duration::from_secs(4)));
+    h.fake.script(Fault::ErrorBeforeCreate);
+    h.fake.lag_order_list(1_000);
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.order_posts().len(), 2);
+    assert_eq!(h.fake.created_orders(), 1);
+    assert_eq!(dlq.messages().len(), 1, "dead-lettered, its lease kept");
+    let rows = |legs: &[shared::execution::OrderRecord]| {
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome))
+            .collect::<Vec<_>>()
+    };
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        rows(&legs),
+        [(1, Outcome::NotExecuted), (2, Outcome::Unknown)]
+    );
+    let first_error = legs[0].error.clone();
+
+    h.fake.lag_order_list(0);
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 2, "never sent again");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        rows(&legs),
+        [(1, Outcome::NotExecuted), (2, Outcome::Filled)],
+        "{legs:?}"
+    );
+    assert_eq!(legs[0].error, first_error, "attempt 1's row as it was");
+    assert_eq!(
+        legs[1].broker_order_id.as_deref(),
+        Some("0000-cb-order-0001")
+    );
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    assert_eq!(signal.status, SignalStatus::Filled);
+    clean(&h);
+}
+
 /// A 401 to the first send of a leg is definitive: nothing was made, nothing is sent again,
 /// the signal ends `rejected` naming the key.
 #[tokio::test]

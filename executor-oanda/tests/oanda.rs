@@ -232,11 +232,7 @@ async fn a_5xx_that_created_nothing_visible_is_never_sent_again_and_ends_unknown
 #[tokio::test]
 async fn a_forced_replay_of_an_unknown_outcome_journals_its_send_as_another_attempt() {
     let mut h = harness().await;
-    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
-        "oanda-dlq",
-        h.clock.clone(),
-    ));
-    h.executor.dead_letters = Some(dlq.clone());
+    let dlq = h.dead_letters("oanda-dlq");
     h.fake.script(Fault::ErrorBeforeCreate);
     let i = intent(Action::LongEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
@@ -264,11 +260,7 @@ async fn a_forced_replay_of_an_unknown_outcome_journals_its_send_as_another_atte
 #[tokio::test]
 async fn a_forced_replay_sends_nothing_while_the_journal_cannot_be_read() {
     let mut h = harness().await;
-    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
-        "oanda-dlq",
-        h.clock.clone(),
-    ));
-    h.executor.dead_letters = Some(dlq.clone());
+    let dlq = h.dead_letters("oanda-dlq");
     h.fake.script(Fault::ErrorBeforeCreate);
     let i = intent(Action::LongEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
@@ -863,11 +855,7 @@ async fn filled_unjournaled() -> (
     std::sync::Arc<test_kit::fifo::MemoryFifoQueue<shared::clock::ManualClock>>,
 ) {
     let mut h = harness().await;
-    let dlq = std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new(
-        "oanda-dlq",
-        h.clock.clone(),
-    ));
-    h.executor.dead_letters = Some(dlq.clone());
+    let dlq = h.dead_letters("oanda-dlq");
     let i = intent(Action::LongEntry, 1);
     h.journal.set_down(true);
     assert!(h.executor.execute(&i).await.is_err());

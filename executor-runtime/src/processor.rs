@@ -773,6 +773,10 @@ where
     /// `earlier`, read before anything was sent, are used. A journal that keeps no rows
     /// (`JOURNAL=log`) leaves the rows as reported.
     ///
+    /// An order the takeover found rather than sent (no send time) whose broker order id no
+    /// row holds takes the leg's first `unknown` row without a broker order id: the send whose
+    /// answer was lost made it.
+    ///
     /// A send this takeover made itself (it has a send time) whose broker order id no row
     /// holds is numbered after the leg's journaled attempts: an operator's forced replay of
     /// an unknown outcome sends again, and its row must not overwrite the first send's,
@@ -812,6 +816,27 @@ where
                 leg.attempt = row.attempt;
                 // A leg not filled whose broker read gave no size (a stale takeover asks none)
                 // keeps the one journaled; a fill's size is the broker's.
+                if leg.quantity.is_zero() && leg.outcome != Outcome::Filled {
+                    leg.quantity = row.quantity;
+                }
+            } else if leg.sent_at.is_none()
+                && let Some(row) = journaled
+                    .iter()
+                    .filter(|r| {
+                        r.broker == intent.broker
+                            && r.account.as_str() == account
+                            && r.leg == leg.leg
+                            && r.outcome == Outcome::Unknown
+                            && r.broker_order_id.is_none()
+                    })
+                    .min_by_key(|r| r.attempt)
+            {
+                // An order found (not sent) by the takeover that no row names is what an
+                // unresolved send made: it settles the leg's first `unknown` row. Numbered as
+                // reported (attempt 1), it overwrote attempt 1's row (after a first send
+                // found by nothing and sent again, `not_executed`) and left the second send's
+                // `unknown` row standing beside the fill.
+                leg.attempt = row.attempt;
                 if leg.quantity.is_zero() && leg.outcome != Outcome::Filled {
                     leg.quantity = row.quantity;
                 }

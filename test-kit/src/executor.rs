@@ -115,6 +115,20 @@ impl<F, V, X> std::fmt::Debug for Harness<F, V, X> {
     }
 }
 
+impl<F, V, X> Harness<F, V, X> {
+    /// Gives the executor a dead-letter queue named `name`, as deployed: an unknown outcome
+    /// keeps its lease and goes there, and a replay of it (the same intent once the lease
+    /// has passed) is a takeover that reconciles by lookup.
+    pub fn dead_letters(
+        &mut self,
+        name: &str,
+    ) -> std::sync::Arc<crate::fifo::MemoryFifoQueue<ManualClock>> {
+        let dlq = std::sync::Arc::new(crate::fifo::MemoryFifoQueue::new(name, self.clock.clone()));
+        self.executor.dead_letters = Some(dlq.clone());
+        dlq
+    }
+}
+
 impl<F, V, X> std::ops::Deref for Harness<F, V, X> {
     type Target = Ports;
 
