@@ -90,26 +90,47 @@ pub struct TradovateVenue<S, L, C> {
     /// leg that sent them: a lookup never mistakes an earlier leg's order (a liquidation on the
     /// same contract) for the order it looks for.
     known: Mutex<HashMap<OrderId, String>>,
-    /// Liquidations this venue sent that were not seen to end (the wait for them ran out),
-    /// by contract: until each reads as ended, nothing more is sent on its contract, since a
-    /// liquidation still working could trade against any later order (see
-    /// [`Self::working_liquidation`]).
+    /// Liquidations and opens this venue sent that were not seen to end (the wait for them
+    /// ran out), by contract: until each reads as ended, nothing more is sent on its
+    /// contract, since an order still working could trade against any later order, or change
+    /// the position a later signal plans from (see [`Self::working_order`]).
     working: Mutex<HashMap<ContractId, Vec<Noted>>>,
 }
 
-/// A [`Pending`] liquidation with since when it could not be read (`None`: read, or not
+/// A [`Pending`] order with since when it could not be read (`None`: read, or not
 /// tried yet).
 type Noted = (Pending, Option<DateTime<Utc>>);
 
-/// A liquidation of ours that may still trade: one followed or looked up and not seen to
-/// end, by its order id. (One whose answer was lost and that no list showed is not known
-/// here: a takeover's scan, in `recover`, is what guards against it.)
+/// An order of ours that may still trade: one followed or looked up and not seen to end, by
+/// its order id. (One whose answer was lost and that no list showed is not known here: a
+/// takeover's scan, in `recover`, is what guards against it.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pending {
-    Order(OrderId),
+    /// A liquidation (`liquidatePosition`).
+    Liquidation(OrderId),
+    /// A market order of a signal's open (`placeOrder`): still working when its signal
+    /// ended `unknown`, it would fill into the position the next signal plans from (an exit
+    /// read flat and sent nothing; a reversal sold from flat, and the late buy left the
+    /// account flat instead of short).
+    Open(OrderId),
 }
 
-/// How long a pending liquidation that cannot be read holds its contract in this process:
+impl Pending {
+    fn order_id(self) -> OrderId {
+        match self {
+            Self::Liquidation(id) | Self::Open(id) => id,
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Liquidation(_) => "liquidation",
+            Self::Open(_) => "open",
+        }
+    }
+}
+
+/// How long a pending order that cannot be read holds its contract in this process:
 /// after a day of failed reads with none that succeeded it is forgotten (with a warning), so
 /// that one gone from the lists does not stop the contract for the process's life. One that
 /// reads as working is never forgotten: it could still trade.
@@ -120,6 +141,14 @@ impl<S, L, C> std::fmt::Debug for TradovateVenue<S, L, C> {
         f.debug_struct("TradovateVenue")
             .field("account", &self.account)
             .finish_non_exhaustive()
+    }
+}
+
+/// What `leg`'s order `id`, not seen to end, holds its contract as.
+fn pending(leg: &PlannedLeg, id: OrderId) -> Pending {
+    match leg.action {
+        LegAction::Close(_) => Pending::Liquidation(id),
+        LegAction::Open => Pending::Open(id),
     }
 }
 
@@ -214,7 +243,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         }
     }
 
-    /// Notes `pending` on `contract_id` ([`Self::working_liquidation`] reads it again).
+    /// Notes `pending` on `contract_id` ([`Self::working_order`] reads it again).
     fn note(&self, contract_id: ContractId, pending: Pending) {
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
         let list = working.entry(contract_id).or_default();
@@ -251,12 +280,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         }
     }
 
-    /// `Err` while a liquidation of ours on `contract_id` that was not seen to end may still
-    /// trade ([`Pending`]), read again now: one read as ended is forgotten, and so is one whose
-    /// reads have all failed for more than [`PENDING_FOR`]. One that cannot be read counts
-    /// as working: whether it may still trade is unknown (a rate limit stays
+    /// `Err` while a liquidation or an open of ours on `contract_id` that was not seen to end
+    /// may still trade ([`Pending`]), read again now: one read as ended is forgotten, and so
+    /// is one whose reads have all failed for more than [`PENDING_FOR`]. One that cannot be
+    /// read counts as working: whether it may still trade is unknown (a rate limit stays
     /// [`ReadError::RateLimited`]).
-    async fn working_liquidation(&self, contract_id: ContractId) -> Result<(), ReadError> {
+    async fn working_order(&self, contract_id: ContractId) -> Result<(), ReadError> {
         let pending = self
             .working
             .lock()
@@ -267,11 +296,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         let held = |why: String| {
             format!(
                 "{why}: nothing is sent on the contract until it ends (it could trade against \
-                 it; if it is an order placed by hand, not a liquidation, cancel it at the broker)"
+                 a later order, or change the position the next signal plans from; if it is an \
+                 order placed by hand, not one of this pipeline's, cancel it at the broker)"
             )
         };
         for (p, _) in pending {
-            let Pending::Order(id) = p;
+            let (id, kind) = (p.order_id(), p.kind());
             let read = self
                 .authed(|t| async move { self.client().order(&t, id).await })
                 .await;
@@ -280,7 +310,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 Ok(order) => {
                     self.read_of(contract_id, p, None);
                     return Err(ReadError::Unavailable(held(format!(
-                        "liquidation order {id}, sent or found for an earlier signal, is still {}",
+                        "{kind} order {id}, sent or found for an earlier signal, is still {}",
                         executor_runtime::http::shown_text(order.ord_status.as_bytes())
                     ))));
                 }
@@ -292,12 +322,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                         .read_of(contract_id, p, Some(self.clock.now()))
                         .is_some_and(|since| self.clock.now() - since > PENDING_FOR) =>
                 {
-                    warn!(contract_id = contract_id.0, order_id = id.0, error = %e, "a liquidation unreadable for a day is forgotten");
+                    warn!(contract_id = contract_id.0, order_id = id.0, kind, error = %e, "an order unreadable for a day is forgotten");
                     self.forget(contract_id, p);
                 }
                 Err(e) => {
                     return Err(ReadError::Unavailable(held(format!(
-                        "liquidation order {id}, sent or found for an earlier signal and not seen \
+                        "{kind} order {id}, sent or found for an earlier signal and not seen \
                          to end, could not be read ({e})"
                     ))));
                 }
@@ -1016,7 +1046,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         if let Some(res) = &req.intent.contract {
             info!(requested = %res.requested, contract = %res.contract, contract_id = contract_id.0, rule = %res.rule, "trading the resolved contract");
         }
-        self.working_liquidation(contract_id).await?;
+        self.working_order(contract_id).await?;
         let net = self.net(contract_id).await.map_err(unavailable)?;
         Ok((Holdings::net(Decimal::from(net)), ()))
     }
@@ -1190,8 +1220,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
         .map_err(classify)?;
         self.remember(order_id, report.client_order_id.as_str());
         let ack = self.follow(req, leg, order_id).await;
-        if matches!(leg.action, LegAction::Close(_)) && matches!(ack, Ack::Working { .. }) {
-            self.note(contract_id, Pending::Order(order_id));
+        if matches!(ack, Ack::Working { .. }) {
+            self.note(contract_id, pending(leg, order_id));
         }
         Ok(ack)
     }
@@ -1207,14 +1237,13 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             Ok(found) => found,
             Err(e) => Found::Inconclusive(e.to_string()),
         };
-        // A liquidation looked up and not seen to end holds its contract as one followed
-        // does (see `send`).
-        if matches!(leg.action, LegAction::Close(_))
-            && let Found::Order(Ack::Working { order_id, .. }) = &found
+        // An order looked up and not seen to end holds its contract as one followed does
+        // (see `send`).
+        if let Found::Order(Ack::Working { order_id, .. }) = &found
             && let Ok(id) = order_id.as_str().parse::<i64>()
             && let Ok(contract_id) = self.contract_id(req.intent.instrument.as_str()).await
         {
-            self.note(contract_id, Pending::Order(OrderId(id)));
+            self.note(contract_id, pending(leg, OrderId(id)));
         }
         found
     }

@@ -783,6 +783,33 @@ async fn a_reversal_never_opens_while_its_liquidation_is_working_though_the_posi
     assert_eq!((h.fake.orders().len(), h.fake.net("ESZ6")), (1, 1));
 }
 
+/// A market open still working when its signal ended `unknown` (a market that does not trade
+/// it within the budget) holds its contract as a working liquidation does: the next signal
+/// sends nothing while it works, and trades once it has filled. It held nothing: an exit read
+/// the account flat and journaled `no_op`, and the late buy left the account long against the
+/// strategy.
+#[tokio::test]
+async fn an_open_still_working_holds_its_contract_until_it_ends() {
+    let h = harness().await;
+    h.fake.set_fill_delay(std::time::Duration::from_secs(3600));
+    // Two seconds of the staleness budget left.
+    h.clock.advance(Duration::seconds(27));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!((h.fake.orders().len(), h.fake.net("ESZ6")), (1, 0));
+    let exit = intent(Action::LongExit, 1);
+    let err = h.executor.execute(&exit).await.unwrap_err().to_string();
+    assert!(
+        err.contains("open order") && err.contains("still Working"),
+        "{err}"
+    );
+    assert_eq!(h.fake.liquidations(), 0, "nothing sent while it works");
+    // Filled now: the exit reads the long and closes it.
+    h.fake.set_fill_delay(std::time::Duration::ZERO);
+    assert_eq!(h.executor.execute(&exit).await.unwrap(), Outcome::Filled);
+    assert_eq!((h.fake.liquidations(), h.fake.net("ESZ6")), (1, 0));
+}
+
 /// A liquidation not seen to end holds its contract in the process while it reads as working,
 /// however long; one whose reads have all failed for a day is forgotten, so that one gone
 /// from the lists does not stop the contract for the process's life.
