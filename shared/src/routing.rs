@@ -648,16 +648,18 @@ impl RoutingTable {
         };
         // `ES1`: a root of the table and a number a continuous symbol takes, without its `!`
         // (read as root `E`, month code `S`): named as the mistake it is.
-        if !self.futures.contains_key(root)
-            && self.futures.contains_key(head)
-            && year.parse::<u8>().is_ok_and(|n| (1..=12).contains(&n))
-        {
+        if !self.futures.contains_key(root) && self.futures.contains_key(head) {
+            // `ES0`, `ES13`: a root and a number no continuous symbol takes; read as root `E`
+            // it was refused as an unknown root "E".
+            let continuous = if year.parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) {
+                format!("a continuous symbol ends in \"!\" ({}!)", echo(sym))
+            } else {
+                format!("a continuous symbol is {head}1! to {head}12!")
+            };
             return Err(format!(
-                "{} is not a contract: a continuous symbol ends in \"!\" ({}!); a contract \
-                 names one of the root's months by its code (F for January to Z for December) \
-                 and the year after {head}",
+                "{} is not a contract: {continuous}; a contract names one of the root's months \
+                 by its code (F for January to Z for December) and the year after {head}",
                 echo(sym),
-                echo(sym)
             ));
         }
         let spec = lookup(root)?;
@@ -849,14 +851,41 @@ impl FuturesRoot {
     }
 }
 
-/// Whether `candidate` is a contract of `current`'s root that expires before it (`ESZ6`
-/// before `ESH7`): what a continuous symbol rolled away from. Years by the nearest-year rule
-/// at `now`.
+/// Whether `candidate`, a contract the account holds, is one of `current`'s root that expires
+/// before it (`ESZ6` before `ESH7`): what a continuous symbol rolled away from, which the
+/// executors close. `current` (the signal's contract) is read by the nearest-year rule at
+/// `now`; `candidate` as the first year ending in its digits whose month is not before `now`'s
+/// ([`held_year`]): a contract still held has not expired, and CME lists some roots' contracts
+/// ten years out (CL), so `CLZ2` held in 2026 is December 2032, another strategy's, where the
+/// nearest-year rule read 2022 and the roll closed it.
 pub fn is_earlier_contract(candidate: &str, current: &str, now: DateTime<Utc>) -> bool {
-    match (parse_contract(candidate, now), parse_contract(current, now)) {
+    let held = parse_contract(candidate, now).and_then(|(root, _, month)| {
+        let year = held_year(split_trailing_digits(candidate).1, month, now)?;
+        Some((root, year, month))
+    });
+    match (held, parse_contract(current, now)) {
         (Some((r1, y1, m1)), Some((r2, y2, m2))) => r1 == r2 && (y1, m1) < (y2, m2),
         _ => false,
     }
+}
+
+/// The year of a held contract of `month` whose year is written `digits`: four digits as
+/// written; one or two as the first year ending in them whose `month` is not before `now`'s
+/// year and month (a contract's delivery month has not passed while it is held).
+fn held_year(digits: &str, month: u32, now: DateTime<Utc>) -> Option<i32> {
+    let n: i32 = digits.parse().ok()?;
+    let modulus = match digits.len() {
+        1 => 10,
+        2 => 100,
+        4 => return Some(n),
+        _ => return None,
+    };
+    let year = now.year() - now.year().rem_euclid(modulus) + n;
+    Some(if (year, month) < (now.year(), now.month()) {
+        year + modulus
+    } else {
+        year
+    })
 }
 
 /// The root of a front continuous symbol (`ES1!` → `ES`), the only kind market-data front

@@ -340,6 +340,17 @@ fn refusal_table() -> Vec<(&'static str, Vec<u8>, ErrorCode, &'static [&'static 
             &["market_data.symbol", "ES1", "ends in \"!\" (ES1!)"],
         ),
         (
+            "a root and a number no continuous symbol takes",
+            {
+                let b = with(&["market_data", "exchange"], json!("CME_MINI"));
+                let mut d: Value = serde_json::from_slice(&b).unwrap();
+                d["market_data"]["symbol"] = json!("ES13");
+                serde_json::to_vec(&d).unwrap()
+            },
+            ErrorCode::UnroutableSymbol,
+            &["ES13", "is not a contract", "ES1! to ES12!", "after ES"],
+        ),
+        (
             "entry with a short direction",
             with(&["signal", "direction"], json!("SHORT")),
             ErrorCode::InconsistentSignal,

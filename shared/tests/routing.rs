@@ -597,6 +597,27 @@ fn a_contract_five_years_away_is_refused_as_its_digit_would_read_back_as_the_pas
         .unwrap();
     assert_eq!(four.instrument.as_str(), "CLZ0");
     assert!(!shared::routing::is_earlier_contract("CLZ0", "CLF7", now));
+    // Held, so not expired: CLZ1 is December 2031 and CLZ2 December 2032 (CME lists CL ten
+    // years out), another strategy's, never read as 2021 or 2022, a contract a roll left
+    // behind (and closed).
+    for held in ["CLZ1", "CLZ2", "CLH9"] {
+        assert!(
+            !shared::routing::is_earlier_contract(held, "CLF7", now),
+            "{held}"
+        );
+    }
+    assert!(!shared::routing::is_earlier_contract("GCZ1", "GCG6", now));
+    // A contract of this month is this year's: the one a roll left in its last days.
+    let december = at("2026-12-14T12:00:00Z");
+    assert!(shared::routing::is_earlier_contract(
+        "CLF7", "CLG7", december
+    ));
+    assert!(shared::routing::is_earlier_contract(
+        "ESZ6", "ESH7", december
+    ));
+    assert!(shared::routing::is_earlier_contract(
+        "ESZ26", "ESH7", december
+    ));
 }
 
 #[test]
