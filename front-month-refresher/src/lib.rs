@@ -26,13 +26,6 @@ pub const DEFAULT_DATASET: &str = "GLBX.MDP3";
 /// still be taken (a long weekend: Friday's session to Tuesday), when none covers the day.
 const LATEST_GAP_DAYS: i64 = 4;
 
-/// The routing table's futures roots: the local stack asks for these when `FRONT_MONTH_ROOTS`
-/// is not set (the Lambda requires the variable; the CDK app sets it).
-pub const DEFAULT_ROOTS: &[&str] = &[
-    "ES", "MES", "NQ", "MNQ", "YM", "MYM", "RTY", "M2K", "CL", "MCL", "NG", "GC", "MGC", "SI",
-    "HG", "ZB", "ZN", "ZC", "ZS",
-];
-
 /// How long a cached answer lives (DynamoDB TTL): longer than the router trusts it.
 pub const CACHE_TTL: Duration = Duration::days(3);
 

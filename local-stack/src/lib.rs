@@ -2296,7 +2296,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     // a run with market data left in the state file still keeps each continuous symbol from
     // going back a month.
     let fronts = LocalFronts {
-        cache: front_months(env)?.unwrap_or_default(),
+        cache: front_months(env, &routing)?.unwrap_or_default(),
         store: store.clone(),
     };
     router = router.with_front_months(Arc::new(fronts), chrono::Duration::minutes(1));
@@ -2705,10 +2705,12 @@ impl shared::front_month::FrontMonthCache for LocalFronts {
 }
 
 /// With `DATABENTO_API_KEY` set: front months from Databento, refreshed in memory every
-/// `DATABENTO_REFRESH_MINUTES` (60) for `FRONT_MONTH_ROOTS` (the table's roots by default);
+/// `DATABENTO_REFRESH_MINUTES` (60) for `FRONT_MONTH_ROOTS` (by default the futures roots of
+/// `routing`, the table in use: a `ROUTING_TABLE_FILE`'s own roots too);
 /// `DATABENTO_BASE_URL` points the client elsewhere. Unset: the roll rule alone.
 fn front_months(
     env: &impl Env,
+    routing: &shared::routing::RoutingTable,
 ) -> Result<Option<Arc<shared::front_month::MemoryFrontMonths>>, String> {
     let Some(key) = env.optional("DATABENTO_API_KEY") else {
         return Ok(None);
@@ -2722,17 +2724,7 @@ fn front_months(
         env.optional("DATABENTO_BASE_URL").as_deref(),
     )
     .map_err(|e| e.to_string())?;
-    let roots: Vec<String> = match env.optional("FRONT_MONTH_ROOTS") {
-        Some(list) => list
-            .split(',')
-            .map(|r| r.trim().to_ascii_uppercase())
-            .filter(|r| !r.is_empty())
-            .collect(),
-        None => front_month_refresher::DEFAULT_ROOTS
-            .iter()
-            .map(|r| (*r).to_owned())
-            .collect(),
-    };
+    let roots = front_month_roots(env, routing);
     let minutes: u64 = env
         .optional("DATABENTO_REFRESH_MINUTES")
         .map(|m| {
@@ -2760,6 +2752,19 @@ fn front_months(
         }
     });
     Ok(Some(shared_cache))
+}
+
+/// The roots whose front months are asked of Databento: `FRONT_MONTH_ROOTS` (comma-separated,
+/// upper-cased), else every futures root of `routing`, the table in use.
+fn front_month_roots(env: &impl Env, routing: &shared::routing::RoutingTable) -> Vec<String> {
+    match env.optional("FRONT_MONTH_ROOTS") {
+        Some(list) => list
+            .split(',')
+            .map(|r| r.trim().to_ascii_uppercase())
+            .filter(|r| !r.is_empty())
+            .collect(),
+        None => routing.futures_roots().map(str::to_owned).collect(),
+    }
 }
 
 mod real {
@@ -2887,6 +2892,29 @@ mod tests {
     /// leader (a month past the roll rule's) is held there by the state file, so a restart,
     /// whose cache starts empty (or runs without market data), does not route it back to the
     /// roll rule's contract: the account would end long one month and short the other.
+    /// Databento is asked for the futures roots of the table in use: a table of one's own
+    /// adds its roots (they were the shipped table's 19 whatever the table); the variable
+    /// replaces them.
+    #[test]
+    fn front_months_are_asked_for_the_roots_of_the_table_in_use() {
+        use shared::config::MapEnv;
+        use shared::routing::RoutingTable;
+        let shipped = RoutingTable::embedded();
+        let none = MapEnv::new(Vec::<(&str, &str)>::new());
+        let roots = super::front_month_roots(&none, &shipped);
+        assert_eq!(roots.len(), 19, "{roots:?}");
+        let own = include_str!("../../shared/routing.toml").replace(
+            "[futures.ES]",
+            "[futures.SIL]\nmonths = \"HKNUZ\"\nroll_day = 25\nroll_months_before = 1\n[futures.ES]",
+        );
+        let own = RoutingTable::from_toml(&own).unwrap();
+        let roots = super::front_month_roots(&none, &own);
+        assert!(roots.contains(&"SIL".to_owned()), "{roots:?}");
+        assert_eq!(roots.len(), 20);
+        let set = MapEnv::new([("FRONT_MONTH_ROOTS", " es, cl ,")]);
+        assert_eq!(super::front_month_roots(&set, &own), ["ES", "CL"]);
+    }
+
     #[tokio::test]
     async fn a_continuous_symbols_hold_outlives_a_restart() {
         use shared::front_month::{FrontMonth, FrontMonthCache, MemoryFrontMonths, Routed};
