@@ -1,6 +1,9 @@
 //! Admission control for the webhook: an alert is accepted only if the backlog ahead of it
 //! can be executed within the staleness budget, so no accepted alert expires in a queue. A
-//! refused one gets `503` with `Retry-After`, which TradingView answers by sending again.
+//! refused one gets `503` with `Retry-After`. TradingView resends a request answered with a 5xx
+//! on its own schedule (after about 5 s, up to 3 times, per this project's design notes; its
+//! documentation says nothing of `Retry-After`), so the header is for other senders (`tvctl
+//! send`, scripts); a TradingView alert refused on every resend is lost at TradingView.
 //!
 //! The threshold is measured, not set: the pipeline's drain rate (broker-queue messages
 //! finished per second) over windows in which it was busy the whole time, times half the
