@@ -1277,8 +1277,8 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
                 }
             }
         }
-        let mark = match conv.holdings(&sub).await {
-            Ok((_, mark)) => mark,
+        let (held, mark) = match conv.holdings(&sub).await {
+            Ok(read) => read,
             // Before this attempt's first order (one earlier contract, so no row yet): a read
             // that failed sends nothing, and the signal comes back through the queue, as when
             // any read before the first order fails. Not `unknown`: no order is out.
@@ -1354,20 +1354,32 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         }
         let last = sent.last().cloned();
         rows.extend(sent);
-        match last.map(|l| (l.outcome, l.in_part, l.error)) {
+        match last.map(|l| (l.outcome, l.in_part, l.error, l.quantity)) {
             // Short of the position, the rest ended by the broker: no flat to wait for (it
             // waited the whole budget for one that could not come, then ended `unknown`).
-            // Nothing more is sent, as after any leg filled in part; alarmed.
-            Some((Outcome::Filled, true, why)) => {
+            // Nothing more is sent, as after any leg filled in part; alarmed. It ends once
+            // the position shows what is left, as a close of the signal's own contract filled
+            // in part does, so the root's next signal plans from it.
+            Some((Outcome::Filled, true, why, filled)) => {
                 let why = format!(
                     "the {} leg filled in part: {}; nothing more sent",
                     Leg::CloseRolled.as_str(),
                     why.as_deref().unwrap_or("the rest was not filled")
                 );
+                if !conv.fills_show_at_once()
+                    && let Err(unseen) =
+                        confirm_reduced(conv, clock, &sub, &leg, &held, filled).await
+                {
+                    return Err(RollStop::Broker(
+                        rows,
+                        Outcome::Unknown,
+                        format!("{why}; {unseen}"),
+                    ));
+                }
                 return Err(RollStop::Broker(rows, Outcome::Filled, why));
             }
-            Some((Outcome::Filled | Outcome::NoOp, _, _)) => {}
-            Some((outcome, _, why)) => {
+            Some((Outcome::Filled | Outcome::NoOp, _, _, _)) => {}
+            Some((outcome, _, why, _)) => {
                 return Err(RollStop::Broker(rows, outcome, why.unwrap_or_default()));
             }
             None => {}

@@ -2494,6 +2494,9 @@ mod tests {
         fills_one: bool,
         /// What the holdings read once an order was sent (`None`: `held` still).
         held_after_send: Option<Decimal>,
+        /// With it, the earlier contract `ESZ6`'s own position reads `earlier` before any
+        /// send and this after one (without it, every contract reads `held`).
+        earlier_after_send: Option<Decimal>,
     }
 
     /// What a [`Scripted`] broker answers a rules read.
@@ -2529,14 +2532,22 @@ mod tests {
 
         async fn holdings(
             &self,
-            _: &ExecRequest<'_>,
+            req: &ExecRequest<'_>,
         ) -> Result<(crate::plan::Holdings, ()), crate::drive::ReadError> {
             let n = self.reads.fetch_add(1, Ordering::SeqCst);
             if self.rate_limited_after.is_some_and(|after| n >= after) {
                 return Err(crate::drive::ReadError::RateLimited("429".into()));
             }
-            let held = match self.held_after_send {
-                Some(after) if self.sent.load(Ordering::SeqCst) > 0 => after,
+            let sent = self.sent.load(Ordering::SeqCst) > 0;
+            let held = match (self.earlier_after_send, self.held_after_send) {
+                (Some(after), _) if req.intent.instrument.as_str() == "ESZ6" => {
+                    if sent {
+                        after
+                    } else {
+                        self.earlier.unwrap_or_default()
+                    }
+                }
+                (_, Some(after)) if sent => after,
                 _ => self.held,
             };
             match self.holdings_refused {
@@ -2768,13 +2779,17 @@ mod tests {
     }
 
     /// A roll's close of the earlier contract that fills in part (the broker ended the rest)
-    /// ends the signal `filled`, short of its target, nothing more sent and no wait: it waited
-    /// the whole budget for a flat position that could not come, then ended `unknown` with a
-    /// reason that did not say the close had filled in part.
+    /// ends the signal `filled`, short of its target, nothing more sent and no wait for a flat
+    /// position: it waited the whole budget for one that could not come, then ended `unknown`
+    /// with a reason that did not say the close had filled in part. It ends once the earlier
+    /// contract's position shows what is left (one read after the close here), as a close of
+    /// the signal's own contract filled in part does: it ended before, and the root's next
+    /// signal could plan from the position before the close.
     #[tokio::test]
     async fn a_roll_whose_close_fills_in_part_stops_there_without_waiting() {
         let broker = Scripted {
             earlier: Some(Decimal::TWO),
+            earlier_after_send: Some(Decimal::ONE),
             held: Decimal::ONE,
             fills_one: true,
             rules: whole_units(None),
@@ -2811,6 +2826,12 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
         assert_eq!(done.outcome, Outcome::Filled);
         assert_eq!(broker.sent.load(Ordering::SeqCst), 1, "nothing after it");
+        // ESH7's, ESZ6's before its close, ESZ6's after it.
+        assert_eq!(
+            broker.reads.load(Ordering::SeqCst),
+            3,
+            "the position read after"
+        );
         assert!(
             done.reason
                 .as_deref()
