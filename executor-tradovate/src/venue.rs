@@ -293,11 +293,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             .get(&contract_id)
             .cloned()
             .unwrap_or_default();
-        let held = |why: String| {
+        let held = |id: OrderId, why: String| {
             format!(
                 "{why}: nothing is sent on the contract until it ends (it could trade against \
-                 a later order, or change the position the next signal plans from; if it is an \
-                 order placed by hand, not one of this pipeline's, cancel it at the broker)"
+                 a later order, or change the position the next signal plans from); to go on \
+                 sooner, cancel order {id} at Tradovate, then replay this signal from the \
+                 dead-letter queue if it got there"
             )
         };
         for (p, _) in pending {
@@ -306,13 +307,37 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 .authed(|t| async move { self.client().order(&t, id).await })
                 .await;
             match read {
-                Ok(order) if has_ended(&order.ord_status) => self.forget(contract_id, p),
+                // Another account's order (one login, several accounts), which a lookup by
+                // `clOrdId` can meet: it neither trades against this account's orders nor
+                // moves its position, so it holds nothing here.
+                Ok(order) if order.account_id != self.account.id => {
+                    info!(
+                        contract_id = contract_id.0,
+                        order_id = id.0,
+                        kind,
+                        "an order noted as holding the contract is another account's: released"
+                    );
+                    self.forget(contract_id, p);
+                }
+                // Ended, its fills may not show in the position yet: Tradovate documents no
+                // time within which `/position/list` shows a fill, and read at once the next
+                // signal could plan without it (an exit reading flat while the open's buy had
+                // filled). The position is read after the venue's settle time, the time every
+                // lookup here gives the lists to catch up.
+                Ok(order) if has_ended(&order.ord_status) => {
+                    info!(contract_id = contract_id.0, order_id = id.0, kind, status = %executor_runtime::http::shown_text(order.ord_status.as_bytes()), "an order that held the contract has ended; the position is read after the settle time");
+                    tokio::time::sleep(self.settings.settle).await;
+                    self.forget(contract_id, p);
+                }
                 Ok(order) => {
                     self.read_of(contract_id, p, None);
-                    return Err(ReadError::Unavailable(held(format!(
-                        "{kind} order {id}, sent or found for an earlier signal, is still {}",
-                        executor_runtime::http::shown_text(order.ord_status.as_bytes())
-                    ))));
+                    return Err(ReadError::Unavailable(held(
+                        id,
+                        format!(
+                            "{kind} order {id}, sent or found for an earlier signal, is still {}",
+                            executor_runtime::http::shown_text(order.ord_status.as_bytes())
+                        ),
+                    )));
                 }
                 Err(e @ (TvError::RateLimited | TvError::Penalty { .. })) => {
                     return Err(unavailable(e));
@@ -326,10 +351,13 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     self.forget(contract_id, p);
                 }
                 Err(e) => {
-                    return Err(ReadError::Unavailable(held(format!(
-                        "{kind} order {id}, sent or found for an earlier signal and not seen \
+                    return Err(ReadError::Unavailable(held(
+                        id,
+                        format!(
+                            "{kind} order {id}, sent or found for an earlier signal and not seen \
                          to end, could not be read ({e})"
-                    ))));
+                        ),
+                    )));
                 }
             }
         }
@@ -1448,21 +1476,32 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 in_part(&mut report, rest);
                 vec![report]
             }
-            Ok((Ack::Filled { quantity: None, .. } | Ack::FilledInPart { .. }, _)) => unknown(
-                report,
-                format!(
-                    "order {id} of an earlier attempt filled, its fills not listed yet: not placing another"
-                ),
-            ),
+            Ok((Ack::Filled { quantity: None, .. } | Ack::FilledInPart { .. }, _)) => {
+                // Its fills, not listed yet, may not show in the position either.
+                self.hold_open(req, id).await;
+                unknown(
+                    report,
+                    format!(
+                        "order {id} of an earlier attempt filled, its fills not listed yet: not placing another"
+                    ),
+                )
+            }
             Ok((Ack::Cancelled { reason, .. }, _)) => {
                 report.outcome = Outcome::Rejected;
                 report.error = Some(reason);
                 vec![report]
             }
-            Ok((Ack::Working { .. } | Ack::NothingToClose, _)) => unknown(
-                report,
-                format!("order {id} of an earlier attempt is still working: not placing another"),
-            ),
+            Ok((Ack::Working { .. } | Ack::NothingToClose, _)) => {
+                // Still working, it holds the contract as an open this process followed does
+                // (see `send`); not held, the next signal planned without it.
+                self.hold_open(req, id).await;
+                unknown(
+                    report,
+                    format!(
+                        "order {id} of an earlier attempt is still working: not placing another"
+                    ),
+                )
+            }
             Err(e) => unknown(
                 report,
                 format!(
@@ -1474,6 +1513,17 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
 }
 
 impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
+    /// Holds the signal's contract on order `id`, an earlier attempt's open a takeover found
+    /// not ended (or ended with its fills not listed), as `send` holds one it followed.
+    async fn hold_open(&self, req: &ExecRequest<'_>, id: OrderId) {
+        match self.contract_id(req.intent.instrument.as_str()).await {
+            Ok(contract_id) => self.note(contract_id, Pending::Open(id)),
+            Err(e) => {
+                warn!(order_id = id.0, error = %e, "an earlier attempt's open not held: its contract could not be read");
+            }
+        }
+    }
+
     /// After a takeover, when no command lists the earlier attempt's open: the other sources
     /// a lookup reads, after the settle time (the account's orders on the contract since the
     /// alert, then the position). Tradovate documents no time within which a placement's
@@ -1521,6 +1571,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 (ack, _) => {
                     let state = match ack {
                         Ack::Working { order_id, .. } => {
+                            // May be the earlier attempt's open: held as one (see `send`).
+                            if let Ok(id) = order_id.as_str().parse::<i64>() {
+                                self.hold_open(req, OrderId(id)).await;
+                            }
                             report.broker_order_id = Some(order_id);
                             "still working".to_owned()
                         }

@@ -785,9 +785,10 @@ async fn a_reversal_never_opens_while_its_liquidation_is_working_though_the_posi
 
 /// A market open still working when its signal ended `unknown` (a market that does not trade
 /// it within the budget) holds its contract as a working liquidation does: the next signal
-/// sends nothing while it works, and trades once it has filled. It held nothing: an exit read
-/// the account flat and journaled `no_op`, and the late buy left the account long against the
-/// strategy.
+/// sends nothing while it works, and trades once it has filled and the position shows it (a
+/// settle time after the order reads ended; here the position lags the fill by less). It held
+/// nothing: an exit read the account flat and journaled `no_op`, and the late buy left the
+/// account long against the strategy.
 #[tokio::test]
 async fn an_open_still_working_holds_its_contract_until_it_ends() {
     let h = harness().await;
@@ -804,7 +805,9 @@ async fn an_open_still_working_holds_its_contract_until_it_ends() {
         "{err}"
     );
     assert_eq!(h.fake.liquidations(), 0, "nothing sent while it works");
-    // Filled now: the exit reads the long and closes it.
+    // Filled now, the position showing it 200 ms later: the exit reads the long and closes it.
+    h.fake
+        .set_position_lag(std::time::Duration::from_millis(200));
     h.fake.set_fill_delay(std::time::Duration::ZERO);
     assert_eq!(h.executor.execute(&exit).await.unwrap(), Outcome::Filled);
     assert_eq!((h.fake.liquidations(), h.fake.net("ESZ6")), (1, 0));
@@ -1358,6 +1361,21 @@ async fn a_stale_takeover_that_finds_a_working_open_ends_unknown() {
     crash_after_the_open_is_placed(&h, &i).await;
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
     assert_eq!(h.fake.orders().len(), 1);
+    // The open it found holds the contract: the next signal sends nothing while it works (it
+    // held nothing, and an exit read flat and journaled `no_op`).
+    let exit = shared::message::OrderIntent {
+        signal_time: h.clock.now(),
+        received_at: h.clock.now(),
+        enqueued_at: h.clock.now(),
+        routed_at: h.clock.now(),
+        ..intent(Action::LongExit, 2)
+    };
+    let err = h.executor.execute(&exit).await.unwrap_err().to_string();
+    assert!(
+        err.contains("open order") && err.contains("still Working"),
+        "{err}"
+    );
+    assert_eq!(h.fake.liquidations(), 0);
     let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
     assert_eq!(signal.status, SignalStatus::Unknown);
     assert!(
