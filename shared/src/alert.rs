@@ -410,12 +410,20 @@ fn misplaced_keys(root: &serde_json::Map<String, Value>) -> Result<(), AlertErro
 }
 
 /// Whether `key` is the `known` key written another way: in another case, with spaces
-/// (a template edited by hand: `"quantity "`), `_` or `-` added or left out.
+/// (a template edited by hand: `"quantity "`), `_`, `-` or any other character that is not a
+/// letter or digit added or left out (an invisible one a page or a chat pasted in: a
+/// zero-width space, a soft hyphen, a byte order mark), or in full-width letters
+/// (`ｑｕａｎｔｉｔｙ`). Every known key is ASCII letters and `_`.
 fn loosely_same(known: &str, key: &str) -> bool {
     let loose = |k: &str| {
         k.chars()
-            .filter(|c| !(c.is_whitespace() || *c == '_' || *c == '-'))
-            .flat_map(char::to_lowercase)
+            // Full-width ASCII (U+FF01 to U+FF5E) as the ASCII it stands for.
+            .map(|c| match u32::from(c) {
+                0xFF01..=0xFF5E => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
+                _ => c,
+            })
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
             .collect::<String>()
     };
     // A key far longer than any known one is none of them, whatever its spaces: not copied.
@@ -678,7 +686,19 @@ fn enum_field<T>(
     expected: &'static str,
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<T, AlertError> {
-    parse(string(obj, prefix, key)?).ok_or_else(|| invalid(&format!("{prefix}{key}"), expected))
+    let raw = string(obj, prefix, key)?;
+    parse(raw).ok_or_else(|| {
+        // What was sent, and whether only its case was wrong (a template's
+        // `{{strategy.market_position}}` gives `long`).
+        let case = match parse(&raw.to_ascii_uppercase()) {
+            Some(_) => ", in upper case",
+            None => "",
+        };
+        invalid(
+            &format!("{prefix}{key}"),
+            format!("{expected}{case}; it was {:?}", echo(raw)),
+        )
+    })
 }
 
 fn time(obj: &Map<String, Value>, prefix: &str, key: &str) -> Result<DateTime<Utc>, AlertError> {
@@ -802,6 +822,14 @@ fn beyond_a_decimal(kind: Kind, text: &str) -> &'static str {
     }
 }
 
+/// The significant digits of a number's text (`-0.00120` → 2, `1.5e-7` → 2, `100` → 1):
+/// its digits before any exponent, without leading or trailing zeros.
+fn significant_digits(text: &str) -> usize {
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    digits.trim_start_matches('0').trim_end_matches('0').len()
+}
+
 /// Decimals arrive as strings (`"1.08345"`, what the samples send) or JSON numbers; a JSON
 /// number is read from its shortest round-trip text, never through arithmetic on an `f64`.
 /// A string is taken as sent: padding is refused, not trimmed, and so is `_`, which
@@ -812,9 +840,9 @@ fn decimal(
     key: &str,
     kind: Kind,
 ) -> Result<Decimal, AlertError> {
-    let (text, number) = match get(obj, prefix, key)? {
-        Value::String(s) => (s.clone(), false),
-        Value::Number(n) => (n.to_string(), true),
+    let (text, number, float) = match get(obj, prefix, key)? {
+        Value::String(s) => (s.clone(), false, false),
+        Value::Number(n) => (n.to_string(), true, n.is_f64()),
         _ => return Err(invalid(&format!("{prefix}{key}"), "a decimal number")),
     };
     let bad = |reason| AlertError::InvalidNumber {
@@ -822,6 +850,12 @@ fn decimal(
         value: echo(&text),
         reason,
     };
+    // A JSON number with a fraction or an exponent is read as an `f64` (serde_json), which
+    // keeps 15 significant digits exactly and rounds the rest: `1234.56789012345678` came out
+    // `1234.5678901234568`, traded and journaled so. A size of more digits must come as a
+    // string, which is read as sent (checked once the value is otherwise valid, so a value
+    // out of range is told that first).
+    let rounded = kind == Kind::Size && float && significant_digits(&text) > 15;
     let parsed = if kind == Kind::Size {
         // A JSON number's text is serde_json's shortest round-trip form, which writes small
         // and large values with an exponent (`0.000001` sent comes out `1e-6`): the sender
@@ -863,6 +897,10 @@ fn decimal(
         Kind::Size | Kind::Price if parsed <= Decimal::ZERO => {
             Err(bad("must be greater than zero"))
         }
+        Kind::Size if rounded && parsed <= LARGEST => Err(bad(
+            "has more than 15 significant digits, more than a JSON number keeps exactly: send \
+             it as a string (\"1234.56789012345678\")",
+        )),
         // No instrument of these brokers is priced, nor any order sized, beyond these; a value
         // far outside them overflows the notional arithmetic (price × quantity × multiplier).
         Kind::Size | Kind::Price if parsed > LARGEST => Err(bad("must be at most 1000000000000")),

@@ -553,6 +553,21 @@ fn a_known_key_in_another_case_or_place_is_refused_by_name() {
         shown.starts_with("quantity  must be written `quantity`"),
         "{shown}"
     );
+    // An invisible character pasted in with the template (a zero-width space, a byte order
+    // mark, a soft hyphen), or full-width letters: it passed as a key of the sender's own,
+    // and the configured size traded.
+    for key in [
+        "quantity\u{200b}",
+        "\u{feff}quantity",
+        "quan\u{ad}tity",
+        "\u{ff51}\u{ff55}\u{ff41}\u{ff4e}\u{ff54}\u{ff49}\u{ff54}\u{ff59}",
+    ] {
+        let shown = refused(&|v| v[key] = serde_json::json!("5"));
+        assert!(
+            shown.contains("must be written `quantity`"),
+            "{key:?}: {shown}"
+        );
+    }
     let shown = refused(&|v| v["market_data"]["time_now"] = serde_json::json!("x"));
     assert!(
         shown.starts_with("market_data.time_now must be written `timenow`"),
@@ -678,6 +693,69 @@ fn numbers_may_come_as_json_numbers_and_quantity_is_optional() {
     );
     assert_eq!(valid.alert.market_data.timeframe, "60");
     assert_eq!(valid.alert.quantity, Some(Decimal::from(2500)));
+}
+
+/// A quantity sent as a JSON number of more than 15 significant digits is refused, naming
+/// the fix (quote it): read as an `f64` it was rounded (`1234.56789012345678` traded as
+/// `1234.5678901234568`). Fifteen digits, an integer, or the same digits as a string pass.
+#[test]
+fn a_quantity_number_longer_than_a_json_number_keeps_is_refused() {
+    let with = |body: &str| {
+        let text = String::from_utf8(sample("oanda-eurusd-long.json")).unwrap();
+        let text = text.replacen('{', &format!("{{\"quantity\": {body},"), 1);
+        accept(text.as_bytes())
+    };
+    let err = with("1234.56789012345678").unwrap_err();
+    assert_eq!(err.code().as_str(), "invalid_number", "{err}");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("quantity") && shown.contains("send it as a string"),
+        "{shown}"
+    );
+    let (valid, _) = with("\"1234.56789012345678\"").unwrap();
+    assert_eq!(
+        valid.alert.quantity,
+        Some(Decimal::from_str("1234.56789012345678").unwrap())
+    );
+    let (valid, _) = with("1234.56789012345").unwrap();
+    assert_eq!(
+        valid.alert.quantity,
+        Some(Decimal::from_str("1234.56789012345").unwrap())
+    );
+    let (valid, _) = with("123456789012").unwrap();
+    assert_eq!(
+        valid.alert.quantity,
+        Some(Decimal::from(123_456_789_012_i64))
+    );
+}
+
+/// A `signal.type` or `signal.direction` not of its values is refused quoting what came, and
+/// saying when only its case was wrong (TradingView's `{{strategy.market_position}}` gives
+/// `long`); the message named the field alone.
+#[test]
+fn a_signal_type_or_direction_refused_quotes_what_came() {
+    let refused = |field: &str, value: &str| {
+        let mut doc = sample_json("oanda-eurusd-long.json");
+        doc["signal"][field] = json!(value);
+        let err = accept(&serde_json::to_vec(&doc).unwrap()).unwrap_err();
+        assert_eq!(err.code().as_str(), "invalid_field", "{err}");
+        err.to_string()
+    };
+    let shown = refused("direction", "long");
+    assert!(
+        shown.contains("signal.direction") && shown.contains("in upper case; it was \"long\""),
+        "{shown}"
+    );
+    let shown = refused("direction", "BUY");
+    assert!(
+        shown.contains("one of LONG, SHORT, FLAT; it was \"BUY\""),
+        "{shown}"
+    );
+    let shown = refused("type", "entry");
+    assert!(
+        shown.contains("signal.type") && shown.contains("in upper case; it was \"entry\""),
+        "{shown}"
+    );
 }
 
 #[test]
