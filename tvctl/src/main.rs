@@ -2034,10 +2034,12 @@ async fn journal_audit(audits: &[shared::replay::ReplayAudit]) -> Result<(), Str
     Ok(())
 }
 
-/// For a signal `trades` lists by when it was received: ` [replayed (forced) at <time>: ...]`
-/// when a dead-letter replay of it ran (the latest one; dry runs and refusals not counted): it
-/// executed then, perhaps after signals listed below it, which the list's order does not show;
-/// a look-up-only replay (`[replayed (look-up only) at <time>: ...]`) only looked it up.
+/// For a signal `trades` lists by when it was received: ` [replay (forced) queued at <time>:
+/// ...]` when a dead-letter replay of it was queued (the latest one; dry runs and refusals not
+/// counted): it executed after that (when the executor next took it, which a stack down at
+/// the time delays), perhaps after signals listed below it, which the list's order does not
+/// show; a look-up-only replay (`[replay (look-up only) queued at <time>: ...]`) only looked it
+/// up. The time is when the replay was asked for, not when it ran (the audit keeps the one).
 fn replayed_tag(replays: &Value, signal_id: &str) -> String {
     let latest = replays
         .as_array()
@@ -2066,11 +2068,11 @@ fn replayed_tag(replays: &Value, signal_id: &str) -> String {
         None => String::new(),
         // Sent back past the age limit on purpose: the executor only looked it up.
         Some((t, _, true)) => format!(
-            "  [replayed (look-up only) at {}: looked up then, nothing sent by the replay]",
+            "  [replay (look-up only) queued at {}: looked up after that, nothing sent by the replay]",
             at(t)
         ),
         Some((t, forced, false)) => format!(
-            "  [replayed{} at {}: executed then, not when received]",
+            "  [replay{} queued at {}: executed after that, not when received]",
             if forced { " (forced)" } else { "" },
             at(t)
         ),
@@ -2093,7 +2095,7 @@ mod tests {
         ]);
         assert_eq!(
             replayed_tag(&replays, "aa"),
-            "  [replayed (forced) at 2026-12-05 21:05:12Z: executed then, not when received]"
+            "  [replay (forced) queued at 2026-12-05 21:05:12Z: executed after that, not when received]"
         );
         // A refused or dry-run replay moved nothing: no tag.
         assert_eq!(replayed_tag(&replays, "bb"), "");
@@ -2104,7 +2106,7 @@ mod tests {
         ]);
         assert_eq!(
             replayed_tag(&looked_up, "dd"),
-            "  [replayed (look-up only) at 2026-12-05 21:07:00Z: looked up then, nothing sent by the replay]"
+            "  [replay (look-up only) queued at 2026-12-05 21:07:00Z: looked up after that, nothing sent by the replay]"
         );
         assert_eq!(replayed_tag(&replays, "cc"), "");
         assert_eq!(replayed_tag(&Value::Null, "aa"), "");
