@@ -25,6 +25,28 @@ export function environmentFor(config: PipelineConfig, given?: Environment): Env
 }
 
 /**
+ * The stack's name (context `stackName`, default `TvPipeline`), refused at synth when a name
+ * built from it would pass an AWS limit, which CloudFormation reports only partway through a
+ * deploy: a letter then letters, digits and `-` (a stack name), at most 61 characters
+ * (`<stack>-tradovate-dlq.fifo`, SQS's 80) or, with `journal=aurora`, 55
+ * (`<stack>-journal`, Aurora's 63-character cluster identifier).
+ */
+export function stackName(value: unknown, config: PipelineConfig): string {
+  const name = String(value ?? 'TvPipeline');
+  const most = config.journal === 'aurora' ? 55 : 61;
+  if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(name)) {
+    throw new ConfigError(`context stackName ${JSON.stringify(name)}: a letter, then letters, digits and -`);
+  }
+  if (name.length > most) {
+    throw new ConfigError(
+      `context stackName is ${name.length} characters, more than ${most}: the names built from it ` +
+        `(queues ${name}-tradovate-dlq.fifo, at most 80${config.journal === 'aurora' ? '; the journal cluster, at most 63' : ''}) would be refused partway through a deploy`,
+    );
+  }
+  return name;
+}
+
+/**
  * Builds the app with the AwsSolutions checks attached, so `cdk synth`, `cdk deploy` and the
  * tests all fail on an unacknowledged finding.
  */
@@ -35,7 +57,7 @@ export function buildApp(
   const get = (key: string) => app.node.tryGetContext(key);
   checkContextKeys(Object.keys(app.node.getAllContext()));
   const config = readConfig(get);
-  const stack = new PipelineStack(app, String(get('stackName') ?? 'TvPipeline'), {
+  const stack = new PipelineStack(app, stackName(get('stackName'), config), {
     config,
     manifestPath: props?.manifestPath,
     env: environmentFor(config, props?.env),

@@ -3,6 +3,9 @@
  * stack never sees a half-valid setting.
  */
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 export type Broker = 'oanda' | 'tradovate' | 'coinbase';
 export const ALL_BROKERS: readonly Broker[] = ['oanda', 'tradovate', 'coinbase'];
 
@@ -52,11 +55,24 @@ export interface PipelineConfig {
   readonly databentoScheduleMinutes: number;
 }
 
-/** The roots looked up when `databentoRoots` is not given (CME, CBOT, NYMEX, COMEX). */
-export const DEFAULT_DATABENTO_ROOTS: readonly string[] = [
-  'ES', 'MES', 'NQ', 'MNQ', 'YM', 'MYM', 'RTY', 'M2K', 'CL', 'MCL',
-  'NG', 'GC', 'MGC', 'SI', 'HG', 'ZB', 'ZN', 'ZC', 'ZS',
-];
+/**
+ * The futures roots of a routing table's text (its `[futures.ROOT]` sections, in order): what
+ * the front-month refresher looks up by default, as the local stack does for the table it
+ * routes by.
+ */
+export function routingTableRoots(table: string): string[] {
+  return [...table.matchAll(/^\[futures\.([A-Z][A-Z0-9]*)\]\s*$/gm)].map((m) => m[1]);
+}
+
+/**
+ * The roots looked up when `databentoRoots` is not given: those of `shared/routing.toml`,
+ * the table every binary embeds (compiled to cdk/dist/lib/, the workspace root is three
+ * levels up). A root added there before `cdk deploy` is looked up too; a fixed list here
+ * left it on the roll rule in AWS while the local stack used its front month.
+ */
+export const DEFAULT_DATABENTO_ROOTS: readonly string[] = routingTableRoots(
+  fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'shared', 'routing.toml'), 'utf8'),
+);
 
 /** Defaults sized for bursts at bar close (README "Throttling"). */
 export const DEFAULT_THROTTLE_RATE = 50;

@@ -136,8 +136,11 @@ export class Executors extends Concern {
         binary: `executor-${broker}`,
         timeout: TIMEOUT.executor,
         memorySize: 512,
-        // With JOURNAL=log these lines are the journal, so they are kept for a year.
-        logRetention: cfg.journal === 'log' ? logs.RetentionDays.ONE_YEAR : logs.RetentionDays.THREE_MONTHS,
+        // With JOURNAL=log these lines are the journal, so they are kept for a year; with
+        // Aurora too: the log group is the same resource in both, and shortening its
+        // retention (a switch from `log` to `aurora`) would delete the earlier journal's
+        // lines older than the new retention, the only record of those signals.
+        logRetention: logs.RetentionDays.ONE_YEAR,
         environment: {
           IDEMPOTENCY_TABLE: tables.idempotency.tableName,
           NOTIFY_TOPIC_ARN: topic.topicArn,

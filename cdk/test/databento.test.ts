@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, DEFAULT_DATABENTO_ROOTS, readConfig } from '../lib/config';
+import { ConfigError, DEFAULT_DATABENTO_ROOTS, readConfig, routingTableRoots } from '../lib/config';
 import { bundlingOf, DATABENTO_DATASET } from '../lib/pipeline-stack';
 import { BASE_CONTEXT, arnText, asList, envOf, fn, resources, statementsOf, synth } from './helpers';
 
@@ -200,6 +200,16 @@ describe('databento on with its own roots and schedule', () => {
 
 describe('databento context checks', () => {
   const get = (ctx: Record<string, unknown>) => (k: string) => ({ ...BASE_CONTEXT, ...ctx })[k];
+
+  it('looks up the futures roots of the routing table every binary embeds by default', () => {
+    assert.deepEqual(
+      [...DEFAULT_DATABENTO_ROOTS],
+      ['ES', 'MES', 'NQ', 'MNQ', 'YM', 'MYM', 'RTY', 'M2K', 'CL', 'MCL', 'NG', 'GC', 'MGC', 'SI', 'HG', 'ZB', 'ZN', 'ZC', 'ZS'],
+    );
+    // A root added to the table is looked up too; other sections are not roots.
+    const table = '[exchanges]\nCME = "tradovate"\n[futures.ES]\nmonths = "HMUZ"\n[futures.SIL]\nmonths = "HKNUZ"\n[pairs]\n';
+    assert.deepEqual(routingTableRoots(table), ['ES', 'SIL']);
+  });
 
   it('is off by default with the documented roots and 60 minutes', () => {
     const c = readConfig(get({}));

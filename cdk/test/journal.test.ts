@@ -98,3 +98,22 @@ describe('journal=log', () => {
     assert.equal(json.Outputs.EgressIp, undefined);
   });
 });
+
+describe('switching journal=log to journal=aurora', () => {
+  it('never shortens an executor log group, which holds the log journal', () => {
+    // The same log groups in both modes: a shorter retention after the switch would delete
+    // the journal lines written before it that are older than the new retention.
+    const retention = (json: any) =>
+      Object.fromEntries(
+        resources(json, 'AWS::Logs::LogGroup')
+          .filter(([id]) => id.startsWith('Executor'))
+          .map(([id, g]) => [id, g.Properties.RetentionInDays]),
+      );
+    const log = retention(synth({ journal: 'log' }).json);
+    const aurora = retention(synth({ journal: 'aurora' }).json);
+    assert.ok(Object.keys(log).length >= 3, JSON.stringify(log));
+    for (const [id, days] of Object.entries(log)) {
+      assert.ok(aurora[id] >= days, `${id}: ${aurora[id]} days with Aurora, ${days} with the log journal`);
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { buildApp } from '../lib/app';
 import { readConfig } from '../lib/config';
@@ -49,6 +49,34 @@ describe('IP allowlist off', () => {
     const { json } = synth({ ipAllowlist: 'off' });
     assert.equal(resources(json, 'AWS::ApiGateway::RestApi')[0][1].Properties.Policy, undefined);
     assert.equal(envOf(json, 'ingest').IP_ALLOWLIST, 'off');
+  });
+});
+
+describe('a changed resource policy', () => {
+  it('deploys the API again, so the stage serves the new policy', () => {
+    // API Gateway applies a changed resource policy only in a new deployment ("If you update
+    // the resource policy, you'll need to deploy the API"); CDK's deployment hashes the
+    // RestApi's whole template, policy included, into its logical id. Kept so: with the same
+    // deployment (a policy change alone, here TradingView's addresses) the stage would keep
+    // refusing alerts by the old policy.
+    const deployment = () => {
+      const { app, stack } = buildApp({ context: { ...BASE_CONTEXT, ipAllowlist: 'tradingview' } });
+      app.synth();
+      return resources(Template.fromStack(stack).toJSON(), 'AWS::ApiGateway::Deployment').map(([id]) => id);
+    };
+    const before = deployment();
+    TRADINGVIEW_IPS.push('192.0.2.1');
+    try {
+      const after = deployment();
+      assert.equal(before.length, 1);
+      assert.equal(after.length, 1);
+      assert.notEqual(before[0], after[0]);
+    } finally {
+      TRADINGVIEW_IPS.pop();
+    }
+    const on = resources(synth({ ipAllowlist: 'tradingview' }).json, 'AWS::ApiGateway::Deployment');
+    const off = resources(synth({ ipAllowlist: 'off' }).json, 'AWS::ApiGateway::Deployment');
+    assert.notEqual(on[0][0], off[0][0]);
   });
 });
 
