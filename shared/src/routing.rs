@@ -854,10 +854,12 @@ impl FuturesRoot {
 /// Whether `candidate`, a contract the account holds, is one of `current`'s root that expires
 /// before it (`ESZ6` before `ESH7`): what a continuous symbol rolled away from, which the
 /// executors close. `current` (the signal's contract) is read by the nearest-year rule at
-/// `now`; `candidate` as the first year ending in its digits whose month is not before `now`'s
-/// ([`held_year`]): a contract still held has not expired, and CME lists some roots' contracts
-/// ten years out (CL), so `CLZ2` held in 2026 is December 2032, another strategy's, where the
-/// nearest-year rule read 2022 and the roll closed it.
+/// `now`; `candidate` as the first year ending in its digits whose month is less than a year
+/// before `now`'s ([`held_year`]): CME lists some roots' contracts ten years out (CL), so `CLZ2`
+/// held in 2026 is December 2032, another strategy's, where the nearest-year rule read 2022
+/// and the roll closed it; and a contract whose month passed within the year is the one a roll
+/// left (a paper book keeps it past its expiry, and a broker's list may lag one), closed as
+/// before.
 pub fn is_earlier_contract(candidate: &str, current: &str, now: DateTime<Utc>) -> bool {
     let held = parse_contract(candidate, now).and_then(|(root, _, month)| {
         let year = held_year(split_trailing_digits(candidate).1, month, now)?;
@@ -870,8 +872,9 @@ pub fn is_earlier_contract(candidate: &str, current: &str, now: DateTime<Utc>) -
 }
 
 /// The year of a held contract of `month` whose year is written `digits`: four digits as
-/// written; one or two as the first year ending in them whose `month` is not before `now`'s
-/// year and month (a contract's delivery month has not passed while it is held).
+/// written; one or two as the first year ending in them whose `month` is less than twelve
+/// months before `now`'s (a held contract is not long expired: years before, the digits name
+/// a contract listed years ahead).
 fn held_year(digits: &str, month: u32, now: DateTime<Utc>) -> Option<i32> {
     let n: i32 = digits.parse().ok()?;
     let modulus = match digits.len() {
@@ -881,11 +884,14 @@ fn held_year(digits: &str, month: u32, now: DateTime<Utc>) -> Option<i32> {
         _ => return None,
     };
     let year = now.year() - now.year().rem_euclid(modulus) + n;
-    Some(if (year, month) < (now.year(), now.month()) {
-        year + modulus
-    } else {
-        year
-    })
+    let index = |y: i32, m: u32| i64::from(y) * 12 + i64::from(m);
+    Some(
+        if index(now.year(), now.month()) - index(year, month) >= 12 {
+            year + modulus
+        } else {
+            year
+        },
+    )
 }
 
 /// The root of a front continuous symbol (`ES1!` → `ES`), the only kind market-data front

@@ -597,9 +597,9 @@ fn a_contract_five_years_away_is_refused_as_its_digit_would_read_back_as_the_pas
         .unwrap();
     assert_eq!(four.instrument.as_str(), "CLZ0");
     assert!(!shared::routing::is_earlier_contract("CLZ0", "CLF7", now));
-    // Held, so not expired: CLZ1 is December 2031 and CLZ2 December 2032 (CME lists CL ten
-    // years out), another strategy's, never read as 2021 or 2022, a contract a roll left
-    // behind (and closed).
+    // Held years after its month cannot be: CLZ1 is December 2031 and CLZ2 December 2032 (CME
+    // lists CL ten years out), another strategy's, never read as 2021 or 2022, a contract a
+    // roll left behind (and closed).
     for held in ["CLZ1", "CLZ2", "CLH9"] {
         assert!(
             !shared::routing::is_earlier_contract(held, "CLF7", now),
@@ -617,6 +617,17 @@ fn a_contract_five_years_away_is_refused_as_its_digit_would_read_back_as_the_pas
     ));
     assert!(shared::routing::is_earlier_contract(
         "ESZ26", "ESH7", december
+    ));
+    // Past its month (a paper book keeps it after expiry; a broker's list may lag one): still
+    // the contract the roll left, closed by the first signal after the holidays.
+    let january = at("2027-01-04T12:00:00Z");
+    assert!(shared::routing::is_earlier_contract(
+        "ESZ6", "ESH7", january
+    ));
+    assert!(shared::routing::is_earlier_contract(
+        "CLF7",
+        "CLH7",
+        at("2027-02-20T12:00:00Z")
     ));
 }
 
