@@ -1420,6 +1420,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             0 => return self.open_not_listed(req, side, report).await,
             1 => ours.remove(0),
             _ => {
+                // Either may still trade: each holds the contract (see `send`).
+                for (id, _) in &ours {
+                    self.hold_open(req, *id).await;
+                }
                 let ids: Vec<String> = ours.iter().map(|(i, _)| i.to_string()).collect();
                 return unknown(
                     report,
@@ -1502,12 +1506,17 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     ),
                 )
             }
-            Err(e) => unknown(
-                report,
-                format!(
-                    "order {id} of an earlier attempt could not be read ({e}): not placing another"
-                ),
-            ),
+            Err(e) => {
+                // Unread, it may still trade, or have filled into a position not showing it
+                // yet: held as a working one is.
+                self.hold_open(req, id).await;
+                unknown(
+                    report,
+                    format!(
+                        "order {id} of an earlier attempt could not be read ({e}): not placing another"
+                    ),
+                )
+            }
         }
     }
 }
@@ -1583,6 +1592,14 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                             format!("cancelled: {reason}")
                         }
                         Ack::Filled { order_id, .. } | Ack::FilledInPart { order_id, .. } => {
+                            // Its fills not listed, the position may not show them either:
+                            // held as in `recovered_open`.
+                            if let Some(id) = order_id
+                                .as_ref()
+                                .and_then(|o| o.as_str().parse::<i64>().ok())
+                            {
+                                self.hold_open(req, OrderId(id)).await;
+                            }
                             report.broker_order_id = order_id;
                             "filled, its fills not listed yet".to_owned()
                         }
