@@ -39,12 +39,28 @@ use tracing::{info, warn};
 /// between us and Coinbase; orders for a signal are never older than the signal.
 const LOOKUP_MARGIN_MINUTES: i64 = 10;
 
+/// How long an order of ours that cannot be read holds its product in this process: after a
+/// day of failed reads with none that succeeded it is forgotten (with a warning), so that one
+/// gone from Coinbase does not stop the product for the process's life. One that reads as not
+/// final is never forgotten: it could still fill.
+const PENDING_FOR: Span = Span::days(1);
+
 #[derive(Debug)]
 pub struct CoinbaseVenue<C> {
     client: CoinbaseClient,
     clock: C,
     settle: Duration,
+    /// Orders of ours not seen final when the wait for them ran out (their signal ended
+    /// `unknown`), by product, each with since when it could not be read: until each reads
+    /// final, nothing is sent on the product, since a late fill would change the holdings the
+    /// next signal plans from (an exit reading nothing held beside a buy that filled, a buy
+    /// read as not held and made again).
+    working: std::sync::Mutex<std::collections::HashMap<String, Vec<Noted>>>,
 }
+
+/// An order id held on a product, with since when it could not be read (`None`: read, or
+/// not tried yet).
+type Noted = (String, Option<DateTime<Utc>>);
 
 impl<C: Clock> CoinbaseVenue<C> {
     pub fn new(client: CoinbaseClient, clock: C) -> Self {
@@ -52,7 +68,102 @@ impl<C: Clock> CoinbaseVenue<C> {
             client,
             clock,
             settle: Duration::from_millis(500),
+            working: Default::default(),
         }
+    }
+
+    /// Notes order `id` of ours on `product` as not final ([`Self::working_order`] reads it
+    /// again before the product's next signal).
+    fn note(&self, product: &str, id: &str) {
+        let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
+        let list = working.entry(product.to_owned()).or_default();
+        match list.iter_mut().find(|(o, _)| o == id) {
+            Some(entry) => entry.1 = None,
+            None => list.push((id.to_owned(), None)),
+        }
+    }
+
+    fn forget(&self, product: &str, id: &str) {
+        let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = working.get_mut(product) {
+            list.retain(|(o, _)| o != id);
+            if list.is_empty() {
+                working.remove(product);
+            }
+        }
+    }
+
+    /// Records a failed read of `id` at `now` (kept if it failed before); returns since when
+    /// it has failed.
+    fn failed(&self, product: &str, id: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+        let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
+        working
+            .get_mut(product)
+            .and_then(|list| list.iter_mut().find(|(o, _)| o == id))
+            .map_or(now, |entry| *entry.1.get_or_insert(now))
+    }
+
+    /// `Err` while an order of ours on `product` that was not seen final may still fill,
+    /// read again now (`GET /orders/historical/{order_id}`): one read final is forgotten after
+    /// the settle time (its fill may not show in the wallet at once), and so is one whose reads
+    /// have all failed for more than [`PENDING_FOR`]. One that cannot be read counts as not
+    /// final.
+    async fn working_order(&self, product: &str) -> Result<(), ReadError> {
+        let pending: Vec<String> = self
+            .working
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(product)
+            .map(|list| list.iter().map(|(o, _)| o.clone()).collect())
+            .unwrap_or_default();
+        let held = |why: String| {
+            format!(
+                "{why}: nothing is sent on {product} until it is final (it could still fill and \
+                 change the holdings the next signal plans from); to go on sooner, cancel it at \
+                 Coinbase, then replay this signal from the dead-letter queue if it got there"
+            )
+        };
+        for id in pending {
+            match self.client.order(&id).await {
+                Ok(Some(order)) if order.is_final() => {
+                    info!(
+                        order_id = id.as_str(),
+                        status = order.status.as_str(),
+                        "an order that held the product is final; the holdings are read after the settle time"
+                    );
+                    tokio::time::sleep(self.settle).await;
+                    self.forget(product, &id);
+                }
+                Ok(Some(order)) => {
+                    self.note(product, &id);
+                    return Err(ReadError::Unavailable(held(format!(
+                        "order {id}, sent or found for an earlier signal, is still {}",
+                        executor_runtime::http::shown_text(order.status.as_bytes())
+                    ))));
+                }
+                read => {
+                    let why = match read {
+                        Err(e) => e.to_string(),
+                        _ => "not found".to_owned(),
+                    };
+                    let now = self.clock.now();
+                    if now - self.failed(product, &id, now) > PENDING_FOR {
+                        warn!(
+                            order_id = id.as_str(),
+                            error = why.as_str(),
+                            "an order unreadable for a day is forgotten"
+                        );
+                        self.forget(product, &id);
+                        continue;
+                    }
+                    return Err(ReadError::Unavailable(held(format!(
+                        "order {id}, sent or found for an earlier signal and not seen final, \
+                         could not be read ({why})"
+                    ))));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// With another settle time before a lookup (tests).
@@ -186,9 +297,22 @@ impl<C: Clock> CoinbaseVenue<C> {
         let wait = drive::remaining(&self.clock, req.deadline)
             .max(settings.fill_settle)
             .min(settings.fill_wait.max(settings.fill_settle));
+        let product = req.intent.instrument.as_str();
         match self.client.settled_order(&order_id, wait).await {
-            Ok(Some(order)) => ack_of_ours(&order, req, side),
+            Ok(Some(order)) => {
+                let ack = ack_of_ours(&order, req, side);
+                // Ours and not final: it holds the product (see `working`). An order of
+                // another product or side is not ours to hold.
+                if !order.is_final()
+                    && not_ours(&order, req, side).is_none()
+                    && matches!(ack, Ack::Working { .. })
+                {
+                    self.note(product, &order.order_id);
+                }
+                ack
+            }
             Ok(None) => {
+                self.note(product, &order_id);
                 warn!(
                     order_id = order_id.as_str(),
                     "accepted order not found when read"
@@ -200,6 +324,7 @@ impl<C: Clock> CoinbaseVenue<C> {
             }
             Err(e) => {
                 warn!(error = %e, "accepted order could not be read");
+                self.note(product, &order_id);
                 Ack::Working {
                     order_id: order_id.into(),
                     reason: format!("could not be read ({e}), so whether it filled is unknown"),
@@ -466,6 +591,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
     /// Coinbase documents no minimum value for a sell sized in the base currency. Without a
     /// price only `base_min_size` applies.
     async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, String), ReadError> {
+        self.working_order(req.intent.instrument.as_str()).await?;
         let product = self.product(req).await?;
         let Some((base, quote)) = currencies(&product) else {
             return Err(ReadError::Refused(format!(

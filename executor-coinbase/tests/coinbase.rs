@@ -655,6 +655,39 @@ async fn an_order_still_working_when_the_wait_ends_is_unknown_not_filled() {
     clean(&h);
 }
 
+/// An order still `OPEN` when its signal ended `unknown` holds its product: the next signal
+/// sends nothing while it is not final (it could still fill and change the holdings that
+/// signal plans from), and trades once it is, the reason naming the order to cancel. It held
+/// nothing: the exit planned from a wallet the open order could still change.
+#[tokio::test]
+async fn an_order_not_final_holds_its_product_until_it_is() {
+    let h = harness().await;
+    h.fake.script(Fault::WorkingFor {
+        reads: 10_000,
+        cancelled: false,
+    });
+    let buy = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&buy).await.unwrap(), Outcome::Unknown);
+    let exit = intent(Action::LongExit, 2);
+    let err = h.executor.execute(&exit).await.unwrap_err().to_string();
+    assert!(
+        err.contains("order 0000-cb-order-0001")
+            && err.contains("still OPEN")
+            && err.contains("cancel it at Coinbase"),
+        "{err}"
+    );
+    assert_eq!(
+        h.fake.order_posts().len(),
+        1,
+        "nothing sent while it is open"
+    );
+    h.fake.open_for(0);
+    assert_eq!(h.executor.execute(&exit).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 2);
+    assert_eq!(h.fake.wallet("BTC"), Decimal::ZERO);
+    clean(&h);
+}
+
 /// A send whose answer never came (timeout) is looked up; the order found is not final yet:
 /// it is followed as an accepted order is, to its fill, not ended unknown at once.
 #[tokio::test]
