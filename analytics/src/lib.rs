@@ -764,7 +764,8 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     let mut unvalued_fees: BTreeMap<String, Decimal> = BTreeMap::new();
     // Closes with nothing (or less than they closed) to match: units the journal never saw
     // opened, per instrument.
-    let mut unopened: BTreeMap<String, Decimal> = BTreeMap::new();
+    // (units, the fees paid closing them, the fees' currency)
+    let mut unopened: BTreeMap<String, (Decimal, Decimal, String)> = BTreeMap::new();
     // Lots of the other side still in the book when an open filled: closed outside the
     // journal, per instrument.
     // (units, the opening fees they still carried, the fees' currency)
@@ -790,6 +791,19 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 .map(|lot| lot.quantity.abs())
                 .sum();
             if held.is_zero() {
+                // A close filled with no size (a liquidation a takeover found done) with
+                // nothing of its side in the book: it closed what the journal never saw
+                // opened. Warned of, with its fee, rather than dropped without a word.
+                if f.selected {
+                    let entry = unopened.entry(f.instrument.clone()).or_insert_with(|| {
+                        (
+                            Decimal::ZERO,
+                            Decimal::ZERO,
+                            spec(f.broker, &f.instrument).currency,
+                        )
+                    });
+                    entry.1 += f.fee;
+                }
                 continue;
             }
             f.quantity = held;
@@ -905,7 +919,12 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             // held before the journal began, or opened by a leg of unknown outcome. Warned of
             // only for a fill the report selects.
             if f.selected {
-                *unopened.entry(f.instrument.clone()).or_default() += left.abs();
+                let entry = unopened
+                    .entry(f.instrument.clone())
+                    .or_insert_with(|| (Decimal::ZERO, Decimal::ZERO, sp.currency.clone()));
+                entry.0 += left.abs();
+                // The share of the fill's fee for what it closed beyond the journal's lots.
+                entry.1 += f.fee - closing_fee;
             }
         } else if !left.is_zero() {
             book.push_back(Lot {
@@ -934,10 +953,22 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             _ => {}
         }
     }
-    for (instrument, quantity) in unopened {
+    for (instrument, (quantity, fees, currency)) in unopened {
+        let units = if quantity.is_zero() {
+            "a size not reported (a liquidation found done)".to_owned()
+        } else {
+            format!("{} unit(s)", quantity.normalize())
+        };
+        let fees = if fees.is_zero() {
+            String::new()
+        } else {
+            format!(
+                "; the fees paid closing them ({} {currency}) are in no trade",
+                fees.normalize()
+            )
+        };
         report.warnings.push(format!(
-            "{instrument}: closes of {} unit(s) the journal never saw opened (held before the journal began, or opened by a leg of unknown outcome): no P&L counted for them",
-            quantity.normalize()
+            "{instrument}: closes of {units} the journal never saw opened (held before the journal began, or opened by a leg of unknown outcome): no P&L counted for them{fees}"
         ));
     }
     for (instrument, (quantity, fees, currency)) in closed_outside {

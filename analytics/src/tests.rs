@@ -1322,6 +1322,81 @@ fn an_open_never_closes_lots_the_account_no_longer_holds() {
     assert_eq!(r.warnings, [warning]);
 }
 
+/// A sale of more than the journal saw bought (0.4 BTC bought through it, 0.6 before): the
+/// trade carries the fee's share for the 0.4 it closed (4 of 10 USD), and the warning names
+/// the rest (6 USD), which was in no trade and no warning.
+#[test]
+fn the_fee_of_a_close_beyond_the_journals_lots_is_named() {
+    let c = Broker::Coinbase;
+    let signals = [
+        signal("a", c, "BTC-USD", SignalStatus::Filled, "100", "10:00:00"),
+        signal("b", c, "BTC-USD", SignalStatus::Filled, "110", "11:00:00"),
+    ];
+    let orders = [
+        fill(
+            "a",
+            c,
+            "BTC-USD",
+            Leg::Open,
+            Side::Buy,
+            "0.4",
+            "100",
+            Some("0"),
+            "10:00:00",
+        ),
+        fill(
+            "b",
+            c,
+            "BTC-USD",
+            Leg::Close,
+            Side::Sell,
+            "1.0",
+            "110",
+            Some("10"),
+            "11:00:00",
+        ),
+    ];
+    let r = analyze(&signals, &orders, &Filter::default());
+    assert_eq!(r.totals["USD"].fees, d("4"));
+    assert_eq!(
+        r.warnings,
+        [
+            "BTC-USD: closes of 0.6 unit(s) the journal never saw opened (held before the journal began, or opened by a leg of unknown outcome): no P&L counted for them; the fees paid closing them (6 USD) are in no trade"
+        ]
+    );
+}
+
+/// A close filled with no size (a liquidation a takeover found done) with nothing of its side
+/// in the book is warned of with its fee: it was dropped without a word.
+#[test]
+fn a_close_with_no_size_and_nothing_to_close_is_warned_of() {
+    let t = Broker::Tradovate;
+    let signals = [signal(
+        "s1",
+        t,
+        "ESZ6",
+        SignalStatus::Filled,
+        "5000.00",
+        "14:30:00",
+    )];
+    let mut liquidation = fill(
+        "s1",
+        t,
+        "ESZ6",
+        Leg::Close,
+        Side::Sell,
+        "0",
+        "1",
+        Some("4.5"),
+        "14:30:01",
+    );
+    liquidation.fill_price = None;
+    let r = analyze(&signals, &[liquidation], &Filter::default());
+    assert!(r.trades.is_empty());
+    let expected = "ESZ6: closes of a size not reported (a liquidation found done) the journal never saw opened (held before the journal began, or opened by a leg of unknown outcome): no P&L counted for them; the fees paid closing them (4.5 USD) are in no trade";
+    assert!(r.warnings.iter().any(|w| w == expected), "{:?}", r.warnings);
+}
+
 /// A close journaled filled with no size (a Tradovate liquidation a takeover past the age
 /// limit found done: it sizes nothing, and a liquidation closes the whole side) closes what
 /// the book holds of that side, at its alert's close: it was left out, the long stayed in the
