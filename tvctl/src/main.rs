@@ -1838,8 +1838,22 @@ fn order_line(o: &Value) -> String {
         Some(unit) if o["broker"] == "coinbase" => format!("{quantity} {unit}"),
         _ => quantity.to_owned(),
     };
+    // The leg's own reason (a broker's refusal, what a lookup found, the rest of a fill in
+    // part), shortened: the signal line gives one reason for all its legs.
+    const SHOWN: usize = 160;
+    // On one line: a broker's text may hold line breaks.
+    let error = o["error"]
+        .as_str()
+        .map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "));
+    let error = match error.as_deref().filter(|e| !e.is_empty()) {
+        Some(e) if e.chars().count() > SHOWN => {
+            format!(": {}…", e.chars().take(SHOWN).collect::<String>())
+        }
+        Some(e) => format!(": {e}"),
+        None => String::new(),
+    };
     format!(
-        "  order {} {} {} {} {} @ {} {}",
+        "  order {} {} {} {} {} @ {} {}{error}",
         o["signal_id"]
             .as_str()
             .map(|x| x.get(..12).unwrap_or(x))
@@ -2222,6 +2236,15 @@ mod tests {
             order_line(&o),
             "  order 0123456789ab BTC-USD open buy 100 USD @ - rejected"
         );
+        // The leg's own reason, shortened.
+        o["error"] = json!("INSUFFICIENT_FUND: not enough USD");
+        assert_eq!(
+            order_line(&o),
+            "  order 0123456789ab BTC-USD open buy 100 USD @ - rejected: INSUFFICIENT_FUND: not enough USD"
+        );
+        o["error"] = json!("x".repeat(200));
+        assert!(order_line(&o).ends_with(&format!(": {}…", "x".repeat(160))));
+        o["error"] = serde_json::Value::Null;
         // Filled, the quantity is the coins bought; a sell's is always the coins sold.
         o["outcome"] = json!("filled");
         o["quantity"] = json!("0.0015");
