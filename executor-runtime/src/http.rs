@@ -116,23 +116,14 @@ pub fn check_base_url(name: &str, url: &str) -> Result<(), String> {
             "{name} is not a URL: give the broker's https://… base URL"
         ));
     };
-    let loopback = parsed.host_str().is_some_and(|h| {
-        h == "localhost"
-            || h.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    });
-    match parsed.scheme() {
-        "https" if parsed.host().is_some() => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err(format!(
-            "{name} is plain http to another machine: the credentials would cross the network \
-             unencrypted; give the broker's https://… base URL"
-        )),
-        other => Err(format!(
-            "{name} has the scheme {other:?}: give the broker's https://… base URL"
-        )),
+    match shared::config::base_url_refusal(
+        name,
+        parsed.scheme(),
+        parsed.host_str(),
+        "the broker's https://… base URL",
+    ) {
+        None => Ok(()),
+        Some(why) => Err(why),
     }
 }
 

@@ -47,6 +47,10 @@ pub enum RefreshError {
 pub struct Databento {
     client: Mutex<databento::HistoricalClient>,
     dataset: String,
+    /// The key's value and its HTTP Basic form (base64 of `key:`, as Databento's client sends
+    /// it), written `[REDACTED]` in any error text: a proxy or a debugging server at the base
+    /// URL can echo the request's headers into its answer, which the client puts in its error.
+    scrub: [SecretString; 2],
 }
 
 impl std::fmt::Debug for Databento {
@@ -77,7 +81,7 @@ impl Databento {
             .key(raw)
             .map_err(|e| RefreshError::Databento(format!("API key: {e}")))?;
         if let Some(url) = base_url {
-            let url = url
+            let url: reqwest::Url = url
                 .parse()
                 // Not quoted: a key or a URL with credentials pasted here would be printed.
                 .map_err(|e| {
@@ -86,15 +90,44 @@ impl Databento {
                          like https://hist.databento.com"
                     ))
                 })?;
+            // The key goes in every request's `Authorization` header: never over plain HTTP to
+            // another machine, as the broker clients refuse too.
+            if let Some(why) = shared::config::base_url_refusal(
+                "DATABENTO_BASE_URL",
+                url.scheme(),
+                url.host_str(),
+                "Databento's https://… base URL, like https://hist.databento.com",
+            ) {
+                return Err(RefreshError::Databento(why));
+            }
             builder = builder.base_url(url);
         }
         let client = builder
             .build()
             .map_err(|e| RefreshError::Databento(e.to_string()))?;
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{raw}:"));
         Ok(Self {
             client: Mutex::new(client),
             dataset: dataset.to_owned(),
+            scrub: [
+                SecretString::from(raw.to_owned()),
+                SecretString::from(basic),
+            ],
         })
+    }
+
+    /// `text` (an error of Databento's client) with the key in either form written
+    /// `[REDACTED]`, cut to 200 characters.
+    fn shown(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for secret in &self.scrub {
+            let secret = secret.expose_secret();
+            if !secret.is_empty() {
+                text = text.replace(secret, "[REDACTED]");
+            }
+        }
+        text.chars().take(200).collect()
     }
 
     /// Each root's volume leader on `date` (UTC), as Databento's raw symbol.
@@ -126,7 +159,7 @@ impl Databento {
             .symbology()
             .resolve(&params)
             .await
-            .map_err(|e| RefreshError::Databento(e.to_string()))?;
+            .map_err(|e| RefreshError::Databento(self.shown(&e.to_string())))?;
         let mut out = BTreeMap::new();
         for root in roots {
             let Some(intervals) = resolution.mappings.get(&format!("{root}.v.0")) else {

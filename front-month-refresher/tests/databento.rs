@@ -25,6 +25,8 @@ const KEY: &str = "db-test-key-0123456789abcdefghij";
 struct Server {
     forms: Vec<HashMap<String, String>>,
     fail: bool,
+    /// Answer 502 with a plain-text body echoing the request's headers (a debugging proxy).
+    echo: bool,
 }
 
 type S = Arc<Mutex<Server>>;
@@ -47,6 +49,20 @@ async fn resolve(State(s): State<S>, headers: HeaderMap, body: String) -> Respon
         return (
             StatusCode::UNAUTHORIZED,
             axum::Json(json!({"detail": "bad key"})),
+        )
+            .into_response();
+    }
+    if s.echo {
+        let headers: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap_or("")))
+            .collect();
+        return (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "upstream failed; request was:\n{headers}{}",
+                "x".repeat(500)
+            ),
         )
             .into_response();
     }
@@ -249,4 +265,59 @@ async fn databento_down_or_a_wrong_key_writes_nothing_and_never_shows_the_key() 
         .unwrap_err();
     assert!(!err.to_string().contains("db-wrong-key"), "{err}");
     assert!(!format!("{wrong:?}").contains("db-wrong-key"));
+}
+
+/// An answer echoing the request's headers (a debugging proxy at the base URL) never puts the
+/// key, in either form, into the refresh's error, which is cut short; it went in whole, on the
+/// local console and in the Lambda's error.
+#[tokio::test]
+async fn an_answer_echoing_the_key_never_reaches_the_error() {
+    shared::telemetry::init_test_logs();
+    let (url, state) = server().await;
+    state.lock().unwrap().echo = true;
+    let cache = MemoryFrontMonths::default();
+    let clock = ManualClock::new(now());
+    let source = Databento::new(&SecretString::from(KEY), "GLBX.MDP3", Some(&url)).unwrap();
+    let err = refresh(&source, &cache, &roots(&["ES"]), &clock)
+        .await
+        .unwrap_err()
+        .to_string();
+    let basic = base64_encode(format!("{KEY}:").as_bytes());
+    assert!(!err.contains(KEY) && !err.contains(&basic), "{err}");
+    assert!(err.contains("[REDACTED]") || err.contains("502"), "{err}");
+    assert!(
+        err.chars().count() <= 240,
+        "{} characters",
+        err.chars().count()
+    );
+}
+
+/// The key is never sent over plain HTTP to another machine: such a base URL is refused by
+/// name before any request; https, and http to this machine (the tests), are taken.
+#[test]
+fn a_plain_http_base_url_to_another_machine_is_refused() {
+    let key = SecretString::from(KEY);
+    for url in [
+        "http://10.1.2.3:8080",
+        "http://example.com",
+        "ftp://example.com",
+    ] {
+        let err = Databento::new(&key, "GLBX.MDP3", Some(url))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("DATABENTO_BASE_URL") && !err.contains(KEY),
+            "{url}: {err}"
+        );
+    }
+    for url in [
+        "https://hist.databento.com",
+        "http://127.0.0.1:9",
+        "http://localhost:9",
+    ] {
+        assert!(
+            Databento::new(&key, "GLBX.MDP3", Some(url)).is_ok(),
+            "{url}"
+        );
+    }
 }

@@ -10,18 +10,32 @@
 /// the cut split leaves its start or its end.
 pub const SLICE: usize = 12;
 
-/// Why `line` fails the audit, if it does.
+/// Why `line` fails the audit, if it does. A listed credential is looked for in any letter
+/// case (the webhook's secret is redacted so, and a redaction that broke must not pass), and
+/// also in its base64 forms (`value` and `value:`, an HTTP Basic header's, Databento's key).
 pub fn finding(line: &str, secrets: &[String]) -> Option<String> {
+    let lower = line.to_lowercase();
     let within = |s: &str| {
-        let chars: Vec<char> = s.chars().collect();
+        let chars: Vec<char> = s.to_lowercase().chars().collect();
         if chars.len() <= SLICE {
-            return line.contains(s);
+            return lower.contains(chars.iter().collect::<String>().as_str());
         }
         chars
             .windows(SLICE)
-            .any(|w| line.contains(w.iter().collect::<String>().as_str()))
+            .any(|w| lower.contains(w.iter().collect::<String>().as_str()))
     };
-    if let Some(s) = secrets.iter().find(|s| !s.is_empty() && within(s)) {
+    let encoded = |s: &str| {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        [b64.encode(s), b64.encode(format!("{s}:"))]
+            .iter()
+            // Without the padding, whose place depends on what follows.
+            .any(|e| line.contains(e.trim_end_matches('=')))
+    };
+    if let Some(s) = secrets
+        .iter()
+        .find(|s| !s.is_empty() && (within(s) || encoded(s)))
+    {
         // Say which entry without printing it whole.
         let head: String = s.chars().take(4).collect();
         return Some(format!("listed credential {head}…"));
@@ -32,33 +46,51 @@ pub fn finding(line: &str, secrets: &[String]) -> Option<String> {
     if has_jwt(line) {
         return Some("JWT".into());
     }
-    // In any letter case (`authorization: bearer …`), as the clients redact it; a value of
-    // 8 token characters or more, so that prose ("the bearer of") is not taken for one.
+    // In any letter case (`authorization: bearer …`), after the separators the clients'
+    // redaction skips (spaces, tabs, `\u0020`, `%20`, `+`, `:`); a value of 8 token
+    // characters or more, so that prose ("the bearer of") is not taken for one.
     let lower = line.to_ascii_lowercase();
-    if lower.match_indices("bearer ").any(|(i, _)| {
-        line[i + "bearer ".len()..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || "-._~+/=".contains(*c))
-            .count()
-            >= 8
+    if lower.match_indices("bearer").any(|(i, _)| {
+        after_separators(&line[i + "bearer".len()..]).is_some_and(|value| {
+            value
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "-._~+/=".contains(*c))
+                .count()
+                >= 8
+        })
     }) {
         return Some("bearer header value".into());
     }
     // An `Authorization: Basic …` header (Databento's key is sent so), in any letter case.
-    if lower.match_indices("basic ").any(|(i, _)| {
+    if lower.match_indices("basic").any(|(i, _)| {
         // Bytes: 24 back may fall inside a character. `to_ascii_lowercase` keeps every
         // byte's place, so `i` is a place in `line` too.
         let before = &lower.as_bytes()[i.saturating_sub(24)..i];
-        let value = &line[i + "basic ".len()..];
         before.windows(13).any(|w| w == b"authorization")
-            && value
-                .chars()
-                .next()
+            && after_separators(&line[i + "basic".len()..])
+                .and_then(|value| value.chars().next())
                 .is_some_and(|c| c.is_ascii_alphanumeric())
     }) {
         return Some("basic authorization value".into());
     }
     None
+}
+
+/// `text` after the separators an authorization scheme and its value may have between them
+/// (spaces, tabs, a JSON-escaped space `\u0020`, `%20`, `+`, `:`), at least one; `None`
+/// when there is none (the scheme's word runs on: `bearers`).
+fn after_separators(text: &str) -> Option<&str> {
+    let mut rest = text;
+    loop {
+        let next = [" ", "\t", "\\u0020", "%20", "+", ":"]
+            .iter()
+            .find_map(|sep| rest.strip_prefix(sep));
+        match next {
+            Some(r) => rest = r,
+            None => break,
+        }
+    }
+    (rest.len() < text.len()).then_some(rest)
 }
 
 /// `eyJ…` (base64url of `{"`) followed by a dot and a second base64url segment.
@@ -104,6 +136,16 @@ mod tests {
             // A credential cut at its end or start by a length limit.
             r#"{"error":"xxxx tv-secret-01234"}"#,
             r#"{"error":"…et-0123456789 rest"}"#,
+            // In another case, as the webhook's redaction takes it.
+            "x TV-SECRET-0123456789 y",
+            // After the separators the clients' redaction skips.
+            r#"{"h":"authorization: bearer  0a1b2c3d4e5f67890abc"}"#,
+            "authorization=Bearer%200a1b2c3d4e5f67890abc",
+            r#"{"h":"Bearer\u00200a1b2c3d4e5f67890abc"}"#,
+            r#"{"h":"Authorization: Basic  ZGIta2V5Og=="}"#,
+            // Base64 of the value, and of `value:` (an HTTP Basic header's value alone).
+            "value=dHYtc2VjcmV0LTAxMjM0NTY3ODk6",
+            "dHYtc2VjcmV0LTAxMjM0NTY3ODk=",
         ];
         for line in cases {
             assert!(finding(line, &listed()).is_some(), "{line}");

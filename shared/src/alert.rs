@@ -852,9 +852,12 @@ fn decimal(
     };
     // A JSON number with a fraction or an exponent is read as an `f64` (serde_json), which
     // keeps 15 significant digits exactly and rounds the rest: `1234.56789012345678` came out
-    // `1234.5678901234568`, traded and journaled so. A size of more digits must come as a
-    // string, which is read as sent (checked once the value is otherwise valid, so a value
-    // out of range is told that first).
+    // `1234.5678901234568`, traded and journaled so. Refused when the `f64`'s shortest text
+    // shows that rounding (more than 15 significant digits): a size of more digits must come
+    // as a string, which is read as sent. A number rounded to a short one
+    // (`1.0000000000000001` reads 1) cannot be told from it once parsed, and is taken as it
+    // reads. Checked once the value is otherwise valid, so a value out of range is told that
+    // first.
     let rounded = kind == Kind::Size && float && significant_digits(&text) > 15;
     let parsed = if kind == Kind::Size {
         // A JSON number's text is serde_json's shortest round-trip form, which writes small

@@ -28,6 +28,36 @@ pub enum ConfigError {
     },
 }
 
+/// Why a base URL whose scheme is `scheme` and host `host` (`None`: none) must not be given a
+/// credential: `None` for `https` to a host, or `http` to this machine (`localhost`, a
+/// loopback address: the tests' fakes, a local proxy); otherwise the refusal, naming the
+/// setting `name` and what to give instead (`what`: "the broker's https://… base URL"). A
+/// credential over plain HTTP to another host would cross the network readable. The callers
+/// parse the URL with their HTTP client's parser and pass its parts.
+pub fn base_url_refusal(
+    name: &str,
+    scheme: &str,
+    host: Option<&str>,
+    what: &str,
+) -> Option<String> {
+    let loopback = host.is_some_and(|h| {
+        h == "localhost"
+            || h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    match scheme {
+        "https" if host.is_some() => None,
+        "http" if loopback => None,
+        "http" => Some(format!(
+            "{name} is plain http to another machine: the credentials would cross the network \
+             unencrypted; give {what}"
+        )),
+        other => Some(format!("{name} has the scheme {other:?}: give {what}")),
+    }
+}
+
 /// A source of settings by name: [`ProcessEnv`] in the deployed binaries, [`MapEnv`] in tests
 /// and the local stack. Implementors provide [`get`](Env::get); the rest builds on it.
 pub trait Env {

@@ -129,7 +129,8 @@ pub enum AlertError {
         /// Dotted path of the field (`signal.type`), or `body` for the whole body.
         field: String,
         /// What was wanted, e.g. `a string` or `one of ENTRY, EXIT, FLATTEN`; it may quote the
-        /// value given where that is a number (never a text the sender wrote).
+        /// value given where that is a number, or the `signal.type` or `signal.direction` sent
+        /// (cut to 64 characters, as every echoed value is).
         expected: std::borrow::Cow<'static, str>,
     },
     /// Values still hold a TradingView `{{...}}` placeholder, quoted or not: the alert was
