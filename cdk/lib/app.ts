@@ -27,15 +27,19 @@ export function environmentFor(config: PipelineConfig, given?: Environment): Env
 /**
  * The stack's name (context `stackName`, default `TvPipeline`), refused at synth when a name
  * built from it would pass an AWS limit, which CloudFormation reports only partway through a
- * deploy: a letter then letters, digits and `-` (a stack name), at most 61 characters
+ * deploy: a letter then letters, digits and `-` (a stack name; no `--` nor a `-` at the end,
+ * which Aurora's cluster identifier refuses), at most 61 characters
  * (`<stack>-tradovate-dlq.fifo`, SQS's 80) or, with `journal=aurora`, 55
  * (`<stack>-journal`, Aurora's 63-character cluster identifier).
  */
 export function stackName(value: unknown, config: PipelineConfig): string {
   const name = String(value ?? 'TvPipeline');
   const most = config.journal === 'aurora' ? 55 : 61;
-  if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(name)) {
-    throw new ConfigError(`context stackName ${JSON.stringify(name)}: a letter, then letters, digits and -`);
+  // Aurora's cluster identifier (`<stack>-journal`) takes no `--`; a trailing `-` makes one.
+  if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(name) || name.includes('--') || name.endsWith('-')) {
+    throw new ConfigError(
+      `context stackName ${JSON.stringify(name)}: a letter, then letters, digits and single -, not at the end`,
+    );
   }
   if (name.length > most) {
     throw new ConfigError(

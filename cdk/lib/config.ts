@@ -61,7 +61,10 @@ export interface PipelineConfig {
  * routes by.
  */
 export function routingTableRoots(table: string): string[] {
-  return [...table.matchAll(/^\[futures\.([A-Z][A-Z0-9]*)\]\s*$/gm)].map((m) => m[1]);
+  // TOML's table header: spaces around the dots and inside the brackets, a quoted key, a
+  // trailing comment; the Rust loader upper-cases a root.
+  const header = /^\s*\[\s*futures\s*\.\s*(?:"([A-Za-z][A-Za-z0-9]*)"|([A-Za-z][A-Za-z0-9]*))\s*\]\s*(?:#.*)?$/gm;
+  return [...table.matchAll(header)].map((m) => (m[1] ?? m[2]).toUpperCase());
 }
 
 /**

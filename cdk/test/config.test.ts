@@ -42,7 +42,9 @@ describe('context keys', () => {
   it('refuses a stack name whose queue or cluster names would pass an AWS limit mid-deploy', () => {
     synthRefuses({ stackName: 'T'.repeat(62) }, /stackName is 62 characters, more than 61/);
     synthRefuses({ stackName: 'T'.repeat(56), journal: 'aurora' }, /more than 55: .*journal cluster/);
-    synthRefuses({ stackName: 'tv_pipeline' }, /stackName "tv_pipeline": a letter, then letters, digits and -/);
+    synthRefuses({ stackName: 'tv_pipeline' }, /stackName "tv_pipeline": a letter, then letters, digits and single -/);
+    synthRefuses({ stackName: 'Tv-', journal: 'aurora' }, /stackName "Tv-"/);
+    synthRefuses({ stackName: 'Tv--X', journal: 'aurora' }, /stackName "Tv--X"/);
     assert.equal(buildApp({ context: { ...BASE_CONTEXT, stackName: 'T'.repeat(61) } }).stack.stackName, 'T'.repeat(61));
   });
 

@@ -209,6 +209,12 @@ describe('databento context checks', () => {
     // A root added to the table is looked up too; other sections are not roots.
     const table = '[exchanges]\nCME = "tradovate"\n[futures.ES]\nmonths = "HMUZ"\n[futures.SIL]\nmonths = "HKNUZ"\n[pairs]\n';
     assert.deepEqual(routingTableRoots(table), ['ES', 'SIL']);
+    // As TOML and the Rust loader read a header: a comment after it, spaces, a quoted or
+    // lower-case root.
+    assert.deepEqual(
+      routingTableRoots('[futures.SIL] # micro silver\n[ futures . mes ]\n[futures."ZW"]\n[futuresX.NO]\n'),
+      ['SIL', 'MES', 'ZW'],
+    );
   });
 
   it('is off by default with the documented roots and 60 minutes', () => {
