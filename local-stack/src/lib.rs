@@ -2888,10 +2888,6 @@ mod real {
 #[cfg(test)]
 mod tests {
 
-    /// The router's front months in the local stack: a continuous symbol routed to the volume
-    /// leader (a month past the roll rule's) is held there by the state file, so a restart,
-    /// whose cache starts empty (or runs without market data), does not route it back to the
-    /// roll rule's contract: the account would end long one month and short the other.
     /// Databento is asked for the futures roots of the table in use: a table of one's own
     /// adds its roots (they were the shipped table's 19 whatever the table); the variable
     /// replaces them.
@@ -2915,6 +2911,10 @@ mod tests {
         assert_eq!(super::front_month_roots(&set, &own), ["ES", "CL"]);
     }
 
+    /// The router's front months in the local stack: a continuous symbol routed to the volume
+    /// leader (a month past the roll rule's) is held there by the state file, so a restart,
+    /// whose cache starts empty (or runs without market data), does not route it back to the
+    /// roll rule's contract: the account would end long one month and short the other.
     #[tokio::test]
     async fn a_continuous_symbols_hold_outlives_a_restart() {
         use shared::front_month::{FrontMonth, FrontMonthCache, MemoryFrontMonths, Routed};
