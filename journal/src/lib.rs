@@ -559,7 +559,9 @@ macro_rules! journal_impl {
             /// with its order legs by leg, then attempt (as `orders` gives them): two queries
             /// whatever `limit`, where a read per signal cost a round trip each to a
             /// PostgreSQL journal. A signal without its received time has its legs read on
-            /// their own.
+            /// their own. All in one read transaction, one snapshot ([`Snapshot`]): read
+            /// apart, a signal whose replay was journaled between the queries showed its old
+            /// status (`unknown`) beside its new legs (`filled`).
             ///
             /// # Errors
             /// [`JournalError`] when the rows cannot be read.
@@ -567,13 +569,28 @@ macro_rules! journal_impl {
                 &self,
                 limit: i64,
             ) -> Result<Vec<(SignalRecord, Vec<OrderRecord>)>, JournalError> {
-                let signals = self.recent_signals(limit).await?;
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(|e| db_error("signals read", e))?;
+                tx.snapshot().await?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe($sql(RECENT_SIGNALS)))
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(|e| db_error("signals read", e))?;
+                let signals = rows
+                    .iter()
+                    .map(Self::signal_of)
+                    .collect::<Result<Vec<_>, _>>()?;
+                between_report_reads().await;
                 let mut legs: std::collections::HashMap<String, Vec<OrderRecord>> =
                     std::collections::HashMap::new();
                 if let Some(oldest) = signals.iter().filter_map(|s| s.stages.received).min() {
                     let rows = sqlx::query(sqlx::AssertSqlSafe($sql(ORDERS_RECEIVED_SINCE)))
                         .bind($time_in(Some(oldest)))
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *tx)
                         .await
                         .map_err(|e| db_error("orders read", e))?;
                     for r in &rows {
@@ -587,12 +604,23 @@ macro_rules! journal_impl {
                 for s in signals {
                     let mut orders = match s.stages.received {
                         Some(_) => legs.remove(s.signal_id.as_str()).unwrap_or_default(),
-                        None => self.fetch_orders(s.signal_id.as_str()).await?,
+                        None => {
+                            let rows = sqlx::query(sqlx::AssertSqlSafe($sql(SELECT_ORDERS)))
+                                .bind(s.signal_id.as_str())
+                                .fetch_all(&mut *tx)
+                                .await
+                                .map_err(|e| db_error("orders read", e))?;
+                            Self::orders_of(rows)?
+                        }
                     };
                     // By the enum's order, as `orders` sorts them.
                     orders.sort_by_key(|o| (o.leg, o.attempt));
                     out.push((s, orders));
                 }
+                // Read only: nothing to commit.
+                tx.rollback()
+                    .await
+                    .map_err(|e| db_error("signals read", e))?;
                 Ok(out)
             }
 
@@ -1412,7 +1440,37 @@ tokio::task_local! {
     >;
 }
 
-/// Where a test can write between a report's two queries (see `BETWEEN_REPORT_READS`).
+/// A read transaction whose queries all see one snapshot of the journal.
+trait Snapshot {
+    /// Makes this transaction's queries share one snapshot; before its first query.
+    async fn snapshot(&mut self) -> Result<(), JournalError>;
+}
+
+/// PostgreSQL's default, `READ COMMITTED`, gives each statement a snapshot of its own:
+/// `REPEATABLE READ` one for the transaction
+/// (<https://www.postgresql.org/docs/current/transaction-iso.html>).
+#[cfg(feature = "postgres")]
+impl Snapshot for sqlx::Transaction<'_, sqlx::Postgres> {
+    async fn snapshot(&mut self) -> Result<(), JournalError> {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut **self)
+            .await
+            .map(|_| ())
+            .map_err(|e| db_error("read transaction", e))
+    }
+}
+
+/// SQLite in WAL mode gives a read transaction the database as it was at its first read
+/// (<https://www.sqlite.org/isolation.html>): nothing to set.
+#[cfg(feature = "sqlite")]
+impl Snapshot for sqlx::Transaction<'_, sqlx::Sqlite> {
+    async fn snapshot(&mut self) -> Result<(), JournalError> {
+        Ok(())
+    }
+}
+
+/// Where a test can write between a report's two queries, or the trades view's (see
+/// `BETWEEN_REPORT_READS`).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 async fn between_report_reads() {
     #[cfg(test)]
@@ -1686,12 +1744,7 @@ impl PgJournal {
             .begin()
             .await
             .map_err(|e| db_error("report read", e))?;
-        // <https://www.postgresql.org/docs/current/sql-set-transaction.html>: before the
-        // transaction's first query.
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_error("report read", e))?;
+        tx.snapshot().await?;
         let signals = sqlx::query(sqlx::AssertSqlSafe(pg_sql(ALL_SIGNALS)))
             .fetch_all(&mut *tx)
             .await
@@ -2768,6 +2821,95 @@ mod tests {
             reader.report_rows().await.unwrap_or_else(|e| panic!("{e}"));
         let (signals, orders) = ids((signals, orders));
         assert!(signals.contains(&during.signal_id) && orders.contains(&during.signal_id));
+    }
+
+    /// The trades view (`recent_executions`) reads one snapshot too: a signal journaled
+    /// `unknown` whose replay is journaled `filled` between its two queries shows as it was
+    /// (`unknown`, its leg `unknown`); read apart, it showed `unknown` beside a `filled` leg.
+    async fn trades_read_one_snapshot(writer: &AnyJournal, reader: AnyJournal, tag: &str) {
+        use shared::clock::Clock;
+        use shared::outcome::Outcome;
+        // Now, to the microsecond (as both journals keep it): among the latest a shared
+        // database lists, as other tests' rows expect theirs to be.
+        let now = shared::clock::SystemClock.now();
+        let t0 = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+        let (mut signal, mut leg) = filled_execution(tag, t0);
+        signal.status = SignalStatus::Unknown;
+        leg.outcome = Outcome::Unknown;
+        writer
+            .record_execution(&signal, std::slice::from_ref(&leg))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (reached, reached_rx) = tokio::sync::oneshot::channel();
+        let (resume, resume_rx) = tokio::sync::oneshot::channel();
+        let second = reader.clone();
+        let read = tokio::spawn(BETWEEN_REPORT_READS.scope(
+            std::cell::RefCell::new(Some((reached, resume_rx))),
+            async move { second.recent_executions(1_000).await },
+        ));
+        reached_rx.await.unwrap_or_else(|e| panic!("{e}"));
+        signal.status = SignalStatus::Filled;
+        leg.outcome = Outcome::Filled;
+        writer
+            .record_execution(&signal, &[leg])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        resume
+            .send(())
+            .unwrap_or_else(|()| panic!("the read stopped waiting"));
+        let rows = read
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (shown, legs) = rows
+            .iter()
+            .find(|(s, _)| s.signal_id == signal.signal_id)
+            .unwrap_or_else(|| panic!("{tag} not listed"));
+        assert_eq!(shown.status, SignalStatus::Unknown);
+        assert_eq!(
+            legs.iter().map(|l| l.outcome).collect::<Vec<_>>(),
+            [Outcome::Unknown],
+            "a leg from a later snapshot than its signal"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_trades_read_one_snapshot() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("trades.sqlite");
+        let path = path.to_string_lossy();
+        let writer = AnyJournal::connect(&path)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reader = AnyJournal::open_read_only(&path)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        trades_read_one_snapshot(&writer, reader, "trades-snapshot").await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_trades_read_one_snapshot() {
+        let url = std::env::var("JOURNAL_TEST_PG_URL").unwrap_or_else(|_| {
+            panic!(
+                "JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which \
+                 starts a throwaway PostgreSQL"
+            )
+        });
+        let writer = AnyJournal::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reader = AnyJournal::open_read_only(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let tag = format!("trades-snapshot-pg-{}", {
+            use shared::clock::Clock;
+            shared::clock::SystemClock
+                .now()
+                .timestamp_nanos_opt()
+                .unwrap_or(0)
+        });
+        trades_read_one_snapshot(&writer, reader, &tag).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
