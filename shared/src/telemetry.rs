@@ -35,6 +35,12 @@ const CAPPED: [&str; 14] = [
     "tokio_postgres",
 ];
 
+/// Crates that log nothing at all, whatever the level: `databento` logs the whole body of an
+/// answer it could not decode at `error` (`Failed to decode JSON`), and a debugging server or
+/// proxy at `DATABENTO_BASE_URL` that echoes the request puts the API key there (its HTTP
+/// Basic form). The refresher logs the client's errors itself, the key scrubbed.
+const SILENCED: [&str; 1] = ["databento"];
+
 /// The CloudWatch namespace of every metric the pipeline emits; the CDK dashboard and alarms
 /// read the same name (`METRIC_NAMESPACE` in `cdk/lib/common.ts`).
 pub const METRIC_NAMESPACE: &str = "TvPipeline";
@@ -78,7 +84,8 @@ pub fn emf_count_line(
 pub const JOURNAL_TARGET: &str = "journal_record";
 
 /// `level` (any case), or `default` when it is unset or does not parse, as `EnvFilter`
-/// directives, with [`CAPPED`] at `warn` and [`JOURNAL_TARGET`] at `info` whatever the level:
+/// directives, with [`CAPPED`] at `warn`, [`SILENCED`] off and [`JOURNAL_TARGET`] at `info`
+/// whatever the level:
 /// a directive of `level` naming a capped crate or one of its modules
 /// (`lambda_runtime::layers=trace`, which `EnvFilter` would prefer as the more specific) is
 /// left out.
@@ -94,7 +101,7 @@ pub fn directives(level: Option<String>, default: &str) -> String {
             .unwrap_or_default()
             .trim();
         directive.contains('=')
-            && CAPPED.iter().any(|c| {
+            && CAPPED.iter().chain(SILENCED.iter()).any(|c| {
                 target == *c
                     || target
                         .strip_prefix(c)
@@ -110,6 +117,11 @@ pub fn directives(level: Option<String>, default: &str) -> String {
         d.push(',');
         d.push_str(target);
         d.push_str("=warn");
+    }
+    for target in SILENCED {
+        d.push(',');
+        d.push_str(target);
+        d.push_str("=off");
     }
     d.push(',');
     d.push_str(JOURNAL_TARGET);
@@ -416,6 +428,25 @@ mod tests {
         assert!(!text.contains("s3cret-path"), "{text}");
         assert!(!text.contains("tok3n"), "{text}");
         assert!(text.contains("ours at info"), "{text}");
+    }
+
+    /// Databento's client logs an undecodable answer whole at `error`, which a server echoing
+    /// the request fills with the key's Basic form: its lines are dropped at any level, even
+    /// when the level names the crate.
+    #[test]
+    fn databentos_own_lines_are_dropped_whatever_the_level() {
+        for level in ["info", "TRACE", "info,databento=trace"] {
+            let text = logged(level, || {
+                tracing::error!(
+                    target: "databento::historical::client",
+                    body = "Authorization: Basic ZGIta2V5Og==",
+                    "Failed to decode JSON"
+                );
+                tracing::error!(target: "front_month_refresher", "ours at error");
+            });
+            assert!(!text.contains("ZGIta2V5Og"), "{level}: {text}");
+            assert!(text.contains("ours at error"), "{level}: {text}");
+        }
     }
 
     #[test]
