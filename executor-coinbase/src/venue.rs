@@ -116,16 +116,25 @@ impl<C: Clock> CoinbaseVenue<C> {
             .get(product)
             .map(|list| list.iter().map(|(o, _)| o.clone()).collect())
             .unwrap_or_default();
-        let held = |why: String| {
+        let held = |why: String, fix: &str| {
             format!(
                 "{why}: nothing is sent on {product} until it is final (it could still fill and \
-                 change the holdings the next signal plans from); to go on sooner, cancel it at \
-                 Coinbase, then replay this signal from the dead-letter queue if it got there"
+                 change the holdings the next signal plans from); {fix}, then replay this signal \
+                 from the dead-letter queue if it got there"
             )
         };
         for id in pending {
             match self.client.order(&id).await {
-                Ok(Some(order)) if order.is_final() => {
+                // Ended (`FILLED`, `CANCELLED`, `EXPIRED`, `FAILED`), settled or not: it trades
+                // no more. `is_final` also waits for `settled`, which Coinbase documents no
+                // time for: held on it, a product could stay held for good.
+                Ok(Some(order))
+                    if order.is_final()
+                        || matches!(
+                            order.status.as_str(),
+                            "FILLED" | "CANCELLED" | "EXPIRED" | "FAILED"
+                        ) =>
+                {
                     info!(
                         order_id = id.as_str(),
                         status = order.status.as_str(),
@@ -136,10 +145,13 @@ impl<C: Clock> CoinbaseVenue<C> {
                 }
                 Ok(Some(order)) => {
                     self.note(product, &id);
-                    return Err(ReadError::Unavailable(held(format!(
-                        "order {id}, sent or found for an earlier signal, is still {}",
-                        executor_runtime::http::shown_text(order.status.as_bytes())
-                    ))));
+                    return Err(ReadError::Unavailable(held(
+                        format!(
+                            "order {id}, sent or found for an earlier signal, is still {}",
+                            executor_runtime::http::shown_text(order.status.as_bytes())
+                        ),
+                        "to go on sooner, cancel it at Coinbase",
+                    )));
                 }
                 read => {
                     let why = match read {
@@ -156,10 +168,14 @@ impl<C: Clock> CoinbaseVenue<C> {
                         self.forget(product, &id);
                         continue;
                     }
-                    return Err(ReadError::Unavailable(held(format!(
-                        "order {id}, sent or found for an earlier signal and not seen final, \
-                         could not be read ({why})"
-                    ))));
+                    return Err(ReadError::Unavailable(held(
+                        format!(
+                            "order {id}, sent or found for an earlier signal and not seen final, \
+                             could not be read ({why})"
+                        ),
+                        "it is let go after a day of failed reads, or when the process restarts; \
+                         to go on sooner, check the order at Coinbase and restart",
+                    )));
                 }
             }
         }

@@ -688,6 +688,23 @@ async fn an_order_not_final_holds_its_product_until_it_is() {
     clean(&h);
 }
 
+/// An order that ended but reads unsettled for good (`settled: false`, for which Coinbase
+/// documents no time) holds its product only for the settle time: it trades no more. Held
+/// until settled, the product stayed held for good, the reason asking to cancel an order
+/// already cancelled.
+#[tokio::test]
+async fn an_ended_order_not_settled_does_not_hold_its_product_for_good() {
+    let h = harness().await;
+    // Half filled, the rest cancelled (`CANCELLED`), and never shown settled.
+    h.fake.script(Fault::FillInPart(d("0.5")));
+    h.fake.script(Fault::UnsettledFor(usize::MAX));
+    let buy = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&buy).await.unwrap(), Outcome::Unknown);
+    let exit = intent(Action::LongExit, 2);
+    let out = h.executor.execute(&exit).await;
+    assert!(out.is_ok(), "{out:?}");
+}
+
 /// A send whose answer never came (timeout) is looked up; the order found is not final yet:
 /// it is followed as an accepted order is, to its fill, not ended unknown at once.
 #[tokio::test]
