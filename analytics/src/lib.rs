@@ -49,6 +49,17 @@ const G10: [&str; 10] = [
     "USD", "EUR", "JPY", "GBP", "CHF", "CAD", "AUD", "NZD", "NOK", "SEK",
 ];
 
+/// What a fee of an instrument of `sp` is named in, in a warning: its quote currency; for a
+/// future whose point value is unknown (its P&L in points), "in the broker's currency", which
+/// a point is not.
+fn fee_currency(sp: &Spec) -> String {
+    if sp.multiplier.is_some() {
+        sp.currency.clone()
+    } else {
+        "in the broker's currency".to_owned()
+    }
+}
+
 /// The [`Spec`] of a broker's instrument name.
 pub fn spec(broker: Broker, instrument: &str) -> Spec {
     match broker {
@@ -799,7 +810,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                         (
                             Decimal::ZERO,
                             Decimal::ZERO,
-                            spec(f.broker, &f.instrument).currency,
+                            fee_currency(&spec(f.broker, &f.instrument)),
                         )
                     });
                     entry.1 += f.fee;
@@ -840,7 +851,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             if f.selected {
                 let e = closed_outside
                     .entry(f.instrument.clone())
-                    .or_insert_with(|| (Decimal::ZERO, Decimal::ZERO, sp.currency.clone()));
+                    .or_insert_with(|| (Decimal::ZERO, Decimal::ZERO, fee_currency(&sp)));
                 e.0 += gone;
                 e.1 += fees;
             }
@@ -921,7 +932,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             if f.selected {
                 let entry = unopened
                     .entry(f.instrument.clone())
-                    .or_insert_with(|| (Decimal::ZERO, Decimal::ZERO, sp.currency.clone()));
+                    .or_insert_with(|| (Decimal::ZERO, Decimal::ZERO, fee_currency(&sp)));
                 entry.0 += left.abs();
                 // The share of the fill's fee for what it closed beyond the journal's lots.
                 entry.1 += f.fee - closing_fee;
