@@ -61,10 +61,13 @@ export interface PipelineConfig {
  * routes by.
  */
 export function routingTableRoots(table: string): string[] {
-  // TOML's table header: spaces around the dots and inside the brackets, a quoted key, a
-  // trailing comment; the Rust loader upper-cases a root.
-  const header = /^\s*\[\s*futures\s*\.\s*(?:"([A-Za-z][A-Za-z0-9]*)"|([A-Za-z][A-Za-z0-9]*))\s*\]\s*(?:#.*)?$/gm;
-  return [...table.matchAll(header)].map((m) => (m[1] ?? m[2]).toUpperCase());
+  // TOML's table header: spaces around the dots and inside the brackets, a basic or literal
+  // quoted key, a trailing comment; the Rust loader upper-cases a root. A root written as a
+  // dotted key or an inline table under `[futures]` is not read here: give it as
+  // `[futures.ROOT]`, as the shipped table does, or list the roots in `databentoRoots`.
+  const header =
+    /^\s*\[\s*futures\s*\.\s*(?:"([A-Za-z][A-Za-z0-9]*)"|'([A-Za-z][A-Za-z0-9]*)'|([A-Za-z][A-Za-z0-9]*))\s*\]\s*(?:#.*)?$/gm;
+  return [...table.matchAll(header)].map((m) => (m[1] ?? m[2] ?? m[3]).toUpperCase());
 }
 
 /**

@@ -212,8 +212,8 @@ describe('databento context checks', () => {
     // As TOML and the Rust loader read a header: a comment after it, spaces, a quoted or
     // lower-case root.
     assert.deepEqual(
-      routingTableRoots('[futures.SIL] # micro silver\n[ futures . mes ]\n[futures."ZW"]\n[futuresX.NO]\n'),
-      ['SIL', 'MES', 'ZW'],
+      routingTableRoots("[futures.SIL] # micro silver\n[ futures . mes ]\n[futures.\"ZW\"]\n[futures.'KE']\n[futuresX.NO]\n"),
+      ['SIL', 'MES', 'ZW', 'KE'],
     );
   });
 

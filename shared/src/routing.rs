@@ -874,7 +874,10 @@ pub fn is_earlier_contract(candidate: &str, current: &str, now: DateTime<Utc>) -
 /// The year of a held contract of `month` whose year is written `digits`: four digits as
 /// written; one or two as the first year ending in them whose `month` is less than twelve
 /// months before `now`'s (a held contract is not long expired: years before, the digits name
-/// a contract listed years ahead).
+/// a contract listed years ahead). The year is a trade-off: a contract listed nine years and
+/// more ahead (CL's farthest months), held by hand beside a `CL1!` strategy, reads as last
+/// year's and a roll closes it; a shorter window would leave a paper book's contract held
+/// past its month (the local stack stopped over a holiday) that no roll closes.
 fn held_year(digits: &str, month: u32, now: DateTime<Utc>) -> Option<i32> {
     let n: i32 = digits.parse().ok()?;
     let modulus = match digits.len() {

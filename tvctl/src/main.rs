@@ -62,7 +62,9 @@ enum Command {
         #[arg(long, env = "MAX_CLOCK_SKEW_SECS", hide_env_values = true, default_value_t = 5,
               value_parser = clap::value_parser!(u32).range(0..=300))]
         max_skew_secs: u32,
-        /// The journal: a SQLite file (or `sqlite:` URL), or a PostgreSQL URL.
+        /// The journal: a SQLite file (or `sqlite:` URL), or a PostgreSQL URL. A URL with a
+        /// password is better set in `TVCTL_JOURNAL`: a command line is readable by every
+        /// user of the machine (`ps`).
         #[arg(
             long,
             env = "TVCTL_JOURNAL",
@@ -176,7 +178,8 @@ enum Command {
     Report {
         /// A SQLite journal file or a PostgreSQL URL [default: `TVCTL_JOURNAL`, else
         /// .tvctl/journal.sqlite]. `TVCTL_JOURNAL` in the environment does not stand in the way
-        /// of `--log-lines`; `--journal` given with it does.
+        /// of `--log-lines`; `--journal` given with it does. A URL with a password is better set
+        /// in `TVCTL_JOURNAL`: a command line is readable by every user of the machine (`ps`).
         #[arg(long, conflicts_with = "log_lines")]
         journal: Option<String>,
         /// A file of `journal=log` lines exported from CloudWatch Logs (README).
