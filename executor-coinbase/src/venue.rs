@@ -59,8 +59,14 @@ pub struct CoinbaseVenue<C> {
 }
 
 /// An order id held on a product, with since when it could not be read (`None`: read, or
-/// not tried yet).
-type Noted = (String, Option<DateTime<Utc>>);
+/// not tried yet), and since when it has read ended but not settled (`None`: not so read).
+type Noted = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// How long an order of ours that ended (`FILLED`, `CANCELLED`, ...) but reads `settled:
+/// false` holds its product: its `filled_size` may still grow and the wallet may not show its
+/// fill, but Coinbase documents no time for `settled`, and held until then a product could
+/// stay held for good. After this it is let go, with a warning, and the wallet read.
+const UNSETTLED_FOR: Span = Span::minutes(2);
 
 impl<C: Clock> CoinbaseVenue<C> {
     pub fn new(client: CoinbaseClient, clock: C) -> Self {
@@ -77,16 +83,16 @@ impl<C: Clock> CoinbaseVenue<C> {
     fn note(&self, product: &str, id: &str) {
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
         let list = working.entry(product.to_owned()).or_default();
-        match list.iter_mut().find(|(o, _)| o == id) {
+        match list.iter_mut().find(|(o, _, _)| o == id) {
             Some(entry) => entry.1 = None,
-            None => list.push((id.to_owned(), None)),
+            None => list.push((id.to_owned(), None, None)),
         }
     }
 
     fn forget(&self, product: &str, id: &str) {
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = working.get_mut(product) {
-            list.retain(|(o, _)| o != id);
+            list.retain(|(o, _, _)| o != id);
             if list.is_empty() {
                 working.remove(product);
             }
@@ -99,8 +105,21 @@ impl<C: Clock> CoinbaseVenue<C> {
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
         working
             .get_mut(product)
-            .and_then(|list| list.iter_mut().find(|(o, _)| o == id))
+            .and_then(|list| list.iter_mut().find(|(o, _, _)| o == id))
             .map_or(now, |entry| *entry.1.get_or_insert(now))
+    }
+
+    /// Records that `id` read ended but not settled at `now` (kept if it did before; a read
+    /// succeeded, so no longer failing); returns since when it has.
+    fn unsettled(&self, product: &str, id: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+        let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
+        working
+            .get_mut(product)
+            .and_then(|list| list.iter_mut().find(|(o, _, _)| o == id))
+            .map_or(now, |entry| {
+                entry.1 = None;
+                *entry.2.get_or_insert(now)
+            })
     }
 
     /// `Err` while an order of ours on `product` that was not seen final may still fill,
@@ -114,7 +133,7 @@ impl<C: Clock> CoinbaseVenue<C> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(product)
-            .map(|list| list.iter().map(|(o, _)| o.clone()).collect())
+            .map(|list| list.iter().map(|(o, _, _)| o.clone()).collect())
             .unwrap_or_default();
         let held = |why: String, fix: &str| {
             format!(
@@ -124,24 +143,46 @@ impl<C: Clock> CoinbaseVenue<C> {
             )
         };
         for id in pending {
+            let ended = |o: &Order| {
+                matches!(
+                    o.status.as_str(),
+                    "FILLED" | "CANCELLED" | "EXPIRED" | "FAILED"
+                )
+            };
             match self.client.order(&id).await {
-                // Ended (`FILLED`, `CANCELLED`, `EXPIRED`, `FAILED`), settled or not: it trades
-                // no more. `is_final` also waits for `settled`, which Coinbase documents no
-                // time for: held on it, a product could stay held for good.
-                Ok(Some(order))
-                    if order.is_final()
-                        || matches!(
-                            order.status.as_str(),
-                            "FILLED" | "CANCELLED" | "EXPIRED" | "FAILED"
-                        ) =>
-                {
+                // Ended and settled (or not said to be unsettled): it trades no more and its
+                // size is what it traded.
+                Ok(Some(order)) if ended(&order) && order.settled != Some(false) => {
                     info!(
                         order_id = id.as_str(),
                         status = order.status.as_str(),
-                        "an order that held the product is final; the holdings are read after the settle time"
+                        "an order that held the product has ended; the holdings are read after the settle time"
                     );
                     tokio::time::sleep(self.settle).await;
                     self.forget(product, &id);
+                }
+                // Ended, not settled: its fills may still grow and the wallet not show them.
+                // Held for [`UNSETTLED_FOR`] since first so read, then let go.
+                Ok(Some(order)) if ended(&order) => {
+                    let now = self.clock.now();
+                    let since = self.unsettled(product, &id, now);
+                    if now - since >= UNSETTLED_FOR {
+                        warn!(
+                            order_id = id.as_str(),
+                            status = order.status.as_str(),
+                            "an ended order still unsettled at the hold's limit is let go; the holdings are read now"
+                        );
+                        self.forget(product, &id);
+                        continue;
+                    }
+                    return Err(ReadError::Unavailable(held(
+                        format!(
+                            "order {id}, sent or found for an earlier signal, ended ({}) but is \
+                             not settled yet, so its fills may still show",
+                            executor_runtime::http::shown_text(order.status.as_bytes())
+                        ),
+                        "it is let go once settled, or 2 minutes after it was first read ended",
+                    )));
                 }
                 Ok(Some(order)) => {
                     self.note(product, &id);
@@ -319,10 +360,9 @@ impl<C: Clock> CoinbaseVenue<C> {
                 let ack = ack_of_ours(&order, req, side);
                 // Ours and not final: it holds the product (see `working`). An order of
                 // another product or side is not ours to hold.
-                if !order.is_final()
-                    && not_ours(&order, req, side).is_none()
-                    && matches!(ack, Ack::Working { .. })
-                {
+                // Whatever `is_final` says: a `FILLED` order not settled, its size not shown,
+                // is `Working` too, and the wallet may not show its fill.
+                if not_ours(&order, req, side).is_none() && matches!(ack, Ack::Working { .. }) {
                     self.note(product, &order.order_id);
                 }
                 ack

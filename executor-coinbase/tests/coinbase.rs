@@ -688,10 +688,10 @@ async fn an_order_not_final_holds_its_product_until_it_is() {
     clean(&h);
 }
 
-/// An order that ended but reads unsettled for good (`settled: false`, for which Coinbase
-/// documents no time) holds its product only for the settle time: it trades no more. Held
-/// until settled, the product stayed held for good, the reason asking to cancel an order
-/// already cancelled.
+/// An order that ended but reads unsettled (`settled: false`, for which Coinbase documents no
+/// time) holds its product while its fills may still show, at most two minutes after it was
+/// first read so: then the exit sells what was bought. Held until settled, the product
+/// stayed held for good, the reason asking to cancel an order already cancelled.
 #[tokio::test]
 async fn an_ended_order_not_settled_does_not_hold_its_product_for_good() {
     let h = harness().await;
@@ -700,9 +700,22 @@ async fn an_ended_order_not_settled_does_not_hold_its_product_for_good() {
     h.fake.script(Fault::UnsettledFor(usize::MAX));
     let buy = intent(Action::LongEntry, 1);
     assert_eq!(h.executor.execute(&buy).await.unwrap(), Outcome::Unknown);
-    let exit = intent(Action::LongExit, 2);
-    let out = h.executor.execute(&exit).await;
-    assert!(out.is_ok(), "{out:?}");
+    let exit = |n| shared::message::OrderIntent {
+        signal_time: h.clock.now(),
+        received_at: h.clock.now(),
+        enqueued_at: h.clock.now(),
+        routed_at: h.clock.now(),
+        ..intent(Action::LongExit, n)
+    };
+    let err = h.executor.execute(&exit(2)).await.unwrap_err().to_string();
+    assert!(
+        err.contains("not settled yet") && err.contains("2 minutes"),
+        "{err}"
+    );
+    h.clock.advance(Duration::minutes(3));
+    assert_eq!(h.executor.execute(&exit(3)).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.order_posts().len(), 2, "the sale");
+    assert_eq!(h.fake.wallet("BTC"), Decimal::ZERO);
 }
 
 /// A send whose answer never came (timeout) is looked up; the order found is not final yet:
