@@ -92,27 +92,33 @@ pub const JOURNAL_TARGET: &str = "journal_record";
 pub fn directives(level: Option<String>, default: &str) -> String {
     let given = level
         .map(|l| l.to_ascii_lowercase())
-        .filter(|l| EnvFilter::try_new(l).is_ok())
+        .filter(|l| !l.trim().is_empty() && EnvFilter::try_new(l).is_ok())
         .unwrap_or_else(|| default.to_owned());
+    // A directive naming a capped or silenced crate, one of its modules, or any target that
+    // starts with its name (`EnvFilter` matches a target by its start: `databento:=trace`
+    // still reaches `databento::…`), with a level or without one (which is `trace`).
     let capped = |directive: &str| {
         let target = directive
             .split(['[', '='])
             .next()
             .unwrap_or_default()
             .trim();
-        directive.contains('=')
-            && CAPPED.iter().chain(SILENCED.iter()).any(|c| {
-                target == *c
-                    || target
-                        .strip_prefix(c)
-                        .is_some_and(|rest| rest.starts_with("::"))
-            })
+        !target.is_empty()
+            && CAPPED
+                .iter()
+                .chain(SILENCED.iter())
+                .any(|c| target.starts_with(c))
     };
     let mut d = given
         .split(',')
         .filter(|directive| !capped(directive))
         .collect::<Vec<_>>()
         .join(",");
+    // Nothing of the operator's left (all of it capped crates): the default, where the caps
+    // alone would count as the filter and drop every other line, errors too.
+    if d.trim_matches(',').trim().is_empty() {
+        d = default.to_owned();
+    }
     for target in CAPPED {
         d.push(',');
         d.push_str(target);
@@ -435,7 +441,13 @@ mod tests {
     /// when the level names the crate.
     #[test]
     fn databentos_own_lines_are_dropped_whatever_the_level() {
-        for level in ["info", "TRACE", "info,databento=trace"] {
+        for level in [
+            "info",
+            "TRACE",
+            "info,databento=trace",
+            "info,databento::historical::client",
+            "info,databento:=trace",
+        ] {
             let text = logged(level, || {
                 tracing::error!(
                     target: "databento::historical::client",
@@ -446,6 +458,18 @@ mod tests {
             });
             assert!(!text.contains("ZGIta2V5Og"), "{level}: {text}");
             assert!(text.contains("ours at error"), "{level}: {text}");
+        }
+    }
+
+    /// A level that is blank, or names only capped crates, is the default: the caps alone
+    /// counted as the whole filter and dropped every other line, errors included.
+    #[test]
+    fn a_blank_level_or_one_of_capped_crates_alone_is_the_default() {
+        for level in ["", " ", "sqlx=debug", "databento=debug"] {
+            let text = logged(level, || {
+                tracing::error!(target: "router", "an error of ours");
+            });
+            assert!(text.contains("an error of ours"), "{level:?}: {text}");
         }
     }
 
