@@ -624,6 +624,45 @@ macro_rules! journal_impl {
                 Ok(out)
             }
 
+            /// The signal `id` with its order legs (by leg, then attempt), read in one read
+            /// transaction, one snapshot ([`Snapshot`]), as [`Self::recent_executions`] reads
+            /// many; `None` when no row has that id.
+            ///
+            /// # Errors
+            /// [`JournalError`] when the rows cannot be read.
+            pub async fn execution(
+                &self,
+                id: &SignalId,
+            ) -> Result<Option<(SignalRecord, Vec<OrderRecord>)>, JournalError> {
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(|e| db_error("signal read", e))?;
+                tx.snapshot().await?;
+                let row = sqlx::query(sqlx::AssertSqlSafe($sql(SELECT_SIGNAL)))
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| db_error("signal read", e))?;
+                let Some(signal) = row.as_ref().map(Self::signal_of).transpose()? else {
+                    return Ok(None);
+                };
+                between_report_reads().await;
+                let rows = sqlx::query(sqlx::AssertSqlSafe($sql(SELECT_ORDERS)))
+                    .bind(id.as_str())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(|e| db_error("orders read", e))?;
+                let mut orders = Self::orders_of(rows)?;
+                orders.sort_by_key(|o| (o.leg, o.attempt));
+                // Read only: nothing to commit.
+                tx.rollback()
+                    .await
+                    .map_err(|e| db_error("signal read", e))?;
+                Ok(Some((signal, orders)))
+            }
+
             /// The ids of the signals whose id starts with `start` (hex, either case), newest
             /// first, at most `limit`. The whole journal is searched, in one query that reads
             /// ids only (no row of a signal is decoded), so an operator can give the first few
@@ -2411,6 +2450,19 @@ impl AnyJournal {
         each!(self, j => j.report_rows().await)
     }
 
+    /// The signal `id` with its legs, from one snapshot (`tvctl trades <id>`); `None` when no
+    /// row has that id. Read apart, a replay journaled between the two reads showed the
+    /// signal's old status beside its new legs.
+    ///
+    /// # Errors
+    /// [`JournalError`] when the rows cannot be read.
+    pub async fn execution(
+        &self,
+        id: &SignalId,
+    ) -> Result<Option<(SignalRecord, Vec<OrderRecord>)>, JournalError> {
+        each!(self, j => j.execution(id).await)
+    }
+
     /// Every order row, in one query (one JSON document with SQLite, as above).
     pub async fn all_orders(&self) -> Result<Vec<OrderRecord>, JournalError> {
         match self {
@@ -2823,10 +2875,16 @@ mod tests {
         assert!(signals.contains(&during.signal_id) && orders.contains(&during.signal_id));
     }
 
-    /// The trades view (`recent_executions`) reads one snapshot too: a signal journaled
-    /// `unknown` whose replay is journaled `filled` between its two queries shows as it was
-    /// (`unknown`, its leg `unknown`); read apart, it showed `unknown` beside a `filled` leg.
-    async fn trades_read_one_snapshot(writer: &AnyJournal, reader: AnyJournal, tag: &str) {
+    /// The trades view (`recent_executions`, and `execution` for one signal with `one`) reads
+    /// one snapshot too: a signal journaled `unknown` whose replay is journaled `filled`
+    /// between its two queries shows as it was (`unknown`, its leg `unknown`); read apart, it
+    /// showed `unknown` beside a `filled` leg.
+    async fn trades_read_one_snapshot(
+        writer: &AnyJournal,
+        reader: AnyJournal,
+        tag: &str,
+        one: bool,
+    ) {
         use shared::clock::Clock;
         use shared::outcome::Outcome;
         // Now, to the microsecond (as both journals keep it): among the latest a shared
@@ -2843,9 +2901,19 @@ mod tests {
         let (reached, reached_rx) = tokio::sync::oneshot::channel();
         let (resume, resume_rx) = tokio::sync::oneshot::channel();
         let second = reader.clone();
+        let id = signal.signal_id.clone();
         let read = tokio::spawn(BETWEEN_REPORT_READS.scope(
             std::cell::RefCell::new(Some((reached, resume_rx))),
-            async move { second.recent_executions(1_000).await },
+            async move {
+                if one {
+                    second
+                        .execution(&id)
+                        .await
+                        .map(|e| e.into_iter().collect::<Vec<_>>())
+                } else {
+                    second.recent_executions(1_000).await
+                }
+            },
         ));
         reached_rx.await.unwrap_or_else(|e| panic!("{e}"));
         signal.status = SignalStatus::Filled;
@@ -2884,7 +2952,8 @@ mod tests {
         let reader = AnyJournal::open_read_only(&path)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        trades_read_one_snapshot(&writer, reader, "trades-snapshot").await;
+        trades_read_one_snapshot(&writer, reader.clone(), "trades-snapshot", false).await;
+        trades_read_one_snapshot(&writer, reader, "one-trade-snapshot", true).await;
     }
 
     #[cfg(feature = "postgres")]
@@ -2909,7 +2978,8 @@ mod tests {
                 .timestamp_nanos_opt()
                 .unwrap_or(0)
         });
-        trades_read_one_snapshot(&writer, reader, &tag).await;
+        trades_read_one_snapshot(&writer, reader.clone(), &tag, false).await;
+        trades_read_one_snapshot(&writer, reader, &format!("one-{tag}"), true).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

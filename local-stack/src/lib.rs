@@ -1043,7 +1043,6 @@ fn orders_json(orders: &[shared::execution::OrderRecord]) -> Vec<serde_json::Val
 /// whole journal. 400 for text that is no id, or a start several signals share (with how many,
 /// up to 1,000, and five of their ids); 404, saying why it may be missing, when the journal holds none.
 async fn one_signal(app: &App, wanted: &str) -> Response {
-    use shared::execution::TradeJournal;
     let refuse = |status: StatusCode, error: String| {
         (status, axum::Json(json!({ "error": error }))).into_response()
     };
@@ -1080,10 +1079,11 @@ async fn one_signal(app: &App, wanted: &str) -> Response {
         let mut orders = Vec::new();
         let mut replays = Vec::new();
         if let [one] = ids.as_slice()
-            && let Some(signal) = app.journal.signal(one).await?
+            && let Some((signal, legs)) = app.journal.execution(one).await?
         {
-            // Its legs and replays only once it is found (a whole id may be in no row).
-            orders = app.journal.orders(one).await?;
+            // The signal and its legs from one snapshot; its replays once it is found (a whole
+            // id may be in no row).
+            orders = legs;
             replays = app.journal.replay_audits_of(one).await?;
             found.push(signal);
         }
