@@ -806,50 +806,39 @@ where
         };
         let account = self.venue.account();
         for leg in &mut execution.legs {
-            if let Some(row) = journaled.iter().find(|r| {
-                r.broker == intent.broker
-                    && r.account.as_str() == account
-                    && r.leg == leg.leg
-                    && r.broker_order_id.is_some()
-                    && r.broker_order_id == leg.broker_order_id
-            }) {
+            let rows: Vec<&OrderRecord> = journaled
+                .iter()
+                .filter(|r| {
+                    r.broker == intent.broker && r.account.as_str() == account && r.leg == leg.leg
+                })
+                .collect();
+            let same_order = rows
+                .iter()
+                .find(|r| r.broker_order_id.is_some() && r.broker_order_id == leg.broker_order_id);
+            // An order found (not sent) by the takeover that no row names is what an
+            // unresolved send made: it settles the leg's first `unknown` row. Numbered as
+            // reported (attempt 1), it overwrote attempt 1's row (after a first send found by
+            // nothing and sent again, `not_executed`) and left the second send's `unknown` row
+            // standing beside the fill.
+            let unresolved = || {
+                rows.iter()
+                    .filter(|r| r.outcome == Outcome::Unknown && r.broker_order_id.is_none())
+                    .min_by_key(|r| r.attempt)
+            };
+            let taken = match same_order {
+                Some(row) => Some(row),
+                None if leg.sent_at.is_none() => unresolved(),
+                None => None,
+            };
+            if let Some(row) = taken {
                 leg.attempt = row.attempt;
                 // A leg not filled whose broker read gave no size (a stale takeover asks none)
                 // keeps the one journaled; a fill's size is the broker's.
                 if leg.quantity.is_zero() && leg.outcome != Outcome::Filled {
                     leg.quantity = row.quantity;
                 }
-            } else if leg.sent_at.is_none()
-                && let Some(row) = journaled
-                    .iter()
-                    .filter(|r| {
-                        r.broker == intent.broker
-                            && r.account.as_str() == account
-                            && r.leg == leg.leg
-                            && r.outcome == Outcome::Unknown
-                            && r.broker_order_id.is_none()
-                    })
-                    .min_by_key(|r| r.attempt)
-            {
-                // An order found (not sent) by the takeover that no row names is what an
-                // unresolved send made: it settles the leg's first `unknown` row. Numbered as
-                // reported (attempt 1), it overwrote attempt 1's row (after a first send
-                // found by nothing and sent again, `not_executed`) and left the second send's
-                // `unknown` row standing beside the fill.
-                leg.attempt = row.attempt;
-                if leg.quantity.is_zero() && leg.outcome != Outcome::Filled {
-                    leg.quantity = row.quantity;
-                }
             } else if leg.sent_at.is_some()
-                && let Some(last) = journaled
-                    .iter()
-                    .filter(|r| {
-                        r.broker == intent.broker
-                            && r.account.as_str() == account
-                            && r.leg == leg.leg
-                    })
-                    .map(|r| r.attempt)
-                    .max()
+                && let Some(last) = rows.iter().map(|r| r.attempt).max()
             {
                 leg.attempt += last;
             }

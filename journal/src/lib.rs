@@ -2941,49 +2941,9 @@ mod tests {
         );
     }
 
+    /// Every read of a report or the trades view sees one snapshot of a SQLite file journal.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_trades_read_one_snapshot() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("trades.sqlite");
-        let path = path.to_string_lossy();
-        let writer = AnyJournal::connect(&path)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let reader = AnyJournal::open_read_only(&path)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        trades_read_one_snapshot(&writer, reader.clone(), "trades-snapshot", false).await;
-        trades_read_one_snapshot(&writer, reader, "one-trade-snapshot", true).await;
-    }
-
-    #[cfg(feature = "postgres")]
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres_trades_read_one_snapshot() {
-        let url = std::env::var("JOURNAL_TEST_PG_URL").unwrap_or_else(|_| {
-            panic!(
-                "JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which \
-                 starts a throwaway PostgreSQL"
-            )
-        });
-        let writer = AnyJournal::connect(&url)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let reader = AnyJournal::open_read_only(&url)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let tag = format!("trades-snapshot-pg-{}", {
-            use shared::clock::Clock;
-            shared::clock::SystemClock
-                .now()
-                .timestamp_nanos_opt()
-                .unwrap_or(0)
-        });
-        trades_read_one_snapshot(&writer, reader.clone(), &tag, false).await;
-        trades_read_one_snapshot(&writer, reader, &format!("one-{tag}"), true).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_sqlite_report_reads_one_snapshot() {
+    async fn sqlite_reads_see_one_snapshot() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("snapshot.sqlite");
         let path = path.to_string_lossy();
@@ -2993,34 +2953,41 @@ mod tests {
         let reader = AnyJournal::open_read_only(&path)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        report_reads_one_snapshot(&writer, reader, "snapshot").await;
+        reads_see_one_snapshot(&writer, reader, "snapshot").await;
     }
 
+    /// The same of a PostgreSQL journal (`JOURNAL_TEST_PG_URL`), whose test database keeps
+    /// every run's rows: the tags are unique per run.
     #[cfg(feature = "postgres")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_postgres_report_reads_one_snapshot() {
+    async fn postgres_reads_see_one_snapshot() {
+        use shared::clock::Clock;
         let url = std::env::var("JOURNAL_TEST_PG_URL").unwrap_or_else(|_| {
             panic!(
                 "JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which \
                  starts a throwaway PostgreSQL"
             )
         });
+        // The writer's pool migrates the schema on connect.
         let writer = AnyJournal::connect(&url)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        // A first write migrates the schema (PostgreSQL's pool migrates on connect).
         let reader = AnyJournal::open_read_only(&url)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        // Unique per run: the test database keeps every run's rows.
-        let tag = format!("snapshot-pg-{}", {
-            use shared::clock::Clock;
-            shared::clock::SystemClock
-                .now()
-                .timestamp_nanos_opt()
-                .unwrap_or(0)
-        });
-        report_reads_one_snapshot(&writer, reader, &tag).await;
+        let run = shared::clock::SystemClock
+            .now()
+            .timestamp_nanos_opt()
+            .unwrap_or(0);
+        reads_see_one_snapshot(&writer, reader, &format!("snapshot-pg-{run}")).await;
+    }
+
+    /// The report's read, the trades list's and one signal's, each with a write between its
+    /// two queries.
+    async fn reads_see_one_snapshot(writer: &AnyJournal, reader: AnyJournal, tag: &str) {
+        report_reads_one_snapshot(writer, reader.clone(), &format!("report-{tag}")).await;
+        trades_read_one_snapshot(writer, reader.clone(), &format!("trades-{tag}"), false).await;
+        trades_read_one_snapshot(writer, reader, &format!("one-{tag}"), true).await;
     }
 
     /// Whole tables are read a page at a time ([`JSON_PAGE_ROWS`], 3 rows in this build), in

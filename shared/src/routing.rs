@@ -726,17 +726,26 @@ impl RoutingTable {
 /// ending in them (`Z5` in 2026 is 2025, `H7` is 2027), never one a decade away. A tie (five
 /// years either way) is the past year: a contract listed five years out is not traded here.
 fn contract_year(digits: &str, now: i32) -> Option<i32> {
+    match year_digits(digits, now)? {
+        (year, None) => Some(year),
+        (base, Some(modulus)) => [base - modulus, base, base + modulus]
+            .into_iter()
+            .min_by_key(|y| ((y - now).abs(), *y)),
+    }
+}
+
+/// A contract's year digits read against the year `now`: four digits as written, `(year,
+/// None)`; one or two as the year ending in them in `now`'s decade (or century) with the span
+/// they repeat over, `(year, Some(10))` (or 100). `None` for any other length, or no number.
+fn year_digits(digits: &str, now: i32) -> Option<(i32, Option<i32>)> {
     let n: i32 = digits.parse().ok()?;
     let modulus = match digits.len() {
         1 => 10,
         2 => 100,
-        4 => return Some(n),
+        4 => return Some((n, None)),
         _ => return None,
     };
-    let base = now - now.rem_euclid(modulus) + n;
-    [base - modulus, base, base + modulus]
-        .into_iter()
-        .min_by_key(|y| ((y - now).abs(), *y))
+    Some((now - now.rem_euclid(modulus) + n, Some(modulus)))
 }
 
 fn month_name(month: u32) -> &'static str {
@@ -879,14 +888,10 @@ pub fn is_earlier_contract(candidate: &str, current: &str, now: DateTime<Utc>) -
 /// year's and a roll closes it; a shorter window would leave a paper book's contract held
 /// past its month (the local stack stopped over a holiday) that no roll closes.
 fn held_year(digits: &str, month: u32, now: DateTime<Utc>) -> Option<i32> {
-    let n: i32 = digits.parse().ok()?;
-    let modulus = match digits.len() {
-        1 => 10,
-        2 => 100,
-        4 => return Some(n),
-        _ => return None,
+    let (year, modulus) = match year_digits(digits, now.year())? {
+        (year, None) => return Some(year),
+        (year, Some(modulus)) => (year, modulus),
     };
-    let year = now.year() - now.year().rem_euclid(modulus) + n;
     let index = |y: i32, m: u32| i64::from(y) * 12 + i64::from(m);
     Some(
         if index(now.year(), now.month()) - index(year, month) >= 12 {
