@@ -61,6 +61,13 @@ impl HealthStore for DynamoHealthStore {
             HealthEvent::Success => update
                 .update_expression("SET last_success = :at")
                 .condition_expression("attribute_not_exists(last_success) OR last_success < :at"),
+            // Apart from the conversations' failures, as `BrokerHealth::apply` keeps it: a
+            // token stored later must not clear an `unknown` order's failure too.
+            HealthEvent::Failure(FailureKind::TokenRefresh) => update
+                .update_expression("SET last_token_failure = :at")
+                .condition_expression(
+                    "attribute_not_exists(last_token_failure) OR last_token_failure < :at",
+                ),
             HealthEvent::Failure(kind) => update
                 .update_expression("SET last_failure = :at, last_failure_kind = :kind")
                 .condition_expression("attribute_not_exists(last_failure) OR last_failure < :at")
@@ -123,6 +130,7 @@ impl HealthStore for DynamoHealthStore {
             last_success: time("last_success")?,
             last_failure: time("last_failure")?,
             last_failure_kind: kind,
+            last_token_failure: time("last_token_failure")?,
             token_expires_at: time("token_expires_at")?,
             token_refreshed_at: time("token_refreshed_at")?,
         })

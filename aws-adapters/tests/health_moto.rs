@@ -115,6 +115,62 @@ async fn a_good_token_found_after_a_failed_refresh_clears_the_failure() {
     );
 }
 
+/// An `unknown` order, then a failed and a successful token refresh: the refresh's token
+/// clears the refresh's failure, kept in an attribute of its own, not the order's.
+#[tokio::test]
+async fn a_stored_token_does_not_clear_an_unknown_order() {
+    let s = store().await;
+    s.record(Broker::Tradovate, t("00:00"), HealthEvent::Success)
+        .await
+        .unwrap();
+    s.record(
+        Broker::Tradovate,
+        t("01:00"),
+        HealthEvent::Failure(FailureKind::Unknown),
+    )
+    .await
+    .unwrap();
+    s.record(
+        Broker::Tradovate,
+        t("02:00"),
+        HealthEvent::Failure(FailureKind::TokenRefresh),
+    )
+    .await
+    .unwrap();
+    // A late writer of an older refresh failure moves nothing backwards.
+    s.record(
+        Broker::Tradovate,
+        t("01:30"),
+        HealthEvent::Failure(FailureKind::TokenRefresh),
+    )
+    .await
+    .unwrap();
+    s.record(
+        Broker::Tradovate,
+        t("03:00"),
+        HealthEvent::Token {
+            expires_at: t("59:00"),
+        },
+    )
+    .await
+    .unwrap();
+    let h = s.read(Broker::Tradovate).await.unwrap();
+    assert_eq!(
+        (h.last_failure, h.last_failure_kind, h.last_token_failure),
+        (
+            Some(t("01:00")),
+            Some(FailureKind::Unknown),
+            Some(t("02:00"))
+        )
+    );
+    assert_eq!(h.state(t("04:00")), HealthState::Degraded);
+    s.record(Broker::Tradovate, t("05:00"), HealthEvent::Success)
+        .await
+        .unwrap();
+    let h = s.read(Broker::Tradovate).await.unwrap();
+    assert_eq!(h.state(t("06:00")), HealthState::Ok);
+}
+
 #[tokio::test]
 async fn a_missing_table_is_an_error_naming_it() {
     let client = moto::dynamodb().await;

@@ -73,6 +73,19 @@ async fn each_broker_reports_its_own_health() {
     let (status, body) = send(get("/tradovatestatus")).await;
     assert_eq!(status, 200);
     assert_eq!(body["token_expires_in_secs"], 3000);
+    assert!(body["last_token_failure"].is_null(), "{body}");
+    // A failed refresh after that token degrades the path and says when.
+    health
+        .record(
+            Broker::Tradovate,
+            clock.now(),
+            HealthEvent::Failure(FailureKind::TokenRefresh),
+        )
+        .await
+        .unwrap();
+    let (status, body) = send(get("/tradovatestatus")).await;
+    assert_eq!((status, body["status"].clone()), (503, json!("degraded")));
+    assert_eq!(body["last_token_failure"], json!(clock.now()));
     clock.advance(Duration::minutes(51));
     let (status, body) = send(get("/tradovatestatus")).await;
     assert_eq!((status, body["status"].clone()), (503, json!("degraded")));

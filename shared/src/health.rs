@@ -57,10 +57,16 @@ pub enum HealthEvent {
 pub struct BrokerHealth {
     /// When a conversation last succeeded (UTC).
     pub last_success: Option<DateTime<Utc>>,
-    /// When a conversation or token refresh last failed (UTC).
+    /// When a conversation with the broker last failed (UTC). A failed token refresh is
+    /// [`Self::last_token_failure`], so it never hides an `unknown` order here.
     pub last_failure: Option<DateTime<Utc>>,
-    /// Why that last failure happened.
+    /// Why that last failure happened. An item written before token refresh failures had a
+    /// field of their own may still say [`FailureKind::TokenRefresh`].
     pub last_failure_kind: Option<FailureKind>,
+    /// When a token refresh last failed (UTC); only for a broker whose token the refresher
+    /// renews (Tradovate). It stops counting once a later refresh stored a token.
+    #[serde(default)]
+    pub last_token_failure: Option<DateTime<Utc>>,
     /// When the latest stored token expires (UTC); only for a broker whose token the
     /// refresher renews (Tradovate).
     pub token_expires_at: Option<DateTime<Utc>>,
@@ -86,6 +92,7 @@ impl BrokerHealth {
     pub fn apply(&mut self, at: DateTime<Utc>, event: HealthEvent) {
         match event {
             HealthEvent::Success => self.last_success = Some(at),
+            HealthEvent::Failure(FailureKind::TokenRefresh) => self.last_token_failure = Some(at),
             HealthEvent::Failure(kind) => {
                 self.last_failure = Some(at);
                 self.last_failure_kind = Some(kind);
@@ -98,18 +105,22 @@ impl BrokerHealth {
     }
 
     /// The state at `now`: `Degraded` when the token has expired by `now` or a failure is the
-    /// latest conversation result, `Unknown` when nothing is recorded, `Ok` otherwise. A
-    /// failed token refresh stops counting once a later refresh stored a token: the refresher
-    /// records no `Success`, so without it one failed run kept the status degraded until the
-    /// next trade, a weekend perhaps, with a valid token stored.
+    /// latest result, `Unknown` when nothing is recorded, `Ok` otherwise. A failed token refresh stops
+    /// counting once a later refresh stored a token: the refresher records no `Success`, so
+    /// without it one failed run kept the status degraded until the next trade, a weekend
+    /// perhaps, with a valid token stored. It is kept apart from the conversations' failures
+    /// so that a token stored later does not clear an `unknown` order's failure too.
     pub fn state(&self, now: DateTime<Utc>) -> HealthState {
         if self.token_expires_at.is_some_and(|e| e <= now) {
             return HealthState::Degraded;
         }
-        let failure = self.last_failure.filter(|&bad| {
-            self.last_failure_kind != Some(FailureKind::TokenRefresh)
-                || self.token_refreshed_at.is_none_or(|t| t <= bad)
+        let token_failed = |bad: &DateTime<Utc>| self.token_refreshed_at.is_none_or(|t| t <= *bad);
+        // An item written before `last_token_failure` existed keeps a token refresh failure
+        // under `last_failure`, with its kind.
+        let conversation = self.last_failure.filter(|bad| {
+            self.last_failure_kind != Some(FailureKind::TokenRefresh) || token_failed(bad)
         });
+        let failure = conversation.max(self.last_token_failure.filter(token_failed));
         match (self.last_success, failure) {
             (None, None) if self.token_expires_at.is_none() => HealthState::Unknown,
             (Some(ok), Some(bad)) if bad > ok => HealthState::Degraded,
@@ -302,6 +313,37 @@ mod tests {
         h.apply(t("20:00"), HealthEvent::Failure(FailureKind::Rejected));
         h.apply(t("21:00"), token(t("59:00")));
         assert_eq!(h.state(t("22:00")), HealthState::Degraded);
+    }
+
+    /// An `unknown` order, then a failed and a successful token refresh: the order's failure
+    /// still counts (the refresh's token does not clear it), until a conversation succeeds.
+    #[test]
+    fn a_stored_token_does_not_clear_a_failed_conversation() {
+        let mut h = BrokerHealth::default();
+        h.apply(t("00:00"), HealthEvent::Success);
+        h.apply(t("01:00"), HealthEvent::Failure(FailureKind::Unknown));
+        h.apply(t("02:00"), HealthEvent::Failure(FailureKind::TokenRefresh));
+        h.apply(
+            t("03:00"),
+            HealthEvent::Token {
+                expires_at: t("59:00"),
+            },
+        );
+        assert_eq!(h.state(t("04:00")), HealthState::Degraded);
+        assert_eq!(h.last_failure_kind, Some(FailureKind::Unknown));
+        assert_eq!(h.last_token_failure, Some(t("02:00")));
+        h.apply(t("05:00"), HealthEvent::Success);
+        assert_eq!(h.state(t("06:00")), HealthState::Ok);
+        // An item of the earlier shape: the refresh's failure under `last_failure`.
+        let legacy = BrokerHealth {
+            last_success: Some(t("00:00")),
+            last_failure: Some(t("02:00")),
+            last_failure_kind: Some(FailureKind::TokenRefresh),
+            token_refreshed_at: Some(t("03:00")),
+            token_expires_at: Some(t("59:00")),
+            ..BrokerHealth::default()
+        };
+        assert_eq!(legacy.state(t("04:00")), HealthState::Ok);
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use executor_tradovate::token::{Refreshed, TokenManager, TokenPolicy};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock};
-use shared::health::{FailureKind, HealthState, HealthStore, MemoryHealth};
+use shared::health::{HealthState, HealthStore, MemoryHealth};
 use shared::memory::{MemoryLeaseLock, MemoryNotifier, MemoryTokenStore};
 use shared::routing::Broker;
 use std::sync::Arc;
@@ -154,7 +154,8 @@ async fn a_refused_login_counts_a_failure_notifies_and_fails_the_run() {
     assert!(sent[0].subject.contains("token refresh failed"));
     assert!(sent[0].message.contains(&err.to_string()));
     let h = health.read(Broker::Tradovate).await.unwrap();
-    assert_eq!(h.last_failure_kind, Some(FailureKind::TokenRefresh));
+    assert_eq!(h.last_token_failure, Some(clock.now()));
+    assert_eq!(h.last_failure_kind, None);
     assert_eq!(h.state(clock.now()), HealthState::Degraded);
     for text in [
         sent[0].message.as_str(),
@@ -215,7 +216,11 @@ async fn a_run_that_could_not_act_does_not_end_a_failed_refresh() {
     assert_eq!(how, Refreshed::Busy);
     let h = health.read(Broker::Tradovate).await.unwrap();
     assert_eq!(h.state(clock.now()), HealthState::Degraded, "{h:?}");
-    assert_eq!(h.last_failure_kind, Some(FailureKind::TokenRefresh));
+    assert_eq!(
+        h.last_token_failure,
+        Some(at - chrono::Duration::minutes(1))
+    );
+    assert_eq!(h.last_failure_kind, None);
 }
 
 #[tokio::test]

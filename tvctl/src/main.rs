@@ -1653,6 +1653,9 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     if let Some(secs) = b["token_expires_in_secs"].as_i64() {
                         line.push_str(&format!("  token expires in {secs} s"));
                     }
+                    if let Some(at) = b["last_token_failure"].as_str() {
+                        line.push_str(&format!("  token refresh failed {at}"));
+                    }
                     out(&line);
                 }
                 for q in queues
