@@ -893,13 +893,11 @@ fn held_year(digits: &str, month: u32, now: DateTime<Utc>) -> Option<i32> {
         (year, Some(modulus)) => (year, modulus),
     };
     let index = |y: i32, m: u32| i64::from(y) * 12 + i64::from(m);
-    Some(
-        if index(now.year(), now.month()) - index(year, month) >= 12 {
-            year + modulus
-        } else {
-            year
-        },
-    )
+    // The digits read in `now`'s decade (or century) may name one of the last: `ESZ9` held
+    // on 2030-01-04 is December 2029, a month past, not 2039.
+    [year - modulus, year, year + modulus]
+        .into_iter()
+        .find(|&y| index(now.year(), now.month()) - index(y, month) < 12)
 }
 
 /// The root of a front continuous symbol (`ES1!` → `ES`), the only kind market-data front

@@ -629,6 +629,23 @@ fn a_contract_five_years_away_is_refused_as_its_digit_would_read_back_as_the_pas
         "CLH7",
         at("2027-02-20T12:00:00Z")
     ));
+    // Across a decade's turn: ESZ9 held on 2030-01-04 is December 2029, a month past (its
+    // digit read in 2030's decade would be 2039, later, and the roll left it held).
+    let decade = at("2030-01-04T12:00:00Z");
+    for (held, current) in [("ESZ9", "ESH0"), ("CLZ9", "CLH0"), ("ESZ29", "ESH0")] {
+        assert!(
+            shared::routing::is_earlier_contract(held, current, decade),
+            "{held}"
+        );
+    }
+    assert!(shared::routing::is_earlier_contract(
+        "ESZ9",
+        "ESH0",
+        at("2029-12-14T12:00:00Z")
+    ));
+    assert!(!shared::routing::is_earlier_contract(
+        "CLZ1", "CLH0", decade
+    ));
 }
 
 #[test]
