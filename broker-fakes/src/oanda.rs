@@ -84,6 +84,10 @@ pub enum Fault {
     /// Answer a position close 404 with an HTML page, not OANDA's JSON: a proxy or gateway
     /// in front of OANDA that does not know the path. Nothing is carried out.
     CloseNotFoundPage,
+    /// Answer the next read of one instrument's position 404 with an HTML page, not OANDA's
+    /// JSON, as [`Fault::CloseNotFoundPage`] does a close (the position read takes it from
+    /// the front of the script; orders never do).
+    PositionNotFoundPage,
     /// Behave normally for this request: lets a test aim a later fault at a later leg.
     Pass,
 }
@@ -770,6 +774,15 @@ async fn position(
     );
     if let Some(r) = check(&mut inner, &s, &headers, &account, false) {
         return r;
+    }
+    if matches!(inner.faults.front(), Some(Fault::PositionNotFoundPage)) {
+        inner.faults.pop_front();
+        return (
+            StatusCode::NOT_FOUND,
+            [(axum::http::header::CONTENT_TYPE, "text/html")],
+            "<html><body>404 Not Found</body></html>",
+        )
+            .into_response();
     }
     let (long, short) = inner
         .positions

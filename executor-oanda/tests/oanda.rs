@@ -1713,6 +1713,21 @@ async fn a_close_answered_404_by_a_page_not_oandas_is_a_refusal() {
     assert_eq!(h.fake.order_requests().len(), 1, "the close only");
 }
 
+/// The position read answered 404 by something in front of OANDA (an HTML page, not
+/// OANDA's JSON): not "no position". Read as flat, a short entry over a long sent a sell
+/// that only reduced the long (`REDUCE_FIRST`) and journaled `filled`; now nothing is sent.
+#[tokio::test]
+async fn a_position_read_answered_404_by_a_page_not_oandas_sends_nothing() {
+    let (h, i) = short_from_long(&[Fault::PositionNotFoundPage]).await;
+    let got = h.executor.execute(&i).await;
+    assert!(
+        !matches!(got, Ok(Outcome::Filled | Outcome::NoOp)),
+        "{got:?}"
+    );
+    assert!(h.fake.order_requests().is_empty(), "no order sent");
+    assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+}
+
 /// A close refused with the whole request's `errorCode` saying the position does not exist
 /// while the side's own reject transaction says `CLOSEOUT_POSITION_REJECT` (the shape OANDA
 /// gives a request that names a missing side beside a held one): the side's reason decides,

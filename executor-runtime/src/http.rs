@@ -13,7 +13,8 @@ pub enum ReadFailure {
     Status(StatusCode, Vec<u8>),
 }
 
-/// Sends a GET; `None` on 404.
+/// Sends a GET; `None` on a 404 whose body is a JSON object (the broker's own "not found";
+/// any other 404 is a [`ReadFailure::Status`]).
 pub async fn get_json<T: DeserializeOwned>(
     request: RequestBuilder,
 ) -> Result<Option<T>, ReadFailure> {
@@ -37,13 +38,17 @@ pub async fn get_json_without<T: DeserializeOwned>(
         .await
         .map_err(|e| ReadFailure::Unreachable(describe(e)))?;
     let status = resp.status();
-    if status == StatusCode::NOT_FOUND {
-        return Ok(None);
-    }
     let bytes = resp
         .bytes()
         .await
         .map_err(|e| ReadFailure::Unreachable(describe(e)))?;
+    // Every broker here answers an error, 404 included, with a JSON object (OANDA's
+    // `{errorMessage}`, Coinbase's `{error, message}`); a 404 page of something in front of
+    // the broker (a proxy or gateway that does not know the path) is not the broker saying
+    // there is nothing there: read as flat, it would plan a reversal as an entry.
+    if status == StatusCode::NOT_FOUND && is_json_object(&bytes) {
+        return Ok(None);
+    }
     if !status.is_success() {
         let body = match secret {
             Some(_) => without(String::from_utf8_lossy(&bytes).into_owned()).into_bytes(),
@@ -58,6 +63,11 @@ pub async fn get_json_without<T: DeserializeOwned>(
             shown_text(without(e.to_string()).as_bytes())
         ))
     })
+}
+
+/// Whether `body` is a JSON object, as the brokers' error answers are.
+fn is_json_object(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body).is_ok()
 }
 
 /// The HTTP client every broker conversation uses: `timeout` for a whole request, and no
