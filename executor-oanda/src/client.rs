@@ -58,6 +58,8 @@ pub enum OrderResult {
         price: Option<Decimal>,
         /// The fill's costs in the quote currency ([`crate::models::Transaction::fee_in_quote`]).
         fee: Option<Decimal>,
+        /// The rest of the order cancelled in the same answer, in words: filled in part.
+        rest: Option<String>,
     },
     /// Created and cancelled at once (201), e.g. `MARKET_HALTED`, `INSUFFICIENT_MARGIN`.
     Cancelled { order_id: String, reason: String },
@@ -697,21 +699,31 @@ fn created(
     create: Option<Transaction>,
 ) -> Result<OrderResult, OandaError> {
     let order_id = create.map(|t| t.id).unwrap_or_default();
+    // Cut and redacted as a reject's reason is (see `reject_reason`).
+    let reason = |cancel: Transaction| {
+        cancel
+            .reason
+            .map_or_else(|| "CANCELLED".into(), |r| shown_text(r.as_bytes()))
+    };
     if let Some(fill) = fill {
+        let order_id = fill.order_id.clone().unwrap_or(order_id);
+        // A fill and a cancel in one answer: the rest of the order did not fill. A FOK order
+        // fills whole or not at all, but a position's closeout may be done in part (the v20
+        // `OrderCancelReason` `POSITION_CLOSEOUT_FAILED`, "Closing out a position wasn't
+        // fully possible", <https://developer.oanda.com/rest-live-v20/order-df/>).
+        let rest = cancel.map(|c| format!("order {order_id} filled in part: {}", reason(c)));
         return Ok(OrderResult::Filled {
             fee: fill.fee_in_quote(),
             price: fill.fill_price(),
-            order_id: fill.order_id.unwrap_or(order_id),
+            order_id,
             units: fill.units,
+            rest,
         });
     }
     if let Some(cancel) = cancel {
         return Ok(OrderResult::Cancelled {
-            order_id: cancel.order_id.unwrap_or(order_id),
-            // Cut and redacted as a reject's reason is (see `reject_reason`).
-            reason: cancel
-                .reason
-                .map_or_else(|| "CANCELLED".into(), |r| shown_text(r.as_bytes())),
+            order_id: cancel.order_id.clone().unwrap_or(order_id),
+            reason: reason(cancel),
         });
     }
     // Created but neither filled nor cancelled: a FOK order cannot stay like this, so we
@@ -777,5 +789,50 @@ fn api_error(status: StatusCode, bytes: &[u8]) -> OandaError {
         // The broker's words, with any echoed bearer token redacted: errors are journaled,
         // logged and mailed.
         message: shown_text(body.error_message.unwrap_or_default().as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn tx(json: serde_json::Value) -> Transaction {
+        serde_json::from_value(json).unwrap()
+    }
+
+    /// A close answered with a fill and a cancel (a closeout done in part): filled in part,
+    /// with the cancel's reason, never a whole fill; a fill alone is whole.
+    #[test]
+    fn a_fill_with_a_cancel_in_one_answer_is_filled_in_part() {
+        let fill = || {
+            tx(
+                serde_json::json!({"id": "12", "type": "ORDER_FILL", "orderID": "11",
+                                  "units": "-400", "fullVWAP": "1.08345"}),
+            )
+        };
+        let cancel = tx(
+            serde_json::json!({"id": "13", "type": "ORDER_CANCEL", "orderID": "11",
+                                           "reason": "POSITION_CLOSEOUT_FAILED"}),
+        );
+        match created(Some(fill()), Some(cancel), None).unwrap() {
+            OrderResult::Filled {
+                order_id,
+                units,
+                rest: Some(rest),
+                ..
+            } => {
+                assert_eq!(
+                    (order_id.as_str(), units),
+                    ("11", Some(Decimal::from(-400)))
+                );
+                assert!(rest.contains("POSITION_CLOSEOUT_FAILED"), "{rest}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            created(Some(fill()), None, None).unwrap(),
+            OrderResult::Filled { rest: None, .. }
+        ));
     }
 }

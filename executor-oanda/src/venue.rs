@@ -114,11 +114,25 @@ fn ack_of(result: OrderResult) -> Result<Ack, SendError> {
             units,
             price,
             fee,
+            rest: None,
         } => Ok(Ack::Filled {
             order_id: Some(order_id.into()),
             quantity: units,
             price,
             fee,
+        }),
+        OrderResult::Filled {
+            order_id,
+            units,
+            price,
+            fee,
+            rest: Some(rest),
+        } => Ok(Ack::FilledInPart {
+            order_id: Some(order_id.into()),
+            quantity: units,
+            price,
+            fee,
+            rest,
         }),
         OrderResult::Cancelled { order_id, reason } => Ok(Ack::Cancelled {
             order_id: Some(order_id.into()),
