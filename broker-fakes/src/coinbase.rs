@@ -46,6 +46,13 @@ pub enum Fault {
         message: &'static str,
         preview_failure_reason: &'static str,
     },
+    /// [`Fault::Reject`]'s body with HTTP 400: Coinbase documents the `success: false` shape,
+    /// not the status it comes with.
+    RejectAs400 {
+        error: &'static str,
+        message: &'static str,
+        preview_failure_reason: &'static str,
+    },
     /// A 400 validation error with a JSON body.
     BadRequest(&'static str),
     /// Create and fill the order, then answer 503.
@@ -1029,6 +1036,15 @@ fn create_order(
                 failure(error, message, preview_failure_reason, &configuration),
                 None,
             );
+        }
+        Some(Fault::RejectAs400 {
+            error,
+            message,
+            preview_failure_reason,
+        }) => {
+            let mut answer = failure(error, message, preview_failure_reason, &configuration);
+            *answer.status_mut() = StatusCode::BAD_REQUEST;
+            return (answer, None);
         }
         other => {
             if let Some(f) = other {

@@ -419,6 +419,16 @@ impl CoinbaseClient {
                 "Coinbase answered {status}"
             )));
         }
+        // A 400 in Create Order's own shape (`success: false` with `error_response`): read as
+        // the 200 of that shape is, its reason the `error_response`'s words, not the raw
+        // body cut short. Which status such an answer comes with is not documented.
+        if status == StatusCode::BAD_REQUEST
+            && let Ok(parsed) = serde_json::from_slice::<CreateOrderResponse>(&bytes)
+            && !parsed.success
+            && (parsed.error_response.is_some() || parsed.failure_reason.is_some())
+        {
+            return not_created(parsed);
+        }
         if status.is_client_error() {
             let CoinbaseError::Api { error, message, .. } = api_error(status, &bytes) else {
                 return Ok(OrderAck::Rejected {
@@ -440,36 +450,47 @@ impl CoinbaseClient {
         }
         let parsed: CreateOrderResponse = serde_json::from_slice(&bytes)
             .map_err(|_| CoinbaseError::Unknown(format!("unreadable {status} body")))?;
-        let order_id = parsed
-            .success_response
-            .map(|s| s.order_id)
-            .filter(|id| !id.is_empty())
-            .or(parsed.order_id.filter(|id| !id.is_empty()));
-        if parsed.success {
-            let order_id = order_id
-                .ok_or_else(|| CoinbaseError::Unknown("success without an order id".to_owned()))?;
-            return Ok(OrderAck::Accepted { order_id });
+        if !parsed.success {
+            return not_created(parsed);
         }
-        // An order id beside `success: false`: Coinbase does not say what that means, so the
-        // order may exist. Unknown, looked up by `client_order_id` (which Coinbase
-        // deduplicates), never taken as refused.
-        let reason = parsed
-            .error_response
-            .map(|e| e.reason())
-            .filter(|r| !r.is_empty())
-            .or(parsed.failure_reason)
-            .map_or_else(
-                || "success: false without a reason".to_owned(),
-                |r| shown_text(r.as_bytes()),
-            );
-        if let Some(id) = order_id {
-            return Err(CoinbaseError::Unknown(format!(
-                "success: false with order id {}: {reason}",
-                shown_text(id.as_bytes())
-            )));
-        }
-        Ok(OrderAck::Rejected { reason })
+        let order_id = created_id(parsed)
+            .ok_or_else(|| CoinbaseError::Unknown("success without an order id".to_owned()))?;
+        Ok(OrderAck::Accepted { order_id })
     }
+}
+
+/// A Create Order answer of `success: false`: refused, with `error_response`'s (or
+/// `failure_reason`'s) words; but an order id beside it is not documented to mean nothing
+/// was created, so that is unknown, looked up by `client_order_id` (which Coinbase
+/// deduplicates), never taken as refused.
+fn not_created(mut parsed: CreateOrderResponse) -> Result<OrderAck, CoinbaseError> {
+    let reason = parsed
+        .error_response
+        .take()
+        .map(|e| e.reason())
+        .filter(|r| !r.is_empty())
+        .or(parsed.failure_reason.take())
+        .map_or_else(
+            || "success: false without a reason".to_owned(),
+            |r| shown_text(r.as_bytes()),
+        );
+    if let Some(id) = created_id(parsed) {
+        return Err(CoinbaseError::Unknown(format!(
+            "success: false with order id {}: {reason}",
+            shown_text(id.as_bytes())
+        )));
+    }
+    Ok(OrderAck::Rejected { reason })
+}
+
+/// The order id a Create Order answer names: `success_response.order_id`, else the top
+/// level's; an empty one is none.
+fn created_id(parsed: CreateOrderResponse) -> Option<String> {
+    parsed
+        .success_response
+        .map(|s| s.order_id)
+        .filter(|id| !id.is_empty())
+        .or(parsed.order_id.filter(|id| !id.is_empty()))
 }
 
 /// The body's first words, credentials redacted: an answer that is not Coinbase's JSON (a

@@ -323,10 +323,16 @@ impl Order {
         )
     }
 
-    /// No more fills will come: FILLED, or an IOC remainder cancelled/expired, or failed.
+    /// No more fills will come, and what filled is shown: FILLED (with its size, or settled),
+    /// or an IOC remainder cancelled/expired, or failed, not marked unsettled.
     pub fn is_final(&self) -> bool {
         match self.status.as_str() {
-            "FILLED" => true,
+            // `FILLED` is the whole size, but one not settled that shows no size yet (a buy
+            // sized in the quote currency) is read again: taken as it is, its size unknown,
+            // the leg ended `unknown` for a buy that filled.
+            "FILLED" => {
+                self.settled != Some(false) || self.filled_size.is_some_and(|s| s > Decimal::ZERO)
+            }
             // What an order that ended short of filled traded is its `filled_size`: taken only
             // once the order is not marked unsettled.
             "CANCELLED" | "EXPIRED" | "FAILED" => self.settled != Some(false),

@@ -345,6 +345,19 @@ impl<C: Clock> CoinbaseVenue<C> {
             .await
     }
 
+    /// What `order`, read back for a leg of `req` sent on `side`, came to ([`ack_of_ours`]);
+    /// ours and [`Ack::Working`], it holds the product (see `working`), whichever path read
+    /// it (the wait after a send, a lookup after a lost answer, a takeover): an order of
+    /// another product or side is not ours to hold. Whatever `is_final` says: a `FILLED`
+    /// order whose size is not shown is `Working` too, and the wallet may not show its fill.
+    fn judged(&self, order: &Order, req: &ExecRequest<'_>, side: Side) -> Ack {
+        let ack = ack_of_ours(order, req, side);
+        if not_ours(order, req, side).is_none() && matches!(ack, Ack::Working { .. }) {
+            self.note(req.intent.instrument.as_str(), &order.order_id);
+        }
+        ack
+    }
+
     /// What an order Coinbase accepted came to: it is read until final, within the staleness
     /// budget (at least `fill_settle`, at most `fill_wait`). Still not final, not found or
     /// unreadable, it is [`Ack::Working`]: whether it filled is unknown, and it is never sent
@@ -356,17 +369,7 @@ impl<C: Clock> CoinbaseVenue<C> {
             .min(settings.fill_wait.max(settings.fill_settle));
         let product = req.intent.instrument.as_str();
         match self.client.settled_order(&order_id, wait).await {
-            Ok(Some(order)) => {
-                let ack = ack_of_ours(&order, req, side);
-                // Ours and not final: it holds the product (see `working`). An order of
-                // another product or side is not ours to hold.
-                // Whatever `is_final` says: a `FILLED` order not settled, its size not shown,
-                // is `Working` too, and the wallet may not show its fill.
-                if not_ours(&order, req, side).is_none() && matches!(ack, Ack::Working { .. }) {
-                    self.note(product, &order.order_id);
-                }
-                ack
-            }
+            Ok(Some(order)) => self.judged(&order, req, side),
             Ok(None) => {
                 self.note(product, &order_id);
                 warn!(
@@ -806,7 +809,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             Ok(Some(order)) if !order.is_final() => {
                 Found::Order(self.followed(req, order.order_id, report.side).await)
             }
-            Ok(Some(order)) => Found::Order(ack_of_ours(&order, req, report.side)),
+            Ok(Some(order)) => Found::Order(self.judged(&order, req, report.side)),
             Ok(None) => Found::NotCreated,
             Err(e) => Found::Inconclusive(e.to_string()),
         }
@@ -834,7 +837,7 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 // Not final yet (a crash right after the send): followed as an accepted order
                 // is, before anything is decided.
                 let ack = if order.is_final() {
-                    ack_of_ours(&order, req, side)
+                    self.judged(&order, req, side)
                 } else {
                     self.followed(req, order.order_id.clone(), side).await
                 };

@@ -442,6 +442,35 @@ async fn a_balance_below_the_minimum_is_a_journaled_no_op_without_orders() {
     clean(&h);
 }
 
+/// The same refusal answered with HTTP 400 (Coinbase documents the body, not its status):
+/// its reason is the `error_response`'s words, not the raw body cut short.
+#[tokio::test]
+async fn a_reject_answered_400_is_read_by_its_error_response() {
+    let h = harness().await;
+    h.fake.script(Fault::RejectAs400 {
+        error: "INSUFFICIENT_FUND",
+        message: "Insufficient balance in source account",
+        preview_failure_reason: "PREVIEW_INSUFFICIENT_FUND",
+    });
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    let reason = h
+        .journal
+        .signal(&i.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.contains("INSUFFICIENT_FUND: Insufficient balance in source account")
+            && reason.contains("PREVIEW_INSUFFICIENT_FUND")
+            && !reason.contains('{'),
+        "{reason}"
+    );
+    assert_eq!(h.fake.order_posts().len(), 1, "a reject is never resent");
+}
+
 #[tokio::test]
 async fn a_reject_is_journaled_notified_acknowledged_and_not_retried() {
     let h = harness().await;
@@ -502,6 +531,27 @@ async fn an_order_ended_but_not_settled_is_read_until_it_is() {
             .map(|l| (l.outcome, l.quantity))
             .collect::<Vec<_>>(),
         [(Outcome::Filled, d("0.0008"))],
+        "{legs:?}"
+    );
+    assert_eq!(h.fake.order_posts().len(), 1, "never sent again");
+}
+
+/// A buy that ended `FILLED` but reads `settled: false` with nothing filled yet (its size not
+/// shown) is read again until it settles, and journaled at what it bought, as an order that
+/// ended `CANCELLED` so is. It was taken at its first read: a fill of unknown size, the leg
+/// `unknown`, alarmed and dead-lettered, for a buy that filled.
+#[tokio::test]
+async fn a_filled_buy_not_settled_is_read_until_it_is() {
+    let h = harness().await;
+    h.fake.script(Fault::UnsettledFor(2));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.outcome, l.quantity))
+            .collect::<Vec<_>>(),
+        [(Outcome::Filled, d("0.002"))],
         "{legs:?}"
     );
     assert_eq!(h.fake.order_posts().len(), 1, "never sent again");
@@ -1114,6 +1164,37 @@ async fn a_fill_reported_without_its_size_ends_unknown_and_is_never_sent_again()
             .is_some_and(|e| e.contains("without a filled_size")),
         "{:?}",
         legs[0].error
+    );
+}
+
+/// A buy whose answer was lost, found by the lookup `FILLED` without its size (so its leg
+/// ends `unknown`), holds its product as one the wait after a send read so does: the next
+/// signal reads that order again (and waits the settle time) before it plans from the
+/// wallet, which may not show the fill yet. Found by the lookup, it held nothing.
+#[tokio::test]
+async fn a_fill_without_its_size_found_by_lookup_holds_its_product() {
+    let h = harness().await;
+    h.fake.omit_filled_size();
+    h.fake
+        .script(Fault::DelayAfterCreate(std::time::Duration::from_secs(4)));
+    let buy = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&buy).await.unwrap(), Outcome::Unknown);
+    let bought = h.fake.order_posts().len();
+    assert_eq!(bought, 1);
+    let before = h.fake.requests().len();
+    let exit = intent(Action::LongExit, 2);
+    h.executor.execute(&exit).await.unwrap();
+    let after: Vec<String> = h.fake.requests()[before..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let read = after
+        .iter()
+        .position(|r| r.starts_with("GET") && r.ends_with("/orders/historical/0000-cb-order-0001"));
+    let sold = after.iter().position(|r| r.starts_with("POST"));
+    assert!(
+        read.is_some() && (sold.is_none() || read < sold),
+        "the held order read before the exit planned: {after:?}"
     );
 }
 
