@@ -1331,6 +1331,11 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 .await?;
             let new = commands.iter().find(|c| c.command_type == "New");
             if new.is_none_or(|c| c.cl_ord_id.is_none()) {
+                // It holds the contract as a liquidation followed to the end of its wait
+                // does: the process that sent it may have died following it, and the next
+                // signal must not plan from a position it is about to change. One placed by
+                // hand is held too, until it ends (the reason says to cancel it).
+                self.note(contract_id, Pending::Liquidation(id));
                 return Ok(Some(format!(
                     "order {id} on the contract since {since}, named by no clOrdId (a \
                      liquidation, perhaps ours, or an order placed outside this pipeline: cancel \

@@ -783,6 +783,51 @@ async fn a_reversal_never_opens_while_its_liquidation_is_working_though_the_posi
     assert_eq!((h.fake.orders().len(), h.fake.net("ESZ6")), (1, 1));
 }
 
+/// A takeover that finds the earlier attempt's liquidation still working (the process that
+/// sent it died following it, so nothing held the contract) holds the contract as a
+/// liquidation followed to the end of its wait does: the next signal sends nothing while it
+/// works (a second liquidation, or an entry read from a position it is about to change), and
+/// trades once it has ended. The takeover ended `unknown` and held nothing: a long entry read
+/// the account long and journaled `no_op`, and the liquidation then left it flat.
+#[tokio::test]
+async fn a_liquidation_a_takeover_finds_working_holds_its_contract() {
+    let h = harness().await;
+    h.fake.set_net("ESZ6", 2);
+    h.fake.liquidation_takes(None);
+    let i = intent(Action::ShortEntry, 1);
+    {
+        let first = h.executor.execute(&i);
+        tokio::pin!(first);
+        let placed = async {
+            while h.fake.liquidations() == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::select! {
+            r = &mut first => panic!("the execution ended before liquidating: {r:?}"),
+            () = placed => {}
+        }
+    }
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    let fresh = |action, n| shared::message::OrderIntent {
+        signal_time: h.clock.now(),
+        received_at: h.clock.now(),
+        enqueued_at: h.clock.now(),
+        routed_at: h.clock.now(),
+        ..intent(action, n)
+    };
+    let next = fresh(Action::LongEntry, 2);
+    let err = h.executor.execute(&next).await.unwrap_err().to_string();
+    assert!(err.contains("still Working"), "{err}");
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 0));
+    h.fake.land_liquidations();
+    // It lands at a request once the fake's fill delay has passed since it was sent.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(h.executor.execute(&next).await.unwrap(), Outcome::Filled);
+    assert_eq!((h.fake.liquidations(), h.fake.net("ESZ6")), (1, 1));
+}
+
 /// A market open still working when its signal ended `unknown` (a market that does not trade
 /// it within the budget) holds its contract as a working liquidation does: the next signal
 /// sends nothing while it works, and trades once it has filled and the position shows it (a
