@@ -245,14 +245,16 @@ struct DlqTarget {
     #[arg(long, conflicts_with = "local")]
     queue_url: Option<String>,
     /// The source queue's URL, where replays go (SQS does not record it on the message).
-    #[arg(long)]
+    /// Not with `--local`: a local dead letter goes back to the queue it came from.
+    #[arg(long, conflicts_with = "local")]
     source_url: Option<String>,
     /// The local stack's base URL, with `--queue`; `--local` alone is `TVCTL_BASE` (as the
     /// other commands read it), else `tvctl dev`'s default, http://127.0.0.1:8080.
     #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "BASE_URL")]
     local: Option<String>,
-    /// The local stack's queue (`oanda.fifo`, or its DLQ `oanda-dlq.fifo`).
-    #[arg(long, default_value = "signals-dlq.fifo")]
+    /// The local stack's queue (`oanda.fifo`, or its DLQ `oanda-dlq.fifo`); not with
+    /// `--queue-url`, which names the queue itself.
+    #[arg(long, default_value = "signals-dlq.fifo", conflicts_with = "queue_url")]
     queue: String,
 }
 
@@ -299,8 +301,9 @@ enum DlqCommand {
         json: bool,
         /// Against SQS: append the audit records to this file (JSON lines) instead of the
         /// journal at `JOURNAL_URL`, for deployments whose database is out of reach
-        /// (`journal=log`, or Aurora in isolated subnets).
-        #[arg(long)]
+        /// (`journal=log`, or Aurora in isolated subnets). Not with `--local`: the local
+        /// stack's replays are audited in its journal.
+        #[arg(long, conflicts_with = "local")]
         audit_file: Option<std::path::PathBuf>,
     },
 }

@@ -65,6 +65,35 @@ fn a_dlq_command_given_wrongly_is_a_usage_error_and_an_absent_stack_is_not() {
             vec!["dlq", "replay", "--queue-url", &local, "--dry-run", "m-1"],
             "--source-url is required",
         ),
+        // A flag that does not apply to the target given is refused, not dropped: an audit
+        // file or a source queue with `--local`, a queue name beside `--queue-url`.
+        (
+            vec![
+                "dlq",
+                "replay",
+                "--local",
+                &local,
+                "--audit-file",
+                "audit.jsonl",
+                "m-1",
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec!["dlq", "list", "--local", &local, "--source-url", &local],
+            "cannot be used with",
+        ),
+        (
+            vec![
+                "dlq",
+                "list",
+                "--queue-url",
+                &local,
+                "--queue",
+                "oanda-dlq.fifo",
+            ],
+            "cannot be used with",
+        ),
         // The same range as `tvctl dev --max-age-secs`.
         (
             vec![
