@@ -760,6 +760,17 @@ async fn instruments(
         .into_response()
 }
 
+/// A 404 page of something in front of OANDA (a proxy or gateway that does not know the
+/// path): HTML, not OANDA's JSON.
+fn not_found_page() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(axum::http::header::CONTENT_TYPE, "text/html")],
+        "<html><body>404 Not Found</body></html>",
+    )
+        .into_response()
+}
+
 async fn position(
     State(s): State<Shared>,
     Path((account, instrument)): Path<(String, String)>,
@@ -777,12 +788,7 @@ async fn position(
     }
     if matches!(inner.faults.front(), Some(Fault::PositionNotFoundPage)) {
         inner.faults.pop_front();
-        return (
-            StatusCode::NOT_FOUND,
-            [(axum::http::header::CONTENT_TYPE, "text/html")],
-            "<html><body>404 Not Found</body></html>",
-        )
-            .into_response();
+        return not_found_page();
     }
     let (long, short) = inner
         .positions
@@ -1476,12 +1482,7 @@ async fn close(
             }
             Some(Fault::CloseNotFoundPage) => {
                 inner.faults.pop_front();
-                return (
-                    StatusCode::NOT_FOUND,
-                    [(axum::http::header::CONTENT_TYPE, "text/html")],
-                    "<html><body>404 Not Found</body></html>",
-                )
-                    .into_response();
+                return not_found_page();
             }
             Some(Fault::TooManyThenLate(when)) => {
                 inner.faults.pop_front();
