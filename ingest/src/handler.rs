@@ -439,7 +439,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
         if broker == Broker::Tradovate {
             body["token_expires_at"] = json!(health.token_expires_at);
             body["token_refreshed_at"] = json!(health.token_refreshed_at);
-            body["last_token_failure"] = json!(health.last_token_failure);
+            body["last_token_failure"] = json!(health.standing_token_failure());
             body["token_expires_in_secs"] =
                 json!(health.token_expires_at.map(|e| (e - now).num_seconds()));
         }

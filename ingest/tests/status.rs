@@ -86,6 +86,20 @@ async fn each_broker_reports_its_own_health() {
     let (status, body) = send(get("/tradovatestatus")).await;
     assert_eq!((status, body["status"].clone()), (503, json!("degraded")));
     assert_eq!(body["last_token_failure"], json!(clock.now()));
+    // A token stored after it clears it: ok, and no longer shown.
+    let expires_at = clock.now() + Duration::minutes(50);
+    clock.advance(Duration::seconds(1));
+    health
+        .record(
+            Broker::Tradovate,
+            clock.now(),
+            HealthEvent::Token { expires_at },
+        )
+        .await
+        .unwrap();
+    let (status, body) = send(get("/tradovatestatus")).await;
+    assert_eq!((status, body["status"].clone()), (200, json!("ok")));
+    assert!(body["last_token_failure"].is_null(), "{body}");
     clock.advance(Duration::minutes(51));
     let (status, body) = send(get("/tradovatestatus")).await;
     assert_eq!((status, body["status"].clone()), (503, json!("degraded")));

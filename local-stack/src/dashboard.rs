@@ -1221,7 +1221,7 @@ impl Live {
                     "last_failure": h.last_failure,
                     "last_failure_kind": h.last_failure_kind,
                     "token_expires_at": h.token_expires_at,
-                    "last_token_failure": h.last_token_failure,
+                    "last_token_failure": h.standing_token_failure(),
                 }),
                 Err(_) => json!({"broker": broker, "status": "unreadable"}),
             });

@@ -104,6 +104,17 @@ impl BrokerHealth {
         }
     }
 
+    /// [`Self::last_token_failure`] while it counts: no token stored after it.
+    pub fn standing_token_failure(&self) -> Option<DateTime<Utc>> {
+        self.last_token_failure
+            .filter(|&bad| self.token_failed(bad))
+    }
+
+    /// Whether a token refresh that failed at `bad` still counts: no token stored after it.
+    fn token_failed(&self, bad: DateTime<Utc>) -> bool {
+        self.token_refreshed_at.is_none_or(|t| t <= bad)
+    }
+
     /// The state at `now`: `Degraded` when the token has expired by `now` or a failure is the
     /// latest result, `Unknown` when nothing is recorded, `Ok` otherwise. A failed token refresh stops
     /// counting once a later refresh stored a token: the refresher records no `Success`, so
@@ -114,13 +125,12 @@ impl BrokerHealth {
         if self.token_expires_at.is_some_and(|e| e <= now) {
             return HealthState::Degraded;
         }
-        let token_failed = |bad: &DateTime<Utc>| self.token_refreshed_at.is_none_or(|t| t <= *bad);
         // An item written before `last_token_failure` existed keeps a token refresh failure
         // under `last_failure`, with its kind.
         let conversation = self.last_failure.filter(|bad| {
-            self.last_failure_kind != Some(FailureKind::TokenRefresh) || token_failed(bad)
+            self.last_failure_kind != Some(FailureKind::TokenRefresh) || self.token_failed(*bad)
         });
-        let failure = conversation.max(self.last_token_failure.filter(token_failed));
+        let failure = conversation.max(self.standing_token_failure());
         match (self.last_success, failure) {
             (None, None) if self.token_expires_at.is_none() => HealthState::Unknown,
             (Some(ok), Some(bad)) if bad > ok => HealthState::Degraded,
