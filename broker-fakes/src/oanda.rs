@@ -88,6 +88,9 @@ pub enum Fault {
     /// JSON, as [`Fault::CloseNotFoundPage`] does a close (the position read takes it from
     /// the front of the script; orders never do).
     PositionNotFoundPage,
+    /// The same with a gateway's JSON (`{"message": "Not Found"}`), not OANDA's
+    /// `{errorMessage}`.
+    PositionNotFoundJson,
     /// Behave normally for this request: lets a test aim a later fault at a later leg.
     Pass,
 }
@@ -786,9 +789,20 @@ async fn position(
     if let Some(r) = check(&mut inner, &s, &headers, &account, false) {
         return r;
     }
-    if matches!(inner.faults.front(), Some(Fault::PositionNotFoundPage)) {
-        inner.faults.pop_front();
-        return not_found_page();
+    match inner.faults.front() {
+        Some(Fault::PositionNotFoundPage) => {
+            inner.faults.pop_front();
+            return not_found_page();
+        }
+        Some(Fault::PositionNotFoundJson) => {
+            inner.faults.pop_front();
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"message": "Not Found"})),
+            )
+                .into_response();
+        }
+        _ => {}
     }
     let (long, short) = inner
         .positions

@@ -143,6 +143,7 @@ impl OandaClient {
         http::get_json_without(
             self.request(Method::GET, url),
             Some(self.token.expose_secret()),
+            oandas_404,
         )
         .await
         .map_err(OandaError::from)
@@ -775,6 +776,13 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+/// Whether a 404's body is OANDA's own error (`{errorMessage}`, the v20 specification's
+/// error responses): "does not exist". A 404 of something in front of OANDA (a gateway's
+/// `{"message": "Not Found"}`, an HTML page) is not; a position so answered read as flat.
+fn oandas_404(body: &[u8]) -> bool {
+    serde_json::from_slice::<ErrorBody>(body).is_ok_and(|b| b.error_message.is_some())
 }
 
 fn api_error(status: StatusCode, bytes: &[u8]) -> OandaError {

@@ -174,11 +174,33 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
     // cancelled and a later one filled): whatever else the id also carries (a later send's
     // reject), an order that filled is what the account holds.
     if let Some((create, fill)) = filled_create(transactions, client_id) {
-        return Some(Ack::Filled {
-            order_id: Some(create.id.as_str().into()),
-            quantity: fill.units,
-            price: fill.fill_price(),
-            fee: fill.fee_in_quote(),
+        let order_id = Some(create.id.as_str().into());
+        // A cancel of the same order beside its fill: the rest did not fill (a position's
+        // closeout done in part, as `client::created` reads it in an answer).
+        let cancel = transactions
+            .iter()
+            .find(|t| t.kind == "ORDER_CANCEL" && t.order_id.as_deref() == Some(&create.id));
+        return Some(match cancel {
+            None => Ack::Filled {
+                order_id,
+                quantity: fill.units,
+                price: fill.fill_price(),
+                fee: fill.fee_in_quote(),
+            },
+            Some(cancel) => Ack::FilledInPart {
+                order_id,
+                quantity: fill.units,
+                price: fill.fill_price(),
+                fee: fill.fee_in_quote(),
+                rest: format!(
+                    "order {} filled in part: {}",
+                    create.id,
+                    cancel.reason.as_deref().map_or_else(
+                        || "CANCELLED".into(),
+                        |r| executor_runtime::http::shown_text(r.as_bytes())
+                    )
+                ),
+            },
         });
     }
     // An order refused because an open trade holds its trade client id (ours: the client
@@ -473,8 +495,14 @@ impl<C: Clock> Conversation for OandaVenue<C> {
             };
             let mut r = LegReport::new(req, leg, side, units.abs());
             r.acked_at = Some(self.clock.now());
+            // A market order fills or is cancelled whole (FOK); a position's closeout may be
+            // done in part, which stops the signal there as a fresh answer's does.
+            let (ack, rest) = ack.split_in_part();
+            if let Some(rest) = rest {
+                r.in_part = true;
+                r.error = Some(rest);
+            }
             match ack {
-                // (OANDA's market orders fill or are cancelled whole: no fill in part comes.)
                 Ack::Filled {
                     order_id,
                     price,
@@ -581,6 +609,38 @@ impl<C: Clock> Venue for OandaVenue<C> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A close found in the transactions with a fill and a cancel of its order (a closeout
+    /// done in part) is filled in part, with the cancel's reason; with the fill alone, whole.
+    #[test]
+    fn a_fill_and_a_cancel_of_one_order_found_in_the_transactions_is_filled_in_part() {
+        let tx = |v: serde_json::Value| serde_json::from_value::<Transaction>(v).unwrap();
+        let create = tx(serde_json::json!({"id": "11", "type": "MARKET_ORDER",
+            "clientExtensions": {"id": "tv-abc-c"}}));
+        let fill = tx(
+            serde_json::json!({"id": "12", "type": "ORDER_FILL", "orderID": "11",
+            "units": "-400", "fullVWAP": "1.08345"}),
+        );
+        let cancel = tx(
+            serde_json::json!({"id": "13", "type": "ORDER_CANCEL", "orderID": "11",
+            "reason": "POSITION_CLOSEOUT_FAILED"}),
+        );
+        let found = find_in_transactions(&[create.clone(), fill.clone(), cancel], "tv-abc-c");
+        match found {
+            Some(Ack::FilledInPart { quantity, rest, .. }) => {
+                assert_eq!(quantity, Some(Decimal::from(-400)));
+                assert!(
+                    rest.contains("order 11 filled in part: POSITION_CLOSEOUT_FAILED"),
+                    "{rest}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            find_in_transactions(&[create, fill], "tv-abc-c"),
+            Some(Ack::Filled { .. })
+        ));
+    }
 
     /// A client of `base` with the default settings.
     fn client_at(base: &str) -> OandaClient {

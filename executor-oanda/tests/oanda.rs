@@ -1713,19 +1713,24 @@ async fn a_close_answered_404_by_a_page_not_oandas_is_a_refusal() {
     assert_eq!(h.fake.order_requests().len(), 1, "the close only");
 }
 
-/// The position read answered 404 by something in front of OANDA (an HTML page, not
-/// OANDA's JSON): not "no position". Read as flat, a short entry over a long sent a sell
+/// The position read answered 404 by something in front of OANDA (an HTML page, or a
+/// gateway's JSON without OANDA's `errorMessage`): not "no position". Read as flat, a short entry over a long sent a sell
 /// that only reduced the long (`REDUCE_FIRST`) and journaled `filled`; now nothing is sent.
 #[tokio::test]
 async fn a_position_read_answered_404_by_a_page_not_oandas_sends_nothing() {
-    let (h, i) = short_from_long(&[Fault::PositionNotFoundPage]).await;
-    let got = h.executor.execute(&i).await;
-    assert!(
-        !matches!(got, Ok(Outcome::Filled | Outcome::NoOp)),
-        "{got:?}"
-    );
-    assert!(h.fake.order_requests().is_empty(), "no order sent");
-    assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+    for fault in [Fault::PositionNotFoundPage, Fault::PositionNotFoundJson] {
+        let (h, i) = short_from_long(std::slice::from_ref(&fault)).await;
+        let got = h.executor.execute(&i).await;
+        assert!(
+            !matches!(got, Ok(Outcome::Filled | Outcome::NoOp)),
+            "{fault:?}: {got:?}"
+        );
+        assert!(
+            h.fake.order_requests().is_empty(),
+            "{fault:?}: no order sent"
+        );
+        assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)), "{fault:?}");
+    }
 }
 
 /// A close refused with the whole request's `errorCode` saying the position does not exist

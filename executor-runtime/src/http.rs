@@ -18,16 +18,19 @@ pub enum ReadFailure {
 pub async fn get_json<T: DeserializeOwned>(
     request: RequestBuilder,
 ) -> Result<Option<T>, ReadFailure> {
-    get_json_without(request, None).await
+    get_json_without(request, None, is_json_object).await
 }
 
 /// [`get_json`], with `secret` (the credential the request carries) written `[REDACTED]` in
 /// an error status's body and in a parse error's text before either is cut to
 /// [`SHOWN_CHARS`]: an answer that echoes it (a gateway, a debugging server) would otherwise
-/// leave the start of it in an error a cut split it in, past a whole-value scrub after.
+/// leave the start of it in an error a cut split it in, past a whole-value scrub after. A 404
+/// is `None` only when `brokers_404` says its body is the broker's own error (a broker
+/// whose error body has a field of its own names it: OANDA's `errorMessage`).
 pub async fn get_json_without<T: DeserializeOwned>(
     request: RequestBuilder,
     secret: Option<&str>,
+    brokers_404: fn(&[u8]) -> bool,
 ) -> Result<Option<T>, ReadFailure> {
     let without = |text: String| match secret {
         Some(s) => without_secret(&text, s),
@@ -46,7 +49,7 @@ pub async fn get_json_without<T: DeserializeOwned>(
     // `{errorMessage}`, Coinbase's `{error, message}`); a 404 page of something in front of
     // the broker (a proxy or gateway that does not know the path) is not the broker saying
     // there is nothing there: read as flat, it would plan a reversal as an entry.
-    if status == StatusCode::NOT_FOUND && is_json_object(&bytes) {
+    if status == StatusCode::NOT_FOUND && brokers_404(&bytes) {
         return Ok(None);
     }
     if !status.is_success() {
@@ -66,7 +69,7 @@ pub async fn get_json_without<T: DeserializeOwned>(
 }
 
 /// Whether `body` is a JSON object, as the brokers' error answers are.
-fn is_json_object(body: &[u8]) -> bool {
+pub fn is_json_object(body: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body).is_ok()
 }
 
