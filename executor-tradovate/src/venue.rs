@@ -113,12 +113,16 @@ enum Pending {
     /// read flat and sent nothing; a reversal sold from flat, and the late buy left the
     /// account flat instead of short).
     Open(OrderId),
+    /// An order on the contract that a takeover found working and that no `clOrdId` names:
+    /// a liquidation (perhaps the earlier attempt's, whose process died following it), or
+    /// one placed by hand, which the lists cannot tell apart.
+    Unnamed(OrderId),
 }
 
 impl Pending {
     fn order_id(self) -> OrderId {
         match self {
-            Self::Liquidation(id) | Self::Open(id) => id,
+            Self::Liquidation(id) | Self::Open(id) | Self::Unnamed(id) => id,
         }
     }
 
@@ -126,6 +130,19 @@ impl Pending {
         match self {
             Self::Liquidation(_) => "liquidation",
             Self::Open(_) => "open",
+            Self::Unnamed(_) => "unnamed",
+        }
+    }
+
+    /// The order in words, for a held signal's reason (ending in a comma).
+    fn described(self) -> String {
+        match self {
+            Self::Liquidation(id) => format!("liquidation order {id},"),
+            Self::Open(id) => format!("open order {id},"),
+            Self::Unnamed(id) => format!(
+                "order {id}, named by no clOrdId (a liquidation, or one placed by hand: cancel it \
+                 at the broker if it is not a liquidation),"
+            ),
         }
     }
 }
@@ -334,7 +351,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     return Err(ReadError::Unavailable(held(
                         id,
                         format!(
-                            "{kind} order {id}, sent or found for an earlier signal, is still {}",
+                            "{} sent or found for an earlier signal, is still {}",
+                            p.described(),
                             executor_runtime::http::shown_text(order.ord_status.as_bytes())
                         ),
                     )));
@@ -354,8 +372,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     return Err(ReadError::Unavailable(held(
                         id,
                         format!(
-                            "{kind} order {id}, sent or found for an earlier signal and not seen \
-                         to end, could not be read ({e})"
+                            "{} sent or found for an earlier signal and not seen to end, could \
+                             not be read ({e})",
+                            p.described()
                         ),
                     )));
                 }
@@ -1334,8 +1353,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                 // It holds the contract as a liquidation followed to the end of its wait
                 // does: the process that sent it may have died following it, and the next
                 // signal must not plan from a position it is about to change. One placed by
-                // hand is held too, until it ends (the reason says to cancel it).
-                self.note(contract_id, Pending::Liquidation(id));
+                // hand (a stop, a limit) is held too, until it ends or is cancelled (the
+                // reason says so): the lists cannot tell it from a liquidation.
+                self.note(contract_id, Pending::Unnamed(id));
                 return Ok(Some(format!(
                     "order {id} on the contract since {since}, named by no clOrdId (a \
                      liquidation, perhaps ours, or an order placed outside this pipeline: cancel \

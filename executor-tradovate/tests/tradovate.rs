@@ -819,7 +819,11 @@ async fn a_liquidation_a_takeover_finds_working_holds_its_contract() {
     };
     let next = fresh(Action::LongEntry, 2);
     let err = h.executor.execute(&next).await.unwrap_err().to_string();
-    assert!(err.contains("still Working"), "{err}");
+    assert!(
+        err.contains("still Working")
+            && err.contains("named by no clOrdId (a liquidation, or one placed by hand"),
+        "{err}"
+    );
     assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (1, 0));
     h.fake.land_liquidations();
     // It lands at a request once the fake's fill delay has passed since it was sent.
