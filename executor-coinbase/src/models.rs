@@ -285,7 +285,9 @@ pub struct Order {
     /// `get_order` answer carries it). The documents do not say that a final status comes with
     /// its fills final, so an order that ended short of filled (`CANCELLED`, `EXPIRED`,
     /// `FAILED`) and is `settled: false` is not taken as final ([`Order::is_final`]): its
-    /// `filled_size` may still grow. (`FILLED` is the whole size by its name.) A hold on the
+    /// `filled_size` may still grow; nor is a `FILLED` one so marked that shows no size yet
+    /// (`FILLED` is the whole size by its name, but a buy's base size is read from
+    /// `filled_size`). A hold on the
     /// product (`venue::CoinbaseVenue`) waits for it on any ended order, for two minutes at
     /// most.
     #[serde(default)]
