@@ -1190,6 +1190,8 @@ windows = ["Sat 00:00-01:00"]
     );
     assert!(h.fake.order_requests().is_empty());
     assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+    // Alarmed: it may have been a reversal (here it was), which leaves the account long.
+    assert_eq!(h.notifier.sent().len(), 1, "{:?}", h.notifier.sent());
 }
 
 /// A pair OANDA does not offer (two majors the wrong way round, as a symbol typed `USDEUR`

@@ -539,10 +539,17 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         Err(
             ReadError::Unavailable(read) | ReadError::RateLimited(read) | ReadError::Refused(read),
         ) if let Some(why) = req.refused.as_ref().filter(|_| !req.takeover) => {
-            return Ok(Execution::without_legs(
+            let mut e = Execution::without_legs(
                 Outcome::Refused,
                 format!("{why} (the position could not be read: {read})"),
-            ));
+            );
+            // An entry may have been a reversal (the account holding the other side, which
+            // it keeps): alarmed as a refused reversal is, since which it was is not known.
+            e.alarmed = matches!(
+                req.intent.target,
+                TargetPosition::Long | TargetPosition::Short
+            );
+            return Ok(e);
         }
         Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) if !req.takeover => {
             return Err(nothing(why));
@@ -703,7 +710,18 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     let size = match opens.then(|| size_in_units(req, &rules, &limit)) {
         None => Decimal::ZERO,
         Some(Ok(s)) => s,
-        Some(Err(refusal)) => return Ok(stop_before_sending(legs, Outcome::Refused, refusal)),
+        // Said and alarmed as the other refusals before a first order are: a reversal
+        // refused here leaves the account on the side the strategy left.
+        Some(Err(refusal)) => {
+            let reversal = is_reversal(&plan(req.intent.target, held, Decimal::ONE, conv.book()));
+            let why = match still_held(req, held).filter(|_| legs.is_empty()) {
+                Some(untouched) => format!("{refusal}; {untouched}"),
+                None => refusal,
+            };
+            let mut e = stop_before_sending(legs, Outcome::Refused, why);
+            e.alarmed = reversal;
+            return Ok(e);
+        }
     };
     let mut planned = plan(req.intent.target, held, size, conv.book());
     // A flatten of both sides (a hedging account) an earlier attempt left between its two

@@ -3732,9 +3732,34 @@ mod tests {
             venue.positions().get("XAU_USD").copied(),
             Some(Decimal::from(50))
         );
+        // A reversal refused so is alarmed, its reason saying what the account still holds,
+        // as the other refusals before a first order are: it leaves the account long while
+        // the strategy went short. It was journaled and told to no one.
+        let reversal = OrderIntent {
+            instrument: Instrument::new("XAU_USD"),
+            reference_price: Decimal::from(200),
+            ..named(
+                "a reversal at a tenth of the close",
+                Action::ShortEntry,
+                t0 + Duration::seconds(2),
+            )
+        };
+        assert_eq!(
+            executor.execute(&reversal).await.ok(),
+            Some(Outcome::Refused)
+        );
+        let reason = journaled_reason(&executor.journal, &reversal).await;
+        assert!(
+            reason.contains("max_position 60")
+                && reason.contains("the account still holds long 50 in XAU_USD"),
+            "{reason}"
+        );
+        let sent = executor.notifier.sent();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(venue.orders(), 1, "nothing more sent");
         // A currency pair's notional is its units whatever the close: over its max_position,
         // refused per signal (the settings load: a start refused would stop exits too).
-        let pair = named("a pair", Action::LongEntry, t0 + Duration::seconds(2));
+        let pair = named("a pair", Action::LongEntry, t0 + Duration::seconds(3));
         assert_eq!(executor.execute(&pair).await.ok(), Some(Outcome::Refused));
         let reason = journaled_reason(&executor.journal, &pair).await;
         assert!(
