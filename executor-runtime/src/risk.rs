@@ -123,6 +123,10 @@ const CURRENCIES: [&str; 21] = [
     "NOK", "SEK", "DKK", "PLN", "HUF", "CZK", "TRY", "THB",
 ];
 
+/// The metals OANDA names as an instrument's base (`XAU_USD`): gold, silver, platinum,
+/// palladium.
+const METALS: [&str; 4] = ["XAU", "XAG", "XPT", "XPD"];
+
 impl AssetClass {
     /// The class of `instrument` at `broker`: Tradovate is futures, Coinbase crypto; an OANDA
     /// name is a metal (`XAU_`, `XAG_`, `XPT_`, `XPD_`), FX (both halves in the currency list)
@@ -135,7 +139,7 @@ impl AssetClass {
                 _ => Self::CryptoCross,
             },
             shared::Broker::Oanda => match instrument.split_once('_') {
-                Some((b, _)) if ["XAU", "XAG", "XPT", "XPD"].contains(&b) => Self::Metal,
+                Some((b, _)) if METALS.contains(&b) => Self::Metal,
                 Some((b, q)) if CURRENCIES.contains(&b) && CURRENCIES.contains(&q) => Self::Fx,
                 _ => Self::Cfd,
             },
@@ -487,6 +491,20 @@ pub enum Refusal {
     NoCrossCap {
         /// The instrument, as the broker names it.
         instrument: String,
+    },
+    /// An entry on an OANDA instrument quoted in a metal (`XAU_XAG`: its price is ounces of
+    /// silver) whose own section does not set its size and `max_notional`: a class's or the
+    /// defaults' notional and cap are amounts of money, which ounces of silver are not
+    /// (a `notional = "20000"` meant as dollars buys about 30 times that).
+    #[error(
+        "{instrument} is quoted in a metal (its price is ounces of {quote}): set instruments.{instrument}.size (or .notional) and .max_notional, in ounces of {quote}, in its executor's risk settings ({})",
+        settings_of("metal")
+    )]
+    QuotedInMetal {
+        /// The instrument, as the broker names it.
+        instrument: String,
+        /// The metal it is quoted in (`XAG`).
+        quote: String,
     },
     /// An entry at a time outside every one of the instrument's windows.
     #[error(
@@ -1220,6 +1238,23 @@ impl RiskConfig {
             {
                 return Err(Refusal::NoCrossCap {
                     instrument: name.to_owned(),
+                });
+            }
+        }
+        // An OANDA instrument quoted in a metal trades only on a size and cap of its own: the
+        // class's and the defaults' are amounts of money.
+        if is_entry
+            && intent.broker == shared::Broker::Oanda
+            && let Some((_, quote)) = name.split_once('_')
+            && METALS.contains(&quote)
+        {
+            let own = self.instruments.get(name);
+            if own.is_none_or(|l| {
+                l.max_notional.is_none() || (l.size.is_none() && l.notional.is_none())
+            }) {
+                return Err(Refusal::QuotedInMetal {
+                    instrument: name.to_owned(),
+                    quote: quote.to_owned(),
                 });
             }
         }
@@ -2483,6 +2518,56 @@ max_notional = "20000"
         assert_eq!(
             capped.check(&on("ETH-BTC", LongEntry), now).unwrap(),
             (Size::Quantity(Decimal::new(1, 2)), Decimal::new(5, 2))
+        );
+    }
+
+    /// An OANDA instrument quoted in a metal (XAU_XAG, its price in ounces of silver) takes
+    /// no size or cap of its class or the defaults (amounts of money): refused until its own
+    /// section sets both, then sized and capped by them.
+    #[test]
+    fn an_instrument_quoted_in_a_metal_trades_only_on_its_own_size_and_cap() {
+        use shared::Action::{LongEntry, LongExit};
+        use shared::Broker::Oanda;
+        let now: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
+        let class_only = RiskConfig::from_toml(
+            "default_max_position = \"10000\"\n[classes.metal]\nnotional = \"20000\"\nmax_notional = \"100000\"\n",
+        )
+        .unwrap();
+        let err = class_only
+            .check(&on(Oanda, "XAU_XAG", LongEntry), now)
+            .unwrap_err();
+        assert!(
+            matches!(err, Refusal::QuotedInMetal { .. })
+                && err.to_string().contains("ounces of XAG")
+                && err.to_string().contains("instruments.XAU_XAG.size"),
+            "{err}"
+        );
+        // The class still sizes gold quoted in dollars; an exit needs no size.
+        assert!(
+            class_only
+                .check(&on(Oanda, "XAU_USD", LongEntry), now)
+                .is_ok()
+        );
+        assert!(
+            class_only
+                .check(&on(Oanda, "XAU_XAG", LongExit), now)
+                .is_ok()
+        );
+        let sized_only = RiskConfig::from_toml(
+            "default_max_position = \"10000\"\n[instruments.XAU_XAG]\nsize = \"2\"\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            sized_only.check(&on(Oanda, "XAU_XAG", LongEntry), now),
+            Err(Refusal::QuotedInMetal { .. })
+        ));
+        let own = RiskConfig::from_toml(
+            "default_max_position = \"10000\"\n[instruments.XAU_XAG]\nsize = \"2\"\nmax_notional = \"200\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            own.check(&on(Oanda, "XAU_XAG", LongEntry), now).unwrap(),
+            (Size::Quantity(Decimal::from(2)), Decimal::from(200))
         );
     }
 
