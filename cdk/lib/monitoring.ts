@@ -145,18 +145,31 @@ export class Monitoring extends Concern {
    * each of 72 hours), well before a letter expires. Not `ApproximateAgeOfOldestMessage`:
    * SQS leaves a message received three or more times out of it (Amazon SQS Developer Guide,
    * "Available CloudWatch metrics for Amazon SQS"), and a letter arrives after 5 receives.
+   *
+   * SQS emits a queue's metrics only while it is active ("for up to six hours if it contains
+   * any messages or if any action accesses it", Amazon SQS Developer Guide, "Monitoring
+   * Amazon SQS queues using CloudWatch"): a letter nobody reads may leave hours with no
+   * reading. Each such hour takes the count last read (`FILL(visible, REPEAT)`), and an
+   * evaluation with no reading at all keeps the state; with missing hours counted as not
+   * breaching, 72 of them in a row could never all be above 0 and the alarm never fired.
    */
   private dlqAgeAlarm(name: QueueName, queues: Queues): void {
     const dlq = queues.deadLetterQueues[name];
     const hours = DLQ_AGE_ALARM_DAYS * 24;
+    const visible = dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.hours(1), statistic: 'Minimum' });
     this.alarm(`${cap(name)}DlqAgeAlarm`, {
       alarmDescription: `The ${name} dead-letter queue has held letters for ${DLQ_AGE_ALARM_DAYS} days; SQS deletes each ${DLQ_RETENTION_DAYS} days after it arrived: replay or keep them now (cdk/README.md, "Dead letters and replay")`,
-      metric: dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.hours(1), statistic: 'Minimum' }),
+      metric: new cw.MathExpression({
+        expression: 'FILL(visible, REPEAT)',
+        usingMetrics: { visible },
+        period: Duration.hours(1),
+        label: `${name} dead letters (the last count for an hour with none)`,
+      }),
       threshold: 0,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: hours,
       datapointsToAlarm: hours,
-      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      treatMissingData: cw.TreatMissingData.IGNORE,
     });
   }
 
