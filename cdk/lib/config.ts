@@ -280,9 +280,17 @@ export function readConfig(get: Lookup): PipelineConfig {
   const unique = ALL_BROKERS.filter((b) => brokers.includes(b));
 
   const allow = oneOf(get, 'ipAllowlist', ['off', 'tradingview'] as const, 'off');
-  const alarmEmail = text(get, 'alarmEmail');
+  // No default either: the topic carries every alarm and the executors' own mails (an order
+  // of unknown outcome, a reversal half done), and with no subscriber they reach nobody.
+  const emailText = text(get, 'alarmEmail');
+  if (emailText === undefined) {
+    throw new ConfigError(
+      'context alarmEmail is required: the address the alarms and the executors\' mails (an order of unknown outcome, a reversal half done) go to, e.g. -c alarmEmail=you@example.com; -c alarmEmail=none deploys the topic with no subscriber (subscribe to its NotificationTopicArn output yourself)',
+    );
+  }
+  const alarmEmail = emailText === 'none' ? undefined : emailText;
   if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
-    throw new ConfigError(`context alarmEmail=${alarmEmail}: not an email address`);
+    throw new ConfigError(`context alarmEmail=${alarmEmail}: not an email address (or none)`);
   }
   const paramPrefix = text(get, 'paramPrefix') ?? '/tv-pipeline';
   if (!/^(\/[A-Za-z0-9_.-]+)+$/.test(paramPrefix)) {

@@ -19,6 +19,15 @@ const refuses = (ctx: Record<string, unknown>, re: RegExp) =>
     JSON.stringify(ctx),
   );
 
+describe('alarm address', () => {
+  it('is required, or none said outright: with no subscriber every alarm and executor mail reaches nobody', () => {
+    refuses({ alarmEmail: undefined }, /^context alarmEmail is required: .*-c alarmEmail=none/);
+    refuses({ alarmEmail: 'ops' }, /alarmEmail=ops: not an email address \(or none\)/);
+    assert.equal(readConfig(get({ alarmEmail: 'none' })).alarmEmail, undefined);
+    assert.equal(readConfig(get({ alarmEmail: 'ops@example.com' })).alarmEmail, 'ops@example.com');
+  });
+});
+
 describe('risk settings', () => {
   it('refuses a risk TOML that would not fit in a Lambda environment, naming its size', () => {
     const section = (i: number) => `[instruments.EUR_X${i}]\nsize = "1000"\nmax_position = "10000"\n`;

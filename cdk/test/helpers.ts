@@ -26,6 +26,7 @@ export const BASE_CONTEXT: Record<string, unknown> = {
   coinbaseLive: 'true',
   oandaAccount: '101-001-1234567-001',
   coinbaseApiKeyName: 'organizations/org-id/apiKeys/key-id',
+  alarmEmail: 'alarms@example.com',
   [`availability-zones:account=${TEST_ACCOUNT}:region=${TEST_REGION}`]: ['us-east-1a', 'us-east-1b', 'us-east-1c'],
   [`ssm:account=${TEST_ACCOUNT}:parameterName=${AL2023_ARM64_PARAMETER}:region=${TEST_REGION}`]: PINNED_AMI,
 };

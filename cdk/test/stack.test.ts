@@ -207,9 +207,10 @@ describe('all three brokers, JOURNAL=log, no IP allowlist', () => {
     });
   });
 
-  it('has an SNS topic, enforcing TLS, without a subscription unless asked', () => {
+  it('has an SNS topic, enforcing TLS, with the alarm address subscribed (none only with alarmEmail=none)', () => {
     template.resourceCountIs('AWS::SNS::Topic', 1);
-    template.resourceCountIs('AWS::SNS::Subscription', 0);
+    template.resourceCountIs('AWS::SNS::Subscription', 1);
+    synth({ alarmEmail: 'none' }).template.resourceCountIs('AWS::SNS::Subscription', 0);
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
     });
