@@ -1401,7 +1401,34 @@ fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, JournalErro
             });
         }
     }
-    sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| db_error("connect", e))
+    let options =
+        sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| db_error("connect", e))?;
+    // sqlx's default `sslmode` (as libpq's) is `prefer`: TLS when the server offers it, else
+    // in clear, silently; Aurora PostgreSQL accepts both unless `rds.force_ssl` is set. To a
+    // host off this machine, the password and the journal's rows would cross the network in
+    // clear without a word: the URL must say which (`PGSSLMODE` counts, as sqlx reads it).
+    use sqlx::postgres::PgSslMode;
+    let host = options.get_host();
+    let loopback = options.get_socket().is_some()
+        || host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback && matches!(options.get_ssl_mode(), PgSslMode::Prefer | PgSslMode::Allow) {
+        return Err(JournalError {
+            reason: format!(
+                "connect: the journal's PostgreSQL URL reaches {} without sslmode=require (or \
+                 verify-ca, verify-full): with sqlx's default, prefer, the password and the \
+                 journal's rows go in clear to a server that does not insist on TLS; add \
+                 ?sslmode=require, or sslmode=disable to send them in clear on a network you \
+                 trust",
+                shared::terminal::printable(host)
+            ),
+        });
+    }
+    Ok(options)
 }
 
 #[cfg(feature = "sqlite")]
@@ -2620,6 +2647,27 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.reason.contains("\"sslpassword\""), "{}", err.reason);
+        // Off this machine, the URL says whether TLS is required (sqlx's default, prefer,
+        // falls back to clear text without a word).
+        for url in [
+            "postgres://u:pw@db.example.internal:5432/journal",
+            "postgres://u:pw@10.0.3.7:5432/journal?sslmode=prefer",
+        ] {
+            let err = PgJournal::session_options(url, idle).unwrap_err();
+            assert!(
+                err.reason.contains("without sslmode=require") && !err.reason.contains("pw@"),
+                "{url}: {}",
+                err.reason
+            );
+        }
+        for url in [
+            "postgres://u:pw@db.example.internal:5432/journal?sslmode=require",
+            "postgres://u:pw@db.example.internal:5432/journal?sslmode=disable",
+            "postgres://u:pw@localhost:5432/journal",
+            "postgres://u:pw@[::1]:5432/journal",
+        ] {
+            assert!(PgJournal::session_options(url, idle).is_ok(), "{url}");
+        }
         // What sqlx reads still passes.
         assert!(
             PgJournal::session_options(
@@ -2638,7 +2686,9 @@ mod tests {
             err.reason
         );
         // A fragment holding `?` is no query.
-        assert!(PgJournal::session_options("postgres://u@h/db#x?y=1", idle).is_ok());
+        assert!(
+            PgJournal::session_options("postgres://u@h/db?sslmode=require#x?y=1", idle).is_ok()
+        );
         assert!(!logs.text().contains("hunter2"), "{}", logs.text());
     }
 
