@@ -2945,7 +2945,14 @@ mod tests {
     async fn what_stands_is_on_disk_only_after_a_good_commit_following_a_lost_one() {
         let (_dir, path) = file("standing");
         let s = LocalStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        lock(&s.shared.inner).queues.fail_next_write();
+        // The disk stays full until said otherwise: the committer's own retries of the lost
+        // write (after its backoff, or an idle commit on a busy machine) fail too, so the
+        // state below does not depend on how fast this test runs.
+        {
+            let mut inner = lock(&s.shared.inner);
+            inner.queues.fail_next_write();
+            inner.queues.fail_rewrites(true);
+        }
         let mark = s.mark();
         s.sent("q", &message(1, "a", t0()))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -2959,6 +2966,7 @@ mod tests {
                 .is_err_and(|e| e.contains("latest commit failed")),
             "{standing:?}"
         );
+        lock(&s.shared.inner).queues.fail_rewrites(false);
         // Another message, committed: the queue file is written again from what stands.
         s.sent("q", &message(2, "b", t0()))
             .unwrap_or_else(|e| panic!("{e}"));
