@@ -545,10 +545,12 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             );
             // An entry may have been a reversal (the account holding the other side, which
             // it keeps): alarmed as a refused reversal is, since which it was is not known.
-            e.alarmed = matches!(
-                req.intent.target,
-                TargetPosition::Long | TargetPosition::Short
-            );
+            // Not on a spot book, which holds no short to reverse.
+            e.alarmed = conv.book() != Book::Spot
+                && matches!(
+                    req.intent.target,
+                    TargetPosition::Long | TargetPosition::Short
+                );
             return Ok(e);
         }
         Err(ReadError::Unavailable(why) | ReadError::RateLimited(why)) if !req.takeover => {

@@ -1000,9 +1000,9 @@ where
             Outcome::Refused | Outcome::Superseded if stopped_short => {
                 Some("signal stopped short of its target")
             }
-            Outcome::Refused if execution.alarmed => {
-                Some("reversal refused before its close: the account keeps the side it held")
-            }
+            Outcome::Refused if execution.alarmed => Some(
+                "reversal refused before its close (or an entry refused while the position could not be read): the account keeps the side it held",
+            ),
             Outcome::Refused | Outcome::Rejected | Outcome::Expired | Outcome::NotExecuted
                 if exit_undone =>
             {
