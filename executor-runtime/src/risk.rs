@@ -1204,6 +1204,22 @@ impl RiskConfig {
         }
     }
 
+    /// [`Refusal::QuotedInMetal`] for an entry on `instrument` at `broker` when it is an
+    /// OANDA instrument quoted in a metal (`XAU_XAG`) whose own section does not set its size
+    /// and `max_notional` (a class's and the defaults' are amounts of money); `None` otherwise.
+    pub fn quoted_in_metal(&self, broker: shared::Broker, instrument: &str) -> Option<Refusal> {
+        let (_, quote) = instrument.split_once('_')?;
+        if broker != shared::Broker::Oanda || !METALS.contains(&quote) {
+            return None;
+        }
+        let own = self.instruments.get(instrument);
+        own.is_none_or(|l| l.max_notional.is_none() || (l.size.is_none() && l.notional.is_none()))
+            .then(|| Refusal::QuotedInMetal {
+                instrument: instrument.to_owned(),
+                quote: quote.to_owned(),
+            })
+    }
+
     /// The size to trade and the per-order notional cap, after every guard but the kill
     /// switch (checked by the caller, which reads it at run time). Exits need no size.
     pub fn check(
@@ -1241,22 +1257,8 @@ impl RiskConfig {
                 });
             }
         }
-        // An OANDA instrument quoted in a metal trades only on a size and cap of its own: the
-        // class's and the defaults' are amounts of money.
-        if is_entry
-            && intent.broker == shared::Broker::Oanda
-            && let Some((_, quote)) = name.split_once('_')
-            && METALS.contains(&quote)
-        {
-            let own = self.instruments.get(name);
-            if own.is_none_or(|l| {
-                l.max_notional.is_none() || (l.size.is_none() && l.notional.is_none())
-            }) {
-                return Err(Refusal::QuotedInMetal {
-                    instrument: name.to_owned(),
-                    quote: quote.to_owned(),
-                });
-            }
+        if is_entry && let Some(refusal) = self.quoted_in_metal(intent.broker, name) {
+            return Err(refusal);
         }
         if is_entry && !risk.windows.is_empty() && !risk.windows.iter().any(|w| w.contains(now)) {
             return Err(Refusal::OutsideTradingWindow {

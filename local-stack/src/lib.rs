@@ -1604,8 +1604,9 @@ fn files_apart(cfg: &LocalConfig) -> Result<(), String> {
 
 /// Why an entry for `instrument` at `broker` would be refused for want of a size under the
 /// risk settings this stack would read from `env` (`OANDA_RISK_CONFIG`, ...; unset, the
-/// executor's defaults, which size no metal, CFD or crypto-quoted product): the refusal's
-/// text, or `None` when a size is configured. For `tvctl alert-template`, so an alert is not
+/// executor's defaults, which size no metal, CFD or crypto-quoted product; an instrument
+/// quoted in a metal needs its own size and cap): the refusal's text, or `None` when a size
+/// is configured. For `tvctl alert-template`, so an alert is not
 /// set up that the webhook answers 200 and the executor then refuses.
 ///
 /// # Errors
@@ -1622,6 +1623,9 @@ pub fn entry_without_size(
         Broker::Tradovate => &risks.tradovate,
         Broker::Coinbase => &risks.coinbase,
     };
+    if let Some(refusal) = config.quoted_in_metal(broker, instrument) {
+        return Ok(Some(refusal.to_string()));
+    }
     let class = AssetClass::of(broker, instrument);
     Ok(config
         .instrument(class, instrument)

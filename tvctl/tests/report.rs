@@ -802,4 +802,13 @@ fn an_alert_template_for_an_instrument_without_a_size_says_entries_are_refused()
         ),
         ""
     );
+    // Gold quoted in silver: a class's size (an amount of money) does not size it, and the
+    // note says what does.
+    let metal_class = "default_max_position = 100000\n[classes.metal]\nnotional = 20000\n";
+    let said = template(&["oanda", "XAUXAG"], &[("OANDA_RISK_CONFIG", metal_class)]);
+    assert!(
+        said.contains("note: an entry for XAU_XAG is refused")
+            && said.contains("is quoted in a metal (its price is ounces of XAG)"),
+        "{said}"
+    );
 }
