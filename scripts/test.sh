@@ -68,7 +68,14 @@ pg_dir=$(mktemp -d /tmp/tv-pipeline-pg.XXXXXX)
 pg_port=$(free_port)
 echo "==> starting PostgreSQL on 127.0.0.1:$pg_port"
 as_pg "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >"$run/pg-initdb.log" 2>&1
-as_pg "$pg_bin/postgres" -D "$pg_dir/data" -k "$pg_dir" -h 127.0.0.1 -p "$pg_port" -c fsync=off >"$run/pg.log" 2>&1 &
+# TLS on, with a throwaway self-signed certificate, so the journal's tests connect with
+# `sslmode=require` as a deployment's URL to Aurora does.
+openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -days 2 \
+  -keyout "$pg_dir/server.key" -out "$pg_dir/server.crt" >"$run/pg-cert.log" 2>&1
+chmod 600 "$pg_dir/server.key"
+[ "$(id -u)" = 0 ] && chown postgres: "$pg_dir/server.key" "$pg_dir/server.crt"
+as_pg "$pg_bin/postgres" -D "$pg_dir/data" -k "$pg_dir" -h 127.0.0.1 -p "$pg_port" -c fsync=off \
+  -c ssl=on -c ssl_cert_file="$pg_dir/server.crt" -c ssl_key_file="$pg_dir/server.key" >"$run/pg.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   "$pg_bin/pg_isready" -h 127.0.0.1 -p "$pg_port" -q && break

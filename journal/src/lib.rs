@@ -1405,8 +1405,8 @@ fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, JournalErro
         sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| db_error("connect", e))?;
     // sqlx's default `sslmode` (as libpq's) is `prefer`: TLS when the server offers it, else
     // in clear, silently; Aurora PostgreSQL accepts both unless `rds.force_ssl` is set. To a
-    // host off this machine, the password and the journal's rows would cross the network in
-    // clear without a word: the URL must say which (`PGSSLMODE` counts, as sqlx reads it).
+    // host off this machine, the journal's rows would cross the network in clear without a
+    // word: the URL must say which (`PGSSLMODE` counts, as sqlx reads it).
     use sqlx::postgres::PgSslMode;
     let host = options.get_host();
     let loopback = options.get_socket().is_some()
@@ -1420,8 +1420,8 @@ fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, JournalErro
         return Err(JournalError {
             reason: format!(
                 "connect: the journal's PostgreSQL URL reaches {} without sslmode=require (or \
-                 verify-ca, verify-full): with sqlx's default, prefer, the password and the \
-                 journal's rows go in clear to a server that does not insist on TLS; add \
+                 verify-ca, verify-full): with sqlx's default, prefer, the journal's rows go \
+                 in clear to a server that does not insist on TLS; add \
                  ?sslmode=require, or sslmode=disable to send them in clear on a network you \
                  trust",
                 shared::terminal::printable(host)

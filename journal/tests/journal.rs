@@ -329,6 +329,29 @@ async fn postgres_one_signal_from_many_tasks_is_written_each_time() {
     one_signal_from_many_tasks(&j, "pg").await;
 }
 
+/// A URL that requires TLS (`sslmode=require`, as the deployment's URL to Aurora says)
+/// connects, and its session is encrypted. The driver was built without TLS, and refused
+/// every such URL: the journal could never reach Aurora as the README told it to.
+#[tokio::test]
+async fn postgres_connects_over_tls_when_the_url_requires_it() {
+    let url = std::env::var("JOURNAL_TEST_PG_URL")
+        .expect("JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL");
+    let required = format!("{url}?sslmode=require");
+    let j = PgJournal::connect(&required)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    j.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+    let pool = sqlx::PgPool::connect(&required)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (ssl,): (bool,) =
+        sqlx::query_as("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(ssl, "the session is not encrypted");
+}
+
 /// A journal file's path in a directory of its own, removed with the file's log when the
 /// returned guard is dropped.
 fn temp_journal(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
