@@ -700,19 +700,13 @@ fn created(
     create: Option<Transaction>,
 ) -> Result<OrderResult, OandaError> {
     let order_id = create.map(|t| t.id).unwrap_or_default();
-    // Cut and redacted as a reject's reason is (see `reject_reason`).
-    let reason = |cancel: Transaction| {
-        cancel
-            .reason
-            .map_or_else(|| "CANCELLED".into(), |r| shown_text(r.as_bytes()))
-    };
     if let Some(fill) = fill {
         let order_id = fill.order_id.clone().unwrap_or(order_id);
         // A fill and a cancel in one answer: the rest of the order did not fill. A FOK order
         // fills whole or not at all, but a position's closeout may be done in part (the v20
         // `OrderCancelReason` `POSITION_CLOSEOUT_FAILED`, "Closing out a position wasn't
         // fully possible", <https://developer.oanda.com/rest-live-v20/order-df/>).
-        let rest = cancel.map(|c| format!("order {order_id} filled in part: {}", reason(c)));
+        let rest = cancel.map(|c| in_part(&order_id, &c));
         return Ok(OrderResult::Filled {
             fee: fill.fee_in_quote(),
             price: fill.fill_price(),
@@ -724,7 +718,7 @@ fn created(
     if let Some(cancel) = cancel {
         return Ok(OrderResult::Cancelled {
             order_id: cancel.order_id.clone().unwrap_or(order_id),
-            reason: reason(cancel),
+            reason: cancel_reason(&cancel),
         });
     }
     // Created but neither filled nor cancelled: a FOK order cannot stay like this, so we
@@ -732,6 +726,20 @@ fn created(
     Err(OandaError::Unknown(format!(
         "order {order_id} created without fill or cancel"
     )))
+}
+
+/// A cancel's reason, cut and redacted as a reject's is (see `reject_reason`).
+fn cancel_reason(cancel: &Transaction) -> String {
+    cancel
+        .reason
+        .as_deref()
+        .map_or_else(|| "CANCELLED".into(), |r| shown_text(r.as_bytes()))
+}
+
+/// What did not fill of order `order_id`, filled and then `cancel`led in part (a position's
+/// closeout done in part), in words.
+pub(crate) fn in_part(order_id: &str, cancel: &Transaction) -> String {
+    format!("order {order_id} filled in part: {}", cancel_reason(cancel))
 }
 
 /// The words of a refused order: the reject transaction's reason or the answer's code, and its
@@ -791,12 +799,21 @@ fn api_error(status: StatusCode, bytes: &[u8]) -> OandaError {
         return OandaError::RateLimited { retry_after: None };
     }
     let body: ErrorBody = serde_json::from_slice(bytes).unwrap_or_default();
+    // The broker's words, with any echoed bearer token redacted: errors are journaled,
+    // logged and mailed. An answer without OANDA's error fields (a proxy's page, a gateway's
+    // JSON) is named so, with its first words, rather than an empty reason.
+    let message = match (&body.error_code, body.error_message) {
+        (_, Some(m)) => shown_text(m.as_bytes()),
+        (Some(_), None) => String::new(),
+        (None, None) => format!(
+            "not OANDA's error (something in front of OANDA, or OANDA_BASE_URL): {}",
+            shown_text(bytes)
+        ),
+    };
     OandaError::Api {
         status: status.as_u16(),
         code: shown_text(body.error_code.unwrap_or_default().as_bytes()),
-        // The broker's words, with any echoed bearer token redacted: errors are journaled,
-        // logged and mailed.
-        message: shown_text(body.error_message.unwrap_or_default().as_bytes()),
+        message,
     }
 }
 

@@ -192,14 +192,7 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
                 quantity: fill.units,
                 price: fill.fill_price(),
                 fee: fill.fee_in_quote(),
-                rest: format!(
-                    "order {} filled in part: {}",
-                    create.id,
-                    cancel.reason.as_deref().map_or_else(
-                        || "CANCELLED".into(),
-                        |r| executor_runtime::http::shown_text(r.as_bytes())
-                    )
-                ),
+                rest: crate::client::in_part(&create.id, cancel),
             },
         });
     }

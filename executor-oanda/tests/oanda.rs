@@ -1732,6 +1732,12 @@ async fn a_position_read_answered_404_by_a_page_not_oandas_sends_nothing() {
             "{fault:?}: no order sent"
         );
         assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)), "{fault:?}");
+        // The reason names what answered, not an empty OANDA error.
+        let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+        assert!(
+            reason.contains("404") && reason.contains("not OANDA's error"),
+            "{fault:?}: {reason}"
+        );
     }
 }
 
