@@ -671,9 +671,8 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
     // it held up by the rules' read, which only an open needs: an exit waited through a
     // broker's failing instruments read until it expired, the position left open, or was
     // rejected unsent where the list no longer named an instrument the account still held.
-    let opens = plan(req.intent.target, held, Decimal::ONE, conv.book())
-        .iter()
-        .any(|l| l.leg == Leg::Open);
+    let unsized_plan = plan(req.intent.target, held, Decimal::ONE, conv.book());
+    let opens = unsized_plan.iter().any(|l| l.leg == Leg::Open);
     let rules = match opens {
         // No open leg: no size rule applies (`preflight` checks open legs only).
         false => Ok(TradingRules {
@@ -715,14 +714,8 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         // Said and alarmed as the other refusals before a first order are: a reversal
         // refused here leaves the account on the side the strategy left.
         Some(Err(refusal)) => {
-            let reversal = is_reversal(&plan(req.intent.target, held, Decimal::ONE, conv.book()));
-            let why = match still_held(req, held).filter(|_| legs.is_empty()) {
-                Some(untouched) => format!("{refusal}; {untouched}"),
-                None => refusal,
-            };
-            let mut e = stop_before_sending(legs, Outcome::Refused, why);
-            e.alarmed = reversal;
-            return Ok(e);
+            let reversal = is_reversal(&unsized_plan);
+            return Ok(refused_before_sending(legs, req, held, reversal, refusal));
         }
     };
     let mut planned = plan(req.intent.target, held, size, conv.book());
@@ -789,20 +782,13 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
             (_, None) => String::new(),
             (_, Some(unit)) => format!(" (sizes in {unit}: a buy's size is what it spends)"),
         };
-        // Said as every refusal before a first order says it: what the account still holds.
-        let untouched = still_held(req, held)
-            .filter(|_| legs.is_empty())
-            .unwrap_or_else(|| match legs.is_empty() {
-                true => "nothing was sent".to_owned(),
-                false => "nothing more was sent".to_owned(),
-            });
-        let mut e = stop_before_sending(
+        return Ok(refused_before_sending(
             legs,
-            Outcome::Refused,
-            format!("{refusal}{unit}; {untouched}"),
-        );
-        e.alarmed = reversal;
-        return Ok(e);
+            req,
+            held,
+            reversal,
+            format!("{refusal}{unit}"),
+        ));
     }
 
     if let Some(again) = planned.iter().find(|p| legs.iter().any(|l| l.leg == p.leg)) {
@@ -1598,6 +1584,28 @@ fn unchecked<V: Conversation>(conv: &V, why: String) -> NothingSent {
 /// Ends the signal with `outcome` before this attempt sends anything, keeping the legs an
 /// earlier attempt left (a takeover): they are journaled, and the reason names the ones that
 /// filled, so the alarm says the account moved.
+/// A refusal before this attempt's first order, said as every such refusal says it: `why`,
+/// then what the account still holds (or that nothing, or nothing more, was sent), after
+/// any earlier attempt's `legs`; alarmed when it was a `reversal` (the account stays on the
+/// side the strategy left; see `Execution::alarmed`).
+fn refused_before_sending(
+    legs: Vec<LegReport>,
+    req: &ExecRequest<'_>,
+    held: Holdings,
+    reversal: bool,
+    why: String,
+) -> Execution {
+    let untouched = still_held(req, held)
+        .filter(|_| legs.is_empty())
+        .unwrap_or_else(|| match legs.is_empty() {
+            true => "nothing was sent".to_owned(),
+            false => "nothing more was sent".to_owned(),
+        });
+    let mut e = stop_before_sending(legs, Outcome::Refused, format!("{why}; {untouched}"));
+    e.alarmed = reversal;
+    e
+}
+
 fn stop_before_sending(legs: Vec<LegReport>, outcome: Outcome, why: String) -> Execution {
     let why = match filled_legs(legs.iter()) {
         None => why,

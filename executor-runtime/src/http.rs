@@ -45,8 +45,9 @@ pub async fn get_json_without<T: DeserializeOwned>(
         .bytes()
         .await
         .map_err(|e| ReadFailure::Unreachable(describe(e)))?;
-    // Every broker here answers an error, 404 included, with a JSON object (OANDA's
-    // `{errorMessage}`, Coinbase's `{error, message}`); a 404 page of something in front of
+    // A broker's error is a JSON object as far as its documents show (OANDA's v20
+    // specification, `{errorMessage}`; Coinbase's `{error, message}` is what its answers
+    // have been seen to carry, not a documented shape); a 404 page of something in front of
     // the broker (a proxy or gateway that does not know the path) is not the broker saying
     // there is nothing there: read as flat, it would plan a reversal as an entry.
     if status == StatusCode::NOT_FOUND && brokers_404(&bytes) {

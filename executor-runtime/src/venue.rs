@@ -150,13 +150,15 @@ pub struct Execution {
     /// for it.
     pub stopped_by_policy: bool,
     /// A refusal the trader must hear of at once: a reversal refused before its close (its
-    /// open beyond the broker's published rules, or beyond the margin its close would free),
-    /// so the account stays on the side the strategy left; or a signal a roll rule stopped
-    /// (`stopped_by_policy`) while the account holds a contract the symbol rolled away from;
-    /// or a takeover expired before its first leg that found no earlier leg where closes
-    /// cannot be looked up (it may be half a reversal). Alarmed, where other refusals (an
-    /// entry's size, the trader's own settings) and expiries are mailed at most once per
-    /// interval.
+    /// open beyond the broker's published rules, beyond the margin its close would free,
+    /// refused by the risk settings, or its notional size not convertible at the alert's
+    /// close), so the account stays on the side the strategy left; an entry the risk settings
+    /// refused while the position could not be read, off a spot book (it may have been a
+    /// reversal); or a signal a roll rule stopped (`stopped_by_policy`) while the account
+    /// holds a contract the symbol rolled away from; or a takeover expired before its first
+    /// leg that found no earlier leg where closes cannot be looked up (it may be half a
+    /// reversal). Alarmed, where other refusals (an entry's size from flat, the trader's own
+    /// settings) and expiries are mailed at most once per interval.
     pub alarmed: bool,
     /// The account was found at the signal's target, whatever the outcome says: a takeover
     /// that may not send (stale, guarded) and found it there keeps the guard's `expired` or
