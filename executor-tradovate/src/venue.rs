@@ -265,7 +265,13 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
         let list = working.entry(contract_id).or_default();
         // Noted again after a read that found it working: it reads, whatever failed before.
-        match list.iter_mut().find(|(p, _)| *p == pending) {
+        // One entry an order, whatever kind it was noted as first (a liquidation this process
+        // followed, found again by a takeover's scan as an unnamed order): read once, and
+        // waited for once.
+        match list
+            .iter_mut()
+            .find(|(p, _)| p.order_id() == pending.order_id())
+        {
             Some(entry) => entry.1 = None,
             None => list.push((pending, None)),
         }
