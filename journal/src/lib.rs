@@ -1406,7 +1406,9 @@ fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, JournalErro
     // sqlx's default `sslmode` (as libpq's) is `prefer`: TLS when the server offers it, else
     // in clear, silently; Aurora PostgreSQL accepts both unless `rds.force_ssl` is set. To a
     // host off this machine, the journal's rows would cross the network in clear without a
-    // word: the URL must say which (`PGSSLMODE` counts, as sqlx reads it).
+    // word, and the password too to anyone in the path who asks for it in clear (sqlx sends
+    // it so when a server asks): the URL must say which (`PGSSLMODE` counts, as sqlx reads
+    // it).
     use sqlx::postgres::PgSslMode;
     let host = options.get_host();
     let loopback = options.get_socket().is_some()
@@ -1420,10 +1422,11 @@ fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, JournalErro
         return Err(JournalError {
             reason: format!(
                 "connect: the journal's PostgreSQL URL reaches {} without sslmode=require (or \
-                 verify-ca, verify-full): with sqlx's default, prefer, the journal's rows go \
-                 in clear to a server that does not insist on TLS; add \
-                 ?sslmode=require, or sslmode=disable to send them in clear on a network you \
-                 trust",
+                 verify-ca, verify-full): with sqlx's default, prefer, the journal's rows, and \
+                 the password to anyone in the path who asks for it in clear, go in clear to a \
+                 server that does not insist on TLS; add ?sslmode=require (verify-full with \
+                 sslrootcert to check the server too), or sslmode=disable to send them in \
+                 clear on a network you trust",
                 shared::terminal::printable(host)
             ),
         });
