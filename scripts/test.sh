@@ -54,7 +54,9 @@ pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || tr
 if [ -z "$pg_bin" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "==> installing PostgreSQL"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null \
+      || { apt-get update -q >/dev/null \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; }
     pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   else
     echo "PostgreSQL is not installed (need /usr/lib/postgresql/*/bin)"; exit 1
@@ -71,7 +73,8 @@ as_pg "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >"$run/pg-initdb.l
 # TLS on, with a throwaway self-signed certificate, so the journal's tests connect with
 # `sslmode=require` as a deployment's URL to Aurora does.
 openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -days 2 \
-  -keyout "$pg_dir/server.key" -out "$pg_dir/server.crt" >"$run/pg-cert.log" 2>&1
+  -keyout "$pg_dir/server.key" -out "$pg_dir/server.crt" >"$run/pg-cert.log" 2>&1 \
+  || { echo "openssl could not make the test PostgreSQL's certificate; see $run/pg-cert.log"; exit 1; }
 chmod 600 "$pg_dir/server.key"
 [ "$(id -u)" = 0 ] && chown postgres: "$pg_dir/server.key" "$pg_dir/server.crt"
 as_pg "$pg_bin/postgres" -D "$pg_dir/data" -k "$pg_dir" -h 127.0.0.1 -p "$pg_port" -c fsync=off \
