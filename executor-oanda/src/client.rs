@@ -805,10 +805,18 @@ fn api_error(status: StatusCode, bytes: &[u8]) -> OandaError {
     let message = match (&body.error_code, body.error_message) {
         (_, Some(m)) => shown_text(m.as_bytes()),
         (Some(_), None) => String::new(),
-        (None, None) => format!(
-            "not OANDA's error (something in front of OANDA, or OANDA_BASE_URL): {}",
-            shown_text(bytes)
-        ),
+        (None, None) => {
+            // A 404 that is not OANDA's is most likely the path itself unknown to what
+            // answered (OANDA_BASE_URL); any other status, what stands in front of OANDA.
+            let hint = match status {
+                StatusCode::NOT_FOUND => "something in front of OANDA, or OANDA_BASE_URL",
+                _ => "something in front of OANDA",
+            };
+            match shown_text(bytes) {
+                first if first.trim().is_empty() => format!("not OANDA's error ({hint})"),
+                first => format!("not OANDA's error ({hint}): {first}"),
+            }
+        }
     };
     OandaError::Api {
         status: status.as_u16(),

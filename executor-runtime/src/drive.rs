@@ -1581,9 +1581,6 @@ fn unchecked<V: Conversation>(conv: &V, why: String) -> NothingSent {
     }
 }
 
-/// Ends the signal with `outcome` before this attempt sends anything, keeping the legs an
-/// earlier attempt left (a takeover): they are journaled, and the reason names the ones that
-/// filled, so the alarm says the account moved.
 /// A refusal before this attempt's first order, said as every such refusal says it: `why`,
 /// then what the account still holds (or that nothing, or nothing more, was sent), after
 /// any earlier attempt's `legs`; alarmed when it was a `reversal` (the account stays on the
@@ -1606,6 +1603,9 @@ fn refused_before_sending(
     e
 }
 
+/// Ends the signal with `outcome` before this attempt sends anything, keeping the legs an
+/// earlier attempt left (a takeover): they are journaled, and the reason names the ones that
+/// filled, so the alarm says the account moved.
 fn stop_before_sending(legs: Vec<LegReport>, outcome: Outcome, why: String) -> Execution {
     let why = match filled_legs(legs.iter()) {
         None => why,

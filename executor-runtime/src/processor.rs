@@ -3722,7 +3722,9 @@ mod tests {
         assert_eq!(executor.execute(&wrong).await.ok(), Some(Outcome::Refused));
         let reason = journaled_reason(&executor.journal, &wrong).await;
         assert!(
-            reason.contains("comes to 500") && reason.contains("max_position 60"),
+            reason.contains("comes to 500")
+                && reason.contains("max_position 60")
+                && reason.ends_with("; nothing was sent"),
             "{reason}"
         );
         assert_eq!(venue.orders(), 0, "nothing sent");

@@ -265,14 +265,19 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
         let list = working.entry(contract_id).or_default();
         // Noted again after a read that found it working: it reads, whatever failed before.
-        // One entry an order, whatever kind it was noted as first (a liquidation this process
-        // followed, found again by a takeover's scan as an unnamed order): read once, and
-        // waited for once.
+        // One entry an order (a liquidation this process followed, found again by a
+        // takeover's scan as an unnamed order): read once, and waited for once. Its kind is
+        // the one that names it: an unnamed one known later as ours takes that kind.
         match list
             .iter_mut()
             .find(|(p, _)| p.order_id() == pending.order_id())
         {
-            Some(entry) => entry.1 = None,
+            Some(entry) => {
+                if matches!(entry.0, Pending::Unnamed(_)) {
+                    entry.0 = pending;
+                }
+                entry.1 = None;
+            }
             None => list.push((pending, None)),
         }
     }
@@ -286,9 +291,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         failed_at: Option<DateTime<Utc>>,
     ) -> Option<DateTime<Utc>> {
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = working
-            .get_mut(&contract_id)
-            .and_then(|list| list.iter_mut().find(|(p, _)| *p == pending))?;
+        let entry = working.get_mut(&contract_id).and_then(|list| {
+            list.iter_mut()
+                .find(|(p, _)| p.order_id() == pending.order_id())
+        })?;
         entry.1 = failed_at.and(entry.1.or(failed_at));
         entry.1
     }
@@ -296,7 +302,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     fn forget(&self, contract_id: ContractId, pending: Pending) {
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = working.get_mut(&contract_id) {
-            list.retain(|(p, _)| *p != pending);
+            list.retain(|(p, _)| p.order_id() != pending.order_id());
             if list.is_empty() {
                 working.remove(&contract_id);
             }
