@@ -1362,6 +1362,28 @@ async fn a_spot_sale_is_not_held_back_by_the_alert_quantity() {
     clean(&h);
 }
 
+/// A long entry the risk settings refuse (its alert quantity over `max_override`) while the
+/// wallets cannot be read is refused with nothing sent, and not alarmed: a spot wallet holds
+/// no short the entry could have been reversing. (On a margin book the same refusal is
+/// alarmed, since it may have been a reversal: the OANDA executor's tests.)
+#[tokio::test]
+async fn a_refused_entry_whose_wallet_read_fails_is_not_alarmed_on_spot() {
+    let h = harness().await;
+    h.fake.fail_reads("/accounts", 100);
+    let mut entry = intent(Action::LongEntry, 1);
+    entry.quantity_override = Some(Decimal::from(5_000));
+    assert_eq!(h.executor.execute(&entry).await.unwrap(), Outcome::Refused);
+    let reason = test_kit::executor::journaled_reason(&h.journal, &entry.signal_id).await;
+    assert!(
+        reason.contains("max_override") && reason.contains("(the position could not be read: "),
+        "{reason}"
+    );
+    assert_eq!(h.fake.created_orders(), 0);
+    assert!(h.fake.order_posts().is_empty());
+    assert_eq!(h.notifier.sent().len(), 0, "{:?}", h.notifier.sent());
+    clean(&h);
+}
+
 #[tokio::test]
 async fn a_resent_client_order_id_is_deduplicated_by_the_server() {
     // The fake's documented assumption, exercised through the client directly.
