@@ -10,35 +10,97 @@
 /// the cut split leaves its start or its end.
 pub const SLICE: usize = 12;
 
-/// Why `line` fails the audit, if it does. A listed credential is looked for in any letter
-/// case (the webhook's secret is redacted so, and a redaction that broke must not pass), and
-/// also in its base64 forms (`value` and `value:`, an HTTP Basic header's, Databento's key).
-pub fn finding(line: &str, secrets: &[String]) -> Option<String> {
-    let lower = line.to_lowercase();
-    let within = |s: &str| {
-        let chars: Vec<char> = s.to_lowercase().chars().collect();
-        if chars.len() <= SLICE {
-            return lower.contains(chars.iter().collect::<String>().as_str());
+/// The listed credentials, ready to be looked for in every line at once: in any letter
+/// case, whole or any [`SLICE`] characters of one, and in their base64 forms
+/// (`base64_forms`), by one automaton each: with the keys its tests generate
+/// (`shared::telemetry::list_for_audit`), a suite lists a few hundred values.
+#[derive(Debug)]
+pub struct Listed {
+    /// What each listed value starts with, to name it in a finding without printing it.
+    heads: Vec<String>,
+    /// Lower-case pieces of the values; which value each is from.
+    pieces: aho_corasick::AhoCorasick,
+    piece_of: Vec<usize>,
+    /// The values' base64 forms; which value each is from.
+    forms: aho_corasick::AhoCorasick,
+    form_of: Vec<usize>,
+}
+
+impl Listed {
+    /// The values to look for (empty ones are left out).
+    ///
+    /// # Panics
+    /// Never for patterns of this size (the automaton's limits are far above them).
+    #[allow(
+        clippy::expect_used,
+        reason = "the automaton's size limits are not reached"
+    )]
+    pub fn new(values: &[String]) -> Self {
+        let values: Vec<&String> = values.iter().filter(|v| !v.is_empty()).collect();
+        let (mut pieces, mut piece_of, mut forms, mut form_of) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (n, v) in values.iter().enumerate() {
+            let chars: Vec<char> = v.to_lowercase().chars().collect();
+            if chars.len() <= SLICE {
+                pieces.push(chars.iter().collect::<String>());
+                piece_of.push(n);
+            } else {
+                for w in chars.windows(SLICE) {
+                    pieces.push(w.iter().collect());
+                    piece_of.push(n);
+                }
+            }
+            for f in base64_forms(v) {
+                forms.push(f);
+                form_of.push(n);
+            }
         }
-        chars
-            .windows(SLICE)
-            .any(|w| lower.contains(w.iter().collect::<String>().as_str()))
-    };
-    let encoded = |s: &str| {
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::STANDARD;
-        [b64.encode(s), b64.encode(format!("{s}:"))]
-            .iter()
-            // Without the padding, whose place depends on what follows.
-            .any(|e| line.contains(e.trim_end_matches('=')))
-    };
-    if let Some(s) = secrets
+        Self {
+            heads: values.iter().map(|v| v.chars().take(4).collect()).collect(),
+            pieces: aho_corasick::AhoCorasick::new(&pieces).expect("pieces"),
+            piece_of,
+            forms: aho_corasick::AhoCorasick::new(&forms).expect("forms"),
+            form_of,
+        }
+    }
+
+    /// How many values are listed.
+    pub fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+}
+
+/// Why `line` fails the audit, if it does. A listed credential is looked for in any letter
+/// case (the webhook's secret is redacted so, and a redaction that broke must not pass), in
+/// the line as written and with its percent-encoding (a URL, a form body) and JSON string
+/// escapes (`\u0040`) undone, and in base64 (standard or URL-safe) wherever it stands in
+/// what was encoded (an HTTP Basic header's `user:password`, Databento's key).
+pub fn finding(line: &str, listed: &Listed) -> Option<String> {
+    let decoded = [
+        line.to_lowercase(),
+        percent_encoding::percent_decode_str(line)
+            .decode_utf8_lossy()
+            .to_lowercase(),
+        json_unescaped(line).to_lowercase(),
+    ];
+    let found = decoded
         .iter()
-        .find(|s| !s.is_empty() && (within(s) || encoded(s)))
-    {
+        .find_map(|l| listed.pieces.find(l.as_str()))
+        .map(|m| listed.piece_of[m.pattern().as_usize()])
+        .or_else(|| {
+            listed
+                .forms
+                .find(line)
+                .map(|m| listed.form_of[m.pattern().as_usize()])
+        });
+    if let Some(n) = found {
         // Say which entry without printing it whole.
-        let head: String = s.chars().take(4).collect();
-        return Some(format!("listed credential {head}…"));
+        return Some(format!("listed credential {}…", listed.heads[n]));
     }
     if line.contains("-----BEGIN") {
         return Some("PEM block".into());
@@ -74,6 +136,61 @@ pub fn finding(line: &str, secrets: &[String]) -> Option<String> {
         return Some("basic authorization value".into());
     }
     None
+}
+
+/// The base64 text `value` leaves wherever it stands in what was encoded: for each of the
+/// three places its first byte can take in a 3-byte group, standard and URL-safe, the
+/// characters only its own bytes decide (the group it shares with what comes before, and
+/// the one it ends part-way, depend on the neighbours). Shorter than 8 characters (a value
+/// of a few bytes) is too likely by chance and left out.
+fn base64_forms(value: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let mut forms = Vec::new();
+    for lead in 0..3 {
+        let mut bytes = vec![0u8; lead];
+        bytes.extend_from_slice(value.as_bytes());
+        // Whole groups only; past the first when it holds a filler byte.
+        let end = bytes.len() / 3 * 4;
+        let start = if lead == 0 { 0 } else { 4 };
+        for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
+            let text = engine.encode(&bytes);
+            if end >= start + 8 {
+                forms.push(text[start..end].to_owned());
+            }
+        }
+    }
+    forms
+}
+
+/// `line` with JSON's string escapes undone (`\u0040` is `@`, `\/` is `/`), as a log line
+/// may carry a value escaped twice; an escape that does not read is kept as it is.
+fn json_unescaped(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (ch, used) = match after.chars().next() {
+            Some('u') => match after
+                .get(1..5)
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .and_then(char::from_u32)
+            {
+                Some(c) => (Some(c), 5),
+                None => (None, 0),
+            },
+            Some(c @ ('/' | '\\' | '"')) => (Some(c), 1),
+            _ => (None, 0),
+        };
+        match ch {
+            Some(c) => out.push(c),
+            None => out.push('\\'),
+        }
+        rest = &after[used..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `text` after the separators an authorization scheme and its value may have between them
@@ -118,8 +235,8 @@ pub fn parse_secrets(text: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn listed() -> Vec<String> {
-        parse_secrets("# test values\n\ntv-secret-0123456789\n")
+    fn listed() -> Listed {
+        Listed::new(&parse_secrets("# test values\n\ntv-secret-0123456789\n"))
     }
 
     #[test]
@@ -150,6 +267,41 @@ mod tests {
         for line in cases {
             assert!(finding(line, &listed()).is_some(), "{line}");
         }
+    }
+
+    /// A listed value written in an encoding: percent-encoded, JSON-escaped, or base64 at any
+    /// place in what was encoded (an HTTP Basic `user:password`, a document encoded whole),
+    /// standard or URL-safe.
+    #[test]
+    fn encoded_credentials_are_found() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let listed = Listed::new(&parse_secrets("tv-secret@0123456789?\n"));
+        let mut cases = vec![
+            "url=https://h/webhook/tv-secret%400123456789%3F".to_owned(),
+            r#"{"body":"tv-secret\u00400123456789"}"#.to_owned(),
+        ];
+        for before in ["", "u", "us", "user:", r#"{"passphrase":""#] {
+            let whole = format!("{before}tv-secret@0123456789?");
+            cases.push(format!("Authorization: Token {}", STANDARD.encode(&whole)));
+            cases.push(format!("x={}", URL_SAFE_NO_PAD.encode(&whole)));
+        }
+        for line in &cases {
+            assert!(finding(line, &listed).is_some(), "{line}");
+        }
+        // What decodes to something else passes.
+        for line in [
+            "url=https://h/webhook/tv-secret%410123456789",
+            &STANDARD.encode("tv-secret-0123"),
+        ] {
+            assert_eq!(finding(line, &listed), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn json_escapes_are_undone_and_broken_ones_kept() {
+        assert_eq!(json_unescaped(r#"a\u0040b\/c\"d\\e"#), r#"a@b/c"d\e"#);
+        assert_eq!(json_unescaped(r#"\uZZZZ\x\"#), r#"\uZZZZ\x\"#);
     }
 
     #[test]

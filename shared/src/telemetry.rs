@@ -178,6 +178,36 @@ fn capture(buf: &[u8]) {
     }
 }
 
+/// With capture on ([`CAPTURE_DIR_ENV`]), lists a credential made at run time (a test's
+/// generated private key) for the log audit: each line of `text` but a PEM armour line
+/// (`-----BEGIN …`), one per line, in a `.listed` file of this process in the capture
+/// directory, which the audit reads as listed credentials, not as log lines. A key's PEM
+/// body cut short of its armour, or a raw key (an Ed25519 secret in base64) that has none,
+/// would otherwise pass unseen. Lines shorter than 16 characters are left out (a PEM's
+/// last line can be a few characters, likely anywhere by chance). Does nothing with
+/// capture off; a write that fails is ignored, as the capture's own are.
+pub fn list_for_audit(text: &str) {
+    let Some(dir) = std::env::var_os(CAPTURE_DIR_ENV).map(std::path::PathBuf::from) else {
+        return;
+    };
+    let lines: String = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(format!("listed-{}.listed", std::process::id()));
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        use std::io::Write;
+        let _ = file.write_all(lines.as_bytes());
+    }
+}
+
 /// Standard output, and the capture file when capture is on.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StdoutTee;

@@ -83,6 +83,9 @@ impl TestKey {
             let mut raw = seed.to_vec();
             raw.extend_from_slice(&public);
             let text = base64::engine::general_purpose::STANDARD.encode(&raw);
+            // The suite's log audit looks for it too (it has no PEM armour to be seen by).
+            shared::telemetry::list_for_audit(&text);
+            shared::telemetry::list_for_audit(&hex::encode(seed));
             return Self {
                 name: name.to_owned(),
                 format,
@@ -98,6 +101,10 @@ impl TestKey {
             KeyFormat::Pkcs8 => secret.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
             _ => secret.to_sec1_pem(LineEnding::LF).unwrap().to_string(),
         };
+        // The suite's log audit looks for its body and scalar too (a PEM cut short of its
+        // armour, the scalar in hex).
+        shared::telemetry::list_for_audit(&pem);
+        shared::telemetry::list_for_audit(&hex::encode(secret.to_bytes()));
         let pem_lines = pem
             .lines()
             .filter(|l| !l.starts_with("-----") && l.len() >= 16)
