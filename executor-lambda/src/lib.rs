@@ -297,6 +297,55 @@ fn notify_interval(env: &impl Env) -> Result<Duration, ConfigError> {
     Ok(Duration::seconds(secs))
 }
 
+/// Which journal the executor writes: `JOURNAL=log`, `JOURNAL_URL`, or `JOURNAL_URL_PARAM`
+/// (an SSM parameter holding the URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum JournalChoice {
+    Log,
+    Url(String),
+    Param(String),
+}
+
+/// Exactly one of `JOURNAL=log`, `JOURNAL_URL` and `JOURNAL_URL_PARAM`; two of them set, or
+/// `JOURNAL` set to anything but `log`, is refused by name: a precedence nobody looks up
+/// would leave the database unwritten (`JOURNAL=log` beside a URL) or write another one
+/// than meant, with `tvctl report` then reading a journal without those trades.
+fn journal_choice(env: &impl Env) -> Result<JournalChoice, ConfigError> {
+    let mode = env.unset_or_given("JOURNAL", "a database journal")?;
+    if let Some(other) = mode.as_deref().filter(|m| *m != "log") {
+        return Err(invalid(
+            "JOURNAL",
+            format!(
+                "{other:?}: the only value is log (or unset it and give JOURNAL_URL or JOURNAL_URL_PARAM)"
+            ),
+        ));
+    }
+    let url = env.unset_or_given("JOURNAL_URL", "JOURNAL_URL_PARAM or JOURNAL=log")?;
+    let param = env.unset_or_given("JOURNAL_URL_PARAM", "JOURNAL_URL or JOURNAL=log")?;
+    match (mode, url, param) {
+        (Some(_), None, None) => Ok(JournalChoice::Log),
+        (None, Some(url), None) => Ok(JournalChoice::Url(url)),
+        (None, None, Some(param)) => Ok(JournalChoice::Param(param)),
+        (None, None, None) => Err(ConfigError::Missing {
+            name: "JOURNAL_URL, JOURNAL_URL_PARAM or JOURNAL=log".into(),
+        }),
+        (mode, url, param) => {
+            let given: Vec<&str> = [
+                mode.map(|_| "JOURNAL"),
+                url.map(|_| "JOURNAL_URL"),
+                param.map(|_| "JOURNAL_URL_PARAM"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            Err(invalid(
+                &given.join(", "),
+                "set together: give one of JOURNAL=log, JOURNAL_URL and JOURNAL_URL_PARAM",
+            ))
+        }
+    }
+}
+
 /// `NOTIFY_FILLS` (default `false`): `true` mails every signal that filled in full too
 /// ([`ExecutorSettings::notify_fills`]); any other value is refused by name.
 fn notify_fills(env: &impl Env) -> Result<bool, ConfigError> {
@@ -440,13 +489,9 @@ impl Common {
             env.required("NOTIFY_TOPIC_ARN")?,
         );
         let deadline = InvocationDeadline::default();
-        let journal = match (
-            env.optional("JOURNAL"),
-            env.optional("JOURNAL_URL"),
-            env.optional("JOURNAL_URL_PARAM"),
-        ) {
-            (Some(mode), _, _) if mode == "log" => DeployedJournal::Log,
-            (_, Some(url), _) => DeployedJournal::Database(
+        let journal = match journal_choice(env)? {
+            JournalChoice::Log => DeployedJournal::Log,
+            JournalChoice::Url(url) => DeployedJournal::Database(
                 JournalDatabase::Open(
                     journal::AnyJournal::connect(&url)
                         .await
@@ -455,7 +500,7 @@ impl Common {
                 deadline.clone(),
             ),
             // Read when first used, not here: see `JournalDatabase`.
-            (_, None, Some(param)) => {
+            JournalChoice::Param(param) => {
                 let store = secrets.clone();
                 let name = param.clone();
                 let read: ReadUrl = Arc::new(move || {
@@ -464,13 +509,8 @@ impl Common {
                 });
                 DeployedJournal::Database(JournalDatabase::deferred(param, read), deadline.clone())
             }
-            _ => {
-                return Err(ConfigError::Missing {
-                    name: "JOURNAL_URL, JOURNAL_URL_PARAM or JOURNAL=log".into(),
-                });
-            }
         };
-        let kill_switch = match env.optional("KILL_SWITCH_PARAM") {
+        let kill_switch = match env.unset_or_given("KILL_SWITCH_PARAM", "no kill switch")? {
             Some(name) => DeployedKillSwitch::Parameter(ParameterKillSwitch::new(
                 secrets.clone(),
                 name,
@@ -498,18 +538,24 @@ impl Common {
             notify_fills: notify_fills(env)?,
         };
         let health = env
-            .optional("HEALTH_TABLE")
+            .unset_or_given("HEALTH_TABLE", "no health records")?
             .map(|table| DynamoHealthStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
-        let dead_letters = env.optional("DEAD_LETTER_QUEUE_URL").map(|url| {
-            Arc::new(aws_adapters::SqsFifoQueue::new(
-                aws_sdk_sqs::Client::new(&sdk),
-                url,
-            )) as Arc<dyn shared::ports::DeadLetterQueue>
-        });
+        let dead_letters = env
+            .unset_or_given(
+                "DEAD_LETTER_QUEUE_URL",
+                "unknown signals completed where they are",
+            )?
+            .map(|url| {
+                Arc::new(aws_adapters::SqsFifoQueue::new(
+                    aws_sdk_sqs::Client::new(&sdk),
+                    url,
+                )) as Arc<dyn shared::ports::DeadLetterQueue>
+            });
         let notify_interval = notify_interval(env)?;
         Ok(Self {
             notify_interval,
-            source_queue_url: env.optional("SOURCE_QUEUE_URL"),
+            source_queue_url: env
+                .unset_or_given("SOURCE_QUEUE_URL", "failed records waiting out the timeout")?,
             dead_letters,
             health,
             sdk,
@@ -723,6 +769,51 @@ mod tests {
 
     /// `NOTIFY_FILLS` is `true` or `false` (unset: `false`); anything else is refused by
     /// name, not read as off.
+    #[test]
+    fn the_journal_is_one_of_three_settings_and_two_are_refused() {
+        let with = |pairs: &[(&str, &str)]| {
+            journal_choice(&shared::config::MapEnv::new(pairs.iter().copied()))
+        };
+        assert_eq!(with(&[("JOURNAL", "log")]).ok(), Some(JournalChoice::Log));
+        assert_eq!(
+            with(&[("JOURNAL_URL", " sqlite:/tmp/j.sqlite ")]).ok(),
+            Some(JournalChoice::Url("sqlite:/tmp/j.sqlite".into()))
+        );
+        assert_eq!(
+            with(&[("JOURNAL_URL_PARAM", "/tv/journal-url")]).ok(),
+            Some(JournalChoice::Param("/tv/journal-url".into()))
+        );
+        let refused = |pairs: &[(&str, &str)]| with(pairs).unwrap_err().to_string();
+        let err = refused(&[]);
+        assert!(
+            err.contains("JOURNAL_URL, JOURNAL_URL_PARAM or JOURNAL=log"),
+            "{err}"
+        );
+        // A database never written while the executor journals to its log.
+        let err = refused(&[("JOURNAL", "log"), ("JOURNAL_URL_PARAM", "/tv/journal-url")]);
+        assert!(
+            err.contains("JOURNAL, JOURNAL_URL_PARAM") && err.contains("set together"),
+            "{err}"
+        );
+        let err = refused(&[
+            ("JOURNAL_URL", "sqlite:/tmp/j"),
+            ("JOURNAL_URL_PARAM", "/p"),
+        ]);
+        assert!(err.contains("JOURNAL_URL, JOURNAL_URL_PARAM"), "{err}");
+        for mode in ["LOG", "logs", "postgres"] {
+            let err = refused(&[("JOURNAL", mode)]);
+            assert!(
+                err.contains("JOURNAL") && err.contains(&format!("{mode:?}")),
+                "{err}"
+            );
+        }
+        let err = refused(&[("JOURNAL_URL", " ")]);
+        assert!(
+            err.contains("JOURNAL_URL") && err.contains("set but empty"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn notify_fills_is_true_false_or_refused_by_name() {
         let with = |v: &str| notify_fills(&shared::config::MapEnv::new([("NOTIFY_FILLS", v)]));

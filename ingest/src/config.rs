@@ -37,6 +37,9 @@ pub struct IngestConfig {
     pub routing: RoutingTable,
     /// The brokers whose executors are deployed: an alert routed to another is refused.
     pub brokers: Vec<Broker>,
+    /// `HEALTH_TABLE`: the DynamoDB table the status routes read; `None`, they answer
+    /// `unknown`.
+    pub health_table: Option<String>,
 }
 
 impl IngestConfig {
@@ -45,7 +48,8 @@ impl IngestConfig {
     /// `IP_ALLOWLIST` (`off`,
     /// `tradingview`, or a comma-separated list of addresses); `ROUTING_TABLE_FILE`;
     /// `DEPLOYED_BROKERS` (a comma-separated list of `oanda`, `tradovate`, `coinbase`; unset:
-    /// all three).
+    /// all three); `HEALTH_TABLE`. `IP_ALLOWLIST`, `DEPLOYED_BROKERS` and `HEALTH_TABLE` set
+    /// but blank are refused (named), not read as unset.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let signals_queue_url = env.required("SIGNALS_QUEUE_URL")?;
         let secret = match (
@@ -75,9 +79,19 @@ impl IngestConfig {
             signals_queue_url,
             secret,
             freshness,
-            ip_allowlist: parse_allowlist(env.optional("IP_ALLOWLIST").as_deref())?,
+            ip_allowlist: parse_allowlist(
+                env.unset_or_given("IP_ALLOWLIST", "no address check (off)")?
+                    .as_deref(),
+            )?,
             routing: RoutingTable::from_env(env)?,
-            brokers: parse_brokers(env.optional("DEPLOYED_BROKERS").as_deref())?,
+            // Blank is not every broker: an alert for one with no executor would be answered
+            // 200 and wait in a queue nothing reads.
+            brokers: parse_brokers(
+                env.unset_or_given("DEPLOYED_BROKERS", "every broker")?
+                    .as_deref(),
+            )?,
+            health_table: env
+                .unset_or_given("HEALTH_TABLE", "status routes that answer unknown")?,
         })
     }
 }
@@ -237,6 +251,33 @@ mod tests {
         );
         let err = with(" , ").unwrap_err().to_string();
         assert!(err.contains("names no broker"), "{err}");
+    }
+
+    /// A setting whose absence means something (every broker, no address check, no health
+    /// table) is refused set but blank, naming it: read as unset, a blank DEPLOYED_BROKERS
+    /// accepted alerts for brokers with no executor, left in a queue nothing reads.
+    #[test]
+    fn blank_settings_whose_absence_means_something_are_refused() {
+        for name in ["DEPLOYED_BROKERS", "IP_ALLOWLIST", "HEALTH_TABLE"] {
+            for blank in ["", "  "] {
+                let err = IngestConfig::from_env(&env(&[
+                    ("WEBHOOK_SECRET", "0123456789abcdef"),
+                    (name, blank),
+                ]))
+                .unwrap_err()
+                .to_string();
+                assert!(
+                    err.contains(name) && err.contains("set but empty"),
+                    "{name}={blank:?}: {err}"
+                );
+            }
+        }
+        let cfg = IngestConfig::from_env(&env(&[
+            ("WEBHOOK_SECRET", "0123456789abcdef"),
+            ("HEALTH_TABLE", " tv-health "),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.health_table.as_deref(), Some("tv-health"));
     }
 
     /// The freshness limits hold the executors' and `tvctl dev`'s ranges: an age of 0 would

@@ -32,8 +32,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     .with_brokers(cfg.brokers);
     drop(secret);
     // HEALTH_TABLE: the status endpoints answer "unknown" without it.
-    let health = std::env::var("HEALTH_TABLE")
-        .ok()
+    let health = cfg
+        .health_table
         .map(|t| aws_adapters::DynamoHealthStore::new(aws_sdk_dynamodb::Client::new(&sdk), t));
     let ingest = ingest.with_health(health);
     lambda_http::run(lambda_http::service_fn(|req| serve(&ingest, req))).await

@@ -28,8 +28,13 @@ impl RouterConfig {
             tradovate_queue_url: env.required("TRADOVATE_QUEUE_URL")?,
             coinbase_queue_url: env.required("COINBASE_QUEUE_URL")?,
             routing: RoutingTable::from_env(env)?,
-            front_month_table: env.optional("FRONT_MONTH_TABLE"),
-            dead_letter_queue_url: env.optional("DEAD_LETTER_QUEUE_URL"),
+            // Set but blank is refused, not read as unset: a value lost in an edit.
+            front_month_table: env
+                .unset_or_given("FRONT_MONTH_TABLE", "the routing table's roll rule alone")?,
+            dead_letter_queue_url: env.unset_or_given(
+                "DEAD_LETTER_QUEUE_URL",
+                "signals that no longer route left to the redrive policy",
+            )?,
         })
     }
 }
@@ -45,6 +50,27 @@ mod tests {
         assert_eq!(
             RouterConfig::from_env(&env).unwrap_err().to_string(),
             "missing setting TRADOVATE_QUEUE_URL"
+        );
+    }
+
+    /// An optional table or queue set but blank is refused by name, not read as unset.
+    #[test]
+    fn blank_optional_settings_are_refused_by_name() {
+        let queues = [
+            ("OANDA_QUEUE_URL", "q1"),
+            ("TRADOVATE_QUEUE_URL", "q2"),
+            ("COINBASE_QUEUE_URL", "q3"),
+        ];
+        for name in ["FRONT_MONTH_TABLE", "DEAD_LETTER_QUEUE_URL"] {
+            let env = MapEnv::new(queues.into_iter().chain([(name, " ")]));
+            let err = RouterConfig::from_env(&env).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("set but empty"), "{err}");
+        }
+        let env = MapEnv::new(queues.into_iter().chain([("FRONT_MONTH_TABLE", "fm ")]));
+        let cfg = RouterConfig::from_env(&env).unwrap();
+        assert_eq!(
+            (cfg.front_month_table.as_deref(), cfg.dead_letter_queue_url),
+            (Some("fm"), None)
         );
     }
 }

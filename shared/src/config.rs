@@ -78,6 +78,19 @@ pub trait Env {
             .filter(|v| !v.is_empty())
     }
 
+    /// The value of `name`, trimmed; `None` when unset. Set but blank is refused, naming
+    /// `name`, for a setting whose absence means something of its own (`unset` says what): a
+    /// blank one is more likely a value lost in an edit than a wish for the default.
+    fn unset_or_given(&self, name: &str, unset: &str) -> Result<Option<String>, ConfigError> {
+        match self.get(name) {
+            Some(v) if v.trim().is_empty() => Err(ConfigError::Invalid {
+                name: name.to_owned(),
+                reason: format!("it is set but empty: unset it for {unset}, or give a value"),
+            }),
+            v => Ok(v.map(|v| v.trim().to_owned())),
+        }
+    }
+
     /// An optional setting parsed with `FromStr`, or `default` when unset.
     fn parsed_or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
     where

@@ -25,7 +25,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     // HEALTH_TABLE: where the status endpoint reads the token's expiry.
     let health = env
-        .optional("HEALTH_TABLE")
+        .unset_or_given("HEALTH_TABLE", "no token expiry for the status endpoint")?
         .map(|t| aws_adapters::DynamoHealthStore::new(aws_sdk_dynamodb::Client::new(&sdk), t));
     let (tokens, notifier, health) = (&tokens, &notifier, &health);
     lambda_runtime::run(service_fn(
