@@ -19,7 +19,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // The signals queue, whose failed records are made visible again within seconds.
     let after = aws_adapters::AfterBatch::new(
         sqs.clone(),
-        shared::config::Env::optional(&ProcessEnv, "SOURCE_QUEUE_URL"),
+        shared::config::Env::unset_or_given(
+            &ProcessEnv,
+            "SOURCE_QUEUE_URL",
+            "failed records waiting out the timeout",
+        )?,
         "router",
     );
     let queues = BrokerQueues {
