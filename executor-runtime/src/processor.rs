@@ -81,6 +81,17 @@ pub fn send_deadline(
     staleness.min(lease_until - margin)
 }
 
+/// What an attempt needs of its invocation after its send deadline: the fee reads
+/// ([`crate::drive::FEE_READ`] a filled leg), the journal's write, a mail, a dead-letter send
+/// and the record's completion. A record started with less left than its send deadline plus
+/// this is not started ([`RecordError::OutOfTime`]): Lambda would end the invocation in the
+/// middle of it, after an order perhaps, with nothing journaled, alarmed or handed over, and
+/// the message back only after the queue's visibility timeout. With the deployed settings
+/// (30 s budget from the alert's time, a 60 s function timeout) it happens only to a forced
+/// replay (its budget counted from its start) received by a container whose start took most
+/// of the invocation.
+pub const AFTER_DRIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Whether the signal only reduces exposure: an exit or a flatten, or a spot short entry,
 /// which sells what is held and opens nothing.
 fn only_reduces(intent: &OrderIntent) -> bool {
@@ -162,6 +173,18 @@ pub enum RecordError {
         got: String,
         /// This executor's broker.
         expected: String,
+    },
+    /// Too little of the invocation is left for the signal's attempt to end inside it (its
+    /// waits until its send deadline, then [`AFTER_DRIVE`] to journal, mail and hand over):
+    /// nothing claimed or sent; retried within seconds by a fresh invocation.
+    #[error(
+        "{left_ms} ms of the invocation left, and the signal may take {needs_ms} ms: not started, retried by a fresh invocation"
+    )]
+    OutOfTime {
+        /// What was left of the invocation, in milliseconds.
+        left_ms: u128,
+        /// The attempt's longest run: to its send deadline, plus [`AFTER_DRIVE`].
+        needs_ms: u128,
     },
     /// Another attempt holds a live lease on the signal's idempotency record.
     #[error("another attempt holds the signal until {lease_until}")]
@@ -258,7 +281,10 @@ where
         event: SqsEvent,
         deadline: Option<SystemTime>,
     ) -> Result<SqsBatchResponse, MissingMessageId> {
-        fifo_batch::process(&event, deadline, |record| self.handle_record(record)).await
+        fifo_batch::process(&event, deadline, |record| {
+            self.handle_record(record, deadline)
+        })
+        .await
     }
 
     /// [`Self::handle_batch`] with the reason of each failure.
@@ -267,16 +293,27 @@ where
         event: SqsEvent,
         deadline: Option<SystemTime>,
     ) -> Result<(SqsBatchResponse, Vec<(String, String)>), MissingMessageId> {
-        fifo_batch::process_with_errors(&event, deadline, |record| self.handle_record(record)).await
+        fifo_batch::process_with_errors(&event, deadline, |record| {
+            self.handle_record(record, deadline)
+        })
+        .await
     }
 
-    async fn handle_record(&self, record: &SqsMessage) -> Result<(), RecordError> {
+    /// One record, in an invocation that ends at `deadline` (`None`: none known).
+    async fn handle_record(
+        &self,
+        record: &SqsMessage,
+        deadline: Option<SystemTime>,
+    ) -> Result<(), RecordError> {
         let body = record.body.as_deref().unwrap_or_default();
         let mut signal_id = None;
         let result = match serde_json::from_str::<OrderIntent>(body) {
             Ok(intent) => {
                 signal_id = Some(intent.signal_id.clone());
-                self.execute_routed(&intent, Some(body)).await.map(|_| ())
+                let left = deadline.map(fifo_batch::time_left);
+                self.execute_routed(&intent, Some(body), left)
+                    .await
+                    .map(|_| ())
             }
             // Another version's shape (a field added or renamed, a new action) does not parse
             // as this one's: read its `version` alone, and retry it as any other version is,
@@ -337,17 +374,18 @@ where
 
     /// Runs one intent through the protocol; `Ok` means acknowledge.
     pub async fn execute(&self, intent: &OrderIntent) -> Result<Outcome, RecordError> {
-        self.execute_routed(intent, None).await
+        self.execute_routed(intent, None, None).await
     }
 
     /// [`Self::execute`] of an intent read from `text`, the message's JSON: the journal keeps
     /// that text as the signal's normalized form instead of serializing the intent again
     /// (about 2 % of the local stack's CPU per signal in the throughput run); without it, the
-    /// intent serialized.
+    /// intent serialized. `left`: what is left of the invocation running it, when known.
     async fn execute_routed(
         &self,
         intent: &OrderIntent,
         text: Option<&str>,
+        left: Option<std::time::Duration>,
     ) -> Result<Outcome, RecordError> {
         if intent.version != INTENT_VERSION {
             return Err(RecordError::UnknownVersion(intent.version));
@@ -361,15 +399,45 @@ where
         // At ERROR level, so the span is kept whatever the level filter: a warning or an error
         // must name its signal when only those are logged (`tvctl dev`'s default).
         let span = error_span!("signal", signal_id = %intent.signal_id);
-        self.execute_inner(intent, text).instrument(span).await
+        self.execute_inner(intent, text, left)
+            .instrument(span)
+            .await
+    }
+
+    /// The end of `intent`'s staleness budget for an attempt started at `start`: its alert's
+    /// time plus `max_age`, or, for an operator's forced replay, the attempt's start plus it.
+    fn staleness(&self, intent: &OrderIntent, start: DateTime<Utc>) -> DateTime<Utc> {
+        if intent.replay_forced {
+            start + self.settings.max_age
+        } else {
+            intent.signal_time + self.settings.max_age
+        }
     }
 
     async fn execute_inner(
         &self,
         intent: &OrderIntent,
         text: Option<&str>,
+        left: Option<std::time::Duration>,
     ) -> Result<Outcome, RecordError> {
         let start = self.clock.now();
+        // Before the claim: an attempt the invocation cannot hold to its end is not started
+        // (see AFTER_DRIVE). One already past its deadline ends at once (expired, or a
+        // takeover's lookup): it runs.
+        if let Some(left) = left {
+            let ends = send_deadline(
+                self.staleness(intent, start),
+                start + self.settings.lease,
+                self.settings.send_margin,
+            );
+            let needs = (ends - start).to_std().unwrap_or_default() + AFTER_DRIVE;
+            if ends > start && needs > left {
+                return Err(RecordError::OutOfTime {
+                    left_ms: left.as_millis(),
+                    needs_ms: needs.as_millis(),
+                });
+            }
+        }
         let key = IdempotencyKey {
             broker: self.venue.broker(),
             account: self.venue.account().into(),
@@ -590,12 +658,11 @@ where
                     Vec::new()
                 };
                 // The staleness budget: waits end, and nothing new is sent, after it.
-                let staleness = if intent.replay_forced {
-                    start + self.settings.max_age
-                } else {
-                    intent.signal_time + self.settings.max_age
-                };
-                let deadline = send_deadline(staleness, lease_until, self.settings.send_margin);
+                let deadline = send_deadline(
+                    self.staleness(intent, start),
+                    lease_until,
+                    self.settings.send_margin,
+                );
                 // A refused entry's no-op is the venue's finding that the account holds the
                 // target (the venue answers `refused` otherwise), not a takeover's "found
                 // nothing": it stands.
@@ -1410,6 +1477,79 @@ mod tests {
         let response = executor.handle_batch(event, None).await.unwrap();
         assert_eq!(response.batch_item_failures.len(), 2);
         assert_eq!(dlq.messages().len(), 2);
+    }
+
+    /// A record the invocation cannot hold to its end (its waits to the send deadline, then
+    /// AFTER_DRIVE to journal and hand over) is not started: reported failed, nothing
+    /// claimed, journaled or sent, so a fresh invocation within seconds runs it; one with
+    /// the time runs. Killed by Lambda in the middle, after an order perhaps, it left no row,
+    /// no alarm and its lease held until the visibility timeout.
+    #[tokio::test]
+    async fn a_record_the_invocation_cannot_hold_is_not_started() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let (_clock, venue, journal, executor) = paper_oanda(t0);
+        // A forced replay: its budget, 30 s, counts from its start.
+        let replay = OrderIntent {
+            signal_time: t0 - Duration::minutes(10),
+            replay_forced: true,
+            ..intent(t0)
+        };
+        let event = || -> SqsEvent {
+            serde_json::from_value(serde_json::json!({"Records": [{
+                "messageId": "m1",
+                "body": serde_json::to_string(&replay).unwrap(),
+                "attributes": {"MessageGroupId": "EURUSD", "SequenceNumber": "1",
+                               "ApproximateReceiveCount": "1"},
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:oanda.fifo"
+            }]}))
+            .unwrap()
+        };
+        // Lambda's deadline is a wall-clock instant, read so by fifo_batch.
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "Lambda gives its deadline as a wall-clock instant"
+        )]
+        let in_secs = |secs| Some(SystemTime::now() + std::time::Duration::from_secs(secs));
+        let (response, errors) = executor
+            .handle_batch_with_errors(event(), in_secs(40))
+            .await
+            .unwrap();
+        assert_eq!(response.batch_item_failures.len(), 1);
+        assert!(
+            errors[0].1.contains("ms of the invocation left")
+                && errors[0].1.contains("may take 45000 ms"),
+            "{errors:?}"
+        );
+        assert!(journal.signal(&replay.signal_id).await.unwrap().is_none());
+        assert_eq!(venue.orders(), 0);
+        // With the time it needs, it runs.
+        let response = executor.handle_batch(event(), in_secs(50)).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        let journaled = journal.signal(&replay.signal_id).await.unwrap().unwrap();
+        assert_eq!(journaled.status, SignalStatus::Filled);
+        // A fresh alert's budget counts from its time: 2 s old, it needs 28 s + 15 s.
+        let fresh = OrderIntent {
+            signal_id: SignalId::of_canonical("fresh"),
+            signal_time: t0 - Duration::seconds(2),
+            ..intent(t0)
+        };
+        assert!(matches!(
+            executor
+                .execute_routed(&fresh, None, Some(std::time::Duration::from_secs(42)))
+                .await,
+            Err(RecordError::OutOfTime {
+                needs_ms: 43_000,
+                ..
+            })
+        ));
+        assert_eq!(
+            executor
+                .execute_routed(&fresh, None, Some(std::time::Duration::from_secs(44)))
+                .await
+                .ok(),
+            // The replay left the account long already.
+            Some(Outcome::NoOp)
+        );
     }
 
     /// A routed message's text is the journal's normalized form of its signal, as it came

@@ -183,8 +183,10 @@ async fn next(State(mock): State<Mock>) -> Response {
         // The cold start's end and the invocation's start, before the child has the event.
         let cpu = pid.and_then(cpu_ns);
         lock(&mock).cpu_at_first = cpu;
+        // The executors' function timeout as the CDK app deploys them (60 s): an executor does
+        // not start a record its invocation cannot hold to its end (`AFTER_DRIVE`).
         let deadline =
-            (shared::clock::SystemClock.now() + chrono::Duration::seconds(30)).timestamp_millis();
+            (shared::clock::SystemClock.now() + chrono::Duration::seconds(60)).timestamp_millis();
         let mut headers = HeaderMap::new();
         let set = |h: &mut HeaderMap, k: &'static str, v: String| {
             if let Ok(v) = HeaderValue::from_str(&v) {
