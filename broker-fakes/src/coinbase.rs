@@ -90,6 +90,11 @@ pub enum Fault {
     /// documents do not say that a final status comes with its fills final: clients must
     /// not take an unsettled order's size for what it traded.
     UnsettledFor(usize),
+    /// As [`Fault::UnsettledFor`], but showing `share` (0 to 1) of what the order filled
+    /// (rounded down to 8 places) while unsettled: fills listed so far, the rest still
+    /// being recorded. The documents promise no order in which an unsettled order's size
+    /// grows, so a client must not read a size shown unsettled as all it traded.
+    UnsettledInPartFor { reads: usize, share: Decimal },
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +141,9 @@ struct StoredOrder {
     configuration: Value,
     /// Reads left that show it final but unsettled, nothing filled ([`Fault::UnsettledFor`]).
     shown_unsettled: usize,
+    /// The share of its fill an unsettled read shows ([`Fault::UnsettledInPartFor`]); `None`,
+    /// nothing.
+    unsettled_share: Option<Decimal>,
     /// Reads of the order left that show it `OPEN` with nothing filled ([`Fault::WorkingFor`]).
     shown_open: usize,
 }
@@ -831,10 +839,21 @@ fn shown_order(o: &StoredOrder, omits_filled_size: bool) -> Value {
     let mut v = order_json(o);
     if o.shown_unsettled > 0 && o.shown_open == 0 {
         v["settled"] = json!(false);
-        v["filled_size"] = json!("0");
-        v["filled_value"] = json!("0");
-        v["total_fees"] = json!("0");
-        v["number_of_fills"] = json!("0");
+        let part = |d: Decimal| {
+            o.unsettled_share
+                .map(|s| (d * s).round_dp_with_strategy(8, rust_decimal::RoundingStrategy::ToZero))
+                .unwrap_or_default()
+                .normalize()
+                .to_string()
+        };
+        v["filled_size"] = json!(part(o.filled_size));
+        v["filled_value"] = json!(part(o.filled_value));
+        v["total_fees"] = json!(part(o.total_fees));
+        v["number_of_fills"] = json!(if o.unsettled_share.is_some() {
+            "1"
+        } else {
+            "0"
+        });
     }
     if omits_filled_size && let Some(map) = v.as_object_mut() {
         map.remove("filled_size");
@@ -1268,12 +1287,16 @@ fn create_order(
         }
         _ => None,
     };
-    let shown_unsettled = match inner.faults.front() {
+    let (shown_unsettled, unsettled_share) = match inner.faults.front() {
         Some(&Fault::UnsettledFor(reads)) => {
             inner.faults.pop_front();
-            reads
+            (reads, None)
         }
-        _ => 0,
+        Some(&Fault::UnsettledInPartFor { reads, share }) => {
+            inner.faults.pop_front();
+            (reads, Some(share))
+        }
+        _ => (0, None),
     };
     let (filled_size, filled_value) = match in_part {
         Some(share) => {
@@ -1340,6 +1363,7 @@ fn create_order(
         configuration,
         shown_open: working.map_or(0, |(reads, _)| reads),
         shown_unsettled,
+        unsettled_share,
     };
     inner.orders.push(order.clone());
     match inner.faults.pop_front() {

@@ -331,15 +331,35 @@ impl Order {
         match self.status.as_str() {
             // `FILLED` is the whole size, but one not settled that shows no size yet (a buy
             // sized in the quote currency) is read again: taken as it is, its size unknown,
-            // the leg ended `unknown` for a buy that filled.
+            // the leg ended `unknown` for a buy that filled. So is an unsettled sale showing
+            // less than it asked ([`Self::unsettled_short`]).
             "FILLED" => {
-                self.settled != Some(false) || self.filled_size.is_some_and(|s| s > Decimal::ZERO)
+                self.settled != Some(false)
+                    || (self.filled_size.is_some_and(|s| s > Decimal::ZERO)
+                        && !self.unsettled_short())
             }
             // What an order that ended short of filled traded is its `filled_size`: taken only
             // once the order is not marked unsettled.
             "CANCELLED" | "EXPIRED" | "FAILED" => self.settled != Some(false),
             _ => false,
         }
+    }
+}
+
+impl Order {
+    /// A sale shown `FILLED` and `settled: false` with less filled than its base size asked:
+    /// its fills may not all be listed yet (the documents promise no order in which an
+    /// unsettled order's size grows), so its size is not yet what it traded. Taken as it
+    /// was, it read as a fill in part (alarmed, journaled short), and the wallet, showing
+    /// the whole sale, never matched it.
+    pub fn unsettled_short(&self) -> bool {
+        self.status == "FILLED"
+            && self.settled == Some(false)
+            && self.side == "SELL"
+            && self
+                .asked()
+                .0
+                .is_some_and(|asked| self.filled_size.unwrap_or_default() < asked)
     }
 }
 

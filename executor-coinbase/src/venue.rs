@@ -518,7 +518,8 @@ fn ack_of(order: &Order) -> Ack {
         }
     };
     if order.settled == Some(false)
-        && matches!(order.status.as_str(), "CANCELLED" | "EXPIRED" | "FAILED")
+        && (matches!(order.status.as_str(), "CANCELLED" | "EXPIRED" | "FAILED")
+            || order.unsettled_short())
     {
         // A final status not settled yet: its fills may not be all listed (see
         // `Order::settled`). Read on; never taken for "nothing filled".

@@ -557,6 +557,35 @@ async fn a_filled_buy_not_settled_is_read_until_it_is() {
     assert_eq!(h.fake.order_posts().len(), 1, "never sent again");
 }
 
+/// A sale that ended `FILLED` but reads `settled: false` with only part of its size listed
+/// (scripted at the fake: the rest still being recorded) is read again until it settles,
+/// and journaled at the whole sale. It was taken at that read: a fill in part, alarmed and
+/// journaled short, then the wait for the wallet to show the part never ended (it showed
+/// the whole sale), and the signal ended `unknown`.
+#[tokio::test]
+async fn a_filled_sale_not_settled_showing_part_of_its_size_is_read_until_it_is() {
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.5");
+    h.fake.script(Fault::UnsettledInPartFor {
+        reads: 2,
+        share: d("0.6"),
+    });
+    let i = intent(Action::LongExit, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.outcome, l.quantity))
+            .collect::<Vec<_>>(),
+        [(Outcome::Filled, d("0.5"))],
+        "{legs:?}"
+    );
+    assert_eq!(h.fake.wallet("BTC"), d("0"));
+    assert_eq!(h.fake.order_posts().len(), 1, "never sent again");
+    assert_eq!(h.notifier.sent().len(), 0, "{:?}", h.notifier.sent());
+    clean(&h);
+}
+
 /// A market IOC order that finds liquidity for only part of it fills that part and Coinbase
 /// cancels the rest: the leg is journaled at the size that filled, the signal is `filled` with
 /// a reason that says it fell short, and the operator is told. A sell in part is `filled` too
