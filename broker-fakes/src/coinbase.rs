@@ -118,9 +118,9 @@ pub struct ProductSpec {
     pub quote_max_size: Decimal,
     pub price: Decimal,
     pub trading_disabled: bool,
-    /// Get Product's `post_only` and `auction_mode`; the fake fills market orders whatever
-    /// they say (what Coinbase does with one then is not documented): the client must not
-    /// send one.
+    /// Get Product's `post_only` and `auction_mode` (and `trading_disabled` above); the fake
+    /// fills a market order whatever they say (what Coinbase does with one then is not
+    /// documented) and counts it a violation: the client must not send one.
     pub post_only: bool,
     pub auction_mode: bool,
 }
@@ -1160,6 +1160,20 @@ fn create_order(
             None,
         );
     };
+    // A client can read these flags before it sends (Get Product): a market order on a
+    // product that forbids one is the client's mistake whatever Coinbase then does with it
+    // (undocumented), so it is counted a violation, which every test's `clean` fails on.
+    for (set, flag) in [
+        (p.trading_disabled, "trading_disabled"),
+        (p.post_only, "post_only"),
+        (p.auction_mode, "auction_mode"),
+    ] {
+        if set {
+            inner.violations.push(format!(
+                "POST /orders: a market order on {product_id}, which is {flag}"
+            ));
+        }
+    }
     let (base_ccy, quote_ccy) = product_id.split_once('-').unwrap();
     let wallet = |inner: &Inner, c: &str| inner.wallets.get(c).copied().unwrap_or_default();
     let (filled_size, filled_value) = if let Some(q) = quote {
