@@ -173,6 +173,8 @@ struct Inner {
     /// Vault accounts of the first portfolio ([`FakeCoinbase::set_vault`]); orders never
     /// touch them.
     vaults: BTreeMap<String, Decimal>,
+    /// Funds on hold in the first portfolio's trading accounts ([`FakeCoinbase::set_hold`]).
+    holds: BTreeMap<String, Decimal>,
     products: HashMap<String, ProductSpec>,
     orders: Vec<StoredOrder>,
     requests: Vec<Recorded>,
@@ -248,6 +250,7 @@ impl FakeCoinbase {
             other_portfolio: BTreeMap::new(),
             main_portfolio_id: Some("portfolio-1".into()),
             vaults: BTreeMap::new(),
+            holds: BTreeMap::new(),
             products,
             orders: Vec::new(),
             requests: Vec::new(),
@@ -350,6 +353,14 @@ impl FakeCoinbase {
     /// holding `amount` of `currency`, beside its trading account; orders never draw on it.
     pub fn set_vault(&self, currency: &str, amount: &str) {
         self.lock().vaults.insert(currency.to_owned(), d(amount));
+    }
+
+    /// `amount` of `currency` on hold in the first portfolio's trading account (List
+    /// Accounts' `hold`: funds reserved, as by an open order or a pending transfer), beside
+    /// its available balance, which is what orders draw on. A sale sized from available plus
+    /// hold is refused as over the funds.
+    pub fn set_hold(&self, currency: &str, amount: &str) {
+        self.lock().holds.insert(currency.to_owned(), d(amount));
     }
 
     /// A balance in a second portfolio the key sees, listed by `/accounts` beside the first's
@@ -729,7 +740,15 @@ fn accounts(inner: &mut Inner, query: &[(String, String)]) -> Response {
                 "deleted_at": null,
                 "type": account_type,
                 "ready": true,
-                "hold": {"value": "0", "currency": currency},
+                "hold": {
+                    "value": if *portfolio == 1 && !*vault {
+                        inner.holds.get(currency).copied().unwrap_or_default()
+                    } else {
+                        Decimal::ZERO
+                    }
+                    .to_string(),
+                    "currency": currency
+                },
                 // The main portfolio's id as the fake is told to write it on its crypto
                 // accounts ([`FakeCoinbase::write_portfolio_id`]): an id, `""` or none; its
                 // USD account always names it.

@@ -384,6 +384,27 @@ async fn a_product_in_auction_mode_or_post_only_is_refused_before_any_order() {
     }
 }
 
+/// Coins on hold (List Accounts' `hold`: reserved by an open order or a transfer) are not
+/// sold: an exit sells the available balance only, the hold left where it is.
+#[tokio::test]
+async fn an_exit_sells_the_available_balance_not_the_hold() {
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.5");
+    h.fake.set_hold("BTC", "0.3");
+    let exit = intent(Action::LongExit, 1);
+    assert_eq!(h.executor.execute(&exit).await.unwrap(), Outcome::Filled);
+    let legs = h.journal.orders(&exit.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.outcome, l.quantity))
+            .collect::<Vec<_>>(),
+        [(Outcome::Filled, d("0.5"))],
+        "{legs:?}"
+    );
+    assert_eq!(h.fake.wallet("BTC"), d("0"));
+    clean(&h);
+}
+
 /// Coins in a vault account are no position a spot order can trade: a long entry with the
 /// trading wallet empty buys (it was a no-op, "already holding"), and a sale sells what the
 /// trading wallet holds, never the vault's (it asked for both, beyond the funds an order
