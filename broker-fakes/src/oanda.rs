@@ -56,6 +56,9 @@ pub enum Fault {
     /// transaction for each side it names (`rejectReason` and `errorCode` the reason), as
     /// [`Fault::CloseRefused`] answers.
     Reject(&'static str),
+    /// Refuse a market order as [`Fault::Reject`] does (its reject transaction kept), then
+    /// answer 503 in place of the 400: the client cannot know how it ended.
+    RejectThenError(&'static str),
     /// Answer 429 `{"errorMessage": …}` without carrying anything out (no transaction). The
     /// best-practices page limits request rates; the 429 status itself is not among the
     /// Swagger's listed responses for these endpoints, and no `Retry-After` is documented.
@@ -1007,7 +1010,7 @@ fn next_fault(inner: &mut Inner) -> Option<Fault> {
 
 async fn respond(fault: Option<Fault>, status: StatusCode, body: Value) -> Response {
     match fault {
-        Some(Fault::ErrorAfterCreate) => {
+        Some(Fault::ErrorAfterCreate | Fault::RejectThenError(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response()
         }
         Some(Fault::TooManyAfterCreate) => too_many(),
@@ -1148,7 +1151,7 @@ fn place_market(
         let body = reject(inner, o, reason, &message);
         return (StatusCode::BAD_REQUEST, body);
     }
-    if let Some(Fault::Reject(reason)) = fault {
+    if let Some(Fault::Reject(reason) | Fault::RejectThenError(reason)) = fault {
         let body = reject(inner, o, reason, "The order request was rejected");
         return (StatusCode::BAD_REQUEST, body);
     }

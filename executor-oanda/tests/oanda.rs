@@ -846,6 +846,55 @@ async fn a_takeover_journals_a_refused_legs_side_and_size_from_its_reject() {
     );
 }
 
+/// A first send answered 429 with nothing done (journaled not executed, sent again), whose
+/// second send OANDA refused but whose answer was lost, the lookup unable to read the
+/// transactions: attempt 2 is journaled unknown, the signal dead-lettered. The operator's
+/// replay finds the reject and settles attempt 2's row with it; it wrote the reject over
+/// attempt 1 (numbered as the takeover reported it, having no order id or send time) and
+/// left attempt 2 unknown for ever in the report.
+#[tokio::test]
+async fn a_takeover_settles_the_unresolved_row_with_a_reject_it_finds() {
+    let mut h = harness().await;
+    let dlq = h.dead_letters("oanda-dlq");
+    h.fake.script(Fault::TooMany);
+    h.fake.script(Fault::RejectThenError("INSUFFICIENT_MARGIN"));
+    let i = intent(Action::LongEntry, 1);
+    // The 429's lookup reads the transactions; the lost answer's lookup cannot.
+    h.fake.fail_reads_after("/transactions", 1, 100);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.order_requests().len(), 2);
+    let rows = |legs: &[shared::execution::OrderRecord]| {
+        legs.iter()
+            .map(|l| (l.attempt, l.outcome))
+            .collect::<Vec<_>>()
+    };
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        rows(&legs),
+        [(1, Outcome::NotExecuted), (2, Outcome::Unknown)],
+        "{legs:?}"
+    );
+    let first_error = legs[0].error.clone();
+    assert_eq!(dlq.messages().len(), 1);
+    h.fake.fail_reads("/transactions", 0);
+    h.clock.advance(Duration::seconds(61));
+    let mut replay: shared::message::OrderIntent =
+        serde_json::from_str(&dlq.messages()[0].body).unwrap();
+    replay.replay_forced = true;
+    assert_eq!(
+        h.executor.execute(&replay).await.unwrap(),
+        Outcome::Rejected
+    );
+    assert_eq!(h.fake.order_requests().len(), 2, "never sent again");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        rows(&legs),
+        [(1, Outcome::NotExecuted), (2, Outcome::Rejected)],
+        "{legs:?}"
+    );
+    assert_eq!(legs[0].error, first_error, "attempt 1's row as it was");
+}
+
 /// A long entry whose order filled and whose journal write failed (the record keeps its
 /// lease), two seconds on: what a takeover meets. With a dead-letter queue for an unknown
 /// outcome.

@@ -854,11 +854,13 @@ where
         execution: &mut Execution,
         earlier: Vec<OrderRecord>,
     ) {
-        if execution
-            .legs
-            .iter()
-            .all(|l| l.broker_order_id.is_none() && l.sent_at.is_none())
-        {
+        // Nothing to number when the takeover found nothing of any leg: no order, no send,
+        // no end read from the broker's records. A reject it found (OANDA's transactions
+        // name no order for one) is numbered too: reported as attempt 1, it overwrote
+        // attempt 1's row and left the unresolved send's `unknown` row standing.
+        if execution.legs.iter().all(|l| {
+            l.broker_order_id.is_none() && l.sent_at.is_none() && l.outcome == Outcome::Unknown
+        }) {
             return;
         }
         let journaled = match self.journaled_orders(intent).await {
