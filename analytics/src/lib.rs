@@ -154,9 +154,10 @@ pub struct Trade {
     pub entry_price: Decimal,
     pub exit_price: Decimal,
     /// When the first matched lot's order was sent (the order the fills are matched in: a
-    /// leg a replay found filled hours later keeps its send time).
+    /// leg a takeover or a replay found filled, with no send time, is placed at its signal's
+    /// earliest send, else its executor's first start, not when it was found).
     pub opened_at: DateTime<Utc>,
-    /// When the closing fill was acknowledged.
+    /// When the closing fill's order was sent, placed so too.
     pub closed_at: DateTime<Utc>,
     /// Points × quantity × multiplier, minus [`Trade::fees`]. In points when the multiplier
     /// is unknown (then `currency` is `<root> points`, e.g. `QQ points`), before fees: those are in the broker's
@@ -226,7 +227,8 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Slippage {
     pub signal_id: String,
-    /// When the broker filled (acknowledged) the order.
+    /// When the order was sent (a market order fills within its acknowledgement), placed
+    /// as [`Trade::opened_at`] is for a leg found with no send time.
     pub at: DateTime<Utc>,
     pub instrument: String,
     /// The leg (a reversal's close and open are two fills of one signal, same side).
@@ -627,29 +629,24 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             }
         };
         estimated += usize::from(guessed);
-        // A fill a takeover found after a crash has no send or acknowledgement time: the
-        // signal's executor start stands in. It came after the previous signal of the
-        // instrument had finished (one signal at a time per instrument), where the alert's own
-        // time could come before that signal's fills and reorder the trades.
-        let stand_in = i
-            .record
-            .stages
-            .broker_sent
-            .or(i.record.stages.broker_acked)
-            .or(i.record.stages.executor_start)
-            .or(i.time());
-        // (`at`: when it filled, as shown and bucketed; `sent`: the order it is matched in.)
-        // A market order fills within its acknowledgement, so the send is the fill's time; the
-        // acknowledgement is not, for a leg a replay found filled days later (journaled with
-        // the replay's time), which would move the trade to that day.
+        // When it filled, as shown and bucketed (`at`), and the order it is matched in
+        // (`sent`): its send, since a market order fills within its acknowledgement. A fill
+        // a takeover found has no send time, and its acknowledgement is when it was found (a
+        // replay, hours on, past the instrument's later signals): the signal's earliest send,
+        // else its executor's first start, stands in. It came after the instrument's
+        // previous signal had finished (one signal at a time per instrument), where the
+        // alert's own time could come before that signal's fills. Matched at the time it was
+        // found, an entry found by a replay came after the exit sent meanwhile: the exit
+        // matched nothing and the entry stood as an open position the account did not hold.
         let stages = &i.record.stages;
-        let at = o
+        let sent = o
             .sent_at
-            .or(o.acked_at)
             .or(stages.broker_sent)
+            .or(stages.executor_start)
+            .or(o.acked_at)
             .or(stages.broker_acked)
-            .or(stand_in);
-        let sent = o.sent_at.or(o.acked_at).or(stand_in);
+            .or(i.time());
+        let at = sent;
         let (Some(mut at), Some(mut sent)) = (at, sent) else {
             report
                 .warnings

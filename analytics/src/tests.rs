@@ -1231,6 +1231,53 @@ fn a_fill_found_by_a_takeover_keeps_its_place_in_the_trades() {
     assert_eq!(r.open_positions[0].quantity, d("1000"));
 }
 
+/// A long entry that filled before its process died unjournaled; a takeover six minutes on
+/// could not read the broker's records (journaled `unknown`, no legs, its executor start
+/// kept), then an exit ran; hours later a replay found the entry's fill (no send time, its
+/// acknowledgement the replay's, which is also the signal's latest). The fill is matched
+/// at the signal's first executor start, before the exit: one trade of +5.00 and nothing
+/// open. Matched at the replay's time it came after the exit, which matched nothing, and
+/// stood as a long the account did not hold.
+#[test]
+fn a_fill_a_replay_found_is_matched_before_the_signals_that_ran_meanwhile() {
+    let o = Broker::Oanda;
+    let eur = "EUR_USD";
+    let mut a = signal("a", o, eur, SignalStatus::Filled, "1.08000", "10:00:00");
+    a.stages.executor_start = Some(at("10:06:00"));
+    a.stages.broker_sent = None;
+    a.stages.broker_acked = Some(at("14:00:00"));
+    let b = signal("b", o, eur, SignalStatus::Filled, "1.08500", "10:10:00");
+    let mut a_open = fill(
+        "a",
+        o,
+        eur,
+        Leg::Open,
+        Side::Buy,
+        "1000",
+        "1.08000",
+        Some("0"),
+        "14:00:00",
+    );
+    a_open.sent_at = None;
+    let b_close = fill(
+        "b",
+        o,
+        eur,
+        Leg::Close,
+        Side::Sell,
+        "1000",
+        "1.08500",
+        Some("0"),
+        "10:10:01",
+    );
+    let r = analyze(&[a, b], &[b_close, a_open], &Filter::default());
+    let trades: Vec<(bool, Decimal)> = r.trades.iter().map(|t| (t.long, t.pnl)).collect();
+    assert_eq!(trades, [(true, d("5"))], "{:?} {:?}", r.trades, r.warnings);
+    assert!(r.open_positions.is_empty(), "{:?}", r.open_positions);
+    // Shown when it was first taken up, not on the replay's day.
+    assert_eq!(r.trades[0].opened_at, at("10:06:00"));
+}
+
 /// Three EUR_USD reversals on an account that was long 1,000 before the journal began.
 fn reversals_from_a_long_held_before() -> (Vec<SignalRecord>, Vec<OrderRecord>) {
     let o = Broker::Oanda;
