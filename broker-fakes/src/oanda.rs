@@ -154,8 +154,10 @@ struct Rule {
     precision: u32,
     minimum: Decimal,
     maximum_order_units: Decimal,
-    /// `maximumPositionSize`; zero (the default) means no maximum. Reported, not enforced:
-    /// OANDA documents the field, not the reject an order over it gets.
+    /// `maximumPositionSize`; zero (the default) means no maximum. An order that would take
+    /// a side of the position over it is cancelled `POSITION_SIZE_EXCEEDED` (an
+    /// `OrderCancelReason` of the v20 specification: "The Order would result in the
+    /// Position exceeding its maximum size"), as a margin shortfall is.
     maximum_position_size: Decimal,
     pip_location: i32,
     display_precision: u32,
@@ -939,7 +941,8 @@ fn execute(
     });
     let cancel = cancel
         .or(taken.then_some("CLIENT_TRADE_ID_ALREADY_EXISTS"))
-        .or_else(|| short_of_margin(inner, instrument, units, reduce_first));
+        .or_else(|| short_of_margin(inner, instrument, units, reduce_first))
+        .or_else(|| over_max_position(inner, instrument, units, reduce_first));
     let second = if let Some(why) = cancel {
         json!({"type": "ORDER_CANCEL", "orderID": create_id, "clientOrderID": client_id, "reason": why})
     } else {
@@ -1001,6 +1004,29 @@ fn short_of_margin(
         None => inner.positions.remove(instrument),
     };
     (used_after > used_before && used_after > balance).then_some("INSUFFICIENT_MARGIN")
+}
+
+/// `POSITION_SIZE_EXCEEDED` when the order would take a side of the instrument's position
+/// over its `maximumPositionSize` (zero: none), measured on a trial fill undone after.
+fn over_max_position(
+    inner: &mut Inner,
+    instrument: &str,
+    units: Decimal,
+    reduce_first: bool,
+) -> Option<&'static str> {
+    let max = rule(inner, instrument)
+        .map(|r| r.maximum_position_size)
+        .filter(|m| *m > Decimal::ZERO)?;
+    let before = inner.positions.get(instrument).copied();
+    let violations = inner.violations.len();
+    fill(inner, instrument, units, reduce_first);
+    inner.violations.truncate(violations);
+    let (long, short) = inner.positions.get(instrument).copied().unwrap_or_default();
+    match before {
+        Some(p) => inner.positions.insert(instrument.to_owned(), p),
+        None => inner.positions.remove(instrument),
+    };
+    (long.abs() > max || short.abs() > max).then_some("POSITION_SIZE_EXCEEDED")
 }
 
 /// What to do about the next order request; `None` = behave normally.

@@ -560,6 +560,17 @@ async fn a_reversal_over_the_maximum_position_size_is_refused_before_the_close_l
     let flat = intent(Action::ShortEntry, 2);
     assert_eq!(h.executor.execute(&flat).await.unwrap(), Outcome::Refused);
     assert_eq!(h.notifier.sent().len(), 1, "{:?}", h.notifier.sent());
+    // Sent anyway (the client alone, past the executor's check), OANDA's answer: created
+    // and cancelled POSITION_SIZE_EXCEEDED, nothing filled. (The fake filled it.)
+    let sent = client_of(&h.fake.url, &h.fake.token, &h.fake.account)
+        .market_order("EUR_USD", d(-1000), "tv-over-the-maximum")
+        .await;
+    assert!(
+        matches!(&sent, Ok(executor_oanda::client::OrderResult::Cancelled { reason, .. })
+            if reason.contains("POSITION_SIZE_EXCEEDED")),
+        "{sent:?}"
+    );
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
 }
 
 #[tokio::test]
