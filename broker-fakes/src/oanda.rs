@@ -1349,6 +1349,7 @@ fn close_rejects(
             json!({"type": "MARKET_ORDER_REJECT", "instrument": instrument,
                    "units": "0", "timeInForce": "FOK", "positionFill": "REDUCE_ONLY",
                    "reason": "POSITION_CLOSEOUT", "clientExtensions": doc[ext].clone(),
+                   format!("{prefix}PositionCloseout"): {"instrument": instrument, "units": "ALL"},
                    "rejectReason": reason}),
         );
         body[format!("{prefix}OrderRejectTransaction")] = reject;

@@ -110,6 +110,13 @@ pub struct Transaction {
     /// currency (home = quote × factor; `OrderFillTransaction.lossQuoteHomeConversionFactor`).
     #[serde(default)]
     pub loss_quote_home_conversion_factor: Option<Decimal>,
+    /// `MarketOrderTransaction` / `MarketOrderRejectTransaction.longPositionCloseout`: set when
+    /// the order closes out the long side (a position close); its contents are not read.
+    #[serde(default)]
+    pub long_position_closeout: Option<serde_json::Value>,
+    /// The same for the short side (`shortPositionCloseout`).
+    #[serde(default)]
+    pub short_position_closeout: Option<serde_json::Value>,
 }
 
 impl Transaction {

@@ -481,10 +481,22 @@ impl<C: Clock> Conversation for OandaVenue<C> {
             let units = filled
                 .or_else(|| created.and_then(|t| t.units))
                 .unwrap_or_default();
-            let side = if units < Decimal::ZERO {
-                Side::Sell
-            } else {
-                Side::Buy
+            // A position close's units may be none or 0 (it asks for `ALL`): its side is the
+            // one it closes out (`longPositionCloseout` sells, `shortPositionCloseout` buys:
+            // fields of `MarketOrderTransaction` and `MarketOrderRejectTransaction`,
+            // <https://developer.oanda.com/rest-live-v20/transaction-df/>), not the sign of
+            // nothing: a refused close of a long was journaled a buy of 0.
+            let closes = created.and_then(|t| {
+                match (&t.long_position_closeout, &t.short_position_closeout) {
+                    (Some(_), None) => Some(Side::Sell),
+                    (None, Some(_)) => Some(Side::Buy),
+                    _ => None,
+                }
+            });
+            let side = match (units.cmp(&Decimal::ZERO), closes) {
+                (std::cmp::Ordering::Less, _) => Side::Sell,
+                (std::cmp::Ordering::Equal, Some(side)) => side,
+                _ => Side::Buy,
             };
             let mut r = LegReport::new(req, leg, side, units.abs());
             r.acked_at = Some(self.clock.now());

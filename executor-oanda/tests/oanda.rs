@@ -906,6 +906,29 @@ async fn a_takeover_settles_the_unresolved_row_with_a_reject_it_finds() {
     assert_eq!(legs[0].error, first_error, "attempt 1's row as it was");
 }
 
+/// The same for a refused close: a reversal's close of the long refused, its journal write
+/// failed; the takeover journals the close a sell (of 0: a close asks for `ALL`), read from
+/// the reject's `longPositionCloseout`, where it was a buy of 0.
+#[tokio::test]
+async fn a_takeover_journals_a_refused_closes_side_from_the_side_it_closes() {
+    let (h, i) = short_from_long(&[Fault::Reject("INSUFFICIENT_MARGIN")]).await;
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&i).await.is_err());
+    h.journal.set_down(false);
+    h.clock.advance(Duration::seconds(2));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.order_requests().len(), 1, "only the close");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter()
+            .map(|l| (l.leg, l.side, l.outcome))
+            .collect::<Vec<_>>(),
+        [(Leg::Close, shared::execution::Side::Sell, Outcome::Rejected)],
+        "{legs:?}"
+    );
+    assert_eq!(h.fake.position("EUR_USD"), (d(1000), d(0)));
+}
+
 /// A long entry whose order filled and whose journal write failed (the record keeps its
 /// lease), two seconds on: what a takeover meets. With a dead-letter queue for an unknown
 /// outcome.
