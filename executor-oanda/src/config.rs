@@ -24,7 +24,7 @@ pub const ACCOUNT: Variable = Variable {
     secret: false,
     required: true,
     default: None,
-    about: "the v20 account id to trade, as OANDA shows it (e.g. `101-001-1234567-001`)",
+    about: "the v20 account id to trade, as OANDA shows it (e.g. `101-001-1234567-001`); not one linked to MetaTrader 4, whose orders' client extensions the v20 specification says not to set, and which every lookup after a lost answer reads",
 };
 
 /// `OANDA_SECRET`: the personal access token (a credential).
