@@ -133,9 +133,10 @@ pub struct Fill {
     /// `quantity` is set to that when it is matched.
     #[serde(skip)]
     pub whole: bool,
-    /// When it was sent (its acknowledgement when the journal has no send time): the order
-    /// the fills are matched in. A leg whose outcome a later replay found keeps its first
-    /// send time but is acknowledged at the replay, hours after the signals that followed it.
+    /// When it was sent: the order the fills are matched in. A leg whose outcome a later
+    /// replay found keeps its first send time but is acknowledged at the replay, hours after
+    /// the signals that followed it; one found with no send time at all takes its signal's
+    /// first executor start (else its earliest send), never that acknowledgement.
     #[serde(skip)]
     pub sent: DateTime<Utc>,
 }
@@ -155,7 +156,7 @@ pub struct Trade {
     pub exit_price: Decimal,
     /// When the first matched lot's order was sent (the order the fills are matched in: a
     /// leg a takeover or a replay found filled, with no send time, is placed at its signal's
-    /// earliest send, else its executor's first start, not when it was found).
+    /// first executor start, else its earliest send, not when it was found).
     pub opened_at: DateTime<Utc>,
     /// When the closing fill's order was sent, placed so too.
     pub closed_at: DateTime<Utc>,
@@ -632,8 +633,9 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         // When it filled, as shown and bucketed (`at`), and the order it is matched in
         // (`sent`): its send, since a market order fills within its acknowledgement. A fill
         // a takeover found has no send time, and its acknowledgement is when it was found (a
-        // replay, hours on, past the instrument's later signals): the signal's earliest send,
-        // else its executor's first start, stands in. It came after the instrument's
+        // replay, hours on, past the instrument's later signals): its signal's first executor
+        // start stands in (else its earliest send: a replay's own send of another leg may be
+        // the first one journaled, hours after the found fill). It came after the instrument's
         // previous signal had finished (one signal at a time per instrument), where the
         // alert's own time could come before that signal's fills. Matched at the time it was
         // found, an entry found by a replay came after the exit sent meanwhile: the exit
@@ -641,8 +643,8 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         let stages = &i.record.stages;
         let sent = o
             .sent_at
-            .or(stages.broker_sent)
             .or(stages.executor_start)
+            .or(stages.broker_sent)
             .or(o.acked_at)
             .or(stages.broker_acked)
             .or(i.time());

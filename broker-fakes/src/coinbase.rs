@@ -123,6 +123,11 @@ pub struct ProductSpec {
     /// documented) and counts it a violation: the client must not send one.
     pub post_only: bool,
     pub auction_mode: bool,
+    /// Get Product's `is_disabled`, `cancel_only` and `limit_only`, counted a violation as
+    /// the flags above are.
+    pub is_disabled: bool,
+    pub cancel_only: bool,
+    pub limit_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -230,6 +235,9 @@ impl FakeCoinbase {
                 trading_disabled: false,
                 post_only: false,
                 auction_mode: false,
+                is_disabled: false,
+                cancel_only: false,
+                limit_only: false,
             },
         );
         let wallets: BTreeMap<String, Decimal> = [
@@ -785,9 +793,9 @@ fn product(inner: &Inner, id: &str) -> Response {
         "quote_name": quote,
         "status": "online",
         "trading_disabled": p.trading_disabled,
-        "is_disabled": false,
-        "cancel_only": false,
-        "limit_only": false,
+        "is_disabled": p.is_disabled,
+        "cancel_only": p.cancel_only,
+        "limit_only": p.limit_only,
         "post_only": p.post_only,
         "auction_mode": p.auction_mode,
         "view_only": false,
@@ -1186,6 +1194,9 @@ fn create_order(
         (p.trading_disabled, "trading_disabled"),
         (p.post_only, "post_only"),
         (p.auction_mode, "auction_mode"),
+        (p.is_disabled, "is_disabled"),
+        (p.cancel_only, "cancel_only"),
+        (p.limit_only, "limit_only"),
     ] {
         if set {
             inner.violations.push(format!(

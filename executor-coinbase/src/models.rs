@@ -353,9 +353,10 @@ impl Order {
     /// was, it read as a fill in part (alarmed, journaled short), and the wallet, showing
     /// the whole sale, never matched it.
     pub fn unsettled_short(&self) -> bool {
+        // A sale asks a base size (a buy a quote size): read by that, since an order read
+        // back may leave out its `side`.
         self.status == "FILLED"
             && self.settled == Some(false)
-            && self.side == "SELL"
             && self
                 .asked()
                 .0

@@ -358,8 +358,9 @@ async fn orders_over_the_products_maximum_sizes_are_refused_before_any_order() {
     clean(&h);
 }
 
-/// A product in auction mode, or taking post-only orders only, is refused before any order
-/// (a market IOC order can neither rest nor be sure to fill), naming why.
+/// A product in auction mode, taking post-only or limit orders only, cancel-only or with
+/// trading disabled is refused before any order (a market IOC order can neither rest nor be
+/// sure to fill), naming why.
 #[tokio::test]
 async fn a_product_in_auction_mode_or_post_only_is_refused_before_any_order() {
     for (set, says) in [
@@ -369,6 +370,10 @@ async fn a_product_in_auction_mode_or_post_only_is_refused_before_any_order() {
             "in auction mode",
         ),
         (|p| p.post_only = true, "post-only orders only"),
+        (|p| p.limit_only = true, "limit orders only"),
+        (|p| p.cancel_only = true, "cancel only"),
+        (|p| p.trading_disabled = true, "trading disabled"),
+        (|p| p.is_disabled = true, "trading disabled"),
     ] {
         let h = harness().await;
         h.fake.update_product("BTC-USD", set);

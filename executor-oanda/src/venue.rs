@@ -473,10 +473,12 @@ impl<C: Clock> Conversation for OandaVenue<C> {
                 .filter(ours)
                 .find(|t| t.kind == "MARKET_ORDER")
                 .or_else(|| {
-                    transactions
-                        .iter()
-                        .filter(ours)
-                        .find(|t| t.kind.ends_with("_REJECT") && t.units.is_some())
+                    transactions.iter().filter(ours).find(|t| {
+                        t.kind.ends_with("_REJECT")
+                            && (t.units.is_some()
+                                || t.long_position_closeout.is_some()
+                                || t.short_position_closeout.is_some())
+                    })
                 });
             let units = filled
                 .or_else(|| created.and_then(|t| t.units))

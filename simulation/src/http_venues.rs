@@ -147,6 +147,9 @@ pub async fn coinbase(
             trading_disabled: false,
             post_only: false,
             auction_mode: false,
+            is_disabled: false,
+            cancel_only: false,
+            limit_only: false,
         })
     };
     fake.add_product("BTC-USD", spec("97123.45", "0.00001")?);
