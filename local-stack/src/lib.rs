@@ -2597,7 +2597,25 @@ async fn dlq_replay(
     };
     // Under the group its queue uses today (see `DeadLetter::group_id`), not the letter's own.
     let (group_id, body) = match shared::replay::DeadLetter::parse(&letter.body) {
-        Ok(l) if req.lookup_only => (l.group_id(), l.lookup_only_body()),
+        // Look-up only relies on the executors finding the signal stale: judged here by this
+        // stack's own age limit, which its executors hold, whatever limit the caller used (a
+        // `MAX_ALERT_AGE_SECS` in tvctl's shell below the stack's `--max-age-secs` sent back
+        // a letter young enough to trade again).
+        Ok(l) if req.lookup_only => {
+            let now = shared::clock::Clock::now(&SystemClock);
+            if let shared::replay::Decision::Refused { reason } =
+                shared::replay::decide_lookup_only(&l, now, app.max_age)
+            {
+                return (
+                    StatusCode::CONFLICT,
+                    axum::Json(json!({"error": format!(
+                        "not replayed, the letter is kept: {reason} (this stack's age limit)"
+                    )})),
+                )
+                    .into_response();
+            }
+            (l.group_id(), l.lookup_only_body())
+        }
         Ok(l) => (l.group_id(), l.replay_body(req.forced)),
         Err(e) => {
             return (

@@ -178,6 +178,43 @@ async fn a_lookup_only_replay_of_a_letter_marked_forced_does_not_trade_it() {
     );
 }
 
+/// A look-up-only replay of a letter younger than this stack's own age limit is refused and
+/// the letter kept, whatever limit the caller judged it by: sent back unforced it could
+/// still trade (the caller's `MAX_ALERT_AGE_SECS` below the stack's `--max-age-secs`).
+#[tokio::test]
+async fn a_lookup_only_replay_of_a_letter_within_the_stacks_age_limit_is_refused() {
+    let stack = common::start().await;
+    let dlq = stack.stack.queues.signals.dead_letters().unwrap().clone();
+    // Five seconds old: within the stack's 30 s limit.
+    let (signal_id, letter) = dead_signal_aged(5);
+    assert!(dlq.try_send(letter).unwrap());
+    let id = dlq.peek()[0].message_id.clone();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/local/dlq/replay", stack.base))
+        .json(&serde_json::json!({"queue": dlq.name(), "message_id": id, "lookup_only": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("the letter is kept") && error.contains("within the 30 s max age"),
+        "{error}"
+    );
+    assert_eq!(dlq.peek().len(), 1, "the letter kept");
+    assert!(
+        stack
+            .stack
+            .journal
+            .signal(&signal_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing ran"
+    );
+}
+
 /// The status `signal_id` ends with in `journal`, waited for up to 10 s.
 async fn ended<J: TradeJournal>(journal: &J, signal_id: &shared::SignalId) -> SignalStatus {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
