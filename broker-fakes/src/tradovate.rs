@@ -149,6 +149,9 @@ struct Placed {
     /// A liquidation: reads (position or its order) still needed before it may land (`None`: never).
     polls_left: Option<u32>,
     fill: Option<FillRec>,
+    /// Ended `Rejected` after acceptance: the `rejectReason` and `text` its command's
+    /// `CommandReport` gives ([`FakeTradovate::reject_next_after_acceptance`]).
+    rejected: Option<(&'static str, &'static str)>,
 }
 
 #[derive(Debug, Clone)]
@@ -218,6 +221,8 @@ struct Inner {
     /// The next orders to land end with this `ordStatus` and no fill
     /// ([`FakeTradovate::end_next_unfilled`]).
     unfilled: VecDeque<&'static str>,
+    /// The `CommandReport` words of the next orders scripted to end `Rejected`.
+    rejections: VecDeque<(&'static str, &'static str)>,
     faults: VecDeque<Fault>,
     pending_ticket: Option<(String, Instant)>,
     blocked_until: Option<Instant>,
@@ -288,6 +293,7 @@ impl FakeTradovate {
             liquidations: 0,
             in_part: VecDeque::new(),
             unfilled: VecDeque::new(),
+            rejections: VecDeque::new(),
             faults: VecDeque::new(),
             pending_ticket: None,
             blocked_until: None,
@@ -313,6 +319,7 @@ impl FakeTradovate {
             .route("/v1/command/item", get(command_item))
             .route("/v1/command/list", get(command_list))
             .route("/v1/command/deps", get(command_deps))
+            .route("/v1/commandReport/deps", get(command_report_deps))
             .route("/v1/fill/deps", get(fill_deps))
             .route("/v1/fillFee/deps", get(fill_fee_deps))
             .with_state(inner.clone());
@@ -404,6 +411,16 @@ impl FakeTradovate {
     /// acceptance, say). Calls queue up, one order each.
     pub fn end_next_unfilled(&self, status: &'static str) {
         self.lock().unfilled.push_back(status);
+    }
+
+    /// The next order to land ends `Rejected` with no fill (as [`Self::end_next_unfilled`]),
+    /// its command's `CommandReport` (`commandReport/deps?masterid=<commandId>`) saying
+    /// `RiskRejected` with `reason` (a documented `rejectReason`, e.g. `SessionClosed`) and
+    /// `text`.
+    pub fn reject_next_after_acceptance(&self, reason: &'static str, text: &'static str) {
+        let mut i = self.lock();
+        i.unfilled.push_back("Rejected");
+        i.rejections.push_back((reason, text));
     }
 
     /// A placed market order fills this long after it was accepted (real time; default
@@ -684,6 +701,9 @@ fn settle(i: &mut Inner) {
         }
         if let Some(status) = i.unfilled.pop_front() {
             i.orders[n].status = status;
+            if status == "Rejected" {
+                i.orders[n].rejected = i.rejections.pop_front();
+            }
             continue;
         }
         // Scripted: only part fills, the rest is cancelled.
@@ -1096,6 +1116,7 @@ fn create(
         status: "Working",
         polls_left,
         fill: None,
+        rejected: None,
     });
     i.command_seq += 1;
     let cmd = CommandRec {
@@ -1419,6 +1440,49 @@ async fn command_deps(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q)
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     commands_answer(&i, Some(order), filter.as_deref())
+}
+
+/// `commandReport/deps?masterid=<commandId>`: the `CommandReport` entities of one command
+/// (Tradovate partner API, Orders: Command Report Dependents; `commandId`, `timestamp` and
+/// `commandStatus` required, `rejectReason` and `text` optional). One report a command: its
+/// status, and for an order scripted to be rejected after acceptance, `RiskRejected` with
+/// the scripted reason and text.
+async fn command_report_deps(
+    State(s): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Q,
+) -> Response {
+    let mut i = s.lock().unwrap();
+    if let Some(r) = begin(&mut i, &headers, true) {
+        return r;
+    }
+    check_query(&mut i, &uri, &q, &["masterid"]);
+    let id: i64 = param(&q, "masterid")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let list: Vec<Value> = i
+        .commands
+        .iter()
+        .filter(|c| c.rec.id == id && visible(&i, c.created + i.command_delay))
+        .map(|c| {
+            let rejected = i
+                .orders
+                .iter()
+                .find(|o| o.rec.id == c.rec.order_id)
+                .and_then(|o| o.rejected);
+            let mut v = json!({"id": c.rec.id, "commandId": c.rec.id,
+                               "timestamp": stamp(c.timestamp),
+                               "commandStatus": c.rec.command_status});
+            if let Some((reason, text)) = rejected {
+                v["commandStatus"] = json!("RiskRejected");
+                v["rejectReason"] = json!(reason);
+                v["text"] = json!(text);
+            }
+            v
+        })
+        .collect();
+    axum::Json(Value::Array(list)).into_response()
 }
 
 /// `fillFee/deps?masterid=<fillId>`: the `FillFee` entities of one fill (Tradovate partner

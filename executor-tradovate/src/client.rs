@@ -644,6 +644,18 @@ impl TradovateClient {
             .await
     }
 
+    /// What became of one command (`GET /commandReport/deps?masterid=<commandId>`, Tradovate
+    /// partner API, Orders: Command Report Dependents): its reports, a rejection's
+    /// `rejectReason` and `text` among them.
+    pub async fn command_reports_of(
+        &self,
+        token: &SecretString,
+        command_id: i64,
+    ) -> Result<Vec<crate::models::CommandReport>, TvError> {
+        self.read(&format!("/commandReport/deps?masterid={command_id}"), token)
+            .await
+    }
+
     /// Every command of the user (`GET /command/list`).
     pub async fn commands(&self, token: &SecretString) -> Result<Vec<Command>, TvError> {
         self.read("/command/list", token).await

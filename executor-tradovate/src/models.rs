@@ -139,6 +139,23 @@ pub struct Order {
     // [`Command`] may carry one.
 }
 
+/// A `CommandReport` entity (OpenAPI `CommandReport`, read from
+/// `commandReport/deps?masterid=<commandId>`): what became of a command.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandReport {
+    /// `AtExecution`, `ExecutionRejected`, `RiskRejected`, … (as [`Command::command_status`]).
+    #[serde(default)]
+    pub command_status: Option<String>,
+    /// Why the command was rejected (an enum: `SessionClosed`, `RiskCheckTimeout`,
+    /// `TradingLocked`, …); optional in the schema.
+    #[serde(default)]
+    pub reject_reason: Option<String>,
+    /// Free text beside it; optional.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
 /// A request made about an order (OpenAPI `Command` schema: `GET /command/item`,
 /// `/command/list`, `/command/deps?masterid=<orderId>`). A placement's `clOrdId` may be here
 /// (the field is optional, and no document says it is copied from the request).

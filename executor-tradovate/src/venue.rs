@@ -522,6 +522,37 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             .await
     }
 
+    /// Why Tradovate rejected order `id` after accepting it, in its own words: the
+    /// `rejectReason` and `text` of the reports of the order's commands (`command/deps`, then
+    /// `commandReport/deps` for each; both optional in the `CommandReport` schema), cut and
+    /// redacted for the journal and the mail. `None` when no report says, or a read fails:
+    /// words for the trader, never a reason to wait or to decide anything.
+    async fn rejection_words(&self, id: OrderId) -> Option<String> {
+        let commands = self
+            .authed(|t| async move { self.client().commands_of(&t, id).await })
+            .await
+            .ok()?;
+        for command in commands.iter().filter_map(|c| c.id) {
+            let reports = self
+                .authed(|t| async move { self.client().command_reports_of(&t, command).await })
+                .await
+                .ok()?;
+            let words = reports.iter().find_map(|r| {
+                let said: Vec<&str> = [r.reject_reason.as_deref(), r.text.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .map(str::trim)
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                (!said.is_empty()).then(|| said.join(": "))
+            });
+            if let Some(words) = words {
+                return Some(executor_runtime::http::shown_text(words.as_bytes()));
+            }
+        }
+        None
+    }
+
     /// What an order Tradovate holds came to: its fills when filled, its end state when it
     /// ended otherwise, `Working` while it works (or while what it came to cannot be told).
     ///
@@ -610,9 +641,18 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     (LegAction::Close(PositionSide::Short), _) => -net == leg.quantity,
                 };
                 if untouched {
+                    // Why, when Tradovate says (a session closed for the daily halt, a risk
+                    // check): the trader cannot tell one from the other by the status alone.
+                    let why = match s {
+                        "Rejected" => self.rejection_words(id).await,
+                        _ => None,
+                    };
                     Ok(Ack::Cancelled {
                         order_id,
-                        reason: format!("order {id} {s}"),
+                        reason: match why {
+                            Some(why) => format!("order {id} {s}: {why}"),
+                            None => format!("order {id} {s}"),
+                        },
                     })
                 } else {
                     Ok(Ack::Working {

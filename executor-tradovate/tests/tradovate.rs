@@ -1809,6 +1809,40 @@ async fn an_accepted_order_that_ends_rejected_or_expired_is_not_filled_nor_place
     }
 }
 
+/// An order Tradovate rejects after accepting it says why in its command's report (a session
+/// closed for the daily halt, say): the leg's reason and the mail carry those words, where
+/// they said only "Rejected", which a closed market and a risk check both read as.
+#[tokio::test]
+async fn an_order_rejected_after_acceptance_says_why_in_tradovates_words() {
+    let h = harness().await;
+    h.fake
+        .reject_next_after_acceptance("SessionClosed", "Session is closed");
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    let coid = format!("tv-{}-o", &i.signal_id.as_str()[..24]);
+    assert_eq!(h.fake.placements_for(&coid), 1, "placed once");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    let why = legs[0].error.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("Rejected: SessionClosed: Session is closed"),
+        "{why}"
+    );
+    let mails = h.executor.notifier.sent();
+    assert!(
+        mails.iter().any(|m| m.message.contains("SessionClosed")),
+        "{mails:?}"
+    );
+    // Without the reports (a failed read), the status alone, as before.
+    let h = harness().await;
+    h.fake
+        .reject_next_after_acceptance("SessionClosed", "Session is closed");
+    h.fake.fail_reads("/commandReport", 100);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    let why = legs[0].error.as_deref().unwrap_or_default();
+    assert!(why.ends_with("Rejected"), "{why}");
+}
+
 /// An order read once as ended with nothing filled is taken as so only when it still reads
 /// so a settle time later; reads that fail after that first one (here every `/order/item`)
 /// must not hold the wait past its budget. The wait went on polling for as long as the reads
