@@ -89,8 +89,10 @@ impl CoinbaseSettings {
             reason: e.to_string(),
         })?;
         Ok(Self {
+            // Set but blank is refused: unset picks the production server, which a lost
+            // value must not.
             base_url: env
-                .optional(BASE_URL.name)
+                .unset_or_given(BASE_URL.name, "the production server")?
                 .unwrap_or_else(|| LIVE_URL.to_owned()),
             key,
         })

@@ -167,4 +167,15 @@ fn unreadable_keys_are_refused_without_quoting_them() {
     let env = MapEnv::new([("COINBASE_BASE_URL", "http://127.0.0.1:1")]);
     let missing = CoinbaseSettings::from_env(&env, &key.secret()).unwrap_err();
     assert!(missing.to_string().contains("COINBASE_API_KEY_NAME"));
+    // A base URL set but blank is refused by name, not read as unset (production).
+    let env = MapEnv::new([
+        ("COINBASE_API_KEY_NAME", KEY_NAME),
+        ("COINBASE_BASE_URL", " "),
+    ]);
+    let blank = CoinbaseSettings::from_env(&env, &key.secret()).unwrap_err();
+    assert!(
+        blank.to_string().contains("COINBASE_BASE_URL")
+            && blank.to_string().contains("set but empty"),
+        "{blank}"
+    );
 }

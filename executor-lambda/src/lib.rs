@@ -313,10 +313,17 @@ enum JournalChoice {
 fn journal_choice(env: &impl Env) -> Result<JournalChoice, ConfigError> {
     let mode = env.unset_or_given("JOURNAL", "a database journal")?;
     if let Some(other) = mode.as_deref().filter(|m| *m != "log") {
+        // Repeated only when it is a short word (`LOG`, `logs`): anything else may be a
+        // database URL put here by mistake, password and all.
+        let shown = if other.len() <= 16 && other.chars().all(|c| c.is_ascii_alphanumeric()) {
+            format!("{other:?}")
+        } else {
+            "a value other than a word".to_owned()
+        };
         return Err(invalid(
             "JOURNAL",
             format!(
-                "{other:?}: the only value is log (or unset it and give JOURNAL_URL or JOURNAL_URL_PARAM)"
+                "{shown}: the only value is log (a database URL goes in JOURNAL_URL, or its SSM parameter's name in JOURNAL_URL_PARAM)"
             ),
         ));
     }
@@ -807,6 +814,12 @@ mod tests {
                 "{err}"
             );
         }
+        // A URL there by mistake is not repeated: its password would be in the log.
+        let err = refused(&[("JOURNAL", "postgres://tv:hunter2@db.example/journal")]);
+        assert!(
+            err.contains("JOURNAL") && err.contains("JOURNAL_URL") && !err.contains("hunter2"),
+            "{err}"
+        );
         let err = refused(&[("JOURNAL_URL", " ")]);
         assert!(
             err.contains("JOURNAL_URL") && err.contains("set but empty"),

@@ -87,8 +87,9 @@ impl BrokerSettings for OandaSettings {
         }
         let token = SecretString::from(trimmed.to_owned());
         Ok(Self {
+            // Set but blank is refused: unset picks practice, which a lost value must not.
             base_url: env
-                .optional(BASE_URL.name)
+                .unset_or_given(BASE_URL.name, "the practice server")?
                 .unwrap_or_else(|| PRACTICE_URL.to_owned()),
             account,
             token,
@@ -141,6 +142,24 @@ mod tests {
         assert_eq!(
             executor_runtime::venue::Venue::account(&venue),
             "101-001-1-001"
+        );
+    }
+
+    /// A base URL set but blank is refused by name, not read as unset (practice).
+    #[tokio::test]
+    async fn a_blank_base_url_is_refused_not_read_as_practice() {
+        let env = MapEnv::new([
+            ("OANDA_ACCOUNT", "101-001-1-001"),
+            ("OANDA_SECRET", "tok-abc"),
+            ("OANDA_BASE_URL", " "),
+        ]);
+        let err = OandaSettings::load(&env, &EnvSecretStore)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("OANDA_BASE_URL") && err.contains("set but empty"),
+            "{err}"
         );
     }
 

@@ -156,10 +156,12 @@ impl BrokerSettings for TradovateSettings {
             sec: SecretString::from(plain(5)),
         };
         Ok(Self {
+            // Set but blank is refused: unset picks demo (or the login's only account),
+            // which a lost value must not.
             base_url: env
-                .optional(BASE_URL.name)
+                .unset_or_given(BASE_URL.name, "the demo server")?
                 .unwrap_or_else(|| DEMO_URL.to_owned()),
-            account: env.optional(ACCOUNT.name),
+            account: env.unset_or_given(ACCOUNT.name, "the login's only account")?,
             credentials,
         })
     }
@@ -294,6 +296,21 @@ mod tests {
             ("TRADOVATE_CID", " 42 "),
             ("TRADOVATE_SEC", "sec-secret"),
         ]
+    }
+
+    /// A base URL or account set but blank is refused by name, not read as unset (demo, the
+    /// login's only account).
+    #[tokio::test]
+    async fn a_blank_base_url_or_account_is_refused_not_read_as_unset() {
+        for name in ["TRADOVATE_BASE_URL", "TRADOVATE_ACCOUNT"] {
+            let mut env = full();
+            env.push((name, ""));
+            let err = TradovateSettings::load(&MapEnv::new(env), &EnvSecretStore)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name) && err.contains("set but empty"), "{err}");
+        }
     }
 
     #[tokio::test]

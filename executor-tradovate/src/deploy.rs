@@ -29,7 +29,7 @@ pub async fn tokens(
     let settings = TradovateSettings::load(env, &secrets).await?;
     let table = env.required(TOKEN_TABLE.name)?;
     let prefix = env
-        .optional(PARAM_PREFIX.name)
+        .unset_or_given(PARAM_PREFIX.name, "/tradovate")?
         .unwrap_or_else(|| "/tradovate".into());
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let store = Mirrored(
