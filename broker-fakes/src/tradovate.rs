@@ -187,6 +187,8 @@ struct Inner {
     login_requests: usize,
     /// `/position/list` requests received, penalized or not.
     position_reads: usize,
+    /// `commandReport/deps` requests answered ([`FakeTradovate::command_report_reads`]).
+    command_report_reads: usize,
     /// How long after a fill `/position/list` still shows the net position from before it
     /// ([`FakeTradovate::set_position_lag`]).
     position_lag: StdDuration,
@@ -275,6 +277,7 @@ impl FakeTradovate {
             login_penalties: 0,
             login_requests: 0,
             position_reads: 0,
+            command_report_reads: 0,
             orders: Vec::new(),
             commands: Vec::new(),
             order_seq: 1_000_000,
@@ -337,6 +340,13 @@ impl FakeTradovate {
     /// The next `n` GET requests whose path contains `part` (`/order/item`) answer 503.
     pub fn fail_reads(&self, part: &str, n: usize) {
         self.outage.fail(part, n);
+    }
+
+    /// The next `n` requests whose path contains `part` answer 429, Tradovate's rate limit
+    /// (after which it asks for no requests for about an hour).
+    pub fn rate_limit_reads(&self, part: &str, n: usize) {
+        self.outage
+            .fail_with(part, n, axum::http::StatusCode::TOO_MANY_REQUESTS);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -462,6 +472,10 @@ impl FakeTradovate {
     }
 
     /// How many `/position/list` requests came, penalized or not.
+    pub fn command_report_reads(&self) -> usize {
+        self.lock().command_report_reads
+    }
+
     pub fn position_reads(&self) -> usize {
         self.lock().position_reads
     }
@@ -1444,9 +1458,9 @@ async fn command_deps(State(s): State<S>, headers: HeaderMap, uri: Uri, Query(q)
 
 /// `commandReport/deps?masterid=<commandId>`: the `CommandReport` entities of one command
 /// (Tradovate partner API, Orders: Command Report Dependents; `commandId`, `timestamp` and
-/// `commandStatus` required, `rejectReason` and `text` optional). One report a command: its
-/// status, and for an order scripted to be rejected after acceptance, `RiskRejected` with
-/// the scripted reason and text.
+/// `commandStatus` required, `rejectReason` and `text` optional). One report a command, its
+/// status; for an order scripted to be rejected after acceptance, a `RiskPassed` one saying
+/// `Success`, then `RiskRejected` with the scripted reason and text.
 async fn command_report_deps(
     State(s): State<S>,
     headers: HeaderMap,
@@ -1458,6 +1472,7 @@ async fn command_report_deps(
         return r;
     }
     check_query(&mut i, &uri, &q, &["masterid"]);
+    i.command_report_reads += 1;
     let id: i64 = param(&q, "masterid")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -1465,21 +1480,29 @@ async fn command_report_deps(
         .commands
         .iter()
         .filter(|c| c.rec.id == id && visible(&i, c.created + i.command_delay))
-        .map(|c| {
+        .flat_map(|c| {
             let rejected = i
                 .orders
                 .iter()
                 .find(|o| o.rec.id == c.rec.order_id)
                 .and_then(|o| o.rejected);
-            let mut v = json!({"id": c.rec.id, "commandId": c.rec.id,
-                               "timestamp": stamp(c.timestamp),
-                               "commandStatus": c.rec.command_status});
-            if let Some((reason, text)) = rejected {
-                v["commandStatus"] = json!("RiskRejected");
-                v["rejectReason"] = json!(reason);
-                v["text"] = json!(text);
+            let report = |n: i64, status: &str| {
+                json!({"id": c.rec.id * 10 + n, "commandId": c.rec.id,
+                       "timestamp": stamp(c.timestamp), "commandStatus": status})
+            };
+            match rejected {
+                // The documents give no order for a command's reports, nor say which carry
+                // `rejectReason` (`Success` is one of its values): a passing report first.
+                Some((reason, text)) => {
+                    let mut passed = report(1, "RiskPassed");
+                    passed["rejectReason"] = json!("Success");
+                    let mut refused = report(2, "RiskRejected");
+                    refused["rejectReason"] = json!(reason);
+                    refused["text"] = json!(text);
+                    vec![passed, refused]
+                }
+                None => vec![report(1, &c.rec.command_status)],
             }
-            v
         })
         .collect();
     axum::Json(Value::Array(list)).into_response()

@@ -231,6 +231,10 @@ fn classify(e: TvError) -> SendError {
     }
 }
 
+/// The longest wait for Tradovate's words on a rejected order ([`TradovateVenue`]'s
+/// `rejection_words`), its end already decided: past it the leg keeps the status alone.
+const REJECTION_READ: Duration = Duration::from_secs(3);
+
 /// A read that failed: a 429 or a penalty ticket is a rate limit (Tradovate asks a client to
 /// stop for a while: <https://partner.tradovate.com/overview/core-concepts/rate-limits>),
 /// anything else unavailable.
@@ -523,34 +527,56 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     }
 
     /// Why Tradovate rejected order `id` after accepting it, in its own words: the
-    /// `rejectReason` and `text` of the reports of the order's commands (`command/deps`, then
-    /// `commandReport/deps` for each; both optional in the `CommandReport` schema), cut and
-    /// redacted for the journal and the mail. `None` when no report says, or a read fails:
-    /// words for the trader, never a reason to wait or to decide anything.
-    async fn rejection_words(&self, id: OrderId) -> Option<String> {
-        let commands = self
-            .authed(|t| async move { self.client().commands_of(&t, id).await })
-            .await
-            .ok()?;
-        for command in commands.iter().filter_map(|c| c.id) {
-            let reports = self
-                .authed(|t| async move { self.client().command_reports_of(&t, command).await })
+    /// `rejectReason` and `text` of a rejecting report (`RiskRejected`, `ExecutionRejected`)
+    /// of the order's commands (`command/deps`, then `commandReport/deps` for each; both
+    /// fields optional in the `CommandReport` schema, and `Success` among `rejectReason`'s
+    /// values), cut and redacted for the journal and the mail. Words for the trader, never a
+    /// reason to wait or to decide anything: not read past the signal's deadline or while
+    /// Tradovate has asked for no requests, and given up after [`REJECTION_READ`]; `None`
+    /// then, when no report says, or when a read fails.
+    async fn rejection_words(&self, req: &ExecRequest<'_>, id: OrderId) -> Option<String> {
+        if drive::remaining(&self.clock, req.deadline).is_zero()
+            || self.client().stopped_for().is_some()
+        {
+            return None;
+        }
+        let read = async {
+            let commands = self
+                .authed(|t| async move { self.client().commands_of(&t, id).await })
                 .await
                 .ok()?;
-            let words = reports.iter().find_map(|r| {
-                let said: Vec<&str> = [r.reject_reason.as_deref(), r.text.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .map(str::trim)
-                    .filter(|w| !w.is_empty())
-                    .collect();
-                (!said.is_empty()).then(|| said.join(": "))
-            });
-            if let Some(words) = words {
-                return Some(executor_runtime::http::shown_text(words.as_bytes()));
+            for command in commands.iter().filter_map(|c| c.id) {
+                let reports = self
+                    .authed(|t| async move { self.client().command_reports_of(&t, command).await })
+                    .await
+                    .ok()?;
+                let words = reports
+                    .iter()
+                    .filter(|r| {
+                        matches!(
+                            r.command_status.as_deref(),
+                            Some("RiskRejected" | "ExecutionRejected")
+                        )
+                    })
+                    .find_map(|r| {
+                        let said: Vec<&str> = [r.reject_reason.as_deref(), r.text.as_deref()]
+                            .into_iter()
+                            .flatten()
+                            .map(str::trim)
+                            .filter(|w| !w.is_empty() && *w != "Success")
+                            .collect();
+                        (!said.is_empty()).then(|| said.join(": "))
+                    });
+                if let Some(words) = words {
+                    return Some(executor_runtime::http::shown_text(words.as_bytes()));
+                }
             }
-        }
-        None
+            None
+        };
+        tokio::time::timeout(REJECTION_READ, read)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// What an order Tradovate holds came to: its fills when filled, its end state when it
@@ -641,18 +667,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
                     (LegAction::Close(PositionSide::Short), _) => -net == leg.quantity,
                 };
                 if untouched {
-                    // Why, when Tradovate says (a session closed for the daily halt, a risk
-                    // check): the trader cannot tell one from the other by the status alone.
-                    let why = match s {
-                        "Rejected" => self.rejection_words(id).await,
-                        _ => None,
-                    };
                     Ok(Ack::Cancelled {
                         order_id,
-                        reason: match why {
-                            Some(why) => format!("order {id} {s}: {why}"),
-                            None => format!("order {id} {s}"),
-                        },
+                        reason: format!("order {id} {s}"),
                     })
                 } else {
                     Ok(Ack::Working {
@@ -765,10 +782,26 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             if let Ok(order) = &read {
                 match self.outcome_of(req, leg, order).await {
                     Ok(ack @ (Ack::Filled { .. } | Ack::FilledInPart { .. })) => return ack,
-                    Ok(ack @ Ack::Cancelled { .. }) => {
+                    Ok(Ack::Cancelled {
+                        order_id: cancelled,
+                        reason,
+                    }) => {
                         let since = *cancelled_since.get_or_insert_with(tokio::time::Instant::now);
                         if since.elapsed() >= self.settings.settle {
-                            return ack;
+                            // Why, when Tradovate says (a session closed for the daily halt,
+                            // a risk check): the status alone reads the same for both. Read
+                            // once, the end already decided.
+                            let why = match order.ord_status.as_str() {
+                                "Rejected" => self.rejection_words(req, order_id).await,
+                                _ => None,
+                            };
+                            return Ack::Cancelled {
+                                order_id: cancelled,
+                                reason: match why {
+                                    Some(why) => format!("{reason}: {why}"),
+                                    None => reason,
+                                },
+                            };
                         }
                     }
                     Ok(Ack::Working { reason, .. }) => {

@@ -1832,15 +1832,25 @@ async fn an_order_rejected_after_acceptance_says_why_in_tradovates_words() {
         mails.iter().any(|m| m.message.contains("SessionClosed")),
         "{mails:?}"
     );
-    // Without the reports (a failed read), the status alone, as before.
-    let h = harness().await;
-    h.fake
-        .reject_next_after_acceptance("SessionClosed", "Session is closed");
-    h.fake.fail_reads("/commandReport", 100);
-    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
-    let legs = h.journal.orders(&i.signal_id).await.unwrap();
-    let why = legs[0].error.as_deref().unwrap_or_default();
-    assert!(why.ends_with("Rejected"), "{why}");
+    // Read once, once the rejection is confirmed, not on every poll that read it.
+    assert_eq!(h.fake.command_report_reads(), 1);
+    // Without the reports (a failed read), the status alone, as before; and a rate limit
+    // met reading them (Tradovate then asks for no requests for a while) does not make the
+    // decided rejection unknown.
+    for fault in [
+        (|f: &broker_fakes::tradovate::FakeTradovate| f.fail_reads("/commandReport", 100))
+            as fn(&broker_fakes::tradovate::FakeTradovate),
+        |f| f.rate_limit_reads("/commandReport", 100),
+    ] {
+        let h = harness().await;
+        h.fake
+            .reject_next_after_acceptance("SessionClosed", "Session is closed");
+        fault(&h.fake);
+        assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+        let legs = h.journal.orders(&i.signal_id).await.unwrap();
+        let why = legs[0].error.as_deref().unwrap_or_default();
+        assert!(why.ends_with("Rejected"), "{why}");
+    }
 }
 
 /// An order read once as ended with nothing filled is taken as so only when it still reads
