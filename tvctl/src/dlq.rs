@@ -340,6 +340,9 @@ impl Target {
                 if answer["queued"] == Value::Bool(true) {
                     return Err(ReplayFailure::QueuedNotKept(said));
                 }
+                if status == reqwest::StatusCode::CONFLICT {
+                    return Err(ReplayFailure::Refused(said));
+                }
                 Err(ReplayFailure::NotSent(said))
             }
         }
@@ -377,6 +380,10 @@ enum ReplayFailure {
     /// The local stack queued the copy (it runs) and took the letter out, but could not write
     /// that to its queue file yet (why).
     QueuedNotKept(String),
+    /// The local stack refused the replay by its own rule (409: a look-up-only replay of a
+    /// letter within its age limit) and kept the letter (why): a refusal, as one decided
+    /// here is, not a failure that stops the run.
+    Refused(String),
 }
 
 /// How long a receive of the dead-letter queue waits for a message (long polling). A short
@@ -820,6 +827,9 @@ pub async fn replay(
                                 forced,
                                 sid,
                             ),
+                            Err(ReplayFailure::Refused(e)) => {
+                                (format!("refused: {e}"), false, false, sid)
+                            }
                             Err(ReplayFailure::NotSent(e)) => {
                                 stop = true;
                                 (
@@ -944,22 +954,34 @@ pub async fn audit(target: &Target, audits: &[ReplayAudit]) -> Result<(), String
 mod tests {
     /// The local stack's 503 that says the replay is queued (its copy stands in the source
     /// queue; only the queue file's write failed) is a replay, audited as one, not a failure
-    /// that invites a second replay; its other 503s are failures.
+    /// that invites a second replay; its other 503s are failures. Its 409 (a look-up-only
+    /// replay of a letter within its own age limit, the letter kept) is a refusal, which
+    /// does not stop the run.
     #[tokio::test]
     async fn a_local_replay_queued_but_not_yet_written_is_a_replay() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
-            for body in [
-                r#"{"queued":true,"error":"the replay is queued in oanda.fifo, but its write to the queue file failed (disk full)"}"#,
-                r#"{"error":"not replayed, the letter is kept: disk full"}"#,
+            for (status, body) in [
+                (
+                    "503 Service Unavailable",
+                    r#"{"queued":true,"error":"the replay is queued in oanda.fifo, but its write to the queue file failed (disk full)"}"#,
+                ),
+                (
+                    "503 Service Unavailable",
+                    r#"{"error":"not replayed, the letter is kept: disk full"}"#,
+                ),
+                (
+                    "409 Conflict",
+                    r#"{"error":"not replayed, the letter is kept: signal is 5 s old, within the 30 s max age"}"#,
+                ),
             ] {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let mut buf = vec![0u8; 16 * 1024];
                 let _ = socket.read(&mut buf).await;
                 let answer = format!(
-                    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
                      Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
@@ -1001,6 +1023,15 @@ mod tests {
             replay().await,
             Err(super::ReplayFailure::NotSent(_))
         ));
+        match replay().await {
+            Err(super::ReplayFailure::Refused(why)) => {
+                assert!(
+                    why.contains("409") && why.contains("letter is kept"),
+                    "{why}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -505,7 +505,14 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
             }
             // A replay holds to the limit the executor it goes to holds: the local stack's
             // own, unless one was given.
+            // A look-up-only replay relies on the letter being stale to the executor: with
+            // `--local`, judged by the longer of the limit given (a MAX_ALERT_AGE_SECS in
+            // this shell, say) and the stack's own, which its executors hold (the stack
+            // refuses a younger one anyway).
             let max_age_secs = match (max_age_secs, &target) {
+                (Some(secs), dlq::Target::Local { base, .. }) if lookup_only => {
+                    i64::from(secs).max(local_max_age(base).await?)
+                }
                 (Some(secs), _) => i64::from(secs),
                 (None, dlq::Target::Local { base, .. }) => local_max_age(base).await?,
                 (None, _) => shared::alert::Freshness::default().max_age.num_seconds(),
