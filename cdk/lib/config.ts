@@ -153,8 +153,23 @@ function int(get: Lookup, key: string, fallback: number, min: number, max: numbe
   return n;
 }
 
+/**
+ * As `text`, but a key given blank (`-c tradovateBaseUrl=` with a shell variable unset) is
+ * refused, naming it: for a setting whose absence picks something of its own (a demo or
+ * practice server, the login's only account), a value lost in the command must not.
+ */
+function given(get: Lookup, key: string): string | undefined {
+  const v = get(key);
+  if (v !== undefined && v !== null && String(v).trim() === '') {
+    throw new ConfigError(
+      `context ${key} is given but empty: leave it out for its default, or give a value`,
+    );
+  }
+  return text(get, key);
+}
+
 function url(get: Lookup, key: string): string | undefined {
-  const v = text(get, key);
+  const v = given(get, key);
   if (v !== undefined && !/^https:\/\/[^\s/]+/.test(v)) {
     throw new ConfigError(`context ${key}=${v}: expected an https:// URL`);
   }
@@ -315,7 +330,7 @@ export function readConfig(get: Lookup): PipelineConfig {
     notifyFills: oneOf(get, 'notifyFills', ['false', 'true'] as const, 'false') === 'true',
     oandaAccount: text(get, 'oandaAccount'),
     oandaBaseUrl: url(get, 'oandaBaseUrl'),
-    tradovateAccount: text(get, 'tradovateAccount'),
+    tradovateAccount: given(get, 'tradovateAccount'),
     tradovateBaseUrl: url(get, 'tradovateBaseUrl'),
     coinbaseApiKeyName: text(get, 'coinbaseApiKeyName'),
     coinbaseBaseUrl: url(get, 'coinbaseBaseUrl'),

@@ -245,6 +245,11 @@ describe('context checks', () => {
     assert.throws(() => readConfig(get({ coinbaseApiKeyName: '' })), /coinbaseApiKeyName is required/);
     assert.throws(() => readConfig(get({ auroraAutoPauseMinutes: '3' })), /auroraAutoPauseMinutes/);
     assert.throws(() => readConfig(get({ oandaBaseUrl: 'http://plain' })), /https/);
+    // Given blank (a shell variable unset), not read as left out: that picks demo, practice
+    // or production, or the login's only account.
+    for (const key of ['oandaBaseUrl', 'tradovateBaseUrl', 'coinbaseBaseUrl', 'tradovateAccount']) {
+      assert.throws(() => readConfig(get({ [key]: ' ' })), new RegExp(`${key} is given but empty`));
+    }
     assert.throws(() => readConfig(get({ paramPrefix: 'no-slash' })), /paramPrefix/);
     assert.equal(readConfig(get({ brokers: 'tradovate', oandaAccount: undefined, coinbaseApiKeyName: undefined })).brokers[0], 'tradovate');
     assert.throws(() => readConfig(get({ brokers: undefined })), /brokers is required/);
