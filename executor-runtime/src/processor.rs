@@ -83,17 +83,18 @@ pub fn send_deadline(
 
 /// What an attempt needs of its invocation after its send deadline: a send that left just
 /// before it waiting out its request's timeout (8 s in each broker's client), the settle
-/// time and a lookup read answering within its timeout, the fee reads
-/// ([`crate::drive::FEE_READ`] a filled leg), the journal's write, a mail, a dead-letter send
-/// and the record's completion. A bound assumed from those figures, not enforced on them: a
-/// lookup read retried after a timeout can take longer. A record started with less left than its send deadline plus
+/// time (2 s) and a lookup read answering within its timeout (8 s), the fee reads
+/// ([`crate::drive::FEE_READ`], 2 s a filled leg, two at most), the journal's write, a mail,
+/// a dead-letter send and the record's completion: 22 s and those writes. A bound assumed
+/// from those figures, not enforced on them: a lookup of several reads, or one retried
+/// after a timeout, can take longer. A record started with less left than its send deadline plus
 /// this is not started ([`RecordError::OutOfTime`]): Lambda would end the invocation in the
 /// middle of it, after an order perhaps, with nothing journaled, alarmed or handed over, and
 /// the message back only after the queue's visibility timeout. With the deployed settings
 /// (30 s budget from the alert's time, a 60 s function timeout) it happens only to a forced
 /// replay (its budget counted from its start) received by a container whose start took most
 /// of the invocation.
-pub const AFTER_DRIVE: std::time::Duration = std::time::Duration::from_secs(20);
+pub const AFTER_DRIVE: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// Whether the signal only reduces exposure: an exit or a flatten, or a spot short entry,
 /// which sells what is held and opens nothing.
@@ -1516,23 +1517,23 @@ mod tests {
         )]
         let in_secs = |secs| Some(SystemTime::now() + std::time::Duration::from_secs(secs));
         let (response, errors) = executor
-            .handle_batch_with_errors(event(), in_secs(45))
+            .handle_batch_with_errors(event(), in_secs(50))
             .await
             .unwrap();
         assert_eq!(response.batch_item_failures.len(), 1);
         assert!(
             errors[0].1.contains("ms of the invocation left")
-                && errors[0].1.contains("may take 50000 ms"),
+                && errors[0].1.contains("may take 55000 ms"),
             "{errors:?}"
         );
         assert!(journal.signal(&replay.signal_id).await.unwrap().is_none());
         assert_eq!(venue.orders(), 0);
         // With the time it needs, it runs.
-        let response = executor.handle_batch(event(), in_secs(55)).await.unwrap();
+        let response = executor.handle_batch(event(), in_secs(58)).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
         let journaled = journal.signal(&replay.signal_id).await.unwrap().unwrap();
         assert_eq!(journaled.status, SignalStatus::Filled);
-        // A fresh alert's budget counts from its time: 2 s old, it needs 28 s + 20 s.
+        // A fresh alert's budget counts from its time: 2 s old, it needs 28 s + 25 s.
         let fresh = OrderIntent {
             signal_id: SignalId::of_canonical("fresh"),
             signal_time: t0 - Duration::seconds(2),
@@ -1540,16 +1541,16 @@ mod tests {
         };
         assert!(matches!(
             executor
-                .execute_routed(&fresh, None, Some(std::time::Duration::from_secs(47)))
+                .execute_routed(&fresh, None, Some(std::time::Duration::from_secs(52)))
                 .await,
             Err(RecordError::OutOfTime {
-                needs_ms: 48_000,
+                needs_ms: 53_000,
                 ..
             })
         ));
         assert_eq!(
             executor
-                .execute_routed(&fresh, None, Some(std::time::Duration::from_secs(49)))
+                .execute_routed(&fresh, None, Some(std::time::Duration::from_secs(54)))
                 .await
                 .ok(),
             // The replay left the account long already.
