@@ -1204,6 +1204,36 @@ impl RiskConfig {
         }
     }
 
+    /// Why an entry on `instrument` at `broker` cannot trade when it is a crypto-quoted
+    /// product (`ETH-BTC`): [`Refusal::NoSize`] with no section of its own nor of
+    /// `classes.crypto_cross`, [`Refusal::NoCrossCap`] with no `max_notional` in either;
+    /// `None` otherwise, and for any other class.
+    pub fn crypto_cross_refusal(
+        &self,
+        broker: shared::Broker,
+        instrument: &str,
+    ) -> Option<Refusal> {
+        let class = AssetClass::of(broker, instrument);
+        if class != AssetClass::CryptoCross {
+            return None;
+        }
+        // It trades only once configured: the defaults' sizes and caps are amounts of money,
+        // and even an alert's quantity is checked against them.
+        let own = self.instruments.get(instrument);
+        let cross = self.classes.get(class.as_str());
+        if own.is_none() && cross.is_none() {
+            return Some(Refusal::NoSize {
+                instrument: instrument.to_owned(),
+                class: class.as_str(),
+            });
+        }
+        // Its cap must be its own: every open leg is held to it, an alert's quantity too.
+        (own.and_then(|l| l.max_notional).is_none() && cross.and_then(|l| l.max_notional).is_none())
+            .then(|| Refusal::NoCrossCap {
+                instrument: instrument.to_owned(),
+            })
+    }
+
     /// [`Refusal::QuotedInMetal`] for an entry on `instrument` at `broker` when it is an
     /// OANDA instrument quoted in a metal (`XAU_XAG`) whose own section does not set its size
     /// and `max_notional` (a class's and the defaults' are amounts of money); `None` otherwise.
@@ -1237,25 +1267,8 @@ impl RiskConfig {
             TargetPosition::Short => !class.is_spot(),
             TargetPosition::Flat | TargetPosition::NoLong | TargetPosition::NoShort => false,
         };
-        // A crypto-quoted product trades only once configured: the defaults' sizes and caps
-        // are amounts of money, and even an alert's quantity is checked against them.
-        if is_entry && class == AssetClass::CryptoCross {
-            let own = self.instruments.get(name);
-            let cross = self.classes.get(class.as_str());
-            if own.is_none() && cross.is_none() {
-                return Err(Refusal::NoSize {
-                    instrument: name.to_owned(),
-                    class: class.as_str(),
-                });
-            }
-            // Its cap must be its own: every open leg is held to it, an alert's quantity too.
-            if own.and_then(|l| l.max_notional).is_none()
-                && cross.and_then(|l| l.max_notional).is_none()
-            {
-                return Err(Refusal::NoCrossCap {
-                    instrument: name.to_owned(),
-                });
-            }
+        if is_entry && let Some(refusal) = self.crypto_cross_refusal(intent.broker, name) {
+            return Err(refusal);
         }
         if is_entry && let Some(refusal) = self.quoted_in_metal(intent.broker, name) {
             return Err(refusal);

@@ -1605,8 +1605,8 @@ fn files_apart(cfg: &LocalConfig) -> Result<(), String> {
 /// Why an entry for `instrument` at `broker` would be refused for want of a size under the
 /// risk settings this stack would read from `env` (`OANDA_RISK_CONFIG`, ...; unset, the
 /// executor's defaults, which size no metal, CFD or crypto-quoted product; an instrument
-/// quoted in a metal needs its own size and cap): the refusal's text, or `None` when a size
-/// is configured. For `tvctl alert-template`, so an alert is not
+/// quoted in a metal needs its own size and cap, a crypto-quoted one a `max_notional` of its
+/// own or its class's): the refusal's text, or `None` when a size is configured. For `tvctl alert-template`, so an alert is not
 /// set up that the webhook answers 200 and the executor then refuses.
 ///
 /// # Errors
@@ -1624,6 +1624,11 @@ pub fn entry_without_size(
         Broker::Coinbase => &risks.coinbase,
     };
     if let Some(refusal) = config.quoted_in_metal(broker, instrument) {
+        return Ok(Some(refusal.to_string()));
+    }
+    // A crypto-quoted product (`ETH-BTC`) needs a section and a cap of its own class's: a
+    // size alone, which the lines below take as enough, is refused at every entry.
+    if let Some(refusal) = config.crypto_cross_refusal(broker, instrument) {
         return Ok(Some(refusal.to_string()));
     }
     let class = AssetClass::of(broker, instrument);

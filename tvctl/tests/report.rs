@@ -811,4 +811,21 @@ fn an_alert_template_for_an_instrument_without_a_size_says_entries_are_refused()
             && said.contains("is quoted in a metal (its price is ounces of XAG)"),
         "{said}"
     );
+    // A crypto-quoted product with a size but no cap of its own or its class's: refused at
+    // every entry, so said here too (a size alone passed the note).
+    let cross = "default_max_position = 100000\n[instruments.\"ETH-BTC\"]\nsize = \"0.01\"\n";
+    let said = template(&["coinbase", "ETHBTC"], &[("COINBASE_RISK_CONFIG", cross)]);
+    assert!(
+        said.contains("note: an entry for ETH-BTC is refused")
+            && said.contains("classes.crypto_cross.max_notional"),
+        "{said}"
+    );
+    let capped = format!("{cross}max_notional = \"1\"\n");
+    assert_eq!(
+        template(
+            &["coinbase", "ETHBTC"],
+            &[("COINBASE_RISK_CONFIG", &capped)]
+        ),
+        ""
+    );
 }
