@@ -471,11 +471,12 @@ impl FakeTradovate {
         self.lock().read_penalties = n;
     }
 
-    /// How many `/position/list` requests came, penalized or not.
+    /// How many `commandReport/deps` requests were answered.
     pub fn command_report_reads(&self) -> usize {
         self.lock().command_report_reads
     }
 
+    /// How many `/position/list` requests came, penalized or not.
     pub fn position_reads(&self) -> usize {
         self.lock().position_reads
     }

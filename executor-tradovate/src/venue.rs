@@ -231,6 +231,16 @@ fn classify(e: TvError) -> SendError {
     }
 }
 
+/// `call`'s answer, or [`TvError::Unreachable`] once `until` has passed without one.
+async fn answer_by<T>(
+    until: tokio::time::Instant,
+    call: impl Future<Output = Result<T, TvError>>,
+) -> Result<T, TvError> {
+    tokio::time::timeout_at(until, call)
+        .await
+        .unwrap_or_else(|_| Err(TvError::Unreachable("no answer in time".into())))
+}
+
 /// The longest wait for Tradovate's words on a rejected order ([`TradovateVenue`]'s
 /// `rejection_words`), its end already decided: past it the leg keeps the status alone.
 const REJECTION_READ: Duration = Duration::from_secs(3);
@@ -532,22 +542,30 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     /// fields optional in the `CommandReport` schema, and `Success` among `rejectReason`'s
     /// values), cut and redacted for the journal and the mail. Words for the trader, never a
     /// reason to wait or to decide anything: not read past the signal's deadline or while
-    /// Tradovate has asked for no requests, and given up after [`REJECTION_READ`]; `None`
-    /// then, when no report says, or when a read fails.
+    /// Tradovate has asked for no requests, and its requests given up after
+    /// [`REJECTION_READ`]; `None` then, when no report says, or when a read fails.
     async fn rejection_words(&self, req: &ExecRequest<'_>, id: OrderId) -> Option<String> {
         if drive::remaining(&self.clock, req.deadline).is_zero()
             || self.client().stopped_for().is_some()
         {
             return None;
         }
+        // Each of Tradovate's answers within what is left of REJECTION_READ: the bound is on
+        // the requests, never on the token's refresh or a stop's sharing around them, which
+        // must not be cut half done (a lock left held, a granted token unsaved).
+        let until = tokio::time::Instant::now() + REJECTION_READ;
         let read = async {
             let commands = self
-                .authed(|t| async move { self.client().commands_of(&t, id).await })
+                .authed(
+                    |t| async move { answer_by(until, self.client().commands_of(&t, id)).await },
+                )
                 .await
                 .ok()?;
             for command in commands.iter().filter_map(|c| c.id) {
                 let reports = self
-                    .authed(|t| async move { self.client().command_reports_of(&t, command).await })
+                    .authed(|t| async move {
+                        answer_by(until, self.client().command_reports_of(&t, command)).await
+                    })
                     .await
                     .ok()?;
                 let words = reports
@@ -573,10 +591,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
             }
             None
         };
-        tokio::time::timeout(REJECTION_READ, read)
-            .await
-            .ok()
-            .flatten()
+        read.await
     }
 
     /// What an order Tradovate holds came to: its fills when filled, its end state when it
