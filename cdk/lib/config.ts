@@ -122,7 +122,9 @@ export const RISK_CONFIG_MAX_BYTES = 2048;
 
 /** A risk TOML from the context, within [RISK_CONFIG_MAX_BYTES]. */
 function riskText(get: Lookup, key: string): string | undefined {
-  const s = text(get, key);
+  // Given blank (`-c oandaRiskConfig="$RISK"` with the variable unset) is refused: left out,
+  // the executor trades its defaults, the trader's sizes, caps and windows gone.
+  const s = given(get, key);
   const bytes = s === undefined ? 0 : Buffer.byteLength(s, 'utf8');
   if (bytes > RISK_CONFIG_MAX_BYTES) {
     throw new ConfigError(
@@ -294,6 +296,7 @@ export function readConfig(get: Lookup): PipelineConfig {
   }
   const unique = ALL_BROKERS.filter((b) => brokers.includes(b));
 
+  given(get, 'ipAllowlist');
   const allow = oneOf(get, 'ipAllowlist', ['off', 'tradingview'] as const, 'off');
   // No default either: the topic carries every alarm and the executors' own mails (an order
   // of unknown outcome, a reversal half done), and with no subscriber they reach nobody.

@@ -247,7 +247,16 @@ describe('context checks', () => {
     assert.throws(() => readConfig(get({ oandaBaseUrl: 'http://plain' })), /https/);
     // Given blank (a shell variable unset), not read as left out: that picks demo, practice
     // or production, or the login's only account.
-    for (const key of ['oandaBaseUrl', 'tradovateBaseUrl', 'coinbaseBaseUrl', 'tradovateAccount']) {
+    for (const key of [
+      'oandaBaseUrl',
+      'tradovateBaseUrl',
+      'coinbaseBaseUrl',
+      'tradovateAccount',
+      'oandaRiskConfig',
+      'tradovateRiskConfig',
+      'coinbaseRiskConfig',
+      'ipAllowlist',
+    ]) {
       assert.throws(() => readConfig(get({ [key]: ' ' })), new RegExp(`${key} is given but empty`));
     }
     assert.throws(() => readConfig(get({ paramPrefix: 'no-slash' })), /paramPrefix/);
