@@ -92,8 +92,9 @@ pub fn send_deadline(
 /// middle of it, after an order perhaps, with nothing journaled, alarmed or handed over, and
 /// the message back only after the queue's visibility timeout. With the deployed settings
 /// (30 s budget from the alert's time, a 60 s function timeout) it happens only to a forced
-/// replay (its budget counted from its start) received by a container whose start took most
-/// of the invocation.
+/// replay (its budget counted from its start) received by a container whose start took more
+/// than about 5 s (60 - 30 - 25), and to an alert stamped more than about 5 s ahead of the
+/// executor's clock.
 pub const AFTER_DRIVE: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// Whether the signal only reduces exposure: an exit or a flatten, or a spot short entry,

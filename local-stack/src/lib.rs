@@ -1602,7 +1602,8 @@ fn files_apart(cfg: &LocalConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// Why an entry for `instrument` at `broker` would be refused for want of a size under the
+/// Why an entry (`action`: `LONG_ENTRY`, or `SHORT_ENTRY` off a spot book; `None` for any
+/// other) for `instrument` at `broker` would be refused for want of a size under the
 /// risk settings this stack would read from `env` (`OANDA_RISK_CONFIG`, ...; unset, the
 /// executor's defaults, which size no metal, CFD or crypto-quoted product; an instrument
 /// quoted in a metal needs its own size and cap, a crypto-quoted one a `max_notional` of its
@@ -1615,9 +1616,16 @@ pub fn entry_without_size(
     env: &impl Env,
     broker: Broker,
     instrument: &str,
+    action: &str,
 ) -> Result<Option<String>, String> {
     use executor_runtime::risk::{AssetClass, Refusal};
     let risks = Risks::read(env)?;
+    // A short entry on a spot product (Coinbase) sells what is held: no size or cap applies
+    // to it, nor to an exit.
+    let class = AssetClass::of(broker, instrument);
+    if !(action == "LONG_ENTRY" || (action == "SHORT_ENTRY" && !class.is_spot())) {
+        return Ok(None);
+    }
     let config = match broker {
         Broker::Oanda => &risks.oanda,
         Broker::Tradovate => &risks.tradovate,
@@ -1626,12 +1634,11 @@ pub fn entry_without_size(
     if let Some(refusal) = config.quoted_in_metal(broker, instrument) {
         return Ok(Some(refusal.to_string()));
     }
-    // A crypto-quoted product (`ETH-BTC`) needs a section and a cap of its own class's: a
-    // size alone, which the lines below take as enough, is refused at every entry.
+    // A crypto-quoted product (`ETH-BTC`) needs a section and a cap of its own or of its
+    // class's: a size alone, which the lines below take as enough, is refused at every entry.
     if let Some(refusal) = config.crypto_cross_refusal(broker, instrument) {
         return Ok(Some(refusal.to_string()));
     }
-    let class = AssetClass::of(broker, instrument);
     Ok(config
         .instrument(class, instrument)
         .size

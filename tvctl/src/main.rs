@@ -294,6 +294,8 @@ enum DlqCommand {
         dry_run: bool,
         /// How old a dead letter's signal may be and still be replayed without `--force`, in
         /// seconds (1 to 86400). Default: the local stack's own limit with `--local`, else 30.
+        /// With `--local --lookup-only`, the longer of this and the stack's own (a younger
+        /// letter sent back unforced could still trade there).
         #[arg(long, env = "MAX_ALERT_AGE_SECS", hide_env_values = true,
               value_parser = clap::value_parser!(u32).range(1..=MAX_AGE_LIMIT_SECS))]
         max_age_secs: Option<u32>,
@@ -332,7 +334,8 @@ async fn local_max_age(base: &str) -> Result<i64, Failure> {
     let v = get_json(&format!("{base}/local/settings")).await?;
     v["max_alert_age_secs"].as_i64().ok_or_else(|| {
         Failure::Unreachable(format!(
-            "the local stack at {base} did not say its alert age limit: give --max-age-secs"
+            "the local stack at {base} did not say its alert age limit: give --max-age-secs \
+             (without --lookup-only, which also reads the stack's own)"
         ))
     })
 }
@@ -1596,7 +1599,12 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             // the executor: said here, before the alert is set up (the settings `tvctl dev`
             // would read from this shell; a deployment reads its executors' own).
             if action.ends_with("_ENTRY") {
-                match local_stack::entry_without_size(&shared::config::ProcessEnv, b, &instrument) {
+                match local_stack::entry_without_size(
+                    &shared::config::ProcessEnv,
+                    b,
+                    &instrument,
+                    &action,
+                ) {
                     Ok(Some(why)) => err(&format!(
                         "note: an entry for {instrument} is refused as the risk settings stand \
                          here: {why}"

@@ -820,6 +820,14 @@ fn an_alert_template_for_an_instrument_without_a_size_says_entries_are_refused()
             && said.contains("classes.crypto_cross.max_notional"),
         "{said}"
     );
+    // A short entry on spot sells what is held: no size or cap applies, no note.
+    assert_eq!(
+        template(
+            &["coinbase", "ETHBTC", "--action", "SHORT_ENTRY"],
+            &[("COINBASE_RISK_CONFIG", cross)]
+        ),
+        ""
+    );
     let capped = format!("{cross}max_notional = \"1\"\n");
     assert_eq!(
         template(
