@@ -223,6 +223,19 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         self.refresh(None, false).await.map(|(t, _)| t)
     }
 
+    /// The stored token when it is valid for at least `min_validity`, with no refresh, no
+    /// lock and no login: `None` otherwise. For reads that only add words or figures (a
+    /// rejection's reason, a fill's fees), which run under a time bound: a refresh cut by
+    /// it could leave the lock held for its lease or a renewed token unsaved, and is not
+    /// worth a login. A stored stop is held to, as [`Self::token`] does.
+    pub async fn current(&self) -> Result<Option<SecretString>, TokenError> {
+        let Some(t) = self.store.load(TOKEN_NAME).await? else {
+            return Ok(None);
+        };
+        self.adopt_stop(t.stopped_until);
+        Ok(self.usable(&t).then_some(t.access_token))
+    }
+
     /// Holds the client to a stored stop, if one lasts still. A stop ending later than a
     /// 429's own stop from now (and a few minutes of clock skew) is no stop a 429 stored (a
     /// clock far off, a hand edit): it is ignored, with an error logged, rather than held

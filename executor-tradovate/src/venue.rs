@@ -465,6 +465,23 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         result
     }
 
+    /// The read `f` with the stored token, for reads that only add words or figures (a
+    /// rejection's reason, a fill's fees) and run under a time bound: no refresh, no login
+    /// and no second try on a 401 (see [`TokenManager::current`]); `None` when there is no
+    /// usable token, Tradovate has asked for no requests, or the read fails. A 429 it meets
+    /// starts the client's stop, which this process's next request through [`Self::authed`]
+    /// stores for the others.
+    async fn optional_read<T, Fut>(&self, f: impl FnOnce(SecretString) -> Fut) -> Option<T>
+    where
+        Fut: Future<Output = Result<T, TvError>>,
+    {
+        let token = self.tokens.current().await.ok()??;
+        if self.client().stopped_for().is_some() {
+            return None;
+        }
+        f(token).await.ok()
+    }
+
     /// An order command with a token: `f` is given the staleness budget left, and is not run
     /// once the signal's `deadline` has passed (getting the token may take a login, seconds).
     /// A 401 renews the token for the lookup that follows but does not run the command again:
@@ -556,18 +573,16 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         let until = tokio::time::Instant::now() + REJECTION_READ;
         let read = async {
             let commands = self
-                .authed(
-                    |t| async move { answer_by(until, self.client().commands_of(&t, id)).await },
-                )
-                .await
-                .ok()?;
+                .optional_read(|t| async move {
+                    answer_by(until, self.client().commands_of(&t, id)).await
+                })
+                .await?;
             for command in commands.iter().filter_map(|c| c.id) {
                 let reports = self
-                    .authed(|t| async move {
+                    .optional_read(|t| async move {
                         answer_by(until, self.client().command_reports_of(&t, command)).await
                     })
-                    .await
-                    .ok()?;
+                    .await?;
                 let words = reports
                     .iter()
                     .filter(|r| {
@@ -714,9 +729,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
         for f in fills {
             let id = f.id?;
             let fees = self
-                .authed(|t| async move { self.client().fill_fees(&t, id).await })
-                .await
-                .ok()?;
+                .optional_read(|t| async move { self.client().fill_fees(&t, id).await })
+                .await?;
             if fees.is_empty() {
                 return None;
             }
@@ -1160,9 +1174,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
     async fn leg_fee(&self, report: &LegReport) -> Option<Decimal> {
         let id = OrderId(report.broker_order_id.as_ref()?.as_str().parse().ok()?);
         let fills = self
-            .authed(|t| async move { self.client().fills(&t, id).await })
-            .await
-            .ok()?;
+            .optional_read(|t| async move { self.client().fills(&t, id).await })
+            .await?;
         self.fees_of(&fills).await
     }
 

@@ -68,6 +68,31 @@ async fn an_expired_token_is_replaced_by_a_new_login() {
     assert_eq!((fake.logins(), fake.renewals()), (2, 0));
 }
 
+/// The stored token for a read that only adds words or figures: the token as stored while
+/// usable, else none, never a refresh or a login (cut by its read's time bound, one could
+/// leave the lock held or a renewed token unsaved).
+#[tokio::test]
+async fn the_current_token_is_the_stored_one_while_usable_and_never_a_refresh() {
+    let fake = FakeTradovate::start(t0()).await;
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let m = tokens(
+        &fake,
+        store.clone(),
+        Arc::new(MemoryLeaseLock::default()),
+        clock.clone(),
+        "executor",
+    );
+    assert!(m.current().await.unwrap().is_none(), "none stored");
+    m.scheduled().await.unwrap();
+    let current = m.current().await.unwrap().unwrap();
+    assert_eq!(current.expose_secret(), stored_token(&store).await);
+    clock.advance(Duration::minutes(90));
+    fake.set_now(clock.now());
+    assert!(m.current().await.unwrap().is_none(), "expired: none");
+    assert_eq!((fake.logins(), fake.renewals()), (1, 0), "no refresh");
+}
+
 #[tokio::test]
 async fn a_renewal_the_server_refuses_falls_back_to_one_login() {
     let fake = FakeTradovate::start(t0()).await;
