@@ -297,6 +297,10 @@ export function readConfig(get: Lookup): PipelineConfig {
   const unique = ALL_BROKERS.filter((b) => brokers.includes(b));
 
   given(get, 'ipAllowlist');
+  // Given blank, `journal` would read as log: an Aurora stack redeployed writing its trades to
+  // the logs only.
+  given(get, 'journal');
+  const journalKind = oneOf(get, 'journal', ['log', 'aurora'] as const, 'log');
   const allow = oneOf(get, 'ipAllowlist', ['off', 'tradingview'] as const, 'off');
   // No default either: the topic carries every alarm and the executors' own mails (an order
   // of unknown outcome, a reversal half done), and with no subscriber they reach nobody.
@@ -320,7 +324,7 @@ export function readConfig(get: Lookup): PipelineConfig {
     coinbaseLive: oneOf(get, 'coinbaseLive', ['false', 'true'] as const, 'false') === 'true',
     ipAllowlist: allow === 'tradingview',
     alarmEmail,
-    journal: oneOf(get, 'journal', ['log', 'aurora'] as const, 'log'),
+    journal: journalKind,
     nat: oneOf(get, 'nat', ['instance', 'gateway'] as const, 'instance'),
     auroraAutoPauseMinutes: pauseMinutes(get),
     paramPrefix,

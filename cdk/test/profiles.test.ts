@@ -256,6 +256,7 @@ describe('context checks', () => {
       'tradovateRiskConfig',
       'coinbaseRiskConfig',
       'ipAllowlist',
+      'journal',
     ]) {
       assert.throws(() => readConfig(get({ [key]: ' ' })), new RegExp(`${key} is given but empty`));
     }

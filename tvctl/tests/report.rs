@@ -744,6 +744,10 @@ fn an_alert_template_for_an_instrument_without_a_size_says_entries_are_refused()
         for name in [
             "OANDA_RISK_CONFIG",
             "OANDA_RISK_CONFIG_FILE",
+            "COINBASE_RISK_CONFIG",
+            "COINBASE_RISK_CONFIG_FILE",
+            "TRADOVATE_RISK_CONFIG",
+            "TRADOVATE_RISK_CONFIG_FILE",
             "RISK_CONFIG",
             "RISK_CONFIG_FILE",
             "ROUTING_TABLE_FILE",
