@@ -111,6 +111,12 @@ pub struct Fill {
     pub account: String,
     pub instrument: String,
     pub strategy: String,
+    /// When its order was sent (a market order fills within its acknowledgement): when it
+    /// filled, as shown and bucketed, and the order the fills are matched in. A leg whose
+    /// outcome a later replay found keeps its first send time but is acknowledged at the
+    /// replay, hours after the signals that followed it; one found with no send time at all
+    /// takes its signal's first executor start (else its earliest send), never that
+    /// acknowledgement.
     pub at: DateTime<Utc>,
     pub side: Side,
     pub quantity: Decimal,
@@ -133,12 +139,6 @@ pub struct Fill {
     /// `quantity` is set to that when it is matched.
     #[serde(skip)]
     pub whole: bool,
-    /// When it was sent: the order the fills are matched in. A leg whose outcome a later
-    /// replay found keeps its first send time but is acknowledged at the replay, hours after
-    /// the signals that followed it; one found with no send time at all takes its signal's
-    /// first executor start (else its earliest send), never that acknowledgement.
-    #[serde(skip)]
-    pub sent: DateTime<Utc>,
 }
 
 /// A fill that closed (part of) a position: the lots it matched, first in first out.
@@ -581,7 +581,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     // Unknown legs that a later attempt of the same leg followed (a forced replay sends
     // again; the first send may still fill, so the broker can hold both).
     let mut unknown_resent = 0usize;
-    let mut previous_leg: Option<(&str, DateTime<Utc>, DateTime<Utc>)> = None;
+    let mut previous_leg: Option<(&str, DateTime<Utc>)> = None;
     for (n, o) in ordered.iter().enumerate() {
         let o = *o;
         if o.outcome == Outcome::Unknown
@@ -630,8 +630,8 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             }
         };
         estimated += usize::from(guessed);
-        // When it filled, as shown and bucketed (`at`), and the order it is matched in
-        // (`sent`): its send, since a market order fills within its acknowledgement. A fill
+        // When it filled, as shown and bucketed, and the order it is matched in: its send,
+        // since a market order fills within its acknowledgement. A fill
         // a takeover found has no send time, and its acknowledgement is when it was found (a
         // replay, hours on, past the instrument's later signals): its signal's first executor
         // start stands in (else its earliest send: a replay's own send of another leg may be
@@ -641,27 +641,25 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         // found, an entry found by a replay came after the exit sent meanwhile: the exit
         // matched nothing and the entry stood as an open position the account did not hold.
         let stages = &i.record.stages;
-        let sent = o
+        let Some(mut at) = o
             .sent_at
             .or(stages.executor_start)
             .or(stages.broker_sent)
             .or(o.acked_at)
             .or(stages.broker_acked)
-            .or(i.time());
-        let at = sent;
-        let (Some(mut at), Some(mut sent)) = (at, sent) else {
+            .or(i.time())
+        else {
             report
                 .warnings
                 .push(format!("fill of {} has no time; left out", o.signal_id));
             continue;
         };
-        if let Some((signal, sent_before, at_before)) = previous_leg
+        if let Some((signal, at_before)) = previous_leg
             && signal == o.signal_id.as_str()
         {
-            sent = sent.max(sent_before);
             at = at.max(at_before);
         }
-        previous_leg = Some((o.signal_id.as_str(), sent, at));
+        previous_leg = Some((o.signal_id.as_str(), at));
         let selected = i.selects_fill(filter, &wanted, &o.instrument);
         no_fee += usize::from(o.fee.is_none() && selected);
         found_opens += usize::from(
@@ -684,13 +682,12 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             other_contract: i.record.instrument.as_deref() != Some(o.instrument.as_str()),
             leg: o.leg,
             whole,
-            sent,
         });
     }
     // In the order the legs were sent: one instrument's signals run one at a time, so this is
     // the order they changed the position in, where an acknowledgement time can come hours
     // late (an unknown outcome a replay resolved).
-    fills.sort_by_key(|f| (f.sent, f.at));
+    fills.sort_by_key(|f| f.at);
     if orphans > 0 {
         report.warnings.push(format!(
             "{orphans} filled leg(s) without their signal or any price: left out"
@@ -865,7 +862,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         let mut cost = Decimal::ZERO;
         let mut pnl = Decimal::ZERO;
         let mut fees = Decimal::ZERO;
-        let mut opened_at = f.sent;
+        let mut opened_at = f.at;
         let mut long = false;
         let mut guessed = f.estimated;
         while !left.is_zero() {
@@ -940,7 +937,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             book.push_back(Lot {
                 quantity: left,
                 price: f.price,
-                at: f.sent,
+                at: f.at,
                 fee: f.fee - closing_fee,
                 estimated: f.estimated,
                 selected: f.selected,
@@ -952,12 +949,12 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             .or_insert((0, None));
         // A stretch counts when the filter selects its opening or its closing fill.
         match (was_open, book.is_empty()) {
-            (false, false) => e.1 = Some((f.sent, f.selected)),
+            (false, false) => e.1 = Some((f.at, f.selected)),
             (true, true) => {
                 if let Some((start, opened_selected)) = e.1.take()
                     && (opened_selected || f.selected)
                 {
-                    e.0 += (f.sent - start).num_milliseconds();
+                    e.0 += (f.at - start).num_milliseconds();
                 }
             }
             _ => {}

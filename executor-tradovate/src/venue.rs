@@ -562,9 +562,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> TradovateVenue<S, L, C> {
     /// Tradovate has asked for no requests, and its requests given up after
     /// [`REJECTION_READ`]; `None` then, when no report says, or when a read fails.
     async fn rejection_words(&self, req: &ExecRequest<'_>, id: OrderId) -> Option<String> {
-        if drive::remaining(&self.clock, req.deadline).is_zero()
-            || self.client().stopped_for().is_some()
-        {
+        // (The stop and the token are `optional_read`'s to check.)
+        if drive::remaining(&self.clock, req.deadline).is_zero() {
             return None;
         }
         // Each of Tradovate's answers within what is left of REJECTION_READ: the bound is on
