@@ -210,6 +210,9 @@ struct Inner {
     command_delay: StdDuration,
     /// How long a login takes to answer ([`FakeTradovate::set_login_delay`]).
     login_delay: StdDuration,
+    /// How long `commandReport/deps` takes to answer
+    /// ([`FakeTradovate::set_command_report_delay`]).
+    command_report_delay: StdDuration,
     strict: bool,
     /// Commands read without their `clOrdId` ([`FakeTradovate::commands_without_cl_ord_id`]).
     bare_commands: bool,
@@ -289,6 +292,7 @@ impl FakeTradovate {
             fill_listing_delay: StdDuration::ZERO,
             command_delay: StdDuration::ZERO,
             login_delay: StdDuration::ZERO,
+            command_report_delay: StdDuration::ZERO,
             strict: true,
             bare_commands: false,
             spread_order: false,
@@ -533,6 +537,11 @@ impl FakeTradovate {
     /// out penalties): what a refresh holding the token lock must stay within.
     pub fn set_login_delay(&self, delay: StdDuration) {
         self.lock().login_delay = delay;
+    }
+    /// Every later `commandReport/deps` answers only after `delay` (a slow server: the
+    /// documents give no time within which a read answers).
+    pub fn set_command_report_delay(&self, delay: StdDuration) {
+        self.lock().command_report_delay = delay;
     }
     /// On (the default): a query parameter an endpoint does not document (such as a
     /// `clOrdId` filter on `order/list` or `order/deps`) is a violation and is ignored, as
@@ -1468,6 +1477,10 @@ async fn command_report_deps(
     uri: Uri,
     Query(q): Q,
 ) -> Response {
+    let delay = s.lock().unwrap().command_report_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut i = s.lock().unwrap();
     if let Some(r) = begin(&mut i, &headers, true) {
         return r;

@@ -1853,6 +1853,54 @@ async fn an_order_rejected_after_acceptance_says_why_in_tradovates_words() {
     }
 }
 
+/// The words of a rejection are only words: a `commandReport/deps` that does not answer
+/// (a slow server) holds the decided rejection no longer than the read's bounds (here the
+/// client's 2 s request timeout, under the 3 s bound on the whole read), and a rejection
+/// confirmed once the signal's deadline has passed is not read for them at all.
+#[tokio::test]
+async fn a_rejections_words_never_hold_the_signal() {
+    let h = harness().await;
+    h.fake
+        .reject_next_after_acceptance("SessionClosed", "Session is closed");
+    h.fake
+        .set_command_report_delay(std::time::Duration::from_secs(120));
+    let i = intent(Action::LongEntry, 1);
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), h.executor.execute(&i))
+        .await
+        .expect("the unanswered read was given up")
+        .unwrap();
+    assert_eq!(outcome, Outcome::Rejected);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    let why = legs[0].error.as_deref().unwrap_or_default();
+    assert!(why.ends_with("Rejected"), "{why}");
+
+    // Past the deadline (moved on once the order is placed): no read.
+    let h = harness().await;
+    h.fake
+        .reject_next_after_acceptance("SessionClosed", "Session is closed");
+    let i = intent(Action::LongEntry, 1);
+    let (fake, clock) = (h.fake.clone(), h.clock.clone());
+    let late = tokio::spawn(async move {
+        while fake.orders().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        clock.advance(Duration::seconds(60));
+    });
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    late.await.unwrap();
+    assert_eq!(h.fake.command_report_reads(), 0);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1, "{legs:?}");
+    assert!(
+        legs[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .ends_with("Rejected"),
+        "{legs:?}"
+    );
+}
+
 /// An order read once as ended with nothing filled is taken as so only when it still reads
 /// so a settle time later; reads that fail after that first one (here every `/order/item`)
 /// must not hold the wait past its budget. The wait went on polling for as long as the reads
