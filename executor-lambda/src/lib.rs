@@ -774,8 +774,8 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// `NOTIFY_FILLS` is `true` or `false` (unset: `false`); anything else is refused by
-    /// name, not read as off.
+    /// The journal is exactly one of `JOURNAL=log`, `JOURNAL_URL` and `JOURNAL_URL_PARAM`:
+    /// none, two, or a `JOURNAL` other than `log` is refused by name.
     #[test]
     fn the_journal_is_one_of_three_settings_and_two_are_refused() {
         let with = |pairs: &[(&str, &str)]| {
@@ -827,6 +827,8 @@ mod tests {
         );
     }
 
+    /// `NOTIFY_FILLS` is `true` or `false` (unset: `false`); anything else is refused by
+    /// name, not read as off.
     #[test]
     fn notify_fills_is_true_false_or_refused_by_name() {
         let with = |v: &str| notify_fills(&shared::config::MapEnv::new([("NOTIFY_FILLS", v)]));

@@ -571,3 +571,110 @@ fn a_refused_default_secret_says_how_to_set_the_right_one() {
     );
     assert!(!text.contains("wrong-secret-in-the-path"), "{text}");
 }
+
+/// Answers every connection by `answer` until `stop` is set; returns what each request said.
+fn serve_until(
+    listener: TcpListener,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    answer: impl Fn(&str) -> String + Send + 'static,
+) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let mut seen = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((mut socket, _)) => {
+                    socket.set_nonblocking(false).unwrap();
+                    socket
+                        .set_read_timeout(Some(Duration::from_secs(2)))
+                        .unwrap();
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let got = socket.read(&mut buf).unwrap_or(0);
+                    let request = String::from_utf8_lossy(&buf[..got]).into_owned();
+                    let _ = socket.write_all(answer(&request).as_bytes());
+                    seen.push(request);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        seen
+    })
+}
+
+/// `dlq replay --local --lookup-only` judges a letter's age by the longer of the limit given
+/// (a `MAX_ALERT_AGE_SECS` in the shell, here 30 s) and the stack's own (120 s): a letter 60
+/// s old is younger than the stack's limit, and sent back unforced its executor would trade
+/// it. Refused by tvctl before anything is sent back, where the shorter limit said "would
+/// replay (look-up only)".
+#[test]
+fn a_local_lookup_only_replay_judges_age_by_the_longer_limit() {
+    let alert = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/tests/alerts/oanda-eurusd-long.json"),
+    )
+    .unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&alert).unwrap();
+    let now = chrono::Utc::now();
+    let t =
+        (now - chrono::Duration::seconds(60)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    doc["market_data"]["timenow"] = serde_json::json!(t);
+    doc["market_data"]["timestamp"] = serde_json::json!(t);
+    let valid = shared::alert::RawAlert::parse(doc.to_string().as_bytes())
+        .unwrap()
+        .validate()
+        .unwrap();
+    let message = shared::message::SignalMessage {
+        version: shared::message::SIGNAL_VERSION,
+        signal_id: valid.signal_id.clone(),
+        received_at: now,
+        enqueued_at: now,
+        alert: valid.alert,
+        raw: valid.canonical,
+        replay_forced: false,
+    };
+    let letter = serde_json::json!([{
+        "message_id": "m-1",
+        "group": message.group_id(),
+        "receive_count": 5,
+        "body": serde_json::to_string(&message).unwrap(),
+    }])
+    .to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = serve_until(listener, stop.clone(), move |request| {
+        let path = request.split(' ').nth(1).unwrap_or("");
+        if path.starts_with("/local/settings") {
+            json_answer(
+                "200 OK",
+                r#"{"max_alert_age_secs":120,"max_clock_skew_secs":5}"#,
+            )
+        } else if path.starts_with("/local/dlq?") {
+            json_answer("200 OK", &letter)
+        } else if path.starts_with("/local/queues") {
+            json_answer("200 OK", "[]")
+        } else {
+            json_answer("404 Not Found", r#"{"error":"not found"}"#)
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let (code, text) = tvctl(&[
+        "dlq",
+        "replay",
+        "--local",
+        &base,
+        "--all",
+        "--lookup-only",
+        "--dry-run",
+        "--max-age-secs",
+        "30",
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = server.join().unwrap();
+    assert!(
+        seen.iter().any(|r| r.starts_with("GET /local/settings ")),
+        "{seen:?}"
+    );
+    assert!(!text.contains("would replay"), "{text}");
+    assert!(text.contains("would be refused"), "{code}: {text}");
+}
