@@ -614,7 +614,7 @@ fn a_local_lookup_only_replay_judges_age_by_the_longer_limit() {
     )
     .unwrap();
     let mut doc: serde_json::Value = serde_json::from_str(&alert).unwrap();
-    let now = chrono::Utc::now();
+    let now = shared::clock::Clock::now(&shared::clock::SystemClock);
     let t =
         (now - chrono::Duration::seconds(60)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     doc["market_data"]["timenow"] = serde_json::json!(t);
