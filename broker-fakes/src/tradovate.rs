@@ -50,6 +50,10 @@ pub const SEC: &str = "fake-tradovate-api-secret-77a";
 pub const CID: i64 = 1234;
 
 /// How long a placed market order (or a liquidation) stays `Working` by default.
+/// The logins a minute Tradovate allows: "authentication 10 req/min" (partner API, rate
+/// limits, <https://partner.tradovate.com/overview/core-concepts/rate-limits>); the next one
+/// in the minute is answered with a captcha penalty and counted a violation.
+pub const LOGINS_PER_MINUTE: usize = 10;
 pub const DEFAULT_FILL_DELAY: StdDuration = StdDuration::from_millis(200);
 
 #[derive(Debug, Clone)]
@@ -185,6 +189,9 @@ struct Inner {
     login_penalties: u32,
     /// `/auth/accesstokenrequest` requests received, penalized or not.
     login_requests: usize,
+    /// When each login of the last minute arrived (real time), for the documented limit
+    /// ([`LOGINS_PER_MINUTE`]).
+    recent_logins: VecDeque<Instant>,
     /// `/position/list` requests received, penalized or not.
     position_reads: usize,
     /// `commandReport/deps` requests answered ([`FakeTradovate::command_report_reads`]).
@@ -279,6 +286,7 @@ impl FakeTradovate {
             read_penalties: 0,
             login_penalties: 0,
             login_requests: 0,
+            recent_logins: VecDeque::new(),
             position_reads: 0,
             command_report_reads: 0,
             orders: Vec::new(),
@@ -877,6 +885,26 @@ async fn login(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
     }
     let b = &body.0;
     i.login_requests += 1;
+    // Authentication is limited to 10 requests a minute (Tradovate partner API, rate limits),
+    // and a login's penalty always carries a captcha: past the limit, that penalty, and a
+    // violation (a client must keep under it).
+    let now = Instant::now();
+    while i
+        .recent_logins
+        .front()
+        .is_some_and(|t| now.duration_since(*t) > StdDuration::from_secs(60))
+    {
+        i.recent_logins.pop_front();
+    }
+    i.recent_logins.push_back(now);
+    if i.recent_logins.len() > LOGINS_PER_MINUTE {
+        let n = i.recent_logins.len();
+        i.violations.push(format!(
+            "{n} logins within a minute (the limit is {LOGINS_PER_MINUTE})"
+        ));
+        return axum::Json(json!({"p-ticket": "ticket-login", "p-time": 0, "p-captcha": true}))
+            .into_response();
+    }
     if i.login_penalties > 0 {
         i.login_penalties -= 1;
         return axum::Json(json!({"p-ticket": "ticket-login", "p-time": 0, "p-captcha": true}))

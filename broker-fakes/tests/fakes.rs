@@ -479,3 +479,28 @@ async fn tradovate_a_liquidation_lands_after_the_delay_and_its_position_reads() 
     assert_eq!(fake.liquidations(), 1);
     assert_eq!(fake.orders().len(), 0);
 }
+
+/// Tradovate limits authentication to 10 requests a minute: the 11th login of a minute is
+/// answered with a login's penalty (always with a captcha) and counted a violation.
+#[tokio::test]
+async fn tradovate_answers_the_eleventh_login_of_a_minute_with_a_captcha() {
+    let fake = FakeTradovate::start(Utc::now()).await;
+    for _ in 0..tv::LOGINS_PER_MINUTE {
+        assert!(!tv_login(&fake).await.is_empty());
+    }
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    let body = json!({"name": tv::USERNAME, "password": tv::PASSWORD, "appId": "tests",
+                      "appVersion": "1.0", "deviceId": "device-1", "cid": tv::CID, "sec": tv::SEC});
+    let r: Value = reqwest::Client::new()
+        .post(format!("{}/auth/accesstokenrequest", fake.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["p-captcha"], true, "{r}");
+    assert!(r.get("accessToken").is_none(), "{r}");
+    assert_eq!(fake.violations().len(), 1, "{:?}", fake.violations());
+}

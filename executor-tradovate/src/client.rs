@@ -7,7 +7,7 @@
 //! solved by a server and fails (a login's, which always has one, also stops the client as a
 //! 429 does), and so does a third penalty in a row. A 429 is never asked
 //! again: Tradovate asks for about an hour without requests. Full logins are kept under 10 a
-//! minute.
+//! minute by each process, whatever clients it builds for a server.
 
 use crate::error::TvError;
 use crate::models::*;
@@ -19,15 +19,35 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::warn;
 
 pub const DEMO_URL: &str = "https://demo.tradovateapi.com/v1";
 pub const LIVE_URL: &str = "https://live.tradovateapi.com/v1";
 
-/// Tradovate allows about 10 authentication requests a minute; stay under it.
+/// Tradovate allows about 10 authentication requests a minute ("authentication 10 req/min",
+/// <https://partner.tradovate.com/overview/core-concepts/rate-limits>); stay under it.
 pub const MAX_LOGINS_PER_MINUTE: usize = 9;
+
+/// When the logins of the last minute were sent, oldest first.
+type Logins = Arc<Mutex<VecDeque<Instant>>>;
+
+/// When this process's logins of the last minute to the server at a base URL were sent: the
+/// whole process's, not a client's, since an executor whose start failed (a refused account
+/// list, a login that timed out) builds a new client for each retry of its batch, and each
+/// retry's login counted against a fresh cap.
+fn process_logins(base: &str) -> Logins {
+    static LOGINS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, Logins>>> =
+        std::sync::OnceLock::new();
+    LOGINS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(base.to_owned())
+        .or_default()
+        .clone()
+}
 
 /// The credential set of an API key. Secrets never print.
 #[derive(Clone)]
@@ -91,7 +111,8 @@ pub struct TradovateClient {
     http: reqwest::Client,
     base: String,
     settings: ClientSettings,
-    logins: Mutex<VecDeque<Instant>>,
+    /// The process's logins of the last minute to this base URL ([`process_logins`]).
+    logins: Logins,
     /// Until when no request is sent, after a 429 (`settings.rate_limit_stop`) or a stop
     /// another process met ([`Self::stop_for`]).
     stopped_until: Mutex<Option<Instant>>,
@@ -134,11 +155,12 @@ impl TradovateClient {
             .map_err(TvError::BaseUrl)?;
         let http = executor_runtime::http::broker_client(settings.timeout)
             .map_err(|e| TvError::Unreachable(format!("HTTP client: {e}")))?;
+        let base = base.trim_end_matches('/').to_owned();
         Ok(Self {
             http,
-            base: base.trim_end_matches('/').to_owned(),
+            logins: process_logins(&base),
+            base,
             settings,
-            logins: Mutex::new(VecDeque::new()),
             stopped_until: Mutex::new(None),
             rate_limited_at: Mutex::new(None),
         })

@@ -147,6 +147,40 @@ async fn a_refused_login_is_not_tried_again_by_a_new_manager_of_the_process() {
     assert_eq!(fake.login_requests(), 1);
 }
 
+/// The login cap is the process's, not a client's: an executor whose start keeps failing
+/// with no token stored (a login that timed out, an account list refused) builds a new client
+/// and manager for each retry of its batch, and each counted its login against a fresh cap,
+/// past Tradovate's 10 a minute (then a captcha penalty: an hour without requests).
+#[tokio::test]
+async fn the_login_cap_holds_across_the_clients_of_a_process() {
+    let fake = FakeTradovate::start(t0()).await;
+    let mut refused = 0;
+    for _ in 0..12 {
+        let manager = TokenManager::new(
+            support::client(&fake),
+            support::credentials(),
+            Arc::new(MemoryTokenStore::default()),
+            Arc::new(MemoryLeaseLock::default()),
+            ManualClock::new(t0()),
+            "executor",
+            TokenPolicy::default(),
+        );
+        if let Err(e) = manager.token().await {
+            assert!(e.to_string().contains("login"), "{e}");
+            refused += 1;
+        }
+    }
+    assert_eq!(
+        fake.login_requests(),
+        executor_tradovate::client::MAX_LOGINS_PER_MINUTE
+    );
+    assert_eq!(
+        refused,
+        12 - executor_tradovate::client::MAX_LOGINS_PER_MINUTE
+    );
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
 /// A scheduled run that finds the lock held by another process (an executor logging in) for
 /// as long as it waits is not a failure while the stored token is usable: it was
 /// `LockBusy`, which the refresher alarmed and mailed as a failed refresh. With the token
