@@ -196,6 +196,9 @@ struct Inner {
     position_reads: usize,
     /// `commandReport/deps` requests answered ([`FakeTradovate::command_report_reads`]).
     command_report_reads: usize,
+    /// `placeorder` and `liquidateposition` requests received, whatever their answer
+    /// ([`FakeTradovate::order_commands`]).
+    order_commands: usize,
     /// How long after a fill `/position/list` still shows the net position from before it
     /// ([`FakeTradovate::set_position_lag`]).
     position_lag: StdDuration,
@@ -289,6 +292,7 @@ impl FakeTradovate {
             recent_logins: VecDeque::new(),
             position_reads: 0,
             command_report_reads: 0,
+            order_commands: 0,
             orders: Vec::new(),
             commands: Vec::new(),
             order_seq: 1_000_000,
@@ -608,6 +612,12 @@ impl FakeTradovate {
     }
     pub fn liquidations(&self) -> usize {
         self.lock().liquidations
+    }
+    /// Every `placeorder` and `liquidateposition` request received, whatever it was answered
+    /// (a penalty ticket, a 401, a 429, a rejection) and whether or not it was carried out: a
+    /// resend the fake did not carry out still counts, as the broker may have.
+    pub fn order_commands(&self) -> usize {
+        self.lock().order_commands
     }
     /// Orders created from `placeorder` requests (placements the server carried out, filled
     /// or not yet); liquidation orders are not included.
@@ -1195,6 +1205,7 @@ fn create(
 
 async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) -> Response {
     let mut i = s.lock().unwrap();
+    i.order_commands += 1;
     if let Some(r) = begin(&mut i, &headers, true) {
         return r;
     }
@@ -1306,6 +1317,7 @@ async fn place(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
 
 async fn liquidate(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) -> Response {
     let mut i = s.lock().unwrap();
+    i.order_commands += 1;
     if let Some(r) = begin(&mut i, &headers, true) {
         return r;
     }

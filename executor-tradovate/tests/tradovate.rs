@@ -473,6 +473,10 @@ async fn a_penalised_liquidation_is_not_sent_again_without_time_for_the_open() {
     let i = intent(Action::ShortEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::NotExecuted);
     assert_eq!(h.fake.liquidations(), 0, "no ticketed resend");
+    // Counted as requests, not as what the fake carried out: a resend too early or without
+    // its ticket, which Tradovate may carry out, is one more.
+    assert_eq!(h.fake.order_commands(), 1, "the penalised liquidation only");
+    assert!(h.fake.violations().is_empty(), "{:?}", h.fake.violations());
     assert!(h.fake.orders().is_empty());
     assert_eq!(h.fake.net("ESZ6"), 1, "the long is kept");
     let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
@@ -582,6 +586,9 @@ async fn penalties_in_a_row_are_held_to_what_is_left_of_the_budget() {
         0,
         "nothing placed after the deadline"
     );
+    // The order, its ticketed resend after the first wait, and no third request.
+    assert_eq!(h.fake.order_commands(), 2);
+    assert!(h.fake.violations().is_empty(), "{:?}", h.fake.violations());
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(
         legs.last().unwrap().outcome,
@@ -633,6 +640,8 @@ async fn a_penalty_longer_than_the_budget_left_is_not_waited_out() {
         0,
         "nothing placed after the deadline"
     );
+    assert_eq!(h.fake.order_commands(), 1, "no resend");
+    assert!(h.fake.violations().is_empty(), "{:?}", h.fake.violations());
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
     assert_eq!(
         legs.last().unwrap().outcome,
@@ -1784,6 +1793,8 @@ async fn a_penalised_roll_close_before_another_close_keeps_the_spread() {
         Outcome::NotExecuted
     );
     assert_eq!(h.fake.liquidations(), 0, "no ticketed resend");
+    assert_eq!(h.fake.order_commands(), 1, "the penalised roll close only");
+    assert!(h.fake.violations().is_empty(), "{:?}", h.fake.violations());
     assert_eq!((h.fake.net("ESZ6"), h.fake.net("ESH7")), (1, -1));
 }
 
