@@ -133,7 +133,18 @@ async fn only_a_forced_replay_executes_a_stale_letter() {
     let dlq = stack.stack.queues.signals.dead_letters().unwrap().clone();
     let client = reqwest::Client::new();
     let url = format!("{}/local/dlq/replay", stack.base);
+    let positions = || async {
+        client
+            .get(format!("{}/local/positions", stack.base))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
     let mut outcomes = Vec::new();
+    let mut held = vec![positions().await];
     for forced in [false, true] {
         // Ten and eleven minutes old: different signals (a second apart could fall in one
         // second of the clock, the same `timenow`, the same signal).
@@ -148,9 +159,13 @@ async fn only_a_forced_replay_executes_a_stale_letter() {
             .unwrap();
         assert_eq!(resp.status(), 204);
         outcomes.push(ended(&stack.stack.journal, &signal_id).await);
+        held.push(positions().await);
     }
-    assert_ne!(outcomes[0], SignalStatus::Filled, "{outcomes:?}");
+    assert_eq!(outcomes[0], SignalStatus::Expired, "{outcomes:?}");
     assert_eq!(outcomes[1], SignalStatus::Filled, "{outcomes:?}");
+    // The paper account moved once: on the forced replay, not on the unforced one.
+    assert_eq!(held[0], held[1], "{held:?}");
+    assert_ne!(held[1], held[2], "{held:?}");
 }
 
 /// A look-up-only replay sends the letter back never marked forced, even one an earlier
