@@ -1820,7 +1820,9 @@ async fn send_each<V: Conversation, C: Clock + ?Sized>(
             // lookup did not find, may have closed it after all (a late order); its fill, if
             // the broker lists it now, is what the leg did.
             Ok(Ack::NothingToClose) if row.attempt > 1 => {
-                let (ack, unseen) = match conv.lookup(req, leg, &row, mark).await {
+                // Flat as the leg wants either way, so the reversal goes on; the note says
+                // what is known of what closed it.
+                let (ack, note) = match conv.lookup(req, leg, &row, mark).await {
                     Found::Order(found @ Ack::Filled { .. }) => {
                         info!(
                             leg = leg.leg.as_str(),
@@ -1828,17 +1830,36 @@ async fn send_each<V: Conversation, C: Clock + ?Sized>(
                         );
                         (found, None)
                     }
-                    Found::Inconclusive(why) => (Ack::NothingToClose, Some(why)),
+                    // The earlier send closed part of the side and something else (a stop, the
+                    // trader) the rest: its fill is journaled, not lost to a `no_op`, and not
+                    // taken as a close short of its size (the side is flat).
+                    Found::Order(found @ Ack::FilledInPart { .. }) => {
+                        let (filled, rest) = found.split_in_part();
+                        let rest = rest.unwrap_or_default();
+                        warn!(leg = leg.leg.as_str(), rest = %rest, "an earlier send closed part of the side; it was flat on the send again");
+                        (
+                            filled,
+                            Some(format!(
+                                "an earlier send closed part of the side ({rest}); the side was \
+                                 flat on the send again: the rest was closed otherwise"
+                            )),
+                        )
+                    }
+                    Found::Inconclusive(why) => {
+                        warn!(leg = leg.leg.as_str(), why = %why, "side flat on a send again; the earlier send's fill could not be read");
+                        (
+                            Ack::NothingToClose,
+                            Some(format!(
+                                "the side was flat on the send again; whether the earlier send \
+                                 closed it could not be told: {why}"
+                            )),
+                        )
+                    }
                     Found::Order(_) | Found::NotCreated => (Ack::NothingToClose, None),
                 };
                 let mut row = apply(clock, row, ack);
-                if let Some(why) = unseen {
-                    // Flat as the leg wants, so the reversal goes on; what closed it is not known.
-                    warn!(leg = leg.leg.as_str(), why = %why, "side flat on a send again; the earlier send's fill could not be read");
-                    row.error = Some(format!(
-                        "the side was flat on the send again; whether the earlier send closed it \
-                         could not be told: {why}"
-                    ));
+                if let Some(note) = note {
+                    row.error = Some(note);
                 }
                 rows.push(row);
                 return rows;
@@ -2401,6 +2422,119 @@ mod tests {
             paper.positions().get("EUR_USD").copied(),
             Some(Decimal::ONE_THOUSAND),
             "the long is kept"
+        );
+    }
+
+    /// A paper account whose reversal close meets: a first send answered "not carried out,
+    /// retry shortly", a lookup that finds nothing, then (the first send having landed late,
+    /// closing 400 of the 1,000 held, and something else the rest) a send again that finds
+    /// the side flat, and a lookup that now finds the earlier send filled in part.
+    struct ClosedInPartLate(Arc<PaperNetting>, AtomicU32, AtomicU32);
+
+    impl Conversation for ClosedInPartLate {
+        type Mark = ();
+        fn broker(&self) -> Broker {
+            Conversation::broker(&*self.0)
+        }
+        fn account(&self) -> &str {
+            Conversation::account(&*self.0)
+        }
+        fn book(&self) -> Book {
+            self.0.book()
+        }
+        fn settle_time(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn fills_show_at_once(&self) -> bool {
+            true
+        }
+        async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, ()), ReadError> {
+            self.0.holdings(req).await
+        }
+        async fn rules(&self, req: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
+            self.0.rules(req).await
+        }
+        async fn send(
+            &self,
+            req: &ExecRequest<'_>,
+            leg: &PlannedLeg,
+            report: &LegReport,
+        ) -> Result<Ack, SendError> {
+            if !matches!(leg.action, LegAction::Close(_)) {
+                return self.0.send(req, leg, report).await;
+            }
+            if self.1.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(SendError::NotExecuted {
+                    reason: "429: try again shortly".into(),
+                    retry_after: Some(Duration::from_millis(10)),
+                });
+            }
+            // Closed meanwhile, in part by the late first send and the rest otherwise.
+            self.0
+                .send(req, leg, report)
+                .await
+                .map(|_| Ack::NothingToClose)
+        }
+        async fn lookup(
+            &self,
+            _req: &ExecRequest<'_>,
+            _leg: &PlannedLeg,
+            _report: &LegReport,
+            _mark: &(),
+        ) -> Found {
+            if self.2.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Found::NotCreated;
+            }
+            Found::Order(Ack::FilledInPart {
+                order_id: Some(BrokerOrderId::from("late-1")),
+                quantity: Some(Decimal::from(400)),
+                price: Some(Decimal::new(108_340, 5)),
+                fee: None,
+                rest: "600 of 1000 not closed".into(),
+            })
+        }
+    }
+
+    /// A reversal's close sent again that finds the side flat, where the lookup then finds
+    /// the first send filled in part (the rest closed otherwise): the part is journaled as the
+    /// close's fill with a note, and the reversal goes on to its open. It was journaled
+    /// `no_op` with no quantity, price or order id, the fill lost to the report.
+    #[tokio::test]
+    async fn a_close_found_filled_in_part_after_a_send_again_keeps_its_fill() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let paper = Arc::new(PaperNetting::with_clock(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+        ));
+        let long = intent(Action::LongEntry, t0, "long");
+        let deadline = t0 + chrono::Duration::seconds(30);
+        let opened = execute(&*paper, &clock, &request(&long, deadline))
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(opened.outcome, Outcome::Filled);
+        let conv = ClosedInPartLate(paper.clone(), AtomicU32::new(0), AtomicU32::new(0));
+        let short = intent(Action::ShortEntry, t0, "short");
+        let done = execute(&conv, &clock, &request(&short, deadline))
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(done.outcome, Outcome::Filled, "{done:?}");
+        let close = done
+            .legs
+            .iter()
+            .rfind(|l| l.leg == shared::execution::Leg::Close)
+            .unwrap_or_else(|| panic!("{done:?}"));
+        assert_eq!(close.outcome, Outcome::Filled, "{close:?}");
+        assert_eq!(close.quantity, Decimal::from(400), "{close:?}");
+        assert_eq!(close.broker_order_id, Some(BrokerOrderId::from("late-1")));
+        assert!(!close.in_part, "{close:?}");
+        let note = close.error.as_deref().unwrap_or_default();
+        assert!(note.contains("the rest was closed otherwise"), "{note}");
+        assert_eq!(
+            paper.positions().get("EUR_USD").copied(),
+            Some(-Decimal::ONE_THOUSAND),
+            "the reversal went on to its open"
         );
     }
 
