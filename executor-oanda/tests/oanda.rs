@@ -431,6 +431,9 @@ async fn an_open_429d_twice_whose_first_lands_late_ends_unknown_not_not_executed
 #[tokio::test]
 async fn a_close_429d_that_lands_before_its_resend_is_journaled_as_its_fill() {
     let (h, i) = short_from_long(&[Fault::TooManyThenLate(Late::BeforeNextOrder)]).await;
+    // The send again meets the side the late close emptied, as it must (the fake counts a
+    // close of a side that does not exist).
+    h.extra.expect_violations();
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
@@ -456,6 +459,8 @@ async fn a_close_sent_again_into_a_flat_side_whose_lookup_cannot_tell_says_so() 
     h.fake.script(Fault::TooManyThenLate(Late::BeforeNextOrder));
     // The first lookup reads the transactions; every read after it fails.
     h.fake.fail_reads_after("/transactions", 1, 100);
+    // The send again meets the side the late close emptied, as it must.
+    h.extra.expect_violations();
     let i = intent(Action::ShortEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
@@ -1686,7 +1691,10 @@ async fn an_account_oanda_does_not_have_is_named_never_read_as_flat() {
     // A signal on it sends nothing and is not ended: it goes back through its queue (to the
     // dead-letter queue, for a replay once the setting is fixed), never journaled rejected.
     let token = fake.token.clone();
-    let h = test_kit::executor::harness(fake, venue, clock, false, support::RISK, ());
+    let check = support::ViolationCheck::new(&fake);
+    // The account is one OANDA does not have, on purpose.
+    check.expect_violations();
+    let h = test_kit::executor::harness(fake, venue, clock, false, support::RISK, check);
     let i = intent(Action::LongEntry, 1);
     let got = h.executor.execute(&i).await;
     assert!(got.is_err(), "ended instead of sent back: {got:?}");

@@ -30,8 +30,37 @@ max_position = "5000"
 
 pub use test_kit::executor::t0;
 
-/// The OANDA executor against the OANDA fake.
-pub type Harness = test_kit::executor::Harness<FakeOanda, OandaVenue<ManualClock>>;
+/// The OANDA executor against the OANDA fake; its end checks the fake recorded no violation.
+pub type Harness = test_kit::executor::Harness<FakeOanda, OandaVenue<ManualClock>, ViolationCheck>;
+
+/// Fails the test at its end if the fake recorded a violation (a request the v20 API does not
+/// define, a query it does not take): the fake answers such a request in the kindest way,
+/// where OANDA may not.
+pub struct ViolationCheck(pub FakeOanda, pub std::sync::atomic::AtomicBool);
+
+impl ViolationCheck {
+    pub fn new(fake: &FakeOanda) -> Self {
+        Self(fake.clone(), std::sync::atomic::AtomicBool::new(false))
+    }
+    /// The test breaks one of the fake's rules on purpose (says which where it calls this):
+    /// no check at its end.
+    pub fn expect_violations(&self) {
+        self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for ViolationCheck {
+    fn drop(&mut self) {
+        if std::thread::panicking() || self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let broken = self.0.violations();
+        assert!(
+            broken.is_empty(),
+            "the fake recorded violations: {broken:?}"
+        );
+    }
+}
 
 pub async fn harness() -> Harness {
     harness_with(false).await
@@ -61,7 +90,8 @@ pub async fn harness_with_risk(kill_switch: bool, risk: &str) -> Harness {
     .unwrap();
     let venue = OandaVenue::new(client, clock.clone())
         .with_settle_time(std::time::Duration::from_millis(20));
-    test_kit::executor::harness(fake, venue, clock, kill_switch, risk, ())
+    let check = ViolationCheck::new(&fake);
+    test_kit::executor::harness(fake, venue, clock, kill_switch, risk, check)
 }
 
 /// An intent as the router would send it; `n` makes distinct signals.

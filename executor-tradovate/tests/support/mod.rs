@@ -77,6 +77,28 @@ pub struct Harness {
     pub journal: Arc<MemoryJournal>,
     pub token_store: Arc<MemoryTokenStore>,
     pub clock: ManualClock,
+    /// Fails the test at its end if the fake recorded a violation ([`ViolationCheck`]).
+    pub check: ViolationCheck,
+}
+
+/// Every test ends with no broken rule at the fake (an order resent too early or without its
+/// ticket, a query the API does not define, more logins than the minute allows): the fake
+/// answers such a request in the kindest way, where Tradovate may not.
+pub struct ViolationCheck {
+    fake: FakeTradovate,
+}
+
+impl Drop for ViolationCheck {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let broken = self.fake.violations();
+        assert!(
+            broken.is_empty(),
+            "the fake recorded violations: {broken:?}"
+        );
+    }
 }
 
 pub async fn harness() -> Harness {
@@ -132,6 +154,7 @@ pub async fn harness_with(
     );
     let journal = ports.journal;
     Harness {
+        check: ViolationCheck { fake: fake.clone() },
         fake,
         executor,
         journal,
