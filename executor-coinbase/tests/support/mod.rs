@@ -140,7 +140,35 @@ impl TestKey {
 
 /// The Coinbase executor against the Coinbase fake; `extra` is the API key it signs with
 /// (`h.extra`).
-pub type Harness = test_kit::executor::Harness<FakeCoinbase, CoinbaseVenue<ManualClock>, TestKey>;
+pub type Harness = test_kit::executor::Harness<FakeCoinbase, CoinbaseVenue<ManualClock>, Extra>;
+
+/// The harness's key, and the check at its end that the fake recorded no violation (an
+/// order or a query the API does not define): the fake answers such a request in the kindest
+/// way, where Coinbase may not. Reads as the key.
+pub struct Extra {
+    pub key: TestKey,
+    fake: FakeCoinbase,
+}
+
+impl std::ops::Deref for Extra {
+    type Target = TestKey;
+    fn deref(&self) -> &TestKey {
+        &self.key
+    }
+}
+
+impl Drop for Extra {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let broken = self.fake.violations();
+        assert!(
+            broken.is_empty(),
+            "the fake recorded violations: {broken:?}"
+        );
+    }
+}
 
 pub fn client_settings() -> ClientSettings {
     ClientSettings {
@@ -179,7 +207,11 @@ pub async fn harness_with_settings(format: KeyFormat, settings: ClientSettings) 
     .unwrap();
     let venue = CoinbaseVenue::new(client, clock.clone())
         .with_settle_time(std::time::Duration::from_millis(20));
-    test_kit::executor::harness(fake, venue, clock, false, RISK, key)
+    let extra = Extra {
+        key,
+        fake: fake.clone(),
+    };
+    test_kit::executor::harness(fake, venue, clock, false, RISK, extra)
 }
 
 /// An intent as the router would send it; `n` makes distinct signals.
