@@ -37,12 +37,17 @@ pub enum CoinbaseError {
 }
 
 impl CoinbaseError {
-    /// Worth retrying a read: the network or Coinbase's side failed, not our request.
+    /// Worth retrying a read: the network or Coinbase's side failed, not our request. A 401
+    /// too: Coinbase documents no status for its reads, and answers a correctly signed token
+    /// 401 now and then, accepting it on the next try (reported on the official SDK's tracker,
+    /// <https://github.com/coinbase/coinbase-advanced-py/issues/132>); a read asked again,
+    /// signed anew, changes nothing. A key that is wrong stays refused after the tries.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Unknown(_) | Self::Unreachable(_) => true,
             Self::Api { status, .. } => *status == 429 || *status >= 500,
-            Self::Auth { .. } | Self::Key(_) | Self::BaseUrl(_) | Self::Incomplete(_) => false,
+            Self::Auth { status, .. } => *status == 401,
+            Self::Key(_) | Self::BaseUrl(_) | Self::Incomplete(_) => false,
         }
     }
 }

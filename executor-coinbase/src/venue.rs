@@ -778,13 +778,16 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 order_id: None,
                 reason,
             }),
-            // A leg's first send refused before anything was created (a request not
-            // authorized, RFC 9110, sections 15.5.2 and 15.5.4): definitive, and an operator
-            // must act.
-            Err(e @ CoinbaseError::Auth { .. }) => Err(SendError::Rejected {
-                order_id: None,
-                reason: e.to_string(),
-            }),
+            // A leg's first send answered 401 or 403: Coinbase's Create Order reference
+            // documents neither, and answers a correctly signed token 401 now and then
+            // (<https://github.com/coinbase/coinbase-advanced-py/issues/132>), so it is not
+            // taken as refused, which would lose the signal (an exit's coins left held). Looked
+            // up by `client_order_id` after the settle time and sent again once with the same
+            // id when nothing is found, as after a timeout (Coinbase returns the order already
+            // made for a repeated id); a key that is wrong fails the send again too, and the
+            // leg ends `unknown` (alarmed, dead-lettered for a replay once the key is fixed),
+            // the key named in its reason.
+            Err(e @ CoinbaseError::Auth { .. }) => Err(SendError::Unknown(e.to_string())),
             // Signing failed: the request never left.
             Err(e @ (CoinbaseError::Key(_) | CoinbaseError::BaseUrl(_))) => {
                 Err(SendError::NotExecuted {
