@@ -1808,6 +1808,11 @@ async fn send_each<V: Conversation, C: Clock + ?Sized>(
     const MAX_SENDS: u32 = 2;
     let mut rows = Vec::new();
     let mut row = LegReport::new(req, leg.leg, leg.side, leg.quantity);
+    // This send follows one that may have been carried out (a timeout, a 5xx) and that the
+    // lookup did not find, at a broker that makes the same client order id harmless: harmless
+    // only once this send reaches the broker. One that never leaves settles nothing of the
+    // earlier, which may land late.
+    let mut earlier_unresolved = false;
     // What the venue is told of the leg after this one, for a resend of its own.
     let leg = &PlannedLeg {
         then_needs: needed,
@@ -1878,10 +1883,18 @@ async fn send_each<V: Conversation, C: Clock + ?Sized>(
             }
             Err(SendError::Unsent(reason)) => {
                 row.acked_at = Some(clock.now());
-                row.outcome = Outcome::NotExecuted;
-                row.error = Some(format!(
-                    "{reason}; the order never left, nothing to look up"
-                ));
+                if earlier_unresolved {
+                    row.outcome = Outcome::Unknown;
+                    row.error = Some(format!(
+                        "{reason}; this send never left, and the earlier one, which may have \
+                         been carried out, was not found by lookup: it may still land"
+                    ));
+                } else {
+                    row.outcome = Outcome::NotExecuted;
+                    row.error = Some(format!(
+                        "{reason}; the order never left, nothing to look up"
+                    ));
+                }
                 rows.push(row);
                 return rows;
             }
@@ -1908,6 +1921,7 @@ async fn send_each<V: Conversation, C: Clock + ?Sized>(
         // Nothing found by lookup proves nothing was done only for a request documented as not
         // carried out.
         let unproven = *unproven_earlier
+            || earlier_unresolved
             || matches!(failure, SendError::Unknown(_) | SendError::Throttled { .. });
         let left = remaining(clock, req.deadline);
         warn!(leg = leg.leg.as_str(), attempt = row.attempt, error = %failure, wait_ms = wait.as_millis() as u64, "order not confirmed; waiting, then looking it up");
@@ -2037,6 +2051,7 @@ async fn send_each<V: Conversation, C: Clock + ?Sized>(
                     "the broker has no such order; sending again with the same client order id"
                 );
                 *unproven_earlier |= unproven && !conv.resends_after_unknown();
+                earlier_unresolved = unproven;
                 let next = LegReport {
                     attempt: row.attempt + 1,
                     ..LegReport::new(req, leg.leg, leg.side, leg.quantity)
@@ -2536,6 +2551,87 @@ mod tests {
             Some(-Decimal::ONE_THOUSAND),
             "the reversal went on to its open"
         );
+    }
+
+    /// A paper account at a broker that makes a repeated client order id harmless, whose
+    /// open's first send times out (it may land later) and whose send again never leaves
+    /// (no connection made); its lookups find nothing.
+    struct UnknownThenNeverSent(Arc<PaperNetting>, AtomicU32);
+
+    impl Conversation for UnknownThenNeverSent {
+        type Mark = ();
+        fn broker(&self) -> Broker {
+            Conversation::broker(&*self.0)
+        }
+        fn account(&self) -> &str {
+            Conversation::account(&*self.0)
+        }
+        fn book(&self) -> Book {
+            self.0.book()
+        }
+        fn settle_time(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn fills_show_at_once(&self) -> bool {
+            true
+        }
+        async fn holdings(&self, req: &ExecRequest<'_>) -> Result<(Holdings, ()), ReadError> {
+            self.0.holdings(req).await
+        }
+        async fn rules(&self, req: &ExecRequest<'_>) -> Result<TradingRules, ReadError> {
+            self.0.rules(req).await
+        }
+        async fn send(
+            &self,
+            _req: &ExecRequest<'_>,
+            _leg: &PlannedLeg,
+            _report: &LegReport,
+        ) -> Result<Ack, SendError> {
+            Err(if self.1.fetch_add(1, Ordering::SeqCst) == 0 {
+                SendError::Unknown("timed out".into())
+            } else {
+                SendError::NotExecuted {
+                    reason: "no connection made".into(),
+                    retry_after: None,
+                }
+            })
+        }
+        async fn lookup(
+            &self,
+            _req: &ExecRequest<'_>,
+            _leg: &PlannedLeg,
+            _report: &LegReport,
+            _mark: &(),
+        ) -> Found {
+            Found::NotCreated
+        }
+    }
+
+    /// A send again that never leaves settles nothing of the earlier send that timed out:
+    /// that one may still land, so the leg is `unknown` (alarmed, dead-lettered), not
+    /// `not_executed` on the strength of a lookup that found nothing.
+    #[tokio::test]
+    async fn a_send_again_that_never_leaves_leaves_the_earlier_send_unknown() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let paper = Arc::new(PaperNetting::with_clock(
+            Broker::Oanda,
+            "paper",
+            Arc::new(clock.clone()),
+        ));
+        let conv = UnknownThenNeverSent(paper, AtomicU32::new(0));
+        let long = intent(Action::LongEntry, t0, "long");
+        let done = execute(
+            &conv,
+            &clock,
+            &request(&long, t0 + chrono::Duration::seconds(30)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(conv.1.load(Ordering::SeqCst), 2, "sent twice");
+        assert_eq!(done.outcome, Outcome::Unknown, "{done:?}");
+        let last = done.legs.last().unwrap_or_else(|| panic!("{done:?}"));
+        assert_eq!(last.outcome, Outcome::Unknown, "{last:?}");
     }
 
     /// The waits grow from the poll interval to four times it; a wait is cut to its bound,
