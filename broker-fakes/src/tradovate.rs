@@ -49,11 +49,11 @@ pub const PASSWORD: &str = "fake-tradovate-password-9c2";
 pub const SEC: &str = "fake-tradovate-api-secret-77a";
 pub const CID: i64 = 1234;
 
-/// How long a placed market order (or a liquidation) stays `Working` by default.
 /// The logins a minute Tradovate allows: "authentication 10 req/min" (partner API, rate
 /// limits, <https://partner.tradovate.com/overview/core-concepts/rate-limits>); the next one
 /// in the minute is answered with a captcha penalty and counted a violation.
 pub const LOGINS_PER_MINUTE: usize = 10;
+/// How long a placed market order (or a liquidation) stays `Working` by default.
 pub const DEFAULT_FILL_DELAY: StdDuration = StdDuration::from_millis(200);
 
 #[derive(Debug, Clone)]
