@@ -168,6 +168,45 @@ async fn only_a_forced_replay_executes_a_stale_letter() {
     assert_ne!(held[1], held[2], "{held:?}");
 }
 
+/// A plain (unforced) replay of a letter an earlier forced replay marked goes back unmarked:
+/// stale, it ends expired and trades nothing. It went back still marked forced, and traded
+/// past the age limit while the replay was reported unforced.
+#[tokio::test]
+async fn an_unforced_replay_of_a_letter_marked_forced_is_not_forced() {
+    let stack = common::start().await;
+    let dlq = stack.stack.queues.signals.dead_letters().unwrap().clone();
+    let (signal_id, mut letter) = dead_signal_aged(600);
+    let mut body: serde_json::Value = serde_json::from_str(&letter.body).unwrap();
+    body["replay_forced"] = serde_json::Value::Bool(true);
+    letter.body = body.to_string();
+    assert!(dlq.try_send(letter).unwrap());
+    let id = dlq.peek()[0].message_id.clone();
+    let client = reqwest::Client::new();
+    let positions = || async {
+        client
+            .get(format!("{}/local/positions", stack.base))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let before = positions().await;
+    let resp = client
+        .post(format!("{}/local/dlq/replay", stack.base))
+        .json(&serde_json::json!({"queue": dlq.name(), "message_id": id, "forced": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        ended(&stack.stack.journal, &signal_id).await,
+        SignalStatus::Expired
+    );
+    assert_eq!(positions().await, before);
+}
+
 /// A look-up-only replay sends the letter back never marked forced, even one an earlier
 /// forced replay marked so: stale, it ends without a fill.
 #[tokio::test]

@@ -118,9 +118,12 @@ impl DeadLetter {
         self.body_with(|_| false)
     }
 
-    /// The body to send back, marked as forced when it is.
+    /// The body to send back, marked as forced when this replay is, and only then: a letter
+    /// an earlier forced replay marked (its attempt ended unknown and was dead-lettered
+    /// again, the intent as it was) goes back unforced unless forced again, so the executor
+    /// holds it to the age limit and supersedes it, as the operator asked.
     pub fn replay_body(&self, forced: bool) -> String {
-        self.body_with(|was| was || forced)
+        self.body_with(|_| forced)
     }
 
     /// The letter's body with its `replay_forced` mark set to `mark(as it was)`.
