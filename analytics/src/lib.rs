@@ -833,11 +833,17 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         // side still in the book when an open fills were closed where the journal did not
         // see it (by hand, a broker's closeout, a close whose outcome stayed unknown). They
         // leave the book with no P&L, and the open starts a lot of its own; matching them
-        // at the open's price would book a round trip that never traded.
+        // at the open's price would book a round trip that never traded. So do lots of the
+        // open's own side on a position book (OANDA, Tradovate): a plan opens a side only
+        // when the account holds none of it, so they were closed outside the journal too,
+        // and the next exit matched against them would book a round trip from their price.
+        // Not on Coinbase's spot book, where a buy may follow dust the plan does not count
+        // as held, still held.
         if f.leg == Leg::Open
-            && book
-                .front()
-                .is_some_and(|lot| lot.quantity.is_sign_positive() != signed.is_sign_positive())
+            && book.front().is_some_and(|lot| {
+                lot.quantity.is_sign_positive() != signed.is_sign_positive()
+                    || f.broker != Broker::Coinbase
+            })
         {
             let (gone, fees) = book
                 .drain(..)
@@ -988,7 +994,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             )
         };
         report.warnings.push(format!(
-            "{instrument}: {} unit(s) the journal held were gone when an open of the other side filled (closed outside the journal: by hand, by a broker's closeout, or by a close of unknown outcome): no P&L counted for them{fees}",
+            "{instrument}: {} unit(s) the journal held were gone when an open filled (an open is sent only when the account holds none of its side, nor of the other: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them{fees}",
             quantity.normalize()
         ));
     }
