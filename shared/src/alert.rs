@@ -584,7 +584,24 @@ impl RawAlert {
         };
         let quantity = match root.get("quantity") {
             None | Some(Value::Null) => None,
-            Some(_) => Some(decimal(root, "", "quantity", Kind::Size)?),
+            Some(value) => match decimal(root, "", "quantity", Kind::Size) {
+                Ok(q) => Some(q),
+                // An exit or a FLATTEN closes the whole side held whatever its quantity: one
+                // filled from `{{strategy.position_size}}` reads 0 once the strategy is flat
+                // (negative when it is short), and refused, the exit would be lost, since
+                // TradingView does not resend an alert answered 4xx. A number that is zero or
+                // negative is taken as absent there; anything else (not a number) is refused
+                // as for an entry.
+                Err(_)
+                    if matches!(
+                        action,
+                        Action::LongExit | Action::ShortExit | Action::Flatten
+                    ) && not_positive(value) =>
+                {
+                    None
+                }
+                Err(e) => return Err(e),
+            },
         };
 
         let alert = Alert {
@@ -834,6 +851,21 @@ fn significant_digits(text: &str) -> usize {
 /// number is read from its shortest round-trip text, never through arithmetic on an `f64`.
 /// A string is taken as sent: padding is refused, not trimmed, and so is `_`, which
 /// rust_decimal would skip. A size must be a plain decimal ([`plain_decimal`]).
+/// Whether `value` is a number, or a string holding one, that is zero or negative: a
+/// position size such as TradingView's `strategy.position_size` once flat or short.
+fn not_positive(value: &Value) -> bool {
+    let parsed = match value {
+        Value::Number(n) => {
+            let text = n.to_string();
+            text.parse::<Decimal>()
+                .or_else(|_| Decimal::from_scientific(&text))
+        }
+        Value::String(s) => s.parse::<Decimal>(),
+        _ => return false,
+    };
+    parsed.is_ok_and(|d| d <= Decimal::ZERO)
+}
+
 fn decimal(
     obj: &Map<String, Value>,
     prefix: &str,

@@ -1290,3 +1290,46 @@ fn a_fractional_futures_entry_quantity_is_refused_at_the_webhook() {
     };
     assert!(accept(&btc).is_ok());
 }
+
+/// An exit or a FLATTEN closes the whole side whatever its quantity: one filled from
+/// `{{strategy.position_size}}`, which reads 0 once the strategy is flat (negative when
+/// short), is taken as absent, where it was refused 422 and the exit lost (TradingView does
+/// not resend a 4xx). An entry's stays refused, as does a quantity that is no number at all.
+#[test]
+fn an_exits_zero_or_negative_quantity_is_unused_not_refused() {
+    let signal = |action: &str| match action {
+        "LONG_EXIT" => json!({"type": "EXIT", "direction": "LONG", "trigger": "X"}),
+        "SHORT_EXIT" => json!({"type": "EXIT", "direction": "SHORT", "trigger": "X"}),
+        "FLATTEN" => json!({"type": "FLATTEN", "direction": "FLAT", "trigger": "X"}),
+        "SHORT_ENTRY" => json!({"type": "ENTRY", "direction": "SHORT", "trigger": "X"}),
+        _ => json!({"type": "ENTRY", "direction": "LONG", "trigger": "X"}),
+    };
+    for action in ["LONG_EXIT", "SHORT_EXIT", "FLATTEN"] {
+        for value in [json!("0"), json!("0.0"), json!(0), json!("-1"), json!(-2.5)] {
+            let mut doc = sample_json("oanda-eurusd-long.json");
+            doc["action"] = json!(action);
+            doc["signal"] = signal(action);
+            doc["quantity"] = value.clone();
+            let (valid, _) = accept(&serde_json::to_vec(&doc).unwrap())
+                .unwrap_or_else(|e| panic!("{action} {value}: {e}"));
+            assert_eq!(valid.alert.quantity, None, "{action} {value}");
+        }
+        let mut doc = sample_json("oanda-eurusd-long.json");
+        doc["action"] = json!(action);
+        doc["signal"] = signal(action);
+        doc["quantity"] = json!("abc");
+        let err = accept(&serde_json::to_vec(&doc).unwrap()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidNumber, "{action}: {err}");
+    }
+    for action in ["LONG_ENTRY", "SHORT_ENTRY"] {
+        let mut doc = sample_json("oanda-eurusd-long.json");
+        doc["action"] = json!(action);
+        doc["signal"] = signal(action);
+        doc["quantity"] = json!("0");
+        let err = accept(&serde_json::to_vec(&doc).unwrap()).unwrap_err();
+        assert!(
+            err.to_string().contains("greater than zero"),
+            "{action}: {err}"
+        );
+    }
+}
