@@ -404,10 +404,11 @@ impl CoinbaseClient {
         // A 3xx too: no redirect is followed (`http::broker_client`), and Coinbase documents
         // none, so what it means for the order is unknown.
         // Any 4xx but a 400 too. A 400 is a request the server would not process for the
-        // client's error (RFC 9110, section 15.5.1), as 401 and 403 (above) are requests it
-        // did not authorize (15.5.2, 15.5.4): nothing was placed. Coinbase's Create Order
-        // reference documents none of these statuses itself, and its SDK raises any 4xx alike
-        // (`rest_base.handle_exception`), so this rests on HTTP's meaning of the status. A 404,
+        // client's error (RFC 9110, section 15.5.1): nothing was placed. Coinbase's Create
+        // Order reference documents none of these statuses itself, and its SDK raises any 4xx
+        // alike (`rest_base.handle_exception`), so this rests on HTTP's meaning of the status.
+        // (A 401 or 403, above, is given back as such, for its hint; the venue looks it up,
+        // since Coinbase answers a good token 401 now and then.) A 404,
         // 408 or 409 (a proxy in between, say) does not say the request went unprocessed, so
         // it is looked up (by `client_order_id`, which Coinbase deduplicates) rather than
         // believed.

@@ -9,8 +9,10 @@ pub enum CoinbaseError {
     /// unreadable 2xx): resolve by lookup, never by resending blindly.
     #[error("outcome unknown: {0}")]
     Unknown(String),
-    /// 401 or 403: the key is wrong, expired, lacks a scope, or the clock is off by more
-    /// than the token's two minutes.
+    /// 401 or 403: the key is wrong, expired, lacks a scope (a 403, by the SDK's reading:
+    /// the key cannot trade), or the clock is off by more than the token's two minutes; a
+    /// 401 may also be one Coinbase answers a correctly signed token now and then (read
+    /// again; to an order, looked up: see the venue).
     #[error(
         "Coinbase refused the API key ({status}): {message}; check COINBASE_API_KEY_NAME, the key's view/trade permissions and the clock"
     )]

@@ -433,7 +433,8 @@ async fn a_close_429d_that_lands_before_its_resend_is_journaled_as_its_fill() {
     let (h, i) = short_from_long(&[Fault::TooManyThenLate(Late::BeforeNextOrder)]).await;
     // The send again meets the side the late close emptied, as it must (the fake counts a
     // close of a side that does not exist).
-    h.extra.expect_violations();
+    h.extra
+        .expect_violation("close of a side that does not exist");
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
     let legs = h.journal.orders(&i.signal_id).await.unwrap();
@@ -460,7 +461,8 @@ async fn a_close_sent_again_into_a_flat_side_whose_lookup_cannot_tell_says_so() 
     // The first lookup reads the transactions; every read after it fails.
     h.fake.fail_reads_after("/transactions", 1, 100);
     // The send again meets the side the late close emptied, as it must.
-    h.extra.expect_violations();
+    h.extra
+        .expect_violation("close of a side that does not exist");
     let i = intent(Action::ShortEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
@@ -1693,7 +1695,7 @@ async fn an_account_oanda_does_not_have_is_named_never_read_as_flat() {
     let token = fake.token.clone();
     let check = support::ViolationCheck::new(&fake);
     // The account is one OANDA does not have, on purpose.
-    check.expect_violations();
+    check.expect_violation("unknown account");
     let h = test_kit::executor::harness(fake, venue, clock, false, support::RISK, check);
     let i = intent(Action::LongEntry, 1);
     let got = h.executor.execute(&i).await;

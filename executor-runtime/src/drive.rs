@@ -13,7 +13,8 @@
 //!   client could not wait it out), or no byte of it left (no connection made). Wait as told
 //!   while the staleness budget allows, confirm by lookup that nothing was created, and send
 //!   again with the same client order id; when the budget does not allow it, the signal ends
-//!   `not_executed` (`unknown` when the lookup cannot tell), never `rejected`;
+//!   `not_executed` (`unknown` when the lookup cannot tell, or when this send was a send
+//!   again after one that may have been carried out and was not found), never `rejected`;
 //! - [`SendError::Throttled`]: a rate limit the broker does not document for the request (an
 //!   OANDA 429): most likely not carried out, but it may come from something in front of the
 //!   broker that had passed the request on, to land later. Handled as `NotExecuted` (waited,
@@ -24,7 +25,8 @@
 //! - [`SendError::Stopped`]: the broker asks for no requests for a while and does not
 //!   document the request as not carried out (Tradovate's 429): `unknown`, nothing looked up;
 //! - [`SendError::Unsent`]: the conversation never built the request: `not_executed`,
-//!   nothing looked up;
+//!   nothing looked up (`unknown` when it was to be a send again after one that may have
+//!   been carried out and was not found: that one may still land);
 //! - [`SendError::Unknown`]: a timeout, a 5xx, a dropped connection: the request may have
 //!   been carried out. Wait the broker's settle time, then look the order up through the
 //!   sources the broker documents ([`Conversation::lookup`]). Send again (same client order
@@ -2556,7 +2558,7 @@ mod tests {
     /// A paper account at a broker that makes a repeated client order id harmless, whose
     /// open's first send times out (it may land later) and whose send again never leaves
     /// (no connection made); its lookups find nothing.
-    struct UnknownThenNeverSent(Arc<PaperNetting>, AtomicU32);
+    struct UnknownThenNeverSent(Arc<PaperNetting>, AtomicU32, bool);
 
     impl Conversation for UnknownThenNeverSent {
         type Mark = ();
@@ -2589,6 +2591,8 @@ mod tests {
         ) -> Result<Ack, SendError> {
             Err(if self.1.fetch_add(1, Ordering::SeqCst) == 0 {
                 SendError::Unknown("timed out".into())
+            } else if self.2 {
+                SendError::Unsent("no token to send it with".into())
             } else {
                 SendError::NotExecuted {
                     reason: "no connection made".into(),
@@ -2619,19 +2623,22 @@ mod tests {
             "paper",
             Arc::new(clock.clone()),
         ));
-        let conv = UnknownThenNeverSent(paper, AtomicU32::new(0));
-        let long = intent(Action::LongEntry, t0, "long");
-        let done = execute(
-            &conv,
-            &clock,
-            &request(&long, t0 + chrono::Duration::seconds(30)),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(conv.1.load(Ordering::SeqCst), 2, "sent twice");
-        assert_eq!(done.outcome, Outcome::Unknown, "{done:?}");
-        let last = done.legs.last().unwrap_or_else(|| panic!("{done:?}"));
-        assert_eq!(last.outcome, Outcome::Unknown, "{last:?}");
+        // The send again not connected, then never built (no token).
+        for unsent in [false, true] {
+            let conv = UnknownThenNeverSent(paper.clone(), AtomicU32::new(0), unsent);
+            let long = intent(Action::LongEntry, t0, "long");
+            let done = execute(
+                &conv,
+                &clock,
+                &request(&long, t0 + chrono::Duration::seconds(30)),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(conv.1.load(Ordering::SeqCst), 2, "sent twice");
+            assert_eq!(done.outcome, Outcome::Unknown, "{unsent}: {done:?}");
+            let last = done.legs.last().unwrap_or_else(|| panic!("{done:?}"));
+            assert_eq!(last.outcome, Outcome::Unknown, "{unsent}: {last:?}");
+        }
     }
 
     /// The waits grow from the poll interval to four times it; a wait is cut to its bound,
