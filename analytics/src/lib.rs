@@ -457,6 +457,8 @@ struct Lot {
     estimated: bool,
     /// From a fill of a signal the filter selects.
     selected: bool,
+    /// The signal whose open made it.
+    signal_id: String,
 }
 
 /// What a filter's `instrument` selects.
@@ -838,15 +840,18 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         // when the account holds none of it, so they were closed outside the journal too,
         // and the next exit matched against them would book a round trip from their price.
         // Not on Coinbase's spot book, where a buy may follow dust the plan does not count
-        // as held, still held.
-        if f.leg == Leg::Open
-            && book.front().is_some_and(|lot| {
-                lot.quantity.is_sign_positive() != signed.is_sign_positive()
-                    || f.broker != Broker::Coinbase
-            })
-        {
-            let (gone, fees) = book
-                .drain(..)
+        // as held, still held; nor lots of the open's own signal (a replay's send journaled
+        // beside an earlier one of unknown outcome that landed: both held).
+        let stale = |lot: &Lot| {
+            lot.quantity.is_sign_positive() != signed.is_sign_positive()
+                || (f.broker != Broker::Coinbase && lot.signal_id != f.signal_id)
+        };
+        if f.leg == Leg::Open && book.iter().any(stale) {
+            let (kept, gone): (VecDeque<Lot>, VecDeque<Lot>) =
+                book.drain(..).partition(|lot| !stale(lot));
+            *book = kept;
+            let (gone, fees) = gone
+                .iter()
                 .fold((Decimal::ZERO, Decimal::ZERO), |(q, fee), lot| {
                     (q + lot.quantity.abs(), fee + lot.fee)
                 });
@@ -857,10 +862,12 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 e.0 += gone;
                 e.1 += fees;
             }
-            was_open = false;
-            // When the position closed is unknown: the stretch is not counted as exposure.
-            if let Some(e) = exposure.get_mut(&(f.account.clone(), f.instrument.clone())) {
-                e.1 = None;
+            if book.is_empty() {
+                was_open = false;
+                // When the position closed is unknown: the stretch is not counted as exposure.
+                if let Some(e) = exposure.get_mut(&(f.account.clone(), f.instrument.clone())) {
+                    e.1 = None;
+                }
             }
         }
         let mut left = signed;
@@ -947,6 +954,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 fee: f.fee - closing_fee,
                 estimated: f.estimated,
                 selected: f.selected,
+                signal_id: f.signal_id.clone(),
             });
         }
         // Exposure: time with a position open, per instrument.

@@ -1453,6 +1453,45 @@ fn a_reentry_after_its_side_was_closed_outside_drops_the_stale_lot() {
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 }
 
+/// Two opens of one signal both filled (a replay's send journaled beside an earlier one of
+/// unknown outcome that landed after all: the account holds both): the second does not
+/// drop the first's lot as closed outside, and the close of both books both.
+#[test]
+fn two_filled_opens_of_one_signal_are_both_held() {
+    let o = Broker::Oanda;
+    let signals = vec![
+        signal(
+            "s1",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.10000",
+            "10:00:00",
+        ),
+        signal(
+            "s2",
+            o,
+            "EUR_USD",
+            SignalStatus::Filled,
+            "1.11000",
+            "11:00:00",
+        ),
+    ];
+    let leg = |id: &str, leg: Leg, side: Side, qty: &str, price: &str, hms: &str| {
+        fill(id, o, "EUR_USD", leg, side, qty, price, Some("0"), hms)
+    };
+    let orders = vec![
+        leg("s1", Leg::Open, Side::Buy, "1000", "1.10000", "10:00:01"),
+        leg("s1", Leg::Open, Side::Buy, "1000", "1.10010", "10:00:02"),
+        leg("s2", Leg::Close, Side::Sell, "2000", "1.11000", "11:00:01"),
+    ];
+    let r = analyze(&signals, &orders, &Filter::default());
+    let closed: Decimal = r.trades.iter().map(|t| t.quantity).sum();
+    assert_eq!(closed, d("2000"), "{:?}", r.trades);
+    assert!(r.open_positions.is_empty(), "{:?}", r.open_positions);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+}
+
 /// A sale of more than the journal saw bought (0.4 BTC bought through it, 0.6 before): the
 /// trade carries the fee's share for the 0.4 it closed (4 of 10 USD), and the warning names
 /// the rest (6 USD), which was in no trade and no warning.

@@ -292,6 +292,11 @@ pub struct ValidatedAlert {
     pub signal_id: SignalId,
     /// The alert as canonical JSON (sorted keys, no passphrase): what the journal keeps as raw.
     pub canonical: String,
+    /// A `SHORT_ENTRY`'s quantity that is a number but no valid size (`-0.5`, from
+    /// `strategy.position_size` when short): taken as absent on a spot route, whose short
+    /// entry sells what is held and uses no size; this refusal on any other
+    /// ([`Self::route_and_check`]).
+    unused_short_quantity: Option<AlertError>,
 }
 
 impl ValidatedAlert {
@@ -320,6 +325,12 @@ impl ValidatedAlert {
             crate::routing::Use::of(self.alert.action),
         )?;
         self.alert.check_fresh(now, freshness)?;
+        // Coinbase is the spot broker: its short entry sells the coin held, whatever size.
+        if let Some(refused) = &self.unused_short_quantity
+            && route.broker != crate::routing::Broker::Coinbase
+        {
+            return Err(refused.clone());
+        }
         if route.broker == crate::routing::Broker::Tradovate
             && matches!(self.alert.action, Action::LongEntry | Action::ShortEntry)
             && self.alert.quantity.is_some_and(|q| !q.fract().is_zero())
@@ -582,22 +593,30 @@ impl RawAlert {
                 _ => Some(decimal(pd, "price_data.", "volume", Kind::Volume)?),
             },
         };
+        let mut unused_short_quantity = None;
         let quantity = match root.get("quantity") {
             None | Some(Value::Null) => None,
             Some(value) => match decimal(root, "", "quantity", Kind::Size) {
                 Ok(q) => Some(q),
                 // An exit or a FLATTEN closes the whole side held whatever its quantity: one
                 // filled from `{{strategy.position_size}}` reads 0 once the strategy is flat
-                // (negative when it is short), and refused, the exit would be lost, since
-                // TradingView does not resend an alert answered 4xx. A number that is zero or
-                // negative is taken as absent there; anything else (not a number) is refused
-                // as for an entry.
+                // (negative when it is short, or an unquoted float's long digits), and
+                // refused, the exit would be lost, since TradingView does not resend an alert
+                // answered 4xx. Any number is taken as absent there; what is no number at
+                // all is refused as for an entry (the template is broken).
                 Err(_)
                     if matches!(
                         action,
                         Action::LongExit | Action::ShortExit | Action::Flatten
-                    ) && not_positive(value) =>
+                    ) && is_number(value) =>
                 {
+                    None
+                }
+                // So does a short entry on a spot wallet (Coinbase), which sells what is
+                // held: known only once routed (`route_and_check`), which refuses it on any
+                // other route.
+                Err(e) if action == Action::ShortEntry && is_number(value) => {
+                    unused_short_quantity = Some(e);
                     None
                 }
                 Err(e) => return Err(e),
@@ -640,6 +659,7 @@ impl RawAlert {
             alert,
             signal_id,
             canonical,
+            unused_short_quantity,
         })
     }
 }
@@ -847,25 +867,22 @@ fn significant_digits(text: &str) -> usize {
     digits.trim_start_matches('0').trim_end_matches('0').len()
 }
 
+/// Whether `value` is a number, or a string holding one in any form a decimal parser takes
+/// (`-1`, `007`, `1e3`): a position size such as TradingView's `strategy.position_size`,
+/// which an exit does not use.
+fn is_number(value: &Value) -> bool {
+    let text = match value {
+        Value::Number(_) => return true,
+        Value::String(s) => s.trim(),
+        _ => return false,
+    };
+    text.parse::<Decimal>().is_ok() || Decimal::from_scientific(text).is_ok()
+}
+
 /// Decimals arrive as strings (`"1.08345"`, what the samples send) or JSON numbers; a JSON
 /// number is read from its shortest round-trip text, never through arithmetic on an `f64`.
 /// A string is taken as sent: padding is refused, not trimmed, and so is `_`, which
 /// rust_decimal would skip. A size must be a plain decimal ([`plain_decimal`]).
-/// Whether `value` is a number, or a string holding one, that is zero or negative: a
-/// position size such as TradingView's `strategy.position_size` once flat or short.
-fn not_positive(value: &Value) -> bool {
-    let parsed = match value {
-        Value::Number(n) => {
-            let text = n.to_string();
-            text.parse::<Decimal>()
-                .or_else(|_| Decimal::from_scientific(&text))
-        }
-        Value::String(s) => s.parse::<Decimal>(),
-        _ => return false,
-    };
-    parsed.is_ok_and(|d| d <= Decimal::ZERO)
-}
-
 fn decimal(
     obj: &Map<String, Value>,
     prefix: &str,

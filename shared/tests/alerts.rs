@@ -1305,7 +1305,15 @@ fn an_exits_zero_or_negative_quantity_is_unused_not_refused() {
         _ => json!({"type": "ENTRY", "direction": "LONG", "trigger": "X"}),
     };
     for action in ["LONG_EXIT", "SHORT_EXIT", "FLATTEN"] {
-        for value in [json!("0"), json!("0.0"), json!(0), json!("-1"), json!(-2.5)] {
+        for value in [
+            json!("0"),
+            json!("0.0"),
+            json!(0),
+            json!("-1"),
+            json!(-2.5),
+            json!(0.30000000000000004),
+            json!("007"),
+        ] {
             let mut doc = sample_json("oanda-eurusd-long.json");
             doc["action"] = json!(action);
             doc["signal"] = signal(action);
@@ -1332,4 +1340,27 @@ fn an_exits_zero_or_negative_quantity_is_unused_not_refused() {
             "{action}: {err}"
         );
     }
+}
+
+/// A Coinbase `SHORT_ENTRY` sells the coin held and uses no size: its quantity from
+/// `{{strategy.position_size}}` (negative when the strategy is short) is taken as absent there,
+/// where it was refused 422 and the sale lost. On a margin broker a short entry opens a
+/// position of that size, and the same quantity is refused as before.
+#[test]
+fn a_spot_short_entrys_unused_quantity_is_not_refused() {
+    let short = |exchange: &str, symbol: &str| {
+        let mut doc = sample_json("oanda-eurusd-long.json");
+        doc["action"] = json!("SHORT_ENTRY");
+        doc["signal"] = json!({"type": "ENTRY", "direction": "SHORT", "trigger": "X"});
+        doc["market_data"]["exchange"] = json!(exchange);
+        doc["market_data"]["symbol"] = json!(symbol);
+        doc["quantity"] = json!("-0.5");
+        serde_json::to_vec(&doc).unwrap()
+    };
+    let (valid, route) = accept(&short("COINBASE", "BTCUSD")).unwrap();
+    assert_eq!(route.broker, Broker::Coinbase);
+    assert_eq!(valid.alert.quantity, None);
+    let err = accept(&short("OANDA", "EURUSD")).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidNumber, "{err}");
+    assert!(err.to_string().starts_with("quantity: "), "{err}");
 }
