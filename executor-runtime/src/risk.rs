@@ -790,7 +790,9 @@ impl RiskConfig {
     /// - every `[instruments.<name>]` section names an instrument as `broker` does (OANDA
     ///   `EUR_USD`, Coinbase `BTC-USD`, Tradovate a root `ES` or a contract `ESZ6`): a section
     ///   under another name (`EURUSD`, the TradingView symbol) would never apply, and the
-    ///   executor would trade the class's size instead, without a word;
+    ///   executor would trade the class's size instead, without a word. OANDA and Coinbase
+    ///   names are judged by their form only (nothing here holds the broker's list): a
+    ///   misspelt name of the right form (`USD_JYP`) passes, and applies to nothing;
     /// - at Tradovate, sizes and limits are whole contracts (`orderQty` is an integer,
     ///   OpenAPI `PlaceOrder`, <https://partner.tradovate.com/openapi.json>);
     /// - every `[classes.<name>]` section is a class of `broker`'s ([`AssetClass::broker`]):
