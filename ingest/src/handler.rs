@@ -265,9 +265,9 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
 
     /// `text` with every occurrence of the webhook secret replaced, and with any part of it
     /// that a cut (`…`) left replaced too: the start of one before a cut (an echo cut at its
-    /// end, past 64 characters) and the end of one after a cut (a deep key path cut at its
-    /// start, keeping its last 128 characters): a secret pasted across either limit must not
-    /// leak its first or last characters.
+    /// end, past 64 characters), the end of one after a cut (a deep key path cut at its
+    /// start, keeping its last 128 characters), and a middle part between two cuts: a secret
+    /// pasted across either limit must not leak any of its characters.
     fn scrub(&self, text: &str) -> String {
         let secret = self.secret.expose_secret();
         if secret.is_empty() {
@@ -322,6 +322,21 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
             {
                 out.push_str("[REDACTED]");
                 piece = &piece[n..];
+            }
+            // Between two cuts (a deep path cut at its start, one of its keys cut at 64
+            // characters), a piece can be a middle part of the secret, neither its start nor its
+            // end: redacted whole (a short piece that merely occurs in the secret too is lost to
+            // the message, never the secret to the log).
+            if after_cut
+                && next.is_some()
+                && !piece.is_empty()
+                && forms.iter().any(|form| {
+                    form.to_ascii_lowercase()
+                        .contains(&piece.to_ascii_lowercase())
+                })
+            {
+                out.push_str("[REDACTED]");
+                piece = "";
             }
             match next {
                 Some(next) => {

@@ -607,6 +607,32 @@ async fn a_secret_cut_at_the_start_of_a_key_path_leaks_not_even_its_end() {
     );
 }
 
+/// A key path cut at its start whose key holding the secret is itself cut at 64 characters:
+/// the piece between the two cuts is a middle part of the secret, neither its start nor its
+/// end, and leaked 14 of its 20 characters to the reply and the log.
+#[tokio::test]
+async fn a_secret_between_two_cuts_leaks_not_even_its_middle() {
+    let (ingest, _, _) = ingest();
+    let logs = shared::telemetry::CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(shared::telemetry::json_subscriber(logs.clone()));
+    // The key: 48 x, then the secret, cut after its 16th character; the path's last 128
+    // characters start at the secret's third: `…<secret[2..16]>….<64 k>.<38 m>.quantity`.
+    let key = format!("{}{SECRET}y", "x".repeat(48));
+    let (k, m) = ("k".repeat(64), "m".repeat(38));
+    let mut doc = alert("tradovate-es-long.json");
+    doc["x"] = json!({ key: { k.clone(): { m.clone(): { "quantity": 1 } } } });
+    let (status, reply) = post_doc(&ingest, &doc).await;
+    assert_eq!(status, 422, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!(".{k}.{m}.quantity")), "{message}");
+    let text = logs.text();
+    for part in SECRET.as_bytes().windows(6) {
+        let part = std::str::from_utf8(part).unwrap();
+        assert!(!message.contains(part), "{part} in {message}");
+        assert!(!text.contains(part), "{part} in {text}");
+    }
+}
+
 #[tokio::test]
 async fn refusals_quote_sender_chosen_names_bounded() {
     let (ingest, _, _) = ingest();
