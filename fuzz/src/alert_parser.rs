@@ -186,7 +186,9 @@ fn check_routing(valid: &ValidatedAlert, input: &[u8]) {
             "freshness at age {age} disagrees with the limits: {fresh:?}"
         );
         // A routed, fresh alert is accepted unless it is a futures entry of a fractional
-        // quantity (whole contracts at Tradovate), which is refused naming `quantity`.
+        // quantity (whole contracts at Tradovate), or a short entry whose quantity is a number
+        // but no size, routed anywhere but Coinbase (whose short entry uses none): refused
+        // naming `quantity`.
         if let Ok(route) = &routed {
             let fractional_contracts = route.broker == shared::routing::Broker::Tradovate
                 && matches!(
@@ -194,8 +196,11 @@ fn check_routing(valid: &ValidatedAlert, input: &[u8]) {
                     shared::Action::LongEntry | shared::Action::ShortEntry
                 )
                 && valid.alert.quantity.is_some_and(|q| !q.fract().is_zero());
-            assert_eq!(checked.is_ok(), expected_fresh && !fractional_contracts);
-            if expected_fresh && fractional_contracts {
+            let short_quantity = route.broker != shared::routing::Broker::Coinbase
+                && valid.unused_short_quantity().is_some();
+            let refused = fractional_contracts || short_quantity;
+            assert_eq!(checked.is_ok(), expected_fresh && !refused);
+            if expected_fresh && refused {
                 assert!(
                     checked
                         .as_ref()

@@ -300,11 +300,19 @@ pub struct ValidatedAlert {
 }
 
 impl ValidatedAlert {
+    /// A `SHORT_ENTRY`'s quantity that is a number but no valid size, taken as absent on a
+    /// spot route and refused with this error on any other by [`Self::route_and_check`].
+    pub fn unused_short_quantity(&self) -> Option<&AlertError> {
+        self.unused_short_quantity.as_ref()
+    }
+
     /// The checks that need the routing table and the time: routing, then freshness, then
     /// an entry's `quantity` against what the route trades: a futures contract (Tradovate)
     /// is ordered in whole contracts (`PlaceOrder`'s `orderQty` is an integer in Tradovate's
     /// OpenAPI document, <https://partner.tradovate.com/openapi.json>), so a fractional one is
-    /// refused here, before it is queued, rather than by the executor after a 200. (An exit's
+    /// refused here, before it is queued, rather than by the executor after a 200; and a
+    /// `SHORT_ENTRY`'s quantity that is a number but no size (`-0.5`) is refused on any route
+    /// but Coinbase's, whose short entry sells what is held and uses none. (An exit's
     /// quantity is not used, and OANDA's and Coinbase's increments are per instrument, read by
     /// the executors.)
     ///

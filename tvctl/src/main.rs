@@ -114,8 +114,9 @@ enum Command {
         /// at Tradovate, and at Coinbase the amount of the quote currency a buy spends (2 on
         /// ETH-USD is 2 USD, not 2 ETH; so `{{strategy.order.contracts}}` fits OANDA and
         /// Tradovate, not Coinbase). Sent as text; the webhook checks it as any alert's.
-        /// A negative number is taken as the value (`--quantity -1`), for the webhook to
-        /// refuse by name, not read as another option.
+        /// A negative number is taken as the value (`--quantity -1`), not read as another
+        /// option: the webhook refuses it by name on an entry, and takes it as absent on an
+        /// exit, a FLATTEN or a Coinbase short entry, which use no quantity.
         #[arg(long, allow_negative_numbers = true)]
         quantity: Option<String>,
     },
