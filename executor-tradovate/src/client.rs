@@ -36,7 +36,7 @@ type Logins = Arc<Mutex<VecDeque<Instant>>>;
 /// When this process's logins of the last minute to the server at a base URL were sent: the
 /// whole process's, not a client's, since an executor whose start failed (a refused account
 /// list, a login that timed out) builds a new client for each retry of its batch, and each
-/// retry's login counted against a fresh cap.
+/// retry's login counted against a fresh cap ([`TradovateClient::sharing_process_logins`]).
 fn process_logins(base: &str) -> Logins {
     static LOGINS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, Logins>>> =
         std::sync::OnceLock::new();
@@ -111,7 +111,8 @@ pub struct TradovateClient {
     http: reqwest::Client,
     base: String,
     settings: ClientSettings,
-    /// The process's logins of the last minute to this base URL ([`process_logins`]).
+    /// This client's logins of the last minute, or the process's to its base URL
+    /// ([`Self::sharing_process_logins`]).
     logins: Logins,
     /// Until when no request is sent, after a 429 (`settings.rate_limit_stop`) or a stop
     /// another process met ([`Self::stop_for`]).
@@ -155,12 +156,11 @@ impl TradovateClient {
             .map_err(TvError::BaseUrl)?;
         let http = executor_runtime::http::broker_client(settings.timeout)
             .map_err(|e| TvError::Unreachable(format!("HTTP client: {e}")))?;
-        let base = base.trim_end_matches('/').to_owned();
         Ok(Self {
             http,
-            logins: process_logins(&base),
-            base,
+            base: base.trim_end_matches('/').to_owned(),
             settings,
+            logins: Logins::default(),
             stopped_until: Mutex::new(None),
             rate_limited_at: Mutex::new(None),
         })
@@ -408,6 +408,16 @@ impl TradovateClient {
     /// The stop a 429 asks of this client (`ClientSettings::rate_limit_stop`).
     pub fn rate_limit_stop(&self) -> Duration {
         self.settings.rate_limit_stop
+    }
+
+    /// This client counting its logins against the cap with every other client of the process
+    /// that shares them, for the same base URL: what a deployed process builds (a start
+    /// retried after a failure builds a new client). A client of its own keeps its own count
+    /// (tests, each against a fake of its own).
+    #[must_use]
+    pub fn sharing_process_logins(mut self) -> Self {
+        self.logins = process_logins(&self.base);
+        self
     }
 
     /// How long the stop after a 429 lasts still; `None` outside one.

@@ -173,10 +173,12 @@ impl TradovateSettings {
     /// Errors: [`ConfigError::Invalid`] naming `TRADOVATE_BASE_URL` when the client cannot be
     /// built for it.
     pub fn client(&self, settings: ClientSettings) -> Result<TradovateClient, ConfigError> {
-        TradovateClient::new(&self.base_url, settings).map_err(|e| ConfigError::Invalid {
-            name: BASE_URL.name.into(),
-            reason: e.to_string(),
-        })
+        TradovateClient::new(&self.base_url, settings)
+            .map(TradovateClient::sharing_process_logins)
+            .map_err(|e| ConfigError::Invalid {
+                name: BASE_URL.name.into(),
+                reason: e.to_string(),
+            })
     }
 
     /// The token manager over `store` and `lock` (DynamoDB and SSM in AWS, memory locally);

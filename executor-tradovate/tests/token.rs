@@ -156,8 +156,15 @@ async fn the_login_cap_holds_across_the_clients_of_a_process() {
     let fake = FakeTradovate::start(t0()).await;
     let mut refused = 0;
     for _ in 0..12 {
+        // Built as a deployed process builds its client (`TradovateSettings::client`).
+        let client = executor_tradovate::client::TradovateClient::new(
+            &fake.url,
+            executor_tradovate::client::ClientSettings::default(),
+        )
+        .unwrap()
+        .sharing_process_logins();
         let manager = TokenManager::new(
-            support::client(&fake),
+            Arc::new(client),
             support::credentials(),
             Arc::new(MemoryTokenStore::default()),
             Arc::new(MemoryLeaseLock::default()),
