@@ -314,7 +314,7 @@ export function readConfig(get: Lookup): PipelineConfig {
   if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
     throw new ConfigError(`context alarmEmail=${alarmEmail}: not an email address (or none)`);
   }
-  const paramPrefix = text(get, 'paramPrefix') ?? '/tv-pipeline';
+  const paramPrefix = given(get, 'paramPrefix') ?? '/tv-pipeline';
   if (!/^(\/[A-Za-z0-9_.-]+)+$/.test(paramPrefix)) {
     throw new ConfigError(`context paramPrefix=${paramPrefix}: expected /segment[/segment…]`);
   }

@@ -257,6 +257,7 @@ describe('context checks', () => {
       'coinbaseRiskConfig',
       'ipAllowlist',
       'journal',
+      'paramPrefix',
     ]) {
       assert.throws(() => readConfig(get({ [key]: ' ' })), new RegExp(`${key} is given but empty`));
     }
