@@ -1,7 +1,7 @@
 //! The account choice at start, through the real client against the fake Tradovate server.
 #![allow(clippy::unwrap_used)]
 
-use broker_fakes::tradovate::{ACCOUNT_ID, ACCOUNT_NAME, FakeTradovate, PASSWORD, SEC};
+use broker_fakes::tradovate::{ACCOUNT_ID, ACCOUNT_NAME, PASSWORD, SEC};
 use chrono::{DateTime, Utc};
 use executor_tradovate::account::{AccountError, resolve};
 use executor_tradovate::client::{ClientSettings, TradovateClient};
@@ -13,7 +13,7 @@ use support::credentials;
 #[tokio::test]
 async fn the_account_is_the_only_one_or_the_named_one_and_never_a_guess() {
     let now: DateTime<Utc> = "2026-11-23T14:32:00Z".parse().unwrap();
-    let fake = FakeTradovate::start(now).await;
+    let (fake, _check) = support::checked_fake(now).await;
     let client = TradovateClient::new(&fake.url, ClientSettings::default()).unwrap();
     let token = client
         .request_token(&credentials())
@@ -79,7 +79,7 @@ async fn a_start_with_a_revoked_stored_token_logs_in_again() {
     use shared::memory::{MemoryLeaseLock, MemoryTokenStore};
     use std::sync::Arc;
     let now: DateTime<Utc> = "2026-11-23T14:32:00Z".parse().unwrap();
-    let fake = FakeTradovate::start(now).await;
+    let (fake, _check) = support::checked_fake(now).await;
     let clock = ManualClock::new(now);
     let tokens = Arc::new(support::tokens(
         &fake,

@@ -56,7 +56,7 @@ fn manager(aws: &Aws, fake: &FakeTradovate, clock: ManualClock, owner: &str) -> 
 #[tokio::test]
 async fn renew_path_and_relogin_path_store_the_token_in_dynamodb_and_ssm() {
     let aws = aws().await;
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let m = manager(&aws, &fake, clock.clone(), "refresher");
     assert_eq!(m.scheduled().await.unwrap(), Refreshed::LoggedIn);
@@ -86,7 +86,7 @@ async fn renew_path_and_relogin_path_store_the_token_in_dynamodb_and_ssm() {
 #[tokio::test]
 async fn two_concurrent_refreshes_log_in_once() {
     let aws = aws().await;
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let schedule = manager(&aws, &fake, clock.clone(), "refresher");
     let executor = manager(&aws, &fake, clock.clone(), "executor");

@@ -11,7 +11,6 @@ use shared::clock::{Clock, ManualClock};
 use shared::memory::{MemoryLeaseLock, MemoryTokenStore};
 use shared::ports::{LeaseLock, StoredToken, TokenStore};
 use std::sync::Arc;
-use support::fake_tradovate::FakeTradovate;
 use support::{t0, tokens};
 
 /// The access token the store holds (it must hold one).
@@ -28,7 +27,7 @@ async fn stored_token(store: &MemoryTokenStore) -> String {
 
 #[tokio::test]
 async fn scheduled_run_logs_in_when_empty_then_leaves_a_fresh_token_alone_then_renews() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let store = Arc::new(MemoryTokenStore::default());
     let m = tokens(
@@ -51,7 +50,7 @@ async fn scheduled_run_logs_in_when_empty_then_leaves_a_fresh_token_alone_then_r
 
 #[tokio::test]
 async fn an_expired_token_is_replaced_by_a_new_login() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let store = Arc::new(MemoryTokenStore::default());
     let m = tokens(
@@ -73,7 +72,7 @@ async fn an_expired_token_is_replaced_by_a_new_login() {
 /// leave the lock held or a renewed token unsaved).
 #[tokio::test]
 async fn the_current_token_is_the_stored_one_while_usable_and_never_a_refresh() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let store = Arc::new(MemoryTokenStore::default());
     let m = tokens(
@@ -95,7 +94,7 @@ async fn the_current_token_is_the_stored_one_while_usable_and_never_a_refresh() 
 
 #[tokio::test]
 async fn a_renewal_the_server_refuses_falls_back_to_one_login() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let store = Arc::new(MemoryTokenStore::default());
     // A token the server never issued, still valid by its stored expiry.
@@ -127,7 +126,7 @@ async fn a_renewal_the_server_refuses_falls_back_to_one_login() {
 /// each logged in again (five refused logins a signal, past the login cap).
 #[tokio::test]
 async fn a_refused_login_is_not_tried_again_by_a_new_manager_of_the_process() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let wrong = executor_tradovate::client::Credentials {
         password: SecretString::from("not-the-password"),
         ..support::credentials()
@@ -153,25 +152,25 @@ async fn a_refused_login_is_not_tried_again_by_a_new_manager_of_the_process() {
 /// past Tradovate's 10 a minute (then a captcha penalty: an hour without requests).
 #[tokio::test]
 async fn the_login_cap_holds_across_the_clients_of_a_process() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let mut refused = 0;
+    shared::telemetry::init_test_logs();
+    let settings = executor_tradovate::config::TradovateSettings {
+        base_url: fake.url.clone(),
+        account: None,
+        credentials: support::credentials(),
+    };
     for _ in 0..12 {
-        // Built as a deployed process builds its client (`TradovateSettings::client`).
-        let client = executor_tradovate::client::TradovateClient::new(
-            &fake.url,
-            executor_tradovate::client::ClientSettings::default(),
-        )
-        .unwrap()
-        .sharing_process_logins();
-        let manager = TokenManager::new(
-            Arc::new(client),
-            support::credentials(),
-            Arc::new(MemoryTokenStore::default()),
-            Arc::new(MemoryLeaseLock::default()),
-            ManualClock::new(t0()),
-            "executor",
-            TokenPolicy::default(),
-        );
+        // Built as a deployed process builds its manager and client (`deploy::tokens`).
+        let manager = settings
+            .tokens(
+                executor_tradovate::client::ClientSettings::default(),
+                Arc::new(MemoryTokenStore::default()),
+                Arc::new(MemoryLeaseLock::default()),
+                ManualClock::new(t0()),
+                "executor",
+            )
+            .unwrap();
         if let Err(e) = manager.token().await {
             assert!(e.to_string().contains("login"), "{e}");
             refused += 1;
@@ -194,7 +193,7 @@ async fn the_login_cap_holds_across_the_clients_of_a_process() {
 /// expired it still is one.
 #[tokio::test]
 async fn a_scheduled_run_that_finds_the_lock_held_with_a_usable_token_is_busy_not_failed() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let store = Arc::new(MemoryTokenStore::default());
     let lock = Arc::new(MemoryLeaseLock::default());
@@ -244,7 +243,7 @@ async fn a_scheduled_run_that_finds_the_lock_held_with_a_usable_token_is_busy_no
 /// ended) overlaps it; the next refresh, answered in time, stores its token.
 #[tokio::test]
 async fn a_refresh_that_outruns_its_lease_stops_and_stores_nothing() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let store = Arc::new(MemoryTokenStore::default());
     let lock = Arc::new(MemoryLeaseLock::default());
@@ -313,7 +312,7 @@ impl TokenStore for SlowReads {
 /// re-read and 0.6 s of login against 1.5 s), where another process may have taken the lock.
 #[tokio::test]
 async fn the_refreshs_cutoff_counts_the_reads_under_the_lock() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let memory = Arc::new(MemoryTokenStore::default());
     let store = SlowReads(memory.clone(), std::time::Duration::from_millis(1200));
@@ -367,7 +366,7 @@ impl LeaseLock for SlowLock {
 /// against 1.5 s), the refresh ran on where another process may have taken the lock.
 #[tokio::test]
 async fn the_refreshs_cutoff_counts_the_lock_write() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let memory = Arc::new(MemoryTokenStore::default());
     let policy = TokenPolicy {
@@ -400,7 +399,7 @@ async fn the_refreshs_cutoff_counts_the_lock_write() {
 
 #[tokio::test]
 async fn two_concurrent_refreshes_make_one_login() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let store = Arc::new(MemoryTokenStore::default());
     let lock = Arc::new(MemoryLeaseLock::default());
@@ -430,7 +429,7 @@ async fn two_concurrent_refreshes_make_one_login() {
 /// extending its lease, and both logged in.
 #[tokio::test]
 async fn one_manager_asked_twice_at_once_makes_one_login() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let store = Arc::new(MemoryTokenStore::default());
     let lock = Arc::new(MemoryLeaseLock::default());
@@ -449,7 +448,7 @@ async fn one_manager_asked_twice_at_once_makes_one_login() {
 /// refresh, up to the lock's lease).
 #[tokio::test]
 async fn a_task_behind_a_hanging_refresh_of_its_manager_gives_up_as_busy() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     fake.set_login_delay(std::time::Duration::from_millis(1500));
     let manager = executor_tradovate::token::TokenManager::new(
         support::client(&fake),
@@ -483,7 +482,7 @@ async fn a_task_behind_a_hanging_refresh_of_its_manager_gives_up_as_busy() {
 
 #[tokio::test]
 async fn the_login_limit_stops_a_tenth_login_within_a_minute() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let client = support::client(&fake);
     for _ in 0..9 {
         client.request_token(&support::credentials()).await.unwrap();
@@ -503,7 +502,7 @@ async fn the_login_limit_stops_a_tenth_login_within_a_minute() {
 async fn a_login_captcha_stops_every_later_login_in_every_process() {
     use executor_tradovate::error::TvError;
     use executor_tradovate::token::TokenError;
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let store = Arc::new(MemoryTokenStore::default());
     let lock = Arc::new(MemoryLeaseLock::default());
@@ -546,7 +545,7 @@ async fn a_penalty_resend_within_a_429_stop_is_not_sent_and_stays_the_penalty() 
     use executor_tradovate::models::AccountId;
     use executor_tradovate::models::{OrderAction, PlaceOrder};
     use support::fake_tradovate::{ACCOUNT_ID, ACCOUNT_NAME, Fault};
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let client = support::client(&fake);
     let token = client
         .request_token(&support::credentials())
@@ -592,7 +591,7 @@ async fn a_penalty_resend_within_a_429_stop_is_not_sent_and_stays_the_penalty() 
 #[tokio::test]
 async fn the_refresher_does_not_renew_within_a_stop_another_process_stored() {
     use executor_tradovate::error::TvError;
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let store = Arc::new(MemoryTokenStore::default());
     let lock = Arc::new(MemoryLeaseLock::default());
@@ -661,7 +660,7 @@ async fn the_refresher_does_not_renew_within_a_stop_another_process_stored() {
 /// a hand edit) is ignored, not held for as long as it says.
 #[tokio::test]
 async fn a_stored_stop_holds_every_refresh_unless_it_ends_past_a_429s_own_stop() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let lock = Arc::new(MemoryLeaseLock::default());
     let store = Arc::new(MemoryTokenStore::default());
@@ -703,7 +702,7 @@ async fn a_stored_stop_holds_every_refresh_unless_it_ends_past_a_429s_own_stop()
 
 #[tokio::test]
 async fn credentials_and_managers_never_print_secrets() {
-    let fake = FakeTradovate::start(t0()).await;
+    let (fake, _check) = support::checked_fake(t0()).await;
     let m = tokens(
         &fake,
         Arc::new(MemoryTokenStore::default()),

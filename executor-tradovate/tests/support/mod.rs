@@ -88,6 +88,14 @@ pub struct ViolationCheck {
     fake: FakeTradovate,
 }
 
+/// A fake started at `now` for a test without a harness, and the check that fails the test
+/// at its end if the fake recorded a violation (keep it bound to a name until then).
+pub async fn checked_fake(now: chrono::DateTime<chrono::Utc>) -> (FakeTradovate, ViolationCheck) {
+    let fake = FakeTradovate::start(now).await;
+    let check = ViolationCheck { fake: fake.clone() };
+    (fake, check)
+}
+
 impl Drop for ViolationCheck {
     fn drop(&mut self) {
         if std::thread::panicking() {
