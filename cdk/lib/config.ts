@@ -137,8 +137,10 @@ function riskText(get: Lookup, key: string): string | undefined {
   return s;
 }
 
+// A choice or a number given blank is refused (`given`): `-c notifyFills=$VAR` with the
+// variable unset would otherwise deploy the default without a word.
 function oneOf<T extends string>(get: Lookup, key: string, allowed: readonly T[], fallback: T): T {
-  const v = text(get, key) ?? fallback;
+  const v = given(get, key) ?? fallback;
   if (!(allowed as readonly string[]).includes(v)) {
     throw new ConfigError(`context ${key}=${v}: expected one of ${allowed.join(', ')}`);
   }
@@ -146,7 +148,7 @@ function oneOf<T extends string>(get: Lookup, key: string, allowed: readonly T[]
 }
 
 function int(get: Lookup, key: string, fallback: number, min: number, max: number): number {
-  const v = text(get, key);
+  const v = given(get, key);
   if (v === undefined) return fallback;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) {
@@ -179,7 +181,7 @@ function url(get: Lookup, key: string): string | undefined {
 }
 
 function optionalInt(get: Lookup, key: string, min: number, max: number): number | undefined {
-  return text(get, key) === undefined ? undefined : int(get, key, 0, min, max);
+  return given(get, key) === undefined ? undefined : int(get, key, 0, min, max);
 }
 
 /** Aurora accepts an auto-pause delay from 5 minutes to 1 day; 0 here means never pause. */
@@ -193,7 +195,7 @@ function pauseMinutes(get: Lookup): number {
 
 /** A comma list of futures roots: upper-case letters and digits, starting with a letter. */
 function roots(get: Lookup): string[] {
-  const v = text(get, 'databentoRoots');
+  const v = given(get, 'databentoRoots');
   if (v === undefined) return [...DEFAULT_DATABENTO_ROOTS];
   const out: string[] = [];
   for (const r of v.split(',').map((x) => x.trim().toUpperCase())) {

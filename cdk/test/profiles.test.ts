@@ -258,6 +258,16 @@ describe('context checks', () => {
       'ipAllowlist',
       'journal',
       'paramPrefix',
+      'notifyFills',
+      'coinbaseLive',
+      'nat',
+      'databento',
+      'databentoRoots',
+      'throttleRate',
+      'heartbeatHours',
+      'executorConcurrency',
+      'notifyMinIntervalSecs',
+      'auroraAutoPauseMinutes',
     ]) {
       assert.throws(() => readConfig(get({ [key]: ' ' })), new RegExp(`${key} is given but empty`));
     }
