@@ -775,8 +775,9 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     // opened, per instrument.
     // (units, the fees paid closing them, the fees' currency)
     let mut unopened: BTreeMap<String, (Decimal, Decimal, String)> = BTreeMap::new();
-    // Lots of the other side still in the book when an open filled: closed outside the
-    // journal, per instrument.
+    // Lots still in the book when an open filled that the account could not hold (of the
+    // other side; on a position book, of its own side too, but its own signal's): closed
+    // outside the journal, per instrument.
     // (units, the opening fees they still carried, the fees' currency)
     let mut closed_outside: BTreeMap<String, (Decimal, Decimal, String)> = BTreeMap::new();
     for f in &mut fills {
@@ -1002,7 +1003,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             )
         };
         report.warnings.push(format!(
-            "{instrument}: {} unit(s) the journal held were gone when an open filled (an open is sent only when the account holds none of its side, nor of the other: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them{fees}",
+            "{instrument}: {} unit(s) the journal held were gone when an open filled (an open is sent only when the account holds nothing of the other side, and on OANDA and Tradovate nothing of its own: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them{fees}",
             quantity.normalize()
         ));
     }

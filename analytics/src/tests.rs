@@ -1349,7 +1349,7 @@ fn an_open_never_closes_lots_the_account_no_longer_holds() {
         leg("s2", Leg::Open, Side::Sell, "1.07400", "11:00:01"),
         leg("s3", Leg::Close, Side::Buy, "1.07000", "12:00:01"),
     ];
-    let warning = "EUR_USD: 1000 unit(s) the journal held were gone when an open filled (an open is sent only when the account holds none of its side, nor of the other: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them; the fees paid opening them (0.5 USD) are in no trade";
+    let warning = "EUR_USD: 1000 unit(s) the journal held were gone when an open filled (an open is sent only when the account holds nothing of the other side, and on OANDA and Tradovate nothing of its own: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them; the fees paid opening them (0.5 USD) are in no trade";
 
     // Before the exit: the account is short 1,000 from 1.07400.
     let r = analyze(&signals[..2], &orders[..2], &Filter::default());
@@ -1403,7 +1403,7 @@ fn a_reentry_after_its_side_was_closed_outside_drops_the_stale_lot() {
     assert_eq!(
         r.warnings,
         [
-            "EUR_USD: 1000 unit(s) the journal held were gone when an open filled (an open is sent only when the account holds none of its side, nor of the other: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them; the fees paid opening them (0.5 USD) are in no trade"
+            "EUR_USD: 1000 unit(s) the journal held were gone when an open filled (an open is sent only when the account holds nothing of the other side, and on OANDA and Tradovate nothing of its own: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them; the fees paid opening them (0.5 USD) are in no trade"
         ]
     );
 

@@ -784,9 +784,10 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             // taken as refused, which would lose the signal (an exit's coins left held). Looked
             // up by `client_order_id` after the settle time and sent again once with the same
             // id when nothing is found, as after a timeout (Coinbase returns the order already
-            // made for a repeated id); a key that is wrong fails the send again too, and the
-            // leg ends `unknown` (alarmed, dead-lettered for a replay once the key is fixed),
-            // the key named in its reason.
+            // made for a repeated id). A key that is wrong fails the lookup's reads too (the
+            // lookup cannot tell), and one without the trade permission the send again: the
+            // leg ends `unknown` either way (alarmed, dead-lettered for a replay once the key
+            // is fixed), the key named in its reason.
             Err(e @ CoinbaseError::Auth { .. }) => Err(SendError::Unknown(e.to_string())),
             // Signing failed: the request never left.
             Err(e @ (CoinbaseError::Key(_) | CoinbaseError::BaseUrl(_))) => {
