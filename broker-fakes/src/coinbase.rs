@@ -72,6 +72,10 @@ pub enum Fault {
     /// minutes; the Advanced Trade SDK raises any 4xx as `HTTPError`,
     /// `rest_base.handle_exception`).
     Unauthorized,
+    /// Answer 403 without creating anything, its `error_details` "Missing required scopes":
+    /// a key without the trade permission (the official SDK's reading of that answer,
+    /// `rest_base.handle_exception`).
+    MissingScopes,
     /// Create the order and answer `success: true`, but show it `OPEN` with nothing filled to
     /// the next `reads` reads of the order (`GET /orders/historical/{id}`); then it is final:
     /// filled, or (`cancelled`) `CANCELLED` with nothing filled and the wallets untouched, as
@@ -1063,6 +1067,18 @@ fn create_order(
         Some(Fault::Unauthorized) => {
             return (
                 (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response(),
+                None,
+            );
+        }
+        Some(Fault::MissingScopes) => {
+            return (
+                (
+                    StatusCode::FORBIDDEN,
+                    axum::Json(json!({"error": "PERMISSION_DENIED",
+                                      "error_details": "Missing required scopes",
+                                      "message": "Missing required scopes"})),
+                )
+                    .into_response(),
                 None,
             );
         }

@@ -511,6 +511,11 @@ fn auth_error(status: StatusCode, bytes: &[u8]) -> CoinbaseError {
     CoinbaseError::Auth {
         status: status.as_u16(),
         message,
+        missing_scopes: status == StatusCode::FORBIDDEN
+            && body
+                .error_details
+                .as_deref()
+                .is_some_and(|d| d.trim().eq_ignore_ascii_case("missing required scopes")),
     }
 }
 

@@ -16,7 +16,14 @@ pub enum CoinbaseError {
     #[error(
         "Coinbase refused the API key ({status}): {message}; check COINBASE_API_KEY_NAME, the key's view/trade permissions and the clock"
     )]
-    Auth { status: u16, message: String },
+    Auth {
+        status: u16,
+        message: String,
+        /// A 403 whose `error_details` says "Missing required scopes": the key lacks the
+        /// permission the request needs (the official SDK's reading of that answer,
+        /// `coinbase-advanced-py`, `rest_base.handle_exception`).
+        missing_scopes: bool,
+    },
     /// Coinbase answered with a definitive error status.
     #[error("Coinbase answered {status}: {error} {message}")]
     Api {

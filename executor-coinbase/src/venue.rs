@@ -785,9 +785,21 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             // up by `client_order_id` after the settle time and sent again once with the same
             // id when nothing is found, as after a timeout (Coinbase returns the order already
             // made for a repeated id). A key that is wrong fails the lookup's reads too (the
-            // lookup cannot tell), and one without the trade permission the send again: the
-            // leg ends `unknown` either way (alarmed, dead-lettered for a replay once the key
-            // is fixed), the key named in its reason.
+            // lookup cannot tell): the leg ends `unknown` (alarmed, dead-lettered for a replay
+            // once the key is fixed), the key named in its reason.
+            // Except a 403 that says the key is missing a scope, which the official SDK reads
+            // as such (`rest_base.handle_exception`): a key without the trade permission,
+            // definitive (nothing placed for want of the permission), and the operator must
+            // act; sent again it would only be refused again.
+            Err(
+                e @ CoinbaseError::Auth {
+                    missing_scopes: true,
+                    ..
+                },
+            ) => Err(SendError::Rejected {
+                order_id: None,
+                reason: e.to_string(),
+            }),
             Err(e @ CoinbaseError::Auth { .. }) => Err(SendError::Unknown(e.to_string())),
             // Signing failed: the request never left.
             Err(e @ (CoinbaseError::Key(_) | CoinbaseError::BaseUrl(_))) => {

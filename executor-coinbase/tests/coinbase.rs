@@ -971,6 +971,24 @@ async fn a_401_to_a_first_send_is_looked_up_and_sent_again_once() {
     clean(&h);
 }
 
+/// A 403 to a first send that says the key is missing a scope (the official SDK's reading:
+/// a key without the trade permission) is definitive: `rejected`, naming the key's
+/// permissions, sent once, not left `unknown` and dead-lettered.
+#[tokio::test]
+async fn a_403_for_missing_scopes_to_a_first_send_is_a_rejection() {
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.5");
+    h.fake.script(Fault::MissingScopes);
+    let i = intent(Action::LongExit, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.order_posts().len(), 1);
+    assert_eq!(h.fake.created_orders(), 0);
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    let reason = signal.reason.unwrap_or_default();
+    assert!(reason.contains("permissions"), "{reason}");
+    clean(&h);
+}
+
 /// A read answered 401 once (the product, read first by every signal) is read again: the
 /// exit goes on. It ended `rejected` before any order, the coins left held. One refused on
 /// every try still refuses the signal, naming the key.
