@@ -1693,7 +1693,7 @@ async fn an_account_oanda_does_not_have_is_named_never_read_as_flat() {
     // A signal on it sends nothing and is not ended: it goes back through its queue (to the
     // dead-letter queue, for a replay once the setting is fixed), never journaled rejected.
     let token = fake.token.clone();
-    let check = support::ViolationCheck::new(&fake);
+    let check = support::violation_check(&fake);
     // The account is one OANDA does not have, on purpose.
     check.expect_violation("unknown account");
     let h = test_kit::executor::harness(fake, venue, clock, false, support::RISK, check);

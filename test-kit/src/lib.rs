@@ -11,7 +11,8 @@
 //! - [`fifo::MemoryFifoQueue`]: a send-side FIFO queue with SQS's per-group order and
 //!   deduplication window, whose sends can be made to fail per message group;
 //! - `moto` (feature `moto`): the moto server of `MOTO_ENDPOINT` (failing with how to start
-//!   it when unset), SDK clients bound to it, and uniquely named queues and tables on it.
+//!   it when unset), SDK clients bound to it, and uniquely named queues and tables on it;
+//! - [`ViolationCheck`]: fails a test that ends with a violation its broker fake recorded.
 #![warn(missing_docs)]
 
 #[cfg(feature = "executor")]
@@ -20,5 +21,8 @@ pub mod fifo;
 #[cfg(feature = "moto")]
 pub mod moto;
 pub mod time;
+mod violations;
+
+pub use violations::ViolationCheck;
 
 pub use shared::clock::test_epoch;

@@ -147,26 +147,13 @@ pub type Harness = test_kit::executor::Harness<FakeCoinbase, CoinbaseVenue<Manua
 /// way, where Coinbase may not. Reads as the key.
 pub struct Extra {
     pub key: TestKey,
-    fake: FakeCoinbase,
+    check: test_kit::ViolationCheck,
 }
 
 impl std::ops::Deref for Extra {
     type Target = TestKey;
     fn deref(&self) -> &TestKey {
         &self.key
-    }
-}
-
-impl Drop for Extra {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            return;
-        }
-        let broken = self.fake.violations();
-        assert!(
-            broken.is_empty(),
-            "the fake recorded violations: {broken:?}"
-        );
     }
 }
 
@@ -207,9 +194,10 @@ pub async fn harness_with_settings(format: KeyFormat, settings: ClientSettings) 
     .unwrap();
     let venue = CoinbaseVenue::new(client, clock.clone())
         .with_settle_time(std::time::Duration::from_millis(20));
+    let read = fake.clone();
     let extra = Extra {
         key,
-        fake: fake.clone(),
+        check: test_kit::ViolationCheck::new(move || read.violations()),
     };
     test_kit::executor::harness(fake, venue, clock, false, RISK, extra)
 }

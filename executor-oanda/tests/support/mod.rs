@@ -33,39 +33,13 @@ pub use test_kit::executor::t0;
 /// The OANDA executor against the OANDA fake; its end checks the fake recorded no violation.
 pub type Harness = test_kit::executor::Harness<FakeOanda, OandaVenue<ManualClock>, ViolationCheck>;
 
-/// Fails the test at its end if the fake recorded a violation (a request the v20 API does not
-/// define, a query it does not take): the fake answers such a request in the kindest way,
-/// where OANDA may not.
-pub struct ViolationCheck(pub FakeOanda, pub std::sync::Mutex<Vec<&'static str>>);
+pub use test_kit::ViolationCheck;
 
-impl ViolationCheck {
-    pub fn new(fake: &FakeOanda) -> Self {
-        Self(fake.clone(), std::sync::Mutex::new(Vec::new()))
-    }
-    /// The test breaks one of the fake's rules on purpose (says why where it calls this): a
-    /// violation that starts with `what` is not counted at its end; any other still is.
-    pub fn expect_violation(&self, what: &'static str) {
-        self.1.lock().unwrap().push(what);
-    }
-}
-
-impl Drop for ViolationCheck {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            return;
-        }
-        let expected = self.1.lock().unwrap().clone();
-        let broken: Vec<String> = self
-            .0
-            .violations()
-            .into_iter()
-            .filter(|v| !expected.iter().any(|e| v.starts_with(e)))
-            .collect();
-        assert!(
-            broken.is_empty(),
-            "the fake recorded violations: {broken:?}"
-        );
-    }
+/// The check that fails the test at its end if `fake` recorded a violation (a request the v20
+/// API does not define, a query it does not take).
+pub fn violation_check(fake: &FakeOanda) -> ViolationCheck {
+    let fake = fake.clone();
+    ViolationCheck::new(move || fake.violations())
 }
 
 pub async fn harness() -> Harness {
@@ -96,7 +70,7 @@ pub async fn harness_with_risk(kill_switch: bool, risk: &str) -> Harness {
     .unwrap();
     let venue = OandaVenue::new(client, clock.clone())
         .with_settle_time(std::time::Duration::from_millis(20));
-    let check = ViolationCheck::new(&fake);
+    let check = violation_check(&fake);
     test_kit::executor::harness(fake, venue, clock, kill_switch, risk, check)
 }
 

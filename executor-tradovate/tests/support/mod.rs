@@ -81,32 +81,20 @@ pub struct Harness {
     pub check: ViolationCheck,
 }
 
-/// Every test ends with no broken rule at the fake (an order resent too early or without its
-/// ticket, a query the API does not define, more logins than the minute allows): the fake
-/// answers such a request in the kindest way, where Tradovate may not.
-pub struct ViolationCheck {
-    fake: FakeTradovate,
+pub use test_kit::ViolationCheck;
+
+/// The check that fails the test at its end if `fake` recorded a violation.
+pub fn violation_check(fake: &FakeTradovate) -> ViolationCheck {
+    let fake = fake.clone();
+    ViolationCheck::new(move || fake.violations())
 }
 
 /// A fake started at `now` for a test without a harness, and the check that fails the test
 /// at its end if the fake recorded a violation (keep it bound to a name until then).
 pub async fn checked_fake(now: chrono::DateTime<chrono::Utc>) -> (FakeTradovate, ViolationCheck) {
     let fake = FakeTradovate::start(now).await;
-    let check = ViolationCheck { fake: fake.clone() };
+    let check = violation_check(&fake);
     (fake, check)
-}
-
-impl Drop for ViolationCheck {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            return;
-        }
-        let broken = self.fake.violations();
-        assert!(
-            broken.is_empty(),
-            "the fake recorded violations: {broken:?}"
-        );
-    }
 }
 
 pub async fn harness() -> Harness {
@@ -162,7 +150,7 @@ pub async fn harness_with(
     );
     let journal = ports.journal;
     Harness {
-        check: ViolationCheck { fake: fake.clone() },
+        check: violation_check(&fake),
         fake,
         executor,
         journal,
