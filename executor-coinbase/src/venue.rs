@@ -246,6 +246,13 @@ impl<C: Clock> CoinbaseVenue<C> {
                     "Coinbase has no product {product_id}"
                 )));
             }
+            // A 401 left after the read's own retries is not proof of a wrong key: Coinbase
+            // documents no 401 for this read and answers a correctly signed token 401 now and
+            // then (coinbase/coinbase-advanced-py#132), so the signal comes back through the
+            // queue (dead-lettered, alarmed, if it never passes) as when a later read of the
+            // wallet is so answered; a refusal here would end an exit with its coins held.
+            // A 403 (a key without the view permission) refuses the signal, naming the key.
+            Err(e @ CoinbaseError::Auth { status: 401, .. }) => return Err(unavailable(e)),
             Err(e @ CoinbaseError::Auth { .. }) => return Err(ReadError::Refused(e.to_string())),
             Err(e) => return Err(unavailable(e)),
         };

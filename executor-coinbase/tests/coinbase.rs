@@ -990,8 +990,9 @@ async fn a_403_for_missing_scopes_to_a_first_send_is_a_rejection() {
 }
 
 /// A read answered 401 once (the product, read first by every signal) is read again: the
-/// exit goes on. It ended `rejected` before any order, the coins left held. One refused on
-/// every try still refuses the signal, naming the key.
+/// exit goes on. It ended `rejected` before any order, the coins left held. One answered 401
+/// on every try sends nothing and comes back through the queue (as a 401 to the wallet's read
+/// does), naming the key: a refusal would have ended the exit for good with its coins held.
 #[tokio::test]
 async fn a_read_answered_401_once_is_read_again() {
     let h = harness().await;
@@ -1007,6 +1008,17 @@ async fn a_read_answered_401_once_is_read_again() {
     h.fake.set_wallet("BTC", "0.5");
     h.fake
         .fail_reads_with("/products", 100, axum::http::StatusCode::UNAUTHORIZED);
+    let err = h.executor.execute(&i).await.unwrap_err().to_string();
+    assert!(err.contains("COINBASE_API_KEY_NAME"), "{err}");
+    assert_eq!(h.fake.order_posts().len(), 0);
+    assert!(h.journal.signal(&i.signal_id).await.unwrap().is_none());
+    clean(&h);
+
+    // A 403 (a key without the view permission) refuses the signal, naming the key.
+    let h = harness().await;
+    h.fake.set_wallet("BTC", "0.5");
+    h.fake
+        .fail_reads_with("/products", 100, axum::http::StatusCode::FORBIDDEN);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
     assert_eq!(h.fake.order_posts().len(), 0);
     let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
