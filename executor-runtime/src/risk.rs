@@ -888,9 +888,17 @@ impl RiskConfig {
                     if let Some(v) = v
                         && !v.fract().is_zero()
                     {
+                        // The defaults' section is the top-level keys: its size is
+                        // `default_size` itself, not a `default_size.size` a trader would
+                        // look for in vain.
+                        let key = if at == "default_size" {
+                            at.clone()
+                        } else {
+                            format!("{at}.{what}")
+                        };
                         return Err(format!(
-                            "{at}.{what}: {v} is not a whole number of contracts (Tradovate \
-                             trades whole contracts)"
+                            "{key}: {v} is not a whole number of contracts (Tradovate trades \
+                             whole contracts)"
                         ));
                     }
                 }
@@ -2635,5 +2643,23 @@ max_notional = "20000"
         )
         .unwrap_err();
         assert!(err.contains("instruments.EUR_USD.windows"), "{err}");
+    }
+
+    /// A fractional top-level size at Tradovate is named by its own key.
+    #[test]
+    fn a_fractional_default_size_at_tradovate_is_named_by_its_key() {
+        let err = start_error(
+            shared::Broker::Tradovate,
+            "default_size = \"1.5\"\ndefault_max_position = \"5\"",
+        );
+        assert!(
+            err.starts_with("default_size: 1.5 is not a whole number"),
+            "{err}"
+        );
+        let err = start_error(
+            shared::Broker::Tradovate,
+            "default_size = \"1\"\ndefault_max_position = \"5\"\n[instruments.ES]\nsize = \"0.5\"",
+        );
+        assert!(err.starts_with("instruments.ES.size: 0.5"), "{err}");
     }
 }
