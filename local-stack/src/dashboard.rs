@@ -65,6 +65,10 @@ pub struct LegView {
     pub attempt: u32,
     pub side: &'static str,
     pub quantity: Decimal,
+    /// What `quantity` counts ([`OrderRecord::quantity_unit`]): `units`, `contracts`, or a
+    /// currency at Coinbase, where a buy not known to have filled counts the quote currency
+    /// it was to spend (`100` USD) and a filled one the base it bought (`0.0015` BTC).
+    pub quantity_unit: String,
     pub fill_price: Option<Decimal>,
     pub outcome: Outcome,
 }
@@ -684,6 +688,7 @@ fn legs_of(orders: &[OrderRecord]) -> Vec<LegView> {
             attempt: o.attempt,
             side: o.side.as_str(),
             quantity: o.quantity,
+            quantity_unit: o.quantity_unit(),
             fill_price: o.fill_price,
             outcome: o.outcome,
         })
@@ -1613,6 +1618,32 @@ mod tests {
             "error": null, "sent_at": null, "acked_at": null,
         }))
         .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A leg's quantity comes with what it counts: at Coinbase a buy not known to have
+    /// filled counts the quote currency it was to spend, a filled one the base it bought, so
+    /// an `unknown` 100 does not read as 100 BTC.
+    #[test]
+    fn a_legs_quantity_names_its_unit() {
+        let mut buy = open_leg("1.1");
+        assert_eq!(
+            legs_of(std::slice::from_ref(&buy))[0].quantity_unit,
+            "units"
+        );
+        buy.broker = Broker::Coinbase;
+        buy.instrument = "BTC-USD".into();
+        buy.quantity = d("100");
+        buy.fill_price = None;
+        buy.outcome = Outcome::Unknown;
+        let shown = legs_of(std::slice::from_ref(&buy));
+        assert_eq!(
+            (shown[0].quantity, shown[0].quantity_unit.as_str()),
+            (d("100"), "USD")
+        );
+        buy.quantity = d("0.0015");
+        buy.outcome = Outcome::Filled;
+        let shown = serde_json::to_value(legs_of(&[buy])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(shown[0]["quantity_unit"], "BTC", "{shown}");
     }
 
     #[test]

@@ -176,6 +176,14 @@ async fn drive(client: &Client, base: &str, shot: &Path) -> Result<(), String> {
     if page["leg"]["leg"] != "open" || !leg.contains("buy") || !leg.contains("@ 1.08345") {
         return Err(format!("the order leg is not the buy at 1.08345: {leg:?}"));
     }
+    // The quantity names what it counts (at Coinbase a currency that differs between a buy
+    // not known to have filled and a filled one), and times their zone.
+    if !leg.contains(" units") {
+        return Err(format!("the order leg's quantity has no unit: {leg:?}"));
+    }
+    if !row.contains(" UTC") {
+        return Err(format!("the signal row's time names no zone: {row:?}"));
+    }
     let paper = common::get_json(base, "/local/positions").await;
     let held = number(&paper["oanda"]["EUR_USD"]);
     if held.is_none() || number(&page["position"]) != held {
