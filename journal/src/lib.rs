@@ -1921,6 +1921,69 @@ impl PgJournal {
                 reason: format!("migration: {e}"),
             })
     }
+
+    /// Opens the journal at `url` to write into the schema its deployment keeps, never
+    /// migrating it: for an operator's tool, whose build may be newer than the deployment's.
+    /// [`Self::connect`] would bring the database up to this build's migrations under the
+    /// deployed executors, whose next sessions then fail theirs (sqlx refuses a database
+    /// holding a migration the build does not know) until a deploy: no signal journaled, so
+    /// none traded. Connects at once (10 s at most) and checks the schema
+    /// ([`Self::schema_is_this_builds`]).
+    ///
+    /// # Errors
+    /// [`JournalError`] when `url` is not a PostgreSQL URL, the database cannot be reached
+    /// (the failure's kind, never the URL), or its schema is not this build's.
+    pub async fn open_unmigrated(url: &str) -> Result<Self, JournalError> {
+        let options = Self::session_options(url, IDLE_SESSION_TIMEOUT)?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| db_error("connect", e))?;
+        let journal = Self::from_pool(pool);
+        journal.schema_is_this_builds().await?;
+        Ok(journal)
+    }
+
+    /// Whether the migrations applied to the database (sqlx's `_sqlx_migrations` table, the
+    /// successful ones) are exactly this build's `migrations/postgres`.
+    ///
+    /// # Errors
+    /// [`JournalError`] naming the latest migration of each when they differ (none applied
+    /// when the table is missing), or the read's failure.
+    pub async fn schema_is_this_builds(&self) -> Result<(), JournalError> {
+        let own: Vec<i64> = sqlx::migrate!("migrations/postgres")
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| m.version)
+            .collect();
+        let applied: Vec<i64> = match sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        {
+            Ok(applied) => applied,
+            // undefined_table: no migration ever applied.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+            Err(e) => return Err(db_error("read the schema's migrations", e)),
+        };
+        if applied == own {
+            return Ok(());
+        }
+        let latest = |v: &[i64]| v.last().map_or_else(|| "none".to_owned(), i64::to_string);
+        Err(JournalError {
+            reason: format!(
+                "the journal's schema is at migration {} where this build's is at {}: it is \
+                 not migrated from here (a newer build would change the deployment's database \
+                 under its executors, an older one write to tables it does not know); use the \
+                 build the deployment runs",
+                latest(&applied),
+                latest(&own)
+            ),
+        })
+    }
 }
 
 /// How often the SQLite journal's log is checkpointed.

@@ -94,6 +94,31 @@ pub async fn fifo_queue_with(
         .unwrap_or_else(|| panic!("moto created queue {name} without a URL"))
 }
 
+/// A new FIFO queue and its dead-letter queue (`<prefix>-dlq`), the queue's redrive policy
+/// naming it after `max_receive_count` receives, as the stack's queues are; their URLs,
+/// `(dead-letter queue, queue)`.
+///
+/// # Panics
+/// When moto does not create them.
+pub async fn fifo_pair(
+    client: &aws_sdk_sqs::Client,
+    prefix: &str,
+    max_receive_count: u32,
+) -> (String, String) {
+    let dlq = fifo_queue(client, &format!("{prefix}-dlq")).await;
+    let redrive = format!(
+        r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":{max_receive_count}}}"#,
+        queue_arn(client, &dlq).await
+    );
+    let queue = fifo_queue_with(
+        client,
+        prefix,
+        [(QueueAttributeName::RedrivePolicy, redrive)],
+    )
+    .await;
+    (dlq, queue)
+}
+
 /// The ARN of the queue at `url` (what a redrive policy or an SNS subscription names).
 ///
 /// # Panics

@@ -126,6 +126,81 @@ impl Target {
         })
     }
 
+    /// Whether `--queue-url` is the dead-letter queue of `--source-url`, as the source queue's
+    /// redrive policy names it (`RedrivePolicy`'s `deadLetterTargetArn` against the other's
+    /// `QueueArn`, both attributes of SQS's GetQueueAttributes). A letter the pipeline sent
+    /// itself (an executor's unknown outcome) names no source queue, so without this a stage's
+    /// letter could be replayed into another stage's queue of the same broker (traded on its
+    /// account, or looked up where it never went and its own letter gone), and two URLs
+    /// swapped would move waiting signals into the dead-letter queue. Nothing to check for the
+    /// local stack, or without `--source-url`.
+    ///
+    /// # Errors
+    /// [`DlqError::Usage`] naming the queues when they are not a pair (or a queue SQS does not
+    /// know); [`DlqError::Unavailable`] when SQS does not answer.
+    pub async fn check_pair(&self) -> Result<(), DlqError> {
+        let Self::Sqs {
+            client,
+            dlq_url,
+            source_url: Some(source_url),
+        } = self
+        else {
+            return Ok(());
+        };
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let read = |url: &str, attribute: A| {
+            let url = url.to_owned();
+            async move {
+                let got = client
+                    .get_queue_attributes()
+                    .queue_url(&url)
+                    .attribute_names(attribute.clone())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        let text = format!(
+                            "reading {attribute} of {}: {}",
+                            short_name(&url),
+                            aws_adapters::sdk_error_text(&e)
+                        );
+                        if e.raw_response()
+                            .is_some_and(|r| r.status().is_client_error())
+                        {
+                            DlqError::Usage(format!(
+                                "{text} (check --queue-url, --source-url and the AWS credentials); \
+                                 nothing was replayed"
+                            ))
+                        } else {
+                            DlqError::Unavailable(format!("{text}; nothing was replayed"))
+                        }
+                    })?;
+                Ok::<_, DlqError>(got.attributes.and_then(|mut a| a.remove(&attribute)))
+            }
+        };
+        let target = read(source_url, A::RedrivePolicy)
+            .await?
+            .and_then(|policy| {
+                serde_json::from_str::<serde_json::Value>(&policy)
+                    .ok()?
+                    .get("deadLetterTargetArn")?
+                    .as_str()
+                    .map(str::to_owned)
+            });
+        let dlq_arn = read(dlq_url, A::QueueArn).await?;
+        match (target, dlq_arn) {
+            (Some(target), Some(arn)) if target == arn => Ok(()),
+            (target, _) => Err(DlqError::Usage(format!(
+                "{} (--queue-url) is not the dead-letter queue of {} (--source-url), whose is {}: \
+                 give a queue and its own dead-letter queue, of one stack; nothing was replayed",
+                short_name(dlq_url),
+                short_name(source_url),
+                target
+                    .as_deref()
+                    .map_or("none", |t| t.rsplit(':').next().unwrap_or(t))
+            ))),
+        }
+    }
+
     /// How many messages SQS counts in the dead-letter queue (visible, held by a reader, and
     /// delayed; approximate, as SQS documents these attributes); `None` for the local stack,
     /// whose listing is whole, or when the count cannot be read.
@@ -626,6 +701,7 @@ pub async fn replay(
     opts: &ReplayOptions,
     now: DateTime<Utc>,
 ) -> Result<(Vec<Outcome>, Vec<ReplayAudit>), DlqError> {
+    target.check_pair().await?;
     let messages = target.list(now).await?;
     // Each letter's group and signal time: a forced replay is never superseded, so forcing a
     // letter while a later signal of its group waits here too trades the older one (said).
@@ -658,7 +734,10 @@ pub async fn replay(
         }
         match opts.journaled.as_deref().map(|j| later_taken(letter, j)) {
             None => note.push_str(
-                "; the journal was not read for a later signal of its symbol taken since",
+                "; the journal was not read for a later signal of its symbol taken since, nor \
+                 for whether this signal filled: only its idempotency record, while kept, stops \
+                 a second trade, and only at the broker account it first went to (check the \
+                 account first)",
             ),
             Some(taken) if taken.is_empty() => {}
             Some(taken) => {
@@ -948,6 +1027,11 @@ pub async fn audit(target: &Target, audits: &[ReplayAudit]) -> Result<(), String
         }
         Target::Sqs { .. } => crate::journal_audit(audits).await,
     }
+}
+
+/// The last part of a queue URL (its name): the account and region in front stay unprinted.
+fn short_name(url: &str) -> &str {
+    url.trim_end_matches('/').rsplit('/').next().unwrap_or(url)
 }
 
 #[cfg(test)]

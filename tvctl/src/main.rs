@@ -2012,22 +2012,27 @@ async fn audit_journal() -> Result<journal::AnyJournal, Failure> {
                 .to_owned(),
         )
     })?;
-    let journal = journal::AnyJournal::connect(&url)
-        .await
-        .map_err(|e| Failure::Unreachable(e.to_string()))?;
-    // A PostgreSQL journal connects on first use: a session now (refused at once when nothing
-    // listens, where the pool would wait out its acquire timeout), then one read (the pool's
-    // first, which brings the schema up to date), so an unreachable database, or one a newer
-    // version migrated, is found before anything moves, not after.
     let unreadable = |e: shared::execution::JournalError| {
         Failure::Unreachable(format!(
             "the audit trail's journal cannot be read ({e}); nothing was replayed (--audit-file \
              <path> audits in a local file instead)"
         ))
     };
-    if let journal::AnyJournal::Postgres(pg) = &journal {
-        pg.check().await.map_err(unreadable)?;
-    }
+    // A PostgreSQL journal is the deployment's: opened now (an unreachable database found
+    // before anything moves, not after) and never migrated from here, its schema required to
+    // be this build's: a newer tvctl would migrate it under the deployed executors, whose
+    // sessions then refuse a database holding a migration they do not know.
+    let journal = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        journal::AnyJournal::Postgres(
+            journal::PgJournal::open_unmigrated(&url)
+                .await
+                .map_err(unreadable)?,
+        )
+    } else {
+        journal::AnyJournal::connect(&url)
+            .await
+            .map_err(|e| Failure::Unreachable(e.to_string()))?
+    };
     journal.recent_signals(1).await.map_err(unreadable)?;
     Ok(journal)
 }

@@ -385,6 +385,73 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
     }
 }
 
+/// A replay goes only from a queue's own dead-letter queue back to that queue (the source
+/// queue's redrive policy names the pair). An executor's unknown outcome names no source
+/// queue, so another stage's queue of the same broker was taken: the letter sent there and
+/// deleted here, traded or looked up on the wrong stack. Two URLs swapped moved the waiting
+/// signals into the dead-letter queue. Both refused before anything is received, exit 2.
+#[tokio::test]
+async fn a_replay_to_a_queue_whose_dead_letter_queue_is_another_is_refused() {
+    let client = moto::sqs().await;
+    let suffix = moto::unique_name("p");
+    let (dlq_url, url) = moto::fifo_pair(&client, "oanda-prod", 5).await;
+    let (_, other_url) = moto::fifo_pair(&client, "oanda-paper", 5).await;
+    let t = shared::clock::SystemClock.now() - Duration::seconds(2);
+    let letter = intent_at(&format!("pair-{suffix}"), t);
+    dead_letter(&client, &dlq_url, &[&letter]).await;
+    let waiting = intent_at(&format!("waiting-{suffix}"), t);
+    dead_letter(&client, &url, &[&waiting]).await;
+    let audit = std::env::temp_dir().join(format!("pair-{suffix}.jsonl"));
+    let audit_path = audit.to_string_lossy().into_owned();
+    let replay = |queue: &str, source: &str| {
+        tvctl_with(
+            &[
+                "dlq",
+                "replay",
+                "--queue-url",
+                queue,
+                "--source-url",
+                source,
+                "--all",
+                "--audit-file",
+                &audit_path,
+            ],
+            None,
+        )
+    };
+    for (queue, source) in [(&dlq_url, &other_url), (&url, &dlq_url)] {
+        let (code, out) = replay(queue, source);
+        assert_eq!(code, 2, "{out}");
+        assert!(
+            out.contains("is not the dead-letter queue of") && out.contains("nothing was replayed"),
+            "{out}"
+        );
+    }
+    assert!(receive(&client, &other_url).await.is_empty());
+    // The pair itself passes: the letter back in its queue, behind the signal waiting there.
+    let (code, out) = replay(&dlq_url, &url);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("replayed"), "{out}");
+    assert!(receive(&client, &dlq_url).await.is_empty());
+    let ids: Vec<String> = receive(&client, &url)
+        .await
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<OrderIntent>(m.body.as_deref().unwrap())
+                .unwrap()
+                .signal_id
+                .as_str()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [waiting.signal_id.as_str(), letter.signal_id.as_str()],
+        "the waiting signal stayed in its queue"
+    );
+    let _ = std::fs::remove_file(&audit);
+}
+
 /// The runbook of a deployment without a reachable database (`journal=log`): the executor
 /// dead-lettered a signal whose outcome stayed unknown; the operator lists it, shows it, and
 /// replays it with the audit trail in a local file. Without either audit trail nothing moves.
@@ -392,8 +459,7 @@ async fn poisoned_signal_dead_letters_then_replays_only_when_forced_and_executes
 async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_one() {
     let client = moto::sqs().await;
     let suffix = moto::unique_name("r");
-    let dlq_url = moto::fifo_queue(&client, "oanda-runbook-dlq").await;
-    let url = moto::fifo_queue(&client, "oanda-runbook").await;
+    let (dlq_url, url) = moto::fifo_pair(&client, "oanda-runbook", 5).await;
     let t = shared::clock::SystemClock.now() - Duration::seconds(2);
     let intent = intent_at(&format!("runbook-{suffix}"), t);
     // What the executor sends for an unknown outcome: the intent, a unique dedup id.
@@ -492,8 +558,7 @@ async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_on
 async fn a_lookup_only_replay_sends_back_only_stale_letters_and_the_executor_trades_none() {
     let client = moto::sqs().await;
     let suffix = moto::unique_name("l");
-    let dlq_url = moto::fifo_queue(&client, "oanda-lookup-dlq").await;
-    let url = moto::fifo_queue(&client, "oanda-lookup").await;
+    let (dlq_url, url) = moto::fifo_pair(&client, "oanda-lookup", 5).await;
     let now = shared::clock::SystemClock.now();
     // Forced once already, and dead-lettered again as it was received: marked forced.
     let old = OrderIntent {
@@ -597,8 +662,7 @@ async fn a_replay_whose_send_landed_then_met_a_5xx_is_an_unknown_outcome() {
 async fn lost_send((proxy, lost): (String, std::sync::Arc<std::sync::atomic::AtomicUsize>)) {
     let client = moto::sqs().await;
     let suffix = moto::unique_name("l");
-    let dlq_url = moto::fifo_queue(&client, "oanda-lost-dlq").await;
-    let url = moto::fifo_queue(&client, "oanda-lost").await;
+    let (dlq_url, url) = moto::fifo_pair(&client, "oanda-lost", 5).await;
     let intent = intent_at(
         &format!("lost-{suffix}"),
         shared::clock::SystemClock.now() - Duration::seconds(2),
@@ -781,8 +845,7 @@ fn forced_dry_run(
 async fn a_forced_dry_run_gives_ages_and_names_a_later_letter_of_the_group() {
     let client = moto::sqs().await;
     let suffix = moto::unique_name("f");
-    let dlq_url = moto::fifo_queue(&client, "oanda-dlq").await;
-    let url = moto::fifo_queue(&client, "oanda").await;
+    let (dlq_url, url) = moto::fifo_pair(&client, "oanda", 5).await;
     let now = SystemClock.now();
     let older = intent_at(&format!("older-{suffix}"), now - Duration::seconds(60));
     let mut later = intent_at(&format!("later-{suffix}"), now - Duration::seconds(40));
@@ -825,8 +888,7 @@ async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_t
     use shared::execution::{SignalStatus, TradeJournal};
     let client = moto::sqs().await;
     let suffix = moto::unique_name("t");
-    let dlq_url = moto::fifo_queue(&client, "oanda-taken-dlq").await;
-    let url = moto::fifo_queue(&client, "oanda-taken").await;
+    let (dlq_url, url) = moto::fifo_pair(&client, "oanda-taken", 5).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.sqlite");
     let path = path.to_str().unwrap();
@@ -892,7 +954,8 @@ async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_t
     }
     let without = line(None);
     assert!(
-        without.contains("the journal was not read for a later signal of its symbol"),
+        without.contains("the journal was not read for a later signal of its symbol")
+            && without.contains("nor for whether this signal filled"),
         "{without}"
     );
     assert!(
@@ -911,8 +974,7 @@ async fn a_forced_replay_of_a_signal_the_journal_shows_filled_is_refused() {
     use shared::execution::{SignalStatus, TradeJournal};
     let client = moto::sqs().await;
     let suffix = moto::unique_name("filled");
-    let dlq_url = moto::fifo_queue(&client, "oanda-filled-dlq").await;
-    let url = moto::fifo_queue(&client, "oanda-filled").await;
+    let (dlq_url, url) = moto::fifo_pair(&client, "oanda-filled", 5).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.sqlite");
     let path = path.to_str().unwrap();

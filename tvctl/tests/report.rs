@@ -65,13 +65,13 @@ struct PgDatabase {
 }
 
 impl PgDatabase {
-    async fn create() -> Self {
+    async fn create(tag: &str) -> Self {
         use sqlx::Connection;
         let admin = std::env::var("JOURNAL_TEST_PG_URL").expect(
             "JOURNAL_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a throwaway PostgreSQL",
         );
         // A name of digits and letters only: safe to put in the statement.
-        let name = format!("tvctl_report_{}", std::process::id());
+        let name = format!("tvctl_{tag}_{}", std::process::id());
         let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {name}"
@@ -124,6 +124,94 @@ fn tvctl(args: &[&str]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
+}
+
+/// An SQS replay audits in the deployment's PostgreSQL journal and never migrates it: a
+/// tvctl newer than the deployment brought the database to its own migrations under the
+/// deployed executors, whose sessions then refuse a database holding one they do not know
+/// (no signal journaled, none traded). A schema other than this build's is refused before
+/// anything moves, the database left as it was; this build's schema passes.
+#[tokio::test]
+async fn an_sqs_replay_never_migrates_the_deployments_journal() {
+    use sqlx::Connection;
+    let pg = PgDatabase::create("audit").await;
+    let replay = |url: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tvctl"))
+            .args([
+                "dlq",
+                "replay",
+                "--queue-url",
+                "http://127.0.0.1:1/000000000000/tv-oanda-dlq.fifo",
+                "--source-url",
+                "http://127.0.0.1:1/000000000000/tv-oanda.fifo",
+                "--dry-run",
+                "0123456789",
+            ])
+            .env("JOURNAL_URL", url)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let refused = |code: i32, text: &str, applied: &str| {
+        assert_eq!(code, 3, "{text}");
+        assert!(
+            text.contains(&format!("the journal's schema is at migration {applied}"))
+                && text.contains("nothing was replayed"),
+            "{text}"
+        );
+        assert!(!text.contains(&pg.url), "{text}");
+    };
+    // Empty: refused, nothing created.
+    let (code, text) = replay(&pg.url);
+    refused(code, &text, "none");
+    assert_eq!(pg.tables().await, 0, "the replay created tables");
+
+    // A deployment one migration behind this build: refused, not migrated.
+    let deployed = journal::AnyJournal::connect(&pg.url).await.unwrap();
+    deployed.recent_signals(1).await.unwrap();
+    drop(deployed);
+    let mut c = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    let (latest,): (i64,) = sqlx::query_as("SELECT max(version) FROM _sqlx_migrations")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+        .bind(latest)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (code, text) = replay(&pg.url);
+    let (behind,): (i64,) = sqlx::query_as("SELECT max(version) FROM _sqlx_migrations")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    refused(code, &text, &behind.to_string());
+    assert!(behind < latest, "the replay migrated the journal: {text}");
+
+    // The deployment's schema is this build's: the audit trail is taken, and the replay goes
+    // on to the queue (unreachable here).
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES ($1, 'as deployed', true, '\\x00', 0)",
+    )
+    .bind(latest)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    drop(c);
+    let (code, text) = replay(&pg.url);
+    assert!(!text.contains("schema is at migration"), "{text}");
+    assert_ne!(code, 0, "{text}");
+    pg.drop().await;
 }
 
 #[tokio::test]
@@ -262,7 +350,7 @@ async fn the_report_of_a_local_run_has_the_hand_computed_figures() {
 
     // The same rows in PostgreSQL (a database of this test's own on the throwaway cluster):
     // `tvctl report` on its URL prints the same report.
-    let pg = PgDatabase::create().await;
+    let pg = PgDatabase::create("report").await;
     // On the database still empty: the report fails naming what is missing, and creates
     // nothing (it opens the journal read-only, never migrating).
     let (code, text) = tvctl(&["report", "--journal", &pg.url, "--json"]);
