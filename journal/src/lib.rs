@@ -1927,32 +1927,43 @@ impl PgJournal {
     /// [`Self::connect`] would bring the database up to this build's migrations under the
     /// deployed executors, whose next sessions then fail theirs (sqlx refuses a database
     /// holding a migration the build does not know) until a deploy: no signal journaled, so
-    /// none traded. Connects at once (10 s at most) and checks the schema
+    /// none traded. Connects at once ([`Self::check`]: refused at once when nothing listens;
+    /// the pool then waits up to 30 s, for Aurora Serverless v2 resuming from zero capacity,
+    /// as [`Self::connect`]'s), and checks the schema
     /// ([`Self::schema_is_this_builds`]).
+    ///
+    /// `Ok` with a note when the database has only the first of this build's migrations:
+    /// either this build is newer than the deployment, or the deployment is this build and
+    /// its executors have not opened a journal session since (they migrate at their next);
+    /// it is used as it is, unmigrated, and a read of a column it lacks fails by itself.
     ///
     /// # Errors
     /// [`JournalError`] when `url` is not a PostgreSQL URL, the database cannot be reached
-    /// (the failure's kind, never the URL), or its schema is not this build's.
-    pub async fn open_unmigrated(url: &str) -> Result<Self, JournalError> {
+    /// (the failure's kind, never the URL), has no migration applied, or holds one this build
+    /// does not have.
+    pub async fn open_unmigrated(url: &str) -> Result<(Self, Option<String>), JournalError> {
         let options = Self::session_options(url, IDLE_SESSION_TIMEOUT)?;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(|e| db_error("connect", e))?;
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .connect_lazy_with(options);
         let journal = Self::from_pool(pool);
-        journal.schema_is_this_builds().await?;
-        Ok(journal)
+        // A session outside the pool first: a database that refuses connections fails at
+        // once, where the pool would try again until its acquire timeout.
+        journal.check().await?;
+        let behind = journal.schema_is_this_builds().await?;
+        Ok((journal, behind))
     }
 
     /// Whether the migrations applied to the database (sqlx's `_sqlx_migrations` table, the
-    /// successful ones) are exactly this build's `migrations/postgres`.
+    /// successful ones) are this build's `migrations/postgres`: `Ok(None)` when all of them,
+    /// `Ok(Some(note))` when only the first of them (the database behind this build, the
+    /// note naming both latest migrations).
     ///
     /// # Errors
-    /// [`JournalError`] naming the latest migration of each when they differ (none applied
-    /// when the table is missing), or the read's failure.
-    pub async fn schema_is_this_builds(&self) -> Result<(), JournalError> {
+    /// [`JournalError`] naming the latest migration of each when the database holds one this
+    /// build does not have, or none at all (the table missing), or the read's failure.
+    pub async fn schema_is_this_builds(&self) -> Result<Option<String>, JournalError> {
         let own: Vec<i64> = sqlx::migrate!("migrations/postgres")
             .iter()
             .filter(|m| m.migration_type.is_up_migration())
@@ -1969,16 +1980,26 @@ impl PgJournal {
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
             Err(e) => return Err(db_error("read the schema's migrations", e)),
         };
-        if applied == own {
-            return Ok(());
-        }
         let latest = |v: &[i64]| v.last().map_or_else(|| "none".to_owned(), i64::to_string);
+        if applied == own {
+            return Ok(None);
+        }
+        if !applied.is_empty() && own.starts_with(&applied) {
+            return Ok(Some(format!(
+                "the journal's schema is at migration {} where this build's is at {}, not \
+                 migrated from here: the deployment's executors bring it up at their next \
+                 journal session if the deployment runs this build; if it runs an older one, \
+                 use that build's tool",
+                latest(&applied),
+                latest(&own)
+            )));
+        }
         Err(JournalError {
             reason: format!(
                 "the journal's schema is at migration {} where this build's is at {}: it is \
-                 not migrated from here (a newer build would change the deployment's database \
-                 under its executors, an older one write to tables it does not know); use the \
-                 build the deployment runs",
+                 not migrated from here (a build newer than the deployment's would change its \
+                 database under its executors, an older one write to tables it does not \
+                 know); use the build the deployment runs",
                 latest(&applied),
                 latest(&own)
             ),

@@ -167,8 +167,9 @@ impl Target {
                             .is_some_and(|r| r.status().is_client_error())
                         {
                             DlqError::Usage(format!(
-                                "{text} (check --queue-url, --source-url and the AWS credentials); \
-                                 nothing was replayed"
+                                "{text} (check --queue-url, --source-url and the AWS credentials, \
+                                 which need sqs:GetQueueAttributes on both); nothing was \
+                                 replayed"
                             ))
                         } else {
                             DlqError::Unavailable(format!("{text}; nothing was replayed"))
@@ -713,7 +714,8 @@ pub async fn replay(
         })
         .collect();
     // What a forced replay's line adds: its signal's age, and a later letter of its group.
-    let forced_note = |msg: &DeadMessage, letter: &DeadLetter| {
+    // `unread`: no journal was read for whether the signal filled (SQS without JOURNAL_URL).
+    let forced_note = |msg: &DeadMessage, letter: &DeadLetter, unread: bool| {
         let group = letter.group_id();
         let later = times
             .iter()
@@ -734,10 +736,7 @@ pub async fn replay(
         }
         match opts.journaled.as_deref().map(|j| later_taken(letter, j)) {
             None => note.push_str(
-                "; the journal was not read for a later signal of its symbol taken since, nor \
-                 for whether this signal filled: only its idempotency record, while kept, stops \
-                 a second trade, and only at the broker account it first went to (check the \
-                 account first)",
+                "; the journal was not read for a later signal of its symbol taken since",
             ),
             Some(taken) if taken.is_empty() => {}
             Some(taken) => {
@@ -759,6 +758,13 @@ pub async fn replay(
                         .join(", ")
                 ));
             }
+        }
+        if unread {
+            note.push_str(
+                "; no journal (JOURNAL_URL) was read for whether this signal filled: only its \
+                 idempotency record, while kept, stops a second trade, and only at the broker \
+                 account it first went to (check the account first)",
+            );
         }
         if later_seen {
             // Said once, whatever came later: what forcing does with it.
@@ -829,6 +835,8 @@ pub async fn replay(
                 if let Err(why) = &own {
                     own_journal = Err(why.clone());
                 }
+                let unread =
+                    matches!(target, Target::Sqs { .. }) && matches!(own_journal, Ok(None));
                 let filled = own
                     .as_ref()
                     .ok()
@@ -864,7 +872,10 @@ pub async fn replay(
                         would_replay = true;
                         (
                             if forced {
-                                format!("would replay (forced){}", forced_note(&msg, letter))
+                                format!(
+                                    "would replay (forced){}",
+                                    forced_note(&msg, letter, unread)
+                                )
                             } else if opts.lookup_only {
                                 "would replay (look-up only)".to_owned()
                             } else {
@@ -896,7 +907,10 @@ pub async fn replay(
                         {
                             Ok(()) => (
                                 if forced {
-                                    format!("replayed (forced){}", forced_note(&msg, letter))
+                                    format!(
+                                        "replayed (forced){}",
+                                        forced_note(&msg, letter, unread)
+                                    )
                                 } else if opts.lookup_only {
                                     "replayed (look-up only)".to_owned()
                                 } else {

@@ -460,7 +460,11 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                     Ok(ExitCode::SUCCESS)
                 }
                 None => {
-                    err(&format!("no message {message_id}"));
+                    err(&format!(
+                        "tvctl: message {message_id} is not in {} (`tvctl dlq list` lists its \
+                         message ids)",
+                        target.name()
+                    ));
                     Ok(ExitCode::from(1))
                 }
             }
@@ -2022,18 +2026,26 @@ async fn audit_journal() -> Result<journal::AnyJournal, Failure> {
     // before anything moves, not after) and never migrated from here, its schema required to
     // be this build's: a newer tvctl would migrate it under the deployed executors, whose
     // sessions then refuse a database holding a migration they do not know.
-    let journal = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        journal::AnyJournal::Postgres(
-            journal::PgJournal::open_unmigrated(&url)
-                .await
-                .map_err(unreadable)?,
-        )
-    } else {
-        journal::AnyJournal::connect(&url)
+    // One that has only the first of this build's migrations is used as it is (the deployed
+    // executors may not have migrated it yet since a deploy of this build), unless a read
+    // fails, which then says why.
+    let (journal, behind) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (pg, behind) = journal::PgJournal::open_unmigrated(&url)
             .await
-            .map_err(|e| Failure::Unreachable(e.to_string()))?
+            .map_err(unreadable)?;
+        (journal::AnyJournal::Postgres(pg), behind)
+    } else {
+        let journal = journal::AnyJournal::connect(&url)
+            .await
+            .map_err(|e| Failure::Unreachable(e.to_string()))?;
+        (journal, None)
     };
-    journal.recent_signals(1).await.map_err(unreadable)?;
+    journal.recent_signals(1).await.map_err(|e| match &behind {
+        Some(why) => unreadable(shared::execution::JournalError {
+            reason: format!("{e}; {why}"),
+        }),
+        None => unreadable(e),
+    })?;
     Ok(journal)
 }
 

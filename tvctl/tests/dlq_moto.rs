@@ -480,6 +480,13 @@ async fn without_a_database_a_replay_is_audited_in_a_file_and_refused_without_on
     let id = listed[0]["message_id"].as_str().unwrap().to_owned();
     let (code, shown) = tvctl_with(&["dlq", "show", "--queue-url", &dlq_url, &id], None);
     assert_eq!(code, 0, "{shown}");
+    // One not there: exit 1, naming the queue looked in.
+    let (code, missing) = tvctl_with(&["dlq", "show", "--queue-url", &dlq_url, "abc"], None);
+    assert_eq!(code, 1, "{missing}");
+    assert!(
+        missing.contains("message abc is not in oanda-runbook-dlq"),
+        "{missing}"
+    );
     assert!(shown.contains(intent.signal_id.as_str()), "{shown}");
 
     let replay = |audit: Option<&str>| {
@@ -952,10 +959,15 @@ async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_t
     for other in [&refused, &earlier, &other] {
         assert!(!with.contains(&other.signal_id.as_str()[..12]), "{with}");
     }
+    // The filled check is said to be skipped only when no journal was read for it.
+    assert!(
+        !with.contains("was read for whether this signal filled"),
+        "{with}"
+    );
     let without = line(None);
     assert!(
         without.contains("the journal was not read for a later signal of its symbol")
-            && without.contains("nor for whether this signal filled"),
+            && without.contains("no journal (JOURNAL_URL) was read for whether this signal filled"),
         "{without}"
     );
     assert!(

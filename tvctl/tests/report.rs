@@ -129,8 +129,9 @@ fn tvctl(args: &[&str]) -> (i32, String) {
 /// An SQS replay audits in the deployment's PostgreSQL journal and never migrates it: a
 /// tvctl newer than the deployment brought the database to its own migrations under the
 /// deployed executors, whose sessions then refuse a database holding one they do not know
-/// (no signal journaled, none traded). A schema other than this build's is refused before
-/// anything moves, the database left as it was; this build's schema passes.
+/// (no signal journaled, none traded). An empty database, or one holding a migration this
+/// build does not know, is refused before anything moves; one behind is used as it is;
+/// the database is left as it was every time.
 #[tokio::test]
 async fn an_sqs_replay_never_migrates_the_deployments_journal() {
     use sqlx::Connection;
@@ -175,42 +176,55 @@ async fn an_sqs_replay_never_migrates_the_deployments_journal() {
     refused(code, &text, "none");
     assert_eq!(pg.tables().await, 0, "the replay created tables");
 
-    // A deployment one migration behind this build: refused, not migrated.
+    // A deployment one migration behind this build (this build deployed, its executors not
+    // yet in a journal session since; or an older build): used as it is, not migrated, the
+    // replay going on to the queue (unreachable here).
     let deployed = journal::AnyJournal::connect(&pg.url).await.unwrap();
     deployed.recent_signals(1).await.unwrap();
     drop(deployed);
     let mut c = sqlx::PgConnection::connect(&pg.url).await.unwrap();
-    let (latest,): (i64,) = sqlx::query_as("SELECT max(version) FROM _sqlx_migrations")
-        .fetch_one(&mut c)
-        .await
-        .unwrap();
+    let all = versions(&mut c).await;
+    let latest = *all.last().unwrap();
     sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
         .bind(latest)
         .execute(&mut c)
         .await
         .unwrap();
     let (code, text) = replay(&pg.url);
-    let (behind,): (i64,) = sqlx::query_as("SELECT max(version) FROM _sqlx_migrations")
-        .fetch_one(&mut c)
+    assert!(!text.contains("schema is at migration"), "{text}");
+    assert!(text.contains("nothing was replayed"), "{text}");
+    assert_eq!(code, 3, "{text}");
+    assert_eq!(
+        versions(&mut c).await,
+        all[..all.len() - 1],
+        "the replay migrated the journal: {text}"
+    );
+
+    // A deployment newer than this build (a migration it does not know): refused, untouched.
+    for version in [latest, 99_999_999_999_999] {
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES ($1, 'as deployed', true, '\\x00', 0)",
+        )
+        .bind(version)
+        .execute(&mut c)
         .await
         .unwrap();
-    refused(code, &text, &behind.to_string());
-    assert!(behind < latest, "the replay migrated the journal: {text}");
+    }
+    let (code, text) = replay(&pg.url);
+    refused(code, &text, "99999999999999");
+    assert_eq!(versions(&mut c).await.len(), all.len() + 1);
 
     // The deployment's schema is this build's: the audit trail is taken, and the replay goes
-    // on to the queue (unreachable here).
-    sqlx::query(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES ($1, 'as deployed', true, '\\x00', 0)",
-    )
-    .bind(latest)
-    .execute(&mut c)
-    .await
-    .unwrap();
+    // on to the queue.
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 99999999999999")
+        .execute(&mut c)
+        .await
+        .unwrap();
     drop(c);
     let (code, text) = replay(&pg.url);
     assert!(!text.contains("schema is at migration"), "{text}");
-    assert_ne!(code, 0, "{text}");
+    assert_eq!(code, 3, "{text}");
     pg.drop().await;
 }
 
@@ -928,4 +942,12 @@ fn an_alert_template_for_an_instrument_without_a_size_says_entries_are_refused()
         ),
         ""
     );
+}
+
+/// The versions in sqlx's migrations table, in order.
+async fn versions(c: &mut sqlx::PgConnection) -> Vec<i64> {
+    sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(c)
+        .await
+        .unwrap()
 }
