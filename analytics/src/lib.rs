@@ -957,6 +957,22 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 selected: f.selected,
                 signal_id: f.signal_id.clone(),
             });
+            // Coinbase's book keeps other signals' lots of the open's side (dust the plan does
+            // not count as held, or coins sold outside the journal: in the app, or through
+            // another product of the same coin, which the report cannot tell apart). Matched
+            // first, a sale sold out by hand before a re-entry put every later round trip on
+            // the previous trip's entry price (+20 shown where +10 was made, a loss as a win).
+            // They go behind this open's lots: a close sells the whole balance, so dust is
+            // still matched, after the lots the executor bought.
+            if f.broker == Broker::Coinbase
+                && f.leg == Leg::Open
+                && book.iter().any(|lot| lot.signal_id != f.signal_id)
+            {
+                let (own, others): (VecDeque<Lot>, VecDeque<Lot>) =
+                    book.drain(..).partition(|lot| lot.signal_id == f.signal_id);
+                book.extend(own);
+                book.extend(others);
+            }
         }
         // Exposure: time with a position open, per instrument.
         let e = exposure

@@ -1451,6 +1451,52 @@ fn a_reentry_after_its_side_was_closed_outside_drops_the_stale_lot() {
     assert_eq!(r.open_positions.len(), 1, "{:?}", r.open_positions);
     assert_eq!(r.open_positions[0].quantity, d("1.00001"));
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    // The whole balance sold: the executor's lot first, then the dust, P&L of both.
+    let signals = vec![
+        btc("b1", "100", "10:00:00"),
+        btc("b2", "110", "11:00:00"),
+        btc("b3", "120", "12:00:00"),
+    ];
+    let sell = |id: &str, qty: &str, price: &str, hms: &str| {
+        fill(
+            id,
+            c,
+            "BTC-USD",
+            Leg::Close,
+            Side::Sell,
+            qty,
+            price,
+            Some("0"),
+            hms,
+        )
+    };
+    let mut orders = orders;
+    orders.push(sell("b3", "1.00001", "120", "12:00:01"));
+    let r = analyze(&signals, &orders, &Filter::default());
+    let pnl: Vec<Decimal> = r.trades.iter().map(|t| t.pnl).collect();
+    assert_eq!(pnl, [d("10.0002")]);
+    assert!(r.open_positions.is_empty(), "{:?}", r.open_positions);
+
+    // 1 BTC bought, then sold in the app; the re-entry buys 1 at 110 and its exit sells it
+    // at 120: +10 (it was +20, matched against the sold lot at 100), and so every later
+    // round trip (130 then 125: -5, shown +15).
+    let signals = vec![
+        btc("b1", "100", "10:00:00"),
+        btc("b2", "110", "11:00:00"),
+        btc("b3", "120", "12:00:00"),
+        btc("b4", "130", "13:00:00"),
+        btc("b5", "125", "14:00:00"),
+    ];
+    let orders = vec![
+        buy("b1", "1", "100", "10:00:01"),
+        buy("b2", "1", "110", "11:00:01"),
+        sell("b3", "1", "120", "12:00:01"),
+        buy("b4", "1", "130", "13:00:01"),
+        sell("b5", "1", "125", "14:00:01"),
+    ];
+    let r = analyze(&signals, &orders, &Filter::default());
+    let pnl: Vec<Decimal> = r.trades.iter().map(|t| t.pnl).collect();
+    assert_eq!(pnl, [d("10"), d("-5")]);
 }
 
 /// Two opens of one signal both filled (a replay's send journaled beside an earlier one of
