@@ -170,6 +170,7 @@ struct Inner {
     tokens: HashMap<String, DateTime<Utc>>,
     token_seq: u64,
     token_expiry: DateTime<Utc>,
+    tokens_without_expiry: usize,
     now: DateTime<Utc>,
     logins: usize,
     renewals: usize,
@@ -268,6 +269,7 @@ impl FakeTradovate {
             tokens: HashMap::new(),
             token_seq: 0,
             token_expiry: now + Duration::minutes(80),
+            tokens_without_expiry: 0,
             now,
             logins: 0,
             renewals: 0,
@@ -374,6 +376,12 @@ impl FakeTradovate {
     }
     pub fn set_token_expiry(&self, at: DateTime<Utc>) {
         self.lock().token_expiry = at;
+    }
+    /// The next `n` token answers (login or renewal) carry no `expirationTime`. Tradovate's
+    /// AccessTokenResponse gives one; its renewal's answer is not documented apart from it,
+    /// so a client must not take such an answer as a refused login.
+    pub fn omit_token_expiry(&self, n: usize) {
+        self.lock().tokens_without_expiry = n;
     }
     /// Every token issued so far stops working (a token expiring mid-flight).
     pub fn expire_tokens(&self) {
@@ -880,8 +888,13 @@ fn issue(i: &mut Inner) -> Value {
     let token = format!("tv-access-{}-{}", i.token_seq, i.now.timestamp());
     let exp = i.token_expiry.max(i.now + Duration::minutes(80));
     i.tokens.insert(token.clone(), exp);
-    json!({"accessToken": token, "mdAccessToken": format!("md-{token}"), "expirationTime": exp.to_rfc3339(),
-           "userStatus": "Active", "userId": 4321, "name": USERNAME, "hasLive": false})
+    let mut answer = json!({"accessToken": token, "mdAccessToken": format!("md-{token}"), "expirationTime": exp.to_rfc3339(),
+           "userStatus": "Active", "userId": 4321, "name": USERNAME, "hasLive": false});
+    if i.tokens_without_expiry > 0 {
+        i.tokens_without_expiry -= 1;
+        answer.as_object_mut().map(|a| a.remove("expirationTime"));
+    }
+    answer
 }
 
 async fn login(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) -> Response {

@@ -894,8 +894,8 @@ fn grant(value: &Value) -> Result<TokenGrant, TvError> {
             access_token: SecretString::from(t.to_owned()),
             expires_at: e.with_timezone(&Utc),
         }),
-        _ => Err(TvError::Refused(
-            "token response without accessToken and expirationTime".into(),
+        _ => Err(TvError::UnreadableToken(
+            "no accessToken, or no expirationTime in RFC 3339".into(),
         )),
     }
 }

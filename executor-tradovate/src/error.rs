@@ -72,6 +72,14 @@ pub enum TvError {
     /// could not be used. Nothing was sent.
     #[error("no Tradovate token: {0}")]
     NoToken(String),
+    /// A token request (`/auth/accesstokenrequest`, `/auth/renewaccesstoken`) answered 200
+    /// without an `accessToken` and an `expirationTime` this client can read (RFC 3339, as
+    /// Tradovate's AccessTokenResponse gives it). Not a refusal: the login may have opened a
+    /// session, and Tradovate does not document the renewal's answer apart from the login's,
+    /// so it is not remembered as a refused login (which stops trading a minute and tells the
+    /// trader to check the credentials); nothing was sent with it.
+    #[error("Tradovate's token answer could not be read: {0}")]
+    UnreadableToken(String),
     /// No token: Tradovate refused the login (a changed password, a wrong API key). Nothing
     /// was sent, and the signal is not retried: a refused login tried again and again could
     /// lock the user out.

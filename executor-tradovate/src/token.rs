@@ -448,8 +448,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
             Ok::<_, TokenError>(match valid {
                 Some(t) => match self.client.renew_token(&t.access_token).await {
                     Ok(g) => (g, Refreshed::Renewed),
-                    Err(TvError::Unauthorized | TvError::Refused(_)) => {
-                        warn!("renewal refused; logging in");
+                    // An answer without a readable expiry too: the token cannot be kept
+                    // without one, and a login's answer is documented with it.
+                    Err(
+                        TvError::Unauthorized | TvError::Refused(_) | TvError::UnreadableToken(_),
+                    ) => {
+                        warn!("renewal refused or unreadable; logging in");
                         (self.login().await?, Refreshed::LoggedIn)
                     }
                     Err(e) => return Err(e.into()),

@@ -146,6 +146,51 @@ async fn a_refused_login_is_not_tried_again_by_a_new_manager_of_the_process() {
     assert_eq!(fake.login_requests(), 1);
 }
 
+/// A login answered without a readable `expirationTime` is not a refused login: it is not
+/// remembered as one (which stopped every login of the process for a minute, and rejected
+/// signals as if the credentials were wrong); the next try logs in. A renewal so answered
+/// falls back to one login.
+#[tokio::test]
+async fn a_token_answer_without_an_expiry_is_not_a_refused_login() {
+    let (fake, _check) = support::checked_fake(t0()).await;
+    let creds = support::credentials();
+    let manager = || {
+        TokenManager::new(
+            support::client(&fake),
+            creds.clone(),
+            Arc::new(MemoryTokenStore::default()),
+            Arc::new(MemoryLeaseLock::default()),
+            ManualClock::new(t0()),
+            "executor",
+            TokenPolicy::default(),
+        )
+    };
+    fake.omit_token_expiry(1);
+    let err = manager().token().await.unwrap_err().to_string();
+    assert!(err.contains("could not be read"), "{err}");
+    assert!(!err.contains("refused"), "{err}");
+    assert!(manager().token().await.is_ok());
+    assert_eq!(fake.login_requests(), 2);
+
+    // A renewal without one: one login, and its token stored.
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let m = tokens(
+        &fake,
+        store.clone(),
+        Arc::new(MemoryLeaseLock::default()),
+        clock.clone(),
+        "refresher",
+    );
+    assert_eq!(m.scheduled().await.unwrap(), Refreshed::LoggedIn);
+    clock.advance(Duration::minutes(70));
+    fake.set_now(clock.now());
+    fake.omit_token_expiry(1);
+    assert_eq!(m.scheduled().await.unwrap(), Refreshed::LoggedIn);
+    assert_eq!((fake.renewals(), fake.login_requests()), (1, 4));
+    assert!(store.load(TOKEN_NAME).await.unwrap().is_some());
+}
+
 /// The login cap is the process's, not a client's: an executor whose start keeps failing
 /// with no token stored (a login that timed out, an account list refused) builds a new client
 /// and manager for each retry of its batch, and each counted its login against a fresh cap,
