@@ -82,6 +82,10 @@ pub enum Fault {
     /// an IOC order that found no liquidity ends. Coinbase documents no time within which a
     /// market IOC order is final.
     WorkingFor { reads: usize, cancelled: bool },
+    /// As [`Fault::WorkingFor`] (then filled), but `OPEN` showing `share` (0 to 1) of its
+    /// fill so far: `filled_size` is a field of an order whatever its status (Advanced Trade
+    /// API, `Order`), and the documents promise no market IOC order final at its first read.
+    WorkingInPartFor { reads: usize, share: Decimal },
     /// Liquidity for only this share (0 to 1) of the next order: it fills that much,
     /// rounded down to the product's `base_increment`, and ends `CANCELLED` with that
     /// `filled_size`, the rest not filled, as a market IOC order may. (Coinbase documents
@@ -155,6 +159,9 @@ struct StoredOrder {
     unsettled_share: Option<Decimal>,
     /// Reads of the order left that show it `OPEN` with nothing filled ([`Fault::WorkingFor`]).
     shown_open: usize,
+    /// The share of its fill an `OPEN` read shows ([`Fault::WorkingInPartFor`]); `None`,
+    /// nothing.
+    open_share: Option<Decimal>,
 }
 
 struct Registered {
@@ -814,17 +821,25 @@ fn product(inner: &Inner, id: &str) -> Response {
 
 fn order_json(o: &StoredOrder) -> Value {
     if o.shown_open > 0 {
+        let part = |d: Decimal| {
+            o.open_share
+                .map(|s| (d * s).round_dp_with_strategy(8, rust_decimal::RoundingStrategy::ToZero))
+                .unwrap_or_default()
+                .normalize()
+        };
         let mut open = order_json(&StoredOrder {
             shown_open: 0,
             status: "OPEN",
-            filled_size: Decimal::ZERO,
-            filled_value: Decimal::ZERO,
-            total_fees: Decimal::ZERO,
+            filled_size: part(o.filled_size),
+            filled_value: part(o.filled_value),
+            total_fees: part(o.total_fees),
             ..o.clone()
         });
         open["completion_percentage"] = json!("0");
-        open["number_of_fills"] = json!("0");
-        open["average_filled_price"] = json!("0");
+        open["number_of_fills"] = json!(if o.open_share.is_some() { "1" } else { "0" });
+        if o.open_share.is_none() {
+            open["average_filled_price"] = json!("0");
+        }
         open["settled"] = json!(false);
         return open;
     }
@@ -1370,12 +1385,16 @@ fn create_order(
     } else {
         (-filled_size, filled_value)
     };
-    let working = match inner.faults.front() {
+    let (working, open_share) = match inner.faults.front() {
         Some(&Fault::WorkingFor { reads, cancelled }) => {
             inner.faults.pop_front();
-            Some((reads, cancelled))
+            (Some((reads, cancelled)), None)
         }
-        _ => None,
+        Some(&Fault::WorkingInPartFor { reads, share }) => {
+            inner.faults.pop_front();
+            (Some((reads, false)), Some(share))
+        }
+        _ => (None, None),
     };
     let cancelled = working.is_some_and(|(_, cancelled)| cancelled);
     let (filled_size, filled_value) = if cancelled {
@@ -1422,6 +1441,7 @@ fn create_order(
         created: now,
         configuration,
         shown_open: working.map_or(0, |(reads, _)| reads),
+        open_share,
         shown_unsettled,
         unsettled_share,
     };

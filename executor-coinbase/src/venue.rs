@@ -916,6 +916,21 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                         ));
                     }
                 }
+                // A buy not known to have filled is journaled in what it was to spend (the
+                // quote currency, `OrderRecord::quantity_unit`): the base it bought so far
+                // (`filled_size`) would read as that many USD. Zero keeps the journaled
+                // amount (`processor::number_as_journaled`); the base goes into the reason.
+                if side == Side::Buy
+                    && r.outcome != shared::outcome::Outcome::Filled
+                    && !r.quantity.is_zero()
+                {
+                    let bought = r.quantity;
+                    r.quantity = Decimal::ZERO;
+                    r.error = Some(format!(
+                        "{}; {bought} of the base currency bought so far",
+                        r.error.take().unwrap_or_default()
+                    ));
+                }
                 legs.push(r);
             }
         }

@@ -1352,6 +1352,39 @@ async fn a_takeover_follows_an_order_still_open_to_its_fill() {
     clean(&h);
 }
 
+/// A buy a takeover finds still open, showing part of its size (base bought so far), is
+/// journaled in what it was to spend, not in that base: the row's quantity counts the quote
+/// currency until the buy is known filled (`OrderRecord::quantity_unit`), so the 0.001 BTC
+/// bought so far read as 0.001 USD. The base goes into the reason.
+#[tokio::test]
+async fn a_takeover_finding_a_buy_open_in_part_does_not_journal_its_base_as_quote() {
+    let h = harness().await;
+    h.fake.script(Fault::WorkingInPartFor {
+        reads: usize::MAX,
+        share: d("0.5"),
+    });
+    let i = intent(Action::LongEntry, 1);
+    // The attempt's journal write fails after the send: a takeover reconciles it.
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&i).await.is_err());
+    h.journal.set_down(false);
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.order_posts().len(), 1, "never sent again");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(legs.len(), 1, "{legs:?}");
+    let leg = &legs[0];
+    assert_eq!(leg.outcome, Outcome::Unknown);
+    assert_eq!(leg.quantity_unit(), "USD");
+    assert!(leg.quantity.is_zero(), "{legs:?}");
+    let reason = leg.error.clone().unwrap_or_default();
+    assert!(
+        reason.contains("0.001 of the base currency bought so far"),
+        "{reason}"
+    );
+    clean(&h);
+}
+
 /// A stale takeover (past the staleness budget: it may not send) that cannot read the earlier
 /// attempt's orders ends `unknown`, journaled with why and alarmed, nothing sent. (Before, it
 /// went on as if the earlier attempt had sent nothing: `expired`, its fill never journaled.)
