@@ -908,25 +908,8 @@ async fn login(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
     }
     let b = &body.0;
     i.login_requests += 1;
-    // Authentication is limited to 10 requests a minute (Tradovate partner API, rate limits),
-    // and a login's penalty always carries a captcha: past the limit, that penalty, and a
-    // violation (a client must keep under it).
-    let now = Instant::now();
-    while i
-        .recent_logins
-        .front()
-        .is_some_and(|t| now.duration_since(*t) > StdDuration::from_secs(60))
-    {
-        i.recent_logins.pop_front();
-    }
-    i.recent_logins.push_back(now);
-    if i.recent_logins.len() > LOGINS_PER_MINUTE {
-        let n = i.recent_logins.len();
-        i.violations.push(format!(
-            "{n} logins within a minute (the limit is {LOGINS_PER_MINUTE})"
-        ));
-        return axum::Json(json!({"p-ticket": "ticket-login", "p-time": 0, "p-captcha": true}))
-            .into_response();
+    if let Some(r) = over_auth_limit(&mut i) {
+        return r;
     }
     if i.login_penalties > 0 {
         i.login_penalties -= 1;
@@ -956,9 +939,39 @@ async fn login(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
     axum::Json(issue(&mut i)).into_response()
 }
 
+/// Authentication is limited to 10 requests a minute (Tradovate partner API, rate limits),
+/// and a login's penalty always carries a captcha: past the limit, that penalty, and a
+/// violation (a client must keep under it). The page does not say which requests count, so
+/// logins and renewals both do here: a client must be safe if Tradovate counts both.
+fn over_auth_limit(i: &mut Inner) -> Option<Response> {
+    let now = Instant::now();
+    while i
+        .recent_logins
+        .front()
+        .is_some_and(|t| now.duration_since(*t) > StdDuration::from_secs(60))
+    {
+        i.recent_logins.pop_front();
+    }
+    i.recent_logins.push_back(now);
+    if i.recent_logins.len() > LOGINS_PER_MINUTE {
+        let n = i.recent_logins.len();
+        i.violations.push(format!(
+            "{n} logins and renewals within a minute (the limit is {LOGINS_PER_MINUTE})"
+        ));
+        return Some(
+            axum::Json(json!({"p-ticket": "ticket-login", "p-time": 0, "p-captcha": true}))
+                .into_response(),
+        );
+    }
+    None
+}
+
 async fn renew(State(s): State<S>, headers: HeaderMap) -> Response {
     let mut i = s.lock().unwrap();
     if let Some(r) = begin(&mut i, &headers, true) {
+        return r;
+    }
+    if let Some(r) = over_auth_limit(&mut i) {
         return r;
     }
     i.renewals += 1;

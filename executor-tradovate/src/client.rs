@@ -27,7 +27,9 @@ pub const DEMO_URL: &str = "https://demo.tradovateapi.com/v1";
 pub const LIVE_URL: &str = "https://live.tradovateapi.com/v1";
 
 /// Tradovate allows about 10 authentication requests a minute ("authentication 10 req/min",
-/// <https://partner.tradovate.com/overview/core-concepts/rate-limits>); stay under it.
+/// <https://partner.tradovate.com/overview/core-concepts/rate-limits>); stay under it. The
+/// page does not say which requests count, so a renewal (`/auth/renewaccesstoken`) counts
+/// as a login does: safe whichever way Tradovate counts it.
 pub const MAX_LOGINS_PER_MINUTE: usize = 9;
 
 /// When the logins of the last minute were sent, oldest first.
@@ -462,7 +464,9 @@ impl TradovateClient {
     }
 
     /// Extends the current session (`/auth/renewaccesstoken`); fails once the token expired.
+    /// Counted against [`MAX_LOGINS_PER_MINUTE`] as a login is.
     pub async fn renew_token(&self, token: &SecretString) -> Result<TokenGrant, TvError> {
+        self.note_login()?;
         let value = self
             .call(
                 Method::GET,

@@ -60,8 +60,9 @@ pub enum TvError {
     /// The base URL refused before any request (see `executor_runtime::http::check_base_url`).
     #[error("{0}")]
     BaseUrl(String),
-    /// We refuse to log in again: the limit of logins per minute is reached.
-    #[error("login limit reached ({0} logins in the last minute)")]
+    /// We refuse to log in (or renew) again: the limit of authentication requests a minute
+    /// is reached.
+    #[error("login limit reached ({0} logins and token renewals in the last minute)")]
     LoginLimit(usize),
     /// No token to send an order command with: its renewal or login met a rate limit (a 429
     /// or a penalty not waited out), or was not tried within a 429's stop. The command was

@@ -540,6 +540,32 @@ async fn the_login_limit_stops_a_tenth_login_within_a_minute() {
     assert_eq!(fake.logins(), 9);
 }
 
+/// Renewals count against the same limit: Tradovate's rate-limits page gives 10
+/// authentication requests a minute without saying which count, and a renewal refused then
+/// followed by a login makes two. Five logins and four renewals in a minute, then neither a
+/// renewal nor a login leaves; the fake (which counts both) saw nothing over its limit.
+#[tokio::test]
+async fn renewals_count_against_the_login_limit() {
+    let (fake, _check) = support::checked_fake(t0()).await;
+    let client = support::client(&fake);
+    let mut token = None;
+    for _ in 0..5 {
+        token = Some(client.request_token(&support::credentials()).await.unwrap());
+    }
+    let mut token = token.unwrap().access_token;
+    for _ in 0..4 {
+        token = client.renew_token(&token).await.unwrap().access_token;
+    }
+    let err = client.renew_token(&token).await.unwrap_err();
+    assert!(err.to_string().contains("login limit"), "{err}");
+    let err = client
+        .request_token(&support::credentials())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("login limit"), "{err}");
+    assert_eq!((fake.logins(), fake.renewals()), (5, 4));
+}
+
 /// A login's penalty always carries a captcha (Tradovate's official JavaScript example): it is
 /// never resent, and it stops the client as a 429 does, stored beside the token, so neither a
 /// later signal nor the refresher logs in again inside the hour (each try may lengthen it).
