@@ -227,6 +227,7 @@ impl TradovateSettings {
                     TvError::Unreachable(_)
                     | TvError::NotSent(_)
                     | TvError::BaseUrl(_)
+                    | TvError::UnreadableToken(_)
                     | TvError::Api { status: 404, .. },
                 ) => BASE_URL.name.to_owned(),
                 Tradovate(

@@ -106,13 +106,18 @@ pub struct TokenManager<S, L, C> {
 /// The logins Tradovate refused in this process, by its URL and the user name, with when and
 /// why ([`TokenManager::login`]): the whole process's, not a manager's, since an executor
 /// whose start failed on a refused login builds a new manager for each retry of its batch.
-fn refused_logins()
--> &'static std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>> {
+/// Also a login answered without a readable token (`unreadable`), paused the same way: each
+/// try may have opened a session, and a wait's reads would ask for one on every read.
+fn refused_logins() -> &'static std::sync::Mutex<std::collections::HashMap<String, PausedLogin>> {
     static REFUSED: std::sync::OnceLock<
-        std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
+        std::sync::Mutex<std::collections::HashMap<String, PausedLogin>>,
     > = std::sync::OnceLock::new();
     REFUSED.get_or_init(Default::default)
 }
+
+/// A login not to try again yet: when, why, and whether its answer was unreadable (a
+/// [`TvError::UnreadableToken`]) rather than a refusal.
+type PausedLogin = (std::time::Instant, String, bool);
 
 /// How long a login Tradovate refused is not tried again by the same process (the same URL
 /// and user name): a wait that reads every poll interval asked for a token, and with it a new
@@ -169,14 +174,21 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&key)
             .cloned();
-        if let Some((at, why)) = last
+        if let Some((at, why, unreadable)) = last
             && at.elapsed() < REFUSED_LOGIN_PAUSE
         {
-            return Err(TvError::Refused(format!(
-                "{why} (refused {} s ago; not tried again with the same credentials within {} s)",
-                at.elapsed().as_secs(),
-                REFUSED_LOGIN_PAUSE.as_secs()
-            )));
+            let when = at.elapsed().as_secs();
+            let pause = REFUSED_LOGIN_PAUSE.as_secs();
+            return Err(if unreadable {
+                TvError::UnreadableToken(format!(
+                    "{why} (answered so {when} s ago; not tried again within {pause} s)"
+                ))
+            } else {
+                TvError::Refused(format!(
+                    "{why} (refused {when} s ago; not tried again with the same credentials \
+                     within {pause} s)"
+                ))
+            });
         }
         let answer = self.client.request_token(&self.creds).await;
         let mut refused = refused_logins()
@@ -184,7 +196,10 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match &answer {
             Err(TvError::Refused(why)) => {
-                refused.insert(key, (std::time::Instant::now(), why.clone()));
+                refused.insert(key, (std::time::Instant::now(), why.clone(), false));
+            }
+            Err(TvError::UnreadableToken(why)) => {
+                refused.insert(key, (std::time::Instant::now(), why.clone(), true));
             }
             Ok(_) => {
                 refused.remove(&key);

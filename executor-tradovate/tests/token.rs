@@ -146,18 +146,17 @@ async fn a_refused_login_is_not_tried_again_by_a_new_manager_of_the_process() {
     assert_eq!(fake.login_requests(), 1);
 }
 
-/// A login answered without a readable `expirationTime` is not a refused login: it is not
-/// remembered as one (which stopped every login of the process for a minute, and rejected
-/// signals as if the credentials were wrong); the next try logs in. A renewal so answered
-/// falls back to one login.
+/// A login answered without a readable `expirationTime` is not a refused login (which told
+/// the trader the credentials were wrong, and rejected signals as such), yet it is not tried
+/// again within the pause either: each try may open a session, and a wait's reads would ask
+/// for one on every read. A renewal so answered falls back to one login.
 #[tokio::test]
 async fn a_token_answer_without_an_expiry_is_not_a_refused_login() {
     let (fake, _check) = support::checked_fake(t0()).await;
-    let creds = support::credentials();
     let manager = || {
         TokenManager::new(
             support::client(&fake),
-            creds.clone(),
+            support::credentials(),
             Arc::new(MemoryTokenStore::default()),
             Arc::new(MemoryLeaseLock::default()),
             ManualClock::new(t0()),
@@ -165,14 +164,19 @@ async fn a_token_answer_without_an_expiry_is_not_a_refused_login() {
             TokenPolicy::default(),
         )
     };
-    fake.omit_token_expiry(1);
+    fake.omit_token_expiry(5);
+    let once = manager();
+    for _ in 0..3 {
+        let err = once.token().await.unwrap_err().to_string();
+        assert!(err.contains("could not be read"), "{err}");
+        assert!(!err.contains("refused"), "{err}");
+    }
     let err = manager().token().await.unwrap_err().to_string();
-    assert!(err.contains("could not be read"), "{err}");
-    assert!(!err.contains("refused"), "{err}");
-    assert!(manager().token().await.is_ok());
-    assert_eq!(fake.login_requests(), 2);
+    assert!(err.contains("not tried again within 60 s"), "{err}");
+    assert_eq!(fake.login_requests(), 1);
 
     // A renewal without one: one login, and its token stored.
+    let (fake, _check) = support::checked_fake(t0()).await;
     let clock = ManualClock::new(t0());
     let store = Arc::new(MemoryTokenStore::default());
     let m = tokens(
@@ -187,7 +191,7 @@ async fn a_token_answer_without_an_expiry_is_not_a_refused_login() {
     fake.set_now(clock.now());
     fake.omit_token_expiry(1);
     assert_eq!(m.scheduled().await.unwrap(), Refreshed::LoggedIn);
-    assert_eq!((fake.renewals(), fake.login_requests()), (1, 4));
+    assert_eq!((fake.renewals(), fake.login_requests()), (1, 2));
     assert!(store.load(TOKEN_NAME).await.unwrap().is_some());
 }
 

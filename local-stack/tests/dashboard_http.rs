@@ -944,4 +944,15 @@ async fn a_failed_tradovate_login_at_start_names_what_to_check() {
         unreachable.contains("TRADOVATE_BASE_URL") && !unreachable.contains("TRADOVATE_SEC"),
         "{unreachable}"
     );
+    // A token answer it cannot read: the server at the base URL, not the credentials.
+    let other =
+        tv::FakeTradovate::start(shared::clock::Clock::now(&shared::clock::SystemClock)).await;
+    other.omit_token_expiry(1);
+    let unreadable = start(&other.url, tv::SEC).await;
+    assert!(
+        unreadable.contains("TRADOVATE_BASE_URL")
+            && unreadable.contains("could not be read")
+            && !unreadable.contains("TRADOVATE_USERNAME"),
+        "{unreadable}"
+    );
 }
