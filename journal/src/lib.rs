@@ -1932,7 +1932,8 @@ impl PgJournal {
     /// as [`Self::connect`]'s), and checks the schema
     /// ([`Self::schema_is_this_builds`]).
     ///
-    /// `Ok` with a note when the database has only the first of this build's migrations:
+    /// `Ok` with a note when the database lacks this build's latest migrations (it has the
+    /// others, in order):
     /// either this build is newer than the deployment, or the deployment is this build and
     /// its executors have not opened a journal session since (they migrate at their next);
     /// it is used as it is, unmigrated, and a read of a column it lacks fails by itself.
@@ -1957,7 +1958,7 @@ impl PgJournal {
 
     /// Whether the migrations applied to the database (sqlx's `_sqlx_migrations` table, the
     /// successful ones) are this build's `migrations/postgres`: `Ok(None)` when all of them,
-    /// `Ok(Some(note))` when only the first of them (the database behind this build, the
+    /// `Ok(Some(note))` when all but this build's latest ones (the database behind it, the
     /// note naming both latest migrations).
     ///
     /// # Errors

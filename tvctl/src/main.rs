@@ -2026,9 +2026,8 @@ async fn audit_journal() -> Result<journal::AnyJournal, Failure> {
     // before anything moves, not after) and never migrated from here, its schema required to
     // be this build's: a newer tvctl would migrate it under the deployed executors, whose
     // sessions then refuse a database holding a migration they do not know.
-    // One that has only the first of this build's migrations is used as it is (the deployed
-    // executors may not have migrated it yet since a deploy of this build), unless a read
-    // fails, which then says why.
+    // One that lacks this build's latest migrations is used as it is (the deployed executors
+    // may not have migrated it yet since a deploy of this build), said in a warning.
     let (journal, behind) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (pg, behind) = journal::PgJournal::open_unmigrated(&url)
             .await
@@ -2040,12 +2039,10 @@ async fn audit_journal() -> Result<journal::AnyJournal, Failure> {
             .map_err(|e| Failure::Unreachable(e.to_string()))?;
         (journal, None)
     };
-    journal.recent_signals(1).await.map_err(|e| match &behind {
-        Some(why) => unreadable(shared::execution::JournalError {
-            reason: format!("{e}; {why}"),
-        }),
-        None => unreadable(e),
-    })?;
+    if let Some(why) = behind {
+        err(&format!("tvctl: warning: {why}"));
+    }
+    journal.recent_signals(1).await.map_err(unreadable)?;
     Ok(journal)
 }
 
