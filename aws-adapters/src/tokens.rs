@@ -75,21 +75,40 @@ impl TokenStore for DynamoTokenStore {
         let token = item.get("token").and_then(|v| v.as_s().ok()).cloned();
         let expires = item.get("expires_at").and_then(millis);
         let stopped_until = item.get("stopped_until").and_then(millis);
+        let owner = item.get("owner").and_then(|v| v.as_s().ok()).cloned();
         Ok(token.zip(expires).map(|(t, e)| StoredToken {
             access_token: SecretString::from(t),
             expires_at: e,
+            owner,
             stopped_until,
         }))
     }
 
-    /// An update of `token` and `expires_at` alone, so that a stop stored in the item
-    /// (`save_stop`) stays whatever the order of the two writes.
+    /// An update of `token`, `expires_at` and `owner` alone, so that a stop stored in the
+    /// item (`save_stop`) stays whatever the order of the two writes. A token without an
+    /// owner removes the stored one.
     async fn save(&self, name: &str, token: &StoredToken) -> Result<(), StoreError> {
-        self.client
+        let (expression, owner) = match &token.owner {
+            Some(owner) => (
+                "SET #token = :token, expires_at = :expires, #owner = :owner",
+                Some(owner),
+            ),
+            None => (
+                "SET #token = :token, expires_at = :expires REMOVE #owner",
+                None,
+            ),
+        };
+        let mut update = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(format!("token#{name}")))
-            .update_expression("SET #token = :token, expires_at = :expires")
+            .update_expression(expression)
+            .expression_attribute_names("#owner", "owner");
+        if let Some(owner) = owner {
+            update = update.expression_attribute_values(":owner", AttributeValue::S(owner.clone()));
+        }
+        update
             .expression_attribute_names("#token", "token")
             .expression_attribute_values(
                 ":token",
@@ -288,9 +307,11 @@ impl TokenStore for SsmTokenStore {
         let expires = doc["expirationTime"]
             .as_str()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        let owner = doc["owner"].as_str().map(str::to_owned);
         Ok(token.zip(expires).map(|(t, e)| StoredToken {
             access_token: SecretString::from(t.to_owned()),
             expires_at: e.with_timezone(&Utc),
+            owner,
             stopped_until: None,
         }))
     }
@@ -299,6 +320,7 @@ impl TokenStore for SsmTokenStore {
         let value = json!({
             "accessToken": token.access_token.expose_secret(),
             "expirationTime": token.expires_at.to_rfc3339(),
+            "owner": token.owner,
         });
         self.client
             .put_parameter()

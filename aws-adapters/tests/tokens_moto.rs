@@ -16,6 +16,7 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
     let token = StoredToken {
         access_token: SecretString::from("tok-123-moto-never-logged"),
         expires_at: t0() + Duration::minutes(80),
+        owner: Some("0123456789abcdef0123456789abcdef".into()),
         stopped_until: None,
     };
     let cache = DynamoTokenStore::new(ddb, &table);
@@ -26,6 +27,15 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
         (back.access_token.expose_secret(), back.expires_at),
         ("tok-123-moto-never-logged", token.expires_at)
     );
+    assert_eq!(back.owner, token.owner);
+    // A token of no known owner clears the stored one.
+    let unowned = StoredToken {
+        owner: None,
+        ..token.clone()
+    };
+    cache.save("tradovate", &unowned).await.unwrap();
+    assert_eq!(cache.load("tradovate").await.unwrap().unwrap().owner, None);
+    cache.save("tradovate", &token).await.unwrap();
 
     let ssm = SsmTokenStore::new(
         aws_sdk_ssm::Client::new(&cfg),
@@ -39,6 +49,7 @@ async fn token_round_trips_through_dynamodb_and_ssm() {
         (back.access_token.expose_secret(), back.expires_at),
         ("tok-123-moto-never-logged", token.expires_at)
     );
+    assert_eq!(back.owner, token.owner);
     assert_eq!(back.stopped_until, None);
     // The SSM copy keeps no stop.
     ssm.save_stop("tradovate", t0()).await.unwrap();

@@ -103,6 +103,16 @@ pub struct TokenManager<S, L, C> {
     flight: tokio::sync::Mutex<()>,
 }
 
+/// Who a token belongs to ([`StoredToken::owner`]): the first 16 bytes of the SHA-256 of the
+/// base URL and the user name, in hex. Not the user name itself, which the settings keep
+/// as a secret; the same in every process and version, so the refresher and the executors
+/// agree.
+pub fn login_fingerprint(base_url: &str, user: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{base_url}\n{user}").as_bytes());
+    hex::encode(&digest[..16])
+}
+
 /// The logins Tradovate refused in this process, by its URL and the user name, with when and
 /// why ([`TokenManager::login`]): the whole process's, not a manager's, since an executor
 /// whose start failed on a refused login builds a new manager for each retry of its batch.
@@ -214,6 +224,27 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         &self.client
     }
 
+    /// The stored token, taken as expired when another login got it (another user, or
+    /// another server: [`StoredToken::owner`] not this manager's [`login_fingerprint`]):
+    /// never sent, never renewed (a renewal would extend that login's session), so the next
+    /// refresh logs in with this manager's credentials; its stop is still held to. Without
+    /// this, changed credentials kept trading the previous login's accounts for as long as
+    /// its token was renewed. A token stored without an owner (by an earlier version) is
+    /// taken as another's: one login more, once.
+    async fn stored(&self) -> Result<Option<StoredToken>, TokenError> {
+        let own = login_fingerprint(self.client.base(), &self.creds.name);
+        Ok(self.store.load(TOKEN_NAME).await?.map(|t| {
+            if t.owner.as_deref() == Some(own.as_str()) {
+                t
+            } else {
+                StoredToken {
+                    expires_at: DateTime::<Utc>::MIN_UTC,
+                    ..t
+                }
+            }
+        }))
+    }
+
     fn usable(&self, t: &StoredToken) -> bool {
         t.expires_at - self.clock.now() > self.policy.min_validity
     }
@@ -222,7 +253,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
     /// stored beside the token holds the client too, so a request made with the token is not
     /// sent (the client answers as its own stop does); no refresh is tried within it.
     pub async fn token(&self) -> Result<SecretString, TokenError> {
-        match self.store.load(TOKEN_NAME).await? {
+        match self.stored().await? {
             Some(t) => {
                 self.adopt_stop(t.stopped_until);
                 if self.usable(&t) {
@@ -244,7 +275,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
     /// it could leave the lock held for its lease or a renewed token unsaved, and is not
     /// worth a login. A stored stop is held to, as [`Self::token`] does.
     pub async fn current(&self) -> Result<Option<SecretString>, TokenError> {
-        let Some(t) = self.store.load(TOKEN_NAME).await? else {
+        let Some(t) = self.stored().await? else {
             return Ok(None);
         };
         self.adopt_stop(t.stopped_until);
@@ -318,13 +349,18 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
 
     /// When the stored token expires, if one is stored: for the health record.
     pub async fn stored_expiry(&self) -> Result<Option<DateTime<Utc>>, TokenError> {
-        Ok(self.store.load(TOKEN_NAME).await?.map(|t| t.expires_at))
+        // Another login's token is none of this one's.
+        Ok(self
+            .stored()
+            .await?
+            .map(|t| t.expires_at)
+            .filter(|at| *at != DateTime::<Utc>::MIN_UTC))
     }
 
     /// The refresher's run: renew when less than `renew_before` remains, log in when nothing
     /// valid is stored.
     pub async fn scheduled(&self) -> Result<Refreshed, TokenError> {
-        match self.store.load(TOKEN_NAME).await? {
+        match self.stored().await? {
             Some(t) => {
                 if t.expires_at - self.clock.now() > self.policy.renew_before {
                     return Ok(Refreshed::StillValid);
@@ -397,7 +433,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 return self.busy(scheduled).await;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            let found = self.store.load(TOKEN_NAME).await?;
+            let found = self.stored().await?;
             if let Some(t) = &found {
                 self.adopt_stop(t.stopped_until);
             }
@@ -417,7 +453,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
     /// is still usable is `Busy`; anything else is [`TokenError::LockBusy`].
     async fn busy(&self, scheduled: bool) -> Result<(SecretString, Refreshed), TokenError> {
         if scheduled
-            && let Some(t) = self.store.load(TOKEN_NAME).await?
+            && let Some(t) = self.stored().await?
             && self.usable(&t)
         {
             warn!(
@@ -435,7 +471,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
         held_since: std::time::Instant,
     ) -> Result<(SecretString, Refreshed), TokenError> {
         // Re-read under the lock: whoever held it before us may have refreshed already.
-        let current = self.store.load(TOKEN_NAME).await?;
+        let current = self.stored().await?;
         if let Some(t) = &current {
             let left = t.expires_at - self.clock.now();
             let fresh_enough = if scheduled {
@@ -499,6 +535,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 &StoredToken {
                     access_token: access_token.clone(),
                     expires_at,
+                    owner: Some(login_fingerprint(self.client.base(), &self.creds.name)),
                     // Not written by `save`: a stored stop stays as it is.
                     stopped_until: None,
                 },
@@ -601,6 +638,7 @@ mod tests {
         let token = StoredToken {
             access_token: SecretString::from("tok"),
             expires_at: "2026-12-06T13:00:00Z".parse().unwrap(),
+            owner: None,
             stopped_until: None,
         };
         let copy = MemoryTokenStore::default();
@@ -622,6 +660,20 @@ mod tests {
         assert_eq!(found.stopped_until, Some(until));
     }
 
+    /// A token's owner names its server and user, apart (not the user name itself), and the
+    /// same for the same login in every process.
+    #[test]
+    fn a_login_fingerprint_tells_users_and_servers_apart() {
+        let demo = "https://demo.tradovateapi.com/v1";
+        let live = "https://live.tradovateapi.com/v1";
+        let a = login_fingerprint(demo, "trader-a");
+        assert_eq!(a, login_fingerprint(demo, "trader-a"));
+        assert_eq!(a.len(), 32);
+        assert!(!a.contains("trader"));
+        assert_ne!(a, login_fingerprint(demo, "trader-b"));
+        assert_ne!(a, login_fingerprint(live, "trader-a"));
+    }
+
     /// The copy that cannot be written does not fail a save the first store kept (the
     /// refresh that stored a good token was reported failed); the first's failure does.
     #[tokio::test]
@@ -629,6 +681,7 @@ mod tests {
         let token = StoredToken {
             access_token: SecretString::from("tok"),
             expires_at: "2026-12-06T13:00:00Z".parse().unwrap(),
+            owner: None,
             stopped_until: None,
         };
         let until: DateTime<Utc> = "2026-12-06T13:30:00Z".parse().unwrap();

@@ -5,7 +5,9 @@
 mod support;
 
 use chrono::Duration;
-use executor_tradovate::token::{Refreshed, TOKEN_NAME, TokenManager, TokenPolicy};
+use executor_tradovate::token::{
+    Refreshed, TOKEN_NAME, TokenManager, TokenPolicy, login_fingerprint,
+};
 use secrecy::{ExposeSecret, SecretString};
 use shared::clock::{Clock, ManualClock};
 use shared::memory::{MemoryLeaseLock, MemoryTokenStore};
@@ -104,6 +106,10 @@ async fn a_renewal_the_server_refuses_falls_back_to_one_login() {
             &StoredToken {
                 access_token: SecretString::from("forged"),
                 expires_at: t0() + Duration::minutes(5),
+                owner: Some(login_fingerprint(
+                    support::client(&fake).base(),
+                    &support::credentials().name,
+                )),
                 stopped_until: None,
             },
         )
@@ -193,6 +199,42 @@ async fn a_token_answer_without_an_expiry_is_not_a_refused_login() {
     assert_eq!(m.scheduled().await.unwrap(), Refreshed::LoggedIn);
     assert_eq!((fake.renewals(), fake.login_requests()), (1, 2));
     assert!(store.load(TOKEN_NAME).await.unwrap().is_some());
+}
+
+/// Credentials changed (another server here; another user alike: the stored token names its
+/// login by a fingerprint of both) while the previous login's token is stored and not
+/// expired: the new login is made, not the previous one's token taken, which kept trading
+/// the previous login's accounts for as long as the refresher renewed it. A token stored
+/// with no owner (by an earlier version) is taken as another's: one login.
+#[tokio::test]
+async fn a_token_another_login_stored_is_not_taken() {
+    let (first, _first_check) = support::checked_fake(t0()).await;
+    let (second, _second_check) = support::checked_fake(t0()).await;
+    let store = Arc::new(MemoryTokenStore::default());
+    let lock = Arc::new(MemoryLeaseLock::default());
+    let manager = |fake: &broker_fakes::tradovate::FakeTradovate| {
+        tokens(
+            fake,
+            store.clone(),
+            lock.clone(),
+            ManualClock::new(t0()),
+            "executor",
+        )
+    };
+    manager(&first).token().await.unwrap();
+    assert_eq!((first.logins(), second.logins()), (1, 0));
+    let moved = manager(&second);
+    moved.token().await.unwrap();
+    assert_eq!((first.logins(), second.logins()), (1, 1));
+    // Its own token now: taken, no login.
+    moved.token().await.unwrap();
+    assert_eq!(second.logins(), 1);
+
+    let mut unowned = store.load(TOKEN_NAME).await.unwrap().unwrap();
+    unowned.owner = None;
+    store.save(TOKEN_NAME, &unowned).await.unwrap();
+    moved.token().await.unwrap();
+    assert_eq!(second.logins(), 2);
 }
 
 /// The login cap is the process's, not a client's: an executor whose start keeps failing

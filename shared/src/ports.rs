@@ -380,6 +380,11 @@ pub struct StoredToken {
     pub access_token: SecretString,
     /// When the broker stops accepting the token (UTC).
     pub expires_at: DateTime<Utc>,
+    /// Whose token it is: a fingerprint of the login that got it (the broker's server and
+    /// user, hashed, never the user name itself), so that a process whose credentials
+    /// changed does not take another login's token, and with it that login's accounts.
+    /// `None`: not known (a token stored by a version before this field), taken by no one.
+    pub owner: Option<String>,
     /// Until when (UTC) no request may be sent to the broker with this credential: a
     /// broker's rate limit that asks every client of the account to stay away (Tradovate's
     /// 429), kept beside the token so that every process that loads it holds off, not only

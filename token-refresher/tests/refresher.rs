@@ -200,6 +200,11 @@ async fn a_run_that_could_not_act_does_not_end_a_failed_refresh() {
             &StoredToken {
                 access_token: SecretString::from("at-5b2e-session"),
                 expires_at: "2026-11-23T14:42:00Z".parse().unwrap(),
+                // The same login's (another process of the deployment).
+                owner: Some(executor_tradovate::token::login_fingerprint(
+                    tokens.client().base(),
+                    "trader",
+                )),
                 stopped_until: None,
             },
         )
