@@ -543,10 +543,19 @@ where
         });
         // Signals of one instrument execute in `timenow` order, judged against two recorded
         // times. A continuous symbol's signals are one series across its contracts (ES1!
-        // before and after a roll): their order is kept per symbol, not per contract.
-        let series = match &intent.contract {
-            Some(c) => c.requested.clone(),
-            None => intent.instrument.to_string(),
+        // before and after a roll): their order is kept per symbol, not per contract. At
+        // Coinbase the products of one coin (BTC-USD, BTC-USDC) buy into and sell one wallet
+        // balance (an exit sells all of it), as their queue group is the coin: one series,
+        // or an older exit of one product sold what a newer entry of the other had bought.
+        let series = match (&intent.contract, intent.broker) {
+            (Some(c), _) => c.requested.clone(),
+            (None, shared::routing::Broker::Coinbase) => {
+                shared::routing::coinbase_currencies(intent.instrument.as_str()).map_or_else(
+                    || intent.instrument.to_string(),
+                    |(base, _)| base.to_owned(),
+                )
+            }
+            (None, _) => intent.instrument.to_string(),
         };
         let taken = InstrumentKey {
             broker: key.broker,
@@ -3783,6 +3792,59 @@ mod tests {
             Decimal::ZERO
         );
         assert_eq!(venue.orders(), 2, "the short and the FLATTEN's close only");
+    }
+
+    /// Two Coinbase products of one coin are one series: a newer BTC-USD entry filled, then an
+    /// older BTC-USDC exit arrives (a resend after a 5xx): superseded, where it sold the whole
+    /// BTC balance, the newer entry's coins with it; an older BTC-USDC entry after a newer
+    /// BTC-USD exit is superseded too, where it bought.
+    #[tokio::test]
+    async fn two_coinbase_products_of_one_coin_keep_one_signal_order() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let clock = ManualClock::new(t0);
+        let venue = Arc::new(crate::paper::PaperSpot::with_clock(
+            "paper",
+            [("USD".to_owned(), Decimal::from(100_000))],
+            Arc::new(clock.clone()),
+        ));
+        let store = Arc::new(MemoryIdempotencyStore::default());
+        let journal = Arc::new(MemoryJournal::default());
+        let executor = paper_executor(venue.clone(), store, journal.clone(), &clock, "1000");
+        let coin = |name: &str, product: &str, action: Action, after_ms: i64| OrderIntent {
+            broker: Broker::Coinbase,
+            instrument: Instrument::new(product),
+            symbol: product.replace('-', ""),
+            exchange: "COINBASE".into(),
+            reference_price: Decimal::from(90_000),
+            ..named(name, action, t0 + Duration::milliseconds(after_ms))
+        };
+        let steps = [
+            (
+                coin("entry", "BTC-USD", Action::LongEntry, 2000),
+                Outcome::Filled,
+            ),
+            (
+                coin("old-exit", "BTC-USDC", Action::LongExit, 1000),
+                Outcome::Superseded,
+            ),
+            (
+                coin("exit", "BTC-USD", Action::LongExit, 4000),
+                Outcome::Filled,
+            ),
+            (
+                coin("old-entry", "BTC-USDC", Action::LongEntry, 3000),
+                Outcome::Superseded,
+            ),
+        ];
+        for (intent, outcome) in steps {
+            let got = executor.execute(&intent).await;
+            assert_eq!(got.ok(), Some(outcome), "{}", intent.signal_id);
+            if outcome == Outcome::Superseded {
+                let reason = journaled_reason(&journal, &intent).await;
+                assert!(reason.contains("later signal for BTC"), "{reason}");
+            }
+        }
+        assert_eq!(venue.orders(), 2, "the BTC-USD entry and exit only");
     }
 
     /// A newer entry that passes the guards but is refused before its first order (here by

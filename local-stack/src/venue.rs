@@ -1,5 +1,6 @@
-//! One venue type for the local stack: a paper broker, or a real broker client when its
-//! credentials and base URL are set.
+//! One venue type for the local stack: a paper broker, or a real broker client when any of
+//! its settings is set (its base URL defaulting as the executor's does: Coinbase's live
+//! exchange).
 
 use executor_coinbase::venue::CoinbaseVenue;
 use executor_oanda::venue::OandaVenue;

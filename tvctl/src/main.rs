@@ -26,8 +26,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the local stack: the real handlers over in-process queues, paper brokers unless a
-    /// broker's credentials and base URL are set. Prints one line per signal and per order.
+    /// Run the local stack: the real handlers over in-process queues, paper brokers unless
+    /// any of a broker's settings is set: then its real API (all its credentials required;
+    /// with no base URL, OANDA's and Tradovate's practice/demo servers, Coinbase's live
+    /// exchange, real money). Prints one line per signal and per order.
     Dev {
         /// Port on 127.0.0.1 (0 picks a free one; the `listening on` line printed once the
         /// stack has started says which).
