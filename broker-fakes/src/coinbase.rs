@@ -136,6 +136,9 @@ pub struct ProductSpec {
     pub is_disabled: bool,
     pub cancel_only: bool,
     pub limit_only: bool,
+    /// Get Product's `view_only`: the product may be viewed, not traded; counted a
+    /// violation as the flags above are.
+    pub view_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -248,6 +251,7 @@ impl FakeCoinbase {
                 auction_mode: false,
                 is_disabled: false,
                 cancel_only: false,
+                view_only: false,
                 limit_only: false,
             },
         );
@@ -809,7 +813,7 @@ fn product(inner: &Inner, id: &str) -> Response {
         "limit_only": p.limit_only,
         "post_only": p.post_only,
         "auction_mode": p.auction_mode,
-        "view_only": false,
+        "view_only": p.view_only,
         "product_type": "SPOT",
         "base_currency_id": base,
         "quote_currency_id": quote,
@@ -1228,6 +1232,7 @@ fn create_order(
         (p.is_disabled, "is_disabled"),
         (p.cancel_only, "cancel_only"),
         (p.limit_only, "limit_only"),
+        (p.view_only, "view_only"),
     ] {
         if set {
             inner.violations.push(format!(

@@ -130,6 +130,9 @@ pub struct Product {
     /// market IOC order cannot be expected to fill at once.
     #[serde(default)]
     pub auction_mode: bool,
+    /// The product can be viewed and not traded (Get Product: `view_only`).
+    #[serde(default)]
+    pub view_only: bool,
     #[serde(default)]
     pub base_currency_id: Option<String>,
     #[serde(default)]
@@ -154,6 +157,9 @@ impl Product {
         }
         if self.auction_mode {
             why.push("in auction mode".to_owned());
+        }
+        if self.view_only {
+            why.push("view only".to_owned());
         }
         if let Some(status) = &self.status
             && !status.is_empty()

@@ -358,8 +358,8 @@ async fn orders_over_the_products_maximum_sizes_are_refused_before_any_order() {
     clean(&h);
 }
 
-/// A product in auction mode, taking post-only or limit orders only, cancel-only or with
-/// trading disabled is refused before any order (a market IOC order can neither rest nor be
+/// A product in auction mode, taking post-only or limit orders only, cancel-only, view-only
+/// or with trading disabled is refused before any order (a market IOC order can neither rest nor be
 /// sure to fill), naming why.
 #[tokio::test]
 async fn a_product_in_auction_mode_or_post_only_is_refused_before_any_order() {
@@ -374,6 +374,7 @@ async fn a_product_in_auction_mode_or_post_only_is_refused_before_any_order() {
         (|p| p.cancel_only = true, "cancel only"),
         (|p| p.trading_disabled = true, "trading disabled"),
         (|p| p.is_disabled = true, "trading disabled"),
+        (|p| p.view_only = true, "view only"),
     ] {
         let h = harness().await;
         h.fake.update_product("BTC-USD", set);

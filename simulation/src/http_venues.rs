@@ -150,6 +150,7 @@ pub async fn coinbase(
             is_disabled: false,
             cancel_only: false,
             limit_only: false,
+            view_only: false,
         })
     };
     fake.add_product("BTC-USD", spec("97123.45", "0.00001")?);
