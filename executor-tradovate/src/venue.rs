@@ -38,6 +38,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{info, warn};
 
+/// Said of a liquidation that ended without a fill: `liquidatePosition` is "a request to
+/// cancel orders for a specific contract and close that position"
+/// (<https://partner.tradovate.com/api/rest-api-endpoints/orders/liquidate-position>), and
+/// Tradovate does not say whether the cancels happen when the close is refused (a session
+/// closed for the daily halt): the trader's own stops and targets may be gone while the
+/// position stays.
+pub const LIQUIDATION_CANCELS: &str = "the liquidation request may have cancelled this \
+     contract's working orders (stops, targets placed by hand) while the position stays: \
+     check them";
+
 #[derive(Debug, Clone)]
 pub struct TradovateAccount {
     pub id: AccountId,
@@ -1315,6 +1325,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
                 retry_after: None,
             })?;
         let account = self.account.id;
+        let is_close = matches!(leg.action, LegAction::Close(_));
         let order_id = match leg.action {
             LegAction::Close(_) => {
                 // A close with a leg after it (a reversal's open, a roll's next close or open)
@@ -1376,9 +1387,22 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
                 .await
             }
         }
-        .map_err(classify)?;
+        .map_err(classify)
+        .map_err(|e| match e {
+            SendError::Rejected { order_id, reason } if is_close => SendError::Rejected {
+                order_id,
+                reason: format!("{reason}; {LIQUIDATION_CANCELS}"),
+            },
+            e => e,
+        })?;
         self.remember(order_id, report.client_order_id.as_str());
-        let ack = self.follow(req, leg, order_id).await;
+        let ack = match self.follow(req, leg, order_id).await {
+            Ack::Cancelled { order_id, reason } if is_close => Ack::Cancelled {
+                order_id,
+                reason: format!("{reason}; {LIQUIDATION_CANCELS}"),
+            },
+            ack => ack,
+        };
         if matches!(ack, Ack::Working { .. }) {
             self.note(contract_id, pending(leg, order_id));
         }

@@ -1084,6 +1084,39 @@ async fn a_failure_reason_that_may_leave_an_order_is_looked_up_not_taken_as_reje
     assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Rejected);
 }
 
+/// A liquidation refused (the session closed for the daily halt) or accepted then rejected
+/// says the request may have cancelled the contract's working orders: Tradovate documents
+/// `liquidatePosition` as a request to cancel the contract's orders and close the position,
+/// not whether the cancels happen when the close is refused; the trader's stops may be gone
+/// while the position stays. An open refused says nothing of the sort.
+#[tokio::test]
+async fn a_liquidation_ended_without_a_fill_says_working_orders_may_be_cancelled() {
+    let said = executor_tradovate::venue::LIQUIDATION_CANCELS;
+    for accepted in [false, true] {
+        let h = harness().await;
+        h.fake.set_net("ESZ6", 1);
+        if accepted {
+            h.fake
+                .reject_next_after_acceptance("SessionClosed", "Session is closed");
+        } else {
+            h.fake.script(Fault::Refuse("SessionClosed"));
+        }
+        let i = intent(Action::LongExit, 1);
+        assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+        let legs = h.journal.orders(&i.signal_id).await.unwrap();
+        let why = legs[0].error.as_deref().unwrap_or_default();
+        assert!(why.contains(said), "{why}");
+        assert_eq!(h.fake.net("ESZ6"), 1);
+    }
+    let h = harness().await;
+    h.fake.script(Fault::Refuse("SessionClosed"));
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    let why = legs[0].error.as_deref().unwrap_or_default();
+    assert!(!why.contains(said), "{why}");
+}
+
 /// The same failure reason with an order left behind (placed, answered without its id): the
 /// lookup by `clOrdId` finds it and follows it to its fill, one placement, the account long.
 #[tokio::test]
