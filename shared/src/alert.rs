@@ -477,7 +477,17 @@ impl RawAlert {
                 limit: MAX_BODY_BYTES,
             });
         }
-        let value: Value = unique_keys(body).map_err(|e| {
+        // A bare `NaN` or `Infinity` where a number goes (`"volume": {{volume}}` on a chart
+        // whose feed has none: TradingView writes `NaN`) is no JSON; read as its quoted
+        // spelling, which validation takes as no volume, or refuses naming the field (a
+        // price). Refused as malformed JSON it refused every alert of such a chart, exits
+        // too, and TradingView does not resend a 4xx.
+        let parsed = unique_keys(body).or_else(|e| {
+            bare_non_numbers(body)
+                .and_then(|quoted| unique_keys(quoted.as_bytes()).ok())
+                .ok_or(e)
+        });
+        let value: Value = parsed.map_err(|e| {
             // TradingView substitutes placeholders as bare text, so a template with an unquoted
             // one (`"close": {{close}}`) is invalid JSON until the alert fires; and one left
             // unsubstituted stays invalid. Name the field, as for a quoted placeholder.
@@ -1022,6 +1032,53 @@ fn unquoted_placeholders(body: &[u8]) -> Option<Vec<String>> {
     }
     fields.sort();
     (!fields.is_empty()).then_some(fields)
+}
+
+/// `body` with each bare `NaN`, `Infinity`, `+Infinity` or `-Infinity` outside a string, where
+/// a value goes (after `:`, `,` or `[`), quoted (`"NaN"`); `None` when it holds none or is no
+/// UTF-8.
+fn bare_non_numbers(body: &[u8]) -> Option<String> {
+    const TOKENS: [&str; 4] = ["-Infinity", "+Infinity", "Infinity", "NaN"];
+    let text = std::str::from_utf8(body).ok()?;
+    let mut quoted = String::with_capacity(text.len() + 8);
+    let (mut in_string, mut escaped, mut found) = (false, false, false);
+    // The last character outside a string that was not white space.
+    let mut before = ' ';
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if matches!(before, ':' | ',' | '[')
+            && let Some(token) = TOKENS.iter().find(|t| {
+                rest.starts_with(**t)
+                    && !rest[t.len()..]
+                        .chars()
+                        .next()
+                        .is_some_and(|n| n.is_ascii_alphanumeric() || n == '_')
+            })
+        {
+            quoted.push('"');
+            quoted.push_str(token);
+            quoted.push('"');
+            rest = &rest[token.len()..];
+            before = '"';
+            found = true;
+            continue;
+        }
+        if !in_string && !c.is_whitespace() {
+            before = c;
+        }
+        quoted.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    found.then_some(quoted)
 }
 
 /// Where a placeholder starts at the head of `rest`: `{{` at 0, or after a sign at 1.

@@ -963,6 +963,30 @@ fn a_nan_volume_is_no_volume_and_a_nan_price_is_refused() {
     }
 }
 
+/// The same written bare (`"volume": {{volume}}` unquoted in the template, TradingView
+/// writing `NaN`): not JSON, yet read as its quoted spelling: a bare NaN volume is no
+/// volume, a bare NaN or Infinity price is refused naming its field. Refused as malformed
+/// JSON, every alert of such a chart was, exits too. Inside a string, or as part of a word,
+/// nothing is read so.
+#[test]
+fn a_bare_nan_volume_is_no_volume_and_a_bare_nan_price_names_its_field() {
+    let bare = |field: &str, token: &str| {
+        let text = String::from_utf8(with(&["price_data", field], json!("@@"))).unwrap();
+        text.replace("\"@@\"", token).into_bytes()
+    };
+    let (valid, _) = accept(&bare("volume", "NaN")).unwrap();
+    assert_eq!(valid.alert.price_data.volume, None);
+    for token in ["NaN", "Infinity", "-Infinity"] {
+        let err = accept(&bare("close", token)).expect_err(token);
+        assert_eq!(err.code(), ErrorCode::InvalidNumber, "{token}: {err}");
+        assert!(err.to_string().starts_with("price_data.close: "), "{err}");
+    }
+    for token in ["NaNx", "nan", "NaN NaN"] {
+        let err = accept(&bare("volume", token)).expect_err(token);
+        assert_eq!(err.code(), ErrorCode::MalformedJson, "{token}: {err}");
+    }
+}
+
 #[test]
 fn a_plain_decimal_quantity_is_read_exactly() {
     let table: &[(Value, &str)] = &[
