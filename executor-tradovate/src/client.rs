@@ -32,6 +32,9 @@ pub const LIVE_URL: &str = "https://live.tradovateapi.com/v1";
 /// as a login does: safe whichever way Tradovate counts it.
 pub const MAX_LOGINS_PER_MINUTE: usize = 9;
 
+/// The renewal's path (`GET /auth/renewaccesstoken`).
+const RENEW_PATH: &str = "/auth/renewaccesstoken";
+
 /// When the logins of the last minute were sent, oldest first.
 type Logins = Arc<Mutex<VecDeque<Instant>>>;
 
@@ -304,8 +307,10 @@ impl TradovateClient {
                 // asks to try again in an hour). Held as a 429's stop, from now, so that no
                 // later signal nor the refresher logs in again inside it (each attempt may
                 // lengthen it), and stored beside the token for the other processes
-                // (`crate::token::TokenManager::share_stop`).
-                if captcha && path == LOGIN_PATH {
+                // (`crate::token::TokenManager::share_stop`). The same for a renewal so
+                // answered: it counts against the same authentication limit, and unheld, a
+                // wait's reads renewed on every read.
+                if captcha && (path == LOGIN_PATH || path == RENEW_PATH) {
                     self.start_stop();
                     warn!(
                         stop_secs = self.settings.rate_limit_stop.as_secs(),
@@ -468,13 +473,7 @@ impl TradovateClient {
     pub async fn renew_token(&self, token: &SecretString) -> Result<TokenGrant, TvError> {
         self.note_login()?;
         let value = self
-            .call(
-                Method::GET,
-                "/auth/renewaccesstoken",
-                Some(token),
-                None,
-                Kind::Read,
-            )
+            .call(Method::GET, RENEW_PATH, Some(token), None, Kind::Read)
             .await?;
         grant(&value)
     }

@@ -1420,6 +1420,19 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
             Ok(found) => found,
             Err(e) => Found::Inconclusive(e.to_string()),
         };
+        // A liquidation found ended without a fill (its answer lost, then read): as on the
+        // send's own path.
+        let found = match found {
+            Found::Order(Ack::Cancelled { order_id, reason })
+                if matches!(leg.action, LegAction::Close(_)) =>
+            {
+                Found::Order(Ack::Cancelled {
+                    order_id,
+                    reason: format!("{reason}; {LIQUIDATION_CANCELS}"),
+                })
+            }
+            found => found,
+        };
         // An order looked up and not seen to end holds its contract as one followed does
         // (see `send`).
         if let Found::Order(Ack::Working { order_id, .. }) = &found

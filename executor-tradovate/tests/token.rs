@@ -237,6 +237,45 @@ async fn a_token_another_login_stored_is_not_taken() {
     assert_eq!(second.logins(), 2);
 }
 
+/// A renewal answered with a captcha penalty (the minute's authentication limit passed, here
+/// by other processes' logins) stops the client as a login's does, the stop stored beside the
+/// token: the next run renews nothing. Unheld, every ask for the token renewed again, each
+/// try lengthening the penalty.
+#[tokio::test]
+async fn a_renewal_answered_with_a_captcha_penalty_stops_renewing() {
+    let (fake, check) = support::checked_fake(t0()).await;
+    // Passed on purpose, by the other processes below.
+    check.expect_violation("11 logins and renewals within a minute");
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let m = tokens(
+        &fake,
+        store.clone(),
+        Arc::new(MemoryLeaseLock::default()),
+        clock.clone(),
+        "refresher",
+    );
+    assert_eq!(m.scheduled().await.unwrap(), Refreshed::LoggedIn);
+    for _ in 0..9 {
+        support::client(&fake)
+            .request_token(&support::credentials())
+            .await
+            .unwrap();
+    }
+    clock.advance(Duration::minutes(70));
+    fake.set_now(clock.now());
+    let _ = m.scheduled().await;
+    assert_eq!(fake.violations().len(), 1, "{:?}", fake.violations());
+    assert!(store.load_stop(TOKEN_NAME).await.unwrap().is_some());
+    assert!(matches!(m.scheduled().await, Ok(Refreshed::Stopped)));
+    assert_eq!(
+        fake.violations().len(),
+        1,
+        "renewed again: {:?}",
+        fake.violations()
+    );
+}
+
 /// The login cap is the process's, not a client's: an executor whose start keeps failing
 /// with no token stored (a login that timed out, an account list refused) builds a new client
 /// and manager for each retry of its batch, and each counted its login against a fresh cap,

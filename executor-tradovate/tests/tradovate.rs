@@ -1092,14 +1092,19 @@ async fn a_failure_reason_that_may_leave_an_order_is_looked_up_not_taken_as_reje
 #[tokio::test]
 async fn a_liquidation_ended_without_a_fill_says_working_orders_may_be_cancelled() {
     let said = executor_tradovate::venue::LIQUIDATION_CANCELS;
-    for accepted in [false, true] {
+    // Refused; accepted then rejected; accepted, its answer lost, then found rejected.
+    for case in 0..3 {
         let h = harness().await;
         h.fake.set_net("ESZ6", 1);
-        if accepted {
-            h.fake
-                .reject_next_after_acceptance("SessionClosed", "Session is closed");
-        } else {
-            h.fake.script(Fault::Refuse("SessionClosed"));
+        match case {
+            0 => h.fake.script(Fault::Refuse("SessionClosed")),
+            _ => {
+                if case == 2 {
+                    h.fake.script(Fault::ErrorAfterCreate);
+                }
+                h.fake
+                    .reject_next_after_acceptance("SessionClosed", "Session is closed");
+            }
         }
         let i = intent(Action::LongExit, 1);
         assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
