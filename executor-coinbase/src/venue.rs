@@ -918,18 +918,23 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 }
                 // A buy not known to have filled is journaled in what it was to spend (the
                 // quote currency, `OrderRecord::quantity_unit`): the base it bought so far
-                // (`filled_size`) would read as that many USD. Zero keeps the journaled
-                // amount (`processor::number_as_journaled`); the base goes into the reason.
-                if side == Side::Buy
-                    && r.outcome != shared::outcome::Outcome::Filled
-                    && !r.quantity.is_zero()
-                {
+                // (`filled_size`) would read as that many USD. The order's own `quote_size`
+                // (Get Order's `order_configuration`), else zero, which keeps the journaled
+                // amount (`processor::number_as_journaled`); the base goes into the reason,
+                // the price with it.
+                if side == Side::Buy && r.outcome != shared::outcome::Outcome::Filled {
                     let bought = r.quantity;
-                    r.quantity = Decimal::ZERO;
-                    r.error = Some(format!(
-                        "{}; {bought} of the base currency bought so far",
-                        r.error.take().unwrap_or_default()
-                    ));
+                    r.quantity = order.asked().1.unwrap_or_default();
+                    if !bought.is_zero() {
+                        let said = r.error.take().map(|e| format!("{e}; ")).unwrap_or_default();
+                        r.error = Some(format!(
+                            "{said}{bought} of the base currency bought so far{}",
+                            r.fill_price
+                                .take()
+                                .map(|p| format!(" at {p}"))
+                                .unwrap_or_default()
+                        ));
+                    }
                 }
                 legs.push(r);
             }

@@ -1377,7 +1377,15 @@ async fn a_takeover_finding_a_buy_open_in_part_does_not_journal_its_base_as_quot
     let leg = &legs[0];
     assert_eq!(leg.outcome, Outcome::Unknown);
     assert_eq!(leg.quantity_unit(), "USD");
-    assert!(leg.quantity.is_zero(), "{legs:?}");
+    // What it was to spend, as the order says it (Get Order's `quote_size`).
+    let asked =
+        h.fake.order_posts()[0].body["order_configuration"]["market_market_ioc"]["quote_size"]
+            .as_str()
+            .unwrap_or_default()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap();
+    assert_eq!(leg.quantity, asked, "{legs:?}");
+    assert_eq!(leg.fill_price, None, "{legs:?}");
     let reason = leg.error.clone().unwrap_or_default();
     assert!(
         reason.contains("0.001 of the base currency bought so far"),
