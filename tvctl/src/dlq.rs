@@ -639,8 +639,9 @@ pub struct ReplayOptions {
     pub journaled: Option<Vec<SignalRecord>>,
 }
 
-/// The signals of `journaled` of the letter's series (its exchange and symbol as sent) that
-/// came later than it, or in the same second (by `timenow`, read from the journaled intent;
+/// The signals of `journaled` of the letter's series (its exchange and symbol as sent; at
+/// Coinbase, for a routed letter, any product of its coin, as the executor keeps one series
+/// per coin: BTC-USD and BTC-USDC buy into and sell one balance) that came later than it, or in the same second (by `timenow`, read from the journaled intent;
 /// TradingView gives it to the second, so which of two came first is not known), and were
 /// taken or may have been: filled, `no_op` (the account already where that later signal
 /// wanted it), or `unknown`. A forced replay is never superseded, so replaying the letter would
@@ -654,6 +655,10 @@ pub fn later_taken<'a>(
         DeadLetter::Intent(i) => (&i.exchange, &i.symbol),
     };
     let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+    let letter_coin = match letter {
+        DeadLetter::Intent(i) => series_coin(Some(i.broker), Some(i.instrument.as_str())),
+        DeadLetter::Signal(_) => None,
+    };
     journaled
         .iter()
         .filter(|r| {
@@ -662,13 +667,23 @@ pub fn later_taken<'a>(
                     r.status,
                     SignalStatus::Filled | SignalStatus::NoOp | SignalStatus::Unknown
                 )
-                && same(&r.exchange, exchange)
-                && same(&r.symbol, symbol)
+                && ((same(&r.exchange, exchange) && same(&r.symbol, symbol))
+                    || (letter_coin.is_some()
+                        && series_coin(r.broker, r.instrument.as_deref()) == letter_coin))
                 && r.normalized
                     .read::<shared::message::OrderIntent>()
                     .is_ok_and(|i| i.signal_time >= letter.signal_time())
         })
         .collect()
+}
+
+/// The coin whose series a Coinbase product's signals are (`BTC` of `BTC-USD`); `None` at
+/// another broker or for a product that is not `BASE-QUOTE`.
+fn series_coin(broker: Option<shared::Broker>, instrument: Option<&str>) -> Option<&str> {
+    if broker != Some(shared::Broker::Coinbase) {
+        return None;
+    }
+    shared::routing::coinbase_currencies(instrument?).map(|(base, _)| base)
 }
 
 /// Why a replay of `letter` is refused when `record`, the journal's row of its own signal,
@@ -949,10 +964,11 @@ pub async fn replay(
                                         ),
                                         Target::Local { .. } => format!(
                                             "outcome unknown (run stopped here): {e}; the local \
-                                             stack may have replayed it: list the dead letters \
-                                             (a letter replayed is no longer there) and read \
-                                             `tvctl trades` for its signal before replaying it \
-                                             again"
+                                             stack may have replayed it: read `tvctl trades` \
+                                             for its signal before replaying it again (a \
+                                             letter replayed is no longer listed, unless the \
+                                             stack stopped between the copy's send and the \
+                                             letter's removal)"
                                         ),
                                     },
                                     false,

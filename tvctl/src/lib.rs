@@ -61,6 +61,62 @@ pub fn base_url(what: &str, text: &str) -> Result<String, String> {
     }
 }
 
+/// `text` with `secret` replaced by `[REDACTED]` in the forms a server that echoes a request
+/// may give it back: as sent, in any ASCII letter case, JSON-escaped (serde's escapes, and
+/// `\u00XX` for `&`, `<`, `>` and `'` as Go's encoder writes them), and percent-encoded
+/// (every byte but letters, digits and `-._~`, as a path or form carries it). For the answer
+/// of a server at `tvctl send --url`, which need not be the webhook (a proxy, a debug
+/// server); the webhook itself never echoes the secret.
+pub fn without_echoed_secret(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        return text.to_owned();
+    }
+    let quoted = serde_json::to_string(secret).unwrap_or_default();
+    let json = quoted
+        .get(1..quoted.len().saturating_sub(1))
+        .unwrap_or(secret)
+        .to_owned();
+    let go = json
+        .replace('&', "\\u0026")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('\'', "\\u0027");
+    let percent: String = secret
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let mut out = text.to_owned();
+    // The longest first: a form that contains another is replaced whole.
+    let mut forms = vec![json, go, percent, secret.to_owned()];
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    for form in forms {
+        out = replace_any_case(&out, &form, "[REDACTED]");
+    }
+    out
+}
+
+/// `hay` with each occurrence of `needle`, in any ASCII letter case, replaced by `with`
+/// (ASCII lower-casing keeps every byte's offset).
+fn replace_any_case(hay: &str, needle: &str, with: &str) -> String {
+    let (lower, needle) = (hay.to_ascii_lowercase(), needle.to_ascii_lowercase());
+    let mut out = String::with_capacity(hay.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(&needle) {
+        out.push_str(&hay[at..at + found]);
+        out.push_str(with);
+        at += found + needle.len();
+    }
+    out.push_str(&hay[at..]);
+    out
+}
+
 /// A URL as `tvctl` prints it in a message: scheme, host and port, and the path's first
 /// segment, `/…` standing for the rest; no user or password, no query. The webhook URL carries
 /// the secret in its path (`/webhook/<secret>`, as `alert-template` gives it), and a base URL
@@ -168,7 +224,25 @@ pub fn positions_unread(v: &serde_json::Value) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{positions_lines, positions_unread, shown_url};
+    use super::{positions_lines, positions_unread, shown_url, without_echoed_secret};
+
+    /// An echoed secret is hidden in the forms a server may give it back in.
+    #[test]
+    fn an_echoed_secret_is_hidden_in_any_form() {
+        let secret = "Tok&en<\"1/2";
+        for echoed in [
+            "Tok&en<\"1/2",
+            "tok&EN<\"1/2",
+            r#"Tok&en<\"1/2"#,
+            r#"Tok\u0026en\u003c\"1/2"#,
+            "Tok%26en%3C%221%2F2",
+            "tok%26en%3c%221%2f2",
+        ] {
+            let shown = without_echoed_secret(&format!("before {echoed} after"), secret);
+            assert_eq!(shown, "before [REDACTED] after", "{echoed}");
+        }
+        assert_eq!(without_echoed_secret("nothing", ""), "nothing");
+    }
 
     #[test]
     fn a_url_is_shown_without_its_secret_parts() {

@@ -1212,7 +1212,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 .flatten()
                 .filter(|s| !s.is_empty())
             {
-                body = body.replace(secret, "[REDACTED]");
+                body = tvctl::without_echoed_secret(&body, secret);
             }
             // The webhook answers JSON: escaped as JSON, it still parses after the status (any
             // other answer gets the same escapes, harmless in text).

@@ -977,6 +977,58 @@ async fn a_forced_dry_run_names_a_later_signal_of_the_symbol_the_journal_shows_t
     let _ = std::fs::remove_file(&audit);
 }
 
+/// At Coinbase a forced dry run names a later signal of another product of the letter's coin
+/// (a BTC-USDC exit after a BTC-USD entry's letter): the executor keeps one series per coin,
+/// as one sale sells the whole balance, so forcing the entry buys after the strategy sold.
+#[tokio::test]
+async fn a_forced_dry_run_names_a_later_signal_of_another_product_of_the_coin() {
+    use shared::execution::{SignalStatus, TradeJournal};
+    let client = moto::sqs().await;
+    let suffix = moto::unique_name("c");
+    let (dlq_url, url) = moto::fifo_pair(&client, "coinbase-taken", 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let path = path.to_str().unwrap();
+    let now = SystemClock.now();
+    let coin = |name: &str, product: &str, action: Action, ago: i64| {
+        let mut i = intent_at(&format!("{name}-{suffix}"), now - Duration::seconds(ago));
+        i.broker = Broker::Coinbase;
+        i.exchange = "COINBASE".into();
+        i.symbol = product.replace('-', "");
+        i.instrument = Instrument::new(product);
+        i.action = action;
+        i.target = action.target();
+        i
+    };
+    let entry = coin("entry", "BTC-USD", Action::LongEntry, 90);
+    let exit = coin("exit", "BTC-USDC", Action::LongExit, 30);
+    let other = coin("other", "ETH-USD", Action::LongExit, 20);
+    let journal = journal::AnyJournal::connect(path).await.unwrap();
+    for i in [&exit, &other] {
+        journal
+            .upsert_signal(&journal_row(i, SignalStatus::Filled, None))
+            .await
+            .unwrap();
+    }
+    drop(journal);
+    dead_letter(&client, &dlq_url, &[&entry]).await;
+    let audit = std::env::temp_dir().join(format!("coin-{suffix}.jsonl"));
+    let out = forced_dry_run(&dlq_url, &url, &audit, Some(path));
+    let line = out
+        .lines()
+        .find(|l| l.contains(entry.signal_id.as_str()))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains(&format!(
+            "a later signal of its symbol was taken since ({} LONG_EXIT filled)",
+            &exit.signal_id.as_str()[..12]
+        )),
+        "{line}"
+    );
+    assert!(!line.contains(&other.signal_id.as_str()[..12]), "{line}");
+    let _ = std::fs::remove_file(&audit);
+}
+
 /// A letter of a signal the journal shows filled (an acknowledgement lost after the fill, a
 /// router's letter of a signal routed before) is not replayed, even forced: while the
 /// executor's idempotency record of it is kept a replay does nothing, and after that it
