@@ -669,13 +669,24 @@ async fn a_replay_whose_send_landed_then_met_a_5xx_is_an_unknown_outcome() {
 async fn lost_send((proxy, lost): (String, std::sync::Arc<std::sync::atomic::AtomicUsize>)) {
     let client = moto::sqs().await;
     let suffix = moto::unique_name("l");
+    // An audit journal of its own: the tests of this file run at once in one process, and two
+    // migrating one file collided (`UNIQUE constraint failed: _sqlx_migrations.version`).
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir
+        .path()
+        .join("audit.sqlite")
+        .to_string_lossy()
+        .into_owned();
     let (dlq_url, url) = moto::fifo_pair(&client, "oanda-lost", 5).await;
     let intent = intent_at(
         &format!("lost-{suffix}"),
         shared::clock::SystemClock.now() - Duration::seconds(2),
     );
     dead_letter(&client, &dlq_url, &[&intent]).await;
-    let (code, listing) = tvctl(&["dlq", "list", "--queue-url", &dlq_url, "--json"]);
+    let (code, listing) = tvctl_with(
+        &["dlq", "list", "--queue-url", &dlq_url, "--json"],
+        Some(&journal),
+    );
     assert_eq!(code, 0, "{listing}");
     let id =
         serde_json::from_str::<Value>(listing.lines().next().unwrap()).unwrap()[0]["message_id"]
@@ -692,7 +703,7 @@ async fn lost_send((proxy, lost): (String, std::sync::Arc<std::sync::atomic::Ato
         &id,
     ];
 
-    let (code, out) = tvctl_at(&args, Some(&journal_path()), &proxy);
+    let (code, out) = tvctl_at(&args, Some(&journal), &proxy);
     assert!(lost.load(std::sync::atomic::Ordering::SeqCst) >= 1, "{out}");
     assert_eq!(code, 3, "{out}");
     assert!(
@@ -701,21 +712,27 @@ async fn lost_send((proxy, lost): (String, std::sync::Arc<std::sync::atomic::Ato
             && !out.contains("failed"),
         "{out}"
     );
-    let (_, left) = tvctl(&["dlq", "list", "--queue-url", &dlq_url, "--json"]);
+    let (_, left) = tvctl_with(
+        &["dlq", "list", "--queue-url", &dlq_url, "--json"],
+        Some(&journal),
+    );
     assert_eq!(
         serde_json::from_str::<Value>(left.lines().next().unwrap()).unwrap()[0]["message_id"],
         id.as_str(),
         "the letter is kept"
     );
 
-    let (code, out) = tvctl(&args);
+    let (code, out) = tvctl_with(&args, Some(&journal));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("replayed"), "{out}");
     let got = receive(&client, &url).await;
     assert_eq!(got.len(), 1, "one copy in the source queue: {got:?}");
     let back: OrderIntent = serde_json::from_str(got[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(back.signal_id, intent.signal_id);
-    let (_, left) = tvctl(&["dlq", "list", "--queue-url", &dlq_url, "--json"]);
+    let (_, left) = tvctl_with(
+        &["dlq", "list", "--queue-url", &dlq_url, "--json"],
+        Some(&journal),
+    );
     assert_eq!(
         serde_json::from_str::<Value>(left.lines().next().unwrap()).unwrap(),
         json!([])
