@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::cell::OnceCell;
 use std::fmt;
 use std::io::Write as _;
 use std::str::FromStr;
@@ -482,16 +483,21 @@ impl RawAlert {
         // spelling, which validation takes as no volume, or refuses naming the field (a
         // price). Refused as malformed JSON it refused every alert of such a chart, exits
         // too, and TradingView does not resend a 4xx.
-        let parsed = unique_keys(body).or_else(|e| {
-            bare_non_numbers(body)
-                .and_then(|quoted| unique_keys(quoted.as_bytes()).ok())
-                .ok_or(e)
+        // When the quoted copy fails too (another mistake beside the bare token), its error is
+        // the one reported, at the position in the body as sent: the bare token was no error.
+        let quoted = OnceCell::new();
+        let parsed = unique_keys(body).or_else(|e| match bare_non_numbers(body) {
+            Some(copy) => unique_keys(quoted.get_or_init(|| copy).0.as_bytes()),
+            None => Err(e),
         });
         let value: Value = parsed.map_err(|e| {
+            let quoted = quoted.get();
             // TradingView substitutes placeholders as bare text, so a template with an unquoted
             // one (`"close": {{close}}`) is invalid JSON until the alert fires; and one left
             // unsubstituted stays invalid. Name the field, as for a quoted placeholder.
-            if let Some(fields) = unquoted_placeholders(body) {
+            if let Some(fields) = unquoted_placeholders(body)
+                .or_else(|| quoted.and_then(|(copy, _)| unquoted_placeholders(copy.as_bytes())))
+            {
                 return AlertError::UnsubstitutedPlaceholder { fields };
             }
             // A file saved with a byte order mark (some Windows editors) and posted as is: the
@@ -512,9 +518,13 @@ impl RawAlert {
                 .rsplit_once(" at line ")
                 .map_or(full.as_str(), |(r, _)| r)
                 .to_owned();
+            let column = match quoted {
+                Some((copy, quotes)) => column_as_sent(copy, quotes, e.line(), e.column()),
+                None => e.column(),
+            };
             AlertError::MalformedJson {
                 line: e.line(),
-                column: e.column(),
+                column,
                 reason,
             }
         })?;
@@ -1034,14 +1044,46 @@ fn unquoted_placeholders(body: &[u8]) -> Option<Vec<String>> {
     (!fields.is_empty()).then_some(fields)
 }
 
+/// An alert body read as [`RawAlert::parse`] reads it: [`unique_keys`], a bare `NaN` or
+/// `Infinity` where a value goes read as its quoted spelling. For tools that read an alert
+/// file or body as the webhook would (`tvctl send`, the fuzzer's checks).
+///
+/// # Errors
+/// serde_json's error for the body as sent, when neither reads.
+pub fn read_alert_json(body: &[u8]) -> Result<Value, serde_json::Error> {
+    unique_keys(body).or_else(|e| {
+        bare_non_numbers(body)
+            .and_then(|(copy, _)| unique_keys(copy.as_bytes()).ok())
+            .ok_or(e)
+    })
+}
+
+/// The column in the body as sent of serde_json's `column` on `line` of `copy`, the body with
+/// its bare tokens quoted (two bytes added at each offset of `quotes`, the opening quote's in
+/// `copy`; no line break is added).
+fn column_as_sent(copy: &str, quotes: &[usize], line: usize, column: usize) -> usize {
+    // Where the line starts in `copy`: after its `line - 1`th line break.
+    let start = match line.checked_sub(2) {
+        None => 0,
+        Some(breaks) => copy
+            .match_indices('\n')
+            .nth(breaks)
+            .map_or(copy.len(), |(at, _)| at + 1),
+    };
+    let at = start + column;
+    let added = quotes.iter().filter(|&&q| q >= start && q < at).count();
+    column.saturating_sub(2 * added)
+}
+
 /// `body` with each bare `NaN`, `Infinity`, `+Infinity` or `-Infinity` outside a string, where
-/// a value goes (after `:`, `,` or `[`), quoted (`"NaN"`); `None` when it holds none or is no
-/// UTF-8.
-fn bare_non_numbers(body: &[u8]) -> Option<String> {
+/// a value goes (after `:`, `,` or `[`), quoted (`"NaN"`), with the offset in it of each
+/// opening quote added; `None` when it holds none or is no UTF-8.
+fn bare_non_numbers(body: &[u8]) -> Option<(String, Vec<usize>)> {
     const TOKENS: [&str; 4] = ["-Infinity", "+Infinity", "Infinity", "NaN"];
     let text = std::str::from_utf8(body).ok()?;
     let mut quoted = String::with_capacity(text.len() + 8);
-    let (mut in_string, mut escaped, mut found) = (false, false, false);
+    let (mut in_string, mut escaped) = (false, false);
+    let mut quotes = Vec::new();
     // The last character outside a string that was not white space.
     let mut before = ' ';
     let mut rest = text;
@@ -1064,12 +1106,12 @@ fn bare_non_numbers(body: &[u8]) -> Option<String> {
                         .is_some_and(|n| n.is_ascii_alphanumeric() || n == '_')
             })
         {
+            quotes.push(quoted.len());
             quoted.push('"');
             quoted.push_str(token);
             quoted.push('"');
             rest = &rest[token.len()..];
             before = '"';
-            found = true;
             continue;
         }
         if !in_string && !c.is_whitespace() {
@@ -1078,7 +1120,7 @@ fn bare_non_numbers(body: &[u8]) -> Option<String> {
         quoted.push(c);
         rest = &rest[c.len_utf8()..];
     }
-    found.then_some(quoted)
+    (!quotes.is_empty()).then_some((quoted, quotes))
 }
 
 /// Where a placeholder starts at the head of `rest`: `{{` at 0, or after a sign at 1.

@@ -985,6 +985,22 @@ fn a_bare_nan_volume_is_no_volume_and_a_bare_nan_price_names_its_field() {
         let err = accept(&bare("volume", token)).expect_err(token);
         assert_eq!(err.code(), ErrorCode::MalformedJson, "{token}: {err}");
     }
+    // Beside another mistake, that mistake is named, at its place in the body as sent.
+    let body = b"{\"a\": NaN, \"b\": NaN, \"a\": 1}";
+    let err = RawAlert::parse(body).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::MalformedJson, "{err}");
+    // The same body with numbers as long as the bare tokens: the same place.
+    let same = RawAlert::parse(b"{\"a\": 123, \"b\": 123, \"a\": 1}").unwrap_err();
+    assert_eq!(err.to_string(), same.to_string());
+    assert!(
+        err.to_string().contains("the key \"a\" appears twice"),
+        "{err}"
+    );
+    // An unquoted placeholder beside a bare NaN is named as one.
+    let text = String::from_utf8(bare("volume", "NaN")).unwrap();
+    let text = text.replace("\"1.08345\"", "{{clsoe}}");
+    let err = RawAlert::parse(text.as_bytes()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UnsubstitutedPlaceholder, "{err}");
 }
 
 #[test]
