@@ -463,8 +463,8 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                 }
                 None => {
                     err(&format!(
-                        "tvctl: message {message_id} is not in {} (`tvctl dlq list` lists its \
-                         message ids)",
+                        "tvctl: message {message_id} is not in {} (`tvctl dlq list` with the \
+                         same --queue-url, or --local and --queue, lists its message ids)",
                         target.name()
                     ));
                     Ok(ExitCode::from(1))
@@ -1096,8 +1096,9 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     "{alert}: starts with a UTF-8 byte order mark (EF BB BF): save it without one"
                 )));
             }
-            // As ingest reads it: a key given twice is refused here too, not merged.
-            let mut doc: Value = shared::alert::unique_keys(text.as_bytes())
+            // As ingest reads it: a key given twice is refused here too, not merged; a bare
+            // `NaN` (an unquoted `{{volume}}`) is read as quoted.
+            let mut doc: Value = shared::alert::read_alert_json(text.as_bytes())
                 .map_err(|e| Failure::Usage(format!("{alert}: not JSON: {e}")))?;
             if !doc.is_object() {
                 return Err(Failure::Usage(format!(
@@ -1207,10 +1208,21 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             // The same for the secret in the URL's path (a server's "Cannot POST
             // /webhook/<secret>").
             let mut body = resp.text().await.unwrap_or_default();
-            for secret in [Some(passphrase.as_str()), in_path.as_deref()]
-                .into_iter()
-                .flatten()
-                .filter(|s| !s.is_empty())
+            // The path's secret as the URL carries it (percent-encoded) and decoded, as a
+            // server may echo its path.
+            let decoded = in_path.as_deref().map(|p| {
+                percent_encoding::percent_decode_str(p)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            });
+            for secret in [
+                Some(passphrase.as_str()),
+                in_path.as_deref(),
+                decoded.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
             {
                 body = tvctl::without_echoed_secret(&body, secret);
             }
