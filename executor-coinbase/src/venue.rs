@@ -919,9 +919,9 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                 // A buy not known to have filled is journaled in what it was to spend (the
                 // quote currency, `OrderRecord::quantity_unit`): the base it bought so far
                 // (`filled_size`) would read as that many USD. The order's own `quote_size`
-                // (Get Order's `order_configuration`), else zero, which keeps the journaled
-                // amount (`processor::number_as_journaled`); the base goes into the reason,
-                // the price with it.
+                // (its `order_configuration`, as List Orders and Get Order give it), else
+                // zero, which keeps the journaled amount (`processor::number_as_journaled`);
+                // the base goes into the reason, the price with it.
                 if side == Side::Buy && r.outcome != shared::outcome::Outcome::Filled {
                     let bought = r.quantity;
                     r.quantity = order.asked().1.unwrap_or_default();

@@ -314,7 +314,7 @@ impl TradovateClient {
                     self.start_stop();
                     warn!(
                         stop_secs = self.settings.rate_limit_stop.as_secs(),
-                        "Tradovate answered the login with a captcha penalty: no request is sent for the stop"
+                        "Tradovate answered the login or token renewal with a captcha penalty: no request is sent for the stop"
                     );
                     return Err(TvError::Penalty { wait_secs, captcha });
                 }
