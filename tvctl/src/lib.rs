@@ -64,7 +64,8 @@ pub fn base_url(what: &str, text: &str) -> Result<String, String> {
 /// `text` with `secret` replaced by `[REDACTED]` in the forms a server that echoes a request
 /// may give it back: as sent, in any ASCII letter case, JSON-escaped (serde's escapes, and
 /// `\u00XX` for `&`, `<`, `>` and `'` as Go's encoder writes them), HTML-escaped (`&amp;`,
-/// `&lt;`, `&gt;`, `&quot;`, `&#39;` or `&#x27;`, as an error page quotes a path), and
+/// `&lt;`, `&gt;`, `&quot;` or `&#34;`, `&#39;`, `&#x27;` or `&apos;`, as an error page
+/// quotes a path), and
 /// percent-encoded (every byte but letters, digits and `-._~`, as a path or form carries it). For the answer
 /// of a server at `tvctl send --url`, which need not be the webhook (a proxy, a debug
 /// server); the webhook itself never echoes the secret.
@@ -92,12 +93,12 @@ pub fn without_echoed_secret(text: &str, secret: &str) -> String {
             }
         })
         .collect();
-    let html = |apostrophe: &str| {
+    let html = |quote: &str, apostrophe: &str| {
         secret
             .replace('&', "&amp;")
             .replace('<', "&lt;")
             .replace('>', "&gt;")
-            .replace('"', "&quot;")
+            .replace('"', quote)
             .replace('\'', apostrophe)
     };
     let mut out = text.to_owned();
@@ -106,8 +107,9 @@ pub fn without_echoed_secret(text: &str, secret: &str) -> String {
         json,
         go,
         percent,
-        html("&#39;"),
-        html("&#x27;"),
+        html("&quot;", "&#39;"),
+        html("&#34;", "&#x27;"),
+        html("&quot;", "&apos;"),
         secret.to_owned(),
     ];
     forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
@@ -254,6 +256,7 @@ mod tests {
             "Tok%26en%3C%221%2F2",
             "tok%26en%3c%221%2f2",
             "Tok&amp;en&lt;&quot;1/2",
+            "Tok&amp;en&lt;&#34;1/2",
         ] {
             let shown = without_echoed_secret(&format!("before {echoed} after"), secret);
             assert_eq!(shown, "before [REDACTED] after", "{echoed}");

@@ -1098,8 +1098,14 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             }
             // As ingest reads it: a key given twice is refused here too, not merged; a bare
             // `NaN` (an unquoted `{{volume}}`) is read as quoted.
-            let mut doc: Value = shared::alert::read_alert_json(text.as_bytes())
-                .map_err(|e| Failure::Usage(format!("{alert}: not JSON: {e}")))?;
+            let mut doc: Value = shared::alert::read_alert_json(text.as_bytes()).map_err(|e| {
+                // The webhook's own words where it has them (beside a bare `NaN`, the other
+                // mistake, at its column in the file), else serde_json's.
+                let why = shared::alert::RawAlert::parse(text.as_bytes())
+                    .err()
+                    .map_or_else(|| e.to_string(), |refused| refused.to_string());
+                Failure::Usage(format!("{alert}: not JSON: {why}"))
+            })?;
             if !doc.is_object() {
                 return Err(Failure::Usage(format!(
                     "{alert}: an alert is a JSON object ({{...}}), not this"
@@ -1207,7 +1213,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             // gateway's message quoted below, as the URL is not printed for its secret.
             // The same for the secret in the URL's path (a server's "Cannot POST
             // /webhook/<secret>").
-            let mut body = resp.text().await.unwrap_or_default();
+            let raw = resp.text().await.unwrap_or_default();
             // The path's secret as the URL carries it (percent-encoded) and decoded, as a
             // server may echo its path.
             let decoded = in_path.as_deref().map(|p| {
@@ -1215,7 +1221,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     .decode_utf8_lossy()
                     .into_owned()
             });
-            for secret in [
+            let secrets: Vec<&str> = [
                 Some(passphrase.as_str()),
                 in_path.as_deref(),
                 decoded.as_deref(),
@@ -1223,21 +1229,32 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             .into_iter()
             .flatten()
             .filter(|s| !s.is_empty())
-            {
-                body = tvctl::without_echoed_secret(&body, secret);
-            }
+            .collect();
+            let redacted = |text: &str| {
+                secrets.iter().fold(text.to_owned(), |text, secret| {
+                    tvctl::without_echoed_secret(&text, secret)
+                })
+            };
+            // Only what is printed is redacted: the answer is read as it came, or a short
+            // secret redacted out of its keys (`s` of `"signal_id"`) turned the webhook's 200
+            // into "not the webhook's answer", and a resend traded twice.
+            let body = redacted(&raw);
             // The webhook answers JSON: escaped as JSON, it still parses after the status (any
             // other answer gets the same escapes, harmless in text).
             out_json(&format!("{} {body}", status.as_u16()));
             let shown = tvctl::shown_url(&url);
             let wrong_url = "is --url the webhook's URL: http://127.0.0.1:8080/webhook locally, \
                              the API's stage URL and /webhook when deployed?";
-            match webhook_answer(status, &body) {
+            let answer = match webhook_answer(status, &raw) {
+                WebhookAnswer::Gateway(m) => WebhookAnswer::Gateway(redacted(&m)),
+                answer => answer,
+            };
+            match answer {
                 // The stack's own 404 for another path (`TVCTL_URL` without `/webhook`): the
                 // URL is wrong, which the refusal alone does not say.
                 WebhookAnswer::Ingest
                     if status == reqwest::StatusCode::NOT_FOUND
-                        && serde_json::from_str::<Value>(&body)
+                        && serde_json::from_str::<Value>(&raw)
                             .is_ok_and(|v| v["error"]["code"] == "not_found") =>
                 {
                     let origin = reqwest::Url::parse(&url)

@@ -102,6 +102,49 @@ fn a_redirect_is_never_followed_with_the_alert_and_its_secret() {
     assert!(text.starts_with("307"), "{text}");
 }
 
+/// The answer is read as it came, only what is printed redacted: a short passphrase (`s`)
+/// redacted out of the webhook's own keys (`"signal_id"`, `"status"`) made its 200 read as
+/// "not the webhook's answer, nothing is known to be queued", exit 3, and a resend (a new
+/// `timenow`, a new signal) traded twice. A path secret echoed decoded is hidden too.
+#[test]
+fn a_short_passphrase_does_not_hide_an_enqueued_answer() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = serve_with(listener, 1, |_| {
+        json_answer(
+            "200 OK",
+            r#"{"signal_id":"0123456789abcdef0123456789abcdef","status":"enqueued"}"#,
+        )
+    });
+    let url = format!("http://127.0.0.1:{port}/webhook");
+    let (code, text) = tvctl(&[
+        "send",
+        "oanda-eurusd-long",
+        "--url",
+        &url,
+        "--passphrase",
+        "s",
+    ]);
+    server.join().unwrap();
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("not the webhook's answer"), "{text}");
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = serve_with(listener, 1, |_| {
+        let page = "Cannot POST /webhook/a secret, mine!";
+        format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{page}",
+            page.len()
+        )
+    });
+    let url = format!("http://127.0.0.1:{port}/webhook/a%20secret,%20mine!");
+    let (_, text) = tvctl(&["send", "oanda-eurusd-long", "--url", &url]);
+    server.join().unwrap();
+    assert!(!text.contains("a secret, mine!"), "{text}");
+}
+
 /// A server at `--url` that echoes the request back does not get the passphrase printed
 /// on the terminal (or in a CI log): the answer is shown without it.
 #[test]
