@@ -1084,8 +1084,10 @@ fn bare_non_numbers(body: &[u8]) -> Option<(String, Vec<usize>)> {
     let mut quoted = String::with_capacity(text.len() + 8);
     let (mut in_string, mut escaped) = (false, false);
     let mut quotes = Vec::new();
-    // The last character outside a string that was not white space.
+    // The last character outside a string that was not white space, and the containers open
+    // (`{`, `[`): after a `,` a value goes only in an array (in an object a key does).
     let mut before = ' ';
+    let mut open = Vec::new();
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
         if in_string {
@@ -1097,7 +1099,7 @@ fn bare_non_numbers(body: &[u8]) -> Option<(String, Vec<usize>)> {
             }
         } else if c == '"' {
             in_string = true;
-        } else if matches!(before, ':' | ',' | '[')
+        } else if (matches!(before, ':' | '[') || (before == ',' && open.last() == Some(&'[')))
             && let Some(token) = TOKENS.iter().find(|t| {
                 rest.starts_with(**t)
                     && !rest[t.len()..]
@@ -1115,6 +1117,13 @@ fn bare_non_numbers(body: &[u8]) -> Option<(String, Vec<usize>)> {
             continue;
         }
         if !in_string && !c.is_whitespace() {
+            match c {
+                '{' | '[' => open.push(c),
+                '}' | ']' => {
+                    open.pop();
+                }
+                _ => {}
+            }
             before = c;
         }
         quoted.push(c);

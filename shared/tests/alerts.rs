@@ -981,10 +981,12 @@ fn a_bare_nan_volume_is_no_volume_and_a_bare_nan_price_names_its_field() {
         assert_eq!(err.code(), ErrorCode::InvalidNumber, "{token}: {err}");
         assert!(err.to_string().starts_with("price_data.close: "), "{err}");
     }
-    for token in ["NaNx", "nan", "NaN NaN"] {
+    for token in ["NaNx", "nan", "NaN NaN", "1, NaN: 2"] {
         let err = accept(&bare("volume", token)).expect_err(token);
         assert_eq!(err.code(), ErrorCode::MalformedJson, "{token}: {err}");
     }
+    // In an array a bare token after a comma is a value.
+    assert!(shared::alert::read_alert_json(b"{\"a\": [1, NaN]}").is_ok());
     // Beside another mistake, that mistake is named, at its place in the body as sent.
     let body = b"{\"a\": NaN, \"b\": NaN, \"a\": 1}";
     let err = RawAlert::parse(body).unwrap_err();
