@@ -904,7 +904,11 @@ fn is_number(value: &Value) -> bool {
         Value::String(s) => s.trim(),
         _ => return false,
     };
-    text.parse::<Decimal>().is_ok() || Decimal::from_scientific(text).is_ok()
+    // `NaN` and the infinities too, quoted or bare (read as quoted): a placeholder of a series
+    // whose value is `na` on that bar, which an exit must not be refused for.
+    matches!(text, "NaN" | "Infinity" | "+Infinity" | "-Infinity")
+        || text.parse::<Decimal>().is_ok()
+        || Decimal::from_scientific(text).is_ok()
 }
 
 /// Decimals arrive as strings (`"1.08345"`, what the samples send) or JSON numbers; a JSON
@@ -1076,7 +1080,8 @@ fn column_as_sent(copy: &str, quotes: &[usize], line: usize, column: usize) -> u
 }
 
 /// `body` with each bare `NaN`, `Infinity`, `+Infinity` or `-Infinity` outside a string, where
-/// a value goes (after `:`, `,` or `[`), quoted (`"NaN"`), with the offset in it of each
+/// a value goes (after `:` or `[`, or after `,` in an array), quoted (`"NaN"`), with the
+/// offset in it of each
 /// opening quote added; `None` when it holds none or is no UTF-8.
 fn bare_non_numbers(body: &[u8]) -> Option<(String, Vec<usize>)> {
     const TOKENS: [&str; 4] = ["-Infinity", "+Infinity", "Infinity", "NaN"];

@@ -987,6 +987,24 @@ fn a_bare_nan_volume_is_no_volume_and_a_bare_nan_price_names_its_field() {
     }
     // In an array a bare token after a comma is a value.
     assert!(shared::alert::read_alert_json(b"{\"a\": [1, NaN]}").is_ok());
+    // An exit's quantity from a series that is `na` on the bar (bare or quoted): taken as
+    // absent, as any number is there; an entry's is refused naming it.
+    for quantity in ["NaN", "\"NaN\"", "-Infinity"] {
+        let mut doc = sample_json("oanda-eurusd-long.json");
+        doc["action"] = json!("LONG_EXIT");
+        doc["signal"]["type"] = json!("EXIT");
+        doc["quantity"] = json!("@@");
+        let text = serde_json::to_string(&doc)
+            .unwrap()
+            .replace("\"@@\"", quantity);
+        let (valid, _) = accept(text.as_bytes()).unwrap_or_else(|e| panic!("{quantity}: {e}"));
+        assert_eq!(valid.alert.quantity, None, "{quantity}");
+        let entry = text
+            .replace("LONG_EXIT", "LONG_ENTRY")
+            .replace("\"EXIT\"", "\"ENTRY\"");
+        let err = accept(entry.as_bytes()).expect_err(quantity);
+        assert!(err.to_string().starts_with("quantity: "), "{err}");
+    }
     // Beside another mistake, that mistake is named, at its place in the body as sent.
     let body = b"{\"a\": NaN, \"b\": NaN, \"a\": 1}";
     let err = RawAlert::parse(body).unwrap_err();
