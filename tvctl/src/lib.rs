@@ -123,6 +123,9 @@ pub fn without_echoed_secret(text: &str, secret: &str) -> String {
 /// `hay` with each occurrence of `needle`, in any ASCII letter case, replaced by `with`
 /// (ASCII lower-casing keeps every byte's offset).
 fn replace_any_case(hay: &str, needle: &str, with: &str) -> String {
+    if needle.is_empty() {
+        return hay.to_owned();
+    }
     let (lower, needle) = (hay.to_ascii_lowercase(), needle.to_ascii_lowercase());
     let mut out = String::with_capacity(hay.len());
     let mut at = 0;

@@ -1245,11 +1245,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             let shown = tvctl::shown_url(&url);
             let wrong_url = "is --url the webhook's URL: http://127.0.0.1:8080/webhook locally, \
                              the API's stage URL and /webhook when deployed?";
-            let answer = match webhook_answer(status, &raw) {
-                WebhookAnswer::Gateway(m) => WebhookAnswer::Gateway(redacted(&m)),
-                answer => answer,
-            };
-            match answer {
+            match webhook_answer(status, &raw) {
                 // The stack's own 404 for another path (`TVCTL_URL` without `/webhook`): the
                 // URL is wrong, which the refusal alone does not say.
                 WebhookAnswer::Ingest
@@ -1306,12 +1302,14 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 }
                 WebhookAnswer::Gateway(m) if status.is_client_error() => {
                     return Err(Failure::Refused(format!(
-                        "{shown}: HTTP {status}: API Gateway refused the request: {m}"
+                        "{shown}: HTTP {status}: API Gateway refused the request: {}",
+                        redacted(&m)
                     )));
                 }
                 WebhookAnswer::Gateway(m) => {
                     return Err(Failure::Unreachable(format!(
-                        "{shown}: HTTP {status}: API Gateway: {m}; {}",
+                        "{shown}: HTTP {status}: API Gateway: {}; {}",
+                        redacted(&m),
                         may_be_queued(&timenow)
                     )));
                 }

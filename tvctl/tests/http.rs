@@ -143,6 +143,29 @@ fn a_short_passphrase_does_not_hide_an_enqueued_answer() {
     let (_, text) = tvctl(&["send", "oanda-eurusd-long", "--url", &url]);
     server.join().unwrap();
     assert!(!text.contains("a secret, mine!"), "{text}");
+
+    // API Gateway's message is matched as it came too: a passphrase `en` redacted out of
+    // "Missing Authentication Token" lost the hint that the URL is wrong.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = serve_with(listener, 1, |_| {
+        json_answer(
+            "403 Forbidden",
+            r#"{"message":"Missing Authentication Token"}"#,
+        )
+    });
+    let url = format!("http://127.0.0.1:{port}/webhook");
+    let (code, text) = tvctl(&[
+        "send",
+        "oanda-eurusd-long",
+        "--url",
+        &url,
+        "--passphrase",
+        "en",
+    ]);
+    server.join().unwrap();
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("API Gateway has no such route"), "{text}");
 }
 
 /// A server at `--url` that echoes the request back does not get the passphrase printed
