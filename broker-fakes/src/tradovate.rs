@@ -968,10 +968,15 @@ fn over_auth_limit(i: &mut Inner) -> Option<Response> {
 
 async fn renew(State(s): State<S>, headers: HeaderMap) -> Response {
     let mut i = s.lock().unwrap();
-    if let Some(r) = begin(&mut i, &headers, true) {
+    if let Some(r) = begin(&mut i, &headers, false) {
         return r;
     }
+    // Counted before its token is checked, as a login is before its credentials: a renewal
+    // answered 401 is an authentication request all the same.
     if let Some(r) = over_auth_limit(&mut i) {
+        return r;
+    }
+    if let Some(r) = authorize(&i, &headers) {
         return r;
     }
     i.renewals += 1;

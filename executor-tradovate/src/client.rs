@@ -35,7 +35,7 @@ pub const MAX_LOGINS_PER_MINUTE: usize = 9;
 /// The renewal's path (`GET /auth/renewaccesstoken`).
 const RENEW_PATH: &str = "/auth/renewaccesstoken";
 
-/// When the logins of the last minute were sent, oldest first.
+/// When the logins and token renewals of the last minute were sent, oldest first.
 type Logins = Arc<Mutex<VecDeque<Instant>>>;
 
 /// When this process's logins of the last minute to the server at a base URL were sent: the
@@ -122,7 +122,7 @@ pub struct TradovateClient {
     /// Until when no request is sent, after a 429 (`settings.rate_limit_stop`) or a stop
     /// another process met ([`Self::stop_for`]).
     stopped_until: Mutex<Option<Instant>>,
-    /// When this client was last answered 429 (or 423, or a login's captcha penalty).
+    /// When this client was last answered 429 (or 423, or a login's or renewal's captcha penalty).
     rate_limited_at: Mutex<Option<Instant>>,
 }
 

@@ -30,7 +30,7 @@ pub enum TvError {
     /// server cannot solve (`client::TradovateClient`). Nothing is asked again within the signal, not
     /// even a lookup: an order command's leg ends `unknown`.
     #[error(
-        "Tradovate rate limit (a 429, the 423 that precedes it, or a login's captcha penalty): about an hour without requests, as Tradovate asks"
+        "Tradovate rate limit (a 429, the 423 that precedes it, or a login's or renewal's captcha penalty): about an hour without requests, as Tradovate asks"
     )]
     RateLimited,
     /// An order command not sent: Tradovate answered a request of this process, or of

@@ -328,7 +328,7 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
                 warn!(
                     until = %until,
-                    "Tradovate's stop (a 429, or a login's captcha penalty) stored beside the token (unless a later one was): every process holds off"
+                    "Tradovate's stop (a 429, or a login's or renewal's captcha penalty) stored beside the token (unless a later one was): every process holds off"
                 );
             }
             Err(e) => warn!(
@@ -370,7 +370,9 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
             None => self.adopt_stop(self.store.load_stop(TOKEN_NAME).await?),
         }
         let stopped = || {
-            warn!("Tradovate asked for no requests for a while (429): the token is not renewed");
+            warn!(
+                "Tradovate asked for no requests for a while (a 429 or a captcha penalty): the token is not renewed"
+            );
             Ok(Refreshed::Stopped)
         };
         if self.client.stopped_for().is_some() {
@@ -414,8 +416,8 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                 .await?
             {
                 let result = self.refresh_holding(rejected, scheduled, asked).await;
-                // Stored before the lock is released: the next holder reads it. A login's
-                // captcha penalty stops the client as a 429 does (`TradovateClient`).
+                // Stored before the lock is released: the next holder reads it. A login's or
+                // renewal's captcha penalty stops the client as a 429 does (`TradovateClient`).
                 if matches!(
                     result,
                     Err(TokenError::Tradovate(
