@@ -12,6 +12,7 @@ use shared::health::{HealthState, HealthStore, NoHealth};
 use shared::message::{SIGNAL_VERSION, SignalMessage};
 use shared::ports::{FifoMessage, FifoQueue};
 use shared::routing::Broker;
+use shared::secrets::{find_any_case, replace_any_case};
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 use tracing::{Instrument, error_span, info, warn};
@@ -610,41 +611,8 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
     }
 }
 
-/// The byte position of the first occurrence of `needle` in `hay`, ASCII letters matched in
-/// either case. A match starts and ends on character boundaries: a byte that is not ASCII
-/// matches only itself.
-fn find_any_case(hay: &str, needle: &str) -> Option<usize> {
-    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
-    let Some(&first) = needle.first() else {
-        return Some(0);
-    };
-    // Every alert is searched: candidates by the first byte in either case (SIMD), then the
-    // rest compared, rather than a comparison at every position.
-    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
-    memchr::memchr2_iter(lower, upper, hay).find(|&at| {
-        hay.get(at..at + needle.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
-    })
-}
-
 fn contains_any_case(hay: &str, needle: &str) -> bool {
     find_any_case(hay, needle).is_some()
-}
-
-/// `hay` with each occurrence of `needle`, in any ASCII letter case, replaced by `with`.
-fn replace_any_case(hay: &str, needle: &str, with: &str) -> String {
-    if needle.is_empty() {
-        return hay.to_owned();
-    }
-    let mut out = String::with_capacity(hay.len());
-    let mut rest = hay;
-    while let Some(at) = find_any_case(rest, needle) {
-        out.push_str(&rest[..at]);
-        out.push_str(with);
-        rest = &rest[at + needle.len()..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Replaces `secret`, in any ASCII letter case, in every string of `value` (keys are the

@@ -115,26 +115,8 @@ pub fn without_echoed_secret(text: &str, secret: &str) -> String {
     forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
     forms.dedup();
     for form in forms {
-        out = replace_any_case(&out, &form, "[REDACTED]");
+        out = shared::secrets::replace_any_case(&out, &form, "[REDACTED]");
     }
-    out
-}
-
-/// `hay` with each occurrence of `needle`, in any ASCII letter case, replaced by `with`
-/// (ASCII lower-casing keeps every byte's offset).
-fn replace_any_case(hay: &str, needle: &str, with: &str) -> String {
-    if needle.is_empty() {
-        return hay.to_owned();
-    }
-    let (lower, needle) = (hay.to_ascii_lowercase(), needle.to_ascii_lowercase());
-    let mut out = String::with_capacity(hay.len());
-    let mut at = 0;
-    while let Some(found) = lower[at..].find(&needle) {
-        out.push_str(&hay[at..at + found]);
-        out.push_str(with);
-        at += found + needle.len();
-    }
-    out.push_str(&hay[at..]);
     out
 }
 
