@@ -1868,7 +1868,19 @@ impl PgJournal {
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     // Cheap once applied: one read of the migrations table under its lock.
-                    sqlx::migrate!("migrations/postgres")
+                    // A database holding a migration this build lacks is written as it is:
+                    // a newer build migrated it, and this one still runs (its invocations
+                    // in flight during a deploy, or the whole stack after a rollback, which
+                    // CloudFormation makes by itself when a later resource fails). sqlx
+                    // refuses such a database by default (`VersionMissing`), and every
+                    // session then failed: no signal journaled, none traded, until a deploy.
+                    // An older build's statements fit a schema a later migration only added
+                    // to (a column with a default, an index: 0003, 0004); one that changed
+                    // what they rely on (0002's key of the order rows) fails them by itself,
+                    // as before. New migrations should only add (the crate's README).
+                    let mut migrator = sqlx::migrate!("migrations/postgres");
+                    migrator.set_ignore_missing(true);
+                    migrator
                         .run_direct(None, conn, false)
                         .await
                         .map_err(|e| sqlx::Error::Migrate(Box::new(e)))
@@ -1925,9 +1937,7 @@ impl PgJournal {
     /// Opens the journal at `url` to write into the schema its deployment keeps, never
     /// migrating it: for an operator's tool, whose build may be newer than the deployment's.
     /// [`Self::connect`] would bring the database up to this build's migrations under the
-    /// deployed executors, whose next sessions then fail theirs (sqlx refuses a database
-    /// holding a migration the build does not know) until a deploy: no signal journaled, so
-    /// none traded. Connects at once ([`Self::check`]: refused at once when nothing listens;
+    /// deployed executors: a schema change made by an operator's tool, not by a deploy. Connects at once ([`Self::check`]: refused at once when nothing listens;
     /// the pool then waits up to 30 s, for Aurora Serverless v2 resuming from zero capacity,
     /// as [`Self::connect`]'s), and checks the schema
     /// ([`Self::schema_is_this_builds`]).

@@ -978,6 +978,41 @@ async fn postgres_upgrade_keeps_old_order_rows_as_first_attempts() {
     own.drop().await;
 }
 
+/// A database a newer build migrated (it holds a migration this build lacks: a deploy in
+/// flight, or a rollback) is still written by this build's executors: sqlx refuses such a
+/// database by default, every session failed, and no signal was journaled or traded until a
+/// deploy.
+#[tokio::test]
+async fn postgres_journal_writes_into_a_schema_a_newer_build_migrated() {
+    let own = OwnDatabase::create("journal_newer").await;
+    let first = PgJournal::connect(&own.url).await.unwrap();
+    first.migrate().await.unwrap();
+    // What a newer build's migration leaves: a row of a version this build does not have,
+    // and what it added.
+    sqlx::raw_sql(
+        "ALTER TABLE signals ADD COLUMN later_note TEXT; \
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'a later build', TRUE, '\\x00'::bytea, 0)",
+    )
+    .execute(first.pool())
+    .await
+    .unwrap();
+    first.pool().close().await;
+
+    // A fresh pool: its first session runs the migrations, as an executor's does.
+    let j = PgJournal::connect(&own.url).await.unwrap();
+    let id = SignalId::of_canonical("postgres-newer-schema");
+    j.record_execution(
+        &signal(&id, SignalStatus::Filled, StageTimes::default()),
+        &[],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(j.signal(&id).await.unwrap().is_some());
+    j.pool().close().await;
+    own.drop().await;
+}
+
 /// A PostgreSQL database of the test's own on the throwaway cluster (`JOURNAL_TEST_PG_URL`),
 /// named `<prefix>_<nanoseconds>`; [`OwnDatabase::drop`] removes it.
 struct OwnDatabase {
