@@ -400,12 +400,15 @@ impl<C: Clock> CoinbaseVenue<C> {
     }
 }
 
-/// `value` rounded down to a multiple of `increment`, in decimal arithmetic.
-pub fn floor_to_increment(value: Decimal, increment: Decimal) -> Decimal {
+/// `value` rounded down to a multiple of `increment`, in decimal arithmetic; `None` when the
+/// count of increments is past what a `Decimal` holds (about 7.9e28: a balance of 1e11 in
+/// increments of 1e-18), which no documented product comes near.
+pub fn floor_to_increment(value: Decimal, increment: Decimal) -> Option<Decimal> {
     if increment <= Decimal::ZERO {
-        return value;
+        return Some(value);
     }
-    ((value / increment).trunc() * increment).normalize()
+    let steps = value.checked_div(increment)?.trunc();
+    Some(steps.checked_mul(increment)?.normalize())
 }
 
 /// The base and quote currencies of a product (`BTC-USD` → `BTC`, `USD`).
@@ -667,7 +670,13 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
             )));
         };
         let available = self.held(&base).await?;
-        let held = floor_to_increment(available, product.base_increment);
+        let Some(held) = floor_to_increment(available, product.base_increment) else {
+            return Err(ReadError::Refused(format!(
+                "{available} {base} available in increments of {} ({}'s base_increment): \
+                 too many to count",
+                product.base_increment, product.product_id
+            )));
+        };
         let worth = product
             .price
             .filter(|p| *p > Decimal::ZERO)
@@ -880,6 +889,16 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                         r.quantity = quantity.unwrap_or(r.quantity);
                         r.fill_price = price.or(r.fill_price);
                         r.fee = fee;
+                        // A sale `FILLED` without its `filled_size` sold the whole base size it
+                        // asked (a market IOC order is `FILLED` only in full), as the send path
+                        // keeps its planned size (`ack_of`); the order's `base_size` is that size.
+                        if r.quantity.is_zero()
+                            && side == Side::Sell
+                            && order.status == "FILLED"
+                            && let Some(asked) = order.asked().0.filter(|a| *a > Decimal::ZERO)
+                        {
+                            r.quantity = asked;
+                        }
                         if r.quantity > Decimal::ZERO {
                             r.outcome = shared::outcome::Outcome::Filled;
                         } else {
@@ -1133,15 +1152,26 @@ mod tests {
     fn sizes_round_down_to_the_increment_never_up() {
         assert_eq!(
             floor_to_increment(d("0.123456789"), d("0.00000001")),
-            d("0.12345678")
+            Some(d("0.12345678"))
         );
-        assert_eq!(floor_to_increment(d("0.56789"), d("0.0001")), d("0.5678"));
-        assert_eq!(floor_to_increment(d("100.999"), d("0.01")), d("100.99"));
-        assert_eq!(floor_to_increment(d("7"), d("5")), d("5"));
+        assert_eq!(
+            floor_to_increment(d("0.56789"), d("0.0001")),
+            Some(d("0.5678"))
+        );
+        assert_eq!(
+            floor_to_increment(d("100.999"), d("0.01")),
+            Some(d("100.99"))
+        );
+        assert_eq!(floor_to_increment(d("7"), d("5")), Some(d("5")));
         assert_eq!(
             floor_to_increment(d("0.000000009"), d("0.00000001")),
-            d("0")
+            Some(d("0"))
         );
-        assert_eq!(floor_to_increment(d("1.5"), d("0")), d("1.5"));
+        assert_eq!(floor_to_increment(d("1.5"), d("0")), Some(d("1.5")));
+        // Past a Decimal's range: no panic, no size.
+        assert_eq!(
+            floor_to_increment(d("100000000000"), d("0.000000000000000001")),
+            None
+        );
     }
 }

@@ -1246,11 +1246,11 @@ async fn a_takeover_that_finds_a_fill_in_part_stops_as_the_send_did() {
 }
 
 /// Get Order documents `filled_size`, not that it is always there: a buy reported filled
-/// without it is never journaled with the quote amount as the size bought, and a takeover's
-/// sell without it not as a fill of nothing. Each leg ends unknown, naming its order, and
-/// nothing is sent again.
+/// without it is never journaled with the quote amount as the size bought (it ends unknown,
+/// naming its order), and a takeover's sell `FILLED` without it is a fill of the base size it
+/// asked, as on the send path, not of nothing. Nothing is sent again.
 #[tokio::test]
-async fn a_fill_reported_without_its_size_ends_unknown_and_is_never_sent_again() {
+async fn a_fill_reported_without_its_size_is_never_sent_again() {
     let h = harness().await;
     h.fake.omit_filled_size();
     let buy = intent(Action::LongEntry, 1);
@@ -1276,19 +1276,18 @@ async fn a_fill_reported_without_its_size_ends_unknown_and_is_never_sent_again()
     assert_eq!(h.fake.order_posts().len(), 2);
     h.journal.set_down(false);
     h.clock.advance(Duration::seconds(61));
-    assert_eq!(h.executor.execute(&sell).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.executor.execute(&sell).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.order_posts().len(), 2, "never sent again");
+    let asked =
+        h.fake.order_posts()[1].body["order_configuration"]["market_market_ioc"]["base_size"]
+            .as_str()
+            .map(|s| s.parse::<Decimal>().unwrap())
+            .expect("the sale's base_size");
+    assert!(asked > Decimal::ZERO);
     let legs = h.journal.orders(&sell.signal_id).await.unwrap();
     assert_eq!(legs.len(), 1);
-    assert_eq!(legs[0].outcome, Outcome::Unknown);
-    assert!(
-        legs[0]
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("without a filled_size")),
-        "{:?}",
-        legs[0].error
-    );
+    assert_eq!(legs[0].outcome, Outcome::Filled);
+    assert_eq!(legs[0].quantity, asked, "the base size the sale asked");
 }
 
 /// A buy whose answer was lost, found by the lookup `FILLED` without its size (so its leg
