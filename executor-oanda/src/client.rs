@@ -432,6 +432,16 @@ impl OandaClient {
                 code: "INSTRUMENT_UNKNOWN".into(),
                 message: format!("instrument {name} not offered to this account"),
             })?;
+        // A size has at most 28 decimal places (`rust_decimal`'s scale): a larger
+        // `tradeUnitsPrecision` (OANDA's are 0 or 1) is an answer that cannot be right, refused
+        // as unreadable rather than taken.
+        if i.trade_units_precision > 28 {
+            return Err(OandaError::Unknown(format!(
+                "instrument {name}: tradeUnitsPrecision {} is not a number of decimal places a \
+                 size can have",
+                i.trade_units_precision
+            )));
+        }
         Ok(InstrumentRules {
             name: i.name,
             kind: i.kind,

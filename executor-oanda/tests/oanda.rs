@@ -805,6 +805,20 @@ async fn a_rejected_close_never_opens_the_other_side() {
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-1000)));
 }
 
+/// An instrument whose `tradeUnitsPrecision` no size can have (over 28 decimal places; OANDA's
+/// are 0 or 1) is an answer that cannot be right: the signal is not sent and comes back
+/// through its queue, where it panicked before.
+#[tokio::test]
+async fn an_instrument_precision_no_size_can_have_sends_nothing() {
+    let h = harness().await;
+    h.fake
+        .set_instrument("EUR_USD", 29, d(1), Decimal::from(100_000_000));
+    let i = intent(Action::LongEntry, 1);
+    let err = h.executor.execute(&i).await.unwrap_err();
+    assert!(err.to_string().contains("tradeUnitsPrecision 29"), "{err}");
+    assert_eq!(h.fake.order_requests().len(), 0);
+}
+
 #[tokio::test]
 async fn a_crash_between_acceptance_and_the_journal_write_still_makes_one_order() {
     let h = harness().await;
