@@ -184,14 +184,58 @@ pub(crate) fn alert_closes(
 /// ones). A signal the executor stopped by the trader's own roll rule, journaled `rejected`
 /// with that rule's words ([`executor_runtime::drive::stopped_by_roll_rule`]), counts for
 /// nothing, as it did while the stack ran: it was no answer of the broker's.
+///
+/// Only the signals of the kind of account each broker trades now count (`paper_now`: it is
+/// a paper broker): a paper fill says nothing of the real account set since (a wrong token
+/// shown `ok` by its paper history), nor a real rejection of the paper book. A signal's kind
+/// is its legs' account ([`paper_account`]); one without legs (a no-op, a refusal before
+/// sending) takes the kind of the nearest signal of its broker before it that has legs, else
+/// after it; with none in `recent`, it counts.
 pub(crate) fn journaled_health(
-    recent: &[SignalRecord],
+    recent: &[(SignalRecord, Vec<OrderRecord>)],
+    paper_now: impl Fn(Broker) -> bool,
 ) -> Vec<(Broker, DateTime<Utc>, shared::health::HealthEvent)> {
     // Oldest first before the (stable) sort: of two events at one time, the later signal's
     // is applied last, as it was recorded.
-    let mut events: Vec<_> = recent
+    let oldest_first: Vec<&SignalRecord> = recent.iter().rev().map(|(r, _)| r).collect();
+    let mut kinds: Vec<Option<bool>> = recent
         .iter()
         .rev()
+        .map(|(r, legs)| {
+            let broker = r.broker?;
+            let first = legs.first()?;
+            Some(first.account.as_str() == paper_account(broker))
+        })
+        .collect();
+    // Legless signals take the kind of their broker's nearest legged one before them, else
+    // after them.
+    for backwards in [false, true] {
+        let mut last: BTreeMap<Broker, bool> = BTreeMap::new();
+        let order: Vec<usize> = if backwards {
+            (0..kinds.len()).rev().collect()
+        } else {
+            (0..kinds.len()).collect()
+        };
+        for i in order {
+            let Some(broker) = oldest_first[i].broker else {
+                continue;
+            };
+            match kinds[i] {
+                Some(kind) => {
+                    last.insert(broker, kind);
+                }
+                None => kinds[i] = last.get(&broker).copied(),
+            }
+        }
+    }
+    let mut events: Vec<_> = oldest_first
+        .into_iter()
+        .zip(kinds)
+        .filter(|(r, kind)| match (r.broker, kind) {
+            (Some(broker), Some(paper)) => *paper == paper_now(broker),
+            _ => true,
+        })
+        .map(|(r, _)| r)
         .filter(|r| {
             !(r.status == shared::execution::SignalStatus::Rejected
                 && r.reason
@@ -210,6 +254,16 @@ pub(crate) fn journaled_health(
         .collect();
     events.sort_by_key(|(_, at, _)| *at);
     events
+}
+
+/// The account a paper broker trades under (`paper-oanda`, `paper-tradovate`,
+/// `paper-coinbase`): what its journaled legs name.
+pub(crate) fn paper_account(broker: Broker) -> &'static str {
+    match broker {
+        Broker::Oanda => "paper-oanda",
+        Broker::Tradovate => "paper-tradovate",
+        Broker::Coinbase => "paper-coinbase",
+    }
 }
 
 #[derive(Debug, Default)]
@@ -1818,7 +1872,8 @@ mod tests {
             at(Broker::Tradovate, "filled", Some(11), 2),
             at(Broker::Oanda, "unknown", Some(2), 1),
         ];
-        let events = journaled_health(&recent);
+        let recent: Vec<_> = recent.into_iter().map(|r| (r, Vec::new())).collect();
+        let events = journaled_health(&recent, |_| true);
         assert_eq!(
             events,
             [
@@ -1851,7 +1906,13 @@ mod tests {
              policy is to refuse: nothing sent; close ESZ6 first"
                 .into(),
         );
-        let after_rule = journaled_health(&[stopped, at(Broker::Tradovate, "filled", Some(11), 2)]);
+        let after_rule = journaled_health(
+            &[
+                (stopped, Vec::new()),
+                (at(Broker::Tradovate, "filled", Some(11), 2), Vec::new()),
+            ],
+            |_| false,
+        );
         assert_eq!(
             after_rule,
             [(Broker::Tradovate, t(11), HealthEvent::Success)]
@@ -1869,6 +1930,57 @@ mod tests {
         // Its latest evidence is the retried signal's success.
         let tradovate = health.read(Broker::Tradovate).await.unwrap();
         assert_eq!(tradovate.state(t(12)), HealthState::Ok);
+    }
+
+    /// A paper history says nothing of the real account set since (nor a real one of the
+    /// paper book): after a restart that turned OANDA real, its paper fill and the no-op
+    /// beside it are not health of the real account, while a real rejection after them is;
+    /// the other way round, only the paper signals count.
+    #[test]
+    fn a_restart_counts_health_only_of_the_kind_of_account_traded_now() {
+        use shared::health::{FailureKind, HealthEvent};
+        let t = |m: u32| -> DateTime<Utc> { format!("2026-12-05T10:{m:02}:00Z").parse().unwrap() };
+        let at = |status: &str, start: u32, account: Option<&str>| {
+            let mut r = signal(status, None);
+            r.broker = Some(Broker::Oanda);
+            r.stages.executor_start = Some(t(start));
+            let legs = account
+                .map(|a| vec![leg(a, start, "1000", "1.1")])
+                .unwrap_or_default();
+            (r, legs)
+        };
+        // Newest first: a no-op before the paper fill, the fill, then two real rejections
+        // (one with a leg, one refused before sending) after OANDA was set.
+        let recent = [
+            at("rejected", 4, None),
+            at("rejected", 3, Some("101-004-1234567-001")),
+            at("filled", 2, Some("paper-oanda")),
+            at("no_op", 1, None),
+        ];
+        let real = journaled_health(&recent, |_| false);
+        assert_eq!(
+            real,
+            [
+                (
+                    Broker::Oanda,
+                    t(3),
+                    HealthEvent::Failure(FailureKind::Rejected)
+                ),
+                (
+                    Broker::Oanda,
+                    t(4),
+                    HealthEvent::Failure(FailureKind::Rejected)
+                ),
+            ]
+        );
+        let paper = journaled_health(&recent, |_| true);
+        assert_eq!(
+            paper,
+            [
+                (Broker::Oanda, t(1), HealthEvent::Success),
+                (Broker::Oanda, t(2), HealthEvent::Success),
+            ]
+        );
     }
 
     /// `relist` lists the journal's signals newest first behind those seen since the start,

@@ -2105,26 +2105,28 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     let (oanda_venue, oanda_paper) = match real::oanda(brokers.oanda)? {
         Some(v) => (AnyVenue::Oanda(Arc::new(v)), None),
         None => {
-            let p = paper_netting(Broker::Oanda, "paper-oanda")?;
+            let p = paper_netting(Broker::Oanda, dashboard::paper_account(Broker::Oanda))?;
             (AnyVenue::Netting(p.clone()), Some(p))
         }
     };
     let (tradovate_venue, tradovate_paper) = match real::tradovate(brokers.tradovate).await? {
         Some(v) => (AnyVenue::Tradovate(Arc::new(v)), None),
         None => {
-            let p = paper_netting(Broker::Tradovate, "paper-tradovate")?;
+            let p = paper_netting(
+                Broker::Tradovate,
+                dashboard::paper_account(Broker::Tradovate),
+            )?;
             (AnyVenue::Netting(p.clone()), Some(p))
         }
     };
-    let spot_book =
-        store
-            .paper_book("paper-coinbase")?
-            .unwrap_or_else(|| executor_runtime::paper::PaperBook {
-                holdings: [("USD".to_owned(), cfg.usd_balance)].into_iter().collect(),
-                ..Default::default()
-            });
+    let spot_book = store
+        .paper_book(dashboard::paper_account(Broker::Coinbase))?
+        .unwrap_or_else(|| executor_runtime::paper::PaperBook {
+            holdings: [("USD".to_owned(), cfg.usd_balance)].into_iter().collect(),
+            ..Default::default()
+        });
     let spot = Arc::new(PaperSpot::restore(
-        "paper-coinbase",
+        dashboard::paper_account(Broker::Coinbase),
         Arc::new(SystemClock),
         store.clone(),
         spot_book,
@@ -2177,11 +2179,13 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                     } else {
                         Vec::new()
                     },
-                    memory.recent_signals(500).await?,
+                    memory.recent_executions(500).await?,
                 ))
             };
             match tokio::time::timeout(RESTORE_READ, read).await {
-                Ok(Ok((orders, recent))) => {
+                Ok(Ok((orders, executions))) => {
+                    let recent: Vec<shared::execution::SignalRecord> =
+                        executions.iter().map(|(s, _)| s.clone()).collect();
                     dashboard.restore(&orders, &recent, &paper);
                     // A roll's paper close fills at its contract's latest alert close: those
                     // of the alerts journaled before the restart, oldest first.
@@ -2197,7 +2201,8 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                     }
                     // `tvctl status` after a restart tells what it told before (a path a
                     // rejection degraded stays so until a success), not `unknown`.
-                    for (broker, at, event) in dashboard::journaled_health(&recent) {
+                    let paper_now = |b: Broker| paper.iter().any(|(p, _, _)| *p == b);
+                    for (broker, at, event) in dashboard::journaled_health(&executions, paper_now) {
                         use shared::health::HealthStore as _;
                         // In memory: it cannot fail.
                         let _ = health.record(broker, at, event).await;
