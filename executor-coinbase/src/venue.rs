@@ -487,9 +487,16 @@ fn ack_of(order: &Order) -> Ack {
             };
         }
     }
+    // A sale `FILLED` without its size sold the base size it asked (its
+    // `order_configuration`): a market IOC order is `FILLED` only in full. On the send path
+    // that is the planned size; a takeover's read of an earlier attempt's order has only this.
+    let sold_in_full = (order.status == "FILLED" && order.side == "SELL")
+        .then(|| order.asked().0)
+        .flatten()
+        .filter(|a| *a > Decimal::ZERO);
     let filled_ack = || Ack::Filled {
         order_id: Some(order.order_id.as_str().into()),
-        quantity: (filled > Decimal::ZERO).then_some(filled),
+        quantity: (filled > Decimal::ZERO).then_some(filled).or(sold_in_full),
         price,
         // The order's `total_fees` (Advanced Trade API, Get Order: "total_fees", in the quote
         // currency): a fee it gives, and zero once something filled (a fee-free fill is a fee
@@ -889,21 +896,11 @@ impl<C: Clock> Conversation for CoinbaseVenue<C> {
                         r.quantity = quantity.unwrap_or(r.quantity);
                         r.fill_price = price.or(r.fill_price);
                         r.fee = fee;
-                        // A sale `FILLED` without its `filled_size` sold the whole base size it
-                        // asked (a market IOC order is `FILLED` only in full), as the send path
-                        // keeps its planned size (`ack_of`); the order's `base_size` is that size.
-                        if r.quantity.is_zero()
-                            && side == Side::Sell
-                            && order.status == "FILLED"
-                            && let Some(asked) = order.asked().0.filter(|a| *a > Decimal::ZERO)
-                        {
-                            r.quantity = asked;
-                        }
                         if r.quantity > Decimal::ZERO {
                             r.outcome = shared::outcome::Outcome::Filled;
                         } else {
-                            // A sell filled in full keeps the size it asked for on the send
-                            // path; here that size is not known (`ack_of`).
+                            // A sale filled in full is its asked `base_size` (`ack_of`): here
+                            // that size could not be read.
                             r.outcome = shared::outcome::Outcome::Unknown;
                             r.error = Some(format!(
                                 "order {} of an earlier attempt is {} without a filled_size: the \
@@ -1086,6 +1083,19 @@ mod tests {
                 if p == d("50000") && f == d("1.50")),
             "{:?}",
             ack_of(&sell)
+        );
+        // Its asked `base_size` shown (as Get Order shows an order's `order_configuration`,
+        // which a takeover's read of an earlier attempt's order has, where the send path has
+        // its planned size): that is what it sold.
+        let asked = order(
+            r#"{"order_id":"o3b","product_id":"BTC-USD","side":"SELL","status":"FILLED",
+                "average_filled_price":"50000",
+                "order_configuration":{"market_market_ioc":{"base_size":"0.015"}}}"#,
+        );
+        assert!(
+            matches!(ack_of(&asked), Ack::Filled { quantity: Some(q), .. } if q == d("0.015")),
+            "{:?}",
+            ack_of(&asked)
         );
         // With the size reported, a buy is a fill of that size; an unfilled cancel is a no.
         let sized = order(
