@@ -185,15 +185,18 @@ pub(crate) fn alert_closes(
 /// with that rule's words ([`executor_runtime::drive::stopped_by_roll_rule`]), counts for
 /// nothing, as it did while the stack ran: it was no answer of the broker's.
 ///
-/// Only the signals of the kind of account each broker trades now count (`paper_now`: it is
-/// a paper broker): a paper fill says nothing of the real account set since (a wrong token
-/// shown `ok` by its paper history), nor a real rejection of the paper book. A signal's kind
-/// is its legs' account ([`paper_account`]); one without legs (a no-op, a refusal before
-/// sending) takes the kind of the nearest signal of its broker before it that has legs, else
-/// after it; with none in `recent`, it counts.
+/// Only the signals of the account each broker trades now count: a paper fill says nothing
+/// of the real account set since (a wrong token shown `ok` by its paper history), nor a real
+/// rejection of the paper book. `in_force` says whether the account a broker traded at a
+/// time is today's (the state file keeps from which start each traded,
+/// `LocalStore::broker_accounts`); `None` before that history, where a signal's kind is its
+/// legs' account ([`paper_account`], against `paper_now`: it is a paper broker), and one
+/// without legs (a no-op, a refusal before sending) takes the kind of the nearest signal of
+/// its broker before it that has legs, else after it; with none in `recent`, it counts.
 pub(crate) fn journaled_health(
     recent: &[(SignalRecord, Vec<OrderRecord>)],
     paper_now: impl Fn(Broker) -> bool,
+    in_force: impl Fn(Broker, DateTime<Utc>) -> Option<bool>,
 ) -> Vec<(Broker, DateTime<Utc>, shared::health::HealthEvent)> {
     // Oldest first before the (stable) sort: of two events at one time, the later signal's
     // is applied last, as it was recorded.
@@ -231,25 +234,26 @@ pub(crate) fn journaled_health(
     let mut events: Vec<_> = oldest_first
         .into_iter()
         .zip(kinds)
-        .filter(|(r, kind)| match (r.broker, kind) {
-            (Some(broker), Some(paper)) => *paper == paper_now(broker),
-            _ => true,
-        })
-        .map(|(r, _)| r)
-        .filter(|r| {
-            !(r.status == shared::execution::SignalStatus::Rejected
+        .filter_map(|(r, legs_paper)| {
+            let broker = r.broker?;
+            if r.status == shared::execution::SignalStatus::Rejected
                 && r.reason
                     .as_deref()
-                    .is_some_and(executor_runtime::drive::stopped_by_roll_rule))
-        })
-        .filter_map(|r| {
+                    .is_some_and(executor_runtime::drive::stopped_by_roll_rule)
+            {
+                return None;
+            }
             let event = executor_runtime::health::outcome_event(r.status.outcome()?)?;
             let at = r
                 .stages
                 .broker_acked
                 .or(r.stages.broker_sent)
                 .or(r.stages.executor_start)?;
-            Some((r.broker?, at, event))
+            let ours = match in_force(broker, at) {
+                Some(ours) => ours,
+                None => legs_paper.is_none_or(|paper| paper == paper_now(broker)),
+            };
+            ours.then_some((broker, at, event))
         })
         .collect();
     events.sort_by_key(|(_, at, _)| *at);
@@ -1873,7 +1877,7 @@ mod tests {
             at(Broker::Oanda, "unknown", Some(2), 1),
         ];
         let recent: Vec<_> = recent.into_iter().map(|r| (r, Vec::new())).collect();
-        let events = journaled_health(&recent, |_| true);
+        let events = journaled_health(&recent, |_| true, |_, _| None);
         assert_eq!(
             events,
             [
@@ -1912,6 +1916,7 @@ mod tests {
                 (at(Broker::Tradovate, "filled", Some(11), 2), Vec::new()),
             ],
             |_| false,
+            |_, _| None,
         );
         assert_eq!(
             after_rule,
@@ -1957,7 +1962,7 @@ mod tests {
             at("filled", 2, Some("paper-oanda")),
             at("no_op", 1, None),
         ];
-        let real = journaled_health(&recent, |_| false);
+        let real = journaled_health(&recent, |_| false, |_, _| None);
         assert_eq!(
             real,
             [
@@ -1973,13 +1978,31 @@ mod tests {
                 ),
             ]
         );
-        let paper = journaled_health(&recent, |_| true);
+        let paper = journaled_health(&recent, |_| true, |_, _| None);
         assert_eq!(
             paper,
             [
                 (Broker::Oanda, t(1), HealthEvent::Success),
                 (Broker::Oanda, t(2), HealthEvent::Success),
             ]
+        );
+        // With the state file's history of accounts, a signal is the account in force at its
+        // time: a no-op on paper before any leg, then the real account from minute 3, is
+        // not the real account's health, legs or none.
+        let noop_then_real = [at("rejected", 4, None), at("no_op", 1, None)];
+        let real_from_3 = |_: Broker, when: DateTime<Utc>| Some(when >= t(3));
+        assert_eq!(
+            journaled_health(&noop_then_real, |_| false, real_from_3),
+            [(
+                Broker::Oanda,
+                t(4),
+                HealthEvent::Failure(FailureKind::Rejected)
+            )]
+        );
+        // Without the history, the legless no-op counted for the real account (`ok`).
+        assert_eq!(
+            journaled_health(&noop_then_real, |_| false, |_, _| None).len(),
+            2
         );
     }
 

@@ -290,6 +290,15 @@ impl Queues {
         [&self.signals, &self.oanda, &self.tradovate, &self.coinbase]
     }
 
+    /// The queue of `broker`'s executor.
+    pub fn of(&self, broker: Broker) -> &Queue {
+        match broker {
+            Broker::Oanda => &self.oanda,
+            Broker::Tradovate => &self.tradovate,
+            Broker::Coinbase => &self.coinbase,
+        }
+    }
+
     pub fn by_name(&self, name: &str) -> Option<&Queue> {
         self.all()
             .into_iter()
@@ -2141,11 +2150,62 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         (Broker::Coinbase, &coinbase_venue),
     ]
     .into_iter()
-    .zip(hosts)
+    .zip(hosts.clone())
     {
         match host {
             Some(host) => line(format_args!("broker {broker}: {} at {host}", v.describe())),
             None => line(format_args!("broker {broker}: {}", v.describe())),
+        }
+    }
+    // Which account each broker trades, kept in the state file from the start it was first
+    // set: an alert accepted while a broker traded one account (paper, say) and still queued
+    // (a stack stopped or killed under load) must not execute on another (the real one set
+    // since): the trader sent it to try the strategy. Such a start is refused, naming both.
+    // The history also tells the status routes which journaled signals were this account's.
+    let accounts_now: Vec<(Broker, String)> = [
+        (Broker::Oanda, &oanda_venue),
+        (Broker::Tradovate, &tradovate_venue),
+        (Broker::Coinbase, &coinbase_venue),
+    ]
+    .into_iter()
+    .zip(hosts)
+    .map(|((broker, v), host)| {
+        use executor_runtime::venue::Venue as _;
+        let account = match host {
+            Some(host) => format!("{} at {host}", v.account()),
+            None => v.account().to_owned(),
+        };
+        (broker, account)
+    })
+    .collect();
+    let accounts_kept = store
+        .broker_accounts()
+        .map_err(|e| format!("local state: {e}"))?;
+    {
+        let started = shared::clock::Clock::now(&SystemClock);
+        for (broker, account) in &accounts_now {
+            let before = accounts_kept
+                .iter()
+                .rev()
+                .find(|(b, _, _)| b == broker.as_str())
+                .map(|(_, a, _)| a.as_str());
+            if let Some(before) = before
+                && before != account
+            {
+                let pending = queues.signals.depth() + queues.of(*broker).depth();
+                if pending > 0 {
+                    return Err(format!(
+                        "broker {broker} trades {account} now, and {before} when the state \
+                         file last ran: {pending} alert(s) accepted then are still queued \
+                         (the webhook's queue and {broker}'s) and would execute on {account}; \
+                         not started. Start once more with the settings of that run, so they \
+                         execute there or expire past the age limit, then with these"
+                    ));
+                }
+            }
+            store
+                .note_broker_account(broker.as_str(), account, started)
+                .map_err(|e| format!("local state: {e}"))?;
         }
     }
     let health = Health::default();
@@ -2202,7 +2262,19 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                     // `tvctl status` after a restart tells what it told before (a path a
                     // rejection degraded stays so until a success), not `unknown`.
                     let paper_now = |b: Broker| paper.iter().any(|(p, _, _)| *p == b);
-                    for (broker, at, event) in dashboard::journaled_health(&executions, paper_now) {
+                    // Whether the account `b` traded at `when` (the latest kept from a start
+                    // before it) is today's; `None` before the state file kept any.
+                    let in_force = |b: Broker, when: chrono::DateTime<chrono::Utc>| {
+                        let then = accounts_kept
+                            .iter()
+                            .rev()
+                            .find(|(kept, _, since)| kept == b.as_str() && *since <= when)?;
+                        let now = accounts_now.iter().find(|(n, _)| *n == b)?;
+                        Some(then.1 == now.1)
+                    };
+                    for (broker, at, event) in
+                        dashboard::journaled_health(&executions, paper_now, in_force)
+                    {
                         use shared::health::HealthStore as _;
                         // In memory: it cannot fail.
                         let _ = health.record(broker, at, event).await;
@@ -2633,6 +2705,25 @@ async fn dlq_replay(
             }
             (l.group_id(), l.lookup_only_body())
         }
+        // An unforced replay of a letter past this stack's age limit would only end
+        // `expired` in its executor, the letter gone and the caller told `replayed`: refused,
+        // the letter kept, whatever limit the caller judged it by (a `MAX_ALERT_AGE_SECS` in
+        // tvctl's shell above the stack's `--max-age-secs`).
+        Ok(l) if !req.forced => {
+            let now = shared::clock::Clock::now(&SystemClock);
+            if let shared::replay::Decision::Refused { reason } =
+                shared::replay::decide(&l, now, app.max_age, false)
+            {
+                return (
+                    StatusCode::CONFLICT,
+                    axum::Json(json!({"error": format!(
+                        "not replayed, the letter is kept: {reason} (this stack's age limit)"
+                    )})),
+                )
+                    .into_response();
+            }
+            (l.group_id(), l.replay_body(false))
+        }
         Ok(l) => (l.group_id(), l.replay_body(req.forced)),
         Err(e) => {
             return (
@@ -2954,6 +3045,64 @@ mod tests {
     /// leader (a month past the roll rule's) is held there by the state file, so a restart,
     /// whose cache starts empty (or runs without market data), does not route it back to the
     /// roll rule's contract: the account would end long one month and short the other.
+    /// Alerts accepted while OANDA traded on paper and still queued when the stack stopped
+    /// are not executed on the real account set since: the start is refused, naming both
+    /// accounts and the count, before anything is read from or sent to the broker.
+    #[tokio::test]
+    async fn alerts_queued_on_paper_never_execute_on_a_real_account_set_since() {
+        super::console::set_quiet(true);
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.sqlite");
+        let cfg = || super::LocalConfig {
+            port: 0,
+            journal_url: dir.path().join("journal.sqlite").display().to_string(),
+            state_path: Some(state.clone()),
+            secret: "a-secret-of-its-own-1234".into(),
+            ..Default::default()
+        };
+        let then =
+            shared::clock::Clock::now(&shared::clock::SystemClock) - chrono::Duration::minutes(5);
+        {
+            let store = std::sync::Arc::new(super::LocalStore::open(&state).unwrap());
+            store
+                .note_broker_account("oanda", "paper-oanda", then)
+                .unwrap();
+            let signals = super::queue("signals", &cfg(), &store, true).unwrap();
+            assert!(
+                signals
+                    .try_send(shared::ports::FifoMessage {
+                        group_id: "EURUSD".into(),
+                        dedup_id: "an-alert-tried-on-paper".into(),
+                        body: "{}".into(),
+                    })
+                    .unwrap()
+            );
+            store.commit().unwrap();
+        }
+        let fake = broker_fakes::oanda::FakeOanda::start().await;
+        let env = shared::config::MapEnv::new([
+            ("OANDA_BASE_URL", fake.url.as_str()),
+            ("OANDA_ACCOUNT", fake.account.as_str()),
+            ("OANDA_SECRET", fake.token.as_str()),
+        ]);
+        let Err(err) = super::start(cfg(), &env).await else {
+            panic!("started with an alert of the paper account queued")
+        };
+        assert!(
+            err.contains("paper-oanda")
+                && err.contains(fake.account.as_str())
+                && err.contains("1 alert(s)"),
+            "{err}"
+        );
+        assert!(!err.contains(fake.token.as_str()), "{err}");
+        assert!(fake.requests().is_empty(), "nothing was read or sent");
+        // The account kept is still paper's: the refused start changed nothing.
+        let store = super::LocalStore::open(&state).unwrap();
+        let kept = store.broker_accounts().unwrap();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(kept[0].1, "paper-oanda");
+    }
+
     #[tokio::test]
     async fn a_continuous_symbols_hold_outlives_a_restart() {
         use shared::front_month::{FrontMonth, FrontMonthCache, MemoryFrontMonths, Routed};

@@ -125,8 +125,9 @@ async fn an_unreadable_letter_is_kept() {
     assert_eq!(dlq.peek().len(), 1);
 }
 
-/// A letter past its staleness budget executes only when the replay is forced: unforced it
-/// ends expired, forced it fills (the letter goes back marked `replay_forced`).
+/// A letter past its staleness budget executes only when the replay is forced: unforced it is
+/// refused and kept (sent back, it ended `expired`, the letter gone and the replay reported
+/// done), forced it fills (the letter goes back marked `replay_forced`).
 #[tokio::test]
 async fn only_a_forced_replay_executes_a_stale_letter() {
     let stack = common::start().await;
@@ -143,33 +144,43 @@ async fn only_a_forced_replay_executes_a_stale_letter() {
             .await
             .unwrap()
     };
-    let mut outcomes = Vec::new();
-    let mut held = vec![positions().await];
-    for forced in [false, true] {
-        // Ten and eleven minutes old: different signals (a second apart could fall in one
-        // second of the clock, the same `timenow`, the same signal).
-        let (signal_id, letter) = dead_signal_aged(600 + 60 * i64::from(forced));
-        assert!(dlq.try_send(letter).unwrap());
-        let id = dlq.peek()[0].message_id.clone();
-        let resp = client
-            .post(&url)
-            .json(&serde_json::json!({"queue": dlq.name(), "message_id": id, "forced": forced}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 204);
-        outcomes.push(ended(&stack.stack.journal, &signal_id).await);
-        held.push(positions().await);
-    }
-    assert_eq!(outcomes[0], SignalStatus::Expired, "{outcomes:?}");
-    assert_eq!(outcomes[1], SignalStatus::Filled, "{outcomes:?}");
-    // The paper account moved once: on the forced replay, not on the unforced one.
-    assert_eq!(held[0], held[1], "{held:?}");
-    assert_ne!(held[1], held[2], "{held:?}");
+    let before = positions().await;
+    // Ten minutes old.
+    let (signal_id, letter) = dead_signal_aged(600);
+    assert!(dlq.try_send(letter).unwrap());
+    let id = dlq.peek()[0].message_id.clone();
+    let resp = client
+        .post(&url)
+        .json(&serde_json::json!({"queue": dlq.name(), "message_id": id, "forced": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    let error = v["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("the letter is kept") && error.contains("this stack's age limit"),
+        "{v}"
+    );
+    assert_eq!(dlq.peek().len(), 1, "the letter is kept");
+    assert_eq!(positions().await, before);
+    let resp = client
+        .post(&url)
+        .json(&serde_json::json!({"queue": dlq.name(), "message_id": id, "forced": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        ended(&stack.stack.journal, &signal_id).await,
+        SignalStatus::Filled
+    );
+    assert!(dlq.peek().is_empty());
+    assert_ne!(positions().await, before, "the forced replay traded");
 }
 
-/// A plain (unforced) replay of a letter an earlier forced replay marked goes back unmarked:
-/// stale, it ends expired and trades nothing. It went back still marked forced, and traded
+/// A plain (unforced) replay of a letter an earlier forced replay marked is not forced: stale,
+/// it is refused and kept, and trades nothing. It went back still marked forced, and traded
 /// past the age limit while the replay was reported unforced.
 #[tokio::test]
 async fn an_unforced_replay_of_a_letter_marked_forced_is_not_forced() {
@@ -199,10 +210,16 @@ async fn an_unforced_replay_of_a_letter_marked_forced_is_not_forced() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 204);
-    assert_eq!(
-        ended(&stack.stack.journal, &signal_id).await,
-        SignalStatus::Expired
+    assert_eq!(resp.status(), 409);
+    assert_eq!(dlq.peek().len(), 1, "the letter is kept");
+    assert!(
+        stack
+            .stack
+            .journal
+            .signal(&signal_id)
+            .await
+            .unwrap()
+            .is_none()
     );
     assert_eq!(positions().await, before);
 }

@@ -92,6 +92,9 @@ CREATE TABLE IF NOT EXISTS queue_file (made_at_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS front_month_hold (
     symbol TEXT PRIMARY KEY, contract TEXT NOT NULL, month INTEGER NOT NULL,
     until_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS broker_account (
+    broker TEXT NOT NULL, account TEXT NOT NULL, since_ms INTEGER NOT NULL,
+    PRIMARY KEY (broker, since_ms));
 ";
 
 /// How close to its end a continuous symbol's hold ([`LocalStore::hold_forward`]) is written
@@ -1580,6 +1583,64 @@ impl LocalStore {
     /// Errors: none since the queues have a file of their own (kept for the callers).
     pub fn queue(&self, queue: &str, now: DateTime<Utc>) -> Result<Saved, String> {
         Ok(lock(&self.shared.queue_records).saved(queue, now))
+    }
+
+    /// The accounts each broker traded, from the start each was first set
+    /// ([`Self::note_broker_account`]): (broker, account, since), oldest first per broker.
+    /// Empty for a state file from before they were kept.
+    ///
+    /// Errors: SQLite's message.
+    pub fn broker_accounts(&self) -> Result<Vec<(String, String, DateTime<Utc>)>, String> {
+        let guard = self.conn();
+        let mut stmt = guard
+            .conn
+            .prepare(
+                "SELECT broker, account, since_ms FROM broker_account ORDER BY broker, since_ms",
+            )
+            .map_err(text)?;
+        stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                from_ms(r.get::<_, i64>(2)?),
+            ))
+        })
+        .map_err(text)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(text)
+    }
+
+    /// Keeps that `broker` trades `account` from `since` (a start), when its latest account
+    /// kept is another or none; committed before it returns.
+    ///
+    /// Errors: SQLite's message, or the commit's.
+    pub fn note_broker_account(
+        &self,
+        broker: &str,
+        account: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(), String> {
+        let guard = self.writing().map_err(text)?;
+        let latest: Option<String> = guard
+            .conn
+            .query_row(
+                "SELECT account FROM broker_account WHERE broker = ?1 ORDER BY since_ms DESC LIMIT 1",
+                params![broker],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(text)?;
+        if latest.as_deref() == Some(account) {
+            return Ok(());
+        }
+        run(
+            &guard.conn,
+            "INSERT OR REPLACE INTO broker_account (broker, account, since_ms) VALUES (?1, ?2, ?3)",
+            params![broker, account, ms(since)],
+        )
+        .map_err(text)?;
+        drop(guard);
+        self.commit()
     }
 
     /// The book `account`'s paper broker kept: its holdings, its most recent fills (at most
