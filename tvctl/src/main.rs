@@ -2053,8 +2053,8 @@ async fn audit_journal() -> Result<journal::AnyJournal, Failure> {
     };
     // A PostgreSQL journal is the deployment's: opened now (an unreachable database found
     // before anything moves, not after) and never migrated from here, its schema required to
-    // be this build's: a newer tvctl would migrate it under the deployed executors, whose
-    // sessions then refuse a database holding a migration they do not know.
+    // be this build's: a newer tvctl would change the schema under the deployed executors,
+    // a deployment's step, not an operator tool's.
     // One that lacks this build's latest migrations is used as it is (the deployed executors
     // may not have migrated it yet since a deploy of this build), said in a warning.
     let (journal, behind) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
