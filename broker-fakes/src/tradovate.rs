@@ -188,6 +188,11 @@ struct Inner {
     /// The next this many logins answer a penalty ticket instead
     /// ([`FakeTradovate::penalize_logins`]).
     login_penalties: u32,
+    /// The next this many renewals answer a penalty ticket without a captcha
+    /// ([`FakeTradovate::penalize_renewals`]).
+    renewal_penalties: u32,
+    /// Renewal requests received, penalized or not.
+    renewal_requests: usize,
     /// `/auth/accesstokenrequest` requests received, penalized or not.
     login_requests: usize,
     /// When each login of the last minute arrived (real time), for the documented limit
@@ -290,6 +295,8 @@ impl FakeTradovate {
             position_shown: HashMap::new(),
             read_penalties: 0,
             login_penalties: 0,
+            renewal_penalties: 0,
+            renewal_requests: 0,
             login_requests: 0,
             recent_logins: VecDeque::new(),
             position_reads: 0,
@@ -617,6 +624,17 @@ impl FakeTradovate {
     }
     pub fn renewals(&self) -> usize {
         self.lock().renewals
+    }
+    /// The next `n` renewals answer a penalty ticket (`p-time` 30 s, `p-captcha: false`)
+    /// instead of a token: the penalty-tickets page does not limit tickets to the login, and
+    /// documents the resend as the same request with the ticket in its body, which a renewal
+    /// (a GET) has not.
+    pub fn penalize_renewals(&self, n: u32) {
+        self.lock().renewal_penalties = n;
+    }
+    /// How many renewal requests came, penalized or not.
+    pub fn renewal_requests(&self) -> usize {
+        self.lock().renewal_requests
     }
     pub fn liquidations(&self) -> usize {
         self.lock().liquidations
@@ -978,6 +996,12 @@ async fn renew(State(s): State<S>, headers: HeaderMap) -> Response {
     }
     if let Some(r) = authorize(&i, &headers) {
         return r;
+    }
+    i.renewal_requests += 1;
+    if i.renewal_penalties > 0 {
+        i.renewal_penalties -= 1;
+        return axum::Json(json!({"p-ticket": "ticket-renew", "p-time": 30, "p-captcha": false}))
+            .into_response();
     }
     i.renewals += 1;
     // The renewed session keeps working; the old token is retired.

@@ -35,6 +35,10 @@ pub const MAX_LOGINS_PER_MINUTE: usize = 9;
 /// The renewal's path (`GET /auth/renewaccesstoken`).
 const RENEW_PATH: &str = "/auth/renewaccesstoken";
 
+/// How long a client holds off after a renewal's penalty ticket whose `p-time` cannot be
+/// read (seconds): the penalty-tickets page gives the wait only in the ticket.
+const RENEWAL_PENALTY_HOLD_SECS: u64 = 60;
+
 /// When the logins and token renewals of the last minute were sent, oldest first.
 type Logins = Arc<Mutex<VecDeque<Instant>>>;
 
@@ -315,6 +319,21 @@ impl TradovateClient {
                     warn!(
                         stop_secs = self.settings.rate_limit_stop.as_secs(),
                         "Tradovate answered the login or token renewal with a captcha penalty: no request is sent for the stop"
+                    );
+                    return Err(TvError::Penalty { wait_secs, captcha });
+                }
+                // A renewal's penalty without a captcha cannot be resent (a GET): this client
+                // holds off for its `p-time` (the page's wait before the resend), so that the
+                // next ask for the token does not renew again at once, every ask a request
+                // more against the authentication limit (then a captcha, an hour of no
+                // requests, exits included). Within this process; short, as `p-time` is.
+                if path == RENEW_PATH && !captcha {
+                    self.stop_for(Duration::from_secs(
+                        wait_secs.unwrap_or(RENEWAL_PENALTY_HOLD_SECS),
+                    ));
+                    warn!(
+                        wait_secs,
+                        "Tradovate answered the token renewal with a penalty ticket: no request is sent for its wait"
                     );
                     return Err(TvError::Penalty { wait_secs, captcha });
                 }

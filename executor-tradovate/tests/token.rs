@@ -276,6 +276,53 @@ async fn a_renewal_answered_with_a_captcha_penalty_stops_renewing() {
     );
 }
 
+/// A renewal answered with a penalty ticket without a captcha (a GET cannot be resent with
+/// the ticket) holds the client for the ticket's `p-time`: the next ask for the token within
+/// it renews nothing and says so, where every ask renewed again at once, each a request more
+/// against the authentication limit.
+#[tokio::test]
+async fn a_renewal_penalty_holds_renewals_for_its_wait() {
+    let (fake, _check) = support::checked_fake(t0()).await;
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let m = tokens(
+        &fake,
+        store.clone(),
+        Arc::new(MemoryLeaseLock::default()),
+        clock.clone(),
+        "executor",
+    );
+    m.token().await.unwrap();
+    let stored = store.load(TOKEN_NAME).await.unwrap().unwrap();
+    // Within its last minute: the next ask renews it.
+    clock.set(stored.expires_at - Duration::seconds(30));
+    fake.set_now(clock.now());
+    fake.penalize_renewals(1);
+    let first = m.token().await.unwrap_err();
+    assert!(
+        matches!(
+            first,
+            executor_tradovate::token::TokenError::Tradovate(
+                executor_tradovate::error::TvError::Penalty { captcha: false, .. }
+            )
+        ),
+        "{first:?}"
+    );
+    assert_eq!(fake.renewal_requests(), 1);
+    let again = m.token().await.unwrap_err();
+    assert!(
+        matches!(
+            again,
+            executor_tradovate::token::TokenError::Tradovate(
+                executor_tradovate::error::TvError::RateLimited
+            )
+        ),
+        "{again:?}"
+    );
+    assert_eq!(fake.renewal_requests(), 1, "renewed again within p-time");
+    assert_eq!(fake.logins(), 1);
+}
+
 /// The login cap is the process's, not a client's: an executor whose start keeps failing
 /// with no token stored (a login that timed out, an account list refused) builds a new client
 /// and manager for each retry of its batch, and each counted its login against a fresh cap,

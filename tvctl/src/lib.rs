@@ -38,11 +38,10 @@ pub fn request_failed(url: &str, e: reqwest::Error) -> String {
     format!("{}: {}{hint}", shown_url(url), e.without_url())
 }
 
-/// A base URL as given to `--base` or `--local`: `http` or `https` with a host, no query,
-/// fragment, user name or password, as parsed (surrounding spaces dropped); a trailing `/` is
-/// dropped so that paths join with one. `what` names the flag in the refusal, which never
-/// echoes the text (it may hold a secret). Without credentials, the base can be printed in a
-/// hint or an error as it is.
+/// A base URL as given to `--base` or `--local`: `http` or `https` with a host, no query or
+/// fragment, as parsed (surrounding spaces dropped); a trailing `/` is dropped so that paths
+/// join with one. `what` names the flag in the refusal, which never echoes the text (it may
+/// hold a secret).
 ///
 /// # Errors
 /// What is wrong, naming `what`.
@@ -52,15 +51,12 @@ pub fn base_url(what: &str, text: &str) -> Result<String, String> {
             if matches!(u.scheme(), "http" | "https")
                 && u.has_host()
                 && u.query().is_none()
-                && u.fragment().is_none()
-                && u.username().is_empty()
-                && u.password().is_none() =>
+                && u.fragment().is_none() =>
         {
             Ok(u.as_str().trim_end_matches('/').to_owned())
         }
         _ => Err(format!(
-            "{what} is not an http(s) URL without a query or credentials, like \
-             http://127.0.0.1:8080"
+            "{what} is not an http(s) URL without a query, like http://127.0.0.1:8080"
         )),
     }
 }

@@ -236,9 +236,6 @@ fn base_urls_are_checked_before_any_request_and_a_trailing_slash_is_fine() {
         vec!["status", "--base", "notaurl"],
         vec!["trades", "--base", "ftp://127.0.0.1:9"],
         vec!["positions", "--base", "http://127.0.0.1:9?x=1"],
-        // Credentials in a base URL would be printed in a hint or an error.
-        vec!["status", "--base", "http://trader:pw-123@127.0.0.1:9"],
-        vec!["dlq", "list", "--local", "http://trader:pw-123@127.0.0.1:9"],
         vec![
             "send",
             "oanda-eurusd-long",
@@ -260,7 +257,6 @@ fn base_urls_are_checked_before_any_request_and_a_trailing_slash_is_fine() {
     ] {
         let (code, text) = tvctl(&args);
         assert_eq!(code, 2, "{args:?}: {text}");
-        assert!(!text.contains("pw-123"), "{text}");
     }
     // An action it does not know is named, with the five it does.
     let (code, text) = tvctl(&[
