@@ -1946,12 +1946,14 @@ impl PgJournal {
     /// others, in order):
     /// either this build is newer than the deployment, or the deployment is this build and
     /// its executors have not opened a journal session since (they migrate at their next);
-    /// it is used as it is, unmigrated, and a read of a column it lacks fails by itself.
+    /// it is used as it is, unmigrated, and a read of a column it lacks fails by itself. The
+    /// same when it holds this build's migrations and later ones (a newer build's, after a
+    /// rollback say), as this build's executors write it.
     ///
     /// # Errors
     /// [`JournalError`] when `url` is not a PostgreSQL URL, the database cannot be reached
-    /// (the failure's kind, never the URL), has no migration applied, or holds one this build
-    /// does not have.
+    /// (the failure's kind, never the URL), has no migration applied, or its migrations are
+    /// not this build's in order (neither behind nor ahead of them).
     pub async fn open_unmigrated(url: &str) -> Result<(Self, Option<String>), JournalError> {
         let options = Self::session_options(url, IDLE_SESSION_TIMEOUT)?;
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -1968,12 +1970,14 @@ impl PgJournal {
 
     /// Whether the migrations applied to the database (sqlx's `_sqlx_migrations` table, the
     /// successful ones) are this build's `migrations/postgres`: `Ok(None)` when all of them,
-    /// `Ok(Some(note))` when all but this build's latest ones (the database behind it, the
-    /// note naming both latest migrations).
+    /// `Ok(Some(note))` when all but this build's latest ones (the database behind it), or
+    /// all of them and later ones (ahead of it: a newer build's), the note naming both
+    /// latest migrations.
     ///
     /// # Errors
-    /// [`JournalError`] naming the latest migration of each when the database holds one this
-    /// build does not have, or none at all (the table missing), or the read's failure.
+    /// [`JournalError`] naming the latest migration of each when the database's migrations
+    /// differ from this build's otherwise (one this build does not have among its own), or
+    /// there are none at all (the table missing), or the read's failure.
     pub async fn schema_is_this_builds(&self) -> Result<Option<String>, JournalError> {
         let own: Vec<i64> = sqlx::migrate!("migrations/postgres")
             .iter()
@@ -1994,6 +1998,17 @@ impl PgJournal {
         let latest = |v: &[i64]| v.last().map_or_else(|| "none".to_owned(), i64::to_string);
         if applied == own {
             return Ok(None);
+        }
+        // Ahead: a newer build migrated it (a deploy in flight, or one rolled back). Written
+        // as it is, as this build's executors write it (`connect_with_idle_timeout`):
+        // refused, the deployment's own tool could not replay after a rollback.
+        if applied.len() > own.len() && applied.starts_with(&own) {
+            return Ok(Some(format!(
+                "the journal's schema is at migration {}, ahead of this build's {}: a newer \
+                 build migrated it; used as it is, as this build's executors use it",
+                latest(&applied),
+                latest(&own)
+            )));
         }
         if !applied.is_empty() && own.starts_with(&applied) {
             return Ok(Some(format!(

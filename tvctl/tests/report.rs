@@ -128,10 +128,10 @@ fn tvctl(args: &[&str]) -> (i32, String) {
 
 /// An SQS replay audits in the deployment's PostgreSQL journal and never migrates it: a
 /// tvctl newer than the deployment brought the database to its own migrations under the
-/// deployed executors, whose sessions then refuse a database holding one they do not know
-/// (no signal journaled, none traded). An empty database, or one holding a migration this
-/// build does not know, is refused before anything moves; one behind is used as it is;
-/// the database is left as it was every time.
+/// deployed executors. An empty database, or one whose migrations are not this build's in
+/// order, is refused before anything moves; one behind or ahead (a newer build's
+/// migrations after all of this build's) is used as it is, with a warning; the database is
+/// left as it was every time.
 #[tokio::test]
 async fn an_sqs_replay_never_migrates_the_deployments_journal() {
     use sqlx::Connection;
@@ -204,7 +204,9 @@ async fn an_sqs_replay_never_migrates_the_deployments_journal() {
         "the replay migrated the journal: {text}"
     );
 
-    // A deployment newer than this build (a migration it does not know): refused, untouched.
+    // A deployment newer than this build (a migration it does not know after all of its
+    // own: a newer build's, rolled back say): used as it is, as this build's executors use
+    // it, with a warning; untouched.
     for version in [latest, 99_999_999_999_999] {
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
@@ -216,8 +218,27 @@ async fn an_sqs_replay_never_migrates_the_deployments_journal() {
         .unwrap();
     }
     let (code, text) = replay(&pg.url);
-    refused(code, &text, "99999999999999");
+    assert!(
+        text.contains("warning: the journal's schema is at migration 99999999999999, ahead of"),
+        "{code}: {text}"
+    );
     assert_eq!(versions(&mut c).await.len(), all.len() + 1);
+    // A migration this build does not know among its own (another history): refused.
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+        .bind(latest)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (code, text) = replay(&pg.url);
+    refused(code, &text, "99999999999999");
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES ($1, 'as deployed', true, '\\x00', 0)",
+    )
+    .bind(latest)
+    .execute(&mut c)
+    .await
+    .unwrap();
 
     // The deployment's schema is this build's: the audit trail is taken, and the replay goes
     // on to the queue.
