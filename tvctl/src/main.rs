@@ -337,8 +337,9 @@ async fn local_max_age(base: &str) -> Result<i64, Failure> {
     let v = get_json(&format!("{base}/local/settings")).await?;
     v["max_alert_age_secs"].as_i64().ok_or_else(|| {
         Failure::Unreachable(format!(
-            "the local stack at {base} did not say its alert age limit: give --max-age-secs \
-             (without --lookup-only, which also reads the stack's own)"
+            "the local stack at {} did not say its alert age limit: give --max-age-secs \
+             (without --lookup-only, which also reads the stack's own)",
+            tvctl::shown_url(base).trim_end_matches('/')
         ))
     })
 }
@@ -519,9 +520,15 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
             // `--local`, judged by the longer of the limit given (a MAX_ALERT_AGE_SECS in
             // this shell, say) and the stack's own, which its executors hold (the stack
             // refuses a younger one anyway).
+            // Any other replay with `--local`, by the shorter of the two: the stack refuses an
+            // unforced one its own limit finds stale (it would only end `expired`), so a
+            // longer limit given here must not make `--force` send it unforced.
             let max_age_secs = match (max_age_secs, &target) {
                 (Some(secs), dlq::Target::Local { base, .. }) if lookup_only => {
                     i64::from(secs).max(local_max_age(base).await?)
+                }
+                (Some(secs), dlq::Target::Local { base, .. }) => {
+                    i64::from(secs).min(local_max_age(base).await?)
                 }
                 (Some(secs), _) => i64::from(secs),
                 (None, dlq::Target::Local { base, .. }) => local_max_age(base).await?,
@@ -1771,7 +1778,8 @@ fn dead_letter_lines_but(
             let dlq = format!("{}-dlq.fifo", name.strip_suffix(".fifo").unwrap_or(name));
             (n > 0 && listed != Some(dlq.as_str())).then(|| {
                 format!(
-                    "({n} message(s) in {dlq}{note}: tvctl dlq list --local {base} --queue {dlq})"
+                    "({n} message(s) in {dlq}{note}: tvctl dlq list --local {} --queue {dlq})",
+                    tvctl::shown_url(base).trim_end_matches('/')
                 )
             })
         })
@@ -2056,7 +2064,9 @@ async fn audit_journal() -> Result<journal::AnyJournal, Failure> {
     // be this build's: a newer tvctl would change the schema under the deployed executors,
     // a deployment's step, not an operator tool's.
     // One that lacks this build's latest migrations is used as it is (the deployed executors
-    // may not have migrated it yet since a deploy of this build), said in a warning.
+    // may not have migrated it yet since a deploy of this build), said in a warning; so is
+    // one ahead of this build (a newer build's migrations after all of its own: after a
+    // rollback, this is the deployment's build), as its executors use it.
     let (journal, behind) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (pg, behind) = journal::PgJournal::open_unmigrated(&url)
             .await

@@ -667,13 +667,51 @@ fn serve_until(
     })
 }
 
-/// `dlq replay --local --lookup-only` judges a letter's age by the longer of the limit given
-/// (a `MAX_ALERT_AGE_SECS` in the shell, here 30 s) and the stack's own (120 s): a letter 60
-/// s old is younger than the stack's limit, and sent back unforced its executor would trade
-/// it. Refused by tvctl before anything is sent back, where the shorter limit said "would
-/// replay (look-up only)".
+/// Any other `dlq replay --local` judges a letter's age by the shorter of the limit given (a
+/// `MAX_ALERT_AGE_SECS` in the shell, here 600 s) and the stack's own (60 s): a letter 120 s
+/// old is stale to the stack, so `--force` sends it forced. By the longer limit tvctl sent it
+/// unforced, and the stack refused it as stale, asking for the `--force` just given.
 #[test]
-fn a_local_lookup_only_replay_judges_age_by_the_longer_limit() {
+fn a_local_forced_replay_judges_age_by_the_shorter_limit() {
+    let letter = local_letter_aged(120);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = serve_until(listener, stop.clone(), move |request| {
+        let path = request.split(' ').nth(1).unwrap_or("");
+        if path.starts_with("/local/settings") {
+            json_answer(
+                "200 OK",
+                r#"{"max_alert_age_secs":60,"max_clock_skew_secs":5}"#,
+            )
+        } else if path.starts_with("/local/dlq?") {
+            json_answer("200 OK", &letter)
+        } else if path.starts_with("/local/queues") {
+            json_answer("200 OK", "[]")
+        } else {
+            json_answer("404 Not Found", r#"{"error":"not found"}"#)
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let (code, text) = tvctl(&[
+        "dlq",
+        "replay",
+        "--local",
+        &base,
+        "m-1",
+        "--force",
+        "--dry-run",
+        "--max-age-secs",
+        "600",
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    server.join().unwrap();
+    assert!(text.contains("would replay (forced)"), "{code}: {text}");
+}
+
+/// A local dead-letter listing holding one letter, `m-1`: the sample OANDA long entry whose
+/// `timenow` is `age_secs` old.
+fn local_letter_aged(age_secs: i64) -> String {
     let alert = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../shared/tests/alerts/oanda-eurusd-long.json"),
@@ -681,8 +719,8 @@ fn a_local_lookup_only_replay_judges_age_by_the_longer_limit() {
     .unwrap();
     let mut doc: serde_json::Value = serde_json::from_str(&alert).unwrap();
     let now = shared::clock::Clock::now(&shared::clock::SystemClock);
-    let t =
-        (now - chrono::Duration::seconds(60)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let t = (now - chrono::Duration::seconds(age_secs))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     doc["market_data"]["timenow"] = serde_json::json!(t);
     doc["market_data"]["timestamp"] = serde_json::json!(t);
     let valid = shared::alert::RawAlert::parse(doc.to_string().as_bytes())
@@ -698,13 +736,23 @@ fn a_local_lookup_only_replay_judges_age_by_the_longer_limit() {
         raw: valid.canonical,
         replay_forced: false,
     };
-    let letter = serde_json::json!([{
+    serde_json::json!([{
         "message_id": "m-1",
         "group": message.group_id(),
         "receive_count": 5,
         "body": serde_json::to_string(&message).unwrap(),
     }])
-    .to_string();
+    .to_string()
+}
+
+/// `dlq replay --local --lookup-only` judges a letter's age by the longer of the limit given
+/// (a `MAX_ALERT_AGE_SECS` in the shell, here 30 s) and the stack's own (120 s): a letter 60
+/// s old is younger than the stack's limit, and sent back unforced its executor would trade
+/// it. Refused by tvctl before anything is sent back, where the shorter limit said "would
+/// replay (look-up only)".
+#[test]
+fn a_local_lookup_only_replay_judges_age_by_the_longer_limit() {
+    let letter = local_letter_aged(60);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
