@@ -2182,7 +2182,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .broker_accounts()
         .map_err(|e| format!("local state: {e}"))?;
     {
-        let started = shared::clock::Clock::now(&SystemClock);
+        // Every broker checked before any is kept: a refused start changes nothing.
         for (broker, account) in &accounts_now {
             let before = accounts_kept
                 .iter()
@@ -2196,13 +2196,17 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 if pending > 0 {
                     return Err(format!(
                         "broker {broker} trades {account} now, and {before} when the state \
-                         file last ran: {pending} alert(s) accepted then are still queued \
-                         (the webhook's queue and {broker}'s) and would execute on {account}; \
-                         not started. Start once more with the settings of that run, so they \
-                         execute there or expire past the age limit, then with these"
+                         file last ran: {pending} message(s) accepted then are still queued \
+                         (the webhook's queue, for any broker, and {broker}'s) and could \
+                         execute on {account}; not started. Start once more with the settings \
+                         of that run, so they execute there or expire past the age limit, \
+                         then with these"
                     ));
                 }
             }
+        }
+        let started = shared::clock::Clock::now(&SystemClock);
+        for (broker, account) in &accounts_now {
             store
                 .note_broker_account(broker.as_str(), account, started)
                 .map_err(|e| format!("local state: {e}"))?;
@@ -3041,10 +3045,6 @@ mod tests {
         assert_eq!(super::front_month_roots(&set, &own), ["ES", "CL"]);
     }
 
-    /// The router's front months in the local stack: a continuous symbol routed to the volume
-    /// leader (a month past the roll rule's) is held there by the state file, so a restart,
-    /// whose cache starts empty (or runs without market data), does not route it back to the
-    /// roll rule's contract: the account would end long one month and short the other.
     /// Alerts accepted while OANDA traded on paper and still queued when the stack stopped
     /// are not executed on the real account set since: the start is refused, naming both
     /// accounts and the count, before anything is read from or sent to the broker.
@@ -3091,7 +3091,7 @@ mod tests {
         assert!(
             err.contains("paper-oanda")
                 && err.contains(fake.account.as_str())
-                && err.contains("1 alert(s)"),
+                && err.contains("1 message(s)"),
             "{err}"
         );
         assert!(!err.contains(fake.token.as_str()), "{err}");
@@ -3103,6 +3103,10 @@ mod tests {
         assert_eq!(kept[0].1, "paper-oanda");
     }
 
+    /// The router's front months in the local stack: a continuous symbol routed to the volume
+    /// leader (a month past the roll rule's) is held there by the state file, so a restart,
+    /// whose cache starts empty (or runs without market data), does not route it back to the
+    /// roll rule's contract: the account would end long one month and short the other.
     #[tokio::test]
     async fn a_continuous_symbols_hold_outlives_a_restart() {
         use shared::front_month::{FrontMonth, FrontMonthCache, MemoryFrontMonths, Routed};

@@ -179,17 +179,27 @@ async fn only_a_forced_replay_executes_a_stale_letter() {
     assert_ne!(positions().await, before, "the forced replay traded");
 }
 
-/// A plain (unforced) replay of a letter an earlier forced replay marked is not forced: stale,
-/// it is refused and kept, and trades nothing. It went back still marked forced, and traded
-/// past the age limit while the replay was reported unforced.
+/// A plain (unforced) replay of a letter an earlier forced replay marked goes back unmarked:
+/// older than a signal of its instrument taken since, it is superseded and trades nothing.
+/// Sent back still marked forced, it was never superseded and traded the older signal as if
+/// it were the latest, while the replay was reported unforced.
 #[tokio::test]
 async fn an_unforced_replay_of_a_letter_marked_forced_is_not_forced() {
     let stack = common::start().await;
     let dlq = stack.stack.queues.signals.dead_letters().unwrap().clone();
-    let (signal_id, mut letter) = dead_signal_aged(600);
+    // A long entry five seconds old (within the age limit), marked forced...
+    let (signal_id, mut letter) = dead_signal_aged(5);
     let mut body: serde_json::Value = serde_json::from_str(&letter.body).unwrap();
     body["replay_forced"] = serde_json::Value::Bool(true);
     letter.body = body.to_string();
+    // ...and a short entry of now, taken first.
+    let (status, short) = common::post(&stack.base, "oanda-eurusd-short").await;
+    assert_eq!(status, 200, "{short}");
+    let short_id: shared::SignalId = serde_json::from_value(short["signal_id"].clone()).unwrap();
+    assert_eq!(
+        ended(&stack.stack.journal, &short_id).await,
+        SignalStatus::Filled
+    );
     assert!(dlq.try_send(letter).unwrap());
     let id = dlq.peek()[0].message_id.clone();
     let client = reqwest::Client::new();
@@ -210,18 +220,12 @@ async fn an_unforced_replay_of_a_letter_marked_forced_is_not_forced() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 409);
-    assert_eq!(dlq.peek().len(), 1, "the letter is kept");
-    assert!(
-        stack
-            .stack
-            .journal
-            .signal(&signal_id)
-            .await
-            .unwrap()
-            .is_none()
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        ended(&stack.stack.journal, &signal_id).await,
+        SignalStatus::Superseded
     );
-    assert_eq!(positions().await, before);
+    assert_eq!(positions().await, before, "the short stands");
 }
 
 /// A look-up-only replay sends the letter back never marked forced, even one an earlier
