@@ -137,12 +137,29 @@ function riskText(get: Lookup, key: string): string | undefined {
   return s;
 }
 
+// A value given where it does not belong is named in the error only when it is a short plain
+// word: a database URL given as `journal` (the README builds one right after
+// `journal=aurora`) would print its password to the terminal or the CI log.
+function shown(v: string): string {
+  return /^[A-Za-z0-9_., -]{1,40}$/.test(v) ? v : '(the value given, not shown: it may hold a credential)';
+}
+
+// A URL as the errors show it: scheme and host, no user name, password, path or query.
+function shownUrl(v: string): string {
+  try {
+    const u = new URL(v);
+    return `${u.protocol}//${u.host}${u.pathname.length > 1 || u.search ? '/…' : ''}`;
+  } catch {
+    return '(the value given, not shown: it does not parse as a URL)';
+  }
+}
+
 // A choice or a number given blank is refused (`given`): `-c notifyFills=$VAR` with the
 // variable unset would otherwise deploy the default without a word.
 function oneOf<T extends string>(get: Lookup, key: string, allowed: readonly T[], fallback: T): T {
   const v = given(get, key) ?? fallback;
   if (!(allowed as readonly string[]).includes(v)) {
-    throw new ConfigError(`context ${key}=${v}: expected one of ${allowed.join(', ')}`);
+    throw new ConfigError(`context ${key}=${shown(v)}: expected one of ${allowed.join(', ')}`);
   }
   return v as T;
 }
@@ -152,7 +169,7 @@ function int(get: Lookup, key: string, fallback: number, min: number, max: numbe
   if (v === undefined) return fallback;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(`context ${key}=${v}: expected an integer from ${min} to ${max}`);
+    throw new ConfigError(`context ${key}=${shown(v)}: expected an integer from ${min} to ${max}`);
   }
   return n;
 }
@@ -175,7 +192,7 @@ function given(get: Lookup, key: string): string | undefined {
 function url(get: Lookup, key: string): string | undefined {
   const v = given(get, key);
   if (v !== undefined && !/^https:\/\/[^\s/]+/.test(v)) {
-    throw new ConfigError(`context ${key}=${v}: expected an https:// URL`);
+    throw new ConfigError(`context ${key}=${shownUrl(v)}: expected an https:// URL`);
   }
   return v;
 }
@@ -289,11 +306,11 @@ export function readConfig(get: Lookup): PipelineConfig {
     .map((b) => b.trim().toLowerCase())
     .filter((b) => b !== '');
   if (brokers.length === 0) {
-    throw new ConfigError(`context brokers=${brokerText}: expected at least one broker, ${choices}`);
+    throw new ConfigError(`context brokers=${shown(brokerText)}: expected at least one broker, ${choices}`);
   }
   for (const b of brokers) {
     if (!(ALL_BROKERS as readonly string[]).includes(b)) {
-      throw new ConfigError(`context brokers: unknown broker ${b} (known: ${ALL_BROKERS.join(', ')})`);
+      throw new ConfigError(`context brokers: unknown broker ${shown(b)} (known: ${ALL_BROKERS.join(', ')})`);
     }
   }
   const unique = ALL_BROKERS.filter((b) => brokers.includes(b));

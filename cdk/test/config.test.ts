@@ -104,6 +104,25 @@ describe('brokers are chosen explicitly', () => {
   });
 });
 
+describe('a value given where it does not belong', () => {
+  it('is named by its key, never printed when it may hold a credential', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ journal: 'postgres://journal:S3cr3tPw@cluster.example:5432/journal?sslmode=require' }, /context journal=.*expected one of log, aurora/],
+      [{ oandaBaseUrl: 'http://trader:S3cr3tPw@api.example/v3' }, /context oandaBaseUrl=http:\/\/api\.example\/….*expected an https:\/\/ URL/],
+      [{ executorConcurrency: 'S3cr3tPw://x' }, /context executorConcurrency=.*expected an integer/],
+    ];
+    for (const [given, named] of cases) {
+      assert.throws(
+        () => readConfig(get({ brokers: 'oanda', ...given })),
+        (e: unknown) =>
+          e instanceof ConfigError && named.test(e.message) && !e.message.includes('S3cr3tPw') && !e.message.includes('trader'),
+      );
+    }
+    // A short plain word is still shown, to say what was read.
+    refuses({ journal: 'dynamo' }, /context journal=dynamo: expected one of log, aurora/);
+  });
+});
+
 describe('executorConcurrency', () => {
   it('defaults to 5 and is checked', () => {
     assert.equal(readConfig(get({ brokers: 'oanda' })).executorConcurrency, 5);
