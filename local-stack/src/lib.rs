@@ -830,7 +830,10 @@ fn forbidden(code: &str, message: &str) -> Response {
 /// post a `text/plain` alert to it (a CORS simple request needs no preflight). Browsers mark
 /// every such request with `Origin`; TradingView, `tvctl` and curl send none. Only the
 /// dashboard's own reads (a GET whose origin is the stack itself) may carry one, and any
-/// request must name a loopback host.
+/// request must name a loopback host. A GET a page makes without `Origin` (an image, a
+/// script: no-cors) is marked `Sec-Fetch-Site: cross-site` or `same-site` by browsers that
+/// send Fetch Metadata (<https://www.w3.org/TR/fetch-metadata/>): refused too, so a page
+/// cannot have the stack read a real broker's positions for it.
 async fn browser_guard(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let host = req
         .headers()
@@ -845,11 +848,16 @@ async fn browser_guard(req: axum::extract::Request, next: axum::middleware::Next
             "the local stack answers only to 127.0.0.1 or localhost",
         );
     }
-    if let Some(origin) = req.headers().get(axum::http::header::ORIGIN) {
-        let own = host
-            .as_deref()
-            .is_some_and(|h| origin.as_bytes() == format!("http://{h}").as_bytes());
-        if req.method() != Method::GET || !own {
+    let other_site = req
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site" || v.as_bytes() == b"same-site");
+    let origin = req.headers().get(axum::http::header::ORIGIN);
+    if origin.is_some() || other_site {
+        let own = host.as_deref().is_some_and(|h| {
+            origin.is_none_or(|o| o.as_bytes() == format!("http://{h}").as_bytes())
+        });
+        if req.method() != Method::GET || !own || other_site {
             let path = shown_path(req.uri().path());
             tracing::warn!(method = %req.method(), path = %path, "browser request refused");
             line(format_args!(
@@ -858,7 +866,7 @@ async fn browser_guard(req: axum::extract::Request, next: axum::middleware::Next
             ));
             return forbidden(
                 "browser_request",
-                "requests from a web page (an Origin header) are refused: the local stack trades; post alerts with tvctl send or curl",
+                "requests from a web page (an Origin header, or Sec-Fetch-Site naming another site) are refused: the local stack trades; post alerts with tvctl send or curl",
             );
         }
     }

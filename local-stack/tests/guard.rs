@@ -69,6 +69,28 @@ async fn a_web_page_cannot_post_an_alert() {
     let resp = client
         .get(format!("{}/dashboard/state", stack.base))
         .header("origin", own.as_str())
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // A page's no-cors GET (an image of another site pointing here) carries no Origin, but
+    // Fetch Metadata names the site: refused, so no page has the stack read a broker.
+    for site in ["cross-site", "same-site"] {
+        let resp = client
+            .get(format!("{}/local/positions", stack.base))
+            .header("sec-fetch-site", site)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{site}");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "browser_request");
+    }
+    // The address typed in the bar (`none`) reads the page.
+    let resp = client
+        .get(format!("{}/local/positions", stack.base))
+        .header("sec-fetch-site", "none")
         .send()
         .await
         .unwrap();
