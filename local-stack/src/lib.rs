@@ -795,6 +795,9 @@ struct App {
     max_age: chrono::Duration,
     /// How far ahead of this clock an alert's `timenow` may be (`LocalConfig::freshness`).
     max_skew: chrono::Duration,
+    /// The account each broker trades (as its order legs are journaled: `paper-oanda`, the
+    /// OANDA account id, ...).
+    accounts: Vec<(Broker, String)>,
     /// The journal's and the state file's databases and the handlers' log, locked for as long
     /// as the stack serves ([`database_locks`]).
     _database_locks: Vec<std::fs::File>,
@@ -2170,6 +2173,17 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     // (a stack stopped or killed under load) must not execute on another (the real one set
     // since): the trader sent it to try the strategy. Such a start is refused, naming both.
     // The history also tells the status routes which journaled signals were this account's.
+    let journaled_accounts: Vec<(Broker, String)> = [
+        (Broker::Oanda, &oanda_venue),
+        (Broker::Tradovate, &tradovate_venue),
+        (Broker::Coinbase, &coinbase_venue),
+    ]
+    .into_iter()
+    .map(|(broker, v)| {
+        use executor_runtime::venue::Venue as _;
+        (broker, v.account().to_owned())
+    })
+    .collect();
     let accounts_now: Vec<(Broker, String)> = [
         (Broker::Oanda, &oanda_venue),
         (Broker::Tradovate, &tradovate_venue),
@@ -2464,6 +2478,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         live,
         max_age: cfg.freshness.max_age,
         max_skew: cfg.freshness.max_skew,
+        accounts: journaled_accounts,
         _database_locks: locks,
     });
     // The dashboard's routes are GET only; any other method falls through to ingest, which
@@ -2745,6 +2760,43 @@ async fn dlq_replay(
                 .into_response();
         }
     };
+    // A letter whose orders went to another account than its broker trades now (the stack
+    // restarted with other settings: paper, then real) is kept: replayed here, a look-up
+    // would read this account, find nothing of the earlier attempt's and journal it
+    // `expired` over its `unknown`, and a forced replay would trade this account.
+    if let Ok(letter) = shared::replay::DeadLetter::parse(&letter.body) {
+        use shared::execution::TradeJournal as _;
+        let legs = match app.journal.orders(letter.signal_id()).await {
+            Ok(legs) => legs,
+            Err(e) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    axum::Json(json!({"error": format!(
+                        "not replayed, the letter is kept: the journal could not be read for \
+                         the accounts its orders went to ({e})"
+                    )})),
+                )
+                    .into_response();
+            }
+        };
+        if let Some((leg, now)) = legs.iter().find_map(|leg| {
+            let now = app.accounts.iter().find(|(b, _)| *b == leg.broker)?;
+            (now.1 != leg.account.as_str()).then_some((leg, &now.1))
+        }) {
+            return (
+                StatusCode::CONFLICT,
+                axum::Json(json!({"error": format!(
+                    "not replayed, the letter is kept: its orders went to {} at {}, which \
+                     trades {now} now: a replay here would look up or trade {now}; start the \
+                     stack with the settings of {} to replay it",
+                    leg.account.as_str(),
+                    leg.broker,
+                    leg.account.as_str()
+                )})),
+            )
+                .into_response();
+        }
+    }
     // The letter leaves the dead-letter queue only once its copy is kept in the source queue.
     let mark = source.mark();
     if let Err(e) = source.try_send(shared::ports::FifoMessage {

@@ -290,6 +290,73 @@ async fn a_lookup_only_replay_of_a_letter_within_the_stacks_age_limit_is_refused
     );
 }
 
+/// A letter whose orders went to another account than OANDA trades now (the stack
+/// restarted on paper after a real account's order ended `unknown`) is kept, whatever the
+/// replay: a look-up here reads the paper book, finds nothing, and journaled `expired` over
+/// the `unknown`; forced, it traded the paper book (or, the other way round, the real one).
+#[tokio::test]
+async fn a_letter_of_another_account_is_not_replayed_here() {
+    let stack = common::start().await;
+    let dlq = stack.stack.queues.signals.dead_letters().unwrap().clone();
+    let (signal_id, letter) = dead_signal_aged(600);
+    let id = signal_id.to_string();
+    let journaled: shared::execution::SignalRecord = serde_json::from_value(serde_json::json!({
+        "signal_id": id, "raw": "{}", "normalized": {}, "symbol": "EURUSD",
+        "exchange": "OANDA", "action": "LONG_ENTRY", "broker": "oanda",
+        "instrument": "EUR_USD", "contract_resolution": null, "status": "unknown",
+        "reason": "the order's answer was lost", "stages": {},
+    }))
+    .unwrap();
+    let leg: shared::execution::OrderRecord = serde_json::from_value(serde_json::json!({
+        "signal_id": id, "broker": "oanda", "account": "101-001-0000000-002",
+        "instrument": "EUR_USD", "leg": "open", "attempt": 1,
+        "client_order_id": shared::execution::ClientOrderId::new(
+            &signal_id, shared::execution::Leg::Open).as_str(),
+        "broker_order_id": null, "side": "buy", "quantity": "1000", "fill_price": null,
+        "outcome": "unknown", "error": null, "sent_at": null, "acked_at": null,
+    }))
+    .unwrap();
+    stack
+        .stack
+        .journal
+        .record_execution(&journaled, &[leg])
+        .await
+        .unwrap();
+    assert!(dlq.try_send(letter).unwrap());
+    let message_id = dlq.peek()[0].message_id.clone();
+    let client = reqwest::Client::new();
+    for (forced, lookup_only) in [(false, true), (true, false)] {
+        let resp = client
+            .post(format!("{}/local/dlq/replay", stack.base))
+            .json(&serde_json::json!({
+                "queue": dlq.name(), "message_id": message_id,
+                "forced": forced, "lookup_only": lookup_only,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 409);
+        let v: serde_json::Value = resp.json().await.unwrap();
+        let error = v["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("the letter is kept")
+                && error.contains("101-001-0000000-002")
+                && error.contains("paper-oanda"),
+            "{v}"
+        );
+    }
+    assert_eq!(dlq.peek().len(), 1, "the letter is kept");
+    let status = stack
+        .stack
+        .journal
+        .signal(&signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status;
+    assert_eq!(status, SignalStatus::Unknown);
+}
+
 /// The status `signal_id` ends with in `journal`, waited for up to 10 s.
 async fn ended<J: TradeJournal>(journal: &J, signal_id: &shared::SignalId) -> SignalStatus {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
