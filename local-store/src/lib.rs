@@ -1392,9 +1392,10 @@ impl LocalStore {
     /// Ends every lease of an in-progress idempotency record ([`HAND_OVER_SKEW`] before
     /// `now`), so the next claim takes it over and reconciles by lookup at once: called at
     /// start, when the file is locked to this process and every lease in it belonged to a
-    /// process that has ended. Returns how many of them were live within `recent` of `now`:
+    /// process that has ended. Returns how many of them were live within `recent` (and
+    /// [`HAND_OVER_SKEW`]) of `now`:
     /// attempts the last process was running when it ended, or ran until their lease ran
-    /// out less than `recent` ago, so that may have sent an order that recently (an attempt
+    /// out less than that ago, so that may have sent an order that recently (an attempt
     /// sends until its lease's last moments; a lease an `unknown` outcome kept, its signal
     /// in a dead-letter queue, has long run out).
     ///
@@ -1405,17 +1406,23 @@ impl LocalStore {
         recent: chrono::Duration,
     ) -> Result<usize, String> {
         let guard = self.writing().map_err(text)?;
+        // A lease an earlier start ended is [`HAND_OVER_SKEW`] before that start: counted as
+        // it was, so a start refused after this (a changed broker account) and the next one
+        // moments later still give the broker its time to list what the killed run sent.
         let live: i64 = guard
             .conn
             .query_row(
                 "SELECT COUNT(*) FROM idempotency WHERE outcome IS NULL AND lease_until_ms > ?1",
-                params![ms(now - recent)],
+                params![ms(now - recent - HAND_OVER_SKEW)],
                 |r| r.get(0),
             )
             .map_err(text)?;
+        // Only leases not ended already: one long run out keeps its end, and is not counted
+        // by a start after this one.
         run(
             &guard.conn,
-            "UPDATE idempotency SET lease_until_ms = ?1 WHERE outcome IS NULL",
+            "UPDATE idempotency SET lease_until_ms = ?1
+             WHERE outcome IS NULL AND (lease_until_ms IS NULL OR lease_until_ms > ?1)",
             params![ms(now - HAND_OVER_SKEW)],
         )
         .map_err(text)?;
@@ -2315,8 +2322,24 @@ mod tests {
             .await,
             Ok(Claim::Acquired)
         );
+        // Its lease ran out ten seconds before: long enough for the broker to list it.
+        assert_eq!(
+            s.claim(
+                &key(4),
+                now - Duration::seconds(25),
+                now - Duration::seconds(10)
+            )
+            .await,
+            Ok(Claim::Acquired)
+        );
         assert_eq!(s.release_leases(now, Duration::seconds(3)), Ok(2));
-        for n in [1, 2, 3] {
+        // A start moments later (the first refused after it ended the leases, say) counts
+        // the same ones: its executors wait for the broker as the first's would have.
+        assert_eq!(
+            s.release_leases(now + Duration::seconds(1), Duration::seconds(3)),
+            Ok(2)
+        );
+        for n in [1, 2, 3, 4] {
             assert_eq!(
                 s.claim(&key(n), now, now + Duration::seconds(15)).await,
                 Ok(Claim::TakenOver),
