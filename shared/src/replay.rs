@@ -165,10 +165,23 @@ pub enum Decision {
 pub fn decide(letter: &DeadLetter, now: DateTime<Utc>, max_age: Duration, force: bool) -> Decision {
     let age = now - letter.signal_time();
     if age > max_age && !force {
+        // A look-up-only replay takes it only past the clocks' margin too
+        // ([`decide_lookup_only`]): within it, said when, not suggested for now.
+        let lookup = max_age + crate::ports::HAND_OVER_SKEW;
+        let reconcile = if age > lookup {
+            "replay with --lookup-only to have the executor reconcile it without trading".to_owned()
+        } else {
+            format!(
+                "replay with --lookup-only once it is over {} s old (in {} s) to have the \
+                 executor reconcile it without trading",
+                lookup.num_seconds(),
+                (lookup - age).num_seconds() + 1
+            )
+        };
         return Decision::Refused {
             reason: format!(
-                "signal is {} s old, over the {} s max age; replay with --lookup-only to have \
-                 the executor reconcile it without trading, or with --force to trade it anyway",
+                "signal is {} s old, over the {} s max age; {reconcile}, or with --force to \
+                 trade it anyway",
                 age.num_seconds(),
                 max_age.num_seconds()
             ),

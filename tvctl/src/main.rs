@@ -296,9 +296,9 @@ enum DlqCommand {
         #[arg(long)]
         dry_run: bool,
         /// How old a dead letter's signal may be and still be replayed without `--force`, in
-        /// seconds (1 to 86400). Default: the local stack's own limit with `--local`, else 30.
-        /// With `--local --lookup-only`, the longer of this and the stack's own (a younger
-        /// letter sent back unforced could still trade there).
+        /// seconds (1 to 86400), against SQS. Default 30. With `--local`, the stack's own
+        /// limit, which its executors hold, whatever this says (a note says so when it
+        /// differs).
         #[arg(long, env = "MAX_ALERT_AGE_SECS", hide_env_values = true,
               value_parser = clap::value_parser!(u32).range(1..=MAX_AGE_LIMIT_SECS))]
         max_age_secs: Option<u32>,
@@ -514,24 +514,25 @@ async fn run_dlq(command: DlqCommand) -> Result<ExitCode, Failure> {
                         .into(),
                 ));
             }
-            // A replay holds to the limit the executor it goes to holds: the local stack's
-            // own, unless one was given.
-            // A look-up-only replay relies on the letter being stale to the executor: with
-            // `--local`, judged by the longer of the limit given (a MAX_ALERT_AGE_SECS in
-            // this shell, say) and the stack's own, which its executors hold (the stack
-            // refuses a younger one anyway).
-            // Any other replay with `--local`, by the shorter of the two: the stack refuses an
-            // unforced one its own limit finds stale (it would only end `expired`), so a
-            // longer limit given here must not make `--force` send it unforced.
+            // A replay holds to the limit the executor it goes to holds. With `--local`, the
+            // stack's own, whatever limit was given (a MAX_ALERT_AGE_SECS in this shell, say):
+            // a longer one sent a letter stale to the stack unforced, where it ended
+            // `expired` (the stack now refuses it), and `--force` unforced with it; a shorter
+            // one refused as stale a letter the stack takes, and suggested a look-up-only
+            // replay the stack's limit then refused.
             let max_age_secs = match (max_age_secs, &target) {
-                (Some(secs), dlq::Target::Local { base, .. }) if lookup_only => {
-                    i64::from(secs).max(local_max_age(base).await?)
-                }
-                (Some(secs), dlq::Target::Local { base, .. }) => {
-                    i64::from(secs).min(local_max_age(base).await?)
+                (given, dlq::Target::Local { base, .. }) => {
+                    let own = local_max_age(base).await?;
+                    if let Some(secs) = given.filter(|s| i64::from(*s) != own) {
+                        err(&format!(
+                            "tvctl: note: the local stack holds a {own} s alert age limit; \
+                             --max-age-secs {secs} (or MAX_ALERT_AGE_SECS) is not used with \
+                             --local"
+                        ));
+                    }
+                    own
                 }
                 (Some(secs), _) => i64::from(secs),
-                (None, dlq::Target::Local { base, .. }) => local_max_age(base).await?,
                 (None, _) => shared::alert::Freshness::default().max_age.num_seconds(),
             };
             // Check the audit trail is reachable before anything moves.

@@ -667,12 +667,12 @@ fn serve_until(
     })
 }
 
-/// Any other `dlq replay --local` judges a letter's age by the shorter of the limit given (a
-/// `MAX_ALERT_AGE_SECS` in the shell, here 600 s) and the stack's own (60 s): a letter 120 s
-/// old is stale to the stack, so `--force` sends it forced. By the longer limit tvctl sent it
+/// `dlq replay --local` judges a letter's age by the stack's own limit (60 s), not the one
+/// given (a `MAX_ALERT_AGE_SECS` in the shell, here 600 s), and says so: a letter 120 s old
+/// is stale to the stack, so `--force` sends it forced. By the longer limit tvctl sent it
 /// unforced, and the stack refused it as stale, asking for the `--force` just given.
 #[test]
-fn a_local_forced_replay_judges_age_by_the_shorter_limit() {
+fn a_local_forced_replay_judges_age_by_the_stacks_limit() {
     let letter = local_letter_aged(120);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -707,6 +707,45 @@ fn a_local_forced_replay_judges_age_by_the_shorter_limit() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     server.join().unwrap();
     assert!(text.contains("would replay (forced)"), "{code}: {text}");
+    assert!(
+        text.contains("the local stack holds a 60 s alert age limit; --max-age-secs 600"),
+        "{text}"
+    );
+}
+
+/// A letter just past the stack's limit (33 s against 30) is refused unforced, and the
+/// refusal does not suggest the look-up-only replay the stack would refuse now (it takes one
+/// only past the limit and the clocks' 5 s): it says when. It suggested one, which answered
+/// "replay it without --lookup-only": each command sent the trader to the other.
+#[test]
+fn a_refusal_suggests_a_lookup_only_replay_only_when_it_would_be_taken() {
+    let letter = local_letter_aged(33);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = serve_until(listener, stop.clone(), move |request| {
+        let path = request.split(' ').nth(1).unwrap_or("");
+        if path.starts_with("/local/settings") {
+            json_answer(
+                "200 OK",
+                r#"{"max_alert_age_secs":30,"max_clock_skew_secs":5}"#,
+            )
+        } else if path.starts_with("/local/dlq?") {
+            json_answer("200 OK", &letter)
+        } else if path.starts_with("/local/queues") {
+            json_answer("200 OK", "[]")
+        } else {
+            json_answer("404 Not Found", r#"{"error":"not found"}"#)
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let (code, text) = tvctl(&["dlq", "replay", "--local", &base, "m-1", "--dry-run"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    server.join().unwrap();
+    assert!(
+        text.contains("over the 30 s max age; replay with --lookup-only once it is over 35 s old"),
+        "{code}: {text}"
+    );
 }
 
 /// A local dead-letter listing holding one letter, `m-1`: the sample OANDA long entry whose
@@ -745,13 +784,13 @@ fn local_letter_aged(age_secs: i64) -> String {
     .to_string()
 }
 
-/// `dlq replay --local --lookup-only` judges a letter's age by the longer of the limit given
-/// (a `MAX_ALERT_AGE_SECS` in the shell, here 30 s) and the stack's own (120 s): a letter 60
-/// s old is younger than the stack's limit, and sent back unforced its executor would trade
-/// it. Refused by tvctl before anything is sent back, where the shorter limit said "would
+/// `dlq replay --local --lookup-only` judges a letter's age by the stack's own limit (120 s),
+/// not the one given (a `MAX_ALERT_AGE_SECS` in the shell, here 30 s): a letter 60 s old is
+/// younger than the stack's limit, and sent back unforced its executor would trade it.
+/// Refused by tvctl before anything is sent back, where the shorter limit said "would
 /// replay (look-up only)".
 #[test]
-fn a_local_lookup_only_replay_judges_age_by_the_longer_limit() {
+fn a_local_lookup_only_replay_judges_age_by_the_stacks_limit() {
     let letter = local_letter_aged(60);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
