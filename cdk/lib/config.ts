@@ -138,10 +138,11 @@ function riskText(get: Lookup, key: string): string | undefined {
 }
 
 // A value given where it does not belong is named in the error only when it is a short plain
-// word: a database URL given as `journal` (the README builds one right after
-// `journal=aurora`) would print its password to the terminal or the CI log.
+// word (at most 12 characters: an API key, a UUID or a database URL is longer): a database URL
+// given as `journal` (the README builds one right after `journal=aurora`), or an API key given
+// as `databento`, would print its secret to the terminal or the CI log.
 function shown(v: string): string {
-  return /^[A-Za-z0-9_., -]{1,40}$/.test(v) ? v : '(the value given, not shown: it may hold a credential)';
+  return /^[A-Za-z0-9_., -]{1,12}$/.test(v) ? v : '(the value given, not shown: it may hold a credential)';
 }
 
 // A URL as the errors show it: scheme and host, no user name, password, path or query.
@@ -218,7 +219,7 @@ function roots(get: Lookup): string[] {
   for (const r of v.split(',').map((x) => x.trim().toUpperCase())) {
     if (r === '') continue;
     if (!/^[A-Z][A-Z0-9]{0,5}$/.test(r)) {
-      throw new ConfigError(`context databentoRoots: ${r} is not a futures root (letters and digits, e.g. ES,M2K)`);
+      throw new ConfigError(`context databentoRoots: ${shown(r)} is not a futures root (letters and digits, e.g. ES,M2K)`);
     }
     if (!out.includes(r)) out.push(r);
   }
@@ -331,11 +332,11 @@ export function readConfig(get: Lookup): PipelineConfig {
   }
   const alarmEmail = emailText === 'none' ? undefined : emailText;
   if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
-    throw new ConfigError(`context alarmEmail=${alarmEmail}: not an email address (or none)`);
+    throw new ConfigError(`context alarmEmail=${shown(alarmEmail)}: not an email address (or none)`);
   }
   const paramPrefix = given(get, 'paramPrefix') ?? '/tv-pipeline';
   if (!/^(\/[A-Za-z0-9_.-]+)+$/.test(paramPrefix)) {
-    throw new ConfigError(`context paramPrefix=${paramPrefix}: expected /segment[/segment…]`);
+    throw new ConfigError(`context paramPrefix=${shown(paramPrefix)}: expected /segment[/segment…]`);
   }
 
   const config: PipelineConfig = {

@@ -110,6 +110,10 @@ describe('a value given where it does not belong', () => {
       [{ journal: 'postgres://journal:S3cr3tPw@cluster.example:5432/journal?sslmode=require' }, /context journal=.*expected one of log, aurora/],
       [{ oandaBaseUrl: 'http://trader:S3cr3tPw@api.example/v3' }, /context oandaBaseUrl=http:\/\/api\.example\/….*expected an https:\/\/ URL/],
       [{ executorConcurrency: 'S3cr3tPw://x' }, /context executorConcurrency=.*expected an integer/],
+      // An API key where a yes or no belongs: a plain word, but too long to be one.
+      [{ databento: 'db-S3cr3tPwA1b2A1b2A1b2A1b2A1b2x' }, /context databento=.*expected one of/],
+      [{ paramPrefix: 'postgres://trader:S3cr3tPw@db.example/j' }, /context paramPrefix=.*expected \/segment/],
+      [{ alarmEmail: 'S3cr3tPw-a-token-pasted-here' }, /context alarmEmail=.*not an email address/],
     ];
     for (const [given, named] of cases) {
       assert.throws(
