@@ -786,6 +786,32 @@ impl shared::ports::FifoQueue for WebhookQueue {
     }
 }
 
+/// Which account each broker traded from each start (`LocalStore::broker_accounts`: broker,
+/// account at its host, since), and the one it trades now, as the start keeps them.
+#[derive(Debug, Default)]
+struct AccountHistory {
+    kept: Vec<(String, String, chrono::DateTime<chrono::Utc>)>,
+    now: Vec<(Broker, String)>,
+}
+
+impl AccountHistory {
+    /// `broker`'s account at `at` and now, when they differ; `None` when they are the same or
+    /// no start before `at` was kept.
+    fn changed_since(
+        &self,
+        broker: Broker,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<(&str, &str)> {
+        let then = self
+            .kept
+            .iter()
+            .rev()
+            .find(|(b, _, since)| b == broker.as_str() && *since <= at)?;
+        let now = self.now.iter().find(|(b, _)| *b == broker)?;
+        (then.1 != now.1).then_some((then.1.as_str(), now.1.as_str()))
+    }
+}
+
 struct App {
     ingest: Ingest<WebhookQueue, SystemClock, Health>,
     queues: Arc<Queues>,
@@ -798,6 +824,8 @@ struct App {
     /// The account each broker trades (as its order legs are journaled: `paper-oanda`, the
     /// OANDA account id, ...).
     accounts: Vec<(Broker, String)>,
+    /// Which account each broker traded from each start (the state file's), and now.
+    account_history: AccountHistory,
     /// The journal's and the state file's databases and the handlers' log, locked for as long
     /// as the stack serves ([`database_locks`]).
     _database_locks: Vec<std::fs::File>,
@@ -2011,8 +2039,9 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     });
     // The state file is this process's alone (`LocalStore::open` locks it): every lease in
     // it was held by a process that has ended, so a takeover may reconcile at once. Counted:
-    // the leases live now or within the wait before, since an attempt may send until just
-    // before its lease ends, and a restart can follow a kill within a second.
+    // the leases live now or within the wait (and the hand-over skew) before, since an
+    // attempt may send until just before its lease ends, and a restart can follow a kill
+    // within a second (or a start refused after ending them, `release_leases`).
     let released = store
         .release_leases(
             shared::clock::Clock::now(&SystemClock),
@@ -2234,6 +2263,14 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                 .map_err(|e| format!("local state: {e}"))?;
         }
     }
+    // Which account each broker traded when, this start's included: a dead letter of a
+    // signal that came while its broker traded another account is not replayed here.
+    let account_history = AccountHistory {
+        kept: store
+            .broker_accounts()
+            .map_err(|e| format!("local state: {e}"))?,
+        now: accounts_now.clone(),
+    };
     let health = Health::default();
     // What the journal already holds: paper positions carried over a restart keep their
     // average price on the dashboard, the paper books their prices, the status routes their
@@ -2479,6 +2516,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         max_age: cfg.freshness.max_age,
         max_skew: cfg.freshness.max_skew,
         accounts: journaled_accounts,
+        account_history,
         _database_locks: locks,
     });
     // The dashboard's routes are GET only; any other method falls through to ingest, which
@@ -2760,15 +2798,41 @@ async fn dlq_replay(
                 .into_response();
         }
     };
-    // A letter whose orders went to another account than its broker trades now (the stack
-    // restarted with other settings: paper, then real) is kept: replayed here, a look-up
-    // would read this account, find nothing of the earlier attempt's and journal it
-    // `expired` over its `unknown`, and a forced replay would trade this account.
+    // A letter of a signal that came while its broker traded another account than now (the
+    // stack restarted with other settings: paper, then real), or whose orders went to one, is
+    // kept: replayed here, a look-up would read this account, find nothing of the earlier
+    // attempt's and journal it `expired` over its `unknown`, and a forced replay would trade
+    // this account (the idempotency record is the account's: a fresh claim here). Judged by
+    // the state file's history of accounts (an attempt that failed its journal write left no
+    // order rows) and by the journaled legs (the history starts with this version).
     if let Ok(letter) = shared::replay::DeadLetter::parse(&letter.body) {
         use shared::execution::TradeJournal as _;
-        let legs = match app.journal.orders(letter.signal_id()).await {
-            Ok(legs) => legs,
-            Err(e) => {
+        let brokers: Vec<Broker> = match &letter {
+            shared::replay::DeadLetter::Intent(i) => vec![i.broker],
+            // Not routed yet: any broker it may go to.
+            shared::replay::DeadLetter::Signal(_) => {
+                vec![Broker::Oanda, Broker::Tradovate, Broker::Coinbase]
+            }
+        };
+        let mut other: Vec<String> = brokers
+            .iter()
+            .filter_map(|b| {
+                let (then, now) = app
+                    .account_history
+                    .changed_since(*b, letter.signal_time())?;
+                Some(format!(
+                    "{b} traded {then} when it came and trades {now} now"
+                ))
+            })
+            .collect();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            app.journal.orders(letter.signal_id()),
+        )
+        .await;
+        let legs = match read {
+            Ok(Ok(legs)) => legs,
+            Ok(Err(e)) => {
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,
                     axum::Json(json!({"error": format!(
@@ -2778,20 +2842,39 @@ async fn dlq_replay(
                 )
                     .into_response();
             }
+            Err(_) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    axum::Json(json!({"error":
+                        "not replayed, the letter is kept: the journal gave no answer within 5 s \
+                         for the accounts its orders went to"
+                    })),
+                )
+                    .into_response();
+            }
         };
-        if let Some((leg, now)) = legs.iter().find_map(|leg| {
-            let now = app.accounts.iter().find(|(b, _)| *b == leg.broker)?;
-            (now.1 != leg.account.as_str()).then_some((leg, &now.1))
-        }) {
+        for leg in &legs {
+            if let Some((_, now)) = app.accounts.iter().find(|(b, _)| *b == leg.broker)
+                && now != leg.account.as_str()
+            {
+                let said = format!(
+                    "its orders went to {} at {}, which trades {now} now",
+                    leg.account.as_str(),
+                    leg.broker
+                );
+                if !other.contains(&said) {
+                    other.push(said);
+                }
+            }
+        }
+        if !other.is_empty() {
             return (
                 StatusCode::CONFLICT,
                 axum::Json(json!({"error": format!(
-                    "not replayed, the letter is kept: its orders went to {} at {}, which \
-                     trades {now} now: a replay here would look up or trade {now}; start the \
-                     stack with the settings of {} to replay it",
-                    leg.account.as_str(),
-                    leg.broker,
-                    leg.account.as_str()
+                    "not replayed, the letter is kept: {}: a replay here would look up or \
+                     trade the account set now, not the signal's; start the stack with the \
+                     settings it came under to replay it",
+                    other.join("; ")
                 )})),
             )
                 .into_response();
@@ -3103,6 +3186,43 @@ mod tests {
         assert_eq!(roots.len(), 20);
         let set = MapEnv::new([("FRONT_MONTH_ROOTS", " es, cl ,")]);
         assert_eq!(super::front_month_roots(&set, &own), ["ES", "CL"]);
+    }
+
+    /// The account a broker traded when a signal came is the latest kept from a start at or
+    /// before it: a signal of the paper run, replayed after a start on a real account, is
+    /// another account's (with or without order rows: an attempt that failed its journal
+    /// write left none); one of this run's, or from before any kept, is not judged so.
+    #[test]
+    fn a_signal_is_of_the_account_its_broker_traded_when_it_came() {
+        use shared::routing::Broker;
+        let t = |m: u32| -> chrono::DateTime<chrono::Utc> {
+            format!("2026-12-07T10:{m:02}:00Z").parse().unwrap()
+        };
+        let real = "101-001-0000000-002 at https://api-fxpractice.oanda.com";
+        let history = super::AccountHistory {
+            kept: vec![
+                ("oanda".into(), "paper-oanda".into(), t(10)),
+                ("oanda".into(), real.into(), t(20)),
+                ("tradovate".into(), "paper-tradovate".into(), t(10)),
+            ],
+            now: vec![
+                (Broker::Oanda, real.into()),
+                (Broker::Tradovate, "paper-tradovate".into()),
+            ],
+        };
+        assert_eq!(
+            history.changed_since(Broker::Oanda, t(15)),
+            Some(("paper-oanda", real))
+        );
+        assert_eq!(history.changed_since(Broker::Oanda, t(20)), None);
+        assert_eq!(history.changed_since(Broker::Oanda, t(25)), None);
+        assert_eq!(
+            history.changed_since(Broker::Oanda, t(5)),
+            None,
+            "before any kept"
+        );
+        assert_eq!(history.changed_since(Broker::Tradovate, t(15)), None);
+        assert_eq!(history.changed_since(Broker::Coinbase, t(15)), None);
     }
 
     /// Alerts accepted while OANDA traded on paper and still queued when the stack stopped

@@ -1389,8 +1389,9 @@ impl LocalStore {
         self.shared.commit()
     }
 
-    /// Ends every lease of an in-progress idempotency record ([`HAND_OVER_SKEW`] before
-    /// `now`), so the next claim takes it over and reconciles by lookup at once: called at
+    /// Ends every lease of an in-progress idempotency record not ended already
+    /// ([`HAND_OVER_SKEW`] before `now`), so the next claim takes it over and reconciles by
+    /// lookup at once: called at
     /// start, when the file is locked to this process and every lease in it belonged to a
     /// process that has ended. Returns how many of them were live within `recent` (and
     /// [`HAND_OVER_SKEW`]) of `now`:

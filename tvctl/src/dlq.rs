@@ -457,8 +457,9 @@ enum ReplayFailure {
     /// that to its queue file yet (why).
     QueuedNotKept(String),
     /// The local stack refused the replay by its own rule (409: a look-up-only replay of a
-    /// letter within its age limit) and kept the letter (why): a refusal, as one decided
-    /// here is, not a failure that stops the run.
+    /// letter within its age limit, an unforced one past it, or a letter of another account
+    /// than its broker trades now) and kept the letter (why): a refusal, as one decided here
+    /// is, not a failure that stops the run.
     Refused(String),
 }
 

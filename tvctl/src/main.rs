@@ -337,8 +337,8 @@ async fn local_max_age(base: &str) -> Result<i64, Failure> {
     let v = get_json(&format!("{base}/local/settings")).await?;
     v["max_alert_age_secs"].as_i64().ok_or_else(|| {
         Failure::Unreachable(format!(
-            "the local stack at {} did not say its alert age limit: give --max-age-secs \
-             (without --lookup-only, which also reads the stack's own)",
+            "the local stack at {} did not say its alert age limit (GET /local/settings), \
+             which a replay holds to: a stack of an older tvctl; start it with this one",
             tvctl::shown_url(base).trim_end_matches('/')
         ))
     })

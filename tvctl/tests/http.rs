@@ -713,13 +713,60 @@ fn a_local_forced_replay_judges_age_by_the_stacks_limit() {
     );
 }
 
-/// A letter just past the stack's limit (33 s against 30) is refused unforced, and the
+/// A shorter limit given (`MAX_ALERT_AGE_SECS` 10 in the shell) does not refuse a letter the
+/// stack takes (30 s old against its 60): it replays unforced, with a note naming both. By
+/// the shorter limit tvctl refused it as stale.
+#[test]
+fn a_local_replay_is_not_refused_by_a_shorter_limit_given() {
+    let letter = local_letter_aged(30);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = serve_until(listener, stop.clone(), move |request| {
+        let path = request.split(' ').nth(1).unwrap_or("");
+        if path.starts_with("/local/settings") {
+            json_answer(
+                "200 OK",
+                r#"{"max_alert_age_secs":60,"max_clock_skew_secs":5}"#,
+            )
+        } else if path.starts_with("/local/dlq?") {
+            json_answer("200 OK", &letter)
+        } else if path.starts_with("/local/queues") {
+            json_answer("200 OK", "[]")
+        } else {
+            json_answer("404 Not Found", r#"{"error":"not found"}"#)
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let (code, text) = tvctl(&[
+        "dlq",
+        "replay",
+        "--local",
+        &base,
+        "m-1",
+        "--dry-run",
+        "--max-age-secs",
+        "10",
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    server.join().unwrap();
+    assert!(
+        text.contains("would replay") && !text.contains("would replay (forced)"),
+        "{code}: {text}"
+    );
+    assert!(
+        text.contains("the local stack holds a 60 s alert age limit; --max-age-secs 10"),
+        "{text}"
+    );
+}
+
+/// A letter just past the stack's limit (31 s against 30) is refused unforced, and the
 /// refusal does not suggest the look-up-only replay the stack would refuse now (it takes one
 /// only past the limit and the clocks' 5 s): it says when. It suggested one, which answered
 /// "replay it without --lookup-only": each command sent the trader to the other.
 #[test]
 fn a_refusal_suggests_a_lookup_only_replay_only_when_it_would_be_taken() {
-    let letter = local_letter_aged(33);
+    let letter = local_letter_aged(31);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
