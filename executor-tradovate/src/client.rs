@@ -126,6 +126,8 @@ pub struct TradovateClient {
     /// Until when no request is sent, after a 429 (`settings.rate_limit_stop`) or a stop
     /// another process met ([`Self::stop_for`]).
     stopped_until: Mutex<Option<Instant>>,
+    /// Until when a renewal is not sent: a renewal's penalty ticket asked for that wait.
+    renewal_held_until: Mutex<Option<(Instant, Option<u64>)>>,
     /// When this client was last answered 429 (or 423, or a login's or renewal's captcha penalty).
     rate_limited_at: Mutex<Option<Instant>>,
 }
@@ -171,6 +173,7 @@ impl TradovateClient {
             settings,
             logins: Logins::default(),
             stopped_until: Mutex::new(None),
+            renewal_held_until: Mutex::new(None),
             rate_limited_at: Mutex::new(None),
         })
     }
@@ -323,17 +326,22 @@ impl TradovateClient {
                     return Err(TvError::Penalty { wait_secs, captcha });
                 }
                 // A renewal's penalty without a captcha cannot be resent (a GET): this client
-                // holds off for its `p-time` (the page's wait before the resend), so that the
-                // next ask for the token does not renew again at once, every ask a request
-                // more against the authentication limit (then a captcha, an hour of no
-                // requests, exits included). Within this process; short, as `p-time` is.
+                // sends no renewal for its `p-time` (the page's wait before the resend), so
+                // that the next ask for the token does not renew again at once, every ask a
+                // request more against the authentication limit (then a captcha, an hour of
+                // no requests, exits included). Other requests go on (the token may still
+                // serve). Within this process; short, as `p-time` is.
                 if path == RENEW_PATH && !captcha {
-                    self.stop_for(Duration::from_secs(
-                        wait_secs.unwrap_or(RENEWAL_PENALTY_HOLD_SECS),
-                    ));
+                    let hold = Duration::from_secs(wait_secs.unwrap_or(RENEWAL_PENALTY_HOLD_SECS))
+                        .min(self.settings.rate_limit_stop);
+                    *self
+                        .renewal_held_until
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) =
+                        Some((Instant::now() + hold, wait_secs));
                     warn!(
                         wait_secs,
-                        "Tradovate answered the token renewal with a penalty ticket: no request is sent for its wait"
+                        "Tradovate answered the token renewal with a penalty ticket: no renewal is sent for its wait"
                     );
                     return Err(TvError::Penalty { wait_secs, captcha });
                 }
@@ -490,6 +498,18 @@ impl TradovateClient {
     /// Extends the current session (`/auth/renewaccesstoken`); fails once the token expired.
     /// Counted against [`MAX_LOGINS_PER_MINUTE`] as a login is.
     pub async fn renew_token(&self, token: &SecretString) -> Result<TokenGrant, TvError> {
+        // Within a renewal penalty's wait: answered as that penalty again, nothing sent.
+        if let Some((until, wait_secs)) = *self
+            .renewal_held_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            && Instant::now() < until
+        {
+            return Err(TvError::Penalty {
+                wait_secs,
+                captcha: false,
+            });
+        }
         self.note_login()?;
         let value = self
             .call(Method::GET, RENEW_PATH, Some(token), None, Kind::Read)

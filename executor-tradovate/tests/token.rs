@@ -277,9 +277,9 @@ async fn a_renewal_answered_with_a_captcha_penalty_stops_renewing() {
 }
 
 /// A renewal answered with a penalty ticket without a captcha (a GET cannot be resent with
-/// the ticket) holds the client for the ticket's `p-time`: the next ask for the token within
-/// it renews nothing and says so, where every ask renewed again at once, each a request more
-/// against the authentication limit.
+/// the ticket) holds renewals for the ticket's `p-time`: the next ask for the token within
+/// it renews nothing and answers the same penalty, where every ask renewed again at once,
+/// each a request more against the authentication limit. Other requests are not held.
 #[tokio::test]
 async fn a_renewal_penalty_holds_renewals_for_its_wait() {
     let (fake, _check) = support::checked_fake(t0()).await;
@@ -314,11 +314,15 @@ async fn a_renewal_penalty_holds_renewals_for_its_wait() {
         matches!(
             again,
             executor_tradovate::token::TokenError::Tradovate(
-                executor_tradovate::error::TvError::RateLimited
+                executor_tradovate::error::TvError::Penalty {
+                    captcha: false,
+                    wait_secs: Some(30)
+                }
             )
         ),
         "{again:?}"
     );
+    assert!(m.client().stopped_for().is_none(), "not a 429's stop");
     assert_eq!(fake.renewal_requests(), 1, "renewed again within p-time");
     assert_eq!(fake.logins(), 1);
 }
