@@ -384,7 +384,7 @@ export function readConfig(get: Lookup): PipelineConfig {
   const coinbaseUrl = config.coinbaseBaseUrl ?? COINBASE_DEFAULT_URL;
   if (config.brokers.includes('coinbase') && isCoinbaseProduction(coinbaseUrl) && !config.coinbaseLive) {
     throw new ConfigError(
-      `brokers includes coinbase with the production API (${coinbaseUrl}): Coinbase has no sandbox ` +
+      `brokers includes coinbase with the production API (${shownUrl(coinbaseUrl)}): Coinbase has no sandbox ` +
         'that executes orders, so this executor trades real money from its first signal. Deploy it ' +
         'with -c coinbaseLive=true to confirm, or leave coinbase out of brokers.',
     );

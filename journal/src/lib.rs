@@ -1937,7 +1937,8 @@ impl PgJournal {
     /// Opens the journal at `url` to write into the schema its deployment keeps, never
     /// migrating it: for an operator's tool, whose build may be newer than the deployment's.
     /// [`Self::connect`] would bring the database up to this build's migrations under the
-    /// deployed executors: a schema change made by an operator's tool, not by a deploy. Connects at once ([`Self::check`]: refused at once when nothing listens;
+    /// deployed executors: a schema change made by an operator's tool, not by a deploy.
+    /// Connects at once ([`Self::check`]: refused at once when nothing listens;
     /// the pool then waits up to 30 s, for Aurora Serverless v2 resuming from zero capacity,
     /// as [`Self::connect`]'s), and checks the schema
     /// ([`Self::schema_is_this_builds`]).

@@ -2814,17 +2814,6 @@ async fn dlq_replay(
                 vec![Broker::Oanda, Broker::Tradovate, Broker::Coinbase]
             }
         };
-        let mut other: Vec<String> = brokers
-            .iter()
-            .filter_map(|b| {
-                let (then, now) = app
-                    .account_history
-                    .changed_since(*b, letter.signal_time())?;
-                Some(format!(
-                    "{b} traded {then} when it came and trades {now} now"
-                ))
-            })
-            .collect();
         let read = tokio::time::timeout(
             std::time::Duration::from_secs(5),
             app.journal.orders(letter.signal_id()),
@@ -2852,6 +2841,23 @@ async fn dlq_replay(
                 )
                     .into_response();
             }
+        };
+        // Journaled legs say where its orders went: they decide. Without any, the account its
+        // broker traded at the alert's time (`timenow`, a second or so before it came).
+        let mut other: Vec<String> = if legs.is_empty() {
+            brokers
+                .iter()
+                .filter_map(|b| {
+                    let (then, now) = app
+                        .account_history
+                        .changed_since(*b, letter.signal_time())?;
+                    Some(format!(
+                        "{b} traded {then} when it came and trades {now} now"
+                    ))
+                })
+                .collect()
+        } else {
+            Vec::new()
         };
         for leg in &legs {
             if let Some((_, now)) = app.accounts.iter().find(|(b, _)| *b == leg.broker)
