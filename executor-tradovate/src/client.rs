@@ -126,8 +126,9 @@ pub struct TradovateClient {
     /// Until when no request is sent, after a 429 (`settings.rate_limit_stop`) or a stop
     /// another process met ([`Self::stop_for`]).
     stopped_until: Mutex<Option<Instant>>,
-    /// Until when a renewal is not sent: a renewal's penalty ticket asked for that wait.
-    renewal_held_until: Mutex<Option<(Instant, Option<u64>)>>,
+    /// Until when no renewal (nor a login) is sent: a renewal's penalty ticket asked for that
+    /// wait ([`Self::renewal_held`]).
+    renewal_held_until: Mutex<Option<Instant>>,
     /// When this client was last answered 429 (or 423, or a login's or renewal's captcha penalty).
     rate_limited_at: Mutex<Option<Instant>>,
 }
@@ -337,8 +338,7 @@ impl TradovateClient {
                     *self
                         .renewal_held_until
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner()) =
-                        Some((Instant::now() + hold, wait_secs));
+                        .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + hold);
                     warn!(
                         wait_secs,
                         "Tradovate answered the token renewal with a penalty ticket: no renewal is sent for its wait"
@@ -498,23 +498,32 @@ impl TradovateClient {
     /// Extends the current session (`/auth/renewaccesstoken`); fails once the token expired.
     /// Counted against [`MAX_LOGINS_PER_MINUTE`] as a login is.
     pub async fn renew_token(&self, token: &SecretString) -> Result<TokenGrant, TvError> {
-        // Within a renewal penalty's wait: answered as that penalty again, nothing sent.
-        if let Some((until, wait_secs)) = *self
-            .renewal_held_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            && Instant::now() < until
-        {
-            return Err(TvError::Penalty {
-                wait_secs,
-                captcha: false,
-            });
-        }
+        self.renewal_held()?;
         self.note_login()?;
         let value = self
             .call(Method::GET, RENEW_PATH, Some(token), None, Kind::Read)
             .await?;
         grant(&value)
+    }
+
+    /// `Err` (the penalty again, its seconds left) within a renewal penalty's wait, when no
+    /// authentication request is sent: neither a renewal nor the login a token that ran out
+    /// meanwhile would take.
+    ///
+    /// # Errors
+    /// [`TvError::Penalty`] without a captcha while the wait lasts.
+    pub fn renewal_held(&self) -> Result<(), TvError> {
+        let held = *self
+            .renewal_held_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match held {
+            Some(until) if Instant::now() < until => Err(TvError::Penalty {
+                wait_secs: Some(until.saturating_duration_since(Instant::now()).as_secs() + 1),
+                captcha: false,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The base URL requests go to (`…/v1`, without a trailing `/`).

@@ -511,7 +511,12 @@ impl<S: TokenStore, L: LeaseLock, C: Clock> TokenManager<S, L, C> {
                     }
                     Err(e) => return Err(e.into()),
                 },
-                None => (self.login().await?, Refreshed::LoggedIn),
+                // Within a renewal penalty's wait, no login either: an authentication
+                // request all the same, against the same limit.
+                None => {
+                    self.client.renewal_held()?;
+                    (self.login().await?, Refreshed::LoggedIn)
+                }
             })
         };
         // Within the lease, or another process could take the lock, refresh as well and store

@@ -316,13 +316,18 @@ async fn a_renewal_penalty_holds_renewals_for_its_wait() {
             executor_tradovate::token::TokenError::Tradovate(
                 executor_tradovate::error::TvError::Penalty {
                     captcha: false,
-                    wait_secs: Some(30)
+                    wait_secs: Some(1..=31)
                 }
             )
         ),
         "{again:?}"
     );
     assert!(m.client().stopped_for().is_none(), "not a 429's stop");
+    // The token runs out within the wait: no login either, an authentication request too.
+    clock.set(stored.expires_at + Duration::seconds(1));
+    fake.set_now(clock.now());
+    assert!(m.token().await.is_err());
+    assert_eq!(fake.logins(), 1, "logged in within the renewal's wait");
     assert_eq!(fake.renewal_requests(), 1, "renewed again within p-time");
     assert_eq!(fake.logins(), 1);
 }

@@ -2803,8 +2803,9 @@ async fn dlq_replay(
     // kept: replayed here, a look-up would read this account, find nothing of the earlier
     // attempt's and journal it `expired` over its `unknown`, and a forced replay would trade
     // this account (the idempotency record is the account's: a fresh claim here). Judged by
-    // the state file's history of accounts (an attempt that failed its journal write left no
-    // order rows) and by the journaled legs (the history starts with this version).
+    // the state file's history of accounts, which has the host too (an attempt that failed its
+    // journal write left no order rows), and by the journaled legs (the history starts with
+    // this version).
     if let Ok(letter) = shared::replay::DeadLetter::parse(&letter.body) {
         use shared::execution::TradeJournal as _;
         let brokers: Vec<Broker> = match &letter {
@@ -2842,23 +2843,22 @@ async fn dlq_replay(
                     .into_response();
             }
         };
-        // Journaled legs say where its orders went: they decide. Without any, the account its
-        // broker traded at the alert's time (`timenow`, a second or so before it came).
-        let mut other: Vec<String> = if legs.is_empty() {
-            brokers
-                .iter()
-                .filter_map(|b| {
-                    let (then, now) = app
-                        .account_history
-                        .changed_since(*b, letter.signal_time())?;
-                    Some(format!(
-                        "{b} traded {then} when it came and trades {now} now"
-                    ))
-                })
-                .collect()
-        } else {
-            Vec::new()
+        // The account its broker traded when the stack received it (the state file's history,
+        // by `received_at`, this clock's time as the starts are: an alert's `timenow` may be a
+        // few seconds off either way), and where its journaled orders went.
+        let received_at = match &letter {
+            shared::replay::DeadLetter::Intent(i) => i.received_at,
+            shared::replay::DeadLetter::Signal(s) => s.received_at,
         };
+        let mut other: Vec<String> = brokers
+            .iter()
+            .filter_map(|b| {
+                let (then, now) = app.account_history.changed_since(*b, received_at)?;
+                Some(format!(
+                    "{b} traded {then} when it came and trades {now} now"
+                ))
+            })
+            .collect();
         for leg in &legs {
             if let Some((_, now)) = app.accounts.iter().find(|(b, _)| *b == leg.broker)
                 && now != leg.account.as_str()
