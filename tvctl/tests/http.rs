@@ -674,25 +674,7 @@ fn serve_until(
 #[test]
 fn a_local_forced_replay_judges_age_by_the_stacks_limit() {
     let letter = local_letter_aged(120);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let server = serve_until(listener, stop.clone(), move |request| {
-        let path = request.split(' ').nth(1).unwrap_or("");
-        if path.starts_with("/local/settings") {
-            json_answer(
-                "200 OK",
-                r#"{"max_alert_age_secs":60,"max_clock_skew_secs":5}"#,
-            )
-        } else if path.starts_with("/local/dlq?") {
-            json_answer("200 OK", &letter)
-        } else if path.starts_with("/local/queues") {
-            json_answer("200 OK", "[]")
-        } else {
-            json_answer("404 Not Found", r#"{"error":"not found"}"#)
-        }
-    });
-    let base = format!("http://127.0.0.1:{port}");
+    let (base, stop, server) = local_stack_holding(letter, 60);
     let (code, text) = tvctl(&[
         "dlq",
         "replay",
@@ -719,25 +701,7 @@ fn a_local_forced_replay_judges_age_by_the_stacks_limit() {
 #[test]
 fn a_local_replay_is_not_refused_by_a_shorter_limit_given() {
     let letter = local_letter_aged(30);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let server = serve_until(listener, stop.clone(), move |request| {
-        let path = request.split(' ').nth(1).unwrap_or("");
-        if path.starts_with("/local/settings") {
-            json_answer(
-                "200 OK",
-                r#"{"max_alert_age_secs":60,"max_clock_skew_secs":5}"#,
-            )
-        } else if path.starts_with("/local/dlq?") {
-            json_answer("200 OK", &letter)
-        } else if path.starts_with("/local/queues") {
-            json_answer("200 OK", "[]")
-        } else {
-            json_answer("404 Not Found", r#"{"error":"not found"}"#)
-        }
-    });
-    let base = format!("http://127.0.0.1:{port}");
+    let (base, stop, server) = local_stack_holding(letter, 60);
     let (code, text) = tvctl(&[
         "dlq",
         "replay",
@@ -767,16 +731,35 @@ fn a_local_replay_is_not_refused_by_a_shorter_limit_given() {
 #[test]
 fn a_refusal_suggests_a_lookup_only_replay_only_when_it_would_be_taken() {
     let letter = local_letter_aged(31);
+    let (base, stop, server) = local_stack_holding(letter, 30);
+    let (code, text) = tvctl(&["dlq", "replay", "--local", &base, "m-1", "--dry-run"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    server.join().unwrap();
+    assert!(
+        text.contains("over the 30 s max age; replay with --lookup-only once it is over 35 s old"),
+        "{code}: {text}"
+    );
+}
+
+/// A local stack as tvctl's replay reads it, on a free port: `/local/settings` with an age
+/// limit of `max_age_secs`, `/local/dlq` listing `letter`, no queues. Its base URL, the flag
+/// that stops it, and its thread (the requests it saw).
+fn local_stack_holding(
+    letter: String,
+    max_age_secs: u32,
+) -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<Vec<String>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let settings = format!(r#"{{"max_alert_age_secs":{max_age_secs},"max_clock_skew_secs":5}}"#);
     let server = serve_until(listener, stop.clone(), move |request| {
         let path = request.split(' ').nth(1).unwrap_or("");
         if path.starts_with("/local/settings") {
-            json_answer(
-                "200 OK",
-                r#"{"max_alert_age_secs":30,"max_clock_skew_secs":5}"#,
-            )
+            json_answer("200 OK", &settings)
         } else if path.starts_with("/local/dlq?") {
             json_answer("200 OK", &letter)
         } else if path.starts_with("/local/queues") {
@@ -785,14 +768,7 @@ fn a_refusal_suggests_a_lookup_only_replay_only_when_it_would_be_taken() {
             json_answer("404 Not Found", r#"{"error":"not found"}"#)
         }
     });
-    let base = format!("http://127.0.0.1:{port}");
-    let (code, text) = tvctl(&["dlq", "replay", "--local", &base, "m-1", "--dry-run"]);
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    server.join().unwrap();
-    assert!(
-        text.contains("over the 30 s max age; replay with --lookup-only once it is over 35 s old"),
-        "{code}: {text}"
-    );
+    (format!("http://127.0.0.1:{port}"), stop, server)
 }
 
 /// A local dead-letter listing holding one letter, `m-1`: the sample OANDA long entry whose
@@ -839,25 +815,7 @@ fn local_letter_aged(age_secs: i64) -> String {
 #[test]
 fn a_local_lookup_only_replay_judges_age_by_the_stacks_limit() {
     let letter = local_letter_aged(60);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let server = serve_until(listener, stop.clone(), move |request| {
-        let path = request.split(' ').nth(1).unwrap_or("");
-        if path.starts_with("/local/settings") {
-            json_answer(
-                "200 OK",
-                r#"{"max_alert_age_secs":120,"max_clock_skew_secs":5}"#,
-            )
-        } else if path.starts_with("/local/dlq?") {
-            json_answer("200 OK", &letter)
-        } else if path.starts_with("/local/queues") {
-            json_answer("200 OK", "[]")
-        } else {
-            json_answer("404 Not Found", r#"{"error":"not found"}"#)
-        }
-    });
-    let base = format!("http://127.0.0.1:{port}");
+    let (base, stop, server) = local_stack_holding(letter, 120);
     let (code, text) = tvctl(&[
         "dlq",
         "replay",
