@@ -94,6 +94,13 @@ pub enum Fault {
     /// The same with a gateway's JSON (`{"message": "Not Found"}`), not OANDA's
     /// `{errorMessage}`.
     PositionNotFoundJson,
+    /// Before a position close is handled, the instrument's position becomes `(long,
+    /// short)` units (`short` ≤ 0), its trades replaced as [`FakeOanda::set_position`] does:
+    /// the trader's own trade in OANDA's app, or their own pending order filling, between the
+    /// client's read of the position and its close. A close then naming a side that no longer
+    /// exists is refused as OANDA refuses it (400, `CLOSEOUT_POSITION_DOESNT_EXIST` with the
+    /// side's reject transaction), not counted a violation: the client could not know.
+    MovedBeforeClose { long: i64, short: i64 },
     /// Behave normally for this request: lets a test aim a later fault at a later leg.
     Pass,
 }
@@ -330,19 +337,7 @@ impl FakeOanda {
 
     /// Sets a position, held as one trade per side with no client id.
     pub fn set_position(&self, instrument: &str, long: i64, short: i64) {
-        let mut inner = self.lock();
-        inner.positions.insert(
-            instrument.into(),
-            (Decimal::from(long), Decimal::from(short)),
-        );
-        inner.trades.retain(|t| t.instrument != instrument);
-        for units in [long, short].into_iter().filter(|u| *u != 0) {
-            inner.trades.push(OpenTrade {
-                instrument: instrument.into(),
-                client_id: None,
-                units: Decimal::from(units),
-            });
-        }
+        set_holdings(&mut self.lock(), instrument, long, short);
     }
 
     /// Carries out now the order [`Fault::TooManyThenLate`] still holds, if any: a late
@@ -1282,6 +1277,23 @@ async fn create_order(
     respond(fault, status, reply).await
 }
 
+/// The instrument's position set to `(long, short)` units, one trade without a client id per
+/// side held.
+fn set_holdings(inner: &mut Inner, instrument: &str, long: i64, short: i64) {
+    inner.positions.insert(
+        instrument.into(),
+        (Decimal::from(long), Decimal::from(short)),
+    );
+    inner.trades.retain(|t| t.instrument != instrument);
+    for units in [long, short].into_iter().filter(|u| *u != 0) {
+        inner.trades.push(OpenTrade {
+            instrument: instrument.into(),
+            client_id: None,
+            units: Decimal::from(units),
+        });
+    }
+}
+
 /// [`Fault::CloseRefused`]'s answer to a close naming `named` (long, short) as `ALL`.
 fn close_refused(
     inner: &mut Inner,
@@ -1527,6 +1539,20 @@ async fn close(
             Some(Fault::CloseNotFoundPage) => {
                 inner.faults.pop_front();
                 return not_found_page();
+            }
+            Some(Fault::MovedBeforeClose { long, short }) => {
+                inner.faults.pop_front();
+                set_holdings(&mut inner, &instrument, long, short);
+                if (long_all && long == 0) || (short_all && short == 0) {
+                    const FLAT: &str = "CLOSEOUT_POSITION_DOESNT_EXIST";
+                    return close_refused(
+                        &mut inner,
+                        &instrument,
+                        &doc,
+                        (long_all && long == 0, short_all && short == 0),
+                        (400, FLAT, Some(FLAT), false),
+                    );
+                }
             }
             Some(Fault::TooManyThenLate(when)) => {
                 inner.faults.pop_front();

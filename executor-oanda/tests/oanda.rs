@@ -1811,6 +1811,34 @@ async fn a_close_answered_404_while_the_side_is_held_sends_no_open() {
     assert_eq!(h.fake.order_requests().len(), 1, "the close only");
 }
 
+/// The trader reverses by hand (or their own pending sell fills) between the executor's read
+/// of long 1,000 and its close: the close finds no long (`CLOSEOUT_POSITION_DOESNT_EXIST`)
+/// and the account is short 500. The reversal's open, sized from the first read, would have
+/// sold 1,000 more (`REDUCE_FIRST` has no long to reduce) and left short 1,500, journaled
+/// `filled`; it is not sent, the signal ends rejected and alarmed, the account as the trader
+/// left it.
+#[tokio::test]
+async fn a_reversal_whose_open_side_moved_by_hand_before_its_close_sends_no_open() {
+    let (h, i) = short_from_long(&[Fault::MovedBeforeClose {
+        long: 0,
+        short: -500,
+    }])
+    .await;
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Rejected);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-500)));
+    assert_eq!(h.fake.order_requests().len(), 1, "the close only");
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(sends(&legs), [(Leg::Close, 1, Outcome::NoOp)]);
+    let signal = h.journal.signal(&i.signal_id).await.unwrap().unwrap();
+    let reason = signal.reason.unwrap();
+    assert!(
+        reason.contains("the open leg was not sent")
+            && reason.contains("short 0 when planned, short -500 now"),
+        "{reason}"
+    );
+    assert_eq!(h.notifier.sent().len(), 1, "{:?}", h.notifier.sent());
+}
+
 /// A close answered 404 by something in front of OANDA (an HTML page, no `errorMessage`):
 /// not OANDA's "does not exist", so not taken as nothing to close; a refusal, the long
 /// untouched, no open sent.

@@ -1110,7 +1110,33 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         if closes {
             // Never both directions: the next leg waits until the close shows in the position.
             match confirm_flat(conv, clock, req, leg).await {
-                Ok(fresh) => mark = fresh,
+                Ok((now, fresh)) => {
+                    mark = fresh;
+                    // The open after it was planned from `held`: were its side to have moved
+                    // since (a hand trade, or the trader's own order at the broker filling
+                    // between the read and the close; OANDA then answers the close that
+                    // nothing was there to close), it would open on top of that and end past
+                    // the target (short 1,500 for a target of short 1,000). Not sent: the
+                    // trader decides, alarmed.
+                    if let Some(next) = planned.get(n + 1).filter(|l| l.action == LegAction::Open)
+                        && let Some(moved) = open_side_moved(next, &held, &now)
+                    {
+                        let why = format!(
+                            "{}; the {} leg was not sent: the account changed outside this signal between the read its legs were planned from and the close ({moved}); it now holds {} in {}",
+                            if last.outcome == Outcome::Filled {
+                                "the close filled"
+                            } else {
+                                "nothing was there to close"
+                            },
+                            next.leg.as_str(),
+                            holding_words(&now),
+                            req.intent.instrument
+                        );
+                        let mut e = finish(legs, Some((Outcome::Rejected, why)));
+                        e.alarmed = true;
+                        return Ok(e);
+                    }
+                }
                 Err(why) => return Ok(finish(legs, Some((Outcome::Unknown, why)))),
             }
         } else if last.outcome == Outcome::Filled && !conv.fills_show_at_once() {
@@ -2142,11 +2168,11 @@ async fn confirm_flat<V: Conversation, C: Clock + ?Sized>(
     clock: &C,
     req: &ExecRequest<'_>,
     leg: &PlannedLeg,
-) -> Result<V::Mark, String> {
+) -> Result<(Holdings, V::Mark), String> {
     let read = || async {
         conv.holdings(req).await.map(|(h, mark)| {
             if side_flat(leg, &h) {
-                Ok(mark)
+                Ok((h, mark))
             } else {
                 Err(format!("long {}, short {}", h.long, h.short))
             }
@@ -2249,6 +2275,25 @@ async fn confirm_reduced<V: Conversation, C: Clock + ?Sized>(
         })
 }
 
+/// How the side `open` would add to moved from `planned` (the read its signal's legs were
+/// planned from) to `now` (the read that showed the close before it land), if it did: an open
+/// sized from the first read would overshoot the target on top of the second.
+fn open_side_moved(open: &PlannedLeg, planned: &Holdings, now: &Holdings) -> Option<String> {
+    match open.side {
+        Side::Buy if now.long != planned.long => Some(format!(
+            "long {} when planned, long {} now",
+            planned.long.normalize(),
+            now.long.normalize()
+        )),
+        Side::Sell if now.short != planned.short => Some(format!(
+            "short {} when planned, short {} now",
+            planned.short.normalize(),
+            now.short.normalize()
+        )),
+        _ => None,
+    }
+}
+
 fn side_flat(leg: &PlannedLeg, h: &Holdings) -> bool {
     match leg.action {
         LegAction::Close(crate::plan::PositionSide::Long) => h.long.is_zero(),
@@ -2267,7 +2312,7 @@ async fn await_flat<V: Conversation, C: Clock + ?Sized>(
 ) -> Result<(LegReport, V::Mark), LegReport> {
     let mut report = LegReport::new(req, leg.leg, leg.side, leg.quantity);
     match confirm_flat(conv, clock, req, leg).await {
-        Ok(mark) => {
+        Ok((_, mark)) => {
             info!("position flat: an earlier attempt's close completed");
             report.outcome = Outcome::Filled;
             report.acked_at = Some(clock.now());
