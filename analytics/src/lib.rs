@@ -139,6 +139,13 @@ pub struct Fill {
     /// `quantity` is set to that when it is matched.
     #[serde(skip)]
     pub whole: bool,
+    /// A close on a position book (OANDA closes a side `ALL`, Tradovate's
+    /// `liquidatePosition` the whole net position) journaled as a plain fill (no `error`: not
+    /// filled in part, not found by a takeover): the side it closed is flat after it, whatever
+    /// the journal's lots say, so lots left of that side were closed outside the journal (a
+    /// part closed by hand before the exit).
+    #[serde(skip)]
+    pub empties_side: bool,
 }
 
 /// A fill that closed (part of) a position: the lots it matched, first in first out.
@@ -684,6 +691,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             other_contract: i.record.instrument.as_deref() != Some(o.instrument.as_str()),
             leg: o.leg,
             whole,
+            empties_side: o.broker != Broker::Coinbase && o.leg != Leg::Open && o.error.is_none(),
         });
     }
     // In the order the legs were sent: one instrument's signals run one at a time, so this is
@@ -974,6 +982,30 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
                 book.extend(others);
             }
         }
+        // A whole side closed at the broker (see `Fill::empties_side`): what the book still
+        // holds of it was closed outside the journal, as a stale lot an open finds is. Kept,
+        // the report showed it open, valued at every later alert, and the next close matched
+        // against it booked a round trip from its price.
+        let closes_long = f.side == Side::Sell;
+        if f.empties_side
+            && book
+                .iter()
+                .any(|lot| lot.quantity.is_sign_positive() == closes_long)
+        {
+            let (gone, kept): (VecDeque<Lot>, VecDeque<Lot>) = book
+                .drain(..)
+                .partition(|lot| lot.quantity.is_sign_positive() == closes_long);
+            *book = kept;
+            if f.selected {
+                let e = closed_outside
+                    .entry(f.instrument.clone())
+                    .or_insert_with(|| (Decimal::ZERO, Decimal::ZERO, fee_currency(&sp)));
+                for lot in &gone {
+                    e.0 += lot.quantity.abs();
+                    e.1 += lot.fee;
+                }
+            }
+        }
         // Exposure: time with a position open, per instrument.
         let e = exposure
             .entry((f.account.clone(), f.instrument.clone()))
@@ -1019,7 +1051,7 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             )
         };
         report.warnings.push(format!(
-            "{instrument}: {} unit(s) the journal held were gone when an open filled (an open is sent only when the account holds nothing of the other side, and on OANDA and Tradovate nothing of its own: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them{fees}",
+            "{instrument}: {} unit(s) the journal held were gone when an open filled, or when an OANDA or Tradovate close (which closes the whole side) filled (an open is sent only when the account holds nothing of the other side, and on OANDA and Tradovate nothing of its own: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them{fees}",
             quantity.normalize()
         ));
     }

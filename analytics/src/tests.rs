@@ -242,17 +242,22 @@ fn a_partial_exit_realizes_its_part_and_values_the_rest_at_the_last_close() {
             None,
             "10:00:01",
         ),
-        fill(
-            "b",
-            o,
-            "EUR_USD",
-            Leg::Close,
-            Side::Sell,
-            "500",
-            "1.10200",
-            None,
-            "11:00:01",
-        ),
+        OrderRecord {
+            // OANDA closes a side `ALL`: a close of 500 against 2,000 held is one the broker
+            // filled in part, the rest still held.
+            error: Some("filled 500 of 2000; the rest was cancelled".into()),
+            ..fill(
+                "b",
+                o,
+                "EUR_USD",
+                Leg::Close,
+                Side::Sell,
+                "500",
+                "1.10200",
+                None,
+                "11:00:01",
+            )
+        },
     ];
     let r = analyze(&signals, &orders, &Filter::default());
     // 0.0020 × 500 = 1.00 USD realized; 1,500 left at 1.10000.
@@ -1349,7 +1354,7 @@ fn an_open_never_closes_lots_the_account_no_longer_holds() {
         leg("s2", Leg::Open, Side::Sell, "1.07400", "11:00:01"),
         leg("s3", Leg::Close, Side::Buy, "1.07000", "12:00:01"),
     ];
-    let warning = "EUR_USD: 1000 unit(s) the journal held were gone when an open filled (an open is sent only when the account holds nothing of the other side, and on OANDA and Tradovate nothing of its own: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them; the fees paid opening them (0.5 USD) are in no trade";
+    let warning = "EUR_USD: 1000 unit(s) the journal held were gone when an open filled, or when an OANDA or Tradovate close (which closes the whole side) filled (an open is sent only when the account holds nothing of the other side, and on OANDA and Tradovate nothing of its own: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them; the fees paid opening them (0.5 USD) are in no trade";
 
     // Before the exit: the account is short 1,000 from 1.07400.
     let r = analyze(&signals[..2], &orders[..2], &Filter::default());
@@ -1403,7 +1408,7 @@ fn a_reentry_after_its_side_was_closed_outside_drops_the_stale_lot() {
     assert_eq!(
         r.warnings,
         [
-            "EUR_USD: 1000 unit(s) the journal held were gone when an open filled (an open is sent only when the account holds nothing of the other side, and on OANDA and Tradovate nothing of its own: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them; the fees paid opening them (0.5 USD) are in no trade"
+            "EUR_USD: 1000 unit(s) the journal held were gone when an open filled, or when an OANDA or Tradovate close (which closes the whole side) filled (an open is sent only when the account holds nothing of the other side, and on OANDA and Tradovate nothing of its own: closed outside the journal, by hand, by a broker's closeout or a stop, or by a close of unknown outcome): no P&L counted for them; the fees paid opening them (0.5 USD) are in no trade"
         ]
     );
 
@@ -2277,4 +2282,95 @@ fn points_of_different_roots_are_never_summed() {
     assert_eq!(r.open_positions.len(), 1);
     assert_eq!(r.open_positions[0].currency, "QQ points");
     assert_eq!(r.open_positions[0].fees, d("0"));
+}
+
+/// Part of a long closed by hand, then the strategy's exit: OANDA closes the side `ALL` and
+/// Tradovate liquidates the whole position, so a plain fill of the close (600, no `error`)
+/// leaves the side flat. The 400 the journal still held were closed outside it: warned of,
+/// not shown open (valued at every later alert) nor matched by a later close. A Coinbase
+/// sale sells what the wallet holds; its book keeps the rest (dust the plan does not count).
+#[test]
+fn a_plain_close_on_a_position_book_leaves_its_side_flat() {
+    for (broker, instrument) in [(Broker::Oanda, "EUR_USD"), (Broker::Tradovate, "ESZ6")] {
+        let sig = |id, close, hms| signal(id, broker, instrument, SignalStatus::Filled, close, hms);
+        let signals = vec![
+            sig("s1", "100", "10:00:00"),
+            sig("s2", "101", "11:00:00"),
+            sig("s3", "105", "12:00:00"),
+        ];
+        let orders = vec![
+            fill(
+                "s1",
+                broker,
+                instrument,
+                Leg::Open,
+                Side::Buy,
+                "1000",
+                "100",
+                Some("0"),
+                "10:00:01",
+            ),
+            fill(
+                "s2",
+                broker,
+                instrument,
+                Leg::Close,
+                Side::Sell,
+                "600",
+                "101",
+                Some("0"),
+                "11:00:01",
+            ),
+        ];
+        let r = analyze(&signals, &orders, &Filter::default());
+        let trades: Vec<(Decimal, Decimal)> = r
+            .trades
+            .iter()
+            .map(|t| (t.quantity, t.exit_price))
+            .collect();
+        assert_eq!(trades, [(d("600"), d("101"))], "{broker:?}");
+        assert!(
+            r.open_positions.is_empty(),
+            "{broker:?}: {:?}",
+            r.open_positions
+        );
+        assert!(
+            r.warnings.iter().any(|w| w.starts_with(&format!(
+                "{instrument}: 400 unit(s) the journal held were gone"
+            ))),
+            "{broker:?}: {:?}",
+            r.warnings
+        );
+    }
+    // Coinbase: the 400 stay in the book.
+    let c = Broker::Coinbase;
+    let sig = |id, close, hms| signal(id, c, "BTC-USD", SignalStatus::Filled, close, hms);
+    let signals = vec![sig("s1", "100", "10:00:00"), sig("s2", "101", "11:00:00")];
+    let orders = vec![
+        fill(
+            "s1",
+            c,
+            "BTC-USD",
+            Leg::Open,
+            Side::Buy,
+            "1",
+            "100",
+            Some("0"),
+            "10:00:01",
+        ),
+        fill(
+            "s2",
+            c,
+            "BTC-USD",
+            Leg::Close,
+            Side::Sell,
+            "0.6",
+            "101",
+            Some("0"),
+            "11:00:01",
+        ),
+    ];
+    let r = analyze(&signals, &orders, &Filter::default());
+    assert_eq!(r.open_positions.len(), 1);
+    assert_eq!(r.open_positions[0].quantity, d("0.4"));
 }
