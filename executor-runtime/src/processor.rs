@@ -179,6 +179,24 @@ pub enum RecordError {
         /// This executor's broker.
         expected: String,
     },
+    /// A message past the age limit (a dead letter sent back, to be looked up or forced)
+    /// whose signal's orders the journal shows at another account of this broker than the
+    /// one this executor trades (the deployment's account or host changed since): nothing is
+    /// claimed, looked up, sent or journaled. Its idempotency record is per account, so here
+    /// it would be a fresh claim: a look-up found nothing and journaled `expired` over the
+    /// signal's `unknown`, a forced replay traded this account. Sent to the dead-letter queue
+    /// at once, where it is kept for the account it went to.
+    #[error(
+        "the signal's orders went to {journaled} at {broker}, and this executor trades {account}: not looked up or sent here, the journal left as it is; check {journaled} at the broker"
+    )]
+    OtherAccount {
+        /// The accounts the journal's order rows of the signal name, comma-separated.
+        journaled: String,
+        /// This executor's broker.
+        broker: String,
+        /// The account this executor trades.
+        account: String,
+    },
     /// Too little of the invocation is left for the signal's attempt to end inside it (its
     /// waits until its send deadline, then [`AFTER_DRIVE`] to journal, mail and hand over):
     /// nothing claimed or sent; retried within seconds by a fresh invocation.
@@ -340,7 +358,11 @@ where
             // them expiring; to the dead-letter queue at once, as the router sends a signal
             // that no longer routes, the group goes on. (An unknown version is retried: a
             // deployment in progress clears it.)
-            Err(e @ (RecordError::Unreadable(_) | RecordError::WrongBroker { .. })) => {
+            Err(
+                e @ (RecordError::Unreadable(_)
+                | RecordError::WrongBroker { .. }
+                | RecordError::OtherAccount { .. }),
+            ) => {
                 let Some(dlq) = &self.dead_letters else {
                     return Err(e);
                 };
@@ -440,6 +462,27 @@ where
                 return Err(RecordError::OutOfTime {
                     left_ms: left.as_millis(),
                     needs_ms: needs.as_millis(),
+                });
+            }
+        }
+        // Past the age limit, or forced: a dead letter sent back, which may be of another
+        // account (see `RecordError::OtherAccount`). Read only then: a journal read per
+        // signal would sit on every signal's path. An unreadable journal (`JOURNAL=log`)
+        // decides nothing: `tvctl dlq replay` says to check the account first then.
+        if (start - intent.signal_time > self.settings.max_age || intent.replay_forced)
+            && let Ok(rows) = self.journaled_orders(intent).await
+        {
+            let account = self.venue.account();
+            let others: std::collections::BTreeSet<&str> = rows
+                .iter()
+                .filter(|r| r.broker == intent.broker && r.account.as_str() != account)
+                .map(|r| r.account.as_str())
+                .collect();
+            if !others.is_empty() {
+                return Err(RecordError::OtherAccount {
+                    journaled: others.into_iter().collect::<Vec<_>>().join(", "),
+                    broker: intent.broker.to_string(),
+                    account: account.to_owned(),
                 });
             }
         }
@@ -1493,6 +1536,69 @@ mod tests {
         let response = executor.handle_batch(event, None).await.unwrap();
         assert_eq!(response.batch_item_failures.len(), 2);
         assert_eq!(dlq.messages().len(), 2);
+    }
+
+    /// A dead letter sent back after the deployment's account changed: the journal holds the
+    /// signal's orders at account `101-a`, this executor trades `paper`. Looked up here (its
+    /// record is per account: a fresh claim), it journaled `expired` over the signal's end;
+    /// forced, it traded this account. Now neither: dead-lettered at once, naming both
+    /// accounts, the journal and this account untouched. A stale message of no journaled
+    /// orders still ends `expired`.
+    #[tokio::test]
+    async fn a_dead_letter_of_another_account_is_neither_looked_up_nor_sent() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let (clock, venue, journal, mut executor) = paper_oanda(t0);
+        let earlier = Arc::new(PaperNetting::with_clock(
+            Broker::Oanda,
+            "101-a",
+            Arc::new(clock.clone()),
+        ));
+        let before = paper_executor(
+            earlier.clone(),
+            Arc::new(MemoryIdempotencyStore::default()),
+            journal.clone(),
+            &clock,
+            "1000",
+        );
+        let signal = intent(t0);
+        assert_eq!(before.execute(&signal).await.unwrap(), Outcome::Filled);
+        let dlq = Arc::new(Letters::default());
+        executor.dead_letters = Some(dlq.clone());
+        clock.set(t0 + Duration::minutes(10));
+        let record = |id: &str, body: String| {
+            serde_json::json!({"messageId": id, "body": body,
+                "attributes": {"MessageGroupId": "EUR_USD", "SequenceNumber": "1",
+                               "ApproximateReceiveCount": "1"},
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:oanda.fifo"})
+        };
+        let forced = OrderIntent {
+            replay_forced: true,
+            ..signal.clone()
+        };
+        let err = executor.execute(&signal).await.unwrap_err().to_string();
+        assert!(
+            err.contains("went to 101-a at oanda") && err.contains("this executor trades paper"),
+            "{err}"
+        );
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
+            record("m1", serde_json::to_string(&signal).unwrap()),
+            record("m2", serde_json::to_string(&forced).unwrap()),
+        ]}))
+        .unwrap();
+        let response = executor.handle_batch(event, None).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        let letters: Vec<String> = dlq.messages().iter().map(|m| m.dedup_id.clone()).collect();
+        assert_eq!(letters, ["poison-m1", "poison-m2"]);
+        let journaled = journal.signal(&signal.signal_id).await.unwrap().unwrap();
+        assert_eq!(journaled.status, SignalStatus::Filled);
+        assert_eq!(venue.orders(), 0);
+        assert_eq!(earlier.orders(), 1);
+        // Of no journaled orders: expired, as before.
+        let other = OrderIntent {
+            signal_id: SignalId::of_canonical("never-sent"),
+            ..signal.clone()
+        };
+        assert_eq!(executor.execute(&other).await.unwrap(), Outcome::Expired);
     }
 
     /// A record the invocation cannot hold to its end (its waits to the send deadline, then
