@@ -188,6 +188,9 @@ struct Inner {
     /// The next this many logins answer a penalty ticket instead
     /// ([`FakeTradovate::penalize_logins`]).
     login_penalties: u32,
+    /// The `p-time` and `p-captcha` of those penalties: 0 s with a captcha unless
+    /// [`FakeTradovate::penalize_logins_without_captcha`] said otherwise.
+    login_penalty: (u64, bool),
     /// The next this many renewals answer a penalty ticket without a captcha
     /// ([`FakeTradovate::penalize_renewals`]).
     renewal_penalties: u32,
@@ -295,6 +298,7 @@ impl FakeTradovate {
             position_shown: HashMap::new(),
             read_penalties: 0,
             login_penalties: 0,
+            login_penalty: (0, true),
             renewal_penalties: 0,
             renewal_requests: 0,
             login_requests: 0,
@@ -616,7 +620,17 @@ impl FakeTradovate {
     /// a login's penalty always is (Tradovate's official JavaScript example,
     /// tradovate/example-api-js: solvable only by a person, so a server waits about an hour).
     pub fn penalize_logins(&self, n: u32) {
-        self.lock().login_penalties = n;
+        let mut i = self.lock();
+        i.login_penalties = n;
+        i.login_penalty = (0, true);
+    }
+    /// The next `n` logins answer a penalty ticket with `p-time` of `secs` and no captcha: the
+    /// penalty-tickets page documents tickets without one and does not exempt the login, so a
+    /// client must be safe against it too.
+    pub fn penalize_logins_without_captcha(&self, n: u32, secs: u64) {
+        let mut i = self.lock();
+        i.login_penalties = n;
+        i.login_penalty = (secs, false);
     }
     /// How many login requests came, penalized or not (a resend with its ticket included).
     pub fn login_requests(&self) -> usize {
@@ -931,8 +945,11 @@ async fn login(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
     }
     if i.login_penalties > 0 {
         i.login_penalties -= 1;
-        return axum::Json(json!({"p-ticket": "ticket-login", "p-time": 0, "p-captcha": true}))
-            .into_response();
+        let (secs, captcha) = i.login_penalty;
+        return axum::Json(
+            json!({"p-ticket": "ticket-login", "p-time": secs, "p-captcha": captcha}),
+        )
+        .into_response();
     }
     for field in [
         "name",

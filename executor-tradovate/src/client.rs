@@ -126,8 +126,8 @@ pub struct TradovateClient {
     /// Until when no request is sent, after a 429 (`settings.rate_limit_stop`) or a stop
     /// another process met ([`Self::stop_for`]).
     stopped_until: Mutex<Option<Instant>>,
-    /// Until when no renewal (nor a login) is sent: a renewal's penalty ticket asked for that
-    /// wait ([`Self::renewal_held`]).
+    /// Until when no renewal (nor a login) is sent: a renewal's penalty ticket, or a login's
+    /// not waited out, asked for that wait ([`Self::renewal_held`]).
     renewal_held_until: Mutex<Option<Instant>>,
     /// When this client was last answered 429 (or 423, or a login's or renewal's captcha penalty).
     rate_limited_at: Mutex<Option<Instant>>,
@@ -326,13 +326,19 @@ impl TradovateClient {
                     );
                     return Err(TvError::Penalty { wait_secs, captcha });
                 }
-                // A renewal's penalty without a captcha cannot be resent (a GET): this client
-                // sends no renewal for its `p-time` (the page's wait before the resend), so
-                // that the next ask for the token does not renew again at once, every ask a
-                // request more against the authentication limit (then a captcha, an hour of
-                // no requests, exits included). Other requests go on (the token may still
+                let resent = wait_secs.filter(|&w| {
+                    resendable && !captcha && Duration::from_secs(w) <= may_wait && pass < 2
+                });
+                // A renewal's penalty without a captcha cannot be resent (a GET), nor a
+                // login's whose wait is longer than this request may wait (the signal's
+                // budget): this client sends no renewal and no login for its `p-time` (the
+                // page's wait before the resend), so that the next ask for the token does not
+                // renew or log in again at once, every ask a request more against the
+                // authentication limit (then a captcha, an hour of no requests, exits
+                // included). Tradovate's example has a login's penalty carry a captcha; one
+                // without is held all the same. Other requests go on (the token may still
                 // serve). Within this process; short, as `p-time` is.
-                if path == RENEW_PATH && !captcha {
+                if (path == RENEW_PATH || path == LOGIN_PATH) && !captcha && resent.is_none() {
                     let hold = Duration::from_secs(wait_secs.unwrap_or(RENEWAL_PENALTY_HOLD_SECS))
                         .min(self.settings.rate_limit_stop);
                     *self
@@ -341,13 +347,11 @@ impl TradovateClient {
                         .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + hold);
                     warn!(
                         wait_secs,
-                        "Tradovate answered the token renewal with a penalty ticket: no renewal is sent for its wait"
+                        "Tradovate answered the token renewal or login with a penalty ticket: no renewal or login is sent for its wait"
                     );
                     return Err(TvError::Penalty { wait_secs, captcha });
                 }
-                let Some(wait_secs) = wait_secs.filter(|&w| {
-                    resendable && !captcha && Duration::from_secs(w) <= may_wait && pass < 2
-                }) else {
+                let Some(wait_secs) = resent else {
                     return Err(TvError::Penalty { wait_secs, captcha });
                 };
                 // A login's resend is a login too: counted against the cap, which a resend
@@ -479,6 +483,7 @@ impl TradovateClient {
 
     /// A full login (`/auth/accesstokenrequest`): a new session. Prefer [`Self::renew_token`].
     pub async fn request_token(&self, creds: &Credentials) -> Result<TokenGrant, TvError> {
+        self.renewal_held()?;
         self.note_login()?;
         let body = json!({
             "name": creds.name,
@@ -506,9 +511,9 @@ impl TradovateClient {
         grant(&value)
     }
 
-    /// `Err` (the penalty again, its seconds left) within a renewal penalty's wait, when no
-    /// authentication request is sent: neither a renewal nor the login a token that ran out
-    /// meanwhile would take.
+    /// `Err` (the penalty again, its seconds left) within the wait of a renewal's penalty, or
+    /// of a login's not waited out, when no authentication request is sent: neither a renewal
+    /// nor a login.
     ///
     /// # Errors
     /// [`TvError::Penalty`] without a captcha while the wait lasts.

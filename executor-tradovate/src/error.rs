@@ -26,9 +26,11 @@ pub enum TvError {
     /// answer with no body and no `Retry-After`:
     /// <https://partner.tradovate.com/overview/core-concepts/rate-limits>), and does not say
     /// whether the request was carried out. A 423 is the same: the page asks a client that
-    /// gets one to stop all API calls for the hour. So is a login's captcha penalty, which a
-    /// server cannot solve (`client::TradovateClient`). Nothing is asked again within the signal, not
-    /// even a lookup: an order command's leg ends `unknown`.
+    /// gets one to stop all API calls for the hour. A login's or renewal's captcha penalty,
+    /// which a server cannot solve, starts the same stop but is answered as
+    /// [`TvError::Penalty`] with `captcha` (`client::TradovateClient`): match both. Nothing
+    /// is asked again within the signal, not even a lookup: an order command's leg ends
+    /// `unknown`.
     #[error(
         "Tradovate rate limit (a 429, the 423 that precedes it, or a login's or renewal's captcha penalty): about an hour without requests, as Tradovate asks"
     )]

@@ -707,6 +707,49 @@ async fn renewals_count_against_the_login_limit() {
     assert_eq!((fake.logins(), fake.renewals()), (5, 4));
 }
 
+/// A login's penalty without a captcha (the penalty-tickets page does not exempt the login)
+/// whose `p-time` is longer than the signal may wait is not resent, and no login goes out
+/// within it: the next ask logged in again at once, each try a request more against the
+/// authentication limit (then a captcha: an hour of no requests, exits included).
+#[tokio::test]
+async fn a_login_penalty_not_waited_out_holds_the_next_logins_for_its_wait() {
+    use executor_tradovate::error::TvError;
+    use executor_tradovate::token::TokenError;
+    let (fake, _check) = support::checked_fake(t0()).await;
+    let clock = ManualClock::new(t0());
+    let store = Arc::new(MemoryTokenStore::default());
+    let lock = Arc::new(MemoryLeaseLock::default());
+    let executor = tokens(&fake, store, lock, clock.clone(), "executor");
+    fake.penalize_logins_without_captcha(1, 30);
+    let first = executor.token().await.unwrap_err();
+    assert!(
+        matches!(
+            first,
+            TokenError::Tradovate(TvError::Penalty {
+                captcha: false,
+                wait_secs: Some(30)
+            })
+        ),
+        "{first:?}"
+    );
+    let again = executor.token().await.unwrap_err();
+    assert!(
+        matches!(
+            again,
+            TokenError::Tradovate(TvError::Penalty {
+                captcha: false,
+                wait_secs: Some(1..=31)
+            })
+        ),
+        "{again:?}"
+    );
+    assert_eq!((fake.login_requests(), fake.logins()), (1, 0));
+    assert!(
+        executor.client().stopped_for().is_none(),
+        "not a 429's stop"
+    );
+}
+
 /// A login's penalty always carries a captcha (Tradovate's official JavaScript example): it is
 /// never resent, and it stops the client as a 429 does, stored beside the token, so neither a
 /// later signal nor the refresher logs in again inside the hour (each try may lengthen it).
