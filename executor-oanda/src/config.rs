@@ -212,5 +212,18 @@ mod tests {
             err.to_string(),
             "missing setting OANDA_SECRET or OANDA_SECRET_PARAM"
         );
+        // `export OANDA_ACCOUNT="$ACCT" OANDA_SECRET="$TOKEN"` with both unset in the shell:
+        // refused by name, not paper.
+        for blank in [
+            vec![("OANDA_ACCOUNT", ""), ("OANDA_SECRET", " ")],
+            vec![("OANDA_SECRET_PARAM", "")],
+        ] {
+            let name = blank[0].0;
+            let err = OandaSettings::load_if_configured(&MapEnv::new(blank), &EnvSecretStore)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name) && err.contains("set but empty"), "{err}");
+        }
     }
 }

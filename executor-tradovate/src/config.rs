@@ -146,7 +146,10 @@ impl BrokerSettings for TradovateSettings {
         })?;
         let credentials = Credentials {
             name: plain(0),
-            password: values[1].clone(),
+            // Trimmed as the others are, and as the variable's form is: a parameter stored
+            // from a file (`--value file://pw.txt`) ends with its newline, and every login was
+            // refused, each a failed login more against Tradovate's limits.
+            password: SecretString::from(plain(1)),
             app_id: plain(2),
             app_version: env
                 .optional(APP_VERSION.name)
@@ -331,6 +334,34 @@ mod tests {
         for secret in ["pw-secret", "sec-secret", "trader", "42"] {
             assert!(!shown.contains(secret), "{secret}: {shown}");
         }
+    }
+
+    struct Holds(&'static str);
+
+    impl SecretStore for Holds {
+        async fn secret(&self, _: &str) -> Result<SecretString, shared::ports::SecretError> {
+            Ok(SecretString::from(self.0.to_owned()))
+        }
+    }
+
+    /// Every credential read from its SSM parameter is trimmed, the password too: stored from
+    /// a file it ends with the file's newline.
+    #[tokio::test]
+    async fn stored_credentials_are_trimmed_the_password_too() {
+        let env = MapEnv::new([
+            ("TRADOVATE_USERNAME_PARAM", "/tv/user"),
+            ("TRADOVATE_PASSWORD_PARAM", "/tv/pw"),
+            ("TRADOVATE_APP_ID_PARAM", "/tv/app"),
+            ("TRADOVATE_DEVICE_ID_PARAM", "/tv/dev"),
+            ("TRADOVATE_CID_PARAM", "/tv/cid"),
+            ("TRADOVATE_SEC_PARAM", "/tv/sec"),
+        ]);
+        let s = TradovateSettings::load(&env, &Holds(" 42\n"))
+            .await
+            .unwrap();
+        assert_eq!(s.credentials.password.expose_secret(), "42");
+        assert_eq!(s.credentials.sec.expose_secret(), "42");
+        assert_eq!(s.credentials.name, "42");
     }
 
     #[tokio::test]

@@ -182,12 +182,22 @@ pub trait BrokerSettings: Sized {
 
     /// `None` when none of [`VARIABLES`](Self::VARIABLES) is set (the local stack then trades
     /// on its paper broker), else [`load`](Self::load): a partly configured broker is an error
-    /// naming what is missing, never a silent fall-back to paper.
+    /// naming what is missing, never a silent fall-back to paper; so is one of them (or a
+    /// credential's `_PARAM` form) set but blank, [`ConfigError::Invalid`] naming it.
     #[allow(async_fn_in_trait)]
     async fn load_if_configured(
         env: &impl Env,
         store: &impl SecretStore,
     ) -> Result<Option<Self>, ConfigError> {
+        // Set but blank is refused by name, not read as unset: `export
+        // OANDA_SECRET="$TOKEN"` with `$TOKEN` unset in that shell would trade paper while the
+        // trader meant the broker.
+        for v in Self::VARIABLES {
+            env.unset_or_given(v.name, "the paper broker")?;
+            if v.secret {
+                env.unset_or_given(&format!("{}_PARAM", v.name), "the paper broker")?;
+            }
+        }
         if !Self::VARIABLES.iter().any(|v| v.is_set(env)) {
             return Ok(None);
         }
