@@ -249,6 +249,9 @@ struct Inner {
     rejections: VecDeque<(&'static str, &'static str)>,
     faults: VecDeque<Fault>,
     pending_ticket: Option<(String, Instant)>,
+    /// The ticket of a login's penalty without a captcha and when its `p-time` ends: the
+    /// next login must carry it and come after then.
+    login_ticket: Option<(String, Instant)>,
     blocked_until: Option<Instant>,
     rate_limited: usize,
     /// The next this many requests answer 423 ([`FakeTradovate::warn_locked`]).
@@ -328,6 +331,7 @@ impl FakeTradovate {
             rejections: VecDeque::new(),
             faults: VecDeque::new(),
             pending_ticket: None,
+            login_ticket: None,
             blocked_until: None,
             rate_limited: 0,
             locked_warnings: 0,
@@ -943,13 +947,39 @@ async fn login(State(s): State<S>, headers: HeaderMap, body: axum::Json<Value>) 
     if let Some(r) = over_auth_limit(&mut i) {
         return r;
     }
+    // Penalty-tickets page: the resend is the identical request plus `p-ticket`, after
+    // `p-time`. One without it, or sooner, is not that resend: a violation, answered with
+    // another ticket for the time left, nothing carried out.
+    if let Some((ticket, until)) = i.login_ticket.take() {
+        let now = Instant::now();
+        let mut broke = Vec::new();
+        if b.get("p-ticket").and_then(Value::as_str) != Some(ticket.as_str()) {
+            broke.push("login resend without the p-ticket");
+        }
+        if now < until {
+            broke.push("login resend before p-time had passed");
+        }
+        if !broke.is_empty() {
+            i.violations.extend(broke.into_iter().map(String::from));
+            let secs = until.saturating_duration_since(now).as_secs().max(1);
+            i.login_ticket = Some((ticket.clone(), now + StdDuration::from_secs(secs)));
+            return axum::Json(json!({"p-ticket": ticket, "p-time": secs, "p-captcha": false}))
+                .into_response();
+        }
+    }
     if i.login_penalties > 0 {
         i.login_penalties -= 1;
         let (secs, captcha) = i.login_penalty;
-        return axum::Json(
-            json!({"p-ticket": "ticket-login", "p-time": secs, "p-captcha": captcha}),
-        )
-        .into_response();
+        let ticket = format!("ticket-login-{}", i.login_requests);
+        // A captcha's is not resent (a person solves it): no resend is awaited.
+        if !captcha {
+            i.login_ticket = Some((
+                ticket.clone(),
+                Instant::now() + StdDuration::from_secs(secs),
+            ));
+        }
+        return axum::Json(json!({"p-ticket": ticket, "p-time": secs, "p-captcha": captcha}))
+            .into_response();
     }
     for field in [
         "name",

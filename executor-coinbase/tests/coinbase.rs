@@ -1423,10 +1423,13 @@ async fn a_stale_takeover_that_cannot_read_the_orders_ends_unknown() {
 async fn a_takeover_that_may_send_and_cannot_read_the_orders_ends_unknown() {
     let h = harness().await;
     let mut i = intent(Action::LongEntry, 1);
-    i.replay_forced = true;
+    // Within its budget: a forced message first reads the journal (which accounts its orders
+    // went to), and with the journal down sends nothing.
     h.journal.set_down(true);
     assert!(h.executor.execute(&i).await.is_err());
     h.journal.set_down(false);
+    assert_eq!(h.fake.order_posts().len(), 1, "the first attempt sent");
+    i.replay_forced = true;
     h.clock.advance(Duration::seconds(61));
     h.fake.fail_reads("/orders/historical", 100);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Unknown);

@@ -253,10 +253,11 @@ async fn a_forced_replay_of_an_unknown_outcome_journals_its_send_as_another_atte
     );
 }
 
-/// The same forced replay while the journal cannot be read: the takeover cannot know which
-/// attempt its send would be, so nothing is sent (a send numbered 1 would overwrite the
-/// first send's row, and the journal would lose an order that may still fill). The replay
-/// fails, naming the journal; once the journal answers, it sends and both rows are kept.
+/// The same forced replay while the journal cannot be read: it cannot know which accounts the
+/// signal's orders went to, nor which attempt its send would be, so nothing is sent (a send
+/// numbered 1 would overwrite the first send's row, and the journal would lose an order that
+/// may still fill). The replay fails before its claim, naming the journal; once the journal
+/// answers, it sends and both rows are kept.
 #[tokio::test]
 async fn a_forced_replay_sends_nothing_while_the_journal_cannot_be_read() {
     let mut h = harness().await;
@@ -272,7 +273,7 @@ async fn a_forced_replay_sends_nothing_while_the_journal_cannot_be_read() {
     h.journal.set_down(true);
     let err = h.executor.execute(&replay).await.unwrap_err().to_string();
     assert!(
-        err.contains("takeover reads the signal's journaled orders"),
+        err.contains("which account the signal's orders went to"),
         "{err}"
     );
     assert_eq!(h.fake.order_requests().len(), 1, "nothing sent blind");
@@ -1833,7 +1834,7 @@ async fn a_reversal_whose_open_side_moved_by_hand_before_its_close_sends_no_open
     let reason = signal.reason.unwrap();
     assert!(
         reason.contains("the open leg was not sent")
-            && reason.contains("short 0 when planned, short -500 now"),
+            && reason.contains("short 0 when planned, short 500 now"),
         "{reason}"
     );
     assert_eq!(h.notifier.sent().len(), 1, "{:?}", h.notifier.sent());

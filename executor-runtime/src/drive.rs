@@ -2287,8 +2287,8 @@ fn open_side_moved(open: &PlannedLeg, planned: &Holdings, now: &Holdings) -> Opt
         )),
         Side::Sell if now.short != planned.short => Some(format!(
             "short {} when planned, short {} now",
-            planned.short.normalize(),
-            now.short.normalize()
+            planned.short.abs().normalize(),
+            now.short.abs().normalize()
         )),
         _ => None,
     }

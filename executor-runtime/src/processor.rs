@@ -467,11 +467,20 @@ where
         }
         // Past the age limit, or forced: a dead letter sent back, which may be of another
         // account (see `RecordError::OtherAccount`). Read only then: a journal read per
-        // signal would sit on every signal's path. An unreadable journal (`JOURNAL=log`)
-        // decides nothing: `tvctl dlq replay` says to check the account first then.
-        if (start - intent.signal_time > self.settings.max_age || intent.replay_forced)
-            && let Ok(rows) = self.journaled_orders(intent).await
-        {
+        // signal would sit on every signal's path. A journal that keeps no rows to read
+        // (`JOURNAL=log`) answers none, and decides nothing (`tvctl dlq replay` says to check
+        // the account first then); one that does not answer (a paused Aurora resuming) stops
+        // the record before its claim, nothing done: passed over, a forced replay traded the
+        // new account and a look-up journaled `expired` over the signal's end. Retried within
+        // seconds.
+        if start - intent.signal_time > self.settings.max_age || intent.replay_forced {
+            let rows = self.journaled_orders(intent).await.map_err(|reason| {
+                RecordError::Journal(JournalError {
+                    reason: format!(
+                        "a message past the age limit reads which account the signal's orders went to: {reason}"
+                    ),
+                })
+            })?;
             let account = self.venue.account();
             let others: std::collections::BTreeSet<&str> = rows
                 .iter()
@@ -1599,6 +1608,80 @@ mod tests {
             ..signal.clone()
         };
         assert_eq!(executor.execute(&other).await.unwrap(), Outcome::Expired);
+    }
+
+    /// A journal whose `orders` read fails the first `n` times (a paused database resuming).
+    struct OrdersReadFails(Arc<MemoryJournal>, AtomicU32);
+
+    impl TradeJournal for OrdersReadFails {
+        async fn upsert_signal(&self, r: &SignalRecord) -> Result<(), JournalError> {
+            self.0.upsert_signal(r).await
+        }
+        async fn upsert_order(&self, r: &OrderRecord) -> Result<(), JournalError> {
+            self.0.upsert_order(r).await
+        }
+        async fn signal(&self, id: &SignalId) -> Result<Option<SignalRecord>, JournalError> {
+            self.0.signal(id).await
+        }
+        async fn orders(&self, id: &SignalId) -> Result<Vec<OrderRecord>, JournalError> {
+            let left = self.1.load(Ordering::SeqCst);
+            if left > 0 {
+                self.1.store(left - 1, Ordering::SeqCst);
+                return Err(JournalError {
+                    reason: "no answer within 5000 ms".into(),
+                });
+            }
+            self.0.orders(id).await
+        }
+    }
+
+    /// The same forced replay while the journal does not answer (Aurora resuming from its
+    /// pause): not passed over, which traded the new account, but stopped before its claim,
+    /// nothing sent or journaled; its retry finds the other account and dead-letters it.
+    #[tokio::test]
+    async fn a_forced_replay_whose_accounts_cannot_be_read_sends_nothing() {
+        let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
+        let (clock, venue, journal, paper) = paper_oanda(t0);
+        let earlier = paper_executor(
+            Arc::new(PaperNetting::with_clock(
+                Broker::Oanda,
+                "101-a",
+                Arc::new(clock.clone()),
+            )),
+            Arc::new(MemoryIdempotencyStore::default()),
+            journal.clone(),
+            &clock,
+            "1000",
+        );
+        let signal = intent(t0);
+        assert_eq!(earlier.execute(&signal).await.unwrap(), Outcome::Filled);
+        let executor = Executor {
+            dead_letters: None,
+            venue: paper.venue,
+            store: paper.store,
+            journal: OrdersReadFails(journal.clone(), AtomicU32::new(1)),
+            notifier: paper.notifier,
+            kill_switch: paper.kill_switch,
+            clock: paper.clock,
+            metrics: paper.metrics,
+            settings: paper.settings,
+        };
+        clock.set(t0 + Duration::minutes(10));
+        let forced = OrderIntent {
+            replay_forced: true,
+            ..signal.clone()
+        };
+        let err = executor.execute(&forced).await.unwrap_err().to_string();
+        assert!(
+            err.contains("which account the signal's orders went to") && err.contains("5000 ms"),
+            "{err}"
+        );
+        assert_eq!(venue.orders(), 0);
+        let journaled = journal.signal(&signal.signal_id).await.unwrap().unwrap();
+        assert_eq!(journaled.status, SignalStatus::Filled);
+        let err = executor.execute(&forced).await.unwrap_err().to_string();
+        assert!(err.contains("went to 101-a"), "{err}");
+        assert_eq!(venue.orders(), 0);
     }
 
     /// A record the invocation cannot hold to its end (its waits to the send deadline, then

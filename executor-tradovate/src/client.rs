@@ -129,6 +129,10 @@ pub struct TradovateClient {
     /// Until when no renewal (nor a login) is sent: a renewal's penalty ticket, or a login's
     /// not waited out, asked for that wait ([`Self::renewal_held`]).
     renewal_held_until: Mutex<Option<Instant>>,
+    /// The ticket of a login's penalty held rather than waited out: the next login, once its
+    /// wait has passed, is that request's resend and carries it (the penalty-tickets page:
+    /// the identical body plus `p-ticket`).
+    login_ticket: Mutex<Option<String>>,
     /// When this client was last answered 429 (or 423, or a login's or renewal's captcha penalty).
     rate_limited_at: Mutex<Option<Instant>>,
 }
@@ -175,6 +179,7 @@ impl TradovateClient {
             logins: Logins::default(),
             stopped_until: Mutex::new(None),
             renewal_held_until: Mutex::new(None),
+            login_ticket: Mutex::new(None),
             rate_limited_at: Mutex::new(None),
         })
     }
@@ -345,6 +350,10 @@ impl TradovateClient {
                         .renewal_held_until
                         .lock()
                         .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + hold);
+                    if path == LOGIN_PATH {
+                        *self.login_ticket.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(ticket.to_owned());
+                    }
                     warn!(
                         wait_secs,
                         "Tradovate answered the token renewal or login with a penalty ticket: no renewal or login is sent for its wait"
@@ -485,7 +494,7 @@ impl TradovateClient {
     pub async fn request_token(&self, creds: &Credentials) -> Result<TokenGrant, TvError> {
         self.renewal_held()?;
         self.note_login()?;
-        let body = json!({
+        let mut body = json!({
             "name": creds.name,
             "password": creds.password.expose_secret(),
             "appId": creds.app_id,
@@ -494,6 +503,15 @@ impl TradovateClient {
             "cid": creds.cid,
             "sec": creds.sec.expose_secret(),
         });
+        // The resend of a login whose penalty was held: with its ticket.
+        if let Some(ticket) = self
+            .login_ticket
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            body["p-ticket"] = json!(ticket);
+        }
         let value = self
             .call(Method::POST, LOGIN_PATH, None, Some(body), Kind::Read)
             .await?;

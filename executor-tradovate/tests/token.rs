@@ -750,6 +750,33 @@ async fn a_login_penalty_not_waited_out_holds_the_next_logins_for_its_wait() {
     );
 }
 
+/// Such a penalty within the wait the client allows (`max_wait`, 2 s here) is waited out and
+/// the login resent with its ticket; one longer is held, and the next login after its wait is
+/// that resend, with the ticket too. The fake takes a login without the ticket, or sooner,
+/// as a violation (checked at the end).
+#[tokio::test]
+async fn a_login_penalty_is_resent_with_its_ticket_after_its_wait() {
+    let (fake, _check) = support::checked_fake(t0()).await;
+    let clock = ManualClock::new(t0());
+    let lock = Arc::new(MemoryLeaseLock::default());
+    let store = || Arc::new(MemoryTokenStore::default());
+    let executor = tokens(&fake, store(), lock.clone(), clock.clone(), "a");
+    fake.penalize_logins_without_captcha(1, 1);
+    executor.token().await.unwrap();
+    assert_eq!((fake.login_requests(), fake.logins()), (2, 1));
+
+    let (held, _check_held) = support::checked_fake(t0()).await;
+    let executor = tokens(&held, store(), lock, clock.clone(), "b");
+    held.penalize_logins_without_captcha(1, 3);
+    assert!(
+        executor.token().await.is_err(),
+        "held: 3 s is over max_wait"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    executor.token().await.unwrap();
+    assert_eq!((held.login_requests(), held.logins()), (2, 1));
+}
+
 /// A login's penalty always carries a captcha (Tradovate's official JavaScript example): it is
 /// never resent, and it stops the client as a 429 does, stored beside the token, so neither a
 /// later signal nor the refresher logs in again inside the hour (each try may lengthen it).

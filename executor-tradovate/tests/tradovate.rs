@@ -1629,13 +1629,15 @@ async fn a_takeover_whose_open_command_names_no_cl_ord_id_never_places_a_second(
     h.executor.settings.max_age = Duration::seconds(3);
     h.fake.commands_without_cl_ord_id(true);
     let mut i = intent(Action::ShortEntry, 1);
-    i.replay_forced = true;
     // The attempt runs to its fill and fails its journal write: stopped at the placement
     // instead, it could be stopped before it read the placement's answer, and then knew
-    // nothing of the order (as another process), which a busy machine made happen.
+    // nothing of the order (as another process), which a busy machine made happen. Within
+    // its budget, unforced: a forced message first reads the journal (the accounts its
+    // orders went to), and with the journal down sends nothing.
     h.journal.set_down(true);
     assert!(h.executor.execute(&i).await.is_err());
     h.journal.set_down(false);
+    i.replay_forced = true;
     assert_eq!(h.fake.net("ESZ6"), -1);
     h.clock.advance(Duration::seconds(61));
     // The process that placed it takes over: it knows the order as this open's.
