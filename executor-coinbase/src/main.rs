@@ -20,7 +20,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let settings = CoinbaseSettings::load(&env, &secrets)
             .await
             .map_err(|e| e.to_string())?;
-        settings.venue(SystemClock).map_err(|e| e.to_string())
+        let venue = settings.venue(SystemClock).map_err(|e| e.to_string())?;
+        Ok::<_, String>((venue, settings.base_url))
     })
     .await
 }

@@ -400,6 +400,9 @@ pub struct Common {
     settings: ExecutorSettings,
     /// The running invocation's deadline, which bounds the journal's calls.
     deadline: InvocationDeadline,
+    /// Where the sizes and caps came from, for the start line: `RISK_CONFIG`,
+    /// `RISK_CONFIG_FILE` or the executor's built-in defaults.
+    risk_source: &'static str,
 }
 
 impl std::fmt::Debug for Common {
@@ -559,7 +562,16 @@ impl Common {
                 )) as Arc<dyn shared::ports::DeadLetterQueue>
             });
         let notify_interval = notify_interval(env)?;
+        let risk_source = match (
+            env.optional(executor_runtime::risk::RISK_CONFIG),
+            env.optional(executor_runtime::risk::RISK_CONFIG_FILE),
+        ) {
+            (Some(_), _) => "RISK_CONFIG",
+            (None, Some(_)) => "RISK_CONFIG_FILE",
+            (None, None) => "the executor's built-in defaults (no RISK_CONFIG)",
+        };
         Ok(Self {
+            risk_source,
             notify_interval,
             source_queue_url: env
                 .unset_or_given("SOURCE_QUEUE_URL", "failed records waiting out the timeout")?,
@@ -701,9 +713,12 @@ where
 
 /// The Lambda loop: SQS batches in, partial batch responses out; failed records are made
 /// visible again within seconds on `SOURCE_QUEUE_URL` (the broker queue) and counted in the
-/// `RecordFailures` metric. The venue is built by `venue` on the first batch ([`Starting`]):
-/// a start that fails (an SSM read, a broker login) fails that batch's records, which come
-/// back within seconds, and the next batch builds it again.
+/// `RecordFailures` metric. The venue is built by `venue` on the first batch ([`Starting`]),
+/// which gives it with the base URL it trades at: a start that fails (an SSM read, a broker
+/// login) fails that batch's records, which come back within seconds, and the next batch
+/// builds it again. A start that succeeds logs, at `warn` so that a raised level keeps it,
+/// the broker, account and host it trades and where its sizes came from ([`start_line`]):
+/// a deployment left on a practice or demo host, or on the built-in sizes, says so.
 pub async fn run<V, F, Fut, E>(
     common: Common,
     broker: shared::routing::Broker,
@@ -712,7 +727,7 @@ pub async fn run<V, F, Fut, E>(
 where
     V: Venue,
     F: Fn() -> Fut,
-    Fut: Future<Output = Result<V, E>>,
+    Fut: Future<Output = Result<(V, String), E>>,
     E: std::fmt::Display,
 {
     let after = aws_adapters::AfterBatch::new(
@@ -737,12 +752,18 @@ where
         if let Some(DeployedJournal::Database(database, _)) = &journal {
             database.get().await.map_err(|e| e.to_string())?;
         }
-        let venue = venue().await.map_err(|e| e.to_string())?;
+        let (venue, base_url) = venue().await.map_err(|e| e.to_string())?;
         let common = common
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .ok_or_else(|| "started twice".to_owned())?;
+        warn!(
+            broker = %broker,
+            account = venue.account(),
+            "{}",
+            start_line(broker, venue.account(), &base_url, common.risk_source)
+        );
         Ok::<_, String>(common.executor(venue))
     });
     let (executor, after) = (&executor, &after);
@@ -769,10 +790,41 @@ where
     .await
 }
 
+/// The line a started executor logs: `executor started: trading oanda account 101-… at
+/// https://api-fxtrade.oanda.com; sizes from RISK_CONFIG` (the host without a user, password
+/// or path: [`shared::config::shown_host`]).
+pub fn start_line(
+    broker: shared::routing::Broker,
+    account: &str,
+    base_url: &str,
+    risk_source: &str,
+) -> String {
+    format!(
+        "executor started: trading {broker} account {account} at {}; sizes from {risk_source}",
+        shared::config::shown_host(base_url)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The start line names the broker, the account, the host (never a user or password in
+    /// the URL) and where the sizes came from.
+    #[test]
+    fn the_start_line_names_account_host_and_sizes() {
+        let line = start_line(
+            shared::routing::Broker::Tradovate,
+            "DEMO123",
+            "https://user:pw@demo.tradovateapi.com/v1",
+            "the executor's built-in defaults (no RISK_CONFIG)",
+        );
+        assert_eq!(
+            line,
+            "executor started: trading tradovate account DEMO123 at https://demo.tradovateapi.com; sizes from the executor's built-in defaults (no RISK_CONFIG)"
+        );
+    }
 
     /// The journal is exactly one of `JOURNAL=log`, `JOURNAL_URL` and `JOURNAL_URL_PARAM`:
     /// none, two, or a `JOURNAL` other than `log` is refused by name.

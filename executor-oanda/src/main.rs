@@ -19,7 +19,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let settings = OandaSettings::load(&env, &secrets)
             .await
             .map_err(|e| e.to_string())?;
-        settings.venue(SystemClock).map_err(|e| e.to_string())
+        let venue = settings.venue(SystemClock).map_err(|e| e.to_string())?;
+        Ok::<_, String>((venue, settings.base_url))
     })
     .await
 }

@@ -55,7 +55,8 @@ struct InstrumentFile {
 }
 
 /// The per-order notional cap when the configuration names none: 250,000, counted as
-/// [`notional_price`] says (about two E-mini S&P contracts; 250,000 units of a currency pair). A configuration may set
+/// [`notional_price`] says (250,000 units of a currency pair; less than one E-mini S&P
+/// contract at 6,000 points × 50, so the Tradovate defaults set their own). A configuration may set
 /// another cap, never none.
 pub const DEFAULT_MAX_NOTIONAL: Decimal = Decimal::from_parts(250_000, 0, 0, false, 0);
 

@@ -24,10 +24,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let (tokens, settings) = executor_tradovate::deploy::tokens(&env, &sdk, &owner)
             .await
             .map_err(|e| e.to_string())?;
-        settings
+        let base_url = settings.base_url.clone();
+        let venue = settings
             .venue(tokens, SystemClock, VenueSettings::default())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((venue, base_url))
     })
     .await
 }

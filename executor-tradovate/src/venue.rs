@@ -1363,10 +1363,15 @@ impl<S: TokenStore, L: LeaseLock, C: Clock + Clone> Conversation for TradovateVe
                 }
             }
             LegAction::Open => {
-                let qty = leg.quantity.to_i64().ok_or_else(|| SendError::Rejected {
-                    order_id: None,
-                    reason: format!("{} is not a whole number of contracts", leg.quantity),
-                })?;
+                // `to_i64` truncates (1.5 would go out as 1): a fraction is refused here too,
+                // not only by the check before the first leg.
+                let qty = Some(leg.quantity)
+                    .filter(|q| q.fract().is_zero())
+                    .and_then(|q| q.to_i64())
+                    .ok_or_else(|| SendError::Rejected {
+                        order_id: None,
+                        reason: format!("{} is not a whole number of contracts", leg.quantity),
+                    })?;
                 let order = PlaceOrder {
                     account_spec: &self.account.name,
                     account_id: account,

@@ -904,19 +904,6 @@ async fn browser_guard(req: axum::extract::Request, next: axum::middleware::Next
     next.run(req).await
 }
 
-/// A base URL as the console shows it: scheme, host and port, without a user or password or
-/// anything after the host.
-fn shown_host(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if scheme.is_empty() {
-        host.to_owned()
-    } else {
-        format!("{scheme}://{host}")
-    }
-}
-
 /// A request's path as logs may show it: its first segment only, `/…` standing for the rest.
 /// `/webhook/{secret}` carries the webhook secret (right or wrong, a secret all the same), and
 /// a refused request may put one anywhere after the first segment.
@@ -2147,9 +2134,18 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
     // Where each real broker is reached, for the start line: practice and live differ only
     // by host (api-fxpractice.oanda.com and api-fxtrade.oanda.com, say).
     let hosts = [
-        brokers.oanda.as_ref().map(|s| shown_host(&s.base_url)),
-        brokers.tradovate.as_ref().map(|s| shown_host(&s.base_url)),
-        brokers.coinbase.as_ref().map(|s| shown_host(&s.base_url)),
+        brokers
+            .oanda
+            .as_ref()
+            .map(|s| shared::config::shown_host(&s.base_url)),
+        brokers
+            .tradovate
+            .as_ref()
+            .map(|s| shared::config::shown_host(&s.base_url)),
+        brokers
+            .coinbase
+            .as_ref()
+            .map(|s| shared::config::shown_host(&s.base_url)),
     ];
     let (oanda_venue, oanda_paper) = match real::oanda(brokers.oanda)? {
         Some(v) => (AnyVenue::Oanda(Arc::new(v)), None),
@@ -3730,19 +3726,6 @@ mod tests {
         assert!(!shown.contains("s3cret-webhook"), "{shown}");
         assert!(!shown.contains("pa55word"), "{shown}");
         assert!(shown.contains("port: 8080"), "{shown}");
-    }
-
-    #[test]
-    fn a_broker_base_url_is_shown_by_its_host() {
-        assert_eq!(
-            shown_host("https://api-fxtrade.oanda.com/v3"),
-            "https://api-fxtrade.oanda.com"
-        );
-        assert_eq!(
-            shown_host("https://user:pw@live.tradovateapi.com/v1?x=1"),
-            "https://live.tradovateapi.com"
-        );
-        assert_eq!(shown_host("http://127.0.0.1:9001"), "http://127.0.0.1:9001");
     }
 
     #[test]

@@ -117,6 +117,20 @@ impl Env for ProcessEnv {
     }
 }
 
+/// A base URL as the console shows it: scheme, host and port, without a user or password or
+/// anything after the host (`https://api-fxtrade.oanda.com` for
+/// `https://user:pw@api-fxtrade.oanda.com/v3?x=1`): for start lines and logs.
+pub fn shown_host(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if scheme.is_empty() {
+        host.to_owned()
+    } else {
+        format!("{scheme}://{host}")
+    }
+}
+
 /// A fixed set of settings, for tests and the local stack.
 #[derive(Debug, Clone, Default)]
 pub struct MapEnv(pub HashMap<String, String>);
@@ -235,6 +249,19 @@ pub async fn secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broker_base_url_is_shown_by_its_host() {
+        assert_eq!(
+            shown_host("https://api-fxtrade.oanda.com/v3"),
+            "https://api-fxtrade.oanda.com"
+        );
+        assert_eq!(
+            shown_host("https://user:pw@live.tradovateapi.com/v1?x=1"),
+            "https://live.tradovateapi.com"
+        );
+        assert_eq!(shown_host("http://127.0.0.1:9001"), "http://127.0.0.1:9001");
+    }
 
     #[test]
     fn missing_setting_names_itself() {
