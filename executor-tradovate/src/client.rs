@@ -42,21 +42,40 @@ const RENEWAL_PENALTY_HOLD_SECS: u64 = 60;
 /// When the logins and token renewals of the last minute were sent, oldest first.
 type Logins = Arc<Mutex<VecDeque<Instant>>>;
 
-/// When this process's logins of the last minute to the server at a base URL were sent: the
-/// whole process's, not a client's, since an executor whose start failed (a refused account
-/// list, a login that timed out) builds a new client for each retry of its batch, and each
-/// retry's login counted against a fresh cap ([`TradovateClient::sharing_process_logins`]).
-fn process_logins(base: &str) -> Logins {
-    static LOGINS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, Logins>>> =
+/// Until when no renewal nor login is sent, after a penalty ticket not waited out.
+type Held = Arc<Mutex<Option<Instant>>>;
+
+/// The ticket of a login's penalty held rather than waited out, and when its wait ends.
+type LoginTicket = Arc<Mutex<Option<(String, Instant)>>>;
+
+/// A client's authentication state: its logins of the last minute, a penalty's hold and a
+/// held login's ticket.
+#[derive(Clone, Default)]
+struct Auth {
+    logins: Logins,
+    held: Held,
+    ticket: LoginTicket,
+}
+
+/// This process's authentication state for the server at a base URL: the whole process's,
+/// not a client's, since an executor whose start failed (a refused account list, a login
+/// that timed out or drew a penalty) builds a new client for each retry of its batch, and
+/// each retry's login counted against a fresh cap, outside a penalty's hold and without its
+/// ticket ([`TradovateClient::sharing_process_logins`]).
+fn process_auth(base: &str) -> Auth {
+    static AUTH: std::sync::OnceLock<Mutex<std::collections::HashMap<String, Auth>>> =
         std::sync::OnceLock::new();
-    LOGINS
-        .get_or_init(Default::default)
+    AUTH.get_or_init(Default::default)
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .entry(base.to_owned())
         .or_default()
         .clone()
 }
+
+/// How long after its wait a held login's ticket is still sent with the next login: past it,
+/// the ticket is stale (Tradovate documents no lifetime) and the login goes without it.
+const LOGIN_TICKET_KEPT: Duration = Duration::from_secs(300);
 
 /// The credential set of an API key. Secrets never print.
 #[derive(Clone)]
@@ -128,11 +147,12 @@ pub struct TradovateClient {
     stopped_until: Mutex<Option<Instant>>,
     /// Until when no renewal (nor a login) is sent: a renewal's penalty ticket, or a login's
     /// not waited out, asked for that wait ([`Self::renewal_held`]).
-    renewal_held_until: Mutex<Option<Instant>>,
-    /// The ticket of a login's penalty held rather than waited out: the next login, once its
-    /// wait has passed, is that request's resend and carries it (the penalty-tickets page:
-    /// the identical body plus `p-ticket`).
-    login_ticket: Mutex<Option<String>>,
+    renewal_held_until: Held,
+    /// The ticket of a login's penalty held rather than waited out, and when its wait ends:
+    /// the next login, once the wait has passed, is that request's resend and carries it (the
+    /// penalty-tickets page: the identical body plus `p-ticket`), within
+    /// [`LOGIN_TICKET_KEPT`] of it.
+    login_ticket: LoginTicket,
     /// When this client was last answered 429 (or 423, or a login's or renewal's captcha penalty).
     rate_limited_at: Mutex<Option<Instant>>,
 }
@@ -178,8 +198,8 @@ impl TradovateClient {
             settings,
             logins: Logins::default(),
             stopped_until: Mutex::new(None),
-            renewal_held_until: Mutex::new(None),
-            login_ticket: Mutex::new(None),
+            renewal_held_until: Held::default(),
+            login_ticket: LoginTicket::default(),
             rate_limited_at: Mutex::new(None),
         })
     }
@@ -352,7 +372,7 @@ impl TradovateClient {
                         .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + hold);
                     if path == LOGIN_PATH {
                         *self.login_ticket.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(ticket.to_owned());
+                            Some((ticket.to_owned(), Instant::now() + hold));
                     }
                     warn!(
                         wait_secs,
@@ -458,12 +478,15 @@ impl TradovateClient {
     }
 
     /// This client counting its logins against the cap with every other client of the process
-    /// that shares them, for the same base URL: what a deployed process builds (a start
-    /// retried after a failure builds a new client). A client of its own keeps its own count
-    /// (tests, each against a fake of its own).
+    /// that shares them, for the same base URL, and holding to the same penalty's wait and
+    /// ticket: what a deployed process builds (a start retried after a failure builds a new
+    /// client). A client of its own keeps its own (tests, each against a fake of its own).
     #[must_use]
     pub fn sharing_process_logins(mut self) -> Self {
-        self.logins = process_logins(&self.base);
+        let auth = process_auth(&self.base);
+        self.logins = auth.logins;
+        self.renewal_held_until = auth.held;
+        self.login_ticket = auth.ticket;
         self
     }
 
@@ -503,19 +526,29 @@ impl TradovateClient {
             "cid": creds.cid,
             "sec": creds.sec.expose_secret(),
         });
-        // The resend of a login whose penalty was held: with its ticket.
-        if let Some(ticket) = self
+        // The resend of a login whose penalty was held: with its ticket, unless stale.
+        let held = self
             .login_ticket
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
-        {
+            .filter(|(_, until)| Instant::now() < *until + LOGIN_TICKET_KEPT);
+        if let Some((ticket, _)) = &held {
             body["p-ticket"] = json!(ticket);
         }
-        let value = self
+        let answer = self
             .call(Method::POST, LOGIN_PATH, None, Some(body), Kind::Read)
-            .await?;
-        grant(&value)
+            .await;
+        // Not sent (a stop began meanwhile): the ticket stays for the login that is.
+        if matches!(answer, Err(TvError::RateLimited | TvError::Stopped(_)))
+            && let Some(held) = held
+        {
+            self.login_ticket
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(held);
+        }
+        grant(&answer?)
     }
 
     /// Extends the current session (`/auth/renewaccesstoken`); fails once the token expired.

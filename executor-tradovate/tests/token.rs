@@ -777,6 +777,44 @@ async fn a_login_penalty_is_resent_with_its_ticket_after_its_wait() {
     assert_eq!((held.login_requests(), held.logins()), (2, 1));
 }
 
+/// The hold and the ticket are the process's, as its login count is: an executor whose start
+/// drew the penalty fails its batch, and the next batch builds a new client (`deploy::tokens`),
+/// which logged in again at once, without the ticket.
+#[tokio::test]
+async fn a_login_penalty_holds_every_client_the_process_builds() {
+    let (fake, _check) = support::checked_fake(t0()).await;
+    shared::telemetry::init_test_logs();
+    let settings = executor_tradovate::config::TradovateSettings {
+        base_url: fake.url.clone(),
+        account: None,
+        credentials: support::credentials(),
+    };
+    let manager = || {
+        settings
+            .tokens(
+                executor_tradovate::client::ClientSettings {
+                    max_wait: std::time::Duration::from_secs(2),
+                    ..Default::default()
+                },
+                Arc::new(MemoryTokenStore::default()),
+                Arc::new(MemoryLeaseLock::default()),
+                ManualClock::new(t0()),
+                "executor",
+            )
+            .unwrap()
+    };
+    fake.penalize_logins_without_captcha(1, 3);
+    assert!(manager().token().await.is_err());
+    assert!(
+        manager().token().await.is_err(),
+        "held by the next client too"
+    );
+    assert_eq!(fake.login_requests(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    manager().token().await.unwrap();
+    assert_eq!((fake.login_requests(), fake.logins()), (2, 1));
+}
+
 /// A login's penalty always carries a captcha (Tradovate's official JavaScript example): it is
 /// never resent, and it stops the client as a 429 does, stored beside the token, so neither a
 /// later signal nor the refresher logs in again inside the hour (each try may lengthen it).
