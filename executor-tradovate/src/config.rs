@@ -368,6 +368,20 @@ mod tests {
     async fn unset_is_paper_and_partial_or_bad_names_the_variable() {
         let none = TradovateSettings::load_if_configured(&MapEnv::default(), &EnvSecretStore).await;
         assert!(none.unwrap().is_none());
+        // An optional one left blank alone (an app version, which has a default) is still
+        // paper; a blank credential is refused by name, not read as unset.
+        let blank = MapEnv::new([("TRADOVATE_APP_VERSION", "")]);
+        let none = TradovateSettings::load_if_configured(&blank, &EnvSecretStore).await;
+        assert!(none.unwrap().is_none());
+        let blank = MapEnv::new([("TRADOVATE_PASSWORD", " ")]);
+        let err = TradovateSettings::load_if_configured(&blank, &EnvSecretStore)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("TRADOVATE_PASSWORD") && err.contains("set but empty"),
+            "{err}"
+        );
         let mut partial = full();
         partial.retain(|(k, _)| *k != "TRADOVATE_SEC");
         let err = TradovateSettings::load_if_configured(&MapEnv::new(partial), &EnvSecretStore)

@@ -196,8 +196,8 @@ pub trait BrokerSettings: Sized {
 
     /// `None` when none of [`VARIABLES`](Self::VARIABLES) is set (the local stack then trades
     /// on its paper broker), else [`load`](Self::load): a partly configured broker is an error
-    /// naming what is missing, never a silent fall-back to paper; so is one of them (or a
-    /// credential's `_PARAM` form) set but blank, [`ConfigError::Invalid`] naming it.
+    /// naming what is missing, never a silent fall-back to paper; so is a required one or a
+    /// credential (or its `_PARAM` form) set but blank, [`ConfigError::Invalid`] naming it.
     #[allow(async_fn_in_trait)]
     async fn load_if_configured(
         env: &impl Env,
@@ -205,8 +205,10 @@ pub trait BrokerSettings: Sized {
     ) -> Result<Option<Self>, ConfigError> {
         // Set but blank is refused by name, not read as unset: `export
         // OANDA_SECRET="$TOKEN"` with `$TOKEN` unset in that shell would trade paper while the
-        // trader meant the broker.
-        for v in Self::VARIABLES {
+        // trader meant the broker. A required variable or a credential (and its `_PARAM`
+        // form) only: what an optional one means unset (a practice host, the login's only
+        // account, a default app version) is `load`'s to say.
+        for v in Self::VARIABLES.iter().filter(|v| v.required || v.secret) {
             env.unset_or_given(v.name, "the paper broker")?;
             if v.secret {
                 env.unset_or_given(&format!("{}_PARAM", v.name), "the paper broker")?;
