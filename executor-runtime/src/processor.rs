@@ -197,6 +197,23 @@ pub enum RecordError {
         /// The account this executor trades.
         account: String,
     },
+    /// A message past the age limit, or forced, for which this executor's account holds no
+    /// idempotency record while the journal holds its signal's end (`status`, not `expired`):
+    /// its orders went to another account with no order row to say which (an attempt that
+    /// ended `unknown` with none), or its record was lost. Nothing is looked up, sent or
+    /// journaled; sent to the dead-letter queue at once, as
+    /// [`RecordError::OtherAccount`] is.
+    #[error(
+        "the journal shows the signal {status}, and {broker} account {account} holds no record of it: its orders went to another account (the deployment's account changed since) or its record was lost; not looked up or sent here, the journal left as it is; check the account it went to at the broker"
+    )]
+    NoRecordHere {
+        /// The journaled status of the signal.
+        status: String,
+        /// This executor's broker.
+        broker: String,
+        /// The account this executor trades.
+        account: String,
+    },
     /// Too little of the invocation is left for the signal's attempt to end inside it (its
     /// waits until its send deadline, then [`AFTER_DRIVE`] to journal, mail and hand over):
     /// nothing claimed or sent; retried within seconds by a fresh invocation.
@@ -361,7 +378,8 @@ where
             Err(
                 e @ (RecordError::Unreadable(_)
                 | RecordError::WrongBroker { .. }
-                | RecordError::OtherAccount { .. }),
+                | RecordError::OtherAccount { .. }
+                | RecordError::NoRecordHere { .. }),
             ) => {
                 let Some(dlq) = &self.dead_letters else {
                     return Err(e);
@@ -473,7 +491,9 @@ where
         // the record before its claim, nothing done: passed over, a forced replay traded the
         // new account and a look-up journaled `expired` over the signal's end. Retried within
         // seconds.
-        if start - intent.signal_time > self.settings.max_age || intent.replay_forced {
+        let stale_or_forced =
+            start - intent.signal_time > self.settings.max_age || intent.replay_forced;
+        if stale_or_forced {
             let rows = self.journaled_orders(intent).await.map_err(|reason| {
                 RecordError::Journal(JournalError {
                     reason: format!(
@@ -488,11 +508,12 @@ where
                 .map(|r| r.account.as_str())
                 .collect();
             if !others.is_empty() {
-                return Err(RecordError::OtherAccount {
+                let refused = RecordError::OtherAccount {
                     journaled: others.into_iter().collect::<Vec<_>>().join(", "),
                     broker: intent.broker.to_string(),
                     account: account.to_owned(),
-                });
+                };
+                return Err(self.replay_refused(intent, refused).await);
             }
         }
         let key = IdempotencyKey {
@@ -527,6 +548,45 @@ where
                 return Ok(outcome);
             }
             Claim::Busy { lease_until } => return Err(RecordError::Busy { lease_until }),
+            // A message past the age limit, or forced, is a dead letter sent back: its signal
+            // had an attempt, whose record this account would hold. None here, while the
+            // journal holds the signal's end: its orders went to another account (the
+            // deployment's account changed since, and no order row says which: an attempt
+            // that ended `unknown` with none), or its record was lost. Looked up here, it
+            // journaled `expired` over that end; forced, it traded this account. Neither:
+            // the claim is freed and the message dead-lettered, the journal as it is.
+            Claim::Acquired if stale_or_forced => {
+                let end = match tokio::time::timeout(
+                    JOURNAL_READ,
+                    self.journal.signal(&intent.signal_id),
+                )
+                .await
+                {
+                    Ok(Ok(row)) => Ok(row.map(|r| r.status)),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer within {} ms", JOURNAL_READ.as_millis())),
+                };
+                match end {
+                    Ok(None | Some(SignalStatus::Expired)) => false,
+                    Ok(Some(status)) => {
+                        self.release_unless(false, &key, lease_until).await;
+                        let refused = RecordError::NoRecordHere {
+                            status: status.as_str().to_owned(),
+                            broker: intent.broker.to_string(),
+                            account: key.account.to_string(),
+                        };
+                        return Err(self.replay_refused(intent, refused).await);
+                    }
+                    Err(reason) => {
+                        self.release_unless(false, &key, lease_until).await;
+                        return Err(RecordError::Journal(JournalError {
+                            reason: format!(
+                                "a message past the age limit reads whether the journal holds its signal's end: {reason}"
+                            ),
+                        }));
+                    }
+                }
+            }
             Claim::Acquired => false,
             Claim::TakenOver => {
                 // An earlier attempt that journaled the signal's end and then failed to
@@ -1278,6 +1338,34 @@ where
 
     /// A failure mail: the signal, the account, how it ended and why; for an unknown end,
     /// where the signal went and what to do next.
+    /// Mails `refused` (a dead letter sent back that this executor will not look up or send:
+    /// [`RecordError::OtherAccount`], [`RecordError::NoRecordHere`]) at once, whatever the
+    /// rate limit, and gives it back. The operator who replayed it sees `replayed` in tvctl
+    /// and the letter back in the dead-letter queue under a new id: without the mail, only a
+    /// log line would say the signal was not reconciled, nor which account to check.
+    async fn replay_refused(&self, intent: &OrderIntent, refused: RecordError) -> RecordError {
+        error!(error = %refused, "dead letter sent back, refused: not looked up or sent");
+        let note = Notification {
+            subject: format!(
+                "{} replay refused: {} {}",
+                intent.broker, intent.action, intent.instrument
+            ),
+            message: format!(
+                "signal {} ({} {} on {}): {refused}.\n\nNothing was looked up, sent or journaled; \
+                 the letter is back in the dead-letter queue under a new message id, and a replay \
+                 from this deployment is refused the same way. Reconcile the signal at the \
+                 account named, by hand; the letter then expires with the queue's retention \
+                 (14 days) or can be deleted from the queue.",
+                intent.signal_id, intent.action, intent.symbol, intent.exchange
+            ),
+            urgent: true,
+        };
+        if let Err(e) = self.notifier.notify(note).await {
+            warn!(error = %e, "notification failed");
+        }
+        refused
+    }
+
     async fn notify(
         &self,
         intent: &OrderIntent,
@@ -1598,6 +1686,16 @@ mod tests {
         assert!(response.batch_item_failures.is_empty());
         let letters: Vec<String> = dlq.messages().iter().map(|m| m.dedup_id.clone()).collect();
         assert_eq!(letters, ["poison-m1", "poison-m2"]);
+        // Each refusal mailed at once, naming both accounts: tvctl said `replayed`.
+        let sent = executor.notifier.sent();
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert!(
+            sent.iter().all(|n| n.urgent
+                && n.subject.starts_with("oanda replay refused")
+                && n.message.contains("101-a")
+                && n.message.contains("trades paper")),
+            "{sent:?}"
+        );
         let journaled = journal.signal(&signal.signal_id).await.unwrap().unwrap();
         assert_eq!(journaled.status, SignalStatus::Filled);
         assert_eq!(venue.orders(), 0);
@@ -1608,6 +1706,34 @@ mod tests {
             ..signal.clone()
         };
         assert_eq!(executor.execute(&other).await.unwrap(), Outcome::Expired);
+        // Journaled `unknown` with no order row to name its account (an attempt whose
+        // takeover could not read the broker), and no record of it at this one: neither
+        // looked up (`expired` over its `unknown`) nor, forced, sent; its claim freed.
+        let lost = OrderIntent {
+            signal_id: SignalId::of_canonical("unknown-without-legs"),
+            ..signal.clone()
+        };
+        let mut row = journaled.clone();
+        row.signal_id = lost.signal_id.clone();
+        row.status = SignalStatus::Unknown;
+        journal.upsert_signal(&row).await.unwrap();
+        for message in [
+            lost.clone(),
+            OrderIntent {
+                replay_forced: true,
+                ..lost.clone()
+            },
+        ] {
+            let err = executor.execute(&message).await.unwrap_err().to_string();
+            assert!(
+                err.contains("the journal shows the signal unknown")
+                    && err.contains("oanda account paper holds no record of it"),
+                "{err}"
+            );
+        }
+        let row = journal.signal(&lost.signal_id).await.unwrap().unwrap();
+        assert_eq!(row.status, SignalStatus::Unknown);
+        assert_eq!(venue.orders(), 0);
     }
 
     /// A journal whose `orders` read fails the first `n` times (a paused database resuming).
