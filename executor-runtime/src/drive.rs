@@ -1122,7 +1122,7 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                         && let Some(moved) = open_side_moved(next, &held, &now)
                     {
                         let why = format!(
-                            "{}; the {} leg was not sent: the account changed outside this signal between the read its legs were planned from and the close ({moved}); it now holds {} in {}",
+                            "{}; the {} leg was not sent: {CHANGED_OUTSIDE_STOP} between the read its legs were planned from and the close ({moved}); it now holds {} in {}",
                             if last.outcome == Outcome::Filled {
                                 "the close filled"
                             } else {
@@ -1134,6 +1134,8 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                         );
                         let mut e = finish(legs, Some((Outcome::Rejected, why)));
                         e.alarmed = true;
+                        // The broker answered as documented: nothing about its path.
+                        e.stopped_by_policy = true;
                         return Ok(e);
                     }
                 }
@@ -1194,6 +1196,19 @@ pub const ROLL_POLICY_STOP: &str = ": nothing sent; close ";
 /// Whether a journaled reason is a roll rule's stop (see [`ROLL_POLICY_STOP`]).
 pub fn stopped_by_roll_rule(reason: &str) -> bool {
     reason.contains(ROLL_POLICY_STOP)
+}
+
+/// The words every reason of a reversal whose open was not sent because the account changed
+/// outside the signal before its close holds, and no other reason does: also journaled
+/// `rejected`, also no answer of the broker's ([`stopped_by_policy`]).
+pub const CHANGED_OUTSIDE_STOP: &str = "the account changed outside this signal";
+
+/// Whether a journaled `rejected` reason is a stop of the executor's own rules, not the
+/// broker's refusal ([`Execution::stopped_by_policy`]): a roll rule's
+/// ([`ROLL_POLICY_STOP`]) or a reversal's open held back after a change outside the signal
+/// ([`CHANGED_OUTSIDE_STOP`]).
+pub fn stopped_by_policy(reason: &str) -> bool {
+    stopped_by_roll_rule(reason) || reason.contains(CHANGED_OUTSIDE_STOP)
 }
 
 /// Why a roll-over stopped the signal.

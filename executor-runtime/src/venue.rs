@@ -144,7 +144,8 @@ pub struct Execution {
     pub reason: Option<String>,
     /// Stopped by a rule, not by the broker: a root's `on_roll = "refuse"` with the earlier
     /// contract still held, or a roll with more than one earlier contract held (one
-    /// `close_rolled` client order id cannot close two). The outcome is journaled and alarmed as any
+    /// `close_rolled` client order id cannot close two), or a reversal's open not sent because
+    /// the account changed outside the signal before its close (a hand trade). The outcome is journaled and alarmed as any
     /// rejection, but it says nothing about the broker path, so health records nothing
     /// ([`crate::health::health_event`]); a `tvctl status` must not call the path degraded
     /// for it.
@@ -155,7 +156,8 @@ pub struct Execution {
     /// close), so the account stays on the side the strategy left; an entry the risk settings
     /// refused while the position could not be read, off a spot book (it may have been a
     /// reversal); or a signal a roll rule stopped (`stopped_by_policy`) while the account
-    /// holds a contract the symbol rolled away from; or a takeover expired before its first
+    /// holds a contract the symbol rolled away from; or a reversal's open not sent because
+    /// the account changed outside the signal before its close; or a takeover expired before its first
     /// leg that found no earlier leg where closes cannot be looked up (it may be half a
     /// reversal). Alarmed, where other refusals (an entry's size from flat, the trader's own
     /// settings) and expiries are mailed at most once per interval.

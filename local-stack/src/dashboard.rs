@@ -181,9 +181,10 @@ pub(crate) fn alert_closes(
 /// execution did ([`executor_runtime::health::outcome_event`]), at its broker's answer (else
 /// its send, else the executor's start); ordered by that time, not by the signals' arrival,
 /// as health keeps the event recorded last (a signal retried for minutes ends after later
-/// ones). A signal the executor stopped by the trader's own roll rule, journaled `rejected`
-/// with that rule's words ([`executor_runtime::drive::stopped_by_roll_rule`]), counts for
-/// nothing, as it did while the stack ran: it was no answer of the broker's.
+/// ones). A signal the executor stopped by its own rules (the trader's roll rule, a
+/// reversal's open held back after a change outside the signal), journaled `rejected` with
+/// that rule's words ([`executor_runtime::drive::stopped_by_policy`]), counts for nothing, as
+/// it did while the stack ran: it was no answer of the broker's.
 ///
 /// Only the signals of the account each broker trades now count: a paper fill says nothing
 /// of the real account set since (a wrong token shown `ok` by its paper history), nor a real
@@ -239,7 +240,7 @@ pub(crate) fn journaled_health(
             if r.status == shared::execution::SignalStatus::Rejected
                 && r.reason
                     .as_deref()
-                    .is_some_and(executor_runtime::drive::stopped_by_roll_rule)
+                    .is_some_and(executor_runtime::drive::stopped_by_policy)
             {
                 return None;
             }
@@ -1921,6 +1922,25 @@ mod tests {
         assert_eq!(
             after_rule,
             [(Broker::Tradovate, t(11), HealthEvent::Success)]
+        );
+        // Nor does a reversal's open held back after a hand trade: OANDA answered as it
+        // documents.
+        let mut held_back = at(Broker::Oanda, "rejected", Some(12), 12);
+        held_back.reason = Some(format!(
+            "nothing was there to close; the open leg was not sent: {} between the read its legs were planned from and the close (short 0 when planned, short 500 now); it now holds short 500 in EUR_USD",
+            executor_runtime::drive::CHANGED_OUTSIDE_STOP
+        ));
+        let after_hand_trade = journaled_health(
+            &[
+                (held_back, Vec::new()),
+                (at(Broker::Oanda, "filled", Some(11), 2), Vec::new()),
+            ],
+            |_| false,
+            |_, _| None,
+        );
+        assert_eq!(
+            after_hand_trade,
+            [(Broker::Oanda, t(11), HealthEvent::Success)]
         );
         let health = MemoryHealth::default();
         for (b, when, e) in events {
