@@ -501,9 +501,10 @@ fn ack_of(order: &Order) -> Ack {
         // The order's `total_fees` (Advanced Trade API, Get Order: "total_fees", in the quote
         // currency): a fee it gives, and zero once something filled (a fee-free fill is a fee
         // of zero, not one the broker did not report, which the report counts apart).
+        // So is a sale read `FILLED` without its size, sold in full.
         fee: order
             .total_fees
-            .filter(|f| *f > Decimal::ZERO || filled > Decimal::ZERO),
+            .filter(|f| *f > Decimal::ZERO || filled > Decimal::ZERO || sold_in_full.is_some()),
     };
     // What filled of a market IOC order that did not fill in full: the leg is filled at that
     // size, and the signal stops there and is alarmed.
@@ -1089,11 +1090,13 @@ mod tests {
         // its planned size): that is what it sold.
         let asked = order(
             r#"{"order_id":"o3b","product_id":"BTC-USD","side":"SELL","status":"FILLED",
-                "average_filled_price":"50000",
+                "average_filled_price":"50000", "total_fees":"0",
                 "order_configuration":{"market_market_ioc":{"base_size":"0.015"}}}"#,
         );
+        // A fee of zero kept as zero: a fee-free fill, not one without a reported fee.
         assert!(
-            matches!(ack_of(&asked), Ack::Filled { quantity: Some(q), .. } if q == d("0.015")),
+            matches!(ack_of(&asked), Ack::Filled { quantity: Some(q), fee: Some(f), .. }
+                if q == d("0.015") && f.is_zero()),
             "{:?}",
             ack_of(&asked)
         );
