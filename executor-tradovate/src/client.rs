@@ -363,7 +363,7 @@ impl TradovateClient {
                 // included). Tradovate's example has a login's penalty carry a captcha; one
                 // without is held all the same. Other requests go on (the token may still
                 // serve). Within this process; short, as `p-time` is.
-                if (path == RENEW_PATH || path == LOGIN_PATH) && !captcha && resent.is_none() {
+                let hold_authentication = || {
                     let hold = Duration::from_secs(wait_secs.unwrap_or(RENEWAL_PENALTY_HOLD_SECS))
                         .min(self.settings.rate_limit_stop);
                     *self
@@ -374,6 +374,9 @@ impl TradovateClient {
                         *self.login_ticket.lock().unwrap_or_else(|e| e.into_inner()) =
                             Some((ticket.to_owned(), Instant::now() + hold));
                     }
+                };
+                if (path == RENEW_PATH || path == LOGIN_PATH) && !captcha && resent.is_none() {
+                    hold_authentication();
                     warn!(
                         wait_secs,
                         "Tradovate answered the token renewal or login with a penalty ticket: no renewal or login is sent for its wait"
@@ -384,9 +387,14 @@ impl TradovateClient {
                     return Err(TvError::Penalty { wait_secs, captcha });
                 };
                 // A login's resend is a login too: counted against the cap, which a resend
-                // past it does not pass (the ticket asks for fewer requests, not more).
-                if path == LOGIN_PATH {
-                    self.note_login()?;
+                // past it does not pass (the ticket asks for fewer requests, not more). Not
+                // sent, it is held as one not waited out: its wait kept, its ticket for the
+                // login that is sent.
+                if path == LOGIN_PATH
+                    && let Err(e) = self.note_login()
+                {
+                    hold_authentication();
+                    return Err(e);
                 }
                 warn!(
                     wait_secs,
@@ -539,9 +547,12 @@ impl TradovateClient {
         let answer = self
             .call(Method::POST, LOGIN_PATH, None, Some(body), Kind::Read)
             .await;
-        // Not sent (a stop began meanwhile): the ticket stays for the login that is.
-        if matches!(answer, Err(TvError::RateLimited | TvError::Stopped(_)))
-            && let Some(held) = held
+        // Maybe not sent (a stop began meanwhile, a connection refused or lost): the ticket
+        // stays for the next login. Sent twice, it is the same request's resend.
+        if matches!(
+            answer,
+            Err(TvError::RateLimited | TvError::Stopped(_) | TvError::Unreachable(_))
+        ) && let Some(held) = held
         {
             self.login_ticket
                 .lock()
