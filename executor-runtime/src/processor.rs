@@ -1336,8 +1336,6 @@ where
         }
     }
 
-    /// A failure mail: the signal, the account, how it ended and why; for an unknown end,
-    /// where the signal went and what to do next.
     /// Mails `refused` (a dead letter sent back that this executor will not look up or send:
     /// [`RecordError::OtherAccount`], [`RecordError::NoRecordHere`]) at once, whatever the
     /// rate limit, and gives it back. The operator who replayed it sees `replayed` in tvctl
@@ -1352,11 +1350,19 @@ where
             ),
             message: format!(
                 "signal {} ({} {} on {}): {refused}.\n\nNothing was looked up, sent or journaled; \
-                 the letter is back in the dead-letter queue under a new message id, and a replay \
-                 from this deployment is refused the same way. Reconcile the signal at the \
-                 account named, by hand; the letter then expires with the queue's retention \
-                 (14 days) or can be deleted from the queue.",
-                intent.signal_id, intent.action, intent.symbol, intent.exchange
+                 {}, and a replay from this deployment is refused the same way. Reconcile the \
+                 signal at the account named, by hand; the letter then expires with the queue's \
+                 retention (14 days) or can be deleted from the queue.",
+                intent.signal_id,
+                intent.action,
+                intent.symbol,
+                intent.exchange,
+                if self.dead_letters.is_some() {
+                    "the letter goes back to the dead-letter queue under a new message id"
+                } else {
+                    "the message is retried until the queue's redrive moves it to the dead-letter \
+                     queue"
+                }
             ),
             urgent: true,
         };
@@ -1366,6 +1372,8 @@ where
         refused
     }
 
+    /// A failure mail: the signal, the account, how it ended and why; for an unknown end,
+    /// where the signal went and what to do next.
     async fn notify(
         &self,
         intent: &OrderIntent,
