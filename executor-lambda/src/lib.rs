@@ -413,15 +413,24 @@ impl std::fmt::Debug for Common {
     }
 }
 
+/// How long a failed record's quick retries take, from its first receive to its last
+/// (`fifo_batch::retry_delay` of receives 1 to 4: 1, 2, 4 and 8 s), before the queue's redrive
+/// (`maxReceiveCount` 5, cdk/lib/common.ts) moves it to the dead-letter queue.
+pub const QUICK_RETRIES: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The executors' time limits, read and checked together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeLimits {
     /// `MAX_ALERT_AGE_SECS` (30; 1 to 86,400): the staleness budget from the alert's time.
     pub max_age: Duration,
-    /// `LEASE_SECS` (60): how long an attempt owns a signal. At least the budget plus
-    /// [`HAND_OVER_SKEW`](shared::ports::HAND_OVER_SKEW): an attempt sends nothing after its
-    /// lease less that skew (`executor_runtime::processor::send_deadline`), so a shorter
-    /// lease would cut every signal's budget short; at most 86,400.
+    /// `LEASE_SECS` (90): how long an attempt owns a signal. At least the budget plus
+    /// [`AFTER_DRIVE`](executor_runtime::processor::AFTER_DRIVE) (an attempt's end after its
+    /// budget), [`QUICK_RETRIES`] and [`HAND_OVER_SKEW`](shared::ports::HAND_OVER_SKEW): an
+    /// attempt that ends `unknown` and cannot dead-letter it keeps its lease, so the quick
+    /// retries find it busy until the queue's redrive dead-letters it; a lease that ended
+    /// before the last of them let that retry take the signal over (a forced replay's takeover
+    /// may send). An attempt also sends nothing after its lease less the skew
+    /// (`executor_runtime::processor::send_deadline`). At most 86,400.
     pub lease: Duration,
     /// `RECORD_TTL_DAYS` (30; 19 to 3,650): how long a completed idempotency record is kept.
     /// At least [`MIN_RECORD_TTL_DAYS`]: a signal's message can wait 4 days in its queue, then
@@ -436,7 +445,7 @@ impl TimeLimits {
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] naming the setting that is not a whole number in its range,
-    /// or `LEASE_SECS` shorter than the budget plus the skew.
+    /// or `LEASE_SECS` shorter than the budget plus the time after it (see [`Self::lease`]).
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let within = |name: &str, default: i64, range: std::ops::RangeInclusive<i64>| {
             let value: i64 = env.parsed_or(name, default)?;
@@ -450,17 +459,24 @@ impl TimeLimits {
             }
         };
         let max_age = Duration::seconds(within("MAX_ALERT_AGE_SECS", 30, 1..=86_400)?);
-        let lease = Duration::seconds(within("LEASE_SECS", 60, 1..=86_400)?);
+        let lease = Duration::seconds(within("LEASE_SECS", 90, 1..=86_400)?);
         let skew = shared::ports::HAND_OVER_SKEW;
-        if lease < max_age + skew {
+        let after = Duration::from_std(executor_runtime::processor::AFTER_DRIVE + QUICK_RETRIES)
+            .unwrap_or_default()
+            + skew;
+        if lease < max_age + after {
             return Err(invalid(
                 "LEASE_SECS",
                 format!(
-                    "{} s is shorter than MAX_ALERT_AGE_SECS ({} s) plus {} s: an attempt sends \
-                     nothing after its lease less {} s, which would cut every signal's budget",
+                    "{} s is shorter than MAX_ALERT_AGE_SECS ({} s) plus {} s: an attempt may end \
+                     {} s after its budget, and one that ends unknown and cannot dead-letter it \
+                     keeps its lease through the {} s of quick retries (and {} s for clocks), \
+                     or a retry takes the signal over",
                     lease.num_seconds(),
                     max_age.num_seconds(),
-                    skew.num_seconds(),
+                    after.num_seconds(),
+                    executor_runtime::processor::AFTER_DRIVE.as_secs(),
+                    QUICK_RETRIES.as_secs(),
                     skew.num_seconds()
                 ),
             ));
@@ -1034,16 +1050,29 @@ mod tests {
             limits(&[]),
             Ok(TimeLimits {
                 max_age: Duration::seconds(30),
-                lease: Duration::seconds(60),
+                lease: Duration::seconds(90),
                 record_ttl: Duration::days(30),
             })
         );
-        assert!(limits(&[("MAX_ALERT_AGE_SECS", "120"), ("LEASE_SECS", "125")]).is_ok());
+        assert_eq!(
+            (1..=4)
+                .map(fifo_batch::retry_delay)
+                .sum::<std::time::Duration>(),
+            QUICK_RETRIES
+        );
+        assert!(limits(&[("MAX_ALERT_AGE_SECS", "120"), ("LEASE_SECS", "165")]).is_ok());
         for (pairs, name, words) in [
             (
                 vec![("MAX_ALERT_AGE_SECS", "120")],
                 "LEASE_SECS",
-                "60 s is shorter than MAX_ALERT_AGE_SECS (120 s) plus 5 s",
+                "90 s is shorter than MAX_ALERT_AGE_SECS (120 s) plus 45 s",
+            ),
+            // The lease the executors had: a forced replay that ended unknown about 55 s in
+            // and could not dead-letter it was taken over by its last quick retry.
+            (
+                vec![("LEASE_SECS", "60")],
+                "LEASE_SECS",
+                "60 s is shorter than MAX_ALERT_AGE_SECS (30 s) plus 45 s",
             ),
             (
                 vec![("LEASE_SECS", "-1")],

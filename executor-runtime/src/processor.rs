@@ -70,7 +70,7 @@ pub const ONE_CLOCK_SEND_MARGIN: Duration = Duration::seconds(1);
 /// must not send beside it: two sends of a leg carry one client order id, and OANDA, for
 /// one, documents client ids as unique among pending orders only
 /// (`CLIENT_ORDER_ID_ALREADY_EXISTS`, <https://developer.oanda.com/rest-live-v20/order-df/>),
-/// so a second market order with it fills as well. In AWS, with the defaults (60 s lease from the attempt's start, 30 s
+/// so a second market order with it fills as well. In AWS, with the defaults (90 s lease from the attempt's start, 30 s
 /// budget from the alert's time), the budget always ends first; locally (a 15 s lease by
 /// default, 1 s margin) the lease may.
 pub fn send_deadline(
@@ -1459,7 +1459,8 @@ mod tests {
         ManualClock,
     >;
 
-    /// An executor over `venue` with the deployed time limits (30 s staleness, 60 s lease),
+    /// An executor over `venue` with the deployed staleness (30 s) and a 60 s lease (the
+    /// deployed one is 90 s: no test here depends on the difference),
     /// a kill switch that reads, and `size` units by default.
     fn paper_executor<V: Venue>(
         venue: V,
@@ -2228,7 +2229,7 @@ mod tests {
     /// An attempt sends nothing after its lease (less the skew a taker's clock may be ahead
     /// by, or locally a 1 s margin), from which a redelivery may take the signal over and
     /// send: with a lease shorter than the staleness budget the venue is given the lease's
-    /// end as its deadline; with the deployed 60 s lease, the budget's end.
+    /// end as its deadline; with the deployed 90 s lease, the budget's end.
     #[tokio::test]
     async fn nothing_is_sent_after_the_attempts_lease() {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();

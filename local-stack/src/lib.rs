@@ -719,7 +719,7 @@ fn executor(
 /// order to be listed (Tradovate's 2 s, then one poll; OANDA's and Coinbase's 0.5 s), since
 /// none of them documents when an order whose answer was lost shows in its lists, and a
 /// takeover that does not find it sends it again. Deployed, a takeover comes after the
-/// attempt's 60 s lease.
+/// attempt's 90 s lease.
 pub const RESTART_TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 tokio::task_local! {

@@ -56,7 +56,7 @@ pub struct Ports {
 }
 
 /// `venue` under the real executor with the deployed settings (alerts older than 30 s are
-/// stale, a 60 s lease, records kept 7 days), the risk configuration `risk` (TOML, as
+/// stale; a 60 s lease, the deployed one being 90 s; records kept 7 days), the risk configuration `risk` (TOML, as
 /// `RISK_CONFIG` holds it) and the kill switch engaged when `kill_switch`.
 ///
 /// # Panics
