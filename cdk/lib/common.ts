@@ -46,6 +46,11 @@ export const TIMEOUT = {
 export const VISIBILITY_FACTOR = 6;
 /** A literal range, so security group rules referring to it are checkable at synth. */
 export const VPC_CIDR = '10.20.0.0/16';
+/**
+ * Receives before the redrive to the dead-letter queue. The executors' lease must outlast the
+ * quick retries between them (executor-lambda `QUICK_RETRIES`, 1 + 2 + 4 + 8 s for 5
+ * receives, checked against `LEASE_SECS` at start): raising this lengthens them.
+ */
 export const MAX_RECEIVE_COUNT = 5;
 /** The journal cluster's Serverless v2 ceiling, in ACU (its capacity alarm fires there). */
 export const AURORA_MAX_ACU = 2;

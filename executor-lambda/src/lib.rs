@@ -413,10 +413,15 @@ impl std::fmt::Debug for Common {
     }
 }
 
-/// How long a failed record's quick retries take, from its first receive to its last
-/// (`fifo_batch::retry_delay` of receives 1 to 4: 1, 2, 4 and 8 s), before the queue's redrive
-/// (`maxReceiveCount` 5, cdk/lib/common.ts) moves it to the dead-letter queue.
+/// The delays a failed record waits before its quick retries (`fifo_batch::retry_delay`
+/// after receives 1 to 4: 1, 2, 4 and 8 s), before the queue's redrive (`maxReceiveCount` 5,
+/// cdk/lib/common.ts) moves it to the dead-letter queue; each receive's own time (pickup, a
+/// cold start, a journal read) comes on top: [`RETRY_LATENCY`].
 pub const QUICK_RETRIES: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What the four quick retries' own times may add to [`QUICK_RETRIES`] (pickup, a cold
+/// start, a journal read before the claim of up to 5 s): an allowance, not a bound.
+pub const RETRY_LATENCY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The executors' time limits, read and checked together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,7 +430,8 @@ pub struct TimeLimits {
     pub max_age: Duration,
     /// `LEASE_SECS` (90): how long an attempt owns a signal. At least the budget plus
     /// [`AFTER_DRIVE`](executor_runtime::processor::AFTER_DRIVE) (an attempt's end after its
-    /// budget), [`QUICK_RETRIES`] and [`HAND_OVER_SKEW`](shared::ports::HAND_OVER_SKEW): an
+    /// budget), [`QUICK_RETRIES`], [`RETRY_LATENCY`] and
+    /// [`HAND_OVER_SKEW`](shared::ports::HAND_OVER_SKEW) (60 s with the defaults): an
     /// attempt that ends `unknown` and cannot dead-letter it keeps its lease, so the quick
     /// retries find it busy until the queue's redrive dead-letters it; a lease that ended
     /// before the last of them let that retry take the signal over (a forced replay's takeover
@@ -461,8 +467,10 @@ impl TimeLimits {
         let max_age = Duration::seconds(within("MAX_ALERT_AGE_SECS", 30, 1..=86_400)?);
         let lease = Duration::seconds(within("LEASE_SECS", 90, 1..=86_400)?);
         let skew = shared::ports::HAND_OVER_SKEW;
-        let after = Duration::from_std(executor_runtime::processor::AFTER_DRIVE + QUICK_RETRIES)
-            .unwrap_or_default()
+        let after = Duration::from_std(
+            executor_runtime::processor::AFTER_DRIVE + QUICK_RETRIES + RETRY_LATENCY,
+        )
+        .unwrap_or_default()
             + skew;
         if lease < max_age + after {
             return Err(invalid(
@@ -470,13 +478,15 @@ impl TimeLimits {
                 format!(
                     "{} s is shorter than MAX_ALERT_AGE_SECS ({} s) plus {} s: an attempt may end \
                      {} s after its budget, and one that ends unknown and cannot dead-letter it \
-                     keeps its lease through the {} s of quick retries (and {} s for clocks), \
-                     or a retry takes the signal over",
+                     keeps its lease through {} s of quick retries ({} s of delays, {} s for \
+                     their own times) and {} s for clocks, or a retry takes the signal over",
                     lease.num_seconds(),
                     max_age.num_seconds(),
                     after.num_seconds(),
                     executor_runtime::processor::AFTER_DRIVE.as_secs(),
+                    (QUICK_RETRIES + RETRY_LATENCY).as_secs(),
                     QUICK_RETRIES.as_secs(),
+                    RETRY_LATENCY.as_secs(),
                     skew.num_seconds()
                 ),
             ));
@@ -1039,8 +1049,8 @@ mod tests {
         drop(silent);
     }
 
-    /// The time limits default to the deployed 30 s / 60 s / 30 days; a value out of its range
-    /// or a lease that would cut the staleness budget is refused, naming the setting.
+    /// The time limits default to the deployed 30 s / 90 s / 30 days; a value out of its range
+    /// or a lease shorter than the budget plus 60 s is refused, naming the setting.
     #[test]
     fn the_time_limits_are_read_and_checked_together() {
         let limits = |pairs: &[(&str, &str)]| {
@@ -1060,19 +1070,20 @@ mod tests {
                 .sum::<std::time::Duration>(),
             QUICK_RETRIES
         );
-        assert!(limits(&[("MAX_ALERT_AGE_SECS", "120"), ("LEASE_SECS", "165")]).is_ok());
+        assert!(limits(&[("MAX_ALERT_AGE_SECS", "120"), ("LEASE_SECS", "180")]).is_ok());
+        assert!(limits(&[("LEASE_SECS", "89")]).is_err());
         for (pairs, name, words) in [
             (
                 vec![("MAX_ALERT_AGE_SECS", "120")],
                 "LEASE_SECS",
-                "90 s is shorter than MAX_ALERT_AGE_SECS (120 s) plus 45 s",
+                "90 s is shorter than MAX_ALERT_AGE_SECS (120 s) plus 60 s",
             ),
             // The lease the executors had: a forced replay that ended unknown about 55 s in
-            // and could not dead-letter it was taken over by its last quick retry.
+            // and could not dead-letter it was taken over by a quick retry.
             (
                 vec![("LEASE_SECS", "60")],
                 "LEASE_SECS",
-                "60 s is shorter than MAX_ALERT_AGE_SECS (30 s) plus 45 s",
+                "60 s is shorter than MAX_ALERT_AGE_SECS (30 s) plus 60 s",
             ),
             (
                 vec![("LEASE_SECS", "-1")],

@@ -1132,8 +1132,9 @@ where
         let reason = execution.reason.as_deref().unwrap_or("");
         // An unknown outcome is alarmed before anything that can fail: were the journal's
         // write to fail first, the record keeps its lease (see `finish`), the quick retries
-        // find it busy, and the one that comes after the lease ends takes the signal over
-        // and closes it with its own finding, with no alarm ever sent.
+        // find it busy until the queue's redrive dead-letters it, or a return after the
+        // visibility timeout takes it over and closes it with its own finding, with no alarm
+        // ever sent.
         if outcome == Outcome::Unknown {
             error!(outcome = ?outcome, reason, "signal not executed");
             self.notify(intent, &key.account, outcome, reason, true)
@@ -2235,7 +2236,7 @@ mod tests {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();
         for (lease, margin, want) in [
             (20, HAND_OVER_SKEW, t0 + Duration::seconds(15)),
-            (60, HAND_OVER_SKEW, t0 + Duration::seconds(30)),
+            (90, HAND_OVER_SKEW, t0 + Duration::seconds(30)),
             // One process, one clock (the local stack): a 1 s margin.
             (15, ONE_CLOCK_SEND_MARGIN, t0 + Duration::seconds(14)),
         ] {
@@ -2281,8 +2282,9 @@ mod tests {
     }
 
     /// An unknown outcome is alarmed (urgent) though the journal's write then fails: the
-    /// record keeps its lease, so the quick retry finds it busy, and the retry after the
-    /// lease takes it over with no alarm of its own. With the journal up, one alarm.
+    /// record keeps its lease, so the quick retry finds it busy, and a later attempt (here
+    /// the test's, after the lease) takes it over with no alarm of its own. With the journal
+    /// up, one alarm.
     #[tokio::test]
     async fn an_unknown_outcome_is_alarmed_though_the_journal_write_fails() {
         let t0: DateTime<Utc> = "2026-11-30T15:00:00Z".parse().unwrap_or_default();

@@ -1712,7 +1712,7 @@ async fn a_takeover_that_finds_an_open_filled_in_part_says_so() {
     filled_one_in_part(&h, &i, Leg::Open).await;
 }
 
-/// The same takeover past the staleness budget (the usual one in AWS: a lease of 60 s outlives
+/// The same takeover past the staleness budget (the usual one in AWS: a lease of 90 s outlives
 /// the 30 s budget), which sends nothing and does not size the signal again: the open's size
 /// is not known there, and an order that ended `Canceled` after filling 1 contract was read
 /// as whole against a size of zero, journaled filled with no alarm. Now filled in part.
