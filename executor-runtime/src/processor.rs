@@ -556,17 +556,11 @@ where
             // journaled `expired` over that end; forced, it traded this account. Neither:
             // the claim is freed and the message dead-lettered, the journal as it is.
             Claim::Acquired if stale_or_forced => {
-                let end = match tokio::time::timeout(
-                    JOURNAL_READ,
-                    self.journal.signal(&intent.signal_id),
-                )
-                .await
+                match self
+                    .journaled_signal(intent)
+                    .await
+                    .map(|r| r.map(|r| r.status))
                 {
-                    Ok(Ok(row)) => Ok(row.map(|r| r.status)),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err(format!("no answer within {} ms", JOURNAL_READ.as_millis())),
-                };
-                match end {
                     Ok(None | Some(SignalStatus::Expired)) => false,
                     Ok(Some(status)) => {
                         self.release_unless(false, &key, lease_until).await;
@@ -1045,10 +1039,18 @@ where
     /// none or keeps no rows (`JOURNAL=log`); `Err` naming why when it cannot be read within
     /// [`JOURNAL_READ`] (the takeover then fails before any broker call).
     async fn journaled_end(&self, intent: &OrderIntent) -> Result<Option<Outcome>, String> {
+        Ok(self
+            .journaled_signal(intent)
+            .await?
+            .and_then(|r| r.status.outcome())
+            .filter(|o| *o != Outcome::Unknown))
+    }
+
+    /// The journal's row of the intent's signal, read within [`JOURNAL_READ`]; `Err` names
+    /// why the journal could not be read.
+    async fn journaled_signal(&self, intent: &OrderIntent) -> Result<Option<SignalRecord>, String> {
         match tokio::time::timeout(JOURNAL_READ, self.journal.signal(&intent.signal_id)).await {
-            Ok(Ok(record)) => Ok(record
-                .and_then(|r| r.status.outcome())
-                .filter(|o| *o != Outcome::Unknown)),
+            Ok(Ok(record)) => Ok(record),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {} ms", JOURNAL_READ.as_millis())),
         }
