@@ -115,6 +115,18 @@ fn within(
     }
 }
 
+/// [`check_secret`] for the secret read from the SSM parameter `name`
+/// (`WEBHOOK_SECRET_PARAM`), trimmed first as every other stored credential is: a parameter
+/// stored from a file (`--value file://secret.txt`) keeps the file's newline, and the
+/// untrimmed value, refused as not URL-safe, failed every cold start (each alert answered
+/// 502, never resent by TradingView).
+pub fn check_stored_secret(stored: SecretString, name: &str) -> Result<SecretString, ConfigError> {
+    check_secret(
+        SecretString::from(stored.expose_secret().trim().to_owned()),
+        &format!("WEBHOOK_SECRET_PARAM (the SSM parameter {name})"),
+    )
+}
+
 /// Checks a secret read from SSM or the environment; a refusal names `setting`, where the
 /// secret came from (`WEBHOOK_SECRET`, or `WEBHOOK_SECRET_PARAM` and its parameter), never
 /// the secret.
@@ -230,6 +242,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains(setting) && !err.contains("slash"), "{err}");
+    }
+
+    /// A secret stored in SSM with a file's newline (or spaces around it) is read trimmed;
+    /// one with a space inside is still refused, naming the parameter, never the secret.
+    #[test]
+    fn a_stored_secret_is_trimmed() {
+        let secret = check_stored_secret(
+            SecretString::from(" 0123456789abcdef\n".to_owned()),
+            "/tv/webhook",
+        )
+        .unwrap();
+        assert_eq!(secret.expose_secret(), "0123456789abcdef");
+        let err = check_stored_secret(
+            SecretString::from("01234567 89abcdef\n".to_owned()),
+            "/tv/webhook",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("WEBHOOK_SECRET_PARAM (the SSM parameter /tv/webhook)")
+                && !err.contains("01234567"),
+            "{err}"
+        );
     }
 
     #[test]

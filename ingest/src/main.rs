@@ -1,7 +1,7 @@
 //! The ingest Lambda binary: configuration and clients built once, then the runtime loop.
 
 use aws_adapters::{SqsFifoQueue, SsmSecretStore, load_sdk_config};
-use ingest::{Ingest, IngestConfig, SecretSource, config::check_secret, lambda::serve};
+use ingest::{Ingest, IngestConfig, SecretSource, config::check_stored_secret, lambda::serve};
 use shared::clock::SystemClock;
 use shared::config::ProcessEnv;
 use shared::ports::SecretStore;
@@ -13,11 +13,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = load_sdk_config().await;
     let secret = match cfg.secret {
         SecretSource::Value(secret) => secret,
-        SecretSource::SsmParameter(name) => check_secret(
+        SecretSource::SsmParameter(name) => check_stored_secret(
             SsmSecretStore::new(aws_sdk_ssm::Client::new(&sdk))
                 .secret(&name)
                 .await?,
-            &format!("WEBHOOK_SECRET_PARAM (the SSM parameter {name})"),
+            &name,
         )?,
     };
     let queue = SqsFifoQueue::new(aws_sdk_sqs::Client::new(&sdk), cfg.signals_queue_url);
