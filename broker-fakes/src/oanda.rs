@@ -226,6 +226,9 @@ struct Inner {
     /// `marginUsed` (a field of the Swagger's `Position`, which OANDA fills in) and the
     /// summary's `marginAvailable` is the balance less what the positions use.
     balance: Option<Decimal>,
+    /// Each position's unrealized profit or loss in the home currency, as a test set it
+    /// ([`FakeOanda::set_unrealized_pl`]); none: zero.
+    unrealized: HashMap<String, Decimal>,
 }
 
 #[derive(Clone)]
@@ -368,15 +371,32 @@ impl FakeOanda {
 
     /// Counts margin from here on: `balance` USD, each position using its units × the fill
     /// price × the instrument's `marginRate` (0.0333) × the quote → home factor
-    /// ([`Self::set_commission`]); the summary's `marginAvailable` is the balance less what the
-    /// positions use, each position reports its `marginUsed`, and an order after which the
-    /// positions would use more than the balance is cancelled `INSUFFICIENT_MARGIN` (a 201
-    /// with `orderCancelTransaction`, one of the two ways the documents allow; nothing
-    /// changes). The Swagger documents the fields (`AccountSummary.marginAvailable`,
-    /// `Position.marginUsed`, `Instrument.marginRate`) and the reason, not OANDA's formula:
-    /// this one is the fake's own, linear in units as the executor's check assumes.
+    /// ([`Self::set_commission`]); the summary's `marginAvailable` is the NAV (the balance plus
+    /// the unrealized P/L, [`Self::set_unrealized_pl`]) less what the positions use, each
+    /// position reports its `marginUsed`, and an order after which the positions would use
+    /// more than the NAV is cancelled `INSUFFICIENT_MARGIN` (a 201 with
+    /// `orderCancelTransaction`, one of the two ways the documents allow; nothing changes).
+    /// The Swagger documents the fields (`AccountSummary.marginAvailable`,
+    /// `Position.marginUsed`, `Instrument.marginRate`) and the reason; OANDA's help centre the
+    /// NAV and availability formula. The margin per unit is the fake's own, linear in units as
+    /// the executor's check assumes.
     pub fn set_balance(&self, balance: Decimal) {
         self.inner.lock().unwrap().balance = Some(balance);
+    }
+
+    /// The unrealized profit (or, negative, loss) of `instrument`'s position, in the home
+    /// currency: the position reports it (`unrealizedPL`), the summary adds it to the NAV, and
+    /// margin follows OANDA's documented v20 formula, `NAV = balance + unrealized P/L` and
+    /// `marginAvailable = NAV - marginUsed` (help.oanda.com, "v20 Margin-related
+    /// calculations", <https://help.oanda.com/us/en/faqs/margin-calculations.htm>): an order
+    /// after which the positions would use more than the NAV is cancelled
+    /// `INSUFFICIENT_MARGIN`. A fill that reduces the position realizes its share into the
+    /// balance (the NAV unchanged: the fake has no spread).
+    pub fn set_unrealized_pl(&self, instrument: &str, unrealized: &str) {
+        self.lock().unrealized.insert(
+            instrument.to_owned(),
+            Decimal::from_str(unrealized).unwrap(),
+        );
     }
 
     pub fn set_hedging(&self, hedging: bool) {
@@ -709,9 +729,12 @@ async fn summary(
     let last = inner.next_tx.to_string();
     let b = inner.balance.unwrap_or(Decimal::from(100_000));
     let used = margin_used(&inner);
-    let (balance, available, used) = (b, (b - used).round_dp(4), used.round_dp(4));
+    let unrealized: Decimal = inner.unrealized.values().sum();
+    let nav = b + unrealized;
+    let (balance, available, used) = (b, (nav - used).round_dp(4), used.round_dp(4));
     axum::Json(json!({
-        "account": {"id": account, "currency": "USD", "balance": balance.to_string(), "NAV": balance.to_string(),
+        "account": {"id": account, "currency": "USD", "balance": balance.to_string(), "NAV": nav.to_string(),
+                    "unrealizedPL": unrealized.to_string(),
                     "marginRate": "0.02", "marginUsed": used.to_string(),
                     "marginAvailable": available.to_string(), "hedgingEnabled": inner.hedging, "lastTransactionID": last},
         "lastTransactionID": last,
@@ -809,7 +832,12 @@ async fn position(
         .get(&instrument)
         .copied()
         .unwrap_or_default();
-    let mut position = json!({"instrument": instrument, "pl": "0.0", "unrealizedPL": "0.0",
+    let unrealized = inner
+        .unrealized
+        .get(&instrument)
+        .copied()
+        .unwrap_or_default();
+    let mut position = json!({"instrument": instrument, "pl": "0.0", "unrealizedPL": unrealized.to_string(),
                      "long": {"units": long.to_string(), "pl": "0.0"},
                      "short": {"units": short.to_string(), "pl": "0.0"}});
     position["marginUsed"] = json!(margin_of(&inner, long, short).round_dp(4).to_string());
@@ -941,7 +969,13 @@ fn execute(
     let second = if let Some(why) = cancel {
         json!({"type": "ORDER_CANCEL", "orderID": create_id, "clientOrderID": client_id, "reason": why})
     } else {
+        let held = |inner: &Inner| {
+            let (l, s) = inner.positions.get(instrument).copied().unwrap_or_default();
+            l + s.abs()
+        };
+        let held_before = held(inner);
         let opened = fill(inner, instrument, units, reduce_first);
+        realize(inner, instrument, held_before, held(inner) - opened.abs());
         book_trades(inner, instrument, units, opened, trade_client_id);
         // The Swagger's OrderFillReason: MARKET_ORDER for a client's market order,
         // MARKET_ORDER_POSITION_CLOSEOUT for one created by a position close.
@@ -979,15 +1013,34 @@ fn execute(
     (create, second)
 }
 
-/// `INSUFFICIENT_MARGIN` when the positions would use more margin than the balance after this
-/// fill (margin counted: [`FakeOanda::set_balance`]). A fill that only reduces never is.
+/// Moves the share of `instrument`'s unrealized P/L that a fill closed (`held_before` units
+/// held, `kept` of them still held after it) into the balance: the NAV is unchanged.
+fn realize(inner: &mut Inner, instrument: &str, held_before: Decimal, kept: Decimal) {
+    let Some(unrealized) = inner.unrealized.get(instrument).copied() else {
+        return;
+    };
+    if held_before <= Decimal::ZERO || kept >= held_before {
+        return;
+    }
+    let realized = unrealized * (held_before - kept.max(Decimal::ZERO)) / held_before;
+    inner
+        .unrealized
+        .insert(instrument.to_owned(), unrealized - realized);
+    if let Some(balance) = inner.balance.as_mut() {
+        *balance += realized;
+    }
+}
+
+/// `INSUFFICIENT_MARGIN` when the positions would use more margin than the NAV (the balance
+/// plus the unrealized P/L, [`FakeOanda::set_unrealized_pl`]) after this fill (margin
+/// counted: [`FakeOanda::set_balance`]). A fill that only reduces never is.
 fn short_of_margin(
     inner: &mut Inner,
     instrument: &str,
     units: Decimal,
     reduce_first: bool,
 ) -> Option<&'static str> {
-    let balance = inner.balance?;
+    let nav = inner.balance? + inner.unrealized.values().sum::<Decimal>();
     let before = inner.positions.get(instrument).copied();
     let used_before = margin_used(inner);
     let violations = inner.violations.len();
@@ -998,7 +1051,7 @@ fn short_of_margin(
         Some(p) => inner.positions.insert(instrument.to_owned(), p),
         None => inner.positions.remove(instrument),
     };
-    (used_after > used_before && used_after > balance).then_some("INSUFFICIENT_MARGIN")
+    (used_after > used_before && used_after > nav).then_some("INSUFFICIENT_MARGIN")
 }
 
 /// `POSITION_SIZE_EXCEEDED` when the order would take a side of the instrument's position

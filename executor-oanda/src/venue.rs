@@ -333,17 +333,21 @@ impl<C: Clock> Conversation for OandaVenue<C> {
     /// A reversal that grows the position (opens more units than it closes) is checked
     /// against the account's margin first: the position's `marginUsed` per unit held, times
     /// the units the open asks, against the `marginAvailable` the summary shows plus what the
-    /// close frees (`Position.marginUsed` and `unrealizedPL`, `AccountSummary.marginAvailable`:
+    /// close frees (`Position.marginUsed`, `AccountSummary.marginAvailable`:
     /// <https://developer.oanda.com/rest-live-v20/position-df/>,
-    /// <https://developer.oanda.com/rest-live-v20/account-df/>). OANDA documents these figures,
-    /// not its margin formula, so: the estimate is linear in units at the margin the position
-    /// uses now (a larger position never needs less per unit); what the close frees is its
-    /// margin plus, should availability follow the balance rather than the NAV, its
-    /// unrealized profit (the larger reading); and a shortfall over 2 % (price between the
-    /// reads) refuses: an open OANDA then cancels `INSUFFICIENT_MARGIN` would leave the
-    /// account flat. An open no larger than the close needs no more than it frees, and is not
-    /// read for; nor is one whose figures OANDA leaves out, or a position that changed since
-    /// the holdings read.
+    /// <https://developer.oanda.com/rest-live-v20/account-df/>). OANDA's help centre gives the
+    /// v20 formula: `NAV = balance + unrealized P/L` and `marginAvailable = NAV - marginUsed`
+    /// ("v20 Margin-related calculations",
+    /// <https://help.oanda.com/us/en/faqs/margin-calculations.htm>), so a close, which turns
+    /// its unrealized P/L into balance and leaves the NAV as it was, frees its margin and
+    /// nothing more: its profit is already in `marginAvailable` (counted again, a profitable
+    /// position let through an open OANDA then cancelled `INSUFFICIENT_MARGIN`, the account
+    /// left flat). Should availability follow the balance instead, a loss would free less:
+    /// a loss is taken off either way, so only the smaller reading lets the open through. The
+    /// estimate is linear in units at the margin the position uses now (a larger position
+    /// never needs less per unit), with 2 % more needed for the price between the reads. An
+    /// open no larger than the close needs no more than it frees, and is not read for; nor is
+    /// one whose figures OANDA leaves out, or a position that changed since the holdings read.
     async fn room(
         &self,
         req: &ExecRequest<'_>,
@@ -383,27 +387,27 @@ impl<C: Clock> Conversation for OandaVenue<C> {
             return Ok(None);
         };
         let currency = summary.currency;
-        // What the close frees: the position's margin, and, should OANDA count what is
-        // available from the balance rather than the NAV, its profit once realized; the larger
-        // reading, so that only a shortfall under both refuses.
-        let profit = position
+        // What the close frees: the position's margin (its profit is in `marginAvailable`
+        // already, through the NAV); less its loss, should availability follow the balance,
+        // where a close realizes it. The smaller reading: only then does the open leave.
+        let loss = position
             .unrealized_pl
-            .filter(|p| *p > Decimal::ZERO)
+            .filter(|p| *p < Decimal::ZERO)
             .unwrap_or_default();
         let needed = (used / closed * open).round_dp(2);
-        let free = (available + used + profit).round_dp(2);
-        // Two hundredths for the price between the reads and the two sides' quotes: the
-        // estimate is the held side's margin at today's price, scaled by units.
+        let free = (available + used + loss).round_dp(2);
+        // Two hundredths more needed for the price between the reads and the two sides'
+        // quotes: the estimate is the held side's margin at today's price, scaled by units.
         let slack = Decimal::new(102, 2);
-        Ok((needed > free * slack).then(|| {
+        Ok((needed * slack > free).then(|| {
             format!(
                 "refused before the close: the reversal's open of {open} units would need about \
                  {needed} {currency} of margin (the {closed} units held use {used}), and about \
                  {free} {currency} would be free once they are closed (marginAvailable \
                  {available} + their {used}{}); OANDA would cancel the open \
                  INSUFFICIENT_MARGIN and leave the account flat",
-                if profit > Decimal::ZERO {
-                    format!(" + their unrealized profit {profit}")
+                if loss < Decimal::ZERO {
+                    format!(" less their unrealized loss {}", -loss)
                 } else {
                     String::new()
                 }

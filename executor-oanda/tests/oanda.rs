@@ -693,8 +693,8 @@ async fn a_reversal_the_margin_cannot_carry_is_refused_before_its_close() {
     let sent = h.notifier.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(sent[0].message.contains("INSUFFICIENT_MARGIN"), "{sent:?}");
-    // A shortfall of 2.6 % (1,082.37 needed, 1,055 free) is refused as well: past the 2 %
-    // the price may move between the reads, OANDA would cancel the open.
+    // A shortfall of 2.6 % (1,082.37 needed, 1,055 free) is refused as well: OANDA would
+    // cancel the open.
     h.fake.set_balance(Decimal::new(1055, 0));
     let near = intent(Action::ShortEntry, 2);
     assert_eq!(h.executor.execute(&near).await.unwrap(), Outcome::Refused);
@@ -721,16 +721,54 @@ async fn a_reversal_the_margin_cannot_carry_is_refused_before_its_close() {
     assert_eq!(h.executor.execute(&k).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(30_000), d(0)));
     assert_eq!(summaries(&h), before);
-    // Within the 2 % (1,082.37 needed, 1,070 free: 1.2 % short) the reversal is sent, and
-    // OANDA decides: here its margin cancels the open after the close (the known gap).
+    // 1.2 % short (1,082.37 needed, 1,070 free) is refused too: the 2 % kept for the price
+    // between the reads is on the side of not sending, where OANDA would cancel the open
+    // after the close.
     h.fake.set_position("EUR_USD", 10_000, 0);
     h.fake.set_balance(d(1070));
     let within = intent(Action::ShortEntry, 5);
-    assert_eq!(
-        h.executor.execute(&within).await.unwrap(),
-        Outcome::Rejected
-    );
-    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
+    assert_eq!(h.executor.execute(&within).await.unwrap(), Outcome::Refused);
+    assert_eq!(h.fake.position("EUR_USD"), (d(10_000), d(0)));
+    // With 2 % to spare (1,110 free against 1,104.02), it is sent and fills.
+    h.fake.set_balance(d(1110));
+    let spare = intent(Action::ShortEntry, 6);
+    assert_eq!(h.executor.execute(&spare).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-30_000)));
+}
+
+/// A profitable position's unrealized profit is in `marginAvailable` already (OANDA's v20
+/// formula: NAV = balance + unrealized P/L, marginAvailable = NAV - marginUsed): its close
+/// frees its margin and nothing more. Counted a second time, this reversal passed the check
+/// (1,500 USD taken as free), its close filled and OANDA cancelled the open
+/// `INSUFFICIENT_MARGIN`: flat, where the strategy is short. Refused before the close now.
+#[tokio::test]
+async fn a_profitable_positions_profit_is_not_counted_twice_for_a_reversals_margin() {
+    let risk = "default_max_position = \"100000\"\n[instruments.EUR_USD]\nsize = \"30000\"\n";
+    let h = support::harness_with_risk(false, risk).await;
+    // Long 10,000 using 360.79 USD, 500 USD of balance and 500 USD of unrealized profit: a
+    // NAV of 1,000, 639.21 available; once closed, 1,000 free against the 1,082.37 a 30,000
+    // short needs.
+    h.fake.set_balance(d(500));
+    h.fake.set_position("EUR_USD", 10_000, 0);
+    h.fake.set_unrealized_pl("EUR_USD", "500");
+    let i = intent(Action::ShortEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Refused);
+    assert!(h.fake.order_requests().is_empty());
+    assert_eq!(h.fake.position("EUR_USD"), (d(10_000), d(0)));
+    let reason = test_kit::executor::journaled_reason(&h.journal, &i.signal_id).await;
+    for part in [
+        "1082.37 USD",
+        "1000.00 USD would be free",
+        "INSUFFICIENT_MARGIN",
+    ] {
+        assert!(reason.contains(part), "{part:?} in {reason}");
+    }
+    // A profit large enough for it (a NAV of 1,200) lets the same reversal through, and the
+    // fake, realizing the profit into the balance at the close, fills the open.
+    h.fake.set_unrealized_pl("EUR_USD", "700");
+    let j = intent(Action::ShortEntry, 2);
+    assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-30_000)));
 }
 
 /// A reversal whose close filled and whose open OANDA cancelled (insufficient margin): the
