@@ -29,6 +29,41 @@ pub struct Filter {
     /// The broker's instrument name (`EUR_USD`, `ESZ6`, `BTC-USD`) or the alert's symbol, in
     /// any case.
     pub instrument: Option<String>,
+    /// Which accounts' fills count: the local stack's paper accounts' ([`PAPER_ACCOUNT`])
+    /// are simulated.
+    pub accounts: Accounts,
+}
+
+/// Which accounts' fills a report counts. Paper and real fills are never matched against
+/// each other (each account has its own book), but summed into one instrument's, strategy's
+/// or day's row they would blend a simulation into what the strategy earned: a trader who
+/// went live on the files of their paper trial (`tvctl dev` on the same journal) read the
+/// paper fills' P&L, at the alert's close and without fees, in their live totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Accounts {
+    /// The real accounts' fills where the report's fills include some (the paper ones left
+    /// out, and the report says how many); otherwise the paper accounts'.
+    #[default]
+    Auto,
+    /// Every account's, paper and real summed alike (the report says so).
+    All,
+    /// The real accounts' only.
+    Real,
+    /// The paper accounts' only.
+    Paper,
+}
+
+impl Accounts {
+    /// `auto`, `all`, `real` or `paper`, in any case; an error names the value and the four.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "all" => Ok(Self::All),
+            "real" => Ok(Self::Real),
+            "paper" => Ok(Self::Paper),
+            _ => Err(format!("{value:?} is not one of auto, all, real, paper")),
+        }
+    }
 }
 
 /// How an instrument's prices and quantities turn into money.
@@ -590,10 +625,36 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     // Unknown legs that a later attempt of the same leg followed (a forced replay sends
     // again; the first send may still fill, so the broker can hold both).
     let mut unknown_resent = 0usize;
+    // Which accounts' fills count ([`Accounts`]): with `auto`, the paper ones only where the
+    // fills the filter selects hold no real account's.
+    let is_paper = |o: &OrderRecord| o.account.to_string().starts_with(PAPER_ACCOUNT);
+    let chosen = |o: &OrderRecord| {
+        o.outcome == Outcome::Filled
+            && all.get(o.signal_id.as_str()).is_some_and(|i| {
+                i.selects_fill(filter, &wanted, &o.instrument)
+                    && filter.until.is_none_or(|u| i.time().is_none_or(|t| t < u))
+            })
+    };
+    let real_fills = orders.iter().filter(|o| chosen(o) && !is_paper(o)).count();
+    let counts_paper = match filter.accounts {
+        Accounts::Auto => real_fills == 0,
+        Accounts::All | Accounts::Paper => true,
+        Accounts::Real => false,
+    };
+    let counts_real = filter.accounts != Accounts::Paper;
+    let counts = |o: &OrderRecord| {
+        if is_paper(o) {
+            counts_paper
+        } else {
+            counts_real
+        }
+    };
+    let (mut paper_left_out, mut real_left_out) = (0usize, 0usize);
     let mut previous_leg: Option<(&str, DateTime<Utc>)> = None;
     for (n, o) in ordered.iter().enumerate() {
         let o = *o;
         if o.outcome == Outcome::Unknown
+            && counts(o)
             && all
                 .get(o.signal_id.as_str())
                 .is_some_and(|i| i.selects_fill(filter, &wanted, &o.instrument))
@@ -669,12 +730,20 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
             at = at.max(at_before);
         }
         previous_leg = Some((o.signal_id.as_str(), at));
-        let selected = i.selects_fill(filter, &wanted, &o.instrument);
+        let filtered = i.selects_fill(filter, &wanted, &o.instrument);
+        let selected = filtered && counts(o);
+        if filtered && !selected {
+            if is_paper(o) {
+                paper_left_out += 1;
+            } else {
+                real_left_out += 1;
+            }
+        }
         no_fee += usize::from(o.fee.is_none() && selected);
         found_opens += usize::from(
             selected && o.broker == Broker::Tradovate && o.leg == Leg::Open && o.sent_at.is_none(),
         );
-        paper += usize::from(selected && o.account.to_string().starts_with(PAPER_ACCOUNT));
+        paper += usize::from(selected && is_paper(o));
         fills.push(Fill {
             signal_id: o.signal_id.to_string(),
             broker: o.broker,
@@ -721,8 +790,28 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
         ));
     }
     if paper > 0 {
+        let mixed = if paper < fills.iter().filter(|f| f.selected).count() {
+            "; the figures sum them with real accounts' fills (`--accounts real` leaves them out)"
+        } else {
+            ""
+        };
         report.warnings.push(format!(
-            "{paper} fill(s) of a paper account (the local stack's paper brokers, filled at the alert's close): simulated, not a broker's"
+            "{paper} fill(s) of a paper account (the local stack's paper brokers, filled at the alert's close): simulated, not a broker's{mixed}"
+        ));
+    }
+    if paper_left_out > 0 {
+        let how = if filter.accounts == Accounts::Auto {
+            ": this journal holds real accounts' fills too, and the figures are theirs; `--accounts paper` shows the paper ones, `--accounts all` both"
+        } else {
+            " (`--accounts real`)"
+        };
+        report.warnings.push(format!(
+            "{paper_left_out} fill(s) of a paper account left out of the figures{how}"
+        ));
+    }
+    if real_left_out > 0 {
+        report.warnings.push(format!(
+            "{real_left_out} fill(s) of a real account left out of the figures (`--accounts paper`)"
         ));
     }
     if found_opens > 0 {
@@ -1116,7 +1205,11 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     }
     // With a strategy or instrument filter, a position shows when a lot of it comes from a
     // signal the filter selects (an instrument given as the alert's symbol included).
-    let narrowed = filter.strategy.is_some() || filter.instrument.is_some();
+    // An account left out ([`Accounts`]) narrows too: its positions are not shown.
+    let narrowed = filter.strategy.is_some()
+        || filter.instrument.is_some()
+        || paper_left_out > 0
+        || real_left_out > 0;
     for ((broker, account, instrument), book) in &books {
         if book.is_empty() || (narrowed && !book.iter().any(|l| l.selected)) {
             continue;

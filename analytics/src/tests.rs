@@ -2374,3 +2374,107 @@ fn a_plain_close_on_a_position_book_leaves_its_side_flat() {
     assert_eq!(r.open_positions.len(), 1);
     assert_eq!(r.open_positions[0].quantity, d("0.4"));
 }
+
+/// A journal that went live after its paper trial (the same files): the paper accounts'
+/// simulated fills are left out of the figures by default, said in a warning, and their
+/// open position not shown; `all` sums both (said), `paper` and `real` pick one.
+#[test]
+fn paper_fills_are_not_summed_into_a_live_accounts_figures() {
+    let o = Broker::Oanda;
+    let s = |id: &str, close: &str, hms: &str| {
+        signal(id, o, "EUR_USD", SignalStatus::Filled, close, hms)
+    };
+    let signals = [
+        s("a", "1.1000", "10:00:00"),
+        s("b", "1.1010", "10:30:00"),
+        s("c", "1.1000", "11:00:00"),
+        s("d", "1.0995", "11:30:00"),
+        s("e", "1.0990", "12:00:00"),
+    ];
+    let f = |id: &str, leg: Leg, side: Side, price: &str, hms: &str, account: &str| {
+        let mut f = fill(id, o, "EUR_USD", leg, side, "1000", price, Some("0"), hms);
+        f.account = account.into();
+        f
+    };
+    let orders = [
+        // Paper: bought 1.1000, sold 1.1010: +1.00 USD; then long again, left open.
+        f(
+            "a",
+            Leg::Open,
+            Side::Buy,
+            "1.1000",
+            "10:00:01",
+            "paper-oanda",
+        ),
+        f(
+            "b",
+            Leg::Close,
+            Side::Sell,
+            "1.1010",
+            "10:30:01",
+            "paper-oanda",
+        ),
+        f(
+            "e",
+            Leg::Open,
+            Side::Buy,
+            "1.0990",
+            "12:00:01",
+            "paper-oanda",
+        ),
+        // Real: bought 1.1000, sold 1.0995: -0.50 USD.
+        f("c", Leg::Open, Side::Buy, "1.1000", "11:00:01", "001-004-1"),
+        f(
+            "d",
+            Leg::Close,
+            Side::Sell,
+            "1.0995",
+            "11:30:01",
+            "001-004-1",
+        ),
+    ];
+    let report = |accounts: Accounts| {
+        analyze(
+            &signals,
+            &orders,
+            &Filter {
+                accounts,
+                ..Filter::default()
+            },
+        )
+    };
+    let usd = |r: &Report| {
+        let t = &r.totals["USD"];
+        (t.trades, t.realized)
+    };
+    let auto = report(Accounts::Auto);
+    assert_eq!(usd(&auto), (1, d("-0.5")));
+    assert_eq!(auto.trades.len(), 1);
+    assert!(auto.open_positions.is_empty(), "{:?}", auto.open_positions);
+    assert_eq!(auto.by_instrument[0].stats.realized, d("-0.5"));
+    assert!(
+        auto.warnings
+            .iter()
+            .any(|w| w.starts_with("3 fill(s) of a paper account left out of the figures")),
+        "{:?}",
+        auto.warnings
+    );
+    assert_eq!(usd(&report(Accounts::Real)), (1, d("-0.5")));
+    assert_eq!(usd(&report(Accounts::Paper)), (1, d("1")));
+    let both = report(Accounts::All);
+    assert_eq!(usd(&both), (2, d("0.5")));
+    assert_eq!(both.open_positions.len(), 1);
+    assert!(
+        both.warnings
+            .iter()
+            .any(|w| w.contains("sum them with real accounts' fills")),
+        "{:?}",
+        both.warnings
+    );
+    assert_eq!(Accounts::parse(" Paper").unwrap(), Accounts::Paper);
+    let err = Accounts::parse("live").unwrap_err();
+    assert!(
+        err.contains("\"live\"") && err.contains("auto, all, real, paper"),
+        "{err}"
+    );
+}

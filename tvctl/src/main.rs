@@ -202,6 +202,12 @@ enum Command {
         /// case; one no signal of the journal has exits 1, naming those it has.
         #[arg(long)]
         instrument: Option<String>,
+        /// Whose fills count: `auto` (the real accounts' where the journal holds any, else the
+        /// paper accounts'), `all` (summed alike), `real` or `paper`. The local stack's paper
+        /// fills are simulated (at the alert's close, no fees): a journal that went live after
+        /// its paper trial would otherwise blend them into what the strategy earned.
+        #[arg(long, default_value = "auto", value_parser = analytics::Accounts::parse)]
+        accounts: analytics::Accounts,
         /// Where the HTML goes.
         #[arg(long, short, default_value = "report.html", conflicts_with_all = ["json", "csv"])]
         output: std::path::PathBuf,
@@ -1474,6 +1480,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             until,
             strategy,
             instrument,
+            accounts,
             output,
             json,
             csv,
@@ -1495,6 +1502,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     .map_err(Failure::Usage)?,
                 strategy,
                 instrument,
+                accounts,
             };
             // Filters that can select nothing are mistakes, not empty reports.
             if let (Some(s), Some(u)) = (filter.since, filter.until)
