@@ -27,6 +27,7 @@ export const CUSTOM_METRICS: Readonly<Record<string, readonly string[]>> = {
   TokenRefreshes: ['Broker'],
   TokenRefreshFailures: ['Broker'],
   WebhookServerErrors: [],
+  StatusRequests: [],
 };
 
 /** The credentials the Tradovate executor and the refresher read as `TRADOVATE_<X>_PARAM`. */

@@ -311,17 +311,27 @@ export class Monitoring extends Concern {
     });
     // A ratio, not a count: an outage that refuses every alert (a TradingView address change
     // with the allowlist on, a broken alert template, a skewed clock) is a handful of calls
-    // at 100k alerts a month, far below any fixed count that probing would not trip.
+    // at 100k alerts a month, far below any fixed count that probing would not trip. The
+    // stage's `Count` holds every route: the status routes' requests, ingest's own count of
+    // them (`StatusRequests`, none in a period without: FILL), are taken off, or an uptime
+    // check polling them once a minute outnumbered a few alerts all refused.
+    const webhookCalls = `(requests - FILL(status, 0))`;
     this.alarm('ApiRefusedRatioAlarm', {
       alarmDescription:
         `At least ${REFUSED_RATIO_THRESHOLD * 100} % of the webhook calls were refused (4xx) over ` +
         `${REFUSED_RATIO_WINDOW.toMinutes()} minutes: a TradingView address change with the allowlist on, ` +
         'a broken alert template or secret, a skewed clock, or throttling (429). TradingView never resends a 4xx.',
       metric: new cw.MathExpression({
-        expression: `IF(requests >= ${REFUSED_RATIO_MIN_REQUESTS}, errors / requests, 0)`,
+        expression: `IF(${webhookCalls} >= ${REFUSED_RATIO_MIN_REQUESTS}, errors / ${webhookCalls}, 0)`,
         usingMetrics: {
           errors: stage.metricClientError({ period: REFUSED_RATIO_WINDOW, statistic: 'Sum' }),
           requests: stage.metricCount({ period: REFUSED_RATIO_WINDOW, statistic: 'Sum' }),
+          status: new cw.Metric({
+            namespace: METRIC_NAMESPACE,
+            metricName: 'StatusRequests',
+            period: REFUSED_RATIO_WINDOW,
+            statistic: 'Sum',
+          }),
         },
         period: REFUSED_RATIO_WINDOW,
         label: 'refused / received',

@@ -8,7 +8,7 @@ import { alarmMetricCount, alarmsOf, fn, resources, synth, topicId } from './hel
 
 /** The README's cost table states these for the default profile (journal=log, brokers=oanda). */
 export const DEFAULT_PROFILE_ALARMS = 17;
-export const DEFAULT_PROFILE_ALARM_METRICS = 20;
+export const DEFAULT_PROFILE_ALARM_METRICS = 21;
 
 const PROFILES: Record<string, Record<string, unknown>> = {
   'all brokers': {},
@@ -54,7 +54,7 @@ describe('the default profile (journal=log, brokers=oanda)', () => {
       'FILL(t0, 0) + FILL(t1, 0) + FILL(t2, 0)',
       'FILL(visible, REPEAT)', // signals and oanda dead-letter queues: letters left 3 days
       'FILL(visible, REPEAT)',
-      'IF(requests >= 3, errors / requests, 0)',
+      'IF((requests - FILL(status, 0)) >= 3, errors / (requests - FILL(status, 0)), 0)',
       'Latency',
       'RecordFailures',
       'Signals',
@@ -116,11 +116,22 @@ describe('the default profile (journal=log, brokers=oanda)', () => {
 describe('alarms that see outages', () => {
   const { json } = synth();
 
-  it('alarms on the share of refused webhook calls, over the stage metrics, not on a fixed 4xx count', () => {
+  it('alarms on the share of refused webhook calls, over the stage metrics less the status routes, not on a fixed 4xx count', () => {
     const ratio = mathAlarms(json).filter((a) => expressionOf(a).Expression.startsWith('IF('));
     assert.equal(ratio.length, 1);
     const [a] = ratio;
-    assert.equal(expressionOf(a).Expression, 'IF(requests >= 3, errors / requests, 0)');
+    // The status routes' requests (ingest's own count, none in a quiet period) are taken
+    // off the stage's count: polled once a minute they hid every alert refused.
+    assert.equal(
+      expressionOf(a).Expression,
+      'IF((requests - FILL(status, 0)) >= 3, errors / (requests - FILL(status, 0)), 0)',
+    );
+    const status = a.Metrics.find((m: any) => m.Id === 'status').MetricStat;
+    assert.equal(status.Metric.Namespace, METRIC_NAMESPACE);
+    assert.equal(status.Metric.MetricName, 'StatusRequests');
+    assert.equal(status.Metric.Dimensions, undefined);
+    assert.equal(status.Period, 900);
+    assert.equal(status.Stat, 'Sum');
     assert.equal(a.Threshold, 0.5);
     assert.equal(a.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
     assert.equal(a.EvaluationPeriods, 1);
@@ -272,6 +283,7 @@ describe('the metric set', () => {
       'RecordFailures',
       'SignalToExecutorMs',
       'Signals',
+      'StatusRequests',
       'TokenRefreshFailures',
       'TokenRefreshes',
       'WebhookServerErrors',
@@ -286,6 +298,12 @@ describe('the metric set', () => {
     for (const m of body.matchAll(/"TvPipeline","(\w+)"/g)) used.add(m[1]);
     for (const m of body.matchAll(/\{TvPipeline,[\w,]+\} MetricName=\\"(\w+)\\"/g)) used.add(m[1]);
     for (const a of alarmsOf(json)) if (a.Namespace === METRIC_NAMESPACE) used.add(a.MetricName);
+    // And the metrics a metric-math alarm queries (the refused ratio's `StatusRequests`).
+    for (const a of mathAlarms(json)) {
+      for (const m of a.Metrics) {
+        if (m.MetricStat?.Metric.Namespace === METRIC_NAMESPACE) used.add(m.MetricStat.Metric.MetricName);
+      }
+    }
     assert.deepEqual([...used].sort(), Object.keys(CUSTOM_METRICS).sort());
     // Each SEARCH names the metric's exact dimension set.
     for (const m of body.matchAll(/\{TvPipeline,([\w,]+)\} MetricName=\\"(\w+)\\"/g)) {

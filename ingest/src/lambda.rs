@@ -52,6 +52,21 @@ pub fn webhook_server_errors_line(at_ms: i64) -> String {
     shared::telemetry::emf_count_line("WebhookServerErrors", 1, at_ms, &[], &[])
 }
 
+/// A request to a route other than the webhook's (`/healthcheck`, `/<broker>status`): the
+/// gateway routes only the webhook and those to ingest.
+fn status_request(path: &str) -> bool {
+    !path.trim_end_matches('/').starts_with("/webhook")
+}
+
+/// The CloudWatch embedded-metric line for one status-route request ingest answered: metric
+/// `StatusRequests` (Count) in namespace `TvPipeline`, without dimensions. The refused-ratio
+/// alarm takes them off the stage's `Count`, which holds every route: an uptime check polling
+/// the status routes (one a minute, as the CDK app's README suggests) otherwise outnumbered a
+/// few alerts all refused, and the alarm stayed quiet while every alert was lost.
+pub fn status_requests_line(at_ms: i64) -> String {
+    shared::telemetry::emf_count_line("StatusRequests", 1, at_ms, &[], &[])
+}
+
 pub async fn serve<Q: FifoQueue, C: Clock, H: HealthStore>(
     ingest: &Ingest<Q, C, H>,
     req: Request,
@@ -66,11 +81,18 @@ pub async fn serve<Q: FifoQueue, C: Clock, H: HealthStore>(
             body: req.body().as_ref(),
         })
         .await;
-    if webhook_server_error(route(&req), reply.status) {
-        // Lambda turns embedded-metric lines on stdout into metrics; best effort, as the
-        // other functions' metric lines.
+    // Lambda turns embedded-metric lines on stdout into metrics; best effort, as the other
+    // functions' metric lines.
+    let at_ms = ingest.now().timestamp_millis();
+    let line = if webhook_server_error(route(&req), reply.status) {
+        Some(webhook_server_errors_line(at_ms))
+    } else if status_request(route(&req)) {
+        Some(status_requests_line(at_ms))
+    } else {
+        None
+    };
+    if let Some(line) = line {
         use std::io::Write;
-        let line = webhook_server_errors_line(ingest.now().timestamp_millis());
         let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
     let mut response = Response::builder()
@@ -93,6 +115,22 @@ mod tests {
         assert!(!webhook_server_error("/webhook", 422));
         assert!(!webhook_server_error("/tradovatestatus", 503));
         assert!(!webhook_server_error("/healthcheck", 503));
+    }
+
+    #[test]
+    fn only_a_route_other_than_the_webhook_counts_as_a_status_request() {
+        for path in ["/healthcheck", "/oandastatus", "/tradovatestatus/"] {
+            assert!(status_request(path), "{path}");
+        }
+        for path in ["/webhook", "/webhook/", "/webhook/abc"] {
+            assert!(!status_request(path), "{path}");
+        }
+        let line: serde_json::Value =
+            serde_json::from_str(&status_requests_line(1_700_000_000_000)).unwrap();
+        let m = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(m["Namespace"], "TvPipeline");
+        assert_eq!(m["Metrics"][0]["Name"], "StatusRequests");
+        assert_eq!(line["StatusRequests"], 1);
     }
 
     #[test]
