@@ -1005,10 +1005,23 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
         if closes && req.takeover && conv.closes_are_asynchronous() {
             // An earlier attempt's close may still be working: never close twice.
             match await_flat(conv, clock, req, leg).await {
-                Ok((report, fresh)) => {
+                Ok((report, now, fresh)) => {
                     legs.retain(|l| l.leg != leg.leg);
                     legs.push(report);
                     mark = fresh;
+                    // As after a close of its own (below): the open was planned from `held`,
+                    // and a hand trade while the earlier close was awaited (a reversal by
+                    // hand, the trader's own order filling) would put it on top.
+                    if let Some(why) = open_side_stop(
+                        req,
+                        &planned,
+                        n,
+                        &held,
+                        &now,
+                        "an earlier attempt's close landed",
+                    ) {
+                        return Ok(moved_stop(legs, why));
+                    }
                     continue;
                 }
                 Err(report) => {
@@ -1118,25 +1131,13 @@ async fn execute_legs<V: Conversation, C: Clock + ?Sized>(
                     // nothing was there to close), it would open on top of that and end past
                     // the target (short 1,500 for a target of short 1,000). Not sent: the
                     // trader decides, alarmed.
-                    if let Some(next) = planned.get(n + 1).filter(|l| l.action == LegAction::Open)
-                        && let Some(moved) = open_side_moved(next, &held, &now)
-                    {
-                        let why = format!(
-                            "{}; the {} leg was not sent: {CHANGED_OUTSIDE_STOP} between the read its legs were planned from and the close ({moved}); it now holds {} in {}",
-                            if last.outcome == Outcome::Filled {
-                                "the close filled"
-                            } else {
-                                "nothing was there to close"
-                            },
-                            next.leg.as_str(),
-                            holding_words(&now),
-                            req.intent.instrument
-                        );
-                        let mut e = finish(legs, Some((Outcome::Rejected, why)));
-                        e.alarmed = true;
-                        // The broker answered as documented: nothing about its path.
-                        e.stopped_by_policy = true;
-                        return Ok(e);
+                    let closed = if last.outcome == Outcome::Filled {
+                        "the close filled"
+                    } else {
+                        "nothing was there to close"
+                    };
+                    if let Some(why) = open_side_stop(req, &planned, n, &held, &now, closed) {
+                        return Ok(moved_stop(legs, why));
                     }
                 }
                 Err(why) => return Ok(finish(legs, Some((Outcome::Unknown, why)))),
@@ -1313,7 +1314,7 @@ async fn roll_over<V: Conversation, C: Clock + ?Sized>(
         if req.takeover && conv.closes_are_asynchronous() {
             // An earlier attempt's close of this contract may still be working.
             match await_flat(conv, clock, &sub, &leg).await {
-                Ok((mut report, _)) => {
+                Ok((mut report, _, _)) => {
                     report.instrument = Some(contract.clone());
                     rows.push(report);
                     continue;
@@ -2309,6 +2310,36 @@ fn open_side_moved(open: &PlannedLeg, planned: &Holdings, now: &Holdings) -> Opt
     }
 }
 
+/// Why the open after the close `planned[n]` is not sent, if its side moved from `held` (the
+/// read the legs were planned from) to `now` (the read that showed the close land; `closed`
+/// says how it did): [`CHANGED_OUTSIDE_STOP`], naming both readings.
+fn open_side_stop(
+    req: &ExecRequest<'_>,
+    planned: &[PlannedLeg],
+    n: usize,
+    held: &Holdings,
+    now: &Holdings,
+    closed: &str,
+) -> Option<String> {
+    let next = planned.get(n + 1).filter(|l| l.action == LegAction::Open)?;
+    let moved = open_side_moved(next, held, now)?;
+    Some(format!(
+        "{closed}; the {} leg was not sent: {CHANGED_OUTSIDE_STOP} between the read its legs were planned from and the close ({moved}); it now holds {} in {}",
+        next.leg.as_str(),
+        holding_words(now),
+        req.intent.instrument
+    ))
+}
+
+/// The signal's end when [`open_side_stop`] stopped its open: rejected and alarmed, and
+/// nothing said of the broker's path (it answered as documented).
+fn moved_stop(legs: Vec<LegReport>, why: String) -> Execution {
+    let mut e = finish(legs, Some((Outcome::Rejected, why)));
+    e.alarmed = true;
+    e.stopped_by_policy = true;
+    e
+}
+
 fn side_flat(leg: &PlannedLeg, h: &Holdings) -> bool {
     match leg.action {
         LegAction::Close(crate::plan::PositionSide::Long) => h.long.is_zero(),
@@ -2318,21 +2349,22 @@ fn side_flat(leg: &PlannedLeg, h: &Holdings) -> bool {
 }
 
 /// A takeover that finds a side still open on a broker whose closes work asynchronously:
-/// wait for an earlier attempt's close to land rather than closing a second time.
+/// wait for an earlier attempt's close to land rather than closing a second time. Gives the
+/// close's row, the holdings that showed it land and their mark.
 async fn await_flat<V: Conversation, C: Clock + ?Sized>(
     conv: &V,
     clock: &C,
     req: &ExecRequest<'_>,
     leg: &PlannedLeg,
-) -> Result<(LegReport, V::Mark), LegReport> {
+) -> Result<(LegReport, Holdings, V::Mark), LegReport> {
     let mut report = LegReport::new(req, leg.leg, leg.side, leg.quantity);
     match confirm_flat(conv, clock, req, leg).await {
-        Ok((_, mark)) => {
+        Ok((now, mark)) => {
             info!("position flat: an earlier attempt's close completed");
             report.outcome = Outcome::Filled;
             report.acked_at = Some(clock.now());
             report.error = Some("closed by an earlier attempt (seen in the position)".into());
-            Ok((report, mark))
+            Ok((report, now, mark))
         }
         Err(why) => {
             // A replay of it is a takeover too, and waits the same way: say how out of it.

@@ -1297,6 +1297,48 @@ async fn a_takeover_waits_for_an_earlier_liquidation_and_never_liquidates_twice(
     assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Filled);
     assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (0, 1));
     assert_eq!(h.fake.net("ESZ6"), -1);
+
+    // Once more, and while the takeover waits the trader reverses by hand (sells 3: short 1).
+    // The open was planned from long 2 and no short: sent, it would end short 2 for a target
+    // of short 1, journaled filled. Not sent: rejected and alarmed, the hand short untouched.
+    h.fake.set_net("ESZ6", 2);
+    let mut k = intent(Action::ShortEntry, 3);
+    k.replay_forced = true;
+    let key = IdempotencyKey {
+        signal_id: k.signal_id.clone(),
+        signal_time: k.signal_time,
+        ..key
+    };
+    let now = h.clock.now();
+    h.executor
+        .store
+        .claim(&key, now, now + Duration::seconds(60))
+        .await
+        .unwrap();
+    h.clock.advance(Duration::seconds(61));
+    // Once the takeover is waiting for the long to close: past its holdings read and the
+    // lookups of the earlier attempt's legs (a hand trade before those is the venue's own
+    // stop, an open position no order of ours explains), its polls of the position.
+    let fake = h.fake.clone();
+    let reads = h.fake.position_reads();
+    tokio::spawn(async move {
+        while fake.position_reads() < reads + 6 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        fake.set_net("ESZ6", -1);
+    });
+    let alarms = h.executor.notifier.sent().len();
+    assert_eq!(h.executor.execute(&k).await.unwrap(), Outcome::Rejected);
+    assert_eq!((h.fake.liquidations(), h.fake.orders().len()), (0, 1));
+    assert_eq!(h.fake.net("ESZ6"), -1);
+    let why = test_kit::executor::journaled_reason(&h.journal, &k.signal_id).await;
+    assert!(
+        why.contains(executor_runtime::drive::CHANGED_OUTSIDE_STOP)
+            && why.contains("an earlier attempt's close landed")
+            && why.contains("short 0 when planned, short 1 now"),
+        "{why}"
+    );
+    assert_eq!(h.executor.notifier.sent().len(), alarms + 1, "alarmed");
 }
 
 /// Gives the executor a dead-letter queue, as deployed: an unknown outcome keeps its lease
