@@ -269,8 +269,12 @@ pub trait Conversation: Send + Sync {
 
     /// Whether the account shows `report`, an open of `leg` that filled, against `before`
     /// (the holdings read before the signal's legs): by default, the side it opened larger
-    /// than before. A broker whose holdings read leaves amounts out (Coinbase's dust under
-    /// the minimum order) judges on what it does not leave out.
+    /// than before by exactly what filled. Only larger, and a trade by hand on the same side
+    /// while the open was working (long 2 where the signal bought 1) or against it (long 0:
+    /// the open netted away) was journaled filled with no word: the position never shows it,
+    /// and the wait ends `unknown`, alarmed, naming what it does show. A broker whose holdings
+    /// read leaves amounts out (Coinbase's dust under the minimum order) judges on what it
+    /// does not leave out.
     fn open_shows(
         &self,
         req: &ExecRequest<'_>,
@@ -278,14 +282,14 @@ pub trait Conversation: Send + Sync {
         report: &LegReport,
         before: &Holdings,
     ) -> impl Future<Output = Result<bool, ReadError>> + Send {
-        let _ = report;
+        let filled = report.quantity.abs();
         let side = leg.side;
         let before = *before;
         async move {
             let (h, _) = self.holdings(req).await?;
             Ok(match side {
-                Side::Buy => h.long > before.long,
-                Side::Sell => h.short < before.short,
+                Side::Buy => h.long == before.long + filled,
+                Side::Sell => h.short == before.short - filled,
             })
         }
     }
@@ -2231,19 +2235,33 @@ async fn confirm_open<V: Conversation, C: Clock + ?Sized>(
                 }
             })
     };
-    read_until(conv, clock, req, read)
-        .await
-        .map_err(|unseen| match unseen {
-            Unseen::RateLimited(e) => format!(
-                "the {} leg filled, and the position could not be read to see it ({e}); stopped reading, as the broker asks: the instrument's next signal may read the position without it",
-                leg.leg.as_str()
-            ),
-            Unseen::TimedOut { bound, last } => format!(
-                "the {} leg filled, but the position did not show it within {} ms ({last}): the instrument's next signal may read the position without it",
+    match read_until(conv, clock, req, read).await {
+        Ok(()) => Ok(()),
+        Err(Unseen::RateLimited(e)) => Err(format!(
+            "the {} leg filled, and the position could not be read to see it ({e}); stopped reading, as the broker asks: the instrument's next signal may read the position without it",
+            leg.leg.as_str()
+        )),
+        Err(Unseen::TimedOut { bound, last }) => {
+            // What it shows, for the trader: a position read late, or one a trade outside
+            // this signal moved (it shows more than the open, or the open netted away).
+            let shows = match conv.holdings(req).await {
+                Ok((h, _)) => format!("it shows {}", holding_words(&h)),
+                Err(_) => last,
+            };
+            Err(format!(
+                "the {} leg filled, but the position did not show it within {} ms ({shows}, where {} was held before and {} {} filled): read late, or moved by a trade outside this signal; the instrument's next signal plans from what it shows",
                 leg.leg.as_str(),
-                bound.as_millis()
-            ),
-        })
+                bound.as_millis(),
+                holding_words(before),
+                report.quantity.abs().normalize(),
+                if leg.side == Side::Buy {
+                    "bought"
+                } else {
+                    "sold"
+                },
+            ))
+        }
+    }
 }
 
 /// Waits until the holdings show a close that filled `filled` in part: its side no larger

@@ -74,6 +74,42 @@ async fn an_entry_ends_once_the_position_shows_it_so_the_next_reversal_reads_it(
     assert_eq!(h.fake.violations(), Vec::<String>::new());
 }
 
+/// A trade by hand on the same side while the entry's order works (bought 1 by hand, the
+/// signal's 1 filling after it: long 2 for a target of long 1) is not taken as the entry
+/// shown: it ends `unknown`, alarmed, naming what the position shows, where it was journaled
+/// filled with no word.
+#[tokio::test]
+async fn an_entry_the_position_shows_with_a_hand_trade_beside_it_is_not_taken_as_done() {
+    let mut h = harness().await;
+    // The wait for the position is bounded by the signal's budget.
+    h.executor.settings.max_age = Duration::seconds(3);
+    h.fake.set_fill_delay(std::time::Duration::from_millis(300));
+    let long = intent(Action::LongEntry, 1);
+    let fake = h.fake.clone();
+    tokio::spawn(async move {
+        while fake.orders().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // Before the order fills: the fill adds to it.
+        fake.set_net("ESZ6", 1);
+    });
+    assert_eq!(h.executor.execute(&long).await.unwrap(), Outcome::Unknown);
+    assert_eq!(h.fake.net("ESZ6"), 2);
+    assert_eq!(h.fake.orders().len(), 1, "nothing sent again");
+    let why = test_kit::executor::journaled_reason(&h.journal, &long.signal_id).await;
+    assert!(
+        why.contains("the open leg filled, but the position did not show it")
+            && why.contains("it shows long 2, where nothing was held before and 1 bought filled"),
+        "{why}"
+    );
+    let legs = h.journal.orders(&long.signal_id).await.unwrap();
+    assert_eq!(
+        legs.iter().map(|l| (l.leg, l.outcome)).collect::<Vec<_>>(),
+        [(Leg::Open, Outcome::Filled)],
+        "the order's own fill is journaled as it is"
+    );
+}
+
 /// A long entry of three contracts (under the default notional cap at this close).
 fn entry_of_three() -> shared::message::OrderIntent {
     let mut i = intent(Action::LongEntry, 1);
