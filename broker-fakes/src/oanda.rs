@@ -101,6 +101,11 @@ pub enum Fault {
     /// exists is refused as OANDA refuses it (400, `CLOSEOUT_POSITION_DOESNT_EXIST` with the
     /// side's reject transaction), not counted a violation: the client could not know.
     MovedBeforeClose { long: i64, short: i64 },
+    /// Before an order request is handled, the instrument's position becomes `(long, short)`
+    /// units, as [`Fault::MovedBeforeClose`] does: the trader's own trade between the client's
+    /// read and its order. An order sent `REDUCE_FIRST` then reduces what is held of the other
+    /// side first, as OANDA documents the option, and its fill lists the trades it closed.
+    MovedBeforeOpen { long: i64, short: i64 },
     /// Behave normally for this request: lets a test aim a later fault at a later leg.
     Pass,
 }
@@ -988,11 +993,25 @@ fn execute(
         // `guaranteedExecutionFee` in the home currency, `financing`, and the conversion
         // factors of the quote currency into the home currency.
         let factor = inner.quote_home_factor.to_string();
-        json!({"type": "ORDER_FILL", "orderID": create_id, "clientOrderID": client_id,
+        let mut fill = json!({"type": "ORDER_FILL", "orderID": create_id, "clientOrderID": client_id,
                "instrument": instrument, "units": units.to_string(), "price": inner.price.to_string(), "fullVWAP": inner.price.to_string(),
                "reason": fill_reason, "commission": inner.commission.to_string(),
                "guaranteedExecutionFee": "0.0000", "financing": "0.0000",
-               "gainQuoteHomeConversionFactor": factor, "lossQuoteHomeConversionFactor": factor})
+               "gainQuoteHomeConversionFactor": factor, "lossQuoteHomeConversionFactor": factor});
+        // What the fill did to the account's trades (`tradeOpened`, a `TradeOpen`;
+        // `tradesClosed`, `TradeReduce`s: the Swagger's `OrderFillTransaction`), from the
+        // position: the part that reduced the other side closes it (the fake does not keep
+        // a trade id per hand-set position: ids are the fill's own).
+        let reduced = units - opened;
+        if !reduced.is_zero() {
+            fill["tradesClosed"] =
+                json!([{"tradeID": format!("{second_id}-closed"), "units": reduced.to_string()}]);
+        }
+        if !opened.is_zero() {
+            fill["tradeOpened"] =
+                json!({"tradeID": second_id.clone(), "units": opened.to_string()});
+        }
+        fill
     };
     let second = store_tx(inner, &second_id, &create_id, second);
     let create_time = create["time"].as_str().unwrap_or("").to_owned();
@@ -1314,6 +1333,10 @@ async fn create_order(
             }
             Some(Fault::ErrorBeforeCreate) => {
                 return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response();
+            }
+            Some(Fault::MovedBeforeOpen { long, short }) => {
+                let instrument = o["instrument"].as_str().unwrap_or_default().to_owned();
+                set_holdings(&mut inner, &instrument, *long, *short);
             }
             _ => {}
         }

@@ -60,6 +60,9 @@ pub enum OrderResult {
         fee: Option<Decimal>,
         /// The rest of the order cancelled in the same answer, in words: filled in part.
         rest: Option<String>,
+        /// Units of open trades the fill reduced or closed ([`Transaction::units_reduced`]):
+        /// an order sent to open that reduced found the other side held when it filled.
+        reduced: Decimal,
     },
     /// Created and cancelled at once (201), e.g. `MARKET_HALTED`, `INSUFFICIENT_MARGIN`.
     Cancelled { order_id: String, reason: String },
@@ -720,6 +723,7 @@ fn created(
         return Ok(OrderResult::Filled {
             fee: fill.fee_in_quote(),
             price: fill.fill_price(),
+            reduced: fill.units_reduced(),
             order_id,
             units: fill.units,
             rest,

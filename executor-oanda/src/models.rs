@@ -117,9 +117,35 @@ pub struct Transaction {
     /// The same for the short side (`shortPositionCloseout`).
     #[serde(default)]
     pub short_position_closeout: Option<serde_json::Value>,
+    /// Fill: the trade it reduced (`OrderFillTransaction.tradeReduced`, a `TradeReduce` whose
+    /// `units` are "the number of units that the Trade was reduced by").
+    #[serde(default)]
+    pub trade_reduced: Option<TradeUnits>,
+    /// Fill: the trades it closed (`OrderFillTransaction.tradesClosed`, `TradeReduce`s).
+    #[serde(default)]
+    pub trades_closed: Option<Vec<TradeUnits>>,
+}
+
+/// A `TradeReduce` of a fill: how many units of an open trade it reduced or closed
+/// (<https://developer.oanda.com/rest-live-v20/transaction-df/>).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TradeUnits {
+    #[serde(default)]
+    pub units: Option<Decimal>,
 }
 
 impl Transaction {
+    /// The units of open trades a fill reduced or closed (`tradeReduced`, `tradesClosed`),
+    /// sign dropped; zero for a fill that only opened.
+    pub fn units_reduced(&self) -> Decimal {
+        self.trade_reduced
+            .iter()
+            .chain(self.trades_closed.iter().flatten())
+            .filter_map(|t| t.units)
+            .map(|u| u.abs())
+            .sum()
+    }
+
     /// A fill's average price: `fullVWAP`, else the deprecated `price` that older answers
     /// carry alone.
     pub fn fill_price(&self) -> Option<Decimal> {

@@ -115,6 +115,7 @@ fn ack_of(result: OrderResult) -> Result<Ack, SendError> {
             price,
             fee,
             rest: None,
+            ..
         } => Ok(Ack::Filled {
             order_id: Some(order_id.into()),
             quantity: units,
@@ -127,6 +128,7 @@ fn ack_of(result: OrderResult) -> Result<Ack, SendError> {
             price,
             fee,
             rest: Some(rest),
+            ..
         } => Ok(Ack::FilledInPart {
             order_id: Some(order_id.into()),
             quantity: units,
@@ -144,6 +146,54 @@ fn ack_of(result: OrderResult) -> Result<Ack, SendError> {
         }),
         OrderResult::NothingToClose => Ok(Ack::NothingToClose),
     }
+}
+
+/// An open's answer. The order is sent `REDUCE_FIRST` (a netting account refuses an open of
+/// the other side beside a held one), so one that filled reducing open trades
+/// (`OrderFillTransaction.tradeReduced`, `tradesClosed`:
+/// <https://developer.oanda.com/rest-live-v20/transaction-df/>) found the other side held when
+/// it filled, where its signal's read found none or closed it: a trade by hand, or the
+/// trader's own order filling, in between. What it opened is short of its size, the other
+/// side is smaller instead: filled in part at what opened, the signal stopped there and
+/// alarmed, naming it, where it was journaled filled whole with no word (long 500 for a target
+/// of long 1,000, a hand short of 500 netted away).
+fn opened(result: OrderResult) -> Result<Ack, SendError> {
+    let OrderResult::Filled {
+        order_id,
+        units: Some(units),
+        price,
+        fee,
+        rest,
+        reduced,
+    } = result
+    else {
+        return ack_of(result);
+    };
+    if reduced <= Decimal::ZERO {
+        return ack_of(OrderResult::Filled {
+            order_id,
+            units: Some(units),
+            price,
+            fee,
+            rest,
+            reduced,
+        });
+    }
+    let opened = (units.abs() - reduced).max(Decimal::ZERO);
+    Ok(Ack::FilledInPart {
+        rest: format!(
+            "order {order_id} filled {} units, of which {} reduced the other side: {} (a trade by hand, or the trader's own order filling, between the read this signal's legs were planned from and the fill); it opened {}{}",
+            units.abs().normalize(),
+            reduced.normalize(),
+            executor_runtime::drive::CHANGED_OUTSIDE_STOP,
+            opened.normalize(),
+            rest.map(|r| format!("; {r}")).unwrap_or_default()
+        ),
+        order_id: Some(order_id.into()),
+        quantity: Some(opened),
+        price,
+        fee,
+    })
 }
 
 /// The first order created with `client_id` that filled, with its fill.
@@ -436,7 +486,12 @@ impl<C: Clock> Conversation for OandaVenue<C> {
                     Side::Buy => leg.quantity,
                     Side::Sell => -leg.quantity,
                 };
-                self.client.market_order(instrument, units, coid).await
+                let result = self
+                    .client
+                    .market_order(instrument, units, coid)
+                    .await
+                    .map_err(classify)?;
+                return opened(result);
             }
         };
         ack_of(result.map_err(classify)?)

@@ -1878,6 +1878,45 @@ async fn a_reversal_whose_open_side_moved_by_hand_before_its_close_sends_no_open
     assert_eq!(h.notifier.sent().len(), 1, "{:?}", h.notifier.sent());
 }
 
+/// An entry from flat whose order met a short the trader opened by hand after the read
+/// (`REDUCE_FIRST` reduces it first, the fill listing the trades it closed): long 500 for a
+/// target of long 1,000, the hand short netted away. Journaled filled in part at the 500 it
+/// opened, alarmed, naming the change, where it was journaled filled 1,000 with no word.
+#[tokio::test]
+async fn an_open_that_netted_against_a_hand_trade_is_filled_in_part_and_alarmed() {
+    let h = harness().await;
+    h.fake.script(Fault::MovedBeforeOpen {
+        long: 0,
+        short: -500,
+    });
+    let i = intent(Action::LongEntry, 1);
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(500), d(0)));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    assert_eq!(sends(&legs), [(Leg::Open, 1, Outcome::Filled)]);
+    assert_eq!(legs[0].quantity, d(500), "what it opened");
+    let reason = h
+        .journal
+        .signal(&i.signal_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+    assert!(
+        reason.contains("filled 1000 units, of which 500 reduced the other side")
+            && reason.contains(executor_runtime::drive::CHANGED_OUTSIDE_STOP),
+        "{reason}"
+    );
+    assert_eq!(h.notifier.sent().len(), 1, "{:?}", h.notifier.sent());
+    // An entry that met nothing of the other side is a plain fill, no word.
+    let j = intent(Action::ShortEntry, 2);
+    h.fake.set_position("EUR_USD", 0, 0);
+    assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Filled);
+    let legs = h.journal.orders(&j.signal_id).await.unwrap();
+    assert!(legs.iter().all(|l| l.error.is_none()), "{legs:?}");
+}
+
 /// A close answered 404 by something in front of OANDA (an HTML page, no `errorMessage`):
 /// not OANDA's "does not exist", so not taken as nothing to close; a refusal, the long
 /// untouched, no open sent.
