@@ -886,13 +886,20 @@ fn check_business(value: &Value) -> Result<(), TvError> {
 
 /// The failure an answer reports (`errorText`, a `failureReason` other than `Success`, or
 /// `violations`), and whether its reason is one of [`AMBIGUOUS_FAILURES`]; `None`: none.
+/// Ambiguous whenever `failureReason` says so, whatever else the answer carries: an
+/// `errorText` beside `RiskCheckTimeout` was read as a definite refusal, the leg `rejected`
+/// with no lookup, where the order may stand.
 fn refusal_of(value: &Value) -> Option<(String, bool)> {
+    let ambiguous_reason = value
+        .get("failureReason")
+        .and_then(Value::as_str)
+        .is_some_and(|r| AMBIGUOUS_FAILURES.contains(&r));
     if let Some(text) = value
         .get("errorText")
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
     {
-        return Some((text.to_owned(), false));
+        return Some((text.to_owned(), ambiguous_reason));
     }
     if let Some(reason) = value
         .get("failureReason")
@@ -1274,6 +1281,8 @@ mod tests {
             json!({"orderId": "77", "violations": [{"constraint": "c", "description": "d"}]}),
             json!({"failureReason": "RiskCheckTimeout", "failureText": "x", "orderId": null}),
             json!({"failureReason": "UnknownReason"}),
+            // An `errorText` beside an ambiguous reason does not make it a refusal.
+            json!({"failureReason": "RiskCheckTimeout", "errorText": "risk check timed out"}),
         ] {
             let err = check_business(&answer).unwrap_err();
             assert!(matches!(err, TvError::Unknown(_)), "{answer}: {err:?}");
@@ -1283,8 +1292,14 @@ mod tests {
                 "{shown}"
             );
         }
-        let err = check_business(&json!({"failureReason": "MaxPosLimitReached"})).unwrap_err();
-        assert!(matches!(err, TvError::Refused(_)), "{err:?}");
+        for answer in [
+            json!({"failureReason": "MaxPosLimitReached"}),
+            json!({"failureReason": "MaxPosLimitReached", "errorText": "limit"}),
+            json!({"errorText": "refused"}),
+        ] {
+            let err = check_business(&answer).unwrap_err();
+            assert!(matches!(err, TvError::Refused(_)), "{answer}: {err:?}");
+        }
         assert!(check_business(&json!({"orderId": 77, "failureReason": "Success"})).is_ok());
     }
 }
