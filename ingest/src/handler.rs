@@ -9,7 +9,7 @@ use shared::alert::{Freshness, MAX_BODY_BYTES, RawAlert, ValidatedAlert};
 use shared::clock::Clock;
 use shared::error::AlertError;
 use shared::health::{HealthState, HealthStore, NoHealth};
-use shared::message::{SIGNAL_VERSION, SignalMessage};
+use shared::message::SignalMessage;
 use shared::ports::{FifoMessage, FifoQueue};
 use shared::routing::Broker;
 use shared::secrets::{find_any_case, replace_any_case};
@@ -537,7 +537,7 @@ impl<Q: FifoQueue, C: Clock, H: HealthStore> Ingest<Q, C, H> {
                 }));
             }
             let message = SignalMessage {
-                version: SIGNAL_VERSION,
+                version: SignalMessage::version_of(&valid.alert),
                 signal_id: valid.signal_id.clone(),
                 received_at,
                 enqueued_at: self.clock.now(),

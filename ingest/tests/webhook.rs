@@ -29,6 +29,24 @@ async fn text_plain_alert_with_body_passphrase_is_enqueued_by_symbol_and_signal_
         !sent[0].body.contains(SECRET),
         "the passphrase travelled on"
     );
+    assert_eq!(msg.version, shared::message::SIGNAL_VERSION);
+}
+
+/// An alert without a volume (`"NaN"`) is queued as version 2, the shape a router of an
+/// earlier build retries rather than dead-letters; with a volume, as version 1.
+#[tokio::test]
+async fn an_alert_without_a_volume_is_queued_as_version_2() {
+    let (ingest, queue, _) = ingest();
+    let mut doc = alert("oanda-eurusd-long.json");
+    doc["passphrase"] = json!(SECRET);
+    doc["price_data"]["volume"] = json!("NaN");
+    let (status, reply) = send(&ingest, Event::post("/webhook", doc.to_string()).rest()).await;
+    assert_eq!(status, 200, "{reply}");
+    let msg: SignalMessage = serde_json::from_str(&queue.messages()[0].body).unwrap();
+    assert_eq!(
+        (msg.version, msg.alert.price_data.volume),
+        (shared::message::SIGNAL_VERSION_NO_VOLUME, None)
+    );
 }
 
 #[tokio::test]

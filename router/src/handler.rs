@@ -7,7 +7,7 @@ pub use fifo_batch::MissingMessageId;
 use shared::RoutingTable;
 use shared::clock::Clock;
 use shared::front_month::{FrontMonthCache, Fronts, HELD_FOR, Routed, trusted};
-use shared::message::{OrderIntent, SIGNAL_VERSION, SignalMessage};
+use shared::message::{OrderIntent, SIGNAL_VERSIONS, SignalMessage};
 use shared::ports::{DeadLetterQueue, FifoMessage, FifoQueue, QueueError, StoreError};
 use shared::routing::{Broker, Route, contract_month_index, front_symbol_root};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,7 +38,11 @@ impl<Q> BrokerQueues<Q> {
 pub enum RecordError {
     #[error("message body is not a signal: {0}")]
     Unreadable(String),
-    #[error("signal message version {0} is not understood (this router knows {SIGNAL_VERSION})")]
+    #[error(
+        "signal message version {0} is not understood (this router knows {first} to {last})",
+        first = SIGNAL_VERSIONS.start(),
+        last = SIGNAL_VERSIONS.end()
+    )]
     UnknownVersion(u32),
     #[error("could not send the intent: {0}")]
     Send(#[from] QueueError),
@@ -277,14 +281,16 @@ impl<Q: FifoQueue, C: Clock> Router<Q, C> {
                     .and_then(|v| v.get("version")?.as_u64())
                 {
                     // Retried: a deployment in progress clears it.
-                    Some(v) if v != u64::from(SIGNAL_VERSION) => Err(RecordError::UnknownVersion(
-                        u32::try_from(v).unwrap_or(u32::MAX),
-                    )),
+                    Some(v) if !u32::try_from(v).is_ok_and(|v| SIGNAL_VERSIONS.contains(&v)) => {
+                        Err(RecordError::UnknownVersion(
+                            u32::try_from(v).unwrap_or(u32::MAX),
+                        ))
+                    }
                     _ => self.unreadable(record, body, e.to_string()).await,
                 };
             }
         };
-        if signal.version != SIGNAL_VERSION {
+        if !SIGNAL_VERSIONS.contains(&signal.version) {
             return Err(RecordError::UnknownVersion(signal.version));
         }
         // At ERROR level, so the span is kept whatever the level filter: a warning or an error

@@ -67,6 +67,42 @@ async fn an_unreadable_body_is_reported_and_blocks_only_its_group() {
     assert_eq!(failures(&resp), ["p1", "p2", "p4"]);
 }
 
+/// A signal without a volume (an alert's `"NaN"`) is written as version 2, which a router of
+/// version 1 alone retries as a version it does not know (a deployment in progress clears
+/// it) instead of dead-lettering the `null` it cannot read: this router reads both. The same
+/// `null` under version 1 (no build writes it) is unreadable.
+#[tokio::test]
+async fn a_signal_without_a_volume_is_version_2_and_routed() {
+    shared::telemetry::init_test_logs();
+    let clock = shared::clock::ManualClock::new(now());
+    let dlq: Queue =
+        std::sync::Arc::new(test_kit::fifo::MemoryFifoQueue::new("signals-dlq", clock));
+    let f = fixture_at(RoutingTable::embedded(), now(), Some(dlq.clone()));
+    let mut eur = signal("oanda-eurusd-long.json", 0);
+    eur.alert.price_data.volume = None;
+    eur.version = shared::message::SignalMessage::version_of(&eur.alert);
+    assert_eq!(eur.version, shared::message::SIGNAL_VERSION_NO_VOLUME);
+    let (_, group, body) = record("v2", &eur);
+    assert!(
+        body.contains(r#""volume":null"#) && body.contains(r#""version":2"#),
+        "{body}"
+    );
+    let resp = f
+        .router
+        .handle_batch(fifo_event(&[("v2", group.clone(), body)]), None)
+        .await
+        .unwrap();
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    assert_eq!(intents(&f.oanda).len(), 1);
+    assert!(dlq.messages().is_empty());
+    // With a volume, the version a router of version 1 reads.
+    let gbp = signal("oanda-eurusd-long.json", 1);
+    assert_eq!(
+        shared::message::SignalMessage::version_of(&gbp.alert),
+        shared::message::SIGNAL_VERSION
+    );
+}
+
 /// With a dead-letter queue, a body that is not a signal goes there at once under its own
 /// message id, and the signals behind it in its group go on; retried until the queue's
 /// redrive, it held them back, and they reached their own redrive unrun. A newer version is
@@ -108,7 +144,7 @@ async fn a_newer_shape_is_named_by_its_version() {
     shared::telemetry::init_test_logs();
     let f = fixture(RoutingTable::embedded());
     let mut v = serde_json::to_value(signal("oanda-eurusd-long.json", 0)).unwrap();
-    v["version"] = serde_json::json!(2);
+    v["version"] = serde_json::json!(3);
     v["alert"]["action"] = serde_json::json!("SCALE_IN");
     let batch = fifo_event(&[("n1", "EURUSD".into(), v.to_string())]);
     let (resp, errors) = f
@@ -117,11 +153,11 @@ async fn a_newer_shape_is_named_by_its_version() {
         .await
         .unwrap();
     assert_eq!(failures(&resp), ["n1"]);
-    assert!(errors[0].1.contains("version 2"), "{errors:?}");
+    assert!(errors[0].1.contains("version 3"), "{errors:?}");
     assert!(intents(&f.oanda).is_empty());
     // A dead letter of that shape is named the same way by the replay tools.
     let err = shared::replay::DeadLetter::parse(&v.to_string()).unwrap_err();
-    assert!(err.contains("version 2"), "{err}");
+    assert!(err.contains("version 3"), "{err}");
 }
 
 #[tokio::test]
@@ -552,19 +588,19 @@ async fn a_signal_that_no_longer_routes_goes_to_the_dead_letter_queue_and_its_ba
     // which would write it out again without what the newer shape added; nor is an intent.
     let newer = |body: &str| {
         let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
-        v["version"] = serde_json::json!(2);
-        v["added_later"] = serde_json::json!("kept by version 2");
+        v["version"] = serde_json::json!(3);
+        v["added_later"] = serde_json::json!("kept by version 3");
         v.to_string()
     };
     let err = shared::replay::DeadLetter::parse(&newer(&letters[0].body)).unwrap_err();
-    assert!(err.contains("a signal of version 2"), "{err}");
+    assert!(err.contains("a signal of version 3"), "{err}");
     // Still described (`tvctl dlq list` names its signal), only not replayed.
     let described = shared::replay::DeadLetter::read(&newer(&letters[0].body)).unwrap();
     assert_eq!(described.signal_id(), &eur.signal_id);
     let body = f.coinbase.messages().remove(0).body;
     assert!(shared::replay::DeadLetter::parse(&body).is_ok());
     let err = shared::replay::DeadLetter::parse(&newer(&body)).unwrap_err();
-    assert!(err.contains("an order intent of version 2"), "{err}");
+    assert!(err.contains("an order intent of version 3"), "{err}");
 }
 
 #[tokio::test]

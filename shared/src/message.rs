@@ -8,9 +8,18 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-/// The [`SignalMessage`] shape this build writes and reads. The router fails a message of
-/// any other version, so it is retried and finally dead-lettered instead of misread.
+/// The [`SignalMessage`] shape this build writes for most alerts. The router fails a message
+/// of a version it does not read ([`SIGNAL_VERSIONS`]), so it is retried (a deployment in
+/// progress clears it) and finally dead-lettered instead of misread.
 pub const SIGNAL_VERSION: u32 = 1;
+/// The shape of a signal whose `price_data.volume` is `null` (an alert's `"NaN"` volume,
+/// read since 2026-12-07): a router of version 1 alone, still running while a deployment
+/// replaces it, refuses the `null` as unreadable and dead-letters the signal at once, where a
+/// version it does not know is retried until the new router takes it.
+pub const SIGNAL_VERSION_NO_VOLUME: u32 = 2;
+/// The [`SignalMessage`] versions this build reads.
+pub const SIGNAL_VERSIONS: std::ops::RangeInclusive<u32> =
+    SIGNAL_VERSION..=SIGNAL_VERSION_NO_VOLUME;
 /// The [`OrderIntent`] shape this build writes and reads. An executor fails an intent of any
 /// other version, so it is retried and finally dead-lettered instead of misread.
 pub const INTENT_VERSION: u32 = 1;
@@ -37,6 +46,17 @@ pub struct SignalMessage {
 }
 
 impl SignalMessage {
+    /// The version a message of `alert` is written as: the oldest whose shape holds it
+    /// ([`SIGNAL_VERSION`], or [`SIGNAL_VERSION_NO_VOLUME`] without a volume), so a router of
+    /// an earlier build reads what it can and retries the rest.
+    pub fn version_of(alert: &Alert) -> u32 {
+        if alert.price_data.volume.is_none() {
+            SIGNAL_VERSION_NO_VOLUME
+        } else {
+            SIGNAL_VERSION
+        }
+    }
+
     /// The FIFO message group: the symbol as sent, upper-cased, so one symbol's signals stay
     /// in order whatever the broker.
     pub fn group_id(&self) -> String {

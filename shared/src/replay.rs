@@ -7,7 +7,7 @@
 //! trade an acknowledgement, not a second order.
 
 use crate::execution::JournalError;
-use crate::message::{INTENT_VERSION, OrderIntent, SIGNAL_VERSION, SignalMessage};
+use crate::message::{INTENT_VERSION, OrderIntent, SIGNAL_VERSIONS, SignalMessage};
 use crate::signal::SignalId;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ pub enum DeadLetter {
 impl DeadLetter {
     /// Reads a message body: an [`OrderIntent`] when it parses as one, else a
     /// [`SignalMessage`]; `Err` with the JSON error when it is neither, or naming the version
-    /// when its `version` is not this build's ([`INTENT_VERSION`], [`SIGNAL_VERSION`]): a
+    /// when its `version` is not one this build reads ([`INTENT_VERSION`], [`SIGNAL_VERSIONS`]): a
     /// replay writes the message out again from this build's types, which would drop what a
     /// newer shape added and still call it the newer version.
     pub fn parse(body: &str) -> Result<Self, String> {
@@ -38,25 +38,39 @@ impl DeadLetter {
                     .ok()
                     .and_then(|v| v.get("version")?.as_u64());
                 return Err(match version {
-                    Some(v) if v != u64::from(INTENT_VERSION) && v != u64::from(SIGNAL_VERSION) => {
+                    Some(v)
+                        if v != u64::from(INTENT_VERSION)
+                            && !u32::try_from(v).is_ok_and(|v| SIGNAL_VERSIONS.contains(&v)) =>
+                    {
                         format!(
                             "a message of version {v}, where this build reads version \
-                             {INTENT_VERSION} (intents) and {SIGNAL_VERSION} (signals): replay \
-                             it with the tvctl of the deployment that wrote it"
+                             {INTENT_VERSION} (intents) and {} to {} (signals): replay \
+                             it with the tvctl of the deployment that wrote it",
+                            SIGNAL_VERSIONS.start(),
+                            SIGNAL_VERSIONS.end()
                         )
                     }
                     _ => e,
                 });
             }
         };
-        let (kind, version, current) = match &letter {
-            Self::Intent(i) => ("an order intent", i.version, INTENT_VERSION),
-            Self::Signal(s) => ("a signal", s.version, SIGNAL_VERSION),
+        let (kind, version, reads) = match &letter {
+            Self::Intent(i) => (
+                "an order intent",
+                i.version,
+                INTENT_VERSION..=INTENT_VERSION,
+            ),
+            Self::Signal(s) => ("a signal", s.version, SIGNAL_VERSIONS),
         };
-        if version != current {
+        if !reads.contains(&version) {
             return Err(format!(
-                "{kind} of version {version}, where this build reads version {current}: \
-                 replay it with the tvctl of the deployment that wrote it"
+                "{kind} of version {version}, where this build reads version {}: \
+                 replay it with the tvctl of the deployment that wrote it",
+                if reads.start() == reads.end() {
+                    reads.start().to_string()
+                } else {
+                    format!("{} to {}", reads.start(), reads.end())
+                }
             ));
         }
         Ok(letter)
