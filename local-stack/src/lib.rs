@@ -786,6 +786,11 @@ impl shared::ports::FifoQueue for WebhookQueue {
     }
 }
 
+/// The account a state file from before the accounts were kept (2026-12-07) traded, as its
+/// history names it: unknown, paper or real.
+const UNRECORDED_ACCOUNT: &str =
+    "an account not recorded (the state file is from before tvctl kept which account it traded)";
+
 /// Which account each broker traded from each start (`LocalStore::broker_accounts`: broker,
 /// account at its host, since), and the one it trades now, as the start keeps them.
 #[derive(Debug, Default)]
@@ -2215,7 +2220,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         (Broker::Coinbase, &coinbase_venue),
     ]
     .into_iter()
-    .zip(hosts)
+    .zip(hosts.clone())
     .map(|((broker, v), host)| {
         use executor_runtime::venue::Venue as _;
         let account = match host {
@@ -2225,9 +2230,39 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         (broker, account)
     })
     .collect();
-    let accounts_kept = store
+    let mut accounts_kept = store
         .broker_accounts()
         .map_err(|e| format!("local state: {e}"))?;
+    // A state file kept no accounts before 2026-12-07, yet one of then may hold alerts it
+    // accepted (queued, or dead-lettered), on paper or on an account it did not name. Its
+    // history starts, for each broker that trades a real account now, with an account not
+    // recorded, dated at the epoch: queued alerts then stop the start, and a dead letter of
+    // then is not replayed, as for any account changed; otherwise a paper-era alert could
+    // trade the real account set since. Kept only once the start goes on (a start on paper
+    // after a refused one drains the queue). A new file holds no alert, and needs none.
+    let unrecorded: Vec<(String, String, chrono::DateTime<chrono::Utc>)> = if accounts_kept
+        .is_empty()
+        && queues
+            .all()
+            .into_iter()
+            .any(|q| q.depth() > 0 || q.dead_letters().is_some_and(|d| d.depth() > 0))
+    {
+        accounts_now
+            .iter()
+            .zip(hosts.iter())
+            .filter(|(_, host)| host.is_some())
+            .map(|((broker, _), _)| {
+                (
+                    broker.as_str().to_owned(),
+                    UNRECORDED_ACCOUNT.to_owned(),
+                    chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    accounts_kept.splice(0..0, unrecorded.iter().cloned());
     {
         // Every broker checked before any is kept: a refused start changes nothing.
         for (broker, account) in &accounts_now {
@@ -2251,6 +2286,11 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                     ));
                 }
             }
+        }
+        for (broker, account, since) in &unrecorded {
+            store
+                .note_broker_account(broker, account, *since)
+                .map_err(|e| format!("local state: {e}"))?;
         }
         let started = shared::clock::Clock::now(&SystemClock);
         for (broker, account) in &accounts_now {
@@ -3283,6 +3323,87 @@ mod tests {
         let kept = store.broker_accounts().unwrap();
         assert_eq!(kept.len(), 1, "{kept:?}");
         assert_eq!(kept[0].1, "paper-oanda");
+    }
+
+    /// A state file from before the accounts were kept (no history) holding an alert queued
+    /// then: a start with a real OANDA account is refused, the account then named as not
+    /// recorded, and changes nothing (a start on paper still drains it). Holding only a dead
+    /// letter, the start goes on, and the history says the letter's time traded an account
+    /// not recorded: its replay is refused as any other account's.
+    #[tokio::test]
+    async fn a_state_file_from_before_the_accounts_were_kept_trades_no_old_alert_on_a_real_account()
+    {
+        super::console::set_quiet(true);
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.sqlite");
+        let cfg = || super::LocalConfig {
+            port: 0,
+            journal_url: dir.path().join("journal.sqlite").display().to_string(),
+            state_path: Some(state.clone()),
+            secret: "a-secret-of-its-own-1234".into(),
+            ..Default::default()
+        };
+        let message = |dedup: &str| shared::ports::FifoMessage {
+            group_id: "EURUSD".into(),
+            dedup_id: dedup.into(),
+            body: "{}".into(),
+        };
+        let fake = broker_fakes::oanda::FakeOanda::start().await;
+        let env = shared::config::MapEnv::new([
+            ("OANDA_BASE_URL", fake.url.as_str()),
+            ("OANDA_ACCOUNT", fake.account.as_str()),
+            ("OANDA_SECRET", fake.token.as_str()),
+        ]);
+        {
+            let store = std::sync::Arc::new(super::LocalStore::open(&state).unwrap());
+            let signals = super::queue("signals", &cfg(), &store, true).unwrap();
+            assert!(signals.try_send(message("queued-before-history")).unwrap());
+            store.commit().unwrap();
+        }
+        let Err(err) = super::start(cfg(), &env).await else {
+            panic!("started with an alert of an account not recorded queued")
+        };
+        assert!(
+            err.contains(super::UNRECORDED_ACCOUNT)
+                && err.contains(fake.account.as_str())
+                && err.contains("1 message(s)"),
+            "{err}"
+        );
+        assert!(fake.requests().is_empty(), "nothing was read or sent");
+        let kept = super::LocalStore::open(&state)
+            .unwrap()
+            .broker_accounts()
+            .unwrap();
+        assert!(kept.is_empty(), "the refused start kept nothing: {kept:?}");
+
+        // Only a dead letter of then: the start goes on; the letter's time is an account not
+        // recorded.
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.sqlite");
+        let cfg = || super::LocalConfig {
+            port: 0,
+            journal_url: dir.path().join("journal.sqlite").display().to_string(),
+            state_path: Some(state.clone()),
+            secret: "a-secret-of-its-own-1234".into(),
+            ..Default::default()
+        };
+        let then = shared::clock::Clock::now(&shared::clock::SystemClock);
+        {
+            let store = std::sync::Arc::new(super::LocalStore::open(&state).unwrap());
+            let signals = super::queue("signals", &cfg(), &store, true).unwrap();
+            let dlq = signals.dead_letters().unwrap();
+            assert!(dlq.try_send(message("dead-before-history")).unwrap());
+            store.commit().unwrap();
+        }
+        let stack = super::start(cfg(), &env).await.unwrap();
+        let history = super::AccountHistory {
+            kept: stack.state.broker_accounts().unwrap(),
+            now: vec![(Broker::Oanda, format!("{} at 127.0.0.1", fake.account))],
+        };
+        let (was, _) = history
+            .changed_since(Broker::Oanda, then)
+            .expect("a letter of then is another account's");
+        assert_eq!(was, super::UNRECORDED_ACCOUNT);
     }
 
     /// The router's front months in the local stack: a continuous symbol routed to the volume
