@@ -831,6 +831,8 @@ struct App {
     accounts: Vec<(Broker, String)>,
     /// Which account each broker traded from each start (the state file's), and now.
     account_history: AccountHistory,
+    /// The routing table the router runs on: which broker a dead-lettered signal goes to.
+    routing: shared::routing::RoutingTable,
     /// The journal's and the state file's databases and the handlers' log, locked for as long
     /// as the stack serves ([`database_locks`]).
     _database_locks: Vec<std::fs::File>,
@@ -2523,7 +2525,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         &SecretString::from(cfg.secret.clone()),
         cfg.freshness,
         None,
-        routing,
+        routing.clone(),
     )
     .with_health(health.clone());
     let netting = [
@@ -2553,6 +2555,7 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         max_skew: cfg.freshness.max_skew,
         accounts: journaled_accounts,
         account_history,
+        routing,
         _database_locks: locks,
     });
     // The dashboard's routes are GET only; any other method falls through to ingest, which
@@ -2846,9 +2849,18 @@ async fn dlq_replay(
         use shared::execution::TradeJournal as _;
         let brokers: Vec<Broker> = match &letter {
             shared::replay::DeadLetter::Intent(i) => vec![i.broker],
-            // Not routed yet: any broker it may go to.
-            shared::replay::DeadLetter::Signal(_) => {
-                vec![Broker::Oanda, Broker::Tradovate, Broker::Coinbase]
+            // Not routed yet: the broker the table routes it to (another broker's account
+            // changed says nothing of it); one it does not route, any broker it may go to.
+            shared::replay::DeadLetter::Signal(s) => {
+                let market = &s.alert.market_data;
+                match app.routing.route(
+                    &market.exchange,
+                    &market.symbol,
+                    shared::clock::Clock::now(&SystemClock),
+                ) {
+                    Ok(route) => vec![route.broker],
+                    Err(_) => vec![Broker::Oanda, Broker::Tradovate, Broker::Coinbase],
+                }
             }
         };
         let read = tokio::time::timeout(

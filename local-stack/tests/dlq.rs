@@ -357,6 +357,60 @@ async fn a_letter_of_another_account_is_not_replayed_here() {
     assert_eq!(status, SignalStatus::Unknown);
 }
 
+/// A signal's letter (not routed yet) is judged by the account of the broker the routing
+/// table sends it to: Coinbase's account changed since says nothing of an OANDA signal, which
+/// is replayed. It was refused (409) naming Coinbase, and the way round it (a restart on
+/// Coinbase's old settings) was refused in turn.
+#[tokio::test]
+async fn a_signal_letter_is_judged_by_its_own_brokers_account_only() {
+    shared::telemetry::init_test_logs();
+    local_stack::console::set_quiet(true);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.sqlite");
+    let then = shared::clock::SystemClock.now() - chrono::Duration::minutes(10);
+    {
+        let store = local_store::LocalStore::open(&state).unwrap();
+        for (broker, account) in [
+            ("oanda", "paper-oanda"),
+            ("tradovate", "paper-tradovate"),
+            ("coinbase", "organizations/an-old-key at api.coinbase.com"),
+        ] {
+            store.note_broker_account(broker, account, then).unwrap();
+        }
+        store.commit().unwrap();
+    }
+    // Received before this start, while Coinbase traded the old key.
+    let (signal_id, letter) = dead_signal();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let cfg = local_stack::LocalConfig {
+        port: 0,
+        journal_url: "sqlite::memory:".into(),
+        secret: local_stack::LOCAL_SECRET.into(),
+        state_path: Some(state),
+        ..Default::default()
+    };
+    let stack = local_stack::start(
+        cfg,
+        &shared::config::MapEnv::new(Vec::<(String, String)>::new()),
+    )
+    .await
+    .unwrap();
+    let dlq = stack.queues.signals.dead_letters().unwrap().clone();
+    assert!(dlq.try_send(letter).unwrap());
+    let id = dlq.peek()[0].message_id.clone();
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/local/dlq/replay", stack.addr))
+        .json(&serde_json::json!({"queue": dlq.name(), "message_id": id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204, "{:?}", resp.text().await);
+    assert_eq!(
+        ended(&stack.journal, &signal_id).await,
+        SignalStatus::Filled
+    );
+}
+
 /// The status `signal_id` ends with in `journal`, waited for up to 10 s.
 async fn ended<J: TradeJournal>(journal: &J, signal_id: &shared::SignalId) -> SignalStatus {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
