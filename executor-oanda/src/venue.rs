@@ -390,12 +390,12 @@ impl<C: Clock> Conversation for OandaVenue<C> {
     /// ("v20 Margin-related calculations",
     /// <https://help.oanda.com/us/en/faqs/margin-calculations.htm>), so a close, which turns
     /// its unrealized P/L into balance and leaves the NAV as it was, frees its margin and
-    /// nothing more: its profit is already in `marginAvailable` (counted again, a profitable
-    /// position let through an open OANDA then cancelled `INSUFFICIENT_MARGIN`, the account
-    /// left flat). Should availability follow the balance instead, a loss would free less:
-    /// a loss is taken off either way, so only the smaller reading lets the open through. The
-    /// estimate is linear in units at the margin the position uses now (a larger position
-    /// never needs less per unit), with 2 % more needed for the price between the reads. An
+    /// nothing more: its profit, or its loss, is already in `marginAvailable` (a profit
+    /// counted again let through an open OANDA then cancelled `INSUFFICIENT_MARGIN`, the
+    /// account left flat). The estimate is linear in units at the margin the position uses
+    /// now (a larger position never needs less per unit), with 2 % more needed for the price
+    /// between the reads (and the spread a close realizes, which the NAV's mid prices leave
+    /// out). An
     /// open no larger than the close needs no more than it frees, and is not read for; nor is
     /// one whose figures OANDA leaves out, or a position that changed since the holdings read.
     async fn room(
@@ -437,30 +437,21 @@ impl<C: Clock> Conversation for OandaVenue<C> {
             return Ok(None);
         };
         let currency = summary.currency;
-        // What the close frees: the position's margin (its profit is in `marginAvailable`
-        // already, through the NAV); less its loss, should availability follow the balance,
-        // where a close realizes it. The smaller reading: only then does the open leave.
-        let loss = position
-            .unrealized_pl
-            .filter(|p| *p < Decimal::ZERO)
-            .unwrap_or_default();
+        // What the close frees: the position's margin (its unrealized P/L is in
+        // `marginAvailable` already, through the NAV).
         let needed = (used / closed * open).round_dp(2);
-        let free = (available + used + loss).round_dp(2);
+        let free = (available + used).round_dp(2);
         // Two hundredths more needed for the price between the reads and the two sides'
         // quotes: the estimate is the held side's margin at today's price, scaled by units.
         let slack = Decimal::new(102, 2);
-        Ok((needed * slack > free).then(|| {
+        let asked = (needed * slack).round_dp(2);
+        Ok((asked > free).then(|| {
             format!(
                 "refused before the close: the reversal's open of {open} units would need about \
-                 {needed} {currency} of margin (the {closed} units held use {used}), and about \
-                 {free} {currency} would be free once they are closed (marginAvailable \
-                 {available} + their {used}{}); OANDA would cancel the open \
-                 INSUFFICIENT_MARGIN and leave the account flat",
-                if loss < Decimal::ZERO {
-                    format!(" less their unrealized loss {}", -loss)
-                } else {
-                    String::new()
-                }
+                 {needed} {currency} of margin (the {closed} units held use {used}), {asked} \
+                 with 2 % for the price between the reads, and about {free} {currency} would \
+                 be free once they are closed (marginAvailable {available} + their {used}); \
+                 OANDA would cancel the open INSUFFICIENT_MARGIN and leave the account flat"
             )
         }))
     }

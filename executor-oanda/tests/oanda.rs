@@ -769,6 +769,14 @@ async fn a_profitable_positions_profit_is_not_counted_twice_for_a_reversals_marg
     let j = intent(Action::ShortEntry, 2);
     assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Filled);
     assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-30_000)));
+    // A loss is in the NAV as well, and not taken off a second time: 1,320 of balance less
+    // 200 of loss is 1,120 free once the long is closed, against the 1,104.02 asked.
+    h.fake.set_position("EUR_USD", 10_000, 0);
+    h.fake.set_balance(d(1320));
+    h.fake.set_unrealized_pl("EUR_USD", "-200");
+    let k = intent(Action::ShortEntry, 3);
+    assert_eq!(h.executor.execute(&k).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(-30_000)));
 }
 
 /// A reversal whose close filled and whose open OANDA cancelled (insufficient margin): the
