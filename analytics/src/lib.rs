@@ -1205,13 +1205,15 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     }
     // With a strategy or instrument filter, a position shows when a lot of it comes from a
     // signal the filter selects (an instrument given as the alert's symbol included).
-    // An account left out ([`Accounts`]) narrows too: its positions are not shown.
-    let narrowed = filter.strategy.is_some()
-        || filter.instrument.is_some()
-        || paper_left_out > 0
-        || real_left_out > 0;
+    let narrowed = filter.strategy.is_some() || filter.instrument.is_some();
     for ((broker, account, instrument), book) in &books {
         if book.is_empty() || (narrowed && !book.iter().any(|l| l.selected)) {
+            continue;
+        }
+        // An account whose fills do not count ([`Accounts`]): its positions are not shown.
+        if account.starts_with(PAPER_ACCOUNT) && !counts_paper
+            || !account.starts_with(PAPER_ACCOUNT) && !counts_real
+        {
             continue;
         }
         let quantity: Decimal = book.iter().map(|l| l.quantity).sum();

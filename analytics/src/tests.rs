@@ -2471,6 +2471,44 @@ fn paper_fills_are_not_summed_into_a_live_accounts_figures() {
         "{:?}",
         both.warnings
     );
+    // A real position opened before `--since`, still open: shown, the paper one not.
+    let mut signals = signals.to_vec();
+    signals.push(signal(
+        "f",
+        o,
+        "GBP_USD",
+        SignalStatus::Filled,
+        "1.2700",
+        "09:00:00",
+    ));
+    let mut orders = orders.to_vec();
+    let mut gbp = fill(
+        "f",
+        o,
+        "GBP_USD",
+        Leg::Open,
+        Side::Buy,
+        "1000",
+        "1.2700",
+        Some("0"),
+        "09:00:01",
+    );
+    gbp.account = "001-004-1".into();
+    orders.push(gbp);
+    let since = analyze(
+        &signals,
+        &orders,
+        &Filter {
+            since: Some(at("09:30:00")),
+            ..Filter::default()
+        },
+    );
+    let shown: Vec<_> = since
+        .open_positions
+        .iter()
+        .map(|p| (p.account.as_str(), p.instrument.as_str()))
+        .collect();
+    assert_eq!(shown, [("001-004-1", "GBP_USD")]);
     assert_eq!(Accounts::parse(" Paper").unwrap(), Accounts::Paper);
     let err = Accounts::parse("live").unwrap_err();
     assert!(

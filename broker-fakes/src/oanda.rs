@@ -105,7 +105,12 @@ pub enum Fault {
     /// units, as [`Fault::MovedBeforeClose`] does: the trader's own trade between the client's
     /// read and its order. An order sent `REDUCE_FIRST` then reduces what is held of the other
     /// side first, as OANDA documents the option, and its fill lists the trades it closed.
-    MovedBeforeOpen { long: i64, short: i64 },
+    /// `answer_lost`: the order is carried out and answered 503, as [`Fault::ErrorAfterCreate`].
+    MovedBeforeOpen {
+        long: i64,
+        short: i64,
+        answer_lost: bool,
+    },
     /// Behave normally for this request: lets a test aim a later fault at a later leg.
     Pass,
 }
@@ -1103,9 +1108,13 @@ fn next_fault(inner: &mut Inner) -> Option<Fault> {
 
 async fn respond(fault: Option<Fault>, status: StatusCode, body: Value) -> Response {
     match fault {
-        Some(Fault::ErrorAfterCreate | Fault::RejectThenError(_)) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response()
-        }
+        Some(
+            Fault::ErrorAfterCreate
+            | Fault::RejectThenError(_)
+            | Fault::MovedBeforeOpen {
+                answer_lost: true, ..
+            },
+        ) => (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response(),
         Some(Fault::TooManyAfterCreate) => too_many(),
         Some(Fault::DelayAfterCreate(d)) => {
             tokio::time::sleep(d).await;
@@ -1334,7 +1343,7 @@ async fn create_order(
             Some(Fault::ErrorBeforeCreate) => {
                 return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response();
             }
-            Some(Fault::MovedBeforeOpen { long, short }) => {
+            Some(Fault::MovedBeforeOpen { long, short, .. }) => {
                 let instrument = o["instrument"].as_str().unwrap_or_default().to_owned();
                 set_holdings(&mut inner, &instrument, *long, *short);
             }

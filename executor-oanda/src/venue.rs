@@ -179,8 +179,22 @@ fn opened(result: OrderResult) -> Result<Ack, SendError> {
             reduced,
         });
     }
+    Ok(netted(&order_id, units, reduced, price, fee, rest))
+}
+
+/// [`opened`]'s answer for an open whose fill of `units` reduced `reduced` of the other side
+/// (more than none): filled in part at what it opened, naming the change. Also what a lookup
+/// or a takeover reads of such a fill in the transactions.
+fn netted(
+    order_id: &str,
+    units: Decimal,
+    reduced: Decimal,
+    price: Option<Decimal>,
+    fee: Option<Decimal>,
+    rest: Option<String>,
+) -> Ack {
     let opened = (units.abs() - reduced).max(Decimal::ZERO);
-    Ok(Ack::FilledInPart {
+    Ack::FilledInPart {
         rest: format!(
             "order {order_id} filled {} units, of which {} reduced the other side: {} (a trade by hand, or the trader's own order filling, between the read this signal's legs were planned from and the fill); it opened {}{}",
             units.abs().normalize(),
@@ -193,7 +207,17 @@ fn opened(result: OrderResult) -> Result<Ack, SendError> {
         quantity: Some(opened),
         price,
         fee,
-    })
+    }
+}
+
+/// The units an order sent to open (a client's order, not a position's closeout, which
+/// reduces by its nature) opened, where its fill reduced the other side
+/// ([`Transaction::units_reduced`]); `None` for any other fill.
+fn opened_units(create: &Transaction, fill: &Transaction) -> Option<Decimal> {
+    let reduced = fill.units_reduced();
+    (create.reason.as_deref() == Some("CLIENT_ORDER") && reduced > Decimal::ZERO)
+        .then(|| fill.units.unwrap_or_default().abs() - reduced)
+        .map(|u| u.max(Decimal::ZERO))
 }
 
 /// The first order created with `client_id` that filled, with its fill.
@@ -212,9 +236,17 @@ fn filled_create<'a>(
         })
 }
 
-/// The signed units of the fill of the order created with `client_id`, when listed.
+/// The signed units of the fill of the order created with `client_id`, when listed: of an
+/// open that reduced the other side, what it opened ([`opened_units`]).
 fn fill_units(transactions: &[Transaction], client_id: &str) -> Option<Decimal> {
-    filled_create(transactions, client_id).and_then(|(_, fill)| fill.units)
+    filled_create(transactions, client_id).and_then(|(create, fill)| {
+        let units = fill.units?;
+        Some(match opened_units(create, fill) {
+            Some(opened) if units.is_sign_negative() => -opened,
+            Some(opened) => opened,
+            None => units,
+        })
+    })
 }
 
 /// What the transactions since the mark say about the order with `client_id`.
@@ -230,6 +262,19 @@ pub fn find_in_transactions(transactions: &[Transaction], client_id: &str) -> Op
         let cancel = transactions
             .iter()
             .find(|t| t.kind == "ORDER_CANCEL" && t.order_id.as_deref() == Some(&create.id));
+        // An open that reduced the other side: as [`opened`] reads it in an answer.
+        if opened_units(create, fill).is_some()
+            && let Some(units) = fill.units
+        {
+            return Some(netted(
+                &create.id,
+                units,
+                fill.units_reduced(),
+                fill.fill_price(),
+                fill.fee_in_quote(),
+                cancel.map(|c| crate::client::in_part(&create.id, c)),
+            ));
+        }
         return Some(match cancel {
             None => Ack::Filled {
                 order_id,

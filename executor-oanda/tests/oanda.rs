@@ -1896,6 +1896,7 @@ async fn an_open_that_netted_against_a_hand_trade_is_filled_in_part_and_alarmed(
     h.fake.script(Fault::MovedBeforeOpen {
         long: 0,
         short: -500,
+        answer_lost: false,
     });
     let i = intent(Action::LongEntry, 1);
     assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
@@ -1923,6 +1924,43 @@ async fn an_open_that_netted_against_a_hand_trade_is_filled_in_part_and_alarmed(
     assert_eq!(h.executor.execute(&j).await.unwrap(), Outcome::Filled);
     let legs = h.journal.orders(&j.signal_id).await.unwrap();
     assert!(legs.iter().all(|l| l.error.is_none()), "{legs:?}");
+}
+
+/// The same found by the lookup after the order's answer was lost, and an open that only
+/// reduced (a hand short as large as it: nothing opened, the account flat): journaled at what
+/// it opened, 500 and then 0, in part and alarmed, never at the size sent.
+#[tokio::test]
+async fn an_open_that_netted_is_read_so_by_a_lookup_too_and_one_that_opened_nothing_is_zero() {
+    for (short, lost, opened, position) in [
+        (-500, true, 500, (d(500), d(0))),
+        (-1000, false, 0, (d(0), d(0))),
+        (-1000, true, 0, (d(0), d(0))),
+    ] {
+        let h = harness().await;
+        h.fake.script(Fault::MovedBeforeOpen {
+            long: 0,
+            short,
+            answer_lost: lost,
+        });
+        let i = intent(Action::LongEntry, 1);
+        assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+        assert_eq!(h.fake.position("EUR_USD"), position);
+        let legs = h.journal.orders(&i.signal_id).await.unwrap();
+        let open = legs.last().unwrap();
+        assert_eq!(
+            (open.leg, open.outcome, open.quantity),
+            (Leg::Open, Outcome::Filled, d(opened)),
+            "{short} {lost}: {legs:?}"
+        );
+        assert!(
+            open.error
+                .as_deref()
+                .is_some_and(|e| e.contains(executor_runtime::drive::CHANGED_OUTSIDE_STOP)),
+            "{legs:?}"
+        );
+        assert_eq!(h.fake.created_orders(), 1, "never sent again");
+        assert_eq!(h.notifier.sent().len(), 1, "{:?}", h.notifier.sent());
+    }
 }
 
 /// A close answered 404 by something in front of OANDA (an HTML page, no `errorMessage`):

@@ -64,7 +64,7 @@ pub enum Ack {
         order_id: Option<BrokerOrderId>,
         /// The quantity the broker reports filled, sign dropped; it replaces the size sent in
         /// the journal (the Coinbase venue reports a base amount, even for a buy sent as a
-        /// quote amount). `None` or zero keeps the size sent.
+        /// quote amount). `None` or zero keeps the size sent ([`Ack::FilledInPart`]: `None`).
         quantity: Option<Decimal>,
         /// The average fill price (quote currency per unit; points for a futures contract).
         price: Option<Decimal>,
@@ -78,7 +78,8 @@ pub enum Ack {
     FilledInPart {
         /// As [`Ack::Filled`]'s.
         order_id: Option<BrokerOrderId>,
-        /// The quantity that filled, as [`Ack::Filled`]'s.
+        /// The quantity that filled, as [`Ack::Filled`]'s, but for a zero, which is what
+        /// filled (nothing opened).
         quantity: Option<Decimal>,
         /// The average price of what filled.
         price: Option<Decimal>,
@@ -1769,6 +1770,7 @@ fn finish(legs: Vec<LegReport>, stopped: Option<(Outcome, String)>) -> Execution
 fn apply<C: Clock + ?Sized>(clock: &C, mut row: LegReport, ack: Ack) -> LegReport {
     row.acked_at = Some(clock.now());
     let (ack, rest) = ack.split_in_part();
+    let in_part = rest.is_some();
     if let Some(rest) = rest {
         row.in_part = true;
         row.error = Some(rest);
@@ -1781,7 +1783,9 @@ fn apply<C: Clock + ?Sized>(clock: &C, mut row: LegReport, ack: Ack) -> LegRepor
             fee,
         } => {
             row.broker_order_id = order_id.or(row.broker_order_id);
-            if let Some(q) = quantity.filter(|q| !q.is_zero()) {
+            // A zero keeps the size sent, but for a fill in part, where it is what filled
+            // (an OANDA open that only reduced the other side opened nothing).
+            if let Some(q) = quantity.filter(|q| in_part || !q.is_zero()) {
                 row.quantity = q.abs();
             }
             row.fill_price = price.or(row.fill_price);

@@ -15,7 +15,9 @@ pub const SIGNAL_VERSION: u32 = 1;
 /// The shape of a signal whose `price_data.volume` is `null` (an alert's `"NaN"` volume,
 /// read since 2026-12-07): a router of version 1 alone, still running while a deployment
 /// replaces it, refuses the `null` as unreadable and dead-letters the signal at once, where a
-/// version it does not know is retried until the new router takes it.
+/// version it does not know is retried for the queue's receives (about 15 s of quick retries
+/// and the visibility timeouts between them) in case the new router takes it, and only then
+/// dead-lettered, to be replayed.
 pub const SIGNAL_VERSION_NO_VOLUME: u32 = 2;
 /// The [`SignalMessage`] versions this build reads.
 pub const SIGNAL_VERSIONS: std::ops::RangeInclusive<u32> =
