@@ -786,6 +786,9 @@ impl shared::ports::FifoQueue for WebhookQueue {
     }
 }
 
+/// How the paper brokers' accounts are named (`paper-oanda`, …), as the journal names them.
+const PAPER_ACCOUNT: &str = "paper-";
+
 /// The account a state file from before the accounts were kept (2026-12-07) traded, as its
 /// history names it: unknown, paper or real.
 const UNRECORDED_ACCOUNT: &str =
@@ -800,20 +803,28 @@ struct AccountHistory {
 }
 
 impl AccountHistory {
-    /// `broker`'s account at `at` and now, when they differ; `None` when they are the same or
-    /// no start before `at` was kept.
+    /// `broker`'s account at `at` and now, when they differ; `None` when they are the same.
+    /// Before the first start kept: every start keeps its accounts before it serves, so a
+    /// signal from then came under a build that kept none (before 2026-12-07), on an account
+    /// not recorded ([`UNRECORDED_ACCOUNT`]); taken as another where a real account trades now
+    /// (a paper-era letter never trades it, whatever start came between), as the same where
+    /// paper does.
     fn changed_since(
         &self,
         broker: Broker,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Option<(&str, &str)> {
+        let now = self.now.iter().find(|(b, _)| *b == broker)?;
         let then = self
             .kept
             .iter()
             .rev()
-            .find(|(b, _, since)| b == broker.as_str() && *since <= at)?;
-        let now = self.now.iter().find(|(b, _)| *b == broker)?;
-        (then.1 != now.1).then_some((then.1.as_str(), now.1.as_str()))
+            .find(|(b, _, since)| b == broker.as_str() && *since <= at);
+        match then {
+            Some(then) => (then.1 != now.1).then_some((then.1.as_str(), now.1.as_str())),
+            None if !now.1.starts_with(PAPER_ACCOUNT) => Some((UNRECORDED_ACCOUNT, now.1.as_str())),
+            None => None,
+        }
     }
 }
 
@@ -2236,12 +2247,12 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
         .broker_accounts()
         .map_err(|e| format!("local state: {e}"))?;
     // A state file kept no accounts before 2026-12-07, yet one of then may hold alerts it
-    // accepted (queued, or dead-lettered), on paper or on an account it did not name. Its
-    // history starts, for each broker that trades a real account now, with an account not
-    // recorded, dated at the epoch: queued alerts then stop the start, and a dead letter of
-    // then is not replayed, as for any account changed; otherwise a paper-era alert could
-    // trade the real account set since. Kept only once the start goes on (a start on paper
-    // after a refused one drains the queue). A new file holds no alert, and needs none.
+    // accepted, on paper or on an account it did not name. For this check its history
+    // starts, for each broker that trades a real account now, with an account not recorded:
+    // queued alerts of then stop the start, as for any account changed, where a paper-era
+    // alert could trade the real account set since (a start on paper still drains them).
+    // Dead letters of then are judged so at their replay ([`AccountHistory::changed_since`]).
+    // A new file holds no alert, and needs none.
     let unrecorded: Vec<(String, String, chrono::DateTime<chrono::Utc>)> = if accounts_kept
         .is_empty()
         && queues
@@ -2288,11 +2299,6 @@ pub async fn start(cfg: LocalConfig, env: &impl Env) -> Result<LocalStack, Strin
                     ));
                 }
             }
-        }
-        for (broker, account, since) in &unrecorded {
-            store
-                .note_broker_account(broker, account, *since)
-                .map_err(|e| format!("local state: {e}"))?;
         }
         let started = shared::clock::Clock::now(&SystemClock);
         for (broker, account) in &accounts_now {
@@ -3270,11 +3276,14 @@ mod tests {
         );
         assert_eq!(history.changed_since(Broker::Oanda, t(20)), None);
         assert_eq!(history.changed_since(Broker::Oanda, t(25)), None);
+        // Before any start kept: a build that kept none, an account not recorded, another
+        // than a real one now; on paper now, the same.
         assert_eq!(
             history.changed_since(Broker::Oanda, t(5)),
-            None,
+            Some((super::UNRECORDED_ACCOUNT, real)),
             "before any kept"
         );
+        assert_eq!(history.changed_since(Broker::Tradovate, t(5)), None);
         assert_eq!(history.changed_since(Broker::Tradovate, t(15)), None);
         assert_eq!(history.changed_since(Broker::Coinbase, t(15)), None);
     }
