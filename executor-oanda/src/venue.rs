@@ -590,7 +590,14 @@ impl<C: Clock> Conversation for OandaVenue<C> {
                     _ => None,
                 }
             });
-            let side = match (units.cmp(&Decimal::ZERO), closes) {
+            // An open that only reduced the other side opened 0 ([`fill_units`]): its side is
+            // its order's.
+            let signed = if units.is_zero() {
+                created.and_then(|t| t.units).unwrap_or_default()
+            } else {
+                units
+            };
+            let side = match (signed.cmp(&Decimal::ZERO), closes) {
                 (std::cmp::Ordering::Less, _) => Side::Sell,
                 (std::cmp::Ordering::Equal, Some(side)) => side,
                 _ => Side::Buy,

@@ -925,6 +925,45 @@ async fn a_takeover_journals_a_refused_legs_side_and_size_from_its_reject() {
     );
 }
 
+/// A short entry that only reduced a long opened by hand after the read, its journal write
+/// failed: the takeover finds the fill in the transactions and journals the leg as sent, a
+/// sell that opened 0, in part, never a buy (the sign of nothing).
+#[tokio::test]
+async fn a_takeover_journals_an_open_that_only_reduced_as_its_own_side_at_zero() {
+    let h = harness().await;
+    h.fake.script(Fault::MovedBeforeOpen {
+        long: 1000,
+        short: 0,
+        answer_lost: false,
+    });
+    let i = intent(Action::ShortEntry, 1);
+    h.journal.set_down(true);
+    assert!(h.executor.execute(&i).await.is_err());
+    h.journal.set_down(false);
+    h.clock.advance(Duration::seconds(2));
+    assert_eq!(h.executor.execute(&i).await.unwrap(), Outcome::Filled);
+    assert_eq!(h.fake.created_orders(), 1, "never sent again");
+    assert_eq!(h.fake.position("EUR_USD"), (d(0), d(0)));
+    let legs = h.journal.orders(&i.signal_id).await.unwrap();
+    let open = legs.last().unwrap();
+    assert_eq!(
+        (open.leg, open.side, open.quantity, open.outcome),
+        (
+            Leg::Open,
+            shared::execution::Side::Sell,
+            d(0),
+            Outcome::Filled
+        ),
+        "{legs:?}"
+    );
+    assert!(
+        open.error
+            .as_deref()
+            .is_some_and(|e| e.contains(executor_runtime::drive::CHANGED_OUTSIDE_STOP)),
+        "{legs:?}"
+    );
+}
+
 /// A first send answered 429 with nothing done (journaled not executed, sent again), whose
 /// second send OANDA refused but whose answer was lost, the lookup unable to read the
 /// transactions: attempt 2 is journaled unknown, the signal dead-lettered. The operator's
