@@ -400,7 +400,20 @@ impl TradovateClient {
                     wait_secs,
                     "Tradovate penalty ticket; waiting, then resending with the ticket"
                 );
+                // A login waited out here is held as one not waited out while it waits: cut
+                // during the wait (a refresh's share of its lock, a start's timeout drop
+                // this future), its ticket and wait were lost, and the next login went at
+                // once, without the ticket. Taken back for the resend below.
+                if path == LOGIN_PATH {
+                    hold_authentication();
+                }
                 tokio::time::sleep(Duration::from_secs(wait_secs)).await;
+                if path == LOGIN_PATH {
+                    let mut kept = self.login_ticket.lock().unwrap_or_else(|e| e.into_inner());
+                    if kept.as_ref().is_some_and(|(held, _)| held == ticket) {
+                        kept.take();
+                    }
+                }
                 if let Some(Value::Object(map)) = body.as_mut() {
                     map.insert("p-ticket".into(), json!(ticket));
                 }

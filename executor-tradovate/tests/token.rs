@@ -777,6 +777,43 @@ async fn a_login_penalty_is_resent_with_its_ticket_after_its_wait() {
     assert_eq!((held.login_requests(), held.logins()), (2, 1));
 }
 
+/// A login whose penalty is waited out in the request, the request cut during the wait (a
+/// refresh's share of its lock, a start's timeout): the next login still waits for it and
+/// carries its ticket. The ticket and wait lived only in the dropped request, and the next
+/// login went at once without it (the fake's violation, checked at the end).
+#[tokio::test]
+async fn a_login_waiting_out_its_penalty_and_cut_keeps_the_wait_and_the_ticket() {
+    use executor_tradovate::error::TvError;
+    let (fake, _check) = support::checked_fake(t0()).await;
+    let client = executor_tradovate::client::TradovateClient::new(
+        &fake.url,
+        executor_tradovate::client::ClientSettings {
+            max_wait: std::time::Duration::from_secs(5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    fake.penalize_logins_without_captcha(1, 2);
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        client.request_token(&support::credentials()),
+    )
+    .await;
+    assert!(cut.is_err(), "cut during the wait");
+    let held = client
+        .request_token(&support::credentials())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(held, TvError::Penalty { captcha: false, .. }),
+        "{held:?}"
+    );
+    assert_eq!(fake.login_requests(), 1, "nothing sent within the wait");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    client.request_token(&support::credentials()).await.unwrap();
+    assert_eq!((fake.login_requests(), fake.logins()), (2, 1));
+}
+
 /// The hold and the ticket are the process's, as its login count is: an executor whose start
 /// drew the penalty fails its batch, and the next batch builds a new client (`deploy::tokens`),
 /// which logged in again at once, without the ticket.
