@@ -1296,7 +1296,24 @@ pub fn analyze(signals: &[SignalRecord], orders: &[OrderRecord], filter: &Filter
     });
     report.by_month = group(&|t| t.closed_at.format("%Y-%m").to_string());
 
-    report.latency = latencies(infos.iter().copied());
+    // Latency of the signals whose accounts count ([`Accounts`]): a paper broker answers in
+    // the process, and its near-zero times among a real broker's made the percentiles the
+    // simulation's. A signal with no order row (refused before any) has no account to judge
+    // by, and counts.
+    let mut accounts_of: HashMap<&str, (bool, bool)> = HashMap::new();
+    for o in orders {
+        let e = accounts_of.entry(o.signal_id.as_str()).or_default();
+        if counts(o) {
+            e.0 = true;
+        } else {
+            e.1 = true;
+        }
+    }
+    report.latency = latencies(infos.iter().copied().filter(|i| {
+        accounts_of
+            .get(i.record.signal_id.as_str())
+            .is_none_or(|(counted, left_out)| *counted || !*left_out)
+    }));
     report.trades.sort_by_key(|t| t.closed_at);
     report
 }

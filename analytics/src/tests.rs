@@ -2459,10 +2459,23 @@ fn paper_fills_are_not_summed_into_a_live_accounts_figures() {
         "{:?}",
         auto.warnings
     );
+    // Latency of the real signals only (c, d): the paper broker's in-process times would
+    // make the percentiles the simulation's.
+    assert!(!auto.latency.is_empty());
+    assert!(
+        auto.latency.iter().all(|l| l.count == 2),
+        "{:?}",
+        auto.latency
+    );
     assert_eq!(usd(&report(Accounts::Real)), (1, d("-0.5")));
     assert_eq!(usd(&report(Accounts::Paper)), (1, d("1")));
     let both = report(Accounts::All);
     assert_eq!(usd(&both), (2, d("0.5")));
+    assert!(
+        both.latency.iter().all(|l| l.count == 5),
+        "{:?}",
+        both.latency
+    );
     assert_eq!(both.open_positions.len(), 1);
     assert!(
         both.warnings

@@ -17,7 +17,7 @@ pub const SIGNAL_VERSION: u32 = 1;
 /// replaces it, refuses the `null` as unreadable and dead-letters the signal at once, where a
 /// version it does not know is retried for the queue's receives (about 15 s of quick retries
 /// and the visibility timeouts between them) in case the new router takes it, and only then
-/// dead-lettered, to be replayed.
+/// dead-lettered: past the age limit by then, only a forced replay runs it.
 pub const SIGNAL_VERSION_NO_VOLUME: u32 = 2;
 /// The [`SignalMessage`] versions this build reads.
 pub const SIGNAL_VERSIONS: std::ops::RangeInclusive<u32> =
