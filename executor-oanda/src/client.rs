@@ -456,7 +456,7 @@ impl OandaClient {
     }
 
     /// The account's position in `instrument` as OANDA reports it (`None`: no position),
-    /// with its `marginUsed` and `unrealizedPL` when given.
+    /// with its `marginUsed` when given.
     pub async fn position_detail(&self, instrument: &str) -> Result<Option<Position>, OandaError> {
         Ok(self
             .position_response(instrument)

@@ -130,6 +130,7 @@ pub struct Transaction {
 /// (<https://developer.oanda.com/rest-live-v20/transaction-df/>).
 #[derive(Debug, Clone, Deserialize)]
 pub struct TradeUnits {
+    /// The units the trade was reduced by, signed as OANDA gives them (read as magnitude).
     #[serde(default)]
     pub units: Option<Decimal>,
 }

@@ -1205,8 +1205,9 @@ pub fn stopped_by_roll_rule(reason: &str) -> bool {
 }
 
 /// The words every reason of a reversal whose open was not sent because the account changed
-/// outside the signal before its close holds, and no other reason does: also journaled
-/// `rejected`, also no answer of the broker's ([`stopped_by_policy`]).
+/// outside the signal before its close holds: journaled `rejected`, no answer of the
+/// broker's ([`stopped_by_policy`]). A filled OANDA open that netted against a hand trade
+/// names them too, in a `filled` reason: meaningful for a `rejected` signal only.
 pub const CHANGED_OUTSIDE_STOP: &str = "the account changed outside this signal";
 
 /// Whether a journaled `rejected` reason is a stop of the executor's own rules, not the
@@ -2216,8 +2217,9 @@ async fn confirm_flat<V: Conversation, C: Clock + ?Sized>(
         })
 }
 
-/// After an open filled: read the holdings until they show it (the side it opened larger
-/// than `before`, what the account held before the signal's legs), bounded as
+/// After an open filled: read the holdings until they show it (the side it opened larger by
+/// exactly what filled than `before`, what the account held before the signal's legs,
+/// [`Conversation::open_shows`]), bounded as
 /// [`confirm_flat`] is. Not shown in time: the signal ends `unknown`, alarmed, since the
 /// instrument's next signal would plan from a position without it.
 async fn confirm_open<V: Conversation, C: Clock + ?Sized>(

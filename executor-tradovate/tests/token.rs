@@ -793,13 +793,19 @@ async fn a_login_waiting_out_its_penalty_and_cut_keeps_the_wait_and_the_ticket()
         },
     )
     .unwrap();
-    fake.penalize_logins_without_captcha(1, 2);
-    let cut = tokio::time::timeout(
-        std::time::Duration::from_millis(500),
-        client.request_token(&support::credentials()),
-    )
-    .await;
-    assert!(cut.is_err(), "cut during the wait");
+    fake.penalize_logins_without_captcha(1, 3);
+    // Cut once the penalty has been answered (the request then waits 3 s).
+    let answered = async {
+        while fake.login_requests() < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let creds = support::credentials();
+    tokio::select! {
+        _ = client.request_token(&creds) => panic!("not cut during the wait"),
+        () = answered => {}
+    }
     let held = client
         .request_token(&support::credentials())
         .await
@@ -809,7 +815,7 @@ async fn a_login_waiting_out_its_penalty_and_cut_keeps_the_wait_and_the_ticket()
         "{held:?}"
     );
     assert_eq!(fake.login_requests(), 1, "nothing sent within the wait");
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     client.request_token(&support::credentials()).await.unwrap();
     assert_eq!((fake.login_requests(), fake.logins()), (2, 1));
 }

@@ -82,8 +82,10 @@ async fn an_entry_ends_once_the_position_shows_it_so_the_next_reversal_reads_it(
 async fn an_entry_the_position_shows_with_a_hand_trade_beside_it_is_not_taken_as_done() {
     let mut h = harness().await;
     // The wait for the position is bounded by the signal's budget.
-    h.executor.settings.max_age = Duration::seconds(3);
-    h.fake.set_fill_delay(std::time::Duration::from_millis(300));
+    h.executor.settings.max_age = Duration::seconds(6);
+    // Long enough for the hand trade below to land first on a busy machine.
+    h.fake
+        .set_fill_delay(std::time::Duration::from_millis(1500));
     let long = intent(Action::LongEntry, 1);
     let fake = h.fake.clone();
     tokio::spawn(async move {

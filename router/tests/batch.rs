@@ -69,8 +69,9 @@ async fn an_unreadable_body_is_reported_and_blocks_only_its_group() {
 
 /// A signal without a volume (an alert's `"NaN"`) is written as version 2, which a router of
 /// version 1 alone retries as a version it does not know (a deployment in progress clears
-/// it) instead of dead-lettering the `null` it cannot read: this router reads both. The same
-/// `null` under version 1 (no build writes it) is unreadable.
+/// it) instead of dead-lettering the `null` it cannot read: this router reads both, and the
+/// same `null` under version 1 too (the build of 2026-12-07 wrote it so: read here, its
+/// messages queued across the deploy are routed).
 #[tokio::test]
 async fn a_signal_without_a_volume_is_version_2_and_routed() {
     shared::telemetry::init_test_logs();
@@ -94,6 +95,19 @@ async fn a_signal_without_a_volume_is_version_2_and_routed() {
         .unwrap();
     assert_eq!(failures(&resp), Vec::<String>::new());
     assert_eq!(intents(&f.oanda).len(), 1);
+    assert!(dlq.messages().is_empty());
+    // Version 1 with the null, as the build before wrote it: routed too.
+    let mut old = signal("oanda-eurusd-long.json", 2);
+    old.alert.price_data.volume = None;
+    old.version = 1;
+    let (_, group, body) = record("v1", &old);
+    let resp = f
+        .router
+        .handle_batch(fifo_event(&[("v1", group, body)]), None)
+        .await
+        .unwrap();
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    assert_eq!(intents(&f.oanda).len(), 2);
     assert!(dlq.messages().is_empty());
     // With a volume, the version a router of version 1 reads.
     let gbp = signal("oanda-eurusd-long.json", 1);

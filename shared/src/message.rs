@@ -29,7 +29,8 @@ pub const INTENT_VERSION: u32 = 1;
 /// ingest → `signals` queue (group = symbol, dedup id = SignalId).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalMessage {
-    /// The shape's version: [`SIGNAL_VERSION`] when ingest wrote it.
+    /// The shape's version: [`SignalMessage::version_of`] its alert when ingest wrote it
+    /// ([`SIGNAL_VERSION`], or [`SIGNAL_VERSION_NO_VOLUME`]).
     pub version: u32,
     /// The alert's id; also the message's SQS deduplication id.
     pub signal_id: SignalId,
