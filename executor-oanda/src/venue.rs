@@ -158,28 +158,17 @@ fn ack_of(result: OrderResult) -> Result<Ack, SendError> {
 /// alarmed, naming it, where it was journaled filled whole with no word (long 500 for a target
 /// of long 1,000, a hand short of 500 netted away).
 fn opened(result: OrderResult) -> Result<Ack, SendError> {
-    let OrderResult::Filled {
-        order_id,
-        units: Some(units),
-        price,
-        fee,
-        rest,
-        reduced,
-    } = result
-    else {
-        return ack_of(result);
-    };
-    if reduced <= Decimal::ZERO {
-        return ack_of(OrderResult::Filled {
+    match result {
+        OrderResult::Filled {
             order_id,
             units: Some(units),
             price,
             fee,
             rest,
             reduced,
-        });
+        } if reduced > Decimal::ZERO => Ok(netted(&order_id, units, reduced, price, fee, rest)),
+        result => ack_of(result),
     }
-    Ok(netted(&order_id, units, reduced, price, fee, rest))
 }
 
 /// [`opened`]'s answer for an open whose fill of `units` reduced `reduced` of the other side
